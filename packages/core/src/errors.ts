@@ -55,7 +55,7 @@ const DEFAULT_MESSAGES: Readonly<Record<StrataErrorCode, string>> = {
  * A registry symbol, so the brand is the same symbol in every copy of this package (two installs,
  * a bundled and an unbundled copy, another realm) where `instanceof` would say no.
  */
-const BRAND: unique symbol = Symbol.for('strata.error') as never;
+const BRAND = Symbol.for('strata.error');
 
 const PREFIX = 'strata: ';
 
@@ -76,8 +76,8 @@ export interface StrataErrorOptions {
 export class StrataError extends Error {
   override readonly name = 'StrataError';
   readonly code: StrataErrorCode;
-  readonly details?: Record<string, unknown>;
-  declare readonly [BRAND]: true;
+  // `declare`: no class field, so the property exists only when details were given.
+  declare readonly details?: Record<string, unknown>;
 
   constructor(code: StrataErrorCode, message?: string, options: StrataErrorOptions = {}) {
     const text = message ?? DEFAULT_MESSAGES[code];
@@ -103,7 +103,7 @@ export function isStrataError<C extends StrataErrorCode>(
   code?: C,
 ): err is StrataError & { readonly code: C } {
   if (typeof err !== 'object' || err === null) return false;
-  if ((err as { [BRAND]?: unknown })[BRAND] !== true) return false;
+  if ((err as Record<symbol, unknown>)[BRAND] !== true) return false;
   const actual = (err as { code?: unknown }).code;
   return code === undefined ? typeof actual === 'string' : actual === code;
 }

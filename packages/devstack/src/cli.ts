@@ -47,7 +47,9 @@ if (values.json) {
 } else {
   const lines = [
     `# Postgres: ${info.postgres.source} (${redact(info.postgres.url)}); Redis: ${info.redis.source}${info.redis.reason ? ` (${info.redis.reason})` : ''}`,
-    ...(info.upstash ? [`UPSTASH_REDIS_REST_URL=${info.upstash.url}`, `UPSTASH_REDIS_REST_TOKEN=${info.upstash.token}`] : []),
+    ...(info.upstash
+      ? [`UPSTASH_REDIS_REST_URL=${info.upstash.url}`, `UPSTASH_REDIS_REST_TOKEN=${info.upstash.token}`]
+      : []),
     `NEON_HTTP_URL=${info.neon.httpUrl}`,
     `NEON_WS_HOST=${info.neon.wsHost}`,
     `DATABASE_URL=${info.neon.connectionString}`,

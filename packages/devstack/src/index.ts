@@ -1,9 +1,13 @@
-export { canConnect, freePort } from './net.js';
 export { serviceUrls, uniqueName } from './defaults.js';
-export { type EmbeddedPostgres, type EmbeddedPostgresOptions, startEmbeddedPostgres } from './embedded/pglite.js';
+export {
+  type EmbeddedPostgres,
+  type EmbeddedPostgresOptions,
+  startEmbeddedPostgres,
+} from './embedded/pglite.js';
 export { RedisBinaryMissingError, type SpawnedRedis, spawnRedisServer } from './embedded/redis-server.js';
 export { neonLocalConfig } from './neon/client-config.js';
 export { type NeonServerOptions, startNeonServer } from './neon/server.js';
+export { canConnect, freePort } from './net.js';
 export { DevstackError, type DevstackOptions, type EmbeddedMode, redact, startDevstack } from './start.js';
 export type * from './types.js';
-export { type UpstashServerOptions, startUpstashServer } from './upstash/server.js';
+export { startUpstashServer, type UpstashServerOptions } from './upstash/server.js';

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { serviceUrls } from './defaults.js';
 import { startEmbeddedPostgres } from './embedded/pglite.js';
 import { RedisBinaryMissingError, spawnRedisServer } from './embedded/redis-server.js';
-import { canConnect } from './net.js';
 import { startNeonServer } from './neon/server.js';
-import { startUpstashServer } from './upstash/server.js';
+import { canConnect } from './net.js';
 import type { Devstack, DevstackInfo, Stoppable } from './types.js';
+import { startUpstashServer } from './upstash/server.js';
 
 /**
  * `auto`: use the configured services, fall back to embedded ones (PGlite; a spawned redis-server)
@@ -57,8 +57,15 @@ export async function startDevstack(options: DevstackOptions = {}): Promise<Devs
     let postgres: DevstackInfo['postgres'] = { source: 'external', url: databaseUrl };
     if (mode === 'always' || !(await answers(databaseUrl, 5432))) {
       if (mode === 'never') throw new DevstackError(`Postgres does not answer at ${redact(databaseUrl)}`);
-      log(mode === 'always' ? 'using embedded PGlite' : `Postgres not reachable at ${redact(databaseUrl)}: using PGlite`);
-      const pg = await startEmbeddedPostgres({ host, ...(options.pgliteDataDir && { dataDir: options.pgliteDataDir }) });
+      log(
+        mode === 'always'
+          ? 'using embedded PGlite'
+          : `Postgres not reachable at ${redact(databaseUrl)}: using PGlite`,
+      );
+      const pg = await startEmbeddedPostgres({
+        host,
+        ...(options.pgliteDataDir && { dataDir: options.pgliteDataDir }),
+      });
       started.push(pg);
       databaseUrl = pg.url;
       postgres = { source: 'pglite', url: pg.url };
@@ -77,7 +84,10 @@ export async function startDevstack(options: DevstackOptions = {}): Promise<Devs
       } catch (err) {
         if (!(err instanceof RedisBinaryMissingError)) throw err;
         redisUrl = undefined;
-        redis = { source: 'unavailable', reason: 'no Redis answers and redis-server is not installed: L2 is unavailable' };
+        redis = {
+          source: 'unavailable',
+          reason: 'no Redis answers and redis-server is not installed: L2 is unavailable',
+        };
         log(redis.reason!);
       }
     }

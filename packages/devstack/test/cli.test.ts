@@ -6,15 +6,17 @@ import { fileURLToPath } from 'node:url';
 import { neon, neonConfig } from '@neondatabase/serverless';
 import { Redis } from '@upstash/redis';
 import { expect, it } from 'vitest';
-import { canConnect } from '../src/net.js';
 import { neonLocalConfig } from '../src/neon/client-config.js';
+import { canConnect } from '../src/net.js';
 import type { DevstackInfo } from '../src/types.js';
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
 it('strata-devstack prints its endpoints, serves them, and stops on SIGTERM', async () => {
   expect(existsSync(cli), 'build first: npm run build (npm test does)').toBe(true);
-  const child = spawn(process.execPath, [cli, '--json', '--embedded', 'never'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cli, '--json', '--embedded', 'never'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const exited = once(child, 'exit');
   try {
     const lines = createInterface({ input: child.stdout! });

@@ -1,12 +1,12 @@
-import { neonConfig, neon, Pool } from '@neondatabase/serverless';
+import { neon, neonConfig, Pool } from '@neondatabase/serverless';
 import { Redis as Upstash } from '@upstash/redis';
 import { Redis as IORedis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import ws from 'ws';
 import { RedisBinaryMissingError, spawnRedisServer } from '../src/embedded/redis-server.js';
-import { canConnect, freePort } from '../src/net.js';
-import { neonLocalConfig } from '../src/neon/client-config.js';
 import { type Devstack, DevstackError, startDevstack } from '../src/index.js';
+import { neonLocalConfig } from '../src/neon/client-config.js';
+import { canConnect, freePort } from '../src/net.js';
 
 describe('spawnRedisServer', () => {
   it('starts a real redis-server on a free port and stops it', async () => {
@@ -27,16 +27,18 @@ describe('spawnRedisServer', () => {
   });
 
   it('says plainly when the binary is missing', async () => {
-    await expect(spawnRedisServer('/nonexistent/redis-server')).rejects.toBeInstanceOf(RedisBinaryMissingError);
+    await expect(spawnRedisServer('/nonexistent/redis-server')).rejects.toBeInstanceOf(
+      RedisBinaryMissingError,
+    );
   });
 });
 
 describe('startDevstack fallbacks', () => {
   it("fails loudly in 'never' mode when a service does not answer", async () => {
     const closed = await freePort();
-    await expect(startDevstack({ embedded: 'never', redisUrl: `redis://127.0.0.1:${closed}` })).rejects.toThrow(
-      DevstackError,
-    );
+    await expect(
+      startDevstack({ embedded: 'never', redisUrl: `redis://127.0.0.1:${closed}` }),
+    ).rejects.toThrow(DevstackError);
   });
 
   it("in 'auto' mode spawns redis-server when the configured Redis does not answer", async () => {

@@ -25,7 +25,9 @@ export interface EmbeddedPostgresOptions {
  * Postgres: the Neon endpoints sit on top of it exactly as they sit on a real server.
  * @example const pg = await startEmbeddedPostgres(); // pg.url -> postgres://postgres:postgres@127.0.0.1:54xx/postgres
  */
-export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {}): Promise<EmbeddedPostgres> {
+export async function startEmbeddedPostgres(
+  options: EmbeddedPostgresOptions = {},
+): Promise<EmbeddedPostgres> {
   const db = options.dataDir ? new PGlite(options.dataDir) : new PGlite();
   await db.waitReady;
   const host = options.host ?? '127.0.0.1';

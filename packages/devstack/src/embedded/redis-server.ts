@@ -18,11 +18,18 @@ export class RedisBinaryMissingError extends Error {
  * caller then reports L2 as unavailable rather than faking Redis.
  * @example const redis = await spawnRedisServer(); // redis.url -> redis://127.0.0.1:41234
  */
-export async function spawnRedisServer(binary = 'redis-server', startTimeoutMs = 5_000): Promise<SpawnedRedis> {
+export async function spawnRedisServer(
+  binary = 'redis-server',
+  startTimeoutMs = 5_000,
+): Promise<SpawnedRedis> {
   const port = await freePort();
-  const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    binary,
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   const spawnError = once(child, 'spawn').then(
     () => undefined,
     (err: NodeJS.ErrnoException) => err,
@@ -52,7 +59,8 @@ async function waitForPort(child: ChildProcess, port: number, timeoutMs: number)
     stderr += chunk.toString();
   });
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}: ${stderr.trim()}`);
+    if (child.exitCode !== null)
+      throw new Error(`redis-server exited with ${child.exitCode}: ${stderr.trim()}`);
     if (await canConnect('127.0.0.1', port, 200)) return;
     // Polling a port has no event to await; the wait is bounded by the deadline.
     await new Promise((r) => setTimeout(r, 25));

@@ -1,0 +1,52 @@
+import { type Clock, systemClock } from '../clock.js';
+import { StrataError } from '../errors.js';
+import type { EvictionOrder } from './eviction-order.js';
+import { FifoOrder } from './fifo-order.js';
+import { LfuOrder } from './lfu-order.js';
+import { LruOrder } from './lru-order.js';
+import type { EvictionPolicy, MemoryL1Options } from './types.js';
+
+const POLICIES: Readonly<Record<EvictionPolicy, () => EvictionOrder>> = {
+  lru: () => new LruOrder(),
+  lfu: () => new LfuOrder(),
+  fifo: () => new FifoOrder(),
+};
+
+export interface ResolvedL1Options<V> {
+  readonly maxEntries: number;
+  readonly defaultTtlMs: number;
+  readonly order: EvictionOrder;
+  readonly clock: Clock;
+  readonly onEvict: MemoryL1Options<V>['onEvict'];
+  readonly onHookError: MemoryL1Options<V>['onHookError'];
+}
+
+/** Validates {@link MemoryL1Options} (throwing `INVALID_CONFIG`) and fills in the defaults. */
+export function resolveL1Options<V>(options: MemoryL1Options<V>): ResolvedL1Options<V> {
+  const policy = options.eviction ?? 'lru';
+  // hasOwn: 'toString' and friends are not policies.
+  const makeOrder = Object.hasOwn(POLICIES, policy) ? POLICIES[policy] : undefined;
+  if (makeOrder === undefined) {
+    throw new StrataError('INVALID_CONFIG', `unknown L1 eviction policy ${JSON.stringify(policy)}`, {
+      details: { field: 'eviction', value: policy },
+    });
+  }
+  return {
+    maxEntries: checkNonNegative(options.maxEntries ?? 0, 'maxEntries', true),
+    defaultTtlMs: checkNonNegative(options.defaultTtlMs ?? 0, 'defaultTtlMs', false),
+    order: makeOrder(),
+    clock: options.clock ?? systemClock,
+    onEvict: options.onEvict,
+    onHookError: options.onHookError,
+  };
+}
+
+/** `n` if it is a finite number >= 0 (and an integer when asked), else `INVALID_CONFIG`. */
+export function checkNonNegative(n: number, field: string, integer: boolean): number {
+  const ok = typeof n === 'number' && Number.isFinite(n) && n >= 0 && (!integer || Number.isInteger(n));
+  if (ok) return n;
+  const want = integer ? 'a non-negative integer' : 'a non-negative finite number of ms';
+  throw new StrataError('INVALID_CONFIG', `L1 ${field} must be ${want}, got ${String(n)}`, {
+    details: { field, value: n },
+  });
+}

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { createMemoryL1 } from './memory-l1.js';
+import type { EvictionPolicy } from './types.js';
+
+interface IteratorProto {
+  next(this: unknown): unknown;
+}
+
+/**
+ * Counts every step of every Map and Set iterator while `fn` runs: a deterministic stand-in for
+ * "get and set are O(1)" (no scans), since wall-clock assertions are too noisy on shared machines.
+ */
+function countIteratorSteps(fn: () => void): { map: number; set: number } {
+  const protos = {
+    map: Object.getPrototypeOf(new Map().entries()) as IteratorProto,
+    set: Object.getPrototypeOf(new Set().values()) as IteratorProto,
+  };
+  const counts = { map: 0, set: 0 };
+  const originals = { map: protos.map.next, set: protos.set.next };
+  for (const kind of ['map', 'set'] as const) {
+    const original = originals[kind];
+    protos[kind].next = function (this: unknown) {
+      counts[kind]++;
+      return original.call(this);
+    };
+  }
+  try {
+    fn();
+  } finally {
+    protos.map.next = originals.map;
+    protos.set.next = originals.set;
+  }
+  return counts;
+}
+
+const ENTRIES = 100_000;
+const OPS = 200_000;
+
+describe('MemoryL1 at scale', () => {
+  it.each<EvictionPolicy>(['lru', 'lfu', 'fifo'])(
+    '%s: 200k ops at 100k entries, one iterator step per eviction and no scans',
+    (eviction) => {
+      const l1 = createMemoryL1<number>({ eviction, maxEntries: ENTRIES });
+      for (let i = 0; i < ENTRIES; i++) l1.set(`k${i}`, i);
+      let seed = 7;
+      const random = (n: number) => {
+        seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+        return seed % n;
+      };
+      let nextKey = ENTRIES;
+      let found = 0;
+      const steps = countIteratorSteps(() => {
+        for (let op = 0; op < OPS; op++) {
+          const roll = random(10);
+          if (roll < 6) {
+            if (l1.get(`k${random(nextKey)}`) !== undefined) found++;
+          } else if (roll < 8) l1.set(`k${random(nextKey)}`, op);
+          else l1.set(`k${nextKey++}`, op); // a new key: evicts one
+        }
+      });
+      const stats = l1.stats();
+      expect(stats.size).toBe(ENTRIES);
+      expect(stats.evictions).toBeGreaterThan(40_000);
+      expect(stats.hits).toBe(found);
+      expect(steps).toEqual({ map: 0, set: stats.evictions });
+    },
+  );
+});

@@ -1,0 +1,81 @@
+import type { Clock } from '../clock.js';
+
+/** Which entry a full L1 drops: least recently used, least frequently used, or oldest inserted. */
+export type EvictionPolicy = 'lru' | 'lfu' | 'fifo';
+
+/**
+ * Why an entry left L1. `capacity`: pushed out by `maxEntries`; `expired`: its TTL ran out
+ * (found by a read, a sweep, or a delete/eviction/overwrite that met it already dead); `deleted`:
+ * `delete` or `deletePrefix` of a live entry; `cleared`: `clear` (live or not — clear does not
+ * look at expiry, so it stays cheap).
+ */
+export type EvictReason = 'capacity' | 'expired' | 'deleted' | 'cleared';
+
+/** A stored value and when it expires (ms since epoch; 0 = never). Never mutate it. */
+export interface L1Entry<V> {
+  readonly value: V;
+  readonly expiresAt: number;
+}
+
+export interface L1Stats {
+  /** Reads (`get`/`getEntry`) that found a live entry. */
+  hits: number;
+  /** Reads that found nothing or an expired entry. */
+  misses: number;
+  /** Entries dropped because of `maxEntries` (an already expired victim counts as an expiration). */
+  evictions: number;
+  /** Entries dropped because their TTL ran out. */
+  expirations: number;
+  /** `onEvict` calls that threw (the error is passed to `onHookError` when given). */
+  hookErrors: number;
+  /** Entries currently held, including expired ones not yet found by a read or a sweep. */
+  size: number;
+}
+
+/**
+ * The in-isolate, synchronous cache tier. Keys are strings (the engine builds them, e.g.
+ * `users:42`); values are stored as given, without copying.
+ */
+export interface L1Tier<V = unknown> {
+  /**
+   * The live value, or undefined. Lazy expiry: an expired entry is removed and counted as a miss.
+   * A stored `undefined` looks like a miss here; `getEntry` tells them apart.
+   */
+  get(key: string): V | undefined;
+  /** Like `get`, with the expiry, so a fill of an upper tier can use the remaining TTL. */
+  getEntry(key: string): L1Entry<V> | undefined;
+  /** Stores `value`. `ttlMs`: undefined = the tier's default, 0 = never expire. */
+  set(key: string, value: V, ttlMs?: number): void;
+  /** Removes the entry; true when a live entry was removed. */
+  delete(key: string): boolean;
+  /** Removes every entry whose key starts with `prefix` (O(size)); returns how many live ones. */
+  deletePrefix(prefix: string): number;
+  /** Removes every entry. */
+  clear(): void;
+  readonly size: number;
+  /** Removes expired entries now (O(size)); returns how many. For hosts that have timers. */
+  sweep(): number;
+  stats(): L1Stats;
+}
+
+export interface MemoryL1Options<V> {
+  /**
+   * Most entries this instance holds; 0/undefined = unlimited. The total for the instance — the Go
+   * seed's `MaxEntries` was per shard (x256 shards); this port has no shards (one isolate, one thread).
+   */
+  maxEntries?: number;
+  /** TTL for `set` without one; 0/undefined = never expire. */
+  defaultTtlMs?: number;
+  /** Default `lru`. */
+  eviction?: EvictionPolicy;
+  /** Default `systemClock`. */
+  clock?: Clock;
+  /**
+   * Called after an entry has left the cache, for every reason (see {@link EvictReason}) — filter
+   * on `reason` for "evicted" in the Go seed's sense (`capacity` and `expired`). Not called when
+   * `set` replaces a live value. The cache is consistent when it runs, so it may call back in.
+   */
+  onEvict?: (key: string, value: V, reason: EvictReason) => void;
+  /** Receives what `onEvict` threw; the error is counted in `stats().hookErrors` either way. */
+  onHookError?: (error: unknown, key: string, reason: EvictReason) => void;
+}

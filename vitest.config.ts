@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 // Workspace packages resolve to their TypeScript sources through the `strata-source` export
-// condition, so tests and typechecks never need a build first.
-const conditions = ['strata-source', 'module', 'node', 'import', 'default'];
+// condition, so tests and typechecks never need a build first. Not 'import': vitest hands these to
+// Node as --conditions, and pg's require('pg-pool') would then load pg-pool's ESM entry and break.
+const conditions = ['strata-source', 'node'];
 
 export default defineConfig({
   test: {

@@ -1,0 +1,193 @@
+/**
+ * An Upstash-compatible REST endpoint over a real Redis, speaking the protocol `@upstash/redis` uses.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { UpstashEndpoint } from '../types.js';
+import { HttpError, parseCommand, parseCommandList, type RedisCommand } from './commands.js';
+import { RedisConnections } from './connections.js';
+import { errorBody, resultBody } from './encoding.js';
+import {
+  DEFAULT_MAX_BODY_BYTES,
+  isAuthorized,
+  parseJson,
+  readBody,
+  sendError,
+  sendJson,
+  sendPreflight,
+  setCommonHeaders,
+} from './http-io.js';
+import { CommandRunner, type Outcome } from './redis-commands.js';
+import { StopTracker } from './stop.js';
+import { serveSubscription } from './subscribe.js';
+
+export interface UpstashServerOptions {
+  redisUrl: string;
+  token: string;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default: a free port chosen by the OS. */
+  port?: number;
+  /** Larger request bodies get 413. Default 32 MiB. */
+  maxBodyBytes?: number;
+}
+
+interface Context {
+  runner: CommandRunner;
+  connections: RedisConnections;
+  tracker: StopTracker;
+  maxBodyBytes: number;
+}
+
+/**
+ * Starts an HTTP server that speaks Upstash's REST protocol (`/`, `/pipeline`, `/multi-exec`,
+ * `/subscribe/<channel>`, `/psubscribe/<pattern>`, and path commands like `/get/<key>`) over a real Redis.
+ * Rejects when Redis cannot be reached.
+ *
+ * @example
+ * const endpoint = await startUpstashServer({ redisUrl: 'redis://127.0.0.1:6379', token: 'dev' });
+ * const redis = new Redis({ url: endpoint.url, token: endpoint.token }); // from '@upstash/redis'
+ * await redis.set('greeting', 'hi');
+ * await endpoint.stop();
+ */
+export async function startUpstashServer(options: UpstashServerOptions): Promise<UpstashEndpoint> {
+  const host = options.host ?? '127.0.0.1';
+  const connections = new RedisConnections(options.redisUrl);
+  const shared = connections.open('shared');
+  try {
+    await shared.connect();
+  } catch (error) {
+    await connections.closeAll();
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`Upstash REST server: cannot reach Redis at ${options.redisUrl}: ${reason}`);
+  }
+
+  const server = createServer();
+  const tracker = new StopTracker(server);
+  const context: Context = {
+    runner: new CommandRunner(connections, shared),
+    connections,
+    tracker,
+    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+  };
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    tracker.track(res);
+    handle(req, res, options.token, context).catch((error: unknown) => {
+      // Last resort: a bug here must answer the request, never take the process down.
+      sendError(res, 500, `ERR internal error: ${error instanceof Error ? error.message : String(error)}`);
+    });
+  });
+  // Malformed HTTP gets a 400 from Node; a reset socket is just dropped.
+  server.on('clientError', (_error, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    await connections.closeAll();
+    throw error;
+  }
+  const { port } = server.address() as AddressInfo;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url: `http://${urlHost}:${port}`,
+    token: options.token,
+    stop() {
+      stopping ??= tracker.stop().then(() => connections.closeAll());
+      return stopping;
+    },
+  };
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, token: string, ctx: Context): Promise<void> {
+  setCommonHeaders(req, res);
+  if (req.method === 'OPTIONS') return sendPreflight(req, res);
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  if (!isAuthorized(req, url, token)) return sendError(res, 401, 'Unauthorized');
+  if (ctx.tracker.stopping) return sendError(res, 503, 'ERR server is shutting down');
+  if (req.method !== 'POST' && req.method !== 'GET') return sendError(res, 405, 'ERR use POST or GET');
+
+  const base64 = String(req.headers['upstash-encoding'] ?? '').toLowerCase() === 'base64';
+  try {
+    const segments = pathSegments(url.pathname);
+    const [first] = segments;
+    if (first === 'subscribe' || first === 'psubscribe') {
+      if (segments.length < 2)
+        throw new HttpError(400, `ERR missing ${first === 'subscribe' ? 'channel' : 'pattern'}`);
+      const target = segments.slice(1).join('/');
+      const register = (end: () => void) => ctx.tracker.onStop(end);
+      return await serveSubscription(req, res, {
+        connections: ctx.connections,
+        target,
+        pattern: first === 'psubscribe',
+        register,
+      });
+    }
+
+    const signal = ctx.tracker.signalFor(res);
+    const body = await readBody(req, ctx.maxBodyBytes);
+    if (segments.length === 1 && (first === 'pipeline' || first === 'multi-exec')) {
+      if (req.method !== 'POST') throw new HttpError(405, `ERR use POST for /${first}`);
+      const commands = parseCommandList(parseJson(body));
+      if (first === 'pipeline') return sendOutcomes(res, await ctx.runner.pipeline(commands, signal), base64);
+      const outcomes = await ctx.runner.multiExec(commands);
+      if (!Array.isArray(outcomes)) return sendError(res, outcomes.status, outcomes.error);
+      return sendOutcomes(res, outcomes, base64);
+    }
+
+    const command = segments.length === 0 ? parseCommand(parseJson(body)) : pathCommand(segments, url, body);
+    const outcome = await ctx.runner.run(command, signal);
+    if (outcome.ok) return sendJson(res, 200, resultBody(outcome.reply, base64));
+    return sendError(res, outcome.status, outcome.error);
+  } catch (error) {
+    if (error instanceof HttpError) {
+      // Close rather than keep reading an oversized body just to reuse the connection.
+      if (error.status === 413) res.setHeader('Connection', 'close');
+      return sendError(res, error.status, error.message);
+    }
+    throw error;
+  }
+}
+
+function sendOutcomes(res: ServerResponse, outcomes: Outcome[], base64: boolean): void {
+  const items = outcomes.map((outcome) =>
+    outcome.ok ? resultBody(outcome.reply, base64) : errorBody(outcome.error),
+  );
+  sendJson(res, 200, `[${items.join(',')}]`);
+}
+
+function pathSegments(pathname: string): string[] {
+  const raw = pathname.split('/').slice(1);
+  if (raw.at(-1) === '') raw.pop();
+  try {
+    return raw.map((segment) => decodeURIComponent(segment));
+  } catch {
+    throw new HttpError(400, 'ERR malformed percent-encoding in the URL path');
+  }
+}
+
+/**
+ * `/set/key/value?EX=60`: path segments, then query parameters as `NAME [value]`, then a POST body (raw bytes,
+ * so binary values can be written) as the last argument — the REST API's URL form.
+ */
+function pathCommand(segments: string[], url: URL, body: Buffer): RedisCommand {
+  const [name, ...args] = segments as [string, ...string[]];
+  const command: RedisCommand = parseCommand([name, ...args]);
+  for (const [key, value] of url.searchParams) {
+    if (key === '_token') continue;
+    command.args.push(key);
+    if (value !== '') command.args.push(value);
+  }
+  if (body.length > 0) command.args.push(body);
+  return command;
+}

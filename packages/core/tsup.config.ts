@@ -1,10 +1,11 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  entry: { index: 'src/index.ts', upstash: 'src/upstash.ts', 'testing/index': 'testing/index.ts' },
   format: ['esm'],
   dts: true,
   sourcemap: true,
   clean: true,
   target: 'es2022',
+  external: ['vitest', 'drizzle-orm', '@upstash/redis'],
 });

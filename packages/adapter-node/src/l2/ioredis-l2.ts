@@ -1,0 +1,145 @@
+import { type L2Entry, type L2SetEntry, type L2Tier, StrataError } from '@strata/core';
+import { Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * The L2 over Redis TCP with ioredis, for long-lived Node processes. Each method is one round trip
+ * whatever the number of keys: `getMany` = one MULTI/EXEC of GET + PTTL per key (atomic, so a value
+ * never pairs with the TTL of a later write), `setMany` = one pipeline of `SET k v [PX ms]`,
+ * `deleteMany` = one `DEL k1 k2 …`.
+ *
+ * Given a URL it opens and owns its connection (`close()` quits it), with `protocol: 2` forced
+ * (ioredis 6 defaults to RESP3) and `maxRetriesPerRequest: 0` unless you say otherwise: while Redis
+ * is unreachable, queued commands fail at the first failed reconnect instead of waiting through
+ * twenty, so the engine falls back to Postgres quickly and a timed-out write is not replayed
+ * minutes later over newer data. Given a `Redis` you made, it borrows it and never closes it; only
+ * commands whose replies are the same in RESP2 and RESP3 are used, so either protocol works.
+ *
+ * @example
+ * const l2 = createIoredisL2('redis://127.0.0.1:6379');
+ * await l2.setMany([{ key: 'users:42', value: '{"id":42}', ttlMs: 60_000 }]);
+ * await l2.getMany(['users:42']); // [{ value: '{"id":42}', ttlMs: 60000 }]
+ * await l2.close();
+ */
+export function createIoredisL2(redis: Redis): L2Tier;
+export function createIoredisL2(url: string, options?: RedisOptions): L2Tier;
+export function createIoredisL2(source: Redis | string, options: RedisOptions = {}): L2Tier {
+  if (typeof source !== 'string') return new IoredisL2(source, false);
+  const redis = new Redis(source, { maxRetriesPerRequest: 0, ...options, protocol: 2 });
+  // Failures reach callers as rejected commands; without a listener ioredis would also print
+  // every failed reconnect as an "Unhandled error event".
+  redis.on('error', () => {});
+  return new IoredisL2(redis, true);
+}
+
+class IoredisL2 implements L2Tier {
+  readonly name = 'ioredis';
+  readonly #redis: Redis;
+  readonly #owned: boolean;
+  #closing: Promise<void> | undefined;
+
+  constructor(redis: Redis, owned: boolean) {
+    this.#redis = redis;
+    this.#owned = owned;
+  }
+
+  async getMany(keys: readonly string[]): Promise<(L2Entry | null)[]> {
+    if (keys.length === 0) return [];
+    const tx = this.#redis.multi();
+    for (const key of keys) tx.get(key).pttl(key);
+    const replies = results(await tx.exec(), 'getMany');
+    return keys.map((_, i) => {
+      const value = replies[2 * i];
+      if (value === null) return null;
+      if (typeof value !== 'string') throw unexpected('getMany', 'a string value');
+      const pttl = integer(replies[2 * i + 1], 'getMany');
+      // -1: no expiry. -2: gone. 0: expires within this millisecond, so gone rather than "never expires".
+      if (pttl === -1) return { value, ttlMs: 0 };
+      return pttl > 0 ? { value, ttlMs: pttl } : null;
+    });
+  }
+
+  async setMany(entries: readonly L2SetEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    // Every TTL is checked before anything is sent: a bad entry writes nothing.
+    const px = entries.map((entry) => toPx(entry.ttlMs, entry.key));
+    const pipeline = this.#redis.pipeline();
+    entries.forEach((entry, i) => {
+      const ms = px[i];
+      if (ms === undefined) pipeline.set(entry.key, entry.value);
+      else pipeline.set(entry.key, entry.value, 'PX', ms);
+    });
+    results(await pipeline.exec(), 'setMany');
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<number> {
+    if (keys.length === 0) return 0;
+    return integer(await this.#redis.del(...keys), 'deleteMany');
+  }
+
+  async incr(key: string): Promise<number> {
+    return integer(await this.#redis.incr(key), 'incr');
+  }
+
+  async getCounter(key: string): Promise<number> {
+    const reply = await this.#redis.get(key);
+    if (reply === null) return 0;
+    if (/^-?\d+$/.test(reply) && Number.isSafeInteger(Number(reply))) return Number(reply);
+    throw new StrataError('DECODE_FAILED', `L2 counter ${JSON.stringify(key)} does not hold an integer`, {
+      details: { key },
+    });
+  }
+
+  /** Quits an owned connection (once, however often it is called); a borrowed one stays open. */
+  close(): Promise<void> {
+    this.#closing ??= this.#owned ? shutdown(this.#redis) : Promise.resolve();
+    return this.#closing;
+  }
+}
+
+async function shutdown(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') {
+    try {
+      await redis.quit();
+      return;
+    } catch {
+      // The connection died while quitting: disconnect below still stops any reconnect timer.
+    }
+  }
+  redis.disconnect();
+}
+
+function toPx(ttlMs: number, key: string): number | undefined {
+  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs < 0) {
+    throw new StrataError(
+      'INVALID_CONFIG',
+      `L2 ttlMs for ${JSON.stringify(key)} must be a finite number >= 0, got ${ttlMs}`,
+      {
+        details: { key, ttlMs },
+      },
+    );
+  }
+  // Round up: a live entry must never get 0, which means "never expire".
+  return ttlMs === 0 ? undefined : Math.ceil(ttlMs);
+}
+
+/** The replies of a pipeline or MULTI/EXEC, throwing the first command error. */
+function results(replies: [Error | null, unknown][] | null, op: string): unknown[] {
+  if (replies === null) throw unexpected(op, 'a transaction result');
+  return replies.map(([error, reply]) => {
+    if (error) throw error;
+    return reply;
+  });
+}
+
+function integer(reply: unknown, op: string): number {
+  // A borrowed client may run with `stringNumbers`.
+  const n = typeof reply === 'string' && /^-?\d+$/.test(reply) ? Number(reply) : reply;
+  if (typeof n === 'number' && Number.isSafeInteger(n)) return n;
+  throw unexpected(op, 'an integer');
+}
+
+function unexpected(op: string, what: string): StrataError {
+  return new StrataError('L2_UNAVAILABLE', `L2 ioredis ${op}: expected ${what} in the reply`, {
+    details: { op },
+  });
+}

@@ -1,0 +1,184 @@
+import { createServer, type Server } from 'node:net';
+import { CircuitBreaker, guardL2, isStrataError, type L2Tier, type StrataError } from '@strata/core';
+import { describeL2Conformance, type L2Fixture } from '@strata/core/testing';
+import { freePort } from '@strata/devstack';
+import { serviceUrls, uniqueName } from '@strata/devstack/testing';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createIoredisL2 } from '../src/l2/ioredis-l2.js';
+
+const admin = new Redis(serviceUrls().redisUrl, { protocol: 2 });
+afterAll(async () => {
+  await admin.quit();
+});
+
+async function deletePrefix(prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1_000);
+    if (keys.length > 0) await admin.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
+describeL2Conformance('ioredis, connection opened from a URL', async (): Promise<L2Fixture> => {
+  const prefix = `${uniqueName('l2_ioredis')}:`;
+  const tier = createIoredisL2(serviceUrls().redisUrl);
+  return {
+    tier,
+    prefix,
+    cleanup: async () => {
+      await deletePrefix(prefix);
+      await tier.close();
+    },
+  };
+});
+
+// ioredis 6 defaults to RESP3: a borrowed client in that mode must work just the same.
+describeL2Conformance('ioredis, a RESP3 client handed in', async (): Promise<L2Fixture> => {
+  const prefix = `${uniqueName('l2_ioredis_resp3')}:`;
+  const client = new Redis(serviceUrls().redisUrl);
+  const tier = createIoredisL2(client);
+  return {
+    tier,
+    prefix,
+    cleanup: async () => {
+      await deletePrefix(prefix);
+      await tier.close();
+      await client.quit();
+    },
+  };
+});
+
+/** The `CLIENT LIST` line of the connection named `name`, if it is connected. */
+async function clientLine(name: string): Promise<string | undefined> {
+  const list = (await admin.client('LIST')) as string;
+  return list.split('\n').find((line) => line.includes(` name=${name} `));
+}
+
+/** Counts calls that reach the inner tier, to prove an open breaker touches nothing. */
+function counting(tier: L2Tier): { tier: L2Tier; calls: () => number } {
+  let calls = 0;
+  const count =
+    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> => {
+      calls++;
+      return fn(...args);
+    };
+  return {
+    calls: () => calls,
+    tier: {
+      name: tier.name,
+      getMany: count((keys) => tier.getMany(keys)),
+      setMany: count((entries) => tier.setMany(entries)),
+      deleteMany: count((keys) => tier.deleteMany(keys)),
+      incr: count((key) => tier.incr(key)),
+      getCounter: count((key) => tier.getCounter(key)),
+      close: () => tier.close(),
+    },
+  };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<StrataError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!isStrataError(error)) throw new Error(`expected a StrataError, got ${String(error)}`);
+  return error;
+}
+
+describe('ioredis L2 connections', () => {
+  it('an owned connection speaks RESP2 even when asked for RESP3, and close() ends it', async () => {
+    const connectionName = uniqueName('l2_owned');
+    const l2 = createIoredisL2(serviceUrls().redisUrl, { protocol: 3, connectionName });
+    expect(await l2.getCounter(`${connectionName}:absent`)).toBe(0);
+    expect(await clientLine(connectionName)).toMatch(/ resp=2$/);
+    await l2.close();
+    await l2.close();
+    await vi.waitFor(async () => expect(await clientLine(connectionName)).toBeUndefined(), {
+      timeout: 5_000,
+    });
+  });
+
+  it('a borrowed client keeps its protocol and stays open after close()', async () => {
+    const connectionName = uniqueName('l2_borrowed');
+    const client = new Redis(serviceUrls().redisUrl, { connectionName });
+    const l2 = createIoredisL2(client);
+    expect(await l2.incr(`${connectionName}:n`)).toBe(1);
+    expect(await clientLine(connectionName)).toMatch(/ resp=3$/);
+    await admin.del(`${connectionName}:n`);
+    await l2.close();
+    expect(client.status).toBe('ready');
+    expect(await client.ping()).toBe('PONG');
+    await client.quit();
+  });
+
+  it('a closed port: L2_UNAVAILABLE quickly, the breaker opens, then nothing reaches the tier', async () => {
+    const port = await freePort();
+    const inner = counting(createIoredisL2(`redis://127.0.0.1:${port}`));
+    const breaker = new CircuitBreaker({ failureThreshold: 3, coolDownMs: '1m' });
+    const onError = vi.fn<(err: StrataError) => void>();
+    const l2 = guardL2(inner.tier, { timeoutMs: 5_000, breaker, onError });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const started = performance.now();
+        const error = await rejection(l2.getMany(['k']));
+        // The first call fails on the first refused connect; later ones at the next reconnect attempt.
+        expect(performance.now() - started).toBeLessThan(2_000);
+        expect(error.code).toBe('L2_UNAVAILABLE');
+        expect(error.details).toMatchObject({ tier: 'ioredis', op: 'getMany', reason: 'error' });
+      }
+      expect(breaker.stats()).toMatchObject({ state: 'open', opens: 1 });
+      expect((await rejection(l2.setMany([{ key: 'k', value: 'v', ttlMs: 0 }]))).details).toMatchObject({
+        reason: 'breaker-open',
+      });
+      expect(inner.calls()).toBe(3);
+      expect(onError).toHaveBeenCalledTimes(4);
+    } finally {
+      await l2.close();
+    }
+  });
+
+  describe('a server that accepts and never answers', () => {
+    let server: Server;
+    let port: number;
+
+    beforeAll(async () => {
+      // Reads everything, answers nothing: the connection never becomes ready. (Reading matters: a
+      // socket left paused never sees the client's FIN, and close() below would wait for it.)
+      server = createServer((socket) => socket.resume());
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      port = (server.address() as { port: number }).port;
+    });
+    afterAll(async () => {
+      // Resolves once every client connection is gone: proof that close() released them.
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+
+    it('a call times out: L2_UNAVAILABLE caused by TIMEOUT', async () => {
+      const l2 = guardL2(createIoredisL2(`redis://127.0.0.1:${port}`), { timeoutMs: 150 });
+      try {
+        const started = performance.now();
+        const error = await rejection(l2.getMany(['k']));
+        expect(performance.now() - started).toBeGreaterThanOrEqual(145);
+        expect(error.details).toMatchObject({ reason: 'timeout' });
+        expect(isStrataError(error.cause, 'TIMEOUT')).toBe(true);
+      } finally {
+        await l2.close();
+      }
+    });
+
+    it('close() does not hang on a connection that never got ready, and rejects what was waiting', async () => {
+      const l2 = createIoredisL2(`redis://127.0.0.1:${port}`);
+      const waiting = l2.getMany(['k']).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      await l2.close();
+      const error = await waiting;
+      expect(error).toBeInstanceOf(Error);
+      expect(isStrataError(error)).toBe(false);
+    });
+  });
+});

@@ -1,0 +1,70 @@
+import { encodeFailed, typeName } from './failures.js';
+import { type JsonDataRules, whyNotJsonData } from './json-data.js';
+import type { ColumnKind, ColumnKinds } from './types.js';
+
+/** The JSON-data rules a codec applies to 'json' columns and to 'plain' or undeclared ones. */
+export interface KindRules {
+  readonly json: JsonDataRules;
+  readonly plain: JsonDataRules;
+}
+
+/**
+ * The kind of `field`, or undefined when `kinds` does not declare it. Own keys only, so a column
+ * named e.g. `constructor` never picks up `Object.prototype.constructor`.
+ */
+export function kindOf(kinds: ColumnKinds, field: string): ColumnKind | undefined {
+  return Object.hasOwn(kinds, field) ? kinds[field] : undefined;
+}
+
+const EXPECTED = { date: 'a Date', bigint: 'a bigint', bytes: 'a Uint8Array' } as const;
+
+/**
+ * Throws `ENCODE_FAILED` unless `value` (neither null nor undefined) is what a column of `kind`
+ * holds and what the codec can bring back unchanged. Strict on purpose: a string in a 'date'
+ * column would come back as a Date, a different value from the one cached.
+ */
+export function assertFits(
+  codec: string,
+  field: string,
+  kind: ColumnKind | undefined,
+  value: unknown,
+  rules: KindRules,
+) {
+  switch (kind) {
+    case 'date':
+      if (!(value instanceof Date)) throw mismatch(codec, field, kind, value);
+      if (Number.isNaN(value.getTime())) throw encodeFailed(codec, field, 'invalid Date (NaN time)');
+      return;
+    case 'bigint':
+      if (typeof value !== 'bigint') throw mismatch(codec, field, kind, value);
+      return;
+    case 'bytes':
+      if (!(value instanceof Uint8Array)) throw mismatch(codec, field, kind, value);
+      return;
+    case 'json': {
+      const why = whyNotJsonData(value, rules.json);
+      if (why !== undefined) throw encodeFailed(codec, field, `${why} (jsonb column)`);
+      return;
+    }
+    default: {
+      const why = whyNotJsonData(value, rules.plain);
+      if (why !== undefined) throw encodeFailed(codec, field, why + hint(value));
+    }
+  }
+}
+
+function mismatch(codec: string, field: string, kind: keyof typeof EXPECTED, value: unknown) {
+  return encodeFailed(
+    codec,
+    field,
+    `expected ${EXPECTED[kind]} for a '${kind}' column, got ${typeName(value)}`,
+  );
+}
+
+/** Points at the likely fix when a typed value sits in a column not declared with its kind. */
+function hint(value: unknown): string {
+  if (value instanceof Date) return " (declare the column's kind as 'date')";
+  if (typeof value === 'bigint') return " (declare the column's kind as 'bigint')";
+  if (value instanceof Uint8Array) return " (declare the column's kind as 'bytes')";
+  return '';
+}

@@ -1,0 +1,114 @@
+import { fromBase64, toBase64, utf8Decode } from '../bytes.js';
+import { decodeFailed, typeName } from './failures.js';
+import { assertFits, type KindRules, kindOf } from './field-rules.js';
+import { isPlainObject } from './json-data.js';
+import type { Codec, ColumnKinds } from './types.js';
+
+const NAME = 'json';
+const STRICT = { nonFinite: false, wellFormed: false } as const;
+// JSON.stringify escapes lone surrogates, so text keeps them; only non-finite numbers are lost.
+const RULES: KindRules = { json: STRICT, plain: STRICT };
+// Exactly what Date#toISOString writes (years beyond 9999 get a sign and six digits).
+const ISO_DATE = /^(?:\d{4}|[+-]\d{6})-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const INTEGER = /^-?\d+$/;
+
+/**
+ * The default codec: one JSON object per row. Date -> ISO string, bigint -> decimal string,
+ * Uint8Array -> base64; `kinds` turns them back on decode. Values of undeclared columns must be
+ * plain JSON data; `undefined` fields are left out, as `JSON.stringify` does.
+ *
+ * @example
+ * const text = jsonCodec.encode({ id: 7n, at: new Date(0) }, { id: 'bigint', at: 'date' });
+ * // '{"id":"7","at":"1970-01-01T00:00:00.000Z"}'
+ */
+export const jsonCodec: Codec = Object.freeze({
+  name: NAME,
+  format: 'text',
+  encode: encodeRow,
+  decode: decodeRow,
+});
+
+function encodeRow(row: Readonly<Record<string, unknown>>, kinds: ColumnKinds): string {
+  // No prototype, so a field named `__proto__` stays a plain key.
+  const out = Object.create(null) as Record<string, unknown>;
+  for (const field of Object.keys(row)) {
+    const value = row[field];
+    if (value === undefined) continue;
+    if (value === null) {
+      out[field] = null;
+      continue;
+    }
+    const kind = kindOf(kinds, field);
+    assertFits(NAME, field, kind, value, RULES);
+    if (kind === 'date') out[field] = (value as Date).toISOString();
+    else if (kind === 'bigint') out[field] = (value as bigint).toString();
+    else if (kind === 'bytes') out[field] = toBase64(value as Uint8Array);
+    else out[field] = value;
+  }
+  return JSON.stringify(out);
+}
+
+function decodeRow(data: string | Uint8Array, kinds: ColumnKinds): Record<string, unknown> {
+  const row = parse(data);
+  for (const field of Object.keys(kinds)) {
+    if (!Object.hasOwn(row, field)) continue;
+    const value = row[field];
+    if (value === null) continue;
+    const kind = kinds[field];
+    if (kind === 'date') row[field] = toDate(value, field);
+    else if (kind === 'bigint') row[field] = toBigInt(value, field);
+    else if (kind === 'bytes') row[field] = toBytes(value, field);
+  }
+  return row;
+}
+
+function parse(data: string | Uint8Array): Record<string, unknown> {
+  let text: string;
+  if (typeof data === 'string') text = data;
+  else if (data instanceof Uint8Array) {
+    // An L2 may hand back the UTF-8 bytes of what was stored as text.
+    try {
+      text = utf8Decode(data);
+    } catch (err) {
+      throw decodeFailed(NAME, 'not valid UTF-8', err);
+    }
+  } else throw decodeFailed(NAME, `expected a string or Uint8Array, got ${typeName(data)}`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw decodeFailed(NAME, 'not valid JSON', err);
+  }
+  if (!isPlainObject(parsed)) throw decodeFailed(NAME, `expected a JSON object, got ${typeName(parsed)}`);
+  return parsed;
+}
+
+function toDate(value: unknown, field: string): Date {
+  if (typeof value !== 'string') {
+    throw decodeFailed(NAME, `expected an ISO date string, got ${typeName(value)}`, undefined, field);
+  }
+  const date = new Date(value);
+  if (!ISO_DATE.test(value) || Number.isNaN(date.getTime())) {
+    throw decodeFailed(NAME, 'not an ISO date string', undefined, field);
+  }
+  return date;
+}
+
+function toBigInt(value: unknown, field: string): bigint {
+  if (typeof value !== 'string') {
+    throw decodeFailed(NAME, `expected a decimal integer string, got ${typeName(value)}`, undefined, field);
+  }
+  if (!INTEGER.test(value)) throw decodeFailed(NAME, 'not a decimal integer string', undefined, field);
+  return BigInt(value);
+}
+
+function toBytes(value: unknown, field: string): Uint8Array {
+  if (typeof value !== 'string') {
+    throw decodeFailed(NAME, `expected a base64 string, got ${typeName(value)}`, undefined, field);
+  }
+  try {
+    return fromBase64(value);
+  } catch (err) {
+    throw decodeFailed(NAME, 'not valid base64', err, field);
+  }
+}

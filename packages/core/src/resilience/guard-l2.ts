@@ -1,0 +1,121 @@
+import { type Duration, toMs } from '../duration.js';
+import { isStrataError, StrataError } from '../errors.js';
+import type { L2Tier } from '../l2/types.js';
+import { CircuitBreaker } from './circuit-breaker.js';
+import { withTimeout } from './with-timeout.js';
+
+export interface GuardL2Options {
+  /** Time limit of every call. Default 1 s. */
+  timeoutMs?: Duration;
+  /** Pass one in to read its `stats()` or share it; default: a new `CircuitBreaker()` (5 failures, 5 s). */
+  breaker?: CircuitBreaker;
+  /**
+   * Called with every failure, already wrapped as `L2_UNAVAILABLE` (`details.reason` is `'error'`,
+   * `'timeout'` or `'breaker-open'`), just before it is thrown, so the engine can count and log it.
+   */
+  onError?: (err: StrataError) => void;
+}
+
+type FailureReason = 'error' | 'timeout' | 'breaker-open';
+
+const DEFAULT_TIMEOUT_MS = 1_000;
+
+/**
+ * Wraps an L2 so that every call has a timeout and goes through a circuit breaker. Failures and
+ * timeouts are rethrown as `StrataError('L2_UNAVAILABLE')` with the original as `cause`; while the
+ * breaker is open, calls fail fast the same way without touching the tier.
+ *
+ * Strata errors the tier raises about its input or data (say `INVALID_CONFIG` for a negative TTL,
+ * `DECODE_FAILED` for a counter that is not an integer) pass through unchanged: they say nothing
+ * about L2's health, so they neither count as failures nor open the breaker.
+ *
+ * @example
+ * const breaker = new CircuitBreaker({ failureThreshold: 5, coolDownMs: '5s' });
+ * const l2 = guardL2(createUpstashL2({ url, token }), {
+ *   timeoutMs: 300,
+ *   breaker,
+ *   onError: (err) => { l2Errors++; log.warn(err); },
+ * });
+ */
+export function guardL2(tier: L2Tier, options: GuardL2Options = {}): L2Tier {
+  const timeoutMs = toMs(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, 'guardL2.timeoutMs');
+  if (timeoutMs === 0) {
+    throw new StrataError(
+      'INVALID_CONFIG',
+      'guardL2.timeoutMs must be positive: every remote call has a timeout',
+      {
+        details: { field: 'guardL2.timeoutMs', value: options.timeoutMs },
+      },
+    );
+  }
+  const breaker = options.breaker ?? new CircuitBreaker();
+  const { onError } = options;
+
+  const fail = (op: string, reason: FailureReason, cause?: unknown): StrataError => {
+    const err = wrap(tier.name, op, reason, cause);
+    // A throwing logger must not replace the L2 error the caller is about to get.
+    try {
+      onError?.(err);
+    } catch {
+      // Deliberately ignored: see above.
+    }
+    return err;
+  };
+
+  async function call<T>(op: string, run: () => Promise<T>): Promise<T> {
+    if (!breaker.tryAcquire()) throw fail(op, 'breaker-open');
+    let result: T;
+    try {
+      // `new Promise` so a tier that throws synchronously is handled like one that rejects.
+      result = await withTimeout(
+        new Promise<T>((resolve) => resolve(run())),
+        timeoutMs,
+        `L2 ${tier.name} ${op}`,
+      );
+    } catch (error) {
+      if (isStrataError(error) && error.code !== 'TIMEOUT' && error.code !== 'L2_UNAVAILABLE') {
+        breaker.release();
+        throw error;
+      }
+      breaker.recordFailure();
+      throw fail(op, isStrataError(error, 'TIMEOUT') ? 'timeout' : 'error', error);
+    }
+    breaker.recordSuccess();
+    return result;
+  }
+
+  return {
+    name: tier.name,
+    // Empty batches need no round trip, so they need no breaker permit either.
+    getMany: (keys) => (keys.length === 0 ? Promise.resolve([]) : call('getMany', () => tier.getMany(keys))),
+    setMany: (entries) =>
+      entries.length === 0 ? Promise.resolve() : call('setMany', () => tier.setMany(entries)),
+    deleteMany: (keys) =>
+      keys.length === 0 ? Promise.resolve(0) : call('deleteMany', () => tier.deleteMany(keys)),
+    incr: (key) => call('incr', () => tier.incr(key)),
+    getCounter: (key) => call('getCounter', () => tier.getCounter(key)),
+    // Closing must work with the breaker open; it still gets the timeout, so it cannot hang.
+    close: async () => {
+      try {
+        await withTimeout(
+          new Promise<void>((resolve) => resolve(tier.close())),
+          timeoutMs,
+          `L2 ${tier.name} close`,
+        );
+      } catch (error) {
+        throw fail('close', isStrataError(error, 'TIMEOUT') ? 'timeout' : 'error', error);
+      }
+    },
+  };
+}
+
+function wrap(name: string, op: string, reason: FailureReason, cause: unknown): StrataError {
+  const details = { tier: name, op, reason };
+  if (reason === 'breaker-open') {
+    return new StrataError('L2_UNAVAILABLE', `L2 ${name} ${op}: circuit breaker open, failing fast`, {
+      details,
+    });
+  }
+  const why = (cause instanceof Error ? cause.message : String(cause)).replace(/^strata: /, '');
+  return new StrataError('L2_UNAVAILABLE', `L2 ${name} ${op} failed: ${why}`, { cause, details });
+}

@@ -1,0 +1,73 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { isStrataError } from '../errors.js';
+import { withTimeout } from './with-timeout.js';
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+/** A promise plus the handles to settle it from outside. */
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+describe('withTimeout', () => {
+  it('resolves with the value and clears its timer', async () => {
+    const work = deferred<string>();
+    const guarded = withTimeout(work.promise, 1_000, 'work');
+    expect(vi.getTimerCount()).toBe(1);
+    work.resolve('done');
+    await expect(guarded).resolves.toBe('done');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('rejects with the original error and clears its timer', async () => {
+    const work = deferred<string>();
+    const guarded = withTimeout(work.promise, 1_000, 'work');
+    const boom = new Error('boom');
+    work.reject(boom);
+    await expect(guarded).rejects.toBe(boom);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('rejects with TIMEOUT after ms, and leaves no timer behind', async () => {
+    const work = deferred<string>();
+    const outcome = withTimeout(work.promise, 250, 'L2 getMany').catch((error: unknown) => error);
+    await vi.advanceTimersByTimeAsync(249);
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    const error = await outcome;
+    expect(isStrataError(error, 'TIMEOUT')).toBe(true);
+    expect((error as Error).message).toBe('strata: L2 getMany timed out after 250 ms');
+    expect(vi.getTimerCount()).toBe(0);
+    // The work failing later is observed, not an unhandled rejection (vitest would fail the run).
+    work.reject(new Error('late'));
+    await vi.runAllTimersAsync();
+  });
+
+  it('a value arriving after the timeout does not change the outcome', async () => {
+    const work = deferred<string>();
+    const outcome = withTimeout(work.promise, 10, 'work').catch((error: unknown) => error);
+    await vi.advanceTimersByTimeAsync(10);
+    work.resolve('too late');
+    expect(isStrataError(await outcome, 'TIMEOUT')).toBe(true);
+  });
+
+  it.each([0, -1, Number.NaN, Number.POSITIVE_INFINITY])(
+    'rejects a timeout of %s with INVALID_CONFIG',
+    async (ms) => {
+      const error = await withTimeout(Promise.resolve(1), ms, 'work').catch((e: unknown) => e);
+      expect(isStrataError(error, 'INVALID_CONFIG')).toBe(true);
+      expect(vi.getTimerCount()).toBe(0);
+    },
+  );
+});

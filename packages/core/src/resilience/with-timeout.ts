@@ -1,0 +1,39 @@
+import { StrataError } from '../errors.js';
+
+/**
+ * Settles like `promise`, or rejects with `StrataError('TIMEOUT')` once `ms` have passed. The timer
+ * is cleared as soon as either happens, so nothing outlives the call (a Worker's request, a test).
+ *
+ * The work itself is not cancelled (a promise cannot be); its late outcome is still observed, so a
+ * rejection after the timeout never surfaces as an unhandled rejection.
+ *
+ * @example
+ * const entries = await withTimeout(l2.getMany(keys), 500, 'L2 getMany');
+ * // after 500 ms: StrataError { code: 'TIMEOUT', message: 'strata: L2 getMany timed out after 500 ms' }
+ */
+export function withTimeout<T>(promise: PromiseLike<T>, ms: number, what: string): Promise<T> {
+  if (!(Number.isFinite(ms) && ms > 0)) {
+    return Promise.reject(
+      new StrataError('INVALID_CONFIG', `timeout for ${what} must be a positive number of ms, got ${ms}`, {
+        details: { what, timeoutMs: ms },
+      }),
+    );
+  }
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(
+        new StrataError('TIMEOUT', `${what} timed out after ${ms} ms`, { details: { what, timeoutMs: ms } }),
+      );
+    }, ms);
+    Promise.resolve(promise).then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}

@@ -13,7 +13,11 @@ export default defineConfig({
         ssr: { resolve: { conditions, externalConditions: conditions } },
         test: {
           name: 'node',
-          include: ['packages/*/test/**/*.test.ts', 'packages/*/src/**/*.test.ts', 'packages/*/testing/**/*.test.ts'],
+          include: [
+            'packages/*/test/**/*.test.ts',
+            'packages/*/src/**/*.test.ts',
+            'packages/*/testing/**/*.test.ts',
+          ],
           globalSetup: ['./packages/devstack/test/global-setup.ts'],
           testTimeout: 20_000,
           hookTimeout: 30_000,

@@ -1,5 +1,15 @@
 export { type Clock, type ManualClock, manualClock, systemClock } from './clock.js';
+export { jsonCodec } from './codec/json-codec.js';
+export { msgpackCodec } from './codec/msgpack-codec.js';
+export type { Codec, ColumnKind, ColumnKinds } from './codec/types.js';
+export type { ResolvedConfig, StrataConfig } from './config.js';
+export { createAesGcmEncryptor } from './crypto/aes-gcm-encryptor.js';
+export type { Encryptor, KeyMaterial, KeyringOptions } from './crypto/types.js';
 export { type Duration, type DurationUnit, toMs } from './duration.js';
+export type { Id } from './engine/ids.js';
+export type { SchemaRef } from './engine/registry.js';
+export type { StrataStats } from './engine/stats.js';
+export { type FullRowOf, type GetOptions, type InsertOf, type RowOf, Strata } from './engine/strata.js';
 export {
   isStrataError,
   STRATA_ERROR_CODES,
@@ -9,11 +19,37 @@ export {
 } from './errors.js';
 export { deepFreeze } from './l1/freeze.js';
 export { createMemoryL1, MemoryL1 } from './l1/memory-l1.js';
+export type { EvictionPolicy, EvictReason, L1Entry, L1Stats, L1Tier, MemoryL1Options } from './l1/types.js';
+export type { L2Entry, L2SetEntry, L2Tier } from './l2/types.js';
+export { createDrizzleL3, type DrizzleL3Options } from './l3/drizzle-l3.js';
+export { strataMigrationsTable } from './l3/migrations-table.js';
+export type { L3Tier, MigrationRecord, MigrationResult, Row, ScanOptions } from './l3/types.js';
+export { consoleLogger, type Logger, noopLogger } from './observability/logger.js';
+export { type MetricsRecorder, noopMetrics, type Tier } from './observability/metrics.js';
+export {
+  type BreakerState,
+  type BreakerStats,
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+} from './resilience/circuit-breaker.js';
+export { type GuardL2Options, guardL2 } from './resilience/guard-l2.js';
+export { withTimeout } from './resilience/with-timeout.js';
+export {
+  type ColumnKey,
+  defineSchema,
+  type OmitCacheKeys,
+  type Schema,
+  type SchemaDefinition,
+} from './schema/define-schema.js';
 export type {
-  EvictionPolicy,
-  EvictReason,
-  L1Entry,
-  L1Stats,
-  L1Tier,
-  MemoryL1Options,
-} from './l1/types.js';
+  CompiledColumn,
+  CompiledSchema,
+  FieldOptions,
+  IndexDefinition,
+  L1Policy,
+  L2Policy,
+  L3Policy,
+  SchemaHooks,
+  WriteMode,
+} from './schema/types.js';
+export type { RowValidator, StandardSchemaV1 } from './schema/validation.js';

@@ -8,7 +8,10 @@ import { expect, it } from 'vitest';
 const FORBIDDEN: readonly [RegExp, string][] = [
   [/from\s+['"]node:/, 'a node: import'],
   [/(?:import|require)\(\s*['"]node:/, 'a node: import'],
-  [/from\s+['"](?:fs|path|net|tls|http|https|crypto|child_process|os|stream|buffer|events|util|ioredis|pg|ws)['"]/, 'a Node built-in or Node-only package'],
+  [
+    /from\s+['"](?:fs|path|net|tls|http|https|crypto|child_process|os|stream|buffer|events|util|ioredis|pg|ws)['"]/,
+    'a Node built-in or Node-only package',
+  ],
   [/\bprocess\.(?:env|exit|on|nextTick|hrtime)\b/, 'process'],
   [/\bBuffer\./, 'Buffer'],
   [/\bsetInterval\(/, 'a timer that outlives a call'],
@@ -31,7 +34,9 @@ it('core source imports no runtime: Web APIs only', () => {
     readFileSync(file, 'utf8')
       .split('\n')
       .flatMap((line, i) =>
-        FORBIDDEN.filter(([re]) => re.test(line)).map(([, what]) => `${file}:${i + 1} uses ${what}: ${line.trim()}`),
+        FORBIDDEN.filter(([re]) => re.test(line)).map(
+          ([, what]) => `${file}:${i + 1} uses ${what}: ${line.trim()}`,
+        ),
       ),
   );
   expect(offences).toEqual([]);

@@ -1,1 +1,2 @@
 export { describeL2Conformance, type L2Fixture } from './l2-conformance.js';
+export { describeL3Conformance, type L3Fixture, type L3FixtureContext } from './l3-conformance.js';

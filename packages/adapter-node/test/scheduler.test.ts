@@ -1,0 +1,36 @@
+import { defineSchema, manualClock, Strata } from '@strata/core';
+import { serviceUrls, uniqueName } from '@strata/devstack/testing';
+import { integer, pgTable } from 'drizzle-orm/pg-core';
+import { afterEach, expect, it, vi } from 'vitest';
+import { createIoredisL2 } from '../src/l2/ioredis-l2.js';
+import { nodeScheduler } from '../src/scheduler.js';
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+it('drives the periodic L1 sweep, and close() stops it', async () => {
+  vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+  const clock = manualClock();
+  const table = pgTable('sweep', { id: integer('id').primaryKey() });
+  // L2 (real Redis) as the source of truth, so no Postgres table is needed to observe L1.
+  const schema = defineSchema({ table, l1: { ttl: '1s' }, l3: false });
+  const strata = new Strata({
+    l2: createIoredisL2(serviceUrls().redisUrl),
+    keyPrefix: uniqueName('sweep'),
+    clock,
+    scheduler: nodeScheduler(),
+    l1: { sweepEvery: '10s' },
+    schemas: [schema],
+  });
+  await strata.set(schema, { id: 1 });
+  expect(strata.stats().l1Entries).toBe(1);
+  clock.advance(2_000);
+  vi.advanceTimersByTime(9_999);
+  expect(strata.stats().l1Entries).toBe(1);
+  vi.advanceTimersByTime(1);
+  expect(strata.stats().l1Entries).toBe(0);
+  expect(await strata.delete(schema, 1)).toBe(true); // leaves nothing in Redis
+  await strata.close();
+  expect(vi.getTimerCount()).toBe(0);
+});

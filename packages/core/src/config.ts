@@ -1,0 +1,178 @@
+import { z } from 'zod';
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+import { jsonCodec } from './codec/json-codec.js';
+import type { Codec } from './codec/types.js';
+import { readKeyring } from './crypto/keyring.js';
+import type { KeyMaterial, KeyringOptions } from './crypto/types.js';
+import { type Duration, toMs } from './duration.js';
+import { StrataError } from './errors.js';
+import type { EvictionPolicy } from './l1/types.js';
+import type { L2Tier } from './l2/types.js';
+import type { L3Tier } from './l3/types.js';
+import { type Logger, noopLogger } from './observability/logger.js';
+import { type MetricsRecorder, noopMetrics } from './observability/metrics.js';
+import type { CompiledSchema, WriteMode } from './schema/types.js';
+
+/** Everything a Strata instance is built from. Only the tiers you pass exist; all else has defaults. */
+export interface StrataConfig {
+  /** L2 implementation, e.g. `createUpstashL2({ url, token })`. Omitted: no L2. */
+  l2?: L2Tier;
+  /** L3 implementation, e.g. `createDrizzleL3(db)`. Omitted: no L3 (L2 is the source of truth). */
+  l3?: L3Tier;
+  /** Schemas to register at once (or call `register` later). */
+  schemas?: readonly CompiledSchema[];
+  /** Default '5m' (the seed's DefaultL1TTL). 0 = never expire. */
+  defaultL1Ttl?: Duration;
+  /** Default '30m' (the seed's DefaultL2TTL). 0 = never expire. */
+  defaultL2Ttl?: Duration;
+  defaultWriteMode?: WriteMode;
+  /** L1 defaults per schema (the seed's L1Pool): max entries (total per schema, not per shard), eviction. */
+  l1?: { maxEntries?: number; eviction?: EvictionPolicy; protect?: 'freeze' | 'copy'; sweepEvery?: Duration };
+  /** Per-call timeouts. Defaults: L2 '1s', L3 '10s'. */
+  timeouts?: { l2?: Duration; l3?: Duration };
+  /** L2 circuit breaker: opens after `failureThreshold` consecutive failures for `cooldown`. */
+  breaker?: { failureThreshold?: number; cooldown?: Duration };
+  /** Default: JSON. */
+  codec?: Codec;
+  /** 32-byte key (bytes, base64 or hex), or several with ids for rotation. Enables `encrypted` fields. */
+  encryptionKey?: KeyMaterial | KeyringOptions;
+  /** Root of every L2 key. Default 'strata'. */
+  keyPrefix?: string;
+  clock?: Clock;
+  logger?: Logger;
+  metrics?: MetricsRecorder;
+  /** Hands deferred work (cache fills) to the host, e.g. `ctx.waitUntil`; without it fills are awaited. */
+  waitUntil?: (work: Promise<unknown>) => void;
+  /**
+   * Repeating timers, from a host that has them (Node): then L1 drops expired entries every
+   * `l1.sweepEvery` instead of only lazily on read. Core never starts a timer on its own.
+   * @example scheduler: nodeScheduler() // from @strata/adapter-node
+   */
+  scheduler?: { every(ms: number, task: () => void): () => void };
+}
+
+export interface ResolvedConfig {
+  l2: L2Tier | undefined;
+  l3: L3Tier | undefined;
+  defaultL1TtlMs: number;
+  defaultL2TtlMs: number;
+  defaultWriteMode: WriteMode;
+  l1: { maxEntries: number; eviction: EvictionPolicy; protect: 'freeze' | 'copy'; sweepEveryMs: number };
+  l2TimeoutMs: number;
+  l3TimeoutMs: number;
+  breaker: { failureThreshold: number; cooldownMs: number };
+  codec: Codec;
+  encryptionKey: KeyMaterial | KeyringOptions | undefined;
+  keyPrefix: string;
+  clock: Clock;
+  logger: Logger;
+  metrics: MetricsRecorder;
+  waitUntil: ((work: Promise<unknown>) => void) | undefined;
+  scheduler: StrataConfig['scheduler'];
+}
+
+const withMethods = (...methods: string[]) =>
+  z.custom<unknown>(
+    (v) =>
+      typeof v === 'object' &&
+      v !== null &&
+      methods.every((m) => typeof (v as Record<string, unknown>)[m] === 'function'),
+    { message: `must implement ${methods.join(', ')}` },
+  );
+const duration = z.union([z.number(), z.string()]).superRefine((v, ctx) => {
+  try {
+    toMs(v as Duration);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : 'invalid duration' });
+  }
+});
+
+const configSchema = z.strictObject({
+  l2: withMethods('getMany', 'setMany', 'deleteMany', 'incr', 'getCounter', 'close').optional(),
+  l3: withMethods(
+    'findMany',
+    'exists',
+    'upsertMany',
+    'deleteMany',
+    'scan',
+    'migrate',
+    'migrationStatus',
+  ).optional(),
+  schemas: z
+    .array(z.custom<CompiledSchema>((v) => typeof v === 'object' && v !== null && 'primaryKey' in v))
+    .optional(),
+  defaultL1Ttl: duration.optional(),
+  defaultL2Ttl: duration.optional(),
+  defaultWriteMode: z.enum(['write-through', 'write-through-l1-async', 'write-behind']).optional(),
+  l1: z
+    .strictObject({
+      maxEntries: z.number().int().nonnegative().optional(),
+      eviction: z.enum(['lru', 'lfu', 'fifo']).optional(),
+      protect: z.enum(['freeze', 'copy']).optional(),
+      sweepEvery: duration.optional(),
+    })
+    .optional(),
+  timeouts: z.strictObject({ l2: duration.optional(), l3: duration.optional() }).optional(),
+  breaker: z
+    .strictObject({ failureThreshold: z.number().int().positive().optional(), cooldown: duration.optional() })
+    .optional(),
+  codec: withMethods('encode', 'decode').optional(),
+  encryptionKey: z.unknown().optional(),
+  keyPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+    .optional(),
+  clock: withMethods('now').optional(),
+  logger: withMethods('debug', 'info', 'warn', 'error').optional(),
+  metrics: withMethods('count', 'observe').optional(),
+  waitUntil: z.custom<unknown>((v) => typeof v === 'function', { message: 'must be a function' }).optional(),
+  scheduler: withMethods('every').optional(),
+});
+
+/** Validates a config and fills defaults; a bad config throws INVALID_CONFIG naming the field. */
+export function resolveConfig(config: StrataConfig): ResolvedConfig {
+  const parsed = configSchema.safeParse(config);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field =
+      issue.code === 'unrecognized_keys'
+        ? String(issue.keys[0])
+        : issue.path.map(String).join('.') || 'config';
+    throw new StrataError('INVALID_CONFIG', `config.${field}: ${issue.message}`, {
+      cause: parsed.error,
+      details: { field },
+    });
+  }
+  if (config.encryptionKey !== undefined) {
+    // Throws INVALID_CONFIG (without key material in the message) for a key that is not 32 bytes.
+    for (const bytes of readKeyring(config.encryptionKey).keys.values()) bytes.fill(0);
+  }
+  return {
+    l2: config.l2,
+    l3: config.l3,
+    defaultL1TtlMs: toMs(config.defaultL1Ttl ?? '5m', 'defaultL1Ttl'),
+    defaultL2TtlMs: toMs(config.defaultL2Ttl ?? '30m', 'defaultL2Ttl'),
+    defaultWriteMode: config.defaultWriteMode ?? 'write-through',
+    l1: {
+      maxEntries: config.l1?.maxEntries ?? 10_000,
+      eviction: config.l1?.eviction ?? 'lru',
+      protect: config.l1?.protect ?? 'freeze',
+      sweepEveryMs: toMs(config.l1?.sweepEvery ?? '30s', 'l1.sweepEvery'),
+    },
+    l2TimeoutMs: toMs(config.timeouts?.l2 ?? '1s', 'timeouts.l2'),
+    l3TimeoutMs: toMs(config.timeouts?.l3 ?? '10s', 'timeouts.l3'),
+    breaker: {
+      failureThreshold: config.breaker?.failureThreshold ?? 5,
+      cooldownMs: toMs(config.breaker?.cooldown ?? '5s', 'breaker.cooldown'),
+    },
+    codec: config.codec ?? jsonCodec,
+    encryptionKey: config.encryptionKey,
+    keyPrefix: config.keyPrefix ?? 'strata',
+    clock: config.clock ?? systemClock,
+    logger: config.logger ?? noopLogger,
+    metrics: config.metrics ?? noopMetrics,
+    waitUntil: config.waitUntil,
+    scheduler: config.scheduler,
+  };
+}

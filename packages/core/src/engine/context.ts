@@ -1,0 +1,79 @@
+import type { ResolvedConfig } from '../config.js';
+import { isStrataError, StrataError } from '../errors.js';
+import type { Tier } from '../observability/metrics.js';
+import type { Counters } from './stats.js';
+
+/** What the read and write paths share: config, counters and the error policy. */
+export class EngineContext {
+  constructor(
+    readonly config: ResolvedConfig,
+    readonly counters: Counters,
+  ) {}
+
+  hit(tier: Tier, schema: string): void {
+    this.counters.hits[tier] += 1;
+    this.config.metrics.count('hit', { schema, tier });
+  }
+
+  miss(tier: Tier, schema: string): void {
+    this.counters.misses[tier] += 1;
+    this.config.metrics.count('miss', { schema, tier });
+  }
+
+  /** Counts and logs a tier failure that the caller survives (L2 down -> fall back); never silent. */
+  tolerate(schema: string, tier: Tier, op: string, err: unknown): void {
+    this.counters.error(tier);
+    this.config.metrics.count('error', { schema, tier, op });
+    this.config.logger.warn(`${tier} ${op} failed; continuing without it`, {
+      schema,
+      code: isStrataError(err) ? err.code : undefined,
+      error: err instanceof Error ? err.message : String(err),
+    });
+  }
+
+  /** Runs deferred work through the host's waitUntil, or awaits it; its failure is tolerated. */
+  async defer(schema: string, tier: Tier, op: string, work: () => Promise<unknown>): Promise<void> {
+    const guarded = work().then(
+      () => undefined,
+      (err: unknown) => this.tolerate(schema, tier, op, err),
+    );
+    if (this.config.waitUntil) this.config.waitUntil(guarded);
+    else await guarded;
+  }
+
+  /** L3 errors as Strata errors: constraint and data errors are the caller's, the rest unavailability. */
+  l3Error(schema: string, op: string, err: unknown): StrataError {
+    this.counters.error('l3');
+    this.config.metrics.count('error', { schema, tier: 'l3', op });
+    if (isStrataError(err) && err.code !== 'TIMEOUT') return err;
+    const sqlstate = sqlState(err);
+    if (sqlstate && (sqlstate.startsWith('23') || sqlstate.startsWith('22'))) {
+      return new StrataError(
+        'VALIDATION_FAILED',
+        `schema ${schema}: Postgres rejected the ${op} (${sqlstate})`,
+        {
+          cause: err,
+          details: { schema, sqlstate },
+        },
+      );
+    }
+    this.config.logger.error(`l3 ${op} failed`, {
+      schema,
+      error: err instanceof Error ? err.message : String(err),
+    });
+    return new StrataError('L3_UNAVAILABLE', `schema ${schema}: L3 ${op} failed`, {
+      cause: err,
+      details: { schema },
+    });
+  }
+}
+
+/** The SQLSTATE of a Postgres error, looking through Drizzle's wrapping `cause`. */
+export function sqlState(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

@@ -1,0 +1,22 @@
+import { StrataError } from '../errors.js';
+
+/**
+ * Runs a user hook; a throw (or rejection) becomes HOOK_PANIC with the cause, the seed's recovered
+ * panic. Callers run hooks before touching tiers, so a failing hook changes nothing.
+ */
+export async function runHook<A extends unknown[]>(
+  schema: string,
+  name: string,
+  hook: ((...args: A) => void | Promise<void>) | undefined,
+  ...args: A
+): Promise<void> {
+  if (!hook) return;
+  try {
+    await hook(...args);
+  } catch (cause) {
+    throw new StrataError('HOOK_PANIC', `schema ${schema}: hook ${name} threw`, {
+      cause,
+      details: { schema, hook: name },
+    });
+  }
+}

@@ -1,0 +1,97 @@
+import { fromBase64, toBase64 } from '../bytes.js';
+import type { Codec } from '../codec/types.js';
+import type { Encryptor } from '../crypto/types.js';
+import { StrataError } from '../errors.js';
+import type { Row } from '../l3/types.js';
+import type { CompiledSchema } from '../schema/types.js';
+
+/**
+ * Moves rows between their three shapes: plaintext (the caller, L1), stored (L3: encrypted fields
+ * as ciphertext) and cached (L2: the stored shape minus omitCache fields, encoded as one string).
+ * Plaintext of an encrypted field never leaves the process: L2 and L3 only see ciphertext.
+ */
+export class RowCodec {
+  constructor(
+    readonly schema: CompiledSchema,
+    readonly codec: Codec,
+    readonly encryptor: Promise<Encryptor> | undefined,
+  ) {}
+
+  /** Binds a ciphertext to its row and field, so it cannot be moved elsewhere and still decrypt. */
+  #aad(id: string, field: string): string {
+    return `${this.schema.name}:${id}:${field}`;
+  }
+
+  async encryptRow(plain: Row, id: string): Promise<Row> {
+    const keys = this.schema.encryptedKeys;
+    if (keys.length === 0) return plain;
+    const encryptor = await this.#encryptor();
+    const stored: Row = { ...plain };
+    for (const key of keys) {
+      const value = plain[key];
+      if (typeof value === 'string') stored[key] = await encryptor.encrypt(value, this.#aad(id, key));
+    }
+    return stored;
+  }
+
+  async decryptRow(stored: Row, id: string): Promise<Row> {
+    const keys = this.schema.encryptedKeys;
+    if (keys.length === 0) return stored;
+    const encryptor = await this.#encryptor();
+    const plain: Row = { ...stored };
+    for (const key of keys) {
+      const value = stored[key];
+      if (typeof value === 'string') plain[key] = await encryptor.decrypt(value, this.#aad(id, key));
+    }
+    return plain;
+  }
+
+  /** The L2 string of a stored row: its L2 columns, encoded (base64 for a binary codec). */
+  toL2(stored: Row): string {
+    const data = this.codec.encode(pick(stored, this.schema.l2Keys), this.schema.kinds);
+    return typeof data === 'string' ? data : toBase64(data);
+  }
+
+  /** A stored row (L2 columns only) from its L2 string. */
+  fromL2(value: string): Row {
+    const data = this.codec.format === 'binary' ? decodeBase64(value) : value;
+    return this.codec.decode(data, this.schema.kinds);
+  }
+
+  /** What L1 keeps of a plaintext row. */
+  toL1(plain: Row): Row {
+    return this.schema.l1Keys.length === this.schema.columns.length ? plain : pick(plain, this.schema.l1Keys);
+  }
+
+  /** What callers get without `complete`: every column but omitCache ones. */
+  toCachedView(plain: Row): Row {
+    return this.schema.l2Keys.length === this.schema.columns.length ? plain : pick(plain, this.schema.l2Keys);
+  }
+
+  #encryptor(): Promise<Encryptor> {
+    if (!this.encryptor) {
+      throw new StrataError(
+        'INVALID_CONFIG',
+        `schema ${this.schema.name} has encrypted fields but no encryption key`,
+        {
+          details: { schema: this.schema.name, field: 'encryption' },
+        },
+      );
+    }
+    return this.encryptor;
+  }
+}
+
+export function pick(row: Row, keys: readonly string[]): Row {
+  const out: Row = {};
+  for (const key of keys) if (key in row) out[key] = row[key];
+  return out;
+}
+
+function decodeBase64(value: string): Uint8Array {
+  try {
+    return fromBase64(value);
+  } catch (cause) {
+    throw new StrataError('DECODE_FAILED', 'L2 value is not valid base64', { cause });
+  }
+}

@@ -1,0 +1,41 @@
+import type { Tier } from '../observability/metrics.js';
+
+/** A snapshot of `strata.stats()`: the seed's Stats plus hits and misses per tier. */
+export interface StrataStats {
+  gets: number;
+  sets: number;
+  deletes: number;
+  errors: number;
+  l1Entries: number;
+  dirtyCount: number;
+  hits: Record<Tier, number>;
+  misses: Record<Tier, number>;
+  /** Gets answered from a cached "not found" marker. */
+  negativeHits: number;
+  /** L3 queries made for reads (coalesced misses count once). */
+  l3Reads: number;
+  /** Cache fills skipped because a write raced the read. */
+  fencedFills: number;
+  /** Errors per source, e.g. `l2`, `l3`, `hook`, `codec`. */
+  errorsBy: Record<string, number>;
+  l2Breaker: { state: 'closed' | 'open' | 'half-open'; opens: number; rejected: number } | null;
+}
+
+/** The mutable counters behind `stats()`. */
+export class Counters {
+  gets = 0;
+  sets = 0;
+  deletes = 0;
+  errors = 0;
+  negativeHits = 0;
+  l3Reads = 0;
+  fencedFills = 0;
+  readonly hits: Record<Tier, number> = { l1: 0, l2: 0, l3: 0 };
+  readonly misses: Record<Tier, number> = { l1: 0, l2: 0, l3: 0 };
+  readonly errorsBy: Record<string, number> = {};
+
+  error(source: string): void {
+    this.errors += 1;
+    this.errorsBy[source] = (this.errorsBy[source] ?? 0) + 1;
+  }
+}

@@ -1,0 +1,296 @@
+import type { InferInsertModel, InferSelectModel } from 'drizzle-orm';
+import type { PgTable } from 'drizzle-orm/pg-core';
+import { type ResolvedConfig, resolveConfig, type StrataConfig } from '../config.js';
+import { createAesGcmEncryptor } from '../crypto/aes-gcm-encryptor.js';
+import type { Encryptor } from '../crypto/types.js';
+import { StrataError } from '../errors.js';
+import type { L2Tier } from '../l2/types.js';
+import type { MigrationRecord, MigrationResult, Row } from '../l3/types.js';
+import { CircuitBreaker } from '../resilience/circuit-breaker.js';
+import { guardL2 } from '../resilience/guard-l2.js';
+import type { Schema } from '../schema/define-schema.js';
+import type { CompiledSchema } from '../schema/types.js';
+import { EngineContext } from './context.js';
+import { runHook } from './hooks.js';
+import { type Id, idKey, normalizeId } from './ids.js';
+import { ABSENT_MARKER } from './keys.js';
+import { loadMany } from './read-many.js';
+import { loadOne, readL1 } from './read-path.js';
+import { Registry, type SchemaRef } from './registry.js';
+import { ABSENT, SchemaRuntime } from './schema-runtime.js';
+import { Counters, type StrataStats } from './stats.js';
+import { timedL3 } from './timed-l3.js';
+import { deleteIds, prepareRow, writeRows } from './write-path.js';
+
+/** Every column of a schema's row (what `get(…, { complete: true })` returns). */
+export type FullRowOf<S> = S extends Schema<infer T, string> ? InferSelectModel<T> : Record<string, unknown>;
+/** A cached read: typed from the table, without the omitCache columns (caches never hold them). */
+export type RowOf<S> =
+  S extends Schema<infer T, infer O> ? Omit<InferSelectModel<T>, O> : Record<string, unknown>;
+/** What `set` accepts: columns with defaults may be left out. */
+export type InsertOf<S> = S extends Schema<infer T, string> ? InferInsertModel<T> : Record<string, unknown>;
+type AnySchema = Schema<PgTable, string> | string;
+
+export interface GetOptions {
+  /** Also return `omitCache` columns, reading them from L3 (caches never hold them). */
+  complete?: boolean;
+}
+
+/**
+ * The three-tier data store (the seed's DataStore): L1 memory -> L2 Redis -> L3 Postgres.
+ * @example
+ * const strata = new Strata({ l2: createUpstashL2({ url, token }), l3: createDrizzleL3(db), schemas: [players] });
+ * await strata.set(players, { id: 'p1', username: 'ada', level: 1 });
+ * const p = await strata.get(players, 'p1'); // typed from the Drizzle table
+ */
+export class Strata {
+  readonly #config: ResolvedConfig;
+  readonly #ctx: EngineContext;
+  readonly #registry = new Registry<SchemaRuntime>();
+  readonly #l2: L2Tier | undefined;
+  readonly #breaker: CircuitBreaker | undefined;
+  readonly #encryptor: Promise<Encryptor> | undefined;
+  #closed = false;
+  #stopSweep: (() => void) | undefined;
+
+  constructor(config: StrataConfig = {}) {
+    const resolved = resolveConfig(config);
+    // Every remote call has a deadline: L3 calls here, L2 calls in guardL2 below.
+    this.#config = resolved.l3 ? { ...resolved, l3: timedL3(resolved.l3, resolved.l3TimeoutMs) } : resolved;
+    this.#ctx = new EngineContext(this.#config, new Counters());
+    const { l2, breaker, clock, l2TimeoutMs } = this.#config;
+    if (l2) {
+      this.#breaker = new CircuitBreaker({
+        failureThreshold: breaker.failureThreshold,
+        coolDownMs: breaker.cooldownMs,
+        clock,
+      });
+      this.#l2 = guardL2(l2, { timeoutMs: l2TimeoutMs, breaker: this.#breaker });
+    }
+    if (this.#config.encryptionKey !== undefined) {
+      this.#encryptor = createAesGcmEncryptor(this.#config.encryptionKey);
+      // Surfaced on first use by the row codec; this only keeps an early rejection from going unhandled.
+      this.#encryptor.catch(() => {});
+    }
+    for (const schema of config.schemas ?? []) this.register(schema);
+    const { scheduler, l1 } = this.#config;
+    if (scheduler && l1.sweepEveryMs > 0) {
+      this.#stopSweep = scheduler.every(l1.sweepEveryMs, () => {
+        for (const rt of this.#registry.all()) rt.l1?.sweep();
+      });
+    }
+  }
+
+  /** Registers a schema (SCHEMA_DUPLICATE if its name is taken). */
+  register(schema: CompiledSchema): this {
+    this.#registry.add(new SchemaRuntime(schema, this.#config, this.#l2, this.#encryptor));
+    return this;
+  }
+
+  /** The row with this id; throws NOT_FOUND when no tier has it. */
+  get<S extends AnySchema>(schema: S, id: Id, options: { complete: true }): Promise<FullRowOf<S>>;
+  get<S extends AnySchema>(schema: S, id: Id, options?: GetOptions): Promise<RowOf<S>>;
+  async get<S extends AnySchema>(schema: S, id: Id, options?: GetOptions): Promise<RowOf<S>> {
+    const row = await this.find(schema, id, options);
+    if (row === null) {
+      const name = typeof schema === 'string' ? schema : schema.name;
+      throw new StrataError('NOT_FOUND', `schema ${name}: no row with id ${String(id)}`, {
+        details: { schema: name, id: String(id) },
+      });
+    }
+    return row;
+  }
+
+  /** The row with this id, or `null` when no tier has it. */
+  find<S extends AnySchema>(schema: S, id: Id, options: { complete: true }): Promise<FullRowOf<S> | null>;
+  find<S extends AnySchema>(schema: S, id: Id, options?: GetOptions): Promise<RowOf<S> | null>;
+  async find<S extends AnySchema>(schema: S, id: Id, options: GetOptions = {}): Promise<RowOf<S> | null> {
+    const rt = this.#runtime(schema);
+    const normalized = normalizeId(rt.schema, id);
+    const key = idKey(normalized);
+    this.#ctx.counters.gets += 1;
+    await runHook(rt.schema.name, 'beforeGet', rt.schema.hooks.beforeGet, key);
+    let row: Row | null | undefined;
+    if (options.complete && rt.schema.l2Keys.length < rt.schema.columns.length) {
+      row = await this.#readComplete(rt, normalized);
+    } else {
+      row = readL1(this.#ctx, rt, key);
+      if (row === undefined) row = await loadOne(this.#ctx, rt, normalized);
+      if (row) row = rt.rows.toCachedView(row);
+    }
+    if (row) await runHook(rt.schema.name, 'afterGet', rt.schema.hooks.afterGet, row);
+    return row as RowOf<S> | null;
+  }
+
+  /** Rows for `ids` in order (`null` where absent): one request per tier at most. */
+  async getMany<S extends AnySchema>(schema: S, ids: readonly Id[]): Promise<(RowOf<S> | null)[]> {
+    const rt = this.#runtime(schema);
+    const normalized = ids.map((id) => normalizeId(rt.schema, id));
+    this.#ctx.counters.gets += ids.length;
+    const rows = await loadMany(this.#ctx, rt, normalized);
+    return rows.map((row) => (row ? rt.rows.toCachedView(row) : null)) as (RowOf<S> | null)[];
+  }
+
+  /** Writes a row by the schema's write mode; resolves the row as stored (with Postgres defaults). */
+  async set<S extends AnySchema>(schema: S, value: InsertOf<S>): Promise<RowOf<S>> {
+    const rt = this.#runtime(schema);
+    const prepared = await prepareRow(this.#ctx, rt, value);
+    const [stored] = await writeRows(this.#ctx, rt, [prepared]);
+    await this.#afterSet(rt, stored!);
+    return rt.rows.toCachedView(stored!) as RowOf<S>;
+  }
+
+  /** Removes a row from every tier; resolves whether it existed. */
+  async delete(schema: AnySchema, id: Id): Promise<boolean> {
+    const rt = this.#runtime(schema);
+    return (await deleteIds(this.#ctx, rt, [normalizeId(rt.schema, id)])) > 0;
+  }
+
+  /** Whether a row exists, asking the tiers in order and loading no columns from L3. */
+  async exists(schema: AnySchema, id: Id): Promise<boolean> {
+    const rt = this.#runtime(schema);
+    const normalized = normalizeId(rt.schema, id);
+    const key = idKey(normalized);
+    const cached = rt.l1?.get(key);
+    if (cached !== undefined) return cached !== ABSENT;
+    if (rt.l2) {
+      try {
+        const [entry] = await rt.l2.getMany([await rt.l2Key(key)]);
+        if (entry) return entry.value !== ABSENT_MARKER;
+      } catch (err) {
+        this.#ctx.tolerate(rt.schema.name, 'l2', 'exists', err);
+      }
+    }
+    if (!rt.l3) return false;
+    try {
+      return await rt.l3.exists(rt.schema, normalized);
+    } catch (err) {
+      throw this.#ctx.l3Error(rt.schema.name, 'exists', err);
+    }
+  }
+
+  /** Drops one id from L1 and L2 (not L3): the next read reloads it. */
+  async invalidate(schema: AnySchema, id: Id): Promise<void> {
+    const rt = this.#runtime(schema);
+    const key = idKey(normalizeId(rt.schema, id));
+    // Fenced like a write: a read in flight must not put back what was just dropped.
+    rt.fence.beginWrite(key);
+    try {
+      rt.inflight.delete(key);
+      rt.l1?.delete(key);
+      if (rt.l2) await rt.l2.deleteMany([await rt.l2Key(key)]);
+    } finally {
+      rt.fence.endWrite(key);
+    }
+  }
+
+  /** Drops every cached row of a schema at constant cost: clears its L1 and moves its L2 generation on. */
+  async invalidateAll(schema: AnySchema): Promise<void> {
+    const rt = this.#runtime(schema);
+    rt.inflight.clear();
+    rt.l1?.clear();
+    if (rt.l2) rt.setGeneration(await rt.l2.incr(rt.keys.generationKey));
+  }
+
+  /** Loads up to `limit` rows (0 = all) from L3 into L2 and L1, page by page; resolves how many. */
+  async warmCache(schema: AnySchema, limit = 0, pageSize = 500): Promise<number> {
+    const rt = this.#runtime(schema);
+    if (!rt.l3) return 0;
+    const pk = rt.schema.primaryKey.key;
+    let loaded = 0;
+    let after: unknown;
+    while (limit === 0 || loaded < limit) {
+      const page = await rt.l3
+        .scan(rt.schema, { limit: limit === 0 ? pageSize : Math.min(pageSize, limit - loaded), after })
+        .catch((err: unknown) => {
+          throw this.#ctx.l3Error(rt.schema.name, 'warm', err);
+        });
+      if (page.length === 0) break;
+      const generation = rt.l2 ? await rt.generation() : 0;
+      const fills = [];
+      for (const stored of page) {
+        const key = idKey(stored[pk] as Id);
+        const plain = await rt.rows.decryptRow(stored, key);
+        rt.l1?.set(key, rt.protect(rt.rows.toL1(plain)), rt.l1TtlMs);
+        fills.push({ key: rt.keys.row(generation, key), value: rt.rows.toL2(stored), ttlMs: rt.l2TtlMs });
+      }
+      if (rt.l2) await rt.l2.setMany(fills);
+      loaded += page.length;
+      after = page[page.length - 1]![pk];
+    }
+    return loaded;
+  }
+
+  /** Additive, idempotent DDL for every registered schema with an L3. */
+  async migrate(): Promise<MigrationResult> {
+    const l3 = this.#requireL3();
+    return l3.migrate(
+      this.#registry
+        .all()
+        .filter((rt) => rt.l3)
+        .map((rt) => rt.schema),
+    );
+  }
+
+  migrationStatus(): Promise<MigrationRecord[]> {
+    return this.#requireL3().migrationStatus();
+  }
+
+  stats(): StrataStats {
+    const c = this.#ctx.counters;
+    return {
+      gets: c.gets,
+      sets: c.sets,
+      deletes: c.deletes,
+      errors: c.errors,
+      l1Entries: this.#registry.all().reduce((n, rt) => n + (rt.l1?.size ?? 0), 0),
+      dirtyCount: 0,
+      hits: { ...c.hits },
+      misses: { ...c.misses },
+      negativeHits: c.negativeHits,
+      l3Reads: c.l3Reads,
+      fencedFills: c.fencedFills,
+      errorsBy: { ...c.errorsBy },
+      l2Breaker: this.#breaker ? this.#breaker.stats() : null,
+    };
+  }
+
+  /** Releases what the tiers opened. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopSweep?.();
+    await this.#l2?.close();
+  }
+
+  async #readComplete(rt: SchemaRuntime, id: Id): Promise<Row | null> {
+    if (!rt.l3) return null;
+    try {
+      const [stored] = await rt.l3.findMany(rt.schema, [id]);
+      return stored ? await rt.rows.decryptRow(stored, idKey(id)) : null;
+    } catch (err) {
+      throw this.#ctx.l3Error(rt.schema.name, 'get', err);
+    }
+  }
+
+  async #afterSet(rt: SchemaRuntime, row: Row): Promise<void> {
+    try {
+      await runHook(rt.schema.name, 'afterSet', rt.schema.hooks.afterSet, row);
+    } catch (err) {
+      // The write is committed: report the hook's failure rather than fail the acknowledged write.
+      this.#ctx.counters.error('hook');
+      this.#config.logger.error('afterSet hook threw', { schema: rt.schema.name, error: String(err) });
+    }
+  }
+
+  #runtime(schema: SchemaRef): SchemaRuntime {
+    if (this.#closed) throw new StrataError('UNAVAILABLE', 'this Strata instance is closed');
+    return this.#registry.resolve(schema);
+  }
+
+  #requireL3() {
+    const l3 = this.#config.l3;
+    if (!l3) throw new StrataError('L3_UNAVAILABLE', 'no L3 is configured');
+    return l3;
+  }
+}

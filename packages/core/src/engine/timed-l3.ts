@@ -1,0 +1,20 @@
+import type { L3Tier } from '../l3/types.js';
+import { withTimeout } from '../resilience/with-timeout.js';
+
+/**
+ * Every L3 data call with a deadline (`timeouts.l3`). Migrations are left without one: DDL on a big
+ * table may rightly take longer than any request.
+ */
+export function timedL3(tier: L3Tier, timeoutMs: number): L3Tier {
+  const within = <T>(work: Promise<T>, op: string) => withTimeout(work, timeoutMs, `L3 ${op} (${tier.name})`);
+  return {
+    name: tier.name,
+    findMany: (schema, ids) => within(tier.findMany(schema, ids), 'findMany'),
+    exists: (schema, id) => within(tier.exists(schema, id), 'exists'),
+    upsertMany: (schema, rows) => within(tier.upsertMany(schema, rows), 'upsertMany'),
+    deleteMany: (schema, ids) => within(tier.deleteMany(schema, ids), 'deleteMany'),
+    scan: (schema, options) => within(tier.scan(schema, options), 'scan'),
+    migrate: (schemas) => tier.migrate(schemas),
+    migrationStatus: () => tier.migrationStatus(),
+  };
+}

@@ -1,0 +1,145 @@
+import { StrataError } from '../errors.js';
+import type { Row } from '../l3/types.js';
+import type { EngineContext } from './context.js';
+import { runHook } from './hooks.js';
+import { type Id, idKey, normalizeId } from './ids.js';
+import type { SchemaRuntime } from './schema-runtime.js';
+
+/**
+ * Everything before a write touches a tier: beforeSet (may change the row or reject it), autoNow /
+ * autoNowAdd, then validation. Any failure here leaves every tier untouched.
+ */
+export async function prepareRow(
+  ctx: EngineContext,
+  rt: SchemaRuntime,
+  input: unknown,
+): Promise<{ row: Row; id: Id }> {
+  const { schema } = rt;
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new StrataError('VALIDATION_FAILED', `schema ${schema.name}: a row must be an object`, {
+      details: { schema: schema.name },
+    });
+  }
+  const row: Row = { ...(input as Row) };
+  await runHook(schema.name, 'beforeSet', schema.hooks.beforeSet, row);
+  const now = new Date(ctx.config.clock.now());
+  for (const column of schema.columns) {
+    if (column.options.autoNow || (column.options.autoNowAdd && row[column.key] == null))
+      row[column.key] = now;
+  }
+  const id = normalizeId(schema, row[schema.primaryKey.key]);
+  await schema.validate(row);
+  return { row, id };
+}
+
+/**
+ * Write-through: L3 commits first; only then are L2 and L1 changed, so a failed L3 write leaves every
+ * cache as it was. The fence makes reads that raced this write skip their cache fills.
+ */
+export async function writeRows(
+  ctx: EngineContext,
+  rt: SchemaRuntime,
+  prepared: readonly { row: Row; id: Id }[],
+): Promise<Row[]> {
+  const name = rt.schema.name;
+  const keys = prepared.map(({ id }) => idKey(id));
+  const encrypted = await Promise.all(prepared.map(({ row }, i) => rt.rows.encryptRow(row, keys[i]!)));
+  for (const key of keys) {
+    rt.fence.beginWrite(key);
+    rt.inflight.delete(key);
+  }
+  try {
+    let stored: Row[] = encrypted;
+    if (rt.l3) {
+      try {
+        const returned = await rt.l3.upsertMany(rt.schema, encrypted);
+        // Match by primary key: RETURNING order is not something to rely on.
+        const pk = rt.schema.primaryKey.key;
+        const byKey = new Map(returned.map((row) => [idKey(row[pk] as Id), row]));
+        stored = keys.map((key, i) => byKey.get(key) ?? encrypted[i]!);
+      } catch (err) {
+        throw ctx.l3Error(name, 'set', err);
+      }
+    }
+    // Plaintext of what was stored: Postgres defaults and kept autoNowAdd values, the caller's plaintext.
+    const plain = stored.map((row, i) => restorePlaintext(rt, row, prepared[i]!.row));
+    await updateCaches(ctx, rt, keys, stored, plain);
+    ctx.counters.sets += prepared.length;
+    return plain;
+  } finally {
+    for (const key of keys) rt.fence.endWrite(key);
+  }
+}
+
+async function updateCaches(
+  ctx: EngineContext,
+  rt: SchemaRuntime,
+  keys: readonly string[],
+  stored: readonly Row[],
+  plain: readonly Row[],
+): Promise<void> {
+  if (rt.l2) {
+    try {
+      const generation = await rt.generation();
+      await rt.l2.setMany(
+        stored.map((row, i) => ({
+          key: rt.keys.row(generation, keys[i]!),
+          value: rt.rows.toL2(row),
+          ttlMs: rt.l2TtlMs,
+        })),
+      );
+    } catch (err) {
+      // With no L3, L2 is the source of truth: the write did not happen.
+      if (!rt.l3) throw err;
+      ctx.tolerate(rt.schema.name, 'l2', 'set', err);
+    }
+  }
+  if (rt.l1) {
+    keys.forEach((key, i) => {
+      if (rt.writeMode === 'write-through-l1-async') rt.l1!.delete(key);
+      else rt.l1!.set(key, rt.protect(rt.rows.toL1(plain[i]!)), rt.l1TtlMs);
+    });
+  }
+}
+
+function restorePlaintext(rt: SchemaRuntime, stored: Row, input: Row): Row {
+  if (rt.schema.encryptedKeys.length === 0) return stored;
+  const plain: Row = { ...stored };
+  for (const key of rt.schema.encryptedKeys) plain[key] = input[key] ?? null;
+  return plain;
+}
+
+/** Deletes by id: L3 first, then L2 and L1. Resolves how many rows existed. */
+export async function deleteIds(ctx: EngineContext, rt: SchemaRuntime, ids: readonly Id[]): Promise<number> {
+  const name = rt.schema.name;
+  const keys = ids.map(idKey);
+  for (const key of keys) {
+    rt.fence.beginWrite(key);
+    rt.inflight.delete(key);
+  }
+  try {
+    let existed = 0;
+    if (rt.l3) {
+      try {
+        existed = await rt.l3.deleteMany(rt.schema, ids);
+      } catch (err) {
+        throw ctx.l3Error(name, 'delete', err);
+      }
+    }
+    if (rt.l2) {
+      try {
+        const generation = await rt.generation();
+        const removed = await rt.l2.deleteMany(keys.map((k) => rt.keys.row(generation, k)));
+        if (!rt.l3) existed = removed;
+      } catch (err) {
+        if (!rt.l3) throw err;
+        ctx.tolerate(name, 'l2', 'delete', err);
+      }
+    }
+    for (const key of keys) rt.l1?.delete(key);
+    ctx.counters.deletes += ids.length;
+    return existed;
+  } finally {
+    for (const key of keys) rt.fence.endWrite(key);
+  }
+}

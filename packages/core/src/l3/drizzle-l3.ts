@@ -1,0 +1,153 @@
+import { asc, eq, gt, inArray, sql } from 'drizzle-orm';
+import { StrataError } from '../errors.js';
+import type { CompiledSchema } from '../schema/types.js';
+import type { Database } from './database.js';
+import { driverError } from './driver-error.js';
+import { runMigration } from './migrate.js';
+import { type MigrationsTable, readRecords, strataMigrationsTable } from './migrations-table.js';
+import { type TransactionMode, Transactions } from './transactions.js';
+import type { L3Tier, MigrationRecord, MigrationResult, Row, ScanOptions } from './types.js';
+import {
+  chunk,
+  conflictSet,
+  lastPerKey,
+  MAX_PARAMETERS,
+  rowsPerStatement,
+  upsertStatement,
+} from './upsert.js';
+
+export interface DrizzleL3Options {
+  /**
+   * How to make several statements atomic. Default: detected — 'batch' when the database has
+   * `db.batch` (neon-http), else 'interactive' (`db.transaction`).
+   */
+  transactions?: TransactionMode;
+  /** Postgres schema of `_strata_migrations`. Default: unqualified (the search path's first schema). */
+  migrationsSchema?: string;
+  /**
+   * Bind parameters per statement; lower it to keep requests small (Neon's HTTP endpoint caps a
+   * request body at 10 MB). Default 65,535, Postgres' limit.
+   */
+  maxParameters?: number;
+  /** Name in logs and stats. Default 'drizzle'. */
+  name?: string;
+}
+
+/** Runs a driver call; a failure rejects with the driver's own error (it has the SQLSTATE `code`). */
+async function driver<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw driverError(error);
+  }
+}
+
+class DrizzleL3 implements L3Tier {
+  readonly name: string;
+  readonly #db: Database;
+  readonly #transactions: Transactions;
+  readonly #migrations: MigrationsTable;
+  readonly #maxParameters: number;
+
+  constructor(db: Database, options: DrizzleL3Options) {
+    this.name = options.name ?? 'drizzle';
+    this.#db = db;
+    this.#transactions = new Transactions(db, options.transactions);
+    this.#migrations = strataMigrationsTable(options.migrationsSchema);
+    this.#maxParameters = options.maxParameters ?? MAX_PARAMETERS;
+    if (
+      !Number.isInteger(this.#maxParameters) ||
+      this.#maxParameters < 2 ||
+      this.#maxParameters > MAX_PARAMETERS
+    ) {
+      throw new StrataError('INVALID_CONFIG', `maxParameters must be an integer from 2 to ${MAX_PARAMETERS}`);
+    }
+  }
+
+  /** Key lists longer than the parameter limit are split; each part is one statement. */
+  #idChunks(ids: readonly unknown[]): unknown[][] {
+    return chunk(ids, this.#maxParameters - 1);
+  }
+
+  findMany(schema: CompiledSchema, ids: readonly unknown[]): Promise<Row[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    const pk = schema.primaryKey.column;
+    return driver(async () => {
+      const parts = await Promise.all(
+        this.#idChunks(ids).map((part) => this.#db.select().from(schema.table).where(inArray(pk, part))),
+      );
+      return parts.flat();
+    });
+  }
+
+  exists(schema: CompiledSchema, id: unknown): Promise<boolean> {
+    const pk = schema.primaryKey.column;
+    return driver(async () => {
+      const rows = await this.#db
+        .select({ one: sql<number>`1` })
+        .from(schema.table)
+        .where(eq(pk, id))
+        .limit(1);
+      return rows.length > 0;
+    });
+  }
+
+  upsertMany(schema: CompiledSchema, rows: readonly Row[]): Promise<Row[]> {
+    if (rows.length === 0) return Promise.resolve([]);
+    const unique = lastPerKey(rows, schema.primaryKey.key);
+    const set = conflictSet(schema, unique);
+    const chunks = chunk(unique, rowsPerStatement(schema.columns.length, this.#maxParameters));
+    return driver(async () => {
+      if (chunks.length === 1) return upsertStatement(this.#db, schema, chunks[0]!, set);
+      const results = await this.#transactions.all((db) =>
+        chunks.map((part) => upsertStatement(db, schema, part, set)),
+      );
+      return results.flat();
+    });
+  }
+
+  deleteMany(schema: CompiledSchema, ids: readonly unknown[]): Promise<number> {
+    if (ids.length === 0) return Promise.resolve(0);
+    const pk = schema.primaryKey.column;
+    const chunks = this.#idChunks(ids);
+    // RETURNING counts the same on every driver; their rowCount fields differ in name and presence.
+    const build = (db: Database) =>
+      chunks.map((part) => db.delete(schema.table).where(inArray(pk, part)).returning({ id: pk }));
+    return driver(async () => {
+      const results = chunks.length === 1 ? [await build(this.#db)[0]!] : await this.#transactions.all(build);
+      return results.reduce((sum, deleted) => sum + deleted.length, 0);
+    });
+  }
+
+  scan(schema: CompiledSchema, options: ScanOptions): Promise<Row[]> {
+    const pk = schema.primaryKey.column;
+    return driver(() =>
+      this.#db
+        .select()
+        .from(schema.table)
+        .where(options.after === undefined ? undefined : gt(pk, options.after))
+        .orderBy(asc(pk))
+        .limit(options.limit),
+    );
+  }
+
+  migrate(schemas: readonly CompiledSchema[]): Promise<MigrationResult> {
+    return driver(() => runMigration(this.#transactions, this.#db, this.#migrations, schemas));
+  }
+
+  migrationStatus(): Promise<MigrationRecord[]> {
+    return driver(() => readRecords(this.#db, this.#migrations));
+  }
+}
+
+/**
+ * The L3 tier over a Drizzle Postgres database, whatever its driver.
+ * @example
+ * import { drizzle } from 'drizzle-orm/neon-http';
+ * const l3 = createDrizzleL3(drizzle(env.DATABASE_URL)); // neon-http: detected as 'batch'
+ * await l3.migrate([userSchema]);
+ * const [user] = await l3.findMany(userSchema, ['u1']);
+ */
+export function createDrizzleL3(db: Database, options: DrizzleL3Options = {}): L3Tier {
+  return new DrizzleL3(db, options);
+}

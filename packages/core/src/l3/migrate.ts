@@ -1,0 +1,88 @@
+import { sql } from 'drizzle-orm';
+import type { CompiledSchema } from '../schema/types.js';
+import { statementsChecksum } from './checksum.js';
+import type { Database } from './database.js';
+import {
+  insertedRecord,
+  insertRecord,
+  type MigrationsTable,
+  migrationsTableStatements,
+  type NewRecord,
+} from './migrations-table.js';
+import { planMigration, type SchemaPlan } from './plan.js';
+import type { Statement, Transactions } from './transactions.js';
+import type { MigrationRecord, MigrationResult } from './types.js';
+
+/** One key for every Strata migrate() on the server ("StrataMg"), whatever schema it writes to. */
+const LOCK_KEY = BigInt('0x5374726174614d67').toString();
+
+function lock(db: Database): Statement {
+  return db.execute(sql.raw(`select pg_advisory_xact_lock(${LOCK_KEY})`));
+}
+
+async function newRecords(plans: readonly SchemaPlan[]): Promise<NewRecord[]> {
+  return Promise.all(
+    plans.map(async (plan) => ({
+      schema: plan.schema.name,
+      fileName: plan.fileName,
+      checksum: await statementsChecksum(plan.statements),
+      statements: plan.statements,
+    })),
+  );
+}
+
+function result(plans: readonly SchemaPlan[], records: (MigrationRecord | undefined)[]): MigrationResult {
+  return {
+    applied: plans.flatMap((plan) => plan.statements),
+    records: records.filter((r): r is MigrationRecord => r !== undefined),
+  };
+}
+
+/**
+ * Plans and applies the schemas' DDL atomically under a transaction-scoped advisory lock, so two
+ * instances migrating at once queue instead of colliding on CREATE TABLE.
+ *
+ * Interactive transactions take the lock first and plan inside it: the second instance sees the
+ * first one's tables and does nothing. A batch (neon-http) cannot read between statements, so it plans
+ * before the batch and the batch takes the lock; every statement is IF NOT EXISTS and the record insert
+ * skips an identical record, so the later batch is a no-op too.
+ */
+export async function runMigration(
+  transactions: Transactions,
+  db: Database,
+  table: MigrationsTable,
+  schemas: readonly CompiledSchema[],
+): Promise<MigrationResult> {
+  // Nothing to migrate needs no lock and no round trip.
+  if (schemas.every((schema) => schema.l3 === false)) return result([], []);
+  const setup = migrationsTableStatements(table);
+  if (transactions.mode === 'batch') {
+    const plans = await planMigration(db, schemas);
+    if (plans.length === 0) return result([], []);
+    const records = await newRecords(plans);
+    const statements: Statement[] = [lock(db), ...setup.map((s) => db.execute(sql.raw(s)))];
+    const recordAt: number[] = [];
+    plans.forEach((plan, i) => {
+      statements.push(...plan.statements.map((s) => db.execute(sql.raw(s))));
+      recordAt.push(statements.push(insertRecord(db, table, records[i]!)) - 1);
+    });
+    const results = await transactions.batch(statements);
+    return result(
+      plans,
+      recordAt.map((at, i) => insertedRecord(results[at], records[i]!)),
+    );
+  }
+  return transactions.interactive(async (tx) => {
+    await lock(tx);
+    const plans = await planMigration(tx, schemas);
+    if (plans.length === 0) return result([], []);
+    const records = await newRecords(plans);
+    for (const statement of setup) await tx.execute(sql.raw(statement));
+    const inserted: (MigrationRecord | undefined)[] = [];
+    for (const [i, plan] of plans.entries()) {
+      for (const statement of plan.statements) await tx.execute(sql.raw(statement));
+      inserted.push(insertedRecord(await insertRecord(tx, table, records[i]!), records[i]!));
+    }
+    return result(plans, inserted);
+  });
+}

@@ -1,0 +1,101 @@
+import { asc, sql } from 'drizzle-orm';
+import { jsonb, pgSchema, pgTable, serial, text, timestamp } from 'drizzle-orm/pg-core';
+import type { Database } from './database.js';
+import { createTableStatements } from './ddl.js';
+import { driverError, sqlState } from './driver-error.js';
+import { tableModel } from './table-model.js';
+import type { Statement } from './transactions.js';
+import type { MigrationRecord } from './types.js';
+
+export const MIGRATIONS_TABLE = '_strata_migrations';
+
+const columns = () => ({
+  id: serial('id').primaryKey(),
+  schema: text('schema'),
+  fileName: text('file_name').notNull(),
+  checksum: text('checksum').notNull(),
+  appliedAt: timestamp('applied_at', { withTimezone: true, mode: 'date' }).defaultNow(),
+  statements: jsonb('statements').$type<string[]>(),
+});
+
+/** `_strata_migrations` as a Drizzle table (migrate() creates it from this very definition). */
+export type MigrationsTable = ReturnType<typeof pgTable<typeof MIGRATIONS_TABLE, ReturnType<typeof columns>>>;
+
+/**
+ * The migrations table in `schema` (default: unqualified, i.e. the search path's first schema).
+ * @example const table = strataMigrationsTable('ops'); await db.select().from(table);
+ */
+export function strataMigrationsTable(schema?: string): MigrationsTable {
+  // pgSchema('public') throws in Drizzle; unqualified is the same table on a default search path.
+  if (schema === undefined || schema === 'public') return pgTable(MIGRATIONS_TABLE, columns());
+  return pgSchema(schema).table(MIGRATIONS_TABLE, columns()) as unknown as MigrationsTable;
+}
+
+/** CREATE SCHEMA / TABLE IF NOT EXISTS for the migrations table. */
+export function migrationsTableStatements(table: MigrationsTable): string[] {
+  return createTableStatements(tableModel(table));
+}
+
+export interface NewRecord {
+  schema: string | null;
+  fileName: string;
+  checksum: string;
+  statements: readonly string[];
+}
+
+/**
+ * Inserts a record unless one with the same file name and checksum exists. That keeps two instances
+ * that migrated at once (possible with neon-http, which plans before its batch takes the lock) to one
+ * record; it returns no row then.
+ */
+export function insertRecord(db: Database, table: MigrationsTable, record: NewRecord): Statement {
+  const json = JSON.stringify(record.statements);
+  return db.execute(sql`insert into ${table} ("schema", "file_name", "checksum", "statements")
+    select ${record.schema}::text, ${record.fileName}::text, ${record.checksum}::text, ${json}::jsonb
+    where not exists (select 1 from ${table} where "file_name" = ${record.fileName}::text
+      and "checksum" = ${record.checksum}::text)
+    returning "id", "applied_at"`);
+}
+
+/** The rows of a raw `db.execute` result: drivers return `{ rows }` or, some, the array itself. */
+export function rowsOf(result: unknown): Record<string, unknown>[] {
+  if (Array.isArray(result)) return result as Record<string, unknown>[];
+  const rows = (result as { rows?: unknown } | null)?.rows;
+  return Array.isArray(rows) ? (rows as Record<string, unknown>[]) : [];
+}
+
+/** The record an insertRecord result describes, or undefined when the insert was skipped. */
+export function insertedRecord(result: unknown, record: NewRecord): MigrationRecord | undefined {
+  const [row] = rowsOf(result);
+  if (!row) return undefined;
+  // Raw rows carry driver values: neon-http gives timestamptz as Postgres' text, as Drizzle maps it too.
+  const raw = row.applied_at;
+  const appliedAt = raw instanceof Date ? raw : new Date(String(raw));
+  return {
+    id: Number(row.id),
+    schema: record.schema,
+    fileName: record.fileName,
+    checksum: record.checksum,
+    appliedAt,
+    statements: [...record.statements],
+  };
+}
+
+/** Every record in id order; none when the table does not exist yet. */
+export async function readRecords(db: Database, table: MigrationsTable): Promise<MigrationRecord[]> {
+  try {
+    const rows = await db.select().from(table).orderBy(asc(table.id));
+    return rows.map((row) => ({
+      id: row.id,
+      schema: row.schema,
+      fileName: row.fileName,
+      checksum: row.checksum,
+      appliedAt: row.appliedAt ?? new Date(Number.NaN),
+      statements: row.statements ?? [],
+    }));
+  } catch (error) {
+    const cause = driverError(error);
+    if (sqlState(cause) === '42P01') return []; // undefined_table: nothing migrated yet
+    throw cause;
+  }
+}

@@ -1,0 +1,70 @@
+import { StrataError } from '../errors.js';
+import type { CompiledSchema } from '../schema/types.js';
+import { fillsItself } from './column-ddl.js';
+import type { Database } from './database.js';
+import { addColumnStatement, createTableStatements } from './ddl.js';
+import { storedIdentifier } from './identifiers.js';
+import { DatabaseState, hasRows } from './introspect.js';
+import { schemaTableModel, type TableModel } from './table-model.js';
+
+/** What one schema needs; a schema whose table already matches has no plan. */
+export interface SchemaPlan {
+  readonly schema: CompiledSchema;
+  readonly fileName: string;
+  readonly statements: readonly string[];
+}
+
+async function planTable(db: Database, state: DatabaseState, model: TableModel): Promise<string[]> {
+  const existing = state.columnsOf(model);
+  if (existing === undefined) {
+    for (const column of model.columns) state.addColumn(model, column.name);
+    for (const index of model.indexes) state.addIndex(model, index.name);
+    return createTableStatements(model);
+  }
+  const missing = model.columns.filter((c) => !existing.has(storedIdentifier(c.name)));
+  const strict = missing.filter((c) => c.notNull && !fillsItself(c));
+  if (strict.length > 0 && (await hasRows(db, model))) {
+    // Adding it nullable would leave the table silently unlike its definition; Postgres would refuse
+    // NOT NULL. Stop before anything runs and say what would work.
+    const names = strict.map((c) => c.name).join(', ');
+    throw new StrataError(
+      'INVALID_MODEL',
+      `table ${model.name} has rows, so migrate() cannot add NOT NULL column(s) ${names} without a default: ` +
+        'give them a .default(…), make them nullable, or add and backfill them with a SQL migration first.',
+      { details: { table: model.name, columns: strict.map((c) => c.name) } },
+    );
+  }
+  const statements = missing.map((column) => {
+    state.addColumn(model, column.name);
+    return addColumnStatement(model, column);
+  });
+  for (const index of model.indexes) {
+    if (state.hasIndex(model, index.name)) continue;
+    state.addIndex(model, index.name);
+    statements.push(index.statement);
+  }
+  return statements;
+}
+
+/**
+ * Compares the schemas' tables with the database and lists, per schema, the statements that would
+ * make it match — additively: missing tables, columns and indexes only. Decided from the catalog, not
+ * from past records, so a table created by hand or by `drizzle-kit push` counts as it is.
+ * Invalid models throw here, before any statement has run.
+ */
+export async function planMigration(db: Database, schemas: readonly CompiledSchema[]): Promise<SchemaPlan[]> {
+  const entries = schemas
+    .filter((schema) => schema.l3 !== false)
+    .map((schema) => ({ schema, model: schemaTableModel(schema) }));
+  const state = await DatabaseState.read(
+    db,
+    entries.map((e) => e.model),
+  );
+  const plans: SchemaPlan[] = [];
+  for (const { schema, model } of entries) {
+    const statements = await planTable(db, state, model);
+    if (statements.length === 0) continue;
+    plans.push({ schema, fileName: `auto:${model.name}:${schema.fingerprint}`, statements });
+  }
+  return plans;
+}

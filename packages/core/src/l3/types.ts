@@ -1,0 +1,53 @@
+import type { CompiledSchema } from '../schema/types.js';
+
+export type Row = Record<string, unknown>;
+
+export interface MigrationRecord {
+  id: number;
+  /** Schema name, or null for a SQL file applied by migrateFrom. */
+  schema: string | null;
+  /** What was applied: `auto:{table}:{fingerprint}` for migrate(), the file name for migrateFrom. */
+  fileName: string;
+  checksum: string;
+  appliedAt: Date;
+  /** The statements that ran. */
+  statements: string[];
+}
+
+export interface MigrationResult {
+  /** Statements executed; empty when the database already matched. */
+  applied: string[];
+  records: MigrationRecord[];
+}
+
+export interface ScanOptions {
+  /** Rows ordered by primary key, strictly after this key. */
+  after?: unknown;
+  limit: number;
+}
+
+/**
+ * The L3 seam: Postgres through Drizzle, whatever its driver (node-postgres, neon-serverless,
+ * neon-http, pglite). Rows use the Drizzle table's JS keys and JS types (Date, bigint, Uint8Array).
+ * Implementations throw on failure; the engine maps errors to L3_UNAVAILABLE and applies timeouts.
+ */
+export interface L3Tier {
+  readonly name: string;
+  /** Rows whose primary key is in `ids`, in no particular order. One statement. */
+  findMany(schema: CompiledSchema, ids: readonly unknown[]): Promise<Row[]>;
+  /** Whether a row with this primary key exists, reading no other column. */
+  exists(schema: CompiledSchema, id: unknown): Promise<boolean>;
+  /**
+   * `INSERT … ON CONFLICT (pk) DO UPDATE`, chunked under Postgres' 65,535-parameter limit, all chunks
+   * in one transaction (`db.batch` where the driver has no interactive transactions). Columns in
+   * `schema.insertOnlyKeys` keep their stored value on conflict. Resolves the rows as stored.
+   */
+  upsertMany(schema: CompiledSchema, rows: readonly Row[]): Promise<Row[]>;
+  /** Deletes rows by primary key; resolves how many existed. */
+  deleteMany(schema: CompiledSchema, ids: readonly unknown[]): Promise<number>;
+  /** Rows in primary-key order, for warming caches page by page. */
+  scan(schema: CompiledSchema, options: ScanOptions): Promise<Row[]>;
+  /** Additive, idempotent DDL for the schemas' tables, recorded in `_strata_migrations`. */
+  migrate(schemas: readonly CompiledSchema[]): Promise<MigrationResult>;
+  migrationStatus(): Promise<MigrationRecord[]>;
+}

@@ -1,0 +1,14 @@
+export type Tier = 'l1' | 'l2' | 'l3';
+
+/**
+ * Metrics seam (the seed's MetricsRecorder), shaped so OpenTelemetry or Prometheus adapters are a
+ * few lines: counters and latency observations with a schema label.
+ */
+export interface MetricsRecorder {
+  /** e.g. `hit` / `miss` per tier, `error`, `set`, `delete`. */
+  count(name: string, labels: { schema: string; tier?: Tier; op?: string }, value?: number): void;
+  /** Latency of one remote call in milliseconds. */
+  observe(name: string, ms: number, labels: { schema: string; tier: Tier; op: string }): void;
+}
+
+export const noopMetrics: MetricsRecorder = { count() {}, observe() {} };

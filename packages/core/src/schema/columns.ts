@@ -1,0 +1,68 @@
+import type { PgColumn } from 'drizzle-orm/pg-core';
+import type { ColumnKind } from '../codec/types.js';
+import { StrataError } from '../errors.js';
+import type { CompiledColumn, FieldOptions } from './types.js';
+
+/** What a codec must restore for a column, read from Drizzle's own column description. */
+export function columnKind(column: PgColumn): ColumnKind {
+  const sqlType = column.getSQLType().toLowerCase();
+  if (sqlType === 'bytea' || column.dataType === 'buffer') return 'bytes';
+  switch (column.dataType) {
+    case 'date':
+      return 'date';
+    case 'bigint':
+      return 'bigint';
+    case 'json':
+      return 'json';
+    default:
+      return 'plain';
+  }
+}
+
+/** Resolves the columns of a table with Strata's options, rejecting options that cannot hold. */
+export function compileColumns(
+  schemaName: string,
+  columns: Record<string, PgColumn>,
+  fields: Readonly<Record<string, FieldOptions | undefined>>,
+): CompiledColumn[] {
+  for (const key of Object.keys(fields)) {
+    if (!(key in columns)) {
+      throw invalidModel(schemaName, key, `fields.${key} names no column of the table`);
+    }
+  }
+  return Object.entries(columns).map(([key, column]) => {
+    const options = fields[key] ?? {};
+    const compiled: CompiledColumn = {
+      key,
+      name: column.name,
+      sqlType: column.getSQLType(),
+      kind: columnKind(column),
+      notNull: column.notNull,
+      hasDefault: column.hasDefault,
+      column,
+      options,
+    };
+    checkOptions(schemaName, compiled);
+    return compiled;
+  });
+}
+
+function checkOptions(schemaName: string, c: CompiledColumn): void {
+  const { options } = c;
+  if (c.column.primary && (options.omitCache || options.omitL1 || options.encrypted)) {
+    throw invalidModel(schemaName, c.key, 'the primary key cannot be omitted from caches or encrypted');
+  }
+  if (options.encrypted && c.column.dataType !== 'string') {
+    throw invalidModel(schemaName, c.key, `only text columns can be encrypted, not ${c.sqlType}`);
+  }
+  if ((options.autoNow || options.autoNowAdd) && c.kind !== 'date') {
+    throw invalidModel(schemaName, c.key, 'autoNow/autoNowAdd need a timestamp column in date mode');
+  }
+  if (options.autoNow && options.autoNowAdd) {
+    throw invalidModel(schemaName, c.key, 'autoNow and autoNowAdd exclude each other');
+  }
+}
+
+function invalidModel(schema: string, field: string, message: string): StrataError {
+  return new StrataError('INVALID_MODEL', `schema ${schema}: ${message}`, { details: { schema, field } });
+}

@@ -1,0 +1,133 @@
+import type { InferSelectModel } from 'drizzle-orm';
+import { getTableColumns } from 'drizzle-orm';
+import { getTableConfig, type PgTable } from 'drizzle-orm/pg-core';
+import type { ColumnKinds } from '../codec/types.js';
+import type { Duration } from '../duration.js';
+import { StrataError } from '../errors.js';
+import { compileColumns } from './columns.js';
+import { columnsFingerprint } from './fingerprint.js';
+import type {
+  CompiledSchema,
+  FieldOptions,
+  IndexDefinition,
+  L1Policy,
+  L2Policy,
+  L3Policy,
+  SchemaHooks,
+  WriteMode,
+} from './types.js';
+import { createRowValidator, type RowValidator } from './validation.js';
+
+/** JS keys of a table's columns. */
+export type ColumnKey<T extends PgTable> = Extract<keyof T['_']['columns'], string>;
+
+export interface SchemaDefinition<T extends PgTable> {
+  /** Collection name used in API calls and L2 keys. Default: the table's name. */
+  name?: string;
+  /** A Drizzle `pgTable`: the same object `drizzle-kit push` reads. The primary key comes from it. */
+  table: T;
+  /** L1 (isolate memory) policy; `false` keeps this schema out of L1. */
+  l1?: L1Policy | false;
+  /** L2 (Redis) policy; `false` runs L1 + L3 only. Omitted: L2 with defaults when the instance has one. */
+  l2?: L2Policy | false;
+  /** L3 (Postgres) policy; `false` makes L2 the source of truth (the seed's sessions example). */
+  l3?: L3Policy<ColumnKey<T>> | false;
+  writeMode?: WriteMode;
+  fields?: { [K in ColumnKey<T>]?: FieldOptions };
+  /** Extra indexes for `migrate()`, beside those declared on the Drizzle table. */
+  indexes?: readonly IndexDefinition<ColumnKey<T>>[];
+  hooks?: SchemaHooks<InferSelectModel<T>>;
+  /** Checked after the table-derived zod schema: a Standard Schema (zod…) or a function. */
+  validate?: RowValidator<InferSelectModel<T>>;
+  /** Cache "not found" for this long (in L1 and L2) so repeated misses skip L3. Default: off. */
+  negativeTtl?: Duration;
+}
+
+/** Keys whose field options say `omitCache: true`: absent from every cached read. */
+export type OmitCacheKeys<F> = {
+  [K in keyof F]-?: NonNullable<F[K]> extends { omitCache: true } ? K : never;
+}[keyof F] &
+  string;
+
+/**
+ * A schema handle: pass it (or its name) to every Strata call; results are typed from the table.
+ * `Omitted` are the omitCache columns, which cached reads do not carry.
+ */
+export interface Schema<T extends PgTable = PgTable, Omitted extends string = string>
+  extends CompiledSchema<InferSelectModel<T>> {
+  /** Type-only: the row type. */
+  readonly $row: InferSelectModel<T>;
+  readonly $table: T;
+  /** Type-only: the omitCache keys. */
+  readonly $omitted: Omitted;
+}
+
+/**
+ * Defines a schema from a Drizzle table. Checks it at once: a table without a primary key, or a field
+ * option that cannot hold, throws here rather than at the first request.
+ * @example
+ * export const players = pgTable('players', { id: text('id').primaryKey(), level: integer('level').notNull() });
+ * export const playerSchema = defineSchema({ table: players, l1: { ttl: '60s' }, l2: { ttl: '30m' } });
+ */
+export function defineSchema<
+  T extends PgTable,
+  const F extends { [K in ColumnKey<T>]?: FieldOptions } = Record<never, never>,
+>(definition: SchemaDefinition<T> & { fields?: F }): Schema<T, OmitCacheKeys<F>> {
+  const config = getTableConfig(definition.table);
+  const name = definition.name ?? config.name;
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+    throw new StrataError(
+      'INVALID_MODEL',
+      `schema name ${JSON.stringify(name)} must match [A-Za-z0-9_.-]{1,64}`,
+      {
+        details: { schema: name },
+      },
+    );
+  }
+  if (config.primaryKeys.length > 0) {
+    throw new StrataError('INVALID_MODEL', `schema ${name}: composite primary keys are not supported yet`, {
+      details: { schema: name },
+    });
+  }
+  const fields = (definition.fields ?? {}) as Record<string, FieldOptions | undefined>;
+  const columns = compileColumns(name, getTableColumns(definition.table), fields);
+  const primaryKey = columns.find((c) => c.column.primary);
+  if (!primaryKey) {
+    throw new StrataError('NO_PRIMARY_KEY', `schema ${name}: table ${config.name} has no primary key`, {
+      details: { schema: name },
+    });
+  }
+  const keyOf = (c: { key: string }) => c.key;
+  const l2Columns = columns.filter((c) => !c.options.omitCache);
+  const validate = createRowValidator(name, definition.table, definition.validate);
+  const compiled: CompiledSchema<InferSelectModel<T>> = {
+    name,
+    table: definition.table,
+    tableName: config.name,
+    pgSchema: config.schema,
+    primaryKey,
+    columns,
+    columnsByKey: new Map(columns.map((c) => [c.key, c])),
+    kinds: Object.fromEntries(columns.map((c) => [c.key, c.kind])) as ColumnKinds,
+    l2Keys: l2Columns.map(keyOf),
+    l1Keys: l2Columns.filter((c) => !c.options.omitL1).map(keyOf),
+    encryptedKeys: columns.filter((c) => c.options.encrypted).map(keyOf),
+    insertOnlyKeys: columns.filter((c) => c.options.autoNowAdd).map(keyOf),
+    fingerprint: columnsFingerprint(
+      columns,
+      columns
+        .filter((c) => c.options.encrypted)
+        .map(keyOf)
+        .join(','),
+    ),
+    l1: definition.l1,
+    l2: definition.l2,
+    l3: definition.l3,
+    writeMode: definition.writeMode,
+    indexes: definition.indexes ?? [],
+    hooks: definition.hooks ?? {},
+    negativeTtl: definition.negativeTtl,
+    validate,
+  };
+  return compiled as Schema<T, OmitCacheKeys<F>>;
+}

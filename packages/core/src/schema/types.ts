@@ -1,0 +1,101 @@
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
+import type { ColumnKind, ColumnKinds } from '../codec/types.js';
+import type { Duration } from '../duration.js';
+import type { EvictionPolicy } from '../l1/types.js';
+
+/** How writes flow through the tiers (the seed's WriteMode). */
+export type WriteMode = 'write-through' | 'write-through-l1-async' | 'write-behind';
+
+/** Strata's own per-column options; everything Drizzle expresses is read from the table instead. */
+export interface FieldOptions {
+  /** Never stored in L1 or L2: Postgres only (e.g. a password hash). */
+  omitCache?: boolean;
+  /** Never stored in L1; still cached (encoded, encrypted if so marked) in L2. */
+  omitL1?: boolean;
+  /** AES-256-GCM at rest: ciphertext in Postgres and L2, plaintext only in this process's L1. */
+  encrypted?: boolean;
+  /** Set to the current time on the first insert, never changed after. */
+  autoNowAdd?: boolean;
+  /** Set to the current time on every write. */
+  autoNow?: boolean;
+}
+
+export interface L1Policy {
+  /** Default: the instance's `l1.defaultTtl` (0 = never expire). */
+  ttl?: Duration;
+  /** Entries kept for this schema in this instance (not per shard as in the Go seed). 0 = unlimited. */
+  maxEntries?: number;
+  eviction?: EvictionPolicy;
+}
+
+export interface L2Policy {
+  /** Default: the instance's `l2.defaultTtl`. 0 = never expire. */
+  ttl?: Duration;
+  /** Replaces the schema name in L2 keys: `strata:{keyPrefix}:…`. */
+  keyPrefix?: string;
+}
+
+export interface L3Policy<Columns extends string = string> {
+  /** Creates the table partitioned by this column (`PARTITION BY RANGE`); migrate() only. */
+  partitionBy?: Columns;
+}
+
+export interface IndexDefinition<Columns extends string = string> {
+  fields: readonly Columns[];
+  unique?: boolean;
+  name?: string;
+}
+
+/** Lifecycle callbacks (the seed's SchemaHooks). A hook that throws aborts with HOOK_PANIC. */
+export interface SchemaHooks<Row> {
+  /** Runs before any tier is touched: may change the row (a copy of the caller's) or reject it by throwing. */
+  beforeSet?(row: Row): void | Promise<void>;
+  afterSet?(row: Readonly<Row>): void | Promise<void>;
+  beforeGet?(id: string): void | Promise<void>;
+  afterGet?(row: Readonly<Row>): void | Promise<void>;
+  /** An L1 entry left memory (capacity, expiry, delete, clear). */
+  onEvict?(id: string, row: Readonly<Row>, reason: string): void;
+  /** A write-behind write gave up after its retries. */
+  onWriteError?(id: string, error: unknown): void;
+}
+
+/** A column as the engine needs it: JS key, SQL name, codec kind and Strata's options. */
+export interface CompiledColumn {
+  key: string;
+  name: string;
+  sqlType: string;
+  kind: ColumnKind;
+  notNull: boolean;
+  hasDefault: boolean;
+  column: PgColumn;
+  options: Readonly<FieldOptions>;
+}
+
+/** A registered schema, resolved once: what every tier and the engine read. */
+export interface CompiledSchema<Row extends Record<string, unknown> = Record<string, unknown>> {
+  readonly name: string;
+  readonly table: PgTable;
+  readonly tableName: string;
+  readonly pgSchema: string | undefined;
+  readonly primaryKey: CompiledColumn;
+  readonly columns: readonly CompiledColumn[];
+  readonly columnsByKey: ReadonlyMap<string, CompiledColumn>;
+  readonly kinds: ColumnKinds;
+  /** Keys kept in L2 (all but omitCache) and in L1 (all but omitCache and omitL1). */
+  readonly l2Keys: readonly string[];
+  readonly l1Keys: readonly string[];
+  readonly encryptedKeys: readonly string[];
+  /** Short hash of the columns' names, types and nullability: part of every L2 key. */
+  readonly fingerprint: string;
+  readonly l1: L1Policy | false | undefined;
+  readonly l2: L2Policy | false | undefined;
+  readonly l3: L3Policy | false | undefined;
+  readonly writeMode: WriteMode | undefined;
+  readonly indexes: readonly IndexDefinition[];
+  readonly hooks: SchemaHooks<Row>;
+  readonly negativeTtl: Duration | undefined;
+  /** Keys an upsert must not overwrite on conflict (autoNowAdd). */
+  readonly insertOnlyKeys: readonly string[];
+  /** Checks a row before any tier is touched; rejects with VALIDATION_FAILED naming the field. */
+  validate(row: unknown): Promise<Row>;
+}

@@ -1,0 +1,125 @@
+import { eq, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defineSchema, isStrataError, Strata } from '../src/index.js';
+import { type EngineStack, engineStack } from './support/stack.js';
+
+let stack: EngineStack;
+const KEY = '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef';
+const SECRET = 'sk_live_do-not-leak-42';
+
+function schemaWithOptions() {
+  return defineSchema({
+    table: stack.tables.players,
+    fields: {
+      apiKey: { encrypted: true },
+      passwordHash: { omitCache: true },
+      notes: { omitL1: true },
+      updatedAt: { autoNow: true },
+    },
+  });
+}
+
+const strataFor = (schema: ReturnType<typeof schemaWithOptions>, keyPrefix = stack.keyPrefix) =>
+  new Strata({ l2: stack.l2, l3: stack.l3, keyPrefix, encryptionKey: KEY, schemas: [schema] });
+
+beforeAll(async () => {
+  stack = await engineStack('engine_fields');
+  await strataFor(schemaWithOptions()).migrate();
+});
+afterAll(() => stack?.cleanup());
+
+describe('omitCache, omitL1 and encrypted fields', () => {
+  it('keeps ciphertext in Postgres and L2, plaintext only in the caller and L1', async () => {
+    const schema = schemaWithOptions();
+    const strata = strataFor(schema);
+    await strata.set(schema, {
+      id: 'f1',
+      username: 'enc',
+      apiKey: SECRET,
+      passwordHash: 'hash!',
+      notes: 'n',
+    });
+
+    const [raw] = await stack.db
+      .execute<{ api_key: string }>(sql`select api_key from ${stack.tables.players} where id = 'f1'`)
+      .then((r) => r.rows);
+    expect(raw?.api_key).toMatch(/^v1\.k0\./);
+    expect(raw?.api_key).not.toContain(SECRET);
+
+    const l2Keys = (await stack.rawL2Keys()).filter((k) => k.endsWith(':f1'));
+    expect(l2Keys).toHaveLength(1);
+    const l2Value = (await stack.redis.get(l2Keys[0]!))!;
+    expect(l2Value).not.toContain(SECRET);
+    expect(l2Value).toContain('v1.k0.');
+    expect(l2Value).not.toContain('hash!');
+
+    expect((await strata.get(schema, 'f1')).apiKey).toBe(SECRET);
+    expect((await strataFor(schema).get(schema, 'f1')).apiKey).toBe(SECRET);
+  });
+
+  it('omitCache fields are absent from cached reads and completed from L3 on request', async () => {
+    const schema = schemaWithOptions();
+    const strata = strataFor(schema);
+    await strata.set(schema, { id: 'f2', username: 'omit', passwordHash: 'hash!' });
+    const cached = await strata.get(schema, 'f2');
+    expect('passwordHash' in cached).toBe(false);
+    const complete = await strata.get(schema, 'f2', { complete: true });
+    expect(complete.passwordHash).toBe('hash!');
+  });
+
+  it('omitL1 fields never sit in L1: gets complete them from L2', async () => {
+    const schema = schemaWithOptions();
+    const strata = strataFor(schema);
+    await strata.set(schema, { id: 'f3', username: 'notes', notes: 'kept in L2' });
+    stack.reset();
+    expect((await strata.get(schema, 'f3')).notes).toBe('kept in L2');
+    expect(strata.stats().hits.l2).toBe(1);
+    expect(stack.statementsOn('players')).toHaveLength(0);
+  });
+
+  it('autoNow stamps every write', async () => {
+    const schema = schemaWithOptions();
+    const strata = strataFor(schema);
+    const first = await strata.set(schema, { id: 'f4', username: 'stamp' });
+    expect(first.updatedAt).toBeInstanceOf(Date);
+  });
+
+  it('DECODE_FAILED for tampered ciphertext; nothing cached from it', async () => {
+    const schema = schemaWithOptions();
+    await strataFor(schema).set(schema, { id: 'f5', username: 'tamper', apiKey: SECRET });
+    const [row] = await stack.db
+      .select({ apiKey: stack.tables.players.apiKey })
+      .from(stack.tables.players)
+      .where(eq(stack.tables.players.id, 'f5'));
+    const ct = row!.apiKey!;
+    const flipped = ct.slice(0, -2) + (ct.at(-2) === 'A' ? 'B' : 'A') + ct.at(-1);
+    await stack.db
+      .update(stack.tables.players)
+      .set({ apiKey: flipped })
+      .where(eq(stack.tables.players.id, 'f5'));
+    const fresh = strataFor(schema, `${stack.keyPrefix}tamper`);
+    const err = await fresh.get(schema, 'f5').catch((e: unknown) => e);
+    expect(isStrataError(err, 'DECODE_FAILED')).toBe(true);
+    expect(String(err)).not.toContain(SECRET);
+    expect(fresh.stats().l1Entries).toBe(0);
+  });
+
+  it('a ciphertext moved to another row does not decrypt (bound to schema, id and field)', async () => {
+    const schema = schemaWithOptions();
+    const strata = strataFor(schema);
+    await strata.set(schema, { id: 'f6', username: 'a6', apiKey: SECRET });
+    await strata.set(schema, { id: 'f7', username: 'a7', apiKey: 'other' });
+    const [row] = await stack.db
+      .select({ apiKey: stack.tables.players.apiKey })
+      .from(stack.tables.players)
+      .where(eq(stack.tables.players.id, 'f6'));
+    await stack.db
+      .update(stack.tables.players)
+      .set({ apiKey: row!.apiKey })
+      .where(eq(stack.tables.players.id, 'f7'));
+    const err = await strataFor(schema, `${stack.keyPrefix}moved`)
+      .get(schema, 'f7')
+      .catch((e: unknown) => e);
+    expect(isStrataError(err, 'DECODE_FAILED')).toBe(true);
+  });
+});

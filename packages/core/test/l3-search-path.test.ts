@@ -1,0 +1,63 @@
+import { serviceUrls, uniqueName } from '@strata/devstack/testing';
+import { sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { index, integer, pgTable, text } from 'drizzle-orm/pg-core';
+import pg from 'pg';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createDrizzleL3 } from '../src/l3/drizzle-l3.js';
+import { defineSchema } from '../src/schema/define-schema.js';
+
+// Unqualified tables and the default (unqualified) _strata_migrations land in current_schema(). A
+// search_path of our own keeps this run away from `public` and from other test files. The session
+// also runs with standard_conforming_strings off, where a backslash in a plain '' literal escapes.
+const schemaName = uniqueName('l3_search_path');
+const pool = new pg.Pool({
+  connectionString: serviceUrls().databaseUrl,
+  options: `-c search_path=${schemaName} -c standard_conforming_strings=off`,
+});
+pool.on('error', () => {});
+const db = drizzle({ client: pool });
+const l3 = createDrizzleL3(db);
+
+const TRICKY = "a\\'); drop table notes; --";
+const notes = defineSchema({
+  table: pgTable(
+    'notes',
+    { id: text('id').primaryKey(), n: integer('n'), tag: text('tag').default(TRICKY) },
+    (t) => [index().on(t.n)],
+  ),
+});
+
+beforeAll(async () => {
+  await db.execute(sql`create schema ${sql.identifier(schemaName)}`);
+});
+afterAll(async () => {
+  await db.execute(sql`drop schema if exists ${sql.identifier(schemaName)} cascade`);
+  await pool.end();
+});
+
+it('reports no records before the migrations table exists', async () => {
+  const { rows } = await pool.query<{ standard_conforming_strings: string }>(
+    'show standard_conforming_strings',
+  );
+  expect(rows[0]?.standard_conforming_strings).toBe('off');
+  expect(await l3.migrationStatus()).toEqual([]);
+});
+
+it('migrates unqualified tables into current_schema(), once', async () => {
+  const first = await l3.migrate([notes]);
+  expect(first.applied).toEqual([
+    'CREATE TABLE IF NOT EXISTS "notes" ("id" text PRIMARY KEY NOT NULL, "n" integer, "tag" text DEFAULT ' +
+      `E'a\\\\''); drop table notes; --')`,
+    'CREATE INDEX IF NOT EXISTS "notes_n_index" ON "notes" ("n")',
+  ]);
+  expect(await l3.migrate([notes])).toEqual({ applied: [], records: [] });
+  const { rows } = await pool.query<{ table_name: string }>(
+    'select table_name from information_schema.tables where table_schema = $1 order by table_name',
+    [schemaName],
+  );
+  expect(rows.map((r) => r.table_name)).toEqual(['_strata_migrations', 'notes']);
+  expect(await l3.migrationStatus()).toEqual(first.records);
+  await l3.upsertMany(notes, [{ id: 'a', n: 1 }]);
+  expect(await l3.findMany(notes, ['a'])).toEqual([{ id: 'a', n: 1, tag: TRICKY }]);
+});

@@ -1,0 +1,76 @@
+import { serviceUrls, testDevstack, uniqueName } from '@strata/devstack/testing';
+import { sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { Redis as IORedis } from 'ioredis';
+import pg from 'pg';
+import { createDrizzleL3 } from '../../src/index.js';
+import type { L2Tier } from '../../src/l2/types.js';
+import type { L3Tier } from '../../src/l3/types.js';
+import { createUpstashL2 } from '../../src/upstash.js';
+import { playerTables } from './tables.js';
+
+/**
+ * Real tiers for engine tests: Upstash REST (the devstack over real Redis) for L2, node-postgres for
+ * L3, each test file in its own Postgres schema and L2 key root. Counts the round trips each tier
+ * sees (HTTP requests to the Upstash endpoint, SQL statements through Drizzle's logger).
+ */
+export async function engineStack(label: string) {
+  const name = uniqueName(label);
+  const { upstash } = testDevstack();
+  if (!upstash) throw new Error('the devstack has no Upstash endpoint (Redis unavailable)');
+
+  // @upstash/redis calls the global fetch: count the requests that reach the local endpoint.
+  const l2Requests: string[] = [];
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = (input, init) => {
+    const url = input instanceof Request ? input.url : String(input);
+    if (url.startsWith(upstash.url)) l2Requests.push(new URL(url).pathname);
+    return realFetch(input, init);
+  };
+  const l2: L2Tier = createUpstashL2({ url: upstash.url, token: upstash.token });
+
+  const statements: string[] = [];
+  const pool = new pg.Pool({ connectionString: serviceUrls().databaseUrl, max: 5 });
+  pool.on('error', () => {});
+  const db = drizzle(pool, { logger: { logQuery: (query) => statements.push(query) } });
+  const l3: L3Tier = createDrizzleL3(db);
+  const tables = playerTables(name);
+
+  // A plain Redis connection to look at what L2 really holds (ciphertext, omitted fields).
+  const redis = new IORedis(serviceUrls().redisUrl, { lazyConnect: true, protocol: 2 } as never);
+  redis.on('error', () => {});
+
+  return {
+    name,
+    keyPrefix: name,
+    l2,
+    l3,
+    db,
+    pool,
+    tables,
+    redis,
+    l2Requests,
+    statements,
+    /** SQL statements that touched `table` since the last reset. */
+    statementsOn(table: string) {
+      return statements.filter((s) => s.includes(`"${table}"`));
+    },
+    reset() {
+      l2Requests.length = 0;
+      statements.length = 0;
+    },
+    async rawL2Keys(): Promise<string[]> {
+      return redis.keys(`${name}:*`);
+    },
+    async cleanup() {
+      globalThis.fetch = realFetch;
+      await db.execute(sql.raw(`drop schema if exists "${name}" cascade`));
+      const keys = await redis.keys(`${name}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+      await pool.end();
+    },
+  };
+}
+
+export type EngineStack = Awaited<ReturnType<typeof engineStack>>;

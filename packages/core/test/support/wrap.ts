@@ -1,0 +1,25 @@
+import type { L3Tier } from '../../src/l3/types.js';
+
+/**
+ * The real L3 with some methods replaced, e.g. to hold a call at a chosen point and force an
+ * interleaving. Every other call goes to the real tier.
+ */
+export function wrapL3(base: L3Tier, overrides: Partial<L3Tier>): L3Tier {
+  return {
+    name: base.name,
+    findMany: overrides.findMany ?? ((s, ids) => base.findMany(s, ids)),
+    exists: overrides.exists ?? ((s, id) => base.exists(s, id)),
+    upsertMany: overrides.upsertMany ?? ((s, rows) => base.upsertMany(s, rows)),
+    deleteMany: overrides.deleteMany ?? ((s, ids) => base.deleteMany(s, ids)),
+    scan: overrides.scan ?? ((s, o) => base.scan(s, o)),
+    migrate: overrides.migrate ?? ((s) => base.migrate(s)),
+    migrationStatus: overrides.migrationStatus ?? (() => base.migrationStatus()),
+  };
+}
+
+/** A promise with its resolver, for gates and signals in tests. */
+export function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}

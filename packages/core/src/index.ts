@@ -18,6 +18,7 @@ export {
   type StrataErrorOptions,
 } from './errors.js';
 export { deepFreeze } from './l1/freeze.js';
+export { freezeRow } from './l1/freeze-row.js';
 export { createMemoryL1, MemoryL1 } from './l1/memory-l1.js';
 export type { EvictionPolicy, EvictReason, L1Entry, L1Stats, L1Tier, MemoryL1Options } from './l1/types.js';
 export type { L2Entry, L2SetEntry, L2Tier } from './l2/types.js';

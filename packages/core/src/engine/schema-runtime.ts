@@ -2,7 +2,7 @@ import type { ResolvedConfig } from '../config.js';
 import type { Encryptor } from '../crypto/types.js';
 import { toMs } from '../duration.js';
 import { StrataError } from '../errors.js';
-import { deepFreeze } from '../l1/freeze.js';
+import { freezeRow } from '../l1/freeze-row.js';
 import { createMemoryL1 } from '../l1/memory-l1.js';
 import type { L1Tier } from '../l1/types.js';
 import type { L2Tier } from '../l2/types.js';
@@ -99,9 +99,12 @@ export class SchemaRuntime {
       : undefined;
   }
 
-  /** What L1 keeps: frozen (default) so no caller can change a cached value through its reference. */
+  /**
+   * What L1 keeps: frozen (default) so no caller can change a cached value through a reference it
+   * was handed; with `protect: 'copy'`, a private copy (and every hit hands out another copy).
+   */
   protect(row: Row): Row {
-    return this.config.l1.protect === 'freeze' ? deepFreeze(row) : row;
+    return this.config.l1.protect === 'freeze' ? freezeRow(row) : structuredClone(row);
   }
 
   /** What a caller receives from L1: the frozen entry itself, or a copy when `protect: 'copy'`. */

@@ -49,7 +49,9 @@ export async function writeRows(
     rt.inflight.delete(key);
   }
   try {
-    let stored: Row[] = encrypted;
+    // No L3: what is stored is what L2 will give back, decoded afresh, so that L1 never holds (and
+    // freezes) objects the caller still owns.
+    let stored: Row[] = rt.l3 ? encrypted : encrypted.map((row) => rt.rows.fromL2(rt.rows.toL2(row)));
     if (rt.l3) {
       try {
         const returned = await rt.l3.upsertMany(rt.schema, encrypted);

@@ -1,0 +1,55 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { neon, neonConfig } from '@neondatabase/serverless';
+import { neonLocalConfig } from '@strata/devstack';
+import { testDevstack } from '@strata/devstack/testing';
+import { Redis } from '@upstash/redis';
+import { afterAll, expect, it, vi } from 'vitest';
+
+const readme = fileURLToPath(new URL('../../../README.md', import.meta.url));
+const generated = fileURLToPath(new URL('./.generated/', import.meta.url));
+
+function quickstartBlock(): string {
+  const text = readFileSync(readme, 'utf8');
+  const match = /```ts quickstart\n([\s\S]*?)```/.exec(text);
+  if (!match?.[1]) throw new Error('README.md has no ```ts quickstart block');
+  return match[1];
+}
+
+afterAll(async () => {
+  const sql = neon(testDevstack().neon.connectionString);
+  await sql`drop table if exists quickstart_players`;
+  const redis = new Redis(testDevstack().upstash!);
+  const keys = await redis.keys('strata:quickstart_players:*');
+  if (keys.length > 0) await redis.del(...keys);
+});
+
+it("the README's quick start runs as written against the devstack", async () => {
+  const stack = testDevstack();
+  Object.assign(neonConfig, neonLocalConfig(stack.neon));
+  await neon(stack.neon.connectionString)`drop table if exists quickstart_players`;
+  vi.stubEnv('UPSTASH_REDIS_REST_URL', stack.upstash!.url);
+  vi.stubEnv('UPSTASH_REDIS_REST_TOKEN', stack.upstash!.token);
+  vi.stubEnv('DATABASE_URL', stack.neon.connectionString);
+  vi.stubEnv(
+    'STRATA_ENCRYPTION_KEY',
+    Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex'),
+  );
+  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+  try {
+    mkdirSync(generated, { recursive: true });
+    const file = `${generated}quickstart.ts`;
+    writeFileSync(file, quickstartBlock());
+    await import(/* @vite-ignore */ file);
+    expect(log).toHaveBeenCalledWith('andrew', 1, 'a@example.com');
+  } finally {
+    log.mockRestore();
+    vi.unstubAllEnvs();
+  }
+  // What it wrote is really there, and the e-mail is ciphertext in Postgres.
+  const [row] = await neon(
+    stack.neon.connectionString,
+  )`select username, email from quickstart_players where id = 'p1'`;
+  expect(row?.username).toBe('andrew');
+  expect(String(row?.email)).toMatch(/^v1\.k0\./);
+});

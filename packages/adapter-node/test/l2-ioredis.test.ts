@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:net';
-import { CircuitBreaker, guardL2, isStrataError, type L2Tier, type StrataError } from '@strata/core';
-import { describeL2Conformance, type L2Fixture } from '@strata/core/testing';
+import { CircuitBreaker, guardL2, isStrataError, type StrataError } from '@strata/core';
+import { countingL2, describeL2Conformance, type L2Fixture, strataRejection } from '@strata/core/testing';
 import { freePort } from '@strata/devstack';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { Redis } from 'ioredis';
@@ -56,38 +56,6 @@ async function clientLine(name: string): Promise<string | undefined> {
   return list.split('\n').find((line) => line.includes(` name=${name} `));
 }
 
-/** Counts calls that reach the inner tier, to prove an open breaker touches nothing. */
-function counting(tier: L2Tier): { tier: L2Tier; calls: () => number } {
-  let calls = 0;
-  const count =
-    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
-    (...args: A): Promise<R> => {
-      calls++;
-      return fn(...args);
-    };
-  return {
-    calls: () => calls,
-    tier: {
-      name: tier.name,
-      getMany: count((keys) => tier.getMany(keys)),
-      setMany: count((entries) => tier.setMany(entries)),
-      deleteMany: count((keys) => tier.deleteMany(keys)),
-      incr: count((key) => tier.incr(key)),
-      getCounter: count((key) => tier.getCounter(key)),
-      close: () => tier.close(),
-    },
-  };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<StrataError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isStrataError(error)) throw new Error(`expected a StrataError, got ${String(error)}`);
-  return error;
-}
-
 describe('ioredis L2 connections', () => {
   it('an owned connection speaks RESP2 even when asked for RESP3, and close() ends it', async () => {
     const connectionName = uniqueName('l2_owned');
@@ -116,23 +84,25 @@ describe('ioredis L2 connections', () => {
 
   it('a closed port: L2_UNAVAILABLE quickly, the breaker opens, then nothing reaches the tier', async () => {
     const port = await freePort();
-    const inner = counting(createIoredisL2(`redis://127.0.0.1:${port}`));
+    const inner = countingL2(createIoredisL2(`redis://127.0.0.1:${port}`));
     const breaker = new CircuitBreaker({ failureThreshold: 3, coolDownMs: '1m' });
     const onError = vi.fn<(err: StrataError) => void>();
     const l2 = guardL2(inner.tier, { timeoutMs: 5_000, breaker, onError });
     try {
       for (let i = 0; i < 3; i++) {
         const started = performance.now();
-        const error = await rejection(l2.getMany(['k']));
+        const error = await strataRejection(l2.getMany(['k']));
         // The first call fails on the first refused connect; later ones at the next reconnect attempt.
         expect(performance.now() - started).toBeLessThan(2_000);
         expect(error.code).toBe('L2_UNAVAILABLE');
         expect(error.details).toMatchObject({ tier: 'ioredis', op: 'getMany', reason: 'error' });
       }
       expect(breaker.stats()).toMatchObject({ state: 'open', opens: 1 });
-      expect((await rejection(l2.setMany([{ key: 'k', value: 'v', ttlMs: 0 }]))).details).toMatchObject({
-        reason: 'breaker-open',
-      });
+      expect((await strataRejection(l2.setMany([{ key: 'k', value: 'v', ttlMs: 0 }]))).details).toMatchObject(
+        {
+          reason: 'breaker-open',
+        },
+      );
       expect(inner.calls()).toBe(3);
       expect(onError).toHaveBeenCalledTimes(4);
     } finally {
@@ -160,7 +130,7 @@ describe('ioredis L2 connections', () => {
       const l2 = guardL2(createIoredisL2(`redis://127.0.0.1:${port}`), { timeoutMs: 150 });
       try {
         const started = performance.now();
-        const error = await rejection(l2.getMany(['k']));
+        const error = await strataRejection(l2.getMany(['k']));
         expect(performance.now() - started).toBeGreaterThanOrEqual(145);
         expect(error.details).toMatchObject({ reason: 'timeout' });
         expect(isStrataError(error.cause, 'TIMEOUT')).toBe(true);

@@ -21,6 +21,8 @@ export { deepFreeze } from './l1/freeze.js';
 export { freezeRow } from './l1/freeze-row.js';
 export { createMemoryL1, MemoryL1 } from './l1/memory-l1.js';
 export type { EvictionPolicy, EvictReason, L1Entry, L1Stats, L1Tier, MemoryL1Options } from './l1/types.js';
+/** Helpers for Redis-backed L2 implementations (TTL arguments, PTTL and integer replies). */
+export { entryFromPttl, integerReply, parseCounter, toPx } from './l2/redis-values.js';
 export type { L2Entry, L2SetEntry, L2Tier } from './l2/types.js';
 export { createDrizzleL3, type DrizzleL3Options } from './l3/drizzle-l3.js';
 export { strataMigrationsTable } from './l3/migrations-table.js';

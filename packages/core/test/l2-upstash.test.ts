@@ -9,7 +9,7 @@ import type { L2Tier } from '../src/l2/types.js';
 import { CircuitBreaker } from '../src/resilience/circuit-breaker.js';
 import { guardL2 } from '../src/resilience/guard-l2.js';
 import { createUpstashL2 } from '../src/upstash.js';
-import { describeL2Conformance, type L2Fixture } from '../testing/index.js';
+import { countingL2, describeL2Conformance, type L2Fixture, strataRejection } from '../testing/index.js';
 
 function upstash(): { url: string; token: string } {
   const endpoint = testDevstack().upstash;
@@ -54,38 +54,6 @@ describeL2Conformance(
   'upstash, a Redis handed in with automatic deserialization and auto-pipelining on',
   fixture(() => createUpstashL2(new Redis(upstash()))),
 );
-
-/** Counts calls that reach the inner tier, to prove an open breaker touches nothing. */
-function counting(tier: L2Tier): { tier: L2Tier; calls: () => number } {
-  let calls = 0;
-  const count =
-    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
-    (...args: A): Promise<R> => {
-      calls++;
-      return fn(...args);
-    };
-  return {
-    calls: () => calls,
-    tier: {
-      name: tier.name,
-      getMany: count((keys) => tier.getMany(keys)),
-      setMany: count((entries) => tier.setMany(entries)),
-      deleteMany: count((keys) => tier.deleteMany(keys)),
-      incr: count((key) => tier.incr(key)),
-      getCounter: count((key) => tier.getCounter(key)),
-      close: () => tier.close(),
-    },
-  };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<StrataError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isStrataError(error)) throw new Error(`expected a StrataError, got ${String(error)}`);
-  return error;
-}
 
 describe('upstash L2 specifics', () => {
   const prefix = `${uniqueName('l2_upstash_specific')}:`;
@@ -167,14 +135,14 @@ describe('upstash L2 specifics', () => {
 describe('upstash L2 behind guardL2, against real endpoints', () => {
   it('a closed port: fails fast with L2_UNAVAILABLE, opens the breaker, then touches nothing', async () => {
     const port = await freePort();
-    const inner = counting(createUpstashL2({ url: `http://127.0.0.1:${port}`, token: 'any' }));
+    const inner = countingL2(createUpstashL2({ url: `http://127.0.0.1:${port}`, token: 'any' }));
     const breaker = new CircuitBreaker({ failureThreshold: 3, coolDownMs: '1m' });
     const errors: StrataError[] = [];
     const l2 = guardL2(inner.tier, { timeoutMs: 5_000, breaker, onError: (err) => errors.push(err) });
 
     for (let i = 0; i < 3; i++) {
       const started = performance.now();
-      const error = await rejection(l2.getMany(['k']));
+      const error = await strataRejection(l2.getMany(['k']));
       expect(performance.now() - started).toBeLessThan(1_000);
       expect(error.code).toBe('L2_UNAVAILABLE');
       expect(error.details).toMatchObject({ tier: 'upstash', op: 'getMany', reason: 'error' });
@@ -184,7 +152,7 @@ describe('upstash L2 behind guardL2, against real endpoints', () => {
     expect(inner.calls()).toBe(3);
 
     const fetchSpy = vi.spyOn(globalThis, 'fetch');
-    const fast = await rejection(l2.incr('k'));
+    const fast = await strataRejection(l2.incr('k'));
     expect(fast.details).toMatchObject({ reason: 'breaker-open' });
     expect(inner.calls()).toBe(3);
     expect(fetchSpy).not.toHaveBeenCalled();
@@ -214,7 +182,7 @@ describe('upstash L2 behind guardL2, against real endpoints', () => {
       const onError = vi.fn<(err: StrataError) => void>();
       const l2 = guardL2(createUpstashL2({ url, token: 'any' }), { timeoutMs: 150, breaker, onError });
       const started = performance.now();
-      const error = await rejection(l2.getMany(['k']));
+      const error = await strataRejection(l2.getMany(['k']));
       const elapsed = performance.now() - started;
       expect(elapsed).toBeGreaterThanOrEqual(145);
       expect(elapsed).toBeLessThan(2_000);
@@ -222,7 +190,7 @@ describe('upstash L2 behind guardL2, against real endpoints', () => {
       expect(error.details).toMatchObject({ reason: 'timeout' });
       expect(isStrataError(error.cause, 'TIMEOUT')).toBe(true);
       expect(onError).toHaveBeenCalledWith(error);
-      await rejection(l2.setMany([{ key: 'k', value: 'v', ttlMs: 0 }]));
+      await strataRejection(l2.setMany([{ key: 'k', value: 'v', ttlMs: 0 }]));
       expect(breaker.stats()).toMatchObject({ state: 'open', failures: 2 });
     });
   });

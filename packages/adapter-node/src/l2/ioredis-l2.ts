@@ -1,4 +1,13 @@
-import { type L2Entry, type L2SetEntry, type L2Tier, StrataError } from '@strata/core';
+import {
+  entryFromPttl,
+  integerReply,
+  type L2Entry,
+  type L2SetEntry,
+  type L2Tier,
+  parseCounter,
+  StrataError,
+  toPx,
+} from '@strata/core';
 import { Redis, type RedisOptions } from 'ioredis';
 
 /**
@@ -51,10 +60,7 @@ class IoredisL2 implements L2Tier {
       const value = replies[2 * i];
       if (value === null) return null;
       if (typeof value !== 'string') throw unexpected('getMany', 'a string value');
-      const pttl = integer(replies[2 * i + 1], 'getMany');
-      // -1: no expiry. -2: gone. 0: expires within this millisecond, so gone rather than "never expires".
-      if (pttl === -1) return { value, ttlMs: 0 };
-      return pttl > 0 ? { value, ttlMs: pttl } : null;
+      return entryFromPttl(value, integerReply(replies[2 * i + 1], 'ioredis getMany'));
     });
   }
 
@@ -73,20 +79,15 @@ class IoredisL2 implements L2Tier {
 
   async deleteMany(keys: readonly string[]): Promise<number> {
     if (keys.length === 0) return 0;
-    return integer(await this.#redis.del(...keys), 'deleteMany');
+    return integerReply(await this.#redis.del(...keys), 'ioredis deleteMany');
   }
 
   async incr(key: string): Promise<number> {
-    return integer(await this.#redis.incr(key), 'incr');
+    return integerReply(await this.#redis.incr(key), 'ioredis incr');
   }
 
   async getCounter(key: string): Promise<number> {
-    const reply = await this.#redis.get(key);
-    if (reply === null) return 0;
-    if (/^-?\d+$/.test(reply) && Number.isSafeInteger(Number(reply))) return Number(reply);
-    throw new StrataError('DECODE_FAILED', `L2 counter ${JSON.stringify(key)} does not hold an integer`, {
-      details: { key },
-    });
+    return parseCounter(await this.#redis.get(key), key);
   }
 
   /** Quits an owned connection (once, however often it is called); a borrowed one stays open. */
@@ -108,20 +109,6 @@ async function shutdown(redis: Redis): Promise<void> {
   redis.disconnect();
 }
 
-function toPx(ttlMs: number, key: string): number | undefined {
-  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs < 0) {
-    throw new StrataError(
-      'INVALID_CONFIG',
-      `L2 ttlMs for ${JSON.stringify(key)} must be a finite number >= 0, got ${ttlMs}`,
-      {
-        details: { key, ttlMs },
-      },
-    );
-  }
-  // Round up: a live entry must never get 0, which means "never expire".
-  return ttlMs === 0 ? undefined : Math.ceil(ttlMs);
-}
-
 /** The replies of a pipeline or MULTI/EXEC, throwing the first command error. */
 function results(replies: [Error | null, unknown][] | null, op: string): unknown[] {
   if (replies === null) throw unexpected(op, 'a transaction result');
@@ -129,13 +116,6 @@ function results(replies: [Error | null, unknown][] | null, op: string): unknown
     if (error) throw error;
     return reply;
   });
-}
-
-function integer(reply: unknown, op: string): number {
-  // A borrowed client may run with `stringNumbers`.
-  const n = typeof reply === 'string' && /^-?\d+$/.test(reply) ? Number(reply) : reply;
-  if (typeof n === 'number' && Number.isSafeInteger(n)) return n;
-  throw unexpected(op, 'an integer');
 }
 
 function unexpected(op: string, what: string): StrataError {

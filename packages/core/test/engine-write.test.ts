@@ -163,6 +163,23 @@ describe('hooks and validation run before any tier is touched', () => {
     expect(await rowInPostgres('h1')).toBeUndefined();
   });
 
+  it('HOOK_PANIC from a throwing beforeGet, before any tier is asked', async () => {
+    const schema = defineSchema({
+      table: stack.tables.players,
+      hooks: {
+        beforeGet: () => {
+          throw new Error('denied');
+        },
+      },
+    });
+    const strata = strataFor(schema);
+    stack.reset();
+    await expect(strata.get(schema, 'any')).rejects.toMatchObject({ code: 'HOOK_PANIC' });
+    await expect(strata.getMany(schema, ['a', 'b'])).rejects.toMatchObject({ code: 'HOOK_PANIC' });
+    expect(stack.l2Requests).toHaveLength(0);
+    expect(stack.statements).toHaveLength(0);
+  });
+
   it('beforeSet may change the row; afterSet, beforeGet and afterGet see the calls', async () => {
     const seen: string[] = [];
     const schema = defineSchema({

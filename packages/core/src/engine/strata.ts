@@ -127,8 +127,13 @@ export class Strata {
     const rt = this.#runtime(schema);
     const normalized = ids.map((id) => normalizeId(rt.schema, id));
     this.#ctx.counters.gets += ids.length;
-    const rows = await loadMany(this.#ctx, rt, normalized);
-    return rows.map((row) => (row ? rt.rows.toCachedView(row) : null)) as (RowOf<S> | null)[];
+    const { hooks, name } = rt.schema;
+    for (const id of normalized) await runHook(name, 'beforeGet', hooks.beforeGet, idKey(id));
+    const rows = (await loadMany(this.#ctx, rt, normalized)).map((row) =>
+      row ? rt.rows.toCachedView(row) : null,
+    );
+    for (const row of rows) if (row) await runHook(name, 'afterGet', hooks.afterGet, row);
+    return rows as (RowOf<S> | null)[];
   }
 
   /** Writes a row by the schema's write mode; resolves the row as stored (with Postgres defaults). */

@@ -10,6 +10,7 @@ export type { Id } from './engine/ids.js';
 export type { SchemaRef } from './engine/registry.js';
 export type { StrataStats } from './engine/stats.js';
 export { type FullRowOf, type GetOptions, type InsertOf, type RowOf, Strata } from './engine/strata.js';
+export { type CommitOptions, Tx } from './engine/tx.js';
 export {
   isStrataError,
   STRATA_ERROR_CODES,
@@ -26,9 +27,24 @@ export { entryFromPttl, integerReply, parseCounter, toPx } from './l2/redis-valu
 export type { L2Entry, L2SetEntry, L2Tier } from './l2/types.js';
 export { createDrizzleL3, type DrizzleL3Options } from './l3/drizzle-l3.js';
 export { strataMigrationsTable } from './l3/migrations-table.js';
-export type { L3Tier, MigrationRecord, MigrationResult, Row, ScanOptions } from './l3/types.js';
+export type {
+  L3Tier,
+  MigrationRecord,
+  MigrationResult,
+  Row,
+  ScanOptions,
+  SearchQuery,
+  WriteOp,
+  WriteOpResult,
+} from './l3/types.js';
 export { consoleLogger, type Logger, noopLogger } from './observability/logger.js';
 export { type MetricsRecorder, noopMetrics, type Tier } from './observability/metrics.js';
+export { Q, QueryBuilder } from './query/builder.js';
+export { compileQuery } from './query/compile.js';
+export { normalizeQuery, queryFingerprint } from './query/fingerprint.js';
+export { DEFAULT_LIMIT, MAX_LIMIT } from './query/limits.js';
+export type { Query, WhereText } from './query/types.js';
+export { whereToSql } from './query/where.js';
 export {
   type BreakerState,
   type BreakerStats,

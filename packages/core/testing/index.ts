@@ -1,3 +1,9 @@
+export {
+  INJECTION_CORPUS,
+  injectionCorpus,
+  WHERE_TEXT_INJECTION_CORPUS,
+  whereTextInjectionCorpus,
+} from '../src/query/injection-corpus.js';
 export { describeL2Conformance, type L2Fixture } from './l2-conformance.js';
 export { countingL2, strataRejection } from './l2-helpers.js';
 export { describeL3Conformance, type L3Fixture, type L3FixtureContext } from './l3-conformance.js';

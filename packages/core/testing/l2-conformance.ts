@@ -142,6 +142,19 @@ export function describeL2Conformance(name: string, factory: () => Promise<L2Fix
       expect(await l2().getCounter(key('counter:b'))).toBe(50);
     });
 
+    it('setMany and deleteMany bump counters in the same call', async () => {
+      await l2().setMany([entry('bump:a', 'x')], [key('bump:gen'), key('bump:gen2')]);
+      expect(await l2().getCounter(key('bump:gen'))).toBe(1);
+      expect(await l2().getCounter(key('bump:gen2'))).toBe(1);
+      expect(await l2().deleteMany([key('bump:a'), key('bump:none')], [key('bump:gen')])).toBe(1);
+      expect(await l2().getCounter(key('bump:gen'))).toBe(2);
+      expect(values(await l2().getMany([key('bump:a')]))).toEqual([null]);
+      // Only a bump: nothing set or deleted, the counter still moves.
+      await l2().setMany([], [key('bump:gen')]);
+      expect(await l2().deleteMany([], [key('bump:gen')])).toBe(0);
+      expect(await l2().getCounter(key('bump:gen'))).toBe(4);
+    });
+
     it('getCounter on a key that does not hold an integer fails with DECODE_FAILED', async () => {
       await l2().setMany([entry('counter:text', 'not a number')]);
       const error = await l2()

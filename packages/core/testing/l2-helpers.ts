@@ -18,8 +18,8 @@ export function countingL2(tier: L2Tier): { tier: L2Tier; calls: () => number } 
     tier: {
       name: tier.name,
       getMany: count((keys) => tier.getMany(keys)),
-      setMany: count((entries) => tier.setMany(entries)),
-      deleteMany: count((keys) => tier.deleteMany(keys)),
+      setMany: count((entries, bump) => tier.setMany(entries, bump)),
+      deleteMany: count((keys, bump) => tier.deleteMany(keys, bump)),
       incr: count((key) => tier.incr(key)),
       getCounter: count((key) => tier.getCounter(key)),
       close: () => tier.close(),

@@ -64,8 +64,8 @@ class IoredisL2 implements L2Tier {
     });
   }
 
-  async setMany(entries: readonly L2SetEntry[]): Promise<void> {
-    if (entries.length === 0) return;
+  async setMany(entries: readonly L2SetEntry[], bump: readonly string[] = []): Promise<void> {
+    if (entries.length === 0 && bump.length === 0) return;
     // Every TTL is checked before anything is sent: a bad entry writes nothing.
     const px = entries.map((entry) => toPx(entry.ttlMs, entry.key));
     const pipeline = this.#redis.pipeline();
@@ -74,12 +74,18 @@ class IoredisL2 implements L2Tier {
       if (ms === undefined) pipeline.set(entry.key, entry.value);
       else pipeline.set(entry.key, entry.value, 'PX', ms);
     });
+    for (const key of bump) pipeline.incr(key);
     results(await pipeline.exec(), 'setMany');
   }
 
-  async deleteMany(keys: readonly string[]): Promise<number> {
-    if (keys.length === 0) return 0;
-    return integerReply(await this.#redis.del(...keys), 'ioredis deleteMany');
+  async deleteMany(keys: readonly string[], bump: readonly string[] = []): Promise<number> {
+    if (keys.length === 0 && bump.length === 0) return 0;
+    if (bump.length === 0) return integerReply(await this.#redis.del(...keys), 'ioredis deleteMany');
+    const pipeline = this.#redis.pipeline();
+    if (keys.length > 0) pipeline.del(...keys);
+    for (const key of bump) pipeline.incr(key);
+    const replies = results(await pipeline.exec(), 'deleteMany');
+    return keys.length > 0 ? integerReply(replies[0], 'ioredis deleteMany') : 0;
   }
 
   async incr(key: string): Promise<number> {

@@ -12,11 +12,14 @@ export const ABSENT_MARKER = '\u0000strata:absent';
 export class KeySpace {
   readonly base: string;
   readonly generationKey: string;
+  /** Moved on by every write to the schema: cached search lists tagged with an older value are stale. */
+  readonly searchGenerationKey: string;
 
   constructor(root: string, schema: CompiledSchema, codecName: string) {
     const prefix = (schema.l2 || undefined)?.keyPrefix || schema.name;
     this.base = `${root}:${prefix}`;
     this.generationKey = `${this.base}:gen`;
+    this.searchGenerationKey = `${this.base}:sgen`;
     this.#shape = `${this.base}:${schema.fingerprint}-${codecName}`;
   }
 
@@ -24,5 +27,10 @@ export class KeySpace {
 
   row(generation: number, id: string): string {
     return `${this.#shape}:g${generation}:${id}`;
+  }
+
+  /** A cached search list, by the SHA-256 of its normalised query. */
+  list(generation: number, queryHash: string): string {
+    return `${this.#shape}:g${generation}:q:${queryHash}`;
   }
 }

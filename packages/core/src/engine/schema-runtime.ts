@@ -32,6 +32,12 @@ export class SchemaRuntime {
   readonly fence = new WriteFence();
   /** Loads below L1 in flight, by id: concurrent misses share one (request coalescing). */
   readonly inflight = new Map<string, Promise<Row | null>>();
+  /** Writes that began in this instance, and those still running: a search fills caches only when
+   * no write ran meanwhile or was running when it started. */
+  writeEpoch = 0;
+  writesInFlight = 0;
+  /** Where search and count run: the schema's read replica, else L3. */
+  readonly reader: L3Tier | undefined;
   #generation: Promise<number> | undefined;
 
   constructor(
@@ -43,6 +49,7 @@ export class SchemaRuntime {
     const { name } = schema;
     this.l2 = schema.l2 === false ? undefined : l2;
     this.l3 = schema.l3 === false ? undefined : config.l3;
+    this.reader = (schema.l3 || undefined)?.readReplica ?? this.l3;
     if (!this.l2 && !this.l3) {
       throw new StrataError(
         'INVALID_CONFIG',

@@ -3,13 +3,17 @@ import type { PgTable } from 'drizzle-orm/pg-core';
 import { type ResolvedConfig, resolveConfig, type StrataConfig } from '../config.js';
 import { createAesGcmEncryptor } from '../crypto/aes-gcm-encryptor.js';
 import type { Encryptor } from '../crypto/types.js';
+import { toMs } from '../duration.js';
 import { StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
 import type { MigrationRecord, MigrationResult, Row } from '../l3/types.js';
+import { Q } from '../query/builder.js';
+import type { Query } from '../query/types.js';
 import { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { guardL2 } from '../resilience/guard-l2.js';
 import type { Schema } from '../schema/define-schema.js';
 import type { CompiledSchema } from '../schema/types.js';
+import { commitTx } from './commit-tx.js';
 import { EngineContext } from './context.js';
 import { runHook } from './hooks.js';
 import { type Id, idKey, normalizeId } from './ids.js';
@@ -18,8 +22,10 @@ import { loadMany } from './read-many.js';
 import { loadOne, readL1 } from './read-path.js';
 import { Registry, type SchemaRef } from './registry.js';
 import { ABSENT, SchemaRuntime } from './schema-runtime.js';
+import { countRows, searchCachedRows, searchRows } from './search.js';
 import { Counters, type StrataStats } from './stats.js';
 import { timedL3 } from './timed-l3.js';
+import { Tx } from './tx.js';
 import { deleteIds, prepareRow, writeRows } from './write-path.js';
 
 /** Every column of a schema's row (what `get(…, { complete: true })` returns). */
@@ -143,6 +149,69 @@ export class Strata {
     const [stored] = await writeRows(this.#ctx, rt, [prepared]);
     await this.#afterSet(rt, stored!);
     return rt.rows.toCachedView(stored!) as RowOf<S>;
+  }
+
+  /**
+   * Writes many rows (an array, or a Map / record keyed by id) in one batch: L3 in chunked multi-row
+   * upserts inside one transaction, L2 in one pipelined request. Several rows with one id: the last wins.
+   */
+  async setMany<S extends AnySchema>(
+    schema: S,
+    values: readonly InsertOf<S>[] | ReadonlyMap<Id, InsertOf<S>> | Readonly<Record<string, InsertOf<S>>>,
+  ): Promise<RowOf<S>[]> {
+    const rt = this.#runtime(schema);
+    const byKey = new Map<string, Awaited<ReturnType<typeof prepareRow>>>();
+    for (const [mapKey, value] of entriesOf(values)) {
+      const prepared = await prepareRow(this.#ctx, rt, withMapKey(rt, mapKey, value));
+      const key = idKey(prepared.id);
+      byKey.delete(key);
+      byKey.set(key, prepared);
+    }
+    if (byKey.size === 0) return [];
+    const stored = await writeRows(this.#ctx, rt, [...byKey.values()]);
+    for (const row of stored) await this.#afterSet(rt, row);
+    return stored.map((row) => rt.rows.toCachedView(row)) as RowOf<S>[];
+  }
+
+  /** Deletes many ids from every tier in one batch; resolves how many rows existed. */
+  async deleteMany(schema: AnySchema, ids: readonly Id[]): Promise<number> {
+    const rt = this.#runtime(schema);
+    const unique = new Map(ids.map((id) => normalizeId(rt.schema, id)).map((id) => [idKey(id), id]));
+    return unique.size === 0 ? 0 : deleteIds(this.#ctx, rt, [...unique.values()]);
+  }
+
+  /**
+   * Runs a query on L3 (the read replica if the schema has one); full rows also fill L1 and L2.
+   * @example await strata.search(players, Q().where('level > $1', 10).orderBy('level').desc().limit(50).build());
+   */
+  async search<S extends AnySchema>(schema: S, query: Query = Q().build()): Promise<FullRowOf<S>[]> {
+    return (await searchRows(this.#ctx, this.#runtime(schema), query)) as FullRowOf<S>[];
+  }
+
+  /**
+   * Like `search`, with the whole result list cached in L2 until any write to the schema (or the L2
+   * TTL). Rows are cached views: no omitCache columns.
+   */
+  async searchCached<S extends AnySchema>(schema: S, query: Query = Q().build()): Promise<RowOf<S>[]> {
+    return (await searchCachedRows(this.#ctx, this.#runtime(schema), query)) as RowOf<S>[];
+  }
+
+  /** Rows matching the query's where (all rows without a query). Always asks L3. */
+  count(schema: AnySchema, query: Query = Q().build()): Promise<number> {
+    return countRows(this.#ctx, this.#runtime(schema), query);
+  }
+
+  /**
+   * A transaction across schemas, atomic in L3; caches change only after the commit.
+   * @example await strata.tx().set(players, p).delete(sessions, 'old').commit();
+   */
+  tx(): Tx {
+    return new Tx(async (ops, options) => {
+      const timeoutMs =
+        options.timeout === undefined ? this.#config.l3TimeoutMs : toMs(options.timeout, 'timeout');
+      const written = await commitTx(this.#ctx, (op) => this.#runtime(op.schema), ops, timeoutMs);
+      for (const { rt, rows } of written) for (const row of rows) await this.#afterSet(rt, row);
+    });
   }
 
   /** Removes a row from every tier; resolves whether it existed. */
@@ -298,4 +367,30 @@ export class Strata {
     if (!l3) throw new StrataError('L3_UNAVAILABLE', 'no L3 is configured');
     return l3;
   }
+}
+
+function entriesOf<V>(
+  values: readonly V[] | ReadonlyMap<Id, V> | Readonly<Record<string, V>>,
+): [Id | undefined, V][] {
+  if (Array.isArray(values)) return values.map((v) => [undefined, v]);
+  if (values instanceof Map) return [...values.entries()];
+  return Object.entries(values as Readonly<Record<string, V>>);
+}
+
+/** A row given under a map key: the key fills a missing primary key and must match a present one. */
+function withMapKey(rt: SchemaRuntime, mapKey: Id | undefined, value: unknown): unknown {
+  if (mapKey === undefined || typeof value !== 'object' || value === null) return value;
+  const pk = rt.schema.primaryKey.key;
+  const row = value as Record<string, unknown>;
+  if (row[pk] === undefined || row[pk] === null) return { ...row, [pk]: mapKey };
+  if (idKey(normalizeId(rt.schema, row[pk])) !== idKey(normalizeId(rt.schema, mapKey))) {
+    throw new StrataError(
+      'VALIDATION_FAILED',
+      `schema ${rt.schema.name}: row ${String(row[pk])} is under key ${String(mapKey)}`,
+      {
+        details: { schema: rt.schema.name, field: pk },
+      },
+    );
+  }
+  return value;
 }

@@ -2,8 +2,8 @@ import type { L3Tier } from '../l3/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 
 /**
- * Every L3 data call with a deadline (`timeouts.l3`). Migrations are left without one: DDL on a big
- * table may rightly take longer than any request.
+ * Every L3 data call with a deadline (`timeouts.l3`). Migrations are left without one (DDL on a big
+ * table may rightly take longer than any request), and transactions set their own.
  */
 export function timedL3(tier: L3Tier, timeoutMs: number): L3Tier {
   const within = <T>(work: Promise<T>, op: string) => withTimeout(work, timeoutMs, `L3 ${op} (${tier.name})`);
@@ -14,6 +14,10 @@ export function timedL3(tier: L3Tier, timeoutMs: number): L3Tier {
     upsertMany: (schema, rows) => within(tier.upsertMany(schema, rows), 'upsertMany'),
     deleteMany: (schema, ids) => within(tier.deleteMany(schema, ids), 'deleteMany'),
     scan: (schema, options) => within(tier.scan(schema, options), 'scan'),
+    search: (schema, query) => within(tier.search(schema, query), 'search'),
+    count: (schema, where) => within(tier.count(schema, where), 'count'),
+    // A transaction carries its own deadline (commit's timeout -> TX_TIMEOUT).
+    transact: (ops) => tier.transact(ops),
     migrate: (schemas) => tier.migrate(schemas),
     migrationStatus: () => tier.migrationStatus(),
   };

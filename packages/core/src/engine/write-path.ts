@@ -44,33 +44,51 @@ export async function writeRows(
   const name = rt.schema.name;
   const keys = prepared.map(({ id }) => idKey(id));
   const encrypted = await Promise.all(prepared.map(({ row }, i) => rt.rows.encryptRow(row, keys[i]!)));
-  for (const key of keys) {
-    rt.fence.beginWrite(key);
-    rt.inflight.delete(key);
-  }
+  beginWrites(rt, keys);
   try {
     // No L3: what is stored is what L2 will give back, decoded afresh, so that L1 never holds (and
     // freezes) objects the caller still owns.
     let stored: Row[] = rt.l3 ? encrypted : encrypted.map((row) => rt.rows.fromL2(rt.rows.toL2(row)));
     if (rt.l3) {
       try {
-        const returned = await rt.l3.upsertMany(rt.schema, encrypted);
-        // Match by primary key: RETURNING order is not something to rely on.
-        const pk = rt.schema.primaryKey.key;
-        const byKey = new Map(returned.map((row) => [idKey(row[pk] as Id), row]));
-        stored = keys.map((key, i) => byKey.get(key) ?? encrypted[i]!);
+        stored = matchStored(rt, keys, encrypted, await rt.l3.upsertMany(rt.schema, encrypted));
       } catch (err) {
         throw ctx.l3Error(name, 'set', err);
       }
     }
-    // Plaintext of what was stored: Postgres defaults and kept autoNowAdd values, the caller's plaintext.
-    const plain = stored.map((row, i) => restorePlaintext(rt, row, prepared[i]!.row));
-    await updateCaches(ctx, rt, keys, stored, plain);
-    ctx.counters.sets += prepared.length;
-    return plain;
+    return await cacheWrites(ctx, rt, keys, stored, prepared);
   } finally {
-    for (const key of keys) rt.fence.endWrite(key);
+    endWrites(rt, keys);
   }
+}
+
+/** Rows as Postgres returned them, in the order of `keys` (RETURNING order is not relied upon). */
+export function matchStored(
+  rt: SchemaRuntime,
+  keys: readonly string[],
+  sent: readonly Row[],
+  returned: readonly Row[],
+): Row[] {
+  const pk = rt.schema.primaryKey.key;
+  const byKey = new Map(returned.map((row) => [idKey(row[pk] as Id), row]));
+  return keys.map((key, i) => byKey.get(key) ?? sent[i]!);
+}
+
+/**
+ * After L3 committed rows: L2 (with the search generation bumped in the same request), then L1.
+ * Resolves the plaintext rows as stored: Postgres defaults, kept autoNowAdd values, the caller's plaintext.
+ */
+export async function cacheWrites(
+  ctx: EngineContext,
+  rt: SchemaRuntime,
+  keys: readonly string[],
+  stored: readonly Row[],
+  prepared: readonly { row: Row }[],
+): Promise<Row[]> {
+  const plain = stored.map((row, i) => restorePlaintext(rt, row, prepared[i]!.row));
+  await updateCaches(ctx, rt, keys, stored, plain);
+  ctx.counters.sets += keys.length;
+  return plain;
 }
 
 async function updateCaches(
@@ -89,6 +107,7 @@ async function updateCaches(
           value: rt.rows.toL2(row),
           ttlMs: rt.l2TtlMs,
         })),
+        [rt.keys.searchGenerationKey],
       );
     } catch (err) {
       // With no L3, L2 is the source of truth: the write did not happen.
@@ -115,10 +134,7 @@ function restorePlaintext(rt: SchemaRuntime, stored: Row, input: Row): Row {
 export async function deleteIds(ctx: EngineContext, rt: SchemaRuntime, ids: readonly Id[]): Promise<number> {
   const name = rt.schema.name;
   const keys = ids.map(idKey);
-  for (const key of keys) {
-    rt.fence.beginWrite(key);
-    rt.inflight.delete(key);
-  }
+  beginWrites(rt, keys);
   try {
     let existed = 0;
     if (rt.l3) {
@@ -128,20 +144,48 @@ export async function deleteIds(ctx: EngineContext, rt: SchemaRuntime, ids: read
         throw ctx.l3Error(name, 'delete', err);
       }
     }
-    if (rt.l2) {
-      try {
-        const generation = await rt.generation();
-        const removed = await rt.l2.deleteMany(keys.map((k) => rt.keys.row(generation, k)));
-        if (!rt.l3) existed = removed;
-      } catch (err) {
-        if (!rt.l3) throw err;
-        ctx.tolerate(name, 'l2', 'delete', err);
-      }
-    }
-    for (const key of keys) rt.l1?.delete(key);
-    ctx.counters.deletes += ids.length;
-    return existed;
+    const removed = await cacheDeletes(ctx, rt, keys);
+    return rt.l3 ? existed : removed;
   } finally {
-    for (const key of keys) rt.fence.endWrite(key);
+    endWrites(rt, keys);
   }
+}
+
+/** After L3 deleted rows: L2 (search generation bumped in the same request), then L1. */
+export async function cacheDeletes(
+  ctx: EngineContext,
+  rt: SchemaRuntime,
+  keys: readonly string[],
+): Promise<number> {
+  let removed = 0;
+  if (rt.l2) {
+    try {
+      const generation = await rt.generation();
+      removed = await rt.l2.deleteMany(
+        keys.map((k) => rt.keys.row(generation, k)),
+        [rt.keys.searchGenerationKey],
+      );
+    } catch (err) {
+      if (!rt.l3) throw err;
+      ctx.tolerate(rt.schema.name, 'l2', 'delete', err);
+    }
+  }
+  for (const key of keys) rt.l1?.delete(key);
+  ctx.counters.deletes += keys.length;
+  return removed;
+}
+
+/** Fences the keys, detaches in-flight loads, and marks the schema written for searches in flight. */
+export function beginWrites(rt: SchemaRuntime, keys: readonly string[]): void {
+  rt.writeEpoch += 1;
+  rt.writesInFlight += 1;
+  for (const key of keys) {
+    rt.fence.beginWrite(key);
+    rt.inflight.delete(key);
+  }
+}
+
+export function endWrites(rt: SchemaRuntime, keys: readonly string[]): void {
+  rt.writesInFlight -= 1;
+  for (const key of keys) rt.fence.endWrite(key);
 }

@@ -21,10 +21,13 @@ export interface L2Tier {
   readonly name: string;
   /** Values and remaining TTLs, in the order of `keys`; `null` for a missing key. One round trip. */
   getMany(keys: readonly string[]): Promise<(L2Entry | null)[]>;
-  /** Sets every entry with its TTL. One round trip. */
-  setMany(entries: readonly L2SetEntry[]): Promise<void>;
-  /** Deletes the keys; resolves how many existed. One round trip. */
-  deleteMany(keys: readonly string[]): Promise<number>;
+  /**
+   * Sets every entry with its TTL, and INCRs each `bump` key in the same round trip (a write moves
+   * its schema's search generation on without a second request).
+   */
+  setMany(entries: readonly L2SetEntry[], bump?: readonly string[]): Promise<void>;
+  /** Deletes the keys and INCRs each `bump` key; resolves how many keys existed. One round trip. */
+  deleteMany(keys: readonly string[], bump?: readonly string[]): Promise<number>;
   /** Atomically increments an integer key (schema generations); resolves the new value. */
   incr(key: string): Promise<number>;
   /** Reads an integer key written by `incr`; 0 when absent. */

@@ -54,8 +54,8 @@ class UpstashL2 implements L2Tier {
     return decodeGetWithTtl(reply, keys.length);
   }
 
-  async setMany(entries: readonly L2SetEntry[]): Promise<void> {
-    if (entries.length === 0) return;
+  async setMany(entries: readonly L2SetEntry[], bump: readonly string[] = []): Promise<void> {
+    if (entries.length === 0 && bump.length === 0) return;
     const px = entries.map((entry) => toPx(entry.ttlMs, entry.key));
     const pipeline = this.#redis.pipeline();
     entries.forEach((entry, i) => {
@@ -63,12 +63,18 @@ class UpstashL2 implements L2Tier {
       if (ms === undefined) pipeline.set(entry.key, entry.value);
       else pipeline.set(entry.key, entry.value, { px: ms });
     });
+    for (const key of bump) pipeline.incr(key);
     await pipeline.exec();
   }
 
-  async deleteMany(keys: readonly string[]): Promise<number> {
-    if (keys.length === 0) return 0;
-    return integerReply(await this.#redis.del(...keys), 'deleteMany');
+  async deleteMany(keys: readonly string[], bump: readonly string[] = []): Promise<number> {
+    if (keys.length === 0 && bump.length === 0) return 0;
+    if (bump.length === 0) return integerReply(await this.#redis.del(...keys), 'deleteMany');
+    const pipeline = this.#redis.pipeline();
+    if (keys.length > 0) pipeline.del(...keys);
+    for (const key of bump) pipeline.incr(key);
+    const replies = await pipeline.exec();
+    return keys.length > 0 ? integerReply(replies[0], 'deleteMany') : 0;
   }
 
   async incr(key: string): Promise<number> {

@@ -1,20 +1,30 @@
-import { asc, eq, gt, inArray, sql } from 'drizzle-orm';
+import { asc, eq, gt, inArray, type SQL, sql } from 'drizzle-orm';
 import { StrataError } from '../errors.js';
 import type { CompiledSchema } from '../schema/types.js';
 import type { Database } from './database.js';
 import { driverError } from './driver-error.js';
 import { runMigration } from './migrate.js';
 import { type MigrationsTable, readRecords, strataMigrationsTable } from './migrations-table.js';
+import { countStatement, searchStatement } from './search.js';
 import { type TransactionMode, Transactions } from './transactions.js';
-import type { L3Tier, MigrationRecord, MigrationResult, Row, ScanOptions } from './types.js';
+import type {
+  L3Tier,
+  MigrationRecord,
+  MigrationResult,
+  Row,
+  ScanOptions,
+  SearchQuery,
+  WriteOp,
+  WriteOpResult,
+} from './types.js';
+import { chunk, MAX_PARAMETERS } from './upsert.js';
 import {
-  chunk,
-  conflictSet,
-  lastPerKey,
-  MAX_PARAMETERS,
-  rowsPerStatement,
-  upsertStatement,
-} from './upsert.js';
+  planWrite,
+  statementCount,
+  type WriteStatement,
+  writeResults,
+  writeStatements,
+} from './write-plan.js';
 
 export interface DrizzleL3Options {
   /**
@@ -92,30 +102,32 @@ class DrizzleL3 implements L3Tier {
     });
   }
 
-  upsertMany(schema: CompiledSchema, rows: readonly Row[]): Promise<Row[]> {
-    if (rows.length === 0) return Promise.resolve([]);
-    const unique = lastPerKey(rows, schema.primaryKey.key);
-    const set = conflictSet(schema, unique);
-    const chunks = chunk(unique, rowsPerStatement(schema.columns.length, this.#maxParameters));
-    return driver(async () => {
-      if (chunks.length === 1) return upsertStatement(this.#db, schema, chunks[0]!, set);
-      const results = await this.#transactions.all((db) =>
-        chunks.map((part) => upsertStatement(db, schema, part, set)),
-      );
-      return results.flat();
-    });
+  async upsertMany(schema: CompiledSchema, rows: readonly Row[]): Promise<Row[]> {
+    const [result] = await this.#write([{ schema, upserts: rows, deletes: [] }]);
+    return result!.upserted;
   }
 
-  deleteMany(schema: CompiledSchema, ids: readonly unknown[]): Promise<number> {
-    if (ids.length === 0) return Promise.resolve(0);
-    const pk = schema.primaryKey.column;
-    const chunks = this.#idChunks(ids);
-    // RETURNING counts the same on every driver; their rowCount fields differ in name and presence.
-    const build = (db: Database) =>
-      chunks.map((part) => db.delete(schema.table).where(inArray(pk, part)).returning({ id: pk }));
+  async deleteMany(schema: CompiledSchema, ids: readonly unknown[]): Promise<number> {
+    const [result] = await this.#write([{ schema, upserts: [], deletes: ids }]);
+    return result!.deleted;
+  }
+
+  transact(ops: readonly WriteOp[]): Promise<WriteOpResult[]> {
+    return this.#write(ops);
+  }
+
+  /**
+   * Every op's statements, in op order, all or nothing. No statement: no request. One statement is
+   * atomic by itself, so it skips the transaction's extra round trips (BEGIN/COMMIT).
+   */
+  #write(ops: readonly WriteOp[]): Promise<WriteOpResult[]> {
     return driver(async () => {
-      const results = chunks.length === 1 ? [await build(this.#db)[0]!] : await this.#transactions.all(build);
-      return results.reduce((sum, deleted) => sum + deleted.length, 0);
+      const plans = ops.map((op) => planWrite(op, this.#maxParameters));
+      const total = plans.reduce((sum, plan) => sum + statementCount(plan), 0);
+      const build = (db: Database): WriteStatement[] => plans.flatMap((plan) => writeStatements(db, plan));
+      if (total === 0) return writeResults(plans, []);
+      const results = total === 1 ? [await build(this.#db)[0]!] : await this.#transactions.all(build);
+      return writeResults(plans, results);
     });
   }
 
@@ -129,6 +141,17 @@ class DrizzleL3 implements L3Tier {
         .orderBy(asc(pk))
         .limit(options.limit),
     );
+  }
+
+  search(schema: CompiledSchema, query: SearchQuery): Promise<Row[]> {
+    return driver(async () => searchStatement(this.#db, schema, query));
+  }
+
+  count(schema: CompiledSchema, where?: SQL): Promise<number> {
+    return driver(async () => {
+      const [row] = await countStatement(this.#db, schema, where);
+      return row?.n ?? 0;
+    });
   }
 
   migrate(schemas: readonly CompiledSchema[]): Promise<MigrationResult> {
@@ -147,6 +170,12 @@ class DrizzleL3 implements L3Tier {
  * const l3 = createDrizzleL3(drizzle(env.DATABASE_URL)); // neon-http: detected as 'batch'
  * await l3.migrate([userSchema]);
  * const [user] = await l3.findMany(userSchema, ['u1']);
+ * const top = await l3.search(userSchema, { where: gt(users.level, 10), orderBy: [{ key: 'level', desc: true }], limit: 20, offset: 0 });
+ * // One transaction (one batch on neon-http): both ops or neither.
+ * await l3.transact([
+ *   { schema: userSchema, upserts: [{ id: 'u1', level: 11 }], deletes: ['u2'] },
+ *   { schema: auditSchema, upserts: [{ id: 'a1', user: 'u1', action: 'level-up' }], deletes: [] },
+ * ]);
  */
 export function createDrizzleL3(db: Database, options: DrizzleL3Options = {}): L3Tier {
   return new DrizzleL3(db, options);

@@ -1,3 +1,4 @@
+import type { SQL } from 'drizzle-orm';
 import type { CompiledSchema } from '../schema/types.js';
 
 export type Row = Record<string, unknown>;
@@ -26,6 +27,32 @@ export interface ScanOptions {
   limit: number;
 }
 
+/** A search the engine has already validated: column keys exist, limits are sane. */
+export interface SearchQuery {
+  /** A condition built with Drizzle: values are bound parameters, never spliced. Absent: all rows. */
+  where?: SQL;
+  /** JS column keys, in order of precedence. */
+  orderBy?: readonly { key: string; desc: boolean }[];
+  limit: number;
+  offset: number;
+  /** JS column keys to select; absent: every column. */
+  fields?: readonly string[];
+}
+
+/** One schema's part of a transaction: rows to upsert, then ids to delete. */
+export interface WriteOp {
+  schema: CompiledSchema;
+  upserts: readonly Row[];
+  deletes: readonly unknown[];
+}
+
+export interface WriteOpResult {
+  /** Rows as stored, for `upserts`. */
+  upserted: Row[];
+  /** How many of `deletes` existed. */
+  deleted: number;
+}
+
 /**
  * The L3 seam: Postgres through Drizzle, whatever its driver (node-postgres, neon-serverless,
  * neon-http, pglite). Rows use the Drizzle table's JS keys and JS types (Date, bigint, Uint8Array).
@@ -47,6 +74,15 @@ export interface L3Tier {
   deleteMany(schema: CompiledSchema, ids: readonly unknown[]): Promise<number>;
   /** Rows in primary-key order, for warming caches page by page. */
   scan(schema: CompiledSchema, options: ScanOptions): Promise<Row[]>;
+  /** Rows matching the query, in its order. One statement. */
+  search(schema: CompiledSchema, query: SearchQuery): Promise<Row[]>;
+  /** How many rows match `where` (all rows when absent). One statement. */
+  count(schema: CompiledSchema, where?: SQL): Promise<number>;
+  /**
+   * Every op, across schemas, atomically: one interactive transaction, or one `db.batch` where the
+   * driver has no interactive transactions. Upserts chunk as in `upsertMany`. All or nothing.
+   */
+  transact(ops: readonly WriteOp[]): Promise<WriteOpResult[]>;
   /** Additive, idempotent DDL for the schemas' tables, recorded in `_strata_migrations`. */
   migrate(schemas: readonly CompiledSchema[]): Promise<MigrationResult>;
   migrationStatus(): Promise<MigrationRecord[]>;

@@ -2,6 +2,7 @@ import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import type { ColumnKind, ColumnKinds } from '../codec/types.js';
 import type { Duration } from '../duration.js';
 import type { EvictionPolicy } from '../l1/types.js';
+import type { L3Tier } from '../l3/types.js';
 
 /** How writes flow through the tiers (the seed's WriteMode). */
 export type WriteMode = 'write-through' | 'write-through-l1-async' | 'write-behind';
@@ -36,6 +37,8 @@ export interface L2Policy {
 }
 
 export interface L3Policy<Columns extends string = string> {
+  /** Where `search` and `count` run (the seed's ReadReplica), e.g. `createDrizzleL3(replicaDb)`. */
+  readReplica?: L3Tier;
   /** Creates the table partitioned by this column (`PARTITION BY RANGE`); migrate() only. */
   partitionBy?: Columns;
 }

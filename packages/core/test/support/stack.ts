@@ -1,8 +1,13 @@
+import { Pool as NeonPool, neon, neonConfig } from '@neondatabase/serverless';
+import { neonLocalConfig } from '@strata/devstack';
 import { serviceUrls, testDevstack, uniqueName } from '@strata/devstack/testing';
 import { sql } from 'drizzle-orm';
+import { drizzle as drizzleNeonHttp } from 'drizzle-orm/neon-http';
+import { drizzle as drizzleNeonWs } from 'drizzle-orm/neon-serverless';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { Redis as IORedis } from 'ioredis';
 import pg from 'pg';
+import ws from 'ws';
 import { createDrizzleL3 } from '../../src/index.js';
 import type { L2Tier } from '../../src/l2/types.js';
 import type { L3Tier } from '../../src/l3/types.js';
@@ -14,7 +19,10 @@ import { playerTables } from './tables.js';
  * L3, each test file in its own Postgres schema and L2 key root. Counts the round trips each tier
  * sees (HTTP requests to the Upstash endpoint, SQL statements through Drizzle's logger).
  */
-export async function engineStack(label: string) {
+export type Driver = 'node-postgres' | 'neon-http' | 'neon-serverless';
+export const DRIVERS: readonly Driver[] = ['node-postgres', 'neon-http', 'neon-serverless'];
+
+export async function engineStack(label: string, driver: Driver = 'node-postgres') {
   const name = uniqueName(label);
   const { upstash } = testDevstack();
   if (!upstash) throw new Error('the devstack has no Upstash endpoint (Redis unavailable)');
@@ -32,8 +40,24 @@ export async function engineStack(label: string) {
   const statements: string[] = [];
   const pool = new pg.Pool({ connectionString: serviceUrls().databaseUrl, max: 5 });
   pool.on('error', () => {});
-  const db = drizzle(pool, { logger: { logQuery: (query) => statements.push(query) } });
-  const l3: L3Tier = createDrizzleL3(db);
+  const logger = { logQuery: (query: string) => void statements.push(query) };
+  // `db` (node-postgres) is for the tests' own checks; the engine's L3 uses the driver under test.
+  const db = drizzle(pool, { logger });
+  const neonPool =
+    driver === 'neon-serverless'
+      ? new NeonPool({ connectionString: testDevstack().neon.connectionString })
+      : undefined;
+  if (driver !== 'node-postgres') {
+    Object.assign(neonConfig, neonLocalConfig(testDevstack().neon));
+    neonConfig.webSocketConstructor = ws;
+  }
+  const l3: L3Tier = createDrizzleL3(
+    driver === 'neon-http'
+      ? drizzleNeonHttp(neon(testDevstack().neon.connectionString), { logger })
+      : neonPool
+        ? drizzleNeonWs(neonPool, { logger })
+        : db,
+  );
   const tables = playerTables(name);
 
   // A plain Redis connection to look at what L2 really holds (ciphertext, omitted fields).
@@ -68,6 +92,7 @@ export async function engineStack(label: string) {
       const keys = await redis.keys(`${name}:*`);
       if (keys.length > 0) await redis.del(...keys);
       redis.disconnect();
+      await neonPool?.end();
       await pool.end();
     },
   };

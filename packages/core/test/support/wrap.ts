@@ -12,6 +12,9 @@ export function wrapL3(base: L3Tier, overrides: Partial<L3Tier>): L3Tier {
     upsertMany: overrides.upsertMany ?? ((s, rows) => base.upsertMany(s, rows)),
     deleteMany: overrides.deleteMany ?? ((s, ids) => base.deleteMany(s, ids)),
     scan: overrides.scan ?? ((s, o) => base.scan(s, o)),
+    search: overrides.search ?? ((s, q) => base.search(s, q)),
+    count: overrides.count ?? ((s, w) => base.count(s, w)),
+    transact: overrides.transact ?? ((ops) => base.transact(ops)),
     migrate: overrides.migrate ?? ((s) => base.migrate(s)),
     migrationStatus: overrides.migrationStatus ?? (() => base.migrationStatus()),
   };

@@ -1,0 +1,28 @@
+import type { SQL } from 'drizzle-orm';
+
+/** A WHERE clause as the seed writes it: SQL text with `$1..$n` placeholders and their values. */
+export interface WhereText {
+  text: string;
+  args: readonly unknown[];
+}
+
+/**
+ * What `Q()…build()` produces (the seed's Query). Plain data: column names are checked against the
+ * schema when the query runs (INVALID_QUERY), values always travel as bound parameters.
+ */
+export interface Query {
+  /** Seed-style text with placeholders, or a Drizzle condition such as `gt(players.level, 10)`. */
+  where?: WhereText | SQL;
+  /** JS column keys (or SQL column names) to sort by, in order of precedence. */
+  orderBy: readonly string[];
+  desc: boolean;
+  /** Default 100 (the seed's default). */
+  limit: number;
+  offset: number;
+  /** Column projection; empty = all columns. */
+  fields: readonly string[];
+  /** Skip L1 and L2 entirely (also: don't fill them). */
+  forceL3: boolean;
+  /** Skip L1 only. */
+  forceL2: boolean;
+}

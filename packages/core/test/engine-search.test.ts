@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineSchema, isStrataError, Q, Strata } from '../src/index.js';
 import { INJECTION_CORPUS } from '../src/query/injection-corpus.js';
 import { DRIVERS, type EngineStack, engineStack } from './support/stack.js';
+import { wrapL3 } from './support/wrap.js';
 
 describe.each(DRIVERS)('search, searchCached and count over %s', (driver) => {
   let stack: EngineStack;
@@ -64,6 +65,46 @@ describe.each(DRIVERS)('search, searchCached and count over %s', (driver) => {
     expect((await fresh.get(schema, 's01')).username).toBe('user1');
     expect(fresh.stats().hits.l1).toBe(1);
     expect(stack.statementsOn('players')).toHaveLength(0);
+  });
+
+  it('does not fill caches from a projection, fills only L2 with forceL2, nothing with forceL3', async () => {
+    const cases = [
+      {
+        label: 'fields',
+        query: Q().where('level = $1', 4).fields('id', 'username').build(),
+        l1: 0,
+        l2: false,
+      },
+      { label: 'forceL2', query: Q().where('level = $1', 5).forceL2().build(), l1: 0, l2: true },
+      { label: 'forceL3', query: Q().where('level = $1', 6).forceL3().build(), l1: 0, l2: false },
+    ];
+    for (const { label, query, l1, l2 } of cases) {
+      const prefix = `${stack.keyPrefix}${label}`;
+      const fresh = new Strata({ l2: stack.l2, l3: stack.l3, keyPrefix: prefix, schemas: [schema] });
+      expect(await fresh.search(schema, query)).toHaveLength(1);
+      expect(fresh.stats().l1Entries, label).toBe(l1);
+      const cachedRows = (await stack.redis.keys(`${prefix}:*`)).filter((k) => /:g\d+:s\d\d$/.test(k));
+      expect(cachedRows.length > 0, label).toBe(l2);
+    }
+  });
+
+  it('runs search and count on the read replica when the schema has one', async () => {
+    let replicaCalls = 0;
+    const replica = wrapL3(stack.l3, {
+      search: (s, q) => {
+        replicaCalls++;
+        return stack.l3.search(s, q);
+      },
+      count: (s, w) => {
+        replicaCalls++;
+        return stack.l3.count(s, w);
+      },
+    });
+    const withReplica = defineSchema({ table: stack.tables.players, l3: { readReplica: replica } });
+    const other = new Strata({ l3: stack.l3, schemas: [withReplica] });
+    expect(await other.count(withReplica)).toBe(30);
+    expect(await other.search(withReplica, Q().limit(3).build())).toHaveLength(3);
+    expect(replicaCalls).toBe(2);
   });
 
   it('rejects every injection attempt in orderBy and fields without running SQL; binds it in where', async () => {

@@ -64,8 +64,8 @@ class IoredisL2 implements L2Tier {
     });
   }
 
-  async setMany(entries: readonly L2SetEntry[], bump: readonly string[] = []): Promise<void> {
-    if (entries.length === 0 && bump.length === 0) return;
+  async setMany(entries: readonly L2SetEntry[], bump: readonly string[] = []): Promise<number[]> {
+    if (entries.length === 0 && bump.length === 0) return [];
     // Every TTL is checked before anything is sent: a bad entry writes nothing.
     const px = entries.map((entry) => toPx(entry.ttlMs, entry.key));
     const pipeline = this.#redis.pipeline();
@@ -75,7 +75,8 @@ class IoredisL2 implements L2Tier {
       else pipeline.set(entry.key, entry.value, 'PX', ms);
     });
     for (const key of bump) pipeline.incr(key);
-    results(await pipeline.exec(), 'setMany');
+    const replies = results(await pipeline.exec(), 'setMany');
+    return replies.slice(entries.length).map((reply) => integerReply(reply, 'ioredis setMany'));
   }
 
   async deleteMany(keys: readonly string[], bump: readonly string[] = []): Promise<number> {

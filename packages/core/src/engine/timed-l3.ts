@@ -18,6 +18,7 @@ export function timedL3(tier: L3Tier, timeoutMs: number): L3Tier {
     count: (schema, where) => within(tier.count(schema, where), 'count'),
     // A transaction carries its own deadline (commit's timeout -> TX_TIMEOUT).
     transact: (ops) => tier.transact(ops),
+    applyVersioned: (ops) => within(tier.applyVersioned(ops), 'applyVersioned'),
     migrate: (schemas) => tier.migrate(schemas),
     migrationStatus: () => tier.migrationStatus(),
   };

@@ -23,9 +23,10 @@ export interface L2Tier {
   getMany(keys: readonly string[]): Promise<(L2Entry | null)[]>;
   /**
    * Sets every entry with its TTL, and INCRs each `bump` key in the same round trip (a write moves
-   * its schema's search generation on without a second request).
+   * its schema's search generation, or takes its write-behind versions, without a second request).
+   * Resolves the bumped counters' new values, in the order of `bump`.
    */
-  setMany(entries: readonly L2SetEntry[], bump?: readonly string[]): Promise<void>;
+  setMany(entries: readonly L2SetEntry[], bump?: readonly string[]): Promise<number[]>;
   /** Deletes the keys and INCRs each `bump` key; resolves how many keys existed. One round trip. */
   deleteMany(keys: readonly string[], bump?: readonly string[]): Promise<number>;
   /** Atomically increments an integer key (schema generations); resolves the new value. */

@@ -54,8 +54,8 @@ class UpstashL2 implements L2Tier {
     return decodeGetWithTtl(reply, keys.length);
   }
 
-  async setMany(entries: readonly L2SetEntry[], bump: readonly string[] = []): Promise<void> {
-    if (entries.length === 0 && bump.length === 0) return;
+  async setMany(entries: readonly L2SetEntry[], bump: readonly string[] = []): Promise<number[]> {
+    if (entries.length === 0 && bump.length === 0) return [];
     const px = entries.map((entry) => toPx(entry.ttlMs, entry.key));
     const pipeline = this.#redis.pipeline();
     entries.forEach((entry, i) => {
@@ -64,7 +64,8 @@ class UpstashL2 implements L2Tier {
       else pipeline.set(entry.key, entry.value, { px: ms });
     });
     for (const key of bump) pipeline.incr(key);
-    await pipeline.exec();
+    const replies: unknown[] = await pipeline.exec();
+    return replies.slice(entries.length).map((reply) => integerReply(reply, 'setMany'));
   }
 
   async deleteMany(keys: readonly string[], bump: readonly string[] = []): Promise<number> {

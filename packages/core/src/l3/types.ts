@@ -53,6 +53,20 @@ export interface WriteOpResult {
   deleted: number;
 }
 
+/** One schema's part of a write-behind flush: each write carries the version it was enqueued with. */
+export interface VersionedWriteOp {
+  schema: CompiledSchema;
+  upserts: readonly { row: Row; version: number }[];
+  deletes: readonly { id: unknown; version: number }[];
+}
+
+export interface VersionedWriteResult {
+  /** Ids whose write was applied (its version was the newest seen for that key). */
+  applied: string[];
+  /** Ids skipped because a newer (or equal, already applied) version is already stored. */
+  skipped: string[];
+}
+
 /**
  * The L3 seam: Postgres through Drizzle, whatever its driver (node-postgres, neon-serverless,
  * neon-http, pglite). Rows use the Drizzle table's JS keys and JS types (Date, bigint, Uint8Array).
@@ -83,6 +97,13 @@ export interface L3Tier {
    * driver has no interactive transactions. Upserts chunk as in `upsertMany`. All or nothing.
    */
   transact(ops: readonly WriteOp[]): Promise<WriteOpResult[]>;
+  /**
+   * Applies write-behind writes atomically, guarded by version: a write lands only if its version
+   * is newer than the last one applied to that key (kept in `_strata_versions`, deletes included, so
+   * a late older write can neither overwrite a newer row nor resurrect a deleted one). Replaying a
+   * batch applies nothing twice. One transaction (or one `db.batch`).
+   */
+  applyVersioned(ops: readonly VersionedWriteOp[]): Promise<VersionedWriteResult[]>;
   /** Additive, idempotent DDL for the schemas' tables, recorded in `_strata_migrations`. */
   migrate(schemas: readonly CompiledSchema[]): Promise<MigrationResult>;
   migrationStatus(): Promise<MigrationRecord[]>;

@@ -17,7 +17,7 @@ function stubTier() {
       async (keys: readonly string[]): Promise<(L2Entry | null)[]> =>
         keys.map((key) => ({ value: `v:${key}`, ttlMs: 0 })),
     ),
-    setMany: vi.fn(async () => {}),
+    setMany: vi.fn(async (): Promise<number[]> => []),
     deleteMany: vi.fn(async (keys: readonly string[]) => keys.length),
     incr: vi.fn(async () => 1),
     getCounter: vi.fn(async () => 7),

@@ -90,7 +90,7 @@ export function guardL2(tier: L2Tier, options: GuardL2Options = {}): L2Tier {
     getMany: (keys) => (keys.length === 0 ? Promise.resolve([]) : call('getMany', () => tier.getMany(keys))),
     setMany: (entries, bump) =>
       entries.length === 0 && !bump?.length
-        ? Promise.resolve()
+        ? Promise.resolve([])
         : call('setMany', () => (bump ? tier.setMany(entries, bump) : tier.setMany(entries))),
     deleteMany: (keys, bump) =>
       keys.length === 0 && !bump?.length

@@ -15,6 +15,7 @@ export function wrapL3(base: L3Tier, overrides: Partial<L3Tier>): L3Tier {
     search: overrides.search ?? ((s, q) => base.search(s, q)),
     count: overrides.count ?? ((s, w) => base.count(s, w)),
     transact: overrides.transact ?? ((ops) => base.transact(ops)),
+    applyVersioned: overrides.applyVersioned ?? ((ops) => base.applyVersioned(ops)),
     migrate: overrides.migrate ?? ((s) => base.migrate(s)),
     migrationStatus: overrides.migrationStatus ?? (() => base.migrationStatus()),
   };

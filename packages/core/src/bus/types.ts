@@ -1,0 +1,49 @@
+/**
+ * What one instance tells the others: drop these ids of this schema from L1 (or all of it).
+ * One message per write batch, not per row. On the wire it is JSON; the seed's `{schema, id, op}`
+ * is accepted as well.
+ */
+export interface Invalidation {
+  schema: string;
+  /** Ids to drop; `null` = every entry of the schema (invalidateAll). */
+  ids: readonly string[] | null;
+  op: 'set' | 'delete' | 'invalidate' | 'invalidateAll';
+  /** The publishing instance, so it can skip its own messages. */
+  origin: string;
+}
+
+export interface BusHandlers {
+  /** A valid message from another instance (or this one: the engine filters by origin). */
+  message(invalidation: Invalidation): void;
+  /**
+   * Messages may have been missed (a log trimmed past the cursor, a subscription that dropped and
+   * came back): the receiver must clear its whole L1.
+   */
+  gap(): void;
+}
+
+export interface BusStats {
+  published: number;
+  received: number;
+  /** Malformed messages: dropped, counted, never thrown. */
+  dropped: number;
+  gaps: number;
+}
+
+/**
+ * The invalidation bus seam. Push buses (Redis pub/sub, Upstash SSE) deliver as messages arrive;
+ * the log bus (for isolates that cannot hold a subscription) delivers when `poll()` is called, which
+ * the engine does before reads, at most every `invalidationPollMs`.
+ */
+export interface InvalidationBus {
+  readonly name: string;
+  /** Publishes in one round trip. Rejects when it could not. */
+  publish(invalidation: Invalidation): Promise<void>;
+  /** Starts delivering to `handlers`; resolves once subscribed (push) or once the cursor is set (log). */
+  subscribe(handlers: BusHandlers): Promise<void>;
+  /** Pull buses only: read what arrived since the last poll. */
+  poll?(): Promise<void>;
+  stats(): BusStats;
+  /** Unsubscribes and releases what the bus opened itself. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,47 @@
+/**
+ * One write-behind write, as it travels through a queue. The row is the L2 encoding of the stored
+ * row (encrypted fields as ciphertext), so a queue never holds plaintext of an encrypted field.
+ */
+export interface QueuedWrite {
+  schema: string;
+  id: string;
+  op: 'set' | 'delete';
+  /** L2 encoding of the stored row, for `set`. */
+  row?: string;
+  /**
+   * Orders writes to one key across instances and retries: an INCR on the key's version counter
+   * in L2, taken in the same request as the L2 write. Larger = newer.
+   */
+  version: number;
+}
+
+/** A message handed to the flusher, with what it needs to acknowledge it. */
+export interface Delivery {
+  /** Queue-specific handle (stream entry id, message id). */
+  readonly handle: string;
+  readonly write: QueuedWrite;
+  /** How many times this message was delivered before (0 on the first delivery). */
+  readonly attempts: number;
+}
+
+/**
+ * The write-queue seam: "enqueue, acknowledge, flush in batches", at-least-once. Pull queues
+ * (memory, Redis Stream) hand out batches through `take`; push queues (Cloudflare Queues) deliver
+ * batches to a consumer, which calls the engine's flush directly and acks/retries per message.
+ */
+export interface WriteQueue {
+  readonly name: string;
+  /** Resolves only once the writes are durable in the queue (acknowledged). One round trip. */
+  enqueue(writes: readonly QueuedWrite[]): Promise<void>;
+  /** Pull queues: up to `max` deliveries not yet acknowledged (including ones a crashed consumer held). */
+  take?(max: number): Promise<Delivery[]>;
+  /** Done with these: they are never delivered again. */
+  ack(handles: readonly string[]): Promise<void>;
+  /** Failed this time: deliver again later (attempts + 1). */
+  retry(handles: readonly string[]): Promise<void>;
+  /** Gave up (after max retries): move to the dead-letter store, out of the way of the others. */
+  deadLetter(deliveries: readonly Delivery[], reason: string): Promise<void>;
+  /** Writes enqueued and not yet acknowledged (the seed's DirtyCount), as far as this queue can tell. */
+  pending(): Promise<number>;
+  close(): Promise<void>;
+}

@@ -1,12 +1,41 @@
-import { defineConfig } from 'vitest/config';
+import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 // Workspace packages resolve to their TypeScript sources through the `strata-source` export
 // condition, so tests and typechecks never need a build first. Not 'import': vitest hands these to
 // Node as --conditions, and pg's require('pg-pool') would then load pg-pool's ESM entry and break.
 const conditions = ['strata-source', 'node'];
 
+// Inside workerd: the same source condition, then what a Worker bundle resolves (wrangler's set).
+// The pool plugin adds 'module' and removes 'node'.
+const workerConditions = ['strata-source', 'workerd', 'worker', 'browser'];
+
+// Tests under workerd: the Worker in packages/adapter-workers/test/wrangler.toml is `main` (its
+// queue() consumes the test queues), and every test file runs in the same workerd as that Worker.
+const workersWrangler = './packages/adapter-workers/test/wrangler.toml';
+
+/** The devstack as a Worker sees it: plain string bindings, named as in a deployed Worker. */
+function devstackBindings(inject: (key: string) => unknown): Record<string, string> {
+  const stack = inject('devstack') as
+    | { upstash?: { url: string; token: string }; neon: { httpUrl: string; connectionString: string } }
+    | undefined;
+  if (!stack) throw new Error('workers project: no devstack was provided (the root globalSetup starts it)');
+  if (!stack.upstash) throw new Error('workers project: the devstack has no Upstash endpoint (no Redis)');
+  return {
+    UPSTASH_REDIS_REST_URL: stack.upstash.url,
+    UPSTASH_REDIS_REST_TOKEN: stack.upstash.token,
+    DATABASE_URL: stack.neon.connectionString,
+    // Only tests and local dev set this: `neonConfig.fetchEndpoint`, the local Neon HTTP SQL URL.
+    NEON_FETCH_ENDPOINT: stack.neon.httpUrl,
+  };
+}
+
 export default defineConfig({
   test: {
+    // Started once per run, at the root: what a root global setup `provide`s reaches every project
+    // (TestProject.getProvidedContext merges the root's), and the root's global setup runs whichever
+    // projects are selected. Tests read it with `testDevstack()`; the Workers also get it as bindings.
+    globalSetup: ['./packages/devstack/test/global-setup.ts'],
     projects: [
       {
         resolve: { conditions },
@@ -18,7 +47,24 @@ export default defineConfig({
             'packages/*/src/**/*.test.ts',
             'packages/*/testing/**/*.test.ts',
           ],
-          globalSetup: ['./packages/devstack/test/global-setup.ts'],
+          // These run inside workerd (the 'workers' project below).
+          exclude: [...configDefaults.exclude, 'packages/adapter-workers/test/**'],
+          testTimeout: 20_000,
+          hookTimeout: 30_000,
+        },
+      },
+      {
+        plugins: [
+          cloudflareTest(({ inject }) => ({
+            wrangler: { configPath: workersWrangler },
+            miniflare: { bindings: devstackBindings(inject as (key: string) => unknown) },
+          })),
+        ],
+        resolve: { conditions: workerConditions },
+        ssr: { resolve: { conditions: workerConditions, externalConditions: workerConditions } },
+        test: {
+          name: 'workers',
+          include: ['packages/adapter-workers/test/**/*.test.ts', 'apps/demo-worker/test/**/*.test.ts'],
           testTimeout: 20_000,
           hookTimeout: 30_000,
         },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { InvalidationBus } from './bus/types.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { jsonCodec } from './codec/json-codec.js';
@@ -12,6 +13,7 @@ import type { L2Tier } from './l2/types.js';
 import type { L3Tier } from './l3/types.js';
 import { type Logger, noopLogger } from './observability/logger.js';
 import { type MetricsRecorder, noopMetrics } from './observability/metrics.js';
+import type { WriteQueue } from './queue/types.js';
 import type { CompiledSchema, WriteMode } from './schema/types.js';
 
 /** Everything a Strata instance is built from. Only the tiers you pass exist; all else has defaults. */
@@ -37,6 +39,20 @@ export interface StrataConfig {
   codec?: Codec;
   /** 32-byte key (bytes, base64 or hex), or several with ids for rotation. Enables `encrypted` fields. */
   encryptionKey?: KeyMaterial | KeyringOptions;
+  /** Tells other instances which L1 entries to drop after each write (see the bus implementations). */
+  bus?: InvalidationBus;
+  /** Pull buses (the invalidation log for Workers): read it at most this often, before a read. Default '1s'. */
+  invalidationPollMs?: Duration;
+  /** Where write-behind writes wait for their flush. Required by schemas with `writeMode: 'write-behind'`. */
+  queue?: WriteQueue;
+  /** Flush every this long (the seed's 500 ms) when the host passes a `scheduler`. */
+  writeBehindFlushInterval?: Duration;
+  /** Flush at once when this many writes of this instance wait (the seed's 100). */
+  writeBehindFlushThreshold?: number;
+  /** Attempts before a write goes to the dead-letter store and `onWriteError` (the seed's 5). */
+  writeBehindMaxRetry?: number;
+  /** This instance's name on the bus (so it skips its own messages). Default: random. */
+  instanceId?: string;
   /** Root of every L2 key. Default 'strata'. */
   keyPrefix?: string;
   clock?: Clock;
@@ -65,6 +81,13 @@ export interface ResolvedConfig {
   codec: Codec;
   encryptionKey: KeyMaterial | KeyringOptions | undefined;
   keyPrefix: string;
+  bus: InvalidationBus | undefined;
+  invalidationPollMs: number;
+  queue: WriteQueue | undefined;
+  flushIntervalMs: number;
+  flushThreshold: number;
+  maxRetry: number;
+  instanceId: string;
   clock: Clock;
   logger: Logger;
   metrics: MetricsRecorder;
@@ -123,6 +146,13 @@ const configSchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/)
     .optional(),
+  bus: withMethods('publish', 'subscribe', 'stats', 'close').optional(),
+  invalidationPollMs: duration.optional(),
+  queue: withMethods('enqueue', 'ack', 'retry', 'deadLetter', 'pending', 'close').optional(),
+  writeBehindFlushInterval: duration.optional(),
+  writeBehindFlushThreshold: z.number().int().positive().optional(),
+  writeBehindMaxRetry: z.number().int().positive().optional(),
+  instanceId: z.string().min(1).max(128).optional(),
   clock: withMethods('now').optional(),
   logger: withMethods('debug', 'info', 'warn', 'error').optional(),
   metrics: withMethods('count', 'observe').optional(),
@@ -169,10 +199,22 @@ export function resolveConfig(config: StrataConfig): ResolvedConfig {
     codec: config.codec ?? jsonCodec,
     encryptionKey: config.encryptionKey,
     keyPrefix: config.keyPrefix ?? 'strata',
+    bus: config.bus,
+    invalidationPollMs: toMs(config.invalidationPollMs ?? '1s', 'invalidationPollMs'),
+    queue: config.queue,
+    flushIntervalMs: toMs(config.writeBehindFlushInterval ?? '500ms', 'writeBehindFlushInterval'),
+    flushThreshold: config.writeBehindFlushThreshold ?? 100,
+    maxRetry: config.writeBehindMaxRetry ?? 5,
+    instanceId: config.instanceId ?? randomId(),
     clock: config.clock ?? systemClock,
     logger: config.logger ?? noopLogger,
     metrics: config.metrics ?? noopMetrics,
     waitUntil: config.waitUntil,
     scheduler: config.scheduler,
   };
+}
+
+function randomId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }

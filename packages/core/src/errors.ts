@@ -23,6 +23,7 @@ export const STRATA_ERROR_CODES = [
   'VALIDATION_FAILED',
   'INVALID_QUERY',
   'TIMEOUT',
+  'QUEUE_UNAVAILABLE',
 ] as const;
 
 export type StrataErrorCode = (typeof STRATA_ERROR_CODES)[number];
@@ -49,6 +50,7 @@ const DEFAULT_MESSAGES: Readonly<Record<StrataErrorCode, string>> = {
   VALIDATION_FAILED: 'value failed validation',
   INVALID_QUERY: 'invalid query',
   TIMEOUT: 'operation timed out',
+  QUEUE_UNAVAILABLE: 'write queue unavailable',
 };
 
 /**

@@ -1,3 +1,11 @@
+export { BusDelivery } from './bus/delivery.js';
+export {
+  decodeInvalidation,
+  encodeInvalidation,
+  MAX_INVALIDATION_ID_BYTES,
+  MAX_INVALIDATION_IDS,
+} from './bus/message.js';
+export type { BusHandlers, BusStats, Invalidation, InvalidationBus } from './bus/types.js';
 export { type Clock, type ManualClock, manualClock, systemClock } from './clock.js';
 export { jsonCodec } from './codec/json-codec.js';
 export { msgpackCodec } from './codec/msgpack-codec.js';
@@ -6,6 +14,8 @@ export type { ResolvedConfig, StrataConfig } from './config.js';
 export { createAesGcmEncryptor } from './crypto/aes-gcm-encryptor.js';
 export type { Encryptor, KeyMaterial, KeyringOptions } from './crypto/types.js';
 export { type Duration, type DurationUnit, toMs } from './duration.js';
+export { settle as settleFlushOutcome } from './engine/flush-loop.js';
+export type { FlushOutcome } from './engine/flusher.js';
 export type { Id } from './engine/ids.js';
 export type { SchemaRef } from './engine/registry.js';
 export type { StrataStats } from './engine/stats.js';
@@ -34,6 +44,8 @@ export type {
   Row,
   ScanOptions,
   SearchQuery,
+  VersionedWriteOp,
+  VersionedWriteResult,
   WriteOp,
   WriteOpResult,
 } from './l3/types.js';
@@ -45,6 +57,17 @@ export { normalizeQuery, queryFingerprint } from './query/fingerprint.js';
 export { DEFAULT_LIMIT, MAX_LIMIT } from './query/limits.js';
 export type { Query, WhereText } from './query/types.js';
 export { whereToSql } from './query/where.js';
+export type { DeadLetter, UnreadableDeadLetter } from './queue/dead-letter.js';
+export { createMemoryQueue, type MemoryQueue, type MemoryQueueOptions } from './queue/memory-queue.js';
+export type { PullWriteQueue } from './queue/pull-queue.js';
+export { checkTakeMax, queueClosedError } from './queue/queue-errors.js';
+export {
+  decodeQueuedWrite,
+  parseQueuedWrite,
+  parseQueuedWrites,
+  queuedWriteSchema,
+} from './queue/queued-write-schema.js';
+export type { Delivery, QueuedWrite, WriteQueue } from './queue/types.js';
 export {
   type BreakerState,
   type BreakerStats,

@@ -30,6 +30,8 @@ import { strataMigrationsTable } from '../src/l3/migrations-table.js';
 import { schemaTableModel, tableModel } from '../src/l3/table-model.js';
 import { detectTransactionMode, Transactions } from '../src/l3/transactions.js';
 import { conflictSet, lastPerKey, rowsPerStatement } from '../src/l3/upsert.js';
+import { keyText, planVersioned, versionedResults, versionKey } from '../src/l3/versioned-plan.js';
+import { strataVersionsTable, versionsTableStatements } from '../src/l3/versions-table.js';
 import { defineSchema } from '../src/schema/define-schema.js';
 
 function thrown(work: () => unknown): unknown {
@@ -146,6 +148,63 @@ describe('column and table DDL', () => {
     expect(createTableStatements(tableModel(strataMigrationsTable('ops')))[0]).toBe(
       'CREATE SCHEMA IF NOT EXISTS "ops"',
     );
+  });
+
+  it('creates _strata_versions with its two-column primary key', () => {
+    expect(versionsTableStatements(strataVersionsTable())).toEqual([
+      'CREATE TABLE IF NOT EXISTS "_strata_versions" ("schema" text NOT NULL, "id" text NOT NULL, ' +
+        '"version" bigint NOT NULL, "deleted" boolean NOT NULL, ' +
+        '"updated_at" timestamp with time zone NOT NULL DEFAULT (now()), ' +
+        'CONSTRAINT "_strata_versions_pkey" PRIMARY KEY ("schema", "id"))',
+    ]);
+    expect(versionsTableStatements(strataVersionsTable('ops'))).toEqual([
+      'CREATE SCHEMA IF NOT EXISTS "ops"',
+      expect.stringMatching(/^CREATE TABLE IF NOT EXISTS "ops"\."_strata_versions" \(/),
+    ]);
+  });
+
+  it('plans versioned writes: coalesced by key across ops, sorted for locking, each reported once', () => {
+    const items = defineSchema({
+      table: pgTable('items', { id: integer('id').primaryKey(), n: integer('n') }),
+    });
+    const notes = defineSchema({ table: pgTable('notes', { id: text('id').primaryKey() }) });
+    const plan = planVersioned([
+      {
+        schema: items,
+        upserts: [
+          { row: { id: 10, n: 1 }, version: 3 },
+          { row: { id: 2, n: 2 }, version: 1 },
+          { row: { id: 10, n: 3 }, version: 5 },
+        ],
+        deletes: [{ id: '2', version: 2 }],
+      },
+      { schema: notes, upserts: [{ row: { id: 'b' }, version: 1 }], deletes: [{ id: 'a', version: 1 }] },
+      { schema: items, upserts: [{ row: { id: 10, n: 4 }, version: 4 }], deletes: [] },
+    ]);
+    expect(plan.winners.map((w) => [w.schema.name, w.key, w.version])).toEqual([
+      ['items', '10', 5],
+      ['items', '2', 2],
+      ['notes', 'a', 1],
+      ['notes', 'b', 1],
+    ]);
+    expect(plan.ops.map((op) => [op.sets.length, op.deletes.length])).toEqual([
+      [1, 1],
+      [1, 1],
+      [0, 0],
+    ]);
+    const recorded = new Set([versionKey('items', '10'), versionKey('notes', 'b')]);
+    expect(versionedResults(plan, recorded)).toEqual([
+      { applied: ['10'], skipped: ['10', '2', '2'] },
+      { applied: ['b'], skipped: ['a'] },
+      { applied: [], skipped: ['10'] },
+    ]);
+    expect([keyText(42), keyText(42n), keyText('42'), keyText(null), keyText(undefined)]).toEqual([
+      '42',
+      '42',
+      '42',
+      null,
+      null,
+    ]);
   });
 
   it('partitions by range with a default partition, and refuses what Postgres would refuse', () => {

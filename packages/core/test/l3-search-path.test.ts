@@ -56,8 +56,28 @@ it('migrates unqualified tables into current_schema(), once', async () => {
     'select table_name from information_schema.tables where table_schema = $1 order by table_name',
     [schemaName],
   );
-  expect(rows.map((r) => r.table_name)).toEqual(['_strata_migrations', 'notes']);
+  expect(rows.map((r) => r.table_name)).toEqual(['_strata_migrations', '_strata_versions', 'notes']);
   expect(await l3.migrationStatus()).toEqual(first.records);
   await l3.upsertMany(notes, [{ id: 'a', n: 1 }]);
   expect(await l3.findMany(notes, ['a'])).toEqual([{ id: 'a', n: 1, tag: TRICKY }]);
+});
+
+it('applies versioned writes with the unqualified _strata_versions', async () => {
+  expect(
+    await l3.applyVersioned([
+      {
+        schema: notes,
+        upserts: [{ row: { id: 'v', n: 2 }, version: 2 }],
+        deletes: [{ id: 'a', version: 1 }],
+      },
+    ]),
+  ).toEqual([{ applied: ['v', 'a'], skipped: [] }]);
+  const { rows } = await pool.query<{ id: string; version: string; deleted: boolean }>(
+    'select id, version, deleted from _strata_versions order by id',
+  );
+  expect(rows).toEqual([
+    { id: 'a', version: '1', deleted: true },
+    { id: 'v', version: '2', deleted: false },
+  ]);
+  expect(await l3.findMany(notes, ['a', 'v'])).toEqual([{ id: 'v', n: 2, tag: TRICKY }]);
 });

@@ -9,6 +9,8 @@ import { registerSearchTests } from './l3-conformance-search.js';
 import type { L3Suite } from './l3-conformance-suite.js';
 import { queryModel } from './l3-conformance-tables.js';
 import { registerTransactTests } from './l3-conformance-transact.js';
+import { registerVersionedTests } from './l3-conformance-versioned.js';
+import { versionedModel } from './l3-conformance-versioned-model.js';
 
 /** What the suite hands the factory. */
 export interface L3FixtureContext {
@@ -76,5 +78,6 @@ export function describeL3Conformance(
     registerSearchTests(suite, q);
     registerInjectionTests(suite, q);
     registerTransactTests(suite, q);
+    registerVersionedTests(suite, versionedModel(schemaName));
   });
 }

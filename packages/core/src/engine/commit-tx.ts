@@ -27,7 +27,7 @@ export async function commitTx(
   resolve: (op: TxOp) => SchemaRuntime,
   ops: readonly TxOp[],
   timeoutMs: number,
-): Promise<{ rt: SchemaRuntime; rows: Row[] }[]> {
+): Promise<{ rt: SchemaRuntime; rows: Row[]; keys: string[] }[]> {
   let plans: Plan[];
   try {
     plans = await plan(ctx, resolve, ops);
@@ -58,10 +58,14 @@ export async function commitTx(
       }
       throw txFailed(err);
     }
-    const written: { rt: SchemaRuntime; rows: Row[] }[] = [];
+    const written: { rt: SchemaRuntime; rows: Row[]; keys: string[] }[] = [];
     for (const [i, p] of plans.entries()) {
       const stored = matchStored(p.rt, p.keys, p.encrypted, results[i]?.upserted ?? []);
-      written.push({ rt: p.rt, rows: await cacheWrites(ctx, p.rt, p.keys, stored, p.prepared) });
+      written.push({
+        rt: p.rt,
+        rows: await cacheWrites(ctx, p.rt, p.keys, stored, p.prepared),
+        keys: [...p.keys, ...p.deleteKeys],
+      });
       if (p.deleteKeys.length > 0) await cacheDeletes(ctx, p.rt, p.deleteKeys);
     }
     return written;

@@ -29,6 +29,11 @@ export class Registry<Runtime extends { schema: CompiledSchema }> {
     return runtime;
   }
 
+  /** The runtime for a name, or undefined (messages from other instances may name unknown schemas). */
+  get(name: string): Runtime | undefined {
+    return this.#byName.get(name);
+  }
+
   all(): Runtime[] {
     return [...this.#byName.values()];
   }

@@ -58,6 +58,17 @@ export class RowCodec {
     return this.codec.decode(data, this.schema.kinds);
   }
 
+  /** A whole stored row (every column, ciphertext where encrypted) for a write-behind queue message. */
+  toQueue(stored: Row): string {
+    const data = this.codec.encode(stored, this.schema.kinds);
+    return typeof data === 'string' ? data : toBase64(data);
+  }
+
+  /** The stored row of a write-behind queue message. */
+  fromQueue(value: string): Row {
+    return this.fromL2(value);
+  }
+
   /** What L1 keeps of a plaintext row. */
   toL1(plain: Row): Row {
     return this.schema.l1Keys.length === this.schema.columns.length ? plain : pick(plain, this.schema.l1Keys);

@@ -12,6 +12,8 @@ import { WriteFence } from './fence.js';
 import { KeySpace } from './keys.js';
 import { RowCodec } from './row-codec.js';
 
+const GENERATION_REFRESH_MS = 5_000;
+
 /** L1's "known absent" entry (negative caching). */
 export const ABSENT: Readonly<{ absent: true }> = Object.freeze({ absent: true });
 export type L1Value = Row | typeof ABSENT;
@@ -39,6 +41,7 @@ export class SchemaRuntime {
   /** Where search and count run: the schema's read replica, else L3. */
   readonly reader: L3Tier | undefined;
   #generation: Promise<number> | undefined;
+  #generationAt = 0;
 
   constructor(
     readonly schema: CompiledSchema,
@@ -76,10 +79,11 @@ export class SchemaRuntime {
     this.negativeTtlMs =
       schema.negativeTtl === undefined ? 0 : toMs(schema.negativeTtl, `${name}.negativeTtl`);
     this.writeMode = schema.writeMode ?? config.defaultWriteMode;
-    if (this.writeMode === 'write-behind') {
+    if (this.writeMode === 'write-behind' && !(config.queue && this.l2 && this.l3)) {
+      // L2 serves the write before the flush, L3 takes the flush, the queue holds it in between.
       throw new StrataError(
         'INVALID_CONFIG',
-        `schema ${name}: write-behind needs a write queue (not available yet)`,
+        `schema ${name}: write-behind needs config.queue, an L2 and an L3`,
         {
           details: { schema: name, field: 'writeMode' },
         },
@@ -119,18 +123,31 @@ export class SchemaRuntime {
     return this.config.l1.protect === 'copy' ? structuredClone(row) : row;
   }
 
-  /** The schema's current L2 generation, read once per instance; `invalidateAll` moves it on. */
+  /**
+   * The schema's current L2 generation: read from L2 at most every 5 s (so an invalidateAll on
+   * another instance reaches this one within 5 s even without a bus; with one, at once).
+   */
   generation(): Promise<number> {
     if (!this.l2) return Promise.resolve(0);
-    this.#generation ??= this.l2.getCounter(this.keys.generationKey).catch((err: unknown) => {
-      this.#generation = undefined;
-      throw err;
-    });
+    const now = this.config.clock.now();
+    if (this.#generation === undefined || now - this.#generationAt > GENERATION_REFRESH_MS) {
+      this.#generationAt = now;
+      this.#generation = this.l2.getCounter(this.keys.generationKey).catch((err: unknown) => {
+        this.#generation = undefined;
+        throw err;
+      });
+    }
     return this.#generation;
   }
 
   setGeneration(value: number): void {
     this.#generation = Promise.resolve(value);
+    this.#generationAt = this.config.clock.now();
+  }
+
+  /** Forget the cached generation (another instance ran invalidateAll): the next use re-reads it. */
+  resetGeneration(): void {
+    this.#generation = undefined;
   }
 
   async l2Key(id: string): Promise<string> {

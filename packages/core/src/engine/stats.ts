@@ -16,6 +16,13 @@ export interface StrataStats {
   l3Reads: number;
   /** Cache fills skipped because a write raced the read. */
   fencedFills: number;
+  /** Write-behind: writes this instance's flusher applied, retried and gave up on (dead-lettered). */
+  flushed: number;
+  retried: number;
+  deadLettered: number;
+  /** Invalidations applied from other instances, and gaps (whole-L1 clears). */
+  invalidationsApplied: number;
+  busGaps: number;
   /** Errors per source, e.g. `l2`, `l3`, `hook`, `codec`. */
   errorsBy: Record<string, number>;
   l2Breaker: { state: 'closed' | 'open' | 'half-open'; opens: number; rejected: number } | null;
@@ -28,6 +35,11 @@ export class Counters {
   deletes = 0;
   errors = 0;
   negativeHits = 0;
+  /** Write-behind: enqueued by this instance, applied to L3 by its flusher, retried, given up. */
+  enqueued = 0;
+  flushed = 0;
+  retried = 0;
+  deadLettered = 0;
   l3Reads = 0;
   fencedFills = 0;
   readonly hits: Record<Tier, number> = { l1: 0, l2: 0, l3: 0 };

@@ -9,24 +9,31 @@ import type { L2Tier } from '../l2/types.js';
 import type { MigrationRecord, MigrationResult, Row } from '../l3/types.js';
 import { Q } from '../query/builder.js';
 import type { Query } from '../query/types.js';
+import type { Delivery } from '../queue/types.js';
 import { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { guardL2 } from '../resilience/guard-l2.js';
 import type { Schema } from '../schema/define-schema.js';
 import type { CompiledSchema } from '../schema/types.js';
+import { entriesOf, withMapKey } from './batch-input.js';
+import { existsOne, invalidateOne, invalidateSchema } from './cache-control.js';
+import { Coherence } from './coherence.js';
 import { commitTx } from './commit-tx.js';
 import { EngineContext } from './context.js';
+import { FlushLoop } from './flush-loop.js';
+import { type FlushOutcome, flushDeliveries } from './flusher.js';
 import { runHook } from './hooks.js';
 import { type Id, idKey, normalizeId } from './ids.js';
-import { ABSENT_MARKER } from './keys.js';
 import { loadMany } from './read-many.js';
 import { loadOne, readL1 } from './read-path.js';
 import { Registry, type SchemaRef } from './registry.js';
-import { ABSENT, SchemaRuntime } from './schema-runtime.js';
+import { SchemaRuntime } from './schema-runtime.js';
 import { countRows, searchCachedRows, searchRows } from './search.js';
 import { Counters, type StrataStats } from './stats.js';
 import { timedL3 } from './timed-l3.js';
 import { Tx } from './tx.js';
-import { deleteIds, prepareRow, writeRows } from './write-path.js';
+import { warmCache } from './warm-cache.js';
+import { prepareRow } from './write-path.js';
+import { Writer } from './writer.js';
 
 /** Every column of a schema's row (what `get(…, { complete: true })` returns). */
 export type FullRowOf<S> = S extends Schema<infer T, string> ? InferSelectModel<T> : Record<string, unknown>;
@@ -56,8 +63,11 @@ export class Strata {
   readonly #l2: L2Tier | undefined;
   readonly #breaker: CircuitBreaker | undefined;
   readonly #encryptor: Promise<Encryptor> | undefined;
+  readonly #coherence: Coherence;
+  readonly #flushLoop: FlushLoop | undefined;
+  readonly #writer: Writer;
   #closed = false;
-  #stopSweep: (() => void) | undefined;
+  #stopTimers: (() => void)[] = [];
 
   constructor(config: StrataConfig = {}) {
     const resolved = resolveConfig(config);
@@ -78,12 +88,30 @@ export class Strata {
       // Surfaced on first use by the row codec; this only keeps an early rejection from going unhandled.
       this.#encryptor.catch(() => {});
     }
+    const lookup = (name: string) => this.#registry.get(name);
+    this.#coherence = new Coherence(this.#ctx, lookup, () => this.#registry.all());
+    const { queue, scheduler, l1, flushIntervalMs } = this.#config;
+    if (queue?.take) this.#flushLoop = new FlushLoop(this.#ctx, queue as FlushLoop['queue'], lookup);
+    this.#writer = new Writer(this.#ctx, this.#coherence, queue, this.#flushLoop);
     for (const schema of config.schemas ?? []) this.register(schema);
-    const { scheduler, l1 } = this.#config;
     if (scheduler && l1.sweepEveryMs > 0) {
-      this.#stopSweep = scheduler.every(l1.sweepEveryMs, () => {
-        for (const rt of this.#registry.all()) rt.l1?.sweep();
-      });
+      this.#stopTimers.push(
+        scheduler.every(l1.sweepEveryMs, () => {
+          for (const rt of this.#registry.all()) rt.l1?.sweep();
+        }),
+      );
+    }
+    const loop = this.#flushLoop;
+    if (scheduler && loop) {
+      this.#stopTimers.push(
+        scheduler.every(flushIntervalMs, () => {
+          loop
+            .round()
+            .catch((err: unknown) =>
+              this.#config.logger.warn('write-behind flush failed', { error: String(err) }),
+            );
+        }),
+      );
     }
   }
 
@@ -116,6 +144,8 @@ export class Strata {
     const key = idKey(normalized);
     this.#ctx.counters.gets += 1;
     await runHook(rt.schema.name, 'beforeGet', rt.schema.hooks.beforeGet, key);
+    const pending = this.#coherence.beforeRead();
+    if (pending) await pending;
     let row: Row | null | undefined;
     if (options.complete && rt.schema.l2Keys.length < rt.schema.columns.length) {
       row = await this.#readComplete(rt, normalized);
@@ -135,6 +165,7 @@ export class Strata {
     this.#ctx.counters.gets += ids.length;
     const { hooks, name } = rt.schema;
     for (const id of normalized) await runHook(name, 'beforeGet', hooks.beforeGet, idKey(id));
+    await this.#coherence.beforeRead();
     const rows = (await loadMany(this.#ctx, rt, normalized)).map((row) =>
       row ? rt.rows.toCachedView(row) : null,
     );
@@ -146,7 +177,7 @@ export class Strata {
   async set<S extends AnySchema>(schema: S, value: InsertOf<S>): Promise<RowOf<S>> {
     const rt = this.#runtime(schema);
     const prepared = await prepareRow(this.#ctx, rt, value);
-    const [stored] = await writeRows(this.#ctx, rt, [prepared]);
+    const [stored] = await this.#writer.set(rt, [prepared]);
     await this.#afterSet(rt, stored!);
     return rt.rows.toCachedView(stored!) as RowOf<S>;
   }
@@ -168,7 +199,7 @@ export class Strata {
       byKey.set(key, prepared);
     }
     if (byKey.size === 0) return [];
-    const stored = await writeRows(this.#ctx, rt, [...byKey.values()]);
+    const stored = await this.#writer.set(rt, [...byKey.values()]);
     for (const row of stored) await this.#afterSet(rt, row);
     return stored.map((row) => rt.rows.toCachedView(row)) as RowOf<S>[];
   }
@@ -177,7 +208,7 @@ export class Strata {
   async deleteMany(schema: AnySchema, ids: readonly Id[]): Promise<number> {
     const rt = this.#runtime(schema);
     const unique = new Map(ids.map((id) => normalizeId(rt.schema, id)).map((id) => [idKey(id), id]));
-    return unique.size === 0 ? 0 : deleteIds(this.#ctx, rt, [...unique.values()]);
+    return unique.size === 0 ? 0 : this.#writer.delete(rt, [...unique.values()]);
   }
 
   /**
@@ -210,6 +241,7 @@ export class Strata {
       const timeoutMs =
         options.timeout === undefined ? this.#config.l3TimeoutMs : toMs(options.timeout, 'timeout');
       const written = await commitTx(this.#ctx, (op) => this.#runtime(op.schema), ops, timeoutMs);
+      for (const { rt, keys } of written) await this.#coherence.publish(rt.schema.name, keys, 'set');
       for (const { rt, rows } of written) for (const row of rows) await this.#afterSet(rt, row);
     });
   }
@@ -217,82 +249,29 @@ export class Strata {
   /** Removes a row from every tier; resolves whether it existed. */
   async delete(schema: AnySchema, id: Id): Promise<boolean> {
     const rt = this.#runtime(schema);
-    return (await deleteIds(this.#ctx, rt, [normalizeId(rt.schema, id)])) > 0;
+    return (await this.#writer.delete(rt, [normalizeId(rt.schema, id)])) > 0;
   }
 
   /** Whether a row exists, asking the tiers in order and loading no columns from L3. */
-  async exists(schema: AnySchema, id: Id): Promise<boolean> {
+  exists(schema: AnySchema, id: Id): Promise<boolean> {
     const rt = this.#runtime(schema);
-    const normalized = normalizeId(rt.schema, id);
-    const key = idKey(normalized);
-    const cached = rt.l1?.get(key);
-    if (cached !== undefined) return cached !== ABSENT;
-    if (rt.l2) {
-      try {
-        const [entry] = await rt.l2.getMany([await rt.l2Key(key)]);
-        if (entry) return entry.value !== ABSENT_MARKER;
-      } catch (err) {
-        this.#ctx.tolerate(rt.schema.name, 'l2', 'exists', err);
-      }
-    }
-    if (!rt.l3) return false;
-    try {
-      return await rt.l3.exists(rt.schema, normalized);
-    } catch (err) {
-      throw this.#ctx.l3Error(rt.schema.name, 'exists', err);
-    }
+    return existsOne(this.#ctx, rt, normalizeId(rt.schema, id));
   }
 
-  /** Drops one id from L1 and L2 (not L3): the next read reloads it. */
-  async invalidate(schema: AnySchema, id: Id): Promise<void> {
+  /** Drops one id from L1 and L2 (not L3), here and on the other instances: the next read reloads it. */
+  invalidate(schema: AnySchema, id: Id): Promise<void> {
     const rt = this.#runtime(schema);
-    const key = idKey(normalizeId(rt.schema, id));
-    // Fenced like a write: a read in flight must not put back what was just dropped.
-    rt.fence.beginWrite(key);
-    try {
-      rt.inflight.delete(key);
-      rt.l1?.delete(key);
-      if (rt.l2) await rt.l2.deleteMany([await rt.l2Key(key)]);
-    } finally {
-      rt.fence.endWrite(key);
-    }
+    return invalidateOne(rt, this.#coherence, idKey(normalizeId(rt.schema, id)));
   }
 
   /** Drops every cached row of a schema at constant cost: clears its L1 and moves its L2 generation on. */
-  async invalidateAll(schema: AnySchema): Promise<void> {
-    const rt = this.#runtime(schema);
-    rt.inflight.clear();
-    rt.l1?.clear();
-    if (rt.l2) rt.setGeneration(await rt.l2.incr(rt.keys.generationKey));
+  invalidateAll(schema: AnySchema): Promise<void> {
+    return invalidateSchema(this.#runtime(schema), this.#coherence);
   }
 
   /** Loads up to `limit` rows (0 = all) from L3 into L2 and L1, page by page; resolves how many. */
-  async warmCache(schema: AnySchema, limit = 0, pageSize = 500): Promise<number> {
-    const rt = this.#runtime(schema);
-    if (!rt.l3) return 0;
-    const pk = rt.schema.primaryKey.key;
-    let loaded = 0;
-    let after: unknown;
-    while (limit === 0 || loaded < limit) {
-      const page = await rt.l3
-        .scan(rt.schema, { limit: limit === 0 ? pageSize : Math.min(pageSize, limit - loaded), after })
-        .catch((err: unknown) => {
-          throw this.#ctx.l3Error(rt.schema.name, 'warm', err);
-        });
-      if (page.length === 0) break;
-      const generation = rt.l2 ? await rt.generation() : 0;
-      const fills = [];
-      for (const stored of page) {
-        const key = idKey(stored[pk] as Id);
-        const plain = await rt.rows.decryptRow(stored, key);
-        rt.l1?.set(key, rt.protect(rt.rows.toL1(plain)), rt.l1TtlMs);
-        fills.push({ key: rt.keys.row(generation, key), value: rt.rows.toL2(stored), ttlMs: rt.l2TtlMs });
-      }
-      if (rt.l2) await rt.l2.setMany(fills);
-      loaded += page.length;
-      after = page[page.length - 1]![pk];
-    }
-    return loaded;
+  warmCache(schema: AnySchema, limit = 0, pageSize = 500): Promise<number> {
+    return warmCache(this.#ctx, this.#runtime(schema), limit, pageSize);
   }
 
   /** Additive, idempotent DDL for every registered schema with an L3. */
@@ -318,7 +297,12 @@ export class Strata {
       deletes: c.deletes,
       errors: c.errors,
       l1Entries: this.#registry.all().reduce((n, rt) => n + (rt.l1?.size ?? 0), 0),
-      dirtyCount: 0,
+      dirtyCount: this.#writer.dirty,
+      flushed: c.flushed,
+      retried: c.retried,
+      deadLettered: c.deadLettered,
+      invalidationsApplied: this.#coherence.applied,
+      busGaps: this.#coherence.gaps,
       hits: { ...c.hits },
       misses: { ...c.misses },
       negativeHits: c.negativeHits,
@@ -329,12 +313,39 @@ export class Strata {
     };
   }
 
-  /** Releases what the tiers opened. Idempotent. */
+  /**
+   * Waits until the write-behind writes this instance can take from the queue are in L3 (the seed's
+   * FlushDirty). Throws L3_UNAVAILABLE if L3 refuses them; they stay queued.
+   */
+  async flushDirty(): Promise<void> {
+    await this.#flushLoop?.drain();
+  }
+
+  /**
+   * Applies a batch a push queue delivered (Cloudflare Queues' `queue()` handler) and says what to
+   * do with each message: ack, retry, or dead-letter. Adapters call this; see `@strata/adapter-workers`.
+   */
+  async flushBatch(deliveries: readonly Delivery[]): Promise<FlushOutcome> {
+    const outcome = await flushDeliveries(this.#ctx, (name) => this.#registry.get(name), deliveries);
+    const c = this.#ctx.counters;
+    c.flushed += outcome.acked.length;
+    c.retried += outcome.retried.length;
+    c.deadLettered += outcome.dead.length;
+    return outcome;
+  }
+
+  /** Flushes what waits (when a pull queue is configured), then releases what the tiers opened. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    this.#closed = true;
-    this.#stopSweep?.();
-    await this.#l2?.close();
+    for (const stop of this.#stopTimers) stop();
+    try {
+      await this.flushDirty();
+    } finally {
+      this.#closed = true;
+      await this.#coherence.close();
+      await this.#config.queue?.close();
+      await this.#l2?.close();
+    }
   }
 
   async #readComplete(rt: SchemaRuntime, id: Id): Promise<Row | null> {
@@ -367,30 +378,4 @@ export class Strata {
     if (!l3) throw new StrataError('L3_UNAVAILABLE', 'no L3 is configured');
     return l3;
   }
-}
-
-function entriesOf<V>(
-  values: readonly V[] | ReadonlyMap<Id, V> | Readonly<Record<string, V>>,
-): [Id | undefined, V][] {
-  if (Array.isArray(values)) return values.map((v) => [undefined, v]);
-  if (values instanceof Map) return [...values.entries()];
-  return Object.entries(values as Readonly<Record<string, V>>);
-}
-
-/** A row given under a map key: the key fills a missing primary key and must match a present one. */
-function withMapKey(rt: SchemaRuntime, mapKey: Id | undefined, value: unknown): unknown {
-  if (mapKey === undefined || typeof value !== 'object' || value === null) return value;
-  const pk = rt.schema.primaryKey.key;
-  const row = value as Record<string, unknown>;
-  if (row[pk] === undefined || row[pk] === null) return { ...row, [pk]: mapKey };
-  if (idKey(normalizeId(rt.schema, row[pk])) !== idKey(normalizeId(rt.schema, mapKey))) {
-    throw new StrataError(
-      'VALIDATION_FAILED',
-      `schema ${rt.schema.name}: row ${String(row[pk])} is under key ${String(mapKey)}`,
-      {
-        details: { schema: rt.schema.name, field: pk },
-      },
-    );
-  }
-  return value;
 }

@@ -1,6 +1,7 @@
 import { asc, eq, gt, inArray, type SQL, sql } from 'drizzle-orm';
 import { StrataError } from '../errors.js';
 import type { CompiledSchema } from '../schema/types.js';
+import { applyVersionedWrites, type VersionedContext } from './apply-versioned.js';
 import type { Database } from './database.js';
 import { driverError } from './driver-error.js';
 import { runMigration } from './migrate.js';
@@ -14,10 +15,13 @@ import type {
   Row,
   ScanOptions,
   SearchQuery,
+  VersionedWriteOp,
+  VersionedWriteResult,
   WriteOp,
   WriteOpResult,
 } from './types.js';
 import { chunk, MAX_PARAMETERS } from './upsert.js';
+import { strataVersionsTable } from './versions-table.js';
 import {
   planWrite,
   statementCount,
@@ -32,7 +36,10 @@ export interface DrizzleL3Options {
    * `db.batch` (neon-http), else 'interactive' (`db.transaction`).
    */
   transactions?: TransactionMode;
-  /** Postgres schema of `_strata_migrations`. Default: unqualified (the search path's first schema). */
+  /**
+   * Postgres schema of `_strata_migrations` and `_strata_versions`. Default: unqualified (the search
+   * path's first schema).
+   */
   migrationsSchema?: string;
   /**
    * Bind parameters per statement; lower it to keep requests small (Neon's HTTP endpoint caps a
@@ -57,6 +64,7 @@ class DrizzleL3 implements L3Tier {
   readonly #db: Database;
   readonly #transactions: Transactions;
   readonly #migrations: MigrationsTable;
+  readonly #versioned: VersionedContext;
   readonly #maxParameters: number;
 
   constructor(db: Database, options: DrizzleL3Options) {
@@ -72,6 +80,12 @@ class DrizzleL3 implements L3Tier {
     ) {
       throw new StrataError('INVALID_CONFIG', `maxParameters must be an integer from 2 to ${MAX_PARAMETERS}`);
     }
+    this.#versioned = {
+      db,
+      transactions: this.#transactions,
+      versions: strataVersionsTable(options.migrationsSchema),
+      maxParameters: this.#maxParameters,
+    };
   }
 
   /** Key lists longer than the parameter limit are split; each part is one statement. */
@@ -131,6 +145,10 @@ class DrizzleL3 implements L3Tier {
     });
   }
 
+  applyVersioned(ops: readonly VersionedWriteOp[]): Promise<VersionedWriteResult[]> {
+    return driver(() => applyVersionedWrites(this.#versioned, ops));
+  }
+
   scan(schema: CompiledSchema, options: ScanOptions): Promise<Row[]> {
     const pk = schema.primaryKey.column;
     return driver(() =>
@@ -155,7 +173,9 @@ class DrizzleL3 implements L3Tier {
   }
 
   migrate(schemas: readonly CompiledSchema[]): Promise<MigrationResult> {
-    return driver(() => runMigration(this.#transactions, this.#db, this.#migrations, schemas));
+    return driver(() =>
+      runMigration(this.#transactions, this.#db, this.#migrations, this.#versioned.versions, schemas),
+    );
   }
 
   migrationStatus(): Promise<MigrationRecord[]> {

@@ -12,11 +12,16 @@ import {
 import { planMigration, type SchemaPlan } from './plan.js';
 import type { Statement, Transactions } from './transactions.js';
 import type { MigrationRecord, MigrationResult } from './types.js';
+import { type VersionsTable, versionsTableStatements } from './versions-table.js';
 
 /** One key for every Strata migrate() on the server ("StrataMg"), whatever schema it writes to. */
 const LOCK_KEY = BigInt('0x5374726174614d67').toString();
 
-function lock(db: Database): Statement {
+/**
+ * Takes the lock every Strata DDL waits for (migrate(), and applyVersioned creating its table), held
+ * until the transaction ends.
+ */
+export function ddlLock(db: Database): Statement {
   return db.execute(sql.raw(`select pg_advisory_xact_lock(${LOCK_KEY})`));
 }
 
@@ -51,16 +56,20 @@ export async function runMigration(
   transactions: Transactions,
   db: Database,
   table: MigrationsTable,
+  versions: VersionsTable,
   schemas: readonly CompiledSchema[],
 ): Promise<MigrationResult> {
   // Nothing to migrate needs no lock and no round trip.
   if (schemas.every((schema) => schema.l3 === false)) return result([], []);
-  const setup = migrationsTableStatements(table);
+  // Strata's own tables come with the first migration that does something; applyVersioned also
+  // creates its table when missing, for a database migrated before the table existed.
+  // (Both begin with the same CREATE SCHEMA IF NOT EXISTS when qualified: once is enough.)
+  const setup = [...new Set([...migrationsTableStatements(table), ...versionsTableStatements(versions)])];
   if (transactions.mode === 'batch') {
     const plans = await planMigration(db, schemas);
     if (plans.length === 0) return result([], []);
     const records = await newRecords(plans);
-    const statements: Statement[] = [lock(db), ...setup.map((s) => db.execute(sql.raw(s)))];
+    const statements: Statement[] = [ddlLock(db), ...setup.map((s) => db.execute(sql.raw(s)))];
     const recordAt: number[] = [];
     plans.forEach((plan, i) => {
       statements.push(...plan.statements.map((s) => db.execute(sql.raw(s))));
@@ -73,7 +82,7 @@ export async function runMigration(
     );
   }
   return transactions.interactive(async (tx) => {
-    await lock(tx);
+    await ddlLock(tx);
     const plans = await planMigration(tx, schemas);
     if (plans.length === 0) return result([], []);
     const records = await newRecords(plans);

@@ -34,7 +34,7 @@ export function schemaTableModel(schema: CompiledSchema): TableModel {
   });
 }
 
-/** The migrate() view of any Drizzle table (also Strata's own `_strata_migrations`). */
+/** The migrate() view of any Drizzle table (also Strata's own `_strata_migrations` and `_strata_versions`). */
 export function tableModel(table: PgTable, extras: TableExtras = {}): TableModel {
   const config = getTableConfig(table);
   const target = qualifiedName(config.schema, config.name);
@@ -45,11 +45,16 @@ export function tableModel(table: PgTable, extras: TableExtras = {}): TableModel
     columns: u.columns,
     nullsNotDistinct: u.nullsNotDistinct,
   }));
+  const columnList = (columns: readonly PgColumn[]) => columns.map((c) => quoteIdentifier(c.name)).join(', ');
   const constraints = [
+    // A primary key over several columns is a table constraint (Strata's own `_strata_versions`).
+    ...config.primaryKeys.map(
+      (pk) => `CONSTRAINT ${quoteIdentifier(pk.getName())} PRIMARY KEY (${columnList(pk.columns)})`,
+    ),
     ...uniques.map(
       (u) =>
         `CONSTRAINT ${quoteIdentifier(u.name)} UNIQUE${u.nullsNotDistinct ? ' NULLS NOT DISTINCT' : ''} ` +
-        `(${u.columns.map((c) => quoteIdentifier(c.name)).join(', ')})`,
+        `(${columnList(u.columns)})`,
     ),
     ...config.checks.map((c) => `CONSTRAINT ${quoteIdentifier(c.name)} CHECK (${renderSql(c.value)})`),
   ];

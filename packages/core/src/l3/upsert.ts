@@ -44,7 +44,8 @@ export function lastPerKey(rows: readonly Row[], key: string): Row[] {
   return [...byKey.values()];
 }
 
-function cannotBeSet(column: PgColumn): boolean {
+/** Generated and identity-always columns: Postgres computes them, an INSERT or UPDATE may not name them. */
+export function cannotBeSet(column: PgColumn): boolean {
   return column.generated !== undefined || column.generatedIdentity?.type === 'always';
 }
 

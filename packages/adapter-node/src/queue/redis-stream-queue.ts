@@ -1,0 +1,106 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { type DeadLetter, type PullWriteQueue, StrataError, type UnreadableDeadLetter } from '@strata/core';
+import { Redis, type RedisOptions } from 'ioredis';
+import { StreamQueue } from './stream-queue.js';
+
+export interface RedisStreamQueueOptions {
+  /** Opens and owns a connection to this URL (`close()` quits it). Give this or `redis`. */
+  url?: string;
+  /** More ioredis options for the connection opened from `url`; `protocol` is always 2. */
+  redisOptions?: RedisOptions;
+  /** Borrows this connection (RESP2 or RESP3); `close()` leaves it open. */
+  redis?: Redis;
+  /** Default 'strata:writes'. In Redis Cluster give it a hash tag, e.g. '{strata}:writes'. */
+  stream?: string;
+  /** The consumer group every flushing instance joins. Default 'strata-flushers'. */
+  group?: string;
+  /** This consumer's name in the group. Default: host, pid and a random suffix (unique per queue). */
+  consumer?: string;
+  /**
+   * A delivery left unacknowledged this long is presumed to belong to a dead consumer: the next
+   * `take` of any consumer reclaims it. Longer than the slowest flush. Default 30,000 ms.
+   */
+  claimIdleMs?: number;
+  /** Where `deadLetter` and malformed entries go. Default `<stream>:dead`. */
+  deadLetterStream?: string;
+}
+
+/** Counters since the queue was created. */
+export interface RedisStreamQueueStats {
+  /** Entries taken back from the pending list: retried ones and ones a dead consumer held. */
+  reclaimed: number;
+  /** Entries that were no valid write: dead-lettered as they were found, never handed out. */
+  malformed: number;
+  /** Pending entries deleted from the stream by someone else (XDEL, XTRIM) before they were acked. */
+  vanished: number;
+}
+
+export interface RedisStreamQueue extends PullWriteQueue {
+  readonly stream: string;
+  readonly group: string;
+  readonly consumer: string;
+  readonly deadLetterStream: string;
+  /** The oldest `count` dead letters (default 100), from the dead-letter stream. */
+  deadLetters(count?: number): Promise<(DeadLetter | UnreadableDeadLetter)[]>;
+  stats(): RedisStreamQueueStats;
+}
+
+/**
+ * A durable write queue on a Redis Stream with a consumer group, so a crash loses nothing and
+ * several Node instances share the flushing.
+ *
+ * - `enqueue`: one MULTI of `XADD <stream> * w <json>` per write; it resolves once Redis has all of
+ *   them (that is the acknowledgement) and adds none when it fails. Writes are validated first.
+ * - `take(max)`: first reclaims (XAUTOCLAIM) entries pending longer than `claimIdleMs` in any
+ *   consumer, which is how a crashed process's writes get flushed, by a peer or after its restart,
+ *   then reads new ones (XREADGROUP `>`). `attempts` = Redis's delivery count - 1. A malformed entry
+ *   goes straight to the dead-letter stream and is counted (`stats().malformed`); it never fails the batch.
+ * - `ack`: XACK + XDEL in one MULTI. Deleting keeps the stream as long as the backlog, and trimming
+ *   instead (XTRIM MINID) would drop an entry still awaiting its retry behind an acked newer one.
+ * - `retry`: `XCLAIM … IDLE <claimIdleMs> JUSTID` marks the entries idle without counting a delivery,
+ *   so the next `take` of this (or any) consumer reclaims them at once and the count grows by one.
+ * - `deadLetter`: `XADD <dead> * w <json> reason <r> attempts <n> handle <id>`, then XACK + XDEL,
+ *   atomically (a Lua script), for entries still in the stream.
+ * - `pending()`: XLEN of the stream. As acks delete, that is exactly the writes enqueued and not yet
+ *   acked or dead-lettered, across every instance: in flight, awaiting retry, or never delivered.
+ *
+ * The group is created on the first `take`, at id `0` (`XGROUP CREATE … 0 MKSTREAM`, BUSYGROUP
+ * ignored): writes enqueued before any flusher ever ran are flushed too, where `$` would skip them.
+ * It is created again if the stream is deleted under it.
+ *
+ * @example
+ * const queue = createRedisStreamQueue({ url: 'redis://127.0.0.1:6379' });
+ * await queue.enqueue([{ schema: 'scores', id: 'p1', op: 'set', row: '{"id":"p1"}', version: 3 }]);
+ * const batch = await queue.take(100);
+ * await queue.ack(batch.map((d) => d.handle));
+ * await queue.close();
+ */
+export function createRedisStreamQueue(options: RedisStreamQueueOptions): RedisStreamQueue {
+  const {
+    stream = 'strata:writes',
+    group = 'strata-flushers',
+    consumer = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+    claimIdleMs = 30_000,
+  } = options;
+  const deadLetterStream = options.deadLetterStream ?? `${stream}:dead`;
+  for (const [field, value] of Object.entries({ stream, group, consumer, deadLetterStream })) {
+    if (typeof value !== 'string' || value === '') invalid(field, 'must be a non-empty string');
+  }
+  if (deadLetterStream === stream) invalid('deadLetterStream', 'must differ from stream');
+  if (!Number.isSafeInteger(claimIdleMs) || claimIdleMs < 1)
+    invalid('claimIdleMs', 'must be a whole number >= 1');
+  if ((options.url === undefined) === (options.redis === undefined))
+    invalid('url', 'give either url or redis');
+  const names = { stream, group, consumer, claimIdleMs, deadLetterStream };
+  if (options.redis !== undefined) return new StreamQueue(options.redis, false, names);
+  const redis = new Redis(options.url!, { maxRetriesPerRequest: 0, ...options.redisOptions, protocol: 2 });
+  // Failures reach callers as rejected commands; without a listener ioredis would also print every
+  // failed reconnect as an "Unhandled error event".
+  redis.on('error', () => {});
+  return new StreamQueue(redis, true, names);
+}
+
+function invalid(field: string, why: string): never {
+  throw new StrataError('INVALID_CONFIG', `Redis Stream queue: ${field} ${why}`, { details: { field } });
+}

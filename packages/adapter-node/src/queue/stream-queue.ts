@@ -1,0 +1,179 @@
+import {
+  checkTakeMax,
+  type DeadLetter,
+  type Delivery,
+  parseQueuedWrites,
+  type QueuedWrite,
+  queueClosedError,
+  type UnreadableDeadLetter,
+} from '@strata/core';
+import type { Redis } from 'ioredis';
+import { BURY_SCRIPT, type Burial, buryArgs } from './bury-script.js';
+import type { RedisStreamQueue, RedisStreamQueueStats } from './redis-stream-queue.js';
+import { shutdown } from './shutdown.js';
+import { readDeadLetter, WRITE_FIELD } from './stream-entry.js';
+import { entriesOf, isNoGroup, results } from './stream-replies.js';
+import { type TakenEntry, type TakeTarget, takeBatch } from './take-batch.js';
+
+export interface StreamNames extends TakeTarget {
+  readonly deadLetterStream: string;
+}
+
+/** A stream entry id (`<ms>-<seq>`, or `<ms>`): anything else cannot be ours, and Redis would refuse it. */
+const ENTRY_ID = /^\d+(-\d+)?$/;
+
+/** The Redis Stream queue; see `createRedisStreamQueue` for what each operation sends. */
+export class StreamQueue implements RedisStreamQueue {
+  readonly name = 'redis-stream';
+  readonly stream: string;
+  readonly group: string;
+  readonly consumer: string;
+  readonly deadLetterStream: string;
+  readonly #target: StreamNames;
+  readonly #redis: Redis;
+  readonly #owned: boolean;
+  readonly #stats: RedisStreamQueueStats = { reclaimed: 0, malformed: 0, vanished: 0 };
+  #groupReady: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(redis: Redis, owned: boolean, target: StreamNames) {
+    this.#redis = redis;
+    this.#owned = owned;
+    this.#target = target;
+    this.stream = target.stream;
+    this.group = target.group;
+    this.consumer = target.consumer;
+    this.deadLetterStream = target.deadLetterStream;
+  }
+
+  async enqueue(writes: readonly QueuedWrite[]): Promise<void> {
+    this.#checkOpen();
+    const valid = parseQueuedWrites(writes);
+    if (valid.length === 0) return;
+    const tx = this.#redis.multi();
+    for (const write of valid) tx.xadd(this.stream, '*', WRITE_FIELD, JSON.stringify(write));
+    results(await tx.exec(), 'enqueue');
+  }
+
+  async take(max: number): Promise<Delivery[]> {
+    this.#checkOpen();
+    checkTakeMax(max);
+    if (max === 0) return [];
+    return this.#withGroup(async () => {
+      const taken = await takeBatch(this.#redis, this.#target, max, this.#stats);
+      await this.#buryMalformed(taken);
+      return taken.flatMap(({ id, write, attempts }) =>
+        write === null ? [] : [{ handle: id, write, attempts }],
+      );
+    });
+  }
+
+  async ack(handles: readonly string[]): Promise<void> {
+    this.#checkOpen();
+    const ids = handles.filter((handle) => ENTRY_ID.test(handle));
+    if (ids.length === 0) return;
+    results(
+      await this.#redis
+        .multi()
+        .xack(this.stream, this.group, ...ids)
+        .xdel(this.stream, ...ids)
+        .exec(),
+      'ack',
+    );
+  }
+
+  async retry(handles: readonly string[]): Promise<void> {
+    this.#checkOpen();
+    const ids = handles.filter((handle) => ENTRY_ID.test(handle));
+    if (ids.length === 0) return;
+    const idle = this.#target.claimIdleMs;
+    await this.#withGroup(() =>
+      this.#redis.xclaim(this.stream, this.group, this.consumer, 0, ...ids, 'IDLE', idle, 'JUSTID'),
+    );
+  }
+
+  async deadLetter(deliveries: readonly Delivery[], reason: string): Promise<void> {
+    this.#checkOpen();
+    const burials = deliveries
+      .filter((d) => ENTRY_ID.test(d.handle))
+      .map((d) => ({ id: d.handle, value: JSON.stringify(d.write), reason, attempts: d.attempts }));
+    await this.#bury(burials);
+  }
+
+  async pending(): Promise<number> {
+    this.#checkOpen();
+    return this.#redis.xlen(this.stream);
+  }
+
+  async deadLetters(count = 100): Promise<(DeadLetter | UnreadableDeadLetter)[]> {
+    this.#checkOpen();
+    const reply = await this.#redis.xrange(this.deadLetterStream, '-', '+', 'COUNT', count);
+    return entriesOf(reply, 'XRANGE').map(readDeadLetter);
+  }
+
+  stats(): RedisStreamQueueStats {
+    return { ...this.#stats };
+  }
+
+  /** Quits an owned connection (once, however often it is called); a borrowed one stays open. */
+  close(): Promise<void> {
+    this.#closing ??= this.#owned ? shutdown(this.#redis) : Promise.resolve();
+    return this.#closing;
+  }
+
+  async #buryMalformed(read: readonly TakenEntry[]): Promise<void> {
+    const burials: Burial[] = [];
+    for (const entry of read) {
+      if (entry.write !== null) continue;
+      burials.push({
+        id: entry.id,
+        value: entry.raw,
+        reason: `malformed: ${entry.problem}`,
+        attempts: entry.attempts,
+      });
+    }
+    if (burials.length === 0) return;
+    await this.#bury(burials);
+    this.#stats.malformed += burials.length;
+  }
+
+  async #bury(burials: readonly Burial[]): Promise<void> {
+    if (burials.length === 0) return;
+    await this.#redis.eval(
+      BURY_SCRIPT,
+      2,
+      this.stream,
+      this.deadLetterStream,
+      ...buryArgs(this.group, burials),
+    );
+  }
+
+  /** Runs `fn` once the group exists; if the group (or the stream) vanished meanwhile, once more after creating it. */
+  async #withGroup<T>(fn: () => Promise<T>): Promise<T> {
+    await this.#ensureGroup();
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isNoGroup(err)) throw err;
+      this.#groupReady = undefined;
+      await this.#ensureGroup();
+      return fn();
+    }
+  }
+
+  #ensureGroup(): Promise<void> {
+    this.#groupReady ??= this.#redis.xgroup('CREATE', this.stream, this.group, '0', 'MKSTREAM').then(
+      () => undefined,
+      (err: unknown) => {
+        if (err instanceof Error && err.message.startsWith('BUSYGROUP')) return;
+        this.#groupReady = undefined;
+        throw err;
+      },
+    );
+    return this.#groupReady;
+  }
+
+  #checkOpen(): void {
+    if (this.#closing !== undefined) throw queueClosedError(this.name);
+  }
+}

@@ -1,0 +1,93 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { createDrizzleL3, defineSchema, Strata } from '@strata/core';
+import { serviceUrls, uniqueName } from '@strata/devstack/testing';
+import { sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, expect, it, vi } from 'vitest';
+import { createIoredisL2 } from '../src/l2/ioredis-l2.js';
+import { createRedisStreamQueue } from '../src/queue/redis-stream-queue.js';
+
+const child = fileURLToPath(new URL('./fixtures/write-behind-writer.mjs', import.meta.url));
+const built = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+const name = uniqueName('crash');
+const stream = `${name}:writes`;
+const { redisUrl, databaseUrl } = serviceUrls();
+const pool = new pg.Pool({ connectionString: databaseUrl, max: 3 });
+pool.on('error', () => {});
+const db = drizzle(pool);
+const table = pgSchema(name).table('writes', { id: text('id').primaryKey(), n: integer('n').notNull() });
+const schema = defineSchema({ table, writeMode: 'write-behind' });
+
+afterAll(async () => {
+  await db.execute(sql.raw(`drop schema if exists "${name}" cascade`));
+  const redis = new Redis(redisUrl, { lazyConnect: true });
+  redis.on('error', () => {});
+  const keys = await redis.keys(`${name}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  redis.disconnect();
+  await pool.end();
+});
+
+it('kill -9 of a write-behind process mid-stream loses no acknowledged write', async () => {
+  expect(existsSync(built), 'build first: npm run build (npm test does)').toBe(true);
+  await new Strata({ l3: createDrizzleL3(db), schemas: [defineSchema({ table })] }).migrate();
+
+  const proc = spawn(process.execPath, [child, name, stream, name, redisUrl, databaseUrl], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const acknowledged = new Set<string>();
+  const enough = new Promise<void>((resolve) => {
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      const [word, id] = line.split(' ');
+      if (word === 'ack' && id) acknowledged.add(id);
+      if (acknowledged.size >= 400) resolve();
+    });
+  });
+  const exited = once(proc, 'exit');
+  try {
+    await enough;
+  } finally {
+    proc.kill('SIGKILL');
+  }
+  await exited;
+  const acked = new Set(acknowledged); // nothing more can arrive from a dead process
+
+  // A new instance takes over the queue; writes the dead one held in flight are reclaimed.
+  const recovery = new Strata({
+    l2: createIoredisL2(redisUrl),
+    l3: createDrizzleL3(db),
+    queue: createRedisStreamQueue({ url: redisUrl, stream, claimIdleMs: 200 }),
+    keyPrefix: name,
+    schemas: [schema],
+  });
+  try {
+    await vi.waitFor(
+      async () => {
+        await recovery.flushDirty();
+        const rows = await db.select({ id: table.id }).from(table);
+        const stored = new Set(rows.map((r) => r.id));
+        const missing = [...acked].filter((id) => !stored.has(id));
+        expect(missing).toEqual([]);
+      },
+      { timeout: 15_000, interval: 250 },
+    );
+    const [{ count }] = (await db.execute<{ count: string }>(sql`select count(*) from ${table}`)).rows as [
+      { count: string },
+    ];
+    const recovered = recovery.stats().flushed;
+    console.info(
+      `[crash] acknowledged ${acked.size}, in Postgres ${count}, recovered from the stream ${recovered}, lost 0`,
+    );
+    // The writes the dead process had not flushed came back through the durable queue.
+    expect(recovered).toBeGreaterThan(0);
+  } finally {
+    await recovery.close();
+  }
+}, 60_000);

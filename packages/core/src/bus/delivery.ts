@@ -1,0 +1,99 @@
+import { StrataError } from '../errors.js';
+import { decodeInvalidation } from './message.js';
+import type { BusHandlers, BusStats } from './types.js';
+
+/**
+ * What every bus does with what it receives, so all of them count and drop the same way: decode,
+ * hand a valid message to the handlers, count a malformed one as dropped, count gaps. Nothing is
+ * delivered before `attach` or after `close`.
+ *
+ * @example
+ * const delivery = new BusDelivery('my-bus');
+ * delivery.attach({ message: (inv) => console.log(inv), gap: () => l1.clear() });
+ * delivery.payload('{"schema":"users","id":"42","op":"set"}'); // message() called
+ * delivery.payload('garbage'); // stats().dropped === 1
+ */
+export class BusDelivery {
+  readonly #bus: string;
+  #handlers: BusHandlers | undefined;
+  #closed = false;
+  #published = 0;
+  #received = 0;
+  #dropped = 0;
+  #gaps = 0;
+
+  constructor(bus: string) {
+    this.#bus = bus;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** True once handlers are attached and until close. */
+  get active(): boolean {
+    return this.#handlers !== undefined && !this.#closed;
+  }
+
+  /** Throws when closed or already attached: a bus delivers to one set of handlers. */
+  attach(handlers: BusHandlers): void {
+    this.assertOpen('subscribe');
+    if (this.#handlers !== undefined) {
+      throw new StrataError(
+        'INVALID_CONFIG',
+        `invalidation bus ${this.#bus}: subscribe() was already called`,
+        {
+          details: { bus: this.#bus },
+        },
+      );
+    }
+    this.#handlers = handlers;
+  }
+
+  /** Throws `L2_UNAVAILABLE` after close (the engine counts bus failures as L2 failures). */
+  assertOpen(op: string): void {
+    if (this.#closed) {
+      throw new StrataError('L2_UNAVAILABLE', `invalidation bus ${this.#bus} is closed`, {
+        details: { bus: this.#bus, op },
+      });
+    }
+  }
+
+  published(): void {
+    this.#published += 1;
+  }
+
+  /** One raw message off the wire. */
+  payload(raw: unknown): void {
+    const handlers = this.#handlers;
+    if (handlers === undefined || this.#closed) return;
+    const invalidation = decodeInvalidation(raw);
+    if (invalidation === undefined) {
+      this.#dropped += 1;
+      return;
+    }
+    this.#received += 1;
+    // A throwing handler must not stop the bus or the messages after this one.
+    try {
+      handlers.message(invalidation);
+    } catch {}
+  }
+
+  gap(): void {
+    const handlers = this.#handlers;
+    if (handlers === undefined || this.#closed) return;
+    this.#gaps += 1;
+    try {
+      handlers.gap();
+    } catch {}
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#handlers = undefined;
+  }
+
+  stats(): BusStats {
+    return { published: this.#published, received: this.#received, dropped: this.#dropped, gaps: this.#gaps };
+  }
+}

@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import { isStrataError } from '../errors.js';
+import { decodeInvalidation, encodeInvalidation, MAX_INVALIDATION_IDS } from './message.js';
+import type { Invalidation } from './types.js';
+
+const valid: Invalidation = { schema: 'users', ids: ['1', 'a:b'], op: 'set', origin: 'api-1' };
+const json = (value: unknown) => JSON.stringify(value);
+
+describe('encodeInvalidation / decodeInvalidation', () => {
+  it('round-trips every op, ids: null, and awkward ids', () => {
+    const messages: Invalidation[] = [
+      valid,
+      { schema: 's', ids: null, op: 'invalidateAll', origin: '' },
+      { schema: 's', ids: [], op: 'delete', origin: 'o' },
+      {
+        schema: 'x'.repeat(64),
+        ids: ['', 'é', '🎉', '"quoted",comma', '\n\u0000'],
+        op: 'invalidate',
+        origin: 'o',
+      },
+    ];
+    for (const message of messages) expect(decodeInvalidation(encodeInvalidation(message))).toEqual(message);
+  });
+
+  it('encodes exactly the four fields', () => {
+    const extra = { ...valid, secret: 'x' } as Invalidation;
+    expect(encodeInvalidation(extra)).toBe(
+      '{"schema":"users","ids":["1","a:b"],"op":"set","origin":"api-1"}',
+    );
+  });
+
+  it('refuses to encode what receivers would drop', () => {
+    const bad: Invalidation[] = [
+      { ...valid, schema: '' },
+      { ...valid, ids: Array.from({ length: MAX_INVALIDATION_IDS + 1 }, (_, i) => String(i)) },
+      { ...valid, ids: ['x'.repeat(1_025)] },
+    ];
+    for (const message of bad) {
+      let error: unknown;
+      try {
+        encodeInvalidation(message);
+      } catch (e) {
+        error = e;
+      }
+      expect(isStrataError(error, 'ENCODE_FAILED')).toBe(true);
+    }
+  });
+
+  it("accepts the Go seed's {schema, id, op}", () => {
+    expect(decodeInvalidation('{"schema":"players","id":"p1","op":"set"}')).toEqual({
+      schema: 'players',
+      ids: ['p1'],
+      op: 'set',
+      origin: '',
+    });
+    expect(decodeInvalidation(json({ schema: 'players', id: '', op: 'invalidateAll' }))?.ids).toBeNull();
+  });
+
+  it('accepts a value already parsed from JSON', () => {
+    expect(decodeInvalidation({ ...valid })).toEqual(valid);
+  });
+
+  it('ignores unknown fields (a newer publisher must not make older receivers drop messages)', () => {
+    const decoded = decodeInvalidation(json({ ...valid, version: 2, meta: { a: 1 } }));
+    expect(decoded).toEqual(valid);
+    expect(Object.keys(decoded ?? {})).toEqual(['schema', 'ids', 'op', 'origin']);
+  });
+
+  it('has exactly 10,000 ids of 1 KiB as its limit', () => {
+    const most = Array.from({ length: MAX_INVALIDATION_IDS }, (_, i) => String(i));
+    expect(decodeInvalidation(json({ ...valid, ids: most }))?.ids).toHaveLength(MAX_INVALIDATION_IDS);
+    expect(decodeInvalidation(json({ ...valid, ids: ['x'.repeat(1_024)] }))).toBeDefined();
+    // 1 KiB counts UTF-8 bytes: 512 two-byte characters fit, 342 three-byte ones do not.
+    expect(decodeInvalidation(json({ ...valid, ids: ['é'.repeat(512)] }))).toBeDefined();
+    expect(decodeInvalidation(json({ ...valid, ids: ['€'.repeat(342)] }))).toBeUndefined();
+    expect(decodeInvalidation(json({ ...valid, ids: ['🎉'.repeat(256)] }))).toBeDefined();
+    expect(decodeInvalidation(json({ ...valid, ids: ['🎉'.repeat(257)] }))).toBeUndefined();
+  });
+
+  const malformed: [string, unknown][] = [
+    ['not JSON', 'not json'],
+    ['empty text', ''],
+    ['truncated JSON', '{"schema":"users","ids":["1"'],
+    ['JSON null', 'null'],
+    ['a JSON array', '[1,2]'],
+    ['a JSON string', '"users"'],
+    ['a number value', 42],
+    ['undefined', undefined],
+    ['schema missing', json({ ids: ['1'], op: 'set', origin: 'o' })],
+    ['schema empty', json({ ...valid, schema: '' })],
+    ['schema too long', json({ ...valid, schema: 'x'.repeat(65) })],
+    ['schema a number', json({ ...valid, schema: 1 })],
+    ['ids a string', json({ ...valid, ids: '1' })],
+    ['ids with a number', json({ ...valid, ids: ['1', 2] })],
+    ['ids with null', json({ ...valid, ids: [null] })],
+    ['ids missing (and no seed id)', json({ schema: 's', op: 'set', origin: 'o' })],
+    ['too many ids', json({ ...valid, ids: Array.from({ length: 10_001 }, (_, i) => String(i)) })],
+    ['an id over 1 KiB', json({ ...valid, ids: ['x'.repeat(1_025)] })],
+    ['unknown op', json({ ...valid, op: 'upsert' })],
+    ['op in another case', json({ ...valid, op: 'SET' })],
+    ['origin missing', json({ schema: 's', ids: ['1'], op: 'set' })],
+    ['origin a number', json({ ...valid, origin: 7 })],
+    ['origin too long', json({ ...valid, origin: 'o'.repeat(257) })],
+    ['both id and ids', json({ ...valid, id: '1' })],
+    ['seed id a number', json({ schema: 's', id: 1, op: 'set' })],
+    ['seed id over 1 KiB', json({ schema: 's', id: 'x'.repeat(1_025), op: 'set' })],
+    ['__proto__ key', `{"__proto__":{"polluted":true},"schema":"s","ids":["1"],"op":"set","origin":"o"}`],
+    ['constructor key', json({ ...valid, constructor: { prototype: { polluted: true } } })],
+    ['prototype key', json({ ...valid, prototype: {} })],
+    ['huge text (over 16 MiB)', `{"schema":"s","ids":["${'x'.repeat(16 * 1024 * 1024)}"]}`],
+  ];
+
+  it.each(malformed)('drops %s', (_label, raw) => {
+    expect(decodeInvalidation(raw)).toBeUndefined();
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('returns fresh objects, never the parsed input', () => {
+    const input = { ...valid, ids: ['1'] };
+    const decoded = decodeInvalidation(input);
+    expect(decoded).not.toBe(input);
+    expect(decoded?.ids).not.toBe(input.ids);
+    expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype);
+  });
+});

@@ -1,0 +1,116 @@
+import { z } from 'zod';
+import { StrataError } from '../errors.js';
+import type { Invalidation } from './types.js';
+
+/** At most this many ids in one message; a larger batch must be split or sent as `ids: null`. */
+export const MAX_INVALIDATION_IDS = 10_000;
+/** At most this many UTF-8 bytes per id. */
+export const MAX_INVALIDATION_ID_BYTES = 1_024;
+/**
+ * Raw text longer than this is dropped before `JSON.parse` runs, so a poison message costs no parse.
+ * It is above the largest valid message (10,000 ids of 1 KiB, quoted) with room for escapes.
+ */
+const MAX_RAW_CHARS = 16 * 1024 * 1024;
+const MAX_ORIGIN_CHARS = 256;
+/** Never produced by {@link encodeInvalidation}: a message carrying one was crafted, so it is refused. */
+const POISON_KEYS = ['__proto__', 'constructor', 'prototype'] as const;
+
+const schemaName = z.string().min(1).max(64);
+const op = z.enum(['set', 'delete', 'invalidate', 'invalidateAll']);
+const id = z
+  .string()
+  .refine(fitsIdLimit, { message: `an id is longer than ${MAX_INVALIDATION_ID_BYTES} bytes` });
+
+// Unknown fields are stripped, not refused: a newer publisher adding one must not make older
+// receivers drop invalidations (a dropped invalidation is a stale cache). `id` next to `ids` (or
+// the reverse) is ambiguous, so each shape forbids the other's field.
+const current = z.object({
+  schema: schemaName,
+  ids: z.array(id).max(MAX_INVALIDATION_IDS).nullable(),
+  op,
+  origin: z.string().max(MAX_ORIGIN_CHARS),
+  id: z.never().optional(),
+});
+/** The Go seed's message: one id, no origin. */
+const seed = z.object({ schema: schemaName, id, op, ids: z.never().optional() });
+
+/**
+ * The wire form of an invalidation: JSON with exactly the four fields, whatever else the object
+ * carries. Throws `ENCODE_FAILED` for a message receivers would drop (an empty schema name, more
+ * than {@link MAX_INVALIDATION_IDS} ids, an id over 1 KiB): better a failed publish the engine
+ * counts than one that silently invalidates nothing.
+ *
+ * @example
+ * encodeInvalidation({ schema: 'users', ids: ['42'], op: 'set', origin: 'api-1' });
+ * // '{"schema":"users","ids":["42"],"op":"set","origin":"api-1"}'
+ */
+export function encodeInvalidation(inv: Invalidation): string {
+  const wire = { schema: inv.schema, ids: inv.ids, op: inv.op, origin: inv.origin };
+  const checked = current.safeParse(wire);
+  if (!checked.success) {
+    throw new StrataError(
+      'ENCODE_FAILED',
+      `invalid invalidation message: ${checked.error.issues[0]?.message}`,
+      {
+        details: { schema: inv.schema, path: checked.error.issues[0]?.path.join('.') },
+      },
+    );
+  }
+  return JSON.stringify(wire);
+}
+
+/**
+ * Validates a message from the bus: JSON text (or a value already parsed from it), in the current
+ * shape or the Go seed's `{"schema","id","op"}` (read as `ids: [id]`, `origin: ''`; `ids: null` for
+ * `invalidateAll`). Anything else gives `undefined`, never a throw: the caller counts it as dropped.
+ *
+ * @example
+ * decodeInvalidation('{"schema":"players","id":"p1","op":"set"}');
+ * // { schema: 'players', ids: ['p1'], op: 'set', origin: '' }
+ * decodeInvalidation('not json'); // undefined
+ */
+export function decodeInvalidation(raw: unknown): Invalidation | undefined {
+  const value = typeof raw === 'string' ? parseJson(raw) : raw;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  if (POISON_KEYS.some((key) => Object.hasOwn(value, key))) return undefined;
+  const parsed = current.safeParse(value);
+  if (parsed.success) {
+    const { schema, ids, op, origin } = parsed.data;
+    return { schema, ids, op, origin };
+  }
+  const old = seed.safeParse(value);
+  if (!old.success) return undefined;
+  const { schema, op: seedOp } = old.data;
+  return { schema, ids: seedOp === 'invalidateAll' ? null : [old.data.id], op: seedOp, origin: '' };
+}
+
+function parseJson(raw: string): unknown {
+  if (raw.length > MAX_RAW_CHARS) return undefined;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+/** At most 1 KiB as UTF-8, counted without allocating (a lone surrogate is 3, as TextEncoder's U+FFFD). */
+function fitsIdLimit(s: string): boolean {
+  // Every code unit is 1 to 3 bytes (a surrogate pair is 4 for two units).
+  if (s.length * 3 <= MAX_INVALIDATION_ID_BYTES) return true;
+  if (s.length > MAX_INVALIDATION_ID_BYTES) return false;
+  let bytes = 0;
+  for (let i = 0; i < s.length; i++) {
+    const code = s.charCodeAt(i);
+    if (code < 0x80) bytes += 1;
+    else if (code < 0x800) bytes += 2;
+    else if (code >= 0xd800 && code <= 0xdbff && isLowSurrogate(s.charCodeAt(i + 1))) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes <= MAX_INVALIDATION_ID_BYTES;
+}
+
+function isLowSurrogate(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff;
+}

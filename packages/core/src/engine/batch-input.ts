@@ -1,0 +1,30 @@
+import { StrataError } from '../errors.js';
+import { type Id, idKey, normalizeId } from './ids.js';
+import type { SchemaRuntime } from './schema-runtime.js';
+
+/** setMany's input as [map key, row] pairs: an array has no keys, a Map or a record does. */
+export function entriesOf<V>(
+  values: readonly V[] | ReadonlyMap<Id, V> | Readonly<Record<string, V>>,
+): [Id | undefined, V][] {
+  if (Array.isArray(values)) return values.map((v) => [undefined, v]);
+  if (values instanceof Map) return [...values.entries()];
+  return Object.entries(values as Readonly<Record<string, V>>);
+}
+
+/** A row given under a map key: the key fills a missing primary key and must match a present one. */
+export function withMapKey(rt: SchemaRuntime, mapKey: Id | undefined, value: unknown): unknown {
+  if (mapKey === undefined || typeof value !== 'object' || value === null) return value;
+  const pk = rt.schema.primaryKey.key;
+  const row = value as Record<string, unknown>;
+  if (row[pk] === undefined || row[pk] === null) return { ...row, [pk]: mapKey };
+  if (idKey(normalizeId(rt.schema, row[pk])) !== idKey(normalizeId(rt.schema, mapKey))) {
+    throw new StrataError(
+      'VALIDATION_FAILED',
+      `schema ${rt.schema.name}: row ${String(row[pk])} is under key ${String(mapKey)}`,
+      {
+        details: { schema: rt.schema.name, field: pk },
+      },
+    );
+  }
+  return value;
+}

@@ -1,0 +1,66 @@
+import { StrataError } from '../errors.js';
+import type { WriteQueue } from '../queue/types.js';
+import type { EngineContext } from './context.js';
+import { type FlushOutcome, flushDeliveries } from './flusher.js';
+import type { SchemaRuntime } from './schema-runtime.js';
+
+const BATCH = 500;
+
+/**
+ * Drives a pull queue (memory, Redis Stream): take a batch, apply it, then ack / retry /
+ * dead-letter each write. Rounds never overlap: a timer tick, the threshold and flushDirty share one.
+ */
+export class FlushLoop {
+  #round: Promise<{ taken: number; done: number }> | undefined;
+
+  constructor(
+    readonly ctx: EngineContext,
+    readonly queue: WriteQueue & Required<Pick<WriteQueue, 'take'>>,
+    readonly lookup: (schema: string) => SchemaRuntime | undefined,
+  ) {}
+
+  round(): Promise<{ taken: number; done: number }> {
+    this.#round ??= this.#run().finally(() => {
+      this.#round = undefined;
+    });
+    return this.#round;
+  }
+
+  /**
+   * Rounds until the queue hands out nothing more. Throws L3_UNAVAILABLE when a round makes no
+   * progress (L3 refuses everything): the writes stay queued, nothing is dead-lettered for that.
+   */
+  async drain(): Promise<void> {
+    for (;;) {
+      const { taken, done } = await this.round();
+      if (taken === 0) return;
+      if (done === 0) {
+        throw new StrataError('L3_UNAVAILABLE', 'write-behind writes are waiting: L3 did not take them', {
+          details: { waiting: taken },
+        });
+      }
+    }
+  }
+
+  async #run(): Promise<{ taken: number; done: number }> {
+    const deliveries = await this.queue.take(BATCH);
+    if (deliveries.length === 0) return { taken: 0, done: 0 };
+    const outcome = await flushDeliveries(this.ctx, this.lookup, deliveries);
+    await settle(this.queue, outcome);
+    const c = this.ctx.counters;
+    c.flushed += outcome.acked.length;
+    c.retried += outcome.retried.length;
+    c.deadLettered += outcome.dead.length;
+    return { taken: deliveries.length, done: outcome.acked.length + outcome.dead.length };
+  }
+}
+
+/** Tells the queue what became of each delivery. */
+export async function settle(queue: WriteQueue, outcome: FlushOutcome): Promise<void> {
+  if (outcome.acked.length > 0) await queue.ack(outcome.acked);
+  if (outcome.retried.length > 0) await queue.retry(outcome.retried);
+  const byReason = new Map<string, FlushOutcome['dead'][number]['delivery'][]>();
+  for (const { delivery, reason } of outcome.dead)
+    byReason.set(reason, [...(byReason.get(reason) ?? []), delivery]);
+  for (const [reason, dead] of byReason) await queue.deadLetter(dead, reason);
+}

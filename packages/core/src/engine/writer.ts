@@ -1,0 +1,74 @@
+import type { Row } from '../l3/types.js';
+import type { WriteQueue } from '../queue/types.js';
+import type { Coherence } from './coherence.js';
+import type { EngineContext } from './context.js';
+import type { FlushLoop } from './flush-loop.js';
+import { type Id, idKey } from './ids.js';
+import type { SchemaRuntime } from './schema-runtime.js';
+import { VersionClock, writeBehind } from './write-behind.js';
+import { deleteIds, writeRows } from './write-path.js';
+
+/**
+ * Routes writes by the schema's write mode (write-behind falls back to write-through while L2 is
+ * down: the write then waits for Postgres instead of being lost), tells the other instances, and
+ * starts a flush when this instance has `writeBehindFlushThreshold` writes waiting.
+ */
+export class Writer {
+  readonly #versions = new VersionClock();
+
+  constructor(
+    readonly ctx: EngineContext,
+    readonly coherence: Coherence,
+    readonly queue: WriteQueue | undefined,
+    readonly flushLoop: FlushLoop | undefined,
+  ) {}
+
+  async set(rt: SchemaRuntime, prepared: readonly { row: Row; id: Id }[]): Promise<Row[]> {
+    let rows: Row[] | undefined;
+    if (rt.writeMode === 'write-behind')
+      rows = await writeBehind(this.ctx, rt, this.queue!, this.#versions, prepared);
+    rows ??= await writeRows(this.ctx, rt, prepared);
+    await this.coherence.publish(
+      rt.schema.name,
+      prepared.map(({ id }) => idKey(id)),
+      'set',
+    );
+    this.#maybeFlush();
+    return rows;
+  }
+
+  async delete(rt: SchemaRuntime, ids: readonly Id[]): Promise<number> {
+    let existed: number;
+    if (rt.writeMode === 'write-behind') {
+      const rows = await writeBehind(
+        this.ctx,
+        rt,
+        this.queue!,
+        this.#versions,
+        ids.map((id) => ({ id })),
+      );
+      // Write-behind cannot know yet whether the rows existed: it reports what it was asked to delete.
+      existed = rows ? ids.length : await deleteIds(this.ctx, rt, ids);
+    } else {
+      existed = await deleteIds(this.ctx, rt, ids);
+    }
+    await this.coherence.publish(rt.schema.name, ids.map(idKey), 'delete');
+    this.#maybeFlush();
+    return existed;
+  }
+
+  /** Writes this instance enqueued and its flusher has not applied yet (the seed's DirtyCount). */
+  get dirty(): number {
+    const c = this.ctx.counters;
+    return Math.max(0, c.enqueued - c.flushed - c.deadLettered);
+  }
+
+  #maybeFlush(): void {
+    if (!this.flushLoop || this.dirty < this.ctx.config.flushThreshold) return;
+    const round = this.flushLoop.round().catch((err: unknown) => {
+      this.ctx.counters.error('flush');
+      this.ctx.config.logger.warn('write-behind flush failed', { error: String(err) });
+    });
+    this.ctx.config.waitUntil?.(round);
+  }
+}

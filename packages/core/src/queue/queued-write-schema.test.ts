@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { isStrataError } from '../errors.js';
+import { decodeQueuedWrite, parseQueuedWrite, parseQueuedWrites } from './queued-write-schema.js';
+
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a throw');
+}
+
+describe('queued write validation', () => {
+  it('keeps the known fields, drops unknown ones, and adds no row to a delete', () => {
+    const write = parseQueuedWrite({ schema: 's', id: '1', op: 'delete', version: 2, extra: true });
+    expect(write).toEqual({ schema: 's', id: '1', op: 'delete', version: 2 });
+    expect('row' in write).toBe(false);
+  });
+
+  it('names the bad field', () => {
+    const error = thrown(() => parseQueuedWrite({ schema: 's', id: '1', op: 'set', version: 2 }));
+    expect(isStrataError(error, 'VALIDATION_FAILED')).toBe(true);
+    expect((error as Error).message).toMatch(/^strata: queued write: row: /);
+  });
+
+  it('a batch names the index of its first bad write', () => {
+    const error = thrown(() => parseQueuedWrites([{ schema: 's', id: '1', op: 'delete', version: 1 }, {}]));
+    expect(isStrataError(error, 'VALIDATION_FAILED')).toBe(true);
+    expect((error as { details?: unknown }).details).toMatchObject({ index: 1 });
+    expect((error as Error).message).toMatch(/^strata: writes\[1\]: /);
+  });
+
+  it('decodes the wire form and refuses text that is not JSON', () => {
+    expect(decodeQueuedWrite('{"schema":"s","id":"1","op":"set","row":"{}","version":3}')).toEqual({
+      schema: 's',
+      id: '1',
+      op: 'set',
+      row: '{}',
+      version: 3,
+    });
+    expect(
+      isStrataError(
+        thrown(() => decodeQueuedWrite('{nope')),
+        'VALIDATION_FAILED',
+      ),
+    ).toBe(true);
+    expect(
+      isStrataError(
+        thrown(() => decodeQueuedWrite('"a string"')),
+        'VALIDATION_FAILED',
+      ),
+    ).toBe(true);
+  });
+});

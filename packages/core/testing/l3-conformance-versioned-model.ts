@@ -1,0 +1,115 @@
+import { and, eq, inArray } from 'drizzle-orm';
+import {
+  bigint,
+  boolean,
+  doublePrecision,
+  integer,
+  jsonb,
+  pgSchema,
+  text,
+  timestamp,
+} from 'drizzle-orm/pg-core';
+import { expect } from 'vitest';
+import type { Row, VersionedWriteOp } from '../src/l3/types.js';
+import { strataVersionsTable } from '../src/l3/versions-table.js';
+import { defineSchema } from '../src/schema/define-schema.js';
+import type { CompiledSchema } from '../src/schema/types.js';
+import type { L3Suite } from './l3-conformance-suite.js';
+
+/** The tables of the applyVersioned tests, all in `schemaName`. */
+export function versionedModel(schemaName: string) {
+  const s = pgSchema(schemaName);
+  return {
+    items: defineSchema({
+      table: s.table('v_items', {
+        id: text('id').primaryKey(),
+        name: text('name').notNull(),
+        n: integer('n'),
+        // A row that leaves it out gets the default, even beside rows that give it.
+        note: text('note').default('dflt'),
+        doc: jsonb('doc'),
+        createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+      }),
+      fields: { createdAt: { autoNowAdd: true } },
+    }),
+    counts: defineSchema({
+      table: s.table('v_counts', {
+        id: integer('id').primaryKey(),
+        total: bigint('total', { mode: 'bigint' }).notNull(),
+        by: text('by'),
+      }),
+    }),
+    // Six columns: with key and version, 8 parameters a row, 8,191 rows per INSERT.
+    bulk: defineSchema({
+      table: s.table('v_bulk', {
+        id: integer('id').primaryKey(),
+        a: text('a').notNull(),
+        b: integer('b'),
+        c: doublePrecision('c'),
+        d: boolean('d'),
+        e: text('e'),
+      }),
+    }),
+  };
+}
+
+export type VersionedModel = ReturnType<typeof versionedModel>;
+
+/** `{ schema, upserts, deletes }` from `[row, version]` and `[id, version]` pairs. */
+export function op(
+  schema: CompiledSchema,
+  upserts: readonly (readonly [Row, number])[],
+  deletes: readonly (readonly [unknown, number])[] = [],
+): VersionedWriteOp {
+  return {
+    schema,
+    upserts: upserts.map(([row, version]) => ({ row, version })),
+    deletes: deletes.map(([id, version]) => ({ id, version })),
+  };
+}
+
+export interface StoredVersion {
+  version: number;
+  deleted: boolean;
+  updatedAt: Date;
+}
+
+/**
+ * What `_strata_versions` holds for these ids of the schema, by id; `undefined` without the fixture's
+ * database (the callers then skip their version checks).
+ */
+export async function storedVersions(
+  suite: L3Suite,
+  schema: CompiledSchema,
+  ids: readonly string[],
+): Promise<Record<string, StoredVersion> | undefined> {
+  const db = suite.db();
+  if (!db) return undefined;
+  const versions = strataVersionsTable(suite.schemaName);
+  const rows = await db
+    .select()
+    .from(versions)
+    .where(and(eq(versions.schema, schema.name), inArray(versions.id, [...ids])));
+  return Object.fromEntries(
+    rows.map((r) => [r.id, { version: r.version, deleted: r.deleted, updatedAt: r.updatedAt }]),
+  );
+}
+
+/**
+ * Expects `_strata_versions` to hold exactly `expected` (version, tombstone) among `ids`: an id left
+ * out of `expected` must have no version. Skipped without the fixture's database.
+ */
+export async function expectVersions(
+  suite: L3Suite,
+  schema: CompiledSchema,
+  ids: readonly string[],
+  expected: Record<string, readonly [version: number, deleted: boolean]>,
+): Promise<void> {
+  const stored = await storedVersions(suite, schema, ids);
+  if (!stored) return;
+  const want = Object.entries(expected).map(([id, [version, deleted]]) => [
+    id,
+    { version, deleted, updatedAt: expect.any(Date) },
+  ]);
+  expect(stored).toEqual(Object.fromEntries(want));
+}

@@ -33,6 +33,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await db.execute(sql`drop schema if exists ${sql.identifier(schemaName)} cascade`);
+  await db.execute(sql`drop schema if exists ${sql.identifier(`${schemaName}_ops`)} cascade`);
   await pool.end();
 });
 
@@ -80,4 +81,16 @@ it('applies versioned writes with the unqualified _strata_versions', async () =>
     { id: 'v', version: '2', deleted: false },
   ]);
   expect(await l3.findMany(notes, ['a', 'v'])).toEqual([{ id: 'v', n: 2, tag: TRICKY }]);
+});
+
+it('creates a missing migrationsSchema and _strata_versions in it on the first versioned write', async () => {
+  const ops = createDrizzleL3(db, { migrationsSchema: `${schemaName}_ops` });
+  const write = { schema: notes, upserts: [{ row: { id: 'o', n: 3 }, version: 1 }], deletes: [] };
+  expect(await ops.applyVersioned([write])).toEqual([{ applied: ['o'], skipped: [] }]);
+  expect(await ops.applyVersioned([write])).toEqual([{ applied: [], skipped: ['o'] }]);
+  const { rows } = await pool.query<{ n: number }>(
+    'select count(*)::int as n from information_schema.tables where table_schema = $1 and table_name = $2',
+    [`${schemaName}_ops`, '_strata_versions'],
+  );
+  expect(rows).toEqual([{ n: 1 }]);
 });

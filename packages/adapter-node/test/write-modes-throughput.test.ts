@@ -1,0 +1,65 @@
+import { createDrizzleL3, defineSchema, Strata } from '@strata/core';
+import { serviceUrls, uniqueName } from '@strata/devstack/testing';
+import { sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, expect, it } from 'vitest';
+import { createIoredisL2 } from '../src/l2/ioredis-l2.js';
+import { createRedisStreamQueue } from '../src/queue/redis-stream-queue.js';
+
+// Prints sets/s for both write modes and L3 statements per 1,000 sets. A measurement for the
+// record (bench/ holds the targets); the assertions only check that every write landed.
+const name = uniqueName('modes');
+const { redisUrl, databaseUrl } = serviceUrls();
+const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+pool.on('error', () => {});
+const statements: string[] = [];
+const db = drizzle(pool, { logger: { logQuery: (q) => void statements.push(q) } });
+const table = pgSchema(name).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+
+afterAll(async () => {
+  await db.execute(sql.raw(`drop schema if exists "${name}" cascade`));
+  const redis = new Redis(redisUrl, { lazyConnect: true });
+  redis.on('error', () => {});
+  const keys = await redis.keys(`${name}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  redis.disconnect();
+  await pool.end();
+});
+
+it('write-behind vs write-through: sets per second and L3 statements per 1,000 sets', async () => {
+  const N = 1_000;
+  const results: Record<string, { perSecond: number; statements: number }> = {};
+  for (const mode of ['write-through', 'write-behind'] as const) {
+    const schema = defineSchema({ table, writeMode: mode });
+    const strata = new Strata({
+      l2: createIoredisL2(redisUrl),
+      l3: createDrizzleL3(db),
+      queue: createRedisStreamQueue({ url: redisUrl, stream: `${name}:${mode}` }),
+      keyPrefix: `${name}-${mode}`,
+      writeBehindFlushThreshold: 1_000_000, // flush once, at the end, to count statements per batch
+      schemas: [schema],
+    });
+    await strata.migrate();
+    statements.length = 0;
+    const started = performance.now();
+    for (let i = 0; i < N; i++) await strata.set(schema, { id: `${mode}-${i % 100}`, n: i });
+    const elapsed = performance.now() - started;
+    await strata.flushDirty();
+    results[mode] = { perSecond: Math.round(N / (elapsed / 1000)), statements: statements.length };
+    await strata.close();
+  }
+  const rows = await db.select().from(table);
+  expect(
+    rows
+      .filter((r) => r.id.startsWith('write-behind-'))
+      .map((r) => r.n)
+      .sort((a, b) => a - b),
+  ).toEqual(Array.from({ length: 100 }, (_, i) => 900 + i).sort((a, b) => a - b));
+  console.info(
+    `[write modes] write-through ${results['write-through']!.perSecond} sets/s (${results['write-through']!.statements} L3 statements per ${N}); ` +
+      `write-behind ${results['write-behind']!.perSecond} sets/s (${results['write-behind']!.statements} L3 statements per ${N}, 100 keys)`,
+  );
+}, 60_000);

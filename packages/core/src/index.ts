@@ -37,6 +37,7 @@ export { entryFromPttl, integerReply, parseCounter, toPx } from './l2/redis-valu
 export type { L2Entry, L2SetEntry, L2Tier } from './l2/types.js';
 export { createDrizzleL3, type DrizzleL3Options } from './l3/drizzle-l3.js';
 export { strataMigrationsTable } from './l3/migrations-table.js';
+export { strataVersionsTable } from './l3/versions-table.js';
 export type {
   L3Tier,
   MigrationRecord,

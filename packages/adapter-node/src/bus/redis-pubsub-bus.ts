@@ -7,7 +7,7 @@ import {
   type InvalidationBus,
 } from '@strata/core';
 import { Redis, type RedisOptions } from 'ioredis';
-import { quitConnection } from './quit-connection.js';
+import { quitConnection } from '../redis/quit-connection.js';
 
 export type RedisPubSubBusOptions = (
   | {

@@ -9,6 +9,7 @@ import {
   toPx,
 } from '@strata/core';
 import { Redis, type RedisOptions } from 'ioredis';
+import { quitConnection } from '../redis/quit-connection.js';
 
 /**
  * The L2 over Redis TCP with ioredis, for long-lived Node processes. Each method is one round trip
@@ -99,21 +100,9 @@ class IoredisL2 implements L2Tier {
 
   /** Quits an owned connection (once, however often it is called); a borrowed one stays open. */
   close(): Promise<void> {
-    this.#closing ??= this.#owned ? shutdown(this.#redis) : Promise.resolve();
+    this.#closing ??= this.#owned ? quitConnection(this.#redis) : Promise.resolve();
     return this.#closing;
   }
-}
-
-async function shutdown(redis: Redis): Promise<void> {
-  if (redis.status === 'ready') {
-    try {
-      await redis.quit();
-      return;
-    } catch {
-      // The connection died while quitting: disconnect below still stops any reconnect timer.
-    }
-  }
-  redis.disconnect();
 }
 
 /** The replies of a pipeline or MULTI/EXEC, throwing the first command error. */

@@ -8,9 +8,9 @@ import {
   type UnreadableDeadLetter,
 } from '@strata/core';
 import type { Redis } from 'ioredis';
+import { quitConnection } from '../redis/quit-connection.js';
 import { BURY_SCRIPT, type Burial, buryArgs } from './bury-script.js';
 import type { RedisStreamQueue, RedisStreamQueueStats } from './redis-stream-queue.js';
-import { shutdown } from './shutdown.js';
 import { readDeadLetter, WRITE_FIELD } from './stream-entry.js';
 import { entriesOf, isNoGroup, results } from './stream-replies.js';
 import { type TakenEntry, type TakeTarget, takeBatch } from './take-batch.js';
@@ -117,7 +117,7 @@ export class StreamQueue implements RedisStreamQueue {
 
   /** Quits an owned connection (once, however often it is called); a borrowed one stays open. */
   close(): Promise<void> {
-    this.#closing ??= this.#owned ? shutdown(this.#redis) : Promise.resolve();
+    this.#closing ??= this.#owned ? quitConnection(this.#redis) : Promise.resolve();
     return this.#closing;
   }
 

@@ -1,7 +1,10 @@
 import type { Redis } from 'ioredis';
 
-/** Ends a connection this package opened: QUIT when it is up, else stop its reconnect attempts. */
-export async function shutdown(redis: Redis): Promise<void> {
+/**
+ * Ends a connection this package opened: QUIT when it is up (the server sees a clean goodbye), else
+ * disconnect, which also stops a pending reconnect timer. Never rejects.
+ */
+export async function quitConnection(redis: Redis): Promise<void> {
   if (redis.status === 'ready') {
     try {
       await redis.quit();

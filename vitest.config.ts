@@ -46,6 +46,7 @@ export default defineConfig({
             'packages/*/test/**/*.test.ts',
             'packages/*/src/**/*.test.ts',
             'packages/*/testing/**/*.test.ts',
+            'packages/adapter-workers/test-node/**/*.test.ts',
           ],
           // These run inside workerd (the 'workers' project below).
           exclude: [...configDefaults.exclude, 'packages/adapter-workers/test/**'],

@@ -1,5 +1,16 @@
 export { createRedisPubSubBus, type RedisPubSubBusOptions } from './bus/redis-pubsub-bus.js';
+export type { Database, Driver } from './connect/database.js';
+export type { WriteBehindQueue } from './connect/redis-tiers.js';
+export type { SignalOptions } from './connect/signals.js';
+export { type CreateStrataOptions, createStrata, type NodeStrata } from './create-strata.js';
 export { createIoredisL2 } from './l2/ioredis-l2.js';
+export {
+  type MigrateFromOptions,
+  type MigrateFromResult,
+  type MigrationTarget,
+  migrateFrom,
+} from './migrate-from.js';
+export { type MigrationFile, readMigrationFiles } from './migrations/migration-files.js';
 export {
   createRedisStreamQueue,
   type RedisStreamQueue,

@@ -1,3 +1,11 @@
-// The public API of this package arrives with its issue; the package exists so the workspace, its
-// exports and its build are in place from the start.
-export {};
+export type { QueueBatch, QueueContentType, QueueMessage, QueueProducer } from './queue/bindings.js';
+export { type CloudflareQueueOptions, createCloudflareQueue } from './queue/cloudflare-queue.js';
+export {
+  type DeadMessage,
+  type HandleWriteBatchOptions,
+  handleWriteBatch,
+  type WriteBatchResult,
+  type WriteDeadLetter,
+} from './queue/consumer.js';
+export { defaultRetryDelay, MAX_RETRY_DELAY_SECONDS } from './queue/retry-delay.js';
+export { QUEUE_LIMITS } from './queue/send-batches.js';

@@ -4,11 +4,7 @@ import type { QueueWorkerEnv } from './fixtures/queue-worker.js';
 
 declare global {
   namespace Cloudflare {
-    interface Env extends QueueWorkerEnv {
-      /** Connection string for `neon()`; the host is ignored by the local endpoint. */
-      DATABASE_URL: string;
-      /** `neonConfig.fetchEndpoint`: the devstack's Neon HTTP SQL URL (tests and local dev only). */
-      NEON_FETCH_ENDPOINT: string;
-    }
+    // DATABASE_URL and NEON_FETCH_ENDPOINT are declared with the write-behind bindings (wb-app.ts).
+    interface Env extends QueueWorkerEnv {}
   }
 }

@@ -36,8 +36,8 @@ export type { EvictionPolicy, EvictReason, L1Entry, L1Stats, L1Tier, MemoryL1Opt
 export { entryFromPttl, integerReply, parseCounter, toPx } from './l2/redis-values.js';
 export type { L2Entry, L2SetEntry, L2Tier } from './l2/types.js';
 export { createDrizzleL3, type DrizzleL3Options } from './l3/drizzle-l3.js';
-export { strataMigrationsTable } from './l3/migrations-table.js';
-export { strataVersionsTable } from './l3/versions-table.js';
+export { ddlLock } from './l3/migrate.js';
+export { migrationsTableStatements, strataMigrationsTable } from './l3/migrations-table.js';
 export type {
   L3Tier,
   MigrationRecord,
@@ -50,6 +50,7 @@ export type {
   WriteOp,
   WriteOpResult,
 } from './l3/types.js';
+export { strataVersionsTable } from './l3/versions-table.js';
 export { consoleLogger, type Logger, noopLogger } from './observability/logger.js';
 export { type MetricsRecorder, noopMetrics, type Tier } from './observability/metrics.js';
 export { Q, QueryBuilder } from './query/builder.js';

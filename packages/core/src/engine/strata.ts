@@ -67,6 +67,7 @@ export class Strata {
   readonly #flushLoop: FlushLoop | undefined;
   readonly #writer: Writer;
   #closed = false;
+  #closing: Promise<void> | undefined;
   #stopTimers: (() => void)[] = [];
 
   constructor(config: StrataConfig = {}) {
@@ -334,11 +335,20 @@ export class Strata {
     return outcome;
   }
 
-  /** Flushes what waits (when a pull queue is configured), then releases what the tiers opened. Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Refuses new writes, waits for running ones, flushes what waits (when a pull queue is
+   * configured), then releases what the tiers opened. Concurrent and repeated calls share one close.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     for (const stop of this.#stopTimers) stop();
     try {
+      // First no write may still be acknowledged, then the flush: nothing acknowledged is left behind.
+      await this.#writer.close();
       await this.flushDirty();
     } finally {
       this.#closed = true;

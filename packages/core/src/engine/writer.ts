@@ -1,3 +1,4 @@
+import { StrataError } from '../errors.js';
 import type { Row } from '../l3/types.js';
 import type { WriteQueue } from '../queue/types.js';
 import type { Coherence } from './coherence.js';
@@ -15,6 +16,8 @@ import { deleteIds, writeRows } from './write-path.js';
  */
 export class Writer {
   readonly #versions = new VersionClock();
+  readonly #inFlight = new Set<Promise<unknown>>();
+  #closing = false;
 
   constructor(
     readonly ctx: EngineContext,
@@ -23,7 +26,37 @@ export class Writer {
     readonly flushLoop: FlushLoop | undefined,
   ) {}
 
-  async set(rt: SchemaRuntime, prepared: readonly { row: Row; id: Id }[]): Promise<Row[]> {
+  set(rt: SchemaRuntime, prepared: readonly { row: Row; id: Id }[]): Promise<Row[]> {
+    return this.#track(() => this.#set(rt, prepared));
+  }
+
+  delete(rt: SchemaRuntime, ids: readonly Id[]): Promise<number> {
+    return this.#track(() => this.#delete(rt, ids));
+  }
+
+  /**
+   * Refuses new writes, then waits for those already running: after this resolves, nothing can be
+   * acknowledged that a final flush would miss.
+   */
+  async close(): Promise<void> {
+    this.#closing = true;
+    await Promise.allSettled([...this.#inFlight]);
+  }
+
+  #track<T>(write: () => Promise<T>): Promise<T> {
+    if (this.#closing) {
+      return Promise.reject(
+        new StrataError('UNAVAILABLE', 'this Strata instance is closing: it takes no more writes'),
+      );
+    }
+    const running = write();
+    this.#inFlight.add(running);
+    const done = () => void this.#inFlight.delete(running);
+    running.then(done, done);
+    return running;
+  }
+
+  async #set(rt: SchemaRuntime, prepared: readonly { row: Row; id: Id }[]): Promise<Row[]> {
     let rows: Row[] | undefined;
     if (rt.writeMode === 'write-behind')
       rows = await writeBehind(this.ctx, rt, this.queue!, this.#versions, prepared);
@@ -37,7 +70,7 @@ export class Writer {
     return rows;
   }
 
-  async delete(rt: SchemaRuntime, ids: readonly Id[]): Promise<number> {
+  async #delete(rt: SchemaRuntime, ids: readonly Id[]): Promise<number> {
     let existed: number;
     if (rt.writeMode === 'write-behind') {
       const rows = await writeBehind(

@@ -1,0 +1,77 @@
+import { parseArgs } from 'node:util';
+import { UsageError } from './cli-errors.js';
+
+export type Command = 'migrate' | 'migrate-from' | 'status' | 'warm' | 'stats' | 'invalidate';
+
+export interface Invocation {
+  command: Command | 'help';
+  /** The command's operands, e.g. ['players', 'p1'] for `invalidate players p1`. */
+  operands: string[];
+  config: string | undefined;
+  /** Undefined: no limit. */
+  limit: number | undefined;
+  json: boolean;
+  verbose: boolean;
+}
+
+/** How many operands each command takes: [min, max]. */
+const OPERANDS: Record<Command, readonly [number, number]> = {
+  migrate: [0, 0],
+  'migrate-from': [1, 1],
+  status: [0, 0],
+  warm: [1, 1],
+  stats: [0, 0],
+  invalidate: [1, 2],
+};
+
+function isCommand(word: string): word is Command {
+  return Object.hasOwn(OPERANDS, word);
+}
+
+/** Parses argv (without node and the script); anything it cannot run is a UsageError. */
+export function parseInvocation(argv: readonly string[]): Invocation {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const { values, positionals } = parsed;
+  const verbose = values.verbose ?? false;
+  const base = { config: values.config, json: values.json ?? false, verbose, limit: undefined };
+  if (values.help) return { ...base, command: 'help', operands: [] };
+  const [word, ...operands] = positionals;
+  if (word === undefined) throw new UsageError('no command given');
+  if (!isCommand(word)) throw new UsageError(`unknown command: ${word}`);
+  const [min, max] = OPERANDS[word];
+  if (operands.length < min || operands.length > max) {
+    throw new UsageError(
+      `${word} takes ${min === max ? min : `${min} to ${max}`} argument(s), got ${operands.length}`,
+    );
+  }
+  if (values.limit !== undefined && word !== 'warm') throw new UsageError('--limit applies to warm only');
+  return { ...base, command: word, operands, limit: parseLimit(values.limit) };
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      limit: { type: 'string' },
+      json: { type: 'boolean' },
+      verbose: { type: 'boolean', short: 'v' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+function parseLimit(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text)) || Number(text) < 1) {
+    throw new UsageError(`--limit must be a whole number of at least 1, not ${JSON.stringify(text)}`);
+  }
+  return Number(text);
+}

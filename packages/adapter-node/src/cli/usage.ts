@@ -1,0 +1,25 @@
+/** `strata --help`. */
+export const USAGE = `Usage: strata <command> [options]
+
+Commands:
+  migrate                     create or extend the tables of the configured schemas
+  migrate-from <dir>          apply the NNN_description.sql files of <dir> not applied yet
+  status                      list the migrations applied (_strata_migrations)
+  warm <schema> [--limit N]   load rows of <schema> from Postgres into the caches
+  stats                       row counts per schema and this instance's counters, as JSON
+  invalidate <schema> [id]    drop one cached row, or every cached row of <schema>, everywhere
+
+Options:
+  -c, --config <file>   config module whose default export is { schemas, ...createStrata options }
+                        (default: ./strata.config.mjs or ./strata.config.js when present)
+      --limit <N>       warm at most N rows
+      --json            status as JSON
+  -v, --verbose         print stacks and causes of errors
+  -h, --help            show this help
+
+Environment (the config file's own fields win):
+  DATABASE_URL                                         Postgres (required)
+  REDIS_URL  or  UPSTASH_REDIS_REST_URL + _TOKEN       Redis for L2 and invalidation (optional)
+
+Exit codes: 0 ok, 1 failure, 2 usage error.
+`;

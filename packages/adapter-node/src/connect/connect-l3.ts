@@ -1,0 +1,80 @@
+import { StrataError } from '@strata/core';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import pg from 'pg';
+import type { Database, Driver } from './database.js';
+
+export interface L3Connection {
+  db: Database;
+  /** Ends what was opened (the pool); resolves once every connection is closed. */
+  end(): Promise<void>;
+}
+
+export interface ConnectL3Options {
+  databaseUrl: string;
+  driver?: Driver;
+  /** Called for errors of idle connections (a dropped socket), which no query would report. */
+  onError: (error: Error) => void;
+  /** Pool size for the 'pg' and 'neon-ws' pools. */
+  maxConnections?: number;
+}
+
+/** 'pg' for postgres:// and postgresql:// URLs; anything else must name its driver. */
+export function defaultDriver(databaseUrl: string): Driver {
+  if (/^postgres(ql)?:\/\//i.test(databaseUrl)) return 'pg';
+  throw new StrataError('INVALID_CONFIG', 'databaseUrl is not a postgres:// URL: give `driver` explicitly', {
+    details: { field: 'driver' },
+  });
+}
+
+/**
+ * Opens the Drizzle database `createStrata` builds its L3 on. The Neon drivers are loaded only when
+ * asked for: `@neondatabase/serverless` is an optional peer dependency.
+ */
+export async function connectL3(options: ConnectL3Options): Promise<L3Connection> {
+  const driver = options.driver ?? defaultDriver(options.databaseUrl);
+  const max = options.maxConnections ?? 10;
+  if (driver === 'pg') {
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max });
+    pool.on('error', options.onError);
+    return { db: drizzle({ client: pool }), end: () => pool.end() };
+  }
+  if (driver === 'neon-http') {
+    const [{ neon }, { drizzle: drizzleHttp }] = await Promise.all([
+      loadNeon(),
+      import('drizzle-orm/neon-http'),
+    ]);
+    // One fetch per query: nothing stays open, so nothing to end.
+    return { db: drizzleHttp({ client: neon(options.databaseUrl) }), end: async () => {} };
+  }
+  if (driver === 'neon-ws') {
+    const [{ Pool, neonConfig }, { drizzle: drizzleWs }, { default: WebSocket }] = await Promise.all([
+      loadNeon(),
+      import('drizzle-orm/neon-serverless'),
+      import('ws'),
+    ]);
+    // Node 20 has no global WebSocket; a constructor the app set (or a runtime's own) is kept.
+    if (typeof globalThis.WebSocket === 'undefined') neonConfig.webSocketConstructor ??= WebSocket;
+    const pool = new Pool({ connectionString: options.databaseUrl, max });
+    pool.on('error', options.onError);
+    return { db: drizzleWs({ client: pool }), end: () => pool.end() };
+  }
+  throw new StrataError(
+    'INVALID_CONFIG',
+    `driver must be 'pg', 'neon-http' or 'neon-ws', not ${String(driver)}`,
+    {
+      details: { field: 'driver' },
+    },
+  );
+}
+
+async function loadNeon(): Promise<typeof import('@neondatabase/serverless')> {
+  try {
+    return await import('@neondatabase/serverless');
+  } catch (cause) {
+    throw new StrataError(
+      'INVALID_CONFIG',
+      'the neon-http and neon-ws drivers need @neondatabase/serverless: npm i @neondatabase/serverless',
+      { cause, details: { field: 'driver' } },
+    );
+  }
+}

@@ -1,0 +1,144 @@
+import { type CompiledSchema, createDrizzleL3, type L3Tier, Strata, type StrataConfig } from '@strata/core';
+import { connectL3 } from './connect/connect-l3.js';
+import type { Database, Driver } from './connect/database.js';
+import { connectRedisTiers, type WriteBehindQueue } from './connect/redis-tiers.js';
+import { onShutdownSignals, type SignalOptions } from './connect/signals.js';
+import { nodeScheduler } from './scheduler.js';
+
+/** What `createStrata` wires; every other `StrataConfig` field is passed through to `new Strata`. */
+export interface CreateStrataOptions
+  extends Omit<StrataConfig, 'l2' | 'l3' | 'bus' | 'queue' | 'scheduler' | 'schemas'> {
+  /** Postgres for L3. */
+  databaseUrl: string;
+  /** Redis over TCP: L2 (ioredis), the pub/sub bus and the Redis Stream write queue. */
+  redisUrl?: string;
+  /** Or Redis over Upstash REST: L2 and the SSE bus (needs `@upstash/redis`). */
+  upstash?: { url: string; token: string };
+  schemas: readonly CompiledSchema[];
+  /** Default 'pg' for postgres:// URLs. The Neon drivers need `@neondatabase/serverless`. */
+  driver?: Driver;
+  /** Size of the 'pg' / 'neon-ws' pool. Default 10. */
+  maxConnections?: number;
+  /**
+   * The write-behind queue. Default: none unless a schema is write-behind, then 'redis-stream'
+   * with `redisUrl` (durable) and 'memory' otherwise (a crash loses what it holds).
+   */
+  writeBehind?: WriteBehindQueue;
+  /** Pub/sub channel of the bus. Default `{keyPrefix}:invalidate` ('strata:invalidate'). */
+  invalidationChannel?: string;
+  /** Redis Stream of the write queue. Default `{keyPrefix}:writes` ('strata:writes'). */
+  writeStream?: string;
+  /** Postgres schema of `_strata_migrations` and `_strata_versions`. Default: unqualified. */
+  migrationsSchema?: string;
+  /** Shut down on SIGTERM / SIGINT, then exit 0 (1 if the shutdown failed). Default true. */
+  handleSignals?: boolean | SignalOptions;
+  /** Runs first in `shutdown()`: stop what produces writes (an HTTP server, a consumer). */
+  beforeShutdown?: () => void | Promise<void>;
+}
+
+/** A wired Strata and the means to end it. */
+export interface NodeStrata {
+  readonly strata: Strata;
+  /** The Drizzle database L3 runs on, e.g. for `migrateFrom(db, dir)` or your own queries. */
+  readonly db: Database;
+  readonly migrationsSchema: string | undefined;
+  /**
+   * `beforeShutdown`; then the write queue refuses new writes (QUEUE_UNAVAILABLE) and the ones in
+   * flight settle; then Strata flushes and closes; then the pool ends. Once, however often called.
+   */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Strata for a long-lived Node process, wired from URLs: L3 over a `pg.Pool` (or Neon), L2 + bus +
+ * write queue over Redis (or Upstash), a timer-driven flusher and L1 sweep.
+ * @example
+ * const { strata, shutdown } = await createStrata({
+ *   databaseUrl: process.env.DATABASE_URL!,
+ *   redisUrl: process.env.REDIS_URL,
+ *   schemas: [playerSchema],
+ * });
+ * await strata.set(playerSchema, { id: 'p1', username: 'andrew' });
+ * await shutdown(); // or let SIGTERM do it
+ */
+export function createStrata(options: CreateStrataOptions): Promise<NodeStrata> {
+  return wireStrata(options);
+}
+
+/** `createStrata` with a seam for the CLI, which watches L3 to report progress. */
+export async function wireStrata(
+  options: CreateStrataOptions,
+  wrapL3: (l3: L3Tier) => L3Tier = (l3) => l3,
+): Promise<NodeStrata> {
+  const {
+    databaseUrl,
+    redisUrl,
+    upstash,
+    driver,
+    maxConnections,
+    writeBehind,
+    invalidationChannel,
+    writeStream,
+    migrationsSchema,
+    handleSignals = true,
+    beforeShutdown,
+    ...config
+  } = options;
+  const prefix = config.keyPrefix ?? 'strata';
+  const connection = await connectL3({
+    databaseUrl,
+    driver,
+    maxConnections,
+    onError: (error) => config.logger?.warn('idle L3 connection failed', { error: String(error) }),
+  });
+  let strata: Strata;
+  try {
+    const tiers = await connectRedisTiers({
+      redisUrl,
+      upstash,
+      writeBehind,
+      needsQueue: options.schemas.some((s) => (s.writeMode ?? config.defaultWriteMode) === 'write-behind'),
+      invalidationChannel: invalidationChannel ?? `${prefix}:invalidate`,
+      writeStream: writeStream ?? `${prefix}:writes`,
+    });
+    const l3 = wrapL3(createDrizzleL3(connection.db, { migrationsSchema }));
+    try {
+      strata = new Strata({ ...config, ...tiers, l3, scheduler: nodeScheduler() });
+    } catch (error) {
+      await Promise.allSettled([tiers.l2?.close(), tiers.bus?.close(), tiers.queue?.close()]);
+      throw error;
+    }
+  } catch (error) {
+    await connection.end();
+    throw error;
+  }
+  let closing: Promise<void> | undefined;
+  let removeListeners = (): void => {};
+  const shutdown = (): Promise<void> => {
+    closing ??= (async () => {
+      try {
+        await beforeShutdown?.();
+      } finally {
+        try {
+          // Refuses new writes, waits for running ones, then flushes: nothing acknowledged is left.
+          await strata.close();
+        } finally {
+          await connection.end();
+          removeListeners();
+        }
+      }
+    })();
+    return closing;
+  };
+  if (handleSignals !== false) {
+    const { logger } = config;
+    // The app's logger, when it gave one, hears why a shutdown failed; else stderr does.
+    const report =
+      logger && ((message: string, error: unknown) => logger.error(message, { error: String(error) }));
+    removeListeners = onShutdownSignals(shutdown, {
+      ...(report ? { report } : {}),
+      ...(handleSignals === true ? {} : handleSignals),
+    });
+  }
+  return { strata, db: connection.db, migrationsSchema, shutdown };
+}

@@ -1,0 +1,165 @@
+import {
+  type DeadLetter,
+  type Delivery,
+  decodeQueuedWrite,
+  parseQueuedWrite,
+  type QueuedWrite,
+  type Strata,
+  type UnreadableDeadLetter,
+} from '@strata/core';
+import type { QueueBatch, QueueMessage, QueueProducer } from './bindings.js';
+import { clampDelay, defaultRetryDelay } from './retry-delay.js';
+import { planBatches } from './send-batches.js';
+
+/**
+ * A message body on the dead-letter queue, as {@link handleWriteBatch} sends it: core's records, with
+ * the message id as `handle`. Messages the platform moves there itself (after `max_retries`) keep
+ * their original body: a plain `QueuedWrite`.
+ */
+export type WriteDeadLetter = DeadLetter | UnreadableDeadLetter;
+
+export interface HandleWriteBatchOptions {
+  /**
+   * Producer binding of a dead-letter queue. Given: a write the flush gave up on, or a message that
+   * is no valid write, is sent there (as a {@link WriteDeadLetter}) and acked at once. Omitted: it is
+   * retried, so the consumer's `max_retries` and `dead_letter_queue` in wrangler.toml take it.
+   */
+  deadLetter?: QueueProducer;
+  /** Seconds before a retried message comes back, by its deliveries before this one. Default {@link defaultRetryDelay}. */
+  retryDelay?: (attempts: number) => number;
+}
+
+/** One message the batch could not apply. */
+export interface DeadMessage {
+  readonly id: string;
+  /** `null`: the message was no valid write (malformed). */
+  readonly write: QueuedWrite | null;
+  readonly reason: string;
+  /** Sent to `deadLetter` and acked; false: retried instead (no binding, or sending it failed). */
+  readonly sent: boolean;
+}
+
+/** What became of each message of a batch, by message id. */
+export interface WriteBatchResult {
+  /** In L3 (applied, superseded by a newer write, or already applied before): acked. */
+  acked: string[];
+  /** Failed for a reason that may pass (L3 unreachable, retries left): retried with a delay. */
+  retried: string[];
+  dead: DeadMessage[];
+}
+
+/**
+ * The body of a Worker's `queue()` handler for write-behind: validates each message, hands the
+ * writes to `strata.flushBatch` (coalescing, versioned apply, poison isolation all live in core) and
+ * settles every message by the outcome. A malformed message never blocks the others. Nothing is
+ * settled before the flush returns, so if it throws, the platform retries the whole batch.
+ *
+ * Give the consumer `max_retries` >= the Strata's `writeBehindMaxRetry` so the flush, not the
+ * platform, decides when a write is poison and the dead letter says why.
+ *
+ * @example
+ * export default {
+ *   async queue(batch, env) {
+ *     await handleWriteBatch(strataFor(env), batch, { deadLetter: env.WRITES_DLQ });
+ *   },
+ * } satisfies ExportedHandler<Env>;
+ */
+export async function handleWriteBatch(
+  strata: Strata,
+  batch: QueueBatch,
+  options: HandleWriteBatchOptions = {},
+): Promise<WriteBatchResult> {
+  const retryDelay = options.retryDelay ?? defaultRetryDelay;
+  const messages = new Map(batch.messages.map((msg) => [msg.id, msg]));
+  const deliveries: Delivery[] = [];
+  const letters: WriteDeadLetter[] = [];
+  for (const msg of batch.messages) {
+    const attempts = Math.max(0, msg.attempts - 1);
+    try {
+      deliveries.push({ handle: msg.id, write: readWrite(msg.body), attempts });
+    } catch (err) {
+      const problem = err instanceof Error ? err.message.replace(/^strata: /, '') : String(err);
+      const reason = `malformed: ${problem}`;
+      letters.push({ handle: msg.id, write: null, raw: rawText(msg.body), reason, attempts });
+    }
+  }
+  const outcome = deliveries.length > 0 ? await strata.flushBatch(deliveries) : undefined;
+  for (const { delivery, reason } of outcome?.dead ?? []) {
+    letters.push({ handle: delivery.handle, write: delivery.write, reason, attempts: delivery.attempts });
+  }
+
+  const settled = new Set<string>();
+  const ack = (msg: QueueMessage) => {
+    settled.add(msg.id);
+    msg.ack();
+  };
+  const retry = (msg: QueueMessage) => {
+    settled.add(msg.id);
+    msg.retry({ delaySeconds: clampDelay(retryDelay(Math.max(0, msg.attempts - 1))) });
+  };
+  const result: WriteBatchResult = { acked: [], retried: [], dead: [] };
+  const settleAll = (ids: readonly string[], settle: (msg: QueueMessage) => void, into: string[]) => {
+    for (const id of ids) {
+      const msg = messages.get(id);
+      if (!msg) continue;
+      settle(msg);
+      into.push(id);
+    }
+  };
+  settleAll(outcome?.acked ?? [], ack, result.acked);
+  settleAll(outcome?.retried ?? [], retry, result.retried);
+  const sent = await sendDeadLetters(options.deadLetter, letters);
+  for (const letter of letters) {
+    const msg = messages.get(letter.handle);
+    if (!msg) continue;
+    const delivered = sent.has(msg.id);
+    if (delivered) ack(msg);
+    else retry(msg);
+    result.dead.push({ id: msg.id, write: letter.write, reason: letter.reason, sent: delivered });
+  }
+  // The platform acks a message left unsettled when the handler returns: never let that drop a write.
+  for (const msg of batch.messages) if (!settled.has(msg.id)) retry(msg);
+  return result;
+}
+
+/** A JSON message carries the write as an object; a text one (sent by hand) as its JSON. */
+function readWrite(body: unknown): QueuedWrite {
+  return typeof body === 'string' ? decodeQueuedWrite(body) : parseQueuedWrite(body);
+}
+
+function rawText(body: unknown): string {
+  if (typeof body === 'string') return body;
+  try {
+    return JSON.stringify(body) ?? String(body);
+  } catch {
+    return String(body);
+  }
+}
+
+/**
+ * Sends the dead letters within the platform's limits, batch by batch; resolves the handles that
+ * got through. A batch that fails (or letters that cannot be sent at all) is left out: those
+ * messages are retried instead, so a dead-letter queue outage loses nothing.
+ */
+async function sendDeadLetters(
+  binding: QueueProducer | undefined,
+  letters: readonly WriteDeadLetter[],
+): Promise<Set<string>> {
+  const sent = new Set<string>();
+  if (!binding || letters.length === 0) return sent;
+  let batches: WriteDeadLetter[][];
+  try {
+    batches = planBatches(letters, 'dead letters');
+  } catch {
+    return sent;
+  }
+  for (const batch of batches) {
+    try {
+      await binding.sendBatch(batch.map((body) => ({ body, contentType: 'json' as const })));
+      for (const letter of batch) sent.add(letter.handle);
+    } catch {
+      // Retried below; the next batch may still get through.
+    }
+  }
+  return sent;
+}

@@ -47,6 +47,7 @@ export default defineConfig({
             'packages/*/src/**/*.test.ts',
             'packages/*/testing/**/*.test.ts',
             'packages/adapter-workers/test-node/**/*.test.ts',
+            'apps/*/test-node/**/*.test.ts',
           ],
           // These run inside workerd (the 'workers' project below).
           exclude: [...configDefaults.exclude, 'packages/adapter-workers/test/**'],

@@ -47,7 +47,6 @@ async function query<T extends pg.QueryResultRow>(text: string, values: unknown[
   return (await pool.query<T>(text, values)).rows;
 }
 
-
 beforeAll(async () => {
   admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();

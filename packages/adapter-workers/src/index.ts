@@ -1,3 +1,5 @@
+export { type CreateStrataOptions, createStrata, type StrataBindings } from './create-strata.js';
+// The Hono middleware is `@strata/adapter-workers/hono` (src/hono.ts): apps without Hono skip it.
 export type { QueueBatch, QueueContentType, QueueMessage, QueueProducer } from './queue/bindings.js';
 export { type CloudflareQueueOptions, createCloudflareQueue } from './queue/cloudflare-queue.js';
 export {

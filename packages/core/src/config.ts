@@ -61,6 +61,16 @@ export interface StrataConfig {
   /** Hands deferred work (cache fills) to the host, e.g. `ctx.waitUntil`; without it fills are awaited. */
   waitUntil?: (work: Promise<unknown>) => void;
   /**
+   * What happens to deferred work (L2 fills, bus publishes) when no `waitUntil` is set. `'await'`
+   * (default): the call that caused it waits for it. `'background'`: the call returns at once and
+   * the work is tracked; `strata.settled()` waits for it. For a Strata shared by concurrent requests
+   * (one per Workers isolate), where `waitUntil` belongs to each request, not to the instance.
+   * @example
+   * const strata = new Strata({ l2, l3, deferred: 'background' }); // module scope
+   * // per request: ctx.waitUntil(strata.settled());
+   */
+  deferred?: 'await' | 'background';
+  /**
    * Repeating timers, from a host that has them (Node): then L1 drops expired entries every
    * `l1.sweepEvery` instead of only lazily on read. Core never starts a timer on its own.
    * @example scheduler: nodeScheduler() // from @strata/adapter-node
@@ -92,6 +102,7 @@ export interface ResolvedConfig {
   logger: Logger;
   metrics: MetricsRecorder;
   waitUntil: ((work: Promise<unknown>) => void) | undefined;
+  deferred: 'await' | 'background';
   scheduler: StrataConfig['scheduler'];
 }
 
@@ -157,6 +168,7 @@ const configSchema = z.strictObject({
   logger: withMethods('debug', 'info', 'warn', 'error').optional(),
   metrics: withMethods('count', 'observe').optional(),
   waitUntil: z.custom<unknown>((v) => typeof v === 'function', { message: 'must be a function' }).optional(),
+  deferred: z.enum(['await', 'background']).optional(),
   scheduler: withMethods('every').optional(),
 });
 
@@ -210,6 +222,7 @@ export function resolveConfig(config: StrataConfig): ResolvedConfig {
     logger: config.logger ?? noopLogger,
     metrics: config.metrics ?? noopMetrics,
     waitUntil: config.waitUntil,
+    deferred: config.deferred ?? 'await',
     scheduler: config.scheduler,
   };
 }

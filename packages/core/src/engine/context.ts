@@ -5,6 +5,9 @@ import type { Counters } from './stats.js';
 
 /** What the read and write paths share: config, counters and the error policy. */
 export class EngineContext {
+  /** Deferred work not awaited by its caller (waitUntil or 'background'), until it settles. */
+  readonly #inFlight = new Set<Promise<void>>();
+
   constructor(
     readonly config: ResolvedConfig,
     readonly counters: Counters,
@@ -31,14 +34,25 @@ export class EngineContext {
     });
   }
 
-  /** Runs deferred work through the host's waitUntil, or awaits it; its failure is tolerated. */
+  /**
+   * Runs deferred work: awaited by default; with `waitUntil` or `deferred: 'background'` the caller
+   * returns at once and the work is tracked until it settles (see `settled`). Its failure is tolerated.
+   */
   async defer(schema: string, tier: Tier, op: string, work: () => Promise<unknown>): Promise<void> {
     const guarded = work().then(
       () => undefined,
       (err: unknown) => this.tolerate(schema, tier, op, err),
     );
-    if (this.config.waitUntil) this.config.waitUntil(guarded);
-    else await guarded;
+    if (!this.config.waitUntil && this.config.deferred === 'await') return guarded;
+    // `guarded` never rejects, so neither does anything that waits on it.
+    this.#inFlight.add(guarded);
+    void guarded.finally(() => this.#inFlight.delete(guarded));
+    this.config.waitUntil?.(guarded);
+  }
+
+  /** Resolves once the deferred work in flight now has settled (work deferred later is not waited for). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.#inFlight]);
   }
 
   /** L3 errors as Strata errors: constraint and data errors are the caller's, the rest unavailability. */

@@ -336,8 +336,20 @@ export class Strata {
   }
 
   /**
+   * Resolves when the deferred work (L2 fills, bus publishes) in flight at call time has settled,
+   * its failures counted and logged as always; it never rejects. Needed with `deferred: 'background'`,
+   * where calls return before that work lands: hand it to the request's `waitUntil`.
+   * @example
+   * const strata = new Strata({ l2, l3, schemas, deferred: 'background' }); // one per isolate
+   * export default { async fetch(req, env, ctx) { const r = await handle(req, strata); ctx.waitUntil(strata.settled()); return r; } };
+   */
+  settled(): Promise<void> {
+    return this.#ctx.settled();
+  }
+
+  /**
    * Refuses new writes, waits for running ones, flushes what waits (when a pull queue is
-   * configured), then releases what the tiers opened. Concurrent and repeated calls share one close.
+   * configured), waits for deferred work (`settled`), then releases what the tiers opened. Concurrent and repeated calls share one close.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();
@@ -352,6 +364,8 @@ export class Strata {
       await this.flushDirty();
     } finally {
       this.#closed = true;
+      // Background fills and publishes still need the bus and L2 that are released below.
+      await this.#ctx.settled();
       await this.#coherence.close();
       await this.#config.queue?.close();
       await this.#l2?.close();

@@ -1,0 +1,127 @@
+import { neon, neonConfig } from '@neondatabase/serverless';
+import { type CompiledSchema, createDrizzleL3, Strata, type StrataConfig, StrataError } from '@strata/core';
+import { createUpstashL2, createUpstashLogBus } from '@strata/core/upstash';
+import { drizzle } from 'drizzle-orm/neon-http';
+import type { QueueProducer } from './queue/bindings.js';
+import { createCloudflareQueue } from './queue/cloudflare-queue.js';
+
+/**
+ * The bindings (Workers `env`) or environment variables (`process.env`) `createStrata` reads. No
+ * index signature, so a Worker's `Env` interface fits as it is; the queue binding is looked up by name.
+ */
+export interface StrataBindings {
+  UPSTASH_REDIS_REST_URL?: string;
+  UPSTASH_REDIS_REST_TOKEN?: string;
+  /** Postgres connection string for `neon()` (Neon's serverless HTTP driver). */
+  DATABASE_URL?: string;
+  /** Local dev and tests only: `neonConfig.fetchEndpoint`, the devstack's Neon HTTP SQL URL. */
+  NEON_FETCH_ENDPOINT?: string;
+  /** 32 bytes, base64 or hex: enables `encrypted` fields. */
+  STRATA_ENCRYPTION_KEY?: string;
+}
+
+/** `createStrata`'s options: the schemas, plus any StrataConfig field except the tiers it builds. */
+export interface CreateStrataOptions
+  extends Omit<StrataConfig, 'l2' | 'l3' | 'bus' | 'schemas' | 'waitUntil' | 'deferred'> {
+  schemas: readonly CompiledSchema[];
+  /** The env key of the write-behind queue's producer binding. Default 'WRITES'; used when it exists. */
+  queueBinding?: string;
+}
+
+// One Strata per isolate (module scope), per env object and schema list. A WeakMap so that a
+// test's or a runtime's discarded env does not keep its Strata alive.
+const instances = new WeakMap<object, Map<string, Strata>>();
+
+/**
+ * The Strata of this isolate for `env` and these schemas: built on the first call (Upstash L2, Neon
+ * HTTP L3 through Drizzle, the Upstash log bus, a Cloudflare Queue for write-behind when the binding
+ * exists), then the same instance for every later call with the same env object and schema names,
+ * so L1 lives as long as the isolate. The first call's options win for that pair.
+ *
+ * Deferred work (L2 fills, bus publishes) runs in the background (`deferred: 'background'`): hand
+ * `strata.settled()` to the request's `ctx.waitUntil` — the Hono middleware (`@strata/adapter-workers/hono`)
+ * does. Missing Upstash or database settings throw INVALID_CONFIG naming them.
+ *
+ * Vercel (and other fetch-style functions): pass `process.env`. Cloudflare Queues do not exist
+ * there, so for write-behind pass the durable Redis Stream queue from `@strata/adapter-node`
+ * (TCP Redis through ioredis; Node runtime, not Edge) as `options.queue`, and drain it from a
+ * long-lived consumer or a cron route with `strata.flushDirty()`.
+ *
+ * @example
+ * // Worker, module scope: const schemas = [players];
+ * export default {
+ *   async fetch(req: Request, env: Env, ctx: ExecutionContext) {
+ *     const strata = createStrata(env, { schemas });
+ *     const player = await strata.get(players, 'p1');
+ *     ctx.waitUntil(strata.settled());
+ *     return Response.json(player);
+ *   },
+ * };
+ * @example
+ * // Vercel function: write-behind through a Redis Stream
+ * import { createRedisStreamQueue } from '@strata/adapter-node';
+ * const strata = createStrata(process.env, { schemas, queue: createRedisStreamQueue({ url: process.env.REDIS_URL! }) });
+ */
+export function createStrata(env: StrataBindings, options: CreateStrataOptions): Strata {
+  let byKey = instances.get(env);
+  if (!byKey) {
+    byKey = new Map();
+    instances.set(env, byKey);
+  }
+  // Names, not object identity: schemas rebuilt per request must not pile up instances.
+  const key = options.schemas.map((schema) => schema.name).join('\u0000');
+  let strata = byKey.get(key);
+  if (!strata) {
+    strata = build(env, options);
+    byKey.set(key, strata);
+  }
+  return strata;
+}
+
+function build(env: StrataBindings, options: CreateStrataOptions): Strata {
+  const { queueBinding = 'WRITES', schemas, ...config } = options;
+  const upstash = {
+    url: required(env, 'UPSTASH_REDIS_REST_URL'),
+    token: required(env, 'UPSTASH_REDIS_REST_TOKEN'),
+  };
+  const databaseUrl = required(env, 'DATABASE_URL');
+  // A global of the driver: only local dev and tests set it; a deployed Worker reaches Neon itself.
+  if (env.NEON_FETCH_ENDPOINT) neonConfig.fetchEndpoint = env.NEON_FETCH_ENDPOINT;
+  const producer = queueProducer(env, queueBinding);
+  const queue = config.queue ?? (producer && createCloudflareQueue(producer, { name: queueBinding }));
+  const encryptionKey = config.encryptionKey ?? env.STRATA_ENCRYPTION_KEY;
+  return new Strata({
+    ...config,
+    l2: createUpstashL2(upstash),
+    l3: createDrizzleL3(drizzle(neon(databaseUrl))),
+    // Isolates cannot hold a subscription: the log bus is read before a read, at most this often.
+    // Its stream lives under the key prefix, so apps (and tests) sharing a Redis stay apart.
+    bus: createUpstashLogBus({ ...upstash, stream: `${config.keyPrefix ?? 'strata'}:invalidate:log` }),
+    invalidationPollMs: config.invalidationPollMs ?? '1s',
+    schemas,
+    ...(encryptionKey !== undefined && { encryptionKey }),
+    ...(queue && { queue }),
+    // The instance outlives each request, and so would their waitUntil: the caller waits per request.
+    deferred: 'background',
+  });
+}
+
+function required(
+  env: StrataBindings,
+  name: 'UPSTASH_REDIS_REST_URL' | 'UPSTASH_REDIS_REST_TOKEN' | 'DATABASE_URL',
+) {
+  const value = env[name];
+  if (!value) {
+    throw new StrataError('INVALID_CONFIG', `createStrata: the binding ${name} is missing or empty`, {
+      details: { binding: name },
+    });
+  }
+  return value;
+}
+
+/** The producer binding named `name`, if env has one (in `process.env` it never does). */
+function queueProducer(env: StrataBindings, name: string): QueueProducer | undefined {
+  const binding: unknown = (env as Record<string, unknown>)[name];
+  const sendBatch = (binding as { sendBatch?: unknown } | null | undefined)?.sendBatch;
+  return typeof sendBatch === 'function' ? (binding as QueueProducer) : undefined;
+}

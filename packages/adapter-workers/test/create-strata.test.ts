@@ -1,0 +1,105 @@
+/**
+ * `createStrata(env, options)` in workerd against the devstack bindings: one Strata per env object
+ * and schema list, built from the bindings (Upstash L2, Neon HTTP L3, log bus, queue binding).
+ */
+import { env } from 'cloudflare:workers';
+import { neon } from '@neondatabase/serverless';
+import { defineSchema, isStrataError, type Strata } from '@strata/core';
+import { uniqueName } from '@strata/devstack/testing';
+import { integer, pgTable, text } from 'drizzle-orm/pg-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createStrata } from '../src/index.js';
+import { upstashCommand } from './support/upstash-rest.js';
+import { waitFor } from './support/write-behind.js';
+
+const tableName = uniqueName('cs_players');
+const keyPrefix = uniqueName('cs');
+const players = defineSchema({
+  table: pgTable(tableName, {
+    id: text('id').primaryKey(),
+    username: text('username').notNull(),
+    level: integer('level').notNull().default(1),
+  }),
+  l1: { ttl: '60s' },
+  l2: { ttl: '5m' },
+});
+const otherName = uniqueName('cs_other');
+const other = defineSchema({ table: pgTable(otherName, { id: text('id').primaryKey() }) });
+
+const upstash = { url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN };
+const built = new Set<Strata>();
+const strataFor = (bindings: object, schemas: Parameters<typeof createStrata>[1]['schemas']) => {
+  const strata = createStrata(bindings, { schemas, keyPrefix });
+  built.add(strata);
+  return strata;
+};
+
+beforeAll(async () => {
+  await strataFor(env, [players, other]).migrate();
+});
+afterAll(async () => {
+  for (const strata of built) await strata.close();
+  const sql = neon(env.DATABASE_URL);
+  await sql.query(`drop table if exists "${tableName}"`);
+  await sql.query(`drop table if exists "${otherName}"`);
+  const keys = (await upstashCommand(upstash, ['KEYS', `${keyPrefix}:*`])) as string[];
+  if (keys.length > 0) await upstashCommand(upstash, ['DEL', ...keys]);
+});
+
+describe('createStrata', () => {
+  it('returns one instance per env object and schema list', () => {
+    const first = strataFor(env, [players]);
+    expect(strataFor(env, [players])).toBe(first);
+    // Same names, new schema objects (as if rebuilt per request): still the same instance.
+    expect(strataFor(env, [defineSchema({ table: players.table })])).toBe(first);
+    expect(strataFor(env, [players, other])).not.toBe(first);
+    expect(strataFor({ ...env }, [players])).not.toBe(first);
+  });
+
+  it('builds L2, L3 and the log bus from the bindings: a write on one isolate is read by another', async () => {
+    const a = strataFor(env, [players]);
+    const b = strataFor({ ...env }, [players]); // another env object: another instance, empty L1
+    await a.set(players, { id: 'p1', username: 'ada' });
+    await a.settled();
+    const rows = await neon(env.DATABASE_URL).query(`select id, username from "${tableName}"`);
+    expect(rows).toEqual([{ id: 'p1', username: 'ada' }]);
+    expect(await b.get(players, 'p1')).toEqual({ id: 'p1', username: 'ada', level: 1 });
+    expect(b.stats()).toMatchObject({ hits: { l2: 1 }, l3Reads: 0, errors: 0 });
+
+    // The write's invalidation reaches b's L1 through the log bus (its stream is under keyPrefix),
+    // read at most every invalidationPollMs (1 s by default).
+    await a.set(players, { id: 'p1', username: 'grace' });
+    await a.settled();
+    const seen = await waitFor('b reads the new name', async () => {
+      const row = await b.get(players, 'p1');
+      return row.username === 'grace' && row;
+    });
+    expect(seen).toEqual({ id: 'p1', username: 'grace', level: 1 });
+    expect(b.stats().invalidationsApplied).toBeGreaterThanOrEqual(1);
+    expect(await upstashCommand(upstash, ['XLEN', `${keyPrefix}:invalidate:log`])).toBeGreaterThanOrEqual(2);
+  });
+
+  it('refuses missing settings with INVALID_CONFIG naming the binding', () => {
+    const { UPSTASH_REDIS_REST_TOKEN: _token, ...withoutToken } = env;
+    let caught: unknown;
+    try {
+      createStrata(withoutToken, { schemas: [players] });
+    } catch (err) {
+      caught = err;
+    }
+    expect(isStrataError(caught, 'INVALID_CONFIG')).toBe(true);
+    expect((caught as Error).message).toContain('UPSTASH_REDIS_REST_TOKEN');
+  });
+
+  it('reads a plain env object (process.env style) without a queue binding', async () => {
+    const plain: Record<string, string | undefined> = {
+      UPSTASH_REDIS_REST_URL: env.UPSTASH_REDIS_REST_URL,
+      UPSTASH_REDIS_REST_TOKEN: env.UPSTASH_REDIS_REST_TOKEN,
+      DATABASE_URL: env.DATABASE_URL,
+      NEON_FETCH_ENDPOINT: env.NEON_FETCH_ENDPOINT,
+      WRITES: 'not a binding',
+    };
+    const strata = strataFor(plain, [players]);
+    expect(await strata.get(players, 'p1')).toMatchObject({ id: 'p1' });
+  });
+});

@@ -1,7 +1,7 @@
 import { freePort } from '@strata/devstack';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { defineSchema, isStrataError, type QueuedWrite, Strata, type WriteQueue } from '../src/index.js';
+import { defineSchema, isStrataError, Q, type QueuedWrite, Strata, type WriteQueue } from '../src/index.js';
 import { createMemoryQueue } from '../src/queue/memory-queue.js';
 import { createUpstashL2 } from '../src/upstash.js';
 import { type EngineStack, engineStack } from './support/stack.js';
@@ -53,6 +53,17 @@ describe('write-behind', () => {
     await strata.flushDirty();
     expect((await inPostgres('wb1'))?.level).toBe(3);
     expect(strata.stats()).toMatchObject({ dirtyCount: 0, flushed: 1 });
+  });
+
+  it('a list cached by searchCached between a write and its flush is not served after the flush', async () => {
+    const queue = createMemoryQueue();
+    const strata = strataWith(queue);
+    const query = Q().where('username = $1', 'listed').build();
+    await strata.set(schema, { id: 'listed', username: 'listed', level: 7 });
+    // Before the flush L3 has no such row: this list is empty, and gets cached.
+    expect(await strata.searchCached(schema, query)).toEqual([]);
+    await strata.flushDirty();
+    expect((await strata.searchCached(schema, query)).map((r) => r.level)).toEqual([7]);
   });
 
   it('coalesces a key written 100 times into one row write; deletes flush too', async () => {

@@ -46,6 +46,7 @@ export async function flushDeliveries(
   try {
     await apply(valid);
     outcome.acked.push(...valid.map((v) => v.delivery.handle));
+    await staleSearches(ctx, valid);
     return outcome;
   } catch (err) {
     if (!isDataError(err) || valid.length === 1) {
@@ -53,15 +54,37 @@ export async function flushDeliveries(
       return outcome;
     }
   }
+  const applied: typeof valid = [];
   for (const one of valid) {
     try {
       await apply([one]);
       outcome.acked.push(one.delivery.handle);
+      applied.push(one);
     } catch (err) {
       settleFailure(ctx, [one], err, outcome);
     }
   }
+  await staleSearches(ctx, applied);
   return outcome;
+}
+
+/**
+ * A searchCached that ran between a write-behind write and its flush cached what L3 held before
+ * the flush, tagged with the generation the write had already moved on. Moving it on again once the
+ * rows are in L3 retires such lists. One L2 request for every schema of the batch.
+ */
+async function staleSearches(ctx: EngineContext, items: readonly { rt: SchemaRuntime }[]): Promise<void> {
+  const runtimes = [...new Set(items.map((item) => item.rt))].filter((rt) => rt.l2);
+  if (runtimes.length === 0) return;
+  const l2 = runtimes[0]!.l2!;
+  try {
+    await l2.setMany(
+      [],
+      runtimes.map((rt) => rt.keys.searchGenerationKey),
+    );
+  } catch (err) {
+    ctx.tolerate(runtimes[0]!.schema.name, 'l2', 'flush-generation', err);
+  }
 }
 
 async function apply(items: readonly { delivery: Delivery; rt: SchemaRuntime; row?: Row }[]): Promise<void> {

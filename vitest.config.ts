@@ -14,6 +14,15 @@ const workerConditions = ['strata-source', 'workerd', 'worker', 'browser'];
 // queue() consumes the test queues), and every test file runs in the same workerd as that Worker.
 const workersWrangler = './packages/adapter-workers/test/wrangler.toml';
 
+// The demo Worker's own wrangler.toml (root): its `main` is the demo, its queue() the real consumer.
+const demoWrangler = './wrangler.toml';
+
+/** What only the demo's tests add: a throwaway encryption key and a Redis key prefix of this run. */
+const demoTestBindings: Record<string, string> = {
+  STRATA_ENCRYPTION_KEY: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64'),
+  STRATA_KEY_PREFIX: `demo_test_${process.pid}_${Date.now().toString(36)}`,
+};
+
 /** The devstack as a Worker sees it: plain string bindings, named as in a deployed Worker. */
 function devstackBindings(inject: (key: string) => unknown): Record<string, string> {
   const stack = inject('devstack') as
@@ -66,7 +75,26 @@ export default defineConfig({
         ssr: { resolve: { conditions: workerConditions, externalConditions: workerConditions } },
         test: {
           name: 'workers',
-          include: ['packages/adapter-workers/test/**/*.test.ts', 'apps/demo-worker/test/**/*.test.ts'],
+          include: ['packages/adapter-workers/test/**/*.test.ts'],
+          testTimeout: 20_000,
+          hookTimeout: 30_000,
+        },
+      },
+      {
+        // The demo API in workerd, against the root wrangler.toml (its own Worker and queues).
+        plugins: [
+          cloudflareTest(({ inject }) => ({
+            wrangler: { configPath: demoWrangler },
+            miniflare: {
+              bindings: { ...devstackBindings(inject as (key: string) => unknown), ...demoTestBindings },
+            },
+          })),
+        ],
+        resolve: { conditions: workerConditions },
+        ssr: { resolve: { conditions: workerConditions, externalConditions: workerConditions } },
+        test: {
+          name: 'workers-demo',
+          include: ['apps/demo-worker/test/**/*.test.ts'],
           testTimeout: 20_000,
           hookTimeout: 30_000,
         },

@@ -1,9 +1,13 @@
-// The demo API arrives with the adapters; until then the Worker only answers its health check so
-// `wrangler dev` has something real to serve.
+import { createStrata, handleWriteBatch, type QueueBatch } from '@strata/adapter-workers';
+import { app } from './app.js';
+import { type Env, strataOptions } from './env.js';
+
+export type { Env } from './env.js';
+
 export default {
-  async fetch(request: Request): Promise<Response> {
-    const { pathname } = new URL(request.url);
-    if (pathname === '/health') return Response.json({ ok: true });
-    return new Response('not found', { status: 404 });
+  fetch: app.fetch,
+  /** Consumer of `strata-demo-writes`: applies the queued score writes to Postgres, in batches. */
+  async queue(batch: QueueBatch, env: Env): Promise<void> {
+    await handleWriteBatch(createStrata(env, strataOptions(env)), batch, { deadLetter: env.WRITES_DLQ });
   },
 };

@@ -1,0 +1,101 @@
+import { strata } from '@strata/adapter-workers/hono';
+import { Q } from '@strata/core';
+import { type Context, Hono } from 'hono';
+import type { z } from 'zod';
+import { playerSchema, scoreSchema } from './db/strata-schemas.js';
+import { type Env, strataOptions } from './env.js';
+import { errorBody, httpStatusOf } from './errors.js';
+import {
+  createPlayerBody,
+  createScoreBody,
+  leaderboardQuery,
+  updatePlayerBody,
+  validationError,
+} from './validation.js';
+
+type AppEnv = { Bindings: Env };
+
+export const app = new Hono<AppEnv>();
+
+// Before the Strata middleware: the health check answers even when the bindings are incomplete.
+app.get('/health', (c) => c.json({ ok: true }));
+
+// One Strata per isolate (createStrata caches it per env), on c.var.strata for every route below.
+app.use((c, next) => strata(strataOptions(c.env))(c, next));
+
+app.onError((err, c) => {
+  const status = httpStatusOf(err);
+  if (status >= 500) console.error(err);
+  return c.json(errorBody(err, status), status);
+});
+
+/** The request's JSON body checked against `schema`: the data, or the 400 response naming the field. */
+async function readBody<T extends z.ZodType>(
+  c: Context<AppEnv>,
+  schema: T,
+): Promise<{ data: z.output<T> } | { response: Response }> {
+  let json: unknown;
+  try {
+    json = await c.req.json();
+  } catch {
+    return { response: c.json({ error: 'body: not valid JSON', field: 'body' }, 400) };
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) return { response: c.json(validationError(parsed.error), 400) };
+  return { data: parsed.data };
+}
+
+app.post('/players', async (c) => {
+  const body = await readBody(c, createPlayerBody);
+  if ('response' in body) return body.response;
+  // `set` is an upsert: refuse an id that exists instead of overwriting that player.
+  if (await c.var.strata.exists(playerSchema, body.data.id)) {
+    return c.json({ error: `player ${body.data.id} already exists`, field: 'id' }, 409);
+  }
+  const player = await c.var.strata.set(playerSchema, body.data);
+  return c.json(player, 201);
+});
+
+app.get('/players/:id', async (c) => c.json(await c.var.strata.get(playerSchema, c.req.param('id'))));
+
+app.put('/players/:id', async (c) => {
+  const body = await readBody(c, updatePlayerBody);
+  if ('response' in body) return body.response;
+  const current = await c.var.strata.get(playerSchema, c.req.param('id')); // NOT_FOUND -> 404
+  const player = await c.var.strata.set(playerSchema, { ...current, ...body.data, updatedAt: new Date() });
+  return c.json(player);
+});
+
+app.delete('/players/:id', async (c) => {
+  const id = c.req.param('id');
+  if (!(await c.var.strata.exists(playerSchema, id))) {
+    return c.json({ error: `player ${id} not found`, code: 'NOT_FOUND' }, 404);
+  }
+  await c.var.strata.delete(playerSchema, id);
+  return c.body(null, 204);
+});
+
+app.get('/leaderboard', async (c) => {
+  const query = leaderboardQuery.safeParse(c.req.query());
+  if (!query.success) return c.json(validationError(query.error), 400);
+  // Cached in L2 under the query's hash; any write to scores (or a flush of queued ones) retires it.
+  const top = await c.var.strata.searchCached(
+    scoreSchema,
+    Q().orderBy('points').desc().limit(query.data.limit).build(),
+  );
+  return c.json(top);
+});
+
+app.post('/scores', async (c) => {
+  const body = await readBody(c, createScoreBody);
+  if ('response' in body) return body.response;
+  const { id = crypto.randomUUID(), playerId, points } = body.data;
+  if (!(await c.var.strata.exists(playerSchema, playerId))) {
+    return c.json({ error: `playerId: player ${playerId} not found`, field: 'playerId' }, 404);
+  }
+  // Write-behind: resolves once the write is in L2 and on the queue; Postgres gets it at the flush.
+  const score = await c.var.strata.set(scoreSchema, { id, playerId, points });
+  return c.json({ queued: true, score }, 202);
+});
+
+app.get('/stats', (c) => c.json(c.var.strata.stats()));

@@ -1,0 +1,17 @@
+import type { QueueProducer, StrataBindings } from '@strata/adapter-workers';
+import { schemas } from './db/strata-schemas.js';
+
+/** The Worker's bindings (root wrangler.toml): the Strata settings plus the write-behind queues. */
+export interface Env extends StrataBindings {
+  /** Producer of `strata-demo-writes`: write-behind `scores` go here (createStrata finds it by name). */
+  WRITES?: QueueProducer;
+  /** Producer of `strata-demo-writes-dlq`: writes the consumer gives up on. */
+  WRITES_DLQ?: QueueProducer;
+  /** Namespace of this deployment's Redis keys (default 'strata'), so environments can share one Upstash database. */
+  STRATA_KEY_PREFIX?: string;
+}
+
+/** The options of this Worker's Strata: the same for requests and for the queue consumer. */
+export function strataOptions(env: Env) {
+  return { schemas, ...(env.STRATA_KEY_PREFIX ? { keyPrefix: env.STRATA_KEY_PREFIX } : {}) };
+}

@@ -1,0 +1,225 @@
+/**
+ * The demo API end to end inside workerd: requests go to the demo Worker itself (`exports.default`,
+ * the root wrangler.toml's `main`), Strata talks to the devstack's Upstash and Neon endpoints, and
+ * write-behind scores travel through the real `strata-demo-writes` queue to the Worker's queue().
+ * The tables are the demo's fixed `players` / `scores`: every row here has this run's id prefix and
+ * is removed in afterAll; Redis keys live under this run's STRATA_KEY_PREFIX (vitest.config.ts).
+ */
+import { env, exports } from 'cloudflare:workers';
+import { neon, neonConfig } from '@neondatabase/serverless';
+import { createStrata } from '@strata/adapter-workers';
+import { Redis } from '@upstash/redis';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { strataOptions } from '../src/env.js';
+
+neonConfig.fetchEndpoint = env.NEON_FETCH_ENDPOINT;
+const sql = neon(env.DATABASE_URL);
+const run = `t${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+const alice = { id: `${run}-alice`, username: `alice_${run}`, email: 'alice@example.com' };
+const bob = { id: `${run}-bob`, username: `bob_${run}` };
+
+function api(path: string, init?: RequestInit): Promise<Response> {
+  return exports.default.fetch(new Request(`http://demo.test${path}`, init));
+}
+
+function send(method: string, path: string, body: unknown): Promise<Response> {
+  return api(path, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+async function json<T = Record<string, unknown>>(res: Response): Promise<T> {
+  return (await res.json()) as T;
+}
+
+interface Score {
+  id: string;
+  playerId: string;
+  points: number;
+}
+
+beforeAll(async () => {
+  // The demo's own tables, created additively if missing (what `npm run db:push` would do).
+  await createStrata(env, strataOptions(env)).migrate();
+});
+
+afterAll(async () => {
+  await sql`DELETE FROM scores WHERE player_id LIKE ${`${run}-%`}`;
+  await sql`DELETE FROM players WHERE id LIKE ${`${run}-%`}`;
+  // This run's Redis keys (rows, search lists, generations, the invalidation log).
+  const redis = new Redis({ url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN });
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, { match: `${env.STRATA_KEY_PREFIX}:*`, count: 500 });
+    if (keys.length > 0) await redis.del(...keys);
+    cursor = String(next);
+  } while (cursor !== '0');
+});
+
+describe('demo API', () => {
+  it('GET /health answers', async () => {
+    const res = await api('/health');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ok: true });
+  });
+
+  it('POST /players creates a player; GET /players/:id returns it with the email in plaintext', async () => {
+    const created = await send('POST', '/players', alice);
+    expect(created.status).toBe(201);
+    expect(await json(created)).toMatchObject({ ...alice, level: 1 });
+
+    const res = await api(`/players/${alice.id}`);
+    expect(res.status).toBe(200);
+    expect(await json(res)).toMatchObject({ ...alice, level: 1 });
+
+    expect((await send('POST', '/players', bob)).status).toBe(201);
+  });
+
+  it('stores the email as ciphertext in Postgres', async () => {
+    const rows = await sql`SELECT email FROM players WHERE id = ${alice.id}`;
+    expect(rows).toHaveLength(1);
+    const stored = rows[0]?.email as string;
+    expect(typeof stored).toBe('string');
+    expect(stored.length).toBeGreaterThan(alice.email.length);
+    expect(stored).not.toContain('alice');
+    expect(stored).not.toContain('example.com');
+  });
+
+  it('rejects a bad body with 400 naming the field', async () => {
+    const short = await send('POST', '/players', { id: `${run}-x`, username: 'ab' });
+    expect(short.status).toBe(400);
+    const shortBody = await json(short);
+    expect(shortBody.field).toBe('username');
+    expect(shortBody.error).toMatch(/^username: /);
+
+    const missing = await send('POST', '/players', { username: `carol_${run}` });
+    expect(missing.status).toBe(400);
+    expect((await json(missing)).field).toBe('id');
+
+    const email = await send('POST', '/players', { id: `${run}-y`, username: `yann_${run}`, email: 'nope' });
+    expect(email.status).toBe(400);
+    expect((await json(email)).field).toBe('email');
+
+    const notJson = await send('POST', '/players', '{not json');
+    expect(notJson.status).toBe(400);
+    expect((await json(notJson)).field).toBe('body');
+
+    const badUpdate = await send('PUT', `/players/${alice.id}`, { level: 0 });
+    expect(badUpdate.status).toBe(400);
+    expect((await json(badUpdate)).field).toBe('level');
+
+    // None of them reached Postgres.
+    const rows = await sql`SELECT id FROM players WHERE id IN (${`${run}-x`}, ${`${run}-y`})`;
+    expect(rows).toHaveLength(0);
+  });
+
+  it('answers 409 for a taken username (Postgres unique violation) and for a taken id', async () => {
+    const taken = await send('POST', '/players', { id: `${run}-alice2`, username: alice.username });
+    expect(taken.status).toBe(409);
+    expect(await json(taken)).toMatchObject({ code: 'VALIDATION_FAILED' });
+
+    const sameId = await send('POST', '/players', { id: alice.id, username: `other_${run}` });
+    expect(sameId.status).toBe(409);
+    expect((await json(sameId)).field).toBe('id');
+    // Alice is unchanged.
+    expect(await json(await api(`/players/${alice.id}`))).toMatchObject(alice);
+  });
+
+  it('GET /players/:id of a missing player is 404 NOT_FOUND', async () => {
+    const res = await api(`/players/${run}-nobody`);
+    expect(res.status).toBe(404);
+    expect(await json(res)).toMatchObject({ code: 'NOT_FOUND' });
+    expect((await send('PUT', `/players/${run}-nobody`, { level: 2 })).status).toBe(404);
+  });
+
+  it('PUT /players/:id updates the player in every tier', async () => {
+    const res = await send('PUT', `/players/${alice.id}`, { level: 7 });
+    expect(res.status).toBe(200);
+    const body = await json(res);
+    expect(body).toMatchObject({ ...alice, level: 7 });
+    expect(body.updatedAt).toEqual(expect.any(String));
+
+    expect(await json(await api(`/players/${alice.id}`))).toMatchObject({ ...alice, level: 7 });
+    const rows = await sql`SELECT level, updated_at FROM players WHERE id = ${alice.id}`;
+    expect(rows[0]).toMatchObject({ level: 7 });
+    expect(rows[0]?.updated_at).not.toBeNull();
+  });
+
+  it('validates the leaderboard limit', async () => {
+    for (const limit of ['0', '101', 'ten']) {
+      const res = await api(`/leaderboard?limit=${limit}`);
+      expect(res.status).toBe(400);
+      expect((await json(res)).field).toBe('limit');
+    }
+  });
+
+  it('POST /scores is queued (202), lands in Postgres through the queue consumer, then leads the leaderboard', async () => {
+    // Near int4's maximum, so these lead the shared table's leaderboard.
+    const points = [2_100_000_001, 2_100_000_003, 2_100_000_002];
+    const ids = points.map((_, n) => `${run}-score-${n}`);
+    for (const [n, id] of ids.entries()) {
+      const res = await send('POST', '/scores', { id, playerId: alice.id, points: points[n] });
+      expect(res.status).toBe(202);
+      expect(await json(res)).toMatchObject({ queued: true, score: { id, playerId: alice.id } });
+    }
+    // A leaderboard read before the flush: it may cache what Postgres holds now, tagged with the
+    // generation the writes already moved on; the flush must retire that list.
+    // (The queue batch waits up to 1 s to fill, so none of these scores is in Postgres yet.)
+    const before = await api('/leaderboard?limit=100');
+    expect(before.status).toBe(200);
+    expect((await json<Score[]>(before)).filter((score) => score.playerId === alice.id)).toEqual([]);
+
+    const unknownPlayer = await send('POST', '/scores', { playerId: `${run}-nobody`, points: 1 });
+    expect(unknownPlayer.status).toBe(404);
+
+    await vi.waitUntil(
+      async () => {
+        const rows = await sql`SELECT id FROM scores WHERE player_id = ${alice.id}`;
+        return rows.length === ids.length;
+      },
+      { timeout: 15_000, interval: 100 },
+    );
+    const rows = await sql`SELECT id, points FROM scores WHERE player_id = ${alice.id} ORDER BY points DESC`;
+    expect(rows).toEqual([
+      { id: ids[1], points: points[1] },
+      { id: ids[2], points: points[2] },
+      { id: ids[0], points: points[0] },
+    ]);
+
+    const res = await api('/leaderboard?limit=100');
+    expect(res.status).toBe(200);
+    const board = await json<Score[]>(res);
+    const all = board.map((score) => score.points);
+    expect(all).toEqual([...all].sort((a, b) => b - a));
+    expect(board.filter((score) => score.playerId === alice.id).map((score) => score.id)).toEqual([
+      ids[1],
+      ids[2],
+      ids[0],
+    ]);
+  });
+
+  it('GET /stats reports hits and misses per tier', async () => {
+    await api(`/players/${alice.id}`);
+    const res = await api('/stats');
+    expect(res.status).toBe(200);
+    const stats = await json<{ gets: number; hits: Record<string, number>; misses: Record<string, number> }>(
+      res,
+    );
+    expect(stats.gets).toBeGreaterThan(0);
+    for (const tier of ['l1', 'l2', 'l3']) {
+      expect(stats.hits[tier]).toEqual(expect.any(Number));
+      expect(stats.misses[tier]).toEqual(expect.any(Number));
+    }
+    expect(Object.values(stats.hits).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+  });
+
+  it('DELETE /players/:id removes the player', async () => {
+    const res = await api(`/players/${bob.id}`, { method: 'DELETE' });
+    expect(res.status).toBe(204);
+    expect((await api(`/players/${bob.id}`)).status).toBe(404);
+    expect((await api(`/players/${bob.id}`, { method: 'DELETE' })).status).toBe(404);
+    expect(await sql`SELECT id FROM players WHERE id = ${bob.id}`).toHaveLength(0);
+  });
+});

@@ -1,0 +1,267 @@
+#!/usr/bin/env node
+// npm start: the demo Worker running locally against the devstack, seeded, until Ctrl-C.
+//
+//   1. startDevstack({ embedded: 'auto' }): the Upstash REST and Neon HTTP endpoints over the machine's
+//      Redis and Postgres (`test` database), or over a spawned redis-server / PGlite when none answers.
+//   2. db:push of the demo schema into that Postgres (drizzle-kit needs its real wire endpoint).
+//   3. `npx wrangler dev` of the root wrangler.toml on a free port, the devstack's URLs as --var bindings,
+//      in a process group of its own so that stopping it stops its wrangler and workerd children too.
+//   4. Seeds a few players and scores through the running demo's HTTP API; prints what to open.
+// SIGINT/SIGTERM: stops the wrangler process group (by its pid), then the devstack, and exits 0.
+//
+// Needs the workspace packages built (`npm start` builds them first): wrangler bundles their dist.
+// Env: STRATA_REDIS_URL / STRATA_DATABASE_URL, read by the devstack. The demo gets a free port.
+
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const devstackDist = join(root, 'packages/devstack/dist/index.js');
+const HEALTH_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 10_000;
+
+const SEED_PLAYERS = [
+  { id: 'seed-ada', username: 'ada', email: 'ada@example.com', level: 7 },
+  { id: 'seed-grace', username: 'grace', email: 'grace@example.com', level: 5 },
+  { id: 'seed-linus', username: 'linus', level: 3 },
+];
+const SEED_SCORES = [
+  { id: 'seed-score-1', playerId: 'seed-ada', points: 4200 },
+  { id: 'seed-score-2', playerId: 'seed-grace', points: 3900 },
+  { id: 'seed-score-3', playerId: 'seed-linus', points: 2600 },
+  { id: 'seed-score-4', playerId: 'seed-ada', points: 1500 },
+];
+
+const log = (message) => console.log(`start: ${message}`);
+const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+
+if (!existsSync(devstackDist)) {
+  console.error(
+    `start: ${devstackDist} is missing: build first (npm run build, or use \`npm start\`, which builds).`,
+  );
+  process.exit(1);
+}
+const { startDevstack, redact } = await import(pathToFileURL(devstackDist).href);
+
+let devstack;
+let wrangler;
+let persistDir;
+let stopping = false;
+
+/** Stops everything this script started, in reverse order; safe to call more than once. */
+async function shutdown(code) {
+  if (stopping) return;
+  stopping = true;
+  let exitCode = code;
+  try {
+    if (wrangler) await stopProcessGroup(wrangler);
+  } catch (err) {
+    console.error('start: stopping wrangler failed:', err);
+    exitCode = 1;
+  }
+  try {
+    if (devstack) await devstack.stop();
+    log('devstack stopped');
+  } catch (err) {
+    console.error('start: stopping the devstack failed:', err);
+    exitCode = 1;
+  }
+  if (persistDir) rmSync(persistDir, { recursive: true, force: true });
+  process.exit(exitCode);
+}
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    log(`${signal}: stopping`);
+    void shutdown(0);
+  });
+}
+
+/** True while any process of the group `pgid` exists. */
+function groupAlive(pgid) {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+}
+
+/** SIGTERM to wrangler's process group (npx, wrangler, workerd), SIGKILL after STOP_TIMEOUT_MS. */
+async function stopProcessGroup(child) {
+  const pgid = child.pid;
+  if (!groupAlive(pgid)) return;
+  process.kill(-pgid, 'SIGTERM');
+  const deadline = Date.now() + STOP_TIMEOUT_MS;
+  while (groupAlive(pgid) && Date.now() < deadline) await sleep(100);
+  if (groupAlive(pgid)) {
+    log(`process group ${pgid} still alive after SIGTERM: SIGKILL`);
+    process.kill(-pgid, 'SIGKILL');
+    while (groupAlive(pgid)) await sleep(100);
+  }
+  log(`wrangler stopped (process group ${pgid} is gone)`);
+}
+
+function freePort() {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+  });
+}
+
+async function waitForHealth(base, child) {
+  const deadline = Date.now() + HEALTH_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`wrangler dev exited (${child.exitCode ?? child.signalCode}) before /health answered`);
+    }
+    try {
+      const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(2_000) });
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(300);
+  }
+  throw new Error(`GET ${base}/health did not answer within ${HEALTH_TIMEOUT_MS / 1000} s`);
+}
+
+async function request(base, method, path, body) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, text: await res.text() };
+}
+
+/**
+ * Removes earlier runs' seed rows straight from Postgres (their emails were encrypted with another run's
+ * key, so the API could not read them), then creates the seed through the demo's API.
+ */
+async function seed(base, postgresUrl) {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: postgresUrl });
+  await client.connect();
+  try {
+    await client.query('delete from scores where id = any($1) or player_id = any($2)', [
+      SEED_SCORES.map((s) => s.id),
+      SEED_PLAYERS.map((p) => p.id),
+    ]);
+    await client.query('delete from players where id = any($1) or username = any($2)', [
+      SEED_PLAYERS.map((p) => p.id),
+      SEED_PLAYERS.map((p) => p.username),
+    ]);
+  } finally {
+    await client.end();
+  }
+  for (const player of SEED_PLAYERS) {
+    const res = await request(base, 'POST', '/players', player);
+    if (res.status !== 201) throw new Error(`seeding player ${player.id}: ${res.status} ${res.text}`);
+  }
+  for (const score of SEED_SCORES) {
+    const res = await request(base, 'POST', '/scores', score);
+    if (res.status !== 202) throw new Error(`seeding score ${score.id}: ${res.status} ${res.text}`);
+  }
+  log(
+    `seeded ${SEED_PLAYERS.length} players and ${SEED_SCORES.length} scores ` +
+      '(scores are write-behind: the queue flushes them to Postgres within a few seconds)',
+  );
+}
+
+try {
+  devstack = await startDevstack({ embedded: 'auto', log: (message) => log(`devstack: ${message}`) });
+  if (!devstack.upstash) throw new Error(`no Redis for the Upstash endpoint: ${devstack.redis.reason}`);
+  log(
+    `devstack up: Postgres ${devstack.postgres.source} (${redact(devstack.postgres.url)}), ` +
+      `Redis ${devstack.redis.source}; Upstash ${devstack.upstash.url}, Neon HTTP ${devstack.neon.httpUrl}`,
+  );
+
+  log('pushing the demo schema (npm run db:push -w @strata/demo-worker)');
+  // Asynchronously: the PGlite fallback runs in this process, so a blocked event loop would deadlock it.
+  const push = spawn('npm', ['run', 'db:push', '-w', '@strata/demo-worker'], {
+    cwd: root,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, DATABASE_URL: devstack.postgres.url },
+  });
+  const pushed = await new Promise((done) => {
+    push.on('error', (err) => done(err.message));
+    push.on('exit', (code, signal) => done(code ?? signal));
+  });
+  if (pushed !== 0) throw new Error(`db:push failed (${pushed})`);
+
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const encryptionKey = randomBytes(32).toString('hex');
+  const keyPrefix = `demo_dev_${Date.now().toString(36)}`;
+  log(
+    'STRATA_ENCRYPTION_KEY is a random key of this run only (ephemeral): emails encrypted now cannot ' +
+      'be read by a later run',
+  );
+  const vars = {
+    UPSTASH_REDIS_REST_URL: devstack.upstash.url,
+    UPSTASH_REDIS_REST_TOKEN: devstack.upstash.token,
+    DATABASE_URL: devstack.neon.connectionString,
+    NEON_FETCH_ENDPOINT: devstack.neon.httpUrl,
+    STRATA_ENCRYPTION_KEY: encryptionKey,
+    STRATA_KEY_PREFIX: keyPrefix,
+  };
+  // Local queue and cache state of this run only, removed at the end.
+  persistDir = mkdtempSync(join(tmpdir(), 'strata-demo-wrangler-'));
+  const args = ['wrangler', 'dev', '--config', 'wrangler.toml', '--port', String(port), '--ip', '127.0.0.1'];
+  args.push('--persist-to', persistDir, '--show-interactive-dev-session=false');
+  for (const [key, value] of Object.entries(vars)) args.push('--var', `${key}:${value}`);
+
+  wrangler = spawn('npx', args, {
+    cwd: root,
+    // Its own process group: the group's id is wrangler's pid, so -pid reaches wrangler and workerd.
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1' },
+  });
+  log(`pid ${wrangler.pid}: npx wrangler dev (process group ${wrangler.pid})`);
+  for (const stream of [wrangler.stdout, wrangler.stderr]) {
+    let rest = '';
+    stream.on('data', (chunk) => {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop();
+      for (const line of lines) if (line.trim()) console.log(`[wrangler] ${line}`);
+    });
+  }
+  wrangler.on('exit', (code, signal) => {
+    if (!stopping) {
+      console.error(`start: wrangler dev exited unexpectedly (${code ?? signal})`);
+      void shutdown(1);
+    }
+  });
+
+  await waitForHealth(base, wrangler);
+  log(`demo up: ${base}/health answers`);
+  await seed(base, devstack.postgres.url);
+
+  console.log(
+    [
+      '',
+      'Open:',
+      `  ${base}/players/${SEED_PLAYERS[0].id}`,
+      `  ${base}/leaderboard`,
+      `  ${base}/stats`,
+      'Ctrl-C stops the demo and the devstack.',
+      '',
+    ].join('\n'),
+  );
+  log(`open ${base}/players/${SEED_PLAYERS[0].id} ${base}/leaderboard ${base}/stats`);
+} catch (err) {
+  console.error(`start: FAILED: ${err instanceof Error ? err.message : err}`);
+  await shutdown(1);
+}

@@ -1,5 +1,10 @@
-import type { BusHandlers, Invalidation } from '@strata/core';
-import { type BusFixture, describeBusConformance } from '@strata/core/testing';
+import {
+  type BusFixture,
+  busProbe,
+  describeBusConformance,
+  receivedIds,
+  sampleInvalidation,
+} from '@strata/core/testing';
 import { freePort } from '@strata/devstack';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { Redis } from 'ioredis';
@@ -51,25 +56,6 @@ describeBusConformance('redis pub/sub, a RESP3 publisher handed in', async (): P
   };
 });
 
-interface Probe extends BusHandlers {
-  messages: Invalidation[];
-  gaps: number;
-}
-
-function probe(): Probe {
-  const p: Probe = {
-    messages: [],
-    gaps: 0,
-    message: (inv) => p.messages.push(inv),
-    gap: () => {
-      p.gaps += 1;
-    },
-  };
-  return p;
-}
-
-const msg = (id: string): Invalidation => ({ schema: 'users', ids: [id], op: 'set', origin: 'o' });
-const ids = (p: Probe) => p.messages.map((m) => m.ids?.[0]);
 const WAIT = { timeout: 5_000, interval: 10 };
 
 /** The `CLIENT LIST` lines of the connections named `name`. */
@@ -86,19 +72,19 @@ describe('redis pub/sub bus specifics', () => {
       channel: connectionName,
       redisOptions: { connectionName },
     });
-    const seen = probe();
+    const seen = busProbe();
     try {
       await bus.subscribe(seen);
-      await bus.publish(msg('before'));
-      await vi.waitFor(() => expect(ids(seen)).toEqual(['before']), WAIT);
+      await bus.publish(sampleInvalidation('before'));
+      await vi.waitFor(() => expect(receivedIds(seen)).toEqual(['before']), WAIT);
       // Only this bus's subscriber: its id, and TYPE pubsub as a second guard.
       const subscriber = (await clientLines(connectionName)).find((line) => / sub=1 /.test(line));
       const id = /\bid=(\d+)/.exec(subscriber ?? '')?.[1];
       expect(id).toBeDefined();
       expect(await admin.call('CLIENT', 'KILL', 'ID', id ?? '', 'TYPE', 'pubsub')).toBe(1);
       await vi.waitFor(() => expect(seen.gaps).toBe(1), WAIT);
-      await bus.publish(msg('after'));
-      await vi.waitFor(() => expect(ids(seen)).toEqual(['before', 'after']), WAIT);
+      await bus.publish(sampleInvalidation('after'));
+      await vi.waitFor(() => expect(receivedIds(seen)).toEqual(['before', 'after']), WAIT);
       expect(bus.stats()).toMatchObject({ gaps: 1, received: 2, published: 2, dropped: 0 });
     } finally {
       await bus.close();
@@ -112,8 +98,8 @@ describe('redis pub/sub bus specifics', () => {
       channel: connectionName,
       redisOptions: { connectionName, protocol: 3 },
     });
-    await owned.subscribe(probe());
-    await owned.publish(msg('1'));
+    await owned.subscribe(busProbe());
+    await owned.publish(sampleInvalidation('1'));
     const lines = await clientLines(connectionName);
     expect(lines).toHaveLength(2);
     for (const line of lines) expect(line).toMatch(/ resp=2( |$)/);
@@ -123,7 +109,7 @@ describe('redis pub/sub bus specifics', () => {
     const borrowedName = uniqueName('bus_pubsub_borrowed');
     const publisher = new Redis(serviceUrls().redisUrl, { connectionName: borrowedName });
     const borrowing = createRedisPubSubBus({ redis: publisher, channel: borrowedName });
-    await borrowing.subscribe(probe());
+    await borrowing.subscribe(busProbe());
     const subscriber = (await clientLines(borrowedName)).find((line) => / sub=1 /.test(line));
     expect(subscriber).toMatch(/ resp=2( |$)/);
     await borrowing.close();
@@ -137,8 +123,8 @@ describe('redis pub/sub bus specifics', () => {
     const port = await freePort();
     const bus = createRedisPubSubBus({ url: `redis://127.0.0.1:${port}`, channel: 'c' });
     const started = performance.now();
-    await expect(bus.subscribe(probe())).rejects.toThrow();
-    await expect(bus.publish(msg('1'))).rejects.toThrow();
+    await expect(bus.subscribe(busProbe())).rejects.toThrow();
+    await expect(bus.publish(sampleInvalidation('1'))).rejects.toThrow();
     expect(performance.now() - started).toBeLessThan(2_000);
     await bus.close();
     expect(bus.stats()).toEqual({ published: 0, received: 0, dropped: 0, gaps: 0 });

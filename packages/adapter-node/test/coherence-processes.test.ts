@@ -3,33 +3,19 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createDrizzleL3, defineSchema, Strata } from '@strata/core';
-import { serviceUrls, uniqueName } from '@strata/devstack/testing';
-import { sql } from 'drizzle-orm';
-import { drizzle } from 'drizzle-orm/node-postgres';
+import { percentile } from '@strata/core/testing';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { createRedisPubSubBus } from '../src/bus/redis-pubsub-bus.js';
 import { createIoredisL2 } from '../src/l2/ioredis-l2.js';
+import { scratch } from './support/scratch.js';
 
+const store = scratch('coherence_proc');
+const { name, redisUrl, databaseUrl, db } = store;
 const reader = fileURLToPath(new URL('./fixtures/coherence-reader.mjs', import.meta.url));
-const name = uniqueName('coherence_proc');
-const { redisUrl, databaseUrl } = serviceUrls();
-const pool = new pg.Pool({ connectionString: databaseUrl, max: 3 });
-pool.on('error', () => {});
-const db = drizzle(pool);
 const table = pgSchema(name).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
 
-afterAll(async () => {
-  await db.execute(sql.raw(`drop schema if exists "${name}" cascade`));
-  const redis = new Redis(redisUrl, { lazyConnect: true });
-  redis.on('error', () => {});
-  const keys = await redis.keys(`${name}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  redis.disconnect();
-  await pool.end();
-});
+afterAll(() => store.cleanup());
 
 it("a write in one Node process is gone from another process's L1: time to coherence over Redis pub/sub", async () => {
   const schema = defineSchema({ table, l1: { ttl: '10m' } });
@@ -77,9 +63,8 @@ it("a write in one Node process is gone from another process's L1: time to coher
     await exited;
     await a.close();
   }
-  latencies.sort((x, y) => x - y);
-  const p50 = latencies[Math.floor(latencies.length * 0.5)]!;
-  const p99 = latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))]!;
+  const p50 = percentile(latencies, 50);
+  const p99 = percentile(latencies, 99);
   console.info(
     `[coherence redis-pubsub, 2 processes] p50 ${p50} ms, p99 ${p99} ms after the write was acknowledged`,
   );

@@ -4,36 +4,22 @@ import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createDrizzleL3, defineSchema, Strata } from '@strata/core';
-import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { sql } from 'drizzle-orm';
-import { drizzle } from 'drizzle-orm/node-postgres';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, expect, it, vi } from 'vitest';
 import { createIoredisL2 } from '../src/l2/ioredis-l2.js';
 import { createRedisStreamQueue } from '../src/queue/redis-stream-queue.js';
+import { scratch } from './support/scratch.js';
 
+const store = scratch('crash');
+const { name, redisUrl, databaseUrl, db } = store;
 const child = fileURLToPath(new URL('./fixtures/write-behind-writer.mjs', import.meta.url));
 const built = fileURLToPath(new URL('../dist/index.js', import.meta.url));
-const name = uniqueName('crash');
 const stream = `${name}:writes`;
-const { redisUrl, databaseUrl } = serviceUrls();
-const pool = new pg.Pool({ connectionString: databaseUrl, max: 3 });
-pool.on('error', () => {});
-const db = drizzle(pool);
 const table = pgSchema(name).table('writes', { id: text('id').primaryKey(), n: integer('n').notNull() });
 const schema = defineSchema({ table, writeMode: 'write-behind' });
 
-afterAll(async () => {
-  await db.execute(sql.raw(`drop schema if exists "${name}" cascade`));
-  const redis = new Redis(redisUrl, { lazyConnect: true });
-  redis.on('error', () => {});
-  const keys = await redis.keys(`${name}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  redis.disconnect();
-  await pool.end();
-});
+afterAll(() => store.cleanup());
 
 it('kill -9 of a write-behind process mid-stream loses no acknowledged write', async () => {
   expect(existsSync(built), 'build first: npm run build (npm test does)').toBe(true);

@@ -1,33 +1,18 @@
 import { createDrizzleL3, defineSchema, Strata } from '@strata/core';
-import { serviceUrls, uniqueName } from '@strata/devstack/testing';
-import { sql } from 'drizzle-orm';
-import { drizzle } from 'drizzle-orm/node-postgres';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { createIoredisL2 } from '../src/l2/ioredis-l2.js';
 import { createRedisStreamQueue } from '../src/queue/redis-stream-queue.js';
+import { scratch } from './support/scratch.js';
 
 // Prints sets/s for both write modes and L3 statements per 1,000 sets. A measurement for the
 // record (bench/ holds the targets); the assertions only check that every write landed.
-const name = uniqueName('modes');
-const { redisUrl, databaseUrl } = serviceUrls();
-const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
-pool.on('error', () => {});
 const statements: string[] = [];
-const db = drizzle(pool, { logger: { logQuery: (q) => void statements.push(q) } });
+const store = scratch('modes', (q) => void statements.push(q));
+const { name, redisUrl, db } = store;
 const table = pgSchema(name).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
 
-afterAll(async () => {
-  await db.execute(sql.raw(`drop schema if exists "${name}" cascade`));
-  const redis = new Redis(redisUrl, { lazyConnect: true });
-  redis.on('error', () => {});
-  const keys = await redis.keys(`${name}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  redis.disconnect();
-  await pool.end();
-});
+afterAll(() => store.cleanup());
 
 it('write-behind vs write-through: sets per second and L3 statements per 1,000 sets', async () => {
   const N = 1_000;

@@ -1,10 +1,16 @@
 import { testDevstack, uniqueName } from '@strata/devstack/testing';
 import { Redis } from '@upstash/redis';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import type { BusHandlers, Invalidation, InvalidationBus } from '../src/bus/types.js';
+import type { InvalidationBus } from '../src/bus/types.js';
 import { isStrataError } from '../src/errors.js';
 import { createUpstashLogBus } from '../src/upstash.js';
-import { type BusFixture, describeBusConformance } from '../testing/index.js';
+import {
+  type BusFixture,
+  busProbe,
+  describeBusConformance,
+  receivedIds,
+  sampleInvalidation,
+} from '../testing/index.js';
 
 function upstash(): { url: string; token: string } {
   const endpoint = testDevstack().upstash;
@@ -47,26 +53,6 @@ describeBusConformance(
   fixture(() => new Redis(upstash())),
 );
 
-interface Probe extends BusHandlers {
-  messages: Invalidation[];
-  gaps: number;
-}
-
-function probe(): Probe {
-  const p: Probe = {
-    messages: [],
-    gaps: 0,
-    message: (inv) => p.messages.push(inv),
-    gap: () => {
-      p.gaps += 1;
-    },
-  };
-  return p;
-}
-
-const msg = (id: string): Invalidation => ({ schema: 'users', ids: [id], op: 'set', origin: 'o' });
-const ids = (p: Probe) => p.messages.map((m) => m.ids?.[0]);
-
 describe('upstash log bus specifics', () => {
   const streams: string[] = [];
   const buses: InvalidationBus[] = [];
@@ -76,7 +62,7 @@ describe('upstash log bus specifics', () => {
     streams.push(stream);
     const bus = createUpstashLogBus({ ...upstash(), stream, ...options });
     buses.push(bus);
-    const seen = probe();
+    const seen = busProbe();
     await bus.subscribe(seen);
     const poll = () => bus.poll?.() ?? Promise.resolve();
     return { stream, bus, seen, poll };
@@ -92,39 +78,39 @@ describe('upstash log bus specifics', () => {
 
   it('subscribe() sets the cursor at the end: history is not delivered', async () => {
     const { stream, bus: writer } = await started();
-    for (const id of ['old-1', 'old-2']) await writer.publish(msg(id));
+    for (const id of ['old-1', 'old-2']) await writer.publish(sampleInvalidation(id));
     const reader = createUpstashLogBus({ ...upstash(), stream });
     buses.push(reader);
-    const seen = probe();
+    const seen = busProbe();
     await reader.subscribe(seen);
     await reader.poll?.();
     expect(seen.messages).toEqual([]);
-    await writer.publish(msg('new'));
+    await writer.publish(sampleInvalidation('new'));
     await reader.poll?.();
-    expect(ids(seen)).toEqual(['new']);
+    expect(receivedIds(seen)).toEqual(['new']);
   });
 
   it('a log trimmed past the cursor: gap(), the cursor moves to the end, later messages arrive', async () => {
     const { stream, bus, seen, poll } = await started();
-    await bus.publish(msg('read'));
+    await bus.publish(sampleInvalidation('read'));
     await poll();
-    for (const id of ['missed-1', 'missed-2']) await bus.publish(msg(id));
+    for (const id of ['missed-1', 'missed-2']) await bus.publish(sampleInvalidation(id));
     expect(await admin.xtrim(stream, { strategy: 'MAXLEN', threshold: 0, exactness: '=' })).toBe(3);
     await poll();
     expect(seen.gaps).toBe(1);
     expect(bus.stats().gaps).toBe(1);
-    expect(ids(seen)).toEqual(['read']);
+    expect(receivedIds(seen)).toEqual(['read']);
     await poll(); // The cursor moved: the same trim is not a second gap.
     expect(seen.gaps).toBe(1);
-    await bus.publish(msg('later'));
+    await bus.publish(sampleInvalidation('later'));
     await poll();
-    expect(ids(seen)).toEqual(['read', 'later']);
+    expect(receivedIds(seen)).toEqual(['read', 'later']);
     expect(seen.gaps).toBe(1);
   });
 
   it('a partial trim that removed unread entries is a gap; the entries left are skipped', async () => {
     const { stream, bus, seen, poll } = await started();
-    for (const id of ['1', '2', '3']) await bus.publish(msg(id));
+    for (const id of ['1', '2', '3']) await bus.publish(sampleInvalidation(id));
     await admin.xtrim(stream, { strategy: 'MAXLEN', threshold: 1, exactness: '=' });
     await poll();
     expect(seen).toMatchObject({ gaps: 1, messages: [] });
@@ -132,38 +118,38 @@ describe('upstash log bus specifics', () => {
 
   it('trimming only what was read is no gap, even when the cursor entry itself goes', async () => {
     const { stream, bus, seen, poll } = await started();
-    for (const id of ['1', '2', '3']) await bus.publish(msg(id));
+    for (const id of ['1', '2', '3']) await bus.publish(sampleInvalidation(id));
     await poll();
-    for (const id of ['4', '5']) await bus.publish(msg(id));
+    for (const id of ['4', '5']) await bus.publish(sampleInvalidation(id));
     await admin.xtrim(stream, { strategy: 'MAXLEN', threshold: 2, exactness: '=' }); // Leaves 4 and 5.
     await poll();
     expect(seen.gaps).toBe(0);
-    expect(ids(seen)).toEqual(['1', '2', '3', '4', '5']);
+    expect(receivedIds(seen)).toEqual(['1', '2', '3', '4', '5']);
   });
 
   it('a deleted stream is a gap; a new one is read from its start', async () => {
     const { stream, bus, seen, poll } = await started();
-    await bus.publish(msg('before'));
+    await bus.publish(sampleInvalidation('before'));
     await poll();
     await admin.del(stream);
     await poll();
     expect(seen.gaps).toBe(1);
-    await bus.publish(msg('after'));
+    await bus.publish(sampleInvalidation('after'));
     await poll();
-    expect(ids(seen)).toEqual(['before', 'after']);
+    expect(receivedIds(seen)).toEqual(['before', 'after']);
     expect(seen.gaps).toBe(1);
   });
 
   it('publish is one XADD with MAXLEN ~; the log stays near maxLen', async () => {
     const { stream, bus } = await started({ maxLen: 10 });
     const fetchSpy = vi.spyOn(globalThis, 'fetch');
-    await bus.publish(msg('1'));
+    await bus.publish(sampleInvalidation('1'));
     expect(fetchSpy).toHaveBeenCalledTimes(1);
     const body = JSON.parse(String(fetchSpy.mock.calls[0]?.[1]?.body)) as unknown[];
     expect(body.slice(0, 6)).toEqual(['XADD', stream, 'MAXLEN', '~', 10, '*']);
     expect(body.slice(6, 7)).toEqual(['m']);
     fetchSpy.mockRestore();
-    for (let i = 0; i < 300; i++) await bus.publish(msg(String(i)));
+    for (let i = 0; i < 300; i++) await bus.publish(sampleInvalidation(String(i)));
     const length = await admin.xlen(stream);
     // Approximate trimming drops whole radix-tree nodes (100 entries by default).
     expect(length).toBeGreaterThanOrEqual(10);
@@ -172,20 +158,20 @@ describe('upstash log bus specifics', () => {
 
   it('one poll reads page after page until the log is drained', async () => {
     const { bus, seen, poll } = await started({ batchSize: 5 });
-    for (let i = 0; i < 12; i++) await bus.publish(msg(String(i)));
+    for (let i = 0; i < 12; i++) await bus.publish(sampleInvalidation(String(i)));
     const fetchSpy = vi.spyOn(globalThis, 'fetch');
     await poll();
-    expect(ids(seen)).toEqual(Array.from({ length: 12 }, (_, i) => String(i)));
+    expect(receivedIds(seen)).toEqual(Array.from({ length: 12 }, (_, i) => String(i)));
     expect(fetchSpy).toHaveBeenCalledTimes(3); // 5 + 5 + 2
   });
 
   it('concurrent polls share one request', async () => {
     const { bus, seen, poll } = await started();
-    await bus.publish(msg('once'));
+    await bus.publish(sampleInvalidation('once'));
     const fetchSpy = vi.spyOn(globalThis, 'fetch');
     await Promise.all([poll(), poll(), poll()]);
     expect(fetchSpy).toHaveBeenCalledTimes(1);
-    expect(ids(seen)).toEqual(['once']);
+    expect(receivedIds(seen)).toEqual(['once']);
   });
 
   it('poll() before subscribe() or after close() does nothing', async () => {
@@ -202,18 +188,18 @@ describe('upstash log bus specifics', () => {
     streams.push(stream);
     const bus = createUpstashLogBus({ ...upstash(), stream });
     buses.push(bus);
-    const seen = probe();
+    const seen = busProbe();
     // Twice: @upstash/redis tries once more even with `retry: false`.
     vi.spyOn(globalThis, 'fetch')
       .mockRejectedValueOnce(new TypeError('fetch failed'))
       .mockRejectedValueOnce(new TypeError('fetch failed'));
     await expect(bus.subscribe(seen)).rejects.toThrow('fetch failed');
-    await bus.publish(msg('meanwhile'));
+    await bus.publish(sampleInvalidation('meanwhile'));
     await bus.poll?.();
     expect(seen).toMatchObject({ gaps: 1, messages: [] });
-    await bus.publish(msg('next'));
+    await bus.publish(sampleInvalidation('next'));
     await bus.poll?.();
-    expect(ids(seen)).toEqual(['next']);
+    expect(receivedIds(seen)).toEqual(['next']);
   });
 
   it('rejects a maxLen or batchSize that is not a positive integer', () => {

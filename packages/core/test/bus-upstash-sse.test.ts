@@ -4,10 +4,15 @@ import { freePort, startUpstashServer } from '@strata/devstack';
 import { serviceUrls, testDevstack, uniqueName } from '@strata/devstack/testing';
 import { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { BusHandlers, Invalidation } from '../src/bus/types.js';
 import { isStrataError } from '../src/errors.js';
 import { createUpstashSseBus, type UpstashSseBusOptions } from '../src/upstash.js';
-import { type BusFixture, describeBusConformance } from '../testing/index.js';
+import {
+  type BusFixture,
+  busProbe,
+  describeBusConformance,
+  receivedIds,
+  sampleInvalidation,
+} from '../testing/index.js';
 
 function upstash(): { url: string; token: string } {
   const endpoint = testDevstack().upstash;
@@ -35,25 +40,6 @@ describeBusConformance('upstash sse', async (): Promise<BusFixture> => {
   };
 });
 
-interface Probe extends BusHandlers {
-  messages: Invalidation[];
-  gaps: number;
-}
-
-function probe(): Probe {
-  const p: Probe = {
-    messages: [],
-    gaps: 0,
-    message: (inv) => p.messages.push(inv),
-    gap: () => {
-      p.gaps += 1;
-    },
-  };
-  return p;
-}
-
-const msg = (id: string): Invalidation => ({ schema: 'users', ids: [id], op: 'set', origin: 'o' });
-const ids = (p: Probe) => p.messages.map((m) => m.ids?.[0]);
 const WAIT = { timeout: 5_000, interval: 10 };
 const fast: Partial<UpstashSseBusOptions> = { reconnectDelayMs: { min: 20, max: 200 } };
 
@@ -72,16 +58,16 @@ describe('upstash sse bus specifics', () => {
     let server = await startUpstashServer({ redisUrl, token: 'sse-token', port });
     const channel = uniqueName('bus_sse_reconnect');
     const bus = createUpstashSseBus({ url: server.url, token: 'sse-token', channel, ...fast });
-    const seen = probe();
+    const seen = busProbe();
     try {
       await bus.subscribe(seen);
-      await bus.publish(msg('before'));
-      await vi.waitFor(() => expect(ids(seen)).toEqual(['before']), WAIT);
+      await bus.publish(sampleInvalidation('before'));
+      await vi.waitFor(() => expect(receivedIds(seen)).toEqual(['before']), WAIT);
       await server.stop();
       server = await startUpstashServer({ redisUrl, token: 'sse-token', port });
       await vi.waitFor(() => expect(seen.gaps).toBe(1), WAIT);
-      await bus.publish(msg('after'));
-      await vi.waitFor(() => expect(ids(seen)).toEqual(['before', 'after']), WAIT);
+      await bus.publish(sampleInvalidation('after'));
+      await vi.waitFor(() => expect(receivedIds(seen)).toEqual(['before', 'after']), WAIT);
       expect(bus.stats()).toMatchObject({ gaps: 1, received: 2, dropped: 0 });
     } finally {
       await bus.close();
@@ -93,7 +79,7 @@ describe('upstash sse bus specifics', () => {
     const channel = uniqueName('bus_sse_close');
     const idle = timers();
     const bus = createUpstashSseBus({ ...upstash(), channel });
-    await bus.subscribe(probe());
+    await bus.subscribe(busProbe());
     expect(await subscribers(channel)).toBe(1);
     await bus.close();
     await bus.close();
@@ -104,14 +90,14 @@ describe('upstash sse bus specifics', () => {
   it('a channel with commas and colons, and a payload split over lines, are read right', async () => {
     const channel = `${uniqueName('bus_sse_commas')}:a,b,c`;
     const bus = createUpstashSseBus({ ...upstash(), channel });
-    const seen = probe();
+    const seen = busProbe();
     try {
       await bus.subscribe(seen);
       // The endpoint sends a payload with line breaks as several data lines: the first is
       // dropped as malformed, the rest are not messages at all.
       await admin.publish(channel, '{"schema":\n"users"}');
-      await bus.publish(msg('x,y'));
-      await vi.waitFor(() => expect(ids(seen)).toEqual(['x,y']), WAIT);
+      await bus.publish(sampleInvalidation('x,y'));
+      await vi.waitFor(() => expect(receivedIds(seen)).toEqual(['x,y']), WAIT);
       expect(bus.stats()).toMatchObject({ dropped: 1, received: 1 });
     } finally {
       await bus.close();
@@ -126,7 +112,7 @@ describe('upstash sse bus specifics', () => {
       channel: uniqueName('sse'),
       ...fast,
     });
-    const error = await bus.subscribe(probe()).catch((e: unknown) => e);
+    const error = await bus.subscribe(busProbe()).catch((e: unknown) => e);
     expect(isStrataError(error, 'L2_UNAVAILABLE')).toBe(true);
     expect(String((error as Error).cause)).toMatch(/401/);
     await bus.close();
@@ -151,7 +137,7 @@ describe('upstash sse bus specifics', () => {
     it('times out the connect, retries, and close() aborts the request in flight', async () => {
       const bus = createUpstashSseBus({ url, token: 't', channel: 'c', connectTimeoutMs: 100, ...fast });
       const started = performance.now();
-      const error = await bus.subscribe(probe()).catch((e: unknown) => e);
+      const error = await bus.subscribe(busProbe()).catch((e: unknown) => e);
       expect(performance.now() - started).toBeGreaterThanOrEqual(95);
       expect(isStrataError((error as Error).cause, 'TIMEOUT')).toBe(true);
       await vi.waitFor(() => expect(requests.length).toBeGreaterThanOrEqual(2), WAIT);

@@ -3,14 +3,10 @@ import { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { defineSchema, type InvalidationBus, Strata } from '../src/index.js';
 import { createUpstashLogBus, createUpstashSseBus } from '../src/upstash.js';
+import { percentile } from '../testing/index.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
 type BusKind = 'upstash-sse' | 'log';
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 describe.each<BusKind>(['upstash-sse', 'log'])('L1 coherence across instances over the %s bus', (kind) => {
   let stack: EngineStack;

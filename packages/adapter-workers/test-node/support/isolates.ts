@@ -58,7 +58,4 @@ export const setN = (mf: Miniflare, id: string, n: number) =>
   call<{ id: string; n: number }>(mf, '/set', { id, n });
 export const getRow = (mf: Miniflare, id: string) => call<GetReply>(mf, `/get?id=${encodeURIComponent(id)}`);
 
-export function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
+export { percentile } from '@strata/core/testing';

@@ -65,6 +65,18 @@ export default defineConfig({
         },
       },
       {
+        // Faults, crashes, races and hostile input (issue 8): real tiers, summed in a printed ledger.
+        resolve: { conditions },
+        ssr: { resolve: { conditions, externalConditions: conditions } },
+        test: {
+          name: 'reliability',
+          include: ['reliability/test/**/*.test.ts'],
+          globalSetup: ['./reliability/support/global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 30_000,
+        },
+      },
+      {
         plugins: [
           cloudflareTest(({ inject }) => ({
             wrangler: { configPath: workersWrangler },

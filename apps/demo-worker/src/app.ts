@@ -1,7 +1,8 @@
 import { strata } from '@strata/adapter-workers/hono';
-import { Q } from '@strata/core';
+import { isStrataError, Q } from '@strata/core';
 import { type Context, Hono } from 'hono';
 import type { z } from 'zod';
+import { dashboardCsp, dashboardPage } from './dashboard/page.js';
 import { playerSchema, scoreSchema } from './db/strata-schemas.js';
 import { type Env, strataOptions } from './env.js';
 import { errorBody, httpStatusOf } from './errors.js';
@@ -98,4 +99,24 @@ app.post('/scores', async (c) => {
   return c.json({ queued: true, score }, 202);
 });
 
-app.get('/stats', (c) => c.json(c.var.strata.stats()));
+/** The isolate's counters, per-tier latency, and the write-behind queue's backlog (null without a queue). */
+app.get('/stats', async (c) => {
+  let queueDepth: number | null = null;
+  let queueDepthError: string | undefined;
+  try {
+    queueDepth = await c.var.strata.queueDepth();
+  } catch (err) {
+    // Counted by Strata (stats().errorsBy.queue); the rest of the stats still answer.
+    console.warn('queueDepth failed', err);
+    queueDepthError = isStrataError(err) ? err.code : 'UNKNOWN';
+  }
+  return c.json({ ...c.var.strata.stats(), queueDepth, ...(queueDepthError ? { queueDepthError } : {}) });
+});
+
+/** An HTML page plotting /stats: hits per tier, latency, queue depth. Loads nothing from elsewhere. */
+app.get('/dashboard', (c) => {
+  const nonce = crypto.randomUUID().replaceAll('-', '');
+  c.header('Content-Security-Policy', dashboardCsp(nonce));
+  c.header('Cache-Control', 'no-store');
+  return c.html(dashboardPage(nonce));
+});

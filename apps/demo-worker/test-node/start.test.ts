@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { launchChromium } from './support/chromium.js';
 
 // `npm start`'s script end to end: devstack, db:push, `wrangler dev` of the demo, seed, shutdown.
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -12,6 +13,8 @@ const needed = ['packages/devstack/dist/index.js', 'packages/core/dist', 'packag
 let script: ChildProcess | undefined;
 let output = '';
 let wranglerGroup: number | undefined;
+/** Set by the first step; the later steps use the server it started (vitest runs them in order). */
+let base: string | undefined;
 
 /** True while any process of the group exists (a zombie-free group is gone once kill(-pgid, 0) says ESRCH). */
 function groupAlive(pgid: number): boolean {
@@ -47,7 +50,7 @@ afterAll(async () => {
 }, 30_000);
 
 describe('npm start (scripts/start.mjs)', () => {
-  it('serves the seeded demo, then stops wrangler, workerd and the devstack on SIGTERM', async () => {
+  it('serves the seeded demo', async () => {
     const missing = needed.filter((path) => !existsSync(join(root, path)));
     if (missing.length > 0) {
       throw new Error(`not built: ${missing.join(', ')}. Run \`npm run build\` first (npm test does).`);
@@ -69,7 +72,8 @@ describe('npm start (scripts/start.mjs)', () => {
       if (child.exitCode !== null) throw new Error(`start.mjs exited ${child.exitCode}:\n${output}`);
       return /^start: open (http:\/\/127\.0\.0\.1:\d+)\/players\/(\S+) /m.exec(output) ?? undefined;
     });
-    const [, base, playerId] = open as RegExpExecArray;
+    const [, url, playerId] = open as RegExpExecArray;
+    base = url;
     const pid = /^start: pid (\d+): npx wrangler dev/m.exec(output);
     expect(pid, output).not.toBeNull();
     wranglerGroup = Number(pid![1]);
@@ -98,7 +102,78 @@ describe('npm start (scripts/start.mjs)', () => {
 
     const stats = await fetch(`${base}/stats`);
     expect(stats.status).toBe(200);
+  }, 120_000);
 
+  it('plots /dashboard in headless Chromium from live /stats, with no console or CSP error', async () => {
+    expect(base, 'the first step did not start the demo').toBeDefined();
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      // The button reads one absent player on purpose (a 404, the negative-cache path): only that
+      // 404 is expected; HTTP errors are checked by URL below, so Chromium's "Failed to load" echo is not.
+      page.on('console', (msg) => {
+        if (msg.text().startsWith('Failed to load resource')) return;
+        if (msg.type() === 'error' || msg.type() === 'warning') problems.push(`${msg.type()}: ${msg.text()}`);
+      });
+      page.on('response', (r) => {
+        if (r.status() >= 400 && !r.url().includes('/players/nobody-'))
+          problems.push(`${r.status()}: ${r.url()}`);
+      });
+      page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+      page.on('requestfailed', (req) => problems.push(`requestfailed: ${req.url()}`));
+
+      const res = await page.goto(`${base}/dashboard?every=250`);
+      expect(res?.status()).toBe(200);
+      await page.waitForFunction(() => document.getElementById('status')?.textContent === 'live');
+      // The page's own button sends 40 reads: the next samples must show them.
+      const before = Number(await page.textContent('#hits-l1'));
+      await page.click('#traffic');
+      await page.waitForFunction(
+        (n) => Number(document.getElementById('hits-l1')?.textContent) >= n + 20,
+        before,
+      );
+      await page.waitForFunction(() =>
+        ['hits', 'latency', 'queue'].every(
+          (name) => Number(document.getElementById(`chart-${name}`)?.dataset.points) >= 3,
+        ),
+      );
+      const charts = await page.$$eval('svg', (svgs) =>
+        svgs.map((svg) => ({
+          id: svg.id,
+          series: Array.from(svg.querySelectorAll('polyline.series')).map((line) => ({
+            label: line.getAttribute('data-series'),
+            points: (line.getAttribute('points') ?? '').trim().split(/\s+/).length,
+            box: (line as SVGGraphicsElement).getBBox().width,
+          })),
+        })),
+      );
+      expect(charts.map((chart) => chart.id)).toEqual(['chart-hits', 'chart-latency', 'chart-queue']);
+      expect(charts[0]!.series.map((line) => line.label)).toEqual(['l1', 'l2', 'l3']);
+      expect(charts[1]!.series.map((line) => line.label)).toEqual(['l2 p50', 'l2 p99', 'l3 p50', 'l3 p99']);
+      // Every line is drawn (several points, a visible width), not an empty SVG.
+      for (const line of charts.flatMap((chart) => chart.series)) {
+        expect(line.points).toBeGreaterThanOrEqual(3);
+        expect(line.box).toBeGreaterThan(0);
+      }
+      // The readouts are the Worker's own numbers.
+      const stats = (await (await fetch(`${base}/stats`)).json()) as { latency: { l2: { calls: number } } };
+      expect(stats.latency.l2.calls).toBeGreaterThan(0);
+      expect(Number(await page.textContent('#l3-p99'))).toBeGreaterThan(0);
+      expect(await page.textContent('#queue-depth')).toMatch(/^\d+$/);
+      if (process.env.STRATA_DASHBOARD_SCREENSHOT) {
+        await page.screenshot({ path: process.env.STRATA_DASHBOARD_SCREENSHOT, fullPage: true });
+      }
+      expect(problems).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
+
+  it('stops wrangler, workerd and the devstack on SIGTERM', async () => {
+    const child = script;
+    expect(child, 'the first step did not start the demo').toBeDefined();
+    if (!child || wranglerGroup === undefined) return;
     child.kill('SIGTERM');
     const code = await waitFor('start.mjs to exit', 30_000, () =>
       child.exitCode !== null || child.signalCode !== null ? (child.exitCode ?? child.signalCode) : undefined,

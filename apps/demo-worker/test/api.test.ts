@@ -215,6 +215,36 @@ describe('demo API', () => {
     expect(Object.values(stats.hits).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
   });
 
+  it('GET /stats adds latency per remote tier and the queue backlog Miniflare reports', async () => {
+    await api(`/players/${alice.id}`);
+    const stats = await json<{
+      latency: Record<'l2' | 'l3', { calls: number; p50Ms: number; p99Ms: number }>;
+      queueDepth: number | null;
+    }>(await api('/stats'));
+    expect(stats.latency.l2.calls).toBeGreaterThan(0);
+    expect(stats.latency.l3.calls).toBeGreaterThan(0);
+    expect(stats.latency.l2.p99Ms).toBeGreaterThanOrEqual(stats.latency.l2.p50Ms);
+    // The demo's Queue binding answers metrics(): a number, not null (null means no queue at all).
+    expect(stats.queueDepth).toEqual(expect.any(Number));
+  });
+
+  it('GET /dashboard is a self-contained page locked down by a per-request CSP nonce', async () => {
+    const first = await api('/dashboard');
+    expect(first.status).toBe(200);
+    expect(first.headers.get('content-type')).toMatch(/^text\/html/);
+    const csp = first.headers.get('content-security-policy') ?? '';
+    const nonce = /script-src 'nonce-([0-9a-f]{32})'/.exec(csp)?.[1];
+    expect(nonce, csp).toBeDefined();
+    expect(csp).toContain("default-src 'none'");
+    const html = await first.text();
+    expect(html).toContain(`<script nonce="${nonce}">`);
+    for (const id of ['chart-hits', 'chart-latency', 'chart-queue']) expect(html).toContain(`id="${id}"`);
+    // Nothing loaded from elsewhere: no absolute URL in any src/href.
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+    const second = await api('/dashboard');
+    expect(second.headers.get('content-security-policy')).not.toBe(csp);
+  });
+
   it('DELETE /players/:id removes the player', async () => {
     const res = await api(`/players/${bob.id}`, { method: 'DELETE' });
     expect(res.status).toBe(204);

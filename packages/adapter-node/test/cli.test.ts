@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,8 +9,8 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type CliOutcome, cliPath, runCli } from './support/run-cli.js';
 
-const cliPath = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const config = fileURLToPath(new URL('./fixtures/strata.config.mjs', import.meta.url));
 const name = uniqueName('cli');
 const { redisUrl, databaseUrl } = serviceUrls();
@@ -22,14 +21,8 @@ const redis = new Redis(redisUrl, { lazyConnect: true });
 redis.on('error', () => {});
 let dir: string | undefined;
 
-interface Outcome {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the built CLI with this file's environment (Postgres, Redis, the fixture's name); no Upstash. */
-function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<Outcome> {
+function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliOutcome> {
   const base: Record<string, string | undefined> = {
     ...process.env,
     DATABASE_URL: databaseUrl,
@@ -37,22 +30,7 @@ function cli(args: string[], env: Record<string, string | undefined> = {}): Prom
   };
   delete base.UPSTASH_REDIS_REST_URL;
   delete base.UPSTASH_REDIS_REST_TOKEN;
-  const proc = spawn(process.execPath, [cliPath, ...args], {
-    env: { ...base, STRATA_CLI_TEST_NAME: name, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  proc.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  return new Promise((resolve, reject) => {
-    proc.on('error', reject);
-    proc.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCli(args, { ...base, STRATA_CLI_TEST_NAME: name, ...env });
 }
 
 /** The L2 keys holding rows of `players` (not its counters). */

@@ -31,8 +31,8 @@ export interface StrataConfig {
   defaultWriteMode?: WriteMode;
   /** L1 defaults per schema (the seed's L1Pool): max entries (total per schema, not per shard), eviction. */
   l1?: { maxEntries?: number; eviction?: EvictionPolicy; protect?: 'freeze' | 'copy'; sweepEvery?: Duration };
-  /** Per-call timeouts. Defaults: L2 '1s', L3 '10s'. */
-  timeouts?: { l2?: Duration; l3?: Duration };
+  /** Per-call timeouts. Defaults: L2 '1s', L3 '10s', write queue '5s' (enqueue, take, ack, …). */
+  timeouts?: { l2?: Duration; l3?: Duration; queue?: Duration };
   /** L2 circuit breaker: opens after `failureThreshold` consecutive failures for `cooldown`. */
   breaker?: { failureThreshold?: number; cooldown?: Duration };
   /** Default: JSON. */
@@ -87,6 +87,7 @@ export interface ResolvedConfig {
   l1: { maxEntries: number; eviction: EvictionPolicy; protect: 'freeze' | 'copy'; sweepEveryMs: number };
   l2TimeoutMs: number;
   l3TimeoutMs: number;
+  queueTimeoutMs: number;
   breaker: { failureThreshold: number; cooldownMs: number };
   codec: Codec;
   encryptionKey: KeyMaterial | KeyringOptions | undefined;
@@ -147,7 +148,9 @@ const configSchema = z.strictObject({
       sweepEvery: duration.optional(),
     })
     .optional(),
-  timeouts: z.strictObject({ l2: duration.optional(), l3: duration.optional() }).optional(),
+  timeouts: z
+    .strictObject({ l2: duration.optional(), l3: duration.optional(), queue: duration.optional() })
+    .optional(),
   breaker: z
     .strictObject({ failureThreshold: z.number().int().positive().optional(), cooldown: duration.optional() })
     .optional(),
@@ -204,6 +207,7 @@ export function resolveConfig(config: StrataConfig): ResolvedConfig {
     },
     l2TimeoutMs: toMs(config.timeouts?.l2 ?? '1s', 'timeouts.l2'),
     l3TimeoutMs: toMs(config.timeouts?.l3 ?? '10s', 'timeouts.l3'),
+    queueTimeoutMs: toMs(config.timeouts?.queue ?? '5s', 'timeouts.queue'),
     breaker: {
       failureThreshold: config.breaker?.failureThreshold ?? 5,
       cooldownMs: toMs(config.breaker?.cooldown ?? '5s', 'breaker.cooldown'),

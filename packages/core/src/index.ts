@@ -17,6 +17,7 @@ export { type Duration, type DurationUnit, toMs } from './duration.js';
 export { settle as settleFlushOutcome } from './engine/flush-loop.js';
 export type { FlushOutcome } from './engine/flusher.js';
 export type { Id } from './engine/ids.js';
+export type { ReencryptOptions, ReencryptResult } from './engine/reencrypt.js';
 export type { SchemaRef } from './engine/registry.js';
 export type { StrataStats } from './engine/stats.js';
 export { type FullRowOf, type GetOptions, type InsertOf, type RowOf, Strata } from './engine/strata.js';
@@ -45,12 +46,14 @@ export type {
   Row,
   ScanOptions,
   SearchQuery,
+  ValueReplacement,
   VersionedWriteOp,
   VersionedWriteResult,
   WriteOp,
   WriteOpResult,
 } from './l3/types.js';
 export { strataVersionsTable } from './l3/versions-table.js';
+export type { LatencySummary } from './observability/latency.js';
 export { consoleLogger, type Logger, noopLogger } from './observability/logger.js';
 export { type MetricsRecorder, noopMetrics, type Tier } from './observability/metrics.js';
 export { Q, QueryBuilder } from './query/builder.js';

@@ -105,6 +105,24 @@ export function describeL2Conformance(name: string, factory: () => Promise<L2Fix
       expect(values(await l2().getMany([key('over:batch')]))).toEqual(['second']);
     });
 
+    it('ifAbsent sets only missing keys (SET NX), with or without a TTL, beside plain sets', async () => {
+      await l2().setMany([entry('nx:taken', 'written', 0)]);
+      await l2().setMany([
+        { ...entry('nx:taken', 'fill', 60_000), ifAbsent: true },
+        { ...entry('nx:free', 'fill', 60_000), ifAbsent: true },
+        { ...entry('nx:free-forever', 'fill', 0), ifAbsent: true },
+        entry('nx:plain', 'plain', 0),
+      ]);
+      const [taken, free, forever, plain] = await l2().getMany(
+        ['nx:taken', 'nx:free', 'nx:free-forever', 'nx:plain'].map(key),
+      );
+      expect(taken).toEqual({ value: 'written', ttlMs: 0 });
+      expect(free?.value).toBe('fill');
+      expect(free?.ttlMs).toBeGreaterThan(0);
+      expect(forever).toEqual({ value: 'fill', ttlMs: 0 });
+      expect(plain).toEqual({ value: 'plain', ttlMs: 0 });
+    });
+
     it('setMany then getMany of 1,000 entries', async () => {
       const entries = Array.from({ length: 1_000 }, (_, i) =>
         entry(`bulk:${i}`, `value-${i}-${'é'.repeat(i % 7)}`, i % 2 === 0 ? 0 : 60_000),

@@ -4,6 +4,7 @@ import type { L3Tier } from '../src/l3/types.js';
 import { registerInjectionTests } from './l3-conformance-injection.js';
 import { registerMigrationTests } from './l3-conformance-migrate.js';
 import { model } from './l3-conformance-model.js';
+import { registerReplaceTests } from './l3-conformance-replace.js';
 import { registerRowTests } from './l3-conformance-rows.js';
 import { registerSearchTests } from './l3-conformance-search.js';
 import type { L3Suite } from './l3-conformance-suite.js';
@@ -79,5 +80,6 @@ export function describeL3Conformance(
     registerInjectionTests(suite, q);
     registerTransactTests(suite, q);
     registerVersionedTests(suite, versionedModel(schemaName));
+    registerReplaceTests(suite);
   });
 }

@@ -36,6 +36,9 @@ export async function connectL3(options: ConnectL3Options): Promise<L3Connection
   if (driver === 'pg') {
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max });
     pool.on('error', options.onError);
+    // The pool listens only to idle clients: a connection reset while one is checked out (mid-
+    // transaction) would otherwise be an uncaught 'error' event and end the process.
+    pool.on('connect', (client) => client.on('error', options.onError));
     return { db: drizzle({ client: pool }), end: () => pool.end() };
   }
   if (driver === 'neon-http') {
@@ -56,6 +59,9 @@ export async function connectL3(options: ConnectL3Options): Promise<L3Connection
     if (typeof globalThis.WebSocket === 'undefined') neonConfig.webSocketConstructor ??= WebSocket;
     const pool = new Pool({ connectionString: options.databaseUrl, max });
     pool.on('error', options.onError);
+    pool.on('connect', (client: { on(event: 'error', listener: (error: Error) => void): unknown }) =>
+      client.on('error', options.onError),
+    );
     return { db: drizzleWs({ client: pool }), end: () => pool.end() };
   }
   throw new StrataError(

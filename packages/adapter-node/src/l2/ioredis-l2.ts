@@ -14,7 +14,7 @@ import { quitConnection } from '../redis/quit-connection.js';
 /**
  * The L2 over Redis TCP with ioredis, for long-lived Node processes. Each method is one round trip
  * whatever the number of keys: `getMany` = one MULTI/EXEC of GET + PTTL per key (atomic, so a value
- * never pairs with the TTL of a later write), `setMany` = one pipeline of `SET k v [PX ms]`,
+ * never pairs with the TTL of a later write), `setMany` = one pipeline of `SET k v [PX ms] [NX]`,
  * `deleteMany` = one `DEL k1 k2 …`.
  *
  * Given a URL it opens and owns its connection (`close()` quits it), with `protocol: 2` forced
@@ -72,7 +72,10 @@ class IoredisL2 implements L2Tier {
     const pipeline = this.#redis.pipeline();
     entries.forEach((entry, i) => {
       const ms = px[i];
-      if (ms === undefined) pipeline.set(entry.key, entry.value);
+      if (ms === undefined) {
+        if (entry.ifAbsent) pipeline.set(entry.key, entry.value, 'NX');
+        else pipeline.set(entry.key, entry.value);
+      } else if (entry.ifAbsent) pipeline.set(entry.key, entry.value, 'PX', ms, 'NX');
       else pipeline.set(entry.key, entry.value, 'PX', ms);
     });
     for (const key of bump) pipeline.incr(key);

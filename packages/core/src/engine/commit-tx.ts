@@ -5,6 +5,7 @@ import { type EngineContext, sqlState } from './context.js';
 import { type Id, idKey, normalizeId } from './ids.js';
 import type { SchemaRuntime } from './schema-runtime.js';
 import type { TxOp } from './tx.js';
+import { dropCached, outcomeUnknown } from './unknown-outcome.js';
 import { beginWrites, cacheDeletes, cacheWrites, endWrites, matchStored, prepareRow } from './write-path.js';
 
 interface Plan {
@@ -49,13 +50,13 @@ export async function commitTx(
       ctx.counters.error('l3');
       if (isStrataError(err, 'TIMEOUT')) {
         // The outcome is unknown (Postgres may still commit): drop the cached copies of every key.
-        await Promise.all(
-          plans.map((p) => cacheDeletes(ctx, p.rt, [...p.keys, ...p.deleteKeys]).catch(() => 0)),
-        );
+        await Promise.all(plans.map((p, i) => dropCached(ctx, p.rt, fenced[i]!)));
         throw new StrataError('TX_TIMEOUT', `transaction did not finish within ${timeoutMs} ms`, {
           cause: err,
         });
       }
+      // A connection lost mid-COMMIT may have committed: the caches must not keep the old rows.
+      if (outcomeUnknown(err)) await Promise.all(plans.map((p, i) => dropCached(ctx, p.rt, fenced[i]!)));
       throw txFailed(err);
     }
     const written: { rt: SchemaRuntime; rows: Row[]; keys: string[] }[] = [];

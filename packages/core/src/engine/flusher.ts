@@ -1,6 +1,7 @@
 import type { Row, VersionedWriteOp } from '../l3/types.js';
 import type { Delivery } from '../queue/types.js';
 import { type EngineContext, sqlState } from './context.js';
+import { type Id, idKey } from './ids.js';
 import type { SchemaRuntime } from './schema-runtime.js';
 
 export interface FlushOutcome {
@@ -34,6 +35,14 @@ export async function flushDeliveries(
     }
     try {
       const row = delivery.write.op === 'set' ? rt.rows.fromQueue(delivery.write.row ?? '') : undefined;
+      // The version guards the message's id: a row naming another id would overwrite that row unguarded.
+      if (row && idKey(row[rt.schema.primaryKey.key] as Id) !== delivery.write.id) {
+        outcome.dead.push({
+          delivery,
+          reason: `the row's primary key is not the message's id ${delivery.write.id}`,
+        });
+        continue;
+      }
       valid.push({ delivery, rt, ...(row && { row }) });
     } catch (err) {
       outcome.dead.push({
@@ -83,6 +92,7 @@ async function staleSearches(ctx: EngineContext, items: readonly { rt: SchemaRun
       runtimes.map((rt) => rt.keys.searchGenerationKey),
     );
   } catch (err) {
+    for (const rt of runtimes) rt.owesL2();
     ctx.tolerate(runtimes[0]!.schema.name, 'l2', 'flush-generation', err);
   }
 }

@@ -57,16 +57,24 @@ async function loadMissing(
           ctx.miss('l2', rt.schema.name);
           continue;
         }
-        missing.delete(key);
         const stale = tokens.get(key)!.stale;
         if (entry.value === ABSENT_MARKER) {
+          missing.delete(key);
           ctx.counters.negativeHits += 1;
           results.set(key, null);
           if (!stale) rt.l1?.set(key, ABSENT, rt.negativeTtlMs || rt.l1TtlMs);
           continue;
         }
+        let plain: Row;
+        try {
+          plain = await rt.rows.decryptRow(rt.rows.fromL2(entry.value), key);
+        } catch (err) {
+          // An entry this instance cannot read (tampered, or another key): L3 answers for it, as in get.
+          ctx.tolerate(name, 'l2', 'getMany decode', err);
+          continue;
+        }
+        missing.delete(key);
         ctx.hit('l2', rt.schema.name);
-        const plain = await rt.rows.decryptRow(rt.rows.fromL2(entry.value), key);
         results.set(key, plain);
         if (!stale) rt.l1?.set(key, rt.protect(rt.rows.toL1(plain)), fillTtl(rt.l1TtlMs, entry.ttlMs));
       }
@@ -97,7 +105,7 @@ async function loadMissing(
     }
     rt.l1?.set(key, rt.protect(rt.rows.toL1(plain)), rt.l1TtlMs);
     const l2Key = l2Keys.get(key);
-    if (l2Key) fills.push({ key: l2Key, value: rt.rows.toL2(stored), ttlMs: rt.l2TtlMs });
+    if (l2Key) fills.push({ key: l2Key, value: rt.rows.toL2(stored), ttlMs: rt.l2TtlMs, ifAbsent: true });
   }
   for (const key of missing.keys()) {
     ctx.miss('l3', rt.schema.name);
@@ -105,7 +113,7 @@ async function loadMissing(
     if (rt.negativeTtlMs > 0 && !tokens.get(key)?.stale) {
       rt.l1?.set(key, ABSENT, rt.negativeTtlMs);
       const l2Key = l2Keys.get(key);
-      if (l2Key) fills.push({ key: l2Key, value: ABSENT_MARKER, ttlMs: rt.negativeTtlMs });
+      if (l2Key) fills.push({ key: l2Key, value: ABSENT_MARKER, ttlMs: rt.negativeTtlMs, ifAbsent: true });
     }
   }
   if (fills.length > 0) await ctx.defer(name, 'l2', 'fill', () => rt.l2!.setMany(fills));

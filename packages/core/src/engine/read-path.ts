@@ -59,7 +59,7 @@ async function loadBelowL1(ctx: EngineContext, rt: SchemaRuntime, id: Id, key: s
         if (l2Key) {
           const k = l2Key;
           await ctx.defer(name, 'l2', 'fill', () =>
-            rt.l2!.setMany([{ key: k, value: ABSENT_MARKER, ttlMs: rt.negativeTtlMs }]),
+            rt.l2!.setMany([{ key: k, value: ABSENT_MARKER, ttlMs: rt.negativeTtlMs, ifAbsent: true }]),
           );
         }
       }
@@ -72,7 +72,10 @@ async function loadBelowL1(ctx: EngineContext, rt: SchemaRuntime, id: Id, key: s
       if (l2Key) {
         const k = l2Key;
         const value = rt.rows.toL2(stored);
-        await ctx.defer(name, 'l2', 'fill', () => rt.l2!.setMany([{ key: k, value, ttlMs: rt.l2TtlMs }]));
+        // ifAbsent: another instance may have written this row since our L3 read began.
+        await ctx.defer(name, 'l2', 'fill', () =>
+          rt.l2!.setMany([{ key: k, value, ttlMs: rt.l2TtlMs, ifAbsent: true }]),
+        );
       }
     } else {
       counters.fencedFills += 1;

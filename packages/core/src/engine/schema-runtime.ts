@@ -42,6 +42,8 @@ export class SchemaRuntime {
   readonly reader: L3Tier | undefined;
   #generation: Promise<number> | undefined;
   #generationAt = 0;
+  /** A write committed to L3 whose L2 update failed: L2 may hold an older row for it. */
+  #owesL2 = false;
 
   constructor(
     readonly schema: CompiledSchema,
@@ -130,6 +132,7 @@ export class SchemaRuntime {
   generation(): Promise<number> {
     if (!this.l2) return Promise.resolve(0);
     const now = this.config.clock.now();
+    if (this.#owesL2) return this.#settleL2Debt(this.l2, now);
     if (this.#generation === undefined || now - this.#generationAt > GENERATION_REFRESH_MS) {
       this.#generationAt = now;
       this.#generation = this.l2.getCounter(this.keys.generationKey).catch((err: unknown) => {
@@ -137,6 +140,36 @@ export class SchemaRuntime {
         throw err;
       });
     }
+    return this.#generation;
+  }
+
+  /**
+   * Records that L2 missed a write that L3 committed (L2 was down or timed out), so it may still hold
+   * the row as it was. Nothing can fix that key by key once L2 answers again (the failed call may
+   * have been half-applied, and a crash forgets the list), so the next use of L2 moves the schema's
+   * generation and search generation on instead: every row cached before is orphaned, on every
+   * instance within the generation refresh (5 s), and refilled from L3.
+   */
+  owesL2(): void {
+    this.#owesL2 = true;
+  }
+
+  get hasL2Debt(): boolean {
+    return this.#owesL2;
+  }
+
+  #settleL2Debt(l2: L2Tier, now: number): Promise<number> {
+    // Cleared now so that calls meanwhile share this promise; set again if L2 still refuses.
+    this.#owesL2 = false;
+    this.#generationAt = now;
+    this.#generation = l2
+      .setMany([], [this.keys.generationKey, this.keys.searchGenerationKey])
+      .then(([generation]) => generation ?? 0)
+      .catch((err: unknown) => {
+        this.#owesL2 = true;
+        this.#generation = undefined;
+        throw err;
+      });
     return this.#generation;
   }
 

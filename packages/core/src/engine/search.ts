@@ -130,6 +130,7 @@ async function fillRows(
     key: rt.keys.row(generation, idKey(stored[pk] as Id)),
     value: rt.rows.toL2(stored),
     ttlMs: rt.l2TtlMs,
+    ifAbsent: true,
   }));
   await ctx.defer(rt.schema.name, 'l2', 'fill', () => l2.setMany(entries));
 }

@@ -1,3 +1,4 @@
+import type { LatencySummary } from '../observability/latency.js';
 import type { Tier } from '../observability/metrics.js';
 
 /** A snapshot of `strata.stats()`: the seed's Stats plus hits and misses per tier. */
@@ -26,6 +27,8 @@ export interface StrataStats {
   /** Errors per source, e.g. `l2`, `l3`, `hook`, `codec`. */
   errorsBy: Record<string, number>;
   l2Breaker: { state: 'closed' | 'open' | 'half-open'; opens: number; rejected: number } | null;
+  /** Time per remote call to L2 and L3 (successful or failed), percentiles over the latest 1,024. */
+  latency: { l2: LatencySummary; l3: LatencySummary };
 }
 
 /** The mutable counters behind `stats()`. */

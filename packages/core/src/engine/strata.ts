@@ -4,9 +4,11 @@ import { type ResolvedConfig, resolveConfig, type StrataConfig } from '../config
 import { createAesGcmEncryptor } from '../crypto/aes-gcm-encryptor.js';
 import type { Encryptor } from '../crypto/types.js';
 import { toMs } from '../duration.js';
-import { StrataError } from '../errors.js';
+import { isStrataError, StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
 import type { MigrationRecord, MigrationResult, Row } from '../l3/types.js';
+import { LatencyWindow, measuredTier } from '../observability/latency.js';
+import type { Tier } from '../observability/metrics.js';
 import { Q } from '../query/builder.js';
 import type { Query } from '../query/types.js';
 import type { Delivery } from '../queue/types.js';
@@ -25,11 +27,13 @@ import { runHook } from './hooks.js';
 import { type Id, idKey, normalizeId } from './ids.js';
 import { loadMany } from './read-many.js';
 import { loadOne, readL1 } from './read-path.js';
+import { type ReencryptOptions, type ReencryptResult, reencryptRows } from './reencrypt.js';
 import { Registry, type SchemaRef } from './registry.js';
 import { SchemaRuntime } from './schema-runtime.js';
 import { countRows, searchCachedRows, searchRows } from './search.js';
 import { Counters, type StrataStats } from './stats.js';
 import { timedL3 } from './timed-l3.js';
+import { timedQueue } from './timed-queue.js';
 import { Tx } from './tx.js';
 import { warmCache } from './warm-cache.js';
 import { prepareRow } from './write-path.js';
@@ -66,16 +70,27 @@ export class Strata {
   readonly #coherence: Coherence;
   readonly #flushLoop: FlushLoop | undefined;
   readonly #writer: Writer;
+  readonly #latency = { l2: new LatencyWindow(), l3: new LatencyWindow() };
   #closed = false;
   #closing: Promise<void> | undefined;
   #stopTimers: (() => void)[] = [];
 
   constructor(config: StrataConfig = {}) {
     const resolved = resolveConfig(config);
-    // Every remote call has a deadline: L3 calls here, L2 calls in guardL2 below.
-    this.#config = resolved.l3 ? { ...resolved, l3: timedL3(resolved.l3, resolved.l3TimeoutMs) } : resolved;
+    const onCall = (tier: Tier, op: string, ms: number) => {
+      this.#latency[tier as 'l2' | 'l3'].record(ms);
+      resolved.metrics.observe('latency', ms, { tier, op });
+    };
+    // Every remote call is timed (inside its deadline, so a breaker's fast failures don't count) and
+    // has a deadline: L3 and queue calls here, L2 calls in guardL2 below.
+    this.#config = {
+      ...resolved,
+      l3: resolved.l3 && timedL3(measuredTier(resolved.l3, 'l3', onCall), resolved.l3TimeoutMs),
+      queue: resolved.queue && timedQueue(resolved.queue, resolved.queueTimeoutMs),
+    };
     this.#ctx = new EngineContext(this.#config, new Counters());
-    const { l2, breaker, clock, l2TimeoutMs } = this.#config;
+    const { breaker, clock, l2TimeoutMs } = this.#config;
+    const l2 = this.#config.l2 && measuredTier(this.#config.l2, 'l2', onCall);
     if (l2) {
       this.#breaker = new CircuitBreaker({
         failureThreshold: breaker.failureThreshold,
@@ -275,6 +290,16 @@ export class Strata {
     return warmCache(this.#ctx, this.#runtime(schema), limit, pageSize);
   }
 
+  /**
+   * Key rotation: re-encrypts, under the current key, the encrypted fields of L3 rows still written
+   * under an older one (compare-and-set UPDATEs, no hooks, no write-behind), then drops their cached
+   * copies everywhere. Resolves `{ scanned, reencrypted }`. See `reencryptRows`.
+   * @example await strata.reencrypt(users, { batchSize: 200, onProgress: (p) => console.log(p.scanned) });
+   */
+  reencrypt(schema: AnySchema, options?: ReencryptOptions): Promise<ReencryptResult> {
+    return reencryptRows(this.#ctx, this.#runtime(schema), this.#coherence, options);
+  }
+
   /** Additive, idempotent DDL for every registered schema with an L3. */
   async migrate(): Promise<MigrationResult> {
     const l3 = this.#requireL3();
@@ -311,7 +336,26 @@ export class Strata {
       fencedFills: c.fencedFills,
       errorsBy: { ...c.errorsBy },
       l2Breaker: this.#breaker ? this.#breaker.stats() : null,
+      latency: { l2: this.#latency.l2.summary(), l3: this.#latency.l3.summary() },
     };
+  }
+
+  /**
+   * Write-behind writes waiting in the queue, as the queue reports it (every producer's on a shared
+   * queue); `null` when no queue is configured. One round trip.
+   * @example const depth = await strata.queueDepth(); // 0 once the flusher has caught up
+   */
+  async queueDepth(): Promise<number | null> {
+    const { queue } = this.#config;
+    if (!queue) return null;
+    try {
+      return await queue.pending();
+    } catch (err) {
+      this.#ctx.counters.error('queue');
+      throw isStrataError(err, 'QUEUE_UNAVAILABLE')
+        ? err
+        : new StrataError('QUEUE_UNAVAILABLE', `queue ${queue.name}: pending() failed`, { cause: err });
+    }
   }
 
   /**
@@ -366,10 +410,26 @@ export class Strata {
       this.#closed = true;
       // Background fills and publishes still need the bus and L2 that are released below.
       await this.#ctx.settled();
+      await this.#settleL2Debts();
       await this.#coherence.close();
       await this.#config.queue?.close();
       await this.#l2?.close();
     }
+  }
+
+  /**
+   * Schemas whose L2 missed a committed write (L2 was down) move their generation on now, if L2
+   * answers: a process leaving must not let other instances serve the older rows until their TTL.
+   */
+  async #settleL2Debts(): Promise<void> {
+    await Promise.all(
+      this.#registry
+        .all()
+        .filter((rt) => rt.hasL2Debt)
+        .map((rt) =>
+          rt.generation().catch((err: unknown) => this.#ctx.tolerate(rt.schema.name, 'l2', 'settle', err)),
+        ),
+    );
   }
 
   async #readComplete(rt: SchemaRuntime, id: Id): Promise<Row | null> {

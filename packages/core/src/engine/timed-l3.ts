@@ -19,6 +19,7 @@ export function timedL3(tier: L3Tier, timeoutMs: number): L3Tier {
     // A transaction carries its own deadline (commit's timeout -> TX_TIMEOUT).
     transact: (ops) => tier.transact(ops),
     applyVersioned: (ops) => within(tier.applyVersioned(ops), 'applyVersioned'),
+    replaceValues: (schema, changes) => within(tier.replaceValues(schema, changes), 'replaceValues'),
     migrate: (schemas) => tier.migrate(schemas),
     migrationStatus: () => tier.migrationStatus(),
   };

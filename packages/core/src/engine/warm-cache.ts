@@ -25,8 +25,14 @@ export async function warmCache(
     for (const stored of page) {
       const key = idKey(stored[pk] as Id);
       const plain = await rt.rows.decryptRow(stored, key);
-      rt.l1?.set(key, rt.protect(rt.rows.toL1(plain)), rt.l1TtlMs);
-      fills.push({ key: rt.keys.row(generation, key), value: rt.rows.toL2(stored), ttlMs: rt.l2TtlMs });
+      // Never over what is cached already: it may be a write-behind row Postgres does not have yet.
+      if (rt.l1 && rt.l1.get(key) === undefined) rt.l1.set(key, rt.protect(rt.rows.toL1(plain)), rt.l1TtlMs);
+      fills.push({
+        key: rt.keys.row(generation, key),
+        value: rt.rows.toL2(stored),
+        ttlMs: rt.l2TtlMs,
+        ifAbsent: true,
+      });
     }
     if (rt.l2) await rt.l2.setMany(fills);
     loaded += page.length;

@@ -6,6 +6,7 @@ import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import { ABSENT_MARKER } from './keys.js';
 import { ABSENT, type SchemaRuntime } from './schema-runtime.js';
+import { writeThroughVersioned } from './write-behind-fallback.js';
 import { beginWrites, endWrites } from './write-path.js';
 
 /** Orders write-behind writes: wall-clock ms × 1000 plus the schema's L2 write counter, never going back. */
@@ -22,7 +23,8 @@ export class VersionClock {
  * Write-behind: L2 (row + the schema's write counter, one request) and L1 at once, then the write
  * is enqueued; the caller is acknowledged only once the queue holds it. If the queue refuses, the
  * cached copies are withdrawn (reads fall back to what L3 durably has) and QUEUE_UNAVAILABLE is thrown.
- * Resolves the plaintext rows, or undefined when L2 is down (the caller then writes through).
+ * When L2 is down the write goes to L3 at once, versioned (`writeThroughVersioned`). Resolves the
+ * plaintext rows.
  */
 export async function writeBehind(
   ctx: EngineContext,
@@ -30,7 +32,7 @@ export async function writeBehind(
   queue: WriteQueue,
   versions: VersionClock,
   writes: readonly { id: Id; row?: Row }[],
-): Promise<Row[] | undefined> {
+): Promise<Row[]> {
   const name = rt.schema.name;
   const l2 = rt.l2!;
   const keys = writes.map(({ id }) => idKey(id));
@@ -57,7 +59,12 @@ export async function writeBehind(
       counter = bumped ?? 0;
     } catch (err) {
       ctx.tolerate(name, 'l2', 'write-behind', err);
-      return undefined;
+      return await writeThroughVersioned(
+        ctx,
+        rt,
+        versions,
+        writes.map(({ id }, i) => ({ id, key: keys[i]!, plain: plain[i], encrypted: encrypted[i] })),
+      );
     }
     // L1 gets a decoded copy: never objects the caller still holds (L1 freezes what it keeps).
     plain.forEach((row, i) => {
@@ -75,7 +82,11 @@ export async function writeBehind(
       await queue.enqueue(queued);
     } catch (err) {
       for (const key of keys) rt.l1?.delete(key);
-      await l2.deleteMany(rowKeys).catch((e: unknown) => ctx.tolerate(name, 'l2', 'withdraw', e));
+      await l2.deleteMany(rowKeys).catch((e: unknown) => {
+        // L2 keeps a value nobody was told was written: orphan it with the next generation.
+        rt.owesL2();
+        ctx.tolerate(name, 'l2', 'withdraw', e);
+      });
       throw new StrataError('QUEUE_UNAVAILABLE', `schema ${name}: the write queue did not take the write`, {
         cause: err,
         details: { schema: name },

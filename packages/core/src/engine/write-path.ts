@@ -3,7 +3,9 @@ import type { Row } from '../l3/types.js';
 import type { EngineContext } from './context.js';
 import { runHook } from './hooks.js';
 import { type Id, idKey, normalizeId } from './ids.js';
+import { ABSENT_MARKER } from './keys.js';
 import type { SchemaRuntime } from './schema-runtime.js';
+import { dropCached, outcomeUnknown } from './unknown-outcome.js';
 
 /**
  * Everything before a write touches a tier: beforeSet (may change the row or reject it), autoNow /
@@ -53,6 +55,7 @@ export async function writeRows(
       try {
         stored = matchStored(rt, keys, encrypted, await rt.l3.upsertMany(rt.schema, encrypted));
       } catch (err) {
+        if (outcomeUnknown(err)) await dropCached(ctx, rt, keys);
         throw ctx.l3Error(name, 'set', err);
       }
     }
@@ -112,6 +115,7 @@ async function updateCaches(
     } catch (err) {
       // With no L3, L2 is the source of truth: the write did not happen.
       if (!rt.l3) throw err;
+      rt.owesL2();
       ctx.tolerate(rt.schema.name, 'l2', 'set', err);
     }
   }
@@ -141,6 +145,7 @@ export async function deleteIds(ctx: EngineContext, rt: SchemaRuntime, ids: read
       try {
         existed = await rt.l3.deleteMany(rt.schema, ids);
       } catch (err) {
+        if (outcomeUnknown(err)) await dropCached(ctx, rt, keys);
         throw ctx.l3Error(name, 'delete', err);
       }
     }
@@ -161,18 +166,35 @@ export async function cacheDeletes(
   if (rt.l2) {
     try {
       const generation = await rt.generation();
-      removed = await rt.l2.deleteMany(
-        keys.map((k) => rt.keys.row(generation, k)),
-        [rt.keys.searchGenerationKey],
-      );
+      const l2Keys = keys.map((k) => rt.keys.row(generation, k));
+      if (rt.l3) {
+        // A tombstone, not a DEL: a read of another instance that began before this delete must not
+        // fill the old row back in (fills are SET NX), and readers get "absent" without asking L3.
+        const ttlMs = tombstoneTtlMs(rt);
+        await rt.l2.setMany(
+          l2Keys.map((key) => ({ key, value: ABSENT_MARKER, ttlMs })),
+          [rt.keys.searchGenerationKey],
+        );
+      } else {
+        removed = await rt.l2.deleteMany(l2Keys, [rt.keys.searchGenerationKey]);
+      }
     } catch (err) {
       if (!rt.l3) throw err;
+      rt.owesL2();
       ctx.tolerate(rt.schema.name, 'l2', 'delete', err);
     }
   }
   for (const key of keys) rt.l1?.delete(key);
   ctx.counters.deletes += keys.length;
   return removed;
+}
+
+/** Longest a delete's tombstone stays in L2: far beyond any read in flight, short of filling Redis. */
+const MAX_TOMBSTONE_MS = 60_000;
+
+/** The schema's L2 TTL when shorter (a tombstone never outlives what it guards against). */
+function tombstoneTtlMs(rt: SchemaRuntime): number {
+  return rt.l2TtlMs > 0 ? Math.min(rt.l2TtlMs, MAX_TOMBSTONE_MS) : MAX_TOMBSTONE_MS;
 }
 
 /** Fences the keys, detaches in-flight loads, and marks the schema written for searches in flight. */

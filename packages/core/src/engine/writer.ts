@@ -10,8 +10,8 @@ import { VersionClock, writeBehind } from './write-behind.js';
 import { deleteIds, writeRows } from './write-path.js';
 
 /**
- * Routes writes by the schema's write mode (write-behind falls back to write-through while L2 is
- * down: the write then waits for Postgres instead of being lost), tells the other instances, and
+ * Routes writes by the schema's write mode (write-behind falls back to a versioned write-through
+ * while L2 is down: the write then waits for Postgres instead of being lost), tells the other instances, and
  * starts a flush when this instance has `writeBehindFlushThreshold` writes waiting.
  */
 export class Writer {
@@ -57,10 +57,10 @@ export class Writer {
   }
 
   async #set(rt: SchemaRuntime, prepared: readonly { row: Row; id: Id }[]): Promise<Row[]> {
-    let rows: Row[] | undefined;
-    if (rt.writeMode === 'write-behind')
-      rows = await writeBehind(this.ctx, rt, this.queue!, this.#versions, prepared);
-    rows ??= await writeRows(this.ctx, rt, prepared);
+    const rows =
+      rt.writeMode === 'write-behind'
+        ? await writeBehind(this.ctx, rt, this.queue!, this.#versions, prepared)
+        : await writeRows(this.ctx, rt, prepared);
     await this.coherence.publish(
       rt.schema.name,
       prepared.map(({ id }) => idKey(id)),
@@ -73,7 +73,7 @@ export class Writer {
   async #delete(rt: SchemaRuntime, ids: readonly Id[]): Promise<number> {
     let existed: number;
     if (rt.writeMode === 'write-behind') {
-      const rows = await writeBehind(
+      await writeBehind(
         this.ctx,
         rt,
         this.queue!,
@@ -81,7 +81,7 @@ export class Writer {
         ids.map((id) => ({ id })),
       );
       // Write-behind cannot know yet whether the rows existed: it reports what it was asked to delete.
-      existed = rows ? ids.length : await deleteIds(this.ctx, rt, ids);
+      existed = ids.length;
     } else {
       existed = await deleteIds(this.ctx, rt, ids);
     }

@@ -9,6 +9,11 @@ export interface L2SetEntry {
   value: string;
   /** 0 = no expiry. */
   ttlMs: number;
+  /**
+   * Only when the key holds nothing (`SET … NX`). Cache fills use it: a fill carries what L3 held
+   * when its read began, so it must never replace what a write (or its tombstone) put there since.
+   */
+  ifAbsent?: boolean;
 }
 
 /**

@@ -12,7 +12,7 @@ export type UpstashL2Config = Omit<RedisConfigNodejs, 'automaticDeserialization'
 /**
  * The L2 over Upstash Redis REST, for Workers and any fetch runtime. Every method is exactly one
  * HTTP request whatever the number of keys, and none for an empty list:
- * `getMany` = one `EVAL_RO` reading value + PTTL per key, `setMany` = one `/pipeline` of `SET k v [PX ms]`,
+ * `getMany` = one `EVAL_RO` reading value + PTTL per key, `setMany` = one `/pipeline` of `SET k v [PX ms] [NX]`,
  * `deleteMany` = one `DEL k1 k2 …`, `incr` = `INCR`, `getCounter` = `GET`.
  *
  * Given `{ url, token, … }` it builds the client with `automaticDeserialization: false`,
@@ -60,8 +60,8 @@ class UpstashL2 implements L2Tier {
     const pipeline = this.#redis.pipeline();
     entries.forEach((entry, i) => {
       const ms = px[i];
-      if (ms === undefined) pipeline.set(entry.key, entry.value);
-      else pipeline.set(entry.key, entry.value, { px: ms });
+      if (ms === undefined) pipeline.set(entry.key, entry.value, entry.ifAbsent ? { nx: true } : undefined);
+      else pipeline.set(entry.key, entry.value, entry.ifAbsent ? { px: ms, nx: true } : { px: ms });
     });
     for (const key of bump) pipeline.incr(key);
     const replies: unknown[] = await pipeline.exec();

@@ -6,6 +6,7 @@ import type { Database } from './database.js';
 import { driverError } from './driver-error.js';
 import { runMigration } from './migrate.js';
 import { type MigrationsTable, readRecords, strataMigrationsTable } from './migrations-table.js';
+import { replaceStatement } from './replace-values.js';
 import { countStatement, searchStatement } from './search.js';
 import { type TransactionMode, Transactions } from './transactions.js';
 import type {
@@ -15,6 +16,7 @@ import type {
   Row,
   ScanOptions,
   SearchQuery,
+  ValueReplacement,
   VersionedWriteOp,
   VersionedWriteResult,
   WriteOp,
@@ -147,6 +149,16 @@ class DrizzleL3 implements L3Tier {
 
   applyVersioned(ops: readonly VersionedWriteOp[]): Promise<VersionedWriteResult[]> {
     return driver(() => applyVersionedWrites(this.#versioned, ops));
+  }
+
+  replaceValues(schema: CompiledSchema, changes: readonly ValueReplacement[]): Promise<unknown[]> {
+    if (changes.length === 0) return Promise.resolve([]);
+    return driver(async () => {
+      const build = (db: Database) => changes.map((change) => replaceStatement(db, schema, change));
+      const results =
+        changes.length === 1 ? [await build(this.#db)[0]!] : await this.#transactions.all(build);
+      return results.flatMap((rows) => rows.map((row) => row.id));
+    });
   }
 
   scan(schema: CompiledSchema, options: ScanOptions): Promise<Row[]> {

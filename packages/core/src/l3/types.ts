@@ -67,6 +67,16 @@ export interface VersionedWriteResult {
   skipped: string[];
 }
 
+/** One row's compare-and-set for `L3Tier.replaceValues`. */
+export interface ValueReplacement {
+  /** The row's primary key. */
+  id: unknown;
+  /** Column values (JS keys) the row must still hold; `null` means IS NULL. */
+  expect: Row;
+  /** Column values (JS keys) to set when it does. */
+  set: Row;
+}
+
 /**
  * The L3 seam: Postgres through Drizzle, whatever its driver (node-postgres, neon-serverless,
  * neon-http, pglite). Rows use the Drizzle table's JS keys and JS types (Date, bigint, Uint8Array).
@@ -104,6 +114,13 @@ export interface L3Tier {
    * batch applies nothing twice. One transaction (or one `db.batch`).
    */
   applyVersioned(ops: readonly VersionedWriteOp[]): Promise<VersionedWriteResult[]>;
+  /**
+   * Sets columns of existing rows by primary key, each only where the row still holds its `expect`
+   * values (compare-and-set: a row written meanwhile is left as it is). A plain UPDATE of the `set`
+   * columns: no insert, no other column, no version recorded. All in one transaction (or one
+   * `db.batch`). Resolves the ids that changed. Used by key rotation (`Strata.reencrypt`).
+   */
+  replaceValues(schema: CompiledSchema, changes: readonly ValueReplacement[]): Promise<unknown[]>;
   /** Additive, idempotent DDL for the schemas' tables, recorded in `_strata_migrations`. */
   migrate(schemas: readonly CompiledSchema[]): Promise<MigrationResult>;
   migrationStatus(): Promise<MigrationRecord[]>;

@@ -7,8 +7,11 @@ export type Tier = 'l1' | 'l2' | 'l3';
 export interface MetricsRecorder {
   /** e.g. `hit` / `miss` per tier, `error`, `set`, `delete`. */
   count(name: string, labels: { schema: string; tier?: Tier; op?: string }, value?: number): void;
-  /** Latency of one remote call in milliseconds. */
-  observe(name: string, ms: number, labels: { schema: string; tier: Tier; op: string }): void;
+  /**
+   * Duration of one remote call in milliseconds (`name` is `latency`), labelled by tier and tier
+   * method (`getMany`, `findMany`, …). Tier calls may serve several schemas, so no schema label.
+   */
+  observe(name: string, ms: number, labels: { tier: Tier; op: string; schema?: string }): void;
 }
 
 export const noopMetrics: MetricsRecorder = { count() {}, observe() {} };

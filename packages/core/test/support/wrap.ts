@@ -16,6 +16,7 @@ export function wrapL3(base: L3Tier, overrides: Partial<L3Tier>): L3Tier {
     count: overrides.count ?? ((s, w) => base.count(s, w)),
     transact: overrides.transact ?? ((ops) => base.transact(ops)),
     applyVersioned: overrides.applyVersioned ?? ((ops) => base.applyVersioned(ops)),
+    replaceValues: overrides.replaceValues ?? ((s, c) => base.replaceValues(s, c)),
     migrate: overrides.migrate ?? ((s) => base.migrate(s)),
     migrationStatus: overrides.migrationStatus ?? (() => base.migrationStatus()),
   };

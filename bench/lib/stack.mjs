@@ -1,0 +1,149 @@
+// The services every suite shares: one devstack (Upstash REST + Neon HTTP over the machine's real
+// Redis and Postgres), the demo's player table under a unique Postgres schema, and counters of the
+// round trips each tier sees. Everything made here is removed by `cleanup()`; the devstack started
+// here is stopped; the machine's Redis and Postgres are never stopped.
+import { neon, neonConfig } from '@neondatabase/serverless';
+import { createDrizzleL3, defineSchema, Strata } from '@strata/core';
+import { createUpstashL2 } from '@strata/core/upstash';
+import { neonLocalConfig, serviceUrls, startDevstack, uniqueName } from '@strata/devstack';
+import { Redis as UpstashRedis } from '@upstash/redis';
+import { sql } from 'drizzle-orm';
+import { drizzle as drizzleNeonHttp } from 'drizzle-orm/neon-http';
+import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
+import { boolean, integer, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
+import { Redis as IORedis } from 'ioredis';
+import pg from 'pg';
+
+/** The demo worker's player row (apps/demo-worker/src/db/schema.ts), under a schema of this run. */
+export function playerTable(schemaName) {
+  return pgSchema(schemaName).table('players', {
+    id: text('id').primaryKey(),
+    username: text('username').notNull().unique(),
+    level: integer('level').notNull().default(1),
+    email: text('email'),
+    active: boolean('active').notNull().default(true),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }),
+  });
+}
+
+/** A player row as the demo stores it; `i` makes id, username and email distinct. */
+export function playerRow(prefix, i) {
+  return {
+    id: `${prefix}${i}`,
+    username: `${prefix}user${i}`,
+    level: (i % 90) + 1,
+    email: `${prefix}user${i}@example.com`,
+    active: true,
+    createdAt: new Date(1_700_000_000_000 + i * 1000),
+    updatedAt: null,
+  };
+}
+
+export async function openStack() {
+  const devstack = await startDevstack({ embedded: process.env.BENCH_EMBEDDED ?? 'never' });
+  if (!devstack.upstash) throw new Error('the devstack has no Upstash endpoint (Redis unavailable)');
+  const name = uniqueName('bench');
+  const urls = serviceUrls();
+
+  // Round trips: HTTP requests reaching the two endpoints, SQL statements through Drizzle's logger.
+  const counts = { upstash: 0, neon: 0, neonStatements: 0, sql: 0 };
+  const realFetch = globalThis.fetch;
+  const upstashUrl = devstack.upstash.url;
+  const neonUrl = devstack.neon.httpUrl;
+  globalThis.fetch = (input, init) => {
+    const url = typeof input === 'string' ? input : input instanceof Request ? input.url : String(input);
+    if (url.startsWith(upstashUrl)) counts.upstash += 1;
+    else if (url.startsWith(neonUrl)) {
+      counts.neon += 1;
+      // Statements inside the request: drizzle's logger does not see those of a neon-http batch.
+      try {
+        const body = JSON.parse(typeof init?.body === 'string' ? init.body : '{}');
+        counts.neonStatements += Array.isArray(body.queries) ? body.queries.length : 1;
+      } catch {
+        counts.neonStatements += 1;
+      }
+    }
+    return realFetch(input, init);
+  };
+  const logger = {
+    logQuery: () => {
+      counts.sql += 1;
+    },
+  };
+
+  const pool = new pg.Pool({ connectionString: urls.databaseUrl, max: 10 });
+  pool.on('error', () => {});
+  const db = drizzlePg(pool, { logger });
+  Object.assign(neonConfig, neonLocalConfig(devstack.neon));
+  const neonDb = drizzleNeonHttp(neon(devstack.neon.connectionString), { logger });
+
+  const upstash = { url: devstack.upstash.url, token: devstack.upstash.token };
+  // The raw client as a user would make it: JSON (automatic deserialization) and no retries, one request per call.
+  const rawUpstash = new UpstashRedis({ ...upstash, retry: false, enableAutoPipelining: false });
+  const ioredis = new IORedis(urls.redisUrl, { protocol: 2, lazyConnect: true });
+  ioredis.on('error', () => {});
+  await ioredis.connect();
+
+  const players = playerTable(name);
+  const extraClients = [];
+
+  const stack = {
+    devstack,
+    name,
+    urls,
+    counts,
+    players,
+    db,
+    neonDb,
+    pool,
+    upstash,
+    rawUpstash,
+    ioredis,
+    /** Resets and returns a reader of the counters: `const done = stack.count(); …; done()`. */
+    count() {
+      const start = { ...counts };
+      return () => ({
+        upstash: counts.upstash - start.upstash,
+        neon: counts.neon - start.neon,
+        sql: counts.sql - start.sql,
+        neonStatements: counts.neonStatements - start.neonStatements,
+      });
+    },
+    l2: () => createUpstashL2(upstash),
+    l3: (driver = 'node-postgres') => createDrizzleL3(driver === 'neon-http' ? neonDb : db),
+    /** A Strata over this run's tiers. `schema` options go to defineSchema, the rest to Strata. */
+    strata({ schema = {}, driver = 'node-postgres', l2, prefix = 'main', ...config } = {}) {
+      const s = defineSchema({ table: players, ...schema });
+      const strata = new Strata({
+        l2: l2 === undefined ? createUpstashL2(upstash) : l2 || undefined,
+        l3: createDrizzleL3(driver === 'neon-http' ? neonDb : db),
+        keyPrefix: `${name}-${prefix}`,
+        l1: { maxEntries: 200_000 },
+        schemas: [s],
+        ...config,
+      });
+      extraClients.push(strata);
+      return { strata, schema: s };
+    },
+    /** Rows straight into Postgres (no cache sees them): cold keys for miss measurements. */
+    async insertCold(rows) {
+      for (let i = 0; i < rows.length; i += 2_000) await db.insert(players).values(rows.slice(i, i + 2_000));
+    },
+    async cleanup() {
+      for (const s of extraClients) await s.close().catch(() => {});
+      globalThis.fetch = realFetch;
+      await db.execute(sql.raw(`drop schema if exists "${name}" cascade`)).catch(() => {});
+      let cursor = '0';
+      do {
+        const [next, keys] = await ioredis.scan(cursor, 'MATCH', `*${name}*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) await ioredis.del(...keys);
+      } while (cursor !== '0');
+      ioredis.disconnect();
+      await pool.end();
+      await devstack.stop();
+    },
+  };
+  return stack;
+}

@@ -1,0 +1,105 @@
+// L1 hit `get`: every cache holds the same 10,000 frozen player rows (objects, no serialization on
+// any side: bentocache's memory driver with `serialize: false`), keys made before timing, each
+// contestant cycling through the same keys. Blocks of 1,000 calls per sample.
+
+import { createMemoryL1, freezeRow } from '@strata/core';
+import { createCache, DefaultStatefulContext, Namespace } from '@unkey/cache';
+import { MemoryStore } from '@unkey/cache/stores';
+import { BentoCache, bentostore } from 'bentocache';
+import { memoryDriver } from 'bentocache/drivers/memory';
+import { LRUCache } from 'lru-cache';
+import { playerRow } from '../lib/stack.mjs';
+import { interleave } from '../lib/stats.mjs';
+
+const N = 10_000;
+
+export async function l1Suite(stack, { quick = false } = {}) {
+  const rows = Array.from({ length: N }, (_, i) => freezeRow(playerRow('l1p', i)));
+  const ids = rows.map((r) => r.id);
+
+  const map = new Map(rows.map((r) => [r.id, r]));
+  const lru = new LRUCache({ max: 20_000, ttl: 60_000 });
+  for (const r of rows) lru.set(r.id, r);
+  const tier = createMemoryL1({ maxEntries: 20_000, defaultTtlMs: 60_000 });
+  for (const r of rows) tier.set(r.id, r);
+
+  const bento = new BentoCache({
+    default: 'mem',
+    stores: { mem: bentostore().useL1Layer(memoryDriver({ maxItems: 20_000, serialize: false })) },
+  });
+  for (const r of rows) await bento.set({ key: r.id, value: r, ttl: '1m' });
+
+  const ctx = new DefaultStatefulContext();
+  const unkeyStore = new MemoryStore({ persistentMap: new Map() });
+  const unkey = createCache({
+    players: new Namespace(ctx, { stores: [unkeyStore], fresh: 60_000, stale: 120_000 }),
+  });
+  for (const r of rows) await unkey.players.set(r.id, r);
+
+  const { strata, schema } = stack.strata({
+    prefix: 'l1',
+    schema: { l1: { ttl: '5m', maxEntries: 20_000 } },
+  });
+  await strata.migrate();
+  await strata.setMany(
+    schema,
+    rows.map((r) => ({ ...r })),
+  );
+  // Every key now answers from L1 without a round trip: checked, not assumed.
+  const done = stack.count();
+  for (const id of ids) await strata.get(schema, id);
+  const rt = done();
+  if (rt.upstash + rt.sql !== 0) throw new Error(`L1 suite: Strata gets left L1 (${JSON.stringify(rt)})`);
+  for (const [name, value] of [
+    ['lru', lru.get(ids[5])],
+    ['bento', await bento.get({ key: ids[5] })],
+    ['unkey', (await unkey.players.get(ids[5])).val],
+    ['strata', await strata.get(schema, ids[5])],
+  ]) {
+    if (value?.username !== rows[5].username) throw new Error(`L1 suite: ${name} does not hold the rows`);
+  }
+
+  const key = (i) => ids[i % N];
+  const contestants = [
+    { name: 'Map.get', sync: true, op: (i) => map.get(key(i)) },
+    { name: 'lru-cache.get', sync: true, op: (i) => lru.get(key(i)) },
+    { name: 'await lru-cache.get', op: async (i) => lru.get(key(i)) },
+    { name: 'Strata MemoryL1.get (the tier alone)', sync: true, op: (i) => tier.get(key(i)) },
+    { name: 'Strata get', op: (i) => strata.get(schema, key(i)) },
+    { name: 'bentocache get (memory L1)', op: (i) => bento.get({ key: key(i) }) },
+    { name: '@unkey/cache get (memory store)', op: (i) => unkey.players.get(key(i)) },
+  ];
+  const stats = await interleave(contestants, {
+    rounds: quick ? 2 : 6,
+    samplesPerRound: quick ? 20 : 60,
+    block: 1_000,
+    warmup: 20,
+    maxMs: 40_000,
+  });
+  await bento.disconnectAll?.();
+
+  const base = stats.get('lru-cache.get').median;
+  const s = stats.get('Strata get').median;
+  const rowsOut = contestants.map((c) => ({
+    section: 'L1 hit get',
+    name: c.name,
+    ...stats.get(c.name),
+    base: 'lru-cache.get',
+    rt: '0 / 0',
+  }));
+  const targets = [
+    {
+      target: 'L1 hit: Strata get ≤ 3× lru-cache.get',
+      value: `${(s / base).toFixed(1)}×`,
+      met: s <= 3 * base,
+    },
+    {
+      target: 'L1 hit: Strata faster than bentocache and @unkey/cache',
+      value: `${(s / stats.get('bentocache get (memory L1)').median).toFixed(2)}× bentocache, ${(s / stats.get('@unkey/cache get (memory store)').median).toFixed(2)}× @unkey/cache`,
+      met:
+        s < stats.get('bentocache get (memory L1)').median &&
+        s < stats.get('@unkey/cache get (memory store)').median,
+    },
+  ];
+  return { rows: rowsOut, targets };
+}

@@ -1,0 +1,192 @@
+import type { Encryptor } from '../crypto/types.js';
+import { isStrataError, StrataError } from '../errors.js';
+import type { Row, ValueReplacement } from '../l3/types.js';
+import type { Coherence } from './coherence.js';
+import type { EngineContext } from './context.js';
+import { type Id, idKey } from './ids.js';
+import { ABSENT_MARKER } from './keys.js';
+import type { SchemaRuntime } from './schema-runtime.js';
+import { beginWrites, endWrites } from './write-path.js';
+
+/** Options of `Strata.reencrypt`. */
+export interface ReencryptOptions {
+  /** Rows read per page (one L3 query, at most one UPDATE transaction, one L2 request). Default 500. */
+  batchSize?: number;
+  /** Called after each page with the running totals. */
+  onProgress?: (progress: ReencryptResult) => void;
+}
+
+/** What `Strata.reencrypt` did: rows read, and rows whose encrypted fields it moved to the current key. */
+export interface ReencryptResult {
+  scanned: number;
+  reencrypted: number;
+}
+
+const DEFAULT_BATCH_SIZE = 500;
+const MAX_BATCH_SIZE = 10_000;
+
+/**
+ * Key rotation's second half: pages through the schema's L3 rows by primary key and re-encrypts,
+ * under the keyring's current key, every encrypted field still written under another key. Each
+ * page's changes are one transaction of plain UPDATEs of just those columns, each guarded by the
+ * old ciphertext (compare-and-set), so a row written meanwhile is left as its writer stored it. No
+ * hooks, no autoNow, no write-behind queue, no version: the values mean the same, only their key
+ * changed. Then the changed ids leave L1 (here and, through the bus, on the other instances) and
+ * L2 (where the cached copy still carries an old key id), fenced like a write, and cached search
+ * lists are dropped (search generation), so no cache keeps serving the old ciphertext.
+ *
+ * Once it resolves, every row it scanned is under the current key; rows written meanwhile by an
+ * instance still configured with an old `current` are not. Run it again after every instance runs
+ * the new keyring; then the old key can be removed.
+ *
+ * @example
+ * const strata = new Strata({ l2, l3, schemas: [users], encryptionKey: { keys: { k1, k2 }, current: 'k2' } });
+ * const { scanned, reencrypted } = await strata.reencrypt(users, {
+ *   batchSize: 200,
+ *   onProgress: (p) => console.log(`${p.reencrypted}/${p.scanned}`),
+ * });
+ */
+export async function reencryptRows(
+  ctx: EngineContext,
+  rt: SchemaRuntime,
+  coherence: Coherence,
+  options: ReencryptOptions = {},
+): Promise<ReencryptResult> {
+  const name = rt.schema.name;
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
+    throw new StrataError(
+      'INVALID_CONFIG',
+      `reencrypt: batchSize must be an integer from 1 to ${MAX_BATCH_SIZE}`,
+      {
+        details: { schema: name, field: 'batchSize' },
+      },
+    );
+  }
+  const result: ReencryptResult = { scanned: 0, reencrypted: 0 };
+  const fields = rt.schema.encryptedKeys;
+  if (fields.length === 0 || !rt.rows.encryptor) return result;
+  const l3 = rt.l3;
+  if (!l3) {
+    throw new StrataError('L3_UNAVAILABLE', `schema ${name} has no L3: reencrypt works on L3 rows`, {
+      details: { schema: name },
+    });
+  }
+  const encryptor = await rt.rows.encryptor;
+  const pk = rt.schema.primaryKey.key;
+  let after: unknown;
+  for (;;) {
+    const page = await l3
+      .scan(rt.schema, { limit: batchSize, ...(after === undefined ? {} : { after }) })
+      .catch((err: unknown) => {
+        throw ctx.l3Error(name, 'reencrypt', err);
+      });
+    if (page.length === 0) break;
+    after = page[page.length - 1]![pk];
+    result.scanned += page.length;
+    const changes: ValueReplacement[] = [];
+    for (const stored of page) {
+      const change = await reencryptRow(rt, encryptor, stored);
+      if (change) changes.push(change);
+    }
+    if (changes.length > 0) result.reencrypted += await applyPage(ctx, rt, coherence, encryptor, changes);
+    options.onProgress?.({ ...result });
+    if (page.length < batchSize) break;
+  }
+  ctx.config.logger.info('reencrypt finished', { schema: name, keyId: encryptor.currentKeyId, ...result });
+  return result;
+}
+
+/** The fields of one stored row to move to the current key, or undefined when it has none. */
+async function reencryptRow(
+  rt: SchemaRuntime,
+  encryptor: Encryptor,
+  stored: Row,
+): Promise<ValueReplacement | undefined> {
+  const id = stored[rt.schema.primaryKey.key] as Id;
+  const key = idKey(id);
+  const old: Row = {};
+  try {
+    for (const field of rt.schema.encryptedKeys) {
+      const value = stored[field];
+      if (typeof value === 'string' && encryptor.needsReencrypt(value)) old[field] = value;
+    }
+    if (Object.keys(old).length === 0) return undefined;
+    // The row codec decrypts and encrypts with the aad that binds each value to its row and field.
+    const fresh = await rt.rows.encryptRow(await rt.rows.decryptRow(old, key), key);
+    const set: Row = {};
+    for (const field of Object.keys(old)) set[field] = fresh[field];
+    return { id, expect: old, set };
+  } catch (err) {
+    const code = isStrataError(err) ? err.code : 'DECODE_FAILED';
+    throw new StrataError(code, `reencrypt: schema ${rt.schema.name}: row ${key} cannot be re-encrypted`, {
+      cause: err,
+      details: { schema: rt.schema.name, id: key },
+    });
+  }
+}
+
+/** One page: the compare-and-set UPDATEs in one transaction, then the cache drop, fenced. */
+async function applyPage(
+  ctx: EngineContext,
+  rt: SchemaRuntime,
+  coherence: Coherence,
+  encryptor: Encryptor,
+  changes: readonly ValueReplacement[],
+): Promise<number> {
+  const name = rt.schema.name;
+  const keys = changes.map((c) => idKey(c.id as Id));
+  let changed: string[];
+  beginWrites(rt, keys);
+  try {
+    try {
+      changed = (await rt.l3!.replaceValues(rt.schema, changes)).map((id) => idKey(id as Id));
+    } catch (err) {
+      throw ctx.l3Error(name, 'reencrypt', err);
+    }
+    for (const key of changed) rt.l1?.delete(key);
+    if (rt.l2 && changed.length > 0) await dropOldL2(ctx, rt, encryptor, changed);
+  } finally {
+    endWrites(rt, keys);
+  }
+  await coherence.publish(name, changed, 'invalidate');
+  return changed.length;
+}
+
+/**
+ * Deletes the L2 copies of `keys` that still hold a value under an old key (and bumps the search
+ * generation in the same request). A copy already under the current key is a newer write (a
+ * write-behind value not yet flushed, say): it stays, so readers keep seeing it.
+ */
+async function dropOldL2(
+  ctx: EngineContext,
+  rt: SchemaRuntime,
+  encryptor: Encryptor,
+  keys: readonly string[],
+): Promise<void> {
+  const l2 = rt.l2!;
+  try {
+    const generation = await rt.generation();
+    const l2Keys = keys.map((k) => rt.keys.row(generation, k));
+    const entries = await l2.getMany(l2Keys);
+    const stale = l2Keys.filter((_, i) => {
+      const value = entries[i]?.value;
+      return value !== undefined && value !== ABSENT_MARKER && holdsOldKey(rt, encryptor, value);
+    });
+    await l2.deleteMany(stale, [rt.keys.searchGenerationKey]);
+  } catch (err) {
+    ctx.tolerate(rt.schema.name, 'l2', 'reencrypt', err);
+  }
+}
+
+function holdsOldKey(rt: SchemaRuntime, encryptor: Encryptor, value: string): boolean {
+  try {
+    const cached = rt.rows.fromL2(value);
+    return rt.schema.encryptedKeys.some((field) => {
+      const v = cached[field];
+      return typeof v === 'string' && encryptor.needsReencrypt(v);
+    });
+  } catch {
+    return true; // unreadable: nothing worth keeping
+  }
+}

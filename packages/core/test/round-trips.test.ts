@@ -1,0 +1,182 @@
+import { testDevstack } from '@strata/devstack/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMemoryQueue, defineSchema, manualClock, Q, Strata, type StrataConfig } from '../src/index.js';
+import { type EngineStack, engineStack } from './support/stack.js';
+
+/**
+ * Round trips per public operation, exactly: HTTP requests to the Upstash endpoint, HTTP requests to
+ * the Neon endpoint, and the SQL statements those requests carry (a neon-http batch is one request
+ * with several statements). L3 runs over neon-http, as in a Worker. A manual clock holds time still,
+ * so the schema's L2 generation (re-read at most every 5 s) never adds a request mid-count. The same
+ * table is printed by `npm run bench` (bench/suites/round-trips.mjs).
+ */
+type Trips = [upstash: number, neonRequests: number, sqlStatements: number];
+
+const EXPECTED: Record<string, Trips> = {
+  'get, L1 hit': [0, 0, 0],
+  'get, L2 hit (L1 miss)': [1, 0, 0],
+  'get, L3 hit (cold)': [2, 1, 1], // EVAL_RO miss, select, one pipelined SET filling L2
+  'find, absent everywhere': [1, 1, 1], // no negative cache by default: nothing to fill
+  'exists, L1 hit': [0, 0, 0],
+  'exists, cold': [1, 1, 1],
+  'getMany(1), L1 hits': [0, 0, 0],
+  'getMany(10), L1 hits': [0, 0, 0],
+  'getMany(100), L1 hits': [0, 0, 0],
+  'getMany(1), L2 hits': [1, 0, 0],
+  'getMany(10), L2 hits': [1, 0, 0],
+  'getMany(100), L2 hits': [1, 0, 0],
+  'getMany(1), cold': [2, 1, 1],
+  'getMany(10), cold': [2, 1, 1],
+  'getMany(100), cold': [2, 1, 1],
+  'set (write-through)': [1, 1, 1], // one upsert; row SET + search-generation INCR in one pipeline
+  'setMany(10)': [1, 1, 1],
+  'setMany(100)': [1, 1, 1],
+  'setMany(1000)': [1, 1, 1],
+  delete: [1, 1, 1],
+  'deleteMany(10)': [1, 1, 1],
+  'deleteMany(100)': [1, 1, 1],
+  search: [1, 1, 1], // reads the search generation, queries L3
+  'searchCached, cold': [2, 1, 1],
+  'searchCached, warm': [1, 0, 0],
+  count: [0, 1, 1],
+  'tx: 2 sets + 1 delete, commit': [2, 1, 2], // one neon-http batch: a multi-row upsert and a delete
+  invalidate: [1, 0, 0],
+  'warmCache(100)': [1, 1, 1],
+  invalidateAll: [1, 0, 0], // one INCR of the generation, no SCAN
+  'set (write-behind)': [1, 0, 0], // L2 now; L3 at the flush (the memory queue makes no request)
+  'flushDirty (100 queued sets)': [1, 1, 2],
+  stats: [0, 0, 0],
+};
+
+describe('round trips per public operation (Upstash HTTP, Neon HTTP, SQL statements)', () => {
+  let stack: EngineStack;
+  let restoreFetch: () => void;
+  const neon = { requests: 0, statements: 0 };
+  const measured: Record<string, Trips> = {};
+
+  beforeAll(async () => {
+    stack = await engineStack('round_trips', 'neon-http');
+    // engineStack counts Upstash requests; count Neon requests and the statements they carry here.
+    const { httpUrl } = testDevstack().neon;
+    const inner = globalThis.fetch;
+    globalThis.fetch = (input, init) => {
+      const url = input instanceof Request ? input.url : String(input);
+      if (url.startsWith(httpUrl)) {
+        neon.requests += 1;
+        const body = JSON.parse(typeof init?.body === 'string' ? init.body : '{}') as { queries?: unknown[] };
+        neon.statements += Array.isArray(body.queries) ? body.queries.length : 1;
+      }
+      return inner(input, init);
+    };
+    restoreFetch = () => {
+      globalThis.fetch = inner;
+    };
+  });
+  afterAll(async () => {
+    restoreFetch?.();
+    await stack?.cleanup();
+  });
+
+  it('matches the table, and getMany / setMany / deleteMany cost the same whatever N', async () => {
+    const { players } = stack.tables;
+    const clock = manualClock();
+    const make = (extra: Partial<StrataConfig> = {}, schemaExtra: object = {}) => {
+      const schema = defineSchema({ table: players, ...schemaExtra });
+      const strata = new Strata({
+        l2: stack.l2,
+        l3: stack.l3,
+        keyPrefix: stack.keyPrefix,
+        clock,
+        l1: { maxEntries: 100_000 },
+        schemas: [schema],
+        ...extra,
+      });
+      return { strata, schema };
+    };
+    const a = make();
+    const b = make(); // another instance: empty L1, same L2 and L3
+    const c = make();
+    // Its own schema name (own L2 keys, under the key root that cleanup removes), same table.
+    const wb = make(
+      { queue: createMemoryQueue(), writeBehindFlushThreshold: 1_000_000 },
+      { name: 'players_wb', writeMode: 'write-behind' },
+    );
+    const { strata, schema } = a;
+    await strata.migrate();
+    const row = (prefix: string, i: number) => ({
+      id: `${prefix}${i}`,
+      username: `${prefix}u${i}`,
+      level: i % 50,
+    });
+    const rows = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => row(prefix, i));
+    const ids = (prefix: string, n: number, from = 0) =>
+      Array.from({ length: n }, (_, i) => `${prefix}${from + i}`);
+
+    // State first, nothing counted: 300 cached rows, cold rows only in Postgres, warm generations.
+    await strata.setMany(schema, rows('w', 300));
+    await stack.db.insert(players).values([...rows('c', 2), ...rows('m', 111), row('e', 0)]);
+    for (const s of [a, b, c, wb]) await s.strata.exists(s.schema, 'warm-the-generation');
+    const q = Q().where('level > $1', 10).orderBy('level').desc().limit(20).build();
+
+    const count = async (op: string, fn: () => Promise<unknown>) => {
+      stack.reset();
+      neon.requests = 0;
+      neon.statements = 0;
+      await fn();
+      measured[op] = [stack.l2Requests.length, neon.requests, neon.statements];
+    };
+    await count('get, L1 hit', () => strata.get(schema, 'w1'));
+    await count('get, L2 hit (L1 miss)', () => b.strata.get(b.schema, 'w2'));
+    await count('get, L3 hit (cold)', () => strata.get(schema, 'c0'));
+    await count('find, absent everywhere', () => strata.find(schema, 'nope'));
+    await count('exists, L1 hit', () => strata.exists(schema, 'w3'));
+    await count('exists, cold', () => c.strata.exists(c.schema, 'e0'));
+    for (const n of [1, 10, 100])
+      await count(`getMany(${n}), L1 hits`, () => strata.getMany(schema, ids('w', n)));
+    // b has read none of w100..w299: every batch below is all L2 hits; m0..m110 are cold.
+    for (const [n, from] of [
+      [1, 100],
+      [10, 110],
+      [100, 200],
+    ] as const) {
+      await count(`getMany(${n}), L2 hits`, () => b.strata.getMany(b.schema, ids('w', n, from)));
+    }
+    for (const [n, from] of [
+      [1, 0],
+      [10, 1],
+      [100, 11],
+    ] as const) {
+      await count(`getMany(${n}), cold`, () => strata.getMany(schema, ids('m', n, from)));
+    }
+    await count('set (write-through)', () => strata.set(schema, row('s', 0)));
+    for (const n of [10, 100, 1000])
+      await count(`setMany(${n})`, () => strata.setMany(schema, rows(`sm${n}x`, n)));
+    await count('delete', () => strata.delete(schema, 's0'));
+    await count('deleteMany(10)', () => strata.deleteMany(schema, ids('sm100x', 10)));
+    await count('deleteMany(100)', () => strata.deleteMany(schema, ids('sm1000x', 100)));
+    await count('search', () => strata.search(schema, q));
+    await count('searchCached, cold', () => strata.searchCached(schema, q));
+    await count('searchCached, warm', () => b.strata.searchCached(b.schema, q));
+    await count('count', () => strata.count(schema, q));
+    await count('tx: 2 sets + 1 delete, commit', () =>
+      strata.tx().set(schema, row('t', 0)).set(schema, row('t', 1)).delete(schema, 'w99').commit(),
+    );
+    await count('invalidate', () => strata.invalidate(schema, 'w5'));
+    await count('warmCache(100)', () => c.strata.warmCache(c.schema, 100));
+    await count('invalidateAll', () => strata.invalidateAll(schema));
+    await count('set (write-behind)', () => wb.strata.set(wb.schema, row('b', 0)));
+    for (let i = 0; i < 100; i++) await wb.strata.set(wb.schema, row('b', i));
+    await count('flushDirty (100 queued sets)', () => wb.strata.flushDirty());
+    await count('stats', async () => strata.stats());
+    for (const s of [a, b, c, wb]) await s.strata.close();
+
+    expect(measured).toEqual(EXPECTED);
+    // Batches: the same round trips for every N, per tier.
+    for (const family of ['L1 hits', 'L2 hits', 'cold']) {
+      const costs = [1, 10, 100].map((n) => measured[`getMany(${n}), ${family}`]);
+      expect(new Set(costs.map(String)).size, `getMany ${family}`).toBe(1);
+    }
+    expect(new Set([10, 100, 1000].map((n) => String(measured[`setMany(${n})`]))).size).toBe(1);
+    expect(measured['deleteMany(10)']).toEqual(measured['deleteMany(100)']);
+  });
+});

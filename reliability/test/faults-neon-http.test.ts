@@ -1,0 +1,277 @@
+import { neon, neonConfig } from '@neondatabase/serverless';
+import { createDrizzleL3, isStrataError, manualClock, Strata } from '@strata/core';
+import { createUpstashL2 } from '@strata/core/upstash';
+import { neonLocalConfig } from '@strata/devstack';
+import { testDevstack } from '@strata/devstack/testing';
+import { drizzle as drizzleNeonHttp } from 'drizzle-orm/neon-http';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  codeOf,
+  type FaultScratch,
+  faultScratch,
+  type Outcome,
+  settleBy,
+  Tally,
+} from '../support/fault-harness.js';
+import { type HttpFaultProxy, startHttpFaultProxy } from '../support/http-fault-proxy.js';
+
+// The devstack's Neon HTTP SQL endpoint (real Postgres behind it) reached through a loopback HTTP
+// proxy that answers 5xx itself or holds requests unanswered; Strata's L3 is drizzle neon-http on
+// that proxy (transactions as one `db.batch` request). L2 is the devstack's Upstash, reached
+// directly; the tests check Postgres itself through a direct node-postgres pool.
+
+const L3_TIMEOUT = 400;
+/** Longest any single call may take under an L3 fault: the L3 timeout plus L2 round trips, with slack. */
+const DEADLINE = 3_000;
+/** How late past the L3 timeout a call under a hanging endpoint may settle. */
+const MARGIN = 500;
+
+let proxy: HttpFaultProxy;
+let store: FaultScratch;
+const instances: Strata[] = [];
+
+beforeAll(async () => {
+  const stack = testDevstack();
+  proxy = await startHttpFaultProxy(stack.neon.httpUrl);
+  // This file's worker only: every neon() query goes to the proxy.
+  Object.assign(neonConfig, neonLocalConfig({ httpUrl: proxy.url, wsHost: stack.neon.wsHost }));
+  store = await faultScratch('faults_neon_http');
+});
+
+afterEach(async () => {
+  proxy.release('reset');
+  proxy.pass();
+  await Promise.allSettled(instances.splice(0).map((s) => s.close()));
+});
+
+afterAll(async () => {
+  await proxy?.close();
+  await store?.cleanup();
+});
+
+/** Strata with neon-http through the proxy as L3, and the real Upstash as L2. */
+function strataOverNeon() {
+  const { upstash, neon: endpoint } = testDevstack();
+  if (!upstash) throw new Error('the devstack has no Upstash endpoint (Redis unavailable)');
+  const strata = new Strata({
+    l2: createUpstashL2({ url: upstash.url, token: upstash.token }),
+    l3: createDrizzleL3(drizzleNeonHttp(neon(endpoint.connectionString))),
+    clock: manualClock(Date.now()),
+    keyPrefix: store.name,
+    timeouts: { l2: '1s', l3: L3_TIMEOUT },
+    schemas: [store.schema()],
+  });
+  instances.push(strata);
+  return strata;
+}
+
+const nOf = (r: Outcome<{ n: number }>) => ('ok' in r && r.ok ? r.value.n : codeOf(r));
+
+/** Writes acknowledged through the proxy: `count` ids of prefix `p`, each `n`. */
+async function seed(t: Tally, strata: Strata, p: string, count: number, n: number) {
+  for (let i = 0; i < count; i++) {
+    const r = await t.run(strata.set(store.schema(), { id: `${p}-${i}`, n }), DEADLINE);
+    expect(codeOf(r), `seed ${p}-${i}`).toBe('OK');
+    t.acked(`${p}-${i}`, n);
+  }
+  // Each read once, so the ids are cached in L1 and L2.
+  for (let i = 0; i < count; i++) {
+    const r = await t.run(strata.get(store.schema(), `${p}-${i}`), DEADLINE);
+    expect(nOf(r)).toBe(n);
+  }
+}
+
+type Fault = { kind: 'status'; status: number } | { kind: 'hang' };
+const FAULTS: [string, Fault][] = [
+  ['500', { kind: 'status', status: 500 }],
+  ['503', { kind: 'status', status: 503 }],
+  ['hanging', { kind: 'hang' }],
+];
+
+describe.each(FAULTS)('Neon HTTP endpoint %s', (label, fault) => {
+  it('cached reads answer the last acknowledged value; uncached reads, writes and transactions fail fast, typed; nothing acknowledged is lost', async () => {
+    const t = new Tally(
+      'faults',
+      `neon http: endpoint ${label} (drizzle neon-http L3, timeout ${L3_TIMEOUT} ms)`,
+    );
+    const schema = store.schema();
+    const p = `nh${label}`;
+    const strata = strataOverNeon();
+    await seed(t, strata, p, 10, 1);
+
+    proxy.set({ fault });
+    t.fault();
+    const hang = fault.kind === 'hang';
+    const faulted = () => proxy.stats()[hang ? 'hung' : 'failed'];
+    const faultedBefore = faulted();
+    // Every hung call costs the full L3 timeout: fewer rounds keep the file fast.
+    const rounds = hang ? 3 : 5;
+    // A hang ends at the L3 timeout; a 5xx as soon as it comes back.
+    const limit = hang ? L3_TIMEOUT + MARGIN : MARGIN;
+    const timed = async <T>(work: Promise<T>) => {
+      const started = performance.now();
+      const r = await t.run(work, DEADLINE);
+      return { r, ms: performance.now() - started };
+    };
+    const reader = strataOverNeon(); // empty L1: answers from L2
+    for (let i = 0; i < rounds; i++) {
+      // Not written during the fault: cached (L1 here, L2 for the reader), the last acknowledged value.
+      const cached = `${p}-${5 + i}`;
+      expect(nOf(await t.run(strata.get(schema, cached), DEADLINE)), cached).toBe(1);
+      expect(nOf(await t.run(reader.get(schema, cached), DEADLINE)), cached).toBe(1);
+
+      // The write Postgres never got: a typed error by its deadline.
+      const id = `${p}-${i}`;
+      const w = await timed(strata.set(schema, { id, n: 2 }));
+      expect(codeOf(w.r), `set ${id}`).toBe('L3_UNAVAILABLE');
+      if ('ok' in w.r && !w.r.ok) expect(isStrataError((w.r.error as Error).cause, 'TIMEOUT')).toBe(hang);
+      expect(w.ms).toBeLessThan(limit);
+      // Its id: the last acknowledged value, or (the outcome being unknown to the client, its cached
+      // copies dropped) a typed error; never the refused value, never a hang.
+      for (const s of [strata, reader]) {
+        const r = await timed(s.get(schema, id));
+        expect([1, 'L3_UNAVAILABLE'], `get ${id} after the failed set`).toContain(nOf(r.r));
+        expect(r.ms).toBeLessThan(limit);
+      }
+
+      // Not cached: a typed error, by the deadline.
+      const miss = await timed(strata.get(schema, `${p}-missing-${i}`));
+      expect(codeOf(miss.r)).toBe('L3_UNAVAILABLE');
+      if ('ok' in miss.r && !miss.r.ok)
+        expect(isStrataError((miss.r.error as Error).cause, 'TIMEOUT')).toBe(hang);
+      expect(miss.ms).toBeLessThan(limit);
+      const found = await timed(strata.find(schema, `${p}-missing-${i}`));
+      expect(codeOf(found.r)).toBe('L3_UNAVAILABLE');
+      expect(found.ms).toBeLessThan(limit);
+    }
+    expect(reader.stats().hits.l2).toBeGreaterThanOrEqual(rounds);
+    expect(strata.stats().errorsBy.l3).toBeGreaterThanOrEqual(3 * rounds);
+
+    // A transaction (one db.batch request): TX_FAILED on a 5xx, TX_TIMEOUT when held.
+    const tx = await timed(
+      strata
+        .tx()
+        .set(schema, { id: `${p}-5`, n: 3 })
+        .set(schema, { id: `${p}-6`, n: 3 })
+        .commit(),
+    );
+    expect(codeOf(tx.r)).toBe(hang ? 'TX_TIMEOUT' : 'TX_FAILED');
+    expect(tx.ms).toBeLessThan(limit);
+    const deleted = await timed(strata.delete(schema, `${p}-7`));
+    expect(codeOf(deleted.r)).toBe('L3_UNAVAILABLE');
+    // Every one of those reached the endpoint (set, uncached get, find per round; the tx; the delete).
+    expect(faulted() - faultedBefore).toBeGreaterThanOrEqual(3 * rounds + 2);
+
+    // Held requests are dropped (they never reach Postgres), the endpoint answers again.
+    proxy.release('reset');
+    proxy.pass();
+    // Postgres has exactly what was acknowledged; the failed writes are in no cache and not in L3.
+    const stored = await store.stored();
+    for (let i = 0; i < 10; i++) expect(stored.get(`${p}-${i}`)).toBe(1);
+    const fresh = strataOverNeon();
+    for (let i = 0; i < 10; i++) {
+      expect(nOf(await t.run(strata.get(schema, `${p}-${i}`), DEADLINE))).toBe(1);
+      expect(nOf(await t.run(fresh.get(schema, `${p}-${i}`), DEADLINE))).toBe(1);
+    }
+    // Writes work again, and are found.
+    for (let i = 0; i < 5; i++) {
+      const w = await t.run(strata.set(schema, { id: `${p}-${i}`, n: 4 }), DEADLINE);
+      expect(codeOf(w)).toBe('OK');
+      t.acked(`${p}-${i}`, 4);
+    }
+    const okTx = await t.run(
+      strata
+        .tx()
+        .set(schema, { id: `${p}-tx`, n: 5 })
+        .commit(),
+      DEADLINE,
+    );
+    expect(codeOf(okTx)).toBe('OK');
+    t.acked(`${p}-tx`, 5);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+
+    const after = await store.stored();
+    expect(t.missing(after)).toEqual([]);
+    expect(t.hangs).toBe(0);
+    expect(t.unhandledRejections).toBe(0);
+    t.finish({ writesFound: t.found(after) });
+  });
+});
+
+describe('Neon HTTP endpoint flapping under load', () => {
+  it('every acknowledged write is in Postgres; every refused one is in no tier', async () => {
+    const t = new Tally('faults', 'neon http: every third request answers 503, write-through + tx load');
+    const schema = store.schema();
+    const strata = strataOverNeon();
+    let seen = 0;
+    // Every third request to the endpoint fails (by count, so the run is deterministic).
+    proxy.set({ fault: { kind: 'status', status: 503 }, match: () => ++seen % 3 === 0 });
+    t.fault();
+    /** The last value of each id that a caller saw acknowledged. */
+    const last = new Map<string, number>();
+    let refused = 0;
+    for (let i = 0; i < 60; i++) {
+      const id = `flap-${i % 6}`;
+      const n = i + 1;
+      const r =
+        i % 5 === 4
+          ? await t.run(
+              strata
+                .tx()
+                .set(schema, { id, n })
+                .set(schema, { id: `${id}-pair`, n })
+                .commit(),
+              DEADLINE,
+            )
+          : await t.run(strata.set(schema, { id, n }), DEADLINE);
+      if (codeOf(r) === 'OK') {
+        t.acked(id, n);
+        last.set(id, n);
+        if (i % 5 === 4) {
+          t.acked(`${id}-pair`, n);
+          last.set(`${id}-pair`, n);
+        }
+      } else {
+        refused++;
+        expect(codeOf(r)).toBe(i % 5 === 4 ? 'TX_FAILED' : 'L3_UNAVAILABLE');
+      }
+    }
+    expect(refused).toBeGreaterThan(0);
+    proxy.pass();
+    // Postgres and every cache hold exactly the last acknowledged value of each id.
+    const stored = await store.stored();
+    const fresh = strataOverNeon();
+    for (const [id, n] of last) {
+      expect(stored.get(id), id).toBe(n);
+      expect(nOf(await t.run(strata.get(schema, id), DEADLINE)), id).toBe(n);
+      expect(nOf(await t.run(fresh.get(schema, id), DEADLINE)), id).toBe(n);
+    }
+    expect(t.missing(stored)).toEqual([]);
+    expect(t.hangs).toBe(0);
+    expect(t.unhandledRejections).toBe(0);
+    t.finish({ writesFound: t.found(stored) });
+  });
+});
+
+describe('Neon HTTP endpoint answering late', () => {
+  // A set whose L3 call timed out has an unknown outcome: the held request may still reach Postgres.
+  // Its cached copies must not outlive that (write-path.ts drops them: dropCached on an unknown outcome).
+  it('a set that timed out and then landed late leaves no stale value in the caches', async () => {
+    const schema = store.schema();
+    const strata = strataOverNeon();
+    expect(codeOf(await settleBy(strata.set(schema, { id: 'late', n: 1 }), DEADLINE))).toBe('OK');
+    expect(codeOf(await settleBy(strata.get(schema, 'late'), DEADLINE))).toBe('OK');
+    proxy.set({ fault: { kind: 'hang' } });
+    const w = await settleBy(strata.set(schema, { id: 'late', n: 2 }), DEADLINE);
+    expect(codeOf(w)).toBe('L3_UNAVAILABLE');
+    proxy.pass();
+    expect(proxy.release('forward')).toBe(1);
+    // The late request commits.
+    const landed = async () => (await store.stored()).get('late') === 2;
+    for (let i = 0; i < 100 && !(await landed()); i++) await new Promise((r) => setTimeout(r, 20));
+    expect((await store.stored()).get('late')).toBe(2);
+    const fresh = strataOverNeon();
+    expect(nOf(await settleBy(fresh.get(schema, 'late'), DEADLINE))).toBe(2);
+    expect(nOf(await settleBy(strata.get(schema, 'late'), DEADLINE))).toBe(2);
+  });
+});

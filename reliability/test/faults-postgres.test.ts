@@ -1,0 +1,217 @@
+import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node';
+import { createDrizzleL3, isStrataError, Strata } from '@strata/core';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { codeOf, type FaultScratch, faultScratch, settleBy, Tally } from '../support/fault-harness.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+
+// The real Postgres behind a loopback TCP proxy: connections cut mid-transaction, frozen, refused,
+// while Strata works through a pg Pool on the proxy. L2 and the write queue are the real Redis.
+
+const L3_TIMEOUT = 400;
+const DEADLINE = 3_000;
+
+let proxy: TcpProxy;
+let store: FaultScratch;
+const pools: pg.Pool[] = [];
+const instances: Strata[] = [];
+
+beforeAll(async () => {
+  store = await faultScratch('faults_pg');
+  proxy = await startTcpProxy(Number(new URL(store.databaseUrl).port || 5432));
+});
+
+afterEach(async () => {
+  await Promise.allSettled(instances.splice(0).map((s) => s.close()));
+  await Promise.allSettled(pools.splice(0).map((p) => p.end()));
+  // Each test gets a proxy of its own: a reset in one never reaches another's connections.
+  await proxy.close();
+  proxy = await startTcpProxy(Number(new URL(store.databaseUrl).port || 5432));
+});
+
+afterAll(async () => {
+  await proxy?.close();
+  await store?.cleanup();
+});
+
+/** Strata whose L3 reaches Postgres only through the proxy. */
+function strataThroughProxy(options: { writeBehind?: boolean; stream?: string } = {}) {
+  const pool = new pg.Pool({ connectionString: proxy.url(store.databaseUrl), max: 4 });
+  pool.on('error', () => {});
+  // As adapter-node's createStrata does: a checked-out client's reset must not be uncaught.
+  pool.on('connect', (client) => client.on('error', () => {}));
+  pools.push(pool);
+  const strata = new Strata({
+    l2: createIoredisL2(store.redisUrl),
+    l3: createDrizzleL3(drizzle(pool)),
+    keyPrefix: store.name,
+    timeouts: { l2: '1s', l3: L3_TIMEOUT },
+    ...(options.writeBehind && {
+      queue: createRedisStreamQueue({ url: store.redisUrl, stream: options.stream!, claimIdleMs: 200 }),
+    }),
+    schemas: [store.schema(options.writeBehind ? 'write-behind' : 'write-through')],
+  });
+  instances.push(strata);
+  return Object.assign(strata, { pool });
+}
+
+/** Until every connection of the pool is idle again (held statements landed). */
+async function drained(pool: pg.Pool): Promise<void> {
+  await vi.waitFor(() => expect(pool.totalCount - pool.idleCount).toBe(0), { timeout: 5_000, interval: 20 });
+}
+
+const isInsert = (chunk: Buffer) => /insert into/i.test(chunk.toString('latin1'));
+
+describe('Postgres connection cut mid-transaction', () => {
+  it('TX_FAILED, nothing of it in Postgres or the caches; the pool recovers and later writes commit', async () => {
+    const t = new Tally('faults', 'postgres: connection cut mid-transaction (after BEGIN, at the INSERT)');
+    const schema = store.schema();
+    const strata = strataThroughProxy();
+    let n = 0;
+    for (let round = 0; round < 10; round++) {
+      const v = ++n;
+      const ok = await t.run(
+        strata.tx().set(schema, { id: 'tx-a', n: v }).set(schema, { id: 'tx-b', n: v }).commit(),
+        DEADLINE,
+      );
+      expect(codeOf(ok)).toBe('OK');
+      t.acked('tx-a', v);
+      t.acked('tx-b', v);
+
+      // The next transaction loses its connection after BEGIN, as its INSERT goes out.
+      const fired = proxy.trap({ direction: 'up', match: isInsert, action: 'cut' });
+      const cut = await t.run(
+        strata
+          .tx()
+          .set(schema, { id: 'tx-a', n: 1_000 + v })
+          .set(schema, { id: 'tx-b', n: 1_000 + v })
+          .commit(),
+        DEADLINE,
+      );
+      expect(await settleBy(fired, 100)).toEqual({ ok: true, value: undefined });
+      t.fault();
+      expect(codeOf(cut)).toBe('TX_FAILED');
+
+      // Rolled back: Postgres and every cache still hold the last acknowledged values.
+      const stored = await store.stored();
+      expect([stored.get('tx-a'), stored.get('tx-b')]).toEqual([v, v]);
+      for (const id of ['tx-a', 'tx-b']) {
+        const r = await t.run(strata.get(schema, id), DEADLINE);
+        expect(codeOf(r)).toBe('OK');
+        if ('ok' in r && r.ok) expect(r.value.n).toBe(v);
+      }
+    }
+    const stored = await store.stored();
+    expect(t.missing(stored)).toEqual([]);
+    expect(t.hangs).toBe(0);
+    expect(t.unhandledRejections).toBe(0);
+    t.finish({ writesFound: t.found(stored) });
+  });
+
+  // When the connection dies after COMMIT reached Postgres but before its reply came back, the
+  // outcome is unknown: the caches must drop the old value, as Postgres may have the new one.
+  it('a transaction whose COMMIT reply is lost leaves no stale value in the caches', async () => {
+    const schema = store.schema();
+    const strata = strataThroughProxy();
+    expect(codeOf(await settleBy(strata.set(schema, { id: 'lost-reply', n: 1 }), DEADLINE))).toBe('OK');
+    expect(codeOf(await settleBy(strata.get(schema, 'lost-reply'), DEADLINE))).toBe('OK');
+    proxy.trap({
+      direction: 'up',
+      match: (b) => /commit/i.test(b.toString('latin1')),
+      action: 'cut-on-reply',
+    });
+    // A set and a delete: a one-statement transaction is sent without BEGIN/COMMIT (atomic by itself).
+    const r = await settleBy(
+      strata.tx().set(schema, { id: 'lost-reply', n: 2 }).delete(schema, 'lost-reply-b').commit(),
+      DEADLINE,
+    );
+    expect(proxy.stats().trapsFired).toBe(1);
+    expect(codeOf(r)).toBe('TX_FAILED');
+    expect((await store.stored()).get('lost-reply')).toBe(2); // committed after all
+    const read = await settleBy(strata.get(schema, 'lost-reply'), DEADLINE);
+    expect('ok' in read && read.ok && read.value.n).toBe(2);
+  });
+});
+
+describe('Postgres frozen', () => {
+  it('writes fail fast with typed errors by their timeout, cached reads still answer, nothing hangs', async () => {
+    const t = new Tally('faults', 'postgres: frozen (bytes held), write-through');
+    const schema = store.schema();
+    const strata = strataThroughProxy();
+    for (let i = 0; i < 5; i++) {
+      for (const id of [`fr-${i}`, `fc-${i}`]) {
+        const r = await t.run(strata.set(schema, { id, n: 1 }), DEADLINE);
+        expect(codeOf(r)).toBe('OK');
+        t.acked(id, 1);
+      }
+    }
+    proxy.pause();
+    t.fault();
+    for (let i = 0; i < 5; i++) {
+      const started = performance.now();
+      const w = await t.run(strata.set(schema, { id: `fr-${i}`, n: 2 }), DEADLINE);
+      expect(codeOf(w)).toBe('L3_UNAVAILABLE');
+      if ('ok' in w && !w.ok) expect(isStrataError((w.error as Error).cause, 'TIMEOUT')).toBe(true);
+      expect(performance.now() - started).toBeLessThan(L3_TIMEOUT + 500);
+      // Cached and not written since: answered, with the last acknowledged value.
+      const r = await t.run(strata.get(schema, `fc-${i}`), DEADLINE);
+      expect(codeOf(r)).toBe('OK');
+      if ('ok' in r && r.ok) expect(r.value.n).toBe(1);
+      // The timed-out write may still commit (its outcome is unknown): its id is no longer answered
+      // from a cache that might be stale, but from Postgres, which is frozen: a typed error, in time.
+      const unknown = await t.run(strata.get(schema, `fr-${i}`), DEADLINE);
+      expect(codeOf(unknown)).toBe('L3_UNAVAILABLE');
+      // Not cached: a typed error, by the timeout.
+      const miss = await t.run(strata.get(schema, `fr-missing-${i}`), DEADLINE);
+      expect(codeOf(miss)).toBe('L3_UNAVAILABLE');
+    }
+    const tx = await t.run(
+      strata.tx().set(schema, { id: 'fr-0', n: 3 }).commit({ timeout: L3_TIMEOUT }),
+      DEADLINE,
+    );
+    expect(codeOf(tx)).toBe('TX_TIMEOUT');
+
+    // Thawed: the held statements land (the timed-out writes may still commit: see the report on
+    // unknown outcomes), then a new write is acknowledged and found.
+    proxy.resume();
+    await drained(strata.pool);
+    const w = await t.run(strata.set(schema, { id: 'fr-0', n: 4 }), DEADLINE);
+    expect(codeOf(w)).toBe('OK');
+    t.acked('fr-0', 4);
+    const stored = await store.stored();
+    expect(t.missing(stored)).toEqual([]);
+    expect(t.hangs).toBe(0);
+    expect(t.unhandledRejections).toBe(0);
+    t.finish({ writesFound: t.found(stored) });
+  });
+});
+
+describe('Postgres unreachable during a write-behind flush', () => {
+  it('flushDirty() fails with L3_UNAVAILABLE, the writes stay queued, and land once Postgres is back', async () => {
+    const t = new Tally('faults', 'postgres: connections cut + refused under write-behind flush');
+    const schema = store.schema('write-behind');
+    const strata = strataThroughProxy({ writeBehind: true, stream: `${store.name}:wb` });
+    for (let i = 0; i < 40; i++) {
+      const id = `wb-${i % 8}`;
+      const r = await t.run(strata.set(schema, { id, n: i }), DEADLINE);
+      expect(codeOf(r)).toBe('OK');
+      t.acked(id, i);
+    }
+    proxy.refuse(true);
+    t.fault(1 + proxy.cutAll());
+    const f = await t.run(strata.flushDirty(), DEADLINE);
+    expect(codeOf(f)).toBe('L3_UNAVAILABLE');
+    expect(strata.stats().deadLettered).toBe(0);
+    expect([...(await store.stored()).keys()].filter((id) => id.startsWith('wb-'))).toEqual([]);
+
+    proxy.refuse(false);
+    const again = await t.run(strata.flushDirty(), 10_000);
+    expect(codeOf(again)).toBe('OK');
+    const stored = await store.stored();
+    expect(t.missing(stored)).toEqual([]);
+    expect(t.hangs).toBe(0);
+    expect(t.unhandledRejections).toBe(0);
+    t.finish({ writesFound: t.found(stored) });
+  });
+});

@@ -1,0 +1,342 @@
+import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node';
+import { createDrizzleL3, type ManualClock, manualClock, Strata } from '@strata/core';
+import { type SpawnedRedis, spawnRedisServer } from '@strata/devstack';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { codeOf, type FaultScratch, faultScratch, settleBy, Tally } from '../support/fault-harness.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+
+// Our own redis-server behind a loopback TCP proxy: stopped (SIGKILL by its PID), restarted (a new
+// one behind the same proxy address), made slow, frozen and cut, while Strata works through it.
+// L3 is the real Postgres, reached directly.
+
+const L2_TIMEOUT = 250;
+/** Longest any single call may take under a Redis fault: the L2 timeout plus a Postgres round trip, with slack. */
+const DEADLINE = 2_000;
+const COOLDOWN = 5_000;
+
+let redis: SpawnedRedis;
+let proxy: TcpProxy;
+let store: FaultScratch;
+const clients: Redis[] = [];
+const instances: Strata[] = [];
+
+/** ioredis sends command names in lower case. */
+const isXadd = (chunk: Buffer) => /\bxadd\b/i.test(chunk.toString('latin1'));
+const portOf = (url: string) => Number(new URL(url).port);
+
+beforeAll(async () => {
+  redis = await spawnRedisServer();
+  proxy = await startTcpProxy(portOf(redis.url));
+  store = await faultScratch('faults_redis');
+});
+
+afterEach(async () => {
+  proxy.resume();
+  proxy.setLatency(0);
+  proxy.refuse(false);
+  await Promise.allSettled(instances.splice(0).map((s) => s.close()));
+  for (const c of clients.splice(0)) c.disconnect();
+});
+
+afterAll(async () => {
+  await proxy?.close();
+  await store?.cleanup([redis.url]);
+  await redis?.stop();
+});
+
+/** A Redis client through the proxy that retries its connection quickly, so a restart is seen at once. */
+function client(): Redis {
+  const c = new Redis(proxy.url(redis.url), {
+    maxRetriesPerRequest: 0,
+    protocol: 2,
+    retryStrategy: () => 50,
+  });
+  c.on('error', () => {});
+  clients.push(c);
+  return c;
+}
+
+/** Resolves on the client's next `event` (events.once would reject on the 'error' a reset emits). */
+const next = (c: Redis, event: 'ready' | 'close') =>
+  new Promise<void>((resolve) => c.once(event, () => resolve()));
+
+async function ready(c: Redis): Promise<void> {
+  if (c.status !== 'ready') await next(c, 'ready');
+}
+
+function strataOver(
+  c: Redis,
+  clock: ManualClock,
+  options: { writeBehind?: boolean; queueClient?: Redis; stream?: string } = {},
+) {
+  const strata = new Strata({
+    l2: createIoredisL2(c),
+    l3: createDrizzleL3(store.db),
+    clock,
+    keyPrefix: store.name,
+    timeouts: { l2: L2_TIMEOUT, l3: '5s', queue: '1s' },
+    breaker: { failureThreshold: 3, cooldown: COOLDOWN },
+    ...(options.writeBehind && {
+      queue: createRedisStreamQueue({
+        redis: options.queueClient ?? c,
+        stream: options.stream ?? `${store.name}:writes`,
+        claimIdleMs: 200,
+      }),
+    }),
+    schemas: [store.schema(options.writeBehind ? 'write-behind' : 'write-through')],
+  });
+  instances.push(strata);
+  return strata;
+}
+
+describe('Redis stopped and restarted', () => {
+  it('reads answer from Postgres, writes commit, the breaker opens, and closes once Redis is back', async () => {
+    const t = new Tally('faults', 'redis: stopped (SIGKILL) then restarted, write-through load');
+    const schema = store.schema();
+    const clock = manualClock(Date.now());
+    const c = client();
+    await ready(c);
+    const strata = strataOver(c, clock);
+    let n = 0;
+    const write = async (id: string) => {
+      const v = ++n;
+      const r = await t.run(strata.set(schema, { id, n: v }), DEADLINE);
+      expect(codeOf(r), `set ${id}`).toBe('OK');
+      t.acked(id, v);
+    };
+    for (let i = 0; i < 10; i++) await write(`stop-${i}`);
+
+    // Stopped: the process dies with its data; the proxy now leads to a closed port.
+    const old = redis;
+    process.kill(old.pid, 'SIGKILL');
+    await old.stop();
+    t.fault();
+
+    for (let round = 0; round < 3; round++) for (let i = 0; i < 10; i++) await write(`stop-${i}`);
+    expect(strata.stats().l2Breaker).toMatchObject({ state: 'open', opens: 1 });
+    expect(strata.stats().l2Breaker!.rejected).toBeGreaterThan(0);
+
+    // A fresh instance (empty L1) answers every read from Postgres while Redis is down.
+    const reader = strataOver(client(), clock);
+    const stored = await store.stored();
+    for (let i = 0; i < 10; i++) {
+      const r = await t.run(reader.get(schema, `stop-${i}`), DEADLINE);
+      expect(codeOf(r)).toBe('OK');
+      if ('ok' in r && r.ok) expect(r.value.n).toBe(stored.get(`stop-${i}`));
+    }
+    expect(reader.stats().hits.l3).toBe(10);
+
+    // Restarted: a new redis-server behind the same address. Once the client is connected again and
+    // the cool-down is over, the trial call succeeds and the breaker closes.
+    redis = await spawnRedisServer();
+    proxy.retarget(portOf(redis.url));
+    await ready(c);
+    clock.advance(COOLDOWN);
+    expect(strata.stats().l2Breaker!.state).toBe('half-open');
+    await write('after-restart');
+    expect(strata.stats().l2Breaker).toMatchObject({ state: 'closed', opens: 1 });
+
+    // L2 is in use again: another instance reads the new row from Redis, not Postgres.
+    const third = strataOver(client(), clock);
+    const r = await t.run(third.get(schema, 'after-restart'), DEADLINE);
+    expect(codeOf(r)).toBe('OK');
+    expect(third.stats().hits.l2).toBe(1);
+
+    const found = t.found(await store.stored());
+    expect(t.missing(await store.stored())).toEqual([]);
+    expect(t.hangs).toBe(0);
+    expect(t.unhandledRejections).toBe(0);
+    t.finish({ writesFound: found });
+  });
+});
+
+describe('Redis slow', () => {
+  it('latency past the L2 timeout: every call finishes from Postgres by its deadline; the breaker opens and closes', async () => {
+    const t = new Tally('faults', 'redis: 800 ms latency (timeout 250 ms), write-through load');
+    const schema = store.schema();
+    const clock = manualClock(Date.now());
+    const c = client();
+    await ready(c);
+    const strata = strataOver(c, clock);
+    proxy.setLatency(800);
+    t.fault();
+    let n = 0;
+    for (let i = 0; i < 20; i++) {
+      const id = `slow-${i % 5}`;
+      const v = ++n;
+      const started = performance.now();
+      const w = await t.run(strata.set(schema, { id, n: v }), DEADLINE);
+      expect(codeOf(w)).toBe('OK');
+      t.acked(id, v);
+      // Nothing waits for Redis longer than the L2 timeout (plus Postgres).
+      expect(performance.now() - started).toBeLessThan(L2_TIMEOUT + 600);
+      const r = await t.run(strata.find(schema, `slow-absent-${i}`), DEADLINE);
+      expect(codeOf(r)).toBe('OK');
+    }
+    const stats = strata.stats();
+    expect(stats.l2Breaker!.state).toBe('open');
+    expect(stats.errorsBy.l2).toBeGreaterThanOrEqual(3);
+
+    // Latency gone, late replies delivered: after the cool-down the trial closes the breaker.
+    proxy.setLatency(0);
+    await vi.waitFor(() => expect(proxy.queued).toBe(0), { timeout: 3_000, interval: 20 });
+    clock.advance(COOLDOWN);
+    const w = await t.run(strata.set(schema, { id: 'slow-0', n: ++n }), DEADLINE);
+    expect(codeOf(w)).toBe('OK');
+    t.acked('slow-0', n);
+    expect(strata.stats().l2Breaker!.state).toBe('closed');
+
+    const stored = await store.stored();
+    expect(t.missing(stored)).toEqual([]);
+    expect(t.hangs).toBe(0);
+    expect(t.unhandledRejections).toBe(0);
+    t.finish({ writesFound: t.found(stored) });
+  });
+});
+
+describe('Redis frozen (bytes held, connections open)', () => {
+  it('write-behind falls back to write-through: every write is acknowledged from Postgres by its deadline', async () => {
+    const t = new Tally('faults', 'redis: frozen, write-behind falls back to write-through');
+    const schema = store.schema('write-behind');
+    const clock = manualClock(Date.now());
+    const c = client();
+    await ready(c);
+    const strata = strataOver(c, clock, { writeBehind: true, stream: `${store.name}:frozen` });
+    for (let i = 0; i < 5; i++) {
+      const r = await t.run(strata.set(schema, { id: `queued-${i}`, n: 1 }), DEADLINE);
+      expect(codeOf(r)).toBe('OK');
+      t.acked(`queued-${i}`, 1);
+    }
+    proxy.pause();
+    t.fault();
+    for (let i = 0; i < 10; i++) {
+      const r = await t.run(strata.set(schema, { id: `frozen-${i % 5}`, n: 1 + i }), DEADLINE);
+      expect(codeOf(r)).toBe('OK');
+      t.acked(`frozen-${i % 5}`, 1 + i);
+    }
+    // The writes made while frozen are already in Postgres (they went through, not behind); the
+    // ones queued before are not yet.
+    const during = await store.stored();
+    for (let i = 5; i < 10; i++) expect(during.get(`frozen-${i % 5}`)).toBe(1 + i);
+    expect(during.has('queued-0')).toBe(false);
+    expect(strata.stats().l2Breaker!.state).toBe('open');
+
+    proxy.resume();
+    await ready(c);
+    const f = await t.run(strata.flushDirty(), 10_000);
+    expect(codeOf(f)).toBe('OK');
+    const after = await store.stored();
+    expect(t.missing(after)).toEqual([]);
+    expect(t.hangs).toBe(0);
+    expect(t.unhandledRejections).toBe(0);
+    t.finish({ writesFound: t.found(after) });
+  });
+
+  // While L2 is down, write-behind writes through to Postgres, versioned like a flush: an older
+  // write still in the queue, flushed later, must not overwrite the newer acknowledged value.
+  it('a write acknowledged through the fallback survives the flush of an older queued write to the same id', async () => {
+    const schema = store.schema('write-behind');
+    const c = client();
+    await ready(c);
+    const strata = strataOver(c, manualClock(Date.now()), {
+      writeBehind: true,
+      stream: `${store.name}:older`,
+    });
+    expect(codeOf(await settleBy(strata.set(schema, { id: 'older', n: 1 }), DEADLINE))).toBe('OK');
+    proxy.pause();
+    expect(codeOf(await settleBy(strata.set(schema, { id: 'older', n: 2 }), DEADLINE))).toBe('OK');
+    expect((await store.stored()).get('older')).toBe(2);
+    proxy.resume();
+    await ready(c);
+    expect(codeOf(await settleBy(strata.flushDirty(), 10_000))).toBe('OK');
+    expect((await store.stored()).get('older')).toBe(2);
+  });
+
+  it('flushDirty() and close() settle by a deadline while the queue Redis is frozen', async () => {
+    const schema = store.schema('write-behind');
+    const c = client();
+    await ready(c);
+    const strata = strataOver(c, manualClock(Date.now()), {
+      writeBehind: true,
+      stream: `${store.name}:frozen2`,
+    });
+    expect(codeOf(await settleBy(strata.set(schema, { id: 'fz', n: 1 }), DEADLINE))).toBe('OK');
+    proxy.pause();
+    const f = await settleBy(strata.flushDirty(), 3_000);
+    proxy.resume();
+    expect(codeOf(f)).toBe('QUEUE_UNAVAILABLE');
+  });
+});
+
+describe('Redis connections cut', () => {
+  it('the queue write is cut: the set fails with QUEUE_UNAVAILABLE and leaves no trace in any tier', async () => {
+    const t = new Tally('faults', 'redis: XADD cut (write-behind enqueue fails)');
+    const schema = store.schema('write-behind');
+    const clock = manualClock(Date.now());
+    const c = client();
+    await ready(c);
+    const stream = `${store.name}:cut`;
+    const strata = strataOver(c, clock, { writeBehind: true, stream });
+    const first = await t.run(strata.set(schema, { id: 'cut-1', n: 1 }), DEADLINE);
+    expect(codeOf(first)).toBe('OK');
+    t.acked('cut-1', 1);
+    const f = await t.run(strata.flushDirty(), 5_000);
+    expect(codeOf(f)).toBe('OK');
+
+    // The next XADD never reaches Redis: the connection is reset as it is sent.
+    const fired = proxy.trap({ direction: 'up', match: isXadd, action: 'cut' });
+    const lost = await t.run(strata.set(schema, { id: 'cut-1', n: 2 }), DEADLINE);
+    await fired;
+    t.fault();
+    expect(codeOf(lost)).toBe('QUEUE_UNAVAILABLE');
+
+    // The refused write is nowhere: not in L1, not in L2 (withdrawn), not in Postgres.
+    await ready(c);
+    const r = await t.run(strata.get(schema, 'cut-1'), DEADLINE);
+    expect(codeOf(r)).toBe('OK');
+    if ('ok' in r && r.ok) expect(r.value.n).toBe(1);
+    const other = strataOver(client(), clock);
+    const r2 = await t.run(other.get(schema, 'cut-1'), DEADLINE);
+    if ('ok' in r2 && r2.ok) expect(r2.value.n).toBe(1);
+
+    // Writes after the cut go through the queue again, and flush.
+    for (let i = 0; i < 20; i++) {
+      const w = await t.run(strata.set(schema, { id: `cut-${i % 4}`, n: 10 + i }), DEADLINE);
+      expect(codeOf(w)).toBe('OK');
+      t.acked(`cut-${i % 4}`, 10 + i);
+      if (i % 7 === 3) {
+        // Reset every connection, and let the client reconnect before the next write: a write in
+        // the gap would take the write-through fallback, which loses to older queued writes (the
+        // fallback bug, tested on its own above).
+        const closed = next(c, 'close');
+        t.fault(proxy.cutAll());
+        await closed;
+        await ready(c);
+      }
+    }
+    await ready(c);
+    const drained = await t.run(strata.flushDirty(), 10_000);
+    expect(codeOf(drained)).toBe('OK');
+    const stored = await store.stored();
+    expect(t.missing(stored)).toEqual([]);
+    expect(t.hangs).toBe(0);
+    expect(t.unhandledRejections).toBe(0);
+    t.finish({ writesFound: t.found(stored) });
+  });
+
+  it('the queue write is held (Redis stops answering mid-enqueue): the set settles by its queue timeout', async () => {
+    const schema = store.schema('write-behind');
+    const c = client();
+    await ready(c);
+    const strata = strataOver(c, manualClock(Date.now()), {
+      writeBehind: true,
+      stream: `${store.name}:held`,
+    });
+    const fired = proxy.trap({ direction: 'up', match: isXadd, action: 'hold' });
+    const r = await settleBy(strata.set(schema, { id: 'held', n: 1 }), 3_000);
+    expect(await settleBy(fired, 100)).toEqual({ ok: true, value: undefined });
+    proxy.resume();
+    expect(codeOf(r)).toBe('QUEUE_UNAVAILABLE');
+  });
+});

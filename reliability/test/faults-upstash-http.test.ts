@@ -1,0 +1,299 @@
+import { createDrizzleL3, type ManualClock, manualClock, Strata } from '@strata/core';
+import { createUpstashL2 } from '@strata/core/upstash';
+import { testDevstack } from '@strata/devstack/testing';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { codeOf, type FaultScratch, faultScratch, settleBy, Tally } from '../support/fault-harness.js';
+import { type HttpFaultProxy, startHttpFaultProxy } from '../support/http-fault-proxy.js';
+
+// The devstack's Upstash REST endpoint (real Redis behind it) reached through a loopback HTTP proxy
+// that answers 500/503 itself or holds requests unanswered, while Strata works through it. L3 is
+// the real Postgres, reached directly.
+
+const L2_TIMEOUT = 250;
+/** Longest any single call may take under an L2 fault: the L2 timeout plus Postgres, with slack. */
+const DEADLINE = 2_000;
+const COOLDOWN = 5_000;
+const THRESHOLD = 3;
+
+let proxy: HttpFaultProxy;
+let store: FaultScratch;
+let token: string;
+const instances: Strata[] = [];
+
+beforeAll(async () => {
+  const upstash = testDevstack().upstash;
+  if (!upstash) throw new Error('the devstack has no Upstash endpoint (Redis unavailable)');
+  token = upstash.token;
+  proxy = await startHttpFaultProxy(upstash.url);
+  store = await faultScratch('faults_upstash');
+});
+
+afterEach(async () => {
+  proxy.release('reset');
+  proxy.pass();
+  await Promise.allSettled(instances.splice(0).map((s) => s.close()));
+});
+
+afterAll(async () => {
+  await proxy?.close();
+  await store?.cleanup();
+});
+
+/** Strata whose L2 is Upstash through the proxy (no client retries: the engine's timeout and breaker rule). */
+function strataOver(clock: ManualClock) {
+  const strata = new Strata({
+    l2: createUpstashL2({ url: proxy.url, token, retry: false } as never),
+    l3: createDrizzleL3(store.db),
+    clock,
+    keyPrefix: store.name,
+    timeouts: { l2: L2_TIMEOUT, l3: '5s' },
+    breaker: { failureThreshold: THRESHOLD, cooldown: COOLDOWN },
+    schemas: [store.schema()],
+  });
+  instances.push(strata);
+  return strata;
+}
+
+/** A write-through set that must be acknowledged by its deadline; recorded as acknowledged. */
+async function ackedSet(t: Tally, strata: Strata, id: string, n: number): Promise<void> {
+  const r = await t.run(strata.set(store.schema(), { id, n }), DEADLINE);
+  expect(codeOf(r), `set ${id}=${n}`).toBe('OK');
+  t.acked(id, n);
+}
+
+/** A get that must answer by its deadline with Postgres's value. */
+async function readsStored(t: Tally, strata: Strata, id: string, stored: ReadonlyMap<string, number>) {
+  const r = await t.run(strata.get(store.schema(), id), DEADLINE);
+  expect(codeOf(r), `get ${id}`).toBe('OK');
+  if ('ok' in r && r.ok) expect(r.value.n, `get ${id}`).toBe(stored.get(id));
+}
+
+describe.each([500, 503])('Upstash answering %i', (status) => {
+  it('reads answer from Postgres, writes commit, errors are counted, the breaker opens, half-opens and closes', async () => {
+    const t = new Tally('faults', `upstash http: endpoint answers ${status}, write-through load`);
+    const p = `s${status}`;
+    const clock = manualClock(Date.now());
+    const strata = strataOver(clock);
+    let n = 0;
+    for (let i = 0; i < 10; i++) await ackedSet(t, strata, `${p}-${i}`, ++n);
+    expect(strata.stats().errorsBy.l2 ?? 0).toBe(0);
+
+    proxy.set({ fault: { kind: 'status', status } });
+    t.fault();
+    const before = proxy.stats();
+    // Writes commit to Postgres although every L2 call fails.
+    for (let round = 0; round < 3; round++)
+      for (let i = 0; i < 10; i++) await ackedSet(t, strata, `${p}-${i}`, ++n);
+    const during = proxy.stats();
+    // Only the calls up to the threshold reached the endpoint; the rest were refused by the breaker.
+    expect(during.failed - before.failed).toBe(THRESHOLD);
+    expect(during.requests - before.requests).toBe(THRESHOLD);
+    const s1 = strata.stats();
+    expect(s1.l2Breaker).toMatchObject({ state: 'open', opens: 1 });
+    expect(s1.l2Breaker!.rejected).toBeGreaterThanOrEqual(30 - THRESHOLD);
+    expect(s1.errorsBy.l2).toBeGreaterThanOrEqual(THRESHOLD);
+    const stored = await store.stored();
+    for (let i = 0; i < 10; i++) expect(stored.get(`${p}-${i}`)).toBe(n - 9 + i);
+
+    // A fresh instance (empty L1) answers every read from Postgres, right, by its deadline.
+    const reader = strataOver(clock);
+    for (let i = 0; i < 10; i++) await readsStored(t, reader, `${p}-${i}`, stored);
+    expect(reader.stats().hits.l3).toBe(10);
+    expect(reader.stats().l2Breaker!.state).toBe('open');
+    // And a read of an id nowhere answers "not found", not an L2 error.
+    const absent = await t.run(reader.find(store.schema(), `${p}-absent`), DEADLINE);
+    expect(absent).toEqual({ ok: true, value: null });
+
+    // While open: refusals grow, and not one request reaches the endpoint.
+    const openAt = proxy.stats().requests;
+    const rejected = strata.stats().l2Breaker!.rejected;
+    for (let i = 0; i < 10; i++) await ackedSet(t, strata, `${p}-${i}`, ++n);
+    expect(proxy.stats().requests).toBe(openAt);
+    expect(strata.stats().l2Breaker!.rejected).toBeGreaterThan(rejected);
+
+    // Cool-down over, still failing: exactly one trial call goes out, fails, and the breaker reopens.
+    clock.advance(COOLDOWN);
+    expect(strata.stats().l2Breaker!.state).toBe('half-open');
+    await ackedSet(t, strata, `${p}-0`, ++n);
+    expect(proxy.stats().requests).toBe(openAt + 1);
+    expect(strata.stats().l2Breaker).toMatchObject({ state: 'open', opens: 2 });
+
+    // Endpoint back: after the cool-down the trial succeeds and the breaker closes; L2 is used again.
+    proxy.pass();
+    clock.advance(COOLDOWN);
+    expect(strata.stats().l2Breaker!.state).toBe('half-open');
+    await ackedSet(t, strata, `${p}-back`, ++n);
+    expect(strata.stats().l2Breaker).toMatchObject({ state: 'closed', opens: 2 });
+    const third = strataOver(clock);
+    const r = await t.run(third.get(store.schema(), `${p}-back`), DEADLINE);
+    expect(codeOf(r)).toBe('OK');
+    expect(third.stats().hits.l2).toBe(1);
+
+    const after = await store.stored();
+    expect(t.missing(after)).toEqual([]);
+    expect(t.hangs).toBe(0);
+    expect(t.unhandledRejections).toBe(0);
+    t.finish({ writesFound: t.found(after) });
+  });
+});
+
+describe('Upstash hanging (requests held, never answered)', () => {
+  it('every call settles within the L2 timeout plus a margin, from Postgres; the breaker opens and closes', async () => {
+    const t = new Tally('faults', 'upstash http: endpoint holds every request (timeout 250 ms)');
+    const clock = manualClock(Date.now());
+    const strata = strataOver(clock);
+    let n = 0;
+    for (let i = 0; i < 20; i++) await ackedSet(t, strata, `hang-${i}`, ++n);
+
+    proxy.set({ fault: { kind: 'hang' } });
+    t.fault();
+    const reader = strataOver(clock);
+    for (let i = 0; i < 20; i++) {
+      const id = `hang-${i % 5}`;
+      const v = ++n;
+      const started = performance.now();
+      await ackedSet(t, strata, id, v);
+      // Nothing waits for Upstash longer than its timeout (plus the Postgres write).
+      expect(performance.now() - started).toBeLessThan(L2_TIMEOUT + 500);
+      // Each id read once: the reader's L1 (no invalidation bus here) would rightly keep its first copy.
+      const readStarted = performance.now();
+      await readsStored(t, reader, `hang-${i}`, await store.stored());
+      expect(performance.now() - readStarted).toBeLessThan(L2_TIMEOUT + 500);
+    }
+    // Each instance sent THRESHOLD calls before its breaker opened; all of them are still held.
+    expect(proxy.hanging).toBe(2 * THRESHOLD);
+    for (const s of [strata, reader]) {
+      expect(s.stats().l2Breaker).toMatchObject({ state: 'open', opens: 1 });
+      expect(s.stats().errorsBy.l2).toBeGreaterThanOrEqual(THRESHOLD);
+    }
+
+    // The held requests are reset: their late failures must surface nowhere (no unhandled rejection).
+    expect(proxy.release('reset')).toBe(2 * THRESHOLD);
+    proxy.pass();
+    clock.advance(COOLDOWN);
+    await ackedSet(t, strata, 'hang-0', ++n);
+    expect(strata.stats().l2Breaker).toMatchObject({ state: 'closed', opens: 1 });
+    // Give the resets' rejections a turn to surface as unhandled, if they were going to.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+
+    const stored = await store.stored();
+    expect(t.missing(stored)).toEqual([]);
+    expect(t.hangs).toBe(0);
+    expect(t.unhandledRejections).toBe(0);
+    t.finish({ writesFound: t.found(stored) });
+  });
+
+  it('the breaker refuses a half-open second call while the trial is held, and reopens when the trial times out', async () => {
+    const t = new Tally('faults', 'upstash http: half-open trial held');
+    const clock = manualClock(Date.now());
+    const strata = strataOver(clock);
+    await ackedSet(t, strata, 'trial', 1);
+    proxy.set({ fault: { kind: 'status', status: 503 } });
+    t.fault();
+    for (let i = 0; i < THRESHOLD; i++) await ackedSet(t, strata, 'trial', 2 + i);
+    expect(strata.stats().l2Breaker!.state).toBe('open');
+
+    proxy.set({ fault: { kind: 'hang' } });
+    clock.advance(COOLDOWN);
+    const sent = proxy.stats().requests;
+    // Two writes at once: one takes the trial (held by the endpoint), the other is refused at once.
+    const [a, b] = await Promise.all([
+      t.run(strata.set(store.schema(), { id: 'trial-a', n: 1 }), DEADLINE),
+      t.run(strata.set(store.schema(), { id: 'trial-b', n: 1 }), DEADLINE),
+    ]);
+    expect([codeOf(a), codeOf(b)]).toEqual(['OK', 'OK']);
+    t.acked('trial-a', 1);
+    t.acked('trial-b', 1);
+    expect(proxy.stats().requests - sent).toBe(1);
+    expect(proxy.hanging).toBe(1);
+    expect(strata.stats().l2Breaker).toMatchObject({ state: 'open', opens: 2 });
+    proxy.release('reset');
+
+    const stored = await store.stored();
+    expect(t.missing(stored)).toEqual([]);
+    expect(t.hangs).toBe(0);
+    expect(t.unhandledRejections).toBe(0);
+    t.finish({ writesFound: t.found(stored) });
+  });
+});
+
+describe('Upstash failing only some commands', () => {
+  it('reads (EVAL_RO) fail while writes (pipeline SET) pass: reads answer from Postgres with the right value', async () => {
+    const t = new Tally('faults', 'upstash http: only reads answer 500');
+    const clock = manualClock(Date.now());
+    const writer = strataOver(clock);
+    let n = 0;
+    for (let i = 0; i < 5; i++) await ackedSet(t, writer, `ro-${i}`, ++n);
+    proxy.set({
+      fault: { kind: 'status', status: 500 },
+      match: (body) => /evalsha|eval_ro|evalsha_ro/i.test(body),
+    });
+    t.fault();
+    const reader = strataOver(clock);
+    const stored = await store.stored();
+    for (let i = 0; i < 5; i++) await readsStored(t, reader, `ro-${i}`, stored);
+    expect(reader.stats().hits.l3).toBe(5);
+    expect(reader.stats().errorsBy.l2).toBeGreaterThanOrEqual(THRESHOLD);
+    expect(proxy.stats().failed).toBeGreaterThanOrEqual(THRESHOLD);
+    // Writes still reach Upstash (pipeline SET): the writer's breaker stays closed.
+    for (let i = 0; i < 5; i++) await ackedSet(t, writer, `ro-${i}`, ++n);
+    expect(writer.stats().l2Breaker).toMatchObject({ state: 'closed', opens: 0 });
+    expect(writer.stats().errorsBy.l2 ?? 0).toBe(0);
+
+    const after = await store.stored();
+    expect(t.missing(after)).toEqual([]);
+    expect(t.hangs).toBe(0);
+    expect(t.unhandledRejections).toBe(0);
+    t.finish({ writesFound: t.found(after) });
+  });
+});
+
+describe('after the outage', () => {
+  it('a write acknowledged while Upstash answered 503 is what other instances read once the writer has used L2 again', async () => {
+    const t = new Tally('faults', 'upstash http: write during 503, read elsewhere after recovery');
+    const clock = manualClock(Date.now());
+    const writer = strataOver(clock);
+    for (let i = 0; i < 5; i++) await ackedSet(t, writer, `owed-${i}`, 1);
+    const early = strataOver(clock);
+    for (let i = 0; i < 5; i++) await readsStored(t, early, `owed-${i}`, await store.stored()); // cached in L2 now
+    proxy.set({ fault: { kind: 'status', status: 503 } });
+    t.fault();
+    for (let i = 0; i < 5; i++) await ackedSet(t, writer, `owed-${i}`, 2);
+    expect(writer.stats().errorsBy.l2).toBeGreaterThanOrEqual(THRESHOLD);
+    proxy.pass();
+    clock.advance(COOLDOWN);
+    // The writer's next use of L2 (any call) settles what L2 missed.
+    const touch = await t.run(writer.find(store.schema(), 'owed-absent'), DEADLINE);
+    expect(touch).toEqual({ ok: true, value: null });
+    expect(writer.stats().l2Breaker!.state).toBe('closed');
+    const other = strataOver(clock);
+    const stored = await store.stored();
+    for (let i = 0; i < 5; i++) await readsStored(t, other, `owed-${i}`, stored);
+    expect(t.missing(stored)).toEqual([]);
+    expect(t.hangs).toBe(0);
+    expect(t.unhandledRejections).toBe(0);
+    t.finish({ writesFound: t.found(stored) });
+  });
+
+  // A write acknowledged while L2 refused its update (5xx) may leave the OLDER copy in L2. The
+  // schema then owes L2 a generation bump, paid on the writer's next L2 call (or its close()):
+  // from then, every instance reads Postgres' value once it re-reads the generation (within 5 s).
+  it('a write acknowledged while Upstash answered 503: stale in L2 only until the writer next reaches L2', async () => {
+    const clock = manualClock(Date.now());
+    const writer = strataOver(clock);
+    expect(codeOf(await settleBy(writer.set(store.schema(), { id: 'stale', n: 1 }), DEADLINE))).toBe('OK');
+    proxy.set({ fault: { kind: 'status', status: 503 } });
+    expect(codeOf(await settleBy(writer.set(store.schema(), { id: 'stale', n: 2 }), DEADLINE))).toBe('OK');
+    expect((await store.stored()).get('stale')).toBe(2);
+    proxy.pass();
+    const readFresh = async () => {
+      const r = await settleBy(strataOver(clock).get(store.schema(), 'stale'), DEADLINE);
+      expect(codeOf(r)).toBe('OK');
+      return 'ok' in r && r.ok ? r.value.n : undefined;
+    };
+    expect(await readFresh()).toBe(1); // the stated window: L2 still has the older copy
+    // The writer's next use of L2, whatever it reads, moves the generation on.
+    expect(codeOf(await settleBy(writer.find(store.schema(), 'unrelated'), DEADLINE))).toBe('OK');
+    expect(await readFresh()).toBe(2);
+  });
+});

@@ -34,6 +34,7 @@ export { freezeRow } from './l1/freeze-row.js';
 export { createMemoryL1, MemoryL1 } from './l1/memory-l1.js';
 export type { EvictionPolicy, EvictReason, L1Entry, L1Stats, L1Tier, MemoryL1Options } from './l1/types.js';
 /** Helpers for Redis-backed L2 implementations (TTL arguments, PTTL and integer replies). */
+export { decodeGetWithTtl, GET_WITH_TTL_SCRIPT } from './l2/get-with-ttl-script.js';
 export { entryFromPttl, integerReply, parseCounter, toPx } from './l2/redis-values.js';
 export type { L2Entry, L2SetEntry, L2Tier } from './l2/types.js';
 export { createDrizzleL3, type DrizzleL3Options } from './l3/drizzle-l3.js';

@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import {
-  entryFromPttl,
+  decodeGetWithTtl,
+  GET_WITH_TTL_SCRIPT,
   integerReply,
   type L2Entry,
   type L2SetEntry,
@@ -11,9 +13,11 @@ import {
 import { Redis, type RedisOptions } from 'ioredis';
 import { quitConnection } from '../redis/quit-connection.js';
 
+const GET_WITH_TTL_SHA = createHash('sha1').update(GET_WITH_TTL_SCRIPT).digest('hex');
+
 /**
  * The L2 over Redis TCP with ioredis, for long-lived Node processes. Each method is one round trip
- * whatever the number of keys: `getMany` = one MULTI/EXEC of GET + PTTL per key (atomic, so a value
+ * whatever the number of keys: `getMany` = one EVALSHA of a script reading GET + PTTL per key (atomic, so a value
  * never pairs with the TTL of a later write), `setMany` = one pipeline of `SET k v [PX ms] [NX]`,
  * `deleteMany` = one `DEL k1 k2 …`.
  *
@@ -54,15 +58,16 @@ class IoredisL2 implements L2Tier {
 
   async getMany(keys: readonly string[]): Promise<(L2Entry | null)[]> {
     if (keys.length === 0) return [];
-    const tx = this.#redis.multi();
-    for (const key of keys) tx.get(key).pttl(key);
-    const replies = results(await tx.exec(), 'getMany');
-    return keys.map((_, i) => {
-      const value = replies[2 * i];
-      if (value === null) return null;
-      if (typeof value !== 'string') throw unexpected('getMany', 'a string value');
-      return entryFromPttl(value, integerReply(replies[2 * i + 1], 'ioredis getMany'));
-    });
+    // One command, atomic (value and PTTL of the same instant), as the Upstash tier does: EVALSHA,
+    // and the script's text only the first time a server has not seen it.
+    let reply: unknown;
+    try {
+      reply = await this.#redis.evalsha(GET_WITH_TTL_SHA, keys.length, ...keys);
+    } catch (err) {
+      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
+      reply = await this.#redis.eval(GET_WITH_TTL_SCRIPT, keys.length, ...keys);
+    }
+    return decodeGetWithTtl(reply, keys.length);
   }
 
   async setMany(entries: readonly L2SetEntry[], bump: readonly string[] = []): Promise<number[]> {

@@ -41,6 +41,13 @@ export class Coherence {
    * Work to await before a read, or undefined when there is none (the common case: no await on
    * the L1 hot path). Waits for the subscription once; pulls the log when it is due.
    */
+  /** Whether `beforeRead` would hand out work now (a subscription to wait for, a poll due or running). */
+  mustWait(): boolean {
+    if (this.#subscribed || this.#polling) return true;
+    if (!this.#bus?.poll) return false;
+    return this.ctx.config.clock.now() - this.#lastPoll >= this.ctx.config.invalidationPollMs;
+  }
+
   beforeRead(): Promise<void> | undefined {
     if (this.#subscribed) return this.#subscribed.then(() => this.beforeRead());
     const bus = this.#bus;

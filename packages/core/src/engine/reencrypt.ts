@@ -175,6 +175,8 @@ async function dropOldL2(
     });
     await l2.deleteMany(stale, [rt.keys.searchGenerationKey]);
   } catch (err) {
+    // Old-key copies may stay: the next use of L2 orphans them with a new generation.
+    rt.owesL2();
     ctx.tolerate(rt.schema.name, 'l2', 'reencrypt', err);
   }
 }

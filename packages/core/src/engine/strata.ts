@@ -48,6 +48,9 @@ export type RowOf<S> =
 export type InsertOf<S> = S extends Schema<infer T, string> ? InferInsertModel<T> : Record<string, unknown>;
 type AnySchema = Schema<PgTable, string> | string;
 
+/** What L1 alone says about a get: the answer, a counted miss, or 'ask' (the full path decides). */
+type L1Answer = { row: Row | null } | 'miss' | 'ask';
+
 export interface GetOptions {
   /** Also return `omitCache` columns, reading them from L3 (caches never hold them). */
   complete?: boolean;
@@ -140,21 +143,72 @@ export class Strata {
   /** The row with this id; throws NOT_FOUND when no tier has it. */
   get<S extends AnySchema>(schema: S, id: Id, options: { complete: true }): Promise<FullRowOf<S>>;
   get<S extends AnySchema>(schema: S, id: Id, options?: GetOptions): Promise<RowOf<S>>;
-  async get<S extends AnySchema>(schema: S, id: Id, options?: GetOptions): Promise<RowOf<S>> {
-    const row = await this.find(schema, id, options);
-    if (row === null) {
+  get<S extends AnySchema>(schema: S, id: Id, options?: GetOptions): Promise<RowOf<S>> {
+    const found = (row: RowOf<S> | null): RowOf<S> => {
+      if (row !== null) return row;
       const name = typeof schema === 'string' ? schema : schema.name;
       throw new StrataError('NOT_FOUND', `schema ${name}: no row with id ${String(id)}`, {
         details: { schema: name, id: String(id) },
       });
+    };
+    let l1: L1Answer;
+    try {
+      l1 = this.#fromL1(schema, id, options);
+      if (l1 !== 'ask' && l1 !== 'miss') return Promise.resolve(found(l1.row as RowOf<S> | null));
+    } catch (err) {
+      return Promise.reject(err);
     }
-    return row;
+    return this.#find(schema, id, options, l1 === 'miss').then(found);
   }
 
   /** The row with this id, or `null` when no tier has it. */
   find<S extends AnySchema>(schema: S, id: Id, options: { complete: true }): Promise<FullRowOf<S> | null>;
   find<S extends AnySchema>(schema: S, id: Id, options?: GetOptions): Promise<RowOf<S> | null>;
-  async find<S extends AnySchema>(schema: S, id: Id, options: GetOptions = {}): Promise<RowOf<S> | null> {
+  find<S extends AnySchema>(schema: S, id: Id, options: GetOptions = {}): Promise<RowOf<S> | null> {
+    let l1: L1Answer;
+    try {
+      l1 = this.#fromL1(schema, id, options);
+      if (l1 !== 'ask' && l1 !== 'miss') return Promise.resolve(l1.row as RowOf<S> | null);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#find(schema, id, options, l1 === 'miss');
+  }
+
+  /**
+   * This instance's L1 copy of the row, synchronously: the row, `null` when cached as absent, or
+   * `undefined` when L1 cannot answer alone (not held, hooks around gets, an invalidation poll due,
+   * omitL1 columns). Never asks L2 or L3, so it never waits: for the hottest paths, with `find` behind it.
+   * @example const flags = strata.peek(flagSchema, 'global') ?? (await strata.get(flagSchema, 'global'));
+   */
+  peek<S extends AnySchema>(schema: S, id: Id): RowOf<S> | null | undefined {
+    const answer = this.#fromL1(schema, id, undefined);
+    return typeof answer === 'object' ? (answer.row as RowOf<S> | null) : undefined;
+  }
+
+  /**
+   * The L1 hit path without a single await (the common case on a hot key): an L1 answer when no hook
+   * runs around gets, no invalidation poll is due and the whole row is not asked for; else undefined.
+   * Counts the get and the L1 hit or miss exactly once, as the full path would. 'miss': L1 was
+   * read and missed (the full path must not count it again); 'ask': L1 may not answer this read.
+   */
+  #fromL1(schema: AnySchema, id: Id, options: GetOptions | undefined): L1Answer {
+    const rt = this.#runtime(schema);
+    const { hooks } = rt.schema;
+    if (options?.complete || hooks.beforeGet || hooks.afterGet) return 'ask';
+    if (!rt.l1 || !rt.l1AnswersGets || this.#coherence.mustWait()) return 'ask';
+    const row = readL1(this.#ctx, rt, idKey(normalizeId(rt.schema, id)));
+    if (row === undefined) return 'miss';
+    this.#ctx.counters.gets += 1;
+    return { row: row && rt.rows.toCachedView(row) };
+  }
+
+  async #find<S extends AnySchema>(
+    schema: S,
+    id: Id,
+    options: GetOptions = {},
+    l1Missed = false,
+  ): Promise<RowOf<S> | null> {
     const rt = this.#runtime(schema);
     const normalized = normalizeId(rt.schema, id);
     const key = idKey(normalized);
@@ -166,7 +220,7 @@ export class Strata {
     if (options.complete && rt.schema.l2Keys.length < rt.schema.columns.length) {
       row = await this.#readComplete(rt, normalized);
     } else {
-      row = readL1(this.#ctx, rt, key);
+      row = l1Missed ? undefined : readL1(this.#ctx, rt, key);
       if (row === undefined) row = await loadOne(this.#ctx, rt, normalized);
       if (row) row = rt.rows.toCachedView(row);
     }

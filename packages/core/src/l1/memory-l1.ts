@@ -60,7 +60,8 @@ export class MemoryL1<V = unknown> implements L1Tier<V> {
       this.#misses++;
       return undefined;
     }
-    if (isExpired(entry, this.#clock.now())) {
+    // No clock read for entries that never expire.
+    if (entry.expiresAt !== 0 && isExpired(entry, this.#clock.now())) {
       this.#misses++;
       this.#notify(this.#expire(key, entry));
       return undefined;

@@ -11,6 +11,7 @@ import {
 } from 'drizzle-orm/pg-core';
 import { expect } from 'vitest';
 import type { Row, VersionedWriteOp } from '../src/l3/types.js';
+import { versionScope } from '../src/l3/versioned-plan.js';
 import { strataVersionsTable } from '../src/l3/versions-table.js';
 import { defineSchema } from '../src/schema/define-schema.js';
 import type { CompiledSchema } from '../src/schema/types.js';
@@ -89,7 +90,7 @@ export async function storedVersions(
   const rows = await db
     .select()
     .from(versions)
-    .where(and(eq(versions.schema, schema.name), inArray(versions.id, [...ids])));
+    .where(and(eq(versions.schema, versionScope(schema)), inArray(versions.id, [...ids])));
   return Object.fromEntries(
     rows.map((r) => [r.id, { version: r.version, deleted: r.deleted, updatedAt: r.updatedAt }]),
   );

@@ -9,16 +9,12 @@ export type Id = string | number | bigint;
  */
 export function normalizeId(schema: CompiledSchema, id: unknown): Id {
   const pk = schema.primaryKey;
-  const bad = (why: string) =>
-    new StrataError('MISSING_PRIMARY_KEY', `schema ${schema.name}: ${why}`, {
-      details: { schema: schema.name, field: pk.key },
-    });
-  if (id === undefined || id === null || id === '') throw bad(`${pk.key} is missing`);
+  if (id === undefined || id === null || id === '') throw badId(schema, `${pk.key} is missing`);
   const type = pk.column.dataType;
   if (type === 'string') {
     if (typeof id === 'string') return id;
     if (typeof id === 'number' || typeof id === 'bigint') return String(id);
-    throw bad(`${pk.key} must be a string`);
+    throw badId(schema, `${pk.key} must be a string`);
   }
   if (type === 'bigint') {
     if (typeof id === 'bigint') return id;
@@ -28,7 +24,7 @@ export function normalizeId(schema: CompiledSchema, id: unknown): Id {
     ) {
       return BigInt(id);
     }
-    throw bad(`${pk.key} must be an integer`);
+    throw badId(schema, `${pk.key} must be an integer`);
   }
   if (type === 'number') {
     const n = typeof id === 'string' && /^-?\d+(\.\d+)?$/.test(id) ? Number(id) : id;
@@ -40,13 +36,20 @@ export function normalizeId(schema: CompiledSchema, id: unknown): Id {
     ) {
       return Number(n);
     }
-    throw bad(`${pk.key} must be a number`);
+    throw badId(schema, `${pk.key} must be a number`);
   }
   if (typeof id === 'string' || typeof id === 'number' || typeof id === 'bigint') return id;
-  throw bad(`${pk.key} has an unsupported type`);
+  throw badId(schema, `${pk.key} has an unsupported type`);
 }
 
 /** The id as it appears in cache keys. */
 export function idKey(id: Id): string {
   return typeof id === 'string' ? id : String(id);
+}
+
+/** The error of an id that cannot be this schema's primary key (built only when thrown). */
+function badId(schema: CompiledSchema, why: string): StrataError {
+  return new StrataError('MISSING_PRIMARY_KEY', `schema ${schema.name}: ${why}`, {
+    details: { schema: schema.name, field: schema.primaryKey.key },
+  });
 }

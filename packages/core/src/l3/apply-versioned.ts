@@ -12,6 +12,7 @@ import {
   versionEntries,
   versionedResults,
   versionKey,
+  versionScope,
 } from './versioned-plan.js';
 import { versionedWriteStatements } from './versioned-writes.js';
 import { recordVersions, type VersionsTable, versionsTableStatements } from './versions-table.js';
@@ -45,7 +46,7 @@ function interactive(ctx: VersionedContext, plan: VersionedPlan): Promise<Set<st
     const recorded: Recorded = [];
     for (const statement of recordStatements(ctx, tx, plan)) recorded.push(...(await statement));
     const keys = keysOf(recorded);
-    const isNew = (w: VersionedWrite) => keys.has(versionKey(w.schema.name, w.key));
+    const isNew = (w: VersionedWrite) => keys.has(versionKey(versionScope(w.schema), w.key));
     for (const op of plan.ops) {
       const fresh = { schema: op.schema, sets: op.sets.filter(isNew), deletes: op.deletes.filter(isNew) };
       for (const statement of versionedWriteStatements(tx, ctx.versions, fresh, ctx.maxParameters)) {

@@ -1,3 +1,4 @@
+import { getTableConfig } from 'drizzle-orm/pg-core';
 import type { CompiledSchema } from '../schema/types.js';
 import type { Row, VersionedWriteOp, VersionedWriteResult } from './types.js';
 import type { VersionEntry } from './versions-table.js';
@@ -41,6 +42,25 @@ export function keyText(id: unknown): string | null {
   return id instanceof Date ? id.toISOString() : String(id);
 }
 
+const scopes = new WeakMap<CompiledSchema, string>();
+
+/**
+ * What `_strata_versions.schema` holds for a schema's rows: its table, qualified when the table
+ * names its Postgres schema (`ops.players`). The table, not the Strata schema name: two apps sharing a
+ * database with a `players` schema each, in different Postgres schemas, must not share versions (a
+ * newer version of one would make the other's flushes skip silently).
+ * @example versionScope(defineSchema({ table: pgSchema('ops').table('players', cols) })); // 'ops.players'
+ */
+export function versionScope(schema: CompiledSchema): string {
+  let scope = scopes.get(schema);
+  if (scope === undefined) {
+    const config = getTableConfig(schema.table);
+    scope = config.schema ? `${config.schema}.${config.name}` : config.name;
+    scopes.set(schema, scope);
+  }
+  return scope;
+}
+
 /** Where a (schema, key) pair is looked up: the version rows applyVersioned recorded, its winners. */
 export function versionKey(schema: string, key: string | null): string {
   return JSON.stringify([schema, key]);
@@ -56,7 +76,7 @@ function writesOf(op: VersionedWriteOp): VersionedWrite[] {
 }
 
 const byVersionKey = (a: VersionedWrite, b: VersionedWrite): number => {
-  const [x, y] = [a.schema.name, b.schema.name];
+  const [x, y] = [versionScope(a.schema), versionScope(b.schema)];
   if (x !== y) return x < y ? -1 : 1;
   const [p, q] = [a.key ?? '', b.key ?? ''];
   return p < q ? -1 : p > q ? 1 : 0;
@@ -71,7 +91,7 @@ export function planVersioned(ops: readonly VersionedWriteOp[]): VersionedPlan {
   const perOp = ops.map(writesOf);
   const best = new Map<string, VersionedWrite>();
   for (const write of perOp.flat()) {
-    const at = versionKey(write.schema.name, write.key);
+    const at = versionKey(versionScope(write.schema), write.key);
     const current = best.get(at);
     if (!current || current.version < write.version) best.set(at, write);
   }
@@ -94,7 +114,7 @@ export function planVersioned(ops: readonly VersionedWriteOp[]): VersionedPlan {
 /** The version rows the winners ask for, in the plan's lock order. */
 export function versionEntries(plan: VersionedPlan): VersionEntry[] {
   return plan.winners.map((w) => ({
-    schema: w.schema.name,
+    schema: versionScope(w.schema),
     id: w.key,
     version: w.version,
     deleted: w.row === undefined,
@@ -111,7 +131,7 @@ export function versionedResults(plan: VersionedPlan, recorded: ReadonlySet<stri
     const result: VersionedWriteResult = { applied: [], skipped: [] };
     const won = new Set([...op.sets, ...op.deletes]);
     for (const write of op.writes) {
-      const applied = won.has(write) && recorded.has(versionKey(write.schema.name, write.key));
+      const applied = won.has(write) && recorded.has(versionKey(versionScope(write.schema), write.key));
       (applied ? result.applied : result.skipped).push(String(write.key));
     }
     return result;

@@ -5,7 +5,7 @@ import type { Database } from './database.js';
 import { qualifiedName } from './identifiers.js';
 import type { Statement } from './transactions.js';
 import { cannotBeSet, chunk, conflictSet, rowsPerStatement } from './upsert.js';
-import type { VersionedWrite } from './versioned-plan.js';
+import { type VersionedWrite, versionScope } from './versioned-plan.js';
 import type { VersionsTable } from './versions-table.js';
 
 // Names of the statements' own scope, prefixed so that they never meet a user's table or column.
@@ -68,7 +68,7 @@ const list = (items: readonly SQLChunk[]): SQL => sql.join([...items], sql`, `);
  * result from the version statement, so it also works inside one `db.batch`.
  */
 function won(versions: VersionsTable, schema: CompiledSchema): SQL {
-  return sql`exists (select 1 from ${versions} where ${versions.schema} = ${schema.name} and ${versions.id} = ${SOURCE}.${KEY} and ${versions.version} = ${SOURCE}.${VERSION} and ${versions.updatedAt} = now())`;
+  return sql`exists (select 1 from ${versions} where ${versions.schema} = ${versionScope(schema)} and ${versions.id} = ${SOURCE}.${KEY} and ${versions.version} = ${SOURCE}.${VERSION} and ${versions.updatedAt} = now())`;
 }
 
 /**

@@ -23,8 +23,8 @@ const unqualified = () =>
   pgTable(VERSIONS_TABLE, columns(), (t) => [primaryKey({ name: PRIMARY_KEY, columns: [t.schema, t.id] })]);
 
 /**
- * `_strata_versions` as a Drizzle table: the last version applied per (schema, id) by
- * `applyVersioned`, deletes included. migrate() and applyVersioned create it from this definition.
+ * `_strata_versions` as a Drizzle table: the last version applied per (table, id) by
+ * `applyVersioned`, deletes included; the `schema` column holds the table (`versionScope`). migrate() and applyVersioned create it from this definition.
  */
 export type VersionsTable = ReturnType<typeof unqualified>;
 

@@ -109,6 +109,27 @@ describe('Redis Stream queue', () => {
     expect(count).toBe(2);
   });
 
+  it('close() leaves the group when the consumer holds nothing, and stays while it holds entries', async () => {
+    const stream = newStream();
+    const consumers = async () =>
+      ((await admin.xinfo('CONSUMERS', stream, 'strata-flushers')) as unknown[][]).map((c) => c[1]);
+    const done = open(stream, 'done');
+    await done.enqueue([write(0)]);
+    await done.ack((await done.take(1)).map((d) => d.handle));
+    const holding = open(stream, 'holding');
+    await holding.enqueue([write(1)]);
+    expect(await holding.take(1)).toHaveLength(1);
+    expect(await consumers()).toEqual(['done', 'holding']);
+    await done.close();
+    await holding.close();
+    expect(done.stats().consumerRemoved).toBe(true);
+    expect(holding.stats().consumerRemoved).toBe(false);
+    // The held entry is still pending (for XAUTOCLAIM by the next consumer), its consumer still listed.
+    expect(await consumers()).toEqual(['holding']);
+    const [count] = (await admin.xpending(stream, 'strata-flushers')) as [number];
+    expect(count).toBe(1);
+  });
+
   it('a retried entry goes to whichever consumer takes next, at once', async () => {
     const stream = newStream();
     const [a, b] = [open(stream, 'a'), open(stream, 'b')];

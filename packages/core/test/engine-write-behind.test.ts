@@ -157,4 +157,29 @@ describe('write-behind', () => {
     expect(await strataWith(createMemoryQueue()).find(schema, 'refused')).toBeNull();
     expect(await refusing.find(schema, 'refused')).toBeNull();
   });
+
+  it('with a push queue (no take) dirtyCount stays 0 and queueDepth() is the queue’s own backlog', async () => {
+    const real = createMemoryQueue();
+    const push: WriteQueue = {
+      name: 'push',
+      enqueue: (w) => real.enqueue(w),
+      ack: (h) => real.ack(h),
+      retry: (h) => real.retry(h),
+      deadLetter: (d, r) => real.deadLetter(d, r),
+      pending: () => real.pending(),
+      close: () => real.close(),
+    };
+    const producer = strataWith(push);
+    await producer.setMany(schema, [
+      { id: 'push1', username: 'push1' },
+      { id: 'push2', username: 'push2' },
+    ]);
+    expect(producer.stats().dirtyCount).toBe(0);
+    expect(await producer.queueDepth()).toBe(2);
+    // Another invocation consumes them (as a Worker's queue() does) and the backlog drains.
+    const outcome = await producer.flushBatch(await real.take!(10));
+    await real.ack(outcome.acked);
+    expect(await producer.queueDepth()).toBe(0);
+    expect(await inPostgres('push2')).toBeDefined();
+  });
 });

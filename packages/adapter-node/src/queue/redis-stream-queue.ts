@@ -34,6 +34,8 @@ export interface RedisStreamQueueStats {
   malformed: number;
   /** Pending entries deleted from the stream by someone else (XDEL, XTRIM) before they were acked. */
   vanished: number;
+  /** Whether `close()` removed this consumer from the group (it does when it holds no entry). */
+  consumerRemoved?: boolean;
 }
 
 export interface RedisStreamQueue extends PullWriteQueue {

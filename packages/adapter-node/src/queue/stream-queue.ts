@@ -19,6 +19,12 @@ export interface StreamNames extends TakeTarget {
   readonly deadLetterStream: string;
 }
 
+/** Deletes consumer ARGV[2] of group ARGV[1] if it holds no pending entry: 1 if it did, 0 if not. */
+const LEAVE_GROUP_SCRIPT = `local held = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if #held > 0 then return 0 end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return 1`;
+
 /** A stream entry id (`<ms>-<seq>`, or `<ms>`): anything else cannot be ours, and Redis would refuse it. */
 const ENTRY_ID = /^\d+(-\d+)?$/;
 
@@ -115,10 +121,29 @@ export class StreamQueue implements RedisStreamQueue {
     return { ...this.#stats };
   }
 
-  /** Quits an owned connection (once, however often it is called); a borrowed one stays open. */
+  /**
+   * Leaves the group when it holds no entry (so a process restarting all day does not pile up
+   * consumers), then quits an owned connection; once, however often it is called. A borrowed
+   * connection stays open.
+   */
   close(): Promise<void> {
-    this.#closing ??= this.#owned ? quitConnection(this.#redis) : Promise.resolve();
+    this.#closing ??= this.#leaveGroup().then(() => (this.#owned ? quitConnection(this.#redis) : undefined));
     return this.#closing;
+  }
+
+  /**
+   * XGROUP DELCONSUMER only when this consumer holds nothing (deleting one with pending entries
+   * would drop them); atomic in one script. If Redis does not answer, the consumer stays, as before:
+   * an empty consumer costs a few bytes, and `stats().consumerRemoved` says so.
+   */
+  async #leaveGroup(): Promise<void> {
+    if (this.#groupReady === undefined) return;
+    try {
+      const removed = await this.#redis.eval(LEAVE_GROUP_SCRIPT, 1, this.stream, this.group, this.consumer);
+      this.#stats.consumerRemoved = removed === 1;
+    } catch {
+      this.#stats.consumerRemoved = false;
+    }
   }
 
   async #buryMalformed(read: readonly TakenEntry[]): Promise<void> {

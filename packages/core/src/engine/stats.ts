@@ -8,6 +8,7 @@ export interface StrataStats {
   deletes: number;
   errors: number;
   l1Entries: number;
+  /** Write-behind writes this instance enqueued that its own flusher has not applied (0 with a push queue: see `queueDepth()`). */
   dirtyCount: number;
   hits: Record<Tier, number>;
   misses: Record<Tier, number>;

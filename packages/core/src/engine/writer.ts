@@ -90,8 +90,13 @@ export class Writer {
     return existed;
   }
 
-  /** Writes this instance enqueued and its flusher has not applied yet (the seed's DirtyCount). */
+  /**
+   * Writes this instance enqueued and its flusher has not applied yet (the seed's DirtyCount). 0 with
+   * a push queue (Cloudflare Queues): another invocation flushes what this one enqueued, so the count
+   * could only grow; `queueDepth()` is the backlog there.
+   */
   get dirty(): number {
+    if (!this.flushLoop) return 0;
     const c = this.ctx.counters;
     return Math.max(0, c.enqueued - c.flushed - c.deadLettered);
   }

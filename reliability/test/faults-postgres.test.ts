@@ -1,4 +1,4 @@
-import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node';
+import { createIoredisL2, createRedisStreamQueue, createStrata } from '@strata/adapter-node';
 import { createDrizzleL3, isStrataError, Strata } from '@strata/core';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
@@ -213,5 +213,59 @@ describe('Postgres unreachable during a write-behind flush', () => {
     expect(t.hangs).toBe(0);
     expect(t.unhandledRejections).toBe(0);
     t.finish({ writesFound: t.found(stored) });
+  });
+});
+
+describe('a transaction abandoned with its COMMIT stuck in the network', () => {
+  it('is rolled back by Postgres (createStrata sets idle_in_transaction_session_timeout), never committed late', async () => {
+    const t = new Tally('faults', 'postgres: COMMIT held past TX_TIMEOUT, createStrata pool');
+    const app = `strata_held_${store.name}`.slice(0, 60);
+    const url = new URL(proxy.url(store.databaseUrl));
+    url.searchParams.set('application_name', app);
+    const schema = store.schema();
+    const { strata, shutdown } = await createStrata({
+      databaseUrl: url.toString(),
+      redisUrl: store.redisUrl,
+      keyPrefix: store.name,
+      schemas: [schema],
+      timeouts: { l3: L3_TIMEOUT },
+      idleInTransactionTimeout: 500,
+      handleSignals: false,
+    });
+    try {
+      const first = await t.run(strata.set(schema, { id: 'held-commit', n: 1 }), DEADLINE);
+      expect(codeOf(first)).toBe('OK');
+      t.acked('held-commit', 1);
+      proxy.trap({ direction: 'up', match: (b) => /commit/i.test(b.toString('latin1')), action: 'hold' });
+      t.fault();
+      // A set and a delete: two statements, so a real BEGIN … COMMIT.
+      const tx = await t.run(
+        strata.tx().set(schema, { id: 'held-commit', n: 2 }).delete(schema, 'held-commit-b').commit(),
+        DEADLINE,
+      );
+      expect(codeOf(tx)).toBe('TX_TIMEOUT');
+      // Postgres ends the session that waits in its transaction for the COMMIT the proxy holds.
+      await vi.waitFor(
+        async () => {
+          const { rows } = await store.pool.query(
+            "select count(*)::int as n from pg_stat_activity where application_name = $1 and state like 'idle in transaction%'",
+            [app],
+          );
+          expect(rows[0].n).toBe(0);
+        },
+        { timeout: 5_000, interval: 50 },
+      );
+      proxy.resume(); // the COMMIT arrives late, at a session that is gone
+      expect((await store.stored()).get('held-commit')).toBe(1);
+      const read = await t.run(strata.get(schema, 'held-commit'), DEADLINE);
+      expect('ok' in read && read.ok && read.value.n).toBe(1);
+      const stored = await store.stored();
+      expect(t.missing(stored)).toEqual([]);
+      expect(t.hangs).toBe(0);
+      expect(t.unhandledRejections).toBe(0);
+      t.finish({ writesFound: t.found(stored) });
+    } finally {
+      await shutdown();
+    }
   });
 });

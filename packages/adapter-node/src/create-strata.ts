@@ -1,4 +1,12 @@
-import { type CompiledSchema, createDrizzleL3, type L3Tier, Strata, type StrataConfig } from '@strata/core';
+import {
+  type CompiledSchema,
+  createDrizzleL3,
+  type Duration,
+  type L3Tier,
+  Strata,
+  type StrataConfig,
+  toMs,
+} from '@strata/core';
 import { connectL3 } from './connect/connect-l3.js';
 import type { Database, Driver } from './connect/database.js';
 import { connectRedisTiers, type WriteBehindQueue } from './connect/redis-tiers.js';
@@ -19,6 +27,14 @@ export interface CreateStrataOptions
   driver?: Driver;
   /** Size of the 'pg' / 'neon-ws' pool. Default 10. */
   maxConnections?: number;
+  /**
+   * 'pg' driver: Postgres ends a session that sits this long inside a transaction without a
+   * statement (`idle_in_transaction_session_timeout`). A transaction Strata gave up on (TX_TIMEOUT)
+   * whose COMMIT is stuck in the network is then rolled back instead of committing late over newer
+   * writes. Applies to every session of the pool, so also to your own transactions on `db`.
+   * Default: the L3 timeout, at most 5 s; 0 turns it off.
+   */
+  idleInTransactionTimeout?: Duration;
   /**
    * The write-behind queue. Default: none unless a schema is write-behind, then 'redis-stream'
    * with `redisUrl` (durable) and 'memory' otherwise (a crash loses what it holds).
@@ -80,15 +96,21 @@ export async function wireStrata(
     invalidationChannel,
     writeStream,
     migrationsSchema,
+    idleInTransactionTimeout,
     handleSignals = true,
     beforeShutdown,
     ...config
   } = options;
   const prefix = config.keyPrefix ?? 'strata';
+  const l3TimeoutMs = toMs(config.timeouts?.l3 ?? '10s', 'timeouts.l3');
   const connection = await connectL3({
     databaseUrl,
     driver,
     maxConnections,
+    idleInTransactionTimeoutMs: toMs(
+      idleInTransactionTimeout ?? Math.min(l3TimeoutMs, 5_000),
+      'idleInTransactionTimeout',
+    ),
     onError: (error) => config.logger?.warn('idle L3 connection failed', { error: String(error) }),
   });
   let strata: Strata;

@@ -16,6 +16,8 @@ export interface ConnectL3Options {
   onError: (error: Error) => void;
   /** Pool size for the 'pg' and 'neon-ws' pools. */
   maxConnections?: number;
+  /** 'pg': the sessions' `idle_in_transaction_session_timeout`; 0 or absent leaves the server's. */
+  idleInTransactionTimeoutMs?: number;
 }
 
 /** 'pg' for postgres:// and postgresql:// URLs; anything else must name its driver. */
@@ -34,7 +36,12 @@ export async function connectL3(options: ConnectL3Options): Promise<L3Connection
   const driver = options.driver ?? defaultDriver(options.databaseUrl);
   const max = options.maxConnections ?? 10;
   if (driver === 'pg') {
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max });
+    const idle = options.idleInTransactionTimeoutMs;
+    const pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max,
+      ...(idle ? { idle_in_transaction_session_timeout: Math.ceil(idle) } : {}),
+    });
     pool.on('error', options.onError);
     // The pool listens only to idle clients: a connection reset while one is checked out (mid-
     // transaction) would otherwise be an uncaught 'error' event and end the process.

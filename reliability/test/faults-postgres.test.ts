@@ -269,3 +269,27 @@ describe('a transaction abandoned with its COMMIT stuck in the network', () => {
     }
   });
 });
+
+describe('shutdown while the network holds a reply', () => {
+  it('createStrata’s shutdown() still returns: the pool’s end is bounded', async () => {
+    const t = new Tally('faults', 'postgres: reply held during shutdown, createStrata pool');
+    const schema = store.schema();
+    const { strata, shutdown } = await createStrata({
+      databaseUrl: proxy.url(store.databaseUrl),
+      redisUrl: store.redisUrl,
+      keyPrefix: store.name,
+      schemas: [schema],
+      timeouts: { l3: L3_TIMEOUT },
+      handleSignals: false,
+    });
+    proxy.trap({ direction: 'up', match: (b) => /select/i.test(b.toString('latin1')), action: 'hold' });
+    t.fault();
+    const read = await t.run(strata.get(schema, 'never-answered'), DEADLINE);
+    expect(codeOf(read)).toBe('L3_UNAVAILABLE');
+    const done = await settleBy(shutdown(), 8_000);
+    expect(done).toEqual({ ok: true, value: undefined });
+    proxy.resume();
+    expect(t.hangs).toBe(0);
+    t.finish({});
+  }, 15_000);
+});

@@ -6,12 +6,16 @@ import {
   Strata,
   type StrataConfig,
   toMs,
+  withTimeout,
 } from '@strata/core';
 import { connectL3 } from './connect/connect-l3.js';
 import type { Database, Driver } from './connect/database.js';
 import { connectRedisTiers, type WriteBehindQueue } from './connect/redis-tiers.js';
 import { onShutdownSignals, type SignalOptions } from './connect/signals.js';
 import { nodeScheduler } from './scheduler.js';
+
+/** How long `shutdown()` waits for the L3 pool's connections to close. */
+const POOL_END_TIMEOUT_MS = 5_000;
 
 /** What `createStrata` wires; every other `StrataConfig` field is passed through to `new Strata`. */
 export interface CreateStrataOptions
@@ -145,7 +149,11 @@ export async function wireStrata(
           // Refuses new writes, waits for running ones, then flushes: nothing acknowledged is left.
           await strata.close();
         } finally {
-          await connection.end();
+          // Bounded: a client still waiting for a reply the network holds would keep pool.end()
+          // pending for as long as the network does; the process may exit meanwhile anyway.
+          await withTimeout(connection.end(), POOL_END_TIMEOUT_MS, 'L3 pool end').catch((error: unknown) =>
+            config.logger?.warn('L3 pool did not end in time', { error: String(error) }),
+          );
           removeListeners();
         }
       }

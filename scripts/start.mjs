@@ -256,11 +256,12 @@ try {
       `  ${base}/players/${SEED_PLAYERS[0].id}`,
       `  ${base}/leaderboard`,
       `  ${base}/stats`,
+      `  ${base}/dashboard   (hits per tier, latency, queue depth; live)`,
       'Ctrl-C stops the demo and the devstack.',
       '',
     ].join('\n'),
   );
-  log(`open ${base}/players/${SEED_PLAYERS[0].id} ${base}/leaderboard ${base}/stats`);
+  log(`open ${base}/players/${SEED_PLAYERS[0].id} ${base}/leaderboard ${base}/stats ${base}/dashboard`);
 } catch (err) {
   console.error(`start: FAILED: ${err instanceof Error ? err.message : err}`);
   await shutdown(1);

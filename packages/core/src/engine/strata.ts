@@ -187,10 +187,10 @@ export class Strata {
   }
 
   /**
-   * The L1 hit path without a single await (the common case on a hot key): an L1 answer when no hook
-   * runs around gets, no invalidation poll is due and the whole row is not asked for; else undefined.
-   * Counts the get and the L1 hit or miss exactly once, as the full path would. 'miss': L1 was
-   * read and missed (the full path must not count it again); 'ask': L1 may not answer this read.
+   * The L1 hit path without a single await (the common case on a hot key): L1's answer when no hook
+   * runs around gets, no invalidation poll is due and the whole row is not asked for. 'miss': L1 was
+   * read and missed (counted: the full path must not count it again); 'ask': L1 may not answer this
+   * read alone. A hit counts the get and the L1 hit exactly as the full path would.
    */
   #fromL1(schema: AnySchema, id: Id, options: GetOptions | undefined): L1Answer {
     const rt = this.#runtime(schema);

@@ -16,7 +16,7 @@ const KEY = sql.identifier('_strata_key');
 const VERSION = sql.identifier('_strata_version');
 
 /** The type to cast a parameter to: in a VALUES list Postgres cannot infer it from the target column. */
-function castType(column: PgColumn): string {
+export function castType(column: PgColumn): string {
   const pgEnum = (column as { enum?: { enumName: string; schema?: string } }).enum;
   if (pgEnum) return qualifiedName(pgEnum.schema, pgEnum.enumName);
   const type = column.getSQLType();

@@ -1,6 +1,7 @@
 import { inArray, type SQL } from 'drizzle-orm';
-import type { CompiledSchema } from '../schema/types.js';
+import type { CompiledColumn, CompiledSchema } from '../schema/types.js';
 import type { Database } from './database.js';
+import { decodeRecordsetRows, recordsetColumns, recordsetUpsertStatement } from './recordset-upsert.js';
 import type { Statement } from './transactions.js';
 import type { Row, WriteOp, WriteOpResult } from './types.js';
 import { chunk, conflictSet, lastPerKey, rowsPerStatement, upsertStatement } from './upsert.js';
@@ -16,6 +17,8 @@ export interface WritePlan {
   readonly set: Record<string, SQL>;
   /** Ids per DELETE. */
   readonly deleteChunks: readonly unknown[][];
+  /** Set when the upserts go as one `jsonb_to_recordset` statement (its columns) instead of chunks. */
+  readonly recordset?: readonly CompiledColumn[];
 }
 
 /** Upserts' and deletes' RETURNING rows: both are arrays, only their length matters for deletes. */
@@ -29,11 +32,15 @@ export type WriteStatement = Statement<readonly unknown[]>;
 export function planWrite(op: WriteOp, maxParameters: number): WritePlan {
   const { schema } = op;
   const unique = op.upserts.length === 0 ? [] : lastPerKey(op.upserts, schema.primaryKey.key);
+  const chunks = chunk(unique, rowsPerStatement(schema.columns.length, maxParameters));
+  // Past one VALUES statement's parameters, one recordset statement (one parameter) where the rows allow.
+  const recordset = chunks.length > 1 ? recordsetColumns(schema, unique) : undefined;
   return {
     schema,
-    upsertChunks: chunk(unique, rowsPerStatement(schema.columns.length, maxParameters)),
+    upsertChunks: recordset ? [unique] : chunks,
     set: unique.length === 0 ? {} : conflictSet(schema, unique),
     deleteChunks: chunk(op.deletes, maxParameters - 1),
+    ...(recordset && { recordset }),
   };
 }
 
@@ -45,8 +52,13 @@ export function statementCount(plan: WritePlan): number {
 export function writeStatements(db: Database, plan: WritePlan): WriteStatement[] {
   const { schema } = plan;
   const pk = schema.primaryKey.column;
+  const { recordset } = plan;
   return [
-    ...plan.upsertChunks.map((rows) => upsertStatement(db, schema, rows, plan.set)),
+    ...plan.upsertChunks.map((rows) =>
+      recordset
+        ? (recordsetUpsertStatement(db, schema, recordset, rows, plan.set) as WriteStatement)
+        : upsertStatement(db, schema, rows, plan.set),
+    ),
     // RETURNING counts the same on every driver; their rowCount fields differ in name and presence.
     ...plan.deleteChunks.map((ids) => db.delete(schema.table).where(inArray(pk, ids)).returning({ id: pk })),
   ];
@@ -62,7 +74,8 @@ export function writeResults(
 ): WriteOpResult[] {
   let next = 0;
   return plans.map((plan) => {
-    const upserted = results.slice(next, next + plan.upsertChunks.length).flat() as Row[];
+    const own = results.slice(next, next + plan.upsertChunks.length);
+    const upserted = plan.recordset ? decodeRecordsetRows(plan.schema, own[0]) : (own.flat() as Row[]);
     next += plan.upsertChunks.length;
     const deletes = results.slice(next, next + plan.deleteChunks.length);
     next += plan.deleteChunks.length;

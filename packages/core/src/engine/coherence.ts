@@ -1,5 +1,7 @@
 import { MAX_INVALIDATION_IDS } from '../bus/message.js';
 import type { Invalidation, InvalidationBus } from '../bus/types.js';
+import { isStrataError } from '../errors.js';
+import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import type { SchemaRuntime } from './schema-runtime.js';
 
@@ -13,6 +15,8 @@ export class Coherence {
   #subscribed: Promise<void> | undefined;
   #lastPoll = Number.NEGATIVE_INFINITY;
   #polling: Promise<void> | undefined;
+  /** A poll past its deadline and not settled yet. */
+  #stuckPoll: Promise<void> | undefined;
   applied = 0;
   gaps = 0;
 
@@ -23,42 +27,54 @@ export class Coherence {
   ) {
     this.#bus = ctx.config.bus;
     if (this.#bus) {
-      this.#subscribed = this.#bus
-        .subscribe({ message: (inv) => this.#apply(inv), gap: () => this.#gap() })
-        .then(
-          () => {
-            this.#subscribed = undefined;
-          },
-          (err: unknown) => {
-            this.#subscribed = undefined;
-            this.#failed('subscribe', err);
-          },
-        );
+      const subscribing = this.#bus.subscribe({ message: (inv) => this.#apply(inv), gap: () => this.#gap() });
+      // Reads wait for the subscription at most the deadline; it may still complete later.
+      this.#subscribed = withTimeout(subscribing, this.#deadlineMs, `${this.#bus.name} subscribe`).then(
+        () => {
+          this.#subscribed = undefined;
+        },
+        (err: unknown) => {
+          this.#subscribed = undefined;
+          this.#failed('subscribe', err);
+        },
+      );
     }
+  }
+
+  /** Whether `beforeRead` would hand out work now (a subscription to wait for, a poll due or running). */
+  mustWait(): boolean {
+    if (this.#subscribed || this.#polling) return true;
+    if (!this.#bus?.poll || this.#stuckPoll) return false;
+    return this.ctx.config.clock.now() - this.#lastPoll >= this.ctx.config.invalidationPollMs;
   }
 
   /**
    * Work to await before a read, or undefined when there is none (the common case: no await on
-   * the L1 hot path). Waits for the subscription once; pulls the log when it is due.
+   * the L1 hot path). Waits for the subscription once; pulls the log when it is due. Every bus call
+   * has the L2 deadline: a bus that hangs makes reads stale (counted), never stuck.
    */
-  /** Whether `beforeRead` would hand out work now (a subscription to wait for, a poll due or running). */
-  mustWait(): boolean {
-    if (this.#subscribed || this.#polling) return true;
-    if (!this.#bus?.poll) return false;
-    return this.ctx.config.clock.now() - this.#lastPoll >= this.ctx.config.invalidationPollMs;
-  }
-
   beforeRead(): Promise<void> | undefined {
     if (this.#subscribed) return this.#subscribed.then(() => this.beforeRead());
     const bus = this.#bus;
     if (!bus?.poll) return undefined;
     if (this.#polling) return this.#polling;
+    // A poll that outlived its deadline is still out: reads do not queue behind it again.
+    if (this.#stuckPoll) return undefined;
     const now = this.ctx.config.clock.now();
     if (now - this.#lastPoll < this.ctx.config.invalidationPollMs) return undefined;
     this.#lastPoll = now;
-    this.#polling = bus
-      .poll()
-      .catch((err: unknown) => this.#failed('poll', err))
+    const poll = bus.poll();
+    this.#polling = withTimeout(poll, this.#deadlineMs, `${bus.name} poll`)
+      .catch((err: unknown) => {
+        if (isStrataError(err, 'TIMEOUT')) {
+          this.#stuckPoll = poll;
+          const clear = () => {
+            if (this.#stuckPoll === poll) this.#stuckPoll = undefined;
+          };
+          poll.then(clear, clear);
+        }
+        this.#failed('poll', err);
+      })
       .finally(() => {
         this.#polling = undefined;
       });
@@ -72,7 +88,9 @@ export class Coherence {
     // Receivers drop messages with more ids than they accept: a bigger batch clears the schema instead.
     const sent = ids !== null && ids.length > MAX_INVALIDATION_IDS ? null : ids;
     const message: Invalidation = { schema, ids: sent, op, origin: this.ctx.config.instanceId };
-    await this.ctx.defer(schema, 'l2', 'publish', () => bus.publish(message));
+    await this.ctx.defer(schema, 'l2', 'publish', () =>
+      withTimeout(bus.publish(message), this.#deadlineMs, `${bus.name} publish`),
+    );
   }
 
   async close(): Promise<void> {
@@ -106,6 +124,11 @@ export class Coherence {
       rt.l1?.clear();
       rt.resetGeneration();
     }
+  }
+
+  /** Bus calls are remote calls to (usually) the same Redis as L2: the L2 deadline. */
+  get #deadlineMs(): number {
+    return this.ctx.config.l2TimeoutMs;
   }
 
   #failed(what: string, err: unknown): void {

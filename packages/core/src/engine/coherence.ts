@@ -4,6 +4,7 @@ import { isStrataError } from '../errors.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import type { SchemaRuntime } from './schema-runtime.js';
+import { UnsentInvalidations } from './unsent-invalidations.js';
 
 /**
  * Keeps this instance's L1 coherent with the others through the invalidation bus: publishes one
@@ -15,6 +16,7 @@ export class Coherence {
   #subscribed: Promise<void> | undefined;
   #lastPoll = Number.NEGATIVE_INFINITY;
   #polling: Promise<void> | undefined;
+  readonly #unsent = new UnsentInvalidations();
   /** A poll past its deadline and not settled yet. */
   #stuckPoll: Promise<void> | undefined;
   applied = 0;
@@ -65,6 +67,7 @@ export class Coherence {
     this.#lastPoll = now;
     const poll = bus.poll();
     this.#polling = withTimeout(poll, this.#deadlineMs, `${bus.name} poll`)
+      .then(() => this.#resendUnsent(bus))
       .catch((err: unknown) => {
         if (isStrataError(err, 'TIMEOUT')) {
           this.#stuckPoll = poll;
@@ -88,13 +91,37 @@ export class Coherence {
     // Receivers drop messages with more ids than they accept: a bigger batch clears the schema instead.
     const sent = ids !== null && ids.length > MAX_INVALIDATION_IDS ? null : ids;
     const message: Invalidation = { schema, ids: sent, op, origin: this.ctx.config.instanceId };
-    await this.ctx.defer(schema, 'l2', 'publish', () =>
-      withTimeout(bus.publish(message), this.#deadlineMs, `${bus.name} publish`),
-    );
+    await this.ctx.defer(schema, 'l2', 'publish', () => this.#send(bus, message));
+  }
+
+  /**
+   * Publishes what earlier publishes could not, then `message`; whatever fails is kept for the next
+   * successful bus call (a publish, a poll, close). One request per message: none kept, one request.
+   */
+  async #send(bus: InvalidationBus, message?: Invalidation): Promise<void> {
+    const batch = [...this.#unsent.take(), ...(message ? [message] : [])];
+    for (const [i, m] of batch.entries()) {
+      try {
+        await withTimeout(bus.publish(m), this.#deadlineMs, `${bus.name} publish`);
+      } catch (err) {
+        for (const left of batch.slice(i)) this.#unsent.keep(left);
+        throw err;
+      }
+    }
+  }
+
+  /** After a bus call that worked: the kept messages go out now, in the background. */
+  #resendUnsent(bus: InvalidationBus): void {
+    const schema = this.#unsent.firstSchema();
+    if (schema === undefined) return;
+    void this.ctx.defer(schema, 'l2', 'republish', () => this.#send(bus));
   }
 
   async close(): Promise<void> {
-    await this.#bus?.close();
+    const bus = this.#bus;
+    if (bus && this.#unsent.size > 0)
+      await this.#send(bus).catch((err: unknown) => this.#failed('republish', err));
+    await bus?.close();
   }
 
   #apply(inv: Invalidation): void {

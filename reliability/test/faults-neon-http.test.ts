@@ -4,16 +4,9 @@ import { createUpstashL2 } from '@strata/core/upstash';
 import { neonLocalConfig } from '@strata/devstack';
 import { testDevstack } from '@strata/devstack/testing';
 import { drizzle as drizzleNeonHttp } from 'drizzle-orm/neon-http';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  codeOf,
-  type FaultScratch,
-  faultScratch,
-  type Outcome,
-  settleBy,
-  Tally,
-} from '../support/fault-harness.js';
-import { type HttpFaultProxy, startHttpFaultProxy } from '../support/http-fault-proxy.js';
+import { describe, expect, it } from 'vitest';
+import { codeOf, type Outcome, settleBy, Tally } from '../support/fault-harness.js';
+import { httpFaultSuite } from '../support/http-fault-suite.js';
 
 // The devstack's Neon HTTP SQL endpoint (real Postgres behind it) reached through a loopback HTTP
 // proxy that answers 5xx itself or holds requests unanswered; Strata's L3 is drizzle neon-http on
@@ -26,28 +19,17 @@ const DEADLINE = 3_000;
 /** How late past the L3 timeout a call under a hanging endpoint may settle. */
 const MARGIN = 500;
 
-let proxy: HttpFaultProxy;
-let store: FaultScratch;
-const instances: Strata[] = [];
-
-beforeAll(async () => {
-  const stack = testDevstack();
-  proxy = await startHttpFaultProxy(stack.neon.httpUrl);
+const suite = httpFaultSuite(
+  'faults_neon_http',
+  () => testDevstack().neon.httpUrl,
   // This file's worker only: every neon() query goes to the proxy.
-  Object.assign(neonConfig, neonLocalConfig({ httpUrl: proxy.url, wsHost: stack.neon.wsHost }));
-  store = await faultScratch('faults_neon_http');
-});
-
-afterEach(async () => {
-  proxy.release('reset');
-  proxy.pass();
-  await Promise.allSettled(instances.splice(0).map((s) => s.close()));
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await store?.cleanup();
-});
+  (_proxy) =>
+    Object.assign(
+      neonConfig,
+      neonLocalConfig({ httpUrl: suite.proxy.url, wsHost: testDevstack().neon.wsHost }),
+    ),
+);
+const { instances } = suite;
 
 /** Strata with neon-http through the proxy as L3, and the real Upstash as L2. */
 function strataOverNeon() {
@@ -57,9 +39,9 @@ function strataOverNeon() {
     l2: createUpstashL2({ url: upstash.url, token: upstash.token }),
     l3: createDrizzleL3(drizzleNeonHttp(neon(endpoint.connectionString))),
     clock: manualClock(Date.now()),
-    keyPrefix: store.name,
+    keyPrefix: suite.store.name,
     timeouts: { l2: '1s', l3: L3_TIMEOUT },
-    schemas: [store.schema()],
+    schemas: [suite.store.schema()],
   });
   instances.push(strata);
   return strata;
@@ -70,13 +52,13 @@ const nOf = (r: Outcome<{ n: number }>) => ('ok' in r && r.ok ? r.value.n : code
 /** Writes acknowledged through the proxy: `count` ids of prefix `p`, each `n`. */
 async function seed(t: Tally, strata: Strata, p: string, count: number, n: number) {
   for (let i = 0; i < count; i++) {
-    const r = await t.run(strata.set(store.schema(), { id: `${p}-${i}`, n }), DEADLINE);
+    const r = await t.run(strata.set(suite.store.schema(), { id: `${p}-${i}`, n }), DEADLINE);
     expect(codeOf(r), `seed ${p}-${i}`).toBe('OK');
     t.acked(`${p}-${i}`, n);
   }
   // Each read once, so the ids are cached in L1 and L2.
   for (let i = 0; i < count; i++) {
-    const r = await t.run(strata.get(store.schema(), `${p}-${i}`), DEADLINE);
+    const r = await t.run(strata.get(suite.store.schema(), `${p}-${i}`), DEADLINE);
     expect(nOf(r)).toBe(n);
   }
 }
@@ -94,15 +76,15 @@ describe.each(FAULTS)('Neon HTTP endpoint %s', (label, fault) => {
       'faults',
       `neon http: endpoint ${label} (drizzle neon-http L3, timeout ${L3_TIMEOUT} ms)`,
     );
-    const schema = store.schema();
+    const schema = suite.store.schema();
     const p = `nh${label}`;
     const strata = strataOverNeon();
     await seed(t, strata, p, 10, 1);
 
-    proxy.set({ fault });
+    suite.proxy.set({ fault });
     t.fault();
     const hang = fault.kind === 'hang';
-    const faulted = () => proxy.stats()[hang ? 'hung' : 'failed'];
+    const faulted = () => suite.proxy.stats()[hang ? 'hung' : 'failed'];
     const faultedBefore = faulted();
     // Every hung call costs the full L3 timeout: fewer rounds keep the file fast.
     const rounds = hang ? 3 : 5;
@@ -163,10 +145,10 @@ describe.each(FAULTS)('Neon HTTP endpoint %s', (label, fault) => {
     expect(faulted() - faultedBefore).toBeGreaterThanOrEqual(3 * rounds + 2);
 
     // Held requests are dropped (they never reach Postgres), the endpoint answers again.
-    proxy.release('reset');
-    proxy.pass();
+    suite.proxy.release('reset');
+    suite.proxy.pass();
     // Postgres has exactly what was acknowledged; the failed writes are in no cache and not in L3.
-    const stored = await store.stored();
+    const stored = await suite.store.stored();
     for (let i = 0; i < 10; i++) expect(stored.get(`${p}-${i}`)).toBe(1);
     const fresh = strataOverNeon();
     for (let i = 0; i < 10; i++) {
@@ -190,7 +172,7 @@ describe.each(FAULTS)('Neon HTTP endpoint %s', (label, fault) => {
     t.acked(`${p}-tx`, 5);
     await new Promise((resolve) => setTimeout(resolve, 50));
 
-    const after = await store.stored();
+    const after = await suite.store.stored();
     expect(t.missing(after)).toEqual([]);
     expect(t.hangs).toBe(0);
     expect(t.unhandledRejections).toBe(0);
@@ -201,11 +183,11 @@ describe.each(FAULTS)('Neon HTTP endpoint %s', (label, fault) => {
 describe('Neon HTTP endpoint flapping under load', () => {
   it('every acknowledged write is in Postgres; every refused one is in no tier', async () => {
     const t = new Tally('faults', 'neon http: every third request answers 503, write-through + tx load');
-    const schema = store.schema();
+    const schema = suite.store.schema();
     const strata = strataOverNeon();
     let seen = 0;
     // Every third request to the endpoint fails (by count, so the run is deterministic).
-    proxy.set({ fault: { kind: 'status', status: 503 }, match: () => ++seen % 3 === 0 });
+    suite.proxy.set({ fault: { kind: 'status', status: 503 }, match: () => ++seen % 3 === 0 });
     t.fault();
     /** The last value of each id that a caller saw acknowledged. */
     const last = new Map<string, number>();
@@ -237,9 +219,9 @@ describe('Neon HTTP endpoint flapping under load', () => {
       }
     }
     expect(refused).toBeGreaterThan(0);
-    proxy.pass();
+    suite.proxy.pass();
     // Postgres and every cache hold exactly the last acknowledged value of each id.
-    const stored = await store.stored();
+    const stored = await suite.store.stored();
     const fresh = strataOverNeon();
     for (const [id, n] of last) {
       expect(stored.get(id), id).toBe(n);
@@ -257,19 +239,19 @@ describe('Neon HTTP endpoint answering late', () => {
   // A set whose L3 call timed out has an unknown outcome: the held request may still reach Postgres.
   // Its cached copies must not outlive that (write-path.ts drops them: dropCached on an unknown outcome).
   it('a set that timed out and then landed late leaves no stale value in the caches', async () => {
-    const schema = store.schema();
+    const schema = suite.store.schema();
     const strata = strataOverNeon();
     expect(codeOf(await settleBy(strata.set(schema, { id: 'late', n: 1 }), DEADLINE))).toBe('OK');
     expect(codeOf(await settleBy(strata.get(schema, 'late'), DEADLINE))).toBe('OK');
-    proxy.set({ fault: { kind: 'hang' } });
+    suite.proxy.set({ fault: { kind: 'hang' } });
     const w = await settleBy(strata.set(schema, { id: 'late', n: 2 }), DEADLINE);
     expect(codeOf(w)).toBe('L3_UNAVAILABLE');
-    proxy.pass();
-    expect(proxy.release('forward')).toBe(1);
+    suite.proxy.pass();
+    expect(suite.proxy.release('forward')).toBe(1);
     // The late request commits.
-    const landed = async () => (await store.stored()).get('late') === 2;
+    const landed = async () => (await suite.store.stored()).get('late') === 2;
     for (let i = 0; i < 100 && !(await landed()); i++) await new Promise((r) => setTimeout(r, 20));
-    expect((await store.stored()).get('late')).toBe(2);
+    expect((await suite.store.stored()).get('late')).toBe(2);
     const fresh = strataOverNeon();
     expect(nOf(await settleBy(fresh.get(schema, 'late'), DEADLINE))).toBe(2);
     expect(nOf(await settleBy(strata.get(schema, 'late'), DEADLINE))).toBe(2);

@@ -1,9 +1,9 @@
 import { createDrizzleL3, type ManualClock, manualClock, Strata } from '@strata/core';
 import { createUpstashL2, createUpstashLogBus } from '@strata/core/upstash';
 import { testDevstack } from '@strata/devstack/testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { codeOf, type FaultScratch, faultScratch, Tally } from '../support/fault-harness.js';
-import { type HttpFaultProxy, startHttpFaultProxy } from '../support/http-fault-proxy.js';
+import { describe, expect, it } from 'vitest';
+import { codeOf, Tally } from '../support/fault-harness.js';
+import { httpFaultSuite } from '../support/http-fault-suite.js';
 
 // The invalidation log bus (what Worker isolates use) reached through a loopback HTTP proxy in front
 // of the devstack's Upstash endpoint; L2 and L3 are reached directly. A bus that answers 5xx or hangs
@@ -13,41 +13,31 @@ const BUS_TIMEOUT = 300; // the L2 deadline, which bus calls share
 const POLL_MS = 50;
 const DEADLINE = 2_000;
 
-let proxy: HttpFaultProxy;
-let store: FaultScratch;
-let upstash: { url: string; token: string };
-const instances: Strata[] = [];
+/** The devstack's Upstash endpoint (the one behind the proxy). */
+function upstashEndpoint(): { url: string; token: string } {
+  const upstash = testDevstack().upstash;
+  if (!upstash) throw new Error('the devstack has no Upstash endpoint (Redis unavailable)');
+  return upstash;
+}
 
-beforeAll(async () => {
-  const stack = testDevstack().upstash;
-  if (!stack) throw new Error('the devstack has no Upstash endpoint (Redis unavailable)');
-  upstash = stack;
-  proxy = await startHttpFaultProxy(upstash.url);
-  store = await faultScratch('faults_bus');
-});
-
-afterEach(async () => {
-  proxy.release('reset');
-  proxy.pass();
-  await Promise.allSettled(instances.splice(0).map((s) => s.close()));
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await store?.cleanup();
-});
+const suite = httpFaultSuite('faults_bus', () => upstashEndpoint().url);
+const { instances } = suite;
 
 /** An instance whose bus goes through the proxy; its tiers do not. */
 function instance(clock: ManualClock) {
   const strata = new Strata({
-    l2: createUpstashL2({ ...upstash, retry: false } as never),
-    l3: createDrizzleL3(store.db),
-    bus: createUpstashLogBus({ url: proxy.url, token: upstash.token, stream: `${store.name}:log` }),
+    l2: createUpstashL2({ ...upstashEndpoint(), retry: false } as never),
+    l3: createDrizzleL3(suite.store.db),
+    bus: createUpstashLogBus({
+      url: suite.proxy.url,
+      token: upstashEndpoint().token,
+      stream: `${suite.store.name}:log`,
+    }),
     invalidationPollMs: POLL_MS,
     clock,
-    keyPrefix: store.name,
+    keyPrefix: suite.store.name,
     timeouts: { l2: BUS_TIMEOUT },
-    schemas: [store.schema()],
+    schemas: [suite.store.schema()],
   });
   instances.push(strata);
   return strata;
@@ -57,7 +47,7 @@ function instance(clock: ManualClock) {
 async function readAfterPoll(t: Tally, clock: ManualClock, reader: Strata, id: string) {
   clock.advance(POLL_MS + 1);
   const started = performance.now();
-  const r = await t.run(reader.get(store.schema(), id), DEADLINE);
+  const r = await t.run(reader.get(suite.store.schema(), id), DEADLINE);
   expect(codeOf(r), `get ${id}`).toBe('OK');
   return { n: 'ok' in r && r.ok ? r.value.n : undefined, ms: performance.now() - started };
 }
@@ -68,28 +58,28 @@ describe('invalidation log bus faults', () => {
     const clock = manualClock(Date.now());
     const [a, b] = [instance(clock), instance(clock)];
     const set = async (n: number) => {
-      const r = await t.run(a.set(store.schema(), { id: 'bx', n }), DEADLINE);
+      const r = await t.run(a.set(suite.store.schema(), { id: 'bx', n }), DEADLINE);
       expect(codeOf(r)).toBe('OK');
       t.acked('bx', n);
     };
     await set(1);
     expect((await readAfterPoll(t, clock, b, 'bx')).n).toBe(1); // now in B's L1
-    proxy.set({ fault: { kind: 'status', status: 503 } });
+    suite.proxy.set({ fault: { kind: 'status', status: 503 } });
     t.fault();
     await set(2); // its publish fails: counted, the write stands
     expect(a.stats().errorsBy.l2).toBeGreaterThanOrEqual(1);
     const during = await readAfterPoll(t, clock, b, 'bx');
     expect(during.n).toBe(1); // B's L1 copy: the invalidation did not get through
     expect(b.stats().errorsBy.bus).toBeGreaterThanOrEqual(1);
-    proxy.pass();
+    suite.proxy.pass();
     // A's next bus call (a write to another row) sends the kept invalidation of bx first.
-    const other = await t.run(a.set(store.schema(), { id: 'bx-other', n: 1 }), DEADLINE);
+    const other = await t.run(a.set(suite.store.schema(), { id: 'bx-other', n: 1 }), DEADLINE);
     expect(codeOf(other)).toBe('OK');
     t.acked('bx-other', 1);
     expect((await readAfterPoll(t, clock, b, 'bx')).n).toBe(2);
     await set(3);
     expect((await readAfterPoll(t, clock, b, 'bx')).n).toBe(3);
-    const stored = await store.stored();
+    const stored = await suite.store.stored();
     expect(t.missing(stored)).toEqual([]);
     expect(t.hangs).toBe(0);
     expect(t.unhandledRejections).toBe(0);
@@ -100,15 +90,15 @@ describe('invalidation log bus faults', () => {
     const t = new Tally('faults', 'upstash log bus: hanging, then recovery');
     const clock = manualClock(Date.now());
     const [a, b] = [instance(clock), instance(clock)];
-    const first = await t.run(a.set(store.schema(), { id: 'by', n: 1 }), DEADLINE);
+    const first = await t.run(a.set(suite.store.schema(), { id: 'by', n: 1 }), DEADLINE);
     expect(codeOf(first)).toBe('OK');
     t.acked('by', 1);
     expect((await readAfterPoll(t, clock, b, 'by')).n).toBe(1);
 
-    proxy.set({ fault: { kind: 'hang' } });
+    suite.proxy.set({ fault: { kind: 'hang' } });
     t.fault();
     const started = performance.now();
-    const second = await t.run(a.set(store.schema(), { id: 'by', n: 2 }), DEADLINE);
+    const second = await t.run(a.set(suite.store.schema(), { id: 'by', n: 2 }), DEADLINE);
     expect(codeOf(second)).toBe('OK');
     t.acked('by', 2);
     expect(performance.now() - started).toBeLessThan(BUS_TIMEOUT + 500);
@@ -120,16 +110,16 @@ describe('invalidation log bus faults', () => {
     expect(next.ms).toBeLessThan(BUS_TIMEOUT);
     expect(b.stats().errorsBy.bus).toBeGreaterThanOrEqual(1);
 
-    proxy.release('reset');
-    proxy.pass();
-    const third = await t.run(a.set(store.schema(), { id: 'by', n: 3 }), DEADLINE);
+    suite.proxy.release('reset');
+    suite.proxy.pass();
+    const third = await t.run(a.set(suite.store.schema(), { id: 'by', n: 3 }), DEADLINE);
     expect(codeOf(third)).toBe('OK');
     t.acked('by', 3);
     // Once the stuck poll has settled, polling resumes and B sees the newest write.
     await expect
       .poll(async () => (await readAfterPoll(t, clock, b, 'by')).n, { timeout: DEADLINE, interval: 20 })
       .toBe(3);
-    const stored = await store.stored();
+    const stored = await suite.store.stored();
     expect(t.missing(stored)).toEqual([]);
     expect(t.hangs).toBe(0);
     expect(t.unhandledRejections).toBe(0);

@@ -1,9 +1,9 @@
 import { createDrizzleL3, type ManualClock, manualClock, Strata } from '@strata/core';
 import { createUpstashL2 } from '@strata/core/upstash';
 import { testDevstack } from '@strata/devstack/testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { codeOf, type FaultScratch, faultScratch, settleBy, Tally } from '../support/fault-harness.js';
-import { type HttpFaultProxy, startHttpFaultProxy } from '../support/http-fault-proxy.js';
+import { describe, expect, it } from 'vitest';
+import { codeOf, settleBy, Tally } from '../support/fault-harness.js';
+import { httpFaultSuite } from '../support/http-fault-suite.js';
 
 // The devstack's Upstash REST endpoint (real Redis behind it) reached through a loopback HTTP proxy
 // that answers 500/503 itself or holds requests unanswered, while Strata works through it. L3 is
@@ -15,40 +15,26 @@ const DEADLINE = 2_000;
 const COOLDOWN = 5_000;
 const THRESHOLD = 3;
 
-let proxy: HttpFaultProxy;
-let store: FaultScratch;
-let token: string;
-const instances: Strata[] = [];
-
-beforeAll(async () => {
+/** The devstack's Upstash endpoint (the one behind the proxy). */
+function upstashEndpoint(): { url: string; token: string } {
   const upstash = testDevstack().upstash;
   if (!upstash) throw new Error('the devstack has no Upstash endpoint (Redis unavailable)');
-  token = upstash.token;
-  proxy = await startHttpFaultProxy(upstash.url);
-  store = await faultScratch('faults_upstash');
-});
+  return upstash;
+}
 
-afterEach(async () => {
-  proxy.release('reset');
-  proxy.pass();
-  await Promise.allSettled(instances.splice(0).map((s) => s.close()));
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await store?.cleanup();
-});
+const suite = httpFaultSuite('faults_upstash', () => upstashEndpoint().url);
+const { instances } = suite;
 
 /** Strata whose L2 is Upstash through the proxy (no client retries: the engine's timeout and breaker rule). */
 function strataOver(clock: ManualClock) {
   const strata = new Strata({
-    l2: createUpstashL2({ url: proxy.url, token, retry: false } as never),
-    l3: createDrizzleL3(store.db),
+    l2: createUpstashL2({ url: suite.proxy.url, token: upstashEndpoint().token, retry: false } as never),
+    l3: createDrizzleL3(suite.store.db),
     clock,
-    keyPrefix: store.name,
+    keyPrefix: suite.store.name,
     timeouts: { l2: L2_TIMEOUT, l3: '5s' },
     breaker: { failureThreshold: THRESHOLD, cooldown: COOLDOWN },
-    schemas: [store.schema()],
+    schemas: [suite.store.schema()],
   });
   instances.push(strata);
   return strata;
@@ -56,14 +42,14 @@ function strataOver(clock: ManualClock) {
 
 /** A write-through set that must be acknowledged by its deadline; recorded as acknowledged. */
 async function ackedSet(t: Tally, strata: Strata, id: string, n: number): Promise<void> {
-  const r = await t.run(strata.set(store.schema(), { id, n }), DEADLINE);
+  const r = await t.run(strata.set(suite.store.schema(), { id, n }), DEADLINE);
   expect(codeOf(r), `set ${id}=${n}`).toBe('OK');
   t.acked(id, n);
 }
 
 /** A get that must answer by its deadline with Postgres's value. */
 async function readsStored(t: Tally, strata: Strata, id: string, stored: ReadonlyMap<string, number>) {
-  const r = await t.run(strata.get(store.schema(), id), DEADLINE);
+  const r = await t.run(strata.get(suite.store.schema(), id), DEADLINE);
   expect(codeOf(r), `get ${id}`).toBe('OK');
   if ('ok' in r && r.ok) expect(r.value.n, `get ${id}`).toBe(stored.get(id));
 }
@@ -78,13 +64,13 @@ describe.each([500, 503])('Upstash answering %i', (status) => {
     for (let i = 0; i < 10; i++) await ackedSet(t, strata, `${p}-${i}`, ++n);
     expect(strata.stats().errorsBy.l2 ?? 0).toBe(0);
 
-    proxy.set({ fault: { kind: 'status', status } });
+    suite.proxy.set({ fault: { kind: 'status', status } });
     t.fault();
-    const before = proxy.stats();
+    const before = suite.proxy.stats();
     // Writes commit to Postgres although every L2 call fails.
     for (let round = 0; round < 3; round++)
       for (let i = 0; i < 10; i++) await ackedSet(t, strata, `${p}-${i}`, ++n);
-    const during = proxy.stats();
+    const during = suite.proxy.stats();
     // Only the calls up to the threshold reached the endpoint; the rest were refused by the breaker.
     expect(during.failed - before.failed).toBe(THRESHOLD);
     expect(during.requests - before.requests).toBe(THRESHOLD);
@@ -92,7 +78,7 @@ describe.each([500, 503])('Upstash answering %i', (status) => {
     expect(s1.l2Breaker).toMatchObject({ state: 'open', opens: 1 });
     expect(s1.l2Breaker!.rejected).toBeGreaterThanOrEqual(30 - THRESHOLD);
     expect(s1.errorsBy.l2).toBeGreaterThanOrEqual(THRESHOLD);
-    const stored = await store.stored();
+    const stored = await suite.store.stored();
     for (let i = 0; i < 10; i++) expect(stored.get(`${p}-${i}`)).toBe(n - 9 + i);
 
     // A fresh instance (empty L1) answers every read from Postgres, right, by its deadline.
@@ -101,35 +87,35 @@ describe.each([500, 503])('Upstash answering %i', (status) => {
     expect(reader.stats().hits.l3).toBe(10);
     expect(reader.stats().l2Breaker!.state).toBe('open');
     // And a read of an id nowhere answers "not found", not an L2 error.
-    const absent = await t.run(reader.find(store.schema(), `${p}-absent`), DEADLINE);
+    const absent = await t.run(reader.find(suite.store.schema(), `${p}-absent`), DEADLINE);
     expect(absent).toEqual({ ok: true, value: null });
 
     // While open: refusals grow, and not one request reaches the endpoint.
-    const openAt = proxy.stats().requests;
+    const openAt = suite.proxy.stats().requests;
     const rejected = strata.stats().l2Breaker!.rejected;
     for (let i = 0; i < 10; i++) await ackedSet(t, strata, `${p}-${i}`, ++n);
-    expect(proxy.stats().requests).toBe(openAt);
+    expect(suite.proxy.stats().requests).toBe(openAt);
     expect(strata.stats().l2Breaker!.rejected).toBeGreaterThan(rejected);
 
     // Cool-down over, still failing: exactly one trial call goes out, fails, and the breaker reopens.
     clock.advance(COOLDOWN);
     expect(strata.stats().l2Breaker!.state).toBe('half-open');
     await ackedSet(t, strata, `${p}-0`, ++n);
-    expect(proxy.stats().requests).toBe(openAt + 1);
+    expect(suite.proxy.stats().requests).toBe(openAt + 1);
     expect(strata.stats().l2Breaker).toMatchObject({ state: 'open', opens: 2 });
 
     // Endpoint back: after the cool-down the trial succeeds and the breaker closes; L2 is used again.
-    proxy.pass();
+    suite.proxy.pass();
     clock.advance(COOLDOWN);
     expect(strata.stats().l2Breaker!.state).toBe('half-open');
     await ackedSet(t, strata, `${p}-back`, ++n);
     expect(strata.stats().l2Breaker).toMatchObject({ state: 'closed', opens: 2 });
     const third = strataOver(clock);
-    const r = await t.run(third.get(store.schema(), `${p}-back`), DEADLINE);
+    const r = await t.run(third.get(suite.store.schema(), `${p}-back`), DEADLINE);
     expect(codeOf(r)).toBe('OK');
     expect(third.stats().hits.l2).toBe(1);
 
-    const after = await store.stored();
+    const after = await suite.store.stored();
     expect(t.missing(after)).toEqual([]);
     expect(t.hangs).toBe(0);
     expect(t.unhandledRejections).toBe(0);
@@ -145,7 +131,7 @@ describe('Upstash hanging (requests held, never answered)', () => {
     let n = 0;
     for (let i = 0; i < 20; i++) await ackedSet(t, strata, `hang-${i}`, ++n);
 
-    proxy.set({ fault: { kind: 'hang' } });
+    suite.proxy.set({ fault: { kind: 'hang' } });
     t.fault();
     const reader = strataOver(clock);
     for (let i = 0; i < 20; i++) {
@@ -157,26 +143,26 @@ describe('Upstash hanging (requests held, never answered)', () => {
       expect(performance.now() - started).toBeLessThan(L2_TIMEOUT + 500);
       // Each id read once: the reader's L1 (no invalidation bus here) would rightly keep its first copy.
       const readStarted = performance.now();
-      await readsStored(t, reader, `hang-${i}`, await store.stored());
+      await readsStored(t, reader, `hang-${i}`, await suite.store.stored());
       expect(performance.now() - readStarted).toBeLessThan(L2_TIMEOUT + 500);
     }
     // Each instance sent THRESHOLD calls before its breaker opened; all of them are still held.
-    expect(proxy.hanging).toBe(2 * THRESHOLD);
+    expect(suite.proxy.hanging).toBe(2 * THRESHOLD);
     for (const s of [strata, reader]) {
       expect(s.stats().l2Breaker).toMatchObject({ state: 'open', opens: 1 });
       expect(s.stats().errorsBy.l2).toBeGreaterThanOrEqual(THRESHOLD);
     }
 
     // The held requests are reset: their late failures must surface nowhere (no unhandled rejection).
-    expect(proxy.release('reset')).toBe(2 * THRESHOLD);
-    proxy.pass();
+    expect(suite.proxy.release('reset')).toBe(2 * THRESHOLD);
+    suite.proxy.pass();
     clock.advance(COOLDOWN);
     await ackedSet(t, strata, 'hang-0', ++n);
     expect(strata.stats().l2Breaker).toMatchObject({ state: 'closed', opens: 1 });
     // Give the resets' rejections a turn to surface as unhandled, if they were going to.
     await new Promise((resolve) => setTimeout(resolve, 50));
 
-    const stored = await store.stored();
+    const stored = await suite.store.stored();
     expect(t.missing(stored)).toEqual([]);
     expect(t.hangs).toBe(0);
     expect(t.unhandledRejections).toBe(0);
@@ -188,28 +174,28 @@ describe('Upstash hanging (requests held, never answered)', () => {
     const clock = manualClock(Date.now());
     const strata = strataOver(clock);
     await ackedSet(t, strata, 'trial', 1);
-    proxy.set({ fault: { kind: 'status', status: 503 } });
+    suite.proxy.set({ fault: { kind: 'status', status: 503 } });
     t.fault();
     for (let i = 0; i < THRESHOLD; i++) await ackedSet(t, strata, 'trial', 2 + i);
     expect(strata.stats().l2Breaker!.state).toBe('open');
 
-    proxy.set({ fault: { kind: 'hang' } });
+    suite.proxy.set({ fault: { kind: 'hang' } });
     clock.advance(COOLDOWN);
-    const sent = proxy.stats().requests;
+    const sent = suite.proxy.stats().requests;
     // Two writes at once: one takes the trial (held by the endpoint), the other is refused at once.
     const [a, b] = await Promise.all([
-      t.run(strata.set(store.schema(), { id: 'trial-a', n: 1 }), DEADLINE),
-      t.run(strata.set(store.schema(), { id: 'trial-b', n: 1 }), DEADLINE),
+      t.run(strata.set(suite.store.schema(), { id: 'trial-a', n: 1 }), DEADLINE),
+      t.run(strata.set(suite.store.schema(), { id: 'trial-b', n: 1 }), DEADLINE),
     ]);
     expect([codeOf(a), codeOf(b)]).toEqual(['OK', 'OK']);
     t.acked('trial-a', 1);
     t.acked('trial-b', 1);
-    expect(proxy.stats().requests - sent).toBe(1);
-    expect(proxy.hanging).toBe(1);
+    expect(suite.proxy.stats().requests - sent).toBe(1);
+    expect(suite.proxy.hanging).toBe(1);
     expect(strata.stats().l2Breaker).toMatchObject({ state: 'open', opens: 2 });
-    proxy.release('reset');
+    suite.proxy.release('reset');
 
-    const stored = await store.stored();
+    const stored = await suite.store.stored();
     expect(t.missing(stored)).toEqual([]);
     expect(t.hangs).toBe(0);
     expect(t.unhandledRejections).toBe(0);
@@ -224,23 +210,23 @@ describe('Upstash failing only some commands', () => {
     const writer = strataOver(clock);
     let n = 0;
     for (let i = 0; i < 5; i++) await ackedSet(t, writer, `ro-${i}`, ++n);
-    proxy.set({
+    suite.proxy.set({
       fault: { kind: 'status', status: 500 },
       match: (body) => /evalsha|eval_ro|evalsha_ro/i.test(body),
     });
     t.fault();
     const reader = strataOver(clock);
-    const stored = await store.stored();
+    const stored = await suite.store.stored();
     for (let i = 0; i < 5; i++) await readsStored(t, reader, `ro-${i}`, stored);
     expect(reader.stats().hits.l3).toBe(5);
     expect(reader.stats().errorsBy.l2).toBeGreaterThanOrEqual(THRESHOLD);
-    expect(proxy.stats().failed).toBeGreaterThanOrEqual(THRESHOLD);
+    expect(suite.proxy.stats().failed).toBeGreaterThanOrEqual(THRESHOLD);
     // Writes still reach Upstash (pipeline SET): the writer's breaker stays closed.
     for (let i = 0; i < 5; i++) await ackedSet(t, writer, `ro-${i}`, ++n);
     expect(writer.stats().l2Breaker).toMatchObject({ state: 'closed', opens: 0 });
     expect(writer.stats().errorsBy.l2 ?? 0).toBe(0);
 
-    const after = await store.stored();
+    const after = await suite.store.stored();
     expect(t.missing(after)).toEqual([]);
     expect(t.hangs).toBe(0);
     expect(t.unhandledRejections).toBe(0);
@@ -255,19 +241,19 @@ describe('after the outage', () => {
     const writer = strataOver(clock);
     for (let i = 0; i < 5; i++) await ackedSet(t, writer, `owed-${i}`, 1);
     const early = strataOver(clock);
-    for (let i = 0; i < 5; i++) await readsStored(t, early, `owed-${i}`, await store.stored()); // cached in L2 now
-    proxy.set({ fault: { kind: 'status', status: 503 } });
+    for (let i = 0; i < 5; i++) await readsStored(t, early, `owed-${i}`, await suite.store.stored()); // cached in L2 now
+    suite.proxy.set({ fault: { kind: 'status', status: 503 } });
     t.fault();
     for (let i = 0; i < 5; i++) await ackedSet(t, writer, `owed-${i}`, 2);
     expect(writer.stats().errorsBy.l2).toBeGreaterThanOrEqual(THRESHOLD);
-    proxy.pass();
+    suite.proxy.pass();
     clock.advance(COOLDOWN);
     // The writer's next use of L2 (any call) settles what L2 missed.
-    const touch = await t.run(writer.find(store.schema(), 'owed-absent'), DEADLINE);
+    const touch = await t.run(writer.find(suite.store.schema(), 'owed-absent'), DEADLINE);
     expect(touch).toEqual({ ok: true, value: null });
     expect(writer.stats().l2Breaker!.state).toBe('closed');
     const other = strataOver(clock);
-    const stored = await store.stored();
+    const stored = await suite.store.stored();
     for (let i = 0; i < 5; i++) await readsStored(t, other, `owed-${i}`, stored);
     expect(t.missing(stored)).toEqual([]);
     expect(t.hangs).toBe(0);
@@ -281,19 +267,23 @@ describe('after the outage', () => {
   it('a write acknowledged while Upstash answered 503: stale in L2 only until the writer next reaches L2', async () => {
     const clock = manualClock(Date.now());
     const writer = strataOver(clock);
-    expect(codeOf(await settleBy(writer.set(store.schema(), { id: 'stale', n: 1 }), DEADLINE))).toBe('OK');
-    proxy.set({ fault: { kind: 'status', status: 503 } });
-    expect(codeOf(await settleBy(writer.set(store.schema(), { id: 'stale', n: 2 }), DEADLINE))).toBe('OK');
-    expect((await store.stored()).get('stale')).toBe(2);
-    proxy.pass();
+    expect(codeOf(await settleBy(writer.set(suite.store.schema(), { id: 'stale', n: 1 }), DEADLINE))).toBe(
+      'OK',
+    );
+    suite.proxy.set({ fault: { kind: 'status', status: 503 } });
+    expect(codeOf(await settleBy(writer.set(suite.store.schema(), { id: 'stale', n: 2 }), DEADLINE))).toBe(
+      'OK',
+    );
+    expect((await suite.store.stored()).get('stale')).toBe(2);
+    suite.proxy.pass();
     const readFresh = async () => {
-      const r = await settleBy(strataOver(clock).get(store.schema(), 'stale'), DEADLINE);
+      const r = await settleBy(strataOver(clock).get(suite.store.schema(), 'stale'), DEADLINE);
       expect(codeOf(r)).toBe('OK');
       return 'ok' in r && r.ok ? r.value.n : undefined;
     };
     expect(await readFresh()).toBe(1); // the stated window: L2 still has the older copy
     // The writer's next use of L2, whatever it reads, moves the generation on.
-    expect(codeOf(await settleBy(writer.find(store.schema(), 'unrelated'), DEADLINE))).toBe('OK');
+    expect(codeOf(await settleBy(writer.find(suite.store.schema(), 'unrelated'), DEADLINE))).toBe('OK');
     expect(await readFresh()).toBe(2);
   });
 });

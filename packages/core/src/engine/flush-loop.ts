@@ -1,4 +1,4 @@
-import { isStrataError, StrataError } from '../errors.js';
+import { StrataError } from '../errors.js';
 import type { WriteQueue } from '../queue/types.js';
 import type { EngineContext } from './context.js';
 import { type FlushOutcome, flushDeliveries } from './flusher.js';
@@ -43,30 +43,16 @@ export class FlushLoop {
   }
 
   async #run(): Promise<{ taken: number; done: number }> {
-    const deliveries = await this.#queueCall('take', () => this.queue.take(BATCH));
+    const deliveries = await this.queue.take(BATCH);
     if (deliveries.length === 0) return { taken: 0, done: 0 };
     const outcome = await flushDeliveries(this.ctx, this.lookup, deliveries);
     // Unsettled deliveries are handed out again (at least once): the versioned apply makes that harmless.
-    await this.#queueCall('settle', () => settle(this.queue, outcome));
+    await settle(this.queue, outcome);
     const c = this.ctx.counters;
     c.flushed += outcome.acked.length;
     c.retried += outcome.retried.length;
     c.deadLettered += outcome.dead.length;
     return { taken: deliveries.length, done: outcome.acked.length + outcome.dead.length };
-  }
-
-  /** A queue failure (down, or past `timeouts.queue`) as QUEUE_UNAVAILABLE, counted. */
-  async #queueCall<T>(op: string, call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (err) {
-      this.ctx.counters.error('queue');
-      if (isStrataError(err, 'QUEUE_UNAVAILABLE')) throw err;
-      throw new StrataError('QUEUE_UNAVAILABLE', `write queue ${this.queue.name}: ${op} failed`, {
-        cause: err,
-        details: { queue: this.queue.name, op },
-      });
-    }
   }
 }
 

@@ -4,7 +4,7 @@ import type { EngineContext } from './context.js';
 import type { ReadToken } from './fence.js';
 import { type Id, idKey } from './ids.js';
 import { ABSENT_MARKER } from './keys.js';
-import { fillTtl, readL1 } from './read-path.js';
+import { cacheFill, fillTtl, readL1 } from './read-path.js';
 import { ABSENT, type SchemaRuntime } from './schema-runtime.js';
 
 /**
@@ -105,7 +105,7 @@ async function loadMissing(
     }
     rt.l1?.set(key, rt.protect(rt.rows.toL1(plain)), rt.l1TtlMs);
     const l2Key = l2Keys.get(key);
-    if (l2Key) fills.push({ key: l2Key, value: rt.rows.toL2(stored), ttlMs: rt.l2TtlMs, ifAbsent: true });
+    if (l2Key) fills.push(cacheFill(l2Key, rt.rows.toL2(stored), rt.l2TtlMs));
   }
   for (const key of missing.keys()) {
     ctx.miss('l3', rt.schema.name);
@@ -113,7 +113,7 @@ async function loadMissing(
     if (rt.negativeTtlMs > 0 && !tokens.get(key)?.stale) {
       rt.l1?.set(key, ABSENT, rt.negativeTtlMs);
       const l2Key = l2Keys.get(key);
-      if (l2Key) fills.push({ key: l2Key, value: ABSENT_MARKER, ttlMs: rt.negativeTtlMs, ifAbsent: true });
+      if (l2Key) fills.push(cacheFill(l2Key, ABSENT_MARKER, rt.negativeTtlMs));
     }
   }
   if (fills.length > 0) await ctx.defer(name, 'l2', 'fill', () => rt.l2!.setMany(fills));

@@ -1,9 +1,17 @@
-import type { L2Entry } from '../l2/types.js';
+import type { L2Entry, L2SetEntry } from '../l2/types.js';
 import type { Row } from '../l3/types.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import { ABSENT_MARKER } from './keys.js';
 import { ABSENT, type SchemaRuntime } from './schema-runtime.js';
+
+/**
+ * An L2 cache fill: `SET … NX`. A fill carries what L3 held when its read began; another instance's
+ * write (or a delete's tombstone) may have reached L2 since, and must win.
+ */
+export function cacheFill(key: string, value: string, ttlMs: number): L2SetEntry {
+  return { key, value, ttlMs, ifAbsent: true };
+}
 
 /** The remaining-TTL rule: an upper tier never keeps a value longer than the tier it came from. */
 export function fillTtl(policyMs: number, remainingMs: number): number {
@@ -59,7 +67,7 @@ async function loadBelowL1(ctx: EngineContext, rt: SchemaRuntime, id: Id, key: s
         if (l2Key) {
           const k = l2Key;
           await ctx.defer(name, 'l2', 'fill', () =>
-            rt.l2!.setMany([{ key: k, value: ABSENT_MARKER, ttlMs: rt.negativeTtlMs, ifAbsent: true }]),
+            rt.l2!.setMany([cacheFill(k, ABSENT_MARKER, rt.negativeTtlMs)]),
           );
         }
       }
@@ -72,10 +80,7 @@ async function loadBelowL1(ctx: EngineContext, rt: SchemaRuntime, id: Id, key: s
       if (l2Key) {
         const k = l2Key;
         const value = rt.rows.toL2(stored);
-        // ifAbsent: another instance may have written this row since our L3 read began.
-        await ctx.defer(name, 'l2', 'fill', () =>
-          rt.l2!.setMany([{ key: k, value, ttlMs: rt.l2TtlMs, ifAbsent: true }]),
-        );
+        await ctx.defer(name, 'l2', 'fill', () => rt.l2!.setMany([cacheFill(k, value, rt.l2TtlMs)]));
       }
     } else {
       counters.fencedFills += 1;
@@ -99,9 +104,7 @@ async function fromL2Entry(
     return null;
   }
   ctx.hit('l2', rt.schema.name);
-  const decoded = rt.rows.fromL2(entry.value);
-  // No await (a microtask per read) when there is nothing to decrypt.
-  const plain = rt.schema.encryptedKeys.length === 0 ? decoded : await rt.rows.decryptRow(decoded, key);
+  const plain = await rt.rows.decryptRow(rt.rows.fromL2(entry.value), key);
   if (!token.stale) rt.l1?.set(key, rt.protect(rt.rows.toL1(plain)), fillTtl(rt.l1TtlMs, entry.ttlMs));
   else ctx.counters.fencedFills += 1;
   return plain;

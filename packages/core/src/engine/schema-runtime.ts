@@ -120,6 +120,11 @@ export class SchemaRuntime {
     return this.config.l1.protect === 'freeze' ? freezeRow(row) : structuredClone(row);
   }
 
+  /** What L1 keeps of a row just written: a decoded copy, never objects the caller still holds (L1 freezes). */
+  ownL1Copy(plain: Row): L1Value {
+    return this.protect(this.rows.toL1(this.rows.fromL2(this.rows.toL2(plain))));
+  }
+
   /** What a caller receives from L1: the frozen entry itself, or a copy when `protect: 'copy'`. */
   handOut(row: Row): Row {
     return this.config.l1.protect === 'copy' ? structuredClone(row) : row;

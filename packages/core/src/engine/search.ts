@@ -6,6 +6,7 @@ import { queryFingerprint } from '../query/fingerprint.js';
 import type { Query } from '../query/types.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
+import { cacheFill } from './read-path.js';
 import type { SchemaRuntime } from './schema-runtime.js';
 
 /**
@@ -126,12 +127,9 @@ async function fillRows(
   const l2 = rt.l2;
   const generation = await rt.generation().catch(() => undefined);
   if (generation === undefined) return;
-  const entries = rows.map(({ stored }) => ({
-    key: rt.keys.row(generation, idKey(stored[pk] as Id)),
-    value: rt.rows.toL2(stored),
-    ttlMs: rt.l2TtlMs,
-    ifAbsent: true,
-  }));
+  const entries = rows.map(({ stored }) =>
+    cacheFill(rt.keys.row(generation, idKey(stored[pk] as Id)), rt.rows.toL2(stored), rt.l2TtlMs),
+  );
   await ctx.defer(rt.schema.name, 'l2', 'fill', () => l2.setMany(entries));
 }
 

@@ -4,7 +4,7 @@ import { type ResolvedConfig, resolveConfig, type StrataConfig } from '../config
 import { createAesGcmEncryptor } from '../crypto/aes-gcm-encryptor.js';
 import type { Encryptor } from '../crypto/types.js';
 import { toMs } from '../duration.js';
-import { isStrataError, StrataError } from '../errors.js';
+import { StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
 import type { MigrationRecord, MigrationResult, Row } from '../l3/types.js';
 import { LatencyWindow, measuredTier } from '../observability/latency.js';
@@ -89,7 +89,9 @@ export class Strata {
     this.#config = {
       ...resolved,
       l3: resolved.l3 && timedL3(measuredTier(resolved.l3, 'l3', onCall), resolved.l3TimeoutMs),
-      queue: resolved.queue && timedQueue(resolved.queue, resolved.queueTimeoutMs),
+      queue:
+        resolved.queue &&
+        timedQueue(resolved.queue, resolved.queueTimeoutMs, () => this.#ctx.counters.error('queue')),
     };
     this.#ctx = new EngineContext(this.#config, new Counters());
     const { breaker, clock, l2TimeoutMs } = this.#config;
@@ -401,15 +403,7 @@ export class Strata {
    */
   async queueDepth(): Promise<number | null> {
     const { queue } = this.#config;
-    if (!queue) return null;
-    try {
-      return await queue.pending();
-    } catch (err) {
-      this.#ctx.counters.error('queue');
-      throw isStrataError(err, 'QUEUE_UNAVAILABLE')
-        ? err
-        : new StrataError('QUEUE_UNAVAILABLE', `queue ${queue.name}: pending() failed`, { cause: err });
-    }
+    return queue ? queue.pending() : null;
   }
 
   /**

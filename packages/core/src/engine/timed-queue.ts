@@ -1,24 +1,44 @@
+import { isStrataError, StrataError } from '../errors.js';
 import type { WriteQueue } from '../queue/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 
 /**
- * Every write-queue call with a deadline (`timeouts.queue`): a queue whose server froze must fail a
- * write-behind `set` with QUEUE_UNAVAILABLE, not leave it (and `flushDirty`, and `close`) pending.
- * A timed-out `enqueue` may still land later; the caller was told it failed, and the versioned
- * flush keeps a late arrival from overwriting anything newer.
+ * Every write-queue call with a deadline (`timeouts.queue`), and its failures in one shape: a queue
+ * that is down or past the deadline is `QUEUE_UNAVAILABLE` (the cause kept), counted through
+ * `onFailure`; what a queue says about its input (VALIDATION_FAILED, INVALID_CONFIG) passes as it is.
+ * A frozen queue server so fails a write-behind `set`, `flushDirty` and `close` instead of leaving
+ * them pending. A timed-out `enqueue` may still land later; the caller was told it failed, and the
+ * versioned flush keeps a late arrival from overwriting anything newer.
  */
-export function timedQueue(queue: WriteQueue, timeoutMs: number): WriteQueue {
-  const within = <T>(work: Promise<T>, op: string) =>
-    withTimeout(work, timeoutMs, `queue ${op} (${queue.name})`);
+export function timedQueue(
+  queue: WriteQueue,
+  timeoutMs: number,
+  onFailure: (err: StrataError) => void,
+): WriteQueue {
+  const within = async <T>(op: string, work: () => Promise<T>): Promise<T> => {
+    try {
+      return await withTimeout(work(), timeoutMs, `queue ${op} (${queue.name})`);
+    } catch (err) {
+      const failure =
+        isStrataError(err) && err.code !== 'TIMEOUT'
+          ? err
+          : new StrataError('QUEUE_UNAVAILABLE', `write queue ${queue.name}: ${op} failed`, {
+              cause: err,
+              details: { queue: queue.name, op },
+            });
+      if (failure.code === 'QUEUE_UNAVAILABLE') onFailure(failure);
+      throw failure;
+    }
+  };
   const { take } = queue;
   return {
     name: queue.name,
-    enqueue: (writes) => within(queue.enqueue(writes), 'enqueue'),
-    ...(take && { take: (max: number) => within(take.call(queue, max), 'take') }),
-    ack: (handles) => within(queue.ack(handles), 'ack'),
-    retry: (handles) => within(queue.retry(handles), 'retry'),
-    deadLetter: (deliveries, reason) => within(queue.deadLetter(deliveries, reason), 'deadLetter'),
-    pending: () => within(queue.pending(), 'pending'),
+    enqueue: (writes) => within('enqueue', () => queue.enqueue(writes)),
+    ...(take && { take: (max: number) => within('take', () => take.call(queue, max)) }),
+    ack: (handles) => within('ack', () => queue.ack(handles)),
+    retry: (handles) => within('retry', () => queue.retry(handles)),
+    deadLetter: (deliveries, reason) => within('deadLetter', () => queue.deadLetter(deliveries, reason)),
+    pending: () => within('pending', () => queue.pending()),
     // Closing waits for what the queue still holds in flight: bounded by the queue itself.
     close: () => queue.close(),
   };

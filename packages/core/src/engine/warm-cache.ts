@@ -1,5 +1,6 @@
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
+import { cacheFill } from './read-path.js';
 import type { SchemaRuntime } from './schema-runtime.js';
 
 /** Loads up to `limit` rows (0 = all) from L3 into L2 and L1, one page (one query, one L2 request) at a time. */
@@ -27,12 +28,7 @@ export async function warmCache(
       const plain = await rt.rows.decryptRow(stored, key);
       // Never over what is cached already: it may be a write-behind row Postgres does not have yet.
       if (rt.l1 && rt.l1.get(key) === undefined) rt.l1.set(key, rt.protect(rt.rows.toL1(plain)), rt.l1TtlMs);
-      fills.push({
-        key: rt.keys.row(generation, key),
-        value: rt.rows.toL2(stored),
-        ttlMs: rt.l2TtlMs,
-        ifAbsent: true,
-      });
+      fills.push(cacheFill(rt.keys.row(generation, key), rt.rows.toL2(stored), rt.l2TtlMs));
     }
     if (rt.l2) await rt.l2.setMany(fills);
     loaded += page.length;

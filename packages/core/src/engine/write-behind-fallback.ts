@@ -40,8 +40,7 @@ export async function writeThroughVersioned(
   rt.owesL2();
   writes.forEach(({ key, plain }) => {
     if (!rt.l1) return;
-    if (plain && applied.has(key))
-      rt.l1.set(key, rt.protect(rt.rows.toL1(rt.rows.fromL2(rt.rows.toL2(plain)))), rt.l1TtlMs);
+    if (plain && applied.has(key)) rt.l1.set(key, rt.ownL1Copy(plain), rt.l1TtlMs);
     else rt.l1.delete(key);
   });
   return writes.flatMap(({ plain }) => (plain ? [plain] : []));

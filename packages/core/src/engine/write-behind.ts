@@ -68,7 +68,7 @@ export async function writeBehind(
     }
     // L1 gets a decoded copy: never objects the caller still holds (L1 freezes what it keeps).
     plain.forEach((row, i) => {
-      const own = row ? rt.protect(rt.rows.toL1(rt.rows.fromL2(rt.rows.toL2(row)))) : ABSENT;
+      const own = row ? rt.ownL1Copy(row) : ABSENT;
       rt.l1?.set(keys[i]!, own, rt.l1TtlMs);
     });
     const queued: QueuedWrite[] = writes.map(({ row }, i) => ({

@@ -50,28 +50,39 @@ export function measuredTier<T extends object>(
   onCall: (tier: Tier, op: string, ms: number) => void,
   now: () => number = () => performance.now(),
 ): T {
+  // One wrapper per method, made on first use: the hot path allocates no closure per call.
+  const wrapped = new Map<PropertyKey, unknown>();
   return new Proxy(tier, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
       if (typeof value !== 'function') return value;
-      // Bound to the tier itself: its methods may read private fields, which a Proxy does not have.
-      if (typeof prop !== 'string' || UNMEASURED.has(prop)) return value.bind(target);
-      return (...args: unknown[]) => {
-        const start = now();
-        const done = () => onCall(tierName, prop, now() - start);
-        const result: unknown = value.apply(target, args);
-        if (!(result instanceof Promise)) return result;
-        return result.then(
-          (v: unknown) => {
-            done();
-            return v;
-          },
-          (err: unknown) => {
-            done();
-            throw err;
-          },
-        );
-      };
+      let fn = wrapped.get(prop);
+      if (fn === undefined) {
+        fn = wrap(target, prop, value as (...args: unknown[]) => unknown);
+        wrapped.set(prop, fn);
+      }
+      return fn;
     },
   });
+
+  function wrap(target: T, prop: PropertyKey, method: (...args: unknown[]) => unknown) {
+    // Bound to the tier itself: its methods may read private fields, which a Proxy does not have.
+    if (typeof prop !== 'string' || UNMEASURED.has(prop)) return method.bind(target);
+    return (...args: unknown[]) => {
+      const start = now();
+      const done = () => onCall(tierName, prop, now() - start);
+      const result: unknown = method.apply(target, args);
+      if (!(result instanceof Promise)) return result;
+      return result.then(
+        (v: unknown) => {
+          done();
+          return v;
+        },
+        (err: unknown) => {
+          done();
+          throw err;
+        },
+      );
+    };
+  }
 }

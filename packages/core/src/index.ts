@@ -33,10 +33,7 @@ export { deepFreeze } from './l1/freeze.js';
 export { freezeRow } from './l1/freeze-row.js';
 export { createMemoryL1, MemoryL1 } from './l1/memory-l1.js';
 export type { EvictionPolicy, EvictReason, L1Entry, L1Stats, L1Tier, MemoryL1Options } from './l1/types.js';
-/** Helpers for Redis-backed L2 implementations (TTL arguments, PTTL and integer replies). */
-export { decodeGetWithTtl, GET_WITH_TTL_SCRIPT } from './l2/get-with-ttl-script.js';
-export { entryFromPttl, integerReply, parseCounter, toPx } from './l2/redis-values.js';
-export type { L2Entry, L2SetEntry, L2Tier } from './l2/types.js';
+export type { L2Script, L2Tier } from './l2/types.js';
 export { createDrizzleL3, type DrizzleL3Options } from './l3/drizzle-l3.js';
 export { ddlLock } from './l3/migrate.js';
 export { migrationsTableStatements, strataMigrationsTable } from './l3/migrations-table.js';
@@ -47,11 +44,11 @@ export type {
   Row,
   ScanOptions,
   SearchQuery,
+  StoredRow,
   ValueReplacement,
-  VersionedWriteOp,
-  VersionedWriteResult,
+  Write,
   WriteOp,
-  WriteOpResult,
+  WriteOutcome,
 } from './l3/types.js';
 export { strataVersionsTable } from './l3/versions-table.js';
 export type { LatencySummary } from './observability/latency.js';

@@ -41,19 +41,19 @@ describe('MemoryL1 TTL', () => {
     const { clock, l1 } = setup();
     l1.set('a', 1);
     clock.advance(1e12);
-    expect(l1.getEntry('a')).toEqual({ value: 1, expiresAt: 0 });
+    expect(l1.getEntry('a')).toEqual({ value: 1, expiresAt: 0, version: 0 });
   });
 
   it('reports expiresAt for remaining-TTL fills, and a set restarts the TTL', () => {
     const { clock, l1 } = setup({ defaultTtlMs: 60_000 });
     const start = clock.now();
     l1.set('a', 1);
-    expect(l1.getEntry('a')).toEqual({ value: 1, expiresAt: start + 60_000 });
+    expect(l1.getEntry('a')).toEqual({ value: 1, expiresAt: start + 60_000, version: 0 });
     clock.advance(20_000);
     const entry = l1.getEntry('a');
     expect(entry && entry.expiresAt - clock.now()).toBe(40_000);
     l1.set('a', 2, 0);
-    expect(l1.getEntry('a')).toEqual({ value: 2, expiresAt: 0 });
+    expect(l1.getEntry('a')).toEqual({ value: 2, expiresAt: 0, version: 0 });
     expect(l1.getEntry('missing')).toBeUndefined();
   });
 

@@ -71,10 +71,16 @@ export class MemoryL1<V = unknown> implements L1Tier<V> {
     return entry;
   }
 
-  set(key: string, value: V, ttlMs?: number): void {
+  peek(key: string): L1Entry<V> | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    return entry.expiresAt !== 0 && isExpired(entry, this.#clock.now()) ? undefined : entry;
+  }
+
+  set(key: string, value: V, ttlMs?: number, version = 0): void {
     const ttl = ttlMs === undefined ? this.#defaultTtlMs : checkNonNegative(ttlMs, 'ttlMs', false);
     const now = this.#clock.now();
-    const entry: L1Entry<V> = { value, expiresAt: ttl === 0 ? 0 : now + ttl };
+    const entry: L1Entry<V> = { value, expiresAt: ttl === 0 ? 0 : now + ttl, version };
     const old = this.#entries.get(key);
     if (old !== undefined && !isExpired(old, now)) {
       this.#entries.set(key, entry);

@@ -11,10 +11,14 @@ export type EvictionPolicy = 'lru' | 'lfu' | 'fifo';
  */
 export type EvictReason = 'capacity' | 'expired' | 'deleted' | 'cleared';
 
-/** A stored value and when it expires (ms since epoch; 0 = never). Never mutate it. */
+/**
+ * A stored value, when it expires (ms since epoch; 0 = never) and its version (what orders it
+ * against other writes of the key; 0 when the caller gave none). Never mutate it.
+ */
 export interface L1Entry<V> {
   readonly value: V;
   readonly expiresAt: number;
+  readonly version: number;
 }
 
 export interface L1Stats {
@@ -44,8 +48,13 @@ export interface L1Tier<V = unknown> {
   get(key: string): V | undefined;
   /** Like `get`, with the expiry, so a fill of an upper tier can use the remaining TTL. */
   getEntry(key: string): L1Entry<V> | undefined;
-  /** Stores `value`. `ttlMs`: undefined = the tier's default, 0 = never expire. */
-  set(key: string, value: V, ttlMs?: number): void;
+  /**
+   * The live entry without counting a read or touching the eviction order (an expired one is left
+   * to the next read or sweep): for deciding whether a value may replace it.
+   */
+  peek(key: string): L1Entry<V> | undefined;
+  /** Stores `value`. `ttlMs`: undefined = the tier's default, 0 = never expire. `version` defaults to 0. */
+  set(key: string, value: V, ttlMs?: number, version?: number): void;
   /** Removes the entry; true when a live entry was removed. */
   delete(key: string): boolean;
   /** Removes every entry whose key starts with `prefix` (O(size)); returns how many live ones. */

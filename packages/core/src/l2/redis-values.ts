@@ -1,9 +1,8 @@
 /**
- * How L2 entries map onto Redis arguments and replies, shared by the Redis-backed tiers that core
- * ships: a TTL becomes `PX`, a `PTTL` reply becomes `ttlMs`, an INCR'd key becomes a number.
+ * How the engine's L2 calls map onto Redis arguments and replies: a TTL becomes `PX`, an INCR'd key
+ * or a script's integer becomes a number.
  */
 import { StrataError } from '../errors.js';
-import type { L2Entry } from './types.js';
 
 /**
  * The `PX` argument for `ttlMs`, or `undefined` for "no expiry" (0). Fractions round up so a live
@@ -21,16 +20,6 @@ export function toPx(ttlMs: number, key: string): number | undefined {
     );
   }
   return ttlMs === 0 ? undefined : Math.ceil(ttlMs);
-}
-
-/**
- * An entry from a value and its `PTTL` reply: -1 (no expiry) -> ttlMs 0; -2 (gone) -> null. A PTTL
- * of 0 means the key expires within this millisecond: treated as gone, since ttlMs 0 would tell the
- * upper tiers "never expires".
- */
-export function entryFromPttl(value: string, pttl: number): L2Entry | null {
-  if (pttl === -1) return { value, ttlMs: 0 };
-  return pttl > 0 ? { value, ttlMs: pttl } : null;
 }
 
 /** A counter's reply to GET (string, or number when a client parsed it): 0 when absent. */

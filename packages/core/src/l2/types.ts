@@ -1,43 +1,37 @@
-/** A value in L2 with its remaining time to live (0 = no expiry), so upper tiers fill with what is left. */
-export interface L2Entry {
-  value: string;
-  ttlMs: number;
-}
-
-export interface L2SetEntry {
-  key: string;
-  value: string;
-  /** 0 = no expiry. */
-  ttlMs: number;
-  /**
-   * Only when the key holds nothing (`SET … NX`). Cache fills use it: a fill carries what L3 held
-   * when its read began, so it must never replace what a write (or its tombstone) put there since.
-   */
-  ifAbsent?: boolean;
+/**
+ * A Lua script the engine runs on L2. Every conditional write, versioned write, generation read and
+ * drop is one of these (see `scripts.ts`): the semantics live in core, so an implementation only
+ * has to carry them to Redis.
+ */
+export interface L2Script {
+  /** Short name for stats, logs and latency labels, e.g. `put`. */
+  readonly name: string;
+  /** The Lua source. Implementations run it by its SHA-1 (EVALSHA) and send it once per server. */
+  readonly source: string;
 }
 
 /**
- * The L2 seam: remote key/value with TTL. Every method is one round trip whatever the number of keys
- * (a pipeline or a multi-key command). Values are strings: a binary codec's bytes travel as base64.
- * Implementations throw on failure; the engine wraps them with timeouts and a circuit breaker.
+ * The L2 seam: a Redis, as far as Strata needs one. Two operations, each ONE round trip whatever the
+ * number of keys: a multi-key GET, and a Lua script. Values are strings (the engine's envelopes);
+ * implementations never parse or change them. Implementations throw on failure; the engine wraps
+ * them with timeouts and a circuit breaker (`guardL2`).
+ *
+ * @example
+ * const l2 = createUpstashL2({ url, token });
+ * await l2.run({ name: 'set', source: "return redis.call('SET', KEYS[1], ARGV[1])" }, ['k'], ['v']);
+ * await l2.getMany(['k', 'missing']); // ['v', null]
  */
 export interface L2Tier {
   /** Short name for stats and logs, e.g. `upstash`, `ioredis`. */
   readonly name: string;
-  /** Values and remaining TTLs, in the order of `keys`; `null` for a missing key. One round trip. */
-  getMany(keys: readonly string[]): Promise<(L2Entry | null)[]>;
+  /** `MGET`: the values in the order of `keys`, `null` where a key holds nothing (or no string). */
+  getMany(keys: readonly string[]): Promise<(string | null)[]>;
   /**
-   * Sets every entry with its TTL, and INCRs each `bump` key in the same round trip (a write moves
-   * its schema's search generation, or takes its write-behind versions, without a second request).
-   * Resolves the bumped counters' new values, in the order of `bump`.
+   * Runs `script` atomically with `KEYS` = `keys` and `ARGV` = `args` (EVALSHA, falling back to EVAL
+   * when the server does not know the script yet). Resolves Redis' reply as the client decodes it:
+   * integers as numbers, bulk strings as strings, nil as null, arrays as arrays.
    */
-  setMany(entries: readonly L2SetEntry[], bump?: readonly string[]): Promise<number[]>;
-  /** Deletes the keys and INCRs each `bump` key; resolves how many keys existed. One round trip. */
-  deleteMany(keys: readonly string[], bump?: readonly string[]): Promise<number>;
-  /** Atomically increments an integer key (schema generations); resolves the new value. */
-  incr(key: string): Promise<number>;
-  /** Reads an integer key written by `incr`; 0 when absent. */
-  getCounter(key: string): Promise<number>;
+  run(script: L2Script, keys: readonly string[], args: readonly string[]): Promise<unknown>;
   /** Releases connections the tier opened itself (not ones handed to it). */
   close(): Promise<void>;
 }

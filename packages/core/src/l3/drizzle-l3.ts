@@ -1,36 +1,27 @@
-import { asc, eq, gt, inArray, type SQL, sql } from 'drizzle-orm';
+import { eq, type SQL, sql } from 'drizzle-orm';
 import { StrataError } from '../errors.js';
 import type { CompiledSchema } from '../schema/types.js';
-import { applyVersionedWrites, type VersionedContext } from './apply-versioned.js';
 import type { Database } from './database.js';
 import { driverError } from './driver-error.js';
 import { runMigration } from './migrate.js';
 import { type MigrationsTable, readRecords, strataMigrationsTable } from './migrations-table.js';
 import { replaceStatement } from './replace-values.js';
-import { countStatement, searchStatement } from './search.js';
+import { countStatement, findStatement, scanStatement, searchStatement } from './search.js';
 import { type TransactionMode, Transactions } from './transactions.js';
 import type {
   L3Tier,
   MigrationRecord,
   MigrationResult,
-  Row,
   ScanOptions,
   SearchQuery,
+  StoredRow,
   ValueReplacement,
-  VersionedWriteOp,
-  VersionedWriteResult,
   WriteOp,
-  WriteOpResult,
+  WriteOutcome,
 } from './types.js';
 import { chunk, MAX_PARAMETERS } from './upsert.js';
-import { strataVersionsTable } from './versions-table.js';
-import {
-  planWrite,
-  statementCount,
-  type WriteStatement,
-  writeResults,
-  writeStatements,
-} from './write-plan.js';
+import { nextEpochStatement, strataVersionsTable } from './versions-table.js';
+import { runWrite, type WriteContext } from './write.js';
 
 export interface DrizzleL3Options {
   /**
@@ -66,7 +57,7 @@ class DrizzleL3 implements L3Tier {
   readonly #db: Database;
   readonly #transactions: Transactions;
   readonly #migrations: MigrationsTable;
-  readonly #versioned: VersionedContext;
+  readonly #write: WriteContext;
   readonly #maxParameters: number;
 
   constructor(db: Database, options: DrizzleL3Options) {
@@ -77,12 +68,12 @@ class DrizzleL3 implements L3Tier {
     this.#maxParameters = options.maxParameters ?? MAX_PARAMETERS;
     if (
       !Number.isInteger(this.#maxParameters) ||
-      this.#maxParameters < 2 ||
+      this.#maxParameters < 8 ||
       this.#maxParameters > MAX_PARAMETERS
     ) {
-      throw new StrataError('INVALID_CONFIG', `maxParameters must be an integer from 2 to ${MAX_PARAMETERS}`);
+      throw new StrataError('INVALID_CONFIG', `maxParameters must be an integer from 8 to ${MAX_PARAMETERS}`);
     }
-    this.#versioned = {
+    this.#write = {
       db,
       transactions: this.#transactions,
       versions: strataVersionsTable(options.migrationsSchema),
@@ -90,17 +81,16 @@ class DrizzleL3 implements L3Tier {
     };
   }
 
-  /** Key lists longer than the parameter limit are split; each part is one statement. */
-  #idChunks(ids: readonly unknown[]): unknown[][] {
-    return chunk(ids, this.#maxParameters - 1);
+  get #versions() {
+    return this.#write.versions;
   }
 
-  findMany(schema: CompiledSchema, ids: readonly unknown[]): Promise<Row[]> {
+  findMany(schema: CompiledSchema, ids: readonly unknown[]): Promise<StoredRow[]> {
     if (ids.length === 0) return Promise.resolve([]);
-    const pk = schema.primaryKey.column;
     return driver(async () => {
+      // Key lists longer than the parameter limit are split; each part is one statement.
       const parts = await Promise.all(
-        this.#idChunks(ids).map((part) => this.#db.select().from(schema.table).where(inArray(pk, part))),
+        chunk(ids, this.#maxParameters - 2).map((part) => findStatement(this.#db, this.#versions, schema, part)),
       );
       return parts.flat();
     });
@@ -118,37 +108,15 @@ class DrizzleL3 implements L3Tier {
     });
   }
 
-  async upsertMany(schema: CompiledSchema, rows: readonly Row[]): Promise<Row[]> {
-    const [result] = await this.#write([{ schema, upserts: rows, deletes: [] }]);
-    return result!.upserted;
+  write(ops: readonly WriteOp[]): Promise<WriteOutcome[][]> {
+    return driver(() => runWrite(this.#write, ops));
   }
 
-  async deleteMany(schema: CompiledSchema, ids: readonly unknown[]): Promise<number> {
-    const [result] = await this.#write([{ schema, upserts: [], deletes: ids }]);
-    return result!.deleted;
-  }
-
-  transact(ops: readonly WriteOp[]): Promise<WriteOpResult[]> {
-    return this.#write(ops);
-  }
-
-  /**
-   * Every op's statements, in op order, all or nothing. No statement: no request. One statement is
-   * atomic by itself, so it skips the transaction's extra round trips (BEGIN/COMMIT).
-   */
-  #write(ops: readonly WriteOp[]): Promise<WriteOpResult[]> {
+  nextEpoch(schema: CompiledSchema): Promise<number> {
     return driver(async () => {
-      const plans = ops.map((op) => planWrite(op, this.#maxParameters));
-      const total = plans.reduce((sum, plan) => sum + statementCount(plan), 0);
-      const build = (db: Database): WriteStatement[] => plans.flatMap((plan) => writeStatements(db, plan));
-      if (total === 0) return writeResults(plans, []);
-      const results = total === 1 ? [await build(this.#db)[0]!] : await this.#transactions.all(build);
-      return writeResults(plans, results);
+      const [row] = await nextEpochStatement(this.#db, this.#versions, schema);
+      return Number(row?.version);
     });
-  }
-
-  applyVersioned(ops: readonly VersionedWriteOp[]): Promise<VersionedWriteResult[]> {
-    return driver(() => applyVersionedWrites(this.#versioned, ops));
   }
 
   replaceValues(schema: CompiledSchema, changes: readonly ValueReplacement[]): Promise<unknown[]> {
@@ -161,20 +129,12 @@ class DrizzleL3 implements L3Tier {
     });
   }
 
-  scan(schema: CompiledSchema, options: ScanOptions): Promise<Row[]> {
-    const pk = schema.primaryKey.column;
-    return driver(() =>
-      this.#db
-        .select()
-        .from(schema.table)
-        .where(options.after === undefined ? undefined : gt(pk, options.after))
-        .orderBy(asc(pk))
-        .limit(options.limit),
-    );
+  scan(schema: CompiledSchema, options: ScanOptions): Promise<StoredRow[]> {
+    return driver(async () => scanStatement(this.#db, this.#versions, schema, options));
   }
 
-  search(schema: CompiledSchema, query: SearchQuery): Promise<Row[]> {
-    return driver(async () => searchStatement(this.#db, schema, query));
+  search(schema: CompiledSchema, query: SearchQuery): Promise<StoredRow[]> {
+    return driver(async () => searchStatement(this.#db, this.#versions, schema, query));
   }
 
   count(schema: CompiledSchema, where?: SQL): Promise<number> {
@@ -186,7 +146,7 @@ class DrizzleL3 implements L3Tier {
 
   migrate(schemas: readonly CompiledSchema[]): Promise<MigrationResult> {
     return driver(() =>
-      runMigration(this.#transactions, this.#db, this.#migrations, this.#versioned.versions, schemas),
+      runMigration(this.#transactions, this.#db, this.#migrations, this.#versions, schemas),
     );
   }
 
@@ -201,12 +161,12 @@ class DrizzleL3 implements L3Tier {
  * import { drizzle } from 'drizzle-orm/neon-http';
  * const l3 = createDrizzleL3(drizzle(env.DATABASE_URL)); // neon-http: detected as 'batch'
  * await l3.migrate([userSchema]);
- * const [user] = await l3.findMany(userSchema, ['u1']);
+ * const [{ row, version }] = await l3.findMany(userSchema, ['u1']);
  * const top = await l3.search(userSchema, { where: gt(users.level, 10), orderBy: [{ key: 'level', desc: true }], limit: 20, offset: 0 });
- * // One transaction (one batch on neon-http): both ops or neither.
- * await l3.transact([
- *   { schema: userSchema, upserts: [{ id: 'u1', level: 11 }], deletes: ['u2'] },
- *   { schema: auditSchema, upserts: [{ id: 'a1', user: 'u1', action: 'level-up' }], deletes: [] },
+ * // One transaction (one batch on neon-http): both ops or neither; each key's version moves on.
+ * await l3.write([
+ *   { schema: userSchema, writes: [{ row: { id: 'u1', level: 11 } }, { id: 'u2' }] },
+ *   { schema: auditSchema, writes: [{ row: { id: 'a1', user: 'u1', action: 'level-up' } }] },
  * ]);
  */
 export function createDrizzleL3(db: Database, options: DrizzleL3Options = {}): L3Tier {

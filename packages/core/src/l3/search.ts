@@ -1,10 +1,11 @@
-import { asc, count, desc, type SQL } from 'drizzle-orm';
+import { asc, count, desc, gt, inArray, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { StrataError } from '../errors.js';
 import type { CompiledColumn, CompiledSchema } from '../schema/types.js';
 import type { Database } from './database.js';
 import type { Statement } from './transactions.js';
-import type { Row, SearchQuery } from './types.js';
+import type { ScanOptions, SearchQuery, StoredRow } from './types.js';
+import { versionOfRow, type VersionsTable } from './versions-table.js';
 
 function columnOf(schema: CompiledSchema, key: string): CompiledColumn {
   const column = schema.columnsByKey.get(key);
@@ -14,12 +15,13 @@ function columnOf(schema: CompiledSchema, key: string): CompiledColumn {
 }
 
 /**
- * The selection keyed by JS key: Drizzle decodes each value with its column (Date, bigint, bytes),
- * also where the driver returns text (neon-http).
+ * The selection: the row keyed by JS key (Drizzle decodes each value with its column: Date, bigint,
+ * bytes, also where the driver returns text, as neon-http does) and the row's version.
  */
-function projection(schema: CompiledSchema, fields: readonly string[] | undefined): Record<string, PgColumn> {
+function selection(versions: VersionsTable, schema: CompiledSchema, fields?: readonly string[]) {
   const columns = fields?.length ? fields.map((key) => columnOf(schema, key)) : schema.columns;
-  return Object.fromEntries(columns.map((c) => [c.key, c.column]));
+  const row: Record<string, PgColumn> = Object.fromEntries(columns.map((c) => [c.key, c.column]));
+  return { row, version: versionOfRow(versions, schema) };
 }
 
 /**
@@ -35,20 +37,54 @@ function ordering(schema: CompiledSchema, orderBy: SearchQuery['orderBy'] = []):
   return terms;
 }
 
-/**
- * One SELECT for a validated search. Identifiers come from the schema's Drizzle columns only; the
- * condition's values stay bound parameters.
- * @example
- * await searchStatement(db, players, { where: gt(players.table.level, 10), orderBy: [{ key: 'level', desc: true }], limit: 20, offset: 0 });
- */
-export function searchStatement(db: Database, schema: CompiledSchema, query: SearchQuery): Statement<Row[]> {
+/** Rows by primary key, with versions. */
+export function findStatement(
+  db: Database,
+  versions: VersionsTable,
+  schema: CompiledSchema,
+  ids: readonly unknown[],
+): Statement<StoredRow[]> {
   return db
-    .select(projection(schema, query.fields))
+    .select(selection(versions, schema))
+    .from(schema.table)
+    .where(inArray(schema.primaryKey.column, [...ids])) as unknown as Statement<StoredRow[]>;
+}
+
+/** A page of rows in primary-key order, strictly after `options.after`, with versions. */
+export function scanStatement(
+  db: Database,
+  versions: VersionsTable,
+  schema: CompiledSchema,
+  options: ScanOptions,
+): Statement<StoredRow[]> {
+  const pk = schema.primaryKey.column;
+  return db
+    .select(selection(versions, schema))
+    .from(schema.table)
+    .where(options.after === undefined ? undefined : gt(pk, options.after))
+    .orderBy(asc(pk))
+    .limit(options.limit) as unknown as Statement<StoredRow[]>;
+}
+
+/**
+ * One SELECT for a validated search, each row with its version. Identifiers come from the schema's
+ * Drizzle columns only; the condition's values stay bound parameters.
+ * @example
+ * await searchStatement(db, versions, players, { where: gt(players.table.level, 10), orderBy: [{ key: 'level', desc: true }], limit: 20, offset: 0 });
+ */
+export function searchStatement(
+  db: Database,
+  versions: VersionsTable,
+  schema: CompiledSchema,
+  query: SearchQuery,
+): Statement<StoredRow[]> {
+  return db
+    .select(selection(versions, schema, query.fields))
     .from(schema.table)
     .where(query.where)
     .orderBy(...ordering(schema, query.orderBy))
     .limit(query.limit)
-    .offset(query.offset);
+    .offset(query.offset) as unknown as Statement<StoredRow[]>;
 }
 
 /**

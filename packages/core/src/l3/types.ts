@@ -39,32 +39,42 @@ export interface SearchQuery {
   fields?: readonly string[];
 }
 
-/** One schema's part of a transaction: rows to upsert, then ids to delete. */
+/** A row as Postgres holds it, with its version (0 when Strata has never written the key). */
+export interface StoredRow {
+  row: Row;
+  version: number;
+}
+
+/**
+ * One write of a key: a row to upsert, or (without `row`) a delete of `id`. `version` says who
+ * orders it. Absent: Postgres does, giving it the version after the stored one (write-through, a
+ * transaction); the write always applies. Present: it was ordered elsewhere (write-behind versions
+ * come from a Redis counter) and applies only when newer than the stored version, so a late or
+ * replayed older write changes nothing.
+ */
+export interface Write {
+  /** The primary key, for deletes (a set's comes from its row). */
+  id?: unknown;
+  row?: Row;
+  version?: number;
+}
+
+/** One schema's writes in a `write` call. A key appears once (the engine coalesces first). */
 export interface WriteOp {
   schema: CompiledSchema;
-  upserts: readonly Row[];
-  deletes: readonly unknown[];
+  writes: readonly Write[];
 }
 
-export interface WriteOpResult {
-  /** Rows as stored, for `upserts`. */
-  upserted: Row[];
-  /** How many of `deletes` existed. */
-  deleted: number;
-}
-
-/** One schema's part of a write-behind flush: each write carries the version it was enqueued with. */
-export interface VersionedWriteOp {
-  schema: CompiledSchema;
-  upserts: readonly { row: Row; version: number }[];
-  deletes: readonly { id: unknown; version: number }[];
-}
-
-export interface VersionedWriteResult {
-  /** Ids whose write was applied (its version was the newest seen for that key). */
-  applied: string[];
-  /** Ids skipped because a newer (or equal, already applied) version is already stored. */
-  skipped: string[];
+/** What became of one write, in the order of `WriteOp.writes`. */
+export interface WriteOutcome {
+  /** False for a write that was older than the stored version (or superseded in the same call). */
+  applied: boolean;
+  /** The version the key holds after an applied write; the write's own version otherwise. */
+  version: number;
+  /** An applied set: the row as stored (defaults, kept insert-only columns, untouched columns). */
+  row?: Row;
+  /** An applied delete: whether a row was there. */
+  existed?: boolean;
 }
 
 /** One row's compare-and-set for `L3Tier.replaceValues`. */
@@ -84,36 +94,30 @@ export interface ValueReplacement {
  */
 export interface L3Tier {
   readonly name: string;
-  /** Rows whose primary key is in `ids`, in no particular order. One statement. */
-  findMany(schema: CompiledSchema, ids: readonly unknown[]): Promise<Row[]>;
+  /** Rows whose primary key is in `ids`, with their versions, in no particular order. One statement. */
+  findMany(schema: CompiledSchema, ids: readonly unknown[]): Promise<StoredRow[]>;
   /** Whether a row with this primary key exists, reading no other column. */
   exists(schema: CompiledSchema, id: unknown): Promise<boolean>;
-  /**
-   * `INSERT … ON CONFLICT (pk) DO UPDATE`, chunked under Postgres' 65,535-parameter limit, all chunks
-   * in one transaction (`db.batch` where the driver has no interactive transactions). Columns in
-   * `schema.insertOnlyKeys` keep their stored value on conflict. Resolves the rows as stored.
-   */
-  upsertMany(schema: CompiledSchema, rows: readonly Row[]): Promise<Row[]>;
-  /** Deletes rows by primary key; resolves how many existed. */
-  deleteMany(schema: CompiledSchema, ids: readonly unknown[]): Promise<number>;
-  /** Rows in primary-key order, for warming caches page by page. */
-  scan(schema: CompiledSchema, options: ScanOptions): Promise<Row[]>;
-  /** Rows matching the query, in its order. One statement. */
-  search(schema: CompiledSchema, query: SearchQuery): Promise<Row[]>;
+  /** Rows in primary-key order, with their versions, for warming caches page by page. */
+  scan(schema: CompiledSchema, options: ScanOptions): Promise<StoredRow[]>;
+  /** Rows matching the query, in its order, with their versions. One statement. */
+  search(schema: CompiledSchema, query: SearchQuery): Promise<StoredRow[]>;
   /** How many rows match `where` (all rows when absent). One statement. */
   count(schema: CompiledSchema, where?: SQL): Promise<number>;
   /**
-   * Every op, across schemas, atomically: one interactive transaction, or one `db.batch` where the
-   * driver has no interactive transactions. Upserts chunk as in `upsertMany`. All or nothing.
+   * Every op, across schemas, atomically, each write with its version (see {@link Write}): the
+   * version of every key is recorded in `_strata_versions` in the same statement or transaction as
+   * its row, under the version row's lock, so versions follow commit order. One statement for one
+   * schema's rows of one shape; else one transaction (one `db.batch` on neon-http). Resolves, per
+   * op, what became of each write.
    */
-  transact(ops: readonly WriteOp[]): Promise<WriteOpResult[]>;
+  write(ops: readonly WriteOp[]): Promise<WriteOutcome[][]>;
   /**
-   * Applies write-behind writes atomically, guarded by version: a write lands only if its version
-   * is newer than the last one applied to that key (kept in `_strata_versions`, deletes included, so
-   * a late older write can neither overwrite a newer row nor resurrect a deleted one). Replaying a
-   * batch applies nothing twice. One transaction (or one `db.batch`).
+   * Starts a new epoch of Redis-ordered versions for the schema and resolves it: greater than every
+   * epoch started before and than every version stored for the schema. The engine seeds a schema's
+   * Redis version counter at `epoch * 2^40` when the counter is missing or went back.
    */
-  applyVersioned(ops: readonly VersionedWriteOp[]): Promise<VersionedWriteResult[]>;
+  nextEpoch(schema: CompiledSchema): Promise<number>;
   /**
    * Sets columns of existing rows by primary key, each only where the row still holds its `expect`
    * values (compare-and-set: a row written meanwhile is left as it is). A plain UPDATE of the `set`

@@ -1,5 +1,6 @@
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { bigint, boolean, pgSchema, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+import type { CompiledSchema } from '../schema/types.js';
 import type { Database } from './database.js';
 import { createTableStatements } from './ddl.js';
 import { tableModel } from './table-model.js';
@@ -7,13 +8,21 @@ import type { Statement } from './transactions.js';
 
 export const VERSIONS_TABLE = '_strata_versions';
 
+/** Redis-ordered versions of one epoch are `epoch * EPOCH_SPAN + n`: 2^40 per epoch, 8,191 epochs below 2^53. */
+export const EPOCH_SPAN = 2 ** 40;
+
+/** The id of a schema's epoch row: no key can be empty (ids are refused when they are). */
+const EPOCH_ID = '';
+
 const columns = () => ({
+  /** The schema's identity (its qualified table). */
   schema: text('schema').notNull(),
+  /** The key: the primary key as Postgres prints it (`pk::text`). */
   id: text('id').notNull(),
   version: bigint('version', { mode: 'number' }).notNull(),
-  /** A tombstone: the last applied write was a delete, so an older set must not bring the row back. */
+  /** The last write was a delete: an older set must not bring the row back. */
   deleted: boolean('deleted').notNull(),
-  /** The start of the transaction that recorded the version: its writes check for it. */
+  /** The start of the transaction that wrote the version: a batch's row writes check for it. */
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
 });
 
@@ -23,8 +32,11 @@ const unqualified = () =>
   pgTable(VERSIONS_TABLE, columns(), (t) => [primaryKey({ name: PRIMARY_KEY, columns: [t.schema, t.id] })]);
 
 /**
- * `_strata_versions` as a Drizzle table: the last version applied per (table, id) by
- * `applyVersioned`, deletes included; the `schema` column holds the table (`versionScope`). migrate() and applyVersioned create it from this definition.
+ * `_strata_versions` as a Drizzle table: per schema identity and key, the version of the last write
+ * (deletes included), bumped in the same statement or transaction as the row. It is what orders
+ * every write of a key, whichever instance made it and whatever its clock says; a cached copy
+ * carries it, and no cache takes an older copy over a newer one. migrate() creates it, and
+ * `write` does when it is missing.
  */
 export type VersionsTable = ReturnType<typeof unqualified>;
 
@@ -46,41 +58,34 @@ export function versionsTableStatements(table: VersionsTable): string[] {
   return createTableStatements(tableModel(table));
 }
 
-/** One key's version as applyVersioned records it. */
-export interface VersionEntry {
-  schema: string;
-  /** The id as text; null for a row without its primary key, which Postgres then rejects (23502). */
-  id: string | null;
-  version: number;
-  deleted: boolean;
+/**
+ * The version of each row a SELECT reads, as a column: a correlated lookup rather than a join, so
+ * a search's where text keeps naming the table's own columns without ambiguity.
+ */
+export function versionOfRow(versions: VersionsTable, schema: CompiledSchema): SQL<number> {
+  // Qualified by hand: inside the subquery a bare "id" would be the versions table's own column.
+  const pk = sql`${schema.table}.${sql.identifier(schema.primaryKey.name)}`;
+  return sql<number>`coalesce((select ${versions.version} from ${versions} where ${versions.schema} = ${schema.identity} and ${versions.id} = ${pk}::text), 0)`.mapWith(
+    Number,
+  );
 }
 
 /**
- * Records each entry whose version is newer than the stored one (or that has none) and returns
- * exactly those: an older or equal (redelivered) version changes nothing and comes back absent.
- * ON CONFLICT locks the key's row even when the WHERE says no, so concurrent calls touching the same
- * key queue here, before either writes the data row.
+ * Starts the schema's next epoch of Redis-ordered versions: past the last one started and past every
+ * version stored for the schema (a schema that was write-through before keeps small versions).
  */
-export function recordVersions(
+export function nextEpochStatement(
   db: Database,
-  table: VersionsTable,
-  entries: readonly VersionEntry[],
-): Statement<{ schema: string; id: string }[]> {
-  const excluded = (name: string) => sql`excluded.${sql.identifier(name)}`;
+  versions: VersionsTable,
+  schema: CompiledSchema,
+): Statement<{ version: number }[]> {
+  const highest = sql`(select coalesce(max(${versions.version}), 0) from ${versions} where ${versions.schema} = ${schema.identity} and ${versions.id} <> ${EPOCH_ID}) / ${EPOCH_SPAN}::bigint`;
   return db
-    .insert(table)
-    .values(
-      entries.map((e) => ({
-        schema: e.schema,
-        id: e.id ?? sql`null`,
-        version: e.version,
-        deleted: e.deleted,
-      })),
-    )
+    .insert(versions)
+    .values({ schema: schema.identity, id: EPOCH_ID, version: sql`${highest} + 1`, deleted: false })
     .onConflictDoUpdate({
-      target: [table.schema, table.id],
-      set: { version: excluded('version'), deleted: excluded('deleted'), updatedAt: sql`now()` },
-      setWhere: sql`${table.version} < ${excluded('version')}`,
+      target: [versions.schema, versions.id],
+      set: { version: sql`greatest(${versions.version}, ${highest}) + 1`, updatedAt: sql`now()` },
     })
-    .returning({ schema: table.schema, id: table.id });
+    .returning({ version: versions.version });
 }

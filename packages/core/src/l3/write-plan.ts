@@ -1,84 +1,161 @@
-import { inArray, type SQL } from 'drizzle-orm';
+import { StrataError } from '../errors.js';
 import type { CompiledColumn, CompiledSchema } from '../schema/types.js';
-import type { Database } from './database.js';
-import { decodeRecordsetRows, recordsetColumns, recordsetUpsertStatement } from './recordset-upsert.js';
-import type { Statement } from './transactions.js';
-import type { Row, WriteOp, WriteOpResult } from './types.js';
-import { chunk, conflictSet, lastPerKey, rowsPerStatement, upsertStatement } from './upsert.js';
+import { recordsetColumns } from './recordset.js';
+import type { Row, WriteOp, WriteOutcome } from './types.js';
+import { cannotBeSet, chunk, rowsPerStatement } from './upsert.js';
 
-/**
- * One op's statements, decided before anything runs: the same plan is built on the database, on an
- * interactive transaction or into a batch, and its results are read back by position.
- */
-export interface WritePlan {
+/** One write that won its key in a `write` call, where its outcome goes, and how it is ordered. */
+export interface PlannedWrite {
+  readonly op: number;
+  readonly index: number;
   readonly schema: CompiledSchema;
-  /** Rows per INSERT … ON CONFLICT, duplicates already resolved (last wins). */
-  readonly upsertChunks: readonly Row[][];
-  readonly set: Record<string, SQL>;
-  /** Ids per DELETE. */
-  readonly deleteChunks: readonly unknown[][];
-  /** Set when the upserts go as one `jsonb_to_recordset` statement (its columns) instead of chunks. */
-  readonly recordset?: readonly CompiledColumn[];
+  /** The key as Postgres prints the primary key (`pk::text`): what `_strata_versions.id` holds. */
+  readonly key: string;
+  readonly id: unknown;
+  /** Absent for a delete. */
+  readonly row?: Row;
+  /** Present when ordered elsewhere (Redis): the write applies only over an older stored version. */
+  readonly version?: number;
 }
 
-/** Upserts' and deletes' RETURNING rows: both are arrays, only their length matters for deletes. */
-export type WriteStatement = Statement<readonly unknown[]>;
-
-/**
- * Splits an op under the parameter limit: upserts by rows × columns, deletes by ids (one parameter is
- * kept spare, as for reads).
- * @example planWrite({ schema, upserts: rows, deletes: [] }, 65_535).upsertChunks.length; // 2 for 20,000 rows of 5 columns
- */
-export function planWrite(op: WriteOp, maxParameters: number): WritePlan {
-  const { schema } = op;
-  const unique = op.upserts.length === 0 ? [] : lastPerKey(op.upserts, schema.primaryKey.key);
-  const chunks = chunk(unique, rowsPerStatement(schema.columns.length, maxParameters));
-  // Past one VALUES statement's parameters, one recordset statement (one parameter) where the rows allow.
-  const recordset = chunks.length > 1 ? recordsetColumns(schema, unique) : undefined;
-  return {
-    schema,
-    upsertChunks: recordset ? [unique] : chunks,
-    set: unique.length === 0 ? {} : conflictSet(schema, unique),
-    deleteChunks: chunk(op.deletes, maxParameters - 1),
-    ...(recordset && { recordset }),
-  };
+/** Rows of one schema, one ordering and one shape (the columns they give), or deletes. */
+export interface WriteGroup {
+  readonly schema: CompiledSchema;
+  readonly given: boolean;
+  /** For sets: the columns every row of the group gives. Undefined: deletes. */
+  readonly columns?: readonly CompiledColumn[];
+  readonly writes: readonly PlannedWrite[];
+  /** How the rows travel: as VALUES parts, each under the parameter limit, or as one JSON recordset. */
+  readonly parts: readonly (readonly PlannedWrite[])[];
+  readonly recordset: boolean;
 }
 
-export function statementCount(plan: WritePlan): number {
-  return plan.upsertChunks.length + plan.deleteChunks.length;
-}
-
-/** The plan's statements on `db` (a database or a transaction): its upserts, then its deletes. */
-export function writeStatements(db: Database, plan: WritePlan): WriteStatement[] {
-  const { schema } = plan;
-  const pk = schema.primaryKey.column;
-  const { recordset } = plan;
-  return [
-    ...plan.upsertChunks.map((rows) =>
-      recordset
-        ? (recordsetUpsertStatement(db, schema, recordset, rows, plan.set) as WriteStatement)
-        : upsertStatement(db, schema, rows, plan.set),
-    ),
-    // RETURNING counts the same on every driver; their rowCount fields differ in name and presence.
-    ...plan.deleteChunks.map((ids) => db.delete(schema.table).where(inArray(pk, ids)).returning({ id: pk })),
-  ];
+export interface WritePlan {
+  readonly groups: readonly WriteGroup[];
+  /** Every winner in lock order: Postgres-ordered keys first, then Redis-ordered, each by (identity, key). */
+  readonly winners: readonly PlannedWrite[];
+  /** Per op and write; losers (superseded in the call) are filled in already. */
+  readonly outcomes: WriteOutcome[][];
 }
 
 /**
- * Reads each plan's result from the flat results of all plans' statements, in the order
- * {@link writeStatements} made them.
+ * The key text of a primary-key value: what `pk::text` prints for the supported key types (text,
+ * uuid in lowercase, integers), so a version row found by SQL and one named by the engine agree.
  */
-export function writeResults(
-  plans: readonly WritePlan[],
-  results: readonly (readonly unknown[])[],
-): WriteOpResult[] {
-  let next = 0;
-  return plans.map((plan) => {
-    const own = results.slice(next, next + plan.upsertChunks.length);
-    const upserted = plan.recordset ? decodeRecordsetRows(plan.schema, own[0]) : (own.flat() as Row[]);
-    next += plan.upsertChunks.length;
-    const deletes = results.slice(next, next + plan.deleteChunks.length);
-    next += plan.deleteChunks.length;
-    return { upserted, deleted: deletes.reduce((sum, rows) => sum + rows.length, 0) };
+export function keyText(id: unknown): string | undefined {
+  if (typeof id === 'string') return id;
+  if (typeof id === 'number' || typeof id === 'bigint') return String(id);
+  return undefined;
+}
+
+/**
+ * Code point order: what Postgres' "C" collation sorts by (UTF-8 byte order), which the version
+ * statements lock keys in. JS `<` compares UTF-16 units, which differs above U+FFFF.
+ */
+export function compareText(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(i)!;
+    if (x !== y) return x < y ? -1 : 1;
+    if (x > 0xffff) i++;
+  }
+  return a.length - b.length;
+}
+
+function compareWrites(a: PlannedWrite, b: PlannedWrite): number {
+  const given = Number(a.version !== undefined) - Number(b.version !== undefined);
+  return given || compareText(a.schema.identity, b.schema.identity) || compareText(a.key, b.key);
+}
+
+function collect(ops: readonly WriteOp[], outcomes: WriteOutcome[][]): PlannedWrite[] {
+  const best = new Map<string, PlannedWrite>();
+  ops.forEach((op, o) => {
+    const pk = op.schema.primaryKey.key;
+    op.writes.forEach((w, index) => {
+      const row = w.row && withFunctionDefaults(op.schema, w.row);
+      const id = row ? row[pk] : w.id;
+      const key = keyText(id);
+      if (key === undefined) {
+        throw new StrataError('MISSING_PRIMARY_KEY', `schema ${op.schema.name}: a write has no usable primary key`, {
+          details: { schema: op.schema.name, field: pk },
+        });
+      }
+      outcomes[o]![index] = { applied: false, version: w.version ?? 0 };
+      const at = JSON.stringify([op.schema.identity, key]);
+      const seen = best.get(at);
+      if (seen && (seen.version === undefined) !== (w.version === undefined)) {
+        throw new TypeError(`write: key ${key} of ${op.schema.identity} is both Postgres- and Redis-ordered`);
+      }
+      // Postgres-ordered: the last write wins, as it would one statement at a time. Redis-ordered: the highest version.
+      if (!seen || w.version === undefined || (seen.version ?? 0) < w.version) {
+        best.set(at, { op: o, index, schema: op.schema, key, id, row, version: w.version });
+      }
+    });
   });
+  return [...best.values()].sort(compareWrites);
+}
+
+/**
+ * The row with what Drizzle's own insert would add: `$defaultFn` / `$onUpdate` values for the
+ * columns it leaves out (SQL defaults are left to Postgres).
+ */
+function withFunctionDefaults(schema: CompiledSchema, row: Row): Row {
+  let out: Row | undefined;
+  for (const { key, column } of schema.columns) {
+    if (row[key] !== undefined) continue;
+    const fns = column as unknown as { defaultFn?: () => unknown; onUpdateFn?: () => unknown };
+    const fn = fns.defaultFn ?? fns.onUpdateFn;
+    if (!fn) continue;
+    out ??= { ...row };
+    out[key] = fn();
+  }
+  return out ?? row;
+}
+
+function shapeOf(schema: CompiledSchema, row: Row): CompiledColumn[] {
+  return schema.columns.filter((c) => row[c.key] !== undefined && !cannotBeSet(c.column));
+}
+
+function group(
+  schema: CompiledSchema,
+  given: boolean,
+  columns: CompiledColumn[] | undefined,
+  writes: PlannedWrite[],
+  maxParameters: number,
+): WriteGroup {
+  // Each row binds its cells (and its version when given); the statement binds the identity once.
+  const perRow = (columns?.length ?? 1) + (given ? 1 : 0);
+  const size = rowsPerStatement(perRow, maxParameters - 1);
+  const recordset =
+    writes.length > size && recordsetColumns(columns ?? [schema.primaryKey]);
+  return { schema, given, columns, writes, parts: recordset ? [writes] : chunk(writes, size), recordset };
+}
+
+/**
+ * Plans a `write` call: coalesces each key to its winning write, then groups the winners by schema,
+ * ordering and shape (an INSERT … SELECT cannot say DEFAULT for one row, so a column a row leaves
+ * out is left out of its statement), in lock order.
+ */
+export function planWrite(ops: readonly WriteOp[], maxParameters: number): WritePlan {
+  const outcomes: WriteOutcome[][] = ops.map((op) => new Array(op.writes.length));
+  const winners = collect(ops, outcomes);
+  const groups = new Map<string, { schema: CompiledSchema; given: boolean; columns?: CompiledColumn[]; writes: PlannedWrite[] }>();
+  for (const w of winners) {
+    const given = w.version !== undefined;
+    const columns = w.row ? shapeOf(w.schema, w.row) : undefined;
+    const name = JSON.stringify([w.schema.identity, given, columns?.map((c) => c.key) ?? null]);
+    let g = groups.get(name);
+    if (!g) {
+      g = { schema: w.schema, given, ...(columns && { columns }), writes: [] };
+      groups.set(name, g);
+    }
+    g.writes.push(w);
+  }
+  return {
+    groups: [...groups.values()].map((g) => group(g.schema, g.given, g.columns, g.writes, maxParameters)),
+    winners,
+    outcomes,
+  };
 }

@@ -70,7 +70,9 @@ export function measuredTier<T extends object>(
     if (typeof prop !== 'string' || UNMEASURED.has(prop)) return method.bind(target);
     return (...args: unknown[]) => {
       const start = now();
-      const done = () => onCall(tierName, prop, now() - start);
+      // An L2 script is labelled by its name: 'put', 'drop', … say more than 'run'.
+      const op = prop === 'run' ? ((args[0] as { name?: string } | undefined)?.name ?? prop) : prop;
+      const done = () => onCall(tierName, op, now() - start);
       const result: unknown = method.apply(target, args);
       if (!(result instanceof Promise)) return result;
       return result.then(

@@ -88,16 +88,7 @@ export function guardL2(tier: L2Tier, options: GuardL2Options = {}): L2Tier {
     name: tier.name,
     // Empty batches need no round trip, so they need no breaker permit either.
     getMany: (keys) => (keys.length === 0 ? Promise.resolve([]) : call('getMany', () => tier.getMany(keys))),
-    setMany: (entries, bump) =>
-      entries.length === 0 && !bump?.length
-        ? Promise.resolve([])
-        : call('setMany', () => (bump ? tier.setMany(entries, bump) : tier.setMany(entries))),
-    deleteMany: (keys, bump) =>
-      keys.length === 0 && !bump?.length
-        ? Promise.resolve(0)
-        : call('deleteMany', () => (bump ? tier.deleteMany(keys, bump) : tier.deleteMany(keys))),
-    incr: (key) => call('incr', () => tier.incr(key)),
-    getCounter: (key) => call('getCounter', () => tier.getCounter(key)),
+    run: (script, keys, args) => call(script.name, () => tier.run(script, keys, args)),
     // Closing must work with the breaker open; it still gets the timeout, so it cannot hang.
     close: async () => {
       try {

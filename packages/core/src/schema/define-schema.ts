@@ -102,6 +102,7 @@ export function defineSchema<
   const validate = createRowValidator(name, definition.table, definition.validate);
   const compiled: CompiledSchema<InferSelectModel<T>> = {
     name,
+    identity: config.schema ? `${config.schema}.${config.name}` : config.name,
     table: definition.table,
     tableName: config.name,
     pgSchema: config.schema,

@@ -77,6 +77,12 @@ export interface CompiledColumn {
 /** A registered schema, resolved once: what every tier and the engine read. */
 export interface CompiledSchema<Row extends Record<string, unknown> = Record<string, unknown>> {
   readonly name: string;
+  /**
+   * What names the schema across instances and apps: its qualified table (`tenant_a.players`, or
+   * `players` when the table names no Postgres schema). L2 keys, queue and bus messages and version
+   * rows use it, never the Strata name, so two apps or tenants never meet in one Redis.
+   */
+  readonly identity: string;
   readonly table: PgTable;
   readonly tableName: string;
   readonly pgSchema: string | undefined;

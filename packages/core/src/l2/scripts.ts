@@ -1,0 +1,147 @@
+import type { L2Script } from './types.js';
+
+/*
+ * The Lua scripts behind every L2 write. Each is atomic (Redis runs one script at a time), so a
+ * compare and the write it guards cannot be split by another instance. They read only an
+ * envelope's header (GETRANGE of its first bytes; see envelope.ts), never a whole row. Versions go
+ * to Lua as doubles, exact below 2^53, and back to text through '%.0f' (plain `..` would print 14
+ * significant digits).
+ */
+
+/** The header of the value at key i: kind, pending flag, version (nil for a foreign value). */
+const HEADER = `local function header(key)
+  return string.match(redis.call('GETRANGE', key, 0, 79), '^~1;(%a);(%d);(%d+);')
+end`;
+
+/**
+ * Conditional writes: each entry lands unless the key holds a NEWER version (an equal version is
+ * the same write, e.g. the row as the flush applied it replacing the row as it was sent), then the
+ * bump keys are INCR'd. KEYS = entry keys, then bump keys. ARGV = count, then per entry: version,
+ * ttlMs (0 = none), value. Reply: per entry 1 (written) or 0 (a newer one is there), then the bumps.
+ */
+export const PUT: L2Script = {
+  name: 'put',
+  source: `${HEADER}
+local n = tonumber(ARGV[1])
+local out = {}
+for i = 1, n do
+  local a = 1 + (i - 1) * 3
+  local _, _, stored = header(KEYS[i])
+  if stored and tonumber(stored) > tonumber(ARGV[a + 1]) then
+    out[i] = 0
+  else
+    local ttl = tonumber(ARGV[a + 2])
+    if ttl > 0 then redis.call('SET', KEYS[i], ARGV[a + 3], 'PX', ttl) else redis.call('SET', KEYS[i], ARGV[a + 3]) end
+    out[i] = 1
+  end
+end
+for j = n + 1, #KEYS do out[j] = redis.call('INCR', KEYS[j]) end
+return out`,
+};
+
+/**
+ * Writes ordered by Redis (write-behind, and schemas whose source of truth is L2): takes one version
+ * per key from the schema's counter (KEYS[1]) and writes each envelope with it, moving the search
+ * generation (KEYS[2]) on. KEYS = counter, search generation, then the row keys. ARGV = pending flag,
+ * owner, then per key: kind, ttlMs, expiresAt, payload.
+ * Reply: {first version, search generation, then per key 1 if it held a row before, else 0};
+ * {-1} when the counter is missing (never seeded, or Redis lost it: seed it and run again);
+ * {-2, stored} when a key already holds a version the counter has not reached: the counter went
+ * back (a restore from an older snapshot), nothing was written.
+ */
+export const ORDERED_PUT: L2Script = {
+  name: 'ordered-put',
+  source: `${HEADER}
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+local n = #KEYS - 2
+local first = redis.call('INCRBY', KEYS[1], n) - n + 1
+local held = {}
+for i = 1, n do
+  local kind, _, stored = header(KEYS[2 + i])
+  if stored and tonumber(stored) >= first + i - 1 then return {-2, tonumber(stored)} end
+  held[i] = (kind == 'r') and 1 or 0
+end
+local out = {first, redis.call('INCR', KEYS[2])}
+for i = 1, n do
+  local a = 3 + (i - 1) * 4
+  local value = '~1;' .. ARGV[a] .. ';' .. ARGV[1] .. ';' .. string.format('%.0f', first + i - 1) .. ';' ..
+    ARGV[a + 2] .. ';' .. ARGV[a + 2] .. ';' .. ARGV[2] .. ';' .. ARGV[a + 3]
+  local ttl = tonumber(ARGV[a + 1])
+  if ttl > 0 then redis.call('SET', KEYS[2 + i], value, 'PX', ttl) else redis.call('SET', KEYS[2 + i], value) end
+  out[2 + i] = held[i]
+end
+return out`,
+};
+
+/**
+ * Conditional deletes, then INCRs. KEYS = keys, then bump keys. ARGV = count, then per key a rule:
+ * `all` (always), `settled` (unless a write-behind row is pending there: invalidating must not lose
+ * a write Postgres does not have yet), or a version (only when the key holds that version or an
+ * older one: withdrawing one write never drops a newer one). Reply: {deleted count, then the bumps}.
+ */
+export const DROP: L2Script = {
+  name: 'drop',
+  source: `${HEADER}
+local n = tonumber(ARGV[1])
+local out = {0}
+for i = 1, n do
+  local rule = ARGV[1 + i]
+  local drop = true
+  if rule ~= 'all' then
+    local _, pending, stored = header(KEYS[i])
+    if rule == 'settled' then drop = pending ~= '1'
+    elseif stored then drop = tonumber(stored) <= tonumber(rule) end
+  end
+  if drop then out[1] = out[1] + redis.call('DEL', KEYS[i]) end
+end
+for j = n + 1, #KEYS do out[#out + 1] = redis.call('INCR', KEYS[j]) end
+return out`,
+};
+
+/**
+ * A schema's generation, with what tells a restarted or restored Redis apart: KEYS = generation,
+ * boot marker, tick. The boot marker is set (to ARGV[1]) when missing, so a Redis that lost its data
+ * answers with a new one; the tick is INCR'd on every call, so a Redis restored from an older
+ * snapshot answers with a tick lower than one already seen. Reply: {generation, boot marker, tick}.
+ */
+export const GENERATION: L2Script = {
+  name: 'generation',
+  source: `local boot = redis.call('GET', KEYS[2])
+if not boot then
+  redis.call('SET', KEYS[2], ARGV[1])
+  boot = ARGV[1]
+end
+local tick = redis.call('INCR', KEYS[3])
+return {redis.call('GET', KEYS[1]) or '0', boot, tick}`,
+};
+
+/**
+ * Moves a schema's generation past both its current value and ARGV[1] (the highest this instance
+ * saw: after a restore the stored one may be older), and its search generation on. KEYS =
+ * generation, search generation. Reply: the new generation.
+ */
+export const NEXT_GENERATION: L2Script = {
+  name: 'next-generation',
+  source: `local g = tonumber(redis.call('GET', KEYS[1]) or '0')
+local floor = tonumber(ARGV[1])
+if floor > g then g = floor end
+g = g + 1
+redis.call('SET', KEYS[1], string.format('%.0f', g))
+redis.call('INCR', KEYS[2])
+return g`,
+};
+
+/**
+ * Raises a version counter (KEYS[1]) to ARGV[1] unless it is already there or beyond. Reply: the
+ * counter's value afterwards.
+ */
+export const SEED_COUNTER: L2Script = {
+  name: 'seed-counter',
+  source: `local c = tonumber(redis.call('GET', KEYS[1]) or '-1')
+local floor = tonumber(ARGV[1])
+if c < floor then
+  redis.call('SET', KEYS[1], string.format('%.0f', floor))
+  c = floor
+end
+return c`,
+};

@@ -1,0 +1,157 @@
+import { SQL, type SQLChunk, type SQLWrapper, StringChunk, sql } from 'drizzle-orm';
+import type { Database } from './database.js';
+import { recordsetSource } from './recordset.js';
+import type { Statement } from './transactions.js';
+import { conflictSet } from './upsert.js';
+import { valuesSource } from './values.js';
+import type { VersionsTable } from './versions-table.js';
+import type { PlannedWrite, WriteGroup } from './write-plan.js';
+
+// Names of the statements' own scope: `_strata_` is reserved, so they never meet a user's names.
+const id = (name: string) => sql.identifier(name);
+const SRC = id('_strata_s');
+const V = id('_strata_v');
+const W = id('_strata_w');
+const D = id('_strata_d');
+const T = id('_strata_t');
+const VT = id('_strata_vt');
+export const KEY = '_strata_key';
+export const VERSION = '_strata_version';
+export const EXISTED = '_strata_existed';
+export const DELETED_PK = '_strata_pk';
+const SOURCE_VERSION = '_strata_ver';
+
+const list = (items: readonly SQLWrapper[]): SQL => sql.join([...items], sql`, `);
+
+/** The group's rows of `part` as a FROM item aliased `_strata_s`: c0…cn (the shape), then the version when given. */
+function source(group: WriteGroup, part: readonly PlannedWrite[]): SQL {
+  const pk = group.schema.primaryKey;
+  const columns = group.columns ?? [pk];
+  const rows = part.map((w) => w.row ?? { [pk.key]: w.id });
+  const extra = group.given
+    ? [{ name: SOURCE_VERSION, type: 'bigint', values: part.map((w) => w.version) }]
+    : [];
+  return group.recordset
+    ? recordsetSource('_strata_s', columns, rows, extra)
+    : valuesSource('_strata_s', columns, rows, extra);
+}
+
+/** The source column holding the primary key. */
+function sourceKey(group: WriteGroup): SQL {
+  const columns = group.columns ?? [group.schema.primaryKey];
+  return sql`${SRC}.${id(`c${columns.indexOf(group.schema.primaryKey)}`)}`;
+}
+
+/**
+ * Records the versions of the source's keys, in key order ("C" collation: the same order every
+ * Strata writer locks them in, so two never deadlock): the version after the stored one, or for
+ * Redis-ordered writes the write's own where it is newer. Returns the keys it recorded.
+ */
+function recordVersions(versions: VersionsTable, group: WriteGroup, deleted: boolean): SQL {
+  const version = group.given ? sql`${SRC}.${id(SOURCE_VERSION)}` : sql`1`;
+  const next = group.given ? sql`excluded."version"` : sql`${VT}."version" + 1`;
+  const onlyNewer = group.given ? sql` where ${VT}."version" < excluded."version"` : sql``;
+  const key = sql`${sourceKey(group)}::text`;
+  return sql`insert into ${versions} as ${VT} ("schema", "id", "version", "deleted") select ${group.schema.identity}::text, ${key}, ${version}, ${deleted}::boolean from ${SRC} order by ${key} collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now()${onlyNewer} returning "id" as ${id(KEY)}, "version" as ${id(VERSION)}`;
+}
+
+function insertRows(group: WriteGroup, condition: SQL): SQL {
+  const { schema } = group;
+  const columns = group.columns!;
+  const names = list(columns.map((c) => id(c.name)));
+  const cells = list(columns.map((_, i) => sql`${SRC}.${id(`c${i}`)}`));
+  const set = Object.entries(
+    conflictSet(
+      schema,
+      group.writes.map((w) => w.row!),
+    ),
+  ).map(([key, value]) => sql`${id(schema.columnsByKey.get(key)?.name ?? key)} = ${value}`);
+  return sql`insert into ${schema.table} (${names}) select ${cells} from ${SRC} where ${condition} on conflict (${id(schema.primaryKey.name)}) do update set ${list(set)} returning *`;
+}
+
+function deleteRows(group: WriteGroup, condition: SQL): SQL {
+  const pk = id(group.schema.primaryKey.name);
+  return sql`delete from ${group.schema.table} as ${T} using ${SRC} where ${T}.${pk} = ${sourceKey(group)} and ${condition} returning ${T}.${pk} as ${id(DELETED_PK)}`;
+}
+
+/**
+ * One group in ONE statement, versions and rows together: the version rows are written first (the
+ * rows read their keys from them), so a row is only ever locked by a writer that holds its key's
+ * version row. Sets reply `RETURNING *` of each row written plus its version; deletes reply each key
+ * recorded, its version and whether a row was there.
+ */
+export function singleStatement(db: Database, versions: VersionsTable, group: WriteGroup): Statement {
+  const recorded = sql`${sourceKey(group)}::text in (select ${id(KEY)} from ${V})`;
+  const pk = id(group.schema.primaryKey.name);
+  const head = sql`with ${SRC} as (select * from ${source(group, group.parts[0]!)}), ${V} as (${recordVersions(versions, group, !group.columns)})`;
+  if (group.columns) {
+    return db.execute(
+      sql`${head}, ${W} as (${insertRows(group, recorded)}) select ${W}.*, ${V}.${id(VERSION)} from ${W} join ${V} on ${V}.${id(KEY)} = ${W}.${pk}::text`,
+    ) as unknown as Statement;
+  }
+  return db.execute(
+    sql`${head}, ${D} as (${deleteRows(group, recorded)}) select ${V}.${id(KEY)}, ${V}.${id(VERSION)}, exists (select 1 from ${D} where ${D}.${id(DELETED_PK)}::text = ${V}.${id(KEY)}) as ${id(EXISTED)} from ${V}`,
+  ) as unknown as Statement;
+}
+
+/**
+ * Several groups in one transaction, first step: the version rows of every key of the call, in the
+ * one lock order, `size` keys per statement. Postgres-ordered and Redis-ordered keys never share a
+ * schema, so each statement holds one kind. Replies `schema, id, version` of each key recorded.
+ */
+export function versionStatements(
+  db: Database,
+  versions: VersionsTable,
+  winners: readonly PlannedWrite[],
+  size: number,
+): Statement[] {
+  const statements: Statement[] = [];
+  for (let at = 0; at < winners.length; ) {
+    const given = winners[at]!.version !== undefined;
+    let end = at;
+    while (end < winners.length && end - at < size && (winners[end]!.version !== undefined) === given) end++;
+    statements.push(versionsOf(db, versions, winners.slice(at, end), given));
+    at = end;
+  }
+  return statements;
+}
+
+function versionsOf(db: Database, versions: VersionsTable, writes: readonly PlannedWrite[], given: boolean): Statement {
+  const chunks: SQLChunk[] = [new StringChunk('(values ')];
+  writes.forEach((w, i) => {
+    chunks.push(new StringChunk(i === 0 ? '(' : '), ('), sql.param(w.schema.identity), new StringChunk('::text, '));
+    chunks.push(sql.param(w.key), new StringChunk('::text, '), sql.param(w.row === undefined));
+    chunks.push(new StringChunk('::boolean'));
+    if (given) chunks.push(new StringChunk(', '), sql.param(w.version), new StringChunk('::bigint'));
+  });
+  chunks.push(new StringChunk(`)) as ${'"_strata_s"'} ("s", "k", "d"${given ? ', "v"' : ''})`));
+  const version = given ? sql`${SRC}."v"` : sql`1`;
+  const next = given ? sql`excluded."version"` : sql`${VT}."version" + 1`;
+  const onlyNewer = given ? sql` where ${VT}."version" < excluded."version"` : sql``;
+  return db.execute(
+    sql`insert into ${versions} as ${VT} ("schema", "id", "version", "deleted") select ${SRC}."s", ${SRC}."k", ${version}, ${SRC}."d" from ${new SQL(chunks)} order by ${SRC}."s" collate "C", ${SRC}."k" collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now()${onlyNewer} returning "schema", "id", "version"`,
+  ) as unknown as Statement;
+}
+
+/**
+ * Several groups in one transaction, second step: a part's rows. Redis-ordered rows in a `db.batch`
+ * (no results between statements) apply only where this transaction recorded their version: the
+ * version row holds theirs and was written now (`updated_at` is the transaction's start), which a
+ * version recorded by an earlier delivery of the same write is not.
+ */
+export function dataStatement(
+  db: Database,
+  versions: VersionsTable,
+  group: WriteGroup,
+  part: readonly PlannedWrite[],
+  checkWon: boolean,
+): Statement {
+  const won =
+    checkWon && group.given
+      ? sql`exists (select 1 from ${versions} as ${VT} where ${VT}."schema" = ${group.schema.identity} and ${VT}."id" = ${sourceKey(group)}::text and ${VT}."version" = ${SRC}.${id(SOURCE_VERSION)} and ${VT}."updated_at" = now())`
+      : sql`true`;
+  const from = sql`with ${SRC} as (select * from ${source(group, part)}) `;
+  return db.execute(
+    sql`${from}${group.columns ? insertRows(group, won) : deleteRows(group, won)}`,
+  ) as unknown as Statement;
+}

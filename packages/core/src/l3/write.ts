@@ -1,0 +1,140 @@
+import { sql } from 'drizzle-orm';
+import type { Database } from './database.js';
+import { driverError, sqlState } from './driver-error.js';
+import { ddlLock } from './migrate.js';
+import { rowsOf } from './migrations-table.js';
+import { decodeRawRow } from './recordset.js';
+import type { Statement, Transactions } from './transactions.js';
+import type { WriteOp, WriteOutcome } from './types.js';
+import { rowsPerStatement } from './upsert.js';
+import { type VersionsTable, versionsTableStatements } from './versions-table.js';
+import { type PlannedWrite, planWrite, type WriteGroup, type WritePlan } from './write-plan.js';
+import { DELETED_PK, dataStatement, EXISTED, KEY, singleStatement, VERSION, versionStatements } from './write-sql.js';
+
+/** What `write` runs on: the tier's database, its way to be atomic, its settings. */
+export interface WriteContext {
+  readonly db: Database;
+  readonly transactions: Transactions;
+  readonly versions: VersionsTable;
+  readonly maxParameters: number;
+}
+
+type Raw = Record<string, unknown>;
+
+const at = (identity: string, key: string) => `${identity}\u0000${key}`;
+const bool = (value: unknown) => value === true || value === 't' || value === 'true';
+
+/** Fills the outcome of each write of a group from its statement's reply. */
+function settleGroup(plan: WritePlan, group: WriteGroup, raws: readonly Raw[], versions?: ReadonlyMap<string, number>) {
+  const pk = group.schema.primaryKey;
+  const byKey = new Map(group.writes.map((w) => [w.key, w]));
+  for (const raw of raws) {
+    if (group.columns) {
+      const row = decodeRawRow(group.schema, raw);
+      const w = byKey.get(String(row[pk.key]));
+      if (!w) continue;
+      const version = versions?.get(at(w.schema.identity, w.key)) ?? Number(raw[VERSION]);
+      plan.outcomes[w.op]![w.index] = { applied: true, version, row };
+    } else {
+      const key = String(raw[KEY] ?? raw[DELETED_PK]);
+      const w = byKey.get(key);
+      if (!w) continue;
+      const version = versions?.get(at(w.schema.identity, w.key)) ?? Number(raw[VERSION]);
+      plan.outcomes[w.op]![w.index] = { applied: true, version, existed: raw[EXISTED] === undefined || bool(raw[EXISTED]) };
+    }
+  }
+}
+
+/** Deletes whose version was recorded but that found no row (multi-statement form): applied, nothing existed. */
+function settleRecordedDeletes(plan: WritePlan, group: WriteGroup, part: readonly PlannedWrite[], versions: ReadonlyMap<string, number>) {
+  if (group.columns) return;
+  for (const w of part) {
+    const version = versions.get(at(w.schema.identity, w.key));
+    if (version === undefined || plan.outcomes[w.op]![w.index]!.applied) continue;
+    plan.outcomes[w.op]![w.index] = { applied: true, version, existed: false };
+  }
+}
+
+function recordedVersions(results: readonly unknown[]): Map<string, number> {
+  const versions = new Map<string, number>();
+  for (const result of results) {
+    for (const raw of rowsOf(result)) versions.set(at(String(raw.schema), String(raw.id)), Number(raw.version));
+  }
+  return versions;
+}
+
+function versionSize(ctx: WriteContext): number {
+  // identity, key, deleted, version: four parameters a key.
+  return rowsPerStatement(4, ctx.maxParameters);
+}
+
+async function interactive(ctx: WriteContext, plan: WritePlan): Promise<void> {
+  await ctx.transactions.interactive(async (tx) => {
+    const results: unknown[] = [];
+    for (const statement of versionStatements(tx, ctx.versions, plan.winners, versionSize(ctx))) results.push(await statement);
+    const versions = recordedVersions(results);
+    for (const group of plan.groups) {
+      for (const part of group.parts) {
+        const fresh = part.filter((w) => versions.has(at(w.schema.identity, w.key)));
+        if (fresh.length === 0) continue;
+        settleGroup(plan, group, rowsOf(await dataStatement(tx, ctx.versions, group, fresh, false)), versions);
+        settleRecordedDeletes(plan, group, fresh, versions);
+      }
+    }
+  });
+}
+
+async function batch(ctx: WriteContext, plan: WritePlan): Promise<void> {
+  const versionsPart = versionStatements(ctx.db, ctx.versions, plan.winners, versionSize(ctx));
+  const data: { group: WriteGroup; part: readonly PlannedWrite[]; statement: Statement }[] = [];
+  for (const group of plan.groups) {
+    for (const part of group.parts) data.push({ group, part, statement: dataStatement(ctx.db, ctx.versions, group, part, true) });
+  }
+  const results = await ctx.transactions.batch([...versionsPart, ...data.map((d) => d.statement)]);
+  const versions = recordedVersions(results.slice(0, versionsPart.length));
+  data.forEach(({ group, part }, i) => {
+    settleGroup(plan, group, rowsOf(results[versionsPart.length + i]), versions);
+    settleRecordedDeletes(plan, group, part, versions);
+  });
+}
+
+async function attempt(ctx: WriteContext, plan: WritePlan): Promise<void> {
+  const [only] = plan.groups;
+  if (plan.groups.length === 1 && only!.parts.length === 1) {
+    settleGroup(plan, only!, rowsOf(await singleStatement(ctx.db, ctx.versions, only!)));
+    return;
+  }
+  await (ctx.transactions.mode === 'batch' ? batch(ctx, plan) : interactive(ctx, plan));
+}
+
+/** undefined_table, or invalid_schema_name for a `migrationsSchema` that does not exist yet. */
+function missingTable(error: unknown): boolean {
+  const state = sqlState(driverError(error));
+  return state === '42P01' || state === '3F000';
+}
+
+/** Creates `_strata_versions` under migrate()'s lock, so two instances doing it at once queue. */
+async function createVersionsTable(ctx: WriteContext): Promise<void> {
+  const statements = versionsTableStatements(ctx.versions);
+  await ctx.transactions.all((db) => [ddlLock(db), ...statements.map((s) => db.execute(sql.raw(s)))]);
+}
+
+/**
+ * Runs a `write` (see `L3Tier.write`): one statement when the call is one group of one part, else
+ * one transaction, versions first. Creates `_strata_versions` the first time it is missing and
+ * tries once more; the steady state pays nothing for that. (A missing user table fails the same
+ * way the second time and is reported as it is.)
+ */
+export async function runWrite(ctx: WriteContext, ops: readonly WriteOp[]): Promise<WriteOutcome[][]> {
+  let plan = planWrite(ops, ctx.maxParameters);
+  if (plan.winners.length === 0) return plan.outcomes;
+  try {
+    await attempt(ctx, plan);
+  } catch (error) {
+    if (!missingTable(error)) throw error;
+    await createVersionsTable(ctx);
+    plan = planWrite(ops, ctx.maxParameters);
+    await attempt(ctx, plan);
+  }
+  return plan.outcomes;
+}

@@ -1,29 +1,38 @@
 import type { CompiledSchema } from '../schema/types.js';
 
-/** L2 value meaning "known absent" (negative cache, delete tombstone). No codec output starts with NUL. */
-export const ABSENT_MARKER = '\u0000strata:absent';
-
 /**
- * L2 key layout: `{root}:{prefix}:{fingerprint}-{codec}:g{generation}:{id}`.
- * - the fingerprint changes when the table's columns change, so a migrated table never reads old shapes;
- * - the codec name, so switching codecs never decodes bytes written by another;
- * - the generation, so `invalidateAll` is one INCR, not a SCAN over every key.
+ * Where a schema lives in L2: `{root}:{identity or l2.keyPrefix}:…`. The identity is the schema's
+ * qualified table, so two apps or tenants with a `players` table each (in different Postgres
+ * schemas) never share a key, whatever their Strata schema names.
+ *
+ * - rows: `{base}:{fingerprint}-{codec}:g{generation}:{id}`: the fingerprint changes when the
+ *   cached shape changes (so no instance reads a value of the old shape), the codec name keeps JSON
+ *   and MessagePack apart, and the generation makes `invalidateAll` one write instead of a SCAN;
+ * - `{base}:gen` (the generation), `{base}:sgen` (the search generation: moved on by every write,
+ *   so a cached search list older than the last write is never served), `{base}:ver` (the counter
+ *   that orders write-behind writes; outside the generation, so invalidateAll never resets it);
+ * - `{root}:boot` and `{root}:tick`, shared by the app's schemas: how a restarted or restored Redis
+ *   is told apart (see `L2Watch`).
  */
 export class KeySpace {
   readonly base: string;
   readonly generationKey: string;
-  /** Moved on by every write to the schema: cached search lists tagged with an older value are stale. */
   readonly searchGenerationKey: string;
+  readonly versionKey: string;
+  readonly bootKey: string;
+  readonly tickKey: string;
+  readonly #shape: string;
 
   constructor(root: string, schema: CompiledSchema, codecName: string) {
-    const prefix = (schema.l2 || undefined)?.keyPrefix || schema.name;
+    const prefix = (schema.l2 || undefined)?.keyPrefix || schema.identity;
     this.base = `${root}:${prefix}`;
     this.generationKey = `${this.base}:gen`;
     this.searchGenerationKey = `${this.base}:sgen`;
+    this.versionKey = `${this.base}:ver`;
+    this.bootKey = `${root}:boot`;
+    this.tickKey = `${root}:tick`;
     this.#shape = `${this.base}:${schema.fingerprint}-${codecName}`;
   }
-
-  readonly #shape: string;
 
   row(generation: number, id: string): string {
     return `${this.#shape}:g${generation}:${id}`;

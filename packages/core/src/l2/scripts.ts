@@ -74,6 +74,18 @@ return out`,
 };
 
 /**
+ * Takes ARGV[1] versions from a counter (KEYS[1]) without writing anything: a transaction that
+ * writes a write-behind schema orders itself among that schema's queued writes this way before
+ * Postgres commits. Reply: the first version, or -1 when the counter is missing (seed it first).
+ */
+export const RESERVE: L2Script = {
+  name: 'reserve',
+  source: `if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local n = tonumber(ARGV[1])
+return redis.call('INCRBY', KEYS[1], n) - n + 1`,
+};
+
+/**
  * Conditional deletes, then INCRs. KEYS = keys, then bump keys. ARGV = count, then per key a rule:
  * `all` (always), `settled` (unless a write-behind row is pending there: invalidating must not lose
  * a write Postgres does not have yet), or a version (only when the key holds that version or an

@@ -70,9 +70,14 @@ export function versionOfRow(versions: VersionsTable, schema: CompiledSchema): S
   );
 }
 
+/** Instances that reseed within this long of each other share an epoch rather than use one each. */
+const EPOCH_SHARED_FOR = "interval '10 seconds'";
+
 /**
  * Starts the schema's next epoch of Redis-ordered versions: past the last one started and past every
- * version stored for the schema (a schema that was write-through before keeps small versions).
+ * version stored for the schema (a schema that was write-through before keeps small versions). An
+ * epoch started in the last 10 s is handed out again: every instance of a deployment finds a reset
+ * Redis at about the same time, and one epoch among them all keeps the 8,191 epochs for real resets.
  */
 export function nextEpochStatement(
   db: Database,
@@ -85,7 +90,10 @@ export function nextEpochStatement(
     .values({ schema: schema.identity, id: EPOCH_ID, version: sql`${highest} + 1`, deleted: false })
     .onConflictDoUpdate({
       target: [versions.schema, versions.id],
-      set: { version: sql`greatest(${versions.version}, ${highest}) + 1`, updatedAt: sql`now()` },
+      set: {
+        version: sql`case when ${versions.updatedAt} > now() - ${sql.raw(EPOCH_SHARED_FOR)} then ${versions.version} else greatest(${versions.version}, ${highest}) + 1 end`,
+        updatedAt: sql`case when ${versions.updatedAt} > now() - ${sql.raw(EPOCH_SHARED_FOR)} then ${versions.updatedAt} else now() end`,
+      },
     })
     .returning({ version: versions.version });
 }

@@ -1,0 +1,95 @@
+import type { Clock } from '../clock.js';
+import { GENERATION, NEXT_GENERATION } from '../l2/scripts.js';
+import type { L2Tier } from '../l2/types.js';
+import type { KeySpace } from './keys.js';
+import type { L2Watch } from './l2-watch.js';
+
+/** How long a generation read serves before the next one: invalidateAll elsewhere reaches us within it. */
+export const GENERATION_REFRESH_MS = 5_000;
+
+/**
+ * A schema's L2 generation (part of every row key): read at most every 5 s, so an invalidateAll on
+ * another instance reaches this one within 5 s even without a bus (at once with one). Each read also
+ * feeds the {@link L2Watch}. When L2 may hold rows older than what was acknowledged — L2 missed a
+ * committed write (it was down), or Redis restarted or went back — the generation must move on
+ * before it is used again: every row cached under the old one is then ignored everywhere.
+ */
+export class SchemaGeneration {
+  #value: Promise<number> | undefined;
+  #at = 0;
+  /** The highest generation seen: after a restore the stored one may be older. */
+  #highest = 0;
+  #mustMoveOn = false;
+
+  constructor(
+    readonly l2: L2Tier,
+    readonly keys: KeySpace,
+    readonly clock: Clock,
+    readonly watch: L2Watch,
+  ) {}
+
+  /** Whether L2 may hold rows older than acknowledged writes (cleared once the generation moved on). */
+  get owed(): boolean {
+    return this.#mustMoveOn;
+  }
+
+  current(): Promise<number> {
+    const now = this.clock.now();
+    if (this.#mustMoveOn) return this.moveOn();
+    if (this.#value === undefined || now - this.#at > GENERATION_REFRESH_MS) {
+      this.#at = now;
+      this.#value = this.#read().catch((err: unknown) => {
+        this.#value = undefined;
+        throw err;
+      });
+    }
+    return this.#value;
+  }
+
+  /** Moves the generation (and the search generation) past every one seen: one request. */
+  moveOn(): Promise<number> {
+    // Cleared now so that calls meanwhile share this request; set again if L2 refuses it.
+    this.#mustMoveOn = false;
+    this.#at = this.clock.now();
+    const keys = [this.keys.generationKey, this.keys.searchGenerationKey];
+    this.#value = this.l2.run(NEXT_GENERATION, keys, [String(this.#highest)]).then(
+      (reply) => this.#seen(Number(reply)),
+      (err: unknown) => {
+        this.#mustMoveOn = true;
+        this.#value = undefined;
+        throw err;
+      },
+    );
+    return this.#value;
+  }
+
+  /** L2 missed a committed write, or Redis was reset: move on before the next use. */
+  mustMoveOn(): void {
+    this.#mustMoveOn = true;
+  }
+
+  /** Another instance ran invalidateAll: the next use reads the generation again. */
+  forget(): void {
+    this.#value = undefined;
+  }
+
+  async #read(): Promise<number> {
+    const floor = this.watch.floor();
+    const keys = [this.keys.generationKey, this.keys.bootKey, this.keys.tickKey];
+    const reply = (await this.l2.run(GENERATION, keys, [this.watch.token])) as unknown[];
+    const [generation, boot, tick] = Array.isArray(reply) ? reply : [];
+    this.watch.observe(String(boot), Number(tick), floor);
+    // A reset found by this very read: move on now rather than serve the old generation once.
+    if (this.#mustMoveOn) {
+      this.#seen(Number(generation));
+      return this.moveOn();
+    }
+    return this.#seen(Number(generation));
+  }
+
+  #seen(generation: number): number {
+    if (!Number.isSafeInteger(generation) || generation < 0) throw new TypeError('L2: a generation is not an integer');
+    this.#highest = Math.max(this.#highest, generation);
+    return generation;
+  }
+}

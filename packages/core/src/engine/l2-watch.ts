@@ -1,0 +1,47 @@
+/**
+ * Tells a Redis that restarted without its data, or came back from an older snapshot (a restore, a
+ * failover to a replica that lagged), from one that kept running. Either way L2 may now serve rows
+ * older than what every instance already acknowledged, and counters (generations, write-behind
+ * versions) may have gone back: the engine treats it as an invalidateAll of every schema.
+ *
+ * Every generation read (at most every 5 s per schema and instance) also reads a boot marker — set
+ * by whoever finds it missing, so a Redis that lost its data answers with a new one — and INCRs a
+ * tick. A tick never goes back in a Redis that kept its data, so a reply with a tick not above one
+ * already seen BEFORE that request was sent comes from a Redis that went back in time. Comparing
+ * with what was seen before sending (not with the latest reply) keeps two requests in flight at
+ * once, answered out of order, from looking like a restore.
+ */
+export class L2Watch {
+  /** Set as the boot marker when this instance finds none. */
+  readonly token: string;
+  #boot: string | undefined;
+  #tick = 0;
+  resets = 0;
+
+  constructor(readonly onReset: (why: string) => void) {
+    const bytes = crypto.getRandomValues(new Uint8Array(9));
+    this.token = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
+  /** The floor to pass to {@link observe} for a request sent now. */
+  floor(): number {
+    return this.#tick;
+  }
+
+  /** Reads the boot marker and tick of a generation reply to a request sent at `floor`. */
+  observe(boot: string, tick: number, floor: number): void {
+    const known = this.#boot;
+    this.#boot = boot;
+    let reset = true;
+    if (known !== undefined && boot !== known) this.#reset('Redis restarted without its data (new boot marker)');
+    else if (tick <= floor) this.#reset(`Redis went back in time (tick ${tick}, ${floor} seen before)`);
+    else reset = false;
+    // After a reset the Redis as it is now is the baseline.
+    if (reset || tick > this.#tick) this.#tick = tick;
+  }
+
+  #reset(why: string): void {
+    this.resets += 1;
+    this.onReset(why);
+  }
+}

@@ -1,0 +1,159 @@
+import type { Row } from '../l3/types.js';
+import type { EngineContext } from './context.js';
+import type { ReadToken } from './fence.js';
+import { type Id, idKey } from './ids.js';
+import { ABSENT, type SchemaCache, type Versioned } from './schema-cache.js';
+
+/** The remaining-TTL rule: an upper tier never keeps a value longer than the tier it came from. */
+export function fillTtl(policyMs: number, remainingMs: number): number {
+  if (remainingMs <= 0) return policyMs;
+  return policyMs === 0 ? remainingMs : Math.min(policyMs, remainingMs);
+}
+
+/**
+ * THE read path, for one id or many: L1, then ONE L2 request for L1's misses, then ONE L3 query
+ * for L2's misses, filling the tiers above with what was found, each value with its version (no
+ * cache takes it over a newer one). Concurrent reads of a key in this instance share one load
+ * (request coalescing). Results follow `ids`; `null` where no row exists.
+ * `l1Read`: the caller already asked L1 for these ids (and counted the misses).
+ */
+export async function readRows(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  ids: readonly Id[],
+  l1Read = false,
+): Promise<(Row | null)[]> {
+  const results = new Map<string, Row | null>();
+  const own = new Map<string, Id>();
+  const waits = new Map<string, Promise<Row | null>>();
+  for (const id of ids) {
+    const key = idKey(id);
+    if (results.has(key) || own.has(key) || waits.has(key)) continue;
+    const hit = l1Read ? undefined : cache.readL1(ctx, key);
+    if (hit !== undefined) {
+      results.set(key, hit);
+      continue;
+    }
+    const running = cache.inflight.get(key);
+    if (running) waits.set(key, running);
+    else own.set(key, id);
+  }
+  if (own.size > 0) {
+    const batch = loadBelowL1(ctx, cache, own);
+    for (const key of own.keys()) {
+      const one = batch.then((found) => found.get(key) ?? null);
+      cache.inflight.set(key, one);
+      const done = () => {
+        if (cache.inflight.get(key) === one) cache.inflight.delete(key);
+      };
+      one.then(done, done);
+      waits.set(key, one);
+    }
+  }
+  for (const [key, wait] of waits) results.set(key, await wait);
+  return ids.map((id) => results.get(idKey(id)) ?? null);
+}
+
+async function loadBelowL1(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  own: ReadonlyMap<string, Id>,
+): Promise<Map<string, Row | null>> {
+  const tokens = new Map<string, ReadToken>();
+  for (const key of own.keys()) tokens.set(key, cache.fence.beginRead(key));
+  try {
+    const results = new Map<string, Row | null>();
+    const missing = new Map(own);
+    if (cache.l2) await fromL2(ctx, cache, missing, tokens, results);
+    if (missing.size > 0) await fromL3(ctx, cache, missing, tokens, results);
+    return results;
+  } finally {
+    for (const [key, token] of tokens) cache.fence.endRead(key, token);
+  }
+}
+
+async function fromL2(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  missing: Map<string, Id>,
+  tokens: ReadonlyMap<string, ReadToken>,
+  results: Map<string, Row | null>,
+): Promise<void> {
+  const name = cache.schema.name;
+  let values: (string | null)[];
+  const keys = [...missing.keys()];
+  try {
+    values = await cache.l2!.getMany(await cache.rowKeys(keys));
+  } catch (err) {
+    ctx.tolerate(name, 'l2', 'get', err);
+    return;
+  }
+  for (const [i, key] of keys.entries()) {
+    const stale = tokens.get(key)!.stale;
+    let plain: Row | undefined;
+    try {
+      const hit = cache.readL2(ctx, key, values[i] ?? null);
+      if (!hit) {
+        ctx.miss('l2', name);
+        continue;
+      }
+      if ('absent' in hit) {
+        missing.delete(key);
+        ctx.counters.negativeHits += 1;
+        results.set(key, null);
+        if (stale) ctx.counters.fencedFills += 1;
+        else cache.offerL1(key, ABSENT, fillTtl(cache.negativeTtlMs || cache.l1TtlMs, hit.remainingMs), hit.version);
+        continue;
+      }
+      plain = await cache.rows.decryptRow(hit.row, key);
+      missing.delete(key);
+      ctx.hit('l2', name);
+      results.set(key, plain);
+      if (stale) ctx.counters.fencedFills += 1;
+      else cache.offerL1(key, cache.l1Value(plain, true), fillTtl(cache.l1TtlMs, hit.remainingMs), hit.version);
+    } catch (err) {
+      // An entry this instance cannot read (tampered, another key, another codec): L3 answers for it.
+      ctx.tolerate(name, 'l2', 'decode', err);
+    }
+  }
+}
+
+async function fromL3(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  missing: Map<string, Id>,
+  tokens: ReadonlyMap<string, ReadToken>,
+  results: Map<string, Row | null>,
+): Promise<void> {
+  const name = cache.schema.name;
+  if (!cache.l3) {
+    // L2 is the source of truth: what it does not hold does not exist.
+    for (const key of missing.keys()) results.set(key, null);
+    return;
+  }
+  ctx.counters.l3Reads += 1;
+  let found: Awaited<ReturnType<typeof cache.l3.findMany>>;
+  try {
+    found = await cache.l3.findMany(cache.schema, [...missing.values()]);
+  } catch (err) {
+    throw ctx.l3Error(name, 'get', err);
+  }
+  const fills: Versioned[] = [];
+  const pk = cache.schema.primaryKey.key;
+  for (const { row: stored, version } of found) {
+    const key = idKey(stored[pk] as Id);
+    if (!missing.delete(key)) continue;
+    ctx.hit('l3', name);
+    const plain = await cache.rows.decryptRow(stored, key);
+    results.set(key, plain);
+    if (tokens.get(key)?.stale) ctx.counters.fencedFills += 1;
+    else fills.push({ key, version, stored, plain });
+  }
+  for (const key of missing.keys()) {
+    ctx.miss('l3', name);
+    results.set(key, null);
+    // Version 0: an absence read here never replaces anything a write put in a cache.
+    if (!tokens.get(key)?.stale) fills.push({ key, version: 0 });
+  }
+  await cache.fill(ctx, fills);
+}

@@ -1,0 +1,342 @@
+import type { ResolvedConfig } from '../config.js';
+import type { Encryptor } from '../crypto/types.js';
+import { toMs } from '../duration.js';
+import { StrataError } from '../errors.js';
+import { freezeRow } from '../l1/freeze-row.js';
+import { createMemoryL1 } from '../l1/memory-l1.js';
+import type { L1Tier } from '../l1/types.js';
+import { decodeEnvelope, type Envelope, encodeEnvelope, ownerTag, remainingMs } from '../l2/envelope.js';
+import { DROP, PUT } from '../l2/scripts.js';
+import type { L2Tier } from '../l2/types.js';
+import type { L3Tier, Row } from '../l3/types.js';
+import type { CompiledSchema, WriteMode } from '../schema/types.js';
+import type { EngineContext } from './context.js';
+import { WriteFence } from './fence.js';
+import { SchemaGeneration } from './generation.js';
+import { type Id, idKey } from './ids.js';
+import { KeySpace } from './keys.js';
+import type { L2Watch } from './l2-watch.js';
+import { RowCodec } from './row-codec.js';
+
+/** L1's "known absent" entry (negative caching, a delete's tombstone). */
+export const ABSENT: Readonly<{ absent: true }> = Object.freeze({ absent: true });
+export type L1Value = Row | typeof ABSENT;
+
+/** Longest a delete's tombstone stays in L2: far beyond any read in flight, short of filling Redis. */
+const MAX_TOMBSTONE_MS = 60_000;
+
+/** A row (or, without `stored`, an absence) with its version, on its way into the caches. */
+export interface Versioned {
+  readonly key: string;
+  readonly version: number;
+  /** The stored shape (ciphertext where encrypted); absent = the key holds no row. */
+  readonly stored?: Row;
+  /** The plaintext of `stored`. */
+  readonly plain?: Row;
+}
+
+/** What an L2 entry says about a key: a row, an absence, or nothing usable (a miss). */
+export type L2Hit = { row: Row; version: number; remainingMs: number } | { absent: true; version: number; remainingMs: number };
+
+/** How `drop` decides per key: always, unless a write-behind row is pending, or up to a version. */
+export type DropRule = 'all' | 'settled' | readonly number[];
+
+/**
+ * The one owner of a schema's cached state in this instance: its L1 store, its L2 keys and
+ * generation, the loads in flight, the fence for drops. Every path that puts a row into a cache or
+ * takes one out goes through here, and every such change is versioned: no cache ever takes a value
+ * older than the one it holds (see docs/semantics.md, "Versions").
+ */
+export class SchemaCache {
+  readonly rows: RowCodec;
+  readonly l1: L1Tier<L1Value> | undefined;
+  readonly l2: L2Tier | undefined;
+  readonly l3: L3Tier | undefined;
+  readonly keys: KeySpace;
+  readonly generation: SchemaGeneration | undefined;
+  readonly owner: string;
+  readonly l1TtlMs: number;
+  readonly l2TtlMs: number;
+  readonly negativeTtlMs: number;
+  readonly writeMode: WriteMode;
+  /** L1 cannot answer a whole cached row when some columns are kept out of it (omitL1). */
+  readonly l1AnswersGets: boolean;
+  /** Drops fence the reads in flight on their keys: such a read must not put back what was dropped. */
+  readonly fence = new WriteFence();
+  /** Loads below L1 in flight, by key: concurrent misses share one (request coalescing). */
+  readonly inflight = new Map<string, Promise<Row | null>>();
+  /** Writes that began in this instance, and those running: a search fills only when none ran meanwhile. */
+  writeEpoch = 0;
+  writesInFlight = 0;
+  /** The write-behind version counter may have gone back (Redis reset): start a new epoch before using it. */
+  counterSuspect = false;
+  /** Where search and count run: the schema's read replica, else L3. */
+  readonly reader: L3Tier | undefined;
+
+  constructor(
+    readonly schema: CompiledSchema,
+    readonly config: ResolvedConfig,
+    l2: L2Tier | undefined,
+    encryptor: Promise<Encryptor> | undefined,
+    watch: L2Watch,
+  ) {
+    const { name } = schema;
+    this.l2 = schema.l2 === false ? undefined : l2;
+    this.l3 = schema.l3 === false ? undefined : config.l3;
+    this.reader = (schema.l3 || undefined)?.readReplica ?? this.l3;
+    if (!this.l2 && !this.l3) invalid(name, 'l2', 'has neither L2 nor L3: nothing would persist it');
+    if (schema.encryptedKeys.length > 0 && !encryptor)
+      invalid(name, 'encryptionKey', 'has encrypted fields: set config.encryptionKey');
+    const l1Policy = schema.l1 === false ? undefined : (schema.l1 ?? {});
+    const l2Policy = schema.l2 === false ? {} : (schema.l2 ?? {});
+    this.l1TtlMs = toMs(l1Policy?.ttl ?? config.defaultL1TtlMs, `${name}.l1.ttl`);
+    // With no L3, L2 is the source of truth: its entries must not expire unless the schema says so.
+    this.l2TtlMs = toMs(l2Policy.ttl ?? (this.l3 ? config.defaultL2TtlMs : 0), `${name}.l2.ttl`);
+    this.negativeTtlMs = schema.negativeTtl === undefined ? 0 : toMs(schema.negativeTtl, `${name}.negativeTtl`);
+    this.writeMode = schema.writeMode ?? config.defaultWriteMode;
+    if (this.writeMode === 'write-behind' && !(config.queue && this.l2 && this.l3)) {
+      // L2 orders and serves the write before the flush, L3 takes the flush, the queue holds it in between.
+      invalid(name, 'writeMode', 'write-behind needs config.queue, an L2 and an L3');
+    }
+    this.rows = new RowCodec(schema, config.codec, encryptor);
+    this.keys = new KeySpace(config.keyPrefix, schema, config.codec.name);
+    this.owner = ownerTag(schema.identity);
+    this.generation = this.l2 && new SchemaGeneration(this.l2, this.keys, config.clock, watch);
+    this.l1AnswersGets = schema.l1Keys.length === schema.l2Keys.length;
+    const onEvict = schema.hooks.onEvict;
+    this.l1 = l1Policy
+      ? createMemoryL1<L1Value>({
+          maxEntries: l1Policy.maxEntries ?? config.l1.maxEntries,
+          eviction: l1Policy.eviction ?? config.l1.eviction,
+          defaultTtlMs: this.l1TtlMs,
+          clock: config.clock,
+          ...(onEvict && {
+            onEvict: (id, value, reason) => {
+              if (value !== ABSENT) onEvict(id, value, reason);
+            },
+          }),
+          onHookError: (err) => config.logger.warn('onEvict hook threw', { schema: name, error: String(err) }),
+        })
+      : undefined;
+  }
+
+  // ---- L1 ----
+
+  /** L1's answer: a row, null (cached absent), or undefined (ask below). Counts the outcome. */
+  readL1(ctx: EngineContext, key: string): Row | null | undefined {
+    if (!this.l1 || !this.l1AnswersGets) return undefined;
+    const value = this.l1.get(key);
+    if (value === undefined) {
+      ctx.miss('l1', this.schema.name);
+      return undefined;
+    }
+    if (value === ABSENT) {
+      ctx.counters.negativeHits += 1;
+      return null;
+    }
+    ctx.hit('l1', this.schema.name);
+    return this.config.l1.protect === 'copy' ? structuredClone(value) : (value as Row);
+  }
+
+  /** Puts a value into L1 unless it holds a newer version of the key. */
+  offerL1(key: string, value: L1Value, ttlMs: number, version: number): void {
+    const l1 = this.l1;
+    if (!l1) return;
+    const held = l1.peek(key);
+    if (held !== undefined && held.version > version) return;
+    l1.set(key, value, ttlMs, version);
+  }
+
+  /** What L1 keeps of a row: frozen (default) or a private copy, never the caller's objects. */
+  l1Value(plain: Row, owned: boolean): Row {
+    const row = this.rows.toL1(owned ? plain : this.rows.fromL2(this.rows.toL2(plain)));
+    return this.config.l1.protect === 'freeze' ? freezeRow(row) : structuredClone(row);
+  }
+
+  // ---- L2 values ----
+
+  /** The L2 string of a row or an absence at `version`, living `ttlMs` (0 = no expiry). */
+  envelope(stored: Row | undefined, version: number, ttlMs: number, pending = false): string {
+    const expiresAt = ttlMs > 0 ? this.config.clock.now() + ttlMs : 0;
+    return encodeEnvelope({
+      kind: stored ? 'r' : 'a',
+      pending,
+      version,
+      expiresAt,
+      freshUntil: expiresAt,
+      owner: this.owner,
+      payload: stored ? this.rows.toL2(stored) : '',
+    });
+  }
+
+  /**
+   * What an L2 value found under `key` says, or undefined when it is a miss: nothing there, another
+   * format, already expired, or written by another schema or for another id (a mistaken key prefix
+   * must never serve someone else's row: counted as an L2 error).
+   */
+  readL2(ctx: EngineContext, key: string, value: string | null): L2Hit | undefined {
+    if (value === null) return undefined;
+    const e = decodeEnvelope(value);
+    if (!e || e.kind === 'l') return undefined;
+    const remaining = remainingMs(e, this.config.clock.now());
+    if (remaining < 0) return undefined;
+    if (e.owner !== this.owner) return this.#foreign(ctx, key, 'another schema wrote it');
+    if (e.kind === 'a') return { absent: true, version: e.version, remainingMs: remaining };
+    const row = this.rows.fromL2(e.payload);
+    if (idKey(row[this.schema.primaryKey.key] as Id) !== key) return this.#foreign(ctx, key, 'it holds another id');
+    return { row, version: e.version, remainingMs: remaining };
+  }
+
+  #foreign(ctx: EngineContext, key: string, why: string): undefined {
+    ctx.tolerate(this.schema.name, 'l2', 'read', new StrataError('DECODE_FAILED', `L2 entry for ${key} refused: ${why}`));
+    return undefined;
+  }
+
+  tombstoneTtlMs(): number {
+    return this.l2TtlMs > 0 ? Math.min(this.l2TtlMs, MAX_TOMBSTONE_MS) : MAX_TOMBSTONE_MS;
+  }
+
+  async rowKeys(keys: readonly string[]): Promise<string[]> {
+    const generation = await this.generation!.current();
+    return keys.map((key) => this.keys.row(generation, key));
+  }
+
+  // ---- what changes the caches ----
+
+  /**
+   * A write of `keys` begins: loads in flight on them are detached (a read that starts after the
+   * write acknowledged must not join one that began before), and searches in flight will not fill.
+   */
+  beginWrite(keys: readonly string[]): void {
+    this.writeEpoch += 1;
+    this.writesInFlight += 1;
+    for (const key of keys) this.inflight.delete(key);
+  }
+
+  endWrite(): void {
+    this.writesInFlight -= 1;
+  }
+
+  /**
+   * Fills the caches with what a read found below them (L2 for L1; L3 for both), each value only
+   * where no newer one is held. The L2 part is deferred work (`waitUntil`, background or awaited).
+   */
+  async fill(ctx: EngineContext, found: readonly Versioned[], options: { l1?: boolean; l2?: boolean } = {}): Promise<void> {
+    if (options.l1 !== false) {
+      for (const f of found) {
+        if (f.plain) this.offerL1(f.key, this.l1Value(f.plain, true), this.l1TtlMs, f.version);
+        else if (this.negativeTtlMs > 0) this.offerL1(f.key, ABSENT, this.negativeTtlMs, f.version);
+      }
+    }
+    const l2 = this.l2;
+    if (!l2 || options.l2 === false) return;
+    const entries = found.filter((f) => f.stored || this.negativeTtlMs > 0);
+    if (entries.length === 0) return;
+    await ctx.defer(this.schema.name, 'l2', 'fill', async () => {
+      const rowKeys = await this.rowKeys(entries.map((f) => f.key));
+      const args = entries.map((f): PutEntry => {
+        const ttl = f.stored ? this.l2TtlMs : this.negativeTtlMs;
+        return [f.version, ttl, this.envelope(f.stored, f.version, ttl)];
+      });
+      await l2.run(PUT, rowKeys, putArgs(args));
+    });
+  }
+
+  /**
+   * After Postgres committed rows (write-through, a transaction, a flush): L2 takes each unless it
+   * holds a newer version (the search generation moves on in the same request), then L1 takes what
+   * L2 took. A row L2 refused is dropped from L1: L2 holds a newer one. If L2 cannot be reached, the
+   * generation must move on before L2 is used again (`SchemaGeneration.mustMoveOn`).
+   */
+  async commit(ctx: EngineContext, items: readonly Versioned[]): Promise<void> {
+    let taken: boolean[] = items.map(() => true);
+    if (this.l2) {
+      try {
+        const rowKeys = await this.rowKeys(items.map((i) => i.key));
+        const entries = items.map((item): PutEntry => {
+          const ttl = item.stored ? this.l2TtlMs : this.tombstoneTtlMs();
+          return [item.version, ttl, this.envelope(item.stored, item.version, ttl)];
+        });
+        const reply = (await this.l2.run(PUT, [...rowKeys, this.keys.searchGenerationKey], putArgs(entries))) as unknown[];
+        taken = items.map((_, i) => Number(reply[i]) === 1);
+      } catch (err) {
+        // With no L3, L2 is the source of truth: the write did not happen.
+        if (!this.l3) throw err;
+        this.generation!.mustMoveOn();
+        ctx.tolerate(this.schema.name, 'l2', 'write', err);
+      }
+    }
+    items.forEach((item, i) => {
+      if (!this.l1) return;
+      if (!taken[i] || this.writeMode === 'write-through-l1-async') this.l1.delete(item.key);
+      else if (item.plain) this.offerL1(item.key, this.l1Value(item.plain, false), this.l1TtlMs, item.version);
+      else this.offerL1(item.key, ABSENT, Math.min(this.l1TtlMs || MAX_TOMBSTONE_MS, this.tombstoneTtlMs()), item.version);
+    });
+  }
+
+  /**
+   * Drops cached copies of `keys` here (L1, loads in flight, fenced) and in L2 by `rule`, the search
+   * generation moving on in the same request. If L2 cannot be reached, the generation must move on.
+   */
+  async drop(ctx: EngineContext, keys: readonly string[], rule: DropRule): Promise<void> {
+    keys.forEach((key, i) => {
+      this.fence.beginWrite(key);
+      this.inflight.delete(key);
+      const held = this.l1?.peek(key);
+      if (held && (typeof rule === 'string' || held.version <= rule[i]!)) this.l1!.delete(key);
+      this.fence.endWrite(key);
+    });
+    if (!this.l2 || keys.length === 0) return;
+    try {
+      const rowKeys = await this.rowKeys(keys);
+      const rules = keys.map((_, i) => (typeof rule === 'string' ? rule : String(rule[i])));
+      await this.l2.run(DROP, [...rowKeys, this.keys.searchGenerationKey], [String(keys.length), ...rules]);
+    } catch (err) {
+      if (!this.l3) throw err;
+      this.generation!.mustMoveOn();
+      ctx.tolerate(this.schema.name, 'l2', 'drop', err);
+    }
+  }
+
+  /** Every cached row at once: L1 cleared, loads detached, the generation moved on (one request). */
+  async dropAll(): Promise<void> {
+    this.inflight.clear();
+    this.l1?.clear();
+    await this.generation?.moveOn();
+  }
+
+  /** Another instance wrote these keys (at these versions, when known): drop what L1 holds older. */
+  applyRemote(keys: readonly string[], versions: readonly number[] | undefined): void {
+    keys.forEach((key, i) => {
+      this.fence.beginWrite(key);
+      this.inflight.delete(key);
+      const held = this.l1?.peek(key);
+      const version = versions?.[i];
+      if (held && (version === undefined || held.version <= version)) this.l1!.delete(key);
+      this.fence.endWrite(key);
+    });
+  }
+
+  /** Redis restarted or went back: nothing cached before can be trusted, and counters may repeat. */
+  reset(): void {
+    this.inflight.clear();
+    this.l1?.clear();
+    this.generation?.mustMoveOn();
+    this.counterSuspect = true;
+  }
+}
+
+type PutEntry = readonly [version: number, ttlMs: number, value: string];
+
+/** PUT's ARGV for its entries. */
+function putArgs(entries: readonly PutEntry[]): string[] {
+  const args = [String(entries.length)];
+  for (const [version, ttl, value] of entries) args.push(String(version), String(Math.ceil(ttl)), value);
+  return args;
+}
+
+function invalid(schema: string, field: string, why: string): never {
+  throw new StrataError('INVALID_CONFIG', `schema ${schema} ${why}`, { details: { schema, field } });
+}
+
+export type { Envelope };

@@ -81,7 +81,8 @@ export class DurabilityCheck {
     throw new StrataError(
       'INVALID_CONFIG',
       `Redis Stream queue: the Redis at ${redis} ${why}. Acknowledged write-behind writes survive a ` +
-        `Redis restart only with ${NEEDED}. To accept losing them instead, pass allowVolatile: true.`,
+        `Redis restart only with ${NEEDED}. To accept losing them instead, pass allowVolatile: true ` +
+        '(allowVolatileQueue: true to createStrata).',
       { details: { field: 'allowVolatile', redis, durability } },
     );
   }

@@ -120,7 +120,7 @@ export class StreamQueue implements RedisStreamQueue {
     return entriesOf(reply, 'XRANGE').map(readDeadLetter);
   }
 
-  checkDurability(): Promise<QueueDurability> {
+  async checkDurability(): Promise<QueueDurability> {
     this.#checkOpen();
     return this.#durability.check();
   }

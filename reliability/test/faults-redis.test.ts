@@ -78,8 +78,11 @@ function strataOver(
     timeouts: { l2: L2_TIMEOUT, l3: '5s', queue: '1s' },
     breaker: { failureThreshold: 3, cooldown: COOLDOWN },
     ...(options.writeBehind && {
+      // spawnRedisServer runs without AOF: allowVolatile (this suite restarts Redis on purpose).
       queue: createRedisStreamQueue({
         redis: options.queueClient ?? c,
+        keyPrefix: store.name,
+        allowVolatile: true,
         stream: options.stream ?? `${store.name}:writes`,
         claimIdleMs: 200,
       }),

@@ -10,7 +10,7 @@ import {
 } from '@strata/core';
 import { connectL3 } from './connect/connect-l3.js';
 import type { Database, Driver } from './connect/database.js';
-import { connectRedisTiers, type WriteBehindQueue } from './connect/redis-tiers.js';
+import { checkQueueDurability, connectRedisTiers, type WriteBehindQueue } from './connect/redis-tiers.js';
 import { onShutdownSignals, type SignalOptions } from './connect/signals.js';
 import { nodeScheduler } from './scheduler.js';
 
@@ -41,12 +41,21 @@ export interface CreateStrataOptions
   idleInTransactionTimeout?: Duration;
   /**
    * The write-behind queue. Default: none unless a schema is write-behind, then 'redis-stream'
-   * with `redisUrl` (durable) and 'memory' otherwise (a crash loses what it holds).
+   * with `redisUrl` (durable when that Redis has AOF on: see `allowVolatileQueue`) and 'memory'
+   * otherwise (a crash loses what it holds). The stream is `{keyPrefix}:writes`, the consumer group
+   * `{keyPrefix}:flushers`: apps with different keyPrefixes never flush each other's writes.
    */
   writeBehind?: WriteBehindQueue;
+  /**
+   * The Redis Stream queue checks at start-up that its Redis has an append-only file
+   * (`appendonly yes`), and `createStrata` rejects with INVALID_CONFIG when it has not (a Redis
+   * restart would lose every acknowledged write-behind write). True accepts that risk. Default false.
+   * @example await createStrata({ databaseUrl, redisUrl, schemas, allowVolatileQueue: true });
+   */
+  allowVolatileQueue?: boolean;
   /** Pub/sub channel of the bus. Default `{keyPrefix}:invalidate` ('strata:invalidate'). */
   invalidationChannel?: string;
-  /** Redis Stream of the write queue. Default `{keyPrefix}:writes` ('strata:writes'). */
+  /** Redis Stream of the write queue. Default `{keyPrefix}:writes` ('strata:writes'); the group stays `{keyPrefix}:flushers`. */
   writeStream?: string;
   /** Postgres schema of `_strata_migrations` and `_strata_versions`. Default: unqualified. */
   migrationsSchema?: string;
@@ -99,6 +108,7 @@ export async function wireStrata(
     writeBehind,
     invalidationChannel,
     writeStream,
+    allowVolatileQueue,
     migrationsSchema,
     idleInTransactionTimeout,
     handleSignals = true,
@@ -125,10 +135,17 @@ export async function wireStrata(
       writeBehind,
       needsQueue: options.schemas.some((s) => (s.writeMode ?? config.defaultWriteMode) === 'write-behind'),
       invalidationChannel: invalidationChannel ?? `${prefix}:invalidate`,
-      writeStream: writeStream ?? `${prefix}:writes`,
+      keyPrefix: prefix,
+      writeStream,
+      allowVolatileQueue,
     });
     const l3 = wrapL3(createDrizzleL3(connection.db, { migrationsSchema }));
     try {
+      await checkQueueDurability(
+        tiers.queue,
+        toMs(config.timeouts?.queue ?? '5s', 'timeouts.queue'),
+        (m, e) => config.logger?.warn(m, { error: String(e) }),
+      );
       strata = new Strata({ ...config, ...tiers, l3, scheduler: nodeScheduler() });
     } catch (error) {
       await Promise.allSettled([tiers.l2?.close(), tiers.bus?.close(), tiers.queue?.close()]);

@@ -11,6 +11,7 @@ export {
   migrateFrom,
 } from './migrate-from.js';
 export { type MigrationFile, readMigrationFiles } from './migrations/migration-files.js';
+export type { QueueDurability } from './queue/durability.js';
 export {
   createRedisStreamQueue,
   type RedisStreamQueue,

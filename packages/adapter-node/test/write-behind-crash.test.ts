@@ -49,7 +49,14 @@ it('kill -9 of a write-behind process mid-stream loses no acknowledged write', a
   const recovery = new Strata({
     l2: createIoredisL2(redisUrl),
     l3: createDrizzleL3(db),
-    queue: createRedisStreamQueue({ url: redisUrl, stream, claimIdleMs: 200 }),
+    // allowVolatile: this machine's Redis has no AOF; the test kills Node, not Redis.
+    queue: createRedisStreamQueue({
+      url: redisUrl,
+      keyPrefix: name,
+      stream,
+      claimIdleMs: 200,
+      allowVolatile: true,
+    }),
     keyPrefix: name,
     schemas: [schema],
   });

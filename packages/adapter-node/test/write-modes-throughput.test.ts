@@ -22,7 +22,13 @@ it('write-behind vs write-through: sets per second and L3 statements per 1,000 s
     const strata = new Strata({
       l2: createIoredisL2(redisUrl),
       l3: createDrizzleL3(db),
-      queue: createRedisStreamQueue({ url: redisUrl, stream: `${name}:${mode}` }),
+      // allowVolatile: this machine's Redis has no AOF (see RedisStreamQueueOptions.allowVolatile).
+      queue: createRedisStreamQueue({
+        url: redisUrl,
+        keyPrefix: `${name}-${mode}`,
+        stream: `${name}:${mode}`,
+        allowVolatile: true,
+      }),
       keyPrefix: `${name}-${mode}`,
       writeBehindFlushThreshold: 1_000_000, // flush once, at the end, to count statements per batch
       schemas: [schema],

@@ -1,13 +1,16 @@
 import {
   createMemoryQueue,
   type InvalidationBus,
+  isStrataError,
   type L2Tier,
   StrataError,
   type WriteQueue,
+  withTimeout,
 } from '@strata/core';
 import { createRedisPubSubBus } from '../bus/redis-pubsub-bus.js';
 import { createIoredisL2 } from '../l2/ioredis-l2.js';
 import { createRedisStreamQueue } from '../queue/redis-stream-queue.js';
+import { StreamQueue } from '../queue/stream-queue.js';
 
 export type WriteBehindQueue = 'redis-stream' | 'memory';
 
@@ -18,7 +21,12 @@ export interface RedisTiersOptions {
   writeBehind?: WriteBehindQueue | undefined;
   needsQueue: boolean;
   invalidationChannel: string;
-  writeStream: string;
+  /** The app's keyPrefix: names the Redis Stream queue's stream, group and dead letters. */
+  keyPrefix: string;
+  /** Overrides the stream name `<keyPrefix>:writes`. */
+  writeStream?: string | undefined;
+  /** The Redis Stream queue takes writes a Redis restart would lose (no AOF). */
+  allowVolatileQueue?: boolean | undefined;
 }
 
 export interface RedisTiers {
@@ -47,10 +55,18 @@ export async function connectRedisTiers(options: RedisTiersOptions): Promise<Red
   const tiers: RedisTiers = {};
   if (mode === 'memory') tiers.queue = createMemoryQueue();
   if (redisUrl !== undefined) {
+    // The queue first: it validates its options before it opens anything, so a refusal leaves
+    // nothing open behind it.
+    if (mode === 'redis-stream') {
+      tiers.queue = createRedisStreamQueue({
+        url: redisUrl,
+        keyPrefix: options.keyPrefix,
+        ...(options.writeStream !== undefined && { stream: options.writeStream }),
+        allowVolatile: options.allowVolatileQueue === true,
+      });
+    }
     tiers.l2 = createIoredisL2(redisUrl);
     tiers.bus = createRedisPubSubBus({ url: redisUrl, channel: options.invalidationChannel });
-    if (mode === 'redis-stream')
-      tiers.queue = createRedisStreamQueue({ url: redisUrl, stream: options.writeStream });
   } else if (upstash !== undefined) {
     // Its own entry point, so that only apps on Upstash load @upstash/redis (an optional peer).
     const { createUpstashL2, createUpstashSseBus } = await import('@strata/core/upstash');
@@ -58,6 +74,29 @@ export async function connectRedisTiers(options: RedisTiersOptions): Promise<Red
     tiers.bus = createUpstashSseBus({ ...upstash, channel: options.invalidationChannel });
   }
   return tiers;
+}
+
+/**
+ * Fails start-up (INVALID_CONFIG) when the Redis Stream queue's Redis would lose acknowledged
+ * writes on a restart, so a misconfiguration shows at boot, not at the first write-behind `set`.
+ * A Redis that is down or slow only warns: L2 and reads work without it, as they always did, and
+ * the first `enqueue` asks again.
+ */
+export async function checkQueueDurability(
+  queue: WriteQueue | undefined,
+  timeoutMs: number,
+  warn: (message: string, error: unknown) => void,
+): Promise<void> {
+  if (!(queue instanceof StreamQueue)) return;
+  try {
+    await withTimeout(queue.checkDurability(), timeoutMs, 'Redis Stream queue durability check');
+  } catch (error) {
+    if (isStrataError(error, 'INVALID_CONFIG')) throw error;
+    warn(
+      'Redis Stream queue: durability not checked at start-up; the first write-behind write checks it',
+      error,
+    );
+  }
 }
 
 function defaultQueue(redisUrl: string | undefined): WriteBehindQueue {

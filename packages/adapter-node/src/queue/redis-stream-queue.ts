@@ -2,7 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type DeadLetter, type PullWriteQueue, StrataError, type UnreadableDeadLetter } from '@strata/core';
 import { Redis, type RedisOptions } from 'ioredis';
+import { DurabilityCheck, type QueueDurability } from './durability.js';
 import { StreamQueue } from './stream-queue.js';
+
+/** Like Strata's own keyPrefix: it names Redis keys, so nothing that could break them apart. */
+const KEY_PREFIX = /^[A-Za-z0-9_.-]{1,64}$/;
 
 export interface RedisStreamQueueOptions {
   /** Opens and owns a connection to this URL (`close()` quits it). Give this or `redis`. */
@@ -11,9 +15,15 @@ export interface RedisStreamQueueOptions {
   redisOptions?: RedisOptions;
   /** Borrows this connection (RESP2 or RESP3); `close()` leaves it open. */
   redis?: Redis;
-  /** Default 'strata:writes'. In Redis Cluster give it a hash tag, e.g. '{strata}:writes'. */
+  /**
+   * The app's namespace, the same as its Strata `keyPrefix` (Strata refuses a queue of another
+   * namespace): two apps on one Redis must not share a stream, or one app's flusher would apply
+   * the other's writes. Default 'strata'. `[A-Za-z0-9_.-]{1,64}`.
+   */
+  keyPrefix?: string;
+  /** Default `<keyPrefix>:writes`. In Redis Cluster give it a hash tag, e.g. '{strata}:writes'. */
   stream?: string;
-  /** The consumer group every flushing instance joins. Default 'strata-flushers'. */
+  /** The consumer group every flushing instance of the app joins. Default `<keyPrefix>:flushers`. */
   group?: string;
   /** This consumer's name in the group. Default: host, pid and a random suffix (unique per queue). */
   consumer?: string;
@@ -24,6 +34,13 @@ export interface RedisStreamQueueOptions {
   claimIdleMs?: number;
   /** Where `deadLetter` and malformed entries go. Default `<stream>:dead`. */
   deadLetterStream?: string;
+  /**
+   * Take writes even though the Redis would lose them on a restart (no AOF, or INFO refused so it
+   * could not be checked). Default false: `enqueue` and `checkDurability()` then reject with
+   * INVALID_CONFIG. (This repository's tests run on a Redis started with `--appendonly no`, the
+   * CI's too, so every test queue there passes `allowVolatile: true`.)
+   */
+  allowVolatile?: boolean;
 }
 
 /** Counters since the queue was created. */
@@ -36,21 +53,34 @@ export interface RedisStreamQueueStats {
   vanished: number;
   /** Whether `close()` removed this consumer from the group (it does when it holds no entry). */
   consumerRemoved?: boolean;
+  /** What `INFO persistence` said: 'unchecked' until the first `enqueue` or `checkDurability()`. */
+  durability: QueueDurability;
 }
 
 export interface RedisStreamQueue extends PullWriteQueue {
+  /** The app namespace (`keyPrefix`) the stream and group are named after. */
+  readonly namespace: string;
   readonly stream: string;
   readonly group: string;
   readonly consumer: string;
   readonly deadLetterStream: string;
   /** The oldest `count` dead letters (default 100), from the dead-letter stream. */
   deadLetters(count?: number): Promise<(DeadLetter | UnreadableDeadLetter)[]>;
+  /**
+   * Asks Redis once whether acknowledged writes survive its restart (`INFO persistence`:
+   * `aof_enabled:1`); the first `enqueue` does the same. Rejects INVALID_CONFIG when they would not
+   * and `allowVolatile` is not set; a failed INFO call is asked again next time.
+   * @example await queue.checkDurability(); // 'aof' — or call it at start-up to fail at boot
+   */
+  checkDurability(): Promise<QueueDurability>;
   stats(): RedisStreamQueueStats;
 }
 
 /**
- * A durable write queue on a Redis Stream with a consumer group, so a crash loses nothing and
- * several Node instances share the flushing.
+ * A write queue on a Redis Stream with a consumer group, so a crash of a Node process loses nothing
+ * and several Node instances share the flushing. It is as durable as the Redis: the first `enqueue`
+ * checks that Redis has an append-only file (see `checkDurability`) and refuses otherwise, unless
+ * `allowVolatile: true`.
  *
  * - `enqueue`: one MULTI of `XADD <stream> * w <json>` per write; it resolves once Redis has all of
  *   them (that is the acknowledgement) and adds none when it fails. Writes are validated first.
@@ -72,16 +102,20 @@ export interface RedisStreamQueue extends PullWriteQueue {
  * It is created again if the stream is deleted under it.
  *
  * @example
- * const queue = createRedisStreamQueue({ url: 'redis://127.0.0.1:6379' });
+ * const queue = createRedisStreamQueue({ url: 'redis://127.0.0.1:6379', keyPrefix: 'shop' });
+ * // stream 'shop:writes', group 'shop:flushers', dead letters 'shop:writes:dead'
  * await queue.enqueue([{ schema: 'scores', id: 'p1', op: 'set', row: '{"id":"p1"}', version: 3 }]);
  * const batch = await queue.take(100);
  * await queue.ack(batch.map((d) => d.handle));
  * await queue.close();
  */
 export function createRedisStreamQueue(options: RedisStreamQueueOptions): RedisStreamQueue {
+  const keyPrefix = options.keyPrefix ?? 'strata';
+  if (typeof keyPrefix !== 'string' || !KEY_PREFIX.test(keyPrefix))
+    invalid('keyPrefix', 'must match [A-Za-z0-9_.-]{1,64}');
   const {
-    stream = 'strata:writes',
-    group = 'strata-flushers',
+    stream = `${keyPrefix}:writes`,
+    group = `${keyPrefix}:flushers`,
     consumer = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
     claimIdleMs = 30_000,
   } = options;
@@ -94,13 +128,16 @@ export function createRedisStreamQueue(options: RedisStreamQueueOptions): RedisS
     invalid('claimIdleMs', 'must be a whole number >= 1');
   if ((options.url === undefined) === (options.redis === undefined))
     invalid('url', 'give either url or redis');
-  const names = { stream, group, consumer, claimIdleMs, deadLetterStream };
-  if (options.redis !== undefined) return new StreamQueue(options.redis, false, names);
+  const names = { namespace: keyPrefix, stream, group, consumer, claimIdleMs, deadLetterStream };
+  const allowVolatile = options.allowVolatile === true;
+  if (options.redis !== undefined) {
+    return new StreamQueue(options.redis, false, names, new DurabilityCheck(options.redis, allowVolatile));
+  }
   const redis = new Redis(options.url!, { maxRetriesPerRequest: 0, ...options.redisOptions, protocol: 2 });
   // Failures reach callers as rejected commands; without a listener ioredis would also print every
   // failed reconnect as an "Unhandled error event".
   redis.on('error', () => {});
-  return new StreamQueue(redis, true, names);
+  return new StreamQueue(redis, true, names, new DurabilityCheck(redis, allowVolatile));
 }
 
 function invalid(field: string, why: string): never {

@@ -10,20 +10,17 @@ import {
 import type { Redis } from 'ioredis';
 import { quitConnection } from '../redis/quit-connection.js';
 import { BURY_SCRIPT, type Burial, buryArgs } from './bury-script.js';
+import type { DurabilityCheck, QueueDurability } from './durability.js';
+import { leaveGroup } from './leave-group.js';
 import type { RedisStreamQueue, RedisStreamQueueStats } from './redis-stream-queue.js';
 import { readDeadLetter, WRITE_FIELD } from './stream-entry.js';
 import { entriesOf, isNoGroup, results } from './stream-replies.js';
 import { type TakenEntry, type TakeTarget, takeBatch } from './take-batch.js';
 
 export interface StreamNames extends TakeTarget {
+  readonly namespace: string;
   readonly deadLetterStream: string;
 }
-
-/** Deletes consumer ARGV[2] of group ARGV[1] if it holds no pending entry: 1 if it did, 0 if not. */
-const LEAVE_GROUP_SCRIPT = `local held = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
-if #held > 0 then return 0 end
-redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
-return 1`;
 
 /** A stream entry id (`<ms>-<seq>`, or `<ms>`): anything else cannot be ours, and Redis would refuse it. */
 const ENTRY_ID = /^\d+(-\d+)?$/;
@@ -31,6 +28,7 @@ const ENTRY_ID = /^\d+(-\d+)?$/;
 /** The Redis Stream queue; see `createRedisStreamQueue` for what each operation sends. */
 export class StreamQueue implements RedisStreamQueue {
   readonly name = 'redis-stream';
+  readonly namespace: string;
   readonly stream: string;
   readonly group: string;
   readonly consumer: string;
@@ -38,14 +36,17 @@ export class StreamQueue implements RedisStreamQueue {
   readonly #target: StreamNames;
   readonly #redis: Redis;
   readonly #owned: boolean;
-  readonly #stats: RedisStreamQueueStats = { reclaimed: 0, malformed: 0, vanished: 0 };
+  readonly #stats: Omit<RedisStreamQueueStats, 'durability'> = { reclaimed: 0, malformed: 0, vanished: 0 };
+  readonly #durability: DurabilityCheck;
   #groupReady: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(redis: Redis, owned: boolean, target: StreamNames) {
+  constructor(redis: Redis, owned: boolean, target: StreamNames, durability: DurabilityCheck) {
     this.#redis = redis;
     this.#owned = owned;
     this.#target = target;
+    this.#durability = durability;
+    this.namespace = target.namespace;
     this.stream = target.stream;
     this.group = target.group;
     this.consumer = target.consumer;
@@ -56,6 +57,8 @@ export class StreamQueue implements RedisStreamQueue {
     this.#checkOpen();
     const valid = parseQueuedWrites(writes);
     if (valid.length === 0) return;
+    // Before the first XADD: a Redis that would lose the writes gets none of them.
+    await this.#durability.check();
     const tx = this.#redis.multi();
     for (const write of valid) tx.xadd(this.stream, '*', WRITE_FIELD, JSON.stringify(write));
     results(await tx.exec(), 'enqueue');
@@ -117,8 +120,13 @@ export class StreamQueue implements RedisStreamQueue {
     return entriesOf(reply, 'XRANGE').map(readDeadLetter);
   }
 
+  async checkDurability(): Promise<QueueDurability> {
+    this.#checkOpen();
+    return this.#durability.check();
+  }
+
   stats(): RedisStreamQueueStats {
-    return { ...this.#stats };
+    return { ...this.#stats, durability: this.#durability.durability };
   }
 
   /**
@@ -131,19 +139,10 @@ export class StreamQueue implements RedisStreamQueue {
     return this.#closing;
   }
 
-  /**
-   * XGROUP DELCONSUMER only when this consumer holds nothing (deleting one with pending entries
-   * would drop them); atomic in one script. If Redis does not answer, the consumer stays, as before:
-   * an empty consumer costs a few bytes, and `stats().consumerRemoved` says so.
-   */
+  /** `stats().consumerRemoved` says whether it left (see `leaveGroup`). */
   async #leaveGroup(): Promise<void> {
     if (this.#groupReady === undefined) return;
-    try {
-      const removed = await this.#redis.eval(LEAVE_GROUP_SCRIPT, 1, this.stream, this.group, this.consumer);
-      this.#stats.consumerRemoved = removed === 1;
-    } catch {
-      this.#stats.consumerRemoved = false;
-    }
+    this.#stats.consumerRemoved = await leaveGroup(this.#redis, this.#target);
   }
 
   async #buryMalformed(read: readonly TakenEntry[]): Promise<void> {

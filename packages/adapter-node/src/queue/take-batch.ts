@@ -30,7 +30,7 @@ export async function takeBatch(
   redis: Redis,
   target: TakeTarget,
   max: number,
-  stats: RedisStreamQueueStats,
+  stats: Pick<RedisStreamQueueStats, 'reclaimed' | 'vanished'>,
 ): Promise<TakenEntry[]> {
   const reclaimed = await reclaim(redis, target, max, stats);
   const counts = await deliveryCounts(redis, target, reclaimed);
@@ -47,7 +47,7 @@ async function reclaim(
   redis: Redis,
   { stream, group, consumer, claimIdleMs }: TakeTarget,
   max: number,
-  stats: RedisStreamQueueStats,
+  stats: Pick<RedisStreamQueueStats, 'reclaimed' | 'vanished'>,
 ): Promise<StreamEntry[]> {
   const claimed: StreamEntry[] = [];
   let cursor = '0-0';

@@ -1,0 +1,101 @@
+import { isStrataError, StrataError } from '@strata/core';
+import type { Redis } from 'ioredis';
+
+/**
+ * What the queue knows of its Redis's persistence: 'aof' (append-only file on: acknowledged writes
+ * survive a Redis restart), 'volatile' (no AOF: a restart loses the stream), 'unchecked' (not asked
+ * yet, or the server would not say).
+ */
+export type QueueDurability = 'aof' | 'volatile' | 'unchecked';
+
+/** What durable write-behind needs, said the same way in every refusal and in the README. */
+const NEEDED =
+  'appendonly yes (appendfsync always loses nothing even on power loss, everysec at most the last second)';
+
+/**
+ * Server replies that mean "ask again soon" (loading its data, busy script, failover): retried on
+ * the next call. Any other error reply (unknown or renamed command, NOPERM) is the server refusing
+ * INFO, an answer that does not change: the queue refuses as it would without AOF.
+ */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/;
+
+/**
+ * Asks Redis once (`INFO persistence`) whether acknowledged writes survive its restart. The answer
+ * is kept, a refusal included; a call that failed (connection down, timeout, LOADING) is not, so
+ * the next one asks again.
+ */
+export class DurabilityCheck {
+  #durability: QueueDurability = 'unchecked';
+  #answer: Promise<QueueDurability> | undefined;
+  readonly #redis: Redis;
+  readonly #allowVolatile: boolean;
+
+  constructor(redis: Redis, allowVolatile: boolean) {
+    this.#redis = redis;
+    this.#allowVolatile = allowVolatile;
+  }
+
+  get durability(): QueueDurability {
+    return this.#durability;
+  }
+
+  /** Resolves with the durability, or rejects INVALID_CONFIG when it is not enough and not allowed. */
+  check(): Promise<QueueDurability> {
+    this.#answer ??= this.#ask().catch((err: unknown) => {
+      if (!isStrataError(err, 'INVALID_CONFIG')) this.#answer = undefined;
+      throw err;
+    });
+    return this.#answer;
+  }
+
+  async #ask(): Promise<QueueDurability> {
+    let info: string;
+    try {
+      info = await this.#redis.info('persistence');
+    } catch (err) {
+      if (!isRefusal(err)) throw err;
+      return this.#settle(
+        'unchecked',
+        `refused INFO (${err.message}), so its durability could not be checked`,
+      );
+    }
+    const aof = /^aof_enabled:(\d+)/m.exec(info)?.[1];
+    if (aof === '1') return this.#settle('aof', '');
+    if (aof === undefined) {
+      return this.#settle(
+        'unchecked',
+        'reports no aof_enabled in INFO persistence, so its durability could not be checked',
+      );
+    }
+    return this.#settle(
+      'volatile',
+      'has no append-only file (aof_enabled:0): a restart loses every write the stream holds ' +
+        '(RDB snapshots alone lose all since the last save)',
+    );
+  }
+
+  #settle(durability: QueueDurability, why: string): QueueDurability {
+    this.#durability = durability;
+    if (durability === 'aof' || this.#allowVolatile) return durability;
+    const redis = where(this.#redis);
+    throw new StrataError(
+      'INVALID_CONFIG',
+      `Redis Stream queue: the Redis at ${redis} ${why}. Acknowledged write-behind writes survive a ` +
+        `Redis restart only with ${NEEDED}. To accept losing them instead, pass allowVolatile: true ` +
+        '(allowVolatileQueue: true to createStrata).',
+      { details: { field: 'allowVolatile', redis, durability } },
+    );
+  }
+}
+
+function isRefusal(err: unknown): err is Error {
+  return err instanceof Error && err.name === 'ReplyError' && !TRANSIENT_REPLY.test(err.message);
+}
+
+/** host:port (or the socket path, or the Sentinel group) of a connection: never its credentials. */
+function where(redis: Redis): string {
+  const { host = 'localhost', port = 6379, path, sentinels, name } = redis.options;
+  if (path) return path;
+  if (sentinels && sentinels.length > 0) return `Sentinel master ${name ?? 'mymaster'}`;
+  return `${host}:${port}`;
+}

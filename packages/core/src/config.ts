@@ -107,7 +107,27 @@ export interface ResolvedConfig {
   scheduler: StrataConfig['scheduler'];
 }
 
-const withMethods = (...methods: string[]) =>
+/** Every method of a seam, checked complete by the compiler: a seam method added is a method checked. */
+function seamMethods<T>() {
+  return <const M extends readonly (keyof T & string)[]>(
+    ...methods: M & ([Exclude<keyof T, 'name' | M[number]>] extends [never] ? unknown : never)
+  ) => methods;
+}
+const L2_METHODS = seamMethods<L2Tier>()('getMany', 'run', 'close');
+const L3_METHODS = seamMethods<L3Tier>()(
+  'findMany',
+  'exists',
+  'scan',
+  'search',
+  'count',
+  'write',
+  'nextEpoch',
+  'replaceValues',
+  'migrate',
+  'migrationStatus',
+);
+
+const withMethods = (...methods: readonly string[]) =>
   z.custom<unknown>(
     (v) =>
       typeof v === 'object' &&
@@ -124,16 +144,8 @@ const duration = z.union([z.number(), z.string()]).superRefine((v, ctx) => {
 });
 
 const configSchema = z.strictObject({
-  l2: withMethods('getMany', 'setMany', 'deleteMany', 'incr', 'getCounter', 'close').optional(),
-  l3: withMethods(
-    'findMany',
-    'exists',
-    'upsertMany',
-    'deleteMany',
-    'scan',
-    'migrate',
-    'migrationStatus',
-  ).optional(),
+  l2: withMethods(...L2_METHODS).optional(),
+  l3: withMethods(...L3_METHODS).optional(),
   schemas: z
     .array(z.custom<CompiledSchema>((v) => typeof v === 'object' && v !== null && 'primaryKey' in v))
     .optional(),

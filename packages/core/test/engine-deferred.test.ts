@@ -1,7 +1,7 @@
 /**
  * `deferred: 'background'` and `strata.settled()` against the real tiers: deferred work (here an L2
  * fill after an L3 hit) no longer holds up the call that caused it, and `settled()` waits for it.
- * The L2 used by the instance under test lets a test hold its `setMany` at a gate, so "returned
+ * The L2 used by the instance under test lets a test hold its writes (the `put` script) at a gate, so "returned
  * before the fill landed" is observed, not inferred from timing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,7 +38,7 @@ function newStrata(extra: Partial<ConstructorParameters<typeof Strata>[0]> = {})
   return strata;
 }
 
-/** The stack's L2, with `setMany` held until `open()` (and failing instead when `fail` is set). */
+/** The stack's L2, with its writes held until `open()` (and failing instead when `fail` is set). */
 function gatedL2(fail = false) {
   let open!: () => void;
   const gate = new Promise<void>((resolve) => {
@@ -49,15 +49,14 @@ function gatedL2(fail = false) {
   const l2: L2Tier = {
     name: 'gated',
     getMany: (keys) => inner.getMany(keys),
-    setMany: async (entries, bump) => {
-      started += 1;
-      await gate;
-      if (fail) throw new Error('L2 write refused (test)');
-      return inner.setMany(entries, bump);
+    run: async (script, keys, args) => {
+      if (script.name === 'put') {
+        started += 1;
+        await gate;
+        if (fail) throw new Error('L2 write refused (test)');
+      }
+      return inner.run(script, keys, args);
     },
-    deleteMany: (keys, bump) => inner.deleteMany(keys, bump),
-    incr: (key) => inner.incr(key),
-    getCounter: (key) => inner.getCounter(key),
     close: async () => {},
   };
   return { l2, open, started: () => started };

@@ -105,10 +105,10 @@ describe('write-behind', () => {
     // A write that passed validation elsewhere but Postgres rejects (NOT NULL username).
     await queue.enqueue([
       {
-        schema: 'players',
+        schema: schema.identity,
         id: 'bad',
         op: 'set',
-        version: Date.now() * 1000,
+        version: 2 ** 50,
         row: '{"id":"bad","username":null}',
       },
     ]);
@@ -118,6 +118,9 @@ describe('write-behind', () => {
     expect((await inPostgres('ok2'))?.username).toBe('ok2');
     expect(await inPostgres('bad')).toBeUndefined();
     expect(errors.map(([id]) => id)).toContain('bad');
+    const [, gaveUp] = errors.find(([id]) => id === 'bad')!;
+    expect(isStrataError(gaveUp, 'WRITE_BEHIND_MAX_RETRY')).toBe(true);
+    expect((gaveUp as Error).cause).toMatchObject({ code: '23502' });
     expect(strata.stats().deadLettered).toBe(1);
     expect(queue.deadLetters().map((d) => d.write.id)).toEqual(['bad']);
   });
@@ -132,12 +135,14 @@ describe('write-behind', () => {
     expect(await inPostgres('last')).toBeDefined();
   });
 
-  it('falls back to write-through while L2 is down, and refuses (QUEUE_UNAVAILABLE) when the queue is', async () => {
+  it('refuses (L2_UNAVAILABLE) while L2 is down, and (QUEUE_UNAVAILABLE) when the queue is', async () => {
     const closed = await freePort();
     const deadL2 = createUpstashL2({ url: `http://127.0.0.1:${closed}`, token: 't' });
     const strata = new Strata({ l2: deadL2, l3: stack.l3, queue: createMemoryQueue(), schemas: [schema] });
-    await strata.set(schema, { id: 'fallback', username: 'fallback' });
-    expect(await inPostgres('fallback')).toBeDefined();
+    // Nothing can order the write against those already queued: nothing is acknowledged, nothing written.
+    const down = await strata.set(schema, { id: 'no-l2', username: 'no-l2' }).catch((e: unknown) => e);
+    expect(isStrataError(down, 'L2_UNAVAILABLE')).toBe(true);
+    expect(await inPostgres('no-l2')).toBeUndefined();
 
     const real = createMemoryQueue();
     const broken: WriteQueue = {

@@ -71,9 +71,9 @@ describe('write-through', () => {
         await gate.promise;
         return rows;
       },
-      upsertMany: (s, rows) => {
+      write: (ops) => {
         writeStarted.resolve();
-        return stack.l3.upsertMany(s, rows);
+        return stack.l3.write(ops);
       },
     });
     const reader = new Strata({
@@ -91,13 +91,14 @@ describe('write-through', () => {
 
     const staleRead = reader.get(schema, 'race');
     await readHappened.promise;
-    // The reader holds level 1; a write on the same instance begins, then the read may go on.
-    const fenced = reader.set(schema, { id: 'race', username: 'race', level: 2 });
+    // The reader holds level 1 (version 1); a write on the same instance commits level 2 (version 2),
+    // then the read goes on and tries to fill the caches with what it read.
+    const written = reader.set(schema, { id: 'race', username: 'race', level: 2 });
     await writeStarted.promise;
+    await written;
     gate.resolve();
     expect((await staleRead).level).toBe(1); // it began before the write: the old value is its answer
-    await fenced;
-    expect(reader.stats().fencedFills).toBe(1);
+    expect(reader.stats().fencedFills).toBe(1); // L1 refused the older version
     // …but neither L1 nor L2 holds the old value.
     expect((await reader.get(schema, 'race')).level).toBe(2);
     expect((await writer.get(schema, 'race')).level).toBe(2);
@@ -133,7 +134,7 @@ describe('L2 as the source of truth (no l3)', () => {
     const other = strataFor(schema);
     expect(await other.get(schema, 's1')).toEqual({ id: 's1', userId: 'u1', data: { cart: [1, 2] } });
     expect(stack.statementsOn('sessions')).toHaveLength(0);
-    const [key] = (await stack.rawL2Keys()).filter((k) => k.includes(':sessions:'));
+    const [key] = (await stack.rawL2Keys()).filter((k) => k.includes('.sessions:') && k.endsWith(':s1'));
     expect(await stack.redis.pttl(key!)).toBe(-1);
     expect(await strata.delete(schema, 's1')).toBe(true);
     // `other` still holds s1 in its L1 until the invalidation bus tells it (issue 5); L2 no longer does.

@@ -15,7 +15,8 @@ const MAX_ORIGIN_CHARS = 256;
 /** Never produced by {@link encodeInvalidation}: a message carrying one was crafted, so it is refused. */
 const POISON_KEYS = ['__proto__', 'constructor', 'prototype'] as const;
 
-const schemaName = z.string().min(1).max(64);
+// An identity: a qualified table, two identifiers of up to 63 bytes and a dot.
+const schemaName = z.string().min(1).max(255);
 const op = z.enum(['set', 'delete', 'invalidate', 'invalidateAll']);
 const id = z
   .string()
@@ -24,19 +25,25 @@ const id = z
 // Unknown fields are stripped, not refused: a newer publisher adding one must not make older
 // receivers drop invalidations (a dropped invalidation is a stale cache). `id` next to `ids` (or
 // the reverse) is ambiguous, so each shape forbids the other's field.
-const current = z.object({
-  schema: schemaName,
-  ids: z.array(id).max(MAX_INVALIDATION_IDS).nullable(),
-  op,
-  origin: z.string().max(MAX_ORIGIN_CHARS),
-  id: z.never().optional(),
-});
+const version = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const current = z
+  .object({
+    schema: schemaName,
+    ids: z.array(id).max(MAX_INVALIDATION_IDS).nullable(),
+    versions: z.array(version).max(MAX_INVALIDATION_IDS).optional(),
+    op,
+    origin: z.string().max(MAX_ORIGIN_CHARS),
+    id: z.never().optional(),
+  })
+  .refine((m) => m.versions === undefined || (m.ids !== null && m.versions.length === m.ids.length), {
+    message: 'versions must match ids one for one',
+  });
 /** The Go seed's message: one id, no origin. */
 const seed = z.object({ schema: schemaName, id, op, ids: z.never().optional() });
 
 /**
- * The wire form of an invalidation: JSON with exactly the four fields, whatever else the object
- * carries. Throws `ENCODE_FAILED` for a message receivers would drop (an empty schema name, more
+ * The wire form of an invalidation: JSON with exactly its fields (`versions` when given), whatever
+ * else the object carries. Throws `ENCODE_FAILED` for a message receivers would drop (an empty schema name, more
  * than {@link MAX_INVALIDATION_IDS} ids, an id over 1 KiB): better a failed publish the engine
  * counts than one that silently invalidates nothing.
  *
@@ -45,7 +52,13 @@ const seed = z.object({ schema: schemaName, id, op, ids: z.never().optional() })
  * // '{"schema":"users","ids":["42"],"op":"set","origin":"api-1"}'
  */
 export function encodeInvalidation(inv: Invalidation): string {
-  const wire = { schema: inv.schema, ids: inv.ids, op: inv.op, origin: inv.origin };
+  const wire = {
+    schema: inv.schema,
+    ids: inv.ids,
+    ...(inv.versions && { versions: inv.versions }),
+    op: inv.op,
+    origin: inv.origin,
+  };
   const checked = current.safeParse(wire);
   if (!checked.success) {
     throw new StrataError(
@@ -75,8 +88,8 @@ export function decodeInvalidation(raw: unknown): Invalidation | undefined {
   if (POISON_KEYS.some((key) => Object.hasOwn(value, key))) return undefined;
   const parsed = current.safeParse(value);
   if (parsed.success) {
-    const { schema, ids, op, origin } = parsed.data;
-    return { schema, ids, op, origin };
+    const { schema, ids, versions, op, origin } = parsed.data;
+    return versions ? { schema, ids, versions, op, origin } : { schema, ids, op, origin };
   }
   const old = seed.safeParse(value);
   if (!old.success) return undefined;

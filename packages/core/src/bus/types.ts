@@ -4,9 +4,15 @@
  * is accepted as well.
  */
 export interface Invalidation {
+  /** The schema's identity (its qualified table): the same on every instance and app. */
   schema: string;
   /** Ids to drop; `null` = every entry of the schema (invalidateAll). */
   ids: readonly string[] | null;
+  /**
+   * The version each id holds after the write (same order as `ids`), when known: a receiver keeps
+   * an L1 copy that is already as new, so a late message never drops a newer row.
+   */
+  versions?: readonly number[];
   op: 'set' | 'delete' | 'invalidate' | 'invalidateAll';
   /** The publishing instance, so it can skip its own messages. */
   origin: string;

@@ -1,6 +1,6 @@
 import { StrataError } from '../errors.js';
 import { type Id, idKey, normalizeId } from './ids.js';
-import type { SchemaRuntime } from './schema-runtime.js';
+import type { SchemaCache } from './schema-cache.js';
 
 /** setMany's input as [map key, row] pairs: an array has no keys, a Map or a record does. */
 export function entriesOf<V>(
@@ -12,7 +12,7 @@ export function entriesOf<V>(
 }
 
 /** A row given under a map key: the key fills a missing primary key and must match a present one. */
-export function withMapKey(rt: SchemaRuntime, mapKey: Id | undefined, value: unknown): unknown {
+export function withMapKey(rt: SchemaCache, mapKey: Id | undefined, value: unknown): unknown {
   if (mapKey === undefined || typeof value !== 'object' || value === null) return value;
   const pk = rt.schema.primaryKey.key;
   const row = value as Record<string, unknown>;

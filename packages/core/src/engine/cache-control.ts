@@ -1,51 +1,49 @@
 import type { Coherence } from './coherence.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
-import { ABSENT_MARKER } from './keys.js';
-import { ABSENT, type SchemaRuntime } from './schema-runtime.js';
+import { ABSENT, type SchemaCache } from './schema-cache.js';
 
 /** Whether a row exists, asking the tiers in order and loading no columns from L3. */
-export async function existsOne(ctx: EngineContext, rt: SchemaRuntime, id: Id): Promise<boolean> {
+export async function existsOne(ctx: EngineContext, cache: SchemaCache, id: Id): Promise<boolean> {
   const key = idKey(id);
-  const cached = rt.l1?.get(key);
+  const cached = cache.l1?.get(key);
   if (cached !== undefined) return cached !== ABSENT;
-  if (rt.l2) {
+  if (cache.l2) {
     try {
-      const [entry] = await rt.l2.getMany([await rt.l2Key(key)]);
-      if (entry) return entry.value !== ABSENT_MARKER;
+      const [value] = await cache.l2.getMany(await cache.rowKeys([key]));
+      const hit = cache.readL2(ctx, key, value ?? null);
+      if (hit) return !('absent' in hit);
     } catch (err) {
-      ctx.tolerate(rt.schema.name, 'l2', 'exists', err);
+      ctx.tolerate(cache.schema.name, 'l2', 'exists', err);
     }
   }
-  if (!rt.l3) return false;
+  if (!cache.l3) return false;
   try {
-    return await rt.l3.exists(rt.schema, id);
+    return await cache.l3.exists(cache.schema, id);
   } catch (err) {
-    throw ctx.l3Error(rt.schema.name, 'exists', err);
+    throw ctx.l3Error(cache.schema.name, 'exists', err);
   }
-}
-
-/** Drops one key from L1 and L2, fenced like a write so a read in flight cannot put it back. */
-export async function invalidateOne(rt: SchemaRuntime, coherence: Coherence, key: string): Promise<void> {
-  rt.fence.beginWrite(key);
-  try {
-    rt.inflight.delete(key);
-    rt.l1?.delete(key);
-    if (rt.l2) await rt.l2.deleteMany([await rt.l2Key(key)]);
-  } finally {
-    rt.fence.endWrite(key);
-  }
-  await coherence.publish(rt.schema.name, [key], 'invalidate');
 }
 
 /**
- * One INCR moves the schema's L2 generation on (every key holds it, so all cached rows are
+ * Drops one key's cached copies in L1 and L2, here and on the other instances: the next read
+ * reloads it. A write-behind row still pending its flush stays in L2 (Postgres does not have it
+ * yet: dropping it would lose sight of an acknowledged write), and so is what the next read returns.
+ */
+export async function invalidateOne(ctx: EngineContext, cache: SchemaCache, coherence: Coherence, id: Id): Promise<void> {
+  const key = idKey(id);
+  await cache.drop(ctx, [key], 'settled');
+  await coherence.publish(cache, [key], null, 'invalidate');
+}
+
+/**
+ * One write moves the schema's L2 generation on (every key holds it, so all cached rows are
  * orphaned at once), L1 is cleared, and the other instances are told to do the same and re-read
  * the generation. Without a bus, they re-read it within 5 s; their L1 entries live out their TTL.
+ * Write-behind rows not yet flushed are orphaned with the rest: reads answer from Postgres until
+ * their flush puts them back (the flush writes the row as applied into the new generation).
  */
-export async function invalidateSchema(rt: SchemaRuntime, coherence: Coherence): Promise<void> {
-  rt.inflight.clear();
-  rt.l1?.clear();
-  if (rt.l2) rt.setGeneration(await rt.l2.incr(rt.keys.generationKey));
-  await coherence.publish(rt.schema.name, null, 'invalidateAll');
+export async function invalidateSchema(cache: SchemaCache, coherence: Coherence): Promise<void> {
+  await cache.dropAll();
+  await coherence.publish(cache, null, null, 'invalidateAll');
 }

@@ -1,10 +1,43 @@
-import { MAX_INVALIDATION_IDS } from '../bus/message.js';
+import { encodeInvalidation, MAX_INVALIDATION_IDS } from '../bus/message.js';
 import type { Invalidation, InvalidationBus } from '../bus/types.js';
 import { isStrataError } from '../errors.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
-import type { SchemaRuntime } from './schema-runtime.js';
+import type { SchemaCache } from './schema-cache.js';
 import { UnsentInvalidations } from './unsent-invalidations.js';
+
+/**
+ * The largest message this instance sends (its JSON): a write batch whose ids would not fit drops
+ * the whole schema from the other instances' L1 instead. Every bus carries it (a Redis Stream
+ * entry, a pub/sub message, an Upstash request far below its 1 MB).
+ */
+export const MAX_MESSAGE_CHARS = 256 * 1024;
+
+/** Every L1 copy of the schema goes, and the generation is read again (another instance may have moved it on). */
+function forgetAll(cache: SchemaCache): void {
+  cache.inflight.clear();
+  cache.l1?.clear();
+  cache.generation?.forget();
+}
+
+/**
+ * Whether receivers will take the message as it is: not more ids than they accept, and its JSON
+ * within {@link MAX_MESSAGE_CHARS}. Anything else goes as a whole-schema message instead, never as
+ * a message that fails to encode (kept and resent, it would hold back every later one).
+ */
+function fits(message: Invalidation): boolean {
+  const ids = message.ids;
+  if (ids === null) return true;
+  if (ids.length > MAX_INVALIDATION_IDS) return false;
+  let chars = 0;
+  for (const id of ids) chars += id.length * 6 + 24;
+  if (chars <= MAX_MESSAGE_CHARS) return true;
+  try {
+    return encodeInvalidation(message).length <= MAX_MESSAGE_CHARS;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Keeps this instance's L1 coherent with the others through the invalidation bus: publishes one
@@ -24,8 +57,8 @@ export class Coherence {
 
   constructor(
     readonly ctx: EngineContext,
-    readonly lookup: (schema: string) => SchemaRuntime | undefined,
-    readonly all: () => SchemaRuntime[],
+    readonly lookup: (identity: string) => SchemaCache | undefined,
+    readonly all: () => SchemaCache[],
   ) {
     this.#bus = ctx.config.bus;
     if (this.#bus) {
@@ -84,14 +117,24 @@ export class Coherence {
     return this.#polling;
   }
 
-  /** Tells the other instances; a failure is counted and logged, never thrown at the writer. */
-  async publish(schema: string, ids: readonly string[] | null, op: Invalidation['op']): Promise<void> {
+  /**
+   * Tells the other instances that `keys` changed (to `versions`, when known); `null` keys: the
+   * whole schema. A failure is counted and logged, never thrown at the writer.
+   */
+  async publish(
+    cache: SchemaCache,
+    keys: readonly string[] | null,
+    versions: readonly number[] | null,
+    op: Invalidation['op'],
+  ): Promise<void> {
     const bus = this.#bus;
-    if (!bus || (ids !== null && ids.length === 0)) return;
-    // Receivers drop messages with more ids than they accept: a bigger batch clears the schema instead.
-    const sent = ids !== null && ids.length > MAX_INVALIDATION_IDS ? null : ids;
-    const message: Invalidation = { schema, ids: sent, op, origin: this.ctx.config.instanceId };
-    await this.ctx.defer(schema, 'l2', 'publish', () => this.#send(bus, message));
+    if (!bus || (keys !== null && keys.length === 0)) return;
+    const schema = cache.schema.identity;
+    const origin = this.ctx.config.instanceId;
+    let message: Invalidation =
+      keys === null ? { schema, ids: null, op, origin } : { schema, ids: keys, ...(versions && { versions }), op, origin };
+    if (!fits(message)) message = { schema, ids: null, op, origin };
+    await this.ctx.defer(cache.schema.name, 'l2', 'publish', () => this.#send(bus, message));
   }
 
   /**
@@ -100,10 +143,18 @@ export class Coherence {
    */
   async #send(bus: InvalidationBus, message?: Invalidation): Promise<void> {
     const batch = [...this.#unsent.take(), ...(message ? [message] : [])];
-    for (const [i, m] of batch.entries()) {
+    for (let i = 0; i < batch.length; i++) {
+      const m = batch[i]!;
       try {
         await withTimeout(bus.publish(m), this.#deadlineMs, `${bus.name} publish`);
       } catch (err) {
+        if (isStrataError(err, 'ENCODE_FAILED') && m.ids !== null) {
+          // Never keep what cannot be sent (resent first, it would hold back every later message):
+          // the whole schema goes instead, which says at least as much.
+          this.#failed('publish', err);
+          batch.splice(i + 1, 0, { schema: m.schema, ids: null, op: 'invalidateAll', origin: m.origin });
+          continue;
+        }
         for (const left of batch.slice(i)) this.#unsent.keep(left);
         throw err;
       }
@@ -126,31 +177,16 @@ export class Coherence {
 
   #apply(inv: Invalidation): void {
     if (inv.origin === this.ctx.config.instanceId) return;
-    const rt = this.lookup(inv.schema);
-    if (!rt) return;
+    const cache = this.lookup(inv.schema);
+    if (!cache) return;
     this.applied += 1;
-    if (inv.ids === null) {
-      rt.inflight.clear();
-      rt.l1?.clear();
-      rt.resetGeneration();
-      return;
-    }
-    for (const id of inv.ids) {
-      // Fenced like a local write: a read in flight here must not put back what was just dropped.
-      rt.fence.beginWrite(id);
-      rt.inflight.delete(id);
-      rt.l1?.delete(id);
-      rt.fence.endWrite(id);
-    }
+    if (inv.ids === null) forgetAll(cache);
+    else cache.applyRemote(inv.ids, inv.versions);
   }
 
   #gap(): void {
     this.gaps += 1;
-    for (const rt of this.all()) {
-      rt.inflight.clear();
-      rt.l1?.clear();
-      rt.resetGeneration();
-    }
+    for (const cache of this.all()) forgetAll(cache);
   }
 
   /** Bus calls are remote calls to (usually) the same Redis as L2: the L2 deadline. */

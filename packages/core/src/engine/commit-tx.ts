@@ -1,131 +1,144 @@
 import { isStrataError, StrataError } from '../errors.js';
-import type { L3Tier, Row } from '../l3/types.js';
+import type { L3Tier, Row, WriteOutcome } from '../l3/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import { type EngineContext, sqlState } from './context.js';
-import { type Id, idKey, normalizeId } from './ids.js';
-import type { SchemaRuntime } from './schema-runtime.js';
+import { idKey, normalizeId } from './ids.js';
+import { reserveVersions, writeOrdered } from './ordered-writes.js';
+import { prepareRow } from './prepare.js';
+import type { SchemaCache } from './schema-cache.js';
 import type { TxOp } from './tx.js';
-import { dropCached, outcomeUnknown } from './unknown-outcome.js';
-import { beginWrites, cacheDeletes, cacheWrites, endWrites, matchStored, prepareRow } from './write-path.js';
+import { outcomeUnknown } from './unknown-outcome.js';
+import { committedItems, type KeyedWrite } from './write-through.js';
 
 interface Plan {
-  rt: SchemaRuntime;
-  keys: string[];
-  prepared: { row: Row; id: Id }[];
-  encrypted: Row[];
-  deleteKeys: string[];
-  deleteIds: Id[];
+  readonly cache: SchemaCache;
+  readonly writes: KeyedWrite[];
+  readonly encrypted: (Row | undefined)[];
+  /** Redis-ordered (write-behind) schemas: the versions reserved before Postgres commits. */
+  versions?: number[];
+}
+
+/** What a committed transaction wrote, per schema: for bus messages and afterSet hooks. */
+export interface TxWritten {
+  readonly cache: SchemaCache;
+  readonly rows: Row[];
+  readonly keys: string[];
+  readonly versions: number[];
 }
 
 /**
  * Commits a transaction's operations: everything that can fail before Postgres (hooks, validation,
- * encryption) runs first; then one L3 transaction across schemas; then, only on success, the caches.
+ * encryption) runs first, and write-behind schemas take their versions from Redis, so the
+ * transaction is ordered among their queued writes (an older one flushed later changes nothing).
+ * Then one L3 transaction across schemas, each key's version recorded with its row; then, only on
+ * success, the caches. Schemas with no L3 (L2 is their source of truth) are written to L2 after the
+ * commit: if L2 refuses them then, the commit stands and L2_UNAVAILABLE says what was not written.
  * Several operations on one id collapse to the last (the transaction's net effect).
- * Resolves the plaintext rows written, per schema, for afterSet hooks.
  */
 export async function commitTx(
   ctx: EngineContext,
-  resolve: (op: TxOp) => SchemaRuntime,
+  resolve: (op: TxOp) => SchemaCache,
   ops: readonly TxOp[],
   timeoutMs: number,
-): Promise<{ rt: SchemaRuntime; rows: Row[]; keys: string[] }[]> {
+): Promise<TxWritten[]> {
   let plans: Plan[];
   try {
     plans = await plan(ctx, resolve, ops);
+    for (const p of plans) {
+      if (p.cache.l3 && p.cache.writeMode === 'write-behind') p.versions = await reserveVersions(p.cache, p.writes.length);
+    }
   } catch (err) {
     throw txFailed(err);
   }
-  if (plans.length === 0) return [];
-  const l3 = plans[0]!.rt.l3 as L3Tier;
-  const fenced = plans.map((p) => [...p.keys, ...p.deleteKeys]);
-  for (const [i, p] of plans.entries()) beginWrites(p.rt, fenced[i]!);
+  const inSql = plans.filter((p) => p.cache.l3);
+  for (const p of plans) p.cache.beginWrite(p.writes.map((w) => w.key));
   try {
-    let results: Awaited<ReturnType<L3Tier['transact']>>;
-    try {
-      const work = l3.transact(
-        plans.map((p) => ({ schema: p.rt.schema, upserts: p.encrypted, deletes: p.deleteIds })),
-      );
-      results = await withTimeout(work, timeoutMs, 'transaction');
-    } catch (err) {
-      ctx.counters.error('l3');
-      if (isStrataError(err, 'TIMEOUT')) {
-        // The outcome is unknown (Postgres may still commit): drop the cached copies of every key.
-        await Promise.all(plans.map((p, i) => dropCached(ctx, p.rt, fenced[i]!)));
-        throw new StrataError('TX_TIMEOUT', `transaction did not finish within ${timeoutMs} ms`, {
-          cause: err,
-        });
-      }
-      // A connection lost mid-COMMIT may have committed: the caches must not keep the old rows.
-      if (outcomeUnknown(err)) await Promise.all(plans.map((p, i) => dropCached(ctx, p.rt, fenced[i]!)));
-      throw txFailed(err);
+    const outcomes = await writeSql(ctx, inSql, timeoutMs);
+    const written: TxWritten[] = [];
+    for (const [i, p] of inSql.entries()) {
+      const items = await committedItems(p.cache, p.writes, p.encrypted, outcomes[i] ?? []);
+      await p.cache.commit(ctx, items);
+      written.push(summary(p, items.map((item) => item.version), items.flatMap((item) => (item.plain ? [item.plain] : []))));
     }
-    const written: { rt: SchemaRuntime; rows: Row[]; keys: string[] }[] = [];
-    for (const [i, p] of plans.entries()) {
-      const stored = matchStored(p.rt, p.keys, p.encrypted, results[i]?.upserted ?? []);
-      written.push({
-        rt: p.rt,
-        rows: await cacheWrites(ctx, p.rt, p.keys, stored, p.prepared),
-        keys: [...p.keys, ...p.deleteKeys],
-      });
-      if (p.deleteKeys.length > 0) await cacheDeletes(ctx, p.rt, p.deleteKeys);
-    }
+    for (const p of plans.filter((q) => !q.cache.l3)) written.push(await writeL2Only(p));
     return written;
   } finally {
-    for (const [i, p] of plans.entries()) endWrites(p.rt, fenced[i]!);
+    for (const p of plans) p.cache.endWrite();
   }
 }
 
-async function plan(
-  ctx: EngineContext,
-  resolve: (op: TxOp) => SchemaRuntime,
-  ops: readonly TxOp[],
-): Promise<Plan[]> {
-  const groups = new Map<
-    SchemaRuntime,
-    { sets: Map<string, { row: Row; id: Id }>; deletes: Map<string, Id> }
-  >();
+async function writeSql(ctx: EngineContext, plans: readonly Plan[], timeoutMs: number): Promise<WriteOutcome[][]> {
+  if (plans.length === 0) return [];
+  const l3 = plans[0]!.cache.l3 as L3Tier;
+  const ops = plans.map((p) => ({
+    schema: p.cache.schema,
+    writes: p.writes.map((w, i) => {
+      const version = p.versions?.[i];
+      const write = w.row ? { row: p.encrypted[i]! } : { id: w.id };
+      return version === undefined ? write : { ...write, version };
+    }),
+  }));
+  try {
+    return await withTimeout(l3.write(ops), timeoutMs, 'transaction');
+  } catch (err) {
+    ctx.counters.error('l3');
+    const timedOut = isStrataError(err, 'TIMEOUT');
+    // The outcome is unknown (Postgres may still commit, or did with its reply lost): drop every copy.
+    if (timedOut || outcomeUnknown(err)) {
+      await Promise.all(plans.map((p) => p.cache.drop(ctx, p.writes.map((w) => w.key), 'all')));
+    }
+    if (timedOut) {
+      throw new StrataError('TX_TIMEOUT', `transaction did not finish within ${timeoutMs} ms`, { cause: err });
+    }
+    throw txFailed(err);
+  }
+}
+
+async function writeL2Only(p: Plan): Promise<TxWritten> {
+  const ordered = p.writes.map((w, i) => ({
+    key: w.key,
+    ...(w.row && { stored: p.cache.rows.fromL2(p.cache.rows.toL2(p.encrypted[i]!)), plain: w.row }),
+  }));
+  try {
+    const { versions } = await writeOrdered(p.cache, ordered, false);
+    return summary(p, versions, p.writes.flatMap((w) => (w.row ? [w.row] : [])));
+  } catch (err) {
+    const name = p.cache.schema.name;
+    throw new StrataError('L2_UNAVAILABLE', `transaction committed in Postgres, but schema ${name} (no L3) could not be written to L2`, {
+      cause: err,
+      details: { schema: name, committed: true, keys: p.writes.map((w) => w.key) },
+    });
+  }
+}
+
+function summary(p: Plan, versions: number[], rows: Row[]): TxWritten {
+  return { cache: p.cache, rows, keys: p.writes.map((w) => w.key), versions };
+}
+
+async function plan(ctx: EngineContext, resolve: (op: TxOp) => SchemaCache, ops: readonly TxOp[]): Promise<Plan[]> {
+  const groups = new Map<SchemaCache, Map<string, KeyedWrite>>();
   for (const op of ops) {
-    const rt = resolve(op);
-    if (!rt.l3) {
-      throw new StrataError(
-        'INVALID_CONFIG',
-        `schema ${rt.schema.name} has no L3: it cannot take part in a transaction`,
-        {
-          details: { schema: rt.schema.name },
-        },
-      );
-    }
-    let group = groups.get(rt);
+    const cache = resolve(op);
+    let group = groups.get(cache);
     if (!group) {
-      group = { sets: new Map(), deletes: new Map() };
-      groups.set(rt, group);
+      group = new Map();
+      groups.set(cache, group);
     }
-    if (op.kind === 'set') {
-      const prepared = await prepareRow(ctx, rt, op.value);
-      const key = idKey(prepared.id);
-      group.deletes.delete(key);
-      group.sets.delete(key);
-      group.sets.set(key, prepared);
-    } else {
-      const id = normalizeId(rt.schema, op.id);
-      const key = idKey(id);
-      group.sets.delete(key);
-      group.deletes.set(key, id);
-    }
+    const write: KeyedWrite =
+      op.kind === 'set'
+        ? await prepareRow(ctx, cache, op.value)
+        : (() => {
+            const id = normalizeId(cache.schema, op.id);
+            return { key: idKey(id), id };
+          })();
+    group.delete(write.key);
+    group.set(write.key, write);
   }
   return Promise.all(
-    [...groups].map(async ([rt, group]) => {
-      const keys = [...group.sets.keys()];
-      const prepared = [...group.sets.values()];
-      const encrypted = await Promise.all(prepared.map((p, i) => rt.rows.encryptRow(p.row, keys[i]!)));
-      return {
-        rt,
-        keys,
-        prepared,
-        encrypted,
-        deleteKeys: [...group.deletes.keys()],
-        deleteIds: [...group.deletes.values()],
-      };
+    [...groups].map(async ([cache, group]) => {
+      const writes = [...group.values()];
+      const encrypted = await Promise.all(writes.map((w) => (w.row ? cache.rows.encryptRow(w.row, w.key) : undefined)));
+      return { cache, writes, encrypted };
     }),
   );
 }

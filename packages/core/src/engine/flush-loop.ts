@@ -1,8 +1,8 @@
 import { StrataError } from '../errors.js';
 import type { WriteQueue } from '../queue/types.js';
 import type { EngineContext } from './context.js';
-import { type FlushOutcome, flushDeliveries } from './flusher.js';
-import type { SchemaRuntime } from './schema-runtime.js';
+import { type FlushOutcome, flushDeliveries, type Publish } from './flusher.js';
+import type { SchemaCache } from './schema-cache.js';
 
 const BATCH = 500;
 
@@ -16,7 +16,8 @@ export class FlushLoop {
   constructor(
     readonly ctx: EngineContext,
     readonly queue: WriteQueue & Required<Pick<WriteQueue, 'take'>>,
-    readonly lookup: (schema: string) => SchemaRuntime | undefined,
+    readonly lookup: (identity: string) => SchemaCache | undefined,
+    readonly publish: Publish,
   ) {}
 
   round(): Promise<{ taken: number; done: number }> {
@@ -45,7 +46,7 @@ export class FlushLoop {
   async #run(): Promise<{ taken: number; done: number }> {
     const deliveries = await this.queue.take(BATCH);
     if (deliveries.length === 0) return { taken: 0, done: 0 };
-    const outcome = await flushDeliveries(this.ctx, this.lookup, deliveries);
+    const outcome = await flushDeliveries(this.ctx, this.lookup, deliveries, this.publish);
     // Unsettled deliveries are handed out again (at least once): the versioned apply makes that harmless.
     await settle(this.queue, outcome);
     const c = this.ctx.counters;

@@ -1,161 +1,166 @@
-import type { Row, VersionedWriteOp } from '../l3/types.js';
+import { StrataError } from '../errors.js';
+import { isTransientPgError } from '../l3/pg-errors.js';
+import type { Row, WriteOutcome } from '../l3/types.js';
 import type { Delivery } from '../queue/types.js';
-import { type EngineContext, sqlState } from './context.js';
+import { withTimeout } from '../resilience/with-timeout.js';
+import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
-import type { SchemaRuntime } from './schema-runtime.js';
+import type { SchemaCache, Versioned } from './schema-cache.js';
 
 export interface FlushOutcome {
-  /** Applied, superseded by a newer write in the batch, or already applied (redelivered): done. */
+  /** Applied, superseded by a newer write, or already applied (redelivered): done. */
   acked: string[];
-  /** Failed this time for a reason that may pass (L3 down): deliver again. */
+  /** Failed this time for a reason that may pass (L3 down, a write of another app): deliver again. */
   retried: string[];
-  /** Poison (cannot decode, unknown schema, or rejected by Postgres `writeBehindMaxRetry` times). */
+  /** Poison (cannot decode, names another id, or failed alone `writeBehindMaxRetry` times). */
   dead: { delivery: Delivery; reason: string }[];
 }
 
+/** Tells the other instances which keys changed (at which versions). */
+export type Publish = (cache: SchemaCache, keys: readonly string[], versions: readonly number[], op: 'set' | 'invalidate') => Promise<void>;
+
 /**
- * Applies a batch of write-behind deliveries to L3: coalesced by key (the highest version wins),
- * one versioned apply for the whole batch (so replays and out-of-order retries change nothing).
- * If Postgres rejects the batch for its data, each write is tried alone so one poison message
- * never holds back the others; writes rejected `maxRetry` times are dead-lettered. If L3 is
- * unreachable, everything is retried and nothing is dead-lettered: those writes are not poison.
+ * A write naming a schema no instance here registered belongs to another app sharing the queue (or
+ * a deploy that added a schema): it is left for a consumer that knows it, this many deliveries.
+ */
+const FOREIGN_DELIVERIES = 50;
+
+interface Item {
+  readonly delivery: Delivery;
+  readonly cache: SchemaCache;
+  readonly key: string;
+  readonly id: Id;
+  /** The stored row of a set. */
+  readonly row?: Row;
+}
+
+/**
+ * Applies a batch of write-behind deliveries to L3, each only over an older version of its key (so
+ * replays and out-of-order retries change nothing), then replaces the cached rows with the rows as
+ * Postgres applied them (its defaults, the columns a write left out, the kept autoNowAdd) in the
+ * same step, and tells the other instances.
+ *
+ * A batch Postgres refuses for a reason that may pass (unreachable, a timeout, a deadlock: no
+ * SQLSTATE or a transient class) is retried whole: nothing is dead-lettered for it. Any other
+ * refusal splits the batch in halves until the writes that fail are alone: those are poison by
+ * evidence, whatever their SQLSTATE, and the rest land. A write that failed alone
+ * `writeBehindMaxRetry` times is dead-lettered, its cached copies withdrawn (unless a newer write
+ * replaced them), and `onWriteError` gets WRITE_BEHIND_MAX_RETRY with the cause.
  */
 export async function flushDeliveries(
   ctx: EngineContext,
-  lookup: (schema: string) => SchemaRuntime | undefined,
+  lookup: (identity: string) => SchemaCache | undefined,
   deliveries: readonly Delivery[],
+  publish: Publish,
 ): Promise<FlushOutcome> {
   const outcome: FlushOutcome = { acked: [], retried: [], dead: [] };
-  const valid: { delivery: Delivery; rt: SchemaRuntime; row?: Row }[] = [];
+  const items: Item[] = [];
   for (const delivery of deliveries) {
-    const rt = lookup(delivery.write.schema);
-    if (!rt?.l3) {
-      outcome.dead.push({ delivery, reason: `unknown schema ${delivery.write.schema}` });
+    const { write } = delivery;
+    const cache = lookup(write.schema);
+    if (!cache?.l3) {
+      if (delivery.attempts + 1 >= FOREIGN_DELIVERIES) {
+        outcome.dead.push({ delivery, reason: `no consumer of this queue knows schema ${write.schema}` });
+      } else outcome.retried.push(delivery.handle);
       continue;
     }
     try {
-      const row = delivery.write.op === 'set' ? rt.rows.fromQueue(delivery.write.row ?? '') : undefined;
+      const row = write.op === 'set' ? cache.rows.fromQueue(write.row ?? '') : undefined;
+      const pk = cache.schema.primaryKey.key;
       // The version guards the message's id: a row naming another id would overwrite that row unguarded.
-      if (row && idKey(row[rt.schema.primaryKey.key] as Id) !== delivery.write.id) {
-        outcome.dead.push({
-          delivery,
-          reason: `the row's primary key is not the message's id ${delivery.write.id}`,
-        });
+      if (row && idKey(row[pk] as Id) !== write.id) {
+        outcome.dead.push({ delivery, reason: `the row's primary key is not the message's id ${write.id}` });
         continue;
       }
-      valid.push({ delivery, rt, ...(row && { row }) });
+      items.push({ delivery, cache, key: write.id, id: row ? (row[pk] as Id) : write.id, ...(row && { row }) });
     } catch (err) {
-      outcome.dead.push({
-        delivery,
-        reason: `undecodable row: ${err instanceof Error ? err.message : String(err)}`,
-      });
+      outcome.dead.push({ delivery, reason: `undecodable row: ${err instanceof Error ? err.message : String(err)}` });
     }
   }
-  if (valid.length === 0) return outcome;
-  try {
-    await apply(valid);
-    outcome.acked.push(...valid.map((v) => v.delivery.handle));
-    await staleSearches(ctx, valid);
-    return outcome;
-  } catch (err) {
-    if (!isDataError(err) || valid.length === 1) {
-      settleFailure(ctx, valid, err, outcome);
-      return outcome;
-    }
-  }
-  const applied: typeof valid = [];
-  for (const one of valid) {
-    try {
-      await apply([one]);
-      outcome.acked.push(one.delivery.handle);
-      applied.push(one);
-    } catch (err) {
-      settleFailure(ctx, [one], err, outcome);
-    }
-  }
-  await staleSearches(ctx, applied);
+  if (items.length > 0) await applyOrSplit(ctx, items, outcome, publish);
   return outcome;
 }
 
-/**
- * A searchCached that ran between a write-behind write and its flush cached what L3 held before
- * the flush, tagged with the generation the write had already moved on. Moving it on again once the
- * rows are in L3 retires such lists. One L2 request for every schema of the batch.
- */
-async function staleSearches(ctx: EngineContext, items: readonly { rt: SchemaRuntime }[]): Promise<void> {
-  const runtimes = [...new Set(items.map((item) => item.rt))].filter((rt) => rt.l2);
-  if (runtimes.length === 0) return;
-  const l2 = runtimes[0]!.l2!;
+async function applyOrSplit(ctx: EngineContext, items: readonly Item[], outcome: FlushOutcome, publish: Publish): Promise<void> {
+  let results: WriteOutcome[][];
+  const bySchema = groupBySchema(items);
   try {
-    await l2.setMany(
-      [],
-      runtimes.map((rt) => rt.keys.searchGenerationKey),
-    );
+    const l3 = items[0]!.cache.l3!;
+    const ops = [...bySchema].map(([cache, group]) => ({
+      schema: cache.schema,
+      writes: group.map((item) => ({
+        ...(item.row ? { row: item.row } : { id: item.id }),
+        version: item.delivery.write.version,
+      })),
+    }));
+    results = await withTimeout(l3.write(ops), ctx.config.l3TimeoutMs, `L3 flush (${l3.name})`);
   } catch (err) {
-    for (const rt of runtimes) rt.owesL2();
-    ctx.tolerate(runtimes[0]!.schema.name, 'l2', 'flush-generation', err);
+    ctx.counters.error('l3');
+    if (isTransientPgError(err) || items.length === 1) return failed(ctx, items, err, outcome, publish);
+    const half = Math.ceil(items.length / 2);
+    await applyOrSplit(ctx, items.slice(0, half), outcome, publish);
+    await applyOrSplit(ctx, items.slice(half), outcome, publish);
+    return;
+  }
+  outcome.acked.push(...items.map((item) => item.delivery.handle));
+  let i = 0;
+  for (const [cache, group] of bySchema) {
+    const applied: Versioned[] = [];
+    (results[i++] ?? []).forEach((result, j) => {
+      if (!result.applied) return;
+      const item = group[j]!;
+      applied.push({ key: item.key, version: result.version, ...(result.row && { stored: result.row }) });
+    });
+    if (applied.length === 0) continue;
+    const withPlain = await Promise.all(
+      applied.map(async (a) => (a.stored ? { ...a, plain: await cache.rows.decryptRow(a.stored, a.key) } : a)),
+    );
+    await cache.commit(ctx, withPlain);
+    await publish(cache, applied.map((a) => a.key), applied.map((a) => a.version), 'set');
   }
 }
 
-async function apply(items: readonly { delivery: Delivery; rt: SchemaRuntime; row?: Row }[]): Promise<void> {
-  const bySchema = new Map<SchemaRuntime, Map<string, { delivery: Delivery; row?: Row }>>();
-  for (const item of items) {
-    let latest = bySchema.get(item.rt);
-    if (!latest) {
-      latest = new Map();
-      bySchema.set(item.rt, latest);
-    }
-    const seen = latest.get(item.delivery.write.id);
-    if (!seen || seen.delivery.write.version < item.delivery.write.version)
-      latest.set(item.delivery.write.id, item);
-  }
-  const ops: VersionedWriteOp[] = [];
-  for (const [rt, latest] of bySchema) {
-    const upserts: VersionedWriteOp['upserts'][number][] = [];
-    const deletes: VersionedWriteOp['deletes'][number][] = [];
-    for (const { delivery, row } of latest.values()) {
-      if (row) upserts.push({ row, version: delivery.write.version });
-      else deletes.push({ id: delivery.write.id, version: delivery.write.version });
-    }
-    ops.push({ schema: rt.schema, upserts, deletes });
-  }
-  const l3 = items[0]!.rt.l3!;
-  await l3.applyVersioned(ops);
-}
-
-function settleFailure(
-  ctx: EngineContext,
-  items: readonly { delivery: Delivery; rt: SchemaRuntime }[],
-  err: unknown,
-  outcome: FlushOutcome,
-): void {
-  const poison = isDataError(err);
-  ctx.counters.error('l3');
-  for (const { delivery, rt } of items) {
-    if (poison && delivery.attempts + 1 >= ctx.config.maxRetry) {
-      outcome.dead.push({ delivery, reason: `rejected by Postgres (${sqlState(err) ?? 'error'})` });
-      try {
-        rt.schema.hooks.onWriteError?.(delivery.write.id, err);
-      } catch (hookErr) {
-        ctx.counters.error('hook');
-        ctx.config.logger.error('onWriteError hook threw', {
-          schema: rt.schema.name,
-          error: String(hookErr),
-        });
-      }
-    } else {
-      outcome.retried.push(delivery.handle);
-    }
-  }
+async function failed(ctx: EngineContext, items: readonly Item[], err: unknown, outcome: FlushOutcome, publish: Publish): Promise<void> {
+  const transient = isTransientPgError(err);
   ctx.config.logger.warn('write-behind flush failed', {
-    poison,
+    transient,
     writes: items.length,
     error: err instanceof Error ? err.message : String(err),
   });
+  for (const item of items) {
+    if (transient || item.delivery.attempts + 1 < ctx.config.maxRetry) {
+      outcome.retried.push(item.delivery.handle);
+      continue;
+    }
+    outcome.dead.push({ delivery: item.delivery, reason: `rejected by Postgres alone ${ctx.config.maxRetry} times` });
+    const { cache, delivery } = item;
+    // A phantom no more: the copy the write put in L1 and L2 goes, unless a newer write replaced it.
+    await cache.drop(ctx, [item.key], [delivery.write.version]);
+    await publish(cache, [item.key], [delivery.write.version], 'invalidate');
+    reportGaveUp(ctx, cache, item.key, err);
+  }
 }
 
-/** Postgres refused the data itself (SQLSTATE class 22 data, 23 constraint): retrying as is won't help. */
-function isDataError(err: unknown): boolean {
-  const state = sqlState(err);
-  return state !== undefined && (state.startsWith('22') || state.startsWith('23'));
+function reportGaveUp(ctx: EngineContext, cache: SchemaCache, key: string, err: unknown): void {
+  const { schema } = cache;
+  const gaveUp = new StrataError('WRITE_BEHIND_MAX_RETRY', `schema ${schema.name}: write of ${key} gave up after ${ctx.config.maxRetry} attempts`, {
+    cause: err,
+    details: { schema: schema.name, id: key, attempts: ctx.config.maxRetry },
+  });
+  try {
+    schema.hooks.onWriteError?.(key, gaveUp);
+  } catch (hookErr) {
+    ctx.counters.error('hook');
+    ctx.config.logger.error('onWriteError hook threw', { schema: schema.name, error: String(hookErr) });
+  }
+}
+
+function groupBySchema(items: readonly Item[]): Map<SchemaCache, Item[]> {
+  const groups = new Map<SchemaCache, Item[]>();
+  for (const item of items) {
+    const group = groups.get(item.cache);
+    if (group) group.push(item);
+    else groups.set(item.cache, [item]);
+  }
+  return groups;
 }

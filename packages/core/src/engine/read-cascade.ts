@@ -101,16 +101,16 @@ async function fromL2(
         missing.delete(key);
         ctx.counters.negativeHits += 1;
         results.set(key, null);
-        if (stale) ctx.counters.fencedFills += 1;
-        else cache.offerL1(key, ABSENT, fillTtl(cache.negativeTtlMs || cache.l1TtlMs, hit.remainingMs), hit.version);
+        const ttl = fillTtl(cache.negativeTtlMs || cache.l1TtlMs, hit.remainingMs);
+        if (stale || !cache.offerL1(key, ABSENT, ttl, hit.version)) ctx.counters.fencedFills += 1;
         continue;
       }
       plain = await cache.rows.decryptRow(hit.row, key);
       missing.delete(key);
       ctx.hit('l2', name);
       results.set(key, plain);
-      if (stale) ctx.counters.fencedFills += 1;
-      else cache.offerL1(key, cache.l1Value(plain, true), fillTtl(cache.l1TtlMs, hit.remainingMs), hit.version);
+      const ttl = fillTtl(cache.l1TtlMs, hit.remainingMs);
+      if (stale || !cache.offerL1(key, cache.l1Value(plain, true), ttl, hit.version)) ctx.counters.fencedFills += 1;
     } catch (err) {
       // An entry this instance cannot read (tampered, another key, another codec): L3 answers for it.
       ctx.tolerate(name, 'l2', 'decode', err);

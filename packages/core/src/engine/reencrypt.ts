@@ -4,9 +4,7 @@ import type { Row, ValueReplacement } from '../l3/types.js';
 import type { Coherence } from './coherence.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
-import { ABSENT_MARKER } from './keys.js';
-import type { SchemaRuntime } from './schema-runtime.js';
-import { beginWrites, endWrites } from './write-path.js';
+import type { SchemaCache } from './schema-cache.js';
 
 /** Options of `Strata.reencrypt`. */
 export interface ReencryptOptions {
@@ -48,7 +46,7 @@ const MAX_BATCH_SIZE = 10_000;
  */
 export async function reencryptRows(
   ctx: EngineContext,
-  rt: SchemaRuntime,
+  rt: SchemaCache,
   coherence: Coherence,
   options: ReencryptOptions = {},
 ): Promise<ReencryptResult> {
@@ -82,14 +80,17 @@ export async function reencryptRows(
         throw ctx.l3Error(name, 'reencrypt', err);
       });
     if (page.length === 0) break;
-    after = page[page.length - 1]![pk];
+    after = page[page.length - 1]!.row[pk];
     result.scanned += page.length;
     const changes: ValueReplacement[] = [];
-    for (const stored of page) {
+    const versions = new Map<string, number>();
+    for (const { row: stored, version } of page) {
       const change = await reencryptRow(rt, encryptor, stored);
-      if (change) changes.push(change);
+      if (!change) continue;
+      changes.push(change);
+      versions.set(idKey(change.id as Id), version);
     }
-    if (changes.length > 0) result.reencrypted += await applyPage(ctx, rt, coherence, encryptor, changes);
+    if (changes.length > 0) result.reencrypted += await applyPage(ctx, rt, coherence, changes, versions);
     options.onProgress?.({ ...result });
     if (page.length < batchSize) break;
   }
@@ -99,7 +100,7 @@ export async function reencryptRows(
 
 /** The fields of one stored row to move to the current key, or undefined when it has none. */
 async function reencryptRow(
-  rt: SchemaRuntime,
+  rt: SchemaCache,
   encryptor: Encryptor,
   stored: Row,
 ): Promise<ValueReplacement | undefined> {
@@ -126,69 +127,33 @@ async function reencryptRow(
   }
 }
 
-/** One page: the compare-and-set UPDATEs in one transaction, then the cache drop, fenced. */
+/**
+ * One page: the compare-and-set UPDATEs in one transaction, then the changed rows' cached copies go
+ * where they are the version that was re-encrypted (or older); a newer write's copy (a write-behind
+ * row not flushed yet, say) stays, so readers keep seeing it.
+ */
 async function applyPage(
   ctx: EngineContext,
-  rt: SchemaRuntime,
+  rt: SchemaCache,
   coherence: Coherence,
-  encryptor: Encryptor,
   changes: readonly ValueReplacement[],
+  versions: ReadonlyMap<string, number>,
 ): Promise<number> {
   const name = rt.schema.name;
   const keys = changes.map((c) => idKey(c.id as Id));
   let changed: string[];
-  beginWrites(rt, keys);
+  rt.beginWrite(keys);
   try {
     try {
       changed = (await rt.l3!.replaceValues(rt.schema, changes)).map((id) => idKey(id as Id));
     } catch (err) {
       throw ctx.l3Error(name, 'reencrypt', err);
     }
-    for (const key of changed) rt.l1?.delete(key);
-    if (rt.l2 && changed.length > 0) await dropOldL2(ctx, rt, encryptor, changed);
+    const upTo = changed.map((key) => versions.get(key) ?? 0);
+    await rt.drop(ctx, changed, upTo);
+    await coherence.publish(rt, changed, upTo, 'invalidate');
   } finally {
-    endWrites(rt, keys);
+    rt.endWrite();
   }
-  await coherence.publish(name, changed, 'invalidate');
   return changed.length;
-}
-
-/**
- * Deletes the L2 copies of `keys` that still hold a value under an old key (and bumps the search
- * generation in the same request). A copy already under the current key is a newer write (a
- * write-behind value not yet flushed, say): it stays, so readers keep seeing it.
- */
-async function dropOldL2(
-  ctx: EngineContext,
-  rt: SchemaRuntime,
-  encryptor: Encryptor,
-  keys: readonly string[],
-): Promise<void> {
-  const l2 = rt.l2!;
-  try {
-    const generation = await rt.generation();
-    const l2Keys = keys.map((k) => rt.keys.row(generation, k));
-    const entries = await l2.getMany(l2Keys);
-    const stale = l2Keys.filter((_, i) => {
-      const value = entries[i]?.value;
-      return value !== undefined && value !== ABSENT_MARKER && holdsOldKey(rt, encryptor, value);
-    });
-    await l2.deleteMany(stale, [rt.keys.searchGenerationKey]);
-  } catch (err) {
-    // Old-key copies may stay: the next use of L2 orphans them with a new generation.
-    rt.owesL2();
-    ctx.tolerate(rt.schema.name, 'l2', 'reencrypt', err);
-  }
-}
-
-function holdsOldKey(rt: SchemaRuntime, encryptor: Encryptor, value: string): boolean {
-  try {
-    const cached = rt.rows.fromL2(value);
-    return rt.schema.encryptedKeys.some((field) => {
-      const v = cached[field];
-      return typeof v === 'string' && encryptor.needsReencrypt(v);
-    });
-  } catch {
-    return true; // unreadable: nothing worth keeping
-  }
 }

@@ -4,34 +4,48 @@ import type { CompiledSchema } from '../schema/types.js';
 /** A schema argument: the registered name (seed parity) or the schema object itself. */
 export type SchemaRef = string | CompiledSchema;
 
-/** Registered schemas by name, with the seed's SCHEMA_NOT_FOUND / SCHEMA_DUPLICATE errors. */
-export class Registry<Runtime extends { schema: CompiledSchema }> {
+/**
+ * Registered schemas by name (what callers pass) and by identity (what other instances name in bus
+ * and queue messages), with the seed's SCHEMA_NOT_FOUND / SCHEMA_DUPLICATE errors. Two schemas
+ * over one table, or sharing one L2 key space, are refused: they would read and overwrite each
+ * other's cached rows and versions.
+ */
+export class Registry<Runtime extends { schema: CompiledSchema; keys: { base: string } }> {
   readonly #byName = new Map<string, Runtime>();
+  readonly #byIdentity = new Map<string, Runtime>();
+  readonly #byBase = new Map<string, Runtime>();
 
   add(runtime: Runtime): void {
-    const { name } = runtime.schema;
+    const { name, identity } = runtime.schema;
     if (this.#byName.has(name)) {
-      throw new StrataError('SCHEMA_DUPLICATE', `schema ${name} is already registered`, {
-        details: { schema: name },
+      throw new StrataError('SCHEMA_DUPLICATE', `schema ${name} is already registered`, { details: { schema: name } });
+    }
+    const sameTable = this.#byIdentity.get(identity);
+    const sameKeys = this.#byBase.get(runtime.keys.base);
+    const clash = sameTable ?? sameKeys;
+    if (clash) {
+      const what = sameTable ? `table ${identity}` : `L2 keys ${runtime.keys.base}`;
+      throw new StrataError('SCHEMA_DUPLICATE', `schemas ${clash.schema.name} and ${name} would share ${what}`, {
+        details: { schema: name, other: clash.schema.name },
       });
     }
     this.#byName.set(name, runtime);
+    this.#byIdentity.set(identity, runtime);
+    this.#byBase.set(runtime.keys.base, runtime);
   }
 
   resolve(ref: SchemaRef): Runtime {
     const name = typeof ref === 'string' ? ref : ref?.name;
     const runtime = name === undefined ? undefined : this.#byName.get(name);
     if (!runtime || (typeof ref === 'object' && runtime.schema !== ref)) {
-      throw new StrataError('SCHEMA_NOT_FOUND', `schema ${String(name)} is not registered`, {
-        details: { schema: name },
-      });
+      throw new StrataError('SCHEMA_NOT_FOUND', `schema ${String(name)} is not registered`, { details: { schema: name } });
     }
     return runtime;
   }
 
-  /** The runtime for a name, or undefined (messages from other instances may name unknown schemas). */
-  get(name: string): Runtime | undefined {
-    return this.#byName.get(name);
+  /** The runtime of an identity, or undefined (messages from other apps may name any table). */
+  byIdentity(identity: string): Runtime | undefined {
+    return this.#byIdentity.get(identity);
   }
 
   all(): Runtime[] {

@@ -17,9 +17,12 @@ export class RowCodec {
     readonly encryptor: Promise<Encryptor> | undefined,
   ) {}
 
-  /** Binds a ciphertext to its row and field, so it cannot be moved elsewhere and still decrypt. */
+  /**
+   * Binds a ciphertext to its table, row and field, so it cannot be moved elsewhere (another
+   * tenant's table of the same shape included) and still decrypt.
+   */
   #aad(id: string, field: string): string {
-    return `${this.schema.name}:${id}:${field}`;
+    return `${this.schema.identity}:${id}:${field}`;
   }
 
   async encryptRow(plain: Row, id: string): Promise<Row> {

@@ -138,13 +138,14 @@ export class SchemaCache {
     return this.config.l1.protect === 'copy' ? structuredClone(value) : (value as Row);
   }
 
-  /** Puts a value into L1 unless it holds a newer version of the key. */
-  offerL1(key: string, value: L1Value, ttlMs: number, version: number): void {
+  /** Puts a value into L1 unless it holds a newer version of the key; false when it does. */
+  offerL1(key: string, value: L1Value, ttlMs: number, version: number): boolean {
     const l1 = this.l1;
-    if (!l1) return;
+    if (!l1) return true;
     const held = l1.peek(key);
-    if (held !== undefined && held.version > version) return;
+    if (held !== undefined && held.version > version) return false;
     l1.set(key, value, ttlMs, version);
+    return true;
   }
 
   /** What L1 keeps of a row: frozen (default) or a private copy, never the caller's objects. */
@@ -221,25 +222,34 @@ export class SchemaCache {
    * Fills the caches with what a read found below them (L2 for L1; L3 for both), each value only
    * where no newer one is held. The L2 part is deferred work (`waitUntil`, background or awaited).
    */
-  async fill(ctx: EngineContext, found: readonly Versioned[], options: { l1?: boolean; l2?: boolean } = {}): Promise<void> {
+  async fill(
+    ctx: EngineContext,
+    found: readonly Versioned[],
+    options: { l1?: boolean; direct?: boolean } = {},
+  ): Promise<void> {
     if (options.l1 !== false) {
       for (const f of found) {
-        if (f.plain) this.offerL1(f.key, this.l1Value(f.plain, true), this.l1TtlMs, f.version);
-        else if (this.negativeTtlMs > 0) this.offerL1(f.key, ABSENT, this.negativeTtlMs, f.version);
+        const taken = f.plain
+          ? this.offerL1(f.key, this.l1Value(f.plain, true), this.l1TtlMs, f.version)
+          : this.negativeTtlMs === 0 || this.offerL1(f.key, ABSENT, this.negativeTtlMs, f.version);
+        // A write landed while this value was read: the newer copy stays.
+        if (!taken) ctx.counters.fencedFills += 1;
       }
     }
     const l2 = this.l2;
-    if (!l2 || options.l2 === false) return;
+    if (!l2) return;
     const entries = found.filter((f) => f.stored || this.negativeTtlMs > 0);
     if (entries.length === 0) return;
-    await ctx.defer(this.schema.name, 'l2', 'fill', async () => {
+    const work = async () => {
       const rowKeys = await this.rowKeys(entries.map((f) => f.key));
       const args = entries.map((f): PutEntry => {
         const ttl = f.stored ? this.l2TtlMs : this.negativeTtlMs;
         return [f.version, ttl, this.envelope(f.stored, f.version, ttl)];
       });
       await l2.run(PUT, rowKeys, putArgs(args));
-    });
+    };
+    if (options.direct) await work();
+    else await ctx.defer(this.schema.name, 'l2', 'fill', work);
   }
 
   /**

@@ -22,21 +22,21 @@ import { Coherence } from './coherence.js';
 import { commitTx } from './commit-tx.js';
 import { EngineContext } from './context.js';
 import { FlushLoop } from './flush-loop.js';
-import { type FlushOutcome, flushDeliveries } from './flusher.js';
+import { type FlushOutcome, flushDeliveries, type Publish } from './flusher.js';
 import { runHook } from './hooks.js';
 import { type Id, idKey, normalizeId } from './ids.js';
-import { loadMany } from './read-many.js';
-import { loadOne, readL1 } from './read-path.js';
+import { L2Watch } from './l2-watch.js';
+import { type PreparedRow, prepareRow } from './prepare.js';
+import { readRows } from './read-cascade.js';
 import { type ReencryptOptions, type ReencryptResult, reencryptRows } from './reencrypt.js';
 import { Registry, type SchemaRef } from './registry.js';
-import { SchemaRuntime } from './schema-runtime.js';
+import { SchemaCache } from './schema-cache.js';
 import { countRows, searchCachedRows, searchRows } from './search.js';
 import { Counters, type StrataStats } from './stats.js';
 import { timedL3 } from './timed-l3.js';
 import { timedQueue } from './timed-queue.js';
 import { Tx } from './tx.js';
 import { warmCache } from './warm-cache.js';
-import { prepareRow } from './write-path.js';
 import { Writer } from './writer.js';
 
 /** Every column of a schema's row (what `get(…, { complete: true })` returns). */
@@ -66,7 +66,8 @@ export interface GetOptions {
 export class Strata {
   readonly #config: ResolvedConfig;
   readonly #ctx: EngineContext;
-  readonly #registry = new Registry<SchemaRuntime>();
+  readonly #registry = new Registry<SchemaCache>();
+  readonly #watch: L2Watch;
   readonly #l2: L2Tier | undefined;
   readonly #breaker: CircuitBreaker | undefined;
   readonly #encryptor: Promise<Encryptor> | undefined;
@@ -109,10 +110,12 @@ export class Strata {
       // Surfaced on first use by the row codec; this only keeps an early rejection from going unhandled.
       this.#encryptor.catch(() => {});
     }
-    const lookup = (name: string) => this.#registry.get(name);
+    const lookup = (identity: string) => this.#registry.byIdentity(identity);
     this.#coherence = new Coherence(this.#ctx, lookup, () => this.#registry.all());
+    this.#watch = new L2Watch((why) => this.#l2Reset(why));
     const { queue, scheduler, l1, flushIntervalMs } = this.#config;
-    if (queue?.take) this.#flushLoop = new FlushLoop(this.#ctx, queue as FlushLoop['queue'], lookup);
+    checkQueueNamespace(config.queue, this.#config.keyPrefix);
+    if (queue?.take) this.#flushLoop = new FlushLoop(this.#ctx, queue as FlushLoop['queue'], lookup, this.#publish);
     this.#writer = new Writer(this.#ctx, this.#coherence, queue, this.#flushLoop);
     for (const schema of config.schemas ?? []) this.register(schema);
     if (scheduler && l1.sweepEveryMs > 0) {
@@ -138,7 +141,7 @@ export class Strata {
 
   /** Registers a schema (SCHEMA_DUPLICATE if its name is taken). */
   register(schema: CompiledSchema): this {
-    this.#registry.add(new SchemaRuntime(schema, this.#config, this.#l2, this.#encryptor));
+    this.#registry.add(new SchemaCache(schema, this.#config, this.#l2, this.#encryptor, this.#watch));
     return this;
   }
 
@@ -199,7 +202,7 @@ export class Strata {
     const { hooks } = rt.schema;
     if (options?.complete || hooks.beforeGet || hooks.afterGet) return 'ask';
     if (!rt.l1 || !rt.l1AnswersGets || this.#coherence.mustWait()) return 'ask';
-    const row = readL1(this.#ctx, rt, idKey(normalizeId(rt.schema, id)));
+    const row = rt.readL1(this.#ctx, idKey(normalizeId(rt.schema, id)));
     if (row === undefined) return 'miss';
     this.#ctx.counters.gets += 1;
     return { row: row && rt.rows.toCachedView(row) };
@@ -222,8 +225,7 @@ export class Strata {
     if (options.complete && rt.schema.l2Keys.length < rt.schema.columns.length) {
       row = await this.#readComplete(rt, normalized);
     } else {
-      row = l1Missed ? undefined : readL1(this.#ctx, rt, key);
-      if (row === undefined) row = await loadOne(this.#ctx, rt, normalized);
+      [row] = await readRows(this.#ctx, rt, [normalized], l1Missed);
       if (row) row = rt.rows.toCachedView(row);
     }
     if (row) await runHook(rt.schema.name, 'afterGet', rt.schema.hooks.afterGet, row);
@@ -238,9 +240,7 @@ export class Strata {
     const { hooks, name } = rt.schema;
     for (const id of normalized) await runHook(name, 'beforeGet', hooks.beforeGet, idKey(id));
     await this.#coherence.beforeRead();
-    const rows = (await loadMany(this.#ctx, rt, normalized)).map((row) =>
-      row ? rt.rows.toCachedView(row) : null,
-    );
+    const rows = (await readRows(this.#ctx, rt, normalized)).map((row) => (row ? rt.rows.toCachedView(row) : null));
     for (const row of rows) if (row) await runHook(name, 'afterGet', hooks.afterGet, row);
     return rows as (RowOf<S> | null)[];
   }
@@ -263,12 +263,11 @@ export class Strata {
     values: readonly InsertOf<S>[] | ReadonlyMap<Id, InsertOf<S>> | Readonly<Record<string, InsertOf<S>>>,
   ): Promise<RowOf<S>[]> {
     const rt = this.#runtime(schema);
-    const byKey = new Map<string, Awaited<ReturnType<typeof prepareRow>>>();
+    const byKey = new Map<string, PreparedRow>();
     for (const [mapKey, value] of entriesOf(values)) {
       const prepared = await prepareRow(this.#ctx, rt, withMapKey(rt, mapKey, value));
-      const key = idKey(prepared.id);
-      byKey.delete(key);
-      byKey.set(key, prepared);
+      byKey.delete(prepared.key);
+      byKey.set(prepared.key, prepared);
     }
     if (byKey.size === 0) return [];
     const stored = await this.#writer.set(rt, [...byKey.values()]);
@@ -313,8 +312,8 @@ export class Strata {
       const timeoutMs =
         options.timeout === undefined ? this.#config.l3TimeoutMs : toMs(options.timeout, 'timeout');
       const written = await commitTx(this.#ctx, (op) => this.#runtime(op.schema), ops, timeoutMs);
-      for (const { rt, keys } of written) await this.#coherence.publish(rt.schema.name, keys, 'set');
-      for (const { rt, rows } of written) for (const row of rows) await this.#afterSet(rt, row);
+      for (const { cache, keys, versions } of written) await this.#coherence.publish(cache, keys, versions, 'set');
+      for (const { cache, rows } of written) for (const row of rows) await this.#afterSet(cache, row);
     });
   }
 
@@ -333,7 +332,7 @@ export class Strata {
   /** Drops one id from L1 and L2 (not L3), here and on the other instances: the next read reloads it. */
   invalidate(schema: AnySchema, id: Id): Promise<void> {
     const rt = this.#runtime(schema);
-    return invalidateOne(rt, this.#coherence, idKey(normalizeId(rt.schema, id)));
+    return invalidateOne(this.#ctx, rt, this.#coherence, normalizeId(rt.schema, id));
   }
 
   /** Drops every cached row of a schema at constant cost: clears its L1 and moves its L2 generation on. */
@@ -419,7 +418,8 @@ export class Strata {
    * do with each message: ack, retry, or dead-letter. Adapters call this; see `@strata/adapter-workers`.
    */
   async flushBatch(deliveries: readonly Delivery[]): Promise<FlushOutcome> {
-    const outcome = await flushDeliveries(this.#ctx, (name) => this.#registry.get(name), deliveries);
+    const lookup = (identity: string) => this.#registry.byIdentity(identity);
+    const outcome = await flushDeliveries(this.#ctx, lookup, deliveries, this.#publish);
     const c = this.#ctx.counters;
     c.flushed += outcome.acked.length;
     c.retried += outcome.retried.length;
@@ -458,7 +458,7 @@ export class Strata {
       this.#closed = true;
       // Background fills and publishes still need the bus and L2 that are released below.
       await this.#ctx.settled();
-      await this.#settleL2Debts();
+      await this.#moveOnOwedGenerations();
       await this.#coherence.close();
       await this.#config.queue?.close();
       await this.#l2?.close();
@@ -469,28 +469,46 @@ export class Strata {
    * Schemas whose L2 missed a committed write (L2 was down) move their generation on now, if L2
    * answers: a process leaving must not let other instances serve the older rows until their TTL.
    */
-  async #settleL2Debts(): Promise<void> {
+  async #moveOnOwedGenerations(): Promise<void> {
     await Promise.all(
       this.#registry
         .all()
-        .filter((rt) => rt.hasL2Debt)
+        .filter((rt) => rt.generation?.owed)
         .map((rt) =>
-          rt.generation().catch((err: unknown) => this.#ctx.tolerate(rt.schema.name, 'l2', 'settle', err)),
+          rt.generation!.moveOn().catch((err: unknown) => this.#ctx.tolerate(rt.schema.name, 'l2', 'generation', err)),
         ),
     );
   }
 
-  async #readComplete(rt: SchemaRuntime, id: Id): Promise<Row | null> {
+  /** Tells the other instances which keys a flush or a dead letter changed. */
+  readonly #publish: Publish = (cache, keys, versions, op) => this.#coherence.publish(cache, keys, versions, op);
+
+  /**
+   * L2 restarted without its data or came back from an older snapshot: every schema's cached rows
+   * here and in L2 are dropped (its generation moves past every one seen), write-behind counters
+   * start a new epoch before their next use, and the other instances are told (they also find out
+   * themselves at their next generation read).
+   */
+  #l2Reset(why: string): void {
+    this.#ctx.counters.error('l2-reset');
+    this.#config.logger.warn('L2 was reset: dropping every cached row', { why });
+    for (const rt of this.#registry.all()) {
+      rt.reset();
+      void this.#coherence.publish(rt, null, null, 'invalidateAll');
+    }
+  }
+
+  async #readComplete(rt: SchemaCache, id: Id): Promise<Row | null> {
     if (!rt.l3) return null;
     try {
       const [stored] = await rt.l3.findMany(rt.schema, [id]);
-      return stored ? await rt.rows.decryptRow(stored, idKey(id)) : null;
+      return stored ? await rt.rows.decryptRow(stored.row, idKey(id)) : null;
     } catch (err) {
       throw this.#ctx.l3Error(rt.schema.name, 'get', err);
     }
   }
 
-  async #afterSet(rt: SchemaRuntime, row: Row): Promise<void> {
+  async #afterSet(rt: SchemaCache, row: Row): Promise<void> {
     try {
       await runHook(rt.schema.name, 'afterSet', rt.schema.hooks.afterSet, row);
     } catch (err) {
@@ -500,7 +518,7 @@ export class Strata {
     }
   }
 
-  #runtime(schema: SchemaRef): SchemaRuntime {
+  #runtime(schema: SchemaRef): SchemaCache {
     if (this.#closed) throw new StrataError('UNAVAILABLE', 'this Strata instance is closed');
     return this.#registry.resolve(schema);
   }
@@ -510,4 +528,18 @@ export class Strata {
     if (!l3) throw new StrataError('L3_UNAVAILABLE', 'no L3 is configured');
     return l3;
   }
+}
+
+/**
+ * A queue that says which app it serves (the Redis Stream queue's `namespace`, its key prefix) must
+ * serve this one: two apps on one stream and consumer group would take each other's writes.
+ */
+function checkQueueNamespace(queue: StrataConfig['queue'], keyPrefix: string): void {
+  const namespace = (queue as { namespace?: unknown } | undefined)?.namespace;
+  if (typeof namespace !== 'string' || namespace === keyPrefix) return;
+  throw new StrataError(
+    'INVALID_CONFIG',
+    `config.queue serves the app ${JSON.stringify(namespace)} but config.keyPrefix is ${JSON.stringify(keyPrefix)}: give the queue the same keyPrefix`,
+    { details: { field: 'queue' } },
+  );
 }

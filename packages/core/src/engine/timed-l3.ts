@@ -11,16 +11,14 @@ export function timedL3(tier: L3Tier, timeoutMs: number): L3Tier {
     name: tier.name,
     findMany: (schema, ids) => within(tier.findMany(schema, ids), 'findMany'),
     exists: (schema, id) => within(tier.exists(schema, id), 'exists'),
-    upsertMany: (schema, rows) => within(tier.upsertMany(schema, rows), 'upsertMany'),
-    deleteMany: (schema, ids) => within(tier.deleteMany(schema, ids), 'deleteMany'),
     scan: (schema, options) => within(tier.scan(schema, options), 'scan'),
     search: (schema, query) => within(tier.search(schema, query), 'search'),
     count: (schema, where) => within(tier.count(schema, where), 'count'),
-    // A transaction carries its own deadline (commit's timeout -> TX_TIMEOUT).
-    transact: (ops) => tier.transact(ops),
-    applyVersioned: (ops) => within(tier.applyVersioned(ops), 'applyVersioned'),
+    // Writes carry their own deadline: `timeouts.l3`, or a transaction's (commit's timeout -> TX_TIMEOUT).
+    write: (ops) => tier.write(ops),
+    nextEpoch: (schema) => within(tier.nextEpoch(schema), 'nextEpoch'),
     replaceValues: (schema, changes) => within(tier.replaceValues(schema, changes), 'replaceValues'),
     migrate: (schemas) => tier.migrate(schemas),
-    migrationStatus: () => tier.migrationStatus(),
+    migrationStatus: () => within(tier.migrationStatus(), 'migrationStatus'),
   };
 }

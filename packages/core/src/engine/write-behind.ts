@@ -1,100 +1,80 @@
-import { StrataError } from '../errors.js';
+import { isStrataError, StrataError } from '../errors.js';
 import type { Row } from '../l3/types.js';
 import type { QueuedWrite, WriteQueue } from '../queue/types.js';
 import { applyClientDefaults } from './client-defaults.js';
 import type { EngineContext } from './context.js';
-import { type Id, idKey } from './ids.js';
-import { ABSENT_MARKER } from './keys.js';
-import { ABSENT, type SchemaRuntime } from './schema-runtime.js';
-import { writeThroughVersioned } from './write-behind-fallback.js';
-import { beginWrites, endWrites } from './write-path.js';
-
-/** Orders write-behind writes: wall-clock ms × 1000 plus the schema's L2 write counter, never going back. */
-export class VersionClock {
-  #last = 0;
-
-  next(nowMs: number, counter: number): number {
-    this.#last = Math.max(this.#last + 1, nowMs * 1000 + (counter % 1000));
-    return this.#last;
-  }
-}
+import { writeOrdered } from './ordered-writes.js';
+import type { SchemaCache } from './schema-cache.js';
+import type { KeyedWrite, WriteResult } from './write-through.js';
 
 /**
- * Write-behind: L2 (row + the schema's write counter, one request) and L1 at once, then the write
- * is enqueued; the caller is acknowledged only once the queue holds it. If the queue refuses, the
- * cached copies are withdrawn (reads fall back to what L3 durably has) and QUEUE_UNAVAILABLE is thrown.
- * When L2 is down the write goes to L3 at once, versioned (`writeThroughVersioned`). Resolves the
- * plaintext rows.
+ * Write-behind: one L2 script takes a version per key from the schema's Redis counter and writes
+ * each row (marked pending: Postgres does not have it yet) with it; L1 takes it too; then the writes
+ * are enqueued with their versions, and the caller is acknowledged only once the queue holds them.
+ * The flush applies a write only over an older version, so neither a retry nor another instance's
+ * older write can undo it, and no clock decides.
+ *
+ * Without L2 nothing can order the write against those already queued: it is refused with
+ * L2_UNAVAILABLE and nothing is acknowledged. If the queue refuses, the pending copies are withdrawn
+ * (unless a newer write replaced them) and QUEUE_UNAVAILABLE is thrown (or the queue's own error
+ * about its configuration, such as a Redis without persistence).
  */
 export async function writeBehind(
   ctx: EngineContext,
-  rt: SchemaRuntime,
+  cache: SchemaCache,
   queue: WriteQueue,
-  versions: VersionClock,
-  writes: readonly { id: Id; row?: Row }[],
-): Promise<Row[]> {
-  const name = rt.schema.name;
-  const l2 = rt.l2!;
-  const keys = writes.map(({ id }) => idKey(id));
+  writes: readonly KeyedWrite[],
+): Promise<WriteResult> {
+  const name = cache.schema.name;
+  const keys = writes.map((w) => w.key);
   const now = new Date(ctx.config.clock.now());
-  const plain = writes.map(({ row }) => (row ? applyClientDefaults(rt.schema, row, now) : undefined));
-  const encrypted = await Promise.all(
-    plain.map((row, i) => (row ? rt.rows.encryptRow(row, keys[i]!) : undefined)),
-  );
-  beginWrites(rt, keys);
+  const plain = writes.map((w) => (w.row ? applyClientDefaults(cache.schema, w.row, now) : undefined));
+  const stored = await Promise.all(plain.map((row, i) => (row ? cache.rows.encryptRow(row, keys[i]!) : undefined)));
+  cache.beginWrite(keys);
   try {
-    let counter: number;
-    const rowKeys: string[] = [];
+    let versions: number[];
     try {
-      const generation = await rt.generation();
-      for (const key of keys) rowKeys.push(rt.keys.row(generation, key));
-      const [bumped] = await l2.setMany(
-        encrypted.map((row, i) => ({
-          key: rowKeys[i]!,
-          value: row ? rt.rows.toL2(row) : ABSENT_MARKER,
-          ttlMs: rt.l2TtlMs,
-        })),
-        [rt.keys.searchGenerationKey],
-      );
-      counter = bumped ?? 0;
+      ({ versions } = await writeOrdered(
+        cache,
+        writes.map((w, i) => ({ key: w.key, ...(plain[i] && { stored: stored[i]!, plain: plain[i] }) })),
+        true,
+      ));
     } catch (err) {
       ctx.tolerate(name, 'l2', 'write-behind', err);
-      return await writeThroughVersioned(
-        ctx,
-        rt,
-        versions,
-        writes.map(({ id }, i) => ({ id, key: keys[i]!, plain: plain[i], encrypted: encrypted[i] })),
-      );
+      throw new StrataError('L2_UNAVAILABLE', `schema ${name}: write-behind needs L2 to order the write; nothing was written`, {
+        cause: err,
+        details: { schema: name },
+      });
     }
-    // L1 gets a decoded copy: never objects the caller still holds (L1 freezes what it keeps).
-    plain.forEach((row, i) => {
-      const own = row ? rt.ownL1Copy(row) : ABSENT;
-      rt.l1?.set(keys[i]!, own, rt.l1TtlMs);
-    });
-    const queued: QueuedWrite[] = writes.map(({ row }, i) => ({
-      schema: name,
-      id: keys[i]!,
-      op: row ? 'set' : 'delete',
-      ...(row && { row: rt.rows.toQueue(encrypted[i]!) }),
-      version: versions.next(ctx.config.clock.now(), counter),
+    const queued: QueuedWrite[] = writes.map((w, i) => ({
+      schema: cache.schema.identity,
+      id: w.key,
+      op: plain[i] ? 'set' : 'delete',
+      ...(plain[i] && { row: cache.rows.toQueue(stored[i]!) }),
+      version: versions[i]!,
     }));
     try {
       await queue.enqueue(queued);
     } catch (err) {
-      for (const key of keys) rt.l1?.delete(key);
-      await l2.deleteMany(rowKeys).catch((e: unknown) => {
-        // L2 keeps a value nobody was told was written: orphan it with the next generation.
-        rt.owesL2();
-        ctx.tolerate(name, 'l2', 'withdraw', e);
-      });
+      await cache.drop(ctx, keys, versions);
+      if (isStrataError(err) && err.code !== 'QUEUE_UNAVAILABLE') throw err;
       throw new StrataError('QUEUE_UNAVAILABLE', `schema ${name}: the write queue did not take the write`, {
         cause: err,
         details: { schema: name },
       });
     }
     ctx.counters.enqueued += writes.length;
-    return plain.filter((row): row is Row => row !== undefined);
+    for (const w of writes) {
+      if (w.row) ctx.counters.sets += 1;
+      else ctx.counters.deletes += 1;
+    }
+    return {
+      rows: plain.filter((row): row is Row => row !== undefined),
+      // Write-behind cannot know yet whether the rows existed: it reports what it was asked to delete.
+      existed: writes.filter((w) => !w.row).length,
+      versions,
+    };
   } finally {
-    endWrites(rt, keys);
+    cache.endWrite();
   }
 }

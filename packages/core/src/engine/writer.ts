@@ -4,18 +4,19 @@ import type { WriteQueue } from '../queue/types.js';
 import type { Coherence } from './coherence.js';
 import type { EngineContext } from './context.js';
 import type { FlushLoop } from './flush-loop.js';
-import { type Id, idKey } from './ids.js';
-import type { SchemaRuntime } from './schema-runtime.js';
-import { VersionClock, writeBehind } from './write-behind.js';
-import { deleteIds, writeRows } from './write-path.js';
+import type { Id } from './ids.js';
+import { idKey } from './ids.js';
+import type { PreparedRow } from './prepare.js';
+import type { SchemaCache } from './schema-cache.js';
+import { writeBehind } from './write-behind.js';
+import { type KeyedWrite, type WriteResult, writeThrough } from './write-through.js';
 
 /**
- * Routes writes by the schema's write mode (write-behind falls back to a versioned write-through
- * while L2 is down: the write then waits for Postgres instead of being lost), tells the other instances, and
- * starts a flush when this instance has `writeBehindFlushThreshold` writes waiting.
+ * Routes writes by the schema's write mode, tells the other instances (with each key's version), and
+ * starts a flush when this instance has `writeBehindFlushThreshold` writes waiting. Refuses writes
+ * once closing, and lets `close` wait for those running.
  */
 export class Writer {
-  readonly #versions = new VersionClock();
   readonly #inFlight = new Set<Promise<unknown>>();
   #closing = false;
 
@@ -26,12 +27,20 @@ export class Writer {
     readonly flushLoop: FlushLoop | undefined,
   ) {}
 
-  set(rt: SchemaRuntime, prepared: readonly { row: Row; id: Id }[]): Promise<Row[]> {
-    return this.#track(() => this.#set(rt, prepared));
+  async set(cache: SchemaCache, prepared: readonly PreparedRow[]): Promise<Row[]> {
+    const result = await this.#track(() =>
+      this.#write(
+        cache,
+        prepared.map((p) => ({ key: p.key, id: p.id, row: p.row })),
+        'set',
+      ),
+    );
+    return result.rows;
   }
 
-  delete(rt: SchemaRuntime, ids: readonly Id[]): Promise<number> {
-    return this.#track(() => this.#delete(rt, ids));
+  async delete(cache: SchemaCache, ids: readonly Id[]): Promise<number> {
+    const writes = ids.map((id) => ({ key: idKey(id), id }));
+    return (await this.#track(() => this.#write(cache, writes, 'delete'))).existed;
   }
 
   /**
@@ -45,9 +54,7 @@ export class Writer {
 
   #track<T>(write: () => Promise<T>): Promise<T> {
     if (this.#closing) {
-      return Promise.reject(
-        new StrataError('UNAVAILABLE', 'this Strata instance is closing: it takes no more writes'),
-      );
+      return Promise.reject(new StrataError('UNAVAILABLE', 'this Strata instance is closing: it takes no more writes'));
     }
     const running = write();
     this.#inFlight.add(running);
@@ -56,38 +63,19 @@ export class Writer {
     return running;
   }
 
-  async #set(rt: SchemaRuntime, prepared: readonly { row: Row; id: Id }[]): Promise<Row[]> {
-    const rows =
-      rt.writeMode === 'write-behind'
-        ? await writeBehind(this.ctx, rt, this.queue!, this.#versions, prepared)
-        : await writeRows(this.ctx, rt, prepared);
+  async #write(cache: SchemaCache, writes: readonly KeyedWrite[], op: 'set' | 'delete'): Promise<WriteResult> {
+    const result =
+      cache.writeMode === 'write-behind'
+        ? await writeBehind(this.ctx, cache, this.queue!, writes)
+        : await writeThrough(this.ctx, cache, writes);
     await this.coherence.publish(
-      rt.schema.name,
-      prepared.map(({ id }) => idKey(id)),
-      'set',
+      cache,
+      writes.map((w) => w.key),
+      result.versions,
+      op,
     );
     this.#maybeFlush();
-    return rows;
-  }
-
-  async #delete(rt: SchemaRuntime, ids: readonly Id[]): Promise<number> {
-    let existed: number;
-    if (rt.writeMode === 'write-behind') {
-      await writeBehind(
-        this.ctx,
-        rt,
-        this.queue!,
-        this.#versions,
-        ids.map((id) => ({ id })),
-      );
-      // Write-behind cannot know yet whether the rows existed: it reports what it was asked to delete.
-      existed = ids.length;
-    } else {
-      existed = await deleteIds(this.ctx, rt, ids);
-    }
-    await this.coherence.publish(rt.schema.name, ids.map(idKey), 'delete');
-    this.#maybeFlush();
-    return existed;
+    return result;
   }
 
   /**

@@ -157,3 +157,14 @@ if c < floor then
 end
 return c`,
 };
+
+/** Every script the engine runs, e.g. to load them into a Redis ahead of time (`SCRIPT LOAD`). */
+export const L2_SCRIPTS: readonly L2Script[] = [
+  PUT,
+  ORDERED_PUT,
+  RESERVE,
+  DROP,
+  GENERATION,
+  NEXT_GENERATION,
+  SEED_COUNTER,
+];

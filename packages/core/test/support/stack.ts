@@ -9,6 +9,7 @@ import { Redis as IORedis } from 'ioredis';
 import pg from 'pg';
 import ws from 'ws';
 import { createDrizzleL3 } from '../../src/index.js';
+import { L2_SCRIPTS } from '../../src/l2/scripts.js';
 import type { L2Tier } from '../../src/l2/types.js';
 import type { L3Tier } from '../../src/l3/types.js';
 import { createUpstashL2 } from '../../src/upstash.js';
@@ -63,6 +64,8 @@ export async function engineStack(label: string, driver: Driver = 'node-postgres
   // A plain Redis connection to look at what L2 really holds (ciphertext, omitted fields).
   const redis = new IORedis(serviceUrls().redisUrl, { lazyConnect: true, protocol: 2 } as never);
   redis.on('error', () => {});
+  // The engine's scripts, loaded once, so that counted round trips never include a first-use EVAL.
+  for (const script of L2_SCRIPTS) await redis.script('LOAD', script.source);
 
   return {
     name,

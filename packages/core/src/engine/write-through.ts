@@ -1,0 +1,113 @@
+import type { Row, WriteOutcome } from '../l3/types.js';
+import { withTimeout } from '../resilience/with-timeout.js';
+import type { EngineContext } from './context.js';
+import type { Id } from './ids.js';
+import { writeOrdered } from './ordered-writes.js';
+import type { SchemaCache, Versioned } from './schema-cache.js';
+import { outcomeUnknown } from './unknown-outcome.js';
+
+/** One write of a batch: a prepared row to set, or (without `row`) an id to delete. */
+export interface KeyedWrite {
+  readonly key: string;
+  readonly id: Id;
+  /** The plaintext row to set; absent for a delete. */
+  readonly row?: Row;
+}
+
+/** What a write did: the rows as stored (plaintext), and how many deleted keys held a row. */
+export interface WriteResult {
+  readonly rows: Row[];
+  readonly existed: number;
+  /** Per write, the version its key holds now: bus messages carry them. */
+  readonly versions: number[];
+}
+
+/**
+ * Write-through: Postgres commits first, ordering each key's write (its version comes from Postgres,
+ * in the same statement); only then do L2 and L1 take the rows as stored, and only over older
+ * copies. A failed write leaves every cache as it was; one whose outcome is unknown (no SQLSTATE
+ * came back: a lost COMMIT reply, a timeout) drops the keys' cached copies, so reads go to Postgres.
+ * A schema with no L3 writes L2, ordered by its Redis counter.
+ */
+export async function writeThrough(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  writes: readonly KeyedWrite[],
+): Promise<WriteResult> {
+  const keys = writes.map((w) => w.key);
+  const encrypted = await Promise.all(writes.map((w) => (w.row ? cache.rows.encryptRow(w.row, w.key) : undefined)));
+  cache.beginWrite(keys);
+  try {
+    if (!cache.l3) return await sourceL2(ctx, cache, writes, encrypted);
+    let outcomes: WriteOutcome[];
+    try {
+      const op = { schema: cache.schema, writes: writes.map((w, i) => (w.row ? { row: encrypted[i]! } : { id: w.id })) };
+      [outcomes = []] = await withTimeout(cache.l3.write([op]), ctx.config.l3TimeoutMs, `L3 write (${cache.l3.name})`);
+    } catch (err) {
+      if (outcomeUnknown(err)) await cache.drop(ctx, keys, 'all');
+      throw ctx.l3Error(cache.schema.name, writes.some((w) => w.row) ? 'set' : 'delete', err);
+    }
+    const items = await committedItems(cache, writes, encrypted, outcomes);
+    await cache.commit(ctx, items);
+    count(ctx, writes);
+    return {
+      rows: items.flatMap((item) => (item.plain ? [item.plain] : [])),
+      existed: outcomes.filter((o, i) => !writes[i]!.row && o.existed).length,
+      versions: items.map((item) => item.version),
+    };
+  } finally {
+    cache.endWrite();
+  }
+}
+
+/** The committed rows as the caches take them: stored shape, plaintext, version. */
+export async function committedItems(
+  cache: SchemaCache,
+  writes: readonly KeyedWrite[],
+  sent: readonly (Row | undefined)[],
+  outcomes: readonly WriteOutcome[],
+): Promise<Versioned[]> {
+  return Promise.all(
+    writes.map(async (w, i) => {
+      const outcome = outcomes[i]!;
+      if (!outcome.row) return { key: w.key, version: outcome.version };
+      const plain = await plainOf(cache, w.key, outcome.row, sent[i], w.row);
+      return { key: w.key, version: outcome.version, stored: outcome.row, plain };
+    }),
+  );
+}
+
+/**
+ * The plaintext of a stored row: the caller's plaintext for encrypted fields it sent, a decryption
+ * of what Postgres kept for those it left out.
+ */
+async function plainOf(cache: SchemaCache, key: string, stored: Row, sent: Row | undefined, input: Row | undefined): Promise<Row> {
+  const encrypted = cache.schema.encryptedKeys;
+  if (encrypted.length === 0) return stored;
+  const kept = encrypted.filter((k) => sent?.[k] === undefined || stored[k] !== sent[k]);
+  const plain = kept.length > 0 ? await cache.rows.decryptRow(stored, key) : { ...stored };
+  for (const k of encrypted) if (!kept.includes(k)) plain[k] = input?.[k] ?? null;
+  return plain;
+}
+
+/** No L3: L2 is the source of truth, and Redis orders the writes. */
+async function sourceL2(ctx: EngineContext, cache: SchemaCache, writes: readonly KeyedWrite[], encrypted: readonly (Row | undefined)[]): Promise<WriteResult> {
+  const ordered = writes.map((w, i) => ({
+    key: w.key,
+    ...(w.row && { stored: cache.rows.fromL2(cache.rows.toL2(encrypted[i]!)), plain: w.row }),
+  }));
+  const { versions, held } = await writeOrdered(cache, ordered, false);
+  count(ctx, writes);
+  return {
+    rows: writes.flatMap((w) => (w.row ? [w.row] : [])),
+    existed: held.filter((h, i) => h && !writes[i]!.row).length,
+    versions,
+  };
+}
+
+function count(ctx: EngineContext, writes: readonly KeyedWrite[]): void {
+  for (const w of writes) {
+    if (w.row) ctx.counters.sets += 1;
+    else ctx.counters.deletes += 1;
+  }
+}

@@ -64,8 +64,9 @@ async function loadBelowL1(
   try {
     const results = new Map<string, Row | null>();
     const missing = new Map(own);
-    if (cache.l2) await fromL2(ctx, cache, missing, tokens, results);
-    if (missing.size > 0) await fromL3(ctx, cache, missing, tokens, results);
+    // An L2 that just failed this read is not asked again to take the fill: one failure, one call.
+    const l2Answered = cache.l2 ? await fromL2(ctx, cache, missing, tokens, results) : false;
+    if (missing.size > 0) await fromL3(ctx, cache, missing, tokens, results, l2Answered);
     return results;
   } finally {
     for (const [key, token] of tokens) cache.fence.endRead(key, token);
@@ -78,7 +79,7 @@ async function fromL2(
   missing: Map<string, Id>,
   tokens: ReadonlyMap<string, ReadToken>,
   results: Map<string, Row | null>,
-): Promise<void> {
+): Promise<boolean> {
   const name = cache.schema.name;
   let values: (string | null)[];
   const keys = [...missing.keys()];
@@ -86,7 +87,7 @@ async function fromL2(
     values = await cache.l2!.getMany(await cache.rowKeys(keys));
   } catch (err) {
     ctx.tolerate(name, 'l2', 'get', err);
-    return;
+    return false;
   }
   for (const [i, key] of keys.entries()) {
     const stale = tokens.get(key)!.stale;
@@ -116,6 +117,7 @@ async function fromL2(
       ctx.tolerate(name, 'l2', 'decode', err);
     }
   }
+  return true;
 }
 
 async function fromL3(
@@ -124,6 +126,7 @@ async function fromL3(
   missing: Map<string, Id>,
   tokens: ReadonlyMap<string, ReadToken>,
   results: Map<string, Row | null>,
+  fillL2: boolean,
 ): Promise<void> {
   const name = cache.schema.name;
   if (!cache.l3) {
@@ -155,5 +158,5 @@ async function fromL3(
     // Version 0: an absence read here never replaces anything a write put in a cache.
     if (!tokens.get(key)?.stale) fills.push({ key, version: 0 });
   }
-  await cache.fill(ctx, fills);
+  await cache.fill(ctx, fills, { l2: fillL2 });
 }

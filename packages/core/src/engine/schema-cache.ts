@@ -225,7 +225,7 @@ export class SchemaCache {
   async fill(
     ctx: EngineContext,
     found: readonly Versioned[],
-    options: { l1?: boolean; direct?: boolean } = {},
+    options: { l1?: boolean; l2?: boolean; direct?: boolean } = {},
   ): Promise<void> {
     if (options.l1 !== false) {
       for (const f of found) {
@@ -237,7 +237,7 @@ export class SchemaCache {
       }
     }
     const l2 = this.l2;
-    if (!l2) return;
+    if (!l2 || options.l2 === false) return;
     const entries = found.filter((f) => f.stored || this.negativeTtlMs > 0);
     if (entries.length === 0) return;
     const work = async () => {

@@ -105,10 +105,11 @@ describe('hostile input', () => {
         () => strata.count('hostile', Q().orderBy(value).build()),
         `count orderBy ${label}`,
       );
-      // As a where argument it is data: nothing matches (Postgres refuses U+0000 in text: a data error).
+      // As a where argument it is data: nothing matches (Postgres refuses U+0000 in text: a data
+      // error in the query's argument, so INVALID_QUERY).
       const nul = value.includes('\u0000');
       await typed(
-        nul ? 'VALIDATION_FAILED' : null,
+        nul ? 'INVALID_QUERY' : null,
         async () => {
           expect(await strata.search('hostile', Q().where('name = $1', value).build())).toEqual([]);
           expect(await strata.count('hostile', Q().where('email = $1 OR name = $1', value).build())).toBe(0);
@@ -154,7 +155,10 @@ describe('hostile input', () => {
       ['MISSING_PRIMARY_KEY', { id: '', name: 'x' }],
       ['MISSING_PRIMARY_KEY', { id: { toString: () => 'h1' }, name: 'x' }],
       ['MISSING_PRIMARY_KEY', { id: null, name: 'x' }],
-      ['ENCODE_FAILED', { id: 'v1', name: 'x', email: 'lone \uD800 surrogate' }],
+      ['VALIDATION_FAILED', { id: 'v1', name: 'x', email: 'lone \uD800 surrogate' }],
+      ['VALIDATION_FAILED', { id: 'v1', name: 'lone \uDC00 surrogate' }],
+      ['MISSING_PRIMARY_KEY', { id: 'v1\uD800', name: 'x' }],
+      ['MISSING_PRIMARY_KEY', { id: 'x'.repeat(513), name: 'x' }],
     ];
     for (const [code, row] of bad) {
       const label = JSON.stringify(row) ?? String(row);
@@ -178,7 +182,19 @@ describe('hostile input', () => {
     }
     // A unique violation in Postgres (name is not unique here: id clash in a batch is the last-wins rule).
     // (A number is a valid id of a text key: 42 reads row '42', as ids arrive from URLs.)
-    for (const id of ['', null, undefined, {}, [], () => 'h1', Symbol('h1')]) {
+    // Lone surrogates would collide in UTF-8 (both become U+FFFD); ids are at most 512 bytes.
+    for (const id of [
+      '',
+      null,
+      undefined,
+      {},
+      [],
+      () => 'h1',
+      Symbol('h1'),
+      'h\uD800',
+      'h\uDC00',
+      'é'.repeat(257),
+    ]) {
       const label = `id ${String(id)}`;
       await refused('MISSING_PRIMARY_KEY', () => strata.get('hostile', id as never), `get ${label}`);
       await refused('MISSING_PRIMARY_KEY', () => strata.delete('hostile', id as never), `delete ${label}`);
@@ -217,8 +233,8 @@ describe('hostile input', () => {
       '\u200b',
       '%00',
       "'; DROP TABLE accounts; --",
-      'x'.repeat(1_000),
-      'y'.repeat(10_000),
+      'x'.repeat(512),
+      'é'.repeat(256), // 512 bytes of UTF-8: the longest id
     ];
     for (const [i, id] of ids.entries()) {
       await strata.set('hostile', { id, name: `n${i}`, level: i, email: `${i}@ids.example` });

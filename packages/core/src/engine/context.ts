@@ -1,5 +1,6 @@
 import type { ResolvedConfig } from '../config.js';
 import { isStrataError, StrataError } from '../errors.js';
+import { type PgOp, pgErrorRule, pgSqlMessage, sqlStateOf } from '../l3/pg-errors.js';
 import { noopMetrics, type Tier } from '../observability/metrics.js';
 import type { Counters } from './stats.js';
 
@@ -56,39 +57,41 @@ export class EngineContext {
     await Promise.all([...this.#inFlight]);
   }
 
-  /** L3 errors as Strata errors: constraint and data errors are the caller's, the rest unavailability. */
+  /**
+   * L3 errors as Strata errors, by SQLSTATE (l3/pg-errors.ts): input errors are the caller's
+   * (VALIDATION_FAILED, INVALID_QUERY, MISSING_PRIMARY_KEY), a table that does not match its schema
+   * is INVALID_MODEL, the rest unavailability.
+   */
   l3Error(schema: string, op: string, err: unknown): StrataError {
     this.counters.error('l3');
     this.config.metrics.count('error', { schema, tier: 'l3', op });
     if (isStrataError(err) && err.code !== 'TIMEOUT') return err;
-    const sqlstate = sqlState(err);
-    if (sqlstate && (sqlstate.startsWith('23') || sqlstate.startsWith('22'))) {
-      return new StrataError(
-        'VALIDATION_FAILED',
-        `schema ${schema}: Postgres rejected the ${op} (${sqlstate})`,
-        {
-          cause: err,
-          details: { schema, sqlstate },
-        },
-      );
+    // An op not listed keeps the old rule (22/23 are the row's): new callers should be added here.
+    const kind: PgOp =
+      op === 'get' || op === 'getMany' || op === 'exists' || op === 'warm'
+        ? 'read'
+        : op === 'search' || op === 'count'
+          ? 'query'
+          : 'write';
+    const rule = pgErrorRule(err, kind);
+    const sqlstate = sqlStateOf(err);
+    const details = { schema, ...(sqlstate !== undefined && { sqlstate }) };
+    if (rule.code === 'L3_UNAVAILABLE') {
+      this.config.logger.error(`l3 ${op} failed`, {
+        schema,
+        ...(sqlstate !== undefined && { sqlstate }),
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return new StrataError('L3_UNAVAILABLE', `schema ${schema}: L3 ${op} failed`, { cause: err, details });
     }
-    this.config.logger.error(`l3 ${op} failed`, {
-      schema,
-      error: err instanceof Error ? err.message : String(err),
-    });
-    return new StrataError('L3_UNAVAILABLE', `schema ${schema}: L3 ${op} failed`, {
+    const sqlMessage = pgSqlMessage(err);
+    const message = `schema ${schema}: Postgres refused the ${op} (${sqlstate}): ${rule.why}`;
+    return new StrataError(rule.code, sqlMessage ? `${message}: ${sqlMessage}` : message, {
       cause: err,
-      details: { schema },
+      details,
     });
   }
 }
 
 /** The SQLSTATE of a Postgres error, looking through Drizzle's wrapping `cause`. */
-export function sqlState(err: unknown): string | undefined {
-  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
+export { sqlStateOf as sqlState } from '../l3/pg-errors.js';

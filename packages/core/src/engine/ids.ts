@@ -1,45 +1,47 @@
 import { StrataError } from '../errors.js';
-import type { CompiledSchema } from '../schema/types.js';
+import { fitsUtf8, isWellFormed } from '../schema/text-limits.js';
+import type { CompiledSchema, IdRule } from '../schema/types.js';
 
 export type Id = string | number | bigint;
 
 /**
- * Turns a caller's id into the primary key's JS type, strictly: ids arrive from URLs as strings, so
- * `'42'` is accepted for an integer key, but `'4x'`, `''`, `NaN` or an object never reach a tier.
+ * The longest id, in bytes of UTF-8. An id is part of every L2 key and bus message (whose ids may
+ * be 1 KiB) and of Postgres' primary key index (a btree entry holds at most ~2.7 kB).
+ */
+export const MAX_ID_BYTES = 512;
+
+// Strings this short fit MAX_ID_BYTES whatever they hold (a UTF-16 unit is at most 3 bytes).
+const FAST_CHARS = Math.floor(MAX_ID_BYTES / 3);
+// The form Postgres prints (lowercased here): braces or missing hyphens would key another string.
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const ANY_CASE_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const INTEGER = /^-?\d+$/;
+const INT8_MIN = -(2n ** 63n);
+const INT8_MAX = 2n ** 63n - 1n;
+
+/**
+ * Turns a caller's id into the primary key's JS type, strictly, so that its cache key is exactly
+ * the key's text in Postgres: ids arrive from URLs as strings, so `'42'` is accepted for an integer
+ * key, but `'4x'`, `'1.5'`, `''`, `NaN`, an object, a lone surrogate or a 513-byte string never reach
+ * a tier; a uuid is lowercased. Runs on every get: the common cases return before any regex.
+ * @example normalizeId(players, 'p1'); // 'p1'
+ * @example normalizeId(counters, '42'); // 42
  */
 export function normalizeId(schema: CompiledSchema, id: unknown): Id {
-  const pk = schema.primaryKey;
-  if (id === undefined || id === null || id === '') throw badId(schema, `${pk.key} is missing`);
-  const type = pk.column.dataType;
-  if (type === 'string') {
-    if (typeof id === 'string') return id;
-    if (typeof id === 'number' || typeof id === 'bigint') return String(id);
-    throw badId(schema, `${pk.key} must be a string`);
+  const rule = schema.idRule;
+  switch (rule.kind) {
+    case 'string':
+      if (typeof id === 'string' && id.length !== 0 && id.length <= FAST_CHARS && isWellFormed(id)) return id;
+      return stringId(schema, id);
+    case 'integer':
+      if (typeof id === 'number' && Number.isInteger(id) && id >= rule.min && id <= rule.max) return id;
+      return integerId(schema, rule, id);
+    case 'uuid':
+      if (typeof id === 'string' && id.length === 36 && UUID.test(id)) return id;
+      return uuidId(schema, id);
+    case 'bigint':
+      return bigintId(schema, id);
   }
-  if (type === 'bigint') {
-    if (typeof id === 'bigint') return id;
-    if (
-      (typeof id === 'number' && Number.isSafeInteger(id)) ||
-      (typeof id === 'string' && /^-?\d{1,19}$/.test(id))
-    ) {
-      return BigInt(id);
-    }
-    throw badId(schema, `${pk.key} must be an integer`);
-  }
-  if (type === 'number') {
-    const n = typeof id === 'string' && /^-?\d+(\.\d+)?$/.test(id) ? Number(id) : id;
-    if (typeof n === 'number' && Number.isFinite(n)) return n;
-    if (
-      typeof n === 'bigint' &&
-      n >= BigInt(Number.MIN_SAFE_INTEGER) &&
-      n <= BigInt(Number.MAX_SAFE_INTEGER)
-    ) {
-      return Number(n);
-    }
-    throw badId(schema, `${pk.key} must be a number`);
-  }
-  if (typeof id === 'string' || typeof id === 'number' || typeof id === 'bigint') return id;
-  throw badId(schema, `${pk.key} has an unsupported type`);
 }
 
 /** The id as it appears in cache keys. */
@@ -47,9 +49,55 @@ export function idKey(id: Id): string {
   return typeof id === 'string' ? id : String(id);
 }
 
+function stringId(schema: CompiledSchema, id: unknown): Id {
+  // A number is a valid id of a text key: 42 reads row '42', as ids arrive from URLs.
+  if (typeof id === 'number' || typeof id === 'bigint') return String(id);
+  if (typeof id !== 'string' || id === '') throw badId(schema, id, 'must be a string');
+  if (!isWellFormed(id)) {
+    throw badId(schema, id, 'is not well-formed Unicode (a lone surrogate): UTF-8 cannot store it');
+  }
+  if (!fitsUtf8(id, MAX_ID_BYTES)) throw badId(schema, id, `is longer than ${MAX_ID_BYTES} bytes of UTF-8`);
+  return id;
+}
+
+function uuidId(schema: CompiledSchema, id: unknown): Id {
+  if (typeof id === 'string' && ANY_CASE_UUID.test(id)) return id.toLowerCase();
+  throw badId(schema, id, 'must be a UUID (8-4-4-4-12 hex digits)');
+}
+
+function integerId(schema: CompiledSchema, rule: Extract<IdRule, { kind: 'integer' }>, id: unknown): Id {
+  let n: number | undefined;
+  if (typeof id === 'number') n = Number.isInteger(id) ? id : undefined;
+  else if (typeof id === 'string') n = INTEGER.test(id) ? Number(id) : undefined;
+  else if (typeof id === 'bigint')
+    n = id >= BigInt(rule.min) && id <= BigInt(rule.max) ? Number(id) : Infinity;
+  if (n === undefined) throw badId(schema, id, 'must be an integer');
+  // A digit string past 2^53 rounds, but never back into the range.
+  if (n < rule.min || n > rule.max) {
+    throw badId(schema, id, `must be an integer from ${rule.min} to ${rule.max}`);
+  }
+  return n;
+}
+
+function bigintId(schema: CompiledSchema, id: unknown): Id {
+  let n: bigint | undefined;
+  if (typeof id === 'bigint') n = id;
+  else if (typeof id === 'number' && Number.isSafeInteger(id)) n = BigInt(id);
+  else if (typeof id === 'string' && /^-?\d{1,19}$/.test(id)) n = BigInt(id);
+  if (n === undefined) throw badId(schema, id, 'must be an integer');
+  if (n < INT8_MIN || n > INT8_MAX) throw badId(schema, id, 'must fit a Postgres bigint');
+  return n;
+}
+
 /** The error of an id that cannot be this schema's primary key (built only when thrown). */
-function badId(schema: CompiledSchema, why: string): StrataError {
-  return new StrataError('MISSING_PRIMARY_KEY', `schema ${schema.name}: ${why}`, {
-    details: { schema: schema.name, field: schema.primaryKey.key },
-  });
+function badId(schema: CompiledSchema, id: unknown, why: string): StrataError {
+  const { key } = schema.primaryKey;
+  const missing = id === undefined || id === null || id === '';
+  return new StrataError(
+    'MISSING_PRIMARY_KEY',
+    `schema ${schema.name}: ${key} ${missing ? 'is missing' : why}`,
+    {
+      details: { schema: schema.name, field: key },
+    },
+  );
 }

@@ -120,13 +120,18 @@ describe('Q()', () => {
       field: 'where',
     });
     expect(code(() => Q().where(42 as unknown as string))).toEqual({ code: 'INVALID_QUERY', field: 'where' });
-    for (const n of [0, -1, 1.5, 10_001, Number.NaN, Number.POSITIVE_INFINITY]) {
+    for (const n of [-1, 1.5, 10_001, Number.NaN, Number.POSITIVE_INFINITY]) {
       expect(code(() => Q().limit(n))).toEqual({ code: 'INVALID_QUERY', field: 'limit' });
     }
     for (const n of [-1, 0.5, Number.NaN, 2 ** 53]) {
       expect(code(() => Q().offset(n))).toEqual({ code: 'INVALID_QUERY', field: 'offset' });
     }
     expect(Q().limit(1).limit(10_000).offset(0).build()).toMatchObject({ limit: 10_000, offset: 0 });
+  });
+
+  it('takes limit(0) as the default, 100, as the Go seed documents (issue 12, item 18)', () => {
+    expect(Q().limit(0).build().limit).toBe(100);
+    expect(Q().limit(25).limit(0).build().limit).toBe(100);
   });
 
   it('narrows column names when given the table keys', () => {

@@ -80,7 +80,7 @@ export class QueryBuilder<K extends string = string> {
     return this.#with({ desc: false });
   }
 
-  /** At most `n` rows, 1..10,000 (default 100). */
+  /** At most `n` rows, 1..10,000; 0 means the default, 100 (as in the Go seed). */
   limit(n: number): QueryBuilder<K> {
     return this.#with({ limit: checkLimit(n) });
   }

@@ -86,7 +86,7 @@ describe('compileQuery', () => {
       [{ orderBy: 'id' }, 'orderBy'],
       [{ orderBy: [1] }, 'orderBy'],
       [{ fields: [null] }, 'fields'],
-      [{ limit: 0 }, 'limit'],
+      [{ limit: -1 }, 'limit'],
       [{ limit: 10_001 }, 'limit'],
       [{ limit: '10' }, 'limit'],
       [{ offset: -1 }, 'offset'],
@@ -104,8 +104,9 @@ describe('compileQuery', () => {
     expect(rejection(null as unknown as Query).details).toEqual({ field: 'query' });
   });
 
-  it('fills defaults for a partial hand-made query', () => {
+  it('fills defaults for a partial hand-made query; limit 0 is the default', () => {
     expect(compileQuery(players, {} as Query)).toEqual(compileQuery(players, Q().build()));
+    expect(compileQuery(players, { ...Q().build(), limit: 0 }).limit).toBe(100);
   });
 
   it('passes a Drizzle condition through, even one on another table (Postgres rejects that)', () => {

@@ -12,13 +12,16 @@ export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 10_000;
 
 /**
- * The limit, checked: an integer in 1..MAX_LIMIT. `undefined` means the default (a hand-made query).
+ * The limit, checked: an integer in 0..MAX_LIMIT, where 0 (or `undefined`, in a hand-made query)
+ * means DEFAULT_LIMIT, as the Go seed documents ("0 = use default: 100").
  * @example checkLimit(25); // 25
+ * @example checkLimit(0); // 100
  */
 export function checkLimit(limit: unknown): number {
-  if (limit === undefined) return DEFAULT_LIMIT;
+  if (limit === undefined || limit === 0) return DEFAULT_LIMIT;
   if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-    throw invalidQuery('limit', `limit must be an integer from 1 to ${MAX_LIMIT}, got ${preview(limit)}`, {
+    const range = `an integer from 1 to ${MAX_LIMIT} (0 = the default, ${DEFAULT_LIMIT})`;
+    throw invalidQuery('limit', `limit must be ${range}, got ${preview(limit)}`, {
       value: typeof limit === 'number' ? limit : typeof limit,
     });
   }

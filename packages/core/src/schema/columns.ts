@@ -31,6 +31,9 @@ export function compileColumns(
     }
   }
   return Object.entries(columns).map(([key, column]) => {
+    if (RESERVED.test(key) || RESERVED.test(column.name)) {
+      throw invalidModel(schemaName, key, `column names starting with _strata_ are reserved for Strata`);
+    }
     const options = fields[key] ?? {};
     const compiled: CompiledColumn = {
       key,
@@ -52,8 +55,15 @@ function checkOptions(schemaName: string, c: CompiledColumn): void {
   if (c.column.primary && (options.omitCache || options.omitL1 || options.encrypted)) {
     throw invalidModel(schemaName, c.key, 'the primary key cannot be omitted from caches or encrypted');
   }
-  if (options.encrypted && c.column.dataType !== 'string') {
-    throw invalidModel(schemaName, c.key, `only text columns can be encrypted, not ${c.sqlType}`);
+  if (options.encrypted && !holdsCiphertext(c.column)) {
+    throw invalidModel(
+      schemaName,
+      c.key,
+      c.column.dataType === 'string'
+        ? `${c.key} is ${c.sqlType}: the ciphertext is longer than the text, so it would not fit; ` +
+            'use text (or a varchar without a length) for an encrypted column'
+        : `only text columns can be encrypted, not ${c.sqlType}`,
+    );
   }
   if ((options.autoNow || options.autoNowAdd) && c.kind !== 'date') {
     throw invalidModel(schemaName, c.key, 'autoNow/autoNowAdd need a timestamp column in date mode');
@@ -61,6 +71,15 @@ function checkOptions(schemaName: string, c: CompiledColumn): void {
   if (options.autoNow && options.autoNowAdd) {
     throw invalidModel(schemaName, c.key, 'autoNow and autoNowAdd exclude each other');
   }
+}
+
+// Strata names its own statement scopes (`_strata_w`, `_strata_version`…) and tables this way.
+const RESERVED = /^_strata_/i;
+
+/** text, or varchar without a length: the only string columns any ciphertext fits. */
+function holdsCiphertext(column: PgColumn): boolean {
+  if (column.columnType === 'PgText') return true;
+  return column.columnType === 'PgVarchar' && (column as { length?: number }).length === undefined;
 }
 
 function invalidModel(schema: string, field: string, message: string): StrataError {

@@ -1,11 +1,12 @@
 import type { InferSelectModel } from 'drizzle-orm';
-import { getTableColumns } from 'drizzle-orm';
-import { getTableConfig, type PgTable } from 'drizzle-orm/pg-core';
+import { getTableColumns, is } from 'drizzle-orm';
+import { getTableConfig, PgTable } from 'drizzle-orm/pg-core';
 import type { ColumnKinds } from '../codec/types.js';
 import type { Duration } from '../duration.js';
 import { StrataError } from '../errors.js';
 import { compileColumns } from './columns.js';
 import { columnsFingerprint } from './fingerprint.js';
+import { idRuleOf } from './primary-key.js';
 import type {
   CompiledSchema,
   FieldOptions,
@@ -62,9 +63,13 @@ export interface Schema<T extends PgTable = PgTable, Omitted extends string = st
   readonly $omitted: Omitted;
 }
 
+// Schema names and key prefixes end up in Redis keys and messages: no separators, no spaces.
+const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
 /**
- * Defines a schema from a Drizzle table. Checks it at once: a table without a primary key, or a field
- * option that cannot hold, throws here rather than at the first request.
+ * Defines a schema from a Drizzle table. Checks it at once: a table without a primary key, a key of
+ * a type Strata cannot cache by, or a field option that cannot hold, throws here rather than at the
+ * first request.
  * @example
  * export const players = pgTable('players', { id: text('id').primaryKey(), level: integer('level').notNull() });
  * export const playerSchema = defineSchema({ table: players, l1: { ttl: '60s' }, l2: { ttl: '30m' } });
@@ -73,9 +78,9 @@ export function defineSchema<
   T extends PgTable,
   const F extends { [K in ColumnKey<T>]?: FieldOptions } = Record<never, never>,
 >(definition: SchemaDefinition<T> & { fields?: F }): Schema<T, OmitCacheKeys<F>> {
-  const config = getTableConfig(definition.table);
+  const config = getTableConfig(checkTable(definition));
   const name = definition.name ?? config.name;
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+  if (typeof name !== 'string' || !NAME.test(name)) {
     throw new StrataError(
       'INVALID_MODEL',
       `schema name ${JSON.stringify(name)} must match [A-Za-z0-9_.-]{1,64}`,
@@ -97,16 +102,19 @@ export function defineSchema<
       details: { schema: name },
     });
   }
+  const idRule = idRuleOf(name, primaryKey);
+  checkL2Policy(name, definition.l2);
   const keyOf = (c: { key: string }) => c.key;
   const l2Columns = columns.filter((c) => !c.options.omitCache);
   const validate = createRowValidator(name, definition.table, definition.validate);
   const compiled: CompiledSchema<InferSelectModel<T>> = {
     name,
-    identity: config.schema ? `${config.schema}.${config.name}` : config.name,
+    identity: config.schema === undefined ? config.name : `${config.schema}.${config.name}`,
     table: definition.table,
     tableName: config.name,
     pgSchema: config.schema,
     primaryKey,
+    idRule,
     columns,
     columnsByKey: new Map(columns.map((c) => [c.key, c])),
     kinds: Object.fromEntries(columns.map((c) => [c.key, c.kind])) as ColumnKinds,
@@ -114,13 +122,7 @@ export function defineSchema<
     l1Keys: l2Columns.filter((c) => !c.options.omitL1).map(keyOf),
     encryptedKeys: columns.filter((c) => c.options.encrypted).map(keyOf),
     insertOnlyKeys: columns.filter((c) => c.options.autoNowAdd).map(keyOf),
-    fingerprint: columnsFingerprint(
-      columns,
-      columns
-        .filter((c) => c.options.encrypted)
-        .map(keyOf)
-        .join(','),
-    ),
+    fingerprint: columnsFingerprint(columns),
     l1: definition.l1,
     l2: definition.l2,
     l3: definition.l3,
@@ -131,4 +133,30 @@ export function defineSchema<
     validate,
   };
   return compiled as Schema<T, OmitCacheKeys<F>>;
+}
+
+/** The definition's table, or INVALID_MODEL (not a TypeError from deep inside Drizzle). */
+function checkTable(definition: unknown): PgTable {
+  const table: unknown = (definition as { table?: unknown } | null | undefined)?.table;
+  // `is` reads the prototype's constructor, which a null-prototype object does not have.
+  if (typeof table === 'object' && table !== null && Object.getPrototypeOf(table) !== null) {
+    if (is(table, PgTable)) return table;
+  }
+  throw new StrataError(
+    'INVALID_MODEL',
+    'defineSchema needs `table`: a Drizzle pgTable (drizzle-orm/pg-core)',
+    {
+      details: { field: 'table' },
+    },
+  );
+}
+
+function checkL2Policy(schema: string, l2: L2Policy | false | undefined): void {
+  const keyPrefix = typeof l2 === 'object' && l2 !== null ? l2.keyPrefix : undefined;
+  if (keyPrefix === undefined || (typeof keyPrefix === 'string' && NAME.test(keyPrefix))) return;
+  throw new StrataError(
+    'INVALID_MODEL',
+    `schema ${schema}: l2.keyPrefix must match [A-Za-z0-9_.-]{1,64}, got ${JSON.stringify(String(keyPrefix)).slice(0, 70)}`,
+    { details: { schema, field: 'l2.keyPrefix' } },
+  );
 }

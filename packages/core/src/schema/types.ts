@@ -74,19 +74,31 @@ export interface CompiledColumn {
   options: Readonly<FieldOptions>;
 }
 
+/**
+ * How an id is checked for a primary key (engine/ids.ts `normalizeId`): the kinds whose Postgres
+ * `pk::text` is exactly the cache key Strata makes from a normalized id.
+ */
+export type IdRule =
+  | { readonly kind: 'string' }
+  | { readonly kind: 'uuid' }
+  | { readonly kind: 'integer'; readonly min: number; readonly max: number }
+  | { readonly kind: 'bigint' };
+
 /** A registered schema, resolved once: what every tier and the engine read. */
 export interface CompiledSchema<Row extends Record<string, unknown> = Record<string, unknown>> {
   readonly name: string;
   /**
-   * What names the schema across instances and apps: its qualified table (`tenant_a.players`, or
-   * `players` when the table names no Postgres schema). L2 keys, queue and bus messages and version
-   * rows use it, never the Strata name, so two apps or tenants never meet in one Redis.
+   * The qualified table name (`tenant_a.players`, or `players` when the table names no Postgres
+   * schema): what names the schema across instances (L2 keys, queue and bus messages, version
+   * rows), so two tenants' tables of one name never share cached rows.
    */
   readonly identity: string;
   readonly table: PgTable;
   readonly tableName: string;
   readonly pgSchema: string | undefined;
   readonly primaryKey: CompiledColumn;
+  /** What an id must be for this primary key. */
+  readonly idRule: IdRule;
   readonly columns: readonly CompiledColumn[];
   readonly columnsByKey: ReadonlyMap<string, CompiledColumn>;
   readonly kinds: ColumnKinds;
@@ -94,7 +106,7 @@ export interface CompiledSchema<Row extends Record<string, unknown> = Record<str
   readonly l2Keys: readonly string[];
   readonly l1Keys: readonly string[];
   readonly encryptedKeys: readonly string[];
-  /** Short hash of the columns' names, types and nullability: part of every L2 key. */
+  /** Short hash of the cached shape (columns, types, nullability, which are cached or encrypted): part of every L2 key. */
   readonly fingerprint: string;
   readonly l1: L1Policy | false | undefined;
   readonly l2: L2Policy | false | undefined;

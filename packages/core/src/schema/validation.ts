@@ -1,7 +1,19 @@
+import { getTableColumns } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 import { createInsertSchema } from 'drizzle-zod';
 import type { ZodType } from 'zod';
+import { whyNotJsonData } from '../codec/json-data.js';
 import { StrataError } from '../errors.js';
+import { fitsUtf8, isWellFormed } from './text-limits.js';
+
+/**
+ * The largest json/jsonb value, as JSON text in bytes of UTF-8. Every cached row is one L2 value
+ * (Upstash takes a few MB per request) and is decoded whole on every L2 hit.
+ */
+export const MAX_JSON_BYTES = 1_048_576;
+
+// What Postgres and the codecs bring back unchanged: finite numbers (jsonb has no NaN) and UTF-8.
+const JSON_RULES = { nonFinite: false, wellFormed: true } as const;
 
 /** The Standard Schema v1 interface (zod, valibot, arktype…), as far as Strata uses it. */
 export interface StandardSchemaV1<Output = unknown> {
@@ -25,7 +37,10 @@ export type RowValidator<Row> = StandardSchemaV1 | ((row: Readonly<Row>) => unkn
 
 /**
  * Builds the row check: the zod schema Drizzle derives from the table (types, int ranges, NOT NULL
- * without default, unknown keys rejected) and then the schema's own validator.
+ * without default, unknown keys rejected), then what zod does not see (well-formed strings; json
+ * values that are JSON data, at most MAX_JSON_DEPTH deep and MAX_JSON_BYTES long), and then the
+ * schema's own validator. A value that passes is stored by Postgres and every cache as it is.
+ * @example const validate = createRowValidator('players', players, undefined); await validate(row);
  */
 export function createRowValidator<Row>(
   schemaName: string,
@@ -33,6 +48,11 @@ export function createRowValidator<Row>(
   extra: RowValidator<Row> | undefined,
 ): (row: unknown) => Promise<Row> {
   const fromTable = (createInsertSchema(table) as unknown as { strict(): ZodType }).strict();
+  const columns = Object.entries(getTableColumns(table)).map(([key, column]) => ({
+    key,
+    json: column.dataType === 'json',
+    array: column.dataType === 'array',
+  }));
   return async (row) => {
     const parsed = fromTable.safeParse(row);
     if (!parsed.success) {
@@ -45,6 +65,10 @@ export function createRowValidator<Row>(
     }
     // Keep the caller's object (Dates, Uint8Arrays) rather than zod's copy; the check is what matters.
     const value = row as Row;
+    for (const column of columns) {
+      const why = whyNotStorable((value as Record<string, unknown>)[column.key], column.json, column.array);
+      if (why !== undefined) throw validationFailed(schemaName, column.key, why);
+    }
     if (extra === undefined) return value;
     if (typeof extra === 'function') {
       let message: unknown;
@@ -64,6 +88,35 @@ export function createRowValidator<Row>(
     }
     return value;
   };
+}
+
+/** Why Postgres or a cache would hold something else than `value`; undefined when it is fine. */
+function whyNotStorable(value: unknown, json: boolean, array: boolean): string | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (json) {
+    const why = whyNotJsonData(value, JSON_RULES);
+    if (why !== undefined) return why;
+    // Only json columns pay for the text; checked after the walk, which bounds depth and cycles.
+    return fitsUtf8(JSON.stringify(value), MAX_JSON_BYTES)
+      ? undefined
+      : `JSON text longer than ${MAX_JSON_BYTES} bytes`;
+  }
+  if (typeof value === 'string') return isWellFormed(value) ? undefined : LONE_SURROGATE;
+  if (array && Array.isArray(value)) return whyNotWellFormedArray(value);
+  return undefined;
+}
+
+const LONE_SURROGATE = 'string has a lone surrogate, which UTF-8 (Postgres, Redis) cannot store';
+
+function whyNotWellFormedArray(items: readonly unknown[]): string | undefined {
+  for (const item of items) {
+    if (typeof item === 'string' && !isWellFormed(item)) return LONE_SURROGATE;
+    if (Array.isArray(item)) {
+      const why = whyNotWellFormedArray(item);
+      if (why !== undefined) return why;
+    }
+  }
+  return undefined;
 }
 
 function validationFailed(

@@ -1,0 +1,177 @@
+import {
+  bigint,
+  bigserial,
+  boolean,
+  char,
+  date,
+  doublePrecision,
+  integer,
+  jsonb,
+  numeric,
+  pgEnum,
+  pgSchema,
+  pgTable,
+  real,
+  serial,
+  smallint,
+  smallserial,
+  text,
+  timestamp,
+  uuid,
+  varchar,
+} from 'drizzle-orm/pg-core';
+import { describe, expect, it } from 'vitest';
+import { isStrataError } from '../errors.js';
+import { defineSchema } from './define-schema.js';
+
+function refusal(define: () => unknown): { code: string; field: unknown; message: string } {
+  try {
+    define();
+  } catch (err) {
+    if (!isStrataError(err)) throw err;
+    return { code: err.code, field: err.details?.field, message: err.message };
+  }
+  throw new Error('defineSchema accepted it');
+}
+
+describe('defineSchema identity', () => {
+  it('is the qualified table name: the Postgres schema keeps two tenants apart', () => {
+    const table = () => ({ id: text('id').primaryKey() });
+    const a = defineSchema({ table: pgSchema('tenant_a').table('players', table()) });
+    const b = defineSchema({ table: pgSchema('tenant_b').table('players', table()) });
+    const plain = defineSchema({ table: pgTable('players', table()), name: 'renamed' });
+    expect([a.identity, b.identity, plain.identity]).toEqual([
+      'tenant_a.players',
+      'tenant_b.players',
+      'players',
+    ]);
+    expect([a.name, b.name]).toEqual(['players', 'players']);
+  });
+});
+
+describe('defineSchema refuses what cannot hold, with INVALID_MODEL', () => {
+  it('anything that is not a Drizzle pg table (issue 12, item 18)', () => {
+    for (const table of [undefined, null, {}, Object.create(null), 'players', 42]) {
+      expect(refusal(() => defineSchema({ table: table as never }))).toMatchObject({
+        code: 'INVALID_MODEL',
+        field: 'table',
+      });
+    }
+    expect(refusal(() => defineSchema(undefined as never)).code).toBe('INVALID_MODEL');
+  });
+
+  it('an l2.keyPrefix that is not [A-Za-z0-9_.-]{1,64}', () => {
+    const table = pgTable('kp', { id: text('id').primaryKey() });
+    for (const keyPrefix of ['', 'a b', 'a:b', 'x'.repeat(65), '*', 42]) {
+      expect(refusal(() => defineSchema({ table, l2: { keyPrefix: keyPrefix as never } }))).toMatchObject({
+        code: 'INVALID_MODEL',
+        field: 'l2.keyPrefix',
+      });
+    }
+    expect(defineSchema({ table, l2: { keyPrefix: 'app.v2_players-1' } }).l2).toEqual({
+      keyPrefix: 'app.v2_players-1',
+    });
+  });
+
+  it('columns named _strata_…, by JS key or SQL name', () => {
+    const byKey = pgTable('r1', { id: text('id').primaryKey(), _strata_v: text('v') });
+    const byName = pgTable('r2', { id: text('id').primaryKey(), v: integer('_strata_version') });
+    const upper = pgTable('r3', { id: text('id').primaryKey(), v: integer('_STRATA_x') });
+    expect(refusal(() => defineSchema({ table: byKey }))).toMatchObject({
+      code: 'INVALID_MODEL',
+      field: '_strata_v',
+    });
+    expect(refusal(() => defineSchema({ table: byName }))).toMatchObject({
+      code: 'INVALID_MODEL',
+      field: 'v',
+    });
+    expect(refusal(() => defineSchema({ table: upper })).code).toBe('INVALID_MODEL');
+    expect(
+      defineSchema({ table: pgTable('r4', { id: text('id').primaryKey(), strata_x: text('strata_x') }) }),
+    ).toBeTruthy();
+  });
+
+  it('encrypted on a string column of bounded length (issue 12, item 17): use text', () => {
+    const table = pgTable('enc', {
+      id: text('id').primaryKey(),
+      v20: varchar('v20', { length: 20 }),
+      c5: char('c5', { length: 5 }),
+      c: char('c'),
+      u: uuid('u'),
+      n: integer('n'),
+      t: text('t'),
+      v: varchar('v'),
+    });
+    for (const field of ['v20', 'c5', 'c', 'u', 'n'] as const) {
+      const refused = refusal(() => defineSchema({ table, fields: { [field]: { encrypted: true } } }));
+      expect(refused, field).toMatchObject({ code: 'INVALID_MODEL', field });
+    }
+    expect(refusal(() => defineSchema({ table, fields: { v20: { encrypted: true } } })).message).toMatch(
+      /varchar\(20\).*use text/,
+    );
+    expect(
+      defineSchema({ table, fields: { t: { encrypted: true }, v: { encrypted: true } } }).encryptedKeys,
+    ).toEqual(['t', 'v']);
+  });
+});
+
+describe('primary key types: only those whose pk::text is the cache key', () => {
+  const status = pgEnum('status', ['a', 'b']);
+  const cases: [string, () => unknown, string | null][] = [
+    ['text', () => text('id'), 'string'],
+    ['text enum', () => text('id', { enum: ['a', 'b'] }), 'string'],
+    ['varchar', () => varchar('id'), 'string'],
+    ['varchar(36)', () => varchar('id', { length: 36 }), 'string'],
+    ['uuid', () => uuid('id'), 'uuid'],
+    ['smallint', () => smallint('id'), 'integer'],
+    ['integer', () => integer('id'), 'integer'],
+    ['bigint number', () => bigint('id', { mode: 'number' }), 'integer'],
+    ['bigint bigint', () => bigint('id', { mode: 'bigint' }), 'bigint'],
+    ['serial', () => serial('id'), 'integer'],
+    ['smallserial', () => smallserial('id'), 'integer'],
+    ['bigserial number', () => bigserial('id', { mode: 'number' }), 'integer'],
+    ['bigserial bigint', () => bigserial('id', { mode: 'bigint' }), 'bigint'],
+    ['numeric', () => numeric('id'), null],
+    ['char(8)', () => char('id', { length: 8 }), null],
+    ['timestamp', () => timestamp('id'), null],
+    ['date', () => date('id'), null],
+    ['double precision', () => doublePrecision('id'), null],
+    ['real', () => real('id'), null],
+    ['boolean', () => boolean('id'), null],
+    ['jsonb', () => jsonb('id'), null],
+    ['pg enum', () => status('id'), null],
+  ];
+  for (const [label, column, kind] of cases) {
+    it(`${label}: ${kind ?? 'refused'}`, () => {
+      const table = pgTable('pk', { id: (column() as ReturnType<typeof text>).primaryKey() });
+      if (kind) {
+        expect(defineSchema({ table }).idRule.kind).toBe(kind);
+        return;
+      }
+      const refused = refusal(() => defineSchema({ table }));
+      expect(refused).toMatchObject({ code: 'INVALID_MODEL', field: 'id' });
+      expect(refused.message).toContain('text, varchar, uuid, smallint, integer, bigint, serial');
+    });
+  }
+
+  it('integer kinds carry the column range', () => {
+    const range = (column: unknown) =>
+      defineSchema({ table: pgTable('r', { id: column as ReturnType<typeof integer> }) }).idRule;
+    expect(range(smallint('id').primaryKey())).toEqual({ kind: 'integer', min: -32_768, max: 32_767 });
+    expect(range(serial('id').primaryKey())).toEqual({ kind: 'integer', min: -(2 ** 31), max: 2 ** 31 - 1 });
+  });
+});
+
+describe('fingerprint', () => {
+  it('differs when another set of columns is cached (issue 12 item 7: omitCache)', () => {
+    const table = pgTable('fp', { id: text('id').primaryKey(), a: text('a'), b: text('b') });
+    const all = defineSchema({ table });
+    const noA = defineSchema({ table, fields: { a: { omitCache: true } } });
+    const noB = defineSchema({ table, fields: { b: { omitCache: true } } });
+    const onlyL1 = defineSchema({ table, fields: { a: { omitL1: true } } });
+    expect(new Set([all.fingerprint, noA.fingerprint, noB.fingerprint]).size).toBe(3);
+    // omitL1 changes nothing in L2, so the L2 keys stay shared.
+    expect(onlyL1.fingerprint).toBe(all.fingerprint);
+    expect(defineSchema({ table, fields: { a: { encrypted: true } } }).fingerprint).not.toBe(all.fingerprint);
+  });
+});

@@ -1,5 +1,5 @@
 import { StrataError } from '../errors.js';
-import { isTransientPgError } from '../l3/pg-errors.js';
+import { holdsFlush } from '../l3/pg-errors.js';
 import type { Row, WriteOutcome } from '../l3/types.js';
 import type { Delivery } from '../queue/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
@@ -41,7 +41,8 @@ interface Item {
  * same step, and tells the other instances.
  *
  * A batch Postgres refuses for a reason that may pass (unreachable, a timeout, a deadlock: no
- * SQLSTATE or a transient class) is retried whole: nothing is dead-lettered for it. Any other
+ * SQLSTATE or a transient class) or that says the database is not ready (a missing table, column or
+ * grant: `holdsFlush`) is retried whole: nothing is dead-lettered for it. Any other
  * refusal splits the batch in halves until the writes that fail are alone: those are poison by
  * evidence, whatever their SQLSTATE, and the rest land. A write that failed alone
  * `writeBehindMaxRetry` times is dead-lettered, its cached copies withdrawn (unless a newer write
@@ -96,7 +97,7 @@ async function applyOrSplit(ctx: EngineContext, items: readonly Item[], outcome:
     results = await withTimeout(l3.write(ops), ctx.config.l3TimeoutMs, `L3 flush (${l3.name})`);
   } catch (err) {
     ctx.counters.error('l3');
-    if (isTransientPgError(err) || items.length === 1) return failed(ctx, items, err, outcome, publish);
+    if (holdsFlush(err) || items.length === 1) return failed(ctx, items, err, outcome, publish);
     const half = Math.ceil(items.length / 2);
     await applyOrSplit(ctx, items.slice(0, half), outcome, publish);
     await applyOrSplit(ctx, items.slice(half), outcome, publish);
@@ -121,14 +122,14 @@ async function applyOrSplit(ctx: EngineContext, items: readonly Item[], outcome:
 }
 
 async function failed(ctx: EngineContext, items: readonly Item[], err: unknown, outcome: FlushOutcome, publish: Publish): Promise<void> {
-  const transient = isTransientPgError(err);
+  const held = holdsFlush(err);
   ctx.config.logger.warn('write-behind flush failed', {
-    transient,
+    held,
     writes: items.length,
     error: err instanceof Error ? err.message : String(err),
   });
   for (const item of items) {
-    if (transient || item.delivery.attempts + 1 < ctx.config.maxRetry) {
+    if (held || item.delivery.attempts + 1 < ctx.config.maxRetry) {
       outcome.retried.push(item.delivery.handle);
       continue;
     }

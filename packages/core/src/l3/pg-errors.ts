@@ -123,3 +123,18 @@ export function pgSqlMessage(err: unknown): string | undefined {
   const pg = pgErrorOf(err);
   return pg?.code.startsWith('42') && typeof pg.message === 'string' ? pg.message : undefined;
 }
+
+/** Errors that say the database is not ready for a table's writes: a migration or a grant fixes them. */
+const NOT_READY = new Set(['42P01', '42703', '42501', '3F000']);
+
+/**
+ * True when a write-behind flush must hold its writes rather than judge them: the error may pass
+ * by itself ({@link isTransientPgError}), or says the database is not ready for them (a missing
+ * table, column or Postgres schema, a missing grant). No write of the batch is at fault then, and
+ * none may be dead-lettered for it.
+ * @example holdsFlush({ code: '42P01' }); // true: run migrate(), the writes are still queued
+ */
+export function holdsFlush(err: unknown): boolean {
+  const state = sqlStateOf(err);
+  return isTransientPgError(err) || (state !== undefined && NOT_READY.has(state));
+}

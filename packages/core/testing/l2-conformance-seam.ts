@@ -25,7 +25,7 @@ const GET_ALL: L2Script = {
   source: "return redis.call('MGET', unpack(KEYS))",
 };
 
-/** A script that returns ARGV[1] (or nil), for the shapes of replies. */
+/** An ad-hoc script of this suite (reply shapes, errors, setup a Strata script never does). */
 const script = (name: string, source: string): L2Script => ({ name: `conformance-${name}`, source });
 
 /** The seam: MGET, `run` (replies, NOSCRIPT, errors) and `close`, whatever the scripts say. */

@@ -1,5 +1,12 @@
 import { createServer, type Server } from 'node:net';
-import { CircuitBreaker, guardL2, isStrataError, type StrataError } from '@strata/core';
+import {
+  CircuitBreaker,
+  guardL2,
+  isStrataError,
+  type L2Script,
+  type L2Tier,
+  type StrataError,
+} from '@strata/core';
 import { countingL2, describeL2Conformance, type L2Fixture, strataRejection } from '@strata/core/testing';
 import { freePort } from '@strata/devstack';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
@@ -21,34 +28,54 @@ async function deletePrefix(prefix: string): Promise<void> {
   } while (cursor !== '0');
 }
 
-describeL2Conformance('ioredis, connection opened from a URL', async (): Promise<L2Fixture> => {
-  const prefix = `${uniqueName('l2_ioredis')}:`;
-  const tier = createIoredisL2(serviceUrls().redisUrl);
+/** Commands any ioredis client sent while `during` ran (each a request; the suite runs one call at a time). */
+async function commandsSent(during: () => Promise<unknown>): Promise<number> {
+  const spy = vi.spyOn(Redis.prototype, 'sendCommand');
+  try {
+    await during();
+    return spy.mock.calls.length;
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+function fixture(tier: L2Tier, closeAlso?: () => Promise<unknown>): L2Fixture {
+  const prefix = `${uniqueName('l2conf')}:`;
   return {
     tier,
     prefix,
+    raw: {
+      get: (key) => admin.get(key),
+      set: async (key, value) => {
+        await admin.set(key, value);
+      },
+      pttl: (key) => admin.pttl(key),
+      scriptExists: async (sha1) => ((await admin.script('EXISTS', sha1)) as number[])[0] === 1,
+      scriptFlush: async () => {
+        await admin.script('FLUSH');
+      },
+    },
+    roundTrips: commandsSent,
     cleanup: async () => {
       await deletePrefix(prefix);
       await tier.close();
+      await closeAlso?.();
     },
   };
-});
+}
+
+describeL2Conformance('ioredis, connection opened from a URL', async () =>
+  fixture(createIoredisL2(serviceUrls().redisUrl)),
+);
 
 // ioredis 6 defaults to RESP3: a borrowed client in that mode must work just the same.
-describeL2Conformance('ioredis, a RESP3 client handed in', async (): Promise<L2Fixture> => {
-  const prefix = `${uniqueName('l2_ioredis_resp3')}:`;
+describeL2Conformance('ioredis, a RESP3 client handed in', async () => {
   const client = new Redis(serviceUrls().redisUrl);
-  const tier = createIoredisL2(client);
-  return {
-    tier,
-    prefix,
-    cleanup: async () => {
-      await deletePrefix(prefix);
-      await tier.close();
-      await client.quit();
-    },
-  };
+  return fixture(createIoredisL2(client), () => client.quit());
 });
+
+/** A script that would touch Redis, for the calls below that must never reach it. */
+const NOOP: L2Script = { name: 'noop', source: 'return 1' };
 
 /** The `CLIENT LIST` line of the connection named `name`, if it is connected. */
 async function clientLine(name: string): Promise<string | undefined> {
@@ -60,7 +87,7 @@ describe('ioredis L2 connections', () => {
   it('an owned connection speaks RESP2 even when asked for RESP3, and close() ends it', async () => {
     const connectionName = uniqueName('l2_owned');
     const l2 = createIoredisL2(serviceUrls().redisUrl, { protocol: 3, connectionName });
-    expect(await l2.getCounter(`${connectionName}:absent`)).toBe(0);
+    expect(await l2.getMany([`${connectionName}:absent`])).toEqual([null]);
     expect(await clientLine(connectionName)).toMatch(/ resp=2$/);
     await l2.close();
     await l2.close();
@@ -73,9 +100,8 @@ describe('ioredis L2 connections', () => {
     const connectionName = uniqueName('l2_borrowed');
     const client = new Redis(serviceUrls().redisUrl, { connectionName });
     const l2 = createIoredisL2(client);
-    expect(await l2.incr(`${connectionName}:n`)).toBe(1);
+    expect(await l2.run(NOOP, [], [])).toBe(1);
     expect(await clientLine(connectionName)).toMatch(/ resp=3$/);
-    await admin.del(`${connectionName}:n`);
     await l2.close();
     expect(client.status).toBe('ready');
     expect(await client.ping()).toBe('PONG');
@@ -98,11 +124,10 @@ describe('ioredis L2 connections', () => {
         expect(error.details).toMatchObject({ tier: 'ioredis', op: 'getMany', reason: 'error' });
       }
       expect(breaker.stats()).toMatchObject({ state: 'open', opens: 1 });
-      expect((await strataRejection(l2.setMany([{ key: 'k', value: 'v', ttlMs: 0 }]))).details).toMatchObject(
-        {
-          reason: 'breaker-open',
-        },
-      );
+      expect((await strataRejection(l2.run(NOOP, ['k'], []))).details).toMatchObject({
+        op: 'noop',
+        reason: 'breaker-open',
+      });
       expect(inner.calls()).toBe(3);
       expect(onError).toHaveBeenCalledTimes(4);
     } finally {

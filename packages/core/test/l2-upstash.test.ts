@@ -5,11 +5,14 @@ import { testDevstack, uniqueName } from '@strata/devstack/testing';
 import { Redis } from '@upstash/redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isStrataError, type StrataError } from '../src/errors.js';
-import type { L2Tier } from '../src/l2/types.js';
+import { PUT } from '../src/l2/scripts.js';
+import type { L2Script, L2Tier } from '../src/l2/types.js';
 import { CircuitBreaker } from '../src/resilience/circuit-breaker.js';
 import { guardL2 } from '../src/resilience/guard-l2.js';
 import { createUpstashL2 } from '../src/upstash.js';
-import { countingL2, describeL2Conformance, type L2Fixture, strataRejection } from '../testing/index.js';
+// The L2 modules, not the testing index: this file needs none of the other suites.
+import { describeL2Conformance, type L2Fixture, type L2RawClient } from '../testing/l2-conformance.js';
+import { countingL2, envelope, runPut, scriptSha1, strataRejection } from '../testing/l2-helpers.js';
 
 function upstash(): { url: string; token: string } {
   const endpoint = testDevstack().upstash;
@@ -31,15 +34,44 @@ async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
   } while (cursor !== '0');
 }
 
+/** The conformance suite's raw client: the admin client, strings in and out. */
+function rawClient(redis: Redis): L2RawClient {
+  return {
+    get: (key) => redis.get<string>(key),
+    set: async (key, value) => {
+      await redis.set(key, value);
+    },
+    pttl: (key) => redis.pttl(key),
+    scriptExists: async (sha1) => (await redis.scriptExists(sha1))[0] === 1,
+    scriptFlush: async () => {
+      await redis.scriptFlush();
+    },
+  };
+}
+
+/** HTTP requests made while `during` runs: the client sends each with the global fetch. */
+async function fetches(during: () => Promise<unknown>): Promise<number> {
+  const spy = vi.spyOn(globalThis, 'fetch');
+  try {
+    await during();
+    return spy.mock.calls.length;
+  } finally {
+    spy.mockRestore();
+  }
+}
+
 function fixture(make: () => L2Tier): () => Promise<L2Fixture> {
   return async () => {
-    const prefix = `${uniqueName('l2_upstash')}:`;
+    const prefix = `${uniqueName('l2conf')}:`;
     const tier = make();
+    const admin = adminClient();
     return {
       tier,
       prefix,
+      raw: rawClient(admin),
+      roundTrips: fetches,
       cleanup: async () => {
-        await deletePrefix(adminClient(), prefix);
+        await deletePrefix(admin, prefix);
         await tier.close();
       },
     };
@@ -49,14 +81,16 @@ function fixture(make: () => L2Tier): () => Promise<L2Fixture> {
 describeL2Conformance(
   'upstash, client built from url + token',
   fixture(() => createUpstashL2(upstash())),
+  { rawStrings: 'bom-dropped' },
 );
 describeL2Conformance(
   'upstash, a Redis handed in with automatic deserialization and auto-pipelining on',
   fixture(() => createUpstashL2(new Redis(upstash()))),
+  { rawStrings: 'json-parsed' },
 );
 
 describe('upstash L2 specifics', () => {
-  const prefix = `${uniqueName('l2_upstash_specific')}:`;
+  const prefix = `${uniqueName('l2conf')}:`;
   const admin = adminClient();
 
   afterEach(() => {
@@ -66,8 +100,17 @@ describe('upstash L2 specifics', () => {
     await deletePrefix(admin, prefix);
   });
 
-  it('makes exactly one HTTP request per call whatever the number of keys, none for empty lists', async () => {
+  it('getMany is one MGET request, run one EVALSHA request, whatever the number of keys; none for empty lists', async () => {
     const l2 = createUpstashL2(upstash());
+    const keys = Array.from({ length: 1_000 }, (_, i) => `${prefix}count:${i}`);
+    const args = [
+      '1000',
+      ...keys.flatMap((_, i) => [String(i), i === 0 ? '0' : '60000', envelope(i, `v${i}`)]),
+    ];
+    // Loaded once, so the request counted below is the EVALSHA alone.
+    await runPut(l2, [{ key: keys[0]!, version: 0, value: envelope(0, 'v0') }]);
+    const sha = await scriptSha1(PUT);
+
     // The client calls the global fetch per request; the spy calls through, so these are real requests.
     const fetchSpy = vi.spyOn(globalThis, 'fetch');
     const requests = () =>
@@ -75,62 +118,62 @@ describe('upstash L2 specifics', () => {
         path: new URL(String(url)).pathname,
         body: JSON.parse(String(init?.body)) as unknown[],
       }));
-    const keys = Array.from({ length: 1_000 }, (_, i) => `${prefix}count:${i}`);
 
     expect(await l2.getMany([])).toEqual([]);
-    await l2.setMany([]);
-    expect(await l2.deleteMany([])).toBe(0);
     expect(fetchSpy).not.toHaveBeenCalled();
 
-    await l2.setMany(keys.map((key, i) => ({ key, value: `v${i}`, ttlMs: i === 0 ? 0 : 60_000 })));
+    expect(await l2.run(PUT, keys, args)).toEqual(keys.map(() => 1));
     expect(requests()).toHaveLength(1);
-    const [set] = requests();
-    expect(set?.path).toBe('/pipeline');
-    expect(set?.body).toHaveLength(1_000);
-    expect(set?.body[0]).toEqual(['set', keys[0], 'v0']);
-    expect(set?.body[1]).toEqual(['set', keys[1], 'v1', 'px', 60_000]);
+    expect(requests()[0]?.path).toBe('/');
+    expect(requests()[0]?.body).toEqual(['evalsha', sha, 1_000, ...keys, ...args]);
 
     const got = await l2.getMany(keys);
-    expect(got.map((e) => e?.value)).toEqual(keys.map((_, i) => `v${i}`));
+    expect(got).toEqual(keys.map((_, i) => envelope(i, `v${i}`)));
     expect(requests()).toHaveLength(2);
-    expect(requests()[1]?.body.slice(0, 1)).toEqual(['eval_ro']);
-    expect(requests()[1]?.body.slice(2, 4)).toEqual([1_000, keys[0]]);
-
-    expect(await l2.deleteMany(keys)).toBe(1_000);
-    expect(requests()).toHaveLength(3);
-    expect(requests()[2]?.body).toEqual(['del', ...keys]);
-
-    expect(await l2.incr(`${prefix}count:n`)).toBe(1);
-    expect(await l2.getCounter(`${prefix}count:n`)).toBe(1);
-    expect(requests().map((r) => r.path)).toEqual(['/pipeline', '/', '/', '/', '/']);
-    expect(
-      requests()
-        .slice(3)
-        .map((r) => r.body[0]),
-    ).toEqual(['incr', 'get']);
+    expect(requests()[1]?.body).toEqual(['mget', ...keys]);
   });
 
-  it('reads raw strings even through a client that JSON-parses what GET returns', async () => {
+  it('a client that JSON-parses replies still reads every envelope exactly; JSON text reads as a miss', async () => {
     const parsing = new Redis(upstash());
     const l2 = createUpstashL2(parsing);
-    await l2.setMany([
-      { key: `${prefix}raw:num`, value: '42', ttlMs: 0 },
-      { key: `${prefix}raw:obj`, value: '{"a":1}', ttlMs: 0 },
-    ]);
+    const keys = ['raw:num', 'raw:obj', 'raw:env', 'raw:env-json'].map((k) => `${prefix}${k}`);
+    const values = ['42', '{"a":1}', envelope(1, '{"a":1}'), envelope(2, '42')];
+    await Promise.all(keys.map((k, i) => admin.set(k, values[i]!)));
     // The hazard: the same client's own GET hands back a number and an object.
-    expect(await parsing.get(`${prefix}raw:num`)).toBe(42);
-    expect(await parsing.get(`${prefix}raw:obj`)).toEqual({ a: 1 });
-    expect(await l2.getMany([`${prefix}raw:num`, `${prefix}raw:obj`])).toEqual([
-      { value: '42', ttlMs: 0 },
-      { value: '{"a":1}', ttlMs: 0 },
-    ]);
+    expect(await parsing.get(keys[0]!)).toBe(42);
+    expect(await parsing.get(keys[1]!)).toEqual({ a: 1 });
+    // `~…` is never JSON, so every value Strata writes comes through; what is not a string is no value.
+    expect(await l2.getMany(keys)).toEqual([null, null, values[2], values[3]]);
+  });
+
+  it('a leading U+FEFF is dropped by the client (never the start of a value Strata writes)', async () => {
+    const l2 = createUpstashL2(upstash());
+    await admin.set(`${prefix}bom`, '\uFEFFbom');
+    await admin.set(`${prefix}bom:env`, envelope(1, '\uFEFFbom'));
+    expect(await l2.getMany([`${prefix}bom`, `${prefix}bom:env`])).toEqual(['bom', envelope(1, '\uFEFFbom')]);
+  });
+
+  it('close() leaves a client handed in open', async () => {
+    const client = new Redis({ ...upstash(), automaticDeserialization: false });
+    const l2 = createUpstashL2(client);
+    await l2.close();
+    await l2.close();
+    expect(await client.set(`${prefix}borrowed`, 'still works')).toBe('OK');
+    expect(await client.get(`${prefix}borrowed`)).toBe('still works');
+    expect(await l2.getMany([`${prefix}borrowed`])).toEqual(['still works']);
   });
 
   it('a wrong token fails the call', async () => {
     const l2 = createUpstashL2({ url: upstash().url, token: 'wrong-token' });
     await expect(l2.getMany([`${prefix}x`])).rejects.toThrow(/Unauthorized|401|token/i);
+    await expect(l2.run(PUT, [`${prefix}x`], ['1', '1', '0', 'v'])).rejects.toThrow(
+      /Unauthorized|401|token/i,
+    );
   });
 });
+
+/** A script that would touch Redis, for the calls below that must never reach it. */
+const NOOP: L2Script = { name: 'noop', source: 'return 1' };
 
 describe('upstash L2 behind guardL2, against real endpoints', () => {
   it('a closed port: fails fast with L2_UNAVAILABLE, opens the breaker, then touches nothing', async () => {
@@ -152,8 +195,8 @@ describe('upstash L2 behind guardL2, against real endpoints', () => {
     expect(inner.calls()).toBe(3);
 
     const fetchSpy = vi.spyOn(globalThis, 'fetch');
-    const fast = await strataRejection(l2.incr('k'));
-    expect(fast.details).toMatchObject({ reason: 'breaker-open' });
+    const fast = await strataRejection(l2.run(NOOP, ['k'], []));
+    expect(fast.details).toMatchObject({ op: 'noop', reason: 'breaker-open' });
     expect(inner.calls()).toBe(3);
     expect(fetchSpy).not.toHaveBeenCalled();
     expect(breaker.stats().rejected).toBe(1);
@@ -190,7 +233,7 @@ describe('upstash L2 behind guardL2, against real endpoints', () => {
       expect(error.details).toMatchObject({ reason: 'timeout' });
       expect(isStrataError(error.cause, 'TIMEOUT')).toBe(true);
       expect(onError).toHaveBeenCalledWith(error);
-      await strataRejection(l2.setMany([{ key: 'k', value: 'v', ttlMs: 0 }]));
+      await strataRejection(l2.run(NOOP, ['k'], []));
       expect(breaker.stats()).toMatchObject({ state: 'open', failures: 2 });
     });
   });

@@ -1,5 +1,7 @@
 import { isStrataError, type StrataError } from '../src/errors.js';
-import type { L2Tier } from '../src/l2/types.js';
+import { type Envelope, encodeEnvelope, ownerTag } from '../src/l2/envelope.js';
+import { DROP, GENERATION, NEXT_GENERATION, ORDERED_PUT, PUT, SEED_COUNTER } from '../src/l2/scripts.js';
+import type { L2Script, L2Tier } from '../src/l2/types.js';
 
 /**
  * The real tier, with every call that reaches it counted: proves an open breaker touches nothing.
@@ -7,21 +9,18 @@ import type { L2Tier } from '../src/l2/types.js';
  */
 export function countingL2(tier: L2Tier): { tier: L2Tier; calls: () => number } {
   let calls = 0;
-  const count =
-    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
-    (...args: A): Promise<R> => {
-      calls++;
-      return fn(...args);
-    };
   return {
     calls: () => calls,
     tier: {
       name: tier.name,
-      getMany: count((keys) => tier.getMany(keys)),
-      setMany: count((entries, bump) => tier.setMany(entries, bump)),
-      deleteMany: count((keys, bump) => tier.deleteMany(keys, bump)),
-      incr: count((key) => tier.incr(key)),
-      getCounter: count((key) => tier.getCounter(key)),
+      getMany: (keys) => {
+        calls++;
+        return tier.getMany(keys);
+      },
+      run: (script, keys, args) => {
+        calls++;
+        return tier.run(script, keys, args);
+      },
       close: () => tier.close(),
     },
   };
@@ -35,4 +34,141 @@ export async function strataRejection(promise: Promise<unknown>): Promise<Strata
   );
   if (!isStrataError(error)) throw new Error(`expected a StrataError, got ${String(error)}`);
   return error;
+}
+
+/** The error a promise rejects with; throws when it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  const outcome = await promise.then(
+    () => ({ resolved: true as const }),
+    (error: unknown) => ({ resolved: false as const, error }),
+  );
+  if (outcome.resolved) throw new Error('expected a rejection, the promise resolved');
+  return outcome.error;
+}
+
+/** The owner tag of the conformance suite's envelopes. */
+export const CONFORMANCE_OWNER = ownerTag('l2conf.players');
+
+/**
+ * An L2 value as the engine writes it: a settled row of `version` owned by the suite, unless
+ * `fields` says otherwise.
+ * @example envelope(7, '{"id":"p1"}', { pending: true }); // '~1;r;1;7;0;0;<owner>;{"id":"p1"}'
+ */
+export function envelope(version: number, payload: string, fields: Partial<Envelope> = {}): string {
+  return encodeEnvelope({
+    kind: 'r',
+    pending: false,
+    version,
+    expiresAt: 0,
+    freshUntil: 0,
+    owner: CONFORMANCE_OWNER,
+    payload,
+    ...fields,
+  });
+}
+
+/** Hex SHA-1 of a script's source: the name EVALSHA and SCRIPT EXISTS know it by. */
+export async function scriptSha1(script: L2Script): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-1', new TextEncoder().encode(script.source));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/*
+ * The scripts' calling conventions (see scripts.ts), spelled once so each test reads as what it
+ * sends. Each resolves the raw reply, for the test to compare.
+ */
+
+export interface PutEntry {
+  key: string;
+  version: number;
+  /** Default 0: no expiry. */
+  ttlMs?: number;
+  value: string;
+}
+
+/** PUT: conditional writes of `entries`, then INCR of `bumps`. */
+export function runPut(
+  l2: L2Tier,
+  entries: readonly PutEntry[],
+  bumps: readonly string[] = [],
+): Promise<unknown> {
+  return l2.run(
+    PUT,
+    [...entries.map((e) => e.key), ...bumps],
+    [String(entries.length), ...entries.flatMap((e) => [String(e.version), String(e.ttlMs ?? 0), e.value])],
+  );
+}
+
+export interface OrderedEntry {
+  key: string;
+  kind: Envelope['kind'];
+  /** Default 0: no expiry. */
+  ttlMs?: number;
+  /** Default 0 (never). */
+  expiresAt?: number;
+  payload: string;
+}
+
+export interface OrderedPutKeys {
+  counter: string;
+  search: string;
+}
+
+/** ORDERED_PUT: versions from `keys.counter`, search generation `keys.search` moved on. */
+export function runOrderedPut(
+  l2: L2Tier,
+  keys: OrderedPutKeys,
+  entries: readonly OrderedEntry[],
+  options: { pending?: boolean; owner?: string } = {},
+): Promise<unknown> {
+  return l2.run(
+    ORDERED_PUT,
+    [keys.counter, keys.search, ...entries.map((e) => e.key)],
+    [
+      options.pending ? '1' : '0',
+      options.owner ?? CONFORMANCE_OWNER,
+      ...entries.flatMap((e) => [e.kind, String(e.ttlMs ?? 0), String(e.expiresAt ?? 0), e.payload]),
+    ],
+  );
+}
+
+/** A DROP rule: always, unless pending, or only up to a version. */
+export type DropRule = 'all' | 'settled' | number;
+
+/** DROP: conditional deletes, then INCR of `bumps`. */
+export function runDrop(
+  l2: L2Tier,
+  drops: readonly { key: string; rule: DropRule }[],
+  bumps: readonly string[] = [],
+): Promise<unknown> {
+  return l2.run(
+    DROP,
+    [...drops.map((d) => d.key), ...bumps],
+    [String(drops.length), ...drops.map((d) => String(d.rule))],
+  );
+}
+
+export interface GenerationKeys {
+  generation: string;
+  boot: string;
+  tick: string;
+}
+
+/** GENERATION: {generation, boot marker, tick}; `bootMarker` is set when none is stored. */
+export function runGeneration(l2: L2Tier, keys: GenerationKeys, bootMarker: string): Promise<unknown> {
+  return l2.run(GENERATION, [keys.generation, keys.boot, keys.tick], [bootMarker]);
+}
+
+/** NEXT_GENERATION: the generation moved past max(stored, floor), the search generation on. */
+export function runNextGeneration(
+  l2: L2Tier,
+  keys: { generation: string; search: string },
+  floor: number,
+): Promise<unknown> {
+  return l2.run(NEXT_GENERATION, [keys.generation, keys.search], [String(floor)]);
+}
+
+/** SEED_COUNTER: the counter raised to `floor` unless already there. */
+export function runSeedCounter(l2: L2Tier, counter: string, floor: number): Promise<unknown> {
+  return l2.run(SEED_COUNTER, [counter], [String(floor)]);
 }

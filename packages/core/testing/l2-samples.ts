@@ -31,6 +31,32 @@ export const TRICKY_VALUES: readonly string[] = [
   '\uFEFFbom',
 ];
 
+/** Strings that look like binary data: control bytes, magic numbers, every code point below 256. */
+export const BINARY_LOOKING_VALUES: readonly string[] = [
+  '\u0000\u0001\u0002\u0003\u00fe\u00ff',
+  'PK\u0003\u0004\u0014\u0000',
+  '\u0089PNG\r\n\u001a\n',
+  '\u001b[31mred\u001b[0m',
+  '\uFFFD\uFFFE',
+  Array.from({ length: 256 }, (_, i) => String.fromCharCode(i)).join(''),
+];
+
+/**
+ * Envelope payloads that contain the envelope's own separators, or a whole envelope header: a
+ * reader (or a script reading the header) must take the payload as everything after the 7th `;`.
+ */
+export const SEPARATOR_PAYLOADS: readonly string[] = [
+  '',
+  ';',
+  ';;;;;;;',
+  '~',
+  '~1;',
+  '~1;r;0;999999;0;0;other;',
+  '{"note":"a;b~c","list":[";",";;"]}',
+  'émoji 🚀; 日本語; ~tilde',
+  'a\u0000;b',
+];
+
 /** Keys with separators, spaces and non-ASCII, relative to the run's prefix. */
 export const TRICKY_KEY_SUFFIXES: readonly string[] = [
   'user:42:profile',

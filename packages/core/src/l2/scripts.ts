@@ -47,20 +47,22 @@ return out`,
  * Reply: {first version, search generation, then per key 1 if it held a row before, else 0};
  * {-1} when the counter is missing (never seeded, or Redis lost it: seed it and run again);
  * {-2, stored} when a key already holds a version the counter has not reached: the counter went
- * back (a restore from an older snapshot), nothing was written.
+ * back (a restore from an older snapshot), nothing was written (the counter is taken from only
+ * once every key has passed the check).
  */
 export const ORDERED_PUT: L2Script = {
   name: 'ordered-put',
   source: `${HEADER}
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 local n = #KEYS - 2
-local first = redis.call('INCRBY', KEYS[1], n) - n + 1
+local first = tonumber(redis.call('GET', KEYS[1])) + 1
 local held = {}
 for i = 1, n do
   local kind, _, stored = header(KEYS[2 + i])
   if stored and tonumber(stored) >= first + i - 1 then return {-2, tonumber(stored)} end
   held[i] = (kind == 'r') and 1 or 0
 end
+redis.call('INCRBY', KEYS[1], n)
 local out = {first, redis.call('INCR', KEYS[2])}
 for i = 1, n do
   local a = 3 + (i - 1) * 4

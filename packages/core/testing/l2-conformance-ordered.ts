@@ -1,0 +1,266 @@
+import { expect, it } from 'vitest';
+import { decodeEnvelope, type Envelope, encodeEnvelope, ownerTag } from '../src/l2/envelope.js';
+import type { L2Suite } from './l2-conformance.js';
+import {
+  CONFORMANCE_OWNER,
+  envelope,
+  type GenerationKeys,
+  type OrderedEntry,
+  type OrderedPutKeys,
+  runDrop,
+  runGeneration,
+  runNextGeneration,
+  runOrderedPut,
+  runPut,
+  runSeedCounter,
+} from './l2-helpers.js';
+import { SEPARATOR_PAYLOADS } from './l2-samples.js';
+
+/**
+ * A version past 2^40 * 8000, close to 2^53: Lua keeps it exactly (a double), but `..` or
+ * `tostring` would print it with 14 significant digits (8.796093022208e+15).
+ */
+const HUGE = 2 ** 40 * 8000;
+
+/** ORDERED_PUT with the counters it needs, and the generation scripts, through the tier. */
+export function describeOrderedScripts(suite: L2Suite): void {
+  const { key } = suite;
+  /**
+   * GENERATION's reply. Its generation and boot marker are bulk strings; a client that JSON-parses
+   * replies hands '0' back as 0 (the known defect the seam's JSON reply test shows), so there they
+   * are compared as text.
+   */
+  const generation = async (keys: GenerationKeys, bootMarker: string): Promise<unknown> => {
+    const reply = await runGeneration(suite.l2, keys, bootMarker);
+    if (suite.options.rawStrings !== 'json-parsed' || !Array.isArray(reply)) return reply;
+    const [current, boot, tick] = reply as unknown[];
+    return [String(current), String(boot), tick];
+  };
+  const counters = (name: string): OrderedPutKeys => ({
+    counter: key(`${name}:counter`),
+    search: key(`${name}:search`),
+  });
+  /** The envelope ORDERED_PUT should have written for `entry` at `version`. */
+  const expected = (
+    entry: OrderedEntry,
+    version: number,
+    options: { pending?: boolean; owner?: string } = {},
+  ): Envelope => ({
+    kind: entry.kind,
+    pending: options.pending ?? false,
+    version,
+    expiresAt: entry.expiresAt ?? 0,
+    freshUntil: entry.expiresAt ?? 0,
+    owner: options.owner ?? CONFORMANCE_OWNER,
+    payload: entry.payload,
+  });
+
+  it('ORDERED_PUT replies {-1} and writes nothing while the counter is missing', async () => {
+    const keys = counters('op:missing');
+    const entry: OrderedEntry = { key: key('op:missing:row'), kind: 'r', payload: 'p' };
+    expect(await runOrderedPut(suite.l2, keys, [entry])).toEqual([-1]);
+    expect(await suite.l2.getMany([entry.key])).toEqual([null]);
+    expect(await suite.raw.get(keys.counter)).toBeNull();
+    expect(await suite.raw.get(keys.search)).toBeNull();
+  });
+
+  it('ORDERED_PUT: consecutive versions from the counter, envelopes exactly as encodeEnvelope writes them', async () => {
+    const keys = counters('op:seeded');
+    expect(await runSeedCounter(suite.l2, keys.counter, 100)).toBe(100);
+    const entries: OrderedEntry[] = [
+      { key: key('op:seeded:r'), kind: 'r', payload: '{"id":"r","note":"a;b~c"}' },
+      { key: key('op:seeded:a'), kind: 'a', ttlMs: 60_000, expiresAt: 1_900_000_000_000, payload: '' },
+      { key: key('op:seeded:l'), kind: 'l', payload: '["r","x;y"]' },
+    ];
+    expect(await runOrderedPut(suite.l2, keys, entries)).toEqual([101, 1, 0, 0, 0]);
+    const got = await suite.l2.getMany(entries.map((e) => e.key));
+    entries.forEach((entry, i) => {
+      const fields = expected(entry, 101 + i);
+      expect(got[i]).toBe(encodeEnvelope(fields));
+      expect(decodeEnvelope(got[i] ?? '')).toEqual(fields);
+    });
+    expect(await suite.raw.get(keys.counter)).toBe('103');
+    expect(await suite.raw.get(keys.search)).toBe('1');
+    // TTL 0: no expiry; otherwise PX.
+    expect(await suite.raw.pttl(entries[0]!.key)).toBe(-1);
+    const ttl = await suite.raw.pttl(entries[1]!.key);
+    expect(ttl).toBeGreaterThan(50_000);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+
+    // The next call goes on from where the counter is, and moves the search generation again.
+    const next: OrderedEntry = { key: key('op:seeded:next'), kind: 'r', payload: 'next' };
+    expect(await runOrderedPut(suite.l2, keys, [next])).toEqual([104, 2, 0]);
+    expect(decodeEnvelope((await suite.l2.getMany([next.key]))[0] ?? '')?.version).toBe(104);
+  });
+
+  it('ORDERED_PUT writes the pending flag and the owner as given, and payloads with separators intact', async () => {
+    const keys = counters('op:fields');
+    await runSeedCounter(suite.l2, keys.counter, 0);
+    const owner = ownerTag('tenant_b.players');
+    const entries: OrderedEntry[] = SEPARATOR_PAYLOADS.map((payload, i) => ({
+      key: key(`op:fields:${i}`),
+      kind: 'r',
+      payload,
+    }));
+    const reply = await runOrderedPut(suite.l2, keys, entries, { pending: true, owner });
+    expect(reply).toEqual([1, 1, ...entries.map(() => 0)]);
+    const got = await suite.l2.getMany(entries.map((e) => e.key));
+    expect(got.map((v) => decodeEnvelope(v ?? ''))).toEqual(
+      entries.map((entry, i) => expected(entry, 1 + i, { pending: true, owner })),
+    );
+  });
+
+  it('ORDERED_PUT held flags: 1 where the key held a row before, 0 for a tombstone, a list, a foreign value or nothing', async () => {
+    const keys = counters('op:held');
+    await runSeedCounter(suite.l2, keys.counter, 10);
+    await runPut(suite.l2, [
+      { key: key('op:held:row'), version: 3, value: envelope(3, 'row') },
+      { key: key('op:held:pending'), version: 4, value: envelope(4, 'row', { pending: true }) },
+      { key: key('op:held:tombstone'), version: 5, value: envelope(5, '', { kind: 'a' }) },
+      { key: key('op:held:list'), version: 6, value: envelope(6, '[]', { kind: 'l' }) },
+    ]);
+    await suite.raw.set(key('op:held:foreign'), 'not ours');
+    const names = ['row', 'pending', 'tombstone', 'list', 'foreign', 'missing'];
+    const entries: OrderedEntry[] = names.map((name) => ({
+      key: key(`op:held:${name}`),
+      kind: 'r',
+      payload: name,
+    }));
+    expect(await runOrderedPut(suite.l2, keys, entries)).toEqual([11, 1, 1, 1, 0, 0, 0, 0]);
+    expect((await suite.l2.getMany(entries.map((e) => e.key))).map((v) => decodeEnvelope(v ?? ''))).toEqual(
+      entries.map((entry, i) => expected(entry, 11 + i)),
+    );
+    // Now every key holds a row.
+    expect(await runOrderedPut(suite.l2, keys, entries)).toEqual([17, 2, 1, 1, 1, 1, 1, 1]);
+  });
+
+  it('ORDERED_PUT replies {-2, stored} and writes nothing when a key holds a version the counter has not reached', async () => {
+    const keys = counters('op:behind');
+    await runSeedCounter(suite.l2, keys.counter, 10);
+    await runPut(suite.l2, [
+      { key: key('op:behind:ahead'), version: 50, value: envelope(50, 'from before') },
+    ]);
+    const entries: OrderedEntry[] = [
+      { key: key('op:behind:free'), kind: 'r', payload: 'would be 11' },
+      { key: key('op:behind:ahead'), kind: 'r', payload: 'would be 12' },
+    ];
+    expect(await runOrderedPut(suite.l2, keys, entries)).toEqual([-2, 50]);
+    expect(await suite.l2.getMany(entries.map((e) => e.key))).toEqual([null, envelope(50, 'from before')]);
+    // Not even a version taken: the refusal leaves the counter and the search generation as they were.
+    expect(await suite.raw.get(keys.counter)).toBe('10');
+    expect(await suite.raw.get(keys.search)).toBeNull();
+
+    // Equal counts as reached: the version it would get is already there.
+    await runPut(suite.l2, [{ key: key('op:behind:equal'), version: 11, value: envelope(11, 'eleven') }]);
+    expect(
+      await runOrderedPut(suite.l2, keys, [{ key: key('op:behind:equal'), kind: 'r', payload: 'x' }]),
+    ).toEqual([-2, 11]);
+    expect(await suite.l2.getMany([key('op:behind:equal')])).toEqual([envelope(11, 'eleven')]);
+    expect(await suite.raw.get(keys.counter)).toBe('10');
+
+    // Once the counter is past what is stored (SEED_COUNTER after the refusal), the write lands.
+    expect(await runSeedCounter(suite.l2, keys.counter, 50)).toBe(50);
+    expect(await runOrderedPut(suite.l2, keys, entries)).toEqual([51, 1, 0, 1]);
+    expect((await suite.l2.getMany([entries[1]!.key])).map((v) => decodeEnvelope(v ?? ''))).toEqual([
+      expected(entries[1]!, 52),
+    ]);
+  });
+
+  it('versions near 2^53 are written, compared and replied exactly', async () => {
+    const keys = counters('op:huge');
+    expect(await runSeedCounter(suite.l2, keys.counter, HUGE)).toBe(HUGE);
+    expect(await suite.raw.get(keys.counter)).toBe('8796093022208000');
+    const entries: OrderedEntry[] = [1, 2, 3].map((i) => ({
+      key: key(`op:huge:${i}`),
+      kind: 'r',
+      payload: `p${i}`,
+    }));
+    expect(await runOrderedPut(suite.l2, keys, entries)).toEqual([HUGE + 1, 1, 0, 0, 0]);
+    const got = await suite.l2.getMany(entries.map((e) => e.key));
+    expect(got).toEqual(entries.map((entry, i) => encodeEnvelope(expected(entry, HUGE + 1 + i))));
+    expect(got[0]).toContain(';8796093022208001;');
+    expect(await suite.raw.get(keys.counter)).toBe('8796093022208003');
+
+    // Adjacent huge versions stay apart in every comparison.
+    const k = entries[2]!.key;
+    expect(
+      await runPut(suite.l2, [{ key: k, version: HUGE + 2, value: envelope(HUGE + 2, 'older') }]),
+    ).toEqual([0]);
+    expect(
+      await runPut(suite.l2, [{ key: k, version: HUGE + 4, value: envelope(HUGE + 4, 'newer') }]),
+    ).toEqual([1]);
+    expect(await runOrderedPut(suite.l2, keys, [{ key: k, kind: 'r', payload: 'x' }])).toEqual([
+      -2,
+      HUGE + 4,
+    ]);
+    expect(await runDrop(suite.l2, [{ key: k, rule: HUGE + 3 }])).toEqual([0]);
+    expect(await runDrop(suite.l2, [{ key: k, rule: HUGE + 4 }])).toEqual([1]);
+    const top = Number.MAX_SAFE_INTEGER;
+    expect(await runPut(suite.l2, [{ key: k, version: top, value: envelope(top, 'top') }])).toEqual([1]);
+    expect(await runPut(suite.l2, [{ key: k, version: top - 1, value: envelope(top - 1, 'below') }])).toEqual(
+      [0],
+    );
+    expect(decodeEnvelope((await suite.l2.getMany([k]))[0] ?? '')?.version).toBe(top);
+  });
+
+  it('SEED_COUNTER raises a counter, never lowers it, and replies its value', async () => {
+    const counter = key('seed:counter');
+    expect(await runSeedCounter(suite.l2, counter, 5)).toBe(5);
+    expect(await suite.raw.get(counter)).toBe('5');
+    expect(await runSeedCounter(suite.l2, counter, 3)).toBe(5);
+    expect(await runSeedCounter(suite.l2, counter, 5)).toBe(5);
+    expect(await suite.raw.get(counter)).toBe('5');
+    expect(await runSeedCounter(suite.l2, counter, 9)).toBe(9);
+    expect(await suite.raw.get(counter)).toBe('9');
+    // Seeding a missing counter at 0 creates it: ORDERED_PUT can then start at 1.
+    expect(await runSeedCounter(suite.l2, key('seed:zero'), 0)).toBe(0);
+    expect(await suite.raw.get(key('seed:zero'))).toBe('0');
+    expect(await runSeedCounter(suite.l2, counter, HUGE + 7)).toBe(HUGE + 7);
+    expect(await suite.raw.get(counter)).toBe('8796093022208007');
+    expect(await runSeedCounter(suite.l2, counter, HUGE)).toBe(HUGE + 7);
+  });
+
+  it('GENERATION: generation 0 until one is stored; the boot marker is set once, the tick moves on every call', async () => {
+    const keys = {
+      generation: key('gen:generation'),
+      boot: key('gen:boot'),
+      tick: key('gen:tick'),
+    };
+    expect(await generation(keys, 'boot-alpha')).toEqual(['0', 'boot-alpha', 1]);
+    expect(await generation(keys, 'boot-beta')).toEqual(['0', 'boot-alpha', 2]);
+    expect(await suite.raw.get(keys.boot)).toBe('boot-alpha');
+    expect(
+      await runNextGeneration(suite.l2, { generation: keys.generation, search: key('gen:search') }, 0),
+    ).toBe(1);
+    expect(await generation(keys, 'boot-beta')).toEqual(['1', 'boot-alpha', 3]);
+    // A Redis that lost its data answers with the marker of whoever asks next.
+    await runDrop(suite.l2, [{ key: keys.boot, rule: 'all' }]);
+    expect(await generation(keys, 'boot-gamma')).toEqual(['1', 'boot-gamma', 4]);
+    expect(await generation(keys, 'boot-delta')).toEqual(['1', 'boot-gamma', 5]);
+  });
+
+  it('NEXT_GENERATION moves the generation to max(stored, floor) + 1 and the search generation on', async () => {
+    const keys = { generation: key('next:generation'), search: key('next:search') };
+    const current = async () =>
+      (
+        (await generation(
+          { generation: keys.generation, boot: key('next:boot'), tick: key('next:tick') },
+          'b',
+        )) as unknown[]
+      )[0];
+    expect(await runNextGeneration(suite.l2, keys, 0)).toBe(1);
+    expect(await suite.raw.get(keys.search)).toBe('1');
+    expect(await runNextGeneration(suite.l2, keys, 0)).toBe(2);
+    expect(await runNextGeneration(suite.l2, keys, 10)).toBe(11);
+    expect(await runNextGeneration(suite.l2, keys, 3)).toBe(12);
+    expect(await runNextGeneration(suite.l2, keys, 12)).toBe(13);
+    expect(await suite.raw.get(keys.generation)).toBe('13');
+    expect(await suite.raw.get(keys.search)).toBe('5');
+    expect(await current()).toBe('13');
+    expect(await runNextGeneration(suite.l2, keys, HUGE)).toBe(HUGE + 1);
+    expect(await suite.raw.get(keys.generation)).toBe('8796093022208001');
+    expect(await current()).toBe('8796093022208001');
+    expect(await runNextGeneration(suite.l2, keys, 0)).toBe(HUGE + 2);
+    expect(await suite.raw.get(keys.search)).toBe('7');
+  });
+}

@@ -51,9 +51,6 @@ function fixture(tier: L2Tier, closeAlso?: () => Promise<unknown>): L2Fixture {
       },
       pttl: (key) => admin.pttl(key),
       scriptExists: async (sha1) => ((await admin.script('EXISTS', sha1)) as number[])[0] === 1,
-      scriptFlush: async () => {
-        await admin.script('FLUSH');
-      },
     },
     roundTrips: commandsSent,
     cleanup: async () => {

@@ -43,9 +43,6 @@ function rawClient(redis: Redis): L2RawClient {
     },
     pttl: (key) => redis.pttl(key),
     scriptExists: async (sha1) => (await redis.scriptExists(sha1))[0] === 1,
-    scriptFlush: async () => {
-      await redis.scriptFlush();
-    },
   };
 }
 

@@ -208,7 +208,7 @@ export function describeSeam(suite: L2Suite): void {
     ).toEqual([1, null, 'three']);
   });
 
-  it('a script the server does not know runs through EVAL: the first time, and again after SCRIPT FLUSH', async () => {
+  it('a script the server does not know runs through EVAL the first time, then by its SHA-1', async () => {
     // Unique to this run, so the server has never seen it: EVALSHA answers NOSCRIPT, then EVAL.
     const fresh = script('fresh', `-- ${key('fresh')}\nreturn ARGV[1]`);
     const freshSha = await scriptSha1(fresh);
@@ -224,18 +224,10 @@ export function describeSeam(suite: L2Suite): void {
     expect(await suite.raw.scriptExists(freshSha)).toBe(true);
     expect(await fewestRoundTrips(() => suite.l2.run(fresh, [], ['again']))).toBe(1);
 
-    // A server that forgot the scripts the tier already ran (a restart, a failover, SCRIPT FLUSH).
-    const putSha = await scriptSha1(PUT);
-    await runPut(suite.l2, [{ key: key('noscript'), version: 1, value: envelope(1, 'before') }]);
-    expect(await suite.raw.scriptExists(putSha)).toBe(true);
-    await suite.raw.scriptFlush();
-    expect(await suite.raw.scriptExists(putSha)).toBe(false);
-    expect(
-      await runPut(suite.l2, [{ key: key('noscript'), version: 2, value: envelope(2, 'after') }]),
-    ).toEqual([1]);
-    expect(await suite.l2.getMany([key('noscript')])).toEqual([envelope(2, 'after')]);
-    expect(await suite.raw.scriptExists(putSha)).toBe(true);
-    expect(await suite.l2.run(fresh, [], ['after flush'])).toBe('after flush');
+    // (A server that forgot scripts the tier ran before — a restart, SCRIPT FLUSH — answers NOSCRIPT
+    // the same way. The suite does not flush: the script cache belongs to everything on the Redis,
+    // and other files count their round trips on it.)
+    expect(await suite.l2.run(fresh, [], ['again'])).toBe('again');
   });
 
   it('an error raised in a script rejects the call (not as a StrataError), and the tier keeps working', async () => {

@@ -17,8 +17,6 @@ export interface L2RawClient {
   pttl(key: string): Promise<number>;
   /** `SCRIPT EXISTS` of one SHA-1. */
   scriptExists(sha1: string): Promise<boolean>;
-  /** `SCRIPT FLUSH`: the server forgets every cached script (every client falls back to EVAL once). */
-  scriptFlush(): Promise<void>;
 }
 
 /** What a conformance run needs from an implementation. */

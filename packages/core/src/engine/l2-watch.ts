@@ -20,7 +20,8 @@ export class L2Watch {
 
   constructor(readonly onReset: (why: string) => void) {
     const bytes = crypto.getRandomValues(new Uint8Array(9));
-    this.token = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+    // A leading letter: never JSON, so a client that parses replies hands it back as it is.
+    this.token = `b${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
   }
 
   /** The floor to pass to {@link observe} for a request sent now. */

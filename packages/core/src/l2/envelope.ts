@@ -64,11 +64,12 @@ export function decodeEnvelope(value: string): Envelope | undefined {
     string,
   ];
   if (kind !== 'r' && kind !== 'a' && kind !== 'l') return undefined;
-  const v = Number(version);
-  const e = Number(expiresAt);
-  const f = Number(freshUntil);
-  if (!Number.isSafeInteger(v) || v < 0 || !Number.isSafeInteger(e) || !Number.isSafeInteger(f))
-    return undefined;
+  if (pending !== '0' && pending !== '1') return undefined;
+  // Digits only, as the scripts read them: '', '1e3', ' 7' or '-5' are not numbers there either.
+  const v = whole(version);
+  const e = whole(expiresAt);
+  const f = whole(freshUntil);
+  if (v === undefined || e === undefined || f === undefined) return undefined;
   return {
     kind,
     pending: pending === '1',
@@ -78,6 +79,14 @@ export function decodeEnvelope(value: string): Envelope | undefined {
     owner,
     payload: value.slice(from),
   };
+}
+
+const DIGITS = /^\d{1,16}$/;
+
+function whole(text: string): number | undefined {
+  if (!DIGITS.test(text)) return undefined;
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 /** Milliseconds an envelope still lives at `now` (0 = no expiry); negative when already past. */

@@ -13,6 +13,7 @@ export function httpStatusOf(err: unknown): ContentfulStatusCode {
     case 'VALIDATION_FAILED':
       return sqlstateOf(err) === UNIQUE_VIOLATION ? 409 : 400;
     case 'INVALID_QUERY':
+    case 'MISSING_PRIMARY_KEY':
       return 400;
     case 'L2_UNAVAILABLE':
     case 'L3_UNAVAILABLE':

@@ -60,7 +60,8 @@ const instances = new WeakMap<object, Map<string, Strata>>();
  * @example
  * // Vercel function: write-behind through a Redis Stream
  * import { createRedisStreamQueue } from '@strata/adapter-node';
- * const strata = createStrata(process.env, { schemas, queue: createRedisStreamQueue({ url: process.env.REDIS_URL! }) });
+ * const queue = createRedisStreamQueue({ url: process.env.REDIS_URL!, keyPrefix: 'shop' }); // needs AOF on
+ * const strata = createStrata(process.env, { schemas, keyPrefix: 'shop', queue });
  */
 export function createStrata(env: StrataBindings, options: CreateStrataOptions): Strata {
   let byKey = instances.get(env);

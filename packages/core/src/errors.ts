@@ -1,6 +1,10 @@
 /**
- * Every error code Strata throws. The names follow the Go seed's sentinels (`ErrNotFound` ->
- * `NOT_FOUND`), plus the few the TypeScript port adds (validation, query, timeout).
+ * Every error code Strata throws. The names follow the Go library's sentinels (`ErrNotFound` ->
+ * `NOT_FOUND`), plus the few the TypeScript port adds (validation, query, timeout). Its
+ * `ErrL1Unavailable` has no counterpart: L1 is this process's memory and cannot be unreachable.
+ * `ENCODE_FAILED` is a codec's (or the bus message encoder's) refusal of a value it cannot carry
+ * unchanged, when the codec is called directly; row validation refuses such values first
+ * (VALIDATION_FAILED), so `set` never meets it.
  */
 export const STRATA_ERROR_CODES = [
   'NOT_FOUND',
@@ -11,7 +15,6 @@ export const STRATA_ERROR_CODES = [
   'MISSING_PRIMARY_KEY',
   'DECODE_FAILED',
   'ENCODE_FAILED',
-  'L1_UNAVAILABLE',
   'L2_UNAVAILABLE',
   'L3_UNAVAILABLE',
   'UNAVAILABLE',
@@ -38,7 +41,6 @@ const DEFAULT_MESSAGES: Readonly<Record<StrataErrorCode, string>> = {
   MISSING_PRIMARY_KEY: 'value is missing primary key',
   DECODE_FAILED: 'failed to decode stored value',
   ENCODE_FAILED: 'failed to encode value for storage',
-  L1_UNAVAILABLE: 'L1 memory store unavailable',
   L2_UNAVAILABLE: 'L2 Redis unavailable',
   L3_UNAVAILABLE: 'L3 Postgres unavailable',
   UNAVAILABLE: 'all tiers unavailable',

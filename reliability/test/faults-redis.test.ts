@@ -199,8 +199,8 @@ describe('Redis slow', () => {
 });
 
 describe('Redis frozen (bytes held, connections open)', () => {
-  it('write-behind falls back to write-through: every write is acknowledged from Postgres by its deadline', async () => {
-    const t = new Tally('faults', 'redis: frozen, write-behind falls back to write-through');
+  it('write-behind is refused (L2_UNAVAILABLE) by its deadline while Redis is frozen; nothing acknowledged is lost', async () => {
+    const t = new Tally('faults', 'redis: frozen, write-behind refused, nothing acknowledged lost');
     const schema = store.schema('write-behind');
     const clock = manualClock(Date.now());
     const c = client();
@@ -213,47 +213,49 @@ describe('Redis frozen (bytes held, connections open)', () => {
     }
     proxy.pause();
     t.fault();
+    // Nothing can order a write-behind write against those queued before: each is refused, by its
+    // deadline, and none reaches Postgres behind the queue's back.
     for (let i = 0; i < 10; i++) {
       const r = await t.run(strata.set(schema, { id: `frozen-${i % 5}`, n: 1 + i }), DEADLINE);
-      expect(codeOf(r)).toBe('OK');
-      t.acked(`frozen-${i % 5}`, 1 + i);
+      expect(codeOf(r)).toBe('L2_UNAVAILABLE');
     }
-    // The writes made while frozen are already in Postgres (they went through, not behind); the
-    // ones queued before are not yet.
     const during = await store.stored();
-    for (let i = 5; i < 10; i++) expect(during.get(`frozen-${i % 5}`)).toBe(1 + i);
-    expect(during.has('queued-0')).toBe(false);
+    for (let i = 0; i < 5; i++) expect(during.has(`frozen-${i}`)).toBe(false);
     expect(strata.stats().l2Breaker!.state).toBe('open');
 
     proxy.resume();
     await ready(c);
+    clock.advance(10_000); // past the breaker's cool-down
+    const back = await t.run(strata.set(schema, { id: 'frozen-0', n: 100 }), DEADLINE);
+    expect(codeOf(back)).toBe('OK');
+    t.acked('frozen-0', 100);
     const f = await t.run(strata.flushDirty(), 10_000);
     expect(codeOf(f)).toBe('OK');
     const after = await store.stored();
     expect(t.missing(after)).toEqual([]);
+    expect(after.get('frozen-0')).toBe(100);
     expect(t.hangs).toBe(0);
     expect(t.unhandledRejections).toBe(0);
     t.finish({ writesFound: t.found(after) });
   });
 
-  // While L2 is down, write-behind writes through to Postgres, versioned like a flush: an older
-  // write still in the queue, flushed later, must not overwrite the newer acknowledged value.
-  it('a write acknowledged through the fallback survives the flush of an older queued write to the same id', async () => {
+  // Versions come from Redis, not clocks: a write acknowledged after the freeze is newer than one
+  // queued before it, whichever instance's clock says what, and wins at the flush.
+  it('a write acknowledged after Redis came back wins over an older write of the same id still queued', async () => {
     const schema = store.schema('write-behind');
     const c = client();
     await ready(c);
-    const strata = strataOver(c, manualClock(Date.now()), {
-      writeBehind: true,
-      stream: `${store.name}:older`,
-    });
+    const clock = manualClock(Date.now());
+    const strata = strataOver(c, clock, { writeBehind: true, stream: `${store.name}:older` });
     expect(codeOf(await settleBy(strata.set(schema, { id: 'older', n: 1 }), DEADLINE))).toBe('OK');
     proxy.pause();
-    expect(codeOf(await settleBy(strata.set(schema, { id: 'older', n: 2 }), DEADLINE))).toBe('OK');
-    expect((await store.stored()).get('older')).toBe(2);
+    expect(codeOf(await settleBy(strata.set(schema, { id: 'older', n: 2 }), DEADLINE))).toBe('L2_UNAVAILABLE');
     proxy.resume();
     await ready(c);
+    clock.advance(10_000);
+    expect(codeOf(await settleBy(strata.set(schema, { id: 'older', n: 3 }), DEADLINE))).toBe('OK');
     expect(codeOf(await settleBy(strata.flushDirty(), 10_000))).toBe('OK');
-    expect((await store.stored()).get('older')).toBe(2);
+    expect((await store.stored()).get('older')).toBe(3);
   });
 
   it('flushDirty() and close() settle by a deadline while the queue Redis is frozen', async () => {

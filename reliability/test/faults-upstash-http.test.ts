@@ -204,7 +204,7 @@ describe('Upstash hanging (requests held, never answered)', () => {
 });
 
 describe('Upstash failing only some commands', () => {
-  it('reads (EVAL_RO) fail while writes (pipeline SET) pass: reads answer from Postgres with the right value', async () => {
+  it('reads (MGET) fail while writes (EVALSHA of the put script) pass: reads answer from Postgres with the right value', async () => {
     const t = new Tally('faults', 'upstash http: only reads answer 500');
     const clock = manualClock(Date.now());
     const writer = strataOver(clock);
@@ -212,7 +212,7 @@ describe('Upstash failing only some commands', () => {
     for (let i = 0; i < 5; i++) await ackedSet(t, writer, `ro-${i}`, ++n);
     suite.proxy.set({
       fault: { kind: 'status', status: 500 },
-      match: (body) => /evalsha|eval_ro|evalsha_ro/i.test(body),
+      match: (body) => /"mget"/i.test(body),
     });
     t.fault();
     const reader = strataOver(clock);
@@ -221,7 +221,7 @@ describe('Upstash failing only some commands', () => {
     expect(reader.stats().hits.l3).toBe(5);
     expect(reader.stats().errorsBy.l2).toBeGreaterThanOrEqual(THRESHOLD);
     expect(suite.proxy.stats().failed).toBeGreaterThanOrEqual(THRESHOLD);
-    // Writes still reach Upstash (pipeline SET): the writer's breaker stays closed.
+    // Writes still reach Upstash (a script): the writer's breaker stays closed.
     for (let i = 0; i < 5; i++) await ackedSet(t, writer, `ro-${i}`, ++n);
     expect(writer.stats().l2Breaker).toMatchObject({ state: 'closed', opens: 0 });
     expect(writer.stats().errorsBy.l2 ?? 0).toBe(0);

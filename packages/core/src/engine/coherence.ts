@@ -13,13 +13,6 @@ import { UnsentInvalidations } from './unsent-invalidations.js';
  */
 export const MAX_MESSAGE_CHARS = 256 * 1024;
 
-/** Every L1 copy of the schema goes, and the generation is read again (another instance may have moved it on). */
-function forgetAll(cache: SchemaCache): void {
-  cache.inflight.clear();
-  cache.l1?.clear();
-  cache.generation?.forget();
-}
-
 /**
  * Whether receivers will take the message as it is: not more ids than they accept, and its JSON
  * within {@link MAX_MESSAGE_CHARS}. Anything else goes as a whole-schema message instead, never as
@@ -180,13 +173,13 @@ export class Coherence {
     const cache = this.lookup(inv.schema);
     if (!cache) return;
     this.applied += 1;
-    if (inv.ids === null) forgetAll(cache);
+    if (inv.ids === null) cache.forgetAll();
     else cache.applyRemote(inv.ids, inv.versions);
   }
 
   #gap(): void {
     this.gaps += 1;
-    for (const cache of this.all()) forgetAll(cache);
+    for (const cache of this.all()) cache.forgetAll();
   }
 
   /** Bus calls are remote calls to (usually) the same Redis as L2: the L2 deadline. */

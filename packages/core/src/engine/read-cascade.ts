@@ -61,12 +61,15 @@ async function loadBelowL1(
 ): Promise<Map<string, Row | null>> {
   const tokens = new Map<string, ReadToken>();
   for (const key of own.keys()) tokens.set(key, cache.fence.beginRead(key));
+  // A whole-L1 clear (invalidateAll, a bus gap, a Redis reset) while this read is out fences every key.
+  const clears = cache.clears;
+  const fenced = (key: string) => tokens.get(key)!.stale || cache.clears !== clears;
   try {
     const results = new Map<string, Row | null>();
     const missing = new Map(own);
     // An L2 that just failed this read is not asked again to take the fill: one failure, one call.
-    const l2Answered = cache.l2 ? await fromL2(ctx, cache, missing, tokens, results) : false;
-    if (missing.size > 0) await fromL3(ctx, cache, missing, tokens, results, l2Answered);
+    const l2Answered = cache.l2 ? await fromL2(ctx, cache, missing, fenced, results) : false;
+    if (missing.size > 0) await fromL3(ctx, cache, missing, fenced, results, l2Answered);
     return results;
   } finally {
     for (const [key, token] of tokens) cache.fence.endRead(key, token);
@@ -77,7 +80,7 @@ async function fromL2(
   ctx: EngineContext,
   cache: SchemaCache,
   missing: Map<string, Id>,
-  tokens: ReadonlyMap<string, ReadToken>,
+  fenced: (key: string) => boolean,
   results: Map<string, Row | null>,
 ): Promise<boolean> {
   const name = cache.schema.name;
@@ -90,7 +93,9 @@ async function fromL2(
     return false;
   }
   for (const [i, key] of keys.entries()) {
-    const stale = tokens.get(key)!.stale;
+    // Asked again after every await: a drop (a write here, a bus message) may land while this read
+    // decrypts, and then it must not fill.
+    const stale = () => fenced(key);
     let plain: Row | undefined;
     try {
       const hit = cache.readL2(ctx, key, values[i] ?? null);
@@ -103,7 +108,7 @@ async function fromL2(
         ctx.counters.negativeHits += 1;
         results.set(key, null);
         const ttl = fillTtl(cache.negativeTtlMs || cache.l1TtlMs, hit.remainingMs);
-        if (stale || !cache.offerL1(key, ABSENT, ttl, hit.version)) ctx.counters.fencedFills += 1;
+        if (stale() || !cache.offerL1(key, ABSENT, ttl, hit.version)) ctx.counters.fencedFills += 1;
         continue;
       }
       plain = await cache.rows.decryptRow(hit.row, key);
@@ -111,7 +116,7 @@ async function fromL2(
       ctx.hit('l2', name);
       results.set(key, plain);
       const ttl = fillTtl(cache.l1TtlMs, hit.remainingMs);
-      if (stale || !cache.offerL1(key, cache.l1Value(plain, true), ttl, hit.version)) ctx.counters.fencedFills += 1;
+      if (stale() || !cache.offerL1(key, cache.l1Value(plain, true), ttl, hit.version)) ctx.counters.fencedFills += 1;
     } catch (err) {
       // An entry this instance cannot read (tampered, another key, another codec): L3 answers for it.
       ctx.tolerate(name, 'l2', 'decode', err);
@@ -124,7 +129,7 @@ async function fromL3(
   ctx: EngineContext,
   cache: SchemaCache,
   missing: Map<string, Id>,
-  tokens: ReadonlyMap<string, ReadToken>,
+  fenced: (key: string) => boolean,
   results: Map<string, Row | null>,
   fillL2: boolean,
 ): Promise<void> {
@@ -141,22 +146,28 @@ async function fromL3(
   } catch (err) {
     throw ctx.l3Error(name, 'get', err);
   }
-  const fills: Versioned[] = [];
   const pk = cache.schema.primaryKey.key;
+  const read: Versioned[] = [];
   for (const { row: stored, version } of found) {
     const key = idKey(stored[pk] as Id);
     if (!missing.delete(key)) continue;
     ctx.hit('l3', name);
     const plain = await cache.rows.decryptRow(stored, key);
     results.set(key, plain);
-    if (tokens.get(key)?.stale) ctx.counters.fencedFills += 1;
-    else fills.push({ key, version, stored, plain });
+    read.push({ key, version, stored, plain });
   }
   for (const key of missing.keys()) {
     ctx.miss('l3', name);
     results.set(key, null);
     // Version 0: an absence read here never replaces anything a write put in a cache.
-    if (!tokens.get(key)?.stale) fills.push({ key, version: 0 });
+    read.push({ key, version: 0 });
   }
+  // Decided after the last await, and `fill` takes L1 before its own first one: a drop that landed
+  // while this read was out keeps its key out of the caches.
+  const fills = read.filter((r) => {
+    if (!fenced(r.key)) return true;
+    ctx.counters.fencedFills += 1;
+    return false;
+  });
   await cache.fill(ctx, fills, { l2: fillL2 });
 }

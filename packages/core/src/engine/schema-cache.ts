@@ -68,6 +68,8 @@ export class SchemaCache {
   /** Writes that began in this instance, and those running: a search fills only when none ran meanwhile. */
   writeEpoch = 0;
   writesInFlight = 0;
+  /** Moved on by every whole-L1 clear: reads in flight across one must not fill. */
+  clears = 0;
   /** The write-behind version counter may have gone back (Redis reset): start a new epoch before using it. */
   counterSuspect = false;
   /** Where search and count run: the schema's read replica, else L3. */
@@ -289,6 +291,7 @@ export class SchemaCache {
    * generation moving on in the same request. If L2 cannot be reached, the generation must move on.
    */
   async drop(ctx: EngineContext, keys: readonly string[], rule: DropRule): Promise<void> {
+    this.writeEpoch += 1;
     keys.forEach((key, i) => {
       this.fence.beginWrite(key);
       this.inflight.delete(key);
@@ -310,13 +313,25 @@ export class SchemaCache {
 
   /** Every cached row at once: L1 cleared, loads detached, the generation moved on (one request). */
   async dropAll(): Promise<void> {
+    this.forgetAll();
+    await this.generation?.moveOn();
+  }
+
+  /**
+   * Every L1 copy goes, loads and searches in flight will not fill, and the generation is read again
+   * (another instance moved it on, or messages were missed).
+   */
+  forgetAll(): void {
+    this.writeEpoch += 1;
+    this.clears += 1;
     this.inflight.clear();
     this.l1?.clear();
-    await this.generation?.moveOn();
+    this.generation?.forget();
   }
 
   /** Another instance wrote these keys (at these versions, when known): drop what L1 holds older. */
   applyRemote(keys: readonly string[], versions: readonly number[] | undefined): void {
+    this.writeEpoch += 1;
     keys.forEach((key, i) => {
       this.fence.beginWrite(key);
       this.inflight.delete(key);
@@ -329,8 +344,7 @@ export class SchemaCache {
 
   /** Redis restarted or went back: nothing cached before can be trusted, and counters may repeat. */
   reset(): void {
-    this.inflight.clear();
-    this.l1?.clear();
+    this.forgetAll();
     this.generation?.mustMoveOn();
     this.counterSuspect = true;
   }

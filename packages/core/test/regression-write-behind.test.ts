@@ -18,7 +18,7 @@ function tablesOf(pg: string) {
       nickname: text('nickname'),
       // A default only Postgres can apply: the client cannot know it before the flush.
       tag: text('tag').notNull().default(sql`'x' || 'y'`),
-      createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull(),
+      createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     }),
     items: s.table('items', { id: text('id').primaryKey(), level: integer('level').notNull() }),
   };

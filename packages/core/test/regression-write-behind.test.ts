@@ -1,0 +1,147 @@
+import { eq, sql } from 'drizzle-orm';
+import { integer, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Clock, defineSchema, Q, Strata, type WriteQueue } from '../src/index.js';
+import { createMemoryQueue } from '../src/queue/memory-queue.js';
+import { type EngineStack, engineStack } from './support/stack.js';
+
+let stack: EngineStack;
+let notes: ReturnType<typeof tablesOf>['notes'];
+let items: ReturnType<typeof tablesOf>['items'];
+
+function tablesOf(pg: string) {
+  const s = pgSchema(pg);
+  return {
+    notes: s.table('notes', {
+      id: text('id').primaryKey(),
+      title: text('title').notNull(),
+      nickname: text('nickname'),
+      // A default only Postgres can apply: the client cannot know it before the flush.
+      tag: text('tag').notNull().default(sql`'x' || 'y'`),
+      createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    }),
+    items: s.table('items', { id: text('id').primaryKey(), level: integer('level').notNull() }),
+  };
+}
+
+beforeAll(async () => {
+  stack = await engineStack('reg_write_behind');
+  ({ notes, items } = tablesOf(stack.name));
+  await new Strata({
+    l3: stack.l3,
+    schemas: [defineSchema({ table: notes }), defineSchema({ table: items })],
+  }).migrate();
+});
+afterAll(() => stack?.cleanup());
+
+const instance = (schema: Parameters<Strata['register']>[0], queue: WriteQueue, clock?: Clock) =>
+  new Strata({
+    l2: stack.l2,
+    l3: stack.l3,
+    keyPrefix: stack.keyPrefix,
+    queue,
+    schemas: [schema],
+    ...(clock && { clock }),
+  });
+
+async function itemLevel(id: string) {
+  const [row] = await stack.db.select().from(items).where(eq(items.id, id));
+  return row?.level;
+}
+
+describe('write-behind: caches equal Postgres after the flush', () => {
+  it('issue 12 item 4: a left-out nullable column, a SQL default and a second autoNowAdd write', async () => {
+    const schema = defineSchema({
+      table: notes,
+      writeMode: 'write-behind',
+      fields: { createdAt: { autoNowAdd: true } },
+    });
+    const queue = createMemoryQueue();
+    let skew = 0;
+    const writer = instance(schema, queue, { now: () => Date.now() + skew });
+    const query = Q().where('id = $1', 'n1').build();
+
+    /** The row as the writer, a fresh instance (from L2), searchCached and Postgres see it: all equal. */
+    async function agree() {
+      const [inPostgres] = await stack.db.select().from(notes).where(eq(notes.id, 'n1'));
+      const fresh = instance(schema, createMemoryQueue());
+      const views = {
+        writer: await writer.get(schema, 'n1'),
+        fresh: await fresh.get(schema, 'n1'),
+        searchCached: (await writer.searchCached(schema, query))[0],
+        searchCachedAgain: (await writer.searchCached(schema, query))[0],
+      };
+      expect(fresh.stats().hits.l2).toBe(1);
+      expect(views).toEqual({
+        writer: inPostgres,
+        fresh: inPostgres,
+        searchCached: inPostgres,
+        searchCachedAgain: inPostgres,
+      });
+      return inPostgres!;
+    }
+
+    await writer.set(schema, { id: 'n1', title: 'first', nickname: 'nick' });
+    await writer.flushDirty();
+    const first = await agree();
+    expect(first.tag).toBe('xy'); // (b) the SQL default, applied by Postgres, is in every cache
+
+    skew = 60_000; // the second write's autoNowAdd time is a minute later
+    await writer.set(schema, { id: 'n1', title: 'second' }); // (a) nickname left out
+    await writer.flushDirty();
+    const second = await agree();
+    expect(second).toEqual({ ...first, title: 'second' }); // (a) nickname kept, (c) the first createdAt kept
+  });
+
+  it.each(['invalidate', 'invalidateAll'] as const)(
+    'issue 12 item 8: set(v2), then %s and a read before the flush: after it, every instance reads v2',
+    async (how) => {
+      const schema = defineSchema({ table: items, writeMode: 'write-behind' });
+      const queue = createMemoryQueue();
+      const writer = instance(schema, queue);
+      const id = `inv-${how}`;
+      await writer.set(schema, { id, level: 1 });
+      await writer.flushDirty();
+      await writer.set(schema, { id, level: 2 });
+      if (how === 'invalidate') await writer.invalidate(schema, id);
+      else await writer.invalidateAll(schema);
+      await writer.get(schema, id); // one read before the flush (what it answers is not the point)
+      await writer.flushDirty();
+      expect(await itemLevel(id)).toBe(2);
+      expect((await instance(schema, createMemoryQueue()).get(schema, id)).level).toBe(2);
+      expect((await writer.get(schema, id)).level).toBe(2);
+    },
+  );
+});
+
+describe('versions are not clocks', () => {
+  const ahead: Clock = { now: () => Date.now() + 10_000 };
+
+  it('issue 12 item 9: write-behind, the instance 10 s ahead writes v1, the other v2: v2 everywhere', async () => {
+    const schema = defineSchema({ table: items, writeMode: 'write-behind' });
+    const queue = createMemoryQueue(); // one queue, one L2, one L3
+    const skewed = instance(schema, queue, ahead);
+    const normal = instance(schema, queue);
+    await skewed.set(schema, { id: 'skew-wb', level: 1 });
+    await normal.set(schema, { id: 'skew-wb', level: 2 });
+    await skewed.flushDirty(); // the skewed one flushes both: its caches take the row as applied
+    expect(await itemLevel('skew-wb')).toBe(2);
+    expect((await instance(schema, createMemoryQueue()).get(schema, 'skew-wb')).level).toBe(2);
+    expect((await skewed.get(schema, 'skew-wb')).level).toBe(2);
+    expect((await normal.get(schema, 'skew-wb')).level).toBe(2);
+  });
+
+  it('issue 12 item 9: write-through, the instance 10 s ahead writes v1, the other v2: v2 everywhere', async () => {
+    // No L1 (there is no bus here): both instances read what L2 holds.
+    const schema = defineSchema({ table: items, l1: false });
+    const queue = createMemoryQueue();
+    const skewed = instance(schema, queue, ahead);
+    const normal = instance(schema, queue);
+    await skewed.set(schema, { id: 'skew-wt', level: 1 });
+    await normal.set(schema, { id: 'skew-wt', level: 2 });
+    expect(await itemLevel('skew-wt')).toBe(2);
+    expect((await instance(schema, createMemoryQueue()).get(schema, 'skew-wt')).level).toBe(2);
+    expect((await skewed.get(schema, 'skew-wt')).level).toBe(2);
+    expect((await normal.get(schema, 'skew-wt')).level).toBe(2);
+  });
+});

@@ -147,9 +147,7 @@ describe('error codes', () => {
     // WRITE_BEHIND_MAX_RETRY reaching onWriteError: see item 6.
   });
 
-  // DEFECT (reported): src/errors.ts still lists L1_UNAVAILABLE, which nothing throws. Drop `.fails`
-  // when it is removed.
-  it.fails('issue 12 item 20: the error codes no longer list L1_UNAVAILABLE (it has no trigger)', () => {
+  it('issue 12 item 20: the error codes no longer list L1_UNAVAILABLE (it has no trigger)', () => {
     expect(STRATA_ERROR_CODES).not.toContain('L1_UNAVAILABLE');
   });
 });

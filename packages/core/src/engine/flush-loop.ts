@@ -6,12 +6,19 @@ import type { SchemaCache } from './schema-cache.js';
 
 const BATCH = 500;
 
+/** What one round did: deliveries taken, settled for good (acked or dead), held (could not be judged). */
+interface Round {
+  taken: number;
+  done: number;
+  held: number;
+}
+
 /**
  * Drives a pull queue (memory, Redis Stream): take a batch, apply it, then ack / retry /
  * dead-letter each write. Rounds never overlap: a timer tick, the threshold and flushDirty share one.
  */
 export class FlushLoop {
-  #round: Promise<{ taken: number; done: number }> | undefined;
+  #round: Promise<Round> | undefined;
 
   constructor(
     readonly ctx: EngineContext,
@@ -20,7 +27,7 @@ export class FlushLoop {
     readonly publish: Publish,
   ) {}
 
-  round(): Promise<{ taken: number; done: number }> {
+  round(): Promise<Round> {
     this.#round ??= this.#run().finally(() => {
       this.#round = undefined;
     });
@@ -28,14 +35,16 @@ export class FlushLoop {
   }
 
   /**
-   * Rounds until the queue hands out nothing more. Throws L3_UNAVAILABLE when a round makes no
-   * progress (L3 refuses everything): the writes stay queued, nothing is dead-lettered for that.
+   * Rounds until the queue hands out nothing more. A write Postgres refuses is tried again at once,
+   * round after round, until it lands or is dead-lettered. Throws L3_UNAVAILABLE when a round could
+   * change nothing (L3 down or not ready: every write it took was held): the writes stay queued,
+   * nothing is dead-lettered for that.
    */
   async drain(): Promise<void> {
     for (;;) {
-      const { taken, done } = await this.round();
+      const { taken, done, held } = await this.round();
       if (taken === 0) return;
-      if (done === 0) {
+      if (done === 0 && held === taken) {
         throw new StrataError('L3_UNAVAILABLE', 'write-behind writes are waiting: L3 did not take them', {
           details: { waiting: taken },
         });
@@ -43,9 +52,9 @@ export class FlushLoop {
     }
   }
 
-  async #run(): Promise<{ taken: number; done: number }> {
+  async #run(): Promise<Round> {
     const deliveries = await this.queue.take(BATCH);
-    if (deliveries.length === 0) return { taken: 0, done: 0 };
+    if (deliveries.length === 0) return { taken: 0, done: 0, held: 0 };
     const outcome = await flushDeliveries(this.ctx, this.lookup, deliveries, this.publish);
     // Unsettled deliveries are handed out again (at least once): the versioned apply makes that harmless.
     await settle(this.queue, outcome);
@@ -53,7 +62,11 @@ export class FlushLoop {
     c.flushed += outcome.acked.length;
     c.retried += outcome.retried.length;
     c.deadLettered += outcome.dead.length;
-    return { taken: deliveries.length, done: outcome.acked.length + outcome.dead.length };
+    return {
+      taken: deliveries.length,
+      done: outcome.acked.length + outcome.dead.length,
+      held: outcome.held.length,
+    };
   }
 }
 

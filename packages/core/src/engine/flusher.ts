@@ -10,8 +10,14 @@ import type { SchemaCache, Versioned } from './schema-cache.js';
 export interface FlushOutcome {
   /** Applied, superseded by a newer write, or already applied (redelivered): done. */
   acked: string[];
-  /** Failed this time for a reason that may pass (L3 down, a write of another app): deliver again. */
+  /** Failed this time: deliver again. */
   retried: string[];
+  /**
+   * The part of `retried` that nothing in this batch could change: L3 down or not ready, or a write
+   * of another app. Flushing again at once would fail the same way; the others are poison suspects
+   * on their way to the dead-letter store.
+   */
+  held: string[];
   /** Poison (cannot decode, names another id, or failed alone `writeBehindMaxRetry` times). */
   dead: { delivery: Delivery; reason: string }[];
 }
@@ -54,7 +60,7 @@ export async function flushDeliveries(
   deliveries: readonly Delivery[],
   publish: Publish,
 ): Promise<FlushOutcome> {
-  const outcome: FlushOutcome = { acked: [], retried: [], dead: [] };
+  const outcome: FlushOutcome = { acked: [], retried: [], held: [], dead: [] };
   const items: Item[] = [];
   for (const delivery of deliveries) {
     const { write } = delivery;
@@ -62,7 +68,10 @@ export async function flushDeliveries(
     if (!cache?.l3) {
       if (delivery.attempts + 1 >= FOREIGN_DELIVERIES) {
         outcome.dead.push({ delivery, reason: `no consumer of this queue knows schema ${write.schema}` });
-      } else outcome.retried.push(delivery.handle);
+      } else {
+        outcome.retried.push(delivery.handle);
+        outcome.held.push(delivery.handle);
+      }
       continue;
     }
     try {
@@ -131,6 +140,7 @@ async function failed(ctx: EngineContext, items: readonly Item[], err: unknown, 
   for (const item of items) {
     if (held || item.delivery.attempts + 1 < ctx.config.maxRetry) {
       outcome.retried.push(item.delivery.handle);
+      if (held) outcome.held.push(item.delivery.handle);
       continue;
     }
     outcome.dead.push({ delivery: item.delivery, reason: `rejected by Postgres alone ${ctx.config.maxRetry} times` });

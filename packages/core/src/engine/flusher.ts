@@ -1,5 +1,5 @@
 import { StrataError } from '../errors.js';
-import { holdsFlush } from '../l3/pg-errors.js';
+import { holdsFlush, sqlStateOf } from '../l3/pg-errors.js';
 import type { Row, WriteOutcome } from '../l3/types.js';
 import type { Delivery } from '../queue/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
@@ -143,7 +143,7 @@ async function failed(ctx: EngineContext, items: readonly Item[], err: unknown, 
       if (held) outcome.held.push(item.delivery.handle);
       continue;
     }
-    outcome.dead.push({ delivery: item.delivery, reason: `rejected by Postgres alone ${ctx.config.maxRetry} times` });
+    outcome.dead.push({ delivery: item.delivery, reason: `rejected by Postgres (${sqlStateOf(err) ?? 'error'})` });
     const { cache, delivery } = item;
     // A phantom no more: the copy the write put in L1 and L2 goes, unless a newer write replaced it.
     await cache.drop(ctx, [item.key], [delivery.write.version]);

@@ -120,21 +120,29 @@ async function createVersionsTable(ctx: WriteContext): Promise<void> {
 }
 
 /**
- * Runs a `write` (see `L3Tier.write`): one statement when the call is one group of one part, else
- * one transaction, versions first. Creates `_strata_versions` the first time it is missing and
- * tries once more; the steady state pays nothing for that. (A missing user table fails the same
- * way the second time and is reported as it is.)
+ * Runs `work`, which reads or writes `_strata_versions`; when the table is missing, creates it and
+ * runs `work` once more. The steady state pays nothing for that. (A missing user table fails the
+ * same way the second time and is reported as it is.)
  */
-export async function runWrite(ctx: WriteContext, ops: readonly WriteOp[]): Promise<WriteOutcome[][]> {
-  let plan = planWrite(ops, ctx.maxParameters);
-  if (plan.winners.length === 0) return plan.outcomes;
+export async function withVersionsTable<T>(ctx: WriteContext, work: () => Promise<T>): Promise<T> {
   try {
-    await attempt(ctx, plan);
+    return await work();
   } catch (error) {
     if (!missingTable(error)) throw error;
     await createVersionsTable(ctx);
-    plan = planWrite(ops, ctx.maxParameters);
-    await attempt(ctx, plan);
+    return work();
   }
-  return plan.outcomes;
+}
+
+/**
+ * Runs a `write` (see `L3Tier.write`): one statement when the call is one group of one part, else
+ * one transaction, versions first. Creates `_strata_versions` the first time it is missing.
+ */
+export function runWrite(ctx: WriteContext, ops: readonly WriteOp[]): Promise<WriteOutcome[][]> {
+  return withVersionsTable(ctx, async () => {
+    // Planned afresh each time: a failed attempt may have filled in some outcomes.
+    const plan = planWrite(ops, ctx.maxParameters);
+    if (plan.winners.length > 0) await attempt(ctx, plan);
+    return plan.outcomes;
+  });
 }

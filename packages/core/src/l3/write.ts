@@ -9,7 +9,16 @@ import type { WriteOp, WriteOutcome } from './types.js';
 import { rowsPerStatement } from './upsert.js';
 import { type VersionsTable, versionsTableStatements } from './versions-table.js';
 import { type PlannedWrite, planWrite, type WriteGroup, type WritePlan } from './write-plan.js';
-import { DELETED_PK, dataStatement, EXISTED, KEY, singleStatement, VERSION, versionStatements } from './write-sql.js';
+import {
+  DELETED_PK,
+  dataStatement,
+  EXISTED,
+  KEY,
+  STALE_SNAPSHOT,
+  singleStatement,
+  VERSION,
+  versionStatements,
+} from './write-sql.js';
 
 /** What `write` runs on: the tier's database, its way to be atomic, its settings. */
 export interface WriteContext {
@@ -98,11 +107,21 @@ async function batch(ctx: WriteContext, plan: WritePlan): Promise<void> {
   });
 }
 
+/** A single-statement delete that found its snapshot stale: it left nothing; the transaction form is right. */
+function staleSnapshot(error: unknown): boolean {
+  const cause = driverError(error);
+  return sqlState(cause) === '22P02' && String((cause as { message?: unknown }).message).includes(STALE_SNAPSHOT);
+}
+
 async function attempt(ctx: WriteContext, plan: WritePlan): Promise<void> {
   const [only] = plan.groups;
   if (plan.groups.length === 1 && only!.parts.length === 1) {
-    settleGroup(plan, only!, rowsOf(await singleStatement(ctx.db, ctx.versions, only!)));
-    return;
+    try {
+      settleGroup(plan, only!, rowsOf(await singleStatement(ctx.db, ctx.versions, only!)));
+      return;
+    } catch (error) {
+      if (!staleSnapshot(error)) throw error;
+    }
   }
   await (ctx.transactions.mode === 'batch' ? batch(ctx, plan) : interactive(ctx, plan));
 }

@@ -15,6 +15,7 @@ import { registerSearchTests } from './l3-conformance-search.js';
 import { registerShapeTests } from './l3-conformance-shapes.js';
 import type { L3Suite } from './l3-conformance-suite.js';
 import { queryModel } from './l3-conformance-tables.js';
+import { registerTypeTests } from './l3-conformance-types.js';
 import { registerVersionTests } from './l3-conformance-versions.js';
 import { versionsModel } from './l3-conformance-versions-model.js';
 
@@ -90,6 +91,7 @@ export function describeL3Conformance(
     registerRowTests(suite, m);
     registerBulkTests(suite, m);
     registerShapeTests(suite);
+    registerTypeTests(suite);
     const q = queryModel(schemaName);
     registerSearchTests(suite, q);
     registerInjectionTests(suite, q);

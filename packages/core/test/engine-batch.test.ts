@@ -128,8 +128,8 @@ describe.each(DRIVERS)('setMany, deleteMany and transactions over %s', (driver) 
     const gate = signal();
     let late: Promise<unknown> | undefined;
     const slow = wrapL3(stack.l3, {
-      transact: (ops) => {
-        const work = gate.promise.then(() => stack.l3.transact(ops));
+      write: (ops) => {
+        const work = gate.promise.then(() => stack.l3.write(ops));
         late = work;
         return work;
       },

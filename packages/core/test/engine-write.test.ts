@@ -71,9 +71,9 @@ describe('write-through', () => {
         await gate.promise;
         return rows;
       },
-      upsertMany: (s, rows) => {
+      write: (ops) => {
         writeStarted.resolve();
-        return stack.l3.upsertMany(s, rows);
+        return stack.l3.write(ops);
       },
     });
     const reader = new Strata({

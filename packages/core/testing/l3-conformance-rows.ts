@@ -106,9 +106,17 @@ export function registerRowTests(suite: L3Suite, m: Model): void {
     ]);
     expect(await l3().exists(m.kinds, 'd1')).toBe(false);
     expect(await writeOne(l3(), m.kinds, del('d1'))).toEqual([{ applied: true, version: 3, existed: false }]);
+    // Nothing to do sends nothing.
+    const mark = suite.log.length;
     expect(await l3().write([])).toEqual([]);
-    expect(await l3().write([{ schema: m.kinds, writes: [] }])).toEqual([[]]);
+    expect(
+      await l3().write([
+        { schema: m.kinds, writes: [] },
+        { schema: m.bulk, writes: [] },
+      ]),
+    ).toEqual([[], []]);
     expect(await l3().findMany(m.kinds, [])).toEqual([]);
+    expect(suite.log.length).toBe(mark);
   });
 
   it('refuses a write without a usable primary key before any SQL', async () => {

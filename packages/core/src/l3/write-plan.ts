@@ -51,7 +51,10 @@ export function keyText(id: unknown, sqlType?: string): string | undefined {
 
 /** A uuid as Postgres prints it (lowercase, hyphenated); anything else as given, for Postgres to refuse. */
 function uuidText(id: string): string {
-  const hex = id.replace(/^\{(.*)\}$/, '$1').replaceAll('-', '').toLowerCase();
+  const hex = id
+    .replace(/^\{(.*)\}$/, '$1')
+    .replaceAll('-', '')
+    .toLowerCase();
   if (!/^[0-9a-f]{32}$/.test(hex)) return id;
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

@@ -110,7 +110,9 @@ async function batch(ctx: WriteContext, plan: WritePlan): Promise<void> {
 /** A single-statement delete that found its snapshot stale: it left nothing; the transaction form is right. */
 function staleSnapshot(error: unknown): boolean {
   const cause = driverError(error);
-  return sqlState(cause) === '22P02' && String((cause as { message?: unknown }).message).includes(STALE_SNAPSHOT);
+  return (
+    sqlState(cause) === '22P02' && String((cause as { message?: unknown }).message).includes(STALE_SNAPSHOT)
+  );
 }
 
 async function attempt(ctx: WriteContext, plan: WritePlan): Promise<void> {

@@ -9,6 +9,7 @@ import {
   index,
   integer,
   jsonb,
+  pgEnum,
   pgSchema,
   pgTable,
   serial,
@@ -29,8 +30,7 @@ import { quoteIdentifier, quoteLiteral, sqlLiteral, storedIdentifier } from '../
 import { strataMigrationsTable } from '../src/l3/migrations-table.js';
 import { schemaTableModel, tableModel } from '../src/l3/table-model.js';
 import { detectTransactionMode, Transactions } from '../src/l3/transactions.js';
-import { conflictSet, lastPerKey, rowsPerStatement } from '../src/l3/upsert.js';
-import { keyText, planVersioned, versionedResults, versionKey } from '../src/l3/versioned-plan.js';
+import { conflictSet, rowsPerStatement } from '../src/l3/upsert.js';
 import { strataVersionsTable, versionsTableStatements } from '../src/l3/versions-table.js';
 import { defineSchema } from '../src/schema/define-schema.js';
 
@@ -122,6 +122,14 @@ describe('column and table DDL', () => {
     );
   });
 
+  it("names an enum column's type with its enum's schema, quoted", () => {
+    const mood = pgSchema('app').enum('Mood', ['sad', 'ok']);
+    const plain = pgEnum('plain', ['a']);
+    const t = pgTable('moods', { mood: mood('mood').notNull(), plain: plain('plain') });
+    expect(columnDefinition(t.mood, { primaryKey: false })).toBe('"mood" "app"."Mood" NOT NULL');
+    expect(columnDefinition(t.plain, { primaryKey: false })).toBe('"plain" "plain"');
+  });
+
   it('creates schema, table, constraints and indexes (drizzle-kit default index names)', () => {
     const statements = createTableStatements(tableModel(table));
     expect(statements[0]).toBe('CREATE SCHEMA IF NOT EXISTS "app"');
@@ -160,50 +168,6 @@ describe('column and table DDL', () => {
     expect(versionsTableStatements(strataVersionsTable('ops'))).toEqual([
       'CREATE SCHEMA IF NOT EXISTS "ops"',
       expect.stringMatching(/^CREATE TABLE IF NOT EXISTS "ops"\."_strata_versions" \(/),
-    ]);
-  });
-
-  it('plans versioned writes: coalesced by key across ops, sorted for locking, each reported once', () => {
-    const items = defineSchema({
-      table: pgTable('items', { id: integer('id').primaryKey(), n: integer('n') }),
-    });
-    const notes = defineSchema({ table: pgTable('notes', { id: text('id').primaryKey() }) });
-    const plan = planVersioned([
-      {
-        schema: items,
-        upserts: [
-          { row: { id: 10, n: 1 }, version: 3 },
-          { row: { id: 2, n: 2 }, version: 1 },
-          { row: { id: 10, n: 3 }, version: 5 },
-        ],
-        deletes: [{ id: '2', version: 2 }],
-      },
-      { schema: notes, upserts: [{ row: { id: 'b' }, version: 1 }], deletes: [{ id: 'a', version: 1 }] },
-      { schema: items, upserts: [{ row: { id: 10, n: 4 }, version: 4 }], deletes: [] },
-    ]);
-    expect(plan.winners.map((w) => [w.schema.name, w.key, w.version])).toEqual([
-      ['items', '10', 5],
-      ['items', '2', 2],
-      ['notes', 'a', 1],
-      ['notes', 'b', 1],
-    ]);
-    expect(plan.ops.map((op) => [op.sets.length, op.deletes.length])).toEqual([
-      [1, 1],
-      [1, 1],
-      [0, 0],
-    ]);
-    const recorded = new Set([versionKey('items', '10'), versionKey('notes', 'b')]);
-    expect(versionedResults(plan, recorded)).toEqual([
-      { applied: ['10'], skipped: ['10', '2', '2'] },
-      { applied: ['b'], skipped: ['a'] },
-      { applied: [], skipped: ['10'] },
-    ]);
-    expect([keyText(42), keyText(42n), keyText('42'), keyText(null), keyText(undefined)]).toEqual([
-      '42',
-      '42',
-      '42',
-      null,
-      null,
     ]);
   });
 
@@ -268,19 +232,6 @@ describe('upsert building', () => {
       ),
     ).toEqual(['name', 'updatedAt']);
     expect(Object.keys(conflictSet(schema, [{ id: 'a' }]))).toEqual(['id']);
-  });
-
-  it('keeps the last row per key', () => {
-    const rows = [
-      { id: 'a', n: 1 },
-      { id: 'b', n: 1 },
-      { id: 'a', n: 2 },
-    ];
-    expect(lastPerKey(rows, 'id')).toEqual([
-      { id: 'b', n: 1 },
-      { id: 'a', n: 2 },
-    ]);
-    expect(lastPerKey([{ id: 1n }, { id: 1n }, { id: 1 }], 'id')).toHaveLength(2);
   });
 });
 

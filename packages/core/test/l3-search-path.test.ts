@@ -33,7 +33,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await db.execute(sql`drop schema if exists ${sql.identifier(schemaName)} cascade`);
-  await db.execute(sql`drop schema if exists ${sql.identifier(`${schemaName}_ops`)} cascade`);
+  for (const suffix of ['_ops', '_reads'])
+    await db.execute(sql`drop schema if exists ${sql.identifier(`${schemaName}${suffix}`)} cascade`);
   await pool.end();
 });
 
@@ -59,38 +60,50 @@ it('migrates unqualified tables into current_schema(), once', async () => {
   );
   expect(rows.map((r) => r.table_name)).toEqual(['_strata_migrations', '_strata_versions', 'notes']);
   expect(await l3.migrationStatus()).toEqual(first.records);
-  await l3.upsertMany(notes, [{ id: 'a', n: 1 }]);
-  expect(await l3.findMany(notes, ['a'])).toEqual([{ id: 'a', n: 1, tag: TRICKY }]);
+  await l3.write([{ schema: notes, writes: [{ row: { id: 'a', n: 1 } }] }]);
+  expect(await l3.findMany(notes, ['a'])).toEqual([{ row: { id: 'a', n: 1, tag: TRICKY }, version: 1 }]);
 });
 
-it('applies versioned writes with the unqualified _strata_versions', async () => {
-  expect(
-    await l3.applyVersioned([
-      {
-        schema: notes,
-        upserts: [{ row: { id: 'v', n: 2 }, version: 2 }],
-        deletes: [{ id: 'a', version: 1 }],
-      },
-    ]),
-  ).toEqual([{ applied: ['v', 'a'], skipped: [] }]);
-  const { rows } = await pool.query<{ id: string; version: string; deleted: boolean }>(
-    'select id, version, deleted from _strata_versions order by id',
+it('records versions in the unqualified _strata_versions, under the unqualified identity', async () => {
+  const [outcomes] = await l3.write([
+    {
+      schema: notes,
+      writes: [
+        { row: { id: 'v', n: 2 }, version: 2 },
+        { id: 'a', version: 2 },
+      ],
+    },
+  ]);
+  expect(outcomes).toEqual([
+    { applied: true, version: 2, row: { id: 'v', n: 2, tag: TRICKY } },
+    { applied: true, version: 2, existed: true },
+  ]);
+  const { rows } = await pool.query<{ schema: string; id: string; version: string; deleted: boolean }>(
+    'select schema, id, version, deleted from _strata_versions order by id',
   );
   expect(rows).toEqual([
-    { id: 'a', version: '1', deleted: true },
-    { id: 'v', version: '2', deleted: false },
+    { schema: 'notes', id: 'a', version: '2', deleted: true },
+    { schema: 'notes', id: 'v', version: '2', deleted: false },
   ]);
-  expect(await l3.findMany(notes, ['a', 'v'])).toEqual([{ id: 'v', n: 2, tag: TRICKY }]);
+  expect(await l3.findMany(notes, ['a', 'v'])).toEqual([{ row: { id: 'v', n: 2, tag: TRICKY }, version: 2 }]);
 });
 
-it('creates a missing migrationsSchema and _strata_versions in it on the first versioned write', async () => {
-  const ops = createDrizzleL3(db, { migrationsSchema: `${schemaName}_ops` });
-  const write = { schema: notes, upserts: [{ row: { id: 'o', n: 3 }, version: 1 }], deletes: [] };
-  expect(await ops.applyVersioned([write])).toEqual([{ applied: ['o'], skipped: [] }]);
-  expect(await ops.applyVersioned([write])).toEqual([{ applied: [], skipped: ['o'] }]);
-  const { rows } = await pool.query<{ n: number }>(
+const versionsTables = (schema: string) =>
+  pool.query<{ n: number }>(
     'select count(*)::int as n from information_schema.tables where table_schema = $1 and table_name = $2',
-    [`${schemaName}_ops`, '_strata_versions'],
+    [schema, '_strata_versions'],
   );
-  expect(rows).toEqual([{ n: 1 }]);
+
+it('creates a missing migrationsSchema and _strata_versions in it on the first write', async () => {
+  const ops = createDrizzleL3(db, { migrationsSchema: `${schemaName}_ops` });
+  const write = { schema: notes, writes: [{ row: { id: 'o', n: 3 }, version: 1 }] };
+  expect((await ops.write([write]))[0]?.[0]).toMatchObject({ applied: true, version: 1 });
+  expect(await ops.write([write])).toEqual([[{ applied: false, version: 1 }]]);
+  expect((await versionsTables(`${schemaName}_ops`)).rows).toEqual([{ n: 1 }]);
+});
+
+it('and on the first read, which finds no versions there', async () => {
+  const reads = createDrizzleL3(db, { migrationsSchema: `${schemaName}_reads` });
+  expect(await reads.findMany(notes, ['o'])).toEqual([{ row: { id: 'o', n: 3, tag: TRICKY }, version: 0 }]);
+  expect((await versionsTables(`${schemaName}_reads`)).rows).toEqual([{ n: 1 }]);
 });

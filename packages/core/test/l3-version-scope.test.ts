@@ -3,11 +3,13 @@ import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import pg from 'pg';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDrizzleL3, defineSchema } from '../src/index.js';
+import { EPOCH_SPAN } from '../src/l3/versions-table.js';
 
 // Two apps share one database and one `_strata_versions`, each with a Strata schema named 'players'
-// over a table of its own Postgres schema. Versions are kept per table, so neither skips the other's.
+// over a table of its own Postgres schema. Version rows are keyed by the schema's identity (its
+// qualified table), so neither app's versions ever order the other's writes.
 const [appA, appB, shared] = [uniqueName('vscope_a'), uniqueName('vscope_b'), uniqueName('vscope_v')];
 const pool = new pg.Pool({ connectionString: serviceUrls().databaseUrl, max: 2 });
 const db = drizzle(pool);
@@ -19,27 +21,62 @@ const players = (schema: string) =>
       level: integer('level').notNull(),
     }),
   });
+const [a, b] = [players(appA), players(appB)];
+const l3 = createDrizzleL3(db, { migrationsSchema: shared });
 
+beforeAll(async () => {
+  await l3.migrate([a, b]);
+});
 afterAll(async () => {
   for (const schema of [appA, appB, shared])
     await db.execute(sql.raw(`drop schema if exists "${schema}" cascade`));
   await pool.end();
 });
 
-it('a newer version in one app’s table does not make the other app’s older-numbered write skip', async () => {
-  const [a, b] = [players(appA), players(appB)];
-  const l3 = createDrizzleL3(db, { migrationsSchema: shared });
-  await db.execute(sql.raw(`create schema if not exists "${shared}"`));
-  await l3.migrate([a, b]);
-  const [first] = await l3.applyVersioned([
-    { schema: a, upserts: [{ row: { id: 'x', level: 1 }, version: 1_000 }], deletes: [] },
+it('the two tables have two identities', () => {
+  expect([a.name, b.name]).toEqual(['players', 'players']);
+  expect([a.identity, b.identity]).toEqual([`${appA}.players`, `${appB}.players`]);
+});
+
+it('a newer Redis-ordered version in one app’s table does not make the other app’s older-numbered write skip', async () => {
+  const first = await l3.write([{ schema: a, writes: [{ row: { id: 'x', level: 1 }, version: 1_000 }] }]);
+  expect(first).toEqual([[{ applied: true, version: 1_000, row: { id: 'x', level: 1 } }]]);
+  const second = await l3.write([{ schema: b, writes: [{ row: { id: 'x', level: 2 }, version: 5 }] }]);
+  expect(second).toEqual([[{ applied: true, version: 5, row: { id: 'x', level: 2 } }]]);
+  expect(await l3.findMany(a, ['x'])).toEqual([{ row: { id: 'x', level: 1 }, version: 1_000 }]);
+  expect(await l3.findMany(b, ['x'])).toEqual([{ row: { id: 'x', level: 2 }, version: 5 }]);
+});
+
+it('Postgres-ordered versions count per table, also for the same key in one call', async () => {
+  await l3.write([{ schema: a, writes: [{ row: { id: 'y', level: 1 } }] }]);
+  const results = await l3.write([
+    { schema: a, writes: [{ row: { id: 'y', level: 2 } }] },
+    { schema: b, writes: [{ row: { id: 'y', level: 3 } }, { id: 'x' }] },
   ]);
-  expect(first?.applied).toEqual(['x']);
-  const [second] = await l3.applyVersioned([
-    { schema: b, upserts: [{ row: { id: 'x', level: 2 }, version: 5 }], deletes: [] },
+  expect(results.map((r) => r.map((o) => [o.applied, o.version]))).toEqual([
+    [[true, 2]],
+    [
+      [true, 1],
+      [true, 6],
+    ],
   ]);
-  expect(second?.applied).toEqual(['x']);
-  expect((await l3.findMany(b, ['x']))[0]).toEqual({ id: 'x', level: 2 });
-  const scopes = await db.execute(sql.raw(`select schema from "${shared}"._strata_versions order by schema`));
-  expect(scopes.rows.map((r) => r.schema)).toEqual([`${appA}.players`, `${appB}.players`].sort());
+  expect(await l3.findMany(a, ['x', 'y'])).toHaveLength(2);
+  expect(await l3.findMany(b, ['x', 'y'])).toEqual([{ row: { id: 'y', level: 3 }, version: 1 }]);
+});
+
+it('epochs are per table too', async () => {
+  expect(await l3.nextEpoch(a)).toBe(1);
+  await l3.write([{ schema: a, writes: [{ id: 'x', version: 3 * EPOCH_SPAN }] }]);
+  expect(await l3.nextEpoch(a)).toBe(4);
+  expect(await l3.nextEpoch(b)).toBe(1);
+  const { rows } = await pool.query<{ schema: string; n: number }>(
+    `select schema, count(*)::int as n from "${shared}"._strata_versions group by schema order by schema`,
+  );
+  // x and y, and the epoch row, of each table.
+  expect(rows).toEqual(
+    [
+      { schema: `${appA}.players`, n: 3 },
+      { schema: `${appB}.players`, n: 3 },
+    ].sort((p, q) => p.schema.localeCompare(q.schema)),
+  );
 });

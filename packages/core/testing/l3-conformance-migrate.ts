@@ -74,7 +74,7 @@ export function registerMigrationTests(suite: L3Suite, m: Model): void {
 
   it('adding columns to the definition adds only those columns (and their index)', async (ctx) => {
     await l3().migrate([m.evolving.v1]);
-    await l3().upsertMany(m.evolving.v1, [{ id: 'e1', name: 'kept' }]);
+    await l3().write([{ schema: m.evolving.v1, writes: [{ row: { id: 'e1', name: 'kept' } }] }]);
     const v2 = m.evolving.v2;
     const result = await l3().migrate([v2]);
     expect(result.applied).toHaveLength(3);
@@ -88,7 +88,9 @@ export function registerMigrationTests(suite: L3Suite, m: Model): void {
       schema: 'evolving',
       fileName: `auto:evolving:${v2.fingerprint}`,
     });
-    expect(await l3().findMany(v2, ['e1'])).toEqual([{ id: 'e1', name: 'kept', note: null, score: 0 }]);
+    expect(await l3().findMany(v2, ['e1'])).toEqual([
+      { row: { id: 'e1', name: 'kept', note: null, score: 0 }, version: 1 },
+    ]);
     expect(await l3().migrate([v2])).toEqual({ applied: [], records: [] });
     const db = suite.db();
     if (!db) return ctx.skip();

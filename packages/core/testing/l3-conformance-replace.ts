@@ -2,7 +2,7 @@ import { integer, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { defineSchema } from '../src/schema/define-schema.js';
 import { MALICIOUS } from './l3-conformance-model.js';
-import { byId, type L3Suite, loggedSince } from './l3-conformance-suite.js';
+import { type L3Suite, loggedSince, readRows, set, writeOne } from './l3-conformance-suite.js';
 
 const STAMP = new Date('2021-01-01T00:00:00.000Z');
 
@@ -24,16 +24,18 @@ function replaceModel(schemaName: string) {
 export function registerReplaceTests(suite: L3Suite): void {
   const l3 = () => suite.l3();
   const items = replaceModel(suite.schemaName);
-  const rows = async (ids: readonly string[]) => (await l3().findMany(items, ids)).sort(byId);
+  const rows = (ids: readonly string[]) => readRows(l3(), items, ids);
 
   describe('replaceValues', () => {
     beforeAll(async () => {
       await l3().migrate([items]);
-      await l3().upsertMany(items, [
-        { id: 'r1', secret: 'old1', other: 'o1', n: 1, updatedAt: STAMP },
-        { id: 'r2', secret: 'old2', other: 'o2', n: 2, updatedAt: STAMP },
-        { id: 'r3', secret: null, other: 'o3', n: 3, updatedAt: STAMP },
-      ]);
+      await writeOne(
+        l3(),
+        items,
+        set({ id: 'r1', secret: 'old1', other: 'o1', n: 1, updatedAt: STAMP }),
+        set({ id: 'r2', secret: 'old2', other: 'o2', n: 2, updatedAt: STAMP }),
+        set({ id: 'r3', secret: null, other: 'o3', n: 3, updatedAt: STAMP }),
+      );
     });
 
     it('an empty call sends nothing', async () => {

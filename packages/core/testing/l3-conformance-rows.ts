@@ -1,14 +1,12 @@
 import { expect, it } from 'vitest';
-import type { Row } from '../src/l3/types.js';
 import { MALICIOUS, type Model } from './l3-conformance-model.js';
-import { byId, type L3Suite, loggedSince, rejection } from './l3-conformance-suite.js';
+import { byId, del, type L3Suite, readRows, rowsOf, set, writeOne } from './l3-conformance-suite.js';
 
-/** Row operations: every column kind, upserts (chunked, atomic), scan, exists, deleteMany. */
+/** Row writes and reads: every column kind, RETURNING, insert-only columns, deletes, odd names. */
 export function registerRowTests(suite: L3Suite, m: Model): void {
-  const { schemaName } = suite;
   const l3 = () => suite.l3();
 
-  it('round-trips every column kind, and nulls, exactly', async () => {
+  it('round-trips every column kind, and nulls, exactly (RETURNING and reads alike)', async () => {
     const allBytes = Uint8Array.from({ length: 256 }, (_, i) => i);
     const created = new Date('2001-02-03T04:05:06.789Z');
     const full = {
@@ -34,148 +32,120 @@ export function registerRowTests(suite: L3Suite, m: Model): void {
     Object.assign(edge, { flag: false, at: new Date(1), data: new Uint8Array(0), doc: [] });
     const nulls = { id: 'nulls', label: null, count: null, big: null, ratio: null, flag: null, at: null };
     Object.assign(nulls, { data: null, doc: null });
-    const stored = (await l3().upsertMany(m.kinds, [full, edge, nulls])).sort(byId);
-    const now = Date.now();
-    const nullsRow = stored.find((r) => r.id === 'nulls')!;
+    const outcomes = await writeOne(l3(), m.kinds, set(full), set(edge), set(nulls));
+    expect(outcomes.map((o) => [o.applied, o.version])).toEqual([
+      [true, 1],
+      [true, 1],
+      [true, 1],
+    ]);
+    const nullsRow = outcomes[2]!.row!;
     expect(nullsRow.createdAt).toBeInstanceOf(Date);
-    expect(Math.abs(now - (nullsRow.createdAt as Date).getTime())).toBeLessThan(60_000);
+    expect(Math.abs(Date.now() - (nullsRow.createdAt as Date).getTime())).toBeLessThan(60_000);
     const expected = [edge, full, { ...nulls, createdAt: nullsRow.createdAt }];
-    expect(stored).toEqual(expected);
-    const read = (await l3().findMany(m.kinds, ['nulls', 'full', 'edge', 'missing'])).sort(byId);
-    expect(read).toEqual(expected);
-    const back = read.find((r) => r.id === 'full')!;
+    expect(outcomes.map((o) => o.row!).sort(byId)).toEqual(expected);
+    const read = await l3().findMany(m.kinds, ['nulls', 'full', 'edge', 'missing']);
+    expect(rowsOf(read)).toEqual(expected);
+    expect(read.map((r) => r.version)).toEqual([1, 1, 1]);
+    const back = read.find((r) => r.row.id === 'full')!.row;
     expect(typeof back.big).toBe('bigint');
     expect((back.at as Date).getTime()).toBe(full.at.getTime());
     expect(Object.getPrototypeOf(back.data)).toBe(Uint8Array.prototype);
     expect([...(back.data as Uint8Array)]).toEqual([...allBytes]);
+    expect(typeof back.flag).toBe('boolean');
   });
 
-  it('upsert updates an existing row but keeps its autoNowAdd column', async () => {
+  it('a set updates an existing row, keeps its insert-only (autoNowAdd) column and the columns it leaves out', async () => {
     const first = new Date('2020-01-01T00:00:00.001Z');
-    await l3().upsertMany(m.kinds, [{ id: 'upd', label: 'before', count: 1, createdAt: first }]);
-    const [row] = await l3().upsertMany(m.kinds, [
-      { id: 'upd', label: 'after', count: 2, createdAt: new Date('2030-01-01T00:00:00Z') },
-    ]);
-    expect(row).toMatchObject({ id: 'upd', label: 'after', count: 2, createdAt: first });
-    expect(await l3().findMany(m.kinds, ['upd'])).toEqual([row]);
-    // One statement may not touch a row twice: the last write for a key wins.
-    const dup = await l3().upsertMany(m.kinds, [
-      { id: 'dup', count: 1 },
-      { id: 'dup', count: 2 },
-    ]);
-    expect(dup.map((r) => r.count)).toEqual([2]);
-  });
-
-  it('upserts 20,000 rows past the parameter limit as ONE statement (a jsonb recordset), stored as given', {
-    timeout: 120_000,
-  }, async () => {
-    const rows = Array.from({ length: 20_000 }, (_, i) => ({
-      id: i,
-      a: `a${i}`,
-      b: i * 2,
-      c: i / 3,
-      d: i % 2 === 0,
-    }));
-    const target = `insert into "${schemaName}"."bulk"`;
-    const mark = suite.log.length;
-    const stored = await l3().upsertMany(m.bulk, rows);
-    const inserts = loggedSince(suite, mark, target);
-    // 5 columns × 20,000 rows: 100,000 cells, past 65,535 parameters; one parameter as a recordset.
-    expect(inserts).toHaveLength(1);
-    expect(inserts[0]?.query).toContain('jsonb_to_recordset');
-    expect([...stored].sort((x, y) => Number(x.id) - Number(y.id))).toEqual(rows);
-    const read = await l3().findMany(
-      m.bulk,
-      rows.map((r) => r.id),
+    await writeOne(
+      l3(),
+      m.kinds,
+      set({ id: 'upd', label: 'before', count: 1, ratio: 2.5, createdAt: first }),
     );
-    expect(read.sort((x, y) => Number(x.id) - Number(y.id))).toEqual(rows);
+    const [outcome] = await writeOne(
+      l3(),
+      m.kinds,
+      set({ id: 'upd', label: 'after', count: 2, createdAt: new Date('2030-01-01T00:00:00Z') }),
+    );
+    expect(outcome).toEqual({
+      applied: true,
+      version: 2,
+      row: expect.objectContaining({ id: 'upd', label: 'after', count: 2, ratio: 2.5, createdAt: first }),
+    });
+    expect(await l3().findMany(m.kinds, ['upd'])).toEqual([{ row: outcome!.row, version: 2 }]);
   });
 
-  it('rows that leave a column to its default go in VALUES chunks under the limit instead', {
-    timeout: 120_000,
-  }, async () => {
-    // A record cannot say DEFAULT: with `c` given by some rows only, the statement is chunked VALUES.
-    const rows = Array.from({ length: 20_000 }, (_, i) => ({
-      id: 100_000 + i,
-      a: `m${i}`,
-      b: i,
-      ...(i % 2 === 0 ? { c: i / 7 } : {}),
-      d: null,
-    }));
-    const target = `insert into "${schemaName}"."bulk"`;
-    const mark = suite.log.length;
-    const stored = await l3().upsertMany(m.bulk, rows);
-    const inserts = loggedSince(suite, mark, target);
-    // 5 columns: 13,106 rows (65,530 parameters) per statement.
-    expect(inserts).toHaveLength(Math.ceil(20_000 / Math.floor(65_534 / 5)));
-    expect(inserts.every((i) => !i.query.includes('jsonb_to_recordset'))).toBe(true);
-    expect(stored).toHaveLength(20_000);
-    const [odd] = await l3().findMany(m.bulk, [100_001]);
-    expect(odd).toEqual({ id: 100_001, a: 'm1', b: 1, c: null, d: null });
-    // Leave the table as the other tests expect it (the scan test counts its 20,000 rows).
-    expect(
-      await l3().deleteMany(
-        m.bulk,
-        rows.map((r) => r.id),
-      ),
-    ).toBe(20_000);
-  });
-
-  it('a failing chunk leaves no row of the batch, and the error keeps its SQLSTATE', {
-    timeout: 120_000,
-  }, async () => {
-    const rows: Row[] = Array.from({ length: 20_000 }, (_, i) => ({ id: 20_000 + i, a: `n${i}`, b: -i }));
-    rows[rows.length - 1] = { id: 39_999, a: null };
-    const error = await rejection(l3().upsertMany(m.bulk, rows));
-    expect(error.code).toBe('23502');
-    expect(await l3().findMany(m.bulk, [20_000, 25_000, 39_998, 39_999])).toEqual([]);
-    expect(await l3().exists(m.bulk, 19_999)).toBe(true);
-  });
-
-  it('scan pages through every row once in primary-key order', { timeout: 60_000 }, async () => {
-    const seen: number[] = [];
-    let after: unknown;
-    for (let page = 0; page < 10; page++) {
-      const rows = await l3().scan(m.bulk, { limit: 7_000, ...(after !== undefined && { after }) });
-      if (rows.length === 0) break;
-      seen.push(...rows.map((r) => Number(r.id)));
-      after = rows.at(-1)?.id;
-    }
-    expect(seen).toHaveLength(20_000);
-    expect(seen).toEqual(Array.from({ length: 20_000 }, (_, i) => i));
-    expect(await l3().scan(m.bulk, { after: 19_990, limit: 3 })).toEqual([
-      { id: 19_991, a: 'a19991', b: 39_982, c: 19_991 / 3, d: false },
-      { id: 19_992, a: 'a19992', b: 39_984, c: 19_992 / 3, d: true },
-      { id: 19_993, a: 'a19993', b: 39_986, c: 19_993 / 3, d: false },
+  it('coalesces a call by key: the last write of a key wins, the ones it supersedes report applied:false', async () => {
+    const outcomes = await writeOne(
+      l3(),
+      m.kinds,
+      set({ id: 'dup', count: 1 }),
+      set({ id: 'dup', count: 2 }),
+      set({ id: 'gone', count: 1 }),
+      del('gone'),
+      del('back'),
+      set({ id: 'back', count: 3 }),
+    );
+    expect(outcomes.map((o) => o.applied)).toEqual([false, true, false, true, false, true]);
+    expect(outcomes[1]).toMatchObject({ version: 1, row: { id: 'dup', count: 2 } });
+    expect(outcomes[3]).toEqual({ applied: true, version: 1, existed: false });
+    expect((await readRows(l3(), m.kinds, ['dup', 'gone', 'back'])).map((r) => [r.id, r.count])).toEqual([
+      ['back', 3],
+      ['dup', 2],
     ]);
   });
 
-  it('exists and deleteMany', async () => {
-    expect(await l3().exists(m.bulk, 7)).toBe(true);
-    expect(await l3().exists(m.bulk, -7)).toBe(false);
-    expect(await l3().deleteMany(m.bulk, [7, 8, -7])).toBe(2);
-    expect(await l3().exists(m.bulk, 7)).toBe(false);
-    expect(await l3().deleteMany(m.bulk, [7])).toBe(0);
-    expect(await l3().deleteMany(m.bulk, [])).toBe(0);
-    expect(await l3().findMany(m.bulk, [])).toEqual([]);
+  it('exists, and deletes that say whether a row was there', async () => {
+    await writeOne(l3(), m.kinds, set({ id: 'd1' }), set({ id: 'd2' }));
+    expect(await l3().exists(m.kinds, 'd1')).toBe(true);
+    expect(await l3().exists(m.kinds, 'nope')).toBe(false);
+    const outcomes = await writeOne(l3(), m.kinds, del('d1'), del('d2'), del('nope'));
+    expect(outcomes).toEqual([
+      { applied: true, version: 2, existed: true },
+      { applied: true, version: 2, existed: true },
+      { applied: true, version: 1, existed: false },
+    ]);
+    expect(await l3().exists(m.kinds, 'd1')).toBe(false);
+    expect(await writeOne(l3(), m.kinds, del('d1'))).toEqual([{ applied: true, version: 3, existed: false }]);
+    // Nothing to do sends nothing.
+    const mark = suite.log.length;
+    expect(await l3().write([])).toEqual([]);
+    expect(
+      await l3().write([
+        { schema: m.kinds, writes: [] },
+        { schema: m.bulk, writes: [] },
+      ]),
+    ).toEqual([[], []]);
+    expect(await l3().findMany(m.kinds, [])).toEqual([]);
+    expect(suite.log.length).toBe(mark);
+  });
+
+  it('refuses a write without a usable primary key before any SQL', async () => {
+    const mark = suite.log.length;
+    await expect(writeOne(l3(), m.kinds, set({ label: 'no id' }))).rejects.toThrow(/primary key/);
+    await expect(writeOne(l3(), m.kinds, del(undefined))).rejects.toThrow(/primary key/);
+    expect(suite.log.length).toBe(mark);
   });
 
   it('quotes odd identifiers and escapes a malicious default', async () => {
-    const [row] = await l3().upsertMany(m.weird, [{ id: `x"); drop table kinds; --` }]);
-    expect(row).toEqual({
-      id: `x"); drop table kinds; --`,
-      value: MALICIOUS,
-      meta: { "it's": 'back\\slash' },
-      long: null,
-    });
-    expect(await l3().findMany(m.weird, [row!.id])).toEqual([row]);
+    const id = `x"); drop table kinds; --`;
+    const [outcome] = await writeOne(l3(), m.weird, set({ id }));
+    const row = { id, value: MALICIOUS, meta: { "it's": 'back\\slash' }, long: null };
+    expect(outcome).toEqual({ applied: true, version: 1, row });
+    expect(await l3().findMany(m.weird, [id])).toEqual([{ row, version: 1 }]);
+    expect(await writeOne(l3(), m.weird, del(id))).toEqual([{ applied: true, version: 2, existed: true }]);
     expect(await l3().exists(m.kinds, 'full')).toBe(true);
   });
 
-  it('works on the partitioned table', async () => {
-    const id = 2n ** 60n;
-    await l3().upsertMany(m.events, [{ id, at: new Date('2024-01-01T00:00:00.000Z') }]);
-    await l3().upsertMany(m.events, [{ id, at: new Date('2025-01-01T00:00:00.000Z') }]);
-    expect(await l3().findMany(m.events, [id])).toEqual([{ id, at: new Date('2025-01-01T00:00:00.000Z') }]);
+  it('works on the partitioned table, with a bigint key past 2^53', async () => {
+    const id = 2n ** 60n + 1n;
+    await writeOne(l3(), m.events, set({ id, at: new Date('2024-01-01T00:00:00.000Z') }));
+    const [outcome] = await writeOne(l3(), m.events, set({ id, at: new Date('2025-01-01T00:00:00.000Z') }));
+    expect(outcome).toEqual({
+      applied: true,
+      version: 2,
+      row: { id, at: new Date('2025-01-01T00:00:00.000Z') },
+    });
+    expect(await l3().findMany(m.events, [id, id - 1n])).toEqual([{ row: outcome!.row, version: 2 }]);
+    expect(await writeOne(l3(), m.events, del(id))).toEqual([{ applied: true, version: 3, existed: true }]);
   });
 }

@@ -1,7 +1,7 @@
 import { and, eq, gt, gte, inArray, isNull, lte, type SQL, sql } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Row } from '../src/l3/types.js';
-import { type L3Suite, loggedSince, rejection } from './l3-conformance-suite.js';
+import type { Row, SearchQuery } from '../src/l3/types.js';
+import { type L3Suite, loggedSince, rejection, set, writeOne } from './l3-conformance-suite.js';
 import { PEOPLE, peopleRows, type QueryModel, sortLikePostgres } from './l3-conformance-tables.js';
 
 type Order = { key: string; desc: boolean }[];
@@ -13,15 +13,19 @@ export function registerSearchTests(suite: L3Suite, q: QueryModel): void {
   const seed = peopleRows();
   const all = { limit: 1_000, offset: 0 };
   const idsOf = (rows: readonly Row[]) => rows.map((r) => r.id);
+  /** The rows of a search, in its order, without their versions. */
+  const search = async (query: SearchQuery) => (await l3().search(q.people, query)).map((s) => s.row);
 
   describe('search and count', () => {
     beforeAll(async () => {
       await l3().migrate([q.people]);
-      await l3().upsertMany(q.people, seed);
+      await writeOne(l3(), q.people, ...seed.map((row) => set(row)));
     });
 
-    it('restores every type in search results: Date to the ms, bigint past 2^53, bytes, jsonb', async () => {
-      const rows = await l3().search(q.people, all);
+    it('restores every type in search results: Date to the ms, bigint past 2^53, bytes, jsonb; with versions', async () => {
+      const stored = await l3().search(q.people, all);
+      expect(stored.map((s) => s.version)).toEqual(seed.map(() => 1));
+      const rows = stored.map((s) => s.row);
       expect(rows).toEqual(seed);
       for (const [i, row] of rows.entries()) {
         const expected = seed[i]!;
@@ -49,11 +53,11 @@ export function registerSearchTests(suite: L3Suite, q: QueryModel): void {
       for (const [where, match] of cases) {
         const expected = seed.filter(match);
         expect(expected.length).toBeGreaterThan(0);
-        expect(await l3().search(q.people, { where, ...all })).toEqual(expected);
+        expect(await search({ where, ...all })).toEqual(expected);
         expect(await l3().count(q.people, where)).toBe(expected.length);
       }
       const mark = suite.log.length;
-      await l3().search(q.people, { where: eq(people.name, 'p42-literal'), ...all });
+      await search({ where: eq(people.name, 'p42-literal'), ...all });
       const [statement] = loggedSince(suite, mark, 'select');
       expect(statement?.query).not.toContain('p42-literal');
       expect(statement?.params).toContain('p42-literal');
@@ -80,7 +84,7 @@ export function registerSearchTests(suite: L3Suite, q: QueryModel): void {
         ],
       ];
       for (const orderBy of orders) {
-        const rows = await l3().search(q.people, { orderBy, ...all });
+        const rows = await search({ orderBy, ...all });
         expect(idsOf(rows), JSON.stringify(orderBy)).toEqual(idsOf(sortLikePostgres(seed, orderBy)));
       }
     });
@@ -90,7 +94,7 @@ export function registerSearchTests(suite: L3Suite, q: QueryModel): void {
       const pages = async (where: SQL | undefined, size: number) => {
         const seen: unknown[] = [];
         for (let offset = 0; ; offset += size) {
-          const page = await l3().search(q.people, { orderBy, limit: size, offset, ...(where && { where }) });
+          const page = await search({ orderBy, limit: size, offset, ...(where && { where }) });
           seen.push(...idsOf(page));
           if (page.length < size) return seen;
         }
@@ -100,12 +104,12 @@ export function registerSearchTests(suite: L3Suite, q: QueryModel): void {
       expect(new Set(every).size).toBe(PEOPLE);
       const green = await pages(eq(people.team, 'green'), 4);
       expect(green).toEqual(idsOf(sortLikePostgres(seed, orderBy).filter((r) => r.team === 'green')));
-      expect(await l3().search(q.people, { limit: 10, offset: PEOPLE })).toEqual([]);
-      expect(await l3().search(q.people, { limit: 3, offset: PEOPLE - 2 })).toHaveLength(2);
+      expect(await search({ limit: 10, offset: PEOPLE })).toEqual([]);
+      expect(await search({ limit: 3, offset: PEOPLE - 2 })).toHaveLength(2);
     });
 
     it('projects the requested fields only, still decoded', async () => {
-      const rows = await l3().search(q.people, {
+      const rows = await search({
         fields: ['big', 'at', 'doc'],
         where: lte(people.id, 3),
         orderBy: [{ key: 'id', desc: true }],
@@ -114,9 +118,12 @@ export function registerSearchTests(suite: L3Suite, q: QueryModel): void {
       const expected = seed.slice(0, 3).reverse();
       expect(rows).toEqual(expected.map(({ big, at, doc }) => ({ big, at, doc })));
       for (const row of rows) expect(Object.keys(row).sort()).toEqual(['at', 'big', 'doc']);
-      const [bytes] = await l3().search(q.people, { fields: ['data'], where: eq(people.id, 5), ...all });
+      const [bytes] = await search({ fields: ['data'], where: eq(people.id, 5), ...all });
       expect(bytes).toEqual({ data: seed[4]!.data });
       expect(Object.getPrototypeOf(bytes?.data)).toBe(Uint8Array.prototype);
+      // The version comes with a projection too.
+      const named = await l3().search(q.people, { fields: ['name'], where: eq(people.id, 5), ...all });
+      expect(named).toEqual([{ row: { name: 'p04' }, version: 1 }]);
     });
 
     it('counts every row, or those matching, as a number', async () => {
@@ -130,7 +137,7 @@ export function registerSearchTests(suite: L3Suite, q: QueryModel): void {
 
     it('a failing search or count rejects with the driver error and its SQLSTATE', async () => {
       const bad = sql`${people.name}::int = 1`; // 'p00' is no integer: 22P02 while scanning
-      expect((await rejection(l3().search(q.people, { where: bad, ...all }))).code).toBe('22P02');
+      expect((await rejection(search({ where: bad, ...all }))).code).toBe('22P02');
       expect((await rejection(l3().count(q.people, bad))).code).toBe('22P02');
       expect(await l3().count(q.people)).toBe(PEOPLE);
     });

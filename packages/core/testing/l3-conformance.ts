@@ -1,17 +1,23 @@
 import { afterAll, beforeAll, describe } from 'vitest';
 import type { Database } from '../src/l3/database.js';
 import type { L3Tier } from '../src/l3/types.js';
+import { registerAtomicTests } from './l3-conformance-atomic.js';
+import { registerBulkTests } from './l3-conformance-bulk.js';
+import { registerConcurrencyTests } from './l3-conformance-concurrency.js';
 import { registerInjectionTests } from './l3-conformance-injection.js';
 import { registerMigrationTests } from './l3-conformance-migrate.js';
+import { registerMixedOrderTests } from './l3-conformance-mixed-orders.js';
 import { model } from './l3-conformance-model.js';
+import { registerRedisOrderedTests } from './l3-conformance-redis-ordered.js';
 import { registerReplaceTests } from './l3-conformance-replace.js';
 import { registerRowTests } from './l3-conformance-rows.js';
 import { registerSearchTests } from './l3-conformance-search.js';
+import { registerShapeTests } from './l3-conformance-shapes.js';
 import type { L3Suite } from './l3-conformance-suite.js';
 import { queryModel } from './l3-conformance-tables.js';
-import { registerTransactTests } from './l3-conformance-transact.js';
-import { registerVersionedTests } from './l3-conformance-versioned.js';
-import { versionedModel } from './l3-conformance-versioned-model.js';
+import { registerTypeTests } from './l3-conformance-types.js';
+import { registerVersionTests } from './l3-conformance-versions.js';
+import { versionsModel } from './l3-conformance-versions-model.js';
 
 /** What the suite hands the factory. */
 export interface L3FixtureContext {
@@ -19,17 +25,24 @@ export interface L3FixtureContext {
   schemaName: string;
   /**
    * Call for every statement the driver sends (Drizzle's `logger: { logQuery }`, or a wrapped client
-   * where the logger misses batches), with its parameters: the suite counts statements (upsert
-   * chunks) and checks that values travel as parameters, never inside the SQL text.
+   * where the logger misses batches), with its parameters: the suite counts statements (write
+   * parts) and checks that values travel as parameters, never inside the SQL text.
    */
   logQuery(query: string, params: unknown[]): void;
 }
 
 /** What a conformance run needs from an implementation. */
 export interface L3Fixture {
-  /** Keep `_strata_migrations` in `schemaName` (`migrationsSchema`), so parallel runs never share it. */
+  /**
+   * Keep `_strata_migrations` and `_strata_versions` in `schemaName` (`migrationsSchema`), so parallel
+   * runs never share them. Give it a pool of 2 connections or more where the driver has one: the
+   * concurrency tests run writers side by side.
+   */
   l3: L3Tier;
-  /** The same database, for checks against the catalog; those checks are skipped without it. */
+  /**
+   * The same database, for checks against the catalog and for L3s with other options (a small
+   * `maxParameters`); those checks are skipped without it.
+   */
   db?: Database;
   /** Drops `schemaName` (cascade) and closes what the factory opened. */
   cleanup(): Promise<void>;
@@ -70,16 +83,24 @@ export function describeL3Conformance(
       await fixture?.cleanup();
     });
 
-    // In this order: the row tests use the tables the migration tests create; the later parts
-    // migrate their own tables and leave the earlier ones alone.
+    // In this order: the row and bulk tests use the tables the migration tests create; the later
+    // parts migrate their own tables and leave the earlier ones alone. The version tests drop
+    // `_strata_versions` (to see it come back): nothing after them counts on earlier versions.
     const m = model(schemaName);
     registerMigrationTests(suite, m);
     registerRowTests(suite, m);
+    registerBulkTests(suite, m);
+    registerShapeTests(suite);
+    registerTypeTests(suite);
     const q = queryModel(schemaName);
     registerSearchTests(suite, q);
     registerInjectionTests(suite, q);
-    registerTransactTests(suite, q);
-    registerVersionedTests(suite, versionedModel(schemaName));
+    registerAtomicTests(suite, q);
+    const v = versionsModel(schemaName);
+    registerVersionTests(suite, v);
+    registerRedisOrderedTests(suite, v);
+    registerMixedOrderTests(suite, v);
+    registerConcurrencyTests(suite, v);
     registerReplaceTests(suite);
   });
 }

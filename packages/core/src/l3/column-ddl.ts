@@ -1,7 +1,7 @@
 import { getTableName, is, SQL, sql } from 'drizzle-orm';
 import { type PgColumn, PgDialect } from 'drizzle-orm/pg-core';
 import { StrataError } from '../errors.js';
-import { quoteIdentifier, quoteLiteral, sqlLiteral } from './identifiers.js';
+import { qualifiedName, quoteIdentifier, quoteLiteral, sqlLiteral } from './identifiers.js';
 
 /** Drizzle's dialect with this module's string escaping, so inlined values are safe under any settings. */
 class DdlDialect extends PgDialect {
@@ -89,8 +89,11 @@ export interface ColumnDefinitionOptions {
  * @example columnDefinition(users.email, { primaryKey: false }); // '"email" text NOT NULL CONSTRAINT "users_email_unique" UNIQUE'
  */
 export function columnDefinition(column: PgColumn, options: ColumnDefinitionOptions): string {
-  // The type is the schema author's Drizzle code (customType dataType included), as drizzle-kit uses it.
-  const parts = [quoteIdentifier(column.name), column.getSQLType()];
+  // The type is the schema author's Drizzle code (customType dataType included), as drizzle-kit uses it;
+  // an enum's name is qualified with its schema, as Drizzle's getSQLType() does not.
+  const pgEnum = (column as { enum?: { enumName: string; schema?: string } }).enum;
+  const type = pgEnum ? qualifiedName(pgEnum.schema, pgEnum.enumName) : column.getSQLType();
+  const parts = [quoteIdentifier(column.name), type];
   if (options.primaryKey) parts.push('PRIMARY KEY');
   if (column.notNull) parts.push('NOT NULL');
   const fallback = defaultClause(column);

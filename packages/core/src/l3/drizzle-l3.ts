@@ -21,7 +21,7 @@ import type {
 } from './types.js';
 import { chunk, MAX_PARAMETERS } from './upsert.js';
 import { nextEpochStatement, strataVersionsTable } from './versions-table.js';
-import { runWrite, type WriteContext } from './write.js';
+import { runWrite, type WriteContext, withVersionsTable } from './write.js';
 
 export interface DrizzleL3Options {
   /**
@@ -85,9 +85,14 @@ class DrizzleL3 implements L3Tier {
     return this.#write.versions;
   }
 
+  /** A driver call that reads or writes `_strata_versions`, which it creates when it is missing. */
+  #versioned<T>(work: () => Promise<T>): Promise<T> {
+    return driver(() => withVersionsTable(this.#write, work));
+  }
+
   findMany(schema: CompiledSchema, ids: readonly unknown[]): Promise<StoredRow[]> {
     if (ids.length === 0) return Promise.resolve([]);
-    return driver(async () => {
+    return this.#versioned(async () => {
       // Key lists longer than the parameter limit are split; each part is one statement.
       const parts = await Promise.all(
         chunk(ids, this.#maxParameters - 2).map((part) => findStatement(this.#db, this.#versions, schema, part)),
@@ -113,7 +118,7 @@ class DrizzleL3 implements L3Tier {
   }
 
   nextEpoch(schema: CompiledSchema): Promise<number> {
-    return driver(async () => {
+    return this.#versioned(async () => {
       const [row] = await nextEpochStatement(this.#db, this.#versions, schema);
       return Number(row?.version);
     });
@@ -130,11 +135,11 @@ class DrizzleL3 implements L3Tier {
   }
 
   scan(schema: CompiledSchema, options: ScanOptions): Promise<StoredRow[]> {
-    return driver(async () => scanStatement(this.#db, this.#versions, schema, options));
+    return this.#versioned(async () => scanStatement(this.#db, this.#versions, schema, options));
   }
 
   search(schema: CompiledSchema, query: SearchQuery): Promise<StoredRow[]> {
-    return driver(async () => searchStatement(this.#db, this.#versions, schema, query));
+    return this.#versioned(async () => searchStatement(this.#db, this.#versions, schema, query));
   }
 
   count(schema: CompiledSchema, where?: SQL): Promise<number> {

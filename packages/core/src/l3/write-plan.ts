@@ -41,11 +41,22 @@ export interface WritePlan {
 /**
  * The key text of a primary-key value: what `pk::text` prints for the supported key types (text,
  * uuid in lowercase, integers), so a version row found by SQL and one named by the engine agree.
+ * `sqlType` is the key column's: a uuid is accepted in any case, with or without hyphens or braces.
  */
-export function keyText(id: unknown): string | undefined {
-  if (typeof id === 'string') return id;
+export function keyText(id: unknown, sqlType?: string): string | undefined {
+  if (typeof id === 'string') return sqlType === 'uuid' ? uuidText(id) : id;
   if (typeof id === 'number' || typeof id === 'bigint') return String(id);
   return undefined;
+}
+
+/** A uuid as Postgres prints it (lowercase, hyphenated); anything else as given, for Postgres to refuse. */
+function uuidText(id: string): string {
+  const hex = id
+    .replace(/^\{(.*)\}$/, '$1')
+    .replaceAll('-', '')
+    .toLowerCase();
+  if (!/^[0-9a-f]{32}$/.test(hex)) return id;
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /**
@@ -73,10 +84,11 @@ function collect(ops: readonly WriteOp[], outcomes: WriteOutcome[][]): PlannedWr
   const best = new Map<string, PlannedWrite>();
   ops.forEach((op, o) => {
     const pk = op.schema.primaryKey.key;
+    const type = op.schema.primaryKey.column.getSQLType();
     op.writes.forEach((w, index) => {
       const row = w.row && withFunctionDefaults(op.schema, w.row);
       const id = row ? row[pk] : w.id;
-      const key = keyText(id);
+      const key = keyText(id, type);
       if (key === undefined) {
         throw new StrataError('MISSING_PRIMARY_KEY', `schema ${op.schema.name}: a write has no usable primary key`, {
           details: { schema: op.schema.name, field: pk },

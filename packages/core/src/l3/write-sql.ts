@@ -42,6 +42,22 @@ function sourceKey(group: WriteGroup): SQL {
   return sql`${SRC}.${id(`c${columns.indexOf(group.schema.primaryKey)}`)}`;
 }
 
+/** In the error a single-statement delete raises when its snapshot is stale (see `sameAsSnapshot`). */
+export const STALE_SNAPSHOT = '_strata_stale_snapshot:';
+
+/**
+ * A single-statement delete's guard: the key's version row, now locked, must be the one the
+ * statement's snapshot shows. If another writer committed the key after the snapshot was taken, the
+ * DELETE (which finds rows by that snapshot) would miss a row that writer inserted and leave it
+ * behind a tombstone. Then the statement fails with STALE_SNAPSHOT (a cast error: nothing of it
+ * stays) and the write runs as a transaction, whose DELETE comes after the lock and sees that row.
+ */
+function sameAsSnapshot(versions: VersionsTable): SQL {
+  const seen = id('_strata_seen');
+  const snapshot = sql`(select ${seen}."version" from ${versions} as ${seen} where ${seen}."schema" = ${VT}."schema" and ${seen}."id" = ${VT}."id")`;
+  return sql`case when ${VT}."version" is not distinct from ${snapshot} then true else cast(${STALE_SNAPSHOT}::text || ${VT}."id" as integer) = 0 end`;
+}
+
 /**
  * Records the versions of the source's keys, in key order ("C" collation: the same order every
  * Strata writer locks them in, so two never deadlock): the version after the stored one, or for
@@ -50,9 +66,13 @@ function sourceKey(group: WriteGroup): SQL {
 function recordVersions(versions: VersionsTable, group: WriteGroup, deleted: boolean): SQL {
   const version = group.given ? sql`${SRC}.${id(SOURCE_VERSION)}` : sql`1`;
   const next = group.given ? sql`excluded."version"` : sql`${VT}."version" + 1`;
-  const onlyNewer = group.given ? sql` where ${VT}."version" < excluded."version"` : sql``;
+  const conditions = [
+    ...(group.given ? [sql`${VT}."version" < excluded."version"`] : []),
+    ...(deleted ? [sameAsSnapshot(versions)] : []),
+  ];
+  const where = conditions.length > 0 ? sql` where ${sql.join(conditions, sql` and `)}` : sql``;
   const key = sql`${sourceKey(group)}::text`;
-  return sql`insert into ${versions} as ${VT} ("schema", "id", "version", "deleted") select ${group.schema.identity}::text, ${key}, ${version}, ${deleted}::boolean from ${SRC} order by ${key} collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now()${onlyNewer} returning "id" as ${id(KEY)}, "version" as ${id(VERSION)}`;
+  return sql`insert into ${versions} as ${VT} ("schema", "id", "version", "deleted") select ${group.schema.identity}::text, ${key}, ${version}, ${deleted}::boolean from ${SRC} order by ${key} collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now()${where} returning "id" as ${id(KEY)}, "version" as ${id(VERSION)}`;
 }
 
 function insertRows(group: WriteGroup, condition: SQL): SQL {

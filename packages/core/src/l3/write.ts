@@ -9,7 +9,16 @@ import type { WriteOp, WriteOutcome } from './types.js';
 import { rowsPerStatement } from './upsert.js';
 import { type VersionsTable, versionsTableStatements } from './versions-table.js';
 import { type PlannedWrite, planWrite, type WriteGroup, type WritePlan } from './write-plan.js';
-import { DELETED_PK, dataStatement, EXISTED, KEY, singleStatement, VERSION, versionStatements } from './write-sql.js';
+import {
+  DELETED_PK,
+  dataStatement,
+  EXISTED,
+  KEY,
+  STALE_SNAPSHOT,
+  singleStatement,
+  VERSION,
+  versionStatements,
+} from './write-sql.js';
 
 /** What `write` runs on: the tier's database, its way to be atomic, its settings. */
 export interface WriteContext {
@@ -98,11 +107,23 @@ async function batch(ctx: WriteContext, plan: WritePlan): Promise<void> {
   });
 }
 
+/** A single-statement delete that found its snapshot stale: it left nothing; the transaction form is right. */
+function staleSnapshot(error: unknown): boolean {
+  const cause = driverError(error);
+  return (
+    sqlState(cause) === '22P02' && String((cause as { message?: unknown }).message).includes(STALE_SNAPSHOT)
+  );
+}
+
 async function attempt(ctx: WriteContext, plan: WritePlan): Promise<void> {
   const [only] = plan.groups;
   if (plan.groups.length === 1 && only!.parts.length === 1) {
-    settleGroup(plan, only!, rowsOf(await singleStatement(ctx.db, ctx.versions, only!)));
-    return;
+    try {
+      settleGroup(plan, only!, rowsOf(await singleStatement(ctx.db, ctx.versions, only!)));
+      return;
+    } catch (error) {
+      if (!staleSnapshot(error)) throw error;
+    }
   }
   await (ctx.transactions.mode === 'batch' ? batch(ctx, plan) : interactive(ctx, plan));
 }
@@ -120,21 +141,29 @@ async function createVersionsTable(ctx: WriteContext): Promise<void> {
 }
 
 /**
- * Runs a `write` (see `L3Tier.write`): one statement when the call is one group of one part, else
- * one transaction, versions first. Creates `_strata_versions` the first time it is missing and
- * tries once more; the steady state pays nothing for that. (A missing user table fails the same
- * way the second time and is reported as it is.)
+ * Runs `work`, which reads or writes `_strata_versions`; when the table is missing, creates it and
+ * runs `work` once more. The steady state pays nothing for that. (A missing user table fails the
+ * same way the second time and is reported as it is.)
  */
-export async function runWrite(ctx: WriteContext, ops: readonly WriteOp[]): Promise<WriteOutcome[][]> {
-  let plan = planWrite(ops, ctx.maxParameters);
-  if (plan.winners.length === 0) return plan.outcomes;
+export async function withVersionsTable<T>(ctx: WriteContext, work: () => Promise<T>): Promise<T> {
   try {
-    await attempt(ctx, plan);
+    return await work();
   } catch (error) {
     if (!missingTable(error)) throw error;
     await createVersionsTable(ctx);
-    plan = planWrite(ops, ctx.maxParameters);
-    await attempt(ctx, plan);
+    return work();
   }
-  return plan.outcomes;
+}
+
+/**
+ * Runs a `write` (see `L3Tier.write`): one statement when the call is one group of one part, else
+ * one transaction, versions first. Creates `_strata_versions` the first time it is missing.
+ */
+export function runWrite(ctx: WriteContext, ops: readonly WriteOp[]): Promise<WriteOutcome[][]> {
+  return withVersionsTable(ctx, async () => {
+    // Planned afresh each time: a failed attempt may have filled in some outcomes.
+    const plan = planWrite(ops, ctx.maxParameters);
+    if (plan.winners.length > 0) await attempt(ctx, plan);
+    return plan.outcomes;
+  });
 }

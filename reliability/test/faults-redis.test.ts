@@ -249,7 +249,9 @@ describe('Redis frozen (bytes held, connections open)', () => {
     const strata = strataOver(c, clock, { writeBehind: true, stream: `${store.name}:older` });
     expect(codeOf(await settleBy(strata.set(schema, { id: 'older', n: 1 }), DEADLINE))).toBe('OK');
     proxy.pause();
-    expect(codeOf(await settleBy(strata.set(schema, { id: 'older', n: 2 }), DEADLINE))).toBe('L2_UNAVAILABLE');
+    expect(codeOf(await settleBy(strata.set(schema, { id: 'older', n: 2 }), DEADLINE))).toBe(
+      'L2_UNAVAILABLE',
+    );
     proxy.resume();
     await ready(c);
     clock.advance(10_000);

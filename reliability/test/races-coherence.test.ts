@@ -87,12 +87,24 @@ describe.each<L2Kind>(['ioredis', 'upstash'])('races: %s L2, Redis pub/sub bus, 
             const rows = await Promise.all(instances.map((s) => s.find(schema, key)));
             const [stored] = await stack.l3.findMany(schema, [key]);
             const ok =
-              rows.every((r) => (r?.level ?? null) === last) && ((stored?.row.level as number) ?? null) === last;
+              rows.every((r) => (r?.level ?? null) === last) &&
+              ((stored?.row.level as number) ?? null) === last;
             if (ok) found += 1;
             else if (process.env.RACES_DEBUG) {
-              const keysInRedis = (await stack.redis.keys(`${stack.name}:*`)).filter((k) => k.endsWith(`:${key}`));
+              const keysInRedis = (await stack.redis.keys(`${stack.name}:*`)).filter((k) =>
+                k.endsWith(`:${key}`),
+              );
               const raw = await Promise.all(keysInRedis.map((k) => stack.redis.get(k)));
-              console.log('DEBUG', key, JSON.stringify({ stored, keysInRedis, raw: raw.map((v) => v?.slice(0, 60)), peeks: instances.map((s) => s.peek(schema, key)) }));
+              console.log(
+                'DEBUG',
+                key,
+                JSON.stringify({
+                  stored,
+                  keysInRedis,
+                  raw: raw.map((v) => v?.slice(0, 60)),
+                  peeks: instances.map((s) => s.peek(schema, key)),
+                }),
+              );
             }
             expect(
               ok,

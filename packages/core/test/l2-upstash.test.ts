@@ -12,7 +12,7 @@ import { guardL2 } from '../src/resilience/guard-l2.js';
 import { createUpstashL2 } from '../src/upstash.js';
 // The L2 modules, not the testing index: this file needs none of the other suites.
 import { describeL2Conformance, type L2Fixture, type L2RawClient } from '../testing/l2-conformance.js';
-import { countingL2, envelope, runPut, scriptSha1, strataRejection } from '../testing/l2-helpers.js';
+import { countingL2, envelope, runPut, scriptSha1, strataRejection, tickKey } from '../testing/l2-helpers.js';
 
 function upstash(): { url: string; token: string } {
   const endpoint = testDevstack().upstash;
@@ -119,10 +119,12 @@ describe('upstash L2 specifics', () => {
     expect(await l2.getMany([])).toEqual([]);
     expect(fetchSpy).not.toHaveBeenCalled();
 
-    expect(await l2.run(PUT, keys, args)).toEqual(keys.map(() => 1));
+    const tick = tickKey(keys[0]!);
+    const reply = (await l2.run(PUT, [tick, ...keys], args)) as unknown[];
+    expect(reply.slice(1)).toEqual(keys.map(() => 1));
     expect(requests()).toHaveLength(1);
     expect(requests()[0]?.path).toBe('/');
-    expect(requests()[0]?.body).toEqual(['evalsha', sha, 1_000, ...keys, ...args]);
+    expect(requests()[0]?.body).toEqual(['evalsha', sha, 1_001, tick, ...keys, ...args]);
 
     const got = await l2.getMany(keys);
     expect(got).toEqual(keys.map((_, i) => envelope(i, `v${i}`)));

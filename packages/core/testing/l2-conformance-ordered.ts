@@ -12,7 +12,9 @@ import {
   runNextGeneration,
   runOrderedPut,
   runPut,
+  runReserve,
   runSeedCounter,
+  tickOf,
 } from './l2-helpers.js';
 import { SEPARATOR_PAYLOADS } from './l2-samples.js';
 
@@ -62,6 +64,27 @@ export function describeOrderedScripts(suite: L2Suite): void {
     expect(await suite.l2.getMany([entry.key])).toEqual([null]);
     expect(await suite.raw.get(keys.counter)).toBeNull();
     expect(await suite.raw.get(keys.search)).toBeNull();
+  });
+
+  it('every write script INCRs the tick and replies with it; ORDERED_PUT and RESERVE refuse ({-3}) at or below a floor', async () => {
+    const keys = counters('tick');
+    await runSeedCounter(suite.l2, keys.counter, 10);
+    const row: OrderedEntry = { key: key('tick:row'), kind: 'r', payload: 'p' };
+    await runPut(suite.l2, [{ key: key('tick:put'), version: 1, value: envelope(1, 'x') }]);
+    const first = tickOf()!;
+    await runDrop(suite.l2, [{ key: key('tick:put'), rule: 'all' }]);
+    expect(tickOf()).toBe(first + 1);
+    // A floor the tick has not passed: the Redis went back; no version is handed out, nothing written.
+    expect(await runOrderedPut(suite.l2, keys, [row], { floor: first + 5 })).toEqual([-3]);
+    expect(await suite.l2.getMany([row.key])).toEqual([null]);
+    expect(await suite.raw.get(keys.counter)).toBe('10');
+    expect(await runReserve(suite.l2, keys.counter, 2, first + 10)).toEqual([-3]);
+    expect(await suite.raw.get(keys.counter)).toBe('10');
+    // Past the floor: RESERVE takes versions without writing; ORDERED_PUT continues after them.
+    const floor = tickOf()!;
+    expect(await runReserve(suite.l2, keys.counter, 2, floor)).toEqual([11]);
+    expect(await runOrderedPut(suite.l2, keys, [row], { floor: tickOf()! })).toEqual([13, 1, 0]);
+    expect(await runReserve(suite.l2, key('tick:missing'), 1)).toEqual([-1]);
   });
 
   it('ORDERED_PUT: consecutive versions from the counter, envelopes exactly as encodeEnvelope writes them', async () => {

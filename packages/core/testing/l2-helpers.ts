@@ -1,6 +1,14 @@
 import { isStrataError, type StrataError } from '../src/errors.js';
 import { type Envelope, encodeEnvelope, ownerTag } from '../src/l2/envelope.js';
-import { DROP, GENERATION, NEXT_GENERATION, ORDERED_PUT, PUT, SEED_COUNTER } from '../src/l2/scripts.js';
+import {
+  DROP,
+  GENERATION,
+  NEXT_GENERATION,
+  ORDERED_PUT,
+  PUT,
+  RESERVE,
+  SEED_COUNTER,
+} from '../src/l2/scripts.js';
 import type { L2Script, L2Tier } from '../src/l2/types.js';
 
 /**
@@ -75,8 +83,28 @@ export async function scriptSha1(script: L2Script): Promise<string> {
 
 /*
  * The scripts' calling conventions (see scripts.ts), spelled once so each test reads as what it
- * sends. Each resolves the raw reply, for the test to compare.
+ * sends. Each resolves the reply without the app tick every write script INCRs and replies first
+ * (`tickOf` keeps the tick of the last call for the tests of the tick itself); the tick key is the
+ * suite's own (the first key's prefix + `tick`).
  */
+
+let lastTick: number | undefined;
+
+/** The tick the last runPut / runOrderedPut / runReserve / runDrop got back. */
+export function tickOf(): number | undefined {
+  return lastTick;
+}
+
+/** The suite's tick key: every key a suite writes starts with its prefix, `<unique name>:`. */
+export function tickKey(anyKey: string): string {
+  return `${anyKey.slice(0, anyKey.indexOf(':') + 1)}tick`;
+}
+
+function withoutTick(reply: unknown, at: number): unknown {
+  if (!Array.isArray(reply)) return reply;
+  lastTick = Number(reply[at]);
+  return [...reply.slice(0, at), ...reply.slice(at + 1)];
+}
 
 export interface PutEntry {
   key: string;
@@ -87,16 +115,18 @@ export interface PutEntry {
 }
 
 /** PUT: conditional writes of `entries`, then INCR of `bumps`. */
-export function runPut(
+export async function runPut(
   l2: L2Tier,
   entries: readonly PutEntry[],
   bumps: readonly string[] = [],
 ): Promise<unknown> {
-  return l2.run(
+  const tick = tickKey(entries[0]?.key ?? bumps[0] ?? '');
+  const reply = await l2.run(
     PUT,
-    [...entries.map((e) => e.key), ...bumps],
+    [tick, ...entries.map((e) => e.key), ...bumps],
     [String(entries.length), ...entries.flatMap((e) => [String(e.version), String(e.ttlMs ?? 0), e.value])],
   );
+  return withoutTick(reply, 0);
 }
 
 export interface OrderedEntry {
@@ -115,37 +145,48 @@ export interface OrderedPutKeys {
 }
 
 /** ORDERED_PUT: versions from `keys.counter`, search generation `keys.search` moved on. */
-export function runOrderedPut(
+export async function runOrderedPut(
   l2: L2Tier,
   keys: OrderedPutKeys,
   entries: readonly OrderedEntry[],
-  options: { pending?: boolean; owner?: string } = {},
+  options: { pending?: boolean; owner?: string; floor?: number } = {},
 ): Promise<unknown> {
-  return l2.run(
+  const reply = await l2.run(
     ORDERED_PUT,
-    [keys.counter, keys.search, ...entries.map((e) => e.key)],
+    [tickKey(keys.counter), keys.counter, keys.search, ...entries.map((e) => e.key)],
     [
+      String(options.floor ?? 0),
       options.pending ? '1' : '0',
       options.owner ?? CONFORMANCE_OWNER,
       ...entries.flatMap((e) => [e.kind, String(e.ttlMs ?? 0), String(e.expiresAt ?? 0), e.payload]),
     ],
   );
+  // {first, sgen, tick, held…}; {-3, tick}; {-1, tick}; {-2, stored, tick}.
+  const status = Array.isArray(reply) ? Number(reply[0]) : 0;
+  return withoutTick(reply, status === -3 || status === -1 ? 1 : 2);
+}
+
+/** RESERVE: `count` versions from the counter, written nowhere. {first} or {-3} / {-1}. */
+export async function runReserve(l2: L2Tier, counter: string, count: number, floor = 0): Promise<unknown> {
+  const reply = await l2.run(RESERVE, [tickKey(counter), counter], [String(floor), String(count)]);
+  return withoutTick(reply, 1);
 }
 
 /** A DROP rule: always, unless pending, or only up to a version. */
 export type DropRule = 'all' | 'settled' | number;
 
 /** DROP: conditional deletes, then INCR of `bumps`. */
-export function runDrop(
+export async function runDrop(
   l2: L2Tier,
   drops: readonly { key: string; rule: DropRule }[],
   bumps: readonly string[] = [],
 ): Promise<unknown> {
-  return l2.run(
+  const reply = await l2.run(
     DROP,
-    [...drops.map((d) => d.key), ...bumps],
+    [tickKey(drops[0]?.key ?? bumps[0] ?? ''), ...drops.map((d) => d.key), ...bumps],
     [String(drops.length), ...drops.map((d) => String(d.rule))],
   );
+  return withoutTick(reply, 0);
 }
 
 export interface GenerationKeys {

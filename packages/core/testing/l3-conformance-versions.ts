@@ -146,7 +146,7 @@ export function registerVersionTests(suite: L3Suite, v: VersionsModel): void {
       await writeOne(l3(), v.bulk, del(1));
     });
 
-    it('nextEpoch goes past max(version) / 2^40 of the schema when versions already exist', async () => {
+    it('nextEpoch goes past max(version) / EPOCH_SPAN of the schema when versions already exist', async () => {
       const version = 3 * EPOCH_SPAN + 5;
       expect(await writeOne(l3(), v.counts, set({ id: 1, total: 1n }, version))).toEqual([
         { applied: true, version, row: { id: 1, total: 1n, by: null } },

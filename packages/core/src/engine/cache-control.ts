@@ -10,7 +10,7 @@ export async function existsOne(ctx: EngineContext, cache: SchemaCache, id: Id):
   if (cached !== undefined) return cached !== ABSENT;
   if (cache.l2) {
     try {
-      const [value] = await cache.l2.getMany(await cache.rowKeys([key]));
+      const [value] = await cache.readWatched(await cache.rowKeys([key]));
       const hit = cache.readL2(ctx, key, value ?? null);
       if (hit) return !('absent' in hit);
     } catch (err) {
@@ -30,7 +30,12 @@ export async function existsOne(ctx: EngineContext, cache: SchemaCache, id: Id):
  * reloads it. A write-behind row still pending its flush stays in L2 (Postgres does not have it
  * yet: dropping it would lose sight of an acknowledged write), and so is what the next read returns.
  */
-export async function invalidateOne(ctx: EngineContext, cache: SchemaCache, coherence: Coherence, id: Id): Promise<void> {
+export async function invalidateOne(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  coherence: Coherence,
+  id: Id,
+): Promise<void> {
   const key = idKey(id);
   await cache.drop(ctx, [key], 'settled');
   await coherence.publish(cache, [key], null, 'invalidate');

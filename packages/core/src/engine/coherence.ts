@@ -125,7 +125,9 @@ export class Coherence {
     const schema = cache.schema.identity;
     const origin = this.ctx.config.instanceId;
     let message: Invalidation =
-      keys === null ? { schema, ids: null, op, origin } : { schema, ids: keys, ...(versions && { versions }), op, origin };
+      keys === null
+        ? { schema, ids: null, op, origin }
+        : { schema, ids: keys, ...(versions && { versions }), op, origin };
     if (!fits(message)) message = { schema, ids: null, op, origin };
     await this.ctx.defer(cache.schema.name, 'l2', 'publish', () => this.#send(bus, message));
   }

@@ -45,7 +45,8 @@ export async function commitTx(
   try {
     plans = await plan(ctx, resolve, ops);
     for (const p of plans) {
-      if (p.cache.l3 && p.cache.writeMode === 'write-behind') p.versions = await reserveVersions(p.cache, p.writes.length);
+      if (p.cache.l3 && p.cache.writeMode === 'write-behind')
+        p.versions = await reserveVersions(p.cache, p.writes.length);
     }
   } catch (err) {
     throw txFailed(err);
@@ -58,7 +59,13 @@ export async function commitTx(
     for (const [i, p] of inSql.entries()) {
       const items = await committedItems(p.cache, p.writes, p.encrypted, outcomes[i] ?? []);
       await p.cache.commit(ctx, items);
-      written.push(summary(p, items.map((item) => item.version), items.flatMap((item) => (item.plain ? [item.plain] : []))));
+      written.push(
+        summary(
+          p,
+          items.map((item) => item.version),
+          items.flatMap((item) => (item.plain ? [item.plain] : [])),
+        ),
+      );
     }
     for (const p of plans.filter((q) => !q.cache.l3)) written.push(await writeL2Only(p));
     return written;
@@ -67,7 +74,11 @@ export async function commitTx(
   }
 }
 
-async function writeSql(ctx: EngineContext, plans: readonly Plan[], timeoutMs: number): Promise<WriteOutcome[][]> {
+async function writeSql(
+  ctx: EngineContext,
+  plans: readonly Plan[],
+  timeoutMs: number,
+): Promise<WriteOutcome[][]> {
   if (plans.length === 0) return [];
   const l3 = plans[0]!.cache.l3 as L3Tier;
   const ops = plans.map((p) => ({
@@ -85,10 +96,20 @@ async function writeSql(ctx: EngineContext, plans: readonly Plan[], timeoutMs: n
     const timedOut = isStrataError(err, 'TIMEOUT');
     // The outcome is unknown (Postgres may still commit, or did with its reply lost): drop every copy.
     if (timedOut || outcomeUnknown(err)) {
-      await Promise.all(plans.map((p) => p.cache.drop(ctx, p.writes.map((w) => w.key), 'all')));
+      await Promise.all(
+        plans.map((p) =>
+          p.cache.drop(
+            ctx,
+            p.writes.map((w) => w.key),
+            'all',
+          ),
+        ),
+      );
     }
     if (timedOut) {
-      throw new StrataError('TX_TIMEOUT', `transaction did not finish within ${timeoutMs} ms`, { cause: err });
+      throw new StrataError('TX_TIMEOUT', `transaction did not finish within ${timeoutMs} ms`, {
+        cause: err,
+      });
     }
     throw txFailed(err);
   }
@@ -101,13 +122,21 @@ async function writeL2Only(p: Plan): Promise<TxWritten> {
   }));
   try {
     const { versions } = await writeOrdered(p.cache, ordered, false);
-    return summary(p, versions, p.writes.flatMap((w) => (w.row ? [w.row] : [])));
+    return summary(
+      p,
+      versions,
+      p.writes.flatMap((w) => (w.row ? [w.row] : [])),
+    );
   } catch (err) {
     const name = p.cache.schema.name;
-    throw new StrataError('L2_UNAVAILABLE', `transaction committed in Postgres, but schema ${name} (no L3) could not be written to L2`, {
-      cause: err,
-      details: { schema: name, committed: true, keys: p.writes.map((w) => w.key) },
-    });
+    throw new StrataError(
+      'L2_UNAVAILABLE',
+      `transaction committed in Postgres, but schema ${name} (no L3) could not be written to L2`,
+      {
+        cause: err,
+        details: { schema: name, committed: true, keys: p.writes.map((w) => w.key) },
+      },
+    );
   }
 }
 
@@ -115,7 +144,11 @@ function summary(p: Plan, versions: number[], rows: Row[]): TxWritten {
   return { cache: p.cache, rows, keys: p.writes.map((w) => w.key), versions };
 }
 
-async function plan(ctx: EngineContext, resolve: (op: TxOp) => SchemaCache, ops: readonly TxOp[]): Promise<Plan[]> {
+async function plan(
+  ctx: EngineContext,
+  resolve: (op: TxOp) => SchemaCache,
+  ops: readonly TxOp[],
+): Promise<Plan[]> {
   const groups = new Map<SchemaCache, Map<string, KeyedWrite>>();
   for (const op of ops) {
     const cache = resolve(op);
@@ -137,7 +170,9 @@ async function plan(ctx: EngineContext, resolve: (op: TxOp) => SchemaCache, ops:
   return Promise.all(
     [...groups].map(async ([cache, group]) => {
       const writes = [...group.values()];
-      const encrypted = await Promise.all(writes.map((w) => (w.row ? cache.rows.encryptRow(w.row, w.key) : undefined)));
+      const encrypted = await Promise.all(
+        writes.map((w) => (w.row ? cache.rows.encryptRow(w.row, w.key) : undefined)),
+      );
       return { cache, writes, encrypted };
     }),
   );

@@ -6,11 +6,12 @@ import type { SchemaCache } from './schema-cache.js';
 
 const BATCH = 500;
 
-/** What one round did: deliveries taken, settled for good (acked or dead), held (could not be judged). */
+/** What one round did: deliveries taken, settled for good (acked or dead), held (L3 could not judge them), foreign. */
 interface Round {
   taken: number;
   done: number;
   held: number;
+  foreign: number;
 }
 
 /**
@@ -35,16 +36,17 @@ export class FlushLoop {
   }
 
   /**
-   * Rounds until the queue hands out nothing more. A write Postgres refuses is tried again at once,
-   * round after round, until it lands or is dead-lettered. Throws L3_UNAVAILABLE when a round could
-   * change nothing (L3 down or not ready: every write it took was held): the writes stay queued,
-   * nothing is dead-lettered for that.
+   * Rounds until the queue hands out nothing more of this app's. A write Postgres refuses is tried
+   * again at once, round after round, until it lands or is dead-lettered. Writes of schemas no
+   * instance here knows (another app on a shared queue) are left to their app. Throws L3_UNAVAILABLE
+   * when a round could change nothing (L3 down or not ready: every write of this app it took was
+   * held): the writes stay queued, nothing is dead-lettered for that.
    */
   async drain(): Promise<void> {
     for (;;) {
-      const { taken, done, held } = await this.round();
-      if (taken === 0) return;
-      if (done === 0 && held === taken) {
+      const { taken, done, held, foreign } = await this.round();
+      if (taken === foreign) return;
+      if (done === 0 && held + foreign === taken) {
         throw new StrataError('L3_UNAVAILABLE', 'write-behind writes are waiting: L3 did not take them', {
           details: { waiting: taken },
         });
@@ -54,7 +56,7 @@ export class FlushLoop {
 
   async #run(): Promise<Round> {
     const deliveries = await this.queue.take(BATCH);
-    if (deliveries.length === 0) return { taken: 0, done: 0, held: 0 };
+    if (deliveries.length === 0) return { taken: 0, done: 0, held: 0, foreign: 0 };
     const outcome = await flushDeliveries(this.ctx, this.lookup, deliveries, this.publish);
     // Unsettled deliveries are handed out again (at least once): the versioned apply makes that harmless.
     await settle(this.queue, outcome);
@@ -66,6 +68,7 @@ export class FlushLoop {
       taken: deliveries.length,
       done: outcome.acked.length + outcome.dead.length,
       held: outcome.held.length,
+      foreign: outcome.foreign.length,
     };
   }
 }

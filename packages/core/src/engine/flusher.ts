@@ -13,23 +13,28 @@ export interface FlushOutcome {
   /** Failed this time: deliver again. */
   retried: string[];
   /**
-   * The part of `retried` that nothing in this batch could change: L3 down or not ready, or a write
-   * of another app. Flushing again at once would fail the same way; the others are poison suspects
-   * on their way to the dead-letter store.
+   * The part of `retried` that L3 could not judge (down, or not ready: a missing table): flushing
+   * again at once would fail the same way. The rest are poison suspects on their way to the
+   * dead-letter store, and `foreign` ones.
    */
   held: string[];
+  /**
+   * The part of `retried` naming a schema no instance here registered: another app's writes on a
+   * shared queue, or a schema a newer deploy added. Left for a consumer that knows them, never
+   * applied here and never dead-lettered here.
+   */
+  foreign: string[];
   /** Poison (cannot decode, names another id, or failed alone `writeBehindMaxRetry` times). */
   dead: { delivery: Delivery; reason: string }[];
 }
 
 /** Tells the other instances which keys changed (at which versions). */
-export type Publish = (cache: SchemaCache, keys: readonly string[], versions: readonly number[], op: 'set' | 'invalidate') => Promise<void>;
-
-/**
- * A write naming a schema no instance here registered belongs to another app sharing the queue (or
- * a deploy that added a schema): it is left for a consumer that knows it, this many deliveries.
- */
-const FOREIGN_DELIVERIES = 50;
+export type Publish = (
+  cache: SchemaCache,
+  keys: readonly string[],
+  versions: readonly number[],
+  op: 'set' | 'invalidate',
+) => Promise<void>;
 
 interface Item {
   readonly delivery: Delivery;
@@ -60,18 +65,14 @@ export async function flushDeliveries(
   deliveries: readonly Delivery[],
   publish: Publish,
 ): Promise<FlushOutcome> {
-  const outcome: FlushOutcome = { acked: [], retried: [], held: [], dead: [] };
+  const outcome: FlushOutcome = { acked: [], retried: [], held: [], foreign: [], dead: [] };
   const items: Item[] = [];
   for (const delivery of deliveries) {
     const { write } = delivery;
     const cache = lookup(write.schema);
     if (!cache?.l3) {
-      if (delivery.attempts + 1 >= FOREIGN_DELIVERIES) {
-        outcome.dead.push({ delivery, reason: `no consumer of this queue knows schema ${write.schema}` });
-      } else {
-        outcome.retried.push(delivery.handle);
-        outcome.held.push(delivery.handle);
-      }
+      outcome.retried.push(delivery.handle);
+      outcome.foreign.push(delivery.handle);
       continue;
     }
     try {
@@ -82,18 +83,32 @@ export async function flushDeliveries(
         outcome.dead.push({ delivery, reason: `the row's primary key is not the message's id ${write.id}` });
         continue;
       }
-      items.push({ delivery, cache, key: write.id, id: row ? (row[pk] as Id) : write.id, ...(row && { row }) });
+      items.push({
+        delivery,
+        cache,
+        key: write.id,
+        id: row ? (row[pk] as Id) : write.id,
+        ...(row && { row }),
+      });
     } catch (err) {
-      outcome.dead.push({ delivery, reason: `undecodable row: ${err instanceof Error ? err.message : String(err)}` });
+      outcome.dead.push({
+        delivery,
+        reason: `undecodable row: ${err instanceof Error ? err.message : String(err)}`,
+      });
     }
   }
   if (items.length > 0) await applyOrSplit(ctx, items, outcome, publish);
   return outcome;
 }
 
-async function applyOrSplit(ctx: EngineContext, items: readonly Item[], outcome: FlushOutcome, publish: Publish): Promise<void> {
+async function applyOrSplit(
+  ctx: EngineContext,
+  items: readonly Item[],
+  outcome: FlushOutcome,
+  publish: Publish,
+): Promise<void> {
   let results: WriteOutcome[][];
-  const bySchema = groupBySchema(items);
+  const bySchema = groupBySchema(folded(items));
   try {
     const l3 = items[0]!.cache.l3!;
     const ops = [...bySchema].map(([cache, group]) => ({
@@ -112,6 +127,8 @@ async function applyOrSplit(ctx: EngineContext, items: readonly Item[], outcome:
     await applyOrSplit(ctx, items.slice(half), outcome, publish);
     return;
   }
+  // Every delivery of the batch is done: applied, folded into a newer write of its key, or older
+  // than what Postgres holds.
   outcome.acked.push(...items.map((item) => item.delivery.handle));
   let i = 0;
   for (const [cache, group] of bySchema) {
@@ -123,14 +140,27 @@ async function applyOrSplit(ctx: EngineContext, items: readonly Item[], outcome:
     });
     if (applied.length === 0) continue;
     const withPlain = await Promise.all(
-      applied.map(async (a) => (a.stored ? { ...a, plain: await cache.rows.decryptRow(a.stored, a.key) } : a)),
+      applied.map(async (a) =>
+        a.stored ? { ...a, plain: await cache.rows.decryptRow(a.stored, a.key) } : a,
+      ),
     );
     await cache.commit(ctx, withPlain);
-    await publish(cache, applied.map((a) => a.key), applied.map((a) => a.version), 'set');
+    await publish(
+      cache,
+      applied.map((a) => a.key),
+      applied.map((a) => a.version),
+      'set',
+    );
   }
 }
 
-async function failed(ctx: EngineContext, items: readonly Item[], err: unknown, outcome: FlushOutcome, publish: Publish): Promise<void> {
+async function failed(
+  ctx: EngineContext,
+  items: readonly Item[],
+  err: unknown,
+  outcome: FlushOutcome,
+  publish: Publish,
+): Promise<void> {
   const held = holdsFlush(err);
   ctx.config.logger.warn('write-behind flush failed', {
     held,
@@ -143,7 +173,10 @@ async function failed(ctx: EngineContext, items: readonly Item[], err: unknown, 
       if (held) outcome.held.push(item.delivery.handle);
       continue;
     }
-    outcome.dead.push({ delivery: item.delivery, reason: `rejected by Postgres (${sqlStateOf(err) ?? 'error'})` });
+    outcome.dead.push({
+      delivery: item.delivery,
+      reason: `rejected by Postgres (${sqlStateOf(err) ?? 'error'})`,
+    });
     const { cache, delivery } = item;
     // A phantom no more: the copy the write put in L1 and L2 goes, unless a newer write replaced it.
     await cache.drop(ctx, [item.key], [delivery.write.version]);
@@ -154,16 +187,62 @@ async function failed(ctx: EngineContext, items: readonly Item[], err: unknown, 
 
 function reportGaveUp(ctx: EngineContext, cache: SchemaCache, key: string, err: unknown): void {
   const { schema } = cache;
-  const gaveUp = new StrataError('WRITE_BEHIND_MAX_RETRY', `schema ${schema.name}: write of ${key} gave up after ${ctx.config.maxRetry} attempts`, {
-    cause: err,
-    details: { schema: schema.name, id: key, attempts: ctx.config.maxRetry },
-  });
+  const gaveUp = new StrataError(
+    'WRITE_BEHIND_MAX_RETRY',
+    `schema ${schema.name}: write of ${key} gave up after ${ctx.config.maxRetry} attempts`,
+    {
+      cause: err,
+      details: { schema: schema.name, id: key, attempts: ctx.config.maxRetry },
+    },
+  );
   try {
     schema.hooks.onWriteError?.(key, gaveUp);
   } catch (hookErr) {
     ctx.counters.error('hook');
     ctx.config.logger.error('onWriteError hook threw', { schema: schema.name, error: String(hookErr) });
   }
+}
+
+/**
+ * One write per key, as applying the batch's writes of that key one by one in version order would
+ * leave it: each set takes the columns it gives over the ones before it (a column a later write
+ * leaves out keeps an earlier write's value, as it would in Postgres), an insert-only (autoNowAdd)
+ * column keeps its first value, and a delete starts over. The result carries the newest version.
+ */
+function folded(items: readonly Item[]): Item[] {
+  const byKey = new Map<string, Item[]>();
+  for (const item of items) {
+    const at = `${item.cache.schema.identity}\u0000${item.key}`;
+    const list = byKey.get(at);
+    if (list) list.push(item);
+    else byKey.set(at, [item]);
+  }
+  const out: Item[] = [];
+  for (const list of byKey.values()) {
+    if (list.length === 1) {
+      out.push(list[0]!);
+      continue;
+    }
+    list.sort((a, b) => a.delivery.write.version - b.delivery.write.version);
+    const insertOnly = list[0]!.cache.schema.insertOnlyKeys;
+    let row: Row | undefined;
+    for (const item of list) {
+      if (!item.row) {
+        row = undefined;
+        continue;
+      }
+      const next: Row = { ...row };
+      for (const [column, value] of Object.entries(item.row)) {
+        if (value === undefined || (row?.[column] !== undefined && insertOnly.includes(column))) continue;
+        next[column] = value;
+      }
+      row = next;
+    }
+    const newest = list[list.length - 1]!;
+    const { row: _sent, ...rest } = newest;
+    out.push(row && newest.row ? { ...rest, row } : rest);
+  }
+  return out;
 }
 
 function groupBySchema(items: readonly Item[]): Map<SchemaCache, Item[]> {

@@ -88,7 +88,8 @@ export class SchemaGeneration {
   }
 
   #seen(generation: number): number {
-    if (!Number.isSafeInteger(generation) || generation < 0) throw new TypeError('L2: a generation is not an integer');
+    if (!Number.isSafeInteger(generation) || generation < 0)
+      throw new TypeError('L2: a generation is not an integer');
     this.#highest = Math.max(this.#highest, generation);
     return generation;
   }

@@ -1,6 +1,8 @@
 /**
  * Tells a Redis that restarted without its data, or came back from an older snapshot (a restore, a
- * failover to a replica that lagged), from one that kept running. Either way L2 may now serve rows
+ * failover to a replica that lagged), from one that kept running. Every write script INCRs a tick
+ * and every read also reads it (one more key in the same MGET), so the first request this instance
+ * sends to such a Redis finds out. Either way L2 may now serve rows
  * older than what every instance already acknowledged, and counters (generations, write-behind
  * versions) may have gone back: the engine treats it as an invalidateAll of every schema.
  *
@@ -29,14 +31,19 @@ export class L2Watch {
     return this.#tick;
   }
 
-  /** Reads the boot marker and tick of a generation reply to a request sent at `floor`. */
-  observe(boot: string, tick: number, floor: number): void {
+  /**
+   * Reads what a reply to a request sent at `floor` says: the tick (INCR'd by the request, or only
+   * read when `incremented` is false) and, from a generation read, the boot marker.
+   */
+  observe(boot: string | undefined, tick: number, floor: number, incremented = true): void {
     const known = this.#boot;
-    this.#boot = boot;
+    if (boot !== undefined) this.#boot = boot;
     let reset = true;
-    if (known !== undefined && boot !== known) this.#reset('Redis restarted without its data (new boot marker)');
-    else if (tick <= floor) this.#reset(`Redis went back in time (tick ${tick}, ${floor} seen before)`);
-    else reset = false;
+    if (boot !== undefined && known !== undefined && boot !== known) {
+      this.#reset('Redis restarted without its data (new boot marker)');
+    } else if (incremented ? tick <= floor : tick < floor) {
+      this.#reset(`Redis went back in time (tick ${tick}, ${floor} seen before)`);
+    } else reset = false;
     // After a reset the Redis as it is now is the baseline.
     if (reset || tick > this.#tick) this.#tick = tick;
   }

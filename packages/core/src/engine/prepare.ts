@@ -18,7 +18,11 @@ export interface PreparedRow {
  * row written names the same key as the caches), then validation. Any failure here leaves every
  * tier untouched.
  */
-export async function prepareRow(ctx: EngineContext, cache: SchemaCache, input: unknown): Promise<PreparedRow> {
+export async function prepareRow(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  input: unknown,
+): Promise<PreparedRow> {
   const { schema } = cache;
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new StrataError('VALIDATION_FAILED', `schema ${schema.name}: a row must be an object`, {
@@ -29,7 +33,8 @@ export async function prepareRow(ctx: EngineContext, cache: SchemaCache, input: 
   await runHook(schema.name, 'beforeSet', schema.hooks.beforeSet, row);
   const now = new Date(ctx.config.clock.now());
   for (const column of schema.columns) {
-    if (column.options.autoNow || (column.options.autoNowAdd && row[column.key] == null)) row[column.key] = now;
+    if (column.options.autoNow || (column.options.autoNowAdd && row[column.key] == null))
+      row[column.key] = now;
   }
   const id = normalizeId(schema, row[schema.primaryKey.key]);
   row[schema.primaryKey.key] = id;

@@ -87,7 +87,7 @@ async function fromL2(
   let values: (string | null)[];
   const keys = [...missing.keys()];
   try {
-    values = await cache.l2!.getMany(await cache.rowKeys(keys));
+    values = await cache.readWatched(await cache.rowKeys(keys));
   } catch (err) {
     ctx.tolerate(name, 'l2', 'get', err);
     return false;
@@ -116,7 +116,8 @@ async function fromL2(
       ctx.hit('l2', name);
       results.set(key, plain);
       const ttl = fillTtl(cache.l1TtlMs, hit.remainingMs);
-      if (stale() || !cache.offerL1(key, cache.l1Value(plain, true), ttl, hit.version)) ctx.counters.fencedFills += 1;
+      if (stale() || !cache.offerL1(key, cache.l1Value(plain, true), ttl, hit.version))
+        ctx.counters.fencedFills += 1;
     } catch (err) {
       // An entry this instance cannot read (tampered, another key, another codec): L3 answers for it.
       ctx.tolerate(name, 'l2', 'decode', err);

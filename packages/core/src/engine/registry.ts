@@ -18,16 +18,22 @@ export class Registry<Runtime extends { schema: CompiledSchema; keys: { base: st
   add(runtime: Runtime): void {
     const { name, identity } = runtime.schema;
     if (this.#byName.has(name)) {
-      throw new StrataError('SCHEMA_DUPLICATE', `schema ${name} is already registered`, { details: { schema: name } });
+      throw new StrataError('SCHEMA_DUPLICATE', `schema ${name} is already registered`, {
+        details: { schema: name },
+      });
     }
     const sameTable = this.#byIdentity.get(identity);
     const sameKeys = this.#byBase.get(runtime.keys.base);
     const clash = sameTable ?? sameKeys;
     if (clash) {
       const what = sameTable ? `table ${identity}` : `L2 keys ${runtime.keys.base}`;
-      throw new StrataError('SCHEMA_DUPLICATE', `schemas ${clash.schema.name} and ${name} would share ${what}`, {
-        details: { schema: name, other: clash.schema.name },
-      });
+      throw new StrataError(
+        'SCHEMA_DUPLICATE',
+        `schemas ${clash.schema.name} and ${name} would share ${what}`,
+        {
+          details: { schema: name, other: clash.schema.name },
+        },
+      );
     }
     this.#byName.set(name, runtime);
     this.#byIdentity.set(identity, runtime);
@@ -38,7 +44,9 @@ export class Registry<Runtime extends { schema: CompiledSchema; keys: { base: st
     const name = typeof ref === 'string' ? ref : ref?.name;
     const runtime = name === undefined ? undefined : this.#byName.get(name);
     if (!runtime || (typeof ref === 'object' && runtime.schema !== ref)) {
-      throw new StrataError('SCHEMA_NOT_FOUND', `schema ${String(name)} is not registered`, { details: { schema: name } });
+      throw new StrataError('SCHEMA_NOT_FOUND', `schema ${String(name)} is not registered`, {
+        details: { schema: name },
+      });
     }
     return runtime;
   }

@@ -7,7 +7,7 @@ import { createMemoryL1 } from '../l1/memory-l1.js';
 import type { L1Tier } from '../l1/types.js';
 import { decodeEnvelope, type Envelope, encodeEnvelope, ownerTag, remainingMs } from '../l2/envelope.js';
 import { DROP, PUT } from '../l2/scripts.js';
-import type { L2Tier } from '../l2/types.js';
+import type { L2Script, L2Tier } from '../l2/types.js';
 import type { L3Tier, Row } from '../l3/types.js';
 import type { CompiledSchema, WriteMode } from '../schema/types.js';
 import type { EngineContext } from './context.js';
@@ -36,7 +36,9 @@ export interface Versioned {
 }
 
 /** What an L2 entry says about a key: a row, an absence, or nothing usable (a miss). */
-export type L2Hit = { row: Row; version: number; remainingMs: number } | { absent: true; version: number; remainingMs: number };
+export type L2Hit =
+  | { row: Row; version: number; remainingMs: number }
+  | { absent: true; version: number; remainingMs: number };
 
 /** How `drop` decides per key: always, unless a write-behind row is pending, or up to a version. */
 export type DropRule = 'all' | 'settled' | readonly number[];
@@ -80,7 +82,7 @@ export class SchemaCache {
     readonly config: ResolvedConfig,
     l2: L2Tier | undefined,
     encryptor: Promise<Encryptor> | undefined,
-    watch: L2Watch,
+    readonly watch: L2Watch,
   ) {
     const { name } = schema;
     this.l2 = schema.l2 === false ? undefined : l2;
@@ -94,7 +96,8 @@ export class SchemaCache {
     this.l1TtlMs = toMs(l1Policy?.ttl ?? config.defaultL1TtlMs, `${name}.l1.ttl`);
     // With no L3, L2 is the source of truth: its entries must not expire unless the schema says so.
     this.l2TtlMs = toMs(l2Policy.ttl ?? (this.l3 ? config.defaultL2TtlMs : 0), `${name}.l2.ttl`);
-    this.negativeTtlMs = schema.negativeTtl === undefined ? 0 : toMs(schema.negativeTtl, `${name}.negativeTtl`);
+    this.negativeTtlMs =
+      schema.negativeTtl === undefined ? 0 : toMs(schema.negativeTtl, `${name}.negativeTtl`);
     this.writeMode = schema.writeMode ?? config.defaultWriteMode;
     if (this.writeMode === 'write-behind' && !(config.queue && this.l2 && this.l3)) {
       // L2 orders and serves the write before the flush, L3 takes the flush, the queue holds it in between.
@@ -117,7 +120,8 @@ export class SchemaCache {
               if (value !== ABSENT) onEvict(id, value, reason);
             },
           }),
-          onHookError: (err) => config.logger.warn('onEvict hook threw', { schema: name, error: String(err) }),
+          onHookError: (err) =>
+            config.logger.warn('onEvict hook threw', { schema: name, error: String(err) }),
         })
       : undefined;
   }
@@ -186,12 +190,18 @@ export class SchemaCache {
     if (e.owner !== this.owner) return this.#foreign(ctx, key, 'another schema wrote it');
     if (e.kind === 'a') return { absent: true, version: e.version, remainingMs: remaining };
     const row = this.rows.fromL2(e.payload);
-    if (idKey(row[this.schema.primaryKey.key] as Id) !== key) return this.#foreign(ctx, key, 'it holds another id');
+    if (idKey(row[this.schema.primaryKey.key] as Id) !== key)
+      return this.#foreign(ctx, key, 'it holds another id');
     return { row, version: e.version, remainingMs: remaining };
   }
 
   #foreign(ctx: EngineContext, key: string, why: string): undefined {
-    ctx.tolerate(this.schema.name, 'l2', 'read', new StrataError('DECODE_FAILED', `L2 entry for ${key} refused: ${why}`));
+    ctx.tolerate(
+      this.schema.name,
+      'l2',
+      'read',
+      new StrataError('DECODE_FAILED', `L2 entry for ${key} refused: ${why}`),
+    );
     return undefined;
   }
 
@@ -202,6 +212,30 @@ export class SchemaCache {
   async rowKeys(keys: readonly string[]): Promise<string[]> {
     const generation = await this.generation!.current();
     return keys.map((key) => this.keys.row(generation, key));
+  }
+
+  /**
+   * Runs a write script whose KEYS[1] is the app's tick (then `keys`, then `bumps`) and whose reply
+   * starts with the tick, and tells the watch what it says (a Redis that went back is a reset).
+   */
+  async runWatched(
+    script: L2Script,
+    keys: readonly string[],
+    bumps: readonly string[],
+    args: readonly string[],
+  ): Promise<unknown[]> {
+    const floor = this.watch.floor();
+    const reply = (await this.l2!.run(script, [this.keys.tickKey, ...keys, ...bumps], args)) as unknown[];
+    this.watch.observe(undefined, Number(reply[0]), floor);
+    return reply;
+  }
+
+  /** MGET of `keys` with the app's tick read in the same request (and told to the watch). */
+  async readWatched(keys: readonly string[]): Promise<(string | null)[]> {
+    const floor = this.watch.floor();
+    const [tick, ...values] = await this.l2!.getMany([this.keys.tickKey, ...keys]);
+    this.watch.observe(undefined, Number(tick ?? 0), floor, false);
+    return values;
   }
 
   // ---- what changes the caches ----
@@ -248,7 +282,7 @@ export class SchemaCache {
         const ttl = f.stored ? this.l2TtlMs : this.negativeTtlMs;
         return [f.version, ttl, this.envelope(f.stored, f.version, ttl)];
       });
-      await l2.run(PUT, rowKeys, putArgs(args));
+      await this.runWatched(PUT, rowKeys, [], putArgs(args));
     };
     if (options.direct) await work();
     else await ctx.defer(this.schema.name, 'l2', 'fill', work);
@@ -269,8 +303,8 @@ export class SchemaCache {
           const ttl = item.stored ? this.l2TtlMs : this.tombstoneTtlMs();
           return [item.version, ttl, this.envelope(item.stored, item.version, ttl)];
         });
-        const reply = (await this.l2.run(PUT, [...rowKeys, this.keys.searchGenerationKey], putArgs(entries))) as unknown[];
-        taken = items.map((_, i) => Number(reply[i]) === 1);
+        const reply = await this.runWatched(PUT, rowKeys, [this.keys.searchGenerationKey], putArgs(entries));
+        taken = items.map((_, i) => Number(reply[1 + i]) === 1);
       } catch (err) {
         // With no L3, L2 is the source of truth: the write did not happen.
         if (!this.l3) throw err;
@@ -281,8 +315,15 @@ export class SchemaCache {
     items.forEach((item, i) => {
       if (!this.l1) return;
       if (!taken[i] || this.writeMode === 'write-through-l1-async') this.l1.delete(item.key);
-      else if (item.plain) this.offerL1(item.key, this.l1Value(item.plain, false), this.l1TtlMs, item.version);
-      else this.offerL1(item.key, ABSENT, Math.min(this.l1TtlMs || MAX_TOMBSTONE_MS, this.tombstoneTtlMs()), item.version);
+      else if (item.plain)
+        this.offerL1(item.key, this.l1Value(item.plain, false), this.l1TtlMs, item.version);
+      else
+        this.offerL1(
+          item.key,
+          ABSENT,
+          Math.min(this.l1TtlMs || MAX_TOMBSTONE_MS, this.tombstoneTtlMs()),
+          item.version,
+        );
     });
   }
 
@@ -303,7 +344,7 @@ export class SchemaCache {
     try {
       const rowKeys = await this.rowKeys(keys);
       const rules = keys.map((_, i) => (typeof rule === 'string' ? rule : String(rule[i])));
-      await this.l2.run(DROP, [...rowKeys, this.keys.searchGenerationKey], [String(keys.length), ...rules]);
+      await this.runWatched(DROP, rowKeys, [this.keys.searchGenerationKey], [String(keys.length), ...rules]);
     } catch (err) {
       if (!this.l3) throw err;
       this.generation!.mustMoveOn();

@@ -50,7 +50,7 @@ export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, q
   let tag = 0;
   try {
     listKey = cache.keys.list(await cache.generation!.current(), hash);
-    const [generation, list] = await cache.l2.getMany([cache.keys.searchGenerationKey, listKey]);
+    const [generation, list] = await cache.readWatched([cache.keys.searchGenerationKey, listKey]);
     tag = generation ? Number(generation) : 0;
     const cached = list ? readList(cache, list, tag, hash) : undefined;
     if (cached) {
@@ -66,7 +66,6 @@ export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, q
   const rows = await readL3(ctx, cache, compiled);
   if (listKey) {
     const key = listKey;
-    const l2 = cache.l2;
     const value = encodeEnvelope({
       kind: 'l',
       pending: false,
@@ -77,7 +76,7 @@ export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, q
       payload: JSON.stringify([hash, rows.map((row) => cache.rows.toL2(row.stored))]),
     });
     await ctx.defer(name, 'l2', 'fill', () =>
-      l2.run(PUT, [key], ['1', String(tag), String(Math.ceil(cache.l2TtlMs)), value]),
+      cache.runWatched(PUT, [key], [], ['1', String(tag), String(Math.ceil(cache.l2TtlMs)), value]),
     );
   }
   return rows.map((row) => strip(cache, compiled, row.plain, true));
@@ -118,7 +117,9 @@ async function readL3(ctx: EngineContext, cache: SchemaCache, query: SearchQuery
     throw ctx.l3Error(cache.schema.name, 'search', err);
   }
   ctx.counters.l3Reads += 1;
-  return Promise.all(rows.map(async ({ row, version }) => ({ stored: row, plain: await decrypt(cache, row), version })));
+  return Promise.all(
+    rows.map(async ({ row, version }) => ({ stored: row, plain: await decrypt(cache, row), version })),
+  );
 }
 
 /** The row as the caller sees it (the cached view, or all of it), without a primary key the projection did not ask for. */
@@ -146,11 +147,14 @@ function readList(cache: SchemaCache, value: string, tag: number, hash: string):
   try {
     parsed = JSON.parse(e.payload);
   } catch (cause) {
-    throw new StrataError('DECODE_FAILED', `schema ${cache.schema.name}: a cached search list is not JSON`, { cause });
+    throw new StrataError('DECODE_FAILED', `schema ${cache.schema.name}: a cached search list is not JSON`, {
+      cause,
+    });
   }
   if (!Array.isArray(parsed) || parsed[0] !== hash || !Array.isArray(parsed[1])) return undefined;
   return (parsed[1] as unknown[]).map((item) => {
-    if (typeof item !== 'string') throw new StrataError('DECODE_FAILED', 'a cached search row is not a string');
+    if (typeof item !== 'string')
+      throw new StrataError('DECODE_FAILED', 'a cached search row is not a string');
     return cache.rows.fromL2(item);
   });
 }

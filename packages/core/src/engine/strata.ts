@@ -115,7 +115,8 @@ export class Strata {
     this.#watch = new L2Watch((why) => this.#l2Reset(why));
     const { queue, scheduler, l1, flushIntervalMs } = this.#config;
     checkQueueNamespace(config.queue, this.#config.keyPrefix);
-    if (queue?.take) this.#flushLoop = new FlushLoop(this.#ctx, queue as FlushLoop['queue'], lookup, this.#publish);
+    if (queue?.take)
+      this.#flushLoop = new FlushLoop(this.#ctx, queue as FlushLoop['queue'], lookup, this.#publish);
     this.#writer = new Writer(this.#ctx, this.#coherence, queue, this.#flushLoop);
     for (const schema of config.schemas ?? []) this.register(schema);
     if (scheduler && l1.sweepEveryMs > 0) {
@@ -240,7 +241,9 @@ export class Strata {
     const { hooks, name } = rt.schema;
     for (const id of normalized) await runHook(name, 'beforeGet', hooks.beforeGet, idKey(id));
     await this.#coherence.beforeRead();
-    const rows = (await readRows(this.#ctx, rt, normalized)).map((row) => (row ? rt.rows.toCachedView(row) : null));
+    const rows = (await readRows(this.#ctx, rt, normalized)).map((row) =>
+      row ? rt.rows.toCachedView(row) : null,
+    );
     for (const row of rows) if (row) await runHook(name, 'afterGet', hooks.afterGet, row);
     return rows as (RowOf<S> | null)[];
   }
@@ -312,7 +315,8 @@ export class Strata {
       const timeoutMs =
         options.timeout === undefined ? this.#config.l3TimeoutMs : toMs(options.timeout, 'timeout');
       const written = await commitTx(this.#ctx, (op) => this.#runtime(op.schema), ops, timeoutMs);
-      for (const { cache, keys, versions } of written) await this.#coherence.publish(cache, keys, versions, 'set');
+      for (const { cache, keys, versions } of written)
+        await this.#coherence.publish(cache, keys, versions, 'set');
       for (const { cache, rows } of written) for (const row of rows) await this.#afterSet(cache, row);
     });
   }
@@ -475,13 +479,16 @@ export class Strata {
         .all()
         .filter((rt) => rt.generation?.owed)
         .map((rt) =>
-          rt.generation!.moveOn().catch((err: unknown) => this.#ctx.tolerate(rt.schema.name, 'l2', 'generation', err)),
+          rt
+            .generation!.moveOn()
+            .catch((err: unknown) => this.#ctx.tolerate(rt.schema.name, 'l2', 'generation', err)),
         ),
     );
   }
 
   /** Tells the other instances which keys a flush or a dead letter changed. */
-  readonly #publish: Publish = (cache, keys, versions, op) => this.#coherence.publish(cache, keys, versions, op);
+  readonly #publish: Publish = (cache, keys, versions, op) =>
+    this.#coherence.publish(cache, keys, versions, op);
 
   /**
    * L2 restarted without its data or came back from an older snapshot: every schema's cached rows

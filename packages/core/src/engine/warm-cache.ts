@@ -7,7 +7,12 @@ import type { SchemaCache } from './schema-cache.js';
  * a time. Each row goes in with its version, so it never replaces a newer cached one (such as a
  * write-behind row Postgres does not have yet).
  */
-export async function warmCache(ctx: EngineContext, cache: SchemaCache, limit: number, pageSize: number): Promise<number> {
+export async function warmCache(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  limit: number,
+  pageSize: number,
+): Promise<number> {
   const l3 = cache.l3;
   if (!l3) return 0;
   const pk = cache.schema.primaryKey.key;

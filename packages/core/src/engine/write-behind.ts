@@ -29,7 +29,9 @@ export async function writeBehind(
   const keys = writes.map((w) => w.key);
   const now = new Date(ctx.config.clock.now());
   const plain = writes.map((w) => (w.row ? applyClientDefaults(cache.schema, w.row, now) : undefined));
-  const stored = await Promise.all(plain.map((row, i) => (row ? cache.rows.encryptRow(row, keys[i]!) : undefined)));
+  const stored = await Promise.all(
+    plain.map((row, i) => (row ? cache.rows.encryptRow(row, keys[i]!) : undefined)),
+  );
   cache.beginWrite(keys);
   try {
     let versions: number[];
@@ -41,10 +43,14 @@ export async function writeBehind(
       ));
     } catch (err) {
       ctx.tolerate(name, 'l2', 'write-behind', err);
-      throw new StrataError('L2_UNAVAILABLE', `schema ${name}: write-behind needs L2 to order the write; nothing was written`, {
-        cause: err,
-        details: { schema: name },
-      });
+      throw new StrataError(
+        'L2_UNAVAILABLE',
+        `schema ${name}: write-behind needs L2 to order the write; nothing was written`,
+        {
+          cause: err,
+          details: { schema: name },
+        },
+      );
     }
     const queued: QueuedWrite[] = writes.map((w, i) => ({
       schema: cache.schema.identity,

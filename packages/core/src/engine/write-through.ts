@@ -35,14 +35,23 @@ export async function writeThrough(
   writes: readonly KeyedWrite[],
 ): Promise<WriteResult> {
   const keys = writes.map((w) => w.key);
-  const encrypted = await Promise.all(writes.map((w) => (w.row ? cache.rows.encryptRow(w.row, w.key) : undefined)));
+  const encrypted = await Promise.all(
+    writes.map((w) => (w.row ? cache.rows.encryptRow(w.row, w.key) : undefined)),
+  );
   cache.beginWrite(keys);
   try {
     if (!cache.l3) return await sourceL2(ctx, cache, writes, encrypted);
     let outcomes: WriteOutcome[];
     try {
-      const op = { schema: cache.schema, writes: writes.map((w, i) => (w.row ? { row: encrypted[i]! } : { id: w.id })) };
-      [outcomes = []] = await withTimeout(cache.l3.write([op]), ctx.config.l3TimeoutMs, `L3 write (${cache.l3.name})`);
+      const op = {
+        schema: cache.schema,
+        writes: writes.map((w, i) => (w.row ? { row: encrypted[i]! } : { id: w.id })),
+      };
+      [outcomes = []] = await withTimeout(
+        cache.l3.write([op]),
+        ctx.config.l3TimeoutMs,
+        `L3 write (${cache.l3.name})`,
+      );
     } catch (err) {
       if (outcomeUnknown(err)) await cache.drop(ctx, keys, 'all');
       throw ctx.l3Error(cache.schema.name, writes.some((w) => w.row) ? 'set' : 'delete', err);
@@ -81,7 +90,13 @@ export async function committedItems(
  * The plaintext of a stored row: the caller's plaintext for encrypted fields it sent, a decryption
  * of what Postgres kept for those it left out.
  */
-async function plainOf(cache: SchemaCache, key: string, stored: Row, sent: Row | undefined, input: Row | undefined): Promise<Row> {
+async function plainOf(
+  cache: SchemaCache,
+  key: string,
+  stored: Row,
+  sent: Row | undefined,
+  input: Row | undefined,
+): Promise<Row> {
   const encrypted = cache.schema.encryptedKeys;
   if (encrypted.length === 0) return stored;
   const kept = encrypted.filter((k) => sent?.[k] === undefined || stored[k] !== sent[k]);
@@ -91,7 +106,12 @@ async function plainOf(cache: SchemaCache, key: string, stored: Row, sent: Row |
 }
 
 /** No L3: L2 is the source of truth, and Redis orders the writes. */
-async function sourceL2(ctx: EngineContext, cache: SchemaCache, writes: readonly KeyedWrite[], encrypted: readonly (Row | undefined)[]): Promise<WriteResult> {
+async function sourceL2(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  writes: readonly KeyedWrite[],
+  encrypted: readonly (Row | undefined)[],
+): Promise<WriteResult> {
   const ordered = writes.map((w, i) => ({
     key: w.key,
     ...(w.row && { stored: cache.rows.fromL2(cache.rows.toL2(encrypted[i]!)), plain: w.row }),

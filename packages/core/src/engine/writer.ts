@@ -54,7 +54,9 @@ export class Writer {
 
   #track<T>(write: () => Promise<T>): Promise<T> {
     if (this.#closing) {
-      return Promise.reject(new StrataError('UNAVAILABLE', 'this Strata instance is closing: it takes no more writes'));
+      return Promise.reject(
+        new StrataError('UNAVAILABLE', 'this Strata instance is closing: it takes no more writes'),
+      );
     }
     const running = write();
     this.#inFlight.add(running);
@@ -63,7 +65,11 @@ export class Writer {
     return running;
   }
 
-  async #write(cache: SchemaCache, writes: readonly KeyedWrite[], op: 'set' | 'delete'): Promise<WriteResult> {
+  async #write(
+    cache: SchemaCache,
+    writes: readonly KeyedWrite[],
+    op: 'set' | 'delete',
+  ): Promise<WriteResult> {
     const result =
       cache.writeMode === 'write-behind'
         ? await writeBehind(this.ctx, cache, this.queue!, writes)

@@ -13,102 +13,115 @@ const HEADER = `local function header(key)
   return string.match(redis.call('GETRANGE', key, 0, 79), '^~1;(%a);(%d);(%d+);')
 end`;
 
+/*
+ * Every write script takes the app's tick (`{keyPrefix}:tick`) as KEYS[1] and INCRs it, replying
+ * with it first: a Redis that went back in time (restored from an older snapshot, restarted empty)
+ * answers with a tick not above one the instance saw before it sent the request (see `L2Watch`).
+ * Scripts that hand out versions also take that floor (ARGV[1]) and refuse to hand any out below it.
+ */
+
 /**
  * Conditional writes: each entry lands unless the key holds a NEWER version (an equal version is
  * the same write, e.g. the row as the flush applied it replacing the row as it was sent), then the
- * bump keys are INCR'd. KEYS = entry keys, then bump keys. ARGV = count, then per entry: version,
- * ttlMs (0 = none), value. Reply: per entry 1 (written) or 0 (a newer one is there), then the bumps.
+ * bump keys are INCR'd. KEYS = tick, entry keys, bump keys. ARGV = count, then per entry: version,
+ * ttlMs (0 = none), value. Reply: {tick, per entry 1 (written) or 0 (a newer one is there), bumps}.
  */
 export const PUT: L2Script = {
   name: 'put',
   source: `${HEADER}
 local n = tonumber(ARGV[1])
-local out = {}
+local out = {redis.call('INCR', KEYS[1])}
 for i = 1, n do
   local a = 1 + (i - 1) * 3
-  local _, _, stored = header(KEYS[i])
+  local _, _, stored = header(KEYS[1 + i])
   if stored and tonumber(stored) > tonumber(ARGV[a + 1]) then
-    out[i] = 0
+    out[1 + i] = 0
   else
     local ttl = tonumber(ARGV[a + 2])
-    if ttl > 0 then redis.call('SET', KEYS[i], ARGV[a + 3], 'PX', ttl) else redis.call('SET', KEYS[i], ARGV[a + 3]) end
-    out[i] = 1
+    if ttl > 0 then redis.call('SET', KEYS[1 + i], ARGV[a + 3], 'PX', ttl) else redis.call('SET', KEYS[1 + i], ARGV[a + 3]) end
+    out[1 + i] = 1
   end
 end
-for j = n + 1, #KEYS do out[j] = redis.call('INCR', KEYS[j]) end
+for j = n + 2, #KEYS do out[j] = redis.call('INCR', KEYS[j]) end
 return out`,
 };
 
 /**
  * Writes ordered by Redis (write-behind, and schemas whose source of truth is L2): takes one version
- * per key from the schema's counter (KEYS[1]) and writes each envelope with it, moving the search
- * generation (KEYS[2]) on. KEYS = counter, search generation, then the row keys. ARGV = pending flag,
+ * per key from the schema's counter and writes each envelope with it, moving the search generation
+ * on. KEYS = tick, counter, search generation, then the row keys. ARGV = tick floor, pending flag,
  * owner, then per key: kind, ttlMs, expiresAt, payload.
- * Reply: {first version, search generation, then per key 1 if it held a row before, else 0};
- * {-1} when the counter is missing (never seeded, or Redis lost it: seed it and run again);
- * {-2, stored} when a key already holds a version the counter has not reached: the counter went
- * back (a restore from an older snapshot), nothing was written (the counter is taken from only
- * once every key has passed the check).
+ * Reply: {first version, search generation, tick, then per key 1 if it held a row before, else 0};
+ * {-3, tick} when the tick is not above the floor (Redis went back: the counter may hand out
+ * versions already given; reseed it first); {-1, tick} when the counter is missing (never seeded,
+ * or Redis lost it: seed it and run again); {-2, stored, tick} when a key already holds a version
+ * the counter has not reached: the counter went back. Nothing is written on a refusal, and the
+ * counter is taken from only once every key has passed the check.
  */
 export const ORDERED_PUT: L2Script = {
   name: 'ordered-put',
   source: `${HEADER}
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
-local n = #KEYS - 2
-local first = tonumber(redis.call('GET', KEYS[1])) + 1
+local tick = redis.call('INCR', KEYS[1])
+if tick <= tonumber(ARGV[1]) then return {-3, tick} end
+if redis.call('EXISTS', KEYS[2]) == 0 then return {-1, tick} end
+local n = #KEYS - 3
+local first = tonumber(redis.call('GET', KEYS[2])) + 1
 local held = {}
 for i = 1, n do
-  local kind, _, stored = header(KEYS[2 + i])
-  if stored and tonumber(stored) >= first + i - 1 then return {-2, tonumber(stored)} end
+  local kind, _, stored = header(KEYS[3 + i])
+  if stored and tonumber(stored) >= first + i - 1 then return {-2, tonumber(stored), tick} end
   held[i] = (kind == 'r') and 1 or 0
 end
-redis.call('INCRBY', KEYS[1], n)
-local out = {first, redis.call('INCR', KEYS[2])}
+redis.call('INCRBY', KEYS[2], n)
+local out = {first, redis.call('INCR', KEYS[3]), tick}
 for i = 1, n do
-  local a = 3 + (i - 1) * 4
-  local value = '~1;' .. ARGV[a] .. ';' .. ARGV[1] .. ';' .. string.format('%.0f', first + i - 1) .. ';' ..
-    ARGV[a + 2] .. ';' .. ARGV[a + 2] .. ';' .. ARGV[2] .. ';' .. ARGV[a + 3]
+  local a = 4 + (i - 1) * 4
+  local value = '~1;' .. ARGV[a] .. ';' .. ARGV[2] .. ';' .. string.format('%.0f', first + i - 1) .. ';' ..
+    ARGV[a + 2] .. ';' .. ARGV[a + 2] .. ';' .. ARGV[3] .. ';' .. ARGV[a + 3]
   local ttl = tonumber(ARGV[a + 1])
-  if ttl > 0 then redis.call('SET', KEYS[2 + i], value, 'PX', ttl) else redis.call('SET', KEYS[2 + i], value) end
-  out[2 + i] = held[i]
+  if ttl > 0 then redis.call('SET', KEYS[3 + i], value, 'PX', ttl) else redis.call('SET', KEYS[3 + i], value) end
+  out[3 + i] = held[i]
 end
 return out`,
 };
 
 /**
- * Takes ARGV[1] versions from a counter (KEYS[1]) without writing anything: a transaction that
- * writes a write-behind schema orders itself among that schema's queued writes this way before
- * Postgres commits. Reply: the first version, or -1 when the counter is missing (seed it first).
+ * Takes ARGV[2] versions from a counter without writing anything: a transaction that writes a
+ * write-behind schema orders itself among that schema's queued writes this way before Postgres
+ * commits. KEYS = tick, counter; ARGV = tick floor, count. Reply: {first version, tick}, or
+ * {-3, tick} / {-1, tick} as ORDERED_PUT.
  */
 export const RESERVE: L2Script = {
   name: 'reserve',
-  source: `if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local n = tonumber(ARGV[1])
-return redis.call('INCRBY', KEYS[1], n) - n + 1`,
+  source: `local tick = redis.call('INCR', KEYS[1])
+if tick <= tonumber(ARGV[1]) then return {-3, tick} end
+if redis.call('EXISTS', KEYS[2]) == 0 then return {-1, tick} end
+local n = tonumber(ARGV[2])
+return {redis.call('INCRBY', KEYS[2], n) - n + 1, tick}`,
 };
 
 /**
- * Conditional deletes, then INCRs. KEYS = keys, then bump keys. ARGV = count, then per key a rule:
+ * Conditional deletes, then INCRs. KEYS = tick, keys, bump keys. ARGV = count, then per key a rule:
  * `all` (always), `settled` (unless a write-behind row is pending there: invalidating must not lose
  * a write Postgres does not have yet), or a version (only when the key holds that version or an
- * older one: withdrawing one write never drops a newer one). Reply: {deleted count, then the bumps}.
+ * older one: withdrawing one write never drops a newer one). Reply: {tick, deleted count, bumps}.
  */
 export const DROP: L2Script = {
   name: 'drop',
   source: `${HEADER}
 local n = tonumber(ARGV[1])
-local out = {0}
+local out = {redis.call('INCR', KEYS[1]), 0}
 for i = 1, n do
   local rule = ARGV[1 + i]
   local drop = true
   if rule ~= 'all' then
-    local _, pending, stored = header(KEYS[i])
+    local _, pending, stored = header(KEYS[1 + i])
     if rule == 'settled' then drop = pending ~= '1'
     elseif stored then drop = tonumber(stored) <= tonumber(rule) end
   end
-  if drop then out[1] = out[1] + redis.call('DEL', KEYS[i]) end
+  if drop then out[2] = out[2] + redis.call('DEL', KEYS[1 + i]) end
 end
-for j = n + 1, #KEYS do out[#out + 1] = redis.call('INCR', KEYS[j]) end
+for j = n + 2, #KEYS do out[#out + 1] = redis.call('INCR', KEYS[j]) end
 return out`,
 };
 

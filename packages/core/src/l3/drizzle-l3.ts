@@ -95,7 +95,9 @@ class DrizzleL3 implements L3Tier {
     return this.#versioned(async () => {
       // Key lists longer than the parameter limit are split; each part is one statement.
       const parts = await Promise.all(
-        chunk(ids, this.#maxParameters - 2).map((part) => findStatement(this.#db, this.#versions, schema, part)),
+        chunk(ids, this.#maxParameters - 2).map((part) =>
+          findStatement(this.#db, this.#versions, schema, part),
+        ),
       );
       return parts.flat();
     });

@@ -5,7 +5,7 @@ import type { CompiledColumn, CompiledSchema } from '../schema/types.js';
 import type { Database } from './database.js';
 import type { Statement } from './transactions.js';
 import type { ScanOptions, SearchQuery, StoredRow } from './types.js';
-import { versionOfRow, type VersionsTable } from './versions-table.js';
+import { type VersionsTable, versionOfRow } from './versions-table.js';
 
 function columnOf(schema: CompiledSchema, key: string): CompiledColumn {
   const column = schema.columnsByKey.get(key);

@@ -115,7 +115,7 @@ export interface L3Tier {
   /**
    * Starts a new epoch of Redis-ordered versions for the schema and resolves it: greater than every
    * epoch started before and than every version stored for the schema. The engine seeds a schema's
-   * Redis version counter at `epoch * 2^40` when the counter is missing or went back.
+   * Redis version counter at `epoch * 2^36` (`EPOCH_SPAN`) when the counter is missing or went back.
    */
   nextEpoch(schema: CompiledSchema): Promise<number>;
   /**

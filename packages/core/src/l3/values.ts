@@ -42,7 +42,8 @@ export function valuesSource(
       if (i > 0) chunks.push(new StringChunk(', '));
       chunks.push(sql.param(row[c.key], c.column), new StringChunk(types[i]!));
     });
-    for (const e of extra) chunks.push(new StringChunk(', '), sql.param(e.values[r]), new StringChunk(`::${e.type}`));
+    for (const e of extra)
+      chunks.push(new StringChunk(', '), sql.param(e.values[r]), new StringChunk(`::${e.type}`));
   });
   chunks.push(new StringChunk('))'));
   const names = [...columns.map((_, i) => `c${i}`), ...extra.map((e) => e.name)];

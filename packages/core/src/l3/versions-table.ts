@@ -8,8 +8,12 @@ import type { Statement } from './transactions.js';
 
 export const VERSIONS_TABLE = '_strata_versions';
 
-/** Redis-ordered versions of one epoch are `epoch * EPOCH_SPAN + n`: 2^40 per epoch, 8,191 epochs below 2^53. */
-export const EPOCH_SPAN = 2 ** 40;
+/**
+ * Redis-ordered versions of one epoch are `epoch * EPOCH_SPAN + n`: 2^36 (68 billion writes) per
+ * epoch, 131,071 epochs below 2^53. Every reseed of a counter takes a new epoch (a Redis that lost
+ * its data twice in a row must not hand out the same versions twice).
+ */
+export const EPOCH_SPAN = 2 ** 36;
 
 /** The id of a schema's epoch row: no key can be empty (ids are refused when they are). */
 const EPOCH_ID = '';
@@ -70,14 +74,9 @@ export function versionOfRow(versions: VersionsTable, schema: CompiledSchema): S
   );
 }
 
-/** Instances that reseed within this long of each other share an epoch rather than use one each. */
-const EPOCH_SHARED_FOR = "interval '10 seconds'";
-
 /**
  * Starts the schema's next epoch of Redis-ordered versions: past the last one started and past every
- * version stored for the schema (a schema that was write-through before keeps small versions). An
- * epoch started in the last 10 s is handed out again: every instance of a deployment finds a reset
- * Redis at about the same time, and one epoch among them all keeps the 8,191 epochs for real resets.
+ * version stored for the schema (a schema that was write-through before keeps small versions).
  */
 export function nextEpochStatement(
   db: Database,
@@ -90,10 +89,7 @@ export function nextEpochStatement(
     .values({ schema: schema.identity, id: EPOCH_ID, version: sql`${highest} + 1`, deleted: false })
     .onConflictDoUpdate({
       target: [versions.schema, versions.id],
-      set: {
-        version: sql`case when ${versions.updatedAt} > now() - ${sql.raw(EPOCH_SHARED_FOR)} then ${versions.version} else greatest(${versions.version}, ${highest}) + 1 end`,
-        updatedAt: sql`case when ${versions.updatedAt} > now() - ${sql.raw(EPOCH_SHARED_FOR)} then ${versions.updatedAt} else now() end`,
-      },
+      set: { version: sql`greatest(${versions.version}, ${highest}) + 1`, updatedAt: sql`now()` },
     })
     .returning({ version: versions.version });
 }

@@ -90,9 +90,13 @@ function collect(ops: readonly WriteOp[], outcomes: WriteOutcome[][]): PlannedWr
       const id = row ? row[pk] : w.id;
       const key = keyText(id, type);
       if (key === undefined) {
-        throw new StrataError('MISSING_PRIMARY_KEY', `schema ${op.schema.name}: a write has no usable primary key`, {
-          details: { schema: op.schema.name, field: pk },
-        });
+        throw new StrataError(
+          'MISSING_PRIMARY_KEY',
+          `schema ${op.schema.name}: a write has no usable primary key`,
+          {
+            details: { schema: op.schema.name, field: pk },
+          },
+        );
       }
       outcomes[o]![index] = { applied: false, version: w.version ?? 0 };
       const at = JSON.stringify([op.schema.identity, key]);
@@ -140,8 +144,7 @@ function group(
   // Each row binds its cells (and its version when given); the statement binds the identity once.
   const perRow = (columns?.length ?? 1) + (given ? 1 : 0);
   const size = rowsPerStatement(perRow, maxParameters - 1);
-  const recordset =
-    writes.length > size && recordsetColumns(columns ?? [schema.primaryKey]);
+  const recordset = writes.length > size && recordsetColumns(columns ?? [schema.primaryKey]);
   return { schema, given, columns, writes, parts: recordset ? [writes] : chunk(writes, size), recordset };
 }
 
@@ -153,7 +156,10 @@ function group(
 export function planWrite(ops: readonly WriteOp[], maxParameters: number): WritePlan {
   const outcomes: WriteOutcome[][] = ops.map((op) => new Array(op.writes.length));
   const winners = collect(ops, outcomes);
-  const groups = new Map<string, { schema: CompiledSchema; given: boolean; columns?: CompiledColumn[]; writes: PlannedWrite[] }>();
+  const groups = new Map<
+    string,
+    { schema: CompiledSchema; given: boolean; columns?: CompiledColumn[]; writes: PlannedWrite[] }
+  >();
   for (const w of winners) {
     const given = w.version !== undefined;
     const columns = w.row ? shapeOf(w.schema, w.row) : undefined;

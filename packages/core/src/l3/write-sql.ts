@@ -136,10 +136,19 @@ export function versionStatements(
   return statements;
 }
 
-function versionsOf(db: Database, versions: VersionsTable, writes: readonly PlannedWrite[], given: boolean): Statement {
+function versionsOf(
+  db: Database,
+  versions: VersionsTable,
+  writes: readonly PlannedWrite[],
+  given: boolean,
+): Statement {
   const chunks: SQLChunk[] = [new StringChunk('(values ')];
   writes.forEach((w, i) => {
-    chunks.push(new StringChunk(i === 0 ? '(' : '), ('), sql.param(w.schema.identity), new StringChunk('::text, '));
+    chunks.push(
+      new StringChunk(i === 0 ? '(' : '), ('),
+      sql.param(w.schema.identity),
+      new StringChunk('::text, '),
+    );
     chunks.push(sql.param(w.key), new StringChunk('::text, '), sql.param(w.row === undefined));
     chunks.push(new StringChunk('::boolean'));
     if (given) chunks.push(new StringChunk(', '), sql.param(w.version), new StringChunk('::bigint'));

@@ -34,7 +34,12 @@ const at = (identity: string, key: string) => `${identity}\u0000${key}`;
 const bool = (value: unknown) => value === true || value === 't' || value === 'true';
 
 /** Fills the outcome of each write of a group from its statement's reply. */
-function settleGroup(plan: WritePlan, group: WriteGroup, raws: readonly Raw[], versions?: ReadonlyMap<string, number>) {
+function settleGroup(
+  plan: WritePlan,
+  group: WriteGroup,
+  raws: readonly Raw[],
+  versions?: ReadonlyMap<string, number>,
+) {
   const pk = group.schema.primaryKey;
   const byKey = new Map(group.writes.map((w) => [w.key, w]));
   for (const raw of raws) {
@@ -49,13 +54,22 @@ function settleGroup(plan: WritePlan, group: WriteGroup, raws: readonly Raw[], v
       const w = byKey.get(key);
       if (!w) continue;
       const version = versions?.get(at(w.schema.identity, w.key)) ?? Number(raw[VERSION]);
-      plan.outcomes[w.op]![w.index] = { applied: true, version, existed: raw[EXISTED] === undefined || bool(raw[EXISTED]) };
+      plan.outcomes[w.op]![w.index] = {
+        applied: true,
+        version,
+        existed: raw[EXISTED] === undefined || bool(raw[EXISTED]),
+      };
     }
   }
 }
 
 /** Deletes whose version was recorded but that found no row (multi-statement form): applied, nothing existed. */
-function settleRecordedDeletes(plan: WritePlan, group: WriteGroup, part: readonly PlannedWrite[], versions: ReadonlyMap<string, number>) {
+function settleRecordedDeletes(
+  plan: WritePlan,
+  group: WriteGroup,
+  part: readonly PlannedWrite[],
+  versions: ReadonlyMap<string, number>,
+) {
   if (group.columns) return;
   for (const w of part) {
     const version = versions.get(at(w.schema.identity, w.key));
@@ -67,7 +81,8 @@ function settleRecordedDeletes(plan: WritePlan, group: WriteGroup, part: readonl
 function recordedVersions(results: readonly unknown[]): Map<string, number> {
   const versions = new Map<string, number>();
   for (const result of results) {
-    for (const raw of rowsOf(result)) versions.set(at(String(raw.schema), String(raw.id)), Number(raw.version));
+    for (const raw of rowsOf(result))
+      versions.set(at(String(raw.schema), String(raw.id)), Number(raw.version));
   }
   return versions;
 }
@@ -80,13 +95,19 @@ function versionSize(ctx: WriteContext): number {
 async function interactive(ctx: WriteContext, plan: WritePlan): Promise<void> {
   await ctx.transactions.interactive(async (tx) => {
     const results: unknown[] = [];
-    for (const statement of versionStatements(tx, ctx.versions, plan.winners, versionSize(ctx))) results.push(await statement);
+    for (const statement of versionStatements(tx, ctx.versions, plan.winners, versionSize(ctx)))
+      results.push(await statement);
     const versions = recordedVersions(results);
     for (const group of plan.groups) {
       for (const part of group.parts) {
         const fresh = part.filter((w) => versions.has(at(w.schema.identity, w.key)));
         if (fresh.length === 0) continue;
-        settleGroup(plan, group, rowsOf(await dataStatement(tx, ctx.versions, group, fresh, false)), versions);
+        settleGroup(
+          plan,
+          group,
+          rowsOf(await dataStatement(tx, ctx.versions, group, fresh, false)),
+          versions,
+        );
         settleRecordedDeletes(plan, group, fresh, versions);
       }
     }
@@ -97,7 +118,8 @@ async function batch(ctx: WriteContext, plan: WritePlan): Promise<void> {
   const versionsPart = versionStatements(ctx.db, ctx.versions, plan.winners, versionSize(ctx));
   const data: { group: WriteGroup; part: readonly PlannedWrite[]; statement: Statement }[] = [];
   for (const group of plan.groups) {
-    for (const part of group.parts) data.push({ group, part, statement: dataStatement(ctx.db, ctx.versions, group, part, true) });
+    for (const part of group.parts)
+      data.push({ group, part, statement: dataStatement(ctx.db, ctx.versions, group, part, true) });
   }
   const results = await ctx.transactions.batch([...versionsPart, ...data.map((d) => d.statement)]);
   const versions = recordedVersions(results.slice(0, versionsPart.length));

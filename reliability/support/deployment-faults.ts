@@ -1,0 +1,123 @@
+import type { WriteMode } from '@strata/core';
+import type { TcpProxy } from './tcp-proxy.js';
+
+/**
+ * The defect classes the deployment model can exercise, each switched on by its name in
+ * STRATA_MODEL_FAULTS (comma-separated; `all` or unset = every one; `none` = only the base
+ * commands set / delete / get / getMany / flush on two apps that share nothing but the Redis).
+ *
+ * - `tenants`: both apps use the same ids (tenant A's and tenant B's rows collide on L2 keys and
+ *   search lists when the schema identity ignores the Postgres schema). Off: tenant B's ids differ.
+ * - `shared-queue`: write-behind: both apps' Redis Stream queues are left on the default stream and
+ *   group (with the same keyPrefix). Off: app B's queue gets a stream and group of its own.
+ * - `applied-row`: `setWithoutNote` (leaves the nullable column out), and the end check compares
+ *   `note`, the SQL default `tag` and the autoNowAdd `createdAt` too (not only id / n / tenant).
+ * - `note-fold`: Postgres' `note` must be the one the acknowledged writes leave, in order (a write
+ *   that leaves `note` out keeps the previous write's note), not only agree with the caches.
+ * - `tx`: transactions (set k1 + delete k2).
+ * - `invalidate`: invalidate(key) and invalidateAll.
+ * - `search`: searchCached (all rows of the run ordered by id).
+ * - `late-commit`: A2's write whose Postgres reply is held 300 ms while A1 writes the same key.
+ * - `skew`: A2's clock is 10 s ahead; A2 then A1 write one key.
+ * - `redis-restart`: SIGKILL of the redis-server and a restart on its AOF (nothing lost).
+ * - `redis-data-loss`: after flushing every app, the redis-server restarts empty.
+ */
+export const FAULT_CLASSES = [
+  'tenants',
+  'shared-queue',
+  'applied-row',
+  'note-fold',
+  'tx',
+  'invalidate',
+  'search',
+  'late-commit',
+  'skew',
+  'redis-restart',
+  'redis-data-loss',
+] as const;
+export type FaultClass = (typeof FAULT_CLASSES)[number];
+export type Faults = ReadonlySet<FaultClass>;
+
+export const WRITE_MODES: readonly WriteMode[] = ['write-through', 'write-through-l1-async', 'write-behind'];
+
+function list(value: string | undefined): string[] | undefined {
+  if (value === undefined || value.trim() === '' || value.trim() === 'all') return undefined;
+  if (value.trim() === 'none') return [];
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** STRATA_MODEL_FAULTS, checked against the known names (a typo fails rather than tests less). */
+export function faultsFromEnv(env: Record<string, string | undefined> = process.env): Faults {
+  const names = list(env.STRATA_MODEL_FAULTS);
+  if (names === undefined) return new Set(FAULT_CLASSES);
+  for (const name of names) {
+    if (!(FAULT_CLASSES as readonly string[]).includes(name))
+      throw new Error(`STRATA_MODEL_FAULTS: unknown class ${name} (known: ${FAULT_CLASSES.join(', ')})`);
+  }
+  return new Set(names as FaultClass[]);
+}
+
+/** STRATA_MODEL_MODES (comma-separated write modes; unset = all three). */
+export function modesFromEnv(env: Record<string, string | undefined> = process.env): WriteMode[] {
+  const names = list(env.STRATA_MODEL_MODES);
+  if (names === undefined) return [...WRITE_MODES];
+  for (const name of names) {
+    if (!(WRITE_MODES as readonly string[]).includes(name))
+      throw new Error(`STRATA_MODEL_MODES: unknown mode ${name} (known: ${WRITE_MODES.join(', ')})`);
+  }
+  return names as WriteMode[];
+}
+
+/** The run's knobs: a fixed seed unless STRATA_MODEL_SEED says otherwise. */
+export function runSettingsFromEnv(env: Record<string, string | undefined> = process.env) {
+  const int = (name: string, fallback: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n)) throw new Error(`${name} must be an integer, got ${raw}`);
+    return n;
+  };
+  return {
+    seed: int('STRATA_MODEL_SEED', 20_260_512),
+    numRuns: int('STRATA_MODEL_RUNS', 8),
+    maxCommands: int('STRATA_MODEL_COMMANDS', 16),
+    /** How long a mode may spend shrinking a failure before it reports the smallest one found so far. */
+    shrinkBudgetMs: int('STRATA_MODEL_SHRINK_MS', 12_000),
+    /** fast-check's replay path of a reported failure (with the same seed). */
+    path: env.STRATA_MODEL_PATH || undefined,
+  };
+}
+
+/** ioredis/pg reply bytes: the CommandComplete of a one-row INSERT (an upsert reports INSERT too). */
+const INSERT_DONE = Buffer.from('INSERT 0 1\u0000', 'latin1');
+
+/**
+ * "Late commit reply": arms a one-shot trap on `proxy` (in front of one instance's Postgres pool)
+ * that holds the reply to the next one-row INSERT (Strata's upsert, which commits on its own when it
+ * is the only statement) once Postgres has sent it, i.e. after the commit. `release()` lets the
+ * reply through. `fired` resolves when the reply was caught.
+ */
+export function holdNextCommitReply(proxy: TcpProxy): { fired: Promise<void>; release(): void } {
+  const fired = proxy.trap({
+    direction: 'down',
+    match: (chunk) => chunk.includes(INSERT_DONE),
+    action: 'hold',
+  });
+  return { fired, release: () => proxy.resume() };
+}
+
+/** Rejects with `what` when `work` has not settled within `ms` (and leaves it to settle). */
+export async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: did not settle within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

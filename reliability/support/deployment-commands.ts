@@ -366,8 +366,10 @@ export function deploymentCommands(faults: Faults): fc.Arbitrary<Cmd>[] {
     fc.tuple(inst, key).map(([i, k]) => new GetCmd(i, k)),
     fc.tuple(inst, keySet).map(([i, ks]) => new GetManyCmd(i, ks)),
     fc.constantFrom<Tenant>('a', 'b').map((t) => new FlushCmd(t)),
+    fc.constantFrom<Tenant>('a', 'b').map((t) => new FlushCmd(t)),
   ];
-  if (on('applied-row')) arbs.push(fc.tuple(inst, key).map(([i, k]) => new SetCmd(i, k, false)));
+  if (on('applied-row') || on('note-fold'))
+    arbs.push(fc.tuple(inst, key).map(([i, k]) => new SetCmd(i, k, false)));
   if (on('tx')) arbs.push(fc.tuple(inst, key, key).map(([i, a, b]) => new TxCmd(i, a, b)));
   if (on('invalidate')) {
     arbs.push(fc.tuple(inst, key).map(([i, k]) => new InvalidateCmd(i, k)));
@@ -409,10 +411,20 @@ export async function settleAndCheck(
   await flushApp(m, r, 'b');
   const fields = r.faults.has('applied-row') ? FIELDS_ALL : FIELDS_BASE;
   const problems: string[] = [];
-  const pg: Record<Tenant, Map<string, RowView>> = {
-    a: await r.dbs.rows('a', m.keys.a),
-    b: await r.dbs.rows('b', m.keys.b),
+  const allIds = [...new Set([...m.keys.a, ...m.keys.b])];
+  const tables: Record<Tenant, Map<string, RowView>> = {
+    a: await r.dbs.rows('a', allIds),
+    b: await r.dbs.rows('b', allIds),
   };
+  // Each table must hold only its own tenant's rows (another app's flusher may have applied them).
+  for (const tenant of ['a', 'b'] as const) {
+    for (const row of tables[tenant].values()) {
+      if (row.tenant !== tenant) problems.push(`CROSS-TENANT: tenant ${tenant}'s table holds ${show(row)}`);
+    }
+  }
+  const own = (tenant: Tenant) =>
+    new Map([...tables[tenant]].filter(([id]) => (m.keys[tenant] as readonly string[]).includes(id)));
+  const pg: Record<Tenant, Map<string, RowView>> = { a: own('a'), b: own('b') };
   let keysFound = 0;
   let writesFound = 0;
   for (const tenant of ['a', 'b'] as const) {
@@ -466,8 +478,12 @@ export async function settleAndCheck(
           t.keys.forEach((key, j) => {
             const got = view(rows[j] as Record<string, unknown> | null);
             const want = pg[tenant].get(key) ?? null;
-            if (differs(got, want, fields))
-              disagree.push(`tenant ${tenant} ${key}: ${reader.name} ${show(got)} vs Postgres ${show(want)}`);
+            if (differs(got, want, fields)) {
+              const cross = got !== null && got.tenant !== tenant ? 'CROSS-TENANT: ' : '';
+              disagree.push(
+                `${cross}tenant ${tenant} ${key}: ${reader.name} ${show(got)} vs Postgres ${show(want)}`,
+              );
+            }
           });
         }
         if (r.faults.has('search')) {
@@ -479,8 +495,10 @@ export async function settleAndCheck(
             const want = [...pg[tenant].values()].sort((x, y) => (x.id < y.id ? -1 : 1));
             const same = list.length === want.length && list.every((v, j) => !differs(v, want[j]!, fields));
             if (!same) {
+              const cross = list.some((v) => v.tenant !== tenant) ? 'CROSS-TENANT: ' : '';
               disagree.push(
-                `tenant ${tenant}: ${n} searchCached [${list.map(show).join(', ')}] vs Postgres [${want.map(show).join(', ')}]`,
+                cross +
+                  `tenant ${tenant}: ${n} searchCached [${list.map(show).join(', ')}] vs Postgres [${want.map(show).join(', ')}]`,
               );
             }
           }

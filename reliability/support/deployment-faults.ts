@@ -6,10 +6,13 @@ import type { TcpProxy } from './tcp-proxy.js';
  * STRATA_MODEL_FAULTS (comma-separated; `all` or unset = every one; `none` = only the base
  * commands set / delete / get / getMany / flush on two apps that share nothing but the Redis).
  *
- * - `tenants`: both apps use the same ids (tenant A's and tenant B's rows collide on L2 keys and
- *   search lists when the schema identity ignores the Postgres schema). Off: tenant B's ids differ.
+ * - `shared-prefix`: both apps leave the defaults: the same Strata keyPrefix and bus channel (their
+ *   schemas share L2 generation keys and bus messages when the schema identity ignores the Postgres
+ *   schema). Off: app B has a keyPrefix and a bus channel of its own.
+ * - `tenants`: both apps also use the same ids (tenant A's and tenant B's rows collide on L2 keys
+ *   and search lists). Implies `shared-prefix`. Off: tenant B's ids differ.
  * - `shared-queue`: write-behind: both apps' Redis Stream queues are left on the default stream and
- *   group (with the same keyPrefix). Off: app B's queue gets a stream and group of its own.
+ *   group (with each app's keyPrefix passed). Off: app B's queue names a stream and group of its own.
  * - `applied-row`: `setWithoutNote` (leaves the nullable column out), and the end check compares
  *   `note`, the SQL default `tag` and the autoNowAdd `createdAt` too (not only id / n / tenant).
  * - `note-fold`: Postgres' `note` must be the one the acknowledged writes leave, in order (a write
@@ -23,6 +26,7 @@ import type { TcpProxy } from './tcp-proxy.js';
  * - `redis-data-loss`: after flushing every app, the redis-server restarts empty.
  */
 export const FAULT_CLASSES = [
+  'shared-prefix',
   'tenants',
   'shared-queue',
   'applied-row',
@@ -57,7 +61,9 @@ export function faultsFromEnv(env: Record<string, string | undefined> = process.
     if (!(FAULT_CLASSES as readonly string[]).includes(name))
       throw new Error(`STRATA_MODEL_FAULTS: unknown class ${name} (known: ${FAULT_CLASSES.join(', ')})`);
   }
-  return new Set(names as FaultClass[]);
+  const faults = new Set(names as FaultClass[]);
+  if (faults.has('tenants')) faults.add('shared-prefix');
+  return faults;
 }
 
 /** STRATA_MODEL_MODES (comma-separated write modes; unset = all three). */
@@ -82,8 +88,8 @@ export function runSettingsFromEnv(env: Record<string, string | undefined> = pro
   };
   return {
     seed: int('STRATA_MODEL_SEED', 20_260_512),
-    numRuns: int('STRATA_MODEL_RUNS', 8),
-    maxCommands: int('STRATA_MODEL_COMMANDS', 16),
+    numRuns: int('STRATA_MODEL_RUNS', 20),
+    maxCommands: int('STRATA_MODEL_COMMANDS', 30),
     /** How long a mode may spend shrinking a failure before it reports the smallest one found so far. */
     shrinkBudgetMs: int('STRATA_MODEL_SHRINK_MS', 12_000),
     /** fast-check's replay path of a reported failure (with the same seed). */

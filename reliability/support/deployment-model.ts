@@ -139,8 +139,9 @@ export class TenantModel {
   checkOwn(reader: string, key: string, row: RowView | null): void {
     if (row === null) return;
     if (row.tenant !== this.tenant || row.id !== key || !this.written.get(key)!.has(row.n)) {
+      const cross = row.tenant !== this.tenant ? 'CROSS-TENANT: ' : '';
       throw new ModelViolation(
-        `${reader} (tenant ${this.tenant}) read ${key} = ${JSON.stringify(row)}: not a row tenant ` +
+        `${cross}${reader} (tenant ${this.tenant}) read ${key} = ${JSON.stringify(row)}: not a row tenant ` +
           `${this.tenant} wrote for ${key} (its n values: ${JSON.stringify([...this.written.get(key)!])})`,
       );
     }

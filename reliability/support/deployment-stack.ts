@@ -131,7 +131,8 @@ export interface Instance {
 
 export interface Deployment {
   readonly mode: WriteMode;
-  readonly keyPrefix: string;
+  /** Each app's Strata keyPrefix: the same one for both with the `shared-prefix` class. */
+  readonly keyPrefix: Readonly<Record<Tenant, string>>;
   readonly instances: Readonly<Record<InstanceName, Instance>>;
   /** In front of A2's Postgres pool: the late commit reply. */
   readonly proxy: TcpProxy;
@@ -181,7 +182,11 @@ export async function deploy(
   redis: AofRedis,
   dbs: TenantDatabases,
 ): Promise<Deployment> {
-  const keyPrefix = uniqueName('model');
+  // The hostile case: both apps leave the defaults, so they share the keyPrefix (and bus channel).
+  // Without `shared-prefix`, app B is configured apart: its own keyPrefix and bus channel.
+  const shared = faults.has('shared-prefix');
+  const prefixA = uniqueName('model');
+  const keyPrefix: Record<Tenant, string> = { a: prefixA, b: shared ? prefixA : `${prefixA}_b` };
   const proxy = await startTcpProxy(5432);
   const skewMs = faults.has('skew') ? SKEW_MS : 0;
   const schemas = { a: tenantSchema(dbs.tables.a, mode), b: tenantSchema(dbs.tables.b, mode) };
@@ -190,23 +195,30 @@ export async function deploy(
 
   const config = (tenant: Tenant, inst: string, pool: pg.Pool, clients: Redis[]): StrataConfig => {
     const [l2, bus, queue] = clients as [Redis, Redis, Redis];
+    const prefix = keyPrefix[tenant];
     const queueOptions = {
       redis: queue,
-      // Passed for when the queue takes it (namespacing by app); ignored by today's queue.
-      keyPrefix,
-      ...(!sharedQueue && tenant === 'b' && { stream: `${keyPrefix}:b:writes`, group: `${keyPrefix}-b` }),
+      // The app's Strata keyPrefix, for the queue to namespace its stream and group by (the option
+      // the lead adds; today's queue ignores it, hence the cast).
+      keyPrefix: prefix,
+      // Without `shared-queue`, app B names a stream and group of its own; with it, both apps leave
+      // them to the queue (today: the one default stream and group).
+      ...(!sharedQueue && tenant === 'b' && { stream: `${prefix}:b:writes`, group: `${prefix}-b` }),
     } as RedisStreamQueueOptions;
     return {
       l2: createIoredisL2(l2),
       l3: createDrizzleL3(drizzle(pool)),
-      bus: createRedisPubSubBus({ redis: bus }),
+      bus: createRedisPubSubBus({
+        redis: bus,
+        ...(!shared && tenant === 'b' && { channel: `${prefix}:invalidate` }),
+      }),
       queue: createRedisStreamQueue(queueOptions),
-      keyPrefix,
+      keyPrefix: prefix,
       schemas: [schemas[tenant]],
       defaultL1Ttl: '10m', // coherence must come from the bus, not from short TTLs
       timeouts: { l2: '2s', l3: '10s', queue: '5s' },
       writeBehindFlushThreshold: 1_000_000, // flushes only when the model asks for them
-      instanceId: `${keyPrefix}-${inst}`,
+      instanceId: `${prefix}-${inst}`,
     };
   };
 

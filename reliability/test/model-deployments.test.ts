@@ -27,6 +27,8 @@ const BOUND_MS = 1_000;
 const faults = faultsFromEnv();
 const modes = modesFromEnv();
 const settings = runSettingsFromEnv();
+/** STRATA_MODEL_TRACE=1: one line per run (its commands and outcome). */
+const TRACE = process.env.STRATA_MODEL_TRACE === '1';
 const MODE_TAG: Record<WriteMode, string> = {
   'write-through': 'wt',
   'write-through-l1-async': 'wa',
@@ -81,8 +83,11 @@ describe.each(modes)('deployments: two apps and two tenants on one Redis, %s', (
             const found = await settleAndCheck(model, real);
             tally.writesFound +=
               found.keysFound === keys.a.length + keys.b.length ? model.writesAcknowledged : 0;
+            if (TRACE) console.log(`run ${run} passed: ${fc.stringify(cmds)}`);
           } catch (err) {
             firstFailureAt ??= performance.now();
+            if (TRACE)
+              console.log(`run ${run} FAILED: ${fc.stringify(cmds)}\n  ${String(err).split('\n')[0]}`);
             throw err;
           } finally {
             tally.runs += 1;

@@ -92,26 +92,40 @@ export function runSettingsFromEnv(env: Record<string, string | undefined> = pro
     maxCommands: int('STRATA_MODEL_COMMANDS', 30),
     /** How long a mode may spend shrinking a failure before it reports the smallest one found so far. */
     shrinkBudgetMs: int('STRATA_MODEL_SHRINK_MS', 12_000),
-    /** fast-check's replay path of a reported failure (with the same seed). */
+    /** fast-check's replay path of a reported failure (with the same seed and STRATA_MODEL_REPLAY). */
     path: env.STRATA_MODEL_PATH || undefined,
+    /** The commands' replayPath of that failure (printed with the shrunk commands). */
+    replayPath: env.STRATA_MODEL_REPLAY || undefined,
   };
 }
 
-/** ioredis/pg reply bytes: the CommandComplete of a one-row INSERT (an upsert reports INSERT too). */
-const INSERT_DONE = Buffer.from('INSERT 0 1\u0000', 'latin1');
+const latin1 = (text: string) => Buffer.from(text, 'latin1');
+/** ReadyForQuery with status idle ('Z', length 5, 'I'): the statement's transaction is over. */
+const READY_IDLE = latin1('Z\u0000\u0000\u0000\u0005I');
+/** CommandComplete tags of a write or a commit (an upsert reports INSERT 0 1); each ends with a NUL. */
+const WRITE_DONE = /(?:INSERT 0 \d+|UPDATE \d+|DELETE \d+|COMMIT)$/;
+
+/**
+ * Whether a chunk Postgres sends is the reply to a write that has committed: a write's or COMMIT's
+ * CommandComplete, then ReadyForQuery "idle" (no transaction open any more). A reply inside a
+ * transaction (status 'T') is not it: holding that would hold the COMMIT back, not its reply.
+ */
+export function isCommittedWriteReply(chunk: Buffer): boolean {
+  if (!chunk.includes(READY_IDLE)) return false;
+  return chunk
+    .toString('latin1')
+    .split('\u0000')
+    .some((part) => WRITE_DONE.test(part));
+}
 
 /**
  * "Late commit reply": arms a one-shot trap on `proxy` (in front of one instance's Postgres pool)
- * that holds the reply to the next one-row INSERT (Strata's upsert, which commits on its own when it
- * is the only statement) once Postgres has sent it, i.e. after the commit. `release()` lets the
- * reply through. `fired` resolves when the reply was caught.
+ * that holds the reply to the next committed write (Strata's upsert commits on its own when it is
+ * the only statement; a transaction's COMMIT) once Postgres has sent it: Postgres has committed,
+ * the client does not know yet. `release()` lets the reply through. `fired` resolves when caught.
  */
 export function holdNextCommitReply(proxy: TcpProxy): { fired: Promise<void>; release(): void } {
-  const fired = proxy.trap({
-    direction: 'down',
-    match: (chunk) => chunk.includes(INSERT_DONE),
-    action: 'hold',
-  });
+  const fired = proxy.trap({ direction: 'down', match: isCommittedWriteReply, action: 'hold' });
   return { fired, release: () => proxy.resume() };
 }
 

@@ -18,9 +18,11 @@ import { record } from '../support/ledger.js';
 // most BOUND_MS; at the end, Postgres holds every key's last acknowledged write and every tier
 // (each instance's L1, a fresh instance's L2 read, searchCached) agrees with Postgres.
 //
-// STRATA_MODEL_FAULTS=tenants,late-commit,... runs only those defect classes (see
-// deployment-faults.ts; `none` = the base commands, which pass today), STRATA_MODEL_MODES the write
-// modes, STRATA_MODEL_SEED / _RUNS / _COMMANDS / _SHRINK_MS / _PATH the fast-check run.
+// On the code before issue 12's fix this FAILS in every write mode (expected; see
+// deployment-faults.ts for what each defect class finds). STRATA_MODEL_FAULTS=tenants,late-commit,…
+// runs only those classes (`none` = the base commands, which pass), STRATA_MODEL_MODES the write
+// modes, STRATA_MODEL_SEED / _RUNS / _COMMANDS / _SHRINK_MS / _PATH the fast-check run (a failure
+// prints the shrunk commands and the line that replays it), STRATA_MODEL_TRACE=1 one line per run.
 
 /** How long another instance may still serve what a write replaced (bus delivery). */
 const BOUND_MS = 1_000;
@@ -62,7 +64,11 @@ describe.each(modes)('deployments: two apps and two tenants on one Redis, %s', (
     const started = performance.now();
     try {
       const property = fc.asyncProperty(
-        fc.commands(deploymentCommands(faults), { maxCommands: settings.maxCommands, size: 'max' }),
+        fc.commands(deploymentCommands(faults), {
+          maxCommands: settings.maxCommands,
+          size: 'max',
+          ...(settings.replayPath && { replayPath: settings.replayPath }),
+        }),
         async (cmds) => {
           // Shrinking has had its budget: the smallest failure so far is the one reported.
           if (firstFailureAt !== undefined && performance.now() - firstFailureAt > settings.shrinkBudgetMs)
@@ -108,13 +114,16 @@ describe.each(modes)('deployments: two apps and two tenants on one Redis, %s', (
           details.errorInstance instanceof Error
             ? details.errorInstance.message
             : String(details.errorInstance);
+        const shrunk = fc.stringify(details.counterexample?.[0]);
+        const replayPath = /replayPath="([^"]*)"/.exec(shrunk)?.[1];
         const message = [
           `${mode}: the deployment model failed after ${details.numRuns} run(s), shrunk ${details.numShrinks} time(s)`,
           `faults: ${[...faults].join(',') || 'none'}`,
-          `shrunk commands: ${fc.stringify(details.counterexample?.[0])}`,
+          `shrunk commands: ${shrunk}`,
           `violation: ${error}`,
           `replay: STRATA_MODEL_MODES=${mode} STRATA_MODEL_FAULTS=${[...faults].join(',') || 'none'} ` +
             `STRATA_MODEL_SEED=${details.seed} STRATA_MODEL_PATH=${details.counterexamplePath} ` +
+            `STRATA_MODEL_REPLAY='${replayPath ?? ''}' ` +
             'npx vitest run --project reliability reliability/test/model-deployments.test.ts',
         ].join('\n');
         console.error(message);

@@ -40,6 +40,10 @@ const tenantModel = (m: DeploymentModel, inst: InstanceName): TenantModel => m.t
 const keyOf = (m: DeploymentModel, inst: InstanceName, k: number) => m.keys[tenantOf(inst)][k]!;
 const call = <T>(work: Promise<T>, what: string) => within(work, CALL_MS, what);
 
+/** The createdAt a set resolved with (a transaction's commit resolves nothing: undefined). */
+const createdAtOf = (row: unknown): number | undefined =>
+  row && typeof row === 'object' ? (view(row as Record<string, unknown>)?.createdAt ?? undefined) : undefined;
+
 function rowValue(key: string, tenant: Tenant, n: number, withNote: boolean) {
   return withNote ? { id: key, n, tenant, note: `note-${n}` } : { id: key, n, tenant };
 }
@@ -55,9 +59,12 @@ class SetCmd implements Cmd {
     const i = instance(r, this.inst);
     const key = keyOf(m, this.inst, this.key);
     const n = m.nextLevel++;
-    await call(i.strata.set(i.schema, rowValue(key, i.tenant, n, this.withNote) as never), `${this}`);
-    const note = this.withNote ? `note-${n}` : undefined;
-    tenantModel(m, this.inst).wrote(this.inst, key, [n], [note], now(), !m.writeBehind, `${this}`);
+    const stored = await call(
+      i.strata.set(i.schema, rowValue(key, i.tenant, n, this.withNote) as never),
+      `${this}`,
+    );
+    const fact = { level: n, note: this.withNote ? `note-${n}` : undefined, createdAt: createdAtOf(stored) };
+    tenantModel(m, this.inst).wrote(this.inst, key, [fact], now(), !m.writeBehind, `${this}`);
     m.writesAcknowledged += 1;
     m.operations += 1;
   }
@@ -74,7 +81,7 @@ class DeleteCmd implements Cmd {
     const i = instance(r, this.inst);
     const key = keyOf(m, this.inst, this.key);
     await call(i.strata.delete(i.schema, key), `${this}`);
-    tenantModel(m, this.inst).wrote(this.inst, key, [null], [undefined], now(), !m.writeBehind, `${this}`);
+    tenantModel(m, this.inst).wrote(this.inst, key, [{ level: null }], now(), !m.writeBehind, `${this}`);
     m.writesAcknowledged += 1;
     m.operations += 1;
   }
@@ -154,8 +161,8 @@ class TxCmd implements Cmd {
     const at = now();
     const t = tenantModel(m, this.inst);
     // A committed transaction is in Postgres at once, whatever the schema's write mode.
-    t.wrote(this.inst, setKey, [n], [`note-${n}`], at, true, `${this}`);
-    t.wrote(this.inst, deleteKey, [null], [undefined], at, true, `${this}`);
+    t.wrote(this.inst, setKey, [{ level: n, note: `note-${n}` }], at, true, `${this}`);
+    t.wrote(this.inst, deleteKey, [{ level: null }], at, true, `${this}`);
     m.writesAcknowledged += 2;
     m.operations += 1;
   }
@@ -266,18 +273,14 @@ class LateCommitCmd implements Cmd {
     } finally {
       hold.release();
     }
-    await call(write, `${this}: A2's write`);
-    if (meanwhileWrite) await call(meanwhileWrite, `${this}: A1's set`);
+    const lateStored = await call(write, `${this}: A2's write`);
+    const meanwhileStored = meanwhileWrite && (await call(meanwhileWrite, `${this}: A1's set`));
     const t = m.tenants.a;
-    t.wrote(
-      'A2',
-      key,
-      [late, meanwhile],
-      [`note-${late}`, `note-${meanwhile}`],
-      now(),
-      !m.writeBehind,
-      `${this}`,
-    );
+    const facts = [
+      { level: late, note: `note-${late}`, createdAt: createdAtOf(lateStored) },
+      { level: meanwhile, note: `note-${meanwhile}`, createdAt: createdAtOf(meanwhileStored) },
+    ];
+    t.wrote('A2', key, facts, now(), !m.writeBehind, `${this}`);
     t.refreshed('A1', key);
     m.writesAcknowledged += 2;
     m.operations += 2;
@@ -296,8 +299,18 @@ class SkewedWritesCmd implements Cmd {
     for (const name of ['A2', 'A1'] as const) {
       const i = instance(r, name);
       const n = m.nextLevel++;
-      await call(i.strata.set(i.schema, rowValue(key, 'a', n, true) as never), `${this}: ${name}'s set`);
-      t.wrote(name, key, [n], [`note-${n}`], now(), !m.writeBehind, `${this}: ${name}`);
+      const stored = await call(
+        i.strata.set(i.schema, rowValue(key, 'a', n, true) as never),
+        `${this}: ${name}'s set`,
+      );
+      t.wrote(
+        name,
+        key,
+        [{ level: n, note: `note-${n}`, createdAt: createdAtOf(stored) }],
+        now(),
+        !m.writeBehind,
+        `${this}: ${name}`,
+      );
       m.writesAcknowledged += 1;
       m.operations += 1;
     }
@@ -374,7 +387,7 @@ export function deploymentCommands(faults: Faults): fc.Arbitrary<Cmd>[] {
     fc.constantFrom<Tenant>('a', 'b').map((t) => new FlushCmd(t)),
     fc.constantFrom<Tenant>('a', 'b').map((t) => new FlushCmd(t)),
   ];
-  if (on('applied-row') || on('note-fold'))
+  if (on('applied-row') || on('row-fold'))
     arbs.push(fc.tuple(inst, key).map(([i, k]) => new SetCmd(i, k, false)));
   if (on('tx')) arbs.push(fc.tuple(inst, key, key).map(([i, a, b]) => new TxCmd(i, a, b)));
   if (on('invalidate')) {
@@ -404,7 +417,7 @@ const show = (v: RowView | null) =>
 
 /**
  * The end of a run: every app flushes; Postgres must hold each key's last acknowledged write (one
- * of them for overlapping writes), of its own tenant (and, with `note-fold`, the note the writes
+ * of them for overlapping writes), of its own tenant (and, with `row-fold`, the note and createdAt the writes
  * leave); then, polling until `boundMs` + slack has passed, every instance's get, a fresh instance's
  * get (L2) and every instance's searchCached must agree with Postgres. Resolves how many keys'
  * writes were all found in Postgres.
@@ -449,10 +462,23 @@ export async function settleAndCheck(
             `${latest.levels.map(String).join(' or ')} (${latest.by}); writes: ${writes.map((e) => `${e.by}=${e.levels.map(String).join('|')}`).join(', ')}`,
         );
       }
-      if (r.faults.has('note-fold') && stored && !latest.notes.has(stored.note)) {
+      if (r.faults.has('row-fold') && stored && !latest.notes.has(stored.note)) {
         problems.push(
           `tenant ${tenant} ${key}: Postgres keeps note ${JSON.stringify(stored.note)}, but the acknowledged ` +
             `writes leave ${JSON.stringify([...latest.notes])}; writes: ${writes.map((e) => e.by).join(', ')}`,
+        );
+      }
+      const createdAts = latest.createdAts;
+      if (
+        r.faults.has('row-fold') &&
+        stored &&
+        createdAts !== 'any' &&
+        !createdAts.has(stored.createdAt ?? Number.NaN)
+      ) {
+        const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+        problems.push(
+          `tenant ${tenant} ${key}: Postgres keeps createdAt ${iso(stored.createdAt)}, but the write that created ` +
+            `the row had ${JSON.stringify([...createdAts].map(iso))}; writes: ${writes.map((e) => e.by).join(', ')}`,
         );
       }
     }

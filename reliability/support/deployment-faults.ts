@@ -15,8 +15,9 @@ import type { TcpProxy } from './tcp-proxy.js';
  *   group (with each app's keyPrefix passed). Off: app B's queue names a stream and group of its own.
  * - `applied-row`: `setWithoutNote` (leaves the nullable column out), and the end check compares
  *   `note`, the SQL default `tag` and the autoNowAdd `createdAt` too (not only id / n / tenant).
- * - `note-fold`: Postgres' `note` must be the one the acknowledged writes leave, in order (a write
- *   that leaves `note` out keeps the previous write's note), not only agree with the caches.
+ * - `row-fold`: Postgres must hold the row the acknowledged writes leave, in order, not only agree
+ *   with the caches: a write that leaves `note` out keeps the previous write's note, and `createdAt`
+ *   is the one of the write that created the row (after a delete, the next set creates it anew).
  * - `tx`: transactions (set k1 + delete k2).
  * - `invalidate`: invalidate(key) and invalidateAll.
  * - `search`: searchCached (all rows of the run ordered by id).
@@ -30,7 +31,7 @@ export const FAULT_CLASSES = [
   'tenants',
   'shared-queue',
   'applied-row',
-  'note-fold',
+  'row-fold',
   'tx',
   'invalidate',
   'search',

@@ -24,10 +24,22 @@ export interface Entry {
   readonly ackAt: number;
   /** From when reads must no longer return what this entry replaced (write-behind invalidate: ∞ until the flush). */
   visibleAt: number;
-  /** The notes Postgres may hold after this entry (note fold: a write without a note keeps the previous one). */
+  /** The notes Postgres may hold after this entry (a write without a note keeps the previous one). */
   readonly notes: ReadonlySet<string | null>;
+  /** The createdAt (epoch ms) Postgres may hold: the creating write's ('any' when it was not seen). */
+  readonly createdAts: ReadonlySet<number> | 'any';
   /** What made it, for messages. */
   readonly by: string;
+}
+
+/** One acknowledged write as the model needs it. */
+export interface WriteFact {
+  /** Its `n`, or null for a delete. */
+  readonly level: number | null;
+  /** The note it sent; `undefined` when it left the column out. */
+  readonly note?: string | undefined;
+  /** The createdAt (epoch ms) the write resolved with; `undefined` when not seen (a transaction). */
+  readonly createdAt?: number | undefined;
 }
 
 export class ModelViolation extends Error {
@@ -54,6 +66,7 @@ export class TenantModel {
           ackAt: Number.NEGATIVE_INFINITY,
           visibleAt: Number.NEGATIVE_INFINITY,
           notes: new Set([null]),
+          createdAts: new Set(),
           by: 'initial',
         },
       ]);
@@ -74,35 +87,43 @@ export class TenantModel {
   }
 
   /**
-   * An acknowledged write (or delete: level null) of `key` by `inst`. `note`: the note it sent, or
-   * `undefined` when it left the column out. `inL3`: Postgres already holds it (write-through, a
-   * committed transaction); write-behind writes reach it on the flush.
+   * An acknowledged write of `key` by `inst`: one fact, or two for overlapping writes (either order).
+   * `inL3`: Postgres already holds it (write-through, a committed transaction); write-behind writes
+   * reach it on the flush.
    */
   wrote(
     inst: InstanceName,
     key: string,
-    levels: readonly (number | null)[],
-    notes: readonly (string | null | undefined)[],
+    facts: readonly WriteFact[],
     ackAt: number,
     inL3: boolean,
     by: string,
   ): void {
     const h = this.entries(key);
     const previous = h[h.length - 1]!;
-    const kept = new Set<string | null>();
-    levels.forEach((level, i) => {
-      const note = notes[i];
-      if (level === null) return;
-      if (note !== undefined) kept.add(note);
-      else if (previous.levels.every((l) => l === null)) kept.add(null);
-      else if (previous.levels.some((l) => l === null)) {
-        kept.add(null);
-        for (const n of previous.notes) kept.add(n);
-      } else for (const n of previous.notes) kept.add(n);
-    });
-    if (kept.size === 0) kept.add(null);
-    for (const level of levels) if (level !== null) this.written.get(key)!.add(level);
-    h.push({ levels, ackAt, visibleAt: ackAt, notes: kept, by });
+    const wasAbsent = previous.levels.every((l) => l === null);
+    const wasPresent = previous.levels.every((l) => l !== null);
+    const notes = new Set<string | null>();
+    let createdAts: Set<number> | 'any' = new Set();
+    const addCreated = (c: ReadonlySet<number> | 'any') => {
+      if (createdAts === 'any' || c === 'any') createdAts = 'any';
+      else for (const t of c) createdAts.add(t);
+    };
+    for (const fact of facts) {
+      if (fact.level === null) continue;
+      this.written.get(key)!.add(fact.level);
+      // A write that leaves `note` out keeps the row's note; on a new row it is null.
+      if (fact.note !== undefined) notes.add(fact.note);
+      else {
+        if (!wasPresent) notes.add(null);
+        if (!wasAbsent) for (const n of previous.notes) notes.add(n);
+      }
+      // autoNowAdd: set by the write that creates the row, kept by every later one.
+      if (!wasPresent) addCreated(fact.createdAt === undefined ? 'any' : new Set([fact.createdAt]));
+      if (!wasAbsent) addCreated(previous.createdAts);
+    }
+    if (notes.size === 0) notes.add(null);
+    h.push({ levels: facts.map((f) => f.level), ackAt, visibleAt: ackAt, notes, createdAts, by });
     if (inL3) this.inL3.set(key, h.length - 1);
     this.raise(inst, key, h.length - 1);
   }

@@ -25,6 +25,25 @@ import type { TcpProxy } from './tcp-proxy.js';
  * - `skew`: A2's clock is 10 s ahead; A2 then A1 write one key.
  * - `redis-restart`: SIGKILL of the redis-server and a restart on its AOF (nothing lost).
  * - `redis-data-loss`: after flushing every app, the redis-server restarts empty.
+ *
+ * What each class found on the code before issue 12's fix (seed 20260512 unless said; `none`,
+ * `shared-prefix`, `search`, `redis-restart` and `redis-data-loss` alone passed):
+ * - tenants (every mode): `set(A1, k0)` → B1 and a fresh B instance read tenant A's row (shared L2
+ *   key), B1's searchCached lists it (shared list key). Issue items 1/3.
+ * - shared-prefix + invalidate (write-behind, seed 1, 100 runs): `set(B1, k2), invalidateAll(A1),
+ *   …, get(B1, k2)` → null: app A's invalidateAll (shared generation key) drops app B's unflushed write.
+ * - shared-queue (write-behind): `set(A1, k0), flush(app B)` → tenant B's table holds A's row, A's
+ *   acknowledged write is not in A's table. Issue item 2.
+ * - applied-row (write-behind): after the flush the caches lack the SQL default `tag`, have no
+ *   `note` where Postgres kept the old one, and the second write's `createdAt`. Issue item 4.
+ * - row-fold (write-behind): `set(note) + setWithoutNote` in one flush → Postgres note null and the
+ *   second write's createdAt (coalescing keeps only the last write); not in the issue's list.
+ * - tx (write-behind): `set(A1, k0), tx(A1, set k0, …)` → the flush applies the older queued set
+ *   over the committed transaction. Issue item 5.
+ * - invalidate (write-behind): `set k, flush, set k, invalidate, get k` → after the flush every
+ *   instance and a fresh one read the older row, Postgres holds the newer. Issue item 8.
+ * - late-commit (every mode): Postgres holds A1's write, every cache A2's late one. Issue item 11.
+ * - skew (write-behind): A2 (+10 s) then A1 write k0 → the flush keeps A2's. Issue item 9.
  */
 export const FAULT_CLASSES = [
   'shared-prefix',

@@ -30,7 +30,7 @@ export function tenantTable(pgSchemaName: string) {
     tenant: text('tenant').notNull(),
     note: text('note'),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull(),
-    tag: text('tag').default(sql`'sql-default'`),
+    tag: text('tag').default(sql.raw(`'${TAG_DEFAULT}'`)),
   });
 }
 export type TenantTable = ReturnType<typeof tenantTable>;
@@ -53,7 +53,6 @@ export type Tenant = 'a' | 'b';
 export type InstanceName = 'A1' | 'A2' | 'B1';
 export const INSTANCES: readonly InstanceName[] = ['A1', 'A2', 'B1'];
 export const tenantOf = (inst: InstanceName): Tenant => (inst === 'B1' ? 'b' : 'a');
-export const appOf = tenantOf;
 
 /** A row as the checks compare it (Dates as epoch ms, absent optional columns as null). */
 export interface RowView {

@@ -4,7 +4,7 @@ import { inject } from 'vitest';
 
 /** One category's tally: what was injected and tried, and what came out. Every field adds up. */
 export interface LedgerEntry {
-  /** `faults`, `crash`, `races`, `hostile-input`, `secrets`, `key-rotation`. */
+  /** `faults`, `crash`, `races`, `hostile-input`, `secrets`, `key-rotation`, `deployments`. */
   category: string;
   /** What the test did, e.g. `redis stopped mid-load`. */
   scenario: string;

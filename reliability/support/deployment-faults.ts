@@ -1,0 +1,163 @@
+import type { WriteMode } from '@strata/core';
+import type { TcpProxy } from './tcp-proxy.js';
+
+/**
+ * The defect classes the deployment model can exercise, each switched on by its name in
+ * STRATA_MODEL_FAULTS (comma-separated; `all` or unset = every one; `none` = only the base
+ * commands set / delete / get / getMany / flush on two apps that share nothing but the Redis).
+ *
+ * - `shared-prefix`: both apps leave the defaults: the same Strata keyPrefix and bus channel (their
+ *   schemas share L2 generation keys and bus messages when the schema identity ignores the Postgres
+ *   schema). Off: app B has a keyPrefix and a bus channel of its own.
+ * - `tenants`: both apps also use the same ids (tenant A's and tenant B's rows collide on L2 keys
+ *   and search lists). Implies `shared-prefix`. Off: tenant B's ids differ.
+ * - `shared-queue`: write-behind: both apps' Redis Stream queues are left on the default stream and
+ *   group (with each app's keyPrefix passed). Off: app B's queue names a stream and group of its own.
+ * - `applied-row`: `setWithoutNote` (leaves the nullable column out), and the end check compares
+ *   `note`, the SQL default `tag` and the autoNowAdd `createdAt` too (not only id / n / tenant).
+ * - `row-fold`: Postgres must hold the row the acknowledged writes leave, in order, not only agree
+ *   with the caches: a write that leaves `note` out keeps the previous write's note, and `createdAt`
+ *   is the one of the write that created the row (after a delete, the next set creates it anew).
+ * - `tx`: transactions (set k1 + delete k2).
+ * - `invalidate`: invalidate(key) and invalidateAll.
+ * - `search`: searchCached (all rows of the run ordered by id).
+ * - `late-commit`: A2's write whose Postgres reply is held 300 ms while A1 writes the same key.
+ * - `skew`: A2's clock is 10 s ahead; A2 then A1 write one key.
+ * - `redis-restart`: SIGKILL of the redis-server and a restart on its AOF (nothing lost).
+ * - `redis-data-loss`: after flushing every app, the redis-server restarts empty.
+ *
+ * What each class found on the code before issue 12's fix (seed 20260512 unless said; `none`,
+ * `shared-prefix`, `search`, `redis-restart` and `redis-data-loss` alone passed):
+ * - tenants (every mode): `set(A1, k0)` → B1 and a fresh B instance read tenant A's row (shared L2
+ *   key), B1's searchCached lists it (shared list key). Issue items 1/3.
+ * - shared-prefix + invalidate (write-behind, seed 1, 100 runs): `set(B1, k2), invalidateAll(A1),
+ *   …, get(B1, k2)` → null: app A's invalidateAll (shared generation key) drops app B's unflushed write.
+ * - shared-queue (write-behind): `set(A1, k0), flush(app B)` → tenant B's table holds A's row, A's
+ *   acknowledged write is not in A's table. Issue item 2.
+ * - applied-row (write-behind): after the flush the caches lack the SQL default `tag`, have no
+ *   `note` where Postgres kept the old one, and the second write's `createdAt`. Issue item 4.
+ * - row-fold (write-behind): `set(note) + setWithoutNote` in one flush → Postgres note null and the
+ *   second write's createdAt (coalescing keeps only the last write); not in the issue's list.
+ * - tx (write-behind): `set(A1, k0), tx(A1, set k0, …)` → the flush applies the older queued set
+ *   over the committed transaction. Issue item 5.
+ * - invalidate (write-behind): `set k, flush, set k, invalidate, get k` → after the flush every
+ *   instance and a fresh one read the older row, Postgres holds the newer. Issue item 8.
+ * - late-commit (every mode): Postgres holds A1's write, every cache A2's late one. Issue item 11.
+ * - skew (write-behind): A2 (+10 s) then A1 write k0 → the flush keeps A2's. Issue item 9.
+ */
+export const FAULT_CLASSES = [
+  'shared-prefix',
+  'tenants',
+  'shared-queue',
+  'applied-row',
+  'row-fold',
+  'tx',
+  'invalidate',
+  'search',
+  'late-commit',
+  'skew',
+  'redis-restart',
+  'redis-data-loss',
+] as const;
+export type FaultClass = (typeof FAULT_CLASSES)[number];
+export type Faults = ReadonlySet<FaultClass>;
+
+export const WRITE_MODES: readonly WriteMode[] = ['write-through', 'write-through-l1-async', 'write-behind'];
+
+function list(value: string | undefined): string[] | undefined {
+  if (value === undefined || value.trim() === '' || value.trim() === 'all') return undefined;
+  if (value.trim() === 'none') return [];
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** STRATA_MODEL_FAULTS, checked against the known names (a typo fails rather than tests less). */
+export function faultsFromEnv(env: Record<string, string | undefined> = process.env): Faults {
+  const names = list(env.STRATA_MODEL_FAULTS);
+  if (names === undefined) return new Set(FAULT_CLASSES);
+  for (const name of names) {
+    if (!(FAULT_CLASSES as readonly string[]).includes(name))
+      throw new Error(`STRATA_MODEL_FAULTS: unknown class ${name} (known: ${FAULT_CLASSES.join(', ')})`);
+  }
+  const faults = new Set(names as FaultClass[]);
+  if (faults.has('tenants')) faults.add('shared-prefix');
+  return faults;
+}
+
+/** STRATA_MODEL_MODES (comma-separated write modes; unset = all three). */
+export function modesFromEnv(env: Record<string, string | undefined> = process.env): WriteMode[] {
+  const names = list(env.STRATA_MODEL_MODES);
+  if (names === undefined) return [...WRITE_MODES];
+  for (const name of names) {
+    if (!(WRITE_MODES as readonly string[]).includes(name))
+      throw new Error(`STRATA_MODEL_MODES: unknown mode ${name} (known: ${WRITE_MODES.join(', ')})`);
+  }
+  return names as WriteMode[];
+}
+
+/** The run's knobs: a fixed seed unless STRATA_MODEL_SEED says otherwise. */
+export function runSettingsFromEnv(env: Record<string, string | undefined> = process.env) {
+  const int = (name: string, fallback: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n)) throw new Error(`${name} must be an integer, got ${raw}`);
+    return n;
+  };
+  return {
+    seed: int('STRATA_MODEL_SEED', 20_260_512),
+    numRuns: int('STRATA_MODEL_RUNS', 20),
+    maxCommands: int('STRATA_MODEL_COMMANDS', 30),
+    /** How long a mode may spend shrinking a failure before it reports the smallest one found so far. */
+    shrinkBudgetMs: int('STRATA_MODEL_SHRINK_MS', 12_000),
+    /** fast-check's replay path of a reported failure (with the same seed and STRATA_MODEL_REPLAY). */
+    path: env.STRATA_MODEL_PATH || undefined,
+    /** The commands' replayPath of that failure (printed with the shrunk commands). */
+    replayPath: env.STRATA_MODEL_REPLAY || undefined,
+  };
+}
+
+const latin1 = (text: string) => Buffer.from(text, 'latin1');
+/** ReadyForQuery with status idle ('Z', length 5, 'I'): the statement's transaction is over. */
+const READY_IDLE = latin1('Z\u0000\u0000\u0000\u0005I');
+/** CommandComplete tags of a write or a commit (an upsert reports INSERT 0 1); each ends with a NUL. */
+const WRITE_DONE = /(?:INSERT 0 \d+|UPDATE \d+|DELETE \d+|COMMIT)$/;
+
+/**
+ * Whether a chunk Postgres sends is the reply to a write that has committed: a write's or COMMIT's
+ * CommandComplete, then ReadyForQuery "idle" (no transaction open any more). A reply inside a
+ * transaction (status 'T') is not it: holding that would hold the COMMIT back, not its reply.
+ */
+export function isCommittedWriteReply(chunk: Buffer): boolean {
+  if (!chunk.includes(READY_IDLE)) return false;
+  return chunk
+    .toString('latin1')
+    .split('\u0000')
+    .some((part) => WRITE_DONE.test(part));
+}
+
+/**
+ * "Late commit reply": arms a one-shot trap on `proxy` (in front of one instance's Postgres pool)
+ * that holds the reply to the next committed write (Strata's upsert commits on its own when it is
+ * the only statement; a transaction's COMMIT) once Postgres has sent it: Postgres has committed,
+ * the client does not know yet. `release()` lets the reply through. `fired` resolves when caught.
+ */
+export function holdNextCommitReply(proxy: TcpProxy): { fired: Promise<void>; release(): void } {
+  const fired = proxy.trap({ direction: 'down', match: isCommittedWriteReply, action: 'hold' });
+  return { fired, release: () => proxy.resume() };
+}
+
+/** Rejects with `what` when `work` has not settled within `ms` (and leaves it to settle). */
+export async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: did not settle within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,149 @@
+import type { WriteMode } from '@strata/core';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { type DeploymentReal, deploymentCommands, settleAndCheck } from '../support/deployment-commands.js';
+import { faultsFromEnv, modesFromEnv, runSettingsFromEnv } from '../support/deployment-faults.js';
+import { DeploymentModel } from '../support/deployment-model.js';
+import { type AofRedis, startAofRedis } from '../support/deployment-redis.js';
+import { deploy, type TenantDatabases, tenantDatabases } from '../support/deployment-stack.js';
+import { record } from '../support/ledger.js';
+
+// Issue 12, "How it is checked": a model-based test of real deployments. Two apps on ONE Redis of
+// the test's own (AOF, appendfsync always), with the same Strata schema name and the same keyPrefix:
+// app A (instances A1, A2) over tenant A's Postgres schema, app B (B1) over tenant B's. Commands:
+// set / setWithoutNote / delete / get / getMany / tx / invalidate / invalidateAll / searchCached /
+// flush, a late commit reply (A2's, held 300 ms by a TCP proxy while A1 writes the same key), clock
+// skew (A2 10 s ahead), a Redis restart (SIGKILL, same AOF) and a Redis data loss (after flushing).
+// Checked: no read returns another tenant's row; an instance reads its own writes and others lag at
+// most BOUND_MS; at the end, Postgres holds every key's last acknowledged write and every tier
+// (each instance's L1, a fresh instance's L2 read, searchCached) agrees with Postgres.
+//
+// On the code before issue 12's fix this FAILS in every write mode (expected; see
+// deployment-faults.ts for what each defect class finds). STRATA_MODEL_FAULTS=tenants,late-commit,…
+// runs only those classes (`none` = the base commands, which pass), STRATA_MODEL_MODES the write
+// modes, STRATA_MODEL_SEED / _RUNS / _COMMANDS / _SHRINK_MS / _PATH the fast-check run (a failure
+// prints the shrunk commands and the line that replays it), STRATA_MODEL_TRACE=1 one line per run.
+
+/** How long another instance may still serve what a write replaced (bus delivery). */
+const BOUND_MS = 1_000;
+const faults = faultsFromEnv();
+const modes = modesFromEnv();
+const settings = runSettingsFromEnv();
+/** STRATA_MODEL_TRACE=1: one line per run (its commands and outcome). */
+const TRACE = process.env.STRATA_MODEL_TRACE === '1';
+const MODE_TAG: Record<WriteMode, string> = {
+  'write-through': 'wt',
+  'write-through-l1-async': 'wa',
+  'write-behind': 'wb',
+};
+
+let redis: AofRedis;
+let dbs: TenantDatabases;
+
+beforeAll(async () => {
+  redis = await startAofRedis();
+  dbs = await tenantDatabases();
+});
+
+afterAll(async () => {
+  await dbs?.cleanup();
+  await redis?.stop();
+});
+
+describe.each(modes)('deployments: two apps and two tenants on one Redis, %s', (mode) => {
+  it('no cross-tenant read, reads its writes, no acknowledged write lost, every tier agrees with Postgres', async () => {
+    const dep = await deploy(mode, faults, redis, dbs);
+    const tally = { runs: 0, operations: 0, writesAcknowledged: 0, writesFound: 0, faults: 0, staleReads: 0 };
+    let unhandled = 0;
+    const onUnhandled = () => {
+      unhandled += 1;
+    };
+    process.on('unhandledRejection', onUnhandled);
+    let run = 0;
+    let firstFailureAt: number | undefined;
+    const started = performance.now();
+    try {
+      const property = fc.asyncProperty(
+        fc.commands(deploymentCommands(faults), {
+          maxCommands: settings.maxCommands,
+          size: 'max',
+          ...(settings.replayPath && { replayPath: settings.replayPath }),
+        }),
+        async (cmds) => {
+          // Shrinking has had its budget: the smallest failure so far is the one reported.
+          if (firstFailureAt !== undefined && performance.now() - firstFailureAt > settings.shrinkBudgetMs)
+            return;
+          run += 1;
+          const base = `${MODE_TAG[mode]}r${run}`;
+          const idPrefix = faults.has('tenants')
+            ? { a: `${base}-`, b: `${base}-` }
+            : { a: `${base}a-`, b: `${base}b-` };
+          const keys = {
+            a: [0, 1, 2].map((k) => `${idPrefix.a}k${k}`),
+            b: [0, 1, 2].map((k) => `${idPrefix.b}k${k}`),
+          };
+          const model = new DeploymentModel(keys, BOUND_MS, mode === 'write-behind');
+          const real: DeploymentReal = { dep, dbs, redis, faults, idPrefix };
+          try {
+            await fc.asyncModelRun(() => ({ model, real }), cmds);
+            const found = await settleAndCheck(model, real);
+            tally.writesFound +=
+              found.keysFound === keys.a.length + keys.b.length ? model.writesAcknowledged : 0;
+            if (TRACE) console.log(`run ${run} passed: ${fc.stringify(cmds)}`);
+          } catch (err) {
+            firstFailureAt ??= performance.now();
+            if (TRACE)
+              console.log(`run ${run} FAILED: ${fc.stringify(cmds)}\n  ${String(err).split('\n')[0]}`);
+            throw err;
+          } finally {
+            tally.runs += 1;
+            tally.operations += model.operations;
+            tally.writesAcknowledged += model.writesAcknowledged;
+            tally.faults += model.faultsInjected;
+            tally.staleReads += model.staleReads;
+          }
+        },
+      );
+      const details = await fc.check(property, {
+        seed: settings.seed,
+        numRuns: settings.numRuns,
+        ...(settings.path && { path: settings.path }),
+      });
+      if (details.failed) {
+        const error =
+          details.errorInstance instanceof Error
+            ? details.errorInstance.message
+            : String(details.errorInstance);
+        const shrunk = fc.stringify(details.counterexample?.[0]);
+        const replayPath = /replayPath="([^"]*)"/.exec(shrunk)?.[1];
+        const message = [
+          `${mode}: the deployment model failed after ${details.numRuns} run(s), shrunk ${details.numShrinks} time(s)`,
+          `faults: ${[...faults].join(',') || 'none'}`,
+          `shrunk commands: ${shrunk}`,
+          `violation: ${error}`,
+          `replay: STRATA_MODEL_MODES=${mode} STRATA_MODEL_FAULTS=${[...faults].join(',') || 'none'} ` +
+            `STRATA_MODEL_SEED=${details.seed} STRATA_MODEL_PATH=${details.counterexamplePath} ` +
+            `STRATA_MODEL_REPLAY='${replayPath ?? ''}' ` +
+            'npx vitest run --project reliability reliability/test/model-deployments.test.ts',
+        ].join('\n');
+        console.error(message);
+        throw new Error(message);
+      }
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await dep.close();
+      record({
+        category: 'deployments',
+        scenario:
+          `model: 2 apps / 2 tenants on one Redis, ${mode} (${tally.runs} runs, faults ${[...faults].join(',') || 'none'}, ` +
+          `${tally.staleReads} stale reads within ${BOUND_MS} ms, ${((performance.now() - started) / 1000).toFixed(1)} s)`,
+        faultsInjected: tally.faults,
+        operations: tally.operations,
+        writesAcknowledged: tally.writesAcknowledged,
+        writesFound: tally.writesFound,
+        hangs: 0,
+        unhandledRejections: unhandled,
+      });
+    }
+  }, 120_000);
+});

@@ -136,11 +136,7 @@ describe('two apps with write-behind on one Redis', () => {
     },
   );
 
-  // DEFECT (see the report): with one shared stream, app A's flushDirty() is handed B's writes, leaves
-  // them (retry), takes them again in its next round, and rejects with L3_UNAVAILABLE ("L3 did not
-  // take them") although Postgres is up and every write of A landed; close() runs flushDirty() and
-  // rejects the same way. Remove `.fails` once a round that only left other apps' writes ends the drain.
-  it.fails('issue 12 item 2: with one shared stream, one app’s flushDirty() and close() succeed while the queue holds the other app’s writes', async () => {
+  it('issue 12 item 2: with one shared stream, one app’s flushDirty() and close() succeed while the queue holds the other app’s writes', async () => {
     const t = new Tally('faults', 'two apps, one shared stream: flushDirty/close of one app');
     const [a, b] = await twoApps(redis.url, true);
     for (let i = 0; i < 3; i++) {

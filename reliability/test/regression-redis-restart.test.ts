@@ -61,12 +61,7 @@ describe('Redis restarted without its data', () => {
     t.finish({ writesFound: t.found(stored) });
   });
 
-  // DEFECT (see the report): both writes get version 2^40 + 1. The counter is gone with the restart and
-  // is seeded again from l3.nextEpoch(), which hands out the SAME epoch when it was started less than
-  // 10 s ago (EPOCH_SHARED_FOR, versions-table.ts): the counter restarts at that epoch's first version,
-  // and the flush applies the older write and takes the later one (equal version) as already applied.
-  // The acknowledged later write is lost. Remove `.fails` once a reseeded counter never repeats a version.
-  it.fails('issue 12 item 12 (restart without data): a write-behind write made after the restart wins at the flush over one queued before it', async () => {
+  it('issue 12 item 12 (restart without data): a write-behind write made after the restart wins at the flush over one queued before it', async () => {
     const t = new Tally('faults', 'redis: restarted without its data between two queued write-behind writes');
     const { store } = s;
     const keyPrefix = `${store.name}-wb`;

@@ -66,12 +66,7 @@ describe('Redis restored from an older snapshot', () => {
     t.finish({ writesFound: t.found(stored) });
   });
 
-  // DEFECT (see the report): not detected. The tick that tells a restore apart moves only on generation
-  // reads (GENERATION script, at most every 5 s per schema and instance); the write of v2 (PUT) moves
-  // no tick. A snapshot taken after the last generation read, with writes after it, comes back with
-  // the tick and boot marker every instance last saw: no instance notices, and all of them serve v1
-  // until its L2 TTL while Postgres holds v2. Remove `.fails` once writes move what the watch checks.
-  it.fails('issue 12 item 12 (restore from an older snapshot): a snapshot taken after the last generation read is detected too', async () => {
+  it('issue 12 item 12 (restore from an older snapshot): a snapshot taken after the last generation read is detected too', async () => {
     const t = new Tally('faults', 'redis: restored from an older snapshot (no generation read after it)');
     // v2 is written within the same generation refresh as the snapshot: no instance reads the
     // generation (nor the tick) between the snapshot and the crash.
@@ -82,12 +77,7 @@ describe('Redis restored from an older snapshot', () => {
     t.finish({ writesFound: t.found(stored) });
   });
 
-  // DEFECT (see the report): writes 2 and 3 both get version 2^40 + 2. The restored counter is back at
-  // write 1's version; ORDERED_PUT's check (-2: a key holds a version the counter has not reached)
-  // cannot fire, since the restore took the key back too; and write 3 comes before any generation
-  // read noticed the restore. The flush applies write 2 and takes write 3 (equal version) as
-  // applied: an acknowledged write is lost. Remove `.fails` once a counter that went back is never used.
-  it.fails('issue 12 item 12 (restore from an older snapshot): a write-behind write made after the restore wins at the flush over one queued before it', async () => {
+  it('issue 12 item 12 (restore from an older snapshot): a write-behind write made after the restore wins at the flush over one queued before it', async () => {
     const t = new Tally(
       'faults',
       'redis: restored from an older snapshot between two queued write-behind writes',

@@ -124,6 +124,12 @@ const latin1 = (text: string) => Buffer.from(text, 'latin1');
 const READY_IDLE = latin1('Z\u0000\u0000\u0000\u0005I');
 /** CommandComplete tags of a write or a commit (an upsert reports INSERT 0 1); each ends with a NUL. */
 const WRITE_DONE = /(?:INSERT 0 \d+|UPDATE \d+|DELETE \d+|COMMIT)$/;
+/**
+ * Strata writes a key's row and its version in ONE statement (`WITH … SELECT`), reported as a
+ * SELECT: its reply is recognised by the columns it returns (`_strata_version`, `_strata_key`).
+ */
+const STRATA_WRITE = /SELECT \d+$/;
+const STRATA_COLUMNS = latin1('_strata_version');
 
 /**
  * Whether a chunk Postgres sends is the reply to a write that has committed: a write's or COMMIT's
@@ -132,10 +138,11 @@ const WRITE_DONE = /(?:INSERT 0 \d+|UPDATE \d+|DELETE \d+|COMMIT)$/;
  */
 export function isCommittedWriteReply(chunk: Buffer): boolean {
   if (!chunk.includes(READY_IDLE)) return false;
+  const strataWrite = chunk.includes(STRATA_COLUMNS);
   return chunk
     .toString('latin1')
     .split('\u0000')
-    .some((part) => WRITE_DONE.test(part));
+    .some((part) => WRITE_DONE.test(part) || (strataWrite && STRATA_WRITE.test(part)));
 }
 
 /**

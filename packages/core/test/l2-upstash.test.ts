@@ -12,7 +12,15 @@ import { guardL2 } from '../src/resilience/guard-l2.js';
 import { createUpstashL2 } from '../src/upstash.js';
 // The L2 modules, not the testing index: this file needs none of the other suites.
 import { describeL2Conformance, type L2Fixture, type L2RawClient } from '../testing/l2-conformance.js';
-import { countingL2, envelope, runPut, scriptSha1, strataRejection, tickKey } from '../testing/l2-helpers.js';
+import {
+  countingL2,
+  envelope,
+  generationKey,
+  runPut,
+  scriptSha1,
+  strataRejection,
+  tickKey,
+} from '../testing/l2-helpers.js';
 
 function upstash(): { url: string; token: string } {
   const endpoint = testDevstack().upstash;
@@ -120,11 +128,12 @@ describe('upstash L2 specifics', () => {
     expect(fetchSpy).not.toHaveBeenCalled();
 
     const tick = tickKey(keys[0]!);
-    const reply = (await l2.run(PUT, [tick, ...keys], args)) as unknown[];
-    expect(reply.slice(1)).toEqual(keys.map(() => 1));
+    const gen = generationKey(keys[0]!);
+    const reply = (await l2.run(PUT, [tick, gen, ...keys], ['0', ...args])) as unknown[];
+    expect(reply.slice(2)).toEqual(keys.map(() => 1));
     expect(requests()).toHaveLength(1);
     expect(requests()[0]?.path).toBe('/');
-    expect(requests()[0]?.body).toEqual(['evalsha', sha, 1_001, tick, ...keys, ...args]);
+    expect(requests()[0]?.body).toEqual(['evalsha', sha, 1_002, tick, gen, ...keys, '0', ...args]);
 
     const got = await l2.getMany(keys);
     expect(got).toEqual(keys.map((_, i) => envelope(i, `v${i}`)));

@@ -45,7 +45,7 @@ const EXPECTED: Record<string, Trips> = {
   'warmCache(100)': [1, 1, 1],
   invalidateAll: [1, 0, 0], // one INCR of the generation, no SCAN
   'set (write-behind)': [1, 0, 0], // L2 now (one script: version + row); L3 at the flush (the memory queue makes no request)
-  'first write-behind set of a schema': [3, 1, 1], // once per Redis: seeds the version counter from a Postgres epoch
+  'first write-behind set of a schema': [4, 1, 1], // once per Redis: generation read, refused (no counter), seeded from a Postgres epoch, written
   'flushDirty (100 queued sets)': [1, 1, 1], // one statement (versions + rows); the rows as applied into L2 in one script
   stats: [0, 0, 0],
 };

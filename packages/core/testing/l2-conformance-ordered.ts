@@ -5,6 +5,7 @@ import {
   CONFORMANCE_OWNER,
   envelope,
   type GenerationKeys,
+  generationKey as generationKeyOf,
   type OrderedEntry,
   type OrderedPutKeys,
   runDrop,
@@ -64,6 +65,22 @@ export function describeOrderedScripts(suite: L2Suite): void {
     expect(await suite.l2.getMany([entry.key])).toEqual([null]);
     expect(await suite.raw.get(keys.counter)).toBeNull();
     expect(await suite.raw.get(keys.search)).toBeNull();
+  });
+
+  it('a write whose keys name an older generation writes nothing and replies the current one ({-4, gen})', async () => {
+    const keys = counters('gen-moved');
+    await runSeedCounter(suite.l2, keys.counter, 10);
+    await suite.raw.set(generationKeyOf(keys.counter), '3');
+    const row: OrderedEntry = { key: key('gen-moved:row'), kind: 'r', payload: 'p' };
+    expect(await runOrderedPut(suite.l2, keys, [row], { generation: 2 })).toEqual([-4, 3]);
+    expect(await runPut(suite.l2, [{ key: row.key, version: 1, value: envelope(1, 'x') }], [], 2)).toEqual([
+      -4, 3,
+    ]);
+    expect(await runDrop(suite.l2, [{ key: row.key, rule: 'all' }], [], 2)).toEqual([-4, 3]);
+    expect(await suite.l2.getMany([row.key])).toEqual([null]);
+    expect(await suite.raw.get(keys.counter)).toBe('10');
+    expect(await runOrderedPut(suite.l2, keys, [row], { generation: 3 })).toEqual([11, 1, 0]);
+    await suite.raw.set(generationKeyOf(keys.counter), '0');
   });
 
   it('every write script INCRs the tick and replies with it; ORDERED_PUT and RESERVE refuse ({-3}) at or below a floor', async () => {

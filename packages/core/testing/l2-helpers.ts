@@ -84,8 +84,10 @@ export async function scriptSha1(script: L2Script): Promise<string> {
 /*
  * The scripts' calling conventions (see scripts.ts), spelled once so each test reads as what it
  * sends. Each resolves the reply without the app tick every write script INCRs and replies first
- * (`tickOf` keeps the tick of the last call for the tests of the tick itself); the tick key is the
- * suite's own (the first key's prefix + `tick`).
+ * (`tickOf` keeps the tick of the last call for the tests of the tick itself) and without the
+ * status that follows it when it is 0 (a refusal comes back as `[status, …]`). The tick and
+ * generation keys are the suite's own (the first key's prefix + `tick` / `gen`); the generation is
+ * the one stored there (`generation` option; 0 when none is).
  */
 
 let lastTick: number | undefined;
@@ -100,10 +102,17 @@ export function tickKey(anyKey: string): string {
   return `${anyKey.slice(0, anyKey.indexOf(':') + 1)}tick`;
 }
 
-function withoutTick(reply: unknown, at: number): unknown {
+/** The suite's generation key. */
+export function generationKey(anyKey: string): string {
+  return `${anyKey.slice(0, anyKey.indexOf(':') + 1)}gen`;
+}
+
+/** `{tick, status, …}` as `[…]` when the status is 0, else `[status, …]`. */
+function withoutTick(reply: unknown): unknown {
   if (!Array.isArray(reply)) return reply;
-  lastTick = Number(reply[at]);
-  return [...reply.slice(0, at), ...reply.slice(at + 1)];
+  lastTick = Number(reply[0]);
+  const status = Number(reply[1]);
+  return status === 0 ? reply.slice(2) : [status, ...reply.slice(2)];
 }
 
 export interface PutEntry {
@@ -119,14 +128,19 @@ export async function runPut(
   l2: L2Tier,
   entries: readonly PutEntry[],
   bumps: readonly string[] = [],
+  generation = 0,
 ): Promise<unknown> {
-  const tick = tickKey(entries[0]?.key ?? bumps[0] ?? '');
+  const any = entries[0]?.key ?? bumps[0] ?? '';
   const reply = await l2.run(
     PUT,
-    [tick, ...entries.map((e) => e.key), ...bumps],
-    [String(entries.length), ...entries.flatMap((e) => [String(e.version), String(e.ttlMs ?? 0), e.value])],
+    [tickKey(any), generationKey(any), ...entries.map((e) => e.key), ...bumps],
+    [
+      String(generation),
+      String(entries.length),
+      ...entries.flatMap((e) => [String(e.version), String(e.ttlMs ?? 0), e.value]),
+    ],
   );
-  return withoutTick(reply, 0);
+  return withoutTick(reply);
 }
 
 export interface OrderedEntry {
@@ -149,27 +163,32 @@ export async function runOrderedPut(
   l2: L2Tier,
   keys: OrderedPutKeys,
   entries: readonly OrderedEntry[],
-  options: { pending?: boolean; owner?: string; floor?: number } = {},
+  options: { pending?: boolean; owner?: string; floor?: number; generation?: number } = {},
 ): Promise<unknown> {
   const reply = await l2.run(
     ORDERED_PUT,
-    [tickKey(keys.counter), keys.counter, keys.search, ...entries.map((e) => e.key)],
     [
+      tickKey(keys.counter),
+      generationKey(keys.counter),
+      keys.counter,
+      keys.search,
+      ...entries.map((e) => e.key),
+    ],
+    [
+      String(options.generation ?? 0),
       String(options.floor ?? 0),
       options.pending ? '1' : '0',
       options.owner ?? CONFORMANCE_OWNER,
       ...entries.flatMap((e) => [e.kind, String(e.ttlMs ?? 0), String(e.expiresAt ?? 0), e.payload]),
     ],
   );
-  // {first, sgen, tick, held…}; {-3, tick}; {-1, tick}; {-2, stored, tick}.
-  const status = Array.isArray(reply) ? Number(reply[0]) : 0;
-  return withoutTick(reply, status === -3 || status === -1 ? 1 : 2);
+  return withoutTick(reply);
 }
 
 /** RESERVE: `count` versions from the counter, written nowhere. {first} or {-3} / {-1}. */
 export async function runReserve(l2: L2Tier, counter: string, count: number, floor = 0): Promise<unknown> {
   const reply = await l2.run(RESERVE, [tickKey(counter), counter], [String(floor), String(count)]);
-  return withoutTick(reply, 1);
+  return withoutTick(reply);
 }
 
 /** A DROP rule: always, unless pending, or only up to a version. */
@@ -180,13 +199,15 @@ export async function runDrop(
   l2: L2Tier,
   drops: readonly { key: string; rule: DropRule }[],
   bumps: readonly string[] = [],
+  generation = 0,
 ): Promise<unknown> {
+  const any = drops[0]?.key ?? bumps[0] ?? '';
   const reply = await l2.run(
     DROP,
-    [tickKey(drops[0]?.key ?? bumps[0] ?? ''), ...drops.map((d) => d.key), ...bumps],
-    [String(drops.length), ...drops.map((d) => String(d.rule))],
+    [tickKey(any), generationKey(any), ...drops.map((d) => d.key), ...bumps],
+    [String(generation), String(drops.length), ...drops.map((d) => String(d.rule))],
   );
-  return withoutTick(reply, 0);
+  return withoutTick(reply);
 }
 
 export interface GenerationKeys {

@@ -68,6 +68,12 @@ export class SchemaGeneration {
     this.#mustMoveOn = true;
   }
 
+  /** A write script found the generation at `value` (another instance moved it on). */
+  set(value: number): void {
+    this.#at = this.clock.now();
+    this.#value = Promise.resolve(this.#seen(value));
+  }
+
   /** Another instance ran invalidateAll: the next use reads the generation again. */
   forget(): void {
     this.#value = undefined;

@@ -23,41 +23,30 @@ export async function writeOrdered(
   pending: boolean,
 ): Promise<{ versions: number[]; held: boolean[] }> {
   const l2 = cache.l2!;
-  const run = async (floor: number): Promise<unknown[]> => {
-    const rowKeys = await cache.rowKeys(writes.map((w) => w.key));
-    const expiresAt = (ms: number) => (ms > 0 ? cache.config.clock.now() + ms : 0);
-    const args = [String(floor), pending ? '1' : '0', cache.owner];
-    for (const w of writes) {
-      const ms = w.stored ? cache.l2TtlMs : cache.tombstoneTtlMs();
-      args.push(
-        w.stored ? 'r' : 'a',
-        String(Math.ceil(ms)),
-        String(expiresAt(ms)),
-        w.stored ? cache.rows.toL2(w.stored) : '',
-      );
-    }
-    const keys = [cache.keys.tickKey, cache.keys.versionKey, cache.keys.searchGenerationKey, ...rowKeys];
-    return (await l2.run(ORDERED_PUT, keys, args)) as unknown[];
-  };
-  // Replies: {first, sgen, tick, held…}, or {-3, tick}, {-1, tick}, {-2, stored, tick}.
-  const tickOf = (r: unknown[]) => {
-    const status = Number(r[0]);
-    return Number(status === -3 || status === -1 ? r[1] : r[2]);
-  };
-  const reply = await withSeededCounter(
-    cache,
-    run,
-    tickOf,
-    (r) => Number(r[0]),
-    (r) => Number(r[1]),
-  );
-  const first = Number(reply[0]);
+  const expiresAt = (ms: number) => (ms > 0 ? cache.config.clock.now() + ms : 0);
+  const perKey: string[] = [];
+  for (const w of writes) {
+    const ms = w.stored ? cache.l2TtlMs : cache.tombstoneTtlMs();
+    perKey.push(w.stored ? 'r' : 'a', String(Math.ceil(ms)), String(expiresAt(ms)), w.stored ? cache.rows.toL2(w.stored) : '');
+  }
+  const reply = await withSeededCounter(cache, (generation, floor) => {
+    const keys = [
+      cache.keys.tickKey,
+      cache.keys.generationKey,
+      cache.keys.versionKey,
+      cache.keys.searchGenerationKey,
+      ...writes.map((w) => cache.keys.row(generation, w.key)),
+    ];
+    return l2.run(ORDERED_PUT, keys, [String(generation), String(floor), pending ? '1' : '0', cache.owner, ...perKey]);
+  });
+  // {tick, 0, first, search generation, held…}
+  const first = Number(reply[2]);
   const versions = writes.map((_, i) => first + i);
   writes.forEach((w, i) => {
     const value = w.plain ? cache.l1Value(w.plain, false) : ABSENT;
     cache.offerL1(w.key, value, cache.l1TtlMs, versions[i]!);
   });
-  return { versions, held: writes.map((_, i) => Number(reply[3 + i]) === 1) };
+  return { versions, held: writes.map((_, i) => Number(reply[4 + i]) === 1) };
 }
 
 /**
@@ -66,53 +55,39 @@ export async function writeOrdered(
  */
 export async function reserveVersions(cache: SchemaCache, n: number): Promise<number[]> {
   const keys = [cache.keys.tickKey, cache.keys.versionKey];
-  const run = async (floor: number) =>
-    (await cache.l2!.run(RESERVE, keys, [String(floor), String(n)])) as unknown[];
-  // Replies: {first, tick}, or {-3, tick}, {-1, tick}.
-  const reply = await withSeededCounter(
-    cache,
-    run,
-    (r) => Number(r[1]),
-    (r) => Number(r[0]),
-    () => undefined,
+  const reply = await withSeededCounter(cache, (_generation, floor) =>
+    cache.l2!.run(RESERVE, keys, [String(floor), String(n)]),
   );
-  const first = Number(reply[0]);
+  const first = Number(reply[2]);
   return Array.from({ length: n }, (_, i) => first + i);
 }
 
 /**
- * Runs `attempt` (with the tick floor this instance saw) and tells the watch the tick it replied.
- * When Redis went back (-3: the tick; the watch resets every schema), the counter is missing (-1)
- * or a key holds a version the counter has not reached (-2, after a restore), starts a new epoch
- * (from Postgres, which remembers every epoch started) and runs it once more. A counter suspected
- * after a Redis reset is reseeded before the first attempt.
+ * Runs `attempt` (with the generation and the tick floor this instance saw) until it hands out
+ * versions, telling the watch every tick it replies (`{tick, status, …}`). Status -4: the
+ * generation moved on (built again for the new one); -3: Redis went back (the watch resets every
+ * schema); -1: the counter is missing; -2: a key holds a version the counter has not reached (a
+ * restore). For the last three, a new epoch (from Postgres, which remembers every epoch started)
+ * seeds the counter first. A counter suspected after a Redis reset is reseeded before the first try.
  */
-async function withSeededCounter<R>(
+async function withSeededCounter(
   cache: SchemaCache,
-  attempt: (floor: number) => Promise<R>,
-  tick: (reply: R) => number,
-  status: (reply: R) => number,
-  stored: (reply: R) => number | undefined,
-): Promise<R> {
-  const run = async () => {
-    const floor = cache.watch.floor();
-    const reply = await attempt(floor);
-    cache.watch.observe(undefined, tick(reply), floor);
-    return reply;
-  };
+  attempt: (generation: number, floor: number) => Promise<unknown>,
+): Promise<unknown[]> {
   if (cache.counterSuspect) await seedCounter(cache, undefined);
-  let reply = await run();
-  if (status(reply) >= 0) return reply;
-  await seedCounter(cache, status(reply) === -2 ? stored(reply) : undefined);
-  reply = await run();
-  if (status(reply) >= 0) return reply;
-  throw new StrataError(
-    'L2_UNAVAILABLE',
-    `schema ${cache.schema.name}: its write-behind version counter could not be seeded`,
-    {
-      details: { schema: cache.schema.name },
-    },
-  );
+  for (let tries = 0; tries < 4; tries++) {
+    const generation = await cache.generation!.current();
+    const floor = cache.watch.floor();
+    const reply = (await attempt(generation, floor)) as unknown[];
+    cache.watch.observe(undefined, Number(reply[0]), floor);
+    const status = Number(reply[1]);
+    if (status === 0) return reply;
+    if (status === -4) cache.generation!.set(Number(reply[2]));
+    else await seedCounter(cache, status === -2 ? Number(reply[2]) : undefined);
+  }
+  throw new StrataError('L2_UNAVAILABLE', `schema ${cache.schema.name}: its write-behind version counter could not be used`, {
+    details: { schema: cache.schema.name },
+  });
 }
 
 async function seedCounter(cache: SchemaCache, storedVersion: number | undefined): Promise<void> {

@@ -215,19 +215,31 @@ export class SchemaCache {
   }
 
   /**
-   * Runs a write script whose KEYS[1] is the app's tick (then `keys`, then `bumps`) and whose reply
-   * starts with the tick, and tells the watch what it says (a Redis that went back is a reset).
+   * Runs a write script of the tick-and-generation kind (PUT, DROP: KEYS = tick, generation, the
+   * row keys `build` makes for a generation, `bumps`; ARGV = generation, `build`'s args), tells the
+   * watch the tick it replied, and, when the generation moved on meanwhile, builds the call again
+   * for the new one. Resolves the reply after its tick and status.
    */
   async runWatched(
     script: L2Script,
-    keys: readonly string[],
-    bumps: readonly string[],
-    args: readonly string[],
+    build: (generation: number) => { keys: readonly string[]; args: readonly string[] },
+    bumps: readonly string[] = [],
   ): Promise<unknown[]> {
-    const floor = this.watch.floor();
-    const reply = (await this.l2!.run(script, [this.keys.tickKey, ...keys, ...bumps], args)) as unknown[];
-    this.watch.observe(undefined, Number(reply[0]), floor);
-    return reply;
+    const l2 = this.l2!;
+    const generation = this.generation!;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const current = await generation.current();
+      const floor = this.watch.floor();
+      const call = build(current);
+      const keys = [this.keys.tickKey, this.keys.generationKey, ...call.keys, ...bumps];
+      const reply = (await l2.run(script, keys, [String(current), ...call.args])) as unknown[];
+      this.watch.observe(undefined, Number(reply[0]), floor);
+      if (Number(reply[1]) !== -4) return reply.slice(2);
+      generation.set(Number(reply[2]));
+    }
+    throw new StrataError('L2_UNAVAILABLE', `schema ${this.schema.name}: its L2 generation kept moving`, {
+      details: { schema: this.schema.name },
+    });
   }
 
   /** MGET of `keys` with the app's tick read in the same request (and told to the watch). */
@@ -277,12 +289,12 @@ export class SchemaCache {
     const entries = found.filter((f) => f.stored || this.negativeTtlMs > 0);
     if (entries.length === 0) return;
     const work = async () => {
-      const rowKeys = await this.rowKeys(entries.map((f) => f.key));
       const args = entries.map((f): PutEntry => {
         const ttl = f.stored ? this.l2TtlMs : this.negativeTtlMs;
         return [f.version, ttl, this.envelope(f.stored, f.version, ttl)];
       });
-      await this.runWatched(PUT, rowKeys, [], putArgs(args));
+      const keys = (g: number) => entries.map((f) => this.keys.row(g, f.key));
+      await this.runWatched(PUT, (g) => ({ keys: keys(g), args: putArgs(args) }));
     };
     if (options.direct) await work();
     else await ctx.defer(this.schema.name, 'l2', 'fill', work);
@@ -298,13 +310,14 @@ export class SchemaCache {
     let taken: boolean[] = items.map(() => true);
     if (this.l2) {
       try {
-        const rowKeys = await this.rowKeys(items.map((i) => i.key));
         const entries = items.map((item): PutEntry => {
           const ttl = item.stored ? this.l2TtlMs : this.tombstoneTtlMs();
           return [item.version, ttl, this.envelope(item.stored, item.version, ttl)];
         });
-        const reply = await this.runWatched(PUT, rowKeys, [this.keys.searchGenerationKey], putArgs(entries));
-        taken = items.map((_, i) => Number(reply[1 + i]) === 1);
+        const keys = (g: number) => items.map((item) => this.keys.row(g, item.key));
+        const build = (g: number) => ({ keys: keys(g), args: putArgs(entries) });
+        const reply = await this.runWatched(PUT, build, [this.keys.searchGenerationKey]);
+        taken = items.map((_, i) => Number(reply[i]) === 1);
       } catch (err) {
         // With no L3, L2 is the source of truth: the write did not happen.
         if (!this.l3) throw err;
@@ -342,9 +355,9 @@ export class SchemaCache {
     });
     if (!this.l2 || keys.length === 0) return;
     try {
-      const rowKeys = await this.rowKeys(keys);
       const rules = keys.map((_, i) => (typeof rule === 'string' ? rule : String(rule[i])));
-      await this.runWatched(DROP, rowKeys, [this.keys.searchGenerationKey], [String(keys.length), ...rules]);
+      const build = (g: number) => ({ keys: keys.map((key) => this.keys.row(g, key)), args: [String(keys.length), ...rules] });
+      await this.runWatched(DROP, build, [this.keys.searchGenerationKey]);
     } catch (err) {
       if (!this.l3) throw err;
       this.generation!.mustMoveOn();

@@ -47,9 +47,11 @@ export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, q
   const hash = await queryFingerprint(cache.schema, query);
   const name = cache.schema.name;
   let listKey: string | undefined;
+  let listGeneration = 0;
   let tag = 0;
   try {
-    listKey = cache.keys.list(await cache.generation!.current(), hash);
+    listGeneration = await cache.generation!.current();
+    listKey = cache.keys.list(listGeneration, hash);
     const [generation, list] = await cache.readWatched([cache.keys.searchGenerationKey, listKey]);
     tag = generation ? Number(generation) : 0;
     const cached = list ? readList(cache, list, tag, hash) : undefined;
@@ -65,7 +67,7 @@ export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, q
   }
   const rows = await readL3(ctx, cache, compiled);
   if (listKey) {
-    const key = listKey;
+    const generationOfList = listGeneration;
     const value = encodeEnvelope({
       kind: 'l',
       pending: false,
@@ -76,7 +78,12 @@ export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, q
       payload: JSON.stringify([hash, rows.map((row) => cache.rows.toL2(row.stored))]),
     });
     await ctx.defer(name, 'l2', 'fill', () =>
-      cache.runWatched(PUT, [key], [], ['1', String(tag), String(Math.ceil(cache.l2TtlMs)), value]),
+      // A list read under an older generation is not written into a newer one.
+      cache.runWatched(PUT, (g) =>
+        g === generationOfList
+          ? { keys: [cache.keys.list(g, hash)], args: ['1', String(tag), String(Math.ceil(cache.l2TtlMs)), value] }
+          : { keys: [], args: ['0'] },
+      ),
     );
   }
   return rows.map((row) => strip(cache, compiled, row.plain, true));

@@ -15,72 +15,87 @@ end`;
 
 /*
  * Every write script takes the app's tick (`{keyPrefix}:tick`) as KEYS[1] and INCRs it, replying
- * with it first: a Redis that went back in time (restored from an older snapshot, restarted empty)
+ * with it: a Redis that went back in time (restored from an older snapshot, restarted empty)
  * answers with a tick not above one the instance saw before it sent the request (see `L2Watch`).
- * Scripts that hand out versions also take that floor (ARGV[1]) and refuse to hand any out below it.
+ * Scripts that hand out versions also take that floor and refuse to hand any out below it.
+ *
+ * Every script that writes row keys also takes the schema's generation key (KEYS[2]) and the
+ * generation the keys were built for (ARGV[1]), and writes nothing when the generation has moved on
+ * meanwhile (an invalidateAll, a reset elsewhere): it replies the current one, and the caller builds
+ * the keys again. So a write always lands in the generation readers use, never in an orphaned one
+ * where a later reader could not see it over an older copy in the current one.
  */
+
+/** Refuses (status -4, then the current generation) a write whose keys name another generation. */
+const SAME_GENERATION = `local current = redis.call('GET', KEYS[2]) or '0'
+if current ~= ARGV[1] then return {tick, -4, tonumber(current)} end`;
 
 /**
  * Conditional writes: each entry lands unless the key holds a NEWER version (an equal version is
  * the same write, e.g. the row as the flush applied it replacing the row as it was sent), then the
- * bump keys are INCR'd. KEYS = tick, entry keys, bump keys. ARGV = count, then per entry: version,
- * ttlMs (0 = none), value. Reply: {tick, per entry 1 (written) or 0 (a newer one is there), bumps}.
+ * bump keys are INCR'd. KEYS = tick, generation, entry keys, bump keys. ARGV = generation, count,
+ * then per entry: version, ttlMs (0 = none), value. Reply: {tick, 0, per entry 1 (written) or 0 (a
+ * newer one is there), bumps}, or {tick, -4, current generation}.
  */
 export const PUT: L2Script = {
   name: 'put',
   source: `${HEADER}
-local n = tonumber(ARGV[1])
-local out = {redis.call('INCR', KEYS[1])}
+local tick = redis.call('INCR', KEYS[1])
+${SAME_GENERATION}
+local n = tonumber(ARGV[2])
+local out = {tick, 0}
 for i = 1, n do
-  local a = 1 + (i - 1) * 3
-  local _, _, stored = header(KEYS[1 + i])
+  local a = 2 + (i - 1) * 3
+  local _, _, stored = header(KEYS[2 + i])
   if stored and tonumber(stored) > tonumber(ARGV[a + 1]) then
-    out[1 + i] = 0
+    out[2 + i] = 0
   else
     local ttl = tonumber(ARGV[a + 2])
-    if ttl > 0 then redis.call('SET', KEYS[1 + i], ARGV[a + 3], 'PX', ttl) else redis.call('SET', KEYS[1 + i], ARGV[a + 3]) end
-    out[1 + i] = 1
+    if ttl > 0 then redis.call('SET', KEYS[2 + i], ARGV[a + 3], 'PX', ttl) else redis.call('SET', KEYS[2 + i], ARGV[a + 3]) end
+    out[2 + i] = 1
   end
 end
-for j = n + 2, #KEYS do out[j] = redis.call('INCR', KEYS[j]) end
+for j = n + 3, #KEYS do out[j] = redis.call('INCR', KEYS[j]) end
 return out`,
 };
 
 /**
  * Writes ordered by Redis (write-behind, and schemas whose source of truth is L2): takes one version
  * per key from the schema's counter and writes each envelope with it, moving the search generation
- * on. KEYS = tick, counter, search generation, then the row keys. ARGV = tick floor, pending flag,
- * owner, then per key: kind, ttlMs, expiresAt, payload.
- * Reply: {first version, search generation, tick, then per key 1 if it held a row before, else 0};
- * {-3, tick} when the tick is not above the floor (Redis went back: the counter may hand out
- * versions already given; reseed it first); {-1, tick} when the counter is missing (never seeded,
- * or Redis lost it: seed it and run again); {-2, stored, tick} when a key already holds a version
- * the counter has not reached: the counter went back. Nothing is written on a refusal, and the
- * counter is taken from only once every key has passed the check.
+ * on. KEYS = tick, generation, counter, search generation, then the row keys. ARGV = generation,
+ * tick floor, pending flag, owner, then per key: kind, ttlMs, expiresAt, payload.
+ * Reply {tick, status, …}: {tick, 0, first version, search generation, then per key 1 if it held a
+ * row before, else 0}; {tick, -4, generation} when the generation moved on; {tick, -3} when the
+ * tick is not above the floor (Redis went back: the counter may hand out versions already given;
+ * reseed it first); {tick, -1} when the counter is missing (never seeded, or Redis lost it: seed it
+ * and run again); {tick, -2, stored} when a key already holds a version the counter has not
+ * reached: the counter went back. Nothing is written on a refusal, and the counter is taken from
+ * only once every key has passed the check.
  */
 export const ORDERED_PUT: L2Script = {
   name: 'ordered-put',
   source: `${HEADER}
 local tick = redis.call('INCR', KEYS[1])
-if tick <= tonumber(ARGV[1]) then return {-3, tick} end
-if redis.call('EXISTS', KEYS[2]) == 0 then return {-1, tick} end
-local n = #KEYS - 3
-local first = tonumber(redis.call('GET', KEYS[2])) + 1
+${SAME_GENERATION}
+if tick <= tonumber(ARGV[2]) then return {tick, -3} end
+if redis.call('EXISTS', KEYS[3]) == 0 then return {tick, -1} end
+local n = #KEYS - 4
+local first = tonumber(redis.call('GET', KEYS[3])) + 1
 local held = {}
 for i = 1, n do
-  local kind, _, stored = header(KEYS[3 + i])
-  if stored and tonumber(stored) >= first + i - 1 then return {-2, tonumber(stored), tick} end
+  local kind, _, stored = header(KEYS[4 + i])
+  if stored and tonumber(stored) >= first + i - 1 then return {tick, -2, tonumber(stored)} end
   held[i] = (kind == 'r') and 1 or 0
 end
-redis.call('INCRBY', KEYS[2], n)
-local out = {first, redis.call('INCR', KEYS[3]), tick}
+redis.call('INCRBY', KEYS[3], n)
+local out = {tick, 0, first, redis.call('INCR', KEYS[4])}
 for i = 1, n do
-  local a = 4 + (i - 1) * 4
-  local value = '~1;' .. ARGV[a] .. ';' .. ARGV[2] .. ';' .. string.format('%.0f', first + i - 1) .. ';' ..
-    ARGV[a + 2] .. ';' .. ARGV[a + 2] .. ';' .. ARGV[3] .. ';' .. ARGV[a + 3]
+  local a = 5 + (i - 1) * 4
+  local value = '~1;' .. ARGV[a] .. ';' .. ARGV[3] .. ';' .. string.format('%.0f', first + i - 1) .. ';' ..
+    ARGV[a + 2] .. ';' .. ARGV[a + 2] .. ';' .. ARGV[4] .. ';' .. ARGV[a + 3]
   local ttl = tonumber(ARGV[a + 1])
-  if ttl > 0 then redis.call('SET', KEYS[3 + i], value, 'PX', ttl) else redis.call('SET', KEYS[3 + i], value) end
-  out[3 + i] = held[i]
+  if ttl > 0 then redis.call('SET', KEYS[4 + i], value, 'PX', ttl) else redis.call('SET', KEYS[4 + i], value) end
+  out[4 + i] = held[i]
 end
 return out`,
 };
@@ -88,40 +103,43 @@ return out`,
 /**
  * Takes ARGV[2] versions from a counter without writing anything: a transaction that writes a
  * write-behind schema orders itself among that schema's queued writes this way before Postgres
- * commits. KEYS = tick, counter; ARGV = tick floor, count. Reply: {first version, tick}, or
- * {-3, tick} / {-1, tick} as ORDERED_PUT.
+ * commits. KEYS = tick, counter; ARGV = tick floor, count. Reply: {tick, 0, first version}, or
+ * {tick, -3} / {tick, -1} as ORDERED_PUT.
  */
 export const RESERVE: L2Script = {
   name: 'reserve',
   source: `local tick = redis.call('INCR', KEYS[1])
-if tick <= tonumber(ARGV[1]) then return {-3, tick} end
-if redis.call('EXISTS', KEYS[2]) == 0 then return {-1, tick} end
+if tick <= tonumber(ARGV[1]) then return {tick, -3} end
+if redis.call('EXISTS', KEYS[2]) == 0 then return {tick, -1} end
 local n = tonumber(ARGV[2])
-return {redis.call('INCRBY', KEYS[2], n) - n + 1, tick}`,
+return {tick, 0, redis.call('INCRBY', KEYS[2], n) - n + 1}`,
 };
 
 /**
- * Conditional deletes, then INCRs. KEYS = tick, keys, bump keys. ARGV = count, then per key a rule:
- * `all` (always), `settled` (unless a write-behind row is pending there: invalidating must not lose
- * a write Postgres does not have yet), or a version (only when the key holds that version or an
- * older one: withdrawing one write never drops a newer one). Reply: {tick, deleted count, bumps}.
+ * Conditional deletes, then INCRs. KEYS = tick, generation, keys, bump keys. ARGV = generation,
+ * count, then per key a rule: `all` (always), `settled` (unless a write-behind row is pending there:
+ * invalidating must not lose a write Postgres does not have yet), or a version (only when the key
+ * holds that version or an older one: withdrawing one write never drops a newer one).
+ * Reply: {tick, 0, deleted count, bumps}, or {tick, -4, current generation}.
  */
 export const DROP: L2Script = {
   name: 'drop',
   source: `${HEADER}
-local n = tonumber(ARGV[1])
-local out = {redis.call('INCR', KEYS[1]), 0}
+local tick = redis.call('INCR', KEYS[1])
+${SAME_GENERATION}
+local n = tonumber(ARGV[2])
+local out = {tick, 0, 0}
 for i = 1, n do
-  local rule = ARGV[1 + i]
+  local rule = ARGV[2 + i]
   local drop = true
   if rule ~= 'all' then
-    local _, pending, stored = header(KEYS[1 + i])
+    local _, pending, stored = header(KEYS[2 + i])
     if rule == 'settled' then drop = pending ~= '1'
     elseif stored then drop = tonumber(stored) <= tonumber(rule) end
   end
-  if drop then out[2] = out[2] + redis.call('DEL', KEYS[1 + i]) end
+  if drop then out[3] = out[3] + redis.call('DEL', KEYS[2 + i]) end
 end
-for j = n + 2, #KEYS do out[#out + 1] = redis.call('INCR', KEYS[j]) end
+for j = n + 3, #KEYS do out[#out + 1] = redis.call('INCR', KEYS[j]) end
 return out`,
 };
 

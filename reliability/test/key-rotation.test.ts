@@ -1,4 +1,4 @@
-import { createMemoryQueue, isStrataError, type L3Tier, Q, type Strata } from '@strata/core';
+import { createMemoryQueue, decodeEnvelope, isStrataError, type L3Tier, Q, type Strata } from '@strata/core';
 import { strataRejection } from '@strata/core/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { record } from '../support/ledger.js';
@@ -38,13 +38,14 @@ describe('key rotation', () => {
 
   const l3Emails = async () =>
     (await stack.l3Snapshot()).map((r) => [r.id as string, r.email as string | null] as const);
-  /** Row values L2 serves now: the schema's current generation (older ones are orphaned, never read). */
-  const l2RowValues = async (schemaName: string) => {
-    const generation = Number((await stack.redis.get(`${stack.name}:${schemaName}:gen`)) ?? 0);
-    return Object.entries(await stack.l2Snapshot()).filter(
-      ([k]) =>
-        k.startsWith(`${stack.name}:${schemaName}:`) && k.includes(`:g${generation}:`) && !k.includes(':q:'),
-    );
+  /** Row values L2 serves now: of the table's current generation (older ones are invalidated, never read). */
+  const l2RowValues = async (_schemaName: string) => {
+    const base = `${stack.name}:${stack.name}.accounts`;
+    const generation = Number((await stack.redis.get(`${base}:gen`)) ?? 0);
+    return Object.entries(await stack.l2Snapshot()).filter(([k, v]) => {
+      const e = typeof v === 'string' ? decodeEnvelope(v) : undefined;
+      return k.startsWith(`${base}:`) && k.includes(':r:') && e !== undefined && e.generation >= generation;
+    });
   };
 
   it('rows written under k1 read after rotation, are moved to k2 by reencrypt, and read with k2 alone', async () => {

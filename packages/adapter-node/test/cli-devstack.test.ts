@@ -63,7 +63,7 @@ it('migrate, warm, stats and invalidate work with the env lines strata-devstack 
   expect(await strata(['warm', 'players'])).toMatchObject({ code: 0, stdout: 'warmed 12 rows of players\n' });
   // Read back through the same Upstash endpoint the CLI wrote through.
   const upstash = new Redis({ url: devEnv.UPSTASH_REDIS_REST_URL!, token: devEnv.UPSTASH_REDIS_REST_TOKEN! });
-  const rowKeys = async () => (await upstash.keys(`${name}:players:*`)).filter((k) => /:g\d+:d\d+$/.test(k));
+  const rowKeys = async () => (await upstash.keys(`${name}:players:*`)).filter((k) => /:r:d\d+$/.test(k));
   expect(await rowKeys()).toHaveLength(12);
 
   const stats = JSON.parse((await strata(['stats'])).stdout) as { rows: Record<string, number> };

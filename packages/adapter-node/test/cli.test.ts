@@ -35,7 +35,7 @@ function cli(args: string[], env: Record<string, string | undefined> = {}): Prom
 
 /** The L2 keys holding rows of `players` (not its counters). */
 async function rowKeys(): Promise<string[]> {
-  return (await redis.keys(`${name}:players:*`)).filter((key) => /:g\d+:p\d+$/.test(key));
+  return (await redis.keys(`${name}:players:*`)).filter((key) => /:r:p\d+$/.test(key));
 }
 
 beforeAll(() => {

@@ -33,6 +33,8 @@ export { deepFreeze } from './l1/freeze.js';
 export { freezeRow } from './l1/freeze-row.js';
 export { createMemoryL1, MemoryL1 } from './l1/memory-l1.js';
 export type { EvictionPolicy, EvictReason, L1Entry, L1Stats, L1Tier, MemoryL1Options } from './l1/types.js';
+export { decodeEnvelope, type Envelope, encodeEnvelope } from './l2/envelope.js';
+export { L2_SCRIPTS } from './l2/scripts.js';
 export type { L2Script, L2Tier } from './l2/types.js';
 export { createDrizzleL3, type DrizzleL3Options } from './l3/drizzle-l3.js';
 export { ddlLock } from './l3/migrate.js';

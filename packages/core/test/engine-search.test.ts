@@ -83,7 +83,7 @@ describe.each(DRIVERS)('search, searchCached and count over %s', (driver) => {
       const fresh = new Strata({ l2: stack.l2, l3: stack.l3, keyPrefix: prefix, schemas: [schema] });
       expect(await fresh.search(schema, query)).toHaveLength(1);
       expect(fresh.stats().l1Entries, label).toBe(l1);
-      const cachedRows = (await stack.redis.keys(`${prefix}:*`)).filter((k) => /:g\d+:s\d\d$/.test(k));
+      const cachedRows = (await stack.redis.keys(`${prefix}:*`)).filter((k) => /:r:s\d\d$/.test(k));
       expect(cachedRows.length > 0, label).toBe(l2);
     }
   });

@@ -106,7 +106,7 @@ describe('get and getMany are one read path', () => {
     const [key] = (await stack.rawL2Keys()).filter((k) => k.endsWith(':garbled'));
     const value = (await stack.redis.get(key!))!;
     // The envelope's header as written, then a payload no codec can read.
-    const garbage = `${value.split(';').slice(0, 7).join(';')};{"id":"garbled","level":`;
+    const garbage = `${value.split(';').slice(0, 8).join(';')};{"id":"garbled","level":`;
     const [g, m] = [instance(schema), instance(schema)];
     await stack.redis.set(key!, garbage, 'KEEPTTL');
     const viaGet = await g.get(schema, 'garbled');

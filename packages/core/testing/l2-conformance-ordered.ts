@@ -52,6 +52,7 @@ export function describeOrderedScripts(suite: L2Suite): void {
     kind: entry.kind,
     pending: options.pending ?? false,
     version,
+    generation: 0,
     expiresAt: entry.expiresAt ?? 0,
     freshUntil: entry.expiresAt ?? 0,
     owner: options.owner ?? CONFORMANCE_OWNER,

@@ -67,6 +67,7 @@ export function envelope(version: number, payload: string, fields: Partial<Envel
     kind: 'r',
     pending: false,
     version,
+    generation: 0,
     expiresAt: 0,
     freshUntil: 0,
     owner: CONFORMANCE_OWNER,

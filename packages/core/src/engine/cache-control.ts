@@ -10,8 +10,8 @@ export async function existsOne(ctx: EngineContext, cache: SchemaCache, id: Id):
   if (cached !== undefined) return cached !== ABSENT;
   if (cache.l2) {
     try {
-      const [value] = await cache.readWatched(await cache.rowKeys([key]));
-      const hit = cache.readL2(ctx, key, value ?? null);
+      const { values, generation } = await cache.readWatched(cache.rowKeys([key]));
+      const hit = cache.readL2(ctx, key, values[0] ?? null, generation);
       if (hit) return !('absent' in hit);
     } catch (err) {
       ctx.tolerate(cache.schema.name, 'l2', 'exists', err);

@@ -5,9 +5,10 @@ import type { CompiledSchema } from '../schema/types.js';
  * qualified table, so two apps or tenants with a `players` table each (in different Postgres
  * schemas) never share a key, whatever their Strata schema names.
  *
- * - rows: `{base}:{fingerprint}-{codec}:g{generation}:{id}`: the fingerprint changes when the
- *   cached shape changes (so no instance reads a value of the old shape), the codec name keeps JSON
- *   and MessagePack apart, and the generation makes `invalidateAll` one write instead of a SCAN;
+ * - rows: `{base}:{fingerprint}-{codec}:{id}`: the fingerprint changes when the cached shape
+ *   changes (so no instance reads a value of the old shape), the codec name keeps JSON and
+ *   MessagePack apart. The generation lives inside each value (see envelope.ts): `invalidateAll` is
+ *   one write instead of a SCAN, and the key keeps the version that orders later writes;
  * - `{base}:gen` (the generation), `{base}:sgen` (the search generation: moved on by every write,
  *   so a cached search list older than the last write is never served), `{base}:ver` (the counter
  *   that orders write-behind writes; outside the generation, so invalidateAll never resets it);
@@ -34,12 +35,12 @@ export class KeySpace {
     this.#shape = `${this.base}:${schema.fingerprint}-${codecName}`;
   }
 
-  row(generation: number, id: string): string {
-    return `${this.#shape}:g${generation}:${id}`;
+  row(id: string): string {
+    return `${this.#shape}:r:${id}`;
   }
 
   /** A cached search list, by the SHA-256 of its normalised query. */
-  list(generation: number, queryHash: string): string {
-    return `${this.#shape}:g${generation}:q:${queryHash}`;
+  list(queryHash: string): string {
+    return `${this.#shape}:q:${queryHash}`;
   }
 }

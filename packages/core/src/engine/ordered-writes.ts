@@ -27,7 +27,12 @@ export async function writeOrdered(
   const perKey: string[] = [];
   for (const w of writes) {
     const ms = w.stored ? cache.l2TtlMs : cache.tombstoneTtlMs();
-    perKey.push(w.stored ? 'r' : 'a', String(Math.ceil(ms)), String(expiresAt(ms)), w.stored ? cache.rows.toL2(w.stored) : '');
+    perKey.push(
+      w.stored ? 'r' : 'a',
+      String(Math.ceil(ms)),
+      String(expiresAt(ms)),
+      w.stored ? cache.rows.toL2(w.stored) : '',
+    );
   }
   const reply = await withSeededCounter(cache, (generation, floor) => {
     const keys = [
@@ -35,9 +40,15 @@ export async function writeOrdered(
       cache.keys.generationKey,
       cache.keys.versionKey,
       cache.keys.searchGenerationKey,
-      ...writes.map((w) => cache.keys.row(generation, w.key)),
+      ...cache.rowKeys(writes.map((w) => w.key)),
     ];
-    return l2.run(ORDERED_PUT, keys, [String(generation), String(floor), pending ? '1' : '0', cache.owner, ...perKey]);
+    return l2.run(ORDERED_PUT, keys, [
+      String(generation),
+      String(floor),
+      pending ? '1' : '0',
+      cache.owner,
+      ...perKey,
+    ]);
   });
   // {tick, 0, first, search generation, held…}
   const first = Number(reply[2]);
@@ -85,9 +96,13 @@ async function withSeededCounter(
     if (status === -4) cache.generation!.set(Number(reply[2]));
     else await seedCounter(cache, status === -2 ? Number(reply[2]) : undefined);
   }
-  throw new StrataError('L2_UNAVAILABLE', `schema ${cache.schema.name}: its write-behind version counter could not be used`, {
-    details: { schema: cache.schema.name },
-  });
+  throw new StrataError(
+    'L2_UNAVAILABLE',
+    `schema ${cache.schema.name}: its write-behind version counter could not be used`,
+    {
+      details: { schema: cache.schema.name },
+    },
+  );
 }
 
 async function seedCounter(cache: SchemaCache, storedVersion: number | undefined): Promise<void> {

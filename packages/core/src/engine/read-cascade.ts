@@ -85,9 +85,10 @@ async function fromL2(
 ): Promise<boolean> {
   const name = cache.schema.name;
   let values: (string | null)[];
+  let generation: number;
   const keys = [...missing.keys()];
   try {
-    values = await cache.readWatched(await cache.rowKeys(keys));
+    ({ values, generation } = await cache.readWatched(cache.rowKeys(keys)));
   } catch (err) {
     ctx.tolerate(name, 'l2', 'get', err);
     return false;
@@ -98,7 +99,7 @@ async function fromL2(
     const stale = () => fenced(key);
     let plain: Row | undefined;
     try {
-      const hit = cache.readL2(ctx, key, values[i] ?? null);
+      const hit = cache.readL2(ctx, key, values[i] ?? null, generation);
       if (!hit) {
         ctx.miss('l2', name);
         continue;

@@ -162,13 +162,20 @@ export class SchemaCache {
 
   // ---- L2 values ----
 
-  /** The L2 string of a row or an absence at `version`, living `ttlMs` (0 = no expiry). */
-  envelope(stored: Row | undefined, version: number, ttlMs: number, pending = false): string {
+  /** The L2 string of a row or an absence at `version`, of `generation`, living `ttlMs` (0 = no expiry). */
+  envelope(
+    stored: Row | undefined,
+    version: number,
+    generation: number,
+    ttlMs: number,
+    pending = false,
+  ): string {
     const expiresAt = ttlMs > 0 ? this.config.clock.now() + ttlMs : 0;
     return encodeEnvelope({
       kind: stored ? 'r' : 'a',
       pending,
       version,
+      generation,
       expiresAt,
       freshUntil: expiresAt,
       owner: this.owner,
@@ -178,13 +185,14 @@ export class SchemaCache {
 
   /**
    * What an L2 value found under `key` says, or undefined when it is a miss: nothing there, another
-   * format, already expired, or written by another schema or for another id (a mistaken key prefix
-   * must never serve someone else's row: counted as an L2 error).
+   * format, of a generation before `generation` (invalidated), already expired, or written by
+   * another schema or for another id (a mistaken key prefix must never serve someone else's row:
+   * counted as an L2 error).
    */
-  readL2(ctx: EngineContext, key: string, value: string | null): L2Hit | undefined {
+  readL2(ctx: EngineContext, key: string, value: string | null, generation: number): L2Hit | undefined {
     if (value === null) return undefined;
     const e = decodeEnvelope(value);
-    if (!e || e.kind === 'l') return undefined;
+    if (!e || e.kind === 'l' || e.generation < generation) return undefined;
     const remaining = remainingMs(e, this.config.clock.now());
     if (remaining < 0) return undefined;
     if (e.owner !== this.owner) return this.#foreign(ctx, key, 'another schema wrote it');
@@ -209,9 +217,8 @@ export class SchemaCache {
     return this.l2TtlMs > 0 ? Math.min(this.l2TtlMs, MAX_TOMBSTONE_MS) : MAX_TOMBSTONE_MS;
   }
 
-  async rowKeys(keys: readonly string[]): Promise<string[]> {
-    const generation = await this.generation!.current();
-    return keys.map((key) => this.keys.row(generation, key));
+  rowKeys(keys: readonly string[]): string[] {
+    return keys.map((key) => this.keys.row(key));
   }
 
   /**
@@ -242,12 +249,16 @@ export class SchemaCache {
     });
   }
 
-  /** MGET of `keys` with the app's tick read in the same request (and told to the watch). */
-  async readWatched(keys: readonly string[]): Promise<(string | null)[]> {
+  /**
+   * MGET of `keys` with the app's tick read in the same request (and told to the watch), and the
+   * generation the values must be of (a value of an older one was invalidated).
+   */
+  async readWatched(keys: readonly string[]): Promise<{ values: (string | null)[]; generation: number }> {
+    const generation = await this.generation!.current();
     const floor = this.watch.floor();
     const [tick, ...values] = await this.l2!.getMany([this.keys.tickKey, ...keys]);
     this.watch.observe(undefined, Number(tick ?? 0), floor, false);
-    return values;
+    return { values, generation };
   }
 
   // ---- what changes the caches ----
@@ -289,12 +300,13 @@ export class SchemaCache {
     const entries = found.filter((f) => f.stored || this.negativeTtlMs > 0);
     if (entries.length === 0) return;
     const work = async () => {
-      const args = entries.map((f): PutEntry => {
-        const ttl = f.stored ? this.l2TtlMs : this.negativeTtlMs;
-        return [f.version, ttl, this.envelope(f.stored, f.version, ttl)];
-      });
-      const keys = (g: number) => entries.map((f) => this.keys.row(g, f.key));
-      await this.runWatched(PUT, (g) => ({ keys: keys(g), args: putArgs(args) }));
+      const keys = this.rowKeys(entries.map((f) => f.key));
+      const args = (g: number) =>
+        entries.map((f): PutEntry => {
+          const ttl = f.stored ? this.l2TtlMs : this.negativeTtlMs;
+          return [f.version, ttl, this.envelope(f.stored, f.version, g, ttl)];
+        });
+      await this.runWatched(PUT, (g) => ({ keys, args: putArgs(args(g)) }));
     };
     if (options.direct) await work();
     else await ctx.defer(this.schema.name, 'l2', 'fill', work);
@@ -310,12 +322,13 @@ export class SchemaCache {
     let taken: boolean[] = items.map(() => true);
     if (this.l2) {
       try {
-        const entries = items.map((item): PutEntry => {
-          const ttl = item.stored ? this.l2TtlMs : this.tombstoneTtlMs();
-          return [item.version, ttl, this.envelope(item.stored, item.version, ttl)];
-        });
-        const keys = (g: number) => items.map((item) => this.keys.row(g, item.key));
-        const build = (g: number) => ({ keys: keys(g), args: putArgs(entries) });
+        const keys = this.rowKeys(items.map((item) => item.key));
+        const entries = (g: number) =>
+          items.map((item): PutEntry => {
+            const ttl = item.stored ? this.l2TtlMs : this.tombstoneTtlMs();
+            return [item.version, ttl, this.envelope(item.stored, item.version, g, ttl)];
+          });
+        const build = (g: number) => ({ keys, args: putArgs(entries(g)) });
         const reply = await this.runWatched(PUT, build, [this.keys.searchGenerationKey]);
         taken = items.map((_, i) => Number(reply[i]) === 1);
       } catch (err) {
@@ -356,7 +369,8 @@ export class SchemaCache {
     if (!this.l2 || keys.length === 0) return;
     try {
       const rules = keys.map((_, i) => (typeof rule === 'string' ? rule : String(rule[i])));
-      const build = (g: number) => ({ keys: keys.map((key) => this.keys.row(g, key)), args: [String(keys.length), ...rules] });
+      const rowKeys = this.rowKeys(keys);
+      const build = () => ({ keys: rowKeys, args: [String(keys.length), ...rules] });
       await this.runWatched(DROP, build, [this.keys.searchGenerationKey]);
     } catch (err) {
       if (!this.l3) throw err;

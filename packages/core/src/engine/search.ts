@@ -50,11 +50,12 @@ export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, q
   let listGeneration = 0;
   let tag = 0;
   try {
-    listGeneration = await cache.generation!.current();
-    listKey = cache.keys.list(listGeneration, hash);
-    const [generation, list] = await cache.readWatched([cache.keys.searchGenerationKey, listKey]);
-    tag = generation ? Number(generation) : 0;
-    const cached = list ? readList(cache, list, tag, hash) : undefined;
+    listKey = cache.keys.list(hash);
+    const read = await cache.readWatched([cache.keys.searchGenerationKey, listKey]);
+    const [searchGeneration, list] = read.values;
+    listGeneration = read.generation;
+    tag = searchGeneration ? Number(searchGeneration) : 0;
+    const cached = list ? readList(cache, list, tag, hash, listGeneration) : undefined;
     if (cached) {
       ctx.hit('l2', name);
       const plain = await Promise.all(cached.map((stored) => decrypt(cache, stored)));
@@ -68,10 +69,12 @@ export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, q
   const rows = await readL3(ctx, cache, compiled);
   if (listKey) {
     const generationOfList = listGeneration;
+    const key = listKey;
     const value = encodeEnvelope({
       kind: 'l',
       pending: false,
       version: tag,
+      generation: listGeneration,
       expiresAt: cache.l2TtlMs > 0 ? ctx.config.clock.now() + cache.l2TtlMs : 0,
       freshUntil: 0,
       owner: cache.owner,
@@ -81,7 +84,7 @@ export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, q
       // A list read under an older generation is not written into a newer one.
       cache.runWatched(PUT, (g) =>
         g === generationOfList
-          ? { keys: [cache.keys.list(g, hash)], args: ['1', String(tag), String(Math.ceil(cache.l2TtlMs)), value] }
+          ? { keys: [key], args: ['1', String(tag), String(Math.ceil(cache.l2TtlMs)), value] }
           : { keys: [], args: ['0'] },
       ),
     );
@@ -147,9 +150,16 @@ function decrypt(cache: SchemaCache, stored: Row): Promise<Row> {
  * The stored rows of a cached list, or undefined when it is older than the last write, was made for
  * another query, or is not one this format reads. A list that does not parse is an L2 failure.
  */
-function readList(cache: SchemaCache, value: string, tag: number, hash: string): Row[] | undefined {
+function readList(
+  cache: SchemaCache,
+  value: string,
+  tag: number,
+  hash: string,
+  generation: number,
+): Row[] | undefined {
   const e = decodeEnvelope(value);
-  if (!e || e.kind !== 'l' || e.version !== tag || e.owner !== cache.owner) return undefined;
+  if (!e || e.kind !== 'l' || e.version !== tag || e.generation < generation || e.owner !== cache.owner)
+    return undefined;
   let parsed: unknown;
   try {
     parsed = JSON.parse(e.payload);

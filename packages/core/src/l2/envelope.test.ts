@@ -8,6 +8,7 @@ function envelope(fields: Partial<Envelope> = {}): Envelope {
     kind: 'r',
     pending: false,
     version: 7,
+    generation: 0,
     expiresAt: 0,
     freshUntil: 0,
     owner: OWNER,
@@ -31,18 +32,19 @@ const PAYLOADS = [
 
 describe('encodeEnvelope / decodeEnvelope', () => {
   it('writes the documented format', () => {
-    expect(encodeEnvelope(envelope())).toBe(`~1;r;0;7;0;0;${OWNER};{"id":"p1"}`);
+    expect(encodeEnvelope(envelope())).toBe(`~1;r;0;7;0;0;0;${OWNER};{"id":"p1"}`);
     expect(
       encodeEnvelope(
         envelope({
           kind: 'a',
           pending: true,
           version: 12,
+          generation: 4,
           expiresAt: 1_700_000_000_500,
           freshUntil: 1_700_000_000_000,
         }),
       ),
-    ).toBe(`~1;a;1;12;1700000000500;1700000000000;${OWNER};{"id":"p1"}`);
+    ).toBe(`~1;a;1;12;4;1700000000500;1700000000000;${OWNER};{"id":"p1"}`);
   });
 
   it('round-trips every kind, pending flag, expiry and payload', () => {
@@ -62,11 +64,11 @@ describe('encodeEnvelope / decodeEnvelope', () => {
     }
   });
 
-  it('takes the payload as everything after the seventh `;`, separators and headers included', () => {
-    const decoded = decodeEnvelope(`~1;l;0;3;0;0;${OWNER};~1;r;1;99;0;0;x;;;`);
+  it('takes the payload as everything after the eighth `;`, separators and headers included', () => {
+    const decoded = decodeEnvelope(`~1;l;0;3;0;0;0;${OWNER};~1;r;1;99;0;0;0;x;;;`);
     expect(decoded?.kind).toBe('l');
     expect(decoded?.version).toBe(3);
-    expect(decoded?.payload).toBe('~1;r;1;99;0;0;x;;;');
+    expect(decoded?.payload).toBe('~1;r;1;99;0;0;0;x;;;');
   });
 
   it('keeps versions and times up to 2^53 - 1 exact, and refuses larger ones', () => {

@@ -1,7 +1,7 @@
 /**
  * The one format of every value Strata keeps in L2:
  *
- *   `~1;<kind>;<pending>;<version>;<expiresAt>;<freshUntil>;<owner>;<payload>`
+ *   `~1;<kind>;<pending>;<version>;<generation>;<expiresAt>;<freshUntil>;<owner>;<payload>`
  *
  * - `~1`: the format. A reader that meets another one treats the value as a miss, so a later format
  *   can roll out while older instances still run. `~` also keeps a JSON-parsing client from turning
@@ -12,6 +12,10 @@
  *   invalidating the key must not drop it), else `0`.
  * - `version`: orders this value against every other write of the key (see docs/semantics.md). L2
  *   scripts compare it before they replace a value: an older write never lands over a newer one.
+ * - `generation`: the schema's generation when it was written. `invalidateAll` moves the generation
+ *   on, and a reader treats a value of an older one as a miss; the key stays the same, so the
+ *   version it holds still orders later writes (an older write arriving after an invalidateAll is
+ *   refused, where a fresh key would have taken it).
  * - `expiresAt` / `freshUntil`: ms since the epoch (0 = never), so a read is a plain GET: the
  *   remaining time to live comes with the value. `freshUntil` is the soft expiry kept for
  *   stale-while-revalidate; today it equals `expiresAt`.
@@ -22,6 +26,7 @@ export interface Envelope {
   readonly kind: EnvelopeKind;
   readonly pending: boolean;
   readonly version: number;
+  readonly generation: number;
   readonly expiresAt: number;
   readonly freshUntil: number;
   readonly owner: string;
@@ -33,15 +38,15 @@ export type EnvelopeKind = 'r' | 'a' | 'l';
 const TAG = '~1;';
 
 /** Header fields between the tag and the payload. */
-const FIELDS = 6;
+const FIELDS = 7;
 
 /**
  * The L2 string of an envelope.
- * @example encodeEnvelope({ kind: 'r', pending: false, version: 7, expiresAt: 0, freshUntil: 0, owner: 'k3x9a1', payload: '{"id":"p1"}' });
- * // '~1;r;0;7;0;0;k3x9a1;{"id":"p1"}'
+ * @example encodeEnvelope({ kind: 'r', pending: false, version: 7, generation: 0, expiresAt: 0, freshUntil: 0, owner: 'k3x9a1', payload: '{"id":"p1"}' });
+ * // '~1;r;0;7;0;0;0;k3x9a1;{"id":"p1"}'
  */
 export function encodeEnvelope(e: Envelope): string {
-  return `${TAG}${e.kind};${e.pending ? 1 : 0};${e.version};${e.expiresAt};${e.freshUntil};${e.owner};${e.payload}`;
+  return `${TAG}${e.kind};${e.pending ? 1 : 0};${e.version};${e.generation};${e.expiresAt};${e.freshUntil};${e.owner};${e.payload}`;
 }
 
 /** The envelope in an L2 string, or undefined when the string is not one this format can read. */
@@ -55,7 +60,8 @@ export function decodeEnvelope(value: string): Envelope | undefined {
     parts.push(value.slice(from, at));
     from = at + 1;
   }
-  const [kind, pending, version, expiresAt, freshUntil, owner] = parts as [
+  const [kind, pending, version, generation, expiresAt, freshUntil, owner] = parts as [
+    string,
     string,
     string,
     string,
@@ -67,13 +73,15 @@ export function decodeEnvelope(value: string): Envelope | undefined {
   if (pending !== '0' && pending !== '1') return undefined;
   // Digits only, as the scripts read them: '', '1e3', ' 7' or '-5' are not numbers there either.
   const v = whole(version);
+  const g = whole(generation);
   const e = whole(expiresAt);
   const f = whole(freshUntil);
-  if (v === undefined || e === undefined || f === undefined) return undefined;
+  if (v === undefined || g === undefined || e === undefined || f === undefined) return undefined;
   return {
     kind,
     pending: pending === '1',
     version: v,
+    generation: g,
     expiresAt: e,
     freshUntil: f,
     owner,

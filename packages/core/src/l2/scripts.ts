@@ -19,11 +19,10 @@ end`;
  * answers with a tick not above one the instance saw before it sent the request (see `L2Watch`).
  * Scripts that hand out versions also take that floor and refuse to hand any out below it.
  *
- * Every script that writes row keys also takes the schema's generation key (KEYS[2]) and the
- * generation the keys were built for (ARGV[1]), and writes nothing when the generation has moved on
+ * Every script that writes rows also takes the schema's generation key (KEYS[2]) and the
+ * generation its values carry (ARGV[1]), and writes nothing when the generation has moved on
  * meanwhile (an invalidateAll, a reset elsewhere): it replies the current one, and the caller builds
- * the keys again. So a write always lands in the generation readers use, never in an orphaned one
- * where a later reader could not see it over an older copy in the current one.
+ * the values again. So every value written carries the generation readers use.
  */
 
 /** Refuses (status -4, then the current generation) a write whose keys name another generation. */
@@ -92,7 +91,7 @@ local out = {tick, 0, first, redis.call('INCR', KEYS[4])}
 for i = 1, n do
   local a = 5 + (i - 1) * 4
   local value = '~1;' .. ARGV[a] .. ';' .. ARGV[3] .. ';' .. string.format('%.0f', first + i - 1) .. ';' ..
-    ARGV[a + 2] .. ';' .. ARGV[a + 2] .. ';' .. ARGV[4] .. ';' .. ARGV[a + 3]
+    ARGV[1] .. ';' .. ARGV[a + 2] .. ';' .. ARGV[a + 2] .. ';' .. ARGV[4] .. ';' .. ARGV[a + 3]
   local ttl = tonumber(ARGV[a + 1])
   if ttl > 0 then redis.call('SET', KEYS[4 + i], value, 'PX', ttl) else redis.call('SET', KEYS[4 + i], value) end
   out[4 + i] = held[i]

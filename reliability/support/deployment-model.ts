@@ -101,6 +101,10 @@ export class TenantModel {
   ): void {
     const h = this.entries(key);
     const previous = h[h.length - 1]!;
+    // A transaction on a write-behind key whose earlier writes are still queued is ordered after
+    // them but replaces them (README, write-behind): its own insert may create the row, so its
+    // createdAt may be the one Postgres keeps.
+    const replacesQueued = inL3 && (this.inL3.get(key) ?? -1) < h.length - 1;
     const wasAbsent = previous.levels.every((l) => l === null);
     const wasPresent = previous.levels.every((l) => l !== null);
     const notes = new Set<string | null>();
@@ -119,7 +123,8 @@ export class TenantModel {
         if (!wasAbsent) for (const n of previous.notes) notes.add(n);
       }
       // autoNowAdd: set by the write that creates the row, kept by every later one.
-      if (!wasPresent) addCreated(fact.createdAt === undefined ? 'any' : new Set([fact.createdAt]));
+      if (!wasPresent || replacesQueued)
+        addCreated(fact.createdAt === undefined ? 'any' : new Set([fact.createdAt]));
       if (!wasAbsent) addCreated(previous.createdAts);
     }
     if (notes.size === 0) notes.add(null);

@@ -145,3 +145,59 @@ describe('versions are not clocks', () => {
     expect((await normal.get(schema, 'skew-wt')).level).toBe(2);
   });
 });
+
+describe('write-behind: a flush applies a key’s writes as if one by one', () => {
+  it('a set, a delete, then a set leaving a column out: the column is the default of a new row, not the old value', async () => {
+    const schema = defineSchema({
+      table: notes,
+      name: 'notes_fold',
+      writeMode: 'write-behind',
+      fields: { createdAt: { autoNowAdd: true } },
+    });
+    const queue = createMemoryQueue();
+    let now = Date.now();
+    const strata = instance(schema, queue, { now: () => now });
+    // Postgres already holds the row with a nickname (flushed).
+    await strata.set(schema, { id: 'fold', title: 't0', nickname: 'old' });
+    await strata.flushDirty();
+    // Then, all in one flush: a set with a nickname, a delete, and a set without one.
+    now += 1_000;
+    await strata.set(schema, { id: 'fold', title: 't1', nickname: 'kept?' });
+    await strata.delete(schema, 'fold');
+    now += 1_000;
+    const last = await strata.set(schema, { id: 'fold', title: 't2' });
+    await strata.flushDirty();
+    const [row] = await stack.db.select().from(notes).where(eq(notes.id, 'fold'));
+    expect(row).toMatchObject({ title: 't2', nickname: null, tag: 'xy' });
+    // The row the last set created, not the deleted one: its createdAt is the last set's.
+    expect(row?.createdAt.getTime()).toBe(last.createdAt.getTime());
+    expect(await instance(schema, createMemoryQueue()).get(schema, 'fold')).toEqual(row);
+    await strata.close();
+  });
+
+  it('a set leaving a column out after a set giving it, in one flush: the column keeps the earlier write’s value', async () => {
+    const schema = defineSchema({ table: notes, name: 'notes_fold2', writeMode: 'write-behind' });
+    const queue = createMemoryQueue();
+    const strata = instance(schema, queue);
+    await strata.set(schema, { id: 'fold2', title: 'a', nickname: 'given' });
+    await strata.set(schema, { id: 'fold2', title: 'b' });
+    await strata.flushDirty();
+    const [row] = await stack.db.select().from(notes).where(eq(notes.id, 'fold2'));
+    expect(row).toMatchObject({ title: 'b', nickname: 'given' });
+    await strata.close();
+  });
+});
+
+describe('transactions: a delete then a set of one key', () => {
+  it('the set makes a new row: a column it leaves out is not the deleted row’s value', async () => {
+    const schema = defineSchema({ table: notes, name: 'notes_tx_replace' });
+    const strata = instance(schema, createMemoryQueue());
+    await strata.set(schema, { id: 'txr', title: 'old', nickname: 'was here' });
+    await strata.tx().delete(schema, 'txr').set(schema, { id: 'txr', title: 'new' }).commit();
+    const [row] = await stack.db.select().from(notes).where(eq(notes.id, 'txr'));
+    expect(row).toMatchObject({ title: 'new', nickname: null });
+    expect(await strata.get(schema, 'txr')).toEqual(row);
+    expect(await instance(schema, createMemoryQueue()).get(schema, 'txr')).toEqual(row);
+    await strata.close();
+  });
+});

@@ -13,6 +13,8 @@ import { committedItems, type KeyedWrite } from './write-through.js';
 interface Plan {
   readonly cache: SchemaCache;
   readonly writes: KeyedWrite[];
+  /** Keys deleted earlier in the transaction than their last set: that set replaces the row. */
+  readonly replaced: ReadonlySet<string>;
   readonly encrypted: (Row | undefined)[];
   /** Redis-ordered (write-behind) schemas: the versions reserved before Postgres commits. */
   versions?: number[];
@@ -85,7 +87,9 @@ async function writeSql(
     schema: p.cache.schema,
     writes: p.writes.map((w, i) => {
       const version = p.versions?.[i];
-      const write = w.row ? { row: p.encrypted[i]! } : { id: w.id };
+      const write = w.row
+        ? { row: p.encrypted[i]!, ...(p.replaced.has(w.key) && { replace: true }) }
+        : { id: w.id };
       return version === undefined ? write : { ...write, version };
     }),
   }));
@@ -150,12 +154,16 @@ async function plan(
   ops: readonly TxOp[],
 ): Promise<Plan[]> {
   const groups = new Map<SchemaCache, Map<string, KeyedWrite>>();
+  const replaced = new Map<SchemaCache, Set<string>>();
+  const deleted = new Map<SchemaCache, Set<string>>();
   for (const op of ops) {
     const cache = resolve(op);
     let group = groups.get(cache);
     if (!group) {
       group = new Map();
       groups.set(cache, group);
+      replaced.set(cache, new Set());
+      deleted.set(cache, new Set());
     }
     const write: KeyedWrite =
       op.kind === 'set'
@@ -164,6 +172,10 @@ async function plan(
             const id = normalizeId(cache.schema, op.id);
             return { key: idKey(id), id };
           })();
+    // A set after a delete of its key is a new row, not an update of the deleted one.
+    const deletedKeys = deleted.get(cache)!;
+    if (!write.row) deletedKeys.add(write.key);
+    else if (deletedKeys.has(write.key)) replaced.get(cache)!.add(write.key);
     group.delete(write.key);
     group.set(write.key, write);
   }
@@ -173,7 +185,7 @@ async function plan(
       const encrypted = await Promise.all(
         writes.map((w) => (w.row ? cache.rows.encryptRow(w.row, w.key) : undefined)),
       );
-      return { cache, writes, encrypted };
+      return { cache, writes, encrypted, replaced: replaced.get(cache)! };
     }),
   );
 }

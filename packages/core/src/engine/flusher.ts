@@ -43,6 +43,8 @@ interface Item {
   readonly id: Id;
   /** The stored row of a set. */
   readonly row?: Row;
+  /** A set folded over a delete of its key: it replaces the row (see `Write.replace`). */
+  readonly replace?: boolean;
 }
 
 /**
@@ -116,6 +118,7 @@ async function applyOrSplit(
       writes: group.map((item) => ({
         ...(item.row ? { row: item.row } : { id: item.id }),
         version: item.delivery.write.version,
+        ...(item.replace && { replace: true }),
       })),
     }));
     results = await withTimeout(l3.write(ops), ctx.config.l3TimeoutMs, `L3 flush (${l3.name})`);
@@ -207,7 +210,8 @@ function reportGaveUp(ctx: EngineContext, cache: SchemaCache, key: string, err: 
  * One write per key, as applying the batch's writes of that key one by one in version order would
  * leave it: each set takes the columns it gives over the ones before it (a column a later write
  * leaves out keeps an earlier write's value, as it would in Postgres), an insert-only (autoNowAdd)
- * column keeps its first value, and a delete starts over. The result carries the newest version.
+ * column keeps its first value, and a delete starts over (the sets after it replace the row). The
+ * result carries the newest version.
  */
 function folded(items: readonly Item[]): Item[] {
   const byKey = new Map<string, Item[]>();
@@ -226,9 +230,11 @@ function folded(items: readonly Item[]): Item[] {
     list.sort((a, b) => a.delivery.write.version - b.delivery.write.version);
     const insertOnly = list[0]!.cache.schema.insertOnlyKeys;
     let row: Row | undefined;
+    let deleted = false;
     for (const item of list) {
       if (!item.row) {
         row = undefined;
+        deleted = true;
         continue;
       }
       const next: Row = { ...row };
@@ -240,7 +246,8 @@ function folded(items: readonly Item[]): Item[] {
     }
     const newest = list[list.length - 1]!;
     const { row: _sent, ...rest } = newest;
-    out.push(row && newest.row ? { ...rest, row } : rest);
+    // Sets after a delete make a new row: what Postgres holds for the columns they leave out goes.
+    out.push(row && newest.row ? { ...rest, row, ...(deleted && { replace: true }) } : rest);
   }
   return out;
 }

@@ -57,6 +57,12 @@ export interface Write {
   id?: unknown;
   row?: Row;
   version?: number;
+  /**
+   * A set that replaces the whole row, as a delete followed by an insert would: columns it leaves
+   * out take their defaults and insert-only columns their new value (a delete and a set of one key,
+   * folded into one write).
+   */
+  replace?: boolean;
 }
 
 /** One schema's writes in a `write` call. A key appears once (the engine coalesces first). */

@@ -29,13 +29,20 @@ export function cannotBeSet(column: PgColumn): boolean {
 /**
  * The ON CONFLICT SET list: every column some row gives, except the primary key, the schema's
  * insert-only (autoNowAdd) keys and generated columns. A column no row gives keeps its stored value.
+ * With `replace` (a set after a delete of the same key, folded into one write): every column.
  */
-export function conflictSet(schema: CompiledSchema, rows: readonly Row[]): Record<string, SQL> {
+export function conflictSet(
+  schema: CompiledSchema,
+  rows: readonly Row[],
+  replace = false,
+): Record<string, SQL> {
   const insertOnly = new Set(schema.insertOnlyKeys);
   const set: Record<string, SQL> = {};
   for (const c of schema.columns) {
-    if (c === schema.primaryKey || insertOnly.has(c.key) || cannotBeSet(c.column)) continue;
-    if (!rows.some((row) => row[c.key] !== undefined)) continue;
+    if (c === schema.primaryKey || cannotBeSet(c.column)) continue;
+    // A replacing write is a new row: every column takes what the insert proposed (a column it
+    // leaves out, its default), the insert-only ones too.
+    if (!replace && (insertOnly.has(c.key) || !rows.some((row) => row[c.key] !== undefined))) continue;
     set[c.key] = sql`excluded.${sql.identifier(c.name)}`;
   }
   // Nothing to update still has to return the stored row: a no-op assignment does.

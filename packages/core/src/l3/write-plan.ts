@@ -16,6 +16,8 @@ export interface PlannedWrite {
   readonly row?: Row;
   /** Present when ordered elsewhere (Redis): the write applies only over an older stored version. */
   readonly version?: number;
+  /** A set that replaces the row (see `Write.replace`). */
+  readonly replace?: boolean;
 }
 
 /** Rows of one schema, one ordering and one shape (the columns they give), or deletes. */
@@ -24,6 +26,8 @@ export interface WriteGroup {
   readonly given: boolean;
   /** For sets: the columns every row of the group gives. Undefined: deletes. */
   readonly columns?: readonly CompiledColumn[];
+  /** Sets that replace their rows (see `Write.replace`). */
+  readonly replace: boolean;
   readonly writes: readonly PlannedWrite[];
   /** How the rows travel: as VALUES parts, each under the parameter limit, or as one JSON recordset. */
   readonly parts: readonly (readonly PlannedWrite[])[];
@@ -106,7 +110,16 @@ function collect(ops: readonly WriteOp[], outcomes: WriteOutcome[][]): PlannedWr
       }
       // Postgres-ordered: the last write wins, as it would one statement at a time. Redis-ordered: the highest version.
       if (!seen || w.version === undefined || (seen.version ?? 0) < w.version) {
-        best.set(at, { op: o, index, schema: op.schema, key, id, row, version: w.version });
+        best.set(at, {
+          op: o,
+          index,
+          schema: op.schema,
+          key,
+          id,
+          row,
+          version: w.version,
+          replace: w.replace === true,
+        });
       }
     });
   });
@@ -137,6 +150,7 @@ function shapeOf(schema: CompiledSchema, row: Row): CompiledColumn[] {
 function group(
   schema: CompiledSchema,
   given: boolean,
+  replace: boolean,
   columns: CompiledColumn[] | undefined,
   writes: PlannedWrite[],
   maxParameters: number,
@@ -145,7 +159,15 @@ function group(
   const perRow = (columns?.length ?? 1) + (given ? 1 : 0);
   const size = rowsPerStatement(perRow, maxParameters - 1);
   const recordset = writes.length > size && recordsetColumns(columns ?? [schema.primaryKey]);
-  return { schema, given, columns, writes, parts: recordset ? [writes] : chunk(writes, size), recordset };
+  return {
+    schema,
+    given,
+    replace,
+    columns,
+    writes,
+    parts: recordset ? [writes] : chunk(writes, size),
+    recordset,
+  };
 }
 
 /**
@@ -158,21 +180,30 @@ export function planWrite(ops: readonly WriteOp[], maxParameters: number): Write
   const winners = collect(ops, outcomes);
   const groups = new Map<
     string,
-    { schema: CompiledSchema; given: boolean; columns?: CompiledColumn[]; writes: PlannedWrite[] }
+    {
+      schema: CompiledSchema;
+      given: boolean;
+      replace: boolean;
+      columns?: CompiledColumn[];
+      writes: PlannedWrite[];
+    }
   >();
   for (const w of winners) {
     const given = w.version !== undefined;
+    const replace = w.row !== undefined && w.replace === true;
     const columns = w.row ? shapeOf(w.schema, w.row) : undefined;
-    const name = JSON.stringify([w.schema.identity, given, columns?.map((c) => c.key) ?? null]);
+    const name = JSON.stringify([w.schema.identity, given, replace, columns?.map((c) => c.key) ?? null]);
     let g = groups.get(name);
     if (!g) {
-      g = { schema: w.schema, given, ...(columns && { columns }), writes: [] };
+      g = { schema: w.schema, given, replace, ...(columns && { columns }), writes: [] };
       groups.set(name, g);
     }
     g.writes.push(w);
   }
   return {
-    groups: [...groups.values()].map((g) => group(g.schema, g.given, g.columns, g.writes, maxParameters)),
+    groups: [...groups.values()].map((g) =>
+      group(g.schema, g.given, g.replace, g.columns, g.writes, maxParameters),
+    ),
     winners,
     outcomes,
   };

@@ -84,6 +84,7 @@ function insertRows(group: WriteGroup, condition: SQL): SQL {
     conflictSet(
       schema,
       group.writes.map((w) => w.row!),
+      group.replace,
     ),
   ).map(([key, value]) => sql`${id(schema.columnsByKey.get(key)?.name ?? key)} = ${value}`);
   return sql`insert into ${schema.table} (${names}) select ${cells} from ${SRC} where ${condition} on conflict (${id(schema.primaryKey.name)}) do update set ${list(set)} returning *`;

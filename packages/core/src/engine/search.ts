@@ -158,7 +158,7 @@ function readList(
   generation: number,
 ): Row[] | undefined {
   const e = decodeEnvelope(value);
-  if (!e || e.kind !== 'l' || e.version !== tag || e.generation < generation || e.owner !== cache.owner)
+  if (e?.kind !== 'l' || e.version !== tag || e.generation < generation || e.owner !== cache.owner)
     return undefined;
   let parsed: unknown;
   try {

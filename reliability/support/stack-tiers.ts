@@ -104,14 +104,17 @@ export async function tierStack(label: string, l2Kind: L2Kind = 'ioredis') {
     bus,
     schemaOf,
     strata,
-    /** Every L2 key under this file's prefix with its value (and TTL presence), sorted. */
+    /**
+     * Every L2 key under this file's prefix with its value (and TTL presence), sorted; not the
+     * app's tick, which every script moves (even a read of the generation) and which holds no data.
+     */
     async l2Snapshot(): Promise<Record<string, string | null>> {
       const keys: string[] = [];
       let cursor = '0';
       do {
         const [next, batch] = await redis.scan(cursor, 'MATCH', `${name}:*`, 'COUNT', 1000);
         cursor = next;
-        keys.push(...batch);
+        keys.push(...batch.filter((key) => key !== `${name}:tick`));
       } while (cursor !== '0');
       keys.sort();
       const out: Record<string, string | null> = {};

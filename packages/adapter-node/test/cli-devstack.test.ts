@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { decodeEnvelope } from '@strata/core';
 import { uniqueName } from '@strata/devstack/testing';
 import { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -63,7 +64,8 @@ it('migrate, warm, stats and invalidate work with the env lines strata-devstack 
   expect(await strata(['warm', 'players'])).toMatchObject({ code: 0, stdout: 'warmed 12 rows of players\n' });
   // Read back through the same Upstash endpoint the CLI wrote through.
   const upstash = new Redis({ url: devEnv.UPSTASH_REDIS_REST_URL!, token: devEnv.UPSTASH_REDIS_REST_TOKEN! });
-  const rowKeys = async () => (await upstash.keys(`${name}:players:*`)).filter((k) => /:r:d\d+$/.test(k));
+  const rowKeys = async () =>
+    (await upstash.keys(`${name}:${name}.players:*`)).filter((k) => /:r:d\d+$/.test(k));
   expect(await rowKeys()).toHaveLength(12);
 
   const stats = JSON.parse((await strata(['stats'])).stdout) as { rows: Record<string, number> };
@@ -72,10 +74,11 @@ it('migrate, warm, stats and invalidate work with the env lines strata-devstack 
   expect(await strata(['invalidate', 'players', 'd5'])).toMatchObject({ code: 0 });
   expect(await rowKeys()).toHaveLength(11);
   expect(await strata(['invalidate', 'players'])).toMatchObject({ code: 0 });
-  // A whole-schema invalidation is one INCR of the generation: the g0 rows are out of reach.
-  expect(await upstash.get(`${name}:players:gen`)).toBe(1);
+  // A whole-schema invalidation is one INCR of the generation: the generation-0 rows are out of reach.
+  expect(await upstash.get(`${name}:${name}.players:gen`)).toBe(1);
   expect((await strata(['warm', 'players', '--limit', '3'])).code).toBe(0);
-  expect((await rowKeys()).filter((key) => key.includes(':g1:'))).toHaveLength(3);
+  const values = await upstash.mget<(string | null)[]>(...(await rowKeys()));
+  expect(values.filter((v) => typeof v === 'string' && decodeEnvelope(v)?.generation === 1)).toHaveLength(3);
 
   // A wrong token is the devstack's 401, reported as one line and exit 1, not a stack trace.
   const refused = await runCli(['warm', 'players', '--config', config], {

@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { decodeEnvelope } from '@strata/core';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
@@ -35,7 +36,7 @@ function cli(args: string[], env: Record<string, string | undefined> = {}): Prom
 
 /** The L2 keys holding rows of `players` (not its counters). */
 async function rowKeys(): Promise<string[]> {
-  return (await redis.keys(`${name}:players:*`)).filter((key) => /:r:p\d+$/.test(key));
+  return (await redis.keys(`${name}:${name}.players:*`)).filter((key) => /:r:p\d+$/.test(key));
 }
 
 beforeAll(() => {
@@ -113,13 +114,15 @@ it('invalidate drops one row from L2, or every row of the schema', async () => {
   expect(keys).toHaveLength(24);
   expect(keys.some((key) => key.endsWith(':p3'))).toBe(false);
 
-  expect(await redis.get(`${name}:players:gen`)).toBeNull();
+  const genKey = `${name}:${name}.players:gen`;
+  expect(await redis.get(genKey)).toBeNull();
   const all = await cli(['invalidate', 'players', '--config', config]);
   expect(all).toMatchObject({ code: 0, stdout: 'invalidated every cached row of players\n' });
-  // One INCR of the schema's generation: the 24 rows cached under g0 are out of reach.
-  expect(await redis.get(`${name}:players:gen`)).toBe('1');
+  // One INCR of the schema's generation: the 24 values cached in generation 0 are out of reach.
+  expect(await redis.get(genKey)).toBe('1');
   expect((await cli(['warm', 'players', '--limit', '1', '--config', config])).code).toBe(0);
-  expect((await rowKeys()).filter((key) => key.includes(':g1:'))).toHaveLength(1);
+  const values = await redis.mget(...(await rowKeys()));
+  expect(values.filter((v) => v !== null && decodeEnvelope(v)?.generation === 1)).toHaveLength(1);
 });
 
 it('usage errors exit 2 with the usage on stderr; --help exits 0', async () => {

@@ -76,8 +76,21 @@ it('exits 1 and says why when the shutdown flush fails', async () => {
   const name = fresh('signals_fail');
   const exit = vi.fn();
   const error = vi.fn();
+  // A first process started the schema's write-behind version counter (from Postgres) and flushed.
+  const first = await createStrata({
+    databaseUrl,
+    redisUrl,
+    keyPrefix: name,
+    schemas: [items],
+    writeBehind: 'memory',
+    migrationsSchema: name,
+    handleSignals: false,
+  });
+  await first.strata.migrate();
+  await first.strata.set(items, { id: 'kept' });
+  await first.shutdown();
   const { strata } = await createStrata({
-    // A database that does not exist: the write-behind flush cannot reach L3.
+    // Then Postgres is gone (a database that does not exist): the write-behind flush cannot reach L3.
     databaseUrl: databaseUrl.replace(/\/[^/]*$/, `/${name}`),
     redisUrl,
     keyPrefix: name,

@@ -89,7 +89,7 @@ describe('encodeInvalidation / decodeInvalidation', () => {
     ['schema missing', json({ ids: ['1'], op: 'set', origin: 'o' })],
     ['schema empty', json({ ...valid, schema: '' })],
     ['schema too long', json({ ...valid, schema: 'x'.repeat(256) })],
-    ['versions not matching ids', json({ ...valid, versions: [1, 2] })],
+    ['versions not matching ids', json({ ...valid, versions: [1] })],
     ['versions without ids', json({ ...valid, ids: null, versions: [] })],
     ['a version not an integer', json({ ...valid, versions: [1.5] })],
     ['a negative version', json({ ...valid, versions: [-1] })],

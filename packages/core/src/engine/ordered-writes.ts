@@ -106,7 +106,18 @@ async function withSeededCounter(
 }
 
 async function seedCounter(cache: SchemaCache, storedVersion: number | undefined): Promise<void> {
-  const epoch = cache.l3 ? await cache.l3.nextEpoch(cache.schema) : 1;
+  let epoch = 1;
+  if (cache.l3) {
+    try {
+      epoch = await cache.l3.nextEpoch(cache.schema);
+    } catch (err) {
+      throw new StrataError(
+        'L3_UNAVAILABLE',
+        `schema ${cache.schema.name}: its write-behind version counter starts from Postgres (L2 has none yet), which did not answer; nothing was written`,
+        { cause: err, details: { schema: cache.schema.name } },
+      );
+    }
+  }
   const past = storedVersion === undefined ? 0 : (Math.floor(storedVersion / EPOCH_SPAN) + 1) * EPOCH_SPAN;
   const floor = Math.max(epoch * EPOCH_SPAN, past);
   await cache.l2!.run(SEED_COUNTER, [cache.keys.versionKey], [String(floor)]);

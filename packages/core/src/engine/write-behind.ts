@@ -15,7 +15,8 @@ import type { KeyedWrite, WriteResult } from './write-through.js';
  * older write can undo it, and no clock decides.
  *
  * Without L2 nothing can order the write against those already queued: it is refused with
- * L2_UNAVAILABLE and nothing is acknowledged. If the queue refuses, the pending copies are withdrawn
+ * L2_UNAVAILABLE and nothing is acknowledged (L3_UNAVAILABLE when L2 has no counter yet and Postgres,
+ * which starts it, does not answer). If the queue refuses, the pending copies are withdrawn
  * (unless a newer write replaced them) and QUEUE_UNAVAILABLE is thrown (or the queue's own error
  * about its configuration, such as a Redis without persistence).
  */
@@ -42,6 +43,10 @@ export async function writeBehind(
         true,
       ));
     } catch (err) {
+      if (isStrataError(err, 'L3_UNAVAILABLE')) {
+        ctx.tolerate(name, 'l3', 'write-behind', err);
+        throw err;
+      }
       ctx.tolerate(name, 'l2', 'write-behind', err);
       throw new StrataError(
         'L2_UNAVAILABLE',

@@ -1,7 +1,14 @@
 import { DrizzleQueryError } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { StrataError } from '../errors.js';
-import { classifyPgError, isTransientPgError, PG_ERROR_RULES, type PgOp, sqlStateOf } from './pg-errors.js';
+import {
+  classifyPgError,
+  holdsFlush,
+  isTransientPgError,
+  PG_ERROR_RULES,
+  type PgOp,
+  sqlStateOf,
+} from './pg-errors.js';
 
 /** An error as node-postgres raises it (a DatabaseError with `code`), wrapped as Drizzle does. */
 function pgError(code: string, message = `pg error ${code}`): Error {
@@ -120,5 +127,18 @@ describe('classifyPgError', () => {
       '58',
       'XX',
     ]);
+  });
+});
+
+describe('holdsFlush', () => {
+  it('holds for what no write is at fault for: not migrated, no grant, no database, a refused login', () => {
+    for (const code of ['42P01', '42703', '42501', '3F000', '3D000', '28000', '28P01', '08006', '40001'])
+      expect(holdsFlush(pgError(code)), code).toBe(true);
+    expect(holdsFlush(new Error('connection terminated'))).toBe(true);
+  });
+
+  it('does not hold for a row Postgres refuses (the flush dead-letters that write alone)', () => {
+    for (const code of ['23505', '23502', '22P02', '54000'])
+      expect(holdsFlush(pgError(code)), code).toBe(false);
   });
 });

@@ -124,8 +124,11 @@ export function pgSqlMessage(err: unknown): string | undefined {
   return pg?.code.startsWith('42') && typeof pg.message === 'string' ? pg.message : undefined;
 }
 
-/** Errors that say the database is not ready for a table's writes: a migration or a grant fixes them. */
-const NOT_READY = new Set(['42P01', '42703', '42501', '3F000']);
+/**
+ * Errors that say the database is not ready for a table's writes: a migration, a grant or the
+ * connection settings fix them (a missing table, column, schema or database, a refused login).
+ */
+const NOT_READY = new Set(['42P01', '42703', '42501', '3F000', '3D000', '28000', '28P01']);
 
 /**
  * True when a write-behind flush must hold its writes rather than judge them: the error may pass

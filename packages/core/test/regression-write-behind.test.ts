@@ -201,3 +201,43 @@ describe('transactions: a delete then a set of one key', () => {
     await strata.close();
   });
 });
+
+describe('write-behind: a fold another write interrupted', () => {
+  it('a transaction deletes the key between two queued sets: the last set makes a new row', async () => {
+    const schema = defineSchema({
+      table: notes,
+      name: 'notes_cut_delete',
+      writeMode: 'write-behind',
+      fields: { createdAt: { autoNowAdd: true } },
+    });
+    let now = Date.now();
+    const strata = instance(schema, createMemoryQueue(), { now: () => now });
+    await strata.set(schema, { id: 'cut1', title: 'a', nickname: 'queued' }); // queued
+    now += 1_000;
+    await strata.tx().delete(schema, 'cut1').commit(); // in Postgres at once, a newer version
+    now += 1_000;
+    const last = await strata.set(schema, { id: 'cut1', title: 'b' }); // queued, newest
+    await strata.flushDirty();
+    const [row] = await stack.db.select().from(notes).where(eq(notes.id, 'cut1'));
+    expect(row).toMatchObject({ title: 'b', nickname: null });
+    expect(row?.createdAt.getTime()).toBe(last.createdAt.getTime());
+    expect(await instance(schema, createMemoryQueue()).get(schema, 'cut1')).toEqual(row);
+    expect(await strata.get(schema, 'cut1')).toEqual(row);
+    await strata.close();
+  });
+
+  it('a transaction sets a column between two queued sets: the last set, leaving it out, keeps it', async () => {
+    const schema = defineSchema({ table: notes, name: 'notes_cut_set', writeMode: 'write-behind' });
+    const strata = instance(schema, createMemoryQueue());
+    await strata.set(schema, { id: 'cut2', title: 'a', nickname: 'queued' }); // queued
+    await strata.tx().set(schema, { id: 'cut2', title: 'tx', nickname: 'from tx' }).commit();
+    await strata.set(schema, { id: 'cut2', title: 'b' }); // queued, newest, no nickname
+    const stats = strata.stats();
+    await strata.flushDirty();
+    const [row] = await stack.db.select().from(notes).where(eq(notes.id, 'cut2'));
+    expect(row).toMatchObject({ title: 'b', nickname: 'from tx' });
+    expect(await instance(schema, createMemoryQueue()).get(schema, 'cut2')).toEqual(row);
+    expect(strata.stats().deadLettered).toBe(stats.deadLettered);
+    await strata.close();
+  });
+});

@@ -4,6 +4,7 @@ import type { L3Tier } from '../src/l3/types.js';
 import { registerAtomicTests } from './l3-conformance-atomic.js';
 import { registerBulkTests } from './l3-conformance-bulk.js';
 import { registerConcurrencyTests } from './l3-conformance-concurrency.js';
+import { registerFoldedWriteTests } from './l3-conformance-folded.js';
 import { registerInjectionTests } from './l3-conformance-injection.js';
 import { registerMigrationTests } from './l3-conformance-migrate.js';
 import { registerMixedOrderTests } from './l3-conformance-mixed-orders.js';
@@ -100,6 +101,7 @@ export function describeL3Conformance(
     registerVersionTests(suite, v);
     registerRedisOrderedTests(suite, v);
     registerMixedOrderTests(suite, v);
+    registerFoldedWriteTests(suite, v);
     registerConcurrencyTests(suite, v);
     registerReplaceTests(suite);
   });

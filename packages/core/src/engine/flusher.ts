@@ -1,9 +1,10 @@
 import { StrataError } from '../errors.js';
 import { holdsFlush, sqlStateOf } from '../l3/pg-errors.js';
-import type { Row, WriteOutcome } from '../l3/types.js';
+import type { WriteOutcome } from '../l3/types.js';
 import type { Delivery } from '../queue/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
+import { folded, groupBySchema, type Item } from './flush-fold.js';
 import { type Id, idKey } from './ids.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
 
@@ -35,17 +36,6 @@ export type Publish = (
   versions: readonly number[],
   op: 'set' | 'invalidate',
 ) => Promise<void>;
-
-interface Item {
-  readonly delivery: Delivery;
-  readonly cache: SchemaCache;
-  readonly key: string;
-  readonly id: Id;
-  /** The stored row of a set. */
-  readonly row?: Row;
-  /** A set folded over a delete of its key: it replaces the row (see `Write.replace`). */
-  readonly replace?: boolean;
-}
 
 /**
  * Applies a batch of write-behind deliveries to L3, each only over an older version of its key (so
@@ -119,6 +109,7 @@ async function applyOrSplit(
         ...(item.row ? { row: item.row } : { id: item.id }),
         version: item.delivery.write.version,
         ...(item.replace && { replace: true }),
+        ...(item.folds && { since: item.folds[0]!.delivery.write.version }),
       })),
     }));
     results = await withTimeout(l3.write(ops), ctx.config.l3TimeoutMs, `L3 flush (${l3.name})`);
@@ -130,17 +121,27 @@ async function applyOrSplit(
     await applyOrSplit(ctx, items.slice(half), outcome, publish);
     return;
   }
-  // Every delivery of the batch is done: applied, folded into a newer write of its key, or older
-  // than what Postgres holds.
-  outcome.acked.push(...items.map((item) => item.delivery.handle));
+  // Every delivery of the batch is done (applied, folded into a newer write of its key, or older
+  // than what Postgres holds) except those of a fold another write of the key interrupted.
+  const interrupted: (readonly Item[])[] = [];
   let i = 0;
-  for (const [cache, group] of bySchema) {
+  const appliedBySchema = [...bySchema].map(([cache, group]) => {
     const applied: Versioned[] = [];
     (results[i++] ?? []).forEach((result, j) => {
-      if (!result.applied) return;
       const item = group[j]!;
+      if (!result.applied) {
+        if (item.folds) interrupted.push(item.folds);
+        return;
+      }
       applied.push({ key: item.key, version: result.version, ...(result.row && { stored: result.row }) });
     });
+    return [cache, applied] as const;
+  });
+  const again = new Set(interrupted.flat().map((item) => item.delivery.handle));
+  outcome.acked.push(
+    ...items.filter((item) => !again.has(item.delivery.handle)).map((item) => item.delivery.handle),
+  );
+  for (const [cache, applied] of appliedBySchema) {
     if (applied.length === 0) continue;
     const withPlain = await Promise.all(
       applied.map(async (a) =>
@@ -154,6 +155,47 @@ async function applyOrSplit(
       applied.map((a) => a.version),
       'set',
     );
+  }
+  if (interrupted.length > 0) await oneByOne(ctx, interrupted, outcome, publish);
+}
+
+/**
+ * Folds another write of their key interrupted (a transaction, another app's flush: Postgres holds
+ * a version among theirs, which the fold could not take into account): their writes are applied one
+ * round per position in version order, each only once the one before it is done, as separate
+ * deliveries would have been. Rare, so a round trip per round is fine.
+ */
+async function oneByOne(
+  ctx: EngineContext,
+  lists: readonly (readonly Item[])[],
+  outcome: FlushOutcome,
+  publish: Publish,
+): Promise<void> {
+  let going = lists;
+  for (let round = 0; going.length > 0; round++) {
+    await applyOrSplit(
+      ctx,
+      going.map((list) => list[round]!),
+      outcome,
+      publish,
+    );
+    const done = new Set(outcome.acked);
+    const held = new Set(outcome.held);
+    const next: (readonly Item[])[] = [];
+    for (const list of going) {
+      const { handle } = list[round]!.delivery;
+      if (round + 1 >= list.length) continue;
+      if (done.has(handle)) {
+        next.push(list);
+        continue;
+      }
+      // Not after a write of the key that did not land: they go back to the queue together.
+      for (const later of list.slice(round + 1)) {
+        outcome.retried.push(later.delivery.handle);
+        if (held.has(handle)) outcome.held.push(later.delivery.handle);
+      }
+    }
+    going = next;
   }
 }
 
@@ -204,60 +246,4 @@ function reportGaveUp(ctx: EngineContext, cache: SchemaCache, key: string, err: 
     ctx.counters.error('hook');
     ctx.config.logger.error('onWriteError hook threw', { schema: schema.name, error: String(hookErr) });
   }
-}
-
-/**
- * One write per key, as applying the batch's writes of that key one by one in version order would
- * leave it: each set takes the columns it gives over the ones before it (a column a later write
- * leaves out keeps an earlier write's value, as it would in Postgres), an insert-only (autoNowAdd)
- * column keeps its first value, and a delete starts over (the sets after it replace the row). The
- * result carries the newest version.
- */
-function folded(items: readonly Item[]): Item[] {
-  const byKey = new Map<string, Item[]>();
-  for (const item of items) {
-    const at = `${item.cache.schema.identity}\u0000${item.key}`;
-    const list = byKey.get(at);
-    if (list) list.push(item);
-    else byKey.set(at, [item]);
-  }
-  const out: Item[] = [];
-  for (const list of byKey.values()) {
-    if (list.length === 1) {
-      out.push(list[0]!);
-      continue;
-    }
-    list.sort((a, b) => a.delivery.write.version - b.delivery.write.version);
-    const insertOnly = list[0]!.cache.schema.insertOnlyKeys;
-    let row: Row | undefined;
-    let deleted = false;
-    for (const item of list) {
-      if (!item.row) {
-        row = undefined;
-        deleted = true;
-        continue;
-      }
-      const next: Row = { ...row };
-      for (const [column, value] of Object.entries(item.row)) {
-        if (value === undefined || (row?.[column] !== undefined && insertOnly.includes(column))) continue;
-        next[column] = value;
-      }
-      row = next;
-    }
-    const newest = list[list.length - 1]!;
-    const { row: _sent, ...rest } = newest;
-    // Sets after a delete make a new row: what Postgres holds for the columns they leave out goes.
-    out.push(row && newest.row ? { ...rest, row, ...(deleted && { replace: true }) } : rest);
-  }
-  return out;
-}
-
-function groupBySchema(items: readonly Item[]): Map<SchemaCache, Item[]> {
-  const groups = new Map<SchemaCache, Item[]>();
-  for (const item of items) {
-    const group = groups.get(item.cache);
-    if (group) group.push(item);
-    else groups.set(item.cache, [item]);
-  }
-  return groups;
 }

@@ -63,6 +63,14 @@ export interface Write {
    * folded into one write).
    */
   replace?: boolean;
+  /**
+   * For a Redis-ordered write that stands for several of its key (a write-behind flush folds a key's
+   * queued writes into one): the lowest of their versions. It applies only where the stored version
+   * is below `since` as well, i.e. no other write of the key landed between the folded ones (the
+   * fold could not have taken it into account); otherwise it is not applied, and the caller applies
+   * the folded writes one by one.
+   */
+  since?: number;
 }
 
 /** One schema's writes in a `write` call. A key appears once (the engine coalesces first). */

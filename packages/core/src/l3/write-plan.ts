@@ -18,6 +18,8 @@ export interface PlannedWrite {
   readonly version?: number;
   /** A set that replaces the row (see `Write.replace`). */
   readonly replace?: boolean;
+  /** Below `version` for a write standing for several (see `Write.since`). */
+  readonly since?: number;
 }
 
 /** Rows of one schema, one ordering and one shape (the columns they give), or deletes. */
@@ -28,6 +30,11 @@ export interface WriteGroup {
   readonly columns?: readonly CompiledColumn[];
   /** Sets that replace their rows (see `Write.replace`). */
   readonly replace: boolean;
+  /**
+   * Some writes stand for several of their key: each write carries a `since` then (see
+   * `Write.since`; the others their own version, which asks nothing more of them).
+   */
+  readonly folded: boolean;
   readonly writes: readonly PlannedWrite[];
   /** How the rows travel: as VALUES parts, each under the parameter limit, or as one JSON recordset. */
   readonly parts: readonly (readonly PlannedWrite[])[];
@@ -119,6 +126,7 @@ function collect(ops: readonly WriteOp[], outcomes: WriteOutcome[][]): PlannedWr
           row,
           version: w.version,
           replace: w.replace === true,
+          ...(w.version !== undefined && w.since !== undefined && w.since < w.version && { since: w.since }),
         });
       }
     });
@@ -147,27 +155,22 @@ function shapeOf(schema: CompiledSchema, row: Row): CompiledColumn[] {
   return schema.columns.filter((c) => row[c.key] !== undefined && !cannotBeSet(c.column));
 }
 
-function group(
-  schema: CompiledSchema,
-  given: boolean,
-  replace: boolean,
-  columns: CompiledColumn[] | undefined,
-  writes: PlannedWrite[],
-  maxParameters: number,
-): WriteGroup {
-  // Each row binds its cells (and its version when given); the statement binds the identity once.
-  const perRow = (columns?.length ?? 1) + (given ? 1 : 0);
+interface GroupKey {
+  readonly schema: CompiledSchema;
+  readonly given: boolean;
+  readonly replace: boolean;
+  readonly folded: boolean;
+  readonly columns?: CompiledColumn[];
+}
+
+function group(key: GroupKey, writes: PlannedWrite[], maxParameters: number): WriteGroup {
+  const { schema, given, folded, columns } = key;
+  // Each row binds its cells (its version when given, its `since` when folded); the statement binds
+  // the identity once.
+  const perRow = (columns?.length ?? 1) + (given ? 1 : 0) + (folded ? 1 : 0);
   const size = rowsPerStatement(perRow, maxParameters - 1);
   const recordset = writes.length > size && recordsetColumns(columns ?? [schema.primaryKey]);
-  return {
-    schema,
-    given,
-    replace,
-    columns,
-    writes,
-    parts: recordset ? [writes] : chunk(writes, size),
-    recordset,
-  };
+  return { ...key, writes, parts: recordset ? [writes] : chunk(writes, size), recordset };
 }
 
 /**
@@ -178,16 +181,7 @@ function group(
 export function planWrite(ops: readonly WriteOp[], maxParameters: number): WritePlan {
   const outcomes: WriteOutcome[][] = ops.map((op) => new Array(op.writes.length));
   const winners = collect(ops, outcomes);
-  const groups = new Map<
-    string,
-    {
-      schema: CompiledSchema;
-      given: boolean;
-      replace: boolean;
-      columns?: CompiledColumn[];
-      writes: PlannedWrite[];
-    }
-  >();
+  const groups = new Map<string, { key: GroupKey; writes: PlannedWrite[] }>();
   for (const w of winners) {
     const given = w.version !== undefined;
     const replace = w.row !== undefined && w.replace === true;
@@ -195,15 +189,20 @@ export function planWrite(ops: readonly WriteOp[], maxParameters: number): Write
     const name = JSON.stringify([w.schema.identity, given, replace, columns?.map((c) => c.key) ?? null]);
     let g = groups.get(name);
     if (!g) {
-      g = { schema: w.schema, given, replace, ...(columns && { columns }), writes: [] };
+      g = {
+        key: { schema: w.schema, given, replace, folded: false, ...(columns && { columns }) },
+        writes: [],
+      };
       groups.set(name, g);
     }
     g.writes.push(w);
   }
   return {
-    groups: [...groups.values()].map((g) =>
-      group(g.schema, g.given, g.replace, g.columns, g.writes, maxParameters),
-    ),
+    groups: [...groups.values()].map((g) => {
+      // A folded write does not split its group: the others carry `since` = their version (the same check).
+      const folded = g.writes.some((w) => w.since !== undefined);
+      return group({ ...g.key, folded }, g.writes, maxParameters);
+    }),
     winners,
     outcomes,
   };

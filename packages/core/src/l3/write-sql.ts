@@ -20,17 +20,24 @@ export const VERSION = '_strata_version';
 export const EXISTED = '_strata_existed';
 export const DELETED_PK = '_strata_pk';
 const SOURCE_VERSION = '_strata_ver';
+const SOURCE_SINCE = '_strata_since';
 
 const list = (items: readonly SQLWrapper[]): SQL => sql.join([...items], sql`, `);
 
-/** The group's rows of `part` as a FROM item aliased `_strata_s`: c0…cn (the shape), then the version when given. */
+/**
+ * The group's rows of `part` as a FROM item aliased `_strata_s`: c0…cn (the shape), then the version
+ * when given, then `since` when folded.
+ */
 function source(group: WriteGroup, part: readonly PlannedWrite[]): SQL {
   const pk = group.schema.primaryKey;
   const columns = group.columns ?? [pk];
   const rows = part.map((w) => w.row ?? { [pk.key]: w.id });
-  const extra = group.given
-    ? [{ name: SOURCE_VERSION, type: 'bigint', values: part.map((w) => w.version) }]
-    : [];
+  const extra = [
+    ...(group.given ? [{ name: SOURCE_VERSION, type: 'bigint', values: part.map((w) => w.version) }] : []),
+    ...(group.folded
+      ? [{ name: SOURCE_SINCE, type: 'bigint', values: part.map((w) => w.since ?? w.version) }]
+      : []),
+  ];
   return group.recordset
     ? recordsetSource('_strata_s', columns, rows, extra)
     : valuesSource('_strata_s', columns, rows, extra);
@@ -66,13 +73,26 @@ function sameAsSnapshot(versions: VersionsTable): SQL {
 function recordVersions(versions: VersionsTable, group: WriteGroup, deleted: boolean): SQL {
   const version = group.given ? sql`${SRC}.${id(SOURCE_VERSION)}` : sql`1`;
   const next = group.given ? sql`excluded."version"` : sql`${VT}."version" + 1`;
+  const key = sql`${sourceKey(group)}::text`;
   const conditions = [
     ...(group.given ? [sql`${VT}."version" < excluded."version"`] : []),
+    ...(group.folded
+      ? [untouchedSince(sql`(select ${SRC}.${id(SOURCE_SINCE)} from ${SRC} where ${key} = ${VT}."id")`)]
+      : []),
     ...(deleted ? [sameAsSnapshot(versions)] : []),
   ];
   const where = conditions.length > 0 ? sql` where ${sql.join(conditions, sql` and `)}` : sql``;
-  const key = sql`${sourceKey(group)}::text`;
   return sql`insert into ${versions} as ${VT} ("schema", "id", "version", "deleted") select ${group.schema.identity}::text, ${key}, ${version}, ${deleted}::boolean from ${SRC} order by ${key} collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now()${where} returning "id" as ${id(KEY)}, "version" as ${id(VERSION)}`;
+}
+
+/**
+ * A folded write's guard (see `Write.since`): the key's version row, as locked (the latest
+ * committed, not the statement's snapshot), is older than the first write folded, so no other write
+ * of the key landed among them. `since` is a subquery on the statement's source: ON CONFLICT's
+ * condition sees only the target row and `excluded`.
+ */
+function untouchedSince(since: SQL): SQL {
+  return sql`${VT}."version" < ${since}`;
 }
 
 function insertRows(group: WriteGroup, condition: SQL): SQL {
@@ -131,7 +151,16 @@ export function versionStatements(
     const given = winners[at]!.version !== undefined;
     let end = at;
     while (end < winners.length && end - at < size && (winners[end]!.version !== undefined) === given) end++;
-    statements.push(versionsOf(db, versions, winners.slice(at, end), given));
+    const part = winners.slice(at, end);
+    statements.push(
+      versionsOf(
+        db,
+        versions,
+        part,
+        given,
+        part.some((w) => w.since !== undefined),
+      ),
+    );
     at = end;
   }
   return statements;
@@ -142,8 +171,11 @@ function versionsOf(
   versions: VersionsTable,
   writes: readonly PlannedWrite[],
   given: boolean,
+  folded: boolean,
 ): Statement {
-  const chunks: SQLChunk[] = [new StringChunk('(values ')];
+  // A CTE, not a FROM item: the `since` subquery of ON CONFLICT's condition must see it.
+  const names = `"s", "k", "d"${given ? ', "v"' : ''}${folded ? ', "n"' : ''}`;
+  const chunks: SQLChunk[] = [new StringChunk(`with "_strata_s" (${names}) as (values `)];
   writes.forEach((w, i) => {
     chunks.push(
       new StringChunk(i === 0 ? '(' : '), ('),
@@ -153,13 +185,18 @@ function versionsOf(
     chunks.push(sql.param(w.key), new StringChunk('::text, '), sql.param(w.row === undefined));
     chunks.push(new StringChunk('::boolean'));
     if (given) chunks.push(new StringChunk(', '), sql.param(w.version), new StringChunk('::bigint'));
+    if (folded)
+      chunks.push(new StringChunk(', '), sql.param(w.since ?? w.version), new StringChunk('::bigint'));
   });
-  chunks.push(new StringChunk(`)) as ${'"_strata_s"'} ("s", "k", "d"${given ? ', "v"' : ''})`));
+  chunks.push(new StringChunk(')) '));
   const version = given ? sql`${SRC}."v"` : sql`1`;
   const next = given ? sql`excluded."version"` : sql`${VT}."version" + 1`;
-  const onlyNewer = given ? sql` where ${VT}."version" < excluded."version"` : sql``;
+  const since = sql`(select ${SRC}."n" from ${SRC} where ${SRC}."s" = ${VT}."schema" and ${SRC}."k" = ${VT}."id")`;
+  const onlyNewer = given
+    ? sql` where ${VT}."version" < excluded."version"${folded ? sql` and ${untouchedSince(since)}` : sql``}`
+    : sql``;
   return db.execute(
-    sql`insert into ${versions} as ${VT} ("schema", "id", "version", "deleted") select ${SRC}."s", ${SRC}."k", ${version}, ${SRC}."d" from ${new SQL(chunks)} order by ${SRC}."s" collate "C", ${SRC}."k" collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now()${onlyNewer} returning "schema", "id", "version"`,
+    sql`${new SQL(chunks)}insert into ${versions} as ${VT} ("schema", "id", "version", "deleted") select ${SRC}."s", ${SRC}."k", ${version}, ${SRC}."d" from ${SRC} order by ${SRC}."s" collate "C", ${SRC}."k" collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now()${onlyNewer} returning "schema", "id", "version"`,
   ) as unknown as Statement;
 }
 

@@ -1,0 +1,76 @@
+import type { Row } from '../l3/types.js';
+import type { Delivery } from '../queue/types.js';
+import type { Id } from './ids.js';
+import type { SchemaCache } from './schema-cache.js';
+
+/** A queued write on its way to Postgres: decoded, its schema found. */
+export interface Item {
+  readonly delivery: Delivery;
+  readonly cache: SchemaCache;
+  readonly key: string;
+  readonly id: Id;
+  /** The stored row of a set. */
+  readonly row?: Row;
+  /** A set folded over a delete of its key: it replaces the row (see `Write.replace`). */
+  readonly replace?: boolean;
+  /** The writes this one stands for, in version order, when it folds several (see `folded`). */
+  readonly folds?: readonly Item[];
+}
+
+/**
+ * One write per key, as applying the batch's writes of that key one by one in version order would
+ * leave it: each set takes the columns it gives over the ones before it (a column a later write
+ * leaves out keeps an earlier write's value, as it would in Postgres), an insert-only (autoNowAdd)
+ * column keeps its first value, and a delete starts over (the sets after it replace the row). The
+ * result carries the newest version, and what it folds: Postgres applies it only if no other write
+ * of the key landed among them (`Write.since`), else they are applied one by one (`oneByOne`).
+ */
+export function folded(items: readonly Item[]): Item[] {
+  const byKey = new Map<string, Item[]>();
+  for (const item of items) {
+    const at = `${item.cache.schema.identity}\u0000${item.key}`;
+    const list = byKey.get(at);
+    if (list) list.push(item);
+    else byKey.set(at, [item]);
+  }
+  const out: Item[] = [];
+  for (const list of byKey.values()) {
+    if (list.length === 1) {
+      out.push(list[0]!);
+      continue;
+    }
+    list.sort((a, b) => a.delivery.write.version - b.delivery.write.version);
+    const insertOnly = list[0]!.cache.schema.insertOnlyKeys;
+    let row: Row | undefined;
+    let deleted = false;
+    for (const item of list) {
+      if (!item.row) {
+        row = undefined;
+        deleted = true;
+        continue;
+      }
+      const next: Row = { ...row };
+      for (const [column, value] of Object.entries(item.row)) {
+        if (value === undefined || (row?.[column] !== undefined && insertOnly.includes(column))) continue;
+        next[column] = value;
+      }
+      row = next;
+    }
+    const newest = list[list.length - 1]!;
+    const { row: _sent, ...rest } = newest;
+    // Sets after a delete make a new row: what Postgres holds for the columns they leave out goes.
+    const one = row && newest.row ? { ...rest, row, ...(deleted && { replace: true }) } : rest;
+    out.push({ ...one, folds: list });
+  }
+  return out;
+}
+
+export function groupBySchema(items: readonly Item[]): Map<SchemaCache, Item[]> {
+  const groups = new Map<SchemaCache, Item[]>();
+  for (const item of items) {
+    const group = groups.get(item.cache);
+    if (group) group.push(item);
+    else groups.set(item.cache, [item]);
+  }
+  return groups;
+}

@@ -87,4 +87,34 @@ describe('Redis restarted without its data', () => {
     expect(t.hangs).toBe(0);
     t.finish({ writesFound: t.found(stored) });
   });
+
+  it('a write-behind write made after the restart stays readable while the other instances find out (one generation move per Redis life)', async () => {
+    const t = new Tally('faults', 'redis: restarted without its data, then a write-behind write and reads');
+    const { store } = s;
+    const keyPrefix = `${store.name}-life`;
+    const clock = manualClock(Date.now());
+    const wb = store.schema('write-behind');
+    const a = s.instance(keyPrefix, clock, { writeBehind: true });
+    const b = s.instance(keyPrefix, clock, { writeBehind: true });
+    for (const x of [a, b]) await x.find(wb, 'warm-up'); // both know this Redis
+    await s.restart({ dropData: true });
+    t.fault();
+    // A finds out with its write (the counter is gone, the tick went back), B only later.
+    const k = 'life-k';
+    expect(codeOf(await t.run(a.set(wb, { id: k, n: 7 }), DEADLINE))).toBe('OK');
+    t.acked(k, 7);
+    clock.advance(REFRESH_PASSED); // B reads the generation again and sees the new boot marker
+    const other = await t.run(b.get(wb, k), DEADLINE);
+    expect('ok' in other && other.ok && other.value.n, 'B reads the write from L2').toBe(7);
+    const own = await t.run(a.get(wb, k), DEADLINE);
+    expect('ok' in own && own.ok && own.value.n, 'A reads its own write').toBe(7);
+    const fresh = await t.run(s.instance(keyPrefix, clock, { writeBehind: true }).get(wb, k), DEADLINE);
+    expect('ok' in fresh && fresh.ok && fresh.value.n, 'so does an instance started now').toBe(7);
+    expect([a.stats().errorsBy['l2-reset'], b.stats().errorsBy['l2-reset']]).toEqual([1, 1]);
+    expect(codeOf(await t.run(a.flushDirty(), 10_000))).toBe('OK');
+    const stored = await store.stored();
+    expect(stored.get(k)).toBe(7);
+    expect(t.hangs).toBe(0);
+    t.finish({ writesFound: t.found(stored) });
+  });
 });

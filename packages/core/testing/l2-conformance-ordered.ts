@@ -14,6 +14,7 @@ import {
   runOrderedPut,
   runPut,
   runReserve,
+  runResetGeneration,
   runSeedCounter,
   tickOf,
 } from './l2-helpers.js';
@@ -303,5 +304,36 @@ export function describeOrderedScripts(suite: L2Suite): void {
     expect(await current()).toBe('8796093022208001');
     expect(await runNextGeneration(suite.l2, keys, 0)).toBe(HUGE + 2);
     expect(await suite.raw.get(keys.search)).toBe('7');
+  });
+
+  it('RESET_GENERATION moves once per Redis life, however many instances find the reset', async () => {
+    const keys = {
+      generation: key('reset:generation'),
+      search: key('reset:search'),
+      moved: key('reset:moved'),
+      boot: key('reset:boot'),
+    };
+    const reset = async (options: Parameters<typeof runResetGeneration>[2]) => {
+      const [generation, boot] = (await runResetGeneration(suite.l2, keys, options)) as unknown[];
+      return [Number(generation), String(boot)];
+    };
+    // Redis restarted empty: the first to find out sets the marker and moves; the next one, told
+    // by that new marker (replace ''), does not move again.
+    expect(await reset({ token: 'bA', replace: '*' })).toEqual([1, 'bA']);
+    expect(await reset({ token: 'bB', replace: '' })).toEqual([1, 'bA']);
+    // A restore keeps the old life's marker: whoever finds it still there replaces it and moves;
+    // one who found the same restore later (the same old marker) sees the new one, no move.
+    expect(await reset({ token: 'bC', replace: 'bA' })).toEqual([2, 'bC']);
+    expect(await reset({ token: 'bD', replace: 'bA' })).toEqual([2, 'bC']);
+    expect(await suite.raw.get(keys.boot)).toBe('bC');
+    // Forced (L2 also missed a write): moves within the same life, past the floor too.
+    expect(await reset({ token: 'bE', replace: '', force: true, floor: 10 })).toEqual([11, 'bC']);
+    expect(await suite.raw.get(keys.search)).toBe('3');
+    // A marker gone (restarted empty again): set, and a move.
+    await runDrop(suite.l2, [{ key: keys.boot, rule: 'all' }]);
+    expect(await reset({ token: 'bF', replace: '' })).toEqual([12, 'bF']);
+    expect(await reset({ token: 'bG', replace: 'bC' })).toEqual([12, 'bF']);
+    // Past 2^53 / 1000 the generation still prints exactly.
+    expect(await reset({ token: 'bH', replace: 'bF', floor: HUGE })).toEqual([HUGE + 1, 'bH']);
   });
 }

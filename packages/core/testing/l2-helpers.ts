@@ -7,6 +7,7 @@ import {
   ORDERED_PUT,
   PUT,
   RESERVE,
+  RESET_GENERATION,
   SEED_COUNTER,
 } from '../src/l2/scripts.js';
 import type { L2Script, L2Tier } from '../src/l2/types.js';
@@ -229,6 +230,30 @@ export function runNextGeneration(
   floor: number,
 ): Promise<unknown> {
   return l2.run(NEXT_GENERATION, [keys.generation, keys.search], [String(floor)]);
+}
+
+/** The keys RESET_GENERATION reads and writes. */
+export interface ResetGenerationKeys {
+  generation: string;
+  search: string;
+  moved: string;
+  boot: string;
+}
+
+/**
+ * RESET_GENERATION: one move per schema and Redis life ({generation, boot marker}); `replace` is
+ * the marker to replace with `token` ('' none, '*' any), `force` moves even when this life's was made.
+ */
+export function runResetGeneration(
+  l2: L2Tier,
+  keys: ResetGenerationKeys,
+  options: { floor?: number; replace?: string; token: string; force?: boolean },
+): Promise<unknown> {
+  return l2.run(
+    RESET_GENERATION,
+    [keys.generation, keys.search, keys.moved, keys.boot],
+    [String(options.floor ?? 0), options.replace ?? '', options.token, options.force ? '1' : '0'],
+  );
 }
 
 /** SEED_COUNTER: the counter raised to `floor` unless already there. */

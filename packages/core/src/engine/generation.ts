@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import { GENERATION, NEXT_GENERATION } from '../l2/scripts.js';
+import { GENERATION, NEXT_GENERATION, RESET_GENERATION } from '../l2/scripts.js';
 import type { L2Tier } from '../l2/types.js';
 import type { KeySpace } from './keys.js';
 import type { L2Watch } from './l2-watch.js';
@@ -20,6 +20,8 @@ export class SchemaGeneration {
   /** The highest generation seen: after a restore the stored one may be older. */
   #highest = 0;
   #mustMoveOn = false;
+  /** A reset is owed a move: the boot marker to replace (see `RESET_GENERATION`). */
+  #reset: string | undefined;
 
   constructor(
     readonly l2: L2Tier,
@@ -30,12 +32,12 @@ export class SchemaGeneration {
 
   /** Whether L2 may hold rows older than acknowledged writes (cleared once the generation moved on). */
   get owed(): boolean {
-    return this.#mustMoveOn;
+    return this.#mustMoveOn || this.#reset !== undefined;
   }
 
   current(): Promise<number> {
     const now = this.clock.now();
-    if (this.#mustMoveOn) return this.moveOn();
+    if (this.owed) return this.moveOn();
     if (this.#value === undefined || now - this.#at > GENERATION_REFRESH_MS) {
       this.#at = now;
       this.#value = this.#read().catch((err: unknown) => {
@@ -46,16 +48,37 @@ export class SchemaGeneration {
     return this.#value;
   }
 
-  /** Moves the generation (and the search generation) past every one seen: one request. */
+  /**
+   * Moves the generation (and the search generation) past every one seen: one request. After a
+   * reset, once per Redis life whichever instance does it first (see `RESET_GENERATION`).
+   */
   moveOn(): Promise<number> {
     // Cleared now so that calls meanwhile share this request; set again if L2 refuses it.
+    const [plain, reset] = [this.#mustMoveOn, this.#reset];
     this.#mustMoveOn = false;
+    this.#reset = undefined;
     this.#at = this.clock.now();
     const keys = [this.keys.generationKey, this.keys.searchGenerationKey];
-    this.#value = this.l2.run(NEXT_GENERATION, keys, [String(this.#highest)]).then(
-      (reply) => this.#seen(Number(reply)),
+    const floor = String(this.#highest);
+    const moved =
+      reset === undefined
+        ? this.l2.run(NEXT_GENERATION, keys, [floor]).then(Number)
+        : this.l2
+            .run(
+              RESET_GENERATION,
+              [...keys, this.keys.movedKey, this.keys.bootKey],
+              [floor, reset, this.watch.newMarker(), plain ? '1' : '0'],
+            )
+            .then((reply) => {
+              const [generation, boot] = Array.isArray(reply) ? reply : [];
+              this.watch.adopt(String(boot));
+              return Number(generation);
+            });
+    this.#value = moved.then(
+      (generation) => this.#seen(generation),
       (err: unknown) => {
-        this.#mustMoveOn = true;
+        this.#mustMoveOn ||= plain;
+        this.#reset ??= reset;
         this.#value = undefined;
         throw err;
       },
@@ -63,9 +86,15 @@ export class SchemaGeneration {
     return this.#value;
   }
 
-  /** L2 missed a committed write, or Redis was reset: move on before the next use. */
+  /** L2 missed a committed write: move on before the next use. */
   mustMoveOn(): void {
     this.#mustMoveOn = true;
+  }
+
+  /** Redis was reset (see `L2Watch`): move on before the next use, once for this Redis life. */
+  afterReset(replace: string): void {
+    // The first reset's marker stays: a later one found before the move is the same life's.
+    this.#reset ??= replace;
   }
 
   /** A write script found the generation at `value` (another instance moved it on). */
@@ -82,11 +111,11 @@ export class SchemaGeneration {
   async #read(): Promise<number> {
     const floor = this.watch.floor();
     const keys = [this.keys.generationKey, this.keys.bootKey, this.keys.tickKey];
-    const reply = (await this.l2.run(GENERATION, keys, [this.watch.token])) as unknown[];
+    const reply = (await this.l2.run(GENERATION, keys, [this.watch.newMarker()])) as unknown[];
     const [generation, boot, tick] = Array.isArray(reply) ? reply : [];
     this.watch.observe(String(boot), Number(tick), floor);
     // A reset found by this very read: move on now rather than serve the old generation once.
-    if (this.#mustMoveOn) {
+    if (this.owed) {
       this.#seen(Number(generation));
       return this.moveOn();
     }

@@ -11,7 +11,8 @@ import type { CompiledSchema } from '../schema/types.js';
  *   one write instead of a SCAN, and the key keeps the version that orders later writes;
  * - `{base}:gen` (the generation), `{base}:sgen` (the search generation: moved on by every write,
  *   so a cached search list older than the last write is never served), `{base}:ver` (the counter
- *   that orders write-behind writes; outside the generation, so invalidateAll never resets it);
+ *   that orders write-behind writes; outside the generation, so invalidateAll never resets it),
+ *   `{base}:moved` (which Redis life the generation last moved on for after a reset);
  * - `{root}:boot` and `{root}:tick`, shared by the app's schemas: how a restarted or restored Redis
  *   is told apart (see `L2Watch`).
  */
@@ -20,6 +21,8 @@ export class KeySpace {
   readonly generationKey: string;
   readonly searchGenerationKey: string;
   readonly versionKey: string;
+  /** The boot marker of the Redis life the generation was last moved for after a reset. */
+  readonly movedKey: string;
   readonly bootKey: string;
   readonly tickKey: string;
   readonly #shape: string;
@@ -30,6 +33,7 @@ export class KeySpace {
     this.generationKey = `${this.base}:gen`;
     this.searchGenerationKey = `${this.base}:sgen`;
     this.versionKey = `${this.base}:ver`;
+    this.movedKey = `${this.base}:moved`;
     this.bootKey = `${root}:boot`;
     this.tickKey = `${root}:tick`;
     this.#shape = `${this.base}:${schema.fingerprint}-${codecName}`;

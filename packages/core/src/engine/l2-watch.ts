@@ -14,16 +14,25 @@
  * once, answered out of order, from looking like a restore.
  */
 export class L2Watch {
-  /** Set as the boot marker when this instance finds none. */
-  readonly token: string;
   #boot: string | undefined;
   #tick = 0;
   resets = 0;
 
-  constructor(readonly onReset: (why: string) => void) {
+  /**
+   * `onReset` gets why, and the boot marker the first generation move after it is to replace: the
+   * one known before a tick went back (a restored Redis keeps the old life's marker; '*' when none
+   * was known yet), '' when a new marker told (it already names the new life).
+   */
+  constructor(readonly onReset: (why: string, replace: string) => void) {}
+
+  /**
+   * A boot marker to set where none is (or to replace an old life's): new every time, so a Redis
+   * that lost its data never gets back the marker it had, whoever sets it.
+   */
+  newMarker(): string {
     const bytes = crypto.getRandomValues(new Uint8Array(9));
     // A leading letter: never JSON, so a client that parses replies hands it back as it is.
-    this.token = `b${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+    return `b${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
   }
 
   /** The floor to pass to {@link observe} for a request sent now. */
@@ -40,16 +49,21 @@ export class L2Watch {
     if (boot !== undefined) this.#boot = boot;
     let reset = true;
     if (boot !== undefined && known !== undefined && boot !== known) {
-      this.#reset('Redis restarted without its data (new boot marker)');
+      this.#reset('Redis restarted without its data (new boot marker)', '');
     } else if (incremented ? tick <= floor : tick < floor) {
-      this.#reset(`Redis went back in time (tick ${tick}, ${floor} seen before)`);
+      this.#reset(`Redis went back in time (tick ${tick}, ${floor} seen before)`, known ?? '*');
     } else reset = false;
     // After a reset the Redis as it is now is the baseline.
     if (reset || tick > this.#tick) this.#tick = tick;
   }
 
-  #reset(why: string): void {
+  /** The boot marker a reset's generation move found or set: the Redis life this instance is in. */
+  adopt(boot: string): void {
+    this.#boot = boot;
+  }
+
+  #reset(why: string, replace: string): void {
     this.resets += 1;
-    this.onReset(why);
+    this.onReset(why, replace);
   }
 }

@@ -79,18 +79,22 @@ export async function reserveVersions(cache: SchemaCache, n: number): Promise<nu
  * generation moved on (built again for the new one); -3: Redis went back (the watch resets every
  * schema); -1: the counter is missing; -2: a key holds a version the counter has not reached (a
  * restore). For the last three, a new epoch (from Postgres, which remembers every epoch started)
- * seeds the counter first. A counter suspected after a Redis reset is reseeded before the first try.
+ * seeds the counter first. A counter suspected after a Redis reset is reseeded before the next try.
  */
 async function withSeededCounter(
   cache: SchemaCache,
   attempt: (generation: number, floor: number) => Promise<unknown>,
 ): Promise<unknown[]> {
-  if (cache.counterSuspect) await seedCounter(cache, undefined);
   for (let tries = 0; tries < 4; tries++) {
+    if (cache.counterSuspect) await seedCounter(cache, undefined);
     const generation = await cache.generation!.current();
     const floor = cache.watch.floor();
+    const resets = cache.watch.resets;
     const reply = (await attempt(generation, floor)) as unknown[];
     cache.watch.observe(undefined, Number(reply[0]), floor);
+    // Its own reply found Redis reset: the counter is suspect and the generation moves past what
+    // it wrote, so again (a new version, in the new generation).
+    if (cache.watch.resets !== resets) continue;
     const status = Number(reply[1]);
     if (status === 0) return reply;
     if (status === -4) cache.generation!.set(Number(reply[2]));

@@ -225,12 +225,15 @@ export class SchemaCache {
    * Runs a write script of the tick-and-generation kind (PUT, DROP: KEYS = tick, generation, the
    * row keys `build` makes for a generation, `bumps`; ARGV = generation, `build`'s args), tells the
    * watch the tick it replied, and, when the generation moved on meanwhile, builds the call again
-   * for the new one. Resolves the reply after its tick and status.
+   * for the new one. Resolves the reply after its tick and status. When its reply finds Redis
+   * reset, a write (`again`) is made again after the reset's generation move; anything else is
+   * given up (resolves `[]`).
    */
   async runWatched(
     script: L2Script,
     build: (generation: number) => { keys: readonly string[]; args: readonly string[] },
     bumps: readonly string[] = [],
+    again = false,
   ): Promise<unknown[]> {
     const l2 = this.l2!;
     const generation = this.generation!;
@@ -239,8 +242,16 @@ export class SchemaCache {
       const floor = this.watch.floor();
       const call = build(current);
       const keys = [this.keys.tickKey, this.keys.generationKey, ...call.keys, ...bumps];
+      const resets = this.watch.resets;
       const reply = (await l2.run(script, keys, [String(current), ...call.args])) as unknown[];
       this.watch.observe(undefined, Number(reply[0]), floor);
+      // Its own reply found Redis reset: it landed (if at all) in the generation the reset moves
+      // past. A write is made again in the new one; a fill is not (what it read may be older than
+      // writes the reset lost, whose versions no longer guard it).
+      if (this.watch.resets !== resets) {
+        if (again) continue;
+        return [];
+      }
       if (Number(reply[1]) !== -4) return reply.slice(2);
       generation.set(Number(reply[2]));
     }
@@ -254,11 +265,15 @@ export class SchemaCache {
    * generation the values must be of (a value of an older one was invalidated).
    */
   async readWatched(keys: readonly string[]): Promise<{ values: (string | null)[]; generation: number }> {
-    const generation = await this.generation!.current();
-    const floor = this.watch.floor();
-    const [tick, ...values] = await this.l2!.getMany([this.keys.tickKey, ...keys]);
-    this.watch.observe(undefined, Number(tick ?? 0), floor, false);
-    return { values, generation };
+    for (let attempt = 0; ; attempt++) {
+      const generation = await this.generation!.current();
+      const floor = this.watch.floor();
+      const resets = this.watch.resets;
+      const [tick, ...values] = await this.l2!.getMany([this.keys.tickKey, ...keys]);
+      this.watch.observe(undefined, Number(tick ?? 0), floor, false);
+      // Found Redis reset: what it read may be from before; once more, in the generation after it.
+      if (this.watch.resets === resets || attempt > 0) return { values, generation };
+    }
   }
 
   // ---- what changes the caches ----
@@ -329,7 +344,7 @@ export class SchemaCache {
             return [item.version, ttl, this.envelope(item.stored, item.version, g, ttl)];
           });
         const build = (g: number) => ({ keys, args: putArgs(entries(g)) });
-        const reply = await this.runWatched(PUT, build, [this.keys.searchGenerationKey]);
+        const reply = await this.runWatched(PUT, build, [this.keys.searchGenerationKey], true);
         taken = items.map((_, i) => Number(reply[i]) === 1);
       } catch (err) {
         // With no L3, L2 is the source of truth: the write did not happen.
@@ -411,9 +426,9 @@ export class SchemaCache {
   }
 
   /** Redis restarted or went back: nothing cached before can be trusted, and counters may repeat. */
-  reset(): void {
+  reset(replace: string): void {
     this.forgetAll();
-    this.generation?.mustMoveOn();
+    this.generation?.afterReset(replace);
     this.counterSuspect = true;
   }
 }

@@ -112,7 +112,7 @@ export class Strata {
     }
     const lookup = (identity: string) => this.#registry.byIdentity(identity);
     this.#coherence = new Coherence(this.#ctx, lookup, () => this.#registry.all());
-    this.#watch = new L2Watch((why) => this.#l2Reset(why));
+    this.#watch = new L2Watch((why, replace) => this.#l2Reset(why, replace));
     const { queue, scheduler, l1, flushIntervalMs } = this.#config;
     checkQueueNamespace(config.queue, this.#config.keyPrefix);
     if (queue?.take)
@@ -496,11 +496,11 @@ export class Strata {
    * start a new epoch before their next use, and the other instances are told (they also find out
    * themselves at their next generation read).
    */
-  #l2Reset(why: string): void {
+  #l2Reset(why: string, replace: string): void {
     this.#ctx.counters.error('l2-reset');
     this.#config.logger.warn('L2 was reset: dropping every cached row', { why });
     for (const rt of this.#registry.all()) {
-      rt.reset();
+      rt.reset(replace);
       void this.#coherence.publish(rt, null, null, 'invalidateAll');
     }
   }

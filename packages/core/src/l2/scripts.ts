@@ -176,6 +176,33 @@ return g`,
 };
 
 /**
+ * The generation move after a reset (Redis restarted empty or went back to an older snapshot): one
+ * move per schema per Redis life, however many instances find out, so that a write made after the
+ * first move is not hidden by the next. KEYS = generation, search generation, the schema's moved-for
+ * marker, the app's boot marker. ARGV = floor (as NEXT_GENERATION), the boot marker to replace
+ * (a restore keeps the old life's marker: whoever finds it still there sets a new one, ARGV[3];
+ * '' when the reset was found by a new marker; a missing marker is always set), and '1' to move
+ * even when this life's move was made (L2 also missed a write). Reply: {generation, boot marker}.
+ */
+export const RESET_GENERATION: L2Script = {
+  name: 'reset-generation',
+  source: `local boot = redis.call('GET', KEYS[4])
+if (not boot) or (ARGV[2] ~= '' and (ARGV[2] == '*' or boot == ARGV[2])) then
+  boot = ARGV[3]
+  redis.call('SET', KEYS[4], boot)
+end
+local g = tonumber(redis.call('GET', KEYS[1]) or '0')
+if ARGV[4] ~= '1' and redis.call('GET', KEYS[3]) == boot then return {string.format('%.0f', g), boot} end
+local floor = tonumber(ARGV[1])
+if floor > g then g = floor end
+g = g + 1
+redis.call('SET', KEYS[1], string.format('%.0f', g))
+redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[3], boot)
+return {string.format('%.0f', g), boot}`,
+};
+
+/**
  * Raises a version counter (KEYS[1]) to ARGV[1] unless it is already there or beyond. Reply: the
  * counter's value afterwards.
  */
@@ -198,5 +225,6 @@ export const L2_SCRIPTS: readonly L2Script[] = [
   DROP,
   GENERATION,
   NEXT_GENERATION,
+  RESET_GENERATION,
   SEED_COUNTER,
 ];

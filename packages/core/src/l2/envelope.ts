@@ -1,3 +1,5 @@
+import { fnv1a } from '../hash.js';
+
 /**
  * The one format of every value Strata keeps in L2:
  *
@@ -108,10 +110,5 @@ export function remainingMs(e: Envelope, now: number): number {
  * @example ownerTag('tenant_a.players'); // e.g. '1k2j3h4'
  */
 export function ownerTag(identity: string): string {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < identity.length; i++) {
-    hash ^= identity.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0).toString(36);
+  return fnv1a(identity).toString(36);
 }

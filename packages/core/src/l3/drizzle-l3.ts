@@ -5,8 +5,9 @@ import type { Database } from './database.js';
 import { driverError } from './driver-error.js';
 import { runMigration } from './migrate.js';
 import { type MigrationsTable, readRecords, strataMigrationsTable } from './migrations-table.js';
+import { OneRowReads, OneRowStatements } from './one-row.js';
 import { replaceStatement } from './replace-values.js';
-import { countStatement, findStatement, scanStatement, searchStatement } from './search.js';
+import { countStatement, findOneStatement, findStatement, scanStatement, searchStatement } from './search.js';
 import { type TransactionMode, Transactions } from './transactions.js';
 import type {
   L3Tier,
@@ -59,6 +60,7 @@ class DrizzleL3 implements L3Tier {
   readonly #migrations: MigrationsTable;
   readonly #write: WriteContext;
   readonly #maxParameters: number;
+  readonly #oneRowReads = new OneRowReads();
 
   constructor(db: Database, options: DrizzleL3Options) {
     this.name = options.name ?? 'drizzle';
@@ -78,6 +80,7 @@ class DrizzleL3 implements L3Tier {
       transactions: this.#transactions,
       versions: strataVersionsTable(options.migrationsSchema),
       maxParameters: this.#maxParameters,
+      oneRow: new OneRowStatements(db),
     };
   }
 
@@ -93,6 +96,15 @@ class DrizzleL3 implements L3Tier {
   findMany(schema: CompiledSchema, ids: readonly unknown[]): Promise<StoredRow[]> {
     if (ids.length === 0) return Promise.resolve([]);
     return this.#versioned(async () => {
+      if (ids.length === 1) {
+        const find = () => findStatement(this.#db, this.#versions, schema, ids);
+        return this.#oneRowReads.find(
+          schema,
+          ids[0],
+          () => findOneStatement(this.#db, this.#versions, schema),
+          async () => await find(),
+        );
+      }
       // Key lists longer than the parameter limit are split; each part is one statement.
       const parts = await Promise.all(
         chunk(ids, this.#maxParameters - 2).map((part) =>

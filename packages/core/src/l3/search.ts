@@ -1,4 +1,4 @@
-import { asc, count, desc, gt, inArray, type SQL } from 'drizzle-orm';
+import { asc, count, desc, eq, gt, inArray, type SQL, sql } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { StrataError } from '../errors.js';
 import type { CompiledColumn, CompiledSchema } from '../schema/types.js';
@@ -48,6 +48,17 @@ export function findStatement(
     .select(selection(versions, schema))
     .from(schema.table)
     .where(inArray(schema.primaryKey.column, [...ids])) as unknown as Statement<StoredRow[]>;
+}
+
+/**
+ * One row by primary key, with its version, the key a placeholder (`id`, bound encoded): what
+ * `OneRowStatements.find` prepares once per schema.
+ */
+export function findOneStatement(db: Database, versions: VersionsTable, schema: CompiledSchema) {
+  return db
+    .select(selection(versions, schema))
+    .from(schema.table)
+    .where(eq(schema.primaryKey.column, sql.placeholder('id')));
 }
 
 /** A page of rows in primary-key order, strictly after `options.after`, with versions. */

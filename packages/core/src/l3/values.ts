@@ -1,4 +1,4 @@
-import { SQL, type SQLChunk, StringChunk, sql } from 'drizzle-orm';
+import { is, Placeholder, SQL, type SQLChunk, StringChunk, sql } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import type { CompiledColumn } from '../schema/types.js';
 import { qualifiedName } from './identifiers.js';
@@ -14,6 +14,14 @@ export function castType(column: PgColumn): string {
   if (!serial) return type;
   const size = serial[1]?.toLowerCase();
   return size === 'small' ? 'smallint' : size === 'big' ? 'bigint' : 'integer';
+}
+
+/**
+ * A bound cell: a value through its column's encoder, or a placeholder left as it is (a statement
+ * prepared once binds values its caller encoded; see one-row.ts).
+ */
+function cell(value: unknown, column?: PgColumn): SQLChunk {
+  return is(value, Placeholder) ? value : sql.param(value, column);
 }
 
 /** A trailing column of a source that is not a table column, such as a write's version. */
@@ -40,10 +48,10 @@ export function valuesSource(
     chunks.push(new StringChunk(r === 0 ? '(' : '), ('));
     columns.forEach((c, i) => {
       if (i > 0) chunks.push(new StringChunk(', '));
-      chunks.push(sql.param(row[c.key], c.column), new StringChunk(types[i]!));
+      chunks.push(cell(row[c.key], c.column), new StringChunk(types[i]!));
     });
     for (const e of extra)
-      chunks.push(new StringChunk(', '), sql.param(e.values[r]), new StringChunk(`::${e.type}`));
+      chunks.push(new StringChunk(', '), cell(e.values[r]), new StringChunk(`::${e.type}`));
   });
   chunks.push(new StringChunk('))'));
   const names = [...columns.map((_, i) => `c${i}`), ...extra.map((e) => e.name)];

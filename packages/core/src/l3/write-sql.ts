@@ -121,18 +121,14 @@ function deleteRows(group: WriteGroup, condition: SQL): SQL {
  * version row. Sets reply `RETURNING *` of each row written plus its version; deletes reply each key
  * recorded, its version and whether a row was there.
  */
-export function singleStatement(db: Database, versions: VersionsTable, group: WriteGroup): Statement {
+export function singleStatement(versions: VersionsTable, group: WriteGroup): SQL {
   const recorded = sql`${sourceKey(group)}::text in (select ${id(KEY)} from ${V})`;
   const pk = id(group.schema.primaryKey.name);
   const head = sql`with ${SRC} as (select * from ${source(group, group.parts[0]!)}), ${V} as (${recordVersions(versions, group, !group.columns)})`;
   if (group.columns) {
-    return db.execute(
-      sql`${head}, ${W} as (${insertRows(group, recorded)}) select ${W}.*, ${V}.${id(VERSION)} from ${W} join ${V} on ${V}.${id(KEY)} = ${W}.${pk}::text`,
-    ) as unknown as Statement;
+    return sql`${head}, ${W} as (${insertRows(group, recorded)}) select ${W}.*, ${V}.${id(VERSION)} from ${W} join ${V} on ${V}.${id(KEY)} = ${W}.${pk}::text`;
   }
-  return db.execute(
-    sql`${head}, ${D} as (${deleteRows(group, recorded)}) select ${V}.${id(KEY)}, ${V}.${id(VERSION)}, exists (select 1 from ${D} where ${D}.${id(DELETED_PK)}::text = ${V}.${id(KEY)}) as ${id(EXISTED)} from ${V}`,
-  ) as unknown as Statement;
+  return sql`${head}, ${D} as (${deleteRows(group, recorded)}) select ${V}.${id(KEY)}, ${V}.${id(VERSION)}, exists (select 1 from ${D} where ${D}.${id(DELETED_PK)}::text = ${V}.${id(KEY)}) as ${id(EXISTED)} from ${V}`;
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Database } from './database.js';
 import { driverError, sqlState } from './driver-error.js';
 import { ddlLock } from './migrate.js';
 import { rowsOf } from './migrations-table.js';
+import type { OneRowStatements } from './one-row.js';
 import { decodeRawRow } from './recordset.js';
 import type { Statement, Transactions } from './transactions.js';
 import type { WriteOp, WriteOutcome } from './types.js';
@@ -26,6 +27,8 @@ export interface WriteContext {
   readonly transactions: Transactions;
   readonly versions: VersionsTable;
   readonly maxParameters: number;
+  /** One-row writes, built once per shape and kept prepared. */
+  readonly oneRow: OneRowStatements;
 }
 
 type Raw = Record<string, unknown>;
@@ -141,7 +144,10 @@ async function attempt(ctx: WriteContext, plan: WritePlan): Promise<void> {
   const [only] = plan.groups;
   if (plan.groups.length === 1 && only!.parts.length === 1) {
     try {
-      settleGroup(plan, only!, rowsOf(await singleStatement(ctx.db, ctx.versions, only!)));
+      const build = (group: WriteGroup) => singleStatement(ctx.versions, group);
+      const result =
+        only!.writes.length === 1 ? await ctx.oneRow.run(only!, build) : await ctx.db.execute(build(only!));
+      settleGroup(plan, only!, rowsOf(result));
       return;
     } catch (error) {
       if (!staleSnapshot(error)) throw error;

@@ -1,3 +1,4 @@
+import { fnv1a } from '../hash.js';
 import type { CompiledColumn } from './types.js';
 
 /**
@@ -18,10 +19,5 @@ export function columnsFingerprint(columns: readonly CompiledColumn[]): string {
     })
     .concat(encrypted.join(','))
     .join('|');
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0).toString(36).padStart(7, '0');
+  return fnv1a(text).toString(36).padStart(7, '0');
 }

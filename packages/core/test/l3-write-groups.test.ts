@@ -116,12 +116,20 @@ describe('planWrite: groups and parts', () => {
     expect(row?.row).toEqual({ id: 1, token: 'js' });
   });
 
-  it('sends rows as VALUES parts under the parameter limit, or past it as one recordset when JSON can carry them', () => {
+  it('sends up to 8 rows as VALUES, more as one recordset when JSON can carry them, else VALUES parts under the parameter limit', () => {
     const many = (count: number, make: (i: number) => Row) =>
       Array.from({ length: count }, (_, i) => ({ row: make(i) }));
-    // 3 cells a row (id, n, token) and the identity once: 20 rows under 64 parameters.
-    expect(shapes([op(items, ...many(20, (i) => ({ id: i, n: i })))], 64)[0]).toMatchObject({
-      parts: [20],
+    expect(shapes([op(items, ...many(8, (i) => ({ id: i, n: i })))])[0]).toMatchObject({
+      parts: [8],
+      recordset: false,
+    });
+    expect(shapes([op(items, ...many(9, (i) => ({ id: i, n: i })))])[0]).toMatchObject({
+      parts: [9],
+      recordset: true,
+    });
+    // 3 cells a row (id, n, token) and the identity once: 20 rows under 64 parameters, but 8 is less.
+    expect(shapes([op(items, ...many(5, (i) => ({ id: i, n: i })))], 64)[0]).toMatchObject({
+      parts: [5],
       recordset: false,
     });
     expect(shapes([op(items, ...many(21, (i) => ({ id: i, n: i })))], 64)[0]).toMatchObject({
@@ -142,6 +150,6 @@ describe('planWrite: groups and parts', () => {
     // Deletes bind the key alone.
     const deletes = Array.from({ length: 100 }, (_, i) => ({ id: i }));
     expect(shapes([op(blobs, ...deletes)], 64)[0]).toMatchObject({ parts: [100], recordset: true });
-    expect(shapes([op(blobs, ...deletes)])[0]).toMatchObject({ parts: [100], recordset: false });
+    expect(shapes([op(blobs, ...deletes.slice(0, 8))])[0]).toMatchObject({ parts: [8], recordset: false });
   });
 });

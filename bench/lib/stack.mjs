@@ -52,10 +52,12 @@ export async function openStack() {
   const isGenerationRead = (body) => {
     try {
       const command = JSON.parse(typeof body === 'string' ? body : 'null');
+      // The GENERATION script: KEYS = generation, boot marker, tick.
       return (
         Array.isArray(command) &&
-        String(command[0]).toLowerCase() === 'get' &&
-        /:gen$/.test(String(command[1]))
+        ['evalsha', 'eval'].includes(String(command[0]).toLowerCase()) &&
+        /:gen$/.test(String(command[3])) &&
+        /:boot$/.test(String(command[4]))
       );
     } catch {
       return false;

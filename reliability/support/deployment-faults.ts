@@ -44,6 +44,15 @@ import type { TcpProxy } from './tcp-proxy.js';
  *   instance and a fresh one read the older row, Postgres holds the newer. Issue item 8.
  * - late-commit (every mode): Postgres holds A1's write, every cache A2's late one. Issue item 11.
  * - skew (write-behind): A2 (+10 s) then A1 write k0 → the flush keeps A2's. Issue item 9.
+ *
+ * And on the issue-12 code itself, found with 40 runs per seed and fixed (regression tests beside):
+ * - row-fold + tx + late-commit (write-behind, seed 24): a queued set, a transaction deleting the
+ *   key, then a queued set: the flush folded both sets over the delete it could not see (the
+ *   deleted row's createdAt came back). Folds now apply only if no other write landed among them
+ *   (`Write.since`), else one by one (regression-write-behind: "a fold another write interrupted").
+ * - redis-data-loss (write-behind, seed 23): after the restart A1 wrote k1, then A2 found the reset
+ *   and moved the generation again, hiding A1's unflushed write from A1 itself. Now one move per
+ *   Redis life (regression-redis-restart / -restore: "stays readable while the others find out").
  */
 export const FAULT_CLASSES = [
   'shared-prefix',

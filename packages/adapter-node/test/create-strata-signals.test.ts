@@ -19,8 +19,9 @@ const { redisUrl, databaseUrl } = serviceUrls();
 const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
 pool.on('error', () => {});
 const db = drizzle({ client: pool });
-const names: string[] = [];
-const table = pgSchema(uniqueName('signals')).table('items', { id: text('id').primaryKey() });
+// The table's Postgres schema is dropped after the run too (the shutdown-flush test migrates it).
+const names: string[] = [uniqueName('signals')];
+const table = pgSchema(names[0]!).table('items', { id: text('id').primaryKey() });
 const items = defineSchema({ table, writeMode: 'write-behind' });
 
 afterAll(async () => {

@@ -50,6 +50,18 @@ afterAll(async () => {
   await pool.query(`drop schema if exists "${name}" cascade`);
   await queue.close();
   await pool.end();
+  // This file's L2 keys and queue stream, through the devstack's Upstash endpoint.
+  const { upstash } = testDevstack();
+  const command = async (args: unknown[]) => {
+    const response = await fetch(upstash!.url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${upstash!.token}` },
+      body: JSON.stringify(args),
+    });
+    return ((await response.json()) as { result: unknown }).result;
+  };
+  const keys = (await command(['KEYS', `${name}:*`])) as string[];
+  if (keys.length > 0) await command(['DEL', ...keys]);
 });
 
 it('serves reads and queues writes from process.env-style settings; the cron route lands them', async () => {

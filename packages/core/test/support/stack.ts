@@ -92,7 +92,8 @@ export async function engineStack(label: string, driver: Driver = 'node-postgres
     async cleanup() {
       globalThis.fetch = realFetch;
       await db.execute(sql.raw(`drop schema if exists "${name}" cascade`));
-      const keys = await redis.keys(`${name}:*`);
+      // Tests add suffixes to the prefix (`${name}x`, `${name}fill`…): every key under the name goes.
+      const keys = await redis.keys(`${name}*`);
       if (keys.length > 0) await redis.del(...keys);
       redis.disconnect();
       await neonPool?.end();

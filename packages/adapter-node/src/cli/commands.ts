@@ -16,8 +16,7 @@ export interface CommandContext {
 
 type Run = (ctx: CommandContext) => Promise<void>;
 
-const migrate: Run = async ({ node, schemas, out }) => {
-  if (schemas.length === 0) out('no schemas in the config: nothing to migrate\n');
+const migrate: Run = async ({ node, out }) => {
   const { applied, records } = await node.strata.migrate();
   for (const statement of applied) out(`${statement}\n`);
   out(
@@ -91,4 +90,14 @@ export const COMMANDS: Record<Command, Run> = {
   warm,
   stats,
   invalidate,
+};
+
+/** What a command cannot do without: refused up front, before anything connects. */
+export const NEEDS: Record<Command, { schemas: boolean }> = {
+  migrate: { schemas: true },
+  'migrate-from': { schemas: false },
+  status: { schemas: false },
+  warm: { schemas: true },
+  stats: { schemas: false },
+  invalidate: { schemas: true },
 };

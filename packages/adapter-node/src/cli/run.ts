@@ -4,6 +4,7 @@ import { parseInvocation } from './args.js';
 import { UsageError } from './cli-errors.js';
 import { COMMANDS, type CommandContext, NEEDS } from './commands.js';
 import { loadOptions, noSchemas } from './config.js';
+import { assertPostgresReachable, assertRedisReachable } from './reachability.js';
 import { USAGE } from './usage.js';
 import { watchScans } from './watch-scans.js';
 
@@ -26,9 +27,11 @@ export async function run(argv: readonly string[]): Promise<ExitCode> {
     const { command } = invocation;
     const { options, source } = await loadOptions(invocation.config, process.env, process.cwd());
     if (NEEDS[command].schemas && options.schemas.length === 0) throw noSchemas(command, source);
+    if (NEEDS[command].redis) await assertRedisReachable(command, options);
     const scans: CommandContext['scans'] = { onPage: () => {} };
     const node = await wireStrata(options, (l3) => watchScans(l3, (rows) => scans.onPage(rows)));
     try {
+      await assertPostgresReachable(node.db, options.databaseUrl);
       const ctx = { node, invocation, schemas: options.schemas, scans, out, progressOut: process.stderr };
       await COMMANDS[command](ctx);
     } finally {

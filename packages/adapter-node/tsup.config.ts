@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  // dist/cli.js is the `strata` bin; tsup keeps its #! line and marks it executable.
+  // dist/cli.js is what bin/strata.mjs (the `strata` bin, committed so npm links it before any
+  // build) runs.
   entry: { index: 'src/index.ts', cli: 'src/cli/main.ts' },
   format: ['esm'],
   dts: { entry: { index: 'src/index.ts' } },

@@ -1,7 +1,7 @@
 import { isStrataError, type MigrationRecord, StrataError } from '@strata/core';
 import { sql } from 'drizzle-orm';
 import type { Database } from './connect/database.js';
-import { fileFailed } from './migrations/file-failed.js';
+import { fileFailed, withRunProgress } from './migrations/file-failed.js';
 import { FileRecords } from './migrations/file-records.js';
 import { type MigrationFile, readMigrationFiles } from './migrations/migration-files.js';
 
@@ -25,7 +25,9 @@ export interface MigrateFromResult {
  * own transaction together with its `_strata_migrations` record (schema null, checksum = SHA-256
  * of the bytes). Runs queue behind each other and behind `strata.migrate()` on core's advisory
  * lock. A file edited after it was applied stops the run before anything is applied; a failing
- * file is rolled back (TX_FAILED naming it and its SQLSTATE) and the files before it stay applied.
+ * file is rolled back (TX_FAILED naming it and its SQLSTATE) and the files before it stay applied:
+ * the error's `details.applied` lists the files this run applied, `details.notApplied` the failed
+ * one and those after it.
  * Needs interactive transactions (node-postgres, neon-ws); a file must not BEGIN or COMMIT itself.
  * @example
  * const { applied } = await migrateFrom(drizzle(pool), './migrations');
@@ -55,8 +57,14 @@ export async function migrateFrom(
   // Every applied file is checked before any is applied: a changed one stops the run up front.
   for (const file of files) assertUnchanged(file, applied.get(file.fileName));
   const result: MigrateFromResult = { applied: [], skipped: [] };
-  for (const file of files) {
-    const record = applied.has(file.fileName) ? undefined : await applyFile(db, records, file);
+  for (const [i, file] of files.entries()) {
+    let record: MigrationRecord | undefined;
+    try {
+      record = applied.has(file.fileName) ? undefined : await applyFile(db, records, file);
+    } catch (error) {
+      const notApplied = files.slice(i).filter((f) => !applied.has(f.fileName));
+      throw withRunProgress(error as StrataError, result.applied, notApplied);
+    }
     if (record) result.applied.push(record);
     else result.skipped.push(file.fileName);
   }

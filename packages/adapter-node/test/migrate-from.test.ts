@@ -118,6 +118,8 @@ it('rolls a failing file back and names it with its SQLSTATE; earlier files stay
   expect((error as { details?: unknown }).details).toMatchObject({
     file: '002_broken.sql',
     sqlstate: '42601',
+    applied: ['001_ok.sql'],
+    notApplied: ['002_broken.sql', '003_later.sql'],
   });
   // The file's first statement ran inside its transaction: rolled back with it.
   expect(await f.tables()).toEqual(['ok']);

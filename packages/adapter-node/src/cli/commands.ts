@@ -1,7 +1,8 @@
-import type { CompiledSchema, MigrationRecord } from '@strata/core';
+import { type CompiledSchema, isStrataError, type MigrationRecord } from '@strata/core';
 import type { NodeStrata } from '../create-strata.js';
-import { migrateFrom } from '../migrate-from.js';
+import { type MigrateFromResult, migrateFrom } from '../migrate-from.js';
 import type { Command, Invocation } from './args.js';
+import { CliFailure } from './cli-errors.js';
 import { type Progress, progress } from './progress.js';
 
 export interface CommandContext {
@@ -16,8 +17,7 @@ export interface CommandContext {
 
 type Run = (ctx: CommandContext) => Promise<void>;
 
-const migrate: Run = async ({ node, schemas, out }) => {
-  if (schemas.length === 0) out('no schemas in the config: nothing to migrate\n');
+const migrate: Run = async ({ node, out }) => {
   const { applied, records } = await node.strata.migrate();
   for (const statement of applied) out(`${statement}\n`);
   out(
@@ -28,10 +28,29 @@ const migrate: Run = async ({ node, schemas, out }) => {
 };
 
 const migrateFromDir: Run = async ({ node, invocation, out }) => {
-  const { applied, skipped } = await migrateFrom(node, invocation.operands[0]!);
-  for (const record of applied) out(`applied ${record.fileName}\n`);
-  out(`${applied.length} applied, ${skipped.length} already applied\n`);
+  let result: MigrateFromResult;
+  try {
+    result = await migrateFrom(node, invocation.operands[0]!);
+  } catch (error) {
+    throw stoppedRun(error, out);
+  }
+  for (const record of result.applied) out(`applied ${record.fileName}\n`);
+  out(`${result.applied.length} applied, ${result.skipped.length} already applied\n`);
 };
+
+/** A failed migrate-from, saying which files of the run stay applied and which were not. */
+function stoppedRun(error: unknown, out: (text: string) => void): unknown {
+  const details = isStrataError(error) ? error.details : undefined;
+  const applied = details?.applied;
+  const notApplied = details?.notApplied;
+  if (!Array.isArray(applied) || !Array.isArray(notApplied)) return error;
+  for (const file of applied) out(`applied ${String(file)}\n`);
+  const list = (files: unknown[]): string => (files.length === 0 ? 'none' : files.join(', '));
+  return new CliFailure(
+    `${(error as Error).message}. Applied by this run (they stay): ${list(applied)}; not applied: ${list(notApplied)}`,
+    { cause: error },
+  );
+}
 
 function statusLine(record: MigrationRecord): string {
   const when = Number.isNaN(record.appliedAt.getTime()) ? '-' : record.appliedAt.toISOString();
@@ -91,4 +110,14 @@ export const COMMANDS: Record<Command, Run> = {
   warm,
   stats,
   invalidate,
+};
+
+/** What a command cannot do without: refused up front, before anything connects. */
+export const NEEDS: Record<Command, { schemas: boolean; redis: boolean }> = {
+  migrate: { schemas: true, redis: false },
+  'migrate-from': { schemas: false, redis: false },
+  status: { schemas: false, redis: false },
+  warm: { schemas: true, redis: true },
+  stats: { schemas: false, redis: false },
+  invalidate: { schemas: true, redis: true },
 };

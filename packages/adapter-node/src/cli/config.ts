@@ -1,28 +1,13 @@
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { basename, dirname } from 'node:path';
 import type { CompiledSchema } from '@strata/core';
 import type { CreateStrataOptions } from '../create-strata.js';
 import { CliFailure } from './cli-errors.js';
+import { type ConfigSource, findConfigFile, importConfigFile } from './config-file.js';
 
 /** What a config module's default export may hold: createStrata options, every field optional. */
 type ConfigModule = Partial<CreateStrataOptions>;
 
-const DEFAULT_FILES = ['strata.config.mjs', 'strata.config.js'];
-
-/** The config file to load: the one named, else a default one in `cwd` when present. */
-function configPath(named: string | undefined, cwd: string): string | undefined {
-  if (named !== undefined) {
-    const path = resolve(cwd, named);
-    if (!existsSync(path)) throw new CliFailure(`config file not found: ${path}`);
-    return path;
-  }
-  return DEFAULT_FILES.map((file) => resolve(cwd, file)).find((path) => existsSync(path));
-}
-
-async function importConfig(path: string): Promise<ConfigModule> {
-  const module = (await import(pathToFileURL(path).href)) as { default?: unknown };
-  const value = await module.default;
+function asConfig(path: string, value: unknown): ConfigModule {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new CliFailure(`${path} must export default an object: { schemas, ...createStrata options }`);
   }
@@ -33,6 +18,11 @@ async function importConfig(path: string): Promise<ConfigModule> {
   return value as ConfigModule;
 }
 
+export interface LoadedOptions {
+  options: CreateStrataOptions;
+  source: ConfigSource;
+}
+
 /**
  * createStrata options from the config file and the environment. The file's own fields win: it is
  * code, so it can read the environment itself when it wants something else.
@@ -41,9 +31,10 @@ export async function loadOptions(
   named: string | undefined,
   env: NodeJS.ProcessEnv,
   cwd: string,
-): Promise<CreateStrataOptions> {
-  const path = configPath(named, cwd);
-  const file = path === undefined ? {} : await importConfig(path);
+): Promise<LoadedOptions> {
+  const source = findConfigFile(named, cwd);
+  const { path } = source;
+  const file = path === undefined ? {} : asConfig(path, await importConfigFile(path));
   const databaseUrl = file.databaseUrl ?? env.DATABASE_URL;
   if (!databaseUrl) {
     throw new CliFailure(
@@ -51,7 +42,7 @@ export async function loadOptions(
     );
   }
   const schemas: readonly CompiledSchema[] = file.schemas ?? [];
-  return {
+  const options: CreateStrataOptions = {
     ...file,
     databaseUrl,
     ...redisFrom(file, env),
@@ -61,6 +52,21 @@ export async function loadOptions(
     writeBehind: 'memory',
     handleSignals: false,
   };
+  return { options, source };
+}
+
+/** Why `command` has no schema to work on: the config has none, or there is no config. */
+export function noSchemas(command: string, source: ConfigSource): CliFailure {
+  if (source.path !== undefined) {
+    return new CliFailure(
+      `${source.path} has no schemas: ${command} needs export default { schemas: [defineSchema(...)] }`,
+    );
+  }
+  const names = source.searched.map((path) => basename(path)).join(', ');
+  const dir = source.searched[0] === undefined ? '.' : dirname(source.searched[0]);
+  return new CliFailure(
+    `${command}: no schemas, no config file found (looked for ${names} in ${dir}): pass --config <file>`,
+  );
 }
 
 function redisFrom(

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `strata` command (package.json "bin"); built to dist/cli.js.
+// The `strata` command, built to dist/cli.js, which the committed bin/strata.mjs imports.
 import { run } from './run.js';
 
 process.exitCode = await run(process.argv.slice(2));

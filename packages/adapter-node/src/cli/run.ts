@@ -2,8 +2,9 @@ import { isStrataError } from '@strata/core';
 import { wireStrata } from '../create-strata.js';
 import { parseInvocation } from './args.js';
 import { UsageError } from './cli-errors.js';
-import { COMMANDS, type CommandContext } from './commands.js';
-import { loadOptions } from './config.js';
+import { COMMANDS, type CommandContext, NEEDS } from './commands.js';
+import { loadOptions, noSchemas } from './config.js';
+import { assertPostgresReachable, assertRedisReachable } from './reachability.js';
 import { USAGE } from './usage.js';
 import { watchScans } from './watch-scans.js';
 
@@ -23,12 +24,16 @@ export async function run(argv: readonly string[]): Promise<ExitCode> {
       out(USAGE);
       return 0;
     }
-    const options = await loadOptions(invocation.config, process.env, process.cwd());
+    const { command } = invocation;
+    const { options, source } = await loadOptions(invocation.config, process.env, process.cwd());
+    if (NEEDS[command].schemas && options.schemas.length === 0) throw noSchemas(command, source);
+    if (NEEDS[command].redis) await assertRedisReachable(command, options);
     const scans: CommandContext['scans'] = { onPage: () => {} };
     const node = await wireStrata(options, (l3) => watchScans(l3, (rows) => scans.onPage(rows)));
     try {
+      await assertPostgresReachable(node.db, options.databaseUrl);
       const ctx = { node, invocation, schemas: options.schemas, scans, out, progressOut: process.stderr };
-      await COMMANDS[invocation.command](ctx);
+      await COMMANDS[command](ctx);
     } finally {
       await node.shutdown();
     }

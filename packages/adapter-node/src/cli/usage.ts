@@ -11,7 +11,8 @@ Commands:
 
 Options:
   -c, --config <file>   config module whose default export is { schemas, ...createStrata options }
-                        (default: ./strata.config.mjs or ./strata.config.js when present)
+                        (default: the one of ./strata.config.ts, .mts, .mjs, .js present;
+                        TypeScript is compiled with esbuild, which must be installed)
       --limit <N>       warm at most N rows
       --json            status as JSON
   -v, --verbose         print stacks and causes of errors
@@ -19,7 +20,8 @@ Options:
 
 Environment (the config file's own fields win):
   DATABASE_URL                                         Postgres (required)
-  REDIS_URL  or  UPSTASH_REDIS_REST_URL + _TOKEN       Redis for L2 and invalidation (optional)
+  REDIS_URL  or  UPSTASH_REDIS_REST_URL + _TOKEN       Redis for L2 and invalidation (warm and
+                                                       invalidate need it)
 
 Exit codes: 0 ok, 1 failure, 2 usage error.
 `;

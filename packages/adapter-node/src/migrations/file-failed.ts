@@ -1,4 +1,4 @@
-import { StrataError } from '@strata/core';
+import { type MigrationRecord, StrataError } from '@strata/core';
 import type { MigrationFile } from './migration-files.js';
 
 interface PgFailure {
@@ -55,4 +55,23 @@ export function fileFailed(file: MigrationFile, error: unknown): StrataError {
     `migration ${file.fileName} failed${where} (SQLSTATE ${failure.code}): ${failure.message}; rolled back, no later file applied`,
     { cause: error, details: { file: file.fileName, sqlstate: failure.code, ...(line ? { line } : {}) } },
   );
+}
+
+/**
+ * A migrateFrom run's failure with what the run did before it, in `details`: `applied`, the files
+ * it applied (they stay applied), and `notApplied`, the failed file and those after it.
+ */
+export function withRunProgress(
+  error: StrataError,
+  applied: readonly MigrationRecord[],
+  notApplied: readonly MigrationFile[],
+): StrataError {
+  return new StrataError(error.code, error.message, {
+    ...('cause' in error ? { cause: error.cause } : {}),
+    details: {
+      ...error.details,
+      applied: applied.map((record) => record.fileName),
+      notApplied: notApplied.map((file) => file.fileName),
+    },
+  });
 }

@@ -75,7 +75,7 @@ export class CommandRunner {
       if (route.kind === 'rejected') return { error: route.message, status: 400 };
     }
     const transaction = this.shared.multi();
-    for (const { name, args } of commands) transaction.callBuffer(name, ...args);
+    for (const { name, args } of commands) transaction.callBuffer(name, args);
     let replies: [error: Error | null, reply: unknown][] | null;
     try {
       replies = await transaction.exec();
@@ -88,7 +88,7 @@ export class CommandRunner {
 
   async #runShared({ name, args }: RedisCommand): Promise<Outcome> {
     try {
-      return { ok: true, reply: await this.shared.callBuffer(name, ...args) };
+      return { ok: true, reply: await this.shared.callBuffer(name, args) };
     } catch (error) {
       return failure(error);
     }
@@ -101,7 +101,7 @@ export class CommandRunner {
     const abort = () => void this.connections.close(connection);
     signal?.addEventListener('abort', abort, { once: true });
     try {
-      return { ok: true, reply: await connection.callBuffer(name, ...args) };
+      return { ok: true, reply: await connection.callBuffer(name, args) };
     } catch (error) {
       // ioredis only says "Connection is closed."; say why we closed it.
       if (signal?.aborted) return { ok: false, error: ABORTED, status: 503 };

@@ -2,6 +2,7 @@
  * Parsing request bodies into Redis commands, and deciding where each command may run.
  */
 import { refusal } from './allowlist.js';
+import { isBlocking } from './blocking.js';
 
 /** One Redis command: upper-cased name and its arguments. */
 export interface RedisCommand {
@@ -95,18 +96,6 @@ const CONNECTION_STATE = new Set([
   'WATCH',
 ]);
 
-/** Block when there is nothing to pop. */
-const BLOCKING = new Set([
-  'BLMOVE',
-  'BLMPOP',
-  'BLPOP',
-  'BRPOP',
-  'BRPOPLPUSH',
-  'BZMPOP',
-  'BZPOPMAX',
-  'BZPOPMIN',
-]);
-
 /** Where a command runs: the shared connection, a dedicated short-lived one (blocking), or nowhere. */
 export function routeCommand(command: RedisCommand): Route {
   const { name, args } = command;
@@ -123,19 +112,7 @@ export function routeCommand(command: RedisCommand): Route {
   }
   const refused = refusal(name, args[0] === undefined ? undefined : argText(args[0]));
   if (refused) return { kind: 'rejected', message: refused };
-  if (BLOCKING.has(name)) return { kind: 'blocking' };
-  if ((name === 'XREAD' || name === 'XREADGROUP') && hasBlockOption(args)) return { kind: 'blocking' };
-  return { kind: 'shared' };
-}
-
-/** XREAD[GROUP] blocks only with a BLOCK option, which must come before STREAMS (after it, args are keys/ids). */
-function hasBlockOption(args: (string | Buffer)[]): boolean {
-  for (const arg of args) {
-    const word = argText(arg).toUpperCase();
-    if (word === 'STREAMS') return false;
-    if (word === 'BLOCK') return true;
-  }
-  return false;
+  return isBlocking(command) ? { kind: 'blocking' } : { kind: 'shared' };
 }
 
 function argText(arg: string | Buffer | undefined): string {

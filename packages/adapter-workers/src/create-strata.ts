@@ -14,7 +14,10 @@ export interface StrataBindings {
   UPSTASH_REDIS_REST_TOKEN?: string;
   /** Postgres connection string for `neon()` (Neon's serverless HTTP driver). */
   DATABASE_URL?: string;
-  /** Local dev and tests only: `neonConfig.fetchEndpoint`, the devstack's Neon HTTP SQL URL. */
+  /**
+   * Local dev and tests only: `neonConfig.fetchEndpoint`, the devstack's Neon HTTP SQL URL (the
+   * devstack CLI prints it in its `.dev.vars` block). A deployed Worker leaves it unset.
+   */
   NEON_FETCH_ENDPOINT?: string;
   /** 32 bytes, base64 or hex: enables `encrypted` fields. */
   STRATA_ENCRYPTION_KEY?: string;
@@ -88,6 +91,7 @@ function build(env: StrataBindings, options: CreateStrataOptions): Strata {
   const databaseUrl = required(env, 'DATABASE_URL');
   // A global of the driver: only local dev and tests set it; a deployed Worker reaches Neon itself.
   if (env.NEON_FETCH_ENDPOINT) neonConfig.fetchEndpoint = env.NEON_FETCH_ENDPOINT;
+  else requireLocalEndpoint(databaseUrl);
   const producer = queueProducer(env, queueBinding);
   const queue = config.queue ?? (producer && createCloudflareQueue(producer, { name: queueBinding }));
   const encryptionKey = config.encryptionKey ?? env.STRATA_ENCRYPTION_KEY;
@@ -118,6 +122,28 @@ function required(
     });
   }
   return value;
+}
+
+/**
+ * A DATABASE_URL on a loopback address is the devstack's, and its HTTP endpoint is not where neon()
+ * would look by default (`https://api.0.0.1/sql` for 127.0.0.1): say what is missing instead of
+ * letting every query fail with "Invalid URL". A fetchEndpoint the app set itself (a string) is kept.
+ */
+function requireLocalEndpoint(databaseUrl: string): void {
+  let host: string;
+  try {
+    host = new URL(databaseUrl).hostname;
+  } catch {
+    return; // neon() reports a malformed connection string itself
+  }
+  const loopback = /^127\.\d+\.\d+\.\d+$/.test(host) || host === '[::1]';
+  if (loopback && typeof neonConfig.fetchEndpoint === 'function') {
+    throw new StrataError(
+      'INVALID_CONFIG',
+      `createStrata: DATABASE_URL points at ${host}, a local Postgres, but the binding NEON_FETCH_ENDPOINT is not set, so neon() would send every query to a cloud URL made from that host. Set NEON_FETCH_ENDPOINT to the devstack's Neon HTTP URL: the .dev.vars block the devstack prints has it`,
+      { details: { binding: 'NEON_FETCH_ENDPOINT' } },
+    );
+  }
 }
 
 /** The producer binding named `name`, if env has one (in `process.env` it never does). */

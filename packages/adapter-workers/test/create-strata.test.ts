@@ -3,7 +3,7 @@
  * and schema list, built from the bindings (Upstash L2, Neon HTTP L3, log bus, queue binding).
  */
 import { env } from 'cloudflare:workers';
-import { neon } from '@neondatabase/serverless';
+import { neon, neonConfig } from '@neondatabase/serverless';
 import { defineSchema, isStrataError, type Strata } from '@strata/core';
 import { uniqueName } from '@strata/devstack/testing';
 import { integer, pgTable, text } from 'drizzle-orm/pg-core';
@@ -89,6 +89,26 @@ describe('createStrata', () => {
     }
     expect(isStrataError(caught, 'INVALID_CONFIG')).toBe(true);
     expect((caught as Error).message).toContain('UPSTASH_REDIS_REST_TOKEN');
+  });
+
+  it('refuses a local DATABASE_URL without NEON_FETCH_ENDPOINT instead of failing every query', () => {
+    const { NEON_FETCH_ENDPOINT: _endpoint, ...withoutEndpoint } = env;
+    expect(new URL(env.DATABASE_URL).hostname).toBe('127.0.0.1');
+    // As in a fresh isolate: the driver's default endpoint function, not one an earlier call set.
+    const saved = neonConfig.fetchEndpoint;
+    neonConfig.fetchEndpoint = (host) => `https://api.${host}/sql`;
+    let caught: unknown;
+    try {
+      createStrata(withoutEndpoint, { schemas: [players] });
+    } catch (err) {
+      caught = err;
+    } finally {
+      neonConfig.fetchEndpoint = saved;
+    }
+    expect(isStrataError(caught, 'INVALID_CONFIG')).toBe(true);
+    expect((caught as Error).message).toMatch(
+      /DATABASE_URL points at 127\.0\.0\.1.*NEON_FETCH_ENDPOINT is not set/,
+    );
   });
 
   it('reads a plain env object (process.env style) without a queue binding', async () => {

@@ -7,6 +7,9 @@ import { Redis } from '@upstash/redis';
 import { afterAll, expect, it, vi } from 'vitest';
 
 const readme = fileURLToPath(new URL('../../../README.md', import.meta.url));
+// The driver's own default, to run the quick start as a fresh process would: it must point neon()
+// at the devstack itself, from NEON_FETCH_ENDPOINT as the devstack prints it.
+const driverDefaultEndpoint = neonConfig.fetchEndpoint;
 const generated = fileURLToPath(new URL('./.generated/', import.meta.url));
 
 function quickstartBlock(): string {
@@ -31,6 +34,8 @@ it("the README's quick start runs as written against the devstack", async () => 
   vi.stubEnv('UPSTASH_REDIS_REST_URL', stack.upstash!.url);
   vi.stubEnv('UPSTASH_REDIS_REST_TOKEN', stack.upstash!.token);
   vi.stubEnv('DATABASE_URL', stack.neon.connectionString);
+  vi.stubEnv('NEON_FETCH_ENDPOINT', stack.neon.httpUrl);
+  neonConfig.fetchEndpoint = driverDefaultEndpoint;
   vi.stubEnv(
     'STRATA_ENCRYPTION_KEY',
     Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex'),
@@ -45,6 +50,7 @@ it("the README's quick start runs as written against the devstack", async () => 
   } finally {
     log.mockRestore();
     vi.unstubAllEnvs();
+    Object.assign(neonConfig, neonLocalConfig(stack.neon));
   }
   // What it wrote is really there, and the e-mail is ciphertext in Postgres.
   const [row] = await neon(

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { type EmbeddedMode, redact, startDevstack } from './start.js';
+import { devVars } from './dev-vars.js';
+import { type EmbeddedMode, startDevstack } from './start.js';
 
 const usage = `strata-devstack: Upstash REST + Neon HTTP/WebSocket endpoints over local Redis and Postgres
 
@@ -8,8 +9,9 @@ const usage = `strata-devstack: Upstash REST + Neon HTTP/WebSocket endpoints ove
   --token T                      Upstash bearer token (default: random)
   --upstash-port N --neon-port N fixed ports (default: free ports)
   --pglite-dir DIR               keep the PGlite fallback's data in DIR
-  --json                         print one JSON line instead of env lines
-Runs until SIGINT/SIGTERM. Reads STRATA_REDIS_URL and STRATA_DATABASE_URL.`;
+  --json                         print one JSON line instead of the .dev.vars block
+Prints the bindings a Worker needs as a .dev.vars block (\`strata-devstack > .dev.vars\`),
+then runs until SIGINT/SIGTERM. Reads STRATA_REDIS_URL and STRATA_DATABASE_URL.`;
 
 const { values } = parseArgs({
   options: {
@@ -42,20 +44,9 @@ const stack = await startDevstack({
 });
 
 const { stop, ...info } = stack;
-if (values.json) {
-  console.log(JSON.stringify(info));
-} else {
-  const lines = [
-    `# Postgres: ${info.postgres.source} (${redact(info.postgres.url)}); Redis: ${info.redis.source}${info.redis.reason ? ` (${info.redis.reason})` : ''}`,
-    ...(info.upstash
-      ? [`UPSTASH_REDIS_REST_URL=${info.upstash.url}`, `UPSTASH_REDIS_REST_TOKEN=${info.upstash.token}`]
-      : []),
-    `NEON_HTTP_URL=${info.neon.httpUrl}`,
-    `NEON_WS_HOST=${info.neon.wsHost}`,
-    `DATABASE_URL=${info.neon.connectionString}`,
-  ];
-  console.log(lines.join('\n'));
-}
+console.log(values.json ? JSON.stringify(info) : devVars(info).trimEnd());
+// On stderr, so that `> .dev.vars` captures only the block; a script can wait for this line.
+console.error('devstack: ready (Ctrl-C stops it)');
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -1,4 +1,5 @@
 export { serviceUrls, uniqueName } from './defaults.js';
+export { devVars } from './dev-vars.js';
 export {
   type EmbeddedPostgres,
   type EmbeddedPostgresOptions,

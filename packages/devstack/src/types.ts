@@ -12,7 +12,7 @@ export interface UpstashEndpoint extends Stoppable {
 
 /** The Neon endpoints (HTTP SQL + WebSocket proxy), served over a real Postgres or PGlite. */
 export interface NeonEndpoint extends Stoppable {
-  /** `neonConfig.fetchEndpoint` value: the HTTP SQL URL, e.g. `http://127.0.0.1:40124/sql`. */
+  /** `neonConfig.fetchEndpoint` value (a Worker's NEON_FETCH_ENDPOINT): the HTTP SQL URL, e.g. `http://127.0.0.1:40124/sql`. */
   httpUrl: string;
   /** `host:port` of the WebSocket proxy; the path is `/v2?address=host:port`. */
   wsHost: string;

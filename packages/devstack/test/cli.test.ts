@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { neon, neonConfig } from '@neondatabase/serverless';
 import { Redis } from '@upstash/redis';
 import { expect, it } from 'vitest';
+import { devVars } from '../src/dev-vars.js';
 import { neonLocalConfig } from '../src/neon/client-config.js';
 import { canConnect } from '../src/net.js';
 import type { DevstackInfo } from '../src/types.js';
@@ -38,4 +39,64 @@ it('strata-devstack prints its endpoints, serves them, and stops on SIGTERM', as
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
   }
+});
+
+it('without --json it prints a .dev.vars block a Worker can use as it is, and says when it is ready', async () => {
+  expect(existsSync(cli), 'build first: npm run build (npm test does)').toBe(true);
+  const child = spawn(process.execPath, [cli, '--embedded', 'never'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = once(child, 'exit');
+  const ready = new Promise<void>((resolve) => {
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      if (line === 'devstack: ready (Ctrl-C stops it)') resolve();
+    });
+  });
+  try {
+    const lines: string[] = [];
+    for await (const line of createInterface({ input: child.stdout! })) {
+      lines.push(line);
+      if (line.startsWith('# Neon WebSocket proxy')) break; // the block's last line
+    }
+    await ready;
+    const stdout = lines.join('\n');
+    const bindings = Object.fromEntries(
+      stdout
+        .split('\n')
+        .filter((line) => line !== '' && !line.startsWith('#'))
+        .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+    );
+    expect(Object.keys(bindings)).toEqual([
+      'UPSTASH_REDIS_REST_URL',
+      'UPSTASH_REDIS_REST_TOKEN',
+      'DATABASE_URL',
+      'NEON_FETCH_ENDPOINT',
+    ]);
+    const redis = new Redis({
+      url: bindings.UPSTASH_REDIS_REST_URL!,
+      token: bindings.UPSTASH_REDIS_REST_TOKEN!,
+    });
+    expect(await redis.ping()).toBe('PONG');
+    neonConfig.fetchEndpoint = bindings.NEON_FETCH_ENDPOINT!;
+    expect(await neon(bindings.DATABASE_URL!)`select 6 * 7 as answer`).toEqual([{ answer: 42 }]);
+    child.kill('SIGTERM');
+    expect(await exited).toEqual([0, null]);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
+
+it('devVars names the missing Upstash lines when there is no Redis', () => {
+  const block = devVars({
+    redis: { source: 'unavailable', reason: 'redis-server is not installed' },
+    postgres: { source: 'pglite', url: 'postgres://postgres@127.0.0.1:5999/postgres' },
+    neon: {
+      httpUrl: 'http://127.0.0.1:6000/sql',
+      wsHost: '127.0.0.1:6000',
+      connectionString: 'postgresql://postgres@127.0.0.1:5999/postgres',
+    },
+  });
+  expect(block.split('\n').filter((line) => /^[A-Z_]+=/.test(line))).toEqual([
+    'DATABASE_URL=postgresql://postgres@127.0.0.1:5999/postgres',
+    'NEON_FETCH_ENDPOINT=http://127.0.0.1:6000/sql',
+  ]);
+  expect(block).toContain('# no UPSTASH_REDIS_REST_URL/_TOKEN: redis-server is not installed');
 });

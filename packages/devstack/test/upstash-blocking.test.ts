@@ -1,4 +1,5 @@
 import { Redis } from '@upstash/redis';
+import { Redis as Direct } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { serviceUrls, uniqueName } from '../src/testing/env.js';
 import type { UpstashEndpoint } from '../src/types.js';
@@ -10,6 +11,8 @@ let endpoint: UpstashEndpoint;
 /** Separate clients: one auto-pipeline would put BLPOP and LPUSH in the same (ordered) pipeline. */
 let waiter: Redis;
 let other: Redis;
+/** Straight to Redis: CLIENT LIST is not something the REST endpoint serves. */
+let observer: Direct;
 
 const client = (url: string) =>
   new Redis({
@@ -24,6 +27,7 @@ beforeAll(async () => {
   endpoint = await startUpstashServer({ redisUrl: serviceUrls().redisUrl, token });
   waiter = client(endpoint.url);
   other = client(endpoint.url);
+  observer = new Direct(serviceUrls().redisUrl);
 });
 
 afterAll(async () => {
@@ -32,6 +36,7 @@ afterAll(async () => {
     if (keys.length > 0) await other.del(...keys);
   }
   await endpoint?.stop();
+  observer?.disconnect();
 });
 
 /** Settles-tracking wrapper: lets a test assert a promise is still pending without sleeping. */
@@ -45,7 +50,7 @@ function track<T>(promise: Promise<T>): { promise: Promise<T>; settled: () => bo
 
 /** Ids of this server kind's connections parked in a blocking `command` in Redis right now. */
 async function blockedIds(command: string): Promise<Set<string>> {
-  const list = (await other.exec(['CLIENT', 'LIST'])) as string;
+  const list = (await observer.client('LIST')) as string;
   const ids = list
     .split('\n')
     .filter((line) => line.includes('name=strata-upstash-blocking') && line.includes(`cmd=${command}`))

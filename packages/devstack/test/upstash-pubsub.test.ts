@@ -1,4 +1,5 @@
 import { Redis } from '@upstash/redis';
+import { Redis as Direct } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { serviceUrls, uniqueName } from '../src/testing/env.js';
 import type { UpstashEndpoint } from '../src/types.js';
@@ -9,11 +10,14 @@ const prefix = `${uniqueName('upstash_pubsub')}:`;
 let endpoint: UpstashEndpoint;
 let redis: Redis;
 let plain: Redis;
+/** Straight to Redis: CLIENT LIST is not something the REST endpoint serves. */
+let observer: Direct;
 
 beforeAll(async () => {
   endpoint = await startUpstashServer({ redisUrl: serviceUrls().redisUrl, token });
   redis = new Redis({ url: endpoint.url, token, enableTelemetry: false });
   plain = new Redis({ url: endpoint.url, token, enableTelemetry: false, automaticDeserialization: false });
+  observer = new Direct(serviceUrls().redisUrl);
 });
 
 afterAll(async () => {
@@ -22,6 +26,7 @@ afterAll(async () => {
     if (keys.length > 0) await redis.del(...keys);
   }
   await endpoint?.stop();
+  observer?.disconnect();
 });
 
 /** Subscribers Redis counts on a channel: proves the server's dedicated connection exists, or is gone. */
@@ -157,7 +162,7 @@ describe('streams', () => {
     const waiting = plain.xread(stream, seed, { blockMS: 10_000 });
     // The XREAD must be parked in Redis before the entry is added, or it would not be waiting for it.
     await vi.waitFor(async () => {
-      const clients = (await plain.exec(['CLIENT', 'LIST'])) as string;
+      const clients = (await observer.client('LIST')) as string;
       expect(clients).toMatch(/name=strata-upstash-blocking .*cmd=xread/);
     });
     const id = await plain.xadd(stream, '*', { late: 'entry' });

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorReply } from './error-json.js';
-import type { PoolRegistry } from './pools.js';
 import { runSqlRequest } from './run-sql.js';
+import type { SessionPool } from './session-pool.js';
 import { parseSqlRequest, RequestError } from './sql-request.js';
 
 /** Neon's own limit on a request body. */
@@ -20,10 +20,10 @@ const CORS_HEADERS = {
 /**
  * Serves `POST /sql` the way the Neon HTTP API does, for `neon()` and drizzle `neon-http`. An
  * `Authorization` header is accepted and not checked: the backing server does the authentication.
- * @example createServer((req, res) => void handleSqlRequest(pools, req, res));
+ * @example createServer((req, res) => void handleSqlRequest(sessions, req, res));
  */
 export async function handleSqlRequest(
-  pools: PoolRegistry,
+  sessions: SessionPool,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
@@ -34,7 +34,7 @@ export async function handleSqlRequest(
   try {
     if (req.method !== 'POST') throw new RequestError('only POST is supported on /sql', 405);
     const body = await readBody(req, MAX_BODY_BYTES);
-    const reply = await runSqlRequest(pools, parseSqlRequest(body, req.headers));
+    const reply = await runSqlRequest(sessions, parseSqlRequest(body, req.headers));
     sendJson(res, 200, reply);
   } catch (err) {
     const { status, body } = errorReply(err);

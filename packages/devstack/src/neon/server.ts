@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { NeonEndpoint } from '../types.js';
 import { neonConnectionString, parseBackingUrl } from './backing.js';
 import { handleSqlRequest, sendJson } from './http-sql.js';
-import { createPoolRegistry } from './pools.js';
+import { createSessionPool } from './session-pool.js';
 import { createWsProxy } from './ws-proxy.js';
 
 export interface NeonServerOptions {
@@ -12,9 +12,19 @@ export interface NeonServerOptions {
   host?: string;
   /** Default: a free port chosen by the OS. */
   port?: number;
-  /** Connections per HTTP pool (one pool per user and database). Default 10; the PGlite fallback passes 1. */
+  /**
+   * Postgres connections the HTTP endpoint keeps open at most, over all credentials and application
+   * names; a request finding them all busy waits for one (up to 30 s, then 503). Default 20; the
+   * PGlite fallback passes 1.
+   */
   maxConnections?: number;
+  /** An unused HTTP-endpoint connection is closed after this long. Default 10,000 ms. */
+  idleTimeoutMs?: number;
 }
+
+const DEFAULT_MAX_CONNECTIONS = 20;
+const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
+const ACQUIRE_TIMEOUT_MS = 30_000;
 
 /**
  * Serves the Neon endpoints over a real Postgres on one port: `POST /sql` (the HTTP SQL API of
@@ -30,14 +40,22 @@ export interface NeonServerOptions {
 export async function startNeonServer(options: NeonServerOptions): Promise<NeonEndpoint> {
   const backing = parseBackingUrl(options.databaseUrl);
   const host = options.host ?? '127.0.0.1';
-  const pools = createPoolRegistry(backing, options.maxConnections ?? 10);
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  if (!Number.isInteger(maxConnections) || maxConnections < 1) {
+    throw new RangeError(`maxConnections must be a positive integer, not ${maxConnections}`);
+  }
+  const sessions = createSessionPool(backing, {
+    maxConnections,
+    idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    acquireTimeoutMs: ACQUIRE_TIMEOUT_MS,
+  });
   const proxy = createWsProxy(backing);
 
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://local').pathname;
     if (path === '/sql' || path === '/sql/') {
       // handleSqlRequest answers every failure itself; the catch is for a bug, not a flow.
-      handleSqlRequest(pools, req, res).catch((err: unknown) => {
+      handleSqlRequest(sessions, req, res).catch((err: unknown) => {
         sendJson(res, 500, { message: err instanceof Error ? err.message : String(err) });
       });
       return;
@@ -57,7 +75,7 @@ export async function startNeonServer(options: NeonServerOptions): Promise<NeonE
   try {
     await listen(server, host, options.port ?? 0);
   } catch (err) {
-    await pools.close();
+    await sessions.close();
     throw err;
   }
   const address = server.address();
@@ -72,7 +90,7 @@ export async function startNeonServer(options: NeonServerOptions): Promise<NeonE
       server.closeAllConnections();
       await proxy.close();
       await httpClosed;
-      await pools.close();
+      await sessions.close();
     })();
     return stopping;
   };

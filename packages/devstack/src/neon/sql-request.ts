@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Credentials } from './pools.js';
+import type { Credentials } from './session-pool.js';
 
 /** A request the client got wrong: answered with its status and `{ message }`. */
 export class RequestError extends Error {

@@ -1,6 +1,8 @@
 /**
  * Parsing request bodies into Redis commands, and deciding where each command may run.
  */
+import { refusal } from './allowlist.js';
+import { isBlocking } from './blocking.js';
 
 /** One Redis command: upper-cased name and its arguments. */
 export interface RedisCommand {
@@ -24,12 +26,25 @@ export class HttpError extends Error {
   }
 }
 
+/**
+ * Most arguments one command may carry (its name included). Redis itself takes more, but a command
+ * this long is a mistake or an attack, and it costs every layer here memory; Upstash caps the
+ * request size instead (see DEFAULT_MAX_BODY_BYTES).
+ */
+export const MAX_COMMAND_ARGS = 100_000;
+
 /** `["SET","k","v"]` -> a command. The client sends strings, numbers and booleans; anything else is rejected. */
 export function parseCommand(value: unknown): RedisCommand {
   if (!Array.isArray(value) || value.length === 0) {
     throw new HttpError(
       400,
       'ERR the request body must be a non-empty JSON array like ["SET","key","value"]',
+    );
+  }
+  if (value.length > MAX_COMMAND_ARGS) {
+    throw new HttpError(
+      400,
+      `ERR a command may have at most ${MAX_COMMAND_ARGS} arguments, this one has ${value.length}`,
     );
   }
   const parts = value.map((part: unknown, index) => {
@@ -81,52 +96,23 @@ const CONNECTION_STATE = new Set([
   'WATCH',
 ]);
 
-const CLIENT_STATE = new Set(['CACHING', 'NO-EVICT', 'NO-TOUCH', 'REPLY', 'SETINFO', 'SETNAME', 'TRACKING']);
-
-/** Always block (when there is nothing to pop, or until replicas acknowledge). */
-const BLOCKING = new Set([
-  'BLMOVE',
-  'BLMPOP',
-  'BLPOP',
-  'BRPOP',
-  'BRPOPLPUSH',
-  'BZMPOP',
-  'BZPOPMAX',
-  'BZPOPMIN',
-  'WAIT',
-  'WAITAOF',
-]);
-
 /** Where a command runs: the shared connection, a dedicated short-lived one (blocking), or nowhere. */
 export function routeCommand(command: RedisCommand): Route {
   const { name, args } = command;
   if (CONNECTION_STATE.has(name)) {
-    const hint = name.endsWith('SUBSCRIBE') ? ' (use the /subscribe/<channel> endpoint)' : '';
+    const hint = name.endsWith('SUBSCRIBE')
+      ? ' (use the /subscribe/<channel> endpoint)'
+      : name === 'MULTI' || name === 'EXEC'
+        ? ' (use the /multi-exec endpoint)'
+        : '';
     return {
       kind: 'rejected',
       message: `ERR ${name} is not supported over REST: it changes connection state${hint}`,
     };
   }
-  if (name === 'CLIENT' && CLIENT_STATE.has(argText(args[0]).toUpperCase())) {
-    return {
-      kind: 'rejected',
-      message: `ERR CLIENT ${argText(args[0]).toUpperCase()} is not supported over REST`,
-    };
-  }
-  if (name === 'SHUTDOWN') return { kind: 'rejected', message: 'ERR SHUTDOWN is not supported over REST' };
-  if (BLOCKING.has(name)) return { kind: 'blocking' };
-  if ((name === 'XREAD' || name === 'XREADGROUP') && hasBlockOption(args)) return { kind: 'blocking' };
-  return { kind: 'shared' };
-}
-
-/** XREAD[GROUP] blocks only with a BLOCK option, which must come before STREAMS (after it, args are keys/ids). */
-function hasBlockOption(args: (string | Buffer)[]): boolean {
-  for (const arg of args) {
-    const word = argText(arg).toUpperCase();
-    if (word === 'STREAMS') return false;
-    if (word === 'BLOCK') return true;
-  }
-  return false;
+  const refused = refusal(name, args[0] === undefined ? undefined : argText(args[0]));
+  if (refused) return { kind: 'rejected', message: refused };
+  return isBlocking(command) ? { kind: 'blocking' } : { kind: 'shared' };
 }
 
 function argText(arg: string | Buffer | undefined): string {

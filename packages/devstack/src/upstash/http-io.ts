@@ -6,26 +6,40 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError } from './commands.js';
 import { errorBody } from './encoding.js';
 
-export const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
+/** Upstash's own limit on one request (10 MB on its common plans). */
+export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
 
-/** Reads the whole body, refusing (413) more than `limit` bytes without buffering the excess. */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+const tooLarge = (limit: number) =>
+  new HttpError(413, `ERR request body larger than ${limit} bytes, the most one request may carry`);
+
+/**
+ * Reads the whole body, refusing (413) more than `limit` bytes without buffering the excess. `take`
+ * reserves each chunk against a budget shared by all requests and throws (an HttpError) past it.
+ */
+export function readBody(
+  req: IncomingMessage,
+  limit: number,
+  take: (bytes: number) => void = () => {},
+): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) {
-    return Promise.reject(new HttpError(413, `ERR request body larger than ${limit} bytes`));
-  }
+  if (Number.isFinite(declared) && declared > limit) return Promise.reject(tooLarge(limit));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let failed = false;
+    const fail = (error: HttpError) => {
+      failed = true;
+      chunks.length = 0;
+      reject(error);
+    };
     req.on('data', (chunk: Buffer) => {
       if (failed) return;
       size += chunk.length;
-      if (size > limit) {
-        failed = true;
-        chunks.length = 0;
-        reject(new HttpError(413, `ERR request body larger than ${limit} bytes`));
-        return;
+      if (size > limit) return fail(tooLarge(limit));
+      try {
+        take(chunk.length);
+      } catch (error) {
+        return fail(error instanceof HttpError ? error : new HttpError(503, String(error)));
       }
       chunks.push(chunk);
     });

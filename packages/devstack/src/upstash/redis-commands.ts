@@ -2,6 +2,7 @@
  * Runs parsed commands against Redis: single commands, pipelines and MULTI/EXEC transactions.
  */
 import type { Redis } from 'ioredis';
+import { capTimeout } from './blocking.js';
 import { type RedisCommand, routeCommand } from './commands.js';
 import type { RedisConnections } from './connections.js';
 
@@ -25,10 +26,21 @@ function failure(error: unknown): Outcome {
   return { ok: false, error: `ERR ${String(error)}`, status: 500 };
 }
 
+/** How far blocking commands may go: each holds a Redis connection of its own while it waits. */
+export interface BlockingLimits {
+  /** Blocking commands waiting at once; one more gets 429. */
+  maxConcurrent: number;
+  /** Longest wait; a longer timeout, or 0 (for ever), is lowered to this. */
+  maxSeconds: number;
+}
+
 export class CommandRunner {
+  #blocking = 0;
+
   constructor(
     private readonly connections: RedisConnections,
     private readonly shared: Redis,
+    private readonly limits: BlockingLimits,
   ) {}
 
   /** Runs one command; `signal` aborts a blocking command when the HTTP client goes away. */
@@ -75,7 +87,7 @@ export class CommandRunner {
       if (route.kind === 'rejected') return { error: route.message, status: 400 };
     }
     const transaction = this.shared.multi();
-    for (const { name, args } of commands) transaction.callBuffer(name, ...args);
+    for (const { name, args } of commands) transaction.callBuffer(name, args);
     let replies: [error: Error | null, reply: unknown][] | null;
     try {
       replies = await transaction.exec();
@@ -88,20 +100,39 @@ export class CommandRunner {
 
   async #runShared({ name, args }: RedisCommand): Promise<Outcome> {
     try {
-      return { ok: true, reply: await this.shared.callBuffer(name, ...args) };
+      return { ok: true, reply: await this.shared.callBuffer(name, args) };
     } catch (error) {
       return failure(error);
     }
   }
 
-  /** A dedicated connection per blocking command, so a BLPOP never holds up anyone else's requests. */
-  async #runBlocking({ name, args }: RedisCommand, signal?: AbortSignal): Promise<Outcome> {
+  /**
+   * A dedicated connection per blocking command, so a BLPOP never holds up anyone else's requests;
+   * bounded in number and in time, so blocking commands cannot use up Redis' clients.
+   */
+  async #runBlocking(command: RedisCommand, signal?: AbortSignal): Promise<Outcome> {
     if (signal?.aborted) return { ok: false, error: ABORTED, status: 503 };
+    if (this.#blocking >= this.limits.maxConcurrent) {
+      return {
+        ok: false,
+        error: `ERR too many blocking commands waiting (the limit is ${this.limits.maxConcurrent}): retry once one has returned`,
+        status: 429,
+      };
+    }
+    this.#blocking += 1;
+    try {
+      return await this.#block(capTimeout(command, this.limits.maxSeconds), signal);
+    } finally {
+      this.#blocking -= 1;
+    }
+  }
+
+  async #block({ name, args }: RedisCommand, signal?: AbortSignal): Promise<Outcome> {
     const connection = this.connections.open('blocking');
     const abort = () => void this.connections.close(connection);
     signal?.addEventListener('abort', abort, { once: true });
     try {
-      return { ok: true, reply: await connection.callBuffer(name, ...args) };
+      return { ok: true, reply: await connection.callBuffer(name, args) };
     } catch (error) {
       // ioredis only says "Connection is closed."; say why we closed it.
       if (signal?.aborted) return { ok: false, error: ABORTED, status: 503 };

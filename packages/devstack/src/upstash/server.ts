@@ -4,6 +4,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { UpstashEndpoint } from '../types.js';
+import { BodyBudget } from './body-budget.js';
 import { HttpError, parseCommand, parseCommandList, type RedisCommand } from './commands.js';
 import { RedisConnections } from './connections.js';
 import { errorBody, resultBody } from './encoding.js';
@@ -28,8 +29,14 @@ export interface UpstashServerOptions {
   host?: string;
   /** Default: a free port chosen by the OS. */
   port?: number;
-  /** Larger request bodies get 413. Default 32 MiB. */
+  /** Larger request bodies get 413. Default 10 MiB, as Upstash. */
   maxBodyBytes?: number;
+  /** Request-body bytes all requests may hold at once; past it a request gets 503. Default 64 MiB. */
+  maxInflightBodyBytes?: number;
+  /** Blocking commands (BLPOP, XREAD BLOCK…) waiting at once; one more gets 429. Default 16. */
+  maxBlockingCommands?: number;
+  /** Longest a blocking command waits: a longer timeout, or 0, is lowered to this. Default 30 s. */
+  maxBlockSeconds?: number;
 }
 
 interface Context {
@@ -37,6 +44,15 @@ interface Context {
   connections: RedisConnections;
   tracker: StopTracker;
   maxBodyBytes: number;
+  budget: BodyBudget;
+}
+
+/** Reads a positive number option, refusing nonsense with a clear error rather than a silent default. */
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0)
+    throw new RangeError(`${name} must be a positive number, not ${value}`);
+  return value;
 }
 
 /**
@@ -52,6 +68,14 @@ interface Context {
  */
 export async function startUpstashServer(options: UpstashServerOptions): Promise<UpstashEndpoint> {
   const host = options.host ?? '127.0.0.1';
+  const maxBodyBytes = positive('maxBodyBytes', options.maxBodyBytes, DEFAULT_MAX_BODY_BYTES);
+  const budget = new BodyBudget(
+    positive('maxInflightBodyBytes', options.maxInflightBodyBytes, 64 * 1024 * 1024),
+  );
+  const limits = {
+    maxConcurrent: Math.floor(positive('maxBlockingCommands', options.maxBlockingCommands, 16)),
+    maxSeconds: positive('maxBlockSeconds', options.maxBlockSeconds, 30),
+  };
   const connections = new RedisConnections(options.redisUrl);
   const shared = connections.open('shared');
   try {
@@ -65,10 +89,11 @@ export async function startUpstashServer(options: UpstashServerOptions): Promise
   const server = createServer();
   const tracker = new StopTracker(server);
   const context: Context = {
-    runner: new CommandRunner(connections, shared),
+    runner: new CommandRunner(connections, shared, limits),
     connections,
     tracker,
-    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    maxBodyBytes,
+    budget,
   };
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     tracker.track(res);
@@ -135,7 +160,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, token: string, 
     }
 
     const signal = ctx.tracker.signalFor(res);
-    const body = await readBody(req, ctx.maxBodyBytes);
+    const body = await readBody(req, ctx.maxBodyBytes, ctx.budget.lease(res));
     if (segments.length === 1 && (first === 'pipeline' || first === 'multi-exec')) {
       if (req.method !== 'POST') throw new HttpError(405, `ERR use POST for /${first}`);
       const commands = parseCommandList(parseJson(body));
@@ -151,8 +176,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, token: string, 
     return sendError(res, outcome.status, outcome.error);
   } catch (error) {
     if (error instanceof HttpError) {
-      // Close rather than keep reading an oversized body just to reuse the connection.
-      if (error.status === 413) res.setHeader('Connection', 'close');
+      // Close rather than keep reading an oversized (or refused) body just to reuse the connection.
+      if (error.status === 413 || error.status === 503) res.setHeader('Connection', 'close');
       return sendError(res, error.status, error.message);
     }
     throw error;

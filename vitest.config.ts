@@ -57,6 +57,7 @@ export default defineConfig({
             'packages/*/testing/**/*.test.ts',
             'packages/adapter-workers/test-node/**/*.test.ts',
             'apps/*/test-node/**/*.test.ts',
+            'scripts/**/*.test.ts',
           ],
           // These run inside workerd (the 'workers' project below).
           exclude: [...configDefaults.exclude, 'packages/adapter-workers/test/**'],

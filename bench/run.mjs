@@ -22,7 +22,7 @@ const log = (message) => console.error(`bench: ${message}`);
 // Imported after the resolve hook is registered (bentocache's Redis driver needs it).
 const { openStack } = await import('./lib/stack.mjs');
 const { machineInfo, shortMachine } = await import('./lib/machine.mjs');
-const { formatNs } = await import('./lib/stats.mjs');
+const { render } = await import('./lib/render.mjs');
 const suites = [
   ['l1', 'L1 hit get', async () => (await import('./suites/l1.mjs')).l1Suite],
   ['l2', 'L2 hit get', async () => (await import('./suites/l2.mjs')).l2Suite],
@@ -75,7 +75,7 @@ try {
 }
 
 const elapsed = (Date.now() - started) / 1000;
-const markdown = render(results, failures, machine, elapsed);
+const markdown = render({ results, failures, machine, elapsedSeconds: elapsed, quick });
 console.log(markdown);
 if (write) {
   const dir = fileURLToPath(new URL('./results/', import.meta.url));
@@ -90,50 +90,3 @@ if (write) {
   log(`wrote ${file} and ${dir}latest.json`);
 }
 process.exitCode = failures.length ? 1 : 0;
-
-function cell(text) {
-  return String(text ?? '').replaceAll('|', '\\|');
-}
-
-function render(results, failures, machine, seconds) {
-  const lines = [];
-  lines.push(
-    `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB, ${machine.os}; Node ${machine.node}; ${machine.postgres}; ${machine.redis.split(' sha=')[0]}.`,
-    `Versions: ${Object.entries(machine.packages)
-      .map(([k, v]) => `${k} ${v}`)
-      .join(', ')}.`,
-    `Command: \`npm run bench\`${quick ? ' (--quick)' : ''}; ${seconds.toFixed(0)} s. Round trips = Upstash HTTP requests / SQL statements per call (TCP Redis commands where marked).`,
-    '',
-    '| Measurement | Contestant | median | p99 | vs baseline | round trips | note |',
-    '| --- | --- | ---: | ---: | ---: | --- | --- |',
-  );
-  for (const suite of results) {
-    let last;
-    for (const row of suite.rows) {
-      const section = row.section === last ? '' : `**${row.section}**`;
-      last = row.section;
-      const baseRow = row.base
-        ? suite.rows.find((r) => r.section === row.section && r.name === row.base)
-        : undefined;
-      const ratio =
-        baseRow && Number.isFinite(row.median) && Number.isFinite(baseRow.median)
-          ? baseRow === row
-            ? 'baseline'
-            : `${(row.median / baseRow.median).toFixed(2)}×`
-          : '';
-      const median = row.value ?? (Number.isFinite(row.median) ? formatNs(row.median) : '');
-      const p99 = Number.isFinite(row.p99) ? formatNs(row.p99) : '';
-      lines.push(
-        `| ${cell(section)} | ${cell(row.name)} | ${median} | ${p99} | ${ratio} | ${cell(row.rt)} | ${cell(row.note)} |`,
-      );
-    }
-  }
-  const targets = results.flatMap((s) => s.targets ?? []);
-  if (targets.length) {
-    lines.push('', '| Target | Result | Met |', '| --- | --- | --- |');
-    for (const t of targets)
-      lines.push(`| ${cell(t.target)} | ${cell(t.value)} | ${t.met ? 'yes' : '**no**'} |`);
-  }
-  for (const f of failures) lines.push('', `Suite ${f.key} FAILED: ${f.message}`);
-  return lines.join('\n');
-}

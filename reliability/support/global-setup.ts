@@ -21,9 +21,13 @@ export default function setup(project: TestProject): () => void {
     }
     rmSync(dir, { recursive: true, force: true });
     if (lines.length === 0) return;
-    const table = summarize(lines.map((l) => JSON.parse(l) as LedgerEntry));
+    const entries = lines.map((l) => JSON.parse(l) as LedgerEntry);
+    const table = summarize(entries);
     console.log(`\nReliability summary\n${table}`);
     mkdirSync(resultsDir, { recursive: true });
     writeFileSync(join(resultsDir, 'latest.md'), `${table}\n`);
+    // `npm run docs` renders docs/reliability.md from this (scripts/docs.mjs).
+    const run = { date: new Date().toISOString(), table, entries };
+    writeFileSync(join(resultsDir, 'latest.json'), `${JSON.stringify(run, null, 2)}\n`);
   };
 }

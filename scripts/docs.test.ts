@@ -1,0 +1,48 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+// @ts-expect-error: a plain ESM script without types
+import { fill, renderPages } from './docs.mjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const readJson = (p: string) => JSON.parse(readFileSync(`${root}${p}`, 'utf8'));
+const data = () => ({
+  bench: readJson('bench/results/latest.json'),
+  reliability: readJson('docs/data/reliability.json'),
+});
+
+describe('docs/performance.md and docs/reliability.md are rendered from the runs', () => {
+  it('the committed pages are what their data renders (npm run docs --check)', () => {
+    const run = spawnSync(process.execPath, ['scripts/docs.mjs', '--check'], { cwd: root, encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+  });
+
+  it('a number changed in the results changes the page: none is typed by hand', () => {
+    const changed = data();
+    const l1 = changed.bench.results.find((s: { key: string }) => s.key === 'l1');
+    const row = l1.rows.find((r: { name: string }) => r.name === 'Strata get');
+    row.median = row.median * 2;
+    const before = renderPages(data()).find((p: { file: string }) => p.file === 'docs/performance.md').text;
+    const after = renderPages(changed).find((p: { file: string }) => p.file === 'docs/performance.md').text;
+    expect(after).not.toBe(before);
+    changed.reliability.table = changed.reliability.table.replace(
+      /\| \*\*total\*\* \| \d+/,
+      '| **total** | 999',
+    );
+    const reliability = renderPages(changed).find(
+      (p: { file: string }) => p.file === 'docs/reliability.md',
+    ).text;
+    expect(reliability).toContain('| **total** | 999');
+  });
+
+  it('fills ratios and medians from the run, and refuses an unknown placeholder', () => {
+    const d = data();
+    expect(fill('{{ratio:L1 hit get|lru-cache.get}}', d)).toBe('baseline');
+    expect(fill('{{ratio:L1 hit get|Strata get}}', d)).toMatch(/^\d+\.\d\d×$/);
+    expect(fill('{{median:L1 hit get|Strata get}}', d)).toMatch(/^\d+(\.\d+)? (ns|µs|ms)$/);
+    expect(() => fill('{{bench.nope}}', d)).toThrow(/unknown placeholder \{\{bench\.nope\}\}/);
+    expect(() => fill('{{ratio:L1 hit get|nobody}}', d)).toThrow(/no row "nobody"/);
+  });
+});

@@ -5,7 +5,7 @@ import type { z } from 'zod';
 import { dashboardCsp, dashboardPage } from './dashboard/page.js';
 import { playerSchema, scoreSchema } from './db/strata-schemas.js';
 import { type Env, strataOptions } from './env.js';
-import { errorBody, httpStatusOf } from './errors.js';
+import { conflictBody, errorBody, httpStatusOf } from './errors.js';
 import {
   createPlayerBody,
   createScoreBody,
@@ -51,7 +51,7 @@ app.post('/players', async (c) => {
   if ('response' in body) return body.response;
   // `set` is an upsert: refuse an id that exists instead of overwriting that player.
   if (await c.var.strata.exists(playerSchema, body.data.id)) {
-    return c.json({ error: `player ${body.data.id} already exists`, field: 'id' }, 409);
+    return c.json(conflictBody('id', body.data.id), 409);
   }
   const player = await c.var.strata.set(playerSchema, body.data);
   return c.json(player, 201);

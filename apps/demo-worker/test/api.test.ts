@@ -118,11 +118,20 @@ describe('demo API', () => {
   it('answers 409 for a taken username (Postgres unique violation) and for a taken id', async () => {
     const taken = await send('POST', '/players', { id: `${run}-alice2`, username: alice.username });
     expect(taken.status).toBe(409);
-    expect(await json(taken)).toMatchObject({ code: 'VALIDATION_FAILED' });
+    // The field and value Postgres names (constraint players_username_unique, `Key (username)=(…)`).
+    expect(await json(taken)).toEqual({
+      error: `username "${alice.username}" is already taken`,
+      code: 'CONFLICT',
+      field: 'username',
+    });
 
     const sameId = await send('POST', '/players', { id: alice.id, username: `other_${run}` });
     expect(sameId.status).toBe(409);
-    expect((await json(sameId)).field).toBe('id');
+    expect(await json(sameId)).toEqual({
+      error: `id "${alice.id}" is already taken`,
+      code: 'CONFLICT',
+      field: 'id',
+    });
     // Alice is unchanged.
     expect(await json(await api(`/players/${alice.id}`))).toMatchObject(alice);
   });

@@ -6,6 +6,7 @@ import { dashboardCsp, dashboardPage } from './dashboard/page.js';
 import { playerSchema, scoreSchema } from './db/strata-schemas.js';
 import { type Env, strataOptions } from './env.js';
 import { conflictBody, errorBody, httpStatusOf } from './errors.js';
+import { claimId, releaseId } from './id-claim.js';
 import {
   createPlayerBody,
   createScoreBody,
@@ -94,9 +95,21 @@ app.post('/scores', async (c) => {
   if (!(await c.var.strata.exists(playerSchema, playerId))) {
     return c.json({ error: `playerId: player ${playerId} not found`, field: 'playerId' }, 404);
   }
-  // Write-behind: resolves once the write is in L2 and on the queue; Postgres gets it at the flush.
-  const score = await c.var.strata.set(scoreSchema, { id, playerId, points });
-  return c.json({ queued: true, score }, 202);
+  // `set` is an upsert, and Postgres sees a write-behind score only at the flush, so no constraint
+  // can refuse a taken id now: a client's id is claimed (atomic across isolates), then checked
+  // against the scores written before. A generated UUID is new.
+  const clientId = body.data.id !== undefined;
+  if (clientId && !(await claimId(c.env, 'scores', id))) return c.json(conflictBody('id', id), 409);
+  try {
+    if (clientId && (await c.var.strata.exists(scoreSchema, id))) return c.json(conflictBody('id', id), 409);
+    // Write-behind: resolves once the write is in L2 and on the queue; Postgres gets it at the flush.
+    const score = await c.var.strata.set(scoreSchema, { id, playerId, points });
+    return c.json({ queued: true, score }, 202);
+  } catch (err) {
+    // Nothing was created: give the id back so the client can retry it.
+    if (clientId) await releaseId(c.env, 'scores', id).catch((e) => console.warn('releaseId failed', e));
+    throw err;
+  }
 });
 
 /** The isolate's counters, per-tier latency, and the write-behind queue's backlog (null without a queue). */

@@ -209,6 +209,45 @@ describe('demo API', () => {
     ]);
   });
 
+  it('POST /scores with a taken id is 409 naming the id, and overwrites nothing', async () => {
+    const taken = (id: string) => ({ error: `id "${id}" is already taken`, code: 'CONFLICT', field: 'id' });
+    // Taken by an earlier POST: still queued, not in Postgres yet.
+    const queued = `${run}-dup`;
+    expect((await send('POST', '/scores', { id: queued, playerId: alice.id, points: 7 })).status).toBe(202);
+    const again = await send('POST', '/scores', { id: queued, playerId: alice.id, points: 8 });
+    expect(again.status).toBe(409);
+    expect(await json(again)).toEqual(taken(queued));
+
+    // Two creates of one id at once: exactly one is taken.
+    const race = `${run}-race`;
+    const both = await Promise.all(
+      [1, 2].map((points) => send('POST', '/scores', { id: race, playerId: alice.id, points })),
+    );
+    expect(both.map((res) => res.status).sort()).toEqual([202, 409]);
+
+    // Taken in Postgres before any claim of it (written by something other than this API).
+    const stored = `${run}-stored`;
+    await sql`INSERT INTO scores (id, player_id, points) VALUES (${stored}, ${alice.id}, 5)`;
+    const over = await send('POST', '/scores', { id: stored, playerId: alice.id, points: 6 });
+    expect(over.status).toBe(409);
+    expect(await json(over)).toEqual(taken(stored));
+
+    // After the flush, Postgres holds the first write of each id and nothing of the refused ones.
+    await vi.waitUntil(
+      async () => (await sql`SELECT id FROM scores WHERE id IN (${queued}, ${race})`).length === 2,
+      { timeout: 15_000, interval: 100 },
+    );
+    const rows =
+      await sql`SELECT id, points FROM scores WHERE id IN (${queued}, ${race}, ${stored}) ORDER BY id`;
+    expect(rows).toEqual([
+      { id: queued, points: 7 },
+      { id: race, points: expect.any(Number) },
+      { id: stored, points: 5 },
+    ]);
+    const winner = both.findIndex((res) => res.status === 202) + 1;
+    expect(rows[1]?.points).toBe(winner);
+  });
+
   it('GET /stats reports hits and misses per tier', async () => {
     await api(`/players/${alice.id}`);
     const res = await api('/stats');

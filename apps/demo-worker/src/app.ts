@@ -7,6 +7,7 @@ import { playerSchema, scoreSchema } from './db/strata-schemas.js';
 import { type Env, strataOptions } from './env.js';
 import { conflictBody, errorBody, httpStatusOf } from './errors.js';
 import { claimId, releaseId } from './id-claim.js';
+import { countResponse, responseCounts } from './response-counts.js';
 import {
   createPlayerBody,
   createScoreBody,
@@ -18,6 +19,12 @@ import {
 type AppEnv = { Bindings: Env };
 
 export const app = new Hono<AppEnv>();
+
+// First, so it sees every response, the ones onError made included: /stats reports 4xx apart from 5xx.
+app.use(async (c, next) => {
+  await next();
+  countResponse(c.res.status);
+});
 
 // Before the Strata middleware: the health check answers even when the bindings are incomplete.
 app.get('/health', (c) => c.json({ ok: true }));
@@ -112,7 +119,10 @@ app.post('/scores', async (c) => {
   }
 });
 
-/** The isolate's counters, per-tier latency, and the write-behind queue's backlog (null without a queue). */
+/**
+ * The isolate's counters, per-tier latency, the write-behind queue's backlog (null without a queue),
+ * and its 4xx / 5xx responses apart: refused input is the client's, not an error of the service.
+ */
 app.get('/stats', async (c) => {
   let queueDepth: number | null = null;
   let queueDepthError: string | undefined;
@@ -123,7 +133,12 @@ app.get('/stats', async (c) => {
     console.warn('queueDepth failed', err);
     queueDepthError = isStrataError(err) ? err.code : 'UNKNOWN';
   }
-  return c.json({ ...c.var.strata.stats(), queueDepth, ...(queueDepthError ? { queueDepthError } : {}) });
+  return c.json({
+    ...c.var.strata.stats(),
+    queueDepth,
+    ...(queueDepthError ? { queueDepthError } : {}),
+    responses: responseCounts(),
+  });
 });
 
 /** An HTML page plotting /stats: hits per tier, latency, queue depth. Loads nothing from elsewhere. */

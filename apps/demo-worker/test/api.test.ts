@@ -248,6 +248,30 @@ describe('demo API', () => {
     expect(rows[1]?.points).toBe(winner);
   });
 
+  it("GET /stats counts refused input (4xx) apart from errors: a taken username is the client's, not a failure", async () => {
+    interface Counts {
+      errors: number;
+      errorsBy: Record<string, number>;
+      rejected: number;
+      responses: { clientErrors: number; serverErrors: number };
+    }
+    const before = await json<Counts>(await api('/stats'));
+    expect((await send('POST', '/players', { id: `${run}-carol`, username: alice.username })).status).toBe(
+      409,
+    );
+    expect((await api(`/players/${run}-nobody`)).status).toBe(404);
+    expect((await send('POST', '/players', { id: `${run}-z`, username: 'z' })).status).toBe(400);
+    const after = await json<Counts>(await api('/stats'));
+    expect(after.errors).toBe(before.errors);
+    expect(after.errorsBy).toEqual(before.errorsBy);
+    // Postgres refused the username: counted, as input it refused.
+    expect(after.rejected).toBe(before.rejected + 1);
+    expect(after.responses).toEqual({
+      clientErrors: before.responses.clientErrors + 3,
+      serverErrors: before.responses.serverErrors,
+    });
+  });
+
   it('GET /stats reports hits and misses per tier', async () => {
     await api(`/players/${alice.id}`);
     const res = await api('/stats');

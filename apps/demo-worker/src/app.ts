@@ -2,6 +2,7 @@ import { strata } from '@strata/adapter-workers/hono';
 import { isStrataError, Q } from '@strata/core';
 import { type Context, Hono } from 'hono';
 import type { z } from 'zod';
+import { dashboardAssets } from './dashboard/assets.js';
 import { dashboardCsp, dashboardPage } from './dashboard/page.js';
 import { playerSchema, scoreSchema } from './db/strata-schemas.js';
 import { type Env, strataOptions } from './env.js';
@@ -28,6 +29,17 @@ app.use(async (c, next) => {
 
 // Before the Strata middleware: the health check answers even when the bindings are incomplete.
 app.get('/health', (c) => c.json({ ok: true }));
+
+/** The dashboard's chart library: versioned names, so cached for a year. Needs no binding either. */
+app.get('/dashboard/:asset', (c) => {
+  const asset = dashboardAssets.get(c.req.param('asset'));
+  if (!asset) return c.json({ error: `no asset ${c.req.param('asset')}`, code: 'NOT_FOUND' }, 404);
+  return c.body(asset.body, 200, {
+    'Content-Type': asset.contentType,
+    'Cache-Control': 'public, max-age=31536000, immutable',
+    'X-Content-Type-Options': 'nosniff',
+  });
+});
 
 // One Strata per isolate (createStrata caches it per env), on c.var.strata for every route below.
 app.use((c, next) => strata(strataOptions(c.env))(c, next));
@@ -141,7 +153,7 @@ app.get('/stats', async (c) => {
   });
 });
 
-/** An HTML page plotting /stats: hits per tier, latency, queue depth. Loads nothing from elsewhere. */
+/** An HTML page plotting /stats with uPlot: hit ratio per tier, latency, queue depth. Loads nothing from elsewhere. */
 app.get('/dashboard', (c) => {
   const nonce = crypto.randomUUID().replaceAll('-', '');
   c.header('Content-Security-Policy', dashboardCsp(nonce));

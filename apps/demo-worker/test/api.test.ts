@@ -313,6 +313,23 @@ describe('demo API', () => {
     for (const id of ['chart-hits', 'chart-latency', 'chart-queue']) expect(html).toContain(`id="${id}"`);
     // Nothing loaded from elsewhere: no absolute URL in any src/href.
     expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+    // uPlot comes from the Worker, under the page's nonce, its version in the name.
+    const script = /<script src="(dashboard\/uplot-[\d.]+\.min\.js)" nonce="([0-9a-f]{32})">/.exec(html);
+    const style =
+      /<link rel="stylesheet" href="(dashboard\/uplot-[\d.]+\.min\.css)" nonce="([0-9a-f]{32})">/.exec(html);
+    expect(script?.[2]).toBe(nonce);
+    expect(style?.[2]).toBe(nonce);
+    for (const [path, type, text] of [
+      [script![1], /^text\/javascript/, 'uPlot'],
+      [style![1], /^text\/css/, '.u-legend'],
+    ] as const) {
+      const asset = await api(`/${path}`);
+      expect(asset.status, path).toBe(200);
+      expect(asset.headers.get('content-type')).toMatch(type);
+      expect(asset.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+      expect(await asset.text()).toContain(text);
+    }
+    expect((await api('/dashboard/uplot-0.0.0.min.js')).status).toBe(404);
     const second = await api('/dashboard');
     expect(second.headers.get('content-security-policy')).not.toBe(csp);
   });

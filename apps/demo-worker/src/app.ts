@@ -2,10 +2,13 @@ import { strata } from '@strata/adapter-workers/hono';
 import { isStrataError, Q } from '@strata/core';
 import { type Context, Hono } from 'hono';
 import type { z } from 'zod';
+import { dashboardAssets } from './dashboard/assets.js';
 import { dashboardCsp, dashboardPage } from './dashboard/page.js';
 import { playerSchema, scoreSchema } from './db/strata-schemas.js';
 import { type Env, strataOptions } from './env.js';
-import { errorBody, httpStatusOf } from './errors.js';
+import { conflictBody, errorBody, httpStatusOf } from './errors.js';
+import { claimId, releaseId } from './id-claim.js';
+import { countResponse, responseCounts } from './response-counts.js';
 import {
   createPlayerBody,
   createScoreBody,
@@ -18,8 +21,25 @@ type AppEnv = { Bindings: Env };
 
 export const app = new Hono<AppEnv>();
 
+// First, so it sees every response, the ones onError made included: /stats reports 4xx apart from 5xx.
+app.use(async (c, next) => {
+  await next();
+  countResponse(c.res.status);
+});
+
 // Before the Strata middleware: the health check answers even when the bindings are incomplete.
 app.get('/health', (c) => c.json({ ok: true }));
+
+/** The dashboard's chart library: versioned names, so cached for a year. Needs no binding either. */
+app.get('/dashboard/:asset', (c) => {
+  const asset = dashboardAssets.get(c.req.param('asset'));
+  if (!asset) return c.json({ error: `no asset ${c.req.param('asset')}`, code: 'NOT_FOUND' }, 404);
+  return c.body(asset.body, 200, {
+    'Content-Type': asset.contentType,
+    'Cache-Control': 'public, max-age=31536000, immutable',
+    'X-Content-Type-Options': 'nosniff',
+  });
+});
 
 // One Strata per isolate (createStrata caches it per env), on c.var.strata for every route below.
 app.use((c, next) => strata(strataOptions(c.env))(c, next));
@@ -51,7 +71,7 @@ app.post('/players', async (c) => {
   if ('response' in body) return body.response;
   // `set` is an upsert: refuse an id that exists instead of overwriting that player.
   if (await c.var.strata.exists(playerSchema, body.data.id)) {
-    return c.json({ error: `player ${body.data.id} already exists`, field: 'id' }, 409);
+    return c.json(conflictBody('id', body.data.id), 409);
   }
   const player = await c.var.strata.set(playerSchema, body.data);
   return c.json(player, 201);
@@ -94,12 +114,27 @@ app.post('/scores', async (c) => {
   if (!(await c.var.strata.exists(playerSchema, playerId))) {
     return c.json({ error: `playerId: player ${playerId} not found`, field: 'playerId' }, 404);
   }
-  // Write-behind: resolves once the write is in L2 and on the queue; Postgres gets it at the flush.
-  const score = await c.var.strata.set(scoreSchema, { id, playerId, points });
-  return c.json({ queued: true, score }, 202);
+  // `set` is an upsert, and Postgres sees a write-behind score only at the flush, so no constraint
+  // can refuse a taken id now: a client's id is claimed (atomic across isolates), then checked
+  // against the scores written before. A generated UUID is new.
+  const clientId = body.data.id !== undefined;
+  if (clientId && !(await claimId(c.env, 'scores', id))) return c.json(conflictBody('id', id), 409);
+  try {
+    if (clientId && (await c.var.strata.exists(scoreSchema, id))) return c.json(conflictBody('id', id), 409);
+    // Write-behind: resolves once the write is in L2 and on the queue; Postgres gets it at the flush.
+    const score = await c.var.strata.set(scoreSchema, { id, playerId, points });
+    return c.json({ queued: true, score }, 202);
+  } catch (err) {
+    // Nothing was created: give the id back so the client can retry it.
+    if (clientId) await releaseId(c.env, 'scores', id).catch((e) => console.warn('releaseId failed', e));
+    throw err;
+  }
 });
 
-/** The isolate's counters, per-tier latency, and the write-behind queue's backlog (null without a queue). */
+/**
+ * The isolate's counters, per-tier latency, the write-behind queue's backlog (null without a queue),
+ * and its 4xx / 5xx responses apart: refused input is the client's, not an error of the service.
+ */
 app.get('/stats', async (c) => {
   let queueDepth: number | null = null;
   let queueDepthError: string | undefined;
@@ -110,10 +145,15 @@ app.get('/stats', async (c) => {
     console.warn('queueDepth failed', err);
     queueDepthError = isStrataError(err) ? err.code : 'UNKNOWN';
   }
-  return c.json({ ...c.var.strata.stats(), queueDepth, ...(queueDepthError ? { queueDepthError } : {}) });
+  return c.json({
+    ...c.var.strata.stats(),
+    queueDepth,
+    ...(queueDepthError ? { queueDepthError } : {}),
+    responses: responseCounts(),
+  });
 });
 
-/** An HTML page plotting /stats: hits per tier, latency, queue depth. Loads nothing from elsewhere. */
+/** An HTML page plotting /stats with uPlot: hit ratio per tier, latency, queue depth. Loads nothing from elsewhere. */
 app.get('/dashboard', (c) => {
   const nonce = crypto.randomUUID().replaceAll('-', '');
   c.header('Content-Security-Policy', dashboardCsp(nonce));

@@ -1,8 +1,16 @@
-import { isStrataError, type StrataError } from '@strata/core';
+import { isStrataError } from '@strata/core';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { schemas } from './db/strata-schemas.js';
+import { takenKey, UNIQUE_VIOLATION } from './unique-violation.js';
 
-/** Postgres' unique_violation: a username (or id) that is taken. */
-const UNIQUE_VIOLATION = '23505';
+/** The JSON body of every error response: a message, and what to fix when the client can fix it. */
+export interface ErrorBody {
+  error: string;
+  /** Strata's error code, or the demo's own (`CONFLICT`). */
+  code?: string;
+  /** The request field at fault. */
+  field?: string;
+}
 
 /** The HTTP status of an error a handler let through: StrataError codes by meaning, anything else 500. */
 export function httpStatusOf(err: unknown): ContentfulStatusCode {
@@ -11,7 +19,7 @@ export function httpStatusOf(err: unknown): ContentfulStatusCode {
     case 'NOT_FOUND':
       return 404;
     case 'VALIDATION_FAILED':
-      return sqlstateOf(err) === UNIQUE_VIOLATION ? 409 : 400;
+      return err.details?.sqlstate === UNIQUE_VIOLATION ? 409 : 400;
     case 'INVALID_QUERY':
     case 'MISSING_PRIMARY_KEY':
       return 400;
@@ -29,12 +37,25 @@ export function httpStatusOf(err: unknown): ContentfulStatusCode {
 }
 
 /** The JSON body of an error response: Strata's code and message for 4xx, nothing internal for 5xx. */
-export function errorBody(err: unknown, status: number): { error: string; code?: string } {
+export function errorBody(err: unknown, status: number): ErrorBody {
   if (status >= 500 || !isStrataError(err)) return { error: 'internal error' };
-  if (status === 409) return { error: 'conflict: already exists', code: err.code };
+  if (status === 409) {
+    // The taken key as Postgres names it (constraint, detail), in the request's field names.
+    const taken = takenKey(
+      err,
+      schemas.find((schema) => schema.name === err.details?.schema),
+    );
+    if (taken) return conflictBody(taken.fields.join(', '), taken.value);
+    return { error: 'already taken', code: 'CONFLICT' };
+  }
   return { error: err.message.replace(/^strata: /, ''), code: err.code };
 }
 
-function sqlstateOf(err: StrataError): unknown {
-  return err.details?.sqlstate;
+/**
+ * The 409 body for a taken value, naming the field and the value.
+ * @example conflictBody('username', 'ada'); // { error: 'username "ada" is already taken', code: 'CONFLICT', field: 'username' }
+ */
+export function conflictBody(field: string, value?: string): ErrorBody {
+  const what = value === undefined ? field : `${field} ${JSON.stringify(value)}`;
+  return { error: `${what} is already taken`, code: 'CONFLICT', field };
 }

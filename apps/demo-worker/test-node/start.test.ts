@@ -5,6 +5,13 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { launchChromium } from './support/chromium.js';
 
+/** What the test reads of a uPlot instance (`window.strataDashboard.charts`). */
+interface UPlotLike {
+  scales: { x: { time?: boolean; min?: number; max?: number } };
+  axes: { label?: string }[];
+  data: (number | null)[][];
+}
+
 // `npm start`'s script end to end: devstack, db:push, `wrangler dev` of the demo, seed, shutdown.
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 // wrangler bundles the workspace packages from their dist: `npm test` builds them before vitest.
@@ -123,9 +130,21 @@ describe('npm start (scripts/start.mjs)', () => {
       page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
       page.on('requestfailed', (req) => problems.push(`requestfailed: ${req.url()}`));
 
+      await page.setViewportSize({ width: 1280, height: 900 });
+      await page.addInitScript(() => {
+        const violations: string[] = [];
+        (window as unknown as { cspViolations: string[] }).cspViolations = violations;
+        document.addEventListener('securitypolicyviolation', (e) =>
+          violations.push(`${e.violatedDirective} ${e.blockedURI}`),
+        );
+      });
       const res = await page.goto(`${base}/dashboard?every=250`);
       expect(res?.status()).toBe(200);
-      await page.waitForFunction(() => document.getElementById('status')?.textContent === 'live');
+      await page
+        .waitForFunction(() => document.getElementById('status')?.textContent === 'live')
+        .catch((err: Error) => {
+          throw new Error(`${err.message}; the page reported:\n${problems.join('\n')}`);
+        });
       // The page's own button sends 40 reads: the next samples must show them.
       const before = Number(await page.textContent('#hits-l1'));
       await page.click('#traffic');
@@ -138,29 +157,80 @@ describe('npm start (scripts/start.mjs)', () => {
           (name) => Number(document.getElementById(`chart-${name}`)?.dataset.points) >= 3,
         ),
       );
-      const charts = await page.$$eval('svg', (svgs) =>
-        svgs.map((svg) => ({
-          id: svg.id,
-          series: Array.from(svg.querySelectorAll('polyline.series')).map((line) => ({
-            label: line.getAttribute('data-series'),
-            points: (line.getAttribute('points') ?? '').trim().split(/\s+/).length,
-            box: (line as SVGGraphicsElement).getBBox().width,
-          })),
-        })),
+      // Three uPlot charts, each a drawn canvas with an x (time) and a y axis and a legend.
+      const charts = await page.$$eval('.chart', (els) =>
+        els.map((el) => {
+          const canvas = el.querySelector<HTMLCanvasElement>('.uplot canvas');
+          const pixels = canvas?.getContext('2d')?.getImageData(0, 0, canvas.width, canvas.height).data;
+          let inked = 0;
+          for (let i = 3; pixels && i < pixels.length; i += 4) if (pixels[i]! > 0) inked += 1;
+          return {
+            id: el.id,
+            inked,
+            axes: el.querySelectorAll('.u-axis').length,
+            legend: Array.from(el.querySelectorAll('.u-legend .u-series .u-label')).map((l) => l.textContent),
+          };
+        }),
       );
       expect(charts.map((chart) => chart.id)).toEqual(['chart-hits', 'chart-latency', 'chart-queue']);
-      expect(charts[0]!.series.map((line) => line.label)).toEqual(['l1', 'l2', 'l3']);
-      expect(charts[1]!.series.map((line) => line.label)).toEqual(['l2 p50', 'l2 p99', 'l3 p50', 'l3 p99']);
-      // Every line is drawn (several points, a visible width), not an empty SVG.
-      for (const line of charts.flatMap((chart) => chart.series)) {
-        expect(line.points).toBeGreaterThanOrEqual(3);
-        expect(line.box).toBeGreaterThan(0);
+      expect(charts.map((chart) => chart.legend)).toEqual([
+        ['time', 'L1', 'L2', 'L3'],
+        ['time', 'L2 p50', 'L2 p99', 'L3 p50', 'L3 p99'],
+        ['time', 'queued writes'],
+      ]);
+      for (const chart of charts) {
+        expect(chart.axes, chart.id).toBe(2);
+        expect(chart.inked, chart.id).toBeGreaterThan(1_000); // axes, grid and lines, not a blank canvas
       }
+      // The x axis is a time scale up to now (15 s to 2 min of it); the axes name their units.
+      const scales = await page.evaluate(() => {
+        const { charts } = (window as unknown as { strataDashboard: { charts: Record<string, UPlotLike> } })
+          .strataDashboard;
+        return Object.fromEntries(
+          Object.entries(charts).map(([name, u]) => [
+            name,
+            {
+              time: u.scales.x.time,
+              min: u.scales.x.min,
+              max: u.scales.x.max,
+              labels: u.axes.map((axis) => axis.label),
+              data: u.data,
+            },
+          ]),
+        );
+      });
+      const now = Date.now() / 1000;
+      for (const [name, scale] of Object.entries(scales)) {
+        expect(scale.time, name).toBe(true);
+        expect(scale.max, name).toBeGreaterThan(now - 30);
+        expect(scale.max! - scale.min!, name).toBeGreaterThanOrEqual(15);
+        expect(scale.max! - scale.min!, name).toBeLessThanOrEqual(120);
+      }
+      expect([scales.hits!.labels, scales.latency!.labels, scales.queue!.labels]).toEqual([
+        ['local time', 'hit ratio (%)'],
+        ['local time', 'latency (ms)'],
+        ['local time', 'queued writes'],
+      ]);
+      // The button's reads show: an L1 hit ratio in 0–100 %, and L3 latency in ms.
+      const ratios = scales.hits!.data[1]!.filter((v): v is number => v !== null);
+      expect(ratios.length).toBeGreaterThan(0);
+      for (const ratio of ratios) expect(ratio).toBeGreaterThanOrEqual(0);
+      for (const ratio of ratios) expect(ratio).toBeLessThanOrEqual(100);
+      expect(Math.max(...scales.latency!.data[4]!.map(Number))).toBeGreaterThan(0);
       // The readouts are the Worker's own numbers.
       const stats = (await (await fetch(`${base}/stats`)).json()) as { latency: { l2: { calls: number } } };
       expect(stats.latency.l2.calls).toBeGreaterThan(0);
-      expect(Number(await page.textContent('#l3-p99'))).toBeGreaterThan(0);
+      const l3p99 = (await page.textContent('#l3-p99')) ?? '';
+      expect(l3p99).toMatch(/^\d+(\.\d)? ms$/);
+      expect(Number.parseFloat(l3p99)).toBeGreaterThan(0);
+      // The button's one absent player is a 404: the client's, shown apart from the errors.
+      expect(Number(await page.textContent('#client-errors'))).toBeGreaterThanOrEqual(1);
+      expect(await page.textContent('#errors')).toBe('0');
+      expect(await page.textContent('#server-errors')).toBe('0');
       expect(await page.textContent('#queue-depth')).toMatch(/^\d+$/);
+      expect(
+        await page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations),
+      ).toEqual([]);
       if (process.env.STRATA_DASHBOARD_SCREENSHOT) {
         await page.screenshot({ path: process.env.STRATA_DASHBOARD_SCREENSHOT, fullPage: true });
       }

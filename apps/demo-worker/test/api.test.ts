@@ -118,11 +118,20 @@ describe('demo API', () => {
   it('answers 409 for a taken username (Postgres unique violation) and for a taken id', async () => {
     const taken = await send('POST', '/players', { id: `${run}-alice2`, username: alice.username });
     expect(taken.status).toBe(409);
-    expect(await json(taken)).toMatchObject({ code: 'VALIDATION_FAILED' });
+    // The field and value Postgres names (constraint players_username_unique, `Key (username)=(…)`).
+    expect(await json(taken)).toEqual({
+      error: `username "${alice.username}" is already taken`,
+      code: 'CONFLICT',
+      field: 'username',
+    });
 
     const sameId = await send('POST', '/players', { id: alice.id, username: `other_${run}` });
     expect(sameId.status).toBe(409);
-    expect((await json(sameId)).field).toBe('id');
+    expect(await json(sameId)).toEqual({
+      error: `id "${alice.id}" is already taken`,
+      code: 'CONFLICT',
+      field: 'id',
+    });
     // Alice is unchanged.
     expect(await json(await api(`/players/${alice.id}`))).toMatchObject(alice);
   });
@@ -200,6 +209,69 @@ describe('demo API', () => {
     ]);
   });
 
+  it('POST /scores with a taken id is 409 naming the id, and overwrites nothing', async () => {
+    const taken = (id: string) => ({ error: `id "${id}" is already taken`, code: 'CONFLICT', field: 'id' });
+    // Taken by an earlier POST: still queued, not in Postgres yet.
+    const queued = `${run}-dup`;
+    expect((await send('POST', '/scores', { id: queued, playerId: alice.id, points: 7 })).status).toBe(202);
+    const again = await send('POST', '/scores', { id: queued, playerId: alice.id, points: 8 });
+    expect(again.status).toBe(409);
+    expect(await json(again)).toEqual(taken(queued));
+
+    // Two creates of one id at once: exactly one is taken.
+    const race = `${run}-race`;
+    const both = await Promise.all(
+      [1, 2].map((points) => send('POST', '/scores', { id: race, playerId: alice.id, points })),
+    );
+    expect(both.map((res) => res.status).sort()).toEqual([202, 409]);
+
+    // Taken in Postgres before any claim of it (written by something other than this API).
+    const stored = `${run}-stored`;
+    await sql`INSERT INTO scores (id, player_id, points) VALUES (${stored}, ${alice.id}, 5)`;
+    const over = await send('POST', '/scores', { id: stored, playerId: alice.id, points: 6 });
+    expect(over.status).toBe(409);
+    expect(await json(over)).toEqual(taken(stored));
+
+    // After the flush, Postgres holds the first write of each id and nothing of the refused ones.
+    await vi.waitUntil(
+      async () => (await sql`SELECT id FROM scores WHERE id IN (${queued}, ${race})`).length === 2,
+      { timeout: 15_000, interval: 100 },
+    );
+    const rows =
+      await sql`SELECT id, points FROM scores WHERE id IN (${queued}, ${race}, ${stored}) ORDER BY id`;
+    expect(rows).toEqual([
+      { id: queued, points: 7 },
+      { id: race, points: expect.any(Number) },
+      { id: stored, points: 5 },
+    ]);
+    const winner = both.findIndex((res) => res.status === 202) + 1;
+    expect(rows[1]?.points).toBe(winner);
+  });
+
+  it("GET /stats counts refused input (4xx) apart from errors: a taken username is the client's, not a failure", async () => {
+    interface Counts {
+      errors: number;
+      errorsBy: Record<string, number>;
+      rejected: number;
+      responses: { clientErrors: number; serverErrors: number };
+    }
+    const before = await json<Counts>(await api('/stats'));
+    expect((await send('POST', '/players', { id: `${run}-carol`, username: alice.username })).status).toBe(
+      409,
+    );
+    expect((await api(`/players/${run}-nobody`)).status).toBe(404);
+    expect((await send('POST', '/players', { id: `${run}-z`, username: 'z' })).status).toBe(400);
+    const after = await json<Counts>(await api('/stats'));
+    expect(after.errors).toBe(before.errors);
+    expect(after.errorsBy).toEqual(before.errorsBy);
+    // Postgres refused the username: counted, as input it refused.
+    expect(after.rejected).toBe(before.rejected + 1);
+    expect(after.responses).toEqual({
+      clientErrors: before.responses.clientErrors + 3,
+      serverErrors: before.responses.serverErrors,
+    });
+  });
+
   it('GET /stats reports hits and misses per tier', async () => {
     await api(`/players/${alice.id}`);
     const res = await api('/stats');
@@ -241,6 +313,23 @@ describe('demo API', () => {
     for (const id of ['chart-hits', 'chart-latency', 'chart-queue']) expect(html).toContain(`id="${id}"`);
     // Nothing loaded from elsewhere: no absolute URL in any src/href.
     expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+    // uPlot comes from the Worker, under the page's nonce, its version in the name.
+    const script = /<script src="(dashboard\/uplot-[\d.]+\.min\.js)" nonce="([0-9a-f]{32})">/.exec(html);
+    const style =
+      /<link rel="stylesheet" href="(dashboard\/uplot-[\d.]+\.min\.css)" nonce="([0-9a-f]{32})">/.exec(html);
+    expect(script?.[2]).toBe(nonce);
+    expect(style?.[2]).toBe(nonce);
+    for (const [path, type, text] of [
+      [script![1], /^text\/javascript/, 'uPlot'],
+      [style![1], /^text\/css/, '.u-legend'],
+    ] as const) {
+      const asset = await api(`/${path}`);
+      expect(asset.status, path).toBe(200);
+      expect(asset.headers.get('content-type')).toMatch(type);
+      expect(asset.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+      expect(await asset.text()).toContain(text);
+    }
+    expect((await api('/dashboard/uplot-0.0.0.min.js')).status).toBe(404);
     const second = await api('/dashboard');
     expect(second.headers.get('content-security-policy')).not.toBe(csp);
   });

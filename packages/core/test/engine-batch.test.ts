@@ -94,7 +94,7 @@ describe.each(DRIVERS)('setMany, deleteMany and transactions over %s', (driver) 
     await strata.set(players, { id: 'keep', username: 'taken', level: 1 });
     await strata.set(players, { id: 't2', username: 'tx2', level: 2 });
     const l2Before = (await stack.rawL2Keys()).sort();
-    const l1Before = strata.stats().l1Entries;
+    const { l1Entries: l1Before, errors: errorsBefore, rejected: rejectedBefore } = strata.stats();
     const err = await strata
       .tx()
       .set(players, { id: 't2', username: 'tx2', level: 3 })
@@ -104,6 +104,7 @@ describe.each(DRIVERS)('setMany, deleteMany and transactions over %s', (driver) 
       .catch((e: unknown) => e);
     expect(isStrataError(err, 'TX_FAILED')).toBe(true);
     expect((err as { details: { sqlstate: string } }).details.sqlstate).toBe('23505');
+    expect(strata.stats()).toMatchObject({ errors: errorsBefore, rejected: rejectedBefore + 1 });
     expect((await strata.get(players, 't2')).level).toBe(2);
     expect(await strata.find(sessions, 'half')).toBeNull();
     expect(await strata.find(players, 't3')).toBeNull();

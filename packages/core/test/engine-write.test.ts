@@ -51,6 +51,8 @@ describe('write-through', () => {
     const err = await strata.set(schema, { id: 'w3', username: 'taken', level: 99 }).catch((e: unknown) => e);
     expect(isStrataError(err, 'VALIDATION_FAILED')).toBe(true);
     expect((err as { details: { sqlstate: string } }).details.sqlstate).toBe('23505');
+    // The caller's input, not a failing tier: counted apart from the errors.
+    expect(strata.stats()).toMatchObject({ errors: 0, rejected: 1, errorsBy: {} });
     expect((await strata.get(schema, 'w3')).level).toBe(3);
     expect((await strataFor(schema).get(schema, 'w3')).level).toBe(3);
     expect((await stack.rawL2Keys()).sort()).toEqual(l2Before);

@@ -1,74 +1,156 @@
 /**
- * The dashboard's browser script, as text: it polls `/stats` and redraws three SVG line charts.
- * Plain ES2020 with no imports, because the page loads nothing from outside the Worker (its CSP
- * allows only this inline script, by nonce, and fetches to the same origin).
+ * The dashboard's browser script, as text: it polls `/stats` and plots three live uPlot charts (hit
+ * ratio, latency, queue depth) on a time axis. Plain ES2020 with no imports: uPlot is the global the
+ * page's nonce-tagged `/dashboard/uplot-*.min.js` defines, and the CSP allows fetches to this origin
+ * only. (No backtick or dollar-brace below: this is a template literal.)
  */
 export const clientScript = `
-const HISTORY = 120;
+const WINDOW_S = 120;   // seconds of history on screen, at most
+const MIN_SPAN_S = 15;  // the x axis spans at least this much while the history is shorter
+const RATIO_S = 10;     // the hit ratio is over this many seconds
+const HEIGHT = 240;
 const every = Math.max(250, Number(new URLSearchParams(location.search).get('every')) || 1000);
-const samples = [];
-let previous;
+const samples = [];     // { t, stats }, newest last, kept for WINDOW_S + RATIO_S
 
-const charts = {
-  hits: { series: [['l1', '#2b8a3e'], ['l2', '#1971c2'], ['l3', '#c92a2a']], unit: 'hits/s' },
-  latency: { series: [['l2 p50', '#74c0fc'], ['l2 p99', '#1971c2'], ['l3 p50', '#ffa8a8'], ['l3 p99', '#c92a2a']], unit: 'ms' },
-  queue: { series: [['depth', '#5f3dc4']], unit: 'writes' },
+const fixed = (digits, unit) => (v) => v == null ? '–' : v.toFixed(digits) + ' ' + unit;
+const ms = (v) => v == null ? '–' : (v < 10 ? v.toFixed(1) : v.toFixed(0)) + ' ms';
+const tickLabel = (unit) => (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1)) + (unit ? ' ' + unit : '');
+const clock = uPlot.fmtDate('{HH}:{mm}:{ss}');
+
+const specs = {
+  hits: {
+    label: 'hit ratio (%)', format: tickLabel('%'), legend: fixed(1, '%'),
+    range: () => [0, 100],
+    series: [
+      { label: 'L1', color: '#2f9e44' },
+      { label: 'L2', color: '#1971c2' },
+      { label: 'L3', color: '#e8590c' },
+    ],
+    point: (s) => ['l1', 'l2', 'l3'].map((tier) => hitRatio(tier, s)),
+  },
+  latency: {
+    label: 'latency (ms)', format: tickLabel('ms'), legend: ms,
+    range: (u, min, max) => [0, Math.max(1, (max || 0) * 1.15)],
+    series: [
+      { label: 'L2 p50', color: '#74c0fc', dash: [6, 4] },
+      { label: 'L2 p99', color: '#1971c2' },
+      { label: 'L3 p50', color: '#ffa94d', dash: [6, 4] },
+      { label: 'L3 p99', color: '#e8590c' },
+    ],
+    point: (s) => {
+      const at = (tier, key) => s.latency[tier].calls > 0 ? s.latency[tier][key] : null;
+      return [at('l2', 'p50Ms'), at('l2', 'p99Ms'), at('l3', 'p50Ms'), at('l3', 'p99Ms')];
+    },
+  },
+  queue: {
+    label: 'queued writes', format: tickLabel(''), legend: fixed(0, 'writes'),
+    range: (u, min, max) => [0, Math.max(5, Math.ceil((max || 0) * 1.2))],
+    incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 100000],
+    series: [{ label: 'queued writes', color: '#7048e8', fill: 'rgba(112, 72, 232, 0.12)' }],
+    point: (s) => [s.queueDepth],
+  },
 };
 
-function point(stats, seconds) {
-  const rate = (tier) => previous ? Math.max(0, stats.hits[tier] - previous.hits[tier]) / seconds : 0;
-  return {
-    hits: [rate('l1'), rate('l2'), rate('l3')],
-    latency: [stats.latency.l2.p50Ms, stats.latency.l2.p99Ms, stats.latency.l3.p50Ms, stats.latency.l3.p99Ms],
-    queue: [stats.queueDepth ?? 0],
-  };
+/** The share of lookups reaching a tier that it answered over the last RATIO_S, in %; null without any. */
+function hitRatio(tier, stats) {
+  const now = samples[samples.length - 1].t;
+  const base = samples.find((s) => s.t >= now - RATIO_S && s.stats !== stats);
+  if (!base) return null;
+  const hits = stats.hits[tier] - base.stats.hits[tier];
+  const lookups = hits + stats.misses[tier] - base.stats.misses[tier];
+  return lookups > 0 ? (100 * hits) / lookups : null;
 }
 
-function draw(name) {
-  const svg = document.getElementById('chart-' + name);
-  const { series, unit } = charts[name];
-  const width = 600, height = 180, pad = 30;
-  const values = samples.flatMap((s) => s[name]);
-  const max = Math.max(1, ...values);
-  const x = (i) => pad + (i * (width - 2 * pad)) / Math.max(1, HISTORY - 1);
-  const y = (v) => height - pad - (v / max) * (height - 2 * pad);
-  const lines = series.map(([label, color], k) => {
-    const pts = samples.map((s, i) => x(i).toFixed(1) + ',' + y(s[name][k]).toFixed(1)).join(' ');
-    return '<polyline class="series" data-series="' + label + '" fill="none" stroke="' + color +
-      '" stroke-width="2" points="' + pts + '"/>';
-  });
-  svg.innerHTML =
-    '<line x1="' + pad + '" y1="' + (height - pad) + '" x2="' + (width - pad) + '" y2="' + (height - pad) + '" stroke="#999"/>' +
-    '<text x="2" y="' + (pad - 8) + '" font-size="11">' + max.toFixed(max < 10 ? 2 : 0) + ' ' + unit + '</text>' +
-    lines.join('') +
-    series.map(([label, color], k) => '<text x="' + (pad + k * 110) + '" y="' + (height - 6) + '" font-size="11" fill="' + color + '">' + label + '</text>').join('');
-  svg.dataset.points = String(samples.length);
+/** The x axis' span: the history so far (times in seconds), from MIN_SPAN_S up to WINDOW_S. */
+function span(times) {
+  const history = times.length > 0 ? times[times.length - 1] - times[0] : 0;
+  return Math.min(WINDOW_S, Math.max(MIN_SPAN_S, history));
+}
+
+function makeChart(name) {
+  const spec = specs[name];
+  const el = document.getElementById('chart-' + name);
+  const data = [[], ...spec.series.map(() => [])];
+  const options = {
+    width: el.clientWidth,
+    height: HEIGHT,
+    scales: { x: { time: true, range: (u, min, max) => [max - span(data[0]), max] }, y: { range: spec.range } },
+    axes: [
+      {
+        label: 'local time', labelSize: 16, labelGap: 0, size: 34, stroke: '#5f6b7a', grid: { stroke: '#eef1f5' }, ticks: { stroke: '#dfe3e8' },
+        values: (u, splits) => splits.map((t) => clock(new Date(t * 1000))),
+      },
+      {
+        label: spec.label, labelSize: 20, size: 64, stroke: '#5f6b7a',
+        grid: { stroke: '#eef1f5' }, ticks: { stroke: '#dfe3e8' },
+        values: (u, splits) => splits.map(spec.format),
+        ...(spec.incrs ? { incrs: spec.incrs } : {}),
+      },
+    ],
+    series: [
+      { label: 'time', value: '{HH}:{mm}:{ss}' },
+      ...spec.series.map((s) => ({
+        label: s.label, stroke: s.color, width: 2, dash: s.dash, fill: s.fill,
+        value: (u, v) => spec.legend(v),
+      })),
+    ],
+    legend: { live: true },
+  };
+  const chart = new uPlot(options, data, el);
+  new ResizeObserver(() => chart.setSize({ width: el.clientWidth, height: HEIGHT })).observe(el);
+  return { chart, data, el };
+}
+
+const charts = Object.fromEntries(Object.keys(specs).map((name) => [name, makeChart(name)]));
+// For the browser test and the console: the uPlot instances.
+window.strataDashboard = { charts: Object.fromEntries(Object.entries(charts).map(([k, c]) => [k, c.chart])) };
+
+function plot(t, stats) {
+  for (const [name, { chart, data, el }] of Object.entries(charts)) {
+    const values = specs[name].point(stats);
+    data[0].push(t);
+    values.forEach((v, i) => data[i + 1].push(v));
+    while (data[0][0] < t - WINDOW_S) for (const column of data) column.shift();
+    chart.setData(data);
+    // Unless the pointer is on the chart, the legend shows the latest values.
+    if (chart.cursor.left == null || chart.cursor.left < 0) chart.setLegend({ idx: data[0].length - 1 });
+    el.dataset.points = String(data[0].length);
+  }
 }
 
 function show(stats) {
   const set = (id, value) => { document.getElementById(id).textContent = String(value); };
   for (const tier of ['l1', 'l2', 'l3']) set('hits-' + tier, stats.hits[tier]);
   set('misses-l3', stats.misses.l3);
+  const cached = stats.hits.l1 + stats.hits.l2;
+  set('hit-ratio', stats.gets > 0 ? ((100 * cached) / stats.gets).toFixed(1) + ' %' : '–');
   set('queue-depth', stats.queueDepth ?? 'n/a');
-  set('l2-p99', stats.latency.l2.p99Ms);
-  set('l3-p99', stats.latency.l3.p99Ms);
+  set('l2-p99', ms(stats.latency.l2.calls > 0 ? stats.latency.l2.p99Ms : null));
+  set('l3-p99', ms(stats.latency.l3.calls > 0 ? stats.latency.l3.p99Ms : null));
   set('errors', stats.errors);
-  set('updated', new Date().toISOString());
+  set('server-errors', stats.responses.serverErrors);
+  set('client-errors', stats.responses.clientErrors);
+  document.getElementById('errors-box').classList.toggle('bad', stats.errors > 0);
+  document.getElementById('server-errors-box').classList.toggle('bad', stats.responses.serverErrors > 0);
+  set('updated', new Date().toLocaleTimeString());
 }
 
 async function tick() {
+  const status = document.getElementById('status');
   try {
     const res = await fetch('stats', { headers: { accept: 'application/json' } });
     if (!res.ok) throw new Error('GET /stats answered ' + res.status);
     const stats = await res.json();
-    samples.push(point(stats, every / 1000));
-    if (samples.length > HISTORY) samples.shift();
-    previous = stats;
+    const t = Date.now() / 1000;
+    samples.push({ t, stats });
+    while (samples[0].t < t - WINDOW_S - RATIO_S) samples.shift();
+    plot(t, stats);
     show(stats);
-    for (const name of Object.keys(charts)) draw(name);
-    document.getElementById('status').textContent = 'live';
+    status.textContent = 'live';
+    status.classList.remove('down');
   } catch (err) {
-    document.getElementById('status').textContent = 'error: ' + err.message;
+    status.textContent = 'error: ' + err.message;
+    status.classList.add('down');
   } finally {
     setTimeout(tick, every);
   }

@@ -96,7 +96,7 @@ async function writeSql(
   try {
     return await withTimeout(l3.write(ops), timeoutMs, 'transaction');
   } catch (err) {
-    ctx.counters.error('l3');
+    ctx.countL3Failure(err);
     const timedOut = isStrataError(err, 'TIMEOUT');
     // The outcome is unknown (Postgres may still commit, or did with its reply lost): drop every copy.
     if (timedOut || outcomeUnknown(err)) {

@@ -1,6 +1,6 @@
 import type { ResolvedConfig } from '../config.js';
 import { isStrataError, StrataError } from '../errors.js';
-import { type PgOp, pgErrorRule, pgSqlMessage, sqlStateOf } from '../l3/pg-errors.js';
+import { isInputPgError, type PgOp, pgErrorRule, pgSqlMessage, sqlStateOf } from '../l3/pg-errors.js';
 import { noopMetrics, type Tier } from '../observability/metrics.js';
 import type { Counters } from './stats.js';
 
@@ -58,13 +58,23 @@ export class EngineContext {
   }
 
   /**
+   * Counts a failed L3 call: among the tier errors, or as `rejected` when Postgres refused the
+   * caller's input (a taken unique value is the caller's to fix, not a failing tier).
+   */
+  countL3Failure(err: unknown, labels?: { schema: string; tier: 'l3'; op: string }): void {
+    const input = isInputPgError(err);
+    if (input) this.counters.rejected += 1;
+    else this.counters.error('l3');
+    if (labels) this.config.metrics.count(input ? 'rejected' : 'error', labels);
+  }
+
+  /**
    * L3 errors as Strata errors, by SQLSTATE (l3/pg-errors.ts): input errors are the caller's
    * (VALIDATION_FAILED, INVALID_QUERY, MISSING_PRIMARY_KEY), a table that does not match its schema
    * is INVALID_MODEL, the rest unavailability.
    */
   l3Error(schema: string, op: string, err: unknown): StrataError {
-    this.counters.error('l3');
-    this.config.metrics.count('error', { schema, tier: 'l3', op });
+    this.countL3Failure(err, { schema, tier: 'l3', op });
     if (isStrataError(err) && err.code !== 'TIMEOUT') return err;
     // An op not listed keeps the old rule (22/23 are the row's): new callers should be added here.
     const kind: PgOp =

@@ -6,7 +6,14 @@ export interface StrataStats {
   gets: number;
   sets: number;
   deletes: number;
+  /** Failures of a tier, the bus, a hook or the queue: what an operator has to look at. */
   errors: number;
+  /**
+   * Calls Postgres refused for the caller's input (SQLSTATE class 22 data, 23 constraint, 54 limit:
+   * a taken unique value, say), answered with VALIDATION_FAILED, INVALID_QUERY or
+   * MISSING_PRIMARY_KEY. The caller's to fix, so not in `errors`.
+   */
+  rejected: number;
   l1Entries: number;
   /** Write-behind writes this instance enqueued that its own flusher has not applied (0 with a push queue: see `queueDepth()`). */
   dirtyCount: number;
@@ -38,6 +45,7 @@ export class Counters {
   sets = 0;
   deletes = 0;
   errors = 0;
+  rejected = 0;
   negativeHits = 0;
   /** Write-behind: enqueued by this instance, applied to L3 by its flusher, retried, given up. */
   enqueued = 0;

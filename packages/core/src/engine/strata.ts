@@ -381,6 +381,7 @@ export class Strata {
       sets: c.sets,
       deletes: c.deletes,
       errors: c.errors,
+      rejected: c.rejected,
       l1Entries: this.#registry.all().reduce((n, rt) => n + (rt.l1?.size ?? 0), 0),
       dirtyCount: this.#writer.dirty,
       flushed: c.flushed,

@@ -4,6 +4,7 @@ import { StrataError } from '../errors.js';
 import {
   classifyPgError,
   holdsFlush,
+  isInputPgError,
   isTransientPgError,
   PG_ERROR_RULES,
   type PgOp,
@@ -140,5 +141,20 @@ describe('holdsFlush', () => {
   it('does not hold for a row Postgres refuses (the flush dead-letters that write alone)', () => {
     for (const code of ['23505', '23502', '22P02', '54000'])
       expect(holdsFlush(pgError(code)), code).toBe(false);
+  });
+});
+
+describe('isInputPgError', () => {
+  it("is the caller's input for data, constraint and limit errors, through Strata's and Drizzle's wrapping", () => {
+    for (const code of ['23505', '23502', '23503', '22P02', '22003', '54000'])
+      expect(isInputPgError(pgError(code)), code).toBe(true);
+    const wrapped = new StrataError('VALIDATION_FAILED', 'refused', { cause: pgError('23505') });
+    expect(isInputPgError(wrapped)).toBe(true);
+  });
+
+  it('is not for a tier failure, a table mismatch or an error without SQLSTATE', () => {
+    for (const code of ['08006', '40001', '57014', '42P01', '42703', '42601', 'XX000'])
+      expect(isInputPgError(pgError(code)), code).toBe(false);
+    expect(isInputPgError(new Error('connection terminated'))).toBe(false);
   });
 });

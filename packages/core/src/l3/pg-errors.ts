@@ -20,6 +20,8 @@ const W: readonly PgOp[] = ['write'];
 const Q: readonly PgOp[] = ['query'];
 const RW: readonly PgOp[] = ['read', 'write'];
 const TABLE_MISMATCH = 'the table does not match the schema: run migrate() or drizzle-kit push';
+/** SQLSTATE classes that refuse the caller's input, not a failing tier: 22 data, 23 constraint, 54 program limit. */
+const INPUT_CLASSES: readonly string[] = ['22', '23', '54'];
 
 const rule = (match: string, ops: readonly PgOp[], code: StrataErrorCode, why: string): PgErrorRule => ({
   match,
@@ -50,7 +52,7 @@ export const PG_ERROR_RULES: readonly PgErrorRule[] = [
   transient('57', 'operator intervention (57014 statement timeout, shutdown, cancel)'),
   transient('58', 'system error (I/O)'),
   transient('XX', 'internal error'),
-  ...['22', '23', '54'].flatMap((match) => [
+  ...INPUT_CLASSES.flatMap((match) => [
     rule(match, W, 'VALIDATION_FAILED', 'Postgres refused the row'),
     rule(match, Q, 'INVALID_QUERY', 'Postgres refused a query argument'),
     rule(match, R, 'MISSING_PRIMARY_KEY', 'Postgres refused the id'),
@@ -116,6 +118,16 @@ export function isTransientPgError(err: unknown): boolean {
  */
 export function classifyPgError(err: unknown, op: PgOp): StrataErrorCode {
   return pgErrorRule(err, op).code;
+}
+
+/**
+ * True when Postgres refused the caller's input (a taken unique value, a value out of range, a row
+ * too large): the caller's to fix, so `stats()` counts it as `rejected`, not among the tier errors.
+ * @example isInputPgError({ code: '23505' }); // true: unique_violation
+ */
+export function isInputPgError(err: unknown): boolean {
+  const state = sqlStateOf(err);
+  return state !== undefined && INPUT_CLASSES.includes(state.slice(0, 2));
 }
 
 /** Postgres' own message when it names SQL (class 42), not data: safe to show in an error. */

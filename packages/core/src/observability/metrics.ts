@@ -5,7 +5,7 @@ export type Tier = 'l1' | 'l2' | 'l3';
  * few lines: counters and latency observations with a schema label.
  */
 export interface MetricsRecorder {
-  /** e.g. `hit` / `miss` per tier, `error`, `set`, `delete`. */
+  /** e.g. `hit` / `miss` per tier, `error`, `rejected` (input Postgres refused), `set`, `delete`. */
   count(name: string, labels: { schema: string; tier?: Tier; op?: string }, value?: number): void;
   /**
    * Duration of one remote call in milliseconds (`name` is `latency`), labelled by tier and tier

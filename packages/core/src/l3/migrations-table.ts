@@ -1,4 +1,6 @@
+import type { BuildColumns } from 'drizzle-orm';
 import { asc, sql } from 'drizzle-orm';
+import type { PgTableWithColumns } from 'drizzle-orm/pg-core';
 import { jsonb, pgSchema, pgTable, serial, text, timestamp } from 'drizzle-orm/pg-core';
 import type { Database } from './database.js';
 import { createTableStatements } from './ddl.js';
@@ -18,8 +20,17 @@ const columns = () => ({
   statements: jsonb('statements').$type<string[]>(),
 });
 
-/** `_strata_migrations` as a Drizzle table (migrate() creates it from this very definition). */
-export type MigrationsTable = ReturnType<typeof pgTable<typeof MIGRATIONS_TABLE, ReturnType<typeof columns>>>;
+/**
+ * `_strata_migrations` as a Drizzle table (migrate() creates it from this very definition). Spelled
+ * out as what pgTable returns: the bundled index.d.ts drops the names inside an instantiation
+ * expression (`typeof pgTable<…>`), which left it referring to undeclared ones.
+ */
+export type MigrationsTable = PgTableWithColumns<{
+  name: typeof MIGRATIONS_TABLE;
+  schema: undefined;
+  columns: BuildColumns<typeof MIGRATIONS_TABLE, ReturnType<typeof columns>, 'pg'>;
+  dialect: 'pg';
+}>;
 
 /**
  * The migrations table in `schema` (default: unqualified, i.e. the search path's first schema).

@@ -23,17 +23,34 @@ const demoTestBindings: Record<string, string> = {
   STRATA_KEY_PREFIX: `demo_test_${process.pid}_${Date.now().toString(36)}`,
 };
 
-/** The devstack as a Worker sees it: plain string bindings, named as in a deployed Worker. */
-function devstackBindings(inject: (key: string) => unknown): Record<string, string> {
+/** What packages/devstack/test/workerd-isolation.ts provides: a database per workerd project, a key root. */
+function isolationOf(inject: (key: string) => unknown, project: string) {
+  const isolation = inject('workerdIsolation') as
+    | { databases: Record<string, string>; wbConsumerPrefix: string }
+    | undefined;
+  if (!isolation) throw new Error(`${project} project: no workerdIsolation was provided (root globalSetup)`);
+  return isolation;
+}
+
+/**
+ * The devstack as the Worker of `project` sees it: plain string bindings, named as in a deployed
+ * Worker. DATABASE_URL names the project's own database (packages/devstack/test/workerd-isolation.ts):
+ * the Neon HTTP endpoint serves whichever database the connection string names.
+ */
+function devstackBindings(inject: (key: string) => unknown, project: string): Record<string, string> {
   const stack = inject('devstack') as
     | { upstash?: { url: string; token: string }; neon: { httpUrl: string; connectionString: string } }
     | undefined;
-  if (!stack) throw new Error('workers project: no devstack was provided (the root globalSetup starts it)');
-  if (!stack.upstash) throw new Error('workers project: the devstack has no Upstash endpoint (no Redis)');
+  if (!stack)
+    throw new Error(`${project} project: no devstack was provided (the root globalSetup starts it)`);
+  if (!stack.upstash) throw new Error(`${project} project: the devstack has no Upstash endpoint (no Redis)`);
+  const database = isolationOf(inject, project).databases[project];
+  const databaseUrl = new URL(stack.neon.connectionString);
+  if (database) databaseUrl.pathname = `/${database}`;
   return {
     UPSTASH_REDIS_REST_URL: stack.upstash.url,
     UPSTASH_REDIS_REST_TOKEN: stack.upstash.token,
-    DATABASE_URL: stack.neon.connectionString,
+    DATABASE_URL: databaseUrl.toString(),
     // Only tests and local dev set this: `neonConfig.fetchEndpoint`, the local Neon HTTP SQL URL.
     NEON_FETCH_ENDPOINT: stack.neon.httpUrl,
   };
@@ -44,7 +61,11 @@ export default defineConfig({
     // Started once per run, at the root: what a root global setup `provide`s reaches every project
     // (TestProject.getProvidedContext merges the root's), and the root's global setup runs whichever
     // projects are selected. Tests read it with `testDevstack()`; the Workers also get it as bindings.
-    globalSetup: ['./packages/devstack/test/global-setup.ts'],
+    // The second gives the workerd projects a database each, on the devstack the first started.
+    globalSetup: [
+      './packages/devstack/test/global-setup.ts',
+      './packages/devstack/test/workerd-isolation.ts',
+    ],
     projects: [
       {
         resolve: { conditions },
@@ -81,7 +102,14 @@ export default defineConfig({
         plugins: [
           cloudflareTest(({ inject }) => ({
             wrangler: { configPath: workersWrangler },
-            miniflare: { bindings: devstackBindings(inject as (key: string) => unknown) },
+            miniflare: {
+              bindings: {
+                ...devstackBindings(inject as (key: string) => unknown, 'workers'),
+                // The write-behind consumer's key root, this run's (its keys are deleted at the end).
+                WB_CONSUMER_PREFIX: isolationOf(inject as (key: string) => unknown, 'workers')
+                  .wbConsumerPrefix,
+              },
+            },
           })),
         ],
         resolve: { conditions: workerConditions },
@@ -99,7 +127,10 @@ export default defineConfig({
           cloudflareTest(({ inject }) => ({
             wrangler: { configPath: demoWrangler },
             miniflare: {
-              bindings: { ...devstackBindings(inject as (key: string) => unknown), ...demoTestBindings },
+              bindings: {
+                ...devstackBindings(inject as (key: string) => unknown, 'workers-demo'),
+                ...demoTestBindings,
+              },
             },
           })),
         ],

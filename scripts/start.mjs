@@ -3,14 +3,17 @@
 //
 //   1. startDevstack({ embedded: 'auto' }): the Upstash REST and Neon HTTP endpoints over the machine's
 //      Redis and Postgres (`test` database), or over a spawned redis-server / PGlite when none answers.
-//   2. db:push of the demo schema into that Postgres (drizzle-kit needs its real wire endpoint).
+//   2. db:push of the demo schema into that Postgres (drizzle-kit needs its real wire endpoint). The
+//      demo's tables, and its Strata's `_strata_*` tables, live in their own Postgres schema
+//      `strata_demo`, the only one drizzle-kit looks at: nothing else in that database is touched.
 //   3. `npx wrangler dev` of the root wrangler.toml on a free port, the devstack's URLs as --var bindings,
 //      in a process group of its own so that stopping it stops its wrangler and workerd children too.
 //   4. Seeds a few players and scores through the running demo's HTTP API; prints what to open.
 // SIGINT/SIGTERM: stops the wrangler process group (by its pid), then the devstack, and exits 0.
 //
 // Needs the workspace packages built (`npm start` builds them first): wrangler bundles their dist.
-// Env: STRATA_REDIS_URL / STRATA_DATABASE_URL, read by the devstack. The demo gets a free port.
+// Env: STRATA_REDIS_URL / STRATA_DATABASE_URL, read by the devstack; STRATA_KEY_PREFIX, the Redis
+// namespace of the demo's keys (default: one of this run). The demo gets a free port.
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -154,11 +157,11 @@ async function seed(base, postgresUrl) {
   const client = new pg.Client({ connectionString: postgresUrl });
   await client.connect();
   try {
-    await client.query('delete from scores where id = any($1) or player_id = any($2)', [
+    await client.query('delete from strata_demo.scores where id = any($1) or player_id = any($2)', [
       SEED_SCORES.map((s) => s.id),
       SEED_PLAYERS.map((p) => p.id),
     ]);
-    await client.query('delete from players where id = any($1) or username = any($2)', [
+    await client.query('delete from strata_demo.players where id = any($1) or username = any($2)', [
       SEED_PLAYERS.map((p) => p.id),
       SEED_PLAYERS.map((p) => p.username),
     ]);
@@ -203,7 +206,8 @@ try {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const encryptionKey = randomBytes(32).toString('hex');
-  const keyPrefix = `demo_dev_${Date.now().toString(36)}`;
+  // biome-ignore lint/suspicious/noUndeclaredEnvVars: read when npm start runs, by no turbo task.
+  const keyPrefix = process.env.STRATA_KEY_PREFIX || `demo_dev_${Date.now().toString(36)}`;
   log(
     'STRATA_ENCRYPTION_KEY is a random key of this run only (ephemeral): emails encrypted now cannot ' +
       'be read by a later run',

@@ -128,13 +128,15 @@ export async function openStack() {
       });
     },
     l2: () => createUpstashL2(upstash),
-    l3: (driver = 'node-postgres') => createDrizzleL3(driver === 'neon-http' ? neonDb : db),
+    // Strata's own tables in this run's schema too: the cleanup's DROP SCHEMA removes them.
+    l3: (driver = 'node-postgres') =>
+      createDrizzleL3(driver === 'neon-http' ? neonDb : db, { migrationsSchema: name }),
     /** A Strata over this run's tiers. `schema` options go to defineSchema, the rest to Strata. */
     strata({ schema = {}, driver = 'node-postgres', l2, prefix = 'main', ...config } = {}) {
       const s = defineSchema({ table: players, ...schema });
       const strata = new Strata({
         l2: l2 === undefined ? createUpstashL2(upstash) : l2 || undefined,
-        l3: createDrizzleL3(driver === 'neon-http' ? neonDb : db),
+        l3: createDrizzleL3(driver === 'neon-http' ? neonDb : db, { migrationsSchema: name }),
         keyPrefix: `${name}-${prefix}`,
         l1: { maxEntries: 200_000 },
         schemas: [s],

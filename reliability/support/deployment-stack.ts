@@ -77,10 +77,15 @@ export function view(row: Record<string, unknown> | null | undefined): RowView |
   };
 }
 
-/** The Postgres side of the file: two tenant schemas (each with `items`), and a pool to read them. */
+/**
+ * The Postgres side of the file: two tenant schemas (each with `items`), the schema both apps keep
+ * Strata's own tables in (`ops`: one shared `_strata_versions`, as two apps on one database with the
+ * same settings share it), and a pool to read them.
+ */
 export async function tenantDatabases() {
   const { databaseUrl } = serviceUrls();
   const names: Record<Tenant, string> = { a: uniqueName('model_tenant_a'), b: uniqueName('model_tenant_b') };
+  const ops = uniqueName('model_ops');
   const tables = { a: tenantTable(names.a), b: tenantTable(names.b) };
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
   pool.on('error', () => {});
@@ -88,13 +93,14 @@ export async function tenantDatabases() {
   for (const t of ['a', 'b'] as const) {
     await db.execute(sql.raw(`create schema if not exists "${names[t]}"`));
     await new Strata({
-      l3: createDrizzleL3(db),
+      l3: createDrizzleL3(db, { migrationsSchema: ops }),
       schemas: [tenantSchema(tables[t], 'write-through')],
     }).migrate();
   }
   return {
     databaseUrl,
     names,
+    ops,
     tables,
     /** What Postgres holds for these ids of one tenant (raw SQL, no Strata), by id. */
     async rows(tenant: Tenant, ids: readonly string[]): Promise<Map<string, RowView>> {
@@ -105,12 +111,8 @@ export async function tenantDatabases() {
       return new Map(rows.map((r: Record<string, unknown>) => [String(r.id), view(r)!]));
     },
     async cleanup() {
-      for (const t of ['a', 'b'] as const) {
-        await pool.query(`drop schema if exists "${names[t]}" cascade`);
-        // Write-behind version records are keyed by qualified table, outside our schemas.
-        await pool
-          .query('delete from _strata_versions where schema = $1', [`${names[t]}.items`])
-          .catch(() => undefined);
+      for (const schema of [names.a, names.b, ops]) {
+        await pool.query(`drop schema if exists "${schema}" cascade`);
       }
       await pool.end();
     },
@@ -206,7 +208,7 @@ export async function deploy(
     } as RedisStreamQueueOptions;
     return {
       l2: createIoredisL2(l2),
-      l3: createDrizzleL3(drizzle(pool)),
+      l3: createDrizzleL3(drizzle(pool), { migrationsSchema: dbs.ops }),
       bus: createRedisPubSubBus({
         redis: bus,
         ...(!shared && tenant === 'b' && { channel: `${prefix}:invalidate` }),

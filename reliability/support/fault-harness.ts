@@ -130,9 +130,12 @@ export async function faultScratch(label: string) {
   const db = drizzle(pool);
   const table = itemsTable(name);
   const { createDrizzleL3 } = await import('@strata/core');
-  // Named for this run: write-behind version records (in the shared `_strata_versions`) are keyed
-  // by table, and must not meet those of an earlier run.
-  await new Strata({ l3: createDrizzleL3(db), schemas: [defineSchema({ table, name })] }).migrate();
+  // Strata's own tables (`migrationsSchema`) in the scenario's schema too: every Strata over this
+  // store passes `migrationsSchema: name`, and the cleanup's DROP SCHEMA takes them along.
+  await new Strata({
+    l3: createDrizzleL3(db, { migrationsSchema: name }),
+    schemas: [defineSchema({ table, name })],
+  }).migrate();
   const schemas = new Map<WriteMode, ReturnType<typeof defineSchema<ItemsTable>>>();
   return {
     name,
@@ -157,10 +160,6 @@ export async function faultScratch(label: string) {
     },
     async cleanup(extraRedisUrls: readonly string[] = []) {
       await db.execute(sql.raw(`drop schema if exists "${name}" cascade`));
-      // The flusher's version records are keyed by table (`versionScope`), outside our Postgres schema.
-      await pool
-        .query('delete from _strata_versions where schema = $1', [`${name}.items`])
-        .catch(() => undefined);
       for (const url of [redisUrl, ...extraRedisUrls]) {
         const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
         redis.on('error', () => {});

@@ -106,7 +106,7 @@ export function restartSuite(label: string): RestartSuite {
       }
       const strata = new Strata({
         l2: createIoredisL2(client()),
-        l3: createDrizzleL3(db),
+        l3: createDrizzleL3(db, { migrationsSchema: store.name }),
         clock,
         keyPrefix,
         defaultL1Ttl: L1_TTL,

@@ -37,7 +37,9 @@ function strataOverNeon() {
   if (!upstash) throw new Error('the devstack has no Upstash endpoint (Redis unavailable)');
   const strata = new Strata({
     l2: createUpstashL2({ url: upstash.url, token: upstash.token }),
-    l3: createDrizzleL3(drizzleNeonHttp(neon(endpoint.connectionString))),
+    l3: createDrizzleL3(drizzleNeonHttp(neon(endpoint.connectionString)), {
+      migrationsSchema: suite.store.name,
+    }),
     clock: manualClock(Date.now()),
     keyPrefix: suite.store.name,
     timeouts: { l2: '1s', l3: L3_TIMEOUT },

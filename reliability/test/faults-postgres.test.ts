@@ -44,7 +44,7 @@ function strataThroughProxy(options: { writeBehind?: boolean; stream?: string } 
   pools.push(pool);
   const strata = new Strata({
     l2: createIoredisL2(store.redisUrl),
-    l3: createDrizzleL3(drizzle(pool)),
+    l3: createDrizzleL3(drizzle(pool), { migrationsSchema: store.name }),
     keyPrefix: store.name,
     timeouts: { l2: '1s', l3: L3_TIMEOUT },
     ...(options.writeBehind && {

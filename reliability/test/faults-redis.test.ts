@@ -72,7 +72,7 @@ function strataOver(
 ) {
   const strata = new Strata({
     l2: createIoredisL2(c),
-    l3: createDrizzleL3(store.db),
+    l3: createDrizzleL3(store.db, { migrationsSchema: store.name }),
     clock,
     keyPrefix: store.name,
     timeouts: { l2: L2_TIMEOUT, l3: '5s', queue: '1s' },

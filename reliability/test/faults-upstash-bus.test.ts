@@ -27,7 +27,7 @@ const { instances } = suite;
 function instance(clock: ManualClock) {
   const strata = new Strata({
     l2: createUpstashL2({ ...upstashEndpoint(), retry: false } as never),
-    l3: createDrizzleL3(suite.store.db),
+    l3: createDrizzleL3(suite.store.db, { migrationsSchema: suite.store.name }),
     bus: createUpstashLogBus({
       url: suite.proxy.url,
       token: upstashEndpoint().token,

@@ -29,7 +29,7 @@ const { instances } = suite;
 function strataOver(clock: ManualClock) {
   const strata = new Strata({
     l2: createUpstashL2({ url: suite.proxy.url, token: upstashEndpoint().token, retry: false } as never),
-    l3: createDrizzleL3(suite.store.db),
+    l3: createDrizzleL3(suite.store.db, { migrationsSchema: suite.store.name }),
     clock,
     keyPrefix: suite.store.name,
     timeouts: { l2: L2_TIMEOUT, l3: '5s' },

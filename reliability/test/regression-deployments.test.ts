@@ -41,7 +41,7 @@ async function twoApps(redisUrl: string, samePrefix: boolean) {
       const schema = defineSchema({ table: store.table, name: 'items', writeMode: 'write-behind' });
       const open = () => {
         const queue = createRedisStreamQueue({ url: redisUrl, keyPrefix, allowVolatile: true });
-        const l3 = createDrizzleL3(store.db);
+        const l3 = createDrizzleL3(store.db, { migrationsSchema: store.name });
         const strata = track(
           new Strata({ l2: createIoredisL2(redisUrl), l3, keyPrefix, queue, schemas: [schema] }),
         );

@@ -42,7 +42,7 @@ describe('a commit reply held in the network', () => {
       track(
         new Strata({
           l2: createIoredisL2(store.redisUrl),
-          l3: createDrizzleL3(db),
+          l3: createDrizzleL3(db, { migrationsSchema: store.name }),
           bus: createRedisPubSubBus({ url: store.redisUrl, channel: `${store.name}:bus` }),
           keyPrefix: store.name,
           defaultL1Ttl: '10m', // coherence from versions and the bus, not from short TTLs

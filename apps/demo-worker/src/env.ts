@@ -1,4 +1,5 @@
 import type { QueueProducer, StrataBindings } from '@strata/adapter-workers';
+import { DEMO_PG_SCHEMA } from './db/schema.js';
 import { schemas } from './db/strata-schemas.js';
 
 /** The Worker's bindings (root wrangler.toml): the Strata settings plus the write-behind queues. */
@@ -11,7 +12,14 @@ export interface Env extends StrataBindings {
   STRATA_KEY_PREFIX?: string;
 }
 
-/** The options of this Worker's Strata: the same for requests and for the queue consumer. */
+/**
+ * The options of this Worker's Strata: the same for requests and for the queue consumer. Strata's own
+ * tables sit beside the demo's, in its Postgres schema.
+ */
 export function strataOptions(env: Env) {
-  return { schemas, ...(env.STRATA_KEY_PREFIX ? { keyPrefix: env.STRATA_KEY_PREFIX } : {}) };
+  return {
+    schemas,
+    migrationsSchema: DEMO_PG_SCHEMA,
+    ...(env.STRATA_KEY_PREFIX ? { keyPrefix: env.STRATA_KEY_PREFIX } : {}),
+  };
 }

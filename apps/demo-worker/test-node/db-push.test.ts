@@ -4,25 +4,23 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createDrizzleL3, createMemoryQueue, Strata } from '@strata/core';
 import { createUpstashL2 } from '@strata/core/upstash';
-import { testDevstack } from '@strata/devstack/testing';
+import { createScratchDatabase, type ScratchDatabase } from '@strata/devstack';
+import { testDevstack, uniqueName } from '@strata/devstack/testing';
+import { Redis } from '@upstash/redis';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { schemas } from '../src/db/strata-schemas.js';
+import { DEMO_PG_SCHEMA } from '../src/db/schema.js';
+import { playerSchema, schemas } from '../src/db/strata-schemas.js';
+import { FOREIGN_SNAPSHOT, publicSnapshot, putForeignTables } from './support/foreign-tables.js';
 
 const appDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const adminUrl = process.env.STRATA_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-// A database of its own: drizzle-kit pushes into `public`, and the `test` database's `public` is
-// shared with the other suites. Dropped in afterAll.
-const database = `demo_push_${process.pid}_${Date.now().toString(36)}`;
-const databaseUrl = (() => {
-  const url = new URL(adminUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
-})();
-
-let admin: pg.Client;
+// A database of its own (the demo's schema name is fixed, and other suites push it too), holding
+// another app's tables in `public` that no push may touch. Dropped in afterAll.
+let scratch: ScratchDatabase;
+let databaseUrl: string;
 let pool: pg.Pool;
+const keyPrefix = uniqueName('demo_push');
 
 interface PushRun {
   code: number;
@@ -48,33 +46,47 @@ async function query<T extends pg.QueryResultRow>(text: string, values: unknown[
 }
 
 beforeAll(async () => {
-  admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${database}"`);
+  scratch = await createScratchDatabase('demo_push');
+  databaseUrl = scratch.url;
   pool = new pg.Pool({ connectionString: databaseUrl });
   // An idle client's disconnect (the DROP below) must not kill the process.
   pool.on('error', () => {});
+  await putForeignTables(pool);
 });
 
 afterAll(async () => {
   await pool?.end();
-  if (admin) {
-    await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-    await admin.end();
-  }
+  await scratch?.drop();
+  const redis = new Redis(testDevstack().upstash!);
+  const keys = await redis.keys(`${keyPrefix}:*`);
+  if (keys.length > 0) await redis.del(...keys);
 });
+
+/** The demo's Strata over the scratch database, as the Worker configures it (strataOptions). */
+function demoStrata(): Strata {
+  return new Strata({
+    // The real L2 (the devstack's Upstash endpoint): write-behind schemas need one.
+    l2: createUpstashL2(testDevstack().upstash!),
+    l3: createDrizzleL3(drizzle(pool), { migrationsSchema: DEMO_PG_SCHEMA }),
+    queue: createMemoryQueue(),
+    // Needed only because players.email is `encrypted`.
+    encryptionKey: new Uint8Array(32).fill(7),
+    keyPrefix,
+    schemas: [...schemas],
+  });
+}
 
 describe('npm run db:push (drizzle-kit push, checked)', () => {
   it('creates the tables, their indexes and the unique constraint', async () => {
     const run = await dbPush();
     expect(run.code, run.output).toBe(0);
     expect(run.output).toContain('[✓] Changes applied');
-    expect(run.output).toContain('CREATE TABLE "players"');
+    expect(run.output).toContain('CREATE TABLE "strata_demo"."players"');
     expect(run.output).toContain('db:push OK: changes applied');
 
     const columns = await query<{ table_name: string; column_name: string }>(
       `select table_name, column_name from information_schema.columns
-        where table_schema = 'public' order by table_name, ordinal_position`,
+        where table_schema = 'strata_demo' order by table_name, ordinal_position`,
     );
     expect(columns.map((c) => `${c.table_name}.${c.column_name}`)).toEqual([
       'players.id',
@@ -89,7 +101,7 @@ describe('npm run db:push (drizzle-kit push, checked)', () => {
       'scores.created_at',
     ]);
     const indexes = await query<{ indexname: string }>(
-      `select indexname from pg_indexes where schemaname = 'public' order by indexname`,
+      `select indexname from pg_indexes where schemaname = 'strata_demo' order by indexname`,
     );
     expect(indexes.map((i) => i.indexname)).toEqual([
       'players_pkey',
@@ -108,15 +120,7 @@ describe('npm run db:push (drizzle-kit push, checked)', () => {
   }, 60_000);
 
   it("Strata's migrate() finds nothing to do on drizzle-kit's tables", async () => {
-    const strata = new Strata({
-      // The real L2 (the devstack's Upstash endpoint): write-behind schemas need one; migrate() doesn't use it.
-      l2: createUpstashL2(testDevstack().upstash!),
-      l3: createDrizzleL3(drizzle(pool)),
-      queue: createMemoryQueue(),
-      // Needed only because players.email is `encrypted`; migrate() encrypts nothing.
-      encryptionKey: new Uint8Array(32).fill(7),
-      schemas: [...schemas],
-    });
+    const strata = demoStrata();
     try {
       const result = await strata.migrate();
       expect(result.applied).toEqual([]);
@@ -129,7 +133,7 @@ describe('npm run db:push (drizzle-kit push, checked)', () => {
   it('fails loudly when drizzle-kit wants a rename prompt (it exits 0 having applied nothing)', async () => {
     // The database now has user_name where the schema file says username: drizzle-kit cannot tell a
     // rename from a drop + add and asks, which it cannot do without a TTY.
-    await query('ALTER TABLE players RENAME COLUMN username TO user_name');
+    await query('ALTER TABLE strata_demo.players RENAME COLUMN username TO user_name');
     try {
       const run = await dbPush();
       expect(run.code, run.output).toBe(1);
@@ -138,11 +142,37 @@ describe('npm run db:push (drizzle-kit push, checked)', () => {
       // Nothing was applied: the column is still the renamed one.
       const columns = await query<{ column_name: string }>(
         `select column_name from information_schema.columns
-          where table_schema = 'public' and table_name = 'players' and column_name like 'user%'`,
+          where table_schema = 'strata_demo' and table_name = 'players' and column_name like 'user%'`,
       );
       expect(columns.map((c) => c.column_name)).toEqual(['user_name']);
     } finally {
-      await query('ALTER TABLE players RENAME COLUMN user_name TO username');
+      await query('ALTER TABLE strata_demo.players RENAME COLUMN user_name TO username');
     }
   }, 60_000);
+
+  it("keeps Strata's own tables and rows, which sit in the demo's schema", async () => {
+    // Strata's bookkeeping beside the demo's tables: migrate() recreates the dropped table and
+    // records it in _strata_migrations, a write records its version in _strata_versions.
+    await query('DROP TABLE strata_demo.scores');
+    const strata = demoStrata();
+    try {
+      expect((await strata.migrate()).records).toHaveLength(1);
+      await strata.set(playerSchema, { id: 'kept', username: 'kept_player' });
+    } finally {
+      await strata.close();
+    }
+    const run = await dbPush();
+    expect(run.code, run.output).toBe(0);
+    expect(run.output).toMatch(/db:push OK/);
+    expect(run.output).not.toMatch(/DROP (TABLE|SEQUENCE)/);
+    const kept = await query<{ migrations: string; versions: string }>(
+      `select (select count(*) from strata_demo._strata_migrations) as migrations,
+              (select count(*) from strata_demo._strata_versions where id = 'kept') as versions`,
+    );
+    expect(kept).toEqual([{ migrations: '1', versions: '1' }]);
+  }, 60_000);
+
+  it("never touched another app's tables in public", async () => {
+    expect(await publicSnapshot(pool)).toEqual(FOREIGN_SNAPSHOT);
+  });
 });

@@ -1,9 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { promisify } from 'node:util';
+import { createScratchDatabase, type ScratchDatabase } from '@strata/devstack';
+import { testDevstack, uniqueName } from '@strata/devstack/testing';
+import { Redis } from '@upstash/redis';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from './support/chromium.js';
+import { FOREIGN_SNAPSHOT, publicSnapshot, putForeignTables } from './support/foreign-tables.js';
 
 /** What the test reads of a uPlot instance (`window.strataDashboard.charts`). */
 interface UPlotLike {
@@ -17,6 +23,10 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 // wrangler bundles the workspace packages from their dist: `npm test` builds them before vitest.
 const needed = ['packages/devstack/dist/index.js', 'packages/core/dist', 'packages/adapter-workers/dist'];
 
+// npm start's Postgres is a database of this test alone (STRATA_DATABASE_URL), holding another
+// app's tables in `public` that npm start must leave as they are; its Redis keys, a prefix of its own.
+let scratch: ScratchDatabase;
+const keyPrefix = uniqueName('demo_start');
 let script: ChildProcess | undefined;
 let output = '';
 let wranglerGroup: number | undefined;
@@ -43,6 +53,34 @@ async function waitFor<T>(what: string, ms: number, probe: () => T | undefined |
   throw new Error(`timed out after ${ms} ms waiting for ${what}; output so far:\n${output}`);
 }
 
+beforeAll(async () => {
+  scratch = await createScratchDatabase('demo_start');
+  // npm start ran here before (the demo's tables exist), then another app added its tables: where a
+  // push not scoped to the demo drops them (with nothing to create, no rename prompt stops it).
+  await promisify(execFile)(process.execPath, ['apps/demo-worker/scripts/db-push.mjs'], {
+    cwd: root,
+    env: { ...process.env, DATABASE_URL: scratch.url },
+  });
+  await withClient((client) => putForeignTables(client));
+}, 60_000);
+
+async function withClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: scratch.url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+afterAll(async () => {
+  await scratch?.drop();
+  const redis = new Redis(testDevstack().upstash!);
+  const keys = await redis.keys(`${keyPrefix}:*`);
+  if (keys.length > 0) await redis.del(...keys);
+}, 30_000);
+
 afterAll(async () => {
   // Only when the test failed half-way: stop what this test started, by its own pids.
   if (script && script.exitCode === null && script.signalCode === null) {
@@ -66,6 +104,7 @@ describe('npm start (scripts/start.mjs)', () => {
     const child = spawn(process.execPath, ['scripts/start.mjs'], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, STRATA_DATABASE_URL: scratch.url, STRATA_KEY_PREFIX: keyPrefix },
     });
     script = child;
     child.stdout!.on('data', (chunk) => {
@@ -255,4 +294,14 @@ describe('npm start (scripts/start.mjs)', () => {
     expect(groupAlive(wranglerGroup)).toBe(false);
     await expect(fetch(`${base}/health`)).rejects.toThrow();
   }, 120_000);
+
+  it("left another app's tables in public as they were, and kept the demo in its own schema", async () => {
+    await withClient(async (client) => {
+      expect(await publicSnapshot(client)).toEqual(FOREIGN_SNAPSHOT);
+      const demo = await client.query(
+        `select table_name from information_schema.tables where table_schema = 'strata_demo' order by 1`,
+      );
+      expect(demo.rows.map((r) => r.table_name)).toEqual(['_strata_versions', 'players', 'scores']);
+    });
+  });
 });

@@ -2,8 +2,9 @@
  * The demo API end to end inside workerd: requests go to the demo Worker itself (`exports.default`,
  * the root wrangler.toml's `main`), Strata talks to the devstack's Upstash and Neon endpoints, and
  * write-behind scores travel through the real `strata-demo-writes` queue to the Worker's queue().
- * The tables are the demo's fixed `players` / `scores`: every row here has this run's id prefix and
- * is removed in afterAll; Redis keys live under this run's STRATA_KEY_PREFIX (vitest.config.ts).
+ * The tables are the demo's fixed `strata_demo.players` / `.scores`, in the database of this project
+ * and run (DATABASE_URL, root vitest.config.ts): every row here has this run's id prefix and is
+ * removed in afterAll; Redis keys live under this run's STRATA_KEY_PREFIX (vitest.config.ts).
  */
 import { env, exports } from 'cloudflare:workers';
 import { neon, neonConfig } from '@neondatabase/serverless';
@@ -46,8 +47,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await sql`DELETE FROM scores WHERE player_id LIKE ${`${run}-%`}`;
-  await sql`DELETE FROM players WHERE id LIKE ${`${run}-%`}`;
+  await sql`DELETE FROM strata_demo.scores WHERE player_id LIKE ${`${run}-%`}`;
+  await sql`DELETE FROM strata_demo.players WHERE id LIKE ${`${run}-%`}`;
   // This run's Redis keys (rows, search lists, generations, the invalidation log).
   const redis = new Redis({ url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN });
   let cursor = '0';
@@ -78,7 +79,7 @@ describe('demo API', () => {
   });
 
   it('stores the email as ciphertext in Postgres', async () => {
-    const rows = await sql`SELECT email FROM players WHERE id = ${alice.id}`;
+    const rows = await sql`SELECT email FROM strata_demo.players WHERE id = ${alice.id}`;
     expect(rows).toHaveLength(1);
     const stored = rows[0]?.email as string;
     expect(typeof stored).toBe('string');
@@ -111,7 +112,7 @@ describe('demo API', () => {
     expect((await json(badUpdate)).field).toBe('level');
 
     // None of them reached Postgres.
-    const rows = await sql`SELECT id FROM players WHERE id IN (${`${run}-x`}, ${`${run}-y`})`;
+    const rows = await sql`SELECT id FROM strata_demo.players WHERE id IN (${`${run}-x`}, ${`${run}-y`})`;
     expect(rows).toHaveLength(0);
   });
 
@@ -151,7 +152,7 @@ describe('demo API', () => {
     expect(body.updatedAt).toEqual(expect.any(String));
 
     expect(await json(await api(`/players/${alice.id}`))).toMatchObject({ ...alice, level: 7 });
-    const rows = await sql`SELECT level, updated_at FROM players WHERE id = ${alice.id}`;
+    const rows = await sql`SELECT level, updated_at FROM strata_demo.players WHERE id = ${alice.id}`;
     expect(rows[0]).toMatchObject({ level: 7 });
     expect(rows[0]?.updated_at).not.toBeNull();
   });
@@ -185,12 +186,13 @@ describe('demo API', () => {
 
     await vi.waitUntil(
       async () => {
-        const rows = await sql`SELECT id FROM scores WHERE player_id = ${alice.id}`;
+        const rows = await sql`SELECT id FROM strata_demo.scores WHERE player_id = ${alice.id}`;
         return rows.length === ids.length;
       },
       { timeout: 15_000, interval: 100 },
     );
-    const rows = await sql`SELECT id, points FROM scores WHERE player_id = ${alice.id} ORDER BY points DESC`;
+    const rows =
+      await sql`SELECT id, points FROM strata_demo.scores WHERE player_id = ${alice.id} ORDER BY points DESC`;
     expect(rows).toEqual([
       { id: ids[1], points: points[1] },
       { id: ids[2], points: points[2] },
@@ -339,6 +341,6 @@ describe('demo API', () => {
     expect(res.status).toBe(204);
     expect((await api(`/players/${bob.id}`)).status).toBe(404);
     expect((await api(`/players/${bob.id}`, { method: 'DELETE' })).status).toBe(404);
-    expect(await sql`SELECT id FROM players WHERE id = ${bob.id}`).toHaveLength(0);
+    expect(await sql`SELECT id FROM strata_demo.players WHERE id = ${bob.id}`).toHaveLength(0);
   });
 });

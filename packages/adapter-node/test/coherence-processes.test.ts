@@ -21,7 +21,7 @@ it("a write in one Node process is gone from another process's L1: time to coher
   const schema = defineSchema({ table, l1: { ttl: '10m' } });
   const a = new Strata({
     l2: createIoredisL2(redisUrl),
-    l3: createDrizzleL3(db),
+    l3: createDrizzleL3(db, { migrationsSchema: name }),
     bus: createRedisPubSubBus({ url: redisUrl, channel: name }),
     keyPrefix: name,
     schemas: [schema],

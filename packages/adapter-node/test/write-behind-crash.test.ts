@@ -23,7 +23,10 @@ afterAll(() => store.cleanup());
 
 it('kill -9 of a write-behind process mid-stream loses no acknowledged write', async () => {
   expect(existsSync(built), 'build first: npm run build (npm test does)').toBe(true);
-  await new Strata({ l3: createDrizzleL3(db), schemas: [defineSchema({ table })] }).migrate();
+  await new Strata({
+    l3: createDrizzleL3(db, { migrationsSchema: name }),
+    schemas: [defineSchema({ table })],
+  }).migrate();
 
   const proc = spawn(process.execPath, [child, name, stream, name, redisUrl, databaseUrl], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -48,7 +51,7 @@ it('kill -9 of a write-behind process mid-stream loses no acknowledged write', a
   // A new instance takes over the queue; writes the dead one held in flight are reclaimed.
   const recovery = new Strata({
     l2: createIoredisL2(redisUrl),
-    l3: createDrizzleL3(db),
+    l3: createDrizzleL3(db, { migrationsSchema: name }),
     // allowVolatile: this machine's Redis has no AOF; the test kills Node, not Redis.
     queue: createRedisStreamQueue({
       url: redisUrl,

@@ -21,7 +21,7 @@ it('write-behind vs write-through: sets per second and L3 statements per 1,000 s
     const schema = defineSchema({ table, writeMode: mode });
     const strata = new Strata({
       l2: createIoredisL2(redisUrl),
-      l3: createDrizzleL3(db),
+      l3: createDrizzleL3(db, { migrationsSchema: name }),
       // allowVolatile: this machine's Redis has no AOF (see RedisStreamQueueOptions.allowVolatile).
       queue: createRedisStreamQueue({
         url: redisUrl,

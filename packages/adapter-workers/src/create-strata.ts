@@ -29,6 +29,11 @@ export interface CreateStrataOptions
   schemas: readonly CompiledSchema[];
   /** The env key of the write-behind queue's producer binding. Default 'WRITES'; used when it exists. */
   queueBinding?: string;
+  /**
+   * Postgres schema of Strata's `_strata_migrations` and `_strata_versions` (createDrizzleL3's
+   * option). Default: unqualified, i.e. the search path's first schema (`public`).
+   */
+  migrationsSchema?: string;
 }
 
 // One Strata per isolate (module scope), per env object and schema list. A WeakMap so that a
@@ -83,7 +88,7 @@ export function createStrata(env: StrataBindings, options: CreateStrataOptions):
 }
 
 function build(env: StrataBindings, options: CreateStrataOptions): Strata {
-  const { queueBinding = 'WRITES', schemas, ...config } = options;
+  const { queueBinding = 'WRITES', schemas, migrationsSchema, ...config } = options;
   const upstash = {
     url: required(env, 'UPSTASH_REDIS_REST_URL'),
     token: required(env, 'UPSTASH_REDIS_REST_TOKEN'),
@@ -98,7 +103,10 @@ function build(env: StrataBindings, options: CreateStrataOptions): Strata {
   return new Strata({
     ...config,
     l2: createUpstashL2(upstash),
-    l3: createDrizzleL3(drizzle(neon(databaseUrl))),
+    l3: createDrizzleL3(
+      drizzle(neon(databaseUrl)),
+      migrationsSchema === undefined ? {} : { migrationsSchema },
+    ),
     // Isolates cannot hold a subscription: the log bus is read before a read, at most this often.
     // Its stream lives under the key prefix, so apps (and tests) sharing a Redis stay apart.
     bus: createUpstashLogBus({ ...upstash, stream: `${config.keyPrefix ?? 'strata'}:invalidate:log` }),

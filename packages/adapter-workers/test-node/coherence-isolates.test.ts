@@ -5,7 +5,7 @@
  * invalidation log within one poll interval plus slack. C has no bus and must keep the stale value,
  * which shows the measurement would fail without the bus.
  */
-import { neon, neonConfig } from '@neondatabase/serverless';
+import { createScratchDatabase, type ScratchDatabase, withDatabase } from '@strata/devstack';
 import { testDevstack, uniqueName } from '@strata/devstack/testing';
 import { Redis } from '@upstash/redis';
 import type { Miniflare } from 'miniflare';
@@ -19,6 +19,8 @@ const BOUND_MS = POLL_MS + 2_000;
 const ROUNDS = 30;
 
 const table = uniqueName('isolates_coherence');
+// The isolates' database, this file's alone (the table and Strata's own tables), dropped in afterAll.
+let scratch: ScratchDatabase | undefined;
 const keyPrefix = uniqueName('isolates');
 const stream = uniqueName('isolates_log');
 const isolates: Miniflare[] = [];
@@ -29,10 +31,12 @@ let c: Miniflare;
 beforeAll(async () => {
   const { upstash, neon: neonHttp } = testDevstack();
   if (!upstash) throw new Error('the devstack has no Upstash endpoint (Redis unavailable)');
+  scratch = await createScratchDatabase('isolates', testDevstack().postgres.url);
   const env: CoherenceEnv = {
     UPSTASH_REDIS_REST_URL: upstash.url,
     UPSTASH_REDIS_REST_TOKEN: upstash.token,
-    DATABASE_URL: neonHttp.connectionString,
+    // The Neon HTTP endpoint serves whichever database the connection string names.
+    DATABASE_URL: withDatabase(neonHttp.connectionString, scratch.name),
     NEON_FETCH_ENDPOINT: neonHttp.httpUrl,
     TABLE: table,
     KEY_PREFIX: keyPrefix,
@@ -49,11 +53,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.allSettled(isolates.map((mf) => mf.dispose()));
-  const { upstash, neon: neonHttp } = testDevstack();
-  neonConfig.fetchEndpoint = neonHttp.httpUrl;
-  const sql = neon(neonHttp.connectionString);
-  await sql.query(`drop table if exists "${table}"`);
-  await sql.query('delete from _strata_migrations where schema = $1', [table]);
+  await scratch?.drop();
+  const { upstash } = testDevstack();
   if (upstash) {
     const redis = new Redis(upstash);
     const keys = await redis.keys(`${keyPrefix}:*`);

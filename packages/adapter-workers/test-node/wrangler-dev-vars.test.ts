@@ -19,7 +19,7 @@ import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, uniqueName } from '@strata/devstack';
+import { createScratchDatabase, freePort, type ScratchDatabase, uniqueName } from '@strata/devstack';
 import { Redis } from '@upstash/redis';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
@@ -34,6 +34,9 @@ const needed = [
   join(root, 'packages/adapter-workers/dist/index.js'),
 ];
 const table = uniqueName('readme_worker_players');
+// The devstack's Postgres database (STRATA_DATABASE_URL), this test's alone: the README's Worker
+// creates Strata's `_strata_versions` there on its first read. Dropped in afterAll.
+let scratch: ScratchDatabase | undefined;
 
 let dir: string;
 let devstack: ChildProcess | undefined;
@@ -94,8 +97,13 @@ export const playerSchema = defineSchema({ table: players, l1: { ttl: '60s' }, l
   );
 
   // `node <strata>/packages/devstack/dist/cli.js > .dev.vars`, as the README says.
+  scratch = await createScratchDatabase('readme_worker');
   const devVars = openSync(join(dir, '.dev.vars'), 'w');
-  devstack = spawnGroup(process.execPath, [cli], { cwd: dir, stdio: ['ignore', devVars, 'pipe'] });
+  devstack = spawnGroup(process.execPath, [cli], {
+    cwd: dir,
+    stdio: ['ignore', devVars, 'pipe'],
+    env: { ...process.env, STRATA_DATABASE_URL: scratch.url },
+  });
   closeSync(devVars); // the child has its own copy
   // It writes the block before it says so on stderr.
   await waitForLine(devstack, devstack.stderr!, /^devstack: ready/, 30_000, output);
@@ -130,8 +138,8 @@ afterAll(async () => {
     const keys = await redis.keys(`strata:${table}:*`);
     if (keys.length > 0) await redis.del(...keys);
   }
-  if (bindings.DATABASE_URL) await postgres((client) => client.query(`drop table if exists "${table}"`));
   if (devstack) await stopGroup(devstack);
+  await scratch?.drop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 

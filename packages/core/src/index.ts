@@ -38,7 +38,11 @@ export { L2_SCRIPTS } from './l2/scripts.js';
 export type { L2Script, L2Tier } from './l2/types.js';
 export { createDrizzleL3, type DrizzleL3Options } from './l3/drizzle-l3.js';
 export { ddlLock } from './l3/migrate.js';
-export { migrationsTableStatements, strataMigrationsTable } from './l3/migrations-table.js';
+export {
+  migrationsTableStatements,
+  nextMigrationRecordId,
+  strataMigrationsTable,
+} from './l3/migrations-table.js';
 export type {
   L3Tier,
   MigrationRecord,

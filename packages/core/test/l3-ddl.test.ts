@@ -149,7 +149,7 @@ describe('column and table DDL', () => {
 
   it('creates _strata_migrations from its Drizzle definition', () => {
     expect(createTableStatements(tableModel(strataMigrationsTable()))).toEqual([
-      'CREATE TABLE IF NOT EXISTS "_strata_migrations" ("id" serial PRIMARY KEY NOT NULL, "schema" text, ' +
+      'CREATE TABLE IF NOT EXISTS "_strata_migrations" ("id" integer PRIMARY KEY NOT NULL, "schema" text, ' +
         '"file_name" text NOT NULL, "checksum" text NOT NULL, "applied_at" timestamp with time zone DEFAULT (now()), ' +
         '"statements" jsonb)',
     ]);

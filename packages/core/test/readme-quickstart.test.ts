@@ -1,10 +1,10 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { neon, neonConfig } from '@neondatabase/serverless';
-import { neonLocalConfig } from '@strata/devstack';
-import { testDevstack } from '@strata/devstack/testing';
+import { createScratchDatabase, neonLocalConfig, type ScratchDatabase, withDatabase } from '@strata/devstack';
+import { testDevstack, uniqueName } from '@strata/devstack/testing';
 import { Redis } from '@upstash/redis';
-import { afterAll, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 
 const readme = fileURLToPath(new URL('../../../README.md', import.meta.url));
 // The driver's own default, to run the quick start as a fresh process would: it must point neon()
@@ -19,21 +19,32 @@ function quickstartBlock(): string {
   return match[1];
 }
 
+// The quick start creates `quickstart_players` (and Strata's tables) unqualified: in a database of
+// this test alone, dropped afterwards; its Redis keys under a prefix of this run (STRATA_KEY_PREFIX).
+let scratch: ScratchDatabase;
+let databaseUrl: string;
+const keyPrefix = uniqueName('quickstart');
+
+beforeAll(async () => {
+  scratch = await createScratchDatabase('quickstart', testDevstack().postgres.url);
+  // The Neon endpoints serve whichever database the connection string names.
+  databaseUrl = withDatabase(testDevstack().neon.connectionString, scratch.name);
+});
+
 afterAll(async () => {
-  const sql = neon(testDevstack().neon.connectionString);
-  await sql`drop table if exists quickstart_players`;
+  await scratch?.drop();
   const redis = new Redis(testDevstack().upstash!);
-  const keys = await redis.keys('strata:quickstart_players:*');
+  const keys = await redis.keys(`${keyPrefix}:*`);
   if (keys.length > 0) await redis.del(...keys);
 });
 
 it("the README's quick start runs as written against the devstack", async () => {
   const stack = testDevstack();
   Object.assign(neonConfig, neonLocalConfig(stack.neon));
-  await neon(stack.neon.connectionString)`drop table if exists quickstart_players`;
   vi.stubEnv('UPSTASH_REDIS_REST_URL', stack.upstash!.url);
   vi.stubEnv('UPSTASH_REDIS_REST_TOKEN', stack.upstash!.token);
-  vi.stubEnv('DATABASE_URL', stack.neon.connectionString);
+  vi.stubEnv('DATABASE_URL', databaseUrl);
+  vi.stubEnv('STRATA_KEY_PREFIX', keyPrefix);
   vi.stubEnv('NEON_FETCH_ENDPOINT', stack.neon.httpUrl);
   neonConfig.fetchEndpoint = driverDefaultEndpoint;
   vi.stubEnv(
@@ -53,9 +64,10 @@ it("the README's quick start runs as written against the devstack", async () => 
     Object.assign(neonConfig, neonLocalConfig(stack.neon));
   }
   // What it wrote is really there, and the e-mail is ciphertext in Postgres.
-  const [row] = await neon(
-    stack.neon.connectionString,
-  )`select username, email from quickstart_players where id = 'p1'`;
+  const [row] = await neon(databaseUrl)`select username, email from quickstart_players where id = 'p1'`;
   expect(row?.username).toBe('andrew');
   expect(String(row?.email)).toMatch(/^v1\.k0\./);
+  // Its Redis keys are under this run's prefix (so afterAll finds and deletes them).
+  const redis = new Redis(stack.upstash!);
+  expect(await redis.keys(`${keyPrefix}:quickstart_players:*`)).not.toEqual([]);
 });

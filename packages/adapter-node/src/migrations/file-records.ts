@@ -2,6 +2,7 @@ import {
   ddlLock,
   type MigrationRecord,
   migrationsTableStatements,
+  nextMigrationRecordId,
   strataMigrationsTable,
 } from '@strata/core';
 import { isNull, sql } from 'drizzle-orm';
@@ -22,7 +23,7 @@ export class FileRecords {
     await ddlLock(tx);
   }
 
-  /** Creates core's migrations table when missing (the same DDL core's migrate() runs). */
+  /** Creates core's migrations table when missing, or upgrades an old one (the same DDL core's migrate() runs). */
   async ensureTable(tx: Database): Promise<void> {
     for (const statement of migrationsTableStatements(this.table)) await tx.execute(sql.raw(statement));
   }
@@ -42,7 +43,13 @@ export class FileRecords {
   ): Promise<MigrationRecord> {
     const [row] = await tx
       .insert(this.table)
-      .values({ schema: null, fileName: file.fileName, checksum: file.checksum, statements: [file.text] })
+      .values({
+        id: nextMigrationRecordId(this.table),
+        schema: null,
+        fileName: file.fileName,
+        checksum: file.checksum,
+        statements: [file.text],
+      })
       .returning();
     return {
       id: row!.id,

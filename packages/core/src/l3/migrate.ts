@@ -5,6 +5,7 @@ import type { Database } from './database.js';
 import {
   insertedRecord,
   insertRecord,
+  legacySerialUpgrade,
   type MigrationsTable,
   migrationsTableStatements,
   type NewRecord,
@@ -67,7 +68,14 @@ export async function runMigration(
   const setup = [...new Set([...migrationsTableStatements(table), ...versionsTableStatements(versions)])];
   if (transactions.mode === 'batch') {
     const plans = await planMigration(db, schemas);
-    if (plans.length === 0) return result([], []);
+    if (plans.length === 0) {
+      // Nothing to create, but a table of an earlier Strata may still carry its serial sequence.
+      await transactions.batch([
+        ddlLock(db),
+        ...legacySerialUpgrade(table).map((s) => db.execute(sql.raw(s))),
+      ]);
+      return result([], []);
+    }
     const records = await newRecords(plans);
     const statements: Statement[] = [ddlLock(db), ...setup.map((s) => db.execute(sql.raw(s)))];
     const recordAt: number[] = [];
@@ -84,7 +92,10 @@ export async function runMigration(
   return transactions.interactive(async (tx) => {
     await ddlLock(tx);
     const plans = await planMigration(tx, schemas);
-    if (plans.length === 0) return result([], []);
+    if (plans.length === 0) {
+      for (const statement of legacySerialUpgrade(table)) await tx.execute(sql.raw(statement));
+      return result([], []);
+    }
     const records = await newRecords(plans);
     for (const statement of setup) await tx.execute(sql.raw(statement));
     const inserted: (MigrationRecord | undefined)[] = [];

@@ -1,10 +1,11 @@
 import type { BuildColumns } from 'drizzle-orm';
-import { asc, sql } from 'drizzle-orm';
+import { asc, getTableName, type SQL, sql } from 'drizzle-orm';
 import type { PgTableWithColumns } from 'drizzle-orm/pg-core';
-import { jsonb, pgSchema, pgTable, serial, text, timestamp } from 'drizzle-orm/pg-core';
+import { getTableConfig, integer, jsonb, pgSchema, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
 import type { Database } from './database.js';
 import { createTableStatements } from './ddl.js';
 import { driverError, sqlState } from './driver-error.js';
+import { qualifiedName } from './identifiers.js';
 import { tableModel } from './table-model.js';
 import type { Statement } from './transactions.js';
 import type { MigrationRecord } from './types.js';
@@ -12,7 +13,9 @@ import type { MigrationRecord } from './types.js';
 export const MIGRATIONS_TABLE = '_strata_migrations';
 
 const columns = () => ({
-  id: serial('id').primaryKey(),
+  // No serial: drizzle-kit push diffs every sequence of a schema, whatever its tablesFilter says, and
+  // would DROP a serial's. Records are numbered under the DDL lock instead (nextMigrationRecordId).
+  id: integer('id').primaryKey(),
   schema: text('schema'),
   fileName: text('file_name').notNull(),
   checksum: text('checksum').notNull(),
@@ -42,9 +45,31 @@ export function strataMigrationsTable(schema?: string): MigrationsTable {
   return pgSchema(schema).table(MIGRATIONS_TABLE, columns()) as unknown as MigrationsTable;
 }
 
-/** CREATE SCHEMA / TABLE IF NOT EXISTS for the migrations table. */
+/** CREATE SCHEMA / TABLE IF NOT EXISTS for the migrations table, then the legacy upgrade. */
 export function migrationsTableStatements(table: MigrationsTable): string[] {
-  return createTableStatements(tableModel(table));
+  return [...createTableStatements(tableModel(table)), ...legacySerialUpgrade(table)];
+}
+
+/**
+ * Earlier Strata versions made `id` a serial. Its sequence is Strata's own: drop the default and the
+ * sequence, so that drizzle-kit push (which would drop the sequence and fail on the default's
+ * dependency) finds none. Idempotent, and a no-op where the table does not exist yet.
+ */
+export function legacySerialUpgrade(table: MigrationsTable): string[] {
+  const schema = getTableConfig(table).schema;
+  const target = qualifiedName(schema, getTableName(table));
+  return [
+    `ALTER TABLE IF EXISTS ${target} ALTER COLUMN "id" DROP DEFAULT`,
+    `DROP SEQUENCE IF EXISTS ${qualifiedName(schema, `${MIGRATIONS_TABLE}_id_seq`)}`,
+  ];
+}
+
+/**
+ * The next record's id: one past the highest. Only ever evaluated under the DDL lock (ddlLock), which
+ * every writer of the table holds, so two records never get the same id.
+ */
+export function nextMigrationRecordId(table: MigrationsTable): SQL<number> {
+  return sql<number>`(select coalesce(max(${table.id}), 0) + 1 from ${table})`;
 }
 
 export interface NewRecord {
@@ -55,14 +80,14 @@ export interface NewRecord {
 }
 
 /**
- * Inserts a record unless one with the same file name and checksum exists. That keeps two instances
+ * Inserts a record unless one with the same file name and checksum exists; the caller holds the DDL lock. That keeps two instances
  * that migrated at once (possible with neon-http, which plans before its batch takes the lock) to one
  * record; it returns no row then.
  */
 export function insertRecord(db: Database, table: MigrationsTable, record: NewRecord): Statement {
   const json = JSON.stringify(record.statements);
-  return db.execute(sql`insert into ${table} ("schema", "file_name", "checksum", "statements")
-    select ${record.schema}::text, ${record.fileName}::text, ${record.checksum}::text, ${json}::jsonb
+  return db.execute(sql`insert into ${table} ("id", "schema", "file_name", "checksum", "statements")
+    select ${nextMigrationRecordId(table)}, ${record.schema}::text, ${record.fileName}::text, ${record.checksum}::text, ${json}::jsonb
     where not exists (select 1 from ${table} where "file_name" = ${record.fileName}::text
       and "checksum" = ${record.checksum}::text)
     returning "id", "applied_at"`);

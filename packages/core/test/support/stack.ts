@@ -58,6 +58,8 @@ export async function engineStack(label: string, driver: Driver = 'node-postgres
       : neonPool
         ? drizzleNeonWs(neonPool, { logger })
         : db,
+    // Strata's own tables in the test file's schema too: dropped with it, never shared.
+    { migrationsSchema: name },
   );
   const tables = playerTables(name);
 

@@ -13,7 +13,8 @@
 //
 // Needs the workspace packages built (`npm start` builds them first): wrangler bundles their dist.
 // Env: STRATA_REDIS_URL / STRATA_DATABASE_URL, read by the devstack; STRATA_KEY_PREFIX, the Redis
-// namespace of the demo's keys (default: one of this run). The demo gets a free port.
+// namespace of the demo's keys (default: one of this run, whose keys are removed at stop, as the
+// run's encryption key is gone then). The demo gets a free port.
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -54,7 +55,34 @@ const { startDevstack, redact } = await import(pathToFileURL(devstackDist).href)
 let devstack;
 let wrangler;
 let persistDir;
+/** The Redis key prefix this run made up (none when STRATA_KEY_PREFIX named one): its keys go at stop. */
+let ownKeyPrefix;
 let stopping = false;
+
+/**
+ * Deletes the keys under this run's own prefix, through the devstack's Upstash endpoint: the encryption
+ * key dies with the run, so its cached rows could never be read again.
+ */
+async function dropOwnKeys() {
+  if (!ownKeyPrefix || !devstack?.upstash) return;
+  const call = async (command) => {
+    const res = await fetch(devstack.upstash.url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${devstack.upstash.token}` },
+      body: JSON.stringify(command),
+    });
+    if (!res.ok) throw new Error(`${command[0]}: HTTP ${res.status} ${await res.text()}`);
+    return (await res.json()).result;
+  };
+  let cursor = '0';
+  let dropped = 0;
+  do {
+    const [next, keys] = await call(['SCAN', cursor, 'MATCH', `${ownKeyPrefix}:*`, 'COUNT', '1000']);
+    if (keys.length > 0) dropped += await call(['DEL', ...keys]);
+    cursor = String(next);
+  } while (cursor !== '0');
+  log(`removed ${dropped} Redis keys of this run (${ownKeyPrefix}:*)`);
+}
 
 /** Stops everything this script started, in reverse order; safe to call more than once. */
 async function shutdown(code) {
@@ -65,6 +93,12 @@ async function shutdown(code) {
     if (wrangler) await stopProcessGroup(wrangler);
   } catch (err) {
     console.error('start: stopping wrangler failed:', err);
+    exitCode = 1;
+  }
+  try {
+    await dropOwnKeys();
+  } catch (err) {
+    console.error(`start: removing this run's Redis keys (${ownKeyPrefix}:*) failed:`, err);
     exitCode = 1;
   }
   try {
@@ -208,6 +242,9 @@ try {
   const encryptionKey = randomBytes(32).toString('hex');
   // biome-ignore lint/suspicious/noUndeclaredEnvVars: read when npm start runs, by no turbo task.
   const keyPrefix = process.env.STRATA_KEY_PREFIX || `demo_dev_${Date.now().toString(36)}`;
+  // biome-ignore lint/suspicious/noUndeclaredEnvVars: read when npm start runs, by no turbo task.
+  if (!process.env.STRATA_KEY_PREFIX) ownKeyPrefix = keyPrefix;
+  log(`Redis keys of this run: ${keyPrefix}:*${ownKeyPrefix ? ' (removed at stop)' : ''}`);
   log(
     'STRATA_ENCRYPTION_KEY is a random key of this run only (ephemeral): emails encrypted now cannot ' +
       'be read by a later run',

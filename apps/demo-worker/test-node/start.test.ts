@@ -24,9 +24,10 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const needed = ['packages/devstack/dist/index.js', 'packages/core/dist', 'packages/adapter-workers/dist'];
 
 // npm start's Postgres is a database of this test alone (STRATA_DATABASE_URL), holding another
-// app's tables in `public` that npm start must leave as they are; its Redis keys, a prefix of its own.
+// app's tables in `public` that npm start must leave as they are. Its Redis keys: the prefix npm start
+// makes up for its run (read from its output), which it must remove when it stops.
 let scratch: ScratchDatabase;
-const keyPrefix = uniqueName('demo_start');
+let keyPrefix: string | undefined;
 let script: ChildProcess | undefined;
 let output = '';
 let wranglerGroup: number | undefined;
@@ -76,6 +77,7 @@ async function withClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T
 
 afterAll(async () => {
   await scratch?.drop();
+  if (!keyPrefix) return;
   const redis = new Redis(testDevstack().upstash!);
   const keys = await redis.keys(`${keyPrefix}:*`);
   if (keys.length > 0) await redis.del(...keys);
@@ -104,7 +106,7 @@ describe('npm start (scripts/start.mjs)', () => {
     const child = spawn(process.execPath, ['scripts/start.mjs'], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, STRATA_DATABASE_URL: scratch.url, STRATA_KEY_PREFIX: keyPrefix },
+      env: { ...process.env, STRATA_DATABASE_URL: scratch.url, STRATA_KEY_PREFIX: '' },
     });
     script = child;
     child.stdout!.on('data', (chunk) => {
@@ -120,6 +122,8 @@ describe('npm start (scripts/start.mjs)', () => {
     });
     const [, url, playerId] = open as RegExpExecArray;
     base = url;
+    keyPrefix = /^start: Redis keys of this run: (demo_dev_\w+):\* \(removed at stop\)$/m.exec(output)?.[1];
+    expect(keyPrefix, output).toBeDefined();
     const pid = /^start: pid (\d+): npx wrangler dev/m.exec(output);
     expect(pid, output).not.toBeNull();
     wranglerGroup = Number(pid![1]);
@@ -290,6 +294,9 @@ describe('npm start (scripts/start.mjs)', () => {
     expect(code, output).toBe(0);
     expect(output).toMatch(/process group \d+ is gone/);
     expect(output).toMatch(/devstack stopped/);
+    // The run's encryption key is gone, so are its cached rows: no key of its prefix is left.
+    expect(output).toMatch(/removed [1-9]\d* Redis keys of this run/);
+    expect(await new Redis(testDevstack().upstash!).keys(`${keyPrefix}:*`)).toEqual([]);
     // npx, wrangler, esbuild and both workerd processes were in that group: none may remain.
     expect(groupAlive(wranglerGroup)).toBe(false);
     await expect(fetch(`${base}/health`)).rejects.toThrow();

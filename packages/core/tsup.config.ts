@@ -1,7 +1,12 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', upstash: 'src/upstash.ts', 'testing/index': 'testing/index.ts' },
+  entry: {
+    index: 'src/index.ts',
+    upstash: 'src/upstash.ts',
+    msgpack: 'src/msgpack.ts',
+    'testing/index': 'testing/index.ts',
+  },
   format: ['esm'],
   dts: true,
   sourcemap: true,

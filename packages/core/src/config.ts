@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import type { InvalidationBus } from './bus/types.js';
+import * as check from './check/checks.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { jsonCodec } from './codec/json-codec.js';
@@ -128,78 +128,72 @@ const L3_METHODS = seamMethods<L3Tier>()(
 );
 
 const withMethods = (...methods: readonly string[]) =>
-  z.custom<unknown>(
+  check.custom(
     (v) =>
       typeof v === 'object' &&
       v !== null &&
       methods.every((m) => typeof (v as Record<string, unknown>)[m] === 'function'),
-    { message: `must implement ${methods.join(', ')}` },
+    `must implement ${methods.join(', ')}`,
   );
-const duration = z.union([z.number(), z.string()]).superRefine((v, ctx) => {
+const numberOrString = check.anyOf(check.number(), check.string());
+const duration: check.Check = (value, path) => {
+  const type = numberOrString(value, path);
+  if (type) return type;
   try {
-    toMs(v as Duration);
+    toMs(value as Duration);
+    return undefined;
   } catch (err) {
-    ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : 'invalid duration' });
+    return { path, message: err instanceof Error ? err.message : 'invalid duration' };
   }
-});
+};
+const optionalDuration = check.optional(duration);
+const positiveInt = check.optional(check.number(check.int, check.gt(0)));
 
-const configSchema = z.strictObject({
-  l2: withMethods(...L2_METHODS).optional(),
-  l3: withMethods(...L3_METHODS).optional(),
-  schemas: z
-    .array(z.custom<CompiledSchema>((v) => typeof v === 'object' && v !== null && 'primaryKey' in v))
-    .optional(),
-  defaultL1Ttl: duration.optional(),
-  defaultL2Ttl: duration.optional(),
-  defaultWriteMode: z.enum(['write-through', 'write-through-l1-async', 'write-behind']).optional(),
-  l1: z
-    .strictObject({
-      maxEntries: z.number().int().nonnegative().optional(),
-      eviction: z.enum(['lru', 'lfu', 'fifo']).optional(),
-      protect: z.enum(['freeze', 'copy']).optional(),
-      sweepEvery: duration.optional(),
-    })
-    .optional(),
-  timeouts: z
-    .strictObject({ l2: duration.optional(), l3: duration.optional(), queue: duration.optional() })
-    .optional(),
-  breaker: z
-    .strictObject({ failureThreshold: z.number().int().positive().optional(), cooldown: duration.optional() })
-    .optional(),
-  codec: withMethods('encode', 'decode').optional(),
-  encryptionKey: z.unknown().optional(),
-  keyPrefix: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]{1,64}$/)
-    .optional(),
-  bus: withMethods('publish', 'subscribe', 'stats', 'close').optional(),
-  invalidationPollMs: duration.optional(),
-  queue: withMethods('enqueue', 'ack', 'retry', 'deadLetter', 'pending', 'close').optional(),
-  writeBehindFlushInterval: duration.optional(),
-  writeBehindFlushThreshold: z.number().int().positive().optional(),
-  writeBehindMaxRetry: z.number().int().positive().optional(),
-  instanceId: z.string().min(1).max(128).optional(),
-  clock: withMethods('now').optional(),
-  logger: withMethods('debug', 'info', 'warn', 'error').optional(),
-  metrics: withMethods('count', 'observe').optional(),
-  waitUntil: z.custom<unknown>((v) => typeof v === 'function', { message: 'must be a function' }).optional(),
-  deferred: z.enum(['await', 'background']).optional(),
-  scheduler: withMethods('every').optional(),
+const configSchema = check.strictObject({
+  l2: check.optional(withMethods(...L2_METHODS)),
+  l3: check.optional(withMethods(...L3_METHODS)),
+  schemas: check.optional(
+    check.array(check.custom((v) => typeof v === 'object' && v !== null && 'primaryKey' in v)),
+  ),
+  defaultL1Ttl: optionalDuration,
+  defaultL2Ttl: optionalDuration,
+  defaultWriteMode: check.optional(check.oneOf(['write-through', 'write-through-l1-async', 'write-behind'])),
+  l1: check.optional(
+    check.strictObject({
+      maxEntries: check.optional(check.number(check.int, check.gte(0))),
+      eviction: check.optional(check.oneOf(['lru', 'lfu', 'fifo'])),
+      protect: check.optional(check.oneOf(['freeze', 'copy'])),
+      sweepEvery: optionalDuration,
+    }),
+  ),
+  timeouts: check.optional(
+    check.strictObject({ l2: optionalDuration, l3: optionalDuration, queue: optionalDuration }),
+  ),
+  breaker: check.optional(check.strictObject({ failureThreshold: positiveInt, cooldown: optionalDuration })),
+  codec: check.optional(withMethods('encode', 'decode')),
+  encryptionKey: check.unknown,
+  keyPrefix: check.optional(check.string(check.pattern(/^[A-Za-z0-9_.-]{1,64}$/))),
+  bus: check.optional(withMethods('publish', 'subscribe', 'stats', 'close')),
+  invalidationPollMs: optionalDuration,
+  queue: check.optional(withMethods('enqueue', 'ack', 'retry', 'deadLetter', 'pending', 'close')),
+  writeBehindFlushInterval: optionalDuration,
+  writeBehindFlushThreshold: positiveInt,
+  writeBehindMaxRetry: positiveInt,
+  instanceId: check.optional(check.string(check.minLength(1), check.maxLength(128))),
+  clock: check.optional(withMethods('now')),
+  logger: check.optional(withMethods('debug', 'info', 'warn', 'error')),
+  metrics: check.optional(withMethods('count', 'observe')),
+  waitUntil: check.optional(check.custom((v) => typeof v === 'function', 'must be a function')),
+  deferred: check.optional(check.oneOf(['await', 'background'])),
+  scheduler: check.optional(withMethods('every')),
 });
 
 /** Validates a config and fills defaults; a bad config throws INVALID_CONFIG naming the field. */
 export function resolveConfig(config: StrataConfig): ResolvedConfig {
-  const parsed = configSchema.safeParse(config);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const field =
-      issue.code === 'unrecognized_keys'
-        ? String(issue.keys[0])
-        : issue.path.map(String).join('.') || 'config';
-    throw new StrataError('INVALID_CONFIG', `config.${field}: ${issue.message}`, {
-      cause: parsed.error,
-      details: { field },
-    });
+  const issue = configSchema(config, []);
+  if (issue) {
+    const field = issue.keys?.[0] ?? (issue.path.join('.') || 'config');
+    throw new StrataError('INVALID_CONFIG', `config.${field}: ${issue.message}`, { details: { field } });
   }
   if (config.encryptionKey !== undefined) {
     // Throws INVALID_CONFIG (without key material in the message) for a key that is not 32 bytes.

@@ -8,7 +8,6 @@ export {
 export type { BusHandlers, BusStats, Invalidation, InvalidationBus } from './bus/types.js';
 export { type Clock, type ManualClock, manualClock, systemClock } from './clock.js';
 export { jsonCodec } from './codec/json-codec.js';
-export { msgpackCodec } from './codec/msgpack-codec.js';
 export type { Codec, ColumnKind, ColumnKinds } from './codec/types.js';
 export type { ResolvedConfig, StrataConfig } from './config.js';
 export { createAesGcmEncryptor } from './crypto/aes-gcm-encryptor.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as check from '../check/checks.js';
 import { StrataError } from '../errors.js';
 import type { Invalidation } from './types.js';
 
@@ -16,30 +16,32 @@ const MAX_ORIGIN_CHARS = 256;
 const POISON_KEYS = ['__proto__', 'constructor', 'prototype'] as const;
 
 // An identity: a qualified table, two identifiers of up to 63 bytes and a dot.
-const schemaName = z.string().min(1).max(255);
-const op = z.enum(['set', 'delete', 'invalidate', 'invalidateAll']);
-const id = z
-  .string()
-  .refine(fitsIdLimit, { message: `an id is longer than ${MAX_INVALIDATION_ID_BYTES} bytes` });
+const schemaName = check.string(check.minLength(1), check.maxLength(255));
+const op = check.oneOf(['set', 'delete', 'invalidate', 'invalidateAll']);
+const id = check.refine<string>(
+  check.string(),
+  fitsIdLimit,
+  `an id is longer than ${MAX_INVALIDATION_ID_BYTES} bytes`,
+);
 
 // Unknown fields are stripped, not refused: a newer publisher adding one must not make older
 // receivers drop invalidations (a dropped invalidation is a stale cache). `id` next to `ids` (or
 // the reverse) is ambiguous, so each shape forbids the other's field.
-const version = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
-const current = z
-  .object({
+const version = check.number(check.int, check.gte(0), check.lte(Number.MAX_SAFE_INTEGER));
+const current = check.refine<Invalidation>(
+  check.object({
     schema: schemaName,
-    ids: z.array(id).max(MAX_INVALIDATION_IDS).nullable(),
-    versions: z.array(version).max(MAX_INVALIDATION_IDS).optional(),
+    ids: check.nullable(check.array(id, check.maxLength(MAX_INVALIDATION_IDS))),
+    versions: check.optional(check.array(version, check.maxLength(MAX_INVALIDATION_IDS))),
     op,
-    origin: z.string().max(MAX_ORIGIN_CHARS),
-    id: z.never().optional(),
-  })
-  .refine((m) => m.versions === undefined || (m.ids !== null && m.versions.length === m.ids.length), {
-    message: 'versions must match ids one for one',
-  });
+    origin: check.string(check.maxLength(MAX_ORIGIN_CHARS)),
+    id: check.optional(check.never),
+  }),
+  (m) => m.versions === undefined || (m.ids !== null && m.versions.length === m.ids.length),
+  'versions must match ids one for one',
+);
 /** The Go seed's message: one id, no origin. */
-const seed = z.object({ schema: schemaName, id, op, ids: z.never().optional() });
+const seed = check.object({ schema: schemaName, id, op, ids: check.optional(check.never) });
 
 /**
  * The wire form of an invalidation: JSON with exactly its fields (`versions` when given), whatever
@@ -59,15 +61,11 @@ export function encodeInvalidation(inv: Invalidation): string {
     op: inv.op,
     origin: inv.origin,
   };
-  const checked = current.safeParse(wire);
-  if (!checked.success) {
-    throw new StrataError(
-      'ENCODE_FAILED',
-      `invalid invalidation message: ${checked.error.issues[0]?.message}`,
-      {
-        details: { schema: inv.schema, path: checked.error.issues[0]?.path.join('.') },
-      },
-    );
+  const issue = current(wire, []);
+  if (issue) {
+    throw new StrataError('ENCODE_FAILED', `invalid invalidation message: ${issue.message}`, {
+      details: { schema: inv.schema, path: issue.path.join('.') },
+    });
   }
   return JSON.stringify(wire);
 }
@@ -86,15 +84,15 @@ export function decodeInvalidation(raw: unknown): Invalidation | undefined {
   const value = typeof raw === 'string' ? parseJson(raw) : raw;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   if (POISON_KEYS.some((key) => Object.hasOwn(value, key))) return undefined;
-  const parsed = current.safeParse(value);
-  if (parsed.success) {
-    const { schema, ids, versions, op, origin } = parsed.data;
-    return versions ? { schema, ids, versions, op, origin } : { schema, ids, op, origin };
+  if (current(value, []) === undefined) {
+    // Copies of the arrays, so the result does not alias the caller's message.
+    const { schema, ids: given, versions, op, origin } = value as Invalidation;
+    const ids = given && [...given];
+    return versions ? { schema, ids, versions: [...versions], op, origin } : { schema, ids, op, origin };
   }
-  const old = seed.safeParse(value);
-  if (!old.success) return undefined;
-  const { schema, op: seedOp } = old.data;
-  return { schema, ids: seedOp === 'invalidateAll' ? null : [old.data.id], op: seedOp, origin: '' };
+  if (seed(value, []) !== undefined) return undefined;
+  const { schema, id, op: seedOp } = value as { schema: string; id: string; op: Invalidation['op'] };
+  return { schema, ids: seedOp === 'invalidateAll' ? null : [id], op: seedOp, origin: '' };
 }
 
 function parseJson(raw: string): unknown {

@@ -1,23 +1,35 @@
-import { z } from 'zod';
+import * as check from '../check/checks.js';
 import { StrataError } from '../errors.js';
+import type { StandardSchemaV1 } from '../schema/validation.js';
 import type { QueuedWrite } from './types.js';
 
 const common = {
-  schema: z.string().min(1),
-  id: z.string().min(1),
+  schema: check.string(check.minLength(1)),
+  id: check.string(check.minLength(1)),
   // A version comes from an L2 INCR: a safe integer, so it survives JSON and compares exactly.
-  version: z.number().int().nonnegative(),
+  version: check.number(check.int, check.gte(0)),
 };
+const queuedWrite = check.discriminated('op', {
+  set: check.object({ ...common, op: check.oneOf(['set']), row: check.string() }),
+  delete: check.object({ ...common, op: check.oneOf(['delete']), row: check.optional(check.absent) }),
+});
 
 /**
  * What a {@link QueuedWrite} must look like wherever it crosses a boundary (into a queue, out of a
  * stream or a Cloudflare Queue message). A `set` carries its row; a `delete` may not. Unknown keys
- * are dropped rather than refused, so a newer producer never poisons an older consumer.
+ * are dropped rather than refused, so a newer producer never poisons an older consumer. A Standard
+ * Schema: any library that takes one (or `schema['~standard'].validate(value)`) can check with it.
  */
-export const queuedWriteSchema = z.discriminatedUnion('op', [
-  z.object({ ...common, op: z.literal('set'), row: z.string() }),
-  z.object({ ...common, op: z.literal('delete'), row: z.undefined().optional() }),
-]);
+export const queuedWriteSchema: StandardSchemaV1<QueuedWrite> = Object.freeze({
+  '~standard': Object.freeze({
+    version: 1 as const,
+    vendor: 'strata',
+    validate: (value: unknown) => {
+      const issue = queuedWrite(value, []);
+      return issue ? { issues: [issue] } : { value: known(value as QueuedWrite) };
+    },
+  }),
+});
 
 /**
  * Checks one write and returns a frozen copy holding only the known fields; throws
@@ -28,12 +40,12 @@ export const queuedWriteSchema = z.discriminatedUnion('op', [
  * parseQueuedWrite({ schema: 'users', id: '42', op: 'set', version: 7 }); // throws: row is missing
  */
 export function parseQueuedWrite(value: unknown): QueuedWrite {
-  return check(value, 'queued write');
+  return validWrite(value, 'queued write');
 }
 
 /** Checks a whole batch before any of it is used: one bad write rejects the batch (its index in `details`). */
 export function parseQueuedWrites(values: readonly unknown[]): QueuedWrite[] {
-  return values.map((value, index) => check(value, `writes[${index}]`, index));
+  return values.map((value, index) => validWrite(value, `writes[${index}]`, index));
 }
 
 /**
@@ -52,17 +64,18 @@ export function decodeQueuedWrite(json: string): QueuedWrite {
   return parseQueuedWrite(value);
 }
 
-function check(value: unknown, label: string, index?: number): QueuedWrite {
-  const parsed = queuedWriteSchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const field = issue.path.map(String).join('.') || 'write';
+function validWrite(value: unknown, label: string, index?: number): QueuedWrite {
+  const issue = queuedWrite(value, []);
+  if (issue) {
+    const field = issue.path.join('.') || 'write';
     throw new StrataError('VALIDATION_FAILED', `${label}: ${field}: ${issue.message}`, {
-      cause: parsed.error,
       details: index === undefined ? { field } : { field, index },
     });
   }
-  const { row, ...rest } = parsed.data;
-  // No `row: undefined` on deletes, so a write read back equals the one enqueued.
-  return Object.freeze(row === undefined ? rest : { ...rest, row });
+  return known(value as QueuedWrite);
+}
+
+/** A frozen copy with only a write's own fields; no `row: undefined` on deletes, so a write read back equals the one enqueued. */
+function known({ schema, id, version, op, row }: QueuedWrite): QueuedWrite {
+  return Object.freeze(row === undefined ? { schema, id, version, op } : { schema, id, version, op, row });
 }

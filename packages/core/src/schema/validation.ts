@@ -1,9 +1,8 @@
 import { getTableColumns } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
-import { createInsertSchema } from 'drizzle-zod';
-import type { ZodType } from 'zod';
 import { whyNotJsonData } from '../codec/json-data.js';
 import { StrataError } from '../errors.js';
+import { insertSchema } from './insert-schema.js';
 import { fitsUtf8, isWellFormed } from './text-limits.js';
 
 /**
@@ -19,6 +18,7 @@ const JSON_RULES = { nonFinite: false, wellFormed: true } as const;
 export interface StandardSchemaV1<Output = unknown> {
   readonly '~standard': {
     readonly version: 1;
+    readonly vendor?: string;
     readonly validate: (value: unknown) => StandardResult<Output> | Promise<StandardResult<Output>>;
   };
 }
@@ -36,8 +36,8 @@ type StandardResult<Output> =
 export type RowValidator<Row> = StandardSchemaV1 | ((row: Readonly<Row>) => unknown);
 
 /**
- * Builds the row check: the zod schema Drizzle derives from the table (types, int ranges, NOT NULL
- * without default, unknown keys rejected), then what zod does not see (well-formed strings; json
+ * Builds the row check: the zod schema of an insertable row (insertSchema: types, int ranges, NOT
+ * NULL without default, unknown keys rejected), then what zod does not see (well-formed strings; json
  * values that are JSON data, at most MAX_JSON_DEPTH deep and MAX_JSON_BYTES long), and then the
  * schema's own validator. A value that passes is stored by Postgres and every cache as it is.
  * @example const validate = createRowValidator('players', players, undefined); await validate(row);
@@ -47,23 +47,18 @@ export function createRowValidator<Row>(
   table: PgTable,
   extra: RowValidator<Row> | undefined,
 ): (row: unknown) => Promise<Row> {
-  const fromTable = (createInsertSchema(table) as unknown as { strict(): ZodType }).strict();
+  const fromTable = insertSchema(table);
   const columns = Object.entries(getTableColumns(table)).map(([key, column]) => ({
     key,
     json: column.dataType === 'json',
     array: column.dataType === 'array',
   }));
   return async (row) => {
-    const parsed = fromTable.safeParse(row);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const field =
-        issue.code === 'unrecognized_keys'
-          ? String(issue.keys[0])
-          : issue.path.map(String).join('.') || undefined;
-      throw validationFailed(schemaName, field, issue.message, parsed.error);
+    const issue = fromTable(row, []);
+    if (issue) {
+      const field = issue.keys?.[0] ?? (issue.path.join('.') || undefined);
+      throw validationFailed(schemaName, field, issue.message);
     }
-    // Keep the caller's object (Dates, Uint8Arrays) rather than zod's copy; the check is what matters.
     const value = row as Row;
     for (const column of columns) {
       const why = whyNotStorable((value as Record<string, unknown>)[column.key], column.json, column.array);

@@ -1,0 +1,87 @@
+/**
+ * Issue 13 item 8: what Strata adds to a Worker's bundle. The smallest README-style Worker
+ * (fixtures/budget-worker.ts) goes through `wrangler deploy --dry-run`, and its metafile attributes
+ * each byte of the output to a package. Strata's share is everything but the app's own code and the
+ * packages the app has anyway (drizzle-orm, @neondatabase/serverless, @upstash/redis, hono, and what
+ * they depend on). Its gzip is measured on the same entry rebuilt with wrangler's esbuild options and
+ * those four packages external, after checking that the rebuild holds the same bytes.
+ *
+ * The budget holds for a minified deploy (`wrangler deploy --minify`, or `minify = true`): unminified,
+ * Strata's own engine alone is more than 60 KiB of gzip. The unminified figures are printed too.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, expect, it } from 'vitest';
+import {
+  APP,
+  rebuildWithout,
+  type WorkerBundle,
+  withDependencies,
+  wranglerDryRun,
+} from './support/bundle-weight.js';
+
+const BUDGET_GZIP = 60 * 1024;
+/** What the app brings whether or not it uses Strata. */
+const APP_PACKAGES = ['drizzle-orm', '@neondatabase/serverless', '@upstash/redis', 'hono'];
+
+const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
+const entry = fileURLToPath(new URL('./fixtures/budget-worker.ts', import.meta.url));
+// wrangler bundles the workspace packages from their dist, as an installed app would: build first.
+const needed = ['packages/core/dist/index.js', 'packages/adapter-workers/dist/hono.js'];
+const dir = mkdtempSync(join(tmpdir(), 'strata-bundle-budget-'));
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Measured {
+  total: WorkerBundle;
+  share: { raw: number; gzip: number; byPackage: [string, number][] };
+  rebuilt: WorkerBundle;
+}
+
+async function measure(minify: boolean): Promise<Measured> {
+  const work = join(dir, minify ? 'minified' : 'plain');
+  const total = await wranglerDryRun(entry, work, minify);
+  const appOwned = withDependencies(APP_PACKAGES, root);
+  const byPackage = [...total.byPackage]
+    .filter(([name]) => name !== APP && !appOwned.has(name))
+    .sort((a, b) => b[1] - a[1]);
+  const rebuilt = await rebuildWithout(entry, work, APP_PACKAGES, minify);
+  const raw = byPackage.reduce((sum, [, bytes]) => sum + bytes, 0);
+  return { total, share: { raw, gzip: rebuilt.gzip, byPackage }, rebuilt };
+}
+
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+
+function report(label: string, { total, share }: Measured): string {
+  const top = share.byPackage.slice(0, 6).map(([name, bytes]) => `${name} ${kib(bytes)}`);
+  return (
+    `${label}: total ${kib(total.raw)} (gzip ${kib(total.gzip)}); ` +
+    `Strata's share ${kib(share.raw)} (gzip ${kib(share.gzip)}); top: ${top.join(', ')}`
+  );
+}
+
+it(`Strata's share of a minified Worker bundle is at most ${kib(BUDGET_GZIP)} of gzip`, async () => {
+  for (const file of needed)
+    expect(existsSync(join(root, file)), `${file}: build first (npm test does)`).toBe(true);
+  const [minified, plain] = await Promise.all([measure(true), measure(false)]);
+  console.log(
+    `bundle budget — ${report('minified', minified)}\nbundle budget — ${report('unminified', plain)}`,
+  );
+
+  for (const { share, rebuilt } of [minified, plain]) {
+    // The rebuild is only a fair stand-in for the share if it holds the same code: its bytes, less
+    // the entry's own, match the share's bytes in wrangler's bundle.
+    const rebuiltShare = [...rebuilt.byPackage].reduce(
+      (sum, [name, bytes]) => (name === APP ? sum : sum + bytes),
+      0,
+    );
+    expect(Math.abs(rebuiltShare - share.raw) / share.raw).toBeLessThan(0.02);
+  }
+  // JSON is the default codec: MessagePack is its own subpath. Were zod back, no locale but English.
+  const packages = new Set(minified.share.byPackage.map(([name]) => name));
+  expect(packages.has('@msgpack/msgpack')).toBe(false);
+  expect(minified.total.inputs.filter((p) => /zod\/.*locales\/(?!en\.)/.test(p))).toEqual([]);
+  expect(minified.share.gzip).toBeLessThanOrEqual(BUDGET_GZIP);
+}, 60_000);

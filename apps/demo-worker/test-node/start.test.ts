@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createScratchDatabase, type ScratchDatabase } from '@strata/devstack';
-import { testDevstack, uniqueName } from '@strata/devstack/testing';
+import { testDevstack } from '@strata/devstack/testing';
 import { Redis } from '@upstash/redis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

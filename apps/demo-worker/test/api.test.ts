@@ -229,18 +229,18 @@ describe('demo API', () => {
 
     // Taken in Postgres before any claim of it (written by something other than this API).
     const stored = `${run}-stored`;
-    await sql`INSERT INTO scores (id, player_id, points) VALUES (${stored}, ${alice.id}, 5)`;
+    await sql`INSERT INTO strata_demo.scores (id, player_id, points) VALUES (${stored}, ${alice.id}, 5)`;
     const over = await send('POST', '/scores', { id: stored, playerId: alice.id, points: 6 });
     expect(over.status).toBe(409);
     expect(await json(over)).toEqual(taken(stored));
 
     // After the flush, Postgres holds the first write of each id and nothing of the refused ones.
     await vi.waitUntil(
-      async () => (await sql`SELECT id FROM scores WHERE id IN (${queued}, ${race})`).length === 2,
+      async () => (await sql`SELECT id FROM strata_demo.scores WHERE id IN (${queued}, ${race})`).length === 2,
       { timeout: 15_000, interval: 100 },
     );
     const rows =
-      await sql`SELECT id, points FROM scores WHERE id IN (${queued}, ${race}, ${stored}) ORDER BY id`;
+      await sql`SELECT id, points FROM strata_demo.scores WHERE id IN (${queued}, ${race}, ${stored}) ORDER BY id`;
     expect(rows).toEqual([
       { id: queued, points: 7 },
       { id: race, points: expect.any(Number) },

@@ -16,6 +16,7 @@ const runtimeEntries = entries.filter((entry) => !entry.specifier.endsWith('/tes
 const KEY_EXPORT: Record<string, string> = {
   '@strata/core': 'Strata',
   '@strata/core/upstash': 'createUpstashL2',
+  '@strata/core/msgpack': 'msgpackCodec',
   '@strata/adapter-node': 'createStrata',
   '@strata/adapter-workers': 'createStrata',
   '@strata/adapter-workers/hono': 'strata',

@@ -43,6 +43,12 @@ let devstack: ChildProcess | undefined;
 let wrangler: ChildProcess | undefined;
 let bindings: Record<string, string> = {};
 const output: string[] = [];
+/**
+ * The README's Worker names no keyPrefix, so its app-wide keys are Strata's default ones. Those this
+ * test finds absent at the start are its own, and go at the end; ones that were there stay.
+ */
+const APP_KEYS = ['strata:boot', 'strata:tick', 'strata:invalidate:log'];
+let appKeysBefore: string[] = [];
 
 /** The README's Worker block, as the README shows it. */
 function readmeWorker(): string {
@@ -61,6 +67,11 @@ async function postgres(work: (client: pg.Client) => Promise<unknown>): Promise<
   } finally {
     await client.end();
   }
+}
+
+/** The devstack's Upstash endpoint, as the Worker reaches it. */
+function redisOf(vars: Record<string, string>): Redis {
+  return new Redis({ url: vars.UPSTASH_REDIS_REST_URL!, token: vars.UPSTASH_REDIS_REST_TOKEN! });
 }
 
 /** KEY=value lines of a .dev.vars file; comments and blank lines skipped. */
@@ -108,6 +119,9 @@ export const playerSchema = defineSchema({ table: players, l1: { ttl: '60s' }, l
   // It writes the block before it says so on stderr.
   await waitForLine(devstack, devstack.stderr!, /^devstack: ready/, 30_000, output);
   bindings = parseDevVars(readFileSync(join(dir, '.dev.vars'), 'utf8'));
+  appKeysBefore = await redisOf(bindings)
+    .keys('strata:*')
+    .then((keys) => APP_KEYS.filter((k) => keys.includes(k)));
 
   // The row is put there straight over the wire protocol: the Worker is what goes through the devstack.
   await postgres(async (client) => {
@@ -131,12 +145,10 @@ export const playerSchema = defineSchema({ table: players, l1: { ttl: '60s' }, l
 afterAll(async () => {
   if (wrangler) await stopGroup(wrangler);
   if (bindings.UPSTASH_REDIS_REST_URL) {
-    const redis = new Redis({
-      url: bindings.UPSTASH_REDIS_REST_URL,
-      token: bindings.UPSTASH_REDIS_REST_TOKEN!,
-    });
+    const redis = redisOf(bindings);
     const keys = await redis.keys(`strata:${table}:*`);
-    if (keys.length > 0) await redis.del(...keys);
+    const ownAppKeys = APP_KEYS.filter((key) => !appKeysBefore.includes(key));
+    if (keys.length + ownAppKeys.length > 0) await redis.del(...keys, ...ownAppKeys);
   }
   if (devstack) await stopGroup(devstack);
   await scratch?.drop();

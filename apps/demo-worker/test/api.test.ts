@@ -236,7 +236,8 @@ describe('demo API', () => {
 
     // After the flush, Postgres holds the first write of each id and nothing of the refused ones.
     await vi.waitUntil(
-      async () => (await sql`SELECT id FROM strata_demo.scores WHERE id IN (${queued}, ${race})`).length === 2,
+      async () =>
+        (await sql`SELECT id FROM strata_demo.scores WHERE id IN (${queued}, ${race})`).length === 2,
       { timeout: 15_000, interval: 100 },
     );
     const rows =

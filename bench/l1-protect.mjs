@@ -1,6 +1,6 @@
 // Freeze vs copy for L1 value protection (issue 3): what each costs per write and per hit.
 // Run after `npm run build`: node bench/l1-protect.mjs. Ratios are what matter; machines are noisy.
-import { deepFreeze, freezeRow } from '@strata/core';
+import { deepFreeze, freezeRow } from '@strata/core/driver';
 
 const row = () => ({
   id: 'p1',

@@ -2,7 +2,7 @@
 // any side: bentocache's memory driver with `serialize: false`), keys made before timing, each
 // contestant cycling through the same keys. Blocks of 1,000 calls per sample.
 
-import { createMemoryL1, freezeRow } from '@strata/core';
+import { createMemoryL1, freezeRow } from '@strata/core/driver';
 import { createCache, DefaultStatefulContext, Namespace } from '@unkey/cache';
 import { MemoryStore } from '@unkey/cache/stores';
 import { BentoCache, bentostore } from 'bentocache';

@@ -4,7 +4,7 @@
 //    must hold); the other lines add the cache's structure. Strata's L1 holds rows frozen (freezeRow).
 // 2. Hit rate of Strata's L1 policies (and lru-cache for reference) on Zipf(1.0) over 100,000 keys,
 //    cache of 10,000 entries, 200,000 warm-up then 1,000,000 measured accesses, seeded PRNG.
-import { createMemoryL1, freezeRow } from '@strata/core';
+import { createMemoryL1, freezeRow } from '@strata/core/driver';
 import { LRUCache } from 'lru-cache';
 import { playerRow } from '../lib/stack.mjs';
 

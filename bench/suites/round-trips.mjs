@@ -3,7 +3,8 @@
 // "Neon HTTP" counts what a Worker pays per call. A manual clock holds time still, so the schema's
 // L2 generation (re-read at most every 5 s) and TTLs never move during the count: the numbers are
 // exact. packages/core/test/round-trips.test.ts asserts the same table.
-import { createMemoryQueue, manualClock, Q } from '@strata/core';
+import { createMemoryQueue, Q } from '@strata/core';
+import { manualClock } from '@strata/core/driver';
 import { playerRow } from '../lib/stack.mjs';
 
 export async function roundTripsSuite(stack) {

@@ -3,6 +3,7 @@ import { defineConfig } from 'tsup';
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
+    driver: 'src/driver.ts',
     upstash: 'src/upstash.ts',
     msgpack: 'src/msgpack.ts',
     'testing/index': 'testing/index.ts',

@@ -1,5 +1,6 @@
 import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node';
-import { createDrizzleL3, type ManualClock, Strata } from '@strata/core';
+import { createDrizzleL3, Strata } from '@strata/core';
+import type { ManualClock } from '@strata/core/driver';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { Redis } from 'ioredis';
 import pg from 'pg';

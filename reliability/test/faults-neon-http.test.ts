@@ -1,5 +1,6 @@
 import { neon, neonConfig } from '@neondatabase/serverless';
-import { createDrizzleL3, isStrataError, manualClock, Strata } from '@strata/core';
+import { createDrizzleL3, isStrataError, Strata } from '@strata/core';
+import { manualClock } from '@strata/core/driver';
 import { createUpstashL2 } from '@strata/core/upstash';
 import { neonLocalConfig } from '@strata/devstack';
 import { testDevstack } from '@strata/devstack/testing';

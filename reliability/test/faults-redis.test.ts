@@ -1,5 +1,6 @@
 import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node';
-import { createDrizzleL3, type ManualClock, manualClock, Strata } from '@strata/core';
+import { createDrizzleL3, Strata } from '@strata/core';
+import { type ManualClock, manualClock } from '@strata/core/driver';
 import { type SpawnedRedis, spawnRedisServer } from '@strata/devstack';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';

@@ -1,4 +1,5 @@
-import { createDrizzleL3, type ManualClock, manualClock, Strata } from '@strata/core';
+import { createDrizzleL3, Strata } from '@strata/core';
+import { type ManualClock, manualClock } from '@strata/core/driver';
 import { createUpstashL2, createUpstashLogBus } from '@strata/core/upstash';
 import { testDevstack } from '@strata/devstack/testing';
 import { describe, expect, it } from 'vitest';

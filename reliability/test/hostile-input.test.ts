@@ -1,14 +1,5 @@
-import {
-  type Delivery,
-  decodeEnvelope,
-  decodeQueuedWrite,
-  encodeInvalidation,
-  isStrataError,
-  Q,
-  type Strata,
-  Strata as StrataClass,
-  type StrataErrorCode,
-} from '@strata/core';
+import { isStrataError, Q, type Strata, Strata as StrataClass, type StrataErrorCode } from '@strata/core';
+import { type Delivery, decodeEnvelope, decodeQueuedWrite, encodeInvalidation } from '@strata/core/driver';
 import { INJECTION_CORPUS, WHERE_TEXT_INJECTION_CORPUS } from '@strata/core/testing';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { record } from '../support/ledger.js';

@@ -1,4 +1,5 @@
-import { createMemoryQueue, decodeEnvelope, isStrataError, type L3Tier, Q, type Strata } from '@strata/core';
+import { createMemoryQueue, isStrataError, type L3Tier, Q, type Strata } from '@strata/core';
+import { decodeEnvelope } from '@strata/core/driver';
 import { strataRejection } from '@strata/core/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { record } from '../support/ledger.js';

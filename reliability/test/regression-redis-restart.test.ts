@@ -1,4 +1,4 @@
-import { manualClock } from '@strata/core';
+import { manualClock } from '@strata/core/driver';
 import { describe, expect, it } from 'vitest';
 import { codeOf, settleBy, Tally } from '../support/fault-harness.js';
 import { DEADLINE, REFRESH_PASSED, restartSuite } from '../support/restart-suite.js';

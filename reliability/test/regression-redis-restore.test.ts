@@ -1,4 +1,5 @@
-import { type ManualClock, manualClock, type Strata } from '@strata/core';
+import type { Strata } from '@strata/core';
+import { type ManualClock, manualClock } from '@strata/core/driver';
 import { describe, expect, it } from 'vitest';
 import { codeOf, Tally } from '../support/fault-harness.js';
 import { DEADLINE, REFRESH_PASSED, restartSuite } from '../support/restart-suite.js';

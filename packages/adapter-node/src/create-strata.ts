@@ -1,15 +1,15 @@
 import {
   type CompiledSchema,
   createDrizzleL3,
+  type Database,
   type Duration,
   type L3Tier,
   Strata,
   type StrataConfig,
-  toMs,
-  withTimeout,
 } from '@strata/core';
+import { toMs, withTimeout } from '@strata/core/driver';
 import { connectL3 } from './connect/connect-l3.js';
-import type { Database, Driver } from './connect/database.js';
+import type { Driver } from './connect/driver.js';
 import { checkQueueDurability, connectRedisTiers, type WriteBehindQueue } from './connect/redis-tiers.js';
 import { onShutdownSignals, type SignalOptions } from './connect/signals.js';
 import { nodeScheduler } from './scheduler.js';

@@ -1,5 +1,5 @@
 export { createRedisPubSubBus, type RedisPubSubBusOptions } from './bus/redis-pubsub-bus.js';
-export type { Database, Driver } from './connect/database.js';
+export type { Driver } from './connect/driver.js';
 export type { WriteBehindQueue } from './connect/redis-tiers.js';
 export type { SignalOptions } from './connect/signals.js';
 export { type CreateStrataOptions, createStrata, type NodeStrata } from './create-strata.js';

@@ -1,6 +1,5 @@
-import { isStrataError, type MigrationRecord, StrataError } from '@strata/core';
+import { type Database, isStrataError, type MigrationRecord, StrataError } from '@strata/core';
 import { sql } from 'drizzle-orm';
-import type { Database } from './connect/database.js';
 import { fileFailed, withRunProgress } from './migrations/file-failed.js';
 import { FileRecords } from './migrations/file-records.js';
 import { type MigrationFile, readMigrationFiles } from './migrations/migration-files.js';

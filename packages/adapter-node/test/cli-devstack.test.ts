@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { decodeEnvelope } from '@strata/core';
+import { decodeEnvelope } from '@strata/core/driver';
 import { uniqueName } from '@strata/devstack/testing';
 import { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, expect, it } from 'vitest';

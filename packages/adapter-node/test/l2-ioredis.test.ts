@@ -1,12 +1,6 @@
 import { createServer, type Server } from 'node:net';
-import {
-  CircuitBreaker,
-  guardL2,
-  isStrataError,
-  type L2Script,
-  type L2Tier,
-  type StrataError,
-} from '@strata/core';
+import { isStrataError, type L2Tier, type StrataError } from '@strata/core';
+import { CircuitBreaker, guardL2, type L2Script } from '@strata/core/driver';
 import { countingL2, describeL2Conformance, type L2Fixture, strataRejection } from '@strata/core/testing';
 import { freePort } from '@strata/devstack';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';

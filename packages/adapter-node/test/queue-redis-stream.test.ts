@@ -1,4 +1,5 @@
-import { isStrataError, type QueuedWrite } from '@strata/core';
+import { isStrataError } from '@strata/core';
+import type { QueuedWrite } from '@strata/core/driver';
 import { describeQueueConformance, type QueueFixture, strataRejection } from '@strata/core/testing';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { Redis, type RedisOptions } from 'ioredis';

@@ -1,4 +1,5 @@
-import { defineSchema, manualClock, Strata } from '@strata/core';
+import { defineSchema, Strata } from '@strata/core';
+import { manualClock } from '@strata/core/driver';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { integer, pgTable } from 'drizzle-orm/pg-core';
 import { Redis } from 'ioredis';

@@ -5,7 +5,7 @@
  */
 import { createExecutionContext, createMessageBatch, getQueueResult } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
-import type { QueuedWrite } from '@strata/core';
+import type { QueuedWrite } from '@strata/core/driver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   defaultRetryDelay,

@@ -14,9 +14,21 @@ import type { L3Tier } from './l3/types.js';
 import { type Logger, noopLogger } from './observability/logger.js';
 import { type MetricsRecorder, noopMetrics } from './observability/metrics.js';
 import type { WriteQueue } from './queue/types.js';
+import type { Scheduler } from './scheduler.js';
 import type { CompiledSchema, WriteMode } from './schema/types.js';
 
-/** Everything a Strata instance is built from. Only the tiers you pass exist; all else has defaults. */
+/**
+ * Everything a Strata instance is built from. Only the tiers you pass exist; all else has defaults.
+ * @example
+ * const config: StrataConfig = {
+ *   l2: createUpstashL2({ url, token }),
+ *   l3: createDrizzleL3(db),
+ *   schemas: [playerSchema],
+ *   defaultL1Ttl: '1m',
+ *   timeouts: { l2: '500ms' },
+ * };
+ * const strata = new Strata(config);
+ */
 export interface StrataConfig {
   /** L2 implementation, e.g. `createUpstashL2({ url, token })`. Omitted: no L2. */
   l2?: L2Tier;
@@ -75,7 +87,7 @@ export interface StrataConfig {
    * `l1.sweepEvery` instead of only lazily on read. Core never starts a timer on its own.
    * @example scheduler: nodeScheduler() // from @strata/adapter-node
    */
-  scheduler?: { every(ms: number, task: () => void): () => void };
+  scheduler?: Scheduler;
 }
 
 export interface ResolvedConfig {
@@ -104,7 +116,7 @@ export interface ResolvedConfig {
   metrics: MetricsRecorder;
   waitUntil: ((work: Promise<unknown>) => void) | undefined;
   deferred: 'await' | 'background';
-  scheduler: StrataConfig['scheduler'];
+  scheduler: Scheduler | undefined;
 }
 
 /** Every method of a seam, checked complete by the compiler: a seam method added is a method checked. */

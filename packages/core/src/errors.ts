@@ -29,6 +29,12 @@ export const STRATA_ERROR_CODES = [
   'QUEUE_UNAVAILABLE',
 ] as const;
 
+/**
+ * The `code` of a {@link StrataError}: the Go library's sentinel names (`NOT_FOUND`, …) and a few more.
+ * @example
+ * const retryable: StrataErrorCode[] = ['L3_UNAVAILABLE', 'TIMEOUT'];
+ * if (err instanceof StrataError && retryable.includes(err.code)) retry();
+ */
 export type StrataErrorCode = (typeof STRATA_ERROR_CODES)[number];
 
 /** The messages of the seed's sentinels, used when a throw site gives none. */

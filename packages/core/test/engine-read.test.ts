@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defineSchema, isStrataError, manualClock, Strata } from '../src/index.js';
+import { manualClock } from '../src/driver.js';
+import { defineSchema, isStrataError, Strata } from '../src/index.js';
 import { msgpackCodec } from '../src/msgpack.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 

@@ -1,7 +1,8 @@
 import { freePort } from '@strata/devstack';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { defineSchema, isStrataError, Q, type QueuedWrite, Strata, type WriteQueue } from '../src/index.js';
+import type { QueuedWrite } from '../src/driver.js';
+import { defineSchema, isStrataError, Q, Strata, type WriteQueue } from '../src/index.js';
 import { createMemoryQueue } from '../src/queue/memory-queue.js';
 import { createUpstashL2 } from '../src/upstash.js';
 import { type EngineStack, engineStack } from './support/stack.js';

@@ -5,15 +5,9 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { pgSchema, text } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createDrizzleL3,
-  defineSchema,
-  isStrataError,
-  jsonCodec,
-  STRATA_ERROR_CODES,
-  Strata,
-  type StrataConfig,
-} from '../src/index.js';
+import { jsonCodec } from '../src/driver.js';
+import { STRATA_ERROR_CODES } from '../src/errors.js';
+import { createDrizzleL3, defineSchema, isStrataError, Strata, type StrataConfig } from '../src/index.js';
 import { createMemoryQueue, type MemoryQueue } from '../src/queue/memory-queue.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 

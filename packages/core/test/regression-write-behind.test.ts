@@ -1,7 +1,8 @@
 import { eq, sql } from 'drizzle-orm';
 import { integer, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Clock, defineSchema, Q, Strata, type WriteQueue } from '../src/index.js';
+import type { Clock } from '../src/driver.js';
+import { defineSchema, Q, Strata, type WriteQueue } from '../src/index.js';
 import { createMemoryQueue } from '../src/queue/memory-queue.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 

@@ -1,6 +1,7 @@
 import { testDevstack } from '@strata/devstack/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMemoryQueue, defineSchema, manualClock, Q, Strata, type StrataConfig } from '../src/index.js';
+import { manualClock } from '../src/driver.js';
+import { createMemoryQueue, defineSchema, Q, Strata, type StrataConfig } from '../src/index.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
 /**

@@ -1,7 +1,7 @@
 import type { QueuedWrite } from '../src/queue/types.js';
 
 /** A plain `set` write numbered `i`: id `w<i>`, version `i + 1`. */
-export function sampleWrite(i: number, schema = 'conformance'): QueuedWrite {
+function sampleWrite(i: number, schema = 'conformance'): QueuedWrite {
   return { schema, id: `w${i}`, op: 'set', row: JSON.stringify({ id: `w${i}`, n: i }), version: i + 1 };
 }
 

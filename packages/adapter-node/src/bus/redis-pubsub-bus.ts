@@ -1,11 +1,11 @@
+import type { InvalidationBus } from '@strata/core';
 import {
   BusDelivery,
   type BusHandlers,
   type BusStats,
   encodeInvalidation,
   type Invalidation,
-  type InvalidationBus,
-} from '@strata/core';
+} from '@strata/core/driver';
 import { Redis, type RedisOptions } from 'ioredis';
 import { quitConnection } from '../redis/quit-connection.js';
 

@@ -1,7 +1,7 @@
-import { withTimeout } from '@strata/core';
+import type { Database } from '@strata/core';
+import { withTimeout } from '@strata/core/driver';
 import { sql } from 'drizzle-orm';
 import { Redis } from 'ioredis';
-import type { Database } from '../connect/database.js';
 import type { CreateStrataOptions } from '../create-strata.js';
 import { CliFailure } from './cli-errors.js';
 import { redactUrl } from './redact-url.js';

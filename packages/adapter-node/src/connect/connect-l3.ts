@@ -1,7 +1,7 @@
-import { StrataError } from '@strata/core';
+import { type Database, StrataError } from '@strata/core';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
-import type { Database, Driver } from './database.js';
+import type { Driver } from './driver.js';
 
 export interface L3Connection {
   db: Database;

@@ -5,8 +5,8 @@ import {
   type L2Tier,
   StrataError,
   type WriteQueue,
-  withTimeout,
 } from '@strata/core';
+import { withTimeout } from '@strata/core/driver';
 import { createRedisPubSubBus } from '../bus/redis-pubsub-bus.js';
 import { createIoredisL2 } from '../l2/ioredis-l2.js';
 import { createRedisStreamQueue } from '../queue/redis-stream-queue.js';

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { type L2Script, type L2Tier, StrataError } from '@strata/core';
+import { type L2Tier, StrataError } from '@strata/core';
+import type { L2Script } from '@strata/core/driver';
 import { Redis, type RedisOptions } from 'ioredis';
 import { quitConnection } from '../redis/quit-connection.js';
 

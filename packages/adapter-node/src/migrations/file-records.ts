@@ -1,12 +1,11 @@
+import type { Database, MigrationRecord } from '@strata/core';
 import {
   ddlLock,
-  type MigrationRecord,
   migrationsTableStatements,
   nextMigrationRecordId,
   strataMigrationsTable,
-} from '@strata/core';
+} from '@strata/core/driver';
 import { isNull, sql } from 'drizzle-orm';
-import type { Database } from '../connect/database.js';
 
 type MigrationsTable = ReturnType<typeof strataMigrationsTable>;
 

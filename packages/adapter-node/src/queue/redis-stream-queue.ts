@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { type DeadLetter, type PullWriteQueue, StrataError, type UnreadableDeadLetter } from '@strata/core';
+import { StrataError } from '@strata/core';
+import type { DeadLetter, PullWriteQueue, UnreadableDeadLetter } from '@strata/core/driver';
 import { Redis, type RedisOptions } from 'ioredis';
 import { DurabilityCheck, type QueueDurability } from './durability.js';
 import { StreamQueue } from './stream-queue.js';

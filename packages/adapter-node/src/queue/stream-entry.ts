@@ -3,7 +3,7 @@ import {
   decodeQueuedWrite,
   type QueuedWrite,
   type UnreadableDeadLetter,
-} from '@strata/core';
+} from '@strata/core/driver';
 import type { StreamEntry } from './stream-replies.js';
 
 /**

@@ -6,7 +6,7 @@ import {
   type QueuedWrite,
   queueClosedError,
   type UnreadableDeadLetter,
-} from '@strata/core';
+} from '@strata/core/driver';
 import type { Redis } from 'ioredis';
 import { quitConnection } from '../redis/quit-connection.js';
 import { BURY_SCRIPT, type Burial, buryArgs } from './bury-script.js';

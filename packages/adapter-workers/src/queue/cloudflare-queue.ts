@@ -1,11 +1,5 @@
-import {
-  type Delivery,
-  parseQueuedWrites,
-  type QueuedWrite,
-  queueClosedError,
-  StrataError,
-  type WriteQueue,
-} from '@strata/core';
+import { StrataError, type WriteQueue } from '@strata/core';
+import { type Delivery, parseQueuedWrites, type QueuedWrite, queueClosedError } from '@strata/core/driver';
 import type { QueueProducer } from './bindings.js';
 import { sendJsonBatches } from './send-batches.js';
 

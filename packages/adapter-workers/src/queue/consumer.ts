@@ -1,12 +1,12 @@
+import type { Strata } from '@strata/core';
 import {
   type DeadLetter,
   type Delivery,
   decodeQueuedWrite,
   parseQueuedWrite,
   type QueuedWrite,
-  type Strata,
   type UnreadableDeadLetter,
-} from '@strata/core';
+} from '@strata/core/driver';
 import type { QueueBatch, QueueMessage, QueueProducer } from './bindings.js';
 import { clampDelay, defaultRetryDelay } from './retry-delay.js';
 import { planBatches } from './send-batches.js';

@@ -4,7 +4,8 @@
  */
 import { env } from 'cloudflare:workers';
 import { neon, neonConfig } from '@neondatabase/serverless';
-import type { QueuedWrite, Strata } from '@strata/core';
+import type { Strata } from '@strata/core';
+import type { QueuedWrite } from '@strata/core/driver';
 import { uniqueName } from '@strata/devstack/testing';
 import { vi } from 'vitest';
 import type { QueueProducer } from '../../src/index.js';

@@ -5,7 +5,7 @@ import type { Invalidation } from './types.js';
 /** At most this many ids in one message; a larger batch must be split or sent as `ids: null`. */
 export const MAX_INVALIDATION_IDS = 10_000;
 /** At most this many UTF-8 bytes per id. */
-export const MAX_INVALIDATION_ID_BYTES = 1_024;
+const MAX_INVALIDATION_ID_BYTES = 1_024;
 /**
  * Raw text longer than this is dropped before `JSON.parse` runs, so a poison message costs no parse.
  * It is above the largest valid message (10,000 ids of 1 KiB, quoted) with room for escapes.

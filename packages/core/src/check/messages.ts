@@ -2,7 +2,7 @@
 // Worker bundle had to shrink (issue 13), and its errors keep saying the same thing.
 
 /** How a message names a value's type: `number`, `NaN`, `Infinity`, `null`, `array`, `Date`… */
-export function typeName(value: unknown): string {
+function typeName(value: unknown): string {
   if (typeof value === 'number') return Number.isFinite(value) ? 'number' : String(value);
   if (typeof value !== 'object') return typeof value;
   if (value === null) return 'null';

@@ -6,12 +6,13 @@ export type ColumnKinds = Readonly<Record<string, ColumnKind>>;
 
 /**
  * Turns a row into the bytes or text an L2 stores, and back. Rows are plain objects keyed by the
- * Drizzle column's JS key.
+ * Drizzle column's JS key. JSON is the default; MessagePack is `@strata/core/msgpack`.
  *
  * @example
- * const kinds = { id: 'bigint', createdAt: 'date' } as const;
- * const data = jsonCodec.encode({ id: 1n, createdAt: new Date(0) }, kinds);
- * jsonCodec.decode(data, kinds); // { id: 1n, createdAt: Date(0) }
+ * import { msgpackCodec } from '@strata/core/msgpack';
+ * const codec: Codec = msgpackCodec;
+ * const strata = new Strata({ l2, l3, codec });
+ * codec.decode(codec.encode({ id: 1n }, { id: 'bigint' }), { id: 'bigint' }); // { id: 1n }
  */
 export interface Codec {
   /** Stable short name, part of the L2 key fingerprint (changing codec never reads old bytes). */

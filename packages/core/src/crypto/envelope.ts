@@ -3,7 +3,7 @@ import { decryptFailed } from './failures.js';
 import { isKeyId } from './keyring.js';
 
 /** The format tag; a new layout gets a new one, so old values stay readable. */
-export const ENVELOPE_VERSION = 'v1';
+const ENVELOPE_VERSION = 'v1';
 export const NONCE_BYTES = 12;
 export const TAG_BYTES = 16;
 

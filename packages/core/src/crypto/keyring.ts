@@ -3,9 +3,9 @@ import { invalidKeyConfig } from './failures.js';
 import type { KeyMaterial, KeyringOptions } from './types.js';
 
 /** AES-256: the only key size accepted. */
-export const KEY_BYTES = 32;
+const KEY_BYTES = 32;
 /** The id a lone key gets when none is given. */
-export const DEFAULT_KEY_ID = 'k0';
+const DEFAULT_KEY_ID = 'k0';
 const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;
 const FORMATS = 'hex (64 characters) or base64/base64url (43-44 characters)';
@@ -60,7 +60,7 @@ export function readKeyring(options: KeyringOptions | KeyMaterial): Keyring {
  * The 32 bytes of one key, as a fresh copy the caller may zero. Strings are trimmed first, so a
  * trailing newline from an env file or secret store does not matter.
  */
-export function keyBytes(material: unknown, id: string): Uint8Array<ArrayBuffer> {
+function keyBytes(material: unknown, id: string): Uint8Array<ArrayBuffer> {
   if (material instanceof Uint8Array) {
     if (material.length !== KEY_BYTES) {
       throw invalidKeyConfig(`key "${id}" must be ${KEY_BYTES} bytes, got ${material.length}`, {

@@ -18,7 +18,10 @@ export interface Encryptor {
   readonly currentKeyId: string;
 }
 
-/** 32 raw bytes, or a string holding them as base64 (standard or url alphabet) or hex. */
+/**
+ * 32 raw bytes, or a string holding them as base64 (standard or url alphabet) or hex.
+ * @example new Strata({ l3, encryptionKey: env.STRATA_ENCRYPTION_KEY }) // 32 bytes, base64
+ */
 export type KeyMaterial = Uint8Array | string;
 
 /**

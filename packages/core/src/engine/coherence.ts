@@ -11,7 +11,7 @@ import { UnsentInvalidations } from './unsent-invalidations.js';
  * the whole schema from the other instances' L1 instead. Every bus carries it (a Redis Stream
  * entry, a pub/sub message, an Upstash request far below its 1 MB).
  */
-export const MAX_MESSAGE_CHARS = 256 * 1024;
+const MAX_MESSAGE_CHARS = 256 * 1024;
 
 /**
  * Whether receivers will take the message as it is: not more ids than they accept, and its JSON

@@ -74,7 +74,7 @@ export class FlushLoop {
 }
 
 /** Tells the queue what became of each delivery. */
-export async function settle(queue: WriteQueue, outcome: FlushOutcome): Promise<void> {
+async function settle(queue: WriteQueue, outcome: FlushOutcome): Promise<void> {
   if (outcome.acked.length > 0) await queue.ack(outcome.acked);
   if (outcome.retried.length > 0) await queue.retry(outcome.retried);
   const byReason = new Map<string, FlushOutcome['dead'][number]['delivery'][]>();

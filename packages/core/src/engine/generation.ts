@@ -5,7 +5,7 @@ import type { KeySpace } from './keys.js';
 import type { L2Watch } from './l2-watch.js';
 
 /** How long a generation read serves before the next one: invalidateAll elsewhere reaches us within it. */
-export const GENERATION_REFRESH_MS = 5_000;
+const GENERATION_REFRESH_MS = 5_000;
 
 /**
  * A schema's L2 generation (part of every row key): read at most every 5 s, so an invalidateAll on

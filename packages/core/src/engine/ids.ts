@@ -2,6 +2,10 @@ import { StrataError } from '../errors.js';
 import { fitsUtf8, isWellFormed } from '../schema/text-limits.js';
 import type { CompiledSchema, IdRule } from '../schema/types.js';
 
+/**
+ * A primary key value as calls take it: a string (text, uuid) or a number or bigint (integer keys).
+ * @example const ids: Id[] = ['p1', 'p2']; await strata.getMany(playerSchema, ids);
+ */
 export type Id = string | number | bigint;
 
 /**

@@ -5,7 +5,7 @@ import { type Id, idKey } from './ids.js';
 import { ABSENT, type SchemaCache, type Versioned } from './schema-cache.js';
 
 /** The remaining-TTL rule: an upper tier never keeps a value longer than the tier it came from. */
-export function fillTtl(policyMs: number, remainingMs: number): number {
+function fillTtl(policyMs: number, remainingMs: number): number {
   if (remainingMs <= 0) return policyMs;
   return policyMs === 0 ? remainingMs : Math.min(policyMs, remainingMs);
 }

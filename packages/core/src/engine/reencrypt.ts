@@ -6,7 +6,10 @@ import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import type { SchemaCache } from './schema-cache.js';
 
-/** Options of `Strata.reencrypt`. */
+/**
+ * Options of `Strata.reencrypt`.
+ * @example await strata.reencrypt(userSchema, { batchSize: 200, onProgress: (p) => console.log(p.scanned) });
+ */
 export interface ReencryptOptions {
   /** Rows read per page (one L3 query, at most one UPDATE transaction, one L2 request). Default 500. */
   batchSize?: number;
@@ -14,7 +17,10 @@ export interface ReencryptOptions {
   onProgress?: (progress: ReencryptResult) => void;
 }
 
-/** What `Strata.reencrypt` did: rows read, and rows whose encrypted fields it moved to the current key. */
+/**
+ * What `Strata.reencrypt` did: rows read, and rows whose encrypted fields it moved to the current key.
+ * @example const { scanned, reencrypted } = await strata.reencrypt(userSchema);
+ */
 export interface ReencryptResult {
   scanned: number;
   reencrypted: number;

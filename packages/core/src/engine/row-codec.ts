@@ -96,7 +96,7 @@ export class RowCodec {
   }
 }
 
-export function pick(row: Row, keys: readonly string[]): Row {
+function pick(row: Row, keys: readonly string[]): Row {
   const out: Row = {};
   for (const key of keys) if (key in row) out[key] = row[key];
   return out;

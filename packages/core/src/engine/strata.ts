@@ -39,18 +39,31 @@ import { Tx } from './tx.js';
 import { warmCache } from './warm-cache.js';
 import { Writer } from './writer.js';
 
-/** Every column of a schema's row (what `get(…, { complete: true })` returns). */
+/**
+ * Every column of a schema's row (what `get(…, { complete: true })` returns).
+ * @example const user: FullRowOf<typeof userSchema> = await strata.get(userSchema, 'u1', { complete: true });
+ */
 export type FullRowOf<S> = S extends Schema<infer T, string> ? InferSelectModel<T> : Record<string, unknown>;
-/** A cached read: typed from the table, without the omitCache columns (caches never hold them). */
+/**
+ * A cached read: typed from the table, without the omitCache columns (caches never hold them).
+ * @example const player: RowOf<typeof playerSchema> = await strata.get(playerSchema, 'p1');
+ */
 export type RowOf<S> =
   S extends Schema<infer T, infer O> ? Omit<InferSelectModel<T>, O> : Record<string, unknown>;
-/** What `set` accepts: columns with defaults may be left out. */
+/**
+ * What `set` accepts: columns with defaults may be left out.
+ * @example const row: InsertOf<typeof playerSchema> = { id: 'p1', level: 1 }; await strata.set(playerSchema, row);
+ */
 export type InsertOf<S> = S extends Schema<infer T, string> ? InferInsertModel<T> : Record<string, unknown>;
 type AnySchema = Schema<PgTable, string> | string;
 
 /** What L1 alone says about a get: the answer, a counted miss, or 'ask' (the full path decides). */
 type L1Answer = { row: Row | null } | 'miss' | 'ask';
 
+/**
+ * Options of `get` and `find`.
+ * @example await strata.get(userSchema, 'u1', { complete: true }); // omitCache columns too, from L3
+ */
 export interface GetOptions {
   /** Also return `omitCache` columns, reading them from L3 (caches never hold them). */
   complete?: boolean;

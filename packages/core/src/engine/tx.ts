@@ -7,6 +7,10 @@ export type TxOp =
   | { kind: 'set'; schema: SchemaRef; value: unknown }
   | { kind: 'delete'; schema: SchemaRef; id: Id };
 
+/**
+ * Options of `Tx.commit`.
+ * @example await strata.tx().set(players, row).commit({ timeout: '2s' });
+ */
 export interface CommitOptions {
   /** Deadline for the L3 transaction; past it, commit fails with TX_TIMEOUT. Default: `timeouts.l3`. */
   timeout?: Duration;

@@ -196,12 +196,13 @@ export class MemoryL1<V = unknown> implements L1Tier<V> {
 }
 
 /**
- * Creates a {@link MemoryL1}.
+ * The in-memory L1 tier Strata keeps per schema, on its own: a Map plus an LRU, LFU or FIFO order,
+ * O(1) get and set, lazy expiry and `sweep()`. Core starts no timers; a host that has them sweeps.
  *
  * @example
  * const l1 = createMemoryL1({ maxEntries: 50_000, defaultTtlMs: 60_000 });
  */
-export function createMemoryL1<V = unknown>(options: MemoryL1Options<V> = {}): MemoryL1<V> {
+export function createMemoryL1<V = unknown>(options: MemoryL1Options<V> = {}): L1Tier<V> {
   return new MemoryL1(options);
 }
 

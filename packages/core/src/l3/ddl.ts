@@ -4,7 +4,7 @@ import { qualifiedName, quoteIdentifier } from './identifiers.js';
 import type { TableModel } from './table-model.js';
 
 /** The name of the catch-all partition migrate() gives a partitioned table. */
-export function defaultPartitionName(table: string): string {
+function defaultPartitionName(table: string): string {
   return `${table}_default`;
 }
 

@@ -24,6 +24,10 @@ import { chunk, MAX_PARAMETERS } from './upsert.js';
 import { nextEpochStatement, strataVersionsTable } from './versions-table.js';
 import { runWrite, type WriteContext, withVersionsTable } from './write.js';
 
+/**
+ * Options of `createDrizzleL3`.
+ * @example createDrizzleL3(db, { migrationsSchema: 'ops', maxParameters: 10_000 })
+ */
 export interface DrizzleL3Options {
   /**
    * How to make several statements atomic. Default: detected — 'batch' when the database has

@@ -57,7 +57,7 @@ export function quoteLiteral(text: string): string {
 }
 
 /** A bytea constant that does not depend on `bytea_output` or string-escaping settings. */
-export function byteaLiteral(bytes: Uint8Array): string {
+function byteaLiteral(bytes: Uint8Array): string {
   return `decode('${toHex(bytes)}', 'hex')`;
 }
 

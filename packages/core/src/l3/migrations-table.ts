@@ -10,7 +10,7 @@ import { tableModel } from './table-model.js';
 import type { Statement } from './transactions.js';
 import type { MigrationRecord } from './types.js';
 
-export const MIGRATIONS_TABLE = '_strata_migrations';
+const MIGRATIONS_TABLE = '_strata_migrations';
 
 const columns = () => ({
   // No serial: drizzle-kit push diffs every sequence of a schema, whatever its tablesFilter says, and

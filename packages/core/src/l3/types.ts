@@ -3,6 +3,11 @@ import type { CompiledSchema } from '../schema/types.js';
 
 export type Row = Record<string, unknown>;
 
+/**
+ * One row of `_strata_migrations`: what `migrate()` or `migrateFrom` applied, and when.
+ * @example
+ * for (const record of await strata.migrationStatus()) console.log(record.fileName, record.appliedAt);
+ */
 export interface MigrationRecord {
   id: number;
   /** Schema name, or null for a SQL file applied by migrateFrom. */
@@ -15,6 +20,12 @@ export interface MigrationRecord {
   statements: string[];
 }
 
+/**
+ * What `strata.migrate()` did.
+ * @example
+ * const { applied } = await strata.migrate();
+ * console.log(applied.length === 0 ? 'up to date' : applied.join(';\n'));
+ */
 export interface MigrationResult {
   /** Statements executed; empty when the database already matched. */
   applied: string[];
@@ -105,6 +116,9 @@ export interface ValueReplacement {
  * The L3 seam: Postgres through Drizzle, whatever its driver (node-postgres, neon-serverless,
  * neon-http, pglite). Rows use the Drizzle table's JS keys and JS types (Date, bigint, Uint8Array).
  * Implementations throw on failure; the engine maps errors to L3_UNAVAILABLE and applies timeouts.
+ * @example
+ * const l3: L3Tier = createDrizzleL3(drizzle(pool));
+ * const strata = new Strata({ l3, schemas: [playerSchema] });
  */
 export interface L3Tier {
   readonly name: string;

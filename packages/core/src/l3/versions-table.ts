@@ -6,7 +6,7 @@ import { createTableStatements } from './ddl.js';
 import { tableModel } from './table-model.js';
 import type { Statement } from './transactions.js';
 
-export const VERSIONS_TABLE = '_strata_versions';
+const VERSIONS_TABLE = '_strata_versions';
 
 /**
  * Redis-ordered versions of one epoch are `epoch * EPOCH_SPAN + n`: 2^36 (68 billion writes) per

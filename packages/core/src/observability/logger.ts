@@ -1,4 +1,14 @@
-/** Structured logging seam (the seed's Logger); `fields` never carry secrets or plaintext values. */
+/**
+ * Structured logging seam (the seed's Logger); `fields` never carry secrets or plaintext values.
+ * @example
+ * const logger: Logger = {
+ *   debug: () => {},
+ *   info: (message, fields) => pino.info(fields, message),
+ *   warn: (message, fields) => pino.warn(fields, message),
+ *   error: (message, fields) => pino.error(fields, message),
+ * };
+ * new Strata({ l3, logger });
+ */
 export interface Logger {
   debug(message: string, fields?: Record<string, unknown>): void;
   info(message: string, fields?: Record<string, unknown>): void;

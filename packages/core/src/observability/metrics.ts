@@ -3,6 +3,12 @@ export type Tier = 'l1' | 'l2' | 'l3';
 /**
  * Metrics seam (the seed's MetricsRecorder), shaped so OpenTelemetry or Prometheus adapters are a
  * few lines: counters and latency observations with a schema label.
+ * @example
+ * const metrics: MetricsRecorder = {
+ *   count: (name, labels, value = 1) => counter.add(value, { name, ...labels }),
+ *   observe: (name, ms, labels) => histogram.record(ms, { name, ...labels }),
+ * };
+ * new Strata({ l3, metrics });
  */
 export interface MetricsRecorder {
   /** e.g. `hit` / `miss` per tier, `error`, `rejected` (input Postgres refused), `set`, `delete`. */

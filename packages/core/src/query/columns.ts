@@ -20,7 +20,7 @@ function byName(schema: CompiledSchema): ReadonlyMap<string, string> {
  * column, quoted by Drizzle).
  * @example resolveColumn(players, 'created_at'); // 'createdAt'
  */
-export function resolveColumn(schema: CompiledSchema, name: string): string | undefined {
+function resolveColumn(schema: CompiledSchema, name: string): string | undefined {
   return schema.columnsByKey.get(name)?.key ?? byName(schema).get(name);
 }
 

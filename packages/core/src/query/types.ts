@@ -9,6 +9,9 @@ export interface WhereText {
 /**
  * What `Q()…build()` produces (the seed's Query). Plain data: column names are checked against the
  * schema when the query runs (INVALID_QUERY), values always travel as bound parameters.
+ * @example
+ * const top: Query = Q().where('region = $1', 'eu-west').orderBy('score').desc().limit(10).build();
+ * const rows = await strata.search(playerSchema, top);
  */
 export interface Query {
   /** Seed-style text with placeholders, or a Drizzle condition such as `gt(players.level, 10)`. */

@@ -1,7 +1,7 @@
 import { invalidQuery } from './invalid.js';
 
 /** Longest WHERE text accepted: far above any hand-written condition, far below a DoS. */
-export const MAX_WHERE_LENGTH = 10_000;
+const MAX_WHERE_LENGTH = 10_000;
 
 /** Raw SQL text, or the 1-based number of a `$n` placeholder. */
 export type WherePart = string | number;

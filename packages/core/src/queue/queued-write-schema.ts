@@ -1,6 +1,5 @@
 import * as check from '../check/checks.js';
 import { StrataError } from '../errors.js';
-import type { StandardSchemaV1 } from '../schema/validation.js';
 import type { QueuedWrite } from './types.js';
 
 const common = {
@@ -9,26 +8,14 @@ const common = {
   // A version comes from an L2 INCR: a safe integer, so it survives JSON and compares exactly.
   version: check.number(check.int, check.gte(0)),
 };
-const queuedWrite = check.discriminated('op', {
-  set: check.object({ ...common, op: check.oneOf(['set']), row: check.string() }),
-  delete: check.object({ ...common, op: check.oneOf(['delete']), row: check.optional(check.absent) }),
-});
-
 /**
  * What a {@link QueuedWrite} must look like wherever it crosses a boundary (into a queue, out of a
  * stream or a Cloudflare Queue message). A `set` carries its row; a `delete` may not. Unknown keys
- * are dropped rather than refused, so a newer producer never poisons an older consumer. A Standard
- * Schema: any library that takes one (or `schema['~standard'].validate(value)`) can check with it.
+ * are dropped rather than refused, so a newer producer never poisons an older consumer.
  */
-export const queuedWriteSchema: StandardSchemaV1<QueuedWrite> = Object.freeze({
-  '~standard': Object.freeze({
-    version: 1 as const,
-    vendor: 'strata',
-    validate: (value: unknown) => {
-      const issue = queuedWrite(value, []);
-      return issue ? { issues: [issue] } : { value: known(value as QueuedWrite) };
-    },
-  }),
+const queuedWrite = check.discriminated('op', {
+  set: check.object({ ...common, op: check.oneOf(['set']), row: check.string() }),
+  delete: check.object({ ...common, op: check.oneOf(['delete']), row: check.optional(check.absent) }),
 });
 
 /**

@@ -28,6 +28,9 @@ export interface Delivery {
  * The write-queue seam: "enqueue, acknowledge, flush in batches", at-least-once. Pull queues
  * (memory, Redis Stream) hand out batches through `take`; push queues (Cloudflare Queues) deliver
  * batches to a consumer, which calls the engine's flush directly and acks/retries per message.
+ * @example
+ * const queue: WriteQueue = createMemoryQueue(); // or createRedisStreamQueue, createCloudflareQueue
+ * const strata = new Strata({ l3, queue, defaultWriteMode: 'write-behind' });
  */
 export interface WriteQueue {
   readonly name: string;

@@ -4,7 +4,7 @@ import { StrataError } from '../errors.js';
 import type { CompiledColumn, FieldOptions } from './types.js';
 
 /** What a codec must restore for a column, read from Drizzle's own column description. */
-export function columnKind(column: PgColumn): ColumnKind {
+function columnKind(column: PgColumn): ColumnKind {
   const sqlType = column.getSQLType().toLowerCase();
   if (sqlType === 'bytea' || column.dataType === 'buffer') return 'bytes';
   switch (column.dataType) {

@@ -22,6 +22,12 @@ import { createRowValidator, type RowValidator } from './validation.js';
 /** JS keys of a table's columns. */
 export type ColumnKey<T extends PgTable> = Extract<keyof T['_']['columns'], string>;
 
+/**
+ * What `defineSchema` takes: the Drizzle table and Strata's policies for it.
+ * @example
+ * const definition: SchemaDefinition<typeof players> = { table: players, l1: { ttl: '1m' }, writeMode: 'write-through' };
+ * export const playerSchema = defineSchema(definition);
+ */
 export interface SchemaDefinition<T extends PgTable> {
   /** Collection name used in API calls and L2 keys. Default: the table's name. */
   name?: string;
@@ -53,6 +59,8 @@ export type OmitCacheKeys<F> = {
 /**
  * A schema handle: pass it (or its name) to every Strata call; results are typed from the table.
  * `Omitted` are the omitCache columns, which cached reads do not carry.
+ * @example
+ * export const playerSchema: Schema<typeof players> = defineSchema({ table: players });
  */
 export interface Schema<T extends PgTable = PgTable, Omitted extends string = string>
   extends CompiledSchema<InferSelectModel<T>> {

@@ -30,7 +30,7 @@ const RULES: Readonly<Record<string, IdRule>> = {
 };
 
 /** The primary key types a schema may have, for messages and docs. */
-export const PRIMARY_KEY_TYPES = [
+const PRIMARY_KEY_TYPES = [
   'text',
   'varchar',
   'uuid',

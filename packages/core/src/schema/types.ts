@@ -4,10 +4,22 @@ import type { Duration } from '../duration.js';
 import type { EvictionPolicy } from '../l1/types.js';
 import type { L3Tier } from '../l3/types.js';
 
-/** How writes flow through the tiers (the seed's WriteMode). */
+/**
+ * How writes flow through the tiers (the seed's WriteMode): `write-through` commits to Postgres
+ * before it answers; `write-through-l1-async` too, filling L2 after the answer; `write-behind`
+ * answers once the write is queued and flushes it to Postgres in batches.
+ * @example defineSchema({ table: events, writeMode: 'write-behind' })
+ */
 export type WriteMode = 'write-through' | 'write-through-l1-async' | 'write-behind';
 
-/** Strata's own per-column options; everything Drizzle expresses is read from the table instead. */
+/**
+ * Strata's own per-column options; everything Drizzle expresses is read from the table instead.
+ * @example
+ * defineSchema({
+ *   table: users,
+ *   fields: { passwordHash: { omitCache: true }, email: { encrypted: true }, createdAt: { autoNowAdd: true } },
+ * })
+ */
 export interface FieldOptions {
   /** Never stored in L1 or L2: Postgres only (e.g. a password hash). */
   omitCache?: boolean;
@@ -84,7 +96,13 @@ export type IdRule =
   | { readonly kind: 'integer'; readonly min: number; readonly max: number }
   | { readonly kind: 'bigint' };
 
-/** A registered schema, resolved once: what every tier and the engine read. */
+/**
+ * A registered schema, resolved once: what every tier and the engine read. `defineSchema` returns
+ * one (a typed {@link Schema}); name this type where any schema will do.
+ * @example
+ * const schemas: CompiledSchema[] = [playerSchema, scoreSchema];
+ * const strata = new Strata({ l3, schemas });
+ */
 export interface CompiledSchema<Row extends Record<string, unknown> = Record<string, unknown>> {
   readonly name: string;
   /**

@@ -15,6 +15,7 @@ const runtimeEntries = entries.filter((entry) => !entry.specifier.endsWith('/tes
 /** One export each runtime entry point must have (a new entry point must be added here). */
 const KEY_EXPORT: Record<string, string> = {
   '@strata/core': 'Strata',
+  '@strata/core/driver': 'withTimeout',
   '@strata/core/upstash': 'createUpstashL2',
   '@strata/core/msgpack': 'msgpackCodec',
   '@strata/adapter-node': 'createStrata',

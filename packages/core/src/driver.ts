@@ -1,0 +1,53 @@
+// `@strata/core/driver`: what an implementation of a seam needs (an L2, an L3, an invalidation bus,
+// a write queue, a codec): the seam types, the wire formats it must read and write, and the helpers
+// the adapters share (timeouts, the circuit breaker, queue errors, migration records). Apps need
+// none of it: their names are in `@strata/core`. The conformance suites are `@strata/core/testing`.
+
+export { BusDelivery } from './bus/delivery.js';
+export { encodeInvalidation } from './bus/message.js';
+export type { BusHandlers, BusStats, Invalidation, InvalidationBus } from './bus/types.js';
+export { type Clock, type ManualClock, manualClock } from './clock.js';
+export { jsonCodec } from './codec/json-codec.js';
+export type { Codec, ColumnKind, ColumnKinds } from './codec/types.js';
+export { toMs } from './duration.js';
+export type { FlushOutcome } from './engine/flusher.js';
+export { deepFreeze } from './l1/freeze.js';
+export { freezeRow } from './l1/freeze-row.js';
+export { createMemoryL1 } from './l1/memory-l1.js';
+export type { EvictionPolicy, EvictReason, L1Entry, L1Stats, L1Tier, MemoryL1Options } from './l1/types.js';
+export { decodeEnvelope } from './l2/envelope.js';
+export type { L2Script, L2Tier } from './l2/types.js';
+export { ddlLock } from './l3/migrate.js';
+export {
+  migrationsTableStatements,
+  nextMigrationRecordId,
+  strataMigrationsTable,
+} from './l3/migrations-table.js';
+export type {
+  L3Tier,
+  MigrationRecord,
+  MigrationResult,
+  Row,
+  ScanOptions,
+  SearchQuery,
+  StoredRow,
+  ValueReplacement,
+  Write,
+  WriteOp,
+  WriteOutcome,
+} from './l3/types.js';
+export type { DeadLetter, UnreadableDeadLetter } from './queue/dead-letter.js';
+export type { MemoryQueue } from './queue/memory-queue.js';
+export type { PullWriteQueue } from './queue/pull-queue.js';
+export { checkTakeMax, queueClosedError } from './queue/queue-errors.js';
+export { decodeQueuedWrite, parseQueuedWrite, parseQueuedWrites } from './queue/queued-write-schema.js';
+export type { Delivery, QueuedWrite, WriteQueue } from './queue/types.js';
+export {
+  type BreakerState,
+  type BreakerStats,
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+} from './resilience/circuit-breaker.js';
+export { type GuardL2Options, guardL2 } from './resilience/guard-l2.js';
+export { withTimeout } from './resilience/with-timeout.js';
+export type { CompiledColumn, CompiledSchema } from './schema/types.js';

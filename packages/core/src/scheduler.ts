@@ -1,0 +1,15 @@
+/**
+ * Repeating timers, lent by a host that has them (a long-lived Node process). With one, Strata
+ * sweeps expired L1 entries every `l1.sweepEvery` and flushes write-behind writes every
+ * `writeBehindFlushInterval`; without one (Workers, functions) expiry is lazy and flushes are
+ * driven by calls. Core never starts a timer on its own.
+ *
+ * @example
+ * import { nodeScheduler } from '@strata/adapter-node'; // unref'd Node timers
+ * const scheduler: Scheduler = nodeScheduler();
+ * const strata = new Strata({ l3, scheduler, l1: { sweepEvery: '30s' } });
+ */
+export interface Scheduler {
+  /** Runs `task` every `ms` until the returned function is called. */
+  every(ms: number, task: () => void): () => void;
+}

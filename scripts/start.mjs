@@ -50,7 +50,7 @@ if (!existsSync(devstackDist)) {
   );
   process.exit(1);
 }
-const { startDevstack, redact } = await import(pathToFileURL(devstackDist).href);
+const { startDevstack, serviceAddress } = await import(pathToFileURL(devstackDist).href);
 
 let devstack;
 let wrangler;
@@ -220,7 +220,7 @@ try {
   devstack = await startDevstack({ embedded: 'auto', log: (message) => log(`devstack: ${message}`) });
   if (!devstack.upstash) throw new Error(`no Redis for the Upstash endpoint: ${devstack.redis.reason}`);
   log(
-    `devstack up: Postgres ${devstack.postgres.source} (${redact(devstack.postgres.url)}), ` +
+    `devstack up: Postgres ${devstack.postgres.source} (${serviceAddress(devstack.postgres.url)}), ` +
       `Redis ${devstack.redis.source}; Upstash ${devstack.upstash.url}, Neon HTTP ${devstack.neon.httpUrl}`,
   );
 

@@ -1,4 +1,4 @@
-import { redact } from './start.js';
+import { serviceAddress } from './start.js';
 import type { DevstackInfo } from './types.js';
 
 /**
@@ -16,7 +16,7 @@ import type { DevstackInfo } from './types.js';
 export function devVars(info: DevstackInfo): string {
   const { postgres, redis, upstash, neon } = info;
   const lines = [
-    `# strata-devstack: Postgres ${postgres.source} (${redact(postgres.url)}), Redis ${redis.source}`,
+    `# strata-devstack: Postgres ${postgres.source} (${serviceAddress(postgres.url)}), Redis ${redis.source}`,
     '# A .dev.vars file for wrangler dev (or environment variables for Node):',
     ...(upstash
       ? [`UPSTASH_REDIS_REST_URL=${upstash.url}`, `UPSTASH_REDIS_REST_TOKEN=${upstash.token}`]

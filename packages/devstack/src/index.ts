@@ -10,6 +10,12 @@ export { neonLocalConfig } from './neon/client-config.js';
 export { type NeonServerOptions, startNeonServer } from './neon/server.js';
 export { canConnect, freePort } from './net.js';
 export { createScratchDatabase, type ScratchDatabase, withDatabase } from './scratch-database.js';
-export { DevstackError, type DevstackOptions, type EmbeddedMode, redact, startDevstack } from './start.js';
+export {
+  DevstackError,
+  type DevstackOptions,
+  type EmbeddedMode,
+  serviceAddress,
+  startDevstack,
+} from './start.js';
 export type * from './types.js';
 export { startUpstashServer, type UpstashServerOptions } from './upstash/server.js';

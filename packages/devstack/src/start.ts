@@ -56,11 +56,12 @@ export async function startDevstack(options: DevstackOptions = {}): Promise<Devs
     let databaseUrl = options.databaseUrl ?? defaults.databaseUrl;
     let postgres: DevstackInfo['postgres'] = { source: 'external', url: databaseUrl };
     if (mode === 'always' || !(await answers(databaseUrl, 5432))) {
-      if (mode === 'never') throw new DevstackError(`Postgres does not answer at ${redact(databaseUrl)}`);
+      if (mode === 'never')
+        throw new DevstackError(`Postgres does not answer at ${serviceAddress(databaseUrl)}`);
       log(
         mode === 'always'
           ? 'using embedded PGlite'
-          : `Postgres not reachable at ${redact(databaseUrl)}: using PGlite`,
+          : `Postgres not reachable at ${serviceAddress(databaseUrl)}: using PGlite`,
       );
       const pg = await startEmbeddedPostgres({
         host,
@@ -74,7 +75,7 @@ export async function startDevstack(options: DevstackOptions = {}): Promise<Devs
     let redisUrl: string | undefined = options.redisUrl ?? defaults.redisUrl;
     let redis: DevstackInfo['redis'] = { source: 'external', url: redisUrl };
     if (mode === 'always' || !(await answers(redisUrl, 6379))) {
-      if (mode === 'never') throw new DevstackError(`Redis does not answer at ${redact(redisUrl)}`);
+      if (mode === 'never') throw new DevstackError(`Redis does not answer at ${serviceAddress(redisUrl)}`);
       try {
         const spawned = await spawnRedisServer();
         started.push(spawned);
@@ -132,12 +133,14 @@ async function answers(url: string, defaultPort: number): Promise<boolean> {
   return canConnect(parsed.hostname || '127.0.0.1', Number(parsed.port || defaultPort), 1_000);
 }
 
-/** Connection strings may carry passwords: never print them. */
-export function redact(url: string): string {
+/**
+ * Where a service is, for messages: host, port and database, never the user or password of its URL.
+ * @example serviceAddress('postgresql://app:s3cret@127.0.0.1:5432/test'); // '127.0.0.1:5432/test'
+ */
+export function serviceAddress(url: string): string {
   try {
     const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
+    return parsed.pathname === '/' ? parsed.host : `${parsed.host}${parsed.pathname}`;
   } catch {
     return '<unparseable url>';
   }

@@ -1,10 +1,9 @@
 import type { Database } from '@strata/core';
-import { withTimeout } from '@strata/core/driver';
+import { redactUrl, withTimeout } from '@strata/core/driver';
 import { sql } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import type { CreateStrataOptions } from '../create-strata.js';
 import { CliFailure } from './cli-errors.js';
-import { redactUrl } from './redact-url.js';
 
 const TIMEOUT_MS = 5_000;
 

@@ -1,6 +1,5 @@
 /**
- * A connection URL fit to print: its password replaced by `***`. A copy of the devstack's `redact`,
- * which this package cannot import at run time (the devstack is a dev dependency only).
+ * A connection URL fit to print (logs, errors, CLI output): its password replaced by `***`.
  * @example redactUrl('redis://:s3cret@127.0.0.1:6379'); // 'redis://:***@127.0.0.1:6379'
  */
 export function redactUrl(url: string): string {

@@ -19,7 +19,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -50,7 +49,9 @@ if (!existsSync(devstackDist)) {
   );
   process.exit(1);
 }
-const { startDevstack, serviceAddress } = await import(pathToFileURL(devstackDist).href);
+const { freePort, serviceAddress, spawnGroup, startDevstack, stopGroup } = await import(
+  pathToFileURL(devstackDist).href
+);
 
 let devstack;
 let wrangler;
@@ -90,7 +91,13 @@ async function shutdown(code) {
   stopping = true;
   let exitCode = code;
   try {
-    if (wrangler) await stopProcessGroup(wrangler);
+    if (wrangler) {
+      await stopGroup(wrangler, {
+        graceMs: STOP_TIMEOUT_MS,
+        onKill: (pgid) => log(`process group ${pgid} still alive after SIGTERM: SIGKILL`),
+      });
+      log(`wrangler stopped (process group ${wrangler.pid} is gone)`);
+    }
   } catch (err) {
     console.error('start: stopping wrangler failed:', err);
     exitCode = 1;
@@ -116,43 +123,6 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
     log(`${signal}: stopping`);
     void shutdown(0);
-  });
-}
-
-/** True while any process of the group `pgid` exists. */
-function groupAlive(pgid) {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (err) {
-    return err.code === 'EPERM';
-  }
-}
-
-/** SIGTERM to wrangler's process group (npx, wrangler, workerd), SIGKILL after STOP_TIMEOUT_MS. */
-async function stopProcessGroup(child) {
-  const pgid = child.pid;
-  if (!groupAlive(pgid)) return;
-  process.kill(-pgid, 'SIGTERM');
-  const deadline = Date.now() + STOP_TIMEOUT_MS;
-  while (groupAlive(pgid) && Date.now() < deadline) await sleep(100);
-  if (groupAlive(pgid)) {
-    log(`process group ${pgid} still alive after SIGTERM: SIGKILL`);
-    process.kill(-pgid, 'SIGKILL');
-    while (groupAlive(pgid)) await sleep(100);
-  }
-  log(`wrangler stopped (process group ${pgid} is gone)`);
-}
-
-function freePort() {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => done(port));
-    });
   });
 }
 
@@ -263,11 +233,9 @@ try {
   args.push('--persist-to', persistDir, '--show-interactive-dev-session=false');
   for (const [key, value] of Object.entries(vars)) args.push('--var', `${key}:${value}`);
 
-  wrangler = spawn('npx', args, {
+  // Its own process group: the group's id is wrangler's pid, so -pid reaches wrangler and workerd.
+  wrangler = spawnGroup('npx', args, {
     cwd: root,
-    // Its own process group: the group's id is wrangler's pid, so -pid reaches wrangler and workerd.
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1' },
   });
   log(`pid ${wrangler.pid}: npx wrangler dev (process group ${wrangler.pid})`);

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { createScratchDatabase, type ScratchDatabase } from '@strata/devstack';
+import { createScratchDatabase, processGroupAlive, type ScratchDatabase } from '@strata/devstack';
 import { testDevstack } from '@strata/devstack/testing';
 import { Redis } from '@upstash/redis';
 import pg from 'pg';
@@ -33,16 +33,6 @@ let output = '';
 let wranglerGroup: number | undefined;
 /** Set by the first step; the later steps use the server it started (vitest runs them in order). */
 let base: string | undefined;
-
-/** True while any process of the group exists (a zombie-free group is gone once kill(-pgid, 0) says ESRCH). */
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 async function waitFor<T>(what: string, ms: number, probe: () => T | undefined | Promise<T | undefined>) {
   const deadline = Date.now() + ms;
@@ -93,7 +83,8 @@ afterAll(async () => {
       () => script!.exitCode ?? script!.signalCode ?? undefined,
     ).catch(() => script!.kill('SIGKILL'));
   }
-  if (wranglerGroup !== undefined && groupAlive(wranglerGroup)) process.kill(-wranglerGroup, 'SIGKILL');
+  if (wranglerGroup !== undefined && processGroupAlive(wranglerGroup))
+    process.kill(-wranglerGroup, 'SIGKILL');
 }, 30_000);
 
 describe('npm start (scripts/start.mjs)', () => {
@@ -127,7 +118,7 @@ describe('npm start (scripts/start.mjs)', () => {
     const pid = /^start: pid (\d+): npx wrangler dev/m.exec(output);
     expect(pid, output).not.toBeNull();
     wranglerGroup = Number(pid![1]);
-    expect(groupAlive(wranglerGroup)).toBe(true);
+    expect(processGroupAlive(wranglerGroup)).toBe(true);
 
     const health = await fetch(`${base}/health`);
     expect(health.status).toBe(200);
@@ -298,7 +289,7 @@ describe('npm start (scripts/start.mjs)', () => {
     expect(output).toMatch(/removed [1-9]\d* Redis keys of this run/);
     expect(await new Redis(testDevstack().upstash!).keys(`${keyPrefix}:*`)).toEqual([]);
     // npx, wrangler, esbuild and both workerd processes were in that group: none may remain.
-    expect(groupAlive(wranglerGroup)).toBe(false);
+    expect(processGroupAlive(wranglerGroup)).toBe(false);
     await expect(fetch(`${base}/health`)).rejects.toThrow();
   }, 120_000);
 

@@ -19,11 +19,18 @@ import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createScratchDatabase, freePort, type ScratchDatabase, uniqueName } from '@strata/devstack';
+import {
+  createScratchDatabase,
+  freePort,
+  type ScratchDatabase,
+  spawnGroup,
+  stopGroup,
+  uniqueName,
+  waitForLine,
+} from '@strata/devstack';
 import { Redis } from '@upstash/redis';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import { spawnGroup, stopGroup, waitForLine } from './support/processes.js';
 
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 const cli = join(root, 'packages/devstack/dist/cli.js');

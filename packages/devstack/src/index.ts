@@ -9,6 +9,7 @@ export { RedisBinaryMissingError, type SpawnedRedis, spawnRedisServer } from './
 export { neonLocalConfig } from './neon/client-config.js';
 export { type NeonServerOptions, startNeonServer } from './neon/server.js';
 export { canConnect, freePort } from './net.js';
+export { processGroupAlive, spawnGroup, stopGroup, waitForLine } from './process-group.js';
 export { createScratchDatabase, type ScratchDatabase, withDatabase } from './scratch-database.js';
 export {
   DevstackError,

@@ -1,6 +1,6 @@
 /**
- * Child processes of a test, started in process groups of their own and stopped by their own pids:
- * `npx wrangler dev` leaves wrangler and workerd children that only the group reaches.
+ * Child processes of a test or a dev script, started in process groups of their own and stopped by
+ * their own pids: `npx wrangler dev` leaves wrangler and workerd children that only the group reaches.
  */
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -41,7 +41,8 @@ export function waitForLine(
   });
 }
 
-function groupAlive(pgid: number): boolean {
+/** True while any process of the group `pgid` exists (EPERM: it exists, owned by someone else). */
+export function processGroupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
     return true;
@@ -52,10 +53,17 @@ function groupAlive(pgid: number): boolean {
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** SIGTERM to the child's whole group, SIGKILL to what is left after `graceMs`; resolves once it is gone. */
-export async function stopGroup(child: ChildProcess, graceMs = 10_000): Promise<void> {
+/**
+ * SIGTERM to the child's whole group, SIGKILL to what is left after `graceMs`; resolves once it is
+ * gone. `onKill` hears when SIGTERM was not enough.
+ * @example await stopGroup(spawnGroup('npx', ['wrangler', 'dev'], { cwd }));
+ */
+export async function stopGroup(
+  child: ChildProcess,
+  { graceMs = 10_000, onKill }: { graceMs?: number; onKill?: (pgid: number) => void } = {},
+): Promise<void> {
   const pgid = child.pid;
-  if (pgid === undefined || !groupAlive(pgid)) return;
+  if (pgid === undefined || !processGroupAlive(pgid)) return;
   const running = child.exitCode === null && child.signalCode === null;
   const exited = running ? once(child, 'exit') : Promise.resolve();
   process.kill(-pgid, 'SIGTERM');
@@ -64,7 +72,10 @@ export async function stopGroup(child: ChildProcess, graceMs = 10_000): Promise<
   clearTimeout(timer);
   // The group's grandchildren (workerd) have no event to await: look until they are gone.
   const deadline = Date.now() + graceMs;
-  while (groupAlive(pgid) && Date.now() < deadline) await pause(100);
-  if (groupAlive(pgid)) process.kill(-pgid, 'SIGKILL');
-  while (groupAlive(pgid)) await pause(50);
+  while (processGroupAlive(pgid) && Date.now() < deadline) await pause(100);
+  if (processGroupAlive(pgid)) {
+    onKill?.(pgid);
+    process.kill(-pgid, 'SIGKILL');
+  }
+  while (processGroupAlive(pgid)) await pause(50);
 }

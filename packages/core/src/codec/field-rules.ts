@@ -68,3 +68,26 @@ function hint(value: unknown): string {
   if (value instanceof Uint8Array) return " (declare the column's kind as 'bytes')";
   return '';
 }
+
+/** How a codec turns the stored form of each typed column back into its value. */
+export interface KindRevivers {
+  date(value: unknown, field: string): Date;
+  bigint(value: unknown, field: string): bigint;
+  bytes(value: unknown, field: string): Uint8Array;
+}
+
+/** Revives the typed columns of a decoded row in place; null and absent fields stay as they are. */
+export function reviveKinds(
+  row: Record<string, unknown>,
+  kinds: ColumnKinds,
+  revive: KindRevivers,
+): Record<string, unknown> {
+  for (const field of Object.keys(kinds)) {
+    const kind = kinds[field];
+    if (kind !== 'date' && kind !== 'bigint' && kind !== 'bytes') continue;
+    if (!Object.hasOwn(row, field)) continue;
+    const value = row[field];
+    if (value !== null) row[field] = revive[kind](value, field);
+  }
+  return row;
+}

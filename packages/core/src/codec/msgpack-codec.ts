@@ -1,7 +1,7 @@
 import { decode, Encoder } from '@msgpack/msgpack';
 import { fromBase64 } from '../bytes.js';
 import { decodeFailed, encodeFailed, typeName } from './failures.js';
-import { assertFits, type KindRules, kindOf } from './field-rules.js';
+import { assertFits, type KindRules, kindOf, reviveKinds } from './field-rules.js';
 import { isPlainObject, MAX_JSON_DEPTH } from './json-data.js';
 import type { Codec, ColumnKinds } from './types.js';
 
@@ -65,17 +65,7 @@ function encodeRow(row: Readonly<Record<string, unknown>>, kinds: ColumnKinds): 
 }
 
 function decodeRow(data: string | Uint8Array, kinds: ColumnKinds): Record<string, unknown> {
-  const row = parse(data);
-  for (const field of Object.keys(kinds)) {
-    if (!Object.hasOwn(row, field)) continue;
-    const value = row[field];
-    if (value === null) continue;
-    const kind = kinds[field];
-    if (kind === 'date') row[field] = toDate(value, field);
-    else if (kind === 'bigint') row[field] = toBigInt(value, field);
-    else if (kind === 'bytes') row[field] = toBytes(value, field);
-  }
-  return row;
+  return reviveKinds(parse(data), kinds, { date: toDate, bigint: toBigInt, bytes: toBytes });
 }
 
 function parse(data: string | Uint8Array): Record<string, unknown> {

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { canConnect, freePort } from '@strata/devstack';
 
 /**
  * A redis-server of the test's own, with every write in its append-only file before the reply
@@ -73,7 +73,7 @@ export async function startAofRedis(binary = 'redis-server', startTimeoutMs = 10
     const deadline = Date.now() + startTimeoutMs;
     while (Date.now() < deadline) {
       if (c.exitCode !== null) throw new Error(`redis-server exited with ${c.exitCode}: ${stderr.trim()}`);
-      if (await canConnect(port)) return;
+      if (await canConnect('127.0.0.1', port, 200)) return;
       // A port has no event to await; bounded by the deadline.
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -110,31 +110,4 @@ export async function startAofRedis(binary = 'redis-server', startTimeoutMs = 10
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === 'object') resolve(address.port);
-        else reject(new Error('no port'));
-      });
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(200, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
 }

@@ -10,6 +10,7 @@ export { neonLocalConfig } from './neon/client-config.js';
 export { type NeonServerOptions, startNeonServer } from './neon/server.js';
 export { canConnect, freePort } from './net.js';
 export { processGroupAlive, spawnGroup, stopGroup, waitForLine } from './process-group.js';
+export { type CommandOutcome, runCommand } from './run-command.js';
 export { createScratchDatabase, type ScratchDatabase, withDatabase } from './scratch-database.js';
 export {
   DevstackError,

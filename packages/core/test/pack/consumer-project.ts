@@ -1,31 +1,14 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type CommandOutcome, runCommand } from '@strata/devstack';
 import { repoRoot, type WorkspacePackage } from './workspace-packages.js';
 
-export interface RunOutcome {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type RunOutcome = CommandOutcome;
 
 /** Runs a command to its end and collects what it printed; never throws for a non-zero exit. */
-export function run(command: string, args: readonly string[], cwd: string): Promise<RunOutcome> {
-  const proc = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  proc.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  return new Promise((resolve, reject) => {
-    proc.on('error', reject);
-    proc.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+export const run = (command: string, args: readonly string[], cwd: string): Promise<RunOutcome> =>
+  runCommand(command, args, { cwd });
 
 /** Like run, but a non-zero exit is an error that carries the output. */
 export async function runOk(command: string, args: readonly string[], cwd: string): Promise<RunOutcome> {

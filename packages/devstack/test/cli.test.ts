@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { neon, neonConfig } from '@neondatabase/serverless';
@@ -11,11 +11,18 @@ import { neonLocalConfig } from '../src/neon/client-config.js';
 import { canConnect } from '../src/net.js';
 import type { DevstackInfo } from '../src/types.js';
 
-const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const built = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+// The bin as `npm install` linked it on a fresh checkout: the committed launcher, which runs dist.
+const linked = fileURLToPath(new URL('../../../node_modules/.bin/strata-devstack', import.meta.url));
+const launcher = fileURLToPath(new URL('../bin/strata-devstack.mjs', import.meta.url));
+
+it('npm install linked strata-devstack to the committed launcher', () => {
+  expect(realpathSync(linked)).toBe(realpathSync(launcher));
+});
 
 it('strata-devstack prints its endpoints, serves them, and stops on SIGTERM', async () => {
-  expect(existsSync(cli), 'build first: npm run build (npm test does)').toBe(true);
-  const child = spawn(process.execPath, [cli, '--json', '--embedded', 'never'], {
+  expect(existsSync(built), 'build first: npm run build (npm test does)').toBe(true);
+  const child = spawn(linked, ['--json', '--embedded', 'never'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = once(child, 'exit');
@@ -42,8 +49,8 @@ it('strata-devstack prints its endpoints, serves them, and stops on SIGTERM', as
 });
 
 it('without --json it prints a .dev.vars block a Worker can use as it is, and says when it is ready', async () => {
-  expect(existsSync(cli), 'build first: npm run build (npm test does)').toBe(true);
-  const child = spawn(process.execPath, [cli, '--embedded', 'never'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  expect(existsSync(built), 'build first: npm run build (npm test does)').toBe(true);
+  const child = spawn(linked, ['--embedded', 'never'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = once(child, 'exit');
   const ready = new Promise<void>((resolve) => {
     createInterface({ input: child.stderr! }).on('line', (line) => {

@@ -139,7 +139,12 @@ describe('write-behind', () => {
   it('refuses (L2_UNAVAILABLE) while L2 is down, and (QUEUE_UNAVAILABLE) when the queue is', async () => {
     const closed = await freePort();
     const deadL2 = createUpstashL2({ url: `http://127.0.0.1:${closed}`, token: 't' });
-    const strata = new Strata({ l2: deadL2, l3: stack.l3, writeBehind: { queue: createMemoryQueue() }, schemas: [schema] });
+    const strata = new Strata({
+      l2: deadL2,
+      l3: stack.l3,
+      writeBehind: { queue: createMemoryQueue() },
+      schemas: [schema],
+    });
     // Nothing can order the write against those already queued: nothing is acknowledged, nothing written.
     const down = await strata.set(schema, { id: 'no-l2', username: 'no-l2' }).catch((e: unknown) => e);
     expect(isStrataError(down, 'L2_UNAVAILABLE')).toBe(true);

@@ -22,7 +22,11 @@ import type { WriteQueue } from './queue/types.js';
 import type { Scheduler } from './scheduler.js';
 import type { CompiledSchema, WriteMode } from './schema/types.js';
 
-/** Where deferred work (L2 fills, bus publishes) goes; see `background` below. */
+/**
+ * Where deferred work (L2 fills, bus publishes) goes: the `background` option.
+ * @example
+ * const background: Background = ctx.waitUntil.bind(ctx); // or 'await' (default), or 'track'
+ */
 export type Background = 'await' | 'track' | ((work: Promise<unknown>) => void);
 
 const positiveInt = check.number(check.int, check.gt(0));

@@ -17,8 +17,7 @@ export async function roundTripsSuite(stack) {
     ...common,
     prefix: 'rtwb',
     schema: { writeMode: 'write-behind' },
-    queue: createMemoryQueue(),
-    writeBehindFlushThreshold: 1_000_000,
+    writeBehind: { queue: createMemoryQueue(), threshold: 1_000_000 },
   });
   const { strata, schema } = a;
   await strata.migrate();

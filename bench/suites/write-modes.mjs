@@ -35,7 +35,7 @@ export async function writeModesSuite(stack, { quick = false } = {}) {
     const { strata, schema } = stack.strata({
       prefix: `wm${out.length}`,
       schema: { writeMode: q ? 'write-behind' : 'write-through' },
-      ...(q && { queue: q, writeBehindFlushThreshold: 1_000_000 }),
+      ...(q && { writeBehind: { queue: q, threshold: 1_000_000 } }),
     });
     if (!migrated) await strata.migrate();
     migrated = true;

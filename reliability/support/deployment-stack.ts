@@ -209,16 +209,18 @@ export async function deploy(
     return {
       l2: createIoredisL2(l2),
       l3: createDrizzleL3(drizzle(pool), { migrationsSchema: dbs.ops }),
-      bus: createRedisPubSubBus({
-        redis: bus,
-        ...(!shared && tenant === 'b' && { channel: `${prefix}:invalidate` }),
-      }),
-      queue: createRedisStreamQueue(queueOptions),
+      coherence: {
+        bus: createRedisPubSubBus({
+          redis: bus,
+          ...(!shared && tenant === 'b' && { channel: `${prefix}:invalidate` }),
+        }),
+      },
+      // threshold: flushes only when the model asks for them
+      writeBehind: { queue: createRedisStreamQueue(queueOptions), threshold: 1_000_000 },
       keyPrefix: prefix,
       schemas: [schemas[tenant]],
-      defaultL1Ttl: '10m', // coherence must come from the bus, not from short TTLs
+      ttl: { l1: '10m' }, // coherence must come from the bus, not from short TTLs
       timeouts: { l2: '2s', l3: '10s', queue: '5s' },
-      writeBehindFlushThreshold: 1_000_000, // flushes only when the model asks for them
       instanceId: `${prefix}-${inst}`,
     };
   };
@@ -250,7 +252,7 @@ export async function deploy(
       const pool = new pg.Pool({ connectionString: dbs.databaseUrl, max: 2 });
       pool.on('error', () => {});
       const clients = [redisClient(redis.url), redisClient(redis.url), redisClient(redis.url)];
-      const { bus: _bus, ...rest } = config(tenant, `fresh-${tenant}`, pool, clients);
+      const { coherence: _coherence, ...rest } = config(tenant, `fresh-${tenant}`, pool, clients);
       const strata = new Strata(rest);
       return {
         strata,

@@ -110,9 +110,11 @@ export function restartSuite(label: string): RestartSuite {
         l3: createDrizzleL3(db, { migrationsSchema: store.name }),
         clock,
         keyPrefix,
-        defaultL1Ttl: L1_TTL,
+        ttl: { l1: L1_TTL },
         ...(options.writeBehind && {
-          queue: createRedisStreamQueue({ url: store.redisUrl, keyPrefix, allowVolatile: true }),
+          writeBehind: {
+            queue: createRedisStreamQueue({ url: store.redisUrl, keyPrefix, allowVolatile: true }),
+          },
         }),
         schemas: [store.schema(options.writeBehind ? 'write-behind' : 'write-through')],
       });

@@ -49,13 +49,15 @@ function strataThroughProxy(options: { writeBehind?: boolean; stream?: string } 
     timeouts: { l2: '1s', l3: L3_TIMEOUT },
     ...(options.writeBehind && {
       // allowVolatile: the test Redis has no AOF; this suite breaks Postgres, not Redis.
-      queue: createRedisStreamQueue({
-        url: store.redisUrl,
-        keyPrefix: store.name,
-        stream: options.stream!,
-        claimIdleMs: 200,
-        allowVolatile: true,
-      }),
+      writeBehind: {
+        queue: createRedisStreamQueue({
+          url: store.redisUrl,
+          keyPrefix: store.name,
+          stream: options.stream!,
+          claimIdleMs: 200,
+          allowVolatile: true,
+        }),
+      },
     }),
     schemas: [store.schema(options.writeBehind ? 'write-behind' : 'write-through')],
   });

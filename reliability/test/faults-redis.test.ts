@@ -80,13 +80,15 @@ function strataOver(
     breaker: { failureThreshold: 3, cooldown: COOLDOWN },
     ...(options.writeBehind && {
       // spawnRedisServer runs without AOF: allowVolatile (this suite restarts Redis on purpose).
-      queue: createRedisStreamQueue({
-        redis: options.queueClient ?? c,
-        keyPrefix: store.name,
-        allowVolatile: true,
-        stream: options.stream ?? `${store.name}:writes`,
-        claimIdleMs: 200,
-      }),
+      writeBehind: {
+        queue: createRedisStreamQueue({
+          redis: options.queueClient ?? c,
+          keyPrefix: store.name,
+          allowVolatile: true,
+          stream: options.stream ?? `${store.name}:writes`,
+          claimIdleMs: 200,
+        }),
+      },
     }),
     schemas: [store.schema(options.writeBehind ? 'write-behind' : 'write-through')],
   });

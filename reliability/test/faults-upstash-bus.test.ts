@@ -29,12 +29,14 @@ function instance(clock: ManualClock) {
   const strata = new Strata({
     l2: createUpstashL2({ ...upstashEndpoint(), retry: false } as never),
     l3: createDrizzleL3(suite.store.db, { migrationsSchema: suite.store.name }),
-    bus: createUpstashLogBus({
-      url: suite.proxy.url,
-      token: upstashEndpoint().token,
-      stream: `${suite.store.name}:log`,
-    }),
-    invalidationPollMs: POLL_MS,
+    coherence: {
+      bus: createUpstashLogBus({
+        url: suite.proxy.url,
+        token: upstashEndpoint().token,
+        stream: `${suite.store.name}:log`,
+      }),
+      pollInterval: POLL_MS,
+    },
     clock,
     keyPrefix: suite.store.name,
     timeouts: { l2: BUS_TIMEOUT },

@@ -27,7 +27,7 @@ describe('hostile input', () => {
 
   beforeAll(async () => {
     stack = await tierStack('hostile');
-    strata = stack.strata({ schemas: [schema()], encryptionKey: KEY, bus: stack.bus() });
+    strata = stack.strata({ schemas: [schema()], encryptionKey: KEY, coherence: { bus: stack.bus() } });
     opened.push(strata);
     await strata.setMany('hostile', SEED);
     await strata.getMany('hostile', ['h1', 'h2', 'h3']);
@@ -312,7 +312,11 @@ describe('hostile input', () => {
   });
 
   it('malformed invalidation messages are dropped; a valid one after them still applies', async () => {
-    const receiver = stack.strata({ schemas: [schema()], encryptionKey: KEY, bus: stack.bus() });
+    const receiver = stack.strata({
+      schemas: [schema()],
+      encryptionKey: KEY,
+      coherence: { bus: stack.bus() },
+    });
     opened.push(receiver);
     await receiver.get('hostile', 'h1');
     const applied = receiver.stats().invalidationsApplied;
@@ -445,14 +449,15 @@ describe('hostile input', () => {
     const configs: [string, Record<string, unknown>][] = [
       ['keyPrefix', { keyPrefix: 'bad prefix *' }],
       ['unknown', { bogus: true }],
-      ['defaultL1Ttl', { defaultL1Ttl: 'soon' }],
+      ['ttl.l1', { ttl: { l1: 'soon' } }],
+      ['defaultL1Ttl', { defaultL1Ttl: '1m' }],
       ['l1.maxEntries', { l1: { maxEntries: -1 } }],
       ['timeouts.l2', { timeouts: { l2: '-5s' } }],
       ['encryptionKey', { encryptionKey: 'too short' }],
       ['encryptionKey', { encryptionKey: { keys: { a: KEY }, current: 'b' } }],
       ['encryptionKey', { encryptionKey: { keys: { 'bad.id': KEY }, current: 'bad.id' } }],
       ['l3', { l3: { findMany: 1 } }],
-      ['bus', { bus: {} }],
+      ['coherence.bus', { coherence: { bus: {} } }],
       ['schemas', { schemas: [{}] }],
       [
         'writeMode',

@@ -51,7 +51,7 @@ describe('key rotation', () => {
 
   it('rows written under k1 read after rotation, are moved to k2 by reencrypt, and read with k2 alone', async () => {
     const schema = stack.schemaOf({ name: 'rot_main' });
-    const before = open({ schemas: [schema], encryptionKey: OLD, bus: stack.bus() });
+    const before = open({ schemas: [schema], encryptionKey: OLD, coherence: { bus: stack.bus() } });
     for (let i = 0; i < ROWS; i++) {
       await before.set(schema, { id: `r${String(i).padStart(2, '0')}`, name: `n${i}`, email: emailOf(i) });
       tally.writesAcknowledged += 1;
@@ -60,7 +60,7 @@ describe('key rotation', () => {
     expect((await l3Emails()).every(([, e]) => e?.startsWith('v1.k1.'))).toBe(true);
 
     // Another instance, rotated: reads the k1 rows (from L2 and, after invalidation, from L3).
-    const rotated = open({ schemas: [schema], encryptionKey: ROTATED, bus: stack.bus() });
+    const rotated = open({ schemas: [schema], encryptionKey: ROTATED, coherence: { bus: stack.bus() } });
     for (let i = 0; i < ROWS; i += 3) {
       expect((await rotated.get(schema, `r${String(i).padStart(2, '0')}`)).email).toBe(emailOf(i));
     }
@@ -135,7 +135,11 @@ describe('key rotation', () => {
         },
       },
     });
-    const writer = open({ schemas: [schema], encryptionKey: OLD, queue: createMemoryQueue() });
+    const writer = open({
+      schemas: [schema],
+      encryptionKey: OLD,
+      writeBehind: { queue: createMemoryQueue() },
+    });
     await writer.setMany(
       schema,
       Array.from({ length: 10 }, (_, i) => ({ id: `w${i}`, name: `w${i}`, email: emailOf(100 + i) })),
@@ -148,7 +152,11 @@ describe('key rotation', () => {
     ]);
 
     // Between reencrypt's read and its UPDATE, another instance writes w3: that write must stand.
-    const other = open({ schemas: [schema], encryptionKey: ROTATED, queue: createMemoryQueue() });
+    const other = open({
+      schemas: [schema],
+      encryptionKey: ROTATED,
+      writeBehind: { queue: createMemoryQueue() },
+    });
     let raced = false;
     const racingL3: L3Tier = new Proxy(stack.l3, {
       get(target, prop) {
@@ -167,7 +175,7 @@ describe('key rotation', () => {
       },
     });
     const queue = createMemoryQueue();
-    const rotated = open({ schemas: [schema], encryptionKey: ROTATED, queue, l3: racingL3 });
+    const rotated = open({ schemas: [schema], encryptionKey: ROTATED, writeBehind: { queue }, l3: racingL3 });
     calls.beforeSet = 0;
     calls.afterSet = 0;
     const result = await rotated.reencrypt(schema);

@@ -53,9 +53,9 @@ describe.each<L2Kind>(['ioredis', 'upstash'])('races: %s L2, Redis pub/sub bus, 
     instances = Array.from({ length: INSTANCES }, () =>
       stack.strata({
         schemas: [schema],
-        bus: stack.bus(),
+        coherence: { bus: stack.bus() },
         encryptionKey: testKey(7),
-        defaultL1Ttl: '10m', // coherence must come from the bus, not from short TTLs
+        ttl: { l1: '10m' }, // coherence must come from the bus, not from short TTLs
         timeouts: { l2: '5s', l3: '10s' },
       }),
     );

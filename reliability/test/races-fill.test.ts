@@ -65,12 +65,12 @@ describe('races: a read on another instance that raced a write', () => {
     const schema = stack.schemaOf({ name: 'fill' });
     const config = () => ({
       schemas: [schema],
-      bus: stack.bus(),
+      coherence: { bus: stack.bus() },
       encryptionKey: testKey(3),
-      defaultL1Ttl: '10m' as const,
+      ttl: { l1: '10m' as const },
     });
     const a = stack.strata(config());
-    const b = stack.strata({ ...config(), l3: gatedL3(), bus: slowBus() });
+    const b = stack.strata({ ...config(), l3: gatedL3(), coherence: { bus: slowBus() } });
     const c = stack.strata(config());
     opened.push(a, b, c);
     for (const s of opened) await s.find(schema, 'warm-up');

@@ -43,7 +43,13 @@ async function twoApps(redisUrl: string, samePrefix: boolean) {
         const queue = createRedisStreamQueue({ url: redisUrl, keyPrefix, allowVolatile: true });
         const l3 = createDrizzleL3(store.db, { migrationsSchema: store.name });
         const strata = track(
-          new Strata({ l2: createIoredisL2(redisUrl), l3, keyPrefix, queue, schemas: [schema] }),
+          new Strata({
+            l2: createIoredisL2(redisUrl),
+            l3,
+            keyPrefix,
+            writeBehind: { queue },
+            schemas: [schema],
+          }),
         );
         return { strata, queue };
       };

@@ -43,9 +43,9 @@ describe('a commit reply held in the network', () => {
         new Strata({
           l2: createIoredisL2(store.redisUrl),
           l3: createDrizzleL3(db, { migrationsSchema: store.name }),
-          bus: createRedisPubSubBus({ url: store.redisUrl, channel: `${store.name}:bus` }),
+          coherence: { bus: createRedisPubSubBus({ url: store.redisUrl, channel: `${store.name}:bus` }) },
           keyPrefix: store.name,
-          defaultL1Ttl: '10m', // coherence from versions and the bus, not from short TTLs
+          ttl: { l1: '10m' }, // coherence from versions and the bus, not from short TTLs
           schemas: [schema],
         }),
       );

@@ -50,13 +50,18 @@ describe('secrets', () => {
     // The same table and name (the aad binds a value to its schema name), written behind.
     const behind = stack.schemaOf({ name: 'sec', writeMode: 'write-behind' });
     const keyring = { keys: { k1: K1, k2: K2 }, current: 'k2' };
-    const a = stack.strata({ schemas: [through], encryptionKey: keyring, logger, bus: stack.bus() });
+    const a = stack.strata({
+      schemas: [through],
+      encryptionKey: keyring,
+      logger,
+      coherence: { bus: stack.bus() },
+    });
     const wb = stack.strata({
       schemas: [behind],
       encryptionKey: keyring,
       logger,
-      bus: stack.bus(),
-      queue: createMemoryQueue(),
+      coherence: { bus: stack.bus() },
+      writeBehind: { queue: createMemoryQueue() },
     });
     opened.push(wb);
     const old = stack.strata({

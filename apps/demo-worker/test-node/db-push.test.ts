@@ -68,7 +68,7 @@ function demoStrata(): Strata {
     // The real L2 (the devstack's Upstash endpoint): write-behind schemas need one.
     l2: createUpstashL2(testDevstack().upstash!),
     l3: createDrizzleL3(drizzle(pool), { migrationsSchema: DEMO_PG_SCHEMA }),
-    queue: createMemoryQueue(),
+    writeBehind: { queue: createMemoryQueue() },
     // Needed only because players.email is `encrypted`.
     encryptionKey: new Uint8Array(32).fill(7),
     keyPrefix,

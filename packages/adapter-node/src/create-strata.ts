@@ -6,8 +6,9 @@ import {
   type L3Tier,
   Strata,
   type StrataConfig,
+  strataDefaults,
 } from '@strata/core';
-import { toMs, withTimeout } from '@strata/core/driver';
+import { invalidationChannel as defaultChannel, toMs, withTimeout } from '@strata/core/driver';
 import { connectL3 } from './connect/connect-l3.js';
 import type { Driver } from './connect/driver.js';
 import { checkQueueDurability, connectRedisTiers, type WriteBehindQueue } from './connect/redis-tiers.js';
@@ -17,9 +18,23 @@ import { nodeScheduler } from './scheduler.js';
 /** How long `shutdown()` waits for the L3 pool's connections to close. */
 const POOL_END_TIMEOUT_MS = 5_000;
 
-/** What `createStrata` wires; every other `StrataConfig` field is passed through to `new Strata`. */
+/** `StrataConfig`'s write-behind options, with the queue named instead of built. */
+export interface NodeWriteBehindOptions extends Omit<NonNullable<StrataConfig['writeBehind']>, 'queue'> {
+  /**
+   * The write-behind queue. Default: none unless a schema is write-behind, then 'redis-stream'
+   * with `redisUrl` (durable when that Redis has AOF on: see `allowVolatileQueue`) and 'memory'
+   * otherwise (a crash loses what it holds). The stream is `{keyPrefix}:writes`, the consumer group
+   * `{keyPrefix}:flushers`: apps with different keyPrefixes never flush each other's writes.
+   */
+  queue?: WriteBehindQueue;
+}
+
+/**
+ * What `createStrata` wires (the tiers, the bus, the scheduler) is built from URLs; every other
+ * `StrataConfig` option is passed through to `new Strata`.
+ */
 export interface CreateStrataOptions
-  extends Omit<StrataConfig, 'l2' | 'l3' | 'bus' | 'queue' | 'scheduler' | 'schemas'> {
+  extends Omit<StrataConfig, 'l2' | 'l3' | 'coherence' | 'writeBehind' | 'scheduler'> {
   /** Postgres for L3. */
   databaseUrl: string;
   /** Redis over TCP: L2 (ioredis), the pub/sub bus and the Redis Stream write queue. */
@@ -39,13 +54,8 @@ export interface CreateStrataOptions
    * Default: the L3 timeout, at most 5 s; 0 turns it off.
    */
   idleInTransactionTimeout?: Duration;
-  /**
-   * The write-behind queue. Default: none unless a schema is write-behind, then 'redis-stream'
-   * with `redisUrl` (durable when that Redis has AOF on: see `allowVolatileQueue`) and 'memory'
-   * otherwise (a crash loses what it holds). The stream is `{keyPrefix}:writes`, the consumer group
-   * `{keyPrefix}:flushers`: apps with different keyPrefixes never flush each other's writes.
-   */
-  writeBehind?: WriteBehindQueue;
+  /** Write-behind: the queue by name, and StrataConfig's flush options. */
+  writeBehind?: NodeWriteBehindOptions;
   /**
    * The Redis Stream queue checks at start-up that its Redis has an append-only file
    * (`appendonly yes`), and `createStrata` rejects with INVALID_CONFIG when it has not (a Redis
@@ -105,7 +115,7 @@ export async function wireStrata(
     upstash,
     driver,
     maxConnections,
-    writeBehind,
+    writeBehind: { queue: writeBehindQueue, ...flushOptions } = {},
     invalidationChannel,
     writeStream,
     allowVolatileQueue,
@@ -115,8 +125,8 @@ export async function wireStrata(
     beforeShutdown,
     ...config
   } = options;
-  const prefix = config.keyPrefix ?? 'strata';
-  const l3TimeoutMs = toMs(config.timeouts?.l3 ?? '10s', 'timeouts.l3');
+  const prefix = config.keyPrefix ?? strataDefaults.keyPrefix;
+  const l3TimeoutMs = toMs(config.timeouts?.l3 ?? strataDefaults.timeouts.l3, 'timeouts.l3');
   const connection = await connectL3({
     databaseUrl,
     driver,
@@ -132,9 +142,9 @@ export async function wireStrata(
     const tiers = await connectRedisTiers({
       redisUrl,
       upstash,
-      writeBehind,
+      writeBehind: writeBehindQueue,
       needsQueue: options.schemas.some((s) => (s.writeMode ?? config.defaultWriteMode) === 'write-behind'),
-      invalidationChannel: invalidationChannel ?? `${prefix}:invalidate`,
+      invalidationChannel: invalidationChannel ?? defaultChannel(prefix),
       keyPrefix: prefix,
       writeStream,
       allowVolatileQueue,
@@ -143,10 +153,18 @@ export async function wireStrata(
     try {
       await checkQueueDurability(
         tiers.queue,
-        toMs(config.timeouts?.queue ?? '5s', 'timeouts.queue'),
+        toMs(config.timeouts?.queue ?? strataDefaults.timeouts.queue, 'timeouts.queue'),
         (m, e) => config.logger?.warn(m, { error: String(e) }),
       );
-      strata = new Strata({ ...config, ...tiers, l3, scheduler: nodeScheduler() });
+      const { l2, bus, queue } = tiers;
+      strata = new Strata({
+        ...config,
+        l2,
+        l3,
+        coherence: { bus },
+        writeBehind: { ...flushOptions, queue },
+        scheduler: nodeScheduler(),
+      });
     } catch (error) {
       await Promise.allSettled([tiers.l2?.close(), tiers.bus?.close(), tiers.queue?.close()]);
       throw error;

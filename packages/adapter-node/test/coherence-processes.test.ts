@@ -22,7 +22,7 @@ it("a write in one Node process is gone from another process's L1: time to coher
   const a = new Strata({
     l2: createIoredisL2(redisUrl),
     l3: createDrizzleL3(db, { migrationsSchema: name }),
-    bus: createRedisPubSubBus({ url: redisUrl, channel: name }),
+    coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: name }) },
     keyPrefix: name,
     schemas: [schema],
   });

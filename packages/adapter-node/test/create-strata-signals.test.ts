@@ -83,7 +83,7 @@ it('exits 1 and says why when the shutdown flush fails', async () => {
     redisUrl,
     keyPrefix: name,
     schemas: [items],
-    writeBehind: 'memory',
+    writeBehind: { queue: 'memory' },
     migrationsSchema: name,
     handleSignals: false,
   });
@@ -96,7 +96,7 @@ it('exits 1 and says why when the shutdown flush fails', async () => {
     redisUrl,
     keyPrefix: name,
     schemas: [items],
-    writeBehind: 'memory',
+    writeBehind: { queue: 'memory' },
     logger: { debug() {}, info() {}, warn() {}, error },
     handleSignals: { signals: ['SIGUSR2'], exit },
   });

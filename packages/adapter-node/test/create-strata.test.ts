@@ -125,7 +125,10 @@ it('wires Neon HTTP', async () => {
 it('refuses contradictory or incomplete wiring with INVALID_CONFIG', async () => {
   const cases: [Partial<Parameters<typeof createStrata>[0]>, RegExp][] = [
     [{ upstash: { url: 'http://127.0.0.1:1', token: 't' } }, /redisUrl or upstash, not both/],
-    [{ redisUrl: undefined, writeBehind: 'redis-stream' }, /needs redisUrl/],
+    [
+      { redisUrl: undefined, writeBehind: { queue: 'redis-stream' } },
+      /writeBehind.queue 'redis-stream' needs redisUrl/,
+    ],
     [{ databaseUrl: 'mysql://x' }, /give `driver` explicitly/],
     // Core's own validation, with the tiers already opened: they are closed again.
     [{ instanceId: '' }, /instanceId/],

@@ -53,13 +53,15 @@ it('kill -9 of a write-behind process mid-stream loses no acknowledged write', a
     l2: createIoredisL2(redisUrl),
     l3: createDrizzleL3(db, { migrationsSchema: name }),
     // allowVolatile: this machine's Redis has no AOF; the test kills Node, not Redis.
-    queue: createRedisStreamQueue({
-      url: redisUrl,
-      keyPrefix: name,
-      stream,
-      claimIdleMs: 200,
-      allowVolatile: true,
-    }),
+    writeBehind: {
+      queue: createRedisStreamQueue({
+        url: redisUrl,
+        keyPrefix: name,
+        stream,
+        claimIdleMs: 200,
+        allowVolatile: true,
+      }),
+    },
     keyPrefix: name,
     schemas: [schema],
   });

@@ -23,14 +23,16 @@ it('write-behind vs write-through: sets per second and L3 statements per 1,000 s
       l2: createIoredisL2(redisUrl),
       l3: createDrizzleL3(db, { migrationsSchema: name }),
       // allowVolatile: this machine's Redis has no AOF (see RedisStreamQueueOptions.allowVolatile).
-      queue: createRedisStreamQueue({
-        url: redisUrl,
-        keyPrefix: `${name}-${mode}`,
-        stream: `${name}:${mode}`,
-        allowVolatile: true,
-      }),
+      writeBehind: {
+        queue: createRedisStreamQueue({
+          url: redisUrl,
+          keyPrefix: `${name}-${mode}`,
+          stream: `${name}:${mode}`,
+          allowVolatile: true,
+        }),
+        threshold: 1_000_000, // flush once, at the end, to count statements per batch
+      },
       keyPrefix: `${name}-${mode}`,
-      writeBehindFlushThreshold: 1_000_000, // flush once, at the end, to count statements per batch
       schemas: [schema],
     });
     await strata.migrate();

@@ -1,5 +1,13 @@
 import { neon, neonConfig } from '@neondatabase/serverless';
-import { type CompiledSchema, createDrizzleL3, Strata, type StrataConfig, StrataError } from '@strata/core';
+import {
+  type CompiledSchema,
+  createDrizzleL3,
+  Strata,
+  type StrataConfig,
+  StrataError,
+  strataDefaults,
+} from '@strata/core';
+import { invalidationChannel } from '@strata/core/driver';
 import { createUpstashL2, createUpstashLogBus } from '@strata/core/upstash';
 import { drizzle } from 'drizzle-orm/neon-http';
 import type { QueueProducer } from './queue/bindings.js';
@@ -23,10 +31,14 @@ export interface StrataBindings {
   STRATA_ENCRYPTION_KEY?: string;
 }
 
-/** `createStrata`'s options: the schemas, plus any StrataConfig field except the tiers it builds. */
-export interface CreateStrataOptions
-  extends Omit<StrataConfig, 'l2' | 'l3' | 'bus' | 'schemas' | 'waitUntil' | 'deferred'> {
+/**
+ * `createStrata`'s options: the schemas, plus any StrataConfig option except what it wires (the
+ * tiers, the bus, `background`). `writeBehind.queue` defaults to the Cloudflare Queue binding.
+ */
+export interface CreateStrataOptions extends Omit<StrataConfig, 'l2' | 'l3' | 'coherence' | 'background'> {
   schemas: readonly CompiledSchema[];
+  /** How often the invalidation log (the Upstash log bus createStrata wires) is read. */
+  coherence?: Pick<NonNullable<StrataConfig['coherence']>, 'pollInterval'>;
   /** The env key of the write-behind queue's producer binding. Default 'WRITES'; used when it exists. */
   queueBinding?: string;
   /**
@@ -46,13 +58,13 @@ const instances = new WeakMap<object, Map<string, Strata>>();
  * exists), then the same instance for every later call with the same env object and schema names,
  * so L1 lives as long as the isolate. The first call's options win for that pair.
  *
- * Deferred work (L2 fills, bus publishes) runs in the background (`deferred: 'background'`): hand
+ * Deferred work (L2 fills, bus publishes) runs in the background (`background: 'track'`): hand
  * `strata.settled()` to the request's `ctx.waitUntil` — the Hono middleware (`@strata/adapter-workers/hono`)
  * does. Missing Upstash or database settings throw INVALID_CONFIG naming them.
  *
  * Vercel (and other fetch-style functions): pass `process.env`. Cloudflare Queues do not exist
  * there, so for write-behind pass the durable Redis Stream queue from `@strata/adapter-node`
- * (TCP Redis through ioredis; Node runtime, not Edge) as `options.queue`, and drain it from a
+ * (TCP Redis through ioredis; Node runtime, not Edge) as `options.writeBehind.queue`, and drain it from a
  * long-lived consumer or a cron route with `strata.flushDirty()`.
  *
  * @example
@@ -69,7 +81,7 @@ const instances = new WeakMap<object, Map<string, Strata>>();
  * // Vercel function: write-behind through a Redis Stream
  * import { createRedisStreamQueue } from '@strata/adapter-node';
  * const queue = createRedisStreamQueue({ url: process.env.REDIS_URL!, keyPrefix: 'shop' }); // needs AOF on
- * const strata = createStrata(process.env, { schemas, keyPrefix: 'shop', queue });
+ * const strata = createStrata(process.env, { schemas, keyPrefix: 'shop', writeBehind: { queue } });
  */
 export function createStrata(env: StrataBindings, options: CreateStrataOptions): Strata {
   let byKey = instances.get(env);
@@ -98,7 +110,9 @@ function build(env: StrataBindings, options: CreateStrataOptions): Strata {
   if (env.NEON_FETCH_ENDPOINT) neonConfig.fetchEndpoint = env.NEON_FETCH_ENDPOINT;
   else requireLocalEndpoint(databaseUrl);
   const producer = queueProducer(env, queueBinding);
-  const queue = config.queue ?? (producer && createCloudflareQueue(producer, { name: queueBinding }));
+  const queue =
+    config.writeBehind?.queue ?? (producer && createCloudflareQueue(producer, { name: queueBinding }));
+  const keyPrefix = config.keyPrefix ?? strataDefaults.keyPrefix;
   const encryptionKey = config.encryptionKey ?? env.STRATA_ENCRYPTION_KEY;
   return new Strata({
     ...config,
@@ -109,13 +123,15 @@ function build(env: StrataBindings, options: CreateStrataOptions): Strata {
     ),
     // Isolates cannot hold a subscription: the log bus is read before a read, at most this often.
     // Its stream lives under the key prefix, so apps (and tests) sharing a Redis stay apart.
-    bus: createUpstashLogBus({ ...upstash, stream: `${config.keyPrefix ?? 'strata'}:invalidate:log` }),
-    invalidationPollMs: config.invalidationPollMs ?? '1s',
+    coherence: {
+      ...config.coherence,
+      bus: createUpstashLogBus({ ...upstash, stream: `${invalidationChannel(keyPrefix)}:log` }),
+    },
     schemas,
     ...(encryptionKey !== undefined && { encryptionKey }),
-    ...(queue && { queue }),
+    writeBehind: { ...config.writeBehind, queue },
     // The instance outlives each request, and so would their waitUntil: the caller waits per request.
-    deferred: 'background',
+    background: 'track',
   });
 }
 

@@ -33,7 +33,7 @@ export interface StrataMiddlewareOptions extends CreateStrataOptions {
  * app.get('/players/:id', async (c) => c.json(await c.var.strata.get(players, c.req.param('id'))));
  * export default app;
  * @example
- * app.use(strata({ schemas: [players], env: process.env, queue })); // Vercel: see createStrata
+ * app.use(strata({ schemas: [players], env: process.env, writeBehind: { queue } })); // Vercel: see createStrata
  */
 export function strata(options: StrataMiddlewareOptions): MiddlewareHandler {
   const { env, ...rest } = options;

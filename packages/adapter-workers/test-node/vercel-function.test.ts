@@ -30,7 +30,7 @@ const queue = createRedisStreamQueue({ url: serviceUrls().redisUrl, keyPrefix: n
 // What a user writes in api/[[...route]].ts, with `export const GET = app.fetch; export const POST = app.fetch;`.
 const app = new Hono()
   // migrationsSchema: Strata's own tables in this file's schema too, dropped with it.
-  .use(strata({ schemas: [scores], env, queue, keyPrefix: name, migrationsSchema: name }))
+  .use(strata({ schemas: [scores], env, writeBehind: { queue }, keyPrefix: name, migrationsSchema: name }))
   .get('/api/scores/:id', async (c) => c.json(await c.var.strata.get(scores, c.req.param('id'))))
   .post('/api/scores', async (c) => {
     const body = (await c.req.json()) as { id: string; points: number };

@@ -67,7 +67,7 @@ describe('createStrata', () => {
     expect(b.stats()).toMatchObject({ hits: { l2: 1 }, l3Reads: 0, errors: 0 });
 
     // The write's invalidation reaches b's L1 through the log bus (its stream is under keyPrefix),
-    // read at most every invalidationPollMs (1 s by default).
+    // read at most every coherence.pollInterval (1 s by default).
     await a.set(players, { id: 'p1', username: 'grace' });
     await a.settled();
     const seen = await waitFor('b reads the new name', async () => {

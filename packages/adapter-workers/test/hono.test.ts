@@ -140,7 +140,7 @@ describe('strata() Hono middleware', () => {
         schemas: [t.schema],
         queueBinding: 'WB',
         keyPrefix: wbPrefix,
-        writeBehindMaxRetry: WB_MAX_RETRY,
+        writeBehind: { maxRetry: WB_MAX_RETRY },
       }),
     );
     wb.put('/items/:id', async (c) => {

@@ -75,7 +75,7 @@ describe('handleWriteBatch', () => {
       { id: 'ok', attempts: 1, body: t.write('k1', 1) },
       { id: 'not-json', attempts: 1, body: '{not json' },
       { id: 'unknown', attempts: 3, body: unknownSchema },
-      { id: 'poison-1st', attempts: 1, body: poison('k2') }, // retries left (writeBehindMaxRetry 2)
+      { id: 'poison-1st', attempts: 1, body: poison('k2') }, // retries left (writeBehind.maxRetry 2)
       { id: 'poison-2nd', attempts: 2, body: poison('k3') }, // none left: dead
     ]);
     const result = await handleWriteBatch(t.producer(), batch.seen);

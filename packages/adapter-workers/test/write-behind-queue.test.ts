@@ -94,7 +94,7 @@ describe('write-behind on Cloudflare Queues', () => {
     const dead = await waitFor('d2 dead-lettered', async () =>
       ((await t.deadLetters()) as WriteDeadLetter[]).find((l) => l.write?.id === 'd2'),
     );
-    // NOT NULL (23502) on `name`: rejected, retried, rejected again at writeBehindMaxRetry, then dead.
+    // NOT NULL (23502) on `name`: rejected, retried, rejected again at writeBehind.maxRetry, then dead.
     expect(dead).toEqual({
       handle: expect.any(String),
       write: poison,

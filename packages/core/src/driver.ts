@@ -3,6 +3,7 @@
 // the adapters share (timeouts, the circuit breaker, queue errors, migration records). Apps need
 // none of it: their names are in `@strata/core`. The conformance suites are `@strata/core/testing`.
 
+export { invalidationChannel } from './bus/channel.js';
 export { BusDelivery } from './bus/delivery.js';
 export { encodeInvalidation } from './bus/message.js';
 export type { BusHandlers, BusStats, Invalidation, InvalidationBus } from './bus/types.js';

@@ -5,7 +5,7 @@
 
 export type { InvalidationBus } from './bus/types.js';
 export type { Codec } from './codec/types.js';
-export type { StrataConfig } from './config.js';
+export { type Background, type StrataConfig, strataDefaults } from './config.js';
 export type { KeyMaterial, KeyringOptions } from './crypto/types.js';
 export type { Duration } from './duration.js';
 export type { Id } from './engine/ids.js';

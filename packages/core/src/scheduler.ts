@@ -1,7 +1,7 @@
 /**
  * Repeating timers, lent by a host that has them (a long-lived Node process). With one, Strata
  * sweeps expired L1 entries every `l1.sweepEvery` and flushes write-behind writes every
- * `writeBehindFlushInterval`; without one (Workers, functions) expiry is lazy and flushes are
+ * `writeBehind.flushInterval`; without one (Workers, functions) expiry is lazy and flushes are
  * driven by calls. Core never starts a timer on its own.
  *
  * @example

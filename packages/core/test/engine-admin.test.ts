@@ -107,7 +107,7 @@ describe('bad schemas, configs and arguments get typed errors', () => {
   });
 
   it('config errors name the field', () => {
-    expectCode(() => new Strata({ defaultL1Ttl: '5 minutes' as never }), 'INVALID_CONFIG', 'defaultL1Ttl');
+    expectCode(() => new Strata({ ttl: { l1: '5 minutes' as never } }), 'INVALID_CONFIG', 'ttl.l1');
     expectCode(() => new Strata({ encryptionKey: new Uint8Array(31) }), 'INVALID_CONFIG');
     expectCode(() => new Strata({ l2: {} as never }), 'INVALID_CONFIG', 'l2');
     expectCode(() => new Strata({ l1: { maxEntries: -1 } }), 'INVALID_CONFIG', 'l1.maxEntries');

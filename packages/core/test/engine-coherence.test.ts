@@ -28,10 +28,9 @@ describe.each<BusKind>(['upstash-sse', 'log'])('L1 coherence across instances ov
       l2: stack.l2,
       l3: stack.l3,
       keyPrefix: stack.keyPrefix,
-      bus: makeBus(),
-      invalidationPollMs: POLL_MS,
+      coherence: { bus: makeBus(), pollInterval: POLL_MS },
       l1: { maxEntries: 1_000 },
-      defaultL1Ttl: '10m', // coherence must come from the bus, not from short TTLs
+      ttl: { l1: '10m' }, // coherence must come from the bus, not from short TTLs
       schemas: [schema],
     });
 

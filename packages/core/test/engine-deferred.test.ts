@@ -1,5 +1,5 @@
 /**
- * `deferred: 'background'` and `strata.settled()` against the real tiers: deferred work (here an L2
+ * The `background` option (`'track'`, a host's waitUntil, `'await'`) and `strata.settled()` against the real tiers: deferred work (here an L2
  * fill after an L3 hit) no longer holds up the call that caused it, and `settled()` waits for it.
  * The L2 used by the instance under test lets a test hold its writes (the `put` script) at a gate, so "returned
  * before the fill landed" is observed, not inferred from timing.
@@ -94,11 +94,11 @@ async function readByAnother(id: string) {
   return { row, hitsL2: other.stats().hits.l2, l3Reads: other.stats().l3Reads };
 }
 
-describe("deferred: 'background'", () => {
+describe("background: 'track'", () => {
   it('returns from a get that missed L2 before its fill lands; settled() waits for the fill', async () => {
     await rowInL3Only('bg-1');
     const gated = gatedL2();
-    const strata = newStrata({ l2: gated.l2, deferred: 'background' });
+    const strata = newStrata({ l2: gated.l2, background: 'track' });
 
     const row = await strata.get(players, 'bg-1'); // resolves while the fill is held at the gate
     expect(row).toMatchObject({ id: 'bg-1', username: 'user-bg-1' });
@@ -115,7 +115,7 @@ describe("deferred: 'background'", () => {
   });
 
   it('settled() waits only for work in flight when it was called', async () => {
-    const strata = newStrata({ deferred: 'background' });
+    const strata = newStrata({ background: 'track' });
     await strata.settled(); // nothing in flight
     await rowInL3Only('bg-2');
     const settledEarly = strata.settled();
@@ -130,7 +130,7 @@ describe("deferred: 'background'", () => {
     const gated = gatedL2(true);
     const warnings: string[] = [];
     const logger = { debug() {}, info() {}, warn: (msg: string) => void warnings.push(msg), error() {} };
-    const strata = newStrata({ l2: gated.l2, deferred: 'background', logger });
+    const strata = newStrata({ l2: gated.l2, background: 'track', logger });
 
     expect(await strata.get(players, 'bg-3')).toMatchObject({ id: 'bg-3' });
     gated.open();
@@ -143,7 +143,7 @@ describe("deferred: 'background'", () => {
   it('close() waits for background work before releasing the tiers', async () => {
     await rowInL3Only('bg-4');
     const gated = gatedL2();
-    const strata = newStrata({ l2: gated.l2, deferred: 'background' });
+    const strata = newStrata({ l2: gated.l2, background: 'track' });
     await strata.get(players, 'bg-4');
     const closed = strata.close();
     expect(await settlesSoon(closed)).toBe(false);
@@ -153,7 +153,25 @@ describe("deferred: 'background'", () => {
   });
 });
 
-describe("deferred: 'await' (the default)", () => {
+describe("background: the host's waitUntil", () => {
+  it('hands the fill to the function and returns before it lands; settled() waits for it too', async () => {
+    await rowInL3Only('fn-1');
+    const gated = gatedL2();
+    const handed: Promise<unknown>[] = [];
+    const strata = newStrata({ l2: gated.l2, background: (work) => void handed.push(work) });
+
+    expect(await strata.get(players, 'fn-1')).toMatchObject({ id: 'fn-1' });
+    expect(handed).toHaveLength(1);
+    expect(await l2KeysOf('fn-1')).toEqual([]);
+    const settled = strata.settled();
+    expect(await settlesSoon(settled)).toBe(false);
+    gated.open();
+    await Promise.all([settled, ...handed]);
+    expect(await readByAnother('fn-1')).toMatchObject({ hitsL2: 1, l3Reads: 0 });
+  });
+});
+
+describe("background: 'await' (the default)", () => {
   it('holds the get until its fill has landed', async () => {
     await rowInL3Only('aw-1');
     const gated = gatedL2();
@@ -170,11 +188,11 @@ describe("deferred: 'await' (the default)", () => {
   it('refuses an unknown mode with INVALID_CONFIG naming the field', () => {
     let caught: unknown;
     try {
-      new Strata({ deferred: 'later' as 'await' });
+      new Strata({ background: 'later' as 'await' });
     } catch (err) {
       caught = err;
     }
     expect(isStrataError(caught, 'INVALID_CONFIG')).toBe(true);
-    expect((caught as Error).message).toContain('config.deferred');
+    expect((caught as Error).message).toContain('config.background');
   });
 });

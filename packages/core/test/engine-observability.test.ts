@@ -116,7 +116,7 @@ it('queueDepth: null without a queue, the queue’s own count with one', async (
     l2: stack.l2,
     l3: stack.l3,
     keyPrefix: stack.keyPrefix,
-    queue: createMemoryQueue(),
+    writeBehind: { queue: createMemoryQueue() },
     schemas: [schema],
   });
   await strata.setMany(schema, [

@@ -29,9 +29,9 @@ function strataWith(queue: WriteQueue, extra: Partial<ConstructorParameters<type
     l2: stack.l2,
     l3: stack.l3,
     keyPrefix: stack.keyPrefix,
-    queue,
     schemas: [schema],
     ...extra,
+    writeBehind: { queue, ...extra.writeBehind },
   });
 }
 
@@ -101,7 +101,7 @@ describe('write-behind', () => {
 
   it('a poison write is dead-lettered after the retries, calls onWriteError, and never blocks its batch', async () => {
     const queue = createMemoryQueue();
-    const strata = strataWith(queue, { writeBehindMaxRetry: 3 });
+    const strata = strataWith(queue, { writeBehind: { maxRetry: 3 } });
     await strata.set(schema, { id: 'ok1', username: 'ok1' });
     // A write that passed validation elsewhere but Postgres rejects (NOT NULL username).
     await queue.enqueue([
@@ -128,7 +128,7 @@ describe('write-behind', () => {
 
   it('flushes by itself at the threshold, and close() flushes the rest', async () => {
     const queue = createMemoryQueue();
-    const strata = strataWith(queue, { writeBehindFlushThreshold: 5 });
+    const strata = strataWith(queue, { writeBehind: { threshold: 5 } });
     for (let i = 0; i < 5; i++) await strata.set(schema, { id: `th${i}`, username: `th${i}` });
     await vi.waitFor(async () => expect(await inPostgres('th4')).toBeDefined(), { timeout: 5_000 });
     await strata.set(schema, { id: 'last', username: 'last' });
@@ -139,7 +139,12 @@ describe('write-behind', () => {
   it('refuses (L2_UNAVAILABLE) while L2 is down, and (QUEUE_UNAVAILABLE) when the queue is', async () => {
     const closed = await freePort();
     const deadL2 = createUpstashL2({ url: `http://127.0.0.1:${closed}`, token: 't' });
-    const strata = new Strata({ l2: deadL2, l3: stack.l3, queue: createMemoryQueue(), schemas: [schema] });
+    const strata = new Strata({
+      l2: deadL2,
+      l3: stack.l3,
+      writeBehind: { queue: createMemoryQueue() },
+      schemas: [schema],
+    });
     // Nothing can order the write against those already queued: nothing is acknowledged, nothing written.
     const down = await strata.set(schema, { id: 'no-l2', username: 'no-l2' }).catch((e: unknown) => e);
     expect(isStrataError(down, 'L2_UNAVAILABLE')).toBe(true);

@@ -30,9 +30,8 @@ function instance(schema: Parameters<Strata['register']>[0]) {
     l2: stack.l2,
     l3: stack.l3,
     keyPrefix: stack.keyPrefix,
-    bus: createUpstashLogBus({ url, token, stream }),
-    invalidationPollMs: 20,
-    defaultL1Ttl: '10m',
+    coherence: { bus: createUpstashLogBus({ url, token, stream }), pollInterval: 20 },
+    ttl: { l1: '10m' },
     schemas: [schema],
   });
   instances.push(strata);

@@ -37,9 +37,8 @@ const instance = (schema: ReturnType<typeof behind>, queue: MemoryQueue, extra: 
     l2: stack.l2,
     l3: stack.l3,
     keyPrefix: stack.keyPrefix,
-    queue,
+    writeBehind: { queue, maxRetry: MAX_RETRY },
     schemas: [schema],
-    writeBehindMaxRetry: MAX_RETRY,
     ...extra,
   });
 

@@ -22,7 +22,7 @@ const instance = (config: Partial<StrataConfig>) =>
     l2: stack.l2,
     l3: stack.l3,
     keyPrefix: stack.keyPrefix,
-    queue: createMemoryQueue(),
+    writeBehind: { queue: createMemoryQueue() },
     ...config,
   });
 
@@ -51,7 +51,7 @@ describe('transactions', () => {
   it('issue 12 item 5: a transaction over a queued older write-behind write of the same key wins after the flush', async () => {
     const schema = defineSchema({ table: items, writeMode: 'write-behind' });
     const queue = createMemoryQueue();
-    const writer = instance({ queue, schemas: [schema] });
+    const writer = instance({ writeBehind: { queue }, schemas: [schema] });
     await writer.set(schema, { id: 't1', level: 1 }); // queued, not flushed
     await writer.tx().set(schema, { id: 't1', level: 2 }).commit();
     await writer.flushDirty();

@@ -40,7 +40,7 @@ const instance = (schema: Parameters<Strata['register']>[0], queue: WriteQueue, 
     l2: stack.l2,
     l3: stack.l3,
     keyPrefix: stack.keyPrefix,
-    queue,
+    writeBehind: { queue },
     schemas: [schema],
     ...(clock && { clock }),
   });

@@ -101,7 +101,7 @@ describe('round trips per public operation (Upstash HTTP, Neon HTTP, SQL stateme
     const c = make();
     // Its own schema name (own L2 keys, under the key root that cleanup removes), same table.
     const wb = make(
-      { queue: createMemoryQueue(), writeBehindFlushThreshold: 1_000_000 },
+      { writeBehind: { queue: createMemoryQueue(), threshold: 1_000_000 } },
       { name: 'players_wb', writeMode: 'write-behind' },
     );
     const { strata, schema } = a;

@@ -49,7 +49,7 @@ export async function loadOptions(
     schemas,
     // The CLI writes nothing: a memory queue keeps write-behind schemas valid without this
     // short-lived process taking (and flushing) the writes other instances queued.
-    writeBehind: 'memory',
+    writeBehind: { queue: 'memory' },
     handleSignals: false,
   };
   return { options, source };

@@ -48,9 +48,13 @@ export async function connectRedisTiers(options: RedisTiersOptions): Promise<Red
   }
   const mode = options.writeBehind ?? (options.needsQueue ? defaultQueue(redisUrl) : undefined);
   if (mode === 'redis-stream' && redisUrl === undefined) {
-    throw new StrataError('INVALID_CONFIG', "writeBehind 'redis-stream' needs redisUrl (Redis over TCP)", {
-      details: { field: 'writeBehind' },
-    });
+    throw new StrataError(
+      'INVALID_CONFIG',
+      "writeBehind.queue 'redis-stream' needs redisUrl (Redis over TCP)",
+      {
+        details: { field: 'writeBehind.queue' },
+      },
+    );
   }
   const tiers: RedisTiers = {};
   if (mode === 'memory') tiers.queue = createMemoryQueue();

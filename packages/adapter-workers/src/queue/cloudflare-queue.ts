@@ -29,7 +29,7 @@ export interface CloudflareQueueOptions {
  *
  * @example
  * // wrangler.toml: [[queues.producers]] binding = "WRITES", queue = "app-writes"
- * const strata = new Strata({ l2, l3, schemas, queue: createCloudflareQueue(env.WRITES) });
+ * const strata = new Strata({ l2, l3, schemas, writeBehind: { queue: createCloudflareQueue(env.WRITES) } });
  * await strata.set(players, { id: 'p1', level: 2 }); // in L2 and on the queue; Postgres follows
  */
 export function createCloudflareQueue(

@@ -54,7 +54,7 @@ export interface WriteBatchResult {
  * settles every message by the outcome. A malformed message never blocks the others. Nothing is
  * settled before the flush returns, so if it throws, the platform retries the whole batch.
  *
- * Give the consumer `max_retries` >= the Strata's `writeBehindMaxRetry` so the flush, not the
+ * Give the consumer `max_retries` >= the Strata's `writeBehind.maxRetry` so the flush, not the
  * platform, decides when a write is poison and the dead letter says why.
  *
  * @example

@@ -25,12 +25,12 @@ export type UpstashLogBusOptions = UpstashBusSource & {
  * `subscribe` only sets the cursor to the end of the log (history is not delivered); `poll` reads
  * what came after the cursor in one request (a Lua script that also tells whether the log was trimmed
  * past the cursor — then `gap()` and the cursor jumps to the end). Concurrent polls share one
- * request; how often to poll is the engine's call (`invalidationPollMs`).
+ * request; how often to poll is the engine's call (`coherence.pollInterval`).
  *
  * @example
  * import { createUpstashLogBus } from '@strata/core/upstash';
  * const bus = createUpstashLogBus({ url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN });
- * const strata = new Strata({ l2, l3, bus, invalidationPollMs: '1s' });
+ * const strata = new Strata({ l2, l3, coherence: { bus, pollInterval: '1s' } });
  */
 export function createUpstashLogBus(options: UpstashLogBusOptions): InvalidationBus {
   const maxLen = options.maxLen ?? 10_000;

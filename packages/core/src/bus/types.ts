@@ -39,10 +39,10 @@ export interface BusStats {
 /**
  * The invalidation bus seam. Push buses (Redis pub/sub, Upstash SSE) deliver as messages arrive;
  * the log bus (for isolates that cannot hold a subscription) delivers when `poll()` is called, which
- * the engine does before reads, at most every `invalidationPollMs`.
+ * the engine does before reads, at most every `coherence.pollInterval`.
  * @example
  * const bus = createRedisPubSubBus({ url: redisUrl }); // @strata/adapter-node
- * const strata = new Strata({ l2, l3, bus }); // each write tells the other instances to drop L1 copies
+ * const strata = new Strata({ l2, l3, coherence: { bus } }); // each write tells the other instances to drop L1 copies
  */
 export interface InvalidationBus {
   readonly name: string;

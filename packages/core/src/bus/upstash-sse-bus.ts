@@ -36,7 +36,7 @@ const MAX_LINE_CHARS = 17 * 1024 * 1024;
  * @example
  * import { createUpstashSseBus } from '@strata/core/upstash';
  * const bus = createUpstashSseBus({ url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN });
- * const strata = new Strata({ l2, l3, bus });
+ * const strata = new Strata({ l2, l3, coherence: { bus } });
  * // on shutdown
  * await strata.close(); // closes the bus
  */

@@ -16,14 +16,22 @@ export interface Issue {
   readonly keys?: readonly string[];
 }
 
-/** A value's first issue, or undefined when it passes. */
-export type Check = (value: unknown, path: Path) => Issue | undefined;
+declare const accepted: unique symbol;
+/**
+ * A value's first issue, or undefined when it passes. `T` is what a passing value is: a type only
+ * (no runtime field), so the config can derive its input type from its checks.
+ */
+export type Check<T = unknown> = ((value: unknown, path: Path) => Issue | undefined) & {
+  readonly [accepted]?: T;
+};
+/** What a value that passes `C` is. */
+export type Accepted<C> = C extends Check<infer T> ? T : never;
 /** A further rule on a value already of its type: a bound, a length, a pattern. */
 export type Rule<T> = (value: T, path: Path) => Issue | undefined;
 
 const at = (path: Path, message: string): Issue => ({ path, message });
 
-function typed<T>(type: string, is: (value: unknown) => value is T, rules: readonly Rule<T>[]): Check {
+function typed<T>(type: string, is: (value: unknown) => value is T, rules: readonly Rule<T>[]): Check<T> {
   return (value, path) => {
     if (!is(value)) return at(path, expected(type, value));
     for (const rule of rules) {
@@ -101,11 +109,11 @@ const UUID =
 export const uuid: Rule<string> = (value, path) => (UUID.test(value) ? undefined : at(path, 'Invalid UUID'));
 
 export const optional =
-  (check: Check): Check =>
+  <T>(check: Check<T>): Check<T | undefined> =>
   (value, path) =>
     value === undefined ? undefined : check(value, path);
 export const nullable =
-  (check: Check): Check =>
+  <T>(check: Check<T>): Check<T | null> =>
   (value, path) =>
     value === null ? undefined : check(value, path);
 export const unknown: Check = () => undefined;
@@ -115,13 +123,13 @@ export const absent: Check = (value, path) =>
   value === undefined ? undefined : at(path, expected('undefined', value));
 /** One of `values` (zod's `enum`, or `literal` for one value). */
 export const oneOf =
-  (values: readonly unknown[]): Check =>
+  <const V>(values: readonly V[]): Check<V> =>
   (value, path) =>
-    values.includes(value) ? undefined : at(path, notOneOf(values));
+    (values as readonly unknown[]).includes(value) ? undefined : at(path, notOneOf(values));
 
 /** A predicate with its message (zod's `custom`). */
 export const custom =
-  (accepts: (value: unknown) => boolean, message = 'Invalid input'): Check =>
+  <T = unknown>(accepts: (value: unknown) => boolean, message = 'Invalid input'): Check<T> =>
   (value, path) =>
     accepts(value) ? undefined : at(path, message);
 /** `check`, then `accepts` on a value that passed it (zod's `refine`). */
@@ -131,7 +139,7 @@ export const refine =
     check(value, path) ?? (accepts(value as T) ? undefined : at(path, message));
 /** Passes when one of `checks` does (zod's `union`, of options without rules): else `Invalid input`. */
 export const anyOf =
-  (...checks: Check[]): Check =>
+  <C extends Check<unknown>[]>(...checks: C): Check<Accepted<C[number]>> =>
   (value, path) =>
     checks.some((check) => check(value, path) === undefined) ? undefined : at(path, 'Invalid input');
 

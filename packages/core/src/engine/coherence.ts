@@ -35,7 +35,7 @@ function fits(message: Invalidation): boolean {
 /**
  * Keeps this instance's L1 coherent with the others through the invalidation bus: publishes one
  * message per write batch, drops what other instances wrote, clears everything on a gap, and pulls
- * the log (for isolates that cannot subscribe) at most every `invalidationPollMs` before a read.
+ * the log (for isolates that cannot subscribe) at most every `coherence.pollInterval` before a read.
  */
 export class Coherence {
   readonly #bus: InvalidationBus | undefined;
@@ -53,7 +53,7 @@ export class Coherence {
     readonly lookup: (identity: string) => SchemaCache | undefined,
     readonly all: () => SchemaCache[],
   ) {
-    this.#bus = ctx.config.bus;
+    this.#bus = ctx.config.coherence.bus;
     if (this.#bus) {
       const subscribing = this.#bus.subscribe({ message: (inv) => this.#apply(inv), gap: () => this.#gap() });
       // Reads wait for the subscription at most the deadline; it may still complete later.
@@ -73,7 +73,7 @@ export class Coherence {
   mustWait(): boolean {
     if (this.#subscribed || this.#polling) return true;
     if (!this.#bus?.poll || this.#stuckPoll) return false;
-    return this.ctx.config.clock.now() - this.#lastPoll >= this.ctx.config.invalidationPollMs;
+    return this.ctx.config.clock.now() - this.#lastPoll >= this.ctx.config.coherence.pollInterval;
   }
 
   /**
@@ -89,7 +89,7 @@ export class Coherence {
     // A poll that outlived its deadline is still out: reads do not queue behind it again.
     if (this.#stuckPoll) return undefined;
     const now = this.ctx.config.clock.now();
-    if (now - this.#lastPoll < this.ctx.config.invalidationPollMs) return undefined;
+    if (now - this.#lastPoll < this.ctx.config.coherence.pollInterval) return undefined;
     this.#lastPoll = now;
     const poll = bus.poll();
     this.#polling = withTimeout(poll, this.#deadlineMs, `${bus.name} poll`)
@@ -186,7 +186,7 @@ export class Coherence {
 
   /** Bus calls are remote calls to (usually) the same Redis as L2: the L2 deadline. */
   get #deadlineMs(): number {
-    return this.ctx.config.l2TimeoutMs;
+    return this.ctx.config.timeouts.l2;
   }
 
   #failed(what: string, err: unknown): void {

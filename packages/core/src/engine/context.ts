@@ -6,8 +6,8 @@ import type { Counters } from './stats.js';
 
 /** What the read and write paths share: config, counters and the error policy. */
 export class EngineContext {
-  /** Deferred work not awaited by its caller (waitUntil or 'background'), until it settles. */
-  readonly #inFlight = new Set<Promise<void>>();
+  /** Work not awaited by its caller (background 'track' or the host's waitUntil), until it settles. */
+  readonly #inFlight = new Set<Promise<unknown>>();
 
   constructor(
     readonly config: ResolvedConfig,
@@ -37,19 +37,27 @@ export class EngineContext {
   }
 
   /**
-   * Runs deferred work: awaited by default; with `waitUntil` or `deferred: 'background'` the caller
-   * returns at once and the work is tracked until it settles (see `settled`). Its failure is tolerated.
+   * Runs deferred work: awaited with `background: 'await'` (the default); else the caller returns
+   * at once and the work is tracked (see `track`). Its failure is tolerated.
    */
   async defer(schema: string, tier: Tier, op: string, work: () => Promise<unknown>): Promise<void> {
     const guarded = work().then(
       () => undefined,
       (err: unknown) => this.tolerate(schema, tier, op, err),
     );
-    if (!this.config.waitUntil && this.config.deferred === 'await') return guarded;
-    // `guarded` never rejects, so neither does anything that waits on it.
-    this.#inFlight.add(guarded);
-    void guarded.finally(() => this.#inFlight.delete(guarded));
-    this.config.waitUntil?.(guarded);
+    if (this.config.background === 'await') return guarded;
+    this.track(guarded);
+  }
+
+  /**
+   * Work nobody awaits (it must never reject): `settled()` waits for it until it settles, and a host
+   * `waitUntil` given as `background` is handed it, so the runtime keeps the request alive for it.
+   */
+  track(work: Promise<unknown>): void {
+    this.#inFlight.add(work);
+    void work.finally(() => this.#inFlight.delete(work));
+    const { background } = this.config;
+    if (typeof background === 'function') background(work);
   }
 
   /** Resolves once the deferred work in flight now has settled (work deferred later is not waited for). */

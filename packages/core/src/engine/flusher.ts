@@ -25,7 +25,7 @@ export interface FlushOutcome {
    * applied here and never dead-lettered here.
    */
   foreign: string[];
-  /** Poison (cannot decode, names another id, or failed alone `writeBehindMaxRetry` times). */
+  /** Poison (cannot decode, names another id, or failed alone `writeBehind.maxRetry` times). */
   dead: { delivery: Delivery; reason: string }[];
 }
 
@@ -48,7 +48,7 @@ export type Publish = (
  * grant: `holdsFlush`) is retried whole: nothing is dead-lettered for it. Any other
  * refusal splits the batch in halves until the writes that fail are alone: those are poison by
  * evidence, whatever their SQLSTATE, and the rest land. A write that failed alone
- * `writeBehindMaxRetry` times is dead-lettered, its cached copies withdrawn (unless a newer write
+ * `writeBehind.maxRetry` times is dead-lettered, its cached copies withdrawn (unless a newer write
  * replaced them), and `onWriteError` gets WRITE_BEHIND_MAX_RETRY with the cause.
  */
 export async function flushDeliveries(
@@ -112,7 +112,7 @@ async function applyOrSplit(
         ...(item.folds && { since: item.folds[0]!.delivery.write.version }),
       })),
     }));
-    results = await withTimeout(l3.write(ops), ctx.config.l3TimeoutMs, `L3 flush (${l3.name})`);
+    results = await withTimeout(l3.write(ops), ctx.config.timeouts.l3, `L3 flush (${l3.name})`);
   } catch (err) {
     ctx.counters.error('l3');
     if (holdsFlush(err) || items.length === 1) return failed(ctx, items, err, outcome, publish);
@@ -213,7 +213,7 @@ async function failed(
     error: err instanceof Error ? err.message : String(err),
   });
   for (const item of items) {
-    if (held || item.delivery.attempts + 1 < ctx.config.maxRetry) {
+    if (held || item.delivery.attempts + 1 < ctx.config.writeBehind.maxRetry) {
       outcome.retried.push(item.delivery.handle);
       if (held) outcome.held.push(item.delivery.handle);
       continue;
@@ -234,10 +234,10 @@ function reportGaveUp(ctx: EngineContext, cache: SchemaCache, key: string, err: 
   const { schema } = cache;
   const gaveUp = new StrataError(
     'WRITE_BEHIND_MAX_RETRY',
-    `schema ${schema.name}: write of ${key} gave up after ${ctx.config.maxRetry} attempts`,
+    `schema ${schema.name}: write of ${key} gave up after ${ctx.config.writeBehind.maxRetry} attempts`,
     {
       cause: err,
-      details: { schema: schema.name, id: key, attempts: ctx.config.maxRetry },
+      details: { schema: schema.name, id: key, attempts: ctx.config.writeBehind.maxRetry },
     },
   );
   try {

@@ -93,15 +93,15 @@ export class SchemaCache {
       invalid(name, 'encryptionKey', 'has encrypted fields: set config.encryptionKey');
     const l1Policy = schema.l1 === false ? undefined : (schema.l1 ?? {});
     const l2Policy = schema.l2 === false ? {} : (schema.l2 ?? {});
-    this.l1TtlMs = toMs(l1Policy?.ttl ?? config.defaultL1TtlMs, `${name}.l1.ttl`);
+    this.l1TtlMs = toMs(l1Policy?.ttl ?? config.ttl.l1, `${name}.l1.ttl`);
     // With no L3, L2 is the source of truth: its entries must not expire unless the schema says so.
-    this.l2TtlMs = toMs(l2Policy.ttl ?? (this.l3 ? config.defaultL2TtlMs : 0), `${name}.l2.ttl`);
+    this.l2TtlMs = toMs(l2Policy.ttl ?? (this.l3 ? config.ttl.l2 : 0), `${name}.l2.ttl`);
     this.negativeTtlMs =
       schema.negativeTtl === undefined ? 0 : toMs(schema.negativeTtl, `${name}.negativeTtl`);
     this.writeMode = schema.writeMode ?? config.defaultWriteMode;
-    if (this.writeMode === 'write-behind' && !(config.queue && this.l2 && this.l3)) {
+    if (this.writeMode === 'write-behind' && !(config.writeBehind.queue && this.l2 && this.l3)) {
       // L2 orders and serves the write before the flush, L3 takes the flush, the queue holds it in between.
-      invalid(name, 'writeMode', 'write-behind needs config.queue, an L2 and an L3');
+      invalid(name, 'writeMode', 'write-behind needs config.writeBehind.queue, an L2 and an L3');
     }
     this.rows = new RowCodec(schema, config.codec, encryptor);
     this.keys = new KeySpace(config.keyPrefix, schema, config.codec.name);
@@ -294,7 +294,7 @@ export class SchemaCache {
 
   /**
    * Fills the caches with what a read found below them (L2 for L1; L3 for both), each value only
-   * where no newer one is held. The L2 part is deferred work (`waitUntil`, background or awaited).
+   * where no newer one is held. The L2 part is deferred work (see the `background` option).
    */
   async fill(
     ctx: EngineContext,

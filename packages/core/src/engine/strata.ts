@@ -11,7 +11,7 @@ import { LatencyWindow, measuredTier } from '../observability/latency.js';
 import type { Tier } from '../observability/metrics.js';
 import { Q } from '../query/builder.js';
 import type { Query } from '../query/types.js';
-import type { Delivery } from '../queue/types.js';
+import type { Delivery, WriteQueue } from '../queue/types.js';
 import { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { guardL2 } from '../resilience/guard-l2.js';
 import type { Schema } from '../schema/define-schema.js';
@@ -100,23 +100,26 @@ export class Strata {
     };
     // Every remote call is timed (inside its deadline, so a breaker's fast failures don't count) and
     // has a deadline: L3 and queue calls here, L2 calls in guardL2 below.
+    const rawQueue = resolved.writeBehind.queue;
     this.#config = {
       ...resolved,
-      l3: resolved.l3 && timedL3(measuredTier(resolved.l3, 'l3', onCall), resolved.l3TimeoutMs),
-      queue:
-        resolved.queue &&
-        timedQueue(resolved.queue, resolved.queueTimeoutMs, () => this.#ctx.counters.error('queue')),
+      l3: resolved.l3 && timedL3(measuredTier(resolved.l3, 'l3', onCall), resolved.timeouts.l3),
+      writeBehind: {
+        ...resolved.writeBehind,
+        queue:
+          rawQueue && timedQueue(rawQueue, resolved.timeouts.queue, () => this.#ctx.counters.error('queue')),
+      },
     };
     this.#ctx = new EngineContext(this.#config, new Counters());
-    const { breaker, clock, l2TimeoutMs } = this.#config;
+    const { breaker, clock, timeouts } = this.#config;
     const l2 = this.#config.l2 && measuredTier(this.#config.l2, 'l2', onCall);
     if (l2) {
       this.#breaker = new CircuitBreaker({
         failureThreshold: breaker.failureThreshold,
-        coolDownMs: breaker.cooldownMs,
+        coolDownMs: breaker.cooldown,
         clock,
       });
-      this.#l2 = guardL2(l2, { timeoutMs: l2TimeoutMs, breaker: this.#breaker });
+      this.#l2 = guardL2(l2, { timeoutMs: timeouts.l2, breaker: this.#breaker });
     }
     if (this.#config.encryptionKey !== undefined) {
       this.#encryptor = createAesGcmEncryptor(this.#config.encryptionKey);
@@ -126,15 +129,16 @@ export class Strata {
     const lookup = (identity: string) => this.#registry.byIdentity(identity);
     this.#coherence = new Coherence(this.#ctx, lookup, () => this.#registry.all());
     this.#watch = new L2Watch((why, replace) => this.#l2Reset(why, replace));
-    const { queue, scheduler, l1, flushIntervalMs } = this.#config;
-    checkQueueNamespace(config.queue, this.#config.keyPrefix);
+    const { scheduler, l1 } = this.#config;
+    const { queue, flushInterval } = this.#config.writeBehind;
+    checkQueueNamespace(rawQueue, this.#config.keyPrefix);
     if (queue?.take)
       this.#flushLoop = new FlushLoop(this.#ctx, queue as FlushLoop['queue'], lookup, this.#publish);
     this.#writer = new Writer(this.#ctx, this.#coherence, queue, this.#flushLoop);
     for (const schema of config.schemas ?? []) this.register(schema);
-    if (scheduler && l1.sweepEveryMs > 0) {
+    if (scheduler && l1.sweepEvery > 0) {
       this.#stopTimers.push(
-        scheduler.every(l1.sweepEveryMs, () => {
+        scheduler.every(l1.sweepEvery, () => {
           for (const rt of this.#registry.all()) rt.l1?.sweep();
         }),
       );
@@ -142,7 +146,7 @@ export class Strata {
     const loop = this.#flushLoop;
     if (scheduler && loop) {
       this.#stopTimers.push(
-        scheduler.every(flushIntervalMs, () => {
+        scheduler.every(flushInterval, () => {
           loop
             .round()
             .catch((err: unknown) =>
@@ -326,7 +330,7 @@ export class Strata {
   tx(): Tx {
     return new Tx(async (ops, options) => {
       const timeoutMs =
-        options.timeout === undefined ? this.#config.l3TimeoutMs : toMs(options.timeout, 'timeout');
+        options.timeout === undefined ? this.#config.timeouts.l3 : toMs(options.timeout, 'timeout');
       const written = await commitTx(this.#ctx, (op) => this.#runtime(op.schema), ops, timeoutMs);
       for (const { cache, keys, versions } of written)
         await this.#coherence.publish(cache, keys, versions, 'set');
@@ -419,7 +423,7 @@ export class Strata {
    * @example const depth = await strata.queueDepth(); // 0 once the flusher has caught up
    */
   async queueDepth(): Promise<number | null> {
-    const { queue } = this.#config;
+    const { queue } = this.#config.writeBehind;
     return queue ? queue.pending() : null;
   }
 
@@ -447,10 +451,10 @@ export class Strata {
 
   /**
    * Resolves when the deferred work (L2 fills, bus publishes) in flight at call time has settled,
-   * its failures counted and logged as always; it never rejects. Needed with `deferred: 'background'`,
+   * its failures counted and logged as always; it never rejects. Needed with `background: 'track'`,
    * where calls return before that work lands: hand it to the request's `waitUntil`.
    * @example
-   * const strata = new Strata({ l2, l3, schemas, deferred: 'background' }); // one per isolate
+   * const strata = new Strata({ l2, l3, schemas, background: 'track' }); // one per isolate
    * export default { async fetch(req, env, ctx) { const r = await handle(req, strata); ctx.waitUntil(strata.settled()); return r; } };
    */
   settled(): Promise<void> {
@@ -478,7 +482,7 @@ export class Strata {
       await this.#ctx.settled();
       await this.#moveOnOwedGenerations();
       await this.#coherence.close();
-      await this.#config.queue?.close();
+      await this.#config.writeBehind.queue?.close();
       await this.#l2?.close();
     }
   }
@@ -555,12 +559,12 @@ export class Strata {
  * A queue that says which app it serves (the Redis Stream queue's `namespace`, its key prefix) must
  * serve this one: two apps on one stream and consumer group would take each other's writes.
  */
-function checkQueueNamespace(queue: StrataConfig['queue'], keyPrefix: string): void {
+function checkQueueNamespace(queue: WriteQueue | undefined, keyPrefix: string): void {
   const namespace = (queue as { namespace?: unknown } | undefined)?.namespace;
   if (typeof namespace !== 'string' || namespace === keyPrefix) return;
   throw new StrataError(
     'INVALID_CONFIG',
-    `config.queue serves the app ${JSON.stringify(namespace)} but config.keyPrefix is ${JSON.stringify(keyPrefix)}: give the queue the same keyPrefix`,
-    { details: { field: 'queue' } },
+    `config.writeBehind.queue serves the app ${JSON.stringify(namespace)} but config.keyPrefix is ${JSON.stringify(keyPrefix)}: give the queue the same keyPrefix`,
+    { details: { field: 'writeBehind.queue' } },
   );
 }

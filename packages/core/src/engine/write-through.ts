@@ -49,7 +49,7 @@ export async function writeThrough(
       };
       [outcomes = []] = await withTimeout(
         cache.l3.write([op]),
-        ctx.config.l3TimeoutMs,
+        ctx.config.timeouts.l3,
         `L3 write (${cache.l3.name})`,
       );
     } catch (err) {

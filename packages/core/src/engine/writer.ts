@@ -13,7 +13,7 @@ import { type KeyedWrite, type WriteResult, writeThrough } from './write-through
 
 /**
  * Routes writes by the schema's write mode, tells the other instances (with each key's version), and
- * starts a flush when this instance has `writeBehindFlushThreshold` writes waiting. Refuses writes
+ * starts a flush when this instance has `writeBehind.threshold` writes waiting. Refuses writes
  * once closing, and lets `close` wait for those running.
  */
 export class Writer {
@@ -96,11 +96,11 @@ export class Writer {
   }
 
   #maybeFlush(): void {
-    if (!this.flushLoop || this.dirty < this.ctx.config.flushThreshold) return;
+    if (!this.flushLoop || this.dirty < this.ctx.config.writeBehind.threshold) return;
     const round = this.flushLoop.round().catch((err: unknown) => {
       this.ctx.counters.error('flush');
       this.ctx.config.logger.warn('write-behind flush failed', { error: String(err) });
     });
-    this.ctx.config.waitUntil?.(round);
+    this.ctx.track(round);
   }
 }

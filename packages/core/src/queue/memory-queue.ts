@@ -11,7 +11,7 @@ export interface MemoryQueueOptions {
   /**
    * Deliveries of one write before `retry` dead-letters it on its own (reason `max attempts (n)`).
    * Default: no limit, the flusher decides when to call `deadLetter` (the engine's
-   * `writeBehindMaxRetry`). Set it as a backstop for a flusher that only ever retries.
+   * `writeBehind.maxRetry`). Set it as a backstop for a flusher that only ever retries.
    */
   maxAttempts?: number;
   /** Dead letters kept for inspection; the oldest are dropped past this. Default 10,000. */

@@ -30,7 +30,7 @@ export interface Delivery {
  * batches to a consumer, which calls the engine's flush directly and acks/retries per message.
  * @example
  * const queue: WriteQueue = createMemoryQueue(); // or createRedisStreamQueue, createCloudflareQueue
- * const strata = new Strata({ l3, queue, defaultWriteMode: 'write-behind' });
+ * const strata = new Strata({ l3, writeBehind: { queue }, defaultWriteMode: 'write-behind' });
  */
 export interface WriteQueue {
   readonly name: string;

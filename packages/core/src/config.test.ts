@@ -1,0 +1,206 @@
+import { drizzle } from 'drizzle-orm/node-postgres';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import type { InvalidationBus } from './bus/types.js';
+import { type Clock, systemClock } from './clock.js';
+import { jsonCodec } from './codec/json-codec.js';
+import type { Codec } from './codec/types.js';
+import { RENAMED_OPTIONS } from './config/renamed-options.js';
+import { seamMethods } from './config/seam-checks.js';
+import { resolveConfig, type StrataConfig, strataDefaults } from './config.js';
+import { isStrataError } from './errors.js';
+import type { L2Tier } from './l2/types.js';
+import { createDrizzleL3 } from './l3/drizzle-l3.js';
+import type { L3Tier } from './l3/types.js';
+import { consoleLogger, type Logger } from './observability/logger.js';
+import { type MetricsRecorder, noopMetrics } from './observability/metrics.js';
+import { createMemoryQueue } from './queue/memory-queue.js';
+import type { WriteQueue } from './queue/types.js';
+import type { Scheduler } from './scheduler.js';
+import { createUpstashL2, createUpstashLogBus } from './upstash.js';
+
+function configError(config: unknown): { message: string; field: unknown } {
+  try {
+    resolveConfig(config as StrataConfig);
+  } catch (err) {
+    if (!isStrataError(err, 'INVALID_CONFIG')) throw err;
+    return { message: err.message, field: err.details?.field };
+  }
+  throw new Error('expected INVALID_CONFIG');
+}
+
+describe('resolveConfig', () => {
+  it('fills every default from strataDefaults, durations in ms', () => {
+    const resolved = resolveConfig({});
+    expect(resolved.ttl).toEqual({ l1: 300_000, l2: 1_800_000 });
+    expect(resolved.timeouts).toEqual({ l2: 1_000, l3: 10_000, queue: 5_000 });
+    expect(resolved.breaker).toEqual({ failureThreshold: 5, cooldown: 5_000 });
+    expect(resolved.coherence).toEqual({ bus: undefined, pollInterval: 1_000 });
+    expect(resolved.writeBehind).toEqual({
+      queue: undefined,
+      flushInterval: 500,
+      threshold: 100,
+      maxRetry: 5,
+    });
+    expect(resolved.l1).toEqual({
+      maxEntries: 10_000,
+      eviction: 'lru',
+      protect: 'freeze',
+      sweepEvery: 30_000,
+    });
+    expect(resolved).toMatchObject({
+      defaultWriteMode: 'write-through',
+      background: 'await',
+      keyPrefix: 'strata',
+      codec: jsonCodec,
+      clock: systemClock,
+    });
+    expect(resolved.instanceId).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it('takes a group given in part, defaults for the rest', () => {
+    const resolved = resolveConfig({ ttl: { l1: '1m' }, writeBehind: { threshold: 7 } });
+    expect(resolved.ttl).toEqual({ l1: 60_000, l2: 1_800_000 });
+    expect(resolved.writeBehind).toMatchObject({ threshold: 7, maxRetry: 5, flushInterval: 500 });
+  });
+
+  it('names the nested field of a bad value', () => {
+    expect(configError({ ttl: { l1: 'soon' } }).field).toBe('ttl.l1');
+    expect(configError({ coherence: { pollInterval: -1 } }).field).toBe('coherence.pollInterval');
+    expect(configError({ writeBehind: { colour: 1 } }).field).toBe('colour');
+    expect(configError({ background: 'later' }).message).toContain('config.background');
+  });
+
+  it('accepts a function as background (the host waitUntil)', () => {
+    const waitUntil = (_work: Promise<unknown>) => {};
+    expect(resolveConfig({ background: waitUntil }).background).toBe(waitUntil);
+    expect(resolveConfig({ background: 'track' }).background).toBe('track');
+  });
+});
+
+describe('strataDefaults', () => {
+  it('is frozen, groups included, and holds what resolveConfig fills', () => {
+    expect(Object.isFrozen(strataDefaults)).toBe(true);
+    expect(Object.isFrozen(strataDefaults.timeouts)).toBe(true);
+    expect(strataDefaults).toMatchObject({
+      keyPrefix: 'strata',
+      ttl: { l1: '5m', l2: '30m' },
+      timeouts: { l2: '1s', l3: '10s', queue: '5s' },
+      coherence: { pollInterval: '1s' },
+      writeBehind: { flushInterval: '500ms', threshold: 100, maxRetry: 5 },
+      background: 'await',
+    });
+    expect('instanceId' in strataDefaults).toBe(false);
+    expect('l2' in strataDefaults).toBe(false);
+  });
+});
+
+describe('renamed options', () => {
+  it.each(Object.entries(RENAMED_OPTIONS))('config.%s is refused, naming its new place', (old, now) => {
+    const { message, field } = configError({ [old]: undefined });
+    expect(message).toContain(`config.${old} was renamed: use ${now}`);
+    expect(field).toBe(old);
+  });
+
+  it('says where the old TTL options went', () => {
+    expect(configError({ defaultL1Ttl: '1m' }).message).toContain(
+      'config.defaultL1Ttl was renamed: use ttl.l1',
+    );
+    expect(configError({ invalidationPollMs: 50 }).message).toContain('use coherence.pollInterval');
+  });
+});
+
+// Real implementations of each seam in the config. The method lists are compiler-checked against
+// the seam types (seamMethods), independently of the config's own lists: removing any one method
+// from an implementation must be refused at construction, naming the field.
+const upstash = { url: 'http://127.0.0.1:9', token: 'unused' };
+const seams: {
+  field: string;
+  config: (impl: object) => StrataConfig;
+  impl: object;
+  methods: readonly string[];
+}[] = [
+  {
+    field: 'l2',
+    config: (l2) => ({ l2: l2 as L2Tier }),
+    impl: createUpstashL2(upstash),
+    methods: seamMethods<L2Tier>()('getMany', 'run', 'close'),
+  },
+  {
+    field: 'l3',
+    config: (l3) => ({ l3: l3 as L3Tier }),
+    impl: createDrizzleL3(drizzle(new pg.Pool({ max: 1 }))),
+    methods: seamMethods<L3Tier>()(
+      'findMany',
+      'exists',
+      'scan',
+      'search',
+      'count',
+      'write',
+      'nextEpoch',
+      'replaceValues',
+      'migrate',
+      'migrationStatus',
+    ),
+  },
+  {
+    field: 'coherence.bus',
+    config: (bus) => ({ coherence: { bus: bus as InvalidationBus } }),
+    impl: createUpstashLogBus(upstash),
+    methods: seamMethods<InvalidationBus>()('publish', 'subscribe', 'stats', 'close'),
+  },
+  {
+    field: 'writeBehind.queue',
+    config: (queue) => ({ writeBehind: { queue: queue as WriteQueue } }),
+    impl: createMemoryQueue(),
+    methods: seamMethods<WriteQueue>()('enqueue', 'ack', 'retry', 'deadLetter', 'pending', 'close'),
+  },
+  {
+    field: 'codec',
+    config: (codec) => ({ codec: codec as Codec }),
+    impl: jsonCodec,
+    methods: seamMethods<Codec>()('encode', 'decode'),
+  },
+  {
+    field: 'clock',
+    config: (clock) => ({ clock: clock as Clock }),
+    impl: systemClock,
+    methods: seamMethods<Clock>()('now'),
+  },
+  {
+    field: 'logger',
+    config: (logger) => ({ logger: logger as Logger }),
+    impl: consoleLogger(),
+    methods: seamMethods<Logger>()('debug', 'info', 'warn', 'error'),
+  },
+  {
+    field: 'metrics',
+    config: (metrics) => ({ metrics: metrics as MetricsRecorder }),
+    impl: noopMetrics,
+    methods: seamMethods<MetricsRecorder>()('count', 'observe'),
+  },
+  {
+    field: 'scheduler',
+    config: (scheduler) => ({ scheduler: scheduler as Scheduler }),
+    impl: { every: () => () => {} } satisfies Scheduler,
+    methods: seamMethods<Scheduler>()('every'),
+  },
+];
+
+/** `impl` with `method` shadowed by undefined (its other methods still reachable through the prototype). */
+const without = (impl: object, method: string): object =>
+  Object.defineProperty(Object.create(impl), method, { value: undefined, enumerable: true });
+
+describe('seam checks', () => {
+  it.each(seams)('accepts a real $field', ({ config, impl }) => {
+    expect(() => resolveConfig(config(impl))).not.toThrow();
+  });
+
+  it.each(seams.flatMap((seam) => seam.methods.map((method) => ({ ...seam, method }))))(
+    'refuses a $field without $method, naming the field',
+    ({ field, config, impl, method }) => {
+      const { message } = configError(config(without(impl, method)));
+      expect(message).toContain(`config.${field}: must implement ${method}`);
+    },
+  );
+});

@@ -1,0 +1,28 @@
+// Options that moved when the config was grouped. No aliases (two names for one thing drift
+// apart); a config that still uses one gets INVALID_CONFIG saying where the option went.
+import { StrataError } from '../errors.js';
+
+/** Old top-level name -> its place now. */
+export const RENAMED_OPTIONS: Readonly<Record<string, string>> = {
+  defaultL1Ttl: 'ttl.l1',
+  defaultL2Ttl: 'ttl.l2',
+  bus: 'coherence.bus',
+  invalidationPollMs: 'coherence.pollInterval',
+  queue: 'writeBehind.queue',
+  writeBehindFlushInterval: 'writeBehind.flushInterval',
+  writeBehindFlushThreshold: 'writeBehind.threshold',
+  writeBehindMaxRetry: 'writeBehind.maxRetry',
+  waitUntil: "background (pass the host's waitUntil: background: ctx.waitUntil.bind(ctx))",
+  deferred: "background ('await' or 'track')",
+};
+
+/** Throws INVALID_CONFIG for the first renamed option `config` still sets. */
+export function refuseRenamedOptions(config: object): void {
+  for (const [old, now] of Object.entries(RENAMED_OPTIONS)) {
+    if (Object.hasOwn(config, old)) {
+      throw new StrataError('INVALID_CONFIG', `config.${old} was renamed: use ${now}`, {
+        details: { field: old, renamedTo: now },
+      });
+    }
+  }
+}

@@ -1,13 +1,6 @@
-import {
-  type CompiledSchema,
-  createDrizzleL3,
-  type Database,
-  type Duration,
-  type L3Tier,
-  Strata,
-  type StrataConfig,
-} from '@strata/core';
+import { type CompiledSchema, type Duration, type L3Tier, Strata, type StrataConfig } from '@strata/core';
 import { toMs, withTimeout } from '@strata/core/driver';
+import { createDrizzleL3, type Database } from '@strata/core/drizzle';
 import { connectL3 } from './connect/connect-l3.js';
 import type { Driver } from './connect/driver.js';
 import { checkQueueDurability, connectRedisTiers, type WriteBehindQueue } from './connect/redis-tiers.js';

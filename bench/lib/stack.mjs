@@ -3,7 +3,8 @@
 // round trips each tier sees. Everything made here is removed by `cleanup()`; the devstack started
 // here is stopped; the machine's Redis and Postgres are never stopped.
 import { neon, neonConfig } from '@neondatabase/serverless';
-import { createDrizzleL3, defineSchema, Strata } from '@strata/core';
+import { defineSchema, Strata } from '@strata/core';
+import { createDrizzleL3 } from '@strata/core/drizzle';
 import { createUpstashL2 } from '@strata/core/upstash';
 import { neonLocalConfig, serviceUrls, startDevstack, uniqueName } from '@strata/devstack';
 import { Redis as UpstashRedis } from '@upstash/redis';

@@ -3,7 +3,7 @@
 // deserialization) vs Strata with `l1: false` on the same endpoint. Over TCP: raw ioredis `get` +
 // JSON.parse vs Strata's ioredis L2 vs bentocache with only its Redis L2 (ioredis) layer.
 // Each op is one call, one sample; rows are JSON on every side.
-import { createIoredisL2 } from '@strata/adapter-node';
+import { createIoredisL2 } from '@strata/adapter-node/redis-tcp';
 import { BentoCache, bentostore } from 'bentocache';
 import { redisDriver } from 'bentocache/drivers/redis';
 import { playerRow } from '../lib/stack.mjs';

@@ -2,7 +2,7 @@
 // then `flushDirty()`. Sets per second as the caller sees them (until each set resolves), and SQL
 // statements per 1,000 sets including the flush. Write-behind queues: the in-memory queue (core)
 // and the durable Redis Stream queue (adapter-node).
-import { createRedisStreamQueue } from '@strata/adapter-node';
+import { createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
 import { createMemoryQueue } from '@strata/core';
 import { playerRow } from '../lib/stack.mjs';
 

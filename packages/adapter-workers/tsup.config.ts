@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/hono.ts'],
+  entry: { index: 'src/index.ts', hono: 'src/hono.ts', cloudflare: 'src/cloudflare/index.ts' },
   format: ['esm'],
   dts: true,
   sourcemap: true,

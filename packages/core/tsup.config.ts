@@ -4,7 +4,8 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     driver: 'src/driver.ts',
-    upstash: 'src/upstash.ts',
+    upstash: 'src/upstash/index.ts',
+    drizzle: 'src/drizzle/index.ts',
     msgpack: 'src/msgpack.ts',
     'testing/index': 'testing/index.ts',
   },

@@ -3,8 +3,9 @@ import {
   createRedisPubSubBus,
   createRedisStreamQueue,
   type RedisStreamQueueOptions,
-} from '@strata/adapter-node';
-import { createDrizzleL3, defineSchema, Q, Strata, type StrataConfig, type WriteMode } from '@strata/core';
+} from '@strata/adapter-node/redis-tcp';
+import { defineSchema, Q, Strata, type StrataConfig, type WriteMode } from '@strata/core';
+import { createDrizzleL3 } from '@strata/core/drizzle';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';

@@ -129,7 +129,7 @@ export async function faultScratch(label: string) {
   pool.on('error', () => {});
   const db = drizzle(pool);
   const table = itemsTable(name);
-  const { createDrizzleL3 } = await import('@strata/core');
+  const { createDrizzleL3 } = await import('@strata/core/drizzle');
   // Strata's own tables (`migrationsSchema`) in the scenario's schema too: every Strata over this
   // store passes `migrationsSchema: name`, and the cleanup's DROP SCHEMA takes them along.
   await new Strata({

@@ -1,6 +1,7 @@
-import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node';
-import { createDrizzleL3, Strata } from '@strata/core';
+import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
+import { Strata } from '@strata/core';
 import type { ManualClock } from '@strata/core/driver';
+import { createDrizzleL3 } from '@strata/core/drizzle';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { Redis } from 'ioredis';
 import pg from 'pg';

@@ -1,6 +1,5 @@
-import { createIoredisL2, createRedisPubSubBus } from '@strata/adapter-node';
+import { createIoredisL2, createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
 import {
-  createDrizzleL3,
   defineSchema,
   type InvalidationBus,
   type L2Tier,
@@ -9,6 +8,7 @@ import {
   Strata,
   type StrataConfig,
 } from '@strata/core';
+import { createDrizzleL3 } from '@strata/core/drizzle';
 import { createUpstashL2 } from '@strata/core/upstash';
 import { serviceUrls, testDevstack, uniqueName } from '@strata/devstack/testing';
 import { sql } from 'drizzle-orm';

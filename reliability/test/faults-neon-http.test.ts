@@ -1,6 +1,7 @@
 import { neon, neonConfig } from '@neondatabase/serverless';
-import { createDrizzleL3, isStrataError, Strata } from '@strata/core';
+import { isStrataError, Strata } from '@strata/core';
 import { manualClock } from '@strata/core/driver';
+import { createDrizzleL3 } from '@strata/core/drizzle';
 import { createUpstashL2 } from '@strata/core/upstash';
 import { neonLocalConfig } from '@strata/devstack';
 import { testDevstack } from '@strata/devstack/testing';

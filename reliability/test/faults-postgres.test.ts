@@ -1,5 +1,7 @@
-import { createIoredisL2, createRedisStreamQueue, createStrata } from '@strata/adapter-node';
-import { createDrizzleL3, isStrataError, Strata } from '@strata/core';
+import { createStrata } from '@strata/adapter-node';
+import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
+import { isStrataError, Strata } from '@strata/core';
+import { createDrizzleL3 } from '@strata/core/drizzle';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';

@@ -1,6 +1,7 @@
-import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node';
-import { createDrizzleL3, Strata } from '@strata/core';
+import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
+import { Strata } from '@strata/core';
 import { type ManualClock, manualClock } from '@strata/core/driver';
+import { createDrizzleL3 } from '@strata/core/drizzle';
 import { type SpawnedRedis, spawnRedisServer } from '@strata/devstack';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';

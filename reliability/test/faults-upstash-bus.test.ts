@@ -1,5 +1,6 @@
-import { createDrizzleL3, Strata } from '@strata/core';
+import { Strata } from '@strata/core';
 import { type ManualClock, manualClock } from '@strata/core/driver';
+import { createDrizzleL3 } from '@strata/core/drizzle';
 import { createUpstashL2, createUpstashLogBus } from '@strata/core/upstash';
 import { testDevstack } from '@strata/devstack/testing';
 import { describe, expect, it } from 'vitest';

@@ -1,5 +1,6 @@
-import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node';
-import { createDrizzleL3, defineSchema, Strata } from '@strata/core';
+import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
+import { defineSchema, Strata } from '@strata/core';
+import { createDrizzleL3 } from '@strata/core/drizzle';
 import { uniqueName } from '@strata/devstack/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { codeOf, faultScratch, Tally } from '../support/fault-harness.js';

@@ -1,5 +1,6 @@
-import { createIoredisL2, createRedisPubSubBus } from '@strata/adapter-node';
-import { createDrizzleL3, Strata } from '@strata/core';
+import { createIoredisL2, createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
+import { Strata } from '@strata/core';
+import { createDrizzleL3 } from '@strata/core/drizzle';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';

@@ -1,4 +1,5 @@
-import type { QueueProducer, StrataBindings } from '@strata/adapter-workers';
+import type { StrataBindings } from '@strata/adapter-workers';
+import type { QueueProducer } from '@strata/adapter-workers/cloudflare';
 import { DEMO_PG_SCHEMA } from './db/schema.js';
 import { schemas } from './db/strata-schemas.js';
 

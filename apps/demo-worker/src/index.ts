@@ -1,4 +1,5 @@
-import { createStrata, handleWriteBatch, type QueueBatch } from '@strata/adapter-workers';
+import { createStrata } from '@strata/adapter-workers';
+import { handleWriteBatch, type QueueBatch } from '@strata/adapter-workers/cloudflare';
 import { app } from './app.js';
 import { type Env, strataOptions } from './env.js';
 

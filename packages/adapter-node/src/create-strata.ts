@@ -1,7 +1,5 @@
 import {
   type CompiledSchema,
-  createDrizzleL3,
-  type Database,
   type Duration,
   type L3Tier,
   Strata,
@@ -9,6 +7,7 @@ import {
   strataDefaults,
 } from '@strata/core';
 import { invalidationChannel as defaultChannel, toMs, withTimeout } from '@strata/core/driver';
+import { createDrizzleL3, type Database } from '@strata/core/drizzle';
 import { connectL3 } from './connect/connect-l3.js';
 import type { Driver } from './connect/driver.js';
 import { checkQueueDurability, connectRedisTiers, type WriteBehindQueue } from './connect/redis-tiers.js';

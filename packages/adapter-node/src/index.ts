@@ -1,9 +1,11 @@
-export { createRedisPubSubBus, type RedisPubSubBusOptions } from './bus/redis-pubsub-bus.js';
+// `@strata/adapter-node`: the wiring for a long-lived Node process (createStrata from URLs, the
+// timer scheduler, shutdown on signals, migrations from files). The Redis-over-TCP drivers it wires
+// are `@strata/adapter-node/redis-tcp`.
+
 export type { Driver } from './connect/driver.js';
 export type { WriteBehindQueue } from './connect/redis-tiers.js';
 export type { SignalOptions } from './connect/signals.js';
 export { type CreateStrataOptions, createStrata, type NodeStrata } from './create-strata.js';
-export { createIoredisL2 } from './l2/ioredis-l2.js';
 export {
   type MigrateFromOptions,
   type MigrateFromResult,
@@ -11,11 +13,4 @@ export {
   migrateFrom,
 } from './migrate-from.js';
 export { type MigrationFile, readMigrationFiles } from './migrations/migration-files.js';
-export type { QueueDurability } from './queue/durability.js';
-export {
-  createRedisStreamQueue,
-  type RedisStreamQueue,
-  type RedisStreamQueueOptions,
-  type RedisStreamQueueStats,
-} from './queue/redis-stream-queue.js';
 export { nodeScheduler } from './scheduler.js';

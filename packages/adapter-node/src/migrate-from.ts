@@ -1,4 +1,5 @@
-import { type Database, isStrataError, type MigrationRecord, StrataError } from '@strata/core';
+import { isStrataError, type MigrationRecord, StrataError } from '@strata/core';
+import type { Database } from '@strata/core/drizzle';
 import { sql } from 'drizzle-orm';
 import { fileFailed, withRunProgress } from './migrations/file-failed.js';
 import { FileRecords } from './migrations/file-records.js';

@@ -9,7 +9,7 @@ import { freePort } from '@strata/devstack';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { createRedisPubSubBus } from '../src/bus/redis-pubsub-bus.js';
+import { createRedisPubSubBus } from '../src/redis-tcp/bus.js';
 
 const admin = new Redis(serviceUrls().redisUrl, { protocol: 2 });
 admin.on('error', () => {});

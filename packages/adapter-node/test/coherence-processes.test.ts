@@ -2,12 +2,13 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { createDrizzleL3, defineSchema, Strata } from '@strata/core';
+import { defineSchema, Strata } from '@strata/core';
+import { createDrizzleL3 } from '@strata/core/drizzle';
 import { percentile } from '@strata/core/testing';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { afterAll, expect, it } from 'vitest';
-import { createRedisPubSubBus } from '../src/bus/redis-pubsub-bus.js';
-import { createIoredisL2 } from '../src/l2/ioredis-l2.js';
+import { createRedisPubSubBus } from '../src/redis-tcp/bus.js';
+import { createIoredisL2 } from '../src/redis-tcp/l2.js';
 import { scratch } from './support/scratch.js';
 
 const store = scratch('coherence_proc');

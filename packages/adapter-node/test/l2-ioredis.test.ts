@@ -6,7 +6,7 @@ import { freePort } from '@strata/devstack';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createIoredisL2 } from '../src/l2/ioredis-l2.js';
+import { createIoredisL2 } from '../src/redis-tcp/l2.js';
 
 const admin = new Redis(serviceUrls().redisUrl, { protocol: 2 });
 afterAll(async () => {

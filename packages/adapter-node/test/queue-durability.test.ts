@@ -13,7 +13,7 @@ import {
   createRedisStreamQueue,
   type RedisStreamQueue,
   type RedisStreamQueueOptions,
-} from '../src/queue/redis-stream-queue.js';
+} from '../src/redis-tcp/queue.js';
 import { killOwnRedisServers, type OwnRedis, startOwnRedis } from './support/own-redis-server.js';
 
 // Issue 12, item 10: with a Redis without persistence a restart lost 200 of 200 acknowledged writes

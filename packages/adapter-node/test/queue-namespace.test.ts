@@ -4,7 +4,7 @@ import { strataRejection } from '@strata/core/testing';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createRedisStreamQueue, type RedisStreamQueue } from '../src/queue/redis-stream-queue.js';
+import { createRedisStreamQueue, type RedisStreamQueue } from '../src/redis-tcp/queue.js';
 
 // Issue 12, item 2: two apps with write-behind on one Redis shared the default stream and consumer
 // group, and app A's flusher applied app B's acknowledged writes. Each app's keyPrefix now names

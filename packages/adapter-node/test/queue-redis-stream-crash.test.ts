@@ -4,8 +4,8 @@ import type { Delivery } from '@strata/core/driver';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { createRedisStreamQueue, type RedisStreamQueue } from '../src/queue/redis-stream-queue.js';
-import { WRITE_FIELD } from '../src/queue/stream-entry.js';
+import { createRedisStreamQueue, type RedisStreamQueue } from '../src/redis-tcp/queue.js';
+import { WRITE_FIELD } from '../src/redis-tcp/stream-entry.js';
 
 const url = serviceUrls().redisUrl;
 const producer = fileURLToPath(new URL('./fixtures/enqueue-writes.mjs', import.meta.url));

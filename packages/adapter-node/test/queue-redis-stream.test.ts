@@ -4,8 +4,8 @@ import { describeQueueConformance, type QueueFixture, strataRejection } from '@s
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createRedisStreamQueue, type RedisStreamQueue } from '../src/queue/redis-stream-queue.js';
-import { WRITE_FIELD } from '../src/queue/stream-entry.js';
+import { createRedisStreamQueue, type RedisStreamQueue } from '../src/redis-tcp/queue.js';
+import { WRITE_FIELD } from '../src/redis-tcp/stream-entry.js';
 
 const url = serviceUrls().redisUrl;
 /** This machine's Redis runs without AOF (as the CI's does): the queue refuses it unless told. */

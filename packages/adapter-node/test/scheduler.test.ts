@@ -4,7 +4,7 @@ import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { integer, pgTable } from 'drizzle-orm/pg-core';
 import { Redis } from 'ioredis';
 import { afterEach, expect, it, vi } from 'vitest';
-import { createIoredisL2 } from '../src/l2/ioredis-l2.js';
+import { createIoredisL2 } from '../src/redis-tcp/l2.js';
 import { nodeScheduler } from '../src/scheduler.js';
 
 afterEach(() => {

@@ -3,12 +3,13 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { createDrizzleL3, defineSchema, Strata } from '@strata/core';
+import { defineSchema, Strata } from '@strata/core';
+import { createDrizzleL3 } from '@strata/core/drizzle';
 import { sql } from 'drizzle-orm';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { afterAll, expect, it, vi } from 'vitest';
-import { createIoredisL2 } from '../src/l2/ioredis-l2.js';
-import { createRedisStreamQueue } from '../src/queue/redis-stream-queue.js';
+import { createIoredisL2 } from '../src/redis-tcp/l2.js';
+import { createRedisStreamQueue } from '../src/redis-tcp/queue.js';
 import { scratch } from './support/scratch.js';
 
 const store = scratch('crash');

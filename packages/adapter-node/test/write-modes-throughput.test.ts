@@ -1,8 +1,9 @@
-import { createDrizzleL3, defineSchema, Strata } from '@strata/core';
+import { defineSchema, Strata } from '@strata/core';
+import { createDrizzleL3 } from '@strata/core/drizzle';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { afterAll, expect, it } from 'vitest';
-import { createIoredisL2 } from '../src/l2/ioredis-l2.js';
-import { createRedisStreamQueue } from '../src/queue/redis-stream-queue.js';
+import { createIoredisL2 } from '../src/redis-tcp/l2.js';
+import { createRedisStreamQueue } from '../src/redis-tcp/queue.js';
 import { scratch } from './support/scratch.js';
 
 // Prints sets/s for both write modes and L3 statements per 1,000 sets. A measurement for the

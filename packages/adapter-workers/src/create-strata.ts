@@ -1,17 +1,11 @@
 import { neon, neonConfig } from '@neondatabase/serverless';
-import {
-  type CompiledSchema,
-  createDrizzleL3,
-  Strata,
-  type StrataConfig,
-  StrataError,
-  strataDefaults,
-} from '@strata/core';
+import { type CompiledSchema, Strata, type StrataConfig, StrataError, strataDefaults } from '@strata/core';
 import { invalidationChannel } from '@strata/core/driver';
+import { createDrizzleL3 } from '@strata/core/drizzle';
 import { createUpstashL2, createUpstashLogBus } from '@strata/core/upstash';
 import { drizzle } from 'drizzle-orm/neon-http';
-import type { QueueProducer } from './queue/bindings.js';
-import { createCloudflareQueue } from './queue/cloudflare-queue.js';
+import type { QueueProducer } from './cloudflare/bindings.js';
+import { createCloudflareQueue } from './cloudflare/queue.js';
 
 /**
  * The bindings (Workers `env`) or environment variables (`process.env`) `createStrata` reads. No
@@ -79,7 +73,7 @@ const instances = new WeakMap<object, Map<string, Strata>>();
  * };
  * @example
  * // Vercel function: write-behind through a Redis Stream
- * import { createRedisStreamQueue } from '@strata/adapter-node';
+ * import { createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
  * const queue = createRedisStreamQueue({ url: process.env.REDIS_URL!, keyPrefix: 'shop' }); // needs AOF on
  * const strata = createStrata(process.env, { schemas, keyPrefix: 'shop', writeBehind: { queue } });
  */

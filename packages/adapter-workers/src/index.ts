@@ -1,13 +1,5 @@
+// `@strata/adapter-workers`: one Strata per isolate from a Worker's bindings. The Hono middleware
+// is `@strata/adapter-workers/hono` (apps without Hono skip it); Cloudflare Queues (the write-behind
+// producer and the `queue()` consumer) are `@strata/adapter-workers/cloudflare`.
+
 export { type CreateStrataOptions, createStrata, type StrataBindings } from './create-strata.js';
-// The Hono middleware is `@strata/adapter-workers/hono` (src/hono.ts): apps without Hono skip it.
-export type { QueueBatch, QueueContentType, QueueMessage, QueueProducer } from './queue/bindings.js';
-export { type CloudflareQueueOptions, createCloudflareQueue } from './queue/cloudflare-queue.js';
-export {
-  type DeadMessage,
-  type HandleWriteBatchOptions,
-  handleWriteBatch,
-  type WriteBatchResult,
-  type WriteDeadLetter,
-} from './queue/consumer.js';
-export { defaultRetryDelay, MAX_RETRY_DELAY_SECONDS } from './queue/retry-delay.js';
-export { QUEUE_LIMITS } from './queue/send-batches.js';

@@ -1,4 +1,4 @@
-import { createRedisStreamQueue } from '@strata/adapter-node';
+import { createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
 import { defineSchema } from '@strata/core';
 import { serviceUrls, testDevstack, uniqueName } from '@strata/devstack/testing';
 import { drizzle } from 'drizzle-orm/node-postgres';

@@ -6,8 +6,8 @@
 import { env } from 'cloudflare:workers';
 import { isStrataError } from '@strata/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCloudflareQueue, QUEUE_LIMITS, type QueueProducer } from '../src/index.js';
-import { planBatches } from '../src/queue/send-batches.js';
+import { createCloudflareQueue, QUEUE_LIMITS, type QueueProducer } from '../src/cloudflare/index.js';
+import { planBatches } from '../src/cloudflare/send-batches.js';
 import { type WbTestTable, waitFor, wbTestTable } from './support/write-behind.js';
 
 let t: WbTestTable;

@@ -4,7 +4,8 @@
  */
 import { env } from 'cloudflare:workers';
 import { neon, neonConfig } from '@neondatabase/serverless';
-import { createDrizzleL3, defineSchema, Strata } from '@strata/core';
+import { defineSchema, Strata } from '@strata/core';
+import { createDrizzleL3 } from '@strata/core/drizzle';
 import { createUpstashL2 } from '@strata/core/upstash';
 import { uniqueName } from '@strata/devstack/testing';
 import { drizzle } from 'drizzle-orm/neon-http';

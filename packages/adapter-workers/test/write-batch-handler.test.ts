@@ -14,7 +14,7 @@ import {
   type QueueBatch,
   type QueueProducer,
   type WriteDeadLetter,
-} from '../src/index.js';
+} from '../src/cloudflare/index.js';
 import { WB_QUEUE } from './fixtures/wb-app.js';
 import { type WbTestTable, wbTestTable } from './support/write-behind.js';
 

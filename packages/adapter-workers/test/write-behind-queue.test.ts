@@ -7,7 +7,7 @@
  */
 import { env } from 'cloudflare:workers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCloudflareQueue, type WriteDeadLetter } from '../src/index.js';
+import { createCloudflareQueue, type WriteDeadLetter } from '../src/cloudflare/index.js';
 import { WB_MAX_RETRY, type WbLogEntry } from './fixtures/wb-app.js';
 import { type WbTestTable, waitFor, wbTestTable } from './support/write-behind.js';
 

@@ -8,16 +8,16 @@ import type { Codec } from './codec/types.js';
 import { RENAMED_OPTIONS } from './config/renamed-options.js';
 import { seamMethods } from './config/seam-checks.js';
 import { resolveConfig, type StrataConfig, strataDefaults } from './config.js';
+import { createDrizzleL3 } from './drizzle/index.js';
 import { isStrataError } from './errors.js';
 import type { L2Tier } from './l2/types.js';
-import { createDrizzleL3 } from './l3/drizzle-l3.js';
 import type { L3Tier } from './l3/types.js';
 import { consoleLogger, type Logger } from './observability/logger.js';
 import { type MetricsRecorder, noopMetrics } from './observability/metrics.js';
 import { createMemoryQueue } from './queue/memory-queue.js';
 import type { WriteQueue } from './queue/types.js';
 import type { Scheduler } from './scheduler.js';
-import { createUpstashL2, createUpstashLogBus } from './upstash.js';
+import { createUpstashL2, createUpstashLogBus } from './upstash/index.js';
 
 function configError(config: unknown): { message: string; field: unknown } {
   try {

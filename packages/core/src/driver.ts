@@ -10,6 +10,12 @@ export type { BusHandlers, BusStats, Invalidation, InvalidationBus } from './bus
 export { type Clock, type ManualClock, manualClock } from './clock.js';
 export { jsonCodec } from './codec/json-codec.js';
 export type { Codec, ColumnKind, ColumnKinds } from './codec/types.js';
+export { ddlLock } from './drizzle/migrate.js';
+export {
+  migrationsTableStatements,
+  nextMigrationRecordId,
+  strataMigrationsTable,
+} from './drizzle/migrations-table.js';
 export { toMs } from './duration.js';
 export type { FlushOutcome } from './engine/flusher.js';
 export { deepFreeze } from './l1/freeze.js';
@@ -17,13 +23,8 @@ export { freezeRow } from './l1/freeze-row.js';
 export { createMemoryL1 } from './l1/memory-l1.js';
 export type { EvictionPolicy, EvictReason, L1Entry, L1Stats, L1Tier, MemoryL1Options } from './l1/types.js';
 export { decodeEnvelope } from './l2/envelope.js';
+export { getManyByMget } from './l2/get-many.js';
 export type { L2Script, L2Tier } from './l2/types.js';
-export { ddlLock } from './l3/migrate.js';
-export {
-  migrationsTableStatements,
-  nextMigrationRecordId,
-  strataMigrationsTable,
-} from './l3/migrations-table.js';
 export type {
   L3Tier,
   MigrationRecord,

@@ -1,7 +1,8 @@
 // `@strata/core`: what an application uses. What an implementation of a seam (an L2, an L3, a bus,
 // a write queue, a codec) needs besides is `@strata/core/driver`; the rest is internal. Every name
 // here is listed in packages/core/api-report.md (scripts/api-report.test.ts), with a doc comment and
-// an example on its declaration.
+// an example on its declaration. The drivers are entries of their own, one per backend, so an app
+// loads only the clients it uses: `@strata/core/drizzle` (the L3) and `@strata/core/upstash`.
 
 export type { InvalidationBus } from './bus/types.js';
 export type { Codec } from './codec/types.js';
@@ -15,8 +16,6 @@ export { type FullRowOf, type GetOptions, type InsertOf, type RowOf, Strata } fr
 export { type CommitOptions, Tx } from './engine/tx.js';
 export { isStrataError, StrataError, type StrataErrorCode } from './errors.js';
 export type { L2Tier } from './l2/types.js';
-export type { Database } from './l3/database.js';
-export { createDrizzleL3, type DrizzleL3Options } from './l3/drizzle-l3.js';
 export type { L3Tier, MigrationRecord, MigrationResult } from './l3/types.js';
 export { consoleLogger, type Logger } from './observability/logger.js';
 export type { MetricsRecorder } from './observability/metrics.js';

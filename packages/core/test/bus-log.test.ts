@@ -3,7 +3,7 @@ import { Redis } from '@upstash/redis';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { InvalidationBus } from '../src/bus/types.js';
 import { isStrataError } from '../src/errors.js';
-import { createUpstashLogBus } from '../src/upstash.js';
+import { createUpstashLogBus } from '../src/upstash/index.js';
 import {
   type BusFixture,
   busProbe,

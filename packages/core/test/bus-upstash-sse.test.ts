@@ -5,7 +5,7 @@ import { serviceUrls, testDevstack, uniqueName } from '@strata/devstack/testing'
 import { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isStrataError } from '../src/errors.js';
-import { createUpstashSseBus, type UpstashSseBusOptions } from '../src/upstash.js';
+import { createUpstashSseBus, type UpstashSseBusOptions } from '../src/upstash/index.js';
 import {
   type BusFixture,
   busProbe,

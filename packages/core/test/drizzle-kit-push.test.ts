@@ -17,7 +17,8 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { integer, pgTable, text } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createDrizzleL3, defineSchema, Strata } from '../src/index.js';
+import { createDrizzleL3 } from '../src/drizzle/index.js';
+import { defineSchema, Strata } from '../src/index.js';
 
 const migrationsDoc = fileURLToPath(new URL('../../../docs/migrations.md', import.meta.url));
 const generated = fileURLToPath(new URL('./.generated/', import.meta.url));

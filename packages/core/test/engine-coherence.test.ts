@@ -2,7 +2,7 @@ import { testDevstack, uniqueName } from '@strata/devstack/testing';
 import { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { defineSchema, type InvalidationBus, Strata } from '../src/index.js';
-import { createUpstashLogBus, createUpstashSseBus } from '../src/upstash.js';
+import { createUpstashLogBus, createUpstashSseBus } from '../src/upstash/index.js';
 import { percentile } from '../testing/index.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 

@@ -4,8 +4,9 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manualClock } from '../src/driver.js';
-import { createDrizzleL3, defineSchema, isStrataError, Strata } from '../src/index.js';
-import { createUpstashL2 } from '../src/upstash.js';
+import { createDrizzleL3 } from '../src/drizzle/index.js';
+import { defineSchema, isStrataError, Strata } from '../src/index.js';
+import { createUpstashL2 } from '../src/upstash/index.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 import { wrapL3 } from './support/wrap.js';
 

@@ -1,7 +1,7 @@
 import { freePort } from '@strata/devstack';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createMemoryQueue, defineSchema, type Logger, type MetricsRecorder, Strata } from '../src/index.js';
-import { createUpstashL2 } from '../src/upstash.js';
+import { createUpstashL2 } from '../src/upstash/index.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
 let stack: EngineStack;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { QueuedWrite } from '../src/driver.js';
 import { defineSchema, isStrataError, Q, Strata, type WriteQueue } from '../src/index.js';
 import { createMemoryQueue } from '../src/queue/memory-queue.js';
-import { createUpstashL2 } from '../src/upstash.js';
+import { createUpstashL2 } from '../src/upstash/index.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
 let stack: EngineStack;

@@ -9,7 +9,7 @@ import { PUT } from '../src/l2/scripts.js';
 import type { L2Script, L2Tier } from '../src/l2/types.js';
 import { CircuitBreaker } from '../src/resilience/circuit-breaker.js';
 import { guardL2 } from '../src/resilience/guard-l2.js';
-import { createUpstashL2 } from '../src/upstash.js';
+import { createUpstashL2 } from '../src/upstash/index.js';
 // The L2 modules, not the testing index: this file needs none of the other suites.
 import { describeL2Conformance, type L2Fixture, type L2RawClient } from '../testing/l2-conformance.js';
 import {

@@ -21,17 +21,17 @@ import {
 } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { columnDefinition, defaultClause } from '../src/drizzle/column-ddl.js';
+import { createTableStatements } from '../src/drizzle/ddl.js';
+import { driverError, sqlState } from '../src/drizzle/driver-error.js';
+import { quoteIdentifier, quoteLiteral, sqlLiteral, storedIdentifier } from '../src/drizzle/identifiers.js';
+import { createDrizzleL3 } from '../src/drizzle/l3.js';
+import { strataMigrationsTable } from '../src/drizzle/migrations-table.js';
+import { schemaTableModel, tableModel } from '../src/drizzle/table-model.js';
+import { detectTransactionMode, Transactions } from '../src/drizzle/transactions.js';
+import { conflictSet, rowsPerStatement } from '../src/drizzle/upsert.js';
+import { strataVersionsTable, versionsTableStatements } from '../src/drizzle/versions-table.js';
 import { isStrataError } from '../src/errors.js';
-import { columnDefinition, defaultClause } from '../src/l3/column-ddl.js';
-import { createTableStatements } from '../src/l3/ddl.js';
-import { driverError, sqlState } from '../src/l3/driver-error.js';
-import { createDrizzleL3 } from '../src/l3/drizzle-l3.js';
-import { quoteIdentifier, quoteLiteral, sqlLiteral, storedIdentifier } from '../src/l3/identifiers.js';
-import { strataMigrationsTable } from '../src/l3/migrations-table.js';
-import { schemaTableModel, tableModel } from '../src/l3/table-model.js';
-import { detectTransactionMode, Transactions } from '../src/l3/transactions.js';
-import { conflictSet, rowsPerStatement } from '../src/l3/upsert.js';
-import { strataVersionsTable, versionsTableStatements } from '../src/l3/versions-table.js';
 import { defineSchema } from '../src/schema/define-schema.js';
 
 function thrown(work: () => unknown): unknown {

@@ -12,7 +12,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { pgSchema, text } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createDrizzleL3 } from '../src/l3/drizzle-l3.js';
+import { createDrizzleL3 } from '../src/drizzle/l3.js';
 import { defineSchema } from '../src/schema/define-schema.js';
 
 const pool = new pg.Pool({ connectionString: serviceUrls().databaseUrl, max: 2 });

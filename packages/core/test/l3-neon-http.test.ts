@@ -5,7 +5,7 @@ import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/neon-http';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createDrizzleL3 } from '../src/l3/drizzle-l3.js';
+import { createDrizzleL3 } from '../src/drizzle/l3.js';
 import { defineSchema } from '../src/schema/define-schema.js';
 import { describeL3Conformance } from '../testing/l3-conformance.js';
 

@@ -5,7 +5,7 @@ import { sql } from 'drizzle-orm';
 import { drizzle as drizzleHttp } from 'drizzle-orm/neon-http';
 import { drizzle } from 'drizzle-orm/neon-serverless';
 import ws from 'ws';
-import { createDrizzleL3 } from '../src/l3/drizzle-l3.js';
+import { createDrizzleL3 } from '../src/drizzle/l3.js';
 import { describeL3Conformance } from '../testing/l3-conformance.js';
 
 describeL3Conformance('drizzle neon-serverless (WebSocket)', async ({ schemaName, logQuery }) => {

@@ -2,7 +2,7 @@ import { serviceUrls } from '@strata/devstack/testing';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
-import { createDrizzleL3 } from '../src/l3/drizzle-l3.js';
+import { createDrizzleL3 } from '../src/drizzle/l3.js';
 import { describeL3Conformance } from '../testing/l3-conformance.js';
 
 describeL3Conformance('drizzle node-postgres', async ({ schemaName, logQuery }) => {

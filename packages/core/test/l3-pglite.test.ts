@@ -1,6 +1,6 @@
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle } from 'drizzle-orm/pglite';
-import { createDrizzleL3 } from '../src/l3/drizzle-l3.js';
+import { createDrizzleL3 } from '../src/drizzle/l3.js';
 import { describeL3Conformance } from '../testing/l3-conformance.js';
 
 describeL3Conformance('drizzle pglite (in process)', async ({ schemaName, logQuery }) => {

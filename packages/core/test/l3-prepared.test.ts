@@ -3,7 +3,8 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDrizzleL3, defineSchema } from '../src/index.js';
+import { createDrizzleL3 } from '../src/drizzle/index.js';
+import { defineSchema } from '../src/index.js';
 
 // One-row writes and reads run as statements prepared once per connection (OneRowStatements,
 // OneRowReads). A migration that changes the table under a prepared plan must not break them.

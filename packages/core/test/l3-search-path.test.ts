@@ -4,7 +4,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { index, integer, pgTable, text } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createDrizzleL3 } from '../src/l3/drizzle-l3.js';
+import { createDrizzleL3 } from '../src/drizzle/l3.js';
 import { defineSchema } from '../src/schema/define-schema.js';
 
 // Unqualified tables and the default (unqualified) _strata_migrations land in current_schema(). A

@@ -4,8 +4,9 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createDrizzleL3, defineSchema } from '../src/index.js';
-import { EPOCH_SPAN } from '../src/l3/versions-table.js';
+import { createDrizzleL3 } from '../src/drizzle/index.js';
+import { defineSchema } from '../src/index.js';
+import { EPOCH_SPAN } from '../src/l3/epoch-span.js';
 
 // Two apps share one database and one `_strata_versions`, each with a Strata schema named 'players'
 // over a table of its own Postgres schema. Version rows are keyed by the schema's identity (its

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { compareText, planWrite } from '../src/drizzle/write-plan.js';
 import type { Row, WriteOp } from '../src/l3/types.js';
-import { compareText, planWrite } from '../src/l3/write-plan.js';
 import { blobs, items, notes, op, winners } from './support/write-plan.js';
 
 describe('planWrite: lock order', () => {

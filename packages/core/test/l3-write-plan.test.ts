@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { keyText, planWrite } from '../src/drizzle/write-plan.js';
 import { isStrataError } from '../src/errors.js';
-import { keyText, planWrite } from '../src/l3/write-plan.js';
 import { items, notes, op, otherNotes, tokens, winners } from './support/write-plan.js';
 
 describe('planWrite: coalescing', () => {

@@ -2,7 +2,7 @@ import { testDevstack, uniqueName } from '@strata/devstack/testing';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { defineSchema, isStrataError, Strata } from '../src/index.js';
-import { createUpstashLogBus } from '../src/upstash.js';
+import { createUpstashLogBus } from '../src/upstash/index.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
 let stack: EngineStack;

@@ -6,8 +6,9 @@ import { pgSchema, text } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonCodec } from '../src/driver.js';
+import { createDrizzleL3 } from '../src/drizzle/index.js';
 import { STRATA_ERROR_CODES } from '../src/errors.js';
-import { createDrizzleL3, defineSchema, isStrataError, Strata, type StrataConfig } from '../src/index.js';
+import { defineSchema, isStrataError, Strata, type StrataConfig } from '../src/index.js';
 import { createMemoryQueue, type MemoryQueue } from '../src/queue/memory-queue.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 

@@ -1,5 +1,5 @@
-import type { Database } from '../src/l3/database.js';
-import { createDrizzleL3, type DrizzleL3Options } from '../src/l3/drizzle-l3.js';
+import type { Database } from '../src/drizzle/database.js';
+import { createDrizzleL3, type DrizzleL3Options } from '../src/drizzle/l3.js';
 import type { L3Tier, Row, StoredRow, Write, WriteOp, WriteOutcome } from '../src/l3/types.js';
 import type { CompiledSchema } from '../src/schema/types.js';
 

@@ -11,7 +11,7 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core';
 import { expect } from 'vitest';
-import { strataVersionsTable } from '../src/l3/versions-table.js';
+import { strataVersionsTable } from '../src/drizzle/versions-table.js';
 import { defineSchema } from '../src/schema/define-schema.js';
 import type { CompiledSchema } from '../src/schema/types.js';
 import { bytea } from './l3-conformance-model.js';

@@ -1,6 +1,6 @@
 import { eq, sql } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { EPOCH_SPAN } from '../src/l3/versions-table.js';
+import { EPOCH_SPAN } from '../src/l3/epoch-span.js';
 import { del, type L3Suite, set, versionsOf, writeOne } from './l3-conformance-suite.js';
 import { expectVersions, type VersionsModel } from './l3-conformance-versions-model.js';
 

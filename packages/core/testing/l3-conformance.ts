@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe } from 'vitest';
-import type { Database } from '../src/l3/database.js';
+import type { Database } from '../src/drizzle/database.js';
 import type { L3Tier } from '../src/l3/types.js';
 import { registerAtomicTests } from './l3-conformance-atomic.js';
 import { registerBulkTests } from './l3-conformance-bulk.js';

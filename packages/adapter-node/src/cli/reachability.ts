@@ -1,5 +1,5 @@
-import type { Database } from '@strata/core';
 import { redactUrl, withTimeout } from '@strata/core/driver';
+import type { Database } from '@strata/core/drizzle';
 import { sql } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import type { CreateStrataOptions } from '../create-strata.js';

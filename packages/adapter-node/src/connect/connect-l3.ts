@@ -1,4 +1,5 @@
-import { type Database, StrataError } from '@strata/core';
+import { StrataError } from '@strata/core';
+import type { Database } from '@strata/core/drizzle';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import type { Driver } from './driver.js';

@@ -7,10 +7,10 @@ import {
   type WriteQueue,
 } from '@strata/core';
 import { withTimeout } from '@strata/core/driver';
-import { createRedisPubSubBus } from '../bus/redis-pubsub-bus.js';
-import { createIoredisL2 } from '../l2/ioredis-l2.js';
-import { createRedisStreamQueue } from '../queue/redis-stream-queue.js';
-import { StreamQueue } from '../queue/stream-queue.js';
+import { createRedisPubSubBus } from '../redis-tcp/bus.js';
+import { createIoredisL2 } from '../redis-tcp/l2.js';
+import { createRedisStreamQueue } from '../redis-tcp/queue.js';
+import { StreamQueue } from '../redis-tcp/stream-queue.js';
 
 export type WriteBehindQueue = 'redis-stream' | 'memory';
 

@@ -1,10 +1,11 @@
-import type { Database, MigrationRecord } from '@strata/core';
+import type { MigrationRecord } from '@strata/core';
 import {
   ddlLock,
   migrationsTableStatements,
   nextMigrationRecordId,
   strataMigrationsTable,
 } from '@strata/core/driver';
+import type { Database } from '@strata/core/drizzle';
 import { isNull, sql } from 'drizzle-orm';
 
 type MigrationsTable = ReturnType<typeof strataMigrationsTable>;

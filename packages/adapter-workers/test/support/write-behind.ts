@@ -8,7 +8,7 @@ import type { Strata } from '@strata/core';
 import type { QueuedWrite } from '@strata/core/driver';
 import { uniqueName } from '@strata/devstack/testing';
 import { vi } from 'vitest';
-import type { QueueProducer } from '../../src/index.js';
+import type { QueueProducer } from '../../src/cloudflare/index.js';
 import {
   WB_TABLE_PREFIX,
   type WbLogEntry,

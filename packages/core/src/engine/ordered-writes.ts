@@ -1,7 +1,7 @@
 import { StrataError } from '../errors.js';
 import { ORDERED_PUT, RESERVE, SEED_COUNTER } from '../l2/scripts.js';
+import { EPOCH_SPAN } from '../l3/epoch-span.js';
 import type { Row } from '../l3/types.js';
-import { EPOCH_SPAN } from '../l3/versions-table.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
 
 /** A write ordered by Redis: its key, and its row (stored shape and plaintext), or none for a delete. */

@@ -17,10 +17,13 @@ const KEY_EXPORT: Record<string, string> = {
   '@strata/core': 'Strata',
   '@strata/core/driver': 'withTimeout',
   '@strata/core/upstash': 'createUpstashL2',
+  '@strata/core/drizzle': 'createDrizzleL3',
   '@strata/core/msgpack': 'msgpackCodec',
   '@strata/adapter-node': 'createStrata',
+  '@strata/adapter-node/redis-tcp': 'createIoredisL2',
   '@strata/adapter-workers': 'createStrata',
   '@strata/adapter-workers/hono': 'strata',
+  '@strata/adapter-workers/cloudflare': 'handleWriteBatch',
   '@strata/devstack': 'startDevstack',
 };
 const consumerScripts = new URL('./consumer/', import.meta.url);

@@ -8,11 +8,11 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { Redis as IORedis } from 'ioredis';
 import pg from 'pg';
 import ws from 'ws';
-import { createDrizzleL3 } from '../../src/index.js';
+import { createDrizzleL3 } from '../../src/drizzle/index.js';
 import { L2_SCRIPTS } from '../../src/l2/scripts.js';
 import type { L2Tier } from '../../src/l2/types.js';
 import type { L3Tier } from '../../src/l3/types.js';
-import { createUpstashL2 } from '../../src/upstash.js';
+import { createUpstashL2 } from '../../src/upstash/index.js';
 import { playerTables } from './tables.js';
 
 /**

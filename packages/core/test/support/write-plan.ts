@@ -1,8 +1,8 @@
 // Schemas and helpers of the planWrite tests (l3-write-plan, l3-write-groups): no database, the plan only.
 import { sql } from 'drizzle-orm';
 import { customType, integer, pgSchema, pgTable, text, uuid } from 'drizzle-orm/pg-core';
+import { type PlannedWrite, planWrite } from '../../src/drizzle/write-plan.js';
 import type { Write, WriteOp } from '../../src/l3/types.js';
-import { type PlannedWrite, planWrite } from '../../src/l3/write-plan.js';
 import { defineSchema } from '../../src/schema/define-schema.js';
 
 const bytea = customType<{ data: Uint8Array }>({ dataType: () => 'bytea' });

@@ -2,7 +2,8 @@
 // Prints one JSON line: the export names of each entry point named on the command line, and a row
 // written and read back through Strata on PGlite (a real Postgres, in process).
 import { PGlite } from '@electric-sql/pglite';
-import { createDrizzleL3, defineSchema, Strata } from '@strata/core';
+import { defineSchema, Strata } from '@strata/core';
+import { createDrizzleL3 } from '@strata/core/drizzle';
 import { integer, pgTable, text } from 'drizzle-orm/pg-core';
 import { drizzle } from 'drizzle-orm/pglite';
 

@@ -1,5 +1,6 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { bigint, boolean, pgSchema, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+import { EPOCH_SPAN } from '../l3/epoch-span.js';
 import type { CompiledSchema } from '../schema/types.js';
 import type { Database } from './database.js';
 import { createTableStatements } from './ddl.js';
@@ -7,13 +8,6 @@ import { tableModel } from './table-model.js';
 import type { Statement } from './transactions.js';
 
 const VERSIONS_TABLE = '_strata_versions';
-
-/**
- * Redis-ordered versions of one epoch are `epoch * EPOCH_SPAN + n`: 2^36 (68 billion writes) per
- * epoch, 131,071 epochs below 2^53. Every reseed of a counter takes a new epoch (a Redis that lost
- * its data twice in a row must not hand out the same versions twice).
- */
-export const EPOCH_SPAN = 2 ** 36;
 
 /** The id of a schema's epoch row: no key can be empty (ids are refused when they are). */
 const EPOCH_ID = '';

@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import type { MigrationRecord, MigrationResult } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { statementsChecksum } from './checksum.js';
 import type { Database } from './database.js';
@@ -12,7 +13,6 @@ import {
 } from './migrations-table.js';
 import { planMigration, type SchemaPlan } from './plan.js';
 import type { Statement, Transactions } from './transactions.js';
-import type { MigrationRecord, MigrationResult } from './types.js';
 import { type VersionsTable, versionsTableStatements } from './versions-table.js';
 
 /** One key for every Strata migrate() on the server ("StrataMg"), whatever schema it writes to. */

@@ -1,8 +1,8 @@
 import { is, Placeholder, SQL, type SQLChunk, StringChunk, sql } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
+import type { Row } from '../l3/types.js';
 import type { CompiledColumn } from '../schema/types.js';
 import { qualifiedName } from './identifiers.js';
-import type { Row } from './types.js';
 
 /** The type to cast a parameter to: in a VALUES list Postgres cannot infer it from the target column. */
 export function castType(column: PgColumn): string {

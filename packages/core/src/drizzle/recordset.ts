@@ -1,6 +1,6 @@
 import { type SQL, sql } from 'drizzle-orm';
+import type { Row } from '../l3/types.js';
 import type { CompiledColumn, CompiledSchema } from '../schema/types.js';
-import type { Row } from './types.js';
 import { castType } from './values.js';
 
 /** Column types whose values travel through JSON and back unchanged (enums too). */

@@ -1,8 +1,8 @@
 import { and, eq, isNull, type SQL } from 'drizzle-orm';
+import type { ValueReplacement } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 import type { Database } from './database.js';
 import type { Statement } from './transactions.js';
-import type { ValueReplacement } from './types.js';
 
 /**
  * One change's `UPDATE … SET <set> WHERE pk = $id AND <col> = $expected … RETURNING pk`: values are

@@ -1,11 +1,11 @@
 import type { Redis } from '@upstash/redis';
+import { BusDelivery } from '../bus/delivery.js';
+import { encodeInvalidation } from '../bus/message.js';
+import type { BusHandlers, BusStats, Invalidation, InvalidationBus } from '../bus/types.js';
 import { StrataError } from '../errors.js';
-import { BusDelivery } from './delivery.js';
+import { type UpstashBusSource, upstashClient } from './client.js';
 import { endOf, type LogCursor, nextLogStep } from './log-cursor.js';
 import { LOG_READ_SCRIPT, type LogSnapshot, parseLogReply } from './log-script.js';
-import { encodeInvalidation } from './message.js';
-import type { BusHandlers, BusStats, Invalidation, InvalidationBus } from './types.js';
-import { type UpstashBusSource, upstashClient } from './upstash-client.js';
 
 export type UpstashLogBusOptions = UpstashBusSource & {
   /** The Redis stream holding the log. Default 'strata:invalidate:log'. */

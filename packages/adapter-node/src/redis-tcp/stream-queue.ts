@@ -8,11 +8,11 @@ import {
   type UnreadableDeadLetter,
 } from '@strata/core/driver';
 import type { Redis } from 'ioredis';
-import { quitConnection } from '../redis/quit-connection.js';
 import { BURY_SCRIPT, type Burial, buryArgs } from './bury-script.js';
 import type { DurabilityCheck, QueueDurability } from './durability.js';
 import { leaveGroup } from './leave-group.js';
-import type { RedisStreamQueue, RedisStreamQueueStats } from './redis-stream-queue.js';
+import type { RedisStreamQueue, RedisStreamQueueStats } from './queue.js';
+import { quitConnection } from './quit-connection.js';
 import { readDeadLetter, WRITE_FIELD } from './stream-entry.js';
 import { entriesOf, isNoGroup, results } from './stream-replies.js';
 import { type TakenEntry, type TakeTarget, takeBatch } from './take-batch.js';

@@ -1,7 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
+import type { Row } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
-import type { Row } from './types.js';
 
 /** Postgres' wire protocol numbers bind parameters with 16 bits. */
 export const MAX_PARAMETERS = 65_535;

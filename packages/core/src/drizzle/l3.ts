@@ -1,14 +1,5 @@
 import { eq, type SQL, sql } from 'drizzle-orm';
 import { StrataError } from '../errors.js';
-import type { CompiledSchema } from '../schema/types.js';
-import type { Database } from './database.js';
-import { driverError } from './driver-error.js';
-import { runMigration } from './migrate.js';
-import { type MigrationsTable, readRecords, strataMigrationsTable } from './migrations-table.js';
-import { OneRowReads, OneRowStatements } from './one-row.js';
-import { replaceStatement } from './replace-values.js';
-import { countStatement, findOneStatement, findStatement, scanStatement, searchStatement } from './search.js';
-import { type TransactionMode, Transactions } from './transactions.js';
 import type {
   L3Tier,
   MigrationRecord,
@@ -19,7 +10,16 @@ import type {
   ValueReplacement,
   WriteOp,
   WriteOutcome,
-} from './types.js';
+} from '../l3/types.js';
+import type { CompiledSchema } from '../schema/types.js';
+import type { Database } from './database.js';
+import { driverError } from './driver-error.js';
+import { runMigration } from './migrate.js';
+import { type MigrationsTable, readRecords, strataMigrationsTable } from './migrations-table.js';
+import { OneRowReads, OneRowStatements } from './one-row.js';
+import { replaceStatement } from './replace-values.js';
+import { countStatement, findOneStatement, findStatement, scanStatement, searchStatement } from './search.js';
+import { type TransactionMode, Transactions } from './transactions.js';
 import { chunk, MAX_PARAMETERS } from './upsert.js';
 import { nextEpochStatement, strataVersionsTable } from './versions-table.js';
 import { runWrite, type WriteContext, withVersionsTable } from './write.js';

@@ -1,10 +1,10 @@
 import { asc, count, desc, eq, gt, inArray, type SQL, sql } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { StrataError } from '../errors.js';
+import type { ScanOptions, SearchQuery, StoredRow } from '../l3/types.js';
 import type { CompiledColumn, CompiledSchema } from '../schema/types.js';
 import type { Database } from './database.js';
 import type { Statement } from './transactions.js';
-import type { ScanOptions, SearchQuery, StoredRow } from './types.js';
 import { type VersionsTable, versionOfRow } from './versions-table.js';
 
 function columnOf(schema: CompiledSchema, key: string): CompiledColumn {

@@ -1,7 +1,7 @@
 import { StrataError } from '../errors.js';
+import type { Row, WriteOp, WriteOutcome } from '../l3/types.js';
 import type { CompiledColumn, CompiledSchema } from '../schema/types.js';
 import { recordsetColumns } from './recordset.js';
-import type { Row, WriteOp, WriteOutcome } from './types.js';
 import { cannotBeSet, chunk, rowsPerStatement } from './upsert.js';
 
 /** One write that won its key in a `write` call, where its outcome goes, and how it is ordered. */

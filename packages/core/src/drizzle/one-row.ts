@@ -1,10 +1,10 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { fnv1a } from '../hash.js';
+import type { StoredRow } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 import type { Database } from './database.js';
 import { driverError, sqlState } from './driver-error.js';
-import type { StoredRow } from './types.js';
 import type { PlannedWrite, WriteGroup } from './write-plan.js';
 
 const dialect = new PgDialect();

@@ -2,13 +2,13 @@ import type { BuildColumns } from 'drizzle-orm';
 import { asc, getTableName, type SQL, sql } from 'drizzle-orm';
 import type { PgTableWithColumns } from 'drizzle-orm/pg-core';
 import { getTableConfig, integer, jsonb, pgSchema, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+import type { MigrationRecord } from '../l3/types.js';
 import type { Database } from './database.js';
 import { createTableStatements } from './ddl.js';
 import { driverError, sqlState } from './driver-error.js';
 import { qualifiedName } from './identifiers.js';
 import { tableModel } from './table-model.js';
 import type { Statement } from './transactions.js';
-import type { MigrationRecord } from './types.js';
 
 const MIGRATIONS_TABLE = '_strata_migrations';
 

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { RedisStreamQueueStats } from './redis-stream-queue.js';
+import type { RedisStreamQueueStats } from './queue.js';
 import { type ReadEntry, readEntry } from './stream-entry.js';
 import {
   autoclaimReply,

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { type L2Tier, StrataError } from '@strata/core';
-import type { L2Script } from '@strata/core/driver';
+import type { L2Tier } from '@strata/core';
+import { getManyByMget, type L2Script } from '@strata/core/driver';
 import { Redis, type RedisOptions } from 'ioredis';
-import { quitConnection } from '../redis/quit-connection.js';
+import { quitConnection } from './quit-connection.js';
 
 /**
  * The L2 over Redis TCP with ioredis, for long-lived Node processes. Each call is one round trip
@@ -54,13 +54,8 @@ class IoredisL2 implements L2Tier {
     this.#owned = owned;
   }
 
-  async getMany(keys: readonly string[]): Promise<(string | null)[]> {
-    if (keys.length === 0) return [];
-    const reply: unknown = await this.#redis.mget(...keys);
-    if (!Array.isArray(reply) || reply.length !== keys.length) {
-      throw new StrataError('L2_UNAVAILABLE', `L2 ioredis getMany: unexpected reply for ${keys.length} keys`);
-    }
-    return reply.map((value: unknown) => (typeof value === 'string' ? value : null));
+  getMany(keys: readonly string[]): Promise<(string | null)[]> {
+    return getManyByMget(this.name, keys, (k) => this.#redis.mget(...k));
   }
 
   async run(script: L2Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {

@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import type { WriteOp, WriteOutcome } from '../l3/types.js';
 import type { Database } from './database.js';
 import { driverError, sqlState } from './driver-error.js';
 import { ddlLock } from './migrate.js';
@@ -6,7 +7,6 @@ import { rowsOf } from './migrations-table.js';
 import type { OneRowStatements } from './one-row.js';
 import { decodeRawRow } from './recordset.js';
 import type { Statement, Transactions } from './transactions.js';
-import type { WriteOp, WriteOutcome } from './types.js';
 import { rowsPerStatement } from './upsert.js';
 import { type VersionsTable, versionsTableStatements } from './versions-table.js';
 import { type PlannedWrite, planWrite, type WriteGroup, type WritePlan } from './write-plan.js';

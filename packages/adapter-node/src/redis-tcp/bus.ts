@@ -7,7 +7,7 @@ import {
   type Invalidation,
 } from '@strata/core/driver';
 import { Redis, type RedisOptions } from 'ioredis';
-import { quitConnection } from '../redis/quit-connection.js';
+import { quitConnection } from './quit-connection.js';
 
 export type RedisPubSubBusOptions = (
   | {

@@ -1,6 +1,6 @@
 import { Redis, type RedisConfigNodejs } from '@upstash/redis';
-import { StrataError } from '../errors.js';
-import type { L2Script, L2Tier } from './types.js';
+import { getManyByMget } from '../l2/get-many.js';
+import type { L2Script, L2Tier } from '../l2/types.js';
 
 /**
  * Options for the client `createUpstashL2` builds: the `@upstash/redis` config without the two
@@ -47,13 +47,8 @@ class UpstashL2 implements L2Tier {
     this.#redis = redis;
   }
 
-  async getMany(keys: readonly string[]): Promise<(string | null)[]> {
-    if (keys.length === 0) return [];
-    const reply: unknown = await this.#redis.mget(...keys);
-    if (!Array.isArray(reply) || reply.length !== keys.length) {
-      throw new StrataError('L2_UNAVAILABLE', `L2 upstash getMany: unexpected reply for ${keys.length} keys`);
-    }
-    return reply.map((value: unknown) => (typeof value === 'string' ? value : null));
+  getMany(keys: readonly string[]): Promise<(string | null)[]> {
+    return getManyByMget(this.name, keys, (k) => this.#redis.mget(...k));
   }
 
   run(script: L2Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {

@@ -81,7 +81,7 @@ class CloudflareQueue implements WriteQueue {
     return new StrataError(
       'INVALID_CONFIG',
       `${this.name}: ${op}() is not available on a Cloudflare Queue producer: the queue() handler ` +
-        'settles each message itself (handleWriteBatch from @strata/adapter-workers)',
+        'settles each message itself (handleWriteBatch from @strata/adapter-workers/cloudflare)',
       { details: { queue: this.name, op } },
     );
   }

@@ -1,11 +1,11 @@
 import type { Redis } from '@upstash/redis';
+import { backoffDelay, sleep } from '../bus/backoff.js';
+import { BusDelivery } from '../bus/delivery.js';
+import { encodeInvalidation } from '../bus/message.js';
+import type { BusHandlers, BusStats, Invalidation, InvalidationBus } from '../bus/types.js';
 import { StrataError } from '../errors.js';
-import { backoffDelay, sleep } from './backoff.js';
-import { BusDelivery } from './delivery.js';
-import { encodeInvalidation } from './message.js';
+import { upstashClient } from './client.js';
 import { readSseData } from './sse-reader.js';
-import type { BusHandlers, BusStats, Invalidation, InvalidationBus } from './types.js';
-import { upstashClient } from './upstash-client.js';
 
 export interface UpstashSseBusOptions {
   /** The Upstash REST URL and token: the subscription is a streaming request to `{url}/subscribe/{channel}`. */

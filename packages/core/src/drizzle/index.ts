@@ -1,0 +1,6 @@
+// `@strata/core/drizzle`: the L3 over a Drizzle Postgres database. Its own entry so that the L3's
+// implementation (DDL, migrations, upserts, the versions table) is loaded only by apps that build an
+// L3 themselves; the seam it implements (`L3Tier`) is in `@strata/core` and `@strata/core/driver`.
+
+export type { Database } from './database.js';
+export { createDrizzleL3, type DrizzleL3Options } from './l3.js';

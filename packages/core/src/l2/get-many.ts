@@ -1,0 +1,25 @@
+import { StrataError } from '../errors.js';
+
+/**
+ * The L2 seam's `getMany` over a Redis client's `MGET`, for every Redis L2 whatever its client: no
+ * request for an empty list, and a reply that is not one value per key is L2_UNAVAILABLE (a proxy
+ * or a misbehaving server), never values handed to the wrong keys. Anything but a string reads as
+ * `null` (a missing key, or a client that parsed a reply).
+ *
+ * @example
+ * async getMany(keys: readonly string[]) {
+ *   return getManyByMget('ioredis', keys, (k) => this.#redis.mget(...k));
+ * }
+ */
+export async function getManyByMget(
+  tier: string,
+  keys: readonly string[],
+  mget: (keys: string[]) => Promise<unknown>,
+): Promise<(string | null)[]> {
+  if (keys.length === 0) return [];
+  const reply = await mget([...keys]);
+  if (!Array.isArray(reply) || reply.length !== keys.length) {
+    throw new StrataError('L2_UNAVAILABLE', `L2 ${tier} getMany: unexpected reply for ${keys.length} keys`);
+  }
+  return reply.map((value: unknown) => (typeof value === 'string' ? value : null));
+}

@@ -331,7 +331,7 @@ export class SchemaCache {
    * After Postgres committed rows (write-through, a transaction, a flush): L2 takes each unless it
    * holds a newer version (the search generation moves on in the same request), then L1 takes what
    * L2 took. A row L2 refused is dropped from L1: L2 holds a newer one. If L2 cannot be reached, the
-   * generation must move on before L2 is used again (`SchemaGeneration.mustMoveOn`).
+   * generation must move on before L2 is used again (`SchemaGeneration.recordMissedWrite`).
    */
   async commit(ctx: EngineContext, items: readonly Versioned[]): Promise<void> {
     let taken: boolean[] = items.map(() => true);
@@ -349,7 +349,7 @@ export class SchemaCache {
       } catch (err) {
         // With no L3, L2 is the source of truth: the write did not happen.
         if (!this.l3) throw err;
-        this.generation!.mustMoveOn();
+        this.generation!.recordMissedWrite();
         ctx.tolerate(this.schema.name, 'l2', 'write', err);
       }
     }
@@ -389,7 +389,7 @@ export class SchemaCache {
       await this.runWatched(DROP, build, [this.keys.searchGenerationKey]);
     } catch (err) {
       if (!this.l3) throw err;
-      this.generation!.mustMoveOn();
+      this.generation!.recordMissedWrite();
       ctx.tolerate(this.schema.name, 'l2', 'drop', err);
     }
   }

@@ -476,7 +476,7 @@ export class Strata {
       this.#closed = true;
       // Background fills and publishes still need the bus and L2 that are released below.
       await this.#ctx.settled();
-      await this.#moveOnOwedGenerations();
+      await this.#moveOnStaleGenerations();
       await this.#coherence.close();
       await this.#config.queue?.close();
       await this.#l2?.close();
@@ -487,11 +487,11 @@ export class Strata {
    * Schemas whose L2 missed a committed write (L2 was down) move their generation on now, if L2
    * answers: a process leaving must not let other instances serve the older rows until their TTL.
    */
-  async #moveOnOwedGenerations(): Promise<void> {
+  async #moveOnStaleGenerations(): Promise<void> {
     await Promise.all(
       this.#registry
         .all()
-        .filter((rt) => rt.generation?.owed)
+        .filter((rt) => rt.generation?.l2MayBeStale)
         .map((rt) =>
           rt
             .generation!.moveOn()

@@ -1,6 +1,6 @@
 import { StrataError } from './errors.js';
 
-export type DurationUnit = 'ms' | 's' | 'm' | 'h' | 'd';
+type DurationUnit = 'ms' | 's' | 'm' | 'h' | 'd';
 
 /**
  * A length of time: milliseconds as a number, or a string with a unit ('250ms', '30s', '5m', '1h',

@@ -69,7 +69,7 @@ const BRAND = Symbol.for('strata.error');
 
 const PREFIX = 'strata: ';
 
-export interface StrataErrorOptions {
+interface StrataErrorOptions {
   /** The underlying error (standard ES2022 `Error.cause`). */
   cause?: unknown;
   /** Structured context for logs and callers, e.g. `{ schema, id, field }`. */

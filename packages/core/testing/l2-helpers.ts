@@ -117,7 +117,7 @@ function withoutTick(reply: unknown): unknown {
   return status === 0 ? reply.slice(2) : [status, ...reply.slice(2)];
 }
 
-export interface PutEntry {
+interface PutEntry {
   key: string;
   version: number;
   /** Default 0: no expiry. */
@@ -194,7 +194,7 @@ export async function runReserve(l2: L2Tier, counter: string, count: number, flo
 }
 
 /** A DROP rule: always, unless pending, or only up to a version. */
-export type DropRule = 'all' | 'settled' | number;
+type DropRule = 'all' | 'settled' | number;
 
 /** DROP: conditional deletes, then INCR of `bumps`. */
 export async function runDrop(
@@ -233,7 +233,7 @@ export function runNextGeneration(
 }
 
 /** The keys RESET_GENERATION reads and writes. */
-export interface ResetGenerationKeys {
+interface ResetGenerationKeys {
   generation: string;
   search: string;
   moved: string;

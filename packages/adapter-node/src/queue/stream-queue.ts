@@ -17,7 +17,7 @@ import { readDeadLetter, WRITE_FIELD } from './stream-entry.js';
 import { entriesOf, isNoGroup, results } from './stream-replies.js';
 import { type TakenEntry, type TakeTarget, takeBatch } from './take-batch.js';
 
-export interface StreamNames extends TakeTarget {
+interface StreamNames extends TakeTarget {
   readonly namespace: string;
   readonly deadLetterStream: string;
 }

@@ -22,7 +22,7 @@ interface Plan {
 }
 
 /** What a committed transaction wrote, per schema: for bus messages and afterSet hooks. */
-export interface TxWritten {
+interface TxWritten {
   readonly cache: SchemaCache;
   readonly rows: Row[];
   readonly keys: string[];

@@ -5,7 +5,7 @@ import { EPOCH_SPAN } from '../l3/versions-table.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
 
 /** A write ordered by Redis: its key, and its row (stored shape and plaintext), or none for a delete. */
-export interface OrderedWrite {
+interface OrderedWrite {
   readonly key: string;
   readonly stored?: Row;
   readonly plain?: Row;

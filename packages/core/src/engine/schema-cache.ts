@@ -20,7 +20,7 @@ import { RowCodec } from './row-codec.js';
 
 /** L1's "known absent" entry (negative caching, a delete's tombstone). */
 export const ABSENT: Readonly<{ absent: true }> = Object.freeze({ absent: true });
-export type L1Value = Row | typeof ABSENT;
+type L1Value = Row | typeof ABSENT;
 
 /** Longest a delete's tombstone stays in L2: far beyond any read in flight, short of filling Redis. */
 const MAX_TOMBSTONE_MS = 60_000;
@@ -36,12 +36,12 @@ export interface Versioned {
 }
 
 /** What an L2 entry says about a key: a row, an absence, or nothing usable (a miss). */
-export type L2Hit =
+type L2Hit =
   | { row: Row; version: number; remainingMs: number }
   | { absent: true; version: number; remainingMs: number };
 
 /** How `drop` decides per key: always, unless a write-behind row is pending, or up to a version. */
-export type DropRule = 'all' | 'settled' | readonly number[];
+type DropRule = 'all' | 'settled' | readonly number[];
 
 /**
  * The one owner of a schema's cached state in this instance: its L1 store, its L2 keys and

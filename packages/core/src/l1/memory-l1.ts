@@ -22,7 +22,7 @@ interface Removal<V> {
  * l1.set('users:42', user);
  * l1.get('users:42'); // user
  */
-export class MemoryL1<V = unknown> implements L1Tier<V> {
+class MemoryL1<V = unknown> implements L1Tier<V> {
   readonly #entries = new Map<string, L1Entry<V>>();
   readonly #order: EvictionOrder;
   readonly #maxEntries: number;

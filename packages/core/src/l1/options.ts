@@ -12,7 +12,7 @@ const POLICIES: Readonly<Record<EvictionPolicy, () => EvictionOrder>> = {
   fifo: () => new FifoOrder(),
 };
 
-export interface ResolvedL1Options<V> {
+interface ResolvedL1Options<V> {
   readonly maxEntries: number;
   readonly defaultTtlMs: number;
   readonly order: EvictionOrder;

@@ -35,7 +35,7 @@ const EMPTY: Query = {
   forceL2: false,
 };
 
-export class QueryBuilder<K extends string = string> {
+class QueryBuilder<K extends string = string> {
   readonly #state: Query;
 
   /** Use {@link Q}. */

@@ -4,7 +4,7 @@ import { invalidQuery } from './invalid.js';
 const MAX_WHERE_LENGTH = 10_000;
 
 /** Raw SQL text, or the 1-based number of a `$n` placeholder. */
-export type WherePart = string | number;
+type WherePart = string | number;
 
 // Postgres' whitespace (scan.l); U+00A0 and friends are identifier characters there, not spaces.
 const SPACE = /[ \t\n\r\f]/;

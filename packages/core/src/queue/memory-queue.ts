@@ -5,7 +5,7 @@ import { checkTakeMax, queueClosedError } from './queue-errors.js';
 import { parseQueuedWrites } from './queued-write-schema.js';
 import type { Delivery, QueuedWrite } from './types.js';
 
-export interface MemoryQueueOptions {
+interface MemoryQueueOptions {
   /** Shown in logs and errors. Default 'memory'. */
   name?: string;
   /**

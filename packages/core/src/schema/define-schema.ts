@@ -51,7 +51,7 @@ export interface SchemaDefinition<T extends PgTable> {
 }
 
 /** Keys whose field options say `omitCache: true`: absent from every cached read. */
-export type OmitCacheKeys<F> = {
+type OmitCacheKeys<F> = {
   [K in keyof F]-?: NonNullable<F[K]> extends { omitCache: true } ? K : never;
 }[keyof F] &
   string;

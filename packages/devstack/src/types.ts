@@ -20,8 +20,8 @@ export interface NeonEndpoint extends Stoppable {
   connectionString: string;
 }
 
-type RedisSource = 'external' | 'spawned' | 'unavailable';
-type PostgresSource = 'external' | 'pglite';
+export type RedisSource = 'external' | 'spawned' | 'unavailable';
+export type PostgresSource = 'external' | 'pglite';
 
 /** What `startDevstack` hands back: everything a client needs, and `stop()`. Serializable apart from `stop`. */
 export interface DevstackInfo {

@@ -126,7 +126,7 @@ async function writeL2Only(p: Plan): Promise<TxWritten> {
     ...(w.row && { stored: p.cache.rows.fromL2(p.cache.rows.toL2(p.encrypted[i]!)), plain: w.row }),
   }));
   try {
-    const { versions } = await writeOrdered(p.cache, ordered, false);
+    const { versions } = await writeOrdered(p.cache, ordered, { pendingFlush: false });
     return summary(
       p,
       versions,

@@ -20,7 +20,7 @@ interface OrderedWrite {
 export async function writeOrdered(
   cache: SchemaCache,
   writes: readonly OrderedWrite[],
-  pending: boolean,
+  { pendingFlush }: { pendingFlush: boolean },
 ): Promise<{ versions: number[]; held: boolean[] }> {
   const l2 = cache.l2!;
   const expiresAt = (ms: number) => (ms > 0 ? cache.config.clock.now() + ms : 0);
@@ -45,7 +45,7 @@ export async function writeOrdered(
     return l2.run(ORDERED_PUT, keys, [
       String(generation),
       String(floor),
-      pending ? '1' : '0',
+      pendingFlush ? '1' : '0',
       cache.owner,
       ...perKey,
     ]);

@@ -109,7 +109,7 @@ async function interactive(ctx: WriteContext, plan: WritePlan): Promise<void> {
         recordGroupOutcomes(
           plan,
           group,
-          rowsOf(await dataStatement(tx, ctx.versions, group, fresh, false)),
+          rowsOf(await dataStatement(tx, ctx.versions, group, fresh, { onlyVersionsRecordedNow: false })),
           versions,
         );
         recordDeletesOfAbsentRows(plan, group, fresh, versions);
@@ -123,7 +123,11 @@ async function batch(ctx: WriteContext, plan: WritePlan): Promise<void> {
   const data: { group: WriteGroup; part: readonly PlannedWrite[]; statement: Statement }[] = [];
   for (const group of plan.groups) {
     for (const part of group.parts)
-      data.push({ group, part, statement: dataStatement(ctx.db, ctx.versions, group, part, true) });
+      data.push({
+        group,
+        part,
+        statement: dataStatement(ctx.db, ctx.versions, group, part, { onlyVersionsRecordedNow: true }),
+      });
   }
   const results = await ctx.transactions.batch([...versionsPart, ...data.map((d) => d.statement)]);
   const versions = recordedVersions(results.slice(0, versionsPart.length));

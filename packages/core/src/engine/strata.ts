@@ -70,7 +70,7 @@ export interface GetOptions {
 }
 
 /**
- * The three-tier data store (the seed's DataStore): L1 memory -> L2 Redis -> L3 Postgres.
+ * The three-tier data store (DataStore in the Go library Strata): L1 memory -> L2 Redis -> L3 Postgres.
  * @example
  * const strata = new Strata({ l2: createUpstashL2({ url, token }), l3: createDrizzleL3(db), schemas: [players] });
  * await strata.set(players, { id: 'p1', username: 'ada', level: 1 });
@@ -424,8 +424,8 @@ export class Strata {
   }
 
   /**
-   * Waits until the write-behind writes this instance can take from the queue are in L3 (the seed's
-   * FlushDirty). Throws L3_UNAVAILABLE if L3 refuses them; they stay queued.
+   * Waits until the write-behind writes this instance can take from the queue are in L3 (FlushDirty in
+   * the Go library Strata). Throws L3_UNAVAILABLE if L3 refuses them; they stay queued.
    */
   async flushDirty(): Promise<void> {
     await this.#flushLoop?.drain();

@@ -41,9 +41,14 @@ export class StreamQueue implements RedisStreamQueue {
   #groupReady: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(redis: Redis, owned: boolean, target: StreamNames, durability: DurabilityCheck) {
+  constructor(
+    redis: Redis,
+    connection: 'owned' | 'borrowed',
+    target: StreamNames,
+    durability: DurabilityCheck,
+  ) {
     this.#redis = redis;
-    this.#owned = owned;
+    this.#owned = connection === 'owned';
     this.#target = target;
     this.#durability = durability;
     this.namespace = target.namespace;

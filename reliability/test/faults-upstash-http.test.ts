@@ -264,7 +264,7 @@ describe('after the outage', () => {
   });
 
   // A write acknowledged while L2 refused its update (5xx) may leave the OLDER copy in L2. The
-  // schema then owes L2 a generation bump, paid on the writer's next L2 call (or its close()):
+  // schema's generation then moves on at the writer's next L2 call (or its close()):
   // from then, every instance reads Postgres' value once it re-reads the generation (within 5 s).
   it('a write acknowledged while Upstash answered 503: stale in L2 only until the writer next reaches L2', async () => {
     const clock = manualClock(Date.now());

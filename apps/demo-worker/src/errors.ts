@@ -4,7 +4,7 @@ import { schemas } from './db/strata-schemas.js';
 import { takenKey, UNIQUE_VIOLATION } from './unique-violation.js';
 
 /** The JSON body of every error response: a message, and what to fix when the client can fix it. */
-export interface ErrorBody {
+interface ErrorBody {
   error: string;
   /** Strata's error code, or the demo's own (`CONFLICT`). */
   code?: string;

@@ -1,5 +1,5 @@
 /** This isolate's error responses, apart: 4xx are the client's to fix, 5xx the server's failures. */
-export interface ResponseCounts {
+interface ResponseCounts {
   /** 400, 404, 409…: refused input, a missing player, a taken id. Not errors of the service. */
   clientErrors: number;
   /** 500, 503, 504: what an operator has to look at. */

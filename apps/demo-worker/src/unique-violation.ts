@@ -12,7 +12,7 @@ interface PgUniqueError {
 }
 
 /** The taken key, in the schema's own field names. */
-export interface TakenKey {
+interface TakenKey {
   /** The schema's keys of the constraint's columns, e.g. `['username']`. */
   fields: string[];
   /** The value Postgres reports as taken, when the key is one column and Postgres said it. */

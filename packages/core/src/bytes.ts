@@ -28,9 +28,9 @@ export function utf8Decode(bytes: Uint8Array): string {
   return textDecoder.decode(bytes);
 }
 
-export type Base64Alphabet = 'base64' | 'base64url';
+type Base64Alphabet = 'base64' | 'base64url';
 
-export interface Base64Options {
+interface Base64Options {
   /** 'base64' (`+/`, padded on output) or 'base64url' (`-_`, unpadded on output). Default 'base64'. */
   alphabet?: Base64Alphabet;
 }

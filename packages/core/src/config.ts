@@ -45,9 +45,9 @@ const configShape = {
   ),
   /** Default TTL of cached rows, per tier (a schema's own `l1.ttl` / `l2.ttl` wins). 0 = never expire. */
   ttl: option.group({
-    /** L1 (in-process) TTL. Default '5m' (the seed's DefaultL1TTL). */
+    /** L1 (in-process) TTL. Default '5m', as in the Go library Strata. */
     l1: option.duration('5m'),
-    /** L2 (Redis) TTL. Default '30m' (the seed's DefaultL2TTL). */
+    /** L2 (Redis) TTL. Default '30m', as in the Go library Strata. */
     l2: option.duration('30m'),
   }),
   /** A schema's write mode when it sets none. Default 'write-through'. */
@@ -55,7 +55,7 @@ const configShape = {
     check.oneOf<WriteMode>(['write-through', 'write-through-l1-async', 'write-behind']),
     'write-through',
   ),
-  /** L1 defaults per schema (the seed's L1Pool). */
+  /** L1 defaults per schema (the Go library's L1Pool options). */
   l1: option.group({
     /** Max entries, total per schema (not per shard). Default 10 000; 0 = no limit. */
     maxEntries: option.defaulted(check.number(check.int, check.gte(0)), 10_000),
@@ -101,9 +101,9 @@ const configShape = {
   writeBehind: option.group({
     /** Where writes wait for their flush. Required by schemas with `writeMode: 'write-behind'`. */
     queue: option.optional(seamCheck<WriteQueue>(SEAM_METHODS.queue)),
-    /** Flush every this long when the host passes a `scheduler`. Default '500ms' (the seed's). */
+    /** Flush every this long when the host passes a `scheduler`. Default '500ms', as in the Go library Strata. */
     flushInterval: option.duration('500ms'),
-    /** Flush at once when this many writes of this instance wait. Default 100 (the seed's). */
+    /** Flush at once when this many writes of this instance wait. Default 100, as in the Go library Strata. */
     threshold: option.defaulted(positiveInt, 100),
     /** Attempts before a write goes to the dead-letter store and `onWriteError`. Default 5 (the seed's). */
     maxRetry: option.defaulted(positiveInt, 5),

@@ -1,10 +1,10 @@
 import { StrataError } from './errors.js';
 
-export type DurationUnit = 'ms' | 's' | 'm' | 'h' | 'd';
+type DurationUnit = 'ms' | 's' | 'm' | 'h' | 'd';
 
 /**
  * A length of time: milliseconds as a number, or a string with a unit ('250ms', '30s', '5m', '1h',
- * '1d', '1.5s'). Where a TTL is meant, 0 means "never expire" (the Go seed's `TTL: 0`).
+ * '1d', '1.5s'). Where a TTL is meant, 0 means "never expire" as in the Go library Strata.
  * @example
  * const ttl: Duration = '30s'; // same as 30_000
  * defineSchema({ table: players, l1: { ttl }, l2: { ttl: '30m' } });

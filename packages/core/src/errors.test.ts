@@ -12,7 +12,7 @@ describe('StrataError', () => {
     expect(String(err)).toBe('StrataError: strata: user 42 not found');
   });
 
-  it("defaults to the seed's sentinel message and does not double the prefix", () => {
+  it("defaults to the Go library Strata's sentinel message and does not double the prefix", () => {
     expect(new StrataError('SCHEMA_NOT_FOUND').message).toBe('strata: schema not registered');
     expect(new StrataError('L2_UNAVAILABLE').message).toBe('strata: L2 Redis unavailable');
     expect(new StrataError('TIMEOUT', 'strata: took too long').message).toBe('strata: took too long');

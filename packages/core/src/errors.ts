@@ -37,7 +37,7 @@ export const STRATA_ERROR_CODES = [
  */
 export type StrataErrorCode = (typeof STRATA_ERROR_CODES)[number];
 
-/** The messages of the seed's sentinels, used when a throw site gives none. */
+/** The messages of the Go library Strata's sentinel errors, used when a throw site gives none. */
 const DEFAULT_MESSAGES: Readonly<Record<StrataErrorCode, string>> = {
   NOT_FOUND: 'record not found',
   SCHEMA_NOT_FOUND: 'schema not registered',
@@ -69,7 +69,7 @@ const BRAND = Symbol.for('strata.error');
 
 const PREFIX = 'strata: ';
 
-export interface StrataErrorOptions {
+interface StrataErrorOptions {
   /** The underlying error (standard ES2022 `Error.cause`). */
   cause?: unknown;
   /** Structured context for logs and callers, e.g. `{ schema, id, field }`. */

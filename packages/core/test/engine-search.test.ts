@@ -30,7 +30,7 @@ describe.each(DRIVERS)('search, searchCached and count over %s', (driver) => {
   });
   afterAll(() => stack?.cleanup());
 
-  it('searches with seed-style where text, Drizzle conditions, order, paging and projection', async () => {
+  it('searches with placeholder where text, Drizzle conditions, order, paging and projection', async () => {
     const text = await strata.search(
       schema,
       Q().where('level >= $1 AND level < $2', 10, 15).orderBy('level').desc().build(),

@@ -23,7 +23,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { columnDefinition, defaultClause } from '../src/drizzle/column-ddl.js';
 import { createTableStatements } from '../src/drizzle/ddl.js';
-import { driverError, sqlState } from '../src/drizzle/driver-error.js';
+import { driverError } from '../src/drizzle/driver-error.js';
 import { quoteIdentifier, quoteLiteral, sqlLiteral, storedIdentifier } from '../src/drizzle/identifiers.js';
 import { createDrizzleL3 } from '../src/drizzle/l3.js';
 import { strataMigrationsTable } from '../src/drizzle/migrations-table.js';
@@ -32,6 +32,7 @@ import { detectTransactionMode, Transactions } from '../src/drizzle/transactions
 import { conflictSet, rowsPerStatement } from '../src/drizzle/upsert.js';
 import { strataVersionsTable, versionsTableStatements } from '../src/drizzle/versions-table.js';
 import { isStrataError } from '../src/errors.js';
+import { sqlStateOf } from '../src/l3/pg-errors.js';
 import { defineSchema } from '../src/schema/define-schema.js';
 
 function thrown(work: () => unknown): unknown {
@@ -257,9 +258,9 @@ describe('transactions and errors', () => {
     const cause = Object.assign(new Error('null value in column "a"'), { code: '23502' });
     const wrapped = new DrizzleQueryError('insert into "t" values ($1)', ['secret'], cause);
     expect(driverError(wrapped)).toBe(cause);
-    expect(sqlState(driverError(wrapped))).toBe('23502');
+    expect(sqlStateOf(driverError(wrapped))).toBe('23502');
     const plain = new Error('boom');
     expect(driverError(plain)).toBe(plain);
-    expect(sqlState({ code: 'ECONNREFUSED' })).toBeUndefined();
+    expect(sqlStateOf({ code: 'ECONNREFUSED' })).toBeUndefined();
   });
 });

@@ -152,7 +152,7 @@ export function describeBusConformance(name: string, factory: () => Promise<BusF
         `{"__proto__":{"polluted":true},"schema":"${schema}","ids":["1"],"op":"set","origin":"x"}`,
       ];
       for (const payload of poison) await f().injectRaw(payload);
-      // The Go seed's message is valid: one id, no origin.
+      // The Go library Strata's message is valid: one id, no origin.
       await f().injectRaw(JSON.stringify({ schema, id: 'p1', op: 'set' }));
       await f().a.publish(inv(schema, ['after']));
       await arrived(f().b, recB, schema, 2);

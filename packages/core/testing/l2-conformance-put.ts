@@ -150,27 +150,32 @@ export function describeWriteScripts(suite: L2Suite): void {
     expect(await stored('drop:all:row', 'drop:all:pending', 'drop:all:foreign')).toEqual([null, null, null]);
   });
 
-  it("DROP 'settled' keeps a pending write-behind row, drops a settled row, a tombstone and a foreign value", async () => {
+  it("DROP 'unlessPending' keeps a pending write-behind row, drops a flushed row, a tombstone and a foreign value", async () => {
     const pending = envelope(5, 'not in Postgres yet', { pending: true });
     await runPut(suite.l2, [
-      { key: key('drop:settled:pending'), version: 5, value: pending },
-      { key: key('drop:settled:row'), version: 5, value: envelope(5, 'settled') },
-      { key: key('drop:settled:absent'), version: 5, value: envelope(5, '', { kind: 'a' }) },
+      { key: key('drop:unless-pending:pending'), version: 5, value: pending },
+      { key: key('drop:unless-pending:row'), version: 5, value: envelope(5, 'flushed') },
+      { key: key('drop:unless-pending:absent'), version: 5, value: envelope(5, '', { kind: 'a' }) },
     ]);
-    await suite.raw.set(key('drop:settled:foreign'), '~1;r;1;');
+    await suite.raw.set(key('drop:unless-pending:foreign'), '~1;r;1;');
     const reply = await runDrop(
       suite.l2,
       [
-        'drop:settled:pending',
-        'drop:settled:row',
-        'drop:settled:absent',
-        'drop:settled:foreign',
-        'drop:settled:missing',
-      ].map((k) => ({ key: key(k), rule: 'settled' })),
+        'drop:unless-pending:pending',
+        'drop:unless-pending:row',
+        'drop:unless-pending:absent',
+        'drop:unless-pending:foreign',
+        'drop:unless-pending:missing',
+      ].map((k) => ({ key: key(k), rule: 'unlessPending' })),
     );
     expect(reply).toEqual([3]);
     expect(
-      await stored('drop:settled:pending', 'drop:settled:row', 'drop:settled:absent', 'drop:settled:foreign'),
+      await stored(
+        'drop:unless-pending:pending',
+        'drop:unless-pending:row',
+        'drop:unless-pending:absent',
+        'drop:unless-pending:foreign',
+      ),
     ).toEqual([pending, null, null, null]);
   });
 
@@ -210,7 +215,7 @@ export function describeWriteScripts(suite: L2Suite): void {
       suite.l2,
       [
         { key: key('drop:mix:a'), rule: 'all' },
-        { key: key('drop:mix:b'), rule: 'settled' },
+        { key: key('drop:mix:b'), rule: 'unlessPending' },
         { key: key('drop:mix:c'), rule: 2 },
       ],
       [key('drop:mix:gen'), key('drop:mix:gen2')],

@@ -59,8 +59,8 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
 export const CONFORMANCE_OWNER = ownerTag('l2conf.players');
 
 /**
- * An L2 value as the engine writes it: a settled row of `version` owned by the suite, unless
- * `fields` says otherwise.
+ * An L2 value as the engine writes it: a row of `version` (not pending a flush) owned by the
+ * suite, unless `fields` says otherwise.
  * @example envelope(7, '{"id":"p1"}', { pending: true }); // '~1;r;1;7;0;0;<owner>;{"id":"p1"}'
  */
 export function envelope(version: number, payload: string, fields: Partial<Envelope> = {}): string {
@@ -117,7 +117,7 @@ function withoutTick(reply: unknown): unknown {
   return status === 0 ? reply.slice(2) : [status, ...reply.slice(2)];
 }
 
-export interface PutEntry {
+interface PutEntry {
   key: string;
   version: number;
   /** Default 0: no expiry. */
@@ -194,7 +194,7 @@ export async function runReserve(l2: L2Tier, counter: string, count: number, flo
 }
 
 /** A DROP rule: always, unless pending, or only up to a version. */
-export type DropRule = 'all' | 'settled' | number;
+type DropRule = 'all' | 'unlessPending' | number;
 
 /** DROP: conditional deletes, then INCR of `bumps`. */
 export async function runDrop(
@@ -233,7 +233,7 @@ export function runNextGeneration(
 }
 
 /** The keys RESET_GENERATION reads and writes. */
-export interface ResetGenerationKeys {
+interface ResetGenerationKeys {
   generation: string;
   search: string;
   moved: string;

@@ -4,7 +4,7 @@ import type { L3Tier, Row, StoredRow, Write, WriteOp, WriteOutcome } from '../sr
 import type { CompiledSchema } from '../src/schema/types.js';
 
 /** One statement as the driver sent it. */
-export interface LoggedStatement {
+interface LoggedStatement {
   query: string;
   params: readonly unknown[];
 }

@@ -63,7 +63,7 @@ export function versionsModel(schemaName: string) {
 
 export type VersionsModel = ReturnType<typeof versionsModel>;
 
-export interface StoredVersion {
+interface StoredVersion {
   version: number;
   deleted: boolean;
 }

@@ -7,7 +7,7 @@ import uplotCss from 'uplot/dist/uPlot.min.css';
 import uplotPackage from 'uplot/package.json';
 
 /** One file the dashboard loads from the Worker. */
-export interface DashboardAsset {
+interface DashboardAsset {
   readonly body: string;
   readonly contentType: string;
 }

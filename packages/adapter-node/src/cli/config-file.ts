@@ -6,7 +6,7 @@ import { withCompiledConfig } from './compile-ts-config.js';
 import { syntaxErrorLocation } from './syntax-location.js';
 
 /** The config files looked for in the working directory when no --config is given. */
-export const DEFAULT_CONFIG_FILES = [
+const DEFAULT_CONFIG_FILES = [
   'strata.config.ts',
   'strata.config.mts',
   'strata.config.mjs',

@@ -18,7 +18,7 @@ function asConfig(path: string, value: unknown): ConfigModule {
   return value as ConfigModule;
 }
 
-export interface LoadedOptions {
+interface LoadedOptions {
   options: CreateStrataOptions;
   source: ConfigSource;
 }

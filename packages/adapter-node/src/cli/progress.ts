@@ -1,5 +1,5 @@
 /** Where progress goes: stderr, a bar when it is a terminal, one line per step otherwise. */
-export interface ProgressOutput {
+interface ProgressOutput {
   isTTY?: boolean;
   write(text: string): unknown;
 }

@@ -9,7 +9,7 @@ import { USAGE } from './usage.js';
 import { watchScans } from './watch-scans.js';
 
 /** Exit codes: 0 ok, 1 failure, 2 usage error. */
-export type ExitCode = 0 | 1 | 2;
+type ExitCode = 0 | 1 | 2;
 
 const out = (text: string): void => void process.stdout.write(text);
 const err = (text: string): void => void process.stderr.write(text);

@@ -21,7 +21,7 @@ export type RedisPubSubBusOptions = (
       url?: never;
     }
 ) & {
-  /** Default 'strata:invalidate' (the Go seed's channel). */
+  /** Default 'strata:invalidate' as in the Go library Strata. */
   channel?: string;
   /** For the connections the bus opens (e.g. `connectionName`). `protocol: 2` is always forced. */
   redisOptions?: RedisOptions;

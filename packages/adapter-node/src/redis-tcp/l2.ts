@@ -24,12 +24,12 @@ import { quitConnection } from './quit-connection.js';
 export function createIoredisL2(redis: Redis): L2Tier;
 export function createIoredisL2(url: string, options?: RedisOptions): L2Tier;
 export function createIoredisL2(source: Redis | string, options: RedisOptions = {}): L2Tier {
-  if (typeof source !== 'string') return new IoredisL2(source, false);
+  if (typeof source !== 'string') return new IoredisL2(source, 'borrowed');
   const redis = new Redis(source, { maxRetriesPerRequest: 0, ...options, protocol: 2 });
   // Failures reach callers as rejected commands; without a listener ioredis would also print
   // every failed reconnect as an "Unhandled error event".
   redis.on('error', () => {});
-  return new IoredisL2(redis, true);
+  return new IoredisL2(redis, 'owned');
 }
 
 const shas = new WeakMap<L2Script, string>();
@@ -49,9 +49,10 @@ class IoredisL2 implements L2Tier {
   readonly #owned: boolean;
   #closing: Promise<void> | undefined;
 
-  constructor(redis: Redis, owned: boolean) {
+  /** `owned`: opened here, so close() quits it; a `borrowed` one stays open. */
+  constructor(redis: Redis, connection: 'owned' | 'borrowed') {
     this.#redis = redis;
-    this.#owned = owned;
+    this.#owned = connection === 'owned';
   }
 
   getMany(keys: readonly string[]): Promise<(string | null)[]> {

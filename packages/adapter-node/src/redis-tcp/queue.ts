@@ -132,13 +132,18 @@ export function createRedisStreamQueue(options: RedisStreamQueueOptions): RedisS
   const names = { namespace: keyPrefix, stream, group, consumer, claimIdleMs, deadLetterStream };
   const allowVolatile = options.allowVolatile === true;
   if (options.redis !== undefined) {
-    return new StreamQueue(options.redis, false, names, new DurabilityCheck(options.redis, allowVolatile));
+    return new StreamQueue(
+      options.redis,
+      'borrowed',
+      names,
+      new DurabilityCheck(options.redis, allowVolatile),
+    );
   }
   const redis = new Redis(options.url!, { maxRetriesPerRequest: 0, ...options.redisOptions, protocol: 2 });
   // Failures reach callers as rejected commands; without a listener ioredis would also print every
   // failed reconnect as an "Unhandled error event".
   redis.on('error', () => {});
-  return new StreamQueue(redis, true, names, new DurabilityCheck(redis, allowVolatile));
+  return new StreamQueue(redis, 'owned', names, new DurabilityCheck(redis, allowVolatile));
 }
 
 function invalid(field: string, why: string): never {

@@ -18,7 +18,7 @@ export type ReadEntry =
   | { readonly id: string; readonly write: null; readonly raw: string; readonly problem: string };
 
 /** The value of `field` in a flat `[field, value, …]` list. */
-export function fieldOf(fields: readonly string[], field: string): string | undefined {
+function fieldOf(fields: readonly string[], field: string): string | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === field) return fields[i + 1];
   return undefined;
 }

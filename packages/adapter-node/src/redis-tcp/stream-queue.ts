@@ -17,7 +17,7 @@ import { readDeadLetter, WRITE_FIELD } from './stream-entry.js';
 import { entriesOf, isNoGroup, results } from './stream-replies.js';
 import { type TakenEntry, type TakeTarget, takeBatch } from './take-batch.js';
 
-export interface StreamNames extends TakeTarget {
+interface StreamNames extends TakeTarget {
   readonly namespace: string;
   readonly deadLetterStream: string;
 }
@@ -41,9 +41,14 @@ export class StreamQueue implements RedisStreamQueue {
   #groupReady: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(redis: Redis, owned: boolean, target: StreamNames, durability: DurabilityCheck) {
+  constructor(
+    redis: Redis,
+    connection: 'owned' | 'borrowed',
+    target: StreamNames,
+    durability: DurabilityCheck,
+  ) {
     this.#redis = redis;
-    this.#owned = owned;
+    this.#owned = connection === 'owned';
     this.#target = target;
     this.#durability = durability;
     this.namespace = target.namespace;

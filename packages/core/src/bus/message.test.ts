@@ -46,7 +46,7 @@ describe('encodeInvalidation / decodeInvalidation', () => {
     }
   });
 
-  it("accepts the Go seed's {schema, id, op}", () => {
+  it("accepts the Go library Strata's {schema, id, op}", () => {
     expect(decodeInvalidation('{"schema":"players","id":"p1","op":"set"}')).toEqual({
       schema: 'players',
       ids: ['p1'],
@@ -97,7 +97,7 @@ describe('encodeInvalidation / decodeInvalidation', () => {
     ['ids a string', json({ ...valid, ids: '1' })],
     ['ids with a number', json({ ...valid, ids: ['1', 2] })],
     ['ids with null', json({ ...valid, ids: [null] })],
-    ['ids missing (and no seed id)', json({ schema: 's', op: 'set', origin: 'o' })],
+    ['ids missing (and no single id)', json({ schema: 's', op: 'set', origin: 'o' })],
     ['too many ids', json({ ...valid, ids: Array.from({ length: 10_001 }, (_, i) => String(i)) })],
     ['an id over 1 KiB', json({ ...valid, ids: ['x'.repeat(1_025)] })],
     ['unknown op', json({ ...valid, op: 'upsert' })],
@@ -106,8 +106,8 @@ describe('encodeInvalidation / decodeInvalidation', () => {
     ['origin a number', json({ ...valid, origin: 7 })],
     ['origin too long', json({ ...valid, origin: 'o'.repeat(257) })],
     ['both id and ids', json({ ...valid, id: '1' })],
-    ['seed id a number', json({ schema: 's', id: 1, op: 'set' })],
-    ['seed id over 1 KiB', json({ schema: 's', id: 'x'.repeat(1_025), op: 'set' })],
+    ['single id a number', json({ schema: 's', id: 1, op: 'set' })],
+    ['single id over 1 KiB', json({ schema: 's', id: 'x'.repeat(1_025), op: 'set' })],
     ['__proto__ key', `{"__proto__":{"polluted":true},"schema":"s","ids":["1"],"op":"set","origin":"o"}`],
     ['constructor key', json({ ...valid, constructor: { prototype: { polluted: true } } })],
     ['prototype key', json({ ...valid, prototype: {} })],

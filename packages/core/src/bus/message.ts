@@ -40,8 +40,8 @@ const current = check.refine<Invalidation>(
   (m) => m.versions === undefined || (m.ids !== null && m.versions.length === m.ids.length),
   'versions must match ids one for one',
 );
-/** The Go seed's message: one id, no origin. */
-const seed = check.object({ schema: schemaName, id, op, ids: check.optional(check.never) });
+/** The message of the Go library Strata: one id, no origin. */
+const singleIdMessage = check.object({ schema: schemaName, id, op, ids: check.optional(check.never) });
 
 /**
  * The wire form of an invalidation: JSON with exactly its fields (`versions` when given), whatever
@@ -72,7 +72,7 @@ export function encodeInvalidation(inv: Invalidation): string {
 
 /**
  * Validates a message from the bus: JSON text (or a value already parsed from it), in the current
- * shape or the Go seed's `{"schema","id","op"}` (read as `ids: [id]`, `origin: ''`; `ids: null` for
+ * shape or the Go library Strata's `{"schema","id","op"}` (read as `ids: [id]`, `origin: ''`; `ids: null` for
  * `invalidateAll`). Anything else gives `undefined`, never a throw: the caller counts it as dropped.
  *
  * @example
@@ -90,9 +90,9 @@ export function decodeInvalidation(raw: unknown): Invalidation | undefined {
     const ids = given && [...given];
     return versions ? { schema, ids, versions: [...versions], op, origin } : { schema, ids, op, origin };
   }
-  if (seed(value, []) !== undefined) return undefined;
-  const { schema, id, op: seedOp } = value as { schema: string; id: string; op: Invalidation['op'] };
-  return { schema, ids: seedOp === 'invalidateAll' ? null : [id], op: seedOp, origin: '' };
+  if (singleIdMessage(value, []) !== undefined) return undefined;
+  const { schema, id, op } = value as { schema: string; id: string; op: Invalidation['op'] };
+  return { schema, ids: op === 'invalidateAll' ? null : [id], op, origin: '' };
 }
 
 function parseJson(raw: string): unknown {

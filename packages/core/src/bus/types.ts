@@ -1,7 +1,7 @@
 /**
  * What one instance tells the others: drop these ids of this schema from L1 (or all of it).
- * One message per write batch, not per row. On the wire it is JSON; the seed's `{schema, id, op}`
- * is accepted as well.
+ * One message per write batch, not per row. On the wire it is JSON; the Go library Strata's
+ * `{schema, id, op}` is accepted as well.
  */
 export interface Invalidation {
   /** The schema's identity (its qualified table): the same on every instance and app. */

@@ -11,7 +11,7 @@ const HEX_KEY = /^[0-9a-fA-F]{64}$/;
 const FORMATS = 'hex (64 characters) or base64/base64url (43-44 characters)';
 
 /** Keys by id, raw, plus the one to encrypt under. The caller imports and then zeroes them. */
-export interface Keyring {
+interface Keyring {
   readonly current: string;
   readonly keys: ReadonlyMap<string, Uint8Array<ArrayBuffer>>;
 }

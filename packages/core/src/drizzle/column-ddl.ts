@@ -79,7 +79,7 @@ export function fillsItself(column: PgColumn): boolean {
   return /^(small|big)?serial$/i.test(column.getSQLType());
 }
 
-export interface ColumnDefinitionOptions {
+interface ColumnDefinitionOptions {
   /** Render PRIMARY KEY (CREATE TABLE; also a column added later, where Postgres decides if it can be). */
   primaryKey: boolean;
 }

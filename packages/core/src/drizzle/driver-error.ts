@@ -17,9 +17,3 @@ function isQueryWrapper(error: unknown): error is Error & { cause: unknown } {
 export function driverError(error: unknown): unknown {
   return isQueryWrapper(error) ? error.cause : error;
 }
-
-/** The SQLSTATE of a driver error, if it has one. */
-export function sqlState(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
-}

@@ -2,10 +2,11 @@ import type { BuildColumns } from 'drizzle-orm';
 import { asc, getTableName, type SQL, sql } from 'drizzle-orm';
 import type { PgTableWithColumns } from 'drizzle-orm/pg-core';
 import { getTableConfig, integer, jsonb, pgSchema, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+import { sqlStateOf } from '../l3/pg-errors.js';
 import type { MigrationRecord } from '../l3/types.js';
 import type { Database } from './database.js';
 import { createTableStatements } from './ddl.js';
-import { driverError, sqlState } from './driver-error.js';
+import { driverError } from './driver-error.js';
 import { qualifiedName } from './identifiers.js';
 import { tableModel } from './table-model.js';
 import type { Statement } from './transactions.js';
@@ -131,7 +132,7 @@ export async function readRecords(db: Database, table: MigrationsTable): Promise
     }));
   } catch (error) {
     const cause = driverError(error);
-    if (sqlState(cause) === '42P01') return []; // undefined_table: nothing migrated yet
+    if (sqlStateOf(cause) === '42P01') return []; // undefined_table: nothing migrated yet
     throw cause;
   }
 }

@@ -1,10 +1,10 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { fnv1a } from '../hash.js';
+import { sqlStateOf } from '../l3/pg-errors.js';
 import type { StoredRow } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 import type { Database } from './database.js';
-import { driverError, sqlState } from './driver-error.js';
 import type { PlannedWrite, WriteGroup } from './write-plan.js';
 
 const dialect = new PgDialect();
@@ -62,7 +62,7 @@ export class OneRowStatements {
     try {
       return await prepared.execute(values(group, write));
     } catch (error) {
-      if (sqlState(driverError(error)) !== '0A000') throw error;
+      if (sqlStateOf(error) !== '0A000') throw error;
       this.#prepared.clear();
       this.#epoch += 1;
       return this.db.execute(build(group));
@@ -91,7 +91,7 @@ export class OneRowReads {
     try {
       return (await prepared.execute({ id: id === null ? null : pk.mapToDriverValue(id) })) as StoredRow[];
     } catch (error) {
-      if (sqlState(driverError(error)) !== '0A000') throw error;
+      if (sqlStateOf(error) !== '0A000') throw error;
       this.#prepared.clear();
       this.#epoch += 1;
       return fallback();

@@ -20,7 +20,7 @@ export interface TableModel {
   readonly indexes: readonly IndexModel[];
 }
 
-export interface TableExtras {
+interface TableExtras {
   /** JS key of the column to range-partition by. */
   partitionBy?: string | undefined;
   indexes?: readonly IndexDefinition[];

@@ -25,7 +25,7 @@ function cell(value: unknown, column?: PgColumn): SQLChunk {
 }
 
 /** A trailing column of a source that is not a table column, such as a write's version. */
-export interface ExtraColumn {
+interface ExtraColumn {
   readonly name: string;
   readonly type: string;
   readonly values: readonly unknown[];

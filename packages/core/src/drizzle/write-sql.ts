@@ -207,10 +207,10 @@ export function dataStatement(
   versions: VersionsTable,
   group: WriteGroup,
   part: readonly PlannedWrite[],
-  checkWon: boolean,
+  { onlyVersionsRecordedNow }: { onlyVersionsRecordedNow: boolean },
 ): Statement {
   const won =
-    checkWon && group.given
+    onlyVersionsRecordedNow && group.given
       ? sql`exists (select 1 from ${versions} as ${VT} where ${VT}."schema" = ${group.schema.identity} and ${VT}."id" = ${sourceKey(group)}::text and ${VT}."version" = ${SRC}.${id(SOURCE_VERSION)} and ${VT}."updated_at" = now())`
       : sql`true`;
   const from = sql`with ${SRC} as (select * from ${source(group, part)}) `;

@@ -1,7 +1,8 @@
 import { sql } from 'drizzle-orm';
+import { sqlStateOf } from '../l3/pg-errors.js';
 import type { WriteOp, WriteOutcome } from '../l3/types.js';
 import type { Database } from './database.js';
-import { driverError, sqlState } from './driver-error.js';
+import { driverError } from './driver-error.js';
 import { ddlLock } from './migrate.js';
 import { rowsOf } from './migrations-table.js';
 import type { OneRowStatements } from './one-row.js';
@@ -37,7 +38,7 @@ const at = (identity: string, key: string) => `${identity}\u0000${key}`;
 const bool = (value: unknown) => value === true || value === 't' || value === 'true';
 
 /** Fills the outcome of each write of a group from its statement's reply. */
-function settleGroup(
+function recordGroupOutcomes(
   plan: WritePlan,
   group: WriteGroup,
   raws: readonly Raw[],
@@ -67,7 +68,7 @@ function settleGroup(
 }
 
 /** Deletes whose version was recorded but that found no row (multi-statement form): applied, nothing existed. */
-function settleRecordedDeletes(
+function recordDeletesOfAbsentRows(
   plan: WritePlan,
   group: WriteGroup,
   part: readonly PlannedWrite[],
@@ -105,13 +106,13 @@ async function interactive(ctx: WriteContext, plan: WritePlan): Promise<void> {
       for (const part of group.parts) {
         const fresh = part.filter((w) => versions.has(at(w.schema.identity, w.key)));
         if (fresh.length === 0) continue;
-        settleGroup(
+        recordGroupOutcomes(
           plan,
           group,
-          rowsOf(await dataStatement(tx, ctx.versions, group, fresh, false)),
+          rowsOf(await dataStatement(tx, ctx.versions, group, fresh, { onlyVersionsRecordedNow: false })),
           versions,
         );
-        settleRecordedDeletes(plan, group, fresh, versions);
+        recordDeletesOfAbsentRows(plan, group, fresh, versions);
       }
     }
   });
@@ -122,13 +123,17 @@ async function batch(ctx: WriteContext, plan: WritePlan): Promise<void> {
   const data: { group: WriteGroup; part: readonly PlannedWrite[]; statement: Statement }[] = [];
   for (const group of plan.groups) {
     for (const part of group.parts)
-      data.push({ group, part, statement: dataStatement(ctx.db, ctx.versions, group, part, true) });
+      data.push({
+        group,
+        part,
+        statement: dataStatement(ctx.db, ctx.versions, group, part, { onlyVersionsRecordedNow: true }),
+      });
   }
   const results = await ctx.transactions.batch([...versionsPart, ...data.map((d) => d.statement)]);
   const versions = recordedVersions(results.slice(0, versionsPart.length));
   data.forEach(({ group, part }, i) => {
-    settleGroup(plan, group, rowsOf(results[versionsPart.length + i]), versions);
-    settleRecordedDeletes(plan, group, part, versions);
+    recordGroupOutcomes(plan, group, rowsOf(results[versionsPart.length + i]), versions);
+    recordDeletesOfAbsentRows(plan, group, part, versions);
   });
 }
 
@@ -136,7 +141,7 @@ async function batch(ctx: WriteContext, plan: WritePlan): Promise<void> {
 function staleSnapshot(error: unknown): boolean {
   const cause = driverError(error);
   return (
-    sqlState(cause) === '22P02' && String((cause as { message?: unknown }).message).includes(STALE_SNAPSHOT)
+    sqlStateOf(cause) === '22P02' && String((cause as { message?: unknown }).message).includes(STALE_SNAPSHOT)
   );
 }
 
@@ -147,7 +152,7 @@ async function attempt(ctx: WriteContext, plan: WritePlan): Promise<void> {
       const build = (group: WriteGroup) => singleStatement(ctx.versions, group);
       const result =
         only!.writes.length === 1 ? await ctx.oneRow.run(only!, build) : await ctx.db.execute(build(only!));
-      settleGroup(plan, only!, rowsOf(result));
+      recordGroupOutcomes(plan, only!, rowsOf(result));
       return;
     } catch (error) {
       if (!staleSnapshot(error)) throw error;
@@ -158,7 +163,7 @@ async function attempt(ctx: WriteContext, plan: WritePlan): Promise<void> {
 
 /** undefined_table, or invalid_schema_name for a `migrationsSchema` that does not exist yet. */
 function missingTable(error: unknown): boolean {
-  const state = sqlState(driverError(error));
+  const state = sqlStateOf(error);
   return state === '42P01' || state === '3F000';
 }
 

@@ -37,7 +37,7 @@ export async function invalidateOne(
   id: Id,
 ): Promise<void> {
   const key = idKey(id);
-  await cache.drop(ctx, [key], 'settled');
+  await cache.drop(ctx, [key], 'unlessPending');
   await coherence.publish(cache, [key], null, 'invalidate');
 }
 

@@ -1,7 +1,8 @@
 import { isStrataError, StrataError } from '../errors.js';
+import { sqlStateOf } from '../l3/pg-errors.js';
 import type { L3Tier, Row, WriteOutcome } from '../l3/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
-import { type EngineContext, sqlState } from './context.js';
+import type { EngineContext } from './context.js';
 import { idKey, normalizeId } from './ids.js';
 import { reserveVersions, writeOrdered } from './ordered-writes.js';
 import { prepareRow } from './prepare.js';
@@ -21,7 +22,7 @@ interface Plan {
 }
 
 /** What a committed transaction wrote, per schema: for bus messages and afterSet hooks. */
-export interface TxWritten {
+interface TxWritten {
   readonly cache: SchemaCache;
   readonly rows: Row[];
   readonly keys: string[];
@@ -125,7 +126,7 @@ async function writeL2Only(p: Plan): Promise<TxWritten> {
     ...(w.row && { stored: p.cache.rows.fromL2(p.cache.rows.toL2(p.encrypted[i]!)), plain: w.row }),
   }));
   try {
-    const { versions } = await writeOrdered(p.cache, ordered, false);
+    const { versions } = await writeOrdered(p.cache, ordered, { pendingFlush: false });
     return summary(
       p,
       versions,
@@ -192,7 +193,7 @@ async function plan(
 
 function txFailed(err: unknown): StrataError {
   if (isStrataError(err, 'TX_FAILED')) return err;
-  const sqlstate = sqlState(err);
+  const sqlstate = sqlStateOf(err);
   const why = isStrataError(err) ? err.code : sqlstate ? `SQLSTATE ${sqlstate}` : 'L3 error';
   return new StrataError('TX_FAILED', `transaction failed and was rolled back (${why})`, {
     cause: err,

@@ -110,6 +110,3 @@ export class EngineContext {
     });
   }
 }
-
-/** The SQLSTATE of a Postgres error, looking through Drizzle's wrapping `cause`. */
-export { sqlStateOf as sqlState } from '../l3/pg-errors.js';

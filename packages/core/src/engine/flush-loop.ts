@@ -6,7 +6,7 @@ import type { SchemaCache } from './schema-cache.js';
 
 const BATCH = 500;
 
-/** What one round did: deliveries taken, settled for good (acked or dead), held (L3 could not judge them), foreign. */
+/** What one round did: deliveries taken, done for good (acked or dead-lettered), held (L3 could not judge them), foreign. */
 interface Round {
   taken: number;
   done: number;
@@ -58,8 +58,8 @@ export class FlushLoop {
     const deliveries = await this.queue.take(BATCH);
     if (deliveries.length === 0) return { taken: 0, done: 0, held: 0, foreign: 0 };
     const outcome = await flushDeliveries(this.ctx, this.lookup, deliveries, this.publish);
-    // Unsettled deliveries are handed out again (at least once): the versioned apply makes that harmless.
-    await settle(this.queue, outcome);
+    // Deliveries neither acked nor dead-lettered are handed out again (at least once): the versioned apply makes that harmless.
+    await reportToQueue(this.queue, outcome);
     const c = this.ctx.counters;
     c.flushed += outcome.acked.length;
     c.retried += outcome.retried.length;
@@ -73,8 +73,8 @@ export class FlushLoop {
   }
 }
 
-/** Tells the queue what became of each delivery. */
-async function settle(queue: WriteQueue, outcome: FlushOutcome): Promise<void> {
+/** Tells the queue what became of each delivery: ack, retry or dead-letter (by reason). */
+async function reportToQueue(queue: WriteQueue, outcome: FlushOutcome): Promise<void> {
   if (outcome.acked.length > 0) await queue.ack(outcome.acked);
   if (outcome.retried.length > 0) await queue.retry(outcome.retried);
   const byReason = new Map<string, FlushOutcome['dead'][number]['delivery'][]>();

@@ -8,19 +8,18 @@ import type { L2Watch } from './l2-watch.js';
 const GENERATION_REFRESH_MS = 5_000;
 
 /**
- * A schema's L2 generation (part of every row key): read at most every 5 s, so an invalidateAll on
- * another instance reaches this one within 5 s even without a bus (at once with one). Each read also
- * feeds the {@link L2Watch}. When L2 may hold rows older than what was acknowledged — L2 missed a
- * committed write (it was down), or Redis restarted or went back — the generation must move on
- * before it is used again: every row cached under the old one is then ignored everywhere.
+ * A schema's L2 generation (part of every row key), read at most every 5 s so that another
+ * instance's invalidateAll reaches this one even without a bus; each read also feeds the
+ * {@link L2Watch}. Moving it on is how stale L2 rows are dropped everywhere at once.
  */
 export class SchemaGeneration {
   #value: Promise<number> | undefined;
   #at = 0;
   /** The highest generation seen: after a restore the stored one may be older. */
   #highest = 0;
-  #mustMoveOn = false;
-  /** A reset is owed a move: the boot marker to replace (see `RESET_GENERATION`). */
+  /** L2 missed a committed write (it was unreachable). */
+  #missedWrite = false;
+  /** Redis was reset since the last move: the boot marker to replace (see `RESET_GENERATION`). */
   #reset: string | undefined;
 
   constructor(
@@ -30,14 +29,17 @@ export class SchemaGeneration {
     readonly watch: L2Watch,
   ) {}
 
-  /** Whether L2 may hold rows older than acknowledged writes (cleared once the generation moved on). */
-  get owed(): boolean {
-    return this.#mustMoveOn || this.#reset !== undefined;
+  /**
+   * Whether L2 may hold rows older than acknowledged writes (it missed one, or Redis was reset):
+   * the generation then moves on before its next use. Cleared once it has.
+   */
+  get l2MayBeStale(): boolean {
+    return this.#missedWrite || this.#reset !== undefined;
   }
 
   current(): Promise<number> {
     const now = this.clock.now();
-    if (this.owed) return this.moveOn();
+    if (this.l2MayBeStale) return this.moveOn();
     if (this.#value === undefined || now - this.#at > GENERATION_REFRESH_MS) {
       this.#at = now;
       this.#value = this.#read().catch((err: unknown) => {
@@ -54,8 +56,8 @@ export class SchemaGeneration {
    */
   moveOn(): Promise<number> {
     // Cleared now so that calls meanwhile share this request; set again if L2 refuses it.
-    const [plain, reset] = [this.#mustMoveOn, this.#reset];
-    this.#mustMoveOn = false;
+    const [missedWrite, reset] = [this.#missedWrite, this.#reset];
+    this.#missedWrite = false;
     this.#reset = undefined;
     this.#at = this.clock.now();
     const keys = [this.keys.generationKey, this.keys.searchGenerationKey];
@@ -67,7 +69,7 @@ export class SchemaGeneration {
             .run(
               RESET_GENERATION,
               [...keys, this.keys.movedKey, this.keys.bootKey],
-              [floor, reset, this.watch.newMarker(), plain ? '1' : '0'],
+              [floor, reset, this.watch.newMarker(), missedWrite ? '1' : '0'],
             )
             .then((reply) => {
               const [generation, boot] = Array.isArray(reply) ? reply : [];
@@ -77,7 +79,7 @@ export class SchemaGeneration {
     this.#value = moved.then(
       (generation) => this.#seen(generation),
       (err: unknown) => {
-        this.#mustMoveOn ||= plain;
+        this.#missedWrite ||= missedWrite;
         this.#reset ??= reset;
         this.#value = undefined;
         throw err;
@@ -87,8 +89,8 @@ export class SchemaGeneration {
   }
 
   /** L2 missed a committed write: move on before the next use. */
-  mustMoveOn(): void {
-    this.#mustMoveOn = true;
+  recordMissedWrite(): void {
+    this.#missedWrite = true;
   }
 
   /** Redis was reset (see `L2Watch`): move on before the next use, once for this Redis life. */
@@ -115,7 +117,7 @@ export class SchemaGeneration {
     const [generation, boot, tick] = Array.isArray(reply) ? reply : [];
     this.watch.observe(String(boot), Number(tick), floor);
     // A reset found by this very read: move on now rather than serve the old generation once.
-    if (this.owed) {
+    if (this.l2MayBeStale) {
       this.#seen(Number(generation));
       return this.moveOn();
     }

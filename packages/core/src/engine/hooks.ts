@@ -1,8 +1,9 @@
 import { StrataError } from '../errors.js';
 
 /**
- * Runs a user hook; a throw (or rejection) becomes HOOK_PANIC with the cause, the seed's recovered
- * panic. Callers run hooks before touching tiers, so a failing hook changes nothing.
+ * Runs a user hook; a throw (or rejection) becomes HOOK_PANIC with the cause, as a recovered panic
+ * does in the Go library Strata. Callers run hooks before touching tiers, so a failing hook changes
+ * nothing.
  */
 export async function runHook<A extends unknown[]>(
   schema: string,

@@ -44,7 +44,12 @@ export class L2Watch {
    * Reads what a reply to a request sent at `floor` says: the tick (INCR'd by the request, or only
    * read when `incremented` is false) and, from a generation read, the boot marker.
    */
-  observe(boot: string | undefined, tick: number, floor: number, incremented = true): void {
+  observe(
+    boot: string | undefined,
+    tick: number,
+    floor: number,
+    { incremented = true }: { incremented?: boolean } = {},
+  ): void {
     const known = this.#boot;
     if (boot !== undefined) this.#boot = boot;
     let reset = true;

@@ -5,7 +5,7 @@ import type { Row } from '../l3/types.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
 
 /** A write ordered by Redis: its key, and its row (stored shape and plaintext), or none for a delete. */
-export interface OrderedWrite {
+interface OrderedWrite {
   readonly key: string;
   readonly stored?: Row;
   readonly plain?: Row;
@@ -20,7 +20,7 @@ export interface OrderedWrite {
 export async function writeOrdered(
   cache: SchemaCache,
   writes: readonly OrderedWrite[],
-  pending: boolean,
+  { pendingFlush }: { pendingFlush: boolean },
 ): Promise<{ versions: number[]; held: boolean[] }> {
   const l2 = cache.l2!;
   const expiresAt = (ms: number) => (ms > 0 ? cache.config.clock.now() + ms : 0);
@@ -45,7 +45,7 @@ export async function writeOrdered(
     return l2.run(ORDERED_PUT, keys, [
       String(generation),
       String(floor),
-      pending ? '1' : '0',
+      pendingFlush ? '1' : '0',
       cache.owner,
       ...perKey,
     ]);

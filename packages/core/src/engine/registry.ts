@@ -1,12 +1,12 @@
 import { StrataError } from '../errors.js';
 import type { CompiledSchema } from '../schema/types.js';
 
-/** A schema argument: the registered name (seed parity) or the schema object itself. */
+/** A schema argument: the registered name (as in the Go library Strata) or the schema object itself. */
 export type SchemaRef = string | CompiledSchema;
 
 /**
  * Registered schemas by name (what callers pass) and by identity (what other instances name in bus
- * and queue messages), with the seed's SCHEMA_NOT_FOUND / SCHEMA_DUPLICATE errors. Two schemas
+ * and queue messages), with SCHEMA_NOT_FOUND / SCHEMA_DUPLICATE errors. Two schemas
  * over one table, or sharing one L2 key space, are refused: they would read and overwrite each
  * other's cached rows and versions.
  */

@@ -20,7 +20,7 @@ import { RowCodec } from './row-codec.js';
 
 /** L1's "known absent" entry (negative caching, a delete's tombstone). */
 export const ABSENT: Readonly<{ absent: true }> = Object.freeze({ absent: true });
-export type L1Value = Row | typeof ABSENT;
+type L1Value = Row | typeof ABSENT;
 
 /** Longest a delete's tombstone stays in L2: far beyond any read in flight, short of filling Redis. */
 const MAX_TOMBSTONE_MS = 60_000;
@@ -36,12 +36,12 @@ export interface Versioned {
 }
 
 /** What an L2 entry says about a key: a row, an absence, or nothing usable (a miss). */
-export type L2Hit =
+type L2Hit =
   | { row: Row; version: number; remainingMs: number }
   | { absent: true; version: number; remainingMs: number };
 
 /** How `drop` decides per key: always, unless a write-behind row is pending, or up to a version. */
-export type DropRule = 'all' | 'settled' | readonly number[];
+type DropRule = 'all' | 'unlessPending' | readonly number[];
 
 /**
  * The one owner of a schema's cached state in this instance: its L1 store, its L2 keys and
@@ -226,14 +226,13 @@ export class SchemaCache {
    * row keys `build` makes for a generation, `bumps`; ARGV = generation, `build`'s args), tells the
    * watch the tick it replied, and, when the generation moved on meanwhile, builds the call again
    * for the new one. Resolves the reply after its tick and status. When its reply finds Redis
-   * reset, a write (`again`) is made again after the reset's generation move; anything else is
-   * given up (resolves `[]`).
+   * reset, a write (`redoAfterReset`) is made again after the reset's generation move; anything
+   * else is given up (resolves `[]`).
    */
   async runWatched(
     script: L2Script,
     build: (generation: number) => { keys: readonly string[]; args: readonly string[] },
-    bumps: readonly string[] = [],
-    again = false,
+    { bumps = [], redoAfterReset = false }: { bumps?: readonly string[]; redoAfterReset?: boolean } = {},
   ): Promise<unknown[]> {
     const l2 = this.l2!;
     const generation = this.generation!;
@@ -249,7 +248,7 @@ export class SchemaCache {
       // past. A write is made again in the new one; a fill is not (what it read may be older than
       // writes the reset lost, whose versions no longer guard it).
       if (this.watch.resets !== resets) {
-        if (again) continue;
+        if (redoAfterReset) continue;
         return [];
       }
       if (Number(reply[1]) !== -4) return reply.slice(2);
@@ -270,7 +269,7 @@ export class SchemaCache {
       const floor = this.watch.floor();
       const resets = this.watch.resets;
       const [tick, ...values] = await this.l2!.getMany([this.keys.tickKey, ...keys]);
-      this.watch.observe(undefined, Number(tick ?? 0), floor, false);
+      this.watch.observe(undefined, Number(tick ?? 0), floor, { incremented: false });
       // Found Redis reset: what it read may be from before; once more, in the generation after it.
       if (this.watch.resets === resets || attempt > 0) return { values, generation };
     }
@@ -331,7 +330,7 @@ export class SchemaCache {
    * After Postgres committed rows (write-through, a transaction, a flush): L2 takes each unless it
    * holds a newer version (the search generation moves on in the same request), then L1 takes what
    * L2 took. A row L2 refused is dropped from L1: L2 holds a newer one. If L2 cannot be reached, the
-   * generation must move on before L2 is used again (`SchemaGeneration.mustMoveOn`).
+   * generation must move on before L2 is used again (`SchemaGeneration.recordMissedWrite`).
    */
   async commit(ctx: EngineContext, items: readonly Versioned[]): Promise<void> {
     let taken: boolean[] = items.map(() => true);
@@ -344,12 +343,15 @@ export class SchemaCache {
             return [item.version, ttl, this.envelope(item.stored, item.version, g, ttl)];
           });
         const build = (g: number) => ({ keys, args: putArgs(entries(g)) });
-        const reply = await this.runWatched(PUT, build, [this.keys.searchGenerationKey], true);
+        const reply = await this.runWatched(PUT, build, {
+          bumps: [this.keys.searchGenerationKey],
+          redoAfterReset: true,
+        });
         taken = items.map((_, i) => Number(reply[i]) === 1);
       } catch (err) {
         // With no L3, L2 is the source of truth: the write did not happen.
         if (!this.l3) throw err;
-        this.generation!.mustMoveOn();
+        this.generation!.recordMissedWrite();
         ctx.tolerate(this.schema.name, 'l2', 'write', err);
       }
     }
@@ -386,10 +388,10 @@ export class SchemaCache {
       const rules = keys.map((_, i) => (typeof rule === 'string' ? rule : String(rule[i])));
       const rowKeys = this.rowKeys(keys);
       const build = () => ({ keys: rowKeys, args: [String(keys.length), ...rules] });
-      await this.runWatched(DROP, build, [this.keys.searchGenerationKey]);
+      await this.runWatched(DROP, build, { bumps: [this.keys.searchGenerationKey] });
     } catch (err) {
       if (!this.l3) throw err;
-      this.generation!.mustMoveOn();
+      this.generation!.recordMissedWrite();
       ctx.tolerate(this.schema.name, 'l2', 'drop', err);
     }
   }

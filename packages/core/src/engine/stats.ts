@@ -2,7 +2,7 @@ import type { LatencySummary } from '../observability/latency.js';
 import type { Tier } from '../observability/metrics.js';
 
 /**
- * A snapshot of `strata.stats()`: the seed's Stats plus hits and misses per tier.
+ * A snapshot of `strata.stats()`: the Go library Strata's Stats plus hits and misses per tier.
  * @example
  * const stats: StrataStats = strata.stats();
  * console.log(stats.gets, stats.hits.l1, stats.errors, stats.l2Breaker?.state);

@@ -70,7 +70,7 @@ export interface GetOptions {
 }
 
 /**
- * The three-tier data store (the seed's DataStore): L1 memory -> L2 Redis -> L3 Postgres.
+ * The three-tier data store (DataStore in the Go library Strata): L1 memory -> L2 Redis -> L3 Postgres.
  * @example
  * const strata = new Strata({ l2: createUpstashL2({ url, token }), l3: createDrizzleL3(db), schemas: [players] });
  * await strata.set(players, { id: 'p1', username: 'ada', level: 1 });
@@ -428,8 +428,8 @@ export class Strata {
   }
 
   /**
-   * Waits until the write-behind writes this instance can take from the queue are in L3 (the seed's
-   * FlushDirty). Throws L3_UNAVAILABLE if L3 refuses them; they stay queued.
+   * Waits until the write-behind writes this instance can take from the queue are in L3 (FlushDirty in
+   * the Go library Strata). Throws L3_UNAVAILABLE if L3 refuses them; they stay queued.
    */
   async flushDirty(): Promise<void> {
     await this.#flushLoop?.drain();
@@ -480,7 +480,7 @@ export class Strata {
       this.#closed = true;
       // Background fills and publishes still need the bus and L2 that are released below.
       await this.#ctx.settled();
-      await this.#moveOnOwedGenerations();
+      await this.#moveOnStaleGenerations();
       await this.#coherence.close();
       await this.#config.writeBehind.queue?.close();
       await this.#l2?.close();
@@ -491,11 +491,11 @@ export class Strata {
    * Schemas whose L2 missed a committed write (L2 was down) move their generation on now, if L2
    * answers: a process leaving must not let other instances serve the older rows until their TTL.
    */
-  async #moveOnOwedGenerations(): Promise<void> {
+  async #moveOnStaleGenerations(): Promise<void> {
     await Promise.all(
       this.#registry
         .all()
-        .filter((rt) => rt.generation?.owed)
+        .filter((rt) => rt.generation?.l2MayBeStale)
         .map((rt) =>
           rt
             .generation!.moveOn()

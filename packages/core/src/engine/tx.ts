@@ -17,8 +17,8 @@ export interface CommitOptions {
 }
 
 /**
- * Queues sets and deletes across schemas and commits them atomically to L3 (the seed's Tx). Caches
- * change only after the commit; a failure leaves every tier as it was.
+ * Queues sets and deletes across schemas and commits them atomically to L3 (Tx in the Go library
+ * Strata). Caches change only after the commit; a failure leaves every tier as it was.
  * @example
  * await strata.tx().set(players, { id: 'p1', level: 99 }).set(scores, { playerId: 'p1', points: 9999 })
  *   .delete(sessions, 'old').commit();

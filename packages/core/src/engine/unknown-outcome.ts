@@ -1,4 +1,4 @@
-import { sqlState } from './context.js';
+import { sqlStateOf } from '../l3/pg-errors.js';
 
 /**
  * Whether a failed L3 write may have committed all the same. Postgres answering with an error
@@ -8,5 +8,5 @@ import { sqlState } from './context.js';
  * whichever outcome happened.
  */
 export function outcomeUnknown(err: unknown): boolean {
-  return sqlState(err) === undefined;
+  return sqlStateOf(err) === undefined;
 }

@@ -40,7 +40,7 @@ export async function writeBehind(
       ({ versions } = await writeOrdered(
         cache,
         writes.map((w, i) => ({ key: w.key, ...(plain[i] && { stored: stored[i]!, plain: plain[i] }) })),
-        true,
+        { pendingFlush: true },
       ));
     } catch (err) {
       if (isStrataError(err, 'L3_UNAVAILABLE')) {

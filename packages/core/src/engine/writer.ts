@@ -85,9 +85,9 @@ export class Writer {
   }
 
   /**
-   * Writes this instance enqueued and its flusher has not applied yet (the seed's DirtyCount). 0 with
-   * a push queue (Cloudflare Queues): another invocation flushes what this one enqueued, so the count
-   * could only grow; `queueDepth()` is the backlog there.
+   * Writes this instance enqueued and its flusher has not applied yet (DirtyCount in the Go library
+   * Strata). 0 with a push queue (Cloudflare Queues): another invocation flushes what this one
+   * enqueued, so the count could only grow; `queueDepth()` is the backlog there.
    */
   get dirty(): number {
     if (!this.flushLoop) return 0;

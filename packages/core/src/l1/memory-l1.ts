@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { EvictionOrder } from './eviction-order.js';
-import { checkNonNegative, resolveL1Options } from './options.js';
+import { checkNonNegativeMs, resolveL1Options } from './options.js';
 import type { EvictReason, L1Entry, L1Stats, L1Tier, MemoryL1Options } from './types.js';
 
 interface Removal<V> {
@@ -22,7 +22,7 @@ interface Removal<V> {
  * l1.set('users:42', user);
  * l1.get('users:42'); // user
  */
-export class MemoryL1<V = unknown> implements L1Tier<V> {
+class MemoryL1<V = unknown> implements L1Tier<V> {
   readonly #entries = new Map<string, L1Entry<V>>();
   readonly #order: EvictionOrder;
   readonly #maxEntries: number;
@@ -78,7 +78,7 @@ export class MemoryL1<V = unknown> implements L1Tier<V> {
   }
 
   set(key: string, value: V, ttlMs?: number, version = 0): void {
-    const ttl = ttlMs === undefined ? this.#defaultTtlMs : checkNonNegative(ttlMs, 'ttlMs', false);
+    const ttl = ttlMs === undefined ? this.#defaultTtlMs : checkNonNegativeMs(ttlMs, 'ttlMs');
     const now = this.#clock.now();
     const entry: L1Entry<V> = { value, expiresAt: ttl === 0 ? 0 : now + ttl, version };
     const old = this.#entries.get(key);

@@ -12,7 +12,7 @@ const POLICIES: Readonly<Record<EvictionPolicy, () => EvictionOrder>> = {
   fifo: () => new FifoOrder(),
 };
 
-export interface ResolvedL1Options<V> {
+interface ResolvedL1Options<V> {
   readonly maxEntries: number;
   readonly defaultTtlMs: number;
   readonly order: EvictionOrder;
@@ -32,8 +32,8 @@ export function resolveL1Options<V>(options: MemoryL1Options<V>): ResolvedL1Opti
     });
   }
   return {
-    maxEntries: checkNonNegative(options.maxEntries ?? 0, 'maxEntries', true),
-    defaultTtlMs: checkNonNegative(options.defaultTtlMs ?? 0, 'defaultTtlMs', false),
+    maxEntries: checkNonNegativeInteger(options.maxEntries ?? 0, 'maxEntries'),
+    defaultTtlMs: checkNonNegativeMs(options.defaultTtlMs ?? 0, 'defaultTtlMs'),
     order: makeOrder(),
     clock: options.clock ?? systemClock,
     onEvict: options.onEvict,
@@ -41,12 +41,24 @@ export function resolveL1Options<V>(options: MemoryL1Options<V>): ResolvedL1Opti
   };
 }
 
-/** `n` if it is a finite number >= 0 (and an integer when asked), else `INVALID_CONFIG`. */
-export function checkNonNegative(n: number, field: string, integer: boolean): number {
-  const ok = typeof n === 'number' && Number.isFinite(n) && n >= 0 && (!integer || Number.isInteger(n));
-  if (ok) return n;
-  const want = integer ? 'a non-negative integer' : 'a non-negative finite number of ms';
-  throw new StrataError('INVALID_CONFIG', `L1 ${field} must be ${want}, got ${String(n)}`, {
+/** `n` if it is a whole number >= 0, else `INVALID_CONFIG` naming `field`. */
+export function checkNonNegativeInteger(n: number, field: string): number {
+  if (isNonNegative(n) && Number.isInteger(n)) return n;
+  throw notNonNegative(n, field, 'a non-negative integer');
+}
+
+/** `n` if it is a finite number of ms >= 0, else `INVALID_CONFIG` naming `field`. */
+export function checkNonNegativeMs(n: number, field: string): number {
+  if (isNonNegative(n)) return n;
+  throw notNonNegative(n, field, 'a non-negative finite number of ms');
+}
+
+function isNonNegative(n: number): boolean {
+  return typeof n === 'number' && Number.isFinite(n) && n >= 0;
+}
+
+function notNonNegative(n: number, field: string, want: string): StrataError {
+  return new StrataError('INVALID_CONFIG', `L1 ${field} must be ${want}, got ${String(n)}`, {
     details: { field, value: n },
   });
 }

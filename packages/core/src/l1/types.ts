@@ -69,8 +69,8 @@ export interface L1Tier<V = unknown> {
 
 export interface MemoryL1Options<V> {
   /**
-   * Most entries this instance holds; 0/undefined = unlimited. The total for the instance — the Go
-   * seed's `MaxEntries` was per shard (x256 shards); this port has no shards (one isolate, one thread).
+   * Most entries this instance holds; 0/undefined = unlimited. The total for the instance: the Go
+   * library Strata's `MaxEntries` is per shard (x256 shards); here there are none (one isolate, one thread).
    */
   maxEntries?: number;
   /** TTL for `set` without one; 0/undefined = never expire. */
@@ -81,7 +81,7 @@ export interface MemoryL1Options<V> {
   clock?: Clock;
   /**
    * Called after an entry has left the cache, for every reason (see {@link EvictReason}) — filter
-   * on `reason` for "evicted" in the Go seed's sense (`capacity` and `expired`). Not called when
+   * on `reason` for "evicted" in the Go library Strata's sense (`capacity` and `expired`). Not called when
    * `set` replaces a live value. The cache is consistent when it runs, so it may call back in.
    */
   onEvict?: (key: string, value: V, reason: EvictReason) => void;

@@ -35,7 +35,7 @@ export interface Envelope {
   readonly payload: string;
 }
 
-export type EnvelopeKind = 'r' | 'a' | 'l';
+type EnvelopeKind = 'r' | 'a' | 'l';
 
 const TAG = '~1;';
 

@@ -116,7 +116,7 @@ return {tick, 0, redis.call('INCRBY', KEYS[2], n) - n + 1}`,
 
 /**
  * Conditional deletes, then INCRs. KEYS = tick, generation, keys, bump keys. ARGV = generation,
- * count, then per key a rule: `all` (always), `settled` (unless a write-behind row is pending there:
+ * count, then per key a rule: `all` (always), `unlessPending` (unless a write-behind row is pending there:
  * invalidating must not lose a write Postgres does not have yet), or a version (only when the key
  * holds that version or an older one: withdrawing one write never drops a newer one).
  * Reply: {tick, 0, deleted count, bumps}, or {tick, -4, current generation}.
@@ -133,7 +133,7 @@ for i = 1, n do
   local drop = true
   if rule ~= 'all' then
     local _, pending, stored = header(KEYS[2 + i])
-    if rule == 'settled' then drop = pending ~= '1'
+    if rule == 'unlessPending' then drop = pending ~= '1'
     elseif stored then drop = tonumber(stored) <= tonumber(rule) end
   end
   if drop then out[3] = out[3] + redis.call('DEL', KEYS[2 + i]) end

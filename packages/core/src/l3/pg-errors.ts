@@ -4,7 +4,7 @@ import type { StrataErrorCode } from '../errors.js';
 export type PgOp = 'read' | 'write' | 'query';
 
 /** One line of {@link PG_ERROR_RULES}. */
-export interface PgErrorRule {
+interface PgErrorRule {
   /** A SQLSTATE ('55P03'), a class ('08' = every 08xxx), or 'none' (the error carries no SQLSTATE). */
   readonly match: string;
   readonly ops: readonly PgOp[];

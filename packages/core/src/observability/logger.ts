@@ -1,5 +1,6 @@
 /**
- * Structured logging seam (the seed's Logger); `fields` never carry secrets or plaintext values.
+ * Structured logging seam (Logger in the Go library Strata); `fields` never carry secrets or
+ * plaintext values.
  * @example
  * const logger: Logger = {
  *   debug: () => {},

@@ -1,8 +1,8 @@
 export type Tier = 'l1' | 'l2' | 'l3';
 
 /**
- * Metrics seam (the seed's MetricsRecorder), shaped so OpenTelemetry or Prometheus adapters are a
- * few lines: counters and latency observations with a schema label.
+ * Metrics seam (MetricsRecorder in the Go library Strata), shaped so OpenTelemetry or Prometheus
+ * adapters are a few lines: counters and latency observations with a schema label.
  * @example
  * const metrics: MetricsRecorder = {
  *   count: (name, labels, value = 1) => counter.add(value, { name, ...labels }),

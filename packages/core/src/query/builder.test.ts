@@ -19,7 +19,7 @@ function code(fn: () => unknown): { code?: string; field?: unknown } {
 }
 
 describe('Q()', () => {
-  it('has the seed defaults', () => {
+  it('has the defaults of the Go library Strata', () => {
     expect(Q().build()).toEqual({
       orderBy: [],
       desc: false,
@@ -32,7 +32,7 @@ describe('Q()', () => {
     expect('where' in Q().build()).toBe(false);
   });
 
-  it('chains every option (the seed README example)', () => {
+  it('chains every option (the Go library Strata README example)', () => {
     const q = Q()
       .where('region = $1 AND level > $2', 'eu-west', 10)
       .orderBy('score')
@@ -129,7 +129,7 @@ describe('Q()', () => {
     expect(Q().limit(1).limit(10_000).offset(0).build()).toMatchObject({ limit: 10_000, offset: 0 });
   });
 
-  it('takes limit(0) as the default, 100, as the Go seed documents (issue 12, item 18)', () => {
+  it('takes limit(0) as the default, 100, as the Go library Strata documents (issue 12, item 18)', () => {
     expect(Q().limit(0).build().limit).toBe(100);
     expect(Q().limit(25).limit(0).build().limit).toBe(100);
   });

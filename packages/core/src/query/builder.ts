@@ -5,12 +5,13 @@ import type { Query, WhereText } from './types.js';
 import { isDrizzleSql, whereConditionToSql, whereToSql } from './where.js';
 
 /**
- * A fluent, immutable query builder (the seed's `Q()`): every call returns a new builder, so a
- * base query can be shared and refined. `build()` returns a frozen plain {@link Query}.
+ * A fluent, immutable query builder (`Q()`, as in the Go library Strata): every call returns a new
+ * builder, so a base query can be shared and refined. `build()` returns a frozen plain {@link Query}.
  *
  * - `where` twice combines the conditions with AND; each text keeps its own `$1..$n` numbering.
  * - `orderBy` and `fields` append; duplicates are dropped when the query runs.
- * - `desc()` sorts every `orderBy` column descending (the seed's single flag); `asc()` undoes it.
+ * - `desc()` sorts every `orderBy` column descending (one flag, as in the Go library Strata);
+ *   `asc()` undoes it.
  * - Text, limit and offset are checked here, so a mistake throws at the line that made it; column
  *   names are checked against the schema when the query runs.
  *
@@ -35,7 +36,7 @@ const EMPTY: Query = {
   forceL2: false,
 };
 
-export class QueryBuilder<K extends string = string> {
+class QueryBuilder<K extends string = string> {
   readonly #state: Query;
 
   /** Use {@link Q}. */
@@ -43,7 +44,7 @@ export class QueryBuilder<K extends string = string> {
     this.#state = state;
   }
 
-  /** A condition as seed-style text with `$1..$n` placeholders and their values (always bound). */
+  /** A condition as SQL text with `$1..$n` placeholders and their values (always bound). */
   where(text: string, ...args: unknown[]): QueryBuilder<K>;
   /** A Drizzle condition, e.g. `gt(players.level, 10)`; `undefined` (an empty `and()`) adds nothing. */
   where(condition: SQL | undefined): QueryBuilder<K>;
@@ -80,7 +81,7 @@ export class QueryBuilder<K extends string = string> {
     return this.#with({ desc: false });
   }
 
-  /** At most `n` rows, 1..10,000; 0 means the default, 100 (as in the Go seed). */
+  /** At most `n` rows, 1..10,000; 0 means the default, 100 (as in the Go library Strata). */
   limit(n: number): QueryBuilder<K> {
     return this.#with({ limit: checkLimit(n) });
   }

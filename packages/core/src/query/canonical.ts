@@ -2,7 +2,7 @@ import { toHex } from '../bytes.js';
 import { invalidQuery } from './invalid.js';
 
 /** A JSON-ready encoding of a parameter, tagged with its type. */
-export type Canonical = string | number | boolean | null | Canonical[];
+type Canonical = string | number | boolean | null | Canonical[];
 
 const MAX_DEPTH = 64;
 

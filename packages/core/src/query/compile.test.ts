@@ -28,7 +28,7 @@ describe('compileQuery', () => {
     });
   });
 
-  it('compiles the seed example', () => {
+  it('compiles the Go library Strata README example', () => {
     const q = Q()
       .where('region = $1 AND level > $2', 'eu-west', 10)
       .orderBy('score')

@@ -7,7 +7,7 @@
  *   nothing. Postgres itself rejects text containing U+0000 (SQLSTATE 22021), so against a real
  *   database those entries fail with a driver error instead — still without running anything.
  */
-export interface InjectionCase {
+interface InjectionCase {
   label: string;
   value: string;
 }

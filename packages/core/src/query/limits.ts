@@ -1,6 +1,6 @@
 import { invalidQuery, preview } from './invalid.js';
 
-/** The seed's default page size. */
+/** The default page size, as in the Go library Strata. */
 export const DEFAULT_LIMIT = 100;
 
 /**
@@ -13,7 +13,7 @@ const MAX_LIMIT = 10_000;
 
 /**
  * The limit, checked: an integer in 0..MAX_LIMIT, where 0 (or `undefined`, in a hand-made query)
- * means DEFAULT_LIMIT, as the Go seed documents ("0 = use default: 100").
+ * means DEFAULT_LIMIT, as the Go library Strata documents ("0 = use default: 100").
  * @example checkLimit(25); // 25
  * @example checkLimit(0); // 100
  */

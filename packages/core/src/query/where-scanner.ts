@@ -4,7 +4,7 @@ import { invalidQuery } from './invalid.js';
 const MAX_WHERE_LENGTH = 10_000;
 
 /** Raw SQL text, or the 1-based number of a `$n` placeholder. */
-export type WherePart = string | number;
+type WherePart = string | number;
 
 // Postgres' whitespace (scan.l); U+00A0 and friends are identifier characters there, not spaces.
 const SPACE = /[ \t\n\r\f]/;
@@ -19,7 +19,7 @@ const reject = (message: string, at?: number) =>
   invalidQuery('where', `where: ${message}`, at === undefined ? {} : { position: at });
 
 /**
- * Splits seed-style WHERE text into raw text and `$n` placeholders, the way Postgres' lexer sees
+ * Splits WHERE text into raw text and `$n` placeholders, the way Postgres' lexer sees
  * it: `'…'` (with `''`), `E'…'` (with backslash escapes), `"…"` identifiers and `$tag$…$tag$`
  * strings are copied verbatim, `$n` inside an identifier (`a$1`) is part of it. Refuses what could
  * change the statement's shape: `;`, `--` and `/*` outside literals, unbalanced parentheses,

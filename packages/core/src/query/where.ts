@@ -5,7 +5,7 @@ import { checkWhereArg } from './where-args.js';
 import { scanWhere } from './where-scanner.js';
 
 /**
- * Seed-style WHERE text and its arguments as a Drizzle `SQL`, wrapped in parentheses. The text
+ * WHERE text with `$n` placeholders and its arguments as a Drizzle `SQL`, wrapped in parentheses. The text
  * between placeholders becomes `sql.raw` chunks; every argument is a bound parameter (`sql.param`),
  * never spliced into the text, so a value cannot change the statement. A `$n` used twice binds its
  * value twice. The text itself is trusted code, like a prepared statement: it is checked for shape

@@ -5,7 +5,7 @@ import { checkTakeMax, queueClosedError } from './queue-errors.js';
 import { parseQueuedWrites } from './queued-write-schema.js';
 import type { Delivery, QueuedWrite } from './types.js';
 
-export interface MemoryQueueOptions {
+interface MemoryQueueOptions {
   /** Shown in logs and errors. Default 'memory'. */
   name?: string;
   /**
@@ -25,14 +25,14 @@ export interface MemoryQueue extends PullWriteQueue {
 }
 
 /**
- * The seed's in-process dirty buffer as a write queue: FIFO, `take` hands out batches and marks them
- * in flight until `ack`, `retry` or `deadLetter`.
+ * An in-process buffer of dirty rows, as in the Go library Strata, shaped as a write queue: FIFO,
+ * `take` hands out batches and marks them in flight until `ack`, `retry` or `deadLetter`.
  *
  * **Not durable.** Everything it holds lives in this process's memory: a crash, a deploy or an
  * isolate eviction loses every write enqueued and not yet flushed, although `enqueue` had already
- * acknowledged them. That is the seed's write-behind durability ("L3 durable within the flush
- * interval"); where a lost write matters, use the Redis Stream queue (adapter-node) or Cloudflare
- * Queues (adapter-workers) instead.
+ * acknowledged them. That is the write-behind durability of the Go library Strata ("L3 durable
+ * within the flush interval"); where a lost write matters, use the Redis Stream queue
+ * (adapter-node) or Cloudflare Queues (adapter-workers) instead.
  *
  * A retried write goes back to the **front**, in its enqueue order among the others waiting, so this
  * queue never reorders: the next `take` hands it out again before anything enqueued after it (as the

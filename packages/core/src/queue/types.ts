@@ -44,7 +44,10 @@ export interface WriteQueue {
   retry(handles: readonly string[]): Promise<void>;
   /** Gave up (after max retries): move to the dead-letter store, out of the way of the others. */
   deadLetter(deliveries: readonly Delivery[], reason: string): Promise<void>;
-  /** Writes enqueued and not yet acknowledged (the seed's DirtyCount), as far as this queue can tell. */
+  /**
+   * Writes enqueued and not yet acknowledged (DirtyCount in the Go library Strata), as far as this
+   * queue can tell.
+   */
   pending(): Promise<number>;
   close(): Promise<void>;
 }

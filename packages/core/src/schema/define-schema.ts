@@ -37,7 +37,7 @@ export interface SchemaDefinition<T extends PgTable> {
   l1?: L1Policy | false;
   /** L2 (Redis) policy; `false` runs L1 + L3 only. Omitted: L2 with defaults when the instance has one. */
   l2?: L2Policy | false;
-  /** L3 (Postgres) policy; `false` makes L2 the source of truth (the seed's sessions example). */
+  /** L3 (Postgres) policy; `false` makes L2 the source of truth (e.g. sessions). */
   l3?: L3Policy<ColumnKey<T>> | false;
   writeMode?: WriteMode;
   fields?: { [K in ColumnKey<T>]?: FieldOptions };
@@ -51,7 +51,7 @@ export interface SchemaDefinition<T extends PgTable> {
 }
 
 /** Keys whose field options say `omitCache: true`: absent from every cached read. */
-export type OmitCacheKeys<F> = {
+type OmitCacheKeys<F> = {
   [K in keyof F]-?: NonNullable<F[K]> extends { omitCache: true } ? K : never;
 }[keyof F] &
   string;

@@ -5,9 +5,9 @@ import type { EvictionPolicy } from '../l1/types.js';
 import type { L3Tier } from '../l3/types.js';
 
 /**
- * How writes flow through the tiers (the seed's WriteMode): `write-through` commits to Postgres
- * before it answers; `write-through-l1-async` too, filling L2 after the answer; `write-behind`
- * answers once the write is queued and flushes it to Postgres in batches.
+ * How writes flow through the tiers (WriteMode in the Go library Strata): `write-through` commits
+ * to Postgres before it answers; `write-through-l1-async` too, filling L2 after the answer;
+ * `write-behind` answers once the write is queued and flushes it to Postgres in batches.
  * @example defineSchema({ table: events, writeMode: 'write-behind' })
  */
 export type WriteMode = 'write-through' | 'write-through-l1-async' | 'write-behind';
@@ -36,7 +36,10 @@ export interface FieldOptions {
 export interface L1Policy {
   /** Default: the instance's `l1.defaultTtl` (0 = never expire). */
   ttl?: Duration;
-  /** Entries kept for this schema in this instance (not per shard as in the Go seed). 0 = unlimited. */
+  /**
+   * Entries kept for this schema in this instance (not per shard as in the Go library Strata).
+   * 0 = unlimited.
+   */
   maxEntries?: number;
   eviction?: EvictionPolicy;
 }
@@ -49,7 +52,10 @@ export interface L2Policy {
 }
 
 export interface L3Policy<Columns extends string = string> {
-  /** Where `search` and `count` run (the seed's ReadReplica), e.g. `createDrizzleL3(replicaDb)`. */
+  /**
+   * Where `search` and `count` run (ReadReplica in the Go library Strata), e.g.
+   * `createDrizzleL3(replicaDb)`.
+   */
   readReplica?: L3Tier;
   /** Creates the table partitioned by this column (`PARTITION BY RANGE`); migrate() only. */
   partitionBy?: Columns;
@@ -61,7 +67,7 @@ export interface IndexDefinition<Columns extends string = string> {
   name?: string;
 }
 
-/** Lifecycle callbacks (the seed's SchemaHooks). A hook that throws aborts with HOOK_PANIC. */
+/** Lifecycle callbacks (SchemaHooks in the Go library Strata). A hook that throws aborts with HOOK_PANIC. */
 export interface SchemaHooks<Row> {
   /** Runs before any tier is touched: may change the row (a copy of the caller's) or reject it by throwing. */
   beforeSet?(row: Row): void | Promise<void>;

@@ -15,7 +15,7 @@ export const MAX_JSON_BYTES = 1_048_576;
 const JSON_RULES = { nonFinite: false, wellFormed: true } as const;
 
 /** The Standard Schema v1 interface (zod, valibot, arktype…), as far as Strata uses it. */
-export interface StandardSchemaV1<Output = unknown> {
+interface StandardSchemaV1<Output = unknown> {
   readonly '~standard': {
     readonly version: 1;
     readonly vendor?: string;

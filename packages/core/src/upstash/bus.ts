@@ -11,7 +11,7 @@ export interface UpstashSseBusOptions {
   /** The Upstash REST URL and token: the subscription is a streaming request to `{url}/subscribe/{channel}`. */
   url: string;
   token: string;
-  /** Default 'strata:invalidate' (the Go seed's channel). */
+  /** Default 'strata:invalidate' as in the Go library Strata. */
   channel?: string;
   /** Publishes through this client; default one built from `url` and `token`. */
   redis?: Redis;

@@ -13,7 +13,7 @@ export interface LogCursor {
 }
 
 /** What a poll does with one read of the log. */
-export type LogStep =
+type LogStep =
   /** Messages after the cursor are gone: clear L1 and continue from `cursor` (the end). */
   | { kind: 'gap'; cursor: LogCursor }
   /** Deliver `entries`; `more` when the page was full and the next read may find more. */

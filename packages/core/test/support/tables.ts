@@ -20,7 +20,7 @@ export const bytea = customType<{ data: Uint8Array; driverData: Uint8Array | str
   },
 });
 
-/** The demo's player row, with every column type of the seed's type table and each field option. */
+/** The demo's player row, with every column type Strata maps and each field option. */
 export function playerTables(pgSchemaName: string) {
   const s = pgSchema(pgSchemaName);
   const players = s.table('players', {

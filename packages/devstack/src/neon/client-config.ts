@@ -2,7 +2,7 @@
  * The `neonConfig` settings that point `@neondatabase/serverless` at the local endpoints. Typed
  * structurally, so devstack needs no runtime dependency on the Neon package.
  */
-export interface NeonLocalConfig {
+interface NeonLocalConfig {
   /** The local `POST /sql` URL, whatever host the connection string names. */
   fetchEndpoint: string;
   /** `host:port/v2?address=…` of the local proxy; the proxy dials the backing Postgres regardless. */

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { RequestError } from './sql-request.js';
 
 /** What the endpoint answers for a failed request: status and JSON body. */
-export interface ErrorReply {
+interface ErrorReply {
   status: number;
   body: Record<string, string>;
 }

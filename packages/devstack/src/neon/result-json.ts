@@ -9,7 +9,7 @@ export interface NeonResultJson {
   rowAsArray: boolean;
 }
 
-export interface OutputMode {
+interface OutputMode {
   arrayMode: boolean;
   rawTextOutput: boolean;
 }

@@ -12,12 +12,12 @@ export interface Credentials {
 }
 
 /** A connection lent to one request. `release(false)` closes it instead of keeping it for reuse. */
-export interface Session {
+interface Session {
   client: pg.Client;
   release(reusable: boolean): void;
 }
 
-export interface SessionPoolOptions {
+interface SessionPoolOptions {
   /** Connections open at once, over all credentials. */
   maxConnections: number;
   /** An unused connection is closed after this long. */

@@ -3,7 +3,7 @@ import { createConnection, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 
-export interface WsProxy {
+interface WsProxy {
   /** Takes over an HTTP upgrade request and bridges it to the backing Postgres. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Closes every bridged connection; resolves once their TCP sides are closed. */

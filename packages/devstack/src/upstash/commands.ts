@@ -65,7 +65,7 @@ export function parseCommandList(value: unknown): RedisCommand[] {
   return value.map((command: unknown) => parseCommand(command));
 }
 
-export type Route = { kind: 'shared' } | { kind: 'blocking' } | { kind: 'rejected'; message: string };
+type Route = { kind: 'shared' } | { kind: 'blocking' } | { kind: 'rejected'; message: string };
 
 /**
  * These change the state of the connection they run on. The shared connection serves every request,

@@ -7,7 +7,7 @@ import { Redis, type RedisOptions } from 'ioredis';
  * `shared` serves all non-blocking commands and reconnects; `blocking` (one blocking command) and `subscriber`
  * (one SSE stream) are single-use: when they drop, the request they serve fails instead of silently resuming.
  */
-export type ConnectionRole = 'shared' | 'blocking' | 'subscriber';
+type ConnectionRole = 'shared' | 'blocking' | 'subscriber';
 
 const CONNECT_TIMEOUT_MS = 5_000;
 /** ioredis normally emits `end` promptly after `disconnect()`; this only guards against a wedged socket. */

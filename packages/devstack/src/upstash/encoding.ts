@@ -16,7 +16,7 @@ const INTEGER = /^-?\d+$/;
  * base64-decodes every string, so an `OK` there must be encoded like any other.
  * Without `base64` strings are UTF-8 text (invalid sequences become U+FFFD).
  */
-export function encodeResult(reply: unknown, base64: boolean): string {
+function encodeResult(reply: unknown, base64: boolean): string {
   if (Buffer.isBuffer(reply) && reply.length === 2 && reply.toString('latin1') === 'OK') return '"OK"';
   return encodeValue(reply, base64);
 }

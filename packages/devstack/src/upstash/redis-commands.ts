@@ -10,7 +10,7 @@ import type { RedisConnections } from './connections.js';
 export type Outcome = { ok: true; reply: unknown } | { ok: false; error: string; status: number };
 
 /** A whole multi-exec request failed (nothing ran, or the transaction was discarded). */
-export interface TransactionFailure {
+interface TransactionFailure {
   error: string;
   status: number;
 }
@@ -27,7 +27,7 @@ function failure(error: unknown): Outcome {
 }
 
 /** How far blocking commands may go: each holds a Redis connection of its own while it waits. */
-export interface BlockingLimits {
+interface BlockingLimits {
   /** Blocking commands waiting at once; one more gets 429. */
   maxConcurrent: number;
   /** Longest wait; a longer timeout, or 0 (for ever), is lowered to this. */

@@ -13,7 +13,7 @@ import { sendError } from './http-io.js';
 /** Comment lines keep idle streams alive through proxies and undici's body timeout; the client ignores them. */
 const KEEPALIVE_MS = 15_000;
 
-export interface SubscriptionRequest {
+interface SubscriptionRequest {
   connections: RedisConnections;
   /** A channel name, or a glob pattern when `pattern` is true. */
   target: string;

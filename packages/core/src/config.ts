@@ -105,7 +105,7 @@ const configShape = {
     flushInterval: option.duration('500ms'),
     /** Flush at once when this many writes of this instance wait. Default 100, as in the Go library Strata. */
     threshold: option.defaulted(positiveInt, 100),
-    /** Attempts before a write goes to the dead-letter store and `onWriteError`. Default 5 (the seed's). */
+    /** Attempts before a write goes to the dead-letter store and `onWriteError`. Default 5, as in the Go library Strata. */
     maxRetry: option.defaulted(positiveInt, 5),
   }),
   /**

@@ -6,7 +6,7 @@ import { type Clock, systemClock } from './clock.js';
 import { jsonCodec } from './codec/json-codec.js';
 import type { Codec } from './codec/types.js';
 import { RENAMED_OPTIONS } from './config/renamed-options.js';
-import { seamMethods } from './config/seam-checks.js';
+import { SEAM_METHODS } from './config/seam-checks.js';
 import { resolveConfig, type StrataConfig, strataDefaults } from './config.js';
 import { createDrizzleL3 } from './drizzle/index.js';
 import { isStrataError } from './errors.js';
@@ -110,9 +110,9 @@ describe('renamed options', () => {
   });
 });
 
-// Real implementations of each seam in the config. The method lists are compiler-checked against
-// the seam types (seamMethods), independently of the config's own lists: removing any one method
-// from an implementation must be refused at construction, naming the field.
+// Real implementations of each seam in the config. The method lists (SEAM_METHODS) are complete by
+// the compiler (seamMethods rejects a list missing a method of the seam type); removing any one
+// method from an implementation must be refused at construction, naming the field.
 const upstash = { url: 'http://127.0.0.1:9', token: 'unused' };
 const seams: {
   field: string;
@@ -124,66 +124,55 @@ const seams: {
     field: 'l2',
     config: (l2) => ({ l2: l2 as L2Tier }),
     impl: createUpstashL2(upstash),
-    methods: seamMethods<L2Tier>()('getMany', 'run', 'close'),
+    methods: SEAM_METHODS.l2,
   },
   {
     field: 'l3',
     config: (l3) => ({ l3: l3 as L3Tier }),
     impl: createDrizzleL3(drizzle(new pg.Pool({ max: 1 }))),
-    methods: seamMethods<L3Tier>()(
-      'findMany',
-      'exists',
-      'scan',
-      'search',
-      'count',
-      'write',
-      'nextEpoch',
-      'replaceValues',
-      'migrate',
-      'migrationStatus',
-    ),
+    methods: SEAM_METHODS.l3,
   },
   {
     field: 'coherence.bus',
     config: (bus) => ({ coherence: { bus: bus as InvalidationBus } }),
     impl: createUpstashLogBus(upstash),
-    methods: seamMethods<InvalidationBus>()('publish', 'subscribe', 'stats', 'close'),
+    methods: SEAM_METHODS.bus,
   },
   {
     field: 'writeBehind.queue',
     config: (queue) => ({ writeBehind: { queue: queue as WriteQueue } }),
     impl: createMemoryQueue(),
-    methods: seamMethods<WriteQueue>()('enqueue', 'ack', 'retry', 'deadLetter', 'pending', 'close'),
+    methods: SEAM_METHODS.queue,
   },
   {
     field: 'codec',
     config: (codec) => ({ codec: codec as Codec }),
     impl: jsonCodec,
-    methods: seamMethods<Codec>()('encode', 'decode'),
+    methods: SEAM_METHODS.codec,
   },
   {
     field: 'clock',
     config: (clock) => ({ clock: clock as Clock }),
     impl: systemClock,
-    methods: seamMethods<Clock>()('now'),
+    methods: SEAM_METHODS.clock,
   },
   {
     field: 'logger',
     config: (logger) => ({ logger: logger as Logger }),
     impl: consoleLogger(),
-    methods: seamMethods<Logger>()('debug', 'info', 'warn', 'error'),
+    methods: SEAM_METHODS.logger,
   },
   {
     field: 'metrics',
     config: (metrics) => ({ metrics: metrics as MetricsRecorder }),
     impl: noopMetrics,
-    methods: seamMethods<MetricsRecorder>()('count', 'observe'),
+    methods: SEAM_METHODS.metrics,
   },
   {
     field: 'scheduler',
     config: (scheduler) => ({ scheduler: scheduler as Scheduler }),
     impl: { every: () => () => {} } satisfies Scheduler,
-    methods: seamMethods<Scheduler>()('every'),
+    methods: SEAM_METHODS.scheduler,
   },
 ];
 

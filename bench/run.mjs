@@ -130,7 +130,8 @@ if (write) {
   // One .md and one .json per run: a second run the same day gets -2, -3, … rather than replacing it.
   const stem = `${run.date.slice(0, 10)}-${shortMachine(machine)}`;
   let name = stem;
-  for (let n = 2; existsSync(`${dir}${name}.json`) || existsSync(`${dir}${name}.md`); n++) name = `${stem}-${n}`;
+  for (let n = 2; existsSync(`${dir}${name}.json`) || existsSync(`${dir}${name}.md`); n++)
+    name = `${stem}-${n}`;
   const json = `${JSON.stringify(run, null, 2)}\n`;
   writeFileSync(`${dir}${name}.md`, `# Benchmark run ${run.date}\n\n${markdown}\n`);
   writeFileSync(`${dir}${name}.json`, json);

@@ -14,7 +14,13 @@ function cell(text) {
  * @example render(JSON.parse(readFileSync('bench/results/latest.json', 'utf8')))
  */
 export function render(run) {
-  const lines = [...machineLines(run), '', ...summaryTable(run.results), '', ...measurementsTable(run.results)];
+  const lines = [
+    ...machineLines(run),
+    '',
+    ...summaryTable(run.results),
+    '',
+    ...measurementsTable(run.results),
+  ];
   const targets = targetsTable(run.results);
   if (targets.length) lines.push('', ...targets);
   for (const f of run.failures) lines.push('', `Suite ${f.key} FAILED: ${f.message}`);
@@ -40,7 +46,9 @@ export function machineLines({ machine, elapsedSeconds, quick, load, runs }) {
 
 /** `0.52–2.10` from load samples `[{ before: [1m, 5m, 15m], after: […] }, …]` or `{ min, max }`. */
 export function loadRange(load) {
-  const samples = Array.isArray(load) ? load.flatMap((l) => [l.before?.[0], l.after?.[0]]) : [load.min, load.max];
+  const samples = Array.isArray(load)
+    ? load.flatMap((l) => [l.before?.[0], l.after?.[0]])
+    : [load.min, load.max];
   const finite = samples.filter(Number.isFinite);
   if (!finite.length) return '–';
   const [lo, hi] = [Math.min(...finite), Math.max(...finite)];

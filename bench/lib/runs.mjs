@@ -18,9 +18,10 @@ function combineTargets(runs) {
   const first = runs[0].targets ?? [];
   return first.map((target, i) => {
     const all = runs.map((run) => run.targets?.[i]).filter((t) => t?.target === target.target);
-    const values = [...new Set(all.map((t) => t.value))];
+    const values = all.map((t) => t.value);
     const met = all.filter((t) => t.met).length * 2 > all.length;
-    return { ...target, value: values.join(' · '), met, runs: all.map((t) => ({ value: t.value, met: t.met })) };
+    const value = new Set(values).size === 1 ? values[0] : values.join(' · ');
+    return { ...target, value, met, runs: all.map((t) => ({ value: t.value, met: t.met })) };
   });
 }
 

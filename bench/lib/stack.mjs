@@ -131,7 +131,8 @@ export async function openStack() {
       },
       /** Rows straight into Postgres (no cache sees them): cold keys for miss measurements. */
       async insertCold(rows) {
-        for (let i = 0; i < rows.length; i += 2_000) await db.insert(players).values(rows.slice(i, i + 2_000));
+        for (let i = 0; i < rows.length; i += 2_000)
+          await db.insert(players).values(rows.slice(i, i + 2_000));
       },
     };
   };
@@ -172,7 +173,8 @@ export async function openStack() {
     async cleanup() {
       for (const s of extraClients) await s.close().catch(() => {});
       globalThis.fetch = realFetch;
-      for (const n of names) await db.execute(sql.raw(`drop schema if exists "${n}" cascade`)).catch(() => {});
+      for (const n of names)
+        await db.execute(sql.raw(`drop schema if exists "${n}" cascade`)).catch(() => {});
       let cursor = '0';
       do {
         const [next, keys] = await ioredis.scan(cursor, 'MATCH', `*${name}*`, 'COUNT', 1000);

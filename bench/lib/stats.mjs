@@ -59,7 +59,15 @@ export function shuffled(items, random = Math.random) {
  */
 export async function interleave(
   contestants,
-  { rounds = 5, samplesPerRound = 100, iterations = rounds * samplesPerRound, block = 1, warmup = 20, maxMs = 30_000, seed },
+  {
+    rounds = 5,
+    samplesPerRound = 100,
+    iterations = rounds * samplesPerRound,
+    block = 1,
+    warmup = 20,
+    maxMs = 30_000,
+    seed,
+  },
 ) {
   const samples = new Map(contestants.map((c) => [c.name, []]));
   const counters = new Map(contestants.map((c) => [c.name, 0]));

@@ -11,7 +11,13 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { machineLines, measurementsTable, ratioOf, summaryTable, targetsTable } from '../bench/lib/render.mjs';
+import {
+  machineLines,
+  measurementsTable,
+  ratioOf,
+  summaryTable,
+  targetsTable,
+} from '../bench/lib/render.mjs';
 import { formatNs } from '../bench/lib/stats.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -126,7 +126,7 @@ export async function concurrencySuite(stack, { quick = false } = {}) {
           n: s.n,
           base,
           headline: level === 256 && name.startsWith('Strata'),
-          note: 'ops/s; vs baseline: time per call',
+          note: name === base ? 'vs baseline: time per completed call (its ops/s over the row’s)' : '',
         });
       }
     }

@@ -11,7 +11,13 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { machineLines, measurementsTable, ratioOf, targetsTable } from '../bench/lib/render.mjs';
+import {
+  machineLines,
+  measurementsTable,
+  ratioOf,
+  summaryTable,
+  targetsTable,
+} from '../bench/lib/render.mjs';
 import { formatNs } from '../bench/lib/stats.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -29,7 +35,7 @@ function findRow(bench, section, name) {
 
 /**
  * Replaces the placeholders of a page's text:
- *   {{bench.date}} {{bench.machine}} {{bench.targets}} {{bench.table}}
+ *   {{bench.date}} {{bench.machine}} {{bench.summary}} {{bench.targets}} {{bench.table}}
  *   {{median:<section>|<contestant>}} {{ratio:<section>|<contestant>}}
  *   {{reliability.date}} {{reliability.table}}
  * An unknown placeholder is an error, so a typo cannot publish a literal `{{…}}`.
@@ -38,6 +44,7 @@ export function fill(text, { bench, reliability }) {
   return text.replace(/\{\{([^}]+)\}\}/g, (_, key) => {
     if (key === 'bench.date') return bench.date.slice(0, 10);
     if (key === 'bench.machine') return machineLines(bench).join('\n');
+    if (key === 'bench.summary') return summaryTable(bench.results).join('\n');
     if (key === 'bench.targets') return targetsTable(bench.results).join('\n');
     if (key === 'bench.table') return measurementsTable(bench.results).join('\n');
     if (key === 'reliability.date') return reliability.date.slice(0, 10);

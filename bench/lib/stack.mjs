@@ -103,21 +103,62 @@ export async function openStack() {
   ioredis.on('error', () => {});
   await ioredis.connect();
 
-  const players = playerTable(name);
   const extraClients = [];
+  const names = [name];
+
+  /** What depends on the run's unique name: its player table, Strata instances, cold rows. */
+  const scoped = (scopeName) => {
+    const players = playerTable(scopeName);
+    return {
+      name: scopeName,
+      players,
+      // Strata's own tables in this run's schema too: the cleanup's DROP SCHEMA removes them.
+      l3: (driver = 'node-postgres') =>
+        createDrizzleL3(driver === 'neon-http' ? neonDb : db, { migrationsSchema: scopeName }),
+      /** A Strata over this run's tiers. `schema` options go to defineSchema, the rest to Strata. */
+      strata({ schema = {}, driver = 'node-postgres', l2, prefix = 'main', ...config } = {}) {
+        const s = defineSchema({ table: players, ...schema });
+        const strata = new Strata({
+          l2: l2 === undefined ? createUpstashL2(upstash) : l2 || undefined,
+          l3: createDrizzleL3(driver === 'neon-http' ? neonDb : db, { migrationsSchema: scopeName }),
+          keyPrefix: `${scopeName}-${prefix}`,
+          l1: { maxEntries: 200_000 },
+          schemas: [s],
+          ...config,
+        });
+        extraClients.push(strata);
+        return { strata, schema: s };
+      },
+      /** Rows straight into Postgres (no cache sees them): cold keys for miss measurements. */
+      async insertCold(rows) {
+        for (let i = 0; i < rows.length; i += 2_000)
+          await db.insert(players).values(rows.slice(i, i + 2_000));
+      },
+    };
+  };
 
   const stack = {
     devstack,
-    name,
     urls,
     counts,
-    players,
     db,
     neonDb,
     pool,
     upstash,
     rawUpstash,
     ioredis,
+    ...scoped(name),
+    /**
+     * The stack under a fresh name (its own Postgres schema and Redis keys) for run `n` of a suite
+     * run several times, so that what run 1 cached or inserted is not there in run 2 (cold stays cold,
+     * inserts do not collide). Run 1 is the stack itself. Cleaned up with the stack.
+     */
+    forRun(n) {
+      if (n <= 1) return stack;
+      const runName = `${name}_r${n}`;
+      if (!names.includes(runName)) names.push(runName);
+      return { ...stack, ...scoped(runName) };
+    },
     /** Resets and returns a reader of the counters: `const done = stack.count(); …; done()`. */
     count() {
       const start = { ...counts };
@@ -129,31 +170,11 @@ export async function openStack() {
       });
     },
     l2: () => createUpstashL2(upstash),
-    // Strata's own tables in this run's schema too: the cleanup's DROP SCHEMA removes them.
-    l3: (driver = 'node-postgres') =>
-      createDrizzleL3(driver === 'neon-http' ? neonDb : db, { migrationsSchema: name }),
-    /** A Strata over this run's tiers. `schema` options go to defineSchema, the rest to Strata. */
-    strata({ schema = {}, driver = 'node-postgres', l2, prefix = 'main', ...config } = {}) {
-      const s = defineSchema({ table: players, ...schema });
-      const strata = new Strata({
-        l2: l2 === undefined ? createUpstashL2(upstash) : l2 || undefined,
-        l3: createDrizzleL3(driver === 'neon-http' ? neonDb : db, { migrationsSchema: name }),
-        keyPrefix: `${name}-${prefix}`,
-        l1: { maxEntries: 200_000 },
-        schemas: [s],
-        ...config,
-      });
-      extraClients.push(strata);
-      return { strata, schema: s };
-    },
-    /** Rows straight into Postgres (no cache sees them): cold keys for miss measurements. */
-    async insertCold(rows) {
-      for (let i = 0; i < rows.length; i += 2_000) await db.insert(players).values(rows.slice(i, i + 2_000));
-    },
     async cleanup() {
       for (const s of extraClients) await s.close().catch(() => {});
       globalThis.fetch = realFetch;
-      await db.execute(sql.raw(`drop schema if exists "${name}" cascade`)).catch(() => {});
+      for (const n of names)
+        await db.execute(sql.raw(`drop schema if exists "${n}" cascade`)).catch(() => {});
       let cursor = '0';
       do {
         const [next, keys] = await ioredis.scan(cursor, 'MATCH', `*${name}*`, 'COUNT', 1000);

@@ -27,18 +27,51 @@ export function consume(value) {
 }
 export const sinkValue = () => sink;
 
+/** A seeded PRNG (mulberry32): the bench's shuffles are random but reproducible. */
+export function seededRandom(seed = 0x5eed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/** A shuffled copy of `items` (Fisher-Yates) drawing from `random`. */
+export function shuffled(items, random = Math.random) {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
 /**
- * Interleaved rounds: every contestant runs `samplesPerRound` samples per round, the order rotating
- * each round, so drift of the machine (other processes, GC, CPU clocks) lands on all of them alike.
- * A contestant is `{ name, op(i), sync? }`; `op` may return a promise (awaited) unless `sync`.
- * Stops early when `maxMs` has passed (checked between samples); the sample count is reported.
+ * Interleaved per iteration: every iteration takes one sample of every contestant, in a freshly
+ * shuffled order, so drift of the machine (other processes, GC, CPU clocks) lands on all of them
+ * alike and no contestant owns a slot of the order (rotating whole rounds let a noisy round fall on
+ * one contestant's turn). A contestant is `{ name, op(i), sync? }`; `op` may return a promise
+ * (awaited) unless `sync`. `rounds × samplesPerRound` iterations (or `iterations`); stops early when
+ * `maxMs` has passed (checked between iterations), every contestant keeping the same sample count.
  */
 export async function interleave(
   contestants,
-  { rounds = 5, samplesPerRound = 100, block = 1, warmup = 20, maxMs = 30_000 },
+  {
+    rounds = 5,
+    samplesPerRound = 100,
+    iterations = rounds * samplesPerRound,
+    block = 1,
+    warmup = 20,
+    maxMs = 30_000,
+    seed,
+  },
 ) {
   const samples = new Map(contestants.map((c) => [c.name, []]));
   const counters = new Map(contestants.map((c) => [c.name, 0]));
+  const random = seededRandom(seed);
   const runSample = async (c) => {
     let i = counters.get(c.name);
     let elapsed;
@@ -55,16 +88,35 @@ export async function interleave(
     counters.set(c.name, i);
     return Number(elapsed) / block;
   };
-  for (const c of contestants) for (let s = 0; s < warmup; s++) await runSample(c);
+  for (let s = 0; s < warmup; s++) for (const c of shuffled(contestants, random)) await runSample(c);
   const deadline = Date.now() + maxMs;
-  for (let r = 0; r < rounds && Date.now() < deadline; r++) {
-    for (let k = 0; k < contestants.length; k++) {
-      const c = contestants[(k + r) % contestants.length];
-      const list = samples.get(c.name);
-      for (let s = 0; s < samplesPerRound && Date.now() < deadline; s++) list.push(await runSample(c));
-    }
+  for (let it = 0; it < iterations && Date.now() < deadline; it++) {
+    for (const c of shuffled(contestants, random)) samples.get(c.name).push(await runSample(c));
   }
   return new Map([...samples].map(([name, list]) => [name, summarize(list)]));
+}
+
+/**
+ * Median and spread of one number measured in several runs: `{ median, min, max, values }`.
+ * @example spread([1.1, 1.5, 1.2]) // { median: 1.2, min: 1.1, max: 1.5, values: [1.1, 1.5, 1.2] }
+ */
+export function spread(values) {
+  const finite = values.filter(Number.isFinite);
+  if (finite.length === 0) return { median: Number.NaN, min: Number.NaN, max: Number.NaN, values };
+  return {
+    median: median(finite),
+    min: Math.min(...finite),
+    max: Math.max(...finite),
+    values,
+  };
+}
+
+/** The median: the mean of the middle two for an even count (unlike `quantile`'s nearest rank). */
+export function median(values) {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** Runs `fn` `times` times (after `warmup` untimed runs): per-run nanoseconds. */

@@ -4,7 +4,7 @@
 //
 //   node run.mjs                 everything (a few minutes)
 //   node run.mjs --quick         fewer samples (a smoke run; numbers are rougher)
-//   node run.mjs --only l1,l2    some suites: l1 l2 l3 batch round-trips stampede write-modes memory load
+//   node run.mjs --only l1,l2    some suites: l1 l2 l3 batch round-trips search stampede write-modes memory load
 //   node run.mjs --no-write      print only, write no results file
 import './lib/peer-resolve.mjs';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -33,6 +33,7 @@ const suites = [
     'round trips per operation',
     async () => (await import('./suites/round-trips.mjs')).roundTripsSuite,
   ],
+  ['search', 'search and searchCached', async () => (await import('./suites/search.mjs')).searchSuite],
   ['stampede', 'stampede', async () => (await import('./suites/stampede.mjs')).stampedeSuite],
   ['write-modes', 'write modes', async () => (await import('./suites/write-modes.mjs')).writeModesSuite],
   ['memory', 'L1 memory and hit rates', async () => (await import('./suites/memory.mjs')).memorySuite],

@@ -5,7 +5,7 @@
 //
 //   node run.mjs                 everything (several minutes)
 //   node run.mjs --quick         fewer samples, one run (a smoke run; numbers are rougher)
-//   node run.mjs --only l1,l2    some suites: l1 l2 l3 batch round-trips stampede write-modes concurrency memory load
+//   node run.mjs --only l1,l2    some suites: l1 l2 l3 batch round-trips search stampede write-modes concurrency memory load
 //   node run.mjs --runs 5        run the timed suites 5 times (default 3, 1 with --quick): medians of the runs
 //   node run.mjs --no-write      print only, write no results file
 import './lib/peer-resolve.mjs';
@@ -44,6 +44,7 @@ const suites = [
     'round trips per operation',
     async () => (await import('./suites/round-trips.mjs')).roundTripsSuite,
   ],
+  ['search', 'search and searchCached', async () => (await import('./suites/search.mjs')).searchSuite],
   ['stampede', 'stampede', async () => (await import('./suites/stampede.mjs')).stampedeSuite],
   ['write-modes', 'write modes', async () => (await import('./suites/write-modes.mjs')).writeModesSuite],
   [

@@ -67,6 +67,43 @@ describe.each(DRIVERS)('search, searchCached and count over %s', (driver) => {
     expect(stack.statementsOn('players')).toHaveLength(0);
   });
 
+  it('writes to L2 only the rows L1 does not already hold at their version', async () => {
+    const fresh = new Strata({
+      l2: stack.l2,
+      l3: stack.l3,
+      keyPrefix: `${stack.keyPrefix}again`,
+      schemas: [schema],
+    });
+    const query = Q().where('level < $1', 4).build();
+    await fresh.search(schema, query);
+    stack.reset();
+    expect(await fresh.search(schema, query)).toHaveLength(4);
+    expect(stack.l2Requests).toHaveLength(0);
+    // One more row, not in L1: one L2 write, for it.
+    await fresh.search(schema, Q().where('level < $1', 5).build());
+    expect(stack.l2Requests).toHaveLength(1);
+  });
+
+  it("with background 'track', returns before its L2 fill, which settled() waits for", async () => {
+    const prefix = `${stack.keyPrefix}track`;
+    const fresh = new Strata({
+      l2: stack.l2,
+      l3: stack.l3,
+      keyPrefix: prefix,
+      schemas: [schema],
+      background: 'track',
+    });
+    const cachedRows = async () => (await stack.redis.keys(`${prefix}:*`)).filter((k) => /:r:s\d\d$/.test(k));
+    await fresh.exists(schema, 'warm-the-generation');
+    stack.reset();
+    expect(await fresh.search(schema, Q().where('level < $1', 3).build())).toHaveLength(3);
+    // Not even sent yet: encoding and sending the fill start after the caller's task.
+    expect(stack.l2Requests).toHaveLength(0);
+    expect(await cachedRows()).toHaveLength(0);
+    await fresh.settled();
+    expect(await cachedRows()).toHaveLength(3);
+  });
+
   it('does not fill caches from a projection, fills only L2 with forceL2, nothing with forceL3', async () => {
     const cases = [
       {

@@ -3,11 +3,12 @@ import { decodeEnvelope, encodeEnvelope } from '../l2/envelope.js';
 import { PUT } from '../l2/scripts.js';
 import type { L3Tier, Row, SearchQuery } from '../l3/types.js';
 import { compileQuery } from '../query/compile.js';
-import { queryFingerprint } from '../query/fingerprint.js';
+import { canonicalQuery, fingerprintOf, knownFingerprint } from '../query/fingerprint.js';
 import type { Query } from '../query/types.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import type { SchemaCache } from './schema-cache.js';
+import { decodeSearchList, encodeSearchList } from './search-list.js';
 
 interface Found {
   stored: Row;
@@ -18,7 +19,9 @@ interface Found {
 /**
  * Runs a query on L3 (the read replica when the schema has one). Full rows fill L1 and L2 on the
  * way, each with its version — unless the query projects fields, says `forceL3`, or a write in
- * this instance ran meanwhile.
+ * this instance ran meanwhile. L1 takes them before the call returns (the rows it returns are the
+ * ones L1 keeps, frozen); the L2 fill is deferred work, as a get's L3 fill is: awaited with
+ * `background: 'await'`, else run after the call returned (see `deferFill`).
  */
 export async function searchRows(ctx: EngineContext, cache: SchemaCache, query: Query): Promise<Row[]> {
   const compiled = compileQuery(cache.schema, query);
@@ -28,7 +31,21 @@ export async function searchRows(ctx: EngineContext, cache: SchemaCache, query: 
   if (!compiled.fields && !query.forceL3 && quiet && cache.writeEpoch === epoch) {
     const pk = cache.schema.primaryKey.key;
     const found = rows.map((r) => ({ key: idKey(r.stored[pk] as Id), ...r }));
-    await cache.fill(ctx, found, { l1: !query.forceL2 });
+    // Decided before L1 takes them: a row L1 already holds at this version or a newer one came by
+    // L2 (a write's commit, an L2 read, an earlier fill), so L2 is not written again for it. A
+    // search repeated over the same rows then costs no L2 write at all.
+    const held = cache.l2 ? found.filter((f) => !heldAtLeast(cache, f.key, f.version)) : [];
+    await cache.fill(ctx, found, { l1: !query.forceL2, l2: false });
+    // The caller gets these objects: L2 encodes them later only when L1 froze them, else a copy.
+    const forL2 = held.map((f) =>
+      Object.isFrozen(f.stored) ? f : { ...f, stored: structuredClone(f.stored) },
+    );
+    if (forL2.length > 0) {
+      await deferFill(ctx, cache, () =>
+        // A write that began here since the read wins: its values, not these, belong in L2.
+        cache.writeEpoch === epoch ? cache.fill(ctx, forL2, { l1: false, direct: true }) : undefined,
+      );
+    }
   }
   // search returns whole rows (omitCache columns too): they come from Postgres.
   return rows.map((row) => strip(cache, compiled, row.plain, false));
@@ -39,12 +56,14 @@ export async function searchRows(ctx: EngineContext, cache: SchemaCache, query: 
  * with the schema's search generation, which every write moves on in the same request as the write
  * itself: a list older than the last write is never served. One L2 request reads both the generation
  * and the list; the list is written only over an older one (its version is the generation it was
- * read under).
+ * read under). The fingerprint is hashed once per distinct query (memoised by its canonical string)
+ * and the list is one string of row encodings (see search-list.ts), each decoded once.
  */
 export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, query: Query): Promise<Row[]> {
   if (!cache.l2 || query.forceL3) return searchRows(ctx, cache, query);
   const compiled = compileQuery(cache.schema, query);
-  const hash = await queryFingerprint(cache.schema, query);
+  const canonical = canonicalQuery(cache.schema, compiled);
+  const hash = knownFingerprint(canonical) ?? (await fingerprintOf(canonical));
   const name = cache.schema.name;
   let listKey: string | undefined;
   let listGeneration = 0;
@@ -58,7 +77,7 @@ export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, q
     const cached = list ? readList(cache, list, tag, hash, listGeneration) : undefined;
     if (cached) {
       ctx.hit('l2', name);
-      const plain = await Promise.all(cached.map((stored) => decrypt(cache, stored)));
+      const plain = await decryptAll(cache, cached);
       return plain.map((row) => strip(cache, compiled, row, true));
     }
     ctx.miss('l2', name);
@@ -70,26 +89,52 @@ export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, q
   if (listKey) {
     const generationOfList = listGeneration;
     const key = listKey;
-    const value = encodeEnvelope({
-      kind: 'l',
-      pending: false,
-      version: tag,
-      generation: listGeneration,
-      expiresAt: cache.l2TtlMs > 0 ? ctx.config.clock.now() + cache.l2TtlMs : 0,
-      freshUntil: 0,
-      owner: cache.owner,
-      payload: JSON.stringify([hash, rows.map((row) => cache.rows.toL2(row.stored))]),
-    });
-    await ctx.defer(name, 'l2', 'fill', () =>
+    const expiresAt = cache.l2TtlMs > 0 ? ctx.config.clock.now() + cache.l2TtlMs : 0;
+    // Encoded now: the caller gets these rows and may change them before the deferred write runs.
+    const encoded = rows.map((row) => cache.rows.toL2(row.stored));
+    await deferFill(ctx, cache, () => {
+      const value = encodeEnvelope({
+        kind: 'l',
+        pending: false,
+        version: tag,
+        generation: generationOfList,
+        expiresAt,
+        freshUntil: 0,
+        owner: cache.owner,
+        payload: encodeSearchList(hash, encoded),
+      });
       // A list read under an older generation is not written into a newer one.
-      cache.runWatched(PUT, (g) =>
+      return cache.runWatched(PUT, (g) =>
         g === generationOfList
           ? { keys: [key], args: ['1', String(tag), String(Math.ceil(cache.l2TtlMs)), value] }
           : { keys: [], args: ['0'] },
-      ),
-    );
+      );
+    });
   }
   return rows.map((row) => strip(cache, compiled, row.plain, true));
+}
+
+/**
+ * A search's L2 write as deferred work (`EngineContext.defer`). Unless the caller awaits it
+ * (`background: 'await'`), it starts after the current task: encoding a thousand rows and building
+ * the script's arguments then costs the caller nothing, instead of running before its await resumes.
+ */
+function deferFill(ctx: EngineContext, cache: SchemaCache, work: () => Promise<unknown> | undefined) {
+  const later = ctx.config.background !== 'await';
+  return ctx.defer(cache.schema.name, 'l2', 'fill', async () => {
+    if (later) await nextTask();
+    await work();
+  });
+}
+
+/** L1 holds a live entry for `key` at `version` or a newer one. */
+function heldAtLeast(cache: SchemaCache, key: string, version: number): boolean {
+  const held = cache.l1?.peek(key);
+  return held !== undefined && held.version >= version;
+}
+
+function nextTask(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /** How many rows match the query's where (all rows without one). Always L3 (or its replica). */
@@ -127,6 +172,9 @@ async function readL3(ctx: EngineContext, cache: SchemaCache, query: SearchQuery
     throw ctx.l3Error(cache.schema.name, 'search', err);
   }
   ctx.counters.l3Reads += 1;
+  // Without encrypted fields the stored row is the plain one: no promise per row.
+  if (cache.schema.encryptedKeys.length === 0)
+    return rows.map(({ row, version }) => ({ stored: row, plain: row, version }));
   return Promise.all(
     rows.map(async ({ row, version }) => ({ stored: row, plain: await decrypt(cache, row), version })),
   );
@@ -139,6 +187,12 @@ function strip(cache: SchemaCache, query: SearchQuery, plain: Row, cachedView: b
   if (query.fields === undefined || query.fields.includes(pk)) return view;
   const { [pk]: _omitted, ...rest } = view;
   return rest;
+}
+
+/** The plaintext of stored rows; without encrypted fields, the rows themselves (no promise per row). */
+function decryptAll(cache: SchemaCache, stored: Row[]): Row[] | Promise<Row[]> {
+  if (cache.schema.encryptedKeys.length === 0) return stored;
+  return Promise.all(stored.map((row) => decrypt(cache, row)));
 }
 
 function decrypt(cache: SchemaCache, stored: Row): Promise<Row> {
@@ -160,18 +214,5 @@ function readList(
   const e = decodeEnvelope(value);
   if (e?.kind !== 'l' || e.version !== tag || e.generation < generation || e.owner !== cache.owner)
     return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(e.payload);
-  } catch (cause) {
-    throw new StrataError('DECODE_FAILED', `schema ${cache.schema.name}: a cached search list is not JSON`, {
-      cause,
-    });
-  }
-  if (!Array.isArray(parsed) || parsed[0] !== hash || !Array.isArray(parsed[1])) return undefined;
-  return (parsed[1] as unknown[]).map((item) => {
-    if (typeof item !== 'string')
-      throw new StrataError('DECODE_FAILED', 'a cached search row is not a string');
-    return cache.rows.fromL2(item);
-  });
+  return decodeSearchList(e.payload, hash)?.map((item) => cache.rows.fromL2(item));
 }

@@ -3,7 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { defineSchema } from '../schema/define-schema.js';
 import { Q } from './builder.js';
 import { canonicalValue } from './canonical.js';
-import { normalizeQuery, queryFingerprint } from './fingerprint.js';
+import { compileQuery } from './compile.js';
+import {
+  canonicalQuery,
+  fingerprintOf,
+  knownFingerprint,
+  normalizeQuery,
+  queryFingerprint,
+} from './fingerprint.js';
 import { players, playersTable } from './players.fixture.js';
 import type { Query } from './types.js';
 
@@ -140,6 +147,22 @@ describe('queryFingerprint', () => {
 
   it('validates like compileQuery', async () => {
     await expect(fp(Q().orderBy('nope').build())).rejects.toMatchObject({ code: 'INVALID_QUERY' });
+  });
+});
+
+describe('fingerprintOf', () => {
+  it('hashes a canonical string once, then answers it synchronously; the memo is keyed by the whole string', async () => {
+    const query = Q().where('level > $1', 123_456).build();
+    const canonical = canonicalQuery(players, compileQuery(players, query));
+    expect(canonical).toBe(normalizeQuery(players, query));
+    expect(knownFingerprint(canonical)).toBeUndefined();
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(canonical)));
+    const expected = [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
+    expect(await fingerprintOf(canonical)).toBe(expected);
+    expect(knownFingerprint(canonical)).toBe(expected);
+    expect(await queryFingerprint(players, query)).toBe(expected);
+    expect(knownFingerprint(`${canonical} `)).toBeUndefined();
+    expect(await fingerprintOf(`${canonical} `)).not.toBe(expected);
   });
 });
 

@@ -1,5 +1,6 @@
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { toHex } from '../bytes.js';
+import type { SearchQuery } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { canonicalValue } from './canonical.js';
 import { compileQuery } from './compile.js';
@@ -7,6 +8,15 @@ import type { Query } from './types.js';
 
 const dialect = new PgDialect();
 const encoder = new TextEncoder();
+
+/**
+ * Distinct queries whose fingerprint is kept: an app runs a bounded set of query shapes, but their
+ * arguments vary, so the memo is bounded (the oldest entry goes first) to stay small.
+ */
+const MEMO_ENTRIES = 2_048;
+
+/** Canonical query string -> its SHA-256 hex. Keyed by the whole string: no two queries share an entry. */
+const memo = new Map<string, string>();
 
 /**
  * The query in one canonical string, after `compileQuery` (so it validates, and equal queries
@@ -20,7 +30,14 @@ const encoder = new TextEncoder();
  * // '{"v":1,"schema":["players","…"],"where":"(level > $1)","params":[["n","10"]],…}'
  */
 export function normalizeQuery(schema: CompiledSchema, query: Query): string {
-  const compiled = compileQuery(schema, query);
+  return canonicalQuery(schema, compileQuery(schema, query));
+}
+
+/**
+ * {@link normalizeQuery} of a query `compileQuery` already compiled (the search path compiles once).
+ * @example canonicalQuery(players, compileQuery(players, Q().where('level > $1', 10).build()));
+ */
+export function canonicalQuery(schema: CompiledSchema, compiled: SearchQuery): string {
   const where = compiled.where ? dialect.sqlToQuery(compiled.where) : undefined;
   return JSON.stringify({
     v: 1,
@@ -41,6 +58,30 @@ export function normalizeQuery(schema: CompiledSchema, query: Query): string {
  * @example await queryFingerprint(players, Q().where('level > $1', 10).build()); // '3f9a…' (64 hex)
  */
 export async function queryFingerprint(schema: CompiledSchema, query: Query): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', encoder.encode(normalizeQuery(schema, query)));
-  return toHex(new Uint8Array(digest));
+  return fingerprintOf(normalizeQuery(schema, query));
+}
+
+/**
+ * The SHA-256 hex of a canonical query string, computed once per distinct string: later calls
+ * answer from the memo without hashing (and without an await when the caller reads
+ * {@link knownFingerprint} first).
+ * @example await fingerprintOf(canonicalQuery(players, compiled)); // '3f9a…' (64 hex)
+ */
+export async function fingerprintOf(canonical: string): Promise<string> {
+  const known = memo.get(canonical);
+  if (known !== undefined) return known;
+  const digest = await crypto.subtle.digest('SHA-256', encoder.encode(canonical));
+  const hash = toHex(new Uint8Array(digest));
+  if (memo.size >= MEMO_ENTRIES) memo.delete(memo.keys().next().value as string);
+  memo.set(canonical, hash);
+  return hash;
+}
+
+/**
+ * The memoised fingerprint of a canonical query string, or undefined before {@link fingerprintOf}
+ * has hashed it. Synchronous: the warm search path takes no await for its key.
+ * @example knownFingerprint(canonicalQuery(players, compiled)) ?? (await fingerprintOf(canonical));
+ */
+export function knownFingerprint(canonical: string): string | undefined {
+  return memo.get(canonical);
 }

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { KEEP_ALIVE_TIMEOUT_MS } from '../keep-alive.js';
 import type { NeonEndpoint } from '../types.js';
 import { neonConnectionString, parseBackingUrl } from './backing.js';
 import { handleSqlRequest, sendJson } from './http-sql.js';
@@ -51,7 +52,7 @@ export async function startNeonServer(options: NeonServerOptions): Promise<NeonE
   });
   const proxy = createWsProxy(backing);
 
-  const server = createServer((req, res) => {
+  const server = createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS }, (req, res) => {
     const path = new URL(req.url ?? '/', 'http://local').pathname;
     if (path === '/sql' || path === '/sql/') {
       // handleSqlRequest answers every failure itself; the catch is for a bug, not a flow.

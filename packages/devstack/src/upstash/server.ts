@@ -3,6 +3,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { KEEP_ALIVE_TIMEOUT_MS } from '../keep-alive.js';
 import type { UpstashEndpoint } from '../types.js';
 import { BodyBudget } from './body-budget.js';
 import { HttpError, parseCommand, parseCommandList, type RedisCommand } from './commands.js';
@@ -86,7 +87,7 @@ export async function startUpstashServer(options: UpstashServerOptions): Promise
     throw new Error(`Upstash REST server: cannot reach Redis at ${options.redisUrl}: ${reason}`);
   }
 
-  const server = createServer();
+  const server = createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS });
   const tracker = new StopTracker(server);
   const context: Context = {
     runner: new CommandRunner(connections, shared, limits),

@@ -5,6 +5,7 @@ import { FifoOrder } from './fifo-order.js';
 import { LfuOrder } from './lfu-order.js';
 import { LruOrder } from './lru-order.js';
 import { SieveOrder } from './sieve-order.js';
+import { systemTickClock } from './tick-clock.js';
 import type { EvictionPolicy, MemoryL1Options } from './types.js';
 
 const POLICIES: Readonly<Record<EvictionPolicy, (capacity: number) => EvictionOrder>> = {
@@ -41,7 +42,8 @@ export function resolveL1Options<V>(options: MemoryL1Options<V>): ResolvedL1Opti
     maxEntries: checkNonNegativeInteger(options.maxEntries ?? 0, 'maxEntries'),
     defaultTtlMs: checkNonNegativeMs(options.defaultTtlMs ?? 0, 'defaultTtlMs'),
     makeOrder,
-    clock: options.clock ?? systemClock,
+    // The real clock is read once per synchronous run, not once per hit (see tickClock).
+    clock: options.clock === undefined || options.clock === systemClock ? systemTickClock : options.clock,
     onEvict: options.onEvict,
     onHookError: options.onHookError,
   };

@@ -14,8 +14,6 @@ export class Registry<Runtime extends { schema: CompiledSchema; keys: { base: st
   readonly #byName = new Map<string, Runtime>();
   readonly #byIdentity = new Map<string, Runtime>();
   readonly #byBase = new Map<string, Runtime>();
-  /** The runtime last resolved from a schema object (schemas are never unregistered). */
-  #last: Runtime | undefined;
 
   add(runtime: Runtime): void {
     const { name, identity } = runtime.schema;
@@ -43,9 +41,6 @@ export class Registry<Runtime extends { schema: CompiledSchema; keys: { base: st
   }
 
   resolve(ref: SchemaRef): Runtime {
-    // Every call resolves its schema; hot loops pass the same object again and again.
-    const last = this.#last;
-    if (last !== undefined && last.schema === ref) return last;
     const name = typeof ref === 'string' ? ref : ref?.name;
     const runtime = name === undefined ? undefined : this.#byName.get(name);
     if (!runtime || (typeof ref === 'object' && runtime.schema !== ref)) {
@@ -53,7 +48,6 @@ export class Registry<Runtime extends { schema: CompiledSchema; keys: { base: st
         details: { schema: name },
       });
     }
-    if (typeof ref === 'object') this.#last = runtime;
     return runtime;
   }
 

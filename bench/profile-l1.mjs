@@ -36,7 +36,7 @@ if (found !== ids.length) throw new Error(`only ${found} rows in L1`);
 // `--peek`: profile the synchronous read instead (no promise, the clock read once per run).
 const peek = process.argv.includes('--peek');
 const start = process.hrtime.bigint();
-const N = 3_000_000;
+const N = Number(process.env.PROFILE_N ?? 3_000_000);
 if (peek) for (let i = 0; i < N; i++) strata.peek(schema, ids[i % 10_000]);
 else for (let i = 0; i < N; i++) await strata.get(schema, ids[i % 10_000]);
 console.log(

@@ -66,7 +66,8 @@ export class EntrySlots<V> {
 
   #grow(): number {
     const doubled = this.#capacity * 2;
-    const capacity = this.maxEntries > 0 ? Math.min(doubled, this.maxEntries) : doubled;
+    // Bounded: stop at maxEntries; should a caller ever need more, grow rather than write past the end.
+    const capacity = this.maxEntries > this.#capacity ? Math.min(doubled, this.maxEntries) : doubled;
     this.keys = copied(this.keys, capacity);
     this.values = copied(this.values, capacity);
     this.expiresAt = grown(this.expiresAt, capacity);

@@ -1,5 +1,5 @@
 // Where a Strata L1 hit spends its time: `node --cpu-prof bench/profile-l1.mjs` (after a build),
-// then read the .cpuprofile (Chrome DevTools, or `node bench/profile-l1.mjs --summary <file>`).
+// (`--peek` for the synchronous read), then read the .cpuprofile (Chrome DevTools, or `node bench/profile-l1.mjs --summary <file>`).
 // The devstack is up (set-up only): every timed get is an L1 hit, no round trip.
 import { readFileSync } from 'node:fs';
 
@@ -33,8 +33,13 @@ const ids = rows.map((r) => r.id);
 let found = 0;
 for (const id of ids) if (await strata.find(schema, id)) found++;
 if (found !== ids.length) throw new Error(`only ${found} rows in L1`);
+// `--peek`: profile the synchronous read instead (no promise, the clock read once per run).
+const peek = process.argv.includes('--peek');
 const start = process.hrtime.bigint();
-const N = 3_000_000;
-for (let i = 0; i < N; i++) await strata.get(schema, ids[i % 10_000]);
-console.log(`${(Number(process.hrtime.bigint() - start) / N).toFixed(0)} ns per L1 hit get`);
+const N = Number(process.env.PROFILE_N ?? 3_000_000);
+if (peek) for (let i = 0; i < N; i++) strata.peek(schema, ids[i % 10_000]);
+else for (let i = 0; i < N; i++) await strata.get(schema, ids[i % 10_000]);
+console.log(
+  `${(Number(process.hrtime.bigint() - start) / N).toFixed(0)} ns per L1 hit ${peek ? 'peek' : 'get'}`,
+);
 await stack.cleanup();

@@ -39,7 +39,7 @@ const memory = {
     return c;
   }),
 };
-for (const eviction of ['lru', 'lfu', 'fifo']) {
+for (const eviction of ['sieve', 'lru', 'lfu', 'fifo']) {
   memory[`Strata L1 (${eviction.toUpperCase()}, frozen rows)`] = bytesPerEntry(() => {
     const l1 = createMemoryL1({ maxEntries: ENTRIES, defaultTtlMs: 60_000, eviction });
     for (const r of rows()) l1.set(r.id, freezeRow(r));
@@ -90,7 +90,7 @@ function hitRate(get, set) {
   return hits / ACCESSES;
 }
 const hitRates = {};
-for (const eviction of ['lru', 'lfu', 'fifo']) {
+for (const eviction of ['sieve', 'lru', 'lfu', 'fifo']) {
   const l1 = createMemoryL1({ maxEntries: SIZE, defaultTtlMs: 0, eviction });
   hitRates[`Strata L1 ${eviction.toUpperCase()}`] = hitRate(
     (k) => l1.get(k),

@@ -44,7 +44,7 @@ describe('resolveConfig', () => {
     });
     expect(resolved.l1).toEqual({
       maxEntries: 10_000,
-      eviction: 'lru',
+      eviction: 'sieve',
       protect: 'freeze',
       sweepEvery: 30_000,
     });

@@ -59,8 +59,8 @@ const configShape = {
   l1: option.group({
     /** Max entries, total per schema (not per shard). Default 10 000; 0 = no limit. */
     maxEntries: option.defaulted(check.number(check.int, check.gte(0)), 10_000),
-    /** Which entry goes when full. Default 'lru'. */
-    eviction: option.defaulted(check.oneOf<EvictionPolicy>(['lru', 'lfu', 'fifo']), 'lru'),
+    /** Which entry goes when full. Default 'sieve' (more hits than 'lru' on skewed traffic, cheaper hits). */
+    eviction: option.defaulted(check.oneOf<EvictionPolicy>(['sieve', 'lru', 'lfu', 'fifo']), 'sieve'),
     /** How rows handed out of L1 are kept from changing it: 'freeze' (default) or 'copy'. */
     protect: option.defaulted(check.oneOf(['freeze', 'copy']), 'freeze'),
     /** With a `scheduler`: drop expired entries this often. Default '30s'. */

@@ -57,8 +57,12 @@ export type RowOf<S> =
 export type InsertOf<S> = S extends Schema<infer T, string> ? InferInsertModel<T> : Record<string, unknown>;
 type AnySchema = Schema<PgTable, string> | string;
 
-/** What L1 alone says about a get: the answer, a counted miss, or 'ask' (the full path decides). */
-type L1Answer = { row: Row | null } | 'miss' | 'ask';
+/** L1 was read and missed (counted: the full path must not count it again). */
+const MISS: unique symbol = Symbol('l1 miss');
+/** L1 may not answer this read alone: the full path decides. */
+const ASK: unique symbol = Symbol('ask below l1');
+/** What L1 alone says about a get: the row, null (cached absent), MISS or ASK. */
+type L1Answer = Row | null | typeof MISS | typeof ASK;
 
 /**
  * Options of `get` and `find`.
@@ -167,21 +171,19 @@ export class Strata {
   get<S extends AnySchema>(schema: S, id: Id, options: { complete: true }): Promise<FullRowOf<S>>;
   get<S extends AnySchema>(schema: S, id: Id, options?: GetOptions): Promise<RowOf<S>>;
   get<S extends AnySchema>(schema: S, id: Id, options?: GetOptions): Promise<RowOf<S>> {
-    const found = (row: RowOf<S> | null): RowOf<S> => {
-      if (row !== null) return row;
-      const name = typeof schema === 'string' ? schema : schema.name;
-      throw new StrataError('NOT_FOUND', `schema ${name}: no row with id ${String(id)}`, {
-        details: { schema: name, id: String(id) },
-      });
-    };
     let l1: L1Answer;
     try {
       l1 = this.#fromL1(schema, id, options);
-      if (l1 !== 'ask' && l1 !== 'miss') return Promise.resolve(found(l1.row as RowOf<S> | null));
+      // A hit allocates nothing but the promise: no closure, no wrapper object.
+      if (l1 !== ASK && l1 !== MISS && l1 !== null) return Promise.resolve(l1 as RowOf<S>);
+      if (l1 === null) return Promise.reject(notFound(schema, id));
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#find(schema, id, options, l1 === 'miss').then(found);
+    return this.#find(schema, id, options, l1 === MISS).then((row) => {
+      if (row === null) throw notFound(schema, id);
+      return row;
+    });
   }
 
   /** The row with this id, or `null` when no tier has it. */
@@ -191,11 +193,11 @@ export class Strata {
     let l1: L1Answer;
     try {
       l1 = this.#fromL1(schema, id, options);
-      if (l1 !== 'ask' && l1 !== 'miss') return Promise.resolve(l1.row as RowOf<S> | null);
+      if (l1 !== ASK && l1 !== MISS) return Promise.resolve(l1 as RowOf<S> | null);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#find(schema, id, options, l1 === 'miss');
+    return this.#find(schema, id, options, l1 === MISS);
   }
 
   /**
@@ -206,24 +208,25 @@ export class Strata {
    */
   peek<S extends AnySchema>(schema: S, id: Id): RowOf<S> | null | undefined {
     const answer = this.#fromL1(schema, id, undefined);
-    return typeof answer === 'object' ? (answer.row as RowOf<S> | null) : undefined;
+    return answer === ASK || answer === MISS ? undefined : (answer as RowOf<S> | null);
   }
 
   /**
    * The L1 hit path without a single await (the common case on a hot key): L1's answer when no hook
-   * runs around gets, no invalidation poll is due and the whole row is not asked for. 'miss': L1 was
-   * read and missed (counted: the full path must not count it again); 'ask': L1 may not answer this
-   * read alone. A hit counts the get and the L1 hit exactly as the full path would.
+   * runs around gets, no invalidation poll is due and the whole row is not asked for. MISS: L1 was
+   * read and missed (counted: the full path must not count it again); ASK: L1 may not answer this
+   * read alone. A hit counts the get and the L1 hit exactly as the full path would. Returns the row
+   * itself (no wrapper): this runs on every hit.
    */
   #fromL1(schema: AnySchema, id: Id, options: GetOptions | undefined): L1Answer {
     const rt = this.#runtime(schema);
     const { hooks } = rt.schema;
-    if (options?.complete || hooks.beforeGet || hooks.afterGet) return 'ask';
-    if (!rt.l1 || !rt.l1AnswersGets || this.#coherence.mustWait()) return 'ask';
+    if (options?.complete || hooks.beforeGet || hooks.afterGet) return ASK;
+    if (!rt.l1 || !rt.l1AnswersGets || this.#coherence.mustWait()) return ASK;
     const row = rt.readL1(this.#ctx, idKey(normalizeId(rt.schema, id)));
-    if (row === undefined) return 'miss';
+    if (row === undefined) return MISS;
     this.#ctx.counters.gets += 1;
-    return { row: row && rt.rows.toCachedView(row) };
+    return row && rt.rows.toCachedView(row);
   }
 
   async #find<S extends AnySchema>(
@@ -567,4 +570,12 @@ function checkQueueNamespace(queue: WriteQueue | undefined, keyPrefix: string): 
     `config.writeBehind.queue serves the app ${JSON.stringify(namespace)} but config.keyPrefix is ${JSON.stringify(keyPrefix)}: give the queue the same keyPrefix`,
     { details: { field: 'writeBehind.queue' } },
   );
+}
+
+/** NOT_FOUND for a get of `id` that no tier has. */
+function notFound(schema: AnySchema, id: Id): StrataError {
+  const name = typeof schema === 'string' ? schema : schema.name;
+  return new StrataError('NOT_FOUND', `schema ${name}: no row with id ${String(id)}`, {
+    details: { schema: name, id: String(id) },
+  });
 }

@@ -1,22 +1,20 @@
 /**
- * The order in which a full L1 gives up its keys. Every method is O(1); the tier tells the order
- * what happened to a key and asks it for the next victim.
+ * The order in which a full L1 gives up its entries. The tier keeps each entry in a numbered slot
+ * and tells the order what happened to a slot; the order names the next victim. Every method is
+ * O(1) (SIEVE's `victim` amortised); `read` runs on every hit, so it must be a few array writes.
  */
 export interface EvictionOrder {
-  /** A key entered the cache. */
-  insert(key: string): void;
-  /** A live key was read. */
-  read(key: string): void;
-  /** A live key's value was replaced by `set`. */
-  write(key: string): void;
-  /** A key left the cache, for any reason. */
-  remove(key: string): void;
-  /** The key to drop next, without removing it; undefined when empty. */
-  victim(): string | undefined;
+  /** Makes room for slots below `capacity` (the tier only ever grows). */
+  grow(capacity: number): void;
+  /** A slot was filled with a new key. */
+  insert(slot: number): void;
+  /** A live slot was read. */
+  read(slot: number): void;
+  /** A live slot's value was replaced by `set`. */
+  write(slot: number): void;
+  /** A slot's key left the cache, for any reason. */
+  remove(slot: number): void;
+  /** The slot to empty next, without removing it; NO_SLOT when empty. */
+  victim(): number;
   clear(): void;
-}
-
-/** First element of an insertion-ordered Set, in O(1) (ignoring the engine's amortised compaction). */
-export function firstOf(keys: Set<string>): string | undefined {
-  return keys.values().next().value;
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { manualClock } from '../clock.js';
 import { LfuOrder } from './lfu-order.js';
 import { createMemoryL1 } from './memory-l1.js';
+import { NO_SLOT } from './slot-list.js';
 import type { EvictionPolicy, EvictReason } from './types.js';
 
 function full(eviction: EvictionPolicy, maxEntries = 3) {
@@ -30,6 +31,40 @@ describe('capacity eviction', () => {
     l1.set('e', 'e'); // evicts a
     expect(evicted).toEqual(['c', 'a']);
     expect([...['b', 'd', 'e']].map((k) => l1.get(k))).toEqual(['b2', 'd', 'e']);
+  });
+
+  it('SIEVE evicts the oldest key not read since the hand passed it; the hand stays put', () => {
+    const { evicted, l1 } = full('sieve');
+    l1.get('a'); // a visited: spared once
+    l1.set('d', 'd'); // hand: a (clears its bit) -> b, evicted
+    l1.set('e', 'e'); // hand resumes at c: evicted
+    expect(evicted).toEqual(['b', 'c']);
+    l1.get('d'); // order a, d, e; d visited
+    l1.set('f', 'f'); // hand at d (cleared) -> e, evicted
+    l1.set('g', 'g'); // hand wraps to the oldest: a, whose bit was cleared
+    expect(evicted).toEqual(['b', 'c', 'e', 'a']);
+    expect(['d', 'f', 'g'].map((k) => l1.get(k))).toEqual(['d', 'f', 'g']);
+  });
+
+  it('SIEVE: an overwrite counts as a use, a miss does not; a full lap evicts the oldest', () => {
+    const { evicted, l1 } = full('sieve');
+    l1.get('zzz');
+    l1.set('b', 'b2');
+    l1.set('d', 'd'); // a is unvisited
+    expect(evicted).toEqual(['a']);
+    for (const k of ['b', 'c', 'd']) l1.get(k);
+    l1.set('e', 'e'); // every bit set: one lap clears them, then the hand's first slot (b) goes
+    expect(evicted).toEqual(['a', 'b']);
+  });
+
+  it('SIEVE: deleting the slot under the hand moves the hand on', () => {
+    const { evicted, l1 } = full('sieve');
+    l1.get('a');
+    l1.set('d', 'd'); // hand a -> b evicted; hand now at c
+    l1.delete('c');
+    l1.set('e', 'e'); // room after the delete: nothing evicted
+    l1.set('f', 'f'); // hand moved to d (unvisited)
+    expect(evicted).toEqual(['b', 'c', 'd']);
   });
 
   it('LRU: a miss does not count as a use', () => {
@@ -93,7 +128,7 @@ describe('capacity eviction', () => {
     expect(l1.stats()).toMatchObject({ evictions: 2, expirations: 1, size: 2 });
   });
 
-  it.each<EvictionPolicy>(['lru', 'lfu', 'fifo'])('%s: unlimited without maxEntries', (eviction) => {
+  it.each<EvictionPolicy>(['sieve', 'lru', 'lfu', 'fifo'])('%s: unlimited without maxEntries', (eviction) => {
     const l1 = createMemoryL1<number>({ eviction });
     for (let i = 0; i < 10_000; i++) l1.set(`k${i}`, i);
     expect(l1.stats()).toMatchObject({ size: 10_000, evictions: 0 });
@@ -103,25 +138,26 @@ describe('capacity eviction', () => {
 describe('LfuOrder', () => {
   it('keeps the minimum frequency at the head after deletes (no scan)', () => {
     const order = new LfuOrder();
-    for (const k of ['a', 'b', 'c']) order.insert(k);
-    order.read('b');
-    order.read('c');
-    order.read('c'); // a:1 b:2 c:3
+    const [a, b, c, d, neverInserted] = [0, 1, 2, 3, 99];
+    for (const k of [a, b, c]) order.insert(k);
+    order.read(b);
+    order.read(c);
+    order.read(c); // a:1 b:2 c:3
     expect(order.bucketCount).toBe(3);
-    order.remove('a'); // the freq-1 bucket disappears; b becomes the victim
-    expect(order.victim()).toBe('b');
+    order.remove(a); // the freq-1 bucket disappears; b becomes the victim
+    expect(order.victim()).toBe(b);
     expect(order.bucketCount).toBe(2);
-    order.remove('b');
-    expect(order.victim()).toBe('c');
-    expect(order.frequency('c')).toBe(3);
-    order.insert('d'); // a new freq-1 bucket in front of c's
-    expect(order.victim()).toBe('d');
-    order.remove('c');
-    order.remove('d');
-    expect(order.victim()).toBeUndefined();
+    order.remove(b);
+    expect(order.victim()).toBe(c);
+    expect(order.frequency(c)).toBe(3);
+    order.insert(d); // a new freq-1 bucket in front of c's
+    expect(order.victim()).toBe(d);
+    order.remove(c);
+    order.remove(d);
+    expect(order.victim()).toBe(NO_SLOT);
     expect(order.bucketCount).toBe(0);
-    order.remove('never-inserted');
-    order.read('never-inserted');
-    expect(order.frequency('never-inserted')).toBeUndefined();
+    order.remove(neverInserted);
+    order.read(neverInserted);
+    expect(order.frequency(neverInserted)).toBeUndefined();
   });
 });

@@ -1,24 +1,32 @@
-import { type EvictionOrder, firstOf } from './eviction-order.js';
+import type { EvictionOrder } from './eviction-order.js';
+import { SlotList } from './slot-list.js';
 
 /**
  * FIFO: the oldest inserted key goes first; reads and overwrites do not move it (a key only
  * re-enters at the back after it has left, e.g. expired or deleted, and is set again).
  */
 export class FifoOrder implements EvictionOrder {
-  readonly #keys = new Set<string>();
+  readonly #list: SlotList;
 
-  insert(key: string): void {
-    this.#keys.add(key);
+  constructor(capacity = 0) {
+    this.#list = new SlotList(capacity);
+  }
+
+  grow(capacity: number): void {
+    this.#list.grow(capacity);
+  }
+  insert(slot: number): void {
+    this.#list.push(slot);
   }
   read(): void {}
   write(): void {}
-  remove(key: string): void {
-    this.#keys.delete(key);
+  remove(slot: number): void {
+    this.#list.unlink(slot);
   }
-  victim(): string | undefined {
-    return firstOf(this.#keys);
+  victim(): number {
+    return this.#list.head;
   }
   clear(): void {
-    this.#keys.clear();
+    this.#list.clear();
   }
 }

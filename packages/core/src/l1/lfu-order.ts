@@ -1,9 +1,10 @@
-import { type EvictionOrder, firstOf } from './eviction-order.js';
+import type { EvictionOrder } from './eviction-order.js';
+import { NO_SLOT } from './slot-list.js';
 
-/** All keys used exactly `freq` times, in the order they reached that count. */
+/** All slots used exactly `freq` times, in the order they reached that count. */
 interface Bucket {
   readonly freq: number;
-  readonly keys: Set<string>;
+  readonly keys: Set<number>;
   prev: Bucket | undefined;
   next: Bucket | undefined;
 }
@@ -11,7 +12,7 @@ interface Bucket {
 /**
  * LFU in O(1) (Shah, Mitra & Matani, "An O(1) algorithm for implementing the LFU cache eviction
  * scheme", 2010): a doubly linked list of frequency buckets in increasing order, each an
- * insertion-ordered Set of keys. A use moves a key to the bucket for `freq + 1`, creating it next
+ * insertion-ordered Set of slots. A use moves a key to the bucket for `freq + 1`, creating it next
  * to the current one if needed, so the head bucket is always the minimum frequency — also after a
  * delete, which the common "minFreq counter" variant can only recover with a scan.
  *
@@ -21,9 +22,11 @@ interface Bucket {
  */
 export class LfuOrder implements EvictionOrder {
   #head: Bucket | undefined;
-  readonly #bucketOf = new Map<string, Bucket>();
+  readonly #bucketOf = new Map<number, Bucket>();
 
-  insert(key: string): void {
+  grow(): void {}
+
+  insert(key: number): void {
     let bucket = this.#head;
     if (bucket === undefined || bucket.freq !== 1) {
       bucket = this.#link(1, undefined, this.#head);
@@ -32,7 +35,7 @@ export class LfuOrder implements EvictionOrder {
     this.#bucketOf.set(key, bucket);
   }
 
-  read(key: string): void {
+  read(key: number): void {
     const from = this.#bucketOf.get(key);
     if (from === undefined) return;
     let to = from.next;
@@ -44,19 +47,19 @@ export class LfuOrder implements EvictionOrder {
     this.#leave(from, key);
   }
 
-  write(key: string): void {
+  write(key: number): void {
     this.read(key);
   }
 
-  remove(key: string): void {
+  remove(key: number): void {
     const bucket = this.#bucketOf.get(key);
     if (bucket === undefined) return;
     this.#bucketOf.delete(key);
     this.#leave(bucket, key);
   }
 
-  victim(): string | undefined {
-    return this.#head === undefined ? undefined : firstOf(this.#head.keys);
+  victim(): number {
+    return this.#head === undefined ? NO_SLOT : (this.#head.keys.values().next().value ?? NO_SLOT);
   }
 
   clear(): void {
@@ -65,7 +68,7 @@ export class LfuOrder implements EvictionOrder {
   }
 
   /** How many times `key` was used (1 after insert); for tests and diagnostics. */
-  frequency(key: string): number | undefined {
+  frequency(key: number): number | undefined {
     return this.#bucketOf.get(key)?.freq;
   }
 
@@ -84,7 +87,7 @@ export class LfuOrder implements EvictionOrder {
     return bucket;
   }
 
-  #leave(bucket: Bucket, key: string): void {
+  #leave(bucket: Bucket, key: number): void {
     bucket.keys.delete(key);
     if (bucket.keys.size > 0) return;
     if (bucket.prev === undefined) this.#head = bucket.next;

@@ -1,29 +1,36 @@
-import { type EvictionOrder, firstOf } from './eviction-order.js';
+import type { EvictionOrder } from './eviction-order.js';
+import { SlotList } from './slot-list.js';
 
 /**
- * LRU: a read or a write makes a key the most recent. A Set keeps insertion order, and moving a
- * key to its end is delete + add.
+ * Exact LRU: a read or a write makes a slot the most recent, i.e. moves it to the tail of a linked
+ * list kept in typed arrays (four array writes, no allocation, no rehash). The head is the victim.
  */
 export class LruOrder implements EvictionOrder {
-  readonly #keys = new Set<string>();
+  readonly #list: SlotList;
 
-  insert(key: string): void {
-    this.#keys.add(key);
+  constructor(capacity = 0) {
+    this.#list = new SlotList(capacity);
   }
-  read(key: string): void {
-    this.#keys.delete(key);
-    this.#keys.add(key);
+
+  grow(capacity: number): void {
+    this.#list.grow(capacity);
   }
-  write(key: string): void {
-    this.read(key);
+  insert(slot: number): void {
+    this.#list.push(slot);
   }
-  remove(key: string): void {
-    this.#keys.delete(key);
+  read(slot: number): void {
+    this.#list.moveToTail(slot);
   }
-  victim(): string | undefined {
-    return firstOf(this.#keys);
+  write(slot: number): void {
+    this.#list.moveToTail(slot);
+  }
+  remove(slot: number): void {
+    this.#list.unlink(slot);
+  }
+  victim(): number {
+    return this.#list.head;
   }
   clear(): void {
-    this.#keys.clear();
+    this.#list.clear();
   }
 }

@@ -1,6 +1,8 @@
 import type { Clock } from '../clock.js';
+import { EntrySlots } from './entry-slots.js';
 import type { EvictionOrder } from './eviction-order.js';
 import { checkNonNegativeMs, resolveL1Options } from './options.js';
+import { NO_SLOT } from './slot-list.js';
 import type { EvictReason, L1Entry, L1Stats, L1Tier, MemoryL1Options } from './types.js';
 
 interface Removal<V> {
@@ -23,8 +25,11 @@ interface Removal<V> {
  * l1.get('users:42'); // user
  */
 class MemoryL1<V = unknown> implements L1Tier<V> {
-  readonly #entries = new Map<string, L1Entry<V>>();
+  /** Key -> slot in #slots: the one Map lookup of a hit. */
+  readonly #index = new Map<string, number>();
+  readonly #slots: EntrySlots<V>;
   readonly #order: EvictionOrder;
+  readonly #growOrder: (capacity: number) => void;
   readonly #maxEntries: number;
   readonly #defaultTtlMs: number;
   readonly #clock: Clock;
@@ -40,103 +45,105 @@ class MemoryL1<V = unknown> implements L1Tier<V> {
     const resolved = resolveL1Options(options);
     this.#maxEntries = resolved.maxEntries;
     this.#defaultTtlMs = resolved.defaultTtlMs;
-    this.#order = resolved.order;
+    this.#slots = new EntrySlots<V>(resolved.maxEntries);
+    const order = resolved.makeOrder(this.#slots.capacity);
+    this.#order = order;
+    this.#growOrder = (capacity) => order.grow(capacity);
     this.#clock = resolved.clock;
     this.#onEvict = resolved.onEvict;
     this.#onHookError = resolved.onHookError;
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#index.size;
   }
 
   get(key: string): V | undefined {
-    return this.getEntry(key)?.value;
+    const slot = this.#liveSlot(key);
+    return slot === NO_SLOT ? undefined : this.#slots.values[slot];
   }
 
   getEntry(key: string): L1Entry<V> | undefined {
-    const entry = this.#entries.get(key);
-    if (entry === undefined) {
-      this.#misses++;
-      return undefined;
-    }
-    // No clock read for entries that never expire.
-    if (entry.expiresAt !== 0 && isExpired(entry, this.#clock.now())) {
-      this.#misses++;
-      this.#notify(this.#expire(key, entry));
-      return undefined;
-    }
-    this.#hits++;
-    this.#order.read(key);
-    return entry;
+    const slot = this.#liveSlot(key);
+    return slot === NO_SLOT ? undefined : this.#entryAt(slot);
   }
 
   peek(key: string): L1Entry<V> | undefined {
-    const entry = this.#entries.get(key);
-    if (entry === undefined) return undefined;
-    return entry.expiresAt !== 0 && isExpired(entry, this.#clock.now()) ? undefined : entry;
+    const slot = this.#index.get(key);
+    if (slot === undefined || this.#isExpired(slot, this.#clock.now())) return undefined;
+    return this.#entryAt(slot);
   }
 
   set(key: string, value: V, ttlMs?: number, version = 0): void {
     const ttl = ttlMs === undefined ? this.#defaultTtlMs : checkNonNegativeMs(ttlMs, 'ttlMs');
     const now = this.#clock.now();
-    const entry: L1Entry<V> = { value, expiresAt: ttl === 0 ? 0 : now + ttl, version };
-    const old = this.#entries.get(key);
-    if (old !== undefined && !isExpired(old, now)) {
-      this.#entries.set(key, entry);
-      this.#order.write(key);
+    const expiresAt = ttl === 0 ? 0 : now + ttl;
+    const slots = this.#slots;
+    const old = this.#index.get(key);
+    if (old !== undefined && !this.#isExpired(old, now)) {
+      slots.values[old] = value;
+      slots.expiresAt[old] = expiresAt;
+      slots.versions[old] = version;
+      this.#order.write(old);
       return;
     }
     // At most one entry leaves per set: a dead previous value for this key, or one victim.
     let gone: Removal<V> | undefined;
-    if (old !== undefined) gone = this.#expire(key, old);
-    else if (this.#maxEntries > 0 && this.#entries.size >= this.#maxEntries) gone = this.#evictOne(now);
-    this.#entries.set(key, entry);
-    this.#order.insert(key);
+    if (old !== undefined) gone = this.#expire(old);
+    else if (this.#maxEntries > 0 && this.#index.size >= this.#maxEntries) gone = this.#evictOne(now);
+    const slot = slots.take(key, value, expiresAt, version, this.#growOrder);
+    this.#index.set(key, slot);
+    this.#order.insert(slot);
     if (gone !== undefined) this.#notify(gone);
   }
 
   delete(key: string): boolean {
-    const entry = this.#entries.get(key);
-    if (entry === undefined) return false;
-    if (isExpired(entry, this.#clock.now())) {
-      this.#notify(this.#expire(key, entry));
+    const slot = this.#index.get(key);
+    if (slot === undefined) return false;
+    if (this.#isExpired(slot, this.#clock.now())) {
+      this.#notify(this.#expire(slot));
       return false;
     }
-    this.#remove(key);
-    this.#notify({ key, value: entry.value, reason: 'deleted' });
+    this.#notify(this.#remove(slot, 'deleted'));
     return true;
   }
 
   deletePrefix(prefix: string): number {
     const now = this.#clock.now();
     const gone: Removal<V>[] = [];
-    for (const [key, entry] of this.#entries) {
+    let deleted = 0;
+    // Deleting the current key while iterating a Map is safe; hooks run only after the loop.
+    for (const [key, slot] of this.#index) {
       if (!key.startsWith(prefix)) continue;
-      if (isExpired(entry, now)) gone.push(this.#expire(key, entry));
+      if (this.#isExpired(slot, now)) gone.push(this.#expire(slot));
       else {
-        this.#remove(key);
-        gone.push({ key, value: entry.value, reason: 'deleted' });
+        gone.push(this.#remove(slot, 'deleted'));
+        deleted++;
       }
     }
     for (const removal of gone) this.#notify(removal);
-    return gone.filter((r) => r.reason === 'deleted').length;
+    return deleted;
   }
 
   clear(): void {
     // Only snapshot when someone listens, so clear stays cheap without a hook.
-    const snapshot = this.#onEvict === undefined ? [] : [...this.#entries];
-    this.#entries.clear();
+    const snapshot: Removal<V>[] = [];
+    if (this.#onEvict !== undefined) {
+      for (const [key, slot] of this.#index) {
+        snapshot.push({ key, value: this.#slots.values[slot] as V, reason: 'cleared' });
+      }
+    }
+    this.#index.clear();
+    this.#slots.clear();
     this.#order.clear();
-    for (const [key, entry] of snapshot) this.#notify({ key, value: entry.value, reason: 'cleared' });
+    for (const removal of snapshot) this.#notify(removal);
   }
 
   sweep(): number {
     const now = this.#clock.now();
     const gone: Removal<V>[] = [];
-    // Deleting the current key while iterating a Map is safe; hooks run only after the loop.
-    for (const [key, entry] of this.#entries) {
-      if (isExpired(entry, now)) gone.push(this.#expire(key, entry));
+    for (const slot of this.#index.values()) {
+      if (this.#isExpired(slot, now)) gone.push(this.#expire(slot));
     }
     for (const removal of gone) this.#notify(removal);
     return gone.length;
@@ -149,30 +156,65 @@ class MemoryL1<V = unknown> implements L1Tier<V> {
       evictions: this.#evictions,
       expirations: this.#expirations,
       hookErrors: this.#hookErrors,
-      size: this.#entries.size,
+      size: this.#index.size,
     };
   }
 
-  #remove(key: string): void {
-    this.#entries.delete(key);
-    this.#order.remove(key);
+  /** The hit path: the key's slot when it holds a live entry (counted, marked used), else NO_SLOT. */
+  #liveSlot(key: string): number {
+    const slot = this.#index.get(key);
+    if (slot === undefined) {
+      this.#misses++;
+      return NO_SLOT;
+    }
+    // No clock read for entries that never expire.
+    const expiresAt = this.#slots.expiresAt[slot] as number;
+    if (expiresAt !== 0 && this.#clock.now() >= expiresAt) {
+      this.#misses++;
+      this.#notify(this.#expire(slot));
+      return NO_SLOT;
+    }
+    this.#hits++;
+    this.#order.read(slot);
+    return slot;
   }
 
-  #expire(key: string, entry: L1Entry<V>): Removal<V> {
-    this.#remove(key);
+  #isExpired(slot: number, now: number): boolean {
+    const expiresAt = this.#slots.expiresAt[slot] as number;
+    return expiresAt !== 0 && now >= expiresAt;
+  }
+
+  /** A copy of the entry in `slot` (a fresh object: only the write paths and callers of getEntry pay it). */
+  #entryAt(slot: number): L1Entry<V> {
+    const slots = this.#slots;
+    return {
+      value: slots.values[slot] as V,
+      expiresAt: slots.expiresAt[slot] as number,
+      version: slots.versions[slot] as number,
+    };
+  }
+
+  #remove(slot: number, reason: EvictReason): Removal<V> {
+    const slots = this.#slots;
+    const removal = { key: slots.keys[slot] as string, value: slots.values[slot] as V, reason };
+    this.#index.delete(removal.key);
+    this.#order.remove(slot);
+    slots.release(slot);
+    return removal;
+  }
+
+  #expire(slot: number): Removal<V> {
     this.#expirations++;
-    return { key, value: entry.value, reason: 'expired' };
+    return this.#remove(slot, 'expired');
   }
 
   #evictOne(now: number): Removal<V> | undefined {
-    const key = this.#order.victim();
-    const entry = key === undefined ? undefined : this.#entries.get(key);
-    if (key === undefined || entry === undefined) return undefined;
+    const slot = this.#order.victim();
+    if (slot === NO_SLOT) return undefined;
     // A victim that had already expired is reported as what it is.
-    if (isExpired(entry, now)) return this.#expire(key, entry);
-    this.#remove(key);
+    if (this.#isExpired(slot, now)) return this.#expire(slot);
     this.#evictions++;
-    return { key, value: entry.value, reason: 'capacity' };
+    return this.#remove(slot, 'capacity');
   }
 
   #notify(removal: Removal<V>): void {
@@ -204,8 +246,4 @@ class MemoryL1<V = unknown> implements L1Tier<V> {
  */
 export function createMemoryL1<V = unknown>(options: MemoryL1Options<V> = {}): L1Tier<V> {
   return new MemoryL1(options);
-}
-
-function isExpired(entry: L1Entry<unknown>, now: number): boolean {
-  return entry.expiresAt !== 0 && now >= entry.expiresAt;
 }

@@ -4,18 +4,25 @@ import type { EvictionOrder } from './eviction-order.js';
 import { FifoOrder } from './fifo-order.js';
 import { LfuOrder } from './lfu-order.js';
 import { LruOrder } from './lru-order.js';
+import { SieveOrder } from './sieve-order.js';
+import { systemTickClock } from './tick-clock.js';
 import type { EvictionPolicy, MemoryL1Options } from './types.js';
 
-const POLICIES: Readonly<Record<EvictionPolicy, () => EvictionOrder>> = {
-  lru: () => new LruOrder(),
+const POLICIES: Readonly<Record<EvictionPolicy, (capacity: number) => EvictionOrder>> = {
+  sieve: (capacity) => new SieveOrder(capacity),
+  lru: (capacity) => new LruOrder(capacity),
   lfu: () => new LfuOrder(),
-  fifo: () => new FifoOrder(),
+  fifo: (capacity) => new FifoOrder(capacity),
 };
+
+/** The policy of an L1 that names none. */
+export const DEFAULT_EVICTION: EvictionPolicy = 'sieve';
 
 interface ResolvedL1Options<V> {
   readonly maxEntries: number;
   readonly defaultTtlMs: number;
-  readonly order: EvictionOrder;
+  /** Makes the eviction order, with room for `capacity` slots to start with. */
+  readonly makeOrder: (capacity: number) => EvictionOrder;
   readonly clock: Clock;
   readonly onEvict: MemoryL1Options<V>['onEvict'];
   readonly onHookError: MemoryL1Options<V>['onHookError'];
@@ -23,7 +30,7 @@ interface ResolvedL1Options<V> {
 
 /** Validates {@link MemoryL1Options} (throwing `INVALID_CONFIG`) and fills in the defaults. */
 export function resolveL1Options<V>(options: MemoryL1Options<V>): ResolvedL1Options<V> {
-  const policy = options.eviction ?? 'lru';
+  const policy = options.eviction ?? DEFAULT_EVICTION;
   // hasOwn: 'toString' and friends are not policies.
   const makeOrder = Object.hasOwn(POLICIES, policy) ? POLICIES[policy] : undefined;
   if (makeOrder === undefined) {
@@ -34,8 +41,9 @@ export function resolveL1Options<V>(options: MemoryL1Options<V>): ResolvedL1Opti
   return {
     maxEntries: checkNonNegativeInteger(options.maxEntries ?? 0, 'maxEntries'),
     defaultTtlMs: checkNonNegativeMs(options.defaultTtlMs ?? 0, 'defaultTtlMs'),
-    order: makeOrder(),
-    clock: options.clock ?? systemClock,
+    makeOrder,
+    // The real clock is read once per synchronous run, not once per hit (see tickClock).
+    clock: options.clock === undefined || options.clock === systemClock ? systemTickClock : options.clock,
     onEvict: options.onEvict,
     onHookError: options.onHookError,
   };

@@ -37,8 +37,8 @@ const ENTRIES = 100_000;
 const OPS = 200_000;
 
 describe('MemoryL1 at scale', () => {
-  it.each<EvictionPolicy>(['lru', 'lfu', 'fifo'])(
-    '%s: 200k ops at 100k entries, one iterator step per eviction and no scans',
+  it.each<EvictionPolicy>(['sieve', 'lru', 'lfu', 'fifo'])(
+    '%s: 200k ops at 100k entries, at most one iterator step per eviction and no scans',
     (eviction) => {
       const l1 = createMemoryL1<number>({ eviction, maxEntries: ENTRIES });
       for (let i = 0; i < ENTRIES; i++) l1.set(`k${i}`, i);
@@ -62,7 +62,8 @@ describe('MemoryL1 at scale', () => {
       expect(stats.size).toBe(ENTRIES);
       expect(stats.evictions).toBeGreaterThan(40_000);
       expect(stats.hits).toBe(found);
-      expect(steps).toEqual({ map: 0, set: stats.evictions });
+      // LFU takes its victim from a Set (one step); the others keep their order in typed arrays.
+      expect(steps).toEqual({ map: 0, set: eviction === 'lfu' ? stats.evictions : 0 });
     },
   );
 });

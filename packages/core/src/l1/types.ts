@@ -1,7 +1,12 @@
 import type { Clock } from '../clock.js';
 
-/** Which entry a full L1 drops: least recently used, least frequently used, or oldest inserted. */
-export type EvictionPolicy = 'lru' | 'lfu' | 'fifo';
+/**
+ * Which entry a full L1 drops. `sieve` (the default): the oldest entry not read since the eviction
+ * hand last passed it (SIEVE; a hit only sets a bit, and it keeps more hits than LRU on skewed
+ * traffic); `lru`: the least recently used (exact); `lfu`: the least frequently used; `fifo`: the
+ * oldest inserted.
+ */
+export type EvictionPolicy = 'sieve' | 'lru' | 'lfu' | 'fifo';
 
 /**
  * Why an entry left L1. `capacity`: pushed out by `maxEntries`; `expired`: its TTL ran out
@@ -75,7 +80,7 @@ export interface MemoryL1Options<V> {
   maxEntries?: number;
   /** TTL for `set` without one; 0/undefined = never expire. */
   defaultTtlMs?: number;
-  /** Default `lru`. */
+  /** Default `sieve`. */
   eviction?: EvictionPolicy;
   /** Default `systemClock`. */
   clock?: Clock;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Pool as NeonPool, neon, neonConfig } from '@neondatabase/serverless';
 import { neonLocalConfig } from '@strata/devstack';
 import { serviceUrls, testDevstack, uniqueName } from '@strata/devstack/testing';
@@ -30,10 +31,14 @@ export async function engineStack(label: string, driver: Driver = 'node-postgres
 
   // @upstash/redis calls the global fetch: count the requests that reach the local endpoint.
   const l2Requests: string[] = [];
+  const l2Commands: string[] = [];
   const realFetch = globalThis.fetch;
   globalThis.fetch = (input, init) => {
     const url = input instanceof Request ? input.url : String(input);
-    if (url.startsWith(upstash.url)) l2Requests.push(new URL(url).pathname);
+    if (url.startsWith(upstash.url)) {
+      l2Requests.push(new URL(url).pathname);
+      l2Commands.push(commandNames(init?.body));
+    }
     return realFetch(input, init);
   };
   const l2: L2Tier = createUpstashL2({ url: upstash.url, token: upstash.token });
@@ -79,6 +84,8 @@ export async function engineStack(label: string, driver: Driver = 'node-postgres
     tables,
     redis,
     l2Requests,
+    /** Per L2 request, what it ran: `mget`, `evalsha put`, a pipeline's commands joined by `, `. */
+    l2Commands,
     statements,
     /** SQL statements that touched `table` since the last reset. */
     statementsOn(table: string) {
@@ -86,6 +93,7 @@ export async function engineStack(label: string, driver: Driver = 'node-postgres
     },
     reset() {
       l2Requests.length = 0;
+      l2Commands.length = 0;
       statements.length = 0;
     },
     async rawL2Keys(): Promise<string[]> {
@@ -105,3 +113,28 @@ export async function engineStack(label: string, driver: Driver = 'node-postgres
 }
 
 export type EngineStack = Awaited<ReturnType<typeof engineStack>>;
+
+/** The engine's scripts by SHA1, as EVALSHA names them. */
+const SCRIPT_BY_SHA = new Map(
+  L2_SCRIPTS.map((script) => [createHash('sha1').update(script.source).digest('hex'), script.name]),
+);
+
+/** The command names in an Upstash REST body (one command, or a pipeline's), scripts by name. */
+function commandNames(body: unknown): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(typeof body === 'string' ? body : '[]');
+  } catch {
+    return '?';
+  }
+  if (!Array.isArray(parsed)) return '?';
+  const commands: unknown[][] = Array.isArray(parsed[0]) ? parsed : [parsed];
+  return commands
+    .map(([name, sha]) => {
+      const command = String(name).toLowerCase();
+      return command === 'evalsha'
+        ? `evalsha ${SCRIPT_BY_SHA.get(String(sha)) ?? String(sha).slice(0, 8)}`
+        : command;
+    })
+    .join(', ');
+}

@@ -7,7 +7,7 @@ import { toMs } from '../duration.js';
 import { StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
 import type { MigrationRecord, MigrationResult, Row } from '../l3/types.js';
-import { LatencyWindow, measuredTier } from '../observability/latency.js';
+import { LatencyWindow, measuredL2, measuredTier } from '../observability/latency.js';
 import type { Tier } from '../observability/metrics.js';
 import { Q } from '../query/builder.js';
 import type { Query } from '../query/types.js';
@@ -116,7 +116,7 @@ export class Strata {
     };
     this.#ctx = new EngineContext(this.#config, new Counters());
     const { breaker, clock, timeouts } = this.#config;
-    const l2 = this.#config.l2 && measuredTier(this.#config.l2, 'l2', onCall);
+    const l2 = this.#config.l2 && measuredL2(this.#config.l2, onCall);
     if (l2) {
       this.#breaker = new CircuitBreaker({
         failureThreshold: breaker.failureThreshold,

@@ -36,7 +36,10 @@ const rawOp = http
     : async (i) => JSON.parse(await stack.ioredis.get(rawKey(ids[i % 2_000])));
 
 const N = Number(process.env.PROFILE_N ?? (many ? 300 : 20_000));
-for (let i = 0; i < 50; i++) await strataOp(i), await rawOp(i);
+for (let i = 0; i < 50; i++) {
+  await strataOp(i);
+  await rawOp(i);
+}
 let strataNs = 0n;
 let rawNs = 0n;
 for (let i = 0; i < N; i++) {

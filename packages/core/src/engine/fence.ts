@@ -5,7 +5,8 @@ export interface ReadToken {
 
 interface KeyState {
   writers: number;
-  readers: Set<ReadToken>;
+  /** An array, not a Set: a key rarely has more than one read out (concurrent ones share a load). */
+  readers: ReadToken[];
 }
 
 /**
@@ -20,14 +21,19 @@ export class WriteFence {
   beginRead(key: string): ReadToken {
     const state = this.#state(key);
     const token: ReadToken = { stale: state.writers > 0 };
-    state.readers.add(token);
+    state.readers.push(token);
     return token;
   }
 
   endRead(key: string, token: ReadToken): void {
     const state = this.#keys.get(key);
     if (!state) return;
-    state.readers.delete(token);
+    const { readers } = state;
+    const at = readers.indexOf(token);
+    if (at >= 0) {
+      readers[at] = readers[readers.length - 1]!;
+      readers.pop();
+    }
     this.#prune(key, state);
   }
 
@@ -55,13 +61,13 @@ export class WriteFence {
   #state(key: string): KeyState {
     let state = this.#keys.get(key);
     if (!state) {
-      state = { writers: 0, readers: new Set() };
+      state = { writers: 0, readers: [] };
       this.#keys.set(key, state);
     }
     return state;
   }
 
   #prune(key: string, state: KeyState): void {
-    if (state.writers === 0 && state.readers.size === 0) this.#keys.delete(key);
+    if (state.writers === 0 && state.readers.length === 0) this.#keys.delete(key);
   }
 }

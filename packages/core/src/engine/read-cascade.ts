@@ -2,7 +2,7 @@ import type { Row } from '../l3/types.js';
 import type { EngineContext } from './context.js';
 import type { ReadToken } from './fence.js';
 import { type Id, idKey } from './ids.js';
-import { ABSENT, type SchemaCache, type Versioned } from './schema-cache.js';
+import { ABSENT, type Loaded, type SchemaCache, type Versioned } from './schema-cache.js';
 
 /** The remaining-TTL rule: an upper tier never keeps a value longer than the tier it came from. */
 function fillTtl(policyMs: number, remainingMs: number): number {
@@ -25,32 +25,39 @@ export async function readRows(
 ): Promise<(Row | null)[]> {
   const results = new Map<string, Row | null>();
   const own = new Map<string, Id>();
-  const waits = new Map<string, Promise<Row | null>>();
+  // The loads this read waits for, each with the keys it wants from it: usually one, its own.
+  const waits = new Map<Promise<Loaded>, string[]>();
   for (const id of ids) {
     const key = idKey(id);
-    if (results.has(key) || own.has(key) || waits.has(key)) continue;
+    if (results.has(key) || own.has(key)) continue;
     const hit = l1Read ? undefined : cache.readL1(ctx, key);
     if (hit !== undefined) {
       results.set(key, hit);
       continue;
     }
     const running = cache.inflight.get(key);
-    if (running) waits.set(key, running);
-    else own.set(key, id);
-  }
-  if (own.size > 0) {
-    const batch = loadBelowL1(ctx, cache, own);
-    for (const key of own.keys()) {
-      const one = batch.then((found) => found.get(key) ?? null);
-      cache.inflight.set(key, one);
-      const done = () => {
-        if (cache.inflight.get(key) === one) cache.inflight.delete(key);
-      };
-      one.then(done, done);
-      waits.set(key, one);
+    if (!running) own.set(key, id);
+    else {
+      // A key twice in `ids` is listed twice here: harmless, it is looked up twice.
+      const keys = waits.get(running);
+      if (keys) keys.push(key);
+      else waits.set(running, [key]);
     }
   }
-  for (const [key, wait] of waits) results.set(key, await wait);
+  if (own.size > 0) {
+    // One promise for the whole batch, shared by its keys: no promise or closure per key.
+    const batch = loadBelowL1(ctx, cache, own);
+    for (const key of own.keys()) cache.inflight.set(key, batch);
+    const done = () => {
+      for (const key of own.keys()) if (cache.inflight.get(key) === batch) cache.inflight.delete(key);
+    };
+    batch.then(done, done);
+    waits.set(batch, [...own.keys()]);
+  }
+  for (const [load, keys] of waits) {
+    const found = await load;
+    for (const key of keys) results.set(key, found.get(key) ?? null);
+  }
   return ids.map((id) => results.get(idKey(id)) ?? null);
 }
 
@@ -58,7 +65,7 @@ async function loadBelowL1(
   ctx: EngineContext,
   cache: SchemaCache,
   own: ReadonlyMap<string, Id>,
-): Promise<Map<string, Row | null>> {
+): Promise<Loaded> {
   const tokens = new Map<string, ReadToken>();
   for (const key of own.keys()) tokens.set(key, cache.fence.beginRead(key));
   // A whole-L1 clear (invalidateAll, a bus gap, a Redis reset) while this read is out fences every key.
@@ -93,11 +100,9 @@ async function fromL2(
     ctx.tolerate(name, 'l2', 'get', err);
     return false;
   }
-  for (const [i, key] of keys.entries()) {
-    // Asked again after every await: a drop (a write here, a bus message) may land while this read
-    // decrypts, and then it must not fill.
-    const stale = () => fenced(key);
-    let plain: Row | undefined;
+  const decrypts = cache.rows.encrypts;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
     try {
       const hit = cache.readL2(ctx, key, values[i] ?? null, generation);
       if (!hit) {
@@ -109,15 +114,17 @@ async function fromL2(
         ctx.counters.negativeHits += 1;
         results.set(key, null);
         const ttl = fillTtl(cache.negativeTtlMs || cache.l1TtlMs, hit.remainingMs);
-        if (stale() || !cache.offerL1(key, ABSENT, ttl, hit.version)) ctx.counters.fencedFills += 1;
+        if (fenced(key) || !cache.offerL1(key, ABSENT, ttl, hit.version)) ctx.counters.fencedFills += 1;
         continue;
       }
-      plain = await cache.rows.decryptRow(hit.row, key);
+      // No await for a schema without encrypted fields: the row as decoded is its plaintext.
+      const plain = decrypts ? await cache.rows.decryptRow(hit.row, key) : hit.row;
       missing.delete(key);
       ctx.hit('l2', name);
       results.set(key, plain);
       const ttl = fillTtl(cache.l1TtlMs, hit.remainingMs);
-      if (stale() || !cache.offerL1(key, cache.l1Value(plain, true), ttl, hit.version))
+      // Asked after the decrypt's await: a drop (a write here, a bus message) may land meanwhile.
+      if (fenced(key) || !cache.offerL1(key, cache.l1Value(plain, true), ttl, hit.version))
         ctx.counters.fencedFills += 1;
     } catch (err) {
       // An entry this instance cannot read (tampered, another key, another codec): L3 answers for it.
@@ -154,7 +161,7 @@ async function fromL3(
     const key = idKey(stored[pk] as Id);
     if (!missing.delete(key)) continue;
     ctx.hit('l3', name);
-    const plain = await cache.rows.decryptRow(stored, key);
+    const plain = cache.rows.encrypts ? await cache.rows.decryptRow(stored, key) : stored;
     results.set(key, plain);
     read.push({ key, version, stored, plain });
   }

@@ -11,11 +11,16 @@ import type { CompiledSchema } from '../schema/types.js';
  * Plaintext of an encrypted field never leaves the process: L2 and L3 only see ciphertext.
  */
 export class RowCodec {
+  /** Whether any field is encrypted: when not, a stored row is its plaintext (no decrypt to await). */
+  readonly encrypts: boolean;
+
   constructor(
     readonly schema: CompiledSchema,
     readonly codec: Codec,
     readonly encryptor: Promise<Encryptor> | undefined,
-  ) {}
+  ) {
+    this.encrypts = schema.encryptedKeys.length > 0;
+  }
 
   /**
    * Binds a ciphertext to its table, row and field, so it cannot be moved elsewhere (another

@@ -40,6 +40,9 @@ type L2Hit =
   | { row: Row; version: number; remainingMs: number }
   | { absent: true; version: number; remainingMs: number };
 
+/** What one load below L1 found, by key (a row, or null: no row); the keys it did not load are absent. */
+export type Loaded = ReadonlyMap<string, Row | null>;
+
 /** How `drop` decides per key: always, unless a write-behind row is pending, or up to a version. */
 type DropRule = 'all' | 'unlessPending' | readonly number[];
 
@@ -66,7 +69,7 @@ export class SchemaCache {
   /** Drops fence the reads in flight on their keys: such a read must not put back what was dropped. */
   readonly fence = new WriteFence();
   /** Loads below L1 in flight, by key: concurrent misses share one (request coalescing). */
-  readonly inflight = new Map<string, Promise<Row | null>>();
+  readonly inflight = new Map<string, Promise<Loaded>>();
   /** Writes that began in this instance, and those running: a search fills only when none ran meanwhile. */
   writeEpoch = 0;
   writesInFlight = 0;

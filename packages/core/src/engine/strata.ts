@@ -7,7 +7,7 @@ import { toMs } from '../duration.js';
 import { StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
 import type { MigrationRecord, MigrationResult, Row } from '../l3/types.js';
-import { LatencyWindow, measuredTier } from '../observability/latency.js';
+import { LatencyWindow, measuredL2, measuredTier } from '../observability/latency.js';
 import type { Tier } from '../observability/metrics.js';
 import { Q } from '../query/builder.js';
 import type { Query } from '../query/types.js';
@@ -116,7 +116,7 @@ export class Strata {
     };
     this.#ctx = new EngineContext(this.#config, new Counters());
     const { breaker, clock, timeouts } = this.#config;
-    const l2 = this.#config.l2 && measuredTier(this.#config.l2, 'l2', onCall);
+    const l2 = this.#config.l2 && measuredL2(this.#config.l2, onCall);
     if (l2) {
       this.#breaker = new CircuitBreaker({
         failureThreshold: breaker.failureThreshold,
@@ -239,7 +239,9 @@ export class Strata {
     const normalized = normalizeId(rt.schema, id);
     const key = idKey(normalized);
     this.#ctx.counters.gets += 1;
-    await runHook(rt.schema.name, 'beforeGet', rt.schema.hooks.beforeGet, key);
+    // Awaited only when there is a hook: each await is a turn of the microtask queue on every read.
+    const { beforeGet, afterGet } = rt.schema.hooks;
+    if (beforeGet) await runHook(rt.schema.name, 'beforeGet', beforeGet, key);
     const pending = this.#coherence.beforeRead();
     if (pending) await pending;
     let row: Row | null | undefined;
@@ -249,7 +251,7 @@ export class Strata {
       [row] = await readRows(this.#ctx, rt, [normalized], l1Missed);
       if (row) row = rt.rows.toCachedView(row);
     }
-    if (row) await runHook(rt.schema.name, 'afterGet', rt.schema.hooks.afterGet, row);
+    if (row && afterGet) await runHook(rt.schema.name, 'afterGet', afterGet, row);
     return row as RowOf<S> | null;
   }
 
@@ -259,12 +261,14 @@ export class Strata {
     const normalized = ids.map((id) => normalizeId(rt.schema, id));
     this.#ctx.counters.gets += ids.length;
     const { hooks, name } = rt.schema;
-    for (const id of normalized) await runHook(name, 'beforeGet', hooks.beforeGet, idKey(id));
-    await this.#coherence.beforeRead();
+    if (hooks.beforeGet)
+      for (const id of normalized) await runHook(name, 'beforeGet', hooks.beforeGet, idKey(id));
+    const pending = this.#coherence.beforeRead();
+    if (pending) await pending;
     const rows = (await readRows(this.#ctx, rt, normalized)).map((row) =>
       row ? rt.rows.toCachedView(row) : null,
     );
-    for (const row of rows) if (row) await runHook(name, 'afterGet', hooks.afterGet, row);
+    if (hooks.afterGet) for (const row of rows) if (row) await runHook(name, 'afterGet', hooks.afterGet, row);
     return rows as (RowOf<S> | null)[];
   }
 

@@ -39,9 +39,6 @@ type EnvelopeKind = 'r' | 'a' | 'l';
 
 const TAG = '~1;';
 
-/** Header fields between the tag and the payload. */
-const FIELDS = 7;
-
 /**
  * The L2 string of an envelope.
  * @example encodeEnvelope({ kind: 'r', pending: false, version: 7, generation: 0, expiresAt: 0, freshUntil: 0, owner: 'k3x9a1', payload: '{"id":"p1"}' });
@@ -51,52 +48,59 @@ export function encodeEnvelope(e: Envelope): string {
   return `${TAG}${e.kind};${e.pending ? 1 : 0};${e.version};${e.generation};${e.expiresAt};${e.freshUntil};${e.owner};${e.payload}`;
 }
 
-/** The envelope in an L2 string, or undefined when the string is not one this format can read. */
+/**
+ * The envelope in an L2 string, or undefined when the string is not one this format can read.
+ * One pass over the header, no split and no regular expression: this runs on every L2 hit.
+ */
 export function decodeEnvelope(value: string): Envelope | undefined {
   if (!value.startsWith(TAG)) return undefined;
-  const parts: string[] = [];
-  let from = TAG.length;
-  for (let i = 0; i < FIELDS; i++) {
-    const at = value.indexOf(';', from);
-    if (at < 0) return undefined;
-    parts.push(value.slice(from, at));
-    from = at + 1;
-  }
-  const [kind, pending, version, generation, expiresAt, freshUntil, owner] = parts as [
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
-  if (kind !== 'r' && kind !== 'a' && kind !== 'l') return undefined;
-  if (pending !== '0' && pending !== '1') return undefined;
+  const at = TAG.length;
+  const kind = value[at];
+  if ((kind !== 'r' && kind !== 'a' && kind !== 'l') || value.charCodeAt(at + 1) !== SEMICOLON)
+    return undefined;
+  const pending = value[at + 2];
+  if ((pending !== '0' && pending !== '1') || value.charCodeAt(at + 3) !== SEMICOLON) return undefined;
+  const field: Cursor = { next: at + 4 };
   // Digits only, as the scripts read them: '', '1e3', ' 7' or '-5' are not numbers there either.
-  const v = whole(version);
-  const g = whole(generation);
-  const e = whole(expiresAt);
-  const f = whole(freshUntil);
-  if (v === undefined || g === undefined || e === undefined || f === undefined) return undefined;
+  const version = whole(value, field);
+  const generation = whole(value, field);
+  const expiresAt = whole(value, field);
+  const freshUntil = whole(value, field);
+  if (version < 0 || generation < 0 || expiresAt < 0 || freshUntil < 0) return undefined;
+  const ownerEnd = value.indexOf(';', field.next);
+  if (ownerEnd < 0) return undefined;
   return {
     kind,
     pending: pending === '1',
-    version: v,
-    generation: g,
-    expiresAt: e,
-    freshUntil: f,
-    owner,
-    payload: value.slice(from),
+    version,
+    generation,
+    expiresAt,
+    freshUntil,
+    owner: value.slice(field.next, ownerEnd),
+    payload: value.slice(ownerEnd + 1),
   };
 }
 
-const DIGITS = /^\d{1,16}$/;
+const SEMICOLON = 59;
 
-function whole(text: string): number | undefined {
-  if (!DIGITS.test(text)) return undefined;
-  const n = Number(text);
-  return Number.isSafeInteger(n) ? n : undefined;
+interface Cursor {
+  next: number;
+}
+
+/** The whole number (1 to 16 digits, safe) at `cursor` up to its ';', moving past it; -1 when none. */
+function whole(value: string, cursor: Cursor): number {
+  const from = cursor.next;
+  let n = 0;
+  let i = from;
+  for (; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === SEMICOLON) break;
+    if (c < 48 || c > 57) return -1;
+    n = n * 10 + (c - 48);
+  }
+  if (i === from || i - from > 16 || i === value.length || !Number.isSafeInteger(n)) return -1;
+  cursor.next = i + 1;
+  return n;
 }
 
 /** Milliseconds an envelope still lives at `now` (0 = no expiry); negative when already past. */

@@ -2,6 +2,7 @@ import { type Duration, toMs } from '../duration.js';
 import { isStrataError, StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
 import { CircuitBreaker } from './circuit-breaker.js';
+import { Deadlines } from './deadlines.js';
 import { withTimeout } from './with-timeout.js';
 
 export interface GuardL2Options {
@@ -62,26 +63,34 @@ export function guardL2(tier: L2Tier, options: GuardL2Options = {}): L2Tier {
     return err;
   };
 
-  async function call<T>(op: string, run: () => Promise<T>): Promise<T> {
-    if (!breaker.tryAcquire()) throw fail(op, 'breaker-open');
-    let result: T;
-    try {
-      // `new Promise` so a tier that throws synchronously is handled like one that rejects.
-      result = await withTimeout(
-        new Promise<T>((resolve) => resolve(run())),
-        timeoutMs,
-        `L2 ${tier.name} ${op}`,
-      );
-    } catch (error) {
-      if (isStrataError(error) && error.code !== 'TIMEOUT' && error.code !== 'L2_UNAVAILABLE') {
-        breaker.release();
-        throw error;
-      }
-      breaker.recordFailure();
-      throw fail(op, isStrataError(error, 'TIMEOUT') ? 'timeout' : 'error', error);
+  // One timer for every call out at once, not a setTimeout per call (this runs on every L2 read).
+  const deadlines = new Deadlines(timeoutMs);
+  const getManyLabel = `L2 ${tier.name} getMany`;
+  const failed = (op: string, error: unknown): never => {
+    if (isStrataError(error) && error.code !== 'TIMEOUT' && error.code !== 'L2_UNAVAILABLE') {
+      breaker.release();
+      throw error;
     }
-    breaker.recordSuccess();
-    return result;
+    breaker.recordFailure();
+    throw fail(op, isStrataError(error, 'TIMEOUT') ? 'timeout' : 'error', error);
+  };
+
+  function call<T>(op: string, run: () => Promise<T>): Promise<T> {
+    if (!breaker.tryAcquire()) return Promise.reject(fail(op, 'breaker-open'));
+    let work: Promise<T>;
+    try {
+      work = run();
+    } catch (error) {
+      // A tier that throws synchronously is handled like one that rejects.
+      work = Promise.reject(error);
+    }
+    return deadlines.race(work, op === 'getMany' ? getManyLabel : `L2 ${tier.name} ${op}`).then(
+      (result) => {
+        breaker.recordSuccess();
+        return result;
+      },
+      (error: unknown) => failed(op, error),
+    );
   }
 
   return {

@@ -1,0 +1,58 @@
+// Where a Strata L2 hit spends its CPU: `node --cpu-prof bench/profile-l2.mjs` (after a build),
+// `--many` for getMany(1,000), `--http` for the Upstash REST L2 instead of ioredis (TCP); then
+// `node bench/profile-l1.mjs --summary <file>`. No L1 (`l1: false`): every timed read is an L2 hit.
+// Prints the mean time per call next to the raw client's (ioredis GET/MGET + JSON.parse, or
+// @upstash/redis), measured alternately in the same process.
+import { createIoredisL2 } from '@strata/adapter-node/redis-tcp';
+import { openStack, playerRow } from './lib/stack.mjs';
+
+const many = process.argv.includes('--many');
+const http = process.argv.includes('--http');
+const stack = await openStack();
+const tcpL2 = http ? undefined : createIoredisL2(stack.urls.redisUrl);
+const { strata, schema } = stack.strata({
+  prefix: 'profl2',
+  schema: { l1: false },
+  ...(tcpL2 && { l2: tcpL2 }),
+});
+await strata.migrate();
+const rows = Array.from({ length: 2_000 }, (_, i) => playerRow('pl2', i));
+await strata.setMany(schema, rows);
+const ids = rows.map((r) => r.id);
+const rawKey = (id) => `${stack.name}:rawp:${id}`;
+const pipe = stack.ioredis.pipeline();
+for (const r of rows) pipe.set(rawKey(r.id), JSON.stringify(r), 'PX', 600_000);
+await pipe.exec();
+const batch = ids.slice(0, 1_000);
+const rawBatch = batch.map(rawKey);
+
+const strataOp = many ? () => strata.getMany(schema, batch) : (i) => strata.get(schema, ids[i % 2_000]);
+const rawOp = http
+  ? many
+    ? () => stack.rawUpstash.mget(...rawBatch)
+    : (i) => stack.rawUpstash.get(rawKey(ids[i % 2_000]))
+  : many
+    ? async () => (await stack.ioredis.mget(...rawBatch)).map((v) => JSON.parse(v))
+    : async (i) => JSON.parse(await stack.ioredis.get(rawKey(ids[i % 2_000])));
+
+const N = Number(process.env.PROFILE_N ?? (many ? 300 : 20_000));
+for (let i = 0; i < 50; i++) {
+  await strataOp(i);
+  await rawOp(i);
+}
+let strataNs = 0n;
+let rawNs = 0n;
+for (let i = 0; i < N; i++) {
+  let t = process.hrtime.bigint();
+  await strataOp(i);
+  strataNs += process.hrtime.bigint() - t;
+  t = process.hrtime.bigint();
+  await rawOp(i);
+  rawNs += process.hrtime.bigint() - t;
+}
+const us = (ns) => (Number(ns) / N / 1000).toFixed(1);
+console.log(
+  `${many ? 'getMany(1000)' : 'get'} over ${http ? 'HTTP' : 'TCP'}: Strata ${us(strataNs)} µs, raw ${us(rawNs)} µs, ratio ${(Number(strataNs) / Number(rawNs)).toFixed(2)}`,
+);
+await tcpL2?.close();
+await stack.cleanup();

@@ -1,0 +1,79 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { isStrataError } from '../errors.js';
+import { Deadlines } from './deadlines.js';
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+const caught = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+
+describe('Deadlines', () => {
+  it('settles like the work and leaves no timer once nothing is out', async () => {
+    const deadlines = new Deadlines(1_000);
+    const a = deferred<string>();
+    const b = deferred<string>();
+    const ra = deadlines.race(a.promise, 'a');
+    const rb = deadlines.race(b.promise, 'b');
+    expect(vi.getTimerCount()).toBe(1);
+    a.resolve('A');
+    await expect(ra).resolves.toBe('A');
+    expect(vi.getTimerCount()).toBe(1);
+    b.reject(new Error('down'));
+    await expect(rb).rejects.toThrow('down');
+    expect(vi.getTimerCount()).toBe(0);
+    expect(deadlines.size).toBe(0);
+  });
+
+  it('times out each call at its own deadline, with one timer for all of them', async () => {
+    const deadlines = new Deadlines(100);
+    const first = caught(deadlines.race(new Promise(() => {}), 'first'));
+    await vi.advanceTimersByTimeAsync(40);
+    const second = caught(deadlines.race(new Promise(() => {}), 'second'));
+    const done = deferred<number>();
+    const third = deadlines.race(done.promise, 'third');
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(59);
+    expect(deadlines.size).toBe(3);
+    await vi.advanceTimersByTimeAsync(1);
+    const err = (await first) as Error;
+    expect(isStrataError(err, 'TIMEOUT')).toBe(true);
+    expect(err.message).toBe('strata: first timed out after 100 ms');
+    expect(deadlines.size).toBe(2);
+    done.resolve(3);
+    await expect(third).resolves.toBe(3);
+    await vi.advanceTimersByTimeAsync(39);
+    expect(deadlines.size).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(isStrataError(await second, 'TIMEOUT')).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('a late rejection after the timeout is observed, not unhandled', async () => {
+    const deadlines = new Deadlines(10);
+    const work = deferred<never>();
+    const result = caught(deadlines.race(work.promise, 'late'));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(isStrataError(await result, 'TIMEOUT')).toBe(true);
+    work.reject(new Error('late'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(deadlines.size).toBe(0);
+  });
+});

@@ -1,8 +1,10 @@
 // Write-behind vs write-through: 1,000 sequential `set`s over 100 ids (each id written 10 times),
 // then `flushDirty()`. Sets per second as the caller sees them (until each set resolves), and SQL
 // statements per 1,000 sets including the flush. Write-behind queues: the in-memory queue (core)
-// and the durable Redis Stream queue (adapter-node).
-import { createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
+// and the durable Redis Stream queue (adapter-node), over the Upstash L2 (HTTP) and over the ioredis
+// L2 (TCP). With the stream on the L2's Redis a write-behind set is one L2 script (the script queues
+// it): its floor is one raw ioredis MULTI of SET + XADD per set, the same work in one round trip.
+import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
 import { createMemoryQueue } from '@strata/core';
 import { playerRow } from '../lib/stack.mjs';
 
@@ -11,29 +13,32 @@ const IDS = 100;
 
 export async function writeModesSuite(stack, { quick = false } = {}) {
   const n = quick ? 300 : N;
+  // allowVolatile: the bench's Redis (this machine's, the CI's) has no AOF. keyPrefix: the
+  // Strata's own (stack.strata names it `${stack.name}-${prefix}`).
+  const streamQueue = (keyPrefix) =>
+    createRedisStreamQueue({
+      url: stack.urls.redisUrl,
+      keyPrefix,
+      stream: `${stack.name}:wb:${keyPrefix}`,
+      allowVolatile: true,
+    });
+  const tcp = () => createIoredisL2(stack.urls.redisUrl);
   const cases = [
     ['write-through', undefined],
     ['write-behind, memory queue', () => createMemoryQueue()],
-    [
-      'write-behind, Redis Stream queue',
-      // allowVolatile: the bench's Redis (this machine's, the CI's) has no AOF. keyPrefix: the
-      // Strata's own (stack.strata names it `${stack.name}-${prefix}`).
-      (keyPrefix) =>
-        createRedisStreamQueue({
-          url: stack.urls.redisUrl,
-          keyPrefix,
-          stream: `${stack.name}:wb`,
-          allowVolatile: true,
-        }),
-    ],
+    ['write-behind, Redis Stream queue', streamQueue],
+    ['write-through, ioredis L2', undefined, tcp],
+    ['write-behind, Redis Stream queue, ioredis L2', streamQueue, tcp],
   ];
   const out = [];
   const results = new Map();
   let migrated = false;
-  for (const [name, queue] of cases) {
+  for (const [name, queue, l2] of cases) {
     const q = queue?.(`${stack.name}-wm${out.length}`);
+    const tier = l2?.();
     const { strata, schema } = stack.strata({
       prefix: `wm${out.length}`,
+      ...(tier && { l2: tier }),
       schema: { writeMode: q ? 'write-behind' : 'write-through' },
       ...(q && { writeBehind: { queue: q, threshold: 1_000_000 } }),
     });
@@ -64,11 +69,17 @@ export async function writeModesSuite(stack, { quick = false } = {}) {
     });
     await strata.close();
     await q?.close?.();
+    await tier?.close();
   }
+  out.push(await oneRoundTripFloor(stack, n));
+  results.set('floor', { perSecond: 1e9 / out.at(-1).median });
   const wt = results.get('write-through');
   const wb = results.get('write-behind, memory queue');
+  const wtTcp = results.get('write-through, ioredis L2');
+  const wbTcp = results.get('write-behind, Redis Stream queue, ioredis L2');
+  const floor = results.get('floor');
   out.forEach((row) => {
-    row.base = 'write-through';
+    row.base = /ioredis/.test(row.name) ? 'write-through, ioredis L2' : 'write-through';
   });
   return {
     rows: out,
@@ -78,6 +89,48 @@ export async function writeModesSuite(stack, { quick = false } = {}) {
         value: `${(wb.perSecond / wt.perSecond).toFixed(1)}× sets/s; ${wb.statementsPer1k} vs ${wt.statementsPer1k} statements per 1,000`,
         met: wb.perSecond > wt.perSecond && wb.statementsPer1k < wt.statementsPer1k,
       },
+      {
+        target:
+          'Write-behind, Redis Stream queue + ioredis L2: ≥ 0.8× its one-round-trip floor and ≥ 8× write-through sets/s',
+        value: `${(wbTcp.perSecond / floor.perSecond).toFixed(2)}× floor; ${(wbTcp.perSecond / wtTcp.perSecond).toFixed(1)}× write-through (ioredis L2)`,
+        met: wbTcp.perSecond >= 0.8 * floor.perSecond && wbTcp.perSecond >= 8 * wtTcp.perSecond,
+      },
     ],
+  };
+}
+
+/**
+ * The floor of a write-behind set whose queue is on the L2's Redis: one round trip carrying the
+ * row's SET and the queue's XADD (raw ioredis MULTI), over the same 100 ids, the same JSON rows.
+ */
+async function oneRoundTripFloor(stack, n) {
+  const rows = Array.from({ length: n }, (_, i) => ({
+    ...playerRow('wmfloor', i % IDS),
+    level: (i % 90) + 1,
+  }));
+  const stream = `${stack.name}:wm-floor:writes`;
+  const write = (row) =>
+    stack.ioredis
+      .multi()
+      .set(`${stack.name}:wm-floor:r:${row.id}`, JSON.stringify(row), 'PX', 600_000)
+      .xadd(
+        stream,
+        '*',
+        'w',
+        JSON.stringify({ schema: 'players', id: row.id, op: 'set', row: JSON.stringify(row) }),
+      )
+      .exec();
+  for (let i = 0; i < 20; i++) await write(rows[i]);
+  const started = process.hrtime.bigint();
+  for (const row of rows) await write(row);
+  const ns = Number(process.hrtime.bigint() - started);
+  await stack.ioredis.del(stream);
+  return {
+    section: 'Write modes: 1,000 sets over 100 ids',
+    name: 'floor: raw ioredis MULTI of SET + XADD (TCP)',
+    median: ns / n,
+    p99: Number.NaN,
+    rt: '1 (TCP) / 0',
+    note: `${Math.round(1e9 / (ns / n))} sets/s; one round trip per set, nothing flushed`,
   };
 }

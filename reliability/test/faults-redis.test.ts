@@ -47,9 +47,14 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-/** A Redis client through the proxy that retries its connection quickly, so a restart is seen at once. */
-function client(): Redis {
+/**
+ * A Redis client through the proxy that retries its connection quickly, so a restart is seen at once.
+ * `db` 1 puts a queue on another database of the same server: not the L2's Redis, so its writes take
+ * their own XADD (see "one round trip" below for a queue on the L2's Redis).
+ */
+function client(db = 0): Redis {
   const c = new Redis(proxy.url(redis.url), {
+    db,
     maxRetriesPerRequest: 0,
     protocol: 2,
     retryStrategy: () => 50,
@@ -288,7 +293,9 @@ describe('Redis connections cut', () => {
     const c = client();
     await ready(c);
     const stream = `${store.name}:cut`;
-    const strata = strataOver(c, clock, { writeBehind: true, stream });
+    const q = client(1);
+    await ready(q);
+    const strata = strataOver(c, clock, { writeBehind: true, stream, queueClient: q });
     const first = await t.run(strata.set(schema, { id: 'cut-1', n: 1 }), DEADLINE);
     expect(codeOf(first)).toBe('OK');
     t.acked('cut-1', 1);
@@ -307,9 +314,9 @@ describe('Redis connections cut', () => {
     const r = await t.run(strata.get(schema, 'cut-1'), DEADLINE);
     expect(codeOf(r)).toBe('OK');
     if ('ok' in r && r.ok) expect(r.value.n).toBe(1);
-    const other = strataOver(client(), clock);
+    const other = strataOver(client(), clock, { writeBehind: true, stream, queueClient: q });
     const r2 = await t.run(other.get(schema, 'cut-1'), DEADLINE);
-    if ('ok' in r2 && r2.ok) expect(r2.value.n).toBe(1);
+    expect(r2).toMatchObject({ ok: true, value: { n: 1 } });
 
     // Writes after the cut go through the queue again, and flush.
     for (let i = 0; i < 20; i++) {
@@ -320,10 +327,10 @@ describe('Redis connections cut', () => {
         // Reset every connection, and let the client reconnect before the next write: a write in
         // the gap would take the write-through fallback, which loses to older queued writes (the
         // fallback bug, tested on its own above).
-        const closed = next(c, 'close');
+        const closed = Promise.all([next(c, 'close'), next(q, 'close')]);
         t.fault(proxy.cutAll());
         await closed;
-        await ready(c);
+        await Promise.all([ready(c), ready(q)]);
       }
     }
     await ready(c);
@@ -340,14 +347,73 @@ describe('Redis connections cut', () => {
     const schema = store.schema('write-behind');
     const c = client();
     await ready(c);
+    const q = client(1);
+    await ready(q);
     const strata = strataOver(c, manualClock(Date.now()), {
       writeBehind: true,
       stream: `${store.name}:held`,
+      queueClient: q,
     });
     const fired = proxy.trap({ direction: 'up', match: isXadd, action: 'hold' });
     const r = await settleBy(strata.set(schema, { id: 'held', n: 1 }), 3_000);
     expect(await settleBy(fired, 100)).toEqual({ ok: true, value: undefined });
     proxy.resume();
     expect(codeOf(r)).toBe('QUEUE_UNAVAILABLE');
+  });
+});
+
+// A queue on the L2's own Redis: the rows and their queue entries are one script (one round trip),
+// so a cut or a freeze leaves both or neither, never a pending row no entry will flush.
+describe('Redis connection cut, queue on the L2 Redis (one round trip)', () => {
+  it('the script is cut on its way: L2_UNAVAILABLE, and neither a row nor a queue entry anywhere', async () => {
+    const schema = store.schema('write-behind');
+    const clock = manualClock(Date.now());
+    const c = client();
+    await ready(c);
+    const stream = `${store.name}:one-rt-cut`;
+    const strata = strataOver(c, clock, { writeBehind: true, stream });
+    expect(codeOf(await settleBy(strata.set(schema, { id: 'rt-1', n: 1 }), DEADLINE))).toBe('OK');
+    const check = client();
+    await ready(check);
+    expect(await check.xlen(stream)).toBe(1); // queued by the script itself: no XADD of its own
+    // The script names the stream among its keys: cut the request that carries it.
+    const fired = proxy.trap({
+      direction: 'up',
+      match: (chunk) => /evalsha/i.test(chunk.toString('latin1')) && chunk.includes(stream),
+      action: 'cut',
+    });
+    const lost = await settleBy(strata.set(schema, { id: 'rt-1', n: 2 }), DEADLINE);
+    await fired;
+    expect(codeOf(lost)).toBe('L2_UNAVAILABLE');
+    await ready(c);
+    await ready(check);
+    expect(await check.xlen(stream)).toBe(1);
+    // Another instance reads the pending row from L2 (Postgres has none yet): still the first write.
+    const d = client();
+    await ready(d);
+    const reader = strataOver(d, clock, { writeBehind: true, stream, queueClient: d });
+    const seen = await settleBy(reader.get(schema, 'rt-1'), DEADLINE);
+    expect(seen, JSON.stringify(seen)).toMatchObject({ ok: true, value: { n: 1 } });
+    expect(codeOf(await settleBy(strata.set(schema, { id: 'rt-1', n: 3 }), DEADLINE))).toBe('OK');
+    expect(codeOf(await settleBy(strata.flushDirty(), 5_000))).toBe('OK');
+    expect((await store.stored()).get('rt-1')).toBe(3);
+  });
+
+  it('Redis stops answering mid-script: the set settles by the L2 timeout', async () => {
+    const schema = store.schema('write-behind');
+    const c = client();
+    await ready(c);
+    const stream = `${store.name}:one-rt-held`;
+    const strata = strataOver(c, manualClock(Date.now()), { writeBehind: true, stream });
+    expect(codeOf(await settleBy(strata.set(schema, { id: 'rt-h', n: 1 }), DEADLINE))).toBe('OK');
+    const fired = proxy.trap({
+      direction: 'up',
+      match: (chunk) => /evalsha/i.test(chunk.toString('latin1')) && chunk.includes(stream),
+      action: 'hold',
+    });
+    const r = await settleBy(strata.set(schema, { id: 'rt-h', n: 2 }), 3_000);
+    expect(await settleBy(fired, 100)).toEqual({ ok: true, value: undefined });
+    proxy.resume();
+    expect(codeOf(r)).toBe('L2_UNAVAILABLE');
   });
 });

@@ -44,7 +44,7 @@ export type { MemoryQueue } from './queue/memory-queue.js';
 export type { PullWriteQueue } from './queue/pull-queue.js';
 export { checkTakeMax, queueClosedError } from './queue/queue-errors.js';
 export { decodeQueuedWrite, parseQueuedWrite, parseQueuedWrites } from './queue/queued-write-schema.js';
-export type { Delivery, QueuedWrite, WriteQueue } from './queue/types.js';
+export type { ColocatedQueue, Delivery, QueuedWrite, WriteQueue } from './queue/types.js';
 export {
   type BreakerState,
   type BreakerStats,

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe } from 'vitest';
 import type { L2Tier } from '../src/l2/types.js';
+import { describeEnqueueScript } from './l2-conformance-enqueue.js';
 import { describeOrderedScripts } from './l2-conformance-ordered.js';
 import { describeWriteScripts } from './l2-conformance-put.js';
 import { describeSeam } from './l2-conformance-seam.js';
@@ -105,5 +106,6 @@ export function describeL2Conformance(
     describe('seam', () => describeSeam(suite));
     describe('PUT and DROP', () => describeWriteScripts(suite));
     describe('ORDERED_PUT, SEED_COUNTER, GENERATION, NEXT_GENERATION', () => describeOrderedScripts(suite));
+    describe('ORDERED_PUT_ENQUEUE', () => describeEnqueueScript(suite));
   });
 }

@@ -5,6 +5,7 @@ import {
   GENERATION,
   NEXT_GENERATION,
   ORDERED_PUT,
+  ORDERED_PUT_ENQUEUE,
   PUT,
   RESERVE,
   RESET_GENERATION,
@@ -182,6 +183,38 @@ export async function runOrderedPut(
       options.pending ? '1' : '0',
       options.owner ?? CONFORMANCE_OWNER,
       ...entries.flatMap((e) => [e.kind, String(e.ttlMs ?? 0), String(e.expiresAt ?? 0), e.payload]),
+    ],
+  );
+  return withoutTick(reply);
+}
+
+/**
+ * ORDERED_PUT_ENQUEUE: as `runOrderedPut`, and each entry's `head` + its version + '}' XADDed to
+ * `stream` under `field`.
+ */
+export async function runOrderedPutEnqueue(
+  l2: L2Tier,
+  keys: OrderedPutKeys & { stream: string; field: string },
+  entries: readonly (OrderedEntry & { head: string })[],
+  options: { generation?: number; floor?: number } = {},
+): Promise<unknown> {
+  const reply = await l2.run(
+    ORDERED_PUT_ENQUEUE,
+    [
+      tickKey(keys.counter),
+      generationKey(keys.counter),
+      keys.counter,
+      keys.search,
+      keys.stream,
+      ...entries.map((e) => e.key),
+    ],
+    [
+      String(options.generation ?? 0),
+      String(options.floor ?? 0),
+      '1',
+      CONFORMANCE_OWNER,
+      keys.field,
+      ...entries.flatMap((e) => [e.kind, String(e.ttlMs ?? 0), String(e.expiresAt ?? 0), e.payload, e.head]),
     ],
   );
   return withoutTick(reply);

@@ -95,6 +95,9 @@ export interface RedisStreamQueue extends PullWriteQueue {
  *   so the next `take` of this (or any) consumer reclaims them at once and the count grows by one.
  * - `deadLetter`: `XADD <dead> * w <json> reason <r> attempts <n> handle <id>`, then XACK + XDEL,
  *   atomically (a Lua script), for entries still in the stream.
+ * - `colocated`: when a Strata's L2 is this same Redis (checked once with a marker key), the engine
+ *   XADDs the writes inside the L2 script that orders them: a write-behind `set` is one round trip,
+ *   and its pending rows and queue entries land together or not at all.
  * - `pending()`: XLEN of the stream. As acks delete, that is exactly the writes enqueued and not yet
  *   acked or dead-lettered, across every instance: in flight, awaiting retry, or never delivered.
  *

@@ -1,4 +1,5 @@
 import {
+  type ColocatedQueue,
   checkTakeMax,
   type DeadLetter,
   type Delivery,
@@ -9,6 +10,7 @@ import {
 } from '@strata/core/driver';
 import type { Redis } from 'ioredis';
 import { BURY_SCRIPT, type Burial, buryArgs } from './bury-script.js';
+import { markRedis } from './colocation-mark.js';
 import type { DurabilityCheck, QueueDurability } from './durability.js';
 import { leaveGroup } from './leave-group.js';
 import type { RedisStreamQueue, RedisStreamQueueStats } from './queue.js';
@@ -33,6 +35,8 @@ export class StreamQueue implements RedisStreamQueue {
   readonly group: string;
   readonly consumer: string;
   readonly deadLetterStream: string;
+  /** Lets a Strata whose L2 is this same Redis queue its writes inside the L2 script (one round trip). */
+  readonly colocated: ColocatedQueue;
   readonly #target: StreamNames;
   readonly #redis: Redis;
   readonly #owned: boolean;
@@ -56,6 +60,18 @@ export class StreamQueue implements RedisStreamQueue {
     this.group = target.group;
     this.consumer = target.consumer;
     this.deadLetterStream = target.deadLetterStream;
+    this.colocated = {
+      stream: this.stream,
+      field: WRITE_FIELD,
+      ready: async () => {
+        this.#checkOpen();
+        await this.#durability.check();
+      },
+      mark: () => {
+        this.#checkOpen();
+        return markRedis(this.#redis, this.stream);
+      },
+    };
   }
 
   async enqueue(writes: readonly QueuedWrite[]): Promise<void> {

@@ -1,5 +1,5 @@
 import { StrataError } from '../errors.js';
-import { ORDERED_PUT, RESERVE, SEED_COUNTER } from '../l2/scripts.js';
+import { ORDERED_PUT, ORDERED_PUT_ENQUEUE, RESERVE, SEED_COUNTER } from '../l2/scripts.js';
 import { EPOCH_SPAN } from '../l3/epoch-span.js';
 import type { Row } from '../l3/types.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
@@ -12,20 +12,31 @@ interface OrderedWrite {
 }
 
 /**
+ * A write-behind queue in the L2's own Redis: the script that orders the writes also XADDs them to
+ * `stream`, each as `heads[i]` (its JSON up to the version) + version + '}'.
+ */
+export interface ScriptedEnqueue {
+  readonly stream: string;
+  readonly field: string;
+  readonly heads: readonly string[];
+}
+
+/**
  * Writes ordered by Redis (write-behind before its flush, and schemas whose source of truth is L2):
  * one script takes a version per key from the schema's counter and writes each envelope with it, so
- * no clock decides which of two writes is newer. L1 takes each value with its version. Resolves the
- * versions and, per key, whether it held a row before. Throws what L2 throws: nothing is written.
+ * no clock decides which of two writes is newer. L1 takes each value with its version. With
+ * `enqueue`, the same script also queues the writes (see `ScriptedEnqueue`). Resolves the versions
+ * and, per key, whether it held a row before. Throws what L2 throws: nothing is written.
  */
 export async function writeOrdered(
   cache: SchemaCache,
   writes: readonly OrderedWrite[],
-  { pendingFlush }: { pendingFlush: boolean },
+  { pendingFlush, enqueue }: { pendingFlush: boolean; enqueue?: ScriptedEnqueue },
 ): Promise<{ versions: number[]; held: boolean[] }> {
   const l2 = cache.l2!;
   const expiresAt = (ms: number) => (ms > 0 ? cache.config.clock.now() + ms : 0);
   const perKey: string[] = [];
-  for (const w of writes) {
+  writes.forEach((w, i) => {
     const ms = w.stored ? cache.l2TtlMs : cache.tombstoneTtlMs();
     perKey.push(
       w.stored ? 'r' : 'a',
@@ -33,22 +44,20 @@ export async function writeOrdered(
       String(expiresAt(ms)),
       w.stored ? cache.rows.toL2(w.stored) : '',
     );
-  }
+    if (enqueue) perKey.push(enqueue.heads[i]!);
+  });
   const reply = await withSeededCounter(cache, (generation, floor) => {
     const keys = [
       cache.keys.tickKey,
       cache.keys.generationKey,
       cache.keys.versionKey,
       cache.keys.searchGenerationKey,
+      ...(enqueue ? [enqueue.stream] : []),
       ...cache.rowKeys(writes.map((w) => w.key)),
     ];
-    return l2.run(ORDERED_PUT, keys, [
-      String(generation),
-      String(floor),
-      pendingFlush ? '1' : '0',
-      cache.owner,
-      ...perKey,
-    ]);
+    const head = [String(generation), String(floor), pendingFlush ? '1' : '0', cache.owner];
+    if (enqueue) head.push(enqueue.field);
+    return l2.run(enqueue ? ORDERED_PUT_ENQUEUE : ORDERED_PUT, keys, [...head, ...perKey]);
   });
   // {tick, 0, first, search generation, held…}
   const first = Number(reply[2]);

@@ -1,5 +1,5 @@
 import { isStrataError, StrataError } from '../errors.js';
-import type { WriteQueue } from '../queue/types.js';
+import type { ColocatedQueue, WriteQueue } from '../queue/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 
 /**
@@ -30,8 +30,9 @@ export function timedQueue(
       throw failure;
     }
   };
-  const { take } = queue;
+  const { take, colocated } = queue;
   return {
+    ...(colocated && { colocated: timedColocated(colocated, within) }),
     name: queue.name,
     enqueue: (writes) => within('enqueue', () => queue.enqueue(writes)),
     ...(take && { take: (max: number) => within('take', () => take.call(queue, max)) }),
@@ -41,5 +42,28 @@ export function timedQueue(
     pending: () => within('pending', () => queue.pending()),
     // Closing waits for what the queue still holds in flight: bounded by the queue itself.
     close: () => queue.close(),
+  };
+}
+
+/**
+ * The scripted side of a queue with the same deadline. `ready` is timed until it has answered once:
+ * after that the queue answers from what it remembers, and a timer per write-behind `set` would be
+ * pure cost.
+ */
+function timedColocated(
+  colocated: ColocatedQueue,
+  within: <T>(op: string, work: () => Promise<T>) => Promise<T>,
+): ColocatedQueue {
+  let answered = false;
+  return {
+    stream: colocated.stream,
+    field: colocated.field,
+    ready: () =>
+      answered
+        ? colocated.ready()
+        : within('ready', () => colocated.ready()).then(() => {
+            answered = true;
+          }),
+    mark: () => within('mark', () => colocated.mark()),
   };
 }

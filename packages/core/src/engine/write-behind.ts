@@ -3,7 +3,8 @@ import type { Row } from '../l3/types.js';
 import type { QueuedWrite, WriteQueue } from '../queue/types.js';
 import { applyClientDefaults } from './client-defaults.js';
 import type { EngineContext } from './context.js';
-import { writeOrdered } from './ordered-writes.js';
+import { type ScriptedEnqueue, writeOrdered } from './ordered-writes.js';
+import type { QueueColocation } from './queue-colocation.js';
 import type { SchemaCache } from './schema-cache.js';
 import type { KeyedWrite, WriteResult } from './write-through.js';
 
@@ -13,6 +14,9 @@ import type { KeyedWrite, WriteResult } from './write-through.js';
  * are enqueued with their versions, and the caller is acknowledged only once the queue holds them.
  * The flush applies a write only over an older version, so neither a retry nor another instance's
  * older write can undo it, and no clock decides.
+ *
+ * When the queue lives in the L2's own Redis (`colocation`), the same script queues the writes: one
+ * round trip, and the rows and their queue entries land together or not at all.
  *
  * Without L2 nothing can order the write against those already queued: it is refused with
  * L2_UNAVAILABLE and nothing is acknowledged (L3_UNAVAILABLE when L2 has no counter yet and Postgres,
@@ -24,6 +28,7 @@ export async function writeBehind(
   ctx: EngineContext,
   cache: SchemaCache,
   queue: WriteQueue,
+  colocation: QueueColocation,
   writes: readonly KeyedWrite[],
 ): Promise<WriteResult> {
   const name = cache.schema.name;
@@ -33,6 +38,22 @@ export async function writeBehind(
   const stored = await Promise.all(
     plain.map((row, i) => (row ? cache.rows.encryptRow(row, keys[i]!) : undefined)),
   );
+  const queued = (version: number, i: number): QueuedWrite => ({
+    schema: cache.schema.identity,
+    id: writes[i]!.key,
+    op: plain[i] ? 'set' : 'delete',
+    ...(plain[i] && { row: cache.rows.toQueue(stored[i]!) }),
+    version,
+  });
+  const colocated = await colocation.of(cache.l2);
+  // Before anything is written: a queue that would refuse (closed, a Redis without AOF) gets nothing.
+  if (colocated) await colocated.ready();
+  const enqueue: ScriptedEnqueue | undefined = colocated && {
+    stream: colocated.stream,
+    field: colocated.field,
+    // The JSON of each write up to its version, which the script appends: {…,"version":<v>}
+    heads: writes.map((_, i) => `${JSON.stringify(queued(0, i)).slice(0, -'0}'.length)}`),
+  };
   cache.beginWrite(keys);
   try {
     let versions: number[];
@@ -40,7 +61,7 @@ export async function writeBehind(
       ({ versions } = await writeOrdered(
         cache,
         writes.map((w, i) => ({ key: w.key, ...(plain[i] && { stored: stored[i]!, plain: plain[i] }) })),
-        { pendingFlush: true },
+        { pendingFlush: true, ...(enqueue && { enqueue }) },
       ));
     } catch (err) {
       if (isStrataError(err, 'L3_UNAVAILABLE')) {
@@ -57,15 +78,8 @@ export async function writeBehind(
         },
       );
     }
-    const queued: QueuedWrite[] = writes.map((w, i) => ({
-      schema: cache.schema.identity,
-      id: w.key,
-      op: plain[i] ? 'set' : 'delete',
-      ...(plain[i] && { row: cache.rows.toQueue(stored[i]!) }),
-      version: versions[i]!,
-    }));
     try {
-      await queue.enqueue(queued);
+      if (!enqueue) await queue.enqueue(versions.map(queued));
     } catch (err) {
       await cache.drop(ctx, keys, versions);
       if (isStrataError(err) && err.code !== 'QUEUE_UNAVAILABLE') throw err;

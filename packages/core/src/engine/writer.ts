@@ -7,6 +7,7 @@ import type { FlushLoop } from './flush-loop.js';
 import type { Id } from './ids.js';
 import { idKey } from './ids.js';
 import type { PreparedRow } from './prepare.js';
+import { QueueColocation } from './queue-colocation.js';
 import type { SchemaCache } from './schema-cache.js';
 import { writeBehind } from './write-behind.js';
 import { type KeyedWrite, type WriteResult, writeThrough } from './write-through.js';
@@ -18,6 +19,7 @@ import { type KeyedWrite, type WriteResult, writeThrough } from './write-through
  */
 export class Writer {
   readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #colocation: QueueColocation | undefined;
   #closing = false;
 
   constructor(
@@ -25,7 +27,9 @@ export class Writer {
     readonly coherence: Coherence,
     readonly queue: WriteQueue | undefined,
     readonly flushLoop: FlushLoop | undefined,
-  ) {}
+  ) {
+    this.#colocation = queue && new QueueColocation(ctx, queue);
+  }
 
   async set(cache: SchemaCache, prepared: readonly PreparedRow[]): Promise<Row[]> {
     const result = await this.#track(() =>
@@ -72,7 +76,7 @@ export class Writer {
   ): Promise<WriteResult> {
     const result =
       cache.writeMode === 'write-behind'
-        ? await writeBehind(this.ctx, cache, this.queue!, writes)
+        ? await writeBehind(this.ctx, cache, this.queue!, this.#colocation!, writes)
         : await writeThrough(this.ctx, cache, writes);
     await this.coherence.publish(
       cache,

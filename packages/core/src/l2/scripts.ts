@@ -59,6 +59,51 @@ return out`,
 };
 
 /**
+ * The source of ORDERED_PUT and ORDERED_PUT_ENQUEUE: `rows` is the index of the first row key, the
+ * ARGV of entry i start at `5 + extra + (i - 1) * per`. With `enqueue`, each write is XADDed to the
+ * stream KEYS[5] (field ARGV[5]) as its JSON head (ARGV per entry, 5th) followed by its version and
+ * '}', BEFORE anything is written: a Redis script is not rolled back when a command fails, and a
+ * failed XADD must leave no pending row that no queue entry will ever flush.
+ */
+function orderedPut(enqueue: boolean): string {
+  const rows = enqueue ? 5 : 4;
+  const per = enqueue ? 5 : 4;
+  const base = enqueue ? 6 : 5;
+  return `${HEADER}
+local tick = redis.call('INCR', KEYS[1])
+${SAME_GENERATION}
+if tick <= tonumber(ARGV[2]) then return {tick, -3} end
+if redis.call('EXISTS', KEYS[3]) == 0 then return {tick, -1} end
+local n = #KEYS - ${rows}
+local first = tonumber(redis.call('GET', KEYS[3])) + 1
+local held = {}
+for i = 1, n do
+  local kind, _, stored = header(KEYS[${rows} + i])
+  if stored and tonumber(stored) >= first + i - 1 then return {tick, -2, tonumber(stored)} end
+  held[i] = (kind == 'r') and 1 or 0
+end
+${
+  enqueue
+    ? `for i = 1, n do
+  local head = ARGV[${base} + (i - 1) * ${per} + 4]
+  redis.call('XADD', KEYS[5], '*', ARGV[5], head .. string.format('%.0f', first + i - 1) .. '}')
+end
+`
+    : ''
+}redis.call('INCRBY', KEYS[3], n)
+local out = {tick, 0, first, redis.call('INCR', KEYS[4])}
+for i = 1, n do
+  local a = ${base} + (i - 1) * ${per}
+  local value = '~1;' .. ARGV[a] .. ';' .. ARGV[3] .. ';' .. string.format('%.0f', first + i - 1) .. ';' ..
+    ARGV[1] .. ';' .. ARGV[a + 2] .. ';' .. ARGV[a + 2] .. ';' .. ARGV[4] .. ';' .. ARGV[a + 3]
+  local ttl = tonumber(ARGV[a + 1])
+  if ttl > 0 then redis.call('SET', KEYS[${rows} + i], value, 'PX', ttl) else redis.call('SET', KEYS[${rows} + i], value) end
+  out[4 + i] = held[i]
+end
+return out`;
+}
+
+/**
  * Writes ordered by Redis (write-behind, and schemas whose source of truth is L2): takes one version
  * per key from the schema's counter and writes each envelope with it, moving the search generation
  * on. KEYS = tick, generation, counter, search generation, then the row keys. ARGV = generation,
@@ -71,33 +116,17 @@ return out`,
  * reached: the counter went back. Nothing is written on a refusal, and the counter is taken from
  * only once every key has passed the check.
  */
-export const ORDERED_PUT: L2Script = {
-  name: 'ordered-put',
-  source: `${HEADER}
-local tick = redis.call('INCR', KEYS[1])
-${SAME_GENERATION}
-if tick <= tonumber(ARGV[2]) then return {tick, -3} end
-if redis.call('EXISTS', KEYS[3]) == 0 then return {tick, -1} end
-local n = #KEYS - 4
-local first = tonumber(redis.call('GET', KEYS[3])) + 1
-local held = {}
-for i = 1, n do
-  local kind, _, stored = header(KEYS[4 + i])
-  if stored and tonumber(stored) >= first + i - 1 then return {tick, -2, tonumber(stored)} end
-  held[i] = (kind == 'r') and 1 or 0
-end
-redis.call('INCRBY', KEYS[3], n)
-local out = {tick, 0, first, redis.call('INCR', KEYS[4])}
-for i = 1, n do
-  local a = 5 + (i - 1) * 4
-  local value = '~1;' .. ARGV[a] .. ';' .. ARGV[3] .. ';' .. string.format('%.0f', first + i - 1) .. ';' ..
-    ARGV[1] .. ';' .. ARGV[a + 2] .. ';' .. ARGV[a + 2] .. ';' .. ARGV[4] .. ';' .. ARGV[a + 3]
-  local ttl = tonumber(ARGV[a + 1])
-  if ttl > 0 then redis.call('SET', KEYS[4 + i], value, 'PX', ttl) else redis.call('SET', KEYS[4 + i], value) end
-  out[4 + i] = held[i]
-end
-return out`,
-};
+export const ORDERED_PUT: L2Script = { name: 'ordered-put', source: orderedPut(false) };
+
+/**
+ * ORDERED_PUT that also enqueues each write on a write-behind queue kept in the same Redis (a
+ * `ColocatedQueue`): a write-behind `set` in one round trip, its rows and queue entries atomic.
+ * KEYS = tick, generation, counter, search generation, stream, then the row keys. ARGV = generation,
+ * tick floor, pending flag, owner, entry field, then per key: kind, ttlMs, expiresAt, payload, and
+ * the write's JSON up to its version (`{…,"version":`). Reply as ORDERED_PUT; a refusal enqueues
+ * nothing either.
+ */
+export const ORDERED_PUT_ENQUEUE: L2Script = { name: 'ordered-put-enqueue', source: orderedPut(true) };
 
 /**
  * Takes ARGV[2] versions from a counter without writing anything: a transaction that writes a
@@ -221,6 +250,7 @@ return c`,
 export const L2_SCRIPTS: readonly L2Script[] = [
   PUT,
   ORDERED_PUT,
+  ORDERED_PUT_ENQUEUE,
   RESERVE,
   DROP,
   GENERATION,

@@ -50,4 +50,37 @@ export interface WriteQueue {
    */
   pending(): Promise<number>;
   close(): Promise<void>;
+  /**
+   * Set by a queue that lives in a Redis: when it is the L2's own Redis, the engine appends the
+   * writes inside the L2 script that orders them (see `ColocatedQueue`).
+   */
+  readonly colocated?: ColocatedQueue;
+}
+
+/**
+ * What a queue kept in a Redis Stream offers so that a write-behind `set` is ONE round trip when the
+ * stream is on the L2's own Redis: the script that takes the versions and writes the pending rows
+ * also XADDs `<field> <write JSON>` to `stream`, so the rows and their queue entries land together
+ * or not at all. The engine first checks that both are one Redis (`mark`); otherwise it enqueues
+ * with `enqueue`, a second round trip.
+ * @example
+ * const queue = createRedisStreamQueue({ url, keyPrefix: 'shop' });
+ * queue.colocated?.stream; // 'shop:writes'
+ */
+export interface ColocatedQueue {
+  /** The stream key entries are added to (`XADD <stream> * <field> <json>`). */
+  readonly stream: string;
+  /** The entry field holding the `QueuedWrite` JSON. */
+  readonly field: string;
+  /**
+   * Resolves when the queue would take an `enqueue` now; rejects as `enqueue` would (closed, or a
+   * Redis that would lose the writes). Called before every scripted enqueue; cheap once answered.
+   */
+  ready(): Promise<void>;
+  /**
+   * Writes a fresh random value under a key of this queue's namespace on the queue's own
+   * connection, expiring within seconds, and resolves both: the engine reads the key through L2,
+   * and only an L2 that sees the same value is the same Redis (and database).
+   */
+  mark(): Promise<{ key: string; value: string }>;
 }

@@ -1,0 +1,195 @@
+import { defineSchema, Strata } from '@strata/core';
+import { decodeQueuedWrite, type L2Tier } from '@strata/core/driver';
+import { createDrizzleL3 } from '@strata/core/drizzle';
+import { strataRejection } from '@strata/core/testing';
+import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createIoredisL2 } from '../src/redis-tcp/l2.js';
+import { createRedisStreamQueue, type RedisStreamQueueOptions } from '../src/redis-tcp/queue.js';
+import { scratch } from './support/scratch.js';
+
+// A write-behind `set` with the Redis Stream queue on the L2's own Redis is ONE round trip: the L2
+// script that takes the versions also XADDs the writes (issue 15). Counted at the seam (L2 calls)
+// and on the queue's own connection (commands it sent), over the real Redis and Postgres.
+
+const store = scratch('wb_one_rt');
+const { name, redisUrl, db } = store;
+const table = pgSchema(name).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+const items = defineSchema({ table, writeMode: 'write-behind' });
+const admin = new Redis(redisUrl, { protocol: 2 });
+/** The same server, database 1: another Redis as far as keys go. */
+const otherDb = new Redis(`${redisUrl.replace(/\/\d*$/, '')}/1`, { protocol: 2 });
+
+afterAll(async () => {
+  for (const r of [admin, otherDb]) {
+    const keys = await r.keys(`${name}*`);
+    if (keys.length > 0) await r.del(...keys);
+  }
+  await Promise.all([admin.quit(), otherDb.quit()]);
+  await store.cleanup();
+});
+
+/** The real ioredis L2, with its calls counted by kind. */
+function countedL2(url: string): { tier: L2Tier; calls: string[] } {
+  const inner = createIoredisL2(url);
+  const calls: string[] = [];
+  return {
+    calls,
+    tier: {
+      name: inner.name,
+      getMany: (keys) => {
+        calls.push('getMany');
+        return inner.getMany(keys);
+      },
+      run: (script, keys, args) => {
+        calls.push(script.name);
+        return inner.run(script, keys, args);
+      },
+      close: () => inner.close(),
+    },
+  };
+}
+
+/**
+ * A queue on `connection` (borrowed), with the commands it sends recorded once it is connected
+ * (ioredis sends a command queued while connecting a second time).
+ */
+async function recordedQueue(connection: Redis, options: Partial<RedisStreamQueueOptions> & { tag: string }) {
+  await connection.ping();
+  const sent: string[] = [];
+  const send = connection.sendCommand.bind(connection);
+  connection.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
+    sent.push(command.name);
+    return (send as (...a: unknown[]) => unknown)(command, ...rest);
+  }) as Redis['sendCommand'];
+  const { tag, ...rest } = options;
+  const queue = createRedisStreamQueue({
+    redis: connection,
+    keyPrefix: `${name}-${tag}`,
+    stream: `${name}:${tag}:writes`,
+    allowVolatile: true,
+    ...rest,
+  });
+  return { queue, sent };
+}
+
+function open(tag: string, l2: L2Tier, queue: ReturnType<typeof createRedisStreamQueue>) {
+  return new Strata({
+    l2,
+    l3: createDrizzleL3(db, { migrationsSchema: name }),
+    writeBehind: { queue, threshold: 1_000_000 },
+    keyPrefix: `${name}-${tag}`,
+    schemas: [items],
+  });
+}
+
+beforeAll(async () => {
+  const l2 = countedL2(redisUrl);
+  const { queue } = await recordedQueue(new Redis(redisUrl), { tag: 'migrate' });
+  const strata = open('migrate', l2.tier, queue);
+  await strata.migrate();
+  await strata.close();
+});
+
+it('on the L2 Redis: after one check, each set is one L2 script and nothing on the queue connection; the flush applies them', async () => {
+  const l2 = countedL2(redisUrl);
+  const connection = new Redis(redisUrl);
+  const { queue, sent } = await recordedQueue(connection, { tag: 'same' });
+  const strata = open('same', l2.tier, queue);
+  await strata.set(items, { id: 'a', n: 0 }); // the check: a marker SET on the queue, read back by L2
+  expect(sent).toEqual(['set', 'info']); // the marker, and the durability check (once)
+  expect(l2.calls.filter((c) => c === 'getMany')).toHaveLength(1);
+  l2.calls.length = 0;
+  sent.length = 0;
+  for (let i = 1; i <= 10; i++) await strata.set(items, { id: i % 2 ? 'a' : 'b', n: i });
+  expect(l2.calls).toEqual(Array(10).fill('ordered-put-enqueue'));
+  expect(sent).toEqual([]);
+  // The stream holds every write with the version L2 gave it, in order.
+  const entries = await admin.xrange(`${name}:same:writes`, '-', '+');
+  const writes = entries.map(([, fields]) => decodeQueuedWrite(fields[1]!));
+  expect(writes.map((w) => [w.id, w.op, JSON.parse(w.row!).n])).toEqual(
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((n) => [n === 0 || n % 2 ? 'a' : 'b', 'set', n]),
+  );
+  const versions = writes.map((w) => w.version);
+  expect(versions).toEqual([...versions].sort((x, y) => x - y));
+  expect(new Set(versions).size).toBe(11);
+  await strata.flushDirty();
+  expect(await strata.queueDepth()).toBe(0);
+  const rows = await db.select().from(table);
+  expect(rows.filter((r) => r.id === 'a' || r.id === 'b').sort((x, y) => x.id.localeCompare(y.id))).toEqual([
+    { id: 'a', n: 9 },
+    { id: 'b', n: 10 },
+  ]);
+  await strata.close();
+  await queue.close();
+  connection.disconnect();
+});
+
+it('on another Redis database: the check says no, and each set is the L2 script plus one MULTI of XADDs', async () => {
+  const l2 = countedL2(redisUrl);
+  const connection = new Redis(`${redisUrl.replace(/\/\d*$/, '')}/1`);
+  const { queue, sent } = await recordedQueue(connection, { tag: 'other' });
+  const strata = open('other', l2.tier, queue);
+  await strata.set(items, { id: 'c', n: 1 });
+  l2.calls.length = 0;
+  sent.length = 0;
+  await strata.set(items, { id: 'c', n: 2 });
+  expect(l2.calls).toEqual(['ordered-put']);
+  expect(sent).toEqual(['multi', 'xadd', 'exec']);
+  expect(await otherDb.xlen(`${name}:other:writes`)).toBe(2);
+  expect(await admin.exists(`${name}:other:writes`)).toBe(0);
+  await strata.flushDirty();
+  expect(
+    await db
+      .select()
+      .from(table)
+      .then((r) => r.find((x) => x.id === 'c')),
+  ).toEqual({ id: 'c', n: 2 });
+  await strata.close();
+  await queue.close();
+  connection.disconnect();
+});
+
+it('a stream key that is not a stream: the set fails and writes neither the row nor a version', async () => {
+  const l2 = countedL2(redisUrl);
+  const connection = new Redis(redisUrl);
+  const { queue } = await recordedQueue(connection, { tag: 'wrongtype' });
+  const strata = open('wrongtype', l2.tier, queue);
+  await strata.set(items, { id: 'w', n: 1 });
+  const [rowKey] = await admin.keys(`${name}-wrongtype:*:r:w`);
+  const [counterKey] = await admin.keys(`${name}-wrongtype:*:ver`);
+  const before = await admin.mget(rowKey!, counterKey!);
+  await admin.rename(`${name}:wrongtype:writes`, `${name}:wrongtype:moved`);
+  await admin.set(`${name}:wrongtype:writes`, 'not a stream');
+  expect((await strataRejection(strata.set(items, { id: 'w', n: 2 }))).code).toBe('L2_UNAVAILABLE');
+  expect(await admin.mget(rowKey!, counterKey!)).toEqual(before);
+  expect(await strata.get(items, 'w')).toEqual({ id: 'w', n: 1 });
+  await admin.del(`${name}:wrongtype:writes`);
+  await admin.rename(`${name}:wrongtype:moved`, `${name}:wrongtype:writes`);
+  await strata.set(items, { id: 'w', n: 3 });
+  await strata.flushDirty();
+  expect(
+    await db
+      .select()
+      .from(table)
+      .then((r) => r.find((x) => x.id === 'w')),
+  ).toEqual({ id: 'w', n: 3 });
+  await strata.close();
+  await queue.close();
+  connection.disconnect();
+});
+
+it('a queue that refuses (a Redis without AOF, allowVolatile off): INVALID_CONFIG before anything is written', async () => {
+  const l2 = countedL2(redisUrl);
+  const connection = new Redis(redisUrl);
+  const { queue } = await recordedQueue(connection, { tag: 'volatile', allowVolatile: false });
+  const strata = open('volatile', l2.tier, queue);
+  expect((await strataRejection(strata.set(items, { id: 'v', n: 1 }))).code).toBe('INVALID_CONFIG');
+  expect(l2.calls.filter((c) => c.startsWith('ordered-put'))).toEqual([]);
+  expect(await admin.exists(`${name}:volatile:writes`)).toBe(0);
+  expect((await strataRejection(strata.get(items, 'v'))).code).toBe('NOT_FOUND');
+  await strata.close();
+  await queue.close();
+  connection.disconnect();
+});

@@ -1,0 +1,45 @@
+import type { L2Tier } from '../l2/types.js';
+import type { ColocatedQueue, WriteQueue } from '../queue/types.js';
+import type { EngineContext } from './context.js';
+
+/**
+ * Whether the write-behind queue lives in the L2's own Redis, so a write-behind `set` can queue its
+ * writes inside the L2 script that orders them (one round trip, rows and entries atomic). Asked once
+ * per L2 by a marker (`ColocatedQueue.mark`), never assumed from URLs: two URLs can name one Redis,
+ * one URL with another database index names another. A failed check is counted and logged, and
+ * asked again on the next write; until then writes take the two-request path.
+ */
+export class QueueColocation {
+  #l2: L2Tier | undefined;
+  #answer: Promise<ColocatedQueue | undefined> | undefined;
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly queue: WriteQueue,
+  ) {}
+
+  /** The queue's scripted side when it shares `l2`'s Redis, else undefined. */
+  of(l2: L2Tier | undefined): Promise<ColocatedQueue | undefined> {
+    const colocated = this.queue.colocated;
+    if (!colocated || !l2) return Promise.resolve(undefined);
+    if (this.#l2 !== l2 || this.#answer === undefined) {
+      this.#l2 = l2;
+      this.#answer = this.#ask(colocated, l2).catch((err: unknown) => {
+        this.#answer = undefined;
+        this.ctx.counters.error('queue');
+        this.ctx.config.logger.warn('write-behind: could not tell whether the queue shares the L2 Redis', {
+          queue: this.queue.name,
+          error: String(err),
+        });
+        return undefined;
+      });
+    }
+    return this.#answer;
+  }
+
+  async #ask(colocated: ColocatedQueue, l2: L2Tier): Promise<ColocatedQueue | undefined> {
+    const { key, value } = await colocated.mark();
+    const [seen] = await l2.getMany([key]);
+    return seen === value ? colocated : undefined;
+  }
+}

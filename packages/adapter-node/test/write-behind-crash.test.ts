@@ -8,8 +8,7 @@ import { createDrizzleL3 } from '@strata/core/drizzle';
 import { sql } from 'drizzle-orm';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { afterAll, expect, it, vi } from 'vitest';
-import { createIoredisL2 } from '../src/redis-tcp/l2.js';
-import { createRedisStreamQueue } from '../src/redis-tcp/queue.js';
+import { recoveryStrata } from './support/crash-recovery.js';
 import { scratch } from './support/scratch.js';
 
 const store = scratch('crash');
@@ -50,22 +49,7 @@ it('kill -9 of a write-behind process mid-stream loses no acknowledged write', a
   const acked = new Set(acknowledged); // nothing more can arrive from a dead process
 
   // A new instance takes over the queue; writes the dead one held in flight are reclaimed.
-  const recovery = new Strata({
-    l2: createIoredisL2(redisUrl),
-    l3: createDrizzleL3(db, { migrationsSchema: name }),
-    // allowVolatile: this machine's Redis has no AOF; the test kills Node, not Redis.
-    writeBehind: {
-      queue: createRedisStreamQueue({
-        url: redisUrl,
-        keyPrefix: name,
-        stream,
-        claimIdleMs: 200,
-        allowVolatile: true,
-      }),
-    },
-    keyPrefix: name,
-    schemas: [schema],
-  });
+  const recovery = recoveryStrata({ redisUrl, name, stream }, db, schema);
   try {
     await vi.waitFor(
       async () => {

@@ -1,11 +1,5 @@
 import type { InvalidationBus } from '@strata/core';
-import {
-  BusDelivery,
-  type BusHandlers,
-  type BusStats,
-  encodeInvalidation,
-  type Invalidation,
-} from '@strata/core/driver';
+import { BusDelivery, type BusHandlers, type BusStats, type Invalidation } from '@strata/core/driver';
 import { Redis, type RedisOptions } from 'ioredis';
 import { quitConnection } from './quit-connection.js';
 
@@ -71,7 +65,6 @@ class RedisPubSubBus implements InvalidationBus {
   readonly #channel: string;
   /** Set once the first subscribe has been answered (either way): later `ready`s are reconnects. */
   #firstAttemptDone = false;
-  #closing: Promise<void> | undefined;
 
   constructor(publisher: Redis, ownsPublisher: boolean, subscriber: Redis, channel = 'strata:invalidate') {
     this.#publisher = publisher;
@@ -84,19 +77,18 @@ class RedisPubSubBus implements InvalidationBus {
     subscriber.on('ready', () => this.#resubscribe());
   }
 
-  async publish(invalidation: Invalidation): Promise<void> {
-    this.#delivery.assertOpen('publish');
-    await this.#publisher.publish(this.#channel, encodeInvalidation(invalidation));
-    this.#delivery.published();
+  publish(invalidation: Invalidation): Promise<void> {
+    return this.#delivery.publish(invalidation, (payload) => this.#publisher.publish(this.#channel, payload));
   }
 
-  async subscribe(handlers: BusHandlers): Promise<void> {
-    this.#delivery.attach(handlers);
-    try {
-      await this.#subscriber.subscribe(this.#channel);
-    } finally {
-      this.#firstAttemptDone = true;
-    }
+  subscribe(handlers: BusHandlers): Promise<void> {
+    return this.#delivery.subscribe(handlers, async () => {
+      try {
+        await this.#subscriber.subscribe(this.#channel);
+      } finally {
+        this.#firstAttemptDone = true;
+      }
+    });
   }
 
   stats(): BusStats {
@@ -104,14 +96,12 @@ class RedisPubSubBus implements InvalidationBus {
   }
 
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      this.#delivery.close();
+    return this.#delivery.closeOnce(async () => {
       await Promise.all([
         quitConnection(this.#subscriber),
         this.#ownsPublisher ? quitConnection(this.#publisher) : undefined,
       ]);
-    })();
-    return this.#closing;
+    });
   }
 
   /**

@@ -74,6 +74,45 @@ describe('BusDelivery', () => {
       expect(isStrataError(error, 'L2_UNAVAILABLE')).toBe(true);
     }
   });
+
+  it('publish counts only what was sent, and sends nothing once closed', async () => {
+    const delivery = new BusDelivery('test');
+    const sent: string[] = [];
+    await delivery.publish({ schema: 'users', ids: ['1'], op: 'set', origin: 'o' }, async (p) => {
+      sent.push(p);
+    });
+    const wireDown = new Error('wire down');
+    await expect(
+      delivery.publish({ schema: 'users', ids: null, op: 'invalidateAll', origin: 'o' }, () =>
+        Promise.reject(wireDown),
+      ),
+    ).rejects.toBe(wireDown);
+    expect(JSON.parse(sent[0] ?? '')).toMatchObject({ schema: 'users', ids: ['1'] });
+    expect(delivery.stats().published).toBe(1);
+    await delivery.closeOnce();
+    const error = await delivery
+      .publish({ schema: 'users', ids: ['1'], op: 'set', origin: 'o' }, async (p) => {
+        sent.push(p);
+      })
+      .catch((e: unknown) => e);
+    expect(isStrataError(error, 'L2_UNAVAILABLE')).toBe(true);
+    expect(sent).toHaveLength(1);
+  });
+
+  it('subscribe starts only when it could attach; closeOnce releases once, one promise for all', async () => {
+    const delivery = new BusDelivery('test');
+    const start = vi.fn(() => Promise.resolve());
+    await delivery.subscribe(handlers(), start);
+    const second = await delivery.subscribe(handlers(), start).catch((e: unknown) => e);
+    expect(isStrataError(second, 'INVALID_CONFIG')).toBe(true);
+    expect(start).toHaveBeenCalledTimes(1);
+    const release = vi.fn(() => Promise.resolve());
+    const first = delivery.closeOnce(release);
+    expect(delivery.closed).toBe(true);
+    expect(delivery.closeOnce(release)).toBe(first);
+    await first;
+    expect(release).toHaveBeenCalledTimes(1);
+  });
 });
 
 describe('backoff', () => {

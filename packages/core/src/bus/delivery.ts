@@ -1,11 +1,13 @@
 import { StrataError } from '../errors.js';
-import { decodeInvalidation } from './message.js';
-import type { BusHandlers, BusStats } from './types.js';
+import { decodeInvalidation, encodeInvalidation } from './message.js';
+import type { BusHandlers, BusStats, Invalidation } from './types.js';
 
 /**
  * What every bus does with what it receives, so all of them count and drop the same way: decode,
  * hand a valid message to the handlers, count a malformed one as dropped, count gaps. Nothing is
- * delivered before `attach` or after `close`.
+ * delivered before `attach` or after `close`. A bus's own `publish`, `subscribe` and `close` wrap
+ * only its wire in {@link publish}, {@link subscribe} and {@link closeOnce}, so the checks and
+ * counts around them are the same for every bus.
  *
  * @example
  * const delivery = new BusDelivery('my-bus');
@@ -21,6 +23,7 @@ export class BusDelivery {
   #received = 0;
   #dropped = 0;
   #gaps = 0;
+  #closing: Promise<void> | undefined;
 
   constructor(bus: string) {
     this.#bus = bus;
@@ -63,6 +66,29 @@ export class BusDelivery {
     this.#published += 1;
   }
 
+  /**
+   * Encodes `invalidation`, hands it to `send` (the bus's one round trip) and counts it once sent.
+   * Rejects with `L2_UNAVAILABLE` after close, or with what `send` rejected with.
+   */
+  async publish(invalidation: Invalidation, send: (payload: string) => Promise<unknown>): Promise<void> {
+    this.assertOpen('publish');
+    await send(encodeInvalidation(invalidation));
+    this.published();
+  }
+
+  /**
+   * Attaches `handlers`, then runs `start` (open the subscription, or set the cursor) and settles
+   * like it. Rejects without calling `start` when closed or already attached.
+   */
+  subscribe(handlers: BusHandlers, start: () => Promise<void>): Promise<void> {
+    try {
+      this.attach(handlers);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return start();
+  }
+
   /** One raw message off the wire. */
   payload(raw: unknown): void {
     const handlers = this.#handlers;
@@ -91,6 +117,19 @@ export class BusDelivery {
   close(): void {
     this.#closed = true;
     this.#handlers = undefined;
+  }
+
+  /**
+   * A bus's `close()`: stops delivery at once, then runs `release` (what the bus opened itself)
+   * only the first time. Every call returns that one promise, so close is idempotent and a second
+   * caller waits for the first to finish.
+   */
+  closeOnce(release: () => Promise<void> = async () => {}): Promise<void> {
+    this.#closing ??= (async () => {
+      this.close();
+      await release();
+    })();
+    return this.#closing;
   }
 
   stats(): BusStats {

@@ -1,18 +1,17 @@
 import { type Clock, systemClock } from '../clock.js';
 import { StrataError } from '../errors.js';
 import type { EvictionOrder } from './eviction-order.js';
-import { FifoOrder } from './fifo-order.js';
 import { LfuOrder } from './lfu-order.js';
-import { LruOrder } from './lru-order.js';
 import { SieveOrder } from './sieve-order.js';
+import { SlotListOrder } from './slot-list-order.js';
 import { systemTickClock } from './tick-clock.js';
 import type { EvictionPolicy, MemoryL1Options } from './types.js';
 
 const POLICIES: Readonly<Record<EvictionPolicy, (capacity: number) => EvictionOrder>> = {
   sieve: (capacity) => new SieveOrder(capacity),
-  lru: (capacity) => new LruOrder(capacity),
+  lru: (capacity) => new SlotListOrder({ moveOnAccess: true }, capacity),
   lfu: () => new LfuOrder(),
-  fifo: (capacity) => new FifoOrder(capacity),
+  fifo: (capacity) => new SlotListOrder({ moveOnAccess: false }, capacity),
 };
 
 /** The policy of an L1 that names none. */

@@ -1,7 +1,6 @@
 import type { Redis } from '@upstash/redis';
 import { backoffDelay, sleep } from '../bus/backoff.js';
 import { BusDelivery } from '../bus/delivery.js';
-import { encodeInvalidation } from '../bus/message.js';
 import type { BusHandlers, BusStats, Invalidation, InvalidationBus } from '../bus/types.js';
 import { StrataError } from '../errors.js';
 import { upstashClient } from './client.js';
@@ -58,7 +57,6 @@ class UpstashSseBus implements InvalidationBus {
   readonly #lifetime = new AbortController();
   #attempt: AbortController | undefined;
   #loop: Promise<void> | undefined;
-  #closing: Promise<void> | undefined;
 
   constructor(options: UpstashSseBusOptions) {
     this.#channel = options.channel ?? 'strata:invalidate';
@@ -70,21 +68,18 @@ class UpstashSseBus implements InvalidationBus {
     this.#maxDelayMs = options.reconnectDelayMs?.max ?? 5_000;
   }
 
-  async publish(invalidation: Invalidation): Promise<void> {
-    this.#delivery.assertOpen('publish');
-    await this.#redis.publish(this.#channel, encodeInvalidation(invalidation));
-    this.#delivery.published();
+  publish(invalidation: Invalidation): Promise<void> {
+    return this.#delivery.publish(invalidation, (payload) => this.#redis.publish(this.#channel, payload));
   }
 
   subscribe(handlers: BusHandlers): Promise<void> {
-    try {
-      this.#delivery.attach(handlers);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return new Promise((resolve, reject) => {
-      this.#loop = this.#run(resolve, reject);
-    });
+    return this.#delivery.subscribe(
+      handlers,
+      () =>
+        new Promise((resolve, reject) => {
+          this.#loop = this.#run(resolve, reject);
+        }),
+    );
   }
 
   stats(): BusStats {
@@ -92,13 +87,11 @@ class UpstashSseBus implements InvalidationBus {
   }
 
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      this.#delivery.close();
+    return this.#delivery.closeOnce(async () => {
       this.#lifetime.abort();
       this.#attempt?.abort();
       await this.#loop;
-    })();
-    return this.#closing;
+    });
   }
 
   /** Listens, reconnecting until closed. Settles subscribe() once; never rejects itself. */

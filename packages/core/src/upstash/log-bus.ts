@@ -1,6 +1,5 @@
 import type { Redis } from '@upstash/redis';
 import { BusDelivery } from '../bus/delivery.js';
-import { encodeInvalidation } from '../bus/message.js';
 import type { BusHandlers, BusStats, Invalidation, InvalidationBus } from '../bus/types.js';
 import { StrataError } from '../errors.js';
 import { type UpstashBusSource, upstashClient } from './client.js';
@@ -72,25 +71,19 @@ class UpstashLogBus implements InvalidationBus {
     this.#batchSize = batchSize;
   }
 
-  async publish(invalidation: Invalidation): Promise<void> {
-    this.#delivery.assertOpen('publish');
-    const payload = encodeInvalidation(invalidation);
-    await this.#redis.xadd(
-      this.#stream,
-      '*',
-      { m: payload },
-      { trim: { type: 'MAXLEN', comparison: '~', threshold: this.#maxLen } },
+  publish(invalidation: Invalidation): Promise<void> {
+    return this.#delivery.publish(invalidation, (payload) =>
+      this.#redis.xadd(
+        this.#stream,
+        '*',
+        { m: payload },
+        { trim: { type: 'MAXLEN', comparison: '~', threshold: this.#maxLen } },
+      ),
     );
-    this.#delivery.published();
   }
 
   subscribe(handlers: BusHandlers): Promise<void> {
-    try {
-      this.#delivery.attach(handlers);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.#shared(() => this.#sync(false));
+    return this.#delivery.subscribe(handlers, () => this.#shared(() => this.#sync(false)));
   }
 
   poll(): Promise<void> {
@@ -103,9 +96,9 @@ class UpstashLogBus implements InvalidationBus {
     return this.#delivery.stats();
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     // Nothing to release (stateless HTTP); a poll in flight delivers nothing once closed.
-    this.#delivery.close();
+    return this.#delivery.closeOnce();
   }
 
   #shared(work: () => Promise<void>): Promise<void> {

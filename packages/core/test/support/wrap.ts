@@ -1,4 +1,5 @@
 import type { L3Tier } from '../../src/l3/types.js';
+import { deferred } from './deferred.js';
 
 /**
  * The real L3 with some methods replaced, e.g. to hold a call at a chosen point and force an
@@ -22,7 +23,5 @@ export function wrapL3(base: L3Tier, overrides: Partial<L3Tier>): L3Tier {
 
 /** A promise with its resolver, for gates and signals in tests. */
 export function signal(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
+  return deferred<void>();
 }

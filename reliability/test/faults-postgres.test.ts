@@ -295,7 +295,12 @@ describe('shutdown while the network holds a reply', () => {
       timeouts: { l3: L3_TIMEOUT },
       handleSignals: false,
     });
-    proxy.trap({ direction: 'up', match: (b) => /select/i.test(b.toString('latin1')), action: 'hold' });
+    // The read's own select (it names the table's schema), not the one asking which database this is.
+    proxy.trap({
+      direction: 'up',
+      match: (b) => /select/i.test(b.toString('latin1')) && b.includes(`"${store.name}"`),
+      action: 'hold',
+    });
     t.fault();
     const read = await t.run(strata.get(schema, 'never-answered'), DEADLINE);
     expect(codeOf(read)).toBe('L3_UNAVAILABLE');

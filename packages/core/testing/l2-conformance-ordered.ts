@@ -34,11 +34,15 @@ export function describeOrderedScripts(suite: L2Suite): void {
    * replies hands '0' back as 0 (the known defect the seam's JSON reply test shows), so there they
    * are compared as text.
    */
-  const generation = async (keys: GenerationKeys, bootMarker: string): Promise<unknown> => {
-    const reply = await runGeneration(suite.l2, keys, bootMarker);
+  const generation = async (
+    keys: GenerationKeys,
+    bootMarker: string,
+    claim?: Parameters<typeof runGeneration>[3],
+  ): Promise<unknown> => {
+    const reply = await runGeneration(suite.l2, keys, bootMarker, claim);
     if (suite.options.rawStrings !== 'json-parsed' || !Array.isArray(reply)) return reply;
-    const [current, boot, tick] = reply as unknown[];
-    return [String(current), String(boot), tick];
+    const [current, boot, tick, other] = reply as unknown[];
+    return [String(current), String(boot), tick, String(other)];
   };
   const counters = (name: string): OrderedPutKeys => ({
     counter: key(`${name}:counter`),
@@ -268,17 +272,31 @@ export function describeOrderedScripts(suite: L2Suite): void {
       boot: key('gen:boot'),
       tick: key('gen:tick'),
     };
-    expect(await generation(keys, 'boot-alpha')).toEqual(['0', 'boot-alpha', 1]);
-    expect(await generation(keys, 'boot-beta')).toEqual(['0', 'boot-alpha', 2]);
+    expect(await generation(keys, 'boot-alpha')).toEqual(['0', 'boot-alpha', 1, '']);
+    expect(await generation(keys, 'boot-beta')).toEqual(['0', 'boot-alpha', 2, '']);
     expect(await suite.raw.get(keys.boot)).toBe('boot-alpha');
     expect(
       await runNextGeneration(suite.l2, { generation: keys.generation, search: key('gen:search') }, 0),
     ).toBe(1);
-    expect(await generation(keys, 'boot-beta')).toEqual(['1', 'boot-alpha', 3]);
+    expect(await generation(keys, 'boot-beta')).toEqual(['1', 'boot-alpha', 3, '']);
     // A Redis that lost its data answers with the marker of whoever asks next.
     await runDrop(suite.l2, [{ key: keys.boot, rule: 'all' }]);
-    expect(await generation(keys, 'boot-gamma')).toEqual(['1', 'boot-gamma', 4]);
-    expect(await generation(keys, 'boot-delta')).toEqual(['1', 'boot-gamma', 5]);
+    expect(await generation(keys, 'boot-gamma')).toEqual(['1', 'boot-gamma', 4, '']);
+    expect(await generation(keys, 'boot-delta')).toEqual(['1', 'boot-gamma', 5, '']);
+  });
+
+  it('GENERATION with an L3 claim: taken when free, refreshed for the same identity, the holder replied to another (unchanged)', async () => {
+    const keys = { generation: key('claim:generation'), boot: key('claim:boot'), tick: key('claim:tick') };
+    const claim = (identity: string, ttlMs = 60_000) => ({ key: key('claim:l3'), identity, ttlMs });
+    expect(await generation(keys, 'b', claim('pg:1/a'))).toEqual(['0', 'b', 1, '']);
+    expect(await suite.raw.get(key('claim:l3'))).toBe('pg:1/a');
+    expect(await generation(keys, 'b', claim('pg:1/a', 120_000))).toEqual(['0', 'b', 2, '']);
+    expect(await suite.raw.pttl(key('claim:l3'))).toBeGreaterThan(60_000);
+    expect(await generation(keys, 'b', claim('pg:2/b'))).toEqual(['0', 'b', 3, 'pg:1/a']);
+    expect(await suite.raw.get(key('claim:l3'))).toBe('pg:1/a');
+    // An unknown identity ('') checks nothing and takes nothing.
+    expect(await generation(keys, 'b', claim(''))).toEqual(['0', 'b', 4, '']);
+    expect(await suite.raw.get(key('claim:l3'))).toBe('pg:1/a');
   });
 
   it('NEXT_GENERATION moves the generation to max(stored, floor) + 1 and the search generation on', async () => {

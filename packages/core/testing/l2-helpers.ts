@@ -251,9 +251,20 @@ export interface GenerationKeys {
   tick: string;
 }
 
-/** GENERATION: {generation, boot marker, tick}; `bootMarker` is set when none is stored. */
-export function runGeneration(l2: L2Tier, keys: GenerationKeys, bootMarker: string): Promise<unknown> {
-  return l2.run(GENERATION, [keys.generation, keys.boot, keys.tick], [bootMarker]);
+/**
+ * GENERATION: {generation, boot marker, tick, other claim or ''}; `bootMarker` is set when none is
+ * stored; with `claim`, the L3 identity is claimed under `claim.key`.
+ */
+export function runGeneration(
+  l2: L2Tier,
+  keys: GenerationKeys,
+  bootMarker: string,
+  claim?: { key: string; identity: string; ttlMs: number },
+): Promise<unknown> {
+  const base = [keys.generation, keys.boot, keys.tick];
+  return claim
+    ? l2.run(GENERATION, [...base, claim.key], [bootMarker, claim.identity, String(claim.ttlMs)])
+    : l2.run(GENERATION, base, [bootMarker]);
 }
 
 /** NEXT_GENERATION: the generation moved past max(stored, floor), the search generation on. */

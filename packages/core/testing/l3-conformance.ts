@@ -5,6 +5,7 @@ import { registerAtomicTests } from './l3-conformance-atomic.js';
 import { registerBulkTests } from './l3-conformance-bulk.js';
 import { registerConcurrencyTests } from './l3-conformance-concurrency.js';
 import { registerFoldedWriteTests } from './l3-conformance-folded.js';
+import { registerIdentityTests } from './l3-conformance-identity.js';
 import { registerInjectionTests } from './l3-conformance-injection.js';
 import { registerMigrationTests } from './l3-conformance-migrate.js';
 import { registerMixedOrderTests } from './l3-conformance-mixed-orders.js';
@@ -104,5 +105,6 @@ export function describeL3Conformance(
     registerFoldedWriteTests(suite, v);
     registerConcurrencyTests(suite, v);
     registerReplaceTests(suite);
+    registerIdentityTests(suite);
   });
 }

@@ -13,6 +13,7 @@ import type {
 } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 import type { Database } from './database.js';
+import { databaseIdentity } from './database-identity.js';
 import { driverError } from './driver-error.js';
 import { runMigration } from './migrate.js';
 import { type MigrationsTable, readRecords, strataMigrationsTable } from './migrations-table.js';
@@ -175,6 +176,10 @@ class DrizzleL3 implements L3Tier {
 
   migrationStatus(): Promise<MigrationRecord[]> {
     return driver(() => readRecords(this.#db, this.#migrations));
+  }
+
+  identity(): Promise<string> {
+    return driver(() => databaseIdentity(this.#db));
   }
 }
 

@@ -3,6 +3,7 @@ import { GENERATION, NEXT_GENERATION, RESET_GENERATION } from '../l2/scripts.js'
 import type { L2Tier } from '../l2/types.js';
 import type { KeySpace } from './keys.js';
 import type { L2Watch } from './l2-watch.js';
+import { L3_CLAIM_TTL_MS, type L3Claim } from './l3-claim.js';
 
 /** How long a generation read serves before the next one: invalidateAll elsewhere reaches us within it. */
 const GENERATION_REFRESH_MS = 5_000;
@@ -21,12 +22,15 @@ export class SchemaGeneration {
   #missedWrite = false;
   /** Redis was reset since the last move: the boot marker to replace (see `RESET_GENERATION`). */
   #reset: string | undefined;
+  /** The keyPrefix is claimed by an app on another database (see `L3Claim`): L2 is refused until a read finds it free. */
+  #conflict: Error | undefined;
 
   constructor(
     readonly l2: L2Tier,
     readonly keys: KeySpace,
     readonly clock: Clock,
     readonly watch: L2Watch,
+    readonly claim?: L3Claim,
   ) {}
 
   /**
@@ -39,7 +43,8 @@ export class SchemaGeneration {
 
   current(): Promise<number> {
     const now = this.clock.now();
-    if (this.l2MayBeStale) return this.moveOn();
+    if (this.#conflict && now - this.#at <= GENERATION_REFRESH_MS) return Promise.reject(this.#conflict);
+    if (this.l2MayBeStale && !this.#conflict) return this.moveOn();
     if (this.#value === undefined || now - this.#at > GENERATION_REFRESH_MS) {
       this.#at = now;
       this.#value = this.#read().catch((err: unknown) => {
@@ -55,6 +60,8 @@ export class SchemaGeneration {
    * reset, once per Redis life whichever instance does it first (see `RESET_GENERATION`).
    */
   moveOn(): Promise<number> {
+    // Another app's Redis keys: never moved on from here.
+    if (this.#conflict) return Promise.reject(this.#conflict);
     // Cleared now so that calls meanwhile share this request; set again if L2 refuses it.
     const [missedWrite, reset] = [this.#missedWrite, this.#reset];
     this.#missedWrite = false;
@@ -111,11 +118,17 @@ export class SchemaGeneration {
   }
 
   async #read(): Promise<number> {
+    const identity = this.claim ? await this.claim.identity() : '';
     const floor = this.watch.floor();
-    const keys = [this.keys.generationKey, this.keys.bootKey, this.keys.tickKey];
-    const reply = (await this.l2.run(GENERATION, keys, [this.watch.newMarker()])) as unknown[];
-    const [generation, boot, tick] = Array.isArray(reply) ? reply : [];
+    const keys = [this.keys.generationKey, this.keys.bootKey, this.keys.tickKey, this.keys.l3ClaimKey];
+    const args = [this.watch.newMarker(), identity, String(L3_CLAIM_TTL_MS)];
+    const reply = (await this.l2.run(GENERATION, keys, args)) as unknown[];
+    const [generation, boot, tick, other] = Array.isArray(reply) ? reply : [];
     this.watch.observe(String(boot), Number(tick), floor);
+    // Another database's app holds this keyPrefix: its rows are not ours to serve.
+    this.#conflict =
+      typeof other === 'string' && other !== '' ? this.claim!.conflict(other, identity) : undefined;
+    if (this.#conflict) throw this.#conflict;
     // A reset found by this very read: move on now rather than serve the old generation once.
     if (this.l2MayBeStale) {
       this.#seen(Number(generation));

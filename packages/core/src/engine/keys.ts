@@ -14,7 +14,7 @@ import type { CompiledSchema } from '../schema/types.js';
  *   that orders write-behind writes; outside the generation, so invalidateAll never resets it),
  *   `{base}:moved` (which Redis life the generation last moved on for after a reset);
  * - `{root}:boot` and `{root}:tick`, shared by the app's schemas: how a restarted or restored Redis
- *   is told apart (see `L2Watch`).
+ *   is told apart (see `L2Watch`); `{root}:l3`, which database the app's L3 is (see `L3Claim`).
  */
 export class KeySpace {
   readonly base: string;
@@ -25,6 +25,8 @@ export class KeySpace {
   readonly movedKey: string;
   readonly bootKey: string;
   readonly tickKey: string;
+  /** Which database the app's L3 is (see `L3Claim`): one per keyPrefix. */
+  readonly l3ClaimKey: string;
   readonly #shape: string;
 
   constructor(root: string, schema: CompiledSchema, codecName: string) {
@@ -36,6 +38,7 @@ export class KeySpace {
     this.movedKey = `${this.base}:moved`;
     this.bootKey = `${root}:boot`;
     this.tickKey = `${root}:tick`;
+    this.l3ClaimKey = `${root}:l3`;
     this.#shape = `${this.base}:${schema.fingerprint}-${codecName}`;
   }
 

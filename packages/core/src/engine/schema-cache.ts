@@ -16,6 +16,7 @@ import { SchemaGeneration } from './generation.js';
 import { type Id, idKey } from './ids.js';
 import { KeySpace } from './keys.js';
 import type { L2Watch } from './l2-watch.js';
+import type { L3Claim } from './l3-claim.js';
 import { RowCodec } from './row-codec.js';
 
 /** L1's "known absent" entry (negative caching, a delete's tombstone). */
@@ -86,6 +87,7 @@ export class SchemaCache {
     l2: L2Tier | undefined,
     encryptor: Promise<Encryptor> | undefined,
     readonly watch: L2Watch,
+    claim?: L3Claim,
   ) {
     const { name } = schema;
     this.l2 = schema.l2 === false ? undefined : l2;
@@ -109,7 +111,7 @@ export class SchemaCache {
     this.rows = new RowCodec(schema, config.codec, encryptor);
     this.keys = new KeySpace(config.keyPrefix, schema, config.codec.name);
     this.owner = ownerTag(schema.identity);
-    this.generation = this.l2 && new SchemaGeneration(this.l2, this.keys, config.clock, watch);
+    this.generation = this.l2 && new SchemaGeneration(this.l2, this.keys, config.clock, watch, claim);
     this.l1AnswersGets = schema.l1Keys.length === schema.l2Keys.length;
     const onEvict = schema.hooks.onEvict;
     this.l1 = l1Policy

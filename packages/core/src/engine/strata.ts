@@ -26,6 +26,7 @@ import { type FlushOutcome, flushDeliveries, type Publish } from './flusher.js';
 import { runHook } from './hooks.js';
 import { type Id, idKey, normalizeId } from './ids.js';
 import { L2Watch } from './l2-watch.js';
+import { L3Claim } from './l3-claim.js';
 import { type PreparedRow, prepareRow } from './prepare.js';
 import { readRows } from './read-cascade.js';
 import { type ReencryptOptions, type ReencryptResult, reencryptRows } from './reencrypt.js';
@@ -86,6 +87,7 @@ export class Strata {
   readonly #registry = new Registry<SchemaCache>();
   readonly #watch: L2Watch;
   readonly #l2: L2Tier | undefined;
+  readonly #l3Claim: L3Claim;
   readonly #breaker: CircuitBreaker | undefined;
   readonly #encryptor: Promise<Encryptor> | undefined;
   readonly #coherence: Coherence;
@@ -133,6 +135,7 @@ export class Strata {
     const lookup = (identity: string) => this.#registry.byIdentity(identity);
     this.#coherence = new Coherence(this.#ctx, lookup, () => this.#registry.all());
     this.#watch = new L2Watch((why, replace) => this.#l2Reset(why, replace));
+    this.#l3Claim = new L3Claim(this.#config.l3, this.#config.keyPrefix, this.#config.logger);
     const { scheduler, l1 } = this.#config;
     const { queue, flushInterval } = this.#config.writeBehind;
     checkQueueNamespace(rawQueue, this.#config.keyPrefix);
@@ -163,7 +166,9 @@ export class Strata {
 
   /** Registers a schema (SCHEMA_DUPLICATE if its name is taken). */
   register(schema: CompiledSchema): this {
-    this.#registry.add(new SchemaCache(schema, this.#config, this.#l2, this.#encryptor, this.#watch));
+    this.#registry.add(
+      new SchemaCache(schema, this.#config, this.#l2, this.#encryptor, this.#watch, this.#l3Claim),
+    );
     return this;
   }
 
@@ -386,12 +391,15 @@ export class Strata {
   /** Additive, idempotent DDL for every registered schema with an L3. */
   async migrate(): Promise<MigrationResult> {
     const l3 = this.#requireL3();
-    return l3.migrate(
+    const result = await l3.migrate(
       this.#registry
         .all()
         .filter((rt) => rt.l3)
         .map((rt) => rt.schema),
     );
+    // Postgres answers now: learn which database it is, so the first L2 read is checked (L3Claim).
+    await this.#l3Claim.learn();
+    return result;
   }
 
   migrationStatus(): Promise<MigrationRecord[]> {

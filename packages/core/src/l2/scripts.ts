@@ -173,9 +173,12 @@ return out`,
 
 /**
  * A schema's generation, with what tells a restarted or restored Redis apart: KEYS = generation,
- * boot marker, tick. The boot marker is set (to ARGV[1]) when missing, so a Redis that lost its data
- * answers with a new one; the tick is INCR'd on every call, so a Redis restored from an older
- * snapshot answers with a tick lower than one already seen. Reply: {generation, boot marker, tick}.
+ * boot marker, tick, and optionally the app's L3 claim. The boot marker is set (to ARGV[1]) when
+ * missing, so a Redis that lost its data answers with a new one; the tick is INCR'd on every call,
+ * so a Redis restored from an older snapshot answers with a tick lower than one already seen. With
+ * KEYS[4] and an L3 identity in ARGV[2] (not ''), the claim is set to it (PX ARGV[3]) unless it
+ * holds another one, which is then replied: the keyPrefix is in use by an app on another database.
+ * Reply: {generation, boot marker, tick, the other identity or ''}.
  */
 export const GENERATION: L2Script = {
   name: 'generation',
@@ -185,7 +188,13 @@ if not boot then
   boot = ARGV[1]
 end
 local tick = redis.call('INCR', KEYS[3])
-return {redis.call('GET', KEYS[1]) or '0', boot, tick}`,
+local other = ''
+if KEYS[4] and ARGV[2] and ARGV[2] ~= '' then
+  local held = redis.call('GET', KEYS[4])
+  if held and held ~= ARGV[2] then other = held
+  else redis.call('SET', KEYS[4], ARGV[2], 'PX', tonumber(ARGV[3])) end
+end
+return {redis.call('GET', KEYS[1]) or '0', boot, tick, other}`,
 };
 
 /**

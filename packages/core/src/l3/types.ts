@@ -147,6 +147,13 @@ export interface L3Tier {
    */
   nextEpoch(schema: CompiledSchema): Promise<number>;
   /**
+   * Which database this is, as a short stable string (e.g. Postgres' system identifier and database
+   * name): the engine claims it in Redis under the app's keyPrefix, so two apps whose L3s differ
+   * but share a Redis and a keyPrefix are refused L2 instead of serving each other's rows. Optional:
+   * without it that check is skipped.
+   */
+  identity?(): Promise<string>;
+  /**
    * Sets columns of existing rows by primary key, each only where the row still holds its `expect`
    * values (compare-and-set: a row written meanwhile is left as it is). A plain UPDATE of the `set`
    * columns: no insert, no other column, no version recorded. All in one transaction (or one

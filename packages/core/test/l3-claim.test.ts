@@ -1,0 +1,129 @@
+import { serviceUrls } from '@strata/devstack/testing';
+import { sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import pg from 'pg';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createDrizzleL3 } from '../src/drizzle/index.js';
+import { createMemoryQueue, defineSchema, Strata } from '../src/index.js';
+import { strataRejection } from '../testing/l2-helpers.js';
+import { type EngineStack, engineStack } from './support/stack.js';
+
+// Two apps on one Redis and one keyPrefix, each on its own database, with the same table: a row's
+// L2 key names its table, not its database, so without the claim the second app would serve the
+// first one's rows. The second database is this file's own (created and dropped here).
+
+let stack: EngineStack;
+let otherDb: string;
+let otherPool: pg.Pool;
+let other: ReturnType<typeof drizzle>;
+
+beforeAll(async () => {
+  stack = await engineStack('l3claim');
+  otherDb = `${stack.name}_b`;
+  await stack.pool.query(`create database "${otherDb}"`);
+  const url = new URL(serviceUrls().databaseUrl);
+  url.pathname = `/${otherDb}`;
+  otherPool = new pg.Pool({ connectionString: url.toString(), max: 2 });
+  otherPool.on('error', () => {});
+  other = drizzle(otherPool);
+});
+
+afterAll(async () => {
+  await otherPool?.end();
+  if (otherDb) await stack.pool.query(`drop database if exists "${otherDb}" with (force)`);
+  await stack.cleanup();
+});
+
+const made = new Map<string, ReturnType<typeof defineSchema>>();
+/** One schema per write mode (a Strata looks schemas up by the object it was given). */
+const schemaOf = (writeMode: 'write-through' | 'write-behind' = 'write-through') => {
+  if (!made.has(writeMode))
+    made.set(writeMode, defineSchema({ table: stack.tables.players, l1: false, writeMode }));
+  return made.get(writeMode)!;
+};
+
+function app(db: 'a' | 'b', keyPrefix = stack.keyPrefix) {
+  const warnings: string[] = [];
+  const strata = new Strata({
+    l2: stack.l2,
+    l3: db === 'a' ? stack.l3 : createDrizzleL3(other, { migrationsSchema: stack.name }),
+    keyPrefix,
+    schemas: [schemaOf()],
+    logger: {
+      debug: () => {},
+      info: () => {},
+      warn: (message, fields) => void warnings.push(`${message} ${JSON.stringify(fields ?? {})}`),
+      error: (message, fields) => void warnings.push(`${message} ${JSON.stringify(fields ?? {})}`),
+    },
+  });
+  return { strata, warnings };
+}
+
+const row = (username: string) => ({
+  id: 'p1',
+  username,
+  level: 1,
+  xp: 0n,
+  score: 0,
+  active: true,
+  createdAt: new Date('2026-01-01T00:00:00Z'),
+});
+
+it("an app on another database is refused L2 under the same keyPrefix: it never serves the first app's rows", async () => {
+  const a = app('a');
+  const b = app('b');
+  await a.strata.migrate();
+  await b.strata.migrate();
+  const players = schemaOf();
+  await a.strata.set(players, row('from-a'));
+  await other.execute(
+    sql.raw(
+      `insert into "${stack.name}"."players" (id, username, level, xp, score, active, created_at) values ('p1', 'from-b', 1, 0, 0, true, '2026-01-01')`,
+    ),
+  );
+  // Without the claim this read was an L2 hit on app a's row.
+  expect((await b.strata.get(players, 'p1')).username).toBe('from-b');
+  expect(b.warnings.join('\n')).toMatch(/INVALID_CONFIG|belongs to an app on another database/);
+  expect(b.strata.stats().errorsBy.l2).toBeGreaterThan(0);
+  // Its writes commit to its own database and leave app a's L2 row alone.
+  await b.strata.set(players, row('b-wrote'));
+  expect((await a.strata.get(players, 'p1')).username).toBe('from-a');
+  expect((await b.strata.get(players, 'p1')).username).toBe('b-wrote');
+  const claim = await stack.redis.get(`${stack.keyPrefix}:l3`);
+  expect(claim).toMatch(/^pg:\d+\/test$/);
+  await a.strata.close();
+  await b.strata.close();
+});
+
+it('on its own keyPrefix the same app uses L2 as usual; the claim names its database', async () => {
+  const b = app('b', `${stack.keyPrefix}own`);
+  await b.strata.migrate(); // learns which database it is: the first L2 read is checked
+  const players = schemaOf();
+  await b.strata.set(players, row('own'));
+  stack.reset();
+  expect((await b.strata.get(players, 'p1')).username).toBe('own');
+  expect(stack.statementsOn('players')).toEqual([]);
+  expect(b.warnings).toEqual([]);
+  expect(await stack.redis.get(`${stack.keyPrefix}own:l3`)).toBe(
+    `${(await stack.redis.get(`${stack.keyPrefix}:l3`))!.split('/')[0]}/${otherDb}`,
+  );
+  await b.strata.close();
+});
+
+it('write-behind, which needs L2 to order writes, is refused with the claim as the cause', async () => {
+  const b = new Strata({
+    l2: stack.l2,
+    l3: createDrizzleL3(other, { migrationsSchema: stack.name }),
+    keyPrefix: stack.keyPrefix,
+    schemas: [schemaOf('write-behind')],
+    writeBehind: { queue: createMemoryQueue() },
+    logger: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+  });
+  await b.migrate();
+  const error = await strataRejection(b.set(schemaOf('write-behind'), row('wb')));
+  expect(error.code).toBe('L2_UNAVAILABLE');
+  expect(String((error.cause as Error | undefined)?.message)).toMatch(
+    /belongs to an app on another database/,
+  );
+  await b.close();
+});

@@ -27,7 +27,12 @@ const floor = (row) =>
   stack.ioredis
     .multi()
     .set(`${stack.name}:profwb:r:${row.id}`, JSON.stringify(row), 'PX', 600_000)
-    .xadd(stream, '*', 'w', JSON.stringify({ schema: 'players', id: row.id, op: 'set', row: JSON.stringify(row) }))
+    .xadd(
+      stream,
+      '*',
+      'w',
+      JSON.stringify({ schema: 'players', id: row.id, op: 'set', row: JSON.stringify(row) }),
+    )
     .exec();
 const N = Number(process.env.PROFILE_N ?? 5_000);
 for (let i = 0; i < 50; i++) {

@@ -59,7 +59,9 @@ async function readBody<T extends z.ZodType>(
   try {
     json = await c.req.json();
   } catch {
-    return { response: c.json({ error: 'body: not valid JSON', field: 'body' }, 400) };
+    return {
+      response: c.json({ error: 'body: not valid JSON', code: 'VALIDATION_FAILED', field: 'body' }, 400),
+    };
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) return { response: c.json(validationError(parsed.error), 400) };
@@ -112,7 +114,10 @@ app.post('/scores', async (c) => {
   if ('response' in body) return body.response;
   const { id = crypto.randomUUID(), playerId, points } = body.data;
   if (!(await c.var.strata.exists(playerSchema, playerId))) {
-    return c.json({ error: `playerId: player ${playerId} not found`, field: 'playerId' }, 404);
+    return c.json(
+      { error: `playerId: player ${playerId} not found`, code: 'NOT_FOUND', field: 'playerId' },
+      404,
+    );
   }
   // `set` is an upsert, and Postgres sees a write-behind score only at the flush, so no constraint
   // can refuse a taken id now: a client's id is claimed (atomic across isolates), then checked

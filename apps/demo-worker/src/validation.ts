@@ -29,10 +29,17 @@ export const leaderboardQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(10),
 });
 
-/** A 400 body that names the first bad field, e.g. `{ error: 'username: Too small…', field: 'username' }`. */
-export function validationError(error: z.ZodError): { error: string; field: string } {
+/**
+ * A 400 body that names the first bad field, with the code Strata uses for bad input, e.g.
+ * `{ error: 'username: Too small…', code: 'VALIDATION_FAILED', field: 'username' }`.
+ */
+export function validationError(error: z.ZodError): {
+  error: string;
+  code: 'VALIDATION_FAILED';
+  field: string;
+} {
   const issue = error.issues[0];
   const field =
     issue?.path.join('.') || (issue?.code === 'unrecognized_keys' ? issue.keys.join(', ') : 'body');
-  return { error: `${field}: ${issue?.message ?? 'invalid'}`, field };
+  return { error: `${field}: ${issue?.message ?? 'invalid'}`, code: 'VALIDATION_FAILED', field };
 }

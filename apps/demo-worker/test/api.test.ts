@@ -93,6 +93,7 @@ describe('demo API', () => {
     expect(short.status).toBe(400);
     const shortBody = await json(short);
     expect(shortBody.field).toBe('username');
+    expect(shortBody.code).toBe('VALIDATION_FAILED');
     expect(shortBody.error).toMatch(/^username: /);
 
     const missing = await send('POST', '/players', { username: `carol_${run}` });
@@ -105,7 +106,11 @@ describe('demo API', () => {
 
     const notJson = await send('POST', '/players', '{not json');
     expect(notJson.status).toBe(400);
-    expect((await json(notJson)).field).toBe('body');
+    expect(await json(notJson)).toEqual({
+      error: 'body: not valid JSON',
+      code: 'VALIDATION_FAILED',
+      field: 'body',
+    });
 
     const badUpdate = await send('PUT', `/players/${alice.id}`, { level: 0 });
     expect(badUpdate.status).toBe(400);
@@ -183,6 +188,7 @@ describe('demo API', () => {
 
     const unknownPlayer = await send('POST', '/scores', { playerId: `${run}-nobody`, points: 1 });
     expect(unknownPlayer.status).toBe(404);
+    expect((await json(unknownPlayer)).code).toBe('NOT_FOUND');
 
     await vi.waitUntil(
       async () => {

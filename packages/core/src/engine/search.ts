@@ -21,7 +21,7 @@ interface Read {
  * Runs a query on L3 (the read replica when the schema has one). Full rows fill L1 and L2 on the
  * way, each with its version — unless the query projects fields, says `forceL3`, or a write in
  * this instance ran meanwhile. L1 takes them before the call returns (the rows it returns are the
- * ones L1 keeps, frozen); the L2 fill is deferred work, as a get's L3 fill is: awaited with
+ * ones L1 keeps, frozen, unless it held them already: see `offerToL1`); the L2 fill is deferred work, as a get's L3 fill is: awaited with
  * `background: 'await'`, else run after the call returned (see `deferFill`).
  */
 export async function searchRows(ctx: EngineContext, cache: SchemaCache, query: Query): Promise<Row[]> {
@@ -43,10 +43,12 @@ export async function searchRows(ctx: EngineContext, cache: SchemaCache, query: 
 }
 
 /**
- * Offers each row to L1 (when `l1`), in one pass, and returns those L2 should take. That is decided
- * before L1 takes the row: a row L1 already holds at this version or a newer one came by L2 (a
- * write's commit, an L2 read, an earlier fill), so L2 is not written again for it, and a search
- * repeated over the same rows costs no L2 write at all.
+ * Offers each row to L1 (when `l1`), in one pass, and returns those L2 should take. A row L1 already
+ * holds at this version or a newer one came by L2 (a write's commit, an L2 read, an earlier fill):
+ * L2 is not written again for it, nor L1 at the same version (the same write: were L1's copy the
+ * row as a write-behind set sent it, that write's flush replaces it with the row as applied). A
+ * search repeated over the same rows then writes no tier at all; the rows it returns that L1 did
+ * not take are the caller's own, unfrozen.
  */
 function offerToL1(ctx: EngineContext, cache: SchemaCache, read: Read, l1: boolean): Versioned[] {
   const pk = cache.schema.primaryKey.key;
@@ -55,10 +57,16 @@ function offerToL1(ctx: EngineContext, cache: SchemaCache, read: Read, l1: boole
     const { row: stored, version } = read.found[i]!;
     const plain = read.plain[i]!;
     const key = idKey(stored[pk] as Id);
-    const toL2 = cache.l2 !== undefined && !heldAtLeast(cache, key, version);
-    // A write landed while this row was read: the newer copy stays.
-    if (l1 && !cache.offerL1(key, cache.l1Value(plain, true), cache.l1TtlMs, version))
-      ctx.counters.fencedFills += 1;
+    // One peek per row decides both tiers (`SchemaCache.offerL1`'s rule, without peeking again).
+    const held = cache.l1?.peek(key)?.version;
+    const toL2 = cache.l2 !== undefined && !(held !== undefined && held >= version);
+    if (held !== undefined && held > version) {
+      // A write landed while this row was read: the newer copy stays.
+      if (l1) ctx.counters.fencedFills += 1;
+    } else if (l1 && held !== version) {
+      const value = cache.l1Value(plain, true);
+      cache.l1?.set(key, value, cache.l1TtlMs, version);
+    }
     // The caller gets these objects: L2 encodes them later only when L1 froze them, else a copy.
     if (toL2)
       forL2.push({ key, version, plain, stored: Object.isFrozen(stored) ? stored : structuredClone(stored) });
@@ -140,12 +148,6 @@ function deferFill(ctx: EngineContext, cache: SchemaCache, work: () => Promise<u
     if (later) await nextTask();
     await work();
   });
-}
-
-/** L1 holds a live entry for `key` at `version` or a newer one. */
-function heldAtLeast(cache: SchemaCache, key: string, version: number): boolean {
-  const held = cache.l1?.peek(key);
-  return held !== undefined && held.version >= version;
 }
 
 function nextTask(): Promise<void> {

@@ -162,14 +162,13 @@ class DrizzleL3 implements L3Tier {
 
   scan(schema: CompiledSchema, options: ScanOptions): Promise<StoredRow[]> {
     return this.#versioned(() =>
-      runVersionedSelect(this.#db, scanStatement(this.#db, this.#versions, schema, options), schema.columns),
+      runVersionedSelect(scanStatement(this.#db, this.#versions, schema, options), schema.columns),
     );
   }
 
   search(schema: CompiledSchema, query: SearchQuery): Promise<StoredRow[]> {
     return this.#versioned(() =>
       runVersionedSelect(
-        this.#db,
         searchStatement(this.#db, this.#versions, schema, query),
         selectedColumns(schema, query.fields),
       ),

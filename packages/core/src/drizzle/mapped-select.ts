@@ -1,6 +1,5 @@
 import type { StoredRow } from '../l3/types.js';
 import type { CompiledColumn } from '../schema/types.js';
-import type { Database } from './database.js';
 import type { Statement } from './transactions.js';
 
 /** What the drivers' sessions share (`PgSession.prepareQuery`): a statement with a result mapper of ours. */
@@ -11,7 +10,13 @@ interface MappingSession {
     name: undefined,
     isResponseInArrayMode: true,
     customResultMapper: (rows: unknown[][]) => StoredRow[],
-  ): { execute(): Promise<StoredRow[]> };
+  ): { execute(): Promise<StoredRow[]>; setToken?(token: unknown): unknown };
+}
+
+/** What a Drizzle select builder carries: the session it runs on (a replica's, under `withReplicas`) and its auth token. */
+interface SelectInternals {
+  session?: Partial<MappingSession>;
+  authToken?: unknown;
 }
 
 /** A select whose list is `columns` then the row's version, as `selection` in search.ts builds it. */
@@ -22,17 +27,21 @@ export type VersionedSelect = Statement<StoredRow[]> & { toSQL(): { sql: string;
  * (as Drizzle does: Date, bigint, bytes, also where the driver returns text), the last value the
  * version. Drizzle's generic mapper finds each field's decoder by walking class chains and builds
  * nested objects along paths, per value: for a search of 1,000 rows that was a millisecond on the
- * caller's path. Drivers without a session that takes a result mapper run the select as it is.
+ * caller's path. It runs on the builder's own session, with its auth token, as the builder would
+ * (under `withReplicas()` the select chose a replica); a builder without one that takes a result
+ * mapper runs as it is.
  */
 export function runVersionedSelect(
-  db: Database,
   select: VersionedSelect,
   columns: readonly CompiledColumn[],
 ): Promise<StoredRow[]> {
-  const session = (db as { _?: { session?: Partial<MappingSession> } })._?.session;
+  const { session, authToken } = select as unknown as SelectInternals;
   if (typeof session?.prepareQuery !== 'function') return Promise.resolve(select);
-  const query = select.toSQL();
-  return session.prepareQuery(query, undefined, undefined, true, (rows) => mapRows(rows, columns)).execute();
+  const prepared = session.prepareQuery(select.toSQL(), undefined, undefined, true, (rows) =>
+    mapRows(rows, columns),
+  );
+  if (authToken !== undefined) prepared.setToken?.(authToken);
+  return prepared.execute();
 }
 
 function mapRows(rows: readonly unknown[][], columns: readonly CompiledColumn[]): StoredRow[] {

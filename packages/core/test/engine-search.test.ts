@@ -84,6 +84,38 @@ describe.each(DRIVERS)('search, searchCached and count over %s', (driver) => {
     expect(stack.l2Requests).toHaveLength(1);
   });
 
+  it('leaves an L1 copy at the version it read as it is, and replaces an older one', async () => {
+    // No omitCache field: L1 keeps whole rows, and a get hands out L1's own object.
+    const whole = defineSchema({ table: stack.tables.players });
+    const fresh = new Strata({
+      l2: stack.l2,
+      l3: stack.l3,
+      keyPrefix: `${stack.keyPrefix}same`,
+      schemas: [whole],
+    });
+    const query = Q().where('level = $1', 7).build();
+    const row = { id: 's07', level: 7, profile: { region: 'eu' }, passwordHash: 'hash7' };
+    const [first] = await fresh.search(whole, query);
+    const held = await fresh.get(whole, 's07');
+    expect(held).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    const [again] = await fresh.search(whole, query);
+    // The same version: L1 keeps its copy (not written again); the caller gets Postgres' row, its own.
+    expect(await fresh.get(whole, 's07')).toBe(held);
+    expect(again).toEqual(held);
+    expect(again).not.toBe(held);
+    expect(Object.isFrozen(again)).toBe(false);
+    try {
+      // A newer version, written by another instance (no bus between them): the search takes it.
+      await strata.set(schema, { ...row, username: 'user7b' });
+      expect((await fresh.search(whole, query))[0]?.username).toBe('user7b');
+      expect((await fresh.get(whole, 's07')).username).toBe('user7b');
+      expect(fresh.stats().fencedFills).toBe(0);
+    } finally {
+      await strata.set(schema, { ...row, username: 'user7' });
+    }
+  });
+
   it("with background 'track', returns before its L2 fill, which settled() waits for", async () => {
     const prefix = `${stack.keyPrefix}track`;
     const fresh = new Strata({

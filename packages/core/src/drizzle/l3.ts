@@ -15,11 +15,19 @@ import type { CompiledSchema } from '../schema/types.js';
 import type { Database } from './database.js';
 import { databaseIdentity } from './database-identity.js';
 import { driverError } from './driver-error.js';
+import { runVersionedSelect } from './mapped-select.js';
 import { runMigration } from './migrate.js';
 import { type MigrationsTable, readRecords, strataMigrationsTable } from './migrations-table.js';
 import { OneRowReads, OneRowStatements } from './one-row.js';
 import { replaceStatement } from './replace-values.js';
-import { countStatement, findOneStatement, findStatement, scanStatement, searchStatement } from './search.js';
+import {
+  countStatement,
+  findOneStatement,
+  findStatement,
+  scanStatement,
+  searchStatement,
+  selectedColumns,
+} from './search.js';
 import { type TransactionMode, Transactions } from './transactions.js';
 import { chunk, MAX_PARAMETERS } from './upsert.js';
 import { nextEpochStatement, strataVersionsTable } from './versions-table.js';
@@ -154,11 +162,18 @@ class DrizzleL3 implements L3Tier {
   }
 
   scan(schema: CompiledSchema, options: ScanOptions): Promise<StoredRow[]> {
-    return this.#versioned(async () => scanStatement(this.#db, this.#versions, schema, options));
+    return this.#versioned(() =>
+      runVersionedSelect(scanStatement(this.#db, this.#versions, schema, options), schema.columns),
+    );
   }
 
   search(schema: CompiledSchema, query: SearchQuery): Promise<StoredRow[]> {
-    return this.#versioned(async () => searchStatement(this.#db, this.#versions, schema, query));
+    return this.#versioned(() =>
+      runVersionedSelect(
+        searchStatement(this.#db, this.#versions, schema, query),
+        selectedColumns(schema, query.fields),
+      ),
+    );
   }
 
   count(schema: CompiledSchema, where?: SQL): Promise<number> {

@@ -4,6 +4,7 @@ import { StrataError } from '../errors.js';
 import type { ScanOptions, SearchQuery, StoredRow } from '../l3/types.js';
 import type { CompiledColumn, CompiledSchema } from '../schema/types.js';
 import type { Database } from './database.js';
+import type { VersionedSelect } from './mapped-select.js';
 import type { Statement } from './transactions.js';
 import { type VersionsTable, versionOfRow } from './versions-table.js';
 
@@ -19,9 +20,17 @@ function columnOf(schema: CompiledSchema, key: string): CompiledColumn {
  * bytes, also where the driver returns text, as neon-http does) and the row's version.
  */
 function selection(versions: VersionsTable, schema: CompiledSchema, fields?: readonly string[]) {
-  const columns = fields?.length ? fields.map((key) => columnOf(schema, key)) : schema.columns;
+  const columns = selectedColumns(schema, fields);
   const row: Record<string, PgColumn> = Object.fromEntries(columns.map((c) => [c.key, c.column]));
   return { row, version: versionOfRow(versions, schema) };
+}
+
+/** The columns a select of `fields` (all of them without) reads, in the order of its select list. */
+export function selectedColumns(
+  schema: CompiledSchema,
+  fields?: readonly string[],
+): readonly CompiledColumn[] {
+  return fields?.length ? fields.map((key) => columnOf(schema, key)) : schema.columns;
 }
 
 /**
@@ -67,14 +76,14 @@ export function scanStatement(
   versions: VersionsTable,
   schema: CompiledSchema,
   options: ScanOptions,
-): Statement<StoredRow[]> {
+): VersionedSelect {
   const pk = schema.primaryKey.column;
   return db
     .select(selection(versions, schema))
     .from(schema.table)
     .where(options.after === undefined ? undefined : gt(pk, options.after))
     .orderBy(asc(pk))
-    .limit(options.limit) as unknown as Statement<StoredRow[]>;
+    .limit(options.limit) as unknown as VersionedSelect;
 }
 
 /**
@@ -88,14 +97,14 @@ export function searchStatement(
   versions: VersionsTable,
   schema: CompiledSchema,
   query: SearchQuery,
-): Statement<StoredRow[]> {
+): VersionedSelect {
   return db
     .select(selection(versions, schema, query.fields))
     .from(schema.table)
     .where(query.where)
     .orderBy(...ordering(schema, query.orderBy))
     .limit(query.limit)
-    .offset(query.offset) as unknown as Statement<StoredRow[]>;
+    .offset(query.offset) as unknown as VersionedSelect;
 }
 
 /**

@@ -1,45 +1,36 @@
 import { StrataError } from '../errors.js';
 import { decodeEnvelope, encodeEnvelope } from '../l2/envelope.js';
 import { PUT } from '../l2/scripts.js';
-import type { L3Tier, Row, SearchQuery } from '../l3/types.js';
+import type { L3Tier, Row, SearchQuery, StoredRow } from '../l3/types.js';
 import { compileQuery } from '../query/compile.js';
 import { canonicalQuery, fingerprintOf, knownFingerprint } from '../query/fingerprint.js';
 import type { Query } from '../query/types.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
-import type { SchemaCache } from './schema-cache.js';
+import type { SchemaCache, Versioned } from './schema-cache.js';
 import { decodeSearchList, encodeSearchList } from './search-list.js';
 
-interface Found {
-  stored: Row;
-  plain: Row;
-  version: number;
+/** What a search read: each row as stored with its version, and its plaintext at the same index. */
+interface Read {
+  found: readonly StoredRow[];
+  /** `found[i].row` itself when the schema encrypts nothing; a new array, the caller's to keep. */
+  plain: Row[];
 }
 
 /**
  * Runs a query on L3 (the read replica when the schema has one). Full rows fill L1 and L2 on the
  * way, each with its version — unless the query projects fields, says `forceL3`, or a write in
  * this instance ran meanwhile. L1 takes them before the call returns (the rows it returns are the
- * ones L1 keeps, frozen); the L2 fill is deferred work, as a get's L3 fill is: awaited with
+ * ones L1 keeps, frozen, unless it held them already: see `offerToL1`); the L2 fill is deferred work, as a get's L3 fill is: awaited with
  * `background: 'await'`, else run after the call returned (see `deferFill`).
  */
 export async function searchRows(ctx: EngineContext, cache: SchemaCache, query: Query): Promise<Row[]> {
   const compiled = compileQuery(cache.schema, query);
   const epoch = cache.writeEpoch;
   const quiet = cache.writesInFlight === 0;
-  const rows = await readL3(ctx, cache, compiled);
+  const read = await readL3(ctx, cache, compiled);
   if (!compiled.fields && !query.forceL3 && quiet && cache.writeEpoch === epoch) {
-    const pk = cache.schema.primaryKey.key;
-    const found = rows.map((r) => ({ key: idKey(r.stored[pk] as Id), ...r }));
-    // Decided before L1 takes them: a row L1 already holds at this version or a newer one came by
-    // L2 (a write's commit, an L2 read, an earlier fill), so L2 is not written again for it. A
-    // search repeated over the same rows then costs no L2 write at all.
-    const held = cache.l2 ? found.filter((f) => !heldAtLeast(cache, f.key, f.version)) : [];
-    await cache.fill(ctx, found, { l1: !query.forceL2, l2: false });
-    // The caller gets these objects: L2 encodes them later only when L1 froze them, else a copy.
-    const forL2 = held.map((f) =>
-      Object.isFrozen(f.stored) ? f : { ...f, stored: structuredClone(f.stored) },
-    );
+    const forL2 = offerToL1(ctx, cache, read, !query.forceL2);
     if (forL2.length > 0) {
       await deferFill(ctx, cache, () =>
         // A write that began here since the read wins: its values, not these, belong in L2.
@@ -48,7 +39,39 @@ export async function searchRows(ctx: EngineContext, cache: SchemaCache, query: 
     }
   }
   // search returns whole rows (omitCache columns too): they come from Postgres.
-  return rows.map((row) => strip(cache, compiled, row.plain, false));
+  return compiled.fields ? read.plain.map((row) => strip(cache, compiled, row, false)) : read.plain;
+}
+
+/**
+ * Offers each row to L1 (when `l1`), in one pass, and returns those L2 should take. A row L1 already
+ * holds at this version or a newer one came by L2 (a write's commit, an L2 read, an earlier fill):
+ * L2 is not written again for it, nor L1 at the same version (the same write: were L1's copy the
+ * row as a write-behind set sent it, that write's flush replaces it with the row as applied). A
+ * search repeated over the same rows then writes no tier at all; the rows it returns that L1 did
+ * not take are the caller's own, unfrozen.
+ */
+function offerToL1(ctx: EngineContext, cache: SchemaCache, read: Read, l1: boolean): Versioned[] {
+  const pk = cache.schema.primaryKey.key;
+  const forL2: Versioned[] = [];
+  for (let i = 0; i < read.found.length; i++) {
+    const { row: stored, version } = read.found[i]!;
+    const plain = read.plain[i]!;
+    const key = idKey(stored[pk] as Id);
+    // One peek per row decides both tiers (`SchemaCache.offerL1`'s rule, without peeking again).
+    const held = cache.l1?.peek(key)?.version;
+    const toL2 = cache.l2 !== undefined && !(held !== undefined && held >= version);
+    if (held !== undefined && held > version) {
+      // A write landed while this row was read: the newer copy stays.
+      if (l1) ctx.counters.fencedFills += 1;
+    } else if (l1 && held !== version) {
+      const value = cache.l1Value(plain, true);
+      cache.l1?.set(key, value, cache.l1TtlMs, version);
+    }
+    // The caller gets these objects: L2 encodes them later only when L1 froze them, else a copy.
+    if (toL2)
+      forL2.push({ key, version, plain, stored: Object.isFrozen(stored) ? stored : structuredClone(stored) });
+  }
+  return forL2;
 }
 
 /**
@@ -85,13 +108,13 @@ export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, q
     ctx.tolerate(name, 'l2', 'searchCached', err);
     listKey = undefined;
   }
-  const rows = await readL3(ctx, cache, compiled);
+  const read = await readL3(ctx, cache, compiled);
   if (listKey) {
     const generationOfList = listGeneration;
     const key = listKey;
     const expiresAt = cache.l2TtlMs > 0 ? ctx.config.clock.now() + cache.l2TtlMs : 0;
     // Encoded now: the caller gets these rows and may change them before the deferred write runs.
-    const encoded = rows.map((row) => cache.rows.toL2(row.stored));
+    const encoded = read.found.map(({ row }) => cache.rows.toL2(row));
     await deferFill(ctx, cache, () => {
       const value = encodeEnvelope({
         kind: 'l',
@@ -111,7 +134,7 @@ export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, q
       );
     });
   }
-  return rows.map((row) => strip(cache, compiled, row.plain, true));
+  return read.plain.map((row) => strip(cache, compiled, row, true));
 }
 
 /**
@@ -125,12 +148,6 @@ function deferFill(ctx: EngineContext, cache: SchemaCache, work: () => Promise<u
     if (later) await nextTask();
     await work();
   });
-}
-
-/** L1 holds a live entry for `key` at `version` or a newer one. */
-function heldAtLeast(cache: SchemaCache, key: string, version: number): boolean {
-  const held = cache.l1?.peek(key);
-  return held !== undefined && held.version >= version;
 }
 
 function nextTask(): Promise<void> {
@@ -161,23 +178,23 @@ function reader(cache: SchemaCache): L3Tier {
  * row's id, so decrypting needs it; a cached list keeps it too); `strip` takes it out again for the
  * caller when the query did not ask for it.
  */
-async function readL3(ctx: EngineContext, cache: SchemaCache, query: SearchQuery): Promise<Found[]> {
+async function readL3(ctx: EngineContext, cache: SchemaCache, query: SearchQuery): Promise<Read> {
   const pk = cache.schema.primaryKey.key;
   const addPk = query.fields !== undefined && !query.fields.includes(pk);
   const effective = addPk ? { ...query, fields: [...query.fields!, pk] } : query;
-  let rows: Awaited<ReturnType<L3Tier['search']>>;
+  let found: StoredRow[];
   try {
-    rows = await reader(cache).search(cache.schema, effective);
+    found = await reader(cache).search(cache.schema, effective);
   } catch (err) {
     throw ctx.l3Error(cache.schema.name, 'search', err);
   }
   ctx.counters.l3Reads += 1;
   // Without encrypted fields the stored row is the plain one: no promise per row.
-  if (cache.schema.encryptedKeys.length === 0)
-    return rows.map(({ row, version }) => ({ stored: row, plain: row, version }));
-  return Promise.all(
-    rows.map(async ({ row, version }) => ({ stored: row, plain: await decrypt(cache, row), version })),
+  const plain = await decryptAll(
+    cache,
+    found.map(({ row }) => row),
   );
+  return { found, plain };
 }
 
 /** The row as the caller sees it (the cached view, or all of it), without a primary key the projection did not ask for. */

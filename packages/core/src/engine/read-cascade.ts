@@ -122,10 +122,13 @@ async function fromL2(
       missing.delete(key);
       ctx.hit('l2', name);
       results.set(key, plain);
-      const ttl = fillTtl(cache.l1TtlMs, hit.remainingMs);
       // Asked after the decrypt's await: a drop (a write here, a bus message) may land meanwhile.
-      if (fenced(key) || !cache.offerL1(key, cache.l1Value(plain, true), ttl, hit.version))
-        ctx.counters.fencedFills += 1;
+      if (fenced(key)) ctx.counters.fencedFills += 1;
+      // Without an L1 the row is not frozen or copied for it: that work would be thrown away.
+      else if (cache.l1) {
+        const ttl = fillTtl(cache.l1TtlMs, hit.remainingMs);
+        if (!cache.offerL1(key, cache.l1Value(plain, true), ttl, hit.version)) ctx.counters.fencedFills += 1;
+      }
     } catch (err) {
       // An entry this instance cannot read (tampered, another key, another codec): L3 answers for it.
       ctx.tolerate(name, 'l2', 'decode', err);

@@ -48,7 +48,8 @@ class UpstashL2 implements L2Tier {
   }
 
   getMany(keys: readonly string[]): Promise<(string | null)[]> {
-    return getManyByMget(this.name, keys, (k) => this.#redis.mget(...k));
+    // The array form: the client spreads it itself, once.
+    return getManyByMget(this.name, keys, (k) => this.#redis.mget(k));
   }
 
   run(script: L2Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {

@@ -1,6 +1,5 @@
 import type { Row } from '../l3/types.js';
 import type { EngineContext } from './context.js';
-import type { ReadToken } from './fence.js';
 import { type Id, idKey } from './ids.js';
 import { ABSENT, type Loaded, type SchemaCache, type Versioned } from './schema-cache.js';
 
@@ -66,11 +65,11 @@ async function loadBelowL1(
   cache: SchemaCache,
   own: ReadonlyMap<string, Id>,
 ): Promise<Loaded> {
-  const tokens = new Map<string, ReadToken>();
-  for (const key of own.keys()) tokens.set(key, cache.fence.beginRead(key));
+  // One token for the whole batch: a write of any of its keys fences that key.
+  const token = cache.fence.beginRead();
   // A whole-L1 clear (invalidateAll, a bus gap, a Redis reset) while this read is out fences every key.
   const clears = cache.clears;
-  const fenced = (key: string) => tokens.get(key)!.stale || cache.clears !== clears;
+  const fenced = (key: string) => cache.clears !== clears || cache.fence.stale(key, token);
   try {
     const results = new Map<string, Row | null>();
     const missing = new Map(own);
@@ -79,7 +78,7 @@ async function loadBelowL1(
     if (missing.size > 0) await fromL3(ctx, cache, missing, fenced, results, l2Answered);
     return results;
   } finally {
-    for (const [key, token] of tokens) cache.fence.endRead(key, token);
+    cache.fence.endRead(token);
   }
 }
 

@@ -22,6 +22,7 @@ export async function readRows(
   ids: readonly Id[],
   l1Read = false,
 ): Promise<(Row | null)[]> {
+  if (ids.length === 1) return [await readRow(ctx, cache, ids[0]!, l1Read)];
   const results = new Map<string, Row | null>();
   const own = new Map<string, Id>();
   // The loads this read waits for, each with the keys it wants from it: usually one, its own.
@@ -43,21 +44,40 @@ export async function readRows(
       else waits.set(running, [key]);
     }
   }
-  if (own.size > 0) {
-    // One promise for the whole batch, shared by its keys: no promise or closure per key.
-    const batch = loadBelowL1(ctx, cache, own);
-    for (const key of own.keys()) cache.inflight.set(key, batch);
-    const done = () => {
-      for (const key of own.keys()) if (cache.inflight.get(key) === batch) cache.inflight.delete(key);
-    };
-    batch.then(done, done);
-    waits.set(batch, [...own.keys()]);
-  }
+  if (own.size > 0) waits.set(startLoad(ctx, cache, own), [...own.keys()]);
   for (const [load, keys] of waits) {
     const found = await load;
     for (const key of keys) results.set(key, found.get(key) ?? null);
   }
   return ids.map((id) => results.get(idKey(id)) ?? null);
+}
+
+/** `readRows` of one id, without the maps a batch needs: the path of every `get` and `find`. */
+export async function readRow(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  id: Id,
+  l1Read: boolean,
+): Promise<Row | null> {
+  const key = idKey(id);
+  const hit = l1Read ? undefined : cache.readL1(ctx, key);
+  if (hit !== undefined) return hit;
+  const load = cache.inflight.get(key) ?? startLoad(ctx, cache, new Map([[key, id]]));
+  return (await load).get(key) ?? null;
+}
+
+/**
+ * Loads `own` below L1, listed in `inflight` for its keys until it settles (concurrent misses of
+ * a key join it). One promise for the whole batch, shared by its keys: no promise or closure per key.
+ */
+function startLoad(ctx: EngineContext, cache: SchemaCache, own: ReadonlyMap<string, Id>): Promise<Loaded> {
+  const batch = loadBelowL1(ctx, cache, own);
+  for (const key of own.keys()) cache.inflight.set(key, batch);
+  const done = () => {
+    for (const key of own.keys()) if (cache.inflight.get(key) === batch) cache.inflight.delete(key);
+  };
+  batch.then(done, done);
+  return batch;
 }
 
 async function loadBelowL1(

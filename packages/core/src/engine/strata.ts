@@ -27,7 +27,7 @@ import { runHook } from './hooks.js';
 import { type Id, idKey, normalizeId } from './ids.js';
 import { L2Watch } from './l2-watch.js';
 import { type PreparedRow, prepareRow } from './prepare.js';
-import { readRows } from './read-cascade.js';
+import { readRow, readRows } from './read-cascade.js';
 import { type ReencryptOptions, type ReencryptResult, reencryptRows } from './reencrypt.js';
 import { Registry, type SchemaRef } from './registry.js';
 import { SchemaCache } from './schema-cache.js';
@@ -250,7 +250,7 @@ export class Strata {
     if (options.complete && rt.schema.l2Keys.length < rt.schema.columns.length) {
       row = await this.#readComplete(rt, normalized);
     } else {
-      [row] = await readRows(this.#ctx, rt, [normalized], l1Missed);
+      row = await readRow(this.#ctx, rt, normalized, l1Missed);
       if (row) row = rt.rows.toCachedView(row);
     }
     if (row && afterGet) await runHook(rt.schema.name, 'afterGet', afterGet, row);

@@ -41,6 +41,8 @@ export class WriteFence {
     const left = (this.#reads.get(token.at) ?? 0) - 1;
     if (left > 0) this.#reads.set(token.at, left);
     else this.#reads.delete(token.at);
+    // Only when it holds something: clearing a Map allocates a new table even when it is empty.
+    if (this.#written.size === 0) return;
     if (this.#reads.size === 0) this.#written.clear();
     else if (this.#written.size > this.#pruneAt) this.#prune();
   }

@@ -56,7 +56,8 @@ class IoredisL2 implements L2Tier {
   }
 
   getMany(keys: readonly string[]): Promise<(string | null)[]> {
-    return getManyByMget(this.name, keys, (k) => this.#redis.mget(...k));
+    // The array form: ioredis flattens it itself, no spread of up to thousands of arguments.
+    return getManyByMget(this.name, keys, (k) => this.#redis.mget(k));
   }
 
   async run(script: L2Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {

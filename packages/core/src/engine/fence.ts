@@ -1,73 +1,83 @@
-/** A read in flight on one key: set stale when a write to that key begins or ends meanwhile. */
+/** A read in flight (of one key or a batch): where the write stamps stood when it began. */
 export interface ReadToken {
-  stale: boolean;
-}
-
-interface KeyState {
-  writers: number;
-  /** An array, not a Set: a key rarely has more than one read out (concurrent ones share a load). */
-  readers: ReadToken[];
+  readonly at: number;
 }
 
 /**
  * The write fence: a read that raced a write must not put its (possibly old) value into a cache.
- * State exists only while reads or writes on a key are in flight, so memory does not grow with the
- * key space. Per instance; across instances L2 fills use set-if-absent and deletes leave tombstones.
+ * A read is stale for a key when a write of that key began or ended after the read began, or is
+ * still running. Reads register once whatever their number of keys (one token for a batch), and
+ * writes are recorded only while reads are out: state lives only while reads or writes are in
+ * flight, so memory does not grow with the key space. Per instance; across instances L2 fills use
+ * set-if-absent and deletes leave tombstones.
  */
 export class WriteFence {
-  readonly #keys = new Map<string, KeyState>();
+  /** Moves on at every write's begin and end, of any key. */
+  #stamp = 0;
+  /** Key -> the stamp of its last write begin or end, kept while reads that began before it are out. */
+  readonly #written = new Map<string, number>();
+  /** Key -> writes of it running. */
+  readonly #writing = new Map<string, number>();
+  /** Start stamp -> reads out that began at it (in increasing stamp order: the first is the oldest). */
+  readonly #reads = new Map<number, number>();
+  /** #written's size past which entries no read out can see are dropped. */
+  #pruneAt = PRUNE_MIN;
 
-  /** Call before reading a lower tier; `token.stale` says whether the result may fill caches. */
-  beginRead(key: string): ReadToken {
-    const state = this.#state(key);
-    const token: ReadToken = { stale: state.writers > 0 };
-    state.readers.push(token);
-    return token;
+  /** Call before reading a lower tier; `stale(key, token)` then says whether the result may fill caches. */
+  beginRead(): ReadToken {
+    const at = this.#stamp;
+    this.#reads.set(at, (this.#reads.get(at) ?? 0) + 1);
+    return { at };
   }
 
-  endRead(key: string, token: ReadToken): void {
-    const state = this.#keys.get(key);
-    if (!state) return;
-    const { readers } = state;
-    const at = readers.indexOf(token);
-    if (at >= 0) {
-      readers[at] = readers[readers.length - 1]!;
-      readers.pop();
-    }
-    this.#prune(key, state);
+  /** Whether a write of `key` began during the read, ended during it, or is running. */
+  stale(key: string, token: ReadToken): boolean {
+    if (this.#writing.has(key)) return true;
+    const written = this.#written.get(key);
+    return written !== undefined && written > token.at;
+  }
+
+  endRead(token: ReadToken): void {
+    const left = (this.#reads.get(token.at) ?? 0) - 1;
+    if (left > 0) this.#reads.set(token.at, left);
+    else this.#reads.delete(token.at);
+    // Only when it holds something: clearing a Map allocates a new table even when it is empty.
+    if (this.#written.size === 0) return;
+    if (this.#reads.size === 0) this.#written.clear();
+    else if (this.#written.size > this.#pruneAt) this.#prune();
   }
 
   /** Call before the write touches L3; every read already in flight on the key turns stale. */
   beginWrite(key: string): void {
-    const state = this.#state(key);
-    state.writers += 1;
-    for (const token of state.readers) token.stale = true;
+    this.#writing.set(key, (this.#writing.get(key) ?? 0) + 1);
+    this.#wrote(key);
   }
 
   /** Call after the caches were updated; reads that began during the write stay stale. */
   endWrite(key: string): void {
-    const state = this.#keys.get(key);
-    if (!state) return;
-    state.writers -= 1;
-    for (const token of state.readers) token.stale = true;
-    this.#prune(key, state);
+    const left = (this.#writing.get(key) ?? 0) - 1;
+    if (left > 0) this.#writing.set(key, left);
+    else this.#writing.delete(key);
+    this.#wrote(key);
   }
 
-  /** Keys with reads or writes in flight (for tests and leak checks). */
+  /** Keys with writes in flight or written under reads still out, plus the reads out (for tests and leak checks). */
   get size(): number {
-    return this.#keys.size;
+    return this.#written.size + this.#writing.size + this.#reads.size;
   }
 
-  #state(key: string): KeyState {
-    let state = this.#keys.get(key);
-    if (!state) {
-      state = { writers: 0, readers: [] };
-      this.#keys.set(key, state);
-    }
-    return state;
+  #wrote(key: string): void {
+    this.#stamp += 1;
+    // A read that begins from now on starts at this stamp or later: only reads out need the record.
+    if (this.#reads.size > 0) this.#written.set(key, this.#stamp);
   }
 
-  #prune(key: string, state: KeyState): void {
-    if (state.writers === 0 && state.readers.length === 0) this.#keys.delete(key);
+  /** Drops the writes no read out began before (amortised: runs when #written has doubled). */
+  #prune(): void {
+    const oldest = this.#reads.keys().next().value as number;
+    for (const [key, stamp] of this.#written) if (stamp <= oldest) this.#written.delete(key);
+    this.#pruneAt = Math.max(PRUNE_MIN, 2 * this.#written.size);
   }
 }
+
+const PRUNE_MIN = 64;

@@ -15,6 +15,8 @@ const GENERATION_REFRESH_MS = 5_000;
  */
 export class SchemaGeneration {
   #value: Promise<number> | undefined;
+  /** What `#value` resolved to, once it has (undefined while it is out or after it was dropped). */
+  #settled: number | undefined;
   #at = 0;
   /** The highest generation seen: after a restore the stored one may be older. */
   #highest = 0;
@@ -45,14 +47,25 @@ export class SchemaGeneration {
     const now = this.clock.now();
     if (this.#conflict && now - this.#at <= GENERATION_REFRESH_MS) return Promise.reject(this.#conflict);
     if (this.l2MayBeStale && !this.#conflict) return this.moveOn();
-    if (this.#value === undefined || now - this.#at > GENERATION_REFRESH_MS) {
-      this.#at = now;
-      this.#value = this.#read().catch((err: unknown) => {
+    if (this.#value !== undefined && now - this.#at <= GENERATION_REFRESH_MS) return this.#value;
+    this.#at = now;
+    return this.#adopt(
+      this.#read().catch((err: unknown) => {
         this.#value = undefined;
         throw err;
-      });
-    }
-    return this.#value;
+      }),
+    );
+  }
+
+  /**
+   * The generation `current()` would resolve right now without asking L2 (known, fresh, no move
+   * due), or undefined: then await `current()`. Every L2 read asks: an await per read is a turn of
+   * the microtask queue on the hit path, for a value that changes at most every few seconds.
+   */
+  known(): number | undefined {
+    const settled = this.#settled;
+    if (settled === undefined || this.#value === undefined || this.l2MayBeStale) return undefined;
+    return this.clock.now() - this.#at > GENERATION_REFRESH_MS ? undefined : settled;
   }
 
   /**
@@ -83,16 +96,17 @@ export class SchemaGeneration {
               this.watch.adopt(String(boot));
               return Number(generation);
             });
-    this.#value = moved.then(
-      (generation) => this.#seen(generation),
-      (err: unknown) => {
-        this.#missedWrite ||= missedWrite;
-        this.#reset ??= reset;
-        this.#value = undefined;
-        throw err;
-      },
+    return this.#adopt(
+      moved.then(
+        (generation) => this.#seen(generation),
+        (err: unknown) => {
+          this.#missedWrite ||= missedWrite;
+          this.#reset ??= reset;
+          this.#value = undefined;
+          throw err;
+        },
+      ),
     );
-    return this.#value;
   }
 
   /** L2 missed a committed write: move on before the next use. */
@@ -108,13 +122,33 @@ export class SchemaGeneration {
 
   /** A write script found the generation at `value` (another instance moved it on). */
   set(value: number): void {
+    const generation = this.#seen(value);
     this.#at = this.clock.now();
-    this.#value = Promise.resolve(this.#seen(value));
+    this.#value = Promise.resolve(generation);
+    this.#settled = generation;
   }
 
   /** Another instance ran invalidateAll: the next use reads the generation again. */
   forget(): void {
     this.#value = undefined;
+    this.#settled = undefined;
+  }
+
+  /**
+   * Makes `value` the generation's promise; `known()` serves its result once it settles, unless
+   * another has replaced it by then (a read that lost the race never overrides a newer value).
+   */
+  #adopt(value: Promise<number>): Promise<number> {
+    this.#value = value;
+    this.#settled = undefined;
+    value.then(
+      (generation) => {
+        if (this.#value === value) this.#settled = generation;
+      },
+      // The rejection reaches the callers of current(); this branch only keeps it handled.
+      () => {},
+    );
+    return value;
   }
 
   async #read(): Promise<number> {

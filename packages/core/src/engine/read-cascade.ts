@@ -1,6 +1,5 @@
 import type { Row } from '../l3/types.js';
 import type { EngineContext } from './context.js';
-import type { ReadToken } from './fence.js';
 import { type Id, idKey } from './ids.js';
 import { ABSENT, type Loaded, type SchemaCache, type Versioned } from './schema-cache.js';
 
@@ -23,6 +22,7 @@ export async function readRows(
   ids: readonly Id[],
   l1Read = false,
 ): Promise<(Row | null)[]> {
+  if (ids.length === 1) return [await readRow(ctx, cache, ids[0]!, l1Read)];
   const results = new Map<string, Row | null>();
   const own = new Map<string, Id>();
   // The loads this read waits for, each with the keys it wants from it: usually one, its own.
@@ -44,16 +44,7 @@ export async function readRows(
       else waits.set(running, [key]);
     }
   }
-  if (own.size > 0) {
-    // One promise for the whole batch, shared by its keys: no promise or closure per key.
-    const batch = loadBelowL1(ctx, cache, own);
-    for (const key of own.keys()) cache.inflight.set(key, batch);
-    const done = () => {
-      for (const key of own.keys()) if (cache.inflight.get(key) === batch) cache.inflight.delete(key);
-    };
-    batch.then(done, done);
-    waits.set(batch, [...own.keys()]);
-  }
+  if (own.size > 0) waits.set(startLoad(ctx, cache, own), [...own.keys()]);
   for (const [load, keys] of waits) {
     const found = await load;
     for (const key of keys) results.set(key, found.get(key) ?? null);
@@ -61,16 +52,44 @@ export async function readRows(
   return ids.map((id) => results.get(idKey(id)) ?? null);
 }
 
+/** `readRows` of one id, without the maps a batch needs: the path of every `get` and `find`. */
+export async function readRow(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  id: Id,
+  l1Read: boolean,
+): Promise<Row | null> {
+  const key = idKey(id);
+  const hit = l1Read ? undefined : cache.readL1(ctx, key);
+  if (hit !== undefined) return hit;
+  const load = cache.inflight.get(key) ?? startLoad(ctx, cache, new Map([[key, id]]));
+  return (await load).get(key) ?? null;
+}
+
+/**
+ * Loads `own` below L1, listed in `inflight` for its keys until it settles (concurrent misses of
+ * a key join it). One promise for the whole batch, shared by its keys: no promise or closure per key.
+ */
+function startLoad(ctx: EngineContext, cache: SchemaCache, own: ReadonlyMap<string, Id>): Promise<Loaded> {
+  const batch = loadBelowL1(ctx, cache, own);
+  for (const key of own.keys()) cache.inflight.set(key, batch);
+  const done = () => {
+    for (const key of own.keys()) if (cache.inflight.get(key) === batch) cache.inflight.delete(key);
+  };
+  batch.then(done, done);
+  return batch;
+}
+
 async function loadBelowL1(
   ctx: EngineContext,
   cache: SchemaCache,
   own: ReadonlyMap<string, Id>,
 ): Promise<Loaded> {
-  const tokens = new Map<string, ReadToken>();
-  for (const key of own.keys()) tokens.set(key, cache.fence.beginRead(key));
+  // One token for the whole batch: a write of any of its keys fences that key.
+  const token = cache.fence.beginRead();
   // A whole-L1 clear (invalidateAll, a bus gap, a Redis reset) while this read is out fences every key.
   const clears = cache.clears;
-  const fenced = (key: string) => tokens.get(key)!.stale || cache.clears !== clears;
+  const fenced = (key: string) => cache.clears !== clears || cache.fence.stale(key, token);
   try {
     const results = new Map<string, Row | null>();
     const missing = new Map(own);
@@ -79,7 +98,7 @@ async function loadBelowL1(
     if (missing.size > 0) await fromL3(ctx, cache, missing, fenced, results, l2Answered);
     return results;
   } finally {
-    for (const [key, token] of tokens) cache.fence.endRead(key, token);
+    cache.fence.endRead(token);
   }
 }
 
@@ -122,10 +141,13 @@ async function fromL2(
       missing.delete(key);
       ctx.hit('l2', name);
       results.set(key, plain);
-      const ttl = fillTtl(cache.l1TtlMs, hit.remainingMs);
       // Asked after the decrypt's await: a drop (a write here, a bus message) may land meanwhile.
-      if (fenced(key) || !cache.offerL1(key, cache.l1Value(plain, true), ttl, hit.version))
-        ctx.counters.fencedFills += 1;
+      if (fenced(key)) ctx.counters.fencedFills += 1;
+      // Without an L1 the row is not frozen or copied for it: that work would be thrown away.
+      else if (cache.l1) {
+        const ttl = fillTtl(cache.l1TtlMs, hit.remainingMs);
+        if (!cache.offerL1(key, cache.l1Value(plain, true), ttl, hit.version)) ctx.counters.fencedFills += 1;
+      }
     } catch (err) {
       // An entry this instance cannot read (tampered, another key, another codec): L3 answers for it.
       ctx.tolerate(name, 'l2', 'decode', err);

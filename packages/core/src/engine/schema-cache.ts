@@ -270,7 +270,7 @@ export class SchemaCache {
    */
   async readWatched(keys: readonly string[]): Promise<{ values: (string | null)[]; generation: number }> {
     for (let attempt = 0; ; attempt++) {
-      const generation = await this.generation!.current();
+      const generation = this.generation!.known() ?? (await this.generation!.current());
       const floor = this.watch.floor();
       const resets = this.watch.resets;
       const [tick, ...values] = await this.l2!.getMany([this.keys.tickKey, ...keys]);
@@ -305,7 +305,8 @@ export class SchemaCache {
     found: readonly Versioned[],
     options: { l1?: boolean; l2?: boolean; direct?: boolean } = {},
   ): Promise<void> {
-    if (options.l1 !== false) {
+    // No L1: nothing to offer (offerL1 would take everything), so no row is frozen for it.
+    if (options.l1 !== false && this.l1) {
       for (const f of found) {
         const taken = f.plain
           ? this.offerL1(f.key, this.l1Value(f.plain, true), this.l1TtlMs, f.version)

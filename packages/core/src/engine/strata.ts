@@ -7,13 +7,13 @@ import { toMs } from '../duration.js';
 import { StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
 import type { MigrationRecord, MigrationResult, Row } from '../l3/types.js';
-import { LatencyWindow, measuredL2, measuredTier } from '../observability/latency.js';
+import { LatencyWindow, measuredTier } from '../observability/latency.js';
 import type { Tier } from '../observability/metrics.js';
 import { Q } from '../query/builder.js';
 import type { Query } from '../query/types.js';
 import type { Delivery, WriteQueue } from '../queue/types.js';
 import { CircuitBreaker } from '../resilience/circuit-breaker.js';
-import { guardL2 } from '../resilience/guard-l2.js';
+import { guardedL2 } from '../resilience/guard-l2.js';
 import type { Schema } from '../schema/define-schema.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { entriesOf, withMapKey } from './batch-input.js';
@@ -28,7 +28,7 @@ import { type Id, idKey, normalizeId } from './ids.js';
 import { L2Watch } from './l2-watch.js';
 import { L3Claim } from './l3-claim.js';
 import { type PreparedRow, prepareRow } from './prepare.js';
-import { readRows } from './read-cascade.js';
+import { readRow, readRows } from './read-cascade.js';
 import { type ReencryptOptions, type ReencryptResult, reencryptRows } from './reencrypt.js';
 import { Registry, type SchemaRef } from './registry.js';
 import { SchemaCache } from './schema-cache.js';
@@ -105,7 +105,7 @@ export class Strata {
       resolved.metrics.observe('latency', ms, { tier, op });
     };
     // Every remote call is timed (inside its deadline, so a breaker's fast failures don't count) and
-    // has a deadline: L3 and queue calls here, L2 calls in guardL2 below.
+    // has a deadline: L3 and queue calls here, L2 calls in guardedL2 below (which times them too).
     const rawQueue = resolved.writeBehind.queue;
     this.#config = {
       ...resolved,
@@ -118,14 +118,16 @@ export class Strata {
     };
     this.#ctx = new EngineContext(this.#config, new Counters());
     const { breaker, clock, timeouts } = this.#config;
-    const l2 = this.#config.l2 && measuredL2(this.#config.l2, onCall);
+    const l2 = this.#config.l2;
     if (l2) {
       this.#breaker = new CircuitBreaker({
         failureThreshold: breaker.failureThreshold,
         coolDownMs: breaker.cooldown,
         clock,
       });
-      this.#l2 = guardL2(l2, { timeoutMs: timeouts.l2, breaker: this.#breaker });
+      this.#l2 = guardedL2(l2, { timeoutMs: timeouts.l2, breaker: this.#breaker }, (op, ms) =>
+        onCall('l2', op, ms),
+      );
     }
     if (this.#config.encryptionKey !== undefined) {
       this.#encryptor = createAesGcmEncryptor(this.#config.encryptionKey);
@@ -253,7 +255,7 @@ export class Strata {
     if (options.complete && rt.schema.l2Keys.length < rt.schema.columns.length) {
       row = await this.#readComplete(rt, normalized);
     } else {
-      [row] = await readRows(this.#ctx, rt, [normalized], l1Missed);
+      row = await readRow(this.#ctx, rt, normalized, l1Missed);
       if (row) row = rt.rows.toCachedView(row);
     }
     if (row && afterGet) await runHook(rt.schema.name, 'afterGet', afterGet, row);

@@ -8,7 +8,7 @@ import { StrataError } from '../errors.js';
  *
  * @example
  * async getMany(keys: readonly string[]) {
- *   return getManyByMget('ioredis', keys, (k) => this.#redis.mget(...k));
+ *   return getManyByMget('ioredis', keys, (k) => this.#redis.mget(k));
  * }
  */
 export async function getManyByMget(
@@ -17,9 +17,13 @@ export async function getManyByMget(
   mget: (keys: string[]) => Promise<unknown>,
 ): Promise<(string | null)[]> {
   if (keys.length === 0) return [];
-  const reply = await mget([...keys]);
+  // Not copied: `mget` only reads it (this runs on every L2 read, with up to thousands of keys).
+  const reply = await mget(keys as string[]);
   if (!Array.isArray(reply) || reply.length !== keys.length) {
     throw new StrataError('L2_UNAVAILABLE', `L2 ${tier} getMany: unexpected reply for ${keys.length} keys`);
   }
-  return reply.map((value: unknown) => (typeof value === 'string' ? value : null));
+  // The client's fresh reply array, normalised in place rather than copied.
+  const values = reply as unknown[];
+  for (let i = 0; i < values.length; i++) if (typeof values[i] !== 'string') values[i] = null;
+  return values as (string | null)[];
 }

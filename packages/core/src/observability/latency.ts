@@ -1,4 +1,3 @@
-import type { L2Tier } from '../l2/types.js';
 import type { Tier } from './metrics.js';
 
 /** Latency of one tier's remote calls: `calls` since start, percentiles over the most recent ones. */
@@ -88,38 +87,4 @@ export function measuredTier<T extends object>(
       );
     };
   }
-}
-
-/**
- * An L2 tier with `getMany` and `run` timed like {@link measuredTier}, as a plain object: L2 has
- * three methods, and a Proxy's trap on every property read cost its hit path more than the timing.
- */
-export function measuredL2(
-  tier: L2Tier,
-  onCall: (tier: Tier, op: string, ms: number) => void,
-  now: () => number = () => performance.now(),
-): L2Tier {
-  const timed = <T>(op: string, start: number, result: Promise<T>): Promise<T> =>
-    Promise.resolve(result).then(
-      (value) => {
-        onCall('l2', op, now() - start);
-        return value;
-      },
-      (err: unknown) => {
-        onCall('l2', op, now() - start);
-        throw err;
-      },
-    );
-  return {
-    name: tier.name,
-    getMany: (keys) => {
-      const start = now();
-      return timed('getMany', start, tier.getMany(keys));
-    },
-    run: (script, keys, args) => {
-      const start = now();
-      return timed(script.name, start, tier.run(script, keys, args));
-    },
-    close: () => tier.close(),
-  };
 }

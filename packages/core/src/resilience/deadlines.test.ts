@@ -67,4 +67,38 @@ describe('Deadlines', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(deadlines.size).toBe(0);
   });
+
+  it('runs the hooks around the outcome: settled for every one (late too), resolved, rejection', async () => {
+    const deadlines = new Deadlines(10);
+    const seen: string[] = [];
+    const hooks = {
+      settled: (token: number) => seen.push(`settled ${token}`),
+      resolved: (value: string) => seen.push(`resolved ${value}`),
+      rejection: (error: unknown) => new Error(`mapped ${(error as Error).message}`),
+    };
+    await expect(deadlines.race(Promise.resolve('A'), 'a', hooks, 1)).resolves.toBe('A');
+    await expect(deadlines.race(Promise.reject(new Error('down')), 'b', hooks, 2)).rejects.toThrow(
+      'mapped down',
+    );
+    const late = deferred<string>();
+    const timedOut = caught(deadlines.race(late.promise, 'c', hooks, 3));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(((await timedOut) as Error).message).toBe('mapped strata: c timed out after 10 ms');
+    late.resolve('C');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(seen).toEqual(['settled 1', 'resolved A', 'settled 2', 'settled 3']);
+    expect(deadlines.size).toBe(0);
+  });
+
+  it('a throwing hook fails the call like the work failing', async () => {
+    const deadlines = new Deadlines(10);
+    const result = deadlines.race(Promise.resolve('A'), 'a', {
+      resolved: () => {
+        throw new Error('recorder broke');
+      },
+      rejection: (error) => new Error(`mapped ${(error as Error).message}`),
+    });
+    await expect(result).rejects.toThrow('mapped recorder broke');
+    expect(deadlines.size).toBe(0);
+  });
 });

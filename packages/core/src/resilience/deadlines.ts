@@ -5,7 +5,21 @@ interface Pending {
   readonly at: number;
   readonly what: string;
   readonly reject: (err: unknown) => void;
+  readonly hooks: RaceHooks<never> | undefined;
   settled: boolean;
+}
+
+/**
+ * What a caller of {@link Deadlines.race} does around the outcome, inside the race's own callbacks:
+ * no `.then` (a promise and a turn of the microtask queue) per call on top of it.
+ */
+export interface RaceHooks<T> {
+  /** Runs when the work settles, in time or late (to time the call), with `race`'s `token`. */
+  settled?(token: number): void;
+  /** Runs before the race resolves with the work's value; may throw to reject it instead. */
+  resolved?(value: T): void;
+  /** What the race rejects with instead of `error` (the work's, or the TIMEOUT). */
+  rejection?(error: unknown): unknown;
 }
 
 /**
@@ -40,19 +54,44 @@ export class Deadlines {
     return this.#live;
   }
 
-  /** Settles like `work`, or rejects with `StrataError('TIMEOUT')` once `ms` have passed. */
-  race<T>(work: PromiseLike<T>, what: string): Promise<T> {
+  /**
+   * Settles like `work`, or rejects with `StrataError('TIMEOUT')` once `ms` have passed; `hooks`
+   * (shared by many calls: `token`, e.g. a start time, tells them apart) run around the outcome.
+   */
+  race<T>(work: PromiseLike<T>, what: string, hooks?: RaceHooks<T>, token = 0): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const pending: Pending = { at: this.now() + this.ms, what, reject, settled: false };
+      const pending: Pending = {
+        at: this.now() + this.ms,
+        what,
+        reject,
+        hooks: hooks as RaceHooks<never> | undefined,
+        settled: false,
+      };
       this.#queue.push(pending);
       this.#live += 1;
       if (this.#timer === undefined) this.#arm(pending.at, this.ms);
       work.then(
         (value) => {
-          if (this.#settle(pending)) resolve(value);
+          const inTime = this.#settle(pending);
+          try {
+            hooks?.settled?.(token);
+            if (inTime) hooks?.resolved?.(value);
+          } catch (error) {
+            // A throwing hook fails the call like the work failing (late: its caller has the TIMEOUT).
+            if (inTime) rejectWith(pending, error);
+            return;
+          }
+          if (inTime) resolve(value);
         },
         (error: unknown) => {
-          if (this.#settle(pending)) reject(error);
+          const inTime = this.#settle(pending);
+          try {
+            hooks?.settled?.(token);
+          } catch (thrown) {
+            if (inTime) rejectWith(pending, thrown);
+            return;
+          }
+          if (inTime) rejectWith(pending, error);
         },
       );
     });
@@ -88,7 +127,7 @@ export class Deadlines {
         if (pending.at > now) break;
         pending.settled = true;
         this.#live -= 1;
-        pending.reject(timeout(pending.what, this.ms));
+        rejectWith(pending, timeout(pending.what, this.ms));
       }
       this.#head += 1;
     }
@@ -105,6 +144,22 @@ export class Deadlines {
     const next = this.#queue[this.#head]!;
     this.#arm(next.at, next.at - now);
   }
+}
+
+/** Rejects a call with `error`, or with what its `rejection` hook makes of it. */
+function rejectWith(pending: Pending, error: unknown): void {
+  const map = pending.hooks?.rejection;
+  if (!map) {
+    pending.reject(error);
+    return;
+  }
+  let mapped: unknown;
+  try {
+    mapped = map(error);
+  } catch (thrown) {
+    mapped = thrown;
+  }
+  pending.reject(mapped);
 }
 
 function timeout(what: string, ms: number): StrataError {

@@ -2,7 +2,7 @@ import { type Duration, toMs } from '../duration.js';
 import { isStrataError, StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
 import { CircuitBreaker } from './circuit-breaker.js';
-import { Deadlines } from './deadlines.js';
+import { Deadlines, type RaceHooks } from './deadlines.js';
 import { withTimeout } from './with-timeout.js';
 
 export interface GuardL2Options {
@@ -39,6 +39,21 @@ const DEFAULT_TIMEOUT_MS = 1_000;
  * });
  */
 export function guardL2(tier: L2Tier, options: GuardL2Options = {}): L2Tier {
+  return guardedL2(tier, options);
+}
+
+/**
+ * {@link guardL2}, also timing every call that reaches the tier (failed ones too, late ones when
+ * they settle; not the breaker's fast failures) with `onCall(op, ms)` on the monotonic `now`. The
+ * engine's L2: timed here, inside the same callbacks as the deadline and the breaker, rather than
+ * by a wrapper of its own (a promise and a turn of the microtask queue more on every L2 read).
+ */
+export function guardedL2(
+  tier: L2Tier,
+  options: GuardL2Options,
+  onCall?: (op: string, ms: number) => void,
+  now: () => number = () => performance.now(),
+): L2Tier {
   const timeoutMs = toMs(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, 'guardL2.timeoutMs');
   if (timeoutMs === 0) {
     throw new StrataError(
@@ -65,18 +80,34 @@ export function guardL2(tier: L2Tier, options: GuardL2Options = {}): L2Tier {
 
   // One timer for every call out at once, not a setTimeout per call (this runs on every L2 read).
   const deadlines = new Deadlines(timeoutMs);
-  const getManyLabel = `L2 ${tier.name} getMany`;
-  const failed = (op: string, error: unknown): never => {
+  /** What a failed call rejects with: the tier's own input/data errors as they are, else L2_UNAVAILABLE. */
+  const failed = (op: string, error: unknown): unknown => {
     if (isStrataError(error) && error.code !== 'TIMEOUT' && error.code !== 'L2_UNAVAILABLE') {
       breaker.release();
-      throw error;
+      return error;
     }
     breaker.recordFailure();
-    throw fail(op, isStrataError(error, 'TIMEOUT') ? 'timeout' : 'error', error);
+    return fail(op, isStrataError(error, 'TIMEOUT') ? 'timeout' : 'error', error);
+  };
+  // The race's hooks, made once per op (a script's op is its name): no closure per call.
+  const hooksByOp = new Map<string, { label: string; hooks: RaceHooks<unknown> }>();
+  const hooksOf = (op: string) => {
+    let entry = hooksByOp.get(op);
+    if (entry === undefined) {
+      const hooks: RaceHooks<unknown> = {
+        resolved: () => breaker.recordSuccess(),
+        rejection: (error) => failed(op, error),
+        ...(onCall && { settled: (start: number) => onCall(op, now() - start) }),
+      };
+      entry = { label: `L2 ${tier.name} ${op}`, hooks };
+      hooksByOp.set(op, entry);
+    }
+    return entry;
   };
 
   function call<T>(op: string, run: () => Promise<T>): Promise<T> {
     if (!breaker.tryAcquire()) return Promise.reject(fail(op, 'breaker-open'));
+    const start = onCall ? now() : 0;
     let work: Promise<T>;
     try {
       work = run();
@@ -84,13 +115,8 @@ export function guardL2(tier: L2Tier, options: GuardL2Options = {}): L2Tier {
       // A tier that throws synchronously is handled like one that rejects.
       work = Promise.reject(error);
     }
-    return deadlines.race(work, op === 'getMany' ? getManyLabel : `L2 ${tier.name} ${op}`).then(
-      (result) => {
-        breaker.recordSuccess();
-        return result;
-      },
-      (error: unknown) => failed(op, error),
-    );
+    const { label, hooks } = hooksOf(op);
+    return deadlines.race(work, label, hooks as RaceHooks<T>, start);
   }
 
   return {

@@ -71,12 +71,20 @@ async function readBody<T extends z.ZodType>(
 app.post('/players', async (c) => {
   const body = await readBody(c, createPlayerBody);
   if ('response' in body) return body.response;
-  // `set` is an upsert: refuse an id that exists instead of overwriting that player.
-  if (await c.var.strata.exists(playerSchema, body.data.id)) {
-    return c.json(conflictBody('id', body.data.id), 409);
+  // `set` is an upsert: refuse an id that exists instead of overwriting that player. A check alone
+  // races (two creates of one id both find it free, the second overwrites the first): the id is
+  // claimed first, atomic across isolates, as for scores.
+  const { id } = body.data;
+  if (!(await claimId(c.env, 'players', id))) return c.json(conflictBody('id', id), 409);
+  try {
+    if (await c.var.strata.exists(playerSchema, id)) return c.json(conflictBody('id', id), 409);
+    const player = await c.var.strata.set(playerSchema, body.data);
+    return c.json(player, 201);
+  } catch (err) {
+    // Nothing was created (a taken username, a tier down): give the id back.
+    await releaseId(c.env, 'players', id).catch((e) => console.warn('releaseId failed', e));
+    throw err;
   }
-  const player = await c.var.strata.set(playerSchema, body.data);
-  return c.json(player, 201);
 });
 
 app.get('/players/:id', async (c) => c.json(await c.var.strata.get(playerSchema, c.req.param('id'))));
@@ -95,6 +103,8 @@ app.delete('/players/:id', async (c) => {
     return c.json({ error: `player ${id} not found`, code: 'NOT_FOUND' }, 404);
   }
   await c.var.strata.delete(playerSchema, id);
+  // The id is free again: a later create of it is not refused by an old claim.
+  await releaseId(c.env, 'players', id);
   return c.body(null, 204);
 });
 

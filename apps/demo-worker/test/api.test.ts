@@ -140,6 +140,19 @@ describe('demo API', () => {
     });
     // Alice is unchanged.
     expect(await json(await api(`/players/${alice.id}`))).toMatchObject(alice);
+
+    // Two creates of one new id at once: exactly one is created, the other refused; the player is
+    // the winner's, not overwritten by the loser.
+    const race = `${run}-prace`;
+    const both = await Promise.all(
+      [1, 2].map((n) => send('POST', '/players', { id: race, username: `race${n}_${run}` })),
+    );
+    expect(both.map((res) => res.status).sort()).toEqual([201, 409]);
+    const winner = both.findIndex((res) => res.status === 201) + 1;
+    expect((await json(await api(`/players/${race}`))).username).toBe(`race${winner}_${run}`);
+    // Deleted, the id can be created again.
+    expect((await api(`/players/${race}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await send('POST', '/players', { id: race, username: `again_${run}` })).status).toBe(201);
   });
 
   it('GET /players/:id of a missing player is 404 NOT_FOUND', async () => {

@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { manualClock } from '../src/driver.js';
 import { createDrizzleL3 } from '../src/drizzle/index.js';
 import { createMemoryQueue, defineSchema, Strata } from '../src/index.js';
 import { strataRejection } from '../testing/l2-helpers.js';
@@ -125,5 +126,38 @@ it('write-behind, which needs L2 to order writes, is refused with the claim as t
   expect(String((error.cause as Error | undefined)?.message)).toMatch(
     /belongs to an app on another database/,
   );
+  await b.close();
+});
+
+it('an L3 slow to say which database it is: the first read goes unchecked (200 ms budget), the next generation read refuses', async () => {
+  const clock = manualClock(Date.now());
+  const slowL3 = createDrizzleL3(other, { migrationsSchema: stack.name });
+  const identity = slowL3.identity!.bind(slowL3);
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  // The real L3, its identity answer held back past the budget.
+  slowL3.identity = async () => {
+    await held;
+    return identity();
+  };
+  const b = new Strata({
+    l2: stack.l2,
+    l3: slowL3,
+    keyPrefix: stack.keyPrefix,
+    clock,
+    schemas: [schemaOf()],
+    logger: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+  });
+  const players = schemaOf();
+  await b.get(players, 'p1'); // unchecked: the identity did not come within 200 ms
+  expect(b.stats().errorsBy.l2 ?? 0).toBe(0);
+  release();
+  await b.migrate(); // waits for the identity question asked above to be answered
+  clock.advance(5_001); // the generation is read again: now with the identity, refused
+  // Its own database's row (the earlier test's write there), not app a's L2 copy.
+  expect((await b.get(players, 'p1')).username).toBe('own');
+  expect(b.stats().errorsBy.l2).toBeGreaterThan(0);
   await b.close();
 });

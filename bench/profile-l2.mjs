@@ -4,6 +4,7 @@
 // Prints the mean time per call next to the raw client's (ioredis GET/MGET + JSON.parse, or
 // @upstash/redis), measured alternately in the same process.
 import { createIoredisL2 } from '@strata/adapter-node/redis-tcp';
+import { alternate } from './lib/alternate.mjs';
 import { openStack, playerRow } from './lib/stack.mjs';
 
 const many = process.argv.includes('--many');
@@ -36,23 +37,10 @@ const rawOp = http
     : async (i) => JSON.parse(await stack.ioredis.get(rawKey(ids[i % 2_000])));
 
 const N = Number(process.env.PROFILE_N ?? (many ? 300 : 20_000));
-for (let i = 0; i < 50; i++) {
-  await strataOp(i);
-  await rawOp(i);
-}
-let strataNs = 0n;
-let rawNs = 0n;
-for (let i = 0; i < N; i++) {
-  let t = process.hrtime.bigint();
-  await strataOp(i);
-  strataNs += process.hrtime.bigint() - t;
-  t = process.hrtime.bigint();
-  await rawOp(i);
-  rawNs += process.hrtime.bigint() - t;
-}
-const us = (ns) => (Number(ns) / N / 1000).toFixed(1);
+const m = await alternate(strataOp, rawOp, N);
+const us = (ns) => (ns / 1000).toFixed(1);
 console.log(
-  `${many ? 'getMany(1000)' : 'get'} over ${http ? 'HTTP' : 'TCP'}: Strata ${us(strataNs)} µs, raw ${us(rawNs)} µs, ratio ${(Number(strataNs) / Number(rawNs)).toFixed(2)}`,
+  `${many ? 'getMany(1000)' : 'get'} over ${http ? 'HTTP' : 'TCP'}: Strata ${us(m.strata)} µs, raw ${us(m.raw)} µs, ratio ${m.ratio.toFixed(2)}`,
 );
 await tcpL2?.close();
 await stack.cleanup();

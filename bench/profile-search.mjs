@@ -4,6 +4,7 @@
 // Drizzle select's (or the raw Upstash GET of the list's), measured alternately in the same process.
 import { Q } from '@strata/core';
 import { asc, eq } from 'drizzle-orm';
+import { alternate } from './lib/alternate.mjs';
 import { openStack, playerRow } from './lib/stack.mjs';
 
 const track = process.argv.includes('--track');
@@ -24,23 +25,10 @@ await rawUpstash.set(listKey, JSON.stringify(await select()), { px: 600_000 });
 const strataOp = cached ? () => strata.searchCached(schema, query) : () => strata.search(schema, query);
 const rawOp = cached ? () => rawUpstash.get(listKey) : select;
 const N = Number(process.env.PROFILE_N ?? 500);
-for (let i = 0; i < 30; i++) {
-  await strataOp();
-  await rawOp();
-}
-let strataNs = 0n;
-let rawNs = 0n;
-for (let i = 0; i < N; i++) {
-  let t = process.hrtime.bigint();
-  await strataOp();
-  strataNs += process.hrtime.bigint() - t;
-  t = process.hrtime.bigint();
-  await rawOp();
-  rawNs += process.hrtime.bigint() - t;
-}
+const m = await alternate(strataOp, rawOp, N, 30);
 await strata.settled();
-const ms = (ns) => (Number(ns) / N / 1e6).toFixed(2);
+const ms = (ns) => (ns / 1e6).toFixed(2);
 console.log(
-  `${cached ? 'searchCached' : 'search'}${track ? ' (track)' : ''} of ${ROWS}: Strata ${ms(strataNs)} ms, raw ${ms(rawNs)} ms, ratio ${(Number(strataNs) / Number(rawNs)).toFixed(2)}`,
+  `${cached ? 'searchCached' : 'search'}${track ? ' (track)' : ''} of ${ROWS}: Strata ${ms(m.strata)} ms, raw ${ms(m.raw)} ms, ratio ${m.ratio.toFixed(2)}`,
 );
 await stack.cleanup();

@@ -7,6 +7,7 @@
 import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
 import { createMemoryQueue } from '@strata/core';
 import { playerRow } from '../lib/stack.mjs';
+import { rawWriteBehindSet } from '../lib/write-behind-floor.mjs';
 
 const N = 1_000;
 const IDS = 100;
@@ -108,18 +109,7 @@ async function oneRoundTripFloor(stack, n) {
     ...playerRow('wmfloor', i % IDS),
     level: (i % 90) + 1,
   }));
-  const stream = `${stack.name}:wm-floor:writes`;
-  const write = (row) =>
-    stack.ioredis
-      .multi()
-      .set(`${stack.name}:wm-floor:r:${row.id}`, JSON.stringify(row), 'PX', 600_000)
-      .xadd(
-        stream,
-        '*',
-        'w',
-        JSON.stringify({ schema: 'players', id: row.id, op: 'set', row: JSON.stringify(row) }),
-      )
-      .exec();
+  const { write, stream } = rawWriteBehindSet(stack, 'wm-floor');
   for (let i = 0; i < 20; i++) await write(rows[i]);
   const started = process.hrtime.bigint();
   for (const row of rows) await write(row);

@@ -25,6 +25,9 @@ const instances: Strata[] = [];
 
 /** ioredis sends command names in lower case. */
 const isXadd = (chunk: Buffer) => /\bxadd\b/i.test(chunk.toString('latin1'));
+/** A script call naming `stream` among its keys: the one-round-trip write-behind set queuing there. */
+const scriptOn = (stream: string) => (chunk: Buffer) =>
+  /evalsha/i.test(chunk.toString('latin1')) && chunk.includes(stream);
 const portOf = (url: string) => Number(new URL(url).port);
 
 beforeAll(async () => {
@@ -376,10 +379,9 @@ describe('Redis connection cut, queue on the L2 Redis (one round trip)', () => {
     const check = client();
     await ready(check);
     expect(await check.xlen(stream)).toBe(1); // queued by the script itself: no XADD of its own
-    // The script names the stream among its keys: cut the request that carries it.
     const fired = proxy.trap({
       direction: 'up',
-      match: (chunk) => /evalsha/i.test(chunk.toString('latin1')) && chunk.includes(stream),
+      match: scriptOn(stream),
       action: 'cut',
     });
     const lost = await settleBy(strata.set(schema, { id: 'rt-1', n: 2 }), DEADLINE);
@@ -408,7 +410,7 @@ describe('Redis connection cut, queue on the L2 Redis (one round trip)', () => {
     expect(codeOf(await settleBy(strata.set(schema, { id: 'rt-h', n: 1 }), DEADLINE))).toBe('OK');
     const fired = proxy.trap({
       direction: 'up',
-      match: (chunk) => /evalsha/i.test(chunk.toString('latin1')) && chunk.includes(stream),
+      match: scriptOn(stream),
       action: 'hold',
     });
     const r = await settleBy(strata.set(schema, { id: 'rt-h', n: 2 }), 3_000);

@@ -1,7 +1,7 @@
 import { defineSchema, Strata } from '@strata/core';
-import { decodeQueuedWrite, type L2Tier } from '@strata/core/driver';
+import { decodeQueuedWrite } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
-import { strataRejection } from '@strata/core/testing';
+import { countingL2, strataRejection } from '@strata/core/testing';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -30,32 +30,17 @@ afterAll(async () => {
   await store.cleanup();
 });
 
-/** The real ioredis L2, with its calls counted by kind. */
-function countedL2(url: string): { tier: L2Tier; calls: string[] } {
-  const inner = createIoredisL2(url);
-  const calls: string[] = [];
-  return {
-    calls,
-    tier: {
-      name: inner.name,
-      getMany: (keys) => {
-        calls.push('getMany');
-        return inner.getMany(keys);
-      },
-      run: (script, keys, args) => {
-        calls.push(script.name);
-        return inner.run(script, keys, args);
-      },
-      close: () => inner.close(),
-    },
-  };
-}
-
 /**
- * A queue on `connection` (borrowed), with the commands it sends recorded once it is connected
- * (ioredis sends a command queued while connecting a second time).
+ * A Strata of its own (`tag` names its keyPrefix and stream) over the real ioredis L2, its calls
+ * named (`l2`), and a Redis Stream queue on its own connection to `queueUrl`, whose commands are
+ * recorded (`sent`) once it is connected (ioredis sends a command queued while connecting twice).
  */
-async function recordedQueue(connection: Redis, options: Partial<RedisStreamQueueOptions> & { tag: string }) {
+async function setup(
+  tag: string,
+  { queueUrl = redisUrl, ...options }: Partial<RedisStreamQueueOptions> & { queueUrl?: string } = {},
+) {
+  const l2 = countingL2(createIoredisL2(redisUrl));
+  const connection = new Redis(queueUrl);
   await connection.ping();
   const sent: string[] = [];
   const send = connection.sendCommand.bind(connection);
@@ -63,47 +48,43 @@ async function recordedQueue(connection: Redis, options: Partial<RedisStreamQueu
     sent.push(command.name);
     return (send as (...a: unknown[]) => unknown)(command, ...rest);
   }) as Redis['sendCommand'];
-  const { tag, ...rest } = options;
   const queue = createRedisStreamQueue({
     redis: connection,
     keyPrefix: `${name}-${tag}`,
     stream: `${name}:${tag}:writes`,
     allowVolatile: true,
-    ...rest,
+    ...options,
   });
-  return { queue, sent };
-}
-
-function open(tag: string, l2: L2Tier, queue: ReturnType<typeof createRedisStreamQueue>) {
-  return new Strata({
-    l2,
+  const strata = new Strata({
+    l2: l2.tier,
     l3: createDrizzleL3(db, { migrationsSchema: name }),
     writeBehind: { queue, threshold: 1_000_000 },
     keyPrefix: `${name}-${tag}`,
     schemas: [items],
   });
+  /** Closes the Strata (its L2 and queue with it) and the borrowed queue connection. */
+  const finish = async () => {
+    await strata.close();
+    connection.disconnect();
+  };
+  return { strata, l2, sent, finish };
 }
 
 beforeAll(async () => {
-  const l2 = countedL2(redisUrl);
-  const { queue } = await recordedQueue(new Redis(redisUrl), { tag: 'migrate' });
-  const strata = open('migrate', l2.tier, queue);
+  const { strata, finish } = await setup('migrate');
   await strata.migrate();
-  await strata.close();
+  await finish();
 });
 
 it('on the L2 Redis: after one check, each set is one L2 script and nothing on the queue connection; the flush applies them', async () => {
-  const l2 = countedL2(redisUrl);
-  const connection = new Redis(redisUrl);
-  const { queue, sent } = await recordedQueue(connection, { tag: 'same' });
-  const strata = open('same', l2.tier, queue);
+  const { strata, l2, sent, finish } = await setup('same');
   await strata.set(items, { id: 'a', n: 0 }); // the check: a marker SET on the queue, read back by L2
   expect(sent).toEqual(['set', 'info']); // the marker, and the durability check (once)
-  expect(l2.calls.filter((c) => c === 'getMany')).toHaveLength(1);
-  l2.calls.length = 0;
+  expect(l2.ran.filter((c) => c === 'getMany')).toHaveLength(1);
+  l2.ran.length = 0;
   sent.length = 0;
   for (let i = 1; i <= 10; i++) await strata.set(items, { id: i % 2 ? 'a' : 'b', n: i });
-  expect(l2.calls).toEqual(Array(10).fill('ordered-put-enqueue'));
+  expect(l2.ran).toEqual(Array(10).fill('ordered-put-enqueue'));
   expect(sent).toEqual([]);
   // The stream holds every write with the version L2 gave it, in order.
   const entries = await admin.xrange(`${name}:same:writes`, '-', '+');
@@ -121,21 +102,18 @@ it('on the L2 Redis: after one check, each set is one L2 script and nothing on t
     { id: 'a', n: 9 },
     { id: 'b', n: 10 },
   ]);
-  await strata.close();
-  await queue.close();
-  connection.disconnect();
+  await finish();
 });
 
 it('on another Redis database: the check says no, and each set is the L2 script plus one MULTI of XADDs', async () => {
-  const l2 = countedL2(redisUrl);
-  const connection = new Redis(`${redisUrl.replace(/\/\d*$/, '')}/1`);
-  const { queue, sent } = await recordedQueue(connection, { tag: 'other' });
-  const strata = open('other', l2.tier, queue);
+  const { strata, l2, sent, finish } = await setup('other', {
+    queueUrl: `${redisUrl.replace(/\/\d*$/, '')}/1`,
+  });
   await strata.set(items, { id: 'c', n: 1 });
-  l2.calls.length = 0;
+  l2.ran.length = 0;
   sent.length = 0;
   await strata.set(items, { id: 'c', n: 2 });
-  expect(l2.calls).toEqual(['ordered-put']);
+  expect(l2.ran).toEqual(['ordered-put']);
   expect(sent).toEqual(['multi', 'xadd', 'exec']);
   expect(await otherDb.xlen(`${name}:other:writes`)).toBe(2);
   expect(await admin.exists(`${name}:other:writes`)).toBe(0);
@@ -146,16 +124,11 @@ it('on another Redis database: the check says no, and each set is the L2 script 
       .from(table)
       .then((r) => r.find((x) => x.id === 'c')),
   ).toEqual({ id: 'c', n: 2 });
-  await strata.close();
-  await queue.close();
-  connection.disconnect();
+  await finish();
 });
 
 it('a stream key that is not a stream: the set fails and writes neither the row nor a version', async () => {
-  const l2 = countedL2(redisUrl);
-  const connection = new Redis(redisUrl);
-  const { queue } = await recordedQueue(connection, { tag: 'wrongtype' });
-  const strata = open('wrongtype', l2.tier, queue);
+  const { strata, finish } = await setup('wrongtype');
   await strata.set(items, { id: 'w', n: 1 });
   const [rowKey] = await admin.keys(`${name}-wrongtype:*:r:w`);
   const [counterKey] = await admin.keys(`${name}-wrongtype:*:ver`);
@@ -175,21 +148,14 @@ it('a stream key that is not a stream: the set fails and writes neither the row 
       .from(table)
       .then((r) => r.find((x) => x.id === 'w')),
   ).toEqual({ id: 'w', n: 3 });
-  await strata.close();
-  await queue.close();
-  connection.disconnect();
+  await finish();
 });
 
 it('a queue that refuses (a Redis without AOF, allowVolatile off): INVALID_CONFIG before anything is written', async () => {
-  const l2 = countedL2(redisUrl);
-  const connection = new Redis(redisUrl);
-  const { queue } = await recordedQueue(connection, { tag: 'volatile', allowVolatile: false });
-  const strata = open('volatile', l2.tier, queue);
+  const { strata, l2, finish } = await setup('volatile', { allowVolatile: false });
   expect((await strataRejection(strata.set(items, { id: 'v', n: 1 }))).code).toBe('INVALID_CONFIG');
-  expect(l2.calls.filter((c) => c.startsWith('ordered-put'))).toEqual([]);
+  expect(l2.ran.filter((c) => c.startsWith('ordered-put'))).toEqual([]);
   expect(await admin.exists(`${name}:volatile:writes`)).toBe(0);
   expect((await strataRejection(strata.get(items, 'v'))).code).toBe('NOT_FOUND');
-  await strata.close();
-  await queue.close();
-  connection.disconnect();
+  await finish();
 });

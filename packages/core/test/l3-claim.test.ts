@@ -7,6 +7,7 @@ import { manualClock } from '../src/driver.js';
 import { createDrizzleL3 } from '../src/drizzle/index.js';
 import { createMemoryQueue, defineSchema, Strata } from '../src/index.js';
 import { strataRejection } from '../testing/l2-helpers.js';
+import { deferred } from './support/deferred.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
 // Two apps on one Redis and one keyPrefix, each on its own database, with the same table: a row's
@@ -43,19 +44,31 @@ const schemaOf = (writeMode: 'write-through' | 'write-behind' = 'write-through')
   return made.get(writeMode)!;
 };
 
-function app(db: 'a' | 'b', keyPrefix = stack.keyPrefix) {
+/**
+ * An app over database `a` (the suite's) or `b` (this file's own), its warnings kept. Options: its
+ * keyPrefix (default the suite's), its L3 (default a Drizzle L3 over its database), a clock, and the
+ * write mode of its one schema.
+ */
+function app(
+  db: 'a' | 'b',
+  options: {
+    keyPrefix?: string;
+    l3?: ReturnType<typeof createDrizzleL3>;
+    clock?: ReturnType<typeof manualClock>;
+    writeMode?: 'write-through' | 'write-behind';
+  } = {},
+) {
   const warnings: string[] = [];
+  const keep = (message: string, fields?: Record<string, unknown>) =>
+    void warnings.push(`${message} ${JSON.stringify(fields ?? {})}`);
   const strata = new Strata({
     l2: stack.l2,
-    l3: db === 'a' ? stack.l3 : createDrizzleL3(other, { migrationsSchema: stack.name }),
-    keyPrefix,
-    schemas: [schemaOf()],
-    logger: {
-      debug: () => {},
-      info: () => {},
-      warn: (message, fields) => void warnings.push(`${message} ${JSON.stringify(fields ?? {})}`),
-      error: (message, fields) => void warnings.push(`${message} ${JSON.stringify(fields ?? {})}`),
-    },
+    l3: options.l3 ?? (db === 'a' ? stack.l3 : createDrizzleL3(other, { migrationsSchema: stack.name })),
+    keyPrefix: options.keyPrefix ?? stack.keyPrefix,
+    schemas: [schemaOf(options.writeMode)],
+    writeBehind: { queue: createMemoryQueue() },
+    ...(options.clock && { clock: options.clock }),
+    logger: { debug: () => {}, info: () => {}, warn: keep, error: keep },
   });
   return { strata, warnings };
 }
@@ -97,7 +110,7 @@ it("an app on another database is refused L2 under the same keyPrefix: it never 
 });
 
 it('on its own keyPrefix the same app uses L2 as usual; the claim names its database', async () => {
-  const b = app('b', `${stack.keyPrefix}own`);
+  const b = app('b', { keyPrefix: `${stack.keyPrefix}own` });
   await b.strata.migrate(); // learns which database it is: the first L2 read is checked
   const players = schemaOf();
   await b.strata.set(players, row('own'));
@@ -112,14 +125,7 @@ it('on its own keyPrefix the same app uses L2 as usual; the claim names its data
 });
 
 it('write-behind, which needs L2 to order writes, is refused with the claim as the cause', async () => {
-  const b = new Strata({
-    l2: stack.l2,
-    l3: createDrizzleL3(other, { migrationsSchema: stack.name }),
-    keyPrefix: stack.keyPrefix,
-    schemas: [schemaOf('write-behind')],
-    writeBehind: { queue: createMemoryQueue() },
-    logger: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
-  });
+  const { strata: b } = app('b', { writeMode: 'write-behind' });
   await b.migrate();
   const error = await strataRejection(b.set(schemaOf('write-behind'), row('wb')));
   expect(error.code).toBe('L2_UNAVAILABLE');
@@ -133,27 +139,17 @@ it('an L3 slow to say which database it is: the first read goes unchecked (200 m
   const clock = manualClock(Date.now());
   const slowL3 = createDrizzleL3(other, { migrationsSchema: stack.name });
   const identity = slowL3.identity!.bind(slowL3);
-  let release: () => void = () => {};
-  const held = new Promise<void>((resolve) => {
-    release = resolve;
-  });
+  const held = deferred<void>();
   // The real L3, its identity answer held back past the budget.
   slowL3.identity = async () => {
-    await held;
+    await held.promise;
     return identity();
   };
-  const b = new Strata({
-    l2: stack.l2,
-    l3: slowL3,
-    keyPrefix: stack.keyPrefix,
-    clock,
-    schemas: [schemaOf()],
-    logger: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
-  });
+  const { strata: b } = app('b', { l3: slowL3, clock });
   const players = schemaOf();
   await b.get(players, 'p1'); // unchecked: the identity did not come within 200 ms
   expect(b.stats().errorsBy.l2 ?? 0).toBe(0);
-  release();
+  held.resolve();
   await b.migrate(); // waits for the identity question asked above to be answered
   clock.advance(5_001); // the generation is read again: now with the identity, refused
   // Its own database's row (the earlier test's write there), not app a's L2 copy.

@@ -14,21 +14,23 @@ import {
 import type { L2Script, L2Tier } from '../src/l2/types.js';
 
 /**
- * The real tier, with every call that reaches it counted: proves an open breaker touches nothing.
- * @example const { tier, calls } = countingL2(createIoredisL2(url)); …; expect(calls()).toBe(0);
+ * The real tier, with every call that reaches it counted, and named in `ran` (`getMany`, or the
+ * script's name): proves an open breaker touches nothing, or which scripts a write took.
+ * @example const { tier, calls, ran } = countingL2(createIoredisL2(url)); …; expect(calls()).toBe(0);
  */
-export function countingL2(tier: L2Tier): { tier: L2Tier; calls: () => number } {
-  let calls = 0;
+export function countingL2(tier: L2Tier): { tier: L2Tier; calls: () => number; ran: string[] } {
+  const ran: string[] = [];
   return {
-    calls: () => calls,
+    calls: () => ran.length,
+    ran,
     tier: {
       name: tier.name,
       getMany: (keys) => {
-        calls++;
+        ran.push('getMany');
         return tier.getMany(keys);
       },
       run: (script, keys, args) => {
-        calls++;
+        ran.push(script.name);
         return tier.run(script, keys, args);
       },
       close: () => tier.close(),

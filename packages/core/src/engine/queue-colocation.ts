@@ -1,3 +1,4 @@
+import { isStrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
 import type { ColocatedQueue, WriteQueue } from '../queue/types.js';
 import type { EngineContext } from './context.js';
@@ -5,35 +6,33 @@ import type { EngineContext } from './context.js';
 /**
  * Whether the write-behind queue lives in the L2's own Redis, so a write-behind `set` can queue its
  * writes inside the L2 script that orders them (one round trip, rows and entries atomic). Asked once
- * per L2 by a marker (`ColocatedQueue.mark`), never assumed from URLs: two URLs can name one Redis,
- * one URL with another database index names another. A failed check is counted and logged, and
- * asked again on the next write; until then writes take the two-request path.
+ * by a marker (`ColocatedQueue.mark`), never assumed from URLs: two URLs can name one Redis, one URL
+ * with another database index names another. A failed check is logged (and counted: a queue's
+ * failure by the timed queue already, an L2 one here) and asked again on the next write; until
+ * then writes take the two-request path.
  */
 export class QueueColocation {
-  #l2: L2Tier | undefined;
   #answer: Promise<ColocatedQueue | undefined> | undefined;
 
   constructor(
     private readonly ctx: EngineContext,
     private readonly queue: WriteQueue,
+    private readonly l2: L2Tier | undefined,
   ) {}
 
-  /** The queue's scripted side when it shares `l2`'s Redis, else undefined. */
-  of(l2: L2Tier | undefined): Promise<ColocatedQueue | undefined> {
-    const colocated = this.queue.colocated;
-    if (!colocated || !l2) return Promise.resolve(undefined);
-    if (this.#l2 !== l2 || this.#answer === undefined) {
-      this.#l2 = l2;
-      this.#answer = this.#ask(colocated, l2).catch((err: unknown) => {
-        this.#answer = undefined;
-        this.ctx.counters.error('queue');
-        this.ctx.config.logger.warn('write-behind: could not tell whether the queue shares the L2 Redis', {
-          queue: this.queue.name,
-          error: String(err),
-        });
-        return undefined;
+  /** The queue's scripted side when it shares the L2's Redis, else undefined. */
+  get(): Promise<ColocatedQueue | undefined> {
+    const { colocated } = this.queue;
+    if (!colocated || !this.l2) return Promise.resolve(undefined);
+    this.#answer ??= this.#ask(colocated, this.l2).catch((err: unknown) => {
+      this.#answer = undefined;
+      if (!isStrataError(err, 'QUEUE_UNAVAILABLE')) this.ctx.counters.error('l2');
+      this.ctx.config.logger.warn('write-behind: could not tell whether the queue shares the L2 Redis', {
+        queue: this.queue.name,
+        error: String(err),
       });
-    }
+      return undefined;
+    });
     return this.#answer;
   }
 

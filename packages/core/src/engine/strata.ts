@@ -143,7 +143,7 @@ export class Strata {
     checkQueueNamespace(rawQueue, this.#config.keyPrefix);
     if (queue?.take)
       this.#flushLoop = new FlushLoop(this.#ctx, queue as FlushLoop['queue'], lookup, this.#publish);
-    this.#writer = new Writer(this.#ctx, this.#coherence, queue, this.#flushLoop);
+    this.#writer = new Writer(this.#ctx, this.#coherence, queue, this.#flushLoop, this.#l2);
     for (const schema of config.schemas ?? []) this.register(schema);
     if (scheduler && l1.sweepEvery > 0) {
       this.#stopTimers.push(

@@ -20,9 +20,11 @@ import type { KeyedWrite, WriteResult } from './write-through.js';
  *
  * Without L2 nothing can order the write against those already queued: it is refused with
  * L2_UNAVAILABLE and nothing is acknowledged (L3_UNAVAILABLE when L2 has no counter yet and Postgres,
- * which starts it, does not answer). If the queue refuses, the pending copies are withdrawn
- * (unless a newer write replaced them) and QUEUE_UNAVAILABLE is thrown (or the queue's own error
- * about its configuration, such as a Redis without persistence).
+ * which starts it, does not answer). On the two-request path, if the queue refuses, the pending
+ * copies are withdrawn (unless a newer write replaced them) and QUEUE_UNAVAILABLE is thrown (or the
+ * queue's own error about its configuration, such as a Redis without persistence). On the one-request
+ * path the queue is asked first whether it takes writes (that error comes before anything is
+ * written), and a failed script wrote neither rows nor entries.
  */
 export async function writeBehind(
   ctx: EngineContext,
@@ -45,7 +47,7 @@ export async function writeBehind(
     ...(plain[i] && { row: cache.rows.toQueue(stored[i]!) }),
     version,
   });
-  const colocated = await colocation.of(cache.l2);
+  const colocated = await colocation.get();
   // Before anything is written: a queue that would refuse (closed, a Redis without AOF) gets nothing.
   if (colocated) await colocated.ready();
   const enqueue: ScriptedEnqueue | undefined = colocated && {

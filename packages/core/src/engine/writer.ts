@@ -1,4 +1,5 @@
 import { StrataError } from '../errors.js';
+import type { L2Tier } from '../l2/types.js';
 import type { Row } from '../l3/types.js';
 import type { WriteQueue } from '../queue/types.js';
 import type { Coherence } from './coherence.js';
@@ -27,8 +28,9 @@ export class Writer {
     readonly coherence: Coherence,
     readonly queue: WriteQueue | undefined,
     readonly flushLoop: FlushLoop | undefined,
+    l2: L2Tier | undefined,
   ) {
-    this.#colocation = queue && new QueueColocation(ctx, queue);
+    this.#colocation = queue && new QueueColocation(ctx, queue, l2);
   }
 
   async set(cache: SchemaCache, prepared: readonly PreparedRow[]): Promise<Row[]> {

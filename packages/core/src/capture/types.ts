@@ -1,0 +1,49 @@
+/**
+ * Change capture: writes made to a registered table outside Strata (admin SQL, another service, a
+ * cron job, a migration) recorded by Postgres itself, so the caches can follow them. Postgres
+ * triggers record each changed key with the version it holds afterwards into a change log; a
+ * `ChangeSource` reads that log in an order that never skips a commit; a relay turns what it reads
+ * into the invalidations Strata's own writes make (see docs/change-capture.md).
+ */
+
+/** What a captured statement did. `truncate` changed every row of the table. */
+export type ChangeOp = 'insert' | 'update' | 'delete' | 'truncate';
+
+/** The keys one captured statement changed (Strata's own writes are not captured). */
+export interface CapturedChange {
+  /** The schema's identity (its qualified table), as Strata names it everywhere. */
+  readonly schema: string;
+  /** The changed keys, as Postgres prints the primary key (`pk::text`); `null` for a truncate. */
+  readonly ids: readonly string[] | null;
+  /** The version each key holds after the change, one for one with `ids`; `null` for a truncate. */
+  readonly versions: readonly number[] | null;
+  readonly op: ChangeOp;
+}
+
+/** One read of the change log. */
+export interface ChangePage {
+  /** Changes committed since the cursor read from (some may be repeated: applying one twice is harmless). */
+  readonly changes: readonly CapturedChange[];
+  /** Where the next read starts. Opaque; store it as it is. */
+  readonly cursor: string;
+  /**
+   * Entries after the cursor were pruned before anyone read them: what they said is lost, so the
+   * reader must drop every captured schema's caches (a gap is never silent).
+   */
+  readonly gap: boolean;
+}
+
+/**
+ * The change log as a reader sees it. Implemented by the Drizzle L3 over the log its triggers write.
+ * @example
+ * let cursor = await source.start();
+ * const page = await source.read(cursor); // apply page.changes, then
+ * cursor = page.cursor;
+ */
+export interface ChangeSource {
+  readonly name: string;
+  /** A cursor at "now": reading from it reports what commits from now on. */
+  start(): Promise<string>;
+  /** Everything committed after `cursor`, however many transactions were open or out of order. */
+  read(cursor: string): Promise<ChangePage>;
+}

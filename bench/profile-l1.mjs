@@ -1,5 +1,5 @@
 // Where a Strata L1 hit spends its time: `node --cpu-prof bench/profile-l1.mjs` (after a build),
-// (`--peek` for the synchronous read), then read the .cpuprofile (Chrome DevTools, or `node bench/profile-l1.mjs --summary <file>`).
+// (`--peek` for the synchronous read), then read the .cpuprofile (Chrome DevTools, or `node bench/profile-l1.mjs --summary <file> [--calls <n>]`).
 // The devstack is up (set-up only): every timed get is an L1 hit, no round trip.
 import { readFileSync } from 'node:fs';
 
@@ -17,9 +17,33 @@ if (process.argv[2] === '--summary') {
     self.set(key, (self.get(key) ?? 0) + n);
     total += n;
   }
-  for (const [key, n] of [...self].sort((x, y) => y[1] - x[1]).slice(0, 25)) {
-    console.log(`${((100 * n) / total).toFixed(1).padStart(5)} %  ${key}`);
+  // `--calls <n>`: also the self time per call, in µs (the profile's span over n calls).
+  const callsAt = process.argv.indexOf('--calls');
+  const calls = callsAt > 0 ? Number(process.argv[callsAt + 1]) : 0;
+  const spanUs = profile.endTime - profile.startTime;
+  const line = (n, key) => {
+    const share = n / total;
+    const perCall = calls ? `${((share * spanUs) / calls).toFixed(2).padStart(6)} µs  ` : '';
+    console.log(`${(100 * share).toFixed(1).padStart(5)} %  ${perCall}${key}`);
+  };
+  if (calls) console.log(`${(spanUs / calls).toFixed(2)} µs per call in all, over ${calls} calls`);
+  for (const [key, n] of [...self].sort((x, y) => y[1] - x[1]).slice(0, Number(process.env.TOP ?? 25)))
+    line(n, key);
+  // Self time by where the code lives: a package's dist file, a dependency, node's internals, (gc)…
+  const byFile = new Map();
+  for (const [id, n] of counts) {
+    const f = byId.get(id).callFrame;
+    const where = f.url
+      ? f.url
+          .replace(/^.*node_modules\//, '')
+          .replace(/^.*\/packages\//, '')
+          .replace(/^file:\/\//, '')
+      : f.functionName;
+    byFile.set(where, (byFile.get(where) ?? 0) + n);
   }
+  console.log('\nby file:');
+  for (const [key, n] of [...byFile].sort((x, y) => y[1] - x[1]).slice(0, Number(process.env.TOP ?? 25)))
+    line(n, key);
   process.exit(0);
 }
 

@@ -99,6 +99,38 @@ describe('ioredis L2 connections', () => {
     await client.quit();
   });
 
+  it('the calls of one turn leave in one socket write, each with its own reply', async () => {
+    const prefix = `${uniqueName('l2_coalesce')}:`;
+    const client = new Redis(serviceUrls().redisUrl, { protocol: 2 });
+    const l2 = createIoredisL2(client);
+    try {
+      await client.mset(Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`${prefix}${i}`, `v${i}`])));
+      // What reaches the socket: one write call per chunk, or one writev for many.
+      const socket = client.stream as unknown as {
+        _write: (...args: unknown[]) => void;
+        _writev: (chunks: unknown[], cb: unknown) => void;
+      };
+      const writes = vi.spyOn(socket, '_write');
+      const writevs = vi.spyOn(socket, '_writev');
+      const replies = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => l2.getMany([`${prefix}${i}`, `${prefix}absent`])),
+      );
+      expect(replies).toEqual(Array.from({ length: 50 }, (_, i) => [`v${i}`, null]));
+      expect(writes).not.toHaveBeenCalled();
+      expect(writevs).toHaveBeenCalledTimes(1);
+      expect(writevs.mock.calls[0]![0]).toHaveLength(50);
+      // A call alone, and a script, still leave at the end of their turn.
+      expect(await l2.getMany([`${prefix}7`])).toEqual(['v7']);
+      expect(await l2.run(NOOP, [], [])).toBe(1);
+      expect(writes).toHaveBeenCalledTimes(2);
+      expect(writevs).toHaveBeenCalledTimes(1);
+    } finally {
+      await deletePrefix(prefix);
+      await l2.close();
+      await client.quit();
+    }
+  });
+
   it('a closed port: L2_UNAVAILABLE quickly, the breaker opens, then nothing reaches the tier', async () => {
     const port = await freePort();
     const inner = countingL2(createIoredisL2(`redis://127.0.0.1:${port}`));

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { L2Tier } from '@strata/core';
 import { getManyByMget, type L2Script } from '@strata/core/driver';
 import { Redis, type RedisOptions } from 'ioredis';
+import { WriteCoalescer } from './coalesce-writes.js';
 import { quitConnection } from './quit-connection.js';
 
 /**
@@ -47,20 +48,24 @@ class IoredisL2 implements L2Tier {
   readonly name = 'ioredis';
   readonly #redis: Redis;
   readonly #owned: boolean;
+  readonly #coalesce: WriteCoalescer;
   #closing: Promise<void> | undefined;
 
   /** `owned`: opened here, so close() quits it; a `borrowed` one stays open. */
   constructor(redis: Redis, connection: 'owned' | 'borrowed') {
     this.#redis = redis;
     this.#owned = connection === 'owned';
+    this.#coalesce = new WriteCoalescer(redis);
   }
 
   getMany(keys: readonly string[]): Promise<(string | null)[]> {
+    this.#coalesce.hold();
     // The array form: ioredis flattens it itself, no spread of up to thousands of arguments.
     return getManyByMget(this.name, keys, (k) => this.#redis.mget(k));
   }
 
   async run(script: L2Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    this.#coalesce.hold();
     try {
       return await this.#redis.evalsha(sha1(script), keys.length, ...keys, ...args);
     } catch (err) {

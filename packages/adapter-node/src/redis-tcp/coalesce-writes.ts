@@ -8,10 +8,11 @@ type Socket = Redis['stream'];
  * its next command, and every one of those is a write system call (on a loopback connection the
  * largest CPU cost of an L2 hit, more than all of Strata's own work). Holding the socket corked until
  * the end of the turn (`process.nextTick`, which runs once the promise jobs of the turn have run)
- * makes them one `writev`. Nothing waits longer than the turn that sent it: a lone command leaves at
- * the end of its own turn, before any I/O is polled, so it adds no latency.
+ * makes them one `writev`. Nothing waits longer than the turn that sent it (the uncork runs before
+ * any I/O is polled), so it adds no latency.
  *
- * Only a ready connection is corked: before that, ioredis queues commands itself.
+ * Only while other commands are out (their replies are what make the batches) and only a ready
+ * connection (before that, ioredis queues commands itself): a lone call is written at once, as before.
  *
  * @example
  * const coalesce = new WriteCoalescer(redis);
@@ -37,6 +38,8 @@ export class WriteCoalescer {
     if (this.#corked !== undefined) return;
     const redis = this.#redis;
     const socket = redis.stream;
+    // Nothing out: no replies are coming whose callers would send more, so this one goes at once.
+    if (redis.commandQueue.length === 0) return;
     if (redis.status !== 'ready' || socket === undefined || !socket.writable) return;
     socket.cork();
     this.#corked = socket;

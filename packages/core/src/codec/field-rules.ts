@@ -76,15 +76,29 @@ export interface KindRevivers {
   bytes(value: unknown, field: string): Uint8Array;
 }
 
+/** The columns a decode must revive, by schema: listed once, not an `Object.keys` per decoded row. */
+const revivable = new WeakMap<ColumnKinds, readonly (readonly [string, keyof KindRevivers])[]>();
+
+function revivableOf(kinds: ColumnKinds): readonly (readonly [string, keyof KindRevivers])[] {
+  const known = revivable.get(kinds);
+  if (known !== undefined) return known;
+  // `kinds` is read-only (ColumnKinds): the list made once stays true.
+  const list: (readonly [string, keyof KindRevivers])[] = [];
+  for (const field of Object.keys(kinds)) {
+    const kind = kinds[field];
+    if (kind === 'date' || kind === 'bigint' || kind === 'bytes') list.push([field, kind]);
+  }
+  revivable.set(kinds, list);
+  return list;
+}
+
 /** Revives the typed columns of a decoded row in place; null and absent fields stay as they are. */
 export function reviveKinds(
   row: Record<string, unknown>,
   kinds: ColumnKinds,
   revive: KindRevivers,
 ): Record<string, unknown> {
-  for (const field of Object.keys(kinds)) {
-    const kind = kinds[field];
-    if (kind !== 'date' && kind !== 'bigint' && kind !== 'bytes') continue;
+  for (const [field, kind] of revivableOf(kinds)) {
     if (!Object.hasOwn(row, field)) continue;
     const value = row[field];
     if (value !== null) row[field] = revive[kind](value, field);

@@ -1,6 +1,6 @@
 import { fromBase64, toBase64, utf8Decode } from '../bytes.js';
 import { decodeFailed, typeName } from './failures.js';
-import { assertFits, type KindRules, kindOf, reviveKinds } from './field-rules.js';
+import { assertFits, type KindRevivers, type KindRules, kindOf, reviveKinds } from './field-rules.js';
 import { isPlainObject } from './json-data.js';
 import type { Codec, ColumnKinds } from './types.js';
 
@@ -49,8 +49,11 @@ function encodeRow(row: Readonly<Record<string, unknown>>, kinds: ColumnKinds): 
 }
 
 function decodeRow(data: string | Uint8Array, kinds: ColumnKinds): Record<string, unknown> {
-  return reviveKinds(parse(data), kinds, { date: toDate, bigint: toBigInt, bytes: toBytes });
+  return reviveKinds(parse(data), kinds, REVIVERS);
 }
+
+/** One object for every decode (this runs on every L2 hit), not one per row. */
+const REVIVERS: KindRevivers = { date: toDate, bigint: toBigInt, bytes: toBytes };
 
 function parse(data: string | Uint8Array): Record<string, unknown> {
   let text: string;

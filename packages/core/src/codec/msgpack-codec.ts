@@ -1,7 +1,7 @@
 import { decode, Encoder } from '@msgpack/msgpack';
 import { fromBase64 } from '../bytes.js';
 import { decodeFailed, encodeFailed, typeName } from './failures.js';
-import { assertFits, type KindRules, kindOf, reviveKinds } from './field-rules.js';
+import { assertFits, type KindRevivers, type KindRules, kindOf, reviveKinds } from './field-rules.js';
 import { isPlainObject, MAX_JSON_DEPTH } from './json-data.js';
 import type { Codec, ColumnKinds } from './types.js';
 
@@ -65,8 +65,11 @@ function encodeRow(row: Readonly<Record<string, unknown>>, kinds: ColumnKinds): 
 }
 
 function decodeRow(data: string | Uint8Array, kinds: ColumnKinds): Record<string, unknown> {
-  return reviveKinds(parse(data), kinds, { date: toDate, bigint: toBigInt, bytes: toBytes });
+  return reviveKinds(parse(data), kinds, REVIVERS);
 }
+
+/** One object for every decode (this runs on every L2 hit), not one per row. */
+const REVIVERS: KindRevivers = { date: toDate, bigint: toBigInt, bytes: toBytes };
 
 function parse(data: string | Uint8Array): Record<string, unknown> {
   let bytes: Uint8Array;

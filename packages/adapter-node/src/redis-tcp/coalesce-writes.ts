@@ -9,7 +9,8 @@ type Socket = Redis['stream'];
  * largest CPU cost of an L2 hit, more than all of Strata's own work). Holding the socket corked until
  * the end of the turn (`process.nextTick`, which runs once the promise jobs of the turn have run)
  * makes them one `writev`. Nothing waits longer than the turn that sent it (the uncork runs before
- * any I/O is polled), so it adds no latency.
+ * any I/O is polled); the one cost, as with ioredis' own `enableAutoPipelining`: synchronous work
+ * done later in that same turn now delays the write instead of overlapping the round trip.
  *
  * Only while other commands are out (their replies are what make the batches) and only a ready
  * connection (before that, ioredis queues commands itself): a lone call is written at once, as before.

@@ -4,3 +4,4 @@
 
 export type { Database } from './database.js';
 export { createDrizzleL3, type DrizzleL3Options } from './l3.js';
+export type { DrizzleChangeSource, PruneResult } from './capture/source.js';

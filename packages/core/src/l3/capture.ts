@@ -1,7 +1,11 @@
 import type { ChangeSource } from '../capture/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 
-/** The NOTIFY channel the capture triggers signal on (payload: the schema's identity). */
+/**
+ * The NOTIFY channel the capture triggers signal on (payload: the schema's identity), only when
+ * they logged something.
+ * @example await client.query(`LISTEN ${CHANGES_CHANNEL}`); // then read the ChangeSource on a notification
+ */
 export const CHANGES_CHANNEL = 'strata_changes';
 
 /**

@@ -10,7 +10,10 @@ import type { CaptureTables } from './change-log.js';
 /** Log entries per statement of a read. */
 export const CHANGES_PAGE = 1_000;
 
-/** What a prune did. */
+/**
+ * What a prune did.
+ * @example const { deleted } = await source.prune(86_400_000);
+ */
 export interface PruneResult {
   /** Entries deleted. */
   readonly deleted: number;

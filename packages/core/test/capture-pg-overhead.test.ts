@@ -27,7 +27,7 @@ it('prints the trigger overhead on 2,000 single-row write-through sets', async (
   await strata.migrate();
   await stack.l3.capture!.install([on]);
   const spent = { on: 0, off: 0 };
-  const run = async (schema: typeof on, key: 'on' | 'off', from: number) => {
+  const run = async (schema: typeof on | typeof off, key: 'on' | 'off', from: number) => {
     const start = performance.now();
     for (let i = from; i < from + BLOCK; i++) await strata.set(schema, { id: `k${i}`, name: 'x', n: i });
     spent[key] += performance.now() - start;

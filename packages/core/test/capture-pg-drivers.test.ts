@@ -31,6 +31,8 @@ describe('neon-http', () => {
     await strata.set(players, { id: 'n0', username: 'n0' });
     await stack.pool.query(`insert into "${stack.name}"."players" (id, username) values ('n1', 'n1')`);
     await stack.pool.query(`update "${stack.name}"."players" set level = 3 where id in ('n0', 'n1')`);
+    // A write of several statements: one db.batch, versions first, then rows.
+    await strata.tx().set(players, { id: 'n2', username: 'n2' }).delete(players, 'n0').commit();
     const page = await source.read(cursor);
     expect(page.gap).toBe(false);
     expect(page.changes.filter((c) => c.ids?.some((id) => id.startsWith('n')))).toEqual([
@@ -38,6 +40,13 @@ describe('neon-http', () => {
       { schema: players.identity, op: 'update', ids: ['n0', 'n1'], versions: [2, 2] },
     ]);
     expect(BigInt(page.cursor) >= BigInt(cursor)).toBe(true);
+    const { rows } = await stack.pool.query(
+      `select id, version::int as version from "${stack.name}"."_strata_versions" where id in ('n0', 'n2') order by id`,
+    );
+    expect(rows).toEqual([
+      { id: 'n0', version: 3 },
+      { id: 'n2', version: 1 },
+    ]);
   });
 });
 

@@ -52,19 +52,10 @@ export async function removeCapture(
   const captured = stored(schemas);
   if (captured.length === 0) return [];
   const tables = await ctx.tables();
-  const plans = captured.map((schema) => capturePlan(tables, schema));
-  // DROP TRIGGER … ON a table that does not exist fails even with IF EXISTS: skip those tables.
-  const present = await Promise.all(plans.map((plan) => tableExists(ctx.db, plan.target)));
-  const statements = plans.flatMap((plan, i) =>
-    present[i] ? removeStatements(plan) : removeStatements(plan).slice(-1),
-  );
+  // DROP TRIGGER IF EXISTS … ON a missing table (or schema) skips with a notice: no need to look first.
+  const statements = captured.flatMap((schema) => removeStatements(capturePlan(tables, schema)));
   await underDdlLock(ctx, statements);
   return statements;
-}
-
-async function tableExists(db: Database, target: string): Promise<boolean> {
-  const [row] = rowsOf(await db.execute(sql`select to_regclass(${target}) is not null as "present"`));
-  return bool(row?.present);
 }
 
 const bool = (value: unknown) => value === true || value === 't' || value === 'true';

@@ -143,6 +143,32 @@ describe('a trigger that fails', () => {
   });
 });
 
+describe('a trigger that cannot log for a lock', () => {
+  it("fails the user's statement rather than commit it unlogged (lock timeout)", async () => {
+    await q(`insert into ${table('players')} (id, username) values ('l1', 'l1')`);
+    const holder = await stack.pool.connect();
+    const writer = await stack.pool.connect();
+    try {
+      // Another transaction holds the key's version row, as a concurrent Strata write would.
+      await holder.query('begin');
+      await holder.query(`select 1 from ${table('_strata_versions')} where id = 'l1' for update`);
+      await writer.query(`set lock_timeout = '200ms'`);
+      const error = await writer
+        .query(`update ${table('players')} set level = 5 where id = 'l1'`)
+        .catch((e: unknown) => e);
+      expect((error as { code?: string }).code).toBe('55P03');
+      await holder.query('rollback');
+      const { rows } = await q(`select level from ${table('players')} where id = 'l1'`);
+      expect(rows[0].level).toBe(1);
+    } finally {
+      // A pooled connection goes back as it came.
+      await writer.query('reset lock_timeout');
+      holder.release();
+      writer.release();
+    }
+  });
+});
+
 describe('retention', () => {
   it('a prune past an unread entry makes the next read report a gap', async () => {
     const cursor = await source.start();

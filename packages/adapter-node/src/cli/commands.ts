@@ -122,7 +122,11 @@ const capture: Run = async ({ node, invocation, out }) => {
   }
   const statements =
     action === 'install' ? await node.strata.capture.install() : await node.strata.capture.remove();
-  for (const statement of statements) out(`${statement}\n`);
+  // A function's body runs to dozens of lines: its first line names it.
+  for (const statement of statements) {
+    const [first] = statement.split('\n', 1);
+    out(`${first}${first === statement ? '' : ' …'}\n`);
+  }
   out(
     `${action === 'install' ? 'installed' : 'removed'} change capture (${statements.length} statement(s))\n`,
   );

@@ -68,8 +68,9 @@ function functionBody(tables: CaptureTables, identityText: string, pk: string): 
   const key = (alias: string) => `${alias}.${pk}::text`;
   const inserted = `SELECT ${key('n')}, false FROM _strata_new n`;
   const deleted = `SELECT ${key('o')}, true FROM _strata_old o`;
-  // A primary-key change: the old key is gone (a delete), the new one is there.
-  const updated = `${inserted} UNION ALL ${deleted} WHERE NOT EXISTS (SELECT 1 FROM _strata_new n WHERE n.${pk} = o.${pk})`;
+  // A primary-key change: the old key is gone (a delete), the new one is there. Compared as text,
+  // the key Strata uses: a type's own = may not be on the function's fixed search path.
+  const updated = `${inserted} UNION ALL ${deleted} WHERE NOT EXISTS (SELECT 1 FROM _strata_new n WHERE ${key('n')} = ${key('o')})`;
   return `
 DECLARE
   me xid;

@@ -1,7 +1,10 @@
 import { parseArgs } from 'node:util';
 import { UsageError } from './cli-errors.js';
 
-export type Command = 'migrate' | 'migrate-from' | 'status' | 'warm' | 'stats' | 'invalidate';
+export type Command = 'migrate' | 'migrate-from' | 'status' | 'warm' | 'stats' | 'invalidate' | 'capture';
+
+/** What `capture` does: install, remove or check the change-capture triggers. */
+export const CAPTURE_ACTIONS = ['install', 'remove', 'check'] as const;
 
 export interface Invocation {
   command: Command | 'help';
@@ -22,6 +25,7 @@ const OPERANDS: Record<Command, readonly [number, number]> = {
   warm: [1, 1],
   stats: [0, 0],
   invalidate: [1, 2],
+  capture: [1, 1],
 };
 
 function isCommand(word: string): word is Command {
@@ -48,6 +52,9 @@ export function parseInvocation(argv: readonly string[]): Invocation {
     throw new UsageError(
       `${word} takes ${min === max ? min : `${min} to ${max}`} argument(s), got ${operands.length}`,
     );
+  }
+  if (word === 'capture' && !(CAPTURE_ACTIONS as readonly string[]).includes(operands[0]!)) {
+    throw new UsageError(`capture takes ${CAPTURE_ACTIONS.join(', ')}, not ${JSON.stringify(operands[0])}`);
   }
   if (values.limit !== undefined && word !== 'warm') throw new UsageError('--limit applies to warm only');
   return { ...base, command: word, operands, limit: parseLimit(values.limit) };

@@ -103,6 +103,35 @@ const invalidate: Run = async ({ node, invocation, out }) => {
   }
 };
 
+/** `capture install|remove|check`: Postgres triggers that log writes made outside Strata. */
+const capture: Run = async ({ node, invocation, out }) => {
+  const action = invocation.operands[0];
+  if (action === 'check') {
+    const report = await node.strata.capture.check();
+    if (invocation.json) out(`${JSON.stringify(report, null, 2)}\n`);
+    else
+      for (const c of report)
+        out(c.installed ? `${c.schema}: installed\n` : `${c.schema}: missing ${c.missing.join(', ')}\n`);
+    const incomplete = report.filter((c) => !c.installed).map((c) => c.schema);
+    if (incomplete.length > 0) {
+      throw new CliFailure(
+        `change capture is not complete for ${incomplete.join(', ')}: run strata capture install`,
+      );
+    }
+    return;
+  }
+  const statements =
+    action === 'install' ? await node.strata.capture.install() : await node.strata.capture.remove();
+  // A function's body runs to dozens of lines: its first line names it.
+  for (const statement of statements) {
+    const [first] = statement.split('\n', 1);
+    out(`${first}${first === statement ? '' : ' …'}\n`);
+  }
+  out(
+    `${action === 'install' ? 'installed' : 'removed'} change capture (${statements.length} statement(s))\n`,
+  );
+};
+
 export const COMMANDS: Record<Command, Run> = {
   migrate,
   'migrate-from': migrateFromDir,
@@ -110,6 +139,7 @@ export const COMMANDS: Record<Command, Run> = {
   warm,
   stats,
   invalidate,
+  capture,
 };
 
 /** What a command cannot do without: refused up front, before anything connects. */
@@ -120,4 +150,5 @@ export const NEEDS: Record<Command, { schemas: boolean; redis: boolean }> = {
   warm: { schemas: true, redis: true },
   stats: { schemas: false, redis: false },
   invalidate: { schemas: true, redis: true },
+  capture: { schemas: true, redis: false },
 };

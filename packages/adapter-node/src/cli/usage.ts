@@ -8,13 +8,16 @@ Commands:
   warm <schema> [--limit N]   load rows of <schema> from Postgres into the caches
   stats                       row counts per schema and this instance's counters, as JSON
   invalidate <schema> [id]    drop one cached row, or every cached row of <schema>, everywhere
+  capture install|remove|check
+                              the triggers that log writes made outside Strata (change capture);
+                              check exits 1 when any is missing
 
 Options:
   -c, --config <file>   config module whose default export is { schemas, ...createStrata options }
                         (default: the one of ./strata.config.ts, .mts, .mjs, .js present;
                         TypeScript is compiled with esbuild, which must be installed)
       --limit <N>       warm at most N rows
-      --json            status as JSON
+      --json            status and capture check as JSON
   -v, --verbose         print stacks and causes of errors
   -h, --help            show this help
 

@@ -2,5 +2,6 @@
 // implementation (DDL, migrations, upserts, the versions table) is loaded only by apps that build an
 // L3 themselves; the seam it implements (`L3Tier`) is in `@strata/core` and `@strata/core/driver`.
 
+export type { DrizzleChangeSource, PruneResult } from './capture/source.js';
 export type { Database } from './database.js';
 export { createDrizzleL3, type DrizzleL3Options } from './l3.js';

@@ -1,5 +1,6 @@
 import { eq, type SQL, sql } from 'drizzle-orm';
 import { StrataError } from '../errors.js';
+import type { L3Capture } from '../l3/capture.js';
 import type {
   L3Tier,
   MigrationRecord,
@@ -12,6 +13,7 @@ import type {
   WriteOutcome,
 } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
+import { drizzleCapture } from './capture/drizzle-capture.js';
 import type { Database } from './database.js';
 import { databaseIdentity } from './database-identity.js';
 import { driverError } from './driver-error.js';
@@ -74,6 +76,7 @@ class DrizzleL3 implements L3Tier {
   readonly #write: WriteContext;
   readonly #maxParameters: number;
   readonly #oneRowReads = new OneRowReads();
+  readonly capture: L3Capture;
 
   constructor(db: Database, options: DrizzleL3Options) {
     this.name = options.name ?? 'drizzle';
@@ -95,6 +98,13 @@ class DrizzleL3 implements L3Tier {
       maxParameters: this.#maxParameters,
       oneRow: new OneRowStatements(db),
     };
+    this.capture = drizzleCapture(
+      this.name,
+      db,
+      this.#transactions,
+      this.#write.versions,
+      options.migrationsSchema,
+    );
   }
 
   get #versions() {

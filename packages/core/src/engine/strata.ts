@@ -18,6 +18,7 @@ import type { Schema } from '../schema/define-schema.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { entriesOf, withMapKey } from './batch-input.js';
 import { existsOne, invalidateOne, invalidateSchema } from './cache-control.js';
+import { type CaptureAdmin, captureAdmin } from './capture-admin.js';
 import { Coherence } from './coherence.js';
 import { commitTx } from './commit-tx.js';
 import { EngineContext } from './context.js';
@@ -390,15 +391,15 @@ export class Strata {
     return reencryptRows(this.#ctx, this.#runtime(schema), this.#coherence, options);
   }
 
-  /** Additive, idempotent DDL for every registered schema with an L3. */
-  async migrate(): Promise<MigrationResult> {
+  /**
+   * Additive, idempotent DDL for every registered schema with an L3; with `capture: true`, then
+   * installs change capture on their tables (see `capture`).
+   * @example await strata.migrate({ capture: true });
+   */
+  async migrate(options: { capture?: boolean } = {}): Promise<MigrationResult> {
     const l3 = this.#requireL3();
-    const result = await l3.migrate(
-      this.#registry
-        .all()
-        .filter((rt) => rt.l3)
-        .map((rt) => rt.schema),
-    );
+    const result = await l3.migrate(this.#l3Schemas());
+    if (options.capture) await this.capture.install();
     // Postgres answers now: learn which database it is, so the first L2 read is checked (L3Claim).
     await this.#l3Claim.learn();
     return result;
@@ -563,6 +564,22 @@ export class Strata {
   #runtime(schema: SchemaRef): SchemaCache {
     if (this.#closed) throw new StrataError('UNAVAILABLE', 'this Strata instance is closed');
     return this.#registry.resolve(schema);
+  }
+
+  /**
+   * Change capture of the registered schemas: triggers that record writes made outside Strata.
+   * @example await strata.capture.install(); console.log(await strata.capture.check());
+   */
+  readonly capture: CaptureAdmin = captureAdmin(
+    () => this.#requireL3(),
+    () => this.#l3Schemas(),
+  );
+
+  #l3Schemas(): CompiledSchema[] {
+    return this.#registry
+      .all()
+      .filter((rt) => rt.l3)
+      .map((rt) => rt.schema);
   }
 
   #requireL3() {

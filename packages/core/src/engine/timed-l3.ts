@@ -7,9 +7,11 @@ import { withTimeout } from '../resilience/with-timeout.js';
  */
 export function timedL3(tier: L3Tier, timeoutMs: number): L3Tier {
   const within = <T>(work: Promise<T>, op: string) => withTimeout(work, timeoutMs, `L3 ${op} (${tier.name})`);
-  const { identity } = tier;
+  const { identity, capture } = tier;
   return {
     ...(identity && { identity: () => within(identity.call(tier), 'identity') }),
+    // Capture is admin DDL and a log reader with its own pace: passed on as it is.
+    ...(capture && { capture }),
     name: tier.name,
     findMany: (schema, ids) => within(tier.findMany(schema, ids), 'findMany'),
     exists: (schema, id) => within(tier.exists(schema, id), 'exists'),

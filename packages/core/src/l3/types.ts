@@ -1,5 +1,6 @@
 import type { SQL } from 'drizzle-orm';
 import type { CompiledSchema } from '../schema/types.js';
+import type { L3Capture } from './capture.js';
 
 export type Row = Record<string, unknown>;
 
@@ -163,4 +164,9 @@ export interface L3Tier {
   /** Additive, idempotent DDL for the schemas' tables, recorded in `_strata_migrations`. */
   migrate(schemas: readonly CompiledSchema[]): Promise<MigrationResult>;
   migrationStatus(): Promise<MigrationRecord[]>;
+  /**
+   * Change capture: triggers that record writes made outside Strata, and the reader of their log.
+   * Optional: an L3 without it cannot follow other writers (`strata.capture` refuses it).
+   */
+  readonly capture?: L3Capture;
 }

@@ -1,0 +1,103 @@
+import { sql } from 'drizzle-orm';
+import type { CaptureCheck } from '../../l3/capture.js';
+import type { CompiledSchema } from '../../schema/types.js';
+import type { Database } from '../database.js';
+import { ddlLock } from '../migrate.js';
+import { rowsOf } from '../migrations-table.js';
+import type { Transactions } from '../transactions.js';
+import { type VersionsTable, versionsTableStatements } from '../versions-table.js';
+import { type CaptureTables, CHANGES_TABLE, changeLogStatements, META_TABLE } from './change-log.js';
+import { type CapturePlan, capturePlan, installStatements, removeStatements } from './trigger-ddl.js';
+
+/** What capture's DDL runs on. */
+export interface CaptureDdlContext {
+  readonly db: Database;
+  readonly transactions: Transactions;
+  readonly versions: VersionsTable;
+  readonly tables: () => Promise<CaptureTables>;
+}
+
+/** Schemas with an L3 table: the others have nothing to capture. */
+const stored = (schemas: readonly CompiledSchema[]) => schemas.filter((schema) => schema.l3 !== false);
+
+/** Runs statements atomically under the DDL lock (one transaction, or one batch on neon-http). */
+async function underDdlLock(ctx: CaptureDdlContext, statements: readonly string[]): Promise<void> {
+  await ctx.transactions.all((db) => [ddlLock(db), ...statements.map((s) => db.execute(sql.raw(s)))]);
+}
+
+/**
+ * The change log, `_strata_versions`, and each schema's function and triggers, replaced where they
+ * exist: running it twice leaves the same state. Resolves the statements run.
+ */
+export async function installCapture(
+  ctx: CaptureDdlContext,
+  schemas: readonly CompiledSchema[],
+): Promise<string[]> {
+  const captured = stored(schemas);
+  if (captured.length === 0) return [];
+  const tables = await ctx.tables();
+  const statements = [
+    ...new Set([...changeLogStatements(tables), ...versionsTableStatements(ctx.versions)]),
+    ...captured.flatMap((schema) => installStatements(capturePlan(tables, schema))),
+  ];
+  await underDdlLock(ctx, statements);
+  return statements;
+}
+
+/** Drops the schemas' triggers and functions (tables and the log stay). Resolves the statements run. */
+export async function removeCapture(
+  ctx: CaptureDdlContext,
+  schemas: readonly CompiledSchema[],
+): Promise<string[]> {
+  const captured = stored(schemas);
+  if (captured.length === 0) return [];
+  const tables = await ctx.tables();
+  // DROP TRIGGER IF EXISTS … ON a missing table (or schema) skips with a notice: no need to look first.
+  const statements = captured.flatMap((schema) => removeStatements(capturePlan(tables, schema)));
+  await underDdlLock(ctx, statements);
+  return statements;
+}
+
+const bool = (value: unknown) => value === true || value === 't' || value === 'true';
+
+async function checkOne(db: Database, tables: CaptureTables, plan: CapturePlan): Promise<CaptureCheck> {
+  const names = plan.triggers.map((t) => t.name);
+  const [row] = rowsOf(
+    await db.execute(
+      sql`select to_regclass(${plan.target}) is not null as "table", to_regclass(${tables.changes}) is not null as "log", to_regclass(${tables.meta}) is not null as "meta", (select p.prosrc from pg_proc p where p.oid = to_regprocedure(${`${plan.functionTarget}()`})) as "body", (select string_agg(t.tgname::text || ':' || t.tgenabled::text, ',') from pg_trigger t where t.tgrelid = to_regclass(${plan.target}) and t.tgname::text in (${sql.join(
+        names.map((n) => sql`${n}`),
+        sql`, `,
+      )})) as "triggers"`,
+    ),
+  );
+  const missing: string[] = [];
+  if (!bool(row?.table)) missing.push(`table ${plan.target}`);
+  if (!bool(row?.log)) missing.push(`table ${CHANGES_TABLE}`);
+  if (!bool(row?.meta)) missing.push(`table ${META_TABLE}`);
+  const body = row?.body;
+  if (body === null || body === undefined) missing.push(`function ${plan.functionName}`);
+  else if (body !== plan.body) missing.push(`function ${plan.functionName} (outdated)`);
+  const found = new Map(
+    String(row?.triggers ?? '')
+      .split(',')
+      .filter((entry) => entry !== '')
+      .map((entry) => [entry.slice(0, entry.lastIndexOf(':')), entry.slice(entry.lastIndexOf(':') + 1)]),
+  );
+  for (const name of names) {
+    const enabled = found.get(name);
+    if (enabled === undefined) missing.push(`trigger ${name}`);
+    else if (enabled === 'D') missing.push(`trigger ${name} (disabled)`);
+  }
+  return { schema: plan.identity, installed: missing.length === 0, missing };
+}
+
+/** Per schema, what of its capture is missing, disabled or out of date. One statement per schema. */
+export async function checkCapture(
+  ctx: CaptureDdlContext,
+  schemas: readonly CompiledSchema[],
+): Promise<CaptureCheck[]> {
+  const captured = stored(schemas);
+  if (captured.length === 0) return [];
+  const tables = await ctx.tables();
+  return Promise.all(captured.map((schema) => checkOne(ctx.db, tables, capturePlan(tables, schema))));
+}

@@ -1,0 +1,151 @@
+import { type SQL, sql } from 'drizzle-orm';
+import type { CapturedChange, ChangeOp, ChangePage, ChangeSource } from '../../capture/types.js';
+import { StrataError } from '../../errors.js';
+import { sqlStateOf } from '../../l3/pg-errors.js';
+import type { Database } from '../database.js';
+import { driverError } from '../driver-error.js';
+import { rowsOf } from '../migrations-table.js';
+import type { CaptureTables } from './change-log.js';
+
+/** Log entries per statement of a read. */
+export const CHANGES_PAGE = 1_000;
+
+/**
+ * What a prune did.
+ * @example const { deleted } = await source.prune(86_400_000);
+ */
+export interface PruneResult {
+  /** Entries deleted. */
+  readonly deleted: number;
+}
+
+/**
+ * The Drizzle L3's change source: the `ChangeSource` seam plus `prune`, which deletes old entries
+ * (a reader whose cursor they were past then reads `gap: true`).
+ * @example
+ * const source = l3.capture!.source() as DrizzleChangeSource;
+ * await source.prune(24 * 3_600_000); // keep a day of changes
+ */
+export interface DrizzleChangeSource extends ChangeSource {
+  prune(olderThanMs: number): Promise<PruneResult>;
+}
+
+const OPS = new Set<string>(['insert', 'update', 'delete', 'truncate']);
+const XID8 = /^\d{1,20}$/;
+
+function checkCursor(cursor: string): bigint {
+  if (typeof cursor !== 'string' || !XID8.test(cursor)) {
+    throw new StrataError('INVALID_CONFIG', `not a change-log cursor: ${JSON.stringify(cursor)}`, {
+      details: { field: 'cursor' },
+    });
+  }
+  return BigInt(cursor);
+}
+
+/** JSON text of an array column: the same shape whatever the driver does with Postgres arrays. */
+function jsonArray<T>(value: unknown): T[] | null {
+  if (value === null || value === undefined) return null;
+  return JSON.parse(String(value)) as T[];
+}
+
+function changeOf(raw: Record<string, unknown>): CapturedChange {
+  const op = String(raw.op);
+  if (!OPS.has(op)) {
+    throw new StrataError(
+      'DECODE_FAILED',
+      `change log: unknown op ${JSON.stringify(op)} (entry ${String(raw.seq)})`,
+    );
+  }
+  const ids = jsonArray<string>(raw.ids);
+  const versions = jsonArray<number>(raw.versions);
+  return { schema: String(raw.schema), op: op as ChangeOp, ids, versions };
+}
+
+class LogSource implements DrizzleChangeSource {
+  readonly name: string;
+  readonly #db: Database;
+  readonly #tables: () => Promise<CaptureTables>;
+
+  constructor(name: string, db: Database, tables: () => Promise<CaptureTables>) {
+    this.name = name;
+    this.#db = db;
+    this.#tables = tables;
+  }
+
+  async start(): Promise<string> {
+    const rows = await this.#run(sql`select pg_snapshot_xmin(pg_current_snapshot())::text as "xmin"`);
+    return String(rows[0]?.xmin);
+  }
+
+  /**
+   * Entries with `xid >= cursor`, in (xid, seq) order, page by page. The next cursor is the first
+   * page's snapshot xmin: every transaction below it had ended when that snapshot was taken, so no
+   * entry below it can still appear; entries at or above it are read again next time (harmless).
+   */
+  async read(cursor: string): Promise<ChangePage> {
+    const from = checkCursor(cursor);
+    const { changes, meta } = await this.#tables();
+    // Text for what the driver reads; ordered and paged by the columns themselves (`l.`).
+    const entries = sql`select l."seq" as "at_seq", l."xid" as "at_xid", l."seq"::text as "seq", l."xid"::text as "xid", l."schema", l."op", array_to_json(l."ids")::text as "ids", array_to_json(l."versions")::text as "versions" from ${sql.raw(changes)} l`;
+    // One statement: the snapshot, the pruned mark and the first page agree with each other.
+    const first = await this.#run(
+      sql`select s."xmin", m."pruned_xid"::text as "pruned", c.* from (select pg_snapshot_xmin(pg_current_snapshot())::text as "xmin") s left join ${sql.raw(meta)} m on true left join lateral (${entries} where l."xid" >= ${cursor}::xid8 order by l."xid", l."seq" limit ${CHANGES_PAGE}) c on true order by c."at_xid", c."at_seq"`,
+    );
+    const head = first[0];
+    const xmin = BigInt(String(head?.xmin));
+    const pruned = head?.pruned === null || head?.pruned === undefined ? 0n : BigInt(String(head.pruned));
+    let page = first.filter((raw) => raw.seq !== null && raw.seq !== undefined);
+    const found: CapturedChange[] = page.map(changeOf);
+    while (page.length === CHANGES_PAGE) {
+      const last = page[page.length - 1]!;
+      page = await this.#run(
+        sql`${entries} where (l."xid", l."seq") > (${String(last.xid)}::xid8, ${String(last.seq)}::bigint) order by l."xid", l."seq" limit ${CHANGES_PAGE}`,
+      );
+      found.push(...page.map(changeOf));
+    }
+    return {
+      changes: found,
+      cursor: (xmin > from ? xmin : from).toString(),
+      gap: pruned !== 0n && from <= pruned,
+    };
+  }
+
+  async prune(olderThanMs: number): Promise<PruneResult> {
+    if (!Number.isFinite(olderThanMs) || olderThanMs < 0) {
+      throw new StrataError('INVALID_CONFIG', `prune: olderThanMs must be a number >= 0, got ${olderThanMs}`);
+    }
+    const { changes, meta } = await this.#tables();
+    // max over numeric: Postgres 14 has no max(xid8).
+    const rows = await this.#run(
+      sql`with gone as (delete from ${sql.raw(changes)} where "created_at" < now() - ${Math.floor(olderThanMs)} * interval '1 millisecond' returning "xid"), top as (select max("xid"::text::numeric) as "n", count(*) as "deleted" from gone), marked as (update ${sql.raw(meta)} set "pruned_xid" = greatest("pruned_xid", top."n"::text::xid8) from top where top."n" is not null returning 1) select "deleted"::int as "deleted" from top`,
+    );
+    return { deleted: Number(rows[0]?.deleted ?? 0) };
+  }
+
+  async #run(query: SQL): Promise<Record<string, unknown>[]> {
+    try {
+      return rowsOf(await this.#db.execute(query));
+    } catch (error) {
+      const cause = driverError(error);
+      if (sqlStateOf(cause) === '42P01') {
+        throw new StrataError(
+          'INVALID_CONFIG',
+          'the change log does not exist: install change capture first',
+          {
+            cause,
+          },
+        );
+      }
+      throw cause;
+    }
+  }
+}
+
+/** The change source over the log in `tables` (resolved on first use). */
+export function changeSource(
+  name: string,
+  db: Database,
+  tables: () => Promise<CaptureTables>,
+): DrizzleChangeSource {
+  return new LogSource(name, db, tables);
+}

@@ -1,0 +1,42 @@
+import { StrataError } from '../errors.js';
+import type { CaptureCheck, L3Capture } from '../l3/capture.js';
+import type { L3Tier } from '../l3/types.js';
+import type { CompiledSchema } from '../schema/types.js';
+
+/**
+ * Change capture of the registered schemas (`strata.capture`): Postgres triggers that record writes
+ * made outside Strata into a change log. See docs/change-capture.md.
+ * @example
+ * await strata.capture.install();
+ * const report = await strata.capture.check(); // [{ schema: 'public.players', installed: true, missing: [] }]
+ */
+export interface CaptureAdmin {
+  /** Creates the change log and every registered table's triggers, or brings them up to date. Resolves the statements run. */
+  install(): Promise<string[]>;
+  /** Drops Strata's triggers and functions from every registered table; tables and rows stay. */
+  remove(): Promise<string[]>;
+  /** Per registered schema with an L3 table, what of its capture is missing. */
+  check(): Promise<CaptureCheck[]>;
+}
+
+/** The admin over the L3's capture; INVALID_CONFIG when the L3 has none. */
+export function captureAdmin(l3: () => L3Tier, schemas: () => CompiledSchema[]): CaptureAdmin {
+  const capture = (): L3Capture => {
+    const tier = l3();
+    if (!tier.capture) {
+      throw new StrataError(
+        'INVALID_CONFIG',
+        `the L3 ${tier.name} has no change capture (createDrizzleL3 has)`,
+        {
+          details: { field: 'l3' },
+        },
+      );
+    }
+    return tier.capture;
+  };
+  return {
+    install: async () => capture().install(schemas()),
+    remove: async () => capture().remove(schemas()),
+    check: async () => capture().check(schemas()),
+  };
+}

@@ -1,0 +1,41 @@
+import type { ChangeSource } from '../capture/types.js';
+import type { CompiledSchema } from '../schema/types.js';
+
+/**
+ * The NOTIFY channel the capture triggers signal on (payload: the schema's identity), only when
+ * they logged something.
+ * @example await client.query(`LISTEN ${CHANGES_CHANNEL}`); // then read the ChangeSource on a notification
+ */
+export const CHANGES_CHANNEL = 'strata_changes';
+
+/**
+ * Whether a schema's change capture is in place: `missing` names what is absent, disabled or out
+ * of date (`trigger _strata_capture_update`, `function … (outdated)`, `table _strata_changes`).
+ * @example
+ * for (const c of await strata.capture.check()) if (!c.installed) console.log(c.schema, c.missing);
+ */
+export interface CaptureCheck {
+  /** The schema's identity (its qualified table). */
+  readonly schema: string;
+  readonly installed: boolean;
+  readonly missing: readonly string[];
+}
+
+/**
+ * Change capture over an L3 (optional member `L3Tier.capture`): Postgres triggers that record writes
+ * made outside Strata into a change log, and the reader of that log. See docs/change-capture.md.
+ * @example
+ * await l3.capture?.install([playerSchema]);
+ * const source = l3.capture!.source();
+ * const page = await source.read(await source.start());
+ */
+export interface L3Capture {
+  /** The change log's reader. */
+  source(): ChangeSource;
+  /** Creates the log and the schemas' triggers, or brings them up to date (idempotent). Resolves the statements run. */
+  install(schemas: readonly CompiledSchema[]): Promise<string[]>;
+  /** Drops the schemas' triggers and functions; never a table, never a row. Resolves the statements run. */
+  remove(schemas: readonly CompiledSchema[]): Promise<string[]>;
+  /** Reports, per schema, what of its capture is missing. */
+  check(schemas: readonly CompiledSchema[]): Promise<CaptureCheck[]>;
+}

@@ -572,7 +572,13 @@ export class Strata {
    */
   readonly capture: CaptureAdmin = captureAdmin(
     () => this.#requireL3(),
-    () => this.#l3Schemas(),
+    // With the write mode each schema runs under (a default applies when the schema names none):
+    // a write-behind table's triggers must not take versions from the Redis counter's range.
+    () =>
+      this.#registry
+        .all()
+        .filter((rt) => rt.l3)
+        .map((rt) => ({ ...rt.schema, writeMode: rt.writeMode })),
   );
 
   #l3Schemas(): CompiledSchema[] {

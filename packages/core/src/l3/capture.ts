@@ -32,7 +32,11 @@ export interface CaptureCheck {
 export interface L3Capture {
   /** The change log's reader. */
   source(): ChangeSource;
-  /** Creates the log and the schemas' triggers, or brings them up to date (idempotent). Resolves the statements run. */
+  /**
+   * Creates the log and the schemas' triggers, or brings them up to date (idempotent). Resolves the
+   * statements run. A schema whose `writeMode` is `'write-behind'` is logged without bumping versions
+   * (its versions come from Redis): pass schemas with the write mode they run under.
+   */
   install(schemas: readonly CompiledSchema[]): Promise<string[]>;
   /** Drops the schemas' triggers and functions; never a table, never a row. Resolves the statements run. */
   remove(schemas: readonly CompiledSchema[]): Promise<string[]>;

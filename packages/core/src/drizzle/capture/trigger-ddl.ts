@@ -41,7 +41,7 @@ function functionName(identity: string): string {
  * writes record their versions before their rows, so they are neither bumped twice nor logged.
  * (`me` is the top-level transaction: a write inside a savepoint still counts as this transaction's.)
  */
-function logChanged(tables: CaptureTables, identity: string, op: CaptureEvent, changed: string): string {
+function logBumped(tables: CaptureTables, identity: string, op: CaptureEvent, changed: string): string {
   return `WITH changed ("id", "deleted") AS (${changed}),
       bumped AS (
         INSERT INTO ${tables.versions} AS v ("schema", "id", "version", "deleted")
@@ -60,11 +60,34 @@ function logChanged(tables: CaptureTables, identity: string, op: CaptureEvent, c
 }
 
 /**
+ * For a write-behind table: logs the keys in `changed` with the version they hold, bumping none.
+ * Its versions come from a Redis counter that Postgres cannot see: a bump could take the very
+ * number the counter hands to the next queued write of the key, which the flush would then refuse
+ * as not newer, losing an acknowledged write. Unbumped, an outside write is ordered before every
+ * write still queued (the queued one wins at its flush), and its invalidation replaces cached copies
+ * at the same version (see docs/change-capture.md for the window that leaves).
+ */
+function logUnbumped(tables: CaptureTables, identity: string, op: CaptureEvent, changed: string): string {
+  return `WITH changed ("id", "deleted") AS (${changed}),
+      seen AS (
+        SELECT c."id", coalesce(o."version", 0) AS "version" FROM changed c
+        LEFT JOIN ${tables.versions} o ON o."schema" = ${identity} AND o."id" = c."id"
+        WHERE o.xmin IS DISTINCT FROM me),
+      logged AS (
+        INSERT INTO ${tables.changes} ("schema", "op", "ids", "versions")
+        SELECT ${identity}, '${op}', array_agg(s."id" ORDER BY s."id"), array_agg(s."version" ORDER BY s."id")
+        FROM seen s HAVING count(*) > 0
+        RETURNING 1)
+      SELECT count(*) INTO entries FROM logged;`;
+}
+
+/**
  * The trigger function's body: static SQL only (plpgsql caches its plans per table), one statement
  * per event, then a NOTIFY only when something was logged (Strata's own writes pay none).
  */
-function functionBody(tables: CaptureTables, identityText: string, pk: string): string {
+function functionBody(tables: CaptureTables, identityText: string, pk: string, bump: boolean): string {
   const identity = quoteLiteral(identityText);
+  const logChanged = bump ? logBumped : logUnbumped;
   const key = (alias: string) => `${alias}.${pk}::text`;
   const inserted = `SELECT ${key('n')}, false FROM _strata_new n`;
   const deleted = `SELECT ${key('o')}, true FROM _strata_old o`;
@@ -111,7 +134,8 @@ END;
 export function capturePlan(tables: CaptureTables, schema: CompiledSchema): CapturePlan {
   const config = getTableConfig(schema.table);
   const name = functionName(schema.identity);
-  const body = functionBody(tables, schema.identity, quoteIdentifier(schema.primaryKey.name));
+  const bump = schema.writeMode !== 'write-behind';
+  const body = functionBody(tables, schema.identity, quoteIdentifier(schema.primaryKey.name), bump);
   if (body.includes(QUOTE_TAG)) {
     throw new StrataError('INVALID_MODEL', `schema ${schema.identity}: its name contains ${QUOTE_TAG}`);
   }

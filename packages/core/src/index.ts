@@ -6,8 +6,7 @@
 
 export type { InvalidationBus } from './bus/types.js';
 export type { PollOutcome } from './capture/relay.js';
-export type { RelayStatsSnapshot } from './capture/relay-stats.js';
-export type { CapturedChange, ChangeOp, ChangePage, ChangeSource } from './capture/types.js';
+export type { CapturedChange } from './capture/types.js';
 export type { Codec } from './codec/types.js';
 export { type Background, type StrataConfig, strataDefaults } from './config.js';
 export type { KeyMaterial, KeyringOptions } from './crypto/types.js';

@@ -1,13 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { relayKeys } from '../src/capture/relay-keys.js';
-import {
-  type CapturedChange,
-  type ChangePage,
-  type ChangeSource,
-  defineSchema,
-  Strata,
-  type StrataConfig,
-} from '../src/index.js';
+import type { ChangePage, ChangeSource } from '../src/driver.js';
+import { type CapturedChange, defineSchema, Strata, type StrataConfig } from '../src/index.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
 /**

@@ -32,7 +32,12 @@ export interface ChangeRelayOptions {
   readonly countError: () => void;
 }
 
-/** What one poll did. */
+/**
+ * What one poll of the change relay did.
+ * @example
+ * const outcome: PollOutcome | undefined = await strata.relayChanges();
+ * if (outcome?.status === 'applied') console.log(outcome.changes, outcome.gap);
+ */
 export type PollOutcome =
   | { readonly status: 'applied'; readonly changes: number; readonly gap: boolean }
   /** Another instance holds the lease (it is reading now). */

@@ -9,7 +9,12 @@
 /** What a captured statement did. `truncate` changed every row of the table. */
 export type ChangeOp = 'insert' | 'update' | 'delete' | 'truncate';
 
-/** The keys one captured statement changed (Strata's own writes are not captured). */
+/**
+ * The keys one captured statement changed (Strata's own writes are not captured).
+ * @example
+ * const change: CapturedChange = { schema: 'public.players', ids: ['p1'], versions: [42], op: 'update' };
+ * await strata.applyChanges([change]);
+ */
 export interface CapturedChange {
   /** The schema's identity (its qualified table), as Strata names it everywhere. */
   readonly schema: string;

@@ -8,7 +8,7 @@ import type { SchemaCache } from './schema-cache.js';
 
 /** What applying captured changes did, for `strata.stats().capture`. */
 export class ChangeCounters {
-  /** Changes applied (each statement's change once; a repeated one counts again). */
+  /** Changes of registered schemas applied (a repeated one counts again). */
   changesApplied = 0;
   /** Keys marked superseded (one per key and call, however many changes named it). */
   idsInvalidated = 0;
@@ -60,7 +60,7 @@ export async function applyCapturedChanges(
       if (truncated) await invalidateSchema(cache, coherence);
     }),
   );
-  counters.changesApplied += (changes as readonly unknown[]).length;
+  counters.changesApplied += (changes as readonly unknown[]).length - unknown;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { relayKeys } from '../src/capture/relay-keys.js';
 import type { ChangePage, ChangeSource } from '../src/driver.js';
-import { type CapturedChange, defineSchema, Strata, type StrataConfig } from '../src/index.js';
+import { type CapturedChange, defineSchema, isStrataError, Strata, type StrataConfig } from '../src/index.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
 /**
@@ -203,6 +203,14 @@ describe('the change relay', () => {
     expect(source.reads - reads).toBeLessThanOrEqual(3);
     expect(a.stats().capture.relay?.lagMs).toBeGreaterThanOrEqual(0);
     await a.close();
+  });
+
+  it('a closed instance refuses to poll', async () => {
+    const { make } = app(new ArraySource());
+    const a = make();
+    await a.close();
+    const err = await a.relayChanges().catch((e: unknown) => e);
+    expect(isStrataError(err, 'UNAVAILABLE')).toBe(true);
   });
 
   it('is refused without a source or without an L2', () => {

@@ -406,11 +406,13 @@ export class Strata {
   /**
    * Reads the change log now (the relay's interval skipped; another instance's lease honoured) and
    * resolves once what it read is applied: what the poll did, or undefined when `capture.relay` is
-   * off. Never rejects: a failure is in the outcome, counted and logged.
+   * off. A failed read is in the outcome (counted and logged), never a rejection; a closed
+   * instance rejects with UNAVAILABLE.
    * @example
    * await strata.relayChanges(); // { status: 'applied', changes: 2, gap: false }
    */
   relayChanges(): Promise<PollOutcome | undefined> {
+    if (this.#closed) return Promise.reject(new StrataError('UNAVAILABLE', 'this Strata instance is closed'));
     return this.#capture.relayNow();
   }
 

@@ -96,7 +96,7 @@ export class Strata {
   readonly #coherence: Coherence;
   readonly #flushLoop: FlushLoop | undefined;
   readonly #writer: Writer;
-  readonly #capture: EngineCapture;
+  readonly #changes: EngineCapture;
   readonly #latency = { l2: new LatencyWindow(), l3: new LatencyWindow() };
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -150,10 +150,10 @@ export class Strata {
     this.#writer = new Writer(this.#ctx, this.#coherence, queue, this.#flushLoop, this.#l2);
     for (const schema of config.schemas ?? []) this.register(schema);
     const all = () => this.#registry.all();
-    this.#capture = new EngineCapture(this.#ctx, this.#coherence, lookup, all, this.#l2, resolved.l3);
-    const relay = this.#capture.relay;
+    this.#changes = new EngineCapture(this.#ctx, this.#coherence, lookup, all, this.#l2, resolved.l3);
+    const relay = this.#changes.relay;
     if (scheduler && relay)
-      this.#stopTimers.push(scheduler.every(relay.options.intervalMs, () => this.#capture.tick()));
+      this.#stopTimers.push(scheduler.every(relay.options.intervalMs, () => this.#changes.tick()));
     if (scheduler && l1.sweepEvery > 0) {
       this.#stopTimers.push(
         scheduler.every(l1.sweepEvery, () => {
@@ -400,7 +400,7 @@ export class Strata {
    */
   applyChanges(changes: readonly CapturedChange[]): Promise<void> {
     if (this.#closed) return Promise.reject(new StrataError('UNAVAILABLE', 'this Strata instance is closed'));
-    return this.#capture.apply(changes);
+    return this.#changes.apply(changes);
   }
 
   /**
@@ -413,7 +413,7 @@ export class Strata {
    */
   relayChanges(): Promise<PollOutcome | undefined> {
     if (this.#closed) return Promise.reject(new StrataError('UNAVAILABLE', 'this Strata instance is closed'));
-    return this.#capture.relayNow();
+    return this.#changes.relayNow();
   }
 
   /** Loads up to `limit` rows (0 = all) from L3 into L2 and L1, page by page; resolves how many. */
@@ -472,7 +472,7 @@ export class Strata {
       errorsBy: { ...c.errorsBy },
       l2Breaker: this.#breaker ? this.#breaker.stats() : null,
       latency: { l2: this.#latency.l2.summary(), l3: this.#latency.l3.summary() },
-      capture: this.#capture.stats(),
+      capture: this.#changes.stats(),
     };
   }
 
@@ -604,7 +604,7 @@ export class Strata {
 
   #runtime(schema: SchemaRef): SchemaCache {
     if (this.#closed) throw new StrataError('UNAVAILABLE', 'this Strata instance is closed');
-    this.#capture.tick();
+    this.#changes.tick();
     return this.#registry.resolve(schema);
   }
 

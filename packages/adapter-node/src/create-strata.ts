@@ -4,10 +4,17 @@ import {
   type L3Tier,
   Strata,
   type StrataConfig,
+  StrataError,
   strataDefaults,
 } from '@strata/core';
-import { invalidationChannel as defaultChannel, toMs, withTimeout } from '@strata/core/driver';
+import {
+  CHANGES_CHANNEL,
+  invalidationChannel as defaultChannel,
+  toMs,
+  withTimeout,
+} from '@strata/core/driver';
 import { createDrizzleL3, type Database } from '@strata/core/drizzle';
+import { type ChangeListener, listenForChanges } from './connect/change-listener.js';
 import { connectL3 } from './connect/connect-l3.js';
 import type { Driver } from './connect/driver.js';
 import { checkQueueDurability, connectRedisTiers, type WriteBehindQueue } from './connect/redis-tiers.js';
@@ -33,7 +40,7 @@ export interface NodeWriteBehindOptions extends Omit<NonNullable<StrataConfig['w
  * `StrataConfig` option is passed through to `new Strata`.
  */
 export interface CreateStrataOptions
-  extends Omit<StrataConfig, 'l2' | 'l3' | 'coherence' | 'writeBehind' | 'scheduler'> {
+  extends Omit<StrataConfig, 'l2' | 'l3' | 'coherence' | 'writeBehind' | 'scheduler' | 'capture'> {
   /** Postgres for L3. */
   databaseUrl: string;
   /** Redis over TCP: L2 (ioredis), the pub/sub bus and the Redis Stream write queue. */
@@ -55,6 +62,13 @@ export interface CreateStrataOptions
   idleInTransactionTimeout?: Duration;
   /** Write-behind: the queue by name, and StrataConfig's flush options. */
   writeBehind?: NodeWriteBehindOptions;
+  /**
+   * StrataConfig's change capture, and `listen`: with the relay on, a dedicated Postgres session
+   * LISTENs on `strata_changes` and runs the relay as soon as a change is captured, instead of at
+   * its next interval (reconnecting with backoff; closed by `shutdown()`). Needs a postgres:// URL.
+   * @example await createStrata({ databaseUrl, redisUrl, schemas, capture: { relay: true, listen: true } });
+   */
+  capture?: NonNullable<StrataConfig['capture']> & { listen?: boolean };
   /**
    * The Redis Stream queue checks at start-up that its Redis has an append-only file
    * (`appendonly yes`), and `createStrata` rejects with INVALID_CONFIG when it has not (a Redis
@@ -122,8 +136,13 @@ export async function wireStrata(
     idleInTransactionTimeout,
     handleSignals = true,
     beforeShutdown,
-    ...config
+    capture: { listen = false, ...capture } = {},
+    ...rest
   } = options;
+  const config: StrataConfig = { ...rest, capture };
+  if (listen && !capture.relay) refuse('capture.listen wakes the relay: turn capture.relay on too');
+  if (listen && !/^postgres(ql)?:\/\//i.test(databaseUrl))
+    refuse('capture.listen needs a postgres:// databaseUrl (it LISTENs over TCP)');
   const prefix = config.keyPrefix ?? strataDefaults.keyPrefix;
   const l3TimeoutMs = toMs(config.timeouts?.l3 ?? strataDefaults.timeouts.l3, 'timeouts.l3');
   const connection = await connectL3({
@@ -172,6 +191,15 @@ export async function wireStrata(
     await connection.end();
     throw error;
   }
+  const listener: ChangeListener | undefined = listen
+    ? listenForChanges({
+        databaseUrl,
+        wake: () => strata.relayChanges(),
+        ...(config.logger ? { logger: config.logger } : {}),
+        applicationName: `strata changes ${prefix}`.slice(0, 63),
+        channel: CHANGES_CHANNEL,
+      })
+    : undefined;
   let closing: Promise<void> | undefined;
   let removeListeners = (): void => {};
   const shutdown = (): Promise<void> => {
@@ -180,6 +208,7 @@ export async function wireStrata(
         await beforeShutdown?.();
       } finally {
         try {
+          await listener?.close();
           // Refuses new writes, waits for running ones, then flushes: nothing acknowledged is left.
           await strata.close();
         } finally {
@@ -205,4 +234,8 @@ export async function wireStrata(
     });
   }
   return { strata, db: connection.db, migrationsSchema, shutdown };
+}
+
+function refuse(message: string): never {
+  throw new StrataError('INVALID_CONFIG', message, { details: { field: 'capture.listen' } });
 }

@@ -36,6 +36,7 @@ describe('resolveConfig', () => {
     expect(resolved.timeouts).toEqual({ l2: 1_000, l3: 10_000, queue: 5_000 });
     expect(resolved.breaker).toEqual({ failureThreshold: 5, cooldown: 5_000 });
     expect(resolved.coherence).toEqual({ bus: undefined, pollInterval: 1_000 });
+    expect(resolved.capture).toEqual({ source: undefined, relay: false });
     expect(resolved.writeBehind).toEqual({
       queue: undefined,
       flushInterval: 500,
@@ -69,6 +70,26 @@ describe('resolveConfig', () => {
     expect(configError({ coherence: { pollInterval: -1 } }).field).toBe('coherence.pollInterval');
     expect(configError({ writeBehind: { colour: 1 } }).field).toBe('colour');
     expect(configError({ background: 'later' }).message).toContain('config.background');
+  });
+
+  it('capture.relay: off by default, true reads every second, or every `interval`', () => {
+    const day = 86_400_000;
+    expect(resolveConfig({ capture: { relay: true } }).capture.relay).toEqual({
+      intervalMs: 1_000,
+      retentionMs: day,
+    });
+    expect(resolveConfig({ capture: { relay: {} } }).capture.relay).toEqual({
+      intervalMs: 1_000,
+      retentionMs: day,
+    });
+    expect(
+      resolveConfig({ capture: { relay: { interval: '250ms', retention: '2h' } } }).capture.relay,
+    ).toEqual({ intervalMs: 250, retentionMs: 7_200_000 });
+    expect(configError({ capture: { relay: { retention: -1 } } }).field).toBe('capture.relay');
+    expect(resolveConfig({ capture: { relay: false } }).capture.relay).toBe(false);
+    expect(configError({ capture: { relay: 'yes' as never } }).field).toBe('capture.relay');
+    expect(configError({ capture: { relay: { every: 1 } as never } }).field).toBe('capture.relay');
+    expect(configError({ capture: { source: {} as never } }).field).toBe('capture.source');
   });
 
   it('accepts a function as background (the host waitUntil)', () => {

@@ -7,6 +7,8 @@ export { invalidationChannel } from './bus/channel.js';
 export { BusDelivery } from './bus/delivery.js';
 export { encodeInvalidation } from './bus/message.js';
 export type { BusHandlers, BusStats, Invalidation, InvalidationBus } from './bus/types.js';
+export type { RelayStatsSnapshot } from './capture/relay-stats.js';
+export type { ChangeOp, ChangePage, ChangeSource } from './capture/types.js';
 export { type Clock, type ManualClock, manualClock } from './clock.js';
 export { jsonCodec } from './codec/json-codec.js';
 export type { Codec, ColumnKind, ColumnKinds } from './codec/types.js';

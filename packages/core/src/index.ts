@@ -5,11 +5,14 @@
 // loads only the clients it uses: `@strata/core/drizzle` (the L3) and `@strata/core/upstash`.
 
 export type { InvalidationBus } from './bus/types.js';
+export type { PollOutcome } from './capture/relay.js';
+export type { CapturedChange } from './capture/types.js';
 export type { Codec } from './codec/types.js';
 export { type Background, type StrataConfig, strataDefaults } from './config.js';
 export type { KeyMaterial, KeyringOptions } from './crypto/types.js';
 export type { Duration } from './duration.js';
 export type { CaptureAdmin } from './engine/capture-admin.js';
+export type { CaptureStats } from './engine/change-capture.js';
 export type { Id } from './engine/ids.js';
 export type { ReencryptOptions, ReencryptResult } from './engine/reencrypt.js';
 export type { StrataStats } from './engine/stats.js';

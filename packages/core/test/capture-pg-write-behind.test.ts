@@ -58,6 +58,32 @@ describe('change capture of a write-behind table', () => {
     expect(await storedVersion('wb1')).toBe(flushed);
   });
 
+  it('applied, the outside write replaces the cached copy at the same version; a pending row stays', async () => {
+    await strata.set(players, { id: 'wb3', username: 'wb3', level: 1 });
+    await strata.flushDirty();
+    const uncached = defineSchema({ table: stack.tables.players, writeMode: 'write-behind', l1: false });
+    const reader = new Strata({
+      l2: stack.l2,
+      l3: stack.l3,
+      keyPrefix: stack.keyPrefix,
+      schemas: [uncached],
+      writeBehind: { queue: createMemoryQueue() },
+    });
+    expect((await reader.get(uncached, 'wb3')).level).toBe(1); // cached in L2 at the flushed version
+    const cursor = await source.start();
+    await stack.pool.query(`update ${table('players')} set level = 70 where id = 'wb3'`);
+    await strata.set(players, { id: 'wb4', username: 'wb4', level: 4 }); // pending, not flushed
+    await stack.pool.query(
+      `insert into ${table('players')} (id, username, level) values ('wb4', 'wb4', 80) on conflict (id) do update set level = 80`,
+    );
+    await strata.applyChanges((await source.read(cursor)).changes);
+    expect((await reader.get(uncached, 'wb3')).level).toBe(70);
+    expect((await reader.get(uncached, 'wb4')).level).toBe(4); // the queued write is still what reads see
+    await strata.flushDirty();
+    expect(await level('wb4')).toBe(4); // and it wins at its flush
+    await reader.close();
+  });
+
   it('a write queued after an outside write of the key lands at its flush', async () => {
     // The key is the last the counter numbered, so the next queued write takes the next number:
     // the one a bump of the outside write would have taken.

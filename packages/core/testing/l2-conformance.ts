@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe } from 'vitest';
 import type { L2Tier } from '../src/l2/types.js';
 import { describeEnqueueScript } from './l2-conformance-enqueue.js';
+import { describeMarkScripts } from './l2-conformance-mark.js';
 import { describeOrderedScripts } from './l2-conformance-ordered.js';
 import { describeWriteScripts } from './l2-conformance-put.js';
 import { describeSeam } from './l2-conformance-seam.js';
@@ -107,5 +108,6 @@ export function describeL2Conformance(
     describe('PUT and DROP', () => describeWriteScripts(suite));
     describe('ORDERED_PUT, SEED_COUNTER, GENERATION, NEXT_GENERATION', () => describeOrderedScripts(suite));
     describe('ORDERED_PUT_ENQUEUE', () => describeEnqueueScript(suite));
+    describe('MARK and the change relay scripts', () => describeMarkScripts(suite));
   });
 }

@@ -3,6 +3,7 @@ import { type Envelope, encodeEnvelope, ownerTag } from '../src/l2/envelope.js';
 import {
   DROP,
   GENERATION,
+  MARK,
   NEXT_GENERATION,
   ORDERED_PUT,
   ORDERED_PUT_ENQUEUE,
@@ -243,6 +244,30 @@ export async function runDrop(
     DROP,
     [tickKey(any), generationKey(any), ...drops.map((d) => d.key), ...bumps],
     [String(generation), String(drops.length), ...drops.map((d) => String(d.rule))],
+  );
+  return withoutTick(reply);
+}
+
+/** MARK: `{marked count, bumps}`; each key set to its marker unless it holds that version or newer, or a pending row. */
+export async function runMark(
+  l2: L2Tier,
+  marks: readonly { key: string; version: number; value: string }[],
+  {
+    bumps = [],
+    ttlMs = 0,
+    generation = 0,
+  }: { bumps?: readonly string[]; ttlMs?: number; generation?: number } = {},
+): Promise<unknown> {
+  const any = marks[0]?.key ?? bumps[0] ?? '';
+  const reply = await l2.run(
+    MARK,
+    [tickKey(any), generationKey(any), ...marks.map((m) => m.key), ...bumps],
+    [
+      String(generation),
+      String(marks.length),
+      String(ttlMs),
+      ...marks.flatMap((m) => [String(m.version), m.value]),
+    ],
   );
   return withoutTick(reply);
 }

@@ -9,7 +9,12 @@
 /** What a captured statement did. `truncate` changed every row of the table. */
 export type ChangeOp = 'insert' | 'update' | 'delete' | 'truncate';
 
-/** The keys one captured statement changed (Strata's own writes are not captured). */
+/**
+ * The keys one captured statement changed (Strata's own writes are not captured).
+ * @example
+ * const change: CapturedChange = { schema: 'public.players', ids: ['p1'], versions: [42], op: 'update' };
+ * await strata.applyChanges([change]);
+ */
 export interface CapturedChange {
   /** The schema's identity (its qualified table), as Strata names it everywhere. */
   readonly schema: string;
@@ -46,4 +51,9 @@ export interface ChangeSource {
   start(): Promise<string>;
   /** Everything committed after `cursor`, however many transactions were open or out of order. */
   read(cursor: string): Promise<ChangePage>;
+  /**
+   * Deletes entries older than `olderThanMs` (a reader whose cursor they were past then reads a
+   * gap). Optional: a source that keeps nothing, or prunes itself, has none.
+   */
+  prune?(olderThanMs: number): Promise<unknown>;
 }

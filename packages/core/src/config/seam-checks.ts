@@ -2,6 +2,7 @@
 // misses a required method of the seam (or names something else), so a method added to a seam is a
 // method checked at construction — not a TypeError on first use.
 import type { InvalidationBus } from '../bus/types.js';
+import type { ChangeSource } from '../capture/types.js';
 import type * as check from '../check/checks.js';
 import type { Clock } from '../clock.js';
 import type { Codec } from '../codec/types.js';
@@ -45,6 +46,7 @@ export const SEAM_METHODS = {
     'migrationStatus',
   ),
   bus: seamMethods<InvalidationBus>()('publish', 'subscribe', 'stats', 'close'),
+  changeSource: seamMethods<ChangeSource>()('start', 'read'),
   queue: seamMethods<WriteQueue>()('enqueue', 'ack', 'retry', 'deadLetter', 'pending', 'close'),
   codec: seamMethods<Codec>()('encode', 'decode'),
   clock: seamMethods<Clock>()('now'),

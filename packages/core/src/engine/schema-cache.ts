@@ -6,7 +6,7 @@ import { freezeRow } from '../l1/freeze-row.js';
 import { createMemoryL1 } from '../l1/memory-l1.js';
 import type { L1Tier } from '../l1/types.js';
 import { decodeEnvelope, type Envelope, encodeEnvelope, ownerTag, remainingMs } from '../l2/envelope.js';
-import { DROP, PUT } from '../l2/scripts.js';
+import { DROP, MARK, PUT } from '../l2/scripts.js';
 import type { L2Script, L2Tier } from '../l2/types.js';
 import type { L3Tier, Row } from '../l3/types.js';
 import type { CompiledSchema, WriteMode } from '../schema/types.js';
@@ -193,14 +193,15 @@ export class SchemaCache {
 
   /**
    * What an L2 value found under `key` says, or undefined when it is a miss: nothing there, another
-   * format, of a generation before `generation` (invalidated), already expired, or written by
+   * format, a superseded marker (a change outside Strata: Postgres has newer), of a generation
+   * before `generation` (invalidated), already expired, or written by
    * another schema or for another id (a mistaken key prefix must never serve someone else's row:
    * counted as an L2 error).
    */
   readL2(ctx: EngineContext, key: string, value: string | null, generation: number): L2Hit | undefined {
     if (value === null) return undefined;
     const e = decodeEnvelope(value);
-    if (!e || e.kind === 'l' || e.generation < generation) return undefined;
+    if (!e || e.kind === 'l' || e.kind === 'x' || e.generation < generation) return undefined;
     const remaining = remainingMs(e, this.config.clock.now());
     if (remaining < 0) return undefined;
     if (e.owner !== this.owner) return this.#foreign(ctx, key, 'another schema wrote it');
@@ -408,6 +409,62 @@ export class SchemaCache {
       if (!this.l3) throw err;
       this.generation!.recordMissedWrite();
       ctx.tolerate(this.schema.name, 'l2', 'drop', err);
+    }
+  }
+
+  /**
+   * Keys changed outside Strata, to `versions`: L1 drops what it holds older, and L2 marks each key
+   * superseded at its version (see `MARK`) with the search generation moving on, in one request.
+   * The keys stay fenced until L2 answers, like a write: a read in flight, or one that reads L2
+   * before the marker lands, must not fill L1 with the older row. The marker lives the tombstone
+   * TTL: long enough to outlast any read that began before the change, short of filling Redis with
+   * markers. If L2 cannot be reached, the generation must move on (as for `drop`).
+   */
+  async supersede(ctx: EngineContext, keys: readonly string[], versions: readonly number[]): Promise<void> {
+    this.beginWrite(keys);
+    keys.forEach((key, i) => {
+      this.fence.beginWrite(key);
+      const held = this.l1?.peek(key);
+      if (held && held.version <= versions[i]!) this.l1!.delete(key);
+    });
+    try {
+      await this.#mark(ctx, keys, versions);
+    } finally {
+      for (const key of keys) this.fence.endWrite(key);
+      this.endWrite();
+    }
+  }
+
+  async #mark(ctx: EngineContext, keys: readonly string[], versions: readonly number[]): Promise<void> {
+    if (!this.l2 || keys.length === 0) return;
+    const ttl = this.tombstoneTtlMs();
+    const rowKeys = this.rowKeys(keys);
+    const build = (g: number) => {
+      const expiresAt = this.config.clock.now() + ttl;
+      const args = [String(keys.length), String(ttl)];
+      versions.forEach((version) => {
+        const marker = encodeEnvelope({
+          kind: 'x',
+          pending: false,
+          version,
+          generation: g,
+          expiresAt,
+          freshUntil: expiresAt,
+          owner: this.owner,
+          payload: '',
+        });
+        // A write-behind table's outside writes take no version of their own (its versions come
+        // from Redis: see docs/change-capture.md), so a copy at the same version is the old row.
+        args.push(String(this.writeMode === 'write-behind' ? version + 1 : version), marker);
+      });
+      return { keys: rowKeys, args };
+    };
+    try {
+      await this.runWatched(MARK, build, { bumps: [this.keys.searchGenerationKey], redoAfterReset: true });
+    } catch (err) {
+      if (!this.l3) throw err;
+      this.generation!.recordMissedWrite();
+      ctx.tolerate(this.schema.name, 'l2', 'mark', err);
     }
   }
 

@@ -1,5 +1,6 @@
 import type { LatencySummary } from '../observability/latency.js';
 import type { Tier } from '../observability/metrics.js';
+import type { CaptureStats } from './change-capture.js';
 
 /**
  * A snapshot of `strata.stats()`: the Go library Strata's Stats plus hits and misses per tier.
@@ -42,6 +43,8 @@ export interface StrataStats {
   l2Breaker: { state: 'closed' | 'open' | 'half-open'; opens: number; rejected: number } | null;
   /** Time per remote call to L2 and L3 (successful or failed), percentiles over the latest 1,024. */
   latency: { l2: LatencySummary; l3: LatencySummary };
+  /** Change capture: changes applied (`applyChanges`, the relay), and the relay's state. */
+  capture: CaptureStats;
 }
 
 /** The mutable counters behind `stats()`. */

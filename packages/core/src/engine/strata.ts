@@ -1,5 +1,7 @@
 import type { InferInsertModel, InferSelectModel } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
+import type { PollOutcome } from '../capture/relay.js';
+import type { CapturedChange } from '../capture/types.js';
 import { type ResolvedConfig, resolveConfig, type StrataConfig } from '../config.js';
 import { createAesGcmEncryptor } from '../crypto/aes-gcm-encryptor.js';
 import type { Encryptor } from '../crypto/types.js';
@@ -19,6 +21,7 @@ import type { CompiledSchema } from '../schema/types.js';
 import { entriesOf, withMapKey } from './batch-input.js';
 import { existsOne, invalidateOne, invalidateSchema } from './cache-control.js';
 import { type CaptureAdmin, captureAdmin } from './capture-admin.js';
+import { EngineCapture } from './change-capture.js';
 import { Coherence } from './coherence.js';
 import { commitTx } from './commit-tx.js';
 import { EngineContext } from './context.js';
@@ -94,6 +97,7 @@ export class Strata {
   readonly #coherence: Coherence;
   readonly #flushLoop: FlushLoop | undefined;
   readonly #writer: Writer;
+  readonly #changes: EngineCapture;
   readonly #latency = { l2: new LatencyWindow(), l3: new LatencyWindow() };
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -146,6 +150,11 @@ export class Strata {
       this.#flushLoop = new FlushLoop(this.#ctx, queue as FlushLoop['queue'], lookup, this.#publish);
     this.#writer = new Writer(this.#ctx, this.#coherence, queue, this.#flushLoop, this.#l2);
     for (const schema of config.schemas ?? []) this.register(schema);
+    const all = () => this.#registry.all();
+    this.#changes = new EngineCapture(this.#ctx, this.#coherence, lookup, all, this.#l2, resolved.l3);
+    const relay = this.#changes.relay;
+    if (scheduler && relay)
+      this.#stopTimers.push(scheduler.every(relay.options.intervalMs, () => this.#changes.tick()));
     if (scheduler && l1.sweepEvery > 0) {
       this.#stopTimers.push(
         scheduler.every(l1.sweepEvery, () => {
@@ -376,6 +385,38 @@ export class Strata {
     return invalidateSchema(this.#runtime(schema), this.#coherence);
   }
 
+  /**
+   * Applies changes made to registered tables outside Strata, so no cache serves the rows they
+   * replaced: per schema, one L2 request marks the keys superseded at their new versions (a read
+   * that began before the change cannot put the old row back; the next read loads the new one),
+   * L1 drops them here and, through the bus, on the other instances; a truncate drops the whole
+   * schema. Changes of tables no registered schema has are skipped and counted (they may be another
+   * app's). The relay (`capture.relay`) calls this with what Postgres captured; call it yourself to
+   * feed your own CDC (Debezium, Supabase realtime, logical replication). Versions must be the ones
+   * `_strata_versions` holds after the change (bump it in the same transaction as the write).
+   * Malformed input throws VALIDATION_FAILED and applies nothing.
+   * @example
+   * // from a CDC event: the row's new version, read from _strata_versions in the same transaction
+   * await strata.applyChanges([{ schema: 'public.players', ids: ['p1'], versions: [42], op: 'update' }]);
+   */
+  applyChanges(changes: readonly CapturedChange[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new StrataError('UNAVAILABLE', 'this Strata instance is closed'));
+    return this.#changes.apply(changes);
+  }
+
+  /**
+   * Reads the change log now (the relay's interval skipped; another instance's lease honoured) and
+   * resolves once what it read is applied: what the poll did, or undefined when `capture.relay` is
+   * off. A failed read is in the outcome (counted and logged), never a rejection; a closed
+   * instance rejects with UNAVAILABLE.
+   * @example
+   * await strata.relayChanges(); // { status: 'applied', changes: 2, gap: false }
+   */
+  relayChanges(): Promise<PollOutcome | undefined> {
+    if (this.#closed) return Promise.reject(new StrataError('UNAVAILABLE', 'this Strata instance is closed'));
+    return this.#changes.relayNow();
+  }
+
   /** Loads up to `limit` rows (0 = all) from L3 into L2 and L1, page by page; resolves how many. */
   warmCache(schema: AnySchema, limit = 0, pageSize = 500): Promise<number> {
     return warmCache(this.#ctx, this.#runtime(schema), limit, pageSize);
@@ -432,6 +473,7 @@ export class Strata {
       errorsBy: { ...c.errorsBy },
       l2Breaker: this.#breaker ? this.#breaker.stats() : null,
       latency: { l2: this.#latency.l2.summary(), l3: this.#latency.l3.summary() },
+      capture: this.#changes.stats(),
     };
   }
 
@@ -563,6 +605,7 @@ export class Strata {
 
   #runtime(schema: SchemaRef): SchemaCache {
     if (this.#closed) throw new StrataError('UNAVAILABLE', 'this Strata instance is closed');
+    this.#changes.tick();
     return this.#registry.resolve(schema);
   }
 

@@ -9,7 +9,12 @@ import { fnv1a } from '../hash.js';
  *   can roll out while older instances still run. `~` also keeps a JSON-parsing client from turning
  *   the value into something else (it is never valid JSON).
  * - `kind`: `r` a row, `a` known absent (a delete's tombstone, a cached "not found"), `l` a cached
- *   search list.
+ *   search list, `x` superseded: the key changed outside Strata (change capture, `applyChanges`) at
+ *   `version`. Readers take an `x` as a miss (they read Postgres), and because every write script
+ *   compares versions whatever the kind, a fill of what was read before that change (an older
+ *   version) is refused while the refreshed read (that version or later) lands. Strata versions
+ *   before `x` existed read an unknown kind as a miss too (see `decodeEnvelope`), and their scripts
+ *   order against it by version all the same.
  * - `pending`: `1` for a write-behind row the flush has not applied yet (Postgres does not have it:
  *   invalidating the key must not drop it), else `0`.
  * - `version`: orders this value against every other write of the key (see docs/semantics.md). L2
@@ -35,7 +40,7 @@ export interface Envelope {
   readonly payload: string;
 }
 
-type EnvelopeKind = 'r' | 'a' | 'l';
+type EnvelopeKind = 'r' | 'a' | 'l' | 'x';
 
 const TAG = '~1;';
 
@@ -56,7 +61,10 @@ export function decodeEnvelope(value: string): Envelope | undefined {
   if (!value.startsWith(TAG)) return undefined;
   const at = TAG.length;
   const kind = value[at];
-  if ((kind !== 'r' && kind !== 'a' && kind !== 'l') || value.charCodeAt(at + 1) !== SEMICOLON)
+  if (
+    (kind !== 'r' && kind !== 'a' && kind !== 'l' && kind !== 'x') ||
+    value.charCodeAt(at + 1) !== SEMICOLON
+  )
     return undefined;
   const pending = value[at + 2];
   if ((pending !== '0' && pending !== '1') || value.charCodeAt(at + 3) !== SEMICOLON) return undefined;

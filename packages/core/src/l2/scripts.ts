@@ -1,3 +1,4 @@
+import { RELAY_RELEASE, RELAY_STORE, RELAY_TAKE } from './relay-scripts.js';
 import type { L2Script } from './types.js';
 
 /*
@@ -172,6 +173,38 @@ return out`,
 };
 
 /**
+ * Marks keys superseded: a change made outside Strata (change capture) gave each key a version the
+ * cached copies do not have. Each key is set to ARGV's marker (an `x` envelope, see envelope.ts)
+ * unless it holds a version at or above ARGV's bound (the change's version: the refreshed read
+ * already landed; one past it for a write-behind table, whose outside writes take no version of
+ * their own, so a copy at the same version is the old row) or a pending
+ * write-behind row (Postgres does not have it yet: it must never be lost). A marker, unlike a
+ * delete, stays to refuse the fills of reads that began before the change (PUT refuses an older
+ * version whatever the kind), while the read at the new version replaces it. KEYS = tick,
+ * generation, keys, bump keys. ARGV = generation, count, ttlMs (0 = none), then per key: bound,
+ * marker. Reply: {tick, 0, marked count, bumps}, or {tick, -4, current generation}.
+ */
+export const MARK: L2Script = {
+  name: 'mark',
+  source: `${HEADER}
+local tick = redis.call('INCR', KEYS[1])
+${SAME_GENERATION}
+local n = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
+local out = {tick, 0, 0}
+for i = 1, n do
+  local a = 2 + i * 2
+  local _, pending, stored = header(KEYS[2 + i])
+  if pending ~= '1' and not (stored and tonumber(stored) >= tonumber(ARGV[a])) then
+    if ttl > 0 then redis.call('SET', KEYS[2 + i], ARGV[a + 1], 'PX', ttl) else redis.call('SET', KEYS[2 + i], ARGV[a + 1]) end
+    out[3] = out[3] + 1
+  end
+end
+for j = n + 3, #KEYS do out[#out + 1] = redis.call('INCR', KEYS[j]) end
+return out`,
+};
+
+/**
  * A schema's generation, with what tells a restarted or restored Redis apart: KEYS = generation,
  * boot marker, tick, and optionally the app's L3 claim. The boot marker is set (to ARGV[1]) when
  * missing, so a Redis that lost its data answers with a new one; the tick is INCR'd on every call,
@@ -262,8 +295,12 @@ export const L2_SCRIPTS: readonly L2Script[] = [
   ORDERED_PUT_ENQUEUE,
   RESERVE,
   DROP,
+  MARK,
   GENERATION,
   NEXT_GENERATION,
   RESET_GENERATION,
   SEED_COUNTER,
+  RELAY_TAKE,
+  RELAY_STORE,
+  RELAY_RELEASE,
 ];

@@ -1,0 +1,184 @@
+import type { Clock } from '../clock.js';
+import { RELAY_RELEASE, RELAY_STORE, RELAY_TAKE } from '../l2/relay-scripts.js';
+import type { L2Tier } from '../l2/types.js';
+import type { Logger } from '../observability/logger.js';
+import { withTimeout } from '../resilience/with-timeout.js';
+import { type RelayKeys, relayKeys } from './relay-keys.js';
+import { RelayStats } from './relay-stats.js';
+import type { CapturedChange, ChangeSource } from './types.js';
+
+/** An instance prunes the log at most this often (an hour, or a quarter of the retention). */
+const PRUNE_EVERY_MS = 3_600_000;
+
+/** What a relay is built from: where it reads, what it applies with, and its bounds. */
+export interface ChangeRelayOptions {
+  readonly source: ChangeSource;
+  /** The app's L2 (its shared cursor and lease live there). */
+  readonly l2: L2Tier;
+  /** The app's key root (`keyPrefix`). */
+  readonly root: string;
+  /** This instance's name: the lease's holder. */
+  readonly instanceId: string;
+  /** The cursor is read at most this often per app, whichever instance reads it. */
+  readonly intervalMs: number;
+  /**
+   * Log entries older than this are pruned (when the source can), by the lease holder after a
+   * read, at most every {@link PRUNE_EVERY_MS} per instance. Absent: never.
+   */
+  readonly retentionMs?: number;
+  /** How long a lease lasts: longer than a read and its apply take (a holder that dies frees it then). */
+  readonly leaseMs: number;
+  /** The deadline of each call to the source (Postgres). */
+  readonly readTimeoutMs: number;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Applies the changes read (`applyChanges`). */
+  readonly apply: (changes: readonly CapturedChange[]) => Promise<void>;
+  /** Drops every registered schema's caches: changes were lost (a gap), or none are known yet. */
+  readonly dropAll: () => Promise<void>;
+  /** Counts a failure among the engine's errors. */
+  readonly countError: () => void;
+}
+
+/**
+ * What one poll of the change relay did.
+ * @example
+ * const outcome: PollOutcome | undefined = await strata.relayChanges();
+ * if (outcome?.status === 'applied') console.log(outcome.changes, outcome.gap);
+ */
+export type PollOutcome =
+  | { readonly status: 'applied'; readonly changes: number; readonly gap: boolean }
+  /** Another instance holds the lease (it is reading now). */
+  | { readonly status: 'busy' }
+  /** The app's cursor moved within the interval: nothing is due. */
+  | { readonly status: 'not-due' }
+  | { readonly status: 'failed'; readonly error: unknown };
+
+/**
+ * Turns the change log into invalidations for the whole app: one instance per interval (whoever
+ * takes the lease in L2) reads the source from the app's shared cursor, applies what it read, and
+ * stores the new cursor only while it still holds the lease. Any instance may poll; none has to
+ * be a dedicated worker. Never throws: failures are counted and logged, and the changes are read
+ * again at the next poll (applying a change twice is harmless).
+ *
+ * @example
+ * const relay = new ChangeRelay({ source, l2, root: 'app', instanceId, intervalMs: 1000, leaseMs: 15_000, readTimeoutMs: 10_000, clock, logger, apply, dropAll, countError });
+ * await relay.poll(); // { status: 'applied', changes: 3, gap: false }, or 'busy' / 'not-due'
+ */
+export class ChangeRelay {
+  readonly stats = new RelayStats();
+  readonly #keys: RelayKeys;
+  #running: Promise<PollOutcome> | undefined;
+  /** When this instance last pruned the log (it prunes at once when it first holds the lease). */
+  #prunedAt = Number.NEGATIVE_INFINITY;
+
+  constructor(readonly options: ChangeRelayOptions) {
+    this.#keys = relayKeys(options.root);
+  }
+
+  /**
+   * One poll: takes the lease unless another instance holds it or the cursor moved within the
+   * interval (`force` skips that check, never the lease), reads, applies, stores the cursor.
+   * Concurrent calls in this instance share one poll; a forced one waits for it and polls again.
+   */
+  poll(force = false): Promise<PollOutcome> {
+    const running = this.#running;
+    if (running) return force ? running.then(() => this.poll(true)) : running;
+    this.#running = this.#poll(force).finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  async #poll(force: boolean): Promise<PollOutcome> {
+    const { l2, clock, instanceId, leaseMs, intervalMs } = this.options;
+    const keys = [this.#keys.lease, this.#keys.cursor, this.#keys.movedAt];
+    this.stats.polls += 1;
+    let taken: unknown[];
+    try {
+      const args = [instanceId, String(leaseMs), String(clock.now()), String(force ? 0 : intervalMs)];
+      taken = (await l2.run(RELAY_TAKE, keys, args)) as unknown[];
+    } catch (err) {
+      return this.#failed('take the lease', err);
+    }
+    this.stats.seen(Number(taken[1] ?? 0));
+    const status = Number(taken[0]);
+    if (status === 0) return { status: 'busy' };
+    if (status !== 1) return { status: 'not-due' };
+    try {
+      const outcome = await this.#read(
+        taken[2] === undefined || taken[2] === null ? undefined : String(taken[2]),
+      );
+      return outcome;
+    } catch (err) {
+      // The lease goes at once, so the next poll (here or elsewhere) retries without waiting it out.
+      await l2.run(RELAY_RELEASE, keys, [instanceId]).catch((release: unknown) => {
+        this.options.logger.warn('change relay: releasing the lease failed; it expires', {
+          error: String(release),
+        });
+      });
+      return this.#failed('read or apply the changes', err);
+    }
+  }
+
+  /** Reads from `stored` (none: a fresh start, which is a gap), applies, stores the next cursor. */
+  async #read(stored: string | undefined): Promise<PollOutcome> {
+    const { source, readTimeoutMs, l2, clock, instanceId, logger } = this.options;
+    let cursor = stored;
+    let gap = false;
+    if (cursor === undefined) {
+      // Nothing says what changed before now: every captured schema's caches go.
+      cursor = await withTimeout(source.start(), readTimeoutMs, `${source.name} start`);
+      gap = true;
+    }
+    const page = await withTimeout(source.read(cursor), readTimeoutMs, `${source.name} read`);
+    if (page.gap) gap = true;
+    if (gap) {
+      this.stats.gaps += 1;
+      logger.warn('change relay: changes before the cursor are unknown; dropping every cached row', {
+        source: source.name,
+        reason: stored === undefined ? 'no cursor stored yet' : 'the change log was pruned past the cursor',
+      });
+      await this.options.dropAll();
+    }
+    if (page.changes.length > 0) await this.options.apply(page.changes);
+    const now = clock.now();
+    const keys = [this.#keys.lease, this.#keys.cursor, this.#keys.movedAt];
+    const storedIt = Number(await l2.run(RELAY_STORE, keys, [instanceId, page.cursor, String(now)]));
+    if (storedIt !== 1) {
+      // Applied all the same; the next holder reads them again from the cursor it finds.
+      this.stats.leaseLost += 1;
+      logger.warn('change relay: the lease ran out before the cursor was stored', { source: source.name });
+    } else {
+      this.stats.seen(now);
+      await this.#prune(now);
+    }
+    this.stats.changes += page.changes.length;
+    this.stats.lastAppliedAt = now;
+    return { status: 'applied', changes: page.changes.length, gap };
+  }
+
+  /** Old entries go while this instance holds the lease; a failure is counted, the poll stands. */
+  async #prune(now: number): Promise<void> {
+    const { source, retentionMs, readTimeoutMs } = this.options;
+    if (!source.prune || retentionMs === undefined) return;
+    if (now - this.#prunedAt < Math.min(PRUNE_EVERY_MS, retentionMs / 4)) return;
+    this.#prunedAt = now;
+    try {
+      await withTimeout(source.prune(retentionMs), readTimeoutMs, `${source.name} prune`);
+      this.stats.prunes += 1;
+    } catch (error) {
+      this.#failed('prune the change log', error);
+    }
+  }
+
+  #failed(what: string, error: unknown): PollOutcome {
+    this.stats.errors += 1;
+    this.options.countError();
+    this.options.logger.warn(`change relay: could not ${what}`, {
+      source: this.options.source.name,
+      error: error instanceof Error ? error.message : String(error),
+    });
+    return { status: 'failed', error };
+  }
+}

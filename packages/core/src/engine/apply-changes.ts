@@ -1,0 +1,132 @@
+import type { CapturedChange } from '../capture/types.js';
+import { StrataError } from '../errors.js';
+import { invalidateSchema } from './cache-control.js';
+import type { Coherence } from './coherence.js';
+import type { EngineContext } from './context.js';
+import { idKey, normalizeId } from './ids.js';
+import type { SchemaCache } from './schema-cache.js';
+
+/** What applying captured changes did, for `strata.stats().capture`. */
+export class ChangeCounters {
+  /** Changes of registered schemas applied (a repeated one counts again). */
+  changesApplied = 0;
+  /** Keys marked superseded (one per key and call, however many changes named it). */
+  idsInvalidated = 0;
+  /** Changes of a table no registered schema has (another app on the same database): skipped. */
+  unknownSchemasSkipped = 0;
+}
+
+/** What one call does to one schema: keys to mark at their newest version, and whether it was truncated. */
+interface SchemaChanges {
+  readonly cache: SchemaCache;
+  readonly versions: Map<string, number>;
+  truncated: boolean;
+}
+
+const OPS: ReadonlySet<string> = new Set(['insert', 'update', 'delete', 'truncate']);
+
+/**
+ * Applies changes made to registered tables outside Strata (see `Strata.applyChanges`): checks the
+ * whole batch first (a bad change throws VALIDATION_FAILED and nothing is applied), then per
+ * schema one L2 request marks the changed keys superseded at their versions, L1 drops older
+ * copies, and one bus message tells the other instances; a truncate moves the schema's generation on.
+ */
+export async function applyCapturedChanges(
+  ctx: EngineContext,
+  lookup: (identity: string) => SchemaCache | undefined,
+  coherence: Coherence,
+  counters: ChangeCounters,
+  changes: unknown,
+): Promise<void> {
+  const bySchema = group(lookup, changes);
+  let unknown = 0;
+  for (const entry of bySchema.values()) if (!entry) unknown += 1;
+  if (unknown > 0) {
+    counters.unknownSchemasSkipped += unknown;
+    ctx.config.logger.debug('captured changes of unregistered tables skipped', { count: unknown });
+  }
+  await Promise.all(
+    [...bySchema.values()].map(async (entry) => {
+      if (!entry) return;
+      const { cache, versions, truncated } = entry;
+      const keys = [...versions.keys()];
+      const list = [...versions.values()];
+      if (keys.length > 0) {
+        await cache.supersede(ctx, keys, list);
+        await coherence.publish(cache, keys, list, 'invalidate');
+        counters.idsInvalidated += keys.length;
+      }
+      // After the markers: they keep ordering fills by version in the new generation too.
+      if (truncated) await invalidateSchema(cache, coherence);
+    }),
+  );
+  counters.changesApplied += (changes as readonly unknown[]).length - unknown;
+}
+
+/**
+ * The changes by schema identity (undefined: unregistered, counted per change), each key at the
+ * newest version any change gave it. Throws VALIDATION_FAILED at the first malformed change.
+ */
+function group(
+  lookup: (identity: string) => SchemaCache | undefined,
+  changes: unknown,
+): Map<string | number, SchemaChanges | undefined> {
+  if (!Array.isArray(changes)) throw invalid('changes must be an array of captured changes');
+  const out = new Map<string | number, SchemaChanges | undefined>();
+  changes.forEach((change: unknown, at) => {
+    const c = checked(change, at);
+    const cache = lookup(c.schema);
+    if (!cache) {
+      // Each unknown change counts: keyed by position so that none merges with another.
+      out.set(at, undefined);
+      return;
+    }
+    let entry = out.get(c.schema);
+    if (!entry) {
+      entry = { cache, versions: new Map(), truncated: false };
+      out.set(c.schema, entry);
+    }
+    if (c.op === 'truncate') {
+      entry.truncated = true;
+      return;
+    }
+    c.ids!.forEach((id, i) => {
+      let key: string;
+      try {
+        key = idKey(normalizeId(cache.schema, id));
+      } catch (err) {
+        throw invalid(`change ${at}: id ${JSON.stringify(id)} is not a key of ${cache.schema.name}`, err);
+      }
+      const version = c.versions![i]!;
+      if ((entry.versions.get(key) ?? -1) < version) entry.versions.set(key, version);
+    });
+  });
+  return out;
+}
+
+/** The change at `at` if its shape is a CapturedChange's, else VALIDATION_FAILED naming what is wrong. */
+function checked(change: unknown, at: number): CapturedChange {
+  if (typeof change !== 'object' || change === null) throw invalid(`change ${at} is not an object`);
+  const { schema, ids, versions, op } = change as Record<string, unknown>;
+  if (typeof schema !== 'string' || schema === '') throw invalid(`change ${at}: schema must be a string`);
+  if (typeof op !== 'string' || !OPS.has(op))
+    throw invalid(`change ${at}: op must be insert, update, delete or truncate`);
+  if (op === 'truncate') {
+    if (ids != null || versions != null) throw invalid(`change ${at}: a truncate has no ids or versions`);
+    return change as CapturedChange;
+  }
+  if (!Array.isArray(ids) || !Array.isArray(versions) || ids.length !== versions.length)
+    throw invalid(`change ${at}: ids and versions must be arrays of one length`);
+  if (!ids.every((id) => typeof id === 'string' && id !== ''))
+    throw invalid(`change ${at}: every id must be a non-empty string`);
+  if (!versions.every((v) => Number.isSafeInteger(v) && (v as number) >= 0))
+    throw invalid(`change ${at}: every version must be a whole number >= 0`);
+  return change as CapturedChange;
+}
+
+function invalid(message: string, cause?: unknown): StrataError {
+  return new StrataError('VALIDATION_FAILED', `applyChanges: ${message}`, {
+    ...(cause !== undefined && { cause }),
+    details: { field: 'changes' },
+  });
+}

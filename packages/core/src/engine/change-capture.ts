@@ -1,0 +1,114 @@
+import { ChangeRelay, type PollOutcome } from '../capture/relay.js';
+import type { RelayStatsSnapshot } from '../capture/relay-stats.js';
+import { StrataError } from '../errors.js';
+import type { L2Tier } from '../l2/types.js';
+import type { L3Tier } from '../l3/types.js';
+import { applyCapturedChanges, ChangeCounters } from './apply-changes.js';
+import { invalidateSchema } from './cache-control.js';
+import type { Coherence } from './coherence.js';
+import type { EngineContext } from './context.js';
+import type { SchemaCache } from './schema-cache.js';
+
+/**
+ * Change capture as `strata.stats().capture` shows it.
+ * @example const { changesApplied, relay } = strata.stats().capture;
+ */
+export interface CaptureStats {
+  /** Captured changes applied (`applyChanges`, the relay). */
+  changesApplied: number;
+  /** Keys whose cached copies were superseded by them. */
+  idsInvalidated: number;
+  /** Changes of tables no registered schema has (another app on the same database): skipped. */
+  unknownSchemasSkipped: number;
+  /** The relay in this instance; `null` when `capture.relay` is off. */
+  relay: RelayStatsSnapshot | null;
+}
+
+/**
+ * The engine's side of change capture: applies changes (from the relay or a caller's own CDC) and
+ * runs the relay, when configured, from calls (never awaited by them) and the host's scheduler.
+ */
+export class EngineCapture {
+  readonly counters = new ChangeCounters();
+  readonly relay: ChangeRelay | undefined;
+  #lastPoll = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    readonly ctx: EngineContext,
+    readonly coherence: Coherence,
+    readonly lookup: (identity: string) => SchemaCache | undefined,
+    readonly all: () => SchemaCache[],
+    l2: L2Tier | undefined,
+    l3: L3Tier | undefined,
+  ) {
+    const { capture, timeouts, keyPrefix, instanceId, clock, logger } = ctx.config;
+    if (!capture.relay) return;
+    const source = capture.source ?? l3?.capture?.source();
+    if (!source) refuse('capture.relay needs a change source: capture.source, or an L3 with change capture');
+    if (!l2) refuse('capture.relay needs an L2: the cursor and the lease are shared there');
+    this.relay = new ChangeRelay({
+      source,
+      l2,
+      root: keyPrefix,
+      instanceId,
+      intervalMs: capture.relay.intervalMs,
+      retentionMs: capture.relay.retentionMs,
+      // A read (the L3 deadline) and its apply (a few L2 calls) fit in it.
+      leaseMs: timeouts.l3 + 3 * timeouts.l2,
+      readTimeoutMs: timeouts.l3,
+      clock,
+      logger,
+      apply: (changes) => this.apply(changes),
+      dropAll: () => this.#dropAll(),
+      countError: () => ctx.counters.error('capture'),
+    });
+  }
+
+  /** See `Strata.applyChanges`. */
+  apply(changes: unknown): Promise<void> {
+    return applyCapturedChanges(this.ctx, this.lookup, this.coherence, this.counters, changes);
+  }
+
+  /**
+   * Called on every call: when the relay's interval has passed since this instance last tried, a
+   * poll starts in the background (handed to `background`: the host's waitUntil, or tracked). A
+   * clock read otherwise: this runs on L1 hits.
+   */
+  tick(): void {
+    const relay = this.relay;
+    if (!relay) return;
+    const now = this.ctx.config.clock.now();
+    if (now - this.#lastPoll < relay.options.intervalMs) return;
+    this.#lastPoll = now;
+    this.ctx.track(relay.poll());
+  }
+
+  /** One poll now (the interval skipped, the lease honoured); undefined without a relay. */
+  async relayNow(): Promise<PollOutcome | undefined> {
+    this.#lastPoll = this.ctx.config.clock.now();
+    return this.relay?.poll(true);
+  }
+
+  stats(): CaptureStats {
+    const c = this.counters;
+    return {
+      changesApplied: c.changesApplied,
+      idsInvalidated: c.idsInvalidated,
+      unknownSchemasSkipped: c.unknownSchemasSkipped,
+      relay: this.relay ? this.relay.stats.snapshot(this.ctx.config.clock.now()) : null,
+    };
+  }
+
+  /** A gap: what changed is unknown, so every schema Postgres backs loses its cached rows, everywhere. */
+  async #dropAll(): Promise<void> {
+    await Promise.all(
+      this.all()
+        .filter((cache) => cache.l3)
+        .map((cache) => invalidateSchema(cache, this.coherence)),
+    );
+  }
+}
+
+function refuse(message: string): never {
+  throw new StrataError('INVALID_CONFIG', message, { details: { field: 'capture.relay' } });
+}

@@ -1,0 +1,255 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { relayKeys } from '../src/capture/relay-keys.js';
+import type { ChangePage, ChangeSource } from '../src/driver.js';
+import { type CapturedChange, defineSchema, isStrataError, Strata, type StrataConfig } from '../src/index.js';
+import { type EngineStack, engineStack } from './support/stack.js';
+
+/**
+ * The change log as an array: the cursor is the index of the next entry; entries below `pruned`
+ * are gone (a read from before them is a gap). Our own seam, standing in for the Postgres source.
+ */
+class ArraySource implements ChangeSource {
+  readonly name = 'array';
+  readonly log: CapturedChange[] = [];
+  pruned = 0;
+  reads = 0;
+  failNext: Error | undefined;
+  readonly prunes: number[] = [];
+
+  async prune(olderThanMs: number): Promise<void> {
+    this.prunes.push(olderThanMs);
+  }
+
+  async start(): Promise<string> {
+    return String(this.log.length);
+  }
+
+  async read(cursor: string): Promise<ChangePage> {
+    this.reads += 1;
+    if (this.failNext) {
+      const err = this.failNext;
+      this.failNext = undefined;
+      throw err;
+    }
+    const from = Number(cursor);
+    const start = Math.max(from, this.pruned);
+    return { changes: this.log.slice(start), cursor: String(this.log.length), gap: from < this.pruned };
+  }
+}
+
+let stack: EngineStack;
+let players: ReturnType<typeof defineSchema>;
+let root = 0;
+
+beforeAll(async () => {
+  stack = await engineStack('capture_relay');
+  players = defineSchema({ table: stack.tables.players });
+  await new Strata({ l3: stack.l3, schemas: [players] }).migrate();
+});
+afterAll(() => stack?.cleanup());
+
+/** A fresh app (its own key root, under the stack's name) with its relay over `source`. */
+function app(source: ChangeSource) {
+  const keyPrefix = `${stack.keyPrefix}r${root++}`;
+  const make = (extra: Partial<StrataConfig> = {}) =>
+    new Strata({
+      l2: stack.l2,
+      l3: stack.l3,
+      keyPrefix,
+      schemas: [players],
+      capture: { source, relay: { interval: '1h' } },
+      ...extra,
+    });
+  return { keyPrefix, make, keys: relayKeys(keyPrefix) };
+}
+
+const change = (id: string, version: number): CapturedChange => ({
+  schema: players.identity,
+  ids: [id],
+  versions: [version],
+  op: 'update',
+});
+
+describe('the change relay', () => {
+  it('with no cursor stored: starts the log at now and drops every cached row (what changed before is unknown)', async () => {
+    const source = new ArraySource();
+    source.log.push(change('old', 1)); // before the relay started: never read
+    const { make, keys } = app(source);
+    // Cached by an instance without the relay (a call would start one in the background).
+    const plain = make({ capture: {} });
+    await plain.set(players, { id: 'gap1', username: 'gap1', level: 1 });
+    const a = make();
+    const outcome = await a.relayChanges();
+    expect(outcome).toEqual({ status: 'applied', changes: 0, gap: true });
+    expect(a.stats().capture.relay).toMatchObject({ gaps: 1, changes: 0, errors: 0 });
+    expect(await stack.redis.get(keys.cursor)).toBe('1');
+    expect(await stack.redis.exists(keys.lease)).toBe(0);
+    // The generation moved on: the row comes from Postgres.
+    const l3 = a.stats().hits.l3;
+    await a.get(players, 'gap1');
+    expect(a.stats().hits.l3).toBe(l3 + 1);
+    await a.close();
+    await plain.close();
+  });
+
+  it('two instances polling at once: each change is applied by one of them, and the cursor advances', async () => {
+    const source = new ArraySource();
+    const { make, keys } = app(source);
+    const a = make({ instanceId: 'relay-a' });
+    const b = make({ instanceId: 'relay-b' });
+    await a.relayChanges(); // the first read (a gap): the cursor is stored
+    for (let round = 1; round <= 5; round++) {
+      source.log.push(change(`k${round}`, round), change(`j${round}`, round));
+      const outcomes = await Promise.all([a.relayChanges(), b.relayChanges()]);
+      const statuses = outcomes.map((o) => o?.status).sort();
+      expect(statuses).toEqual(['applied', 'busy']);
+      const applied = outcomes.find((o) => o?.status === 'applied');
+      expect(applied).toMatchObject({ changes: 2, gap: false });
+      expect(await stack.redis.get(keys.cursor)).toBe(String(source.log.length));
+    }
+    const total = a.stats().capture.changesApplied + b.stats().capture.changesApplied;
+    expect(total).toBe(10);
+    // Nothing new: a read applies nothing.
+    expect(await b.relayChanges()).toEqual({ status: 'applied', changes: 0, gap: false });
+    await a.close();
+    await b.close();
+  });
+
+  it('a restarted instance continues from the stored cursor', async () => {
+    const source = new ArraySource();
+    const { make } = app(source);
+    const first = make();
+    await first.relayChanges();
+    source.log.push(change('r1', 1), change('r2', 1));
+    expect(await first.relayChanges()).toMatchObject({ changes: 2 });
+    await first.close();
+    source.log.push(change('r3', 1));
+    const again = make();
+    expect(await again.relayChanges()).toEqual({ status: 'applied', changes: 1, gap: false });
+    expect(again.stats().capture).toMatchObject({ changesApplied: 1, idsInvalidated: 1 });
+    expect(again.stats().capture.relay?.gaps).toBe(0);
+    await again.close();
+  });
+
+  it('a log pruned past the cursor is a gap: every cached row is dropped, counted', async () => {
+    const source = new ArraySource();
+    const { make } = app(source);
+    const a = make();
+    await a.relayChanges();
+    await a.set(players, { id: 'pr1', username: 'pr1', level: 1 });
+    source.log.push(change('lost', 1), change('kept', 2));
+    source.pruned = 1;
+    expect(await a.relayChanges()).toEqual({ status: 'applied', changes: 1, gap: true });
+    expect(a.stats().capture.relay?.gaps).toBe(2);
+    const l3 = a.stats().hits.l3;
+    await a.get(players, 'pr1');
+    expect(a.stats().hits.l3).toBe(l3 + 1);
+    await a.close();
+  });
+
+  it('a failing source is counted and logged, never thrown; the lease is released and the next poll reads again', async () => {
+    const source = new ArraySource();
+    const { make, keys } = app(source);
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (m: string) => void warnings.push(m), error() {} };
+    const a = make({ logger });
+    await a.relayChanges();
+    source.log.push(change('f1', 1));
+    source.failNext = new Error('Postgres is away');
+    const outcome = await a.relayChanges();
+    expect(outcome?.status).toBe('failed');
+    expect(a.stats().capture.relay).toMatchObject({ errors: 1 });
+    expect(a.stats().errorsBy.capture).toBe(1);
+    expect(warnings.some((w) => w.includes('change relay'))).toBe(true);
+    expect(await stack.redis.exists(keys.lease)).toBe(0);
+    expect(await stack.redis.get(keys.cursor)).toBe('0');
+    expect(await a.relayChanges()).toEqual({ status: 'applied', changes: 1, gap: false });
+    await a.close();
+  });
+
+  it('a lease held by an instance that died expires: another one reads after it', async () => {
+    const source = new ArraySource();
+    const { make, keys } = app(source);
+    const a = make();
+    await a.relayChanges();
+    await stack.redis.set(keys.lease, 'a-dead-instance', 'PX', 200);
+    source.log.push(change('d1', 1));
+    expect(await a.relayChanges()).toEqual({ status: 'busy' });
+    await vi.waitFor(
+      async () => expect(await a.relayChanges()).toMatchObject({ status: 'applied', changes: 1 }),
+      {
+        timeout: 3_000,
+        interval: 50,
+      },
+    );
+    await a.close();
+  });
+
+  it('runs from calls, at most once per interval per app, without the calls waiting for it', async () => {
+    const source = new ArraySource();
+    const { make } = app(source);
+    const a = make({ capture: { source, relay: { interval: 100 } } });
+    await a.relayChanges();
+    await a.set(players, { id: 'tick1', username: 'tick1', level: 1 });
+    await a.get(players, 'tick1');
+    expect(a.peek(players, 'tick1')?.level).toBe(1);
+    source.log.push(change('tick1', 1_000_000));
+    const reads = source.reads;
+    await vi.waitFor(
+      async () => {
+        await a.find(players, 'tick1');
+        await a.settled();
+        expect(a.peek(players, 'tick1')).toBeUndefined();
+      },
+      { timeout: 5_000, interval: 20 },
+    );
+    expect(a.stats().capture.relay?.changes).toBe(1);
+    // Reads every ~20 ms for the waitFor, but the source was read only every interval.
+    expect(source.reads - reads).toBeLessThanOrEqual(3);
+    expect(a.stats().capture.relay?.lagMs).toBeGreaterThanOrEqual(0);
+    await a.close();
+  });
+
+  it('the lease holder prunes the log past the retention, at most once an hour per instance', async () => {
+    const source = new ArraySource();
+    const { make } = app(source);
+    const a = make({ capture: { source, relay: { interval: '1h', retention: '2h' } } });
+    await a.relayChanges();
+    source.log.push(change('pr1', 1));
+    await a.relayChanges();
+    expect(source.prunes).toEqual([7_200_000]);
+    expect(a.stats().capture.relay).toMatchObject({ prunes: 1, errors: 0 });
+    const failing = new ArraySource();
+    failing.prune = async () => {
+      throw new Error('prune refused');
+    };
+    const b = app(failing).make({ capture: { source: failing, relay: { interval: '1h', retention: '1d' } } });
+    expect(await b.relayChanges()).toMatchObject({ status: 'applied' });
+    expect(b.stats().capture.relay).toMatchObject({ prunes: 0, errors: 1 });
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('a closed instance refuses to poll', async () => {
+    const { make } = app(new ArraySource());
+    const a = make();
+    await a.close();
+    const err = await a.relayChanges().catch((e: unknown) => e);
+    expect(isStrataError(err, 'UNAVAILABLE')).toBe(true);
+  });
+
+  it("takes the L3's change log by default; is refused without a source or without an L2", () => {
+    expect(() => new Strata({ l2: stack.l2, capture: { relay: true } })).toThrow(/change source/);
+    const byDefault = new Strata({
+      l2: stack.l2,
+      l3: stack.l3,
+      keyPrefix: `${stack.keyPrefix}d`,
+      capture: { relay: true },
+    });
+    expect(byDefault.stats().capture.relay).toMatchObject({ polls: 0 });
+    void byDefault.close();
+    expect(() => new Strata({ l3: stack.l3, capture: { relay: true } })).toThrow(/needs an L2/);
+    expect(() => new Strata({ l3: stack.l3, capture: { source: new ArraySource(), relay: true } })).toThrow(
+      /needs an L2/,
+    );
+  });
+});

@@ -1,5 +1,6 @@
 import {
   type CompiledSchema,
+  changeRelay,
   type Duration,
   type L3Tier,
   Strata,
@@ -10,10 +11,11 @@ import {
 import {
   CHANGES_CHANNEL,
   invalidationChannel as defaultChannel,
+  type RelayPlan,
   toMs,
   withTimeout,
 } from '@strata/core/driver';
-import { createDrizzleL3, type Database } from '@strata/core/drizzle';
+import { changeCapture, createDrizzleL3, type Database } from '@strata/core/drizzle';
 import { type ChangeListener, listenForChanges } from './connect/change-listener.js';
 import { connectL3 } from './connect/connect-l3.js';
 import type { Driver } from './connect/driver.js';
@@ -66,9 +68,14 @@ export interface CreateStrataOptions
    * StrataConfig's change capture, and `listen`: with the relay on, a dedicated Postgres session
    * LISTENs on `strata_changes` and runs the relay as soon as a change is captured, instead of at
    * its next interval (reconnecting with backoff; closed by `shutdown()`). Needs a postgres:// URL.
+   * `relay` also takes `true` (`changeRelay()`) or `changeRelay`'s options: a Node process has no
+   * bundle to keep small.
    * @example await createStrata({ databaseUrl, redisUrl, schemas, capture: { relay: true, listen: true } });
    */
-  capture?: NonNullable<StrataConfig['capture']> & { listen?: boolean };
+  capture?: Omit<NonNullable<StrataConfig['capture']>, 'relay'> & {
+    relay?: RelayPlan | boolean | Parameters<typeof changeRelay>[0];
+    listen?: boolean;
+  };
   /**
    * The Redis Stream queue checks at start-up that its Redis has an append-only file
    * (`appendonly yes`), and `createStrata` rejects with INVALID_CONFIG when it has not (a Redis
@@ -136,9 +143,10 @@ export async function wireStrata(
     idleInTransactionTimeout,
     handleSignals = true,
     beforeShutdown,
-    capture: { listen = false, ...capture } = {},
+    capture: { listen = false, relay: relayOption, ...captureRest } = {},
     ...rest
   } = options;
+  const capture = { ...captureRest, ...relayPlan(relayOption) };
   const config: StrataConfig = { ...rest, capture };
   if (listen && !capture.relay) refuse('capture.listen wakes the relay: turn capture.relay on too');
   if (listen && !/^postgres(ql)?:\/\//i.test(databaseUrl))
@@ -167,7 +175,7 @@ export async function wireStrata(
       writeStream,
       allowVolatileQueue,
     });
-    const l3 = wrapL3(createDrizzleL3(connection.db, { migrationsSchema }));
+    const l3 = wrapL3(createDrizzleL3(connection.db, { migrationsSchema, capture: changeCapture }));
     try {
       await checkQueueDurability(
         tiers.queue,
@@ -238,4 +246,12 @@ export async function wireStrata(
 
 function refuse(message: string): never {
   throw new StrataError('INVALID_CONFIG', message, { details: { field: 'capture.listen' } });
+}
+
+/** The relay `createStrata` was given: a plan as it is, `true` or options through `changeRelay`. */
+function relayPlan(relay: RelayPlan | boolean | Parameters<typeof changeRelay>[0]): { relay?: RelayPlan } {
+  if (relay === undefined || relay === false) return {};
+  if (relay === true) return { relay: changeRelay() };
+  if (typeof (relay as RelayPlan).create === 'function') return { relay: relay as RelayPlan };
+  return { relay: changeRelay(relay as Parameters<typeof changeRelay>[0]) };
 }

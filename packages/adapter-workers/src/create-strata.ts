@@ -1,7 +1,7 @@
 import { neon, neonConfig } from '@neondatabase/serverless';
 import { type CompiledSchema, Strata, type StrataConfig, StrataError, strataDefaults } from '@strata/core';
 import { invalidationChannel } from '@strata/core/driver';
-import { createDrizzleL3 } from '@strata/core/drizzle';
+import { type ChangeCapture, createDrizzleL3 } from '@strata/core/drizzle';
 import { createUpstashL2, createUpstashLogBus } from '@strata/core/upstash';
 import { drizzle } from 'drizzle-orm/neon-http';
 import type { QueueProducer } from './cloudflare/bindings.js';
@@ -40,6 +40,13 @@ export interface CreateStrataOptions extends Omit<StrataConfig, 'l2' | 'l3' | 'c
    * option). Default: unqualified, i.e. the search path's first schema (`public`).
    */
   migrationsSchema?: string;
+  /**
+   * Change capture (`changeCapture` from `@strata/core/drizzle`): the L3 can install and read the
+   * Postgres change log, so `capture: { relay: changeRelay() }` follows writes made outside Strata.
+   * Passed in so that Workers that do not use it do not bundle it.
+   * @example createStrata(env, { schemas, changeCapture, capture: { relay: changeRelay({ interval: '2s' }) } })
+   */
+  changeCapture?: ChangeCapture;
 }
 
 // One Strata per isolate (module scope), per env object and schema list. A WeakMap so that a
@@ -94,7 +101,7 @@ export function createStrata(env: StrataBindings, options: CreateStrataOptions):
 }
 
 function build(env: StrataBindings, options: CreateStrataOptions): Strata {
-  const { queueBinding = 'WRITES', schemas, migrationsSchema, ...config } = options;
+  const { queueBinding = 'WRITES', schemas, migrationsSchema, changeCapture, ...config } = options;
   const upstash = {
     url: required(env, 'UPSTASH_REDIS_REST_URL'),
     token: required(env, 'UPSTASH_REDIS_REST_TOKEN'),
@@ -111,10 +118,10 @@ function build(env: StrataBindings, options: CreateStrataOptions): Strata {
   return new Strata({
     ...config,
     l2: createUpstashL2(upstash),
-    l3: createDrizzleL3(
-      drizzle(neon(databaseUrl)),
-      migrationsSchema === undefined ? {} : { migrationsSchema },
-    ),
+    l3: createDrizzleL3(drizzle(neon(databaseUrl)), {
+      ...(migrationsSchema !== undefined && { migrationsSchema }),
+      ...(changeCapture !== undefined && { capture: changeCapture }),
+    }),
     // Isolates cannot hold a subscription: the log bus is read before a read, at most this often.
     // Its stream lives under the key prefix, so apps (and tests) sharing a Redis stay apart.
     coherence: {

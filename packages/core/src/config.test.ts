@@ -2,6 +2,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { InvalidationBus } from './bus/types.js';
+import { changeRelay } from './capture/change-relay.js';
 import { type Clock, systemClock } from './clock.js';
 import { jsonCodec } from './codec/json-codec.js';
 import type { Codec } from './codec/types.js';
@@ -36,7 +37,7 @@ describe('resolveConfig', () => {
     expect(resolved.timeouts).toEqual({ l2: 1_000, l3: 10_000, queue: 5_000 });
     expect(resolved.breaker).toEqual({ failureThreshold: 5, cooldown: 5_000 });
     expect(resolved.coherence).toEqual({ bus: undefined, pollInterval: 1_000 });
-    expect(resolved.capture).toEqual({ source: undefined, relay: false });
+    expect(resolved.capture).toEqual({ source: undefined, relay: undefined });
     expect(resolved.writeBehind).toEqual({
       queue: undefined,
       flushInterval: 500,
@@ -72,23 +73,19 @@ describe('resolveConfig', () => {
     expect(configError({ background: 'later' }).message).toContain('config.background');
   });
 
-  it('capture.relay: off by default, true reads every second, or every `interval`', () => {
-    const day = 86_400_000;
-    expect(resolveConfig({ capture: { relay: true } }).capture.relay).toEqual({
-      intervalMs: 1_000,
-      retentionMs: day,
+  it('capture.relay: off by default, or a plan made by changeRelay (every second, a day of log by default)', () => {
+    expect(resolveConfig({}).capture.relay).toBeUndefined();
+    const plan = changeRelay();
+    expect(resolveConfig({ capture: { relay: plan } }).capture.relay).toBe(plan);
+    expect(plan).toMatchObject({ intervalMs: 1_000, retentionMs: 86_400_000 });
+    expect(changeRelay({ interval: '250ms', retention: '2h' })).toMatchObject({
+      intervalMs: 250,
+      retentionMs: 7_200_000,
     });
-    expect(resolveConfig({ capture: { relay: {} } }).capture.relay).toEqual({
-      intervalMs: 1_000,
-      retentionMs: day,
-    });
-    expect(
-      resolveConfig({ capture: { relay: { interval: '250ms', retention: '2h' } } }).capture.relay,
-    ).toEqual({ intervalMs: 250, retentionMs: 7_200_000 });
-    expect(configError({ capture: { relay: { retention: -1 } } }).field).toBe('capture.relay');
-    expect(resolveConfig({ capture: { relay: false } }).capture.relay).toBe(false);
-    expect(configError({ capture: { relay: 'yes' as never } }).field).toBe('capture.relay');
-    expect(configError({ capture: { relay: { every: 1 } as never } }).field).toBe('capture.relay');
+    expect(() => changeRelay({ interval: -1 })).toThrow(/capture\.relay\.interval/);
+    expect(() => changeRelay({ retention: 'soon' as never })).toThrow(/capture\.relay\.retention/);
+    expect(configError({ capture: { relay: true as never } }).field).toBe('capture.relay');
+    expect(configError({ capture: { relay: { interval: 1 } as never } }).field).toBe('capture.relay');
     expect(configError({ capture: { source: {} as never } }).field).toBe('capture.source');
   });
 

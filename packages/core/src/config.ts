@@ -3,6 +3,7 @@
 // derived from this shape, so an option added here is complete everywhere — the compiler says where
 // the engine should use it.
 import type { InvalidationBus } from './bus/types.js';
+import type { RelayPlan } from './capture/change-relay.js';
 import type { ChangeSource } from './capture/types.js';
 import * as check from './check/checks.js';
 import { type Clock, systemClock } from './clock.js';
@@ -104,35 +105,17 @@ const configShape = {
    * docs/change-capture.md). With `relay` on, the instances of the app take turns (a lease in L2)
    * reading the change log at most every `interval` and apply what they read (`applyChanges`).
    * @example
-   * capture: { relay: { interval: '1s' } } // the L3's change log (`l3.capture`), read every second
+   * capture: { relay: changeRelay({ interval: '1s' }) } // the L3's change log (`l3.capture`), read every second
    */
   capture: option.group({
     /** Where changes are read. Default: the L3's own change log (`l3.capture.source()`), when it has one. */
     source: option.optional(seamCheck<ChangeSource>(SEAM_METHODS.changeSource)),
     /**
-     * Run the relay: `true` (every '1s'), `{ interval, retention }`, or `false` (default: nothing
-     * is read; `strata.applyChanges` still takes changes from your own CDC). Polls ride on calls
-     * (never awaited by them) and on the `scheduler` when the host lends one. The relay also prunes
-     * log entries older than `retention` (default '1d'; keep it above the longest the app may be
-     * down: a relay that finds its cursor pruned drops every cached row).
+     * The relay, made by `changeRelay({ interval, retention })` (default: none; nothing is read, and
+     * `strata.applyChanges` still takes changes from your own CDC). Polls ride on calls (never
+     * awaited by them) and on the `scheduler` when the host lends one.
      */
-    relay: option.computed(
-      check.anyOf(
-        check.boolean(),
-        check.strictObject({
-          interval: check.optional(option.durationCheck),
-          retention: check.optional(option.durationCheck),
-        }),
-      ) as check.Check<boolean | { interval?: Duration; retention?: Duration }>,
-      (value, path): false | { readonly intervalMs: number; readonly retentionMs: number } => {
-        if (value === undefined || value === false) return false;
-        const given = value === true ? {} : value;
-        return {
-          intervalMs: toMs(given.interval ?? '1s', `${path}.interval`),
-          retentionMs: toMs(given.retention ?? '1d', `${path}.retention`),
-        };
-      },
-    ),
+    relay: option.optional(seamCheck<RelayPlan>(SEAM_METHODS.relayPlan)),
   }),
   /** Write-behind: enqueue, acknowledge, flush in batches. */
   writeBehind: option.group({

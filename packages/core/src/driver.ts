@@ -7,6 +7,7 @@ export { invalidationChannel } from './bus/channel.js';
 export { BusDelivery } from './bus/delivery.js';
 export { encodeInvalidation } from './bus/message.js';
 export type { BusHandlers, BusStats, Invalidation, InvalidationBus } from './bus/types.js';
+export type { RelayParts, RelayPlan } from './capture/change-relay.js';
 export type { RelayStatsSnapshot } from './capture/relay-stats.js';
 export type { ChangeOp, ChangePage, ChangeSource } from './capture/types.js';
 export { type Clock, type ManualClock, manualClock } from './clock.js';
@@ -19,6 +20,7 @@ export {
   strataMigrationsTable,
 } from './drizzle/migrations-table.js';
 export { toMs } from './duration.js';
+export type { CaptureStats } from './engine/change-capture.js';
 export type { FlushOutcome } from './engine/flusher.js';
 export { deepFreeze } from './l1/freeze.js';
 export { freezeRow } from './l1/freeze-row.js';

@@ -5,6 +5,7 @@
 // loads only the clients it uses: `@strata/core/drizzle` (the L3) and `@strata/core/upstash`.
 
 export type { InvalidationBus } from './bus/types.js';
+export { changeRelay } from './capture/change-relay.js';
 export type { PollOutcome } from './capture/relay.js';
 export type { CapturedChange } from './capture/types.js';
 export type { Codec } from './codec/types.js';
@@ -12,7 +13,6 @@ export { type Background, type StrataConfig, strataDefaults } from './config.js'
 export type { KeyMaterial, KeyringOptions } from './crypto/types.js';
 export type { Duration } from './duration.js';
 export type { CaptureAdmin } from './engine/capture-admin.js';
-export type { CaptureStats } from './engine/change-capture.js';
 export type { Id } from './engine/ids.js';
 export type { ReencryptOptions, ReencryptResult } from './engine/reencrypt.js';
 export type { StrataStats } from './engine/stats.js';
@@ -20,7 +20,6 @@ export { type FullRowOf, type GetOptions, type InsertOf, type RowOf, Strata } fr
 export { type CommitOptions, Tx } from './engine/tx.js';
 export { isStrataError, StrataError, type StrataErrorCode } from './errors.js';
 export type { L2Tier } from './l2/types.js';
-export type { CaptureCheck } from './l3/capture.js';
 export type { L3Tier, MigrationRecord, MigrationResult } from './l3/types.js';
 export { consoleLogger, type Logger } from './observability/logger.js';
 export type { MetricsRecorder } from './observability/metrics.js';

@@ -2,7 +2,7 @@ import { serviceUrls } from '@strata/devstack/testing';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDrizzleL3 } from '../src/drizzle/index.js';
+import { changeCapture, createDrizzleL3 } from '../src/drizzle/index.js';
 import { defineSchema, Strata } from '../src/index.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
@@ -70,7 +70,7 @@ describe('Strata tables on the search path', () => {
   });
 
   it('names them qualified in the triggers: a writer on another search path is still logged', async () => {
-    const l3 = createDrizzleL3(drizzle(pool));
+    const l3 = createDrizzleL3(drizzle(pool), { capture: changeCapture });
     const players = defineSchema({ table: stack.tables.players });
     const strata = new Strata({ l3, schemas: [players] });
     await strata.migrate({ capture: true });

@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { relayKeys } from '../src/capture/relay-keys.js';
 import type { ChangePage, ChangeSource } from '../src/driver.js';
-import { type CapturedChange, defineSchema, isStrataError, Strata, type StrataConfig } from '../src/index.js';
+import {
+  type CapturedChange,
+  changeRelay,
+  defineSchema,
+  isStrataError,
+  Strata,
+  type StrataConfig,
+} from '../src/index.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
 /**
@@ -57,7 +64,7 @@ function app(source: ChangeSource) {
       l3: stack.l3,
       keyPrefix,
       schemas: [players],
-      capture: { source, relay: { interval: '1h' } },
+      capture: { source, relay: changeRelay({ interval: '1h' }) },
       ...extra,
     });
   return { keyPrefix, make, keys: relayKeys(keyPrefix) };
@@ -188,7 +195,7 @@ describe('the change relay', () => {
   it('runs from calls, at most once per interval per app, without the calls waiting for it', async () => {
     const source = new ArraySource();
     const { make } = app(source);
-    const a = make({ capture: { source, relay: { interval: 100 } } });
+    const a = make({ capture: { source, relay: changeRelay({ interval: 100 }) } });
     await a.relayChanges();
     await a.set(players, { id: 'tick1', username: 'tick1', level: 1 });
     await a.get(players, 'tick1');
@@ -213,7 +220,7 @@ describe('the change relay', () => {
   it('the lease holder prunes the log past the retention, at most once an hour per instance', async () => {
     const source = new ArraySource();
     const { make } = app(source);
-    const a = make({ capture: { source, relay: { interval: '1h', retention: '2h' } } });
+    const a = make({ capture: { source, relay: changeRelay({ interval: '1h', retention: '2h' }) } });
     await a.relayChanges();
     source.log.push(change('pr1', 1));
     await a.relayChanges();
@@ -223,7 +230,9 @@ describe('the change relay', () => {
     failing.prune = async () => {
       throw new Error('prune refused');
     };
-    const b = app(failing).make({ capture: { source: failing, relay: { interval: '1h', retention: '1d' } } });
+    const b = app(failing).make({
+      capture: { source: failing, relay: changeRelay({ interval: '1h', retention: '1d' }) },
+    });
     expect(await b.relayChanges()).toMatchObject({ status: 'applied' });
     expect(b.stats().capture.relay).toMatchObject({ prunes: 0, errors: 1 });
     await Promise.all([a.close(), b.close()]);
@@ -238,18 +247,18 @@ describe('the change relay', () => {
   });
 
   it("takes the L3's change log by default; is refused without a source or without an L2", () => {
-    expect(() => new Strata({ l2: stack.l2, capture: { relay: true } })).toThrow(/change source/);
+    expect(() => new Strata({ l2: stack.l2, capture: { relay: changeRelay() } })).toThrow(/change source/);
     const byDefault = new Strata({
       l2: stack.l2,
       l3: stack.l3,
       keyPrefix: `${stack.keyPrefix}d`,
-      capture: { relay: true },
+      capture: { relay: changeRelay() },
     });
     expect(byDefault.stats().capture.relay).toMatchObject({ polls: 0 });
     void byDefault.close();
-    expect(() => new Strata({ l3: stack.l3, capture: { relay: true } })).toThrow(/needs an L2/);
-    expect(() => new Strata({ l3: stack.l3, capture: { source: new ArraySource(), relay: true } })).toThrow(
-      /needs an L2/,
-    );
+    expect(() => new Strata({ l3: stack.l3, capture: { relay: changeRelay() } })).toThrow(/needs an L2/);
+    expect(
+      () => new Strata({ l3: stack.l3, capture: { source: new ArraySource(), relay: changeRelay() } }),
+    ).toThrow(/needs an L2/);
   });
 });

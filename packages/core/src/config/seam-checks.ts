@@ -2,6 +2,7 @@
 // misses a required method of the seam (or names something else), so a method added to a seam is a
 // method checked at construction — not a TypeError on first use.
 import type { InvalidationBus } from '../bus/types.js';
+import type { RelayPlan } from '../capture/change-relay.js';
 import type { ChangeSource } from '../capture/types.js';
 import type * as check from '../check/checks.js';
 import type { Clock } from '../clock.js';
@@ -47,6 +48,7 @@ export const SEAM_METHODS = {
   ),
   bus: seamMethods<InvalidationBus>()('publish', 'subscribe', 'stats', 'close'),
   changeSource: seamMethods<ChangeSource>()('start', 'read'),
+  relayPlan: seamMethods<RelayPlan>()('create'),
   queue: seamMethods<WriteQueue>()('enqueue', 'ack', 'retry', 'deadLetter', 'pending', 'close'),
   codec: seamMethods<Codec>()('encode', 'decode'),
   clock: seamMethods<Clock>()('now'),

@@ -13,7 +13,7 @@ import type {
   WriteOutcome,
 } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
-import { drizzleCapture } from './capture/drizzle-capture.js';
+import type { ChangeCapture } from './capture/drizzle-capture.js';
 import type { Database } from './database.js';
 import { databaseIdentity } from './database-identity.js';
 import { driverError } from './driver-error.js';
@@ -57,6 +57,13 @@ export interface DrizzleL3Options {
   maxParameters?: number;
   /** Name in logs and stats. Default 'drizzle'. */
   name?: string;
+  /**
+   * Change capture (`changeCapture` from this entry): the L3 can then install Postgres triggers that
+   * log writes made outside Strata, and read that log (`l3.capture`). Passed in rather than built in,
+   * so a Worker that does not use it does not bundle it. See docs/change-capture.md.
+   * @example createDrizzleL3(db, { capture: changeCapture })
+   */
+  capture?: ChangeCapture;
 }
 
 /** Runs a driver call; a failure rejects with the driver's own error (it has the SQLSTATE `code`). */
@@ -76,7 +83,7 @@ class DrizzleL3 implements L3Tier {
   readonly #write: WriteContext;
   readonly #maxParameters: number;
   readonly #oneRowReads = new OneRowReads();
-  readonly capture: L3Capture;
+  readonly capture: L3Capture | undefined;
 
   constructor(db: Database, options: DrizzleL3Options) {
     this.name = options.name ?? 'drizzle';
@@ -98,7 +105,7 @@ class DrizzleL3 implements L3Tier {
       maxParameters: this.#maxParameters,
       oneRow: new OneRowStatements(db),
     };
-    this.capture = drizzleCapture(
+    this.capture = options.capture?.(
       this.name,
       db,
       this.#transactions,

@@ -1,4 +1,4 @@
-import { ChangeRelay, type PollOutcome } from '../capture/relay.js';
+import type { ChangeRelay, PollOutcome } from '../capture/relay.js';
 import type { RelayStatsSnapshot } from '../capture/relay-stats.js';
 import { StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
@@ -46,13 +46,11 @@ export class EngineCapture {
     const source = capture.source ?? l3?.capture?.source();
     if (!source) refuse('capture.relay needs a change source: capture.source, or an L3 with change capture');
     if (!l2) refuse('capture.relay needs an L2: the cursor and the lease are shared there');
-    this.relay = new ChangeRelay({
+    this.relay = capture.relay.create({
       source,
       l2,
       root: keyPrefix,
       instanceId,
-      intervalMs: capture.relay.intervalMs,
-      retentionMs: capture.relay.retentionMs,
       // A read (the L3 deadline) and its apply (a few L2 calls) fit in it.
       leaseMs: timeouts.l3 + 3 * timeouts.l2,
       readTimeoutMs: timeouts.l3,

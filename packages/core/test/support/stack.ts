@@ -9,7 +9,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { Redis as IORedis } from 'ioredis';
 import pg from 'pg';
 import ws from 'ws';
-import { createDrizzleL3 } from '../../src/drizzle/index.js';
+import { changeCapture, createDrizzleL3 } from '../../src/drizzle/index.js';
 import { L2_SCRIPTS } from '../../src/l2/scripts.js';
 import type { L2Tier } from '../../src/l2/types.js';
 import type { L3Tier } from '../../src/l3/types.js';
@@ -64,7 +64,7 @@ export async function engineStack(label: string, driver: Driver = 'node-postgres
         ? drizzleNeonWs(neonPool, { logger })
         : db,
     // Strata's own tables in the test file's schema too: dropped with it, never shared.
-    { migrationsSchema: name },
+    { migrationsSchema: name, capture: changeCapture },
   );
   const tables = playerTables(name);
 

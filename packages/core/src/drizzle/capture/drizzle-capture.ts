@@ -19,12 +19,19 @@ async function driver<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/** What `createDrizzleL3`'s `capture` option takes: {@link changeCapture}. */
+export type ChangeCapture = typeof changeCapture;
+
 /**
- * The Drizzle L3's change capture (its `capture` member). Strata's tables live in `migrationsSchema`,
- * or when it is absent in the connection's current schema, read once: the triggers name them
- * qualified, as they run on the search path of whoever writes.
+ * Change capture for the Drizzle L3 (its `capture` option; the L3 calls it with its own parts).
+ * Strata's tables live in `migrationsSchema`, or when it is absent in the connection's current
+ * schema, read once: the triggers name them qualified, as they run on the search path of whoever writes.
+ * @example
+ * import { changeCapture, createDrizzleL3 } from '@strata/core/drizzle';
+ * const l3 = createDrizzleL3(db, { capture: changeCapture });
+ * await new Strata({ l3, schemas }).migrate({ capture: true });
  */
-export function drizzleCapture(
+export function changeCapture(
   name: string,
   db: Database,
   transactions: Transactions,

@@ -90,6 +90,7 @@ async function invalidationLatency(stack, items, updates) {
       name: `${updates} single-row UPDATEs, 2 instances, COMMIT → both serve the new row`,
       median,
       p99,
+      headline: true,
       note: `relay interval 1 h: NOTIFY → LISTEN → relay → L2 markers + pub/sub to the other L1; polled every 1 ms`,
     };
   } finally {
@@ -162,6 +163,7 @@ async function triggerOverhead(stack, on, off, quick) {
         median: result.strata,
         p99: Number.NaN,
         ratio: result.ratio,
+        headline: what.startsWith('set,'),
         note: `${result.ratio.toFixed(2)}× uncaptured; ${note}`,
       });
     }

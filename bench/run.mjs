@@ -5,7 +5,7 @@
 //
 //   node run.mjs                 everything (several minutes)
 //   node run.mjs --quick         fewer samples, one run (a smoke run; numbers are rougher)
-//   node run.mjs --only l1,l2    some suites: l1 l2 l3 batch round-trips search stampede write-modes concurrency memory load
+//   node run.mjs --only l1,l2    some suites: l1 l2 l3 batch round-trips search stampede write-modes concurrency capture memory load
 //   node run.mjs --runs 5        run the timed suites 5 times (default 3, 1 with --quick): medians of the runs
 //   node run.mjs --no-write      print only, write no results file
 import './lib/peer-resolve.mjs';
@@ -52,6 +52,7 @@ const suites = [
     'concurrent throughput',
     async () => (await import('./suites/concurrency.mjs')).concurrencySuite,
   ],
+  ['capture', 'change capture', async () => (await import('./suites/capture.mjs')).captureSuite],
   ['memory', 'L1 memory and hit rates', async () => (await import('./suites/memory.mjs')).memorySuite],
   ['load', 'demo worker under load', async () => (await import('./suites/load.mjs')).loadSuite],
 ].filter(([key]) => !only || only.includes(key));

@@ -14,7 +14,6 @@ import { refuseRenamedOptions } from './config/renamed-options.js';
 import { SEAM_METHODS, seamCheck } from './config/seam-checks.js';
 import { readKeyring } from './crypto/keyring.js';
 import type { KeyMaterial, KeyringOptions } from './crypto/types.js';
-import { type Duration, toMs } from './duration.js';
 import { StrataError } from './errors.js';
 import type { EvictionPolicy } from './l1/types.js';
 import type { L2Tier } from './l2/types.js';

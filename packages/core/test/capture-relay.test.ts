@@ -192,6 +192,31 @@ describe('the change relay', () => {
     await a.close();
   });
 
+  it('an idle app reads the log once per interval, however long a read takes', async () => {
+    let now = 1_000_000;
+    const clock = { now: () => now };
+    const source = new ArraySource();
+    const read = source.read.bind(source);
+    source.read = async (cursor) => {
+      now += 40; // the read takes time: the cursor is stored after the interval began
+      return read(cursor);
+    };
+    const { make } = app(source);
+    const a = make({ clock, capture: { source, relay: changeRelay({ interval: 1_000 }) } });
+    await a.relayChanges();
+    const polls = async () => {
+      await a.find(players, 'idle');
+      await a.settled();
+    };
+    const before = source.reads;
+    for (let i = 0; i < 3; i++) {
+      now += 960; // one interval after the last poll began
+      await polls();
+    }
+    expect(source.reads - before).toBe(3);
+    await a.close();
+  });
+
   it('runs from calls, at most once per interval per app, without the calls waiting for it', async () => {
     const source = new ArraySource();
     const { make } = app(source);

@@ -95,8 +95,12 @@ export class ChangeRelay {
     const keys = [this.#keys.lease, this.#keys.cursor, this.#keys.movedAt];
     this.stats.polls += 1;
     let taken: unknown[];
+    // The cursor is stored as of when this read began, not when it ended: stored later, the next
+    // poll an interval after this one would find it not yet due, and an idle app would read
+    // Postgres every other interval.
+    const startedAt = clock.now();
     try {
-      const args = [instanceId, String(leaseMs), String(clock.now()), String(force ? 0 : intervalMs)];
+      const args = [instanceId, String(leaseMs), String(startedAt), String(force ? 0 : intervalMs)];
       taken = (await l2.run(RELAY_TAKE, keys, args)) as unknown[];
     } catch (err) {
       return this.#failed('take the lease', err);
@@ -108,6 +112,7 @@ export class ChangeRelay {
     try {
       const outcome = await this.#read(
         taken[2] === undefined || taken[2] === null ? undefined : String(taken[2]),
+        startedAt,
       );
       return outcome;
     } catch (err) {
@@ -122,7 +127,7 @@ export class ChangeRelay {
   }
 
   /** Reads from `stored` (none: a fresh start, which is a gap), applies, stores the next cursor. */
-  async #read(stored: string | undefined): Promise<PollOutcome> {
+  async #read(stored: string | undefined, startedAt: number): Promise<PollOutcome> {
     const { source, readTimeoutMs, l2, clock, instanceId, logger } = this.options;
     let cursor = stored;
     let gap = false;
@@ -142,19 +147,18 @@ export class ChangeRelay {
       await this.options.dropAll();
     }
     if (page.changes.length > 0) await this.options.apply(page.changes);
-    const now = clock.now();
     const keys = [this.#keys.lease, this.#keys.cursor, this.#keys.movedAt];
-    const storedIt = Number(await l2.run(RELAY_STORE, keys, [instanceId, page.cursor, String(now)]));
+    const storedIt = Number(await l2.run(RELAY_STORE, keys, [instanceId, page.cursor, String(startedAt)]));
     if (storedIt !== 1) {
       // Applied all the same; the next holder reads them again from the cursor it finds.
       this.stats.leaseLost += 1;
       logger.warn('change relay: the lease ran out before the cursor was stored', { source: source.name });
     } else {
-      this.stats.seen(now);
-      await this.#prune(now);
+      this.stats.seen(startedAt);
+      await this.#prune(startedAt);
     }
     this.stats.changes += page.changes.length;
-    this.stats.lastAppliedAt = now;
+    this.stats.lastAppliedAt = clock.now();
     return { status: 'applied', changes: page.changes.length, gap };
   }
 

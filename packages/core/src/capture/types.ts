@@ -12,7 +12,7 @@ export type ChangeOp = 'insert' | 'update' | 'delete' | 'truncate';
 /**
  * The keys one captured statement changed (Strata's own writes are not captured).
  * @example
- * const change: CapturedChange = { schema: 'public.players', ids: ['p1'], versions: [42], op: 'update' };
+ * const change: CapturedChange = { schema: 'players', ids: ['p1'], versions: [42], op: 'update' };
  * await strata.applyChanges([change]);
  */
 export interface CapturedChange {

@@ -8,7 +8,7 @@ import type { CompiledSchema } from '../schema/types.js';
  * made outside Strata into a change log. See docs/change-capture.md.
  * @example
  * await strata.capture.install();
- * const report = await strata.capture.check(); // [{ schema: 'public.players', installed: true, missing: [] }]
+ * const report = await strata.capture.check(); // [{ schema: 'players', installed: true, missing: [] }]
  */
 export interface CaptureAdmin {
   /** Creates the change log and every registered table's triggers, or brings them up to date. Resolves the statements run. */

@@ -397,7 +397,7 @@ export class Strata {
    * Malformed input throws VALIDATION_FAILED and applies nothing.
    * @example
    * // from a CDC event: the row's new version, read from _strata_versions in the same transaction
-   * await strata.applyChanges([{ schema: 'public.players', ids: ['p1'], versions: [42], op: 'update' }]);
+   * await strata.applyChanges([{ schema: 'players', ids: ['p1'], versions: [42], op: 'update' }]);
    */
   applyChanges(changes: readonly CapturedChange[]): Promise<void> {
     if (this.#closed) return Promise.reject(new StrataError('UNAVAILABLE', 'this Strata instance is closed'));

@@ -25,7 +25,7 @@ return {1, at}`,
 };
 
 /**
- * Stores the cursor ARGV[2] (and ARGV[3], now, as when it moved) and releases the lease, only
+ * Stores the cursor ARGV[2] (and ARGV[3], when the read that found it began, as when it moved) and releases the lease, only
  * while ARGV[1] still holds the lease: a holder whose lease ran out meanwhile must not move the
  * cursor back under the next one. Reply: 1 stored, 0 not (the lease is gone).
  */

@@ -93,12 +93,21 @@ function functionBody(tables: CaptureTables, identityText: string, pk: string, b
   const deleted = `SELECT ${key('o')}, true FROM _strata_old o`;
   // A primary-key change: the old key is gone (a delete), the new one is there. Compared as text,
   // the key Strata uses: a type's own = may not be on the function's fixed search path.
-  const updated = `${inserted} UNION ALL ${deleted} WHERE NOT EXISTS (SELECT 1 FROM _strata_new n WHERE ${key('n')} = ${key('o')})`;
+  // EXCEPT, a set operation Postgres hashes: an anti-join on transition tables (no statistics)
+  // could be planned as a nested loop, quadratic in the rows a statement updated.
+  const updated = `${inserted} UNION ALL SELECT g."id", true FROM (SELECT ${key('o')} FROM _strata_old o EXCEPT SELECT ${key('n')} FROM _strata_new n) g ("id")`;
   return `
 DECLARE
   me xid;
   entries bigint := 0;
 BEGIN
+  -- A statement that changed no row has nothing to log, and pays no subtransaction: an upsert fires
+  -- both its INSERT and its UPDATE trigger, and one of the two always has empty transition tables.
+  IF TG_OP = 'INSERT' OR TG_OP = 'UPDATE' THEN
+    IF NOT EXISTS (SELECT 1 FROM _strata_new) THEN RETURN NULL; END IF;
+  ELSIF TG_OP = 'DELETE' THEN
+    IF NOT EXISTS (SELECT 1 FROM _strata_old) THEN RETURN NULL; END IF;
+  END IF;
   -- A block of its own, so a failure to log becomes a warning rather than failing the user's
   -- statement. Its cost: a subtransaction per captured statement.
   BEGIN

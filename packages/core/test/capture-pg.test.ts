@@ -119,6 +119,23 @@ describe('external writes', () => {
   });
 });
 
+describe('a table changed by DDL after install', () => {
+  it('an added column (as drizzle-kit push adds one) keeps the capture, and check() still reports it complete', async () => {
+    await strata.set(counters, { id: 8801, n: 1 });
+    await q(`alter table ${table('counters')} add column if not exists note text`);
+    const cursor = await source.start();
+    await q(`update ${table('counters')} set note = 'outside', n = 2 where id = 8801`);
+    expect(await changesOf(cursor, ['8801'])).toEqual([
+      { schema: counters.identity, op: 'update', ids: ['8801'], versions: [2] },
+    ]);
+    expect((await strata.capture.check()).every((c) => c.installed)).toBe(true);
+    const before = await source.start();
+    await strata.set(counters, { id: 8801, n: 3 }); // Strata's write, unaware of the column: not logged
+    expect(await changesOf(before, ['8801'])).toEqual([]);
+    expect(await versionRow(counters, '8801')).toEqual({ version: 3, deleted: false });
+  });
+});
+
 describe("Strata's own writes", () => {
   it('log nothing and bump each version once: set, setMany, delete, a transaction', async () => {
     const cursor = await source.start();

@@ -174,6 +174,25 @@ describe('the change relay', () => {
     await a.close();
   });
 
+  it('a malformed page does not hold back later changes: every cached row goes, the cursor moves past it', async () => {
+    const source = new ArraySource();
+    const { make } = app(source);
+    const a = make();
+    await a.relayChanges();
+    await a.set(players, { id: 'bad1', username: 'bad1', level: 1 });
+    expect(a.peek(players, 'bad1')?.level).toBe(1);
+    const before = a.stats().capture.relay!;
+    source.log.push({ schema: players.identity, ids: ['bad1'], versions: [1, 2], op: 'update' });
+    expect(await a.relayChanges()).toMatchObject({ status: 'applied' });
+    expect(a.peek(players, 'bad1')).toBeUndefined();
+    expect(a.stats().capture.relay).toMatchObject({ gaps: before.gaps + 1, errors: before.errors + 1 });
+    await a.get(players, 'bad1');
+    source.log.push(change('bad1', 1_000_000));
+    expect(await a.relayChanges()).toMatchObject({ status: 'applied', changes: 1 });
+    expect(a.peek(players, 'bad1')).toBeUndefined();
+    await a.close();
+  });
+
   it('a lease held by an instance that died expires: another one reads after it', async () => {
     const source = new ArraySource();
     const { make, keys } = app(source);

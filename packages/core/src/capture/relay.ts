@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import { isStrataError } from '../errors.js';
 import { RELAY_RELEASE, RELAY_STORE, RELAY_TAKE } from '../l2/relay-scripts.js';
 import type { L2Tier } from '../l2/types.js';
 import type { Logger } from '../observability/logger.js';
@@ -146,7 +147,7 @@ export class ChangeRelay {
       });
       await this.options.dropAll();
     }
-    if (page.changes.length > 0) await this.options.apply(page.changes);
+    if (page.changes.length > 0) await this.#apply(page.changes, gap);
     const keys = [this.#keys.lease, this.#keys.cursor, this.#keys.movedAt];
     const storedIt = Number(await l2.run(RELAY_STORE, keys, [instanceId, page.cursor, String(startedAt)]));
     if (storedIt !== 1) {
@@ -160,6 +161,24 @@ export class ChangeRelay {
     this.stats.changes += page.changes.length;
     this.stats.lastAppliedAt = clock.now();
     return { status: 'applied', changes: page.changes.length, gap };
+  }
+
+  /**
+   * Applies a page. A page the apply refuses as malformed (VALIDATION_FAILED: a source that wrote
+   * what no change can be) would be read again at every poll and hold back every later change, so
+   * it stands for what it cannot say: every cached row is dropped (a gap, counted and logged) and
+   * the cursor moves past it. Any other failure (a tier down) is thrown: the page is read again.
+   */
+  async #apply(changes: readonly CapturedChange[], dropped: boolean): Promise<void> {
+    try {
+      await this.options.apply(changes);
+    } catch (error) {
+      if (!isStrataError(error, 'VALIDATION_FAILED')) throw error;
+      this.#failed('apply a malformed page of changes; dropping every cached row instead', error);
+      if (dropped) return;
+      this.stats.gaps += 1;
+      await this.options.dropAll();
+    }
   }
 
   /** Old entries go while this instance holds the lease; a failure is counted, the poll stands. */

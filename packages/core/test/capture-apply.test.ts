@@ -88,22 +88,28 @@ async function inL2(id: string) {
   return value === null ? undefined : decodeEnvelope(value);
 }
 
+/** The real L3, whose reads answer what they read only once `release` is resolved; `read` says one ran. */
+function heldL3() {
+  const read = signal();
+  const release = deferred<void>();
+  const held: L3Tier = wrapL3(stack.l3, {
+    findMany: async (s, ids) => {
+      const rows = await stack.l3.findMany(s, ids);
+      read.resolve();
+      await release.promise;
+      return rows;
+    },
+  });
+  return { held, read, release };
+}
+
 describe('applyChanges', () => {
   it('a read of the old row that fills L2 after the change is refused; the next read returns the new row', async () => {
     const writer = instance();
     await writer.set(players, { id: 'race1', username: 'race1', level: 1 });
     await writer.invalidate(players, 'race1'); // L2 empty: the reader goes to Postgres
     // The reader's L3 read returns what it read (the old row) only when let go.
-    const read = signal();
-    const release = deferred<void>();
-    const held: L3Tier = wrapL3(stack.l3, {
-      findMany: async (s, ids) => {
-        const rows = await stack.l3.findMany(s, ids);
-        read.resolve();
-        await release.promise;
-        return rows;
-      },
-    });
+    const { held, read, release } = heldL3();
     const reader = instance({ l3: held });
     const late = reader.get(players, 'race1');
     await read.promise;
@@ -125,16 +131,7 @@ describe('applyChanges', () => {
 
   it('this instance fences its own read in flight: its L1 does not take the old row', async () => {
     await instance().set(players, { id: 'race2', username: 'race2', level: 1 });
-    const read = signal();
-    const release = deferred<void>();
-    const held: L3Tier = wrapL3(stack.l3, {
-      findMany: async (s, ids) => {
-        const rows = await stack.l3.findMany(s, ids);
-        read.resolve();
-        await release.promise;
-        return rows;
-      },
-    });
+    const { held, read, release } = heldL3();
     const strata = instance({ l3: held });
     await strata.invalidate(players, 'race2');
     const late = strata.get(players, 'race2');

@@ -17,3 +17,15 @@ function isQueryWrapper(error: unknown): error is Error & { cause: unknown } {
 export function driverError(error: unknown): unknown {
   return isQueryWrapper(error) ? error.cause : error;
 }
+
+/**
+ * Runs a driver call; a failure rejects with the driver's own error (it has the SQLSTATE `code`).
+ * @example const rows = await runDriver(() => db.select().from(players));
+ */
+export async function runDriver<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw driverError(error);
+  }
+}

@@ -16,7 +16,7 @@ import type { CompiledSchema } from '../schema/types.js';
 import type { ChangeCapture } from './capture/drizzle-capture.js';
 import type { Database } from './database.js';
 import { databaseIdentity } from './database-identity.js';
-import { driverError } from './driver-error.js';
+import { runDriver } from './driver-error.js';
 import { runVersionedSelect } from './mapped-select.js';
 import { runMigration } from './migrate.js';
 import { type MigrationsTable, readRecords, strataMigrationsTable } from './migrations-table.js';
@@ -66,15 +66,6 @@ export interface DrizzleL3Options {
   capture?: ChangeCapture;
 }
 
-/** Runs a driver call; a failure rejects with the driver's own error (it has the SQLSTATE `code`). */
-async function driver<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    throw driverError(error);
-  }
-}
-
 class DrizzleL3 implements L3Tier {
   readonly name: string;
   readonly #db: Database;
@@ -120,7 +111,7 @@ class DrizzleL3 implements L3Tier {
 
   /** A driver call that reads or writes `_strata_versions`, which it creates when it is missing. */
   #versioned<T>(work: () => Promise<T>): Promise<T> {
-    return driver(() => withVersionsTable(this.#write, work));
+    return runDriver(() => withVersionsTable(this.#write, work));
   }
 
   findMany(schema: CompiledSchema, ids: readonly unknown[]): Promise<StoredRow[]> {
@@ -147,7 +138,7 @@ class DrizzleL3 implements L3Tier {
 
   exists(schema: CompiledSchema, id: unknown): Promise<boolean> {
     const pk = schema.primaryKey.column;
-    return driver(async () => {
+    return runDriver(async () => {
       const rows = await this.#db
         .select({ one: sql<number>`1` })
         .from(schema.table)
@@ -158,7 +149,7 @@ class DrizzleL3 implements L3Tier {
   }
 
   write(ops: readonly WriteOp[]): Promise<WriteOutcome[][]> {
-    return driver(() => runWrite(this.#write, ops));
+    return runDriver(() => runWrite(this.#write, ops));
   }
 
   nextEpoch(schema: CompiledSchema): Promise<number> {
@@ -170,7 +161,7 @@ class DrizzleL3 implements L3Tier {
 
   replaceValues(schema: CompiledSchema, changes: readonly ValueReplacement[]): Promise<unknown[]> {
     if (changes.length === 0) return Promise.resolve([]);
-    return driver(async () => {
+    return runDriver(async () => {
       const build = (db: Database) => changes.map((change) => replaceStatement(db, schema, change));
       const results =
         changes.length === 1 ? [await build(this.#db)[0]!] : await this.#transactions.all(build);
@@ -194,24 +185,24 @@ class DrizzleL3 implements L3Tier {
   }
 
   count(schema: CompiledSchema, where?: SQL): Promise<number> {
-    return driver(async () => {
+    return runDriver(async () => {
       const [row] = await countStatement(this.#db, schema, where);
       return row?.n ?? 0;
     });
   }
 
   migrate(schemas: readonly CompiledSchema[]): Promise<MigrationResult> {
-    return driver(() =>
+    return runDriver(() =>
       runMigration(this.#transactions, this.#db, this.#migrations, this.#versions, schemas),
     );
   }
 
   migrationStatus(): Promise<MigrationRecord[]> {
-    return driver(() => readRecords(this.#db, this.#migrations));
+    return runDriver(() => readRecords(this.#db, this.#migrations));
   }
 
   identity(): Promise<string> {
-    return driver(() => databaseIdentity(this.#db));
+    return runDriver(() => databaseIdentity(this.#db));
   }
 }
 

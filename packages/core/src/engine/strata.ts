@@ -393,7 +393,8 @@ export class Strata {
    * schema. Changes of tables no registered schema has are skipped and counted (they may be another
    * app's). The relay (`capture.relay`) calls this with what Postgres captured; call it yourself to
    * feed your own CDC (Debezium, Supabase realtime, logical replication). Versions must be the ones
-   * `_strata_versions` holds after the change (bump it in the same transaction as the write).
+   * `_strata_versions` holds after the change (bump it in the same transaction as the write; on a
+   * write-behind table read it and never bump it: its versions come from Redis).
    * Malformed input throws VALIDATION_FAILED and applies nothing.
    * @example
    * // from a CDC event: the row's new version, read from _strata_versions in the same transaction

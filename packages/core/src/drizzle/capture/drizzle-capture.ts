@@ -2,22 +2,13 @@ import { sql } from 'drizzle-orm';
 import type { CaptureCheck, L3Capture } from '../../l3/capture.js';
 import type { CompiledSchema } from '../../schema/types.js';
 import type { Database } from '../database.js';
-import { driverError } from '../driver-error.js';
+import { runDriver } from '../driver-error.js';
 import { rowsOf } from '../migrations-table.js';
 import type { Transactions } from '../transactions.js';
 import type { VersionsTable } from '../versions-table.js';
 import { type CaptureTables, captureTables } from './change-log.js';
 import { checkCapture, installCapture, removeCapture } from './install.js';
 import { changeSource, type DrizzleChangeSource } from './source.js';
-
-/** Runs a driver call; a failure rejects with the driver's own error. */
-async function driver<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    throw driverError(error);
-  }
-}
 
 /** What `createDrizzleL3`'s `capture` option takes: {@link changeCapture}. */
 export type ChangeCapture = typeof changeCapture;
@@ -57,9 +48,9 @@ export function changeCapture(
       source ??= changeSource(name, db, tables);
       return source;
     },
-    install: (schemas: readonly CompiledSchema[]) => driver(() => installCapture(ctx, schemas)),
-    remove: (schemas: readonly CompiledSchema[]) => driver(() => removeCapture(ctx, schemas)),
+    install: (schemas: readonly CompiledSchema[]) => runDriver(() => installCapture(ctx, schemas)),
+    remove: (schemas: readonly CompiledSchema[]) => runDriver(() => removeCapture(ctx, schemas)),
     check: (schemas: readonly CompiledSchema[]): Promise<CaptureCheck[]> =>
-      driver(() => checkCapture(ctx, schemas)),
+      runDriver(() => checkCapture(ctx, schemas)),
   };
 }

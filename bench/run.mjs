@@ -5,7 +5,7 @@
 //
 //   node run.mjs                 everything (several minutes)
 //   node run.mjs --quick         fewer samples, one run (a smoke run; numbers are rougher)
-//   node run.mjs --only l1,l2    some suites: l1 l2 l3 batch round-trips search stampede write-modes concurrency capture memory load
+//   node run.mjs --only l1,l2    some suites: l1 l2 l3 batch round-trips search stampede write-modes concurrency capture capture-workerd memory load
 //   node run.mjs --runs 5        run the timed suites 5 times (default 3, 1 with --quick): medians of the runs
 //   node run.mjs --no-write      print only, write no results file
 import './lib/peer-resolve.mjs';
@@ -33,7 +33,7 @@ const { render } = await import('./lib/render.mjs');
 const { combineRuns } = await import('./lib/runs.mjs');
 // Suites whose numbers are exact or too slow to repeat run once: round trips are counted, memory
 // and hit rates are deterministic, the load suite takes a minute of its own.
-const once = new Set(['round-trips', 'memory', 'load']);
+const once = new Set(['round-trips', 'capture-workerd', 'memory', 'load']);
 const suites = [
   ['l1', 'L1 hit get', async () => (await import('./suites/l1.mjs')).l1Suite],
   ['l2', 'L2 hit get', async () => (await import('./suites/l2.mjs')).l2Suite],
@@ -53,6 +53,11 @@ const suites = [
     async () => (await import('./suites/concurrency.mjs')).concurrencySuite,
   ],
   ['capture', 'change capture', async () => (await import('./suites/capture.mjs')).captureSuite],
+  [
+    'capture-workerd',
+    'change capture in workerd',
+    async () => (await import('./suites/capture-workerd.mjs')).captureWorkerdSuite,
+  ],
   ['memory', 'L1 memory and hit rates', async () => (await import('./suites/memory.mjs')).memorySuite],
   ['load', 'demo worker under load', async () => (await import('./suites/load.mjs')).loadSuite],
 ].filter(([key]) => !only || only.includes(key));

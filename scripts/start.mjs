@@ -6,9 +6,11 @@
 //   2. db:push of the demo schema into that Postgres (drizzle-kit needs its real wire endpoint). The
 //      demo's tables, and its Strata's `_strata_*` tables, live in their own Postgres schema
 //      `strata_demo`, the only one drizzle-kit looks at: nothing else in that database is touched.
-//   3. `npx wrangler dev` of the root wrangler.toml on a free port, the devstack's URLs as --var bindings,
+//   3. `strata capture install` with apps/demo-worker/strata.config.ts: the triggers that log writes
+//      made outside the demo (psql), whose relay in the Worker invalidates the caches.
+//   4. `npx wrangler dev` of the root wrangler.toml on a free port, the devstack's URLs as --var bindings,
 //      in a process group of its own so that stopping it stops its wrangler and workerd children too.
-//   4. Seeds a few players and scores through the running demo's HTTP API; prints what to open.
+//   5. Seeds a few players and scores through the running demo's HTTP API; prints what to open.
 // SIGINT/SIGTERM: stops the wrangler process group (by its pid), then the devstack, and exits 0.
 //
 // Needs the workspace packages built (`npm start` builds them first): wrangler bundles their dist.
@@ -126,6 +128,34 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
+/** The exit code (or signal, or spawn error) of `child`. */
+function exited(child) {
+  return new Promise((done) => {
+    child.on('error', (err) => done(err.message));
+    child.on('exit', (code, signal) => done(code ?? signal));
+  });
+}
+
+/**
+ * `strata capture install` with the demo's config (apps/demo-worker/strata.config.ts): triggers that log
+ * writes made outside the demo (psql, another service), which the Worker's relay turns into
+ * invalidations. Idempotent; its tables and functions go in the demo's own Postgres schema.
+ */
+async function installCapture(postgresUrl, vars) {
+  log('installing change capture (strata capture install --config apps/demo-worker/strata.config.ts)');
+  const cli = spawn(
+    process.execPath,
+    [join(root, 'packages/adapter-node/bin/strata.mjs'), 'capture', 'install'],
+    {
+      cwd: join(root, 'apps/demo-worker'),
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, ...vars, DATABASE_URL: postgresUrl },
+    },
+  );
+  const code = await exited(cli);
+  if (code !== 0) throw new Error(`strata capture install failed (${code})`);
+}
+
 async function waitForHealth(base, child) {
   const deadline = Date.now() + HEALTH_TIMEOUT_MS;
   while (Date.now() < deadline) {
@@ -201,10 +231,7 @@ try {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, DATABASE_URL: devstack.postgres.url },
   });
-  const pushed = await new Promise((done) => {
-    push.on('error', (err) => done(err.message));
-    push.on('exit', (code, signal) => done(code ?? signal));
-  });
+  const pushed = await exited(push);
   if (pushed !== 0) throw new Error(`db:push failed (${pushed})`);
 
   const port = await freePort();
@@ -227,6 +254,8 @@ try {
     STRATA_ENCRYPTION_KEY: encryptionKey,
     STRATA_KEY_PREFIX: keyPrefix,
   };
+  await installCapture(devstack.postgres.url, vars);
+
   // Local queue and cache state of this run only, removed at the end.
   persistDir = mkdtempSync(join(tmpdir(), 'strata-demo-wrangler-'));
   const args = ['wrangler', 'dev', '--config', 'wrangler.toml', '--port', String(port), '--ip', '127.0.0.1'];
@@ -265,7 +294,11 @@ try {
       `  ${base}/players/${SEED_PLAYERS[0].id}`,
       `  ${base}/leaderboard`,
       `  ${base}/stats`,
-      `  ${base}/dashboard   (hits per tier, latency, queue depth; live)`,
+      `  ${base}/dashboard   (hits per tier, latency, queue depth, change relay lag; live)`,
+      '',
+      'A write made outside the demo reaches its caches (change capture, docs/change-capture.md):',
+      `  psql '${devstack.postgres.url}' -c "update strata_demo.players set level = level + 1 where id = 'seed-ada'"`,
+      `  curl ${base}/players/seed-ada   # the new level within about a second: the relay rides on requests`,
       'Ctrl-C stops the demo and the devstack.',
       '',
     ].join('\n'),

@@ -168,7 +168,7 @@ app.get('/stats', async (c) => {
   });
 });
 
-/** An HTML page plotting /stats with uPlot: hit ratio per tier, latency, queue depth. Loads nothing from elsewhere. */
+/** An HTML page plotting /stats with uPlot: hit ratio per tier, latency, queue depth, change relay lag. Loads nothing from elsewhere. */
 app.get('/dashboard', (c) => {
   const nonce = crypto.randomUUID().replaceAll('-', '');
   c.header('Content-Security-Policy', dashboardCsp(nonce));

@@ -1,5 +1,7 @@
 import type { StrataBindings } from '@strata/adapter-workers';
 import type { QueueProducer } from '@strata/adapter-workers/cloudflare';
+import { changeRelay } from '@strata/core';
+import { changeCapture } from '@strata/core/drizzle';
 import { DEMO_PG_SCHEMA } from './db/schema.js';
 import { schemas } from './db/strata-schemas.js';
 
@@ -13,14 +15,21 @@ export interface Env extends StrataBindings {
   STRATA_KEY_PREFIX?: string;
 }
 
+/** Every second at most, one isolate reads the change log and the others follow (docs/change-capture.md). */
+const relay = changeRelay({ interval: '1s' });
+
 /**
  * The options of this Worker's Strata: the same for requests and for the queue consumer. Strata's own
- * tables sit beside the demo's, in its Postgres schema.
+ * tables sit beside the demo's, in its Postgres schema. Writes made outside the demo (psql, another
+ * service) reach its caches through change capture, which `npm start` installs
+ * (`strata capture install`): a relay rides on requests and reads the log at most every second.
  */
 export function strataOptions(env: Env) {
   return {
     schemas,
     migrationsSchema: DEMO_PG_SCHEMA,
+    changeCapture,
+    capture: { relay },
     ...(env.STRATA_KEY_PREFIX ? { keyPrefix: env.STRATA_KEY_PREFIX } : {}),
   };
 }

@@ -145,6 +145,36 @@ describe('npm start (scripts/start.mjs)', () => {
     expect(stats.status).toBe(200);
   }, 120_000);
 
+  it('serves an update made with a plain Postgres client (change capture, as the README shows)', async () => {
+    expect(base, 'the first step did not start the demo').toBeDefined();
+    const before = (await (await fetch(`${base}/players/seed-ada`)).json()) as { level: number };
+    const level = before.level + 35;
+    const client = new pg.Client({ connectionString: scratch.url });
+    await client.connect();
+    try {
+      const updated = await client.query('update strata_demo.players set level = $1 where id = $2', [
+        level,
+        'seed-ada',
+      ]);
+      expect(updated.rowCount).toBe(1);
+    } finally {
+      await client.end();
+    }
+    // The read that served the old level before is a cache hit; the relay (on requests, every second at
+    // most) turns the captured update into an invalidation, and a later read answers the new level.
+    const served = await waitFor('the outside update on /players/seed-ada', 10_000, async () => {
+      const player = (await (await fetch(`${base}/players/seed-ada`)).json()) as { level: number };
+      return player.level === level ? player : undefined;
+    });
+    expect(served).toMatchObject({ id: 'seed-ada', email: 'ada@example.com', level });
+    const stats = (await (await fetch(`${base}/stats`)).json()) as {
+      capture: { changesApplied: number; relay: { lagMs: number; changes: number } | null };
+    };
+    expect(stats.capture.changesApplied).toBeGreaterThanOrEqual(1);
+    expect(stats.capture.relay?.changes).toBeGreaterThanOrEqual(1);
+    expect(stats.capture.relay?.lagMs).toBeGreaterThanOrEqual(0);
+  }, 30_000);
+
   it('plots /dashboard in headless Chromium from live /stats, with no console or CSP error', async () => {
     expect(base, 'the first step did not start the demo').toBeDefined();
     const browser = await launchChromium();
@@ -187,11 +217,11 @@ describe('npm start (scripts/start.mjs)', () => {
         before,
       );
       await page.waitForFunction(() =>
-        ['hits', 'latency', 'queue'].every(
+        ['hits', 'latency', 'queue', 'relay'].every(
           (name) => Number(document.getElementById(`chart-${name}`)?.dataset.points) >= 3,
         ),
       );
-      // Three uPlot charts, each a drawn canvas with an x (time) and a y axis and a legend.
+      // Four uPlot charts, each a drawn canvas with an x (time) and a y axis and a legend.
       const charts = await page.$$eval('.chart', (els) =>
         els.map((el) => {
           const canvas = el.querySelector<HTMLCanvasElement>('.uplot canvas');
@@ -206,11 +236,17 @@ describe('npm start (scripts/start.mjs)', () => {
           };
         }),
       );
-      expect(charts.map((chart) => chart.id)).toEqual(['chart-hits', 'chart-latency', 'chart-queue']);
+      expect(charts.map((chart) => chart.id)).toEqual([
+        'chart-hits',
+        'chart-latency',
+        'chart-queue',
+        'chart-relay',
+      ]);
       expect(charts.map((chart) => chart.legend)).toEqual([
         ['time', 'L1', 'L2', 'L3'],
         ['time', 'L2 p50', 'L2 p99', 'L3 p50', 'L3 p99'],
         ['time', 'queued writes'],
+        ['time', 'since the log was last read'],
       ]);
       for (const chart of charts) {
         expect(chart.axes, chart.id).toBe(2);
@@ -240,11 +276,23 @@ describe('npm start (scripts/start.mjs)', () => {
         expect(scale.max! - scale.min!, name).toBeGreaterThanOrEqual(15);
         expect(scale.max! - scale.min!, name).toBeLessThanOrEqual(120);
       }
-      expect([scales.hits!.labels, scales.latency!.labels, scales.queue!.labels]).toEqual([
+      expect([
+        scales.hits!.labels,
+        scales.latency!.labels,
+        scales.queue!.labels,
+        scales.relay!.labels,
+      ]).toEqual([
         ['local time', 'hit ratio (%)'],
         ['local time', 'latency (ms)'],
         ['local time', 'queued writes'],
+        ['local time', 'relay lag (ms)'],
       ]);
+      // The page's own polls keep the relay reading: its lag is plotted, and stays within a few seconds.
+      const lags = scales.relay!.data[1]!.filter((v): v is number => v !== null);
+      expect(lags.length).toBeGreaterThan(0);
+      expect(Math.min(...lags)).toBeLessThan(5_000);
+      expect(await page.textContent('#relay-lag')).toMatch(/^\d+(\.\d)? ms$/);
+      expect(Number(await page.textContent('#outside-changes'))).toBeGreaterThanOrEqual(1);
       // The button's reads show: an L1 hit ratio in 0–100 %, and L3 latency in ms.
       const ratios = scales.hits!.data[1]!.filter((v): v is number => v !== null);
       expect(ratios.length).toBeGreaterThan(0);
@@ -299,7 +347,14 @@ describe('npm start (scripts/start.mjs)', () => {
       const demo = await client.query(
         `select table_name from information_schema.tables where table_schema = 'strata_demo' order by 1`,
       );
-      expect(demo.rows.map((r) => r.table_name)).toEqual(['_strata_versions', 'players', 'scores']);
+      // Strata's change log (capture install) sits there too, beside its versions.
+      expect(demo.rows.map((r) => r.table_name)).toEqual([
+        '_strata_changes',
+        '_strata_changes_meta',
+        '_strata_versions',
+        'players',
+        'scores',
+      ]);
     });
   });
 });

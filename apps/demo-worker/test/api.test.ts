@@ -42,8 +42,9 @@ interface Score {
 }
 
 beforeAll(async () => {
-  // The demo's own tables, created additively if missing (what `npm run db:push` would do).
-  await createStrata(env, strataOptions(env)).migrate();
+  // The demo's own tables, created additively if missing (what `npm run db:push` would do), and the
+  // change capture its relay reads (what `npm start` installs with `strata capture install`).
+  await createStrata(env, strataOptions(env)).migrate({ capture: true });
 });
 
 afterAll(async () => {

@@ -1,6 +1,6 @@
 /**
- * The dashboard's browser script, as text: it polls `/stats` and plots three live uPlot charts (hit
- * ratio, latency, queue depth) on a time axis. Plain ES2020 with no imports: uPlot is the global the
+ * The dashboard's browser script, as text: it polls `/stats` and plots four live uPlot charts (hit
+ * ratio, latency, queue depth, change relay lag) on a time axis. Plain ES2020 with no imports: uPlot is the global the
  * page's nonce-tagged `/dashboard/uplot-*.min.js` defines, and the CSP allows fetches to this origin
  * only. (No backtick or dollar-brace below: this is a template literal.)
  */
@@ -49,7 +49,19 @@ const specs = {
     series: [{ label: 'queued writes', color: '#7048e8', fill: 'rgba(112, 72, 232, 0.12)' }],
     point: (s) => [s.queueDepth],
   },
+  relay: {
+    label: 'relay lag (ms)', format: tickLabel('ms'), legend: ms,
+    range: (u, min, max) => [0, Math.max(1000, (max || 0) * 1.15)],
+    series: [{ label: 'since the log was last read', color: '#0c8599', fill: 'rgba(12, 133, 153, 0.12)' }],
+    point: (s) => [relayLag(s)],
+  },
 };
+
+/** How long ago the change log was last read by any isolate (ms); null with no relay or no read yet. */
+function relayLag(stats) {
+  const relay = stats.capture && stats.capture.relay;
+  return relay && relay.lagMs >= 0 ? relay.lagMs : null;
+}
 
 /** The share of lookups reaching a tier that it answered over the last RATIO_S, in %; null without any. */
 function hitRatio(tier, stats) {
@@ -127,6 +139,9 @@ function show(stats) {
   set('queue-depth', stats.queueDepth ?? 'n/a');
   set('l2-p99', ms(stats.latency.l2.calls > 0 ? stats.latency.l2.p99Ms : null));
   set('l3-p99', ms(stats.latency.l3.calls > 0 ? stats.latency.l3.p99Ms : null));
+  const lag = relayLag(stats);
+  set('relay-lag', lag == null ? 'n/a' : ms(lag));
+  set('outside-changes', stats.capture ? stats.capture.changesApplied : 'n/a');
   set('errors', stats.errors);
   set('server-errors', stats.responses.serverErrors);
   set('client-errors', stats.responses.clientErrors);

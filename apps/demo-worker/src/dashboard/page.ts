@@ -17,8 +17,7 @@ button:hover { background: #1864ab; }
 .readouts b { display: block; font-size: 19px; color: var(--ink); font-variant-numeric: tabular-nums; }
 .readouts .bad b { color: #c92a2a; }
 .charts { display: grid; grid-template-columns: 1fr; gap: 16px; }
-@media (min-width: 960px) { .charts { grid-template-columns: 1fr 1fr; } .charts section:last-child { grid-column: 1 / -1; } }
-@media (min-width: 1600px) { .charts { grid-template-columns: 1fr 1fr 1fr; } .charts section:last-child { grid-column: auto; } }
+@media (min-width: 960px) { .charts { grid-template-columns: 1fr 1fr; } }
 section { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 14px 14px 8px; min-width: 0; }
 h2 { font-size: 15px; margin: 0; }
 section p { margin: 2px 0 8px; color: var(--muted); font-size: 12px; }
@@ -54,6 +53,8 @@ export function dashboardPage(nonce: string): string {
   <div>Cache hit ratio<b id="hit-ratio">-</b></div>
   <div>L2 p99<b id="l2-p99">-</b></div><div>L3 p99<b id="l3-p99">-</b></div>
   <div>Queue depth<b id="queue-depth">-</b></div>
+  <div title="Since any isolate last read the change log (writes made outside the demo)">Relay lag<b id="relay-lag">-</b></div>
+  <div title="Captured changes (writes made outside the demo) this isolate applied">Outside changes<b id="outside-changes">-</b></div>
   <div id="errors-box">Tier errors<b id="errors">-</b></div>
   <div id="server-errors-box">5xx responses<b id="server-errors">-</b></div>
   <div title="Refused input, missing rows, taken ids: the client's to fix, not errors">4xx (client)<b id="client-errors">-</b></div>
@@ -62,6 +63,7 @@ export function dashboardPage(nonce: string): string {
 <section><h2>Hit ratio per tier</h2><p>Share of the lookups reaching each tier that it answered, over the last 10 s</p><div id="chart-hits" class="chart"></div></section>
 <section><h2>Latency of remote calls</h2><p>p50 and p99 over each tier's latest 1,024 calls</p><div id="chart-latency" class="chart"></div></section>
 <section><h2>Write-behind queue depth</h2><p>Score writes on the queue, not yet in Postgres</p><div id="chart-queue" class="chart"></div></section>
+<section><h2>Change relay lag</h2><p>Since the change log was last read: writes made outside the demo (psql) are served after at most this, plus one request</p><div id="chart-relay" class="chart"></div></section>
 </div>
 <script src="dashboard/${UPLOT_SCRIPT}" nonce="${nonce}"></script>
 <script nonce="${nonce}">${clientScript}</script>

@@ -6,7 +6,7 @@
  */
 import { env } from 'cloudflare:workers';
 import { neon, neonConfig } from '@neondatabase/serverless';
-import { changeRelay, defineSchema, type Strata } from '@strata/core';
+import { changeRelay, defineSchema, Q, type Strata } from '@strata/core';
 import { changeCapture } from '@strata/core/drizzle';
 import { uniqueName } from '@strata/devstack/testing';
 import { integer, pgTable, text } from 'drizzle-orm/pg-core';
@@ -129,6 +129,36 @@ describe('change capture in workerd', () => {
     );
     expect(seenByB).toBe(true);
     expect(await b.get(players, 'p2')).toEqual({ id: 'p2', username: 'u-p2', level: 99 });
+    expect(a.stats().errors + b.stats().errors).toBe(0);
+  });
+
+  it('a cached search an outside insert and delete change is not served after the relay, on either isolate', async () => {
+    await a.set(players, { id: 's1', username: 'u-s1', level: 500 });
+    await a.set(players, { id: 's2', username: 'u-s2', level: 400 });
+    const top = Q().where('level >= $1', 400).orderBy('level').desc().build();
+    const ids = async (strata: Strata) => {
+      const rows = await strata.searchCached(players, top);
+      await strata.settled();
+      return rows.map((row) => row.id);
+    };
+    for (const strata of [a, b]) {
+      expect(await ids(strata)).toEqual(['s1', 's2']);
+      expect(await ids(strata)).toEqual(['s1', 's2']); // now from the cached list
+    }
+
+    // Made with plain SQL: an insert that enters the top, a delete that leaves it.
+    await sql.query(`insert into "${tableName}" (id, username, level) values ('s3', 'u-s3', 450)`);
+    await sql.query(`delete from "${tableName}" where id = 's2'`);
+    expect(await a.relayChanges()).toMatchObject({ status: 'applied', gap: false });
+
+    for (const strata of [a, b]) {
+      const seen = await waitFor(
+        'the new top',
+        async () => (await ids(strata)).join() === ['s1', 's3'].join(),
+        5_000,
+      );
+      expect(seen).toBe(true);
+    }
     expect(a.stats().errors + b.stats().errors).toBe(0);
   });
 

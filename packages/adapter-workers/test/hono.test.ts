@@ -160,5 +160,11 @@ describe('strata() Hono middleware', () => {
 
     const landed = await waitFor('w1 in Postgres', () => t.row('w1'));
     expect(landed).toEqual({ id: 'w1', name: 'ada', level: 4, note: null });
+    // The consumer records its outcome after the row lands: awaited, so nothing it writes comes
+    // after afterAll's cleanup (its log key would outlive the test).
+    const acked = await waitFor('w1 acked in the consumer log', async () =>
+      (await t.log()).find((entry) => entry.id === 'w1' && entry.outcome === 'acked'),
+    );
+    expect(acked).toMatchObject({ id: 'w1', attempts: 1 });
   });
 });

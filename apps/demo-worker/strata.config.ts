@@ -1,12 +1,8 @@
 // The `strata` CLI's view of the demo (packages/adapter-node: `strata capture install|check`, `strata
-// stats`): the Worker's schemas and Postgres schema (src/env.ts). DATABASE_URL names the database and
-// STRATA_ENCRYPTION_KEY is the Worker's key (players' emails are encrypted). `npm start` runs
-// `strata capture install` with this file after `db:push`.
+// stats`): the Worker's schemas and Postgres schema (src/env.ts). From the environment: DATABASE_URL,
+// Redis (scores are write-behind) and STRATA_ENCRYPTION_KEY (players' emails are encrypted), the same
+// settings as the Worker's bindings. `npm start` runs `strata capture install` with it after `db:push`.
 import { DEMO_PG_SCHEMA } from './src/db/schema.js';
 import { schemas } from './src/db/strata-schemas.js';
 
-export default {
-  schemas: [...schemas],
-  migrationsSchema: DEMO_PG_SCHEMA,
-  encryptionKey: process.env.STRATA_ENCRYPTION_KEY,
-};
+export default { schemas: [...schemas], migrationsSchema: DEMO_PG_SCHEMA };

@@ -61,6 +61,36 @@ it('no Redis configured: warm and invalidate refuse rather than report work they
   expect(run.stderr).toMatch(/^strata: invalidate needs Redis: set REDIS_URL, or UPSTASH_REDIS_REST_URL/);
 });
 
+it('a write-behind schema without Redis, or an encrypted field without the key: named before any connection, exit 1', async () => {
+  const secure = fileURLToPath(new URL('./fixtures/strata-secure.config.mjs', import.meta.url));
+  const run = (env: Record<string, string>) =>
+    runCli(['status', '--config', secure], {
+      PATH: process.env.PATH,
+      DATABASE_URL: space.databaseUrl,
+      STRATA_CLI_TEST_NAME: name,
+      ...env,
+    });
+  expect(await run({})).toMatchObject({
+    code: 1,
+    stdout: '',
+    stderr:
+      'strata: schema events is write-behind, which needs Redis for every command: set REDIS_URL, or UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN (or redisUrl / upstash in the config)\n',
+  });
+  expect(await run({ REDIS_URL: space.redisUrl })).toMatchObject({
+    code: 1,
+    stdout: '',
+    stderr:
+      "strata: schema accounts has encrypted fields: set STRATA_ENCRYPTION_KEY (or encryptionKey in the config) to the app's key\n",
+  });
+  // With both, as the Worker's bindings would give them: the command runs.
+  const key = Buffer.alloc(32, 7).toString('hex');
+  expect(await run({ REDIS_URL: space.redisUrl, STRATA_ENCRYPTION_KEY: key })).toMatchObject({
+    code: 0,
+    stdout: 'no migrations applied\n',
+    stderr: '',
+  });
+});
+
 it('Postgres down: the URL (password redacted) and exit 1', async () => {
   const port = await freePort();
   const run = await cli(['status'], { DATABASE_URL: `postgres://postgres:hunter2@127.0.0.1:${port}/test` });

@@ -42,10 +42,14 @@ export async function loadOptions(
     );
   }
   const schemas: readonly CompiledSchema[] = file.schemas ?? [];
+  const redis = redisFrom(file, env);
+  const encryptionKey = file.encryptionKey ?? env.STRATA_ENCRYPTION_KEY;
+  assertBuildable(schemas, file, redis, encryptionKey);
   const options: CreateStrataOptions = {
     ...file,
     databaseUrl,
-    ...redisFrom(file, env),
+    ...redis,
+    ...(encryptionKey !== undefined && encryptionKey !== '' && { encryptionKey }),
     schemas,
     // The CLI writes nothing: a memory queue keeps write-behind schemas valid without this
     // short-lived process taking (and flushing) the writes other instances queued.
@@ -53,6 +57,32 @@ export async function loadOptions(
     handleSignals: false,
   };
   return { options, source };
+}
+
+/**
+ * The two settings a config's schemas need before any command can build them, named as a shell user
+ * sets them (the engine's own message names config fields): a write-behind schema needs Redis (it
+ * orders its writes there), an encrypted field needs the key.
+ */
+function assertBuildable(
+  schemas: readonly CompiledSchema[],
+  file: ConfigModule,
+  redis: Pick<CreateStrataOptions, 'redisUrl' | 'upstash'>,
+  encryptionKey: unknown,
+): void {
+  const hasRedis = [file.redisUrl, file.upstash, redis.redisUrl, redis.upstash].some((v) => v !== undefined);
+  const writeBehind = schemas.find((s) => (s.writeMode ?? file.defaultWriteMode) === 'write-behind');
+  if (writeBehind && !hasRedis) {
+    throw new CliFailure(
+      `schema ${writeBehind.name} is write-behind, which needs Redis for every command: set REDIS_URL, or UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN (or redisUrl / upstash in the config)`,
+    );
+  }
+  const encrypted = schemas.find((s) => s.encryptedKeys.length > 0);
+  if (encrypted && (encryptionKey === undefined || encryptionKey === '')) {
+    throw new CliFailure(
+      `schema ${encrypted.name} has encrypted fields: set STRATA_ENCRYPTION_KEY (or encryptionKey in the config) to the app's key`,
+    );
+  }
 }
 
 /** Why `command` has no schema to work on: the config has none, or there is no config. */

@@ -24,7 +24,10 @@ Options:
 Environment (the config file's own fields win):
   DATABASE_URL                                         Postgres (required)
   REDIS_URL  or  UPSTASH_REDIS_REST_URL + _TOKEN       Redis for L2 and invalidation (warm and
-                                                       invalidate need it)
+                                                       invalidate need it; so does every command
+                                                       when a schema is write-behind)
+  STRATA_ENCRYPTION_KEY                                the app's key, when a schema has encrypted
+                                                       fields (what the Workers binding holds)
 
 Exit codes: 0 ok, 1 failure, 2 usage error.
 `;

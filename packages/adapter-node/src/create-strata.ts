@@ -199,10 +199,13 @@ export async function wireStrata(
     await connection.end();
     throw error;
   }
+  // The channel carries every app's changes in this database: only this app's tables wake its relay.
+  const identities = new Set(options.schemas.map((schema) => schema.identity));
   const listener: ChangeListener | undefined = listen
     ? listenForChanges({
         databaseUrl,
         wake: () => strata.relayChanges(),
+        relevant: (payload) => !payload || identities.has(payload),
         ...(config.logger ? { logger: config.logger } : {}),
         applicationName: `strata changes ${prefix}`.slice(0, 63),
         channel: CHANGES_CHANNEL,

@@ -12,6 +12,7 @@ import {
   type StrataConfig,
 } from '../src/index.js';
 import { decodeEnvelope } from '../src/l2/envelope.js';
+import { MARK } from '../src/l2/scripts.js';
 import type { L3Tier } from '../src/l3/types.js';
 import { createUpstashLogBus } from '../src/upstash/index.js';
 import { deferred } from './support/deferred.js';
@@ -213,6 +214,23 @@ describe('applyChanges', () => {
     await strata.applyChanges([update('newer1', cached!.version + 2), update('newer1', cached!.version + 1)]);
     expect(await inL2('newer1')).toMatchObject({ kind: 'x', version: cached!.version + 2 });
     expect(strata.stats().capture.idsInvalidated).toBe(2);
+  });
+
+  it('a statement that changed 2,500 rows is marked in requests of at most 1,000 keys, every key marked', async () => {
+    const marks: number[] = [];
+    const l2 = stack.l2;
+    const counting = Object.create(l2) as typeof l2;
+    counting.run = (script, keys, args) => {
+      if (script === MARK) marks.push(Number(args[1])); // ARGV[2]: how many row keys it marks
+      return l2.run(script, keys, args);
+    };
+    const strata = instance({ l2: counting });
+    const ids = Array.from({ length: 2_500 }, (_, i) => `bulk${i}`);
+    await strata.applyChanges([{ schema: players.identity, ids, versions: ids.map(() => 5), op: 'update' }]);
+    expect(marks).toEqual([1_000, 1_000, 500]);
+    for (const id of ['bulk0', 'bulk999', 'bulk1000', 'bulk2499'])
+      expect(await inL2(id), id).toMatchObject({ kind: 'x', version: 5 });
+    expect(strata.stats().capture.idsInvalidated).toBe(2_500);
   });
 
   it('the marker lives the tombstone TTL', async () => {

@@ -19,6 +19,8 @@ import type { L2Watch } from './l2-watch.js';
 import type { L3Claim } from './l3-claim.js';
 import { RowCodec } from './row-codec.js';
 
+/** Keys per MARK request (see `supersede`). */
+export const MARK_CHUNK = 1_000;
 /** L1's "known absent" entry (negative caching, a delete's tombstone). */
 export const ABSENT: Readonly<{ absent: true }> = Object.freeze({ absent: true });
 type L1Value = Row | typeof ABSENT;
@@ -435,8 +437,29 @@ export class SchemaCache {
     }
   }
 
+  /**
+   * One MARK request per MARK_CHUNK keys, one after another: a statement that changed 200,000 rows
+   * must not hold Redis (a single-threaded server) for a second or more in one script. Each request
+   * moves the search generation on too; a failed one stops the rest, as the generation moves on then.
+   */
   async #mark(ctx: EngineContext, keys: readonly string[], versions: readonly number[]): Promise<void> {
-    if (!this.l2 || keys.length === 0) return;
+    for (let from = 0; from < keys.length; from += MARK_CHUNK) {
+      const to = from + MARK_CHUNK;
+      const marked =
+        keys.length <= MARK_CHUNK
+          ? await this.#markChunk(ctx, keys, versions)
+          : await this.#markChunk(ctx, keys.slice(from, to), versions.slice(from, to));
+      if (!marked) return;
+    }
+  }
+
+  /** MARK of these keys; false when L2 failed it (the generation moved on instead). */
+  async #markChunk(
+    ctx: EngineContext,
+    keys: readonly string[],
+    versions: readonly number[],
+  ): Promise<boolean> {
+    if (!this.l2 || keys.length === 0) return false;
     const ttl = this.tombstoneTtlMs();
     const rowKeys = this.rowKeys(keys);
     const build = (g: number) => {
@@ -461,10 +484,12 @@ export class SchemaCache {
     };
     try {
       await this.runWatched(MARK, build, { bumps: [this.keys.searchGenerationKey], redoAfterReset: true });
+      return true;
     } catch (err) {
       if (!this.l3) throw err;
       this.generation!.recordMissedWrite();
       ctx.tolerate(this.schema.name, 'l2', 'mark', err);
+      return false;
     }
   }
 

@@ -1,21 +1,19 @@
 import {
   type CompiledSchema,
-  changeRelay,
   type Duration,
   type L3Tier,
   Strata,
   type StrataConfig,
-  StrataError,
   strataDefaults,
 } from '@strata/core';
 import {
   CHANGES_CHANNEL,
   invalidationChannel as defaultChannel,
-  type RelayPlan,
   toMs,
   withTimeout,
 } from '@strata/core/driver';
 import { changeCapture, createDrizzleL3, type Database } from '@strata/core/drizzle';
+import { checkCaptureShape, type NodeRelayOption, relayPlan } from './connect/capture-options.js';
 import { type ChangeListener, listenForChanges } from './connect/change-listener.js';
 import { connectL3 } from './connect/connect-l3.js';
 import type { Driver } from './connect/driver.js';
@@ -73,7 +71,7 @@ export interface CreateStrataOptions
    * @example await createStrata({ databaseUrl, redisUrl, schemas, capture: { relay: true, listen: true } });
    */
   capture?: Omit<NonNullable<StrataConfig['capture']>, 'relay'> & {
-    relay?: RelayPlan | boolean | Parameters<typeof changeRelay>[0];
+    relay?: NodeRelayOption;
     listen?: boolean;
   };
   /**
@@ -143,14 +141,14 @@ export async function wireStrata(
     idleInTransactionTimeout,
     handleSignals = true,
     beforeShutdown,
-    capture: { listen = false, relay: relayOption, ...captureRest } = {},
+    capture: captureOption,
     ...rest
   } = options;
-  const capture = { ...captureRest, ...relayPlan(relayOption) };
+  checkCaptureShape(captureOption, databaseUrl);
+  const { listen = false, relay: relayOption, ...captureRest } = captureOption ?? {};
+  const relay = relayPlan(relayOption);
+  const capture = { ...captureRest, ...(relay && { relay }) };
   const config: StrataConfig = { ...rest, capture };
-  if (listen && !capture.relay) refuse('capture.listen wakes the relay: turn capture.relay on too');
-  if (listen && !/^postgres(ql)?:\/\//i.test(databaseUrl))
-    refuse('capture.listen needs a postgres:// databaseUrl (it LISTENs over TCP)');
   const prefix = config.keyPrefix ?? strataDefaults.keyPrefix;
   const l3TimeoutMs = toMs(config.timeouts?.l3 ?? strataDefaults.timeouts.l3, 'timeouts.l3');
   const connection = await connectL3({
@@ -245,16 +243,4 @@ export async function wireStrata(
     });
   }
   return { strata, db: connection.db, migrationsSchema, shutdown };
-}
-
-function refuse(message: string): never {
-  throw new StrataError('INVALID_CONFIG', message, { details: { field: 'capture.listen' } });
-}
-
-/** The relay `createStrata` was given: a plan as it is, `true` or options through `changeRelay`. */
-function relayPlan(relay: RelayPlan | boolean | Parameters<typeof changeRelay>[0]): { relay?: RelayPlan } {
-  if (relay === undefined || relay === false) return {};
-  if (relay === true) return { relay: changeRelay() };
-  if (typeof (relay as RelayPlan).create === 'function') return { relay: relay as RelayPlan };
-  return { relay: changeRelay(relay as Parameters<typeof changeRelay>[0]) };
 }

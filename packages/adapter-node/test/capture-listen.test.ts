@@ -146,3 +146,30 @@ it('is refused without the relay, before anything is opened', async () => {
   }).catch((e: unknown) => e);
   expect(isStrataError(err, 'INVALID_CONFIG')).toBe(true);
 });
+
+it('nonsense capture options are INVALID_CONFIG naming the field, before anything is opened', async () => {
+  const cases: [unknown, string][] = [
+    [5, 'capture'],
+    [[], 'capture'],
+    ['yes', 'capture'],
+    [{ relay: null }, 'capture.relay'],
+    [{ relay: 'yes' }, 'capture.relay'],
+    [{ relay: 1 }, 'capture.relay'],
+    [{ relay: { intervall: '1s' } }, 'capture.relay'],
+    [{ relay: { interval: 0 } }, 'capture.relay.interval'],
+    [{ relay: { interval: '25d' } }, 'capture.relay.interval'],
+    [{ relay: true, listen: 'yes' }, 'capture.listen'],
+  ];
+  for (const [capture, field] of cases) {
+    const err = await createStrata({
+      databaseUrl,
+      redisUrl,
+      schemas: [items],
+      keyPrefix: `${name}_bad`,
+      handleSignals: false,
+      capture: capture as never,
+    }).catch((e: unknown) => e);
+    expect(isStrataError(err, 'INVALID_CONFIG'), JSON.stringify(capture)).toBe(true);
+    expect((err as { details?: { field?: string } }).details?.field, JSON.stringify(capture)).toBe(field);
+  }
+});

@@ -83,6 +83,19 @@ describe('resolveConfig', () => {
       retentionMs: 7_200_000,
     });
     expect(() => changeRelay({ interval: -1 })).toThrow(/capture\.relay\.interval/);
+    // No busy loops: not 0 (polls without pause), not past the largest timer (Node fires it at once).
+    for (const interval of [0, '0s', '5ms', '25d', '1000000d'] as const)
+      expect(() => changeRelay({ interval, retention: '3000d' }), String(interval)).toThrow(
+        /capture\.relay\.interval: .* is out of range/,
+      );
+    expect(changeRelay({ interval: '10ms' }).intervalMs).toBe(10);
+    expect(changeRelay({ interval: '24d', retention: '30d' }).intervalMs).toBe(24 * 86_400_000);
+    // A log pruned before it is read is a gap at every read.
+    for (const retention of [0, '30s'] as const)
+      expect(() => changeRelay({ retention }), String(retention)).toThrow(
+        /capture\.relay\.retention: .* is out of range/,
+      );
+    expect(() => changeRelay({ interval: '2h', retention: '1h' })).toThrow(/capture\.relay\.retention/);
     expect(() => changeRelay({ retention: 'soon' as never })).toThrow(/capture\.relay\.retention/);
     expect(configError({ capture: { relay: true as never } }).field).toBe('capture.relay');
     expect(configError({ capture: { relay: { interval: 1 } as never } }).field).toBe('capture.relay');

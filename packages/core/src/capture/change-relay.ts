@@ -1,5 +1,17 @@
 import { type Duration, toMs } from '../duration.js';
+import { StrataError } from '../errors.js';
 import { ChangeRelay, type ChangeRelayOptions } from './relay.js';
+
+const MIN_INTERVAL_MS = 10;
+/** The largest delay a timer takes (2^31 - 1 ms), in Node and in browsers alike. */
+const MAX_TIMER_MS = 2_147_483_647;
+const MIN_RETENTION_MS = 60_000;
+
+function outOfRange(field: string, value: unknown, range: string): StrataError {
+  return new StrataError('INVALID_CONFIG', `${field}: ${JSON.stringify(value)} is out of range: ${range}`, {
+    details: { field, value },
+  });
+}
 
 /** What the engine hands a relay: everything but its timing, which the plan holds. */
 export type RelayParts = Omit<ChangeRelayOptions, 'intervalMs' | 'retentionMs'>;
@@ -19,7 +31,8 @@ export interface RelayPlan {
  * reading the change log at most every `interval` (default '1s') and apply what they read; the
  * holder also prunes entries older than `retention` (default '1d'; keep it above the longest the
  * app may go without a relay: a relay that finds its cursor pruned drops every cached row).
- * Throws INVALID_CONFIG for a duration that is not one.
+ * Throws INVALID_CONFIG for a duration that is not one, an interval outside 10 ms to 24.8 days, or
+ * a retention under a minute or under the interval.
  * @example
  * import { changeRelay } from '@strata/core';
  * new Strata({ l2, l3, schemas, capture: { relay: changeRelay({ interval: '2s' }) } });
@@ -27,6 +40,23 @@ export interface RelayPlan {
 export function changeRelay(options: { interval?: Duration; retention?: Duration } = {}): RelayPlan {
   const intervalMs = toMs(options.interval ?? '1s', 'capture.relay.interval');
   const retentionMs = toMs(options.retention ?? '1d', 'capture.relay.retention');
+  // Below 10 ms an idle instance would read Postgres and Redis ~100 times a second; above the
+  // largest timer delay, timers fire at once (Node turns the delay into 1 ms): a busy loop.
+  if (intervalMs < MIN_INTERVAL_MS || intervalMs > MAX_TIMER_MS) {
+    throw outOfRange(
+      'capture.relay.interval',
+      options.interval,
+      `from ${MIN_INTERVAL_MS} ms to ${MAX_TIMER_MS} ms (24.8 days)`,
+    );
+  }
+  // A log pruned sooner than the relay reads it is a gap at every read: every cached row dropped.
+  if (retentionMs < Math.max(MIN_RETENTION_MS, intervalMs)) {
+    throw outOfRange(
+      'capture.relay.retention',
+      options.retention,
+      'at least 1 minute and at least the interval',
+    );
+  }
   return {
     intervalMs,
     retentionMs,

@@ -2,6 +2,7 @@ import type { ChangeRelay, PollOutcome } from '../capture/relay.js';
 import type { RelayStatsSnapshot } from '../capture/relay-stats.js';
 import { StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
+import type { CaptureCheck } from '../l3/capture.js';
 import type { L3Tier } from '../l3/types.js';
 import { applyCapturedChanges, ChangeCounters } from './apply-changes.js';
 import { invalidateSchema } from './cache-control.js';
@@ -22,6 +23,12 @@ export interface CaptureStats {
   unknownSchemasSkipped: number;
   /** The relay in this instance; `null` when `capture.relay` is off. */
   relay: RelayStatsSnapshot | null;
+  /**
+   * Schemas whose capture this instance's relay found incomplete (`strata capture install` not run,
+   * or triggers dropped since): writes made outside Strata to them reach no cache. Checked once per
+   * instance, with its first poll, when the relay reads the L3's own log.
+   */
+  notInstalled: string[];
 }
 
 /**
@@ -32,6 +39,9 @@ export class EngineCapture {
   readonly counters = new ChangeCounters();
   readonly relay: ChangeRelay | undefined;
   #lastPoll = Number.NEGATIVE_INFINITY;
+  /** Runs `strata.capture.check()` once, when the relay reads the L3's own log (undefined: never). */
+  #checkInstalled: (() => Promise<CaptureCheck[]>) | undefined;
+  #notInstalled: string[] = [];
 
   constructor(
     readonly ctx: EngineContext,
@@ -40,9 +50,11 @@ export class EngineCapture {
     readonly all: () => SchemaCache[],
     l2: L2Tier | undefined,
     l3: L3Tier | undefined,
+    check?: () => Promise<CaptureCheck[]>,
   ) {
     const { capture, timeouts, keyPrefix, instanceId, clock, logger } = ctx.config;
     if (!capture.relay) return;
+    if (!capture.source && l3?.capture) this.#checkInstalled = check;
     const source = capture.source ?? l3?.capture?.source();
     if (!source) refuse('capture.relay needs a change source: capture.source, or an L3 with change capture');
     if (!l2) refuse('capture.relay needs an L2: the cursor and the lease are shared there');
@@ -78,13 +90,42 @@ export class EngineCapture {
     const now = this.ctx.config.clock.now();
     if (now - this.#lastPoll < relay.options.intervalMs) return;
     this.#lastPoll = now;
+    this.#checkOnce();
     this.ctx.track(relay.poll());
   }
 
   /** One poll now (the interval skipped, the lease honoured); undefined without a relay. */
   async relayNow(): Promise<PollOutcome | undefined> {
     this.#lastPoll = this.ctx.config.clock.now();
+    this.#checkOnce();
     return this.relay?.poll(true);
+  }
+
+  /**
+   * A relay over triggers nobody installed (or someone dropped) reads an empty log forever, quietly:
+   * the first poll of each instance checks the install, in the background, and says what is missing.
+   */
+  #checkOnce(): void {
+    const check = this.#checkInstalled;
+    if (!check) return;
+    this.#checkInstalled = undefined;
+    const { logger } = this.ctx.config;
+    this.ctx.track(
+      check().then(
+        (report) => {
+          this.#notInstalled = report.filter((c) => !c.installed).map((c) => c.schema);
+          if (this.#notInstalled.length === 0) return;
+          logger.warn(
+            'change capture is not installed for these schemas: writes made outside Strata to them reach no cache; run `strata capture install` (or strata.capture.install())',
+            { schemas: this.#notInstalled },
+          );
+        },
+        (error: unknown) => {
+          this.ctx.counters.error('capture');
+          logger.warn('change capture: checking the install failed', { error: String(error) });
+        },
+      ),
+    );
   }
 
   stats(): CaptureStats {
@@ -94,6 +135,7 @@ export class EngineCapture {
       idsInvalidated: c.idsInvalidated,
       unknownSchemasSkipped: c.unknownSchemasSkipped,
       relay: this.relay ? this.relay.stats.snapshot(this.ctx.config.clock.now()) : null,
+      notInstalled: [...this.#notInstalled],
     };
   }
 

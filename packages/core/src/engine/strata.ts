@@ -151,7 +151,9 @@ export class Strata {
     this.#writer = new Writer(this.#ctx, this.#coherence, queue, this.#flushLoop, this.#l2);
     for (const schema of config.schemas ?? []) this.register(schema);
     const all = () => this.#registry.all();
-    this.#changes = new EngineCapture(this.#ctx, this.#coherence, lookup, all, this.#l2, resolved.l3);
+    this.#changes = new EngineCapture(this.#ctx, this.#coherence, lookup, all, this.#l2, resolved.l3, () =>
+      this.capture.check(),
+    );
     const relay = this.#changes.relay;
     if (scheduler && relay)
       this.#stopTimers.push(scheduler.every(relay.options.intervalMs, () => this.#changes.tick()));

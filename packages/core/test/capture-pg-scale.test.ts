@@ -1,5 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { captureTables } from '../src/drizzle/capture/change-log.js';
+import { capturePlan, installStatements } from '../src/drizzle/capture/trigger-ddl.js';
 import type { Database } from '../src/drizzle/database.js';
 import { createDrizzleL3 } from '../src/drizzle/index.js';
 import { rowsOf } from '../src/drizzle/migrations-table.js';
@@ -59,26 +61,32 @@ function write(l3: L3Tier, table: 'counters' | 'sessions', ids: readonly number[
   return l3.write([{ schema: sessions, writes: rows }]);
 }
 
+/**
+ * In one transaction (one connection: its plan cache is the one the single-row writes fill), eight
+ * single-row inserts and updates of keys from `base`, then 1,000 rows inserted and updated. Resolves
+ * the version tuples the two 1,000-row writes fetched, and the log rows the schema holds.
+ */
+function ownWrites(table: 'counters' | 'sessions', base: number) {
+  const many = Array.from({ length: ROWS }, (_, i) => base + 10_000 + i);
+  return stack.db.transaction(async (raw) => {
+    const tx = raw as unknown as Database;
+    const l3 = createDrizzleL3(tx, { migrationsSchema: stack.name });
+    for (let i = 0; i < 8; i++) await write(l3, table, [base + i], 0); // the INSERT trigger's plan
+    for (let i = 0; i < 8; i++) await write(l3, table, [base + i], 1); // the UPDATE trigger's plan
+    const before = await versionsFetched(tx);
+    await write(l3, table, many, 0); // 1,000 inserts: the INSERT trigger
+    await write(l3, table, many, 1); // 1,000 updates: the UPDATE trigger
+    const fetched = (await versionsFetched(tx)) - before;
+    const log = await tx.execute(sql.raw(`select count(*)::int as n from "${stack.name}"."_strata_changes"`));
+    return { fetched, logged: Number(rowsOf(log)[0]?.n) };
+  });
+}
+
 describe("Strata's own 1,000-row writes", () => {
   it.each(['counters', 'sessions'] as const)(
     '%s: probe each key once even when the trigger cached its plan on single-row writes',
     async (table) => {
-      const many = Array.from({ length: ROWS }, (_, i) => 10_000 + i);
-      const { fetched, logged } = await stack.db.transaction(async (raw) => {
-        // One connection throughout: its plan cache is the one the single-row writes fill.
-        const tx = raw as unknown as Database;
-        const l3 = createDrizzleL3(tx, { migrationsSchema: stack.name });
-        for (let i = 0; i < 8; i++) await write(l3, table, [i], 0); // inserts: the INSERT trigger's plan
-        for (let i = 0; i < 8; i++) await write(l3, table, [i], 1); // updates: the UPDATE trigger's plan
-        const before = await versionsFetched(tx);
-        await write(l3, table, many, 0); // 1,000 inserts: the INSERT trigger
-        await write(l3, table, many, 1); // 1,000 updates: the UPDATE trigger
-        const fetched = (await versionsFetched(tx)) - before;
-        const log = await tx.execute(
-          sql.raw(`select count(*)::int as n from "${stack.name}"."_strata_changes"`),
-        );
-        return { fetched, logged: Number(rowsOf(log)[0]?.n) };
-      });
+      const { fetched, logged } = await ownWrites(table, 0);
       expect(logged).toBe(0); // Strata's own writes: nothing logged
       // Two writes of 1,000 keys: Strata's statements and the triggers' probes, a few per key. The
       // quadratic plan fetched the schema's version rows once per key: over 500,000 here.
@@ -86,4 +94,27 @@ describe("Strata's own 1,000-row writes", () => {
       expect(fetched).toBeLessThan(5 * ROWS);
     },
   );
+
+  it('an install made before the fix is reported outdated, and re-running install upgrades it', async () => {
+    const plan = capturePlan(captureTables(stack.name), counters);
+    // The body as installed before: the own-write test as a NOT EXISTS (an anti-join when planned).
+    const old = plan.body.replace(
+      /WHERE \(SELECT o\.xmin FROM (\S+) o WHERE (.+?)\) IS DISTINCT FROM me/g,
+      'WHERE NOT EXISTS (SELECT 1 FROM $1 o WHERE $2 AND o.xmin = me)',
+    );
+    expect(old).not.toBe(plan.body);
+    await stack.pool.query(installStatements({ ...plan, body: old })[0]!);
+    const [before] = await strata.capture.check();
+    expect(before).toEqual({
+      schema: counters.identity,
+      installed: false,
+      missing: [`function ${plan.functionName} (outdated)`],
+    });
+    expect((await ownWrites('counters', 100_000)).logged).toBe(0); // the old body works, only slower
+    await strata.capture.install();
+    expect((await strata.capture.check()).every((c) => c.installed)).toBe(true);
+    const after = await ownWrites('counters', 200_000);
+    expect(after).toEqual({ fetched: expect.any(Number), logged: 0 });
+    expect(after.fetched).toBeLessThan(5 * ROWS);
+  });
 });

@@ -9,6 +9,14 @@ import type { CompiledSchema } from '../schema/types.js';
 export const CHANGES_CHANNEL = 'strata_changes';
 
 /**
+ * How a captured table's schema changes (an `ALTER TABLE` that retypes, drops or renames a column,
+ * or renames the table) reach the change log: `event-trigger` as the DDL commits (install had the
+ * privilege to create one: a superuser, on Neon neon_superuser); else `fingerprint`, the change
+ * source's check of each table's definition, at most once per its interval (default 60 s).
+ */
+export type CaptureDdlMode = 'event-trigger' | 'fingerprint';
+
+/**
  * Whether a schema's change capture is in place: `missing` names what is absent, disabled or out
  * of date (`trigger _strata_capture_update`, `function … (outdated)`, `table _strata_changes`).
  * @example
@@ -19,6 +27,8 @@ export interface CaptureCheck {
   readonly schema: string;
   readonly installed: boolean;
   readonly missing: readonly string[];
+  /** How its schema changes are found (either way they move the schema's generation). */
+  readonly ddl: CaptureDdlMode;
 }
 
 /**

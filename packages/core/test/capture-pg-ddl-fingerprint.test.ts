@@ -92,32 +92,43 @@ describe.skipIf(!canCreateRoles)('without the privilege to create an event trigg
     const before = await ddlEntries();
     await asRole(`alter table ${table('players')} alter column notes type varchar(200) using upper(notes)`);
     expect(await ddlEntries()).toBe(before); // no event trigger: nothing yet
-    expect(await strata.relayChanges()).toEqual({ status: 'applied', changes: 1, gap: false });
+    // Counted in the log: a transaction open anywhere on the server makes a read repeat entries.
+    expect(await strata.relayChanges()).toMatchObject({ status: 'applied', gap: false });
     expect(await ddlEntries()).toBe(before + 1);
     expect((await strata.get(players, 'f1')).notes).toBe('QUIET');
     expect((await strata.searchCached(players, byId('f1'))).map((r) => r.notes)).toEqual(['QUIET']);
     // The fingerprint moved on with it: the next check logs nothing more.
-    expect(await strata.relayChanges()).toEqual({ status: 'applied', changes: 0, gap: false });
+    expect(await strata.relayChanges()).toMatchObject({ status: 'applied', gap: false });
+    expect(await ddlEntries()).toBe(before + 1);
   });
 
   it('a rewrite that keeps every type is found too (the table was rewritten)', async () => {
     expect((await strata.get(players, 'f1')).level).toBe(3);
+    const before = await ddlEntries();
     await asRole(`alter table ${table('players')} alter column level type integer using level * 10`);
-    expect(await strata.relayChanges()).toEqual({ status: 'applied', changes: 1, gap: false });
+    expect(await strata.relayChanges()).toMatchObject({ status: 'applied', gap: false });
+    expect(await ddlEntries()).toBe(before + 1);
     expect((await strata.get(players, 'f1')).level).toBe(30);
   });
 
   it('a source checks at most once per interval', async () => {
     const source = roleL3('1h').capture!.source();
     const cursor = await source.start();
-    expect((await source.read(cursor)).changes).toEqual([]); // its first read checks: nothing moved
+    const before = await ddlEntries();
+    await source.read(cursor); // its first read checks: nothing moved
+    expect(await ddlEntries()).toBe(before);
     await asRole(`alter table ${table('players')} alter column notes type text`);
-    expect((await source.read(cursor)).changes).toEqual([]); // within the hour: not checked
+    await source.read(cursor); // within the hour: not checked
+    expect(await ddlEntries()).toBe(before);
     // This app's source checks on every read: it logs the change, and the other reads it from the log.
     await strata.relayChanges();
-    expect((await source.read(cursor)).changes).toEqual([
-      { schema: players.identity, op: 'ddl', ids: null, versions: null },
-    ]);
+    expect(await ddlEntries()).toBe(before + 1);
+    expect((await source.read(cursor)).changes).toContainEqual({
+      schema: players.identity,
+      op: 'ddl',
+      ids: null,
+      versions: null,
+    });
   });
 
   it('refuses an interval that is not a duration', () => {

@@ -51,9 +51,12 @@ describe('neon-http', () => {
     // The event trigger went in with the batch: a schema change is logged as it commits.
     const at = await source.start();
     await stack.pool.query(`alter table "${stack.name}"."players" alter column notes type varchar(100)`);
-    expect((await source.read(at)).changes).toEqual([
-      { schema: players.identity, op: 'ddl', ids: null, versions: null },
-    ]);
+    expect((await source.read(at)).changes).toContainEqual({
+      schema: players.identity,
+      op: 'ddl',
+      ids: null,
+      versions: null,
+    });
   });
 });
 
@@ -109,9 +112,12 @@ describe('Strata tables on the search path', () => {
     const source = l3.capture!.source();
     const cursor = await source.start();
     await stack.pool.query(`alter table "${stack.name}"."plain" alter column n type bigint`);
-    expect((await source.read(cursor)).changes).toEqual([
-      { schema: 'plain', op: 'ddl', ids: null, versions: null },
-    ]);
+    expect((await source.read(cursor)).changes).toContainEqual({
+      schema: 'plain',
+      op: 'ddl',
+      ids: null,
+      versions: null,
+    });
     await strata.close();
   });
 

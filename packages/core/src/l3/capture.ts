@@ -43,12 +43,16 @@ export interface L3Capture {
   /** The change log's reader. */
   source(): ChangeSource;
   /**
-   * Creates the log and the schemas' triggers, or brings them up to date (idempotent). Resolves the
-   * statements run. A schema whose `writeMode` is `'write-behind'` is logged without bumping versions
+   * Creates the log and the schemas' triggers, or brings them up to date (idempotent), and where the
+   * role may, the event trigger that logs their schema changes (else the source's fingerprint check
+   * finds them). Resolves the statements run. A schema whose `writeMode` is `'write-behind'` is logged without bumping versions
    * (its versions come from Redis): pass schemas with the write mode they run under.
    */
   install(schemas: readonly CompiledSchema[]): Promise<string[]>;
-  /** Drops the schemas' triggers and functions; never a table, never a row. Resolves the statements run. */
+  /**
+   * Drops the schemas' triggers and functions (the event trigger with the last captured table);
+   * never a table, never a row. Resolves the statements run.
+   */
   remove(schemas: readonly CompiledSchema[]): Promise<string[]>;
   /** Reports, per schema, what of its capture is missing. */
   check(schemas: readonly CompiledSchema[]): Promise<CaptureCheck[]>;

@@ -110,7 +110,7 @@ export function removeSchemaChangeStatements(
     `DO ${DO_TAG}
 BEGIN
   IF pg_catalog.to_regclass(${quoteLiteral(tables.registry)}) IS NOT NULL THEN
-    DELETE FROM ${tables.registry} WHERE "schema" IN (${list});
+    DELETE FROM ${tables.registry} WHERE "schema" = ANY (ARRAY[${list}]::text[]);
     IF EXISTS (SELECT 1 FROM ${tables.registry}) THEN
       RETURN;
     END IF;

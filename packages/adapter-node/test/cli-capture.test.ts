@@ -52,9 +52,24 @@ it('install, check, remove: check exits 1 while anything is missing, and the log
     `CREATE OR REPLACE TRIGGER "_strata_capture_update" AFTER UPDATE ON "${name}"."players"`,
   );
   expect(install.stdout).toMatch(/installed change capture \(\d+ statement\(s\)\)\n$/);
-  expect(await cli(['capture', 'check'])).toMatchObject({ code: 0, stdout: `${name}.players: installed\n` });
+  // The test's role is a superuser: install could create the event trigger for schema changes.
+  expect(await cli(['capture', 'check'])).toMatchObject({
+    code: 0,
+    stdout: `${name}.players: installed (schema changes: event trigger)\n`,
+  });
   const json = JSON.parse((await cli(['capture', 'check', '--json'])).stdout);
-  expect(json).toEqual([{ schema: `${name}.players`, installed: true, missing: [] }]);
+  expect(json).toEqual([{ schema: `${name}.players`, installed: true, missing: [], ddl: 'event-trigger' }]);
+  // Without the event trigger (disabled here; absent where the role may not create one), still complete.
+  const { rows } = await pool.query(
+    `select quote_ident(e.evtname) as name from pg_event_trigger e join pg_proc p on p.oid = e.evtfoid where p.pronamespace = $1::regnamespace`,
+    [`"${name}"`],
+  );
+  await pool.query(`alter event trigger ${rows[0].name} disable`);
+  expect(await cli(['capture', 'check'])).toMatchObject({
+    code: 0,
+    stdout: `${name}.players: installed (schema changes: fingerprint check)\n`,
+  });
+  await cli(['capture', 'install']); // enables it again
 
   await pool.query(`insert into "${name}".players (id) values ('c1')`);
   expect(await changes()).toEqual([{ op: 'insert', ids: ['c1'] }]);

@@ -67,7 +67,9 @@ async function cachedInBoth(id: string): Promise<void> {
 
 beforeAll(async () => {
   await a.migrate({ capture: true });
-  expect(await a.capture.check()).toEqual([{ schema: players.name, installed: true, missing: [] }]);
+  expect(await a.capture.check()).toEqual([
+    { schema: players.name, installed: true, missing: [], ddl: 'event-trigger' },
+  ]);
   // The app's first poll stores the cursor ("now"): it is a gap (nothing said what came before).
   expect(await a.relayChanges()).toMatchObject({ status: 'applied', gap: true });
 });

@@ -29,7 +29,7 @@ export type { EvictionPolicy, EvictReason, L1Entry, L1Stats, L1Tier, MemoryL1Opt
 export { decodeEnvelope } from './l2/envelope.js';
 export { getManyByMget } from './l2/get-many.js';
 export type { L2Script, L2Tier } from './l2/types.js';
-export { type CaptureCheck, CHANGES_CHANNEL, type L3Capture } from './l3/capture.js';
+export { type CaptureCheck, type CaptureDdlMode, CHANGES_CHANNEL, type L3Capture } from './l3/capture.js';
 export type {
   L3Tier,
   MigrationRecord,

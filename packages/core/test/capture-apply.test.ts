@@ -242,29 +242,33 @@ describe('applyChanges', () => {
     expect(ttl).toBeLessThanOrEqual(60_000);
   });
 
-  it('a truncate moves the generation on: every cached row and list of the schema is dropped', async () => {
-    const a = withBus();
-    const b = withBus();
-    await a.set(players, { id: 'tr1', username: 'tr1', level: 1 });
-    await b.get(players, 'tr1');
-    const l3Before = a.stats().hits.l3;
-    const gen = async () =>
-      Number(await stack.redis.get((await stack.redis.keys(`${stack.keyPrefix}:*:gen`))[0]!));
-    const before = await gen();
-    await a.applyChanges([{ schema: players.identity, ids: null, versions: null, op: 'truncate' }]);
-    expect(await gen()).toBeGreaterThan(before);
-    await a.get(players, 'tr1');
-    expect(a.stats().hits.l3).toBe(l3Before + 1);
-    await vi.waitFor(
-      async () => {
-        await b.find(players, 'nobody');
-        expect(b.peek(players, 'tr1')).toBeUndefined();
-      },
-      { timeout: 5_000, interval: 10 },
-    );
-    await a.close();
-    await b.close();
-  });
+  it.each(['truncate', 'ddl'] as const)(
+    'a %s moves the generation on: every cached row and list of the schema is dropped',
+    async (op) => {
+      const a = withBus();
+      const b = withBus();
+      const id = `${op}1`;
+      await a.set(players, { id, username: id, level: 1 });
+      await b.get(players, id);
+      const l3Before = a.stats().hits.l3;
+      const gen = async () =>
+        Number(await stack.redis.get((await stack.redis.keys(`${stack.keyPrefix}:*:gen`))[0]!));
+      const before = await gen();
+      await a.applyChanges([{ schema: players.identity, ids: null, versions: null, op }]);
+      expect(await gen()).toBeGreaterThan(before);
+      await a.get(players, id);
+      expect(a.stats().hits.l3).toBe(l3Before + 1);
+      await vi.waitFor(
+        async () => {
+          await b.find(players, 'nobody');
+          expect(b.peek(players, id)).toBeUndefined();
+        },
+        { timeout: 5_000, interval: 10 },
+      );
+      await a.close();
+      await b.close();
+    },
+  );
 
   it('skips and counts changes of tables no schema is registered for', async () => {
     const strata = instance();
@@ -296,6 +300,8 @@ describe('applyChanges', () => {
       [good, { schema: players.identity, ids: [''], versions: [1], op: 'update' }],
       [good, { schema: players.identity, ids: ['bad1'], versions: [1], op: 'upsert' }],
       [good, { schema: players.identity, ids: ['bad1'], versions: [1], op: 'truncate' }],
+      [good, { schema: players.identity, ids: ['bad1'], versions: [1], op: 'ddl' }],
+      [good, { schema: players.identity, ids: null, versions: [1], op: 'ddl' }],
       [good, { schema: 42, ids: ['bad1'], versions: [1], op: 'update' }],
       [good, { schema: players.identity, ids: 'bad1', versions: [1], op: 'update' }],
     ];

@@ -52,7 +52,9 @@ describe('install, check, remove', () => {
       'trigger _strata_capture_update',
       'trigger _strata_capture_delete',
       'trigger _strata_capture_truncate',
+      'table _strata_capture_tables',
     ]);
+    expect(report[0]!.ddl).toBe('fingerprint');
   });
 
   it('install is idempotent: twice leaves the same state, and check finds it complete', async () => {
@@ -63,8 +65,8 @@ describe('install, check, remove', () => {
     await strata.capture.install();
     expect(await installedState()).toEqual(once);
     expect(await strata.capture.check()).toEqual([
-      { schema: `${stack.name}.players`, installed: true, missing: [] },
-      { schema: `${stack.name}.sessions`, installed: true, missing: [] },
+      { schema: `${stack.name}.players`, installed: true, missing: [], ddl: 'event-trigger' },
+      { schema: `${stack.name}.sessions`, installed: true, missing: [], ddl: 'event-trigger' },
     ]);
   });
 
@@ -76,6 +78,7 @@ describe('install, check, remove', () => {
       schema: `${stack.name}.players`,
       installed: false,
       missing: ['trigger _strata_capture_delete'],
+      ddl: 'event-trigger',
     });
     expect(s!.missing).toEqual(['trigger _strata_capture_insert (disabled)']);
     // CREATE OR REPLACE TRIGGER enables a disabled trigger too.

@@ -1,8 +1,9 @@
 import { serviceUrls } from '@strata/devstack/testing';
 import { drizzle } from 'drizzle-orm/node-postgres';
+import { integer, pgTable, text } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { changeCapture, createDrizzleL3 } from '../src/drizzle/index.js';
+import { changeCapture, changeCaptureWith, createDrizzleL3 } from '../src/drizzle/index.js';
 import { defineSchema, Strata } from '../src/index.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
@@ -24,7 +25,7 @@ describe('neon-http', () => {
     strata = new Strata({ l3: stack.l3, schemas: [players] });
     await strata.migrate({ capture: true });
     expect(await strata.capture.check()).toEqual([
-      { schema: players.identity, installed: true, missing: [] },
+      { schema: players.identity, installed: true, missing: [], ddl: 'event-trigger' },
     ]);
     const source = stack.l3.capture!.source();
     const cursor = await source.start();
@@ -47,6 +48,15 @@ describe('neon-http', () => {
       { id: 'n0', version: 3 },
       { id: 'n2', version: 1 },
     ]);
+    // The event trigger went in with the batch: a schema change is logged as it commits.
+    const at = await source.start();
+    await stack.pool.query(`alter table "${stack.name}"."players" alter column notes type varchar(100)`);
+    expect((await source.read(at)).changes).toContainEqual({
+      schema: players.identity,
+      op: 'ddl',
+      ids: null,
+      versions: null,
+    });
   });
 });
 
@@ -86,4 +96,36 @@ describe('Strata tables on the search path', () => {
     });
     await strata.close();
   });
+
+  it('registers a table on the search path by its qualified name, which any session resolves', async () => {
+    const plain = pgTable('plain', { id: text('id').primaryKey(), n: integer('n') });
+    const l3 = createDrizzleL3(drizzle(pool), { capture: changeCaptureWith({ schemaCheckInterval: 0 }) });
+    const strata = new Strata({ l3, schemas: [defineSchema({ table: plain })] });
+    await strata.migrate({ capture: true });
+    const { rows } = await stack.pool.query(`select target from "${stack.name}"."_strata_capture_tables"`);
+    expect(rows).toContainEqual({ target: `${stack.name}.plain` }); // lower case: %I quotes none
+    // Without the event trigger, the fingerprint check (on the L3's search path) finds a change.
+    await stack.pool.query(`alter event trigger ${await eventTrigger()} disable`);
+    expect(await strata.capture.check()).toEqual([
+      { schema: 'plain', installed: true, missing: [], ddl: 'fingerprint' },
+    ]);
+    const source = l3.capture!.source();
+    const cursor = await source.start();
+    await stack.pool.query(`alter table "${stack.name}"."plain" alter column n type bigint`);
+    expect((await source.read(cursor)).changes).toContainEqual({
+      schema: 'plain',
+      op: 'ddl',
+      ids: null,
+      versions: null,
+    });
+    await strata.close();
+  });
+
+  async function eventTrigger(): Promise<string> {
+    const { rows } = await stack.pool.query(
+      `select quote_ident(e.evtname) as name from pg_event_trigger e join pg_proc p on p.oid = e.evtfoid where p.pronamespace = $1::regnamespace`,
+      [`"${stack.name}"`],
+    );
+    return rows[0].name as string;
+  }
 });

@@ -110,8 +110,15 @@ const capture: Run = async ({ node, invocation, out }) => {
     const report = await node.strata.capture.check();
     if (invocation.json) out(`${JSON.stringify(report, null, 2)}\n`);
     else
-      for (const c of report)
-        out(c.installed ? `${c.schema}: installed\n` : `${c.schema}: missing ${c.missing.join(', ')}\n`);
+      for (const c of report) {
+        // How schema changes (ALTER TABLE) reach the log: as they commit, or by the periodic check.
+        const ddl = c.ddl === 'event-trigger' ? 'event trigger' : 'fingerprint check';
+        out(
+          c.installed
+            ? `${c.schema}: installed (schema changes: ${ddl})\n`
+            : `${c.schema}: missing ${c.missing.join(', ')}\n`,
+        );
+      }
     const incomplete = report.filter((c) => !c.installed).map((c) => c.schema);
     if (incomplete.length > 0) {
       throw new CliFailure(

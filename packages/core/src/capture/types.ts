@@ -6,8 +6,12 @@
  * into the invalidations Strata's own writes make (see docs/change-capture.md).
  */
 
-/** What a captured statement did. `truncate` changed every row of the table. */
-export type ChangeOp = 'insert' | 'update' | 'delete' | 'truncate';
+/**
+ * What a captured statement did. `truncate` changed every row of the table; `ddl` changed the
+ * table's definition (a column's type, a dropped or renamed column, a rename of the table), which
+ * may change what every row reads back as without any row being written.
+ */
+export type ChangeOp = 'insert' | 'update' | 'delete' | 'truncate' | 'ddl';
 
 /**
  * The keys one captured statement changed (Strata's own writes are not captured).
@@ -18,9 +22,9 @@ export type ChangeOp = 'insert' | 'update' | 'delete' | 'truncate';
 export interface CapturedChange {
   /** The schema's identity (its qualified table), as Strata names it everywhere. */
   readonly schema: string;
-  /** The changed keys, as Postgres prints the primary key (`pk::text`); `null` for a truncate. */
+  /** The changed keys, as Postgres prints the primary key (`pk::text`); `null` for a truncate or a ddl. */
   readonly ids: readonly string[] | null;
-  /** The version each key holds after the change, one for one with `ids`; `null` for a truncate. */
+  /** The version each key holds after the change, one for one with `ids`; `null` for a truncate or a ddl. */
   readonly versions: readonly number[] | null;
   readonly op: ChangeOp;
 }

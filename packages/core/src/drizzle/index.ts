@@ -2,7 +2,12 @@
 // implementation (DDL, migrations, upserts, the versions table) is loaded only by apps that build an
 // L3 themselves; the seam it implements (`L3Tier`) is in `@strata/core` and `@strata/core/driver`.
 
-export { type ChangeCapture, changeCapture } from './capture/drizzle-capture.js';
+export {
+  type ChangeCapture,
+  type ChangeCaptureOptions,
+  changeCapture,
+  changeCaptureWith,
+} from './capture/drizzle-capture.js';
 export type { DrizzleChangeSource, PruneResult } from './capture/source.js';
 export type { Database } from './database.js';
 export { createDrizzleL3, type DrizzleL3Options } from './l3.js';

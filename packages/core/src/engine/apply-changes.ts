@@ -16,20 +16,26 @@ export class ChangeCounters {
   unknownSchemasSkipped = 0;
 }
 
-/** What one call does to one schema: keys to mark at their newest version, and whether it was truncated. */
+/**
+ * What one call does to one schema: keys to mark at their newest version, and whether every row
+ * may have changed (a truncate, or a ddl: a definition change that alters what rows read back as).
+ */
 interface SchemaChanges {
   readonly cache: SchemaCache;
   readonly versions: Map<string, number>;
-  truncated: boolean;
+  everyRow: boolean;
 }
 
-const OPS: ReadonlySet<string> = new Set(['insert', 'update', 'delete', 'truncate']);
+const OPS: ReadonlySet<string> = new Set(['insert', 'update', 'delete', 'truncate', 'ddl']);
+/** Ops that name no key: they changed (or may have changed) every row of the table. */
+const EVERY_ROW: ReadonlySet<string> = new Set(['truncate', 'ddl']);
 
 /**
  * Applies changes made to registered tables outside Strata (see `Strata.applyChanges`): checks the
  * whole batch first (a bad change throws VALIDATION_FAILED and nothing is applied), then per
  * schema one L2 request marks the changed keys superseded at their versions, L1 drops older
- * copies, and one bus message tells the other instances; a truncate moves the schema's generation on.
+ * copies, and one bus message tells the other instances; a truncate or a ddl (the table's definition
+ * changed, e.g. `ALTER COLUMN … TYPE … USING`) moves the schema's generation on.
  */
 export async function applyCapturedChanges(
   ctx: EngineContext,
@@ -48,7 +54,7 @@ export async function applyCapturedChanges(
   await Promise.all(
     [...bySchema.values()].map(async (entry) => {
       if (!entry) return;
-      const { cache, versions, truncated } = entry;
+      const { cache, versions, everyRow } = entry;
       const keys = [...versions.keys()];
       const list = [...versions.values()];
       if (keys.length > 0) {
@@ -57,7 +63,7 @@ export async function applyCapturedChanges(
         counters.idsInvalidated += keys.length;
       }
       // After the markers: they keep ordering fills by version in the new generation too.
-      if (truncated) await invalidateSchema(cache, coherence);
+      if (everyRow) await invalidateSchema(cache, coherence);
     }),
   );
   counters.changesApplied += (changes as readonly unknown[]).length - unknown;
@@ -83,11 +89,11 @@ function group(
     }
     let entry = out.get(c.schema);
     if (!entry) {
-      entry = { cache, versions: new Map(), truncated: false };
+      entry = { cache, versions: new Map(), everyRow: false };
       out.set(c.schema, entry);
     }
-    if (c.op === 'truncate') {
-      entry.truncated = true;
+    if (EVERY_ROW.has(c.op)) {
+      entry.everyRow = true;
       return;
     }
     c.ids!.forEach((id, i) => {
@@ -110,9 +116,9 @@ function checked(change: unknown, at: number): CapturedChange {
   const { schema, ids, versions, op } = change as Record<string, unknown>;
   if (typeof schema !== 'string' || schema === '') throw invalid(`change ${at}: schema must be a string`);
   if (typeof op !== 'string' || !OPS.has(op))
-    throw invalid(`change ${at}: op must be insert, update, delete or truncate`);
-  if (op === 'truncate') {
-    if (ids != null || versions != null) throw invalid(`change ${at}: a truncate has no ids or versions`);
+    throw invalid(`change ${at}: op must be insert, update, delete, truncate or ddl`);
+  if (EVERY_ROW.has(op)) {
+    if (ids != null || versions != null) throw invalid(`change ${at}: a ${op} has no ids or versions`);
     return change as CapturedChange;
   }
   if (!Array.isArray(ids) || !Array.isArray(versions) || ids.length !== versions.length)

@@ -8,14 +8,15 @@ import type { CompiledSchema } from '../schema/types.js';
  * made outside Strata into a change log. See docs/change-capture.md.
  * @example
  * await strata.capture.install();
- * const report = await strata.capture.check(); // [{ schema: 'players', installed: true, missing: [] }]
+ * const report = await strata.capture.check();
+ * // [{ schema: 'players', installed: true, missing: [], ddl: 'event-trigger' }]
  */
 export interface CaptureAdmin {
   /** Creates the change log and every registered table's triggers, or brings them up to date. Resolves the statements run. */
   install(): Promise<string[]>;
   /** Drops Strata's triggers and functions from every registered table; tables and rows stay. */
   remove(): Promise<string[]>;
-  /** Per registered schema with an L3 table, what of its capture is missing. */
+  /** Per registered schema with an L3 table, what of its capture is missing, and how its schema changes are found. */
   check(): Promise<CaptureCheck[]>;
 }
 

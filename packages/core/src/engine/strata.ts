@@ -391,8 +391,8 @@ export class Strata {
    * Applies changes made to registered tables outside Strata, so no cache serves the rows they
    * replaced: per schema, one L2 request marks the keys superseded at their new versions (a read
    * that began before the change cannot put the old row back; the next read loads the new one),
-   * L1 drops them here and, through the bus, on the other instances; a truncate drops the whole
-   * schema. Changes of tables no registered schema has are skipped and counted (they may be another
+   * L1 drops them here and, through the bus, on the other instances; a truncate, or a ddl (the
+   * table's definition changed: ids and versions null), drops the whole schema. Changes of tables no registered schema has are skipped and counted (they may be another
    * app's). The relay (`capture.relay`) calls this with what Postgres captured; call it yourself to
    * feed your own CDC (Debezium, Supabase realtime, logical replication). Versions must be the ones
    * `_strata_versions` holds after the change (bump it in the same transaction as the write; on a

@@ -9,6 +9,14 @@ import type { CompiledSchema } from '../schema/types.js';
 export const CHANGES_CHANNEL = 'strata_changes';
 
 /**
+ * How a captured table's schema changes (an `ALTER TABLE` that retypes, drops or renames a column,
+ * or renames the table) reach the change log: `event-trigger` as the DDL commits (install had the
+ * privilege to create one: a superuser, on Neon neon_superuser); else `fingerprint`, the change
+ * source's check of each table's definition, at most once per its interval (default 60 s).
+ */
+export type CaptureDdlMode = 'event-trigger' | 'fingerprint';
+
+/**
  * Whether a schema's change capture is in place: `missing` names what is absent, disabled or out
  * of date (`trigger _strata_capture_update`, `function … (outdated)`, `table _strata_changes`).
  * @example
@@ -19,6 +27,8 @@ export interface CaptureCheck {
   readonly schema: string;
   readonly installed: boolean;
   readonly missing: readonly string[];
+  /** How its schema changes are found (either way they move the schema's generation). */
+  readonly ddl: CaptureDdlMode;
 }
 
 /**
@@ -33,12 +43,16 @@ export interface L3Capture {
   /** The change log's reader. */
   source(): ChangeSource;
   /**
-   * Creates the log and the schemas' triggers, or brings them up to date (idempotent). Resolves the
-   * statements run. A schema whose `writeMode` is `'write-behind'` is logged without bumping versions
+   * Creates the log and the schemas' triggers, or brings them up to date (idempotent), and where the
+   * role may, the event trigger that logs their schema changes (else the source's fingerprint check
+   * finds them). Resolves the statements run. A schema whose `writeMode` is `'write-behind'` is logged without bumping versions
    * (its versions come from Redis): pass schemas with the write mode they run under.
    */
   install(schemas: readonly CompiledSchema[]): Promise<string[]>;
-  /** Drops the schemas' triggers and functions; never a table, never a row. Resolves the statements run. */
+  /**
+   * Drops the schemas' triggers and functions (the event trigger with the last captured table);
+   * never a table, never a row. Resolves the statements run.
+   */
   remove(schemas: readonly CompiledSchema[]): Promise<string[]>;
   /** Reports, per schema, what of its capture is missing. */
   check(schemas: readonly CompiledSchema[]): Promise<CaptureCheck[]>;

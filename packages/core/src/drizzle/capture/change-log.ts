@@ -10,10 +10,13 @@ export interface CaptureTables {
   readonly changes: string;
   /** `"schema"."_strata_changes_meta"`, quoted: one row, the highest xid ever pruned. */
   readonly meta: string;
+  /** `"schema"."_strata_capture_tables"`, quoted: the captured tables and their definitions' fingerprints. */
+  readonly registry: string;
 }
 
 export const CHANGES_TABLE = '_strata_changes';
 export const META_TABLE = '_strata_changes_meta';
+export const REGISTRY_TABLE = '_strata_capture_tables';
 
 export function captureTables(pgSchema: string): CaptureTables {
   return {
@@ -21,6 +24,7 @@ export function captureTables(pgSchema: string): CaptureTables {
     versions: qualifiedName(pgSchema, '_strata_versions'),
     changes: qualifiedName(pgSchema, CHANGES_TABLE),
     meta: qualifiedName(pgSchema, META_TABLE),
+    registry: qualifiedName(pgSchema, REGISTRY_TABLE),
   };
 }
 

@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import { type Duration, toMs } from '../../duration.js';
 import type { CaptureCheck, L3Capture } from '../../l3/capture.js';
 import type { CompiledSchema } from '../../schema/types.js';
 import type { Database } from '../database.js';
@@ -10,8 +11,28 @@ import { type CaptureTables, captureTables } from './change-log.js';
 import { checkCapture, installCapture, removeCapture } from './install.js';
 import { changeSource, type DrizzleChangeSource } from './source.js';
 
-/** What `createDrizzleL3`'s `capture` option takes: {@link changeCapture}. */
-export type ChangeCapture = typeof changeCapture;
+/** What `createDrizzleL3`'s `capture` option takes: {@link changeCapture}, or {@link changeCaptureWith}'s. */
+export type ChangeCapture = (
+  name: string,
+  db: Database,
+  transactions: Transactions,
+  versions: VersionsTable,
+  migrationsSchema: string | undefined,
+) => L3Capture;
+
+/**
+ * Options of {@link changeCaptureWith}.
+ * @example changeCaptureWith({ schemaCheckInterval: '10s' })
+ */
+export interface ChangeCaptureOptions {
+  /**
+   * How often the change source compares each captured table's definition with the one it last
+   * saw, and logs a `ddl` change for one that moved on: how schema changes are found where no event
+   * trigger could be installed, and a safety net where one is. One catalog query per interval, on
+   * a read. Default '60s'; 0 checks before every read.
+   */
+  schemaCheckInterval?: Duration;
+}
 
 /**
  * Change capture for the Drizzle L3 (its `capture` option; the L3 calls it with its own parts).
@@ -29,6 +50,28 @@ export function changeCapture(
   versions: VersionsTable,
   migrationsSchema: string | undefined,
 ): L3Capture {
+  return changeCaptureWith()(name, db, transactions, versions, migrationsSchema);
+}
+
+/**
+ * {@link changeCapture} with options. Throws INVALID_CONFIG for a duration that is not one.
+ * @example
+ * const l3 = createDrizzleL3(db, { capture: changeCaptureWith({ schemaCheckInterval: '10s' }) });
+ */
+export function changeCaptureWith(options: ChangeCaptureOptions = {}): ChangeCapture {
+  const schemaCheckMs = toMs(options.schemaCheckInterval ?? '60s', 'capture.schemaCheckInterval');
+  return (name, db, transactions, versions, migrationsSchema) =>
+    build(name, db, transactions, versions, migrationsSchema, schemaCheckMs);
+}
+
+function build(
+  name: string,
+  db: Database,
+  transactions: Transactions,
+  versions: VersionsTable,
+  migrationsSchema: string | undefined,
+  schemaCheckMs: number,
+): L3Capture {
   let resolved: Promise<CaptureTables> | undefined;
   const tables = () => {
     resolved ??= (async () => {
@@ -45,7 +88,7 @@ export function changeCapture(
   let source: DrizzleChangeSource | undefined;
   return {
     source: () => {
-      source ??= changeSource(name, db, tables);
+      source ??= changeSource(name, db, tables, schemaCheckMs);
       return source;
     },
     install: (schemas: readonly CompiledSchema[]) => runDriver(() => installCapture(ctx, schemas)),

@@ -6,7 +6,14 @@ import { ddlLock } from '../migrate.js';
 import { rowsOf } from '../migrations-table.js';
 import type { Transactions } from '../transactions.js';
 import { type VersionsTable, versionsTableStatements } from '../versions-table.js';
+import { registerStatement, registryStatements } from './capture-registry.js';
 import { type CaptureTables, CHANGES_TABLE, changeLogStatements, META_TABLE } from './change-log.js';
+import { checkSchemaChanges } from './schema-change-check.js';
+import {
+  installSchemaChangeStatements,
+  removeSchemaChangeStatements,
+  schemaChangePlan,
+} from './schema-change-trigger.js';
 import { type CapturePlan, capturePlan, installStatements, removeStatements } from './trigger-ddl.js';
 
 /** What capture's DDL runs on. */
@@ -26,8 +33,9 @@ async function underDdlLock(ctx: CaptureDdlContext, statements: readonly string[
 }
 
 /**
- * The change log, `_strata_versions`, and each schema's function and triggers, replaced where they
- * exist: running it twice leaves the same state. Resolves the statements run.
+ * The change log, `_strata_versions`, the registry of captured tables, each schema's function and
+ * triggers, replaced where they exist, and the event trigger for schema changes where the role may
+ * create one: running it twice leaves the same state. Resolves the statements run.
  */
 export async function installCapture(
   ctx: CaptureDdlContext,
@@ -37,14 +45,25 @@ export async function installCapture(
   if (captured.length === 0) return [];
   const tables = await ctx.tables();
   const statements = [
-    ...new Set([...changeLogStatements(tables), ...versionsTableStatements(ctx.versions)]),
-    ...captured.flatMap((schema) => installStatements(capturePlan(tables, schema))),
+    ...new Set([
+      ...changeLogStatements(tables),
+      ...registryStatements(tables),
+      ...versionsTableStatements(ctx.versions),
+    ]),
+    ...captured.flatMap((schema) => {
+      const plan = capturePlan(tables, schema);
+      return [...installStatements(plan), registerStatement(tables, plan)];
+    }),
+    ...installSchemaChangeStatements(schemaChangePlan(tables)),
   ];
   await underDdlLock(ctx, statements);
   return statements;
 }
 
-/** Drops the schemas' triggers and functions (tables and the log stay). Resolves the statements run. */
+/**
+ * Drops the schemas' triggers and functions and unregisters them; with no captured table left in
+ * this Strata schema, its event trigger too (tables and the log stay). Resolves the statements run.
+ */
 export async function removeCapture(
   ctx: CaptureDdlContext,
   schemas: readonly CompiledSchema[],
@@ -53,14 +72,23 @@ export async function removeCapture(
   if (captured.length === 0) return [];
   const tables = await ctx.tables();
   // DROP TRIGGER IF EXISTS … ON a missing table (or schema) skips with a notice: no need to look first.
-  const statements = captured.flatMap((schema) => removeStatements(capturePlan(tables, schema)));
+  const statements = [
+    ...captured.flatMap((schema) => removeStatements(capturePlan(tables, schema))),
+    ...removeSchemaChangeStatements(
+      tables,
+      schemaChangePlan(tables),
+      captured.map((schema) => schema.identity),
+    ),
+  ];
   await underDdlLock(ctx, statements);
   return statements;
 }
 
 const bool = (value: unknown) => value === true || value === 't' || value === 'true';
 
-async function checkOne(db: Database, tables: CaptureTables, plan: CapturePlan): Promise<CaptureCheck> {
+type RowTriggerCheck = Omit<CaptureCheck, 'ddl'>;
+
+async function checkOne(db: Database, tables: CaptureTables, plan: CapturePlan): Promise<RowTriggerCheck> {
   const names = plan.triggers.map((t) => t.name);
   const [row] = rowsOf(
     await db.execute(
@@ -91,7 +119,10 @@ async function checkOne(db: Database, tables: CaptureTables, plan: CapturePlan):
   return { schema: plan.identity, installed: missing.length === 0, missing };
 }
 
-/** Per schema, what of its capture is missing, disabled or out of date. One statement per schema. */
+/**
+ * Per schema, what of its capture is missing, disabled or out of date, and how its schema changes
+ * are found. One statement per schema, and two for schema changes.
+ */
 export async function checkCapture(
   ctx: CaptureDdlContext,
   schemas: readonly CompiledSchema[],
@@ -99,5 +130,17 @@ export async function checkCapture(
   const captured = stored(schemas);
   if (captured.length === 0) return [];
   const tables = await ctx.tables();
-  return Promise.all(captured.map((schema) => checkOne(ctx.db, tables, capturePlan(tables, schema))));
+  const [rows, ddl] = await Promise.all([
+    Promise.all(captured.map((schema) => checkOne(ctx.db, tables, capturePlan(tables, schema)))),
+    checkSchemaChanges(
+      ctx.db,
+      tables,
+      captured.map((schema) => schema.identity),
+    ),
+  ]);
+  return rows.map((row) => {
+    const schemaChanges = ddl.get(row.schema)!;
+    const missing = [...row.missing, ...schemaChanges.missing];
+    return { schema: row.schema, installed: missing.length === 0, missing, ddl: schemaChanges.ddl };
+  });
 }

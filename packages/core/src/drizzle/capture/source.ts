@@ -5,6 +5,7 @@ import { sqlStateOf } from '../../l3/pg-errors.js';
 import type { Database } from '../database.js';
 import { driverError } from '../driver-error.js';
 import { rowsOf } from '../migrations-table.js';
+import { fingerprintCheckStatement } from './capture-registry.js';
 import type { CaptureTables } from './change-log.js';
 
 /** Log entries per statement of a read. */
@@ -30,7 +31,7 @@ export interface DrizzleChangeSource extends ChangeSource {
   prune(olderThanMs: number): Promise<PruneResult>;
 }
 
-const OPS = new Set<string>(['insert', 'update', 'delete', 'truncate']);
+const OPS = new Set<string>(['insert', 'update', 'delete', 'truncate', 'ddl']);
 const XID8 = /^\d{1,20}$/;
 
 function checkCursor(cursor: string): bigint {
@@ -65,11 +66,15 @@ class LogSource implements DrizzleChangeSource {
   readonly name: string;
   readonly #db: Database;
   readonly #tables: () => Promise<CaptureTables>;
+  readonly #schemaCheckMs: number;
+  /** When this source last checked the fingerprints (-Infinity: its first read checks). */
+  #checkedAt = Number.NEGATIVE_INFINITY;
 
-  constructor(name: string, db: Database, tables: () => Promise<CaptureTables>) {
+  constructor(name: string, db: Database, tables: () => Promise<CaptureTables>, schemaCheckMs: number) {
     this.name = name;
     this.#db = db;
     this.#tables = tables;
+    this.#schemaCheckMs = schemaCheckMs;
   }
 
   async start(): Promise<string> {
@@ -85,6 +90,7 @@ class LogSource implements DrizzleChangeSource {
   async read(cursor: string): Promise<ChangePage> {
     const from = checkCursor(cursor);
     const { changes, meta } = await this.#tables();
+    await this.#checkSchemas();
     // Text for what the driver reads; ordered and paged by the columns themselves (`l.`).
     const entries = sql`select l."seq" as "at_seq", l."xid" as "at_xid", l."seq"::text as "seq", l."xid"::text as "xid", l."schema", l."op", array_to_json(l."ids")::text as "ids", array_to_json(l."versions")::text as "versions" from ${sql.raw(changes)} l`;
     // One statement: the snapshot, the pruned mark and the first page agree with each other.
@@ -110,6 +116,23 @@ class LogSource implements DrizzleChangeSource {
     };
   }
 
+  /**
+   * At most once per interval, before a read: logs a `ddl` entry for each registered table whose
+   * definition moved on since the event trigger (or the last check) saw it. Its own statement,
+   * committed before the read, so the read that follows returns the entry. Failing, it fails the
+   * read (the relay counts and logs it and tries again): a check that never runs is never silent.
+   */
+  async #checkSchemas(): Promise<void> {
+    const now = Date.now();
+    if (now - this.#checkedAt < this.#schemaCheckMs) return;
+    const tables = await this.#tables();
+    await this.#run(
+      sql.raw(fingerprintCheckStatement(tables)),
+      `${tables.registry} or the change log does not exist: run change capture's install (again, after an upgrade)`,
+    );
+    this.#checkedAt = now;
+  }
+
   async prune(olderThanMs: number): Promise<PruneResult> {
     if (!Number.isFinite(olderThanMs) || olderThanMs < 0) {
       throw new StrataError('INVALID_CONFIG', `prune: olderThanMs must be a number >= 0, got ${olderThanMs}`);
@@ -122,30 +145,29 @@ class LogSource implements DrizzleChangeSource {
     return { deleted: Number(rows[0]?.deleted ?? 0) };
   }
 
-  async #run(query: SQL): Promise<Record<string, unknown>[]> {
+  async #run(
+    query: SQL,
+    missing = 'the change log does not exist: install change capture first',
+  ): Promise<Record<string, unknown>[]> {
     try {
       return rowsOf(await this.#db.execute(query));
     } catch (error) {
       const cause = driverError(error);
-      if (sqlStateOf(cause) === '42P01') {
-        throw new StrataError(
-          'INVALID_CONFIG',
-          'the change log does not exist: install change capture first',
-          {
-            cause,
-          },
-        );
-      }
+      if (sqlStateOf(cause) === '42P01') throw new StrataError('INVALID_CONFIG', missing, { cause });
       throw cause;
     }
   }
 }
 
-/** The change source over the log in `tables` (resolved on first use). */
+/**
+ * The change source over the log in `tables` (resolved on first use); it checks the captured
+ * tables' definitions at most every `schemaCheckMs` (0: before every read).
+ */
 export function changeSource(
   name: string,
   db: Database,
   tables: () => Promise<CaptureTables>,
+  schemaCheckMs: number,
 ): DrizzleChangeSource {
-  return new LogSource(name, db, tables);
+  return new LogSource(name, db, tables, schemaCheckMs);
 }

@@ -349,6 +349,7 @@ describe('npm start (scripts/start.mjs)', () => {
       );
       // Strata's change log (capture install) sits there too, beside its versions.
       expect(demo.rows.map((r) => r.table_name)).toEqual([
+        '_strata_capture_tables',
         '_strata_changes',
         '_strata_changes_meta',
         '_strata_versions',

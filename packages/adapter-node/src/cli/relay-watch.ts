@@ -28,10 +28,13 @@ function observe(relay: Relay, watch: RelayWatch): Relay {
     const pass = relay.poll(force);
     if (!reported.has(pass)) {
       reported.add(pass);
+      // Looked up when the pass ends, not now: the watcher may have changed its mind meanwhile.
       // A poll never rejects; a failure to print is the watcher's own and must not go unnoticed.
-      void pass.then(watch.onOutcome).catch((error: unknown) => {
-        process.stderr.write(`strata: relay: could not report a pass: ${String(error)}\n`);
-      });
+      void pass
+        .then((outcome) => watch.onOutcome(outcome))
+        .catch((error: unknown) => {
+          process.stderr.write(`strata: relay: could not report a pass: ${String(error)}\n`);
+        });
     }
     return pass;
   };

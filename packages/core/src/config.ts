@@ -21,6 +21,7 @@ import type { L3Tier } from './l3/types.js';
 import { type Logger, noopLogger } from './observability/logger.js';
 import { type MetricsRecorder, noopMetrics } from './observability/metrics.js';
 import type { WriteQueue } from './queue/types.js';
+import { randomHex } from './random-id.js';
 import type { Scheduler } from './scheduler.js';
 import type { CompiledSchema, WriteMode } from './schema/types.js';
 
@@ -146,7 +147,7 @@ const configShape = {
   /** This instance's name on the bus (so it skips its own messages). Default: random. */
   instanceId: option.computed(
     check.string(check.minLength(1), check.maxLength(128)),
-    (id) => id ?? randomId(),
+    (id) => id ?? randomHex(8),
   ),
   /** Root of every L2 key, queue and bus name. Default 'strata'. */
   keyPrefix: option.defaulted(check.string(check.pattern(/^[A-Za-z0-9_.-]{1,64}$/)), 'strata'),
@@ -204,9 +205,4 @@ export function resolveConfig(config: StrataConfig): ResolvedConfig {
     throw new StrataError('INVALID_CONFIG', `config.${field}: ${issue.message}`, { details: { field } });
   }
   return option.resolveShape(configShape, config);
-}
-
-function randomId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(8));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }

@@ -1,7 +1,17 @@
 import { parseArgs } from 'node:util';
+import type { Duration } from '@strata/core';
+import { toMs } from '@strata/core/driver';
 import { UsageError } from './cli-errors.js';
 
-export type Command = 'migrate' | 'migrate-from' | 'status' | 'warm' | 'stats' | 'invalidate' | 'capture';
+export type Command =
+  | 'migrate'
+  | 'migrate-from'
+  | 'status'
+  | 'warm'
+  | 'stats'
+  | 'invalidate'
+  | 'capture'
+  | 'relay';
 
 /** What `capture` does: install, remove or check the change-capture triggers. */
 export const CAPTURE_ACTIONS = ['install', 'remove', 'check'] as const;
@@ -15,6 +25,10 @@ export interface Invocation {
   limit: number | undefined;
   json: boolean;
   verbose: boolean;
+  /** relay: how often it reads the change log (ms); undefined: the config's, else 1 s. */
+  intervalMs: number | undefined;
+  /** relay: one pass, then exit. */
+  once: boolean;
 }
 
 /** How many operands each command takes: [min, max]. */
@@ -26,6 +40,7 @@ const OPERANDS: Record<Command, readonly [number, number]> = {
   stats: [0, 0],
   invalidate: [1, 2],
   capture: [1, 1],
+  relay: [0, 0],
 };
 
 function isCommand(word: string): word is Command {
@@ -42,7 +57,14 @@ export function parseInvocation(argv: readonly string[]): Invocation {
   }
   const { values, positionals } = parsed;
   const verbose = values.verbose ?? false;
-  const base = { config: values.config, json: values.json ?? false, verbose, limit: undefined };
+  const base = {
+    config: values.config,
+    json: values.json ?? false,
+    verbose,
+    limit: undefined,
+    intervalMs: undefined,
+    once: false,
+  };
   if (values.help) return { ...base, command: 'help', operands: [] };
   const [word, ...operands] = positionals;
   if (word === undefined) throw new UsageError('no command given');
@@ -57,7 +79,17 @@ export function parseInvocation(argv: readonly string[]): Invocation {
     throw new UsageError(`capture takes ${CAPTURE_ACTIONS.join(', ')}, not ${JSON.stringify(operands[0])}`);
   }
   if (values.limit !== undefined && word !== 'warm') throw new UsageError('--limit applies to warm only');
-  return { ...base, command: word, operands, limit: parseLimit(values.limit) };
+  if (values.interval !== undefined && word !== 'relay')
+    throw new UsageError('--interval applies to relay only');
+  if (values.once !== undefined && word !== 'relay') throw new UsageError('--once applies to relay only');
+  return {
+    ...base,
+    command: word,
+    operands,
+    limit: parseLimit(values.limit),
+    intervalMs: parseInterval(values.interval),
+    once: values.once ?? false,
+  };
 }
 
 function parse(argv: readonly string[]) {
@@ -68,6 +100,8 @@ function parse(argv: readonly string[]) {
     options: {
       config: { type: 'string', short: 'c' },
       limit: { type: 'string' },
+      interval: { type: 'string' },
+      once: { type: 'boolean' },
       json: { type: 'boolean' },
       verbose: { type: 'boolean', short: 'v' },
       help: { type: 'boolean', short: 'h' },
@@ -81,4 +115,18 @@ function parseLimit(text: string | undefined): number | undefined {
     throw new UsageError(`--limit must be a whole number of at least 1, not ${JSON.stringify(text)}`);
   }
   return Number(text);
+}
+
+/** A duration as the config takes it ('500ms', '2s', '1m'), or bare milliseconds; never 0. */
+function parseInterval(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const message = `--interval must be a duration above 0 such as 500ms, 2s or 1m, not ${JSON.stringify(text)}`;
+  let ms: number;
+  try {
+    ms = toMs((/^\d+$/.test(text) ? Number(text) : text) as Duration, '--interval');
+  } catch (error) {
+    throw new UsageError(message, { cause: error });
+  }
+  if (ms < 1) throw new UsageError(message);
+  return ms;
 }

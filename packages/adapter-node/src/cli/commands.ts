@@ -4,6 +4,7 @@ import { type MigrateFromResult, migrateFrom } from '../migrate-from.js';
 import type { Command, Invocation } from './args.js';
 import { CliFailure } from './cli-errors.js';
 import { type Progress, progress } from './progress.js';
+import { type PreparedRelay, runRelay } from './relay-command.js';
 
 export interface CommandContext {
   node: NodeStrata;
@@ -13,6 +14,8 @@ export interface CommandContext {
   scans: { onPage: (rows: number) => void };
   out: (text: string) => void;
   progressOut: NodeJS.WriteStream;
+  /** `relay` only: the relay `prepareRelay` wired into the options before they connected. */
+  relay?: PreparedRelay;
 }
 
 type Run = (ctx: CommandContext) => Promise<void>;
@@ -139,6 +142,11 @@ const capture: Run = async ({ node, invocation, out }) => {
   );
 };
 
+const relay: Run = (ctx) => {
+  if (!ctx.relay) throw new Error('strata relay: the relay was not prepared (prepareRelay)');
+  return runRelay(ctx, ctx.relay);
+};
+
 export const COMMANDS: Record<Command, Run> = {
   migrate,
   'migrate-from': migrateFromDir,
@@ -147,6 +155,7 @@ export const COMMANDS: Record<Command, Run> = {
   stats,
   invalidate,
   capture,
+  relay,
 };
 
 /** What a command cannot do without: refused up front, before anything connects. */
@@ -158,4 +167,5 @@ export const NEEDS: Record<Command, { schemas: boolean; redis: boolean }> = {
   stats: { schemas: false, redis: false },
   invalidate: { schemas: true, redis: true },
   capture: { schemas: true, redis: false },
+  relay: { schemas: true, redis: true },
 };

@@ -5,6 +5,7 @@ import { UsageError } from './cli-errors.js';
 import { COMMANDS, type CommandContext, NEEDS } from './commands.js';
 import { loadOptions, noSchemas } from './config.js';
 import { assertPostgresReachable, assertRedisReachable } from './reachability.js';
+import { prepareRelay } from './relay-command.js';
 import { USAGE } from './usage.js';
 import { watchScans } from './watch-scans.js';
 
@@ -29,10 +30,21 @@ export async function run(argv: readonly string[]): Promise<ExitCode> {
     if (NEEDS[command].schemas && options.schemas.length === 0) throw noSchemas(command, source);
     if (NEEDS[command].redis) await assertRedisReachable(command, options);
     const scans: CommandContext['scans'] = { onPage: () => {} };
-    const node = await wireStrata(options, (l3) => watchScans(l3, (rows) => scans.onPage(rows)));
+    // The relay is wired in before Strata is built: the engine creates it from the options.
+    const relay = command === 'relay' ? prepareRelay(options, invocation) : undefined;
+    const wired = relay?.options ?? options;
+    const node = await wireStrata(wired, (l3) => watchScans(l3, (rows) => scans.onPage(rows)));
     try {
       await assertPostgresReachable(node.db, options.databaseUrl);
-      const ctx = { node, invocation, schemas: options.schemas, scans, out, progressOut: process.stderr };
+      const ctx: CommandContext = {
+        node,
+        invocation,
+        schemas: options.schemas,
+        scans,
+        out,
+        progressOut: process.stderr,
+        ...(relay ? { relay } : {}),
+      };
       await COMMANDS[command](ctx);
     } finally {
       await node.shutdown();

@@ -3,6 +3,7 @@ import { isStrataError } from '../errors.js';
 import { RELAY_RELEASE, RELAY_STORE, RELAY_TAKE } from '../l2/relay-scripts.js';
 import type { L2Tier } from '../l2/types.js';
 import type { Logger } from '../observability/logger.js';
+import { randomHex } from '../random-id.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import { type RelayKeys, relayKeys } from './relay-keys.js';
 import { RelayStats } from './relay-stats.js';
@@ -18,7 +19,7 @@ export interface ChangeRelayOptions {
   readonly l2: L2Tier;
   /** The app's key root (`keyPrefix`). */
   readonly root: string;
-  /** This instance's name: the lease's holder. */
+  /** This instance's name: the lease's holder is it and a token of the poll. */
   readonly instanceId: string;
   /** The cursor is read at most this often per app, whichever instance reads it. */
   readonly intervalMs: number;
@@ -94,6 +95,10 @@ export class ChangeRelay {
   async #poll(force: boolean): Promise<PollOutcome> {
     const { l2, clock, instanceId, leaseMs, intervalMs } = this.options;
     const keys = [this.#keys.lease, this.#keys.cursor, this.#keys.movedAt];
+    // The lease names this poll, not only this instance: a process restarted under the same
+    // configured instanceId while its old self was stalled mid-read must not have that old read's
+    // late store accepted as its own (it would move the cursor back and end the new holder's lease).
+    const holder = `${instanceId}#${randomHex(6)}`;
     this.stats.polls += 1;
     let taken: unknown[];
     // The cursor is stored as of when this read began, not when it ended: stored later, the next
@@ -101,7 +106,7 @@ export class ChangeRelay {
     // Postgres every other interval.
     const startedAt = clock.now();
     try {
-      const args = [instanceId, String(leaseMs), String(startedAt), String(force ? 0 : intervalMs)];
+      const args = [holder, String(leaseMs), String(startedAt), String(force ? 0 : intervalMs)];
       taken = (await l2.run(RELAY_TAKE, keys, args)) as unknown[];
     } catch (err) {
       return this.#failed('take the lease', err);
@@ -114,11 +119,12 @@ export class ChangeRelay {
       const outcome = await this.#read(
         taken[2] === undefined || taken[2] === null ? undefined : String(taken[2]),
         startedAt,
+        holder,
       );
       return outcome;
     } catch (err) {
       // The lease goes at once, so the next poll (here or elsewhere) retries without waiting it out.
-      await l2.run(RELAY_RELEASE, keys, [instanceId]).catch((release: unknown) => {
+      await l2.run(RELAY_RELEASE, keys, [holder]).catch((release: unknown) => {
         this.options.logger.warn('change relay: releasing the lease failed; it expires', {
           error: String(release),
         });
@@ -128,8 +134,8 @@ export class ChangeRelay {
   }
 
   /** Reads from `stored` (none: a fresh start, which is a gap), applies, stores the next cursor. */
-  async #read(stored: string | undefined, startedAt: number): Promise<PollOutcome> {
-    const { source, readTimeoutMs, l2, clock, instanceId, logger } = this.options;
+  async #read(stored: string | undefined, startedAt: number, holder: string): Promise<PollOutcome> {
+    const { source, readTimeoutMs, l2, clock, logger } = this.options;
     let cursor = stored;
     let gap = false;
     if (cursor === undefined) {
@@ -149,7 +155,7 @@ export class ChangeRelay {
     }
     if (page.changes.length > 0) await this.#apply(page.changes, gap);
     const keys = [this.#keys.lease, this.#keys.cursor, this.#keys.movedAt];
-    const storedIt = Number(await l2.run(RELAY_STORE, keys, [instanceId, page.cursor, String(startedAt)]));
+    const storedIt = Number(await l2.run(RELAY_STORE, keys, [holder, page.cursor, String(startedAt)]));
     if (storedIt !== 1) {
       // Applied all the same; the next holder reads them again from the cursor it finds.
       this.stats.leaseLost += 1;

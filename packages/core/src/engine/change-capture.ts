@@ -98,7 +98,12 @@ export class EngineCapture {
   async relayNow(): Promise<PollOutcome | undefined> {
     this.#lastPoll = this.ctx.config.clock.now();
     this.#checkOnce();
-    return this.relay?.poll(true);
+    const pass = this.relay?.poll(true);
+    // Tracked, so close() waits for it before releasing L2: a pass cut off there (e.g. one a LISTEN
+    // wake-up started just before a shutdown) would leave the lease held until it expires and its
+    // changes to be read again by whoever comes next.
+    if (pass) this.ctx.track(pass);
+    return pass;
   }
 
   /**

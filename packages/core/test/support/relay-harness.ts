@@ -50,7 +50,12 @@ export async function relayHarness(label: string, leaseMs: number) {
       return strata;
     };
     const keys = relayKeys(keyPrefix);
-    const cursor = async () => BigInt((await stack.redis.get(keys.cursor)) ?? '-1');
+    // A cursor is a snapshot (xmin:xmax:in-progress); its xmax orders cursors: a later read's is
+    // never lower, and higher once any transaction began in between.
+    const cursor = async () => {
+      const stored = await stack.redis.get(keys.cursor);
+      return stored === null ? -1n : BigInt(stored.split(':')[1] ?? stored);
+    };
     const inRange = `id between ${first} and ${first + 99}`;
     return { keyPrefix, ids, make, keys, cursor, inRange };
   }

@@ -297,6 +297,18 @@ describe('applyChanges', () => {
       [good, { schema: players.identity, ids: ['bad1'], versions: [1, 2], op: 'update' }],
       [good, { schema: players.identity, ids: ['bad1'], versions: [-1], op: 'update' }],
       [good, { schema: players.identity, ids: ['bad1'], versions: [1.5], op: 'update' }],
+      [good, { schema: players.identity, ids: ['bad1'], versions: [2 ** 60], op: 'update' }],
+      [
+        good,
+        {
+          get schema(): string {
+            throw new Error('a getter that throws');
+          },
+          ids: ['bad1'],
+          versions: [1],
+          op: 'update',
+        },
+      ],
       [good, { schema: players.identity, ids: [''], versions: [1], op: 'update' }],
       [good, { schema: players.identity, ids: ['bad1'], versions: [1], op: 'upsert' }],
       [good, { schema: players.identity, ids: ['bad1'], versions: [1], op: 'truncate' }],
@@ -305,9 +317,9 @@ describe('applyChanges', () => {
       [good, { schema: 42, ids: ['bad1'], versions: [1], op: 'update' }],
       [good, { schema: players.identity, ids: 'bad1', versions: [1], op: 'update' }],
     ];
-    for (const input of bad) {
+    for (const [at, input] of bad.entries()) {
       const err = await strata.applyChanges(input as CapturedChange[]).catch((e: unknown) => e);
-      expect(isStrataError(err, 'VALIDATION_FAILED'), JSON.stringify(input)).toBe(true);
+      expect(isStrataError(err, 'VALIDATION_FAILED'), `bad input ${at}`).toBe(true);
     }
     expect(await inL2('bad1')).toEqual(cached);
     expect(strata.stats().capture).toMatchObject({ changesApplied: 0, idsInvalidated: 0 });

@@ -1,5 +1,5 @@
 import type { CapturedChange } from '../capture/types.js';
-import { StrataError } from '../errors.js';
+import { isStrataError, StrataError } from '../errors.js';
 import { invalidateSchema } from './cache-control.js';
 import type { Coherence } from './coherence.js';
 import type { EngineContext } from './context.js';
@@ -80,7 +80,13 @@ function group(
   if (!Array.isArray(changes)) throw invalid('changes must be an array of captured changes');
   const out = new Map<string | number, SchemaChanges | undefined>();
   changes.forEach((change: unknown, at) => {
-    const c = checked(change, at);
+    let c: CapturedChange;
+    try {
+      c = checked(change, at);
+    } catch (err) {
+      // A getter or proxy that throws is malformed input too, not an error of Strata's.
+      throw isStrataError(err) ? err : invalid(`change ${at}: its fields could not be read`, err);
+    }
     const cache = lookup(c.schema);
     if (!cache) {
       // Each unknown change counts: keyed by position so that none merges with another.
@@ -113,21 +119,22 @@ function group(
 /** The change at `at` if its shape is a CapturedChange's, else VALIDATION_FAILED naming what is wrong. */
 function checked(change: unknown, at: number): CapturedChange {
   if (typeof change !== 'object' || change === null) throw invalid(`change ${at} is not an object`);
+  // Each field read once: the change returned is made of what was checked.
   const { schema, ids, versions, op } = change as Record<string, unknown>;
   if (typeof schema !== 'string' || schema === '') throw invalid(`change ${at}: schema must be a string`);
   if (typeof op !== 'string' || !OPS.has(op))
     throw invalid(`change ${at}: op must be insert, update, delete, truncate or ddl`);
   if (EVERY_ROW.has(op)) {
     if (ids != null || versions != null) throw invalid(`change ${at}: a ${op} has no ids or versions`);
-    return change as CapturedChange;
+    return { schema, op, ids: null, versions: null } as CapturedChange;
   }
   if (!Array.isArray(ids) || !Array.isArray(versions) || ids.length !== versions.length)
     throw invalid(`change ${at}: ids and versions must be arrays of one length`);
   if (!ids.every((id) => typeof id === 'string' && id !== ''))
     throw invalid(`change ${at}: every id must be a non-empty string`);
   if (!versions.every((v) => Number.isSafeInteger(v) && (v as number) >= 0))
-    throw invalid(`change ${at}: every version must be a whole number >= 0`);
-  return change as CapturedChange;
+    throw invalid(`change ${at}: every version must be a safe integer >= 0 (at most 2^53 - 1)`);
+  return { schema, op, ids, versions } as CapturedChange;
 }
 
 function invalid(message: string, cause?: unknown): StrataError {

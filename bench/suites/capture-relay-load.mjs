@@ -62,7 +62,7 @@ function row(name, w, kind) {
   const perSecond = w.statements / w.seconds;
   const load =
     kind === 'loaded'
-      ? `; ${w.writes} single-row UPDATEs by a plain pg client (${(w.writes / w.seconds).toFixed(0)}/s), ${w.changes} log entries applied (re-reads included)`
+      ? `; ${w.writes} single-row UPDATEs by a plain pg client (${(w.writes / w.seconds).toFixed(0)}/s), ${w.changes} log entries applied within the window (the rest by the next poll)`
       : '';
   return {
     section: SECTION,

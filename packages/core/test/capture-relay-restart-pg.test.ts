@@ -12,7 +12,7 @@ beforeAll(async () => {
   // A 1 s lease: short, but long enough for a few statements while A holds it on a loaded machine.
   h = await relayHarness('relay_restart', 1_000);
 });
-afterAll(() => h?.cleanup());
+afterAll(() => h?.cleanup(), 30_000);
 
 it('A stopped mid-read and abandoned: B takes over after the lease, nothing is lost, and A answering late moves nothing back', async () => {
   const ctx = await h.app();

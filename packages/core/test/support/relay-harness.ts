@@ -134,10 +134,19 @@ export async function relayHarness(label: string, leaseMs: number) {
     await l2NeverOlder(app);
   }
 
+  /**
+   * Closes what the tests opened, each close bounded (close() waits for a relay pass in flight, and
+   * a failed test may leave one held forever), then always drops the stack's schema and keys.
+   */
   async function cleanup(): Promise<void> {
-    await Promise.allSettled(opened.map((s) => s.close()));
-    await Promise.allSettled(buses.map((b) => b.close()));
-    await stack.cleanup(); // the buses' streams live under the stack's name too
+    const bounded = (closing: Promise<unknown>) =>
+      Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 3_000).unref())]);
+    try {
+      await Promise.allSettled(opened.map((s) => bounded(s.close())));
+      await Promise.allSettled(buses.map((b) => bounded(b.close())));
+    } finally {
+      await stack.cleanup(); // the buses' streams live under the stack's name too
+    }
   }
 
   return { stack, counters, outside, app, relayed, cacheAll, l2NeverOlder, agree, cleanup };

@@ -47,7 +47,13 @@ export async function relayLoad(stack, on, { idleMs, loadMs, rate = 1_000, keys 
     };
     // An idle process, nothing to await: the window is the measurement itself.
     const idle = await window(idleMs, (ms) => pause(ms));
+    const sizeBefore = await logSize(stack);
     const loaded = await window(loadMs, (ms) => outsideWrites(stack, on, keys, rate, ms));
+    const sizeAfter = await logSize(stack);
+    loaded.growth = {
+      entries: sizeAfter.entries - sizeBefore.entries,
+      bytes: sizeAfter.bytes - sizeBefore.bytes,
+    };
     if (idle.errors + loaded.errors > 0) throw new Error('capture: the relay failed during its load windows');
     return [
       row('SQL statements per second, no changes', idle, 'idle'),
@@ -62,7 +68,7 @@ function row(name, w, kind) {
   const perSecond = w.statements / w.seconds;
   const load =
     kind === 'loaded'
-      ? `; ${w.writes} single-row UPDATEs by a plain pg client (${(w.writes / w.seconds).toFixed(0)}/s), ${w.changes} log entries applied within the window (the rest by the next poll)`
+      ? `; ${w.writes} single-row UPDATEs by a plain pg client (${(w.writes / w.seconds).toFixed(0)}/s), ${w.changes} log entries applied within the window (the rest by the next poll); the log grew by ${w.growth.entries} entries, ${(w.growth.bytes / 1024).toFixed(0)} KiB on disk (${(w.growth.bytes / Math.max(1, w.growth.entries)).toFixed(0)} B per entry, its key included), until the relay prunes past the retention`
       : '';
   return {
     section: SECTION,
@@ -100,4 +106,13 @@ async function outsideWrites(stack, on, keys, rate, ms) {
   } finally {
     for (const client of clients) client.release();
   }
+}
+
+/** The change log's entries and its size on disk (table, its key and TOAST), to report its growth. */
+async function logSize(stack) {
+  const changes = `"${stack.name}"."_strata_changes"`;
+  const { rows } = await stack.pool.query(
+    `select count(*)::int as entries, pg_total_relation_size('${changes}')::bigint as bytes from ${changes}`,
+  );
+  return { entries: rows[0].entries, bytes: Number(rows[0].bytes) };
 }

@@ -1,7 +1,3 @@
-import { execFile } from 'node:child_process';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { changeRelay, createMemoryQueue, defineSchema, Strata } from '@strata/core';
 import { changeCapture, createDrizzleL3 } from '@strata/core/drizzle';
 import { createUpstashL2 } from '@strata/core/upstash';
@@ -13,29 +9,15 @@ import { integer, text, timestamp } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DEMO_PG_SCHEMA, demo } from '../src/db/schema.js';
+import { dbPush } from './support/db-push.js';
 
 // Issue 16's "ALTER TABLE … ADD COLUMN by drizzle-kit": the demo's players table in a database of
 // this test, captured, with a column its schema file declares missing from the database (an app
 // deployed before the column existed). `npm run db:push` (drizzle-kit push) adds it; the event
 // trigger logs the schema change, and the relay drops what the caches held of the table.
-const appDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 let scratch: ScratchDatabase;
 let pool: pg.Pool;
 const keyPrefix = uniqueName('demo_kit');
-
-/** `npm run db:push` against this test's database: its exit code and everything it printed. */
-async function dbPush(): Promise<{ code: number; output: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['scripts/db-push.mjs'], {
-      cwd: appDir,
-      env: { ...process.env, DATABASE_URL: scratch.url },
-    });
-    return { code: 0, output: stdout + stderr };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: failed.code ?? -1, output: `${failed.stdout ?? ''}${failed.stderr ?? ''}` };
-  }
-}
 
 // The players table as the running app knows it: without `updated_at`, which the schema file has.
 const players = defineSchema({
@@ -54,7 +36,7 @@ beforeAll(async () => {
   scratch = await createScratchDatabase('demo_kit');
   pool = new pg.Pool({ connectionString: scratch.url });
   pool.on('error', () => {});
-  const pushed = await dbPush();
+  const pushed = await dbPush(scratch.url);
   if (pushed.code !== 0) throw new Error(`db:push failed:\n${pushed.output}`);
   await pool.query(`alter table ${DEMO_PG_SCHEMA}.players drop column updated_at`);
 }, 120_000);
@@ -86,7 +68,7 @@ it('a column drizzle-kit push adds to a captured table moves its cache generatio
     expect(await strata.get(players, 'k1')).toMatchObject({ level: 3 });
     const l3Reads = strata.stats().hits.l3;
 
-    const { code, output } = await dbPush();
+    const { code, output } = await dbPush(scratch.url);
     expect(code, output).toBe(0);
     expect(output).toMatch(/ALTER TABLE "strata_demo"\."players" ADD COLUMN "updated_at"/);
     const { rows } = await pool.query(

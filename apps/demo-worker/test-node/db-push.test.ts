@@ -1,7 +1,3 @@
-import { execFile } from 'node:child_process';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { createMemoryQueue, Strata } from '@strata/core';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { createUpstashL2 } from '@strata/core/upstash';
@@ -13,34 +9,15 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_PG_SCHEMA } from '../src/db/schema.js';
 import { playerSchema, schemas } from '../src/db/strata-schemas.js';
+import { dbPush } from './support/db-push.js';
 import { FOREIGN_SNAPSHOT, publicSnapshot, putForeignTables } from './support/foreign-tables.js';
 
-const appDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 // A database of its own (the demo's schema name is fixed, and other suites push it too), holding
 // another app's tables in `public` that no push may touch. Dropped in afterAll.
 let scratch: ScratchDatabase;
 let databaseUrl: string;
 let pool: pg.Pool;
 const keyPrefix = uniqueName('demo_push');
-
-interface PushRun {
-  code: number;
-  output: string;
-}
-
-/** `npm run db:push` as the script itself, against the throwaway database; never throws on exit 1. */
-async function dbPush(): Promise<PushRun> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['scripts/db-push.mjs'], {
-      cwd: appDir,
-      env: { ...process.env, DATABASE_URL: databaseUrl },
-    });
-    return { code: 0, output: stdout + stderr };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: failed.code ?? -1, output: `${failed.stdout ?? ''}${failed.stderr ?? ''}` };
-  }
-}
 
 async function query<T extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<T[]> {
   return (await pool.query<T>(text, values)).rows;
@@ -79,7 +56,7 @@ function demoStrata(): Strata {
 
 describe('npm run db:push (drizzle-kit push, checked)', () => {
   it('creates the tables, their indexes and the unique constraint', async () => {
-    const run = await dbPush();
+    const run = await dbPush(databaseUrl);
     expect(run.code, run.output).toBe(0);
     expect(run.output).toContain('[✓] Changes applied');
     expect(run.output).toContain('CREATE TABLE "strata_demo"."players"');
@@ -114,7 +91,7 @@ describe('npm run db:push (drizzle-kit push, checked)', () => {
   }, 60_000);
 
   it('a second push applies nothing and still succeeds', async () => {
-    const run = await dbPush();
+    const run = await dbPush(databaseUrl);
     expect(run.code, run.output).toBe(0);
     expect(run.output).toContain('[i] No changes detected');
     expect(run.output).not.toContain('Changes applied');
@@ -136,7 +113,7 @@ describe('npm run db:push (drizzle-kit push, checked)', () => {
     // rename from a drop + add and asks, which it cannot do without a TTY.
     await query('ALTER TABLE strata_demo.players RENAME COLUMN username TO user_name');
     try {
-      const run = await dbPush();
+      const run = await dbPush(databaseUrl);
       expect(run.code, run.output).toBe(1);
       expect(run.output).toContain('Interactive prompts require a TTY');
       expect(run.output).toContain('db:push FAILED');
@@ -162,7 +139,7 @@ describe('npm run db:push (drizzle-kit push, checked)', () => {
     } finally {
       await strata.close();
     }
-    const run = await dbPush();
+    const run = await dbPush(databaseUrl);
     expect(run.code, run.output).toBe(0);
     expect(run.output).toMatch(/db:push OK/);
     expect(run.output).not.toMatch(/DROP (TABLE|SEQUENCE)/);

@@ -1,5 +1,6 @@
-import { changeRelay, type Duration, type Strata, strataDefaults } from '@strata/core';
-import { type RelayPlan, redactUrl } from '@strata/core/driver';
+import { changeRelay, type Strata, strataDefaults } from '@strata/core';
+import { redactUrl } from '@strata/core/driver';
+import { isPostgresUrl, relayPlan } from '../connect/capture-options.js';
 import type { CreateStrataOptions } from '../create-strata.js';
 import type { Invocation } from './args.js';
 import { CliFailure } from './cli-errors.js';
@@ -29,14 +30,12 @@ const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
  * off for `--once` (one pass needs no wake-up).
  */
 export function prepareRelay(options: CreateStrataOptions, invocation: Invocation): PreparedRelay {
-  const timing = configuredTiming(options.capture?.relay);
-  const interval = invocation.intervalMs ?? timing.interval;
+  const configured = relayPlan(options.capture?.relay);
   const plan = changeRelay({
-    ...(interval === undefined ? {} : { interval }),
-    ...(timing.retention === undefined ? {} : { retention: timing.retention }),
+    interval: invocation.intervalMs ?? configured?.intervalMs,
+    retention: configured?.retentionMs,
   });
-  const listen =
-    !invocation.once && (options.capture?.listen ?? /^postgres(ql)?:\/\//i.test(options.databaseUrl));
+  const listen = !invocation.once && (options.capture?.listen ?? isPostgresUrl(options.databaseUrl));
   const watch: RelayWatch = { onOutcome: () => {} };
   return {
     options: { ...options, capture: { ...options.capture, relay: watchRelay(plan, watch), listen } },
@@ -44,17 +43,6 @@ export function prepareRelay(options: CreateStrataOptions, invocation: Invocatio
     intervalMs: plan.intervalMs,
     listen,
   };
-}
-
-type RelayOption = NonNullable<CreateStrataOptions['capture']>['relay'];
-
-function configuredTiming(relay: RelayOption): { interval?: Duration; retention?: Duration } {
-  if (relay === undefined || typeof relay === 'boolean') return {};
-  if (typeof (relay as RelayPlan).create === 'function') {
-    const plan = relay as RelayPlan;
-    return { interval: plan.intervalMs, retention: plan.retentionMs };
-  }
-  return relay as { interval?: Duration; retention?: Duration };
 }
 
 /**

@@ -12,6 +12,9 @@ function refuse(field: string, message: string): never {
   throw new StrataError('INVALID_CONFIG', `${field}: ${message}`, { details: { field } });
 }
 
+/** A URL `LISTEN` can use: a TCP Postgres connection (not Neon's HTTP endpoint). */
+export const isPostgresUrl = (url: string): boolean => /^postgres(ql)?:\/\//i.test(url);
+
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
@@ -47,7 +50,7 @@ export function checkCaptureShape(capture: unknown, databaseUrl: string): void {
   if (listen && (capture.relay === undefined || capture.relay === false)) {
     refuse('capture.listen', 'it wakes the relay: turn capture.relay on too');
   }
-  if (listen && !/^postgres(ql)?:\/\//i.test(databaseUrl)) {
+  if (listen && !isPostgresUrl(databaseUrl)) {
     refuse('capture.listen', 'needs a postgres:// databaseUrl (it LISTENs over TCP)');
   }
 }

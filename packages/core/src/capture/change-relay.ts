@@ -45,7 +45,7 @@ export function changeRelay(options: { interval?: Duration; retention?: Duration
   if (intervalMs < MIN_INTERVAL_MS || intervalMs > MAX_TIMER_MS) {
     throw outOfRange(
       'capture.relay.interval',
-      options.interval,
+      options.interval ?? `${intervalMs}ms`,
       `from ${MIN_INTERVAL_MS} ms to ${MAX_TIMER_MS} ms (24.8 days)`,
     );
   }
@@ -53,7 +53,7 @@ export function changeRelay(options: { interval?: Duration; retention?: Duration
   if (retentionMs < Math.max(MIN_RETENTION_MS, intervalMs)) {
     throw outOfRange(
       'capture.relay.retention',
-      options.retention,
+      options.retention ?? `${retentionMs}ms (the default)`,
       'at least 1 minute and at least the interval',
     );
   }

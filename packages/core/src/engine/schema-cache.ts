@@ -445,11 +445,7 @@ export class SchemaCache {
   async #mark(ctx: EngineContext, keys: readonly string[], versions: readonly number[]): Promise<void> {
     for (let from = 0; from < keys.length; from += MARK_CHUNK) {
       const to = from + MARK_CHUNK;
-      const marked =
-        keys.length <= MARK_CHUNK
-          ? await this.#markChunk(ctx, keys, versions)
-          : await this.#markChunk(ctx, keys.slice(from, to), versions.slice(from, to));
-      if (!marked) return;
+      if (!(await this.#markChunk(ctx, keys.slice(from, to), versions.slice(from, to)))) return;
     }
   }
 

@@ -166,15 +166,19 @@ class LogSource implements DrizzleChangeSource {
     return { deleted: Number(rows[0]?.deleted ?? 0) };
   }
 
-  async #run(
-    query: SQL,
-    missing = 'the change log does not exist: install change capture first',
-  ): Promise<Record<string, unknown>[]> {
+  async #run(query: SQL): Promise<Record<string, unknown>[]> {
     try {
       return rowsOf(await this.#db.execute(query));
     } catch (error) {
       const cause = driverError(error);
-      if (sqlStateOf(cause) === '42P01') throw new StrataError('INVALID_CONFIG', missing, { cause });
+      if (sqlStateOf(cause) === '42P01')
+        throw new StrataError(
+          'INVALID_CONFIG',
+          'the change log does not exist: install change capture first',
+          {
+            cause,
+          },
+        );
       throw cause;
     }
   }

@@ -12,6 +12,7 @@ import { alternate } from '../lib/alternate.mjs';
 import { summarize } from '../lib/stats.mjs';
 import { itemsSchema, shape } from './capture-items.mjs';
 import { relayLoad } from './capture-relay-load.mjs';
+import { trackedDatabase, triggerTime } from './capture-trigger-time.mjs';
 
 const DEADLINE_MS = 5_000;
 const LATENCY =
@@ -164,37 +165,55 @@ async function holdOn(node, items, expected) {
   }
 }
 
-/** Write-through set and a 1,000-row setMany on a captured table vs an identical uncaptured one, alternated. */
+/**
+ * Write-through set and a 1,000-row setMany on a captured table, through an L3 with capture (it marks
+ * its keys for the trigger), vs an identical uncaptured table through an L3 without: what a user
+ * pays for turning capture on. Alternated call by call.
+ */
 async function triggerOverhead(stack, on, off, quick) {
-  const l2 = createIoredisL2(stack.urls.redisUrl);
-  const l3 = createDrizzleL3(stack.db, { migrationsSchema: stack.name, capture: changeCapture });
-  const strata = new Strata({ l2, l3, keyPrefix: `${stack.name}-capture-cost`, schemas: [on, off] });
+  const tracked = trackedDatabase(stack);
+  const l3 = createDrizzleL3(tracked.db, { migrationsSchema: stack.name, capture: changeCapture });
+  const node = (l3) =>
+    new Strata({
+      l2: createIoredisL2(stack.urls.redisUrl),
+      l3,
+      keyPrefix: `${stack.name}-capture-cost`,
+      schemas: [on, off],
+    });
+  const strata = node(l3);
+  const plain = node(createDrizzleL3(stack.db, { migrationsSchema: stack.name }));
   try {
     await strata.migrate();
     await l3.capture.install([on]);
     // The log is shared with the latency measurement (same Postgres schema): count what this adds.
     const loggedBefore = await logRows(stack);
     const row = (i) => ({ id: `k${i % 500}`, name: 'x', n: i });
+    const table = `"${stack.name}"."capture_on"`;
+    const t0 = await triggerTime(stack, tracked, table);
     const sets = await alternate(
       (i) => strata.set(on, row(i)),
-      (i) => strata.set(off, row(i)),
+      (i) => plain.set(off, row(i)),
       quick ? 300 : 1_000,
     );
+    const t1 = await triggerTime(stack, tracked, table);
     const many = (i) => Array.from({ length: 1_000 }, (_, j) => ({ id: `m${j}`, name: 'x', n: i }));
     const batches = await alternate(
       (i) => strata.setMany(on, many(i)),
-      (i) => strata.setMany(off, many(i)),
+      (i) => plain.setMany(off, many(i)),
       quick ? 5 : 20,
       3,
     );
+    const t2 = await triggerTime(stack, tracked, table);
     const logged = (await logRows(stack)) - loggedBefore;
     if (logged !== 0)
       throw new Error(`capture: Strata's own writes logged ${logged} changes (expected none)`);
     const note = "Strata's own writes logged nothing (checked); ioredis L2, node-postgres";
     const rows = [];
-    for (const [what, result] of [
-      ['set, write-through (single row)', sets],
-      ['setMany(1,000), write-through (one statement)', batches],
+    const setCalls = (quick ? 300 : 1_000) + 50; // alternate's warm-up included
+    const manyCalls = (quick ? 5 : 20) + 3;
+    for (const [what, result, from, to, calls] of [
+      ['set, write-through (single row)', sets, t0, t1, setCalls],
+      ['setMany(1,000), write-through (one statement)', batches, t1, t2, manyCalls],
     ]) {
       rows.push({
         section: OVERHEAD,
@@ -214,10 +233,20 @@ async function triggerOverhead(stack, on, off, quick) {
         headline: what.startsWith('set,'),
         note: `${result.ratio.toFixed(2)}× uncaptured; ${note}`,
       });
+      const ms = to.ms - from.ms;
+      rows.push({
+        section: OVERHEAD,
+        name: `${what}: Postgres time in the capture trigger per call`,
+        median: (ms * 1e6) / calls,
+        p99: Number.NaN,
+        note: `${to.calls - from.calls} trigger runs for ${calls} calls (pg_stat_user_functions, track_functions = pl): ${((100 * (ms * 1e6)) / calls / result.raw).toFixed(1)} % of an uncaptured call`,
+      });
     }
     return rows;
   } finally {
     await strata.close();
+    await plain.close();
+    await tracked.pool.end();
   }
 }
 

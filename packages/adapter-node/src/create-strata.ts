@@ -12,7 +12,7 @@ import {
   toMs,
   withTimeout,
 } from '@strata/core/driver';
-import { changeCapture, createDrizzleL3, type Database } from '@strata/core/drizzle';
+import { changeCapture, changeCaptureWith, createDrizzleL3, type Database } from '@strata/core/drizzle';
 import { checkCaptureShape, type NodeRelayOption, relayPlan } from './connect/capture-options.js';
 import { type ChangeListener, listenForChanges } from './connect/change-listener.js';
 import { connectL3 } from './connect/connect-l3.js';
@@ -67,12 +67,14 @@ export interface CreateStrataOptions
    * LISTENs on `strata_changes` and runs the relay as soon as a change is captured, instead of at
    * its next interval (reconnecting with backoff; closed by `shutdown()`). Needs a postgres:// URL.
    * `relay` also takes `true` (`changeRelay()`) or `changeRelay`'s options: a Node process has no
-   * bundle to keep small.
+   * bundle to keep small. `schemaCheckInterval`: how often a reader without the event trigger
+   * compares the captured tables' definitions (`changeCaptureWith`; default 60 s).
    * @example await createStrata({ databaseUrl, redisUrl, schemas, capture: { relay: true, listen: true } });
    */
   capture?: Omit<NonNullable<StrataConfig['capture']>, 'relay'> & {
     relay?: NodeRelayOption;
     listen?: boolean;
+    schemaCheckInterval?: Duration;
   };
   /**
    * The Redis Stream queue checks at start-up that its Redis has an append-only file
@@ -145,8 +147,11 @@ export async function wireStrata(
     ...rest
   } = options;
   checkCaptureShape(captureOption, databaseUrl);
-  const { listen = false, relay: relayOption, ...captureRest } = captureOption ?? {};
+  const { listen = false, relay: relayOption, schemaCheckInterval, ...captureRest } = captureOption ?? {};
   const relay = relayPlan(relayOption);
+  // Built before connecting: a bad interval is INVALID_CONFIG with nothing opened.
+  const logReader =
+    schemaCheckInterval === undefined ? changeCapture : changeCaptureWith({ schemaCheckInterval });
   const capture = { ...captureRest, ...(relay && { relay }) };
   const config: StrataConfig = { ...rest, capture };
   const prefix = config.keyPrefix ?? strataDefaults.keyPrefix;
@@ -173,7 +178,7 @@ export async function wireStrata(
       writeStream,
       allowVolatileQueue,
     });
-    const l3 = wrapL3(createDrizzleL3(connection.db, { migrationsSchema, capture: changeCapture }));
+    const l3 = wrapL3(createDrizzleL3(connection.db, { migrationsSchema, capture: logReader }));
     try {
       await checkQueueDurability(
         tiers.queue,

@@ -159,6 +159,7 @@ it('nonsense capture options are INVALID_CONFIG naming the field, before anythin
     [{ relay: { interval: 0 } }, 'capture.relay.interval'],
     [{ relay: { interval: '25d' } }, 'capture.relay.interval'],
     [{ relay: true, listen: 'yes' }, 'capture.listen'],
+    [{ schemaCheckInterval: 'soon' }, 'capture.schemaCheckInterval'],
   ];
   for (const [capture, field] of cases) {
     const err = await createStrata({

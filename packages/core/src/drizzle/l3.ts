@@ -95,6 +95,7 @@ class DrizzleL3 implements L3Tier {
       versions: strataVersionsTable(options.migrationsSchema),
       maxParameters: this.#maxParameters,
       oneRow: new OneRowStatements(db),
+      markOwnWrites: options.capture !== undefined,
     };
     this.capture = options.capture?.(
       this.name,

@@ -1,4 +1,5 @@
 import { SQL, type SQLChunk, type SQLWrapper, StringChunk, sql } from 'drizzle-orm';
+import { ownWritesMark } from './capture/own-writes.js';
 import type { Database } from './database.js';
 import { recordsetSource } from './recordset.js';
 import type { Statement } from './transactions.js';
@@ -48,6 +49,10 @@ function sourceKey(group: WriteGroup): SQL {
   const columns = group.columns ?? [group.schema.primaryKey];
   return sql`${SRC}.${id(`c${columns.indexOf(group.schema.primaryKey)}`)}`;
 }
+
+/** The mark that tells the capture trigger this statement's keys are Strata's own (see own-writes.ts). */
+const ownMark = (group: WriteGroup) =>
+  ownWritesMark(group.schema.identity, sql`${sourceKey(group)}::text`, SRC);
 
 /** In the error a single-statement delete raises when its snapshot is stale (see `sameAsSnapshot`). */
 export const STALE_SNAPSHOT = '_strata_stale_snapshot:';
@@ -121,10 +126,11 @@ function deleteRows(group: WriteGroup, condition: SQL): SQL {
  * version row. Sets reply `RETURNING *` of each row written plus its version; deletes reply each key
  * recorded, its version and whether a row was there.
  */
-export function singleStatement(versions: VersionsTable, group: WriteGroup): SQL {
-  const recorded = sql`${sourceKey(group)}::text in (select ${id(KEY)} from ${V})`;
+export function singleStatement(versions: VersionsTable, group: WriteGroup, markOwn: boolean): SQL {
   const pk = id(group.schema.primaryKey.name);
-  const head = sql`with ${SRC} as (select * from ${source(group, group.parts[0]!)}), ${V} as (${recordVersions(versions, group, !group.columns)})`;
+  const mark = markOwn ? ownMark(group) : undefined;
+  const recorded = sql`${sourceKey(group)}::text in (select ${id(KEY)} from ${V})${mark ? sql` and ${mark.marked}` : sql``}`;
+  const head = sql`with ${SRC} as (select * from ${source(group, group.parts[0]!)}), ${V} as (${recordVersions(versions, group, !group.columns)})${mark ? sql`, ${mark.cte}` : sql``}`;
   if (group.columns) {
     return sql`${head}, ${W} as (${insertRows(group, recorded)}) select ${W}.*, ${V}.${id(VERSION)} from ${W} join ${V} on ${V}.${id(KEY)} = ${W}.${pk}::text`;
   }
@@ -200,20 +206,22 @@ function versionsOf(
  * Several groups in one transaction, second step: a part's rows. Redis-ordered rows in a `db.batch`
  * (no results between statements) apply only where this transaction recorded their version: the
  * version row holds theirs and was written now (`updated_at` is the transaction's start), which a
- * version recorded by an earlier delivery of the same write is not.
+ * version recorded by an earlier delivery of the same write is not. `markOwn`: see own-writes.ts.
  */
 export function dataStatement(
   db: Database,
   versions: VersionsTable,
   group: WriteGroup,
   part: readonly PlannedWrite[],
-  { onlyVersionsRecordedNow }: { onlyVersionsRecordedNow: boolean },
+  { onlyVersionsRecordedNow, markOwn }: { onlyVersionsRecordedNow: boolean; markOwn: boolean },
 ): Statement {
-  const won =
+  const recordedNow =
     onlyVersionsRecordedNow && group.given
       ? sql`exists (select 1 from ${versions} as ${VT} where ${VT}."schema" = ${group.schema.identity} and ${VT}."id" = ${sourceKey(group)}::text and ${VT}."version" = ${SRC}.${id(SOURCE_VERSION)} and ${VT}."updated_at" = now())`
       : sql`true`;
-  const from = sql`with ${SRC} as (select * from ${source(group, part)}) `;
+  const mark = markOwn ? ownMark(group) : undefined;
+  const won = mark ? sql`${recordedNow} and ${mark.marked}` : recordedNow;
+  const from = sql`with ${SRC} as (select * from ${source(group, part)})${mark ? sql`, ${mark.cte}` : sql``} `;
   return db.execute(
     sql`${from}${group.columns ? insertRows(group, won) : deleteRows(group, won)}`,
   ) as unknown as Statement;

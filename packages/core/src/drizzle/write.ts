@@ -30,6 +30,8 @@ export interface WriteContext {
   readonly maxParameters: number;
   /** One-row writes, built once per shape and kept prepared. */
   readonly oneRow: OneRowStatements;
+  /** Mark each statement's keys for the capture trigger (an L3 with capture; see own-writes.ts). */
+  readonly markOwnWrites: boolean;
 }
 
 type Raw = Record<string, unknown>;
@@ -109,7 +111,12 @@ async function interactive(ctx: WriteContext, plan: WritePlan): Promise<void> {
         recordGroupOutcomes(
           plan,
           group,
-          rowsOf(await dataStatement(tx, ctx.versions, group, fresh, { onlyVersionsRecordedNow: false })),
+          rowsOf(
+            await dataStatement(tx, ctx.versions, group, fresh, {
+              onlyVersionsRecordedNow: false,
+              markOwn: ctx.markOwnWrites,
+            }),
+          ),
           versions,
         );
         recordDeletesOfAbsentRows(plan, group, fresh, versions);
@@ -126,7 +133,10 @@ async function batch(ctx: WriteContext, plan: WritePlan): Promise<void> {
       data.push({
         group,
         part,
-        statement: dataStatement(ctx.db, ctx.versions, group, part, { onlyVersionsRecordedNow: true }),
+        statement: dataStatement(ctx.db, ctx.versions, group, part, {
+          onlyVersionsRecordedNow: true,
+          markOwn: ctx.markOwnWrites,
+        }),
       });
   }
   const results = await ctx.transactions.batch([...versionsPart, ...data.map((d) => d.statement)]);
@@ -149,7 +159,7 @@ async function attempt(ctx: WriteContext, plan: WritePlan): Promise<void> {
   const [only] = plan.groups;
   if (plan.groups.length === 1 && only!.parts.length === 1) {
     try {
-      const build = (group: WriteGroup) => singleStatement(ctx.versions, group);
+      const build = (group: WriteGroup) => singleStatement(ctx.versions, group, ctx.markOwnWrites);
       const result =
         only!.writes.length === 1 ? await ctx.oneRow.run(only!, build) : await ctx.db.execute(build(only!));
       recordGroupOutcomes(plan, only!, rowsOf(result));

@@ -1,10 +1,10 @@
 import { getTableConfig } from 'drizzle-orm/pg-core';
 import { StrataError } from '../../errors.js';
-import { fnv1a } from '../../hash.js';
 import { CHANGES_CHANNEL } from '../../l3/capture.js';
 import type { CompiledSchema } from '../../schema/types.js';
 import { qualifiedName, quoteIdentifier, quoteLiteral } from '../identifiers.js';
 import type { CaptureTables } from './change-log.js';
+import { captureHash, ownWritesSetting } from './own-writes.js';
 
 /** One trigger per event: Postgres refuses transition tables on a trigger of several events. */
 export const CAPTURE_EVENTS = ['insert', 'update', 'delete', 'truncate'] as const;
@@ -31,30 +31,35 @@ export function triggerName(event: CaptureEvent): string {
 
 /** `_strata_capture_` and 64 bits of the identity: one function per table, stable across instances. */
 function functionName(identity: string): string {
-  const hash = (basis: number) => fnv1a(identity, basis).toString(16).padStart(8, '0');
-  return `_strata_capture_${hash(0x811c9dc5)}${hash(0x01000193)}`;
+  return `_strata_capture_${captureHash(identity)}`;
 }
 
 /**
- * Bumps the versions of the keys in `changed` (columns id, deleted) and logs them as one entry, in
- * one statement. Keys whose version row this transaction already wrote are left out: Strata's own
- * writes record their versions before their rows, so they are neither bumped twice nor logged.
+ * Which changed keys are not Strata's own: not among the keys Strata's current statement wrote
+ * (`own`, see own-writes.ts; `NOT IN` a subquery is a hashed subplan, linear in the keys), and, when
+ * the writer does not mark its statements (`by_xmin`), not a key whose version row this transaction
+ * wrote (a scalar subquery: one index probe per key whatever the cached plan; as a join, plpgsql's
+ * generic plan, made after single-row writes, read every version row of the schema once per key).
  * (`me` is the top-level transaction: a write inside a savepoint still counts as this transaction's.)
- *
- * The test is one index probe per key whatever the plan: a scalar subquery is never turned into a
- * join. plpgsql keeps a generic plan after five runs, planned for the transition tables' size then
- * (one row, after single-row writes); as a NOT EXISTS anti-join that plan read every version row of
- * the schema once per key: half a million reads for a 1,000-row setMany.
+ */
+function notOwn(tables: CaptureTables, identity: string): string {
+  return `c."id" NOT IN (SELECT unnest(own))
+          AND (NOT by_xmin OR (SELECT o.xmin FROM ${tables.versions} o WHERE o."schema" = ${identity} AND o."id" = c."id") IS DISTINCT FROM me)`;
+}
+
+/**
+ * Bumps the versions of the keys in `changed` (columns id, deleted) that are not Strata's own and
+ * logs them as one entry, in one statement.
  */
 function logBumped(tables: CaptureTables, identity: string, op: CaptureEvent, changed: string): string {
   return `WITH changed ("id", "deleted") AS (${changed}),
       bumped AS (
         INSERT INTO ${tables.versions} AS v ("schema", "id", "version", "deleted")
         SELECT ${identity}, c."id", 1, c."deleted" FROM changed c
-        WHERE (SELECT o.xmin FROM ${tables.versions} o WHERE o."schema" = ${identity} AND o."id" = c."id") IS DISTINCT FROM me
+        WHERE ${notOwn(tables, identity)}
         ORDER BY c."id" COLLATE "C"
         ON CONFLICT ("schema", "id") DO UPDATE SET "version" = v."version" + 1, "deleted" = excluded."deleted", "updated_at" = now()
-        WHERE v.xmin <> me
+        WHERE NOT by_xmin OR v.xmin <> me
         RETURNING v."id", v."version"),
       logged AS (
         INSERT INTO ${tables.changes} ("schema", "op", "ids", "versions")
@@ -65,21 +70,19 @@ function logBumped(tables: CaptureTables, identity: string, op: CaptureEvent, ch
 }
 
 /**
- * For a write-behind table: logs the keys in `changed` with the version they hold, bumping none.
- * Its versions come from a Redis counter that Postgres cannot see: a bump could take the very
- * number the counter hands to the next queued write of the key, which the flush would then refuse
- * as not newer, losing an acknowledged write. Unbumped, an outside write is ordered before every
- * write still queued (the queued one wins at its flush), and its invalidation replaces cached copies
- * at the same version (see docs/change-capture.md for the window that leaves). The lookup is a
- * LATERAL subquery that OFFSET 0 keeps from being flattened into a join: one index probe per key,
- * however few rows the cached plan was made for (see logBumped).
+ * For a write-behind table: logs the keys in `changed` that are not Strata's own with the version
+ * they hold, bumping none. Its versions come from a Redis counter that Postgres cannot see: a bump
+ * could take the very number the counter hands to the next queued write of the key, which the flush
+ * would then refuse as not newer, losing an acknowledged write. Unbumped, an outside write is ordered
+ * before every write still queued (the queued one wins at its flush), and its invalidation replaces
+ * cached copies at the same version (see docs/change-capture.md for the window that leaves).
  */
 function logUnbumped(tables: CaptureTables, identity: string, op: CaptureEvent, changed: string): string {
   return `WITH changed ("id", "deleted") AS (${changed}),
       seen AS (
-        SELECT c."id", coalesce(o."version", 0) AS "version" FROM changed c
-        LEFT JOIN LATERAL (SELECT o."version", o.xmin FROM ${tables.versions} o WHERE o."schema" = ${identity} AND o."id" = c."id" OFFSET 0) o ON true
-        WHERE o.xmin IS DISTINCT FROM me),
+        SELECT c."id", coalesce((SELECT o."version" FROM ${tables.versions} o WHERE o."schema" = ${identity} AND o."id" = c."id"), 0) AS "version"
+        FROM changed c
+        WHERE ${notOwn(tables, identity)}),
       logged AS (
         INSERT INTO ${tables.changes} ("schema", "op", "ids", "versions")
         SELECT ${identity}, '${op}', array_agg(s."id" ORDER BY s."id"), array_agg(s."version" ORDER BY s."id")
@@ -89,8 +92,8 @@ function logUnbumped(tables: CaptureTables, identity: string, op: CaptureEvent, 
 }
 
 /**
- * The trigger function's body: static SQL only (plpgsql caches its plans per table), one statement
- * per event, then a NOTIFY only when something was logged (Strata's own writes pay none).
+ * The function's body: static SQL only (plpgsql caches its plans per table), one statement per
+ * event, then a NOTIFY only when something was logged.
  */
 function functionBody(tables: CaptureTables, identityText: string, pk: string, bump: boolean): string {
   const identity = quoteLiteral(identityText);
@@ -103,20 +106,47 @@ function functionBody(tables: CaptureTables, identityText: string, pk: string, b
   // EXCEPT, a set operation Postgres hashes: an anti-join on transition tables (no statistics)
   // could be planned as a nested loop, quadratic in the rows a statement updated.
   const updated = `${inserted} UNION ALL SELECT g."id", true FROM (SELECT ${key('o')} FROM _strata_old o EXCEPT SELECT ${key('n')} FROM _strata_new n) g ("id")`;
+  // Whether every changed key is one of `own`: compared in place for a short list, hashed for a long
+  // one (a 1,000-key setMany), so the test stays linear and a single-row write pays the least.
+  const short = (alias: string, table: string) =>
+    `NOT EXISTS (SELECT 1 FROM ${table} ${alias} WHERE ${key(alias)} <> ALL(own))`;
+  const long = (keys: string) => `NOT EXISTS ((${keys}) EXCEPT SELECT unnest(own))`;
+  const newKeys = `SELECT ${key('n')} FROM _strata_new n`;
+  const oldKeys = `SELECT ${key('o')} FROM _strata_old o`;
   return `
 DECLARE
   me xid;
   entries bigint := 0;
+  mark text := current_setting(${quoteLiteral(ownWritesSetting(identityText))}, true);
+  started text := statement_timestamp()::text || ':';
+  -- The keys Strata's current statement wrote: none for any other statement.
+  own text[] := '{}';
+  -- Nothing in this transaction marked: its writer's own keys are those whose version row it wrote.
+  by_xmin boolean := coalesce(mark, '') = '';
 BEGIN
-  -- A statement that changed no row has nothing to log, and pays no subtransaction: an upsert fires
-  -- both its INSERT and its UPDATE trigger, and one of the two always has empty transition tables.
-  IF TG_OP = 'INSERT' OR TG_OP = 'UPDATE' THEN
-    IF NOT EXISTS (SELECT 1 FROM _strata_new) THEN RETURN NULL; END IF;
+  IF left(mark, length(started)) = started THEN
+    own := substr(mark, length(started) + 1)::text[];
+  END IF;
+  -- Nothing to log when Strata's statement wrote every key the statement changed, or no row changed
+  -- (an upsert fires both its INSERT and its UPDATE trigger, one with empty transition tables): one
+  -- query, and no subtransaction.
+  IF cardinality(own) <= 32 THEN
+    IF TG_OP = 'INSERT' THEN
+      IF ${short('n', '_strata_new')} THEN RETURN NULL; END IF;
+    ELSIF TG_OP = 'UPDATE' THEN
+      IF ${short('n', '_strata_new')} AND ${short('o', '_strata_old')} THEN RETURN NULL; END IF;
+    ELSIF TG_OP = 'DELETE' THEN
+      IF ${short('o', '_strata_old')} THEN RETURN NULL; END IF;
+    END IF;
+  ELSIF TG_OP = 'INSERT' THEN
+    IF ${long(newKeys)} THEN RETURN NULL; END IF;
+  ELSIF TG_OP = 'UPDATE' THEN
+    IF ${long(`${newKeys} UNION ALL ${oldKeys}`)} THEN RETURN NULL; END IF;
   ELSIF TG_OP = 'DELETE' THEN
-    IF NOT EXISTS (SELECT 1 FROM _strata_old) THEN RETURN NULL; END IF;
+    IF ${long(oldKeys)} THEN RETURN NULL; END IF;
   END IF;
   -- A block of its own, so a failure to log becomes a warning rather than failing the user's
-  -- statement. Its cost: a subtransaction per captured statement.
+  -- statement. Its cost: a subtransaction per statement that has something to log.
   BEGIN
     me := pg_current_xact_id()::xid;
     IF TG_OP = 'TRUNCATE' THEN

@@ -142,7 +142,8 @@ class LogSource implements DrizzleChangeSource {
    * read goes on), `check()` reports the install incomplete, and the relay's first poll says so.
    */
   async #checkSchemas(): Promise<void> {
-    const now = Date.now();
+    // A pace, not a time of day: monotonic, so a wall clock stepped back never stops the checks.
+    const now = performance.now();
     if (now - this.#checkedAt < this.#schemaCheckMs) return;
     const tables = await this.#tables();
     try {

@@ -168,16 +168,14 @@ it('--once: one pass as a JSON line, exit 0; the instance serves the change', as
   await servedLevel('p1', 3);
 });
 
-it('--once exits 1 when the pass fails (no change log where the config points)', async () => {
+it('--once exits 1 when capture is not installed where the config points', async () => {
   // Another key prefix and Postgres schema: a relay with no log to read.
   const outcome = await cli(['relay', '--once'], `${name}_nolog`);
   expect(outcome.code).toBe(1);
   expect(outcome.stdout).toMatch(
-    /Z pass failed: the change log does not exist: install change capture first\n$/,
+    /Z pass skipped: change capture is not installed \(strata capture install\); polling until it is\n$/,
   );
-  expect(outcome.stderr).toBe(
-    'strata: relay: the pass failed: the change log does not exist: install change capture first\n',
-  );
+  expect(outcome.stderr).toBe('strata: relay: change capture is not installed: run strata capture install\n');
 });
 
 it('bad flags are usage errors: exit 2 with a clear message', async () => {

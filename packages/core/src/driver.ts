@@ -9,7 +9,13 @@ export { encodeInvalidation } from './bus/message.js';
 export type { BusHandlers, BusStats, Invalidation, InvalidationBus } from './bus/types.js';
 export type { RelayParts, RelayPlan } from './capture/change-relay.js';
 export type { RelayStatsSnapshot } from './capture/relay-stats.js';
-export type { ChangeOp, ChangePage, ChangeSource } from './capture/types.js';
+export {
+  CAPTURE_NOT_INSTALLED,
+  type ChangeOp,
+  type ChangePage,
+  type ChangeSource,
+  isCaptureNotInstalled,
+} from './capture/types.js';
 export { type Clock, type ManualClock, manualClock } from './clock.js';
 export { jsonCodec } from './codec/json-codec.js';
 export type { Codec, ColumnKind, ColumnKinds } from './codec/types.js';

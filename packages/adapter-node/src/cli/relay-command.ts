@@ -1,4 +1,4 @@
-import { changeRelay, type Strata, strataDefaults } from '@strata/core';
+import { changeRelay, type PollOutcome, type Strata, strataDefaults } from '@strata/core';
 import { redactUrl } from '@strata/core/driver';
 import { isPostgresUrl, relayPlan } from '../connect/capture-options.js';
 import type { CreateStrataOptions } from '../create-strata.js';
@@ -63,6 +63,8 @@ export async function runRelay(ctx: RelayContext, prepared: PreparedRelay): Prom
         cause: outcome.error,
       });
     }
+    if (outcome.status === 'not-installed')
+      throw new CliFailure('relay: change capture is not installed: run strata capture install');
     return;
   }
   const options = prepared.options;
@@ -80,8 +82,12 @@ export async function runRelay(ctx: RelayContext, prepared: PreparedRelay): Prom
   // Stays on until the end: a second signal while the connections close must not kill the process.
   for (const signal of SIGNALS) process.on(signal, resolveSignal);
   try {
+    let last: PollOutcome['status'] | undefined;
     prepared.watch.onOutcome = (outcome) => {
-      if (worthALine(outcome)) line(passEvent(outcome, lag()));
+      // Not installed lasts until someone installs: one line when it starts, not one per pass.
+      const repeated = outcome.status === 'not-installed' && last === 'not-installed';
+      last = outcome.status;
+      if (worthALine(outcome) && !repeated) line(passEvent(outcome, lag()));
     };
     // At once rather than an interval from now (the LISTEN session also reads once it listens).
     await node.strata.relayChanges();

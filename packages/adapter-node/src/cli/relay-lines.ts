@@ -15,7 +15,7 @@ export type RelayEvent =
 
 /** A pass worth a line in the long-running relay: it applied something, hit a gap, or failed. */
 export function worthALine(outcome: PollOutcome): boolean {
-  if (outcome.status === 'failed') return true;
+  if (outcome.status === 'failed' || outcome.status === 'not-installed') return true;
   return outcome.status === 'applied' && (outcome.changes > 0 || outcome.gap);
 }
 
@@ -55,6 +55,8 @@ function text(e: RelayEvent): string {
     case 'pass': {
       if (e.status === 'failed') return `pass failed: ${e.error}`;
       if (e.status === 'busy') return 'pass skipped: another relay holds the lease';
+      if (e.status === 'not-installed')
+        return 'pass skipped: change capture is not installed (strata capture install); polling until it is';
       const gap = e.gap ? 'gap (every cached row dropped), ' : '';
       return `pass: ${gap}${e.changes} change(s) applied, lag ${e.lagMs} ms`;
     }

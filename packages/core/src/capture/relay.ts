@@ -7,7 +7,7 @@ import { randomHex } from '../random-id.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import { type RelayKeys, relayKeys } from './relay-keys.js';
 import { RelayStats } from './relay-stats.js';
-import type { CapturedChange, ChangeSource } from './types.js';
+import { type CapturedChange, type ChangeSource, isCaptureNotInstalled } from './types.js';
 
 /** An instance prunes the log at most this often (an hour, or a quarter of the retention). */
 const PRUNE_EVERY_MS = 3_600_000;
@@ -54,6 +54,11 @@ export type PollOutcome =
   | { readonly status: 'busy' }
   /** The app's cursor moved within the interval: nothing is due. */
   | { readonly status: 'not-due' }
+  /**
+   * The source's change log does not exist (capture not installed): a state, reported once in the
+   * log and in `stats().capture.notInstalled`, not counted as an error at every poll.
+   */
+  | { readonly status: 'not-installed' }
   | { readonly status: 'failed'; readonly error: unknown };
 
 /**
@@ -129,8 +134,24 @@ export class ChangeRelay {
           error: String(release),
         });
       });
+      if (isCaptureNotInstalled(err)) return this.#notInstalled();
       return this.#failed('read or apply the changes', err);
     }
+  }
+
+  #warnedNotInstalled = false;
+
+  #notInstalled(): PollOutcome {
+    if (!this.#warnedNotInstalled) {
+      this.#warnedNotInstalled = true;
+      this.options.logger.warn(
+        'change relay: the change log does not exist yet; polling until capture is installed',
+        {
+          source: this.options.source.name,
+        },
+      );
+    }
+    return { status: 'not-installed' };
   }
 
   /** Reads from `stored` (none: a fresh start, which is a gap), applies, stores the next cursor. */

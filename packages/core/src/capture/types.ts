@@ -6,6 +6,19 @@
  * into the invalidations Strata's own writes make (see docs/change-capture.md).
  */
 
+import { StrataError } from '../errors.js';
+
+/**
+ * In a source's error (`details.reason`) when its log does not exist: capture was never installed
+ * there. A state that lasts until someone installs it, not a failure of the read.
+ */
+export const CAPTURE_NOT_INSTALLED = 'capture-not-installed';
+
+/** Whether `error` says the source's change log does not exist (see {@link CAPTURE_NOT_INSTALLED}). */
+export function isCaptureNotInstalled(error: unknown): boolean {
+  return error instanceof StrataError && error.details?.reason === CAPTURE_NOT_INSTALLED;
+}
+
 /**
  * What a captured statement did. `truncate` changed every row of the table; `ddl` changed the
  * table's definition (a column's type, a dropped or renamed column, a rename of the table), which

@@ -20,8 +20,15 @@ export interface CaptureAdmin {
   check(): Promise<CaptureCheck[]>;
 }
 
-/** The admin over the L3's capture; INVALID_CONFIG when the L3 has none. */
-export function captureAdmin(l3: () => L3Tier, schemas: () => CompiledSchema[]): CaptureAdmin {
+/**
+ * The admin over the L3's capture; INVALID_CONFIG when the L3 has none. `changed` runs after an
+ * install or a removal (the engine checks the install again, so its stats say so at once).
+ */
+export function captureAdmin(
+  l3: () => L3Tier,
+  schemas: () => CompiledSchema[],
+  changed: () => Promise<void>,
+): CaptureAdmin {
   const capture = (): L3Capture => {
     const tier = l3();
     if (!tier.capture) {
@@ -36,8 +43,16 @@ export function captureAdmin(l3: () => L3Tier, schemas: () => CompiledSchema[]):
     return tier.capture;
   };
   return {
-    install: async () => capture().install(schemas()),
-    remove: async () => capture().remove(schemas()),
+    install: async () => {
+      const statements = await capture().install(schemas());
+      await changed();
+      return statements;
+    },
+    remove: async () => {
+      const statements = await capture().remove(schemas());
+      await changed();
+      return statements;
+    },
     check: async () => capture().check(schemas()),
   };
 }

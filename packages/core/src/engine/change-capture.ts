@@ -25,8 +25,10 @@ export interface CaptureStats {
   relay: RelayStatsSnapshot | null;
   /**
    * Schemas whose capture this instance's relay found incomplete (`strata capture install` not run,
-   * or triggers dropped since): writes made outside Strata to them reach no cache. Checked once per
-   * instance, with its first poll, when the relay reads the L3's own log.
+   * or triggers dropped since): writes made outside Strata to them reach no cache. Checked with the
+   * instance's first poll when the relay reads the L3's own log, again with every poll while some
+   * are missing (an install from another process clears it), and after `strata.capture.install()`
+   * or `remove()` on this instance.
    */
   notInstalled: string[];
 }
@@ -39,8 +41,10 @@ export class EngineCapture {
   readonly counters = new ChangeCounters();
   readonly relay: ChangeRelay | undefined;
   #lastPoll = Number.NEGATIVE_INFINITY;
-  /** Runs `strata.capture.check()` once, when the relay reads the L3's own log (undefined: never). */
-  #checkInstalled: (() => Promise<CaptureCheck[]>) | undefined;
+  /** Runs `strata.capture.check()`, when the relay reads the L3's own log (undefined: never). */
+  readonly #checkInstalled: (() => Promise<CaptureCheck[]>) | undefined;
+  /** The check runs with the next poll: the first one, and each while something is missing. */
+  #checkDue = true;
   #notInstalled: string[] = [];
 
   constructor(
@@ -108,29 +112,36 @@ export class EngineCapture {
 
   /**
    * A relay over triggers nobody installed (or someone dropped) reads an empty log forever, quietly:
-   * the first poll of each instance checks the install, in the background, and says what is missing.
+   * the first poll of each instance checks the install, in the background, and says what is missing
+   * (once: the next polls check again, quietly, until nothing is).
    */
   #checkOnce(): void {
+    if (!this.#checkInstalled || !this.#checkDue) return;
+    this.#checkDue = false;
+    this.ctx.track(this.recheck());
+  }
+
+  /** Checks the install now (after this instance installed or removed it, say). Never rejects. */
+  async recheck(): Promise<void> {
     const check = this.#checkInstalled;
     if (!check) return;
-    this.#checkInstalled = undefined;
     const { logger } = this.ctx.config;
-    this.ctx.track(
-      check().then(
-        (report) => {
-          this.#notInstalled = report.filter((c) => !c.installed).map((c) => c.schema);
-          if (this.#notInstalled.length === 0) return;
-          logger.warn(
-            'change capture is not installed for these schemas: writes made outside Strata to them reach no cache; run `strata capture install` (or strata.capture.install())',
-            { schemas: this.#notInstalled },
-          );
-        },
-        (error: unknown) => {
-          this.ctx.counters.error('capture');
-          logger.warn('change capture: checking the install failed', { error: String(error) });
-        },
-      ),
-    );
+    try {
+      const report = await check();
+      const missing = report.filter((c) => !c.installed).map((c) => c.schema);
+      const news = missing.filter((schema) => !this.#notInstalled.includes(schema));
+      this.#notInstalled = missing;
+      this.#checkDue = missing.length > 0;
+      if (news.length === 0) return;
+      logger.warn(
+        'change capture is not installed for these schemas: writes made outside Strata to them reach no cache; run `strata capture install` (or strata.capture.install())',
+        { schemas: news },
+      );
+    } catch (error) {
+      this.#checkDue = true;
+      this.ctx.counters.error('capture');
+      logger.warn('change capture: checking the install failed', { error: String(error) });
+    }
   }
 
   stats(): CaptureStats {

@@ -625,6 +625,7 @@ export class Strata {
         .all()
         .filter((rt) => rt.l3)
         .map((rt) => ({ ...rt.schema, writeMode: rt.writeMode })),
+    () => this.#changes.recheck(),
   );
 
   #l3Schemas(): CompiledSchema[] {

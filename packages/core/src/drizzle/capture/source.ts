@@ -1,5 +1,11 @@
 import { type SQL, sql } from 'drizzle-orm';
-import type { CapturedChange, ChangeOp, ChangePage, ChangeSource } from '../../capture/types.js';
+import {
+  CAPTURE_NOT_INSTALLED,
+  type CapturedChange,
+  type ChangeOp,
+  type ChangePage,
+  type ChangeSource,
+} from '../../capture/types.js';
 import { StrataError } from '../../errors.js';
 import { sqlStateOf } from '../../l3/pg-errors.js';
 import type { Database } from '../database.js';
@@ -176,9 +182,7 @@ class LogSource implements DrizzleChangeSource {
         throw new StrataError(
           'INVALID_CONFIG',
           'the change log does not exist: install change capture first',
-          {
-            cause,
-          },
+          { cause, details: { reason: CAPTURE_NOT_INSTALLED } },
         );
       throw cause;
     }

@@ -38,6 +38,16 @@ export function httpStatusOf(err: unknown): ContentfulStatusCode {
 
 /** The JSON body of an error response: Strata's code and message for 4xx, nothing internal for 5xx. */
 export function errorBody(err: unknown, status: number): ErrorBody {
+  if (isStrataError(err, 'DECODE_FAILED')) {
+    // A stored value the demo cannot read (an encrypted field written from outside, say): what and
+    // where, never the value or the key.
+    const field = typeof err.details?.field === 'string' ? err.details.field : undefined;
+    return {
+      error: 'a stored value cannot be decoded (written outside Strata?)',
+      code: err.code,
+      ...(field && { field }),
+    };
+  }
   if (status >= 500 || !isStrataError(err)) return { error: 'internal error' };
   if (status === 409) {
     // The taken key as Postgres names it (constraint, detail), in the request's field names.

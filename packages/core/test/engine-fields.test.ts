@@ -1,6 +1,6 @@
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defineSchema, isStrataError, Strata } from '../src/index.js';
+import { defineSchema, isStrataError, Strata, type StrataError } from '../src/index.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
 let stack: EngineStack;
@@ -102,6 +102,22 @@ describe('omitCache, omitL1 and encrypted fields', () => {
     expect(isStrataError(err, 'DECODE_FAILED')).toBe(true);
     expect(String(err)).not.toContain(SECRET);
     expect(fresh.stats().l1Entries).toBe(0);
+  });
+
+  it('DECODE_FAILED for plain text written from outside names the schema, the field and the row', async () => {
+    const schema = schemaWithOptions();
+    await strataFor(schema).set(schema, { id: 'f5p', username: 'plain', apiKey: SECRET });
+    await stack.db
+      .update(stack.tables.players)
+      .set({ apiKey: 'written by psql' })
+      .where(eq(stack.tables.players.id, 'f5p'));
+    const err = await strataFor(schema, `${stack.keyPrefix}plain`)
+      .get(schema, 'f5p')
+      .catch((e: unknown) => e);
+    expect(isStrataError(err, 'DECODE_FAILED')).toBe(true);
+    expect((err as StrataError).details).toMatchObject({ schema: schema.name, field: 'apiKey', id: 'f5p' });
+    expect((err as StrataError).message).toMatch(/schema \S+: field apiKey of row f5p: cannot decrypt value/);
+    expect(String(err)).not.toContain('written by psql');
   });
 
   it('a ciphertext moved to another row does not decrypt (bound to schema, id and field)', async () => {

@@ -10,6 +10,12 @@ const columnsView = pgSchema('information_schema').table('columns', {
   tableName: text('table_name').notNull(),
   columnName: text('column_name').notNull(),
 });
+const constraintsView = pgSchema('information_schema').table('table_constraints', {
+  tableSchema: text('table_schema').notNull(),
+  tableName: text('table_name').notNull(),
+  constraintName: text('constraint_name').notNull(),
+  constraintType: text('constraint_type').notNull(),
+});
 const indexesView = pgSchema('pg_catalog').table('pg_indexes', {
   schemaName: text('schemaname').notNull(),
   indexName: text('indexname').notNull(),
@@ -18,23 +24,39 @@ const indexesView = pgSchema('pg_catalog').table('pg_indexes', {
 const key = (schema: string, name: string): string =>
   `${storedIdentifier(schema)}\u0000${storedIdentifier(name)}`;
 
+/** A table by its Postgres schema (undefined: the search path's) and name. */
+export interface TableName {
+  readonly pgSchema: string | undefined;
+  readonly name: string;
+}
+
 /**
- * What the database has for the tables being migrated: their columns and indexes. Planning also
- * records here what it is about to create, so two schemas on one table do not plan it twice.
+ * What the database has for the tables being migrated: their columns, indexes and foreign keys (and
+ * whether the tables their foreign keys name exist). Planning also records here what it is about to
+ * create, so two schemas on one table do not plan it twice.
  */
 export class DatabaseState {
   readonly #columns = new Map<string, Set<string>>();
   readonly #indexes = new Set<string>();
+  readonly #foreignKeys = new Set<string>();
   #currentSchema: string | undefined;
 
-  #schemaOf(model: TableModel): string {
+  #schemaOf(model: TableName): string {
     // Unqualified tables live in current_schema(), where CREATE TABLE puts them.
     return model.pgSchema ?? this.#currentSchema ?? '';
   }
 
   /** Stored column names, or undefined when the table does not exist. */
-  columnsOf(model: TableModel): ReadonlySet<string> | undefined {
+  columnsOf(model: TableName): ReadonlySet<string> | undefined {
     return this.#columns.get(key(this.#schemaOf(model), model.name));
+  }
+
+  hasForeignKey(model: TableModel, name: string): boolean {
+    return this.#foreignKeys.has(`${key(this.#schemaOf(model), model.name)}\u0000${storedIdentifier(name)}`);
+  }
+
+  addForeignKey(model: TableModel, name: string): void {
+    this.#foreignKeys.add(`${key(this.#schemaOf(model), model.name)}\u0000${storedIdentifier(name)}`);
   }
 
   hasIndex(model: TableModel, name: string): boolean {
@@ -52,12 +74,15 @@ export class DatabaseState {
     this.#indexes.add(key(this.#schemaOf(model), name));
   }
 
-  /** Reads the catalog for `models`: one query for columns, one for indexes of the tables that exist. */
+  /**
+   * Reads the catalog for `models` and the tables their foreign keys name: one query for columns,
+   * one for indexes and one for foreign keys of the tables that exist.
+   */
   static async read(db: Database, models: readonly TableModel[]): Promise<DatabaseState> {
     const state = new DatabaseState();
     if (models.length === 0) return state;
     const current = sql<string>`current_schema()`;
-    const tableMatch = (m: TableModel): SQL | undefined =>
+    const tableMatch = (m: TableName): SQL | undefined =>
       and(
         eq(columnsView.tableSchema, m.pgSchema === undefined ? current : storedIdentifier(m.pgSchema)),
         eq(columnsView.tableName, storedIdentifier(m.name)),
@@ -70,7 +95,11 @@ export class DatabaseState {
         current,
       })
       .from(columnsView)
-      .where(or(...models.map(tableMatch)));
+      .where(
+        or(
+          ...[...models, ...models.flatMap((m) => m.foreignKeys.map((fk) => fk.references))].map(tableMatch),
+        ),
+      );
     for (const row of columns) {
       state.#currentSchema ??= row.current;
       const tableKey = key(row.schema, row.table);
@@ -79,6 +108,7 @@ export class DatabaseState {
       state.#columns.set(tableKey, set);
     }
     const existing = models.filter((m) => state.columnsOf(m) !== undefined);
+    await state.#readForeignKeys(db, existing);
     const names = existing.flatMap((m) => m.indexes.map((i) => storedIdentifier(i.name)));
     if (names.length === 0) return state;
     const schemas = [...new Set(existing.map((m) => state.#schemaOf(m)))];
@@ -88,6 +118,26 @@ export class DatabaseState {
       .where(and(inArray(indexesView.schemaName, schemas), inArray(indexesView.indexName, names)));
     for (const row of indexes) state.#indexes.add(key(row.schema, row.name));
     return state;
+  }
+
+  async #readForeignKeys(db: Database, existing: readonly TableModel[]): Promise<void> {
+    const names = existing.flatMap((m) => m.foreignKeys.map((fk) => storedIdentifier(fk.name)));
+    if (names.length === 0) return;
+    const rows = await db
+      .select({
+        schema: constraintsView.tableSchema,
+        table: constraintsView.tableName,
+        name: constraintsView.constraintName,
+      })
+      .from(constraintsView)
+      .where(
+        and(
+          eq(constraintsView.constraintType, 'FOREIGN KEY'),
+          inArray(constraintsView.tableSchema, [...new Set(existing.map((m) => this.#schemaOf(m)))]),
+          inArray(constraintsView.constraintName, names),
+        ),
+      );
+    for (const row of rows) this.#foreignKeys.add(`${key(row.schema, row.table)}\u0000${row.name}`);
   }
 }
 

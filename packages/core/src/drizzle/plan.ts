@@ -48,9 +48,9 @@ async function planTable(db: Database, state: DatabaseState, model: TableModel):
 
 /**
  * Compares the schemas' tables with the database and lists, per schema, the statements that would
- * make it match — additively: missing tables, columns and indexes only. Decided from the catalog, not
- * from past records, so a table created by hand or by `drizzle-kit push` counts as it is.
- * Invalid models throw here, before any statement has run.
+ * make it match — additively: missing tables, columns, indexes and foreign keys only. Decided from
+ * the catalog, not from past records, so a table created by hand or by `drizzle-kit push` counts as
+ * it is. Invalid models throw here, before any statement has run.
  */
 export async function planMigration(db: Database, schemas: readonly CompiledSchema[]): Promise<SchemaPlan[]> {
   const entries = schemas
@@ -60,11 +60,47 @@ export async function planMigration(db: Database, schemas: readonly CompiledSche
     db,
     entries.map((e) => e.model),
   );
-  const plans: SchemaPlan[] = [];
-  for (const { schema, model } of entries) {
-    const statements = await planTable(db, state, model);
-    if (statements.length === 0) continue;
-    plans.push({ schema, fileName: `auto:${model.name}:${schema.fingerprint}`, statements });
+  const existed = entries.map((e) => state.columnsOf(e.model) !== undefined);
+  const planned = entries.map((e) => ({ schema: e.schema, statements: [] as string[] }));
+  for (const [i, { model }] of entries.entries())
+    planned[i]!.statements.push(...(await planTable(db, state, model)));
+  addForeignKeys(entries, existed, planned, state);
+  return planned
+    .filter((p) => p.statements.length > 0)
+    .map((p) => ({ ...p, fileName: `auto:${schemaTableModel(p.schema).name}:${p.schema.fingerprint}` }));
+}
+
+/**
+ * Each missing foreign key goes at the end of the later of two plans: its own table's and the one that
+ * creates the table it references (plans run in order, so that table exists by then, cycles included).
+ * A referenced table that neither exists nor is created is INVALID_MODEL, before anything runs.
+ */
+function addForeignKeys(
+  entries: readonly { schema: CompiledSchema; model: TableModel }[],
+  existed: readonly boolean[],
+  planned: readonly { statements: string[] }[],
+  state: DatabaseState,
+): void {
+  const creator = (name: { pgSchema: string | undefined; name: string }) =>
+    entries.findIndex(
+      (e, j) =>
+        !existed[j] &&
+        storedIdentifier(e.model.name) === storedIdentifier(name.name) &&
+        e.model.pgSchema === name.pgSchema,
+    );
+  for (const [i, { model }] of entries.entries()) {
+    for (const fk of model.foreignKeys) {
+      if (state.hasForeignKey(model, fk.name)) continue;
+      const at = creator(fk.references);
+      if (at < 0 && state.columnsOf(fk.references) === undefined) {
+        throw new StrataError(
+          'INVALID_MODEL',
+          `table ${model.name}: foreign key ${fk.name} references ${fk.references.name}, which neither exists nor is a registered schema's table`,
+          { details: { table: model.name, foreignKey: fk.name, references: fk.references.name } },
+        );
+      }
+      state.addForeignKey(model, fk.name);
+      planned[Math.max(i, at)]!.statements.push(fk.statement);
+    }
   }
-  return plans;
 }

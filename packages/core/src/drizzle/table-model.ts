@@ -3,6 +3,7 @@ import { getTableConfig, type PgColumn, type PgTable } from 'drizzle-orm/pg-core
 import { StrataError } from '../errors.js';
 import type { CompiledSchema, IndexDefinition } from '../schema/types.js';
 import { renderSql } from './column-ddl.js';
+import { type ForeignKeyModel, foreignKeyModels } from './foreign-key-ddl.js';
 import { qualifiedName, quoteIdentifier } from './identifiers.js';
 import { drizzleIndexModel, type IndexModel, schemaIndexModel } from './index-ddl.js';
 
@@ -18,6 +19,7 @@ export interface TableModel {
   readonly constraints: readonly string[];
   readonly partitionBy: PgColumn | undefined;
   readonly indexes: readonly IndexModel[];
+  readonly foreignKeys: readonly ForeignKeyModel[];
 }
 
 interface TableExtras {
@@ -71,6 +73,7 @@ export function tableModel(table: PgTable, extras: TableExtras = {}): TableModel
     constraints,
     partitionBy: partitionColumn(config.name, byKey, extras.partitionBy),
     indexes,
+    foreignKeys: foreignKeyModels(table, target),
   };
   if (model.partitionBy) checkPartitioning(model, uniques);
   return model;

@@ -1,7 +1,7 @@
 import { fromBase64, toBase64 } from '../bytes.js';
 import type { Codec } from '../codec/types.js';
 import type { Encryptor } from '../crypto/types.js';
-import { StrataError } from '../errors.js';
+import { isStrataError, StrataError } from '../errors.js';
 import type { Row } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 
@@ -49,9 +49,27 @@ export class RowCodec {
     const plain: Row = { ...stored };
     for (const key of keys) {
       const value = stored[key];
-      if (typeof value === 'string') plain[key] = await encryptor.decrypt(value, this.#aad(id, key));
+      if (typeof value === 'string') plain[key] = await this.#decrypt(encryptor, value, id, key);
     }
     return plain;
+  }
+
+  /** One field; a failure names the schema, the field and the row (an outside write of plain text, say). */
+  async #decrypt(encryptor: Encryptor, value: string, id: string, key: string): Promise<unknown> {
+    try {
+      return await encryptor.decrypt(value, this.#aad(id, key));
+    } catch (cause) {
+      if (!isStrataError(cause, 'DECODE_FAILED')) throw cause;
+      const { name } = this.schema;
+      throw new StrataError(
+        'DECODE_FAILED',
+        `schema ${name}: field ${key} of row ${id}: ${cause.message.replace(/^strata: /, '')}`,
+        {
+          cause,
+          details: { ...cause.details, schema: name, field: key, id },
+        },
+      );
+    }
   }
 
   /** The L2 string of a stored row: its L2 columns, encoded (base64 for a binary codec). */

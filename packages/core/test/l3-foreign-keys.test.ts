@@ -101,3 +101,29 @@ it('a key to a table that neither exists nor is registered is INVALID_MODEL, and
   expect(rows).toEqual([{ t: null }]);
   await strata.close();
 });
+
+it('a key the rows already break fails the migration, and nothing of it stays', async () => {
+  await stack.pool.query(
+    `create table "${stack.name}".authors (id text primary key);
+     create table "${stack.name}".books (id text primary key, author text);
+     insert into "${stack.name}".books values ('b1', 'nobody')`,
+  );
+  const s = pgSchema(stack.name);
+  const authors = s.table('authors', { id: text('id').primaryKey() });
+  const books = s.table('books', {
+    id: text('id').primaryKey(),
+    author: text('author').references(() => authors.id),
+    title: text('title'),
+  });
+  const strata = new Strata({ l3: stack.l3, schemas: [defineSchema({ table: books })] });
+  const err = await strata.migrate().catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(Error);
+  expect(String((err as { cause?: unknown }).cause ?? err)).toMatch(/foreign key/i);
+  expect(await foreignKeys('books')).toEqual([]);
+  const { rows } = await stack.pool.query(
+    `select column_name from information_schema.columns where table_schema = $1 and table_name = 'books' order by 1`,
+    [stack.name],
+  );
+  expect(rows.map((r: { column_name: string }) => r.column_name)).toEqual(['author', 'id']); // no title
+  await strata.close();
+});

@@ -146,8 +146,8 @@ describe('a trigger that fails', () => {
   });
 });
 
-describe('a trigger that cannot log for a lock', () => {
-  it("fails the user's statement rather than commit it unlogged (lock timeout)", async () => {
+describe('a trigger that cannot lock a version row', () => {
+  it("neither fails nor waits on the user's statement: it logs the key one version ahead, and the user's lock_timeout stays", async () => {
     await q(`insert into ${table('players')} (id, username) values ('l1', 'l1')`);
     const holder = await stack.pool.connect();
     const writer = await stack.pool.connect();
@@ -155,14 +155,15 @@ describe('a trigger that cannot log for a lock', () => {
       // Another transaction holds the key's version row, as a concurrent Strata write would.
       await holder.query('begin');
       await holder.query(`select 1 from ${table('_strata_versions')} where id = 'l1' for update`);
-      await writer.query(`set lock_timeout = '200ms'`);
-      const error = await writer
-        .query(`update ${table('players')} set level = 5 where id = 'l1'`)
-        .catch((e: unknown) => e);
-      expect((error as { code?: string }).code).toBe('55P03');
+      await writer.query(`set lock_timeout = '5s'`);
+      const cursor = await source.start();
+      await writer.query(`update ${table('players')} set level = 5 where id = 'l1'`);
+      expect((await writer.query('show lock_timeout')).rows).toEqual([{ lock_timeout: '5s' }]);
+      const page = await source.read(cursor);
+      expect(page.changes.filter((c) => c.ids?.includes('l1')).map((c) => c.versions)).toEqual([[2]]);
       await holder.query('rollback');
       const { rows } = await q(`select level from ${table('players')} where id = 'l1'`);
-      expect(rows[0].level).toBe(1);
+      expect(rows[0].level).toBe(5);
     } finally {
       // A pooled connection goes back as it came.
       await writer.query('reset lock_timeout');

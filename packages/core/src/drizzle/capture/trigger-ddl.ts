@@ -70,17 +70,30 @@ function logBumped(tables: CaptureTables, identity: string, op: CaptureEvent, ch
 }
 
 /**
- * For a write-behind table: logs the keys in `changed` that are not Strata's own with the version
- * they hold, bumping none. Its versions come from a Redis counter that Postgres cannot see: a bump
- * could take the very number the counter hands to the next queued write of the key, which the flush
- * would then refuse as not newer, losing an acknowledged write. Unbumped, an outside write is ordered
- * before every write still queued (the queued one wins at its flush), and its invalidation replaces
- * cached copies at the same version (see docs/change-capture.md for the window that leaves).
+ * Logs the keys in `changed` that are not Strata's own with the version they hold plus `ahead`,
+ * bumping none (no version row is locked).
+ *
+ * A write-behind table (`ahead` 0): its versions come from a Redis counter that Postgres cannot
+ * see: a bump could take the very number the counter hands to the next queued write of the key,
+ * which the flush would then refuse as not newer, losing an acknowledged write. Unbumped, an outside
+ * write is ordered before every write still queued (the queued one wins at its flush), and its
+ * invalidation replaces cached copies at the same version (see docs/change-capture.md for the
+ * window that leaves).
+ *
+ * A write-through table whose version rows are locked by a concurrent writer (`ahead` 1): see
+ * `bumpOrLog`.
  */
-function logUnbumped(tables: CaptureTables, identity: string, op: CaptureEvent, changed: string): string {
+function logUnbumped(
+  tables: CaptureTables,
+  identity: string,
+  op: CaptureEvent,
+  changed: string,
+  ahead: 0 | 1 = 0,
+): string {
+  const version = `coalesce((SELECT o."version" FROM ${tables.versions} o WHERE o."schema" = ${identity} AND o."id" = c."id"), 0)${ahead ? ' + 1' : ''}`;
   return `WITH changed ("id", "deleted") AS (${changed}),
       seen AS (
-        SELECT c."id", coalesce((SELECT o."version" FROM ${tables.versions} o WHERE o."schema" = ${identity} AND o."id" = c."id"), 0) AS "version"
+        SELECT c."id", ${version} AS "version"
         FROM changed c
         WHERE ${notOwn(tables, identity)}),
       logged AS (
@@ -92,12 +105,31 @@ function logUnbumped(tables: CaptureTables, identity: string, op: CaptureEvent, 
 }
 
 /**
+ * A write-through table: bumps and logs, waiting at most 50 ms for a version row. An outside
+ * statement holds its rows' locks before its trigger runs; a Strata writer locks a key's version
+ * row before its row. Both on one key at once would deadlock (Postgres breaks it after a second by
+ * failing one of them). A version row this trigger cannot lock soon is held by such a writer, which
+ * commits a newer version after this statement (it waits for this row) or rolls back: the keys are
+ * logged unbumped, at the version they hold plus one, which supersedes every copy from before this
+ * statement either way. `lock_timeout` set inside the block goes back with it, caught or not.
+ */
+function bumpOrLog(tables: CaptureTables, identity: string, op: CaptureEvent, changed: string): string {
+  return `BEGIN
+        PERFORM set_config('lock_timeout', '50ms', true);
+        ${logBumped(tables, identity, op, changed)}
+        PERFORM set_config('lock_timeout', saved_lock_timeout, true);
+      EXCEPTION WHEN lock_not_available THEN
+        ${logUnbumped(tables, identity, op, changed, 1)}
+      END;`;
+}
+
+/**
  * The function's body: static SQL only (plpgsql caches its plans per table), one statement per
  * event, then a NOTIFY only when something was logged.
  */
 function functionBody(tables: CaptureTables, identityText: string, pk: string, bump: boolean): string {
   const identity = quoteLiteral(identityText);
-  const logChanged = bump ? logBumped : logUnbumped;
+  const logChanged = bump ? bumpOrLog : logUnbumped;
   const key = (alias: string) => `${alias}.${pk}::text`;
   const inserted = `SELECT ${key('n')}, false FROM _strata_new n`;
   const deleted = `SELECT ${key('o')}, true FROM _strata_old o`;
@@ -123,6 +155,7 @@ DECLARE
   own text[] := '{}';
   -- Nothing in this transaction marked: its writer's own keys are those whose version row it wrote.
   by_xmin boolean := coalesce(mark, '') = '';
+  saved_lock_timeout text := current_setting('lock_timeout');
 BEGIN
   IF left(mark, length(started)) = started THEN
     own := substr(mark, length(started) + 1)::text[];

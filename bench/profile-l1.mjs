@@ -48,8 +48,11 @@ if (process.argv[2] === '--summary') {
 }
 
 const { openStack, playerRow } = await import('./lib/stack.mjs');
+const { nodeClock } = await import('@strata/adapter-node');
 const stack = await openStack();
-const { strata, schema } = stack.strata({ prefix: 'prof' });
+// The clock createStrata gives a Node process (`--system-clock`: core's default, Date.now() per await).
+const clock = process.argv.includes('--system-clock') ? {} : { clock: nodeClock() };
+const { strata, schema } = stack.strata({ prefix: 'prof', ...clock });
 await strata.migrate();
 const rows = Array.from({ length: 10_000 }, (_, i) => playerRow('pf', i));
 await strata.setMany(schema, rows);

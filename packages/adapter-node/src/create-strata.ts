@@ -13,6 +13,7 @@ import {
   withTimeout,
 } from '@strata/core/driver';
 import { changeCapture, changeCaptureWith, createDrizzleL3, type Database } from '@strata/core/drizzle';
+import { nodeClock } from './clock.js';
 import { checkCaptureShape, type NodeRelayOption, relayPlan } from './connect/capture-options.js';
 import { type ChangeListener, listenForChanges } from './connect/change-listener.js';
 import { connectL3 } from './connect/connect-l3.js';
@@ -188,6 +189,8 @@ export async function wireStrata(
       const { l2, bus, queue } = tiers;
       strata = new Strata({
         ...config,
+        // A clock read once per millisecond: the L1 hit path reads it on every get.
+        clock: config.clock ?? nodeClock(),
         l2,
         l3,
         coherence: { bus },

@@ -1,7 +1,8 @@
 // `@strata/adapter-node`: the wiring for a long-lived Node process (createStrata from URLs, the
-// timer scheduler, shutdown on signals, migrations from files). The Redis-over-TCP drivers it wires
+// timer scheduler and clock, shutdown on signals, migrations from files). The Redis-over-TCP drivers it wires
 // are `@strata/adapter-node/redis-tcp`.
 
+export { nodeClock } from './clock.js';
 export type { Driver } from './connect/driver.js';
 export type { WriteBehindQueue } from './connect/redis-tiers.js';
 export type { SignalOptions } from './connect/signals.js';

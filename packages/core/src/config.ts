@@ -151,7 +151,10 @@ const configShape = {
   ),
   /** Root of every L2 key, queue and bus name. Default 'strata'. */
   keyPrefix: option.defaulted(check.string(check.pattern(/^[A-Za-z0-9_.-]{1,64}$/)), 'strata'),
-  /** Time source. Default: `Date.now()`. */
+  /**
+   * Time source. Default: `Date.now()` (L1 reads it once per synchronous run). A host with timers
+   * may pass `timerClock` (read at most once per ms): adapter-node's `createStrata` passes `nodeClock()`.
+   */
   clock: option.defaulted(seamCheck<Clock>(SEAM_METHODS.clock), systemClock),
   /** Where Strata logs. Default: nowhere (`consoleLogger` logs to the console). */
   logger: option.defaulted(seamCheck<Logger>(SEAM_METHODS.logger), noopLogger),

@@ -31,6 +31,7 @@ export type { FlushOutcome } from './engine/flusher.js';
 export { deepFreeze } from './l1/freeze.js';
 export { freezeRow } from './l1/freeze-row.js';
 export { createMemoryL1 } from './l1/memory-l1.js';
+export { type HostTimer, timerClock } from './l1/tick-clock.js';
 export type { EvictionPolicy, EvictReason, L1Entry, L1Stats, L1Tier, MemoryL1Options } from './l1/types.js';
 export { decodeEnvelope } from './l2/envelope.js';
 export { getManyByMget } from './l2/get-many.js';

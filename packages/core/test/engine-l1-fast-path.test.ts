@@ -73,3 +73,27 @@ it('bad input still rejects (never throws synchronously) and touches nothing', a
   await expect(strata.find(schema, { not: 'an id' } as never)).rejects.toSatisfy((e) => isStrataError(e));
   expect(() => strata.peek('no_such_schema', 'x')).toThrow();
 });
+
+it('an id L1 holds is read as given; any other is normalized first and read under its normal form', async () => {
+  // The fast path looks a string up before checking it (every L1 key is an id's normal form):
+  // '7' is found as given; 7 and '007' only after normalizing; a malformed id is refused, uncounted.
+  const schema = defineSchema({ table: stack.tables.counters });
+  const strata = strataWith(schema);
+  await strata.migrate();
+  await strata.set(schema, { id: 7, n: 1 });
+  stack.reset();
+  const before = strata.stats();
+  for (const id of ['7', 7, '007']) expect(strata.peek(schema, id)).toEqual({ id: 7, n: 1 });
+  expect((await strata.get(schema, '007')).n).toBe(1);
+  await expect(strata.get(schema, '7x')).rejects.toSatisfy((e) => isStrataError(e, 'MISSING_PRIMARY_KEY'));
+  const texts = defineSchema({ table: stack.tables.sessions });
+  const other = strataWith(texts);
+  expect(() => other.peek(texts, 'lone \uD800')).toThrow(/well-formed/);
+  const after = strata.stats();
+  expect(after.gets - before.gets).toBe(4);
+  expect(after.hits.l1 - before.hits.l1).toBe(4);
+  expect(after.misses.l1 - before.misses.l1).toBe(0);
+  expect(other.stats().misses.l1).toBe(0);
+  expect(stack.l2Requests).toEqual([]);
+  expect(stack.statements).toEqual([]);
+});

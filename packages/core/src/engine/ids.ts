@@ -24,6 +24,17 @@ const INT8_MIN = -(2n ** 63n);
 const INT8_MAX = 2n ** 63n - 1n;
 
 /**
+ * Whether `id` may be looked up in L1 as given, before {@link normalizeId}: a non-empty string short
+ * enough to fit MAX_ID_BYTES whatever it holds. Every key L1 holds is an id in its normal form
+ * (normalized on its way in, or a key read back from Postgres, which holds no lone surrogate), so
+ * such a string found there is valid and normal already; one not found there is normalized then.
+ * Spares a hot key's get the id checks (`isWellFormed` alone is a runtime call on Node 20).
+ */
+export function mayBeKey(id: unknown): id is string {
+  return typeof id === 'string' && id.length !== 0 && id.length <= FAST_CHARS;
+}
+
+/**
  * Turns a caller's id into the primary key's JS type, strictly, so that its cache key is exactly
  * the key's text in Postgres: ids arrive from URLs as strings, so `'42'` is accepted for an integer
  * key, but `'4x'`, `'1.5'`, `''`, `NaN`, an object, a lone surrogate or a 513-byte string never reach

@@ -14,6 +14,9 @@ export class Registry<Runtime extends { schema: CompiledSchema; keys: { base: st
   readonly #byName = new Map<string, Runtime>();
   readonly #byIdentity = new Map<string, Runtime>();
   readonly #byBase = new Map<string, Runtime>();
+  /** The last ref `resolve` answered, and its runtime. */
+  #lastRef: SchemaRef | undefined;
+  #last: Runtime | undefined;
 
   add(runtime: Runtime): void {
     const { name, identity } = runtime.schema;
@@ -41,6 +44,16 @@ export class Registry<Runtime extends { schema: CompiledSchema; keys: { base: st
   }
 
   resolve(ref: SchemaRef): Runtime {
+    // Every call resolves its schema, an L1 hit included, and most name the one the call before did;
+    // a name once registered always resolves to the same runtime (none is ever removed).
+    if (ref === this.#lastRef && ref !== undefined) return this.#last as Runtime;
+    const runtime = this.#lookup(ref);
+    this.#lastRef = ref;
+    this.#last = runtime;
+    return runtime;
+  }
+
+  #lookup(ref: SchemaRef): Runtime {
     const name = typeof ref === 'string' ? ref : ref?.name;
     const runtime = name === undefined ? undefined : this.#byName.get(name);
     if (!runtime || (typeof ref === 'object' && runtime.schema !== ref)) {

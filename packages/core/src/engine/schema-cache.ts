@@ -13,7 +13,7 @@ import type { CompiledSchema, WriteMode } from '../schema/types.js';
 import type { EngineContext } from './context.js';
 import { WriteFence } from './fence.js';
 import { SchemaGeneration } from './generation.js';
-import { type Id, idKey } from './ids.js';
+import { type Id, idKey, mayBeKey, normalizeId } from './ids.js';
 import { KeySpace } from './keys.js';
 import type { L2Watch } from './l2-watch.js';
 import type { L3Claim } from './l3-claim.js';
@@ -141,7 +141,27 @@ export class SchemaCache {
   /** L1's answer: a row, null (cached absent), or undefined (ask below). Counts the outcome. */
   readL1(ctx: EngineContext, key: string): Row | null | undefined {
     if (!this.l1 || !this.l1AnswersGets) return undefined;
-    const value = this.l1.get(key);
+    return this.#l1Answer(ctx, this.l1.get(key));
+  }
+
+  /**
+   * `readL1` of an id as the caller gave it (a bad one throws), for the synchronous get path, whose
+   * caller has checked that L1 answers gets. A string that may be a key is looked up as given, and
+   * only normalized when L1 does not hold it (see {@link mayBeKey}); normalizing it then may give
+   * another key (an upper-case uuid), which is looked up too.
+   */
+  readL1Id(ctx: EngineContext, id: unknown): Row | null | undefined {
+    const l1 = this.l1 as L1Tier<L1Value>;
+    const probed = mayBeKey(id);
+    let value = probed ? l1.get(id) : undefined;
+    if (value === undefined) {
+      const key = idKey(normalizeId(this.schema, id));
+      if (!probed || key !== id) value = l1.get(key);
+    }
+    return this.#l1Answer(ctx, value);
+  }
+
+  #l1Answer(ctx: EngineContext, value: L1Value | undefined): Row | null | undefined {
     if (value === undefined) {
       ctx.miss('l1', this.schema.name);
       return undefined;

@@ -242,7 +242,7 @@ export class Strata {
     const { hooks } = rt.schema;
     if (options?.complete || hooks.beforeGet || hooks.afterGet) return ASK;
     if (!rt.l1 || !rt.l1AnswersGets || this.#coherence.mustWait()) return ASK;
-    const row = rt.readL1(this.#ctx, idKey(normalizeId(rt.schema, id)));
+    const row = rt.readL1Id(this.#ctx, id);
     if (row === undefined) return MISS;
     this.#ctx.counters.gets += 1;
     return row && rt.rows.toCachedView(row);

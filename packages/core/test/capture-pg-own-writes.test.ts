@@ -128,3 +128,15 @@ it('over 32 keys (compared hashed, not in place) logs only the children a cascad
   await strata.deleteMany(tree, parents);
   expect(await logged(cursor)).toEqual([{ op: 'delete', ids: ['q00c', 'q39c'] }]);
 });
+
+it('keys that need quoting in an array literal are still recognised as Strata’s own', async () => {
+  const ids = ['a,b', 'x"y', 'NULL', 'null', '{z}', 'back\\slash', ' space ', 'ünï', "it's"];
+  const cursor = await stack.l3.capture!.source().start();
+  await strata.setMany(
+    tree,
+    ids.map((id) => ({ id, parent: null })),
+  );
+  for (const id of ids.slice(0, 3)) await strata.set(tree, { id, parent: null }); // single-row statements too
+  await strata.deleteMany(tree, ids);
+  expect(await logged(cursor)).toEqual([]);
+});

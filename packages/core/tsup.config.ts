@@ -7,6 +7,7 @@ export default defineConfig({
     upstash: 'src/upstash/index.ts',
     drizzle: 'src/drizzle/index.ts',
     msgpack: 'src/msgpack.ts',
+    otel: 'src/otel/index.ts',
     'testing/index': 'testing/index.ts',
   },
   format: ['esm'],
@@ -14,5 +15,5 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'es2022',
-  external: ['vitest', 'drizzle-orm', '@upstash/redis'],
+  external: ['vitest', 'drizzle-orm', '@upstash/redis', '@opentelemetry/api'],
 });

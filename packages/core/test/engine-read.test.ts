@@ -140,6 +140,27 @@ describe('request coalescing', () => {
     expect(cold.stats().l3Reads).toBe(1);
     await cold.close();
   });
+
+  it('a get and a getMany that ask for keys a getMany is loading join its load, by key', async () => {
+    const schema = playerSchema();
+    const writer = newStrata(schema);
+    for (const id of ['j1', 'j2', 'j3']) await writer.set(schema, fullRow(id));
+    const cold = newStrata(schema, { keyPrefix: `${stack.keyPrefix}join` });
+    stack.reset();
+    const batch = cold.getMany(schema, ['j1', 'j2', 'j3', 'jx']);
+    // Started in the same turn: every key they ask for is in flight in the batch's load.
+    const [rows, one, some] = await Promise.all([
+      batch,
+      cold.get(schema, 'j2'),
+      cold.getMany(schema, ['j3', 'jx', 'j3', 'j1']),
+    ]);
+    expect(rows.map((r) => r?.id ?? null)).toEqual(['j1', 'j2', 'j3', null]);
+    expect(one.username).toBe('user-j2');
+    expect(some.map((r) => r?.id ?? null)).toEqual(['j3', null, 'j3', 'j1']);
+    expect(stack.statementsOn('players')).toHaveLength(1);
+    expect(cold.stats().l3Reads).toBe(1);
+    await cold.close();
+  });
 });
 
 describe('getMany', () => {

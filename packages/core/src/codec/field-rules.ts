@@ -79,7 +79,20 @@ export interface KindRevivers {
 /** The columns a decode must revive, by schema: listed once, not an `Object.keys` per decoded row. */
 const revivable = new WeakMap<ColumnKinds, readonly (readonly [string, keyof KindRevivers])[]>();
 
+/** The last `kinds` asked about and its list: a batch decodes rows of one schema after another. */
+let lastKinds: ColumnKinds | undefined;
+let lastList: readonly (readonly [string, keyof KindRevivers])[] = [];
+
 function revivableOf(kinds: ColumnKinds): readonly (readonly [string, keyof KindRevivers])[] {
+  // One comparison rather than a WeakMap lookup per decoded row.
+  if (kinds === lastKinds) return lastList;
+  const list = listRevivable(kinds);
+  lastKinds = kinds;
+  lastList = list;
+  return list;
+}
+
+function listRevivable(kinds: ColumnKinds): readonly (readonly [string, keyof KindRevivers])[] {
   const known = revivable.get(kinds);
   if (known !== undefined) return known;
   // `kinds` is read-only (ColumnKinds): the list made once stays true.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isStrataError } from '../errors.js';
-import { jsonCodec } from './json-codec.js';
+import { isoUtcMillis, jsonCodec } from './json-codec.js';
 import type { ColumnKinds } from './types.js';
 
 const KINDS: ColumnKinds = { id: 'bigint', at: 'date', blob: 'bytes', doc: 'json', n: 'plain' };
@@ -76,6 +76,38 @@ describe('jsonCodec', () => {
       ' 2024-01-01T00:00:00.000Z',
     ]) {
       expect(isStrataError(decodeError(JSON.stringify({ at })), 'DECODE_FAILED')).toBe(true);
+    }
+  });
+
+  it('reads a date string by arithmetic exactly as new Date does, or leaves it to new Date', () => {
+    const pad = (n: number, w: number) => String(n).padStart(w, '0');
+    const strings: string[] = [];
+    // Every day number of every month (a day past the month's end rolls over, as new Date does),
+    // leap years, the field limits, years at the edges of the fast path, and malformed fields.
+    for (const year of [99, 100, 999, 1900, 1970, 2000, 2023, 2024, 2100, 9999]) {
+      for (let month = 0; month <= 13; month++) {
+        for (const day of [0, 1, 28, 29, 30, 31, 32]) {
+          strings.push(`${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}T12:34:56.789Z`);
+        }
+      }
+    }
+    for (const time of ['00:00:00.000', '23:59:59.999', '24:00:00.000', '23:60:00.000', '23:59:60.000'])
+      strings.push(`2024-03-10T${time}Z`);
+    strings.push('2024-03-1xT00:00:00.000Z', '2024-03-10T00:00:00.00aZ', '2024-03-10 00:00:00.000Z');
+    strings.push('+012345-01-01T00:00:00.000Z', '-000001-01-01T00:00:00.000Z', '2024-03-10T00:00:00.000z');
+    let fast = 0;
+    for (const s of strings) {
+      const ms = isoUtcMillis(s);
+      if (ms === undefined) continue;
+      fast += 1;
+      expect(ms, s).toBe(new Date(s).getTime());
+    }
+    expect(fast).toBeGreaterThan(400);
+    // Random instants across the fast path's years, as toISOString writes them.
+    for (let i = 0; i < 2_000; i++) {
+      const date = new Date(Date.UTC(100, 0, 1) + Math.floor(Math.random() * 2.5e14));
+      const s = date.toISOString();
+      expect(isoUtcMillis(s), s).toBe(date.getTime());
     }
   });
 

@@ -80,11 +80,57 @@ function toDate(value: unknown, field: string): Date {
   if (typeof value !== 'string') {
     throw decodeFailed(NAME, `expected an ISO date string, got ${typeName(value)}`, undefined, field);
   }
+  const ms = isoUtcMillis(value);
+  if (ms !== undefined) return new Date(ms);
   const date = new Date(value);
   if (!ISO_DATE.test(value) || Number.isNaN(date.getTime())) {
     throw decodeFailed(NAME, 'not an ISO date string', undefined, field);
   }
   return date;
+}
+
+/**
+ * The time of a `YYYY-MM-DDTHH:MM:SS.mmmZ` string (what Date#toISOString writes for years 100 to
+ * 9999) whose fields are in range, by arithmetic; undefined for anything else, which `new Date`
+ * and ISO_DATE then judge. Parsing a date string is most of a row's decode after JSON.parse (every
+ * L2 hit of a row with a timestamp), and `Date.UTC` agrees with it on these strings: a day past the
+ * month's end rolls over in both (checked against `new Date` in json-codec.test.ts).
+ */
+export function isoUtcMillis(s: string): number | undefined {
+  if (
+    s.length !== 24 ||
+    s.charCodeAt(4) !== 45 ||
+    s.charCodeAt(7) !== 45 ||
+    s.charCodeAt(10) !== 84 ||
+    s.charCodeAt(13) !== 58 ||
+    s.charCodeAt(16) !== 58 ||
+    s.charCodeAt(19) !== 46 ||
+    s.charCodeAt(23) !== 90
+  )
+    return undefined;
+  const year = digits(s, 0, 4);
+  const month = digits(s, 5, 2);
+  const day = digits(s, 8, 2);
+  const hour = digits(s, 11, 2);
+  const minute = digits(s, 14, 2);
+  const second = digits(s, 17, 2);
+  const ms = digits(s, 20, 3);
+  // -1 (not digits) fails these too. Years below 100: Date.UTC would read them as 1900 + year.
+  if (year < 100 || month < 1 || month > 12 || day < 1 || day > 31) return undefined;
+  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59 || ms < 0)
+    return undefined;
+  return Date.UTC(year, month - 1, day, hour, minute, second, ms);
+}
+
+/** The decimal number of `s`'s `count` characters from `at`, or -1 when one is not a digit. */
+function digits(s: string, at: number, count: number): number {
+  let n = 0;
+  for (let i = at; i < at + count; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
 }
 
 function toBigInt(value: unknown, field: string): bigint {

@@ -32,6 +32,8 @@ export class WriteFence {
 
   /** Whether a write of `key` began during the read, ended during it, or is running. */
   stale(key: string, token: ReadToken): boolean {
+    // No write running or recorded (the common case): no lookup per key of a batch.
+    if (this.#writing.size === 0 && this.#written.size === 0) return false;
     if (this.#writing.has(key)) return true;
     const written = this.#written.get(key);
     return written !== undefined && written > token.at;

@@ -1,7 +1,8 @@
 import type { Row } from '../l3/types.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
-import { ABSENT, type Loaded, type SchemaCache, type Versioned } from './schema-cache.js';
+import { Loaded } from './loaded.js';
+import { ABSENT, type SchemaCache, type Versioned } from './schema-cache.js';
 
 /** The remaining-TTL rule: an upper tier never keeps a value longer than the tier it came from. */
 function fillTtl(policyMs: number, remainingMs: number): number {
@@ -15,6 +16,10 @@ function fillTtl(policyMs: number, remainingMs: number): number {
  * cache takes it over a newer one). Concurrent reads of a key in this instance share one load
  * (request coalescing). Results follow `ids`; `null` where no row exists.
  * `l1Read`: the caller already asked L1 for these ids (and counted the misses).
+ *
+ * Works by position, not by key: a batch of 1,000 ids costs one Map entry per distinct key here
+ * (duplicates) and the `inflight` entries coalescing needs, rather than a result Map filled and
+ * read back per key.
  */
 export async function readRows(
   ctx: EngineContext,
@@ -23,33 +28,57 @@ export async function readRows(
   l1Read = false,
 ): Promise<(Row | null)[]> {
   if (ids.length === 1) return [await readRow(ctx, cache, ids[0]!, l1Read)];
-  const results = new Map<string, Row | null>();
-  const own = new Map<string, Id>();
-  // The loads this read waits for, each with the keys it wants from it: usually one, its own.
-  const waits = new Map<Promise<Loaded>, string[]>();
-  for (const id of ids) {
-    const key = idKey(id);
-    if (results.has(key) || own.has(key)) continue;
+  const n = ids.length;
+  const out = new Array<Row | null>(n).fill(null);
+  const keys = new Array<string>(n);
+  // Key -> its first position: a key twice in `ids` is read once and copied.
+  const first = new Map<string, number>();
+  let dupes: number[] | undefined;
+  // Positions this read loads itself, and those that join a load already running (by load).
+  const own: number[] = [];
+  let joins: Map<Promise<Loaded>, number[]> | undefined;
+  for (let i = 0; i < n; i++) {
+    const key = idKey(ids[i]!);
+    keys[i] = key;
+    if (first.has(key)) {
+      dupes ??= [];
+      dupes.push(i);
+      continue;
+    }
+    first.set(key, i);
     const hit = l1Read ? undefined : cache.readL1(ctx, key);
     if (hit !== undefined) {
-      results.set(key, hit);
+      out[i] = hit;
       continue;
     }
     const running = cache.inflight.get(key);
-    if (!running) own.set(key, id);
+    if (!running) own.push(i);
     else {
-      // A key twice in `ids` is listed twice here: harmless, it is looked up twice.
-      const keys = waits.get(running);
-      if (keys) keys.push(key);
-      else waits.set(running, [key]);
+      joins ??= new Map();
+      const at = joins.get(running);
+      if (at) at.push(i);
+      else joins.set(running, [i]);
     }
   }
-  if (own.size > 0) waits.set(startLoad(ctx, cache, own), [...own.keys()]);
-  for (const [load, keys] of waits) {
-    const found = await load;
-    for (const key of keys) results.set(key, found.get(key) ?? null);
+  if (own.length > 0) {
+    const ownKeys = own.map((i) => keys[i]!);
+    const load = startLoad(
+      ctx,
+      cache,
+      ownKeys,
+      own.map((i) => ids[i]!),
+    );
+    const rows = (await load).rows;
+    for (let j = 0; j < own.length; j++) out[own[j]!] = rows[j]!;
   }
-  return ids.map((id) => results.get(idKey(id)) ?? null);
+  if (joins) {
+    for (const [load, positions] of joins) {
+      const found = await load;
+      for (const i of positions) out[i] = found.get(keys[i]!) ?? null;
+    }
+  }
+  if (dupes) for (const i of dupes) out[i] = out[first.get(keys[i]!)!]!;
+  return out;
 }
 
 /** `readRows` of one id, without the maps a batch needs: the path of every `get` and `find`. */
@@ -62,19 +91,25 @@ export async function readRow(
   const key = idKey(id);
   const hit = l1Read ? undefined : cache.readL1(ctx, key);
   if (hit !== undefined) return hit;
-  const load = cache.inflight.get(key) ?? startLoad(ctx, cache, new Map([[key, id]]));
+  const load = cache.inflight.get(key) ?? startLoad(ctx, cache, [key], [id]);
   return (await load).get(key) ?? null;
 }
 
 /**
- * Loads `own` below L1, listed in `inflight` for its keys until it settles (concurrent misses of
- * a key join it). One promise for the whole batch, shared by its keys: no promise or closure per key.
+ * Loads `keys` (of `ids`) below L1, listed in `inflight` for its keys until it settles (concurrent
+ * misses of a key join it). One promise for the whole batch, shared by its keys: no promise or
+ * closure per key.
  */
-function startLoad(ctx: EngineContext, cache: SchemaCache, own: ReadonlyMap<string, Id>): Promise<Loaded> {
-  const batch = loadBelowL1(ctx, cache, own);
-  for (const key of own.keys()) cache.inflight.set(key, batch);
+function startLoad(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  keys: readonly string[],
+  ids: readonly Id[],
+): Promise<Loaded> {
+  const batch = loadBelowL1(ctx, cache, new Loaded(keys), ids);
+  for (const key of keys) cache.inflight.set(key, batch);
   const done = () => {
-    for (const key of own.keys()) if (cache.inflight.get(key) === batch) cache.inflight.delete(key);
+    for (const key of keys) if (cache.inflight.get(key) === batch) cache.inflight.delete(key);
   };
   batch.then(done, done);
   return batch;
@@ -83,7 +118,8 @@ function startLoad(ctx: EngineContext, cache: SchemaCache, own: ReadonlyMap<stri
 async function loadBelowL1(
   ctx: EngineContext,
   cache: SchemaCache,
-  own: ReadonlyMap<string, Id>,
+  loaded: Loaded,
+  ids: readonly Id[],
 ): Promise<Loaded> {
   // One token for the whole batch: a write of any of its keys fences that key.
   const token = cache.fence.beginRead();
@@ -91,56 +127,68 @@ async function loadBelowL1(
   const clears = cache.clears;
   const fenced = (key: string) => cache.clears !== clears || cache.fence.stale(key, token);
   try {
-    const results = new Map<string, Row | null>();
-    const missing = new Map(own);
-    // An L2 that just failed this read is not asked again to take the fill: one failure, one call.
-    const l2Answered = cache.l2 ? await fromL2(ctx, cache, missing, fenced, results) : false;
-    if (missing.size > 0) await fromL3(ctx, cache, missing, fenced, results, l2Answered);
-    return results;
+    // What L2 did not answer, by position; null when L2 failed this read: it is not asked again
+    // to take the fill (one failure, one call).
+    const missing = cache.l2 ? await fromL2(ctx, cache, loaded, fenced) : everything(loaded);
+    if (missing === null) await fromL3(ctx, cache, loaded, ids, everything(loaded), fenced, false);
+    else if (missing.length > 0) await fromL3(ctx, cache, loaded, ids, missing, fenced, true);
+    return loaded;
   } finally {
     cache.fence.endRead(token);
   }
 }
 
+function everything(loaded: Loaded): number[] {
+  return Array.from(loaded.keys, (_, i) => i);
+}
+
+/**
+ * Asks L2 for every key of `loaded`: the positions it did not answer, or null when it failed.
+ * Reads the clock once for the batch (an entry's remaining time is its expiry minus that).
+ */
 async function fromL2(
   ctx: EngineContext,
   cache: SchemaCache,
-  missing: Map<string, Id>,
+  loaded: Loaded,
   fenced: (key: string) => boolean,
-  results: Map<string, Row | null>,
-): Promise<boolean> {
+): Promise<number[] | null> {
   const name = cache.schema.name;
-  let values: (string | null)[];
+  const { keys, rows } = loaded;
+  let values: readonly (string | null)[];
   let generation: number;
-  const keys = [...missing.keys()];
   try {
-    ({ values, generation } = await cache.readWatched(cache.rowKeys(keys)));
+    ({ values, generation } = await cache.readWatchedRows(keys));
   } catch (err) {
     ctx.tolerate(name, 'l2', 'get', err);
-    return false;
+    return null;
   }
+  const missing: number[] = [];
   const decrypts = cache.rows.encrypts;
+  const now = cache.config.clock.now();
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
+    // Once the key has its answer, a failure after it (filling L1) does not send it to L3.
+    let answered = false;
     try {
-      const hit = cache.readL2(ctx, key, values[i] ?? null, generation);
+      // values[0] is the app's tick (see readWatchedRows): key i's value is at i + 1.
+      const hit = cache.readL2(ctx, key, values[i + 1] ?? null, generation, now);
       if (!hit) {
         ctx.miss('l2', name);
+        missing.push(i);
         continue;
       }
       if ('absent' in hit) {
-        missing.delete(key);
+        answered = true;
         ctx.counters.negativeHits += 1;
-        results.set(key, null);
         const ttl = fillTtl(cache.negativeTtlMs || cache.l1TtlMs, hit.remainingMs);
         if (fenced(key) || !cache.offerL1(key, ABSENT, ttl, hit.version)) ctx.counters.fencedFills += 1;
         continue;
       }
       // No await for a schema without encrypted fields: the row as decoded is its plaintext.
       const plain = decrypts ? await cache.rows.decryptRow(hit.row, key) : hit.row;
-      missing.delete(key);
+      answered = true;
       ctx.hit('l2', name);
-      results.set(key, plain);
+      rows[i] = plain;
       // Asked after the decrypt's await: a drop (a write here, a bus message) may land meanwhile.
       if (fenced(key)) ctx.counters.fencedFills += 1;
       // Without an L1 the row is not frozen or copied for it: that work would be thrown away.
@@ -151,45 +199,53 @@ async function fromL2(
     } catch (err) {
       // An entry this instance cannot read (tampered, another key, another codec): L3 answers for it.
       ctx.tolerate(name, 'l2', 'decode', err);
+      if (!answered) missing.push(i);
     }
   }
-  return true;
+  return missing;
 }
 
 async function fromL3(
   ctx: EngineContext,
   cache: SchemaCache,
-  missing: Map<string, Id>,
+  loaded: Loaded,
+  ids: readonly Id[],
+  missing: readonly number[],
   fenced: (key: string) => boolean,
-  results: Map<string, Row | null>,
   fillL2: boolean,
 ): Promise<void> {
   const name = cache.schema.name;
-  if (!cache.l3) {
-    // L2 is the source of truth: what it does not hold does not exist.
-    for (const key of missing.keys()) results.set(key, null);
-    return;
-  }
+  const { keys, rows } = loaded;
+  // With no L3, L2 is the source of truth: what it does not hold does not exist (rows stay null).
+  if (!cache.l3) return;
   ctx.counters.l3Reads += 1;
   let found: Awaited<ReturnType<typeof cache.l3.findMany>>;
   try {
-    found = await cache.l3.findMany(cache.schema, [...missing.values()]);
+    found = await cache.l3.findMany(
+      cache.schema,
+      missing.map((i) => ids[i]!),
+    );
   } catch (err) {
     throw ctx.l3Error(name, 'get', err);
   }
+  // Key -> position, for the keys still to find (a row found twice, or not asked for, is skipped).
+  const open = new Map<string, number>();
+  for (const i of missing) open.set(keys[i]!, i);
   const pk = cache.schema.primaryKey.key;
   const read: Versioned[] = [];
   for (const { row: stored, version } of found) {
     const key = idKey(stored[pk] as Id);
-    if (!missing.delete(key)) continue;
+    const i = open.get(key);
+    if (i === undefined) continue;
+    open.delete(key);
     ctx.hit('l3', name);
     const plain = cache.rows.encrypts ? await cache.rows.decryptRow(stored, key) : stored;
-    results.set(key, plain);
+    rows[i] = plain;
     read.push({ key, version, stored, plain });
   }
-  for (const key of missing.keys()) {
+  for (const [key, i] of open) {
     ctx.miss('l3', name);
-    results.set(key, null);
+    rows[i] = null;
     // Version 0: an absence read here never replaces anything a write put in a cache.
     read.push({ key, version: 0 });
   }

@@ -17,6 +17,7 @@ import { type Id, idKey, mayBeKey, normalizeId } from './ids.js';
 import { KeySpace } from './keys.js';
 import type { L2Watch } from './l2-watch.js';
 import type { L3Claim } from './l3-claim.js';
+import type { Loaded } from './loaded.js';
 import { RowCodec } from './row-codec.js';
 
 /** Keys per MARK request (see `supersede`). */
@@ -45,9 +46,6 @@ export interface Versioned {
 type L2Hit =
   | { row: Row; version: number; remainingMs: number }
   | { absent: true; version: number; remainingMs: number };
-
-/** What one load below L1 found, by key (a row, or null: no row); the keys it did not load are absent. */
-export type Loaded = ReadonlyMap<string, Row | null>;
 
 /** How `drop` decides per key: always, unless a write-behind row is pending, or up to a version. */
 type DropRule = 'all' | 'unlessPending' | readonly number[];
@@ -218,13 +216,19 @@ export class SchemaCache {
    * format, a superseded marker (a change outside Strata: Postgres has newer), of a generation
    * before `generation` (invalidated), already expired, or written by
    * another schema or for another id (a mistaken key prefix must never serve someone else's row:
-   * counted as an L2 error).
+   * counted as an L2 error). `now`: a batch reads the clock once for all its entries.
    */
-  readL2(ctx: EngineContext, key: string, value: string | null, generation: number): L2Hit | undefined {
+  readL2(
+    ctx: EngineContext,
+    key: string,
+    value: string | null,
+    generation: number,
+    now = this.config.clock.now(),
+  ): L2Hit | undefined {
     if (value === null) return undefined;
     const e = decodeEnvelope(value);
     if (!e || e.kind === 'l' || e.kind === 'x' || e.generation < generation) return undefined;
-    const remaining = remainingMs(e, this.config.clock.now());
+    const remaining = remainingMs(e, now);
     if (remaining < 0) return undefined;
     if (e.owner !== this.owner) return this.#foreign(ctx, key, 'another schema wrote it');
     if (e.kind === 'a') return { absent: true, version: e.version, remainingMs: remaining };
@@ -295,18 +299,35 @@ export class SchemaCache {
    * generation the values must be of (a value of an older one was invalidated).
    */
   async readWatched(keys: readonly string[]): Promise<{ values: (string | null)[]; generation: number }> {
+    const request = [this.keys.tickKey];
+    for (let i = 0; i < keys.length; i++) request.push(keys[i]!);
+    const { values, generation } = await this.#readTicked(request);
+    // A copy, not a shift: a tier may hand back an array it keeps.
+    return { values: values.slice(1), generation };
+  }
+
+  /**
+   * `readWatched` of the row keys of `keys` (ids' keys), for the read path: `values[0]` is the
+   * app's tick and `values[i + 1]` the value of `keys[i]`. The request is built in one pass and the
+   * reply handed back as it came (no row-key array to copy, no slice of up to thousands of values).
+   */
+  readWatchedRows(
+    keys: readonly string[],
+  ): Promise<{ values: readonly (string | null)[]; generation: number }> {
+    const request = new Array<string>(keys.length + 1);
+    request[0] = this.keys.tickKey;
+    for (let i = 0; i < keys.length; i++) request[i + 1] = this.keys.row(keys[i]!);
+    return this.#readTicked(request);
+  }
+
+  /** MGET of `request` (the tick key first), told to the watch; once more after a reset it found. */
+  async #readTicked(request: string[]): Promise<{ values: readonly (string | null)[]; generation: number }> {
     for (let attempt = 0; ; attempt++) {
       const generation = this.generation!.known() ?? (await this.generation!.current());
       const floor = this.watch.floor();
       const resets = this.watch.resets;
-      // Built and taken apart by index: no iterator, no rest array (this runs on every L2 read).
-      const request = [this.keys.tickKey];
-      for (let i = 0; i < keys.length; i++) request.push(keys[i]!);
-      const reply = await this.l2!.getMany(request);
-      // A copy, not a shift: a tier may hand back an array it keeps.
-      const tick = reply[0];
-      const values = reply.slice(1);
-      this.watch.observe(undefined, Number(tick ?? 0), floor, TICK_READ_ONLY);
+      const values = await this.l2!.getMany(request);
+      this.watch.observe(undefined, Number(values[0] ?? 0), floor, TICK_READ_ONLY);
       // Found Redis reset: what it read may be from before; once more, in the generation after it.
       if (this.watch.resets === resets || attempt > 0) return { values, generation };
     }

@@ -10,7 +10,7 @@ import { StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
 import type { MigrationRecord, MigrationResult, Row } from '../l3/types.js';
 import { LatencyWindow, measuredTier } from '../observability/latency.js';
-import type { Tier } from '../observability/metrics.js';
+import { noopMetrics, type Tier } from '../observability/metrics.js';
 import { Q } from '../query/builder.js';
 import type { Query } from '../query/types.js';
 import type { Delivery, WriteQueue } from '../queue/types.js';
@@ -107,7 +107,8 @@ export class Strata {
     const resolved = resolveConfig(config);
     const onCall = (tier: Tier, op: string, ms: number) => {
       this.#latency[tier as 'l2' | 'l3'].record(ms);
-      resolved.metrics.observe('latency', ms, { tier, op });
+      // No label object per remote call when nobody records (as ctx.hit).
+      if (resolved.metrics !== noopMetrics) resolved.metrics.observe('latency', ms, { tier, op });
     };
     // Every remote call is timed (inside its deadline, so a breaker's fast failures don't count) and
     // has a deadline: L3 and queue calls here, L2 calls in guardedL2 below (which times them too).

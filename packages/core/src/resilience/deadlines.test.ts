@@ -17,7 +17,7 @@ const caught = (p: Promise<unknown>) =>
   );
 
 describe('Deadlines', () => {
-  it('settles like the work and leaves no timer once nothing is out', async () => {
+  it('settles like the work; once nothing is out its timer goes when it fires, or at clear()', async () => {
     const deadlines = new Deadlines(1_000);
     const a = deferred<string>();
     const b = deferred<string>();
@@ -29,8 +29,55 @@ describe('Deadlines', () => {
     expect(vi.getTimerCount()).toBe(1);
     b.reject(new Error('down'));
     await expect(rb).rejects.toThrow('down');
-    expect(vi.getTimerCount()).toBe(0);
     expect(deadlines.size).toBe(0);
+    // Kept unreferenced for the next call; firing with nothing out, it arms no other.
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(vi.getTimerCount()).toBe(0);
+    await deadlines.race(Promise.resolve(1), 'c');
+    expect(vi.getTimerCount()).toBe(1);
+    deadlines.clear();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('calls one after another share one timer, unreferenced between them (Node)', async () => {
+    vi.useRealTimers();
+    const armed: ReturnType<typeof setTimeout>[] = [];
+    const real = globalThis.setTimeout;
+    const spy = vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
+      const timer = real(fn, ms);
+      armed.push(timer);
+      return timer;
+    }) as typeof setTimeout);
+    try {
+      const deadlines = new Deadlines(60_000);
+      for (let i = 0; i < 5; i++) {
+        const work = deferred<number>();
+        const raced = deadlines.race(work.promise, 'w');
+        expect(armed[0]!.hasRef()).toBe(true);
+        work.resolve(i);
+        await expect(raced).resolves.toBe(i);
+        expect(armed[0]!.hasRef()).toBe(false);
+      }
+      expect(armed).toHaveLength(1);
+      deadlines.clear();
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('a call after an idle spell still times out at its own deadline', async () => {
+    const deadlines = new Deadlines(100);
+    await deadlines.race(Promise.resolve(1), 'first');
+    await vi.advanceTimersByTimeAsync(60);
+    const late = caught(deadlines.race(new Promise(() => {}), 'late'));
+    // The kept timer fires at 100 ms (for the first call's deadline) and re-arms for this one's.
+    await vi.advanceTimersByTimeAsync(99);
+    expect(deadlines.size).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(isStrataError(await late, 'TIMEOUT')).toBe(true);
+    expect(deadlines.size).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('times out each call at its own deadline, with one timer for all of them', async () => {

@@ -25,8 +25,12 @@ export interface RaceHooks<T> {
 /**
  * Time limits for many calls that share one duration (every call of a guarded L2), kept with ONE
  * timer instead of a `setTimeout` per call: a call adds its deadline to a queue (in order, since
- * the duration is the same), the timer is armed for the earliest live one, and it is cleared as
- * soon as no call is out, so nothing outlives the calls (a Worker's request, a test).
+ * the duration is the same), the timer is armed for the earliest live one. When no call is out,
+ * a runtime whose timers can be unreferenced (Node) keeps the timer armed but unreferenced, so it
+ * holds no process open and the next call re-references it instead of arming a new one (calls one
+ * after another were a `setTimeout` and a `clearTimeout` each: more than the rest of an L2 hit's
+ * bookkeeping); when it fires with no call out it is gone. Elsewhere (a Worker) it is cleared at
+ * once, so nothing outlives the calls of a request. `clear()` drops it either way (a close, a test).
  *
  * As with `withTimeout`, the work is not cancelled; its late outcome is still observed, so a
  * rejection after the timeout never surfaces as an unhandled rejection.
@@ -41,6 +45,8 @@ export class Deadlines {
   #head = 0;
   #live = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The timer is armed but unreferenced: no call is out (see the class comment). */
+  #idle = false;
   /** The deadline the timer is armed for: when it fires, that one has passed whatever `now()` says. */
   #armedFor = 0;
 
@@ -70,6 +76,15 @@ export class Deadlines {
       this.#queue.push(pending);
       this.#live += 1;
       if (this.#timer === undefined) this.#arm(pending.at, this.ms);
+      else if (this.#idle) {
+        this.#idle = false;
+        // Armed for an earlier deadline (the same duration, from an earlier call): it fires in
+        // time and re-arms for this one. A clock that went back may have left it later: re-arm.
+        if (this.#armedFor > pending.at) {
+          clearTimeout(this.#timer);
+          this.#arm(pending.at, this.ms);
+        } else refHandle(this.#timer)?.ref();
+      }
       work.then(
         (value) => {
           const inTime = this.#settle(pending);
@@ -103,13 +118,26 @@ export class Deadlines {
     pending.settled = true;
     this.#live -= 1;
     if (this.#live === 0) {
-      // Idle: no timer left behind, and the queue holds only settled calls.
-      if (this.#timer !== undefined) clearTimeout(this.#timer);
-      this.#timer = undefined;
-      this.#queue = [];
+      // Idle: the queue holds only settled calls; the timer stays only where it holds nothing open.
+      this.#queue.length = 0;
       this.#head = 0;
+      if (this.#timer !== undefined) {
+        const handle = refHandle(this.#timer);
+        if (handle) {
+          handle.unref();
+          this.#idle = true;
+        } else this.clear();
+      }
     }
     return true;
+  }
+
+  /** Drops the idle timer (a close); the next call arms a new one. Calls out keep theirs. */
+  clear(): void {
+    if (this.#live > 0) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#idle = false;
   }
 
   #arm(at: number, delay: number): void {
@@ -119,6 +147,7 @@ export class Deadlines {
 
   #fire(): void {
     this.#timer = undefined;
+    this.#idle = false;
     const now = Math.max(this.now(), this.#armedFor);
     const queue = this.#queue;
     while (this.#head < queue.length) {
@@ -132,7 +161,7 @@ export class Deadlines {
       this.#head += 1;
     }
     if (this.#live === 0) {
-      this.#queue = [];
+      this.#queue.length = 0;
       this.#head = 0;
       return;
     }
@@ -144,6 +173,19 @@ export class Deadlines {
     const next = this.#queue[this.#head]!;
     this.#arm(next.at, next.at - now);
   }
+}
+
+interface RefHandle {
+  ref(): unknown;
+  unref(): unknown;
+}
+
+/** The timer as a handle that can stop holding the process open (Node), or undefined (a Worker's number). */
+function refHandle(timer: ReturnType<typeof setTimeout>): RefHandle | undefined {
+  const handle = timer as unknown as Partial<RefHandle> | number;
+  return typeof handle === 'object' && typeof handle.unref === 'function' && typeof handle.ref === 'function'
+    ? (handle as RefHandle)
+    : undefined;
 }
 
 /** Rejects a call with `error`, or with what its `rejection` hook makes of it. */

@@ -126,6 +126,8 @@ export function guardedL2(
     run: (script, keys, args) => call(script.name, () => tier.run(script, keys, args)),
     // Closing must work with the breaker open; it still gets the timeout, so it cannot hang.
     close: async () => {
+      // The deadlines' idle timer goes with the tier (calls after a close arm a new one).
+      deadlines.clear();
       try {
         await withTimeout(
           new Promise<void>((resolve) => resolve(tier.close())),

@@ -1,0 +1,32 @@
+import type { Row } from '../l3/types.js';
+
+/**
+ * What one load below L1 found: `rows[i]` for `keys[i]` (a row, or null: no row). The load's own
+ * reader takes its rows by position; a read that joined it (another get of a key it loads) looks
+ * its key up by name, through an index made only then, and only for a batch.
+ * @example
+ * const loaded = new Loaded(['p1', 'p2']);
+ * loaded.rows[1] = row;
+ * loaded.get('p2'); // row
+ * loaded.get('p9'); // undefined: not loaded here
+ */
+export class Loaded {
+  readonly rows: (Row | null)[];
+  #index: Map<string, number> | undefined;
+
+  constructor(readonly keys: readonly string[]) {
+    this.rows = new Array<Row | null>(keys.length).fill(null);
+  }
+
+  /** The row found for `key` (null: none), or undefined when this load does not load `key`. */
+  get(key: string): Row | null | undefined {
+    const keys = this.keys;
+    if (keys.length === 1) return keys[0] === key ? this.rows[0] : undefined;
+    if (this.#index === undefined) {
+      this.#index = new Map();
+      for (let i = 0; i < keys.length; i++) this.#index.set(keys[i]!, i);
+    }
+    const i = this.#index.get(key);
+    return i === undefined ? undefined : this.rows[i];
+  }
+}

@@ -1,6 +1,7 @@
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defineSchema, isStrataError, Strata, type StrataError } from '../src/index.js';
+import type { QueuedWrite } from '../src/driver.js';
+import { createMemoryQueue, defineSchema, isStrataError, Strata, type StrataError } from '../src/index.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
 let stack: EngineStack;
@@ -75,6 +76,54 @@ describe('omitCache, omitL1 and encrypted fields', () => {
     expect((await strata.get(schema, 'f3')).notes).toBe('kept in L2');
     expect(strata.stats().hits.l2).toBe(1);
     expect(stack.statementsOn('players')).toHaveLength(0);
+  });
+
+  it('write-behind: the queue carries ciphertext and the omitCache field; L1 plaintext, L2 neither; the flush lands both', async () => {
+    const schema = defineSchema({
+      table: stack.tables.players,
+      writeMode: 'write-behind',
+      fields: { apiKey: { encrypted: true }, passwordHash: { omitCache: true } },
+    });
+    const queued: QueuedWrite[] = [];
+    const queue = createMemoryQueue();
+    const enqueue = queue.enqueue.bind(queue);
+    queue.enqueue = (writes) => {
+      queued.push(...writes);
+      return enqueue(writes);
+    };
+    const strata = new Strata({
+      l2: stack.l2,
+      l3: stack.l3,
+      keyPrefix: stack.keyPrefix,
+      encryptionKey: KEY,
+      schemas: [schema],
+      writeBehind: { queue, threshold: 1_000_000 },
+    });
+    await strata.set(schema, { id: 'f9', username: 'behind', apiKey: SECRET, passwordHash: 'hash!' });
+    // The queued row is every column (the omitCache one too: Postgres needs it), encrypted.
+    expect(queued).toHaveLength(1);
+    expect(queued[0]!.row).toContain('hash!');
+    expect(queued[0]!.row).toContain('v1.k0.');
+    expect(queued[0]!.row).not.toContain(SECRET);
+    const l2Key = (await stack.rawL2Keys()).find((k) => k.endsWith(':f9'))!;
+    const l2Value = (await stack.redis.get(l2Key))!;
+    expect(l2Value).not.toContain('hash!');
+    expect(l2Value).not.toContain(SECRET);
+    stack.reset();
+    const cached = await strata.get(schema, 'f9');
+    expect(stack.statementsOn('players')).toHaveLength(0);
+    expect(cached.apiKey).toBe(SECRET);
+    expect('passwordHash' in cached).toBe(false);
+    await strata.flushDirty();
+    const [raw] = await stack.db
+      .execute<{ api_key: string; password_hash: string }>(
+        sql`select api_key, password_hash from ${stack.tables.players} where id = 'f9'`,
+      )
+      .then((r) => r.rows);
+    expect(raw?.password_hash).toBe('hash!');
+    expect(raw?.api_key).toMatch(/^v1\.k0\./);
+    expect((await strata.get(schema, 'f9', { complete: true })).apiKey).toBe(SECRET);
+    await strata.close();
   });
 
   it('autoNow stamps every write', async () => {

@@ -4,11 +4,15 @@ import { EPOCH_SPAN } from '../l3/epoch-span.js';
 import type { Row } from '../l3/types.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
 
-/** A write ordered by Redis: its key, and its row (stored shape and plaintext), or none for a delete. */
+/**
+ * A write ordered by Redis: its key, and its row (stored shape and plaintext), or none for a delete;
+ * `l2`, the stored row's L2 string, when the caller encoded it already.
+ */
 interface OrderedWrite {
   readonly key: string;
   readonly stored?: Row;
   readonly plain?: Row;
+  readonly l2?: string;
 }
 
 /**
@@ -35,15 +39,11 @@ export async function writeOrdered(
 ): Promise<{ versions: number[]; held: boolean[] }> {
   const l2 = cache.l2!;
   const expiresAt = (ms: number) => (ms > 0 ? cache.config.clock.now() + ms : 0);
+  const payloads = writes.map((w) => (w.stored ? (w.l2 ?? cache.rows.toL2(w.stored)) : ''));
   const perKey: string[] = [];
   writes.forEach((w, i) => {
     const ms = w.stored ? cache.l2TtlMs : cache.tombstoneTtlMs();
-    perKey.push(
-      w.stored ? 'r' : 'a',
-      String(Math.ceil(ms)),
-      String(expiresAt(ms)),
-      w.stored ? cache.rows.toL2(w.stored) : '',
-    );
+    perKey.push(w.stored ? 'r' : 'a', String(Math.ceil(ms)), String(expiresAt(ms)), payloads[i]!);
     if (enqueue) perKey.push(enqueue.heads[i]!);
   });
   const reply = await withSeededCounter(cache, (generation, floor) => {
@@ -62,10 +62,18 @@ export async function writeOrdered(
   // {tick, 0, first, search generation, held…}
   const first = Number(reply[2]);
   const versions = writes.map((_, i) => first + i);
-  writes.forEach((w, i) => {
-    const value = w.plain ? cache.l1Value(w.plain, false) : ABSENT;
-    cache.offerL1(w.key, value, cache.l1TtlMs, versions[i]!);
-  });
+  // No L1, no copy to make. A row stored as its plaintext (no encrypted field: the same object) has
+  // its L2 string decoded into L1's copy rather than encoded a second time.
+  if (cache.l1) {
+    writes.forEach((w, i) => {
+      const value = !w.plain
+        ? ABSENT
+        : w.plain === w.stored
+          ? cache.l1ValueFromL2(payloads[i]!)
+          : cache.l1Value(w.plain, false);
+      cache.offerL1(w.key, value, cache.l1TtlMs, versions[i]!);
+    });
+  }
   return { versions, held: writes.map((_, i) => Number(reply[4 + i]) === 1) };
 }
 

@@ -90,6 +90,16 @@ export class RowCodec {
     return typeof data === 'string' ? data : toBase64(data);
   }
 
+  /**
+   * `toQueue(stored)` for a caller that already holds `l2 = toL2(stored)`: that very string when L2
+   * keeps every column (no omitCache field), since a validated row has no key outside its columns
+   * (the insert check refuses unknown keys) and so both encode the same fields; else encoded again.
+   * A write-behind `set` encodes its row once instead of twice.
+   */
+  toQueueFromL2(stored: Row, l2: string): string {
+    return this.schema.l2Keys.length === this.schema.columns.length ? l2 : this.toQueue(stored);
+  }
+
   /** The stored row of a write-behind queue message. */
   fromQueue(value: string): Row {
     return this.fromL2(value);

@@ -188,6 +188,15 @@ export class SchemaCache {
     return this.config.l1.protect === 'freeze' ? freezeRow(row) : structuredClone(row);
   }
 
+  /**
+   * `l1Value(plain, false)` for a row whose stored shape is its plaintext (no encrypted field), given
+   * `l2`, the L2 string the write encoded already: decoded into L1's private copy, not encoded again.
+   */
+  l1ValueFromL2(l2: string): Row {
+    const row = this.rows.toL1(this.rows.fromL2(l2));
+    return this.config.l1.protect === 'freeze' ? freezeRow(row) : structuredClone(row);
+  }
+
   // ---- L2 values ----
 
   /** The L2 string of a row or an absence at `version`, of `generation`, living `ttlMs` (0 = no expiry). */

@@ -1,5 +1,6 @@
 import { isStrataError, StrataError } from '../errors.js';
 import type { Row } from '../l3/types.js';
+import { queuedWriteHead } from '../queue/queued-write-head.js';
 import type { QueuedWrite, WriteQueue } from '../queue/types.js';
 import { applyClientDefaults } from './client-defaults.js';
 import type { EngineContext } from './context.js';
@@ -37,14 +38,19 @@ export async function writeBehind(
   const keys = writes.map((w) => w.key);
   const now = new Date(ctx.config.clock.now());
   const plain = writes.map((w) => (w.row ? applyClientDefaults(cache.schema, w.row, now) : undefined));
-  const stored = await Promise.all(
-    plain.map((row, i) => (row ? cache.rows.encryptRow(row, keys[i]!) : undefined)),
-  );
+  // Nothing encrypted: the stored rows are the plaintext ones (no promise per row to wait for).
+  const stored = cache.rows.encrypts
+    ? await Promise.all(plain.map((row, i) => (row ? cache.rows.encryptRow(row, keys[i]!) : undefined)))
+    : plain;
+  // Each row is encoded once: its L2 string is also its queued row when L2 keeps every column, and
+  // (unencrypted) what L1's copy is decoded from.
+  const l2 = stored.map((row) => row && cache.rows.toL2(row));
+  const queuedRows = stored.map((row, i) => row && cache.rows.toQueueFromL2(row, l2[i]!));
   const queued = (version: number, i: number): QueuedWrite => ({
     schema: cache.schema.identity,
-    id: writes[i]!.key,
+    id: keys[i]!,
     op: plain[i] ? 'set' : 'delete',
-    ...(plain[i] && { row: cache.rows.toQueue(stored[i]!) }),
+    ...(queuedRows[i] !== undefined && { row: queuedRows[i] }),
     version,
   });
   const colocated = await colocation.get();
@@ -54,7 +60,7 @@ export async function writeBehind(
     stream: colocated.stream,
     field: colocated.field,
     // The JSON of each write up to its version, which the script appends: {…,"version":<v>}
-    heads: writes.map((_, i) => `${JSON.stringify(queued(0, i)).slice(0, -'0}'.length)}`),
+    heads: keys.map((key, i) => queuedWriteHead(cache.schema.identity, key, queuedRows[i])),
   };
   cache.beginWrite(keys);
   try {
@@ -62,7 +68,10 @@ export async function writeBehind(
     try {
       ({ versions } = await writeOrdered(
         cache,
-        writes.map((w, i) => ({ key: w.key, ...(plain[i] && { stored: stored[i]!, plain: plain[i] }) })),
+        writes.map((w, i) => ({
+          key: w.key,
+          ...(plain[i] && { stored: stored[i]!, plain: plain[i], l2: l2[i]! }),
+        })),
         { pendingFlush: true, ...(enqueue && { enqueue }) },
       ));
     } catch (err) {

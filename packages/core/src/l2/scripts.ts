@@ -74,9 +74,10 @@ function orderedPut(enqueue: boolean): string {
 local tick = redis.call('INCR', KEYS[1])
 ${SAME_GENERATION}
 if tick <= tonumber(ARGV[2]) then return {tick, -3} end
-if redis.call('EXISTS', KEYS[3]) == 0 then return {tick, -1} end
+local counter = redis.call('GET', KEYS[3])
+if not counter then return {tick, -1} end
 local n = #KEYS - ${rows}
-local first = tonumber(redis.call('GET', KEYS[3])) + 1
+local first = tonumber(counter) + 1
 local held = {}
 for i = 1, n do
   local kind, _, stored = header(KEYS[${rows} + i])

@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { queuedWriteHead } from './queued-write-head.js';
+import { decodeQueuedWrite } from './queued-write-schema.js';
+import type { QueuedWrite } from './types.js';
+
+describe('queuedWriteHead', () => {
+  // Ids and rows with what JSON must escape: quotes, backslashes, control characters, a lone surrogate.
+  const writes: QueuedWrite[] = [
+    { schema: 'app:players', id: 'p1', op: 'set', row: '{"id":"p1","n":1}', version: 9_007_199_254_740_991 },
+    { schema: 'a"b\\c', id: 'k\n\u0001\ud800', op: 'set', row: '"\\\t\u2028', version: 1 },
+    { schema: 'app:players', id: 'p2', op: 'delete', version: 0 },
+  ];
+
+  it('plus the version and "}" is exactly the JSON of the write, and reads back as it', () => {
+    for (const write of writes) {
+      const text = `${queuedWriteHead(write.schema, write.id, write.row)}${write.version}}`;
+      expect(text).toBe(JSON.stringify(write));
+      expect(decodeQueuedWrite(text)).toEqual(write);
+    }
+  });
+});

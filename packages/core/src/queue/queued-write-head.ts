@@ -1,0 +1,17 @@
+/**
+ * The wire form of a {@link QueuedWrite} (its JSON, as `JSON.stringify` writes it) up to its
+ * version: `{"schema":…,"id":…,"op":…[,"row":…],"version":`. A script that takes the version inside
+ * Redis appends it and `}` (the one-round-trip write-behind `set`, see `ColocatedQueue`). Built from
+ * its parts rather than by stringifying a write object and cutting its tail: no object per write,
+ * and the same text, field for field, so `decodeQueuedWrite` reads it back like any other.
+ *
+ * @example
+ * queuedWriteHead('app:users', 'k1', '{"id":1}') + 7 + '}';
+ * // '{"schema":"app:users","id":"k1","op":"set","row":"{\"id\":1}","version":7}'
+ */
+export function queuedWriteHead(schema: string, id: string, row: string | undefined): string {
+  const start = `{"schema":${JSON.stringify(schema)},"id":${JSON.stringify(id)}`;
+  return row === undefined
+    ? `${start},"op":"delete","version":`
+    : `${start},"op":"set","row":${JSON.stringify(row)},"version":`;
+}

@@ -95,15 +95,17 @@ class DrizzleL3 implements L3Tier {
       versions: strataVersionsTable(options.migrationsSchema),
       maxParameters: this.#maxParameters,
       oneRow: new OneRowStatements(db),
-      markOwnWrites: options.capture !== undefined,
+      markOwnWrites: undefined,
     };
-    this.capture = options.capture?.(
+    const capture = options.capture?.(
       this.name,
       db,
       this.#transactions,
       this.#write.versions,
       options.migrationsSchema,
     );
+    this.capture = capture;
+    this.#write.markOwnWrites = capture?.ownWritesMark;
   }
 
   get #versions() {

@@ -1,5 +1,5 @@
 import { SQL, type SQLChunk, type SQLWrapper, StringChunk, sql } from 'drizzle-orm';
-import { ownWritesMark } from './capture/own-writes.js';
+import type { OwnWritesMark } from './capture/own-writes.js';
 import type { Database } from './database.js';
 import { recordsetSource } from './recordset.js';
 import type { Statement } from './transactions.js';
@@ -51,8 +51,8 @@ function sourceKey(group: WriteGroup): SQL {
 }
 
 /** The mark that tells the capture trigger this statement's keys are Strata's own (see own-writes.ts). */
-const ownMark = (group: WriteGroup) =>
-  ownWritesMark(group.schema.identity, sql`${sourceKey(group)}::text`, SRC);
+const ownMark = (mark: OwnWritesMark, group: WriteGroup) =>
+  mark(group.schema.identity, sql`${sourceKey(group)}::text`, SRC);
 
 /** In the error a single-statement delete raises when its snapshot is stale (see `sameAsSnapshot`). */
 export const STALE_SNAPSHOT = '_strata_stale_snapshot:';
@@ -126,9 +126,13 @@ function deleteRows(group: WriteGroup, condition: SQL): SQL {
  * version row. Sets reply `RETURNING *` of each row written plus its version; deletes reply each key
  * recorded, its version and whether a row was there.
  */
-export function singleStatement(versions: VersionsTable, group: WriteGroup, markOwn: boolean): SQL {
+export function singleStatement(
+  versions: VersionsTable,
+  group: WriteGroup,
+  markOwn: OwnWritesMark | undefined,
+): SQL {
   const pk = id(group.schema.primaryKey.name);
-  const mark = markOwn ? ownMark(group) : undefined;
+  const mark = markOwn ? ownMark(markOwn, group) : undefined;
   const recorded = sql`${sourceKey(group)}::text in (select ${id(KEY)} from ${V})${mark ? sql` and ${mark.marked}` : sql``}`;
   const head = sql`with ${SRC} as (select * from ${source(group, group.parts[0]!)}), ${V} as (${recordVersions(versions, group, !group.columns)})${mark ? sql`, ${mark.cte}` : sql``}`;
   if (group.columns) {
@@ -213,13 +217,16 @@ export function dataStatement(
   versions: VersionsTable,
   group: WriteGroup,
   part: readonly PlannedWrite[],
-  { onlyVersionsRecordedNow, markOwn }: { onlyVersionsRecordedNow: boolean; markOwn: boolean },
+  {
+    onlyVersionsRecordedNow,
+    markOwn,
+  }: { onlyVersionsRecordedNow: boolean; markOwn: OwnWritesMark | undefined },
 ): Statement {
   const recordedNow =
     onlyVersionsRecordedNow && group.given
       ? sql`exists (select 1 from ${versions} as ${VT} where ${VT}."schema" = ${group.schema.identity} and ${VT}."id" = ${sourceKey(group)}::text and ${VT}."version" = ${SRC}.${id(SOURCE_VERSION)} and ${VT}."updated_at" = now())`
       : sql`true`;
-  const mark = markOwn ? ownMark(group) : undefined;
+  const mark = markOwn ? ownMark(markOwn, group) : undefined;
   const won = mark ? sql`${recordedNow} and ${mark.marked}` : recordedNow;
   const from = sql`with ${SRC} as (select * from ${source(group, part)})${mark ? sql`, ${mark.cte}` : sql``} `;
   return db.execute(

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { sqlStateOf } from '../l3/pg-errors.js';
 import type { WriteOp, WriteOutcome } from '../l3/types.js';
+import type { OwnWritesMark } from './capture/own-writes.js';
 import type { Database } from './database.js';
 import { driverError } from './driver-error.js';
 import { ddlLock } from './migrate.js';
@@ -30,8 +31,8 @@ export interface WriteContext {
   readonly maxParameters: number;
   /** One-row writes, built once per shape and kept prepared. */
   readonly oneRow: OneRowStatements;
-  /** Mark each statement's keys for the capture trigger (an L3 with capture; see own-writes.ts). */
-  readonly markOwnWrites: boolean;
+  /** Marks each statement's keys for the capture trigger (an L3 with capture; see own-writes.ts). */
+  markOwnWrites: OwnWritesMark | undefined;
 }
 
 type Raw = Record<string, unknown>;

@@ -56,6 +56,7 @@ const CONSUMER_DEPENDENCIES = [
   'hono',
   '@electric-sql/pglite',
   '@types/node',
+  '@opentelemetry/api',
 ];
 
 async function repoVersion(name: string): Promise<string> {

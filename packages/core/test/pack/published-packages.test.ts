@@ -19,6 +19,7 @@ const KEY_EXPORT: Record<string, string> = {
   '@strata/core/upstash': 'createUpstashL2',
   '@strata/core/drizzle': 'createDrizzleL3',
   '@strata/core/msgpack': 'msgpackCodec',
+  '@strata/core/otel': 'openTelemetryMetrics',
   '@strata/adapter-node': 'createStrata',
   '@strata/adapter-node/redis-tcp': 'createIoredisL2',
   '@strata/adapter-workers': 'createStrata',

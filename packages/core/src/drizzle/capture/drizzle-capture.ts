@@ -9,7 +9,16 @@ import type { Transactions } from '../transactions.js';
 import type { VersionsTable } from '../versions-table.js';
 import { type CaptureTables, captureTables } from './change-log.js';
 import { checkCapture, installCapture, removeCapture } from './install.js';
+import { type OwnWritesMark, ownWritesMark } from './own-writes.js';
 import { changeSource, type DrizzleChangeSource } from './source.js';
+
+/**
+ * The Drizzle L3's capture: the seam's, and how its write statements mark their keys for the
+ * trigger (here, so an L3 without capture does not carry it).
+ */
+export interface DrizzleL3Capture extends L3Capture {
+  readonly ownWritesMark: OwnWritesMark;
+}
 
 /** What `createDrizzleL3`'s `capture` option takes: {@link changeCapture}, or {@link changeCaptureWith}'s. */
 export type ChangeCapture = (
@@ -18,7 +27,7 @@ export type ChangeCapture = (
   transactions: Transactions,
   versions: VersionsTable,
   migrationsSchema: string | undefined,
-) => L3Capture;
+) => DrizzleL3Capture;
 
 /**
  * Options of {@link changeCaptureWith}.
@@ -49,7 +58,7 @@ export function changeCapture(
   transactions: Transactions,
   versions: VersionsTable,
   migrationsSchema: string | undefined,
-): L3Capture {
+): DrizzleL3Capture {
   return changeCaptureWith()(name, db, transactions, versions, migrationsSchema);
 }
 
@@ -71,7 +80,7 @@ function build(
   versions: VersionsTable,
   migrationsSchema: string | undefined,
   schemaCheckMs: number,
-): L3Capture {
+): DrizzleL3Capture {
   let resolved: Promise<CaptureTables> | undefined;
   const tables = () => {
     resolved ??= (async () => {
@@ -87,6 +96,7 @@ function build(
   const ctx = { db, transactions, versions, tables };
   let source: DrizzleChangeSource | undefined;
   return {
+    ownWritesMark,
     source: () => {
       source ??= changeSource(name, db, tables, schemaCheckMs);
       return source;

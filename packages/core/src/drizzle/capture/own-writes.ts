@@ -29,10 +29,12 @@ export function ownWritesSetting(identity: string): string {
  * The CTE that marks a write statement as Strata's own (`_strata_m`, its value referenced by
  * `marked` so the statement runs it), given the statement's key column as text.
  */
-export function ownWritesMark(identity: string, keys: SQL, source: SQLWrapper): { cte: SQL; marked: SQL } {
+export type OwnWritesMark = (identity: string, keys: SQL, source: SQLWrapper) => { cte: SQL; marked: SQL };
+
+export const ownWritesMark: OwnWritesMark = (identity, keys, source) => {
   const M = sql.identifier('_strata_m');
   return {
     cte: sql`${M} as (select set_config(${ownWritesSetting(identity)}, statement_timestamp()::text || ':' || coalesce((select array_agg(${keys}) from ${source})::text, '{}'), true) as "m")`,
     marked: sql`(select "m" from ${M}) is not null`,
   };
-}
+};

@@ -1,4 +1,4 @@
-import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
+import { type AnyPgColumn, integer, type PgTable, pgSchema, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { defineSchema, isStrataError, Strata } from '../src/index.js';
 import { type EngineStack, engineStack } from './support/stack.js';
@@ -12,6 +12,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.cleanup();
 });
+
+/** A Strata over this suite's L3 with a schema per table, in the order given. */
+const strataOver = (...tables: PgTable[]) =>
+  new Strata({ l3: stack.l3, schemas: tables.map((table) => defineSchema({ table })) });
 
 /** The foreign keys Postgres has on `table` of this suite's schema: name, definition. */
 async function foreignKeys(table: string): Promise<string[]> {
@@ -54,10 +58,7 @@ it('a table registered before the one it references is created first, its key af
       .references(() => leagues.id, { onDelete: 'restrict', onUpdate: 'cascade' }),
     rank: integer('rank'),
   });
-  const strata = new Strata({
-    l3: stack.l3,
-    schemas: [defineSchema({ table: teams }), defineSchema({ table: leagues })],
-  });
+  const strata = strataOver(teams, leagues);
   await strata.migrate();
   expect(await foreignKeys('teams')).toEqual([
     `teams_league_leagues_id_fk: FOREIGN KEY (league) REFERENCES ${stack.name}.leagues(id) ON UPDATE CASCADE ON DELETE RESTRICT`,
@@ -75,7 +76,7 @@ it('adds a missing key to a table that exists, and only that', async () => {
     id: text('id').primaryKey(),
     owner: text('owner').references(() => owners.id),
   });
-  const strata = new Strata({ l3: stack.l3, schemas: [defineSchema({ table: pets })] });
+  const strata = strataOver(pets);
   const result = await strata.migrate();
   expect(result.applied).toEqual([
     `ALTER TABLE "${stack.name}"."pets" ADD CONSTRAINT "pets_owner_owners_id_fk" FOREIGN KEY ("owner") REFERENCES "${stack.name}"."owners" ("id") ON DELETE NO ACTION ON UPDATE NO ACTION`,
@@ -93,7 +94,7 @@ it('a key to a table that neither exists nor is registered is INVALID_MODEL, and
     id: text('id').primaryKey(),
     ghost: text('ghost').references(() => ghosts.id),
   });
-  const strata = new Strata({ l3: stack.l3, schemas: [defineSchema({ table: haunts })] });
+  const strata = strataOver(haunts);
   const err = await strata.migrate().catch((e: unknown) => e);
   expect(isStrataError(err, 'INVALID_MODEL')).toBe(true);
   expect(String(err)).toContain('foreign key haunts_ghost_ghosts_id_fk references ghosts');
@@ -115,7 +116,7 @@ it('a key the rows already break fails the migration, and nothing of it stays', 
     author: text('author').references(() => authors.id),
     title: text('title'),
   });
-  const strata = new Strata({ l3: stack.l3, schemas: [defineSchema({ table: books })] });
+  const strata = strataOver(books);
   const err = await strata.migrate().catch((e: unknown) => e);
   expect(err).toBeInstanceOf(Error);
   expect(String((err as { cause?: unknown }).cause ?? err)).toMatch(/foreign key/i);
@@ -125,5 +126,26 @@ it('a key the rows already break fails the migration, and nothing of it stays', 
     [stack.name],
   );
   expect(rows.map((r: { column_name: string }) => r.column_name)).toEqual(['author', 'id']); // no title
+  await strata.close();
+});
+
+it('two new tables that reference each other (a cycle): both keys added after both tables', async () => {
+  const s = pgSchema(stack.name);
+  const hens = s.table('hens', {
+    id: text('id').primaryKey(),
+    egg: text('egg').references((): AnyPgColumn => eggs.id),
+  });
+  const eggs = s.table('eggs', {
+    id: text('id').primaryKey(),
+    hen: text('hen').references((): AnyPgColumn => hens.id),
+  });
+  const strata = strataOver(hens, eggs);
+  await strata.migrate();
+  expect(await foreignKeys('hens')).toEqual([
+    `hens_egg_eggs_id_fk: FOREIGN KEY (egg) REFERENCES ${stack.name}.eggs(id)`,
+  ]);
+  expect(await foreignKeys('eggs')).toEqual([
+    `eggs_hen_hens_id_fk: FOREIGN KEY (hen) REFERENCES ${stack.name}.hens(id)`,
+  ]);
   await strata.close();
 });

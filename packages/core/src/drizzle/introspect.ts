@@ -23,6 +23,8 @@ const indexesView = pgSchema('pg_catalog').table('pg_indexes', {
 
 const key = (schema: string, name: string): string =>
   `${storedIdentifier(schema)}\u0000${storedIdentifier(name)}`;
+const foreignKeyKey = (schema: string, table: string, name: string): string =>
+  `${key(schema, table)}\u0000${storedIdentifier(name)}`;
 
 /** A table by its Postgres schema (undefined: the search path's) and name. */
 export interface TableName {
@@ -52,11 +54,11 @@ export class DatabaseState {
   }
 
   hasForeignKey(model: TableModel, name: string): boolean {
-    return this.#foreignKeys.has(`${key(this.#schemaOf(model), model.name)}\u0000${storedIdentifier(name)}`);
+    return this.#foreignKeys.has(foreignKeyKey(this.#schemaOf(model), model.name, name));
   }
 
   addForeignKey(model: TableModel, name: string): void {
-    this.#foreignKeys.add(`${key(this.#schemaOf(model), model.name)}\u0000${storedIdentifier(name)}`);
+    this.#foreignKeys.add(foreignKeyKey(this.#schemaOf(model), model.name, name));
   }
 
   hasIndex(model: TableModel, name: string): boolean {
@@ -137,7 +139,7 @@ export class DatabaseState {
           inArray(constraintsView.constraintName, names),
         ),
       );
-    for (const row of rows) this.#foreignKeys.add(`${key(row.schema, row.table)}\u0000${row.name}`);
+    for (const row of rows) this.#foreignKeys.add(foreignKeyKey(row.schema, row.table, row.name));
   }
 }
 

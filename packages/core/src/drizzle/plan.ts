@@ -4,7 +4,7 @@ import { fillsItself } from './column-ddl.js';
 import type { Database } from './database.js';
 import { addColumnStatement, createTableStatements } from './ddl.js';
 import { storedIdentifier } from './identifiers.js';
-import { DatabaseState, hasRows } from './introspect.js';
+import { DatabaseState, hasRows, type TableName } from './introspect.js';
 import { schemaTableModel, type TableModel } from './table-model.js';
 
 /** What one schema needs; a schema whose table already matches has no plan. */
@@ -61,13 +61,13 @@ export async function planMigration(db: Database, schemas: readonly CompiledSche
     entries.map((e) => e.model),
   );
   const existed = entries.map((e) => state.columnsOf(e.model) !== undefined);
-  const planned = entries.map((e) => ({ schema: e.schema, statements: [] as string[] }));
-  for (const [i, { model }] of entries.entries())
-    planned[i]!.statements.push(...(await planTable(db, state, model)));
+  const planned: (SchemaPlan & { statements: string[] })[] = [];
+  for (const { schema, model } of entries) {
+    const statements = await planTable(db, state, model);
+    planned.push({ schema, fileName: `auto:${model.name}:${schema.fingerprint}`, statements });
+  }
   addForeignKeys(entries, existed, planned, state);
-  return planned
-    .filter((p) => p.statements.length > 0)
-    .map((p) => ({ ...p, fileName: `auto:${schemaTableModel(p.schema).name}:${p.schema.fingerprint}` }));
+  return planned.filter((p) => p.statements.length > 0);
 }
 
 /**
@@ -81,7 +81,7 @@ function addForeignKeys(
   planned: readonly { statements: string[] }[],
   state: DatabaseState,
 ): void {
-  const creator = (name: { pgSchema: string | undefined; name: string }) =>
+  const creator = (name: TableName) =>
     entries.findIndex(
       (e, j) =>
         !existed[j] &&

@@ -115,6 +115,7 @@ function logUnbumped(
  */
 function bumpOrLog(tables: CaptureTables, identity: string, op: CaptureEvent, changed: string): string {
   return `BEGIN
+        saved_lock_timeout := current_setting('lock_timeout');
         PERFORM set_config('lock_timeout', '50ms', true);
         ${logBumped(tables, identity, op, changed)}
         PERFORM set_config('lock_timeout', saved_lock_timeout, true);
@@ -150,15 +151,18 @@ DECLARE
   me xid;
   entries bigint := 0;
   mark text := current_setting(${quoteLiteral(ownWritesSetting(identityText))}, true);
-  started text := statement_timestamp()::text || ':';
+  started text;
   -- The keys Strata's current statement wrote: none for any other statement.
   own text[] := '{}';
   -- Nothing in this transaction marked: its writer's own keys are those whose version row it wrote.
   by_xmin boolean := coalesce(mark, '') = '';
-  saved_lock_timeout text := current_setting('lock_timeout');
+  saved_lock_timeout text;
 BEGIN
-  IF left(mark, length(started)) = started THEN
-    own := substr(mark, length(started) + 1)::text[];
+  IF NOT by_xmin THEN
+    started := statement_timestamp()::text || ':';
+    IF left(mark, length(started)) = started THEN
+      own := substr(mark, length(started) + 1)::text[];
+    END IF;
   END IF;
   -- Nothing to log when Strata's statement wrote every key the statement changed, or no row changed
   -- (an upsert fires both its INSERT and its UPDATE trigger, one with empty transition tables): one

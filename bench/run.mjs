@@ -5,7 +5,7 @@
 //
 //   node run.mjs                 everything (several minutes)
 //   node run.mjs --quick         fewer samples, one run (a smoke run; numbers are rougher)
-//   node run.mjs --only l1,l2    some suites: l1 l2 l3 batch round-trips search stampede write-modes concurrency capture capture-workerd memory load
+//   node run.mjs --only l1,l2    some suites: l1 l2 l3 batch round-trips search stampede staleness write-modes concurrency capture capture-workerd memory load
 //   node run.mjs --runs 5        run the timed suites 5 times (default 3, 1 with --quick): medians of the runs
 //   node run.mjs --no-write      print only, write no results file
 import './lib/peer-resolve.mjs';
@@ -46,6 +46,11 @@ const suites = [
   ],
   ['search', 'search and searchCached', async () => (await import('./suites/search.mjs')).searchSuite],
   ['stampede', 'stampede', async () => (await import('./suites/stampede.mjs')).stampedeSuite],
+  [
+    'staleness',
+    'stale-while-revalidate',
+    async () => (await import('./suites/staleness.mjs')).stalenessSuite,
+  ],
   ['write-modes', 'write modes', async () => (await import('./suites/write-modes.mjs')).writeModesSuite],
   [
     'concurrency',

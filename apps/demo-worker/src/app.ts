@@ -1,5 +1,5 @@
 import { strata } from '@strata/adapter-workers/hono';
-import { isStrataError, Q } from '@strata/core';
+import { cacheStatusHeader, isStrataError, Q, StrataError } from '@strata/core';
 import { type Context, Hono } from 'hono';
 import type { z } from 'zod';
 import { dashboardAssets } from './dashboard/assets.js';
@@ -87,7 +87,17 @@ app.post('/players', async (c) => {
   }
 });
 
-app.get('/players/:id', async (c) => c.json(await c.var.strata.get(playerSchema, c.req.param('id'))));
+// The read's Cache-Status header (RFC 9211) says which tier answered and whether it was stale.
+app.get('/players/:id', async (c) => {
+  const id = c.req.param('id');
+  const { row, status } = await c.var.strata.findWithStatus(playerSchema, id);
+  c.header('Cache-Status', cacheStatusHeader(status));
+  if (!row)
+    throw new StrataError('NOT_FOUND', `schema players: no row with id ${id}`, {
+      details: { schema: 'players', id },
+    });
+  return c.json(row);
+});
 
 app.put('/players/:id', async (c) => {
   const body = await readBody(c, updatePlayerBody);

@@ -310,6 +310,9 @@ describe('npm start (scripts/start.mjs)', () => {
       expect(await page.textContent('#errors')).toBe('0');
       expect(await page.textContent('#server-errors')).toBe('0');
       expect(await page.textContent('#queue-depth')).toMatch(/^\d+$/);
+      // Staleness counters (the demo's players have stale/grace windows): numbers, none yet at the demo's pace.
+      for (const id of ['#stale-hits', '#refreshes', '#grace-hits'])
+        expect(await page.textContent(id)).toMatch(/^\d+/);
       expect(
         await page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations),
       ).toEqual([]);

@@ -75,6 +75,8 @@ describe('demo API', () => {
     const res = await api(`/players/${alice.id}`);
     expect(res.status).toBe(200);
     expect(await json(res)).toMatchObject({ ...alice, level: 1 });
+    // The create filled this isolate's L1: the read says so, fresh for L1's minute.
+    expect(res.headers.get('Cache-Status')).toMatch(/^strata-l1; hit; ttl=(59|60)$/);
 
     expect((await send('POST', '/players', bob)).status).toBe(201);
   });
@@ -160,6 +162,7 @@ describe('demo API', () => {
     const res = await api(`/players/${run}-nobody`);
     expect(res.status).toBe(404);
     expect(await json(res)).toMatchObject({ code: 'NOT_FOUND' });
+    expect(res.headers.get('Cache-Status')).toBe('strata; fwd=miss; stored');
     expect((await send('PUT', `/players/${run}-nobody`, { level: 2 })).status).toBe(404);
   });
 

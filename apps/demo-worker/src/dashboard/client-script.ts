@@ -136,6 +136,9 @@ function show(stats) {
   set('misses-l3', stats.misses.l3);
   const cached = stats.hits.l1 + stats.hits.l2;
   set('hit-ratio', stats.gets > 0 ? ((100 * cached) / stats.gets).toFixed(1) + ' %' : '–');
+  set('stale-hits', stats.staleHits);
+  set('refreshes', stats.refreshesLeased > 0 ? stats.refreshes + ' (' + stats.refreshesLeased + ' leased elsewhere)' : stats.refreshes);
+  set('grace-hits', stats.graceHits);
   set('queue-depth', stats.queueDepth ?? 'n/a');
   set('l2-p99', ms(stats.latency.l2.calls > 0 ? stats.latency.l2.p99Ms : null));
   set('l3-p99', ms(stats.latency.l3.calls > 0 ? stats.latency.l3.p99Ms : null));

@@ -6,6 +6,10 @@ export const playerSchema = defineSchema({
   table: players,
   l1: { ttl: '60s' },
   l2: { ttl: '30m' },
+  // Past its TTL a player is answered at once and refreshed in the background for 5 minutes; if
+  // Postgres is down, the last copy answers for an hour (see docs/semantics.md, "Staleness").
+  stale: '5m',
+  grace: '1h',
   // Only ciphertext reaches L2 and Postgres.
   fields: { email: { encrypted: true } },
 });

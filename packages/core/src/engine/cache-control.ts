@@ -6,13 +6,14 @@ import { ABSENT, type SchemaCache } from './schema-cache.js';
 /** Whether a row exists, asking the tiers in order and loading no columns from L3. */
 export async function existsOne(ctx: EngineContext, cache: SchemaCache, id: Id): Promise<boolean> {
   const key = idKey(id);
-  const cached = cache.l1?.get(key);
-  if (cached !== undefined) return cached !== ABSENT;
+  const entry = cache.l1?.getEntry(key);
+  // A row kept only for grace says nothing about now.
+  if (entry && cache.aging?.l1Age(entry.expiresAt) !== 'grace') return entry.value !== ABSENT;
   if (cache.l2) {
     try {
       const { values, generation } = await cache.readWatched(cache.rowKeys([key]));
       const hit = cache.readL2(ctx, key, values[0] ?? null, generation);
-      if (hit) return !('absent' in hit);
+      if (hit && hit.age !== 'grace') return !('absent' in hit);
     } catch (err) {
       ctx.tolerate(cache.schema.name, 'l2', 'exists', err);
     }

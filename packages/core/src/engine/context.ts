@@ -50,6 +50,19 @@ export class EngineContext {
   }
 
   /**
+   * Runs work off the caller's path whatever `background` says (a stale read's refresh must not
+   * make its caller wait): tracked, handed to the host's `waitUntil`, its failure tolerated.
+   */
+  detach(schema: string, tier: Tier, op: string, work: Promise<unknown>): void {
+    this.track(
+      work.then(
+        () => undefined,
+        (err: unknown) => this.tolerate(schema, tier, op, err),
+      ),
+    );
+  }
+
+  /**
    * Work nobody awaits (it must never reject): `settled()` waits for it until it settles, and a host
    * `waitUntil` given as `background` is handed it, so the runtime keeps the request alive for it.
    */

@@ -5,7 +5,7 @@ import type { CompiledSchema } from '../schema/types.js';
  * qualified table, so two apps or tenants with a `players` table each (in different Postgres
  * schemas) never share a key, whatever their Strata schema names.
  *
- * - rows: `{base}:{fingerprint}-{codec}:r:{id}`, search lists `…:q2:{hash}` (q2: the list format of search-list.ts): the fingerprint changes when the cached shape
+ * - rows: `{base}:{fingerprint}-{codec}:r:{id}`, search lists `…:q2:{hash}`, stale-refresh leases `…:lease:{id}` (q2: the list format of search-list.ts): the fingerprint changes when the cached shape
  *   changes (so no instance reads a value of the old shape), the codec name keeps JSON and
  *   MessagePack apart. The generation lives inside each value (see envelope.ts): `invalidateAll` is
  *   one write instead of a SCAN, and the key keeps the version that orders later writes;
@@ -44,6 +44,11 @@ export class KeySpace {
 
   row(id: string): string {
     return `${this.#shape}:r:${id}`;
+  }
+
+  /** The lease of a stale row's refresh: one instance refreshes a key at a time (see refresh.ts). */
+  refreshLease(id: string): string {
+    return `${this.#shape}:lease:${id}`;
   }
 
   /** A cached search list, by the SHA-256 of its normalised query. */

@@ -1,4 +1,6 @@
 import type { Row } from '../l3/types.js';
+import type { GraceCopy } from './read-aged.js';
+import type { PositionStatus } from './read-status.js';
 
 /**
  * What one load below L1 found: `rows[i]` for `keys[i]` (a row, or null: no row). The load's own
@@ -12,10 +14,21 @@ import type { Row } from '../l3/types.js';
  */
 export class Loaded {
   readonly rows: (Row | null)[];
+  /** Aging schemas only (see read-aged.ts): positions answered with a stale L2 row, and from grace. */
+  stale: number[] | undefined;
+  graced: number[] | undefined;
+  /** Grace copies L2 held past their stale window, by position: what answers if the source fails. */
+  grace: (GraceCopy | undefined)[] | undefined;
+  /** Where each position's answer came from, kept only for a status read (`findWithStatus`). */
+  status: (PositionStatus | undefined)[] | undefined;
   #index: Map<string, number> | undefined;
 
   constructor(readonly keys: readonly string[]) {
     this.rows = new Array<Row | null>(keys.length).fill(null);
+    this.stale = undefined;
+    this.graced = undefined;
+    this.grace = undefined;
+    this.status = undefined;
   }
 
   /** The row found for `key` (null: none), or undefined when this load does not load `key`. */

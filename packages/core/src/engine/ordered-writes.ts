@@ -43,7 +43,8 @@ export async function writeOrdered(
   const perKey: string[] = [];
   writes.forEach((w, i) => {
     const ms = w.stored ? cache.l2TtlMs : cache.tombstoneTtlMs();
-    perKey.push(w.stored ? 'r' : 'a', String(Math.ceil(ms)), String(expiresAt(ms)), payloads[i]!);
+    const px = w.stored ? cache.holdMs(ms) : ms;
+    perKey.push(w.stored ? 'r' : 'a', String(Math.ceil(px)), String(expiresAt(ms)), payloads[i]!);
     if (enqueue) perKey.push(enqueue.heads[i]!);
   });
   const reply = await withSeededCounter(cache, (generation, floor) => {
@@ -62,6 +63,7 @@ export async function writeOrdered(
   // {tick, 0, first, search generation, held…}
   const first = Number(reply[2]);
   const versions = writes.map((_, i) => first + i);
+  if (cache.aging) for (let i = 0; i < writes.length; i++) cache.aging.wrote(writes[i]!.key, versions[i]!);
   // No L1, no copy to make. A row stored as its plaintext (no encrypted field: the same object) has
   // its L2 string decoded into L1's copy rather than encoded a second time.
   if (cache.l1) {

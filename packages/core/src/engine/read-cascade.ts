@@ -2,6 +2,8 @@ import type { Row } from '../l3/types.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import { Loaded } from './loaded.js';
+import { agedL1, answerFromGrace, isSourceFailure, leased, refreshLater } from './read-aged.js';
+import { fullStatus, positionStatus, type ReadStatus, statusFromL1 } from './read-status.js';
 import { ABSENT, type SchemaCache, type Versioned } from './schema-cache.js';
 
 /** The remaining-TTL rule: an upper tier never keeps a value longer than the tier it came from. */
@@ -26,8 +28,9 @@ export async function readRows(
   cache: SchemaCache,
   ids: readonly Id[],
   l1Read = false,
+  allowStale = true,
 ): Promise<(Row | null)[]> {
-  if (ids.length === 1) return [await readRow(ctx, cache, ids[0]!, l1Read)];
+  if (ids.length === 1) return [await readRow(ctx, cache, ids[0]!, l1Read, allowStale)];
   const n = ids.length;
   const out = new Array<Row | null>(n).fill(null);
   const keys = new Array<string>(n);
@@ -37,6 +40,9 @@ export async function readRows(
   // Positions this read loads itself, and those that join a load already running (by load).
   const own: number[] = [];
   let joins: Map<Promise<Loaded>, number[]> | undefined;
+  // Positions L1 answered stale (aging schemas): refreshed together, in one load.
+  let stale: number[] | undefined;
+  const seen = { stale: false };
   for (let i = 0; i < n; i++) {
     const key = idKey(ids[i]!);
     keys[i] = key;
@@ -46,12 +52,21 @@ export async function readRows(
       continue;
     }
     first.set(key, i);
-    const hit = l1Read ? undefined : cache.readL1(ctx, key);
+    const hit = l1Read
+      ? undefined
+      : cache.aging
+        ? agedL1(ctx, cache, key, allowStale, seen)
+        : cache.readL1(ctx, key);
     if (hit !== undefined) {
       out[i] = hit;
+      if (seen.stale) {
+        seen.stale = false;
+        stale ??= [];
+        stale.push(i);
+      }
       continue;
     }
-    const running = cache.inflight.get(key);
+    const running = allowStale ? cache.inflight.get(key) : undefined;
     if (!running) own.push(i);
     else {
       joins ??= new Map();
@@ -60,6 +75,14 @@ export async function readRows(
       else joins.set(running, [i]);
     }
   }
+  if (stale)
+    refreshLater(
+      ctx,
+      cache,
+      stale.map((i) => keys[i]!),
+      stale.map((i) => ids[i]!),
+      refreshBelowL1,
+    );
   if (own.length > 0) {
     const ownKeys = own.map((i) => keys[i]!);
     const load = startLoad(
@@ -67,6 +90,7 @@ export async function readRows(
       cache,
       ownKeys,
       own.map((i) => ids[i]!),
+      allowStale,
     );
     const rows = (await load).rows;
     for (let j = 0; j < own.length; j++) out[own[j]!] = rows[j]!;
@@ -87,12 +111,43 @@ export async function readRow(
   cache: SchemaCache,
   id: Id,
   l1Read: boolean,
+  allowStale = true,
 ): Promise<Row | null> {
   const key = idKey(id);
-  const hit = l1Read ? undefined : cache.readL1(ctx, key);
-  if (hit !== undefined) return hit;
-  const load = cache.inflight.get(key) ?? startLoad(ctx, cache, [key], [id]);
+  if (!l1Read && cache.aging) {
+    const seen = { stale: false };
+    const hit = agedL1(ctx, cache, key, allowStale, seen);
+    if (seen.stale) refreshLater(ctx, cache, [key], [id], refreshBelowL1);
+    if (hit !== undefined) return hit;
+  } else {
+    const hit = l1Read ? undefined : cache.readL1(ctx, key);
+    if (hit !== undefined) return hit;
+  }
+  // A read that takes no stale row does not join a load that may answer one.
+  const load = (allowStale && cache.inflight.get(key)) || startLoad(ctx, cache, [key], [id], allowStale);
   return (await load).get(key) ?? null;
+}
+
+/**
+ * `readRow` with where its answer came from (see {@link ReadStatus}). It makes its own load (it
+ * joins no other read's, and none joins it): the status is of this read's answer.
+ */
+export async function readRowWithStatus(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  id: Id,
+  allowStale: boolean,
+): Promise<{ row: Row | null; status: ReadStatus }> {
+  const key = idKey(id);
+  const l1 = statusFromL1(ctx, cache, key, allowStale);
+  if (l1) {
+    if (l1.stale) refreshLater(ctx, cache, [key], [id], refreshBelowL1);
+    return { row: l1.row, status: fullStatus(cache, key, l1.status) };
+  }
+  const loaded = new Loaded([key]);
+  loaded.status = [];
+  await loadBelowL1(ctx, cache, loaded, [id], allowStale ? 'read' : 'fresh');
+  return { row: loaded.rows[0] ?? null, status: fullStatus(cache, key, loaded.status[0]) };
 }
 
 /**
@@ -105,8 +160,9 @@ function startLoad(
   cache: SchemaCache,
   keys: readonly string[],
   ids: readonly Id[],
+  allowStale = true,
 ): Promise<Loaded> {
-  const batch = loadBelowL1(ctx, cache, new Loaded(keys), ids);
+  const batch = loadBelowL1(ctx, cache, new Loaded(keys), ids, allowStale ? 'read' : 'fresh');
   for (const key of keys) cache.inflight.set(key, batch);
   const done = () => {
     for (const key of keys) if (cache.inflight.get(key) === batch) cache.inflight.delete(key);
@@ -115,27 +171,61 @@ function startLoad(
   return batch;
 }
 
+/**
+ * How a load treats rows past their fresh time (schemas with `stale`/`grace` only): `read` answers
+ * a stale L2 row and refreshes it in the background; `fresh` (a call's `stale: false`) reads
+ * Postgres for it; `refresh` is that background refresh: Postgres for it, under a lease.
+ */
+type LoadMode = 'read' | 'fresh' | 'refresh';
+
 async function loadBelowL1(
   ctx: EngineContext,
   cache: SchemaCache,
   loaded: Loaded,
   ids: readonly Id[],
+  mode: LoadMode = 'read',
 ): Promise<Loaded> {
   // One token for the whole batch: a write of any of its keys fences that key.
   const token = cache.fence.beginRead();
   // A whole-L1 clear (invalidateAll, a bus gap, a Redis reset) while this read is out fences every key.
   const clears = cache.clears;
   const fenced = (key: string) => cache.clears !== clears || cache.fence.stale(key, token);
+  // What is left for the source, by position: a grace answer covers these if it fails.
+  let unanswered: readonly number[] | undefined;
   try {
     // What L2 did not answer, by position; null when L2 failed this read: it is not asked again
     // to take the fill (one failure, one call).
-    const missing = cache.l2 ? await fromL2(ctx, cache, loaded, fenced) : everything(loaded);
-    if (missing === null) await fromL3(ctx, cache, loaded, ids, everything(loaded), fenced, false);
+    let missing = cache.l2 ? await fromL2(ctx, cache, loaded, fenced, mode) : everything(loaded);
+    if (mode === 'refresh' && missing) missing = await leased(ctx, cache, loaded.keys, missing);
+    unanswered = missing ?? everything(loaded);
+    if (missing === null) await fromL3(ctx, cache, loaded, ids, unanswered, fenced, false);
     else if (missing.length > 0) await fromL3(ctx, cache, loaded, ids, missing, fenced, true);
-    return loaded;
+  } catch (err) {
+    const grace = mode !== 'refresh' && cache.aging && cache.aging.graceMs > 0 && isSourceFailure(err);
+    if (!grace || !answerFromGrace(ctx, cache, loaded, unanswered ?? everything(loaded))) throw err;
   } finally {
     cache.fence.endRead(token);
   }
+  const stale = loaded.stale;
+  if (stale)
+    refreshLater(
+      ctx,
+      cache,
+      stale.map((i) => loaded.keys[i]!),
+      stale.map((i) => ids[i]!),
+      refreshBelowL1,
+    );
+  return loaded;
+}
+
+/** The background refresh of stale rows (see read-aged.ts `refreshLater`). */
+function refreshBelowL1(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  loaded: Loaded,
+  ids: readonly Id[],
+): Promise<Loaded> {
+  return loadBelowL1(ctx, cache, loaded, ids, 'refresh');
 }
 
 function everything(loaded: Loaded): number[] {
@@ -151,6 +241,7 @@ async function fromL2(
   cache: SchemaCache,
   loaded: Loaded,
   fenced: (key: string) => boolean,
+  mode: LoadMode,
 ): Promise<number[] | null> {
   const name = cache.schema.name;
   const { keys, rows } = loaded;
@@ -177,9 +268,18 @@ async function fromL2(
         missing.push(i);
         continue;
       }
+      if (hit.age) {
+        // Past its fresh time (an aging schema): answered stale, or kept for grace and read below.
+        const plain = decrypts ? await cache.rows.decryptRow(hit.row, key) : hit.row;
+        if (agedFromL2(ctx, cache, loaded, i, plain, hit.version, hit.remainingMs, mode, fenced))
+          answered = true;
+        else missing.push(i);
+        continue;
+      }
       if ('absent' in hit) {
         answered = true;
         ctx.counters.negativeHits += 1;
+        if (loaded.status) loaded.status[i] = positionStatus('l2', hit.version, hit.remainingMs || null);
         const ttl = fillTtl(cache.negativeTtlMs || cache.l1TtlMs, hit.remainingMs);
         if (fenced(key) || !cache.offerL1(key, ABSENT, ttl, hit.version)) ctx.counters.fencedFills += 1;
         continue;
@@ -189,6 +289,7 @@ async function fromL2(
       answered = true;
       ctx.hit('l2', name);
       rows[i] = plain;
+      if (loaded.status) loaded.status[i] = positionStatus('l2', hit.version, hit.remainingMs || null);
       // Asked after the decrypt's await: a drop (a write here, a bus message) may land meanwhile.
       if (fenced(key)) ctx.counters.fencedFills += 1;
       // Without an L1 the row is not frozen or copied for it: that work would be thrown away.
@@ -241,11 +342,15 @@ async function fromL3(
     ctx.hit('l3', name);
     const plain = cache.rows.encrypts ? await cache.rows.decryptRow(stored, key) : stored;
     rows[i] = plain;
+    cache.aging?.recovered(key);
+    if (loaded.status)
+      loaded.status[i] = positionStatus('l3', version, (cache.l1 ? cache.l1TtlMs : cache.l2TtlMs) || null);
     read.push({ key, version, stored, plain });
   }
   for (const [key, i] of open) {
     ctx.miss('l3', name);
     rows[i] = null;
+    if (loaded.status) loaded.status[i] = positionStatus('l3', 0, null);
     // Version 0: an absence read here never replaces anything a write put in a cache.
     read.push({ key, version: 0 });
   }
@@ -257,4 +362,54 @@ async function fromL3(
     return false;
   });
   await cache.fill(ctx, fills, { l2: fillL2 });
+}
+
+/**
+ * A row L2 held past its fresh time, at position `i`: answered stale (true; its refresh follows the
+ * load) when the read takes stale rows, none of this instance's writes is newer, and it is inside
+ * the stale window; else kept as the position's grace copy (false: the source is asked).
+ */
+function agedFromL2(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  loaded: Loaded,
+  i: number,
+  plain: Row,
+  version: number,
+  remainingMs: number,
+  mode: LoadMode,
+  fenced: (key: string) => boolean,
+): boolean {
+  const aging = cache.aging!;
+  const key = loaded.keys[i]!;
+  const name = cache.schema.name;
+  if (!aging.mayServe(key, version)) {
+    ctx.miss('l2', name);
+    return false;
+  }
+  const past = -remainingMs;
+  if (mode !== 'read' || past >= aging.staleMs) {
+    ctx.miss('l2', name);
+    if (past < aging.graceMs) {
+      loaded.grace ??= [];
+      loaded.grace[i] = { tier: 'l2', row: plain, version, until: aging.clock.now() + aging.graceMs - past };
+    }
+    return false;
+  }
+  ctx.hit('l2', name);
+  ctx.counters.staleHits += 1;
+  loaded.rows[i] = plain;
+  loaded.stale ??= [];
+  loaded.stale.push(i);
+  if (loaded.status) loaded.status[i] = positionStatus('l2', version, remainingMs, true);
+  // L1 keeps it for what is left of its windows, stale already: its reads refresh it too.
+  const hold = Math.ceil(aging.tailMs - past);
+  if (
+    cache.l1 &&
+    hold > 0 &&
+    !fenced(key) &&
+    !cache.offerL1(key, cache.l1Value(plain, true), hold, version, true)
+  )
+    ctx.counters.fencedFills += 1;
+  return true;
 }

@@ -19,6 +19,7 @@ import type { L2Watch } from './l2-watch.js';
 import type { L3Claim } from './l3-claim.js';
 import type { Loaded } from './loaded.js';
 import { RowCodec } from './row-codec.js';
+import { type Age, Staleness } from './staleness.js';
 
 /** Keys per MARK request (see `supersede`). */
 export const MARK_CHUNK = 1_000;
@@ -44,8 +45,8 @@ export interface Versioned {
 
 /** What an L2 entry says about a key: a row, an absence, or nothing usable (a miss). */
 type L2Hit =
-  | { row: Row; version: number; remainingMs: number }
-  | { absent: true; version: number; remainingMs: number };
+  | { row: Row; version: number; remainingMs: number; age?: Exclude<Age, 'fresh'> }
+  | { absent: true; version: number; remainingMs: number; age?: undefined };
 
 /** How `drop` decides per key: always, unless a write-behind row is pending, or up to a version. */
 type DropRule = 'all' | 'unlessPending' | readonly number[];
@@ -83,6 +84,8 @@ export class SchemaCache {
   counterSuspect = false;
   /** Where search and count run: the schema's read replica, else L3. */
   readonly reader: L3Tier | undefined;
+  /** The schema's `stale` / `grace` windows; undefined when it has neither. */
+  readonly aging: Staleness | undefined;
 
   constructor(
     readonly schema: CompiledSchema,
@@ -107,6 +110,7 @@ export class SchemaCache {
     this.negativeTtlMs =
       schema.negativeTtl === undefined ? 0 : toMs(schema.negativeTtl, `${name}.negativeTtl`);
     this.writeMode = schema.writeMode ?? config.defaultWriteMode;
+    this.aging = Staleness.of(schema, config.clock);
     if (this.writeMode === 'write-behind' && !(config.writeBehind.queue && this.l2 && this.l3)) {
       // L2 orders and serves the write before the flush, L3 takes the flush, the queue holds it in between.
       invalid(name, 'writeMode', 'write-behind needs config.writeBehind.queue, an L2 and an L3');
@@ -139,7 +143,7 @@ export class SchemaCache {
   /** L1's answer: a row, null (cached absent), or undefined (ask below). Counts the outcome. */
   readL1(ctx: EngineContext, key: string): Row | null | undefined {
     if (!this.l1 || !this.l1AnswersGets) return undefined;
-    return this.#l1Answer(ctx, this.l1.get(key));
+    return this.answerL1(ctx, this.l1.get(key));
   }
 
   /**
@@ -156,10 +160,11 @@ export class SchemaCache {
       const key = idKey(normalizeId(this.schema, id));
       if (!probed || key !== id) value = l1.get(key);
     }
-    return this.#l1Answer(ctx, value);
+    return this.answerL1(ctx, value);
   }
 
-  #l1Answer(ctx: EngineContext, value: L1Value | undefined): Row | null | undefined {
+  /** A value L1 held, as a read answers it (a protected copy), counted as a hit; undefined: a miss. */
+  answerL1(ctx: EngineContext, value: L1Value | undefined): Row | null | undefined {
     if (value === undefined) {
       ctx.miss('l1', this.schema.name);
       return undefined;
@@ -172,14 +177,23 @@ export class SchemaCache {
     return this.config.l1.protect === 'copy' ? structuredClone(value) : (value as Row);
   }
 
-  /** Puts a value into L1 unless it holds a newer version of the key; false when it does. */
-  offerL1(key: string, value: L1Value, ttlMs: number, version: number): boolean {
+  /**
+   * Puts a value into L1 unless it holds a newer version of the key; false when it does. `ttlMs` is
+   * the row's fresh time: a schema with `stale`/`grace` keeps rows that much longer (see
+   * `Staleness`), unless `held` says `ttlMs` is the whole time to keep it already.
+   */
+  offerL1(key: string, value: L1Value, ttlMs: number, version: number, held = false): boolean {
     const l1 = this.l1;
     if (!l1) return true;
-    const held = l1.peek(key);
-    if (held !== undefined && held.version > version) return false;
-    l1.set(key, value, ttlMs, version);
+    const current = l1.peek(key);
+    if (current !== undefined && current.version > version) return false;
+    l1.set(key, value, this.aging && !held && value !== ABSENT ? this.aging.hold(ttlMs) : ttlMs, version);
     return true;
+  }
+
+  /** How long a tier keeps a row with `ttlMs` of fresh time (L1 expiry, Redis PX): the windows past it too. */
+  holdMs(ttlMs: number): number {
+    return this.aging ? this.aging.hold(ttlMs) : ttlMs;
   }
 
   /** What L1 keeps of a row: frozen (default) or a private copy, never the caller's objects. */
@@ -238,13 +252,21 @@ export class SchemaCache {
     const e = decodeEnvelope(value);
     if (!e || e.kind === 'l' || e.kind === 'x' || e.generation < generation) return undefined;
     const remaining = remainingMs(e, now);
-    if (remaining < 0) return undefined;
+    // Past its fresh time: a miss, unless the schema's windows still keep a row (`age`).
+    let age: Exclude<Age, 'fresh'> | undefined;
+    if (remaining < 0) {
+      if (e.kind !== 'r' || !this.aging) return undefined;
+      age = this.aging.age(-remaining) as Exclude<Age, 'fresh'> | undefined;
+      if (age === undefined) return undefined;
+    }
     if (e.owner !== this.owner) return this.#foreign(ctx, key, 'another schema wrote it');
     if (e.kind === 'a') return { absent: true, version: e.version, remainingMs: remaining };
     const row = this.rows.fromL2(e.payload);
     if (idKey(row[this.schema.primaryKey.key] as Id) !== key)
       return this.#foreign(ctx, key, 'it holds another id');
-    return { row, version: e.version, remainingMs: remaining };
+    return age
+      ? { row, version: e.version, remainingMs: remaining, age }
+      : { row, version: e.version, remainingMs: remaining };
   }
 
   #foreign(ctx: EngineContext, key: string, why: string): undefined {
@@ -386,7 +408,7 @@ export class SchemaCache {
       const args = (g: number) =>
         entries.map((f): PutEntry => {
           const ttl = f.stored ? this.l2TtlMs : this.negativeTtlMs;
-          return [f.version, ttl, this.envelope(f.stored, f.version, g, ttl)];
+          return [f.version, f.stored ? this.holdMs(ttl) : ttl, this.envelope(f.stored, f.version, g, ttl)];
         });
       await this.runWatched(PUT, (g) => ({ keys, args: putArgs(args(g)) }));
     };
@@ -401,6 +423,7 @@ export class SchemaCache {
    * generation must move on before L2 is used again (`SchemaGeneration.recordMissedWrite`).
    */
   async commit(ctx: EngineContext, items: readonly Versioned[]): Promise<void> {
+    if (this.aging) for (const item of items) this.aging.wrote(item.key, item.version);
     let taken: boolean[] = items.map(() => true);
     if (this.l2) {
       try {
@@ -408,7 +431,11 @@ export class SchemaCache {
         const entries = (g: number) =>
           items.map((item): PutEntry => {
             const ttl = item.stored ? this.l2TtlMs : this.tombstoneTtlMs();
-            return [item.version, ttl, this.envelope(item.stored, item.version, g, ttl)];
+            return [
+              item.version,
+              item.stored ? this.holdMs(ttl) : ttl,
+              this.envelope(item.stored, item.version, g, ttl),
+            ];
           });
         const build = (g: number) => ({ keys, args: putArgs(entries(g)) });
         const reply = await this.runWatched(PUT, build, {

@@ -65,7 +65,7 @@ function offerToL1(ctx: EngineContext, cache: SchemaCache, read: Read, l1: boole
       if (l1) ctx.counters.fencedFills += 1;
     } else if (l1 && held !== version) {
       const value = cache.l1Value(plain, true);
-      cache.l1?.set(key, value, cache.l1TtlMs, version);
+      cache.l1?.set(key, value, cache.holdMs(cache.l1TtlMs), version);
     }
     // The caller gets these objects: L2 encodes them later only when L1 froze them, else a copy.
     if (toL2)

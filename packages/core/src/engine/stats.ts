@@ -31,6 +31,12 @@ export interface StrataStats {
   l3Reads: number;
   /** Cache fills skipped because a write raced the read. */
   fencedFills: number;
+  /** Reads answered with a row past its fresh time (`stale`), and with a graced row while the source failed (`grace`). */
+  staleHits: number;
+  graceHits: number;
+  /** Background refreshes of stale rows this instance started, and those it left to another instance's lease. */
+  refreshes: number;
+  refreshesLeased: number;
   /** Write-behind: writes this instance's flusher applied, retried and gave up on (dead-lettered). */
   flushed: number;
   retried: number;
@@ -62,6 +68,10 @@ export class Counters {
   deadLettered = 0;
   l3Reads = 0;
   fencedFills = 0;
+  staleHits = 0;
+  graceHits = 0;
+  refreshes = 0;
+  refreshesLeased = 0;
   readonly hits: Record<Tier, number> = { l1: 0, l2: 0, l3: 0 };
   readonly misses: Record<Tier, number> = { l1: 0, l2: 0, l3: 0 };
   readonly errorsBy: Record<string, number> = {};

@@ -32,7 +32,8 @@ import { type Id, idKey, normalizeId } from './ids.js';
 import { L2Watch } from './l2-watch.js';
 import { L3Claim } from './l3-claim.js';
 import { type PreparedRow, prepareRow } from './prepare.js';
-import { readRow, readRows } from './read-cascade.js';
+import { readRow, readRows, readRowWithStatus } from './read-cascade.js';
+import type { ReadStatus } from './read-status.js';
 import { type ReencryptOptions, type ReencryptResult, reencryptRows } from './reencrypt.js';
 import { Registry, type SchemaRef } from './registry.js';
 import { SchemaCache } from './schema-cache.js';
@@ -76,6 +77,13 @@ type L1Answer = Row | null | typeof MISS | typeof ASK;
 export interface GetOptions {
   /** Also return `omitCache` columns, reading them from L3 (caches never hold them). */
   complete?: boolean;
+  /**
+   * `false`: answer only a fresh row. A schema with a `stale` window otherwise answers a row past its
+   * TTL at once and refreshes it in the background; this call reads through for it instead (grace
+   * still answers if the source fails). Default: true.
+   * @example await strata.get(priceSchema, 'sku-1', { stale: false });
+   */
+  stale?: boolean;
 }
 
 /**
@@ -242,7 +250,8 @@ export class Strata {
     const rt = this.#runtime(schema);
     const { hooks } = rt.schema;
     if (options?.complete || hooks.beforeGet || hooks.afterGet) return ASK;
-    if (!rt.l1 || !rt.l1AnswersGets || this.#coherence.mustWait()) return ASK;
+    // A schema with stale/grace windows reads L1 by age, on the full path (read-aged.ts).
+    if (!rt.l1 || !rt.l1AnswersGets || rt.aging || this.#coherence.mustWait()) return ASK;
     const row = rt.readL1Id(this.#ctx, id);
     if (row === undefined) return MISS;
     this.#ctx.counters.gets += 1;
@@ -268,15 +277,46 @@ export class Strata {
     if (options.complete && rt.schema.l2Keys.length < rt.schema.columns.length) {
       row = await this.#readComplete(rt, normalized);
     } else {
-      row = await readRow(this.#ctx, rt, normalized, l1Missed);
+      row = await readRow(this.#ctx, rt, normalized, l1Missed, options.stale !== false);
       if (row) row = rt.rows.toCachedView(row);
     }
     if (row && afterGet) await runHook(rt.schema.name, 'afterGet', afterGet, row);
     return row as RowOf<S> | null;
   }
 
+  /**
+   * `find` with where its answer came from and how old it is ({@link ReadStatus}): the tier, stale or
+   * graced, a refresh running, the version, how long it stays fresh. It takes the full read path and
+   * its own load (it does not join a concurrent read of the key), so keep `get`/`find` for the
+   * hottest paths; `cacheStatusHeader(status)` makes a `Cache-Status` response header of it.
+   * @example
+   * const { row, status } = await strata.findWithStatus(players, 'p1');
+   * if (status.stale) console.log(`served ${status.ageMs} ms old, refreshing: ${status.refreshing}`);
+   */
+  async findWithStatus<S extends AnySchema>(
+    schema: S,
+    id: Id,
+    options: Pick<GetOptions, 'stale'> = {},
+  ): Promise<{ row: RowOf<S> | null; status: ReadStatus }> {
+    const rt = this.#runtime(schema);
+    const normalized = normalizeId(rt.schema, id);
+    this.#ctx.counters.gets += 1;
+    const { beforeGet, afterGet } = rt.schema.hooks;
+    if (beforeGet) await runHook(rt.schema.name, 'beforeGet', beforeGet, idKey(normalized));
+    const pending = this.#coherence.beforeRead();
+    if (pending) await pending;
+    const read = await readRowWithStatus(this.#ctx, rt, normalized, options.stale !== false);
+    const row = read.row && rt.rows.toCachedView(read.row);
+    if (row && afterGet) await runHook(rt.schema.name, 'afterGet', afterGet, row);
+    return { row: row as RowOf<S> | null, status: read.status };
+  }
+
   /** Rows for `ids` in order (`null` where absent): one request per tier at most. */
-  async getMany<S extends AnySchema>(schema: S, ids: readonly Id[]): Promise<(RowOf<S> | null)[]> {
+  async getMany<S extends AnySchema>(
+    schema: S,
+    ids: readonly Id[],
+    options: Pick<GetOptions, 'stale'> = {},
+  ): Promise<(RowOf<S> | null)[]> {
     const rt = this.#runtime(schema);
     const normalized = ids.map((id) => normalizeId(rt.schema, id));
     this.#ctx.counters.gets += ids.length;
@@ -285,7 +325,7 @@ export class Strata {
       for (const id of normalized) await runHook(name, 'beforeGet', hooks.beforeGet, idKey(id));
     const pending = this.#coherence.beforeRead();
     if (pending) await pending;
-    const rows = (await readRows(this.#ctx, rt, normalized)).map((row) =>
+    const rows = (await readRows(this.#ctx, rt, normalized, false, options.stale !== false)).map((row) =>
       row ? rt.rows.toCachedView(row) : null,
     );
     if (hooks.afterGet) for (const row of rows) if (row) await runHook(name, 'afterGet', hooks.afterGet, row);
@@ -474,6 +514,10 @@ export class Strata {
       negativeHits: c.negativeHits,
       l3Reads: c.l3Reads,
       fencedFills: c.fencedFills,
+      staleHits: c.staleHits,
+      graceHits: c.graceHits,
+      refreshes: c.refreshes,
+      refreshesLeased: c.refreshesLeased,
       errorsBy: { ...c.errorsBy },
       l2Breaker: this.#breaker ? this.#breaker.stats() : null,
       latency: { l2: this.#latency.l2.summary(), l3: this.#latency.l3.summary() },

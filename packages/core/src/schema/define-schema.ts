@@ -48,6 +48,20 @@ export interface SchemaDefinition<T extends PgTable> {
   validate?: RowValidator<InferSelectModel<T>>;
   /** Cache "not found" for this long (in L1 and L2) so repeated misses skip L3. Default: off. */
   negativeTtl?: Duration;
+  /**
+   * Stale-while-revalidate: once a cached row's TTL (its fresh time, per tier) has run out, reads
+   * still answer it at once for this long and refresh it in the background (one refresh per key per
+   * instance, one per key across instances through a short Redis lease). Default: off.
+   * @example defineSchema({ table: leaderboard, l1: { ttl: '5s' }, l2: { ttl: '1m' }, stale: '5m' })
+   */
+  stale?: Duration;
+  /**
+   * Stale-if-error: when Postgres (or, without one, Redis) fails or times out, a read answers the
+   * last cached row for up to this long past its fresh time instead of failing, and asks the source
+   * again at most once a second per key. Never a row older than this instance's own write of it,
+   * never one that was invalidated or deleted. Default: off.
+   */
+  grace?: Duration;
 }
 
 /** Keys whose field options say `omitCache: true`: absent from every cached read. */
@@ -138,6 +152,8 @@ export function defineSchema<
     indexes: definition.indexes ?? [],
     hooks: definition.hooks ?? {},
     negativeTtl: definition.negativeTtl,
+    stale: definition.stale,
+    grace: definition.grace,
     validate,
   };
   return compiled as Schema<T, OmitCacheKeys<F>>;

@@ -139,6 +139,9 @@ export interface CompiledSchema<Row extends Record<string, unknown> = Record<str
   readonly indexes: readonly IndexDefinition[];
   readonly hooks: SchemaHooks<Row>;
   readonly negativeTtl: Duration | undefined;
+  /** Stale-while-revalidate and stale-if-error windows past each tier's TTL (see `SchemaDefinition`). */
+  readonly stale: Duration | undefined;
+  readonly grace: Duration | undefined;
   /** Keys an upsert must not overwrite on conflict (autoNowAdd). */
   readonly insertOnlyKeys: readonly string[];
   /** Checks a row before any tier is touched; rejects with VALIDATION_FAILED naming the field. */

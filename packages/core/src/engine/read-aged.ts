@@ -1,0 +1,199 @@
+import { isStrataError } from '../errors.js';
+import type { L2Script } from '../l2/types.js';
+import type { Row } from '../l3/types.js';
+import type { EngineContext } from './context.js';
+import type { Id } from './ids.js';
+import { Loaded } from './loaded.js';
+import { positionStatus } from './read-status.js';
+import { ABSENT, type SchemaCache } from './schema-cache.js';
+import type { Staleness } from './staleness.js';
+
+/*
+ * The read path's part for schemas with `stale` / `grace` windows (see staleness.ts): L1's answer
+ * by age, the background refresh of stale rows, its lease across instances, and grace when the
+ * source fails. Schemas without windows never come here.
+ */
+
+/** Per key: SET NX PX of its lease. KEYS = leases; ARGV = owner, ms. Reply: per key 1 (taken) or 0. */
+export const TAKE_LEASES: L2Script = {
+  name: 'take-leases',
+  source: `local out = {}
+for i = 1, #KEYS do
+  out[i] = redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', tonumber(ARGV[2])) and 1 or 0
+end
+return out`,
+};
+
+/** Loads rows below L1 in refresh mode (read-cascade's `loadBelowL1`): passed in, not imported back. */
+export type RefreshLoad = (
+  ctx: EngineContext,
+  cache: SchemaCache,
+  loaded: Loaded,
+  ids: readonly Id[],
+) => Promise<Loaded>;
+
+/**
+ * L1's answer for an aging schema: a fresh row; a stale one (`seen.stale` set: the caller starts
+ * its refresh); a graced one while its key is in backoff after a source failure; else undefined (a
+ * miss, counted). `allowStale: false` (a call's `stale: false`) takes stale rows as misses.
+ */
+export function agedL1(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  key: string,
+  allowStale: boolean,
+  seen: { stale: boolean },
+): Row | null | undefined {
+  const l1 = cache.l1;
+  if (!l1 || !cache.l1AnswersGets) return undefined;
+  const aging = cache.aging!;
+  const entry = l1.getEntry(key);
+  if (entry !== undefined) {
+    if (entry.value === ABSENT) return cache.answerL1(ctx, entry.value);
+    const age = aging.l1Age(entry.expiresAt);
+    if (age === 'fresh') return cache.answerL1(ctx, entry.value);
+    if (aging.mayServe(key, entry.version)) {
+      if (age === 'stale' && allowStale) {
+        ctx.counters.staleHits += 1;
+        seen.stale = true;
+        return cache.answerL1(ctx, entry.value);
+      }
+      if (aging.backingOff(key) && inGrace(aging, entry.expiresAt)) {
+        ctx.counters.graceHits += 1;
+        return cache.answerL1(ctx, entry.value);
+      }
+    }
+  }
+  ctx.miss('l1', cache.schema.name);
+  return undefined;
+}
+
+function inGrace(aging: Staleness, l1ExpiresAt: number): boolean {
+  return aging.clock.now() - (l1ExpiresAt - aging.tailMs) < aging.graceMs;
+}
+
+/**
+ * Refreshes `keys` in the background (never on the caller's path, whatever `background` says), each
+ * key at most once at a time in this instance. The refresh reads L2 first (another instance may
+ * have refreshed it), then Postgres for what L2 holds stale, under a lease (see `leased`).
+ */
+export function refreshLater(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  keys: readonly string[],
+  ids: readonly Id[],
+  load: RefreshLoad,
+): void {
+  const refreshing = cache.aging!.refreshing;
+  const todo: number[] = [];
+  for (let i = 0; i < keys.length; i++) if (!refreshing.has(keys[i]!)) todo.push(i);
+  if (todo.length === 0) return;
+  const mine = todo.map((i) => keys[i]!);
+  for (const key of mine) refreshing.add(key);
+  ctx.counters.refreshes += mine.length;
+  const work = load(
+    ctx,
+    cache,
+    new Loaded(mine),
+    todo.map((i) => ids[i]!),
+  ).finally(() => {
+    for (const key of mine) refreshing.delete(key);
+  });
+  ctx.detach(cache.schema.name, 'l3', 'refresh', work);
+}
+
+/**
+ * The positions (of `keys`) whose refresh lease this instance took: another instance holding one
+ * refreshes that key from Postgres already (at most one refresh per key per lease across
+ * instances). The lease lives the row's fresh time in L2 (a refresh that landed leaves a row that
+ * fresh, which no one refreshes meanwhile), at most the L3 timeout (the longest a refresh's query
+ * may take), so it needs no release: one refresh per key per window. When L2 cannot take leases,
+ * every key is refreshed (the per-instance rule still holds).
+ */
+export async function leased(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  keys: readonly string[],
+  positions: readonly number[],
+): Promise<number[]> {
+  if (!cache.l2 || positions.length === 0) return [...positions];
+  try {
+    const leases = positions.map((i) => cache.keys.refreshLease(keys[i]!));
+    const { l3 } = cache.config.timeouts;
+    const ms = String(Math.max(1, Math.min(l3, cache.l2TtlMs || l3)));
+    const reply = (await cache.l2.run(TAKE_LEASES, leases, [cache.owner, ms])) as unknown[];
+    const taken = positions.filter((_, j) => Number(reply[j]) === 1);
+    ctx.counters.refreshesLeased += positions.length - taken.length;
+    return taken;
+  } catch (err) {
+    ctx.tolerate(cache.schema.name, 'l2', 'lease', err);
+    return [...positions];
+  }
+}
+
+/** A row kept past its fresh time that may answer if the source fails, with its version. */
+export interface GraceCopy {
+  readonly tier: 'l1' | 'l2';
+  readonly row: Row;
+  readonly version: number;
+  /** When its grace ends (ms since the epoch). */
+  readonly until: number;
+}
+
+/** Whether `err` is the source failing (down, timed out), the only failure grace answers for. */
+export function isSourceFailure(err: unknown): boolean {
+  return (
+    isStrataError(err) &&
+    (err.code === 'L3_UNAVAILABLE' || err.code === 'TIMEOUT' || err.code === 'L2_UNAVAILABLE')
+  );
+}
+
+/**
+ * After the source failed for `positions` of `loaded`: answers each from its grace copy (the newer
+ * of L2's, kept by the read, and L1's), counted, its key backing off; false (nothing answered) when
+ * a position has none. A copy L1 does not hold yet goes into L1 for the rest of its grace, so the
+ * reads during backoff answer from there without asking the source.
+ */
+export function answerFromGrace(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  loaded: Loaded,
+  positions: readonly number[],
+): boolean {
+  const aging = cache.aging!;
+  const now = aging.clock.now();
+  const copies: GraceCopy[] = [];
+  for (const i of positions) {
+    const key = loaded.keys[i]!;
+    let best = loaded.grace?.[i];
+    const entry = cache.l1?.peek(key);
+    if (entry && entry.value !== ABSENT && entry.expiresAt > 0) {
+      const until = entry.expiresAt - aging.tailMs + aging.graceMs;
+      if (until > now && (!best || entry.version > best.version))
+        best = { tier: 'l1', row: entry.value as Row, version: entry.version, until };
+    }
+    if (!best || best.until <= now || !aging.mayServe(key, best.version)) return false;
+    copies.push(best);
+  }
+  positions.forEach((i, j) => {
+    const key = loaded.keys[i]!;
+    const copy = copies[j]!;
+    loaded.rows[i] = cache.config.l1.protect === 'copy' ? structuredClone(copy.row) : copy.row;
+    loaded.graced ??= [];
+    loaded.graced.push(i);
+    if (loaded.status)
+      loaded.status[i] = positionStatus(
+        copy.tier,
+        copy.version,
+        copy.until - aging.graceMs - now,
+        true,
+        true,
+      );
+    ctx.counters.graceHits += 1;
+    aging.backOff(key);
+    const held = cache.l1?.peek(key);
+    if (!held || held.version < copy.version)
+      cache.offerL1(key, cache.l1Value(copy.row, true), Math.ceil(copy.until - now), copy.version, true);
+  });
+  return true;
+}

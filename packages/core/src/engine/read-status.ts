@@ -1,0 +1,110 @@
+import type { Row } from '../l3/types.js';
+import type { EngineContext } from './context.js';
+import { ABSENT, type SchemaCache } from './schema-cache.js';
+
+/**
+ * Where a read's answer came from and how old it was: what `strata.findWithStatus` resolves, and
+ * what the demo API returns as its `strata-status` header.
+ * @example
+ * const { row, status } = await strata.findWithStatus(players, 'p1');
+ * // status: { tier: 'l2', stale: false, grace: false, refreshing: false, version: 42, freshForMs: 51_200, ageMs: 8_800 }
+ */
+export interface ReadStatus {
+  /** The tier that answered (with `row: null`: the tier knows the row does not exist). */
+  tier: 'l1' | 'l2' | 'l3';
+  /** Past its fresh time (inside the schema's `stale` window, or answered from `grace`). */
+  stale: boolean;
+  /** Answered from `grace` because the source failed. */
+  grace: boolean;
+  /** A background refresh of the row is running in this instance. */
+  refreshing: boolean;
+  /** The row's version (0 for an absence or an unversioned row). */
+  version: number;
+  /** How long the answering tier still holds it fresh (negative: stale by that much; null: never expires). */
+  freshForMs: number | null;
+  /**
+   * Time since the answering tier cached it, taken as its tier's TTL minus `freshForMs`: exact for
+   * rows cached with the full TTL (the usual case), an upper bound for a row L1 took from L2 late in
+   * its life. 0 for a row read from Postgres now; null when the tier's rows never expire.
+   */
+  ageMs: number | null;
+}
+
+/**
+ * A status as an RFC 9211 `Cache-Status` header value, the cache named by its tier: `strata-l1;
+ * hit; ttl=51` (seconds it stays fresh; negative when stale), `; detail=stale` or `detail=grace`
+ * when so, `strata; fwd=miss; stored` for a row read from Postgres (and cached). `version` is not
+ * in it: versions are internal ordering, not for clients.
+ * @example res.headers.set('Cache-Status', cacheStatusHeader(status));
+ */
+export function cacheStatusHeader(status: ReadStatus): string {
+  if (status.tier === 'l3') return 'strata; fwd=miss; stored';
+  const parts = [`strata-${status.tier}`, 'hit'];
+  if (status.freshForMs !== null) parts.push(`ttl=${Math.trunc(status.freshForMs / 1000)}`);
+  if (status.grace) parts.push('detail=grace');
+  else if (status.stale) parts.push('detail=stale');
+  return parts.join('; ');
+}
+
+/** What a load records per position when a status read started it. */
+export type PositionStatus = Omit<ReadStatus, 'refreshing' | 'ageMs'>;
+
+/** The status of a row a tier's entry answered, `freshForMs` from now (null: no expiry). */
+export function positionStatus(
+  tier: 'l1' | 'l2' | 'l3',
+  version: number,
+  freshForMs: number | null,
+  stale = false,
+  grace = false,
+): PositionStatus {
+  return { tier, stale: stale || grace, grace, version, freshForMs };
+}
+
+/**
+ * L1's part of a status read: the entry L1 holds for `key` and its status, when it answers on its
+ * own (fresh; stale only with `allowStale`, and then its refresh is up to the caller). Counts the
+ * L1 outcome as the plain read path does.
+ */
+export function statusFromL1(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  key: string,
+  allowStale: boolean,
+): { row: Row | null; status: PositionStatus; stale: boolean } | undefined {
+  const l1 = cache.l1;
+  if (!l1 || !cache.l1AnswersGets) return undefined;
+  const entry = l1.getEntry(key);
+  const aging = cache.aging;
+  if (entry !== undefined) {
+    const now = cache.config.clock.now();
+    const freshFor =
+      entry.expiresAt === 0
+        ? null
+        : entry.expiresAt - (entry.value === ABSENT ? 0 : (aging?.tailMs ?? 0)) - now;
+    const age = entry.value === ABSENT || !aging ? 'fresh' : aging.l1Age(entry.expiresAt, now);
+    const servable =
+      age === 'fresh' || (age === 'stale' && allowStale && aging!.mayServe(key, entry.version));
+    const graced = age === 'grace' && aging!.backingOff(key) && aging!.mayServe(key, entry.version);
+    if (servable || graced) {
+      if (age === 'stale') ctx.counters.staleHits += 1;
+      if (graced) ctx.counters.graceHits += 1;
+      const row = cache.answerL1(ctx, entry.value) ?? null;
+      return {
+        row,
+        status: positionStatus('l1', entry.version, freshFor, age === 'stale', graced),
+        stale: age === 'stale',
+      };
+    }
+  }
+  ctx.miss('l1', cache.schema.name);
+  return undefined;
+}
+
+/** The full status of a position's answer: `ageMs` from the tier's TTL, `refreshing` from the cache. */
+export function fullStatus(cache: SchemaCache, key: string, status: PositionStatus | undefined): ReadStatus {
+  const s = status ?? positionStatus('l3', 0, null);
+  const ttl = s.tier === 'l1' ? cache.l1TtlMs : s.tier === 'l2' ? cache.l2TtlMs : 0;
+  const ageMs =
+    s.tier === 'l3' ? 0 : s.freshForMs === null || ttl === 0 ? null : Math.max(0, ttl - s.freshForMs);
+  return { ...s, refreshing: cache.aging?.refreshing.has(key) ?? false, ageMs };
+}

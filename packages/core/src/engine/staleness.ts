@@ -1,0 +1,96 @@
+import type { Clock } from '../clock.js';
+import { toMs } from '../duration.js';
+import type { CompiledSchema } from '../schema/types.js';
+
+/**
+ * How old a cached row is against its schema's windows: `fresh` (inside its TTL), `stale` (past it,
+ * within `stale`: answered at once and refreshed in the background), `grace` (past that, within
+ * `grace`: answered only when the source fails). Past every window it is gone.
+ */
+export type Age = 'fresh' | 'stale' | 'grace';
+
+/** Own writes remembered per schema (see `Staleness.wrote`): a bound, not a cache size. */
+const MAX_WRITTEN = 50_000;
+/** After a source failure a graced key is not asked again for this long (one try per key per second). */
+const GRACE_BACKOFF_MS = 1_000;
+
+/**
+ * A schema's staleness budget (`stale`, `grace`) and what serving old rows needs to stay correct:
+ * the versions this instance wrote (a stale or graced copy older than one is never answered: read
+ * your writes beats availability), the keys being refreshed (one refresh per key per instance), and
+ * the keys in grace backoff.
+ *
+ * Every cached row lives `tailMs` past its fresh time (L1's expiry, Redis's PX), so both tiers keep
+ * it for the windows; an entry's fresh end is its expiry minus `tailMs` in L1, `freshUntil` in L2.
+ * Absences (negative caching, tombstones) take no tail: they are never answered stale.
+ */
+export class Staleness {
+  readonly tailMs: number;
+  readonly refreshing = new Set<string>();
+  readonly #written = new Map<string, number>();
+  readonly #backoff = new Map<string, number>();
+
+  constructor(
+    readonly staleMs: number,
+    readonly graceMs: number,
+    readonly clock: Clock,
+  ) {
+    this.tailMs = Math.max(staleMs, graceMs);
+  }
+
+  /** The schema's windows, or undefined when it has neither (its reads take the plain path). */
+  static of(schema: CompiledSchema, clock: Clock): Staleness | undefined {
+    const stale = schema.stale === undefined ? 0 : toMs(schema.stale, `${schema.name}.stale`);
+    const grace = schema.grace === undefined ? 0 : toMs(schema.grace, `${schema.name}.grace`);
+    return stale > 0 || grace > 0 ? new Staleness(stale, grace, clock) : undefined;
+  }
+
+  /** How long a row with `ttlMs` of fresh time is kept (0: never expires, so never stale either). */
+  hold(ttlMs: number): number {
+    return ttlMs > 0 ? ttlMs + this.tailMs : 0;
+  }
+
+  /** The age of a row `pastMs` after its fresh end (≤ 0: still fresh); undefined past every window. */
+  age(pastMs: number): Age | undefined {
+    if (pastMs < 0) return 'fresh';
+    if (pastMs < this.staleMs) return 'stale';
+    if (pastMs < this.graceMs) return 'grace';
+    return undefined;
+  }
+
+  /** The age of an L1 entry expiring at `expiresAt` (0: never). */
+  l1Age(expiresAt: number, now = this.clock.now()): Age | undefined {
+    return expiresAt === 0 ? 'fresh' : this.age(now - (expiresAt - this.tailMs));
+  }
+
+  /** This instance wrote `key` at `version` (a write, a delete, a flush it applied). */
+  wrote(key: string, version: number): void {
+    this.#written.delete(key);
+    this.#written.set(key, version);
+    if (this.#written.size > MAX_WRITTEN) this.#written.delete(this.#written.keys().next().value!);
+  }
+
+  /** Whether a copy of `key` at `version` may be answered stale or in grace: none of our writes is newer. */
+  mayServe(key: string, version: number): boolean {
+    const own = this.#written.get(key);
+    return own === undefined || version >= own;
+  }
+
+  /** The source failed for `key`: its grace copy answers without asking again for a while. */
+  backOff(key: string): void {
+    this.#backoff.set(key, this.clock.now() + GRACE_BACKOFF_MS);
+  }
+
+  backingOff(key: string): boolean {
+    const until = this.#backoff.get(key);
+    if (until === undefined) return false;
+    if (until > this.clock.now()) return true;
+    this.#backoff.delete(key);
+    return false;
+  }
+
+  /** A fresh copy arrived (or the key was written): no backoff for it any more. */
+  recovered(key: string): void {
+    this.#backoff.delete(key);
+  }
+}

@@ -1,0 +1,306 @@
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { manualClock } from '../src/driver.js';
+import { cacheStatusHeader, type Duration, defineSchema, isStrataError, Strata } from '../src/index.js';
+import type { L3Tier } from '../src/l3/types.js';
+import { type Deferred, deferred } from './support/deferred.js';
+import { type EngineStack, engineStack } from './support/stack.js';
+import { wrapL3 } from './support/wrap.js';
+
+// Stale-while-revalidate and grace over the real tiers (Upstash REST over Redis, node-postgres).
+// The L3 is the real one, wrapped to count, hold or fail its reads; the clock is manual, so a row
+// goes stale by `advance` (Redis keeps it: its PX runs on real time, longer than any test).
+
+let stack: EngineStack;
+
+beforeAll(async () => {
+  stack = await engineStack('engine_staleness');
+  await new Strata({ l3: stack.l3, schemas: [defineSchema({ table: stack.tables.players })] }).migrate();
+});
+afterAll(() => stack?.cleanup());
+
+/** The real L3, counting `findMany` calls; a read can be held (`hold`) or made to fail (`failing`). */
+function watchedL3() {
+  const state = {
+    calls: 0,
+    ids: [] as string[][],
+    failing: false,
+    hold: undefined as Deferred<void> | undefined,
+    entered: deferred<void>(),
+  };
+  const l3: L3Tier = wrapL3(stack.l3, {
+    findMany: async (schema, ids) => {
+      state.calls += 1;
+      state.ids.push(ids.map(String));
+      state.entered.resolve();
+      if (state.hold) await state.hold.promise;
+      if (state.failing) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
+      return stack.l3.findMany(schema, ids);
+    },
+  });
+  return { l3, state };
+}
+
+let run = 0;
+function setup(windows: { stale?: Duration; grace?: Duration }, instances = 1) {
+  run += 1;
+  const clock = manualClock();
+  const { l3, state } = watchedL3();
+  const schema = defineSchema({
+    table: stack.tables.players,
+    l1: { ttl: '10s' },
+    l2: { ttl: '10s' },
+    ...windows,
+  });
+  const make = () =>
+    new Strata({ l2: stack.l2, l3, clock, keyPrefix: `${stack.keyPrefix}s${run}`, schemas: [schema] });
+  const all = Array.from({ length: instances }, make);
+  return { clock, state, schema, strata: all[0]!, all };
+}
+
+const players = () => stack.tables.players;
+async function changeOutside(id: string, username: string) {
+  await stack.db.update(players()).set({ username }).where(eq(players().id, id));
+}
+
+describe('stale-while-revalidate', () => {
+  it('answers a stale L1 row at once and refreshes it in the background, even with background: await', async () => {
+    const { clock, state, schema, strata } = setup({ stale: '1m' });
+    await strata.set(schema, { id: 'swr-1', username: 'swr-before' });
+    await changeOutside('swr-1', 'swr-after');
+    clock.advance(11_000);
+    state.hold = deferred<void>();
+    // Answered while Postgres holds the refresh's query.
+    expect((await strata.get(schema, 'swr-1')).username).toBe('swr-before');
+    await state.entered.promise;
+    expect(state.calls).toBe(1);
+    expect(strata.stats()).toMatchObject({ staleHits: 1, refreshes: 1 });
+    // A second stale read does not start a second refresh.
+    expect((await strata.get(schema, 'swr-1')).username).toBe('swr-before');
+    expect(strata.stats()).toMatchObject({ staleHits: 2, refreshes: 1 });
+    state.hold.resolve();
+    await strata.settled();
+    expect((await strata.get(schema, 'swr-1')).username).toBe('swr-after');
+    expect(strata.stats()).toMatchObject({ staleHits: 2, refreshes: 1 });
+    expect(state.calls).toBe(1);
+    await strata.close();
+  });
+
+  it('an instance without the row in L1 answers L2 stale row at once, and refreshes both tiers', async () => {
+    const { clock, state, schema, all } = setup({ stale: '1m' }, 2);
+    const [a, b] = all as [Strata, Strata];
+    await a.set(schema, { id: 'swr-2', username: 'swr2-before' });
+    await changeOutside('swr-2', 'swr2-after');
+    clock.advance(11_000);
+    state.hold = deferred<void>();
+    expect((await b.get(schema, 'swr-2')).username).toBe('swr2-before');
+    expect(b.stats()).toMatchObject({ staleHits: 1, refreshes: 1 });
+    expect(b.stats().hits.l2).toBe(1);
+    state.hold.resolve();
+    await b.settled();
+    expect(state.calls).toBe(1);
+    // The refresh wrote L2 too: the writer's stale L1 refreshes from it without asking Postgres.
+    expect((await a.get(schema, 'swr-2')).username).toBe('swr2-before');
+    await a.settled();
+    expect((await a.get(schema, 'swr-2')).username).toBe('swr2-after');
+    expect(state.calls).toBe(1);
+    await Promise.all(all.map((s) => s.close()));
+  });
+
+  it('1,000 concurrent stale reads across 3 instances make one Postgres query', async () => {
+    const { clock, state, schema, all } = setup({ stale: '1m' }, 3);
+    await all[0]!.set(schema, { id: 'swr-3', username: 'swr3-before' });
+    for (const s of all.slice(1)) await s.get(schema, 'swr-3');
+    await changeOutside('swr-3', 'swr3-after');
+    clock.advance(11_000);
+    state.hold = deferred<void>();
+    const reads = Array.from({ length: 1_000 }, (_, i) => all[i % 3]!.get(schema, 'swr-3'));
+    const rows = await Promise.all(reads);
+    expect(rows.every((r) => r.username === 'swr3-before')).toBe(true);
+    await state.entered.promise;
+    state.hold.resolve();
+    await Promise.all(all.map((s) => s.settled()));
+    expect(state.calls).toBe(1);
+    const refreshes = all.map((s) => s.stats().refreshes);
+    expect(refreshes).toEqual([1, 1, 1]);
+    expect(all.reduce((n, s) => n + s.stats().refreshesLeased, 0)).toBe(2);
+    // The two instances that lost the lease refresh from L2 on their next stale read.
+    for (const s of all) await s.get(schema, 'swr-3');
+    await Promise.all(all.map((s) => s.settled()));
+    for (const s of all) expect((await s.get(schema, 'swr-3')).username).toBe('swr3-after');
+    expect(state.calls).toBe(1);
+    await Promise.all(all.map((s) => s.close()));
+  });
+
+  it('stale: false reads through; getMany refreshes its stale rows in one query', async () => {
+    const { clock, state, schema, strata } = setup({ stale: '1m' });
+    await strata.setMany(schema, [
+      { id: 'swr-4a', username: 'swr4a' },
+      { id: 'swr-4b', username: 'swr4b' },
+    ]);
+    await changeOutside('swr-4a', 'swr4a-after');
+    clock.advance(11_000);
+    expect((await strata.get(schema, 'swr-4a', { stale: false })).username).toBe('swr4a-after');
+    expect(state.calls).toBe(1);
+    clock.advance(11_000);
+    const rows = await strata.getMany(schema, ['swr-4a', 'swr-4b']);
+    expect(rows.map((r) => r?.username)).toEqual(['swr4a-after', 'swr4b']);
+    await strata.settled();
+    expect(state.calls).toBe(2);
+    expect(state.ids[1]!.sort()).toEqual(['swr-4a', 'swr-4b']);
+    await strata.close();
+  });
+
+  it('past the stale window a read waits for Postgres', async () => {
+    const { clock, state, schema, strata } = setup({ stale: '1m' });
+    await strata.set(schema, { id: 'swr-5', username: 'swr5' });
+    await changeOutside('swr-5', 'swr5-after');
+    clock.advance(71_000);
+    expect((await strata.get(schema, 'swr-5')).username).toBe('swr5-after');
+    expect(state.calls).toBe(1);
+    expect(strata.stats().staleHits).toBe(0);
+    await strata.close();
+  });
+});
+
+describe('grace', () => {
+  it('answers the last row while Postgres fails, asks again at most once a second, and stops when grace ends', async () => {
+    const { clock, state, schema, strata } = setup({ grace: '1m' });
+    await strata.set(schema, { id: 'gr-1', username: 'grace-1' });
+    clock.advance(11_000);
+    state.failing = true;
+    expect((await strata.get(schema, 'gr-1')).username).toBe('grace-1');
+    expect(state.calls).toBe(1);
+    expect(strata.stats().graceHits).toBe(1);
+    expect(strata.stats().errorsBy.l3).toBe(1);
+    // Backoff: the next read within a second does not ask Postgres.
+    expect((await strata.get(schema, 'gr-1')).username).toBe('grace-1');
+    expect(state.calls).toBe(1);
+    clock.advance(1_500);
+    expect((await strata.get(schema, 'gr-1')).username).toBe('grace-1');
+    expect(state.calls).toBe(2);
+    expect(strata.stats().graceHits).toBe(3);
+    clock.advance(60_000);
+    const err = await strata.get(schema, 'gr-1').catch((e: unknown) => e);
+    expect(isStrataError(err, 'L3_UNAVAILABLE')).toBe(true);
+    state.failing = false;
+    expect((await strata.get(schema, 'gr-1')).username).toBe('grace-1');
+    await strata.close();
+  });
+
+  it('another instance answers from the L2 copy in grace', async () => {
+    const { clock, state, schema, all } = setup({ grace: '1m' }, 2);
+    const [a, b] = all as [Strata, Strata];
+    await a.set(schema, { id: 'gr-2', username: 'grace-2' });
+    clock.advance(30_000);
+    state.failing = true;
+    expect((await b.get(schema, 'gr-2')).username).toBe('grace-2');
+    expect(b.stats().graceHits).toBe(1);
+    // Kept in L1 for the backoff: no second query.
+    expect((await b.get(schema, 'gr-2')).username).toBe('grace-2');
+    expect(state.calls).toBe(1);
+    await Promise.all(all.map((s) => s.close()));
+  });
+
+  it('never past an invalidate or a delete, and never when no copy exists', async () => {
+    const { clock, state, schema, strata } = setup({ grace: '1m' });
+    await strata.set(schema, { id: 'gr-3', username: 'grace-3' });
+    await strata.set(schema, { id: 'gr-4', username: 'grace-4' });
+    await strata.invalidate(schema, 'gr-3');
+    await strata.delete(schema, 'gr-4');
+    clock.advance(11_000);
+    state.failing = true;
+    const invalidated = await strata.get(schema, 'gr-3').catch((e: unknown) => e);
+    expect(isStrataError(invalidated, 'L3_UNAVAILABLE')).toBe(true);
+    const never = await strata.get(schema, 'gr-none').catch((e: unknown) => e);
+    expect(isStrataError(never, 'L3_UNAVAILABLE')).toBe(true);
+    const deleted = await strata.find(schema, 'gr-4').catch((e: unknown) => e);
+    expect(isStrataError(deleted, 'L3_UNAVAILABLE')).toBe(true);
+    expect(strata.stats().graceHits).toBe(0);
+    await strata.close();
+  });
+
+  it('a failure that is the caller’s (not the source down) is not graced', async () => {
+    const { clock, schema, strata } = setup({ grace: '1m' });
+    await strata.set(schema, { id: 'gr-5', username: 'grace-5' });
+    clock.advance(11_000);
+    const err = await strata.get(schema, `not a valid id ${'x'.repeat(600)}`).catch((e: unknown) => e);
+    expect(isStrataError(err)).toBe(true);
+    expect(strata.stats().graceHits).toBe(0);
+    await strata.close();
+  });
+});
+
+describe('findWithStatus', () => {
+  it('says which tier answered, whether stale or graced, and how long it stays fresh', async () => {
+    const { clock, state, schema, all } = setup({ stale: '1m', grace: '5m' }, 2);
+    const [a, b] = all as [Strata, Strata];
+    await a.set(schema, { id: 'st-1', username: 'status-1' });
+    const l1 = await a.findWithStatus(schema, 'st-1');
+    expect(l1.row?.username).toBe('status-1');
+    expect(l1.status).toMatchObject({
+      tier: 'l1',
+      stale: false,
+      grace: false,
+      refreshing: false,
+      freshForMs: 10_000,
+      ageMs: 0,
+    });
+    expect(l1.status.version).toBeGreaterThan(0);
+    clock.advance(4_000);
+    const l2 = await b.findWithStatus(schema, 'st-1');
+    expect(l2.status).toMatchObject({
+      tier: 'l2',
+      stale: false,
+      freshForMs: 6_000,
+      ageMs: 4_000,
+      version: l1.status.version,
+    });
+    expect(cacheStatusHeader(l2.status)).toBe('strata-l2; hit; ttl=6');
+    const cold = await b.findWithStatus(schema, 'st-none');
+    expect(cold).toEqual({
+      row: null,
+      status: expect.objectContaining({ tier: 'l3', version: 0, ageMs: 0 }),
+    });
+    expect(cacheStatusHeader(cold.status)).toBe('strata; fwd=miss; stored');
+
+    clock.advance(7_000);
+    state.hold = deferred<void>();
+    const stale = await a.findWithStatus(schema, 'st-1');
+    expect(stale.status).toMatchObject({
+      tier: 'l1',
+      stale: true,
+      grace: false,
+      refreshing: true,
+      freshForMs: -1_000,
+      ageMs: 11_000,
+    });
+    expect(cacheStatusHeader(stale.status)).toBe('strata-l1; hit; ttl=-1; detail=stale');
+    state.hold.resolve();
+    await a.settled();
+    expect((await a.findWithStatus(schema, 'st-1')).status).toMatchObject({
+      tier: 'l1',
+      stale: false,
+      refreshing: false,
+    });
+
+    clock.advance(2 * 60_000);
+    state.failing = true;
+    const graced = await b.findWithStatus(schema, 'st-1');
+    expect(graced.row?.username).toBe('status-1');
+    expect(graced.status).toMatchObject({ stale: true, grace: true });
+    expect(cacheStatusHeader(graced.status)).toMatch(/; detail=grace$/);
+    await Promise.all(all.map((s) => s.close()));
+  });
+
+  it('works the same for a schema without windows (never stale)', async () => {
+    const { strata, schema } = setup({});
+    await strata.set(schema, { id: 'st-2', username: 'status-2' });
+    expect((await strata.findWithStatus(schema, 'st-2')).status).toMatchObject({ tier: 'l1', stale: false });
+    expect(await strata.findWithStatus(schema, 'st-missing')).toMatchObject({
+      row: null,
+      status: { tier: 'l3' },
+    });
+    await strata.close();
+  });
+});

@@ -9,6 +9,7 @@
 import { env, exports } from 'cloudflare:workers';
 import { neon, neonConfig } from '@neondatabase/serverless';
 import { createStrata } from '@strata/adapter-workers';
+import { drizzleMigrate } from '@strata/core/drizzle';
 import { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { strataOptions } from '../src/env.js';
@@ -44,7 +45,7 @@ interface Score {
 beforeAll(async () => {
   // The demo's own tables, created additively if missing (what `npm run db:push` would do), and the
   // change capture its relay reads (what `npm start` installs with `strata capture install`).
-  await createStrata(env, strataOptions(env)).migrate({ capture: true });
+  await createStrata(env, { ...strataOptions(env), drizzleMigrate }).migrate({ capture: true });
 });
 
 afterAll(async () => {

@@ -1,7 +1,7 @@
 import { neon, neonConfig } from '@neondatabase/serverless';
 import { type CompiledSchema, Strata, type StrataConfig, StrataError, strataDefaults } from '@strata/core';
 import { invalidationChannel } from '@strata/core/driver';
-import { type ChangeCapture, createDrizzleL3 } from '@strata/core/drizzle';
+import { type ChangeCapture, createLeanDrizzleL3, type DrizzleMigrate } from '@strata/core/drizzle';
 import { createUpstashL2, createUpstashLogBus } from '@strata/core/upstash';
 import { drizzle } from 'drizzle-orm/neon-http';
 import type { QueueProducer } from './cloudflare/bindings.js';
@@ -47,6 +47,14 @@ export interface CreateStrataOptions extends Omit<StrataConfig, 'l2' | 'l3' | 'c
    * @example createStrata(env, { schemas, changeCapture, capture: { relay: changeRelay({ interval: '2s' }) } })
    */
   changeCapture?: ChangeCapture;
+  /**
+   * migrate() (`drizzleMigrate` from `@strata/core/drizzle`): `strata.migrate()` then creates the
+   * schemas' tables. Passed in, as `changeCapture` is, so that Workers whose tables come from
+   * drizzle-kit do not bundle the DDL planner; without it `strata.migrate()` rejects with
+   * INVALID_CONFIG and runs nothing.
+   * @example createStrata(env, { schemas, drizzleMigrate })
+   */
+  drizzleMigrate?: DrizzleMigrate;
 }
 
 // One Strata per isolate (module scope), per env object and schema list. A WeakMap so that a
@@ -101,7 +109,14 @@ export function createStrata(env: StrataBindings, options: CreateStrataOptions):
 }
 
 function build(env: StrataBindings, options: CreateStrataOptions): Strata {
-  const { queueBinding = 'WRITES', schemas, migrationsSchema, changeCapture, ...config } = options;
+  const {
+    queueBinding = 'WRITES',
+    schemas,
+    migrationsSchema,
+    changeCapture,
+    drizzleMigrate,
+    ...config
+  } = options;
   const upstash = {
     url: required(env, 'UPSTASH_REDIS_REST_URL'),
     token: required(env, 'UPSTASH_REDIS_REST_TOKEN'),
@@ -118,9 +133,10 @@ function build(env: StrataBindings, options: CreateStrataOptions): Strata {
   return new Strata({
     ...config,
     l2: createUpstashL2(upstash),
-    l3: createDrizzleL3(drizzle(neon(databaseUrl)), {
+    l3: createLeanDrizzleL3(drizzle(neon(databaseUrl)), {
       ...(migrationsSchema !== undefined && { migrationsSchema }),
       ...(changeCapture !== undefined && { capture: changeCapture }),
+      ...(drizzleMigrate !== undefined && { migrate: drizzleMigrate }),
     }),
     // Isolates cannot hold a subscription: the log bus is read before a read, at most this often.
     // Its stream lives under the key prefix, so apps (and tests) sharing a Redis stay apart.

@@ -7,7 +7,7 @@
 import { env } from 'cloudflare:workers';
 import { neon, neonConfig } from '@neondatabase/serverless';
 import { changeRelay, defineSchema, Q, type Strata } from '@strata/core';
-import { changeCapture } from '@strata/core/drizzle';
+import { changeCapture, drizzleMigrate } from '@strata/core/drizzle';
 import { uniqueName } from '@strata/devstack/testing';
 import { integer, pgTable, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -36,6 +36,7 @@ const options = {
   schemas: [players],
   keyPrefix,
   changeCapture,
+  drizzleMigrate,
   capture: { relay: changeRelay({ interval: '50ms' }) },
   coherence: { pollInterval: 50 },
 };

@@ -5,6 +5,7 @@
 import { env } from 'cloudflare:workers';
 import { neon, neonConfig } from '@neondatabase/serverless';
 import { defineSchema, isStrataError, type Strata } from '@strata/core';
+import { drizzleMigrate } from '@strata/core/drizzle';
 import { uniqueName } from '@strata/devstack/testing';
 import { integer, pgTable, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,7 +30,7 @@ const other = defineSchema({ table: pgTable(otherName, { id: text('id').primaryK
 const upstash = { url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN };
 const built = new Set<Strata>();
 const strataFor = (bindings: object, schemas: Parameters<typeof createStrata>[1]['schemas']) => {
-  const strata = createStrata(bindings, { schemas, keyPrefix });
+  const strata = createStrata(bindings, { schemas, keyPrefix, drizzleMigrate });
   built.add(strata);
   return strata;
 };
@@ -109,6 +110,21 @@ describe('createStrata', () => {
     expect((caught as Error).message).toMatch(
       /DATABASE_URL points at 127\.0\.0\.1.*NEON_FETCH_ENDPOINT is not set/,
     );
+  });
+
+  it('leaves migrate() out unless drizzleMigrate is passed: it then rejects, naming the option', async () => {
+    const lean = createStrata({ ...env }, { schemas: [players], keyPrefix });
+    built.add(lean);
+    const error = await lean.migrate().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(isStrataError(error, 'INVALID_CONFIG')).toBe(true);
+    expect((error as Error).message).toMatch(
+      /`drizzleMigrate` to createStrata of '@strata\/adapter-workers'/,
+    );
+    // The rest of the L3 is there: it reads the table drizzleMigrate made in beforeAll.
+    expect(await lean.find(players, 'absent')).toBeNull();
   });
 
   it('reads a plain env object (process.env style) without a queue binding', async () => {

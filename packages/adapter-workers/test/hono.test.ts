@@ -8,6 +8,7 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers';
 import { neon } from '@neondatabase/serverless';
 import { type CompiledSchema, defineSchema, type Strata } from '@strata/core';
+import { drizzleMigrate } from '@strata/core/drizzle';
 import { uniqueName } from '@strata/devstack/testing';
 import { integer, pgTable, text } from 'drizzle-orm/pg-core';
 import { Hono } from 'hono';
@@ -61,7 +62,7 @@ let t: WbTestTable;
 
 beforeAll(async () => {
   // The same instance the middleware hands out for this env and schema list.
-  await createStrata(env, { schemas: [players], keyPrefix }).migrate();
+  await createStrata(env, { schemas: [players], keyPrefix, drizzleMigrate }).migrate();
   t = await wbTestTable('hono_wb');
 });
 afterAll(async () => {

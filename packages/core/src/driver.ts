@@ -19,12 +19,9 @@ export {
 export { type Clock, type ManualClock, manualClock } from './clock.js';
 export { jsonCodec } from './codec/json-codec.js';
 export type { Codec, ColumnKind, ColumnKinds } from './codec/types.js';
-export { ddlLock } from './drizzle/migrate.js';
-export {
-  migrationsTableStatements,
-  nextMigrationRecordId,
-  strataMigrationsTable,
-} from './drizzle/migrations-table.js';
+export { ddlLock } from './drizzle/ddl-lock.js';
+export { nextMigrationRecordId, strataMigrationsTable } from './drizzle/migrations-table.js';
+export { migrationsTableStatements } from './drizzle/migrations-table-ddl.js';
 export { toMs } from './duration.js';
 export type { CaptureStats } from './engine/change-capture.js';
 export type { FlushOutcome } from './engine/flusher.js';

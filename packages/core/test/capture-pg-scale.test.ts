@@ -4,7 +4,7 @@ import { captureTables } from '../src/drizzle/capture/change-log.js';
 import { capturePlan, installStatements } from '../src/drizzle/capture/trigger-ddl.js';
 import type { Database } from '../src/drizzle/database.js';
 import { changeCapture, createDrizzleL3 } from '../src/drizzle/index.js';
-import { rowsOf } from '../src/drizzle/migrations-table.js';
+import { rowsOf } from '../src/drizzle/rows.js';
 import { defineSchema, Strata } from '../src/index.js';
 import type { L3Tier } from '../src/l3/types.js';
 import { createMemoryQueue } from '../src/queue/memory-queue.js';

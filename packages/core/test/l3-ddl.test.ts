@@ -172,6 +172,14 @@ describe('column and table DDL', () => {
     ]);
   });
 
+  it('writes out the same _strata_versions DDL the planner makes from its definition', () => {
+    // versionsTableStatements is static SQL so that an L3 without migrate() carries no planner.
+    for (const schema of [undefined, 'public', 'ops', 'we"ird schema']) {
+      const table = strataVersionsTable(schema);
+      expect(versionsTableStatements(table)).toEqual(createTableStatements(tableModel(table)));
+    }
+  });
+
   it('partitions by range with a default partition, and refuses what Postgres would refuse', () => {
     const events = pgTable('events', { id: text('id').primaryKey(), at: timestamp('at').notNull() });
     const ok = defineSchema({ table: events, l3: { partitionBy: 'id' } });

@@ -23,6 +23,8 @@ export interface WorkerBundle extends Weight {
   byPackage: Map<string, number>;
   /** Every input file with bytes in the output, as the metafile names it. */
   inputs: string[];
+  /** The bundle's text, to look for what must not be in it. */
+  code: string;
 }
 
 /** What the Worker's own source files are attributed to. */
@@ -144,5 +146,6 @@ function weigh(bytes: Buffer, output: Output, owner: (input: string) => string):
     gzip: gzipSync(bytes).length,
     byPackage,
     inputs: inputs.map(([input]) => input),
+    code: bytes.toString('utf8'),
   };
 }

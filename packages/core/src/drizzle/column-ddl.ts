@@ -10,7 +10,8 @@ class DdlDialect extends PgDialect {
   }
 }
 
-const dialect = new DdlDialect();
+// Pure: unused (an L3 without migrate()), a bundler drops it and the class with it.
+const dialect = /* @__PURE__ */ new DdlDialect();
 
 /**
  * A Drizzle SQL fragment as DDL text: params inlined as escaped literals (DDL takes no `$1`), columns

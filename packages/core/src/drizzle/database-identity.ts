@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from './database.js';
-import { rowsOf } from './migrations-table.js';
+import { rowsOf } from './rows.js';
 
 /**
  * Which Postgres database `db` reaches: the cluster's system identifier (set at initdb, readable by

@@ -10,4 +10,6 @@ export {
 } from './capture/drizzle-capture.js';
 export type { DrizzleChangeSource, PruneResult } from './capture/source.js';
 export type { Database } from './database.js';
-export { createDrizzleL3, type DrizzleL3Options } from './l3.js';
+export { createLeanDrizzleL3, type DrizzleL3Options } from './drizzle-l3.js';
+export { createDrizzleL3 } from './l3.js';
+export { type DrizzleMigrate, drizzleMigrate } from './migrate.js';

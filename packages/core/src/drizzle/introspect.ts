@@ -5,21 +5,27 @@ import { storedIdentifier } from './identifiers.js';
 import type { TableModel } from './table-model.js';
 
 // The catalog views as Drizzle tables: introspection goes through the query builder like everything else.
-const columnsView = pgSchema('information_schema').table('columns', {
-  tableSchema: text('table_schema').notNull(),
-  tableName: text('table_name').notNull(),
-  columnName: text('column_name').notNull(),
+// Built on first use, not at load: a table built at module level is a call a bundler must keep, and
+// every Worker bundle would carry it, migrate() or not.
+const catalogViews = () => ({
+  columnsView: pgSchema('information_schema').table('columns', {
+    tableSchema: text('table_schema').notNull(),
+    tableName: text('table_name').notNull(),
+    columnName: text('column_name').notNull(),
+  }),
+  constraintsView: pgSchema('information_schema').table('table_constraints', {
+    tableSchema: text('table_schema').notNull(),
+    tableName: text('table_name').notNull(),
+    constraintName: text('constraint_name').notNull(),
+    constraintType: text('constraint_type').notNull(),
+  }),
+  indexesView: pgSchema('pg_catalog').table('pg_indexes', {
+    schemaName: text('schemaname').notNull(),
+    indexName: text('indexname').notNull(),
+  }),
 });
-const constraintsView = pgSchema('information_schema').table('table_constraints', {
-  tableSchema: text('table_schema').notNull(),
-  tableName: text('table_name').notNull(),
-  constraintName: text('constraint_name').notNull(),
-  constraintType: text('constraint_type').notNull(),
-});
-const indexesView = pgSchema('pg_catalog').table('pg_indexes', {
-  schemaName: text('schemaname').notNull(),
-  indexName: text('indexname').notNull(),
-});
+let views: ReturnType<typeof catalogViews> | undefined;
+const catalog = () => (views ??= catalogViews());
 
 const key = (schema: string, name: string): string =>
   `${storedIdentifier(schema)}\u0000${storedIdentifier(name)}`;
@@ -83,6 +89,7 @@ export class DatabaseState {
   static async read(db: Database, models: readonly TableModel[]): Promise<DatabaseState> {
     const state = new DatabaseState();
     if (models.length === 0) return state;
+    const { columnsView, indexesView } = catalog();
     const current = sql<string>`current_schema()`;
     const tableMatch = (m: TableName): SQL | undefined =>
       and(
@@ -125,6 +132,7 @@ export class DatabaseState {
   async #readForeignKeys(db: Database, existing: readonly TableModel[]): Promise<void> {
     const names = existing.flatMap((m) => m.foreignKeys.map((fk) => storedIdentifier(fk.name)));
     if (names.length === 0) return;
+    const { constraintsView } = catalog();
     const rows = await db
       .select({
         schema: constraintsView.tableSchema,

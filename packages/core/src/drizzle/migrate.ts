@@ -3,28 +3,18 @@ import type { MigrationRecord, MigrationResult } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { statementsChecksum } from './checksum.js';
 import type { Database } from './database.js';
+import { ddlLock } from './ddl-lock.js';
 import {
   insertedRecord,
   insertRecord,
   legacySerialUpgrade,
   type MigrationsTable,
-  migrationsTableStatements,
   type NewRecord,
 } from './migrations-table.js';
+import { migrationsTableStatements } from './migrations-table-ddl.js';
 import { planMigration, type SchemaPlan } from './plan.js';
 import type { Statement, Transactions } from './transactions.js';
 import { type VersionsTable, versionsTableStatements } from './versions-table.js';
-
-/** One key for every Strata migrate() on the server ("StrataMg"), whatever schema it writes to. */
-const LOCK_KEY = BigInt('0x5374726174614d67').toString();
-
-/**
- * Takes the lock every Strata DDL waits for (migrate(), and applyVersioned creating its table), held
- * until the transaction ends.
- */
-export function ddlLock(db: Database): Statement {
-  return db.execute(sql.raw(`select pg_advisory_xact_lock(${LOCK_KEY})`));
-}
 
 async function newRecords(plans: readonly SchemaPlan[]): Promise<NewRecord[]> {
   return Promise.all(
@@ -45,6 +35,18 @@ function result(plans: readonly SchemaPlan[], records: (MigrationRecord | undefi
 }
 
 /**
+ * What `createLeanDrizzleL3`'s `migrate` option takes: {@link drizzleMigrate}. The L3 calls it with its
+ * own parts and the schemas to migrate.
+ */
+export type DrizzleMigrate = (
+  transactions: Transactions,
+  db: Database,
+  table: MigrationsTable,
+  versions: VersionsTable,
+  schemas: readonly CompiledSchema[],
+) => Promise<MigrationResult>;
+
+/**
  * Plans and applies the schemas' DDL atomically under a transaction-scoped advisory lock, so two
  * instances migrating at once queue instead of colliding on CREATE TABLE.
  *
@@ -52,8 +54,14 @@ function result(plans: readonly SchemaPlan[], records: (MigrationRecord | undefi
  * first one's tables and does nothing. A batch (neon-http) cannot read between statements, so it plans
  * before the batch and the batch takes the lock; every statement is IF NOT EXISTS and the record insert
  * skips an identical record, so the later batch is a no-op too.
+ *
+ * The Drizzle L3's migrate() (createDrizzleL3 has it; createLeanDrizzleL3 has it when passed in, so
+ * that a Worker whose tables come from drizzle-kit does not bundle the DDL planner).
+ * @example
+ * import { createLeanDrizzleL3, drizzleMigrate } from '@strata/core/drizzle';
+ * const l3 = createLeanDrizzleL3(drizzle(neon(env.DATABASE_URL)), { migrate: drizzleMigrate });
  */
-export async function runMigration(
+export async function drizzleMigrate(
   transactions: Transactions,
   db: Database,
   table: MigrationsTable,

@@ -5,10 +5,9 @@ import { getTableConfig, integer, jsonb, pgSchema, pgTable, text, timestamp } fr
 import { sqlStateOf } from '../l3/pg-errors.js';
 import type { MigrationRecord } from '../l3/types.js';
 import type { Database } from './database.js';
-import { createTableStatements } from './ddl.js';
 import { driverError } from './driver-error.js';
 import { qualifiedName } from './identifiers.js';
-import { tableModel } from './table-model.js';
+import { rowsOf } from './rows.js';
 import type { Statement } from './transactions.js';
 
 const MIGRATIONS_TABLE = '_strata_migrations';
@@ -44,11 +43,6 @@ export function strataMigrationsTable(schema?: string): MigrationsTable {
   // pgSchema('public') throws in Drizzle; unqualified is the same table on a default search path.
   if (schema === undefined || schema === 'public') return pgTable(MIGRATIONS_TABLE, columns());
   return pgSchema(schema).table(MIGRATIONS_TABLE, columns()) as unknown as MigrationsTable;
-}
-
-/** CREATE SCHEMA / TABLE IF NOT EXISTS for the migrations table, then the legacy upgrade. */
-export function migrationsTableStatements(table: MigrationsTable): string[] {
-  return [...createTableStatements(tableModel(table)), ...legacySerialUpgrade(table)];
 }
 
 /**
@@ -92,13 +86,6 @@ export function insertRecord(db: Database, table: MigrationsTable, record: NewRe
     where not exists (select 1 from ${table} where "file_name" = ${record.fileName}::text
       and "checksum" = ${record.checksum}::text)
     returning "id", "applied_at"`);
-}
-
-/** The rows of a raw `db.execute` result: drivers return `{ rows }` or, some, the array itself. */
-export function rowsOf(result: unknown): Record<string, unknown>[] {
-  if (Array.isArray(result)) return result as Record<string, unknown>[];
-  const rows = (result as { rows?: unknown } | null)?.rows;
-  return Array.isArray(rows) ? (rows as Record<string, unknown>[]) : [];
 }
 
 /** The record an insertRecord result describes, or undefined when the insert was skipped. */

@@ -1,10 +1,18 @@
 import { type SQL, sql } from 'drizzle-orm';
-import { bigint, boolean, pgSchema, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  boolean,
+  getTableConfig,
+  pgSchema,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+} from 'drizzle-orm/pg-core';
 import { EPOCH_SPAN } from '../l3/epoch-span.js';
 import type { CompiledSchema } from '../schema/types.js';
 import type { Database } from './database.js';
-import { createTableStatements } from './ddl.js';
-import { tableModel } from './table-model.js';
+import { qualifiedName, quoteIdentifier } from './identifiers.js';
 import type { Statement } from './transactions.js';
 
 const VERSIONS_TABLE = '_strata_versions';
@@ -51,9 +59,19 @@ export function strataVersionsTable(schema?: string): VersionsTable {
   ]) as unknown as VersionsTable;
 }
 
-/** CREATE SCHEMA / TABLE IF NOT EXISTS for the versions table. */
+/**
+ * CREATE SCHEMA / TABLE IF NOT EXISTS for the versions table. Written out rather than planned from
+ * `columns()` (createTableStatements), because a write creates the table when it is missing and an L3
+ * without migrate() must not carry the DDL planner for it; l3-ddl.test.ts checks that both agree.
+ */
 export function versionsTableStatements(table: VersionsTable): string[] {
-  return createTableStatements(tableModel(table));
+  const schema = getTableConfig(table).schema;
+  const create =
+    `CREATE TABLE IF NOT EXISTS ${qualifiedName(schema, VERSIONS_TABLE)} ("schema" text NOT NULL, ` +
+    '"id" text NOT NULL, "version" bigint NOT NULL, "deleted" boolean NOT NULL, ' +
+    '"updated_at" timestamp with time zone NOT NULL DEFAULT (now()), ' +
+    `CONSTRAINT "${PRIMARY_KEY}" PRIMARY KEY ("schema", "id"))`;
+  return schema === undefined ? [create] : [`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`, create];
 }
 
 /**

@@ -4,7 +4,7 @@ import type { CaptureCheck, L3Capture } from '../../l3/capture.js';
 import type { CompiledSchema } from '../../schema/types.js';
 import type { Database } from '../database.js';
 import { runDriver } from '../driver-error.js';
-import { rowsOf } from '../migrations-table.js';
+import { rowsOf } from '../rows.js';
 import type { Transactions } from '../transactions.js';
 import type { VersionsTable } from '../versions-table.js';
 import { type CaptureTables, captureTables } from './change-log.js';

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { CaptureDdlMode } from '../../l3/capture.js';
 import type { Database } from '../database.js';
-import { rowsOf } from '../migrations-table.js';
+import { rowsOf } from '../rows.js';
 import { type CaptureTables, REGISTRY_TABLE } from './change-log.js';
 import { type SchemaChangePlan, schemaChangePlan } from './schema-change-trigger.js';
 

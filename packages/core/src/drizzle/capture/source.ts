@@ -10,7 +10,7 @@ import { StrataError } from '../../errors.js';
 import { sqlStateOf } from '../../l3/pg-errors.js';
 import type { Database } from '../database.js';
 import { driverError } from '../driver-error.js';
-import { rowsOf } from '../migrations-table.js';
+import { rowsOf } from '../rows.js';
 import { fingerprintCheckStatement } from './capture-registry.js';
 import type { CaptureTables } from './change-log.js';
 

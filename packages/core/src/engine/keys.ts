@@ -28,9 +28,11 @@ export class KeySpace {
   /** Which database the app's L3 is (see `L3Claim`): one per keyPrefix. */
   readonly l3ClaimKey: string;
   readonly #shape: string;
+  readonly #root: string;
 
   constructor(root: string, schema: CompiledSchema, codecName: string) {
     const prefix = (schema.l2 || undefined)?.keyPrefix || schema.identity;
+    this.#root = root;
     this.base = `${root}:${prefix}`;
     this.generationKey = `${this.base}:gen`;
     this.searchGenerationKey = `${this.base}:sgen`;
@@ -44,6 +46,11 @@ export class KeySpace {
 
   row(id: string): string {
     return `${this.#shape}:r:${id}`;
+  }
+
+  /** A tag's generation, shared by the app's schemas: `invalidateTags` moves it on (see tags.ts). */
+  tag(name: string): string {
+    return `${this.#root}:tag:${name}`;
   }
 
   /** The lease of a stale row's refresh: one instance refreshes a key at a time (see refresh.ts). */

@@ -1,5 +1,5 @@
 import { isStrataError } from '../errors.js';
-import type { L2Script } from '../l2/types.js';
+import { TAKE_LEASES } from '../l2/scripts.js';
 import type { Row } from '../l3/types.js';
 import type { EngineContext } from './context.js';
 import type { Id } from './ids.js';
@@ -13,16 +13,6 @@ import type { Staleness } from './staleness.js';
  * by age, the background refresh of stale rows, its lease across instances, and grace when the
  * source fails. Schemas without windows never come here.
  */
-
-/** Per key: SET NX PX of its lease. KEYS = leases; ARGV = owner, ms. Reply: per key 1 (taken) or 0. */
-export const TAKE_LEASES: L2Script = {
-  name: 'take-leases',
-  source: `local out = {}
-for i = 1, #KEYS do
-  out[i] = redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', tonumber(ARGV[2])) and 1 or 0
-end
-return out`,
-};
 
 /** Loads rows below L1 in refresh mode (read-cascade's `loadBelowL1`): passed in, not imported back. */
 export type RefreshLoad = (

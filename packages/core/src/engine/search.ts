@@ -4,6 +4,7 @@ import { PUT } from '../l2/scripts.js';
 import type { L3Tier, Row, SearchQuery, StoredRow } from '../l3/types.js';
 import { compileQuery } from '../query/compile.js';
 import { canonicalQuery, fingerprintOf, knownFingerprint } from '../query/fingerprint.js';
+import { checkTags } from '../query/tags.js';
 import type { Query } from '../query/types.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
@@ -85,16 +86,25 @@ function offerToL1(ctx: EngineContext, cache: SchemaCache, read: Read, l1: boole
 export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, query: Query): Promise<Row[]> {
   if (!cache.l2 || query.forceL3) return searchRows(ctx, cache, query);
   const compiled = compileQuery(cache.schema, query);
-  const canonical = canonicalQuery(cache.schema, compiled);
-  const hash = knownFingerprint(canonical) ?? (await fingerprintOf(canonical));
+  const tags = query.tags ? checkTags(query.tags) : [];
+  // Tags are part of what the list is: the same query under other tags is another list.
+  const canonical = tagged(canonicalQuery(cache.schema, compiled), tags);
+  const queryHash = knownFingerprint(canonical) ?? (await fingerprintOf(canonical));
+  // The list carries its tags' generations as read before Postgres was asked (see `listHash`).
+  let hash = queryHash;
   const name = cache.schema.name;
   let listKey: string | undefined;
   let listGeneration = 0;
   let tag = 0;
   try {
-    listKey = cache.keys.list(hash);
-    const read = await cache.readWatched([cache.keys.searchGenerationKey, listKey]);
+    listKey = cache.keys.list(queryHash);
+    const read = await cache.readWatched([
+      cache.keys.searchGenerationKey,
+      listKey,
+      ...tags.map((t) => cache.keys.tag(t)),
+    ]);
     const [searchGeneration, list] = read.values;
+    hash = listHash(queryHash, read.values.slice(2));
     listGeneration = read.generation;
     tag = searchGeneration ? Number(searchGeneration) : 0;
     const cached = list ? readList(cache, list, tag, hash, listGeneration) : undefined;
@@ -232,4 +242,19 @@ function readList(
   if (e?.kind !== 'l' || e.version !== tag || e.generation < generation || e.owner !== cache.owner)
     return undefined;
   return decodeSearchList(e.payload, hash)?.map((item) => cache.rows.fromL2(item));
+}
+
+/** The canonical query with its tags, when it has any (the fingerprint of an untagged query is unchanged). */
+function tagged(canonical: string, tags: readonly string[]): string {
+  return tags.length === 0 ? canonical : `${canonical}\u0000tags\u0000${tags.join('\u0000')}`;
+}
+
+/**
+ * What a tagged list's payload starts with: the query's hash and the generation of each tag when
+ * the list was read (`#3.0.12`). `invalidateTags` moves a generation on, so a list read before it
+ * no longer matches and is a miss: one INCR per tag drops every list with it, with no index of
+ * lists to keep or SCAN. A tag never invalidated reads as 0.
+ */
+function listHash(queryHash: string, generations: readonly (string | null)[]): string {
+  return generations.length === 0 ? queryHash : `${queryHash}#${generations.map((g) => g ?? '0').join('.')}`;
 }

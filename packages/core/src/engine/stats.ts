@@ -37,6 +37,8 @@ export interface StrataStats {
   /** Background refreshes of stale rows this instance started, and those it left to another instance's lease. */
   refreshes: number;
   refreshesLeased: number;
+  /** Tags this instance invalidated (`invalidateTags`), each dropping every cached list with it. */
+  tagInvalidations: number;
   /** Write-behind: writes this instance's flusher applied, retried and gave up on (dead-lettered). */
   flushed: number;
   retried: number;
@@ -72,6 +74,7 @@ export class Counters {
   graceHits = 0;
   refreshes = 0;
   refreshesLeased = 0;
+  tagInvalidations = 0;
   readonly hits: Record<Tier, number> = { l1: 0, l2: 0, l3: 0 };
   readonly misses: Record<Tier, number> = { l1: 0, l2: 0, l3: 0 };
   readonly errorsBy: Record<string, number> = {};

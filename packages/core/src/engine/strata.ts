@@ -39,6 +39,7 @@ import { Registry, type SchemaRef } from './registry.js';
 import { SchemaCache } from './schema-cache.js';
 import { countRows, searchCachedRows, searchRows } from './search.js';
 import { Counters, type StrataStats } from './stats.js';
+import { invalidateTagged } from './tags.js';
 import { timedL3 } from './timed-l3.js';
 import { timedQueue } from './timed-queue.js';
 import { Tx } from './tx.js';
@@ -423,6 +424,16 @@ export class Strata {
     return invalidateOne(this.#ctx, rt, this.#coherence, normalizeId(rt.schema, id));
   }
 
+  /**
+   * Drops every cached search list tagged with any of `tags` (`Q().tags(…)` on `searchCached`), on
+   * every instance at once: one Redis request moving each tag's generation on, however many lists
+   * carry it (no SCAN, no index of lists). Lists of every schema share the app's tags.
+   * @example await strata.invalidateTags(['league:7']); // the league's cached leaderboards go
+   */
+  invalidateTags(tags: readonly string[]): Promise<void> {
+    return invalidateTagged(this.#ctx, this.#l2, this.#registry.all()[0]?.keys, tags);
+  }
+
   /** Drops every cached row of a schema at constant cost: clears its L1 and moves its L2 generation on. */
   invalidateAll(schema: AnySchema): Promise<void> {
     return invalidateSchema(this.#runtime(schema), this.#coherence);
@@ -518,6 +529,7 @@ export class Strata {
       graceHits: c.graceHits,
       refreshes: c.refreshes,
       refreshesLeased: c.refreshesLeased,
+      tagInvalidations: c.tagInvalidations,
       errorsBy: { ...c.errorsBy },
       l2Breaker: this.#breaker ? this.#breaker.stats() : null,
       latency: { l2: this.#latency.l2.summary(), l3: this.#latency.l3.summary() },

@@ -289,6 +289,24 @@ end
 return c`,
 };
 
+/** Per key: SET NX PX of its lease. KEYS = leases; ARGV = owner, ms. Reply: per key 1 (taken) or 0. */
+export const TAKE_LEASES: L2Script = {
+  name: 'take-leases',
+  source: `local out = {}
+for i = 1, #KEYS do
+  out[i] = redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', tonumber(ARGV[2])) and 1 or 0
+end
+return out`,
+};
+
+/** INCR of each tag's generation. KEYS = the tags' keys. Reply: the new generations. */
+export const BUMP_TAGS: L2Script = {
+  name: 'bump-tags',
+  source: `local out = {}
+for i = 1, #KEYS do out[i] = redis.call('INCR', KEYS[i]) end
+return out`,
+};
+
 /** Every script the engine runs, e.g. to load them into a Redis ahead of time (`SCRIPT LOAD`). */
 export const L2_SCRIPTS: readonly L2Script[] = [
   PUT,
@@ -304,4 +322,6 @@ export const L2_SCRIPTS: readonly L2Script[] = [
   RELAY_TAKE,
   RELAY_STORE,
   RELAY_RELEASE,
+  TAKE_LEASES,
+  BUMP_TAGS,
 ];

@@ -1,6 +1,7 @@
 import { and, type SQL } from 'drizzle-orm';
 import { invalidQuery } from './invalid.js';
 import { checkLimit, checkOffset, DEFAULT_LIMIT } from './limits.js';
+import { checkTags } from './tags.js';
 import type { Query, WhereText } from './types.js';
 import { isDrizzleSql, whereConditionToSql, whereToSql } from './where.js';
 
@@ -106,14 +107,25 @@ class QueryBuilder<K extends string = string> {
     return this.#with({ forceL2: true });
   }
 
+  /**
+   * Tags for the list `searchCached` caches for this query (appends to earlier calls):
+   * `strata.invalidateTags(['league:7'])` drops every cached list with that tag, on every instance,
+   * in one Redis request however many lists carry it. Checked here (INVALID_QUERY naming the tag).
+   * @example strata.searchCached(scores, Q().where('league_id = $1', 7).orderBy('points').desc().tags('league:7').build())
+   */
+  tags(...tags: string[]): QueryBuilder<K> {
+    return this.#with({ tags: checkTags([...(this.#state.tags ?? []), ...tags]) });
+  }
+
   /** The query as frozen plain data. */
   build(): Query {
-    const { where, ...rest } = this.#state;
+    const { where, tags, ...rest } = this.#state;
     const query: Query = {
       ...rest,
       orderBy: Object.freeze([...rest.orderBy]),
       fields: Object.freeze([...rest.fields]),
     };
+    if (tags !== undefined) query.tags = Object.freeze([...tags]);
     if (where !== undefined) query.where = where;
     return Object.freeze(query);
   }

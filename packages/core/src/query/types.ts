@@ -29,4 +29,6 @@ export interface Query {
   forceL3: boolean;
   /** Skip L1 only. */
   forceL2: boolean;
+  /** `searchCached` only: tags of the cached list, sorted; `invalidateTags` of any drops it. */
+  tags?: readonly string[];
 }

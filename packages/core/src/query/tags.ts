@@ -1,0 +1,27 @@
+import { invalidQuery, preview } from './invalid.js';
+
+/** Longest tag: a name such as `league:7`, not a payload. */
+const MAX_TAG_CHARS = 128;
+/** Most tags on one query or one invalidateTags call: each is one Redis key read or moved. */
+const MAX_TAGS = 32;
+// Printable, no spaces: tags end up in Redis keys and log lines.
+const TAG = /^[\x21-\x7e]+$/;
+
+/**
+ * Tags as given, checked (1 to 128 printable ASCII characters without spaces, at most 32), sorted and
+ * without repeats; INVALID_QUERY naming the bad one (`details.field: 'tags'`).
+ * @example checkTags(['league:7', 'season:2026', 'league:7']); // ['league:7', 'season:2026']
+ */
+export function checkTags(tags: readonly unknown[]): string[] {
+  if (tags.length > MAX_TAGS) throw invalidQuery('tags', `at most ${MAX_TAGS} tags, got ${tags.length}`);
+  for (const tag of tags) {
+    if (typeof tag !== 'string' || tag.length === 0 || tag.length > MAX_TAG_CHARS || !TAG.test(tag)) {
+      throw invalidQuery(
+        'tags',
+        `a tag is 1 to ${MAX_TAG_CHARS} printable ASCII characters without spaces, got ${JSON.stringify(preview(tag))}`,
+        { tag: preview(tag) },
+      );
+    }
+  }
+  return [...new Set(tags as string[])].sort();
+}

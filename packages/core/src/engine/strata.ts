@@ -11,6 +11,8 @@ import type { L2Tier } from '../l2/types.js';
 import type { MigrationRecord, MigrationResult, Row } from '../l3/types.js';
 import { LatencyWindow, measuredTier } from '../observability/latency.js';
 import { noopMetrics, type Tier } from '../observability/metrics.js';
+import { type CallSite, tracedTier } from '../observability/traced-tier.js';
+import { noopTracing } from '../observability/tracing.js';
 import { Q } from '../query/builder.js';
 import type { Query } from '../query/types.js';
 import type { Delivery, WriteQueue } from '../queue/types.js';
@@ -40,6 +42,7 @@ import { countRows, searchCachedRows, searchRows } from './search.js';
 import { Counters, type StrataStats } from './stats.js';
 import { timedL3 } from './timed-l3.js';
 import { timedQueue } from './timed-queue.js';
+import { traceOperations } from './traced-operations.js';
 import { Tx } from './tx.js';
 import { warmCache } from './warm-cache.js';
 import { Writer } from './writer.js';
@@ -113,14 +116,26 @@ export class Strata {
     // Every remote call is timed (inside its deadline, so a breaker's fast failures don't count) and
     // has a deadline: L3 and queue calls here, L2 calls in guardedL2 below (which times them too).
     const rawQueue = resolved.writeBehind.queue;
+    // Spans around every remote call, outermost (what the engine waited for); nothing when off.
+    const { tracing } = resolved;
+    const traceCalls = <T extends object>(target: T, site: CallSite): T =>
+      tracing === noopTracing ? target : tracedTier(target, site, tracing);
+    const { bus } = resolved.coherence;
     this.#config = {
       ...resolved,
-      l3: resolved.l3 && timedL3(measuredTier(resolved.l3, 'l3', onCall), resolved.timeouts.l3),
+      l3:
+        resolved.l3 &&
+        traceCalls(timedL3(measuredTier(resolved.l3, 'l3', onCall), resolved.timeouts.l3), 'l3'),
       writeBehind: {
         ...resolved.writeBehind,
         queue:
-          rawQueue && timedQueue(rawQueue, resolved.timeouts.queue, () => this.#ctx.counters.error('queue')),
+          rawQueue &&
+          traceCalls(
+            timedQueue(rawQueue, resolved.timeouts.queue, () => this.#ctx.counters.error('queue')),
+            'queue',
+          ),
       },
+      coherence: { ...resolved.coherence, bus: bus && traceCalls(bus, 'bus') },
     };
     this.#ctx = new EngineContext(this.#config, new Counters());
     const { breaker, clock, timeouts } = this.#config;
@@ -131,8 +146,9 @@ export class Strata {
         coolDownMs: breaker.cooldown,
         clock,
       });
-      this.#l2 = guardedL2(l2, { timeoutMs: timeouts.l2, breaker: this.#breaker }, (op, ms) =>
-        onCall('l2', op, ms),
+      this.#l2 = traceCalls(
+        guardedL2(l2, { timeoutMs: timeouts.l2, breaker: this.#breaker }, (op, ms) => onCall('l2', op, ms)),
+        'l2',
       );
     }
     if (this.#config.encryptionKey !== undefined) {
@@ -155,6 +171,7 @@ export class Strata {
     this.#changes = new EngineCapture(this.#ctx, this.#coherence, lookup, all, this.#l2, resolved.l3, () =>
       this.capture.check(),
     );
+    if (tracing !== noopTracing) traceOperations(this, tracing);
     const relay = this.#changes.relay;
     if (scheduler && relay)
       this.#stopTimers.push(scheduler.every(relay.options.intervalMs, () => this.#changes.tick()));

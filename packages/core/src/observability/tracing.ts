@@ -1,0 +1,96 @@
+import { isStrataError } from '../errors.js';
+
+/** Attribute values a span takes (OpenTelemetry's primitive ones). */
+export type SpanAttributeValue = string | number | boolean;
+export type SpanAttributes = Record<string, SpanAttributeValue>;
+
+/** One span, as Strata drives it: attributes while it runs, the failure it ends with, its end. */
+export interface TraceSpan {
+  setAttribute(key: string, value: SpanAttributeValue): void;
+  /** The failure the span ends with: recorded as an exception, the span's status an error. */
+  recordError(error: unknown): void;
+  end(): void;
+}
+
+/**
+ * Tracing seam (`config.tracing`), shaped so an OpenTelemetry tracer is a few lines
+ * (`openTelemetryTracing()` in `@strata/core/otel`). Each method runs `work` with the new span active
+ * in its async context, so spans started while it runs (Strata's and the drivers') are its children;
+ * Strata ends the span when `work` settles.
+ * @example
+ * const tracing: Tracer = {
+ *   operation: (name, attributes, work) => myTracer.inSpan(name, attributes, work),
+ *   call: (name, attributes, work) => myTracer.inSpan(name, { kind: 'client', ...attributes }, work),
+ *   currentOperation: () => myTracer.current(),
+ * };
+ */
+export interface Tracer {
+  /** A span of one public operation (`strata.get`, …): kind internal. */
+  operation<T>(name: string, attributes: SpanAttributes, work: (span: TraceSpan) => T): T;
+  /** A span of one remote call to a tier, the bus or the queue: kind client. */
+  call<T>(name: string, attributes: SpanAttributes, work: (span: TraceSpan) => T): T;
+  /** The span `operation` made active in this async context, if any (where a read notes its tier). */
+  currentOperation(): TraceSpan | undefined;
+}
+
+const noopSpan: TraceSpan = { setAttribute() {}, recordError() {}, end() {} };
+
+/** No spans. Compared by identity: with it, the engine wraps nothing and skips every trace step. */
+export const noopTracing: Tracer = {
+  operation: (_name, _attributes, work) => work(noopSpan),
+  call: (_name, _attributes, work) => work(noopSpan),
+  currentOperation: () => undefined,
+};
+
+/**
+ * Runs `run` in a span of `kind` and ends the span when it settles; a failure is recorded on it with
+ * its Strata code (`strata.error.code`, and `error.type` as OpenTelemetry's conventions name it).
+ * `onEnd` sets what is known only then (a read's tier).
+ */
+export function traced<T>(
+  tracer: Tracer,
+  kind: 'operation' | 'call',
+  name: string,
+  attributes: SpanAttributes,
+  run: (span: TraceSpan) => T,
+  onEnd?: (span: TraceSpan) => void,
+): T {
+  return tracer[kind](name, attributes, (span) => {
+    const end = () => {
+      onEnd?.(span);
+      span.end();
+    };
+    const fail = (err: unknown) => {
+      failed(span, err);
+      end();
+    };
+    let result: T;
+    try {
+      result = run(span);
+    } catch (err) {
+      fail(err);
+      throw err;
+    }
+    if (!(result instanceof Promise)) {
+      end();
+      return result;
+    }
+    return result.then(
+      (value: unknown) => {
+        end();
+        return value;
+      },
+      (err: unknown) => {
+        fail(err);
+        throw err;
+      },
+    ) as T;
+  });
+}
+
+function failed(span: TraceSpan, err: unknown): void {
+  const type = isStrataError(err) ? err.code : err instanceof Error ? err.name : typeof err;
+  if (isStrataError(err)) span.setAttribute('strata.error.code', err.code);
+  span.setAttribute('error.type', type);
+  span.recordError(err);
+}

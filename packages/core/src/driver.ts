@@ -51,6 +51,7 @@ export type {
   WriteOutcome,
 } from './l3/types.js';
 export { redactUrl } from './observability/redact-url.js';
+export type { SpanAttributes, SpanAttributeValue, TraceSpan } from './observability/tracing.js';
 export type { DeadLetter, UnreadableDeadLetter } from './queue/dead-letter.js';
 export type { MemoryQueue } from './queue/memory-queue.js';
 export type { PullWriteQueue } from './queue/pull-queue.js';

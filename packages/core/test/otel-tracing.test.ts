@@ -224,10 +224,24 @@ it('with tracing off the methods are the class own (nothing wrapped), and no spa
   expect(Object.hasOwn(strataOf(), 'get')).toBe(true);
 });
 
-it('with no provider registered, openTelemetryTracing() makes only no-op spans and enters no context', async () => {
-  const strata = strataOf({ tracing: openTelemetryTracing() }); // the global tracer: no provider
+it('on the global tracer: no span until an SDK registers a provider, spans from then on', async () => {
+  const tracing = openTelemetryTracing(); // the API's global tracer
+  const strata = strataOf({ tracing });
+  expect(tracing.recording?.()).toBe(false);
   await strata.set(players, { id: 't7', username: 'gus' });
   expect(await strata.get(players, 't7')).toMatchObject({ username: 'gus' });
   expect(exporter.getFinishedSpans()).toEqual([]);
-  expect(trace.getActiveSpan()).toBeUndefined();
+  expect(Object.hasOwn(strata, 'get')).toBe(true); // wrapped: it is the provider that is missing
+  trace.setGlobalTracerProvider(provider);
+  try {
+    expect(tracing.recording?.()).toBe(true);
+    await strata.get(players, 't7');
+    expect(finished().one('strata.get').attributes).toMatchObject({
+      'strata.tier': 'l1',
+      'strata.hit': true,
+    });
+  } finally {
+    trace.disable();
+  }
+  expect(tracing.recording?.()).toBe(false);
 });

@@ -1,5 +1,5 @@
 import { beginRead, endRead } from '../observability/read-span.js';
-import { type SpanAttributes, type Tracer, traced } from '../observability/tracing.js';
+import { recording, type SpanAttributes, type Tracer, traced } from '../observability/tracing.js';
 import type { Strata } from './strata.js';
 import { Tx } from './tx.js';
 
@@ -42,6 +42,7 @@ export function traceOperations(strata: Strata, tracer: Tracer): void {
     const spanName = `strata.${name}`;
     const read = READS.has(name);
     install(name, (...args: unknown[]) => {
+      if (!recording(tracer)) return method.apply(strata, args);
       const attributes: SpanAttributes = { 'strata.op': name };
       if (!NO_SCHEMA.has(name)) attributes['strata.schema'] = schemaName(args[0]);
       return traced(
@@ -61,13 +62,15 @@ export function traceOperations(strata: Strata, tracer: Tracer): void {
   install('tx', () => {
     const inner = tx.call(strata) as Tx;
     return new Tx((ops, options) =>
-      traced(
-        tracer,
-        'operation',
-        'strata.tx.commit',
-        { 'strata.op': 'tx.commit', 'strata.tx.ops': ops.length },
-        () => inner.run(ops, options),
-      ),
+      !recording(tracer)
+        ? inner.run(ops, options)
+        : traced(
+            tracer,
+            'operation',
+            'strata.tx.commit',
+            { 'strata.op': 'tx.commit', 'strata.tx.ops': ops.length },
+            () => inner.run(ops, options),
+          ),
     );
   });
 }

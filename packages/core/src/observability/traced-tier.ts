@@ -1,6 +1,6 @@
 import { callName } from './latency.js';
 import { noteTier } from './read-span.js';
-import { type SpanAttributes, type Tracer, traced } from './tracing.js';
+import { recording, type SpanAttributes, type Tracer, traced } from './tracing.js';
 
 /** Where a remote call goes: a cache tier, the write-behind queue or the invalidation bus. */
 export type CallSite = 'l2' | 'l3' | 'queue' | 'bus';
@@ -43,6 +43,7 @@ export function tracedTier<T extends object>(target: T, site: CallSite, tracer: 
     // Bound to the target itself: its methods may read private fields, which a Proxy does not have.
     if (typeof prop !== 'string' || UNTRACED.has(prop)) return method.bind(t);
     return (...args: unknown[]) => {
+      if (!recording(tracer)) return method.apply(t, args);
       const op = callName(prop, args);
       const attributes: SpanAttributes = { 'strata.tier': site, 'strata.op': op };
       if (system) {

@@ -31,6 +31,11 @@ export interface Tracer {
   call<T>(name: string, attributes: SpanAttributes, work: (span: TraceSpan) => T): T;
   /** The span `operation` made active in this async context, if any (where a read notes its tier). */
   currentOperation(): TraceSpan | undefined;
+  /**
+   * Whether a span made now would be recorded (false: no provider registered yet). Asked before
+   * each operation and call: false skips the span and all Strata's work for it. Absent: always.
+   */
+  recording?(): boolean;
 }
 
 const noopSpan: TraceSpan = { setAttribute() {}, recordError() {}, end() {} };
@@ -41,6 +46,11 @@ export const noopTracing: Tracer = {
   call: (_name, _attributes, work) => work(noopSpan),
   currentOperation: () => undefined,
 };
+
+/** Whether `tracer` records a span made now (one call; a tracer without `recording` always does). */
+export function recording(tracer: Tracer): boolean {
+  return tracer.recording === undefined || tracer.recording();
+}
 
 /**
  * Runs `run` in a span of `kind` and ends the span when it settles; a failure is recorded on it with

@@ -4,12 +4,23 @@ import {
   createContextKey,
   isSpanContextValid,
   type Tracer as OtelTracer,
+  ProxyTracerProvider,
   type Span,
   SpanKind,
   SpanStatusCode,
+  type TracerProvider,
   trace,
 } from '@opentelemetry/api';
 import type { SpanAttributes, SpanAttributeValue, Tracer, TraceSpan } from '../observability/tracing.js';
+
+/** The API's no-op provider: what the global proxy delegates to until an SDK registers one. */
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/** Whether an SDK registered a global tracer provider (one read of the API's global). */
+function globalProviderRegistered(): boolean {
+  const provider = trace.getTracerProvider() as TracerProvider & { getDelegate?: () => TracerProvider };
+  return (provider.getDelegate?.() ?? provider) !== NOOP_PROVIDER;
+}
 
 /** Where the operation span lives in a context: tier spans below it replace the active span, not it. */
 const OPERATION = createContextKey('@strata/core operation span');
@@ -37,13 +48,14 @@ class OtelSpan implements TraceSpan {
  * of kind internal, remote calls (`strata.l2.getMany`, `strata.l3.findMany`, …) of kind client,
  * each the active span while it runs so the spans started under it are its children. Parents
  * follow the API's context: register a context manager (the Node SDK registers
- * AsyncLocalStorage's) or tier spans are roots. With no provider registered the spans are the API's
- * no-ops and no context is entered.
+ * AsyncLocalStorage's) or tier spans are roots. With no provider registered (and no tracer given)
+ * Strata makes no span at all: one read of the API's global per operation.
  * @example
  * import { openTelemetryTracing } from '@strata/core/otel';
  * const strata = new Strata({ l2, l3, schemas, tracing: openTelemetryTracing() });
  */
-export function openTelemetryTracing(tracer: OtelTracer = trace.getTracer('@strata/core')): Tracer {
+export function openTelemetryTracing(given?: OtelTracer): Tracer {
+  const tracer = given ?? trace.getTracer('@strata/core');
   function start<T>(
     name: string,
     kind: SpanKind,
@@ -63,5 +75,8 @@ export function openTelemetryTracing(tracer: OtelTracer = trace.getTracer('@stra
     operation: (name, attributes, work) => start(name, SpanKind.INTERNAL, attributes, work),
     call: (name, attributes, work) => start(name, SpanKind.CLIENT, attributes, work),
     currentOperation: () => context.active().getValue(OPERATION) as TraceSpan | undefined,
+    // The global tracer's spans are no-ops until an SDK registers a provider: until then Strata
+    // skips them (a tracer given explicitly is taken to record).
+    ...(given === undefined && { recording: globalProviderRegistered }),
   };
 }

@@ -8,8 +8,9 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { freePort } from '@strata/devstack';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
-import { defineSchema, isStrataError, Strata, type StrataConfig } from '../src/index.js';
+import { defineSchema, isStrataError, type Scheduler, Strata, type StrataConfig } from '../src/index.js';
 import { openTelemetryTracing } from '../src/otel/index.js';
+import { createMemoryQueue } from '../src/queue/memory-queue.js';
 import { createUpstashL2 } from '../src/upstash/index.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
@@ -202,6 +203,32 @@ it('a failing tier call is an ERROR span under a read that still succeeds from L
   expect(failed.length).toBeGreaterThan(0);
   expect(failed[0]!.attributes).toMatchObject({ 'strata.error.code': 'L2_UNAVAILABLE' });
   expect(failed[0]!.spanContext().traceId).toBe(get.spanContext().traceId);
+});
+
+it('a timer round has no span; flushDirty has one, the queue and L3 calls under it', async () => {
+  const rounds: (() => void)[] = [];
+  const scheduler: Scheduler = {
+    every: (_ms, run) => {
+      rounds.push(run);
+      return () => {};
+    },
+  };
+  const behind = defineSchema({ table: stack.tables.players, writeMode: 'write-behind' });
+  const strata = strataOf({ schemas: [behind], scheduler, writeBehind: { queue: createMemoryQueue() } });
+  await strata.set(behind, { id: 't8', username: 'hal' });
+  expect(finished().children(finished().one('strata.set'))).toContain('strata.queue.enqueue');
+  await strata.set(behind, { id: 't9', username: 'ivy' });
+  exporter.reset();
+  expect(rounds.length).toBeGreaterThan(0);
+  for (const round of rounds) round(); // the flush round a timer would run: outside any operation
+  await expect.poll(() => strata.stats().flushed).toBe(2);
+  expect(exporter.getFinishedSpans().map((s) => s.name)).toEqual([]);
+  await strata.set(behind, { id: 't10', username: 'jo' });
+  exporter.reset();
+  await strata.flushDirty();
+  const { one, children } = finished();
+  const flush = one('strata.flushDirty');
+  expect(children(flush)).toEqual(expect.arrayContaining(['strata.queue.take', 'strata.l3.write']));
 });
 
 it("joins the caller's trace: an app span around a call is the operation span's parent", async () => {

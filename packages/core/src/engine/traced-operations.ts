@@ -22,9 +22,17 @@ const OTHERS = [
   'relayChanges',
   'flushDirty',
   'flushBatch',
+  'queueDepth',
 ];
 /** Operations whose first argument is not a schema. */
-const NO_SCHEMA = new Set(['migrate', 'applyChanges', 'relayChanges', 'flushDirty', 'flushBatch']);
+const NO_SCHEMA = new Set([
+  'migrate',
+  'applyChanges',
+  'relayChanges',
+  'flushDirty',
+  'flushBatch',
+  'queueDepth',
+]);
 
 type Method = (...args: unknown[]) => unknown;
 

@@ -16,7 +16,7 @@ const READS: Partial<Record<CallSite, ReadonlySet<string>>> = {
 };
 
 /**
- * `target` with a client span around every async method call (`strata.l2.getMany`,
+ * `target` with a client span around every async method call made under a Strata operation (`strata.l2.getMany`,
  * `strata.l3.findMany`, `strata.queue.enqueue`, `strata.bus.publish`, an L2 script by its name):
  * `strata.tier`, `strata.op`, and `db.system.name` / `db.operation.name` for L2 and L3. Used only
  * when tracing is on: with it off the engine does not wrap its tiers at all.
@@ -43,7 +43,8 @@ export function tracedTier<T extends object>(target: T, site: CallSite, tracer: 
     // Bound to the target itself: its methods may read private fields, which a Proxy does not have.
     if (typeof prop !== 'string' || UNTRACED.has(prop)) return method.bind(t);
     return (...args: unknown[]) => {
-      if (!recording(tracer)) return method.apply(t, args);
+      // Only under an operation: a timer's work (flush rounds, the relay) would be a root span per tick.
+      if (!recording(tracer) || tracer.currentOperation() === undefined) return method.apply(t, args);
       const op = callName(prop, args);
       const attributes: SpanAttributes = { 'strata.tier': site, 'strata.op': op };
       if (system) {

@@ -16,12 +16,6 @@ import type { SpanAttributes, SpanAttributeValue, Tracer, TraceSpan } from '../o
 /** The API's no-op provider: what the global proxy delegates to until an SDK registers one. */
 const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
 
-/** Whether an SDK registered a global tracer provider (one read of the API's global). */
-function globalProviderRegistered(): boolean {
-  const provider = trace.getTracerProvider() as TracerProvider & { getDelegate?: () => TracerProvider };
-  return (provider.getDelegate?.() ?? provider) !== NOOP_PROVIDER;
-}
-
 /** Where the operation span lives in a context: tier spans below it replace the active span, not it. */
 const OPERATION = createContextKey('@strata/core operation span');
 
@@ -49,13 +43,17 @@ class OtelSpan implements TraceSpan {
  * each the active span while it runs so the spans started under it are its children. Parents
  * follow the API's context: register a context manager (the Node SDK registers
  * AsyncLocalStorage's) or tier spans are roots. With no provider registered (and no tracer given)
- * Strata makes no span at all: one read of the API's global per operation.
+ * Strata makes no span at all: one comparison per operation.
  * @example
  * import { openTelemetryTracing } from '@strata/core/otel';
  * const strata = new Strata({ l2, l3, schemas, tracing: openTelemetryTracing() });
  */
 export function openTelemetryTracing(given?: OtelTracer): Tracer {
-  const tracer = given ?? trace.getTracer('@strata/core');
+  // The global provider is the API's proxy: registering an SDK later sets its delegate, and the
+  // tracer taken from it follows. Until then its spans are no-ops, so Strata makes none.
+  const provider = trace.getTracerProvider() as TracerProvider & { getDelegate?: () => TracerProvider };
+  const tracer = given ?? provider.getTracer('@strata/core');
+  const getDelegate = given === undefined ? provider.getDelegate?.bind(provider) : undefined;
   function start<T>(
     name: string,
     kind: SpanKind,
@@ -75,8 +73,7 @@ export function openTelemetryTracing(given?: OtelTracer): Tracer {
     operation: (name, attributes, work) => start(name, SpanKind.INTERNAL, attributes, work),
     call: (name, attributes, work) => start(name, SpanKind.CLIENT, attributes, work),
     currentOperation: () => context.active().getValue(OPERATION) as TraceSpan | undefined,
-    // The global tracer's spans are no-ops until an SDK registers a provider: until then Strata
-    // skips them (a tracer given explicitly is taken to record).
-    ...(given === undefined && { recording: globalProviderRegistered }),
+    // A tracer given explicitly is taken to record.
+    ...(getDelegate && { recording: () => getDelegate() !== NOOP_PROVIDER }),
   };
 }

@@ -3,8 +3,10 @@
 // contestant cycling through the same keys. Blocks of 1,000 calls per sample. Strata runs with the
 // clock `createStrata` gives a Node process (`nodeClock`: read at most once per ms, like lru-cache's).
 
+import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { nodeClock } from '@strata/adapter-node';
 import { createMemoryL1, freezeRow } from '@strata/core/driver';
+import { openTelemetryTracing } from '@strata/core/otel';
 import { createCache, DefaultStatefulContext, Namespace } from '@unkey/cache';
 import { MemoryStore } from '@unkey/cache/stores';
 import { BentoCache, bentostore } from 'bentocache';
@@ -50,9 +52,25 @@ export async function l1Suite(stack, { quick = false } = {}) {
     schema,
     rows.map((r) => ({ ...r })),
   );
+  // The same get with spans: an SDK provider with no processor (spans made, recorded, dropped), and
+  // openTelemetryTracing() on the API's global tracer with no provider registered. No context
+  // manager: AsyncLocalStorage's would slow every promise of the process on Node 20, other rows too.
+  const traced = (tracing) =>
+    stack.strata({
+      prefix: 'l1',
+      schema: { l1: { ttl: '5m', maxEntries: 20_000 } },
+      clock: nodeClock(),
+      tracing,
+    });
+  const provider = new BasicTracerProvider();
+  const withProvider = traced(openTelemetryTracing(provider.getTracer('bench')));
+  const noProvider = traced(openTelemetryTracing());
+  for (const other of [withProvider, noProvider])
+    for (let i = 0; i < N; i += 1_000) await other.strata.getMany(other.schema, ids.slice(i, i + 1_000));
   // Every key now answers from L1 without a round trip: checked, not assumed.
   const done = stack.count();
-  for (const id of ids) await strata.get(schema, id);
+  for (const s of [{ strata, schema }, withProvider, noProvider])
+    for (const id of ids) await s.strata.get(s.schema, id);
   const rt = done();
   if (rt.upstash + rt.sql !== 0) throw new Error(`L1 suite: Strata gets left L1 (${JSON.stringify(rt)})`);
   for (const [name, value] of [
@@ -72,6 +90,14 @@ export async function l1Suite(stack, { quick = false } = {}) {
     { name: 'Strata MemoryL1.get (the tier alone)', sync: true, op: (i) => tier.get(key(i)) },
     { name: 'Strata get', op: (i) => strata.get(schema, key(i)) },
     { name: 'Strata peek (synchronous L1 read)', sync: true, op: (i) => strata.peek(schema, key(i)) },
+    {
+      name: 'Strata get, spans on (OTel SDK provider)',
+      op: (i) => withProvider.strata.get(withProvider.schema, key(i)),
+    },
+    {
+      name: 'Strata get, spans on (OTel API, no provider)',
+      op: (i) => noProvider.strata.get(noProvider.schema, key(i)),
+    },
     { name: 'bentocache get (memory L1)', op: (i) => bento.get({ key: key(i) }) },
     { name: '@unkey/cache get (memory store)', op: (i) => unkey.players.get(key(i)) },
   ];
@@ -83,6 +109,7 @@ export async function l1Suite(stack, { quick = false } = {}) {
     maxMs: 40_000,
   });
   await bento.disconnectAll?.();
+  await provider.shutdown();
 
   const base = stats.get('lru-cache.get').median;
   const s = stats.get('Strata get').median;

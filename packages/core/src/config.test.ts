@@ -15,6 +15,7 @@ import type { L2Tier } from './l2/types.js';
 import type { L3Tier } from './l3/types.js';
 import { consoleLogger, type Logger } from './observability/logger.js';
 import { type MetricsRecorder, noopMetrics } from './observability/metrics.js';
+import { noopTracing, type Tracer } from './observability/tracing.js';
 import { createMemoryQueue } from './queue/memory-queue.js';
 import type { WriteQueue } from './queue/types.js';
 import type { Scheduler } from './scheduler.js';
@@ -198,6 +199,12 @@ const seams: {
     config: (metrics) => ({ metrics: metrics as MetricsRecorder }),
     impl: noopMetrics,
     methods: SEAM_METHODS.metrics,
+  },
+  {
+    field: 'tracing',
+    config: (tracing) => ({ tracing: tracing as Tracer }),
+    impl: noopTracing,
+    methods: SEAM_METHODS.tracing,
   },
   {
     field: 'scheduler',

@@ -20,6 +20,7 @@ import type { L2Tier } from './l2/types.js';
 import type { L3Tier } from './l3/types.js';
 import { type Logger, noopLogger } from './observability/logger.js';
 import { type MetricsRecorder, noopMetrics } from './observability/metrics.js';
+import { noopTracing, type Tracer } from './observability/tracing.js';
 import type { WriteQueue } from './queue/types.js';
 import { randomHex } from './random-id.js';
 import type { Scheduler } from './scheduler.js';
@@ -160,6 +161,11 @@ const configShape = {
   logger: option.defaulted(seamCheck<Logger>(SEAM_METHODS.logger), noopLogger),
   /** Counters and latencies. Default: none recorded. */
   metrics: option.defaulted(seamCheck<MetricsRecorder>(SEAM_METHODS.metrics), noopMetrics),
+  /**
+   * Spans of every public operation and remote call. Default: none (nothing wrapped, nothing paid).
+   * @example tracing: openTelemetryTracing() // from @strata/core/otel
+   */
+  tracing: option.defaulted(seamCheck<Tracer>(SEAM_METHODS.tracing), noopTracing),
   /**
    * Repeating timers, from a host that has them (Node): then L1 drops expired entries every
    * `l1.sweepEvery` and write-behind flushes every `writeBehind.flushInterval`. Core never starts a

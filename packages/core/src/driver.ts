@@ -48,6 +48,14 @@ export type {
   WriteOutcome,
 } from './l3/types.js';
 export { redactUrl } from './observability/redact-url.js';
+export type {
+  CallSite,
+  SpanAttributes,
+  SpanAttributeValue,
+  TraceSpan,
+  TracingInstruments,
+} from './observability/tracing.js';
+export { withSpans } from './observability/with-spans.js';
 export type { DeadLetter, UnreadableDeadLetter } from './queue/dead-letter.js';
 export type { MemoryQueue } from './queue/memory-queue.js';
 export type { PullWriteQueue } from './queue/pull-queue.js';

@@ -24,6 +24,7 @@ export type { L2Tier } from './l2/types.js';
 export type { L3Tier, MigrationRecord, MigrationResult } from './l3/types.js';
 export { consoleLogger, type Logger } from './observability/logger.js';
 export type { MetricsRecorder } from './observability/metrics.js';
+export type { Tracer } from './observability/tracing.js';
 export { Q } from './query/builder.js';
 export type { Query } from './query/types.js';
 export { createMemoryQueue } from './queue/memory-queue.js';

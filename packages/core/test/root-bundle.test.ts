@@ -29,11 +29,13 @@ async function bundledModules(entry: string): Promise<string[]> {
   );
 }
 
-it('the root of @strata/core bundles no driver: no Drizzle L3, no Upstash client, no MessagePack', async () => {
+it('the root of @strata/core bundles no driver: no Drizzle L3, no Upstash client, no MessagePack, no OpenTelemetry', async () => {
   const modules = await bundledModules('../src/index.ts');
   expect(modules.some((path) => path.includes('packages/core/src/engine/'))).toBe(true);
   const drivers = modules.filter((path) =>
-    /packages\/core\/src\/(drizzle|upstash)\/|node_modules\/(@upstash\/redis|@msgpack\/msgpack)\//.test(path),
+    /packages\/core\/src\/(drizzle|upstash|otel)\/|node_modules\/(@upstash\/redis|@msgpack\/msgpack|@opentelemetry\/api)\//.test(
+      path,
+    ),
   );
   expect(drivers).toEqual([]);
 }, 30_000);

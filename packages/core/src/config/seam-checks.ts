@@ -11,6 +11,7 @@ import type { L2Tier } from '../l2/types.js';
 import type { L3Tier } from '../l3/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { MetricsRecorder } from '../observability/metrics.js';
+import type { Tracer } from '../observability/tracing.js';
 import type { WriteQueue } from '../queue/types.js';
 import type { Scheduler } from '../scheduler.js';
 
@@ -54,6 +55,7 @@ export const SEAM_METHODS = {
   clock: seamMethods<Clock>()('now'),
   logger: seamMethods<Logger>()('debug', 'info', 'warn', 'error'),
   metrics: seamMethods<MetricsRecorder>()('count', 'observe'),
+  tracing: seamMethods<Tracer>()('operation', 'call', 'currentOperation'),
   scheduler: seamMethods<Scheduler>()('every'),
 } as const;
 

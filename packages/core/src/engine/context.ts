@@ -2,6 +2,7 @@ import type { ResolvedConfig } from '../config.js';
 import { isStrataError, StrataError } from '../errors.js';
 import { isInputPgError, type PgOp, pgErrorRule, pgSqlMessage, sqlStateOf } from '../l3/pg-errors.js';
 import { noopMetrics, type Tier } from '../observability/metrics.js';
+import { noopTracing } from '../observability/tracing.js';
 import type { Counters } from './stats.js';
 
 /** What the read and write paths share: config, counters and the error policy. */
@@ -23,6 +24,25 @@ export class EngineContext {
   miss(tier: Tier, schema: string): void {
     this.counters.misses[tier] += 1;
     if (this.config.metrics !== noopMetrics) this.config.metrics.count('miss', { schema, tier });
+    // The read's span learns it went below `tier` (a hit needs no note: no call, no miss is L1's).
+    if (this.config.tracing !== noopTracing)
+      this.config.tracing.instruments?.noteMiss(this.config.tracing, this.#below(tier));
+  }
+
+  /**
+   * A read answered with a row past its freshness: stale-while-revalidate, or `grace` while the
+   * source failed. Counted, and its span's `strata.stale` is true.
+   */
+  servedStale(grace = false): void {
+    if (grace) this.counters.graceHits += 1;
+    else this.counters.staleHits += 1;
+    if (this.config.tracing !== noopTracing) this.config.tracing.instruments?.noteStale(this.config.tracing);
+  }
+
+  /** The tier a miss of `tier` asks next, as configured (per-schema opt-outs aside). */
+  #below(tier: Tier): Tier | undefined {
+    if (tier === 'l1' && this.config.l2) return 'l2';
+    return tier !== 'l3' && this.config.l3 ? 'l3' : undefined;
   }
 
   /** Counts and logs a tier failure that the caller survives (L2 down -> fall back); never silent. */

@@ -32,7 +32,7 @@ export function agedL1(
   cache: SchemaCache,
   key: string,
   allowStale: boolean,
-  seen: { stale: boolean },
+  seen: { stale: boolean; grace?: boolean },
 ): Row | null | undefined {
   const l1 = cache.l1;
   if (!l1 || !cache.l1AnswersGets) return undefined;
@@ -44,12 +44,13 @@ export function agedL1(
     if (age === 'fresh') return cache.answerL1(ctx, entry.value);
     if (aging.mayServe(key, entry.version)) {
       if (age === 'stale' && allowStale) {
-        ctx.counters.staleHits += 1;
+        ctx.servedStale();
         seen.stale = true;
         return cache.answerL1(ctx, entry.value);
       }
       if (aging.backingOff(key) && inGrace(aging, entry.expiresAt)) {
-        ctx.counters.graceHits += 1;
+        ctx.servedStale(true);
+        seen.grace = true;
         return cache.answerL1(ctx, entry.value);
       }
     }
@@ -130,12 +131,9 @@ export interface GraceCopy {
   readonly until: number;
 }
 
-/** Whether `err` is the source failing (down, timed out), the only failure grace answers for. */
+/** Whether `err` is Postgres failing (down, timed out), the only failure grace answers for. */
 export function isSourceFailure(err: unknown): boolean {
-  return (
-    isStrataError(err) &&
-    (err.code === 'L3_UNAVAILABLE' || err.code === 'TIMEOUT' || err.code === 'L2_UNAVAILABLE')
-  );
+  return isStrataError(err) && (err.code === 'L3_UNAVAILABLE' || err.code === 'TIMEOUT');
 }
 
 /**
@@ -179,7 +177,7 @@ export function answerFromGrace(
         true,
         true,
       );
-    ctx.counters.graceHits += 1;
+    ctx.servedStale(true);
     aging.backOff(key);
     const held = cache.l1?.peek(key);
     if (!held || held.version < copy.version)

@@ -3,7 +3,7 @@ import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import { Loaded } from './loaded.js';
 import { agedL1, answerFromGrace, isSourceFailure, leased, refreshLater } from './read-aged.js';
-import { fullStatus, positionStatus, type ReadStatus, statusFromL1 } from './read-status.js';
+import { fullStatus, l1Status, positionStatus, type ReadStatus } from './read-status.js';
 import { ABSENT, type SchemaCache, type Versioned } from './schema-cache.js';
 
 /** The remaining-TTL rule: an upper tier never keeps a value longer than the tier it came from. */
@@ -139,11 +139,10 @@ export async function readRowWithStatus(
   allowStale: boolean,
 ): Promise<{ row: Row | null; status: ReadStatus }> {
   const key = idKey(id);
-  const l1 = statusFromL1(ctx, cache, key, allowStale);
-  if (l1) {
-    if (l1.stale) refreshLater(ctx, cache, [key], [id], refreshBelowL1);
-    return { row: l1.row, status: fullStatus(cache, key, l1.status) };
-  }
+  const seen = { stale: false, grace: false };
+  const hit = cache.aging ? agedL1(ctx, cache, key, allowStale, seen) : cache.readL1(ctx, key);
+  if (seen.stale) refreshLater(ctx, cache, [key], [id], refreshBelowL1);
+  if (hit !== undefined) return { row: hit, status: fullStatus(cache, key, l1Status(cache, key, seen)) };
   const loaded = new Loaded([key]);
   loaded.status = [];
   await loadBelowL1(ctx, cache, loaded, [id], allowStale ? 'read' : 'fresh');
@@ -342,7 +341,6 @@ async function fromL3(
     ctx.hit('l3', name);
     const plain = cache.rows.encrypts ? await cache.rows.decryptRow(stored, key) : stored;
     rows[i] = plain;
-    cache.aging?.recovered(key);
     if (loaded.status)
       loaded.status[i] = positionStatus('l3', version, (cache.l1 ? cache.l1TtlMs : cache.l2TtlMs) || null);
     read.push({ key, version, stored, plain });
@@ -397,7 +395,7 @@ function agedFromL2(
     return false;
   }
   ctx.hit('l2', name);
-  ctx.counters.staleHits += 1;
+  ctx.servedStale();
   loaded.rows[i] = plain;
   loaded.stale ??= [];
   loaded.stale.push(i);

@@ -1,5 +1,3 @@
-import type { Row } from '../l3/types.js';
-import type { EngineContext } from './context.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
 
 /**
@@ -61,43 +59,18 @@ export function positionStatus(
 }
 
 /**
- * L1's part of a status read: the entry L1 holds for `key` and its status, when it answers on its
- * own (fresh; stale only with `allowStale`, and then its refresh is up to the caller). Counts the
- * L1 outcome as the plain read path does.
+ * The status of the answer L1 just gave for `key` (`seen`: what `agedL1` said of it), from the
+ * entry's expiry; L1 still holds the entry it answered.
  */
-export function statusFromL1(
-  ctx: EngineContext,
+export function l1Status(
   cache: SchemaCache,
   key: string,
-  allowStale: boolean,
-): { row: Row | null; status: PositionStatus; stale: boolean } | undefined {
-  const l1 = cache.l1;
-  if (!l1 || !cache.l1AnswersGets) return undefined;
-  const entry = l1.getEntry(key);
-  const aging = cache.aging;
-  if (entry !== undefined) {
-    const now = cache.config.clock.now();
-    const freshFor =
-      entry.expiresAt === 0
-        ? null
-        : entry.expiresAt - (entry.value === ABSENT ? 0 : (aging?.tailMs ?? 0)) - now;
-    const age = entry.value === ABSENT || !aging ? 'fresh' : aging.l1Age(entry.expiresAt, now);
-    const servable =
-      age === 'fresh' || (age === 'stale' && allowStale && aging!.mayServe(key, entry.version));
-    const graced = age === 'grace' && aging!.backingOff(key) && aging!.mayServe(key, entry.version);
-    if (servable || graced) {
-      if (age === 'stale') ctx.counters.staleHits += 1;
-      if (graced) ctx.counters.graceHits += 1;
-      const row = cache.answerL1(ctx, entry.value) ?? null;
-      return {
-        row,
-        status: positionStatus('l1', entry.version, freshFor, age === 'stale', graced),
-        stale: age === 'stale',
-      };
-    }
-  }
-  ctx.miss('l1', cache.schema.name);
-  return undefined;
+  seen: { stale: boolean; grace?: boolean },
+): PositionStatus {
+  const entry = cache.l1!.peek(key);
+  const tail = entry?.value === ABSENT ? 0 : (cache.aging?.tailMs ?? 0);
+  const freshFor = !entry?.expiresAt ? null : entry.expiresAt - tail - cache.config.clock.now();
+  return positionStatus('l1', entry?.version ?? 0, freshFor, seen.stale, seen.grace);
 }
 
 /** The full status of a position's answer: `ageMs` from the tier's TTL, `refreshing` from the cache. */

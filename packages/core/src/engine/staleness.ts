@@ -88,9 +88,4 @@ export class Staleness {
     this.#backoff.delete(key);
     return false;
   }
-
-  /** A fresh copy arrived (or the key was written): no backoff for it any more. */
-  recovered(key: string): void {
-    this.#backoff.delete(key);
-  }
 }

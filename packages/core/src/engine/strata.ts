@@ -11,6 +11,7 @@ import type { L2Tier } from '../l2/types.js';
 import type { MigrationRecord, MigrationResult, Row } from '../l3/types.js';
 import { LatencyWindow, measuredTier } from '../observability/latency.js';
 import { noopMetrics, type Tier } from '../observability/metrics.js';
+import { type CallSite, noopTracing } from '../observability/tracing.js';
 import { Q } from '../query/builder.js';
 import type { Query } from '../query/types.js';
 import type { Delivery, WriteQueue } from '../queue/types.js';
@@ -122,14 +123,34 @@ export class Strata {
     // Every remote call is timed (inside its deadline, so a breaker's fast failures don't count) and
     // has a deadline: L3 and queue calls here, L2 calls in guardedL2 below (which times them too).
     const rawQueue = resolved.writeBehind.queue;
+    // Spans around every remote call, outermost (what the engine waited for); nothing when off.
+    const { tracing } = resolved;
+    const instruments = tracing === noopTracing ? undefined : tracing.instruments;
+    if (tracing !== noopTracing && !instruments) {
+      throw new StrataError(
+        'INVALID_CONFIG',
+        'config.tracing: use openTelemetryTracing() or withSpans(tracer)',
+        { details: { field: 'tracing' } },
+      );
+    }
+    const traceCalls = <T extends object>(target: T, site: CallSite): T =>
+      instruments ? instruments.tier(target, site, tracing) : target;
+    const { bus } = resolved.coherence;
     this.#config = {
       ...resolved,
-      l3: resolved.l3 && timedL3(measuredTier(resolved.l3, 'l3', onCall), resolved.timeouts.l3),
+      l3:
+        resolved.l3 &&
+        traceCalls(timedL3(measuredTier(resolved.l3, 'l3', onCall), resolved.timeouts.l3), 'l3'),
       writeBehind: {
         ...resolved.writeBehind,
         queue:
-          rawQueue && timedQueue(rawQueue, resolved.timeouts.queue, () => this.#ctx.counters.error('queue')),
+          rawQueue &&
+          traceCalls(
+            timedQueue(rawQueue, resolved.timeouts.queue, () => this.#ctx.counters.error('queue')),
+            'queue',
+          ),
       },
+      coherence: { ...resolved.coherence, bus: bus && traceCalls(bus, 'bus') },
     };
     this.#ctx = new EngineContext(this.#config, new Counters());
     const { breaker, clock, timeouts } = this.#config;
@@ -140,8 +161,9 @@ export class Strata {
         coolDownMs: breaker.cooldown,
         clock,
       });
-      this.#l2 = guardedL2(l2, { timeoutMs: timeouts.l2, breaker: this.#breaker }, (op, ms) =>
-        onCall('l2', op, ms),
+      this.#l2 = traceCalls(
+        guardedL2(l2, { timeoutMs: timeouts.l2, breaker: this.#breaker }, (op, ms) => onCall('l2', op, ms)),
+        'l2',
       );
     }
     if (this.#config.encryptionKey !== undefined) {
@@ -164,6 +186,7 @@ export class Strata {
     this.#changes = new EngineCapture(this.#ctx, this.#coherence, lookup, all, this.#l2, resolved.l3, () =>
       this.capture.check(),
     );
+    instruments?.operations(this, tracing);
     const relay = this.#changes.relay;
     if (scheduler && relay)
       this.#stopTimers.push(scheduler.every(relay.options.intervalMs, () => this.#changes.tick()));
@@ -264,6 +287,7 @@ export class Strata {
     id: Id,
     options: GetOptions = {},
     l1Missed = false,
+    status?: { status?: ReadStatus },
   ): Promise<RowOf<S> | null> {
     const rt = this.#runtime(schema);
     const normalized = normalizeId(rt.schema, id);
@@ -278,7 +302,10 @@ export class Strata {
     if (options.complete && rt.schema.l2Keys.length < rt.schema.columns.length) {
       row = await this.#readComplete(rt, normalized);
     } else {
-      row = await readRow(this.#ctx, rt, normalized, l1Missed, options.stale !== false);
+      const allowStale = options.stale !== false;
+      if (status)
+        ({ row, status: status.status } = await readRowWithStatus(this.#ctx, rt, normalized, allowStale));
+      else row = await readRow(this.#ctx, rt, normalized, l1Missed, allowStale);
       if (row) row = rt.rows.toCachedView(row);
     }
     if (row && afterGet) await runHook(rt.schema.name, 'afterGet', afterGet, row);
@@ -299,17 +326,9 @@ export class Strata {
     id: Id,
     options: Pick<GetOptions, 'stale'> = {},
   ): Promise<{ row: RowOf<S> | null; status: ReadStatus }> {
-    const rt = this.#runtime(schema);
-    const normalized = normalizeId(rt.schema, id);
-    this.#ctx.counters.gets += 1;
-    const { beforeGet, afterGet } = rt.schema.hooks;
-    if (beforeGet) await runHook(rt.schema.name, 'beforeGet', beforeGet, idKey(normalized));
-    const pending = this.#coherence.beforeRead();
-    if (pending) await pending;
-    const read = await readRowWithStatus(this.#ctx, rt, normalized, options.stale !== false);
-    const row = read.row && rt.rows.toCachedView(read.row);
-    if (row && afterGet) await runHook(rt.schema.name, 'afterGet', afterGet, row);
-    return { row: row as RowOf<S> | null, status: read.status };
+    const out: { status?: ReadStatus } = {};
+    const row = await this.#find(schema, id, { stale: options.stale }, false, out);
+    return { row, status: out.status! };
   }
 
   /** Rows for `ids` in order (`null` where absent): one request per tier at most. */

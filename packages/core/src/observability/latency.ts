@@ -70,8 +70,7 @@ export function measuredTier<T extends object>(
     if (typeof prop !== 'string' || UNMEASURED.has(prop)) return method.bind(target);
     return (...args: unknown[]) => {
       const start = now();
-      // An L2 script is labelled by its name: 'put', 'drop', … say more than 'run'.
-      const op = prop === 'run' ? ((args[0] as { name?: string } | undefined)?.name ?? prop) : prop;
+      const op = callName(prop, args);
       const done = () => onCall(tierName, op, now() - start);
       const result: unknown = method.apply(target, args);
       if (!(result instanceof Promise)) return result;
@@ -87,4 +86,9 @@ export function measuredTier<T extends object>(
       );
     };
   }
+}
+
+/** A tier call's name: its method's, and an L2 script's own ('put', 'drop', … say more than 'run'). */
+export function callName(method: string, args: readonly unknown[]): string {
+  return method === 'run' ? ((args[0] as { name?: string } | undefined)?.name ?? method) : method;
 }

@@ -18,7 +18,7 @@ export function checkTags(tags: readonly unknown[]): string[] {
     if (typeof tag !== 'string' || tag.length === 0 || tag.length > MAX_TAG_CHARS || !TAG.test(tag)) {
       throw invalidQuery(
         'tags',
-        `a tag is 1 to ${MAX_TAG_CHARS} printable ASCII characters without spaces, got ${JSON.stringify(preview(tag))}`,
+        `bad tag ${JSON.stringify(preview(tag))}: 1 to ${MAX_TAG_CHARS} printable ASCII characters`,
         { tag: preview(tag) },
       );
     }

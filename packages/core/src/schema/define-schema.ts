@@ -56,7 +56,7 @@ export interface SchemaDefinition<T extends PgTable> {
    */
   stale?: Duration;
   /**
-   * Stale-if-error: when Postgres (or, without one, Redis) fails or times out, a read answers the
+   * Stale-if-error: when Postgres fails or times out, a read answers the
    * last cached row for up to this long past its fresh time instead of failing, and asks the source
    * again at most once a second per key. Never a row older than this instance's own write of it,
    * never one that was invalidated or deleted. Default: off.

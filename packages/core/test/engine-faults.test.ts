@@ -52,13 +52,18 @@ describe('L2 down', () => {
     expect(breaker.rejected).toBeGreaterThan(0);
   });
 
-  it('a schema whose source of truth is L2 fails its writes with L2_UNAVAILABLE', async () => {
+  it('a schema whose source of truth is L2 fails its writes and reads with L2_UNAVAILABLE', async () => {
     const closed = await freePort();
     const deadL2 = createUpstashL2({ url: `http://127.0.0.1:${closed}`, token: 't', retry: false } as never);
     const schema = defineSchema({ table: stack.tables.sessions, l3: false });
     const strata = new Strata({ l2: deadL2, schemas: [schema] });
     const err = await strata.set(schema, { id: 's', userId: 'u' }).catch((e: unknown) => e);
     expect(isStrataError(err, 'L2_UNAVAILABLE')).toBe(true);
+    // A read is an error too, not "no such row": L2 is where the row would be; counted.
+    const before = strata.stats().errorsBy.l2 ?? 0;
+    const read = await strata.find(schema, 's').catch((e: unknown) => e);
+    expect(isStrataError(read, 'L2_UNAVAILABLE')).toBe(true);
+    expect(strata.stats().errorsBy.l2).toBe(before + 1);
   });
 });
 

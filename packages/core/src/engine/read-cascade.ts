@@ -249,6 +249,11 @@ async function fromL2(
   try {
     ({ values, generation } = await cache.readWatchedRows(keys));
   } catch (err) {
+    // With no L3, L2 is the source of truth: a read it failed is an error (L2_UNAVAILABLE), not "no row".
+    if (!cache.l3) {
+      ctx.counters.error('l2');
+      throw err;
+    }
     ctx.tolerate(name, 'l2', 'get', err);
     return null;
   }

@@ -76,14 +76,20 @@ export interface KindRevivers {
   bytes(value: unknown, field: string): Uint8Array;
 }
 
+/** The columns a decode must revive, as two lists by position: field names and their kinds. */
+interface Revivable {
+  readonly fields: readonly string[];
+  readonly kinds: readonly (keyof KindRevivers)[];
+}
+
 /** The columns a decode must revive, by schema: listed once, not an `Object.keys` per decoded row. */
-const revivable = new WeakMap<ColumnKinds, readonly (readonly [string, keyof KindRevivers])[]>();
+const revivable = new WeakMap<ColumnKinds, Revivable>();
 
-/** The last `kinds` asked about and its list: a batch decodes rows of one schema after another. */
+/** The last `kinds` asked about and its lists: a batch decodes rows of one schema after another. */
 let lastKinds: ColumnKinds | undefined;
-let lastList: readonly (readonly [string, keyof KindRevivers])[] = [];
+let lastList: Revivable = { fields: [], kinds: [] };
 
-function revivableOf(kinds: ColumnKinds): readonly (readonly [string, keyof KindRevivers])[] {
+function revivableOf(kinds: ColumnKinds): Revivable {
   // One comparison rather than a WeakMap lookup per decoded row.
   if (kinds === lastKinds) return lastList;
   const list = listRevivable(kinds);
@@ -92,14 +98,17 @@ function revivableOf(kinds: ColumnKinds): readonly (readonly [string, keyof Kind
   return list;
 }
 
-function listRevivable(kinds: ColumnKinds): readonly (readonly [string, keyof KindRevivers])[] {
+function listRevivable(kinds: ColumnKinds): Revivable {
   const known = revivable.get(kinds);
   if (known !== undefined) return known;
-  // `kinds` is read-only (ColumnKinds): the list made once stays true.
-  const list: (readonly [string, keyof KindRevivers])[] = [];
+  // `kinds` is read-only (ColumnKinds): the lists made once stay true.
+  const list = { fields: [] as string[], kinds: [] as (keyof KindRevivers)[] };
   for (const field of Object.keys(kinds)) {
     const kind = kinds[field];
-    if (kind === 'date' || kind === 'bigint' || kind === 'bytes') list.push([field, kind]);
+    if (kind === 'date' || kind === 'bigint' || kind === 'bytes') {
+      list.fields.push(field);
+      list.kinds.push(kind);
+    }
   }
   revivable.set(kinds, list);
   return list;
@@ -111,10 +120,22 @@ export function reviveKinds(
   kinds: ColumnKinds,
   revive: KindRevivers,
 ): Record<string, unknown> {
-  for (const [field, kind] of revivableOf(kinds)) {
-    if (!Object.hasOwn(row, field)) continue;
+  // By index over two lists, each reviver called by name: no tuple, iterator or keyed call per
+  // field (this runs for every row an L2 hit decodes).
+  const list = revivableOf(kinds);
+  const fields = list.fields;
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]!;
     const value = row[field];
-    if (value !== null) row[field] = revive[kind](value, field);
+    // Own keys only: a column named e.g. `constructor` never picks up Object.prototype's.
+    if (value === null || !Object.hasOwn(row, field)) continue;
+    const kind = list.kinds[i];
+    row[field] =
+      kind === 'date'
+        ? revive.date(value, field)
+        : kind === 'bigint'
+          ? revive.bigint(value, field)
+          : revive.bytes(value, field);
   }
   return row;
 }

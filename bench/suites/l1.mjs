@@ -90,6 +90,8 @@ export async function l1Suite(stack, { quick = false } = {}) {
     { name: 'Strata MemoryL1.get (the tier alone)', sync: true, op: (i) => tier.get(key(i)) },
     { name: 'Strata get', op: (i) => strata.get(schema, key(i)) },
     { name: 'Strata peek (synchronous L1 read)', sync: true, op: (i) => strata.peek(schema, key(i)) },
+    // Issue 17: the per-call status, as the demo API reads every player.
+    { name: 'Strata findWithStatus (status on)', op: (i) => strata.findWithStatus(schema, key(i)) },
     {
       name: 'Strata get, spans on (OTel SDK provider)',
       op: (i) => withProvider.strata.get(withProvider.schema, key(i)),

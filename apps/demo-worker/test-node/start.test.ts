@@ -310,8 +310,8 @@ describe('npm start (scripts/start.mjs)', () => {
       expect(await page.textContent('#errors')).toBe('0');
       expect(await page.textContent('#server-errors')).toBe('0');
       expect(await page.textContent('#queue-depth')).toMatch(/^\d+$/);
-      // Staleness counters (the demo's players have stale/grace windows): numbers, none yet at the demo's pace.
-      for (const id of ['#stale-hits', '#refreshes', '#grace-hits'])
+      // Staleness and tag counters (the demo's players have stale/grace windows): shown as numbers.
+      for (const id of ['#stale-hits', '#refreshes', '#grace-hits', '#tag-invalidations'])
         expect(await page.textContent(id)).toMatch(/^\d+/);
       expect(
         await page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations),

@@ -26,7 +26,10 @@ import {
 // capture trigger's own-write marks, issue 15's faster paths), and is back at 60 since the Workers
 // createStrata builds its L3 with createLeanDrizzleL3: migrate() is passed in (`drizzleMigrate`), as
 // change capture is, so the DDL planner (plan, ddl, column/index/foreign-key DDL, introspection,
-// checksums) stays out of a Worker whose tables come from drizzle-kit. Measured 2026-12-03: 56.8 KiB (from 61.3).
+// checksums) stays out of a Worker whose tables come from drizzle-kit. Measured 2026-12-03: 56.8 KiB (from 61.3);
+// then 60.0 KiB (61,4xx bytes, under 61,440) with issue 17's stale/grace windows, findWithStatus and
+// tags. The span work is passed in with the tracer (`withSpans`), so it is not part of it. Little room
+// is left: the next feature in the engine needs something moved out first.
 const BUDGET_GZIP = 60 * 1024;
 /** What the app brings whether or not it uses Strata. */
 const APP_PACKAGES = ['drizzle-orm', '@neondatabase/serverless', '@upstash/redis', 'hono'];

@@ -139,6 +139,7 @@ function show(stats) {
   set('stale-hits', stats.staleHits);
   set('refreshes', stats.refreshesLeased > 0 ? stats.refreshes + ' (' + stats.refreshesLeased + ' leased elsewhere)' : stats.refreshes);
   set('grace-hits', stats.graceHits);
+  set('tag-invalidations', stats.tagInvalidations);
   set('queue-depth', stats.queueDepth ?? 'n/a');
   set('l2-p99', ms(stats.latency.l2.calls > 0 ? stats.latency.l2.p99Ms : null));
   set('l3-p99', ms(stats.latency.l3.calls > 0 ? stats.latency.l3.p99Ms : null));

@@ -54,6 +54,7 @@ export function dashboardPage(nonce: string): string {
   <div title="Reads answered past the row's TTL at once, refreshed in the background (the schema's stale window)">Stale serves<b id="stale-hits">-</b></div>
   <div title="Background refreshes this isolate started (and those another instance's lease took)">Refreshes<b id="refreshes">-</b></div>
   <div title="Reads answered from the last copy while Postgres failed (the schema's grace window)">Grace serves<b id="grace-hits">-</b></div>
+  <div title="Tags invalidated (invalidateTags): each drops every cached search list with it">Tag invalidations<b id="tag-invalidations">-</b></div>
   <div>L2 p99<b id="l2-p99">-</b></div><div>L3 p99<b id="l3-p99">-</b></div>
   <div>Queue depth<b id="queue-depth">-</b></div>
   <div title="Since any isolate last read the change log (writes made outside the demo)">Relay lag<b id="relay-lag">-</b></div>

@@ -76,20 +76,14 @@ export interface KindRevivers {
   bytes(value: unknown, field: string): Uint8Array;
 }
 
-/** The columns a decode must revive, as two lists by position: field names and their kinds. */
-interface Revivable {
-  readonly fields: readonly string[];
-  readonly kinds: readonly (keyof KindRevivers)[];
-}
-
 /** The columns a decode must revive, by schema: listed once, not an `Object.keys` per decoded row. */
-const revivable = new WeakMap<ColumnKinds, Revivable>();
+const revivable = new WeakMap<ColumnKinds, readonly (readonly [string, keyof KindRevivers])[]>();
 
-/** The last `kinds` asked about and its lists: a batch decodes rows of one schema after another. */
+/** The last `kinds` asked about and its list: a batch decodes rows of one schema after another. */
 let lastKinds: ColumnKinds | undefined;
-let lastList: Revivable = { fields: [], kinds: [] };
+let lastList: readonly (readonly [string, keyof KindRevivers])[] = [];
 
-function revivableOf(kinds: ColumnKinds): Revivable {
+function revivableOf(kinds: ColumnKinds): readonly (readonly [string, keyof KindRevivers])[] {
   // One comparison rather than a WeakMap lookup per decoded row.
   if (kinds === lastKinds) return lastList;
   const list = listRevivable(kinds);
@@ -98,17 +92,14 @@ function revivableOf(kinds: ColumnKinds): Revivable {
   return list;
 }
 
-function listRevivable(kinds: ColumnKinds): Revivable {
+function listRevivable(kinds: ColumnKinds): readonly (readonly [string, keyof KindRevivers])[] {
   const known = revivable.get(kinds);
   if (known !== undefined) return known;
-  // `kinds` is read-only (ColumnKinds): the lists made once stay true.
-  const list = { fields: [] as string[], kinds: [] as (keyof KindRevivers)[] };
+  // `kinds` is read-only (ColumnKinds): the list made once stays true.
+  const list: (readonly [string, keyof KindRevivers])[] = [];
   for (const field of Object.keys(kinds)) {
     const kind = kinds[field];
-    if (kind === 'date' || kind === 'bigint' || kind === 'bytes') {
-      list.fields.push(field);
-      list.kinds.push(kind);
-    }
+    if (kind === 'date' || kind === 'bigint' || kind === 'bytes') list.push([field, kind]);
   }
   revivable.set(kinds, list);
   return list;
@@ -120,22 +111,10 @@ export function reviveKinds(
   kinds: ColumnKinds,
   revive: KindRevivers,
 ): Record<string, unknown> {
-  // By index over two lists, each reviver called by name: no tuple, iterator or keyed call per
-  // field (this runs for every row an L2 hit decodes).
-  const list = revivableOf(kinds);
-  const fields = list.fields;
-  for (let i = 0; i < fields.length; i++) {
-    const field = fields[i]!;
+  for (const [field, kind] of revivableOf(kinds)) {
+    if (!Object.hasOwn(row, field)) continue;
     const value = row[field];
-    // Own keys only: a column named e.g. `constructor` never picks up Object.prototype's.
-    if (value === null || !Object.hasOwn(row, field)) continue;
-    const kind = list.kinds[i];
-    row[field] =
-      kind === 'date'
-        ? revive.date(value, field)
-        : kind === 'bigint'
-          ? revive.bigint(value, field)
-          : revive.bytes(value, field);
+    if (value !== null) row[field] = revive[kind](value, field);
   }
   return row;
 }

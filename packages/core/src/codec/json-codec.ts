@@ -93,9 +93,8 @@ function toDate(value: unknown, field: string): Date {
  * The time of a `YYYY-MM-DDTHH:MM:SS.mmmZ` string (what Date#toISOString writes for years 100 to
  * 9999) whose fields are in range, by arithmetic; undefined for anything else, which `new Date`
  * and ISO_DATE then judge. Parsing a date string is most of a row's decode after JSON.parse (every
- * L2 hit of a row with a timestamp). The day count is computed here (days from the civil date, as
- * `Date.UTC` does it, a call into the runtime on every date otherwise); a day past the month's end
- * rolls over as in `Date.UTC` and `new Date` (checked against `new Date` in json-codec.test.ts).
+ * L2 hit of a row with a timestamp), and `Date.UTC` agrees with it on these strings: a day past the
+ * month's end rolls over in both (checked against `new Date` in json-codec.test.ts).
  */
 export function isoUtcMillis(s: string): number | undefined {
   if (
@@ -120,26 +119,7 @@ export function isoUtcMillis(s: string): number | undefined {
   if (year < 100 || month < 1 || month > 12 || day < 1 || day > 31) return undefined;
   if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59 || ms < 0)
     return undefined;
-  return (
-    (daysFromCivil(year, month) + day - 1) * 86_400_000 +
-    hour * 3_600_000 +
-    minute * 60_000 +
-    second * 1_000 +
-    ms
-  );
-}
-
-/**
- * Days from 1970-01-01 to the first of `month` (1-12) of `year` (100 and later), in the proleptic
- * Gregorian calendar (H. Hinnant's days_from_civil, on a year that starts in March).
- */
-function daysFromCivil(year: number, month: number): number {
-  const y = month <= 2 ? year - 1 : year;
-  const era = Math.floor(y / 400);
-  const yoe = y - era * 400;
-  const doy = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5);
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-  return era * 146_097 + doe - 719_468;
+  return Date.UTC(year, month - 1, day, hour, minute, second, ms);
 }
 
 /** The decimal number of `s`'s `count` characters from `at`, or -1 when one is not a digit. */

@@ -5,15 +5,7 @@ import { StrataError } from '../errors.js';
 import { freezeRow } from '../l1/freeze-row.js';
 import { createMemoryL1 } from '../l1/memory-l1.js';
 import type { L1Tier } from '../l1/types.js';
-import {
-  type Envelope,
-  encodeEnvelope,
-  newEnvelopeHeader,
-  ownerIs,
-  ownerTag,
-  readEnvelopeHeader,
-  remainingMs,
-} from '../l2/envelope.js';
+import { decodeEnvelope, type Envelope, encodeEnvelope, ownerTag, remainingMs } from '../l2/envelope.js';
 import { DROP, MARK, PUT } from '../l2/scripts.js';
 import type { L2Script, L2Tier } from '../l2/types.js';
 import type { L3Tier, Row } from '../l3/types.js';
@@ -257,10 +249,8 @@ export class SchemaCache {
     now = this.config.clock.now(),
   ): L2Hit | undefined {
     if (value === null) return undefined;
-    // Read in place: no envelope object, owner or header copied out per hit (see EnvelopeHeader).
-    const e = this.#header;
-    if (!readEnvelopeHeader(value, e) || e.kind === 'l' || e.kind === 'x' || e.generation < generation)
-      return undefined;
+    const e = decodeEnvelope(value);
+    if (!e || e.kind === 'l' || e.kind === 'x' || e.generation < generation) return undefined;
     const remaining = remainingMs(e, now);
     // Past its fresh time: a miss, unless the schema's windows still keep a row (`age`).
     let age: Exclude<Age, 'fresh'> | undefined;
@@ -269,17 +259,15 @@ export class SchemaCache {
       age = this.aging.age(-remaining) as Exclude<Age, 'fresh'> | undefined;
       if (age === undefined) return undefined;
     }
-    if (!ownerIs(value, e, this.owner)) return this.#foreign(ctx, key, 'another schema wrote it');
+    if (e.owner !== this.owner) return this.#foreign(ctx, key, 'another schema wrote it');
     if (e.kind === 'a') return { absent: true, version: e.version, remainingMs: remaining };
-    const version = e.version;
-    const row = this.rows.fromL2(value.slice(e.payloadStart));
+    const row = this.rows.fromL2(e.payload);
     if (idKey(row[this.schema.primaryKey.key] as Id) !== key)
       return this.#foreign(ctx, key, 'it holds another id');
-    return age ? { row, version, remainingMs: remaining, age } : { row, version, remainingMs: remaining };
+    return age
+      ? { row, version: e.version, remainingMs: remaining, age }
+      : { row, version: e.version, remainingMs: remaining };
   }
-
-  /** `readL2`'s header, reused: it is read and done with before `readL2` returns (no await in it). */
-  readonly #header = newEnvelopeHeader();
 
   #foreign(ctx: EngineContext, key: string, why: string): undefined {
     ctx.tolerate(

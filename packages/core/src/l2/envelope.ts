@@ -54,111 +54,50 @@ export function encodeEnvelope(e: Envelope): string {
 }
 
 /**
- * An envelope's header as read in place by {@link readEnvelopeHeader}: the numbers, and where the
- * owner and the payload sit in the string, so a reader compares the owner and parses the payload
- * without first copying either out (an L2 hit of a batch does this for every row).
+ * The envelope in an L2 string, or undefined when the string is not one this format can read.
+ * One pass over the header, no split and no regular expression: this runs on every L2 hit.
  */
-export interface EnvelopeHeader {
-  kind: EnvelopeKind;
-  pending: boolean;
-  version: number;
-  generation: number;
-  expiresAt: number;
-  freshUntil: number;
-  /** The owner is `value.slice(ownerStart, payloadStart - 1)`. */
-  ownerStart: number;
-  /** The payload is `value.slice(payloadStart)`. */
-  payloadStart: number;
-}
-
-/** A header to pass to {@link readEnvelopeHeader} (a reader keeps one and reuses it). */
-export function newEnvelopeHeader(): EnvelopeHeader {
-  return {
-    kind: 'a',
-    pending: false,
-    version: 0,
-    generation: 0,
-    expiresAt: 0,
-    freshUntil: 0,
-    ownerStart: 0,
-    payloadStart: 0,
-  };
-}
-
-/**
- * Reads the header of an L2 string into `into`; false when the string is not one this format can
- * read (`into` is then left as it was). One pass, no split, no regular expression and no
- * allocation: this runs on every L2 hit.
- */
-export function readEnvelopeHeader(value: string, into: EnvelopeHeader): boolean {
-  if (!value.startsWith(TAG)) return false;
+export function decodeEnvelope(value: string): Envelope | undefined {
+  if (!value.startsWith(TAG)) return undefined;
   const at = TAG.length;
   const kind = value[at];
   if (
     (kind !== 'r' && kind !== 'a' && kind !== 'l' && kind !== 'x') ||
     value.charCodeAt(at + 1) !== SEMICOLON
   )
-    return false;
-  const pending = value.charCodeAt(at + 2);
-  if ((pending !== ZERO && pending !== ZERO + 1) || value.charCodeAt(at + 3) !== SEMICOLON) return false;
+    return undefined;
+  const pending = value[at + 2];
+  if ((pending !== '0' && pending !== '1') || value.charCodeAt(at + 3) !== SEMICOLON) return undefined;
+  const field: Cursor = { next: at + 4 };
   // Digits only, as the scripts read them: '', '1e3', ' 7' or '-5' are not numbers there either.
-  cursor.next = at + 4;
-  const version = whole(value);
-  const generation = whole(value);
-  const expiresAt = whole(value);
-  const freshUntil = whole(value);
-  if (version < 0 || generation < 0 || expiresAt < 0 || freshUntil < 0) return false;
-  const ownerEnd = value.indexOf(';', cursor.next);
-  if (ownerEnd < 0) return false;
-  into.version = version;
-  into.generation = generation;
-  into.expiresAt = expiresAt;
-  into.freshUntil = freshUntil;
-  into.ownerStart = cursor.next;
-  into.kind = kind;
-  into.pending = pending !== ZERO;
-  into.payloadStart = ownerEnd + 1;
-  return true;
-}
-
-/**
- * Whether the owner field read into `header` is `owner`, compared in place.
- * @example readEnvelopeHeader(value, h) && ownerIs(value, h, cache.owner)
- */
-export function ownerIs(value: string, header: EnvelopeHeader, owner: string): boolean {
-  return (
-    header.payloadStart - 1 - header.ownerStart === owner.length && value.startsWith(owner, header.ownerStart)
-  );
-}
-
-/** The header {@link decodeEnvelope} reads into: it copies what it needs out before returning. */
-const scratch = newEnvelopeHeader();
-
-/** The envelope in an L2 string, or undefined when the string is not one this format can read. */
-export function decodeEnvelope(value: string): Envelope | undefined {
-  if (!readEnvelopeHeader(value, scratch)) return undefined;
+  const version = whole(value, field);
+  const generation = whole(value, field);
+  const expiresAt = whole(value, field);
+  const freshUntil = whole(value, field);
+  if (version < 0 || generation < 0 || expiresAt < 0 || freshUntil < 0) return undefined;
+  const ownerEnd = value.indexOf(';', field.next);
+  if (ownerEnd < 0) return undefined;
   return {
-    kind: scratch.kind,
-    pending: scratch.pending,
-    version: scratch.version,
-    generation: scratch.generation,
-    expiresAt: scratch.expiresAt,
-    freshUntil: scratch.freshUntil,
-    owner: value.slice(scratch.ownerStart, scratch.payloadStart - 1),
-    payload: value.slice(scratch.payloadStart),
+    kind,
+    pending: pending === '1',
+    version,
+    generation,
+    expiresAt,
+    freshUntil,
+    owner: value.slice(field.next, ownerEnd),
+    payload: value.slice(ownerEnd + 1),
   };
 }
 
 const SEMICOLON = 59;
-const ZERO = 48;
 
-/** Where `whole` reads next: one for the module, as every read of a header is synchronous. */
-const cursor = { next: 0 };
+interface Cursor {
+  next: number;
+}
 
-/** The whole number (1 to 16 digits, safe) at `cursor.next` up to its ';', moving past it; -1 when none. */
-function whole(value: string): number {
+/** The whole number (1 to 16 digits, safe) at `cursor` up to its ';', moving past it; -1 when none. */
+function whole(value: string, cursor: Cursor): number {
   const from = cursor.next;
-  if (from < 0) return -1;
   let n = 0;
   let i = from;
   for (; i < value.length; i++) {
@@ -167,16 +106,13 @@ function whole(value: string): number {
     if (c < 48 || c > 57) return -1;
     n = n * 10 + (c - 48);
   }
-  if (i === from || i - from > 16 || i === value.length || !Number.isSafeInteger(n)) {
-    cursor.next = -1; // the fields after it are not read either
-    return -1;
-  }
+  if (i === from || i - from > 16 || i === value.length || !Number.isSafeInteger(n)) return -1;
   cursor.next = i + 1;
   return n;
 }
 
 /** Milliseconds an envelope still lives at `now` (0 = no expiry); negative when already past. */
-export function remainingMs(e: { readonly expiresAt: number }, now: number): number {
+export function remainingMs(e: Envelope, now: number): number {
   return e.expiresAt === 0 ? 0 : e.expiresAt - now;
 }
 

@@ -1,5 +1,6 @@
 import { strata } from '@strata/adapter-workers/hono';
-import { cacheStatusHeader, isStrataError, Q, StrataError } from '@strata/core';
+import { isStrataError, Q, StrataError } from '@strata/core';
+import { cacheStatusHeader } from '@strata/core/driver';
 import { type Context, Hono } from 'hono';
 import type { z } from 'zod';
 import { dashboardAssets } from './dashboard/assets.js';

@@ -25,6 +25,7 @@ export { migrationsTableStatements } from './drizzle/migrations-table-ddl.js';
 export { toMs } from './duration.js';
 export type { CaptureStats } from './engine/change-capture.js';
 export type { FlushOutcome } from './engine/flusher.js';
+export { cacheStatusHeader, type ReadStatus } from './engine/read-status.js';
 export { deepFreeze } from './l1/freeze.js';
 export { freezeRow } from './l1/freeze-row.js';
 export { createMemoryL1 } from './l1/memory-l1.js';

@@ -14,7 +14,6 @@ export type { KeyMaterial, KeyringOptions } from './crypto/types.js';
 export type { Duration } from './duration.js';
 export type { CaptureAdmin } from './engine/capture-admin.js';
 export type { Id } from './engine/ids.js';
-export { cacheStatusHeader, type ReadStatus } from './engine/read-status.js';
 export type { ReencryptOptions, ReencryptResult } from './engine/reencrypt.js';
 export type { StrataStats } from './engine/stats.js';
 export { type FullRowOf, type GetOptions, type InsertOf, type RowOf, Strata } from './engine/strata.js';

@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { manualClock } from '../src/driver.js';
-import { cacheStatusHeader, type Duration, defineSchema, isStrataError, Strata } from '../src/index.js';
+import { cacheStatusHeader, manualClock } from '../src/driver.js';
+import { type Duration, defineSchema, isStrataError, Strata } from '../src/index.js';
 import type { L3Tier } from '../src/l3/types.js';
 import { type Deferred, deferred } from './support/deferred.js';
 import { type EngineStack, engineStack } from './support/stack.js';

@@ -25,8 +25,8 @@ export class EngineContext {
     this.counters.misses[tier] += 1;
     if (this.config.metrics !== noopMetrics) this.config.metrics.count('miss', { schema, tier });
     // The read's span learns it went below `tier` (a hit needs no note: no call, no miss is L1's).
-    if (this.config.tracing !== noopTracing)
-      this.config.tracing.instruments?.noteMiss(this.config.tracing, this.#below(tier));
+    const { tracing } = this.config;
+    if (tracing !== noopTracing) tracing.instruments?.noteMiss(tracing, tier, this.config);
   }
 
   /**
@@ -36,13 +36,8 @@ export class EngineContext {
   servedStale(grace = false): void {
     if (grace) this.counters.graceHits += 1;
     else this.counters.staleHits += 1;
-    if (this.config.tracing !== noopTracing) this.config.tracing.instruments?.noteStale(this.config.tracing);
-  }
-
-  /** The tier a miss of `tier` asks next, as configured (per-schema opt-outs aside). */
-  #below(tier: Tier): Tier | undefined {
-    if (tier === 'l1' && this.config.l2) return 'l2';
-    return tier !== 'l3' && this.config.l3 ? 'l3' : undefined;
+    const { tracing } = this.config;
+    if (tracing !== noopTracing) tracing.instruments?.noteStale(tracing);
   }
 
   /** Counts and logs a tier failure that the caller survives (L2 down -> fall back); never silent. */

@@ -14,9 +14,8 @@ import type { PositionStatus } from './read-status.js';
  */
 export class Loaded {
   readonly rows: (Row | null)[];
-  /** Aging schemas only (see read-aged.ts): positions answered with a stale L2 row, and from grace. */
+  /** Aging schemas only (see read-aged.ts): positions answered with a stale L2 row (refreshed after). */
   stale: number[] | undefined;
-  graced: number[] | undefined;
   /** Grace copies L2 held past their stale window, by position: what answers if the source fails. */
   grace: (GraceCopy | undefined)[] | undefined;
   /** Where each position's answer came from, kept only for a status read (`findWithStatus`). */
@@ -26,7 +25,6 @@ export class Loaded {
   constructor(readonly keys: readonly string[]) {
     this.rows = new Array<Row | null>(keys.length).fill(null);
     this.stale = undefined;
-    this.graced = undefined;
     this.grace = undefined;
     this.status = undefined;
   }

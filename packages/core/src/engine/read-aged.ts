@@ -1,4 +1,3 @@
-import { isStrataError } from '../errors.js';
 import { TAKE_LEASES } from '../l2/scripts.js';
 import type { Row } from '../l3/types.js';
 import type { EngineContext } from './context.js';
@@ -39,8 +38,8 @@ export function agedL1(
   const aging = cache.aging!;
   const entry = l1.getEntry(key);
   if (entry !== undefined) {
-    if (entry.value === ABSENT) return cache.answerL1(ctx, entry.value);
-    const age = aging.l1Age(entry.expiresAt);
+    // An absence takes no window: fresh while L1 holds it.
+    const age = entry.value === ABSENT ? 'fresh' : aging.l1Age(entry.expiresAt);
     if (age === 'fresh') return cache.answerL1(ctx, entry.value);
     if (aging.mayServe(key, entry.version)) {
       if (age === 'stale' && allowStale) {
@@ -131,11 +130,6 @@ export interface GraceCopy {
   readonly until: number;
 }
 
-/** Whether `err` is Postgres failing (down, timed out), the only failure grace answers for. */
-export function isSourceFailure(err: unknown): boolean {
-  return isStrataError(err) && (err.code === 'L3_UNAVAILABLE' || err.code === 'TIMEOUT');
-}
-
 /**
  * After the source failed for `positions` of `loaded`: answers each from its grace copy (the newer
  * of L2's, kept by the read, and L1's), counted, its key backing off; false (nothing answered) when
@@ -167,8 +161,6 @@ export function answerFromGrace(
     const key = loaded.keys[i]!;
     const copy = copies[j]!;
     loaded.rows[i] = cache.config.l1.protect === 'copy' ? structuredClone(copy.row) : copy.row;
-    loaded.graced ??= [];
-    loaded.graced.push(i);
     if (loaded.status)
       loaded.status[i] = positionStatus(
         copy.tier,
@@ -179,8 +171,8 @@ export function answerFromGrace(
       );
     ctx.servedStale(true);
     aging.backOff(key);
-    const held = cache.l1?.peek(key);
-    if (!held || held.version < copy.version)
+    // A copy from L2 goes into L1 for the rest of its grace (versioned: never over a newer row).
+    if (copy.tier === 'l2')
       cache.offerL1(key, cache.l1Value(copy.row, true), Math.ceil(copy.until - now), copy.version, true);
   });
   return true;

@@ -1,8 +1,9 @@
+import { isStrataError } from '../errors.js';
 import type { Row } from '../l3/types.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import { Loaded } from './loaded.js';
-import { agedL1, answerFromGrace, isSourceFailure, leased, refreshLater } from './read-aged.js';
+import { agedL1, answerFromGrace, leased, refreshLater } from './read-aged.js';
 import { fullStatus, l1Status, positionStatus, type ReadStatus } from './read-status.js';
 import { ABSENT, type SchemaCache, type Versioned } from './schema-cache.js';
 
@@ -200,7 +201,10 @@ async function loadBelowL1(
     if (missing === null) await fromL3(ctx, cache, loaded, ids, unanswered, fenced, false);
     else if (missing.length > 0) await fromL3(ctx, cache, loaded, ids, missing, fenced, true);
   } catch (err) {
-    const grace = mode !== 'refresh' && cache.aging && cache.aging.graceMs > 0 && isSourceFailure(err);
+    // Grace answers only for Postgres failing (down, or timed out: l3Error makes both
+    // L3_UNAVAILABLE), never for the caller's own error.
+    const grace =
+      mode !== 'refresh' && cache.aging && cache.aging.graceMs > 0 && isStrataError(err, 'L3_UNAVAILABLE');
     if (!grace || !answerFromGrace(ctx, cache, loaded, unanswered ?? everything(loaded))) throw err;
   } finally {
     cache.fence.endRead(token);

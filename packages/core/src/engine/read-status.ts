@@ -6,6 +6,7 @@ import { ABSENT, type SchemaCache } from './schema-cache.js';
  * @example
  * const { row, status } = await strata.findWithStatus(players, 'p1');
  * // status: { tier: 'l2', stale: false, grace: false, refreshing: false, version: 42, freshForMs: 51_200, ageMs: 8_800 }
+ * res.headers.set('Cache-Status', cacheStatusHeader(status)); // from @strata/core/driver: 'strata-l2; hit; ttl=51'
  */
 export interface ReadStatus {
   /** The tier that answered (with `row: null`: the tier knows the row does not exist). */
@@ -33,7 +34,8 @@ export interface ReadStatus {
  * hit; ttl=51` (seconds it stays fresh; negative when stale), `; detail=stale` or `detail=grace`
  * when so, `strata; fwd=miss; stored` for a row read from Postgres (and cached). `version` is not
  * in it: versions are internal ordering, not for clients.
- * @example res.headers.set('Cache-Status', cacheStatusHeader(status));
+ * It lives in `@strata/core/driver`, so an app that does not send it does not bundle it.
+ * @example import { cacheStatusHeader } from '@strata/core/driver'; res.headers.set('Cache-Status', cacheStatusHeader(status));
  */
 export function cacheStatusHeader(status: ReadStatus): string {
   if (status.tier === 'l3') return 'strata; fwd=miss; stored';

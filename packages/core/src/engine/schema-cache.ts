@@ -110,7 +110,10 @@ export class SchemaCache {
     this.negativeTtlMs =
       schema.negativeTtl === undefined ? 0 : toMs(schema.negativeTtl, `${name}.negativeTtl`);
     this.writeMode = schema.writeMode ?? config.defaultWriteMode;
-    this.aging = Staleness.of(schema, config.clock);
+    this.aging =
+      schema.stale === undefined && schema.grace === undefined
+        ? undefined
+        : new Staleness(schema, config.clock);
     if (this.writeMode === 'write-behind' && !(config.writeBehind.queue && this.l2 && this.l3)) {
       // L2 orders and serves the write before the flush, L3 takes the flush, the queue holds it in between.
       invalid(name, 'writeMode', 'write-behind needs config.writeBehind.queue, an L2 and an L3');

@@ -7,16 +7,15 @@ import { Staleness } from './staleness.js';
 const table = pgTable('staleness_rows', { id: text('id').primaryKey() });
 
 describe('Staleness', () => {
-  it('is undefined for a schema with neither window, and checks the durations', () => {
+  it("takes the schema's windows and checks the durations", () => {
     const clock = manualClock();
-    expect(Staleness.of(defineSchema({ table }), clock)).toBeUndefined();
-    expect(Staleness.of(defineSchema({ table, stale: '1m' }), clock)?.tailMs).toBe(60_000);
-    expect(Staleness.of(defineSchema({ table, stale: '1m', grace: '1h' }), clock)?.tailMs).toBe(3_600_000);
-    expect(() => Staleness.of(defineSchema({ table, stale: '-1s' as never }), clock)).toThrow(/stale/);
+    expect(new Staleness(defineSchema({ table, stale: '1m' }), clock).tailMs).toBe(60_000);
+    expect(new Staleness(defineSchema({ table, stale: '1m', grace: '1h' }), clock).tailMs).toBe(3_600_000);
+    expect(() => new Staleness(defineSchema({ table, stale: '-1s' as never }), clock)).toThrow(/stale/);
   });
 
   it('ages a row by how far past its fresh end it is; hold keeps it for the windows', () => {
-    const aging = new Staleness(10_000, 30_000, manualClock());
+    const aging = new Staleness({ name: 't', stale: 10_000, grace: 30_000 }, manualClock());
     expect([
       aging.age(-1),
       aging.age(0),
@@ -35,7 +34,7 @@ describe('Staleness', () => {
   });
 
   it('never lets a copy older than an own write be served, whatever the order of writes', () => {
-    const aging = new Staleness(1_000, 0, manualClock());
+    const aging = new Staleness({ name: 't', stale: 1_000, grace: undefined }, manualClock());
     expect(aging.mayServe('k', 1)).toBe(true);
     aging.wrote('k', 5);
     expect(aging.mayServe('k', 4)).toBe(false);
@@ -45,7 +44,7 @@ describe('Staleness', () => {
 
   it('backs a key off for a second after a source failure', () => {
     const clock = manualClock();
-    const aging = new Staleness(0, 60_000, clock);
+    const aging = new Staleness({ name: 't', stale: undefined, grace: 60_000 }, clock);
     expect(aging.backingOff('k')).toBe(false);
     aging.backOff('k');
     expect(aging.backingOff('k')).toBe(true);

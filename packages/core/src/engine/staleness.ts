@@ -25,24 +25,21 @@ const GRACE_BACKOFF_MS = 1_000;
  * Absences (negative caching, tombstones) take no tail: they are never answered stale.
  */
 export class Staleness {
+  readonly staleMs: number;
+  readonly graceMs: number;
   readonly tailMs: number;
   readonly refreshing = new Set<string>();
   readonly #written = new Map<string, number>();
   readonly #backoff = new Map<string, number>();
 
+  /** A schema's windows (with neither, the schema has no Staleness: see SchemaCache.aging). */
   constructor(
-    readonly staleMs: number,
-    readonly graceMs: number,
+    schema: Pick<CompiledSchema, 'name' | 'stale' | 'grace'>,
     readonly clock: Clock,
   ) {
-    this.tailMs = Math.max(staleMs, graceMs);
-  }
-
-  /** The schema's windows, or undefined when it has neither (its reads take the plain path). */
-  static of(schema: CompiledSchema, clock: Clock): Staleness | undefined {
-    const stale = schema.stale === undefined ? 0 : toMs(schema.stale, `${schema.name}.stale`);
-    const grace = schema.grace === undefined ? 0 : toMs(schema.grace, `${schema.name}.grace`);
-    return stale > 0 || grace > 0 ? new Staleness(stale, grace, clock) : undefined;
+    this.staleMs = schema.stale === undefined ? 0 : toMs(schema.stale, `${schema.name}.stale`);
+    this.graceMs = schema.grace === undefined ? 0 : toMs(schema.grace, `${schema.name}.grace`);
+    this.tailMs = Math.max(this.staleMs, this.graceMs);
   }
 
   /** How long a row with `ttlMs` of fresh time is kept (0: never expires, so never stale either). */
@@ -81,11 +78,8 @@ export class Staleness {
     this.#backoff.set(key, this.clock.now() + GRACE_BACKOFF_MS);
   }
 
+  /** Whether `key` is in backoff (entries stay: one per key whose source failed, a few numbers). */
   backingOff(key: string): boolean {
-    const until = this.#backoff.get(key);
-    if (until === undefined) return false;
-    if (until > this.clock.now()) return true;
-    this.#backoff.delete(key);
-    return false;
+    return (this.#backoff.get(key) ?? 0) > this.clock.now();
   }
 }

@@ -127,11 +127,9 @@ export class Strata {
     const { tracing } = resolved;
     const instruments = tracing === noopTracing ? undefined : tracing.instruments;
     if (tracing !== noopTracing && !instruments) {
-      throw new StrataError(
-        'INVALID_CONFIG',
-        'config.tracing: use openTelemetryTracing() or withSpans(tracer)',
-        { details: { field: 'tracing' } },
-      );
+      throw new StrataError('INVALID_CONFIG', 'config.tracing: use withSpans(tracer)', {
+        details: { field: 'tracing' },
+      });
     }
     const traceCalls = <T extends object>(target: T, site: CallSite): T =>
       instruments ? instruments.tier(target, site, tracing) : target;
@@ -316,7 +314,7 @@ export class Strata {
    * `find` with where its answer came from and how old it is ({@link ReadStatus}): the tier, stale or
    * graced, a refresh running, the version, how long it stays fresh. It takes the full read path and
    * its own load (it does not join a concurrent read of the key), so keep `get`/`find` for the
-   * hottest paths; `cacheStatusHeader(status)` makes a `Cache-Status` response header of it.
+   * hottest paths; `cacheStatusHeader(status)` (`@strata/core/driver`) makes a `Cache-Status` header of it.
    * @example
    * const { row, status } = await strata.findWithStatus(players, 'p1');
    * if (status.stale) console.log(`served ${status.ageMs} ms old, refreshing: ${status.refreshing}`);

@@ -54,8 +54,8 @@ export interface TracingInstruments {
   operations(strata: object, tracer: Tracer): void;
   /** `target` (a tier, the queue, the bus) with a span around each remote call. */
   tier<T extends object>(target: T, site: CallSite, tracer: Tracer): T;
-  /** The current read missed a tier; `next` is asked (none: no cache has the row). */
-  noteMiss(tracer: Tracer, next: Tier | undefined): void;
+  /** The current read missed `tier` of an instance with these tiers configured. */
+  noteMiss(tracer: Tracer, tier: Tier, tiers: { readonly l2?: unknown; readonly l3?: unknown }): void;
   /** The current read was answered past its freshness. */
   noteStale(tracer: Tracer): void;
 }

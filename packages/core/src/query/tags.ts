@@ -13,13 +13,12 @@ const TAG = /^[\x21-\x7e]+$/;
  * @example checkTags(['league:7', 'season:2026', 'league:7']); // ['league:7', 'season:2026']
  */
 export function checkTags(tags: readonly unknown[]): string[] {
-  if (tags.length > MAX_TAGS) throw invalidQuery('tags', `at most ${MAX_TAGS} tags, got ${tags.length}`);
+  if (tags.length > MAX_TAGS) throw invalidQuery('tags', `more than ${MAX_TAGS} tags`);
   for (const tag of tags) {
     if (typeof tag !== 'string' || tag.length === 0 || tag.length > MAX_TAG_CHARS || !TAG.test(tag)) {
       throw invalidQuery(
         'tags',
-        `bad tag ${JSON.stringify(preview(tag))}: 1 to ${MAX_TAG_CHARS} printable ASCII characters`,
-        { tag: preview(tag) },
+        `bad tag ${JSON.stringify(preview(tag))}: 1-${MAX_TAG_CHARS} printable ASCII`,
       );
     }
   }

@@ -8,6 +8,7 @@ import { env } from 'cloudflare:workers';
 import { neon } from '@neondatabase/serverless';
 import { defineSchema } from '@strata/core';
 import { manualClock } from '@strata/core/driver';
+import { drizzleMigrate } from '@strata/core/drizzle';
 import { uniqueName } from '@strata/devstack/testing';
 import { integer, pgTable, text } from 'drizzle-orm/pg-core';
 import { Hono } from 'hono';
@@ -29,7 +30,8 @@ const players = defineSchema({
   stale: '1m',
 });
 const clock = manualClock();
-const options = { schemas: [players], keyPrefix, clock };
+// drizzleMigrate: this test creates its table with migrate() (a Worker's L3 bundles no planner otherwise).
+const options = { schemas: [players], keyPrefix, clock, drizzleMigrate };
 const upstash = { url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN };
 const sql = neon(env.DATABASE_URL);
 

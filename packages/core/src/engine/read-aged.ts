@@ -5,7 +5,6 @@ import type { Id } from './ids.js';
 import { Loaded } from './loaded.js';
 import { positionStatus } from './read-status.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
-import type { Staleness } from './staleness.js';
 
 /*
  * The read path's part for schemas with `stale` / `grace` windows (see staleness.ts): L1's answer
@@ -47,7 +46,7 @@ export function agedL1(
         seen.stale = true;
         return cache.answerL1(ctx, entry.value);
       }
-      if (aging.backingOff(key) && inGrace(aging, entry.expiresAt)) {
+      if (aging.backingOff(key) && aging.l1GraceEnd(entry.expiresAt) > aging.clock.now()) {
         ctx.servedStale(true);
         seen.grace = true;
         return cache.answerL1(ctx, entry.value);
@@ -56,10 +55,6 @@ export function agedL1(
   }
   ctx.miss('l1', cache.schema.name);
   return undefined;
-}
-
-function inGrace(aging: Staleness, l1ExpiresAt: number): boolean {
-  return aging.clock.now() - (l1ExpiresAt - aging.tailMs) < aging.graceMs;
 }
 
 /**
@@ -150,7 +145,7 @@ export function answerFromGrace(
     let best = loaded.grace?.[i];
     const entry = cache.l1?.peek(key);
     if (entry && entry.value !== ABSENT && entry.expiresAt > 0) {
-      const until = entry.expiresAt - aging.tailMs + aging.graceMs;
+      const until = aging.l1GraceEnd(entry.expiresAt);
       if (until > now && (!best || entry.version > best.version))
         best = { tier: 'l1', row: entry.value as Row, version: entry.version, until };
     }

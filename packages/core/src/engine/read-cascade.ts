@@ -174,9 +174,11 @@ function startLoad(
 /**
  * How a load treats rows past their fresh time (schemas with `stale`/`grace` only): `read` answers
  * a stale L2 row and refreshes it in the background; `fresh` (a call's `stale: false`) reads
- * Postgres for it; `refresh` is that background refresh: Postgres for it, under a lease.
+ * Postgres for it; `refresh` is that background refresh: L2 (another instance may have refreshed
+ * it), then Postgres under a lease; `refreshL3`, the refresh of rows this read found stale in L2
+ * itself: straight to the lease (L2 was just read).
  */
-type LoadMode = 'read' | 'fresh' | 'refresh';
+type LoadMode = 'read' | 'fresh' | 'refresh' | 'refreshL3';
 
 async function loadBelowL1(
   ctx: EngineContext,
@@ -190,21 +192,22 @@ async function loadBelowL1(
   // A whole-L1 clear (invalidateAll, a bus gap, a Redis reset) while this read is out fences every key.
   const clears = cache.clears;
   const fenced = (key: string) => cache.clears !== clears || cache.fence.stale(key, token);
+  const refresh = mode === 'refresh' || mode === 'refreshL3';
   // What is left for the source, by position: a grace answer covers these if it fails.
   let unanswered: readonly number[] | undefined;
   try {
     // What L2 did not answer, by position; null when L2 failed this read: it is not asked again
     // to take the fill (one failure, one call).
-    let missing = cache.l2 ? await fromL2(ctx, cache, loaded, fenced, mode) : everything(loaded);
-    if (mode === 'refresh' && missing) missing = await leased(ctx, cache, loaded.keys, missing);
+    let missing =
+      cache.l2 && mode !== 'refreshL3' ? await fromL2(ctx, cache, loaded, fenced, mode) : everything(loaded);
+    if (refresh && missing) missing = await leased(ctx, cache, loaded.keys, missing);
     unanswered = missing ?? everything(loaded);
     if (missing === null) await fromL3(ctx, cache, loaded, ids, unanswered, fenced, false);
     else if (missing.length > 0) await fromL3(ctx, cache, loaded, ids, missing, fenced, true);
   } catch (err) {
     // Grace answers only for Postgres failing (down, or timed out: l3Error makes both
     // L3_UNAVAILABLE), never for the caller's own error.
-    const grace =
-      mode !== 'refresh' && cache.aging && cache.aging.graceMs > 0 && isStrataError(err, 'L3_UNAVAILABLE');
+    const grace = !refresh && cache.aging && cache.aging.graceMs > 0 && isStrataError(err, 'L3_UNAVAILABLE');
     if (!grace || !answerFromGrace(ctx, cache, loaded, unanswered ?? everything(loaded))) throw err;
   } finally {
     cache.fence.endRead(token);
@@ -216,9 +219,19 @@ async function loadBelowL1(
       cache,
       stale.map((i) => loaded.keys[i]!),
       stale.map((i) => ids[i]!),
-      refreshBelowL1,
+      refreshFromL3,
     );
   return loaded;
+}
+
+/** The refresh of rows a read found stale in L2: no second L2 read (see `refreshL3`). */
+function refreshFromL3(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  loaded: Loaded,
+  ids: readonly Id[],
+): Promise<Loaded> {
+  return loadBelowL1(ctx, cache, loaded, ids, 'refreshL3');
 }
 
 /** The background refresh of stale rows (see read-aged.ts `refreshLater`). */

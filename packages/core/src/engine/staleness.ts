@@ -60,6 +60,11 @@ export class Staleness {
     return expiresAt === 0 ? 'fresh' : this.age(now - (expiresAt - this.tailMs));
   }
 
+  /** When the grace of an L1 entry expiring at `expiresAt` (not 0) ends. */
+  l1GraceEnd(expiresAt: number): number {
+    return expiresAt - this.tailMs + this.graceMs;
+  }
+
   /** This instance wrote `key` at `version` (a write, a delete, a flush it applied). */
   wrote(key: string, version: number): void {
     this.#written.delete(key);

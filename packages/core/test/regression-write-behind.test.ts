@@ -2,7 +2,8 @@ import { eq, sql } from 'drizzle-orm';
 import { integer, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Clock } from '../src/driver.js';
-import { defineSchema, Q, Strata, type WriteQueue } from '../src/index.js';
+import { defineSchema, type L2Tier, Q, Strata, type WriteQueue } from '../src/index.js';
+import { GENERATION_ERA } from '../src/l2/envelope.js';
 import { createMemoryQueue } from '../src/queue/memory-queue.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
@@ -106,13 +107,91 @@ describe('write-behind: caches equal Postgres after the flush', () => {
       await writer.set(schema, { id, level: 2 });
       if (how === 'invalidate') await writer.invalidate(schema, id);
       else await writer.invalidateAll(schema);
-      await writer.get(schema, id); // one read before the flush (what it answers is not the point)
+      // Before the flush every instance reads v2: the pending row survives both (Postgres has v1).
+      expect((await writer.get(schema, id)).level).toBe(2);
+      expect((await instance(schema, createMemoryQueue()).get(schema, id)).level).toBe(2);
       await writer.flushDirty();
       expect(await itemLevel(id)).toBe(2);
       expect((await instance(schema, createMemoryQueue()).get(schema, id)).level).toBe(2);
       expect((await writer.get(schema, id)).level).toBe(2);
     },
   );
+});
+
+describe('write-behind: a pending row outlives its TTL and hard generation moves orphan it', () => {
+  it('keeps no expiry in Redis until its flush, and is answered past its TTL by a clock 1 h ahead', async () => {
+    const schema = defineSchema({ table: items, writeMode: 'write-behind', l1: false, l2: { ttl: '1s' } });
+    const writer = instance(schema, createMemoryQueue());
+    await writer.set(schema, { id: 'pend-ttl', level: 1 });
+    await writer.flushDirty();
+    await writer.set(schema, { id: 'pend-ttl', level: 2 }); // pending: Postgres has level 1
+    const rowKey = (await stack.rawL2Keys()).find((k) => k.endsWith(':pend-ttl'))!;
+    expect(await stack.redis.pttl(rowKey)).toBe(-1);
+    const later = instance(schema, createMemoryQueue(), { now: () => Date.now() + 3_600_000 });
+    expect((await later.get(schema, 'pend-ttl')).level).toBe(2);
+    expect(later.stats().hits.l2).toBe(1);
+    await writer.flushDirty(); // applied: the row takes its TTL again
+    expect(await itemLevel('pend-ttl')).toBe(2);
+    const ttl = await stack.redis.pttl(rowKey);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(1_000);
+  });
+
+  it('a pending delete keeps its tombstone until its flush', async () => {
+    const schema = defineSchema({ table: items, writeMode: 'write-behind', l1: false, l2: { ttl: '1s' } });
+    const writer = instance(schema, createMemoryQueue());
+    await writer.set(schema, { id: 'pend-del', level: 1 });
+    await writer.flushDirty();
+    await writer.delete(schema, 'pend-del');
+    const later = instance(schema, createMemoryQueue(), { now: () => Date.now() + 3_600_000 });
+    expect(await later.find(schema, 'pend-del')).toBeNull();
+    expect(later.stats().negativeHits).toBe(1);
+    expect(later.stats().l3Reads).toBe(0);
+  });
+
+  it('invalidateAll keeps a pending row readable; a write L2 missed moves the generation to a new era, which does not', async () => {
+    const schema = defineSchema({ table: items, writeMode: 'write-behind', l1: false });
+    const writer = instance(schema, createMemoryQueue());
+    const generation = async () => {
+      const key = (await stack.rawL2Keys()).find((k) => k.endsWith('.items:gen'))!;
+      return Number(await stack.redis.get(key));
+    };
+    await writer.set(schema, { id: 'pend-hard', level: 1 });
+    await writer.flushDirty();
+    await writer.set(schema, { id: 'pend-hard', level: 2 }); // pending
+    const before = await generation();
+    await writer.invalidateAll(schema);
+    expect(await generation()).toBe(before + 1);
+    expect((await instance(schema, createMemoryQueue()).get(schema, 'pend-hard')).level).toBe(2);
+
+    // A transaction commits level 3 while its instance cannot reach L2 (the fault hits its cache
+    // writes only): Postgres is now ahead of the pending row, whose flush then applies nothing.
+    let down = false;
+    const flaky: L2Tier = {
+      name: stack.l2.name,
+      getMany: (keys) => stack.l2.getMany(keys),
+      run: (script, keys, args) =>
+        down && script.name === 'put'
+          ? Promise.reject(new Error('connection reset'))
+          : stack.l2.run(script, keys, args),
+      close: () => stack.l2.close(),
+    };
+    const txer = new Strata({
+      l2: flaky,
+      l3: stack.l3,
+      keyPrefix: stack.keyPrefix,
+      schemas: [schema],
+      writeBehind: { queue: createMemoryQueue() },
+    });
+    down = true;
+    await txer.tx().set(schema, { id: 'pend-hard', level: 3 }).commit();
+    down = false;
+    await writer.flushDirty();
+    expect(await itemLevel('pend-hard')).toBe(3);
+    await txer.get(schema, 'pend-hard'); // its next use of L2 moves the generation first
+    expect(await generation()).toBeGreaterThanOrEqual(GENERATION_ERA);
+    expect((await instance(schema, createMemoryQueue()).get(schema, 'pend-hard')).level).toBe(3);
+  });
 });
 
 describe('versions are not clocks', () => {

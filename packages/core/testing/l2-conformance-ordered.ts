@@ -1,5 +1,11 @@
 import { expect, it } from 'vitest';
-import { decodeEnvelope, type Envelope, encodeEnvelope, ownerTag } from '../src/l2/envelope.js';
+import {
+  decodeEnvelope,
+  type Envelope,
+  encodeEnvelope,
+  GENERATION_ERA,
+  ownerTag,
+} from '../src/l2/envelope.js';
 import type { L2Suite } from './l2-conformance.js';
 import {
   CONFORMANCE_OWNER,
@@ -299,7 +305,7 @@ export function describeOrderedScripts(suite: L2Suite): void {
     expect(await suite.raw.get(key('claim:l3'))).toBe('pg:1/a');
   });
 
-  it('NEXT_GENERATION moves the generation to max(stored, floor) + 1 and the search generation on', async () => {
+  it('NEXT_GENERATION moves the generation to max(stored, floor) + 1 (hard: the next era) and the search generation on', async () => {
     const keys = { generation: key('next:generation'), search: key('next:search') };
     const current = async () =>
       (
@@ -322,6 +328,11 @@ export function describeOrderedScripts(suite: L2Suite): void {
     expect(await current()).toBe('8796093022208001');
     expect(await runNextGeneration(suite.l2, keys, 0)).toBe(HUGE + 2);
     expect(await suite.raw.get(keys.search)).toBe('7');
+    // A hard move starts the next era (GENERATION_ERA generations each), from wherever it is in one.
+    expect(await runNextGeneration(suite.l2, keys, 0, true)).toBe(HUGE + GENERATION_ERA);
+    expect(await runNextGeneration(suite.l2, keys, 0)).toBe(HUGE + GENERATION_ERA + 1);
+    expect(await runNextGeneration(suite.l2, keys, 0, true)).toBe(HUGE + 2 * GENERATION_ERA);
+    expect(await suite.raw.get(keys.search)).toBe('10');
   });
 
   it('RESET_GENERATION moves once per Redis life, however many instances find the reset', async () => {
@@ -337,21 +348,23 @@ export function describeOrderedScripts(suite: L2Suite): void {
     };
     // Redis restarted empty: the first to find out sets the marker and moves; the next one, told
     // by that new marker (replace ''), does not move again.
-    expect(await reset({ token: 'bA', replace: '*' })).toEqual([1, 'bA']);
-    expect(await reset({ token: 'bB', replace: '' })).toEqual([1, 'bA']);
+    // Every move is hard: it starts the next era (see GENERATION_ERA).
+    const E = GENERATION_ERA;
+    expect(await reset({ token: 'bA', replace: '*' })).toEqual([E, 'bA']);
+    expect(await reset({ token: 'bB', replace: '' })).toEqual([E, 'bA']);
     // A restore keeps the old life's marker: whoever finds it still there replaces it and moves;
     // one who found the same restore later (the same old marker) sees the new one, no move.
-    expect(await reset({ token: 'bC', replace: 'bA' })).toEqual([2, 'bC']);
-    expect(await reset({ token: 'bD', replace: 'bA' })).toEqual([2, 'bC']);
+    expect(await reset({ token: 'bC', replace: 'bA' })).toEqual([2 * E, 'bC']);
+    expect(await reset({ token: 'bD', replace: 'bA' })).toEqual([2 * E, 'bC']);
     expect(await suite.raw.get(keys.boot)).toBe('bC');
     // Forced (L2 also missed a write): moves within the same life, past the floor too.
-    expect(await reset({ token: 'bE', replace: '', force: true, floor: 10 })).toEqual([11, 'bC']);
+    expect(await reset({ token: 'bE', replace: '', force: true, floor: 10 })).toEqual([3 * E, 'bC']);
     expect(await suite.raw.get(keys.search)).toBe('3');
     // A marker gone (restarted empty again): set, and a move.
     await runDrop(suite.l2, [{ key: keys.boot, rule: 'all' }]);
-    expect(await reset({ token: 'bF', replace: '' })).toEqual([12, 'bF']);
-    expect(await reset({ token: 'bG', replace: 'bC' })).toEqual([12, 'bF']);
+    expect(await reset({ token: 'bF', replace: '' })).toEqual([4 * E, 'bF']);
+    expect(await reset({ token: 'bG', replace: 'bC' })).toEqual([4 * E, 'bF']);
     // Past 2^53 / 1000 the generation still prints exactly.
-    expect(await reset({ token: 'bH', replace: 'bF', floor: HUGE })).toEqual([HUGE + 1, 'bH']);
+    expect(await reset({ token: 'bH', replace: 'bF', floor: HUGE })).toEqual([HUGE + E, 'bH']);
   });
 }

@@ -294,13 +294,17 @@ export function runGeneration(
     : l2.run(GENERATION, base, [bootMarker]);
 }
 
-/** NEXT_GENERATION: the generation moved past max(stored, floor), the search generation on. */
+/**
+ * NEXT_GENERATION: the generation moved past max(stored, floor), by one or (`hard`) to the next
+ * era's start; the search generation on.
+ */
 export function runNextGeneration(
   l2: L2Tier,
   keys: { generation: string; search: string },
   floor: number,
+  hard = false,
 ): Promise<unknown> {
-  return l2.run(NEXT_GENERATION, [keys.generation, keys.search], [String(floor)]);
+  return l2.run(NEXT_GENERATION, [keys.generation, keys.search], [String(floor), hard ? '1' : '0']);
 }
 
 /** The keys RESET_GENERATION reads and writes. */

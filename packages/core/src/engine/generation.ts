@@ -70,9 +70,11 @@ export class SchemaGeneration {
 
   /**
    * Moves the generation (and the search generation) past every one seen: one request. After a
-   * reset, once per Redis life whichever instance does it first (see `RESET_GENERATION`).
+   * reset, once per Redis life whichever instance does it first (see `RESET_GENERATION`). `soft`
+   * (invalidateAll) keeps pending write-behind rows readable, unless a hard move is due anyway
+   * (see `GENERATION_ERA`).
    */
-  moveOn(): Promise<number> {
+  moveOn(soft = false): Promise<number> {
     // Another app's Redis keys: never moved on from here.
     if (this.#conflict) return Promise.reject(this.#conflict);
     // Cleared now so that calls meanwhile share this request; set again if L2 refuses it.
@@ -84,7 +86,7 @@ export class SchemaGeneration {
     const floor = String(this.#highest);
     const moved =
       reset === undefined
-        ? this.l2.run(NEXT_GENERATION, keys, [floor]).then(Number)
+        ? this.l2.run(NEXT_GENERATION, keys, [floor, soft && !missedWrite ? '0' : '1']).then(Number)
         : this.l2
             .run(
               RESET_GENERATION,

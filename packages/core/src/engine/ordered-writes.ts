@@ -42,7 +42,9 @@ export async function writeOrdered(
   const payloads = writes.map((w) => (w.stored ? (w.l2 ?? cache.rows.toL2(w.stored)) : ''));
   const perKey: string[] = [];
   writes.forEach((w, i) => {
-    const ms = w.stored ? cache.l2TtlMs : cache.tombstoneTtlMs();
+    // A pending row (or tombstone) keeps no expiry: Postgres does not have it, so if it expired
+    // before its flush, reads would answer the older row. The flush rewrites it with its TTL.
+    const ms = pendingFlush ? 0 : w.stored ? cache.l2TtlMs : cache.tombstoneTtlMs();
     const px = w.stored ? cache.holdMs(ms) : ms;
     perKey.push(w.stored ? 'r' : 'a', String(Math.ceil(px)), String(expiresAt(ms)), payloads[i]!);
     if (enqueue) perKey.push(enqueue.heads[i]!);

@@ -5,7 +5,14 @@ import { StrataError } from '../errors.js';
 import { freezeRow } from '../l1/freeze-row.js';
 import { createMemoryL1 } from '../l1/memory-l1.js';
 import type { L1Tier } from '../l1/types.js';
-import { decodeEnvelope, type Envelope, encodeEnvelope, ownerTag, remainingMs } from '../l2/envelope.js';
+import {
+  decodeEnvelope,
+  type Envelope,
+  encodeEnvelope,
+  isCurrent,
+  ownerTag,
+  remainingMs,
+} from '../l2/envelope.js';
 import { DROP, MARK, PUT } from '../l2/scripts.js';
 import type { L2Script, L2Tier } from '../l2/types.js';
 import type { L3Tier, Row } from '../l3/types.js';
@@ -253,7 +260,7 @@ export class SchemaCache {
   ): L2Hit | undefined {
     if (value === null) return undefined;
     const e = decodeEnvelope(value);
-    if (!e || e.kind === 'l' || e.kind === 'x' || e.generation < generation) return undefined;
+    if (!e || e.kind === 'l' || e.kind === 'x' || !isCurrent(e, generation)) return undefined;
     const remaining = remainingMs(e, now);
     // Past its fresh time: a miss, unless the schema's windows still keep a row (`age`).
     let age: Exclude<Age, 'fresh'> | undefined;
@@ -572,7 +579,7 @@ export class SchemaCache {
   /** Every cached row at once: L1 cleared, loads detached, the generation moved on (one request). */
   async dropAll(): Promise<void> {
     this.forgetAll();
-    await this.generation?.moveOn();
+    await this.generation?.moveOn(true);
   }
 
   /**

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { decodeEnvelope, type Envelope, encodeEnvelope, ownerTag, remainingMs } from './envelope.js';
+import {
+  decodeEnvelope,
+  type Envelope,
+  encodeEnvelope,
+  GENERATION_ERA,
+  isCurrent,
+  ownerTag,
+  remainingMs,
+} from './envelope.js';
 
 const OWNER = ownerTag('tenant_a.players');
 
@@ -179,5 +187,19 @@ describe('ownerTag', () => {
     for (const tag of tags) expect(tag).toMatch(/^[0-9a-z]{1,7}$/);
     const fields = envelope({ owner: ownerTag('tenant_b.players') });
     expect(decodeEnvelope(encodeEnvelope(fields))?.owner).toBe('1vkyevw');
+  });
+});
+
+describe('isCurrent', () => {
+  const E = GENERATION_ERA;
+  it('takes its own generation and newer; an older one only for a pending row of the same era', () => {
+    const at = (generation: number, pending: boolean) => envelope({ generation, pending });
+    expect(isCurrent(at(E + 3, false), E + 3)).toBe(true);
+    expect(isCurrent(at(E + 4, false), E + 3)).toBe(true);
+    expect(isCurrent(at(E + 2, false), E + 3)).toBe(false); // invalidateAll orphaned it
+    expect(isCurrent(at(E + 2, true), E + 3)).toBe(true); // a pending row survives it
+    expect(isCurrent(at(E, true), E + 3)).toBe(true);
+    expect(isCurrent(at(E - 1, true), E + 3)).toBe(false); // a hard move orphaned it
+    expect(isCurrent(at(5, true), 2 * E)).toBe(false);
   });
 });

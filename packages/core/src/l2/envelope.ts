@@ -124,3 +124,18 @@ export function remainingMs(e: Envelope, now: number): number {
 export function ownerTag(identity: string): string {
   return fnv1a(identity).toString(36);
 }
+
+/**
+ * Generations per era. A hard move of a schema's generation (L2 missed a committed write, Redis was
+ * reset) starts the next era and orphans every value; `invalidateAll` moves it by one within the
+ * era and orphans every value but pending write-behind rows: Postgres does not have those yet, so
+ * dropping them would hide acknowledged writes until their flush.
+ */
+export const GENERATION_ERA = 2 ** 24;
+
+/** Whether a reader at `generation` takes a value written at `e.generation` (see `GENERATION_ERA`). */
+export function isCurrent(e: Envelope, generation: number): boolean {
+  return (
+    e.generation >= generation || (e.pending && e.generation >= generation - (generation % GENERATION_ERA))
+  );
+}

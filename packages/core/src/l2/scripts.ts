@@ -1,3 +1,4 @@
+import { GENERATION_ERA } from './envelope.js';
 import { RELAY_RELEASE, RELAY_STORE, RELAY_TAKE } from './relay-scripts.js';
 import type { L2Script } from './types.js';
 
@@ -233,15 +234,17 @@ return {redis.call('GET', KEYS[1]) or '0', boot, tick, other}`,
 
 /**
  * Moves a schema's generation past both its current value and ARGV[1] (the highest this instance
- * saw: after a restore the stored one may be older), and its search generation on. KEYS =
- * generation, search generation. Reply: the new generation.
+ * saw: after a restore the stored one may be older), and its search generation on. With ARGV[2] =
+ * '1' (a hard move: L2 missed a write, Redis was reset) to the start of the next era (see
+ * `GENERATION_ERA`), which orphans pending write-behind rows too; else by one (invalidateAll), which
+ * they survive. KEYS = generation, search generation. Reply: the new generation.
  */
 export const NEXT_GENERATION: L2Script = {
   name: 'next-generation',
   source: `local g = tonumber(redis.call('GET', KEYS[1]) or '0')
 local floor = tonumber(ARGV[1])
 if floor > g then g = floor end
-g = g + 1
+if ARGV[2] == '1' then g = (math.floor(g / ${GENERATION_ERA}) + 1) * ${GENERATION_ERA} else g = g + 1 end
 redis.call('SET', KEYS[1], string.format('%.0f', g))
 redis.call('INCR', KEYS[2])
 return g`,
@@ -267,7 +270,7 @@ local g = tonumber(redis.call('GET', KEYS[1]) or '0')
 if ARGV[4] ~= '1' and redis.call('GET', KEYS[3]) == boot then return {string.format('%.0f', g), boot} end
 local floor = tonumber(ARGV[1])
 if floor > g then g = floor end
-g = g + 1
+g = (math.floor(g / ${GENERATION_ERA}) + 1) * ${GENERATION_ERA}
 redis.call('SET', KEYS[1], string.format('%.0f', g))
 redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[3], boot)

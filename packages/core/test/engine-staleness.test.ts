@@ -86,6 +86,35 @@ describe('stale-while-revalidate', () => {
     await strata.close();
   });
 
+  it('peek and findWithStatus answer a stale L1 row synchronously (no L2 request) and start one refresh', async () => {
+    const { clock, state, schema, strata } = setup({ stale: '1m' });
+    await strata.set(schema, { id: 'swr-peek', username: 'peek-before' });
+    await changeOutside('swr-peek', 'peek-after');
+    // Fresh: peek answers, findWithStatus says L1 and how long it stays fresh.
+    expect(strata.peek(schema, 'swr-peek')?.username).toBe('peek-before');
+    expect((await strata.findWithStatus(schema, 'swr-peek')).status).toMatchObject({
+      tier: 'l1',
+      stale: false,
+      freshForMs: 10_000,
+    });
+    clock.advance(11_000);
+    state.hold = deferred<void>();
+    stack.reset();
+    expect(strata.peek(schema, 'swr-peek')?.username).toBe('peek-before');
+    const { row, status } = await strata.findWithStatus(schema, 'swr-peek');
+    expect(row?.username).toBe('peek-before');
+    expect(status).toMatchObject({ tier: 'l1', stale: true, refreshing: true, freshForMs: -1_000 });
+    expect(strata.stats()).toMatchObject({ staleHits: 2, refreshes: 1 });
+    state.hold.resolve();
+    await strata.settled();
+    // Both answered from L1 alone: the one L2 read is the refresh's (its generation read first, as
+    // 11 s passed; then its lease and its fill).
+    expect(stack.l2Commands).toEqual(['evalsha generation', 'mget', 'evalsha take-leases', 'evalsha put']);
+    expect(strata.peek(schema, 'swr-peek')?.username).toBe('peek-after');
+    expect(state.calls).toBe(1);
+    await strata.close();
+  });
+
   it('an instance without the row in L1 answers L2 stale row at once, and refreshes both tiers', async () => {
     const { clock, state, schema, all } = setup({ stale: '1m' }, 2);
     const [a, b] = all as [Strata, Strata];

@@ -85,6 +85,44 @@ describe('invalidateTags', () => {
     await a.close();
   });
 
+  it('tags are per app: two apps on one Redis share no tag; an app’s tag spans its Postgres schemas', async () => {
+    const other = await engineStack('engine_tags_b'); // the same table name in another Postgres schema
+    try {
+      await new Strata({ l3: other.l3, schemas: [defineSchema({ table: other.tables.players })] }).migrate();
+      const mine = schema();
+      const theirs = defineSchema({ table: other.tables.players, name: 'players_b' });
+      const appA = new Strata({
+        l2: stack.l2,
+        l3,
+        keyPrefix: `${stack.keyPrefix}ta`,
+        schemas: [mine, theirs],
+      });
+      const appB = new Strata({ l2: stack.l2, l3, keyPrefix: `${stack.keyPrefix}tb`, schemas: [mine] });
+      const q = Q().where('level = $1', 7).tags('league:7').build();
+      searches = 0;
+      for (const [app, s] of [
+        [appA, mine],
+        [appA, theirs],
+        [appB, mine],
+      ] as const) {
+        await app.searchCached(s, q);
+        await app.settled();
+      }
+      expect(searches).toBe(3);
+      await appA.invalidateTags(['league:7']);
+      // App A's lists in both of its Postgres schemas go; app B's list with the same tag stays.
+      await appB.searchCached(mine, q);
+      expect(searches).toBe(3);
+      await appA.searchCached(mine, q);
+      await appA.searchCached(theirs, q);
+      expect(searches).toBe(5);
+      expect(await stack.redis.get(`${stack.keyPrefix}tb:tag:league:7`)).toBeNull();
+      await Promise.all([appA.close(), appB.close()]);
+    } finally {
+      await other.cleanup();
+    }
+  });
+
   it('a bad tag is INVALID_QUERY naming it, and changes nothing', async () => {
     const a = instance();
     expect(() => Q().tags('has space')).toThrow(expect.objectContaining({ code: 'INVALID_QUERY' }));

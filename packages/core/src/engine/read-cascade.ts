@@ -130,20 +130,47 @@ export async function readRow(
 }
 
 /**
- * `readRow` with where its answer came from (see {@link ReadStatus}). It makes its own load (it
- * joins no other read's, and none joins it): the status is of this read's answer.
+ * L1's answer for `id` (normalized) without an await: the row, null (cached absent), or undefined
+ * (a miss, counted). For a schema with windows a stale row is answered and its refresh started;
+ * `seen` says how it was answered (see {@link agedL1}).
  */
-export async function readRowWithStatus(
+export function readL1Now(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  id: Id,
+  allowStale: boolean,
+  seen: { stale: boolean; grace?: boolean } = { stale: false },
+): Row | null | undefined {
+  if (!cache.l1 || !cache.l1AnswersGets) return undefined;
+  if (!cache.aging) return cache.readL1Id(ctx, id);
+  const key = idKey(id);
+  const hit = agedL1(ctx, cache, key, allowStale, seen);
+  if (seen.stale) refreshLater(ctx, cache, [key], [id], refreshBelowL1);
+  return hit;
+}
+
+/** The status of the answer L1 just gave for `id` (`seen`: how {@link readL1Now} answered it). */
+export function l1ReadStatus(
+  cache: SchemaCache,
+  id: Id,
+  seen: { stale: boolean; grace?: boolean },
+): ReadStatus {
+  const key = idKey(id);
+  return fullStatus(cache, key, l1Status(cache, key, seen));
+}
+
+/**
+ * The load of `readRow` below L1 (L1 missed), with where its answer came from (see
+ * {@link ReadStatus}). It makes its own load (it joins no other read's, and none joins it): the
+ * status is of this read's answer.
+ */
+export async function loadRowWithStatus(
   ctx: EngineContext,
   cache: SchemaCache,
   id: Id,
   allowStale: boolean,
 ): Promise<{ row: Row | null; status: ReadStatus }> {
   const key = idKey(id);
-  const seen = { stale: false, grace: false };
-  const hit = cache.aging ? agedL1(ctx, cache, key, allowStale, seen) : cache.readL1(ctx, key);
-  if (seen.stale) refreshLater(ctx, cache, [key], [id], refreshBelowL1);
-  if (hit !== undefined) return { row: hit, status: fullStatus(cache, key, l1Status(cache, key, seen)) };
   const loaded = new Loaded([key]);
   loaded.status = [];
   await loadBelowL1(ctx, cache, loaded, [id], allowStale ? 'read' : 'fresh');

@@ -33,7 +33,7 @@ import { type Id, idKey, normalizeId } from './ids.js';
 import { L2Watch } from './l2-watch.js';
 import { L3Claim } from './l3-claim.js';
 import { type PreparedRow, prepareRow } from './prepare.js';
-import { readRow, readRows, readRowWithStatus } from './read-cascade.js';
+import { l1ReadStatus, loadRowWithStatus, readL1Now, readRow, readRows } from './read-cascade.js';
 import type { ReadStatus } from './read-status.js';
 import { type ReencryptOptions, type ReencryptResult, reencryptRows } from './reencrypt.js';
 import { Registry, type SchemaRef } from './registry.js';
@@ -254,6 +254,7 @@ export class Strata {
    * This instance's L1 copy of the row, synchronously: the row, `null` when cached as absent, or
    * `undefined` when L1 cannot answer alone (not held, hooks around gets, an invalidation poll due,
    * omitL1 columns). Never asks L2 or L3, so it never waits: for the hottest paths, with `find` behind it.
+   * A schema with a `stale` window answers a stale copy too, and starts its refresh in the background.
    * @example const flags = strata.peek(flagSchema, 'global') ?? (await strata.get(flagSchema, 'global'));
    */
   peek<S extends AnySchema>(schema: S, id: Id): RowOf<S> | null | undefined {
@@ -268,13 +269,20 @@ export class Strata {
    * read alone. A hit counts the get and the L1 hit exactly as the full path would. Returns the row
    * itself (no wrapper): this runs on every hit.
    */
-  #fromL1(schema: AnySchema, id: Id, options: GetOptions | undefined): L1Answer {
+  #fromL1(
+    schema: AnySchema,
+    id: Id,
+    options: GetOptions | undefined,
+    seen?: { stale: boolean; grace: boolean },
+  ): L1Answer {
     const rt = this.#runtime(schema);
     const { hooks } = rt.schema;
     if (options?.complete || hooks.beforeGet || hooks.afterGet) return ASK;
-    // A schema with stale/grace windows reads L1 by age, on the full path (read-aged.ts).
-    if (!rt.l1 || !rt.l1AnswersGets || rt.aging || this.#coherence.mustWait()) return ASK;
-    const row = rt.readL1Id(this.#ctx, id);
+    if (!rt.l1 || !rt.l1AnswersGets || this.#coherence.mustWait()) return ASK;
+    // A schema with stale/grace windows reads L1 by age (a stale row answers, its refresh starts).
+    const row = rt.aging
+      ? readL1Now(this.#ctx, rt, normalizeId(rt.schema, id), options?.stale !== false, seen)
+      : rt.readL1Id(this.#ctx, id);
     if (row === undefined) return MISS;
     this.#ctx.counters.gets += 1;
     return row && rt.rows.toCachedView(row);
@@ -301,9 +309,13 @@ export class Strata {
       row = await this.#readComplete(rt, normalized);
     } else {
       const allowStale = options.stale !== false;
-      if (status)
-        ({ row, status: status.status } = await readRowWithStatus(this.#ctx, rt, normalized, allowStale));
-      else row = await readRow(this.#ctx, rt, normalized, l1Missed, allowStale);
+      if (status) {
+        const seen = { stale: false, grace: false };
+        const hit = l1Missed ? undefined : readL1Now(this.#ctx, rt, normalized, allowStale, seen);
+        if (hit === undefined)
+          ({ row, status: status.status } = await loadRowWithStatus(this.#ctx, rt, normalized, allowStale));
+        else [row, status.status] = [hit, l1ReadStatus(rt, normalized, seen)];
+      } else row = await readRow(this.#ctx, rt, normalized, l1Missed, allowStale);
       if (row) row = rt.rows.toCachedView(row);
     }
     if (row && afterGet) await runHook(rt.schema.name, 'afterGet', afterGet, row);
@@ -312,9 +324,10 @@ export class Strata {
 
   /**
    * `find` with where its answer came from and how old it is ({@link ReadStatus}): the tier, stale or
-   * graced, a refresh running, the version, how long it stays fresh. It takes the full read path and
-   * its own load (it does not join a concurrent read of the key), so keep `get`/`find` for the
-   * hottest paths; `cacheStatusHeader(status)` (`@strata/core/driver`) makes a `Cache-Status` header of it.
+   * graced, a refresh running, the version, how long it stays fresh. An L1 hit answers as `find`'s
+   * does (no await); a miss makes its own load (it does not join a concurrent read of the key, so
+   * the status is of this read's answer). `cacheStatusHeader(status)` (`@strata/core/driver`)
+   * makes a `Cache-Status` header of it.
    * @example
    * const { row, status } = await strata.findWithStatus(players, 'p1');
    * if (status.stale) console.log(`served ${status.ageMs} ms old, refreshing: ${status.refreshing}`);
@@ -324,8 +337,14 @@ export class Strata {
     id: Id,
     options: Pick<GetOptions, 'stale'> = {},
   ): Promise<{ row: RowOf<S> | null; status: ReadStatus }> {
+    const seen = { stale: false, grace: false };
+    const l1 = this.#fromL1(schema, id, options, seen);
+    if (l1 !== ASK && l1 !== MISS) {
+      const rt = this.#runtime(schema);
+      return { row: l1 as RowOf<S> | null, status: l1ReadStatus(rt, normalizeId(rt.schema, id), seen) };
+    }
     const out: { status?: ReadStatus } = {};
-    const row = await this.#find(schema, id, { stale: options.stale }, false, out);
+    const row = await this.#find(schema, id, { stale: options.stale }, l1 === MISS, out);
     return { row, status: out.status! };
   }
 

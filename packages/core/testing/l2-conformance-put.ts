@@ -1,4 +1,5 @@
 import { expect, it } from 'vitest';
+import { decodeEnvelope, EXPIRED_AT } from '../src/l2/envelope.js';
 import type { L2Suite } from './l2-conformance.js';
 import { envelope, runDrop, runPut } from './l2-helpers.js';
 
@@ -177,6 +178,39 @@ export function describeWriteScripts(suite: L2Suite): void {
         'drop:unless-pending:foreign',
       ),
     ).toEqual([pending, null, null, null]);
+  });
+
+  it("DROP 'expire' rewrites a row's expiry and fresh end to EXPIRED_AT keeping its TTL and payload; drops a tombstone; keeps a pending row", async () => {
+    const payload = 'a;b~1;r;0;9;9;9;9;x\nline two';
+    const pending = envelope(5, 'not in Postgres yet', { pending: true });
+    await runPut(suite.l2, [
+      {
+        key: key('drop:expire:row'),
+        version: 7,
+        ttlMs: 60_000,
+        value: envelope(7, payload, {
+          generation: 3,
+          expiresAt: 1_900_000_000_000,
+          freshUntil: 1_900_000_000_000,
+        }),
+      },
+      { key: key('drop:expire:pending'), version: 5, value: pending },
+      { key: key('drop:expire:absent'), version: 5, value: envelope(5, '', { kind: 'a' }) },
+    ]);
+    const reply = await runDrop(
+      suite.l2,
+      ['drop:expire:row', 'drop:expire:pending', 'drop:expire:absent', 'drop:expire:missing'].map((k) => ({
+        key: key(k),
+        rule: 'expire' as const,
+      })),
+    );
+    expect(reply).toEqual([2]);
+    const [row, kept, absent] = await stored('drop:expire:row', 'drop:expire:pending', 'drop:expire:absent');
+    expect(decodeEnvelope(row!)).toEqual(
+      decodeEnvelope(envelope(7, payload, { generation: 3, expiresAt: EXPIRED_AT, freshUntil: EXPIRED_AT })),
+    );
+    expect(await suite.raw.pttl(key('drop:expire:row'))).toBeGreaterThan(50_000);
+    expect([kept, absent]).toEqual([pending, null]);
   });
 
   it('DROP with a version drops only a key holding that version or an older one; a foreign value always', async () => {

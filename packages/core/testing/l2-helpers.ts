@@ -229,8 +229,8 @@ export async function runReserve(l2: L2Tier, counter: string, count: number, flo
   return withoutTick(reply);
 }
 
-/** A DROP rule: always, unless pending, or only up to a version. */
-type DropRule = 'all' | 'unlessPending' | number;
+/** A DROP rule: always, unless pending, kept as expired (unless pending), or only up to a version. */
+type DropRule = 'all' | 'unlessPending' | 'expire' | number;
 
 /** DROP: conditional deletes, then INCR of `bumps`. */
 export async function runDrop(

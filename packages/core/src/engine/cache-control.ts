@@ -43,11 +43,28 @@ export async function invalidateOne(
 }
 
 /**
+ * Soft invalidation: the key's L2 row is kept but expired (see DROP's `expire`), and every
+ * instance's L1 copy goes. The next read treats it as past its fresh time: within the schema's
+ * `stale` window it answers it and refreshes, else it reloads, keeping it for `grace`. Without
+ * windows it is `invalidateOne`. A pending write-behind row is left alone.
+ */
+export async function expireOne(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  coherence: Coherence,
+  id: Id,
+): Promise<void> {
+  const key = idKey(id);
+  await cache.drop(ctx, [key], 'expire');
+  await coherence.publish(cache, [key], null, 'invalidate');
+}
+
+/**
  * One write moves the schema's L2 generation on (every key holds it, so all cached rows are
  * orphaned at once), L1 is cleared, and the other instances are told to do the same and re-read
  * the generation. Without a bus, they re-read it within 5 s; their L1 entries live out their TTL.
- * Write-behind rows not yet flushed are orphaned with the rest: reads answer from Postgres until
- * their flush puts them back (the flush writes the row as applied into the new generation).
+ * Write-behind rows not yet flushed stay readable: the move is soft (one step within the era, see
+ * `GENERATION_ERA`), and a pending row of the era is not a cached copy but the newest write.
  */
 export async function invalidateSchema(cache: SchemaCache, coherence: Coherence): Promise<void> {
   await cache.dropAll();

@@ -55,8 +55,11 @@ type L2Hit =
   | { row: Row; version: number; remainingMs: number; age?: Exclude<Age, 'fresh'> }
   | { absent: true; version: number; remainingMs: number; age?: undefined };
 
-/** How `drop` decides per key: always, unless a write-behind row is pending, or up to a version. */
-type DropRule = 'all' | 'unlessPending' | readonly number[];
+/**
+ * How `drop` decides per key: always, unless a write-behind row is pending, the same but keeping
+ * rows as expired (`strata.expire`), or up to a version.
+ */
+type DropRule = 'all' | 'unlessPending' | 'expire' | readonly number[];
 
 /**
  * The one owner of a schema's cached state in this instance: its L1 store, its L2 keys and

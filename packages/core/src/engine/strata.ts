@@ -20,7 +20,7 @@ import { guardedL2 } from '../resilience/guard-l2.js';
 import type { Schema } from '../schema/define-schema.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { entriesOf, withMapKey } from './batch-input.js';
-import { existsOne, invalidateOne, invalidateSchema } from './cache-control.js';
+import { existsOne, expireOne, invalidateOne, invalidateSchema } from './cache-control.js';
 import { type CaptureAdmin, captureAdmin } from './capture-admin.js';
 import { EngineCapture } from './change-capture.js';
 import { Coherence } from './coherence.js';
@@ -458,6 +458,18 @@ export class Strata {
   invalidate(schema: AnySchema, id: Id): Promise<void> {
     const rt = this.#runtime(schema);
     return invalidateOne(this.#ctx, rt, this.#coherence, normalizeId(rt.schema, id));
+  }
+
+  /**
+   * Soft invalidation: the row stays in L2 but counts as past its fresh time, and every instance's
+   * L1 copy goes. With a `stale` window the next read answers it at once and refreshes it; with
+   * `grace` it answers if Postgres fails. Without windows it is `invalidate`. Use `invalidate` (or
+   * `delete`) when the old row must never be answered again.
+   * @example await strata.expire(players, 'p1'); // refreshed on the next read, still usable for grace
+   */
+  async expire(schema: AnySchema, id: Id): Promise<void> {
+    const rt = this.#runtime(schema);
+    return expireOne(this.#ctx, rt, this.#coherence, normalizeId(rt.schema, id));
   }
 
   /**

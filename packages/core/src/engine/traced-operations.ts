@@ -13,6 +13,7 @@ const OTHERS = [
   'search',
   'count',
   'invalidate',
+  'expire',
   'invalidateAll',
   'invalidateTags',
   'warmCache',

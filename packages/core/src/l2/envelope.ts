@@ -111,9 +111,15 @@ function whole(value: string, cursor: Cursor): number {
   return n;
 }
 
+/**
+ * The expiry `strata.expire` writes (DROP's `expire` rule): past its fresh time by 1 ms whenever it
+ * is read, so its age is the same on every instance's clock (stale at once, kept for grace).
+ */
+export const EXPIRED_AT = 1;
+
 /** Milliseconds an envelope still lives at `now` (0 = no expiry); negative when already past. */
 export function remainingMs(e: Envelope, now: number): number {
-  return e.expiresAt === 0 ? 0 : e.expiresAt - now;
+  return e.expiresAt === 0 ? 0 : e.expiresAt === EXPIRED_AT ? -1 : e.expiresAt - now;
 }
 
 /**

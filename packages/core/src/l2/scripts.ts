@@ -1,4 +1,4 @@
-import { GENERATION_ERA } from './envelope.js';
+import { EXPIRED_AT, GENERATION_ERA } from './envelope.js';
 import { RELAY_RELEASE, RELAY_STORE, RELAY_TAKE } from './relay-scripts.js';
 import type { L2Script } from './types.js';
 
@@ -149,9 +149,11 @@ return {tick, 0, redis.call('INCRBY', KEYS[2], n) - n + 1}`,
 /**
  * Conditional deletes, then INCRs. KEYS = tick, generation, keys, bump keys. ARGV = generation,
  * count, then per key a rule: `all` (always), `unlessPending` (unless a write-behind row is pending there:
- * invalidating must not lose a write Postgres does not have yet), or a version (only when the key
- * holds that version or an older one: withdrawing one write never drops a newer one).
- * Reply: {tick, 0, deleted count, bumps}, or {tick, -4, current generation}.
+ * invalidating must not lose a write Postgres does not have yet), `expire` (as `unlessPending`, but
+ * a row is kept, rewritten with expiry and fresh end EXPIRED_AT and its TTL: stale, still there for
+ * grace), or a version (only when the key holds that version or an older one: withdrawing one
+ * write never drops a newer one). Reply: {tick, 0, deleted or expired count, bumps}, or
+ * {tick, -4, current generation}.
  */
 export const DROP: L2Script = {
   name: 'drop',
@@ -164,8 +166,15 @@ for i = 1, n do
   local rule = ARGV[2 + i]
   local drop = true
   if rule ~= 'all' then
-    local _, pending, stored = header(KEYS[2 + i])
+    local kind, pending, stored = header(KEYS[2 + i])
     if rule == 'unlessPending' then drop = pending ~= '1'
+    elseif rule == 'expire' then
+      drop = pending == '0' and kind ~= 'r'
+      if pending == '0' and kind == 'r' then
+        local head, rest = string.match(redis.call('GET', KEYS[2 + i]), '^(~1;r;0;%d+;%d+;)%d+;%d+;(.*)$')
+        redis.call('SET', KEYS[2 + i], head .. '${EXPIRED_AT};${EXPIRED_AT};' .. rest, 'KEEPTTL')
+        out[3] = out[3] + 1
+      end
     elseif stored then drop = tonumber(stored) <= tonumber(rule) end
   end
   if drop then out[3] = out[3] + redis.call('DEL', KEYS[2 + i]) end

@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cacheStatusHeader, manualClock } from '../src/driver.js';
-import { type Duration, defineSchema, isStrataError, Strata } from '../src/index.js';
+import { type Duration, defineSchema, isStrataError, type L2Tier, Strata } from '../src/index.js';
 import type { L3Tier } from '../src/l3/types.js';
 import { createMemoryQueue } from '../src/queue/memory-queue.js';
 import { type Deferred, deferred } from './support/deferred.js';
@@ -252,6 +252,31 @@ describe('grace', () => {
     const deleted = await strata.find(schema, 'gr-4').catch((e: unknown) => e);
     expect(isStrataError(deleted, 'L3_UNAVAILABLE')).toBe(true);
     expect(strata.stats().graceHits).toBe(0);
+    await strata.close();
+  });
+
+  it('a schema whose source is L2 (l3: false) is graced from L1 while Redis fails', async () => {
+    const clock = manualClock();
+    let down = false;
+    const flaky: L2Tier = {
+      name: stack.l2.name,
+      getMany: (keys) => (down ? Promise.reject(new Error('ECONNRESET')) : stack.l2.getMany(keys)),
+      run: (script, keys, args) =>
+        down ? Promise.reject(new Error('ECONNRESET')) : stack.l2.run(script, keys, args),
+      close: () => stack.l2.close(),
+    };
+    const schema = defineSchema({ table: stack.tables.sessions, l3: false, l1: { ttl: '10s' }, grace: '1m' });
+    const strata = new Strata({ l2: flaky, clock, keyPrefix: `${stack.keyPrefix}l2src`, schemas: [schema] });
+    await strata.set(schema, { id: 'gr-l2', userId: 'u-grace' });
+    clock.advance(11_000);
+    down = true;
+    expect((await strata.get(schema, 'gr-l2')).userId).toBe('u-grace');
+    expect(strata.stats().graceHits).toBe(1);
+    clock.advance(60_000);
+    const err = await strata.get(schema, 'gr-l2').catch((e: unknown) => e);
+    expect(isStrataError(err, 'L2_UNAVAILABLE')).toBe(true);
+    down = false;
+    expect((await strata.get(schema, 'gr-l2')).userId).toBe('u-grace');
     await strata.close();
   });
 

@@ -232,9 +232,13 @@ async function loadBelowL1(
     if (missing === null) await fromL3(ctx, cache, loaded, ids, unanswered, fenced, false);
     else if (missing.length > 0) await fromL3(ctx, cache, loaded, ids, missing, fenced, true);
   } catch (err) {
-    // Grace answers only for Postgres failing (down, or timed out: l3Error makes both
-    // L3_UNAVAILABLE), never for the caller's own error.
-    const grace = !refresh && cache.aging && cache.aging.graceMs > 0 && isStrataError(err, 'L3_UNAVAILABLE');
+    // Grace answers only for the source failing (down, or timed out: l3Error makes both
+    // L3_UNAVAILABLE; L2_UNAVAILABLE for a schema whose source is L2), never for the caller's own error.
+    const grace =
+      !refresh &&
+      cache.aging &&
+      cache.aging.graceMs > 0 &&
+      isStrataError(err, cache.l3 ? 'L3_UNAVAILABLE' : 'L2_UNAVAILABLE');
     if (!grace || !answerFromGrace(ctx, cache, loaded, unanswered ?? everything(loaded))) throw err;
   } finally {
     cache.fence.endRead(token);

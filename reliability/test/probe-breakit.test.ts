@@ -1,9 +1,11 @@
-import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
+import { createIoredisL2, createRedisPubSubBus, createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
 import { defineSchema, Strata, type StrataConfig } from '@strata/core';
+import { manualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
+import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import { integer, pgTable, text } from 'drizzle-orm/pg-core';
+import { integer, pgSchema, pgTable, text } from 'drizzle-orm/pg-core';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -115,5 +117,105 @@ describe('two tenants by search_path (unqualified tables) on one Redis and one k
     const inB = await admin.query(`select id from "${tenants.b}".items where id = 'sp-wb'`);
     const inA = await admin.query(`select n from "${tenants.a}".items where id = 'sp-wb'`);
     expect({ inA: inA.rows, inB: inB.rows }).toEqual({ inA: [{ n: 7 }], inB: [] });
+  });
+});
+
+describe('write-behind, transactions, invalidations and stale windows on three instances', () => {
+  // Three instances of one app (pub/sub bus, one Redis Stream queue, one manual clock) over a
+  // write-behind schema with stale and grace windows. Kept inside the L2 TTL until each flush, so
+  // the pending-row expiry fixed on main (pending rows keep no expiry) is not what is probed here.
+  const pgName = `${name}_wb`;
+  const notes = pgSchema(pgName).table('notes', {
+    id: text('id').primaryKey(),
+    n: integer('n').notNull(),
+    note: text('note'),
+    // Only Postgres can apply it: before the flush the caches cannot know it.
+    tag: text('tag').notNull().default(sql`'x' || 'y'`),
+  });
+  const schema = defineSchema({
+    table: notes,
+    writeMode: 'write-behind',
+    l1: { ttl: '10s' },
+    l2: { ttl: '30s' },
+    stale: '1m',
+    grace: '10m',
+  });
+  const keyPrefix = `${name}wb`;
+  const clock = manualClock(Date.now());
+  const instance = () =>
+    open({
+      l2: createIoredisL2(redisUrl),
+      l3: createDrizzleL3(tenantDb(pgName), { migrationsSchema: pgName }),
+      keyPrefix,
+      clock,
+      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${keyPrefix}:bus` }) },
+      writeBehind: { queue: createRedisStreamQueue({ url: redisUrl, keyPrefix, allowVolatile: true }) },
+      schemas: [schema],
+    });
+  const stored = async (id: string) => {
+    const { rows } = await admin.query(`select id, n, note, tag from "${pgName}".notes where id = $1`, [id]);
+    return rows[0] ?? null;
+  };
+  const view = (row: Record<string, unknown> | null) =>
+    row && { id: row.id, n: row.n, note: row.note ?? null, tag: row.tag ?? null };
+
+  beforeAll(async () => {
+    await admin.query(`create schema "${pgName}"`);
+    await new Strata({
+      l3: createDrizzleL3(tenantDb(pgName), { migrationsSchema: pgName }),
+      schemas: [defineSchema({ table: notes })],
+    }).migrate();
+  });
+
+  it('reads its own writes before the flush, and every tier of every instance equals Postgres after it', async () => {
+    const [a, b, c] = [instance(), instance(), instance()];
+    for (const s of [a, b, c]) await s.find(schema, 'warm-up'); // bus subscribed, generation known
+    await a.set(schema, { id: 'k', n: 1, note: 'a1' });
+    await a.set(schema, { id: 'j', n: 1, note: 'a1' });
+    await a.flushDirty();
+    for (const s of [b, c]) expect((await s.get(schema, 'k')).n).toBe(1);
+    clock.advance(11_000); // every L1 copy is stale now; L2 holds them fresh for 19 s more
+
+    // B commits n=2 in a transaction, A queues n=3 leaving `note` out, C invalidates.
+    await b.tx().set(schema, { id: 'k', n: 2, note: 'b2' }).commit();
+    await a.set(schema, { id: 'k', n: 3 });
+    await c.invalidate(schema, 'k');
+    // j: B queues a delete, then A's transaction sets it (ordered after the delete: it wins).
+    await b.delete(schema, 'j');
+    await a.tx().set(schema, { id: 'j', n: 5, note: 'tx' }).commit();
+
+    // Before the flush: each writer reads its own write or newer, whichever call it makes.
+    expect((await a.get(schema, 'k')).n, 'A reads its queued write').toBe(3);
+    expect((await a.getMany(schema, ['k', 'j'], { stale: false })).map((r) => r?.n)).toEqual([3, 5]);
+    expect((await a.findWithStatus(schema, 'k', { stale: false })).row?.n).toBe(3);
+    expect((await b.get(schema, 'k')).n, 'B reads its transaction or newer').toBeGreaterThanOrEqual(2);
+    expect((await c.get(schema, 'k')).n, 'C, invalidated, reads the queued write from L2').toBe(3);
+    expect((await b.find(schema, 'j'))?.n, 'B reads the transaction that replaced its delete').toBe(5);
+
+    await c.flushDirty();
+    await a.flushDirty();
+    await b.flushDirty();
+    const k = await stored('k');
+    expect(k, 'the queued write over the transaction: its left-out note kept').toEqual({
+      id: 'k',
+      n: 3,
+      note: 'b2',
+      tag: 'xy',
+    });
+    expect(view(await stored('j'))).toEqual({ id: 'j', n: 5, note: 'tx', tag: 'xy' });
+    // Every instance converges (bus delivery) on what Postgres holds, stale-allowed reads included.
+    for (const s of [a, b, c]) {
+      await expect.poll(async () => view(await s.find(schema, 'k')), { timeout: 2_000 }).toEqual(k);
+      await expect.poll(async () => view(await s.find(schema, 'j')), { timeout: 2_000 }).toEqual(view(await stored('j')));
+    }
+    // L2 itself: a new instance reads both from L2, equal to Postgres.
+    const fresh = instance();
+    expect((await fresh.getMany(schema, ['k', 'j'])).map(view)).toEqual([k, view(await stored('j'))]);
+    expect(fresh.stats().hits.l2).toBe(2);
+    // Past L1's TTL (stale copies, refreshed in the background): still Postgres' rows.
+    clock.advance(11_000);
+    for (const s of [a, b, c]) expect(view(await s.find(schema, 'k'))).toEqual(k);
+    await Promise.all([a, b, c].map((s) => s.settled()));
+    for (const s of [a, b, c]) expect(view(await s.find(schema, 'k'))).toEqual(k);
   });
 });

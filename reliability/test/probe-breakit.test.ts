@@ -1,5 +1,5 @@
 import { createIoredisL2, createRedisPubSubBus, createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
-import { defineSchema, Strata, type StrataConfig } from '@strata/core';
+import { defineSchema, Q, Strata, type StrataConfig } from '@strata/core';
 import { manualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
@@ -165,6 +165,26 @@ describe('write-behind, transactions, invalidations and stale windows on three i
       l3: createDrizzleL3(tenantDb(pgName), { migrationsSchema: pgName }),
       schemas: [defineSchema({ table: notes })],
     }).migrate();
+  });
+
+  // BUG (or an undocumented limit). Fails at `expect(mine).toEqual([3])`: the writer's own cached
+  // search answers n=1, older than its acknowledged write of n=3. docs/api.md says of searchCached "a
+  // list older than the last acknowledged write is never served, on any instance", and the
+  // write-behind set did move the search generation (ORDERED_PUT bumps `sgen`), but the list is then
+  // read again from Postgres (engine/search.ts searchCachedRows -> readL3), which does not have the
+  // queued write yet, and cached under the new generation: every instance gets the older row from
+  // it until the flush moves the generation again. Nothing overlays the pending rows L1/L2 hold.
+  it.fails('searchCached never answers the writer a row older than its queued write', async () => {
+    const [a, b] = [instance(), instance()];
+    await a.set(schema, { id: 'sq', n: 1 });
+    await a.flushDirty();
+    await a.set(schema, { id: 'sq', n: 3 });
+    expect((await a.get(schema, 'sq')).n).toBe(3);
+    const query = Q().where('id = $1', 'sq').tags('probe').build();
+    const mine = (await a.searchCached(schema, query)).map((r) => r.n);
+    const theirs = (await b.searchCached(schema, query)).map((r) => r.n);
+    await a.flushDirty();
+    expect({ mine, theirs }).toEqual({ mine: [3], theirs: [3] });
   });
 
   it('reads its own writes before the flush, and every tier of every instance equals Postgres after it', async () => {

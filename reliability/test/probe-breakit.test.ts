@@ -199,6 +199,43 @@ describe('write-behind, transactions, invalidations and stale windows on three i
     expect({ mine, theirs }).toEqual({ mine: [3], theirs: [3] });
   });
 
+  // BUG. Fails at `expect(seen).toEqual(...)`: after a transaction whose outcome was unknown
+  // (TX_TIMEOUT) and which in fact rolled back, an instance reads n=1 from Postgres although n=2 was
+  // acknowledged (queued, pending in L2) before the transaction began. engine/commit-tx.ts drops
+  // every key of a timed-out transaction with rule 'all', and the DROP script (l2/scripts.ts) then
+  // deletes a pending write-behind row too, which `invalidate` ('unlessPending') and MARK never do
+  // ("dropping it would hide an acknowledged write"): hidden until the flush, as the pending-row
+  // fixes on main do not cover this path.
+  it.fails("a timed-out transaction that rolled back does not hide another write's queued row", async () => {
+    const [a, b, c] = [instance(), instance(), instance()];
+    for (const x of [a, b, c]) await x.find(schema, 'warm-up');
+    await a.set(schema, { id: 'tt', n: 1, note: 'flushed' });
+    await a.flushDirty();
+    await a.set(schema, { id: 'tt', n: 2, note: 'queued' }); // acknowledged: pending in L2
+    // A session holds the row, so B's transaction waits on it past its deadline; then the waiting
+    // statement is cancelled (as an operator or statement_timeout would): it rolls back.
+    const holder = new pg.Client({ connectionString: databaseUrl });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query(`select 1 from "${pgName}".notes where id = 'tt' for update`);
+      const tx = b.tx().set(schema, { id: 'tt', n: 9, note: 'tx' }).commit({ timeout: 300 });
+      await expect(tx).rejects.toMatchObject({ code: 'TX_TIMEOUT' });
+      const { rows } = await holder.query(
+        'select pg_cancel_backend(pid) as cancelled from pg_stat_activity where $1 = any(pg_blocking_pids(pid))',
+        [holder.processID],
+      );
+      expect(rows).toEqual([{ cancelled: true }]);
+    } finally {
+      await holder.query('rollback');
+      await holder.end();
+    }
+    expect((await stored('tt'))?.n, 'the transaction did not commit').toBe(1);
+    const seen = { c: (await c.get(schema, 'tt')).n, fresh: (await instance().get(schema, 'tt')).n };
+    await a.flushDirty();
+    expect({ ...seen, flushed: (await stored('tt'))?.n }).toEqual({ c: 2, fresh: 2, flushed: 2 });
+  });
+
   it('reads its own writes before the flush, and every tier of every instance equals Postgres after it', async () => {
     const [a, b, c] = [instance(), instance(), instance()];
     for (const s of [a, b, c]) await s.find(schema, 'warm-up'); // bus subscribed, generation known

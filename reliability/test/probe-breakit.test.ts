@@ -222,8 +222,7 @@ describe('write-behind, transactions, invalidations and stale windows on three i
       const tx = b.tx().set(schema, { id: 'tt', n: 9, note: 'tx' }).commit({ timeout: 300 });
       await expect(tx).rejects.toMatchObject({ code: 'TX_TIMEOUT' });
       const { rows } = await holder.query(
-        'select pg_cancel_backend(pid) as cancelled from pg_stat_activity where $1 = any(pg_blocking_pids(pid))',
-        [holder.processID],
+        'select pg_cancel_backend(pid) as cancelled from pg_stat_activity where pg_backend_pid() = any(pg_blocking_pids(pid))',
       );
       expect(rows).toEqual([{ cancelled: true }]);
     } finally {

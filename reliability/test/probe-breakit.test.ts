@@ -199,14 +199,10 @@ describe('write-behind, transactions, invalidations and stale windows on three i
     expect({ mine, theirs }).toEqual({ mine: [3], theirs: [3] });
   });
 
-  // BUG. Fails at `expect(seen).toEqual(...)`: after a transaction whose outcome was unknown
-  // (TX_TIMEOUT) and which in fact rolled back, an instance reads n=1 from Postgres although n=2 was
-  // acknowledged (queued, pending in L2) before the transaction began. engine/commit-tx.ts drops
-  // every key of a timed-out transaction with rule 'all', and the DROP script (l2/scripts.ts) then
-  // deletes a pending write-behind row too, which `invalidate` ('unlessPending') and MARK never do
-  // ("dropping it would hide an acknowledged write"): hidden until the flush, as the pending-row
-  // fixes on main do not cover this path.
-  it.fails("a timed-out transaction that rolled back does not hide another write's queued row", async () => {
+  // Found by this probe (fixed): a timed-out transaction dropped its keys with rule 'all', so the
+  // DROP script deleted another instance's pending write-behind row too, hiding an acknowledged
+  // write until its flush. It now drops them 'unlessPending' (engine/commit-tx.ts).
+  it("a timed-out transaction that rolled back does not hide another write's queued row", async () => {
     const [a, b, c] = [instance(), instance(), instance()];
     for (const x of [a, b, c]) await x.find(schema, 'warm-up');
     await a.set(schema, { id: 'tt', n: 1, note: 'flushed' });
@@ -233,6 +229,35 @@ describe('write-behind, transactions, invalidations and stale windows on three i
     const seen = { c: (await c.get(schema, 'tt')).n, fresh: (await instance().get(schema, 'tt')).n };
     await a.flushDirty();
     expect({ ...seen, flushed: (await stored('tt'))?.n }).toEqual({ c: 2, fresh: 2, flushed: 2 });
+  });
+
+  // The other outcome of a timed-out transaction: Postgres commits it after all (its lock was
+  // released, not cancelled). The queued row it kept in L2 is then older than Postgres; its flush
+  // applies nothing, and drops that row (engine/flusher.ts), so every instance reads the transaction's.
+  it('a timed-out transaction that committed late: the older queued row goes at its flush', async () => {
+    const [a, b, c] = [instance(), instance(), instance()];
+    for (const x of [a, b, c]) await x.find(schema, 'warm-up');
+    await a.set(schema, { id: 'tl', n: 1, note: 'flushed' });
+    await a.flushDirty();
+    await a.set(schema, { id: 'tl', n: 2, note: 'queued' });
+    const holder = new pg.Client({ connectionString: databaseUrl });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query(`select 1 from "${pgName}".notes where id = 'tl' for update`);
+      const tx = b.tx().set(schema, { id: 'tl', n: 9, note: 'tx' }).commit({ timeout: 300 });
+      await expect(tx).rejects.toMatchObject({ code: 'TX_TIMEOUT' });
+    } finally {
+      await holder.query('rollback'); // the lock goes: the transaction's statement goes on, commits
+      await holder.end();
+    }
+    await expect.poll(async () => (await stored('tl'))?.n, { timeout: 5_000 }).toBe(9);
+    await a.flushDirty(); // n=2 is older than Postgres' n=9: applied nowhere, its L2 row dropped
+    expect((await stored('tl'))?.n).toBe(9);
+    expect({ c: (await c.get(schema, 'tl')).n, fresh: (await instance().get(schema, 'tl')).n }).toEqual({
+      c: 9,
+      fresh: 9,
+    });
   });
 
   // BUG. Fails at `expect(later).toBe(2)`: after a plain `search`, B's `get` answers n=1 from its

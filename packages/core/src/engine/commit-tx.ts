@@ -99,14 +99,16 @@ async function writeSql(
   } catch (err) {
     ctx.countL3Failure(err);
     const timedOut = isStrataError(err, 'TIMEOUT');
-    // The outcome is unknown (Postgres may still commit, or did with its reply lost): drop every copy.
+    // The outcome is unknown (Postgres may still commit, or did with its reply lost): drop every
+    // copy but a pending write-behind row, an acknowledged write Postgres does not have. If the
+    // transaction did commit over it, that row's flush finds Postgres newer and drops it then.
     if (timedOut || outcomeUnknown(err)) {
       await Promise.all(
         plans.map((p) =>
           p.cache.drop(
             ctx,
             p.writes.map((w) => w.key),
-            'all',
+            'unlessPending',
           ),
         ),
       );

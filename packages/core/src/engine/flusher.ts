@@ -125,12 +125,16 @@ async function applyOrSplit(
   // than what Postgres holds) except those of a fold another write of the key interrupted.
   const interrupted: (readonly Item[])[] = [];
   let i = 0;
+  // Writes Postgres already holds a newer version of (a transaction committed over them): their
+  // pending rows, which nothing else replaces now, go from the caches (only at their version).
+  const superseded: [SchemaCache, string, number][] = [];
   const appliedBySchema = [...bySchema].map(([cache, group]) => {
     const applied: Versioned[] = [];
     (results[i++] ?? []).forEach((result, j) => {
       const item = group[j]!;
       if (!result.applied) {
         if (item.folds) interrupted.push(item.folds);
+        else superseded.push([cache, item.key, item.delivery.write.version]);
         return;
       }
       applied.push({ key: item.key, version: result.version, ...(result.row && { stored: result.row }) });
@@ -156,6 +160,7 @@ async function applyOrSplit(
       'set',
     );
   }
+  for (const [cache, key, version] of superseded) await cache.drop(ctx, [key], [version]);
   if (interrupted.length > 0) await oneByOne(ctx, interrupted, outcome, publish);
 }
 

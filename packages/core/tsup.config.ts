@@ -4,6 +4,7 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     driver: 'src/driver.ts',
+    admin: 'src/admin.ts',
     upstash: 'src/upstash/index.ts',
     drizzle: 'src/drizzle/index.ts',
     msgpack: 'src/msgpack.ts',

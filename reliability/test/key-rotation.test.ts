@@ -1,4 +1,5 @@
 import { createMemoryQueue, isStrataError, type L3Tier, Q, type Strata } from '@strata/core';
+import { reencrypt } from '@strata/core/admin';
 import { decodeEnvelope } from '@strata/core/driver';
 import { strataRejection } from '@strata/core/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -84,7 +85,7 @@ describe('key rotation', () => {
     expect(servedBefore.filter(([, v]) => v?.includes('v1.k1.')).length).toBeGreaterThan(0);
 
     const progress: { scanned: number; reencrypted: number }[] = [];
-    const result = await rotated.reencrypt(schema, { batchSize: 7, onProgress: (p) => progress.push(p) });
+    const result = await reencrypt(rotated, schema, { batchSize: 7, onProgress: (p) => progress.push(p) });
     expect(result).toEqual({ scanned: ROWS, reencrypted: ROWS - 1 });
     expect(progress.map((p) => p.scanned)).toEqual([7, 14, 21, 28, 30]);
     expect(progress.at(-1)).toEqual(result);
@@ -116,7 +117,7 @@ describe('key rotation', () => {
       tally.operations += ROWS;
     }
     // Nothing left to do: a second run changes nothing.
-    expect(await rotated.reencrypt(schema)).toEqual({ scanned: ROWS, reencrypted: 0 });
+    expect(await reencrypt(rotated, schema)).toEqual({ scanned: ROWS, reencrypted: 0 });
   });
 
   it('runs no hooks, stamps no autoNow, bypasses write-behind, and skips rows written meanwhile', async () => {
@@ -178,7 +179,7 @@ describe('key rotation', () => {
     const rotated = open({ schemas: [schema], encryptionKey: ROTATED, writeBehind: { queue }, l3: racingL3 });
     calls.beforeSet = 0;
     calls.afterSet = 0;
-    const result = await rotated.reencrypt(schema);
+    const result = await reencrypt(rotated, schema);
     expect(result).toEqual({ scanned: 10, reencrypted: 9 });
     // Only the racing write ran hooks; reencrypt itself ran none.
     expect(calls).toEqual({ beforeSet: 1, afterSet: 1 });
@@ -203,13 +204,13 @@ describe('key rotation', () => {
     const schema = stack.schemaOf({ name: 'rot_err' });
     const s = open({ schemas: [schema], encryptionKey: ROTATED });
     for (const batchSize of [0, -1, 1.5, 1e9, Number.NaN]) {
-      const err = await strataRejection(s.reencrypt(schema, { batchSize }));
+      const err = await strataRejection(reencrypt(s, schema, { batchSize }));
       expect(err.code).toBe('INVALID_CONFIG');
       tally.inputsTried += 1;
     }
     const plain = stack.schemaOf({ name: 'rot_plain', fields: { email: { encrypted: false } } });
     const p = open({ schemas: [plain], encryptionKey: ROTATED });
-    expect(await p.reencrypt(plain)).toEqual({ scanned: 0, reencrypted: 0 });
+    expect(await reencrypt(p, plain)).toEqual({ scanned: 0, reencrypted: 0 });
 
     // One row's ciphertext altered in Postgres: DECODE_FAILED naming the row, nothing rewritten.
     const old = open({ schemas: [schema], encryptionKey: OLD });
@@ -218,7 +219,7 @@ describe('key rotation', () => {
       `update "${stack.name}"."accounts" set email = regexp_replace(email, '.$', case when right(email, 1) = 'A' then 'B' else 'A' end) where id = 'zz_tampered'`,
     );
     const before = await stack.l3Snapshot();
-    const err = await strataRejection(s.reencrypt(schema, { batchSize: 1000 }));
+    const err = await strataRejection(reencrypt(s, schema, { batchSize: 1000 }));
     expect(err.code).toBe('DECODE_FAILED');
     expect(err.details).toMatchObject({ id: 'zz_tampered' });
     expect(isStrataError(err.cause, 'DECODE_FAILED')).toBe(true);

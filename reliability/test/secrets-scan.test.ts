@@ -1,4 +1,5 @@
 import { createMemoryQueue, Q, type Strata, Strata as StrataClass } from '@strata/core';
+import { reencrypt } from '@strata/core/admin';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { record } from '../support/ledger.js';
 import {
@@ -93,7 +94,7 @@ describe('secrets', () => {
     await a.searchCached(through, Q().orderBy('id').limit(500).build());
     await wb.search(behind, Q().where('name like $1', 'w%').build());
     await a.warmCache(through);
-    await a.reencrypt(through, { batchSize: 7 });
+    await reencrypt(a, through, { batchSize: 7 });
     operations += ROWS + 8;
 
     // Failures whose errors and logs must not carry the key either.

@@ -113,8 +113,8 @@ const configShape = {
     source: option.optional(seamCheck<ChangeSource>(SEAM_METHODS.changeSource)),
     /**
      * The relay, made by `changeRelay({ interval, retention })` (default: none; nothing is read, and
-     * `strata.applyChanges` still takes changes from your own CDC). Polls ride on calls (never
-     * awaited by them) and on the `scheduler` when the host lends one.
+     * `applyChanges(strata, changes)` of `@strata/core/admin` still takes changes from your own
+     * CDC). Polls ride on calls (never awaited by them) and on the `scheduler` when the host lends one.
      */
     relay: option.optional(seamCheck<RelayPlan>(SEAM_METHODS.relayPlan)),
   }),

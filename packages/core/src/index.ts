@@ -2,7 +2,8 @@
 // a write queue, a codec) needs besides is `@strata/core/driver`; the rest is internal. Every name
 // here is listed in packages/core/api-report.md (scripts/api-report.test.ts), with a doc comment and
 // an example on its declaration. The drivers are entries of their own, one per backend, so an app
-// loads only the clients it uses: `@strata/core/drizzle` (the L3) and `@strata/core/upstash`.
+// loads only the clients it uses: `@strata/core/drizzle` (the L3) and `@strata/core/upstash`. Admin
+// operations (key rotation, applying captured changes) are `@strata/core/admin`.
 
 export type { InvalidationBus } from './bus/types.js';
 export { changeRelay } from './capture/change-relay.js';
@@ -14,7 +15,6 @@ export type { KeyMaterial, KeyringOptions } from './crypto/types.js';
 export type { Duration } from './duration.js';
 export type { CaptureAdmin } from './engine/capture-admin.js';
 export type { Id } from './engine/ids.js';
-export type { ReencryptOptions, ReencryptResult } from './engine/reencrypt.js';
 export type { StrataStats } from './engine/stats.js';
 export { type FullRowOf, type GetOptions, type InsertOf, type RowOf, Strata } from './engine/strata.js';
 export { type CommitOptions, Tx } from './engine/tx.js';

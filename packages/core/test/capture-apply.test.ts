@@ -1,6 +1,7 @@
 import { testDevstack, uniqueName } from '@strata/devstack/testing';
 import { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { applyChanges } from '../src/admin.js';
 import {
   type CapturedChange,
   createMemoryQueue,
@@ -115,7 +116,7 @@ describe('applyChanges', () => {
     const late = reader.get(players, 'race1');
     await read.promise;
     const version = await externalUpdate('race1', 2);
-    await writer.applyChanges([update('race1', version)]);
+    await applyChanges(writer, [update('race1', version)]);
     expect(await inL2('race1')).toMatchObject({ kind: 'x', version });
     release.resolve();
     expect((await late).level).toBe(1); // it read before the change: its answer is the old row
@@ -138,7 +139,7 @@ describe('applyChanges', () => {
     const late = strata.get(players, 'race2');
     await read.promise;
     const version = await externalUpdate('race2', 5);
-    await strata.applyChanges([update('race2', version)]);
+    await applyChanges(strata, [update('race2', version)]);
     release.resolve();
     expect((await late).level).toBe(1);
     expect(strata.stats().fencedFills).toBeGreaterThanOrEqual(1);
@@ -165,7 +166,7 @@ describe('applyChanges', () => {
     );
     const version = await externalUpdate('bus1', 9);
     const applied = b.stats().invalidationsApplied;
-    await a.applyChanges([update('bus1', version)]);
+    await applyChanges(a, [update('bus1', version)]);
     expect(a.peek(players, 'bus1')).toBeUndefined();
     await vi.waitFor(
       async () => {
@@ -190,7 +191,7 @@ describe('applyChanges', () => {
     await strata.set(behind, { id: 'wb1', username: 'wb1', level: 4 });
     const pending = await inL2('wb1');
     expect(pending).toMatchObject({ kind: 'r', pending: true });
-    await strata.applyChanges([
+    await applyChanges(strata, [
       { schema: behind.identity, ids: ['wb1'], versions: [3], op: 'update' },
       { schema: behind.identity, ids: ['wb1'], versions: [pending!.version + 10], op: 'update' },
     ]);
@@ -207,11 +208,14 @@ describe('applyChanges', () => {
     const row = await strata.set(players, { id: 'newer1', username: 'newer1', level: 3 });
     const cached = await inL2('newer1');
     expect(cached?.kind).toBe('r');
-    await strata.applyChanges([update('newer1', cached!.version - 1), update('newer1', cached!.version)]);
+    await applyChanges(strata, [update('newer1', cached!.version - 1), update('newer1', cached!.version)]);
     expect(await inL2('newer1')).toEqual(cached);
     expect((await instance().get(players, 'newer1')).level).toBe(row.level);
     // Many changes of one key in a call: one key marked, at the newest version.
-    await strata.applyChanges([update('newer1', cached!.version + 2), update('newer1', cached!.version + 1)]);
+    await applyChanges(strata, [
+      update('newer1', cached!.version + 2),
+      update('newer1', cached!.version + 1),
+    ]);
     expect(await inL2('newer1')).toMatchObject({ kind: 'x', version: cached!.version + 2 });
     expect(strata.stats().capture.idsInvalidated).toBe(2);
   });
@@ -226,7 +230,7 @@ describe('applyChanges', () => {
     };
     const strata = instance({ l2: counting });
     const ids = Array.from({ length: 2_500 }, (_, i) => `bulk${i}`);
-    await strata.applyChanges([{ schema: players.identity, ids, versions: ids.map(() => 5), op: 'update' }]);
+    await applyChanges(strata, [{ schema: players.identity, ids, versions: ids.map(() => 5), op: 'update' }]);
     expect(marks).toEqual([1_000, 1_000, 500]);
     for (const id of ['bulk0', 'bulk999', 'bulk1000', 'bulk2499'])
       expect(await inL2(id), id).toMatchObject({ kind: 'x', version: 5 });
@@ -235,7 +239,7 @@ describe('applyChanges', () => {
 
   it('the marker lives the tombstone TTL', async () => {
     const strata = instance();
-    await strata.applyChanges([update('ttl1', 7)]);
+    await applyChanges(strata, [update('ttl1', 7)]);
     const keys = await stack.redis.keys(`${stack.keyPrefix}:*:r:ttl1`);
     const ttl = await stack.redis.pttl(keys[0]!);
     expect(ttl).toBeGreaterThan(50_000);
@@ -254,7 +258,7 @@ describe('applyChanges', () => {
       const gen = async () =>
         Number(await stack.redis.get((await stack.redis.keys(`${stack.keyPrefix}:*:gen`))[0]!));
       const before = await gen();
-      await a.applyChanges([{ schema: players.identity, ids: null, versions: null, op }]);
+      await applyChanges(a, [{ schema: players.identity, ids: null, versions: null, op }]);
       expect(await gen()).toBeGreaterThan(before);
       await a.get(players, id);
       expect(a.stats().hits.l3).toBe(l3Before + 1);
@@ -274,7 +278,7 @@ describe('applyChanges', () => {
     const strata = instance();
     await strata.set(players, { id: 'known1', username: 'known1', level: 1 });
     const cached = await inL2('known1');
-    await strata.applyChanges([
+    await applyChanges(strata, [
       { schema: 'another_app.players', ids: ['known1'], versions: [999], op: 'update' },
       { schema: 'another_app.orders', ids: null, versions: null, op: 'truncate' },
     ]);
@@ -318,7 +322,7 @@ describe('applyChanges', () => {
       [good, { schema: players.identity, ids: 'bad1', versions: [1], op: 'update' }],
     ];
     for (const [at, input] of bad.entries()) {
-      const err = await strata.applyChanges(input as CapturedChange[]).catch((e: unknown) => e);
+      const err = await applyChanges(strata, input as CapturedChange[]).catch((e: unknown) => e);
       expect(isStrataError(err, 'VALIDATION_FAILED'), `bad input ${at}`).toBe(true);
     }
     expect(await inL2('bad1')).toEqual(cached);

@@ -1,5 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyChanges } from '../src/admin.js';
 import type { DrizzleChangeSource } from '../src/drizzle/capture/source.js';
 import { defineSchema, Strata } from '../src/index.js';
 import { createMemoryQueue } from '../src/queue/memory-queue.js';
@@ -76,7 +77,7 @@ describe('change capture of a write-behind table', () => {
     await stack.pool.query(
       `insert into ${table('players')} (id, username, level) values ('wb4', 'wb4', 80) on conflict (id) do update set level = 80`,
     );
-    await strata.applyChanges((await source.read(cursor)).changes);
+    await applyChanges(strata, (await source.read(cursor)).changes);
     expect((await reader.get(uncached, 'wb3')).level).toBe(70);
     expect((await reader.get(uncached, 'wb4')).level).toBe(4); // the queued write is still what reads see
     await strata.flushDirty();

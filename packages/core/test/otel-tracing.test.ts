@@ -8,6 +8,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { freePort } from '@strata/devstack';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { applyChanges, reencrypt } from '../src/admin.js';
 import { defineSchema, isStrataError, type Scheduler, Strata, type StrataConfig } from '../src/index.js';
 import { openTelemetryTracing } from '../src/otel/index.js';
 import { createMemoryQueue } from '../src/queue/memory-queue.js';
@@ -175,6 +176,29 @@ it('a batch read and a transaction: getMany reports the lowest tier any id neede
     'strata.tier': 'l3',
     'strata.hit': false,
   });
+});
+
+it('the admin operations (@strata/core/admin) have their spans, as the methods they were had', async () => {
+  const strata = strataOf();
+  await strata.migrate();
+  exporter.reset();
+  expect(await reencrypt(strata, players)).toEqual({ scanned: 0, reencrypted: 0 });
+  await applyChanges(strata, [{ schema: players.identity, ids: ['adm1'], versions: [3], op: 'update' }]);
+  const err = await applyChanges(strata, 'not changes' as never).catch((e: unknown) => e);
+  expect(isStrataError(err, 'VALIDATION_FAILED')).toBe(true);
+  const { named, one, children } = finished();
+  expect(one('strata.reencrypt').attributes).toEqual({
+    'strata.op': 'reencrypt',
+    'strata.schema': players.name,
+  });
+  const [applied, refused] = named('strata.applyChanges');
+  expect(named('strata.applyChanges')).toHaveLength(2);
+  expect(applied!.attributes).toEqual({ 'strata.op': 'applyChanges' });
+  // The superseding marker is an L2 call under the operation's span.
+  expect(children(applied!).some((name) => name.startsWith('strata.l2.'))).toBe(true);
+  expect(applied!.status.code).toBe(0);
+  expect(refused!.status.code).toBe(2); // SpanStatusCode.ERROR
+  expect(refused!.attributes).toMatchObject({ 'strata.error.code': 'VALIDATION_FAILED' });
 });
 
 it('a failure: the span has status ERROR, the exception, and the Strata code', async () => {

@@ -9,10 +9,16 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { expect, it } from 'vitest';
 
-/** The modules with bytes in the bundle of `entry`, as paths relative to the repo. */
-async function bundledModules(entry: string): Promise<string[]> {
+/**
+ * The modules with bytes in the bundle of `entry` (a path from here, or `{ contents }`: an entry's
+ * source), as paths relative to the repo.
+ */
+async function bundledModules(entry: string | { contents: string }): Promise<string[]> {
+  const here = fileURLToPath(new URL('.', import.meta.url));
   const result = await build({
-    entryPoints: [fileURLToPath(new URL(entry, import.meta.url))],
+    ...(typeof entry === 'string'
+      ? { entryPoints: [fileURLToPath(new URL(entry, import.meta.url))] }
+      : { stdin: { contents: entry.contents, resolveDir: here, loader: 'ts' as const } }),
     bundle: true,
     write: false,
     format: 'esm',
@@ -38,6 +44,17 @@ it('the root of @strata/core bundles no driver: no Drizzle L3, no Upstash client
     ),
   );
   expect(drivers).toEqual([]);
+}, 30_000);
+
+it('an app that uses Strata without /admin or a relay bundles no admin operation; /admin brings them', async () => {
+  const admin = /packages\/core\/src\/engine\/(reencrypt|apply-changes|admin-op)\.ts$/;
+  const app = `import { defineSchema, Strata } from '../src/index.ts'; export const app = [defineSchema, Strata];`;
+  expect((await bundledModules({ contents: app })).filter((path) => admin.test(path))).toEqual([]);
+  expect((await bundledModules('../src/admin.ts')).filter((path) => admin.test(path)).sort()).toEqual([
+    'packages/core/src/engine/admin-op.ts',
+    'packages/core/src/engine/apply-changes.ts',
+    'packages/core/src/engine/reencrypt.ts',
+  ]);
 }, 30_000);
 
 it('the /drizzle entry carries the L3 the root leaves out', async () => {

@@ -1,4 +1,6 @@
 import type { Clock } from '../clock.js';
+import { applyCapturedChanges } from '../engine/apply-changes.js';
+import type { ChangeTarget } from '../engine/change-target.js';
 import { isStrataError } from '../errors.js';
 import { RELAY_RELEASE, RELAY_STORE, RELAY_TAKE } from '../l2/relay-scripts.js';
 import type { L2Tier } from '../l2/types.js';
@@ -34,8 +36,12 @@ export interface ChangeRelayOptions {
   readonly readTimeoutMs: number;
   readonly clock: Clock;
   readonly logger: Logger;
-  /** Applies the changes read (`applyChanges`). */
-  readonly apply: (changes: readonly CapturedChange[]) => Promise<void>;
+  /**
+   * The instance the changes read are applied to. The relay brings the applier itself (as
+   * `applyChanges` of `@strata/core/admin` does): the engine does not, so a Worker that neither
+   * relays nor applies changes does not bundle it.
+   */
+  readonly target: ChangeTarget;
   /** Drops every registered schema's caches: changes were lost (a gap), or none are known yet. */
   readonly dropAll: () => Promise<void>;
   /** Counts a failure among the engine's errors. */
@@ -69,7 +75,7 @@ export type PollOutcome =
  * again at the next poll (applying a change twice is harmless).
  *
  * @example
- * const relay = new ChangeRelay({ source, l2, root: 'app', instanceId, intervalMs: 1000, leaseMs: 15_000, readTimeoutMs: 10_000, clock, logger, apply, dropAll, countError });
+ * const relay = new ChangeRelay({ source, l2, root: 'app', instanceId, intervalMs: 1000, leaseMs: 15_000, readTimeoutMs: 10_000, clock, logger, target, dropAll, countError });
  * await relay.poll(); // { status: 'applied', changes: 3, gap: false }, or 'busy' / 'not-due'
  */
 export class ChangeRelay {
@@ -198,7 +204,7 @@ export class ChangeRelay {
    */
   async #apply(changes: readonly CapturedChange[], dropped: boolean): Promise<void> {
     try {
-      await this.options.apply(changes);
+      await applyCapturedChanges(this.options.target, changes);
     } catch (error) {
       if (!isStrataError(error, 'VALIDATION_FAILED')) throw error;
       this.#failed('apply a malformed page of changes; dropping every cached row instead', error);

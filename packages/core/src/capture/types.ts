@@ -30,7 +30,7 @@ export type ChangeOp = 'insert' | 'update' | 'delete' | 'truncate' | 'ddl';
  * The keys one captured statement changed (Strata's own writes are not captured).
  * @example
  * const change: CapturedChange = { schema: 'players', ids: ['p1'], versions: [42], op: 'update' };
- * await strata.applyChanges([change]);
+ * await applyChanges(strata, [change]); // from @strata/core/admin
  */
 export interface CapturedChange {
   /** The schema's identity (its qualified table), as Strata names it everywhere. */

@@ -1,19 +1,33 @@
 import type { CapturedChange } from '../capture/types.js';
 import { isStrataError, StrataError } from '../errors.js';
+import { adminOperation } from './admin-op.js';
 import { invalidateSchema } from './cache-control.js';
-import type { Coherence } from './coherence.js';
-import type { EngineContext } from './context.js';
+import type { ChangeTarget } from './change-target.js';
 import { idKey, normalizeId } from './ids.js';
 import type { SchemaCache } from './schema-cache.js';
+import type { Strata } from './strata.js';
 
-/** What applying captured changes did, for `strata.stats().capture`. */
-export class ChangeCounters {
-  /** Changes of registered schemas applied (a repeated one counts again). */
-  changesApplied = 0;
-  /** Keys marked superseded (one per key and call, however many changes named it). */
-  idsInvalidated = 0;
-  /** Changes of a table no registered schema has (another app on the same database): skipped. */
-  unknownSchemasSkipped = 0;
+/**
+ * Applies changes made to registered tables outside Strata, so no cache serves the rows they
+ * replaced: per schema, one L2 request marks the keys superseded at their new versions (a read
+ * that began before the change cannot put the old row back; the next read loads the new one),
+ * L1 drops them here and, through the bus, on the other instances; a truncate, or a ddl (the
+ * table's definition changed: ids and versions null), drops the whole schema. Changes of tables no
+ * registered schema has are skipped and counted (they may be another app's). The relay
+ * (`capture.relay`) applies what Postgres captured itself; call this to feed your own CDC (Debezium,
+ * Supabase realtime, logical replication). Versions must be the ones `_strata_versions` holds after
+ * the change (bump it in the same transaction as the write; on a write-behind table read it and
+ * never bump it: its versions come from Redis).
+ * Malformed input rejects with VALIDATION_FAILED and applies nothing; a closed instance rejects
+ * with UNAVAILABLE. An admin operation, in `@strata/core/admin` so that a Worker that never calls
+ * it does not bundle it.
+ * @example
+ * import { applyChanges } from '@strata/core/admin';
+ * // from a CDC event: the row's new version, read from _strata_versions in the same transaction
+ * await applyChanges(strata, [{ schema: 'players', ids: ['p1'], versions: [42], op: 'update' }]);
+ */
+export function applyChanges(strata: Strata, changes: readonly CapturedChange[]): Promise<void> {
+  return adminOperation(strata, 'applyChanges', {}, ({ engine }) => applyCapturedChanges(engine, changes));
 }
 
 /**
@@ -31,20 +45,15 @@ const OPS: ReadonlySet<string> = new Set(['insert', 'update', 'delete', 'truncat
 const EVERY_ROW: ReadonlySet<string> = new Set(['truncate', 'ddl']);
 
 /**
- * Applies changes made to registered tables outside Strata (see `Strata.applyChanges`): checks the
+ * Applies changes made to registered tables outside Strata (see `applyChanges`): checks the
  * whole batch first (a bad change throws VALIDATION_FAILED and nothing is applied), then per
  * schema one L2 request marks the changed keys superseded at their versions, L1 drops older
  * copies, and one bus message tells the other instances; a truncate or a ddl (the table's definition
  * changed, e.g. `ALTER COLUMN … TYPE … USING`) moves the schema's generation on.
  */
-export async function applyCapturedChanges(
-  ctx: EngineContext,
-  lookup: (identity: string) => SchemaCache | undefined,
-  coherence: Coherence,
-  counters: ChangeCounters,
-  changes: unknown,
-): Promise<void> {
-  const bySchema = group(lookup, changes);
+export async function applyCapturedChanges(target: ChangeTarget, changes: unknown): Promise<void> {
+  const { ctx, coherence, counters } = target;
+  const bySchema = group(target.lookup, changes);
   let unknown = 0;
   for (const entry of bySchema.values()) if (!entry) unknown += 1;
   if (unknown > 0) {

@@ -4,8 +4,8 @@ import { StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
 import type { CaptureCheck } from '../l3/capture.js';
 import type { L3Tier } from '../l3/types.js';
-import { applyCapturedChanges, ChangeCounters } from './apply-changes.js';
 import { invalidateSchema } from './cache-control.js';
+import { ChangeCounters, type ChangeTarget } from './change-target.js';
 import type { Coherence } from './coherence.js';
 import type { EngineContext } from './context.js';
 import type { SchemaCache } from './schema-cache.js';
@@ -15,7 +15,7 @@ import type { SchemaCache } from './schema-cache.js';
  * @example const { changesApplied, relay } = strata.stats().capture;
  */
 export interface CaptureStats {
-  /** Captured changes applied (`applyChanges`, the relay). */
+  /** Captured changes applied (`applyChanges` of `@strata/core/admin`, the relay). */
   changesApplied: number;
   /** Keys whose cached copies were superseded by them. */
   idsInvalidated: number;
@@ -34,10 +34,12 @@ export interface CaptureStats {
 }
 
 /**
- * The engine's side of change capture: applies changes (from the relay or a caller's own CDC) and
- * runs the relay, when configured, from calls (never awaited by them) and the host's scheduler.
+ * The engine's side of change capture: what applying changes works on (the relay's, or a caller's
+ * own CDC through `applyChanges`), and the relay, when configured, run from calls (never awaited by
+ * them) and the host's scheduler. The applier itself comes with the relay or with
+ * `@strata/core/admin`, not with the engine: a Worker that uses neither does not bundle it.
  */
-export class EngineCapture {
+export class EngineCapture implements ChangeTarget {
   readonly counters = new ChangeCounters();
   readonly relay: ChangeRelay | undefined;
   #lastPoll = Number.NEGATIVE_INFINITY;
@@ -72,15 +74,10 @@ export class EngineCapture {
       readTimeoutMs: timeouts.l3,
       clock,
       logger,
-      apply: (changes) => this.apply(changes),
+      target: this,
       dropAll: () => this.#dropAll(),
       countError: () => ctx.counters.error('capture'),
     });
-  }
-
-  /** See `Strata.applyChanges`. */
-  apply(changes: unknown): Promise<void> {
-    return applyCapturedChanges(this.ctx, this.lookup, this.coherence, this.counters, changes);
   }
 
   /**

@@ -1,14 +1,16 @@
 import type { Encryptor } from '../crypto/types.js';
 import { isStrataError, StrataError } from '../errors.js';
 import type { Row, ValueReplacement } from '../l3/types.js';
+import { adminOperation } from './admin-op.js';
 import type { Coherence } from './coherence.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import type { SchemaCache } from './schema-cache.js';
+import type { AnySchema, Strata } from './strata.js';
 
 /**
- * Options of `Strata.reencrypt`.
- * @example await strata.reencrypt(userSchema, { batchSize: 200, onProgress: (p) => console.log(p.scanned) });
+ * Options of `reencrypt` (`@strata/core/admin`).
+ * @example await reencrypt(strata, userSchema, { batchSize: 200, onProgress: (p) => console.log(p.scanned) });
  */
 export interface ReencryptOptions {
   /** Rows read per page (one L3 query, at most one UPDATE transaction, one L2 request). Default 500. */
@@ -18,8 +20,8 @@ export interface ReencryptOptions {
 }
 
 /**
- * What `Strata.reencrypt` did: rows read, and rows whose encrypted fields it moved to the current key.
- * @example const { scanned, reencrypted } = await strata.reencrypt(userSchema);
+ * What `reencrypt` (`@strata/core/admin`) did: rows read, and rows whose encrypted fields it moved to the current key.
+ * @example const { scanned, reencrypted } = await reencrypt(strata, userSchema);
  */
 export interface ReencryptResult {
   scanned: number;
@@ -30,6 +32,34 @@ const DEFAULT_BATCH_SIZE = 500;
 const MAX_BATCH_SIZE = 10_000;
 
 /**
+ * Key rotation: re-encrypts, under the current key, the encrypted fields of the schema's L3 rows
+ * still written under an older one (compare-and-set UPDATEs, no hooks, no write-behind), then drops
+ * their cached copies everywhere. Resolves `{ scanned, reencrypted }`; see `reencryptRows` for how.
+ * Once it resolves, every row it scanned is under the current key; rows written meanwhile by an
+ * instance still configured with an old `current` are not. Run it again after every instance runs
+ * the new keyring; then the old key can be removed. Rejects with INVALID_CONFIG for a bad
+ * `batchSize`, L3_UNAVAILABLE without an L3, UNAVAILABLE once the instance is closed. An admin
+ * operation, in `@strata/core/admin` so that a Worker that never calls it does not bundle it.
+ * @example
+ * import { reencrypt } from '@strata/core/admin';
+ * const strata = new Strata({ l2, l3, schemas: [users], encryptionKey: { keys: { k1, k2 }, current: 'k2' } });
+ * const { scanned, reencrypted } = await reencrypt(strata, users, {
+ *   batchSize: 200,
+ *   onProgress: (p) => console.log(`${p.reencrypted}/${p.scanned}`),
+ * });
+ */
+export function reencrypt(
+  strata: Strata,
+  schema: AnySchema,
+  options?: ReencryptOptions,
+): Promise<ReencryptResult> {
+  const attributes = { 'strata.schema': typeof schema === 'string' ? schema : String(schema?.name) };
+  return adminOperation(strata, 'reencrypt', attributes, ({ engine, runtime }) =>
+    reencryptRows(engine.ctx, runtime(schema), engine.coherence, options),
+  );
+}
+
+/**
  * Key rotation's second half: pages through the schema's L3 rows by primary key and re-encrypts,
  * under the keyring's current key, every encrypted field still written under another key. Each
  * page's changes are one transaction of plain UPDATEs of just those columns, each guarded by the
@@ -38,17 +68,6 @@ const MAX_BATCH_SIZE = 10_000;
  * changed. Then the changed ids leave L1 (here and, through the bus, on the other instances) and
  * L2 (where the cached copy still carries an old key id), fenced like a write, and cached search
  * lists are dropped (search generation), so no cache keeps serving the old ciphertext.
- *
- * Once it resolves, every row it scanned is under the current key; rows written meanwhile by an
- * instance still configured with an old `current` are not. Run it again after every instance runs
- * the new keyring; then the old key can be removed.
- *
- * @example
- * const strata = new Strata({ l2, l3, schemas: [users], encryptionKey: { keys: { k1, k2 }, current: 'k2' } });
- * const { scanned, reencrypted } = await strata.reencrypt(users, {
- *   batchSize: 200,
- *   onProgress: (p) => console.log(`${p.reencrypted}/${p.scanned}`),
- * });
  */
 export async function reencryptRows(
   ctx: EngineContext,

@@ -1,7 +1,6 @@
 import type { InferInsertModel, InferSelectModel } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 import type { PollOutcome } from '../capture/relay.js';
-import type { CapturedChange } from '../capture/types.js';
 import { type ResolvedConfig, resolveConfig, type StrataConfig } from '../config.js';
 import { createAesGcmEncryptor } from '../crypto/aes-gcm-encryptor.js';
 import type { Encryptor } from '../crypto/types.js';
@@ -19,6 +18,7 @@ import { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { guardedL2 } from '../resilience/guard-l2.js';
 import type { Schema } from '../schema/define-schema.js';
 import type { CompiledSchema } from '../schema/types.js';
+import { ADMIN, type AdminAccess } from './admin-access.js';
 import { entriesOf, withMapKey } from './batch-input.js';
 import { existsOne, expireOne, invalidateOne, invalidateSchema } from './cache-control.js';
 import { type CaptureAdmin, captureAdmin } from './capture-admin.js';
@@ -35,7 +35,6 @@ import { L3Claim } from './l3-claim.js';
 import { type PreparedRow, prepareRow } from './prepare.js';
 import { l1ReadStatus, loadRowWithStatus, readL1Now, readRow, readRows } from './read-cascade.js';
 import type { ReadStatus } from './read-status.js';
-import { type ReencryptOptions, type ReencryptResult, reencryptRows } from './reencrypt.js';
 import { Registry, type SchemaRef } from './registry.js';
 import { SchemaCache } from './schema-cache.js';
 import { countRows, searchCachedRows, searchRows } from './search.js';
@@ -63,7 +62,8 @@ export type RowOf<S> =
  * @example const row: InsertOf<typeof playerSchema> = { id: 'p1', level: 1 }; await strata.set(playerSchema, row);
  */
 export type InsertOf<S> = S extends Schema<infer T, string> ? InferInsertModel<T> : Record<string, unknown>;
-type AnySchema = Schema<PgTable, string> | string;
+/** A schema as the operations take it: the defined schema, or its name. */
+export type AnySchema = Schema<PgTable, string> | string;
 
 /** L1 was read and missed (counted: the full path must not count it again). */
 const MISS: unique symbol = Symbol('l1 miss');
@@ -488,26 +488,6 @@ export class Strata {
   }
 
   /**
-   * Applies changes made to registered tables outside Strata, so no cache serves the rows they
-   * replaced: per schema, one L2 request marks the keys superseded at their new versions (a read
-   * that began before the change cannot put the old row back; the next read loads the new one),
-   * L1 drops them here and, through the bus, on the other instances; a truncate, or a ddl (the
-   * table's definition changed: ids and versions null), drops the whole schema. Changes of tables no registered schema has are skipped and counted (they may be another
-   * app's). The relay (`capture.relay`) calls this with what Postgres captured; call it yourself to
-   * feed your own CDC (Debezium, Supabase realtime, logical replication). Versions must be the ones
-   * `_strata_versions` holds after the change (bump it in the same transaction as the write; on a
-   * write-behind table read it and never bump it: its versions come from Redis).
-   * Malformed input throws VALIDATION_FAILED and applies nothing.
-   * @example
-   * // from a CDC event: the row's new version, read from _strata_versions in the same transaction
-   * await strata.applyChanges([{ schema: 'players', ids: ['p1'], versions: [42], op: 'update' }]);
-   */
-  applyChanges(changes: readonly CapturedChange[]): Promise<void> {
-    if (this.#closed) return Promise.reject(new StrataError('UNAVAILABLE', 'this Strata instance is closed'));
-    return this.#changes.apply(changes);
-  }
-
-  /**
    * Reads the change log now (the relay's interval skipped; another instance's lease honoured) and
    * resolves once what it read is applied: what the poll did, or undefined when `capture.relay` is
    * off. A failed read is in the outcome (counted and logged), never a rejection; a closed
@@ -523,16 +503,6 @@ export class Strata {
   /** Loads up to `limit` rows (0 = all) from L3 into L2 and L1, page by page; resolves how many. */
   warmCache(schema: AnySchema, limit = 0, pageSize = 500): Promise<number> {
     return warmCache(this.#ctx, this.#runtime(schema), limit, pageSize);
-  }
-
-  /**
-   * Key rotation: re-encrypts, under the current key, the encrypted fields of L3 rows still written
-   * under an older one (compare-and-set UPDATEs, no hooks, no write-behind), then drops their cached
-   * copies everywhere. Resolves `{ scanned, reencrypted }`. See `reencryptRows`.
-   * @example await strata.reencrypt(users, { batchSize: 200, onProgress: (p) => console.log(p.scanned) });
-   */
-  reencrypt(schema: AnySchema, options?: ReencryptOptions): Promise<ReencryptResult> {
-    return reencryptRows(this.#ctx, this.#runtime(schema), this.#coherence, options);
   }
 
   /**
@@ -709,6 +679,16 @@ export class Strata {
       this.#ctx.counters.error('hook');
       this.#config.logger.error('afterSet hook threw', { schema: rt.schema.name, error: String(err) });
     }
+  }
+
+  /**
+   * The internals `@strata/core/admin` works on (see admin-access.ts for why this exists): admin
+   * operations are functions of their own entry point, so a Worker that never calls them does not
+   * bundle them. UNAVAILABLE once closed.
+   */
+  [ADMIN](): AdminAccess {
+    if (this.#closed) throw new StrataError('UNAVAILABLE', 'this Strata instance is closed');
+    return { engine: this.#changes, runtime: (schema) => this.#runtime(schema) };
   }
 
   #runtime(schema: SchemaRef): SchemaCache {

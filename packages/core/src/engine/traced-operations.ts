@@ -4,7 +4,10 @@ import { Tx } from './tx.js';
 
 /** Reads: their span says which tier answered (`strata.tier`, `strata.hit`, `strata.stale`). */
 const READS = new Set(['get', 'find', 'findWithStatus', 'getMany', 'exists', 'searchCached']);
-/** The other public operations with a span; `peek` has none (a span would cost more than the read). */
+/**
+ * The other public operations with a span; `peek` has none (a span would cost more than the read).
+ * The admin operations of `@strata/core/admin` (reencrypt, applyChanges) make their own (admin-op.ts).
+ */
 const OTHERS = [
   'set',
   'setMany',
@@ -17,9 +20,7 @@ const OTHERS = [
   'invalidateAll',
   'invalidateTags',
   'warmCache',
-  'reencrypt',
   'migrate',
-  'applyChanges',
   'relayChanges',
   'flushDirty',
   'flushBatch',
@@ -29,7 +30,6 @@ const OTHERS = [
 const NO_SCHEMA = new Set([
   'migrate',
   'invalidateTags',
-  'applyChanges',
   'relayChanges',
   'flushDirty',
   'flushBatch',

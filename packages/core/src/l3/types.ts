@@ -158,7 +158,7 @@ export interface L3Tier {
    * Sets columns of existing rows by primary key, each only where the row still holds its `expect`
    * values (compare-and-set: a row written meanwhile is left as it is). A plain UPDATE of the `set`
    * columns: no insert, no other column, no version recorded. All in one transaction (or one
-   * `db.batch`). Resolves the ids that changed. Used by key rotation (`Strata.reencrypt`).
+   * `db.batch`). Resolves the ids that changed. Used by key rotation (`reencrypt` of `@strata/core/admin`).
    */
   replaceValues(schema: CompiledSchema, changes: readonly ValueReplacement[]): Promise<unknown[]>;
   /** Additive, idempotent DDL for the schemas' tables, recorded in `_strata_migrations`. */

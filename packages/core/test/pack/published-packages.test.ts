@@ -16,6 +16,7 @@ const runtimeEntries = entries.filter((entry) => !entry.specifier.endsWith('/tes
 const KEY_EXPORT: Record<string, string> = {
   '@strata/core': 'Strata',
   '@strata/core/driver': 'withTimeout',
+  '@strata/core/admin': 'reencrypt',
   '@strata/core/upstash': 'createUpstashL2',
   '@strata/core/drizzle': 'createDrizzleL3',
   '@strata/core/msgpack': 'msgpackCodec',

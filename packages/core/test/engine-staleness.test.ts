@@ -314,7 +314,7 @@ describe('expire (soft invalidation)', () => {
     // A's L1 copy went (no bus here: B keeps its fresh L1 copy until its TTL, as after invalidate).
     expect(a.peek(schema, 'ex-1')).toBeUndefined();
     const [key] = await stack.redis.keys(`${stack.keyPrefix}*:r:ex-1`);
-    expect(await stack.redis.pttl(key)).toBeGreaterThan(60_000); // the row and its TTL are kept
+    expect(await stack.redis.pttl(key!)).toBeGreaterThan(60_000); // the row and its TTL are kept
     state.hold = deferred<void>();
     const { row, status } = await a.findWithStatus(schema, 'ex-1');
     expect(row?.username).toBe('expire-before');

@@ -400,10 +400,10 @@ export class SchemaCache {
   async fill(
     ctx: EngineContext,
     found: readonly Versioned[],
-    options: { l1?: boolean; l2?: boolean; direct?: boolean } = {},
+    options: { l1?: boolean | 'afterL2'; l2?: boolean; direct?: boolean } = {},
   ): Promise<void> {
     // No L1: nothing to offer (offerL1 would take everything), so no row is frozen for it.
-    if (options.l1 !== false && this.l1) {
+    if (options.l1 === true || (options.l1 === undefined && this.l1)) {
       for (const f of found) {
         const taken = f.plain
           ? this.offerL1(f.key, this.l1Value(f.plain, true), this.l1TtlMs, f.version)
@@ -423,7 +423,13 @@ export class SchemaCache {
           const ttl = f.stored ? this.l2TtlMs : this.negativeTtlMs;
           return [f.version, f.stored ? this.holdMs(ttl) : ttl, this.envelope(f.stored, f.version, g, ttl)];
         });
-      await this.runWatched(PUT, (g) => ({ keys, args: putArgs(args(g)) }));
+      const reply = await this.runWatched(PUT, (g) => ({ keys, args: putArgs(args(g)) }));
+      // `afterL2`: L1 takes only what L2 took (L2 may hold a newer row than the source read).
+      if (options.l1 === 'afterL2' && this.l1)
+        entries.forEach((f, i) => {
+          if (Number(reply[i]) === 1 && f.plain)
+            this.offerL1(f.key, this.l1Value(f.plain, true), this.l1TtlMs, f.version);
+        });
     };
     if (options.direct) await work();
     else await ctx.defer(this.schema.name, 'l2', 'fill', work);

@@ -22,7 +22,8 @@ interface Read {
  * Runs a query on L3 (the read replica when the schema has one). Full rows fill L1 and L2 on the
  * way, each with its version — unless the query projects fields, says `forceL3`, or a write in
  * this instance ran meanwhile. L1 takes them before the call returns (the rows it returns are the
- * ones L1 keeps, frozen, unless it held them already: see `offerToL1`); the L2 fill is deferred work, as a get's L3 fill is: awaited with
+ * ones L1 keeps, frozen, unless it held them already: see `offerToL1`), except for a write-behind
+ * schema, whose L1 takes only what L2 took; the L2 fill is deferred work, as a get's L3 fill is: awaited with
  * `background: 'await'`, else run after the call returned (see `deferFill`).
  */
 export async function searchRows(ctx: EngineContext, cache: SchemaCache, query: Query): Promise<Row[]> {
@@ -31,11 +32,15 @@ export async function searchRows(ctx: EngineContext, cache: SchemaCache, query: 
   const quiet = cache.writesInFlight === 0;
   const read = await readL3(ctx, cache, compiled);
   if (!compiled.fields && !query.forceL3 && quiet && cache.writeEpoch === epoch) {
-    const forL2 = offerToL1(ctx, cache, read, !query.forceL2);
+    // Write-behind: L2 may hold a queued row Postgres does not have yet (another instance's write),
+    // so L1 takes only the rows L2 took, after its fill.
+    const behind = cache.l2 !== undefined && cache.writeMode === 'write-behind';
+    const forL2 = offerToL1(ctx, cache, read, !query.forceL2 && !behind);
     if (forL2.length > 0) {
+      const l1 = behind && !query.forceL2 ? 'afterL2' : false;
       await deferFill(ctx, cache, () =>
         // A write that began here since the read wins: its values, not these, belong in L2.
-        cache.writeEpoch === epoch ? cache.fill(ctx, forL2, { l1: false, direct: true }) : undefined,
+        cache.writeEpoch === epoch ? cache.fill(ctx, forL2, { l1, direct: true }) : undefined,
       );
     }
   }

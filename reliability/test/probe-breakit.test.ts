@@ -101,13 +101,11 @@ describe('two tenants by search_path (unqualified tables) on one Redis and one k
     }
   });
 
-  // BUG. Fails at `expect(fromB).toBeNull()`: B reads A's row. The L2 key and the owner tag are
-  // built from the schema's identity (engine/keys.ts KeySpace, schema-cache.ts ownerTag), which for
-  // an unqualified table is the bare table name `items`, whatever schema the session's search_path
-  // resolves it to; the keyPrefix claim (engine/l3-claim.ts, drizzle/database-identity.ts) names the
-  // database (system identifier + database name), not current_schema(). So both tenants share
-  // `{keyPrefix}:items:…:r:{id}` and each serves the other's rows.
-  it.fails('a row tenant A wrote is not served to tenant B', async () => {
+  // Found by this probe (fixed): B read A's row. Both tables are the unqualified `items`, so the L2
+  // keys and owner tags matched, and the keyPrefix claim named only the database. The claim's
+  // identity now adds current_schema() when not public (drizzle/database-identity.ts): B is refused
+  // L2 (INVALID_CONFIG, logged) and reads its own table.
+  it('a row tenant A wrote is not served to tenant B', async () => {
     const a = app('a', 'write-through');
     const b = app('b', 'write-through');
     await a.set(schemaOf('write-through'), { id: 'sp-1', n: 1, owner: 'a' });
@@ -115,12 +113,10 @@ describe('two tenants by search_path (unqualified tables) on one Redis and one k
     expect(fromB).toBeNull();
   });
 
-  // BUG. Fails at `expect(inB).toEqual([])`: tenant B's flusher writes tenant A's write into B's
-  // table. The stream and group are `{keyPrefix}:writes` / `{keyPrefix}:flushers`, and a queued write
-  // names its table by the same unqualified identity `items` (queue/types.ts QueuedWrite.schema), so
-  // B's flusher knows the schema and applies the write through its own search_path
-  // (engine/flusher.ts): an acknowledged write of A lands in the wrong tenant, and A never gets it.
-  it.fails("tenant B's flush never applies tenant A's write-behind write", async () => {
+  // Found by this probe (fixed): B's flusher applied A's queued write to B's table (one stream per
+  // keyPrefix, writes named by the unqualified `items`). A flusher now checks the claim first
+  // (engine/flusher.ts claimedElsewhere): B leaves the writes to A, whose flush applies them.
+  it("tenant B's flush never applies tenant A's write-behind write", async () => {
     const a = app('a', 'write-behind');
     const b = app('b', 'write-behind');
     await a.set(schemaOf('write-behind'), { id: 'sp-wb', n: 7, owner: 'a' });

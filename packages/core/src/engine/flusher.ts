@@ -1,4 +1,4 @@
-import { StrataError } from '../errors.js';
+import { isStrataError, StrataError } from '../errors.js';
 import { holdsFlush, sqlStateOf } from '../l3/pg-errors.js';
 import type { WriteOutcome } from '../l3/types.js';
 import type { Delivery } from '../queue/types.js';
@@ -59,10 +59,11 @@ export async function flushDeliveries(
 ): Promise<FlushOutcome> {
   const outcome: FlushOutcome = { acked: [], retried: [], held: [], foreign: [], dead: [] };
   const items: Item[] = [];
+  const claimed = await claimedElsewhere(deliveries.map((d) => lookup(d.write.schema)));
   for (const delivery of deliveries) {
     const { write } = delivery;
     const cache = lookup(write.schema);
-    if (!cache?.l3) {
+    if (!cache?.l3 || claimed.has(cache)) {
       outcome.retried.push(delivery.handle);
       outcome.foreign.push(delivery.handle);
       continue;
@@ -91,6 +92,24 @@ export async function flushDeliveries(
   }
   if (items.length > 0) await applyOrSplit(ctx, items, outcome, publish);
   return outcome;
+}
+
+/**
+ * The schemas whose keyPrefix another app holds (see `L3Claim`: another database, or another
+ * search_path schema with tables of the same names): this instance cannot write-behind to them, so
+ * the writes in the shared queue are that app's, left for it, never applied here. Any other failure
+ * to read the generation (L2 down) does not stop the flush: Postgres takes the writes.
+ */
+async function claimedElsewhere(caches: readonly (SchemaCache | undefined)[]): Promise<Set<SchemaCache>> {
+  const claimed = new Set<SchemaCache>();
+  for (const cache of new Set(caches)) {
+    try {
+      await cache?.generation?.checkClaim();
+    } catch (err) {
+      if (isStrataError(err, 'INVALID_CONFIG')) claimed.add(cache!);
+    }
+  }
+  return claimed;
 }
 
 async function applyOrSplit(

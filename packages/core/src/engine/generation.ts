@@ -153,8 +153,24 @@ export class SchemaGeneration {
     return value;
   }
 
+  /**
+   * Resolves once a generation read has checked the keyPrefix claim with this instance's L3
+   * identity known (waiting for L3 to say it); rejects with the claim's conflict when another app
+   * holds the keyPrefix. For the flush, which must never apply another app's queued writes.
+   */
+  async checkClaim(): Promise<void> {
+    if (!this.claim) return;
+    await this.claim.learn();
+    if (!this.#claimChecked) this.forget();
+    await this.current();
+  }
+
+  /** The last generation read sent a known L3 identity (the claim was checked). */
+  #claimChecked = false;
+
   async #read(): Promise<number> {
     const identity = this.claim ? await this.claim.identity() : '';
+    this.#claimChecked = identity !== '';
     const floor = this.watch.floor();
     const keys = [this.keys.generationKey, this.keys.bootKey, this.keys.tickKey, this.keys.l3ClaimKey];
     const args = [this.watch.newMarker(), identity, String(L3_CLAIM_TTL_MS)];

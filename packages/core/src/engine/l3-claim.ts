@@ -66,7 +66,7 @@ export class L3Claim {
   conflict(held: string, ours: string): StrataError {
     return new StrataError(
       'INVALID_CONFIG',
-      `keyPrefix '${this.keyPrefix}' on this Redis belongs to an app on another database (${held}; this one is ${ours}): ` +
+      `keyPrefix '${this.keyPrefix}' on this Redis belongs to an app on another database or search_path schema (${held}; this one is ${ours}): ` +
         'give each app its own keyPrefix. L2 is not used until then',
       { details: { keyPrefix: this.keyPrefix, claimedBy: held, identity: ours } },
     );

@@ -426,15 +426,11 @@ describe('clocks an hour apart, with stale and grace windows', () => {
     }
   });
 
-  // BUG (a bound the docs state wrongly). Fails at the last `expect`: the instance on time reads
-  // n=1, 91 s after its copy was due (TTL 30 s, stale 1 m) and long after Postgres got n=100. A fill
-  // stamps the L2 value's fresh end with the FILLING instance's clock (engine/schema-cache.ts
-  // `envelope`: clock.now() + ttl) and PUT takes a fill of an equal version, so the instance an hour
-  // ahead, by reading the key, makes it fresh for everyone for an hour more; only Redis's PX (TTL +
-  // max(stale, grace), real time) ends it. docs/semantics.md says a skewed clock changes "an L1
-  // copy's life by the skew (at most the L1 TTL)"; here the L2 copy's fresh life grows by up to the
-  // grace window (1 h in the docs' own example: rows up to 1.5 h old answered as fresh, never refreshed).
-  it.fails('a row filled by an instance an hour ahead does not stay fresh past its TTL for the others', async () => {
+  // Found by this probe (fixed): a fill stamps the L2 value's fresh end with the filling instance's
+  // clock, so an instance an hour ahead, by reading a key, made it fresh for everyone for up to the
+  // Redis PX (TTL + windows). A reader now takes a fresh end further ahead than the TTL (+1 s) as
+  // stamped by a clock ahead of its own: a miss, read again from Postgres (engine/schema-cache.ts readL2).
+  it('a row filled by an instance an hour ahead does not stay fresh past its TTL for the others', async () => {
     const normal = instance(0);
     const ahead = instance(HOUR);
     for (const x of [normal, ahead]) await x.find(schema, 'warm-up'); // bus subscribed: no fill fenced by its first gap

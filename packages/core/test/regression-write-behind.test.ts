@@ -66,7 +66,9 @@ describe('write-behind: caches equal Postgres after the flush', () => {
     /** The row as the writer, a fresh instance (from L2), searchCached and Postgres see it: all equal. */
     async function agree() {
       const [inPostgres] = await stack.db.select().from(notes).where(eq(notes.id, 'n1'));
-      const fresh = instance(schema, createMemoryQueue());
+      // On the writer's clock: an instance behind it takes the fresh end the writer stamped as from
+      // a clock ahead (a miss, read from Postgres), and this checks what L2 holds.
+      const fresh = instance(schema, createMemoryQueue(), { now: () => Date.now() + skew });
       const views = {
         writer: await writer.get(schema, 'n1'),
         fresh: await fresh.get(schema, 'n1'),

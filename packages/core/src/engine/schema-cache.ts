@@ -55,6 +55,9 @@ type L2Hit =
   | { row: Row; version: number; remainingMs: number; age?: Exclude<Age, 'fresh'> }
   | { absent: true; version: number; remainingMs: number; age?: undefined };
 
+/** How far ahead of this instance's clock another's may stamp a fresh end and still be trusted. */
+const CLOCK_SLACK_MS = 1_000;
+
 /**
  * How `drop` decides per key: always, unless a write-behind row is pending, the same but keeping
  * rows as expired (`strata.expire`), or up to a version.
@@ -265,6 +268,10 @@ export class SchemaCache {
     const e = decodeEnvelope(value);
     if (!e || e.kind === 'l' || e.kind === 'x' || !isCurrent(e, generation)) return undefined;
     const remaining = remainingMs(e, now);
+    // A fresh end further ahead than the TTL was stamped by a clock ahead of this one: the row's
+    // age is unknown, so it is a miss (Postgres answers; the fill stamps it again with this clock).
+    // A clock ahead then costs reads, never rows answered past their fresh time.
+    if (e.kind === 'r' && this.l2TtlMs > 0 && remaining > this.l2TtlMs + CLOCK_SLACK_MS) return undefined;
     // Past its fresh time: a miss, unless the schema's windows still keep a row (`age`).
     let age: Exclude<Age, 'fresh'> | undefined;
     if (remaining < 0) {

@@ -25,6 +25,9 @@ export interface ScriptedEnqueue {
   readonly heads: readonly string[];
 }
 
+/** How long Redis keeps a write-behind row pending its flush (see `writeOrdered`). */
+const PENDING_HOLD_MS = 7 * 24 * 60 * 60 * 1000;
+
 /**
  * Writes ordered by Redis (write-behind before its flush, and schemas whose source of truth is L2):
  * one script takes a version per key from the schema's counter and writes each envelope with it, so
@@ -42,10 +45,11 @@ export async function writeOrdered(
   const payloads = writes.map((w) => (w.stored ? (w.l2 ?? cache.rows.toL2(w.stored)) : ''));
   const perKey: string[] = [];
   writes.forEach((w, i) => {
-    // A pending row (or tombstone) keeps no expiry: Postgres does not have it, so if it expired
-    // before its flush, reads would answer the older row. The flush rewrites it with its TTL.
+    // A pending row (or tombstone) is never stale and lives a week in Redis: Postgres does not have
+    // it, so if it expired before its flush, reads would answer the older row. The flush rewrites it
+    // with its TTL; the week only bounds a write whose queue lost it (a memory queue that crashed).
     const ms = pendingFlush ? 0 : w.stored ? cache.l2TtlMs : cache.tombstoneTtlMs();
-    const px = w.stored ? cache.holdMs(ms) : ms;
+    const px = pendingFlush ? PENDING_HOLD_MS : w.stored ? cache.holdMs(ms) : ms;
     perKey.push(w.stored ? 'r' : 'a', String(Math.ceil(px)), String(expiresAt(ms)), payloads[i]!);
     if (enqueue) perKey.push(enqueue.heads[i]!);
   });

@@ -16,7 +16,8 @@ import {
   describeL2Conformance,
   describeQueueConformance,
 } from '@strata/core/testing';
-import { type RedisCluster, startRedisCluster, uniqueName } from '@strata/devstack/testing';
+import { type RedisCluster, startRedisCluster } from '@strata/devstack/redis-cluster';
+import { uniqueName } from '@strata/devstack/testing';
 import { Cluster, type Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisPubSubBus } from '../src/redis-tcp/bus.js';

@@ -161,7 +161,9 @@ export class SchemaGeneration {
   async checkClaim(): Promise<void> {
     if (!this.claim) return;
     await this.claim.learn();
-    if (!this.#claimChecked) this.forget();
+    // Read again only when the identity is known now and the last read went without it (an L3
+    // that cannot say which database it is would otherwise cost a read per flush).
+    if (!this.#claimChecked && (await this.claim.identity()) !== '') this.forget();
     await this.current();
   }
 

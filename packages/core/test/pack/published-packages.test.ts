@@ -27,6 +27,7 @@ const KEY_EXPORT: Record<string, string> = {
   '@strata/adapter-workers/hono': 'strata',
   '@strata/adapter-workers/cloudflare': 'handleWriteBatch',
   '@strata/devstack': 'startDevstack',
+  '@strata/devstack/redis-cluster': 'startRedisCluster',
 };
 const consumerScripts = new URL('./consumer/', import.meta.url);
 

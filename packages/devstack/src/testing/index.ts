@@ -2,13 +2,6 @@ import { inject } from 'vitest';
 import type { DevstackInfo } from '../types.js';
 
 export { serviceUrls, uniqueName } from '../defaults.js';
-export { RedisClusterError, type RedisClusterErrorCode } from '../redis-cluster/error.js';
-export {
-  type RedisCluster,
-  type RedisClusterNode,
-  type RedisClusterOptions,
-  startRedisCluster,
-} from '../redis-cluster/start.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -249,12 +249,16 @@ describe('write-behind, transactions, invalidations and stale windows on three i
       await holder.end();
     }
     await expect.poll(async () => (await stored('tl'))?.n, { timeout: 5_000 }).toBe(9);
-    await a.flushDirty(); // n=2 is older than Postgres' n=9: applied nowhere, its L2 row dropped
+    // After the transaction's own drops went out, C reads the queued row (still in L2) into L1.
+    expect((await c.get(schema, 'tl')).n).toBe(2);
+    // n=2 is older than Postgres' n=9: applied nowhere, its L2 row dropped and every L1 told.
+    await a.flushDirty();
     expect((await stored('tl'))?.n).toBe(9);
-    expect({ c: (await c.get(schema, 'tl')).n, fresh: (await instance().get(schema, 'tl')).n }).toEqual({
-      c: 9,
+    expect({ a: (await a.get(schema, 'tl')).n, fresh: (await instance().get(schema, 'tl')).n }).toEqual({
+      a: 9,
       fresh: 9,
     });
+    await expect.poll(async () => (await c.get(schema, 'tl')).n, { timeout: 2_000 }).toBe(9);
   });
 
   // Found by this probe (fixed): a search put the Postgres row, older than another instance's queued

@@ -30,32 +30,19 @@ export async function existsOne(ctx: EngineContext, cache: SchemaCache, id: Id):
  * Drops one key's cached copies in L1 and L2, here and on the other instances: the next read
  * reloads it. A write-behind row still pending its flush stays in L2 (Postgres does not have it
  * yet: dropping it would lose sight of an acknowledged write), and so is what the next read returns.
+ * `soft` (`strata.expire`): the L2 row is kept but expired (see DROP's `expire`): within the
+ * schema's `stale` window the next read answers it and refreshes, else it reloads, keeping it for
+ * `grace`; without windows it is the same as a drop.
  */
 export async function invalidateOne(
   ctx: EngineContext,
   cache: SchemaCache,
   coherence: Coherence,
   id: Id,
+  soft = false,
 ): Promise<void> {
   const key = idKey(id);
-  await cache.drop(ctx, [key], 'unlessPending');
-  await coherence.publish(cache, [key], null, 'invalidate');
-}
-
-/**
- * Soft invalidation: the key's L2 row is kept but expired (see DROP's `expire`), and every
- * instance's L1 copy goes. The next read treats it as past its fresh time: within the schema's
- * `stale` window it answers it and refreshes, else it reloads, keeping it for `grace`. Without
- * windows it is `invalidateOne`. A pending write-behind row is left alone.
- */
-export async function expireOne(
-  ctx: EngineContext,
-  cache: SchemaCache,
-  coherence: Coherence,
-  id: Id,
-): Promise<void> {
-  const key = idKey(id);
-  await cache.drop(ctx, [key], 'expire');
+  await cache.drop(ctx, [key], soft ? 'expire' : 'unlessPending');
   await coherence.publish(cache, [key], null, 'invalidate');
 }
 

@@ -144,27 +144,32 @@ async function applyOrSplit(
   // than what Postgres holds) except those of a fold another write of the key interrupted.
   const interrupted: (readonly Item[])[] = [];
   let i = 0;
-  // Writes Postgres already holds a newer version of (a transaction committed over them): their
-  // pending rows, which nothing else replaces now, go from the caches (only at their version).
-  const superseded: [SchemaCache, string, number][] = [];
   const appliedBySchema = [...bySchema].map(([cache, group]) => {
     const applied: Versioned[] = [];
+    // Writes Postgres holds a newer version of (a transaction committed over them): their pending
+    // rows, which nothing else replaces now, go from every cache (only at their own version).
+    const superseded: Versioned[] = [];
     (results[i++] ?? []).forEach((result, j) => {
       const item = group[j]!;
       if (!result.applied) {
         if (item.folds) interrupted.push(item.folds);
-        else superseded.push([cache, item.key, item.delivery.write.version]);
+        else superseded.push({ key: item.key, version: item.delivery.write.version });
         return;
       }
       applied.push({ key: item.key, version: result.version, ...(result.row && { stored: result.row }) });
     });
-    return [cache, applied] as const;
+    return [cache, applied, superseded] as const;
   });
   const again = new Set(interrupted.flat().map((item) => item.delivery.handle));
   outcome.acked.push(
     ...items.filter((item) => !again.has(item.delivery.handle)).map((item) => item.delivery.handle),
   );
-  for (const [cache, applied] of appliedBySchema) {
+  for (const [cache, applied, superseded] of appliedBySchema) {
+    if (superseded.length > 0) {
+      const [keys, versions] = [superseded.map((s) => s.key), superseded.map((s) => s.version)];
+      await cache.drop(ctx, keys, versions);
+      await publish(cache, keys, versions, 'invalidate');
+    }
     if (applied.length === 0) continue;
     const withPlain = await Promise.all(
       applied.map(async (a) =>
@@ -179,7 +184,6 @@ async function applyOrSplit(
       'set',
     );
   }
-  for (const [cache, key, version] of superseded) await cache.drop(ctx, [key], [version]);
   if (interrupted.length > 0) await oneByOne(ctx, interrupted, outcome, publish);
 }
 

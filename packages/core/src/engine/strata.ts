@@ -20,7 +20,7 @@ import type { Schema } from '../schema/define-schema.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { ADMIN, type AdminAccess } from './admin-access.js';
 import { entriesOf, withMapKey } from './batch-input.js';
-import { existsOne, expireOne, invalidateOne, invalidateSchema } from './cache-control.js';
+import { existsOne, invalidateOne, invalidateSchema } from './cache-control.js';
 import { type CaptureAdmin, captureAdmin } from './capture-admin.js';
 import { EngineCapture } from './change-capture.js';
 import { Coherence } from './coherence.js';
@@ -469,7 +469,7 @@ export class Strata {
    */
   async expire(schema: AnySchema, id: Id): Promise<void> {
     const rt = this.#runtime(schema);
-    return expireOne(this.#ctx, rt, this.#coherence, normalizeId(rt.schema, id));
+    return invalidateOne(this.#ctx, rt, this.#coherence, normalizeId(rt.schema, id), true);
   }
 
   /**

@@ -212,8 +212,11 @@ describe('npm start (scripts/start.mjs)', () => {
       // The page's own button sends 40 reads: the next samples must show them.
       const before = Number(await page.textContent('#hits-l1'));
       await page.click('#traffic');
+      // The reads run concurrently: a sample can show 20 hits before the absent player's 404 counts.
       await page.waitForFunction(
-        (n) => Number(document.getElementById('hits-l1')?.textContent) >= n + 20,
+        (n) =>
+          Number(document.getElementById('hits-l1')?.textContent) >= n + 20 &&
+          Number(document.getElementById('client-errors')?.textContent) >= 1,
         before,
       );
       await page.waitForFunction(() =>

@@ -17,7 +17,7 @@ const POISON_KEYS = ['__proto__', 'constructor', 'prototype'] as const;
 
 // An identity: a qualified table, two identifiers of up to 63 bytes and a dot.
 const schemaName = check.string(check.minLength(1), check.maxLength(255));
-const op = check.oneOf(['set', 'delete', 'invalidate', 'invalidateAll']);
+const op = check.oneOf(['set', 'delete', 'invalidate', 'invalidateAll', 'tags']);
 const id = check.refine<string>(
   check.string(),
   fitsIdLimit,

@@ -13,7 +13,8 @@ export interface Invalidation {
    * an L1 copy that is already as new, so a late message never drops a newer row.
    */
   versions?: readonly number[];
-  op: 'set' | 'delete' | 'invalidate' | 'invalidateAll';
+  /** `tags`: `ids` are tags that moved on (to `versions`, when known), for every schema. */
+  op: 'set' | 'delete' | 'invalidate' | 'invalidateAll' | 'tags';
   /** The publishing instance, so it can skip its own messages. */
   origin: string;
 }

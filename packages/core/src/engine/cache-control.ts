@@ -13,7 +13,10 @@ export async function existsOne(ctx: EngineContext, cache: SchemaCache, id: Id):
     try {
       const { values, generation } = await cache.readWatched(cache.rowKeys([key]));
       const hit = cache.readL2(ctx, key, values[0] ?? null, generation);
-      if (hit && hit.age !== 'grace') return !('absent' in hit);
+      // A tagged row whose tags moved (or are not known here) says nothing: Postgres answers.
+      const tagged = hit && 'row' in hit && hit.stamp !== undefined;
+      if (hit && hit.age !== 'grace' && (!tagged || cache.tags!.check(hit.row, hit.stamp!) === true))
+        return !('absent' in hit);
     } catch (err) {
       ctx.tolerate(cache.schema.name, 'l2', 'exists', err);
     }

@@ -4,6 +4,7 @@ import { isStrataError } from '../errors.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import type { SchemaCache } from './schema-cache.js';
+import type { TagClock } from './tag-clock.js';
 import { UnsentInvalidations } from './unsent-invalidations.js';
 
 /**
@@ -32,6 +33,9 @@ function fits(message: Invalidation): boolean {
   }
 }
 
+/** The `schema` of a tag move's message: tags are the app's, not one schema's. */
+const TAGS_SCHEMA = '*tags';
+
 /**
  * Keeps this instance's L1 coherent with the others through the invalidation bus: publishes one
  * message per write batch, drops what other instances wrote, clears everything on a gap, and pulls
@@ -52,6 +56,7 @@ export class Coherence {
     readonly ctx: EngineContext,
     readonly lookup: (identity: string) => SchemaCache | undefined,
     readonly all: () => SchemaCache[],
+    readonly tagClock: () => TagClock | undefined = () => undefined,
   ) {
     this.#bus = ctx.config.coherence.bus;
     if (this.#bus) {
@@ -132,6 +137,20 @@ export class Coherence {
     await this.ctx.defer(cache.schema.name, 'l2', 'publish', () => this.#send(bus, message));
   }
 
+  /** Tells the other instances that `tags` moved on (to `values`, when L2 gave them). */
+  async publishTags(tags: readonly string[], values: readonly number[]): Promise<void> {
+    const bus = this.#bus;
+    if (!bus) return;
+    const message: Invalidation = {
+      schema: TAGS_SCHEMA,
+      ids: tags,
+      ...(values.length > 0 && { versions: values }),
+      op: 'tags',
+      origin: this.ctx.config.instanceId,
+    };
+    await this.ctx.defer(TAGS_SCHEMA, 'l2', 'publish', () => this.#send(bus, message));
+  }
+
   /**
    * Publishes what earlier publishes could not, then `message`; whatever fails is kept for the next
    * successful bus call (a publish, a poll, close). One request per message: none kept, one request.
@@ -172,6 +191,11 @@ export class Coherence {
 
   #apply(inv: Invalidation): void {
     if (inv.origin === this.ctx.config.instanceId) return;
+    if (inv.op === 'tags') {
+      this.applied += 1;
+      this.tagClock()?.learn(inv.ids ?? [], inv.versions ?? []);
+      return;
+    }
     const cache = this.lookup(inv.schema);
     if (!cache) return;
     this.applied += 1;
@@ -181,6 +205,7 @@ export class Coherence {
 
   #gap(): void {
     this.gaps += 1;
+    this.tagClock()?.forget();
     for (const cache of this.all()) cache.forgetAll();
   }
 

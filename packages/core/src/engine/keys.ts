@@ -1,4 +1,5 @@
 import type { CompiledSchema } from '../schema/types.js';
+import { tagKey } from './tag-keys.js';
 
 /**
  * Where a schema lives in L2: `{root}:{identity or l2.keyPrefix}:…`. The identity is the schema's
@@ -48,9 +49,9 @@ export class KeySpace {
     return `${this.#shape}:r:${id}`;
   }
 
-  /** A tag's generation, shared by the app's schemas: `invalidateTags` moves it on (see tags.ts). */
+  /** A tag's value, shared by the app's schemas: `invalidateTags` moves it on (see tag-keys.ts). */
   tag(name: string): string {
-    return `${this.#root}:tag:${name}`;
+    return tagKey(this.#root, name);
   }
 
   /** The lease of a stale row's refresh: one instance refreshes a key at a time (see refresh.ts). */

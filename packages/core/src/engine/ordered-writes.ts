@@ -62,7 +62,8 @@ export async function writeOrdered(
       ...(enqueue ? [enqueue.stream] : []),
       ...cache.rowKeys(writes.map((w) => w.key)),
     ];
-    const head = [String(generation), String(floor), pendingFlush ? '1' : '0', cache.owner];
+    const owner = cache.stampedOwner(cache.tags?.clock.stamp() ?? 0);
+    const head = [String(generation), String(floor), pendingFlush ? '1' : '0', owner];
     if (enqueue) head.push(enqueue.field);
     return l2.run(enqueue ? ORDERED_PUT_ENQUEUE : ORDERED_PUT, keys, [...head, ...perKey]);
   });

@@ -39,5 +39,6 @@ export async function prepareRow(
   const id = normalizeId(schema, row[schema.primaryKey.key]);
   row[schema.primaryKey.key] = id;
   await schema.validate(row);
+  cache.tags?.ofWrite(row);
   return { row, id, key: idKey(id) };
 }

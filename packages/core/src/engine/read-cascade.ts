@@ -223,14 +223,17 @@ async function loadBelowL1(
   // What is left for the source, by position: a grace answer covers these if it fails.
   let unanswered: readonly number[] | undefined;
   try {
+    // A tagged schema's rows read now take the tick this instance knows now (see RowTags).
+    if (cache.tags) await cache.tags.clock.ready()?.catch((err: unknown) => cache.tags!.clock.onError(err));
+    const stamp = cache.tags?.clock.stamp() ?? 0;
     // What L2 did not answer, by position; null when L2 failed this read: it is not asked again
     // to take the fill (one failure, one call).
     let missing =
       cache.l2 && mode !== 'refreshL3' ? await fromL2(ctx, cache, loaded, fenced, mode) : everything(loaded);
     if (refresh && missing) missing = await leased(ctx, cache, loaded.keys, missing);
     unanswered = missing ?? everything(loaded);
-    if (missing === null) await fromL3(ctx, cache, loaded, ids, unanswered, fenced, false);
-    else if (missing.length > 0) await fromL3(ctx, cache, loaded, ids, missing, fenced, true);
+    if (missing === null) await fromL3(ctx, cache, loaded, ids, unanswered, fenced, false, stamp);
+    else if (missing.length > 0) await fromL3(ctx, cache, loaded, ids, missing, fenced, true, stamp);
   } catch (err) {
     // Grace answers only for the source failing (down, or timed out: l3Error makes both
     // L3_UNAVAILABLE; L2_UNAVAILABLE for a schema whose source is L2), never for the caller's own error.
@@ -291,7 +294,7 @@ async function fromL2(
   mode: LoadMode,
 ): Promise<number[] | null> {
   const name = cache.schema.name;
-  const { keys, rows } = loaded;
+  const { keys } = loaded;
   let values: readonly (string | null)[];
   let generation: number;
   try {
@@ -308,10 +311,10 @@ async function fromL2(
   const missing: number[] = [];
   const decrypts = cache.rows.encrypts;
   const now = cache.config.clock.now();
+  // A tagged schema's rows whose tags' values this instance does not know now: read, then decided.
+  let unsure: { i: number; hit: RowHit; plain: Row }[] | undefined;
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
-    // Once the key has its answer, a failure after it (filling L1) does not send it to L3.
-    let answered = false;
     try {
       // values[0] is the app's tick (see readWatchedRows): key i's value is at i + 1.
       const hit = cache.readL2(ctx, key, values[i + 1] ?? null, generation, now);
@@ -320,16 +323,7 @@ async function fromL2(
         missing.push(i);
         continue;
       }
-      if (hit.age) {
-        // Past its fresh time (an aging schema): answered stale, or kept for grace and read below.
-        const plain = decrypts ? await cache.rows.decryptRow(hit.row, key) : hit.row;
-        if (agedFromL2(ctx, cache, loaded, i, plain, hit.version, hit.remainingMs, mode, fenced))
-          answered = true;
-        else missing.push(i);
-        continue;
-      }
       if ('absent' in hit) {
-        answered = true;
         ctx.counters.negativeHits += 1;
         if (loaded.status) loaded.status[i] = positionStatus('l2', hit.version, hit.remainingMs || null);
         const ttl = fillTtl(cache.negativeTtlMs || cache.l1TtlMs, hit.remainingMs);
@@ -338,24 +332,64 @@ async function fromL2(
       }
       // No await for a schema without encrypted fields: the row as decoded is its plaintext.
       const plain = decrypts ? await cache.rows.decryptRow(hit.row, key) : hit.row;
-      answered = true;
-      ctx.hit('l2', name);
-      rows[i] = plain;
-      if (loaded.status) loaded.status[i] = positionStatus('l2', hit.version, hit.remainingMs || null);
-      // Asked after the decrypt's await: a drop (a write here, a bus message) may land meanwhile.
-      if (fenced(key)) ctx.counters.fencedFills += 1;
-      // Without an L1 the row is not frozen or copied for it: that work would be thrown away.
-      else if (cache.l1) {
-        const ttl = fillTtl(cache.l1TtlMs, hit.remainingMs);
-        if (!cache.offerL1(key, cache.l1Value(plain, true), ttl, hit.version)) ctx.counters.fencedFills += 1;
+      const valid = hit.stamp === undefined || cache.tags!.check(plain, hit.stamp);
+      if (valid === undefined) {
+        unsure ??= [];
+        unsure.push({ i, hit, plain });
+      } else if (!valid || !answerRow(ctx, cache, loaded, i, hit, plain, mode, fenced)) {
+        if (!valid) ctx.miss('l2', name);
+        missing.push(i);
       }
     } catch (err) {
       // An entry this instance cannot read (tampered, another key, another codec): L3 answers for it.
       ctx.tolerate(name, 'l2', 'decode', err);
-      if (!answered) missing.push(i);
+      if (loaded.rows[i] === null) missing.push(i);
+    }
+  }
+  if (unsure) {
+    await cache.tags!.know(unsure.map((u) => u.plain));
+    for (const { i, hit, plain } of unsure) {
+      if (
+        cache.tags!.check(plain, hit.stamp!) === true &&
+        answerRow(ctx, cache, loaded, i, hit, plain, mode, fenced)
+      )
+        continue;
+      ctx.miss('l2', name);
+      missing.push(i);
     }
   }
   return missing;
+}
+
+type RowHit = Extract<NonNullable<ReturnType<SchemaCache['readL2']>>, { row: Row }>;
+
+/**
+ * A row L2 answered at position `i`: fresh, it is the answer (and L1 takes it unless a drop fenced
+ * it); past its fresh time, see {@link agedFromL2}. False when the source must answer instead.
+ */
+function answerRow(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  loaded: Loaded,
+  i: number,
+  hit: RowHit,
+  plain: Row,
+  mode: LoadMode,
+  fenced: (key: string) => boolean,
+): boolean {
+  if (hit.age) return agedFromL2(ctx, cache, loaded, i, plain, hit.version, hit.remainingMs, mode, fenced);
+  const key = loaded.keys[i]!;
+  ctx.hit('l2', cache.schema.name);
+  loaded.rows[i] = plain;
+  if (loaded.status) loaded.status[i] = positionStatus('l2', hit.version, hit.remainingMs || null);
+  // Asked after the decrypt's await: a drop (a write here, a bus message) may land meanwhile.
+  if (fenced(key)) ctx.counters.fencedFills += 1;
+  // Without an L1 the row is not frozen or copied for it: that work would be thrown away.
+  else if (cache.l1) {
+    const ttl = fillTtl(cache.l1TtlMs, hit.remainingMs);
+    if (!cache.offerL1(key, cache.l1Value(plain, true), ttl, hit.version)) ctx.counters.fencedFills += 1;
+  }
+  return true;
 }
 
 async function fromL3(
@@ -366,6 +400,7 @@ async function fromL3(
   missing: readonly number[],
   fenced: (key: string) => boolean,
   fillL2: boolean,
+  stamp: number,
 ): Promise<void> {
   const name = cache.schema.name;
   const { keys, rows } = loaded;
@@ -405,6 +440,8 @@ async function fromL3(
     // Version 0: an absence read here never replaces anything a write put in a cache.
     read.push({ key, version: 0 });
   }
+  // A tagged schema's L1 takes rows whose tags' values are known here (see SchemaCache.fill).
+  if (cache.tags) await cache.tags.know(read.flatMap((r) => (r.plain ? [r.plain] : [])));
   // Decided after the last await, and `fill` takes L1 before its own first one: a drop that landed
   // while this read was out keeps its key out of the caches.
   const fills = read.filter((r) => {
@@ -412,7 +449,7 @@ async function fromL3(
     ctx.counters.fencedFills += 1;
     return false;
   });
-  await cache.fill(ctx, fills, { l2: fillL2 });
+  await cache.fill(ctx, fills, { l2: fillL2, stamp });
 }
 
 /**

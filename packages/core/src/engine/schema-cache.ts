@@ -26,7 +26,9 @@ import type { L2Watch } from './l2-watch.js';
 import type { L3Claim } from './l3-claim.js';
 import type { Loaded } from './loaded.js';
 import { RowCodec } from './row-codec.js';
+import { RowTags } from './row-tags.js';
 import { type Age, Staleness } from './staleness.js';
+import type { TagClock } from './tag-clock.js';
 
 /** Keys per MARK request (see `supersede`). */
 export const MARK_CHUNK = 1_000;
@@ -52,7 +54,14 @@ export interface Versioned {
 
 /** What an L2 entry says about a key: a row, an absence, or nothing usable (a miss). */
 type L2Hit =
-  | { row: Row; version: number; remainingMs: number; age?: Exclude<Age, 'fresh'> }
+  | {
+      row: Row;
+      version: number;
+      remainingMs: number;
+      age?: Exclude<Age, 'fresh'>;
+      /** A tagged schema's row: the tick it was read at (see `RowTags`); none for a pending row. */
+      stamp?: number;
+    }
   | { absent: true; version: number; remainingMs: number; age?: undefined };
 
 /** How far ahead of this instance's clock another's may stamp a fresh end and still be trusted. */
@@ -99,6 +108,8 @@ export class SchemaCache {
   readonly reader: L3Tier | undefined;
   /** The schema's `stale` / `grace` windows; undefined when it has neither. */
   readonly aging: Staleness | undefined;
+  /** A tagged schema's rows and the app's tag clock (see `SchemaDefinition.tags`). */
+  readonly tags: RowTags | undefined;
 
   constructor(
     readonly schema: CompiledSchema,
@@ -107,6 +118,7 @@ export class SchemaCache {
     encryptor: Promise<Encryptor> | undefined,
     readonly watch: L2Watch,
     claim?: L3Claim,
+    tagClock?: TagClock,
   ) {
     const { name } = schema;
     this.l2 = schema.l2 === false ? undefined : l2;
@@ -134,6 +146,15 @@ export class SchemaCache {
     this.rows = new RowCodec(schema, config.codec, encryptor);
     this.keys = new KeySpace(config.keyPrefix, schema, config.codec.name);
     this.owner = ownerTag(schema.identity);
+    this.tags =
+      schema.tags && tagClock
+        ? new RowTags(schema, tagClock, (err) =>
+            config.logger.warn('a row has no usable tags: it is not cached', {
+              schema: name,
+              error: err instanceof Error ? err.message : String(err),
+            }),
+          )
+        : undefined;
     this.generation = this.l2 && new SchemaGeneration(this.l2, this.keys, config.clock, watch, claim);
     this.l1AnswersGets = schema.l1Keys.length === schema.l2Keys.length;
     const onEvict = schema.hooks.onEvict;
@@ -230,24 +251,32 @@ export class SchemaCache {
   // ---- L2 values ----
 
   /** The L2 string of a row or an absence at `version`, of `generation`, living `ttlMs` (0 = no expiry). */
-  envelope(
-    stored: Row | undefined,
-    version: number,
-    generation: number,
-    ttlMs: number,
-    pending = false,
-  ): string {
+  envelope(stored: Row | undefined, version: number, generation: number, ttlMs: number, stamp = 0): string {
     const expiresAt = ttlMs > 0 ? this.config.clock.now() + ttlMs : 0;
     return encodeEnvelope({
       kind: stored ? 'r' : 'a',
-      pending,
+      pending: false,
       version,
       generation,
       expiresAt,
       freshUntil: expiresAt,
-      owner: this.owner,
+      owner: this.stampedOwner(stamp),
       payload: stored ? this.rows.toL2(stored) : '',
     });
+  }
+
+  /** The `owner` field of this schema's values: a tagged schema's carries the row's stamp too. */
+  stampedOwner(stamp: number): string {
+    return this.tags ? `${this.owner}.${stamp}` : this.owner;
+  }
+
+  /** The stamp in an `owner` field of this schema's (0 untagged), or -1 when another schema wrote it. */
+  stampOf(owner: string): number {
+    if (!this.tags) return owner === this.owner ? 0 : -1;
+    const n = this.owner.length;
+    if (!owner.startsWith(this.owner) || owner.charCodeAt(n) !== 46) return -1;
+    const stamp = Number(owner.slice(n + 1));
+    return Number.isSafeInteger(stamp) && stamp >= 0 ? stamp : -1;
   }
 
   /**
@@ -279,14 +308,18 @@ export class SchemaCache {
       age = this.aging.age(-remaining) as Exclude<Age, 'fresh'> | undefined;
       if (age === undefined) return undefined;
     }
-    if (e.owner !== this.owner) return this.#foreign(ctx, key, 'another schema wrote it');
+    const stamp = this.stampOf(e.owner);
+    if (stamp < 0) return this.#foreign(ctx, key, 'another schema wrote it');
     if (e.kind === 'a') return { absent: true, version: e.version, remainingMs: remaining };
     const row = this.rows.fromL2(e.payload);
     if (idKey(row[this.schema.primaryKey.key] as Id) !== key)
       return this.#foreign(ctx, key, 'it holds another id');
-    return age
+    const hit: L2Hit = age
       ? { row, version: e.version, remainingMs: remaining, age }
       : { row, version: e.version, remainingMs: remaining };
+    // A pending write-behind row is the newest write, not a cached copy: no tag move drops it.
+    if (this.tags && !e.pending) hit.stamp = stamp;
+    return hit;
   }
 
   #foreign(ctx: EngineContext, key: string, why: string): undefined {
@@ -406,12 +439,19 @@ export class SchemaCache {
    */
   async fill(
     ctx: EngineContext,
-    found: readonly Versioned[],
-    options: { l1?: boolean | 'afterL2'; l2?: boolean; direct?: boolean } = {},
+    read: readonly Versioned[],
+    options: { l1?: boolean | 'afterL2'; l2?: boolean; direct?: boolean; stamp?: number } = {},
   ): Promise<void> {
+    // A tagged schema's rows carry the tick they were read at: a row whose tag moved since is
+    // cached nowhere, and one whose tag values are not known here goes to L2 only.
+    const stamp = options.stamp ?? this.tags?.clock.stamp() ?? 0;
+    const tags = this.tags;
+    const found = tags ? read.filter((f) => !f.plain || tags.check(f.plain, stamp) !== false) : read;
+    const forL1 = (f: Versioned) => !tags || !f.plain || tags.check(f.plain, stamp) === true;
     // No L1: nothing to offer (offerL1 would take everything), so no row is frozen for it.
     if (options.l1 === true || (options.l1 === undefined && this.l1)) {
       for (const f of found) {
+        if (!forL1(f)) continue;
         const taken = f.plain
           ? this.offerL1(f.key, this.l1Value(f.plain, true), this.l1TtlMs, f.version)
           : this.negativeTtlMs === 0 || this.offerL1(f.key, ABSENT, this.negativeTtlMs, f.version);
@@ -428,13 +468,17 @@ export class SchemaCache {
       const args = (g: number) =>
         entries.map((f): PutEntry => {
           const ttl = f.stored ? this.l2TtlMs : this.negativeTtlMs;
-          return [f.version, f.stored ? this.holdMs(ttl) : ttl, this.envelope(f.stored, f.version, g, ttl)];
+          return [
+            f.version,
+            f.stored ? this.holdMs(ttl) : ttl,
+            this.envelope(f.stored, f.version, g, ttl, stamp),
+          ];
         });
       const reply = await this.runWatched(PUT, (g) => ({ keys, args: putArgs(args(g)) }));
       // `afterL2`: L1 takes only what L2 took (L2 may hold a newer row than the source read).
       if (options.l1 === 'afterL2' && this.l1)
         entries.forEach((f, i) => {
-          if (Number(reply[i]) === 1 && f.plain)
+          if (Number(reply[i]) === 1 && f.plain && forL1(f))
             this.offerL1(f.key, this.l1Value(f.plain, true), this.l1TtlMs, f.version);
         });
     };
@@ -454,15 +498,19 @@ export class SchemaCache {
     if (this.l2) {
       try {
         const keys = this.rowKeys(items.map((item) => item.key));
-        const entries = (g: number) =>
-          items.map((item): PutEntry => {
+        const entries = (g: number) => {
+          // Written now: no tag move known here is newer. Read per attempt: a Redis reset found by
+          // the first one starts the tag counter again, and the write is made again after it.
+          const stamp = this.tags?.clock.stamp() ?? 0;
+          return items.map((item): PutEntry => {
             const ttl = item.stored ? this.l2TtlMs : this.tombstoneTtlMs();
             return [
               item.version,
               item.stored ? this.holdMs(ttl) : ttl,
-              this.envelope(item.stored, item.version, g, ttl),
+              this.envelope(item.stored, item.version, g, ttl, stamp),
             ];
           });
+        };
         const build = (g: number) => ({ keys, args: putArgs(entries(g)) });
         const reply = await this.runWatched(PUT, build, {
           bumps: [this.keys.searchGenerationKey],
@@ -608,6 +656,20 @@ export class SchemaCache {
     this.inflight.clear();
     this.l1?.clear();
     this.generation?.forget();
+  }
+
+  /**
+   * Tags moved on (here or on another instance): L1 drops the rows that carry any of them, and no
+   * read that began before joins a later one (its rows were read before the move).
+   */
+  tagsMoved(moved: ReadonlySet<string>): void {
+    const tags = this.tags;
+    if (!tags) return;
+    this.writeEpoch += 1;
+    this.inflight.clear();
+    this.l1?.deleteWhere(
+      (_, value) => value !== ABSENT && (tags.of(value as Row)?.some((t) => moved.has(t)) ?? true),
+    );
   }
 
   /** Another instance wrote these keys (at these versions, when known): drop what L1 holds older. */

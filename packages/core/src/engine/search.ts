@@ -30,17 +30,20 @@ export async function searchRows(ctx: EngineContext, cache: SchemaCache, query: 
   const compiled = compileQuery(cache.schema, query);
   const epoch = cache.writeEpoch;
   const quiet = cache.writesInFlight === 0;
+  // A tagged schema's rows take the tick known before they were read (see RowTags).
+  const stamp = cache.tags?.clock.stamp() ?? 0;
   const read = await readL3(ctx, cache, compiled);
   if (!compiled.fields && !query.forceL3 && quiet && cache.writeEpoch === epoch) {
     // Write-behind: L2 may hold a queued row Postgres does not have yet (another instance's write),
-    // so L1 takes only the rows L2 took, after its fill.
+    // so L1 takes only the rows L2 took, after its fill. A tagged schema's L1 takes them in the
+    // fill too, which checks their tags.
     const behind = cache.l2 !== undefined && cache.writeMode === 'write-behind';
-    const forL2 = offerToL1(ctx, cache, read, !query.forceL2 && !behind);
+    const forL2 = offerToL1(ctx, cache, read, !query.forceL2 && !behind && !cache.tags);
     if (forL2.length > 0) {
-      const l1 = behind && !query.forceL2 ? 'afterL2' : false;
+      const l1 = query.forceL2 ? false : behind ? 'afterL2' : !!cache.tags;
       await deferFill(ctx, cache, () =>
         // A write that began here since the read wins: its values, not these, belong in L2.
-        cache.writeEpoch === epoch ? cache.fill(ctx, forL2, { l1, direct: true }) : undefined,
+        cache.writeEpoch === epoch ? cache.fill(ctx, forL2, { l1, direct: true, stamp }) : undefined,
       );
     }
   }
@@ -113,9 +116,9 @@ export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, q
     listGeneration = read.generation;
     tag = searchGeneration ? Number(searchGeneration) : 0;
     const cached = list ? readList(cache, list, tag, hash, listGeneration) : undefined;
-    if (cached) {
+    const plain = cached && (await decryptAll(cache, cached.rows));
+    if (plain && (await rowsValid(cache, plain, cached.stamp))) {
       ctx.hit('l2', name);
-      const plain = await decryptAll(cache, cached);
       return plain.map((row) => strip(cache, compiled, row, true));
     }
     ctx.miss('l2', name);
@@ -123,6 +126,7 @@ export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, q
     ctx.tolerate(name, 'l2', 'searchCached', err);
     listKey = undefined;
   }
+  const stamp = cache.tags?.clock.stamp() ?? 0;
   const read = await readL3(ctx, cache, compiled);
   if (listKey) {
     const generationOfList = listGeneration;
@@ -138,7 +142,7 @@ export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, q
         generation: generationOfList,
         expiresAt,
         freshUntil: 0,
-        owner: cache.owner,
+        owner: cache.stampedOwner(stamp),
         payload: encodeSearchList(hash, encoded),
       });
       // A list read under an older generation is not written into a newer one.
@@ -242,11 +246,21 @@ function readList(
   tag: number,
   hash: string,
   generation: number,
-): Row[] | undefined {
+): { rows: Row[]; stamp: number } | undefined {
   const e = decodeEnvelope(value);
-  if (e?.kind !== 'l' || e.version !== tag || e.generation < generation || e.owner !== cache.owner)
-    return undefined;
-  return decodeSearchList(e.payload, hash)?.map((item) => cache.rows.fromL2(item));
+  if (e?.kind !== 'l' || e.version !== tag || e.generation < generation) return undefined;
+  const stamp = cache.stampOf(e.owner);
+  if (stamp < 0) return undefined;
+  const rows = decodeSearchList(e.payload, hash)?.map((item) => cache.rows.fromL2(item));
+  return rows && { rows, stamp };
+}
+
+/** A tagged schema's list is valid while none of its rows' tags moved after it was read. */
+async function rowsValid(cache: SchemaCache, rows: readonly Row[], stamp: number): Promise<boolean> {
+  const tags = cache.tags;
+  if (!tags) return true;
+  if (rows.some((row) => tags.check(row, stamp) === undefined)) await tags.know(rows);
+  return rows.every((row) => tags.check(row, stamp) === true);
 }
 
 /** The canonical query with its tags, when it has any (the fingerprint of an untagged query is unchanged). */

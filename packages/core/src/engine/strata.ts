@@ -39,6 +39,7 @@ import { Registry, type SchemaRef } from './registry.js';
 import { SchemaCache } from './schema-cache.js';
 import { countRows, searchCachedRows, searchRows } from './search.js';
 import { Counters, type StrataStats } from './stats.js';
+import { TagClock } from './tag-clock.js';
 import { invalidateTagged } from './tags.js';
 import { timedL3 } from './timed-l3.js';
 import { timedQueue } from './timed-queue.js';
@@ -99,6 +100,7 @@ export class Strata {
   readonly #config: ResolvedConfig;
   readonly #ctx: EngineContext;
   readonly #registry = new Registry<SchemaCache>();
+  #tagClock: TagClock | undefined;
   readonly #watch: L2Watch;
   readonly #l2: L2Tier | undefined;
   readonly #l3Claim: L3Claim;
@@ -170,7 +172,12 @@ export class Strata {
       this.#encryptor.catch(() => {});
     }
     const lookup = (identity: string) => this.#registry.byIdentity(identity);
-    this.#coherence = new Coherence(this.#ctx, lookup, () => this.#registry.all());
+    this.#coherence = new Coherence(
+      this.#ctx,
+      lookup,
+      () => this.#registry.all(),
+      () => this.#tagClock,
+    );
     this.#watch = new L2Watch((why, replace) => this.#l2Reset(why, replace));
     this.#l3Claim = new L3Claim(this.#config.l3, this.#config.keyPrefix, this.#config.logger);
     const { scheduler, l1 } = this.#config;
@@ -211,8 +218,30 @@ export class Strata {
 
   /** Registers a schema (SCHEMA_DUPLICATE if its name is taken). */
   register(schema: CompiledSchema): this {
+    // The app's tag clock, once a schema tags its rows (search lists' tags need none).
+    if (schema.tags)
+      this.#tagClock ??= new TagClock({
+        l2: this.#l2,
+        root: this.#config.keyPrefix,
+        time: this.#config.clock,
+        onMove: (moved) => {
+          for (const rt of this.#registry.all()) rt.tagsMoved(moved);
+        },
+        onError: (err) => {
+          this.#ctx.counters.error('tags');
+          this.#config.logger.warn('reading tag values failed', { error: String(err) });
+        },
+      });
     this.#registry.add(
-      new SchemaCache(schema, this.#config, this.#l2, this.#encryptor, this.#watch, this.#l3Claim),
+      new SchemaCache(
+        schema,
+        this.#config,
+        this.#l2,
+        this.#encryptor,
+        this.#watch,
+        this.#l3Claim,
+        this.#tagClock,
+      ),
     );
     return this;
   }
@@ -473,13 +502,21 @@ export class Strata {
   }
 
   /**
-   * Drops every cached search list tagged with any of `tags` (`Q().tags(…)` on `searchCached`), on
-   * every instance at once: one Redis request moving each tag's generation on, however many lists
-   * carry it (no SCAN, no index of lists). Lists of every schema share the app's tags.
-   * @example await strata.invalidateTags(['league:7']); // the league's cached leaderboards go
+   * Drops every cached row (of schemas with `tags`) and search list (`Q().tags(…)` on
+   * `searchCached`) tagged with any of `tags`, on every instance: one Redis request moves each tag
+   * on, however many entries carry it (no SCAN, no index). The app's schemas share its tags.
+   * Pending write-behind rows stay: they are the newest writes, not cached copies.
+   * @example await strata.invalidateTags(['league:7']); // the league's cached rows and leaderboards go
    */
   invalidateTags(tags: readonly string[]): Promise<void> {
-    return invalidateTagged(this.#ctx, this.#l2, this.#registry.all()[0]?.keys, tags);
+    return invalidateTagged(
+      this.#ctx,
+      this.#l2,
+      this.#config.keyPrefix,
+      this.#tagClock,
+      this.#coherence,
+      tags,
+    );
   }
 
   /** Drops every cached row of a schema at constant cost: clears its L1 and moves its L2 generation on. */
@@ -655,6 +692,8 @@ export class Strata {
   #l2Reset(why: string, replace: string): void {
     this.#ctx.counters.error('l2-reset');
     this.#config.logger.warn('L2 was reset: dropping every cached row', { why });
+    // The tag counter went back with Redis: stamps from before would outrank every move after.
+    this.#tagClock?.forget(true);
     for (const rt of this.#registry.all()) {
       rt.reset(replace);
       void this.#coherence.publish(rt, null, null, 'invalidateAll');

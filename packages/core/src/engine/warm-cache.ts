@@ -19,6 +19,8 @@ export async function warmCache(
   let loaded = 0;
   let after: unknown;
   while (limit === 0 || loaded < limit) {
+    // A tagged schema's rows take the tick known before they were read (see RowTags).
+    const stamp = cache.tags?.clock.stamp();
     const page = await l3
       .scan(cache.schema, { limit: limit === 0 ? pageSize : Math.min(pageSize, limit - loaded), after })
       .catch((err: unknown) => {
@@ -32,7 +34,7 @@ export async function warmCache(
       }),
     );
     // Awaited (and its failure thrown): warming is what the caller asked for, not deferred work.
-    await cache.fill(ctx, found, { direct: true });
+    await cache.fill(ctx, found, { direct: true, ...(stamp !== undefined && { stamp }) });
     loaded += page.length;
     after = page[page.length - 1]!.row[pk];
   }

@@ -109,12 +109,16 @@ class MemoryL1<V = unknown> implements L1Tier<V> {
   }
 
   deletePrefix(prefix: string): number {
+    return this.deleteWhere((key) => key.startsWith(prefix));
+  }
+
+  deleteWhere(test: (key: string, value: V) => boolean): number {
     const now = this.#clock.now();
     const gone: Removal<V>[] = [];
     let deleted = 0;
     // Deleting the current key while iterating a Map is safe; hooks run only after the loop.
     for (const [key, slot] of this.#index) {
-      if (!key.startsWith(prefix)) continue;
+      if (!test(key, this.#slots.values[slot] as V)) continue;
       if (this.#isExpired(slot, now)) gone.push(this.#expire(slot));
       else {
         gone.push(this.#remove(slot, 'deleted'));

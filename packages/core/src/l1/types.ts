@@ -64,6 +64,8 @@ export interface L1Tier<V = unknown> {
   delete(key: string): boolean;
   /** Removes every entry whose key starts with `prefix` (O(size)); returns how many live ones. */
   deletePrefix(prefix: string): number;
+  /** Removes every entry `test` picks (O(size)); returns how many live ones. */
+  deleteWhere(test: (key: string, value: V) => boolean): number;
   /** Removes every entry. */
   clear(): void;
   readonly size: number;

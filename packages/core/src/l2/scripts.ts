@@ -311,11 +311,24 @@ end
 return out`,
 };
 
-/** INCR of each tag's generation. KEYS = the tags' keys. Reply: the new generations. */
+/**
+ * Moves tags on: each takes the next tick of the app's tag clock (KEYS[1]), above any value it held
+ * (a tag an older Strata INCR'd alone may be ahead of the clock: the clock follows it). KEYS = the
+ * clock, then the tags' keys. Reply: the tags' new values. See `TagClock`.
+ */
 export const BUMP_TAGS: L2Script = {
   name: 'bump-tags',
-  source: `local out = {}
-for i = 1, #KEYS do out[i] = redis.call('INCR', KEYS[i]) end
+  source: `local c = redis.call('INCR', KEYS[1])
+local out = {}
+for i = 2, #KEYS do
+  local held = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
+  if held >= c then
+    c = held + 1
+    redis.call('SET', KEYS[1], c)
+  end
+  redis.call('SET', KEYS[i], c)
+  out[i - 1] = c
+end
 return out`,
 };
 

@@ -62,6 +62,15 @@ export interface SchemaDefinition<T extends PgTable> {
    * never one that was invalidated or deleted. Default: off.
    */
   grace?: Duration;
+  /**
+   * The row's tags, from the row itself, so a row has the same tags whichever call or tier brought
+   * it: `strata.invalidateTags([tag])` then drops every cached row with the tag (and every cached
+   * search list tagged with it), on every instance. Tags: 1–128 printable ASCII characters without
+   * spaces, at most 32 per row; a write whose row gives bad ones fails with VALIDATION_FAILED.
+   * Read only cached columns (not omitCache or omitL1 ones): L1 and L2 copies have no others.
+   * @example defineSchema({ table: scores, tags: (row) => [`league:${row.leagueId}`] })
+   */
+  tags?: (row: InferSelectModel<T>) => readonly string[];
 }
 
 /** Keys whose field options say `omitCache: true`: absent from every cached read. */
@@ -125,6 +134,11 @@ export function defineSchema<
     });
   }
   const idRule = idRuleOf(name, primaryKey);
+  if (definition.tags !== undefined && typeof definition.tags !== 'function') {
+    throw new StrataError('INVALID_MODEL', `schema ${name}: tags must be a function of the row`, {
+      details: { schema: name, field: 'tags' },
+    });
+  }
   checkL2Policy(name, definition.l2);
   const keyOf = (c: { key: string }) => c.key;
   const l2Columns = columns.filter((c) => !c.options.omitCache);
@@ -144,7 +158,8 @@ export function defineSchema<
     l1Keys: l2Columns.filter((c) => !c.options.omitL1).map(keyOf),
     encryptedKeys: columns.filter((c) => c.options.encrypted).map(keyOf),
     insertOnlyKeys: columns.filter((c) => c.options.autoNowAdd).map(keyOf),
-    fingerprint: columnsFingerprint(columns),
+    // Tagged rows carry a stamp (see RowTags): a value written untagged is never read as tagged.
+    fingerprint: `${columnsFingerprint(columns)}${definition.tags ? 't' : ''}`,
     l1: definition.l1,
     l2: definition.l2,
     l3: definition.l3,
@@ -154,6 +169,7 @@ export function defineSchema<
     negativeTtl: definition.negativeTtl,
     stale: definition.stale,
     grace: definition.grace,
+    tags: definition.tags as CompiledSchema['tags'],
     validate,
   };
   return compiled as Schema<T, OmitCacheKeys<F>>;

@@ -80,6 +80,9 @@ export interface SchemaHooks<Row> {
   onWriteError?(id: string, error: unknown): void;
 }
 
+/** A schema's `tags` function, as the engine reads it for any schema (a method, so any row type fits). */
+type RowTagger<Row> = { tag(row: Row): readonly string[] }['tag'];
+
 /** A column as the engine needs it: JS key, SQL name, codec kind and Strata's options. */
 export interface CompiledColumn {
   key: string;
@@ -142,6 +145,8 @@ export interface CompiledSchema<Row extends Record<string, unknown> = Record<str
   /** Stale-while-revalidate and stale-if-error windows past each tier's TTL (see `SchemaDefinition`). */
   readonly stale: Duration | undefined;
   readonly grace: Duration | undefined;
+  /** The row's tags (see `SchemaDefinition.tags`); undefined: its rows have none. */
+  readonly tags: RowTagger<Row> | undefined;
   /** Keys an upsert must not overwrite on conflict (autoNowAdd). */
   readonly insertOnlyKeys: readonly string[];
   /** Checks a row before any tier is touched; rejects with VALIDATION_FAILED naming the field. */

@@ -1,0 +1,161 @@
+import type { Clock } from '../clock.js';
+import type { L2Tier } from '../l2/types.js';
+import { bumpTags, tagClockKey, tagKey } from './tag-keys.js';
+
+/** What the app's tag clock is built from (see `RowTagging.clock`). */
+export interface TagClockDeps {
+  readonly l2: L2Tier | undefined;
+  /** The app's keyPrefix: its tags are shared by its schemas. */
+  readonly root: string;
+  readonly time: Clock;
+  /** Tags moved on: every tagged schema's L1 drops their rows. */
+  readonly onMove: (tags: ReadonlySet<string>) => void;
+  /** A read of tag values failed (counted and logged). */
+  readonly onError: (err: unknown) => void;
+}
+
+/** How long a tag's value read from Redis is trusted without a bus message (as a generation is). */
+const TRUST_MS = 5_000;
+/** Tag values kept: beyond this the oldest are forgotten (read again when met). */
+const MAX_KNOWN = 10_000;
+
+interface Known {
+  value: number;
+  readAt: number;
+}
+
+/**
+ * One app's tag clock, as this instance knows it. `invalidateTags` moves each tag to the next tick
+ * of one counter shared by the app's tags (`BUMP_TAGS`), so a tag's value says when it last moved
+ * on the same scale as the stamp every cached row carries: the highest value this instance knew of
+ * when the row was read. A row is valid while none of its tags moved after its stamp (see
+ * `RowTags`). Versions, not clocks: no instance's time decides it.
+ *
+ * What this instance knows only grows: a bus message or a read of the tags raises a value, and a
+ * value that rose is a move (its rows leave L1 through `onMove`).
+ */
+export class TagClock {
+  #clock = 0;
+  #clockReadAt = Number.NEGATIVE_INFINITY;
+  #reading: Promise<void> | undefined;
+  readonly #known = new Map<string, Known>();
+
+  readonly l2: L2Tier | undefined;
+  readonly time: Clock;
+  readonly onError: (err: unknown) => void;
+  readonly #deps: TagClockDeps;
+
+  constructor(deps: TagClockDeps) {
+    this.#deps = deps;
+    this.l2 = deps.l2;
+    this.time = deps.time;
+    this.onError = deps.onError;
+  }
+
+  /**
+   * The stamp of a row read (or written) now: every move this instance knows of is at or below it.
+   * A stamp lower than it could be only costs reads; the counter is read again in the background
+   * when it is older than the trust window.
+   */
+  stamp(): number {
+    if (this.time.now() - this.#clockReadAt >= TRUST_MS && !this.#reading) {
+      this.#reading = this.read([]).then(
+        () => {
+          this.#reading = undefined;
+        },
+        (err: unknown) => {
+          this.#reading = undefined;
+          this.onError(err);
+        },
+      );
+    }
+    return this.#clock;
+  }
+
+  /** Until the first read of the counter: a fresh instance's stamps would all be too low. */
+  ready(): Promise<void> | undefined {
+    if (this.#clockReadAt !== Number.NEGATIVE_INFINITY) return undefined;
+    this.stamp();
+    return this.#reading;
+  }
+
+  /**
+   * Whether rows tagged `tags` and stamped `stamp` are still valid: false when a tag moved after
+   * the stamp, undefined when a tag's value is not known now (`read` it), else true.
+   */
+  check(tags: readonly string[], stamp: number): boolean | undefined {
+    const now = this.time.now();
+    let known = true;
+    for (const tag of tags) {
+      const k = this.#known.get(tag);
+      if (k === undefined) known = false;
+      else if (k.value > stamp) return false;
+      else if (now - k.readAt >= TRUST_MS) known = false;
+    }
+    return known || undefined;
+  }
+
+  /** Whether this instance knows the tag's value now (read or told within the trust window). */
+  trusted(tag: string): boolean {
+    const k = this.#known.get(tag);
+    return k !== undefined && this.time.now() - k.readAt < TRUST_MS;
+  }
+
+  /** Reads the counter and these tags' values in one request (tags never moved read as 0). */
+  async read(tags: readonly string[]): Promise<void> {
+    if (!this.l2) return;
+    const { root } = this.#deps;
+    const values = await this.l2.getMany([tagClockKey(root), ...tags.map((t) => tagKey(root, t))]);
+    const at = this.time.now();
+    this.#raise(Number(values[0] ?? 0), at);
+    this.learn(
+      tags,
+      tags.map((_, i) => Number(values[i + 1] ?? 0)),
+      at,
+    );
+  }
+
+  /**
+   * What a tag move (this instance's, or a bus message) or a read says: each value, trusted from
+   * `at` (undefined: a message, which moves the tags whatever their values). Tags whose value rose
+   * go to `onMove`.
+   */
+  learn(tags: readonly string[], values: readonly number[], at?: number): void {
+    const moved = new Set<string>();
+    const readAt = at ?? this.time.now();
+    tags.forEach((tag, i) => {
+      const value = values[i] ?? 0;
+      const k = this.#known.get(tag);
+      if (at === undefined || (k !== undefined && value > k.value)) moved.add(tag);
+      if (k === undefined || value >= k.value) {
+        this.#known.delete(tag);
+        this.#known.set(tag, { value, readAt });
+      }
+      if (value > this.#clock) this.#clock = value;
+    });
+    while (this.#known.size > MAX_KNOWN) this.#known.delete(this.#known.keys().next().value!);
+    if (moved.size > 0) this.#deps.onMove(moved);
+  }
+
+  /** Moves `tags` on (one request): resolves their new values, already learned. */
+  async bump(tags: readonly string[]): Promise<number[]> {
+    const values = await bumpTags(this.l2!, this.#deps.root, tags);
+    this.learn(tags, values);
+    return values;
+  }
+
+  /**
+   * Messages may have been missed: no value is trusted until read again. `reset`: Redis lost the
+   * counter, so the stamps start again from what it holds now.
+   */
+  forget(reset = false): void {
+    this.#known.clear();
+    this.#clockReadAt = Number.NEGATIVE_INFINITY;
+    if (reset) this.#clock = 0;
+  }
+
+  #raise(clock: number, at: number): void {
+    if (clock > this.#clock) this.#clock = clock;
+    this.#clockReadAt = at;
+  }
+}

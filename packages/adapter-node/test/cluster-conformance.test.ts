@@ -4,7 +4,7 @@
  * Cluster (MGET per slot, sharded pub/sub, durability asked of the stream's master, refusals), and
  * createStrata with `redisCluster` end to end. See docs/redis-cluster.md.
  */
-import { isStrataError, StrataError } from '@strata/core';
+import { defineSchema, isStrataError, StrataError } from '@strata/core';
 import {
   describeBusConformance,
   describeL2Conformance,
@@ -12,8 +12,11 @@ import {
   strataRejection,
 } from '@strata/core/testing';
 import { type RedisCluster, startRedisCluster } from '@strata/devstack/redis-cluster';
-import { uniqueName } from '@strata/devstack/testing';
+import { serviceUrls, uniqueName } from '@strata/devstack/testing';
+import { sql } from 'drizzle-orm';
+import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { type CreateStrataOptions, createStrata, type NodeStrata } from '../src/create-strata.js';
 import { createRedisPubSubBus } from '../src/redis-tcp/bus.js';
 import { hashSlot, masterFor } from '../src/redis-tcp/cluster-slots.js';
 import { createIoredisL2 } from '../src/redis-tcp/l2.js';
@@ -68,7 +71,9 @@ describeL2Conformance('ioredis Cluster, keys under one hash tag, writes wait for
       // A script is cached per node; one without keys runs on any node: known when a master knows it.
       scriptExists: async (sha1) => {
         const masters = raw.nodes('master');
-        const known = await Promise.all(masters.map(async (m) => (await m.script('EXISTS', sha1)) as number[]));
+        const known = await Promise.all(
+          masters.map(async (m) => (await m.script('EXISTS', sha1)) as number[]),
+        );
         return known.some(([exists]) => exists === 1);
       },
     },
@@ -222,7 +227,89 @@ describe('redis stream queue on a Cluster', () => {
       await master.config('SET', 'appendonly', 'yes');
     }
     await queue.close();
-    await vi.waitFor(async () => expect(await master.info('persistence')).toMatch(/aof_rewrite_in_progress:0/));
+    await vi.waitFor(async () =>
+      expect(await master.info('persistence')).toMatch(/aof_rewrite_in_progress:0/),
+    );
     await admin.del(stream, queue.deadLetterStream);
+  });
+});
+
+describe('createStrata with redisCluster', () => {
+  const name = uniqueName('cluster_e2e');
+  const keyPrefix = `{${name}}`;
+  const { databaseUrl } = serviceUrls();
+  const table = pgSchema(name).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const items = defineSchema({ table, l1: { ttl: '10m' } });
+  const queuedTable = pgSchema(name).table('queued', {
+    id: text('id').primaryKey(),
+    n: integer('n').notNull(),
+  });
+  const queued = defineSchema({ table: queuedTable, writeMode: 'write-behind' });
+  const opened: NodeStrata[] = [];
+  const open = async (options: Partial<CreateStrataOptions> = {}): Promise<NodeStrata> => {
+    const node = await createStrata({
+      databaseUrl,
+      redisCluster: { nodes: cluster.nodes.map(({ host, port }) => ({ host, port })) },
+      schemas: [items, queued],
+      keyPrefix,
+      migrationsSchema: name,
+      handleSignals: false,
+      ...options,
+    });
+    opened.push(node);
+    return node;
+  };
+
+  afterAll(async () => {
+    const node = opened[0] ?? (await open());
+    await node.db.execute(sql.raw(`drop schema if exists "${name}" cascade`));
+    for (const each of opened) await each.shutdown();
+    const admin = clients.open();
+    await deleteOnMasters(admin, keyPrefix);
+  });
+
+  it('two instances: write-through and write-behind writes, reads across instances, getMany in one MGET', async () => {
+    const a = await open();
+    const b = await open();
+    await a.strata.migrate();
+    await a.strata.set(items, { id: 'k', n: 1 });
+    expect(await b.strata.get(items, 'k')).toEqual({ id: 'k', n: 1 });
+    expect(b.strata.stats().hits.l2).toBe(1);
+    await a.strata.set(items, { id: 'k', n: 2 });
+    // B's L1 holds n = 1 for ten minutes: only the (sharded) bus can make it read n = 2.
+    await vi.waitFor(async () => expect(await b.strata.get(items, 'k')).toEqual({ id: 'k', n: 2 }), {
+      timeout: 5_000,
+      interval: 20,
+    });
+
+    const ids = Array.from({ length: 200 }, (_, i) => `q${i}`);
+    for (const id of ids) await a.strata.set(queued, { id, n: Number(id.slice(1)) });
+    // Read on the other instance before any flush: the rows are pending in L2.
+    expect(await b.strata.get(queued, 'q7')).toEqual({ id: 'q7', n: 7 });
+    await a.strata.flushDirty();
+    expect(await a.strata.queueDepth()).toBe(0);
+    const rows = await a.db.select().from(queuedTable);
+    expect(rows.length).toBe(ids.length);
+
+    const fresh = await open();
+    await fresh.strata.getMany(queued, ['q0']); // connects first
+    let many: unknown[] = [];
+    const sent = await commandsDuring(async () => {
+      many = await fresh.strata.getMany(queued, ids);
+    });
+    expect(many).toEqual(ids.map((id) => ({ id, n: Number(id.slice(1)) })));
+    // Every key of the app shares the keyPrefix's hash tag: one slot, one MGET for 200 rows.
+    expect(sent.filter((command) => command === 'mget')).toHaveLength(1);
+  }, 30_000);
+
+  it('refuses a keyPrefix without a hash tag, or a write stream in another slot (INVALID_CONFIG)', async () => {
+    const untagged = await open({ keyPrefix: name }).catch((err: unknown) => err);
+    expect(isStrataError(untagged, 'INVALID_CONFIG')).toBe(true);
+    expect(String(untagged)).toContain(`"{${name}}"`);
+    const apart = await open({ writeStream: '{elsewhere}:writes' }).catch((err: unknown) => err);
+    expect(isStrataError(apart, 'INVALID_CONFIG')).toBe(true);
+    expect(String(apart)).toContain('writeStream');
+    const both = await open({ redisUrl: serviceUrls().redisUrl }).catch((err: unknown) => err);
+    expect(isStrataError(both, 'INVALID_CONFIG')).toBe(true);
   });
 });

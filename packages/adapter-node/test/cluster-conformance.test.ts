@@ -155,7 +155,7 @@ describe('redis pub/sub bus on a Cluster', () => {
     const connectionName = uniqueName('bus_sub');
     const client = clients.open({ redisOptions: { protocol: 3 } });
     const bus = createRedisPubSubBus({ redis: client, channel, redisOptions: { connectionName } });
-    await bus.subscribe({ invalidation: () => {}, gap: () => {} });
+    await bus.subscribe({ message: () => {}, gap: () => {} });
     const master = await masterFor(client, channel);
     const line = ((await master.client('LIST')) as string)
       .split('\n')

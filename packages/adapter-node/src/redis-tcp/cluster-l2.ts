@@ -3,6 +3,7 @@ import { getManyByMget, type L2Script } from '@strata/core/driver';
 import type { Cluster } from 'ioredis';
 import { hashSlot } from './cluster-slots.js';
 import { quitCluster } from './quit-connection.js';
+import { execThenWait } from './replicated-pipeline.js';
 import { scriptSha } from './script-sha.js';
 import { checkReplicas, type ReplicaAck } from './wait-replicas.js';
 
@@ -68,20 +69,19 @@ export class ClusterL2 implements L2Tier {
     }
     // A pipeline goes to the node of its keys, on one connection: WAIT then counts the replicas
     // that have this script's writes.
-    const { replicas, timeoutMs } = this.#ack;
-    let replies = await this.#cluster
-      .pipeline()
-      .evalsha(scriptSha(script), keys.length, ...keys, ...args)
-      .call('WAIT', replicas, timeoutMs)
-      .exec();
-    if (isNoScript(replies?.[0]?.[0])) {
-      replies = await this.#cluster
-        .pipeline()
-        .eval(script.source, keys.length, ...keys, ...args)
-        .call('WAIT', replicas, timeoutMs)
-        .exec();
+    let replies = await execThenWait(
+      this.#cluster,
+      (p) => p.evalsha(scriptSha(script), keys.length, ...keys, ...args),
+      this.#ack,
+    );
+    if (isNoScript(replies[0]?.[0])) {
+      replies = await execThenWait(
+        this.#cluster,
+        (p) => p.eval(script.source, keys.length, ...keys, ...args),
+        this.#ack,
+      );
     }
-    const [[scriptError, reply] = [], [waitError, acked] = []] = replies ?? [];
+    const [[scriptError, reply] = [], [waitError, acked] = []] = replies;
     if (scriptError) throw scriptError;
     if (waitError) throw waitError;
     checkReplicas(this.name, this.#ack, acked);

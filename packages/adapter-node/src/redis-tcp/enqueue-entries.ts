@@ -1,4 +1,5 @@
 import type { RedisClient } from './cluster-slots.js';
+import { execThenWait } from './replicated-pipeline.js';
 import { WRITE_FIELD } from './stream-entry.js';
 import { results } from './stream-replies.js';
 import { checkReplicas, type ReplicaAck } from './wait-replicas.js';
@@ -25,11 +26,7 @@ export async function enqueueEntries(
     return;
   }
   const [, acked] = results(
-    await redis
-      .pipeline()
-      .eval(ENQUEUE_SCRIPT, 1, stream, WRITE_FIELD, ...values)
-      .call('WAIT', ack.replicas, ack.timeoutMs)
-      .exec(),
+    await execThenWait(redis, (p) => p.eval(ENQUEUE_SCRIPT, 1, stream, WRITE_FIELD, ...values), ack),
     'enqueue',
   );
   checkReplicas('Redis Stream queue enqueue', ack, acked, 'QUEUE_UNAVAILABLE');

@@ -16,7 +16,7 @@ export interface IoredisClusterL2Options {
    * Strata took as done. 0 skips it (replication stays asynchronous).
    */
   replicas?: number;
-  /** How long `WAIT` may block (ms); fewer replicas by then rejects with L2_UNAVAILABLE. Default 1,000. */
+  /** How long `WAIT` may block (ms); fewer replicas by then rejects with L2_UNAVAILABLE. Default 250. */
   replicaTimeoutMs?: number;
 }
 

@@ -15,7 +15,7 @@ import { CLUSTER_REPLICA_ACK, type ReplicaAck, replicaAck } from './wait-replica
 const KEY_PREFIX = /^(?=.{1,64}$)[A-Za-z0-9_.-]*(?:\{[A-Za-z0-9_.-]+\}[A-Za-z0-9_.-]*)?$/;
 
 /** On a single Redis nothing is waited for unless asked: its replicas, if any, are its own business. */
-const NO_REPLICA_ACK: ReplicaAck = { replicas: 0, timeoutMs: 1_000 };
+const NO_REPLICA_ACK: ReplicaAck = { replicas: 0, timeoutMs: 250 };
 
 export interface RedisStreamQueueOptions {
   /** Opens and owns a connection to this URL (`close()` quits it). Give this or `redis`. */
@@ -60,7 +60,7 @@ export interface RedisStreamQueueOptions {
    * on a Redis Cluster, 0 on a single Redis. Fewer within `replicaTimeoutMs`: QUEUE_UNAVAILABLE.
    */
   replicas?: number;
-  /** How long `enqueue` waits for the replicas (ms). Default 1,000. */
+  /** How long `enqueue` waits for the replicas (ms). Default 250. */
   replicaTimeoutMs?: number;
 }
 

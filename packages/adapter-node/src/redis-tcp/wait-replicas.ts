@@ -11,8 +11,12 @@ export interface ReplicaAck {
   readonly timeoutMs: number;
 }
 
-/** The default on a Redis Cluster: one replica, waited for at most a second. */
-export const CLUSTER_REPLICA_ACK: ReplicaAck = { replicas: 1, timeoutMs: 1_000 };
+/**
+ * The default on a Redis Cluster: one replica, waited for at most 250 ms (a replica on the same
+ * network acknowledges in about a millisecond). Shorter than Strata's L2 timeout (1 s by default),
+ * so that a shard without a replica is refused as such, not as a timeout.
+ */
+export const CLUSTER_REPLICA_ACK: ReplicaAck = { replicas: 1, timeoutMs: 250 };
 
 /** Validates `replicas` / `replicaTimeoutMs` options; INVALID_CONFIG names the field. */
 export function replicaAck(

@@ -1,0 +1,236 @@
+/**
+ * A Redis Cluster failover under a Strata app (createStrata with `redisCluster`, AOF on, the default
+ * `replicas: 1`): write-through and write-behind writes run without pause while the master serving
+ * the app's slot is SIGKILLed (by its pid). Reads must keep answering, writes must come back after
+ * the replica's promotion, and every write that was acknowledged must be in Postgres after a flush,
+ * and be what L2 serves. Numbers go to the console (see docs/redis-cluster.md).
+ */
+import { defineSchema } from '@strata/core';
+import { type RedisCluster, startRedisCluster } from '@strata/devstack/redis-cluster';
+import { serviceUrls, uniqueName } from '@strata/devstack/testing';
+import { sql } from 'drizzle-orm';
+import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
+import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest';
+import { createStrata, type NodeStrata } from '../src/create-strata.js';
+import { hashSlot, masterFor } from '../src/redis-tcp/cluster-slots.js';
+import { ClusterClients, deleteOnMasters } from './support/cluster-client.js';
+import { type RestartedNode, restartClusterNode } from './support/restart-cluster-node.js';
+
+const name = uniqueName('cluster_failover');
+const keyPrefix = `{${name}}`;
+const { databaseUrl } = serviceUrls();
+const throughTable = pgSchema(name).table('through', {
+  id: text('id').primaryKey(),
+  n: integer('n').notNull(),
+});
+const behindTable = pgSchema(name).table('behind', {
+  id: text('id').primaryKey(),
+  n: integer('n').notNull(),
+});
+const through = defineSchema({ table: throughTable, l1: false });
+const behind = defineSchema({ table: behindTable, writeMode: 'write-behind', l1: false });
+const IDS = Array.from({ length: 20 }, (_, i) => `r${i}`);
+
+let cluster: RedisCluster;
+const clients = new ClusterClients(() => cluster);
+const opened: NodeStrata[] = [];
+let restarted: RestartedNode | undefined;
+
+async function open(replicas?: number): Promise<NodeStrata> {
+  const node = await createStrata({
+    databaseUrl,
+    redisCluster: {
+      nodes: cluster.nodes.map(({ host, port }) => ({ host, port })),
+      ...(replicas !== undefined && { replicas }),
+    },
+    schemas: [through, behind],
+    keyPrefix,
+    migrationsSchema: name,
+    handleSignals: false,
+    // A short cooldown: the L2 is back soon after the promotion, not 5 s later.
+    breaker: { cooldown: '500ms' },
+  });
+  opened.push(node);
+  return node;
+}
+
+beforeAll(async () => {
+  cluster = await startRedisCluster();
+}, 30_000);
+
+afterAll(async () => {
+  const node = opened[0];
+  await node?.db.execute(sql.raw(`drop schema if exists "${name}" cascade`));
+  for (const each of opened) await each.shutdown().catch(() => undefined);
+  await deleteOnMasters(clients.open(), keyPrefix).catch(() => undefined);
+  await clients.quitAll();
+  await restarted?.stop();
+  await cluster?.stop();
+});
+
+/** Median of `samples` (ms). */
+const median = (samples: number[]): number =>
+  [...samples].sort((a, b) => a - b)[Math.floor(samples.length / 2)]!;
+
+/** `count` write-behind sets, one after another: their latencies (ms). */
+async function setLatencies(node: NodeStrata, count: number): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    await node.strata.set(behind, { id: IDS[i % IDS.length]!, n: i });
+    samples.push(performance.now() - started);
+  }
+  return samples;
+}
+
+it('what waiting for a replica costs a write-behind set (replicas: 1 against 0)', async () => {
+  const waiting = await open();
+  await waiting.strata.migrate();
+  const unwaited = await open(0);
+  await setLatencies(waiting, 50); // warm: connections, scripts
+  await setLatencies(unwaited, 50);
+  const withWait = median(await setLatencies(waiting, 300));
+  const withoutWait = median(await setLatencies(unwaited, 300));
+  console.log(
+    `write-behind set, median of 300: replicas 1 ${withWait.toFixed(3)} ms, 0 ${withoutWait.toFixed(3)} ms`,
+  );
+  expect(withWait).toBeGreaterThan(0);
+  await waiting.strata.flushDirty();
+}, 30_000);
+
+/** The error and its causes, outermost first. */
+function causes(error: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (let e = error; e !== undefined && chain.length < 10; e = (e as { cause?: unknown }).cause)
+    chain.push(e);
+  return chain;
+}
+
+/** Polls `check` every 20 ms until it is true; false after `ms`. (A failover has no event to await.) */
+async function until(ms: number, check: () => boolean | Promise<boolean>): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (
+      await Promise.resolve()
+        .then(check)
+        .catch(() => false)
+    )
+      return true;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return false;
+}
+
+it('SIGKILL of the app slot master: reads go on, no acknowledged write is lost, write-behind waits for a replica', async () => {
+  const writer = await open();
+  const reader = await open();
+  const admin = clients.open();
+  const victim = await masterFor(admin, keyPrefix);
+  const victimPort = victim.options.port!;
+  const victimPid = cluster.nodes.find((node) => node.port === victimPort)!.pid;
+  expect(hashSlot(`${keyPrefix}:writes`)).toBe(hashSlot(keyPrefix));
+
+  // The last value each write resolved for, per schema and id: what must survive.
+  const acked = { through: new Map<string, number>(), behind: new Map<string, number>() };
+  const behindAckedAt: number[] = [];
+  let failed = 0;
+  let refusedForReplica = 0;
+  let n = 0;
+  let stop = false;
+  const writing = (async () => {
+    while (!stop) {
+      const value = ++n;
+      const id = IDS[Math.floor(value / 2) % IDS.length]!;
+      const schema = value % 2 === 0 ? through : behind;
+      try {
+        await writer.strata.set(schema, { id, n: value });
+        (schema === behind ? acked.behind : acked.through).set(id, value);
+        if (schema === behind) behindAckedAt.push(Date.now());
+      } catch (err) {
+        failed++;
+        if (causes(err).some((e) => String(e).includes('of 1 replica'))) refusedForReplica++;
+        // A refused write costs up to the L2 timeout; a breaker that is open refuses at once.
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    }
+  })();
+  let reading: Promise<unknown> = Promise.resolve();
+  // Also when an expectation fails: the loops must end for the file to end.
+  onTestFinished(async () => {
+    stop = true;
+    await Promise.all([writing, reading]);
+  });
+  expect(
+    await until(10_000, () => acked.behind.size === IDS.length && acked.through.size === IDS.length),
+  ).toBe(true);
+
+  // Reads from now on (every row exists): none may fail, L2 down or not.
+  const readLatencies: number[] = [];
+  let readFailures = 0;
+  reading = (async () => {
+    while (!stop) {
+      const started = performance.now();
+      await reader.strata.get(through, IDS[readLatencies.length % IDS.length]!).catch(() => readFailures++);
+      readLatencies.push(performance.now() - started);
+    }
+  })();
+
+  const beforeKill = n;
+  const killedAt = Date.now();
+  const phase = (what: string) =>
+    console.log(`${Date.now() - killedAt} ms: ${what} (n ${n}, failed ${failed})`);
+  await cluster.stopNode(victimPort, 'SIGKILL');
+  // The slot answers again once its replica is promoted.
+  const probe = `${keyPrefix}:probe`;
+  expect(await until(15_000, async () => (await admin.set(probe, '1')) === 'OK')).toBe(true);
+  const slotBackMs = Date.now() - killedAt;
+  phase('slot back');
+  // Now the shard has one node: WAIT 1 cannot be met, so write-behind writes are refused, not
+  // acknowledged on a single copy.
+  expect(await until(5_000, () => refusedForReplica > 0)).toBe(true);
+  const ackedBeforeRestart = behindAckedAt.length;
+  phase('refused for want of a replica');
+
+  // The crashed node comes back (its own AOF and nodes.conf) as the replica of the promoted one.
+  const restartedAt = Date.now();
+  restarted = await restartClusterNode(cluster.dir, victimPort);
+  phase('restarted');
+  expect(await until(15_000, () => behindAckedAt.some((at) => at > restartedAt))).toBe(true);
+  const writesBackMs = behindAckedAt.find((at) => at > restartedAt)! - restartedAt;
+  phase('write-behind back');
+  const afterBack = n;
+  await until(10_000, () => n > afterBack + 200);
+  stop = true;
+  await Promise.all([writing, reading]);
+  phase('stopped');
+  await new Promise((resolve) => admin.refreshSlotsCache(resolve));
+  const newMaster = await masterFor(admin, keyPrefix);
+
+  await writer.strata.flushDirty();
+  await reader.strata.flushDirty();
+  phase('flushed');
+  const byId = (rows: { id: string; n: number }[]) => new Map(rows.map((row) => [row.id, row.n]));
+  const behindRows = byId(await writer.db.select().from(behindTable));
+  const throughRows = byId(await writer.db.select().from(throughTable));
+  // Every acknowledged write is in Postgres: the last one acknowledged, or a later one that failed
+  // its acknowledgement but was applied (a failed write may still land; an acknowledged one must).
+  for (const [id, value] of acked.behind) expect(behindRows.get(id)).toBeGreaterThanOrEqual(value);
+  for (const [id, value] of acked.through) expect(throughRows.get(id)).toBeGreaterThanOrEqual(value);
+  // And L2 serves no older value than Postgres holds. A fresh instance: the writer moved the
+  // generation on after the writes L2 missed during the failover, which another running instance
+  // sees at its next generation read (core's bound: 5 s), a new one at once.
+  const fresh = await open();
+  for (const id of IDS) expect(await fresh.strata.get(through, id)).toEqual({ id, n: throughRows.get(id) });
+  for (const id of IDS) expect(await fresh.strata.get(behind, id)).toEqual({ id, n: behindRows.get(id) });
+
+  console.log(
+    `failover: SIGKILL pid ${victimPid} (port ${victimPort}), promoted port ${newMaster.options.port}; ` +
+      `slot answered again after ${slotBackMs} ms; ${beforeKill} writes before the kill, ${n} in all, ` +
+      `${failed} refused (${refusedForReplica} for want of a replica), ${ackedBeforeRestart} write-behind acks ` +
+      `before the restart; write-behind acknowledged again ${writesBackMs} ms after the crashed node restarted; ` +
+      `${readLatencies.length} reads, ${readFailures} failed, slowest ${Math.max(...readLatencies).toFixed(0)} ms, ` +
+      `median ${median(readLatencies).toFixed(2)} ms`,
+  );
+  expect(newMaster.options.port).not.toBe(victimPort);
+  expect(readFailures).toBe(0);
+}, 60_000);

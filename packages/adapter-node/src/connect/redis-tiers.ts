@@ -43,10 +43,14 @@ export interface RedisTiers {
  */
 export async function connectRedisTiers(options: RedisTiersOptions): Promise<RedisTiers> {
   const { redisUrl, upstash, redisCluster } = options;
-  const given = [redisUrl, upstash, redisCluster].filter((source) => source !== undefined).length;
-  if (given > 1) {
-    throw new StrataError('INVALID_CONFIG', 'give one of redisUrl, redisCluster or upstash', {
-      details: { field: redisCluster !== undefined ? 'redisCluster' : 'upstash' },
+  if (redisUrl !== undefined && upstash !== undefined) {
+    throw new StrataError('INVALID_CONFIG', 'give redisUrl or upstash, not both', {
+      details: { field: 'upstash' },
+    });
+  }
+  if (redisCluster !== undefined && (redisUrl !== undefined || upstash !== undefined)) {
+    throw new StrataError('INVALID_CONFIG', 'give redisCluster alone, not with redisUrl or upstash', {
+      details: { field: 'redisCluster' },
     });
   }
   if (redisCluster !== undefined) {

@@ -15,6 +15,7 @@ import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, expect, it, onTestFailed, onTestFinished } from 'vitest';
 import { type CreateStrataOptions, createStrata, type NodeStrata } from '../src/create-strata.js';
 import { hashSlot, masterFor } from '../src/redis-tcp/cluster-slots.js';
+import { createIoredisL2 } from '../src/redis-tcp/l2.js';
 import { ClusterClients, deleteOnMasters } from './support/cluster-client.js';
 import { type RestartedNode, restartClusterNode } from './support/restart-cluster-node.js';
 
@@ -283,18 +284,25 @@ it('SIGKILL of the app slot master: reads go on, no acknowledged write is lost, 
 
   const beforeKill = n;
   const killedAt = Date.now();
-  const phase = (what: string) =>
-    console.log(`${Date.now() - killedAt} ms: ${what} (n ${n}, failed ${failed})`);
+  // Where the test was when (with the writer's log on failure).
+  const phase = (what: string) => logs.push(`${Date.now() - t0} ms: ${what} (n ${n}, failed ${failed})`);
   await cluster.stopNode(victimPort, 'SIGKILL');
   // The slot answers again once its replica is promoted.
   const probe = `${keyPrefix}:probe`;
   expect(await until(15_000, async () => (await admin.set(probe, '1')) === 'OK')).toBe(true);
   const slotBackMs = Date.now() - killedAt;
   phase('slot back');
-  // Now the shard has one node: WAIT 1 cannot be met, so write-behind writes are refused, not
-  // acknowledged on a single copy.
-  expect(await until(15_000, () => refusedForReplica > 0)).toBe(true);
+  // Now the shard has one node: WAIT 1 cannot be met, so a write is refused, not acknowledged on a
+  // single copy. Seen on an L2 of its own (the app's breaker may be open meanwhile)...
+  const probeL2 = createIoredisL2(clients.open());
+  const set = { name: 'probe', source: "return redis.call('SET', KEYS[1], ARGV[1])" };
+  const refusal = () => probeL2.run(set, [probe], ['2']).then(() => '', String);
+  expect(await until(15_000, async () => (await refusal()).includes('reached 0 of 1 replica'))).toBe(true);
+  // ...and by the app: no write-behind write is acknowledged while the shard has no replica.
+  const refusedFrom = Date.now();
+  await new Promise((resolve) => setTimeout(resolve, 500));
   const ackedBeforeRestart = behindAckedAt.length;
+  expect(behindAckedAt.filter((at) => at > refusedFrom)).toEqual([]);
   phase('refused for want of a replica');
 
   // The crashed node comes back (its own AOF and nodes.conf) as the replica of the promoted one.

@@ -8,12 +8,14 @@
  * Numbers go to the console (see docs/redis-cluster.md).
  */
 import { defineSchema } from '@strata/core';
+import { busProbe, receivedIds, sampleInvalidation } from '@strata/core/testing';
 import { type RedisCluster, startRedisCluster } from '@strata/devstack/redis-cluster';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { sql } from 'drizzle-orm';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, expect, it, onTestFailed, onTestFinished } from 'vitest';
 import { type CreateStrataOptions, createStrata, type NodeStrata } from '../src/create-strata.js';
+import { createRedisPubSubBus } from '../src/redis-tcp/bus.js';
 import { hashSlot, masterFor } from '../src/redis-tcp/cluster-slots.js';
 import { createIoredisL2 } from '../src/redis-tcp/l2.js';
 import { ClusterClients, deleteOnMasters } from './support/cluster-client.js';
@@ -282,6 +284,16 @@ it('SIGKILL of the app slot master: reads go on, no acknowledged write is lost, 
     }
   })();
 
+  // A bus pair on a channel in the app's slot: the subscriber must find the promoted master.
+  const channel = `${keyPrefix}:bus-probe`;
+  const publisher = createRedisPubSubBus({ redis: clients.open(), channel });
+  const subscriber = createRedisPubSubBus({ redis: clients.open(), channel });
+  const heard = busProbe();
+  await subscriber.subscribe(heard);
+  await publisher.publish(sampleInvalidation('before'));
+  expect(await until(5_000, () => receivedIds(heard).includes('before'))).toBe(true);
+  onTestFinished(() => Promise.all([publisher.close(), subscriber.close()]).then(() => undefined));
+
   const beforeKill = n;
   const killedAt = Date.now();
   // Where the test was when (with the writer's log on failure).
@@ -291,6 +303,15 @@ it('SIGKILL of the app slot master: reads go on, no acknowledged write is lost, 
   const probe = `${keyPrefix}:probe`;
   expect(await until(15_000, async () => (await admin.set(probe, '1')) === 'OK')).toBe(true);
   const slotBackMs = Date.now() - killedAt;
+  // The bus again: a gap (what was published meanwhile is lost), then messages on the new master.
+  let sent = 0;
+  const heardAgain = await until(15_000, async () => {
+    await publisher.publish(sampleInvalidation(`after${sent++}`)).catch(() => undefined);
+    return receivedIds(heard).some((id) => id?.startsWith('after'));
+  });
+  expect(heardAgain).toBe(true);
+  const busBackMs = Date.now() - killedAt;
+  expect(heard.gaps).toBeGreaterThanOrEqual(1);
   phase('slot back');
   // Now the shard has one node: WAIT 1 cannot be met, so a write is refused, not acknowledged on a
   // single copy. Seen on an L2 of its own (the app's breaker may be open meanwhile)...
@@ -339,7 +360,8 @@ it('SIGKILL of the app slot master: reads go on, no acknowledged write is lost, 
 
   console.log(
     `failover: SIGKILL pid ${victimPid} (port ${victimPort}), promoted port ${newMaster.options.port}; ` +
-      `slot answered again after ${slotBackMs} ms; ${beforeKill} writes before the kill, ${n} in all, ` +
+      `slot answered again after ${slotBackMs} ms, the bus delivered again after ${busBackMs} ms ` +
+      `(${heard.gaps} gap); ${beforeKill} writes before the kill, ${n} in all, ` +
       `${failed} refused (${refusedForReplica} for want of a replica), ${ackedBeforeRestart} write-behind acks ` +
       `before the restart; write-behind acknowledged again ${writesBackMs} ms after the crashed node restarted; ` +
       `${readLatencies.length} reads, ${readFailures} failed, slowest ${Math.max(...readLatencies).toFixed(0)} ms, ` +

@@ -16,6 +16,7 @@ import { changeCapture, changeCaptureWith, createDrizzleL3, type Database } from
 import { nodeClock } from './clock.js';
 import { checkCaptureShape, type NodeRelayOption, relayPlan } from './connect/capture-options.js';
 import { type ChangeListener, listenForChanges } from './connect/change-listener.js';
+import type { RedisClusterConfig } from './connect/cluster-tiers.js';
 import { connectL3 } from './connect/connect-l3.js';
 import type { Driver } from './connect/driver.js';
 import { checkQueueDurability, connectRedisTiers, type WriteBehindQueue } from './connect/redis-tiers.js';
@@ -46,6 +47,13 @@ export interface CreateStrataOptions
   databaseUrl: string;
   /** Redis over TCP: L2 (ioredis), the pub/sub bus and the Redis Stream write queue. */
   redisUrl?: string;
+  /**
+   * Or a Redis Cluster (Redis 7): the same three tiers, on sharded pub/sub, each write waiting for
+   * one replica (`replicas`). The `keyPrefix` must carry a hash tag, e.g. `{shop}` (INVALID_CONFIG
+   * otherwise): every key of the app then lives in one slot. See docs/redis-cluster.md.
+   * @example await createStrata({ databaseUrl, keyPrefix: '{shop}', redisCluster: { nodes: [{ host: '10.0.0.1', port: 6379 }] }, schemas });
+   */
+  redisCluster?: RedisClusterConfig;
   /** Or Redis over Upstash REST: L2 and the SSE bus (needs `@upstash/redis`). */
   upstash?: { url: string; token: string };
   schemas: readonly CompiledSchema[];
@@ -133,6 +141,7 @@ export async function wireStrata(
   const {
     databaseUrl,
     redisUrl,
+    redisCluster,
     upstash,
     driver,
     maxConnections,
@@ -171,6 +180,7 @@ export async function wireStrata(
   try {
     const tiers = await connectRedisTiers({
       redisUrl,
+      redisCluster,
       upstash,
       writeBehind: writeBehindQueue,
       needsQueue: options.schemas.some((s) => (s.writeMode ?? config.defaultWriteMode) === 'write-behind'),

@@ -3,6 +3,7 @@
 // are `@strata/adapter-node/redis-tcp`.
 
 export { nodeClock } from './clock.js';
+export type { RedisClusterConfig } from './connect/cluster-tiers.js';
 export type { Driver } from './connect/driver.js';
 export type { WriteBehindQueue } from './connect/redis-tiers.js';
 export type { SignalOptions } from './connect/signals.js';

@@ -150,8 +150,14 @@ const configShape = {
     check.string(check.minLength(1), check.maxLength(128)),
     (id) => id ?? randomHex(8),
   ),
-  /** Root of every L2 key, queue and bus name. Default 'strata'. */
-  keyPrefix: option.defaulted(check.string(check.pattern(/^[A-Za-z0-9_.-]{1,64}$/)), 'strata'),
+  /**
+   * Root of every L2 key, queue and bus name. Default 'strata'. `[A-Za-z0-9_.-]`, at most one
+   * `{hash tag}` (on a Redis Cluster, `{shop}` pins every key of the app to one slot), 1–64 chars.
+   */
+  keyPrefix: option.defaulted(
+    check.string(check.pattern(/^(?=.{1,64}$)[A-Za-z0-9_.-]*(?:\{[A-Za-z0-9_.-]+\}[A-Za-z0-9_.-]*)?$/)),
+    'strata',
+  ),
   /**
    * Time source. Default: `Date.now()` (L1 reads it once per synchronous run). A host with timers
    * may pass `timerClock` (read at most once per ms): adapter-node's `createStrata` passes `nodeClock()`.

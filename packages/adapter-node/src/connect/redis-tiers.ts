@@ -11,11 +11,13 @@ import { createRedisPubSubBus } from '../redis-tcp/bus.js';
 import { createIoredisL2 } from '../redis-tcp/l2.js';
 import { createRedisStreamQueue } from '../redis-tcp/queue.js';
 import { StreamQueue } from '../redis-tcp/stream-queue.js';
+import { connectClusterTiers, type RedisClusterConfig } from './cluster-tiers.js';
 
 export type WriteBehindQueue = 'redis-stream' | 'memory';
 
 export interface RedisTiersOptions {
   redisUrl?: string | undefined;
+  redisCluster?: RedisClusterConfig | undefined;
   upstash?: { url: string; token: string } | undefined;
   /** Which queue; undefined = none unless `needsQueue`, then the default for the Redis at hand. */
   writeBehind?: WriteBehindQueue | undefined;
@@ -40,11 +42,20 @@ export interface RedisTiers {
  * opens and owns its connections (with error listeners) and `Strata.close()` closes them.
  */
 export async function connectRedisTiers(options: RedisTiersOptions): Promise<RedisTiers> {
-  const { redisUrl, upstash } = options;
+  const { redisUrl, upstash, redisCluster } = options;
   if (redisUrl !== undefined && upstash !== undefined) {
     throw new StrataError('INVALID_CONFIG', 'give redisUrl or upstash, not both', {
       details: { field: 'upstash' },
     });
+  }
+  if (redisCluster !== undefined && (redisUrl !== undefined || upstash !== undefined)) {
+    throw new StrataError('INVALID_CONFIG', 'give redisCluster alone, not with redisUrl or upstash', {
+      details: { field: 'redisCluster' },
+    });
+  }
+  if (redisCluster !== undefined) {
+    const mode = options.writeBehind ?? (options.needsQueue ? 'redis-stream' : undefined);
+    return connectClusterTiers(redisCluster, { ...options, queue: mode });
   }
   const mode = options.writeBehind ?? (options.needsQueue ? defaultQueue(redisUrl) : undefined);
   if (mode === 'redis-stream' && redisUrl === undefined) {

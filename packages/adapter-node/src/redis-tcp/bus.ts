@@ -1,7 +1,12 @@
 import type { InvalidationBus } from '@strata/core';
 import { BusDelivery, type BusHandlers, type BusStats, type Invalidation } from '@strata/core/driver';
-import { Redis, type RedisOptions } from 'ioredis';
-import { quitConnection } from './quit-connection.js';
+import { type Cluster, Redis, type RedisOptions } from 'ioredis';
+import { type ChannelSubscription, ConnectionSubscription } from './channel-subscription.js';
+import { isCluster } from './cluster-slots.js';
+import { quitCluster, quitConnection } from './quit-connection.js';
+import { ShardSubscription } from './shard-subscription.js';
+
+const DEFAULT_CHANNEL = 'strata:invalidate';
 
 export type RedisPubSubBusOptions = (
   | {
@@ -10,8 +15,12 @@ export type RedisPubSubBusOptions = (
       redis?: never;
     }
   | {
-      /** Publishes through this client (borrowed: never closed); the subscriber is its `duplicate()`. */
-      redis: Redis;
+      /**
+       * Publishes through this client (borrowed: never closed); the subscriber is its `duplicate()`.
+       * A Redis Cluster client: sharded pub/sub (SPUBLISH / SSUBSCRIBE, Redis 7), which keeps one
+       * channel's order; the subscriber is a connection of its own to the channel's master.
+       */
+      redis: Redis | Cluster;
       url?: never;
     }
 ) & {
@@ -28,6 +37,10 @@ export type RedisPubSubBusOptions = (
  * was away is lost. If the first subscribe fails, `subscribe()` rejects and the bus keeps trying on
  * each reconnect, calling `gap()` when it gets through.
  *
+ * On a Redis Cluster (`redis: cluster`), `publish` is one `SPUBLISH` (to the master serving the
+ * channel's slot) and the subscriber SSUBSCRIBEs on that master; after a failover it finds the new
+ * master, subscribes again and calls `gap()`.
+ *
  * @example
  * const bus = createRedisPubSubBus({ url: 'redis://127.0.0.1:6379' });
  * const strata = new Strata({ l2, l3, bus });
@@ -35,6 +48,9 @@ export type RedisPubSubBusOptions = (
  */
 export function createRedisPubSubBus(options: RedisPubSubBusOptions): InvalidationBus {
   const extra = options.redisOptions ?? {};
+  const borrowed = options.redis;
+  if (borrowed !== undefined && isCluster(borrowed))
+    return openClusterBus(borrowed, 'borrowed', options.channel, extra);
   // Subscribing again is this bus's job (so it knows when to call gap()); commands fail at the
   // first failed reconnect instead of queueing for twenty, so a down Redis fails subscribe() fast.
   const subscriberOptions: RedisOptions = {
@@ -43,48 +59,82 @@ export function createRedisPubSubBus(options: RedisPubSubBusOptions): Invalidati
     autoResubscribe: false,
     protocol: 2,
   };
-  const publisher =
-    options.redis ?? new Redis(options.url, { maxRetriesPerRequest: 0, ...extra, protocol: 2 });
+  const publisher = borrowed ?? new Redis(options.url, { maxRetriesPerRequest: 0, ...extra, protocol: 2 });
   const subscriber =
-    options.redis !== undefined
-      ? options.redis.duplicate(subscriberOptions)
+    borrowed !== undefined
+      ? borrowed.duplicate(subscriberOptions)
       : new Redis(options.url, subscriberOptions);
   // Failures reach callers as rejected commands; without a listener ioredis would also print
   // every failed reconnect as an "Unhandled error event".
-  if (options.redis === undefined) publisher.on('error', () => {});
+  if (borrowed === undefined) publisher.on('error', () => {});
   subscriber.on('error', () => {});
-  return new RedisPubSubBus(publisher, options.redis === undefined, subscriber, options.channel);
+  return new RedisPubSubBus(
+    (channel, payload) => publisher.publish(channel, payload),
+    new ConnectionSubscription(subscriber, options.channel ?? DEFAULT_CHANNEL),
+    borrowed === undefined ? () => quitConnection(publisher) : undefined,
+    options.channel,
+  );
+}
+
+/**
+ * The bus over a Redis Cluster client (`owned`: createStrata opened it, the bus quits it).
+ * @internal
+ */
+export function openClusterBus(
+  cluster: Cluster,
+  connection: 'owned' | 'borrowed',
+  channel: string = DEFAULT_CHANNEL,
+  extra: RedisOptions = {},
+): InvalidationBus {
+  // The cluster's own node options (e.g. a password), then the caller's, then what the bus needs.
+  const subscriberOptions: RedisOptions = {
+    ...cluster.options.redisOptions,
+    maxRetriesPerRequest: 0,
+    ...extra,
+    autoResubscribe: false,
+    protocol: 2,
+  };
+  return new RedisPubSubBus(
+    (name, payload) => cluster.spublish(name, payload),
+    new ShardSubscription(cluster, channel, subscriberOptions),
+    connection === 'owned' ? () => quitCluster(cluster) : undefined,
+    channel,
+  );
 }
 
 class RedisPubSubBus implements InvalidationBus {
   readonly name = 'redis-pubsub';
   readonly #delivery = new BusDelivery(this.name);
-  readonly #publisher: Redis;
-  readonly #ownsPublisher: boolean;
-  readonly #subscriber: Redis;
+  readonly #send: (channel: string, payload: string) => Promise<unknown>;
+  readonly #subscription: ChannelSubscription;
+  /** Quits the publisher's connection when the bus opened it. */
+  readonly #quitPublisher: (() => Promise<void>) | undefined;
   readonly #channel: string;
   /** Set once the first subscribe has been answered (either way): later `ready`s are reconnects. */
   #firstAttemptDone = false;
 
-  constructor(publisher: Redis, ownsPublisher: boolean, subscriber: Redis, channel = 'strata:invalidate') {
-    this.#publisher = publisher;
-    this.#ownsPublisher = ownsPublisher;
-    this.#subscriber = subscriber;
+  constructor(
+    send: (channel: string, payload: string) => Promise<unknown>,
+    subscription: ChannelSubscription,
+    quitPublisher: (() => Promise<void>) | undefined,
+    channel = DEFAULT_CHANNEL,
+  ) {
+    this.#send = send;
+    this.#subscription = subscription;
+    this.#quitPublisher = quitPublisher;
     this.#channel = channel;
-    subscriber.on('message', (from: string, message: string) => {
-      if (from === this.#channel) this.#delivery.payload(message);
-    });
-    subscriber.on('ready', () => this.#resubscribe());
+    subscription.onMessage((message) => this.#delivery.payload(message));
+    subscription.onReady(() => this.#resubscribe());
   }
 
   publish(invalidation: Invalidation): Promise<void> {
-    return this.#delivery.publish(invalidation, (payload) => this.#publisher.publish(this.#channel, payload));
+    return this.#delivery.publish(invalidation, (payload) => this.#send(this.#channel, payload));
   }
 
   subscribe(handlers: BusHandlers): Promise<void> {
     return this.#delivery.subscribe(handlers, async () => {
       try {
-        await this.#subscriber.subscribe(this.#channel);
+        await this.#subscription.subscribe();
       } finally {
         this.#firstAttemptDone = true;
       }
@@ -97,10 +147,7 @@ class RedisPubSubBus implements InvalidationBus {
 
   close(): Promise<void> {
     return this.#delivery.closeOnce(async () => {
-      await Promise.all([
-        quitConnection(this.#subscriber),
-        this.#ownsPublisher ? quitConnection(this.#publisher) : undefined,
-      ]);
+      await Promise.all([this.#subscription.close(), this.#quitPublisher?.()]);
     });
   }
 
@@ -110,7 +157,7 @@ class RedisPubSubBus implements InvalidationBus {
    */
   #resubscribe(): void {
     if (!this.#firstAttemptDone || !this.#delivery.active) return;
-    this.#subscriber.subscribe(this.#channel).then(
+    this.#subscription.subscribe().then(
       () => this.#delivery.gap(),
       // Dropped again before the answer: the next `ready` tries again.
       () => {},

@@ -1,5 +1,6 @@
 import { isStrataError, StrataError } from '@strata/core';
 import type { Redis } from 'ioredis';
+import { isCluster, masterFor, type RedisClient } from './cluster-slots.js';
 
 /**
  * What the queue knows of its Redis's persistence: 'aof' (append-only file on: acknowledged writes
@@ -22,16 +23,19 @@ const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/;
 /**
  * Asks Redis once (`INFO persistence`) whether acknowledged writes survive its restart. The answer
  * is kept, a refusal included; a call that failed (connection down, timeout, LOADING) is not, so
- * the next one asks again.
+ * the next one asks again. On a Cluster it asks the master that serves the stream's slot (INFO has
+ * no key: the Cluster client would send it to any node).
  */
 export class DurabilityCheck {
   #durability: QueueDurability = 'unchecked';
   #answer: Promise<QueueDurability> | undefined;
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
+  readonly #stream: string;
   readonly #allowVolatile: boolean;
 
-  constructor(redis: Redis, allowVolatile: boolean) {
+  constructor(redis: RedisClient, stream: string, allowVolatile: boolean) {
     this.#redis = redis;
+    this.#stream = stream;
     this.#allowVolatile = allowVolatile;
   }
 
@@ -49,35 +53,40 @@ export class DurabilityCheck {
   }
 
   async #ask(): Promise<QueueDurability> {
+    const redis = this.#redis;
+    const node = isCluster(redis) ? await masterFor(redis, this.#stream) : redis;
     let info: string;
     try {
-      info = await this.#redis.info('persistence');
+      info = await node.info('persistence');
     } catch (err) {
       if (!isRefusal(err)) throw err;
       return this.#settle(
+        node,
         'unchecked',
         `refused INFO (${err.message}), so its durability could not be checked`,
       );
     }
     const aof = /^aof_enabled:(\d+)/m.exec(info)?.[1];
-    if (aof === '1') return this.#settle('aof', '');
+    if (aof === '1') return this.#settle(node, 'aof', '');
     if (aof === undefined) {
       return this.#settle(
+        node,
         'unchecked',
         'reports no aof_enabled in INFO persistence, so its durability could not be checked',
       );
     }
     return this.#settle(
+      node,
       'volatile',
       'has no append-only file (aof_enabled:0): a restart loses every write the stream holds ' +
         '(RDB snapshots alone lose all since the last save)',
     );
   }
 
-  #settle(durability: QueueDurability, why: string): QueueDurability {
+  #settle(node: Redis, durability: QueueDurability, why: string): QueueDurability {
     this.#durability = durability;
     if (durability === 'aof' || this.#allowVolatile) return durability;
-    const redis = where(this.#redis);
+    const redis = where(node);
     throw new StrataError(
       'INVALID_CONFIG',
       `Redis Stream queue: the Redis at ${redis} ${why}. Acknowledged write-behind writes survive a ` +

@@ -4,7 +4,7 @@
 
 export { createRedisPubSubBus, type RedisPubSubBusOptions } from './bus.js';
 export type { QueueDurability } from './durability.js';
-export { createIoredisL2 } from './l2.js';
+export { createIoredisL2, type IoredisClusterL2Options } from './l2.js';
 export {
   createRedisStreamQueue,
   type RedisStreamQueue,

@@ -1,9 +1,24 @@
-import { createHash } from 'node:crypto';
 import type { L2Tier } from '@strata/core';
 import { getManyByMget, type L2Script } from '@strata/core/driver';
-import { Redis, type RedisOptions } from 'ioredis';
+import { type Cluster, Redis, type RedisOptions } from 'ioredis';
+import { ClusterL2 } from './cluster-l2.js';
+import { isCluster } from './cluster-slots.js';
 import { WriteCoalescer } from './coalesce-writes.js';
 import { quitConnection } from './quit-connection.js';
+import { scriptSha } from './script-sha.js';
+import { CLUSTER_REPLICA_ACK, replicaAck } from './wait-replicas.js';
+
+/** For an L2 over a Redis Cluster. */
+export interface IoredisClusterL2Options {
+  /**
+   * How many replicas must have a script's writes before `run` resolves (`WAIT`, on the same
+   * connection, in the same pipeline). Default 1: a failover onto a replica then loses no write
+   * Strata took as done. 0 skips it (replication stays asynchronous).
+   */
+  replicas?: number;
+  /** How long `WAIT` may block (ms); fewer replicas by then rejects with L2_UNAVAILABLE. Default 250. */
+  replicaTimeoutMs?: number;
+}
 
 /**
  * The L2 over Redis TCP with ioredis, for long-lived Node processes. Each call is one round trip
@@ -17,31 +32,36 @@ import { quitConnection } from './quit-connection.js';
  * minutes later. Given a `Redis` you made, it borrows it and never closes it; MGET and the scripts'
  * replies (integers, bulk strings, flat arrays) read the same in RESP2 and RESP3.
  *
+ * Given an ioredis `Cluster` (borrowed too), `getMany` sends one MGET per hash slot its keys touch,
+ * and every script call's keys must share a slot: give Strata a keyPrefix with a hash tag, e.g.
+ * `{shop}`. Writes then wait for a replica (`replicas`, default 1); see docs/redis-cluster.md.
+ *
  * @example
  * const l2 = createIoredisL2('redis://127.0.0.1:6379');
  * await l2.getMany(['strata:players:k1']); // [envelope | null]
  * await l2.close();
  */
 export function createIoredisL2(redis: Redis): L2Tier;
+export function createIoredisL2(cluster: Cluster, options?: IoredisClusterL2Options): L2Tier;
 export function createIoredisL2(url: string, options?: RedisOptions): L2Tier;
-export function createIoredisL2(source: Redis | string, options: RedisOptions = {}): L2Tier {
-  if (typeof source !== 'string') return new IoredisL2(source, 'borrowed');
-  const redis = new Redis(source, { maxRetriesPerRequest: 0, ...options, protocol: 2 });
+export function createIoredisL2(
+  source: Redis | Cluster | string,
+  options: RedisOptions | IoredisClusterL2Options = {},
+): L2Tier {
+  if (typeof source !== 'string') {
+    if (!isCluster(source)) return new IoredisL2(source, 'borrowed');
+    const { replicas, replicaTimeoutMs } = options as IoredisClusterL2Options;
+    return new ClusterL2(
+      source,
+      'borrowed',
+      replicaAck('ioredis L2', replicas, replicaTimeoutMs, CLUSTER_REPLICA_ACK),
+    );
+  }
+  const redis = new Redis(source, { maxRetriesPerRequest: 0, ...(options as RedisOptions), protocol: 2 });
   // Failures reach callers as rejected commands; without a listener ioredis would also print
   // every failed reconnect as an "Unhandled error event".
   redis.on('error', () => {});
   return new IoredisL2(redis, 'owned');
-}
-
-const shas = new WeakMap<L2Script, string>();
-
-function sha1(script: L2Script): string {
-  let sha = shas.get(script);
-  if (sha === undefined) {
-    sha = createHash('sha1').update(script.source).digest('hex');
-    shas.set(script, sha);
-  }
-  return sha;
 }
 
 class IoredisL2 implements L2Tier {
@@ -67,7 +87,7 @@ class IoredisL2 implements L2Tier {
   async run(script: L2Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
     this.#coalesce.hold();
     try {
-      return await this.#redis.evalsha(sha1(script), keys.length, ...keys, ...args);
+      return await this.#redis.evalsha(scriptSha(script), keys.length, ...keys, ...args);
     } catch (err) {
       if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
       return this.#redis.eval(script.source, keys.length, ...keys, ...args);

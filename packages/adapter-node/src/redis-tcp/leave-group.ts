@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './cluster-slots.js';
 import type { TakeTarget } from './take-batch.js';
 
 /** Deletes consumer ARGV[2] of group ARGV[1] if it holds no pending entry: 1 if it did, 0 if not. */
@@ -12,7 +12,10 @@ return 1`;
  * drop them); atomic in one script. Whether it was removed: if Redis does not answer, the consumer
  * stays, as before (an empty consumer costs a few bytes). Never rejects.
  */
-export async function leaveGroup(redis: Redis, { stream, group, consumer }: TakeTarget): Promise<boolean> {
+export async function leaveGroup(
+  redis: RedisClient,
+  { stream, group, consumer }: TakeTarget,
+): Promise<boolean> {
   try {
     return (await redis.eval(LEAVE_GROUP_SCRIPT, 1, stream, group, consumer)) === 1;
   } catch {

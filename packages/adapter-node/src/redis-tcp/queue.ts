@@ -2,20 +2,32 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { StrataError } from '@strata/core';
 import type { DeadLetter, PullWriteQueue, UnreadableDeadLetter } from '@strata/core/driver';
-import { Redis, type RedisOptions } from 'ioredis';
+import { type Cluster, Redis, type RedisOptions } from 'ioredis';
+import { hashSlot, isCluster, type RedisClient, requireHashTag } from './cluster-slots.js';
 import { DurabilityCheck, type QueueDurability } from './durability.js';
 import { StreamQueue } from './stream-queue.js';
+import { CLUSTER_REPLICA_ACK, type ReplicaAck, replicaAck } from './wait-replicas.js';
 
-/** Like Strata's own keyPrefix: it names Redis keys, so nothing that could break them apart. */
-const KEY_PREFIX = /^[A-Za-z0-9_.-]{1,64}$/;
+/**
+ * Like Strata's own keyPrefix: it names Redis keys, so nothing that could break them apart; at most
+ * one `{hash tag}` (what pins an app's keys to one slot of a Redis Cluster).
+ */
+const KEY_PREFIX = /^(?=.{1,64}$)[A-Za-z0-9_.-]*(?:\{[A-Za-z0-9_.-]+\}[A-Za-z0-9_.-]*)?$/;
+
+/** On a single Redis nothing is waited for unless asked: its replicas, if any, are its own business. */
+const NO_REPLICA_ACK: ReplicaAck = { replicas: 0, timeoutMs: 250 };
 
 export interface RedisStreamQueueOptions {
   /** Opens and owns a connection to this URL (`close()` quits it). Give this or `redis`. */
   url?: string;
   /** More ioredis options for the connection opened from `url`; `protocol` is always 2. */
   redisOptions?: RedisOptions;
-  /** Borrows this connection (RESP2 or RESP3); `close()` leaves it open. */
-  redis?: Redis;
+  /**
+   * Borrows this connection (RESP2 or RESP3), or a Redis Cluster client; `close()` leaves it open.
+   * On a Cluster the stream's name must carry a hash tag (its dead-letter stream must hash to the
+   * same slot), else INVALID_CONFIG: the default `<keyPrefix>:writes` does when the keyPrefix has one.
+   */
+  redis?: Redis | Cluster;
   /**
    * The app's namespace, the same as its Strata `keyPrefix` (Strata refuses a queue of another
    * namespace): two apps on one Redis must not share a stream, or one app's flusher would apply
@@ -42,6 +54,14 @@ export interface RedisStreamQueueOptions {
    * CI's too, so every test queue there passes `allowVolatile: true`.)
    */
   allowVolatile?: boolean;
+  /**
+   * `enqueue` resolves only once this many replicas have the entries (`WAIT`, right after the XADDs
+   * on the same connection): a failover onto a replica then loses no acknowledged write. Default 1
+   * on a Redis Cluster, 0 on a single Redis. Fewer within `replicaTimeoutMs`: QUEUE_UNAVAILABLE.
+   */
+  replicas?: number;
+  /** How long `enqueue` waits for the replicas (ms). Default 250. */
+  replicaTimeoutMs?: number;
 }
 
 /** Counters since the queue was created. */
@@ -114,9 +134,35 @@ export interface RedisStreamQueue extends PullWriteQueue {
  * await queue.close();
  */
 export function createRedisStreamQueue(options: RedisStreamQueueOptions): RedisStreamQueue {
+  const plan = planStreamQueue(options, options.redis !== undefined && isCluster(options.redis));
+  if ((options.url === undefined) === (options.redis === undefined))
+    invalid('url', 'give either url or redis');
+  if (options.redis !== undefined) return openStreamQueue(options.redis, 'borrowed', plan);
+  const redis = new Redis(options.url!, { maxRetriesPerRequest: 0, ...options.redisOptions, protocol: 2 });
+  // Failures reach callers as rejected commands; without a listener ioredis would also print every
+  // failed reconnect as an "Unhandled error event".
+  redis.on('error', () => {});
+  return openStreamQueue(redis, 'owned', plan);
+}
+
+/** The queue's names and settings, validated before any connection is opened. */
+export interface StreamQueuePlan {
+  names: ConstructorParameters<typeof StreamQueue>[2];
+  allowVolatile: boolean;
+  ack: ReplicaAck;
+}
+
+/**
+ * Validates the options (INVALID_CONFIG names the field) and fills in the defaults.
+ * @internal createStrata plans the queue before it opens the Cluster client it then hands it.
+ */
+export function planStreamQueue(
+  options: Omit<RedisStreamQueueOptions, 'url' | 'redis' | 'redisOptions'>,
+  clustered: boolean,
+): StreamQueuePlan {
   const keyPrefix = options.keyPrefix ?? 'strata';
   if (typeof keyPrefix !== 'string' || !KEY_PREFIX.test(keyPrefix))
-    invalid('keyPrefix', 'must match [A-Za-z0-9_.-]{1,64}');
+    invalid('keyPrefix', 'must match [A-Za-z0-9_.-]{1,64}, with at most one {hash tag}');
   const {
     stream = `${keyPrefix}:writes`,
     group = `${keyPrefix}:flushers`,
@@ -130,23 +176,42 @@ export function createRedisStreamQueue(options: RedisStreamQueueOptions): RedisS
   if (deadLetterStream === stream) invalid('deadLetterStream', 'must differ from stream');
   if (!Number.isSafeInteger(claimIdleMs) || claimIdleMs < 1)
     invalid('claimIdleMs', 'must be a whole number >= 1');
-  if ((options.url === undefined) === (options.redis === undefined))
-    invalid('url', 'give either url or redis');
-  const names = { namespace: keyPrefix, stream, group, consumer, claimIdleMs, deadLetterStream };
-  const allowVolatile = options.allowVolatile === true;
-  if (options.redis !== undefined) {
-    return new StreamQueue(
-      options.redis,
-      'borrowed',
-      names,
-      new DurabilityCheck(options.redis, allowVolatile),
-    );
-  }
-  const redis = new Redis(options.url!, { maxRetriesPerRequest: 0, ...options.redisOptions, protocol: 2 });
-  // Failures reach callers as rejected commands; without a listener ioredis would also print every
-  // failed reconnect as an "Unhandled error event".
-  redis.on('error', () => {});
-  return new StreamQueue(redis, 'owned', names, new DurabilityCheck(redis, allowVolatile));
+  if (clustered) checkClusterNames(stream, deadLetterStream);
+  return {
+    names: { namespace: keyPrefix, stream, group, consumer, claimIdleMs, deadLetterStream },
+    allowVolatile: options.allowVolatile === true,
+    ack: replicaAck(
+      'Redis Stream queue',
+      options.replicas,
+      options.replicaTimeoutMs,
+      clustered ? CLUSTER_REPLICA_ACK : NO_REPLICA_ACK,
+    ),
+  };
+}
+
+/**
+ * The queue over a client, from a plan (`owned`: close() quits the client).
+ * @internal
+ */
+export function openStreamQueue(
+  redis: RedisClient,
+  connection: 'owned' | 'borrowed',
+  { names, allowVolatile, ack }: StreamQueuePlan,
+): StreamQueue {
+  return new StreamQueue(
+    redis,
+    connection,
+    names,
+    new DurabilityCheck(redis, names.stream, allowVolatile),
+    ack,
+  );
+}
+
+/** On a Cluster the stream, its dead letters and the colocation marker must share one slot. */
+function checkClusterNames(stream: string, deadLetterStream: string): void {
+  requireHashTag('Redis Stream queue on a Redis Cluster: stream', 'stream', stream);
+  if (hashSlot(deadLetterStream) !== hashSlot(stream))
+    invalid('deadLetterStream', `must carry the stream's hash tag on a Redis Cluster (${stream})`);
 }
 
 function invalid(field: string, why: string): never {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /**
  * Ends a connection this package opened: QUIT when it is up (the server sees a clean goodbye), else
@@ -14,4 +14,17 @@ export async function quitConnection(redis: Redis): Promise<void> {
     }
   }
   redis.disconnect();
+}
+
+/** `quitConnection` for a Cluster client this package opened: QUIT on every node, else disconnect. */
+export async function quitCluster(cluster: Cluster): Promise<void> {
+  if (cluster.status === 'ready') {
+    try {
+      await cluster.quit();
+      return;
+    } catch {
+      // A node died while quitting: disconnect below stops every reconnect timer.
+    }
+  }
+  cluster.disconnect();
 }

@@ -10,14 +10,17 @@ import {
 } from '@strata/core/driver';
 import type { Redis } from 'ioredis';
 import { BURY_SCRIPT, type Burial, buryArgs } from './bury-script.js';
+import { isCluster, type RedisClient } from './cluster-slots.js';
 import { markRedis } from './colocation-mark.js';
 import type { DurabilityCheck, QueueDurability } from './durability.js';
+import { enqueueEntries } from './enqueue-entries.js';
 import { leaveGroup } from './leave-group.js';
 import type { RedisStreamQueue, RedisStreamQueueStats } from './queue.js';
-import { quitConnection } from './quit-connection.js';
+import { quitCluster, quitConnection } from './quit-connection.js';
 import { readDeadLetter, WRITE_FIELD } from './stream-entry.js';
 import { entriesOf, isNoGroup, results } from './stream-replies.js';
 import { type TakenEntry, type TakeTarget, takeBatch } from './take-batch.js';
+import type { ReplicaAck } from './wait-replicas.js';
 
 interface StreamNames extends TakeTarget {
   readonly namespace: string;
@@ -38,20 +41,23 @@ export class StreamQueue implements RedisStreamQueue {
   /** Lets a Strata whose L2 is this same Redis queue its writes inside the L2 script (one round trip). */
   readonly colocated: ColocatedQueue;
   readonly #target: StreamNames;
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #owned: boolean;
+  readonly #ack: ReplicaAck;
   readonly #stats: Omit<RedisStreamQueueStats, 'durability'> = { reclaimed: 0, malformed: 0, vanished: 0 };
   readonly #durability: DurabilityCheck;
   #groupReady: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     connection: 'owned' | 'borrowed',
     target: StreamNames,
     durability: DurabilityCheck,
+    ack: ReplicaAck,
   ) {
     this.#redis = redis;
+    this.#ack = ack;
     this.#owned = connection === 'owned';
     this.#target = target;
     this.#durability = durability;
@@ -80,9 +86,12 @@ export class StreamQueue implements RedisStreamQueue {
     if (valid.length === 0) return;
     // Before the first XADD: a Redis that would lose the writes gets none of them.
     await this.#durability.check();
-    const tx = this.#redis.multi();
-    for (const write of valid) tx.xadd(this.stream, '*', WRITE_FIELD, JSON.stringify(write));
-    results(await tx.exec(), 'enqueue');
+    await enqueueEntries(
+      this.#redis,
+      this.stream,
+      valid.map((write) => JSON.stringify(write)),
+      this.#ack,
+    );
   }
 
   async take(max: number): Promise<Delivery[]> {
@@ -117,8 +126,10 @@ export class StreamQueue implements RedisStreamQueue {
     const ids = handles.filter((handle) => ENTRY_ID.test(handle));
     if (ids.length === 0) return;
     const idle = this.#target.claimIdleMs;
+    // Redis and Cluster share this command's typing, but TS cannot pick an overload of a union.
+    const redis = this.#redis as Redis;
     await this.#withGroup(() =>
-      this.#redis.xclaim(this.stream, this.group, this.consumer, 0, ...ids, 'IDLE', idle, 'JUSTID'),
+      redis.xclaim(this.stream, this.group, this.consumer, 0, ...ids, 'IDLE', idle, 'JUSTID'),
     );
   }
 
@@ -156,8 +167,13 @@ export class StreamQueue implements RedisStreamQueue {
    * connection stays open.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#leaveGroup().then(() => (this.#owned ? quitConnection(this.#redis) : undefined));
+    this.#closing ??= this.#leaveGroup().then(() => (this.#owned ? this.#quit() : undefined));
     return this.#closing;
+  }
+
+  #quit(): Promise<void> {
+    const redis = this.#redis;
+    return isCluster(redis) ? quitCluster(redis) : quitConnection(redis);
   }
 
   /** `stats().consumerRemoved` says whether it left (see `leaveGroup`). */

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './cluster-slots.js';
 import type { RedisStreamQueueStats } from './queue.js';
 import { type ReadEntry, readEntry } from './stream-entry.js';
 import {
@@ -27,7 +27,7 @@ export type TakenEntry = ReadEntry & { readonly attempts: number };
  * when there is room left.
  */
 export async function takeBatch(
-  redis: Redis,
+  redis: RedisClient,
   target: TakeTarget,
   max: number,
   stats: Pick<RedisStreamQueueStats, 'reclaimed' | 'vanished'>,
@@ -44,7 +44,7 @@ export async function takeBatch(
 
 /** XAUTOCLAIM from the start of the pending list until `max` are claimed or the whole list is scanned. */
 async function reclaim(
-  redis: Redis,
+  redis: RedisClient,
   { stream, group, consumer, claimIdleMs }: TakeTarget,
   max: number,
   stats: Pick<RedisStreamQueueStats, 'reclaimed' | 'vanished'>,
@@ -72,7 +72,7 @@ async function reclaim(
 
 /** Redis's delivery count of each entry (the reclaim just counted one more), in one round trip. */
 async function deliveryCounts(
-  redis: Redis,
+  redis: RedisClient,
   { stream, group }: TakeTarget,
   entries: readonly StreamEntry[],
 ): Promise<(number | undefined)[]> {
@@ -83,7 +83,7 @@ async function deliveryCounts(
 }
 
 async function readNew(
-  redis: Redis,
+  redis: RedisClient,
   { stream, group, consumer }: TakeTarget,
   count: number,
 ): Promise<StreamEntry[]> {

@@ -128,13 +128,14 @@ export function isoUtcMillis(s: string): number | undefined {
 }
 
 /**
- * Days from 1970-01-01 to `year`-`month`-`day` (proleptic Gregorian, years from 1), as `Date.UTC`
- * counts them: March-based years, so February's leap day comes last (H. Hinnant's days_from_civil).
+ * Days from 1970-01-01 to `year`-`month`-`day`, as `Date.UTC` counts them (proleptic Gregorian;
+ * H. Hinnant's days_from_civil): March-based years, so February's leap day comes last. `| 0`
+ * floors here: every operand is positive for the years this is called with (100 and later).
  */
 function daysSinceEpoch(year: number, month: number, day: number): number {
   const y = month <= 2 ? year - 1 : year;
-  const dayOfYear = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
-  return y * 365 + Math.floor(y / 4) - Math.floor(y / 100) + Math.floor(y / 400) + dayOfYear - 719_468;
+  const dayOfYear = (((month > 2 ? month - 3 : month + 9) * 153 + 2) / 5) | 0;
+  return y * 365 + ((y / 4) | 0) - ((y / 100) | 0) + ((y / 400) | 0) + dayOfYear + day - 719_469;
 }
 
 /** The two-digit decimal number at `at` in `s`, or -1 when either character is not a digit. */

@@ -18,28 +18,15 @@ export class WriteFence {
   readonly #written = new Map<string, number>();
   /** Key -> writes of it running. */
   readonly #writing = new Map<string, number>();
-  /**
-   * Start stamp -> reads out that began at it (in increasing stamp order: the first is the oldest),
-   * but for the newest stamp's reads, counted in `#lastAt`/`#lastCount`: reads one after another
-   * with no write between them (the common case) touch no Map.
-   */
+  /** Start stamp -> reads out that began at it (in increasing stamp order: the first is the oldest). */
   readonly #reads = new Map<number, number>();
-  #lastAt = 0;
-  #lastCount = 0;
   /** #written's size past which entries no read out can see are dropped. */
   #pruneAt = PRUNE_MIN;
 
   /** Call before reading a lower tier; `stale(key, token)` then says whether the result may fill caches. */
   beginRead(): ReadToken {
     const at = this.#stamp;
-    // A write moved the stamp on while reads of the last one are out: they move to the Map (after
-    // every key in it: stamps only grow).
-    if (this.#lastCount > 0 && this.#lastAt !== at) {
-      this.#reads.set(this.#lastAt, this.#lastCount);
-      this.#lastCount = 0;
-    }
-    this.#lastAt = at;
-    this.#lastCount += 1;
+    this.#reads.set(at, (this.#reads.get(at) ?? 0) + 1);
     return { at };
   }
 
@@ -53,15 +40,12 @@ export class WriteFence {
   }
 
   endRead(token: ReadToken): void {
-    if (token.at === this.#lastAt && this.#lastCount > 0) this.#lastCount -= 1;
-    else {
-      const left = (this.#reads.get(token.at) ?? 0) - 1;
-      if (left > 0) this.#reads.set(token.at, left);
-      else this.#reads.delete(token.at);
-    }
+    const left = (this.#reads.get(token.at) ?? 0) - 1;
+    if (left > 0) this.#reads.set(token.at, left);
+    else this.#reads.delete(token.at);
     // Only when it holds something: clearing a Map allocates a new table even when it is empty.
     if (this.#written.size === 0) return;
-    if (this.#readsOut() === 0) this.#written.clear();
+    if (this.#reads.size === 0) this.#written.clear();
     else if (this.#written.size > this.#pruneAt) this.#prune();
   }
 
@@ -81,23 +65,18 @@ export class WriteFence {
 
   /** Keys with writes in flight or written under reads still out, plus the reads out (for tests and leak checks). */
   get size(): number {
-    return this.#written.size + this.#writing.size + this.#readsOut();
-  }
-
-  /** Start stamps with reads out. */
-  #readsOut(): number {
-    return this.#reads.size + (this.#lastCount > 0 ? 1 : 0);
+    return this.#written.size + this.#writing.size + this.#reads.size;
   }
 
   #wrote(key: string): void {
     this.#stamp += 1;
     // A read that begins from now on starts at this stamp or later: only reads out need the record.
-    if (this.#readsOut() > 0) this.#written.set(key, this.#stamp);
+    if (this.#reads.size > 0) this.#written.set(key, this.#stamp);
   }
 
   /** Drops the writes no read out began before (amortised: runs when #written has doubled). */
   #prune(): void {
-    const oldest = this.#reads.size > 0 ? (this.#reads.keys().next().value as number) : this.#lastAt;
+    const oldest = this.#reads.keys().next().value as number;
     for (const [key, stamp] of this.#written) if (stamp <= oldest) this.#written.delete(key);
     this.#pruneAt = Math.max(PRUNE_MIN, 2 * this.#written.size);
   }

@@ -64,7 +64,10 @@ export async function l2Suite(stack, { quick = false } = {}) {
   ];
   const stats = await interleave(contestants, {
     iterations: quick ? 100 : 1_500,
-    warmup: 100,
+    // 3,000 rounds, not 100: after 100 the first of the three runs was still warming up (its TCP
+    // ratio the highest of the three in every trial: 1.34, 1.47, 1.69 against 1.19-1.52 after it);
+    // after 3,000 it is not (1.24, 1.22), for about 3 s more per run.
+    warmup: quick ? 100 : 3_000,
     maxMs: 40_000,
   });
   await bento.disconnectAll();

@@ -161,6 +161,27 @@ describe('request coalescing', () => {
     expect(cold.stats().l3Reads).toBe(1);
     await cold.close();
   });
+
+  it('a load that settled is not joined: the next read of its keys asks L2 again', async () => {
+    const schema = defineSchema({ table: stack.tables.players, l1: false, l2: { ttl: '30m' } });
+    const writer = newStrata(schema);
+    for (const id of ['s1', 's2']) await writer.set(schema, fullRow(id));
+    const reader = newStrata(schema);
+    await reader.get(schema, 's1'); // the generation is read once, on first use
+    const l2Calls = () => reader.stats().latency.l2.calls;
+    for (const read of [
+      () => reader.get(schema, 's1'),
+      () => reader.getMany(schema, ['s1', 's2']),
+      () => reader.get(schema, 's2'),
+      () => reader.getMany(schema, ['s2', 's1']),
+    ]) {
+      const before = l2Calls();
+      await read();
+      expect(l2Calls() - before).toBe(1);
+    }
+    await reader.close();
+    await writer.close();
+  });
 });
 
 describe('getMany', () => {

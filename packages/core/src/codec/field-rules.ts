@@ -111,10 +111,14 @@ export function reviveKinds(
   kinds: ColumnKinds,
   revive: KindRevivers,
 ): Record<string, unknown> {
-  for (const [field, kind] of revivableOf(kinds)) {
-    if (!Object.hasOwn(row, field)) continue;
+  const list = revivableOf(kinds);
+  for (let i = 0; i < list.length; i++) {
+    const [field, kind] = list[i]!;
+    // One lookup for the common case: a string is the row's own (a plain object's prototype holds
+    // none); anything else is checked, so a field the row lacks is skipped, not read off the prototype.
     const value = row[field];
-    if (value !== null) row[field] = revive[kind](value, field);
+    if (value === null || (typeof value !== 'string' && !Object.hasOwn(row, field))) continue;
+    row[field] = revive[kind](value, field);
   }
   return row;
 }

@@ -94,6 +94,10 @@ describe('jsonCodec', () => {
     for (const time of ['00:00:00.000', '23:59:59.999', '24:00:00.000', '23:60:00.000', '23:59:60.000'])
       strings.push(`2024-03-10T${time}Z`);
     strings.push('2024-03-1xT00:00:00.000Z', '2024-03-10T00:00:00.00aZ', '2024-03-10 00:00:00.000Z');
+    // A wrong character in every digit position.
+    const good = '2024-03-10T12:34:56.789Z';
+    for (const at of [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22])
+      for (const c of ['x', '/', ':']) strings.push(`${good.slice(0, at)}${c}${good.slice(at + 1)}`);
     strings.push('+012345-01-01T00:00:00.000Z', '-000001-01-01T00:00:00.000Z', '2024-03-10T00:00:00.000z');
     let fast = 0;
     for (const s of strings) {

@@ -93,8 +93,9 @@ function toDate(value: unknown, field: string): Date {
  * The time of a `YYYY-MM-DDTHH:MM:SS.mmmZ` string (what Date#toISOString writes for years 100 to
  * 9999) whose fields are in range, by arithmetic; undefined for anything else, which `new Date`
  * and ISO_DATE then judge. Parsing a date string is most of a row's decode after JSON.parse (every
- * L2 hit of a row with a timestamp), and `Date.UTC` agrees with it on these strings: a day past the
- * month's end rolls over in both (checked against `new Date` in json-codec.test.ts).
+ * L2 hit of a row with a timestamp). Two digits at a time, and the day count by arithmetic rather
+ * than a `Date.UTC` call (a builtin); both roll a day past the month's end over into the next
+ * (checked against `new Date` in json-codec.test.ts).
  */
 export function isoUtcMillis(s: string): number | undefined {
   if (
@@ -108,29 +109,40 @@ export function isoUtcMillis(s: string): number | undefined {
     s.charCodeAt(23) !== 90
   )
     return undefined;
-  const year = digits(s, 0, 4);
-  const month = digits(s, 5, 2);
-  const day = digits(s, 8, 2);
-  const hour = digits(s, 11, 2);
-  const minute = digits(s, 14, 2);
-  const second = digits(s, 17, 2);
-  const ms = digits(s, 20, 3);
+  const century = twoDigits(s, 0);
+  const month = twoDigits(s, 5);
+  const day = twoDigits(s, 8);
+  const hour = twoDigits(s, 11);
+  const minute = twoDigits(s, 14);
+  const second = twoDigits(s, 17);
+  const centis = twoDigits(s, 20);
+  const lastDigit = s.charCodeAt(22) - 48;
+  const yy = twoDigits(s, 2);
+  const year = century * 100 + yy;
+  const ms = centis * 10 + lastDigit;
   // -1 (not digits) fails these too. Years below 100: Date.UTC would read them as 1900 + year.
-  if (year < 100 || month < 1 || month > 12 || day < 1 || day > 31) return undefined;
-  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59 || ms < 0)
-    return undefined;
-  return Date.UTC(year, month - 1, day, hour, minute, second, ms);
+  if (century < 1 || yy < 0 || month < 1 || month > 12 || day < 1 || day > 31) return undefined;
+  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) return undefined;
+  if (centis < 0 || lastDigit < 0 || lastDigit > 9) return undefined;
+  return ((daysSinceEpoch(year, month, day) * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + ms;
 }
 
-/** The decimal number of `s`'s `count` characters from `at`, or -1 when one is not a digit. */
-function digits(s: string, at: number, count: number): number {
-  let n = 0;
-  for (let i = at; i < at + count; i++) {
-    const d = s.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return -1;
-    n = n * 10 + d;
-  }
-  return n;
+/**
+ * Days from 1970-01-01 to `year`-`month`-`day`, as `Date.UTC` counts them (proleptic Gregorian;
+ * H. Hinnant's days_from_civil): March-based years, so February's leap day comes last. `| 0`
+ * floors here: every operand is positive for the years this is called with (100 and later).
+ */
+function daysSinceEpoch(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const dayOfYear = (((month > 2 ? month - 3 : month + 9) * 153 + 2) / 5) | 0;
+  return y * 365 + ((y / 4) | 0) - ((y / 100) | 0) + ((y / 400) | 0) + dayOfYear + day - 719_469;
+}
+
+/** The two-digit decimal number at `at` in `s`, or -1 when either character is not a digit. */
+function twoDigits(s: string, at: number): number {
+  const tens = s.charCodeAt(at) - 48;
+  const ones = s.charCodeAt(at + 1) - 48;
+  return tens >= 0 && tens <= 9 && ones >= 0 && ones <= 9 ? tens * 10 + ones : -1;
 }
 
 function toBigInt(value: unknown, field: string): bigint {

@@ -63,4 +63,31 @@ describe('WriteFence', () => {
     fence.endRead(out);
     expect(fence.size).toBe(0);
   });
+  it('keeps reads of the newest stamp apart from older ones, a write between them or not', () => {
+    const fence = new WriteFence();
+    // Two reads at one stamp, then a write, then two more at the next: four reads out at two stamps.
+    const a = fence.beginRead();
+    const b = fence.beginRead();
+    fence.beginWrite('k');
+    const c = fence.beginRead();
+    fence.endWrite('k');
+    const d = fence.beginRead();
+    expect([a, b, c, d].map((t) => fence.stale('k', t))).toEqual([true, true, true, false]);
+    // The older reads end first and last: what the newer ones need is kept until they end too.
+    fence.endRead(a);
+    fence.endRead(c);
+    expect(fence.stale('k', b)).toBe(true);
+    expect(fence.stale('k', d)).toBe(false);
+    fence.endRead(d);
+    fence.beginWrite('j');
+    fence.endWrite('j');
+    expect(fence.stale('j', b)).toBe(true);
+    fence.endRead(b);
+    expect(fence.size).toBe(0);
+    // Reads after that, at a stamp no read is out at, start from nothing again.
+    const e = fence.beginRead();
+    expect(fence.stale('k', e) || fence.stale('j', e)).toBe(false);
+    fence.endRead(e);
+    expect(fence.size).toBe(0);
+  });
 });

@@ -20,6 +20,8 @@ export class Loaded {
   grace: (GraceCopy | undefined)[] | undefined;
   /** Where each position's answer came from, kept only for a status read (`findWithStatus`). */
   status: (PositionStatus | undefined)[] | undefined;
+  /** The promise this load is listed under in `inflight` (read-cascade.ts `startLoad`), if it is. */
+  listed: Promise<Loaded> | undefined;
   #index: Map<string, number> | undefined;
 
   constructor(readonly keys: readonly string[]) {
@@ -27,6 +29,7 @@ export class Loaded {
     this.stale = undefined;
     this.grace = undefined;
     this.status = undefined;
+    this.listed = undefined;
   }
 
   /** The row found for `key` (null: none), or undefined when this load does not load `key`. */

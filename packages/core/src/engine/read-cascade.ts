@@ -189,13 +189,23 @@ function startLoad(
   ids: readonly Id[],
   allowStale = true,
 ): Promise<Loaded> {
-  const batch = loadBelowL1(ctx, cache, new Loaded(keys), ids, allowStale ? 'read' : 'fresh');
+  const loaded = new Loaded(keys);
+  const batch = loadBelowL1(ctx, cache, loaded, ids, allowStale ? 'read' : 'fresh');
+  // Unlisted by the load itself as it ends (see `unlist`): no closure and no `.then` per load.
+  loaded.listed = batch;
   for (const key of keys) cache.inflight.set(key, batch);
-  const done = () => {
-    for (const key of keys) if (cache.inflight.get(key) === batch) cache.inflight.delete(key);
-  };
-  batch.then(done, done);
   return batch;
+}
+
+/**
+ * Takes a listed load's keys out of `inflight` (those still its own: a write may have detached
+ * one, and a later load listed it again). Runs in the load's `finally`, after its first await,
+ * so `startLoad` has listed it by then; nothing runs between that and the load settling.
+ */
+function unlist(cache: SchemaCache, loaded: Loaded): void {
+  const batch = loaded.listed;
+  if (batch === undefined) return;
+  for (const key of loaded.keys) if (cache.inflight.get(key) === batch) cache.inflight.delete(key);
 }
 
 /**
@@ -245,6 +255,7 @@ async function loadBelowL1(
     if (!grace || !answerFromGrace(ctx, cache, loaded, unanswered ?? everything(loaded))) throw err;
   } finally {
     cache.fence.endRead(token);
+    unlist(cache, loaded);
   }
   const stale = loaded.stale;
   if (stale)

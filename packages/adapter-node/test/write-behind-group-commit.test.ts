@@ -198,3 +198,58 @@ it('a row the queue refuses fails its own caller only: the batch is written agai
     expect(await inPostgres(id)).toEqual(id === 'bad' ? undefined : { id, n });
   await strata.close();
 });
+
+it('sets and deletes made while a batch is out leave together: one script, one bus message per op', async () => {
+  const { strata: unused, published, make } = setup('mixed');
+  await unused.close();
+  const l2 = createIoredisL2(redisUrl);
+  // The L2's scripts (named in `asked`) wait for `open` while it is held: a batch sent stays out.
+  let open: Promise<void> | undefined;
+  const asked: string[] = [];
+  const strata = make({
+    name: l2.name,
+    getMany: (keys) => l2.getMany(keys),
+    run: async (script, keys, args) => {
+      asked.push(script.name);
+      await open;
+      return l2.run(script, keys, args);
+    },
+    close: () => l2.close(),
+  });
+  await strata.setMany(items, [
+    { id: 'm3', n: 3 },
+    { id: 'm4', n: 4 },
+  ]);
+  let release!: () => void;
+  open = new Promise((r) => {
+    release = r;
+  });
+  asked.length = 0;
+  published.length = 0;
+  const first = strata.set(items, { id: 'm0', n: 0 });
+  // Once this turn's promise jobs have run (no I/O in between: the script is held), it is out.
+  const turn = () => new Promise((r) => setImmediate(r));
+  await turn();
+  expect(asked).toEqual(['ordered-put-enqueue']);
+  const rest = [
+    strata.set(items, { id: 'm1', n: 1 }),
+    strata.delete(items, 'm3'),
+    strata.set(items, { id: 'm2', n: 2 }),
+    strata.delete(items, 'm4'),
+  ];
+  await turn(); // all four wait for it
+  expect(asked).toEqual(['ordered-put-enqueue']);
+  release();
+  expect(await first).toEqual({ id: 'm0', n: 0 });
+  expect(await Promise.all(rest)).toEqual([{ id: 'm1', n: 1 }, true, { id: 'm2', n: 2 }, true]);
+  expect(asked).toEqual(['ordered-put-enqueue', 'ordered-put-enqueue']);
+  expect(published.map((m) => [...(m.ids ?? [])].sort())).toEqual([['m0'], ['m1', 'm2'], ['m3', 'm4']]);
+  expect(new Set(published.flatMap((m) => m.versions)).size).toBe(5);
+  expect((await strataRejection(strata.get(items, 'm3'))).code).toBe('NOT_FOUND');
+  await strata.flushDirty();
+  expect(await inPostgres('m1')).toEqual({ id: 'm1', n: 1 });
+  expect(await inPostgres('m2')).toEqual({ id: 'm2', n: 2 });
+  expect(await inPostgres('m3')).toBeUndefined();
+  expect(await inPostgres('m4')).toBeUndefined();
+  await strata.close();
+});

@@ -11,7 +11,7 @@ interface Waiter<I, O> {
  * Group commit: the calls submitted while a batch is out go together as the next one, one `run`
  * for all their items (in call order), each caller resolving its own slice of the outputs or
  * rejecting with the batch's error. A call when nothing is out waits for no timer: its batch leaves
- * at the end of the current microtask turn (taking the calls made in that turn too). At most
+ * one microtask later (with the calls that reached `submit` before then). At most
  * `maxItems` items per batch unless one call alone has more (it then goes alone); batches leave one
  * at a time, so a later batch never overtakes an earlier one.
  *

@@ -1,10 +1,11 @@
-import { StrataError } from '../errors.js';
+import { isStrataError, StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
 import type { Row } from '../l3/types.js';
 import type { WriteQueue } from '../queue/types.js';
 import type { Coherence } from './coherence.js';
 import type { EngineContext } from './context.js';
 import type { FlushLoop } from './flush-loop.js';
+import { GroupCommit } from './group-commit.js';
 import type { Id } from './ids.js';
 import { idKey } from './ids.js';
 import type { PreparedRow } from './prepare.js';
@@ -13,14 +14,41 @@ import type { SchemaCache } from './schema-cache.js';
 import { writeBehind } from './write-behind.js';
 import { type KeyedWrite, type WriteResult, writeThrough } from './write-through.js';
 
+/** One write-behind write as its batch wrote it: its version, and the row as stored for a set. */
+interface Written {
+  readonly version: number;
+  readonly row?: Row;
+}
+
+/** Writes per write-behind batch at most (one L2 script, its arguments and queue entries). */
+const BATCH_WRITES = 256;
+
+/**
+ * The failures of a write-behind batch that say nothing about one caller's rows: every caller in it
+ * gets them. Any other (a row the queue refuses, one that cannot be encoded) and the batch is
+ * written again call by call, so no caller fails for another's row.
+ */
+const SHARED_FAILURES = new Set([
+  'L2_UNAVAILABLE',
+  'L3_UNAVAILABLE',
+  'QUEUE_UNAVAILABLE',
+  'UNAVAILABLE',
+  'TIMEOUT',
+]);
+
 /**
  * Routes writes by the schema's write mode, tells the other instances (with each key's version), and
  * starts a flush when this instance has `writeBehind.threshold` writes waiting. Refuses writes
  * once closing, and lets `close` wait for those running.
+ *
+ * Write-behind writes of one schema go by group commit (`GroupCommit`): those made while one of its
+ * batches is out leave together as the next, one L2 script and one bus message for all of them,
+ * in call order (two writes of one key in a batch take increasing versions: the later wins).
  */
 export class Writer {
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #colocation: QueueColocation | undefined;
+  readonly #batches = new Map<SchemaCache, GroupCommit<KeyedWrite, Written>>();
   #closing = false;
 
   constructor(
@@ -76,10 +104,8 @@ export class Writer {
     writes: readonly KeyedWrite[],
     op: 'set' | 'delete',
   ): Promise<WriteResult> {
-    const result =
-      cache.writeMode === 'write-behind'
-        ? await writeBehind(this.ctx, cache, this.queue!, this.#colocation!, writes)
-        : await writeThrough(this.ctx, cache, writes);
+    if (cache.writeMode === 'write-behind') return this.#behind(cache, writes);
+    const result = await writeThrough(this.ctx, cache, writes);
     await this.coherence.publish(
       cache,
       writes.map((w) => w.key),
@@ -88,6 +114,54 @@ export class Writer {
     );
     this.#maybeFlush();
     return result;
+  }
+
+  /**
+   * A write-behind write, in its schema's next batch. It counts as in flight from now (searches do
+   * not fill meanwhile; loads of its keys already out are not joined), not from when its batch leaves.
+   */
+  async #behind(cache: SchemaCache, writes: readonly KeyedWrite[]): Promise<WriteResult> {
+    let batches = this.#batches.get(cache);
+    if (!batches) {
+      batches = new GroupCommit(
+        (batch) => this.#writeBehind(cache, batch),
+        BATCH_WRITES,
+        (err) => !(isStrataError(err) && SHARED_FAILURES.has(err.code)),
+      );
+      this.#batches.set(cache, batches);
+    }
+    cache.beginWrite(writes.map((w) => w.key));
+    try {
+      const written = await batches.submit(writes);
+      return {
+        rows: written.flatMap((w) => (w.row ? [w.row] : [])),
+        // Write-behind cannot know yet whether the rows existed: it reports what it was asked to delete.
+        existed: written.filter((w) => !w.row).length,
+        versions: written.map((w) => w.version),
+      };
+    } finally {
+      cache.endWrite();
+    }
+  }
+
+  /** One write-behind batch: written, enqueued, told to the other instances (one message per op). */
+  async #writeBehind(cache: SchemaCache, writes: readonly KeyedWrite[]): Promise<Written[]> {
+    const { rows, versions } = await writeBehind(this.ctx, cache, this.queue!, this.#colocation!, writes);
+    // One message per op (a batch of sets only, the usual one, sends one; an empty list sends none).
+    for (const op of ['set', 'delete'] as const) {
+      const at = writes.flatMap((w, i) => (!!w.row === (op === 'set') ? [i] : []));
+      await this.coherence.publish(
+        cache,
+        at.map((i) => writes[i]!.key),
+        at.map((i) => versions[i]!),
+        op,
+      );
+    }
+    this.#maybeFlush();
+    let r = 0;
+    return writes.map((w, i) =>
+      w.row ? { version: versions[i]!, row: rows[r++]! } : { version: versions[i]! },
+    );
   }
 
   /**

@@ -12,6 +12,7 @@ import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createDrizzleL3 } from '../src/drizzle/l3.js';
+import { readYourWrites } from '../src/engine/replica-reads.js';
 import { Strata } from '../src/engine/strata.js';
 import type { L3Tier } from '../src/l3/types.js';
 import { Q } from '../src/query/builder.js';
@@ -59,7 +60,12 @@ function pool(url: string): pg.Pool {
 function instance(replica: L3Tier, config: Partial<ConstructorParameters<typeof Strata>[0]> = {}) {
   const all = defineSchema({ table: items, l1: false, l3: { readReplica: replica, replicaReads: 'all' } });
   const searchOnly = defineSchema({ table: notes, l1: false, l3: { readReplica: replica } });
-  const strata = new Strata({ l3: primaryL3, schemas: [all, searchOnly], ...config });
+  const strata = new Strata({
+    l3: primaryL3,
+    schemas: [all, searchOnly],
+    replicas: readYourWrites,
+    ...config,
+  });
   instances.push(strata);
   return { strata, all, searchOnly };
 }
@@ -114,6 +120,12 @@ describe('read-your-writes on a streaming replica', () => {
       expect(await other.strata.get(other.all, 'a')).toEqual({ id: 'a', n: 1 });
       expect(await other.strata.count(other.searchOnly, Q().where('n = $1', 1).build())).toBe(1);
       expect(tally).toEqual({ primary: { position: 0, table: 0 }, replica: { position: 0, table: 3 } });
+
+      // Without `replicas` (readYourWrites), a writer's reads go to the replica unchecked: stale.
+      const unchecked = instance(replicaL3, { replicas: undefined });
+      await unchecked.strata.set(unchecked.all, { id: 'a', n: 4 });
+      expect(await unchecked.strata.get(unchecked.all, 'a')).toEqual({ id: 'a', n: 1 });
+      await writer.strata.set(writer.all, { id: 'a', n: 2 });
     } finally {
       await pair.resumeReplay();
     }

@@ -36,7 +36,7 @@ import { type PreparedRow, prepareRow } from './prepare.js';
 import { l1ReadStatus, loadRowWithStatus, readL1Now, readRow, readRows } from './read-cascade.js';
 import type { ReadStatus } from './read-status.js';
 import { Registry, type SchemaRef } from './registry.js';
-import { ReplicaReads } from './replica-reads.js';
+import type { ReplicaRouter } from './replica-reads.js';
 import { SchemaCache } from './schema-cache.js';
 import { countRows, searchCachedRows, searchRows } from './search.js';
 import { Counters, type StrataStats } from './stats.js';
@@ -105,7 +105,7 @@ export class Strata {
   readonly #watch: L2Watch;
   readonly #l2: L2Tier | undefined;
   readonly #l3Claim: L3Claim;
-  readonly #replicas: ReplicaReads | undefined;
+  readonly #replicas: ReplicaRouter | undefined;
   readonly #breaker: CircuitBreaker | undefined;
   readonly #encryptor: Promise<Encryptor> | undefined;
   readonly #coherence: Coherence;
@@ -140,11 +140,11 @@ export class Strata {
     const { bus } = resolved.coherence;
     const l3 =
       resolved.l3 && traceCalls(timedL3(measuredTier(resolved.l3, 'l3', onCall), resolved.timeouts.l3), 'l3');
-    // Read-your-writes on read replicas: writes note the primary's WAL position (replicated schemas only).
-    this.#replicas = l3 && new ReplicaReads(l3, resolved);
+    // Read-your-writes on read replicas (`replicas`): writes note the primary's WAL position.
+    this.#replicas = l3 && resolved.replicas?.(l3, resolved);
     this.#config = {
       ...resolved,
-      l3: this.#replicas?.tracking(),
+      l3: this.#replicas?.tracking() ?? l3,
       writeBehind: {
         ...resolved.writeBehind,
         queue:

@@ -174,6 +174,30 @@ describe('read-your-writes on a streaming replica', () => {
     expect(tally.primary.position).toBe(0);
   });
 
+  it('measures what the position read costs a write (printed, not asserted)', async () => {
+    const writer = instance(replicaL3);
+    const plain = defineSchema({ table: plainTable, l1: false });
+    writer.strata.register(plain);
+    const perWrite = async (schema: typeof plain, n: number, from: number) => {
+      const start = performance.now();
+      for (let i = 0; i < n; i++) await writer.strata.set(schema, { id: `m${from + i}`, n: i });
+      return (performance.now() - start) / n;
+    };
+    const with_: number[] = [];
+    const without: number[] = [];
+    // Interleaved rounds, so a slow moment of the machine falls on both.
+    for (let round = 0; round < 5; round++) {
+      with_.push(await perWrite(writer.all as unknown as typeof plain, 40, round * 40));
+      without.push(await perWrite(plain, 40, round * 40));
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    console.log(
+      `write-through set, loopback: ${median(without).toFixed(3)} ms without a replica, ` +
+        `${median(with_).toFixed(3)} ms with one (+${(median(with_) - median(without)).toFixed(3)} ms: the position read)`,
+    );
+    expect(tally.primary.position).toBe(200);
+  });
+
   it('a replica that is down: reads are answered by the primary, counted, and the replica is left alone for the cooldown', async () => {
     const nobody = await freePort();
     const downDb = drizzle({

@@ -7,10 +7,9 @@ import { withTimeout } from '../resilience/with-timeout.js';
  */
 export function timedL3(tier: L3Tier, timeoutMs: number): L3Tier {
   const within = <T>(work: Promise<T>, op: string) => withTimeout(work, timeoutMs, `L3 ${op} (${tier.name})`);
-  const { identity, capture, walPosition } = tier;
+  const { identity, capture } = tier;
   return {
     ...(identity && { identity: () => within(identity.call(tier), 'identity') }),
-    ...(walPosition && { walPosition: () => within(walPosition.call(tier), 'walPosition') }),
     // Capture is admin DDL and a log reader with its own pace: passed on as it is.
     ...(capture && { capture }),
     name: tier.name,

@@ -174,6 +174,35 @@ describe('read-your-writes on a streaming replica', () => {
     expect(tally.primary.position).toBe(0);
   });
 
+  it('a position read that fails after a write fails nothing; the next read asks the primary first', async () => {
+    let failures = 1;
+    // The primary L3, its walPosition failing once (as a dropped connection would).
+    const flaky = new Proxy(primaryL3, {
+      get(target, prop) {
+        if (prop === 'walPosition')
+          return () =>
+            failures-- > 0 ? Promise.reject(new Error('connection lost')) : target.walPosition!();
+        const value = Reflect.get(target, prop);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const writer = instance(replicaL3, { l3: flaky });
+    await pair.pauseReplay();
+    try {
+      await writer.strata.set(writer.all, { id: 'e', n: 1 });
+      expect(failures).toBe(0);
+      reset();
+      expect(await writer.strata.get(writer.all, 'e')).toEqual({ id: 'e', n: 1 });
+      expect(tally).toEqual({ primary: { position: 1, table: 1 }, replica: { position: 1, table: 0 } });
+      reset();
+      // Known again: the next read asks only the replica.
+      expect(await writer.strata.search(writer.all, byId('e'))).toEqual([{ id: 'e', n: 1 }]);
+      expect(tally).toEqual({ primary: { position: 0, table: 1 }, replica: { position: 1, table: 0 } });
+    } finally {
+      await pair.resumeReplay();
+    }
+  });
+
   it('measures what the position read costs a write (printed, not asserted)', async () => {
     const writer = instance(replicaL3);
     const plain = defineSchema({ table: plainTable, l1: false });

@@ -158,9 +158,9 @@ export interface L3Tier {
    * Where this database is in its write-ahead log, as a byte offset (an LSN): on a primary, a
    * position at or past the commit of every write that has returned; on a read replica (a hot
    * standby), how far it has replayed. Positions of a primary and of its replicas compare: a replica
-   * at or past a write's position shows that write. The engine reads it after this instance's writes
-   * and of a schema's `readReplica`, for read-your-writes (docs/semantics.md, "Read replicas").
-   * Optional: without it, reads routed to a replica go there unchecked.
+   * at or past a write's position shows that write. `readYourWrites` reads it after this instance's
+   * writes and of a schema's `readReplica` (docs/semantics.md, "Read replicas"). Optional: without
+   * it (on the primary or the replica), reads routed to a replica go there unchecked.
    */
   walPosition?(): Promise<number>;
   /**

@@ -54,10 +54,11 @@ export interface L2Policy {
 export interface L3Policy<Columns extends string = string> {
   /**
    * Where `search` and `count` run (ReadReplica in the Go library Strata), e.g.
-   * `createDrizzleL3(replicaDb)`. Read-your-writes for this instance: a read goes to the replica
-   * only once it has replayed this instance's last write (by WAL position, see `L3Tier.walPosition`),
-   * else to the primary; a replica read that fails is answered by the primary. docs/semantics.md,
-   * "Read replicas".
+   * `createDrizzleL3(replicaDb)`. With `replicas: readYourWrites` in the config (adapter-node's
+   * createStrata passes it), read-your-writes for this instance: a read goes to the replica only
+   * once it has replayed this instance's last write (by WAL position, see `L3Tier.walPosition`),
+   * else to the primary, and a replica read that fails is answered by the primary. Without it, the
+   * replica takes its reads unchecked. docs/semantics.md, "Read replicas".
    */
   readReplica?: L3Tier;
   /**

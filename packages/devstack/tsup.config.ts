@@ -1,7 +1,13 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/cli.ts', 'src/testing/index.ts', 'src/redis-cluster/index.ts'],
+  entry: [
+    'src/index.ts',
+    'src/cli.ts',
+    'src/testing/index.ts',
+    'src/redis-cluster/index.ts',
+    'src/postgres-replica/index.ts',
+  ],
   format: ['esm'],
   dts: true,
   sourcemap: true,

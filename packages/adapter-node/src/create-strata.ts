@@ -12,7 +12,13 @@ import {
   toMs,
   withTimeout,
 } from '@strata/core/driver';
-import { changeCapture, changeCaptureWith, createDrizzleL3, type Database } from '@strata/core/drizzle';
+import {
+  changeCapture,
+  changeCaptureWith,
+  createDrizzleL3,
+  type Database,
+  readYourWrites,
+} from '@strata/core/drizzle';
 import { nodeClock } from './clock.js';
 import { checkCaptureShape, type NodeRelayOption, relayPlan } from './connect/capture-options.js';
 import { type ChangeListener, listenForChanges } from './connect/change-listener.js';
@@ -198,6 +204,8 @@ export async function wireStrata(
       );
       const { l2, bus, queue } = tiers;
       strata = new Strata({
+        // Read-your-writes on the schemas' read replicas (a Worker passes it only when it has one).
+        replicas: readYourWrites,
         ...config,
         // A clock read once per millisecond: the L1 hit path reads it on every get.
         clock: config.clock ?? nodeClock(),

@@ -14,6 +14,7 @@ import { refuseRenamedOptions } from './config/renamed-options.js';
 import { SEAM_METHODS, seamCheck } from './config/seam-checks.js';
 import { readKeyring } from './crypto/keyring.js';
 import type { KeyMaterial, KeyringOptions } from './crypto/types.js';
+import type { ReplicaRouting } from './engine/replica-reads.js';
 import { StrataError } from './errors.js';
 import type { EvictionPolicy } from './l1/types.js';
 import type { L2Tier } from './l2/types.js';
@@ -118,6 +119,12 @@ const configShape = {
      */
     relay: option.optional(seamCheck<RelayPlan>(SEAM_METHODS.relayPlan)),
   }),
+  /**
+   * Read-your-writes on the schemas' `readReplica`s: `readYourWrites` from `@strata/core/drizzle`
+   * (adapter-node's createStrata passes it). Omitted: a replica takes its reads unchecked, and this
+   * instance may not see its own writes there until the replica replays them.
+   */
+  replicas: option.optional(check.custom<ReplicaRouting>(isFunction)),
   /** Write-behind: enqueue, acknowledge, flush in batches. */
   writeBehind: option.group({
     /** Where writes wait for their flush. Required by schemas with `writeMode: 'write-behind'`. */

@@ -20,6 +20,7 @@ import { queryModel } from './l3-conformance-tables.js';
 import { registerTypeTests } from './l3-conformance-types.js';
 import { registerVersionTests } from './l3-conformance-versions.js';
 import { versionsModel } from './l3-conformance-versions-model.js';
+import { registerWalPositionTests } from './l3-conformance-wal.js';
 
 /** What the suite hands the factory. */
 export interface L3FixtureContext {
@@ -98,6 +99,7 @@ export function describeL3Conformance(
     registerSearchTests(suite, q);
     registerInjectionTests(suite, q);
     registerAtomicTests(suite, q);
+    registerWalPositionTests(suite, q);
     const v = versionsModel(schemaName);
     registerVersionTests(suite, v);
     registerRedisOrderedTests(suite, v);

@@ -33,6 +33,7 @@ import {
 import { type TransactionMode, Transactions } from './transactions.js';
 import { chunk, MAX_PARAMETERS } from './upsert.js';
 import { nextEpochStatement, strataVersionsTable } from './versions-table.js';
+import { walPosition } from './wal-position.js';
 import { runWrite, type WriteContext, withVersionsTable } from './write.js';
 
 /**
@@ -216,6 +217,10 @@ class DrizzleL3 implements L3Tier {
 
   identity(): Promise<string> {
     return runDriver(() => databaseIdentity(this.#db));
+  }
+
+  walPosition(): Promise<number> {
+    return runDriver(() => walPosition(this.#db));
   }
 }
 

@@ -3,6 +3,11 @@
 // L3 themselves; the seam it implements (`L3Tier`) is in `@strata/core` and `@strata/core/driver`.
 
 export {
+  type ReplicaRouter,
+  type ReplicaRouting,
+  readYourWrites,
+} from '../engine/replica-reads.js';
+export {
   type ChangeCapture,
   type ChangeCaptureOptions,
   changeCapture,

@@ -420,7 +420,7 @@ async function fromL3(
   ctx.counters.l3Reads += 1;
   let found: Awaited<ReturnType<typeof cache.l3.findMany>>;
   try {
-    found = await cache.l3.findMany(
+    found = await cache.rowReader!.findMany(
       cache.schema,
       missing.map((i) => ids[i]!),
     );

@@ -104,8 +104,10 @@ export class SchemaCache {
   clears = 0;
   /** The write-behind version counter may have gone back (Redis reset): start a new epoch before using it. */
   counterSuspect = false;
-  /** Where search and count run: the schema's read replica, else L3. */
+  /** Where search and count run: the schema's read replica (see `ReplicaReads`), else L3. */
   readonly reader: L3Tier | undefined;
+  /** Where key reads below L2 run: `reader` with `replicaReads: 'all'`, else L3. */
+  readonly rowReader: L3Tier | undefined;
   /** The schema's `stale` / `grace` windows; undefined when it has neither. */
   readonly aging: Staleness | undefined;
   /** A tagged schema's rows and the app's tag clock (see `SchemaDefinition.tags`). */
@@ -119,11 +121,16 @@ export class SchemaCache {
     readonly watch: L2Watch,
     claim?: L3Claim,
     tagClock?: TagClock,
+    /** A reader over the primary and a replica (`ReplicaReads.reader`). */
+    replicas?: (replica: L3Tier) => L3Tier,
   ) {
     const { name } = schema;
     this.l2 = schema.l2 === false ? undefined : l2;
     this.l3 = schema.l3 === false ? undefined : config.l3;
-    this.reader = (schema.l3 || undefined)?.readReplica ?? this.l3;
+    const policy = schema.l3 || undefined;
+    const replica = policy?.readReplica;
+    this.reader = replica ? (replicas?.(replica) ?? replica) : this.l3;
+    this.rowReader = policy?.replicaReads === 'all' ? this.reader : this.l3;
     if (!this.l2 && !this.l3) invalid(name, 'l2', 'has neither L2 nor L3: nothing would persist it');
     if (schema.encryptedKeys.length > 0 && !encryptor)
       invalid(name, 'encryptionKey', 'has encrypted fields: set config.encryptionKey');

@@ -36,6 +36,7 @@ import { type PreparedRow, prepareRow } from './prepare.js';
 import { l1ReadStatus, loadRowWithStatus, readL1Now, readRow, readRows } from './read-cascade.js';
 import type { ReadStatus } from './read-status.js';
 import { Registry, type SchemaRef } from './registry.js';
+import type { ReplicaRouter } from './replica-reads.js';
 import { SchemaCache } from './schema-cache.js';
 import { countRows, searchCachedRows, searchRows } from './search.js';
 import { Counters, type StrataStats } from './stats.js';
@@ -104,6 +105,7 @@ export class Strata {
   readonly #watch: L2Watch;
   readonly #l2: L2Tier | undefined;
   readonly #l3Claim: L3Claim;
+  readonly #replicas: ReplicaRouter | undefined;
   readonly #breaker: CircuitBreaker | undefined;
   readonly #encryptor: Promise<Encryptor> | undefined;
   readonly #coherence: Coherence;
@@ -136,11 +138,13 @@ export class Strata {
     const traceCalls = <T extends object>(target: T, site: CallSite): T =>
       instruments ? instruments.tier(target, site, tracing) : target;
     const { bus } = resolved.coherence;
+    const l3 =
+      resolved.l3 && traceCalls(timedL3(measuredTier(resolved.l3, 'l3', onCall), resolved.timeouts.l3), 'l3');
+    // Read-your-writes on read replicas (`replicas`): writes note the primary's WAL position.
+    this.#replicas = l3 && resolved.replicas?.(l3, resolved);
     this.#config = {
       ...resolved,
-      l3:
-        resolved.l3 &&
-        traceCalls(timedL3(measuredTier(resolved.l3, 'l3', onCall), resolved.timeouts.l3), 'l3'),
+      l3: this.#replicas?.tracking() ?? l3,
       writeBehind: {
         ...resolved.writeBehind,
         queue:
@@ -241,6 +245,7 @@ export class Strata {
         this.#watch,
         this.#l3Claim,
         this.#tagClock,
+        this.#replicas && ((replica) => this.#replicas!.reader(this.#ctx, replica)),
       ),
     );
     return this;

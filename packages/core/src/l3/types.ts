@@ -155,6 +155,15 @@ export interface L3Tier {
    */
   identity?(): Promise<string>;
   /**
+   * Where this database is in its write-ahead log, as a byte offset (an LSN): on a primary, a
+   * position at or past the commit of every write that has returned; on a read replica (a hot
+   * standby), how far it has replayed. Positions of a primary and of its replicas compare: a replica
+   * at or past a write's position shows that write. `readYourWrites` reads it after this instance's
+   * writes and of a schema's `readReplica` (docs/semantics.md, "Read replicas"). Optional: without
+   * it (on the primary or the replica), reads routed to a replica go there unchecked.
+   */
+  walPosition?(): Promise<number>;
+  /**
    * Sets columns of existing rows by primary key, each only where the row still holds its `expect`
    * values (compare-and-set: a row written meanwhile is left as it is). A plain UPDATE of the `set`
    * columns: no insert, no other column, no version recorded. All in one transaction (or one

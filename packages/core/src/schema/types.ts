@@ -54,9 +54,18 @@ export interface L2Policy {
 export interface L3Policy<Columns extends string = string> {
   /**
    * Where `search` and `count` run (ReadReplica in the Go library Strata), e.g.
-   * `createDrizzleL3(replicaDb)`.
+   * `createDrizzleL3(replicaDb)`. With `replicas: readYourWrites` in the config (adapter-node's
+   * createStrata passes it), read-your-writes for this instance: a read goes to the replica only
+   * once it has replayed this instance's last write (by WAL position, see `L3Tier.walPosition`),
+   * else to the primary, and a replica read that fails is answered by the primary. Without it, the
+   * replica takes its reads unchecked. docs/semantics.md, "Read replicas".
    */
   readReplica?: L3Tier;
+  /**
+   * Which reads `readReplica` takes: 'search' (default): `search`, `searchCached` and `count`;
+   * 'all': key reads that miss L1 and L2 (`get`, `getMany`) too, under the same read-your-writes rule.
+   */
+  replicaReads?: 'search' | 'all';
   /** Creates the table partitioned by this column (`PARTITION BY RANGE`); migrate() only. */
   partitionBy?: Columns;
 }

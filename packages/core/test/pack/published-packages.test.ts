@@ -28,6 +28,7 @@ const KEY_EXPORT: Record<string, string> = {
   '@strata/adapter-workers/cloudflare': 'handleWriteBatch',
   '@strata/devstack': 'startDevstack',
   '@strata/devstack/redis-cluster': 'startRedisCluster',
+  '@strata/devstack/postgres-replica': 'startPostgresReplica',
 };
 const consumerScripts = new URL('./consumer/', import.meta.url);
 

@@ -11,8 +11,8 @@ import { defineSchema } from '@strata/core';
 import { busProbe, receivedIds, sampleInvalidation } from '@strata/core/testing';
 import { type RedisCluster, startRedisCluster } from '@strata/devstack/redis-cluster';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
-import { sql } from 'drizzle-orm';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
+import pg from 'pg';
 import { afterAll, beforeAll, expect, it, onTestFailed, onTestFinished } from 'vitest';
 import { type CreateStrataOptions, createStrata, type NodeStrata } from '../src/create-strata.js';
 import { createRedisPubSubBus } from '../src/redis-tcp/bus.js';
@@ -43,9 +43,15 @@ const restarted: RestartedNode[] = [];
 /** The Postgres schemas (and key tags) of the apps the lag test opens. */
 const lagPrefixes: string[] = [];
 
-async function dropSchema(schema: string): Promise<void> {
-  const node = opened[0];
-  await node?.db.execute(sql.raw(`drop schema if exists "${schema}" cascade`));
+/** Drops the test's Postgres schemas on a connection of its own, once every app is shut down. */
+async function dropSchemas(schemas: readonly string[]): Promise<void> {
+  const admin = new pg.Client({ connectionString: databaseUrl });
+  await admin.connect();
+  try {
+    for (const schema of schemas) await admin.query(`drop schema if exists "${schema}" cascade`);
+  } finally {
+    await admin.end();
+  }
 }
 
 async function open(replicas?: number, options: Partial<CreateStrataOptions> = {}): Promise<NodeStrata> {
@@ -72,8 +78,10 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
-  for (const schema of [name, ...lagPrefixes]) await dropSchema(schema);
+  // Shut down first: a shutdown flushes write-behind writes, which would create the version
+  // table (and its schema) again after a drop.
   for (const each of opened) await each.shutdown().catch(() => undefined);
+  await dropSchemas([name, ...lagPrefixes]);
   const admin = clients.open();
   for (const prefix of [keyPrefix, ...lagPrefixes.map((tag) => `{${tag}}`)])
     await deleteOnMasters(admin, prefix).catch(() => undefined);

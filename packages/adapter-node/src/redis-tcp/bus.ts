@@ -3,7 +3,7 @@ import { BusDelivery, type BusHandlers, type BusStats, type Invalidation } from 
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { type ChannelSubscription, ConnectionSubscription } from './channel-subscription.js';
 import { isCluster } from './cluster-slots.js';
-import { quitCluster, quitConnection } from './quit-connection.js';
+import { quitConnection } from './quit-connection.js';
 import { ShardSubscription } from './shard-subscription.js';
 
 const DEFAULT_CHANNEL = 'strata:invalidate';
@@ -97,7 +97,7 @@ export function openClusterBus(
   return new RedisPubSubBus(
     (name, payload) => cluster.spublish(name, payload),
     new ShardSubscription(cluster, channel, subscriberOptions),
-    connection === 'owned' ? () => quitCluster(cluster) : undefined,
+    connection === 'owned' ? () => quitConnection(cluster) : undefined,
     channel,
   );
 }

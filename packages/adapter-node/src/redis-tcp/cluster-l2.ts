@@ -2,7 +2,7 @@ import type { L2Tier } from '@strata/core';
 import { getManyByMget, type L2Script } from '@strata/core/driver';
 import type { Cluster } from 'ioredis';
 import { hashSlot } from './cluster-slots.js';
-import { quitCluster } from './quit-connection.js';
+import { quitConnection } from './quit-connection.js';
 import { execThenWait } from './replicated-pipeline.js';
 import { scriptSha } from './script-sha.js';
 import { checkReplicas, type ReplicaAck } from './wait-replicas.js';
@@ -90,7 +90,7 @@ export class ClusterL2 implements L2Tier {
 
   /** Quits an owned client (once, however often it is called); a borrowed one stays open. */
   close(): Promise<void> {
-    this.#closing ??= this.#owned ? quitCluster(this.#cluster) : Promise.resolve();
+    this.#closing ??= this.#owned ? quitConnection(this.#cluster) : Promise.resolve();
     return this.#closing;
   }
 }

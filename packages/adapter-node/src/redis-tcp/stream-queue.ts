@@ -10,13 +10,13 @@ import {
 } from '@strata/core/driver';
 import type { Redis } from 'ioredis';
 import { BURY_SCRIPT, type Burial, buryArgs } from './bury-script.js';
-import { isCluster, type RedisClient } from './cluster-slots.js';
+import type { RedisClient } from './cluster-slots.js';
 import { markRedis } from './colocation-mark.js';
 import type { DurabilityCheck, QueueDurability } from './durability.js';
 import { enqueueEntries } from './enqueue-entries.js';
 import { leaveGroup } from './leave-group.js';
 import type { RedisStreamQueue, RedisStreamQueueStats } from './queue.js';
-import { quitCluster, quitConnection } from './quit-connection.js';
+import { quitConnection } from './quit-connection.js';
 import { readDeadLetter, WRITE_FIELD } from './stream-entry.js';
 import { entriesOf, isNoGroup, results } from './stream-replies.js';
 import { type TakenEntry, type TakeTarget, takeBatch } from './take-batch.js';
@@ -172,8 +172,7 @@ export class StreamQueue implements RedisStreamQueue {
   }
 
   #quit(): Promise<void> {
-    const redis = this.#redis;
-    return isCluster(redis) ? quitCluster(redis) : quitConnection(redis);
+    return quitConnection(this.#redis);
   }
 
   /** `stats().consumerRemoved` says whether it left (see `leaveGroup`). */

@@ -20,7 +20,7 @@ export class RowTags {
   /** The row's tags, checked and sorted; undefined when they cannot be had (counted). */
   of(row: Row): readonly string[] | undefined {
     try {
-      return checkTags(this.schema.tags!(row));
+      return this.ofWrite(row);
     } catch (err) {
       this.onBad(err);
       return undefined;

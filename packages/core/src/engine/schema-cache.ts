@@ -453,8 +453,14 @@ export class SchemaCache {
     // cached nowhere, and one whose tag values are not known here goes to L2 only.
     const stamp = options.stamp ?? this.tags?.clock.stamp() ?? 0;
     const tags = this.tags;
-    const found = tags ? read.filter((f) => !f.plain || tags.check(f.plain, stamp) !== false) : read;
-    const forL1 = (f: Versioned) => !tags || !f.plain || tags.check(f.plain, stamp) === true;
+    // One check per row (it runs the schema's tags function): rows it refused, and those L1 may take.
+    let found = read;
+    let forL1 = (_: Versioned) => true;
+    if (tags) {
+      const verdicts = new Map(read.map((f) => [f, !f.plain || tags.check(f.plain, stamp)]));
+      found = read.filter((f) => verdicts.get(f) !== false);
+      forL1 = (f) => verdicts.get(f) === true;
+    }
     // No L1: nothing to offer (offerL1 would take everything), so no row is frozen for it.
     if (options.l1 === true || (options.l1 === undefined && this.l1)) {
       for (const f of found) {

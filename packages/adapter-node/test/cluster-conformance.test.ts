@@ -68,7 +68,7 @@ describeL2Conformance('ioredis Cluster, keys under one hash tag, writes wait for
         await raw.set(key, value);
       },
       pttl: (key) => raw.pttl(key),
-      // A script is cached per node; one without keys runs on any node: known when a master knows it.
+      // A script is cached per node: known when a master knows it.
       scriptExists: async (sha1) => {
         const masters = raw.nodes('master');
         const known = await Promise.all(

@@ -21,6 +21,7 @@ import type { EngineContext } from './context.js';
 import { WriteFence } from './fence.js';
 import { SchemaGeneration } from './generation.js';
 import { type Id, idKey, mayBeKey, normalizeId } from './ids.js';
+import { KeyOrder } from './key-order.js';
 import { KeySpace } from './keys.js';
 import type { L2Watch } from './l2-watch.js';
 import type { L3Claim } from './l3-claim.js';
@@ -95,6 +96,8 @@ export class SchemaCache {
   readonly l1AnswersGets: boolean;
   /** Drops fence the reads in flight on their keys: such a read must not put back what was dropped. */
   readonly fence = new WriteFence();
+  /** The writes of each key in call order (see `KeyOrder`). */
+  readonly order = new KeyOrder();
   /** Loads below L1 in flight, by key: concurrent misses share one (request coalescing). */
   readonly inflight = new Map<string, Promise<Loaded>>();
   /** Writes that began in this instance, and those running: a search fills only when none ran meanwhile. */

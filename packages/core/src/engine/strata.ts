@@ -30,6 +30,7 @@ import { FlushLoop } from './flush-loop.js';
 import { type FlushOutcome, flushDeliveries, type Publish } from './flusher.js';
 import { runHook } from './hooks.js';
 import { type Id, idKey, normalizeId } from './ids.js';
+import { namedKeys, rowId, type Turn } from './key-order.js';
 import { L2Watch } from './l2-watch.js';
 import { L3Claim } from './l3-claim.js';
 import { type PreparedRow, prepareRow } from './prepare.js';
@@ -406,10 +407,17 @@ export class Strata {
   /** Writes a row by the schema's write mode; resolves the row as stored (with Postgres defaults). */
   async set<S extends AnySchema>(schema: S, value: InsertOf<S>): Promise<RowOf<S>> {
     const rt = this.#runtime(schema);
-    const prepared = await prepareRow(this.#ctx, rt, value);
-    const [stored] = await this.#writer.set(rt, [prepared]);
-    await this.#afterSet(rt, stored!);
-    return rt.rows.toCachedView(stored!) as RowOf<S>;
+    const turn = rt.order.claim(namedKeys(rt.schema, [rowId(rt.schema, value)]));
+    let stored: Row;
+    try {
+      const prepared = await prepareRow(this.#ctx, rt, value);
+      if (turn.ready) await turn.ready;
+      [stored] = (await this.#writer.set(rt, [prepared], turn)) as [Row];
+    } finally {
+      turn.release();
+    }
+    await this.#afterSet(rt, stored);
+    return rt.rows.toCachedView(stored) as RowOf<S>;
   }
 
   /**
@@ -421,14 +429,27 @@ export class Strata {
     values: readonly InsertOf<S>[] | ReadonlyMap<Id, InsertOf<S>> | Readonly<Record<string, InsertOf<S>>>,
   ): Promise<RowOf<S>[]> {
     const rt = this.#runtime(schema);
-    const byKey = new Map<string, PreparedRow>();
-    for (const [mapKey, value] of entriesOf(values)) {
-      const prepared = await prepareRow(this.#ctx, rt, withMapKey(rt, mapKey, value));
-      byKey.delete(prepared.key);
-      byKey.set(prepared.key, prepared);
+    const entries = entriesOf(values);
+    const turn = rt.order.claim(
+      namedKeys(
+        rt.schema,
+        entries.map(([mapKey, value]) => mapKey ?? rowId(rt.schema, value)),
+      ),
+    );
+    let stored: Row[];
+    try {
+      const byKey = new Map<string, PreparedRow>();
+      for (const [mapKey, value] of entries) {
+        const prepared = await prepareRow(this.#ctx, rt, withMapKey(rt, mapKey, value));
+        byKey.delete(prepared.key);
+        byKey.set(prepared.key, prepared);
+      }
+      if (byKey.size === 0) return [];
+      if (turn.ready) await turn.ready;
+      stored = await this.#writer.set(rt, [...byKey.values()], turn);
+    } finally {
+      turn.release();
     }
-    if (byKey.size === 0) return [];
-    const stored = await this.#writer.set(rt, [...byKey.values()]);
     for (const row of stored) await this.#afterSet(rt, row);
     return stored.map((row) => rt.rows.toCachedView(row)) as RowOf<S>[];
   }
@@ -437,7 +458,10 @@ export class Strata {
   async deleteMany(schema: AnySchema, ids: readonly Id[]): Promise<number> {
     const rt = this.#runtime(schema);
     const unique = new Map(ids.map((id) => normalizeId(rt.schema, id)).map((id) => [idKey(id), id]));
-    return unique.size === 0 ? 0 : this.#writer.delete(rt, [...unique.values()]);
+    if (unique.size === 0) return 0;
+    return this.#inTurn(rt.order.claim(unique.keys()), (turn) =>
+      this.#writer.delete(rt, [...unique.values()], turn),
+    );
   }
 
   /**
@@ -469,7 +493,22 @@ export class Strata {
     return new Tx(async (ops, options) => {
       const timeoutMs =
         options.timeout === undefined ? this.#config.timeouts.l3 : toMs(options.timeout, 'timeout');
-      const written = await commitTx(this.#ctx, (op) => this.#runtime(op.schema), ops, timeoutMs);
+      // Its keys' turns, taken when commit() is called: after the writes called before it.
+      const named = new Map<SchemaCache, unknown[]>();
+      for (const op of ops) {
+        const rt = this.#runtime(op.schema);
+        const ids = named.get(rt) ?? [];
+        ids.push(op.kind === 'set' ? rowId(rt.schema, op.value) : op.id);
+        named.set(rt, ids);
+      }
+      const turns = [...named].map(([rt, ids]) => rt.order.claim(namedKeys(rt.schema, ids)));
+      let written: Awaited<ReturnType<typeof commitTx>>;
+      try {
+        await Promise.all(turns.map((turn) => turn.ready));
+        written = await commitTx(this.#ctx, (op) => this.#runtime(op.schema), ops, timeoutMs);
+      } finally {
+        for (const turn of turns) turn.release();
+      }
       for (const { cache, keys, versions } of written)
         await this.#coherence.publish(cache, keys, versions, 'set');
       for (const { cache, rows } of written) for (const row of rows) await this.#afterSet(cache, row);
@@ -479,7 +518,9 @@ export class Strata {
   /** Removes a row from every tier; resolves whether it existed. */
   async delete(schema: AnySchema, id: Id): Promise<boolean> {
     const rt = this.#runtime(schema);
-    return (await this.#writer.delete(rt, [normalizeId(rt.schema, id)])) > 0;
+    const normalized = normalizeId(rt.schema, id);
+    const turn = rt.order.claim([idKey(normalized)]);
+    return (await this.#inTurn(turn, () => this.#writer.delete(rt, [normalized], turn))) > 0;
   }
 
   /** Whether a row exists, asking the tiers in order and loading no columns from L3. */
@@ -712,6 +753,16 @@ export class Strata {
       return stored ? await rt.rows.decryptRow(stored.row, idKey(id)) : null;
     } catch (err) {
       throw this.#ctx.l3Error(rt.schema.name, 'get', err);
+    }
+  }
+
+  /** Runs a write once its turn comes (see `KeyOrder`), and lets the next one go however it ends. */
+  async #inTurn<T>(turn: Turn, write: (turn: Turn) => Promise<T>): Promise<T> {
+    try {
+      if (turn.ready) await turn.ready;
+      return await write(turn);
+    } finally {
+      turn.release();
     }
   }
 

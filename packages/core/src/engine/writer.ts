@@ -8,6 +8,7 @@ import type { FlushLoop } from './flush-loop.js';
 import { GroupCommit } from './group-commit.js';
 import type { Id } from './ids.js';
 import { idKey } from './ids.js';
+import type { Turn } from './key-order.js';
 import type { PreparedRow } from './prepare.js';
 import { QueueColocation } from './queue-colocation.js';
 import type { SchemaCache } from './schema-cache.js';
@@ -61,20 +62,22 @@ export class Writer {
     this.#colocation = queue && new QueueColocation(ctx, queue, l2);
   }
 
-  async set(cache: SchemaCache, prepared: readonly PreparedRow[]): Promise<Row[]> {
+  /** `turn`: the call's place in its keys' order, let go once the write's own order is fixed. */
+  async set(cache: SchemaCache, prepared: readonly PreparedRow[], turn?: Turn): Promise<Row[]> {
     const result = await this.#track(() =>
       this.#write(
         cache,
         prepared.map((p) => ({ key: p.key, id: p.id, row: p.row })),
         'set',
+        turn,
       ),
     );
     return result.rows;
   }
 
-  async delete(cache: SchemaCache, ids: readonly Id[]): Promise<number> {
+  async delete(cache: SchemaCache, ids: readonly Id[], turn?: Turn): Promise<number> {
     const writes = ids.map((id) => ({ key: idKey(id), id }));
-    return (await this.#track(() => this.#write(cache, writes, 'delete'))).existed;
+    return (await this.#track(() => this.#write(cache, writes, 'delete', turn))).existed;
   }
 
   /**
@@ -103,8 +106,9 @@ export class Writer {
     cache: SchemaCache,
     writes: readonly KeyedWrite[],
     op: 'set' | 'delete',
+    turn: Turn | undefined,
   ): Promise<WriteResult> {
-    if (cache.writeMode === 'write-behind') return this.#behind(cache, writes);
+    if (cache.writeMode === 'write-behind') return this.#behind(cache, writes, turn);
     const result = await writeThrough(this.ctx, cache, writes);
     await this.coherence.publish(
       cache,
@@ -120,7 +124,7 @@ export class Writer {
    * A write-behind write, in its schema's next batch. It counts as in flight from now (searches do
    * not fill meanwhile; loads of its keys already out are not joined), not from when its batch leaves.
    */
-  async #behind(cache: SchemaCache, writes: readonly KeyedWrite[]): Promise<WriteResult> {
+  async #behind(cache: SchemaCache, writes: readonly KeyedWrite[], turn?: Turn): Promise<WriteResult> {
     let batches = this.#batches.get(cache);
     if (!batches) {
       batches = new GroupCommit(
@@ -132,7 +136,10 @@ export class Writer {
     }
     cache.beginWrite(writes.map((w) => w.key));
     try {
-      const written = await batches.submit(writes);
+      const submitted = batches.submit(writes);
+      // Its batch holds it now, in call order: the next write of its keys takes a later place.
+      turn?.release();
+      const written = await submitted;
       return {
         rows: written.flatMap((w) => (w.row ? [w.row] : [])),
         // Write-behind cannot know yet whether the rows existed: it reports what it was asked to delete.

@@ -1,8 +1,8 @@
 import { eq } from 'drizzle-orm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMemoryQueue } from '../src/queue/memory-queue.js';
 import { defineSchema, isStrataError, type L3Tier, Strata, type WriteMode } from '../src/index.js';
+import { createMemoryQueue } from '../src/queue/memory-queue.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 import { signal, wrapL3 } from './support/wrap.js';
 
@@ -98,7 +98,10 @@ describe.each<WriteMode>(['write-through', 'write-behind'])('%s', (writeMode) =>
     hook.hold(`${id}-3`);
     const three = strata.set(schema, { id, username: `${id}-3` });
     const removed = strata.delete(schema, id);
-    const tx = strata.tx().set(schema, { id, username: `${id}-4` }).commit();
+    const tx = strata
+      .tx()
+      .set(schema, { id, username: `${id}-4` })
+      .commit();
     hook.held.get(`${id}-3`)!.resolve();
     await Promise.all([three, removed, tx]);
     expect(await everywhere(strata, schema, id)).toEqual({
@@ -165,8 +168,15 @@ describe.each<WriteMode>(['write-through', 'write-behind'])('%s', (writeMode) =>
     const error = await bad.catch((e: unknown) => e);
     expect(isStrataError(error, 'VALIDATION_FAILED')).toBe(true);
     await Promise.all([many, gone]);
-    expect(await everywhere(strata, schema, id)).toMatchObject({ here: `${id}-many`, postgres: `${id}-many` });
-    expect(await everywhere(strata, schema, `${id}-b`)).toEqual({ here: null, elsewhere: null, postgres: null });
+    expect(await everywhere(strata, schema, id)).toMatchObject({
+      here: `${id}-many`,
+      postgres: `${id}-many`,
+    });
+    expect(await everywhere(strata, schema, `${id}-b`)).toEqual({
+      here: null,
+      elsewhere: null,
+      postgres: null,
+    });
   });
 });
 
@@ -177,7 +187,9 @@ describe('write-through', () => {
     let holdNext = true;
     const l3 = wrapL3(stack.l3, {
       write: async (ops) => {
-        const names = ops.flatMap((op) => op.writes.map((w) => ('row' in w && w.row ? String(w.row.username) : 'delete')));
+        const names = ops.flatMap((op) =>
+          op.writes.map((w) => ('row' in w && w.row ? String(w.row.username) : 'delete')),
+        );
         sent.push(...names);
         if (holdNext) {
           holdNext = false;

@@ -71,6 +71,9 @@ export async function writeOrdered(
   const first = Number(reply[2]);
   const versions = writes.map((_, i) => first + i);
   if (cache.aging) for (let i = 0; i < writes.length; i++) cache.aging.wrote(writes[i]!.key, versions[i]!);
+  if (pendingFlush && cache.ownPending)
+    for (let i = 0; i < writes.length; i++)
+      cache.ownPending.record(writes[i]!.key, versions[i]!, writes[i]!.stored ? payloads[i] : undefined);
   // No L1, no copy to make. A row stored as its plaintext (no encrypted field: the same object) has
   // its L2 string decoded into L1's copy rather than encoded a second time.
   if (cache.l1) {

@@ -26,6 +26,7 @@ import { KeySpace } from './keys.js';
 import type { L2Watch } from './l2-watch.js';
 import type { L3Claim } from './l3-claim.js';
 import type { Loaded } from './loaded.js';
+import { OwnPending } from './own-pending.js';
 import { RowCodec } from './row-codec.js';
 import { RowTags } from './row-tags.js';
 import { type Age, Staleness } from './staleness.js';
@@ -98,6 +99,10 @@ export class SchemaCache {
   readonly fence = new WriteFence();
   /** The writes of each key in call order (see `KeyOrder`). */
   readonly order = new KeyOrder();
+  /** This instance's write-behind writes not known to be flushed (see `OwnPending`); none for other modes. */
+  readonly ownPending: OwnPending | undefined;
+  /** Own pending rows being put back after a Redis reset: reads of L2 wait for it (see `#readTicked`). */
+  restoring: Promise<unknown> | undefined;
   /** Loads below L1 in flight, by key: concurrent misses share one (request coalescing). */
   readonly inflight = new Map<string, Promise<Loaded>>();
   /** Writes that began in this instance, and those running: a search fills only when none ran meanwhile. */
@@ -145,6 +150,7 @@ export class SchemaCache {
     this.negativeTtlMs =
       schema.negativeTtl === undefined ? 0 : toMs(schema.negativeTtl, `${name}.negativeTtl`);
     this.writeMode = schema.writeMode ?? config.defaultWriteMode;
+    this.ownPending = this.writeMode === 'write-behind' ? new OwnPending() : undefined;
     this.aging =
       schema.stale === undefined && schema.grace === undefined
         ? undefined
@@ -418,6 +424,9 @@ export class SchemaCache {
   async #readTicked(request: string[]): Promise<{ values: readonly (string | null)[]; generation: number }> {
     for (let attempt = 0; ; attempt++) {
       const generation = this.generation!.known() ?? (await this.generation!.current());
+      // A reset found (by that generation read, or the last attempt's reply): this instance's own
+      // unflushed writes are put back first (see `restoreOwnPending`).
+      if (this.restoring) await this.restoring;
       const floor = this.watch.floor();
       const resets = this.watch.resets;
       const values = await this.l2!.getMany(request);
@@ -510,6 +519,7 @@ export class SchemaCache {
    */
   async commit(ctx: EngineContext, items: readonly Versioned[]): Promise<void> {
     if (this.aging) for (const item of items) this.aging.wrote(item.key, item.version);
+    if (this.ownPending) for (const item of items) this.ownPending.passed(item.key, item.version);
     let taken: boolean[] = items.map(() => true);
     if (this.l2) {
       try {
@@ -696,6 +706,7 @@ export class SchemaCache {
       this.inflight.delete(key);
       const held = this.l1?.peek(key);
       const version = versions?.[i];
+      if (version !== undefined) this.ownPending?.passed(key, version);
       if (held && (version === undefined || held.version <= version)) this.l1!.delete(key);
       this.fence.endWrite(key);
     });

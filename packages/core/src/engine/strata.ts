@@ -33,6 +33,7 @@ import { type Id, idKey, normalizeId } from './ids.js';
 import { namedKeys, rowId, type Turn } from './key-order.js';
 import { L2Watch } from './l2-watch.js';
 import { L3Claim } from './l3-claim.js';
+import { restoreOwnPending } from './own-pending.js';
 import { type PreparedRow, prepareRow } from './prepare.js';
 import { l1ReadStatus, loadRowWithStatus, readL1Now, readRow, readRows } from './read-cascade.js';
 import type { ReadStatus } from './read-status.js';
@@ -742,6 +743,16 @@ export class Strata {
     this.#tagClock?.forget(true);
     for (const rt of this.#registry.all()) {
       rt.reset(replace);
+      // This instance's unflushed write-behind writes go back into L2 (the queue still has them).
+      if (rt.ownPending?.size && !rt.restoring) {
+        const restoring = restoreOwnPending(this.#ctx, rt)
+          .catch((err: unknown) => this.#ctx.tolerate(rt.schema.name, 'l2', 'restore-pending', err))
+          .finally(() => {
+            rt.restoring = undefined;
+          });
+        rt.restoring = restoring;
+        this.#ctx.track(restoring);
+      }
       void this.#coherence.publish(rt, null, null, 'invalidateAll');
     }
   }

@@ -1,0 +1,101 @@
+import { encodeEnvelope } from '../l2/envelope.js';
+import { PUT } from '../l2/scripts.js';
+import type { EngineContext } from './context.js';
+import { normalizeId } from './ids.js';
+import type { SchemaCache } from './schema-cache.js';
+
+/** Unflushed writes remembered per schema at most: the oldest goes first past it. */
+const MAX_REMEMBERED = 10_000;
+/** As `ordered-writes.ts`: a pending row lives a week in Redis, until its flush rewrites it. */
+const PENDING_HOLD_MS = 7 * 24 * 60 * 60 * 1000;
+
+interface Remembered {
+  readonly version: number;
+  /** The row's L2 payload; undefined for a delete. */
+  readonly payload: string | undefined;
+}
+
+/**
+ * This instance's write-behind writes not yet known to be flushed, per key: its version and L2
+ * payload. A Redis that restarts without its data (or goes back to an older snapshot) loses their
+ * pending rows while the queue, elsewhere, still holds the writes: reads would answer the older
+ * row Postgres has until the flush, the writer included. After such a reset each instance puts its
+ * own back (`restoreOwnPending`), so the writer reads its writes, and so does everyone else.
+ *
+ * A key is forgotten once this instance sees a version of it at least as new (a flush committing
+ * it, a write, another instance's message). Bounded: past 10,000 keys the oldest is forgotten.
+ */
+export class OwnPending {
+  readonly #rows = new Map<string, Remembered>();
+
+  record(key: string, version: number, payload: string | undefined): void {
+    this.#rows.delete(key);
+    this.#rows.set(key, { version, payload });
+    if (this.#rows.size > MAX_REMEMBERED) this.#rows.delete(this.#rows.keys().next().value!);
+  }
+
+  /** `key` is at `version` now somewhere: what this instance wrote before it is no longer pending. */
+  passed(key: string, version: number): void {
+    const held = this.#rows.get(key);
+    if (held && held.version <= version) this.#rows.delete(key);
+  }
+
+  get size(): number {
+    return this.#rows.size;
+  }
+
+  entries(): [string, Remembered][] {
+    return [...this.#rows];
+  }
+}
+
+/**
+ * After a Redis reset: puts this instance's unflushed writes back into L2 as pending rows, at their
+ * versions, except those Postgres already has (flushed meanwhile) and those a row at least as new
+ * replaced in L2 (PUT is given the version minus a half, so an equal one refuses it: the flush's
+ * own row of that version is not pending). The versions stay valid: the counter starts a new
+ * epoch after the reset, above every version handed out before it.
+ */
+export async function restoreOwnPending(ctx: EngineContext, cache: SchemaCache): Promise<number> {
+  const own = cache.ownPending;
+  if (!own || own.size === 0 || !cache.l2) return 0;
+  let entries = own.entries();
+  if (cache.l3) {
+    const found = await cache.l3.findMany(
+      cache.schema,
+      entries.map(([key]) => normalizeId(cache.schema, key)),
+    );
+    const pk = cache.schema.primaryKey.key;
+    const stored = new Map(found.map((f) => [String(f.row[pk]), f.version]));
+    entries = entries.filter(([key, e]) => (stored.get(key) ?? 0) < e.version);
+  }
+  if (entries.length === 0) return 0;
+  const keys = cache.rowKeys(entries.map(([key]) => key));
+  const reply = await cache.runWatched(
+    PUT,
+    (generation) => {
+      const args = [String(entries.length)];
+      for (const [, e] of entries) {
+        const value = encodeEnvelope({
+          kind: e.payload === undefined ? 'a' : 'r',
+          pending: true,
+          version: e.version,
+          generation,
+          expiresAt: 0,
+          freshUntil: 0,
+          owner: cache.stampedOwner(0),
+          payload: e.payload ?? '',
+        });
+        args.push(String(e.version - 0.5), String(PENDING_HOLD_MS), value);
+      }
+      return { keys, args };
+    },
+    { bumps: [cache.keys.searchGenerationKey], redoAfterReset: true },
+  );
+  const restored = reply.filter((r) => Number(r) === 1).length;
+  ctx.config.logger.warn('restored write-behind rows L2 lost in a reset', {
+    schema: cache.schema.name,
+    restored,
+  });
+  return restored;
+}

@@ -51,6 +51,30 @@ function agreement(c) {
   return `**no**: ${check.l2.mismatchCount} of ${check.l2.inL2} L2 rows differ; ${instances} of ${c.n} instances still differ after 3 s${errors}`;
 }
 
+/**
+ * One number of one cell, formatted as the table shows it: `ops` (ops/s), `scale` (× its N = 1),
+ * `getP50` `getP99` `setP50` `setP99`, `l3` (L3 queries/s), `l1` (L1 hit share). Throws for a cell
+ * or field the run does not have, so a page cannot cite a number that is not there.
+ * @example loadCell(run, 'cluster', 'strata', 4, 'ops') // '4,120'
+ */
+export function loadCell(run, setup, lib, n, field) {
+  const c = run.cells.find((o) => o.setup === setup && o.lib === lib && o.n === n);
+  if (!c) throw new Error(`load: the run has no cell ${setup}/${lib}/N=${n}`);
+  const one = run.cells.find((o) => o.setup === setup && o.lib === lib && o.n === 1);
+  const fields = {
+    ops: () => formatOps(c.opsPerSec).replace(' ops/s', ''),
+    scale: () => (one ? `${(c.opsPerSec / one.opsPerSec).toFixed(2)}×` : '–'),
+    getP50: () => formatNs(c.get.p50),
+    getP99: () => formatNs(c.get.p99),
+    setP50: () => formatNs(c.set.p50),
+    setP99: () => formatNs(c.set.p99),
+    l3: () => rate(c.l3PerSec.total),
+    l1: () => (c.l1HitShare === null ? '–' : `${(c.l1HitShare * 100).toFixed(1)} %`),
+  };
+  if (!fields[field]) throw new Error(`load: unknown field ${field}`);
+  return fields[field]();
+}
+
 export function renderLoad(run) {
   return [...loadHeader(run), '', ...loadTable(run)].join('\n');
 }

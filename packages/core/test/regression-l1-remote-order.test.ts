@@ -68,7 +68,10 @@ function gatedL2(l2: L2Tier) {
     },
     close: () => l2.close(),
   };
-  return { tier, arm: () => void (armed = true), putRan, release };
+  const arm = () => {
+    armed = true;
+  };
+  return { tier, arm, putRan, release };
 }
 
 describe('L1 and a remote write that lands while a local write is in flight', () => {

@@ -49,6 +49,7 @@ export async function runCell({ setup, lib, n, redis, keyPrefix, database, workl
     );
     results = replies.map((r) => r.result);
     load.after = loadavg();
+    await askAll(children, { op: 'flush' }, 'flushed', 30_000);
     const expected = await database.expected(sample);
     l2 = await checkL2(reader, expected);
     const checks = await askAll(

@@ -2,6 +2,7 @@
 // be), driven over IPC by bench/load-instances.mjs:
 //   → ready                       once its cache is open
 //   run { warmupMs, durationMs }  → result: ops, errors, latency histograms per op, L3 queries
+//   flush                         → flushed: its write-behind writes are in Postgres (else a no-op)
 //   check { expected }            → checked: does every tier it can read agree with Postgres?
 //   close                         → closed, then exit
 // Workload: Zipf(s) over `keys` player rows (rank r is id `${idPrefix}${r}`), `writeShare` of the
@@ -110,7 +111,10 @@ async function check({ expected, deadlineMs }) {
 process.on('message', async (message) => {
   try {
     if (message.op === 'run') send({ op: 'result', result: await run(message) });
-    else if (message.op === 'check') send({ op: 'checked', check: await check(message) });
+    else if (message.op === 'flush') {
+      await cache.flush(); // write-behind: Postgres holds every acknowledged write after this
+      send({ op: 'flushed' });
+    } else if (message.op === 'check') send({ op: 'checked', check: await check(message) });
     else if (message.op === 'close') {
       await cache.flush();
       await cache.close();

@@ -16,7 +16,7 @@ export function loadHeader(run) {
         ? `Command: \`${run.command}\`; ${run.elapsedSeconds.toFixed(0)} s in all.`
         : line,
     ),
-    `Workload: Zipf(${w.s}) over ${w.keys.toLocaleString('en-US')} player rows, ${Math.round((1 - w.writeShare) * 100)} % \`get\` / ${Math.round(w.writeShare * 100)} % \`set\` (write-through), ${w.inFlight} calls in flight per instance (closed loop), ${w.warmupMs / 1000} s warm-up then ${w.durationMs / 1000} s timed; each instance a Node process of its own (\`child_process.fork\`); before each cell L2 holds every row (a fresh key prefix, filled from Postgres: the steady state of a fleet's shared L2) and each instance starts with an empty L1.`,
+    `Workload: Zipf(${w.s}) over ${w.keys.toLocaleString('en-US')} player rows, ${Math.round((1 - w.writeShare) * 100)} % \`get\` / ${Math.round(w.writeShare * 100)} % \`set\` (write-through; write-behind in the rows that say so, whose L3 writes are rows its flushers applied), ${w.inFlight} calls in flight per instance (closed loop), ${w.warmupMs / 1000} s warm-up then ${w.durationMs / 1000} s timed; each instance a Node process of its own (\`child_process.fork\`); before each cell L2 holds every row (a fresh key prefix, filled from Postgres: the steady state of a fleet's shared L2) and each instance starts with an empty L1.`,
   ];
 }
 

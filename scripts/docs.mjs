@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-// npm run docs: renders docs/performance.md and docs/reliability.md from the runs' own results, so
-// no number on those pages is typed by hand.
+// npm run docs: renders docs/performance.md, docs/load.md and docs/reliability.md from the runs' own
+// results, so no number on those pages is typed by hand.
 //
 //   node scripts/docs.mjs           take reliability/results/latest.json (when it is a whole run) into
 //                                   docs/data/reliability.json, then write both pages
 //   node scripts/docs.mjs --check   write nothing; exit 1 when a page differs from what its data renders
 //
-// Sources: bench/results/latest.json (written by `npm run bench`), docs/data/reliability.json, and the
-// pages' text in docs/src/*.md with {{…}} placeholders (see `fill` below).
+// Sources: bench/results/latest.json (written by `npm run bench`), bench/results/load-latest.json
+// (`npm run bench:load`), docs/data/reliability.json, and the pages' text in docs/src/*.md with {{…}}
+// placeholders (see `fill` below).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +20,7 @@ import {
   targetsTable,
 } from '../bench/lib/render.mjs';
 import { formatNs } from '../bench/lib/stats.mjs';
+import { loadCell, loadHeader, loadTable } from '../bench/load-instances/render.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const path = (p) => join(root, p);
@@ -38,9 +40,10 @@ function findRow(bench, section, name) {
  *   {{bench.date}} {{bench.machine}} {{bench.summary}} {{bench.targets}} {{bench.table}}
  *   {{median:<section>|<contestant>}} {{ratio:<section>|<contestant>}}
  *   {{reliability.date}} {{reliability.table}}
+ *   {{load.date}} {{load.header}} {{load.table}} {{load:<setup>|<cache>|<n>|<field>}} (see loadCell)
  * An unknown placeholder is an error, so a typo cannot publish a literal `{{…}}`.
  */
-export function fill(text, { bench, reliability }) {
+export function fill(text, { bench, reliability, load }) {
   return text.replace(/\{\{([^}]+)\}\}/g, (_, key) => {
     if (key === 'bench.date') return bench.date.slice(0, 10);
     if (key === 'bench.machine') return machineLines(bench).join('\n');
@@ -49,6 +52,11 @@ export function fill(text, { bench, reliability }) {
     if (key === 'bench.table') return measurementsTable(bench.results).join('\n');
     if (key === 'reliability.date') return reliability.date.slice(0, 10);
     if (key === 'reliability.table') return reliability.table;
+    if (key === 'load.date') return load.date.slice(0, 10);
+    if (key === 'load.header') return loadHeader(load).join('\n');
+    if (key === 'load.table') return loadTable(load).join('\n');
+    const cell = /^load:([^|]+)\|([^|]+)\|(\d+)\|(\w+)$/.exec(key);
+    if (cell) return loadCell(load, cell[1], cell[2], Number(cell[3]), cell[4]);
     const measure = /^(median|ratio):(.+)\|(.+)$/.exec(key);
     if (measure) {
       const [, kind, section, name] = measure;
@@ -70,6 +78,12 @@ export function renderPages(data) {
       text:
         GENERATED('docs/src/performance.md', 'bench/results/latest.json') +
         fill(readFileSync(path('docs/src/performance.md'), 'utf8'), data),
+    },
+    {
+      file: 'docs/load.md',
+      text:
+        GENERATED('docs/src/load.md', 'bench/results/load-latest.json') +
+        fill(readFileSync(path('docs/src/load.md'), 'utf8'), data),
     },
     {
       file: 'docs/reliability.md',
@@ -103,6 +117,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const data = {
     bench: readJson('bench/results/latest.json'),
     reliability: readJson('docs/data/reliability.json'),
+    load: readJson('bench/results/load-latest.json'),
   };
   const stale = [];
   for (const page of renderPages(data)) {

@@ -10,6 +10,7 @@ const readJson = (p: string) => JSON.parse(readFileSync(`${root}${p}`, 'utf8'));
 const data = () => ({
   bench: readJson('bench/results/latest.json'),
   reliability: readJson('docs/data/reliability.json'),
+  load: readJson('bench/results/load-latest.json'),
 });
 
 describe('docs/performance.md and docs/reliability.md are rendered from the runs', () => {
@@ -35,6 +36,12 @@ describe('docs/performance.md and docs/reliability.md are rendered from the runs
       (p: { file: string }) => p.file === 'docs/reliability.md',
     ).text;
     expect(reliability).toContain('| **total** | 999');
+    const loadPage = (d: ReturnType<typeof data>) =>
+      renderPages(d).find((p: { file: string }) => p.file === 'docs/load.md').text;
+    const cell = changed.load.cells[0];
+    cell.opsPerSec = 987_654;
+    expect(loadPage(changed)).toContain('| 988,000 |');
+    expect(loadPage(data())).not.toContain('| 988,000 |');
   });
 
   it('fills ratios and medians from the run, and refuses an unknown placeholder', () => {

@@ -73,7 +73,7 @@ export async function commitTx(
     for (const p of plans.filter((q) => !q.cache.l3)) written.push(await writeL2Only(p));
     return written;
   } finally {
-    for (const p of plans) p.cache.endWrite();
+    for (const p of plans) p.cache.endWrite(p.writes.map((w) => w.key));
   }
 }
 

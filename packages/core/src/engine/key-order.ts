@@ -3,13 +3,26 @@ import { idKey, normalizeId } from './ids.js';
 
 /** A write's place in the call order of its keys (see `KeyOrder`). */
 export interface Turn {
-  /** Settles once every earlier write of these keys has let go; undefined when none was out. */
+  /** Settles once the earlier writes of these keys are far enough; undefined when none was out. */
   readonly ready: Promise<void> | undefined;
-  /** Lets the next write of these keys go; idempotent. */
+  /** Its batch holds it (write-behind): the next batched write of these keys may go. */
+  admit(): void;
+  /** It is done, or failed: every next write of these keys may go. Idempotent. */
   release(): void;
 }
 
-const NO_TURN: Turn = { ready: undefined, release: () => {} };
+/** How far the earlier writes of a claim's keys must be before it goes. */
+export type After = 'admitted' | 'settled';
+
+interface Tail {
+  /** Settles once this claim and every earlier one of its keys are admitted (or settled). */
+  readonly admitted: Promise<void>;
+  /** Settles once this claim and every earlier one of its keys are settled. */
+  readonly settled: Promise<void>;
+}
+
+const NO_TURN: Turn = { ready: undefined, admit: () => {}, release: () => {} };
+const done = () => {};
 
 /**
  * Call order per key, within one instance: the writes of one key take effect in the order in which
@@ -17,40 +30,61 @@ const NO_TURN: Turn = { ready: undefined, release: () => {} };
  * encryption; a `delete` has none of these and would otherwise pass a `set` called just before it).
  *
  * A write claims its keys when it is called (synchronously, so claims are in call order) and waits,
- * before it reaches the writer, for the earlier claims of those keys to let go. Write-behind lets go
- * once its batch holds it (batches leave in order and take increasing versions); write-through once
- * Postgres answered (two statements on two pool connections commit in any order). Writes of other
- * keys never wait: no head-of-line blocking across keys. Claims only ever wait for earlier ones, so
- * waits never form a cycle, whatever keys (or schemas, for a transaction) they span.
+ * before it reaches the writer, for the earlier claims of those keys. A write-behind set or delete
+ * waits until they are `admitted`: their batch holds them (batches leave in order and take
+ * increasing versions), or they settled. Anything else (write-through, a transaction, which takes
+ * its versions apart from the batches) waits until they `settled`: Postgres answered (two
+ * statements on two pool connections commit in any order) or they failed. A claim counts as
+ * admitted or settled only once every earlier one of its keys is too, so one that fails early
+ * never lets a later write pass one still out. Writes of other keys never wait. Claims only wait
+ * for earlier ones, so waits never form a cycle, whatever keys (or schemas) they span.
  *
  * @example
- * const turn = order.claim([key]);
+ * const turn = order.claim([key], 'settled');
  * try { if (turn.ready) await turn.ready; await write(); } finally { turn.release(); }
  */
 export class KeyOrder {
-  readonly #tails = new Map<string, Promise<void>>();
+  readonly #tails = new Map<string, Tail>();
 
-  claim(keys: Iterable<string>): Turn {
+  claim(keys: Iterable<string>, after: After): Turn {
     const unique = [...new Set(keys)];
     if (unique.length === 0) return NO_TURN;
-    let open!: () => void;
-    const mine = new Promise<void>((resolve) => {
-      open = resolve;
+    let admit!: () => void;
+    let settle!: () => void;
+    const admittedHere = new Promise<void>((resolve) => {
+      admit = resolve;
     });
-    const before: Promise<void>[] = [];
+    const settledHere = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
+    const admitted: Promise<void>[] = [];
+    const settled: Promise<void>[] = [];
     for (const key of unique) {
       const tail = this.#tails.get(key);
-      if (tail) before.push(tail);
-      this.#tails.set(key, mine);
+      if (tail) {
+        admitted.push(tail.admitted);
+        settled.push(tail.settled);
+      }
     }
-    let released = false;
+    const mine: Tail =
+      settled.length === 0
+        ? { admitted: admittedHere, settled: settledHere }
+        : {
+            admitted: Promise.all([...admitted, admittedHere]).then(done),
+            settled: Promise.all([...settled, settledHere]).then(done),
+          };
+    for (const key of unique) this.#tails.set(key, mine);
+    // Forgotten once it and every earlier claim of its keys settled, unless a later claim took over.
+    void mine.settled.then(() => {
+      for (const key of unique) if (this.#tails.get(key) === mine) this.#tails.delete(key);
+    });
+    const before = after === 'admitted' ? admitted : settled;
     return {
-      ready: before.length === 0 ? undefined : Promise.all(before).then(() => undefined),
+      ready: before.length === 0 ? undefined : Promise.all(before).then(done),
+      admit,
       release: () => {
-        if (released) return;
-        released = true;
-        open();
-        for (const key of unique) if (this.#tails.get(key) === mine) this.#tails.delete(key);
+        admit();
+        settle();
       },
     };
   }

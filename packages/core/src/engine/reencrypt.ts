@@ -178,7 +178,7 @@ async function applyPage(
     await rt.drop(ctx, changed, upTo);
     await coherence.publish(rt, changed, upTo, 'invalidate');
   } finally {
-    rt.endWrite();
+    rt.endWrite(keys);
   }
   return changed.length;
 }

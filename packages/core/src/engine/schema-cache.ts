@@ -101,6 +101,14 @@ export class SchemaCache {
   readonly order = new KeyOrder();
   /** This instance's write-behind writes not known to be flushed (see `OwnPending`); none for other modes. */
   readonly ownPending: OwnPending | undefined;
+  /** Keys with a write of this instance out -> how many. */
+  readonly #writing = new Map<string, number>();
+  /**
+   * Per key with a write of this instance out: the newest version another instance announced
+   * meanwhile (Infinity: a change of unknown version). That write's L1 offer must not go under it:
+   * its reply can come after the message, whose drop found nothing in L1 yet.
+   */
+  readonly #announced = new Map<string, number>();
   /** Own pending rows being put back after a Redis reset: reads of L2 wait for it (see `#readTicked`). */
   restoring: Promise<unknown> | undefined;
   /** Loads below L1 in flight, by key: concurrent misses share one (request coalescing). */
@@ -240,6 +248,7 @@ export class SchemaCache {
     if (!l1) return true;
     const current = l1.peek(key);
     if (current !== undefined && current.version > version) return false;
+    if (this.#announced.size !== 0 && (this.#announced.get(key) ?? -1) > version) return false;
     l1.set(key, value, this.aging && !held && value !== ABSENT ? this.aging.hold(ttlMs) : ttlMs, version);
     return true;
   }
@@ -445,11 +454,22 @@ export class SchemaCache {
   beginWrite(keys: readonly string[]): void {
     this.writeEpoch += 1;
     this.writesInFlight += 1;
-    for (const key of keys) this.inflight.delete(key);
+    for (const key of keys) {
+      this.inflight.delete(key);
+      this.#writing.set(key, (this.#writing.get(key) ?? 0) + 1);
+    }
   }
 
-  endWrite(): void {
+  endWrite(keys: readonly string[]): void {
     this.writesInFlight -= 1;
+    for (const key of keys) {
+      const left = (this.#writing.get(key) ?? 0) - 1;
+      if (left > 0) this.#writing.set(key, left);
+      else {
+        this.#writing.delete(key);
+        this.#announced.delete(key);
+      }
+    }
   }
 
   /**
@@ -610,7 +630,7 @@ export class SchemaCache {
       await this.#mark(ctx, keys, versions);
     } finally {
       for (const key of keys) this.fence.endWrite(key);
-      this.endWrite();
+      this.endWrite(keys);
     }
   }
 
@@ -707,6 +727,11 @@ export class SchemaCache {
       const held = this.l1?.peek(key);
       const version = versions?.[i];
       if (version !== undefined) this.ownPending?.passed(key, version);
+      if (this.#writing.has(key))
+        this.#announced.set(
+          key,
+          Math.max(this.#announced.get(key) ?? -1, version ?? Number.POSITIVE_INFINITY),
+        );
       if (held && (version === undefined || held.version <= version)) this.l1!.delete(key);
       this.fence.endWrite(key);
     });

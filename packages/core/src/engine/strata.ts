@@ -30,7 +30,7 @@ import { FlushLoop } from './flush-loop.js';
 import { type FlushOutcome, flushDeliveries, type Publish } from './flusher.js';
 import { runHook } from './hooks.js';
 import { type Id, idKey, normalizeId } from './ids.js';
-import { namedKeys, rowId, type Turn } from './key-order.js';
+import { type After, namedKeys, rowId, type Turn } from './key-order.js';
 import { L2Watch } from './l2-watch.js';
 import { L3Claim } from './l3-claim.js';
 import { restoreOwnPending } from './own-pending.js';
@@ -408,7 +408,7 @@ export class Strata {
   /** Writes a row by the schema's write mode; resolves the row as stored (with Postgres defaults). */
   async set<S extends AnySchema>(schema: S, value: InsertOf<S>): Promise<RowOf<S>> {
     const rt = this.#runtime(schema);
-    const turn = rt.order.claim(namedKeys(rt.schema, [rowId(rt.schema, value)]));
+    const turn = rt.order.claim(namedKeys(rt.schema, [rowId(rt.schema, value)]), afterOf(rt));
     let stored: Row;
     try {
       const prepared = await prepareRow(this.#ctx, rt, value);
@@ -436,6 +436,7 @@ export class Strata {
         rt.schema,
         entries.map(([mapKey, value]) => mapKey ?? rowId(rt.schema, value)),
       ),
+      afterOf(rt),
     );
     let stored: Row[];
     try {
@@ -460,7 +461,7 @@ export class Strata {
     const rt = this.#runtime(schema);
     const unique = new Map(ids.map((id) => normalizeId(rt.schema, id)).map((id) => [idKey(id), id]));
     if (unique.size === 0) return 0;
-    return this.#inTurn(rt.order.claim(unique.keys()), (turn) =>
+    return this.#inTurn(rt.order.claim(unique.keys(), afterOf(rt)), (turn) =>
       this.#writer.delete(rt, [...unique.values()], turn),
     );
   }
@@ -502,7 +503,7 @@ export class Strata {
         ids.push(op.kind === 'set' ? rowId(rt.schema, op.value) : op.id);
         named.set(rt, ids);
       }
-      const turns = [...named].map(([rt, ids]) => rt.order.claim(namedKeys(rt.schema, ids)));
+      const turns = [...named].map(([rt, ids]) => rt.order.claim(namedKeys(rt.schema, ids), 'settled'));
       let written: Awaited<ReturnType<typeof commitTx>>;
       try {
         await Promise.all(turns.map((turn) => turn.ready));
@@ -520,7 +521,7 @@ export class Strata {
   async delete(schema: AnySchema, id: Id): Promise<boolean> {
     const rt = this.#runtime(schema);
     const normalized = normalizeId(rt.schema, id);
-    const turn = rt.order.claim([idKey(normalized)]);
+    const turn = rt.order.claim([idKey(normalized)], afterOf(rt));
     return (await this.#inTurn(turn, () => this.#writer.delete(rt, [normalized], turn))) > 0;
   }
 
@@ -848,6 +849,11 @@ function checkQueueNamespace(queue: WriteQueue | undefined, keyPrefix: string): 
 }
 
 /** NOT_FOUND for a get of `id` that no tier has. */
+/** How far the earlier writes of a key must be before a set or delete of this schema goes (see `KeyOrder`). */
+function afterOf(rt: SchemaCache): After {
+  return rt.writeMode === 'write-behind' ? 'admitted' : 'settled';
+}
+
 function notFound(schema: AnySchema, id: Id): StrataError {
   const name = typeof schema === 'string' ? schema : schema.name;
   return new StrataError('NOT_FOUND', `schema ${name}: no row with id ${String(id)}`, {

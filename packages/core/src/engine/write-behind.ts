@@ -111,6 +111,6 @@ export async function writeBehind(
       versions,
     };
   } finally {
-    cache.endWrite();
+    cache.endWrite(keys);
   }
 }

@@ -65,7 +65,7 @@ export async function writeThrough(
       versions: items.map((item) => item.version),
     };
   } finally {
-    cache.endWrite();
+    cache.endWrite(keys);
   }
 }
 

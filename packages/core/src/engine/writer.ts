@@ -134,11 +134,12 @@ export class Writer {
       );
       this.#batches.set(cache, batches);
     }
-    cache.beginWrite(writes.map((w) => w.key));
+    const keys = writes.map((w) => w.key);
+    cache.beginWrite(keys);
     try {
       const submitted = batches.submit(writes);
-      // Its batch holds it now, in call order: the next write of its keys takes a later place.
-      turn?.release();
+      // Its batch holds it now, in call order: the next batched write of its keys takes a later place.
+      turn?.admit();
       const written = await submitted;
       return {
         rows: written.flatMap((w) => (w.row ? [w.row] : [])),
@@ -147,7 +148,7 @@ export class Writer {
         versions: written.map((w) => w.version),
       };
     } finally {
-      cache.endWrite();
+      cache.endWrite(keys);
     }
   }
 

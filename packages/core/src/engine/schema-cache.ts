@@ -21,10 +21,10 @@ import type { EngineContext } from './context.js';
 import { WriteFence } from './fence.js';
 import { SchemaGeneration } from './generation.js';
 import { type Id, idKey, mayBeKey, normalizeId } from './ids.js';
+import { InflightLoads } from './inflight-loads.js';
 import { KeySpace } from './keys.js';
 import type { L2Watch } from './l2-watch.js';
 import type { L3Claim } from './l3-claim.js';
-import type { Loaded } from './loaded.js';
 import { RowCodec } from './row-codec.js';
 import { RowTags } from './row-tags.js';
 import { type Age, Staleness } from './staleness.js';
@@ -96,7 +96,7 @@ export class SchemaCache {
   /** Drops fence the reads in flight on their keys: such a read must not put back what was dropped. */
   readonly fence = new WriteFence();
   /** Loads below L1 in flight, by key: concurrent misses share one (request coalescing). */
-  readonly inflight = new Map<string, Promise<Loaded>>();
+  readonly inflight = new InflightLoads();
   /** Writes that began in this instance, and those running: a search fills only when none ran meanwhile. */
   writeEpoch = 0;
   writesInFlight = 0;

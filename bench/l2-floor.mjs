@@ -1,12 +1,12 @@
 // What a getMany(1,000) of L2 hits over TCP costs at the least, next to Strata's: raw MGET +
 // JSON.parse (the bench's baseline), + the Date revival a user needs (what Strata's JSON codec
 // does), rows whose dates are stored as epoch numbers, and MGET of Strata's own values decoded by
-// hand (envelope + codec, no engine). Interleaved per iteration, shuffled; medians.
+// hand (envelope + codec, no engine), and each MGET alone. Interleaved per iteration, shuffled; medians.
 // `node bench/l2-floor.mjs [iterations]` (after a build).
 import { createIoredisL2 } from '@strata/adapter-node/redis-tcp';
 import { decodeEnvelope, jsonCodec } from '@strata/core/driver';
 import { openStack, playerRow } from './lib/stack.mjs';
-import { interleave, median } from './lib/stats.mjs';
+import { interleave } from './lib/stats.mjs';
 
 const iterations = Number(process.argv[2] ?? 300);
 const stack = await openStack();
@@ -72,6 +72,5 @@ console.log(
     .map((l) => l.toFixed(1))
     .join(' '),
 );
-void median;
 await tcpL2.close();
 await stack.cleanup();

@@ -18,15 +18,29 @@ export class WriteFence {
   readonly #written = new Map<string, number>();
   /** Key -> writes of it running. */
   readonly #writing = new Map<string, number>();
-  /** Start stamp -> reads out that began at it (in increasing stamp order: the first is the oldest). */
-  readonly #reads = new Map<number, number>();
+  /**
+   * Reads out that began at the newest stamp any read began at (`#newestAt`): a count, not a Map
+   * entry, so reads with no write between them touch no Map. A long-lived Map whose table V8 has
+   * moved to its old generation allocates a new table there every time its last entry goes (V8
+   * shrinks it): set + delete of one entry cost ~600 ns instead of ~50, on every L2 read.
+   */
+  #newest = 0;
+  #newestAt = 0;
+  /** Older start stamp -> reads out that began at it (increasing stamps: the first is the oldest). */
+  readonly #older = new Map<number, number>();
   /** #written's size past which entries no read out can see are dropped. */
   #pruneAt = PRUNE_MIN;
 
   /** Call before reading a lower tier; `stale(key, token)` then says whether the result may fill caches. */
   beginRead(): ReadToken {
     const at = this.#stamp;
-    this.#reads.set(at, (this.#reads.get(at) ?? 0) + 1);
+    if (at !== this.#newestAt) {
+      // A write moved the stamp on since the newest reads began: those are older now.
+      if (this.#newest > 0) this.#older.set(this.#newestAt, this.#newest);
+      this.#newestAt = at;
+      this.#newest = 0;
+    }
+    this.#newest += 1;
     return { at };
   }
 
@@ -40,12 +54,16 @@ export class WriteFence {
   }
 
   endRead(token: ReadToken): void {
-    const left = (this.#reads.get(token.at) ?? 0) - 1;
-    if (left > 0) this.#reads.set(token.at, left);
-    else this.#reads.delete(token.at);
+    // Stamps only grow, so a read at the newest stamp is counted there, never in #older.
+    if (token.at === this.#newestAt && this.#newest > 0) this.#newest -= 1;
+    else {
+      const left = (this.#older.get(token.at) ?? 0) - 1;
+      if (left > 0) this.#older.set(token.at, left);
+      else this.#older.delete(token.at);
+    }
     // Only when it holds something: clearing a Map allocates a new table even when it is empty.
     if (this.#written.size === 0) return;
-    if (this.#reads.size === 0) this.#written.clear();
+    if (!this.#readsOut()) this.#written.clear();
     else if (this.#written.size > this.#pruneAt) this.#prune();
   }
 
@@ -65,18 +83,22 @@ export class WriteFence {
 
   /** Keys with writes in flight or written under reads still out, plus the reads out (for tests and leak checks). */
   get size(): number {
-    return this.#written.size + this.#writing.size + this.#reads.size;
+    return this.#written.size + this.#writing.size + this.#older.size + (this.#newest > 0 ? 1 : 0);
+  }
+
+  #readsOut(): boolean {
+    return this.#newest > 0 || this.#older.size > 0;
   }
 
   #wrote(key: string): void {
     this.#stamp += 1;
     // A read that begins from now on starts at this stamp or later: only reads out need the record.
-    if (this.#reads.size > 0) this.#written.set(key, this.#stamp);
+    if (this.#readsOut()) this.#written.set(key, this.#stamp);
   }
 
   /** Drops the writes no read out began before (amortised: runs when #written has doubled). */
   #prune(): void {
-    const oldest = this.#reads.keys().next().value as number;
+    const oldest = this.#older.size > 0 ? (this.#older.keys().next().value as number) : this.#newestAt;
     for (const [key, stamp] of this.#written) if (stamp <= oldest) this.#written.delete(key);
     this.#pruneAt = Math.max(PRUNE_MIN, 2 * this.#written.size);
   }

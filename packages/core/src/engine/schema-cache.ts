@@ -21,11 +21,11 @@ import type { EngineContext } from './context.js';
 import { WriteFence } from './fence.js';
 import { SchemaGeneration } from './generation.js';
 import { type Id, idKey, mayBeKey, normalizeId } from './ids.js';
+import { InflightLoads } from './inflight-loads.js';
 import { KeyOrder } from './key-order.js';
 import { KeySpace } from './keys.js';
 import type { L2Watch } from './l2-watch.js';
 import type { L3Claim } from './l3-claim.js';
-import type { Loaded } from './loaded.js';
 import { OwnPending } from './own-pending.js';
 import { RowCodec } from './row-codec.js';
 import { RowTags } from './row-tags.js';
@@ -112,7 +112,7 @@ export class SchemaCache {
   /** Own pending rows being put back after a Redis reset: reads of L2 wait for it (see `#readTicked`). */
   restoring: Promise<unknown> | undefined;
   /** Loads below L1 in flight, by key: concurrent misses share one (request coalescing). */
-  readonly inflight = new Map<string, Promise<Loaded>>();
+  readonly inflight = new InflightLoads();
   /** Writes that began in this instance, and those running: a search fills only when none ran meanwhile. */
   writeEpoch = 0;
   writesInFlight = 0;

@@ -109,21 +109,25 @@ export class ReplicaL2 implements IoredisReplicaL2 {
 
   async run(script: L2Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
     this.#coalesce.primary.hold();
-    const send = (first: 'evalsha' | 'eval') => {
-      const pipeline = this.#primary.pipeline();
-      if (first === 'evalsha') pipeline.evalsha(scriptSha(script), keys.length, ...keys, ...args);
-      else pipeline.eval(script.source, keys.length, ...keys, ...args);
-      return pipeline.call('ROLE').exec();
-    };
-    let replies = (await send('evalsha')) ?? [];
-    const first = replies[0]?.[0];
-    if (first instanceof Error && first.message.startsWith('NOSCRIPT')) replies = (await send('eval')) ?? [];
-    const [[scriptError, reply] = [], [roleError, role] = []] = replies;
+    // ROLE right behind the script on the same connection (ordered as in a pipeline, without a
+    // pipeline's cost): the offset covers what the script did.
+    let reply = this.#primary.evalsha(scriptSha(script), keys.length, ...keys, ...args);
+    let role = settle(this.#primary.call('ROLE'));
+    let outcome = await settle(reply);
+    if (
+      'error' in outcome &&
+      outcome.error instanceof Error &&
+      outcome.error.message.startsWith('NOSCRIPT')
+    ) {
+      await role;
+      reply = this.#primary.eval(script.source, keys.length, ...keys, ...args);
+      role = settle(this.#primary.call('ROLE'));
+      outcome = await settle(reply);
+    }
     // Whatever the script's outcome (an error reply may follow writes it made): note the offset.
-    if (roleError) this.#token.lost();
-    else this.#token.notePrimary(role);
-    if (scriptError) throw scriptError;
-    return reply;
+    await this.#notePrimary(role);
+    if ('error' in outcome) throw outcome.error;
+    return outcome.value;
   }
 
   stats(): ReplicaReadStats {
@@ -145,40 +149,50 @@ export class ReplicaL2 implements IoredisReplicaL2 {
     return this.#closing;
   }
 
-  /** ROLE then MGET on the replica, in one pipeline: the offset the values are at least as new as. */
+  /**
+   * ROLE then MGET on the replica, back to back on its connection (ordered as in a pipeline, without
+   * a pipeline's cost): the offset the values are at least as new as.
+   */
   async #readReplica(keys: readonly string[]): Promise<{ offset: number; values: (string | null)[] }> {
     this.#coalesce.replica.hold();
-    const replies =
-      (await this.#replica
-        .pipeline()
-        .call('ROLE')
-        .mget(keys as string[])
-        .exec()) ?? [];
-    const [[roleError, role] = [], [mgetError, reply] = []] = replies;
-    if (roleError) throw roleError;
-    if (mgetError) throw mgetError;
-    const offset = roleOffset(role, 'slave');
+    const role = settle(this.#replica.call('ROLE'));
+    const read = settle(getManyByMget(this.name, keys, (k) => this.#replica.mget(k)));
+    const [roleReply, values] = [await role, await read];
+    if ('error' in roleReply) throw roleReply.error;
+    if ('error' in values) throw values.error;
+    const offset = roleOffset(roleReply.value, 'slave');
     if (offset === undefined) {
       // Promoted, or not a replica at all: it does not follow the primary this tier writes to.
-      throw new Error(`the replica answered ROLE with ${JSON.stringify(role)}, not as a replica`);
+      throw new Error(`the replica answered ROLE with ${JSON.stringify(roleReply.value)}, not as a replica`);
     }
-    const values = await getManyByMget(this.name, keys, async () => reply);
-    return { offset, values };
+    return { offset, values: values.value };
   }
 
-  /** MGET then ROLE on the primary: the token moves to what this read saw. */
+  /** MGET then ROLE on the primary, back to back: the token moves to what this read saw. */
   async #readPrimary(keys: readonly string[]): Promise<(string | null)[]> {
     this.#coalesce.primary.hold();
-    const replies =
-      (await this.#primary
-        .pipeline()
-        .mget(keys as string[])
-        .call('ROLE')
-        .exec()) ?? [];
-    const [[mgetError, reply] = [], [roleError, role] = []] = replies;
-    if (mgetError) throw mgetError;
-    if (roleError) this.#token.lost();
-    else this.#token.notePrimary(role);
-    return getManyByMget(this.name, keys, async () => reply);
+    const read = settle(getManyByMget(this.name, keys, (k) => this.#primary.mget(k)));
+    const role = settle(this.#primary.call('ROLE'));
+    const values = await read;
+    await this.#notePrimary(role);
+    if ('error' in values) throw values.error;
+    return values.value;
   }
+
+  /** The token moves to the primary's offset in `role`; a failed ROLE makes it unknown (see ReplicationToken). */
+  async #notePrimary(role: Promise<Settled<unknown>>): Promise<void> {
+    const reply = await role;
+    if ('error' in reply) this.#token.lost();
+    else this.#token.notePrimary(reply.value);
+  }
+}
+
+type Settled<T> = { value: T } | { error: unknown };
+
+/** A promise's outcome as a value: both of two commands sent together are awaited, none left unobserved. */
+function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
+  return promise.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
 }

@@ -3,6 +3,7 @@
  * the primary, reads to a replica, and `upstash-sync-token` keeps each client reading its writes.
  */
 import type { Redis } from 'ioredis';
+import { roleOffset } from '../redis-replica/offsets.js';
 import type { RedisCommand } from './commands.js';
 import type { CommandRunner, Outcome } from './redis-commands.js';
 
@@ -10,14 +11,6 @@ import type { CommandRunner, Outcome } from './redis-commands.js';
 export interface Routed {
   outcomes: Outcome[];
   token: number;
-}
-
-/** The offset in a ROLE reply (a primary's produced, a replica's applied); -1 when there is none. */
-function offsetOf(reply: unknown): number {
-  if (!Array.isArray(reply)) return -1;
-  const raw = reply[0] === 'master' ? reply[1] : reply[0] === 'slave' ? reply[4] : undefined;
-  const offset = Number(typeof raw === 'string' || typeof raw === 'number' ? raw : Number.NaN);
-  return Number.isSafeInteger(offset) ? offset : -1;
 }
 
 /** The client's token: the decimal offset this endpoint answered with, 0 when it sent none. */
@@ -62,7 +55,7 @@ export class ReplicaReads {
         // Sent back to back on the replica's connection: ROLE runs first, then the commands.
         const role = this.replica.redis.call('ROLE');
         const outcomes = this.replica.runner.pipeline(commands, signal);
-        const applied = offsetOf(await role);
+        const applied = roleOffset(await role);
         if (applied >= token && applied >= 0) {
           const answered = await outcomes;
           this.counts.replica += 1;
@@ -83,7 +76,7 @@ export class ReplicaReads {
 
   async #primaryOffset(): Promise<number> {
     try {
-      return offsetOf(await this.primary.redis.call('ROLE'));
+      return roleOffset(await this.primary.redis.call('ROLE'));
     } catch {
       // No offset: the token stays what the client sent (its next read may then wait the bound).
       return -1;

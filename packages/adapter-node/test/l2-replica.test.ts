@@ -128,6 +128,37 @@ describe('read-your-writes over a lagging replica', () => {
     }
   });
 
+  it('a replica that stops answering: reads time out to the primary, then the breaker skips it until its cooldown', async () => {
+    const errors: unknown[] = [];
+    const slow = createIoredisL2(pair.primary.url, {
+      replica: pair.replica.url,
+      readTimeoutMs: 50,
+      breaker: { failureThreshold: 2, cooldownMs: 300 },
+      onReplicaError: (error) => errors.push(error),
+    });
+    try {
+      await slow.run(SET, [key], ['v-slow']);
+      await pair.caughtUp();
+      expect(await slow.getMany([key])).toEqual(['v-slow']);
+      expect(slow.stats().replica).toBe(1);
+      // Every client of the replica waits (a stalled server, as far as a client can tell): its own
+      // timer ends the pause, so nothing has to reach it to undo it.
+      await replicaAdmin.call('CLIENT', 'PAUSE', '1000', 'ALL');
+      for (let i = 0; i < 4; i++) expect(await slow.getMany([key])).toEqual(['v-slow']);
+      expect(slow.stats().primary).toEqual({ behind: 0, failed: 2, skipped: 2 });
+      expect(slow.stats().breaker).toBe('open');
+      expect(errors).toHaveLength(2);
+      expect(errors[0]).toMatchObject({ code: 'TIMEOUT' });
+      // Answered once the pause is over; by then the cooldown has passed: the replica is read again.
+      await replicaAdmin.ping();
+      expect(await slow.getMany([key])).toEqual(['v-slow']);
+      expect(slow.stats().replica).toBe(2);
+      expect(slow.stats().breaker).toBe('closed');
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('with the replica down, reads go to the primary without an error', async () => {
     await writer.run(SET, [key], ['v4']);
     await pair.stopReplica();

@@ -44,13 +44,14 @@ export interface ReplicaL2Settings {
 
 /**
  * The L2 over a Redis primary and one replica of it. `run` (every write, and the reads that must be
- * atomic) goes to the primary, pipelined with `ROLE`: the primary's replication offset after the
- * script is this instance's token. `getMany` pipelines `ROLE` then `MGET` on the replica: Redis
- * applies the replication stream between commands and only forwards, so when ROLE's applied offset
- * is at or past the token, the MGET after it shows every write this instance made (and everything it
- * read before). Otherwise, or when the replica fails, times out or is not connected, the read goes
- * to the primary (pipelined with ROLE too, see ReplicationToken), counted in `stats()`; a replica
- * that keeps failing is left alone for the breaker's cooldown.
+ * atomic) goes to the primary with `ROLE` sent right behind it on the same connection: the primary's
+ * replication offset after the script is this instance's token. `getMany` sends `ROLE` then `MGET`
+ * back to back on the replica: Redis applies the replication stream between commands and only
+ * forwards, so when ROLE's applied offset is at or past the token, the MGET after it shows every
+ * write this instance made (and everything it read before). Otherwise, or when the replica fails,
+ * times out or is not connected, the read goes to the primary (`MGET` then `ROLE`: see
+ * ReplicationToken), counted in `stats()`; a replica that keeps failing is left alone for the
+ * breaker's cooldown.
  *
  * Other instances' writes are not waited for: their rows reach this instance's replica reads as
  * fast as replication brings them (see docs/redis-replicas.md for the bound).

@@ -15,6 +15,9 @@ export interface RedisProcess {
 }
 
 /**
+ * (Not `spawnRedisServer` of the embedded fallback: that one takes no extra flags, no dir, and is not
+ * a process group of its own.)
+ *
  * Starts `redis-server` on 127.0.0.1:`port` with its own dir under `root`, no persistence (throwaway
  * data) and `extra` flags, and resolves once it says it accepts connections.
  */

@@ -7,6 +7,7 @@ export default defineConfig({
     'src/testing/index.ts',
     'src/redis-cluster/index.ts',
     'src/postgres-replica/index.ts',
+    'src/redis-replica/index.ts',
   ],
   format: ['esm'],
   dts: true,

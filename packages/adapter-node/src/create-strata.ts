@@ -54,6 +54,13 @@ export interface CreateStrataOptions
   /** Redis over TCP: L2 (ioredis), the pub/sub bus and the Redis Stream write queue. */
   redisUrl?: string;
   /**
+   * A replica of `redisUrl` (`redis-server --replicaof`): L2 reads go to it while it has applied
+   * this instance's writes (read-your-writes per instance, by replication offset), to the primary
+   * otherwise; writes, the bus and the queue stay on `redisUrl`. See docs/redis-replicas.md.
+   * @example await createStrata({ databaseUrl, redisUrl, redisReplicaUrl: 'redis://10.0.0.2:6379', schemas });
+   */
+  redisReplicaUrl?: string;
+  /**
    * Or a Redis Cluster (Redis 7): the same three tiers, on sharded pub/sub, each write waiting for
    * one replica (`replicas`). The `keyPrefix` must carry a hash tag, e.g. `{shop}` (INVALID_CONFIG
    * otherwise): every key of the app then lives in one slot. See docs/redis-cluster.md.
@@ -147,6 +154,7 @@ export async function wireStrata(
   const {
     databaseUrl,
     redisUrl,
+    redisReplicaUrl,
     redisCluster,
     upstash,
     driver,
@@ -186,6 +194,9 @@ export async function wireStrata(
   try {
     const tiers = await connectRedisTiers({
       redisUrl,
+      redisReplicaUrl,
+      onReplicaError: (error) =>
+        config.logger?.warn('L2 replica read failed: read from the primary', { error: String(error) }),
       redisCluster,
       upstash,
       writeBehind: writeBehindQueue,

@@ -17,6 +17,10 @@ export type WriteBehindQueue = 'redis-stream' | 'memory';
 
 export interface RedisTiersOptions {
   redisUrl?: string | undefined;
+  /** A replica of `redisUrl` for L2 reads (read-your-writes). */
+  redisReplicaUrl?: string | undefined;
+  /** Hears a replica read that failed (it went to the primary). */
+  onReplicaError?: ((error: unknown) => void) | undefined;
   redisCluster?: RedisClusterConfig | undefined;
   upstash?: { url: string; token: string } | undefined;
   /** Which queue; undefined = none unless `needsQueue`, then the default for the Redis at hand. */
@@ -53,6 +57,11 @@ export async function connectRedisTiers(options: RedisTiersOptions): Promise<Red
       details: { field: 'redisCluster' },
     });
   }
+  if (options.redisReplicaUrl !== undefined && redisUrl === undefined) {
+    throw new StrataError('INVALID_CONFIG', 'redisReplicaUrl is a replica of redisUrl: give redisUrl too', {
+      details: { field: 'redisReplicaUrl' },
+    });
+  }
   if (redisCluster !== undefined) {
     const mode = options.writeBehind ?? (options.needsQueue ? 'redis-stream' : undefined);
     return connectClusterTiers(redisCluster, { ...options, queue: mode });
@@ -80,7 +89,13 @@ export async function connectRedisTiers(options: RedisTiersOptions): Promise<Red
         allowVolatile: options.allowVolatileQueue === true,
       });
     }
-    tiers.l2 = createIoredisL2(redisUrl);
+    tiers.l2 =
+      options.redisReplicaUrl === undefined
+        ? createIoredisL2(redisUrl)
+        : createIoredisL2(redisUrl, {
+            replica: options.redisReplicaUrl,
+            onReplicaError: options.onReplicaError,
+          });
     tiers.bus = createRedisPubSubBus({ url: redisUrl, channel: options.invalidationChannel });
   } else if (upstash !== undefined) {
     // Its own entry point, so that only apps on Upstash load @upstash/redis (an optional peer).

@@ -11,3 +11,4 @@ export {
   type RedisStreamQueueOptions,
   type RedisStreamQueueStats,
 } from './queue.js';
+export type { IoredisReplicaL2, IoredisReplicaL2Options, ReplicaReadStats } from './replica-options.js';

@@ -1,10 +1,11 @@
-import type { L2Tier } from '@strata/core';
+import { type L2Tier, StrataError } from '@strata/core';
 import { getManyByMget, type L2Script } from '@strata/core/driver';
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { ClusterL2 } from './cluster-l2.js';
 import { isCluster } from './cluster-slots.js';
 import { WriteCoalescer } from './coalesce-writes.js';
 import { quitConnection } from './quit-connection.js';
+import { type IoredisReplicaL2, type IoredisReplicaL2Options, openReplicaL2 } from './replica-options.js';
 import { scriptSha } from './script-sha.js';
 import { CLUSTER_REPLICA_ACK, replicaAck } from './wait-replicas.js';
 
@@ -36,6 +37,10 @@ export interface IoredisClusterL2Options {
  * and every script call's keys must share a slot: give Strata a keyPrefix with a hash tag, e.g.
  * `{shop}`. Writes then wait for a replica (`replicas`, default 1); see docs/redis-cluster.md.
  *
+ * Given a primary and `{ replica }` (URLs, or `Redis` clients you made), reads go to the replica
+ * while it has applied this instance's writes, by replication offset (read-your-writes for this
+ * instance; see `ReplicaL2` and docs/redis-replicas.md), and to the primary otherwise.
+ *
  * @example
  * const l2 = createIoredisL2('redis://127.0.0.1:6379');
  * await l2.getMany(['strata:players:k1']); // [envelope | null]
@@ -44,10 +49,19 @@ export interface IoredisClusterL2Options {
 export function createIoredisL2(redis: Redis): L2Tier;
 export function createIoredisL2(cluster: Cluster, options?: IoredisClusterL2Options): L2Tier;
 export function createIoredisL2(url: string, options?: RedisOptions): L2Tier;
+export function createIoredisL2(primary: Redis | string, options: IoredisReplicaL2Options): IoredisReplicaL2;
 export function createIoredisL2(
   source: Redis | Cluster | string,
-  options: RedisOptions | IoredisClusterL2Options = {},
+  options: RedisOptions | IoredisClusterL2Options | IoredisReplicaL2Options = {},
 ): L2Tier {
+  if ('replica' in options && options.replica !== undefined) {
+    if (typeof source !== 'string' && isCluster(source)) {
+      throw new StrataError('INVALID_CONFIG', 'ioredis L2: replica is for a single primary, not a Cluster', {
+        details: { field: 'replica' },
+      });
+    }
+    return openReplicaL2(source, options);
+  }
   if (typeof source !== 'string') {
     if (!isCluster(source)) return new IoredisL2(source, 'borrowed');
     const { replicas, replicaTimeoutMs } = options as IoredisClusterL2Options;

@@ -29,6 +29,7 @@ const KEY_EXPORT: Record<string, string> = {
   '@strata/devstack': 'startDevstack',
   '@strata/devstack/redis-cluster': 'startRedisCluster',
   '@strata/devstack/postgres-replica': 'startPostgresReplica',
+  '@strata/devstack/redis-replica': 'startRedisReplica',
 };
 const consumerScripts = new URL('./consumer/', import.meta.url);
 

@@ -6,9 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { KEEP_ALIVE_TIMEOUT_MS } from '../keep-alive.js';
 import type { UpstashEndpoint } from '../types.js';
 import { BodyBudget } from './body-budget.js';
-import { HttpError, parseCommand, parseCommandList, type RedisCommand } from './commands.js';
+import { HttpError, parseCommand, parseCommandList } from './commands.js';
 import { RedisConnections } from './connections.js';
-import { errorBody, resultBody } from './encoding.js';
+import { resultBody } from './encoding.js';
 import {
   DEFAULT_MAX_BODY_BYTES,
   isAuthorized,
@@ -19,7 +19,10 @@ import {
   sendPreflight,
   setCommonHeaders,
 } from './http-io.js';
-import { CommandRunner, type Outcome } from './redis-commands.js';
+import { CommandRunner } from './redis-commands.js';
+import { ReplicaReads, requestToken } from './replica-reads.js';
+import { pathCommand, sendOutcomes } from './request-parts.js';
+import { serveRouted } from './routed.js';
 import { StopTracker } from './stop.js';
 import { serveSubscription } from './subscribe.js';
 
@@ -38,10 +41,20 @@ export interface UpstashServerOptions {
   maxBlockingCommands?: number;
   /** Longest a blocking command waits: a longer timeout, or 0, is lowered to this. Default 30 s. */
   maxBlockSeconds?: number;
+  /**
+   * A replica of `redisUrl` (`redis-server --replicaof`): read-only requests go to it, as on an
+   * Upstash global database, and `upstash-sync-token` is the primary's replication offset so that
+   * a client (`@upstash/redis`, `readYourWrites` on by default) reads its own writes. See ReplicaReads.
+   */
+  replicaUrl?: string;
+  /** How long a read waits for the replica to apply the client's token before the primary answers. Default 50 ms. */
+  replicaWaitMs?: number;
 }
 
 interface Context {
   runner: CommandRunner;
+  /** With `replicaUrl`: where each request goes, and the token it answers with. */
+  replicas: ReplicaReads | undefined;
   connections: RedisConnections;
   tracker: StopTracker;
   maxBodyBytes: number;
@@ -79,18 +92,37 @@ export async function startUpstashServer(options: UpstashServerOptions): Promise
   };
   const connections = new RedisConnections(options.redisUrl);
   const shared = connections.open('shared');
-  try {
-    await shared.connect();
-  } catch (error) {
-    await connections.closeAll();
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new Error(`Upstash REST server: cannot reach Redis at ${options.redisUrl}: ${reason}`);
+  const replicaConnections =
+    options.replicaUrl === undefined ? undefined : new RedisConnections(options.replicaUrl);
+  const closeConnections = () => Promise.all([connections.closeAll(), replicaConnections?.closeAll()]);
+  const replicaShared = replicaConnections?.open('shared');
+  for (const [redis, url] of [
+    [shared, options.redisUrl],
+    [replicaShared, options.replicaUrl],
+  ] as const) {
+    try {
+      await redis?.connect();
+    } catch (error) {
+      await closeConnections();
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new Error(`Upstash REST server: cannot reach Redis at ${url}: ${reason}`);
+    }
   }
+  const runner = new CommandRunner(connections, shared, limits);
+  const replicas =
+    replicaConnections && replicaShared
+      ? new ReplicaReads(
+          { runner, redis: shared },
+          { runner: new CommandRunner(replicaConnections, replicaShared, limits), redis: replicaShared },
+          positive('replicaWaitMs', options.replicaWaitMs, 50),
+        )
+      : undefined;
 
   const server = createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS });
   const tracker = new StopTracker(server);
   const context: Context = {
-    runner: new CommandRunner(connections, shared, limits),
+    runner,
+    replicas,
     connections,
     tracker,
     maxBodyBytes,
@@ -118,7 +150,7 @@ export async function startUpstashServer(options: UpstashServerOptions): Promise
       });
     });
   } catch (error) {
-    await connections.closeAll();
+    await closeConnections();
     throw error;
   }
   const { port } = server.address() as AddressInfo;
@@ -129,7 +161,9 @@ export async function startUpstashServer(options: UpstashServerOptions): Promise
     url: `http://${urlHost}:${port}`,
     token: options.token,
     stop() {
-      stopping ??= tracker.stop().then(() => connections.closeAll());
+      stopping ??= tracker.stop().then(async () => {
+        await closeConnections();
+      });
       return stopping;
     },
   };
@@ -137,6 +171,10 @@ export async function startUpstashServer(options: UpstashServerOptions): Promise
 
 async function handle(req: IncomingMessage, res: ServerResponse, token: string, ctx: Context): Promise<void> {
   setCommonHeaders(req, res);
+  // With a replica the token is an offset: an answer that moves nothing (a refusal, a subscription)
+  // hands back the client's own, never the plain sequence, which would move it back.
+  if (ctx.replicas)
+    res.setHeader('upstash-sync-token', String(requestToken(req.headers['upstash-sync-token'])));
   if (req.method === 'OPTIONS') return sendPreflight(req, res);
   const url = new URL(req.url ?? '/', 'http://localhost');
   if (!isAuthorized(req, url, token)) return sendError(res, 401, 'Unauthorized');
@@ -162,6 +200,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, token: string, 
 
     const signal = ctx.tracker.signalFor(res);
     const body = await readBody(req, ctx.maxBodyBytes, ctx.budget.lease(res));
+    if (ctx.replicas)
+      return await serveRouted(req, res, ctx.replicas, ctx.runner, { segments, url, body, base64, signal });
     if (segments.length === 1 && (first === 'pipeline' || first === 'multi-exec')) {
       if (req.method !== 'POST') throw new HttpError(405, `ERR use POST for /${first}`);
       const commands = parseCommandList(parseJson(body));
@@ -185,13 +225,6 @@ async function handle(req: IncomingMessage, res: ServerResponse, token: string, 
   }
 }
 
-function sendOutcomes(res: ServerResponse, outcomes: Outcome[], base64: boolean): void {
-  const items = outcomes.map((outcome) =>
-    outcome.ok ? resultBody(outcome.reply, base64) : errorBody(outcome.error),
-  );
-  sendJson(res, 200, `[${items.join(',')}]`);
-}
-
 function pathSegments(pathname: string): string[] {
   const raw = pathname.split('/').slice(1);
   if (raw.at(-1) === '') raw.pop();
@@ -200,20 +233,4 @@ function pathSegments(pathname: string): string[] {
   } catch {
     throw new HttpError(400, 'ERR malformed percent-encoding in the URL path');
   }
-}
-
-/**
- * `/set/key/value?EX=60`: path segments, then query parameters as `NAME [value]`, then a POST body (raw bytes,
- * so binary values can be written) as the last argument — the REST API's URL form.
- */
-function pathCommand(segments: string[], url: URL, body: Buffer): RedisCommand {
-  const [name, ...args] = segments as [string, ...string[]];
-  const command: RedisCommand = parseCommand([name, ...args]);
-  for (const [key, value] of url.searchParams) {
-    if (key === '_token') continue;
-    command.args.push(key);
-    if (value !== '') command.args.push(value);
-  }
-  if (body.length > 0) command.args.push(body);
-  return command;
 }

@@ -33,10 +33,11 @@ await closedLoop((i) => strata.set(schema, { ...rows[i % 1_000], level: (i % 90)
 const scripts = await stack.ioredis.info('commandstats');
 const evals = (text) => Number(/cmdstat_evalsha:calls=(\d+)/.exec(text)?.[1] ?? 0);
 const before = evals(scripts);
-const { ops, ns } = await closedLoop(
-  (i) => strata.set(schema, { ...rows[i % 1_000], level: (i % 90) + 1 }),
-  { inFlight: IN_FLIGHT, ms: MS, next },
-);
+const { ops, ns } = await closedLoop((i) => strata.set(schema, { ...rows[i % 1_000], level: (i % 90) + 1 }), {
+  inFlight: IN_FLIGHT,
+  ms: MS,
+  next,
+});
 const calls = evals(await stack.ioredis.info('commandstats')) - before;
 console.log(
   `write-behind, ${IN_FLIGHT} in flight: ${Math.round(ops / (ns / 1e9))} sets/s, ${(ops / Math.max(calls, 1)).toFixed(1)} sets per script (EVALSHA calls on the whole Redis: ${calls})`,

@@ -16,8 +16,8 @@ describe('KeyOrder', () => {
   it('the first claim of a key waits for nothing; other keys never wait', async () => {
     const order = new KeyOrder();
     const a = order.claim(['k'], 'settled');
-    expect(a.ready).toBeUndefined();
-    expect(order.claim(['other'], 'settled').ready).toBeUndefined();
+    expect(a.wait()).toBeUndefined();
+    expect(order.claim(['other'], 'settled').wait()).toBeUndefined();
   });
 
   it("'admitted' goes once the earlier write is in its batch; 'settled' only once it is done", async () => {
@@ -25,15 +25,15 @@ describe('KeyOrder', () => {
     const first = order.claim(['k'], 'admitted');
     const batched = order.claim(['k'], 'admitted');
     const tx = order.claim(['k'], 'settled');
-    expect(await settled(batched.ready)).toBe(false);
+    expect(await settled(batched.wait())).toBe(false);
     first.admit();
-    expect(await settled(batched.ready)).toBe(true);
-    expect(await settled(tx.ready)).toBe(false);
+    expect(await settled(batched.wait())).toBe(true);
+    expect(await settled(tx.wait())).toBe(false);
     first.release();
     batched.admit();
-    expect(await settled(tx.ready)).toBe(false); // the batched write is not done yet
+    expect(await settled(tx.wait())).toBe(false); // the batched write is not done yet
     batched.release();
-    expect(await settled(tx.ready)).toBe(true);
+    expect(await settled(tx.wait())).toBe(true);
   });
 
   it('a claim that fails early does not let a later one pass an earlier one still out', async () => {
@@ -42,9 +42,9 @@ describe('KeyOrder', () => {
     const failed = order.claim(['k'], 'settled');
     failed.release(); // refused in its preparation: it never waited
     const later = order.claim(['k'], 'settled');
-    expect(await settled(later.ready)).toBe(false);
+    expect(await settled(later.wait())).toBe(false);
     held.release();
-    expect(await settled(later.ready)).toBe(true);
+    expect(await settled(later.wait())).toBe(true);
     later.release();
     await settled(Promise.resolve()); // the cleanup runs a few microtasks after the last release
     expect(order.size).toBe(0);
@@ -56,8 +56,8 @@ describe('KeyOrder', () => {
     const b = order.claim(['b'], 'settled');
     const both = order.claim(['a', 'b', 'a'], 'settled');
     a.release();
-    expect(await settled(both.ready)).toBe(false);
+    expect(await settled(both.wait())).toBe(false);
     b.release();
-    expect(await settled(both.ready)).toBe(true);
+    expect(await settled(both.wait())).toBe(true);
   });
 });

@@ -3,8 +3,8 @@ import { idKey, normalizeId } from './ids.js';
 
 /** A write's place in the call order of its keys (see `KeyOrder`). */
 export interface Turn {
-  /** Settles once the earlier writes of these keys are far enough; undefined when none was out. */
-  readonly ready: Promise<void> | undefined;
+  /** Undefined when the earlier writes of these keys are far enough now; else when they will be. */
+  wait(): Promise<void> | undefined;
   /** Its batch holds it (write-behind): the next batched write of these keys may go. */
   admit(): void;
   /** It is done, or failed: every next write of these keys may go. Idempotent. */
@@ -14,15 +14,46 @@ export interface Turn {
 /** How far the earlier writes of a claim's keys must be before it goes. */
 export type After = 'admitted' | 'settled';
 
-interface Tail {
-  /** Settles once this claim and every earlier one of its keys are admitted (or settled). */
-  readonly admitted: Promise<void>;
-  /** Settles once this claim and every earlier one of its keys are settled. */
-  readonly settled: Promise<void>;
-}
+const NO_TURN: Turn = { wait: () => undefined, admit: () => {}, release: () => {} };
+type Stage = 0 | 1;
+const ADMITTED: Stage = 0;
+const SETTLED: Stage = 1;
 
-const NO_TURN: Turn = { ready: undefined, admit: () => {}, release: () => {} };
-const done = () => {};
+/**
+ * One claim. Per stage (admitted, settled): whether it reached it itself, how many earlier claims
+ * of its keys have not reached it fully (themselves and all before them), and the later claims to
+ * tell when it does. Told synchronously: a write whose predecessor was just batched joins the same
+ * batch, with no promise turn in between.
+ */
+class Claim {
+  readonly own: [boolean, boolean] = [false, false];
+  readonly full: [boolean, boolean] = [false, false];
+  readonly waiting: [number, number] = [0, 0];
+  readonly next: [Claim[], Claim[]] = [[], []];
+  readonly wake: [(() => void) | undefined, (() => void) | undefined] = [undefined, undefined];
+
+  constructor(
+    readonly keys: readonly string[],
+    readonly after: Stage,
+    readonly onSettled: (claim: Claim) => void,
+  ) {}
+
+  reach(stage: Stage): void {
+    this.own[stage] = true;
+    // A worklist, not recursion: a chain of thousands of writes of one key must not overflow the stack.
+    const work: Claim[] = [this];
+    for (let c = work.pop(); c; c = work.pop()) {
+      if (c.full[stage] || !c.own[stage] || c.waiting[stage] > 0) continue;
+      c.full[stage] = true;
+      if (stage === SETTLED) c.onSettled(c);
+      for (const n of c.next[stage]) {
+        n.waiting[stage] -= 1;
+        if (n.waiting[stage] === 0) n.wake[stage]?.();
+        work.push(n);
+      }
+    }
+  }
+}
 
 /**
  * Call order per key, within one instance: the writes of one key take effect in the order in which
@@ -41,50 +72,42 @@ const done = () => {};
  *
  * @example
  * const turn = order.claim([key], 'settled');
- * try { if (turn.ready) await turn.ready; await write(); } finally { turn.release(); }
+ * try { await turn.wait(); await write(); } finally { turn.release(); }
  */
 export class KeyOrder {
-  readonly #tails = new Map<string, Tail>();
+  readonly #tails = new Map<string, Claim>();
+  readonly #forget = (claim: Claim) => {
+    for (const key of claim.keys) if (this.#tails.get(key) === claim) this.#tails.delete(key);
+  };
 
   claim(keys: Iterable<string>, after: After): Turn {
     const unique = [...new Set(keys)];
     if (unique.length === 0) return NO_TURN;
-    let admit!: () => void;
-    let settle!: () => void;
-    const admittedHere = new Promise<void>((resolve) => {
-      admit = resolve;
-    });
-    const settledHere = new Promise<void>((resolve) => {
-      settle = resolve;
-    });
-    const admitted: Promise<void>[] = [];
-    const settled: Promise<void>[] = [];
+    const claim = new Claim(unique, after === 'admitted' ? ADMITTED : SETTLED, this.#forget);
+    const before = new Set<Claim>();
     for (const key of unique) {
       const tail = this.#tails.get(key);
-      if (tail) {
-        admitted.push(tail.admitted);
-        settled.push(tail.settled);
-      }
+      if (tail) before.add(tail);
+      this.#tails.set(key, claim);
     }
-    const mine: Tail =
-      settled.length === 0
-        ? { admitted: admittedHere, settled: settledHere }
-        : {
-            admitted: Promise.all([...admitted, admittedHere]).then(done),
-            settled: Promise.all([...settled, settledHere]).then(done),
-          };
-    for (const key of unique) this.#tails.set(key, mine);
-    // Forgotten once it and every earlier claim of its keys settled, unless a later claim took over.
-    void mine.settled.then(() => {
-      for (const key of unique) if (this.#tails.get(key) === mine) this.#tails.delete(key);
-    });
-    const before = after === 'admitted' ? admitted : settled;
+    for (const b of before)
+      for (const stage of [ADMITTED, SETTLED] as const)
+        if (!b.full[stage]) {
+          claim.waiting[stage] += 1;
+          b.next[stage].push(claim);
+        }
     return {
-      ready: before.length === 0 ? undefined : Promise.all(before).then(done),
-      admit,
+      wait: () => {
+        const stage = claim.after;
+        if (claim.waiting[stage] === 0) return undefined;
+        return new Promise<void>((resolve) => {
+          claim.wake[stage] = resolve;
+        });
+      },
+      admit: () => claim.reach(ADMITTED),
       release: () => {
-        admit();
-        settle();
+        claim.reach(ADMITTED);
+        claim.reach(SETTLED);
       },
     };
   }

@@ -412,7 +412,8 @@ export class Strata {
     let stored: Row;
     try {
       const prepared = await prepareRow(this.#ctx, rt, value);
-      if (turn.ready) await turn.ready;
+      const waiting = turn.wait();
+      if (waiting) await waiting;
       [stored] = (await this.#writer.set(rt, [prepared], turn)) as [Row];
     } finally {
       turn.release();
@@ -447,7 +448,8 @@ export class Strata {
         byKey.set(prepared.key, prepared);
       }
       if (byKey.size === 0) return [];
-      if (turn.ready) await turn.ready;
+      const waiting = turn.wait();
+      if (waiting) await waiting;
       stored = await this.#writer.set(rt, [...byKey.values()], turn);
     } finally {
       turn.release();
@@ -506,7 +508,7 @@ export class Strata {
       const turns = [...named].map(([rt, ids]) => rt.order.claim(namedKeys(rt.schema, ids), 'settled'));
       let written: Awaited<ReturnType<typeof commitTx>>;
       try {
-        await Promise.all(turns.map((turn) => turn.ready));
+        await Promise.all(turns.map((turn) => turn.wait()));
         written = await commitTx(this.#ctx, (op) => this.#runtime(op.schema), ops, timeoutMs);
       } finally {
         for (const turn of turns) turn.release();
@@ -771,7 +773,8 @@ export class Strata {
   /** Runs a write once its turn comes (see `KeyOrder`), and lets the next one go however it ends. */
   async #inTurn<T>(turn: Turn, write: (turn: Turn) => Promise<T>): Promise<T> {
     try {
-      if (turn.ready) await turn.ready;
+      const waiting = turn.wait();
+      if (waiting) await waiting;
       return await write(turn);
     } finally {
       turn.release();

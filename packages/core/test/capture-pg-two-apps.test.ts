@@ -87,7 +87,7 @@ afterAll(async () => {
 });
 
 describe('one app alone on a table', () => {
-  it("logs none of its writes (no log row, no lookup) and its relay applies nothing of them", async () => {
+  it('logs none of its writes (no log row, no lookup) and its relay applies nothing of them', async () => {
     expect(await a.relayChanges()).toMatchObject({ status: 'applied' });
     await a.set(players, { id: 'solo', username: 'solo', level: 1 });
     await a.delete(players, 'solo');

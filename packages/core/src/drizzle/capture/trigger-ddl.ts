@@ -180,13 +180,10 @@ function functionBody(
   const long = (keys: string) => `NOT EXISTS ((${keys}) EXCEPT SELECT unnest(own))`;
   const newKeys = `SELECT ${key('n')} FROM _strata_new n`;
   const oldKeys = `SELECT ${key('o')} FROM _strata_old o`;
-  // Another app than the writer is registered on the table (`registered`, a constant of the function).
-  const others = 'NOT (registered <@ ARRAY[writer])';
-  // Strata's own statement, all of whose keys are its own, is quiet unless another app is registered
-  // on the table: no app named (an earlier version's mark), no other app (the single-app case, no
-  // query), or no row changed (an upsert fires both its INSERT and its UPDATE trigger, one with
-  // empty transition tables).
-  const quiet = (table: string) => `(writer = '' OR NOT ${others} OR NOT EXISTS (SELECT 1 FROM ${table}))`;
+  // Strata's own statement, all of whose keys are its own, is quiet unless another app than the
+  // writer is registered on the table (`registered`: the apps install found in _strata_capture_apps,
+  // a constant of the function, so telling reads no table and the fast path's query is as before).
+  const tell = `writer <> '' AND NOT (${registered} <@ ARRAY[writer])`;
   return `
 DECLARE
   me xid;
@@ -197,8 +194,8 @@ DECLARE
   own text[] := '{}';
   -- The app that wrote them (its keyPrefix): '' for any other statement, or a mark that names none.
   writer text := '';
-  -- The apps registered on this table (_strata_capture_apps), written in by install.
-  registered text[] := ${registered};
+  -- Whether other apps hear of this statement's own keys (another app is registered on the table).
+  tell boolean := false;
   -- Nothing in this transaction marked: its writer's own keys are those whose version row it wrote.
   by_xmin boolean := coalesce(mark, '') = '';
   saved_lock_timeout text;
@@ -207,26 +204,28 @@ BEGIN
     started := statement_timestamp()::text || ':';
     IF left(mark, length(started)) = started THEN
       own := substr(mark, length(started) + 1)::text[];
-      writer := coalesce(current_setting(${quoteLiteral(APP_SETTING)}, true), '');
-      writer := CASE WHEN left(writer, length(started)) = started THEN substr(writer, length(started) + 1) ELSE '' END;
+      writer := CASE WHEN left(current_setting(${quoteLiteral(APP_SETTING)}, true), length(started)) = started
+        THEN substr(current_setting(${quoteLiteral(APP_SETTING)}, true), length(started) + 1) ELSE '' END;
+      tell := ${tell};
     END IF;
   END IF;
   -- Nothing to log when Strata's statement wrote every key the statement changed and no other app
-  -- needs to hear of it: one query, and no subtransaction.
+  -- needs to hear of it: one query, and no subtransaction. (Where others do, an upsert's trigger
+  -- with empty transition tables goes on and logs nothing: that case pays a subtransaction.)
   IF cardinality(own) <= 32 THEN
     IF TG_OP = 'INSERT' THEN
-      IF ${short('n', '_strata_new')} AND ${quiet('_strata_new')} THEN RETURN NULL; END IF;
+      IF ${short('n', '_strata_new')} AND NOT tell THEN RETURN NULL; END IF;
     ELSIF TG_OP = 'UPDATE' THEN
-      IF ${short('n', '_strata_new')} AND ${short('o', '_strata_old')} AND ${quiet('_strata_new')} THEN RETURN NULL; END IF;
+      IF ${short('n', '_strata_new')} AND ${short('o', '_strata_old')} AND NOT tell THEN RETURN NULL; END IF;
     ELSIF TG_OP = 'DELETE' THEN
-      IF ${short('o', '_strata_old')} AND ${quiet('_strata_old')} THEN RETURN NULL; END IF;
+      IF ${short('o', '_strata_old')} AND NOT tell THEN RETURN NULL; END IF;
     END IF;
   ELSIF TG_OP = 'INSERT' THEN
-    IF ${long(newKeys)} AND ${quiet('_strata_new')} THEN RETURN NULL; END IF;
+    IF ${long(newKeys)} AND NOT tell THEN RETURN NULL; END IF;
   ELSIF TG_OP = 'UPDATE' THEN
-    IF ${long(`${newKeys} UNION ALL ${oldKeys}`)} AND ${quiet('_strata_new')} THEN RETURN NULL; END IF;
+    IF ${long(`${newKeys} UNION ALL ${oldKeys}`)} AND NOT tell THEN RETURN NULL; END IF;
   ELSIF TG_OP = 'DELETE' THEN
-    IF ${long(oldKeys)} AND ${quiet('_strata_old')} THEN RETURN NULL; END IF;
+    IF ${long(oldKeys)} AND NOT tell THEN RETURN NULL; END IF;
   END IF;
   -- A block of its own, so a failure to log becomes a warning rather than failing the user's
   -- statement. Its cost: a subtransaction per statement that has something to log.
@@ -243,7 +242,7 @@ BEGIN
       ${logChanged(tables, identity, 'delete', deleted)}
     END IF;
     -- Strata's own keys, for the other apps registered on the table (their relays apply them).
-    IF writer <> '' AND cardinality(own) > 0 AND TG_OP <> 'TRUNCATE' AND ${others} THEN
+    IF tell AND TG_OP <> 'TRUNCATE' THEN
       IF TG_OP = 'INSERT' THEN
         ${logOwn(tables, identity, 'insert', inserted)}
       ELSIF TG_OP = 'UPDATE' THEN
@@ -288,7 +287,7 @@ export function capturePlan(
     if (template.includes(tag))
       throw new StrataError('INVALID_MODEL', `schema ${schema.identity}: its name contains ${tag}`);
   }
-  if (template.split(APPS_TOKEN).length !== 2) {
+  if (functionBody(tables, schema.identity, pk, bump, '').includes(APPS_TOKEN)) {
     throw new StrataError('INVALID_MODEL', `schema ${schema.identity}: its name contains ${APPS_TOKEN}`);
   }
   return {
@@ -296,7 +295,7 @@ export function capturePlan(
     target: qualifiedName(config.schema, config.name),
     functionName: name,
     functionTarget: qualifiedName(tables.pgSchema, name),
-    body: template.replace(APPS_TOKEN, registeredAppsLiteral(apps)),
+    body: template.replaceAll(APPS_TOKEN, registeredAppsLiteral(apps)),
     template,
     triggers: CAPTURE_EVENTS.map((event) => ({ event, name: triggerName(event) })),
   };

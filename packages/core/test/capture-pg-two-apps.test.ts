@@ -198,7 +198,7 @@ describe('two apps on one table', () => {
     expect(v).toBeGreaterThan(0);
   });
 
-  it("once B removes its capture registration, A's writes are quiet again", async () => {
+  it("once B is unregistered, A's writes are quiet again, and B's still reach A", async () => {
     // Unregistered by hand (remove() would drop the shared triggers too), then installed again.
     await stack.pool.query(`delete from "${stack.name}"."_strata_capture_apps" where app = $1`, [b.app]);
     expect((await a.capture.check()).every((c) => c.installed)).toBe(false); // the function is outdated
@@ -209,5 +209,11 @@ describe('two apps on one table', () => {
     expect((await b.capture.check()).flatMap((c) => c.missing)).toContain(
       `app ${b.app} in _strata_capture_apps`,
     );
+    // B, unregistered, still writes as itself: A (registered) hears of it; B hears nothing of A.
+    expect((await a.get(players, 's9')).level).toBe(1);
+    await b.set(players, { id: 's9', username: 's9', level: 3 });
+    expect((await logged(players.identity)).at(-1)).toEqual({ app: b.app, ids: ['s9'] });
+    expect(await a.relayChanges()).toEqual({ status: 'applied', changes: 1, gap: false });
+    expect((await a.get(players, 's9')).level).toBe(3);
   });
 });

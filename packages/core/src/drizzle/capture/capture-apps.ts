@@ -1,5 +1,6 @@
 import { quoteLiteral } from '../identifiers.js';
 import type { CaptureTables } from './change-log.js';
+import { APP_SETTING } from './own-writes.js';
 
 /**
  * The apps registry (`_strata_capture_apps`): which Strata apps (keyPrefixes, each with its own
@@ -45,18 +46,29 @@ export function unregisterAppStatement(
   return `DELETE FROM ${tables.apps} WHERE "app" = ${quoteLiteral(app)} AND "schema" = ANY(${list(identities)})`;
 }
 
+const SETTING = `current_setting(${quoteLiteral(APP_SETTING)}, true)`;
+/** The app setting was made by the current statement (its start time, `started`, prefixes it). */
+const OF_THIS_STATEMENT = `left(${SETTING}, length(started)) = started`;
+
 /**
- * The registered apps as the trigger function holds them, a text[] constant: `'{}'::text[]` or
- * `ARRAY['api', 'worker']::text[]`, sorted as Postgres sorts them under "C". The install writes it
- * into the function from the registry (see {@link registeredAppsSql}), check() compares with it.
+ * The trigger's `tell`, for the apps registered on its table: whether the current statement is a
+ * Strata app's own write that another registered app must hear of. A constant expression of the
+ * function (install writes it in from the registry, check() compares with it), cheapest for the
+ * common cases: no app registered, `false`; one, the statement named an app other than it (one
+ * comparison when the writer is that app); two or more, the statement named an app at all. Null
+ * (no setting, no `started`) reads as false.
  */
-export function registeredAppsLiteral(apps: readonly string[]): string {
-  if (apps.length === 0) return "'{}'::text[]";
-  const sorted = [...new Set(apps)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return `ARRAY[${sorted.map((app) => quoteLiteral(app)).join(', ')}]::text[]`;
+export function tellSql(apps: readonly string[]): string {
+  const distinct = [...new Set(apps)];
+  if (distinct.length === 0) return 'false';
+  if (distinct.length === 1)
+    return `coalesce(${SETTING} <> started || ${quoteLiteral(distinct[0]!)} AND ${OF_THIS_STATEMENT}, false)`;
+  return `coalesce(${OF_THIS_STATEMENT}, false)`;
 }
 
-/** SQL: {@link registeredAppsLiteral} of the apps registered on the table of `identity`, read in Postgres. */
-export function registeredAppsSql(tables: CaptureTables, identity: string): string {
-  return `(SELECT CASE WHEN count(*) = 0 THEN ${quoteLiteral("'{}'::text[]")} ELSE 'ARRAY[' || string_agg(quote_literal(a."app"), ', ' ORDER BY a."app" COLLATE "C") || ']::text[]' END FROM ${tables.apps} a WHERE a."schema" = ${quoteLiteral(identity)})`;
+/** SQL: {@link tellSql} of the apps registered on the table of `identity`, made in Postgres. */
+export function tellSqlOfRegistry(tables: CaptureTables, identity: string): string {
+  const one = (app: string) =>
+    `${quoteLiteral(`coalesce(${SETTING} <> started || `)} || quote_literal(${app}) || ${quoteLiteral(` AND ${OF_THIS_STATEMENT}, false)`)}`;
+  return `(SELECT CASE count(*) WHEN 0 THEN 'false' WHEN 1 THEN ${one('min(a."app")')} ELSE ${quoteLiteral(tellSql(['a', 'b']))} END FROM ${tables.apps} a WHERE a."schema" = ${quoteLiteral(identity)})`;
 }

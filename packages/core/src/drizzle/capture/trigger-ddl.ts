@@ -3,7 +3,7 @@ import { StrataError } from '../../errors.js';
 import { CHANGES_CHANNEL } from '../../l3/capture.js';
 import type { CompiledSchema } from '../../schema/types.js';
 import { qualifiedName, quoteIdentifier, quoteLiteral } from '../identifiers.js';
-import { registeredAppsLiteral, registeredAppsSql } from './capture-apps.js';
+import { tellSql, tellSqlOfRegistry } from './capture-apps.js';
 import type { CaptureTables } from './change-log.js';
 import { APP_SETTING, captureHash, ownWritesSetting } from './own-writes.js';
 
@@ -12,7 +12,7 @@ export const CAPTURE_EVENTS = ['insert', 'update', 'delete', 'truncate'] as cons
 type CaptureEvent = (typeof CAPTURE_EVENTS)[number];
 
 const QUOTE_TAG = '$strata_capture$';
-/** The install's DO block quotes the function's DDL with this, and puts the registered apps for it. */
+/** The install's DO block quotes the function's DDL with this, and writes in `tell` for the apps registered. */
 const DDL_TAG = '$strata_capture_ddl$';
 const APPS_TOKEN = '__strata_registered_apps__';
 
@@ -29,7 +29,7 @@ export interface CapturePlan {
    * for (none unless given): what check() compares.
    */
   readonly body: string;
-  /** The body with a token where install puts the apps registered at the time. */
+  /** The body with a token where install writes in `tell` for the apps registered at the time. */
   readonly template: string;
   readonly triggers: readonly { event: CaptureEvent; name: string }[];
 }
@@ -161,7 +161,7 @@ function functionBody(
   identityText: string,
   pk: string,
   bump: boolean,
-  registered: string,
+  tell: string,
 ): string {
   const identity = quoteLiteral(identityText);
   const logChanged = bump ? bumpOrLog : logUnbumped;
@@ -180,10 +180,10 @@ function functionBody(
   const long = (keys: string) => `NOT EXISTS ((${keys}) EXCEPT SELECT unnest(own))`;
   const newKeys = `SELECT ${key('n')} FROM _strata_new n`;
   const oldKeys = `SELECT ${key('o')} FROM _strata_old o`;
-  // Strata's own statement, all of whose keys are its own, is quiet unless another app than the
-  // writer is registered on the table (`registered`: the apps install found in _strata_capture_apps,
-  // a constant of the function, so telling reads no table and the fast path's query is as before).
-  const tell = `writer <> '' AND NOT (${registered} <@ ARRAY[writer])`;
+  // `tell` (see capture-apps.ts): Strata's own statement, all of whose keys are its own, is quiet
+  // unless another app than the writer is registered on the table. A constant expression written in
+  // by install (`false` while no app is), evaluated inside the fast path's query: no table read, no
+  // statement more.
   return `
 DECLARE
   me xid;
@@ -194,8 +194,6 @@ DECLARE
   own text[] := '{}';
   -- The app that wrote them (its keyPrefix): '' for any other statement, or a mark that names none.
   writer text := '';
-  -- Whether other apps hear of this statement's own keys (another app is registered on the table).
-  tell boolean := false;
   -- Nothing in this transaction marked: its writer's own keys are those whose version row it wrote.
   by_xmin boolean := coalesce(mark, '') = '';
   saved_lock_timeout text;
@@ -204,9 +202,6 @@ BEGIN
     started := statement_timestamp()::text || ':';
     IF left(mark, length(started)) = started THEN
       own := substr(mark, length(started) + 1)::text[];
-      writer := CASE WHEN left(current_setting(${quoteLiteral(APP_SETTING)}, true), length(started)) = started
-        THEN substr(current_setting(${quoteLiteral(APP_SETTING)}, true), length(started) + 1) ELSE '' END;
-      tell := ${tell};
     END IF;
   END IF;
   -- Nothing to log when Strata's statement wrote every key the statement changed and no other app
@@ -214,18 +209,18 @@ BEGIN
   -- with empty transition tables goes on and logs nothing: that case pays a subtransaction.)
   IF cardinality(own) <= 32 THEN
     IF TG_OP = 'INSERT' THEN
-      IF ${short('n', '_strata_new')} AND NOT tell THEN RETURN NULL; END IF;
+      IF ${short('n', '_strata_new')} AND NOT ${tell} THEN RETURN NULL; END IF;
     ELSIF TG_OP = 'UPDATE' THEN
-      IF ${short('n', '_strata_new')} AND ${short('o', '_strata_old')} AND NOT tell THEN RETURN NULL; END IF;
+      IF ${short('n', '_strata_new')} AND ${short('o', '_strata_old')} AND NOT ${tell} THEN RETURN NULL; END IF;
     ELSIF TG_OP = 'DELETE' THEN
-      IF ${short('o', '_strata_old')} AND NOT tell THEN RETURN NULL; END IF;
+      IF ${short('o', '_strata_old')} AND NOT ${tell} THEN RETURN NULL; END IF;
     END IF;
   ELSIF TG_OP = 'INSERT' THEN
-    IF ${long(newKeys)} AND NOT tell THEN RETURN NULL; END IF;
+    IF ${long(newKeys)} AND NOT ${tell} THEN RETURN NULL; END IF;
   ELSIF TG_OP = 'UPDATE' THEN
-    IF ${long(`${newKeys} UNION ALL ${oldKeys}`)} AND NOT tell THEN RETURN NULL; END IF;
+    IF ${long(`${newKeys} UNION ALL ${oldKeys}`)} AND NOT ${tell} THEN RETURN NULL; END IF;
   ELSIF TG_OP = 'DELETE' THEN
-    IF ${long(oldKeys)} AND NOT tell THEN RETURN NULL; END IF;
+    IF ${long(oldKeys)} AND NOT ${tell} THEN RETURN NULL; END IF;
   END IF;
   -- A block of its own, so a failure to log becomes a warning rather than failing the user's
   -- statement. Its cost: a subtransaction per statement that has something to log.
@@ -242,7 +237,8 @@ BEGIN
       ${logChanged(tables, identity, 'delete', deleted)}
     END IF;
     -- Strata's own keys, for the other apps registered on the table (their relays apply them).
-    IF tell AND TG_OP <> 'TRUNCATE' THEN
+    IF ${tell} AND TG_OP <> 'TRUNCATE' THEN
+      writer := substr(current_setting(${quoteLiteral(APP_SETTING)}, true), length(started) + 1);
       IF TG_OP = 'INSERT' THEN
         ${logOwn(tables, identity, 'insert', inserted)}
       ELSIF TG_OP = 'UPDATE' THEN
@@ -295,7 +291,7 @@ export function capturePlan(
     target: qualifiedName(config.schema, config.name),
     functionName: name,
     functionTarget: qualifiedName(tables.pgSchema, name),
-    body: template.replaceAll(APPS_TOKEN, registeredAppsLiteral(apps)),
+    body: template.replaceAll(APPS_TOKEN, tellSql(apps)),
     template,
     triggers: CAPTURE_EVENTS.map((event) => ({ event, name: triggerName(event) })),
   };
@@ -321,7 +317,7 @@ function createTrigger(plan: CapturePlan, event: CaptureEvent): string {
 export function installStatements(tables: CaptureTables, plan: CapturePlan): string[] {
   const ddl = `CREATE OR REPLACE FUNCTION ${plan.functionTarget}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS ${QUOTE_TAG}${plan.template}${QUOTE_TAG}`;
   return [
-    `DO ${QUOTE_TAG.slice(0, -1)}_install$ BEGIN EXECUTE replace(${DDL_TAG}${ddl}${DDL_TAG}, ${quoteLiteral(APPS_TOKEN)}, ${registeredAppsSql(tables, plan.identity)}); END ${QUOTE_TAG.slice(0, -1)}_install$`,
+    `DO ${QUOTE_TAG.slice(0, -1)}_install$ BEGIN EXECUTE replace(${DDL_TAG}${ddl}${DDL_TAG}, ${quoteLiteral(APPS_TOKEN)}, ${tellSqlOfRegistry(tables, plan.identity)}); END ${QUOTE_TAG.slice(0, -1)}_install$`,
     ...CAPTURE_EVENTS.map((event) => createTrigger(plan, event)),
   ];
 }

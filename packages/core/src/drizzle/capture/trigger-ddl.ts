@@ -205,8 +205,7 @@ BEGIN
     END IF;
   END IF;
   -- Nothing to log when Strata's statement wrote every key the statement changed and no other app
-  -- needs to hear of it: one query, and no subtransaction. (Where others do, an upsert's trigger
-  -- with empty transition tables goes on and logs nothing: that case pays a subtransaction.)
+  -- needs to hear of it: one query, and no subtransaction.
   IF cardinality(own) <= 32 THEN
     IF TG_OP = 'INSERT' THEN
       IF ${short('n', '_strata_new')} AND NOT ${tell} THEN RETURN NULL; END IF;
@@ -221,6 +220,15 @@ BEGIN
     IF ${long(`${newKeys} UNION ALL ${oldKeys}`)} AND NOT ${tell} THEN RETURN NULL; END IF;
   ELSIF TG_OP = 'DELETE' THEN
     IF ${long(oldKeys)} AND NOT ${tell} THEN RETURN NULL; END IF;
+  END IF;
+  -- Strata's own statement that other apps hear of: the trigger of an upsert that changed no row
+  -- this way (it fires both) has nothing to log, and skips the subtransaction.
+  IF ${tell} THEN
+    IF TG_OP = 'INSERT' OR TG_OP = 'UPDATE' THEN
+      IF NOT EXISTS (SELECT 1 FROM _strata_new) THEN RETURN NULL; END IF;
+    ELSIF TG_OP = 'DELETE' THEN
+      IF NOT EXISTS (SELECT 1 FROM _strata_old) THEN RETURN NULL; END IF;
+    END IF;
   END IF;
   -- A block of its own, so a failure to log becomes a warning rather than failing the user's
   -- statement. Its cost: a subtransaction per statement that has something to log.

@@ -3,9 +3,9 @@ import {
   createRedisPubSubBus,
   createRedisStreamQueue,
 } from '@strata/adapter-node/redis-tcp';
-import { changeRelay, defineSchema, Q, Strata, type StrataConfig } from '@strata/core';
+import { defineSchema, Q, Strata, type StrataConfig } from '@strata/core';
 import { decodeEnvelope, manualClock } from '@strata/core/driver';
-import { changeCapture, createDrizzleL3 } from '@strata/core/drizzle';
+import { createDrizzleL3 } from '@strata/core/drizzle';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
@@ -331,57 +331,6 @@ describe('write-behind, transactions, invalidations and stale windows on three i
     for (const s of [a, b, c]) expect(view(await s.find(schema, 'k'))).toEqual(k);
     await Promise.all([a, b, c].map((s) => s.settled()));
     for (const s of [a, b, c]) expect(view(await s.find(schema, 'k'))).toEqual(k);
-  });
-});
-
-describe('two apps (two keyPrefixes) over one table, with change capture', () => {
-  // Two apps write the same table, each under its own keyPrefix (one per app, as docs/semantics.md
-  // asks), both with change capture installed, so each should learn of the other's writes.
-  const pgName = `${name}_cc`;
-  const table = pgSchema(pgName).table('shared', { id: text('id').primaryKey(), n: integer('n').notNull() });
-  const schema = defineSchema({ table, l1: { ttl: '10m' }, l2: { ttl: '10m' } });
-  const app = (prefix: string) =>
-    open({
-      l2: createIoredisL2(redisUrl),
-      l3: createDrizzleL3(tenantDb(pgName), { migrationsSchema: pgName, capture: changeCapture }),
-      keyPrefix: `${name}${prefix}`,
-      capture: { relay: changeRelay({ interval: '1h' }) },
-      schemas: [schema],
-    });
-  let installer: Strata | undefined;
-
-  beforeAll(async () => {
-    await admin.query(`create schema "${pgName}"`);
-    installer = app('cc0');
-    await installer.migrate();
-    await installer.capture.install();
-  });
-  afterAll(async () => {
-    await installer?.capture.remove();
-  });
-
-  // BUG (or an undocumented limit). Fails at the last `expect`: app B serves n=1 for the TTL
-  // (10 min) after app A wrote n=2, though both run change capture. The capture trigger skips a
-  // Strata write as "own" (docs/change-capture.md: an L3 with `capture` marks its keys; a writer
-  // that does not mark is told apart by the version row its transaction wrote), whichever app made
-  // it, and only the writing app's caches (its keyPrefix, its bus) hear of it: nothing reaches B.
-  it.fails("app B's caches learn of app A's write through change capture", async () => {
-    const a = app('cca');
-    const b = app('ccb');
-    // Each app's relay starts its cursor at its first poll: before any write here.
-    for (const x of [a, b]) expect(await x.relayChanges()).toMatchObject({ status: 'applied' });
-    await a.setMany(schema, [
-      { id: 's0', n: 1 },
-      { id: 's1', n: 1 },
-    ]);
-    // Both cached in B's L1 and L2.
-    expect((await b.getMany(schema, ['s0', 's1'])).map((r) => r?.n)).toEqual([1, 1]);
-    await a.set(schema, { id: 's1', n: 2 });
-    // The control: a write outside Strata reaches B through the relay.
-    await admin.query(`update "${pgName}".shared set n = 5 where id = 's0'`);
-    for (const x of [b, a]) expect(await x.relayChanges()).toMatchObject({ status: 'applied' });
-    expect((await b.get(schema, 's0')).n, 'the relay works for B').toBe(5);
-    expect((await b.get(schema, 's1')).n).toBe(2);
   });
 });
 

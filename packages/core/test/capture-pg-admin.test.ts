@@ -47,6 +47,7 @@ describe('install, check, remove', () => {
     expect(report[0]!.missing).toEqual([
       'table _strata_changes',
       'table _strata_changes_meta',
+      'table _strata_capture_apps',
       expect.stringMatching(/^function _strata_capture_[0-9a-f]{16}$/),
       'trigger _strata_capture_insert',
       'trigger _strata_capture_update',

@@ -140,3 +140,35 @@ it('keys that need quoting in an array literal are still recognised as Strata’
   await strata.deleteMany(tree, ids);
   expect(await logged(cursor)).toEqual([]);
 });
+
+it('with another app registered on the table: the cascade as an outside write, Strata’s own keys under its app', async () => {
+  // A second app (keyPrefix `other`) captures the table too: installed last, unregistered after.
+  await stack.l3.capture!.install([tree], 'other');
+  try {
+    await strata.setMany(tree, [
+      { id: 'm1', parent: null },
+      { id: 'm2', parent: null },
+    ]);
+    await stack.pool.query(`insert into "${stack.name}".tree (id, parent) values ('m1c', 'm1')`);
+    const cursor = await stack.l3.capture!.source().start();
+    await strata.deleteMany(tree, ['m1', 'm2']);
+    const page = await stack.l3.capture!.source().read(cursor);
+    const versions = await stack.pool.query(
+      `select id, version::int as v from "${stack.name}"._strata_versions where schema = $1 and id in ('m1', 'm2') order by id`,
+      [tree.identity],
+    );
+    expect(page.changes.filter((c) => c.schema === tree.identity)).toEqual([
+      { schema: tree.identity, op: 'delete', ids: ['m1c'], versions: [expect.any(Number)] },
+      {
+        schema: tree.identity,
+        op: 'delete',
+        ids: ['m1', 'm2'],
+        versions: versions.rows.map((r) => r.v),
+        app: 'strata', // the default keyPrefix
+      },
+    ]);
+  } finally {
+    await stack.pool.query(`delete from "${stack.name}"._strata_capture_apps where app = 'other'`);
+    await strata.capture.install();
+  }
+});

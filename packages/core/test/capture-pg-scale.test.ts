@@ -112,12 +112,12 @@ describe("Strata's own 1,000-row writes", () => {
   it('an install made before the fix is reported outdated, and re-running install upgrades it', async () => {
     const plan = capturePlan(captureTables(stack.name), counters);
     // The body as installed before: the own-write test as a NOT EXISTS (an anti-join when planned).
-    const old = plan.body.replace(
+    const old = plan.template.replace(
       /\(SELECT o\.xmin FROM (\S+) o WHERE (.+?)\) IS DISTINCT FROM me/g,
       'NOT EXISTS (SELECT 1 FROM $1 o WHERE $2 AND o.xmin = me)',
     );
-    expect(old).not.toBe(plan.body);
-    await stack.pool.query(installStatements({ ...plan, body: old })[0]!);
+    expect(old).not.toBe(plan.template);
+    await stack.pool.query(installStatements(captureTables(stack.name), { ...plan, template: old })[0]!);
     const [before] = await strata.capture.check();
     expect(before).toMatchObject({
       schema: counters.identity,

@@ -56,6 +56,11 @@ it('install upgrades a log with a sequence: no sequence left, key (xid, seq), ol
     const seqs = await q(`select seq from ${changes} where schema = '${players.identity}' order by seq`);
     expect(seqs.rows.map((r) => Number(r.seq))).toEqual([1, 2]);
     expect((await strata.capture.check()).every((c) => c.installed)).toBe(true);
+    // The log gained `app` (null for the entries it had: outside writes), and the apps registry.
+    const app = await q(`select app from ${changes} where schema = 'old'`);
+    expect(app.rows).toEqual([{ app: null }]);
+    const apps = await q(`select schema, app from "${stack.name}"."_strata_capture_apps"`);
+    expect(apps.rows).toEqual([{ schema: players.identity, app: 'strata' }]);
   } finally {
     await strata.capture.remove();
     await strata.close();

@@ -180,7 +180,9 @@ export class ChangeRelay {
       });
       await this.options.dropAll();
     }
-    if (page.changes.length > 0) await this.#apply(page.changes, gap);
+    // This app's own writes, logged for the other apps on the table: its caches and bus followed them.
+    const changes = page.changes.filter((change) => change.app !== this.options.root);
+    if (changes.length > 0) await this.#apply(changes, gap);
     const keys = [this.#keys.lease, this.#keys.cursor, this.#keys.movedAt];
     const storedIt = Number(await l2.run(RELAY_STORE, keys, [holder, page.cursor, String(startedAt)]));
     if (storedIt !== 1) {
@@ -191,9 +193,9 @@ export class ChangeRelay {
       this.stats.seen(startedAt);
       await this.#prune(startedAt);
     }
-    this.stats.changes += page.changes.length;
+    this.stats.changes += changes.length;
     this.stats.lastAppliedAt = clock.now();
-    return { status: 'applied', changes: page.changes.length, gap };
+    return { status: 'applied', changes: changes.length, gap };
   }
 
   /**

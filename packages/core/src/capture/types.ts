@@ -27,7 +27,8 @@ export function isCaptureNotInstalled(error: unknown): boolean {
 export type ChangeOp = 'insert' | 'update' | 'delete' | 'truncate' | 'ddl';
 
 /**
- * The keys one captured statement changed (Strata's own writes are not captured).
+ * The keys one captured statement changed (a Strata app's own writes are captured only for the
+ * other apps registered on the table, with `app`).
  * @example
  * const change: CapturedChange = { schema: 'players', ids: ['p1'], versions: [42], op: 'update' };
  * await applyChanges(strata, [change]); // from @strata/core/admin
@@ -40,6 +41,12 @@ export interface CapturedChange {
   /** The version each key holds after the change, one for one with `ids`; `null` for a truncate or a ddl. */
   readonly versions: readonly number[] | null;
   readonly op: ChangeOp;
+  /**
+   * The Strata app (its `keyPrefix`) whose own write this is, logged for the other apps on the table
+   * (their relays apply it; the writer's relay skips it, its caches and bus followed the write).
+   * Absent for a write made outside Strata.
+   */
+  readonly app?: string;
 }
 
 /** One read of the change log. */

@@ -52,6 +52,8 @@ export class OneRowStatements {
       group.replace,
       group.folded,
       group.columns?.map((c) => c.key) ?? null,
+      // The writing app is in the statement (a bound constant of its capture mark).
+      group.app ?? null,
     ]);
     let prepared = this.#prepared.get(shape);
     if (!prepared) {

@@ -39,6 +39,8 @@ export interface WriteGroup {
   /** How the rows travel: as VALUES parts, each under the parameter limit, or as one JSON recordset. */
   readonly parts: readonly (readonly PlannedWrite[])[];
   readonly recordset: boolean;
+  /** The writing app (`WriteOp.app`), marked for the capture trigger. */
+  readonly app?: string;
 }
 
 export interface WritePlan {
@@ -168,6 +170,7 @@ interface GroupKey {
   readonly replace: boolean;
   readonly folded: boolean;
   readonly columns?: CompiledColumn[];
+  readonly app?: string;
 }
 
 function group(key: GroupKey, writes: PlannedWrite[], maxParameters: number): WriteGroup {
@@ -189,6 +192,8 @@ function group(key: GroupKey, writes: PlannedWrite[], maxParameters: number): Wr
 export function planWrite(ops: readonly WriteOp[], maxParameters: number): WritePlan {
   const outcomes: WriteOutcome[][] = ops.map((op) => new Array(op.writes.length));
   const winners = collect(ops, outcomes);
+  // One app per call: every op of a call comes from one engine.
+  const app = ops.find((op) => op.app !== undefined)?.app;
   const groups = new Map<string, { key: GroupKey; writes: PlannedWrite[] }>();
   for (const w of winners) {
     const given = w.version !== undefined;
@@ -198,7 +203,14 @@ export function planWrite(ops: readonly WriteOp[], maxParameters: number): Write
     let g = groups.get(name);
     if (!g) {
       g = {
-        key: { schema: w.schema, given, replace, folded: false, ...(columns && { columns }) },
+        key: {
+          schema: w.schema,
+          given,
+          replace,
+          folded: false,
+          ...(columns && { columns }),
+          ...(app !== undefined && { app }),
+        },
         writes: [],
       };
       groups.set(name, g);

@@ -52,7 +52,7 @@ function sourceKey(group: WriteGroup): SQL {
 
 /** The mark that tells the capture trigger this statement's keys are Strata's own (see own-writes.ts). */
 const ownMark = (mark: OwnWritesMark, group: WriteGroup) =>
-  mark(group.schema.identity, sql`${sourceKey(group)}::text`, SRC);
+  mark(group.schema.identity, sql`${sourceKey(group)}::text`, SRC, group.app);
 
 /** In the error a single-statement delete raises when its snapshot is stale (see `sameAsSnapshot`). */
 export const STALE_SNAPSHOT = '_strata_stale_snapshot:';

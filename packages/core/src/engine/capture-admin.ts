@@ -28,6 +28,7 @@ export function captureAdmin(
   l3: () => L3Tier,
   schemas: () => CompiledSchema[],
   changed: () => Promise<void>,
+  app: () => string,
 ): CaptureAdmin {
   const capture = (): L3Capture => {
     const tier = l3();
@@ -44,15 +45,15 @@ export function captureAdmin(
   };
   return {
     install: async () => {
-      const statements = await capture().install(schemas());
+      const statements = await capture().install(schemas(), app());
       await changed();
       return statements;
     },
     remove: async () => {
-      const statements = await capture().remove(schemas());
+      const statements = await capture().remove(schemas(), app());
       await changed();
       return statements;
     },
-    check: async () => capture().check(schemas()),
+    check: async () => capture().check(schemas(), app()),
   };
 }

@@ -141,7 +141,11 @@ export class Strata {
       instruments ? instruments.tier(target, site, tracing) : target;
     const { bus } = resolved.coherence;
     const l3 =
-      resolved.l3 && traceCalls(timedL3(measuredTier(resolved.l3, 'l3', onCall), resolved.timeouts.l3), 'l3');
+      resolved.l3 &&
+      traceCalls(
+        timedL3(measuredTier(resolved.l3, 'l3', onCall), resolved.timeouts.l3, resolved.keyPrefix),
+        'l3',
+      );
     // Read-your-writes on read replicas (`replicas`): writes note the primary's WAL position.
     this.#replicas = l3 && resolved.replicas?.(l3, resolved);
     this.#config = {
@@ -821,6 +825,8 @@ export class Strata {
         .filter((rt) => rt.l3)
         .map((rt) => ({ ...rt.schema, writeMode: rt.writeMode })),
     () => this.#changes.recheck(),
+    // The app (its keyPrefix) is registered on its tables: other apps' writes to them are logged for it.
+    () => this.#config.keyPrefix,
   );
 
   #l3Schemas(): CompiledSchema[] {

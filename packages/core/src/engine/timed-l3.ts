@@ -1,11 +1,12 @@
-import type { L3Tier } from '../l3/types.js';
+import type { L3Tier, WriteOp } from '../l3/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 
 /**
  * Every L3 data call with a deadline (`timeouts.l3`). Migrations are left without one (DDL on a big
- * table may rightly take longer than any request), and transactions set their own.
+ * table may rightly take longer than any request), and transactions set their own. With `app` (the
+ * keyPrefix), each write names its app (`WriteOp.app`): change capture tells other apps of it.
  */
-export function timedL3(tier: L3Tier, timeoutMs: number): L3Tier {
+export function timedL3(tier: L3Tier, timeoutMs: number, app?: string): L3Tier {
   const within = <T>(work: Promise<T>, op: string) => withTimeout(work, timeoutMs, `L3 ${op} (${tier.name})`);
   const { identity, capture } = tier;
   return {
@@ -19,10 +20,14 @@ export function timedL3(tier: L3Tier, timeoutMs: number): L3Tier {
     search: (schema, query) => within(tier.search(schema, query), 'search'),
     count: (schema, where) => within(tier.count(schema, where), 'count'),
     // Writes carry their own deadline: `timeouts.l3`, or a transaction's (commit's timeout -> TX_TIMEOUT).
-    write: (ops) => tier.write(ops),
+    write: app === undefined ? (ops) => tier.write(ops) : (ops) => tier.write(withApp(ops, app)),
     nextEpoch: (schema) => within(tier.nextEpoch(schema), 'nextEpoch'),
     replaceValues: (schema, changes) => within(tier.replaceValues(schema, changes), 'replaceValues'),
     migrate: (schemas) => tier.migrate(schemas),
     migrationStatus: () => within(tier.migrationStatus(), 'migrationStatus'),
   };
+}
+
+function withApp(ops: readonly WriteOp[], app: string): WriteOp[] {
+  return ops.map((op) => (op.app === undefined ? { ...op, app } : op));
 }

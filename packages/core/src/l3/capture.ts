@@ -46,14 +46,16 @@ export interface L3Capture {
    * Creates the log and the schemas' triggers, or brings them up to date (idempotent), and where the
    * role may, the event trigger that logs their schema changes (else the source's fingerprint check
    * finds them). Resolves the statements run. A schema whose `writeMode` is `'write-behind'` is logged without bumping versions
-   * (its versions come from Redis): pass schemas with the write mode they run under.
+   * (its versions come from Redis): pass schemas with the write mode they run under. With `app`
+   * (the app's keyPrefix; `strata.capture.install()` passes it), registers the app on the tables:
+   * from then on the Strata writes of every other app to them are logged for it.
    */
-  install(schemas: readonly CompiledSchema[]): Promise<string[]>;
+  install(schemas: readonly CompiledSchema[], app?: string): Promise<string[]>;
   /**
    * Drops the schemas' triggers and functions (the event trigger with the last captured table);
-   * never a table, never a row. Resolves the statements run.
+   * never a table, never a row. With `app`, unregisters it from them. Resolves the statements run.
    */
-  remove(schemas: readonly CompiledSchema[]): Promise<string[]>;
-  /** Reports, per schema, what of its capture is missing. */
-  check(schemas: readonly CompiledSchema[]): Promise<CaptureCheck[]>;
+  remove(schemas: readonly CompiledSchema[], app?: string): Promise<string[]>;
+  /** Reports, per schema, what of its capture is missing (with `app`: its registration too). */
+  check(schemas: readonly CompiledSchema[], app?: string): Promise<CaptureCheck[]>;
 }

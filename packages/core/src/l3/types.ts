@@ -89,6 +89,12 @@ export interface Write {
 export interface WriteOp {
   schema: CompiledSchema;
   writes: readonly Write[];
+  /**
+   * The writing app (its `keyPrefix`; the engine sets it). An L3 with change capture marks it on its
+   * statements, so the capture trigger can tell other apps on the same tables of the write
+   * (docs/change-capture.md, "Two Strata apps writing one table"). One app per `write` call.
+   */
+  app?: string;
 }
 
 /** What became of one write, in the order of `WriteOp.writes`. */

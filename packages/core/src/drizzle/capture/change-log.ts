@@ -12,11 +12,14 @@ export interface CaptureTables {
   readonly meta: string;
   /** `"schema"."_strata_capture_tables"`, quoted: the captured tables and their definitions' fingerprints. */
   readonly registry: string;
+  /** `"schema"."_strata_capture_apps"`, quoted: which apps (keyPrefixes) captured which tables. */
+  readonly apps: string;
 }
 
 export const CHANGES_TABLE = '_strata_changes';
 export const META_TABLE = '_strata_changes_meta';
 export const REGISTRY_TABLE = '_strata_capture_tables';
+export const APPS_TABLE = '_strata_capture_apps';
 
 export function captureTables(pgSchema: string): CaptureTables {
   return {
@@ -25,6 +28,7 @@ export function captureTables(pgSchema: string): CaptureTables {
     changes: qualifiedName(pgSchema, CHANGES_TABLE),
     meta: qualifiedName(pgSchema, META_TABLE),
     registry: qualifiedName(pgSchema, REGISTRY_TABLE),
+    apps: qualifiedName(pgSchema, APPS_TABLE),
   };
 }
 
@@ -41,8 +45,10 @@ const NEXT_SEQ =
 /**
  * The change log and its meta row (idempotent). One row per captured statement: `xid` is the
  * writing transaction (its top level, even inside a savepoint), `(xid, seq)` its key, what the
- * reader orders and pages by. A log made by an earlier version (a bigserial `seq`) is brought to
- * this shape: its numbers stay unique within each transaction.
+ * reader orders and pages by. `app`: the Strata app (keyPrefix) whose own write the entry is, logged
+ * for the other apps registered on the table; null for a write made outside Strata. A log made by an
+ * earlier version (a bigserial `seq`, no `app`) is brought to this shape: its numbers stay unique
+ * within each transaction, its entries are outside writes.
  */
 export function changeLogStatements(tables: CaptureTables): string[] {
   const sequence = qualifiedName(tables.pgSchema, `${CHANGES_TABLE}_seq_seq`);
@@ -57,7 +63,16 @@ export function changeLogStatements(tables: CaptureTables): string[] {
       '"ids" text[], ' +
       '"versions" bigint[], ' +
       '"created_at" timestamptz NOT NULL DEFAULT now(), ' +
+      '"app" text, ' +
       'PRIMARY KEY ("xid", "seq"))',
+    // A log made before `app` (a nullable column: no rewrite). Only then, as below: a repeated
+    // install takes no lock on the log.
+    `DO $strata_changes_app$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = ${quoteLiteral(tables.changes)}::regclass AND attname = 'app' AND NOT attisdropped) THEN
+    ALTER TABLE ${tables.changes} ADD COLUMN "app" text;
+  END IF;
+END $strata_changes_app$`,
     // The upgrade of a log made by an earlier version (its key was a bigserial "seq" alone): only
     // then, so that a repeated install takes no lock on the log.
     `DO $strata_changes_key$

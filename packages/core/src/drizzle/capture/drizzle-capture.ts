@@ -101,9 +101,11 @@ function build(
       source ??= changeSource(name, db, tables, schemaCheckMs);
       return source;
     },
-    install: (schemas: readonly CompiledSchema[]) => runDriver(() => installCapture(ctx, schemas)),
-    remove: (schemas: readonly CompiledSchema[]) => runDriver(() => removeCapture(ctx, schemas)),
-    check: (schemas: readonly CompiledSchema[]): Promise<CaptureCheck[]> =>
-      runDriver(() => checkCapture(ctx, schemas)),
+    install: (schemas: readonly CompiledSchema[], app?: string) =>
+      runDriver(() => installCapture(ctx, schemas, app)),
+    remove: (schemas: readonly CompiledSchema[], app?: string) =>
+      runDriver(() => removeCapture(ctx, schemas, app)),
+    check: (schemas: readonly CompiledSchema[], app?: string): Promise<CaptureCheck[]> =>
+      runDriver(() => checkCapture(ctx, schemas, app)),
   };
 }

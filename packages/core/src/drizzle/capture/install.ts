@@ -3,11 +3,19 @@ import type { CaptureCheck } from '../../l3/capture.js';
 import type { CompiledSchema } from '../../schema/types.js';
 import type { Database } from '../database.js';
 import { ddlLock } from '../ddl-lock.js';
+import { quoteLiteral } from '../identifiers.js';
 import { rowsOf } from '../rows.js';
 import type { Transactions } from '../transactions.js';
 import { type VersionsTable, versionsTableStatements } from '../versions-table.js';
+import { appsStatements, registerAppStatement, unregisterAppStatement } from './capture-apps.js';
 import { registerStatement, registryStatements } from './capture-registry.js';
-import { type CaptureTables, CHANGES_TABLE, changeLogStatements, META_TABLE } from './change-log.js';
+import {
+  APPS_TABLE,
+  type CaptureTables,
+  CHANGES_TABLE,
+  changeLogStatements,
+  META_TABLE,
+} from './change-log.js';
 import { checkSchemaChanges } from './schema-change-check.js';
 import {
   installSchemaChangeStatements,
@@ -33,26 +41,31 @@ async function underDdlLock(ctx: CaptureDdlContext, statements: readonly string[
 }
 
 /**
- * The change log, `_strata_versions`, the registry of captured tables, each schema's function and
- * triggers, replaced where they exist, and the event trigger for schema changes where the role may
- * create one: running it twice leaves the same state. Resolves the statements run.
+ * The change log, `_strata_versions`, the registries of captured tables and of apps (with `app`
+ * registered on the schemas' tables first), each schema's function (with the apps registered on its
+ * table) and triggers, replaced where they exist, and the event trigger for schema changes where the
+ * role may create one: running it twice leaves the same state. Resolves the statements run.
  */
 export async function installCapture(
   ctx: CaptureDdlContext,
   schemas: readonly CompiledSchema[],
+  app?: string,
 ): Promise<string[]> {
   const captured = stored(schemas);
   if (captured.length === 0) return [];
   const tables = await ctx.tables();
+  const identities = captured.map((schema) => schema.identity);
   const statements = [
     ...new Set([
       ...changeLogStatements(tables),
       ...registryStatements(tables),
+      ...appsStatements(tables),
       ...versionsTableStatements(ctx.versions),
     ]),
+    ...(app === undefined ? [] : [registerAppStatement(tables, identities, app)]),
     ...captured.flatMap((schema) => {
       const plan = capturePlan(tables, schema);
-      return [...installStatements(plan), registerStatement(tables, plan)];
+      return [...installStatements(tables, plan), registerStatement(tables, plan)];
     }),
     ...installSchemaChangeStatements(schemaChangePlan(tables)),
   ];
@@ -61,19 +74,28 @@ export async function installCapture(
 }
 
 /**
- * Drops the schemas' triggers and functions and unregisters them; with no captured table left in
- * this Strata schema, its event trigger too (tables and the log stay). Resolves the statements run.
+ * Drops the schemas' triggers and functions and unregisters them (and `app` from them); with no
+ * captured table left in this Strata schema, its event trigger too (tables and the log stay).
+ * Resolves the statements run.
  */
 export async function removeCapture(
   ctx: CaptureDdlContext,
   schemas: readonly CompiledSchema[],
+  app?: string,
 ): Promise<string[]> {
   const captured = stored(schemas);
   if (captured.length === 0) return [];
   const tables = await ctx.tables();
+  const identities = captured.map((schema) => schema.identity);
   // DROP TRIGGER IF EXISTS … ON a missing table (or schema) skips with a notice: no need to look first.
   const statements = [
     ...captured.flatMap((schema) => removeStatements(capturePlan(tables, schema))),
+    // An install from before the apps registry has none to remove from.
+    ...(app === undefined
+      ? []
+      : [
+          `DO $strata_unregister$ BEGIN IF to_regclass(${quoteLiteral(tables.apps)}) IS NOT NULL THEN ${unregisterAppStatement(tables, identities, app)}; END IF; END $strata_unregister$`,
+        ]),
     ...removeSchemaChangeStatements(
       tables,
       schemaChangePlan(tables),
@@ -88,7 +110,13 @@ const bool = (value: unknown) => value === true || value === 't' || value === 't
 
 type RowTriggerCheck = Omit<CaptureCheck, 'ddl'>;
 
-async function checkOne(db: Database, tables: CaptureTables, plan: CapturePlan): Promise<RowTriggerCheck> {
+async function checkOne(
+  db: Database,
+  tables: CaptureTables,
+  plan: CapturePlan,
+  apps: Registered,
+  app: string | undefined,
+): Promise<RowTriggerCheck> {
   const names = plan.triggers.map((t) => t.name);
   const [row] = rowsOf(
     await db.execute(
@@ -102,6 +130,9 @@ async function checkOne(db: Database, tables: CaptureTables, plan: CapturePlan):
   if (!bool(row?.table)) missing.push(`table ${plan.target}`);
   if (!bool(row?.log)) missing.push(`table ${CHANGES_TABLE}`);
   if (!bool(row?.meta)) missing.push(`table ${META_TABLE}`);
+  if (apps === undefined) missing.push(`table ${APPS_TABLE}`);
+  else if (app !== undefined && !(apps.get(plan.identity) ?? []).includes(app))
+    missing.push(`app ${app} in ${APPS_TABLE}`);
   const body = row?.body;
   if (body === null || body === undefined) missing.push(`function ${plan.functionName}`);
   else if (body !== plan.body) missing.push(`function ${plan.functionName} (outdated)`);
@@ -119,19 +150,56 @@ async function checkOne(db: Database, tables: CaptureTables, plan: CapturePlan):
   return { schema: plan.identity, installed: missing.length === 0, missing };
 }
 
+/** Per schema identity, the apps registered on its table; undefined: no apps registry yet. */
+type Registered = Map<string, string[]> | undefined;
+
+async function registeredApps(
+  db: Database,
+  tables: CaptureTables,
+  identities: readonly string[],
+): Promise<Registered> {
+  const [state] = rowsOf(await db.execute(sql`select to_regclass(${tables.apps}) is not null as "apps"`));
+  if (!bool(state?.apps)) return undefined;
+  const rows = rowsOf(
+    await db.execute(
+      sql`select "schema", "app" from ${sql.raw(tables.apps)} where "schema" in (${sql.join(
+        identities.map((identity) => sql`${identity}`),
+        sql`, `,
+      )})`,
+    ),
+  );
+  const apps = new Map<string, string[]>();
+  for (const row of rows) {
+    const schema = String(row.schema);
+    apps.set(schema, [...(apps.get(schema) ?? []), String(row.app)]);
+  }
+  return apps;
+}
+
 /**
- * Per schema, what of its capture is missing, disabled or out of date, and how its schema changes
- * are found. One statement per schema, and two for schema changes.
+ * Per schema, what of its capture is missing, disabled or out of date (with `app`, its registration
+ * on the table too), and how its schema changes are found. One statement per schema, two for the
+ * apps registry and two for schema changes.
  */
 export async function checkCapture(
   ctx: CaptureDdlContext,
   schemas: readonly CompiledSchema[],
+  app?: string,
 ): Promise<CaptureCheck[]> {
   const captured = stored(schemas);
   if (captured.length === 0) return [];
   const tables = await ctx.tables();
+  const apps = await registeredApps(
+    ctx.db,
+    tables,
+    captured.map((schema) => schema.identity),
+  );
   const [rows, ddl] = await Promise.all([
-    Promise.all(captured.map((schema) => checkOne(ctx.db, tables, capturePlan(tables, schema)))),
+    Promise.all(
+      captured.map((schema) =>
+        checkOne(ctx.db, tables, capturePlan(tables, schema, apps?.get(schema.identity)), apps, app),
+      ),
+    ),
     checkSchemaChanges(
       ctx.db,
       tables,

@@ -78,7 +78,8 @@ function changeOf(raw: Record<string, unknown>): CapturedChange {
   }
   const ids = jsonArray<string>(raw.ids);
   const versions = jsonArray<number>(raw.versions);
-  return { schema: String(raw.schema), op: op as ChangeOp, ids, versions };
+  const change = { schema: String(raw.schema), op: op as ChangeOp, ids, versions };
+  return raw.app === null || raw.app === undefined ? change : { ...change, app: String(raw.app) };
 }
 
 class LogSource implements DrizzleChangeSource {
@@ -115,7 +116,7 @@ class LogSource implements DrizzleChangeSource {
     await this.#checkSchemas();
     const old = sql`${from.snapshot}::pg_snapshot`;
     // Text for what the driver reads; ordered and paged by the columns themselves (`l.`).
-    const entries = sql`select l."seq" as "at_seq", l."xid" as "at_xid", l."seq"::text as "seq", l."xid"::text as "xid", l."schema", l."op", array_to_json(l."ids")::text as "ids", array_to_json(l."versions")::text as "versions" from ${sql.raw(changes)} l where (l."xid" >= pg_snapshot_xmax(${old}) or l."xid" = any(array(select pg_snapshot_xip(${old}))))`;
+    const entries = sql`select l."seq" as "at_seq", l."xid" as "at_xid", l."seq"::text as "seq", l."xid"::text as "xid", l."schema", l."op", array_to_json(l."ids")::text as "ids", array_to_json(l."versions")::text as "versions", l."app" from ${sql.raw(changes)} l where (l."xid" >= pg_snapshot_xmax(${old}) or l."xid" = any(array(select pg_snapshot_xip(${old}))))`;
     // One statement: the snapshot, the pruned mark and the first page agree with each other.
     const first = await this.#run(
       sql`select s."snapshot", m."pruned_xid"::text as "pruned", c.* from (select pg_current_snapshot()::text as "snapshot") s left join ${sql.raw(meta)} m on true left join lateral (${entries} order by l."xid", l."seq" limit ${CHANGES_PAGE}) c on true order by c."at_xid", c."at_seq"`,

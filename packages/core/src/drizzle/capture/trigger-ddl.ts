@@ -3,14 +3,18 @@ import { StrataError } from '../../errors.js';
 import { CHANGES_CHANNEL } from '../../l3/capture.js';
 import type { CompiledSchema } from '../../schema/types.js';
 import { qualifiedName, quoteIdentifier, quoteLiteral } from '../identifiers.js';
+import { tellSql, tellSqlOfRegistry } from './capture-apps.js';
 import type { CaptureTables } from './change-log.js';
-import { captureHash, ownWritesSetting } from './own-writes.js';
+import { APP_SETTING, captureHash, ownWritesSetting } from './own-writes.js';
 
 /** One trigger per event: Postgres refuses transition tables on a trigger of several events. */
 export const CAPTURE_EVENTS = ['insert', 'update', 'delete', 'truncate'] as const;
 type CaptureEvent = (typeof CAPTURE_EVENTS)[number];
 
 const QUOTE_TAG = '$strata_capture$';
+/** The install's DO block quotes the function's DDL with this, and writes in `tell` for the apps registered. */
+const DDL_TAG = '$strata_capture_ddl$';
+const APPS_TOKEN = '__strata_registered_apps__';
 
 /** What capture installs for one schema, named from its identity alone (the same on every run). */
 export interface CapturePlan {
@@ -20,8 +24,13 @@ export interface CapturePlan {
   /** The function's name (unquoted) and its quoted, qualified form. */
   readonly functionName: string;
   readonly functionTarget: string;
-  /** The function's body as Postgres stores it (`pg_proc.prosrc`): what check() compares. */
+  /**
+   * The function's body as Postgres stores it (`pg_proc.prosrc`) with the apps the plan was made
+   * for (none unless given): what check() compares.
+   */
   readonly body: string;
+  /** The body with a token where install writes in `tell` for the apps registered at the time. */
+  readonly template: string;
   readonly triggers: readonly { event: CaptureEvent; name: string }[];
 }
 
@@ -105,6 +114,25 @@ function logUnbumped(
 }
 
 /**
+ * Logs the keys in `changed` that Strata's current statement wrote (`own`) at the versions it gave
+ * them, under the writing app's name (`writer`): for the other apps registered on the table, whose
+ * relays apply it (the writer's skips it). Nothing is bumped: the versions are the write's own.
+ */
+function logOwn(tables: CaptureTables, identity: string, op: CaptureEvent, changed: string): string {
+  return `WITH changed ("id", "deleted") AS (${changed}),
+      told AS (
+        SELECT c."id", coalesce((SELECT o."version" FROM ${tables.versions} o WHERE o."schema" = ${identity} AND o."id" = c."id"), 0) AS "version"
+        FROM changed c
+        WHERE c."id" IN (SELECT unnest(own))),
+      logged AS (
+        INSERT INTO ${tables.changes} ("schema", "op", "ids", "versions", "app")
+        SELECT ${identity}, '${op}', array_agg(t."id" ORDER BY t."id"), array_agg(t."version" ORDER BY t."id"), writer
+        FROM told t HAVING count(*) > 0
+        RETURNING 1)
+      SELECT entries + count(*) INTO entries FROM logged;`;
+}
+
+/**
  * A write-through table: bumps and logs, waiting at most 50 ms for a version row. An outside
  * statement holds its rows' locks before its trigger runs; a Strata writer locks a key's version
  * row before its row. Both on one key at once would deadlock (Postgres breaks it after a second by
@@ -128,7 +156,13 @@ function bumpOrLog(tables: CaptureTables, identity: string, op: CaptureEvent, ch
  * The function's body: static SQL only (plpgsql caches its plans per table), one statement per
  * event, then a NOTIFY only when something was logged.
  */
-function functionBody(tables: CaptureTables, identityText: string, pk: string, bump: boolean): string {
+function functionBody(
+  tables: CaptureTables,
+  identityText: string,
+  pk: string,
+  bump: boolean,
+  tell: string,
+): string {
   const identity = quoteLiteral(identityText);
   const logChanged = bump ? bumpOrLog : logUnbumped;
   const key = (alias: string) => `${alias}.${pk}::text`;
@@ -146,6 +180,10 @@ function functionBody(tables: CaptureTables, identityText: string, pk: string, b
   const long = (keys: string) => `NOT EXISTS ((${keys}) EXCEPT SELECT unnest(own))`;
   const newKeys = `SELECT ${key('n')} FROM _strata_new n`;
   const oldKeys = `SELECT ${key('o')} FROM _strata_old o`;
+  // `tell` (see capture-apps.ts): Strata's own statement, all of whose keys are its own, is quiet
+  // unless another app than the writer is registered on the table. A constant expression written in
+  // by install (`false` while no app is), evaluated inside the fast path's query: no table read, no
+  // statement more.
   return `
 DECLARE
   me xid;
@@ -154,6 +192,8 @@ DECLARE
   started text;
   -- The keys Strata's current statement wrote: none for any other statement.
   own text[] := '{}';
+  -- The app that wrote them (its keyPrefix): '' for any other statement, or a mark that names none.
+  writer text := '';
   -- Nothing in this transaction marked: its writer's own keys are those whose version row it wrote.
   by_xmin boolean := coalesce(mark, '') = '';
   saved_lock_timeout text;
@@ -164,23 +204,31 @@ BEGIN
       own := substr(mark, length(started) + 1)::text[];
     END IF;
   END IF;
-  -- Nothing to log when Strata's statement wrote every key the statement changed, or no row changed
-  -- (an upsert fires both its INSERT and its UPDATE trigger, one with empty transition tables): one
-  -- query, and no subtransaction.
+  -- Nothing to log when Strata's statement wrote every key the statement changed and no other app
+  -- needs to hear of it: one query, and no subtransaction.
   IF cardinality(own) <= 32 THEN
     IF TG_OP = 'INSERT' THEN
-      IF ${short('n', '_strata_new')} THEN RETURN NULL; END IF;
+      IF ${short('n', '_strata_new')} AND NOT ${tell} THEN RETURN NULL; END IF;
     ELSIF TG_OP = 'UPDATE' THEN
-      IF ${short('n', '_strata_new')} AND ${short('o', '_strata_old')} THEN RETURN NULL; END IF;
+      IF ${short('n', '_strata_new')} AND ${short('o', '_strata_old')} AND NOT ${tell} THEN RETURN NULL; END IF;
     ELSIF TG_OP = 'DELETE' THEN
-      IF ${short('o', '_strata_old')} THEN RETURN NULL; END IF;
+      IF ${short('o', '_strata_old')} AND NOT ${tell} THEN RETURN NULL; END IF;
     END IF;
   ELSIF TG_OP = 'INSERT' THEN
-    IF ${long(newKeys)} THEN RETURN NULL; END IF;
+    IF ${long(newKeys)} AND NOT ${tell} THEN RETURN NULL; END IF;
   ELSIF TG_OP = 'UPDATE' THEN
-    IF ${long(`${newKeys} UNION ALL ${oldKeys}`)} THEN RETURN NULL; END IF;
+    IF ${long(`${newKeys} UNION ALL ${oldKeys}`)} AND NOT ${tell} THEN RETURN NULL; END IF;
   ELSIF TG_OP = 'DELETE' THEN
-    IF ${long(oldKeys)} THEN RETURN NULL; END IF;
+    IF ${long(oldKeys)} AND NOT ${tell} THEN RETURN NULL; END IF;
+  END IF;
+  -- Strata's own statement that other apps hear of: the trigger of an upsert that changed no row
+  -- this way (it fires both) has nothing to log, and skips the subtransaction.
+  IF ${tell} THEN
+    IF TG_OP = 'INSERT' OR TG_OP = 'UPDATE' THEN
+      IF NOT EXISTS (SELECT 1 FROM _strata_new) THEN RETURN NULL; END IF;
+    ELSIF TG_OP = 'DELETE' THEN
+      IF NOT EXISTS (SELECT 1 FROM _strata_old) THEN RETURN NULL; END IF;
+    END IF;
   END IF;
   -- A block of its own, so a failure to log becomes a warning rather than failing the user's
   -- statement. Its cost: a subtransaction per statement that has something to log.
@@ -195,6 +243,17 @@ BEGIN
       ${logChanged(tables, identity, 'update', updated)}
     ELSE
       ${logChanged(tables, identity, 'delete', deleted)}
+    END IF;
+    -- Strata's own keys, for the other apps registered on the table (their relays apply them).
+    IF ${tell} AND TG_OP <> 'TRUNCATE' THEN
+      writer := substr(current_setting(${quoteLiteral(APP_SETTING)}, true), length(started) + 1);
+      IF TG_OP = 'INSERT' THEN
+        ${logOwn(tables, identity, 'insert', inserted)}
+      ELSIF TG_OP = 'UPDATE' THEN
+        ${logOwn(tables, identity, 'update', updated)}
+      ELSE
+        ${logOwn(tables, identity, 'delete', deleted)}
+      END IF;
     END IF;
     IF entries > 0 THEN
       PERFORM pg_notify(${quoteLiteral(CHANGES_CHANNEL)}, ${identity});
@@ -214,20 +273,34 @@ END;
 }
 
 /** What capture installs for `schema`, its Strata tables in `tables`. */
-export function capturePlan(tables: CaptureTables, schema: CompiledSchema): CapturePlan {
+/**
+ * What capture installs for `schema`, its Strata tables in `tables`; `apps`, the apps registered on
+ * its table, for the body check() expects.
+ */
+export function capturePlan(
+  tables: CaptureTables,
+  schema: CompiledSchema,
+  apps: readonly string[] = [],
+): CapturePlan {
   const config = getTableConfig(schema.table);
   const name = functionName(schema.identity);
   const bump = schema.writeMode !== 'write-behind';
-  const body = functionBody(tables, schema.identity, quoteIdentifier(schema.primaryKey.name), bump);
-  if (body.includes(QUOTE_TAG)) {
-    throw new StrataError('INVALID_MODEL', `schema ${schema.identity}: its name contains ${QUOTE_TAG}`);
+  const pk = quoteIdentifier(schema.primaryKey.name);
+  const template = functionBody(tables, schema.identity, pk, bump, APPS_TOKEN);
+  for (const tag of [QUOTE_TAG, DDL_TAG]) {
+    if (template.includes(tag))
+      throw new StrataError('INVALID_MODEL', `schema ${schema.identity}: its name contains ${tag}`);
+  }
+  if (functionBody(tables, schema.identity, pk, bump, '').includes(APPS_TOKEN)) {
+    throw new StrataError('INVALID_MODEL', `schema ${schema.identity}: its name contains ${APPS_TOKEN}`);
   }
   return {
     identity: schema.identity,
     target: qualifiedName(config.schema, config.name),
     functionName: name,
     functionTarget: qualifiedName(tables.pgSchema, name),
-    body,
+    body: template.replaceAll(APPS_TOKEN, tellSql(apps)),
+    template,
     triggers: CAPTURE_EVENTS.map((event) => ({ event, name: triggerName(event) })),
   };
 }
@@ -246,11 +319,13 @@ function createTrigger(plan: CapturePlan, event: CaptureEvent): string {
 
 /**
  * The function (as its owner, so any role that writes the table is captured; a fixed search path,
- * as every SECURITY DEFINER function needs) and its four triggers. Idempotent.
+ * as every SECURITY DEFINER function needs) with the apps registered on the table at the time (read
+ * in the same transaction, after this install registered its own), and its four triggers. Idempotent.
  */
-export function installStatements(plan: CapturePlan): string[] {
+export function installStatements(tables: CaptureTables, plan: CapturePlan): string[] {
+  const ddl = `CREATE OR REPLACE FUNCTION ${plan.functionTarget}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS ${QUOTE_TAG}${plan.template}${QUOTE_TAG}`;
   return [
-    `CREATE OR REPLACE FUNCTION ${plan.functionTarget}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS ${QUOTE_TAG}${plan.body}${QUOTE_TAG}`,
+    `DO ${QUOTE_TAG.slice(0, -1)}_install$ BEGIN EXECUTE replace(${DDL_TAG}${ddl}${DDL_TAG}, ${quoteLiteral(APPS_TOKEN)}, ${tellSqlOfRegistry(tables, plan.identity)}); END ${QUOTE_TAG.slice(0, -1)}_install$`,
     ...CAPTURE_EVENTS.map((event) => createTrigger(plan, event)),
   ];
 }

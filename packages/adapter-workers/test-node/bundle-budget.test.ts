@@ -41,7 +41,9 @@ import {
 // decoding of L2 reads (+171) and read-your-writes on read replicas (+253, its router passed in).
 // Raised to 64 KiB on 2026-12-03 (next session) for two correctness fixes: writes of one key in call
 // order (engine/key-order.ts, +493) and own unflushed write-behind rows put back after a Redis reset
-// (engine/own-pending.ts, +576): 64,725 bytes.
+// (engine/own-pending.ts, +576): 64,725 bytes. With the same session's merges (L1 refusing a write's
+// offer under a version announced meanwhile, synchronous call-order turns so batches stay whole,
+// InflightLoads, the capture's app mark on each write): 65,494 bytes, 42 under the budget.
 const BUDGET_GZIP = 64 * 1024;
 /** What the app brings whether or not it uses Strata. */
 const APP_PACKAGES = ['drizzle-orm', '@neondatabase/serverless', '@upstash/redis', 'hono'];

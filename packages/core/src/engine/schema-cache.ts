@@ -32,6 +32,8 @@ import { RowTags } from './row-tags.js';
 import { type Age, Staleness } from './staleness.js';
 import type { TagClock } from './tag-clock.js';
 
+/** Versions announced by other instances that L1 has not taken yet, kept per schema at most. */
+const MAX_ANNOUNCED = 10_000;
 /** Keys per MARK request (see `supersede`). */
 export const MARK_CHUNK = 1_000;
 /** L1's "known absent" entry (negative caching, a delete's tombstone). */
@@ -104,9 +106,11 @@ export class SchemaCache {
   /** Keys with a write of this instance out -> how many. */
   readonly #writing = new Map<string, number>();
   /**
-   * Per key with a write of this instance out: the newest version another instance announced
-   * meanwhile (Infinity: a change of unknown version). That write's L1 offer must not go under it:
-   * its reply can come after the message, whose drop found nothing in L1 yet.
+   * Per key, the newest version another instance announced (a bus message) that L1 has not taken
+   * yet; Infinity, while a write of this instance is out, for a change of unknown version. L1 takes
+   * nothing older: not a local write whose L2 reply came after the message (whose drop found
+   * nothing in L1 yet), nor a row read from a replica (Redis or Postgres) that lags behind it. Up to
+   * 10,000 keys, the oldest forgotten first.
    */
   readonly #announced = new Map<string, number>();
   /** Own pending rows being put back after a Redis reset: reads of L2 wait for it (see `#readTicked`). */
@@ -248,7 +252,13 @@ export class SchemaCache {
     if (!l1) return true;
     const current = l1.peek(key);
     if (current !== undefined && current.version > version) return false;
-    if (this.#announced.size !== 0 && (this.#announced.get(key) ?? -1) > version) return false;
+    if (this.#announced.size !== 0) {
+      const announced = this.#announced.get(key);
+      if (announced !== undefined) {
+        if (announced > version) return false;
+        this.#announced.delete(key);
+      }
+    }
     l1.set(key, value, this.aging && !held && value !== ABSENT ? this.aging.hold(ttlMs) : ttlMs, version);
     return true;
   }
@@ -467,7 +477,7 @@ export class SchemaCache {
       if (left > 0) this.#writing.set(key, left);
       else {
         this.#writing.delete(key);
-        this.#announced.delete(key);
+        if (this.#announced.get(key) === Number.POSITIVE_INFINITY) this.#announced.delete(key);
       }
     }
   }
@@ -727,14 +737,19 @@ export class SchemaCache {
       const held = this.l1?.peek(key);
       const version = versions?.[i];
       if (version !== undefined) this.ownPending?.passed(key, version);
-      if (this.#writing.has(key))
-        this.#announced.set(
-          key,
-          Math.max(this.#announced.get(key) ?? -1, version ?? Number.POSITIVE_INFINITY),
-        );
+      if (this.l1 && (version !== undefined || this.#writing.has(key)))
+        this.#announce(key, version ?? Number.POSITIVE_INFINITY);
       if (held && (version === undefined || held.version <= version)) this.l1!.delete(key);
       this.fence.endWrite(key);
     });
+  }
+
+  #announce(key: string, version: number): void {
+    const known = this.#announced.get(key);
+    if (known !== undefined && known >= version) return;
+    this.#announced.delete(key);
+    this.#announced.set(key, version);
+    if (this.#announced.size > MAX_ANNOUNCED) this.#announced.delete(this.#announced.keys().next().value!);
   }
 
   /** Redis restarted or went back: nothing cached before can be trusted, and counters may repeat. */

@@ -383,8 +383,10 @@ describe('npm start (scripts/start.mjs)', () => {
       const demo = await client.query(
         `select table_name from information_schema.tables where table_schema = 'strata_demo' order by 1`,
       );
-      // Strata's change log (capture install) sits there too, beside its versions.
+      // Strata's change log and the apps registered on its tables (capture install) sit there too,
+      // beside its versions.
       expect(demo.rows.map((r) => r.table_name)).toEqual([
+        '_strata_capture_apps',
         '_strata_capture_tables',
         '_strata_changes',
         '_strata_changes_meta',

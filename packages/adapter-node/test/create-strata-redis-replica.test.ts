@@ -14,6 +14,12 @@ const { databaseUrl } = serviceUrls();
 const table = pgSchema(name).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
 // No L1: every read reaches L2, where the replica is.
 const items = defineSchema({ table, l1: false });
+// With L1, for what an instance keeps of a replica's read.
+const cachedTable = pgSchema(name).table('cached', {
+  id: text('id').primaryKey(),
+  n: integer('n').notNull(),
+});
+const cached = defineSchema({ table: cachedTable, l1: { ttl: '10m' } });
 let pair: RedisReplica;
 let primary: Redis;
 let replica: Redis;
@@ -49,7 +55,7 @@ const open = async () => {
     databaseUrl,
     redisUrl: pair.primary.url,
     redisReplicaUrl: pair.replica.url,
-    schemas: [items],
+    schemas: [items, cached],
     keyPrefix: name,
     migrationsSchema: name,
     handleSignals: false,
@@ -99,6 +105,32 @@ it('the writer reads its write while replication is held, another instance the r
   });
   // A replica read older than what an instance saw would look like a Redis gone back in time.
   expect(warnings.filter((w) => /L2 was reset/.test(w))).toEqual([]);
+});
+
+// An instance told of a write (the bus message, with its version) before its replica has it reads
+// the replica's older row: allowed for an instance that did not write (bounded by the lag), but L1
+// must not keep it past the message: it refuses a version older than one announced to it.
+it('a row older than a write announced to this instance is answered from a lagging replica, never kept in L1', async () => {
+  const [writer, other] = [opened[0]!.strata, opened[1]!.strata];
+  await writer.set(cached, { id: 'c', n: 1 });
+  await pair.caughtUp();
+  expect(await other.get(cached, 'c')).toEqual({ id: 'c', n: 1 });
+  expect(other.peek(cached, 'c')).toEqual({ id: 'c', n: 1 });
+
+  pair.holdReplication();
+  try {
+    await writer.set(cached, { id: 'c', n: 2 });
+    // The bus message reaches the other instance: its L1 copy goes.
+    await expect.poll(() => other.peek(cached, 'c'), { timeout: 5_000 }).toBeUndefined();
+    // Its replica does not have the write yet: the older row is its answer, not its L1's.
+    expect(await other.get(cached, 'c')).toEqual({ id: 'c', n: 1 });
+    expect(other.peek(cached, 'c')).toBeUndefined();
+  } finally {
+    await pair.releaseReplication();
+  }
+  await pair.caughtUp();
+  expect(await other.get(cached, 'c')).toEqual({ id: 'c', n: 2 });
+  expect(other.peek(cached, 'c')).toEqual({ id: 'c', n: 2 });
 });
 
 it('with the replica down, reads go to the primary and the caller sees no error', async () => {

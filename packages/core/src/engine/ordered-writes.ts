@@ -26,7 +26,7 @@ export interface ScriptedEnqueue {
 }
 
 /** How long Redis keeps a write-behind row pending its flush (see `writeOrdered`). */
-const PENDING_HOLD_MS = 7 * 24 * 60 * 60 * 1000;
+export const PENDING_HOLD_MS = 7 * 24 * 60 * 60 * 1000;
 
 /**
  * Writes ordered by Redis (write-behind before its flush, and schemas whose source of truth is L2):

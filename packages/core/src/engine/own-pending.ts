@@ -2,12 +2,11 @@ import { encodeEnvelope } from '../l2/envelope.js';
 import { PUT } from '../l2/scripts.js';
 import type { EngineContext } from './context.js';
 import { normalizeId } from './ids.js';
+import { PENDING_HOLD_MS } from './ordered-writes.js';
 import type { SchemaCache } from './schema-cache.js';
 
 /** Unflushed writes remembered per schema at most: the oldest goes first past it. */
 const MAX_REMEMBERED = 10_000;
-/** As `ordered-writes.ts`: a pending row lives a week in Redis, until its flush rewrites it. */
-const PENDING_HOLD_MS = 7 * 24 * 60 * 60 * 1000;
 
 interface Remembered {
   readonly version: number;

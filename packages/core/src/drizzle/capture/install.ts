@@ -171,7 +171,9 @@ async function registeredApps(
   const apps = new Map<string, string[]>();
   for (const row of rows) {
     const schema = String(row.schema);
-    apps.set(schema, [...(apps.get(schema) ?? []), String(row.app)]);
+    const list = apps.get(schema) ?? [];
+    list.push(String(row.app));
+    apps.set(schema, list);
   }
   return apps;
 }

@@ -186,6 +186,43 @@ describe('stale-while-revalidate', () => {
     await strata.close();
   });
 
+  it('a Duration narrows the window for one call, in L1 and from L2 (max-stale); a bad one changes nothing', async () => {
+    const { clock, state, schema, all } = setup({ stale: '1m' }, 2);
+    const [a, b] = all as [Strata, Strata];
+    await a.set(schema, { id: 'swr-ms', username: 'ms-before' });
+    await changeOutside('swr-ms', 'ms-after');
+    await b.find(schema, 'warm-generation');
+    clock.advance(15_000); // stale for 5 s in both tiers
+    const calls = state.calls;
+    // L1 (a): within 10 s of stale it answers at once; within 2 s it reads through.
+    expect((await a.get(schema, 'swr-ms', { stale: '10s' })).username).toBe('ms-before');
+    await a.settled(); // the refresh of the stale answer (one query)
+    expect(state.calls).toBe(calls + 1);
+    // L2 (b has no L1 copy): the refresh above put the new row in L2, so ask a key still stale there.
+    await a.set(schema, { id: 'swr-ms2', username: 'ms2-before' });
+    await changeOutside('swr-ms2', 'ms2-after');
+    clock.advance(15_000);
+    await b.find(schema, 'warm-generation-2');
+    const before = state.calls;
+    expect((await b.get(schema, 'swr-ms2', { stale: 2_000 })).username).toBe('ms2-after');
+    expect(state.calls).toBe(before + 1);
+    expect(b.stats().staleHits).toBe(0);
+    // a's L1 copy is as stale: it reads through too, and finds b's fill fresh in L2 (no query).
+    expect((await a.find(schema, 'swr-ms2', { stale: '2s' }))?.username).toBe('ms2-after');
+    expect(state.calls).toBe(before + 1);
+    // A bad duration is a typed error before any tier is asked.
+    stack.reset();
+    await expect(a.get(schema, 'swr-ms2', { stale: '5x' as Duration })).rejects.toMatchObject({
+      code: 'INVALID_CONFIG',
+    });
+    await expect(a.getMany(schema, ['swr-ms2'], { stale: -1 })).rejects.toMatchObject({
+      code: 'INVALID_CONFIG',
+    });
+    expect(stack.l2Commands).toEqual([]);
+    expect(state.calls).toBe(before + 1);
+    await Promise.all(all.map((s) => s.close()));
+  });
+
   it('past the stale window a read waits for Postgres', async () => {
     const { clock, state, schema, strata } = setup({ stale: '1m' });
     await strata.set(schema, { id: 'swr-5', username: 'swr5' });
@@ -457,5 +494,45 @@ describe('findWithStatus', () => {
       status: { tier: 'l3' },
     });
     await strata.close();
+  });
+
+  it('getManyWithStatus: each position says its tier, stale or not, in one load below L1', async () => {
+    const { clock, state, schema, all } = setup({ stale: '1m' }, 2);
+    const [a, b] = all as [Strata, Strata];
+    await a.setMany(schema, [
+      { id: 'gm-fresh', username: 'gm-1' },
+      { id: 'gm-stale', username: 'gm-2' },
+    ]);
+    await b.find(schema, 'warm-generation');
+    clock.advance(5_000);
+    await a.set(schema, { id: 'gm-fresh', username: 'gm-1b' }); // fresh again in a's L1 and in L2
+    clock.advance(6_000); // gm-stale: 1 s past its TTL everywhere
+    stack.reset();
+    const ids = ['gm-fresh', 'gm-stale', 'gm-none', 'gm-fresh'];
+    const mine = await a.getManyWithStatus(schema, ids);
+    expect(mine.rows.map((r) => r?.username ?? null)).toEqual(['gm-1b', 'gm-2', null, 'gm-1b']);
+    expect(mine.status.map((s) => [s.tier, s.stale])).toEqual([
+      ['l1', false],
+      ['l1', true],
+      ['l3', false],
+      ['l1', false],
+    ]);
+    expect(mine.status[1]).toMatchObject({ refreshing: true, freshForMs: -1_000 });
+    await a.settled();
+    const theirs = await b.getManyWithStatus(schema, ['gm-fresh', 'gm-stale', 'gm-none']);
+    // No negative caching here: the absent id is asked of Postgres again.
+    expect(theirs.status.map((s) => s.tier)).toEqual(['l2', 'l2', 'l3']);
+    expect(theirs.status[0]).toMatchObject({ stale: false, freshForMs: 4_000 });
+    // gm-stale was refreshed by a's read: fresh in L2 now.
+    expect(theirs.status[1]!.stale).toBe(false);
+    // b's L1 now holds them: the next call asks no tier.
+    stack.reset();
+    expect((await b.getManyWithStatus(schema, ['gm-fresh', 'gm-stale'])).status.map((s) => s.tier)).toEqual([
+      'l1',
+      'l1',
+    ]);
+    expect(stack.l2Commands).toEqual([]);
+    expect(state.calls).toBeGreaterThan(0);
+    await Promise.all(all.map((s) => s.close()));
   });
 });

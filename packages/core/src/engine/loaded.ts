@@ -20,6 +20,8 @@ export class Loaded {
   grace: (GraceCopy | undefined)[] | undefined;
   /** Where each position's answer came from, kept only for a status read (`findWithStatus`). */
   status: (PositionStatus | undefined)[] | undefined;
+  /** The longest a row may be stale to answer this load (a call's `stale`: see `maxStaleOf`). */
+  maxStale: number;
   /** The promise this load is listed under in `inflight` (read-cascade.ts `startLoad`), if it is. */
   listed: Promise<Loaded> | undefined;
   #index: Map<string, number> | undefined;
@@ -29,6 +31,7 @@ export class Loaded {
     this.stale = undefined;
     this.grace = undefined;
     this.status = undefined;
+    this.maxStale = Number.POSITIVE_INFINITY;
     this.listed = undefined;
   }
 

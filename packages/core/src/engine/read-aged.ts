@@ -23,13 +23,13 @@ export type RefreshLoad = (
 /**
  * L1's answer for an aging schema: a fresh row; a stale one (`seen.stale` set: the caller starts
  * its refresh); a graced one while its key is in backoff after a source failure; else undefined (a
- * miss, counted). `allowStale: false` (a call's `stale: false`) takes stale rows as misses.
+ * miss, counted). `maxStale` (a call's `stale`, see `maxStaleOf`) takes rows stale for longer as misses.
  */
 export function agedL1(
   ctx: EngineContext,
   cache: SchemaCache,
   key: string,
-  allowStale: boolean,
+  maxStale: number,
   seen: { stale: boolean; grace?: boolean },
 ): Row | null | undefined {
   const l1 = cache.l1;
@@ -41,7 +41,10 @@ export function agedL1(
     const age = entry.value === ABSENT ? 'fresh' : aging.l1Age(entry.expiresAt);
     if (age === 'fresh') return cache.answerL1(ctx, entry.value);
     if (aging.mayServe(key, entry.version)) {
-      if (age === 'stale' && allowStale) {
+      if (
+        age === 'stale' &&
+        (maxStale === Infinity || aging.clock.now() - (entry.expiresAt - aging.tailMs) < maxStale)
+      ) {
         ctx.servedStale();
         seen.stale = true;
         return cache.answerL1(ctx, entry.value);

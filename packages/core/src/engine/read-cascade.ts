@@ -29,9 +29,9 @@ export async function readRows(
   cache: SchemaCache,
   ids: readonly Id[],
   l1Read = false,
-  allowStale = true,
+  maxStale = Number.POSITIVE_INFINITY,
 ): Promise<(Row | null)[]> {
-  if (ids.length === 1) return [await readRow(ctx, cache, ids[0]!, l1Read, allowStale)];
+  if (ids.length === 1) return [await readRow(ctx, cache, ids[0]!, l1Read, maxStale)];
   const n = ids.length;
   const out = new Array<Row | null>(n).fill(null);
   const keys = new Array<string>(n);
@@ -56,7 +56,7 @@ export async function readRows(
     const hit = l1Read
       ? undefined
       : cache.aging
-        ? agedL1(ctx, cache, key, allowStale, seen)
+        ? agedL1(ctx, cache, key, maxStale, seen)
         : cache.readL1(ctx, key);
     if (hit !== undefined) {
       out[i] = hit;
@@ -67,7 +67,8 @@ export async function readRows(
       }
       continue;
     }
-    const running = allowStale ? cache.inflight.get(key) : undefined;
+    // A read that takes less than the schema's window does not join a load that may answer more.
+    const running = maxStale === Infinity ? cache.inflight.get(key) : undefined;
     if (!running) own.push(i);
     else {
       joins ??= new Map();
@@ -91,7 +92,7 @@ export async function readRows(
       cache,
       ownKeys,
       own.map((i) => ids[i]!),
-      allowStale,
+      maxStale,
     );
     const rows = (await load).rows;
     for (let j = 0; j < own.length; j++) out[own[j]!] = rows[j]!;
@@ -112,20 +113,21 @@ export async function readRow(
   cache: SchemaCache,
   id: Id,
   l1Read: boolean,
-  allowStale = true,
+  maxStale = Number.POSITIVE_INFINITY,
 ): Promise<Row | null> {
   const key = idKey(id);
   if (!l1Read && cache.aging) {
     const seen = { stale: false };
-    const hit = agedL1(ctx, cache, key, allowStale, seen);
+    const hit = agedL1(ctx, cache, key, maxStale, seen);
     if (seen.stale) refreshLater(ctx, cache, [key], [id], refreshBelowL1);
     if (hit !== undefined) return hit;
   } else {
     const hit = l1Read ? undefined : cache.readL1(ctx, key);
     if (hit !== undefined) return hit;
   }
-  // A read that takes no stale row does not join a load that may answer one.
-  const load = (allowStale && cache.inflight.get(key)) || startLoad(ctx, cache, [key], [id], allowStale);
+  // A read that takes less than the schema's window does not join a load that may answer more.
+  const load =
+    (maxStale === Infinity && cache.inflight.get(key)) || startLoad(ctx, cache, [key], [id], maxStale);
   return (await load).get(key) ?? null;
 }
 
@@ -138,13 +140,13 @@ export function readL1Now(
   ctx: EngineContext,
   cache: SchemaCache,
   id: Id,
-  allowStale: boolean,
+  maxStale: number,
   seen: { stale: boolean; grace?: boolean } = { stale: false },
 ): Row | null | undefined {
   if (!cache.l1 || !cache.l1AnswersGets) return undefined;
   if (!cache.aging) return cache.readL1Id(ctx, id);
   const key = idKey(id);
-  const hit = agedL1(ctx, cache, key, allowStale, seen);
+  const hit = agedL1(ctx, cache, key, maxStale, seen);
   if (seen.stale) refreshLater(ctx, cache, [key], [id], refreshBelowL1);
   return hit;
 }
@@ -168,13 +170,60 @@ export async function loadRowWithStatus(
   ctx: EngineContext,
   cache: SchemaCache,
   id: Id,
-  allowStale: boolean,
+  maxStale: number,
 ): Promise<{ row: Row | null; status: ReadStatus }> {
   const key = idKey(id);
   const loaded = new Loaded([key]);
   loaded.status = [];
-  await loadBelowL1(ctx, cache, loaded, [id], allowStale ? 'read' : 'fresh');
+  loaded.maxStale = maxStale;
+  await loadBelowL1(ctx, cache, loaded, [id], maxStale > 0 ? 'read' : 'fresh');
   return { row: loaded.rows[0] ?? null, status: fullStatus(cache, key, loaded.status[0]) };
+}
+
+/**
+ * `readRows` with where each answer came from, by position (see {@link ReadStatus}): L1 answers by
+ * age without an await, then one load of its own below L1 for the rest (it joins no other read's,
+ * and none joins it: each status is of this read's answer).
+ */
+export async function readRowsWithStatus(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  ids: readonly Id[],
+  maxStale: number,
+): Promise<{ rows: (Row | null)[]; status: ReadStatus[] }> {
+  const rows = new Array<Row | null>(ids.length).fill(null);
+  const status = new Array<ReadStatus>(ids.length);
+  // Key -> its position in the load; positions the load answers.
+  const below = new Map<string, number>();
+  const waiting: [position: number, at: number][] = [];
+  const belowIds: Id[] = [];
+  for (let i = 0; i < ids.length; i++) {
+    const seen = { stale: false, grace: false };
+    const hit = readL1Now(ctx, cache, ids[i]!, maxStale, seen);
+    if (hit !== undefined) {
+      rows[i] = hit;
+      status[i] = l1ReadStatus(cache, ids[i]!, seen);
+      continue;
+    }
+    const key = idKey(ids[i]!);
+    let at = below.get(key);
+    if (at === undefined) {
+      at = belowIds.push(ids[i]!) - 1;
+      below.set(key, at);
+    }
+    waiting.push([i, at]);
+  }
+  if (belowIds.length === 0) return { rows, status };
+  const keys = [...below.keys()];
+  const loaded = new Loaded(keys);
+  loaded.status = [];
+  loaded.maxStale = maxStale;
+  await loadBelowL1(ctx, cache, loaded, belowIds, maxStale > 0 ? 'read' : 'fresh');
+  for (const [i, at] of waiting) {
+    rows[i] = loaded.rows[at]!;
+    status[i] = fullStatus(cache, keys[at]!, loaded.status[at]);
+  }
+  return { rows, status };
 }
 
 /**
@@ -187,10 +236,11 @@ function startLoad(
   cache: SchemaCache,
   keys: readonly string[],
   ids: readonly Id[],
-  allowStale = true,
+  maxStale = Number.POSITIVE_INFINITY,
 ): Promise<Loaded> {
   const loaded = new Loaded(keys);
-  const batch = loadBelowL1(ctx, cache, loaded, ids, allowStale ? 'read' : 'fresh');
+  loaded.maxStale = maxStale;
+  const batch = loadBelowL1(ctx, cache, loaded, ids, maxStale > 0 ? 'read' : 'fresh');
   // Unlisted by the load itself as it ends (see `unlist`): no closure and no `.then` per load.
   loaded.listed = batch;
   for (const key of keys) cache.inflight.set(key, batch);
@@ -487,7 +537,7 @@ function agedFromL2(
     return false;
   }
   const past = -remainingMs;
-  if (mode !== 'read' || past >= aging.staleMs) {
+  if (mode !== 'read' || past >= aging.staleMs || past >= loaded.maxStale) {
     ctx.miss('l2', name);
     if (past < aging.graceMs) {
       loaded.grace ??= [];

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import { toMs } from '../duration.js';
+import { type Duration, toMs } from '../duration.js';
 import type { CompiledSchema } from '../schema/types.js';
 
 /**
@@ -8,6 +8,15 @@ import type { CompiledSchema } from '../schema/types.js';
  * `grace`: answered only when the source fails). Past every window it is gone.
  */
 export type Age = 'fresh' | 'stale' | 'grace';
+
+/**
+ * A call's `stale` option as the longest a row may be past its fresh time to answer it (ms):
+ * Infinity (the default, `true`) takes the schema's window, 0 (`false`) none; a Duration narrows it.
+ * @example maxStaleOf('10s'); // 10_000: a row stale for longer is read through
+ */
+export function maxStaleOf(stale: boolean | Duration | undefined): number {
+  return stale === undefined || stale === true ? Infinity : stale === false ? 0 : toMs(stale, 'stale');
+}
 
 /** Own writes remembered per schema (see `Staleness.wrote`): a bound, not a cache size. */
 const MAX_WRITTEN = 50_000;

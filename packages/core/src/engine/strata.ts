@@ -4,7 +4,7 @@ import type { PollOutcome } from '../capture/relay.js';
 import { type ResolvedConfig, resolveConfig, type StrataConfig } from '../config.js';
 import { createAesGcmEncryptor } from '../crypto/aes-gcm-encryptor.js';
 import type { Encryptor } from '../crypto/types.js';
-import { toMs } from '../duration.js';
+import { type Duration, toMs } from '../duration.js';
 import { StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
 import type { MigrationRecord, MigrationResult, Row } from '../l3/types.js';
@@ -35,12 +35,20 @@ import { L2Watch } from './l2-watch.js';
 import { L3Claim } from './l3-claim.js';
 import { restoreOwnPending } from './own-pending.js';
 import { type PreparedRow, prepareRow } from './prepare.js';
-import { l1ReadStatus, loadRowWithStatus, readL1Now, readRow, readRows } from './read-cascade.js';
+import {
+  l1ReadStatus,
+  loadRowWithStatus,
+  readL1Now,
+  readRow,
+  readRows,
+  readRowsWithStatus,
+} from './read-cascade.js';
 import type { ReadStatus } from './read-status.js';
 import { Registry, type SchemaRef } from './registry.js';
 import type { ReplicaRouter } from './replica-reads.js';
 import { SchemaCache } from './schema-cache.js';
 import { countRows, searchCachedRows, searchRows } from './search.js';
+import { maxStaleOf } from './staleness.js';
 import { Counters, type StrataStats } from './stats.js';
 import { TagClock } from './tag-clock.js';
 import { invalidateTagged } from './tags.js';
@@ -84,12 +92,14 @@ export interface GetOptions {
   /** Also return `omitCache` columns, reading them from L3 (caches never hold them). */
   complete?: boolean;
   /**
-   * `false`: answer only a fresh row. A schema with a `stale` window otherwise answers a row past its
-   * TTL at once and refreshes it in the background; this call reads through for it instead (grace
-   * still answers if the source fails). Default: true.
+   * How stale an answer this call takes, for a schema with a `stale` window (which otherwise answers
+   * a row past its TTL at once and refreshes it in the background): `false` only a fresh row, a
+   * Duration a row stale for at most that long (HTTP's max-stale); older ones are read through (grace
+   * still answers if the source fails). Default: true (the schema's window). Never widens it.
    * @example await strata.get(priceSchema, 'sku-1', { stale: false });
+   * @example await strata.get(priceSchema, 'sku-1', { stale: '10s' });
    */
-  stale?: boolean;
+  stale?: boolean | Duration;
 }
 
 /**
@@ -321,7 +331,7 @@ export class Strata {
     if (!rt.l1 || !rt.l1AnswersGets || this.#coherence.mustWait()) return ASK;
     // A schema with stale/grace windows reads L1 by age (a stale row answers, its refresh starts).
     const row = rt.aging
-      ? readL1Now(this.#ctx, rt, normalizeId(rt.schema, id), options?.stale !== false, seen)
+      ? readL1Now(this.#ctx, rt, normalizeId(rt.schema, id), maxStaleOf(options?.stale), seen)
       : rt.readL1Id(this.#ctx, id);
     if (row === undefined) return MISS;
     this.#ctx.counters.gets += 1;
@@ -348,14 +358,14 @@ export class Strata {
     if (options.complete && rt.schema.l2Keys.length < rt.schema.columns.length) {
       row = await this.#readComplete(rt, normalized);
     } else {
-      const allowStale = options.stale !== false;
+      const maxStale = maxStaleOf(options.stale);
       if (status) {
         const seen = { stale: false, grace: false };
-        const hit = l1Missed ? undefined : readL1Now(this.#ctx, rt, normalized, allowStale, seen);
+        const hit = l1Missed ? undefined : readL1Now(this.#ctx, rt, normalized, maxStale, seen);
         if (hit === undefined)
-          ({ row, status: status.status } = await loadRowWithStatus(this.#ctx, rt, normalized, allowStale));
+          ({ row, status: status.status } = await loadRowWithStatus(this.#ctx, rt, normalized, maxStale));
         else [row, status.status] = [hit, l1ReadStatus(rt, normalized, seen)];
-      } else row = await readRow(this.#ctx, rt, normalized, l1Missed, allowStale);
+      } else row = await readRow(this.#ctx, rt, normalized, l1Missed, maxStale);
       if (row) row = rt.rows.toCachedView(row);
     }
     if (row && afterGet) await runHook(rt.schema.name, 'afterGet', afterGet, row);
@@ -394,6 +404,31 @@ export class Strata {
     ids: readonly Id[],
     options: Pick<GetOptions, 'stale'> = {},
   ): Promise<(RowOf<S> | null)[]> {
+    return (await this.#getMany(schema, ids, options)).rows as (RowOf<S> | null)[];
+  }
+
+  /**
+   * `getMany` with where each answer came from and how old it is ({@link ReadStatus}, by position).
+   * L1 hits answer as `getMany`'s do; the rest is one load of its own (it joins no concurrent read).
+   * @example
+   * const { rows, status } = await strata.getManyWithStatus(players, ['p1', 'p2']);
+   * if (status.some((s) => s.stale)) res.headers.set('Warning', '110 - "stale"');
+   */
+  async getManyWithStatus<S extends AnySchema>(
+    schema: S,
+    ids: readonly Id[],
+    options: Pick<GetOptions, 'stale'> = {},
+  ): Promise<{ rows: (RowOf<S> | null)[]; status: ReadStatus[] }> {
+    const out = await this.#getMany(schema, ids, options, true);
+    return out as { rows: (RowOf<S> | null)[]; status: ReadStatus[] };
+  }
+
+  async #getMany(
+    schema: AnySchema,
+    ids: readonly Id[],
+    options: Pick<GetOptions, 'stale'>,
+    withStatus = false,
+  ): Promise<{ rows: (Row | null)[]; status?: ReadStatus[] }> {
     const rt = this.#runtime(schema);
     const normalized = ids.map((id) => normalizeId(rt.schema, id));
     this.#ctx.counters.gets += ids.length;
@@ -402,11 +437,13 @@ export class Strata {
       for (const id of normalized) await runHook(name, 'beforeGet', hooks.beforeGet, idKey(id));
     const pending = this.#coherence.beforeRead();
     if (pending) await pending;
-    const rows = (await readRows(this.#ctx, rt, normalized, false, options.stale !== false)).map((row) =>
-      row ? rt.rows.toCachedView(row) : null,
-    );
+    const maxStale = maxStaleOf(options.stale);
+    const read: { rows: (Row | null)[]; status?: ReadStatus[] } = withStatus
+      ? await readRowsWithStatus(this.#ctx, rt, normalized, maxStale)
+      : { rows: await readRows(this.#ctx, rt, normalized, false, maxStale) };
+    const rows = read.rows.map((row) => (row ? rt.rows.toCachedView(row) : null));
     if (hooks.afterGet) for (const row of rows) if (row) await runHook(name, 'afterGet', hooks.afterGet, row);
-    return rows as (RowOf<S> | null)[];
+    return { rows, status: read.status };
   }
 
   /** Writes a row by the schema's write mode; resolves the row as stored (with Postgres defaults). */

@@ -3,7 +3,15 @@ import { recording, type SpanAttributes, type Tracer, traced } from '../observab
 import { Tx } from './tx.js';
 
 /** Reads: their span says which tier answered (`strata.tier`, `strata.hit`, `strata.stale`). */
-const READS = new Set(['get', 'find', 'findWithStatus', 'getMany', 'exists', 'searchCached']);
+const READS = new Set([
+  'get',
+  'find',
+  'findWithStatus',
+  'getMany',
+  'getManyWithStatus',
+  'exists',
+  'searchCached',
+]);
 /**
  * The other public operations with a span; `peek` has none (a span would cost more than the read).
  * The admin operations of `@strata/core/admin` (reencrypt, applyChanges) make their own (admin-op.ts).

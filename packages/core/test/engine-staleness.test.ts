@@ -502,23 +502,28 @@ describe('findWithStatus', () => {
     await a.setMany(schema, [
       { id: 'gm-fresh', username: 'gm-1' },
       { id: 'gm-stale', username: 'gm-2' },
+      { id: 'gm-stale2', username: 'gm-3' },
     ]);
     await b.find(schema, 'warm-generation');
     clock.advance(5_000);
     await a.set(schema, { id: 'gm-fresh', username: 'gm-1b' }); // fresh again in a's L1 and in L2
     clock.advance(6_000); // gm-stale: 1 s past its TTL everywhere
     stack.reset();
-    const ids = ['gm-fresh', 'gm-stale', 'gm-none', 'gm-fresh'];
+    const ids = ['gm-fresh', 'gm-stale', 'gm-none', 'gm-fresh', 'gm-stale2'];
+    const calls = state.calls;
     const mine = await a.getManyWithStatus(schema, ids);
-    expect(mine.rows.map((r) => r?.username ?? null)).toEqual(['gm-1b', 'gm-2', null, 'gm-1b']);
+    expect(mine.rows.map((r) => r?.username ?? null)).toEqual(['gm-1b', 'gm-2', null, 'gm-1b', 'gm-3']);
     expect(mine.status.map((s) => [s.tier, s.stale])).toEqual([
       ['l1', false],
       ['l1', true],
       ['l3', false],
       ['l1', false],
+      ['l1', true],
     ]);
     expect(mine.status[1]).toMatchObject({ refreshing: true, freshForMs: -1_000 });
     await a.settled();
+    // The miss and the two stale rows' one refresh: two queries.
+    expect(state.ids.slice(calls).map((q) => q.sort())).toEqual([['gm-none'], ['gm-stale', 'gm-stale2']]);
     const theirs = await b.getManyWithStatus(schema, ['gm-fresh', 'gm-stale', 'gm-none']);
     // No negative caching here: the absent id is asked of Postgres again.
     expect(theirs.status.map((s) => s.tier)).toEqual(['l2', 'l2', 'l3']);

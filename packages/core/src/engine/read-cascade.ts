@@ -4,7 +4,7 @@ import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import { Loaded } from './loaded.js';
 import { agedL1, answerFromGrace, leased, refreshLater } from './read-aged.js';
-import { fullStatus, l1Status, positionStatus, type ReadStatus } from './read-status.js';
+import { fullStatus, l1Status, type PositionStatus, positionStatus, type ReadStatus } from './read-status.js';
 import { ABSENT, type SchemaCache, type Versioned } from './schema-cache.js';
 
 /** The remaining-TTL rule: an upper tier never keeps a value longer than the tier it came from. */
@@ -197,15 +197,24 @@ export async function readRowsWithStatus(
   const below = new Map<string, number>();
   const waiting: [position: number, at: number][] = [];
   const belowIds: Id[] = [];
+  // Stale L1 answers: refreshed together, in one load (as `readRows` does).
+  let stale: number[] | undefined;
+  const hits: [position: number, key: string, status: PositionStatus][] = [];
+  const byAge = cache.aging && cache.l1 && cache.l1AnswersGets;
   for (let i = 0; i < ids.length; i++) {
+    const key = idKey(ids[i]!);
     const seen = { stale: false, grace: false };
-    const hit = readL1Now(ctx, cache, ids[i]!, maxStale, seen);
+    const hit = byAge ? agedL1(ctx, cache, key, maxStale, seen) : readL1Now(ctx, cache, ids[i]!, maxStale);
     if (hit !== undefined) {
       rows[i] = hit;
-      status[i] = l1ReadStatus(cache, ids[i]!, seen);
+      // Completed once the refreshes started (its `refreshing`).
+      hits.push([i, key, l1Status(cache, key, seen)]);
+      if (seen.stale) {
+        stale ??= [];
+        stale.push(i);
+      }
       continue;
     }
-    const key = idKey(ids[i]!);
     let at = below.get(key);
     if (at === undefined) {
       at = belowIds.push(ids[i]!) - 1;
@@ -213,6 +222,15 @@ export async function readRowsWithStatus(
     }
     waiting.push([i, at]);
   }
+  if (stale)
+    refreshLater(
+      ctx,
+      cache,
+      stale.map((i) => idKey(ids[i]!)),
+      stale.map((i) => ids[i]!),
+      refreshBelowL1,
+    );
+  for (const [i, key, l1] of hits) status[i] = fullStatus(cache, key, l1);
   if (belowIds.length === 0) return { rows, status };
   const keys = [...below.keys()];
   const loaded = new Loaded(keys);

@@ -1,12 +1,18 @@
-import { createIoredisL2, createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
+import {
+  createIoredisL2,
+  createRedisPubSubBus,
+  createRedisStreamQueue,
+} from '@strata/adapter-node/redis-tcp';
 import { type CompiledSchema, defineSchema, Strata, type StrataConfig } from '@strata/core';
+import { manualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
 // Probes of Strata's guarantees where two features meet (helper "breakit", second round): tags,
 // expire, stale/grace windows, invalidateAll and batches, each against write-behind, skewed
@@ -22,6 +28,7 @@ const raw = new Redis(redisUrl, { protocol: 2, lazyConnect: true } as never);
 raw.on('error', () => {});
 const db = drizzle({ client: admin });
 const opened: { close(): Promise<void> }[] = [];
+const pools: pg.Pool[] = [];
 
 /** Every test's instances close (with their buses, queues and L2 connections) before the cleanup. */
 function open(config: StrataConfig): Strata {
@@ -44,7 +51,10 @@ function itemsIn(suffix: string) {
     l3: () => createDrizzleL3(db, { migrationsSchema: pgName }),
     async create(schema: CompiledSchema) {
       await admin.query(`create schema "${pgName}"`);
-      await new Strata({ l3: createDrizzleL3(db, { migrationsSchema: pgName }), schemas: [schema] }).migrate();
+      await new Strata({
+        l3: createDrizzleL3(db, { migrationsSchema: pgName }),
+        schemas: [schema],
+      }).migrate();
     },
     /** A write made outside Strata (admin SQL): only an invalidation tells the caches. */
     async update(id: string, n: number) {
@@ -59,8 +69,13 @@ beforeAll(async () => {
   await raw.connect();
 });
 
-afterAll(async () => {
+// Instances first (their close flushes through their pools), then the pools.
+afterEach(async () => {
   await Promise.allSettled(opened.splice(0).map((s) => s.close()));
+  await Promise.allSettled(pools.splice(0).map((p) => p.end()));
+});
+
+afterAll(async () => {
   const { rows } = await admin.query<{ nspname: string }>(
     'select nspname from pg_namespace where nspname like $1',
     [`${name}%`],
@@ -118,7 +133,10 @@ describe('two apps (two keyPrefixes) on one Redis, one database and one bus chan
     await appB.set(schemaB, { id: 'b1', n: 1, league: '7' });
     await b.update('b1', 2);
     await appB.invalidateTags(['league:7']);
-    const seen = { appB: (await appB.get(schemaB, 'b1')).n, freshB: (await app('b', false).get(schemaB, 'b1')).n };
+    const seen = {
+      appB: (await appB.get(schemaB, 'b1')).n,
+      freshB: (await app('b', false).get(schemaB, 'b1')).n,
+    };
     expect(seen).toEqual({ appB: 2, freshB: 2 });
   });
 
@@ -137,5 +155,163 @@ describe('two apps (two keyPrefixes) on one Redis, one database and one bus chan
     expect((await appB.get(schemaB, 'same')).n).toBe(10);
     expect(appB.stats().hits.l1, "B's L1 copy stayed").toBe(l1Hits + 1);
     expect((await app('b', false).get(schemaB, 'same')).n, "and B's L2 copy").toBe(10);
+  });
+});
+
+describe('write-behind pending rows x tags, expire, invalidateAll, with stale and grace windows', () => {
+  // Three instances of one app (pub/sub bus, one Redis Stream queue, one manual clock), each with
+  // Postgres behind one TCP proxy so Postgres can fail for all of them (grace answers then). The
+  // rule under test (docs/semantics.md, "Staleness" and "What each operation guarantees"): a
+  // pending write-behind row is the newest write, so no invalidation drops it, and neither stale
+  // nor grace ever answers a row older than an acknowledged write, or one past a delete.
+  const t = itemsIn('wb');
+  const schema = defineSchema({
+    table: t.table,
+    writeMode: 'write-behind',
+    tags: byLeague,
+    l1: { ttl: '10s' },
+    l2: { ttl: '30s' },
+    stale: '1m',
+    grace: '10m',
+  });
+  const keyPrefix = `${name}wb`;
+  const clock = manualClock(Date.now());
+  let proxy: TcpProxy;
+  const instance = () => {
+    const pool = new pg.Pool({ connectionString: proxy.url(databaseUrl), max: 2 });
+    pool.on('error', () => {});
+    pool.on('connect', (c) => c.on('error', () => {}));
+    pools.push(pool);
+    return open({
+      l2: createIoredisL2(redisUrl),
+      l3: createDrizzleL3(drizzle({ client: pool }), { migrationsSchema: t.pgName }),
+      keyPrefix,
+      clock,
+      timeouts: { l3: 1_000 },
+      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${keyPrefix}:bus` }) },
+      writeBehind: { queue: createRedisStreamQueue({ url: redisUrl, keyPrefix, allowVolatile: true }) },
+      schemas: [schema],
+    });
+  };
+  const stored = async (id: string) =>
+    (await admin.query(`select n from "${t.pgName}".items where id = $1`, [id])).rows[0]?.n ?? null;
+  /** Postgres fails for every instance (new connections refused, open ones cut) until `up`. */
+  const postgresDown = () => {
+    proxy.refuse(true);
+    proxy.cutAll();
+  };
+  const postgresUp = () => proxy.refuse(false);
+  /** Resolves once `x` has had every bus message published before this call (a sentinel of its own). */
+  const caughtUp = async (x: Strata, via: Strata) => {
+    const heard = x.stats().invalidationsApplied;
+    await via.invalidate(schema, `sentinel-${Math.random()}`);
+    await expect.poll(() => x.stats().invalidationsApplied, { timeout: 2_000 }).toBeGreaterThan(heard);
+  };
+  const three = async () => {
+    const all = [instance(), instance(), instance()] as const;
+    for (const x of all) await x.find(schema, 'warm-up'); // subscribed, generation and tags known
+    return all;
+  };
+  const n = async (x: Strata, id: string) => (await x.find(schema, id))?.n ?? null;
+
+  beforeAll(async () => {
+    proxy = await startTcpProxy(Number(new URL(databaseUrl).port || 5432));
+    await t.create(defineSchema({ table: t.table }));
+  });
+  afterAll(async () => {
+    await proxy?.close();
+  });
+  afterEach(() => postgresUp()); // runs before the file's afterEach: the instances close with Postgres up
+
+  it('invalidateTags while a write is queued (or still going out): every instance reads the acknowledged write, graced too', async () => {
+    const [a, b, c] = await three();
+    await a.setMany(schema, [
+      { id: 't1', n: 1 },
+      { id: 't2', n: 1 },
+    ]);
+    await a.flushDirty();
+    for (const x of [b, c]) expect([await n(x, 't1'), await n(x, 't2')]).toEqual([1, 1]); // in their L1s
+    await a.set(schema, { id: 't1', n: 2 }); // acknowledged: pending in L2
+    // B moves the tag at once (A's bus message may not have reached it): its own L1 copy goes now.
+    await b.invalidateTags(['league:7']);
+    expect(await n(a, 't1'), 'the writer').toBe(2);
+    expect(await n(b, 't1'), 'the instance that moved the tag').toBe(2);
+    // A write still going out when the tag moves (not awaited): once acknowledged, it is read.
+    const out = a.set(schema, { id: 't2', n: 2 });
+    await c.invalidateTags(['league:7']);
+    await out;
+    expect(await n(a, 't2')).toBe(2);
+    await caughtUp(c, b);
+    expect([await n(c, 't1'), await n(c, 't2')], 'C, told of both writes').toEqual([2, 2]);
+    // Postgres fails, past the fresh time (inside grace): only the pending rows can answer.
+    clock.advance(45_000);
+    postgresDown();
+    for (const x of [a, b, c]) expect([await n(x, 't1'), await n(x, 't2')]).toEqual([2, 2]);
+    postgresUp();
+    await a.flushDirty();
+    expect([await stored('t1'), await stored('t2')]).toEqual([2, 2]);
+    for (const x of [a, b, c, instance()]) expect([await n(x, 't1'), await n(x, 't2')]).toEqual([2, 2]);
+  });
+
+  it('expire over a queued set and a queued delete: grace never answers the older row, nor one past the delete', async () => {
+    const [a, b, c] = await three();
+    await a.setMany(schema, [
+      { id: 'e1', n: 1 },
+      { id: 'e2', n: 1 },
+    ]);
+    await a.flushDirty();
+    for (const x of [b, c]) expect([await n(x, 'e1'), await n(x, 'e2')]).toEqual([1, 1]);
+    await a.set(schema, { id: 'e1', n: 2 });
+    await a.delete(schema, 'e2');
+    for (const x of [a, b, c]) await x.expire(schema, 'e1');
+    await c.expire(schema, 'e2');
+    await caughtUp(b, c);
+    await caughtUp(c, b);
+    for (const x of [a, b, c]) expect([await n(x, 'e1'), await n(x, 'e2')], 'fresh reads').toEqual([2, null]);
+    clock.advance(45_000); // every copy Postgres could refresh is past its fresh time: stale
+    for (const x of [a, b, c]) expect([await n(x, 'e1'), await n(x, 'e2')], 'stale reads').toEqual([2, null]);
+    postgresDown();
+    clock.advance(60_000); // past stale, inside grace
+    for (const x of [a, b, c, instance()])
+      expect([await n(x, 'e1'), await n(x, 'e2')], 'graced reads').toEqual([2, null]);
+    postgresUp();
+    await a.flushDirty();
+    expect([await stored('e1'), await stored('e2')]).toEqual([2, null]);
+    // After the flush, an expire of the flushed row: grace answers it (the newest), never the n=1.
+    await b.expire(schema, 'e1');
+    postgresDown();
+    // An expired row counts as 1 ms past its fresh time on every clock: answered stale.
+    const aged = () => [a, b, c].reduce((sum, x) => sum + x.stats().staleHits + x.stats().graceHits, 0);
+    const before = aged();
+    for (const x of [a, b, c]) expect(await n(x, 'e1'), 'stale after the flush').toBe(2);
+    expect(aged(), 'answered as aged copies (Postgres failed)').toBeGreaterThan(before);
+  });
+
+  it('invalidateAll while a write is queued and another instance reads: nobody reads the older row after it', async () => {
+    const [a, b, c] = await three();
+    await a.set(schema, { id: 'i1', n: 1 });
+    await a.flushDirty();
+    expect(await n(b, 'i1')).toBe(1);
+    await a.set(schema, { id: 'i1', n: 2 });
+    // A third write, C's invalidateAll and B's read all at once.
+    const during = await Promise.all([
+      a.set(schema, { id: 'i1', n: 3 }),
+      c.invalidateAll(schema),
+      n(b, 'i1'),
+    ]);
+    expect([1, 2, 3], 'the overlapping read answers one of the writes').toContain(during[2]);
+    expect(await n(a, 'i1'), 'the writer').toBe(3);
+    expect(await n(c, 'i1'), 'the instance that invalidated').toBe(3);
+    await caughtUp(b, c);
+    expect(await n(b, 'i1'), 'the reader, told').toBe(3);
+    expect(await n(instance(), 'i1'), 'a new instance').toBe(3);
+    postgresDown();
+    clock.advance(45_000);
+    for (const x of [a, b, c]) expect(await n(x, 'i1'), 'graced').toBe(3);
+    postgresUp();
+    await a.flushDirty();
+    expect(await stored('i1')).toBe(3);
+    await c.invalidateAll(schema); // after the flush: the flushed row is a cached copy, re-read
+    for (const x of [a, b, c]) expect(await n(x, 'i1')).toBe(3);
   });
 });

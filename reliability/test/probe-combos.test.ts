@@ -315,3 +315,63 @@ describe('write-behind pending rows x tags, expire, invalidateAll, with stale an
     for (const x of [a, b, c]) expect(await n(x, 'i1')).toBe(3);
   });
 });
+
+describe('stale windows and clocks minutes apart', () => {
+  // Two instances of one app whose clocks are 2 minutes apart, over a schema with a 30 s TTL and a
+  // 1 min stale window, L2 only (l1: false: every read asks L2). docs/semantics.md ("Staleness"):
+  // "a hot key costs one query per TTL window however many instances read it"; and (last bound)
+  // a clock ahead "costs Postgres reads, never rows answered past their fresh time".
+  const t = itemsIn('skew');
+  const schema = defineSchema({ table: t.table, l1: false, l2: { ttl: '30s' }, stale: '1m', grace: '10m' });
+  const keyPrefix = `${name}sk`;
+  const base = manualClock(Date.now());
+  const MIN = 60_000;
+  const instance = (offset: number) =>
+    open({
+      l2: createIoredisL2(redisUrl),
+      l3: t.l3(),
+      keyPrefix,
+      clock: { now: () => base.now() + offset },
+      schemas: [schema],
+    });
+
+  beforeAll(async () => {
+    await t.create(schema);
+  });
+
+  // Found by this probe: every read costs a Postgres query while two instances 2 minutes apart take
+  // turns (20 reads, 20 queries, inside one TTL window). Mechanism: a fill stamps `freshUntil` with
+  // the filling instance's clock (SchemaCache.envelope). The instance behind reads the row the other
+  // filled as fresh until 2m30s from its now, more than the TTL + 1 s (CLOCK_SLACK_MS): a miss
+  // (schema-cache.ts readL2), so it reads Postgres and fills again at the same version, which PUT
+  // takes (an equal version replaces). Its stamp is 90 s in the past for the other instance: past
+  // the 1 min stale window, a miss again, a query, a fill... Each instance undoes the other's fill,
+  // so the lease (stale refreshes only) never comes into it. Bounded by the reads, not the TTL.
+  // Suggested fix: take the fresh end from Redis' clock (PUT stamps `freshUntil` with TIME, and a
+  // reader ages a value by Redis' time, which readWatched could fetch with the tick), or refuse in
+  // PUT a same-version fill whose fresh end is not later than the one held by a margin; at least a
+  // miss should not be filled back over an equal version whose fresh end is ahead of the reader.
+  it.fails('two instances 2 minutes apart taking turns cost at most a few Postgres reads per TTL window', async () => {
+    const normal = instance(0);
+    const behind = instance(-2 * MIN);
+    await normal.set(schema, { id: 's1', n: 1 });
+    for (let i = 0; i < 10; i++) {
+      expect((await normal.get(schema, 's1')).n).toBe(1);
+      expect((await behind.get(schema, 's1')).n).toBe(1);
+      await Promise.all([normal.settled(), behind.settled()]);
+    }
+    const reads = normal.stats().l3Reads + behind.stats().l3Reads;
+    expect(reads, 'Postgres reads for 20 reads inside one TTL').toBeLessThanOrEqual(4);
+  });
+
+  it('a row filled by an instance minutes behind is never answered past its windows by the others', async () => {
+    const normal = instance(0);
+    const behind = instance(-2 * MIN);
+    await normal.set(schema, { id: 's2', n: 1 });
+    expect((await behind.get(schema, 's2')).n).toBe(1); // its fill: fresh end 90 s ago for `normal`
+    await behind.settled();
+    await t.update('s2', 2); // outside Strata: only the row's age says it may be old
+    const status = await normal.findWithStatus(schema, 's2');
+    expect({ n: status.row?.n, stale: status.status.stale }).toEqual({ n: 2, stale: false });
+  });
+});

@@ -8,7 +8,7 @@ import { manualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
+import { integer, pgSchema, text, uuid } from 'drizzle-orm/pg-core';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -373,5 +373,124 @@ describe('stale windows and clocks minutes apart', () => {
     await t.update('s2', 2); // outside Strata: only the row's age says it may be old
     const status = await normal.findWithStatus(schema, 's2');
     expect({ n: status.row?.n, stale: status.status.stale }).toEqual({ n: 2, stale: false });
+  });
+});
+
+describe('batches naming one key twice, or by two spellings of one id', () => {
+  // docs/semantics.md ("Ids and primary keys"): a UUID in any case is the lowercase one, a digit
+  // string is the integer; setMany's doc: "Several rows with one id: the last wins". And a hook's
+  // throw "becomes HOOK_PANIC with the cause and no tier is touched" (docs/api.md), for a batch too.
+  const pgName = `${name}_ids`;
+  const uids = pgSchema(pgName).table('uids', { id: uuid('id').primaryKey(), n: integer('n').notNull() });
+  const nums = pgSchema(pgName).table('nums', { id: integer('id').primaryKey(), n: integer('n').notNull() });
+  const unlucky = {
+    beforeSet: (row: Record<string, unknown>) => {
+      if (row.n === 13) throw new Error('13 is refused');
+    },
+  };
+  const modes = ['write-through', 'write-behind'] as const;
+  const schemaPairs = Object.fromEntries(
+    modes.map((writeMode) => [
+      writeMode,
+      {
+        u: defineSchema({ table: uids, writeMode, name: `uids-${writeMode}`, hooks: unlucky }),
+        i: defineSchema({ table: nums, writeMode, name: `nums-${writeMode}`, hooks: unlucky }),
+      },
+    ]),
+  );
+  const schemasOf = (writeMode: (typeof modes)[number]) => schemaPairs[writeMode]!;
+  const instance = (writeMode: (typeof modes)[number]) => {
+    const keyPrefix = `${name}ids-${writeMode}`;
+    const { u, i } = schemasOf(writeMode);
+    return open({
+      l2: createIoredisL2(redisUrl),
+      l3: createDrizzleL3(db, { migrationsSchema: pgName }),
+      keyPrefix,
+      writeBehind: { queue: createRedisStreamQueue({ url: redisUrl, keyPrefix, allowVolatile: true }) },
+      schemas: [u, i],
+    });
+  };
+  const rows = async (table: string) =>
+    (await admin.query(`select id, n from "${pgName}".${table} order by id`)).rows as {
+      id: unknown;
+      n: number;
+    }[];
+  const l2Keys = async (writeMode: string) => (await raw.keys(`${name}ids-${writeMode}:*:r:*`)).sort();
+
+  beforeAll(async () => {
+    await admin.query(`create schema "${pgName}"`);
+    const { u, i } = schemasOf('write-through');
+    await new Strata({ l3: createDrizzleL3(db, { migrationsSchema: pgName }), schemas: [u, i] }).migrate();
+  });
+
+  it.each(modes)(
+    '%s: the last spelling wins in every tier, and a new instance reads it from L2',
+    async (mode) => {
+      const { u, i } = schemasOf(mode);
+      const x = instance(mode);
+      const id =
+        mode === 'write-through'
+          ? 'a0a0a0a0-0000-4000-8000-00000000000a'
+          : 'b0b0b0b0-0000-4000-8000-00000000000b';
+      const num = mode === 'write-through' ? 42 : 43;
+      await x.setMany(u, [
+        { id: id.toUpperCase(), n: 1 },
+        { id, n: 2 },
+        { id: id.toUpperCase(), n: 3 },
+      ]);
+      await x.setMany(i, [
+        { id: num, n: 1 },
+        { id: String(num) as never, n: 2 },
+      ]);
+      await x.flushDirty();
+      expect((await rows('uids')).filter((r) => r.id === id)).toEqual([{ id, n: 3 }]);
+      expect((await rows('nums')).filter((r) => r.id === num)).toEqual([{ id: num, n: 2 }]);
+      expect((await x.get(u, id.toUpperCase())).n).toBe(3);
+      const other = instance(mode);
+      expect(await other.get(u, id)).toEqual({ id, n: 3 });
+      expect(await other.get(i, String(num))).toEqual({ id: num, n: 2 });
+      expect({
+        l2Hits: other.stats().hits.l2,
+        l3Reads: other.stats().l3Reads,
+        l2Errors: other.stats().errorsBy.l2 ?? 0,
+      }).toEqual({
+        l2Hits: 2,
+        l3Reads: 0,
+        l2Errors: 0,
+      });
+      // deleteMany with the same id three ways: one row existed.
+      const deleted = await x.deleteMany(i, [num, String(num), num]);
+      if (mode === 'write-through') expect(deleted).toBe(1);
+      await x.flushDirty();
+      expect((await rows('nums')).filter((r) => r.id === num)).toEqual([]);
+      expect(
+        await instance(mode).find(i, num),
+        'a new instance: L2 holds the delete (no bus here)',
+      ).toBeNull();
+    },
+  );
+
+  it.each(modes)('%s: a beforeSet that throws for one row of a setMany writes none of them', async (mode) => {
+    const { i } = schemasOf(mode);
+    const x = instance(mode);
+    const base = mode === 'write-through' ? 100 : 200;
+    const before = { keys: await l2Keys(mode), depth: await x.queueDepth() };
+    const err = await x
+      .setMany(i, [
+        { id: base + 1, n: 1 },
+        { id: base + 2, n: 13 },
+        { id: base + 3, n: 3 },
+      ])
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'HOOK_PANIC' });
+    expect((await rows('nums')).filter((r) => r.id > base && r.id < base + 10)).toEqual([]);
+    expect({ keys: await l2Keys(mode), depth: await x.queueDepth() }).toEqual(before);
+    expect(await x.find(i, base + 1)).toBeNull();
+    // Its keys are free again: a later batch of the same ids goes through, in call order.
+    await x.setMany(i, [{ id: base + 1, n: 11 }]);
+    await x.delete(i, base + 1);
+    await x.setMany(i, [{ id: base + 1, n: 12 }]);
+    await x.flushDirty();
+    expect((await rows('nums')).filter((r) => r.id === base + 1)).toEqual([{ id: base + 1, n: 12 }]);
   });
 });

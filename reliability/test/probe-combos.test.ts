@@ -3,7 +3,7 @@ import {
   createRedisPubSubBus,
   createRedisStreamQueue,
 } from '@strata/adapter-node/redis-tcp';
-import { type CompiledSchema, defineSchema, Strata, type StrataConfig } from '@strata/core';
+import { type CompiledSchema, defineSchema, Q, Strata, type StrataConfig } from '@strata/core';
 import { manualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
@@ -12,6 +12,7 @@ import { integer, pgSchema, text, uuid } from 'drizzle-orm/pg-core';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type RedisProcess, startRedisProcess } from '../support/redis-process.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
 // Probes of Strata's guarantees where two features meet (helper "breakit", second round): tags,
@@ -492,5 +493,87 @@ describe('batches naming one key twice, or by two spellings of one id', () => {
     await x.setMany(i, [{ id: base + 1, n: 12 }]);
     await x.flushDirty();
     expect((await rows('nums')).filter((r) => r.id === base + 1)).toEqual([{ id: base + 1, n: 12 }]);
+  });
+});
+
+describe('a Redis restarted without its data x tags, expire and tagged cached searches', () => {
+  // A redis-server of this file's own (L2), killed by its PID and started again empty; no bus
+  // (the bounds are then the L1 TTL, 2 s here, and the generation refresh, 5 s). After both have
+  // passed, docs/semantics.md ("Faults", "Bounds that remain"): the reset is an invalidateAll of
+  // every schema, and tag moves made after it drop what was read before them.
+  const t = itemsIn('rs');
+  const schema = defineSchema({
+    table: t.table,
+    tags: byLeague,
+    l1: { ttl: '2s' },
+    stale: '1m',
+    grace: '10m',
+  });
+  const keyPrefix = `${name}rs`;
+  const clock = manualClock(Date.now());
+  let redis: RedisProcess;
+  const clients: Redis[] = [];
+  const instance = () => {
+    const client = new Redis(redis.url, { maxRetriesPerRequest: 0, protocol: 2, retryStrategy: () => 50 });
+    client.on('error', () => {});
+    clients.push(client);
+    return open({ l2: createIoredisL2(client), l3: t.l3(), keyPrefix, clock, schemas: [schema] });
+  };
+  const n = async (x: Strata, id: string) => (await x.find(schema, id))?.n ?? null;
+
+  beforeAll(async () => {
+    redis = await startRedisProcess();
+    await t.create(schema);
+  });
+  afterAll(async () => {
+    for (const c of clients.splice(0)) c.disconnect();
+    await redis?.close();
+  });
+
+  it('after the bounds, tag moves, expire and tagged lists made after the restart hold', async () => {
+    const [a, b] = [instance(), instance()];
+    await a.setMany(schema, [
+      { id: 'r1', n: 1 },
+      { id: 'r2', n: 1 },
+    ]);
+    for (let i = 0; i < 5; i++) await a.invalidateTags(['league:7']); // the tag counter is at 5
+    const q = Q().where('id = $1', 'r1').tags('league:7').build();
+    for (const x of [a, b]) {
+      expect([await n(x, 'r1'), await n(x, 'r2')]).toEqual([1, 1]); // stamped 5
+      expect((await x.searchCached(schema, q)).map((r) => r.n)).toEqual([1]);
+      await x.settled();
+    }
+    await redis.restart({ dropData: true });
+    clock.advance(6_000); // past L1's TTL and the generation refresh
+    expect(await n(a, 'r1'), 'A, after the reset').toBe(1); // A finds the reset, fills again from 0
+    await t.update('r1', 2);
+    await t.update('r2', 2);
+    await a.invalidateTags(['league:7']); // tick 1 of the new Redis life
+    // B's L1 copy from before the reset is past its TTL, inside the stale window: without a bus it
+    // is answered stale (L1 keeps TTL + window; the documented no-bus bound), and refreshed.
+    expect(await b.findWithStatus(schema, 'r1')).toMatchObject({
+      row: { n: 1 },
+      status: { tier: 'l1', stale: true },
+    });
+    await b.settled();
+    expect([await n(b, 'r1'), await n(a, 'r1')], 'the tag moved after the reset').toEqual([2, 2]);
+    expect(
+      (await b.searchCached(schema, q)).map((r) => r.n),
+      'a tagged list',
+    ).toEqual([2]);
+    await b.settled();
+    // expire after the reset: the refreshed copy goes stale, Postgres answers the refresh.
+    expect(await n(b, 'r2')).toBe(2);
+    await t.update('r2', 3);
+    await b.expire(schema, 'r2');
+    expect(await n(b, 'r2'), 'answered stale at once').toBe(2);
+    await b.settled();
+    expect(await n(b, 'r2'), 'then refreshed').toBe(3);
+    await t.update('r1', 3);
+    await b.invalidateTags(['league:7']);
+    expect(
+      (await a.searchCached(schema, q)).map((r) => r.n),
+      "A's list after B's move",
+    ).toEqual([3]);
   });
 });

@@ -33,7 +33,12 @@ function fits(message: Invalidation): boolean {
   }
 }
 
-/** The `schema` of a tag move's message: tags are the app's, not one schema's. */
+/**
+ * The `schema` of a tag move's message: tags are the app's, not one schema's, so it names the app
+ * (`*tags:{keyPrefix}`). Apps sharing a channel must not learn each other's tag values: a value of
+ * another app's counter would raise this one's stamps past its own later moves. A bare `*tags`
+ * comes from an instance from before the app was named, taken as this app's during a rollout.
+ */
 const TAGS_SCHEMA = '*tags';
 
 /**
@@ -142,7 +147,7 @@ export class Coherence {
     const bus = this.#bus;
     if (!bus) return;
     const message: Invalidation = {
-      schema: TAGS_SCHEMA,
+      schema: this.#tagsSchema,
       ids: tags,
       ...(values.length > 0 && { versions: values }),
       op: 'tags',
@@ -192,6 +197,7 @@ export class Coherence {
   #apply(inv: Invalidation): void {
     if (inv.origin === this.ctx.config.instanceId) return;
     if (inv.op === 'tags') {
+      if (inv.schema !== this.#tagsSchema && inv.schema !== TAGS_SCHEMA) return;
       this.applied += 1;
       this.tagClock()?.learn(inv.ids ?? [], inv.versions ?? []);
       return;
@@ -207,6 +213,10 @@ export class Coherence {
     this.gaps += 1;
     this.tagClock()?.forget();
     for (const cache of this.all()) cache.forgetAll();
+  }
+
+  get #tagsSchema(): string {
+    return `${TAGS_SCHEMA}:${this.ctx.config.keyPrefix}`;
   }
 
   /** Bus calls are remote calls to (usually) the same Redis as L2: the L2 deadline. */

@@ -344,12 +344,14 @@ describe('clocks an hour apart, with stale and grace windows', () => {
   const keyPrefix = `${name}sk`;
   const base = manualClock(Date.now());
   const HOUR = 3_600_000;
-  const instance = (offset: number) =>
+  // Manual clocks (time moves by `base.advance`), so L2 is aged on each instance's own clock: the
+  // defence for that case. Real clocks follow Redis' (the last test).
+  const instance = (offset: number, manual = true) =>
     open({
       l2: createIoredisL2(redisUrl),
       l3: createDrizzleL3(tenantDb(pgName), { migrationsSchema: pgName }),
       keyPrefix,
-      clock: { now: () => base.now() + offset },
+      clock: manual ? { now: () => base.now() + offset, manual } : { now: () => Date.now() + offset },
       coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${keyPrefix}:bus` }) },
       schemas: [schema],
     });
@@ -400,6 +402,31 @@ describe('clocks an hour apart, with stale and grace windows', () => {
     await admin.query(`update "${pgName}".clocks set n = 100 where id = 'f'`);
     base.advance(91_000); // past TTL (30 s) and stale (1 m) on every clock
     expect((await normal.get(schema, 'f')).n).toBe(100);
+  });
+
+  // Real clocks an hour apart: every instance stamps and ages L2 values on Redis' clock (its TIME,
+  // read with each generation read), so the instance ahead's fill is fresh for the TTL from now, as
+  // everyone's, and the others take it as a hit (no refill, no query).
+  it('real clocks an hour apart stamp L2 on Redis time: one fill serves everyone for its TTL', async () => {
+    const [normal, ahead, behind] = [instance(0, false), instance(HOUR, false), instance(-HOUR, false)];
+    for (const x of [normal, ahead, behind]) await x.find(schema, 'warm-up');
+    await admin.query(`insert into "${pgName}".clocks (id, n) values ('rt', 7)`);
+    expect((await ahead.get(schema, 'rt')).n).toBe(7);
+    await ahead.settled();
+    const [key] = await raw.keys(`${keyPrefix}:*:r:rt`);
+    const freshUntil = decodeEnvelope((await raw.get(key!)) ?? '')?.freshUntil ?? 0;
+    expect(Math.abs(freshUntil - (Date.now() + 30_000)), 'stamped on Redis time').toBeLessThan(2_000);
+    for (const x of [normal, behind]) {
+      const { row, status } = await x.findWithStatus(schema, 'rt');
+      expect({ n: row?.n, tier: status.tier, stale: status.stale }).toEqual({
+        n: 7,
+        tier: 'l2',
+        stale: false,
+      });
+      expect(status.freshForMs).toBeGreaterThan(28_000);
+      expect(status.freshForMs).toBeLessThanOrEqual(30_000);
+    }
+    expect(normal.stats().l3Reads + behind.stats().l3Reads, 'no refill by the others').toBe(2); // warm-ups
   });
 });
 

@@ -7,6 +7,12 @@
 export interface Clock {
   /** Milliseconds since the Unix epoch. */
   now(): number;
+  /**
+   * This clock is moved by hand (tests, `manualClock`): L2 values are then aged on it alone. Any
+   * other clock is corrected to Redis' clock for them (see `L2Watch.skew`), so instances whose
+   * clocks disagree still agree on how old a cached row is.
+   */
+  readonly manual?: boolean;
 }
 
 /** The real clock (`Date.now()`), available in every runtime core targets. */
@@ -38,6 +44,7 @@ export const MANUAL_CLOCK_START = Date.UTC(2025, 0, 1);
 export function manualClock(start: number = MANUAL_CLOCK_START): ManualClock {
   let current = checked(start, 'start');
   return {
+    manual: true,
     now: () => current,
     advance(ms) {
       if (checked(ms, 'advance') < 0) throw new RangeError(`manualClock.advance: ${ms} is negative`);

@@ -36,9 +36,10 @@ const HUGE = 2 ** 40 * 8000;
 export function describeOrderedScripts(suite: L2Suite): void {
   const { key } = suite;
   /**
-   * GENERATION's reply. Its generation and boot marker are bulk strings; a client that JSON-parses
-   * replies hands '0' back as 0 (the known defect the seam's JSON reply test shows), so there they
-   * are compared as text.
+   * GENERATION's reply without its last element, Redis' time in ms (an integer, checked here to be
+   * within 5 s of this process' clock: the same machine). Its generation and boot marker are bulk
+   * strings; a client that JSON-parses replies hands '0' back as 0 (the known defect the seam's
+   * JSON reply test shows), so there they are compared as text.
    */
   const generation = async (
     keys: GenerationKeys,
@@ -46,8 +47,11 @@ export function describeOrderedScripts(suite: L2Suite): void {
     claim?: Parameters<typeof runGeneration>[3],
   ): Promise<unknown> => {
     const reply = await runGeneration(suite.l2, keys, bootMarker, claim);
-    if (suite.options.rawStrings !== 'json-parsed' || !Array.isArray(reply)) return reply;
-    const [current, boot, tick, other] = reply as unknown[];
+    if (!Array.isArray(reply)) return reply;
+    const [current, boot, tick, other, redisNow] = reply as unknown[];
+    expect(Number.isSafeInteger(redisNow), 'Redis time, ms').toBe(true);
+    expect(Math.abs((redisNow as number) - Date.now())).toBeLessThan(5_000);
+    if (suite.options.rawStrings !== 'json-parsed') return [current, boot, tick, other];
     return [String(current), String(boot), tick, String(other)];
   };
   const counters = (name: string): OrderedPutKeys => ({

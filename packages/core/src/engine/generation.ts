@@ -176,9 +176,11 @@ export class SchemaGeneration {
     const floor = this.watch.floor();
     const keys = [this.keys.generationKey, this.keys.bootKey, this.keys.tickKey, this.keys.l3ClaimKey];
     const args = [this.watch.newMarker(), identity, String(L3_CLAIM_TTL_MS)];
+    const sentAt = this.clock.now();
     const reply = (await this.l2.run(GENERATION, keys, args)) as unknown[];
-    const [generation, boot, tick, other] = Array.isArray(reply) ? reply : [];
+    const [generation, boot, tick, other, redisNow] = Array.isArray(reply) ? reply : [];
     this.watch.observe(String(boot), Number(tick), floor);
+    if (!this.clock.manual) this.watch.observeTime(Number(redisNow), sentAt, this.clock.now());
     // Another database's app holds this keyPrefix: its rows are not ours to serve.
     this.#conflict =
       typeof other === 'string' && other !== '' ? this.claim!.conflict(other, identity) : undefined;

@@ -17,6 +17,13 @@ export class L2Watch {
   #boot: string | undefined;
   #tick = 0;
   resets = 0;
+  /**
+   * Redis' clock minus this instance's (ms), from the last generation read: L2 values' fresh ends
+   * are stamped and read on Redis' clock (`SchemaCache.l2Now`), one clock for every instance, so a
+   * clock minutes off neither keeps rows fresh for the others nor makes them refill each other's.
+   * Its error is half the read's round trip. 0 with a manual clock (tests age L2 on it alone).
+   */
+  skew = 0;
 
   /**
    * `onReset` gets why, and the boot marker the first generation move after it is to replace: the
@@ -60,6 +67,13 @@ export class L2Watch {
     } else reset = false;
     // After a reset the Redis as it is now is the baseline.
     if (reset || tick > this.#tick) this.#tick = tick;
+  }
+
+  /** Redis said its time was `redisMs` to a request sent at `sentAt` and answered at `receivedAt`. */
+  observeTime(redisMs: unknown, sentAt: number, receivedAt: number): void {
+    // An older Redis script (a rolling deploy) replies no time: the last estimate stands.
+    if (typeof redisMs === 'number' && Number.isFinite(redisMs))
+      this.skew = Math.round(redisMs - (sentAt + receivedAt) / 2);
   }
 
   /** The boot marker a reset's generation move found or set: the Redis life this instance is in. */

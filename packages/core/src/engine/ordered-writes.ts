@@ -41,7 +41,7 @@ export async function writeOrdered(
   { pendingFlush, enqueue }: { pendingFlush: boolean; enqueue?: ScriptedEnqueue },
 ): Promise<{ versions: number[]; held: boolean[] }> {
   const l2 = cache.l2!;
-  const expiresAt = (ms: number) => (ms > 0 ? cache.config.clock.now() + ms : 0);
+  const expiresAt = (ms: number) => (ms > 0 ? cache.l2Now() + ms : 0);
   const payloads = writes.map((w) => (w.stored ? (w.l2 ?? cache.rows.toL2(w.stored)) : ''));
   const perKey: string[] = [];
   writes.forEach((w, i) => {

@@ -389,7 +389,7 @@ async function fromL2(
   }
   const missing: number[] = [];
   const decrypts = cache.rows.encrypts;
-  const now = cache.config.clock.now();
+  const now = cache.l2Now();
   // A tagged schema's rows whose tags' values this instance does not know now: read, then decided.
   let unsure: { i: number; hit: RowHit; plain: Row }[] | undefined;
   for (let i = 0; i < keys.length; i++) {

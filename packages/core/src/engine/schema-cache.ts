@@ -285,9 +285,14 @@ export class SchemaCache {
 
   // ---- L2 values ----
 
+  /** Now on Redis' clock, as this instance estimates it (see `L2Watch.skew`): what L2 values are aged on. */
+  l2Now(): number {
+    return this.config.clock.now() + this.watch.skew;
+  }
+
   /** The L2 string of a row or an absence at `version`, of `generation`, living `ttlMs` (0 = no expiry). */
   envelope(stored: Row | undefined, version: number, generation: number, ttlMs: number, stamp = 0): string {
-    const expiresAt = ttlMs > 0 ? this.config.clock.now() + ttlMs : 0;
+    const expiresAt = ttlMs > 0 ? this.l2Now() + ttlMs : 0;
     return encodeEnvelope({
       kind: stored ? 'r' : 'a',
       pending: false,
@@ -326,7 +331,7 @@ export class SchemaCache {
     key: string,
     value: string | null,
     generation: number,
-    now = this.config.clock.now(),
+    now = this.l2Now(),
   ): L2Hit | undefined {
     if (value === null) return undefined;
     const e = decodeEnvelope(value);
@@ -666,7 +671,7 @@ export class SchemaCache {
     const ttl = this.tombstoneTtlMs();
     const rowKeys = this.rowKeys(keys);
     const build = (g: number) => {
-      const expiresAt = this.config.clock.now() + ttl;
+      const expiresAt = this.l2Now() + ttl;
       const args = [String(keys.length), String(ttl)];
       versions.forEach((version) => {
         const marker = encodeEnvelope({

@@ -131,7 +131,7 @@ export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, q
   if (listKey) {
     const generationOfList = listGeneration;
     const key = listKey;
-    const expiresAt = cache.l2TtlMs > 0 ? ctx.config.clock.now() + cache.l2TtlMs : 0;
+    const expiresAt = cache.l2TtlMs > 0 ? cache.l2Now() + cache.l2TtlMs : 0;
     // Encoded now: the caller gets these rows and may change them before the deferred write runs.
     const encoded = read.found.map(({ row }) => cache.rows.toL2(row));
     await deferFill(ctx, cache, () => {

@@ -238,7 +238,8 @@ if KEYS[4] and ARGV[2] and ARGV[2] ~= '' then
   if held and held ~= ARGV[2] then other = held
   else redis.call('SET', KEYS[4], ARGV[2], 'PX', tonumber(ARGV[3])) end
 end
-return {redis.call('GET', KEYS[1]) or '0', boot, tick, other}`,
+local now = redis.call('TIME')
+return {redis.call('GET', KEYS[1]) or '0', boot, tick, other, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)}`,
 };
 
 /**

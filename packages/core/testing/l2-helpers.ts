@@ -157,11 +157,20 @@ export interface OrderedEntry {
   /** Default 0 (never). */
   expiresAt?: number;
   payload: string;
+  /** The row the pending index keeps for a pending write; default '' (the payload). */
+  indexRow?: string;
 }
 
 export interface OrderedPutKeys {
   counter: string;
   search: string;
+  /** The pending index; default `{counter}:pending` (the counter's hash slot). */
+  pending?: string;
+}
+
+/** The pending index ORDERED_PUT keeps beside `keys.counter`. */
+export function pendingIndexKey(keys: OrderedPutKeys): string {
+  return keys.pending ?? `${keys.counter}:pending`;
 }
 
 /** ORDERED_PUT: versions from `keys.counter`, search generation `keys.search` moved on. */
@@ -178,6 +187,7 @@ export async function runOrderedPut(
       generationKey(keys.counter),
       keys.counter,
       keys.search,
+      pendingIndexKey(keys),
       ...entries.map((e) => e.key),
     ],
     [
@@ -185,7 +195,13 @@ export async function runOrderedPut(
       String(options.floor ?? 0),
       options.pending ? '1' : '0',
       options.owner ?? CONFORMANCE_OWNER,
-      ...entries.flatMap((e) => [e.kind, String(e.ttlMs ?? 0), String(e.expiresAt ?? 0), e.payload]),
+      ...entries.flatMap((e) => [
+        e.kind,
+        String(e.ttlMs ?? 0),
+        String(e.expiresAt ?? 0),
+        e.payload,
+        e.indexRow ?? '',
+      ]),
     ],
   );
   return withoutTick(reply);
@@ -208,6 +224,7 @@ export async function runOrderedPutEnqueue(
       generationKey(keys.counter),
       keys.counter,
       keys.search,
+      pendingIndexKey(keys),
       keys.stream,
       ...entries.map((e) => e.key),
     ],
@@ -217,7 +234,14 @@ export async function runOrderedPutEnqueue(
       '1',
       CONFORMANCE_OWNER,
       keys.field,
-      ...entries.flatMap((e) => [e.kind, String(e.ttlMs ?? 0), String(e.expiresAt ?? 0), e.payload, e.head]),
+      ...entries.flatMap((e) => [
+        e.kind,
+        String(e.ttlMs ?? 0),
+        String(e.expiresAt ?? 0),
+        e.payload,
+        e.head,
+        e.indexRow ?? '',
+      ]),
     ],
   );
   return withoutTick(reply);

@@ -63,13 +63,15 @@ return out`,
 /**
  * The source of ORDERED_PUT and ORDERED_PUT_ENQUEUE: `rows` is the index of the first row key, the
  * ARGV of entry i start at `5 + extra + (i - 1) * per`. With `enqueue`, each write is XADDed to the
- * stream KEYS[5] (field ARGV[5]) as its JSON head (ARGV per entry, 5th) followed by its version and
+ * stream KEYS[6] (field ARGV[5]) as its JSON head (ARGV per entry, 5th) followed by its version and
  * '}', BEFORE anything is written: a Redis script is not rolled back when a command fails, and a
- * failed XADD must leave no pending row that no queue entry will ever flush.
+ * failed XADD must leave no pending row that no queue entry will ever flush. A pending write also
+ * lands in the pending index KEYS[5] (see PENDING_READ), field its row key, value
+ * `{version};{kind};{row}` (the row: the entry's last ARGV, or its payload when that is '').
  */
 function orderedPut(enqueue: boolean): string {
-  const rows = enqueue ? 5 : 4;
-  const per = enqueue ? 5 : 4;
+  const rows = enqueue ? 6 : 5;
+  const per = enqueue ? 6 : 5;
   const base = enqueue ? 6 : 5;
   return `${HEADER}
 local tick = redis.call('INCR', KEYS[1])
@@ -89,7 +91,7 @@ ${
   enqueue
     ? `for i = 1, n do
   local head = ARGV[${base} + (i - 1) * ${per} + 4]
-  redis.call('XADD', KEYS[5], '*', ARGV[5], head .. string.format('%.0f', first + i - 1) .. '}')
+  redis.call('XADD', KEYS[6], '*', ARGV[5], head .. string.format('%.0f', first + i - 1) .. '}')
 end
 `
     : ''
@@ -97,10 +99,17 @@ end
 local out = {tick, 0, first, redis.call('INCR', KEYS[4])}
 for i = 1, n do
   local a = ${base} + (i - 1) * ${per}
-  local value = '~1;' .. ARGV[a] .. ';' .. ARGV[3] .. ';' .. string.format('%.0f', first + i - 1) .. ';' ..
+  local version = string.format('%.0f', first + i - 1)
+  local value = '~1;' .. ARGV[a] .. ';' .. ARGV[3] .. ';' .. version .. ';' ..
     ARGV[1] .. ';' .. ARGV[a + 2] .. ';' .. ARGV[a + 2] .. ';' .. ARGV[4] .. ';' .. ARGV[a + 3]
   local ttl = tonumber(ARGV[a + 1])
   if ttl > 0 then redis.call('SET', KEYS[${rows} + i], value, 'PX', ttl) else redis.call('SET', KEYS[${rows} + i], value) end
+  if ARGV[3] == '1' then
+    local row = ARGV[a + ${per - 1}]
+    if row == '' then row = ARGV[a + 3] end
+    redis.call('HSET', KEYS[5], KEYS[${rows} + i], version .. ';' .. ARGV[a] .. ';' .. row)
+    if ttl > 0 then redis.call('PEXPIRE', KEYS[5], ttl) end
+  end
   out[4 + i] = held[i]
 end
 return out`;
@@ -109,8 +118,9 @@ return out`;
 /**
  * Writes ordered by Redis (write-behind, and schemas whose source of truth is L2): takes one version
  * per key from the schema's counter and writes each envelope with it, moving the search generation
- * on. KEYS = tick, generation, counter, search generation, then the row keys. ARGV = generation,
- * tick floor, pending flag, owner, then per key: kind, ttlMs, expiresAt, payload.
+ * on. KEYS = tick, generation, counter, search generation, pending index, then the row keys. ARGV =
+ * generation, tick floor, pending flag, owner, then per key: kind, ttlMs, expiresAt, payload, and the
+ * row the pending index keeps ('' for the payload; only with the pending flag '1', see PENDING_READ).
  * Reply {tick, status, …}: {tick, 0, first version, search generation, then per key 1 if it held a
  * row before, else 0}; {tick, -4, generation} when the generation moved on; {tick, -3} when the
  * tick is not above the floor (Redis went back: the counter may hand out versions already given;
@@ -124,9 +134,9 @@ export const ORDERED_PUT: L2Script = { name: 'ordered-put', source: orderedPut(f
 /**
  * ORDERED_PUT that also enqueues each write on a write-behind queue kept in the same Redis (a
  * `ColocatedQueue`): a write-behind `set` in one round trip, its rows and queue entries atomic.
- * KEYS = tick, generation, counter, search generation, stream, then the row keys. ARGV = generation,
- * tick floor, pending flag, owner, entry field, then per key: kind, ttlMs, expiresAt, payload, and
- * the write's JSON up to its version (`{…,"version":`). Reply as ORDERED_PUT; a refusal enqueues
+ * KEYS = tick, generation, counter, search generation, pending index, stream, then the row keys.
+ * ARGV = generation, tick floor, pending flag, owner, entry field, then per key: kind, ttlMs,
+ * expiresAt, payload, the write's JSON up to its version (`{…,"version":`), and the pending index's row. Reply as ORDERED_PUT; a refusal enqueues
  * nothing either.
  */
 export const ORDERED_PUT_ENQUEUE: L2Script = { name: 'ordered-put-enqueue', source: orderedPut(true) };
@@ -332,6 +342,56 @@ end
 return out`,
 };
 
+/**
+ * A schema's pending index (write-behind writes acknowledged, not flushed yet: ORDERED_PUT keeps it,
+ * the flush empties it) for a search to lay over Postgres. KEYS = the index; ARGV = the most entries
+ * wanted. Reply: the flat list field, value, … (row key, `{version};{kind};{row}`), or the number of
+ * entries when there are more than ARGV[1] (nothing else is read).
+ */
+export const PENDING_READ: L2Script = {
+  name: 'pending-read',
+  source: `local n = redis.call('HLEN', KEYS[1])
+if n > tonumber(ARGV[1]) then return n end
+if n == 0 then return {} end
+return redis.call('HGETALL', KEYS[1])`,
+};
+
+/**
+ * Takes entries out of a pending index once their writes are done (flushed, superseded, withdrawn,
+ * dead-lettered): each field only while it names a version at or below the one given, so a newer
+ * write of the key stays. KEYS = the index; ARGV = per entry field, version. Reply: the count removed.
+ */
+export const PENDING_DONE: L2Script = {
+  name: 'pending-done',
+  source: `local removed = 0
+for i = 1, #ARGV, 2 do
+  local held = redis.call('HGET', KEYS[1], ARGV[i])
+  if held and tonumber(string.match(held, '^(%d+);')) <= tonumber(ARGV[i + 1]) then
+    removed = removed + redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+return removed`,
+};
+
+/**
+ * Puts entries back into a pending index (a Redis reset lost it: see `restoreOwnPending`), each
+ * unless the field holds one at least as new. KEYS = the index; ARGV = ttlMs, then per entry field,
+ * value (`{version};{kind};{row}`). Reply: the count written.
+ */
+export const PENDING_PUT: L2Script = {
+  name: 'pending-put',
+  source: `local written = 0
+for i = 2, #ARGV, 2 do
+  local held = redis.call('HGET', KEYS[1], ARGV[i])
+  if not held or tonumber(string.match(held, '^(%d+);')) < tonumber(string.match(ARGV[i + 1], '^(%d+);')) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    written = written + 1
+  end
+end
+if written > 0 then redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1])) end
+return written`,
+};
+
 /** Every script the engine runs, e.g. to load them into a Redis ahead of time (`SCRIPT LOAD`). */
 export const L2_SCRIPTS: readonly L2Script[] = [
   PUT,
@@ -349,4 +409,7 @@ export const L2_SCRIPTS: readonly L2Script[] = [
   RELAY_RELEASE,
   TAKE_LEASES,
   BUMP_TAGS,
+  PENDING_READ,
+  PENDING_DONE,
+  PENDING_PUT,
 ];

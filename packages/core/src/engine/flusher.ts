@@ -178,14 +178,9 @@ async function applyOrSplit(
         a.stored ? { ...a, plain: await cache.rows.decryptRow(a.stored, a.key) } : a,
       ),
     );
-    await cache.commit(ctx, withPlain);
-    // After the commit: a search that read the index before it finds Postgres at these versions.
-    await settlePending(
-      ctx,
-      cache,
-      applied.map((a) => a.key),
-      applied.map((a) => a.version),
-    );
+    // Out of the pending index in the same request (after Postgres committed: a search that read
+    // the index before finds Postgres at these versions, and lays nothing over them).
+    await cache.commit(ctx, withPlain, { settle: true });
     await publish(
       cache,
       applied.map((a) => a.key),

@@ -36,7 +36,9 @@ if current ~= ARGV[1] then return {tick, -4, tonumber(current)} end`;
  * the same write, e.g. the row as the flush applied it replacing the row as it was sent), then the
  * bump keys are INCR'd. KEYS = tick, generation, entry keys, bump keys. ARGV = generation, count,
  * then per entry: version, ttlMs (0 = none), value. Reply: {tick, 0, per entry 1 (written) or 0 (a
- * newer one is there), bumps}, or {tick, -4, current generation}.
+ * newer one is there), bumps}, or {tick, -4, current generation}. With a last ARGV 'settle' (a
+ * flush's commit), the key after the entry keys is a pending index (see PENDING_READ), out of
+ * which each entry's key goes while it names that version or an older one; its reply slot is 0.
  */
 export const PUT: L2Script = {
   name: 'put',
@@ -45,8 +47,13 @@ local tick = redis.call('INCR', KEYS[1])
 ${SAME_GENERATION}
 local n = tonumber(ARGV[2])
 local out = {tick, 0}
+local index = ARGV[3 + n * 3] == 'settle' and KEYS[n + 3]
 for i = 1, n do
   local a = 2 + (i - 1) * 3
+  if index then
+    local held = redis.call('HGET', index, KEYS[2 + i])
+    if held and tonumber(string.match(held, '^(%d+);')) <= tonumber(ARGV[a + 1]) then redis.call('HDEL', index, KEYS[2 + i]) end
+  end
   local _, _, stored = header(KEYS[2 + i])
   if stored and tonumber(stored) > tonumber(ARGV[a + 1]) then
     out[2 + i] = 0
@@ -56,7 +63,12 @@ for i = 1, n do
     out[2 + i] = 1
   end
 end
-for j = n + 3, #KEYS do out[j] = redis.call('INCR', KEYS[j]) end
+local bumps = n + 3
+if index then
+  out[n + 3] = 0
+  bumps = n + 4
+end
+for j = bumps, #KEYS do out[j] = redis.call('INCR', KEYS[j]) end
 return out`,
 };
 

@@ -210,14 +210,14 @@ describe('round trips', () => {
     stack.reset();
     expect((await b.search(schema, q)).length).toBe(1);
     expect({ l2: stack.l2Commands, sql: stack.statementsOn('players').length }).toEqual({
-      l2: ['evalsha pending-read'],
+      l2: ['evalsha pending'],
       sql: 1,
     });
     await a.set(schema, { id: 'r2', username: 'r2', notes: 'g6' });
     stack.reset();
     expect((await b.search(schema, q)).length).toBe(2);
     expect({ l2: stack.l2Commands, sql: stack.statementsOn('players').length }).toEqual({
-      l2: ['evalsha pending-read'],
+      l2: ['evalsha pending'],
       sql: 1,
     });
     await a.flushDirty();

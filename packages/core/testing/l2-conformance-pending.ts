@@ -14,8 +14,8 @@ import {
 
 /**
  * The pending index of a write-behind schema (`{version};{kind};{row}` per row key): ORDERED_PUT
- * keeps it for pending writes, PENDING_READ reads it (bounded), a flush's PUT ('settle') and
- * PENDING_DONE empty it, PENDING_PUT restores it; none takes an entry newer than its own version.
+ * keeps it for pending writes, PENDING 'read' reads it (bounded), a flush's PUT ('settle') and
+ * PENDING 'done' empty it, PENDING 'put' restores it; none takes an entry newer than its own version.
  */
 export function describePendingIndexScripts(suite: L2Suite): void {
   const { key } = suite;
@@ -60,7 +60,7 @@ export function describePendingIndexScripts(suite: L2Suite): void {
     expect(await runPendingRead(suite.l2, index, 1)).toBe(2);
   });
 
-  it("a flush's PUT ('settle') and PENDING_DONE take out entries at or below their version, never a newer one", async () => {
+  it("a flush's PUT ('settle') and PENDING 'done' take out entries at or below their version, never a newer one", async () => {
     const index = key('pi:settle:index');
     const [x, y, z] = [key('pi:settle:x'), key('pi:settle:y'), key('pi:settle:z')];
     expect(
@@ -97,7 +97,7 @@ export function describePendingIndexScripts(suite: L2Suite): void {
       ]),
     ).toBe(1);
     expect(await runPendingRead(suite.l2, index)).toEqual(new Map([[y, '9;r;y']]));
-    // PENDING_PUT does not put an older entry over a newer one.
+    // PENDING 'put' does not put an older entry over a newer one.
     expect(await runPendingPut(suite.l2, index, [{ field: y, value: '8;r;old' }])).toBe(0);
     expect(await runPendingRead(suite.l2, index)).toEqual(new Map([[y, '9;r;y']]));
     expect(await suite.raw.pttl(index)).toBeGreaterThan(0);

@@ -110,7 +110,7 @@ export function describeL2Conformance(
     describe('ORDERED_PUT, SEED_COUNTER, GENERATION, NEXT_GENERATION', () => describeOrderedScripts(suite));
     describe('ORDERED_PUT_ENQUEUE', () => describeEnqueueScript(suite));
     describe('MARK and the change relay scripts', () => describeMarkScripts(suite));
-    describe('the pending index: ORDERED_PUT, PENDING_READ, PUT settle, PENDING_DONE, PENDING_PUT', () =>
+    describe('the pending index: ORDERED_PUT, PENDING (read, done, put), PUT settle', () =>
       describePendingIndexScripts(suite));
   });
 }

@@ -7,9 +7,7 @@ import {
   NEXT_GENERATION,
   ORDERED_PUT,
   ORDERED_PUT_ENQUEUE,
-  PENDING_DONE,
-  PENDING_PUT,
-  PENDING_READ,
+  PENDING,
   PUT,
   RESERVE,
   RESET_GENERATION,
@@ -252,40 +250,35 @@ export async function runOrderedPutEnqueue(
   return withoutTick(reply);
 }
 
-/** PENDING_READ of `index`: its entries as a map (field -> value), or their count past `max`. */
+/** PENDING 'read' of `index`: its entries as a map (field -> value), or their count past `max`. */
 export async function runPendingRead(
   l2: L2Tier,
   index: string,
   max = 1000,
 ): Promise<Map<string, string> | number> {
-  const reply = await l2.run(PENDING_READ, [index], [String(max)]);
+  const reply = await l2.run(PENDING, [index], ['read', String(max)]);
   if (!Array.isArray(reply)) return Number(reply);
   const out = new Map<string, string>();
   for (let i = 0; i + 1 < reply.length; i += 2) out.set(String(reply[i]), String(reply[i + 1]));
   return out;
 }
 
-/** PENDING_DONE: each field out of `index` while it names `version` or older. Replies the count removed. */
+/** PENDING 'done': each field out of `index` while it names `version` or older. Replies the count removed. */
 export function runPendingDone(
   l2: L2Tier,
   index: string,
   done: readonly { field: string; version: number }[],
 ): Promise<unknown> {
-  return l2.run(
-    PENDING_DONE,
-    [index],
-    done.flatMap((d) => [d.field, String(d.version)]),
-  );
+  return l2.run(PENDING, [index], ['done', ...done.flatMap((d) => [d.field, String(d.version)])]);
 }
 
-/** PENDING_PUT: each entry into `index` unless it holds one as new. Replies the count written. */
+/** PENDING 'put': each entry into `index` unless it holds one as new. Replies the count written. */
 export function runPendingPut(
   l2: L2Tier,
   index: string,
   entries: readonly { field: string; value: string }[],
-  ttlMs = 60_000,
 ): Promise<unknown> {
-  return l2.run(PENDING_PUT, [index], [String(ttlMs), ...entries.flatMap((e) => [e.field, e.value])]);
+  return l2.run(PENDING, [index], ['put', ...entries.flatMap((e) => [e.field, e.value])]);
 }
 
 /** RESERVE: `count` versions from the counter, written nowhere. {first} or {-3} / {-1}. */

@@ -61,7 +61,7 @@ export class KeySpace {
 
   /**
    * The schema's pending index: its write-behind writes not flushed yet, a hash from row key to
-   * `{version};{kind};{row}` (see PENDING_READ), of this shape, like the rows it names.
+   * `{version};{kind};{row}` (see PENDING), of this shape, like the rows it names.
    */
   get pendingIndex(): string {
     return `${this.#shape}:pending`;

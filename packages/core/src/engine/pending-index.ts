@@ -1,8 +1,7 @@
 import { StrataError } from '../errors.js';
-import { PENDING_DONE, PENDING_PUT, PENDING_READ } from '../l2/scripts.js';
+import { PENDING } from '../l2/scripts.js';
 import type { PendingWrite, PendingWrites } from '../l3/types.js';
 import type { EngineContext } from './context.js';
-import { PENDING_HOLD_MS } from './ordered-writes.js';
 import type { SchemaCache } from './schema-cache.js';
 
 /**
@@ -26,7 +25,7 @@ export async function pendingWrites(
   if (cache.writeMode !== 'write-behind' || !cache.l2) return undefined;
   let reply: unknown;
   try {
-    reply = await cache.l2.run(PENDING_READ, [cache.keys.pendingIndex], [String(MAX_SEARCH_PENDING)]);
+    reply = await cache.l2.run(PENDING, [cache.keys.pendingIndex], ['read', String(MAX_SEARCH_PENDING)]);
   } catch (err) {
     ctx.tolerate(cache.schema.name, 'l2', 'pending', err);
     return ownWrites(cache);
@@ -65,7 +64,7 @@ function backlog(cache: SchemaCache, count: number): StrataError {
   const { name } = cache.schema;
   return new StrataError(
     'QUEUE_UNAVAILABLE',
-    `schema ${name}: ${count} write-behind writes wait for their flush, more than a search reads over Postgres (${MAX_SEARCH_PENDING}); flush first`,
+    `schema ${name}: ${count} write-behind writes wait for their flush (a search reads ${MAX_SEARCH_PENDING} at most)`,
     { details: { schema: name, pending: count, max: MAX_SEARCH_PENDING } },
   );
 }
@@ -83,12 +82,12 @@ export async function settlePending(
   versions: readonly number[],
 ): Promise<void> {
   if (!cache.l2 || keys.length === 0) return;
-  const args: string[] = [];
+  const args = ['done'];
   keys.forEach((key, i) => {
     args.push(cache.keys.row(key), String(versions[i]));
   });
   try {
-    await cache.l2.run(PENDING_DONE, [cache.keys.pendingIndex], args);
+    await cache.l2.run(PENDING, [cache.keys.pendingIndex], args);
   } catch (err) {
     ctx.tolerate(cache.schema.name, 'l2', 'pending', err);
   }
@@ -100,9 +99,9 @@ export async function restorePendingIndex(
   entries: readonly [string, { version: number; payload: string | undefined }][],
 ): Promise<void> {
   if (!cache.l2 || entries.length === 0) return;
-  const args = [String(PENDING_HOLD_MS)];
+  const args = ['put'];
   for (const [key, e] of entries) {
     args.push(cache.keys.row(key), `${e.version};${e.payload === undefined ? 'a' : 'r'};${e.payload ?? ''}`);
   }
-  await cache.l2.run(PENDING_PUT, [cache.keys.pendingIndex], args);
+  await cache.l2.run(PENDING, [cache.keys.pendingIndex], args);
 }

@@ -37,7 +37,7 @@ if current ~= ARGV[1] then return {tick, -4, tonumber(current)} end`;
  * bump keys are INCR'd. KEYS = tick, generation, entry keys, bump keys. ARGV = generation, count,
  * then per entry: version, ttlMs (0 = none), value. Reply: {tick, 0, per entry 1 (written) or 0 (a
  * newer one is there), bumps}, or {tick, -4, current generation}. With a last ARGV 'settle' (a
- * flush's commit), the key after the entry keys is a pending index (see PENDING_READ), out of
+ * flush's commit), the key after the entry keys is a pending index (see PENDING), out of
  * which each entry's key goes while it names that version or an older one; its reply slot is 0.
  */
 export const PUT: L2Script = {
@@ -78,7 +78,7 @@ return out`,
  * stream KEYS[6] (field ARGV[5]) as its JSON head (ARGV per entry, 5th) followed by its version and
  * '}', BEFORE anything is written: a Redis script is not rolled back when a command fails, and a
  * failed XADD must leave no pending row that no queue entry will ever flush. A pending write also
- * lands in the pending index KEYS[5] (see PENDING_READ), field its row key, value
+ * lands in the pending index KEYS[5] (see PENDING), field its row key, value
  * `{version};{kind};{row}` (the row: the entry's last ARGV, or its payload when that is '').
  */
 function orderedPut(enqueue: boolean): string {
@@ -132,7 +132,7 @@ return out`;
  * per key from the schema's counter and writes each envelope with it, moving the search generation
  * on. KEYS = tick, generation, counter, search generation, pending index, then the row keys. ARGV =
  * generation, tick floor, pending flag, owner, then per key: kind, ttlMs, expiresAt, payload, and the
- * row the pending index keeps ('' for the payload; only with the pending flag '1', see PENDING_READ).
+ * row the pending index keeps ('' for the payload; only with the pending flag '1', see PENDING).
  * Reply {tick, status, …}: {tick, 0, first version, search generation, then per key 1 if it held a
  * row before, else 0}; {tick, -4, generation} when the generation moved on; {tick, -3} when the
  * tick is not above the floor (Redis went back: the counter may hand out versions already given;
@@ -356,52 +356,35 @@ return out`,
 
 /**
  * A schema's pending index (write-behind writes acknowledged, not flushed yet: ORDERED_PUT keeps it,
- * the flush empties it) for a search to lay over Postgres. KEYS = the index; ARGV = the most entries
- * wanted. Reply: the flat list field, value, … (row key, `{version};{kind};{row}`), or the number of
- * entries when there are more than ARGV[1] (nothing else is read).
+ * a flush's PUT empties it) for a search to lay over Postgres: a hash from row key to
+ * `{version};{kind};{row}`. KEYS = the index. ARGV[1] says what to do:
+ * - `read`, ARGV[2] = the most entries wanted: the flat list field, value, …, or the number of
+ *   entries when there are more (nothing else is read);
+ * - `done`, then per entry field, version: takes each out while it names that version or an older
+ *   one (its write was flushed, superseded, withdrawn or dead-lettered). Reply: the count removed;
+ * - `put`, then per entry field, value: puts each in unless it holds one at least as new (a Redis
+ *   reset lost it), the index then kept a week. Reply: the count written.
  */
-export const PENDING_READ: L2Script = {
-  name: 'pending-read',
-  source: `local n = redis.call('HLEN', KEYS[1])
-if n > tonumber(ARGV[1]) then return n end
-if n == 0 then return {} end
-return redis.call('HGETALL', KEYS[1])`,
-};
-
-/**
- * Takes entries out of a pending index once their writes are done (flushed, superseded, withdrawn,
- * dead-lettered): each field only while it names a version at or below the one given, so a newer
- * write of the key stays. KEYS = the index; ARGV = per entry field, version. Reply: the count removed.
- */
-export const PENDING_DONE: L2Script = {
-  name: 'pending-done',
-  source: `local removed = 0
-for i = 1, #ARGV, 2 do
-  local held = redis.call('HGET', KEYS[1], ARGV[i])
-  if held and tonumber(string.match(held, '^(%d+);')) <= tonumber(ARGV[i + 1]) then
-    removed = removed + redis.call('HDEL', KEYS[1], ARGV[i])
-  end
+export const PENDING: L2Script = {
+  name: 'pending',
+  source: `if ARGV[1] == 'read' then
+  local n = redis.call('HLEN', KEYS[1])
+  if n > tonumber(ARGV[2]) then return n end
+  return redis.call('HGETALL', KEYS[1])
 end
-return removed`,
-};
-
-/**
- * Puts entries back into a pending index (a Redis reset lost it: see `restoreOwnPending`), each
- * unless the field holds one at least as new. KEYS = the index; ARGV = ttlMs, then per entry field,
- * value (`{version};{kind};{row}`). Reply: the count written.
- */
-export const PENDING_PUT: L2Script = {
-  name: 'pending-put',
-  source: `local written = 0
+local c = 0
 for i = 2, #ARGV, 2 do
   local held = redis.call('HGET', KEYS[1], ARGV[i])
-  if not held or tonumber(string.match(held, '^(%d+);')) < tonumber(string.match(ARGV[i + 1], '^(%d+);')) then
+  local v = tonumber(string.match(held or '-1;', '^(-?%d+);'))
+  if ARGV[1] == 'done' then
+    if held and v <= tonumber(ARGV[i + 1]) then c = c + redis.call('HDEL', KEYS[1], ARGV[i]) end
+  elseif v < tonumber(string.match(ARGV[i + 1], '^(%d+);')) then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-    written = written + 1
+    c = c + 1
   end
 end
-if written > 0 then redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1])) end
-return written`,
+if ARGV[1] == 'put' and c > 0 then redis.call('PEXPIRE', KEYS[1], ${7 * 24 * 60 * 60 * 1000}) end
+return c`,
 };
 
 /** Every script the engine runs, e.g. to load them into a Redis ahead of time (`SCRIPT LOAD`). */
@@ -421,7 +404,5 @@ export const L2_SCRIPTS: readonly L2Script[] = [
   RELAY_RELEASE,
   TAKE_LEASES,
   BUMP_TAGS,
-  PENDING_READ,
-  PENDING_DONE,
-  PENDING_PUT,
+  PENDING,
 ];

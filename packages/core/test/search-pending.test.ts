@@ -238,3 +238,41 @@ describe('round trips', () => {
     expect(stack.l2Commands.filter((c) => c.includes('pending'))).toEqual([]);
   });
 });
+
+describe('over neon-http (rows as text, params as text)', () => {
+  it('a pending update and insert are laid over Postgres the same way', async () => {
+    const neonStack = await engineStack('search_pending_neon', 'neon-http');
+    try {
+      const s = defineSchema({ table: neonStack.tables.players, writeMode: 'write-behind' });
+      await new Strata({
+        l3: neonStack.l3,
+        schemas: [defineSchema({ table: neonStack.tables.players })],
+      }).migrate();
+      const strata = new Strata({
+        l2: neonStack.l2,
+        l3: neonStack.l3,
+        keyPrefix: neonStack.keyPrefix,
+        schemas: [s],
+        writeBehind: { queue: createMemoryQueue() },
+      });
+      opened.push(strata);
+      await strata.set(s, { id: 'n1', username: 'n1', level: 1, avatar: new Uint8Array([9, 8]) });
+      await strata.flushDirty();
+      await strata.set(s, { id: 'n1', username: 'n1', level: 5, avatar: new Uint8Array([1, 2, 3]) });
+      await strata.set(s, { id: 'n2', username: 'n2', level: 3, xp: 42n });
+      const q = Q().where('level > $1', 2).orderBy('level').build();
+      const before = await strata.search(s, q);
+      expect(before.map((r) => [r.id, r.level])).toEqual([
+        ['n2', 3],
+        ['n1', 5],
+      ]);
+      expect(before[1]?.avatar).toEqual(new Uint8Array([1, 2, 3]));
+      expect(before[0]?.xp).toBe(42n);
+      expect(await strata.count(s, q)).toBe(2);
+      await strata.flushDirty();
+      expect(await strata.search(s, q)).toEqual(before);
+    } finally {
+      await neonStack.cleanup();
+    }
+  });
+});

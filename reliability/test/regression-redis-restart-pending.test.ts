@@ -1,3 +1,4 @@
+import { Q } from '@strata/core';
 import { decodeEnvelope, manualClock } from '@strata/core/driver';
 import { describe, expect, it } from 'vitest';
 import { REFRESH_PASSED, restartSuite } from '../support/restart-suite.js';
@@ -41,6 +42,13 @@ describe('a Redis restarted without its data while write-behind writes are queue
     expect((await other.get(schema, 'rk')).n).toBe(2);
     expect(await other.find(schema, 'gone')).toBeNull();
     expect(await s.l2ValuesWith('own-done'), 'a flushed write is not put back').toEqual([]);
+    // The restore puts the pending index back too: searches lay the queued writes over Postgres.
+    const ours = Q().where("id in ('done', 'rk', 'gone')").orderBy('id').build();
+    const seen = async (x: typeof other) => (await x.search(schema, ours)).map((r) => `${r.id}:${r.n}`);
+    expect({ other: await seen(other), writer: await seen(writer) }).toEqual({
+      other: ['done:1', 'rk:2'],
+      writer: ['done:1', 'rk:2'],
+    });
     expect((await s.store.stored()).get('rk'), 'Postgres has not had the flush').toBe(1);
 
     await writer.flushDirty();

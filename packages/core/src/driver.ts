@@ -39,6 +39,8 @@ export type {
   L3Tier,
   MigrationRecord,
   MigrationResult,
+  PendingWrite,
+  PendingWrites,
   Row,
   ScanOptions,
   SearchQuery,

@@ -3,6 +3,7 @@ import type { L2Tier } from '../src/l2/types.js';
 import { describeEnqueueScript } from './l2-conformance-enqueue.js';
 import { describeMarkScripts } from './l2-conformance-mark.js';
 import { describeOrderedScripts } from './l2-conformance-ordered.js';
+import { describePendingIndexScripts } from './l2-conformance-pending.js';
 import { describeWriteScripts } from './l2-conformance-put.js';
 import { describeSeam } from './l2-conformance-seam.js';
 
@@ -109,5 +110,7 @@ export function describeL2Conformance(
     describe('ORDERED_PUT, SEED_COUNTER, GENERATION, NEXT_GENERATION', () => describeOrderedScripts(suite));
     describe('ORDERED_PUT_ENQUEUE', () => describeEnqueueScript(suite));
     describe('MARK and the change relay scripts', () => describeMarkScripts(suite));
+    describe('the pending index: ORDERED_PUT, PENDING (read, done, put), PUT settle', () =>
+      describePendingIndexScripts(suite));
   });
 }

@@ -7,6 +7,7 @@ import {
   NEXT_GENERATION,
   ORDERED_PUT,
   ORDERED_PUT_ENQUEUE,
+  PENDING,
   PUT,
   RESERVE,
   RESET_GENERATION,
@@ -135,15 +136,17 @@ export async function runPut(
   entries: readonly PutEntry[],
   bumps: readonly string[] = [],
   generation = 0,
+  settle?: string,
 ): Promise<unknown> {
   const any = entries[0]?.key ?? bumps[0] ?? '';
   const reply = await l2.run(
     PUT,
-    [tickKey(any), generationKey(any), ...entries.map((e) => e.key), ...bumps],
+    [tickKey(any), generationKey(any), ...entries.map((e) => e.key), ...(settle ? [settle] : []), ...bumps],
     [
       String(generation),
       String(entries.length),
       ...entries.flatMap((e) => [String(e.version), String(e.ttlMs ?? 0), e.value]),
+      ...(settle ? ['settle'] : []),
     ],
   );
   return withoutTick(reply);
@@ -157,11 +160,20 @@ export interface OrderedEntry {
   /** Default 0 (never). */
   expiresAt?: number;
   payload: string;
+  /** The row the pending index keeps for a pending write; default '' (the payload). */
+  indexRow?: string;
 }
 
 export interface OrderedPutKeys {
   counter: string;
   search: string;
+  /** The pending index; default `{counter}:pending` (the counter's hash slot). */
+  pending?: string;
+}
+
+/** The pending index ORDERED_PUT keeps beside `keys.counter`. */
+export function pendingIndexKey(keys: OrderedPutKeys): string {
+  return keys.pending ?? `${keys.counter}:pending`;
 }
 
 /** ORDERED_PUT: versions from `keys.counter`, search generation `keys.search` moved on. */
@@ -178,6 +190,7 @@ export async function runOrderedPut(
       generationKey(keys.counter),
       keys.counter,
       keys.search,
+      pendingIndexKey(keys),
       ...entries.map((e) => e.key),
     ],
     [
@@ -185,7 +198,13 @@ export async function runOrderedPut(
       String(options.floor ?? 0),
       options.pending ? '1' : '0',
       options.owner ?? CONFORMANCE_OWNER,
-      ...entries.flatMap((e) => [e.kind, String(e.ttlMs ?? 0), String(e.expiresAt ?? 0), e.payload]),
+      ...entries.flatMap((e) => [
+        e.kind,
+        String(e.ttlMs ?? 0),
+        String(e.expiresAt ?? 0),
+        e.payload,
+        e.indexRow ?? '',
+      ]),
     ],
   );
   return withoutTick(reply);
@@ -208,6 +227,7 @@ export async function runOrderedPutEnqueue(
       generationKey(keys.counter),
       keys.counter,
       keys.search,
+      pendingIndexKey(keys),
       keys.stream,
       ...entries.map((e) => e.key),
     ],
@@ -217,10 +237,48 @@ export async function runOrderedPutEnqueue(
       '1',
       CONFORMANCE_OWNER,
       keys.field,
-      ...entries.flatMap((e) => [e.kind, String(e.ttlMs ?? 0), String(e.expiresAt ?? 0), e.payload, e.head]),
+      ...entries.flatMap((e) => [
+        e.kind,
+        String(e.ttlMs ?? 0),
+        String(e.expiresAt ?? 0),
+        e.payload,
+        e.head,
+        e.indexRow ?? '',
+      ]),
     ],
   );
   return withoutTick(reply);
+}
+
+/** PENDING 'read' of `index`: its entries as a map (field -> value), or their count past `max`. */
+export async function runPendingRead(
+  l2: L2Tier,
+  index: string,
+  max = 1000,
+): Promise<Map<string, string> | number> {
+  const reply = await l2.run(PENDING, [index], ['read', String(max)]);
+  if (!Array.isArray(reply)) return Number(reply);
+  const out = new Map<string, string>();
+  for (let i = 0; i + 1 < reply.length; i += 2) out.set(String(reply[i]), String(reply[i + 1]));
+  return out;
+}
+
+/** PENDING 'done': each field out of `index` while it names `version` or older. Replies the count removed. */
+export function runPendingDone(
+  l2: L2Tier,
+  index: string,
+  done: readonly { field: string; version: number }[],
+): Promise<unknown> {
+  return l2.run(PENDING, [index], ['done', ...done.flatMap((d) => [d.field, String(d.version)])]);
+}
+
+/** PENDING 'put': each entry into `index` unless it holds one as new. Replies the count written. */
+export function runPendingPut(
+  l2: L2Tier,
+  index: string,
+  entries: readonly { field: string; value: string }[],
+): Promise<unknown> {
+  return l2.run(PENDING, [index], ['put', ...entries.flatMap((e) => [e.field, e.value])]);
 }
 
 /** RESERVE: `count` versions from the counter, written nowhere. {first} or {-3} / {-1}. */

@@ -5,6 +5,7 @@ import type {
   L3Tier,
   MigrationRecord,
   MigrationResult,
+  PendingWrites,
   ScanOptions,
   SearchQuery,
   StoredRow,
@@ -21,6 +22,7 @@ import { runVersionedSelect } from './mapped-select.js';
 import type { DrizzleMigrate } from './migrate.js';
 import { type MigrationsTable, readRecords, strataMigrationsTable } from './migrations-table.js';
 import { OneRowReads, OneRowStatements } from './one-row.js';
+import { countOverlaid, searchOverlaid } from './overlay.js';
 import { replaceStatement } from './replace-values.js';
 import {
   countStatement,
@@ -190,6 +192,9 @@ class DrizzleL3 implements L3Tier {
   }
 
   search(schema: CompiledSchema, query: SearchQuery): Promise<StoredRow[]> {
+    const { pending } = query;
+    if (pending?.length)
+      return this.#versioned(() => searchOverlaid(this.#db, this.#versions, schema, { ...query, pending }));
     return this.#versioned(() =>
       runVersionedSelect(
         searchStatement(this.#db, this.#versions, schema, query),
@@ -198,7 +203,9 @@ class DrizzleL3 implements L3Tier {
     );
   }
 
-  count(schema: CompiledSchema, where?: SQL): Promise<number> {
+  count(schema: CompiledSchema, where?: SQL, pending?: PendingWrites): Promise<number> {
+    if (pending?.length)
+      return this.#versioned(() => countOverlaid(this.#db, this.#versions, schema, where, pending));
     return runDriver(async () => {
       const [row] = await countStatement(this.#db, schema, where);
       return row?.n ?? 0;

@@ -35,16 +35,28 @@ export function runVersionedSelect(
   select: VersionedSelect,
   columns: readonly CompiledColumn[],
 ): Promise<StoredRow[]> {
-  const { session, authToken } = select as unknown as SelectInternals;
-  if (typeof session?.prepareQuery !== 'function') return Promise.resolve(select);
-  const prepared = session.prepareQuery(select.toSQL(), undefined, undefined, true, (rows) =>
-    mapRows(rows, columns),
-  );
-  if (authToken !== undefined) prepared.setToken?.(authToken);
-  return prepared.execute();
+  return runMapped(select, select.toSQL(), (rows) => mapRows(rows, columns)) ?? Promise.resolve(select);
 }
 
-function mapRows(rows: readonly unknown[][], columns: readonly CompiledColumn[]): StoredRow[] {
+/**
+ * Runs `query` (SQL of ours, not the builder's) on the session and auth token the builder `via`
+ * would run on (under `withReplicas()` its replica), each row mapped by `map` from an array of raw
+ * values. Undefined when the builder's session takes no result mapper.
+ */
+export function runMapped<T>(
+  via: object,
+  query: { sql: string; params: unknown[] },
+  map: (rows: unknown[][]) => T[],
+): Promise<T[]> | undefined {
+  const { session, authToken } = via as SelectInternals;
+  if (typeof session?.prepareQuery !== 'function') return undefined;
+  const prepared = session.prepareQuery(query, undefined, undefined, true, map as never);
+  if (authToken !== undefined) prepared.setToken?.(authToken);
+  return prepared.execute() as unknown as Promise<T[]>;
+}
+
+/** Raw rows of a versioned select (its columns, then the version) as stored rows. */
+export function mapRows(rows: readonly unknown[][], columns: readonly CompiledColumn[]): StoredRow[] {
   const n = columns.length;
   const keys = columns.map((c) => c.key);
   const decoders = columns.map((c) => c.column);

@@ -1,4 +1,5 @@
 import { type SQL, sql } from 'drizzle-orm';
+import { toHex } from '../bytes.js';
 import type { Row } from '../l3/types.js';
 import type { CompiledColumn, CompiledSchema } from '../schema/types.js';
 import { castType } from './values.js';
@@ -19,13 +20,17 @@ export function recordsetColumns(columns: readonly CompiledColumn[]): boolean {
   return columns.every((c) => isJson(c) || isEnum(c) || SCALAR.test(c.column.getSQLType()));
 }
 
-/** A value as the JSON record carries it: what the column's encoder sends, as text where JSON has no type for it. */
-function recordValue(c: CompiledColumn, value: unknown): unknown {
-  if (value === null) return null;
+/**
+ * A value as a JSON record carries it: what the column's encoder sends, as text where JSON has no
+ * type for it (bytes as Postgres' hex text, which `jsonb_populate_record` reads back as bytea).
+ */
+export function recordValue(c: CompiledColumn, value: unknown): unknown {
+  if (value === null || value === undefined) return null;
   if (isJson(c)) return value;
   const encoded: unknown = c.column.mapToDriverValue(value);
   if (typeof encoded === 'bigint') return encoded.toString();
   if (encoded instanceof Date) return encoded.toISOString();
+  if (encoded instanceof Uint8Array) return `\\x${toHex(encoded)}`;
   return encoded;
 }
 

@@ -37,7 +37,7 @@ export function selectedColumns(
  * The requested order, then the primary key: ties in the requested order would otherwise come back
  * in any order, and LIMIT/OFFSET pages could repeat or skip rows.
  */
-function ordering(schema: CompiledSchema, orderBy: SearchQuery['orderBy'] = []): SQL[] {
+export function ordering(schema: CompiledSchema, orderBy: SearchQuery['orderBy'] = []): SQL[] {
   const terms = orderBy.map(({ key, desc: descending }) => {
     const { column } = columnOf(schema, key);
     return descending ? desc(column) : asc(column);

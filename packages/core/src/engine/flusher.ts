@@ -6,6 +6,7 @@ import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import { folded, groupBySchema, type Item } from './flush-fold.js';
 import { type Id, idKey } from './ids.js';
+import { settlePending } from './pending-index.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
 
 export interface FlushOutcome {
@@ -168,6 +169,7 @@ async function applyOrSplit(
     if (superseded.length > 0) {
       const [keys, versions] = [superseded.map((s) => s.key), superseded.map((s) => s.version)];
       await cache.drop(ctx, keys, versions);
+      await settlePending(ctx, cache, keys, versions);
       await publish(cache, keys, versions, 'invalidate');
     }
     if (applied.length === 0) continue;
@@ -176,7 +178,9 @@ async function applyOrSplit(
         a.stored ? { ...a, plain: await cache.rows.decryptRow(a.stored, a.key) } : a,
       ),
     );
-    await cache.commit(ctx, withPlain);
+    // Out of the pending index in the same request (after Postgres committed: a search that read
+    // the index before finds Postgres at these versions, and lays nothing over them).
+    await cache.commit(ctx, withPlain, { settle: true });
     await publish(
       cache,
       applied.map((a) => a.key),
@@ -253,6 +257,7 @@ async function failed(
     const { cache, delivery } = item;
     // A phantom no more: the copy the write put in L1 and L2 goes, unless a newer write replaced it.
     await cache.drop(ctx, [item.key], [delivery.write.version]);
+    await settlePending(ctx, cache, [item.key], [delivery.write.version]);
     await publish(cache, [item.key], [delivery.write.version], 'invalidate');
     reportGaveUp(ctx, cache, item.key, err);
   }

@@ -59,6 +59,14 @@ export class KeySpace {
     return `${this.#shape}:lease:${id}`;
   }
 
+  /**
+   * The schema's pending index: its write-behind writes not flushed yet, a hash from row key to
+   * `{version};{kind};{row}` (see PENDING), of this shape, like the rows it names.
+   */
+  get pendingIndex(): string {
+    return `${this.#shape}:pending`;
+  }
+
   /** A cached search list, by the SHA-256 of its normalised query. */
   list(queryHash: string): string {
     return `${this.#shape}:q2:${queryHash}`;

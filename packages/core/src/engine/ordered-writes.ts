@@ -13,6 +13,8 @@ interface OrderedWrite {
   readonly stored?: Row;
   readonly plain?: Row;
   readonly l2?: string;
+  /** The whole stored row as the queue carries it, where it is not `l2` (L2 leaves omitCache columns out). */
+  readonly queued?: string;
 }
 
 /**
@@ -52,6 +54,8 @@ export async function writeOrdered(
     const px = pendingFlush ? PENDING_HOLD_MS : w.stored ? cache.holdMs(ms) : ms;
     perKey.push(w.stored ? 'r' : 'a', String(Math.ceil(px)), String(expiresAt(ms)), payloads[i]!);
     if (enqueue) perKey.push(enqueue.heads[i]!);
+    // The pending index's row: a search lays it over Postgres, so it needs every column.
+    perKey.push(pendingFlush && w.queued !== undefined && w.queued !== payloads[i] ? w.queued : '');
   });
   const reply = await withSeededCounter(cache, (generation, floor) => {
     const keys = [
@@ -59,6 +63,7 @@ export async function writeOrdered(
       cache.keys.generationKey,
       cache.keys.versionKey,
       cache.keys.searchGenerationKey,
+      cache.keys.pendingIndex,
       ...(enqueue ? [enqueue.stream] : []),
       ...cache.rowKeys(writes.map((w) => w.key)),
     ];

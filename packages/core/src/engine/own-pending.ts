@@ -3,6 +3,7 @@ import { PUT } from '../l2/scripts.js';
 import type { EngineContext } from './context.js';
 import { normalizeId } from './ids.js';
 import { PENDING_HOLD_MS } from './ordered-writes.js';
+import { restorePendingIndex } from './pending-index.js';
 import type { SchemaCache } from './schema-cache.js';
 
 /** Unflushed writes remembered per schema at most: the oldest goes first past it. */
@@ -91,7 +92,9 @@ export async function restoreOwnPending(ctx: EngineContext, cache: SchemaCache):
     },
     { bumps: [cache.keys.searchGenerationKey], redoAfterReset: true },
   );
-  const restored = reply.filter((r) => Number(r) === 1).length;
+  const back = entries.filter((_, i) => Number(reply[i]) === 1);
+  await restorePendingIndex(cache, back);
+  const restored = back.length;
   ctx.config.logger.warn('restored write-behind rows L2 lost in a reset', {
     schema: cache.schema.name,
     restored,

@@ -117,7 +117,7 @@ class ReplicaReads implements ReplicaRouter {
     return {
       ...this.primary,
       search: (schema, query) => read(schema, 'search', (l3) => l3.search(schema, query)),
-      count: (schema, where) => read(schema, 'count', (l3) => l3.count(schema, where)),
+      count: (schema, where, pending) => read(schema, 'count', (l3) => l3.count(schema, where, pending)),
       findMany: (schema, ids) => read(schema, 'findMany', (l3) => l3.findMany(schema, ids)),
     };
   }

@@ -552,7 +552,11 @@ export class SchemaCache {
    * L2 took. A row L2 refused is dropped from L1: L2 holds a newer one. If L2 cannot be reached, the
    * generation must move on before L2 is used again (`SchemaGeneration.recordMissedWrite`).
    */
-  async commit(ctx: EngineContext, items: readonly Versioned[]): Promise<void> {
+  async commit(
+    ctx: EngineContext,
+    items: readonly Versioned[],
+    { settle = false }: { settle?: boolean } = {},
+  ): Promise<void> {
     if (this.aging) for (const item of items) this.aging.wrote(item.key, item.version);
     if (this.ownPending) for (const item of items) this.ownPending.passed(item.key, item.version);
     let taken: boolean[] = items.map(() => true);
@@ -572,7 +576,13 @@ export class SchemaCache {
             ];
           });
         };
-        const build = (g: number) => ({ keys, args: putArgs(entries(g)) });
+        // A flush's commit takes its writes out of the pending index in the same request.
+        const build = settle
+          ? (g: number) => ({
+              keys: [...keys, this.keys.pendingIndex],
+              args: [...putArgs(entries(g)), 'settle'],
+            })
+          : (g: number) => ({ keys, args: putArgs(entries(g)) });
         const reply = await this.runWatched(PUT, build, {
           bumps: [this.keys.searchGenerationKey],
           redoAfterReset: true,

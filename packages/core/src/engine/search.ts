@@ -1,13 +1,14 @@
 import { StrataError } from '../errors.js';
 import { decodeEnvelope, encodeEnvelope } from '../l2/envelope.js';
 import { PUT } from '../l2/scripts.js';
-import type { L3Tier, Row, SearchQuery, StoredRow } from '../l3/types.js';
+import type { L3Tier, PendingWrites, Row, SearchQuery, StoredRow } from '../l3/types.js';
 import { compileQuery } from '../query/compile.js';
 import { canonicalQuery, fingerprintOf, knownFingerprint } from '../query/fingerprint.js';
 import { checkTags } from '../query/tags.js';
 import type { Query } from '../query/types.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
+import { pendingWrites } from './pending-index.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
 import { decodeSearchList, encodeSearchList } from './search-list.js';
 
@@ -32,13 +33,19 @@ export async function searchRows(ctx: EngineContext, cache: SchemaCache, query: 
   const quiet = cache.writesInFlight === 0;
   // A tagged schema's rows take the tick known before they were read (see RowTags).
   const stamp = cache.tags?.clock.stamp() ?? 0;
-  const read = await readL3(ctx, cache, compiled);
+  const pending = await pendingWrites(ctx, cache);
+  const read = await readL3(ctx, cache, compiled, pending);
   if (!compiled.fields && !query.forceL3 && quiet && cache.writeEpoch === epoch) {
     // Write-behind: L2 may hold a queued row Postgres does not have yet (another instance's write),
     // so L1 takes only the rows L2 took, after its fill. A tagged schema's L1 takes them in the
     // fill too, which checks their tags.
     const behind = cache.l2 !== undefined && cache.writeMode === 'write-behind';
-    const forL2 = offerToL1(ctx, cache, read, !query.forceL2 && !behind && !cache.tags);
+    const forL2 = offerToL1(
+      ctx,
+      cache,
+      unpended(cache, read, pending),
+      !query.forceL2 && !behind && !cache.tags,
+    );
     if (forL2.length > 0) {
       const l1 = query.forceL2 ? false : behind ? 'afterL2' : !!cache.tags;
       await deferFill(ctx, cache, () =>
@@ -49,6 +56,23 @@ export async function searchRows(ctx: EngineContext, cache: SchemaCache, query: 
   }
   // search returns whole rows (omitCache columns too): they come from Postgres.
   return compiled.fields ? read.plain.map((row) => strip(cache, compiled, row, false)) : read.plain;
+}
+
+/**
+ * The rows a search read without those a pending write laid over Postgres: the caches hold those
+ * writes already (pending, at their own versions), which the flush replaces with the rows as applied.
+ */
+function unpended(cache: SchemaCache, read: Read, pending: PendingWrites | undefined): Read {
+  if (!pending?.length) return read;
+  const ids = new Set(pending.map((w) => w.id));
+  const pk = cache.schema.primaryKey.key;
+  const out: Read = { found: [], plain: [] };
+  read.found.forEach((f, i) => {
+    if (ids.has(idKey(f.row[pk] as Id))) return;
+    (out.found as StoredRow[]).push(f);
+    out.plain.push(read.plain[i]!);
+  });
+  return out;
 }
 
 /**
@@ -127,7 +151,10 @@ export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, q
     listKey = undefined;
   }
   const stamp = cache.tags?.clock.stamp() ?? 0;
-  const read = await readL3(ctx, cache, compiled);
+  // Read after the search generation: a write acknowledged before it moved is in the index or in
+  // Postgres, so the list cached under it has every write it stands for.
+  const pending = await pendingWrites(ctx, cache);
+  const read = await readL3(ctx, cache, compiled, pending);
   if (listKey) {
     const generationOfList = listGeneration;
     const key = listKey;
@@ -176,8 +203,9 @@ function nextTask(): Promise<void> {
 /** How many rows match the query's where (all rows without one). Always L3 (or its replica). */
 export async function countRows(ctx: EngineContext, cache: SchemaCache, query: Query): Promise<number> {
   const { where } = compileQuery(cache.schema, query);
+  const pending = await pendingWrites(ctx, cache);
   try {
-    return await reader(cache).count(cache.schema, where);
+    return await reader(cache).count(cache.schema, where, pending);
   } catch (err) {
     throw ctx.l3Error(cache.schema.name, 'count', err);
   }
@@ -197,10 +225,16 @@ function reader(cache: SchemaCache): L3Tier {
  * row's id, so decrypting needs it; a cached list keeps it too); `strip` takes it out again for the
  * caller when the query did not ask for it.
  */
-async function readL3(ctx: EngineContext, cache: SchemaCache, query: SearchQuery): Promise<Read> {
+async function readL3(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  query: SearchQuery,
+  pending: PendingWrites | undefined,
+): Promise<Read> {
   const pk = cache.schema.primaryKey.key;
   const addPk = query.fields !== undefined && !query.fields.includes(pk);
-  const effective = addPk ? { ...query, fields: [...query.fields!, pk] } : query;
+  let effective = addPk ? { ...query, fields: [...query.fields!, pk] } : query;
+  if (pending?.length) effective = { ...effective, pending };
   let found: StoredRow[];
   try {
     found = await reader(cache).search(cache.schema, effective);

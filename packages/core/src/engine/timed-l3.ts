@@ -18,7 +18,7 @@ export function timedL3(tier: L3Tier, timeoutMs: number, app?: string): L3Tier {
     exists: (schema, id) => within(tier.exists(schema, id), 'exists'),
     scan: (schema, options) => within(tier.scan(schema, options), 'scan'),
     search: (schema, query) => within(tier.search(schema, query), 'search'),
-    count: (schema, where) => within(tier.count(schema, where), 'count'),
+    count: (schema, where, pending) => within(tier.count(schema, where, pending), 'count'),
     // Writes carry their own deadline: `timeouts.l3`, or a transaction's (commit's timeout -> TX_TIMEOUT).
     write: app === undefined ? (ops) => tier.write(ops) : (ops) => tier.write(withApp(ops, app)),
     nextEpoch: (schema) => within(tier.nextEpoch(schema), 'nextEpoch'),

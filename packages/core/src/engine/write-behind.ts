@@ -5,6 +5,7 @@ import type { QueuedWrite, WriteQueue } from '../queue/types.js';
 import { applyClientDefaults } from './client-defaults.js';
 import type { EngineContext } from './context.js';
 import { type ScriptedEnqueue, writeOrdered } from './ordered-writes.js';
+import { settlePending } from './pending-index.js';
 import type { QueueColocation } from './queue-colocation.js';
 import type { SchemaCache } from './schema-cache.js';
 import type { KeyedWrite, WriteResult } from './write-through.js';
@@ -70,7 +71,7 @@ export async function writeBehind(
         cache,
         writes.map((w, i) => ({
           key: w.key,
-          ...(plain[i] && { stored: stored[i]!, plain: plain[i], l2: l2[i]! }),
+          ...(plain[i] && { stored: stored[i]!, plain: plain[i], l2: l2[i]!, queued: queuedRows[i]! }),
         })),
         { pendingFlush: true, ...(enqueue && { enqueue }) },
       ));
@@ -93,6 +94,7 @@ export async function writeBehind(
       if (!enqueue) await queue.enqueue(versions.map(queued));
     } catch (err) {
       await cache.drop(ctx, keys, versions);
+      await settlePending(ctx, cache, keys, versions);
       if (isStrataError(err) && err.code !== 'QUEUE_UNAVAILABLE') throw err;
       throw new StrataError('QUEUE_UNAVAILABLE', `schema ${name}: the write queue did not take the write`, {
         cause: err,

@@ -36,7 +36,9 @@ if current ~= ARGV[1] then return {tick, -4, tonumber(current)} end`;
  * the same write, e.g. the row as the flush applied it replacing the row as it was sent), then the
  * bump keys are INCR'd. KEYS = tick, generation, entry keys, bump keys. ARGV = generation, count,
  * then per entry: version, ttlMs (0 = none), value. Reply: {tick, 0, per entry 1 (written) or 0 (a
- * newer one is there), bumps}, or {tick, -4, current generation}.
+ * newer one is there), bumps}, or {tick, -4, current generation}. With a last ARGV 'settle' (a
+ * flush's commit), the key after the entry keys is a pending index (see PENDING), out of
+ * which each entry's key goes while it names that version or an older one; its reply slot is 0.
  */
 export const PUT: L2Script = {
   name: 'put',
@@ -45,8 +47,13 @@ local tick = redis.call('INCR', KEYS[1])
 ${SAME_GENERATION}
 local n = tonumber(ARGV[2])
 local out = {tick, 0}
+local index = ARGV[3 + n * 3] == 'settle' and KEYS[n + 3]
 for i = 1, n do
   local a = 2 + (i - 1) * 3
+  if index then
+    local held = redis.call('HGET', index, KEYS[2 + i])
+    if held and tonumber(string.match(held, '^(%d+);')) <= tonumber(ARGV[a + 1]) then redis.call('HDEL', index, KEYS[2 + i]) end
+  end
   local _, _, stored = header(KEYS[2 + i])
   if stored and tonumber(stored) > tonumber(ARGV[a + 1]) then
     out[2 + i] = 0
@@ -56,20 +63,27 @@ for i = 1, n do
     out[2 + i] = 1
   end
 end
-for j = n + 3, #KEYS do out[j] = redis.call('INCR', KEYS[j]) end
+local bumps = n + 3
+if index then
+  out[n + 3] = 0
+  bumps = n + 4
+end
+for j = bumps, #KEYS do out[j] = redis.call('INCR', KEYS[j]) end
 return out`,
 };
 
 /**
  * The source of ORDERED_PUT and ORDERED_PUT_ENQUEUE: `rows` is the index of the first row key, the
  * ARGV of entry i start at `5 + extra + (i - 1) * per`. With `enqueue`, each write is XADDed to the
- * stream KEYS[5] (field ARGV[5]) as its JSON head (ARGV per entry, 5th) followed by its version and
+ * stream KEYS[6] (field ARGV[5]) as its JSON head (ARGV per entry, 5th) followed by its version and
  * '}', BEFORE anything is written: a Redis script is not rolled back when a command fails, and a
- * failed XADD must leave no pending row that no queue entry will ever flush.
+ * failed XADD must leave no pending row that no queue entry will ever flush. A pending write also
+ * lands in the pending index KEYS[5] (see PENDING), field its row key, value
+ * `{version};{kind};{row}` (the row: the entry's last ARGV, or its payload when that is '').
  */
 function orderedPut(enqueue: boolean): string {
-  const rows = enqueue ? 5 : 4;
-  const per = enqueue ? 5 : 4;
+  const rows = enqueue ? 6 : 5;
+  const per = enqueue ? 6 : 5;
   const base = enqueue ? 6 : 5;
   return `${HEADER}
 local tick = redis.call('INCR', KEYS[1])
@@ -89,7 +103,7 @@ ${
   enqueue
     ? `for i = 1, n do
   local head = ARGV[${base} + (i - 1) * ${per} + 4]
-  redis.call('XADD', KEYS[5], '*', ARGV[5], head .. string.format('%.0f', first + i - 1) .. '}')
+  redis.call('XADD', KEYS[6], '*', ARGV[5], head .. string.format('%.0f', first + i - 1) .. '}')
 end
 `
     : ''
@@ -97,10 +111,17 @@ end
 local out = {tick, 0, first, redis.call('INCR', KEYS[4])}
 for i = 1, n do
   local a = ${base} + (i - 1) * ${per}
-  local value = '~1;' .. ARGV[a] .. ';' .. ARGV[3] .. ';' .. string.format('%.0f', first + i - 1) .. ';' ..
+  local version = string.format('%.0f', first + i - 1)
+  local value = '~1;' .. ARGV[a] .. ';' .. ARGV[3] .. ';' .. version .. ';' ..
     ARGV[1] .. ';' .. ARGV[a + 2] .. ';' .. ARGV[a + 2] .. ';' .. ARGV[4] .. ';' .. ARGV[a + 3]
   local ttl = tonumber(ARGV[a + 1])
   if ttl > 0 then redis.call('SET', KEYS[${rows} + i], value, 'PX', ttl) else redis.call('SET', KEYS[${rows} + i], value) end
+  if ARGV[3] == '1' then
+    local row = ARGV[a + ${per - 1}]
+    if row == '' then row = ARGV[a + 3] end
+    redis.call('HSET', KEYS[5], KEYS[${rows} + i], version .. ';' .. ARGV[a] .. ';' .. row)
+    if ttl > 0 then redis.call('PEXPIRE', KEYS[5], ttl) end
+  end
   out[4 + i] = held[i]
 end
 return out`;
@@ -109,8 +130,9 @@ return out`;
 /**
  * Writes ordered by Redis (write-behind, and schemas whose source of truth is L2): takes one version
  * per key from the schema's counter and writes each envelope with it, moving the search generation
- * on. KEYS = tick, generation, counter, search generation, then the row keys. ARGV = generation,
- * tick floor, pending flag, owner, then per key: kind, ttlMs, expiresAt, payload.
+ * on. KEYS = tick, generation, counter, search generation, pending index, then the row keys. ARGV =
+ * generation, tick floor, pending flag, owner, then per key: kind, ttlMs, expiresAt, payload, and the
+ * row the pending index keeps ('' for the payload; only with the pending flag '1', see PENDING).
  * Reply {tick, status, …}: {tick, 0, first version, search generation, then per key 1 if it held a
  * row before, else 0}; {tick, -4, generation} when the generation moved on; {tick, -3} when the
  * tick is not above the floor (Redis went back: the counter may hand out versions already given;
@@ -124,9 +146,9 @@ export const ORDERED_PUT: L2Script = { name: 'ordered-put', source: orderedPut(f
 /**
  * ORDERED_PUT that also enqueues each write on a write-behind queue kept in the same Redis (a
  * `ColocatedQueue`): a write-behind `set` in one round trip, its rows and queue entries atomic.
- * KEYS = tick, generation, counter, search generation, stream, then the row keys. ARGV = generation,
- * tick floor, pending flag, owner, entry field, then per key: kind, ttlMs, expiresAt, payload, and
- * the write's JSON up to its version (`{…,"version":`). Reply as ORDERED_PUT; a refusal enqueues
+ * KEYS = tick, generation, counter, search generation, pending index, stream, then the row keys.
+ * ARGV = generation, tick floor, pending flag, owner, entry field, then per key: kind, ttlMs,
+ * expiresAt, payload, the write's JSON up to its version (`{…,"version":`), and the pending index's row. Reply as ORDERED_PUT; a refusal enqueues
  * nothing either.
  */
 export const ORDERED_PUT_ENQUEUE: L2Script = { name: 'ordered-put-enqueue', source: orderedPut(true) };
@@ -333,6 +355,39 @@ end
 return out`,
 };
 
+/**
+ * A schema's pending index (write-behind writes acknowledged, not flushed yet: ORDERED_PUT keeps it,
+ * a flush's PUT empties it) for a search to lay over Postgres: a hash from row key to
+ * `{version};{kind};{row}`. KEYS = the index. ARGV[1] says what to do:
+ * - `read`, ARGV[2] = the most entries wanted: the flat list field, value, …, or the number of
+ *   entries when there are more (nothing else is read);
+ * - `done`, then per entry field, version: takes each out while it names that version or an older
+ *   one (its write was flushed, superseded, withdrawn or dead-lettered). Reply: the count removed;
+ * - `put`, then per entry field, value: puts each in unless it holds one at least as new (a Redis
+ *   reset lost it), the index then kept a week. Reply: the count written.
+ */
+export const PENDING: L2Script = {
+  name: 'pending',
+  source: `if ARGV[1] == 'read' then
+  local n = redis.call('HLEN', KEYS[1])
+  if n > tonumber(ARGV[2]) then return n end
+  return redis.call('HGETALL', KEYS[1])
+end
+local c = 0
+for i = 2, #ARGV, 2 do
+  local held = redis.call('HGET', KEYS[1], ARGV[i])
+  local v = tonumber(string.match(held or '-1;', '^(-?%d+);'))
+  if ARGV[1] == 'done' then
+    if held and v <= tonumber(ARGV[i + 1]) then c = c + redis.call('HDEL', KEYS[1], ARGV[i]) end
+  elseif v < tonumber(string.match(ARGV[i + 1], '^(%d+);')) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    c = c + 1
+  end
+end
+if ARGV[1] == 'put' and c > 0 then redis.call('PEXPIRE', KEYS[1], ${7 * 24 * 60 * 60 * 1000}) end
+return c`,
+};
+
 /** Every script the engine runs, e.g. to load them into a Redis ahead of time (`SCRIPT LOAD`). */
 export const L2_SCRIPTS: readonly L2Script[] = [
   PUT,
@@ -350,4 +405,5 @@ export const L2_SCRIPTS: readonly L2Script[] = [
   RELAY_RELEASE,
   TAKE_LEASES,
   BUMP_TAGS,
+  PENDING,
 ];

@@ -49,6 +49,22 @@ export interface SearchQuery {
   offset: number;
   /** JS column keys to select; absent: every column. */
   fields?: readonly string[];
+  /** Acknowledged writes Postgres does not have yet: the search answers as if they were applied. */
+  pending?: PendingWrites;
+}
+
+/**
+ * Write-behind writes acknowledged but not flushed yet, for a search or count to read as applied
+ * (see `PendingWrite`). Each applies as its flush would: only over an older stored version.
+ */
+export type PendingWrites = readonly PendingWrite[];
+
+/** One queued write of a key: its row (stored shape, JS keys) for a set, none for a delete. */
+export interface PendingWrite {
+  /** The key as Postgres prints the primary key (`pk::text`). */
+  id: string;
+  version: number;
+  row?: Row;
 }
 
 /** A row as Postgres holds it, with its version (0 when Strata has never written the key). */
@@ -137,8 +153,8 @@ export interface L3Tier {
   scan(schema: CompiledSchema, options: ScanOptions): Promise<StoredRow[]>;
   /** Rows matching the query, in its order, with their versions. One statement. */
   search(schema: CompiledSchema, query: SearchQuery): Promise<StoredRow[]>;
-  /** How many rows match `where` (all rows when absent). One statement. */
-  count(schema: CompiledSchema, where?: SQL): Promise<number>;
+  /** How many rows match `where` (all rows when absent), `pending` read as applied. One statement. */
+  count(schema: CompiledSchema, where?: SQL, pending?: PendingWrites): Promise<number>;
   /**
    * Every op, across schemas, atomically, each write with its version (see {@link Write}): the
    * version of every key is recorded in `_strata_versions` in the same statement or transaction as

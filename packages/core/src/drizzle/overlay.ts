@@ -1,0 +1,106 @@
+import { getTableName, type SQL, sql } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
+import { StrataError } from '../errors.js';
+import type { PendingWrites, Row, SearchQuery, StoredRow } from '../l3/types.js';
+import type { CompiledSchema } from '../schema/types.js';
+import type { Database } from './database.js';
+import { mapRows, runMapped } from './mapped-select.js';
+import { recordValue } from './recordset.js';
+import { ordering, selectedColumns } from './search.js';
+import { castType } from './values.js';
+import { type VersionsTable, versionOfRow } from './versions-table.js';
+
+/** Renders our statements as the builder would (one-row.ts does the same). */
+const dialect = new PgDialect();
+const P = sql.identifier('_strata_p');
+const B = sql.identifier('_strata_b');
+const O = sql.identifier('_strata_o');
+
+/**
+ * The table as it will be once `pending` is flushed, as a FROM item under the table's own name: its
+ * rows, less those a pending write replaces or deletes, plus each pending set's row laid over the
+ * stored one (`jsonb_populate_record`: a column the write left out keeps its stored value, or null
+ * for a new row). A pending write counts only where it is newer than the version Postgres holds for
+ * its key — the flush's own rule — so a write already flushed, or superseded by a transaction, is
+ * not laid over again. The writes travel as one JSON parameter.
+ */
+function overlaySource(versions: VersionsTable, schema: CompiledSchema, pending: PendingWrites): SQL {
+  const pk = schema.primaryKey;
+  const json = JSON.stringify(
+    pending.map((w) => ({ k: w.id, v: w.version, r: w.row ? record(schema, w.row) : null })),
+  );
+  const type = sql.raw(castType(pk.column));
+  const stored = sql`coalesce((select ${versions.version} from ${versions} where ${versions.schema} = ${schema.identity} and ${versions.id} = (p.k::${type})::text), 0)`;
+  const key = sql`${B}.${sql.identifier(pk.name)}`;
+  return sql`(with ${P} as (select p.k::${type} as k, p.r from jsonb_to_recordset(${json}::jsonb) as p(k text, v bigint, r jsonb) where p.v > ${stored})
+select ${B}.* from ${schema.table} as ${B} where ${key} not in (select k from ${P})
+union all
+select ${O}.* from ${P} left join ${schema.table} as ${B} on ${key} = ${P}.k
+cross join lateral jsonb_populate_record(${B}, ${P}.r) as ${O} where ${P}.r is not null) as ${sql.identifier(getTableName(schema.table))}`;
+}
+
+/** A stored row as `jsonb_populate_record` reads it: Postgres column names, values as the write sends them. */
+function record(schema: CompiledSchema, row: Row): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const c of schema.columns) if (c.key in row) out[c.name] = recordValue(c, row[c.key]);
+  return out;
+}
+
+/**
+ * The statement's text with the table's columns named by the FROM item's alias: Drizzle names a
+ * column of a table in a Postgres schema `"schema"."table"."column"`, which an aliased FROM item does
+ * not answer to. Only that exact qualified prefix followed by a dot is renamed.
+ */
+function rendered(schema: CompiledSchema, statement: SQL): { sql: string; params: unknown[] } {
+  const query = dialect.sqlToQuery(statement);
+  const qualified = dialect.sqlToQuery(sql`${schema.table}`).sql;
+  const alias = dialect.sqlToQuery(sql`${sql.identifier(getTableName(schema.table))}`).sql;
+  const text = qualified === alias ? query.sql : query.sql.split(`${qualified}.`).join(`${alias}.`);
+  return { sql: text, params: query.params };
+}
+
+/** Runs our own SQL on the session (a replica's under `withReplicas()`) and auth token a select builder would. */
+function mapped<T>(
+  db: Database,
+  schema: CompiledSchema,
+  statement: SQL,
+  map: (rows: unknown[][]) => T[],
+): Promise<T[]> {
+  const via = db.select({ one: sql`1` }).from(schema.table);
+  const run = runMapped(via, rendered(schema, statement), map);
+  if (run) return run;
+  return Promise.reject(
+    new StrataError('INVALID_CONFIG', 'this database session cannot run a search over pending writes'),
+  );
+}
+
+/**
+ * A search over the table with `query.pending` laid over it (see `overlaySource`): where, order,
+ * limit and offset apply to the rows as they will be after the flush. Each row with the version
+ * Postgres holds for it (0 for a row only a pending write has).
+ */
+export function searchOverlaid(
+  db: Database,
+  versions: VersionsTable,
+  schema: CompiledSchema,
+  query: SearchQuery & { pending: PendingWrites },
+): Promise<StoredRow[]> {
+  const columns = selectedColumns(schema, query.fields);
+  const list = sql.join([...columns.map((c) => sql`${c.column}`), versionOfRow(versions, schema)], sql`, `);
+  const where = query.where ? sql` where ${query.where}` : sql``;
+  const statement = sql`select ${list} from ${overlaySource(versions, schema, query.pending)}${where} order by ${sql.join(ordering(schema, query.orderBy), sql`, `)} limit ${query.limit} offset ${query.offset}`;
+  return mapped(db, schema, statement, (rows) => mapRows(rows, columns));
+}
+
+/** `count(*)` of the rows matching `where` with `pending` laid over the table. */
+export async function countOverlaid(
+  db: Database,
+  versions: VersionsTable,
+  schema: CompiledSchema,
+  where: SQL | undefined,
+  pending: PendingWrites,
+): Promise<number> {
+  const statement = sql`select count(*) from ${overlaySource(versions, schema, pending)}${where ? sql` where ${where}` : sql``}`;
+  const [n] = await mapped(db, schema, statement, (rows) => rows.map((r) => Number(r[0])));
+  return n ?? 0;
+}

@@ -1,0 +1,107 @@
+import { StrataError } from '../errors.js';
+import { PENDING } from '../l2/scripts.js';
+import type { PendingWrite, PendingWrites } from '../l3/types.js';
+import type { EngineContext } from './context.js';
+import type { SchemaCache } from './schema-cache.js';
+
+/**
+ * The most write-behind writes of one schema a search lays over Postgres (one JSON parameter). A
+ * larger backlog is refused (QUEUE_UNAVAILABLE) rather than answered without it: flush first.
+ */
+export const MAX_SEARCH_PENDING = 1_000;
+
+/**
+ * The write-behind writes of `cache`'s schema that are acknowledged but not flushed yet, for a
+ * search or count to read as applied (see `PendingWrites`): the schema's pending index in L2, which
+ * every instance's writes keep (ORDERED_PUT) and every flush empties (`settlePending`). One L2
+ * request; none, and undefined, for any other schema. If L2 cannot be asked, this instance's own
+ * unflushed writes stand in (another instance's are then missed until their flush, as a get misses
+ * them); more than MAX_SEARCH_PENDING throws QUEUE_UNAVAILABLE.
+ */
+export async function pendingWrites(
+  ctx: EngineContext,
+  cache: SchemaCache,
+): Promise<PendingWrites | undefined> {
+  if (cache.writeMode !== 'write-behind' || !cache.l2) return undefined;
+  let reply: unknown;
+  try {
+    reply = await cache.l2.run(PENDING, [cache.keys.pendingIndex], ['read', String(MAX_SEARCH_PENDING)]);
+  } catch (err) {
+    ctx.tolerate(cache.schema.name, 'l2', 'pending', err);
+    return ownWrites(cache);
+  }
+  if (!Array.isArray(reply)) throw backlog(cache, Number(reply));
+  const prefix = cache.keys.row('');
+  const writes: PendingWrite[] = [];
+  for (let i = 0; i + 1 < reply.length; i += 2) {
+    const field = String(reply[i]);
+    const value = String(reply[i + 1]);
+    // `{version};{kind};{row}`: the row may hold ';' itself.
+    const a = value.indexOf(';');
+    const b = value.indexOf(';', a + 1);
+    if (!field.startsWith(prefix) || a < 0 || b < 0) continue;
+    const kind = value.slice(a + 1, b);
+    writes.push({
+      id: field.slice(prefix.length),
+      version: Number(value.slice(0, a)),
+      ...(kind === 'r' && { row: cache.rows.fromQueue(value.slice(b + 1)) }),
+    });
+  }
+  return writes;
+}
+
+function ownWrites(cache: SchemaCache): PendingWrites {
+  const own = cache.ownPending?.entries() ?? [];
+  if (own.length > MAX_SEARCH_PENDING) throw backlog(cache, own.length);
+  return own.map(([id, e]) => ({
+    id,
+    version: e.version,
+    ...(e.payload !== undefined && { row: cache.rows.fromL2(e.payload) }),
+  }));
+}
+
+function backlog(cache: SchemaCache, count: number): StrataError {
+  const { name } = cache.schema;
+  return new StrataError(
+    'QUEUE_UNAVAILABLE',
+    `schema ${name}: ${count} write-behind writes wait for their flush (a search reads ${MAX_SEARCH_PENDING} at most)`,
+    { details: { schema: name, pending: count, max: MAX_SEARCH_PENDING } },
+  );
+}
+
+/**
+ * Takes the writes of `keys` up to `versions` out of the pending index: Postgres holds them now, or
+ * never will (superseded, withdrawn, dead-lettered). A failure is tolerated: a leftover entry is
+ * harmless to a search (a write counts only over an older stored version) but for a dead-lettered
+ * write, which stays in the index until a later write of its key is flushed.
+ */
+export async function settlePending(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  keys: readonly string[],
+  versions: readonly number[],
+): Promise<void> {
+  if (!cache.l2 || keys.length === 0) return;
+  const args = ['done'];
+  keys.forEach((key, i) => {
+    args.push(cache.keys.row(key), String(versions[i]));
+  });
+  try {
+    await cache.l2.run(PENDING, [cache.keys.pendingIndex], args);
+  } catch (err) {
+    ctx.tolerate(cache.schema.name, 'l2', 'pending', err);
+  }
+}
+
+/** Puts restored pending rows back into the index (after a Redis reset: see `restoreOwnPending`). */
+export async function restorePendingIndex(
+  cache: SchemaCache,
+  entries: readonly [string, { version: number; payload: string | undefined }][],
+): Promise<void> {
+  if (!cache.l2 || entries.length === 0) return;
+  const args = ['put'];
+  for (const [key, e] of entries) {
+    args.push(cache.keys.row(key), `${e.version};${e.payload === undefined ? 'a' : 'r'};${e.payload ?? ''}`);
+  }
+  await cache.l2.run(PENDING, [cache.keys.pendingIndex], args);
+}

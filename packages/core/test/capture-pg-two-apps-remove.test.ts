@@ -180,3 +180,16 @@ describe("then B's remove, the last app's", () => {
     expect((await apps.logged(p.identity)).at(-1)).toEqual({ app: b.app, ids: ['u3'] });
   });
 });
+
+describe('remove() without an app (the L3 seam, as callers from before the apps registry call it)', () => {
+  it("ends every app's capture of the tables; registrations stay, and one app's install brings it back for both", async () => {
+    for (const x of [a, b]) expect((await x.capture.check()).every((c) => c.installed)).toBe(true);
+    await stack.l3.capture!.remove([p, s]);
+    expect(await captureObjects()).toEqual({ triggers: [], functions: [], events: 0 });
+    for (const schema of [p, s]) expect(await apps.registered(schema.identity)).toEqual([a.app, b.app]);
+    await a.capture.install();
+    for (const x of [a, b]) expect((await x.capture.check()).every((c) => c.installed)).toBe(true);
+    await a.set(p, { id: 'u3', username: 'u3', level: 4 });
+    expect((await apps.logged(p.identity)).at(-1)).toEqual({ app: a.app, ids: ['u3'] });
+  });
+});

@@ -21,11 +21,11 @@ export function removeTableStatement(tables: CaptureTables, plan: CapturePlan, a
     `IF pg_catalog.to_regclass(${quoteLiteral(tables.registry)}) IS NOT NULL THEN DELETE FROM ${tables.registry} WHERE "schema" = ${quoteLiteral(plan.identity)}; END IF`,
   ].join('; ');
   // An install from before the apps registry has none to unregister from: no other app is known.
+  // The block's first line names the app and the table (the CLI prints first lines).
   const keepForOthers =
     app === undefined
       ? ''
-      : `IF pg_catalog.to_regclass(${quoteLiteral(tables.apps)}) IS NOT NULL THEN
-  ${unregisterAppStatement(tables, [plan.identity], app)};
+      : `IF pg_catalog.to_regclass(${quoteLiteral(tables.apps)}) IS NOT NULL THEN ${unregisterAppStatement(tables, [plan.identity], app)};
   IF EXISTS (SELECT 1 FROM ${tables.apps} WHERE "schema" = ${quoteLiteral(plan.identity)}) THEN
     IF pg_catalog.to_regprocedure(${quoteLiteral(`${plan.functionTarget}()`)}) IS NOT NULL THEN
       ${replaceFunctionSql(tables, plan)}

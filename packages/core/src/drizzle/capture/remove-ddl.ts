@@ -16,6 +16,7 @@ import { type CapturePlan, removeStatements, replaceFunctionSql } from './trigge
  * idempotent. A function already gone is not created again.
  */
 export function removeTableStatement(tables: CaptureTables, plan: CapturePlan, app?: string): string {
+  // DROP TRIGGER IF EXISTS … ON a missing table (or schema) skips with a notice: no need to look first.
   const drop = [
     ...removeStatements(plan),
     `IF pg_catalog.to_regclass(${quoteLiteral(tables.registry)}) IS NOT NULL THEN DELETE FROM ${tables.registry} WHERE "schema" = ${quoteLiteral(plan.identity)}; END IF`,

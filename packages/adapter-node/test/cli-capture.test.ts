@@ -76,7 +76,10 @@ it('install, check, remove: check exits 1 while anything is missing, and the log
 
   const remove = await cli(['capture', 'remove']);
   expect(remove.code).toBe(0);
-  expect(remove.stdout).toContain(`DROP TRIGGER IF EXISTS "_strata_capture_insert" ON "${name}"."players"`);
+  // A block per table, whose first line unregisters the app from it (the triggers go with the last app).
+  const line = remove.stdout.split('\n').find((l) => l.startsWith('DO $strata_capture_remove$ BEGIN'));
+  expect(line).toContain(`DELETE FROM "${name}"."_strata_capture_apps" WHERE "app" = `);
+  expect(line).toContain(`ARRAY['${name}.players']`);
   await pool.query(`insert into "${name}".players (id) values ('c2')`);
   expect(await changes()).toHaveLength(1);
   expect((await pool.query(`select id from "${name}".players order by id`)).rows).toEqual([

@@ -1,11 +1,7 @@
-import { drizzle } from 'drizzle-orm/node-postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { changeRelay } from '../src/capture/change-relay.js';
-import { changeCapture, createDrizzleL3 } from '../src/drizzle/index.js';
-import { defineSchema, Strata } from '../src/index.js';
-import { decodeEnvelope } from '../src/l2/envelope.js';
-import { createMemoryQueue } from '../src/queue/memory-queue.js';
+import { defineSchema } from '../src/index.js';
 import { type EngineStack, engineStack } from './support/stack.js';
+import { type App, twoApps } from './support/two-apps.js';
 
 /*
  * Two Strata apps (two keyPrefixes: each its own caches and relay) write one table, both with change
@@ -15,7 +11,7 @@ import { type EngineStack, engineStack } from './support/stack.js';
  * its writes log nothing (the single-app cost). Relay passes are driven by hand (`relayChanges()`).
  */
 let stack: EngineStack;
-const opened: Strata[] = [];
+let apps: ReturnType<typeof twoApps>;
 const through = () => defineSchema({ table: stack.tables.players, l1: { ttl: '10m' }, l2: { ttl: '10m' } });
 const behind = () =>
   defineSchema({
@@ -26,49 +22,10 @@ const behind = () =>
   });
 let players: ReturnType<typeof through>;
 let sessions: ReturnType<typeof behind>;
-
-/** An instance of app `app`, on an L3 of its own whose statements it counts. */
-function instance(app: string) {
-  const statements: string[] = [];
-  const db = drizzle(stack.pool, { logger: { logQuery: (query) => void statements.push(query) } });
-  const strata = new Strata({
-    l2: stack.l2,
-    l3: createDrizzleL3(db, { migrationsSchema: stack.name, capture: changeCapture }),
-    keyPrefix: `${stack.name}${app}`,
-    capture: { relay: changeRelay({ interval: '1h' }) },
-    writeBehind: { queue: createMemoryQueue() },
-    schemas: [players, sessions],
-  });
-  opened.push(strata);
-  /** Statements that read or wrote the app's tables (not the change log, not the registries). */
-  const l3On = (table: string) => statements.filter((s) => s.includes(`"${table}"`)).length;
-  return Object.assign(strata, { l3On, app: `${stack.name}${app}` });
-}
-type App = ReturnType<typeof instance>;
-
-/** What app `app`'s L2 holds for `id` of the players table (undefined: nothing). */
-async function inL2(app: App, id: string) {
-  const keys = await stack.redis.keys(`${app.app}:*:r:${id}`);
-  const value = keys[0] ? await stack.redis.get(keys[0]) : null;
-  return value === null ? undefined : decodeEnvelope(value);
-}
-
-async function version(schema: string, id: string): Promise<number> {
-  const { rows } = await stack.pool.query(
-    `select version::text as v from "${stack.name}"."_strata_versions" where schema = $1 and id = $2`,
-    [schema, id],
-  );
-  return Number(rows[0]?.v);
-}
-
-/** Log rows (app, ids) of `schema` written since the test began. */
-async function logged(schema: string): Promise<{ app: string | null; ids: string[] }[]> {
-  const { rows } = await stack.pool.query(
-    `select app, ids from "${stack.name}"."_strata_changes" where schema = $1 order by xid, seq`,
-    [schema],
-  );
-  return rows;
-}
+const instance = (app: string) => apps.instance(app);
+const inL2 = (app: App, id: string) => apps.inL2(app, id);
+const version = (schema: string, id: string) => apps.version(schema, id);
+const logged = (schema: string) => apps.logged(schema);
 
 let a: App;
 let b: App;
@@ -77,12 +34,13 @@ beforeAll(async () => {
   stack = await engineStack('capture_two_apps');
   players = through();
   sessions = behind();
+  apps = twoApps(stack, () => [players, sessions]);
   a = instance('a');
   await a.migrate({ capture: true });
 });
 afterAll(async () => {
-  await opened[0]?.capture.remove();
-  await Promise.allSettled(opened.map((s) => s.close()));
+  for (const x of [a, b]) await x?.capture.remove();
+  await apps?.close();
   await stack?.cleanup();
 });
 
@@ -105,11 +63,7 @@ describe('two apps on one table', () => {
   });
 
   it('both are registered and check() says so for each', async () => {
-    const { rows } = await stack.pool.query(
-      `select app from "${stack.name}"."_strata_capture_apps" where schema = $1 order by app`,
-      [players.identity],
-    );
-    expect(rows.map((r) => r.app)).toEqual([a.app, b.app]);
+    expect(await apps.registered(players.identity)).toEqual([a.app, b.app]);
     for (const x of [a, b]) expect((await x.capture.check()).every((c) => c.installed)).toBe(true);
   });
 
@@ -199,7 +153,7 @@ describe('two apps on one table', () => {
   });
 
   it("once B is unregistered, A's writes are quiet again, and B's still reach A", async () => {
-    // Unregistered by hand (remove() would drop the shared triggers too), then installed again.
+    // Unregistered by hand (an app retired without its remove()), then A installs again.
     await stack.pool.query(`delete from "${stack.name}"."_strata_capture_apps" where app = $1`, [b.app]);
     expect((await a.capture.check()).every((c) => c.installed)).toBe(false); // the function is outdated
     await a.capture.install();

@@ -14,7 +14,11 @@ import type { CompiledSchema } from '../schema/types.js';
 export interface CaptureAdmin {
   /** Creates the change log and every registered table's triggers, or brings them up to date. Resolves the statements run. */
   install(): Promise<string[]>;
-  /** Drops Strata's triggers and functions from every registered table; tables and rows stay. */
+  /**
+   * Ends this app's capture (its `keyPrefix`) of every registered table: unregisters the app, and
+   * drops Strata's triggers and functions from the tables no other app is still registered on (the
+   * others' capture goes on as if they alone had installed it). Tables and rows stay.
+   */
   remove(): Promise<string[]>;
   /** Per registered schema with an L3 table, what of its capture is missing, and how its schema changes are found. */
   check(): Promise<CaptureCheck[]>;

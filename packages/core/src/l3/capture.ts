@@ -52,8 +52,12 @@ export interface L3Capture {
    */
   install(schemas: readonly CompiledSchema[], app?: string): Promise<string[]>;
   /**
-   * Drops the schemas' triggers and functions (the event trigger with the last captured table);
-   * never a table, never a row. With `app`, unregisters it from them. Resolves the statements run.
+   * With `app` (`strata.capture.remove()` passes it): unregisters it from the schemas' tables. A
+   * table another app is still registered on keeps its triggers, its function made again for the
+   * apps left (what an install by them alone makes); the others lose their triggers and functions.
+   * Without `app`: every app's capture of the tables ends (registrations stay: an install by any of
+   * them restores it for all). The event trigger goes with the last captured table; never a table,
+   * never a row. Resolves the statements run.
    */
   remove(schemas: readonly CompiledSchema[], app?: string): Promise<string[]>;
   /** Reports, per schema, what of its capture is missing (with `app`: its registration too). */

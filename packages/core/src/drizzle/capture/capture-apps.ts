@@ -12,7 +12,8 @@ import { APP_SETTING } from './own-writes.js';
  * the DDL lock, in the transaction that registers the app) writes the registered apps into the
  * trigger function as a constant, so a write pays no lookup and a dropped registry fails no write;
  * check() reports the function outdated when the registry moved on without an install. Rows are
- * written by `install` (one per app and table) and removed by that app's `remove`; an app retired
+ * written by `install` (one per app and table) and removed by that app's `remove`, which makes the
+ * function again for the apps left, or drops it with the last (remove-ddl.ts); an app retired
  * without one keeps the others' writes logged until its row is deleted and capture installed again.
  */
 export function appsStatements(tables: CaptureTables): string[] {

@@ -3,11 +3,10 @@ import type { CaptureCheck } from '../../l3/capture.js';
 import type { CompiledSchema } from '../../schema/types.js';
 import type { Database } from '../database.js';
 import { ddlLock } from '../ddl-lock.js';
-import { quoteLiteral } from '../identifiers.js';
 import { rowsOf } from '../rows.js';
 import type { Transactions } from '../transactions.js';
 import { type VersionsTable, versionsTableStatements } from '../versions-table.js';
-import { appsStatements, registerAppStatement, unregisterAppStatement } from './capture-apps.js';
+import { appsStatements, registerAppStatement } from './capture-apps.js';
 import { registerStatement, registryStatements } from './capture-registry.js';
 import {
   APPS_TABLE,
@@ -16,13 +15,14 @@ import {
   changeLogStatements,
   META_TABLE,
 } from './change-log.js';
+import { removeTableStatement } from './remove-ddl.js';
 import { checkSchemaChanges } from './schema-change-check.js';
 import {
   installSchemaChangeStatements,
   removeSchemaChangeStatements,
   schemaChangePlan,
 } from './schema-change-trigger.js';
-import { type CapturePlan, capturePlan, installStatements, removeStatements } from './trigger-ddl.js';
+import { type CapturePlan, capturePlan, installStatements } from './trigger-ddl.js';
 
 /** What capture's DDL runs on. */
 export interface CaptureDdlContext {
@@ -74,8 +74,10 @@ export async function installCapture(
 }
 
 /**
- * Drops the schemas' triggers and functions and unregisters them (and `app` from them); with no
- * captured table left in this Strata schema, its event trigger too (tables and the log stay).
+ * Unregisters `app` from the schemas' tables and ends its capture of them: a table another app is
+ * still registered on keeps its triggers, with its function replaced for the apps left; the others
+ * lose their triggers and functions (without `app`, every table does: see remove-ddl.ts), and with
+ * no captured table left in this Strata schema, its event trigger goes too (tables and the log stay).
  * Resolves the statements run.
  */
 export async function removeCapture(
@@ -86,21 +88,9 @@ export async function removeCapture(
   const captured = stored(schemas);
   if (captured.length === 0) return [];
   const tables = await ctx.tables();
-  const identities = captured.map((schema) => schema.identity);
-  // DROP TRIGGER IF EXISTS … ON a missing table (or schema) skips with a notice: no need to look first.
   const statements = [
-    ...captured.flatMap((schema) => removeStatements(capturePlan(tables, schema))),
-    // An install from before the apps registry has none to remove from.
-    ...(app === undefined
-      ? []
-      : [
-          `DO $strata_unregister$ BEGIN IF to_regclass(${quoteLiteral(tables.apps)}) IS NOT NULL THEN ${unregisterAppStatement(tables, identities, app)}; END IF; END $strata_unregister$`,
-        ]),
-    ...removeSchemaChangeStatements(
-      tables,
-      schemaChangePlan(tables),
-      captured.map((schema) => schema.identity),
-    ),
+    ...captured.map((schema) => removeTableStatement(tables, capturePlan(tables, schema), app)),
+    ...removeSchemaChangeStatements(tables, schemaChangePlan(tables)),
   ];
   await underDdlLock(ctx, statements);
   return statements;

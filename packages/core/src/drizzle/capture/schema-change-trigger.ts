@@ -95,22 +95,16 @@ ${DO_TAG}`,
 }
 
 /**
- * Unregisters `identities`; when no registered table is left, drops this Strata schema's event
- * trigger and function (by their own names: another app's are never touched). Without the
- * privilege to drop them (a superuser made them) a WARNING: the trigger then finds no table.
+ * When no registered table is left (each table's remove unregistered its own, see remove-ddl.ts),
+ * drops this Strata schema's event trigger and function (by their own names: another Strata
+ * schema's are never touched). Without the privilege to drop them (a superuser made them) a
+ * WARNING: the trigger then finds no table.
  */
-export function removeSchemaChangeStatements(
-  tables: CaptureTables,
-  plan: SchemaChangePlan,
-  identities: readonly string[],
-): string[] {
-  const list = identities.map(quoteLiteral).join(', ');
-  if (list.includes(DO_TAG)) throw new StrataError('INVALID_MODEL', `a schema's name contains ${DO_TAG}`);
+export function removeSchemaChangeStatements(tables: CaptureTables, plan: SchemaChangePlan): string[] {
   return [
     `DO ${DO_TAG}
 BEGIN
   IF pg_catalog.to_regclass(${quoteLiteral(tables.registry)}) IS NOT NULL THEN
-    DELETE FROM ${tables.registry} WHERE "schema" = ANY (ARRAY[${list}]::text[]);
     IF EXISTS (SELECT 1 FROM ${tables.registry}) THEN
       RETURN;
     END IF;

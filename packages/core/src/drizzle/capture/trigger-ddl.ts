@@ -5,6 +5,7 @@ import type { CompiledSchema } from '../../schema/types.js';
 import { qualifiedName, quoteIdentifier, quoteLiteral } from '../identifiers.js';
 import { tellSql, tellSqlOfRegistry } from './capture-apps.js';
 import type { CaptureTables } from './change-log.js';
+import { doBlock } from './do-block.js';
 import { APP_SETTING, captureHash, ownWritesSetting } from './own-writes.js';
 
 /** One trigger per event: Postgres refuses transition tables on a trigger of several events. */
@@ -12,7 +13,7 @@ export const CAPTURE_EVENTS = ['insert', 'update', 'delete', 'truncate'] as cons
 type CaptureEvent = (typeof CAPTURE_EVENTS)[number];
 
 const QUOTE_TAG = '$strata_capture$';
-/** The install's DO block quotes the function's DDL with this, and writes in `tell` for the apps registered. */
+/** Install's and remove's DO blocks quote the function's DDL with this, and write in `tell` for the apps registered. */
 const DDL_TAG = '$strata_capture_ddl$';
 const APPS_TOKEN = '__strata_registered_apps__';
 
@@ -318,14 +319,20 @@ function createTrigger(plan: CapturePlan, event: CaptureEvent): string {
 }
 
 /**
- * The function (as its owner, so any role that writes the table is captured; a fixed search path,
- * as every SECURITY DEFINER function needs) with the apps registered on the table at the time (read
- * in the same transaction, after this install registered its own), and its four triggers. Idempotent.
+ * A plpgsql statement that creates or replaces the function (as its owner, so any role that writes
+ * the table is captured; a fixed search path, as every SECURITY DEFINER function needs) with `tell`
+ * for the apps registered on the table when it runs (read in the same transaction, after the
+ * registry changes it follows). Install and remove both run it: the body depends on the registry alone.
  */
-export function installStatements(tables: CaptureTables, plan: CapturePlan): string[] {
+export function replaceFunctionSql(tables: CaptureTables, plan: CapturePlan): string {
   const ddl = `CREATE OR REPLACE FUNCTION ${plan.functionTarget}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS ${QUOTE_TAG}${plan.template}${QUOTE_TAG}`;
+  return `EXECUTE replace(${DDL_TAG}${ddl}${DDL_TAG}, ${quoteLiteral(APPS_TOKEN)}, ${tellSqlOfRegistry(tables, plan.identity)});`;
+}
+
+/** The function, with the apps registered on the table at the time, and its four triggers. Idempotent. */
+export function installStatements(tables: CaptureTables, plan: CapturePlan): string[] {
   return [
-    `DO ${QUOTE_TAG.slice(0, -1)}_install$ BEGIN EXECUTE replace(${DDL_TAG}${ddl}${DDL_TAG}, ${quoteLiteral(APPS_TOKEN)}, ${tellSqlOfRegistry(tables, plan.identity)}); END ${QUOTE_TAG.slice(0, -1)}_install$`,
+    doBlock('strata_capture_install', replaceFunctionSql(tables, plan)),
     ...CAPTURE_EVENTS.map((event) => createTrigger(plan, event)),
   ];
 }

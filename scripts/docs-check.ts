@@ -9,10 +9,13 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const samplesDir = join(repoRoot, 'scripts/doc-samples');
 
-/** README.md and docs/*.md, relative to the repo root. */
+/** README.md, docs/*.md and each package's README.md, relative to the repo root. */
 export function docPages(): string[] {
   const docs = readdirSync(join(repoRoot, 'docs')).filter((file) => file.endsWith('.md'));
-  return ['README.md', ...docs.sort().map((file) => `docs/${file}`)];
+  const packages = readdirSync(join(repoRoot, 'packages'))
+    .map((dir) => `packages/${dir}/README.md`)
+    .filter((page) => existsSync(join(repoRoot, page)));
+  return ['README.md', ...docs.sort().map((file) => `docs/${file}`), ...packages.sort()];
 }
 
 const withoutBlocks = (text: string) => text.replace(/^```[\s\S]*?^```/gm, '');
@@ -60,14 +63,14 @@ export interface Sample {
   code: string;
 }
 
-/** Every ```ts block of the pages. */
+/** Every ```ts block of the pages, those indented in a list item too (dedented). */
 export function tsSamples(pages = docPages()): Sample[] {
   return pages.flatMap((page) => {
     const text = readFileSync(join(repoRoot, page), 'utf8');
-    return [...text.matchAll(/^```ts\b[^\n]*\n([\s\S]*?)^```/gm)].map((match) => ({
+    return [...text.matchAll(/^( *)```ts\b[^\n]*\n([\s\S]*?)^\1```/gm)].map((match) => ({
       page,
       line: text.slice(0, match.index).split('\n').length + 1,
-      code: match[1]!,
+      code: match[2]!.replace(new RegExp(`^${match[1]}`, 'gm'), ''),
     }));
   });
 }

@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain ESM script without types
 import { fill, renderPages } from './docs.mjs';
+import { brokenLinks, docPages, tsSamples, typecheckSamples } from './docs-check.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const readJson = (p: string) => JSON.parse(readFileSync(`${root}${p}`, 'utf8'));
@@ -52,4 +53,31 @@ describe('docs/performance.md and docs/reliability.md are rendered from the runs
     expect(() => fill('{{bench.nope}}', d)).toThrow(/unknown placeholder \{\{bench\.nope\}\}/);
     expect(() => fill('{{ratio:L1 hit get|nobody}}', d)).toThrow(/no row "nobody"/);
   });
+});
+
+describe('the pages a newcomer reads (README.md, docs/*.md) hold what they show', () => {
+  it('every relative link resolves, to its file and to its heading', () => {
+    expect(docPages().flatMap((page) => brokenLinks(page))).toEqual([]);
+    // The check itself sees both kinds of break, and takes a heading with code in it.
+    const text = '[a](docs/nope.md) [b](docs/cli.md#no-such-heading) [c](docs/cli.md#strata-relay)';
+    expect(brokenLinks('README.md', text)).toEqual([
+      'README.md: docs/nope.md (no such file)',
+      'README.md: docs/cli.md#no-such-heading (no such heading)',
+    ]);
+  });
+
+  it('every ```ts sample type-checks against the built packages, and a wrong one is caught at its line', () => {
+    if (!existsSync(`${root}packages/core/dist/index.d.ts`))
+      throw new Error('the samples are checked against dist/: run `npm run build` first');
+    const samples = tsSamples();
+    expect(samples.length).toBeGreaterThanOrEqual(20);
+    const wrong = {
+      page: 'docs/example.md',
+      line: 10,
+      code: "import { Strata } from '@strata/core';\n\nnew Strata({ l2, l3, schemas, keyprefix: 'shop' });\n",
+    };
+    const errors = typecheckSamples([...samples, wrong]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^docs\/example\.md:12: error TS\d+: .*'keyprefix'/);
+  }, 120_000);
 });

@@ -24,7 +24,7 @@ const env = {
   NEON_FETCH_ENDPOINT: neon.httpUrl,
 };
 const pool = new pg.Pool({ connectionString: serviceUrls().databaseUrl, max: 2 });
-// allowVolatile: this machine's Redis has no AOF (a deployment's must have it; see the README).
+// allowVolatile: this machine's Redis has no AOF (a deployment's must have it; see docs/workers.md).
 const queue = createRedisStreamQueue({ url: serviceUrls().redisUrl, keyPrefix: name, allowVolatile: true });
 
 // What a user writes in api/[[...route]].ts, with `export const GET = app.fetch; export const POST = app.fetch;`.

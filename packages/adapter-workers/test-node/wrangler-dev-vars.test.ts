@@ -1,6 +1,6 @@
 /**
- * The README's local Worker set-up, followed to the letter from a folder outside the repository:
- * the README's Worker block as `src/index.ts`, the devstack CLI's stdout as `.dev.vars`, then
+ * docs/workers.md's local Worker set-up, followed to the letter from a folder outside the repository:
+ * its Worker block as `src/index.ts`, its `wrangler.toml`, the devstack CLI's stdout as `.dev.vars`, then
  * `npx wrangler dev`. A request must reach Postgres (L3) through the devstack's Neon HTTP endpoint
  * and fill Redis (L2) through its Upstash endpoint.
  */
@@ -41,7 +41,7 @@ const needed = [
   join(root, 'packages/adapter-workers/dist/index.js'),
 ];
 const table = uniqueName('readme_worker_players');
-// The devstack's Postgres database (STRATA_DATABASE_URL), this test's alone: the README's Worker
+// The devstack's Postgres database (STRATA_DATABASE_URL), this test's alone: the docs' Worker
 // creates Strata's `_strata_versions` there on its first read. Dropped in afterAll.
 let scratch: ScratchDatabase | undefined;
 
@@ -51,17 +51,17 @@ let wrangler: ChildProcess | undefined;
 let bindings: Record<string, string> = {};
 const output: string[] = [];
 /**
- * The README's Worker names no keyPrefix, so its app-wide keys are Strata's default ones. Those this
+ * The docs' Worker names no keyPrefix, so its app-wide keys are Strata's default ones. Those this
  * test finds absent at the start are its own, and go at the end; ones that were there stay.
  */
 const APP_KEYS = ['strata:boot', 'strata:tick', 'strata:invalidate:log', 'strata:l3'];
 let appKeysBefore: string[] = [];
 
-/** The README's Worker block, as the README shows it. */
-function readmeWorker(): string {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  const block = /```ts worker-quickstart\n([\s\S]*?)```/.exec(readme)?.[1];
-  if (!block) throw new Error('README.md has no ```ts worker-quickstart block');
+/** A block of docs/workers.md (the Worker, its wrangler.toml), as the page shows it. */
+function workersDocBlock(info: string): string {
+  const page = readFileSync(join(root, 'docs/workers.md'), 'utf8');
+  const block = new RegExp(`\`\`\`${info}\\n([\\s\\S]*?)\`\`\``).exec(page)?.[1];
+  if (!block) throw new Error(`docs/workers.md has no \`\`\`${info} block`);
   return block;
 }
 
@@ -96,7 +96,7 @@ beforeAll(async () => {
   // The app's own dependencies: the repository's installed packages.
   symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
   await mkdir(join(dir, 'src'));
-  writeFileSync(join(dir, 'src/index.ts'), readmeWorker());
+  writeFileSync(join(dir, 'src/index.ts'), workersDocBlock('ts worker-quickstart'));
   writeFileSync(
     join(dir, 'src/schema.ts'),
     `import { defineSchema } from '@strata/core';
@@ -109,12 +109,9 @@ export const players = pgTable('${table}', {
 export const playerSchema = defineSchema({ table: players, l1: { ttl: '60s' }, l2: { ttl: '5m' } });
 `,
   );
-  writeFileSync(
-    join(dir, 'wrangler.toml'),
-    `name = "readme-worker"\nmain = "src/index.ts"\ncompatibility_date = "2026-04-01"\ncompatibility_flags = ["nodejs_compat"]\n`,
-  );
+  writeFileSync(join(dir, 'wrangler.toml'), workersDocBlock('toml worker-wrangler'));
 
-  // `node <strata>/packages/devstack/dist/cli.js > .dev.vars`, as the README says.
+  // `node <strata>/packages/devstack/dist/cli.js > .dev.vars`, as docs/workers.md says.
   scratch = await createScratchDatabase('readme_worker');
   const devVars = openSync(join(dir, '.dev.vars'), 'w');
   devstack = spawnGroup(process.execPath, [cli], {
@@ -166,7 +163,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
-it("the README's Worker runs under wrangler dev on the .dev.vars the devstack prints: L3 read, L2 filled", async () => {
+it("docs/workers.md's Worker runs under wrangler dev on the .dev.vars the devstack prints: L3 read, L2 filled", async () => {
   const response = await fetch(`${bindings.BASE}/players/p1`);
   const text = await response.clone().text();
   // On a 500 wrangler answers with an HTML page: its error line is what matters.

@@ -115,6 +115,16 @@ describe('defineSchema refuses what cannot hold, with INVALID_MODEL', () => {
   });
 });
 
+describe('a table without a primary key', () => {
+  it('is NO_PRIMARY_KEY, naming the table and what to do', () => {
+    const refused = refusal(() => defineSchema({ table: pgTable('no_pk', { id: text('id') }) }));
+    expect(refused.code).toBe('NO_PRIMARY_KEY');
+    expect(refused.message).toBe(
+      'strata: schema no_pk: table no_pk has no primary key: mark its key column .primaryKey()',
+    );
+  });
+});
+
 describe('primary key types: only those whose pk::text is the cache key', () => {
   const status = pgEnum('status', ['a', 'b']);
   const cases: [string, () => unknown, string | null][] = [

@@ -129,9 +129,11 @@ export function defineSchema<
   const columns = compileColumns(name, getTableColumns(definition.table), fields);
   const primaryKey = columns.find((c) => c.column.primary);
   if (!primaryKey) {
-    throw new StrataError('NO_PRIMARY_KEY', `schema ${name}: table ${config.name} has no primary key`, {
-      details: { schema: name },
-    });
+    throw new StrataError(
+      'NO_PRIMARY_KEY',
+      `schema ${name}: table ${config.name} has no primary key: mark its key column .primaryKey()`,
+      { details: { schema: name } },
+    );
   }
   const idRule = idRuleOf(name, primaryKey);
   if (definition.tags !== undefined && typeof definition.tags !== 'function') {

@@ -60,6 +60,40 @@ describe('defineSchema refuses what cannot hold, with INVALID_MODEL', () => {
     expect(refusal(() => defineSchema(undefined as never)).code).toBe('INVALID_MODEL');
   });
 
+  it('an option it does not know, at any level (a typo in plain JS would be ignored silently)', () => {
+    const table = pgTable('typos', { id: text('id').primaryKey(), n: text('n') });
+    const typos: [Record<string, unknown>, string][] = [
+      [{ writemode: 'write-behind' }, 'writemode'],
+      [{ l1: { tll: '5s' } }, 'l1.tll'],
+      [{ l2: { ttl: '1m', keyprefix: 'x' } }, 'l2.keyprefix'],
+      [{ l3: { replicaRead: 'all' } }, 'l3.replicaRead'],
+      [{ hooks: { beforeset: () => {} } }, 'hooks.beforeset'],
+      [{ fields: { n: { encrpyted: true } } }, 'fields.n.encrpyted'],
+    ];
+    for (const [extra, field] of typos) {
+      const error = refusal(() => defineSchema({ table, ...extra } as never));
+      expect(error).toMatchObject({ code: 'INVALID_MODEL', field });
+      expect(error.message).toContain(`unknown option ${field}`);
+    }
+    // Every documented option, at every level, is taken.
+    const full = defineSchema({
+      table,
+      name: 'typos_ok',
+      l1: { ttl: '5s', maxEntries: 10, eviction: 'lru' },
+      l2: { ttl: '1m', keyPrefix: 'typos' },
+      l3: { replicaReads: 'search' },
+      writeMode: 'write-through',
+      fields: { n: { omitL1: true, autoNow: false, autoNowAdd: false, omitCache: false, encrypted: false } },
+      indexes: [],
+      hooks: { beforeSet: () => {}, afterSet: () => {}, beforeGet: () => {}, afterGet: () => {} },
+      negativeTtl: '1s',
+      stale: '1m',
+      grace: '1h',
+      tags: () => [],
+    });
+    expect(full.name).toBe('typos_ok');
+  });
+
   it('an l2.keyPrefix that is not [A-Za-z0-9_.-]{1,64}', () => {
     const table = pgTable('kp', { id: text('id').primaryKey() });
     for (const keyPrefix of ['', 'a b', 'a:b', 'x'.repeat(65), '*', 42]) {

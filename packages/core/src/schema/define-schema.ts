@@ -6,6 +6,7 @@ import type { Duration } from '../duration.js';
 import { StrataError } from '../errors.js';
 import { compileColumns } from './columns.js';
 import { columnsFingerprint } from './fingerprint.js';
+import { checkKnownOptions } from './known-options.js';
 import { idRuleOf } from './primary-key.js';
 import type {
   CompiledSchema,
@@ -120,6 +121,7 @@ export function defineSchema<
       },
     );
   }
+  checkKnownOptions(name, definition as unknown as Record<string, unknown>);
   if (config.primaryKeys.length > 0) {
     throw new StrataError('INVALID_MODEL', `schema ${name}: composite primary keys are not supported yet`, {
       details: { schema: name },

@@ -4,6 +4,7 @@ import type { CompiledSchema } from '../schema/types.js';
 import { statementsChecksum } from './checksum.js';
 import type { Database } from './database.js';
 import { ddlLock } from './ddl-lock.js';
+import { migrationError } from './migration-error.js';
 import {
   insertedRecord,
   insertRecord,
@@ -62,6 +63,20 @@ export type DrizzleMigrate = (
  * const l3 = createLeanDrizzleL3(drizzle(neon(env.DATABASE_URL)), { migrate: drizzleMigrate });
  */
 export async function drizzleMigrate(
+  transactions: Transactions,
+  db: Database,
+  table: MigrationsTable,
+  versions: VersionsTable,
+  schemas: readonly CompiledSchema[],
+): Promise<MigrationResult> {
+  try {
+    return await migrateOnce(transactions, db, table, versions, schemas);
+  } catch (error) {
+    throw migrationError(error);
+  }
+}
+
+async function migrateOnce(
   transactions: Transactions,
   db: Database,
   table: MigrationsTable,

@@ -48,7 +48,8 @@ import {
 // Raised to 67 KiB on 2026-12-03 (a third session) for searches that read acknowledged write-behind
 // writes before their flush (the pending index and its SQL overlay, +1.8 KiB: a Worker flushing
 // through a Queue searches too, so it stays on the Worker's path), L2 aged on Redis' clock (+~100),
-// per-call max-stale and getManyWithStatus (+345): 67,933 bytes.
+// per-call max-stale and getManyWithStatus (+345): 67,933 bytes; with defineSchema's unknown-option
+// check (+346) and searchCachedWithStatus (+170): 68,449.
 const BUDGET_GZIP = 67 * 1024;
 /** What the app brings whether or not it uses Strata. */
 const APP_PACKAGES = ['drizzle-orm', '@neondatabase/serverless', '@upstash/redis', 'hono'];

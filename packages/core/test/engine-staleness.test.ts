@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cacheStatusHeader, manualClock } from '../src/driver.js';
-import { type Duration, defineSchema, isStrataError, type L2Tier, Strata } from '../src/index.js';
+import { type Duration, defineSchema, isStrataError, type L2Tier, Q, Strata } from '../src/index.js';
 import type { L3Tier } from '../src/l3/types.js';
 import { createMemoryQueue } from '../src/queue/memory-queue.js';
 import { type Deferred, deferred } from './support/deferred.js';
@@ -539,5 +539,33 @@ describe('findWithStatus', () => {
     expect(stack.l2Commands).toEqual([]);
     expect(state.calls).toBeGreaterThan(0);
     await Promise.all(all.map((s) => s.close()));
+  });
+
+  it('searchCachedWithStatus: the list from Postgres, then from L2 with its age; a write makes the next one read again', async () => {
+    const { clock, schema, strata } = setup({});
+    await strata.set(schema, { id: 'sc-1', username: 'sc-status-1' });
+    const query = Q().where('username like $1', 'sc-status-%').build();
+    const first = await strata.searchCachedWithStatus(schema, query);
+    expect(first.rows.map((r) => r.id)).toEqual(['sc-1']);
+    expect(first.status).toMatchObject({ tier: 'l3', stale: false, ageMs: 0, freshForMs: 10_000 });
+    await strata.settled(); // the list's deferred L2 write
+    clock.advance(4_000);
+    const second = await strata.searchCachedWithStatus(schema, query);
+    expect(second.rows.map((r) => r.id)).toEqual(['sc-1']);
+    expect(second.status).toEqual({
+      tier: 'l2',
+      stale: false,
+      grace: false,
+      refreshing: false,
+      version: first.status.version,
+      freshForMs: 6_000,
+      ageMs: 4_000,
+    });
+    await strata.set(schema, { id: 'sc-2', username: 'sc-status-2' });
+    const third = await strata.searchCachedWithStatus(schema, query);
+    expect(third.rows.map((r) => r.id).sort()).toEqual(['sc-1', 'sc-2']);
+    expect(third.status.tier).toBe('l3');
+    expect(third.status.version).toBeGreaterThan(first.status.version);
+    await strata.close();
   });
 });

@@ -9,6 +9,7 @@ import type { Query } from '../query/types.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import { pendingWrites } from './pending-index.js';
+import type { ReadStatus } from './read-status.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
 import { decodeSearchList, encodeSearchList } from './search-list.js';
 
@@ -115,8 +116,16 @@ function offerToL1(ctx: EngineContext, cache: SchemaCache, read: Read, l1: boole
  * read under). The fingerprint is hashed once per distinct query (memoised by its canonical string)
  * and the list is one string of row encodings (see search-list.ts), each decoded once.
  */
-export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, query: Query): Promise<Row[]> {
-  if (!cache.l2 || query.forceL3) return searchRows(ctx, cache, query);
+export async function searchCachedRows(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  query: Query,
+  out?: { status?: ReadStatus },
+): Promise<Row[]> {
+  if (!cache.l2 || query.forceL3) {
+    if (out) out.status = listStatus(cache, 'l3', 0, 0);
+    return searchRows(ctx, cache, query);
+  }
   const compiled = compileQuery(cache.schema, query);
   const tags = query.tags ? checkTags(query.tags) : [];
   // Tags are part of what the list is: the same query under other tags is another list.
@@ -143,6 +152,7 @@ export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, q
     const plain = cached && (await decryptAll(cache, cached.rows));
     if (plain && (await rowsValid(cache, plain, cached.stamp))) {
       ctx.hit('l2', name);
+      if (out) out.status = listStatus(cache, 'l2', tag, cached.expiresAt);
       return plain.map((row) => strip(cache, compiled, row, true));
     }
     ctx.miss('l2', name);
@@ -155,6 +165,7 @@ export async function searchCachedRows(ctx: EngineContext, cache: SchemaCache, q
   // Postgres, so the list cached under it has every write it stands for.
   const pending = await pendingWrites(ctx, cache);
   const read = await readL3(ctx, cache, compiled, pending);
+  if (out) out.status = listStatus(cache, 'l3', tag, 0);
   if (listKey) {
     const generationOfList = listGeneration;
     const key = listKey;
@@ -280,13 +291,13 @@ function readList(
   tag: number,
   hash: string,
   generation: number,
-): { rows: Row[]; stamp: number } | undefined {
+): { rows: Row[]; stamp: number; expiresAt: number } | undefined {
   const e = decodeEnvelope(value);
   if (e?.kind !== 'l' || e.version !== tag || e.generation < generation) return undefined;
   const stamp = cache.stampOf(e.owner);
   if (stamp < 0) return undefined;
   const rows = decodeSearchList(e.payload, hash)?.map((item) => cache.rows.fromL2(item));
-  return rows && { rows, stamp };
+  return rows && { rows, stamp, expiresAt: e.expiresAt };
 }
 
 /** A tagged schema's list is valid while none of its rows' tags moved after it was read. */
@@ -310,4 +321,16 @@ function tagged(canonical: string, tags: readonly string[]): string {
  */
 function listHash(queryHash: string, generations: readonly (string | null)[]): string {
   return generations.length === 0 ? queryHash : `${queryHash}#${generations.map((g) => g ?? '0').join('.')}`;
+}
+
+/**
+ * A cached search's status (see `Strata.searchCachedWithStatus`): never stale (a list older than the
+ * last write is never served), its version the search generation it was read under; from L2, how long
+ * the list has left (`expiresAt` on Redis' clock); from Postgres, read now.
+ */
+function listStatus(cache: SchemaCache, tier: 'l2' | 'l3', version: number, expiresAt: number): ReadStatus {
+  const ttl = cache.l2TtlMs;
+  const freshForMs = tier === 'l3' ? ttl || null : expiresAt ? expiresAt - cache.l2Now() : null;
+  const ageMs = tier === 'l3' ? 0 : freshForMs === null || ttl === 0 ? null : Math.max(0, ttl - freshForMs);
+  return { tier, stale: false, grace: false, refreshing: false, version, freshForMs, ageMs };
 }

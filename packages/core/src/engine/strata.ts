@@ -525,6 +525,23 @@ export class Strata {
     return (await searchCachedRows(this.#ctx, this.#runtime(schema), query)) as RowOf<S>[];
   }
 
+  /**
+   * `searchCached` with where its list came from ({@link ReadStatus}): `tier` 'l2' (the cached list)
+   * or 'l3' (read now, and cached), its `version` (the search generation), how long the list stays
+   * cached. A list is never stale: one older than the last write is never served.
+   * @example
+   * const { rows, status } = await strata.searchCachedWithStatus(players, Q().where('level > $1', 10).build());
+   * res.headers.set('Cache-Status', cacheStatusHeader(status));
+   */
+  async searchCachedWithStatus<S extends AnySchema>(
+    schema: S,
+    query: Query = Q().build(),
+  ): Promise<{ rows: RowOf<S>[]; status: ReadStatus }> {
+    const out: { status?: ReadStatus } = {};
+    const rows = (await searchCachedRows(this.#ctx, this.#runtime(schema), query, out)) as RowOf<S>[];
+    return { rows, status: out.status! };
+  }
+
   /** Rows matching the query's where (all rows without a query). Always asks L3. */
   count(schema: AnySchema, query: Query = Q().build()): Promise<number> {
     return countRows(this.#ctx, this.#runtime(schema), query);

@@ -11,6 +11,7 @@ const READS = new Set([
   'getManyWithStatus',
   'exists',
   'searchCached',
+  'searchCachedWithStatus',
 ]);
 /**
  * The other public operations with a span; `peek` has none (a span would cost more than the read).

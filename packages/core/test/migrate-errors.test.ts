@@ -70,6 +70,8 @@ it('DDL refused (no CREATE on the database): INVALID_MODEL with the SQLSTATE, no
   await pool.end();
   expect(isStrataError(error, 'INVALID_MODEL')).toBe(true);
   expect(error).toMatchObject({ details: { sqlstate: '42501' } });
-  expect((error as Error).message).toMatch(/^strata: migrate: Postgres refused the DDL \(42501: permission denied/);
+  expect((error as Error).message).toMatch(
+    /^strata: migrate: Postgres refused the DDL \(42501: permission denied/,
+  );
   expect(await schemaExists()).toBe(false);
 });

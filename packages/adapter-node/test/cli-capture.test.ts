@@ -87,7 +87,8 @@ it('install, check, remove: check exits 1 while anything is missing, and the log
     { id: 'c2' },
   ]);
   expect((await cli(['capture', 'check'])).code).toBe(1);
-});
+  // Nine CLI processes, each a Node start-up: 13 s at load 7 on 2 cores, over the default 20 s in a loaded CI run.
+}, 60_000);
 
 it('refuses an unknown action as a usage error', async () => {
   const outcome = await cli(['capture', 'enable']);

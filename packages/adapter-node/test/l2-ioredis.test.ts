@@ -200,4 +200,24 @@ describe('ioredis L2 connections', () => {
       expect(isStrataError(error)).toBe(false);
     });
   });
+
+  it('a Redis that refuses connections: each call says which Redis and why, the ioredis error as cause', async () => {
+    const port = await freePort(); // nothing listens there
+    const l2 = createIoredisL2(`redis://127.0.0.1:${port}`);
+    const script: L2Script = { name: 'unreachable-probe', source: "return redis.call('GET', KEYS[1])" };
+    try {
+      for (const call of [() => l2.getMany(['k']), () => l2.run(script, ['k'], [])]) {
+        const error = (await call().then(
+          () => undefined,
+          (e: unknown) => e,
+        )) as Error;
+        expect(error.message).toBe(
+          `Redis at 127.0.0.1:${port} is unreachable (connect ECONNREFUSED 127.0.0.1:${port})`,
+        );
+        expect(String((error.cause as Error).message)).toMatch(/max retries per request limit/);
+      }
+    } finally {
+      await l2.close();
+    }
+  });
 });

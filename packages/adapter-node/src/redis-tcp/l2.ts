@@ -7,6 +7,7 @@ import { WriteCoalescer } from './coalesce-writes.js';
 import { quitConnection } from './quit-connection.js';
 import { type IoredisReplicaL2, type IoredisReplicaL2Options, openReplicaL2 } from './replica-options.js';
 import { scriptSha } from './script-sha.js';
+import { ConnectionErrors } from './unreachable.js';
 import { CLUSTER_REPLICA_ACK, replicaAck } from './wait-replicas.js';
 
 /** For an L2 over a Redis Cluster. */
@@ -72,10 +73,8 @@ export function createIoredisL2(
     );
   }
   const redis = new Redis(source, { maxRetriesPerRequest: 0, ...(options as RedisOptions), protocol: 2 });
-  // Failures reach callers as rejected commands; without a listener ioredis would also print
-  // every failed reconnect as an "Unhandled error event".
-  redis.on('error', () => {});
-  return new IoredisL2(redis, 'owned');
+  // Failures reach callers as rejected commands, told with the connection's own error.
+  return new IoredisL2(redis, 'owned', new ConnectionErrors(redis));
 }
 
 class IoredisL2 implements L2Tier {
@@ -85,17 +84,21 @@ class IoredisL2 implements L2Tier {
   readonly #coalesce: WriteCoalescer;
   #closing: Promise<void> | undefined;
 
-  /** `owned`: opened here, so close() quits it; a `borrowed` one stays open. */
-  constructor(redis: Redis, connection: 'owned' | 'borrowed') {
+  readonly #errors: ConnectionErrors | undefined;
+
+  /** `owned`: opened here, so close() quits it; a `borrowed` one stays open (and its errors are the caller's). */
+  constructor(redis: Redis, connection: 'owned' | 'borrowed', errors?: ConnectionErrors) {
     this.#redis = redis;
     this.#owned = connection === 'owned';
     this.#coalesce = new WriteCoalescer(redis);
+    this.#errors = errors;
   }
 
   getMany(keys: readonly string[]): Promise<(string | null)[]> {
     this.#coalesce.hold();
     // The array form: ioredis flattens it itself, no spread of up to thousands of arguments.
-    return getManyByMget(this.name, keys, (k) => this.#redis.mget(k));
+    const read = getManyByMget(this.name, keys, (k) => this.#redis.mget(k));
+    return this.#errors ? read.catch((err: unknown) => Promise.reject(this.#errors!.explain(err))) : read;
   }
 
   async run(script: L2Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
@@ -103,7 +106,8 @@ class IoredisL2 implements L2Tier {
     try {
       return await this.#redis.evalsha(scriptSha(script), keys.length, ...keys, ...args);
     } catch (err) {
-      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
+      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT')))
+        throw this.#errors?.explain(err) ?? err;
       return this.#redis.eval(script.source, keys.length, ...keys, ...args);
     }
   }

@@ -4,8 +4,9 @@ import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDrizzleL3 } from '../src/drizzle/index.js';
-import { isStrataError, Strata } from '../src/index.js';
+import { Strata } from '../src/index.js';
 import { defineSchema } from '../src/schema/define-schema.js';
+import { strataRejection } from '../testing/index.js';
 
 // migrate() rejects with a StrataError (never the driver's own error) over a real Postgres: one it
 // cannot reach, and one that refuses the DDL (a role of this file's own without CREATE on the database).
@@ -28,15 +29,6 @@ function strataOver(url: string): { strata: Strata; pool: pg.Pool } {
   return { strata, pool };
 }
 
-async function rejection(work: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await work();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
-
 const schemaExists = async () =>
   (await admin.query('select 1 from pg_namespace where nspname = $1', [schemaName])).rowCount === 1;
 
@@ -53,11 +45,11 @@ it('Postgres unreachable: L3_UNAVAILABLE with the driver error as cause', async 
   const url = new URL(databaseUrl);
   url.port = '1'; // nothing listens on port 1 of loopback
   const { strata, pool } = strataOver(url.toString());
-  const error = await rejection(() => strata.migrate());
+  const error = await strataRejection(strata.migrate());
   await pool.end();
-  expect(isStrataError(error, 'L3_UNAVAILABLE')).toBe(true);
-  expect((error as Error).message).toMatch(/^strata: migrate: Postgres did not answer .*ECONNREFUSED/);
-  expect((error as Error).cause).toBeInstanceOf(Error);
+  expect(error.code).toBe('L3_UNAVAILABLE');
+  expect(error.message).toMatch(/^strata: migrate: Postgres did not answer .*ECONNREFUSED/);
+  expect(error.cause).toBeInstanceOf(Error);
   expect(await schemaExists()).toBe(false);
 });
 
@@ -66,12 +58,10 @@ it('DDL refused (no CREATE on the database): INVALID_MODEL with the SQLSTATE, no
   url.username = role;
   url.password = '';
   const { strata, pool } = strataOver(url.toString());
-  const error = await rejection(() => strata.migrate());
+  const error = await strataRejection(strata.migrate());
   await pool.end();
-  expect(isStrataError(error, 'INVALID_MODEL')).toBe(true);
+  expect(error.code).toBe('INVALID_MODEL');
   expect(error).toMatchObject({ details: { sqlstate: '42501' } });
-  expect((error as Error).message).toMatch(
-    /^strata: migrate: Postgres refused the DDL \(42501: permission denied/,
-  );
+  expect(error.message).toMatch(/^strata: migrate: Postgres refused the DDL \(42501: permission denied/);
   expect(await schemaExists()).toBe(false);
 });

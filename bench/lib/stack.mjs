@@ -1,4 +1,4 @@
-// The services every suite shares: one devstack (Upstash REST + Neon HTTP over the machine's real
+// The services a suite uses: one devstack (Upstash REST + Neon HTTP over the machine's real
 // Redis and Postgres), the demo's player table under a unique Postgres schema, and counters of the
 // round trips each tier sees. Everything made here is removed by `cleanup()`; the devstack started
 // here is stopped; the machine's Redis and Postgres are never stopped.
@@ -41,10 +41,13 @@ export function playerRow(prefix, i) {
   };
 }
 
-export async function openStack() {
+/**
+ * Opens the services. `name` (default: a unique one) names the run's Postgres schema and Redis keys:
+ * a suite's child process gets it from run.mjs, which then knows what to remove if the child dies.
+ */
+export async function openStack({ name = uniqueName('bench') } = {}) {
   const devstack = await startDevstack({ embedded: process.env.BENCH_EMBEDDED ?? 'never' });
   if (!devstack.upstash) throw new Error('the devstack has no Upstash endpoint (Redis unavailable)');
-  const name = uniqueName('bench');
   const urls = serviceUrls();
 
   // Round trips: HTTP requests reaching the two endpoints, SQL statements through Drizzle's logger.
@@ -104,7 +107,6 @@ export async function openStack() {
   await ioredis.connect();
 
   const extraClients = [];
-  const names = [name];
 
   /** What depends on the run's unique name: its player table, Strata instances, cold rows. */
   const scoped = (scopeName) => {
@@ -148,17 +150,6 @@ export async function openStack() {
     rawUpstash,
     ioredis,
     ...scoped(name),
-    /**
-     * The stack under a fresh name (its own Postgres schema and Redis keys) for run `n` of a suite
-     * run several times, so that what run 1 cached or inserted is not there in run 2 (cold stays cold,
-     * inserts do not collide). Run 1 is the stack itself. Cleaned up with the stack.
-     */
-    forRun(n) {
-      if (n <= 1) return stack;
-      const runName = `${name}_r${n}`;
-      if (!names.includes(runName)) names.push(runName);
-      return { ...stack, ...scoped(runName) };
-    },
     /** Resets and returns a reader of the counters: `const done = stack.count(); …; done()`. */
     count() {
       const start = { ...counts };
@@ -173,18 +164,45 @@ export async function openStack() {
     async cleanup() {
       for (const s of extraClients) await s.close().catch(() => {});
       globalThis.fetch = realFetch;
-      for (const n of names)
-        await db.execute(sql.raw(`drop schema if exists "${n}" cascade`)).catch(() => {});
-      let cursor = '0';
-      do {
-        const [next, keys] = await ioredis.scan(cursor, 'MATCH', `*${name}*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await ioredis.del(...keys);
-      } while (cursor !== '0');
-      ioredis.disconnect();
-      await pool.end();
-      await devstack.stop();
+      try {
+        await removeNamed(db, ioredis, name);
+      } finally {
+        ioredis.disconnect();
+        await pool.end();
+        await devstack.stop();
+      }
     },
   };
   return stack;
+}
+
+/** Drops the Postgres schema `name` and deletes every Redis key containing `name`. */
+async function removeNamed(db, ioredis, name) {
+  await db.execute(sql.raw(`drop schema if exists "${name}" cascade`));
+  let cursor = '0';
+  do {
+    const [next, keys] = await ioredis.scan(cursor, 'MATCH', `*${name}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await ioredis.del(...keys);
+  } while (cursor !== '0');
+}
+
+/**
+ * Removes what stacks opened under `names` left behind (their schemas and Redis keys), for a suite's
+ * child process that died before its own cleanup. Touches the machine's Redis and Postgres only.
+ * @example await sweep(['t_bench_x_1_abc_search_r1']);
+ */
+export async function sweep(names) {
+  const urls = serviceUrls();
+  const pool = new pg.Pool({ connectionString: urls.databaseUrl, max: 1 });
+  pool.on('error', () => {});
+  const ioredis = new IORedis(urls.redisUrl, { protocol: 2, lazyConnect: true });
+  ioredis.on('error', () => {});
+  try {
+    await ioredis.connect();
+    for (const name of names) await removeNamed(drizzlePg(pool), ioredis, name);
+  } finally {
+    ioredis.disconnect();
+    await pool.end();
+  }
 }

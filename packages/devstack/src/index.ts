@@ -12,6 +12,7 @@ export { canConnect, freePort } from './net.js';
 export { processGroupAlive, spawnGroup, stopGroup, waitForLine } from './process-group.js';
 export { type CommandOutcome, runCommand } from './run-command.js';
 export { createScratchDatabase, type ScratchDatabase, withDatabase } from './scratch-database.js';
+export { sweepScratchDatabases } from './scratch-sweep.js';
 export {
   DevstackError,
   type DevstackOptions,

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { serviceUrls, uniqueName } from './defaults.js';
+import { scratchMark } from './scratch-mark.js';
 
 /** A database of one test run or suite, on the server of `serverUrl`; `drop()` removes it. */
 export interface ScratchDatabase {
@@ -17,7 +18,7 @@ export function withDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
-async function asAdmin(serverUrl: string, statement: string): Promise<void> {
+export async function asAdmin(serverUrl: string, statement: string): Promise<void> {
   const client = new pg.Client({ connectionString: serverUrl });
   await client.connect();
   try {
@@ -42,6 +43,8 @@ export async function createScratchDatabase(
   // uniqueName: lowercase letters, digits and `_`, so quoting it needs no escaping.
   const name = uniqueName(label);
   await asAdmin(serverUrl, `CREATE DATABASE "${name}"`);
+  // The mark lets a later run drop it if this process dies before drop() (sweepScratchDatabases).
+  await asAdmin(serverUrl, `COMMENT ON DATABASE "${name}" IS '${scratchMark()}'`);
   let dropped = false;
   return {
     name,

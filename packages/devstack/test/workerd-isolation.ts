@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import type { TestProject } from 'vitest/node';
 import { uniqueName } from '../src/defaults.js';
 import { createScratchDatabase, type ScratchDatabase } from '../src/scratch-database.js';
+import { sweepScratchDatabases } from '../src/scratch-sweep.js';
 
 /**
  * What keeps the workerd projects of this run apart from every other suite and run sharing the
@@ -37,6 +38,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const created: ScratchDatabase[] = [];
   const databases: Record<string, string> = {};
   if (stack.postgres.source === 'external') {
+    // What runs interrupted before their teardown left (Ctrl-C): theirs by mark, host and dead pid.
+    const swept = await sweepScratchDatabases(stack.postgres.url);
+    if (swept.length > 0)
+      console.log(`workerd isolation: dropped ${swept.length} scratch database(s) of dead runs`);
     for (const name of selected) {
       const database = await createScratchDatabase(name, stack.postgres.url);
       created.push(database);

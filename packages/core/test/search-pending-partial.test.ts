@@ -56,7 +56,7 @@ async function beforeAndAfterFlush(ids: string[]) {
 }
 
 describe('a write-behind set that leaves a column out, after a queued write of its key', () => {
-  it.fails('a search before the flush answers the column the queued write set, as the flush applies it', async () => {
+  it('a search before the flush answers the column the queued write set, as the flush applies it', async () => {
     await strata.set(schema, { id: 'a2', n: 1, note: 'old' });
     await strata.flushDirty();
     await strata.set(schema, { id: 'a1', n: 1, note: 'x' }); // a new row, queued
@@ -72,7 +72,7 @@ describe('a write-behind set that leaves a column out, after a queued write of i
     expect(before).toEqual(after);
   });
 
-  it.fails('a search before the flush answers a column left out after a queued delete as null, as the flush does', async () => {
+  it('a search before the flush answers a column left out after a queued delete as null, as the flush does', async () => {
     await strata.set(schema, { id: 'b1', n: 1, note: 'old' });
     await strata.flushDirty();
     await strata.delete(schema, 'b1');

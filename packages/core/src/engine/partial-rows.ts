@@ -8,14 +8,16 @@ import type { SchemaCache } from './schema-cache.js';
 import type { KeyedWrite } from './write-through.js';
 
 /*
- * A write-behind set that leaves columns out (a partial row) is queued with the columns it sent, and
- * the flush lays them over the row as the key's earlier queued writes leave it (flush-fold.ts). So
- * that every read before the flush answers what it will answer after it, the engine writes the
- * pending L2 row and the pending index entry as that whole row: the sent columns merged over the
- * key's current row (`mergeOver`). The current row is read in one L2 request for every partial key
- * of a batch (`peekBases`): a pending write's index entry (the fold so far, every column), else
- * Postgres (`basesOf`). The write then goes only if no other write of the key landed meanwhile (the
+ * A write-behind set that leaves columns out (a partial row) must read, before its flush, as after
+ * it: the flush lays it over the row the key's earlier queued writes leave (flush-fold.ts), or over
+ * Postgres's. So the engine merges the sent columns over the key's current row (`mergeOver`) and
+ * writes that whole row everywhere: the pending L2 row (get), the pending index (search, count)
+ * and the queue. The current row is read in one L2 request for every partial key of a batch
+ * (`peekBases`): a queued write's index entry (the fold so far, every column), else Postgres
+ * (`basesOf`, one query). The write goes only if no other write of the key landed meanwhile (the
  * key's L2 version is still the one read: ORDERED_PUT's expected versions), else it is merged again.
+ * Queuing the whole row, not only the sent columns, is what lets two instances' partial writes of a
+ * key both survive a flush out of order (the older is refused; the newer carries its columns).
  */
 
 /** What a partial write merges over. */
@@ -166,12 +168,12 @@ export async function overQueued(
 }
 
 /**
- * `merged` less the nulls `mergeOver` filled in for a new row's columns with an SQL default (the
- * flush leaves them to Postgres, which fills the default): a transaction sends them neither. A null
- * one of the queued writes set explicitly in such a column is indistinguishable, and takes the
- * default too.
+ * `merged` (changed in place) less the nulls `mergeOver` filled in for a new row's columns with an
+ * SQL default, which Postgres fills when the row is inserted: a queued row or a transaction sends
+ * them neither. A null an earlier write set explicitly in such a column and `sent` leaves out is
+ * indistinguishable: it is not sent again.
  */
-function withoutFilledNulls(schema: CompiledSchema, merged: Row, sent: Row): Row {
+export function withoutFilledNulls(schema: CompiledSchema, merged: Row, sent: Row): Row {
   for (const c of schema.columns) {
     if (
       sent[c.key] === undefined &&

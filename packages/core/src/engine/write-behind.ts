@@ -5,7 +5,7 @@ import type { QueuedWrite, WriteQueue } from '../queue/types.js';
 import { applyClientDefaults } from './client-defaults.js';
 import type { EngineContext } from './context.js';
 import { type ScriptedEnqueue, writeOrdered } from './ordered-writes.js';
-import { type Base, basesOf, isPartial, mergeOver, peekBases } from './partial-rows.js';
+import { type Base, basesOf, isPartial, mergeOver, peekBases, withoutFilledNulls } from './partial-rows.js';
 import { settlePending } from './pending-index.js';
 import type { QueueColocation } from './queue-colocation.js';
 import type { SchemaCache } from './schema-cache.js';
@@ -43,9 +43,10 @@ export async function writeBehind(
   const name = cache.schema.name;
   const keys = writes.map((w) => w.key);
   const now = new Date(ctx.config.clock.now());
-  const sent = writes.map((w) => (w.row ? applyClientDefaults(cache.schema, w.row, now) : undefined));
   // Whole rows (the usual case) read nothing first and carry no expected version.
-  const partial = [...new Set(keys.filter((_, i) => sent[i] && isPartial(cache.schema, sent[i])))];
+  const partial = [
+    ...new Set(writes.flatMap((w) => (w.row && isPartial(cache.schema, w.row) ? [w.key] : []))),
+  ];
   const colocated = await colocation.get();
   // Before anything is written: a queue that would refuse (closed, a Redis without AOF) gets nothing.
   if (colocated) await colocated.ready();
@@ -61,7 +62,7 @@ export async function writeBehind(
         throw l2Failed(ctx, name, err);
       }
       const bases = peeked && (await basesOf(ctx, cache, writes, partial, peeked));
-      const rows = await encode(cache, writes, sent, bases);
+      const rows = await encode(cache, writes, now, bases);
       const enqueue: ScriptedEnqueue | undefined = colocated && {
         stream: colocated.stream,
         field: colocated.field,
@@ -120,7 +121,11 @@ interface Encoded {
   readonly plain: (Row | undefined)[];
   readonly stored: (Row | undefined)[];
   readonly l2: (string | undefined)[];
-  /** The queued row: the columns the write sent, which the flush folds (a partial row stays partial). */
+  /**
+   * The queued row: whole, merged too. A flush applies a write only over an older version, so an
+   * older write flushed after a newer one (two instances' queues, two flushers) is refused: the newer
+   * must carry its columns, which the merge (over the key's version it was checked against) gives.
+   */
   readonly queued: (string | undefined)[];
   /** The pending index's row: the whole row as the flush will leave it (a search lays it over Postgres). */
   readonly index: (string | undefined)[];
@@ -131,31 +136,35 @@ interface Encoded {
 /**
  * Merges each partial row over its base (the key's earlier write in this batch, else `bases`) and
  * encodes every row once: its L2 string is also its queued row when L2 keeps every column, and
- * (unencrypted) what L1's copy is decoded from.
+ * (unencrypted) what L1's copy is decoded from. Client-side defaults fill a new row (a whole row, or
+ * a partial one over none); over an existing row only `$onUpdate` does, as Postgres's upsert would.
  */
 async function encode(
   cache: SchemaCache,
   writes: readonly KeyedWrite[],
-  sent: readonly (Row | undefined)[],
+  now: Date,
   bases: ReadonlyMap<string, Base> | undefined,
 ): Promise<Encoded> {
   const { schema, rows: codec } = cache;
   const plain: (Row | undefined)[] = [];
+  const sent: (Row | undefined)[] = [];
   const merged: boolean[] = [];
   const expected: string[] = [];
   const earlier = new Map<string, Row | undefined>();
   for (const [i, w] of writes.entries()) {
-    const row = sent[i];
     const base = bases?.get(w.key);
     expected.push(base?.expected ?? '');
-    const partial = !!row && !!base && !base.unknown && isPartial(schema, row);
+    const partial = !!w.row && !!base && !base.unknown && isPartial(schema, w.row);
     merged.push(partial);
-    let out = row;
-    if (row && partial) {
+    let out: Row | undefined;
+    if (w.row && partial) {
       const over = earlier.has(w.key)
         ? earlier.get(w.key)
         : base.stored && (await codec.decryptRow(base.stored, w.key));
-      out = mergeOver(schema, over, row);
+      sent[i] = applyClientDefaults(schema, w.row, now, !!over);
+      out = mergeOver(schema, over, sent[i]!);
+    } else {
+      out = sent[i] = w.row && applyClientDefaults(schema, w.row, now);
     }
     plain.push(out);
     earlier.set(w.key, out);
@@ -166,17 +175,12 @@ async function encode(
     : plain;
   const l2 = stored.map((row) => row && codec.toL2(row));
   const index = stored.map((row, i) => row && codec.toQueueFromL2(row, l2[i]!));
+  // A merged row is queued whole (see `Encoded.queued`), less the nulls it only has because a new
+  // row's columns were filled in where Postgres will put an SQL default.
   const queued = stored.map((row, i) =>
-    row && merged[i] ? codec.toQueue(sentColumns(row, sent[i]!)) : index[i],
+    row && merged[i] ? codec.toQueue(withoutFilledNulls(schema, { ...row }, sent[i]!)) : index[i],
   );
   return { plain, stored, l2, queued, index, expected };
-}
-
-/** The columns of `stored` that `sent` gives. */
-function sentColumns(stored: Row, sent: Row): Row {
-  const out: Row = {};
-  for (const [key, value] of Object.entries(sent)) if (value !== undefined) out[key] = stored[key];
-  return out;
 }
 
 /**

@@ -5,7 +5,7 @@ import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import { idKey, normalizeId } from './ids.js';
 import { reserveVersions, writeOrdered } from './ordered-writes.js';
-import { overQueued } from './partial-rows.js';
+import { MERGE_TRIES, moved, overQueued } from './partial-rows.js';
 import { prepareRow } from './prepare.js';
 import type { SchemaCache } from './schema-cache.js';
 import type { TxOp } from './tx.js';
@@ -193,9 +193,6 @@ async function plan(
   }));
 }
 
-/** How many times a transaction merges over a key's queued writes again when the key keeps moving. */
-const MERGE_TRIES = 4;
-
 /**
  * A write-behind schema's writes take their versions from its Redis counter, after its partial sets
  * are merged over the writes of their keys still queued (`overQueued`), so that superseding them
@@ -216,11 +213,7 @@ async function orderAmongQueued(p: Plan): Promise<void> {
     p.versions = versions;
     return;
   }
-  throw new StrataError(
-    'TX_FAILED',
-    `schema ${p.cache.schema.name}: the queued writes of a key the transaction sets partially kept moving (${MERGE_TRIES} tries)`,
-    { details: { schema: p.cache.schema.name } },
-  );
+  throw moved(p.cache.schema.name);
 }
 
 function txFailed(err: unknown): StrataError {

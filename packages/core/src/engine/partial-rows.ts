@@ -1,3 +1,4 @@
+import { StrataError } from '../errors.js';
 import { decodeEnvelope } from '../l2/envelope.js';
 import { PENDING } from '../l2/scripts.js';
 import type { Row } from '../l3/types.js';
@@ -19,6 +20,20 @@ import type { KeyedWrite } from './write-through.js';
  * Queuing the whole row, not only the sent columns, is what lets two instances' partial writes of a
  * key both survive a flush out of order (the older is refused; the newer carries its columns).
  */
+
+/** How many times a partial write is merged again when its key keeps moving, before it gives up. */
+export const MERGE_TRIES = 4;
+
+/** The key of a partial write kept moving (other writes of it) `MERGE_TRIES` times: nothing written. */
+export function moved(name: string): StrataError {
+  return new StrataError(
+    'UNAVAILABLE',
+    `schema ${name}: a partial row's key kept moving; nothing was written`,
+    {
+      details: { schema: name },
+    },
+  );
+}
 
 /** What a partial write merges over. */
 export interface Base {

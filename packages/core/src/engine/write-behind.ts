@@ -5,7 +5,16 @@ import type { QueuedWrite, WriteQueue } from '../queue/types.js';
 import { applyClientDefaults } from './client-defaults.js';
 import type { EngineContext } from './context.js';
 import { type ScriptedEnqueue, writeOrdered } from './ordered-writes.js';
-import { type Base, basesOf, isPartial, mergeOver, peekBases, withoutFilledNulls } from './partial-rows.js';
+import {
+  type Base,
+  basesOf,
+  isPartial,
+  MERGE_TRIES,
+  mergeOver,
+  moved,
+  peekBases,
+  withoutFilledNulls,
+} from './partial-rows.js';
 import { settlePending } from './pending-index.js';
 import type { QueueColocation } from './queue-colocation.js';
 import type { SchemaCache } from './schema-cache.js';
@@ -54,7 +63,7 @@ export async function writeBehind(
   try {
     let written: { versions: number[]; rows: Encoded } | undefined;
     for (let tries = 0; !written; tries++) {
-      if (tries === MERGE_TRIES) throw contended(name, partial);
+      if (tries === MERGE_TRIES) throw moved(name);
       let peeked: unknown[] | undefined;
       try {
         if (partial.length > 0) peeked = await peekBases(cache, partial);
@@ -111,9 +120,6 @@ export async function writeBehind(
     cache.endWrite(keys);
   }
 }
-
-/** How many times a partial write is merged again when its key keeps moving, before it gives up. */
-const MERGE_TRIES = 4;
 
 /** The rows of a batch as each tier takes them. */
 interface Encoded {
@@ -226,13 +232,5 @@ function l2Failed(ctx: EngineContext, name: string, err: unknown): StrataError {
     'L2_UNAVAILABLE',
     `schema ${name}: write-behind needs L2 to order the write; nothing was written`,
     { cause: err, details: { schema: name } },
-  );
-}
-
-function contended(name: string, keys: readonly string[]): StrataError {
-  return new StrataError(
-    'UNAVAILABLE',
-    `schema ${name}: a partial write-behind set was merged ${MERGE_TRIES} times and its key moved each time (other writes of it); nothing was written`,
-    { details: { schema: name, keys: keys.slice(0, 10), tries: MERGE_TRIES } },
   );
 }

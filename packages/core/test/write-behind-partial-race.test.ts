@@ -146,7 +146,7 @@ describe('partial write-behind sets of one key from two instances at once', () =
 });
 
 describe('what partial rows cost', () => {
-  it('a whole row reads nothing first; a batch of whole and partial rows one L2 read and one query', async () => {
+  it('a whole row reads nothing first; a batch of whole and partial rows one L2 read and one query; a cached key none', async () => {
     const gated = gatedL2();
     const a = instance(gated.tier);
     await a.setMany(
@@ -171,5 +171,15 @@ describe('what partial rows cost', () => {
     expect((await readFresh('d3')).get).toEqual({ id: 'd3', n: 0, note: 'partial', extra: null });
     await a.flushDirty();
     expect((await readFresh('d3')).get).toEqual({ id: 'd3', n: 0, note: 'partial', extra: null });
+    // Flushed: L2 holds a fresh copy of the row, which stands for Postgres's (no query).
+    gated.runs.length = 0;
+    const before = stack.statementsOn('items').length;
+    await a.set(schema, { id: 'd3', extra: 'copy' });
+    expect(gated.runs).toEqual(['pending:peek', 'ordered-put']);
+    expect(stack.statementsOn('items').length - before).toBe(0);
+    const want = { id: 'd3', n: 0, note: 'partial', extra: 'copy' };
+    expect(await readFresh('d3')).toEqual({ get: want, search: [want] });
+    await a.flushDirty();
+    expect(await readFresh('d3')).toEqual({ get: want, search: [want] });
   });
 });

@@ -91,4 +91,14 @@ describe('write-behind partial sets: reads before the flush answer what they ans
     expect(after.get).toEqual({ id: 't1', n: 3, note: 'acknowledged' });
     expect(before).toEqual(after);
   });
+
+  it('a partial set with a bad column is refused with a typed error and changes nothing', async () => {
+    await strata.set(schema, { id: 'v1', n: 1, note: 'kept' });
+    await expect(strata.set(schema, { id: 'v1', n: 'two' } as never)).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+    });
+    const { before, after } = await readsAround('v1');
+    expect(after.get).toEqual({ id: 'v1', n: 1, note: 'kept' });
+    expect(before).toEqual(after);
+  });
 });

@@ -1,5 +1,5 @@
 import { StrataError } from '../errors.js';
-import { decodeEnvelope } from '../l2/envelope.js';
+import { decodeEnvelope, isCurrent } from '../l2/envelope.js';
 import { PENDING } from '../l2/scripts.js';
 import type { Row } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
@@ -14,8 +14,8 @@ import type { KeyedWrite } from './write-through.js';
  * Postgres's. So the engine merges the sent columns over the key's current row (`mergeOver`) and
  * writes that whole row everywhere: the pending L2 row (get), the pending index (search, count)
  * and the queue. The current row is read in one L2 request for every partial key of a batch
- * (`peekBases`): a queued write's index entry (the fold so far, every column), else Postgres
- * (`basesOf`, one query). The write goes only if no other write of the key landed meanwhile (the
+ * (`peekBases`): a queued write's index entry (the fold so far, every column), else a fresh L2 copy,
+ * else Postgres (`basesOf`, one query). The write goes only if no other write of the key landed meanwhile (the
  * key's L2 version is still the one read: ORDERED_PUT's expected versions), else it is merged again.
  * Queuing the whole row, not only the sent columns, is what lets two instances' partial writes of a
  * key both survive a flush out of order (the older is refused; the newer carries its columns).
@@ -45,6 +45,8 @@ export interface Base {
   readonly pending: boolean;
   /** Postgres did not answer: nothing to merge over, the write goes as sent (see `basesOf`). */
   readonly unknown?: boolean;
+  /** Not known from L2: Postgres is asked (see `basesOf`). */
+  readonly unread?: boolean;
 }
 
 /** Whether a row leaves a column of its schema out. */
@@ -84,7 +86,8 @@ export async function peekBases(cache: SchemaCache, keys: readonly string[]): Pr
  * The base of each of `writes` from `peeked` (see `peekBases`, same keys in the same order): a
  * pending L2 row's index entry of the same version (the whole row as the flush will leave it,
  * omitCache columns included), or its L2 row when the index lost it; for a key with nothing queued,
- * Postgres (one query for them all). Postgres failing is tolerated (logged, counted): those writes
+ * its fresh L2 copy, else Postgres (one query for them all). A base without omitCache columns
+ * (an L2 copy) leaves them out of the merged row too: the flush then keeps Postgres's. Postgres failing is tolerated (logged, counted): those writes
  * go as sent, and a get reads only their columns until the flush, as before.
  */
 export async function basesOf(
@@ -98,9 +101,12 @@ export async function basesOf(
   const ids = new Map(writes.map((w) => [w.key, w.id]));
   const unread: Id[] = [];
   const expected = new Map<string, string>();
+  // A fresh copy in L2 (a get would answer it) stands for Postgres's row: no query. Not for a
+  // tagged schema, whose copies a tag move refuses (checked on reads only).
+  const generation = cache.tags ? undefined : await cache.generation!.current();
   keys.forEach((key, i) => {
-    const base = pendingBase(cache, peeked[2 * i], peeked[2 * i + 1]);
-    if (base.pending) bases.set(key, base);
+    const base = pendingBase(cache, peeked[2 * i], peeked[2 * i + 1], generation);
+    if (!base.unread) bases.set(key, base);
     else {
       expected.set(key, base.expected);
       unread.push(ids.get(key)!);
@@ -126,13 +132,23 @@ export async function basesOf(
 /**
  * The base a key's L2 value and index entry give (see `peekBases`): for a pending write, the row its
  * index entry of the same version holds (every column, as the flush will leave it), or its L2 row
- * when the index lost it; none for a queued delete. Not pending: only the version (Postgres holds
- * the row).
+ * when the index lost it; none for a queued delete. Not pending: with `generation`, a fresh copy of
+ * this schema's in it (a row, or a cached absence); else `unread` (Postgres holds the row).
  */
-function pendingBase(cache: SchemaCache, value: unknown, entry: unknown): Base {
+function pendingBase(cache: SchemaCache, value: unknown, entry: unknown, generation?: number): Base {
   const e = typeof value === 'string' ? decodeEnvelope(value) : undefined;
   const expected = e ? String(e.version) : '0';
-  if (!e?.pending) return { expected, pending: false };
+  if (!e?.pending) {
+    const copy =
+      e &&
+      generation !== undefined &&
+      (e.kind === 'r' || e.kind === 'a') &&
+      cache.stampOf(e.owner) === 0 &&
+      isCurrent(e, generation) &&
+      (e.freshUntil === 0 || e.freshUntil > cache.l2Now());
+    if (!copy) return { expected, pending: false, unread: true };
+    return { expected, pending: false, ...(e.kind === 'r' && { stored: cache.rows.fromL2(e.payload) }) };
+  }
   const head = `${expected};`;
   const stored =
     typeof entry === 'string' && entry.startsWith(head)

@@ -40,7 +40,7 @@ import type { KeyedWrite, WriteResult } from './write-through.js';
  *
  * A set that leaves columns out is written as the whole row the flush will leave (see
  * `partial-rows.ts`): one more L2 request for all of a batch's partial rows (and one Postgres query
- * for those of its keys with nothing queued), and merged again when its key moved meanwhile.
+ * for those of its keys with nothing queued and no fresh L2 copy), merged again when a key moved.
  */
 export async function writeBehind(
   ctx: EngineContext,

@@ -1,3 +1,4 @@
+import { eq } from 'drizzle-orm';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineSchema, Q, Strata } from '../src/index.js';
@@ -18,9 +19,21 @@ const itemsTable = (name: string) =>
     id: text('id').primaryKey(),
     n: integer('n').notNull(),
     note: text('note'),
+    secret: text('secret'),
+    hidden: text('hidden'),
   });
 let items: ReturnType<typeof itemsTable>;
 const behind = () => defineSchema({ table: items, writeMode: 'write-behind' });
+
+const KEY = '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef';
+/** The same table with an encrypted column and one L2 never holds (omitCache). */
+const guarded = () =>
+  defineSchema({
+    table: items,
+    name: 'items_guarded',
+    writeMode: 'write-behind',
+    fields: { secret: { encrypted: true }, hidden: { omitCache: true } },
+  });
 
 beforeAll(async () => {
   stack = await engineStack('wb_partial');
@@ -100,5 +113,42 @@ describe('write-behind partial sets: reads before the flush answer what they ans
     const { before, after } = await readsAround('v1');
     expect(after.get).toEqual({ id: 'v1', n: 1, note: 'kept' });
     expect(before).toEqual(after);
+  });
+
+  it('encrypted and omitCache columns a partial set leaves out keep their values, before and after the flush', async () => {
+    const g = guarded();
+    const other = new Strata({
+      l2: stack.l2,
+      l3: stack.l3,
+      keyPrefix: stack.keyPrefix,
+      encryptionKey: KEY,
+      schemas: [g],
+      writeBehind: { queue: createMemoryQueue() },
+    });
+    try {
+      const reads = async (id: string) => ({
+        get: await other.get(g, id),
+        search: await other.search(g, Q().where('id = $1', id).build()),
+      });
+      // Over a flushed row (its L2 copy has no `hidden`: the flush keeps Postgres's), then over a
+      // queued one (its index entry has every column).
+      await other.set(g, { id: 'e1', n: 1, note: 'a', secret: 's1', hidden: 'h1' });
+      await other.flushDirty();
+      await other.set(g, { id: 'e1', n: 2 });
+      await other.set(g, { id: 'e2', n: 1, note: 'b', secret: 's2', hidden: 'h2' });
+      await other.set(g, { id: 'e2', n: 2 });
+      const before = [await reads('e1'), await reads('e2')];
+      await other.flushDirty();
+      const after = [await reads('e1'), await reads('e2')];
+      expect(after[0]!.get).toEqual({ id: 'e1', n: 2, note: 'a', secret: 's1' });
+      expect(after[0]!.search).toEqual([{ id: 'e1', n: 2, note: 'a', secret: 's1', hidden: 'h1' }]);
+      expect(after[1]!.search).toEqual([{ id: 'e2', n: 2, note: 'b', secret: 's2', hidden: 'h2' }]);
+      expect(before).toEqual(after);
+      const [stored] = await stack.db.select().from(items).where(eq(items.id, 'e2'));
+      expect(stored).toMatchObject({ hidden: 'h2', n: 2 });
+      expect(stored!.secret).not.toBe('s2'); // ciphertext in Postgres
+    } finally {
+      await other.close();
+    }
   });
 });

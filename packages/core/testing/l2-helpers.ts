@@ -226,7 +226,7 @@ export async function runOrderedPutEnqueue(
   l2: L2Tier,
   keys: OrderedPutKeys & { stream: string; field: string },
   entries: readonly (OrderedEntry & { head: string })[],
-  options: { generation?: number; floor?: number } = {},
+  options: { generation?: number; floor?: number; expected?: readonly string[] } = {},
 ): Promise<unknown> {
   const reply = await l2.run(
     ORDERED_PUT_ENQUEUE,
@@ -253,6 +253,7 @@ export async function runOrderedPutEnqueue(
         e.head,
         e.indexRow ?? '',
       ]),
+      ...(options.expected ?? []),
     ],
   );
   return withoutTick(reply);

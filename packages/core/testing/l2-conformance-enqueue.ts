@@ -56,6 +56,15 @@ export function describeEnqueueScript(suite: L2Suite): void {
     expect(await runOrderedPutEnqueue(suite.l2, k, [row], { generation: 9 })).toEqual([-4, 0]);
     expect(await entries(k.stream)).toEqual([]);
     expect(await suite.l2.getMany([row.key])).toEqual([null]);
+    // A key that no longer holds its expected version (a partial write's compare-and-set): the same.
+    const other = { ...row, key: key('enq:refused:other') };
+    expect(await runOrderedPutEnqueue(suite.l2, k, [other, row], { expected: ['0', '3'] })).toEqual([-5]);
+    expect(await entries(k.stream)).toEqual([]);
+    expect(await suite.l2.getMany([other.key, row.key])).toEqual([null, null]);
+    expect(await runOrderedPutEnqueue(suite.l2, k, [other, row], { expected: ['0', '0'] })).toEqual([
+      6, 1, 0, 0,
+    ]);
+    expect(await entries(k.stream)).toHaveLength(2);
   });
 
   it('a stream key holding something else: the script fails before writing a row or taking a version', async () => {

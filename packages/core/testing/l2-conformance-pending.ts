@@ -6,9 +6,11 @@ import {
   pendingIndexKey,
   runOrderedPut,
   runPendingDone,
+  runPendingPeek,
   runPendingPut,
   runPendingRead,
   runPut,
+  runReserve,
   runSeedCounter,
 } from './l2-helpers.js';
 
@@ -101,5 +103,49 @@ export function describePendingIndexScripts(suite: L2Suite): void {
     expect(await runPendingPut(suite.l2, index, [{ field: y, value: '8;r;old' }])).toBe(0);
     expect(await runPendingRead(suite.l2, index)).toEqual(new Map([[y, '9;r;y']]));
     expect(await suite.raw.pttl(index)).toBeGreaterThan(0);
+  });
+
+  it("a partial write's compare-and-set: PENDING 'peek', ORDERED_PUT and RESERVE with expected versions", async () => {
+    const keys = counters('pi:cas');
+    const index = pendingIndexKey(keys);
+    await runSeedCounter(suite.l2, keys.counter, 20);
+    const [k, none] = [key('pi:cas:k'), key('pi:cas:none')];
+    expect(
+      await runOrderedPut(suite.l2, keys, [{ key: k, kind: 'r', payload: 'v1' }], { pending: true }),
+    ).toEqual([21, 1, 0]);
+    // Its value and index entry, and nil for a key that holds neither.
+    const peeked = await runPendingPeek(suite.l2, index, [k, none]);
+    expect(peeked).toHaveLength(4);
+    expect(String(peeked[0])).toMatch(/^~1;r;1;21;/);
+    expect(peeked[1]).toBe('21;r;v1');
+    expect(peeked.slice(2).map((v) => v ?? null)).toEqual([null, null]);
+    // Another version expected: refused, nothing written, no version taken.
+    const write = (expected: string[]) =>
+      runOrderedPut(
+        suite.l2,
+        keys,
+        [
+          { key: k, kind: 'r', payload: 'v2' },
+          { key: none, kind: 'r', payload: 'n' },
+        ],
+        { pending: true, expected },
+      );
+    expect(await write(['20', '0'])).toEqual([-5]);
+    expect(await write(['21', '22'])).toEqual([-5]);
+    expect(await runPendingRead(suite.l2, index)).toEqual(new Map([[k, '21;r;v1']]));
+    expect(await suite.raw.get(keys.counter)).toBe('21');
+    // The versions held ('0' for none; '' for any): written.
+    expect(await write(['21', '0'])).toEqual([22, 2, 1, 0]);
+    expect(await write(['', '23'])).toEqual([24, 3, 1, 1]);
+    // RESERVE takes no version while a key holds another than expected.
+    expect(await runReserve(suite.l2, keys.counter, 2, 0, [[k, '22']])).toEqual([-5]);
+    expect(await runReserve(suite.l2, keys.counter, 2, 0, [[none, '0']])).toEqual([-5]);
+    expect(await suite.raw.get(keys.counter)).toBe('25');
+    expect(
+      await runReserve(suite.l2, keys.counter, 2, 0, [
+        [k, '24'],
+        [key('pi:cas:absent'), '0'],
+      ]),
+    ).toEqual([26]);
   });
 }

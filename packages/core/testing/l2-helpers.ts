@@ -181,7 +181,14 @@ export async function runOrderedPut(
   l2: L2Tier,
   keys: OrderedPutKeys,
   entries: readonly OrderedEntry[],
-  options: { pending?: boolean; owner?: string; floor?: number; generation?: number } = {},
+  options: {
+    pending?: boolean;
+    owner?: string;
+    floor?: number;
+    generation?: number;
+    /** Per entry, the version its key must hold ('' any, '0' none): a partial write's compare-and-set. */
+    expected?: readonly string[];
+  } = {},
 ): Promise<unknown> {
   const reply = await l2.run(
     ORDERED_PUT,
@@ -205,6 +212,7 @@ export async function runOrderedPut(
         e.payload,
         e.indexRow ?? '',
       ]),
+      ...(options.expected ?? []),
     ],
   );
   return withoutTick(reply);
@@ -218,7 +226,7 @@ export async function runOrderedPutEnqueue(
   l2: L2Tier,
   keys: OrderedPutKeys & { stream: string; field: string },
   entries: readonly (OrderedEntry & { head: string })[],
-  options: { generation?: number; floor?: number } = {},
+  options: { generation?: number; floor?: number; expected?: readonly string[] } = {},
 ): Promise<unknown> {
   const reply = await l2.run(
     ORDERED_PUT_ENQUEUE,
@@ -245,6 +253,7 @@ export async function runOrderedPutEnqueue(
         e.head,
         e.indexRow ?? '',
       ]),
+      ...(options.expected ?? []),
     ],
   );
   return withoutTick(reply);
@@ -281,10 +290,28 @@ export function runPendingPut(
   return l2.run(PENDING, [index], ['put', ...entries.flatMap((e) => [e.field, e.value])]);
 }
 
-/** RESERVE: `count` versions from the counter, written nowhere. {first} or {-3} / {-1}. */
-export async function runReserve(l2: L2Tier, counter: string, count: number, floor = 0): Promise<unknown> {
-  const reply = await l2.run(RESERVE, [tickKey(counter), counter], [String(floor), String(count)]);
+/**
+ * RESERVE: `count` versions from the counter, written nowhere. {first} or {-3} / {-1}; with
+ * `expected` (row key, version it must hold: '0' none), {-5} when one holds another.
+ */
+export async function runReserve(
+  l2: L2Tier,
+  counter: string,
+  count: number,
+  floor = 0,
+  expected: readonly [string, string][] = [],
+): Promise<unknown> {
+  const reply = await l2.run(
+    RESERVE,
+    [tickKey(counter), counter, ...expected.map(([key]) => key)],
+    [String(floor), String(count), ...expected.map(([, version]) => version)],
+  );
   return withoutTick(reply);
+}
+
+/** PENDING 'peek': per key, its value and its entry in `index` (null for none). */
+export async function runPendingPeek(l2: L2Tier, index: string, keys: readonly string[]): Promise<unknown[]> {
+  return (await l2.run(PENDING, [index, ...keys], ['peek'])) as unknown[];
 }
 
 /** A DROP rule: always, unless pending, kept as expired (unless pending), or only up to a version. */

@@ -5,9 +5,11 @@ import type { CompiledSchema } from '../schema/types.js';
 /**
  * Write-behind rows reach L1 and L2 before Postgres has seen them, so Postgres defaults are not
  * there yet. Fill what can be known here: `$defaultFn`, `$onUpdate`, literal defaults, and
- * `defaultNow()` (as the instance's clock). Other SQL defaults appear only after the flush.
+ * `defaultNow()` (as the instance's clock). Other SQL defaults appear only after the flush. With
+ * `update` (a partial row over a row that exists: see `partial-rows.ts`) only `$onUpdate`, as
+ * Postgres would apply an upsert of the row: the other defaults are for new rows.
  */
-export function applyClientDefaults(schema: CompiledSchema, row: Row, now: Date): Row {
+export function applyClientDefaults(schema: CompiledSchema, row: Row, now: Date, update = false): Row {
   const out: Row = { ...row };
   for (const { key, column, kind } of schema.columns) {
     const c = column as unknown as {
@@ -19,7 +21,7 @@ export function applyClientDefaults(schema: CompiledSchema, row: Row, now: Date)
       out[key] = c.onUpdateFn();
       continue;
     }
-    if (out[key] !== undefined) continue;
+    if (update || out[key] !== undefined) continue;
     if (c.defaultFn) out[key] = c.defaultFn();
     else if (c.default !== undefined && !is(c.default, SQL)) out[key] = c.default;
     else if (c.default !== undefined && kind === 'date') out[key] = now;

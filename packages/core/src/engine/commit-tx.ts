@@ -5,6 +5,7 @@ import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import { idKey, normalizeId } from './ids.js';
 import { reserveVersions, writeOrdered } from './ordered-writes.js';
+import { MERGE_TRIES, moved, overQueued } from './partial-rows.js';
 import { prepareRow } from './prepare.js';
 import type { SchemaCache } from './schema-cache.js';
 import type { TxOp } from './tx.js';
@@ -13,10 +14,10 @@ import { committedItems, type KeyedWrite } from './write-through.js';
 
 interface Plan {
   readonly cache: SchemaCache;
-  readonly writes: KeyedWrite[];
+  writes: KeyedWrite[];
   /** Keys deleted earlier in the transaction than their last set: that set replaces the row. */
-  readonly replaced: ReadonlySet<string>;
-  readonly encrypted: (Row | undefined)[];
+  replaced: Set<string>;
+  encrypted: (Row | undefined)[];
   /** Redis-ordered (write-behind) schemas: the versions reserved before Postgres commits. */
   versions?: number[];
 }
@@ -48,8 +49,10 @@ export async function commitTx(
   try {
     plans = await plan(ctx, resolve, ops);
     for (const p of plans) {
-      if (p.cache.l3 && p.cache.writeMode === 'write-behind')
-        p.versions = await reserveVersions(p.cache, p.writes.length);
+      if (p.cache.l3 && p.cache.writeMode === 'write-behind') await orderAmongQueued(p);
+      p.encrypted = await Promise.all(
+        p.writes.map((w) => (w.row ? p.cache.rows.encryptRow(w.row, w.key) : undefined)),
+      );
     }
   } catch (err) {
     throw txFailed(err);
@@ -128,7 +131,7 @@ async function writeL2Only(p: Plan): Promise<TxWritten> {
     ...(w.row && { stored: p.cache.rows.fromL2(p.cache.rows.toL2(p.encrypted[i]!)), plain: w.row }),
   }));
   try {
-    const { versions } = await writeOrdered(p.cache, ordered, { pendingFlush: false });
+    const { versions } = (await writeOrdered(p.cache, ordered, { pendingFlush: false }))!;
     return summary(
       p,
       versions,
@@ -182,15 +185,35 @@ async function plan(
     group.delete(write.key);
     group.set(write.key, write);
   }
-  return Promise.all(
-    [...groups].map(async ([cache, group]) => {
-      const writes = [...group.values()];
-      const encrypted = await Promise.all(
-        writes.map((w) => (w.row ? cache.rows.encryptRow(w.row, w.key) : undefined)),
-      );
-      return { cache, writes, encrypted, replaced: replaced.get(cache)! };
-    }),
-  );
+  return [...groups].map(([cache, group]) => ({
+    cache,
+    writes: [...group.values()],
+    encrypted: [],
+    replaced: replaced.get(cache)!,
+  }));
+}
+
+/**
+ * A write-behind schema's writes take their versions from its Redis counter, after its partial sets
+ * are merged over the writes of their keys still queued (`overQueued`), so that superseding them
+ * loses none of their columns; the versions are taken only if none of those keys moved meanwhile.
+ */
+async function orderAmongQueued(p: Plan): Promise<void> {
+  const { writes, replaced } = p;
+  for (let tries = 0; tries < MERGE_TRIES; tries++) {
+    const merged = await overQueued(p.cache, writes, new Set(replaced));
+    const versions = await reserveVersions(
+      p.cache,
+      writes.length,
+      merged.expected.size > 0 ? merged.expected : undefined,
+    );
+    if (!versions) continue;
+    p.writes = merged.writes;
+    p.replaced = merged.replaced;
+    p.versions = versions;
+    return;
+  }
+  throw moved(p.cache.schema.name);
 }
 
 function txFailed(err: unknown): StrataError {

@@ -27,6 +27,9 @@ export interface ScriptedEnqueue {
   readonly heads: readonly string[];
 }
 
+/** ORDERED_PUT's status when a key no longer holds its expected version. */
+const MOVED = -5;
+
 /** How long Redis keeps a write-behind row pending its flush (see `writeOrdered`). */
 export const PENDING_HOLD_MS = 7 * 24 * 60 * 60 * 1000;
 
@@ -35,13 +38,19 @@ export const PENDING_HOLD_MS = 7 * 24 * 60 * 60 * 1000;
  * one script takes a version per key from the schema's counter and writes each envelope with it, so
  * no clock decides which of two writes is newer. L1 takes each value with its version. With
  * `enqueue`, the same script also queues the writes (see `ScriptedEnqueue`). Resolves the versions
- * and, per key, whether it held a row before. Throws what L2 throws: nothing is written.
+ * and, per key, whether it held a row before. Throws what L2 throws: nothing is written. With
+ * `expected` (per write, the version its key must hold, '' for any), undefined and nothing written
+ * when a key holds another one.
  */
 export async function writeOrdered(
   cache: SchemaCache,
   writes: readonly OrderedWrite[],
-  { pendingFlush, enqueue }: { pendingFlush: boolean; enqueue?: ScriptedEnqueue },
-): Promise<{ versions: number[]; held: boolean[] }> {
+  {
+    pendingFlush,
+    enqueue,
+    expected,
+  }: { pendingFlush: boolean; enqueue?: ScriptedEnqueue; expected?: readonly string[] },
+): Promise<{ versions: number[]; held: boolean[] } | undefined> {
   const l2 = cache.l2!;
   const expiresAt = (ms: number) => (ms > 0 ? cache.l2Now() + ms : 0);
   const payloads = writes.map((w) => (w.stored ? (w.l2 ?? cache.rows.toL2(w.stored)) : ''));
@@ -70,8 +79,11 @@ export async function writeOrdered(
     const owner = cache.stampedOwner(cache.tags?.clock.stamp() ?? 0);
     const head = [String(generation), String(floor), pendingFlush ? '1' : '0', owner];
     if (enqueue) head.push(enqueue.field);
-    return l2.run(enqueue ? ORDERED_PUT_ENQUEUE : ORDERED_PUT, keys, [...head, ...perKey]);
+    const args = [...head, ...perKey];
+    if (expected) args.push(...expected);
+    return l2.run(enqueue ? ORDERED_PUT_ENQUEUE : ORDERED_PUT, keys, args);
   });
+  if (Number(reply[1]) === MOVED) return undefined;
   // {tick, 0, first, search generation, held…}
   const first = Number(reply[2]);
   const versions = writes.map((_, i) => first + i);
@@ -96,13 +108,19 @@ export async function writeOrdered(
 
 /**
  * Takes `n` versions from the schema's counter without writing anything (a transaction that writes
- * a write-behind schema, before Postgres commits).
+ * a write-behind schema, before Postgres commits). With `expected` (row key -> version), undefined
+ * and none taken when one of those keys holds another version.
  */
-export async function reserveVersions(cache: SchemaCache, n: number): Promise<number[]> {
-  const keys = [cache.keys.tickKey, cache.keys.versionKey];
+export async function reserveVersions(
+  cache: SchemaCache,
+  n: number,
+  expected?: ReadonlyMap<string, string>,
+): Promise<number[] | undefined> {
+  const keys = [cache.keys.tickKey, cache.keys.versionKey, ...cache.rowKeys([...(expected?.keys() ?? [])])];
   const reply = await withSeededCounter(cache, (_generation, floor) =>
-    cache.l2!.run(RESERVE, keys, [String(floor), String(n)]),
+    cache.l2!.run(RESERVE, keys, [String(floor), String(n), ...(expected?.values() ?? [])]),
   );
+  if (Number(reply[1]) === MOVED) return undefined;
   const first = Number(reply[2]);
   return Array.from({ length: n }, (_, i) => first + i);
 }
@@ -130,7 +148,7 @@ async function withSeededCounter(
     // it wrote, so again (a new version, in the new generation).
     if (cache.watch.resets !== resets) continue;
     const status = Number(reply[1]);
-    if (status === 0) return reply;
+    if (status === 0 || status === MOVED) return reply;
     if (status === -4) cache.generation!.set(Number(reply[2]));
     else await seedCounter(cache, status === -2 ? Number(reply[2]) : undefined);
   }

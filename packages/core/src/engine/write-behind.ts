@@ -5,6 +5,16 @@ import type { QueuedWrite, WriteQueue } from '../queue/types.js';
 import { applyClientDefaults } from './client-defaults.js';
 import type { EngineContext } from './context.js';
 import { type ScriptedEnqueue, writeOrdered } from './ordered-writes.js';
+import {
+  type Base,
+  basesOf,
+  isPartial,
+  MERGE_TRIES,
+  mergeOver,
+  moved,
+  peekBases,
+  withoutFilledNulls,
+} from './partial-rows.js';
 import { settlePending } from './pending-index.js';
 import type { QueueColocation } from './queue-colocation.js';
 import type { SchemaCache } from './schema-cache.js';
@@ -27,6 +37,10 @@ import type { KeyedWrite, WriteResult } from './write-through.js';
  * queue's own error about its configuration, such as a Redis without persistence). On the one-request
  * path the queue is asked first whether it takes writes (that error comes before anything is
  * written), and a failed script wrote neither rows nor entries.
+ *
+ * A set that leaves columns out is written as the whole row the flush will leave (see
+ * `partial-rows.ts`): one more L2 request for all of a batch's partial rows (and one Postgres query
+ * for those of its keys with nothing queued and no fresh L2 copy), merged again when a key moved.
  */
 export async function writeBehind(
   ctx: EngineContext,
@@ -38,76 +52,66 @@ export async function writeBehind(
   const name = cache.schema.name;
   const keys = writes.map((w) => w.key);
   const now = new Date(ctx.config.clock.now());
-  const plain = writes.map((w) => (w.row ? applyClientDefaults(cache.schema, w.row, now) : undefined));
-  // Nothing encrypted: the stored rows are the plaintext ones (no promise per row to wait for).
-  const stored = cache.rows.encrypts
-    ? await Promise.all(plain.map((row, i) => (row ? cache.rows.encryptRow(row, keys[i]!) : undefined)))
-    : plain;
-  // Each row is encoded once: its L2 string is also its queued row when L2 keeps every column, and
-  // (unencrypted) what L1's copy is decoded from.
-  const l2 = stored.map((row) => row && cache.rows.toL2(row));
-  const queuedRows = stored.map((row, i) => row && cache.rows.toQueueFromL2(row, l2[i]!));
-  const queued = (version: number, i: number): QueuedWrite => ({
-    schema: cache.schema.identity,
-    id: keys[i]!,
-    op: plain[i] ? 'set' : 'delete',
-    ...(queuedRows[i] !== undefined && { row: queuedRows[i] }),
-    version,
-  });
+  // Whole rows (the usual case) read nothing first and carry no expected version.
+  const partial = [
+    ...new Set(writes.flatMap((w) => (w.row && isPartial(cache.schema, w.row) ? [w.key] : []))),
+  ];
   const colocated = await colocation.get();
   // Before anything is written: a queue that would refuse (closed, a Redis without AOF) gets nothing.
   if (colocated) await colocated.ready();
-  const enqueue: ScriptedEnqueue | undefined = colocated && {
-    stream: colocated.stream,
-    field: colocated.field,
-    // The JSON of each write up to its version, which the script appends: {…,"version":<v>}
-    heads: keys.map((key, i) => queuedWriteHead(cache.schema.identity, key, queuedRows[i])),
-  };
   cache.beginWrite(keys);
   try {
-    let versions: number[];
-    try {
-      ({ versions } = await writeOrdered(
-        cache,
-        writes.map((w, i) => ({
-          key: w.key,
-          ...(plain[i] && { stored: stored[i]!, plain: plain[i], l2: l2[i]!, queued: queuedRows[i]! }),
-        })),
-        { pendingFlush: true, ...(enqueue && { enqueue }) },
-      ));
-    } catch (err) {
-      if (isStrataError(err, 'L3_UNAVAILABLE')) {
-        ctx.tolerate(name, 'l3', 'write-behind', err);
-        throw err;
+    let written: { versions: number[]; rows: Encoded } | undefined;
+    for (let tries = 0; !written; tries++) {
+      if (tries === MERGE_TRIES) throw moved(name);
+      let peeked: unknown[] | undefined;
+      try {
+        if (partial.length > 0) peeked = await peekBases(cache, partial);
+      } catch (err) {
+        throw l2Failed(ctx, name, err);
       }
-      ctx.tolerate(name, 'l2', 'write-behind', err);
-      throw new StrataError(
-        'L2_UNAVAILABLE',
-        `schema ${name}: write-behind needs L2 to order the write; nothing was written`,
-        {
-          cause: err,
-          details: { schema: name },
-        },
-      );
+      const bases = peeked && (await basesOf(ctx, cache, writes, partial, peeked));
+      const rows = await encode(cache, writes, now, bases);
+      const enqueue: ScriptedEnqueue | undefined = colocated && {
+        stream: colocated.stream,
+        field: colocated.field,
+        // The JSON of each write up to its version, which the script appends: {…,"version":<v>}
+        heads: keys.map((key, i) => queuedWriteHead(cache.schema.identity, key, rows.queued[i])),
+      };
+      try {
+        const done = await writeOrdered(
+          cache,
+          writes.map((w, i) => ({
+            key: w.key,
+            ...(rows.plain[i] && {
+              stored: rows.stored[i]!,
+              plain: rows.plain[i],
+              l2: rows.l2[i]!,
+              queued: rows.index[i]!,
+            }),
+          })),
+          { pendingFlush: true, ...(enqueue && { enqueue }), ...(bases && { expected: rows.expected }) },
+        );
+        // Undefined: a key moved since its base was read (another write landed): merged again.
+        if (done) written = { versions: done.versions, rows };
+      } catch (err) {
+        if (isStrataError(err, 'L3_UNAVAILABLE')) {
+          ctx.tolerate(name, 'l3', 'write-behind', err);
+          throw err;
+        }
+        throw l2Failed(ctx, name, err);
+      }
+      if (written && !enqueue)
+        await enqueueOrWithdraw(ctx, cache, queue, keys, written.versions, written.rows);
     }
-    try {
-      if (!enqueue) await queue.enqueue(versions.map(queued));
-    } catch (err) {
-      await cache.drop(ctx, keys, versions);
-      await settlePending(ctx, cache, keys, versions);
-      if (isStrataError(err) && err.code !== 'QUEUE_UNAVAILABLE') throw err;
-      throw new StrataError('QUEUE_UNAVAILABLE', `schema ${name}: the write queue did not take the write`, {
-        cause: err,
-        details: { schema: name },
-      });
-    }
+    const { versions, rows } = written;
     ctx.counters.enqueued += writes.length;
     for (const w of writes) {
       if (w.row) ctx.counters.sets += 1;
       else ctx.counters.deletes += 1;
     }
     return {
-      rows: plain.filter((row): row is Row => row !== undefined),
+      rows: rows.plain.filter((row): row is Row => row !== undefined),
       // Write-behind cannot know yet whether the rows existed: it reports what it was asked to delete.
       existed: writes.filter((w) => !w.row).length,
       versions,
@@ -115,4 +119,118 @@ export async function writeBehind(
   } finally {
     cache.endWrite(keys);
   }
+}
+
+/** The rows of a batch as each tier takes them. */
+interface Encoded {
+  /** The plaintext row of each set (merged when partial), as L1 and the caller get it. */
+  readonly plain: (Row | undefined)[];
+  readonly stored: (Row | undefined)[];
+  readonly l2: (string | undefined)[];
+  /**
+   * The queued row: whole, merged too. A flush applies a write only over an older version, so an
+   * older write flushed after a newer one (two instances' queues, two flushers) is refused: the newer
+   * must carry its columns, which the merge (over the key's version it was checked against) gives.
+   */
+  readonly queued: (string | undefined)[];
+  /** The pending index's row: the whole row as the flush will leave it (a search lays it over Postgres). */
+  readonly index: (string | undefined)[];
+  /** Per write, the version its key must still hold ('' for a whole row or a delete). */
+  readonly expected: string[];
+}
+
+/**
+ * Merges each partial row over its base (the key's earlier write in this batch, else `bases`) and
+ * encodes every row once: its L2 string is also its queued row when L2 keeps every column, and
+ * (unencrypted) what L1's copy is decoded from. Client-side defaults fill a new row (a whole row, or
+ * a partial one over none); over an existing row only `$onUpdate` does, as Postgres's upsert would.
+ */
+async function encode(
+  cache: SchemaCache,
+  writes: readonly KeyedWrite[],
+  now: Date,
+  bases: ReadonlyMap<string, Base> | undefined,
+): Promise<Encoded> {
+  const { schema, rows: codec } = cache;
+  const plain: (Row | undefined)[] = [];
+  const sent: (Row | undefined)[] = [];
+  const merged: boolean[] = [];
+  const expected: string[] = [];
+  const earlier = new Map<string, Row | undefined>();
+  for (const [i, w] of writes.entries()) {
+    const base = bases?.get(w.key);
+    expected.push(base?.expected ?? '');
+    const partial = !!w.row && !!base && !base.unknown && isPartial(schema, w.row);
+    merged.push(partial);
+    let out: Row | undefined;
+    if (w.row && partial) {
+      const over = earlier.has(w.key)
+        ? earlier.get(w.key)
+        : base.stored && (await codec.decryptRow(base.stored, w.key));
+      sent[i] = applyClientDefaults(schema, w.row, now, !!over);
+      out = mergeOver(schema, over, sent[i]!);
+    } else {
+      out = sent[i] = w.row && applyClientDefaults(schema, w.row, now);
+    }
+    plain.push(out);
+    earlier.set(w.key, out);
+  }
+  // Nothing encrypted: the stored rows are the plaintext ones (no promise per row to wait for).
+  const stored = codec.encrypts
+    ? await Promise.all(plain.map((row, i) => (row ? codec.encryptRow(row, writes[i]!.key) : undefined)))
+    : plain;
+  const l2 = stored.map((row) => row && codec.toL2(row));
+  const index = stored.map((row, i) => row && codec.toQueueFromL2(row, l2[i]!));
+  // A merged row is queued whole (see `Encoded.queued`), less the nulls it only has because a new
+  // row's columns were filled in where Postgres will put an SQL default.
+  const queued = stored.map((row, i) =>
+    row && merged[i] ? codec.toQueue(withoutFilledNulls(schema, { ...row }, sent[i]!)) : index[i],
+  );
+  return { plain, stored, l2, queued, index, expected };
+}
+
+/**
+ * The two-request path: the queue takes the writes, or their pending copies are withdrawn (unless a
+ * newer write replaced them) and QUEUE_UNAVAILABLE is thrown (or the queue's own error about its
+ * configuration).
+ */
+async function enqueueOrWithdraw(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  queue: WriteQueue,
+  keys: readonly string[],
+  versions: readonly number[],
+  rows: Encoded,
+): Promise<void> {
+  const name = cache.schema.name;
+  try {
+    await queue.enqueue(
+      versions.map(
+        (version, i): QueuedWrite => ({
+          schema: cache.schema.identity,
+          id: keys[i]!,
+          op: rows.plain[i] ? 'set' : 'delete',
+          ...(rows.queued[i] !== undefined && { row: rows.queued[i] }),
+          version,
+        }),
+      ),
+    );
+  } catch (err) {
+    await cache.drop(ctx, keys, versions);
+    await settlePending(ctx, cache, keys, versions);
+    if (isStrataError(err) && err.code !== 'QUEUE_UNAVAILABLE') throw err;
+    throw new StrataError('QUEUE_UNAVAILABLE', `schema ${name}: the write queue did not take the write`, {
+      cause: err,
+      details: { schema: name },
+    });
+  }
+}
+
+function l2Failed(ctx: EngineContext, name: string, err: unknown): StrataError {
+  ctx.tolerate(name, 'l2', 'write-behind', err);
+  return new StrataError(
+    'L2_UNAVAILABLE',
+    `schema ${name}: write-behind needs L2 to order the write; nothing was written`,
+    { cause: err, details: { schema: name } },
+  );
 }

@@ -116,7 +116,7 @@ async function sourceL2(
     key: w.key,
     ...(w.row && { stored: cache.rows.fromL2(cache.rows.toL2(encrypted[i]!)), plain: w.row }),
   }));
-  const { versions, held } = await writeOrdered(cache, ordered, { pendingFlush: false });
+  const { versions, held } = (await writeOrdered(cache, ordered, { pendingFlush: false }))!;
   count(ctx, writes);
   return {
     rows: writes.flatMap((w) => (w.row ? [w.row] : [])),

@@ -97,6 +97,8 @@ local held = {}
 for i = 1, n do
   local kind, _, stored = header(KEYS[${rows} + i])
   if stored and tonumber(stored) >= first + i - 1 then return {tick, -2, tonumber(stored)} end
+  local expected = ARGV[${base} + n * ${per} + i - 1]
+  if expected and expected ~= '' and expected ~= (stored or '0') then return {tick, -5} end
   held[i] = (kind == 'r') and 1 or 0
 end
 ${
@@ -139,7 +141,9 @@ return out`;
  * reseed it first); {tick, -1} when the counter is missing (never seeded, or Redis lost it: seed it
  * and run again); {tick, -2, stored} when a key already holds a version the counter has not
  * reached: the counter went back. Nothing is written on a refusal, and the counter is taken from
- * only once every key has passed the check.
+ * only once every key has passed the check. Optionally, after every key's arguments, one expected
+ * version per key ('' = any, '0' = none): a write merged over the key's row as it was (a partial
+ * write-behind set, see `partial-rows.ts`) is refused with {tick, -5} if the key moved since.
  */
 export const ORDERED_PUT: L2Script = { name: 'ordered-put', source: orderedPut(false) };
 
@@ -156,14 +160,21 @@ export const ORDERED_PUT_ENQUEUE: L2Script = { name: 'ordered-put-enqueue', sour
 /**
  * Takes ARGV[2] versions from a counter without writing anything: a transaction that writes a
  * write-behind schema orders itself among that schema's queued writes this way before Postgres
- * commits. KEYS = tick, counter; ARGV = tick floor, count. Reply: {tick, 0, first version}, or
+ * commits. KEYS = tick, counter, then optionally row keys; ARGV = tick floor, count, then per row key
+ * the version it must hold ('0' = none; a transaction's partial set merged over the key's queued
+ * writes). Reply: {tick, 0, first version}, {tick, -5} when a row key moved (nothing taken), or
  * {tick, -3} / {tick, -1} as ORDERED_PUT.
  */
 export const RESERVE: L2Script = {
   name: 'reserve',
-  source: `local tick = redis.call('INCR', KEYS[1])
+  source: `${HEADER}
+local tick = redis.call('INCR', KEYS[1])
 if tick <= tonumber(ARGV[1]) then return {tick, -3} end
 if redis.call('EXISTS', KEYS[2]) == 0 then return {tick, -1} end
+for i = 3, #KEYS do
+  local _, _, stored = header(KEYS[i])
+  if (stored or '0') ~= ARGV[i] then return {tick, -5} end
+end
 local n = tonumber(ARGV[2])
 return {tick, 0, redis.call('INCRBY', KEYS[2], n) - n + 1}`,
 };
@@ -359,6 +370,8 @@ return out`,
  * A schema's pending index (write-behind writes acknowledged, not flushed yet: ORDERED_PUT keeps it,
  * a flush's PUT empties it) for a search to lay over Postgres: a hash from row key to
  * `{version};{kind};{row}`. KEYS = the index. ARGV[1] says what to do:
+ * - `peek`, KEYS after the index = row keys: per key its value and its index entry (nil for none),
+ *   read together (what a partial write merges over, see `partial-rows.ts`);
  * - `read`, ARGV[2] = the most entries wanted: the flat list field, value, …, or the number of
  *   entries when there are more (nothing else is read);
  * - `done`, then per entry field, version: takes each out while it names that version or an older
@@ -368,7 +381,15 @@ return out`,
  */
 export const PENDING: L2Script = {
   name: 'pending',
-  source: `if ARGV[1] == 'read' then
+  source: `if ARGV[1] == 'peek' then
+  local out = {}
+  for i = 2, #KEYS do
+    out[#out + 1] = redis.call('GET', KEYS[i])
+    out[#out + 1] = redis.call('HGET', KEYS[1], KEYS[i])
+  end
+  return out
+end
+if ARGV[1] == 'read' then
   local n = redis.call('HLEN', KEYS[1])
   if n > tonumber(ARGV[2]) then return n end
   return redis.call('HGETALL', KEYS[1])

@@ -26,7 +26,8 @@ export interface Spec {
   offset: number;
 }
 
-export type Read = 'search' | 'cached' | 'count';
+/** `get`: every key of the run read by id (`find`), the rows found in id order (the query aside). */
+export type Read = 'search' | 'cached' | 'count' | 'get';
 
 export const KEYS = 5;
 const n = fc.nat(9); // few values: ties on n, decided by id
@@ -53,6 +54,7 @@ export const read: fc.Arbitrary<Read> = fc.constantFrom(
   'search' as const,
   'cached' as const,
   'count' as const,
+  'get' as const,
 );
 
 /** The row a key holds in run `run` (ids share the run's prefix, so any collation orders them by key). */
@@ -69,6 +71,25 @@ export function apply(model: Map<string, Item>, run: number, w: Write): void {
       label: w.label,
       note: w.note === undefined ? (model.get(id)?.note ?? null) : w.note,
     });
+}
+
+/**
+ * What a transaction leaves in the model: its operations on one id collapse to the last (so a set
+ * that leaves `note` out keeps the row's as it was before the transaction), and a set after a delete
+ * of its id in the transaction makes a new row (`note` null).
+ */
+export function applyTx(model: Map<string, Item>, run: number, writes: readonly Write[]): void {
+  const last = new Map<number, Write>();
+  const deleted = new Set<number>();
+  for (const w of writes) {
+    if (w.kind === 'delete') deleted.add(w.key);
+    last.delete(w.key);
+    last.set(w.key, w);
+  }
+  for (const [key, w] of last) {
+    if (w.kind === 'set' && w.note === undefined && deleted.has(key)) apply(model, run, { ...w, note: null });
+    else apply(model, run, w);
+  }
 }
 
 /** The row a set sends. */

@@ -1,0 +1,217 @@
+import { StrataError } from '../errors.js';
+import { decodeEnvelope, isCurrent } from '../l2/envelope.js';
+import { PENDING } from '../l2/scripts.js';
+import type { Row } from '../l3/types.js';
+import type { CompiledSchema } from '../schema/types.js';
+import type { EngineContext } from './context.js';
+import { type Id, idKey } from './ids.js';
+import type { SchemaCache } from './schema-cache.js';
+import type { KeyedWrite } from './write-through.js';
+
+/*
+ * A write-behind set that leaves columns out (a partial row) must read, before its flush, as after
+ * it: the flush lays it over the row the key's earlier queued writes leave (flush-fold.ts), or over
+ * Postgres's. So the engine merges the sent columns over the key's current row (`mergeOver`) and
+ * writes that whole row everywhere: the pending L2 row (get), the pending index (search, count)
+ * and the queue. The current row is read in one L2 request for every partial key of a batch
+ * (`peekBases`): a queued write's index entry (the fold so far, every column), else a fresh L2 copy,
+ * else Postgres (`basesOf`, one query). The write goes only if no other write of the key landed meanwhile (the
+ * key's L2 version is still the one read: ORDERED_PUT's expected versions), else it is merged again.
+ * Queuing the whole row, not only the sent columns, is what lets two instances' partial writes of a
+ * key both survive a flush out of order (the older is refused; the newer carries its columns).
+ */
+
+/** How many times a partial write is merged again when its key keeps moving, before it gives up. */
+export const MERGE_TRIES = 4;
+
+/** The key of a partial write kept moving (other writes of it) `MERGE_TRIES` times: nothing written. */
+export function moved(name: string): StrataError {
+  return new StrataError(
+    'UNAVAILABLE',
+    `schema ${name}: a partial row's key kept moving; nothing was written`,
+    {
+      details: { schema: name },
+    },
+  );
+}
+
+/** What a partial write merges over. */
+export interface Base {
+  /** The version the key's L2 value held when read ('0': none): the write is refused if it moved. */
+  readonly expected: string;
+  /** The stored row (ciphertext where encrypted); none when the key has no row (or a queued delete). */
+  readonly stored?: Row;
+  /** Whether a write of the key is queued (pending): `stored` is then the fold of the queued writes. */
+  readonly pending: boolean;
+  /** Postgres did not answer: nothing to merge over, the write goes as sent (see `basesOf`). */
+  readonly unknown?: boolean;
+  /** Not known from L2: Postgres is asked (see `basesOf`). */
+  readonly unread?: boolean;
+}
+
+/** Whether a row leaves a column of its schema out. */
+export function isPartial(schema: CompiledSchema, row: Row): boolean {
+  for (const c of schema.columns) if (row[c.key] === undefined) return true;
+  return false;
+}
+
+/**
+ * `sent` over `base` as the flush's fold applies it: a column `sent` leaves out keeps the base's
+ * value, an insert-only (autoNowAdd) column its first one; over no row (none yet, or deleted), the
+ * columns left out are null (a column with an SQL default reads null until the flush fills it).
+ */
+export function mergeOver(schema: CompiledSchema, base: Row | undefined, sent: Row): Row {
+  const out: Row = { ...base };
+  for (const c of schema.columns) {
+    const value = sent[c.key];
+    if (value === undefined) {
+      if (!base) out[c.key] = null;
+    } else if (!(base && base[c.key] != null && schema.insertOnlyKeys.includes(c.key))) {
+      out[c.key] = value;
+    }
+  }
+  return out;
+}
+
+/** Per key: its L2 value and its pending index entry, in one L2 request (PENDING `peek`). */
+export async function peekBases(cache: SchemaCache, keys: readonly string[]): Promise<unknown[]> {
+  return (await cache.l2!.run(
+    PENDING,
+    [cache.keys.pendingIndex, ...cache.rowKeys(keys)],
+    ['peek'],
+  )) as unknown[];
+}
+
+/**
+ * The base of each of `writes` from `peeked` (see `peekBases`, same keys in the same order): a
+ * pending L2 row's index entry of the same version (the whole row as the flush will leave it,
+ * omitCache columns included), or its L2 row when the index lost it; for a key with nothing queued,
+ * its fresh L2 copy, else Postgres (one query for them all). A base without omitCache columns
+ * (an L2 copy) leaves them out of the merged row too: the flush then keeps Postgres's. Postgres failing is tolerated (logged, counted): those writes
+ * go as sent, and a get reads only their columns until the flush, as before.
+ */
+export async function basesOf(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  writes: readonly { key: string; id: Id }[],
+  keys: readonly string[],
+  peeked: readonly unknown[],
+): Promise<Map<string, Base>> {
+  const bases = new Map<string, Base>();
+  const ids = new Map(writes.map((w) => [w.key, w.id]));
+  const unread: Id[] = [];
+  const expected = new Map<string, string>();
+  // A fresh copy in L2 (a get would answer it) stands for Postgres's row: no query. Not for a
+  // tagged schema, whose copies a tag move refuses (checked on reads only).
+  const generation = cache.tags ? undefined : await cache.generation!.current();
+  keys.forEach((key, i) => {
+    const base = pendingBase(cache, peeked[2 * i], peeked[2 * i + 1], generation);
+    if (!base.unread) bases.set(key, base);
+    else {
+      expected.set(key, base.expected);
+      unread.push(ids.get(key)!);
+    }
+  });
+  if (unread.length === 0) return bases;
+  try {
+    const found = await cache.l3!.findMany(cache.schema, unread);
+    const pk = cache.schema.primaryKey.key;
+    const rows = new Map(found.map((f) => [idKey(f.row[pk] as Id), f.row]));
+    for (const [key, version] of expected) {
+      const row = rows.get(key);
+      bases.set(key, { expected: version, pending: false, ...(row && { stored: row }) });
+    }
+  } catch (err) {
+    ctx.tolerate(cache.schema.name, 'l3', 'partial-set', err);
+    for (const [key, version] of expected)
+      bases.set(key, { expected: version, pending: false, unknown: true });
+  }
+  return bases;
+}
+
+/**
+ * The base a key's L2 value and index entry give (see `peekBases`): for a pending write, the row its
+ * index entry of the same version holds (every column, as the flush will leave it), or its L2 row
+ * when the index lost it; none for a queued delete. Not pending: with `generation`, a fresh copy of
+ * this schema's in it (a row, or a cached absence); else `unread` (Postgres holds the row).
+ */
+function pendingBase(cache: SchemaCache, value: unknown, entry: unknown, generation?: number): Base {
+  const e = typeof value === 'string' ? decodeEnvelope(value) : undefined;
+  const expected = e ? String(e.version) : '0';
+  if (!e?.pending) {
+    const copy =
+      e &&
+      generation !== undefined &&
+      (e.kind === 'r' || e.kind === 'a') &&
+      cache.stampOf(e.owner) === 0 &&
+      isCurrent(e, generation) &&
+      (e.freshUntil === 0 || e.freshUntil > cache.l2Now());
+    if (!copy) return { expected, pending: false, unread: true };
+    return { expected, pending: false, ...(e.kind === 'r' && { stored: cache.rows.fromL2(e.payload) }) };
+  }
+  const head = `${expected};`;
+  const stored =
+    typeof entry === 'string' && entry.startsWith(head)
+      ? entry[head.length] === 'r'
+        ? cache.rows.fromQueue(entry.slice(head.length + 2))
+        : undefined
+      : e.kind === 'r'
+        ? cache.rows.fromL2(e.payload)
+        : undefined;
+  return { expected, pending: true, ...(stored && { stored }) };
+}
+
+/**
+ * A transaction's partial sets of a write-behind schema over the writes of their keys still queued:
+ * the transaction supersedes those writes (its version is newer), so it writes the columns they set
+ * and it leaves out (after a queued delete, a new row: `replaced`). Keys with nothing queued are
+ * left as they are: Postgres holds their other columns. Resolves the writes, and per merged-over
+ * key the version it must still hold when the transaction takes its versions (`reserveVersions`).
+ */
+export async function overQueued(
+  cache: SchemaCache,
+  writes: readonly KeyedWrite[],
+  replaced: Set<string>,
+): Promise<{ writes: KeyedWrite[]; expected: Map<string, string>; replaced: Set<string> }> {
+  const expected = new Map<string, string>();
+  const keys = writes.flatMap((w) =>
+    w.row && !replaced.has(w.key) && isPartial(cache.schema, w.row) ? [w.key] : [],
+  );
+  if (keys.length === 0) return { writes: [...writes], expected, replaced };
+  const peeked = await peekBases(cache, keys);
+  const bases = new Map(keys.map((key, i) => [key, pendingBase(cache, peeked[2 * i], peeked[2 * i + 1])]));
+  const out: KeyedWrite[] = [];
+  for (const w of writes) {
+    const base = bases.get(w.key);
+    if (!base?.pending || !w.row) {
+      out.push(w);
+      continue;
+    }
+    expected.set(w.key, base.expected);
+    if (!base.stored) replaced.add(w.key);
+    const over = base.stored && (await cache.rows.decryptRow(base.stored, w.key));
+    out.push({
+      ...w,
+      row: over ? withoutFilledNulls(cache.schema, mergeOver(cache.schema, over, w.row), w.row) : w.row,
+    });
+  }
+  return { writes: out, expected, replaced };
+}
+
+/**
+ * `merged` (changed in place) less the nulls `mergeOver` filled in for a new row's columns with an
+ * SQL default, which Postgres fills when the row is inserted: a queued row or a transaction sends
+ * them neither. A null an earlier write set explicitly in such a column and `sent` leaves out is
+ * indistinguishable: it is not sent again.
+ */
+export function withoutFilledNulls(schema: CompiledSchema, merged: Row, sent: Row): Row {
+  for (const c of schema.columns) {
+    if (
+      sent[c.key] === undefined &&
+      merged[c.key] === null &&
+      (c.column as { hasDefault?: boolean }).hasDefault
+    )
+      delete merged[c.key];
+  }
+  return merged;
+}

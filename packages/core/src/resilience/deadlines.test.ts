@@ -148,4 +148,15 @@ describe('Deadlines', () => {
     await expect(result).rejects.toThrow('mapped recorder broke');
     expect(deadlines.size).toBe(0);
   });
+
+  it('takes a start its caller read already: no clock read of its own', async () => {
+    const now = vi.fn(() => 5_000);
+    const deadlines = new Deadlines(100, now);
+    const work = deferred<string>();
+    const raced = caught(deadlines.race(work.promise, 'w', undefined, 0, 4_950));
+    expect(now).not.toHaveBeenCalled();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(isStrataError(await raced, 'TIMEOUT')).toBe(true);
+    expect(deadlines.size).toBe(0);
+  });
 });

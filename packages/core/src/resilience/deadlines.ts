@@ -61,13 +61,21 @@ export class Deadlines {
   }
 
   /**
-   * Settles like `work`, or rejects with `StrataError('TIMEOUT')` once `ms` have passed; `hooks`
-   * (shared by many calls: `token`, e.g. a start time, tells them apart) run around the outcome.
+   * Settles like `work`, or rejects with `StrataError('TIMEOUT')` once `ms` have passed since
+   * `startedAt` (on `now`'s clock: a caller that read it already passes its reading, and the clock
+   * is read once, not twice; it is a system call on some VMs); `hooks` (shared by many calls:
+   * `token`, e.g. a start time, tells them apart) run around the outcome.
    */
-  race<T>(work: PromiseLike<T>, what: string, hooks?: RaceHooks<T>, token = 0): Promise<T> {
+  race<T>(
+    work: PromiseLike<T>,
+    what: string,
+    hooks?: RaceHooks<T>,
+    token = 0,
+    startedAt = this.now(),
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const pending: Pending = {
-        at: this.now() + this.ms,
+        at: startedAt + this.ms,
         what,
         reject,
         hooks: hooks as RaceHooks<never> | undefined,

@@ -3,7 +3,7 @@ import { manualClock } from '../clock.js';
 import { isStrataError, StrataError } from '../errors.js';
 import type { L2Script, L2Tier } from '../l2/types.js';
 import { CircuitBreaker } from './circuit-breaker.js';
-import { guardL2 } from './guard-l2.js';
+import { guardedL2, guardL2 } from './guard-l2.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -244,5 +244,26 @@ describe('guardL2', () => {
       error = e;
     }
     expect(isStrataError(error, 'INVALID_CONFIG')).toBe(true);
+  });
+
+  it('reads the clock once to start a call: its deadline and its timing share the reading', async () => {
+    // The engine's guard times every call; a second reading for the deadline was one more clock
+    // read (a system call on some VMs) on every L2 read.
+    const dateNow = vi.spyOn(Date, 'now');
+    let t = 1_000;
+    const now = vi.fn(() => t);
+    const onCall = vi.fn<(op: string, ms: number) => void>();
+    const inner = stubTier();
+    inner.getMany.mockImplementationOnce(async (keys) => {
+      t += 7;
+      return keys.map(() => null);
+    });
+    const l2 = guardedL2(inner, { timeoutMs: 200 }, onCall, now);
+    await expect(l2.getMany(['a'])).resolves.toEqual([null]);
+    expect(now).toHaveBeenCalledTimes(2);
+    expect(onCall).toHaveBeenCalledWith('getMany', 7);
+    expect(dateNow).not.toHaveBeenCalled();
+    dateNow.mockRestore();
+    await l2.close();
   });
 });

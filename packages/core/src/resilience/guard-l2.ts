@@ -79,7 +79,8 @@ export function guardedL2(
   };
 
   // One timer for every call out at once, not a setTimeout per call (this runs on every L2 read).
-  const deadlines = new Deadlines(timeoutMs);
+  // On the clock that times the calls: one reading per call serves both.
+  const deadlines = new Deadlines(timeoutMs, now);
   /** What a failed call rejects with: the tier's own input/data errors as they are, else L2_UNAVAILABLE. */
   const failed = (op: string, error: unknown): unknown => {
     if (isStrataError(error) && error.code !== 'TIMEOUT' && error.code !== 'L2_UNAVAILABLE') {
@@ -107,7 +108,7 @@ export function guardedL2(
 
   function call<T>(op: string, run: () => Promise<T>): Promise<T> {
     if (!breaker.tryAcquire()) return Promise.reject(fail(op, 'breaker-open'));
-    const start = onCall ? now() : 0;
+    const start = now();
     let work: Promise<T>;
     try {
       work = run();
@@ -116,7 +117,7 @@ export function guardedL2(
       work = Promise.reject(error);
     }
     const { label, hooks } = hooksOf(op);
-    return deadlines.race(work, label, hooks as RaceHooks<T>, start);
+    return deadlines.race(work, label, hooks as RaceHooks<T>, start, start);
   }
 
   return {

@@ -12,6 +12,7 @@
 // only ~3–4× write-through's latency (one Redis script plus one Postgres transaction) on loopback.
 import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
 import { createMemoryQueue } from '@strata/core';
+import { alternate } from '../lib/alternate.mjs';
 import { playerRow } from '../lib/stack.mjs';
 import { throughput } from '../lib/throughput.mjs';
 import { rawWriteBehindSet } from '../lib/write-behind-floor.mjs';
@@ -82,6 +83,7 @@ export async function writeModesSuite(stack, { quick = false } = {}) {
   }
   out.push(await oneRoundTripFloor(stack, n));
   results.set('floor', { perSecond: 1e9 / out.at(-1).median });
+  const interleaved = await interleavedWithFloor(stack, streamQueue, n);
   const concurrent = await concurrentSets(stack, streamQueue, quick);
   out.push(...concurrent.rows);
   const wt = results.get('write-through');
@@ -104,8 +106,8 @@ export async function writeModesSuite(stack, { quick = false } = {}) {
       {
         target:
           'Write-behind, Redis Stream queue + ioredis L2, one set at a time: ≥ 0.8× its one-round-trip floor',
-        value: `${(wbTcp.perSecond / floor.perSecond).toFixed(2)}× floor; ${(wbTcp.perSecond / wtTcp.perSecond).toFixed(1)}× write-through (ioredis L2), which one at a time is not a target (see the top of write-modes.mjs)`,
-        met: wbTcp.perSecond >= 0.8 * floor.perSecond,
+        value: `${interleaved.toFixed(2)}× floor, the two alternating call by call (${(wbTcp.perSecond / floor.perSecond).toFixed(2)}× from the separate runs above); ${(wbTcp.perSecond / wtTcp.perSecond).toFixed(1)}× write-through (ioredis L2), which one at a time is not a target (see the top of write-modes.mjs)`,
+        met: interleaved >= 0.8,
       },
       {
         target: 'Write-behind, Redis Stream queue + ioredis L2, 64 sets in flight: ≥ 8× write-through sets/s',
@@ -180,6 +182,37 @@ async function concurrentSets(stack, streamQueue, quick) {
     }
   }
   return { rows, rates };
+}
+
+/**
+ * Write-behind (Redis Stream queue, ioredis L2) sets/s over its floor's, one set at a time, the two
+ * taking turns call by call (lib/alternate.mjs) so that both see the same machine: on a shared one,
+ * the separate 1,000-set runs above land minutes apart, under other load (0.55–0.92× in three runs
+ * of one pass at load 8). Over the same 100 ids and rows.
+ */
+async function interleavedWithFloor(stack, streamQueue, n) {
+  const l2 = createIoredisL2(stack.urls.redisUrl);
+  const q = streamQueue(`${stack.name}-wmalt`);
+  const { strata, schema } = stack.strata({
+    prefix: 'wmalt',
+    l2,
+    schema: { writeMode: 'write-behind' },
+    writeBehind: { queue: q, threshold: 1_000_000 },
+  });
+  const row = (prefix, i) => ({ ...playerRow(prefix, i % IDS), level: (i % 90) + 1 });
+  const { write, stream } = rawWriteBehindSet(stack, 'wmalt-floor');
+  const m = await alternate(
+    (i) => strata.set(schema, row('wmalt', i)),
+    (i) => write(row('wmaltf', i)),
+    n,
+    20,
+  );
+  await strata.flushDirty();
+  await strata.close();
+  await q.close();
+  await l2.close();
+  await stack.ioredis.del(stream);
+  return m.raw / m.strata;
 }
 
 /**

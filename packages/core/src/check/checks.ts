@@ -181,10 +181,9 @@ export function object(
   const fields = Object.entries(shape);
   return (value, path) => {
     if (!isObject(value)) return at(path, expected('object', value));
-    for (const [key, check] of fields) {
-      const issue = check(value[key], [...path, key]);
-      if (issue) return issue;
-    }
+    // Checked first with the object's own path, no array per field: the field's path is built only
+    // for an issue, by checking that field again (checks are pure), since that is where it points.
+    for (const [key, check] of fields) if (check(value[key], path)) return check(value[key], [...path, key]);
     if (otherKeys === 'strip') return undefined;
     const keys: string[] = [];
     // for…in, as zod: inherited enumerable keys are unknown keys too.

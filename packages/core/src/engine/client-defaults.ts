@@ -10,7 +10,13 @@ import type { CompiledSchema } from '../schema/types.js';
  * Postgres would apply an upsert of the row: the other defaults are for new rows.
  */
 export function applyClientDefaults(schema: CompiledSchema, row: Row, now: Date, update = false): Row {
-  const out: Row = { ...row };
+  // Copied only once a default is filled in: a row that names every column (the usual set) is
+  // returned as it came, never changed (one copy of the row less per write).
+  let out = row;
+  const fill = (key: string, value: unknown) => {
+    if (out === row) out = { ...row };
+    out[key] = value;
+  };
   for (const { key, column, kind } of schema.columns) {
     const c = column as unknown as {
       defaultFn?: () => unknown;
@@ -18,13 +24,13 @@ export function applyClientDefaults(schema: CompiledSchema, row: Row, now: Date,
       default?: unknown;
     };
     if (c.onUpdateFn && out[key] === undefined) {
-      out[key] = c.onUpdateFn();
+      fill(key, c.onUpdateFn());
       continue;
     }
     if (update || out[key] !== undefined) continue;
-    if (c.defaultFn) out[key] = c.defaultFn();
-    else if (c.default !== undefined && !is(c.default, SQL)) out[key] = c.default;
-    else if (c.default !== undefined && kind === 'date') out[key] = now;
+    if (c.defaultFn) fill(key, c.defaultFn());
+    else if (c.default !== undefined && !is(c.default, SQL)) fill(key, c.default);
+    else if (c.default !== undefined && kind === 'date') fill(key, now);
   }
   return out;
 }

@@ -66,6 +66,7 @@ export async function writeOrdered(
     // The pending index's row: a search lays it over Postgres, so it needs every column.
     perKey.push(pendingFlush && w.queued !== undefined && w.queued !== payloads[i] ? w.queued : '');
   });
+  let l1Values: (Row | typeof ABSENT)[] | undefined;
   const reply = await withSeededCounter(cache, (generation, floor) => {
     const keys = [
       cache.keys.tickKey,
@@ -81,7 +82,15 @@ export async function writeOrdered(
     if (enqueue) head.push(enqueue.field);
     const args = [...head, ...perKey];
     if (expected) args.push(...expected);
-    return l2.run(enqueue ? ORDERED_PUT_ENQUEUE : ORDERED_PUT, keys, args);
+    const sent = l2.run(enqueue ? ORDERED_PUT_ENQUEUE : ORDERED_PUT, keys, args);
+    // L1's copies need no version: made while the script is out rather than after its reply (one
+    // call at a time, that work no longer adds to each call's latency). A failure still waits for it.
+    try {
+      l1Values ??= cache.l1 && writes.map((w, i) => l1Copy(cache, w, payloads[i]!));
+    } catch (err) {
+      return sent.then(() => Promise.reject(err));
+    }
+    return sent;
   });
   if (Number(reply[1]) === MOVED) return undefined;
   // {tick, 0, first, search generation, held…}
@@ -91,19 +100,19 @@ export async function writeOrdered(
   if (pendingFlush && cache.ownPending)
     for (let i = 0; i < writes.length; i++)
       cache.ownPending.record(writes[i]!.key, versions[i]!, writes[i]!.stored ? payloads[i] : undefined);
-  // No L1, no copy to make. A row stored as its plaintext (no encrypted field: the same object) has
-  // its L2 string decoded into L1's copy rather than encoded a second time.
-  if (cache.l1) {
-    writes.forEach((w, i) => {
-      const value = !w.plain
-        ? ABSENT
-        : w.plain === w.stored
-          ? cache.l1ValueFromL2(payloads[i]!)
-          : cache.l1Value(w.plain, false);
-      cache.offerL1(w.key, value, cache.l1TtlMs, versions[i]!);
-    });
-  }
+  if (l1Values)
+    for (let i = 0; i < writes.length; i++)
+      cache.offerL1(writes[i]!.key, l1Values[i]!, cache.l1TtlMs, versions[i]!);
   return { versions, held: writes.map((_, i) => Number(reply[4 + i]) === 1) };
+}
+
+/**
+ * L1's copy of a write (ABSENT for a delete). A row stored as its plaintext (no encrypted field: the
+ * same object) has its L2 string decoded into it rather than encoded a second time.
+ */
+function l1Copy(cache: SchemaCache, w: OrderedWrite, payload: string): Row | typeof ABSENT {
+  if (!w.plain) return ABSENT;
+  return w.plain === w.stored ? cache.l1ValueFromL2(payload) : cache.l1Value(w.plain, false);
 }
 
 /**
@@ -139,7 +148,8 @@ async function withSeededCounter(
 ): Promise<unknown[]> {
   for (let tries = 0; tries < 4; tries++) {
     if (cache.counterSuspect) await seedCounter(cache, undefined);
-    const generation = await cache.generation!.current();
+    // Known (the usual case): no turn of the microtask queue before the script leaves.
+    const generation = cache.generation!.known() ?? (await cache.generation!.current());
     const floor = cache.watch.floor();
     const resets = cache.watch.resets;
     const reply = (await attempt(generation, floor)) as unknown[];

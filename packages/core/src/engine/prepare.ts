@@ -30,7 +30,8 @@ export async function prepareRow(
     });
   }
   const row: Row = { ...(input as Row) };
-  await runHook(schema.name, 'beforeSet', schema.hooks.beforeSet, row);
+  // No hook, no turn of the microtask queue.
+  if (schema.hooks.beforeSet) await runHook(schema.name, 'beforeSet', schema.hooks.beforeSet, row);
   const now = new Date(ctx.config.clock.now());
   for (const column of schema.columns) {
     if (column.options.autoNow || (column.options.autoNowAdd && row[column.key] == null))

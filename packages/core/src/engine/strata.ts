@@ -459,7 +459,7 @@ export class Strata {
     } finally {
       turn.release();
     }
-    await this.#afterSet(rt, stored);
+    if (rt.schema.hooks.afterSet) await this.#afterSet(rt, stored);
     return rt.rows.toCachedView(stored) as RowOf<S>;
   }
 

@@ -156,15 +156,17 @@ export class Writer {
   async #writeBehind(cache: SchemaCache, writes: readonly KeyedWrite[]): Promise<Written[]> {
     const { rows, versions } = await writeBehind(this.ctx, cache, this.queue!, this.#colocation!, writes);
     // One message per op (a batch of sets only, the usual one, sends one; an empty list sends none).
-    for (const op of ['set', 'delete'] as const) {
-      const at = writes.flatMap((w, i) => (!!w.row === (op === 'set') ? [i] : []));
-      await this.coherence.publish(
-        cache,
-        at.map((i) => writes[i]!.key),
-        at.map((i) => versions[i]!),
-        op,
-      );
-    }
+    // No bus, nothing to tell: no call (and no turn of the microtask queue) per op.
+    if (this.ctx.config.coherence.bus)
+      for (const op of ['set', 'delete'] as const) {
+        const at = writes.flatMap((w, i) => (!!w.row === (op === 'set') ? [i] : []));
+        await this.coherence.publish(
+          cache,
+          at.map((i) => writes[i]!.key),
+          at.map((i) => versions[i]!),
+          op,
+        );
+      }
     this.#maybeFlush();
     let r = 0;
     return writes.map((w, i) =>

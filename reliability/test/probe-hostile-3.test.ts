@@ -111,3 +111,150 @@ describe('a rolling deploy: two schema versions of one table on one keyPrefix', 
     expect((await app(v1).get(v1, 'r3')).n).toBe(2);
   });
 });
+
+describe('lifecycle: calls after close(), close() while a load or a write waits on Postgres', () => {
+  const pgName = `${name}_life`;
+  const table = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const items = defineSchema({ name: 'items', table });
+  const keyPrefix = `${name}life`;
+  const app = () =>
+    open({
+      l2: createIoredisL2(redisUrl),
+      l3: createDrizzleL3(db, { migrationsSchema: pgName }),
+      keyPrefix,
+      schemas: [items],
+      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${keyPrefix}:bus` }) },
+    });
+  const rowsInL3 = async () =>
+    (await admin.query(`select id, n from "${pgName}".items order by id`)).rows as { id: string; n: number }[];
+
+  /** Holds an ACCESS EXCLUSIVE lock on the table until `release()`: Strata's statements on it wait. */
+  async function lockTable() {
+    const client = await admin.connect();
+    await client.query('begin');
+    await client.query(`lock table "${pgName}".items in access exclusive mode`);
+    return {
+      async waiting() {
+        // Resolves once a statement of another session waits on the lock.
+        await vi.waitFor(
+          async () => {
+            const { rows } = await admin.query(
+              `select count(*)::int as n from pg_locks where not granted and relation = '"${pgName}".items'::regclass`,
+            );
+            expect(rows[0].n).toBeGreaterThan(0);
+          },
+          { timeout: 5_000, interval: 20 },
+        );
+      },
+      async release() {
+        await client.query('rollback');
+        client.release();
+      },
+    };
+  }
+
+  beforeAll(async () => {
+    await admin.query(`create schema "${pgName}"`);
+    await new Strata({ l3: createDrizzleL3(db, { migrationsSchema: pgName }), schemas: [items] }).migrate();
+  });
+
+  it('every call after close() settles within a bound: a typed error, or a harmless answer; nothing written', async () => {
+    const s = app();
+    await s.set(items, { id: 'c1', n: 1 });
+    await s.close();
+    const before = await rowsInL3();
+    const calls: [string, () => unknown][] = [
+      ['get', () => s.get(items, 'c1')],
+      ['find', () => s.find(items, 'c1')],
+      ['peek', () => s.peek(items, 'c1')],
+      ['getMany', () => s.getMany(items, ['c1'])],
+      ['exists', () => s.exists(items, 'c1')],
+      ['set', () => s.set(items, { id: 'c2', n: 2 })],
+      ['setMany', () => s.setMany(items, [{ id: 'c3', n: 3 }])],
+      ['delete', () => s.delete(items, 'c1')],
+      ['deleteMany', () => s.deleteMany(items, ['c1'])],
+      ['tx', () => s.tx().set(items, { id: 'c4', n: 4 }).commit()],
+      ['search', () => s.search(items)],
+      ['searchCached', () => s.searchCached(items)],
+      ['count', () => s.count(items)],
+      ['invalidate', () => s.invalidate(items, 'c1')],
+      ['expire', () => s.expire(items, 'c1')],
+      ['invalidateAll', () => s.invalidateAll(items)],
+      ['invalidateTags', () => s.invalidateTags(['t'])],
+      ['warmCache', () => s.warmCache(items)],
+      ['relayChanges', () => s.relayChanges()],
+      ['flushDirty', () => s.flushDirty()],
+      ['queueDepth', () => s.queueDepth()],
+      ['settled', () => s.settled()],
+      ['close', () => s.close()],
+    ];
+    const outcomes: Record<string, string> = {};
+    for (const [label, call] of calls) {
+      const outcome = await Promise.race([
+        Promise.resolve()
+          .then(call)
+          .then(
+            () => 'ok',
+            (err: unknown) => (isStrataError(err) ? err.code : `untyped ${String(err)}`),
+          ),
+        new Promise<string>((resolve) => setTimeout(() => resolve('hang'), 3_000)),
+      ]);
+      outcomes[label] = outcome;
+    }
+    const bad = Object.entries(outcomes).filter(([, o]) => o === 'hang' || o.startsWith('untyped'));
+    expect(bad, JSON.stringify(outcomes)).toEqual([]);
+    for (const label of ['get', 'set', 'setMany', 'delete', 'deleteMany', 'tx', 'search', 'invalidateTags'])
+      expect(outcomes[label], label).toBe('UNAVAILABLE');
+    expect(await rowsInL3()).toEqual(before);
+  });
+
+  it('close() while a cold load waits on Postgres: the load answers, close waits for it, L2 is right or empty', async () => {
+    const writer = app();
+    await writer.set(items, { id: 'l1', n: 1 });
+    await writer.invalidate(items, 'l1');
+    const s = app();
+    const lock = await lockTable();
+    const load = s.get(items, 'l1').then(
+      (row) => row.n,
+      (err: unknown) => (isStrataError(err) ? err.code : `untyped ${String(err)}`),
+    );
+    await lock.waiting();
+    const closing = s.close();
+    let closed = false;
+    void closing.then(() => {
+      closed = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await lock.release();
+    expect(await load).toBe(1);
+    await closing;
+    expect(closed).toBe(true);
+    // A later write by another instance is what every fresh instance reads.
+    await writer.set(items, { id: 'l1', n: 2 });
+    expect((await app().get(items, 'l1')).n).toBe(2);
+  });
+
+  it('close() while a write waits on Postgres: the write is acknowledged and every tier holds it', async () => {
+    const s = app();
+    await s.set(items, { id: 'w1', n: 1 });
+    const lock = await lockTable();
+    const write = s.set(items, { id: 'w1', n: 2 }).then(
+      (row) => row.n,
+      (err: unknown) => (isStrataError(err) ? err.code : `untyped ${String(err)}`),
+    );
+    await lock.waiting();
+    const closing = s.close();
+    const late = s.set(items, { id: 'w2', n: 1 }).then(
+      () => 'ok',
+      (err: unknown) => (isStrataError(err) ? err.code : `untyped ${String(err)}`),
+    );
+    await lock.release();
+    const [acked, refused] = await Promise.all([write, late]);
+    await closing;
+    expect(acked).toBe(2);
+    expect(refused).toBe('UNAVAILABLE');
+    expect(await rowsInL3()).toEqual(expect.arrayContaining([{ id: 'w1', n: 2 }]));
+    expect((await rowsInL3()).some((r) => r.id === 'w2')).toBe(false);
+    expect((await app().get(items, 'w1')).n).toBe(2);
+  });
+});

@@ -617,6 +617,8 @@ export class Strata {
    * @example await strata.invalidateTags(['league:7']); // the league's cached rows and leaderboards go
    */
   invalidateTags(tags: readonly string[]): Promise<void> {
+    // Closed is UNAVAILABLE as for every other call (its L2 is released: not L2_UNAVAILABLE).
+    if (this.#closed) return Promise.reject(closedError());
     return invalidateTagged(
       this.#ctx,
       this.#l2,
@@ -641,7 +643,7 @@ export class Strata {
    * await strata.relayChanges(); // { status: 'applied', changes: 2, gap: false }
    */
   relayChanges(): Promise<PollOutcome | undefined> {
-    if (this.#closed) return Promise.reject(new StrataError('UNAVAILABLE', 'this Strata instance is closed'));
+    if (this.#closed) return Promise.reject(closedError());
     return this.#changes.relayNow();
   }
 
@@ -855,12 +857,12 @@ export class Strata {
    * bundle them. UNAVAILABLE once closed.
    */
   [ADMIN](): AdminAccess {
-    if (this.#closed) throw new StrataError('UNAVAILABLE', 'this Strata instance is closed');
+    if (this.#closed) throw closedError();
     return { engine: this.#changes, runtime: (schema) => this.#runtime(schema) };
   }
 
   #runtime(schema: SchemaRef): SchemaCache {
-    if (this.#closed) throw new StrataError('UNAVAILABLE', 'this Strata instance is closed');
+    if (this.#closed) throw closedError();
     this.#changes.tick();
     return this.#registry.resolve(schema);
   }
@@ -911,12 +913,16 @@ function checkQueueNamespace(queue: WriteQueue | undefined, keyPrefix: string): 
   );
 }
 
-/** NOT_FOUND for a get of `id` that no tier has. */
 /** How far the earlier writes of a key must be before a set or delete of this schema goes (see `KeyOrder`). */
 function afterOf(rt: SchemaCache): After {
   return rt.writeMode === 'write-behind' ? 'admitted' : 'settled';
 }
 
+function closedError(): StrataError {
+  return new StrataError('UNAVAILABLE', 'this Strata instance is closed');
+}
+
+/** NOT_FOUND for a get of `id` that no tier has. */
 function notFound(schema: AnySchema, id: Id): StrataError {
   const name = typeof schema === 'string' ? schema : schema.name;
   return new StrataError('NOT_FOUND', `schema ${name}: no row with id ${String(id)}`, {

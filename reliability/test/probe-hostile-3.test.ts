@@ -1,9 +1,9 @@
 import { createIoredisL2, createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
-import { defineSchema, isStrataError, Strata, type StrataConfig } from '@strata/core';
+import { defineSchema, isStrataError, Q, Strata, type StrataConfig } from '@strata/core';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
+import { doublePrecision, integer, jsonb, pgSchema, real, text, timestamp } from 'drizzle-orm/pg-core';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -126,7 +126,10 @@ describe('lifecycle: calls after close(), close() while a load or a write waits 
       coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${keyPrefix}:bus` }) },
     });
   const rowsInL3 = async () =>
-    (await admin.query(`select id, n from "${pgName}".items order by id`)).rows as { id: string; n: number }[];
+    (await admin.query(`select id, n from "${pgName}".items order by id`)).rows as {
+      id: string;
+      n: number;
+    }[];
 
   /** Holds an ACCESS EXCLUSIVE lock on the table until `release()`: Strata's statements on it wait. */
   async function lockTable() {
@@ -256,5 +259,277 @@ describe('lifecycle: calls after close(), close() while a load or a write waits 
     expect(await rowsInL3()).toEqual(expect.arrayContaining([{ id: 'w1', n: 2 }]));
     expect((await rowsInL3()).some((r) => r.id === 'w2')).toBe(false);
     expect((await app().get(items, 'w1')).n).toBe(2);
+  });
+});
+
+describe('odd values: NaN and Infinity, Invalid Date, jsonb with bigint, undefined and cycles', () => {
+  const pgName = `${name}_vals`;
+  const table = pgSchema(pgName).table('vals', {
+    id: text('id').primaryKey(),
+    f: doublePrecision('f'),
+    r: real('r'),
+    at: timestamp('at', { withTimezone: true }),
+    doc: jsonb('doc'),
+  });
+  const vals = defineSchema({ name: 'vals', table });
+  const keyPrefix = `${name}vals`;
+  const app = () =>
+    open({
+      l2: createIoredisL2(redisUrl),
+      l3: createDrizzleL3(db, { migrationsSchema: pgName }),
+      keyPrefix,
+      schemas: [vals],
+    });
+
+  beforeAll(async () => {
+    await admin.query(`create schema "${pgName}"`);
+    await new Strata({ l3: createDrizzleL3(db, { migrationsSchema: pgName }), schemas: [vals] }).migrate();
+  });
+
+  /** The row as each tier answers it: the writer (L1), a fresh instance (L2), a fresh one after invalidate (L3). */
+  async function tiers(id: string) {
+    const writer = app();
+    const fromL1 = await writer.find(vals, id);
+    const fromL2 = await app().find(vals, id);
+    await writer.invalidate(vals, id);
+    const fromL3 = await app().find(vals, id);
+    return { fromL1, fromL2, fromL3 };
+  }
+
+  it('a value Postgres stores is answered alike by every tier; one it cannot is VALIDATION_FAILED and writes nothing', async () => {
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    const cases: [string, Record<string, unknown>][] = [
+      ['f NaN', { f: Number.NaN }],
+      ['f Infinity', { f: Number.POSITIVE_INFINITY }],
+      ['f -Infinity', { f: Number.NEGATIVE_INFINITY }],
+      ['f -0', { f: -0 }],
+      ['r NaN', { r: Number.NaN }],
+      ['at Invalid Date', { at: new Date(Number.NaN) }],
+      ['at year 10000', { at: new Date('+010000-01-01T00:00:00Z') }],
+      ['doc bigint', { doc: { n: 2n ** 70n } }],
+      ['doc undefined member', { doc: { a: undefined, b: 1 } }],
+      ['doc undefined', { doc: undefined }],
+      ['doc array with undefined', { doc: [1, undefined, 3] }],
+      ['doc NaN', { doc: { x: Number.NaN } }],
+      ['doc cyclic', { doc: cyclic }],
+      ['doc Date', { doc: { when: new Date('2020-01-01T00:00:00Z') } }],
+      ['doc \\u0000', { doc: { s: 'a\u0000b' } }],
+    ];
+    const outcomes: Record<string, unknown> = {};
+    for (const [i, [label, fields]] of cases.entries()) {
+      const id = `v${i}`;
+      const writer = app();
+      const outcome = await writer.set(vals, { id, ...fields } as never).then(
+        () => 'stored',
+        (err: unknown) => (isStrataError(err) ? err.code : `untyped ${String(err)}`),
+      );
+      const inL3 = (
+        await admin.query(
+          `select f::text, r::text, at::text, doc::text from "${pgName}".vals where id = $1`,
+          [id],
+        )
+      ).rows[0];
+      if (outcome !== 'stored') {
+        outcomes[label] = { outcome, inL3: inL3 ?? null };
+        continue;
+      }
+      const seen = await tiers(id);
+      const same =
+        JSON.stringify(seen.fromL1, replacer) === JSON.stringify(seen.fromL3, replacer) &&
+        JSON.stringify(seen.fromL2, replacer) === JSON.stringify(seen.fromL3, replacer);
+      outcomes[label] = same ? 'stored' : { outcome: 'tiers differ', ...seen, inL3 };
+    }
+    const bad = Object.entries(outcomes).filter(
+      ([, o]) =>
+        o !== 'stored' &&
+        !(
+          typeof o === 'object' &&
+          (o as { outcome: string }).outcome === 'VALIDATION_FAILED' &&
+          (o as { inL3: unknown }).inL3 === null
+        ),
+    );
+    expect(Object.fromEntries(bad)).toEqual({});
+  });
+});
+
+/** JSON of rows with NaN, Infinity, -0, bigint and Invalid Date told apart. */
+function replacer(_key: string, value: unknown) {
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  if (Object.is(value, -0)) return '-0';
+  return value;
+}
+
+describe('batches of 0, 1, 5,000 and 10,001 ids, duplicates, and searches past the end', () => {
+  const pgName = `${name}_batch`;
+  const table = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const items = defineSchema({ name: 'items', table });
+  const keyPrefix = `${name}batch`;
+  const app = () =>
+    open({
+      l2: createIoredisL2(redisUrl),
+      l3: createDrizzleL3(db, { migrationsSchema: pgName }),
+      keyPrefix,
+      schemas: [items],
+      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${keyPrefix}:bus` }) },
+    });
+  const ids = (count: number, from = 0) => Array.from({ length: count }, (_, i) => `b${from + i}`);
+  const inL3 = async () =>
+    (await admin.query<{ n: string }>(`select count(*) as n from "${pgName}".items`)).rows[0]!.n;
+
+  beforeAll(async () => {
+    await admin.query(`create schema "${pgName}"`);
+    await new Strata({ l3: createDrizzleL3(db, { migrationsSchema: pgName }), schemas: [items] }).migrate();
+  });
+
+  it('empty and single batches answer empty or one, and write nothing extra', async () => {
+    const s = app();
+    expect(await s.getMany(items, [])).toEqual([]);
+    expect(await s.setMany(items, [])).toEqual([]);
+    expect(await s.setMany(items, {})).toEqual([]);
+    expect(await s.setMany(items, new Map())).toEqual([]);
+    expect(await s.deleteMany(items, [])).toBe(0);
+    expect(await s.tx().commit()).toBeUndefined();
+    expect(await s.setMany(items, [{ id: 'one', n: 1 }])).toEqual([{ id: 'one', n: 1 }]);
+    expect(await s.getMany(items, ['one', 'one', 'absent', 'one'])).toEqual([
+      { id: 'one', n: 1 },
+      { id: 'one', n: 1 },
+      null,
+      { id: 'one', n: 1 },
+    ]);
+    expect(await s.deleteMany(items, ['one', 'one', 'absent'])).toBe(1);
+    expect(await inL3()).toBe('0');
+  });
+
+  it('5,000 and 10,001 ids with duplicates: last write wins, another instance sees every row, deletes count once', async () => {
+    const a = app();
+    const b = app();
+    // B holds the first 5,000 rows (n: 1) in L1 before A rewrites them.
+    await a.setMany(
+      items,
+      ids(5_000).map((id) => ({ id, n: 1 })),
+    );
+    expect((await b.getMany(items, ids(5_000))).every((r) => r?.n === 1)).toBe(true);
+    // 10,001 rows, each of the first 5,000 named twice (n: 2 then n: 3): past the bus message's id limit.
+    const rows = [...ids(5_000).map((id) => ({ id, n: 2 })), ...ids(10_001).map((id) => ({ id, n: 3 }))];
+    const stored = await a.setMany(items, rows);
+    expect(stored).toHaveLength(10_001);
+    expect(await inL3()).toBe('10001');
+    await vi.waitFor(
+      async () => {
+        const seen = await b.getMany(items, [...ids(10_001), 'b0', 'b10000']);
+        expect(seen.filter((r) => r?.n !== 3).length).toBe(0);
+      },
+      { timeout: 5_000, interval: 200 },
+    );
+    const fresh = await app().getMany(items, ids(10_001));
+    expect(fresh.filter((r) => r?.n !== 3)).toEqual([]);
+    // Searches past the end: an empty page from Postgres and from the cached list.
+    expect(await a.search(items, Q().orderBy('id').offset(Number.MAX_SAFE_INTEGER).build())).toEqual([]);
+    expect(await a.searchCached(items, Q().orderBy('id').offset(10_001).limit(10_000).build())).toEqual([]);
+    expect(await a.count(items, Q().where('n = $1', 3).build())).toBe(10_001);
+    // Deleting 10,001 ids named twice, another instance's L1 holding them: 10,001 rows, all gone everywhere.
+    await b.getMany(items, ids(100));
+    const deleted = await a.deleteMany(items, [...ids(10_001), ...ids(100)]);
+    expect(deleted).toBe(10_001);
+    expect(await inL3()).toBe('0');
+    await vi.waitFor(async () => expect((await b.getMany(items, ids(100))).filter(Boolean)).toEqual([]));
+    expect((await app().getMany(items, ids(10_001))).filter(Boolean)).toEqual([]);
+  }, 60_000);
+
+  it('hand-made query objects with bad limits, offsets and flags are INVALID_QUERY', async () => {
+    const s = app();
+    const base = Q().build();
+    const bad: Record<string, unknown>[] = [
+      { limit: -1 },
+      { limit: '10' },
+      { offset: -1 },
+      { offset: Number.NaN },
+      { offset: '0; drop table x' },
+      { offset: 2 ** 64 },
+      { orderBy: 'id' },
+      { orderBy: ['id; drop table x'] },
+      { fields: ['*'] },
+      { where: 1 },
+    ];
+    const outcomes: Record<string, string> = {};
+    for (const fields of bad) {
+      const query = { ...base, ...fields } as never;
+      for (const [label, run] of [
+        ['search', () => s.search(items, query)],
+        ['searchCached', () => s.searchCached(items, query)],
+        ['count', () => s.count(items, query)],
+      ] as const) {
+        const outcome = await Promise.resolve()
+          .then(run)
+          .then(
+            () => 'ok',
+            (err: unknown) => (isStrataError(err) ? err.code : `untyped ${String(err)}`),
+          );
+        if (outcome !== 'INVALID_QUERY') outcomes[`${label} ${JSON.stringify(fields)}`] = outcome;
+      }
+    }
+    expect(outcomes).toEqual({});
+  });
+});
+
+describe("tags given as one string instead of an array (a JavaScript caller's slip)", () => {
+  const pgName = `${name}_tags`;
+  const table = pgSchema(pgName).table('items', {
+    id: text('id').primaryKey(),
+    n: integer('n').notNull(),
+    league: text('league').notNull(),
+  });
+  // The slip in the schema: a tags function that answers one string, not a list of them.
+  const items = defineSchema({
+    name: 'items',
+    table,
+    tags: ((row: { league: string }) => `league:${row.league}`) as never,
+  });
+  const plain = defineSchema({ name: 'plain', table });
+  const keyPrefix = `${name}tags`;
+  const app = (schema: typeof items | typeof plain) =>
+    open({
+      l2: createIoredisL2(redisUrl),
+      l3: createDrizzleL3(db, { migrationsSchema: pgName }),
+      keyPrefix,
+      schemas: [schema],
+    });
+  const codeOf = (run: () => unknown) =>
+    Promise.resolve()
+      .then(run)
+      .then(
+        () => 'ok',
+        (err: unknown) => (isStrataError(err) ? err.code : `untyped ${String(err)}`),
+      );
+
+  beforeAll(async () => {
+    await admin.query(`create schema "${pgName}"`);
+    await new Strata({ l3: createDrizzleL3(db, { migrationsSchema: pgName }), schemas: [plain] }).migrate();
+  });
+
+  // Found by this probe (fixed): checkTags (query/tags.ts) iterated whatever it was given, so the
+  // string 'league:7' passed as the tags ['7', ':', 'a', 'e', 'g', 'l', 'u']. A cached list (or a
+  // row) was then tagged with single characters, `invalidateTags(['league:7'])` did not drop it and
+  // it was served stale; `invalidateTags('league:7')` moved the characters, not the tag. Tags must
+  // now be an array: INVALID_QUERY (VALIDATION_FAILED for a schema's tags function), nothing written.
+  it('a hand-made query, invalidateTags and a schema tags function refuse a string; no stale list or row', async () => {
+    const s = app(plain);
+    await s.set(plain, { id: 't1', n: 1, league: '7' });
+    const query = { ...Q().where('league = $1', '7').orderBy('id').build(), tags: 'league:7' } as never;
+    const listed = await codeOf(() => s.searchCached(plain, query));
+    if (listed === 'ok') {
+      // Accepted: then invalidating the tag must drop the list.
+      await admin.query(`update "${pgName}".items set n = 2 where id = 't1'`);
+      await s.invalidateTags(['league:7']);
+      expect((await s.searchCached(plain, query)).map((r) => r.n)).toEqual([2]);
+    }
+    expect(listed).toBe('INVALID_QUERY');
+    expect(await codeOf(() => s.invalidateTags('league:7' as never))).toBe('INVALID_QUERY');
+    expect(await raw.keys(`${keyPrefix}:tag:*`)).toEqual([]);
+    const tagged = app(items);
+    expect(await codeOf(() => tagged.set(items, { id: 't2', n: 1, league: '7' }))).toBe('VALIDATION_FAILED');
+    expect((await admin.query(`select id from "${pgName}".items where id = 't2'`)).rows).toEqual([]);
   });
 });

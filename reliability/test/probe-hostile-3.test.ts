@@ -1,5 +1,6 @@
 import { createIoredisL2, createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
 import { defineSchema, isStrataError, Q, Strata, type StrataConfig } from '@strata/core';
+import { manualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { drizzle } from 'drizzle-orm/node-postgres';
@@ -7,6 +8,7 @@ import { doublePrecision, integer, jsonb, pgSchema, real, text, timestamp } from
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
 // Probes of a hostile user's third round (helper "hostile"): rolling deploys (two schema versions
 // on one keyPrefix), lifecycle misuse (calls after and during close), batch sizes, L1 eviction
@@ -531,5 +533,178 @@ describe("tags given as one string instead of an array (a JavaScript caller's sl
     const tagged = app(items);
     expect(await codeOf(() => tagged.set(items, { id: 't2', n: 1, league: '7' }))).toBe('VALIDATION_FAILED');
     expect((await admin.query(`select id from "${pgName}".items where id = 't2'`)).rows).toEqual([]);
+  });
+});
+
+describe('hard invalidations under stale and grace windows, from two instances at once', () => {
+  // Write-through rows changed outside Strata (admin SQL), then dropped by invalidateAll,
+  // invalidateTags or invalidate: docs/semantics.md says stale and grace never answer a row that
+  // was invalidated ("use invalidate when the old row must never be answered again"); expire is
+  // the soft one. Postgres sits behind a TCP proxy so grace can be asked for.
+  const pgName = `${name}_stale`;
+  const table = pgSchema(pgName).table('items', {
+    id: text('id').primaryKey(),
+    n: integer('n').notNull(),
+    league: text('league').notNull(),
+  });
+  const items = defineSchema({
+    name: 'items',
+    table,
+    tags: (row) => [`league:${row.league}`],
+    l1: { ttl: '10s' },
+    l2: { ttl: '30s' },
+    stale: '1m',
+    grace: '10m',
+  });
+  const keyPrefix = `${name}stale`;
+  const clock = manualClock(Date.now());
+  let proxy: TcpProxy;
+  const pools: pg.Pool[] = [];
+  const app = () => {
+    const pool = new pg.Pool({ connectionString: proxy.url(databaseUrl), max: 2 });
+    pool.on('error', () => {});
+    pool.on('connect', (c) => c.on('error', () => {}));
+    pools.push(pool);
+    return open({
+      l2: createIoredisL2(redisUrl),
+      l3: createDrizzleL3(drizzle({ client: pool }), { migrationsSchema: pgName }),
+      keyPrefix,
+      clock,
+      timeouts: { l3: 1_000 },
+      schemas: [items],
+      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${keyPrefix}:bus` }) },
+    });
+  };
+  const update = (n: number) => admin.query(`update "${pgName}".items set n = $1`, [n]);
+  /** Resolves once `x` has had every bus message `via` published before this call. */
+  const caughtUp = async (x: Strata, via: Strata) => {
+    const heard = x.stats().invalidationsApplied;
+    await via.invalidate(items, `sentinel-${Math.random()}`);
+    await expect.poll(() => x.stats().invalidationsApplied, { timeout: 2_000 }).toBeGreaterThan(heard);
+  };
+  const ns = async (x: Strata) => (await x.getMany(items, ['x1', 'x2', 'x3'])).map((r) => r?.n ?? null);
+  const codeOf = (run: () => unknown) =>
+    Promise.resolve()
+      .then(run)
+      .then(
+        (v) => v,
+        (err: unknown) => (isStrataError(err) ? err.code : `untyped ${String(err)}`),
+      );
+
+  beforeAll(async () => {
+    proxy = await startTcpProxy(Number(new URL(databaseUrl).port || 5432));
+    await admin.query(`create schema "${pgName}"`);
+    await new Strata({ l3: createDrizzleL3(db, { migrationsSchema: pgName }), schemas: [items] }).migrate();
+  });
+  afterAll(async () => {
+    await Promise.allSettled(opened.splice(0).map((s) => s.close()));
+    await Promise.allSettled(pools.map((p) => p.end()));
+    await proxy?.close();
+  });
+
+  it('fresh or past their TTL, invalidated rows are never answered by stale or grace, on either instance', async () => {
+    const a = app();
+    const b = app();
+    await a.setMany(items, [1, 2, 3].map((i) => ({ id: `x${i}`, n: 1, league: '7' })));
+    expect(await ns(b)).toEqual([1, 1, 1]);
+    // Fresh rows, invalidateAll by A while B holds them.
+    await update(2);
+    await Promise.all([a.invalidateAll(items), b.expire(items, 'x1')]);
+    await caughtUp(b, a);
+    expect(await ns(b)).toEqual([2, 2, 2]);
+    expect(await ns(app())).toEqual([2, 2, 2]);
+    // Past their TTL (inside the stale window): invalidateTags by B, expire by A at once.
+    clock.advance(40_000);
+    await update(3);
+    await Promise.all([b.invalidateTags(['league:7']), a.expire(items, 'x2')]);
+    await caughtUp(a, b);
+    expect(await ns(a)).toEqual([3, 3, 3]);
+    expect(await ns(b)).toEqual([3, 3, 3]);
+    // Postgres down after an invalidateAll: grace must not answer the dropped rows.
+    await ns(a);
+    await update(4);
+    await a.invalidateAll(items);
+    await caughtUp(b, a);
+    proxy.refuse(true);
+    proxy.cutAll();
+    try {
+      for (const x of [a, b]) {
+        const answer = await codeOf(() => x.find(items, 'x3'));
+        expect(answer === 'L3_UNAVAILABLE' || (answer as { n?: number })?.n === 4, JSON.stringify(answer)).toBe(true);
+      }
+    } finally {
+      proxy.refuse(false);
+    }
+    await a.settled();
+    await b.settled();
+    expect(await ns(b)).toEqual([4, 4, 4]);
+  });
+});
+
+describe('L1 at its capacity, churned while a load of a key is in flight and another instance writes it', () => {
+  const pgName = `${name}_churn`;
+  const table = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const items = defineSchema({ name: 'items', table, l1: { ttl: '1m' } });
+  const keyPrefix = `${name}churn`;
+  let gate: Promise<void> | undefined;
+  let loaded: (() => void) | undefined;
+  const realL3 = createDrizzleL3(db, { migrationsSchema: pgName });
+  /** An L3 whose reads of `k` return what Postgres held, but only once the gate opens. */
+  const gatedL3 = new Proxy(realL3, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== 'function') return value;
+      if (prop !== 'findMany') return value.bind(target);
+      return async (...args: Parameters<typeof realL3.findMany>) => {
+        const rows = await target.findMany(...args);
+        if (!args[1].includes('k')) return rows;
+        loaded?.();
+        if (gate) await gate;
+        return rows;
+      };
+    },
+  });
+  const app = (l3 = realL3, maxEntries?: number) =>
+    open({
+      l2: createIoredisL2(redisUrl),
+      l3,
+      keyPrefix,
+      schemas: [items],
+      ...(maxEntries && { l1: { maxEntries } }),
+      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${keyPrefix}:bus` }) },
+    });
+
+  beforeAll(async () => {
+    await admin.query(`create schema "${pgName}"`);
+    await new Strata({ l3: realL3, schemas: [items] }).migrate();
+  });
+
+  it('the late load fills nothing older; reads after the invalidation arrived answer the write', async () => {
+    const a = app(gatedL3, 4);
+    const b = app();
+    await b.setMany(items, [{ id: 'k', n: 1 }, ...Array.from({ length: 40 }, (_, i) => ({ id: `o${i}`, n: i }))]);
+    await b.invalidate(items, 'k');
+    await a.find(items, 'o0'); // subscribed
+    let open!: () => void;
+    gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    const started = new Promise<void>((resolve) => {
+      loaded = resolve;
+    });
+    const first = a.get(items, 'k');
+    await started; // A has read n: 1 from Postgres; its answer waits at the gate
+    const heard = a.stats().invalidationsApplied;
+    await b.set(items, { id: 'k', n: 2 });
+    await vi.waitFor(() => expect(a.stats().invalidationsApplied).toBeGreaterThan(heard));
+    // L1 churns past its capacity while the load waits.
+    for (let i = 0; i < 40; i++) expect((await a.get(items, `o${i}`)).n).toBe(i);
+    const second = a.get(items, 'k');
+    gate = undefined;
+    open();
+    expect((await first).n).toBeGreaterThanOrEqual(1);
+    expect((await second).n).toBe(2);
+    expect((await a.get(items, 'k')).n).toBe(2);
+    expect((await app().get(items, 'k')).n).toBe(2);
   });
 });

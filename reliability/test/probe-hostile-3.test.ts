@@ -1,4 +1,4 @@
-import { createIoredisL2, createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
+import { createIoredisL2, createRedisPubSubBus, createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
 import { defineSchema, isStrataError, Q, Strata, type StrataConfig } from '@strata/core';
 import { manualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
@@ -706,5 +706,80 @@ describe('L1 at its capacity, churned while a load of a key is in flight and ano
     expect((await second).n).toBe(2);
     expect((await a.get(items, 'k')).n).toBe(2);
     expect((await app().get(items, 'k')).n).toBe(2);
+  });
+});
+
+describe('one id several times in a transaction, mixing write modes, with writes called after it', () => {
+  const pgName = `${name}_txmix`;
+  const wt = defineSchema({
+    name: 'wt',
+    table: pgSchema(pgName).table('wt', { id: text('id').primaryKey(), n: integer('n').notNull() }),
+  });
+  const wbTable = pgSchema(pgName).table('wb', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const wb = defineSchema({ name: 'wb', writeMode: 'write-behind', table: wbTable });
+  const keyPrefix = `${name}txmix`;
+  const app = () =>
+    open({
+      l2: createIoredisL2(redisUrl),
+      l3: createDrizzleL3(db, { migrationsSchema: pgName }),
+      keyPrefix,
+      schemas: [wt, wb],
+      writeBehind: { queue: createRedisStreamQueue({ url: redisUrl, keyPrefix, allowVolatile: true }) },
+      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${keyPrefix}:bus` }) },
+    });
+  const inL3 = async (t: string) =>
+    Object.fromEntries(
+      (await admin.query<{ id: string; n: number }>(`select id, n from "${pgName}".${t} order by id`)).rows.map(
+        (r) => [r.id, r.n],
+      ),
+    );
+
+  beforeAll(async () => {
+    await admin.query(`create schema "${pgName}"`);
+    await new Strata({
+      l3: createDrizzleL3(db, { migrationsSchema: pgName }),
+      schemas: [wt, defineSchema({ name: 'wb', table: wbTable })],
+    }).migrate();
+  });
+
+  it('the last operation of each id wins in every tier; a write called after commit() wins over it', async () => {
+    const a = app();
+    await a.setMany(wt, [{ id: 'q', n: 0 }]);
+    await a.setMany(wb, [{ id: 'q', n: 0 }]);
+    await a.flushDirty();
+    await a.getMany(wt, ['x', 'y', 'q']);
+    await a.getMany(wb, ['x', 'y', 'q']);
+    const committing = a
+      .tx()
+      .set(wt, { id: 'x', n: 1 })
+      .delete(wt, 'x')
+      .set(wt, { id: 'x', n: 3 })
+      .set(wt, { id: 'y', n: 1 })
+      .delete(wt, 'y')
+      .delete(wt, 'q')
+      .set(wt, { id: 'q', n: 5 })
+      .set(wb, { id: 'x', n: 1 })
+      .delete(wb, 'x')
+      .set(wb, { id: 'x', n: 3 })
+      .set(wb, { id: 'y', n: 1 })
+      .delete(wb, 'y')
+      .delete(wb, 'q')
+      .set(wb, { id: 'q', n: 5 })
+      .commit();
+    // Called after commit(): ordered after the transaction's writes of the same keys.
+    const later = Promise.all([a.set(wt, { id: 'q', n: 9 }), a.set(wb, { id: 'q', n: 9 })]);
+    await committing;
+    await later;
+    const expected = { x: 3, q: 9 };
+    const seen = async (x: Strata) => ({
+      wt: (await x.getMany(wt, ['x', 'y', 'q'])).map((r) => r?.n ?? null),
+      wb: (await x.getMany(wb, ['x', 'y', 'q'])).map((r) => r?.n ?? null),
+    });
+    expect(await seen(a)).toEqual({ wt: [3, null, 9], wb: [3, null, 9] });
+    expect(await seen(app())).toEqual({ wt: [3, null, 9], wb: [3, null, 9] });
+    await a.flushDirty();
+    expect({ wt: await inL3('wt'), wb: await inL3('wb') }).toEqual({ wt: expected, wb: expected });
+    expect(await seen(a)).toEqual({ wt: [3, null, 9], wb: [3, null, 9] });
+    expect(await seen(app())).toEqual({ wt: [3, null, 9], wb: [3, null, 9] });
   });
 });

@@ -452,6 +452,25 @@ describe('batches of 0, 1, 5,000 and 10,001 ids, duplicates, and searches past t
     expect((await app().getMany(items, ids(10_001))).filter(Boolean)).toEqual([]);
   }, 60_000);
 
+  it('ids with Redis glob and hash-tag characters are stored, read back and invalidated one by one', async () => {
+    const odd = ['{x}', '}{', '{', '[a]', 'a', '?', 'a?', '\\', 'a\\*', '{a}:r:a', 'x'];
+    const a = app();
+    const b = app();
+    await a.setMany(items, odd.map((id, i) => ({ id, n: i })));
+    expect((await b.getMany(items, odd)).map((r) => r?.n)).toEqual(odd.map((_, i) => i));
+    // Deleting and invalidating one never touches a look-alike (no glob, no hash-tag, no prefix match).
+    await a.delete(items, '[a]');
+    await a.invalidate(items, '?');
+    await a.set(items, { id: '{x}', n: 100 });
+    const heard = b.stats().invalidationsApplied;
+    await a.invalidate(items, 'sentinel');
+    await vi.waitFor(() => expect(b.stats().invalidationsApplied).toBeGreaterThan(heard));
+    const expected = odd.map((id, i) => (id === '[a]' ? null : id === '{x}' ? 100 : i));
+    expect((await b.getMany(items, odd)).map((r) => r?.n ?? null)).toEqual(expected);
+    expect((await app().getMany(items, odd)).map((r) => r?.n ?? null)).toEqual(expected);
+    expect(await a.deleteMany(items, odd)).toBe(odd.length - 1);
+  });
+
   it('hand-made query objects with bad limits, offsets and flags are INVALID_QUERY', async () => {
     const s = app();
     const base = Q().build();

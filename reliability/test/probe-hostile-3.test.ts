@@ -814,3 +814,56 @@ describe('one id several times in a transaction, mixing write modes, with writes
     expect(await seen(app())).toEqual({ wt: [3, null, 9], wb: [3, null, 9] });
   });
 });
+
+describe('write-behind: close() during a flush, with a second consumer flushing the same stream', () => {
+  const pgName = `${name}_wbclose`;
+  const table = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const items = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
+  const keyPrefix = `${name}wbclose`;
+  const app = () =>
+    open({
+      l2: createIoredisL2(redisUrl),
+      l3: createDrizzleL3(db, { migrationsSchema: pgName }),
+      keyPrefix,
+      schemas: [items],
+      writeBehind: { queue: createRedisStreamQueue({ url: redisUrl, keyPrefix, allowVolatile: true }) },
+      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${keyPrefix}:bus` }) },
+    });
+
+  beforeAll(async () => {
+    await admin.query(`create schema "${pgName}"`);
+    await new Strata({
+      l3: createDrizzleL3(db, { migrationsSchema: pgName }),
+      schemas: [defineSchema({ name: 'items', table })],
+    }).migrate();
+  });
+
+  it('every acknowledged write reaches Postgres once, last value wins, and every tier agrees after', async () => {
+    const a = app();
+    const b = app();
+    const ids = Array.from({ length: 200 }, (_, i) => `w${i}`);
+    // Three rounds of the same keys from both instances, acknowledged one batch at a time.
+    for (let round = 1; round <= 3; round++) {
+      await a.setMany(items, ids.slice(0, 100).map((id) => ({ id, n: round })));
+      await b.setMany(items, ids.slice(100).map((id) => ({ id, n: round })));
+    }
+    await a.set(items, { id: 'w0', n: 4 });
+    const flushing = Promise.all([a.flushDirty(), b.flushDirty()]);
+    const closing = a.close();
+    const late = await a.set(items, { id: 'w1', n: 99 }).then(
+      () => 'ok',
+      (err: unknown) => (isStrataError(err) ? err.code : `untyped ${String(err)}`),
+    );
+    await Promise.all([flushing, closing]);
+    await b.flushDirty();
+    expect(late).toBe('UNAVAILABLE');
+    const { rows } = await admin.query<{ id: string; n: number }>(`select id, n from "${pgName}".items`);
+    const byId = Object.fromEntries(rows.map((r) => [r.id, r.n]));
+    const expected = Object.fromEntries(ids.map((id) => [id, id === 'w0' ? 4 : 3]));
+    expect(byId).toEqual(expected);
+    expect(await b.queueDepth()).toBe(0);
+    const fresh = app();
+    expect(Object.fromEntries((await fresh.getMany(items, ids)).map((r) => [r!.id, r!.n]))).toEqual(expected);
+    expect(Object.fromEntries((await b.getMany(items, ids)).map((r) => [r!.id, r!.n]))).toEqual(expected);
+  });
+});

@@ -867,3 +867,66 @@ describe('write-behind: close() during a flush, with a second consumer flushing 
     expect(Object.fromEntries((await b.getMany(items, ids)).map((r) => [r!.id, r!.n]))).toEqual(expected);
   });
 });
+
+describe("a search or warmCache on one instance racing another instance's write", () => {
+  // races-fill.test.ts covers get; here the fills of search (full rows fill L1 and L2) and
+  // warmCache. B has no bus, so nothing but the fill's own version check keeps its older rows out.
+  const pgName = `${name}_sfill`;
+  const table = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const items = defineSchema({ name: 'items', table });
+  const keyPrefix = `${name}sfill`;
+  const realL3 = createDrizzleL3(db, { migrationsSchema: pgName });
+  let gate: Promise<void> | undefined;
+  let loaded: (() => void) | undefined;
+  /** An L3 whose search and scan return what Postgres held, but only once the gate opens. */
+  const gatedL3 = new Proxy(realL3, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== 'function') return value;
+      if (prop !== 'search' && prop !== 'scan') return value.bind(target);
+      return async (...args: unknown[]) => {
+        const rows = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        loaded?.();
+        if (gate) await gate;
+        return rows;
+      };
+    },
+  });
+  const app = (l3 = realL3) => open({ l2: createIoredisL2(redisUrl), l3, keyPrefix, schemas: [items] });
+
+  beforeAll(async () => {
+    await admin.query(`create schema "${pgName}"`);
+    await new Strata({ l3: realL3, schemas: [items] }).migrate();
+  });
+
+  for (const [label, read] of [
+    ['search', (s: Strata) => s.search(items, Q().where('id like $1', 's%').build())],
+    ['warmCache', (s: Strata) => s.warmCache(items)],
+  ] as const) {
+    for (const cached of [false, true]) {
+      it(`${label} (L2 ${cached ? 'holding the older row' : 'empty'}): its late fill never replaces the newer write in L2`, async () => {
+        const a = app();
+        const b = app(gatedL3);
+        const id = `s-${label}-${cached}`;
+        await a.set(items, { id, n: 1 });
+        if (!cached) await a.invalidate(items, id);
+        let open!: () => void;
+        gate = new Promise((resolve) => {
+          open = resolve;
+        });
+        const started = new Promise<void>((resolve) => {
+          loaded = resolve;
+        });
+        const reading = read(b);
+        await started;
+        await a.set(items, { id, n: 2 });
+        gate = undefined;
+        open();
+        await reading;
+        await b.settled();
+        expect((await app().get(items, id)).n).toBe(2);
+        expect((await a.get(items, id)).n).toBe(2);
+      });
+    }
+  }
+});

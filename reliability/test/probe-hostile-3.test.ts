@@ -930,3 +930,58 @@ describe("a search or warmCache on one instance racing another instance's write"
     }
   }
 });
+
+describe('negative caching ("not found" kept for negativeTtl) against inserts by every write path', () => {
+  const pgName = `${name}_neg`;
+  const table = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const wt = defineSchema({ name: 'items', table, negativeTtl: '10m' });
+  const wbTable = pgSchema(pgName).table('queued', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const wb = defineSchema({ name: 'queued', table: wbTable, negativeTtl: '10m', writeMode: 'write-behind' });
+  const keyPrefix = `${name}neg`;
+  const app = () =>
+    open({
+      l2: createIoredisL2(redisUrl),
+      l3: createDrizzleL3(db, { migrationsSchema: pgName }),
+      keyPrefix,
+      schemas: [wt, wb],
+      writeBehind: { queue: createRedisStreamQueue({ url: redisUrl, keyPrefix, allowVolatile: true }) },
+      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${keyPrefix}:bus` }) },
+    });
+  const caughtUp = async (x: Strata, via: Strata) => {
+    const heard = x.stats().invalidationsApplied;
+    await via.invalidate(wt, `sentinel-${Math.random()}`);
+    await expect.poll(() => x.stats().invalidationsApplied, { timeout: 2_000 }).toBeGreaterThan(heard);
+  };
+
+  beforeAll(async () => {
+    await admin.query(`create schema "${pgName}"`);
+    await new Strata({
+      l3: createDrizzleL3(db, { migrationsSchema: pgName }),
+      schemas: [wt, defineSchema({ name: 'queued', table: wbTable })],
+    }).migrate();
+  });
+
+  it('after set, setMany, tx, a write-behind set and a re-insert after deleteMany, nobody answers "not found"', async () => {
+    const a = app();
+    const b = app();
+    const ids = ['n-set', 'n-many', 'n-tx', 'n-re'];
+    await b.set(wt, { id: 'n-re', n: 0 });
+    await b.deleteMany(wt, ['n-re']);
+    expect(await a.getMany(wt, ids)).toEqual([null, null, null, null]);
+    expect(await a.find(wb, 'n-wb')).toBeNull();
+    expect(await app().getMany(wt, ids)).toEqual([null, null, null, null]); // the markers are in L2
+    await b.set(wt, { id: 'n-set', n: 1 });
+    await b.setMany(wt, [{ id: 'n-many', n: 1 }]);
+    await b.tx().set(wt, { id: 'n-tx', n: 1 }).commit();
+    await b.setMany(wt, { 'n-re': { id: 'n-re', n: 1 } });
+    await b.set(wb, { id: 'n-wb', n: 1 });
+    await caughtUp(a, b);
+    const expected = ids.map((id) => ({ id, n: 1 }));
+    expect(await a.getMany(wt, ids)).toEqual(expected);
+    expect(await app().getMany(wt, ids)).toEqual(expected);
+    expect(await a.find(wb, 'n-wb')).toEqual({ id: 'n-wb', n: 1 });
+    expect(await app().find(wb, 'n-wb')).toEqual({ id: 'n-wb', n: 1 });
+    await b.flushDirty();
+    expect(await app().find(wb, 'n-wb')).toEqual({ id: 'n-wb', n: 1 });
+  });
+});

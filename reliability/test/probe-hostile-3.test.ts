@@ -1,8 +1,13 @@
-import { createIoredisL2, createRedisPubSubBus, createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
+import {
+  createIoredisL2,
+  createRedisPubSubBus,
+  createRedisStreamQueue,
+} from '@strata/adapter-node/redis-tcp';
 import { defineSchema, isStrataError, Q, Strata, type StrataConfig } from '@strata/core';
 import { manualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
+import { eq } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { doublePrecision, integer, jsonb, pgSchema, real, text, timestamp } from 'drizzle-orm/pg-core';
 import { Redis } from 'ioredis';
@@ -456,7 +461,10 @@ describe('batches of 0, 1, 5,000 and 10,001 ids, duplicates, and searches past t
     const odd = ['{x}', '}{', '{', '[a]', 'a', '?', 'a?', '\\', 'a\\*', '{a}:r:a', 'x'];
     const a = app();
     const b = app();
-    await a.setMany(items, odd.map((id, i) => ({ id, n: i })));
+    await a.setMany(
+      items,
+      odd.map((id, i) => ({ id, n: i })),
+    );
     expect((await b.getMany(items, odd)).map((r) => r?.n)).toEqual(odd.map((_, i) => i));
     // Deleting and invalidating one never touches a look-alike (no glob, no hash-tag, no prefix match).
     await a.delete(items, '[a]');
@@ -636,7 +644,10 @@ describe('hard invalidations under stale and grace windows, from two instances a
   it('fresh or past their TTL, invalidated rows are never answered by stale or grace, on either instance', async () => {
     const a = app();
     const b = app();
-    await a.setMany(items, [1, 2, 3].map((i) => ({ id: `x${i}`, n: 1, league: '7' })));
+    await a.setMany(
+      items,
+      [1, 2, 3].map((i) => ({ id: `x${i}`, n: 1, league: '7' })),
+    );
     expect(await ns(b)).toEqual([1, 1, 1]);
     // Fresh rows, invalidateAll by A while B holds them.
     await update(2);
@@ -661,7 +672,10 @@ describe('hard invalidations under stale and grace windows, from two instances a
     try {
       for (const x of [a, b]) {
         const answer = await codeOf(() => x.find(items, 'x3'));
-        expect(answer === 'L3_UNAVAILABLE' || (answer as { n?: number })?.n === 4, JSON.stringify(answer)).toBe(true);
+        expect(
+          answer === 'L3_UNAVAILABLE' || (answer as { n?: number })?.n === 4,
+          JSON.stringify(answer),
+        ).toBe(true);
       }
     } finally {
       proxy.refuse(false);
@@ -713,7 +727,10 @@ describe('L1 at its capacity, churned while a load of a key is in flight and ano
   it('the late load fills nothing older; reads after the invalidation arrived answer the write', async () => {
     const a = app(gatedL3, 4);
     const b = app();
-    await b.setMany(items, [{ id: 'k', n: 1 }, ...Array.from({ length: 40 }, (_, i) => ({ id: `o${i}`, n: i }))]);
+    await b.setMany(items, [
+      { id: 'k', n: 1 },
+      ...Array.from({ length: 40 }, (_, i) => ({ id: `o${i}`, n: i })),
+    ]);
     await b.invalidate(items, 'k');
     await a.find(items, 'o0'); // subscribed
     let open!: () => void;
@@ -760,9 +777,9 @@ describe('one id several times in a transaction, mixing write modes, with writes
     });
   const inL3 = async (t: string) =>
     Object.fromEntries(
-      (await admin.query<{ id: string; n: number }>(`select id, n from "${pgName}".${t} order by id`)).rows.map(
-        (r) => [r.id, r.n],
-      ),
+      (
+        await admin.query<{ id: string; n: number }>(`select id, n from "${pgName}".${t} order by id`)
+      ).rows.map((r) => [r.id, r.n]),
     );
 
   beforeAll(async () => {
@@ -844,8 +861,14 @@ describe('write-behind: close() during a flush, with a second consumer flushing 
     const ids = Array.from({ length: 200 }, (_, i) => `w${i}`);
     // Three rounds of the same keys from both instances, acknowledged one batch at a time.
     for (let round = 1; round <= 3; round++) {
-      await a.setMany(items, ids.slice(0, 100).map((id) => ({ id, n: round })));
-      await b.setMany(items, ids.slice(100).map((id) => ({ id, n: round })));
+      await a.setMany(
+        items,
+        ids.slice(0, 100).map((id) => ({ id, n: round })),
+      );
+      await b.setMany(
+        items,
+        ids.slice(100).map((id) => ({ id, n: round })),
+      );
     }
     await a.set(items, { id: 'w0', n: 4 });
     const flushing = Promise.all([a.flushDirty(), b.flushDirty()]);
@@ -935,7 +958,10 @@ describe('negative caching ("not found" kept for negativeTtl) against inserts by
   const pgName = `${name}_neg`;
   const table = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
   const wt = defineSchema({ name: 'items', table, negativeTtl: '10m' });
-  const wbTable = pgSchema(pgName).table('queued', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const wbTable = pgSchema(pgName).table('queued', {
+    id: text('id').primaryKey(),
+    n: integer('n').notNull(),
+  });
   const wb = defineSchema({ name: 'queued', table: wbTable, negativeTtl: '10m', writeMode: 'write-behind' });
   const keyPrefix = `${name}neg`;
   const app = () =>
@@ -983,5 +1009,74 @@ describe('negative caching ("not found" kept for negativeTtl) against inserts by
     expect(await app().find(wb, 'n-wb')).toEqual({ id: 'n-wb', n: 1 });
     await b.flushDirty();
     expect(await app().find(wb, 'n-wb')).toEqual({ id: 'n-wb', n: 1 });
+  });
+});
+
+describe('searchCached with where arguments that bind by toJSON or toPostgres', () => {
+  const pgName = `${name}_args`;
+  const table = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const items = defineSchema({ name: 'items', table });
+  const keyPrefix = `${name}args`;
+  const app = () =>
+    open({
+      l2: createIoredisL2(redisUrl),
+      l3: createDrizzleL3(db, { migrationsSchema: pgName }),
+      keyPrefix,
+      schemas: [items],
+    });
+  /** A value object whose state is private: node-postgres binds it by JSON.stringify (its toJSON). */
+  class Score {
+    readonly #value: number;
+    constructor(value: number) {
+      this.#value = value;
+    }
+    toJSON() {
+      return this.#value;
+    }
+  }
+  /** node-postgres binds an object with toPostgres() by what it returns. */
+  class Level {
+    readonly #value: number;
+    constructor(value: number) {
+      this.#value = value;
+    }
+    toPostgres() {
+      return String(this.#value);
+    }
+  }
+
+  beforeAll(async () => {
+    await admin.query(`create schema "${pgName}"`);
+    await new Strata({ l3: createDrizzleL3(db, { migrationsSchema: pgName }), schemas: [items] }).migrate();
+  });
+
+  // Found by this probe (fixed): text arguments refuse class instances, but a Drizzle condition
+  // (eq(), sql``) carries them as they are, and the cached list's key hashed such an argument by
+  // its class name and own enumerable properties (query/canonical.ts). Two Score (or Level) objects
+  // holding other values in private fields hashed alike: the second searchCached answered the first
+  // one's list (rows with n = 1 for n = 2). Such an argument now hashes by what it binds as.
+  it('two arguments that bind differently never share a cached list', async () => {
+    const s = app();
+    await s.setMany(items, [
+      { id: 'a1', n: 1 },
+      { id: 'a2', n: 2 },
+    ]);
+    for (const Arg of [Score, Level]) {
+      // Text arguments refuse class instances (where-args.ts); a Drizzle condition carries them.
+      expect(() => Q().where('n = $1', new Arg(1)), Arg.name).toThrow(
+        expect.objectContaining({ code: 'INVALID_QUERY' }),
+      );
+      const ids = async (n: number) =>
+        (
+          await s.searchCached(
+            items,
+            Q()
+              .where(eq(table.n, new Arg(n) as never))
+              .orderBy('id')
+              .build(),
+          )
+        ).map((r) => r.id);
+      expect([await ids(1), await ids(2)], Arg.name).toEqual([['a1'], ['a2']]);
+    }
   });
 });

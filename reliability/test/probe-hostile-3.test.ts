@@ -1080,3 +1080,102 @@ describe('searchCached with where arguments that bind by toJSON or toPostgres', 
     }
   });
 });
+
+describe('collections and queries of the wrong type from JavaScript callers', () => {
+  const pgName = `${name}_coll`;
+  const table = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const items = defineSchema({ name: 'items', table });
+  const keyPrefix = `${name}coll`;
+  const app = () =>
+    open({
+      l2: createIoredisL2(redisUrl),
+      l3: createDrizzleL3(db, { migrationsSchema: pgName }),
+      keyPrefix,
+      schemas: [items],
+    });
+
+  beforeAll(async () => {
+    await admin.query(`create schema "${pgName}"`);
+    await new Strata({ l3: createDrizzleL3(db, { migrationsSchema: pgName }), schemas: [items] }).migrate();
+  });
+
+  // Found by this probe (fixed): getMany and deleteMany called ids.map on whatever they were given
+  // (a TypeError for a string, a Set or null), and setMany took a Set of rows or a number as a
+  // record with no entries: it resolved [] and wrote nothing, an acknowledged batch lost. Both now
+  // refuse what is not an array (ids) or an array, Map or plain record (rows): VALIDATION_FAILED.
+  it('each is a typed error and writes nothing', async () => {
+    const s = app();
+    await s.set(items, { id: 'abc', n: 1 });
+    const before = (await admin.query(`select id, n from "${pgName}".items order by id`)).rows;
+    const l2Before = (await raw.keys(`${keyPrefix}*`)).sort();
+    const calls: [string, () => unknown][] = [
+      ['getMany string', () => s.getMany(items, 'abc' as never)],
+      ['getMany Set', () => s.getMany(items, new Set(['abc']) as never)],
+      ['getMany null', () => s.getMany(items, null as never)],
+      ['getMany object', () => s.getMany(items, { 0: 'abc', length: 1 } as never)],
+      ['deleteMany string', () => s.deleteMany(items, 'abc' as never)],
+      ['deleteMany Set', () => s.deleteMany(items, new Set(['abc']) as never)],
+      ['deleteMany null', () => s.deleteMany(items, null as never)],
+      ['setMany null', () => s.setMany(items, null as never)],
+      ['setMany string', () => s.setMany(items, 'abc' as never)],
+      ['setMany number', () => s.setMany(items, 42 as never)],
+      ['setMany Set', () => s.setMany(items, new Set([{ id: 'abc', n: 2 }]) as never)],
+      [
+        'tx set null',
+        () =>
+          s
+            .tx()
+            .set(items, null as never)
+            .commit(),
+      ],
+      [
+        'tx delete object',
+        () =>
+          s
+            .tx()
+            .delete(items, {} as never)
+            .commit(),
+      ],
+      ['search null', () => s.search(items, null as never)],
+      ['search string', () => s.search(items, 'select 1' as never)],
+      ['searchCached string', () => s.searchCached(items, 'select 1' as never)],
+      ['count string', () => s.count(items, 'x' as never)],
+      [
+        'where null',
+        () =>
+          s.search(
+            items,
+            Q()
+              .where(null as never)
+              .build(),
+          ),
+      ],
+      [
+        'where object',
+        () =>
+          s.search(
+            items,
+            Q()
+              .where({ n: 1 } as never)
+              .build(),
+          ),
+      ],
+      ['invalidateTags null', () => s.invalidateTags(null as never)],
+      ['get schema object', () => s.get({ name: 'items' } as never, 'abc')],
+      ['get schema null', () => s.get(null as never, 'abc')],
+    ];
+    const outcomes: Record<string, string> = {};
+    for (const [label, call] of calls) {
+      outcomes[label] = await Promise.resolve()
+        .then(call)
+        .then(
+          (v) => `ok ${JSON.stringify(v)}`.slice(0, 60),
+          (err: unknown) => (isStrataError(err) ? err.code : `untyped ${String(err)}`),
+        );
+    }
+    const untyped = Object.entries(outcomes).filter(([, o]) => o.startsWith('untyped') || o.startsWith('ok'));
+    expect(Object.fromEntries(untyped)).toEqual({});
+    expect((await admin.query(`select id, n from "${pgName}".items order by id`)).rows).toEqual(before);
+    expect((await raw.keys(`${keyPrefix}*`)).sort()).toEqual(l2Before);
+  });
+});

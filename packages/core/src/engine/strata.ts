@@ -19,7 +19,7 @@ import { guardedL2 } from '../resilience/guard-l2.js';
 import type { Schema } from '../schema/define-schema.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { ADMIN, type AdminAccess } from './admin-access.js';
-import { entriesOf, withMapKey } from './batch-input.js';
+import { entriesOf, idsOf, withMapKey } from './batch-input.js';
 import { existsOne, invalidateOne, invalidateSchema } from './cache-control.js';
 import { type CaptureAdmin, captureAdmin } from './capture-admin.js';
 import { EngineCapture } from './change-capture.js';
@@ -430,7 +430,7 @@ export class Strata {
     withStatus = false,
   ): Promise<{ rows: (Row | null)[]; status?: ReadStatus[] }> {
     const rt = this.#runtime(schema);
-    const normalized = ids.map((id) => normalizeId(rt.schema, id));
+    const normalized = idsOf(ids).map((id) => normalizeId(rt.schema, id));
     this.#ctx.counters.gets += ids.length;
     const { hooks, name } = rt.schema;
     if (hooks.beforeGet)
@@ -502,7 +502,11 @@ export class Strata {
   /** Deletes many ids from every tier in one batch; resolves how many rows existed. */
   async deleteMany(schema: AnySchema, ids: readonly Id[]): Promise<number> {
     const rt = this.#runtime(schema);
-    const unique = new Map(ids.map((id) => normalizeId(rt.schema, id)).map((id) => [idKey(id), id]));
+    const unique = new Map(
+      idsOf(ids)
+        .map((id) => normalizeId(rt.schema, id))
+        .map((id) => [idKey(id), id]),
+    );
     if (unique.size === 0) return 0;
     return this.#inTurn(rt.order.claim(unique.keys(), afterOf(rt)), (turn) =>
       this.#writer.delete(rt, [...unique.values()], turn),

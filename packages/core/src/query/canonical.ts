@@ -45,7 +45,7 @@ function encode(value: unknown, depth: number, path: Set<object>): Canonical {
   if (path.has(value)) throw invalidQuery('where', 'a where parameter contains a cycle');
   path.add(value);
   let out: Canonical;
-  const bound = !Array.isArray(value) && boundAs(value);
+  const bound = boundAs(value);
   if (bound) {
     // Bound by what it turns into, not by its own properties (private state has none): two Money
     // objects of other amounts must not share a cached list.
@@ -66,7 +66,10 @@ function encode(value: unknown, depth: number, path: Set<object>): Canonical {
   return out;
 }
 
-/** What a driver binds in place of `value`, tagged by how: `toPostgres()` (node-postgres) or `toJSON()`. */
+/**
+ * What a driver binds in place of `value`, tagged by how: `toPostgres()` (node-postgres) or
+ * `toJSON()`. Arrays have neither (drivers bind them element by element).
+ */
 function boundAs(value: object): [string, unknown] | undefined {
   const { toPostgres, toJSON } = value as { toPostgres?: unknown; toJSON?: unknown };
   try {

@@ -497,11 +497,12 @@ describe('batches of 0, 1, 5,000 and 10,001 ids, duplicates, and searches past t
     const outcomes: Record<string, string> = {};
     for (const fields of bad) {
       const query = { ...base, ...fields } as never;
-      for (const [label, run] of [
+      const runs: [string, () => Promise<unknown>][] = [
         ['search', () => s.search(items, query)],
         ['searchCached', () => s.searchCached(items, query)],
         ['count', () => s.count(items, query)],
-      ] as const) {
+      ];
+      for (const [label, run] of runs) {
         const outcome = await Promise.resolve()
           .then(run)
           .then(

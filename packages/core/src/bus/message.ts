@@ -1,5 +1,6 @@
 import * as check from '../check/checks.js';
 import { StrataError } from '../errors.js';
+import { fitsUtf8 } from '../schema/text-limits.js';
 import type { Invalidation } from './types.js';
 
 /** At most this many ids in one message; a larger batch must be split or sent as `ids: null`. */
@@ -104,24 +105,7 @@ function parseJson(raw: string): unknown {
   }
 }
 
-/** At most 1 KiB as UTF-8, counted without allocating (a lone surrogate is 3, as TextEncoder's U+FFFD). */
+/** At most 1 KiB as UTF-8 (a lone surrogate counts 3, as TextEncoder's U+FFFD). */
 function fitsIdLimit(s: string): boolean {
-  // Every code unit is 1 to 3 bytes (a surrogate pair is 4 for two units).
-  if (s.length * 3 <= MAX_INVALIDATION_ID_BYTES) return true;
-  if (s.length > MAX_INVALIDATION_ID_BYTES) return false;
-  let bytes = 0;
-  for (let i = 0; i < s.length; i++) {
-    const code = s.charCodeAt(i);
-    if (code < 0x80) bytes += 1;
-    else if (code < 0x800) bytes += 2;
-    else if (code >= 0xd800 && code <= 0xdbff && isLowSurrogate(s.charCodeAt(i + 1))) {
-      bytes += 4;
-      i++;
-    } else bytes += 3;
-  }
-  return bytes <= MAX_INVALIDATION_ID_BYTES;
-}
-
-function isLowSurrogate(code: number): boolean {
-  return code >= 0xdc00 && code <= 0xdfff;
+  return fitsUtf8(s, MAX_INVALIDATION_ID_BYTES);
 }

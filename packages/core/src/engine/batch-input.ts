@@ -1,3 +1,4 @@
+import { isPlainObject } from '../codec/json-data.js';
 import { StrataError } from '../errors.js';
 import { type Id, idKey, normalizeId } from './ids.js';
 import type { SchemaCache } from './schema-cache.js';
@@ -8,7 +9,19 @@ export function entriesOf<V>(
 ): [Id | undefined, V][] {
   if (Array.isArray(values)) return values.map((v) => [undefined, v]);
   if (values instanceof Map) return [...values.entries()];
-  return Object.entries(values as Readonly<Record<string, V>>);
+  // A Set or a number has no entries: it would be acknowledged as a batch of nothing.
+  if (!isPlainObject(values)) throw notAList('values');
+  return Object.entries(values);
+}
+
+/** A batch's ids, checked: a string or a Set would be taken as characters or as no ids. */
+export function idsOf(ids: readonly Id[]): readonly Id[] {
+  if (Array.isArray(ids)) return ids;
+  throw notAList('ids');
+}
+
+function notAList(field: string): StrataError {
+  return new StrataError('VALIDATION_FAILED', `${field} must be an array`, { details: { field } });
 }
 
 /** A row given under a map key: the key fills a missing primary key and must match a present one. */

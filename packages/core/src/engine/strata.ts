@@ -19,7 +19,7 @@ import { guardedL2 } from '../resilience/guard-l2.js';
 import type { Schema } from '../schema/define-schema.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { ADMIN, type AdminAccess } from './admin-access.js';
-import { entriesOf, withMapKey } from './batch-input.js';
+import { entriesOf, idsOf, withMapKey } from './batch-input.js';
 import { existsOne, invalidateOne, invalidateSchema } from './cache-control.js';
 import { type CaptureAdmin, captureAdmin } from './capture-admin.js';
 import { EngineCapture } from './change-capture.js';
@@ -430,7 +430,7 @@ export class Strata {
     withStatus = false,
   ): Promise<{ rows: (Row | null)[]; status?: ReadStatus[] }> {
     const rt = this.#runtime(schema);
-    const normalized = ids.map((id) => normalizeId(rt.schema, id));
+    const normalized = idsOf(ids).map((id) => normalizeId(rt.schema, id));
     this.#ctx.counters.gets += ids.length;
     const { hooks, name } = rt.schema;
     if (hooks.beforeGet)
@@ -502,7 +502,11 @@ export class Strata {
   /** Deletes many ids from every tier in one batch; resolves how many rows existed. */
   async deleteMany(schema: AnySchema, ids: readonly Id[]): Promise<number> {
     const rt = this.#runtime(schema);
-    const unique = new Map(ids.map((id) => normalizeId(rt.schema, id)).map((id) => [idKey(id), id]));
+    const unique = new Map(
+      idsOf(ids)
+        .map((id) => normalizeId(rt.schema, id))
+        .map((id) => [idKey(id), id]),
+    );
     if (unique.size === 0) return 0;
     return this.#inTurn(rt.order.claim(unique.keys(), afterOf(rt)), (turn) =>
       this.#writer.delete(rt, [...unique.values()], turn),
@@ -617,6 +621,8 @@ export class Strata {
    * @example await strata.invalidateTags(['league:7']); // the league's cached rows and leaderboards go
    */
   invalidateTags(tags: readonly string[]): Promise<void> {
+    // Closed is UNAVAILABLE as for every other call (its L2 is released: not L2_UNAVAILABLE).
+    if (this.#closed) return Promise.reject(closedError());
     return invalidateTagged(
       this.#ctx,
       this.#l2,
@@ -641,7 +647,7 @@ export class Strata {
    * await strata.relayChanges(); // { status: 'applied', changes: 2, gap: false }
    */
   relayChanges(): Promise<PollOutcome | undefined> {
-    if (this.#closed) return Promise.reject(new StrataError('UNAVAILABLE', 'this Strata instance is closed'));
+    if (this.#closed) return Promise.reject(closedError());
     return this.#changes.relayNow();
   }
 
@@ -855,12 +861,12 @@ export class Strata {
    * bundle them. UNAVAILABLE once closed.
    */
   [ADMIN](): AdminAccess {
-    if (this.#closed) throw new StrataError('UNAVAILABLE', 'this Strata instance is closed');
+    if (this.#closed) throw closedError();
     return { engine: this.#changes, runtime: (schema) => this.#runtime(schema) };
   }
 
   #runtime(schema: SchemaRef): SchemaCache {
-    if (this.#closed) throw new StrataError('UNAVAILABLE', 'this Strata instance is closed');
+    if (this.#closed) throw closedError();
     this.#changes.tick();
     return this.#registry.resolve(schema);
   }
@@ -911,12 +917,16 @@ function checkQueueNamespace(queue: WriteQueue | undefined, keyPrefix: string): 
   );
 }
 
-/** NOT_FOUND for a get of `id` that no tier has. */
 /** How far the earlier writes of a key must be before a set or delete of this schema goes (see `KeyOrder`). */
 function afterOf(rt: SchemaCache): After {
   return rt.writeMode === 'write-behind' ? 'admitted' : 'settled';
 }
 
+function closedError(): StrataError {
+  return new StrataError('UNAVAILABLE', 'this Strata instance is closed');
+}
+
+/** NOT_FOUND for a get of `id` that no tier has. */
 function notFound(schema: AnySchema, id: Id): StrataError {
   const name = typeof schema === 'string' ? schema : schema.name;
   return new StrataError('NOT_FOUND', `schema ${name}: no row with id ${String(id)}`, {

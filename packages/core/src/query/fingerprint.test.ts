@@ -207,4 +207,41 @@ describe('canonicalValue', () => {
     expect(() => canonicalValue(cycle)).toThrow(expect.objectContaining({ code: 'INVALID_QUERY' }));
     expect(() => canonicalValue(() => 1)).toThrow(expect.objectContaining({ code: 'INVALID_QUERY' }));
   });
+
+  it('encodes an object by what a driver binds: toPostgres(), then toJSON(); private state counts', () => {
+    class Money {
+      readonly #cents: number;
+      constructor(cents: number) {
+        this.#cents = cents;
+      }
+      toJSON() {
+        return this.#cents;
+      }
+    }
+    class Level {
+      constructor(readonly value: number) {}
+      toPostgres() {
+        return `L${this.value}`;
+      }
+      toJSON() {
+        return 'ignored: node-postgres prefers toPostgres';
+      }
+    }
+    expect(canonicalValue(new Money(1))).toEqual(['J', ['n', '1']]);
+    expect(canonicalValue(new Money(1))).not.toEqual(canonicalValue(new Money(2)));
+    expect(canonicalValue(new Level(3))).toEqual(['P', ['s', 'L3']]);
+    const selfish = { toJSON: () => selfish };
+    Object.setPrototypeOf(selfish, Money.prototype);
+    expect(() => canonicalValue({ a: [new Money(1), selfish] })).toThrow(
+      expect.objectContaining({ code: 'INVALID_QUERY' }),
+    );
+    const throwing = new (class {
+      toJSON(): never {
+        throw new Error('no');
+      }
+    })();
+    expect(() => canonicalValue(throwing)).toThrow(expect.objectContaining({ code: 'INVALID_QUERY' }));
+    // Dates and bytes keep their own encodings (a Buffer has toJSON too).
+    expect(canonicalValue(new Uint8Array([1]))).toEqual(['x', '01']);
+  });
 });

@@ -1,4 +1,5 @@
 import { entityKind } from 'drizzle-orm';
+import { isPlainObject } from '../codec/json-data.js';
 import type { StrataError } from '../errors.js';
 import { invalidQuery, preview } from './invalid.js';
 
@@ -9,11 +10,6 @@ type Context = 'top' | 'array' | 'json';
 
 function failure(position: number, path: string, message: string): StrataError {
   return invalidQuery('where', `where: argument $${position}${path} ${message}`, { argument: position });
-}
-
-function isPlainObject(value: object): boolean {
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
 }
 
 function isDrizzleEntity(value: object): boolean {

@@ -100,6 +100,26 @@ describe('write-behind partial sets never write a column they did not send into 
     expect(await stored('c3')).toEqual({ id: 'c3', n: 3, note: 'b', extra: 'outside' });
   });
 
+  it('a batch of partial sets (one key queued, one cached, one in Postgres only) keeps every outside change', async () => {
+    await strata.setMany(schema, [
+      { id: 'c5', n: 1, note: 'a', extra: 'x' },
+      { id: 'c6', n: 1, note: 'a', extra: 'x' },
+    ]);
+    await strata.flushDirty();
+    await strata.set(schema, { id: 'c5', n: 2, note: 'b' }); // queued
+    await stack.db.insert(items).values({ id: 'c7', n: 1, note: 'a', extra: 'x' });
+    for (const id of ['c5', 'c6', 'c7']) await outside(id, 'extra', 'outside');
+    await strata.setMany(schema, [
+      { id: 'c5', n: 3 },
+      { id: 'c6', n: 3 },
+      { id: 'c7', n: 3 },
+    ]);
+    await strata.flushDirty();
+    expect(await stored('c5')).toEqual({ id: 'c5', n: 3, note: 'b', extra: 'outside' });
+    expect(await stored('c6')).toEqual({ id: 'c6', n: 3, note: 'a', extra: 'outside' });
+    expect(await stored('c7')).toEqual({ id: 'c7', n: 3, note: 'a', extra: 'outside' });
+  });
+
   it('a partial set of a key with no row is a new row: the columns it left out read null, before and after the flush', async () => {
     await strata.set(schema, { id: 'c4', n: 4 });
     expect(await search('c4')).toEqual([{ id: 'c4', n: 4, note: null, extra: null }]);

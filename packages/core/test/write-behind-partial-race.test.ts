@@ -11,7 +11,9 @@ import { type EngineStack, engineStack } from './support/stack.js';
  * merge over, then B's set lands, then A writes. A's write must find the key moved (its L2 version
  * is not the one A merged over), merge again over B's, and so keep both columns, before the flush
  * (what a third instance reads) and after it (Postgres). The interleaving is fixed by a gate on A's
- * L2 (its script held until B is acknowledged), not by timing. Also counts the L2 scripts a whole
+ * L2 (its script held until B is acknowledged), not by timing. Likewise a partial set landing
+ * between a transaction's Postgres commit and its L2 write: it queues only its own columns, so the
+ * flush keeps the transaction's. Also counts the L2 scripts a whole
  * row and a mix of whole and partial rows cost.
  */
 let stack: EngineStack;
@@ -142,6 +144,25 @@ describe('partial write-behind sets of one key from two instances at once', () =
     const [row] = await stack.db.select().from(items).where(eq(items.id, 'r2'));
     expect(row).toEqual(want);
     expect(await readFresh('r2')).toEqual({ get: want, search: [want] });
+  });
+  it("a partial set that reads a key between a transaction's commit and its L2 write leaves the transaction's columns in Postgres", async () => {
+    const setup = instance();
+    await setup.set(schema, { id: 'r3', n: 1, note: 'n0', extra: 'e0' });
+    await setup.flushDirty(); // nothing queued: B merges over this L2 copy
+    const gated = gatedL2();
+    const a = instance(gated.tier);
+    const b = instance();
+    const held = gated.hold('put'); // the transaction's commit into L2, after Postgres's
+    const commit = a.tx().set(schema, { id: 'r3', note: 'from tx' }).commit();
+    const release = await held;
+    await b.set(schema, { id: 'r3', extra: 'from b' }); // queues `extra` only, not the old `note`
+    release();
+    await commit;
+    await b.flushDirty();
+    const want = { id: 'r3', n: 1, note: 'from tx', extra: 'from b' };
+    const [row] = await stack.db.select().from(items).where(eq(items.id, 'r3'));
+    expect(row).toEqual(want);
+    expect(await readFresh('r3')).toEqual({ get: want, search: [want] });
   });
 });
 

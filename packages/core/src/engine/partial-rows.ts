@@ -12,13 +12,17 @@ import type { KeyedWrite } from './write-through.js';
  * A write-behind set that leaves columns out (a partial row) must read, before its flush, as after
  * it: the flush lays it over the row the key's earlier queued writes leave (flush-fold.ts), or over
  * Postgres's. So the engine merges the sent columns over the key's current row (`mergeOver`) and
- * writes that whole row everywhere: the pending L2 row (get), the pending index (search, count)
- * and the queue. The current row is read in one L2 request for every partial key of a batch
- * (`peekBases`): a queued write's index entry (the fold so far, every column), else a fresh L2 copy,
- * else Postgres (`basesOf`, one query). The write goes only if no other write of the key landed meanwhile (the
- * key's L2 version is still the one read: ORDERED_PUT's expected versions), else it is merged again.
- * Queuing the whole row, not only the sent columns, is what lets two instances' partial writes of a
- * key both survive a flush out of order (the older is refused; the newer carries its columns).
+ * writes that whole row to the pending L2 row (get) and L1. The queue and the pending index get
+ * only the "sent fold": the columns this write sent over those of the key's still-queued writes
+ * (their index entry, itself a sent fold), never a column read from Postgres or an L2 copy, which a
+ * writer outside Strata may have changed since: the flush then upserts only columns a Strata write
+ * sent, as a write-through set would, and a search lays the entry over Postgres's stored row. The
+ * current row is read in one L2 request for every partial key of a batch (`peekBases`): a queued
+ * write's L2 row and index entry, else a fresh L2 copy, else Postgres (`basesOf`, one query). The
+ * write goes only if no other write of the key landed meanwhile (the key's L2 version is still the
+ * one read: ORDERED_PUT's expected versions), else it is merged again: that protects the pending L2
+ * row and the sent fold. A newer write carrying its older still-queued writes' columns is what lets
+ * two instances' partial writes of a key both survive a flush out of order (the older is refused).
  */
 
 /** How many times a partial write is merged again when its key keeps moving, before it gives up. */
@@ -41,8 +45,10 @@ export interface Base {
   readonly expected: string;
   /** The stored row (ciphertext where encrypted); none when the key has no row (or a queued delete). */
   readonly stored?: Row;
-  /** Whether a write of the key is queued (pending): `stored` is then the fold of the queued writes. */
+  /** Whether a write of the key is queued (pending): `stored` is then the row a get reads. */
   readonly pending: boolean;
+  /** Pending: the sent fold of the queued writes (their index entry); none after a queued delete. */
+  readonly queued?: Row;
   /** Postgres did not answer: nothing to merge over, the write goes as sent (see `basesOf`). */
   readonly unknown?: boolean;
   /** Not known from L2: Postgres is asked (see `basesOf`). */
@@ -83,12 +89,11 @@ export async function peekBases(cache: SchemaCache, keys: readonly string[]): Pr
 }
 
 /**
- * The base of each of `writes` from `peeked` (see `peekBases`, same keys in the same order): a
- * pending L2 row's index entry of the same version (the whole row as the flush will leave it,
- * omitCache columns included), or its L2 row when the index lost it; for a key with nothing queued,
- * its fresh L2 copy, else Postgres (one query for them all). A base without omitCache columns
- * (an L2 copy) leaves them out of the merged row too: the flush then keeps Postgres's. Postgres failing is tolerated (logged, counted): those writes
- * go as sent, and a get reads only their columns until the flush, as before.
+ * The base of each of `writes` from `peeked` (see `peekBases`, same keys in the same order): for a
+ * pending key, its L2 row and queued sent fold (see `pendingBase`); for a key with nothing queued,
+ * its fresh L2 copy, else Postgres (one query for them all). A base without omitCache columns (an
+ * L2 copy) leaves them out of the merged row too. Postgres failing is tolerated (logged, counted):
+ * those writes go as sent, and a get reads only their columns until the flush, as before.
  */
 export async function basesOf(
   ctx: EngineContext,
@@ -130,14 +135,16 @@ export async function basesOf(
 }
 
 /**
- * The base a key's L2 value and index entry give (see `peekBases`): for a pending write, the row its
- * index entry of the same version holds (every column, as the flush will leave it), or its L2 row
- * when the index lost it; none for a queued delete. Not pending: with `generation`, a fresh copy of
- * this schema's in it (a row, or a cached absence); else `unread` (Postgres holds the row).
+ * The base a key's L2 value and index entry give (see `peekBases`): for a pending write, its L2 row
+ * (plus the omitCache columns its index entry of the same version holds) and that entry's sent fold
+ * (none for a queued delete; the L2 row when the index lost the entry, which may then carry columns
+ * a get read). Not pending: with `generation`, a fresh copy of this schema's in it (a row, or a
+ * cached absence); else `unread` (Postgres holds the row).
  */
 function pendingBase(cache: SchemaCache, value: unknown, entry: unknown, generation?: number): Base {
   const e = typeof value === 'string' ? decodeEnvelope(value) : undefined;
   const expected = e ? String(e.version) : '0';
+  const l2Row = e?.kind === 'r' ? cache.rows.fromL2(e.payload) : undefined;
   if (!e?.pending) {
     const copy =
       e &&
@@ -147,24 +154,23 @@ function pendingBase(cache: SchemaCache, value: unknown, entry: unknown, generat
       isCurrent(e, generation) &&
       (e.freshUntil === 0 || e.freshUntil > cache.l2Now());
     if (!copy) return { expected, pending: false, unread: true };
-    return { expected, pending: false, ...(e.kind === 'r' && { stored: cache.rows.fromL2(e.payload) }) };
+    return { expected, pending: false, ...(l2Row && { stored: l2Row }) };
   }
   const head = `${expected};`;
-  const stored =
+  const queued =
     typeof entry === 'string' && entry.startsWith(head)
       ? entry[head.length] === 'r'
         ? cache.rows.fromQueue(entry.slice(head.length + 2))
         : undefined
-      : e.kind === 'r'
-        ? cache.rows.fromL2(e.payload)
-        : undefined;
-  return { expected, pending: true, ...(stored && { stored }) };
+      : l2Row;
+  const stored = queued && { ...queued, ...l2Row };
+  return { expected, pending: true, ...(stored && { stored, queued }) };
 }
 
 /**
  * A transaction's partial sets of a write-behind schema over the writes of their keys still queued:
- * the transaction supersedes those writes (its version is newer), so it writes the columns they set
- * and it leaves out (after a queued delete, a new row: `replaced`). Keys with nothing queued are
+ * the transaction supersedes those writes (its version is newer), so it writes the columns they sent
+ * (their sent fold, from the index) and it leaves out (after a queued delete, a new row: `replaced`). Keys with nothing queued are
  * left as they are: Postgres holds their other columns. Resolves the writes, and per merged-over
  * key the version it must still hold when the transaction takes its versions (`reserveVersions`).
  */
@@ -188,8 +194,8 @@ export async function overQueued(
       continue;
     }
     expected.set(w.key, base.expected);
-    if (!base.stored) replaced.add(w.key);
-    const over = base.stored && (await cache.rows.decryptRow(base.stored, w.key));
+    if (!base.queued) replaced.add(w.key);
+    const over = base.queued && (await cache.rows.decryptRow(base.queued, w.key));
     out.push({
       ...w,
       row: over ? withoutFilledNulls(cache.schema, mergeOver(cache.schema, over, w.row), w.row) : w.row,

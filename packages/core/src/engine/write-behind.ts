@@ -38,9 +38,10 @@ import type { KeyedWrite, WriteResult } from './write-through.js';
  * path the queue is asked first whether it takes writes (that error comes before anything is
  * written), and a failed script wrote neither rows nor entries.
  *
- * A set that leaves columns out is written as the whole row the flush will leave (see
- * `partial-rows.ts`): one more L2 request for all of a batch's partial rows (and one Postgres query
- * for those of its keys with nothing queued and no fresh L2 copy), merged again when a key moved.
+ * A set that leaves columns out is written to L2 as the whole row the flush will leave, and queued
+ * as the columns Strata writes sent (see `partial-rows.ts`): one more L2 request for all of a
+ * batch's partial rows (and one Postgres query for those of its keys with nothing queued and no
+ * fresh L2 copy), merged again when a key moved.
  */
 export async function writeBehind(
   ctx: EngineContext,
@@ -128,12 +129,13 @@ interface Encoded {
   readonly stored: (Row | undefined)[];
   readonly l2: (string | undefined)[];
   /**
-   * The queued row: whole, merged too. A flush applies a write only over an older version, so an
-   * older write flushed after a newer one (two instances' queues, two flushers) is refused: the newer
-   * must carry its columns, which the merge (over the key's version it was checked against) gives.
+   * The queued row: a partial set's sent fold (see `partial-rows.ts`). A flush applies a write only
+   * over an older version, so an older write flushed after a newer one (two instances' queues, two
+   * flushers) is refused: the newer carries its columns (the fold over the version it was checked
+   * against).
    */
   readonly queued: (string | undefined)[];
-  /** The pending index's row: the whole row as the flush will leave it (a search lays it over Postgres). */
+  /** The pending index's row: the queued one (a search lays it over Postgres's stored row). */
   readonly index: (string | undefined)[];
   /** Per write, the version its key must still hold ('' for a whole row or a delete). */
   readonly expected: string[];
@@ -144,6 +146,9 @@ interface Encoded {
  * encodes every row once: its L2 string is also its queued row when L2 keeps every column, and
  * (unencrypted) what L1's copy is decoded from. Client-side defaults fill a new row (a whole row, or
  * a partial one over none); over an existing row only `$onUpdate` does, as Postgres's upsert would.
+ * A partial row's queued one is its sent fold, taken from its stored row (no second encryption):
+ * over a row, the sent columns over the queued sent fold (or alone); a new row, whole less the
+ * nulls it only has because a column with an SQL default was filled in.
  */
 async function encode(
   cache: SchemaCache,
@@ -154,23 +159,23 @@ async function encode(
   const { schema, rows: codec } = cache;
   const plain: (Row | undefined)[] = [];
   const sent: (Row | undefined)[] = [];
-  const merged: boolean[] = [];
+  // Per partial write: whether it was merged over a row (else it is a new one).
+  const over: (boolean | undefined)[] = [];
   const expected: string[] = [];
   const earlier = new Map<string, Row | undefined>();
   for (const [i, w] of writes.entries()) {
     const base = bases?.get(w.key);
     expected.push(base?.expected ?? '');
-    const partial = !!w.row && !!base && !base.unknown && isPartial(schema, w.row);
-    merged.push(partial);
     let out: Row | undefined;
-    if (w.row && partial) {
-      const over = earlier.has(w.key)
+    if (w.row && base && !base.unknown && isPartial(schema, w.row)) {
+      const row = earlier.has(w.key)
         ? earlier.get(w.key)
         : base.stored && (await codec.decryptRow(base.stored, w.key));
-      sent[i] = applyClientDefaults(schema, w.row, now, !!over);
-      out = mergeOver(schema, over, sent[i]!);
+      sent[i] = applyClientDefaults(schema, w.row, now, !!row);
+      over[i] = !!row;
+      out = mergeOver(schema, row, sent[i]!);
     } else {
-      out = sent[i] = w.row && applyClientDefaults(schema, w.row, now);
+      out = w.row && applyClientDefaults(schema, w.row, now);
     }
     plain.push(out);
     earlier.set(w.key, out);
@@ -180,13 +185,23 @@ async function encode(
     ? await Promise.all(plain.map((row, i) => (row ? codec.encryptRow(row, writes[i]!.key) : undefined)))
     : plain;
   const l2 = stored.map((row) => row && codec.toL2(row));
-  const index = stored.map((row, i) => row && codec.toQueueFromL2(row, l2[i]!));
-  // A merged row is queued whole (see `Encoded.queued`), less the nulls it only has because a new
-  // row's columns were filled in where Postgres will put an SQL default.
-  const queued = stored.map((row, i) =>
-    row && merged[i] ? codec.toQueue(withoutFilledNulls(schema, { ...row }, sent[i]!)) : index[i],
-  );
-  return { plain, stored, l2, queued, index, expected };
+  // Per key, the stored sent fold of its latest write in the batch so far (a whole row's is itself).
+  const folds = new Map<string, Row | undefined>();
+  const queued = stored.map((row, i) => {
+    const key = writes[i]!.key;
+    const s = sent[i];
+    let fold = row;
+    if (row && s) {
+      if (!over[i]) fold = withoutFilledNulls(schema, { ...row }, s);
+      else {
+        fold = { ...(folds.has(key) ? folds.get(key) : bases!.get(key)!.queued) };
+        for (const c of schema.columns) if (s[c.key] !== undefined) fold[c.key] = row[c.key];
+      }
+    }
+    folds.set(key, fold);
+    return fold === row && row ? codec.toQueueFromL2(row, l2[i]!) : fold && codec.toQueue(fold);
+  });
+  return { plain, stored, l2, queued, index: queued, expected };
 }
 
 /**

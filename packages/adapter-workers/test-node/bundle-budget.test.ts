@@ -52,7 +52,11 @@ import {
 // check (+346) and searchCachedWithStatus (+170): 68,449. Then 68,489 with three input checks
 // (tags as an array, batches as lists, where objects hashed by what they bind: +166), room made by
 // the bus id limit and where-args reusing fitsUtf8 and isPlainObject instead of copies (-132).
-const BUDGET_GZIP = 67 * 1024;
+// Raised to 69 KiB on 2026-12-03 (a fourth session) for write-behind sets that leave columns out
+// (engine/partial-rows.ts: merged over the key's queued writes or Postgres's row with a compare-and-set,
+// the queue carrying only sent columns; +1.6 KiB, on a Worker's write path) and the hostile round's
+// input checks (tags as arrays, batches as lists: made room for themselves): 70,217 bytes.
+const BUDGET_GZIP = 69 * 1024;
 /** What the app brings whether or not it uses Strata. */
 const APP_PACKAGES = ['drizzle-orm', '@neondatabase/serverless', '@upstash/redis', 'hono'];
 

@@ -83,6 +83,43 @@ describe('cache control', () => {
     expect(strata.stats().hits.l1).toBe(2);
     expect(stack.statements).toHaveLength(0);
   });
+
+  it('warmCache rejects a bad limit or pageSize with INVALID_QUERY, before reading or caching anything', async () => {
+    const schema = defineSchema({ table: stack.tables.players });
+    const strata = new Strata({
+      l2: stack.l2,
+      l3: stack.l3,
+      keyPrefix: `${stack.keyPrefix}warmbad`,
+      schemas: [schema],
+    });
+    await strata.migrate();
+    await new Strata({
+      l3: stack.l3,
+      schemas: [defineSchema({ table: stack.tables.players, l2: false })],
+    }).set('players', { id: 'warmbad-1', username: 'warmbad' });
+    stack.reset();
+    const bad: [number, number | undefined, string][] = [
+      [Number.NaN, undefined, 'limit'],
+      [-1, undefined, 'limit'],
+      [2.5, undefined, 'limit'],
+      [Number.POSITIVE_INFINITY, undefined, 'limit'],
+      [10, -1, 'pageSize'],
+      [10, 0, 'pageSize'],
+      [10, Number.NaN, 'pageSize'],
+      [10, 10_001, 'pageSize'],
+      ['5' as never, undefined, 'limit'],
+    ];
+    for (const [limit, pageSize, field] of bad) {
+      const err = await strata.warmCache(schema, limit, pageSize).catch((e: unknown) => e);
+      expect(isStrataError(err, 'INVALID_QUERY'), `${limit}, ${pageSize}: ${String(err)}`).toBe(true);
+      expect((err as { details: { field: string } }).details.field).toBe(field);
+    }
+    expect(stack.statements).toHaveLength(0);
+    expect(stack.l2Requests).toHaveLength(0);
+    expect(strata.stats().l1Entries).toBe(0);
+    // The bounds themselves are taken.
+    expect(await strata.warmCache(schema, 1, 10_000)).toBe(1);
+  });
 });
 
 describe('bad schemas, configs and arguments get typed errors', () => {

@@ -651,7 +651,10 @@ export class Strata {
     return this.#changes.relayNow();
   }
 
-  /** Loads up to `limit` rows (0 = all) from L3 into L2 and L1, page by page; resolves how many. */
+  /**
+   * Loads up to `limit` rows (0 = all) from L3 into L2 and L1, `pageSize` at a time; resolves how
+   * many. A `limit` not an integer >= 0 or a `pageSize` not in 1..10,000 rejects: INVALID_QUERY.
+   */
   warmCache(schema: AnySchema, limit = 0, pageSize = 500): Promise<number> {
     return warmCache(this.#ctx, this.#runtime(schema), limit, pageSize);
   }

@@ -1,3 +1,4 @@
+import { invalidQuery, preview } from '../query/invalid.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import type { SchemaCache } from './schema-cache.js';
@@ -5,7 +6,9 @@ import type { SchemaCache } from './schema-cache.js';
 /**
  * Loads up to `limit` rows (0 = all) from L3 into L2 and L1, one page (one query, one L2 request) at
  * a time. Each row goes in with its version, so it never replaces a newer cached one (such as a
- * write-behind row Postgres does not have yet).
+ * write-behind row Postgres does not have yet). A `limit` that is not an integer >= 0, or a
+ * `pageSize` not in 1..10,000 (a page is held in memory, as a search's), is INVALID_QUERY naming it,
+ * before anything is read: `NaN` would load nothing, `-1` everything.
  */
 export async function warmCache(
   ctx: EngineContext,
@@ -13,6 +16,16 @@ export async function warmCache(
   limit: number,
   pageSize: number,
 ): Promise<number> {
+  for (const [field, value, min, max] of [
+    ['limit', limit, 0, Number.MAX_SAFE_INTEGER],
+    ['pageSize', pageSize, 1, 10_000],
+  ] as const) {
+    if (!Number.isInteger(value) || value < min || value > max)
+      throw invalidQuery(
+        field,
+        `warmCache: ${field} must be an integer from ${min} to ${max}, got ${preview(value)}`,
+      );
+  }
   const l3 = cache.l3;
   if (!l3) return 0;
   const pk = cache.schema.primaryKey.key;

@@ -11,6 +11,8 @@ const K2 = testKey(2);
 const OLD = { keys: { k1: K1 }, current: 'k1' };
 const ROTATED = { keys: { k1: K1, k2: K2 }, current: 'k2' };
 const NEW_ONLY = { keys: { k2: K2 }, current: 'k2' };
+/** Rotation's first step on every instance: k2 known (decrypt-only), k1 still current. */
+const STAGED = { keys: { k1: K1, k2: K2 }, current: 'k1' };
 const ROWS = 30;
 
 const emailOf = (i: number) => `user${i}@rotation.example`;
@@ -118,6 +120,31 @@ describe('key rotation', () => {
     }
     // Nothing left to do: a second run changes nothing.
     expect(await reencrypt(rotated, schema)).toEqual({ scanned: ROWS, reencrypted: 0 });
+  });
+
+  it('the documented order: with k2 staged on every instance first, rows written under k2 read everywhere', async () => {
+    const schema = stack.schemaOf({ name: 'rot_staged' });
+    // Every instance runs the staged keyring; it still writes under k1.
+    const staged = open({ schemas: [schema], encryptionKey: STAGED, coherence: { bus: stack.bus() } });
+    await staged.set(schema, { id: 's1', name: 's1', email: emailOf(201) });
+    expect((await stack.l3Snapshot()).find((r) => r.id === 's1')?.email).toMatch(/^v1\.k1\./);
+    // One instance makes k2 current while the others are still staged: its writes are under k2 …
+    const rotated = open({ schemas: [schema], encryptionKey: ROTATED, coherence: { bus: stack.bus() } });
+    await rotated.set(schema, { id: 's2', name: 's2', email: emailOf(202) });
+    expect((await stack.l3Snapshot()).find((r) => r.id === 's2')?.email).toMatch(/^v1\.k2\./);
+    tally.writesAcknowledged += 2;
+    // … and the staged instance reads them, from L2 and (after invalidation) from L3, as well as its own.
+    for (let pass = 0; pass < 2; pass++) {
+      const rows = await staged.getMany(schema, ['s1', 's2']);
+      expect(rows.map((r) => r?.email)).toEqual([emailOf(201), emailOf(202)]);
+      await staged.invalidateAll(schema);
+    }
+    tally.writesFound += 2;
+    tally.operations += 6;
+    // Skipping the first step is what fails: an instance without k2 cannot read the k2 row.
+    const unstaged = open({ schemas: [schema], encryptionKey: OLD });
+    expect((await strataRejection(unstaged.get(schema, 's2'))).code).toBe('DECODE_FAILED');
+    tally.inputsTried += 1;
   });
 
   it('runs no hooks, stamps no autoNow, bypasses write-behind, and skips rows written meanwhile', async () => {

@@ -65,13 +65,14 @@ export async function writeBehind(
     let written: { versions: number[]; rows: Encoded } | undefined;
     for (let tries = 0; !written; tries++) {
       if (tries === MERGE_TRIES) throw moved(name);
-      let peeked: unknown[] | undefined;
+      let bases: Map<string, Base> | undefined;
       try {
-        if (partial.length > 0) peeked = await peekBases(cache, partial);
+        // basesOf reads the generation too (an L2 read, which a foreign L3 claim refuses).
+        if (partial.length > 0)
+          bases = await basesOf(ctx, cache, writes, partial, await peekBases(cache, partial));
       } catch (err) {
         throw l2Failed(ctx, name, err);
       }
-      const bases = peeked && (await basesOf(ctx, cache, writes, partial, peeked));
       const rows = await encode(cache, writes, now, bases);
       const enqueue: ScriptedEnqueue | undefined = colocated && {
         stream: colocated.stream,

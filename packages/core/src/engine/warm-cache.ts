@@ -1,4 +1,5 @@
 import { invalidQuery, preview } from '../query/invalid.js';
+import { MAX_LIMIT } from '../query/limits.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import type { SchemaCache } from './schema-cache.js';
@@ -7,7 +8,7 @@ import type { SchemaCache } from './schema-cache.js';
  * Loads up to `limit` rows (0 = all) from L3 into L2 and L1, one page (one query, one L2 request) at
  * a time. Each row goes in with its version, so it never replaces a newer cached one (such as a
  * write-behind row Postgres does not have yet). A `limit` that is not an integer >= 0, or a
- * `pageSize` not in 1..10,000 (a page is held in memory, as a search's), is INVALID_QUERY naming it,
+ * `pageSize` not in 1..MAX_LIMIT (a page is held in memory, as a search's), is INVALID_QUERY naming it,
  * before anything is read: `NaN` would load nothing, `-1` everything.
  */
 export async function warmCache(
@@ -18,7 +19,7 @@ export async function warmCache(
 ): Promise<number> {
   for (const [field, value, min, max] of [
     ['limit', limit, 0, Number.MAX_SAFE_INTEGER],
-    ['pageSize', pageSize, 1, 10_000],
+    ['pageSize', pageSize, 1, MAX_LIMIT],
   ] as const) {
     if (!Number.isInteger(value) || value < min || value > max)
       throw invalidQuery(

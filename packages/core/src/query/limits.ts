@@ -9,7 +9,7 @@ export const DEFAULT_LIMIT = 100;
  * MB): an unbounded limit would let one request exhaust both. Walk bigger sets with `offset`
  * pages, or `warmCache`.
  */
-const MAX_LIMIT = 10_000;
+export const MAX_LIMIT = 10_000;
 
 /**
  * The limit, checked: an integer in 0..MAX_LIMIT, where 0 (or `undefined`, in a hand-made query)

@@ -324,3 +324,43 @@ describe('write-behind: a fold another write interrupted', () => {
     await strata.close();
   });
 });
+
+describe('flushDirty covers every write acknowledged before the call', () => {
+  it('a round already running, which took its batch before the write, is not what flushDirty waits for', async () => {
+    const memory = createMemoryQueue();
+    // The first take reads the queue (empty), then holds its round open until released.
+    let firstTake = true;
+    let tookEmpty!: () => void;
+    const emptyTaken = new Promise<void>((resolve) => (tookEmpty = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const queue = new Proxy(memory, {
+      get(target, prop) {
+        // Bound to the queue itself: its methods read private fields, which a proxy does not have.
+        const value = Reflect.get(target, prop, target);
+        if (prop !== 'take') return typeof value === 'function' ? value.bind(target) : value;
+        return async (max: number) => {
+          const batch = await target.take(max);
+          if (firstTake) {
+            firstTake = false;
+            tookEmpty();
+            await released;
+          }
+          return batch;
+        };
+      },
+    });
+    const schema = defineSchema({ table: items, writeMode: 'write-behind' });
+    const strata = instance(schema, queue);
+    const earlier = strata.flushDirty(); // a round (as a timer's would) that takes nothing
+    await emptyTaken;
+    await strata.set(schema, { id: 'drain-1', level: 7 });
+    const flushed = strata.flushDirty();
+    release();
+    await Promise.all([earlier, flushed]);
+    // Without its own round, the second call returned with the write still queued.
+    expect(await itemLevel('drain-1')).toBe(7);
+    expect(await memory.pending()).toBe(0);
+    await strata.close();
+  });
+});

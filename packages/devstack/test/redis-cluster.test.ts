@@ -1,8 +1,14 @@
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Cluster, type Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../src/net.js';
 import { processGroupAlive } from '../src/process-group.js';
 import { RedisClusterError } from '../src/redis-cluster/error.js';
+import { killNode, startClusterNode } from '../src/redis-cluster/node.js';
 import { type RedisCluster, startRedisCluster } from '../src/redis-cluster/start.js';
 
 /** True while a process with this pid exists (EPERM: it does, someone else's). */
@@ -154,5 +160,33 @@ describe('startRedisCluster failures', () => {
     const { pids } = error as RedisClusterError;
     expect(pids.length).toBeGreaterThan(0);
     for (const pid of pids) expect(alive(pid)).toBe(false);
+  });
+});
+
+describe('startClusterNode', () => {
+  it('a port taken between its probe and the bind (another process starting a cluster): started again on new ports', async () => {
+    // A listener holds one port; the first two ports handed out are that one, then free ones.
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const taken = (holder.address() as AddressInfo).port;
+    let handed = 0;
+    const root = await mkdtemp(join(tmpdir(), 'strata-node-port-'));
+    const node = await startClusterNode({
+      binary: 'redis-server',
+      root,
+      nodeTimeoutMs: 1_000,
+      startTimeoutMs: 10_000,
+      freePort: () => (handed++ < 2 ? Promise.resolve(taken) : freePort()),
+    });
+    try {
+      expect(node.port).not.toBe(taken);
+      expect(handed).toBeGreaterThanOrEqual(4);
+      expect(alive(node.pid)).toBe(true);
+    } finally {
+      await killNode(node, 'SIGKILL');
+      await new Promise((resolve) => holder.close(resolve));
+      await rm(root, { recursive: true, force: true });
+    }
+    expect(alive(node.pid)).toBe(false);
   });
 });

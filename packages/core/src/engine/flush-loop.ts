@@ -41,8 +41,14 @@ export class FlushLoop {
    * instance here knows (another app on a shared queue) are left to their app. Throws L3_UNAVAILABLE
    * when a round could change nothing (L3 down or not ready: every write of this app it took was
    * held): the writes stay queued, nothing is dead-lettered for that.
+   *
+   * Only rounds that start after the call count: a round already running (a timer's) may have taken
+   * its batch before the last writes were acknowledged, and if it took nothing, joining it would
+   * return with those writes still queued.
    */
   async drain(): Promise<void> {
+    // Its failure is its own caller's (the timer logs it); the rounds below meet any that lasts.
+    await this.#round?.catch(() => undefined);
     for (;;) {
       const { taken, done, held, foreign } = await this.round();
       if (taken === foreign) return;

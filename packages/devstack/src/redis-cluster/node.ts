@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort } from '../net.js';
 import { processGroupAlive, spawnGroup, waitForLine } from '../process-group.js';
@@ -22,17 +22,41 @@ export interface NodeSettings {
   /** `cluster-node-timeout`: how long a master may be unreachable before its replica takes over. */
   nodeTimeoutMs: number;
   startTimeoutMs: number;
+  /** Where ports come from (tests hand out a taken one). Default: one free a moment ago. */
+  freePort?: () => Promise<number>;
 }
+
+/** Starts with fresh ports after a bind failure this many times. */
+const PORT_TRIES = 5;
 
 /**
  * Starts one cluster-enabled node on a free loopback port. The cluster bus port is a second free
  * port (`cluster-port`), not the default port + 10000, which can be above 65535 for an ephemeral
  * port. Resolves once the node says it accepts connections.
+ *
+ * A port found free can be taken before the node binds it (another test process starting a
+ * cluster, or this one's other nodes): a node that fails with "Address already in use" is started
+ * again on new ports.
  */
 export async function startClusterNode(settings: NodeSettings): Promise<ClusterNodeProcess> {
-  const port = await freePort();
-  const busPort = await freePort();
+  for (let tries = 1; ; tries++) {
+    try {
+      return await startOnFreePorts(settings);
+    } catch (err) {
+      const cause = err instanceof RedisClusterError ? err.cause : undefined;
+      const portTaken = cause instanceof Error && cause.message.includes('Address already in use');
+      if (tries === PORT_TRIES || !portTaken) throw err;
+    }
+  }
+}
+
+async function startOnFreePorts(settings: NodeSettings): Promise<ClusterNodeProcess> {
+  const pick = settings.freePort ?? freePort;
+  const port = await pick();
+  const busPort = await pick();
   const dir = join(settings.root, `node-${port}`);
+  // A failed try may have left this dir (the same port found free again): start it clean.
+  await rm(dir, { recursive: true, force: true });
   await mkdir(dir);
   // appendonly + everysec: what a deployment of the Redis Stream write queue needs (it refuses a
   // Redis without AOF); `--save ''`: no RDB snapshots on top of it. No diskless-sync delay: Redis

@@ -144,6 +144,36 @@ describe('Redis Stream queue', () => {
     expect(b.stats().reclaimed).toBe(1);
   });
 
+  it('entries a lost take handed to this consumer come back at its next take, not after claimIdleMs', async () => {
+    const stream = newStream();
+    const queue = open(stream, 'own');
+    await queue.enqueue([write(1), write(2)]);
+    const [first] = await queue.take(1); // creates the group; w1 is in flight
+    // A take whose reply never came back (a timeout; ioredis may even send it again later): Redis
+    // handed w2 to this consumer, which never saw it.
+    await admin.xreadgroup('GROUP', queue.group, 'own', 'COUNT', 10, 'STREAMS', stream, '>');
+    const again = await queue.take(10);
+    // w2 at once (delivered once before); w1 is still the caller's, not handed out twice.
+    expect(again.map((d) => [d.write.id, d.attempts])).toEqual([['w2', 1]]);
+    await queue.ack([first!.handle, ...again.map((d) => d.handle)]);
+    expect(await queue.take(10)).toEqual([]);
+    expect(await queue.pending()).toBe(0);
+  });
+
+  it('a pending entry deleted under it is acked at the next take, not handed out, and counted', async () => {
+    const stream = newStream();
+    const queue = open(stream, 'own');
+    await queue.enqueue([write(1), write(2)]);
+    const batch = await queue.take(10);
+    await queue.retry(batch.map((d) => d.handle));
+    await admin.xdel(stream, batch[0]!.handle);
+    const again = await queue.take(10);
+    expect(again.map((d) => d.write.id)).toEqual(['w2']);
+    expect(queue.stats().vanished).toBe(1);
+    const pending = (await admin.xpending(stream, queue.group)) as [number, ...unknown[]];
+    expect(pending[0]).toBe(1); // w2 only: the deleted one left the pending list
+  });
+
   it('deadLetter of an entry acked meanwhile (by a peer that reclaimed it) records nothing', async () => {
     const stream = newStream();
     const queue = open(stream);

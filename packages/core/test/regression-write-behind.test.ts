@@ -363,4 +363,32 @@ describe('flushDirty covers every write acknowledged before the call', () => {
     expect(await memory.pending()).toBe(0);
     await strata.close();
   });
+
+  it('a round that fails after its take lets go of the batch: the next flushDirty takes it again', async () => {
+    const memory = createMemoryQueue();
+    let failAck = true;
+    const queue = new Proxy(memory, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target);
+        if (prop !== 'ack') return typeof value === 'function' ? value.bind(target) : value;
+        return async (handles: readonly string[]) => {
+          if (failAck) {
+            failAck = false;
+            throw new Error('the ack did not reach the queue');
+          }
+          return target.ack(handles);
+        };
+      },
+    });
+    const schema = defineSchema({ table: items, writeMode: 'write-behind' });
+    const strata = instance(schema, queue);
+    await strata.set(schema, { id: 'release-1', level: 3 });
+    await expect(strata.flushDirty()).rejects.toMatchObject({ code: 'QUEUE_UNAVAILABLE' });
+    expect(await itemLevel('release-1')).toBe(3); // applied; only its ack failed
+    // Still held for the failed round, the write would never be handed out again (this queue has
+    // no claim timeout; the Redis Stream queue's is 30 s).
+    await strata.flushDirty();
+    expect(await memory.pending()).toBe(0);
+    await strata.close();
+  });
 });

@@ -66,7 +66,10 @@ export interface RedisStreamQueueOptions {
 
 /** Counters since the queue was created. */
 export interface RedisStreamQueueStats {
-  /** Entries taken back from the pending list: retried ones and ones a dead consumer held. */
+  /**
+   * Entries taken back from the pending list: retried ones, ones a dead consumer held, and this
+   * consumer's own that a lost `take` reply left pending.
+   */
   reclaimed: number;
   /** Entries that were no valid write: dead-lettered as they were found, never handed out. */
   malformed: number;
@@ -105,9 +108,10 @@ export interface RedisStreamQueue extends PullWriteQueue {
  *
  * - `enqueue`: one MULTI of `XADD <stream> * w <json>` per write; it resolves once Redis has all of
  *   them (that is the acknowledgement) and adds none when it fails. Writes are validated first.
- * - `take(max)`: first reclaims (XAUTOCLAIM) entries pending longer than `claimIdleMs` in any
- *   consumer, which is how a crashed process's writes get flushed, by a peer or after its restart,
- *   then reads new ones (XREADGROUP `>`). `attempts` = Redis's delivery count - 1. A malformed entry
+ * - `take(max)`: first reads this consumer's own pending entries again (XREADGROUP `0`: a take whose
+ *   reply was lost left them there), then reclaims (XAUTOCLAIM) entries pending longer than
+ *   `claimIdleMs` in any consumer, which is how a crashed process's writes get flushed, by a peer or
+ *   after its restart, then reads new ones (XREADGROUP `>`). `attempts` = Redis's delivery count - 1. A malformed entry
  *   goes straight to the dead-letter stream and is counted (`stats().malformed`); it never fails the batch.
  * - `ack`: XACK + XDEL in one MULTI. Deleting keeps the stream as long as the backlog, and trimming
  *   instead (XTRIM MINID) would drop an entry still awaiting its retry behind an acked newer one.

@@ -48,6 +48,10 @@ export class StreamQueue implements RedisStreamQueue {
   readonly #durability: DurabilityCheck;
   #groupReady: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
+  /** Handed out by `take` and not yet acked, retried or dead-lettered: not handed out again. */
+  readonly #inFlight = new Set<string>();
+  /** Takes run one at a time: a take reading this consumer's pending entries must see the others' marks. */
+  #takes: Promise<unknown> = Promise.resolve();
 
   constructor(
     redis: RedisClient,
@@ -98,17 +102,31 @@ export class StreamQueue implements RedisStreamQueue {
     this.#checkOpen();
     checkTakeMax(max);
     if (max === 0) return [];
+    const turn = this.#takes.then(() => this.#take(max));
+    this.#takes = turn.catch(() => undefined);
+    return turn;
+  }
+
+  #take(max: number): Promise<Delivery[]> {
     return this.#withGroup(async () => {
-      const taken = await takeBatch(this.#redis, this.#target, max, this.#stats);
+      const taken = await takeBatch(this.#redis, this.#target, max, this.#stats, this.#inFlight);
       await this.#buryMalformed(taken);
-      return taken.flatMap(({ id, write, attempts }) =>
+      const deliveries = taken.flatMap(({ id, write, attempts }) =>
         write === null ? [] : [{ handle: id, write, attempts }],
       );
+      for (const { handle } of deliveries) this.#inFlight.add(handle);
+      return deliveries;
     });
+  }
+
+  /** Whatever Redis then says, the caller has let go of these: a later take may hand them out again. */
+  #release(handles: readonly string[]): void {
+    for (const handle of handles) this.#inFlight.delete(handle);
   }
 
   async ack(handles: readonly string[]): Promise<void> {
     this.#checkOpen();
+    this.#release(handles);
     const ids = handles.filter((handle) => ENTRY_ID.test(handle));
     if (ids.length === 0) return;
     results(
@@ -123,6 +141,7 @@ export class StreamQueue implements RedisStreamQueue {
 
   async retry(handles: readonly string[]): Promise<void> {
     this.#checkOpen();
+    this.#release(handles);
     const ids = handles.filter((handle) => ENTRY_ID.test(handle));
     if (ids.length === 0) return;
     const idle = this.#target.claimIdleMs;
@@ -135,6 +154,7 @@ export class StreamQueue implements RedisStreamQueue {
 
   async deadLetter(deliveries: readonly Delivery[], reason: string): Promise<void> {
     this.#checkOpen();
+    this.#release(deliveries.map((d) => d.handle));
     const burials = deliveries
       .filter((d) => ENTRY_ID.test(d.handle))
       .map((d) => ({ id: d.handle, value: JSON.stringify(d.write), reason, attempts: d.attempts }));

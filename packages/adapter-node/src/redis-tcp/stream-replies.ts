@@ -29,15 +29,34 @@ export function entriesOf(reply: unknown, op: string): StreamEntry[] {
  */
 export function readGroupEntries(reply: unknown, stream: string): StreamEntry[] {
   if (reply === null) return [];
+  return entriesOf(rawEntries(reply, stream), 'XREADGROUP');
+}
+
+/** The `[[id, fields], …]` list of `stream` in an XREADGROUP reply (RESP2 pairs or a RESP3 map). */
+function rawEntries(reply: unknown, stream: string): unknown {
   if (Array.isArray(reply)) {
     const pair = reply.find((item: unknown) => Array.isArray(item) && item[0] === stream) as
       | unknown[]
       | undefined;
-    return pair === undefined ? [] : entriesOf(pair[1], 'XREADGROUP');
+    return pair === undefined ? [] : pair[1];
   }
-  if (typeof reply === 'object')
-    return entriesOf((reply as Record<string, unknown>)[stream] ?? [], 'XREADGROUP');
+  if (typeof reply === 'object' && reply !== null) return (reply as Record<string, unknown>)[stream] ?? [];
   throw unexpected('XREADGROUP', 'a stream map');
+}
+
+/**
+ * XREADGROUP of a consumer's history (`0`): its pending entries, and the ids of those deleted while
+ * pending (`[id, null]`), which hold nothing to deliver.
+ */
+export function historyEntries(
+  reply: unknown,
+  stream: string,
+): { entries: StreamEntry[]; emptied: string[] } {
+  const raw = reply === null ? [] : rawEntries(reply, stream);
+  const emptied = (Array.isArray(raw) ? raw : []).flatMap((item: unknown) =>
+    Array.isArray(item) && typeof item[0] === 'string' && item[1] === null ? [item[0]] : [],
+  );
+  return { entries: entriesOf(raw, 'XREADGROUP'), emptied };
 }
 
 /** XAUTOCLAIM: `[next cursor, claimed entries, ids that were deleted meanwhile (Redis 7)]`. */

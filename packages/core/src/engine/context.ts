@@ -42,9 +42,18 @@ export class EngineContext {
 
   /** Counts and logs a tier failure that the caller survives (L2 down -> fall back); never silent. */
   tolerate(schema: string, tier: Tier, op: string, err: unknown): void {
+    this.#noteFailure(schema, tier, op, err, 'continuing without it');
+  }
+
+  /** Counts and logs a tier failure that refuses the call (it throws; nothing was written). */
+  refuse(schema: string, tier: Tier, op: string, err: unknown): void {
+    this.#noteFailure(schema, tier, op, err, 'the call is refused');
+  }
+
+  #noteFailure(schema: string, tier: Tier, op: string, err: unknown, outcome: string): void {
     this.counters.error(tier);
     this.config.metrics.count('error', { schema, tier, op });
-    this.config.logger.warn(`${tier} ${op} failed; continuing without it`, {
+    this.config.logger.warn(`${tier} ${op} failed; ${outcome}`, {
       schema,
       code: isStrataError(err) ? err.code : undefined,
       error: err instanceof Error ? err.message : String(err),

@@ -63,9 +63,22 @@ export class FlushLoop {
   async #run(): Promise<Round> {
     const deliveries = await this.queue.take(BATCH);
     if (deliveries.length === 0) return { taken: 0, done: 0, held: 0, foreign: 0 };
-    const outcome = await flushDeliveries(this.ctx, this.lookup, deliveries, this.publish);
-    // Deliveries neither acked nor dead-lettered are handed out again (at least once): the versioned apply makes that harmless.
-    await reportToQueue(this.queue, outcome);
+    let outcome: FlushOutcome;
+    try {
+      outcome = await flushDeliveries(this.ctx, this.lookup, deliveries, this.publish);
+      // Deliveries neither acked nor dead-lettered are handed out again (at least once): the versioned apply makes that harmless.
+      await reportToQueue(this.queue, outcome);
+    } catch (err) {
+      // Let go of the batch, or the queue would keep it for a caller that no longer has it (the
+      // Redis Stream queue until its claim timeout): the next round takes it again.
+      await this.queue.retry(deliveries.map((d) => d.handle)).catch((released: unknown) => {
+        this.ctx.counters.error('flush');
+        this.ctx.config.logger.warn('write-behind flush: the failed batch was not released', {
+          error: String(released),
+        });
+      });
+      throw err;
+    }
     const c = this.ctx.counters;
     c.flushed += outcome.acked.length;
     c.retried += outcome.retried.length;

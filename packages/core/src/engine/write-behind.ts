@@ -98,7 +98,7 @@ export async function writeBehind(
         if (done) written = { versions: done.versions, rows };
       } catch (err) {
         if (isStrataError(err, 'L3_UNAVAILABLE')) {
-          ctx.tolerate(name, 'l3', 'write-behind', err);
+          ctx.refuse(name, 'l3', 'write-behind', err);
           throw err;
         }
         throw l2Failed(ctx, name, err);
@@ -243,7 +243,7 @@ async function enqueueOrWithdraw(
 }
 
 function l2Failed(ctx: EngineContext, name: string, err: unknown): StrataError {
-  ctx.tolerate(name, 'l2', 'write-behind', err);
+  ctx.refuse(name, 'l2', 'write-behind', err);
   return new StrataError(
     'L2_UNAVAILABLE',
     `schema ${name}: write-behind needs L2 to order the write; nothing was written`,

@@ -21,7 +21,7 @@ export interface RedisClusterConfig {
    * last writes of a crashed master).
    */
   replicas?: number;
-  /** How long a write waits for those replicas; fewer by then fails the write. Default 250 ms; keep it below `timeouts.l2`. */
+  /** How long a write waits for those replicas; fewer by then fails the write. Default 250 ms; keep it below half of `timeouts.l2` (a write refused after MOVED is tried again within it). */
   replicaTimeout?: Duration;
 }
 

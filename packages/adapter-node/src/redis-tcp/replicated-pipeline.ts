@@ -17,12 +17,19 @@ const SETTLE_MS = 100;
  * way forever, its slot map never refreshed. So a MOVED / ASK / CLUSTERDOWN / TRYAGAIN reply to the
  * first command (it did not run) refreshes the slot map and sends the pipeline again, a few times;
  * any other failure (a connection lost mid-call: the writes may have run) refreshes it and returns.
+ *
+ * No attempt is sent later than `retryWithinMs` (default: the WAIT timeout) after the first: the
+ * caller gives up at its own timeout (Strata's `timeouts.l2`) and reports that nothing was written,
+ * so a write sent after that would land unseen, at a version newer than writes acknowledged
+ * meanwhile. With the default, the last attempt ends within twice the WAIT timeout.
  */
 export async function execThenWait(
   client: RedisClient,
   add: (pipeline: ChainableCommander) => ChainableCommander,
   ack: ReplicaAck,
+  retryWithinMs: number = ack.timeoutMs,
 ): Promise<[Error | null, unknown][]> {
+  const started = performance.now();
   for (let attempt = 1; ; attempt++) {
     const replies = (await add(client.pipeline()).call('WAIT', ack.replicas, ack.timeoutMs).exec()) ?? [];
     const first = replies[0]?.[0];
@@ -31,6 +38,8 @@ export async function execThenWait(
     if (notRun || first.name !== 'ReplyError') await refreshSlots(client);
     if (!notRun || attempt === ATTEMPTS) return replies;
     if (!first.message.startsWith('MOVED')) await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    // After the slot map refresh and the pause: whatever they took counts.
+    if (performance.now() - started > retryWithinMs) return replies;
   }
 }
 

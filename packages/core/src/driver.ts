@@ -33,6 +33,7 @@ export { type HostTimer, timerClock } from './l1/tick-clock.js';
 export type { EvictionPolicy, EvictReason, L1Entry, L1Stats, L1Tier, MemoryL1Options } from './l1/types.js';
 export { decodeEnvelope } from './l2/envelope.js';
 export { getManyByMget } from './l2/get-many.js';
+export { checkSendBy } from './l2/send-by.js';
 export type { L2Script, L2Tier } from './l2/types.js';
 export { type CaptureCheck, type CaptureDdlMode, CHANGES_CHANNEL, type L3Capture } from './l3/capture.js';
 export type {

@@ -43,6 +43,14 @@ export function describeSeam(suite: L2Suite): void {
     return fewest;
   }
 
+  it('run with sendBy: sent before it; refused as L2_UNAVAILABLE once it has passed, the script not run', async () => {
+    const k = key('send-by');
+    expect(await suite.l2.run(SET_ALL, [k], ['before'], performance.now() + 60_000)).toBe(1);
+    const late = await rejection(suite.l2.run(SET_ALL, [k], ['after'], performance.now() - 1));
+    expect(isStrataError(late, 'L2_UNAVAILABLE')).toBe(true);
+    expect(await suite.l2.getMany([k])).toEqual(['before']);
+  });
+
   it('getMany answers in key order, null for missing keys and non-strings, repeats for repeated keys', async () => {
     const [a, b, c] = [envelope(1, 'A'), envelope(2, 'B'), envelope(3, 'C')];
     await suite.l2.run(SET_ALL, [key('order:a'), key('order:b'), key('order:c')], [a, b, c]);

@@ -1,8 +1,9 @@
 import type { L2Tier } from '@strata/core';
-import { getManyByMget, type L2Script } from '@strata/core/driver';
+import { checkSendBy, getManyByMget, type L2Script } from '@strata/core/driver';
 import type { Cluster } from 'ioredis';
 import { hashSlot } from './cluster-slots.js';
 import { quitConnection } from './quit-connection.js';
+import { readyBy } from './ready-by.js';
 import { execThenWait } from './replicated-pipeline.js';
 import { scriptSha } from './script-sha.js';
 import { checkReplicas, type ReplicaAck } from './wait-replicas.js';
@@ -58,7 +59,14 @@ export class ClusterL2 implements L2Tier {
     return values;
   }
 
-  async run(script: L2Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+  async run(
+    script: L2Script,
+    keys: readonly string[],
+    args: readonly string[],
+    sendBy?: number,
+  ): Promise<unknown> {
+    const waiting = readyBy(this.#cluster, this.name, script, sendBy);
+    if (waiting) await waiting;
     if (this.#ack.replicas === 0 || keys.length === 0) {
       try {
         return await this.#cluster.evalsha(scriptSha(script), keys.length, ...keys, ...args);
@@ -69,16 +77,22 @@ export class ClusterL2 implements L2Tier {
     }
     // A pipeline goes to the node of its keys, on one connection: WAIT then counts the replicas
     // that have this script's writes.
+    // Tries after MOVED stop at the WAIT timeout, or sooner at the caller's deadline.
+    const retryWithinMs = (started: number) =>
+      sendBy === undefined ? this.#ack.timeoutMs : Math.min(this.#ack.timeoutMs, sendBy - started);
     let replies = await execThenWait(
       this.#cluster,
       (p) => p.evalsha(scriptSha(script), keys.length, ...keys, ...args),
       this.#ack,
+      retryWithinMs(performance.now()),
     );
     if (isNoScript(replies[0]?.[0])) {
+      checkSendBy(this.name, script, sendBy);
       replies = await execThenWait(
         this.#cluster,
         (p) => p.eval(script.source, keys.length, ...keys, ...args),
         this.#ack,
+        retryWithinMs(performance.now()),
       );
     }
     const [[scriptError, reply] = [], [waitError, acked] = []] = replies;

@@ -1,10 +1,11 @@
 import { type L2Tier, StrataError } from '@strata/core';
-import { getManyByMget, type L2Script } from '@strata/core/driver';
+import { checkSendBy, getManyByMget, type L2Script } from '@strata/core/driver';
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { ClusterL2 } from './cluster-l2.js';
 import { isCluster } from './cluster-slots.js';
 import { WriteCoalescer } from './coalesce-writes.js';
 import { quitConnection } from './quit-connection.js';
+import { readyBy } from './ready-by.js';
 import { type IoredisReplicaL2, type IoredisReplicaL2Options, openReplicaL2 } from './replica-options.js';
 import { scriptSha } from './script-sha.js';
 import { ConnectionErrors } from './unreachable.js';
@@ -101,13 +102,21 @@ class IoredisL2 implements L2Tier {
     return this.#errors ? read.catch((err: unknown) => Promise.reject(this.#errors!.explain(err))) : read;
   }
 
-  async run(script: L2Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+  async run(
+    script: L2Script,
+    keys: readonly string[],
+    args: readonly string[],
+    sendBy?: number,
+  ): Promise<unknown> {
+    const waiting = readyBy(this.#redis, this.name, script, sendBy);
+    if (waiting) await waiting.catch((err: unknown) => Promise.reject(this.#errors?.explain(err) ?? err));
     this.#coalesce.hold();
     try {
       return await this.#redis.evalsha(scriptSha(script), keys.length, ...keys, ...args);
     } catch (err) {
       if (!(err instanceof Error && err.message.startsWith('NOSCRIPT')))
         throw this.#errors?.explain(err) ?? err;
+      checkSendBy(this.name, script, sendBy);
       return this.#redis.eval(script.source, keys.length, ...keys, ...args);
     }
   }

@@ -1,6 +1,7 @@
 import {
   type BreakerState,
   type CircuitBreaker,
+  checkSendBy,
   getManyByMget,
   type L2Script,
   type L2Tier,
@@ -9,6 +10,7 @@ import {
 import type { Redis } from 'ioredis';
 import { WriteCoalescer } from './coalesce-writes.js';
 import { quitConnection } from './quit-connection.js';
+import { readyBy } from './ready-by.js';
 import { ReplicationToken, roleOffset } from './replica-token.js';
 import { scriptSha } from './script-sha.js';
 
@@ -108,7 +110,14 @@ export class ReplicaL2 implements IoredisReplicaL2 {
     return read.values;
   }
 
-  async run(script: L2Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+  async run(
+    script: L2Script,
+    keys: readonly string[],
+    args: readonly string[],
+    sendBy?: number,
+  ): Promise<unknown> {
+    const waiting = readyBy(this.#primary, this.name, script, sendBy);
+    if (waiting) await waiting;
     this.#coalesce.primary.hold();
     // ROLE right behind the script on the same connection (ordered as in a pipeline, without a
     // pipeline's cost): the offset covers what the script did.
@@ -121,6 +130,7 @@ export class ReplicaL2 implements IoredisReplicaL2 {
       outcome.error.message.startsWith('NOSCRIPT')
     ) {
       await role;
+      checkSendBy(this.name, script, sendBy);
       reply = this.#primary.eval(script.source, keys.length, ...keys, ...args);
       role = settle(this.#primary.call('ROLE'));
       outcome = await settle(reply);

@@ -30,8 +30,14 @@ export interface L2Tier {
    * Runs `script` atomically with `KEYS` = `keys` and `ARGV` = `args` (EVALSHA, falling back to EVAL
    * when the server does not know the script yet). Resolves Redis' reply as the client decodes it:
    * integers as numbers, bulk strings as strings, nil as null, arrays as arrays.
+   *
+   * `sendBy` (a `performance.now()` reading; the engine passes its call's deadline): the caller
+   * gives up then and reports that nothing was written, so the script must not be sent after it.
+   * An implementation whose client holds commands while disconnected (ioredis' offline queue)
+   * refuses instead of sending it late: a script sent then would take a version newer than writes
+   * acknowledged meanwhile. What was sent before it may still finish after it (an unknown outcome).
    */
-  run(script: L2Script, keys: readonly string[], args: readonly string[]): Promise<unknown>;
+  run(script: L2Script, keys: readonly string[], args: readonly string[], sendBy?: number): Promise<unknown>;
   /** Releases connections the tier opened itself (not ones handed to it). */
   close(): Promise<void>;
 }

@@ -19,10 +19,12 @@ function stubTier() {
       async (keys: readonly string[]): Promise<(string | null)[]> => keys.map((key) => `v:${key}`),
     ),
     run: vi.fn(
-      async (_script: L2Script, keys: readonly string[], args: readonly string[]): Promise<unknown> => [
-        keys.length,
-        args.length,
-      ],
+      async (
+        _script: L2Script,
+        keys: readonly string[],
+        args: readonly string[],
+        _sendBy?: number,
+      ): Promise<unknown> => [keys.length, args.length],
     ),
     close: vi.fn(async () => {}),
   } satisfies L2Tier;
@@ -51,10 +53,15 @@ describe('guardL2', () => {
     const { inner, l2, onError } = setup();
     expect(l2.name).toBe('stub');
     expect(await l2.getMany(['a', 'b'])).toEqual(['v:a', 'v:b']);
+    const before = performance.now();
     expect(await l2.run(SCRIPT, ['k1', 'k2'], ['1'])).toEqual([2, 1]);
     await l2.close();
     expect(inner.getMany).toHaveBeenCalledWith(['a', 'b']);
-    expect(inner.run).toHaveBeenCalledWith(SCRIPT, ['k1', 'k2'], ['1']);
+    // With the call's deadline: the timeout (200 ms here) after the call began.
+    expect(inner.run).toHaveBeenCalledWith(SCRIPT, ['k1', 'k2'], ['1'], expect.any(Number));
+    const sendBy = vi.mocked(inner.run).mock.calls[0]![3]!;
+    expect(sendBy).toBeGreaterThanOrEqual(before + 200);
+    expect(sendBy).toBeLessThanOrEqual(performance.now() + 200);
     expect(inner.close).toHaveBeenCalledTimes(1);
     expect(onError).not.toHaveBeenCalled();
   });

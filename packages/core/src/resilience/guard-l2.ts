@@ -106,12 +106,12 @@ export function guardedL2(
     return entry;
   };
 
-  function call<T>(op: string, run: () => Promise<T>): Promise<T> {
+  function call<T>(op: string, run: (sendBy: number) => Promise<T>): Promise<T> {
     if (!breaker.tryAcquire()) return Promise.reject(fail(op, 'breaker-open'));
     const start = now();
     let work: Promise<T>;
     try {
-      work = run();
+      work = run(start + timeoutMs);
     } catch (error) {
       // A tier that throws synchronously is handled like one that rejects.
       work = Promise.reject(error);
@@ -124,7 +124,8 @@ export function guardedL2(
     name: tier.name,
     // Empty batches need no round trip, so they need no breaker permit either.
     getMany: (keys) => (keys.length === 0 ? Promise.resolve([]) : call('getMany', () => tier.getMany(keys))),
-    run: (script, keys, args) => call(script.name, () => tier.run(script, keys, args)),
+    // The call's deadline goes along: a tier must not send the script once the caller gave up.
+    run: (script, keys, args) => call(script.name, (sendBy) => tier.run(script, keys, args, sendBy)),
     // Closing must work with the breaker open; it still gets the timeout, so it cannot hang.
     close: async () => {
       // The deadlines' idle timer goes with the tier (calls after a close arm a new one).

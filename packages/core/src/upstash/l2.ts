@@ -1,5 +1,6 @@
 import { Redis, type RedisConfigNodejs } from '@upstash/redis';
 import { getManyByMget } from '../l2/get-many.js';
+import { checkSendBy } from '../l2/send-by.js';
 import type { L2Script, L2Tier } from '../l2/types.js';
 
 /**
@@ -62,7 +63,12 @@ class UpstashL2 implements L2Tier {
     return getManyByMget(this.name, keys, (k) => this.#redis.mget(k));
   }
 
-  run(script: L2Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+  run(script: L2Script, keys: readonly string[], args: readonly string[], sendBy?: number): Promise<unknown> {
+    try {
+      checkSendBy(this.name, script, sendBy);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     let loaded = this.#scripts.get(script);
     if (loaded === undefined) {
       loaded = this.#redis.createScript(script.source);

@@ -87,7 +87,15 @@ describe('ioredis L2 on a Cluster', () => {
     const raw = clients.open();
     const tier = createIoredisL2(clients.open());
     const prefix = uniqueName('l2slots');
-    const keys = Array.from({ length: 40 }, (_, i) => `${prefix}:${i}`);
+    // 40 keys on 40 different slots (40 random names would share a slot about one run in 20).
+    const keys: string[] = [];
+    const taken = new Set([hashSlot(`{${prefix}}`)]); // the slot of the two tagged keys below
+    for (let i = 0; keys.length < 40; i++) {
+      const key = `${prefix}:${i}`;
+      if (taken.has(hashSlot(key))) continue;
+      taken.add(hashSlot(key));
+      keys.push(key);
+    }
     // Two keys under one tag: the same slot, so one MGET for both.
     keys.push(`{${prefix}}:a`, `{${prefix}}:b`);
     for (const [i, key] of keys.entries()) if (i % 3 !== 0) await raw.set(key, `v${i}`);

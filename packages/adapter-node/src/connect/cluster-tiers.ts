@@ -4,7 +4,7 @@ import { Cluster, type ClusterNode, type ClusterOptions } from 'ioredis';
 import { openClusterBus } from '../redis-tcp/bus.js';
 import { ClusterL2 } from '../redis-tcp/cluster-l2.js';
 import { hashSlot, requireHashTag } from '../redis-tcp/cluster-slots.js';
-import { openStreamQueue, planStreamQueue } from '../redis-tcp/queue.js';
+import { defaultWriteStream, openStreamQueue, planStreamQueue } from '../redis-tcp/queue.js';
 import { CLUSTER_REPLICA_ACK, replicaAck } from '../redis-tcp/wait-replicas.js';
 import type { RedisTiers, WriteBehindQueue } from './redis-tiers.js';
 
@@ -48,7 +48,7 @@ export function connectClusterTiers(config: RedisClusterConfig, options: Cluster
     });
   }
   requireHashTag('Strata on a Redis Cluster: keyPrefix', 'keyPrefix', keyPrefix);
-  const stream = options.writeStream ?? `${keyPrefix}:writes`;
+  const stream = options.writeStream ?? defaultWriteStream(keyPrefix);
   if (hashSlot(stream) !== hashSlot(keyPrefix)) {
     throw new StrataError(
       'INVALID_CONFIG',

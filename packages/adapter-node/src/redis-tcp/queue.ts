@@ -156,6 +156,9 @@ export interface StreamQueuePlan {
   ack: ReplicaAck;
 }
 
+/** The app's write stream when none is named: `<keyPrefix>:writes` (its group `<keyPrefix>:flushers`). */
+export const defaultWriteStream = (keyPrefix: string): string => `${keyPrefix}:writes`;
+
 /**
  * Validates the options (INVALID_CONFIG names the field) and fills in the defaults.
  * @internal createStrata plans the queue before it opens the Cluster client it then hands it.
@@ -168,7 +171,7 @@ export function planStreamQueue(
   if (typeof keyPrefix !== 'string' || !KEY_PREFIX.test(keyPrefix))
     invalid('keyPrefix', 'must match [A-Za-z0-9_.-]{1,64}, with at most one {hash tag}');
   const {
-    stream = `${keyPrefix}:writes`,
+    stream = defaultWriteStream(keyPrefix),
     group = `${keyPrefix}:flushers`,
     consumer = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
     claimIdleMs = 30_000,

@@ -82,6 +82,12 @@ export async function writeOrdered(
     if (enqueue) head.push(enqueue.field);
     const args = [...head, ...perKey];
     if (expected) args.push(...expected);
+    // The table's other live shapes: their keys of these rows are marked in the same script.
+    const tail = cache.shapeTail(writes.map((w) => w.key));
+    if (tail) {
+      keys.push(...tail.keys);
+      args.push(...tail.args);
+    }
     const sent = l2.run(enqueue ? ORDERED_PUT_ENQUEUE : ORDERED_PUT, keys, args);
     // L1's copies need no version: made while the script is out rather than after its reply (one
     // call at a time, that work no longer adds to each call's latency). A failure still waits for it.
@@ -146,7 +152,7 @@ async function withSeededCounter(
   cache: SchemaCache,
   attempt: (generation: number, floor: number) => Promise<unknown>,
 ): Promise<unknown[]> {
-  for (let tries = 0; tries < 4; tries++) {
+  for (let tries = 0; tries < 6; tries++) {
     if (cache.counterSuspect) await seedCounter(cache, undefined);
     // Known (the usual case): no turn of the microtask queue before the script leaves.
     const generation = cache.generation!.known() ?? (await cache.generation!.current());
@@ -157,6 +163,8 @@ async function withSeededCounter(
     // Its own reply found Redis reset: the counter is suspect and the generation moves past what
     // it wrote, so again (a new version, in the new generation).
     if (cache.watch.resets !== resets) continue;
+    // The live shapes changed: sent again with the tail for the new ones.
+    if (cache.shapesChanged(reply)) continue;
     const status = Number(reply[1]);
     if (status === 0 || status === MOVED) return reply;
     if (status === -4) cache.generation!.set(Number(reply[2]));

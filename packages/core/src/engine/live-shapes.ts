@@ -58,3 +58,14 @@ export class LiveShapes {
     return { keys, args };
   }
 }
+
+/**
+ * A write-behind write found another shape of its table live (its script refused it, wrote
+ * nothing): the writer sends it through Postgres instead (see `Writer`). Internal, never thrown at
+ * a caller.
+ */
+export class OtherShapesLive extends Error {
+  constructor() {
+    super('another shape of the table is live');
+  }
+}

@@ -2,6 +2,7 @@ import { StrataError } from '../errors.js';
 import { ORDERED_PUT, ORDERED_PUT_ENQUEUE, RESERVE, SEED_COUNTER } from '../l2/scripts.js';
 import { EPOCH_SPAN } from '../l3/epoch-span.js';
 import type { Row } from '../l3/types.js';
+import { OtherShapesLive } from './live-shapes.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
 
 /**
@@ -40,7 +41,8 @@ export const PENDING_HOLD_MS = 7 * 24 * 60 * 60 * 1000;
  * `enqueue`, the same script also queues the writes (see `ScriptedEnqueue`). Resolves the versions
  * and, per key, whether it held a row before. Throws what L2 throws: nothing is written. With
  * `expected` (per write, the version its key must hold, '' for any), undefined and nothing written
- * when a key holds another one.
+ * when a key holds another one. With `alone` (a write-behind write: pending rows the table's other
+ * shapes could not read), throws `OtherShapesLive` when the script finds another shape live.
  */
 export async function writeOrdered(
   cache: SchemaCache,
@@ -49,7 +51,8 @@ export async function writeOrdered(
     pendingFlush,
     enqueue,
     expected,
-  }: { pendingFlush: boolean; enqueue?: ScriptedEnqueue; expected?: readonly string[] },
+    alone = false,
+  }: { pendingFlush: boolean; enqueue?: ScriptedEnqueue; expected?: readonly string[]; alone?: boolean },
 ): Promise<{ versions: number[]; held: boolean[] } | undefined> {
   const l2 = cache.l2!;
   const expiresAt = (ms: number) => (ms > 0 ? cache.l2Now() + ms : 0);
@@ -97,7 +100,7 @@ export async function writeOrdered(
       return sent.then(() => Promise.reject(err));
     }
     return sent;
-  });
+  }, alone);
   if (Number(reply[1]) === MOVED) return undefined;
   // {tick, 0, first, search generation, held…}
   const first = Number(reply[2]);
@@ -151,11 +154,14 @@ export async function reserveVersions(
 async function withSeededCounter(
   cache: SchemaCache,
   attempt: (generation: number, floor: number) => Promise<unknown>,
+  alone = false,
 ): Promise<unknown[]> {
   for (let tries = 0; tries < 6; tries++) {
     if (cache.counterSuspect) await seedCounter(cache, undefined);
     // Known (the usual case): no turn of the microtask queue before the script leaves.
     const generation = cache.generation!.known() ?? (await cache.generation!.current());
+    // That generation read may have been this shape's first, and found another one live.
+    if (alone && cache.generation!.shapes.others.length > 0) throw new OtherShapesLive();
     const floor = cache.watch.floor();
     const resets = cache.watch.resets;
     const reply = (await attempt(generation, floor)) as unknown[];
@@ -164,7 +170,10 @@ async function withSeededCounter(
     // it wrote, so again (a new version, in the new generation).
     if (cache.watch.resets !== resets) continue;
     // The live shapes changed: sent again with the tail for the new ones.
-    if (cache.shapesChanged(reply)) continue;
+    if (cache.shapesChanged(reply)) {
+      if (alone && cache.generation!.shapes.others.length > 0) throw new OtherShapesLive();
+      continue;
+    }
     const status = Number(reply[1]);
     if (status === 0 || status === MOVED) return reply;
     if (status === -4) cache.generation!.set(Number(reply[2]));

@@ -33,7 +33,10 @@ const v2Table = pgSchema(pgName).table('items', {
   n: integer('n').notNull(),
   extra: text('extra'),
 });
-const through = { v1: defineSchema({ name: 'items', table: v1Table }), v2: defineSchema({ name: 'items', table: v2Table }) };
+const through = {
+  v1: defineSchema({ name: 'items', table: v1Table }),
+  v2: defineSchema({ name: 'items', table: v2Table }),
+};
 const behind = {
   v1: defineSchema({ name: 'items', table: v1Table, writeMode: 'write-behind' }),
   v2: defineSchema({ name: 'items', table: v2Table, writeMode: 'write-behind' }),
@@ -83,7 +86,10 @@ const n = async (id: string) =>
 beforeAll(async () => {
   await raw.connect();
   await admin.query(`create schema "${pgName}"`);
-  await new Strata({ l3: createDrizzleL3(db, { migrationsSchema: pgName }), schemas: [through.v2] }).migrate();
+  await new Strata({
+    l3: createDrizzleL3(db, { migrationsSchema: pgName }),
+    schemas: [through.v2],
+  }).migrate();
 });
 
 afterEach(async () => {
@@ -123,7 +129,8 @@ describe('rolling deploy, write-through', () => {
       [`${through.v1.fingerprint}-json`, `${through.v2.fingerprint}-json`].sort(),
     );
     const [seconds] = await raw.time();
-    for (const at of Object.values(registry)) expect(Number(seconds) * 1000 - Number(at)).toBeLessThan(30_000);
+    for (const at of Object.values(registry))
+      expect(Number(seconds) * 1000 - Number(at)).toBeLessThan(30_000);
   });
 
   it("a shape registering while another's write is in flight: no stale read once both settle", async () => {
@@ -185,10 +192,19 @@ describe('rolling deploy, write-through', () => {
     };
     expect(await trips(() => s.set(v2, { id: 'o1', n: 2 }))).toBe(1);
     expect(await trips(() => s.get(v2, 'o1'))).toBe(1);
-    expect(await trips(() => s.setMany(v2, [{ id: 'o2', n: 1 }, { id: 'o3', n: 1 }]))).toBe(1);
+    expect(
+      await trips(() =>
+        s.setMany(v2, [
+          { id: 'o2', n: 1 },
+          { id: 'o3', n: 1 },
+        ]),
+      ),
+    ).toBe(1);
     expect(await trips(() => s.delete(v2, 'o3'))).toBe(1);
     expect(await trips(() => s.invalidate(v2, 'o2'))).toBe(1);
-    expect(Object.keys(await raw.hgetall(`${prefix}:${pgName}.items:shapes`))).toEqual([`${v2.fingerprint}-json`]);
+    expect(Object.keys(await raw.hgetall(`${prefix}:${pgName}.items:shapes`))).toEqual([
+      `${v2.fingerprint}-json`,
+    ]);
   });
 });
 

@@ -70,37 +70,41 @@ export async function writeOrdered(
     perKey.push(pendingFlush && w.queued !== undefined && w.queued !== payloads[i] ? w.queued : '');
   });
   let l1Values: (Row | typeof ABSENT)[] | undefined;
-  const reply = await withSeededCounter(cache, (generation, floor) => {
-    const keys = [
-      cache.keys.tickKey,
-      cache.keys.generationKey,
-      cache.keys.versionKey,
-      cache.keys.searchGenerationKey,
-      cache.keys.pendingIndex,
-      ...(enqueue ? [enqueue.stream] : []),
-      ...cache.rowKeys(writes.map((w) => w.key)),
-    ];
-    const owner = cache.stampedOwner(cache.tags?.clock.stamp() ?? 0);
-    const head = [String(generation), String(floor), pendingFlush ? '1' : '0', owner];
-    if (enqueue) head.push(enqueue.field);
-    const args = [...head, ...perKey];
-    if (expected) args.push(...expected);
-    // The table's other live shapes: their keys of these rows are marked in the same script.
-    const tail = cache.shapeTail(writes.map((w) => w.key));
-    if (tail) {
-      keys.push(...tail.keys);
-      args.push(...tail.args);
-    }
-    const sent = l2.run(enqueue ? ORDERED_PUT_ENQUEUE : ORDERED_PUT, keys, args);
-    // L1's copies need no version: made while the script is out rather than after its reply (one
-    // call at a time, that work no longer adds to each call's latency). A failure still waits for it.
-    try {
-      l1Values ??= cache.l1 && writes.map((w, i) => l1Copy(cache, w, payloads[i]!));
-    } catch (err) {
-      return sent.then(() => Promise.reject(err));
-    }
-    return sent;
-  }, alone);
+  const reply = await withSeededCounter(
+    cache,
+    (generation, floor) => {
+      const keys = [
+        cache.keys.tickKey,
+        cache.keys.generationKey,
+        cache.keys.versionKey,
+        cache.keys.searchGenerationKey,
+        cache.keys.pendingIndex,
+        ...(enqueue ? [enqueue.stream] : []),
+        ...cache.rowKeys(writes.map((w) => w.key)),
+      ];
+      const owner = cache.stampedOwner(cache.tags?.clock.stamp() ?? 0);
+      const head = [String(generation), String(floor), pendingFlush ? '1' : '0', owner];
+      if (enqueue) head.push(enqueue.field);
+      const args = [...head, ...perKey];
+      if (expected) args.push(...expected);
+      // The table's other live shapes: their keys of these rows are marked in the same script.
+      const tail = cache.shapeTail(writes.map((w) => w.key));
+      if (tail) {
+        keys.push(...tail.keys);
+        args.push(...tail.args);
+      }
+      const sent = l2.run(enqueue ? ORDERED_PUT_ENQUEUE : ORDERED_PUT, keys, args);
+      // L1's copies need no version: made while the script is out rather than after its reply (one
+      // call at a time, that work no longer adds to each call's latency). A failure still waits for it.
+      try {
+        l1Values ??= cache.l1 && writes.map((w, i) => l1Copy(cache, w, payloads[i]!));
+      } catch (err) {
+        return sent.then(() => Promise.reject(err));
+      }
+      return sent;
+    },
+    alone,
+  );
   if (Number(reply[1]) === MOVED) return undefined;
   // {tick, 0, first, search generation, held…}
   const first = Number(reply[2]);

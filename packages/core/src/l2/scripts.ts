@@ -217,7 +217,7 @@ for i = 1, n do
     elseif stored then drop = tonumber(stored) <= tonumber(rule) end
   end
   if drop then out[3] = out[3] + redis.call('DEL', KEYS[2 + i]) end
-  twin_drop(i, rule)
+  twin_put(i, rule, '')
 end
 for j = n + 3, #KEYS do out[#out + 1] = redis.call('INCR', KEYS[j]) end
 return out`,

@@ -24,27 +24,27 @@ export const SHAPE_SENTINEL = '~shapes';
  * shape still live, so that coming back always goes through the generation read, which moves on).
  * Shapes not seen for `SHAPE_FORGET_MS` are dropped.
  */
-export const REGISTER = `local function register(registry, mine, confirm)
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local all = redis.call('HGETALL', registry)
-  local live, mineAt, newest = {}, -1, -1
-  for i = 1, #all, 2 do
-    local at = tonumber(all[i + 1]) or 0
-    if all[i] == mine then mineAt = at
-    elseif at < now - ${SHAPE_FORGET_MS} then redis.call('HDEL', registry, all[i])
-    else
-      if at >= now - ${SHAPE_LIVE_MS} then live[#live + 1] = all[i] end
-      if at > newest then newest = at end
-    end
-  end
-  local alive = mineAt >= now - ${SHAPE_LIVE_MS}
-  if confirm or alive then
-    redis.call('HSET', registry, mine, string.format('%.0f', now))
-    redis.call('PEXPIRE', registry, ${SHAPE_FORGET_MS})
-  end
-  table.sort(live)
-  return live, (not alive) and newest > mineAt
+export const REGISTER = `local function register(h, mine, confirm)
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local all = redis.call('HGETALL', h)
+local live, at0, newest = {}, -1, -1
+for i = 1, #all, 2 do
+local at = tonumber(all[i + 1]) or 0
+if all[i] == mine then at0 = at
+elseif at < now - ${SHAPE_FORGET_MS} then redis.call('HDEL', h, all[i])
+else
+if at >= now - ${SHAPE_LIVE_MS} then live[#live + 1] = all[i] end
+if at > newest then newest = at end
+end
+end
+local alive = at0 >= now - ${SHAPE_LIVE_MS}
+if confirm or alive then
+redis.call('HSET', h, mine, string.format('%.0f', now))
+redis.call('PEXPIRE', h, ${SHAPE_FORGET_MS})
+end
+table.sort(live)
+return live, not alive and newest > at0
 end`;
 
 /**
@@ -58,52 +58,40 @@ end`;
  * marks nothing).
  *
  * The body then calls `twin_put(i, bound, value)` (each twin of row i takes `value` unless it holds
- * version `bound` or newer), `twin_mark(i, version)` (a superseded marker, kind `x`, at `version`:
- * readers of the other shape take it as a miss and read Postgres, and PUT refuses their fills of
- * anything older) or `twin_drop(i, rule)` (DROP's rules).
+ * version `bound` or newer; with `value` '', it is deleted by DROP's rule `bound`) or
+ * `twin_mark(i, version)` (a superseded marker, kind `x`, at `version`: readers of the other shape
+ * take it as a miss and read Postgres, and PUT refuses their fills of anything older). The Lua is
+ * kept terse: every Worker bundles it.
  */
 export const SHAPE_TAIL = `${REGISTER}
-local twins, twin_m, twin_owner, twin_at, twin_ttl = {}, 0, '', '0', 0
+local twins, tm, towner, tat, tttl = {}, 0
 if ARGV[#ARGV] == '${SHAPE_SENTINEL}' then
-  local a = #ARGV
-  local count = tonumber(ARGV[a - 1])
-  twin_m = tonumber(ARGV[a - 2])
-  twin_ttl = tonumber(ARGV[a - 3])
-  twin_at = ARGV[a - 4]
-  twin_owner = ARGV[a - 5]
-  local mine = ARGV[a - 6 - twin_m]
-  local sent = {}
-  for j = 1, twin_m do sent[j] = ARGV[a - 6 - twin_m + j] end
-  for _ = 1, 7 + twin_m do table.remove(ARGV) end
-  for j = count, 1, -1 do twins[j] = table.remove(KEYS) end
-  local live = register(table.remove(KEYS), mine, false)
-  if table.concat(live, ',') ~= table.concat(sent, ',') then
-    local out = {redis.call('INCR', KEYS[1]), ${SHAPES_CHANGED}}
-    for j = 1, #live do out[2 + j] = live[j] end
-    return out
-  end
+local a = #ARGV
+local count = tonumber(ARGV[a - 1])
+tm, tttl, tat, towner = tonumber(ARGV[a - 2]), ARGV[a - 3], ARGV[a - 4], ARGV[a - 5]
+local mine, sent = ARGV[a - 6 - tm], {}
+for j = 1, tm do sent[j] = ARGV[a - 6 - tm + j] end
+for _ = 0, 6 + tm do table.remove(ARGV) end
+for j = count, 1, -1 do twins[j] = table.remove(KEYS) end
+local live = register(table.remove(KEYS), mine)
+if table.concat(live, ',') ~= table.concat(sent, ',') then
+local out = {redis.call('INCR', KEYS[1]), ${SHAPES_CHANGED}}
+for j = 1, #live do out[2 + j] = live[j] end
+return out
+end
 end
 local function twin_put(i, bound, value)
-  for j = 1, twin_m do
-    local key = twins[(i - 1) * twin_m + j]
-    local _, _, stored = header(key)
-    if not (stored and tonumber(stored) >= tonumber(bound)) then
-      if twin_ttl > 0 then redis.call('SET', key, value, 'PX', twin_ttl) else redis.call('SET', key, value) end
-    end
-  end
+for j = 1, tm do
+local key = twins[(i - 1) * tm + j]
+local _, pending, stored = header(key)
+local n = tonumber(bound)
+if value == '' then
+if bound == 'all' or (n and (not stored or tonumber(stored) <= n)) or (not n and pending ~= '1') then redis.call('DEL', key) end
+elseif not (stored and tonumber(stored) >= n) then redis.call('SET', key, value, 'PX', tttl) end
+end
 end
 local function twin_mark(i, version)
-  if twin_m == 0 then return end
-  local v = string.format('%.0f', tonumber(version))
-  twin_put(i, v, '~1;x;0;' .. v .. ';' .. ARGV[1] .. ';' .. twin_at .. ';' .. twin_at .. ';' .. twin_owner .. ';')
-end
-local function twin_drop(i, rule)
-  for j = 1, twin_m do
-    local key = twins[(i - 1) * twin_m + j]
-    local _, pending, stored = header(key)
-    local drop = true
-    if rule == 'unlessPending' or rule == 'expire' then drop = pending ~= '1'
-    elseif rule ~= 'all' and stored then drop = tonumber(stored) <= tonumber(rule) end
-    if drop then redis.call('DEL', key) end
-  end
+if tm == 0 then return end
+local v = string.format('%.0f', version)
+twin_put(i, v, '~1;x;0;' .. v .. ';' .. ARGV[1] .. ';' .. tat .. ';' .. tat .. ';' .. towner .. ';')
 end`;

@@ -4,6 +4,7 @@ import {
   createRedisStreamQueue,
 } from '@strata/adapter-node/redis-tcp';
 import { defineSchema, type L2Tier, Strata, type StrataConfig } from '@strata/core';
+import { applyChanges } from '@strata/core/admin';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { drizzle } from 'drizzle-orm/node-postgres';
@@ -179,6 +180,34 @@ describe('rolling deploy, write-through', () => {
     expect(await app(prefix, through.v2).get(through.v2, 'b1')).toEqual({ id: 'b1', n: 2, extra: 'e' });
   });
 
+  it("a change captured outside Strata, applied by one version, supersedes the other version's copy", async () => {
+    const prefix = `${name}x`;
+    const old = app(prefix, through.v1);
+    const neu = app(prefix, through.v2);
+    await neu.set(through.v2, { id: 'x1', n: 1, extra: 'e' });
+    await old.get(through.v1, 'x1');
+    const client = await admin.connect();
+    let version: number;
+    try {
+      await client.query('begin');
+      await client.query(`update "${pgName}".items set n = 5 where id = 'x1'`);
+      const { rows } = await client.query(
+        `update "${pgName}"._strata_versions set version = version + 1 where schema = $1 and id = 'x1' returning version`,
+        [through.v1.identity],
+      );
+      version = Number(rows[0].version);
+      await client.query('commit');
+    } finally {
+      client.release();
+    }
+    await applyChanges(old, [
+      { schema: through.v1.identity, ids: ['x1'], versions: [version], op: 'update' },
+    ]);
+    const twin = await raw.get(`${prefix}:${pgName}.items:${through.v2.fingerprint}-json:r:x1`);
+    expect(twin).toMatch(new RegExp(`^~1;x;0;${version};`));
+    expect(await app(prefix, through.v2).get(through.v2, 'x1')).toEqual({ id: 'x1', n: 5, extra: 'e' });
+  });
+
   it('one shape only: the same L2 round trips per operation (1 script per write, 1 MGET per read)', async () => {
     const prefix = `${name}o`;
     const l2 = counted(createIoredisL2(redisUrl));
@@ -228,6 +257,21 @@ describe('rolling deploy, write-behind', () => {
     expect((await app(prefix, behind.v1).get(behind.v1, 'w1')).n).toBe(3);
     expect(await app(prefix, behind.v2).get(behind.v2, 'w1')).toEqual({ id: 'w1', n: 3, extra: 'f' });
     expect(await n('w1')).toBe(3);
+  });
+
+  it('a delete by one version while both are live is read by the other, before any flush', async () => {
+    const prefix = `${name}wd`;
+    const old = app(prefix, behind.v1);
+    const neu = app(prefix, behind.v2);
+    await neu.set(behind.v2, { id: 'wd1', n: 1, extra: 'e' });
+    await neu.flushDirty();
+    expect((await old.get(behind.v1, 'wd1')).n).toBe(1);
+    expect((await neu.get(behind.v2, 'wd1')).n).toBe(1);
+    await old.delete(behind.v1, 'wd1');
+    expect(await n('wd1')).toBeUndefined();
+    expect(await app(prefix, behind.v2).find(behind.v2, 'wd1')).toBeNull();
+    await vi.waitFor(() => expect(neu.stats().invalidationsApplied).toBeGreaterThanOrEqual(1));
+    expect(await neu.find(behind.v2, 'wd1')).toBeNull();
   });
 
   it('a write queued by one version before the other registered: an older flush changes nothing after', async () => {

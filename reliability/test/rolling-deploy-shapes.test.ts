@@ -53,9 +53,9 @@ function counted(l2: L2Tier): L2Tier & { trips: number } {
       tier.trips += 1;
       return l2.getMany(keys);
     },
-    run: (script: Parameters<L2Tier['run']>[0], keys: readonly string[], args: readonly string[]) => {
+    run: (...call: Parameters<L2Tier['run']>) => {
       tier.trips += 1;
-      return l2.run(script, keys, args);
+      return l2.run(...call);
     },
     close: () => l2.close(),
   };

@@ -85,14 +85,12 @@ describe('a rolling deploy: two schema versions of one table on one keyPrefix', 
     await new Strata({ l3: createDrizzleL3(db, { migrationsSchema: pgName }), schemas: [v2] }).migrate();
   });
 
-  // Found by this probe (open): L2 row keys carry the schema's fingerprint (engine/keys.ts), so the
-  // two versions cache the row under two keys, and a write by one replaces (or drops) only its own
-  // shape's key. The other version's key keeps the older row until its TTL (30 min by default):
-  // every v2 instance, even one whose L1 the bus message emptied, reads n: 1 from L2 after the
-  // acknowledged write of n: 2 (and the row a v1 delete removed). The fix belongs in the write
-  // path (drop or fence the key under every live shape of the table, e.g. shapes registered under
-  // `{base}`), or a bus message from another fingerprint dropping the receiver's own shape's key.
-  it.fails('a write by the old version is read by new-version instances, the one that held the row too', async () => {
+  // Found by this probe (fixed): L2 row keys carry the schema's fingerprint (engine/keys.ts), so the
+  // two versions cache the row under two keys, and a write by one replaced (or dropped) only its own
+  // shape's key: every v2 instance read n: 1 from L2 after the acknowledged write of n: 2. Now every
+  // write script marks the row's key under each other live shape of the table (the registry
+  // `{base}:shapes`, see l2/shape-scripts.ts); more in rolling-deploy-shapes.test.ts.
+  it('a write by the old version is read by new-version instances, the one that held the row too', async () => {
     const old = app(v1);
     const neu = app(v2);
     await neu.set(v2, { id: 'r1', n: 1, extra: 'e' });
@@ -109,7 +107,7 @@ describe('a rolling deploy: two schema versions of one table on one keyPrefix', 
   });
 
   // The same defect the other way: v1's key keeps n: 1 after v2's write of n: 2.
-  it.fails('the reverse: a write by the new version is read by old-version instances', async () => {
+  it('the reverse: a write by the new version is read by old-version instances', async () => {
     const old = app(v1);
     const neu = app(v2);
     await old.set(v1, { id: 'r3', n: 1 });
@@ -117,7 +115,7 @@ describe('a rolling deploy: two schema versions of one table on one keyPrefix', 
     await neu.set(v2, { id: 'r3', n: 2, extra: 'x' });
     expect((await app(v1).get(v1, 'r3')).n).toBe(2);
   });
-  // The workaround docs/semantics.md gives until the above is fixed: the generation key is the
+  // The former workaround (still the remedy for an l2.keyPrefix change): the generation key is the
   // table's (not the shape's), so invalidateAll by either version drops both versions' copies.
   it("invalidateAll by one version drops the other version's cached rows", async () => {
     const old = app(v1);

@@ -23,7 +23,7 @@ interface Plan {
 }
 
 /** What a committed transaction wrote, per schema: for bus messages and afterSet hooks. */
-interface TxWritten {
+export interface TxWritten {
   readonly cache: SchemaCache;
   readonly rows: Row[];
   readonly keys: string[];
@@ -48,6 +48,43 @@ export async function commitTx(
   let plans: Plan[];
   try {
     plans = await plan(ctx, resolve, ops);
+  } catch (err) {
+    throw txFailed(err);
+  }
+  return commitPlans(ctx, plans, timeoutMs);
+}
+
+/**
+ * One schema's prepared writes committed as a transaction (see `commitTx`): how a write-behind
+ * batch goes while another shape of its table is live (see `Writer`), its versions still taken
+ * from Redis among the queued writes. Resolves the keys written with their committed versions, and
+ * each set's row as stored (plaintext) by key.
+ */
+export async function commitWrites(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  writes: readonly KeyedWrite[],
+  timeoutMs: number,
+): Promise<TxWritten & { rowOf: Map<string, Row> }> {
+  const plan: Plan = { cache, writes: [], replaced: new Set(), encrypted: [] };
+  const deleted = new Set<string>();
+  const group = new Map<string, KeyedWrite>();
+  for (const write of writes) {
+    if (!write.row) deleted.add(write.key);
+    else if (deleted.has(write.key)) plan.replaced.add(write.key);
+    group.delete(write.key);
+    group.set(write.key, write);
+  }
+  plan.writes = [...group.values()];
+  const [written] = await commitPlans(ctx, [plan], timeoutMs);
+  const rowOf = new Map<string, Row>();
+  let r = 0;
+  for (const w of plan.writes) if (w.row && r < written!.rows.length) rowOf.set(w.key, written!.rows[r++]!);
+  return { ...written!, rowOf };
+}
+
+async function commitPlans(ctx: EngineContext, plans: Plan[], timeoutMs: number): Promise<TxWritten[]> {
+  try {
     for (const p of plans) {
       if (p.cache.l3 && p.cache.writeMode === 'write-behind') await orderAmongQueued(p);
       p.encrypted = await Promise.all(

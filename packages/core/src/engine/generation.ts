@@ -4,6 +4,7 @@ import type { L2Tier } from '../l2/types.js';
 import type { KeySpace } from './keys.js';
 import type { L2Watch } from './l2-watch.js';
 import { L3_CLAIM_TTL_MS, type L3Claim } from './l3-claim.js';
+import { LiveShapes } from './live-shapes.js';
 
 /** How long a generation read serves before the next one: invalidateAll elsewhere reaches us within it. */
 const GENERATION_REFRESH_MS = 5_000;
@@ -26,6 +27,8 @@ export class SchemaGeneration {
   #reset: string | undefined;
   /** The keyPrefix is claimed by an app on another database (see `L3Claim`): L2 is refused until a read finds it free. */
   #conflict: Error | undefined;
+  /** The table's other live shapes: every generation read confirms this one and learns them. */
+  readonly shapes: LiveShapes;
 
   constructor(
     readonly l2: L2Tier,
@@ -33,7 +36,9 @@ export class SchemaGeneration {
     readonly clock: Clock,
     readonly watch: L2Watch,
     readonly claim?: L3Claim,
-  ) {}
+  ) {
+    this.shapes = new LiveShapes(keys);
+  }
 
   /**
    * Whether L2 may hold rows older than acknowledged writes (it missed one, or Redis was reset):
@@ -174,12 +179,20 @@ export class SchemaGeneration {
     const identity = this.claim ? await this.claim.identity() : '';
     this.#claimChecked = identity !== '';
     const floor = this.watch.floor();
-    const keys = [this.keys.generationKey, this.keys.bootKey, this.keys.tickKey, this.keys.l3ClaimKey];
-    const args = [this.watch.newMarker(), identity, String(L3_CLAIM_TTL_MS)];
+    const keys = [
+      this.keys.generationKey,
+      this.keys.bootKey,
+      this.keys.tickKey,
+      this.keys.l3ClaimKey,
+      this.keys.shapesKey,
+      this.keys.searchGenerationKey,
+    ];
+    const args = [this.watch.newMarker(), identity, String(L3_CLAIM_TTL_MS), this.keys.shape];
     const sentAt = this.clock.now();
     const reply = (await this.l2.run(GENERATION, keys, args)) as unknown[];
-    const [generation, boot, tick, other, redisNow] = Array.isArray(reply) ? reply : [];
+    const [generation, boot, tick, other, redisNow, live] = Array.isArray(reply) ? reply : [];
     this.watch.observe(String(boot), Number(tick), floor);
+    this.shapes.learn(live);
     if (!this.clock.manual) this.watch.observeTime(Number(redisNow), sentAt, this.clock.now());
     // Another database's app holds this keyPrefix: its rows are not ours to serve.
     this.#conflict =

@@ -13,7 +13,8 @@ import { tagKey } from './tag-keys.js';
  * - `{base}:gen` (the generation), `{base}:sgen` (the search generation: moved on by every write,
  *   so a cached search list older than the last write is never served), `{base}:ver` (the counter
  *   that orders write-behind writes; outside the generation, so invalidateAll never resets it),
- *   `{base}:moved` (which Redis life the generation last moved on for after a reset);
+ *   `{base}:moved` (which Redis life the generation last moved on for after a reset), `{base}:shapes`
+ *   (the shapes of the table live now: see `ShapeRegistry`; shared by every shape, like the others);
  * - `{root}:boot` and `{root}:tick`, shared by the app's schemas: how a restarted or restored Redis
  *   is told apart (see `L2Watch`); `{root}:l3`, which database the app's L3 is (see `L3Claim`).
  */
@@ -28,6 +29,13 @@ export class KeySpace {
   readonly tickKey: string;
   /** Which database the app's L3 is (see `L3Claim`): one per keyPrefix. */
   readonly l3ClaimKey: string;
+  /**
+   * The table's live-shape registry (see `ShapeRegistry`): a hash from each shape's
+   * `{fingerprint}-{codec}` to Redis' time (ms) when an instance of that shape last confirmed it.
+   */
+  readonly shapesKey: string;
+  /** This schema's shape, `{fingerprint}-{codec}`: its field in `shapesKey`. */
+  readonly shape: string;
   readonly #shape: string;
   readonly #root: string;
 
@@ -42,11 +50,18 @@ export class KeySpace {
     this.bootKey = `${root}:boot`;
     this.tickKey = `${root}:tick`;
     this.l3ClaimKey = `${root}:l3`;
-    this.#shape = `${this.base}:${schema.fingerprint}-${codecName}`;
+    this.shapesKey = `${this.base}:shapes`;
+    this.shape = `${schema.fingerprint}-${codecName}`;
+    this.#shape = `${this.base}:${this.shape}`;
   }
 
   row(id: string): string {
     return `${this.#shape}:r:${id}`;
+  }
+
+  /** The key of row `id` under another shape of the same table (a rolling deploy's other version). */
+  rowOf(shape: string, id: string): string {
+    return `${this.base}:${shape}:r:${id}`;
   }
 
   /** A tag's value, shared by the app's schemas: `invalidateTags` moves it on (see tag-keys.ts). */

@@ -2,6 +2,7 @@ import { StrataError } from '../errors.js';
 import { ORDERED_PUT, ORDERED_PUT_ENQUEUE, RESERVE, SEED_COUNTER } from '../l2/scripts.js';
 import { EPOCH_SPAN } from '../l3/epoch-span.js';
 import type { Row } from '../l3/types.js';
+import { OtherShapesLive } from './live-shapes.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
 
 /**
@@ -40,7 +41,8 @@ export const PENDING_HOLD_MS = 7 * 24 * 60 * 60 * 1000;
  * `enqueue`, the same script also queues the writes (see `ScriptedEnqueue`). Resolves the versions
  * and, per key, whether it held a row before. Throws what L2 throws: nothing is written. With
  * `expected` (per write, the version its key must hold, '' for any), undefined and nothing written
- * when a key holds another one.
+ * when a key holds another one. With `alone` (a write-behind write: pending rows the table's other
+ * shapes could not read), throws `OtherShapesLive` when the script finds another shape live.
  */
 export async function writeOrdered(
   cache: SchemaCache,
@@ -49,7 +51,8 @@ export async function writeOrdered(
     pendingFlush,
     enqueue,
     expected,
-  }: { pendingFlush: boolean; enqueue?: ScriptedEnqueue; expected?: readonly string[] },
+    alone = false,
+  }: { pendingFlush: boolean; enqueue?: ScriptedEnqueue; expected?: readonly string[]; alone?: boolean },
 ): Promise<{ versions: number[]; held: boolean[] } | undefined> {
   const l2 = cache.l2!;
   const expiresAt = (ms: number) => (ms > 0 ? cache.l2Now() + ms : 0);
@@ -67,31 +70,41 @@ export async function writeOrdered(
     perKey.push(pendingFlush && w.queued !== undefined && w.queued !== payloads[i] ? w.queued : '');
   });
   let l1Values: (Row | typeof ABSENT)[] | undefined;
-  const reply = await withSeededCounter(cache, (generation, floor) => {
-    const keys = [
-      cache.keys.tickKey,
-      cache.keys.generationKey,
-      cache.keys.versionKey,
-      cache.keys.searchGenerationKey,
-      cache.keys.pendingIndex,
-      ...(enqueue ? [enqueue.stream] : []),
-      ...cache.rowKeys(writes.map((w) => w.key)),
-    ];
-    const owner = cache.stampedOwner(cache.tags?.clock.stamp() ?? 0);
-    const head = [String(generation), String(floor), pendingFlush ? '1' : '0', owner];
-    if (enqueue) head.push(enqueue.field);
-    const args = [...head, ...perKey];
-    if (expected) args.push(...expected);
-    const sent = l2.run(enqueue ? ORDERED_PUT_ENQUEUE : ORDERED_PUT, keys, args);
-    // L1's copies need no version: made while the script is out rather than after its reply (one
-    // call at a time, that work no longer adds to each call's latency). A failure still waits for it.
-    try {
-      l1Values ??= cache.l1 && writes.map((w, i) => l1Copy(cache, w, payloads[i]!));
-    } catch (err) {
-      return sent.then(() => Promise.reject(err));
-    }
-    return sent;
-  });
+  const reply = await withSeededCounter(
+    cache,
+    (generation, floor) => {
+      const keys = [
+        cache.keys.tickKey,
+        cache.keys.generationKey,
+        cache.keys.versionKey,
+        cache.keys.searchGenerationKey,
+        cache.keys.pendingIndex,
+        ...(enqueue ? [enqueue.stream] : []),
+        ...cache.rowKeys(writes.map((w) => w.key)),
+      ];
+      const owner = cache.stampedOwner(cache.tags?.clock.stamp() ?? 0);
+      const head = [String(generation), String(floor), pendingFlush ? '1' : '0', owner];
+      if (enqueue) head.push(enqueue.field);
+      const args = [...head, ...perKey];
+      if (expected) args.push(...expected);
+      // The table's other live shapes: their keys of these rows are marked in the same script.
+      const tail = cache.shapeTail(writes.map((w) => w.key));
+      if (tail) {
+        keys.push(...tail.keys);
+        args.push(...tail.args);
+      }
+      const sent = l2.run(enqueue ? ORDERED_PUT_ENQUEUE : ORDERED_PUT, keys, args);
+      // L1's copies need no version: made while the script is out rather than after its reply (one
+      // call at a time, that work no longer adds to each call's latency). A failure still waits for it.
+      try {
+        l1Values ??= cache.l1 && writes.map((w, i) => l1Copy(cache, w, payloads[i]!));
+      } catch (err) {
+        return sent.then(() => Promise.reject(err));
+      }
+      return sent;
+    },
+    alone,
+  );
   if (Number(reply[1]) === MOVED) return undefined;
   // {tick, 0, first, search generation, held…}
   const first = Number(reply[2]);
@@ -145,11 +158,14 @@ export async function reserveVersions(
 async function withSeededCounter(
   cache: SchemaCache,
   attempt: (generation: number, floor: number) => Promise<unknown>,
+  alone = false,
 ): Promise<unknown[]> {
-  for (let tries = 0; tries < 4; tries++) {
+  for (let tries = 0; tries < 6; tries++) {
     if (cache.counterSuspect) await seedCounter(cache, undefined);
     // Known (the usual case): no turn of the microtask queue before the script leaves.
     const generation = cache.generation!.known() ?? (await cache.generation!.current());
+    // That generation read may have been this shape's first, and found another one live.
+    if (alone && cache.generation!.shapes.others.length > 0) throw new OtherShapesLive();
     const floor = cache.watch.floor();
     const resets = cache.watch.resets;
     const reply = (await attempt(generation, floor)) as unknown[];
@@ -157,6 +173,11 @@ async function withSeededCounter(
     // Its own reply found Redis reset: the counter is suspect and the generation moves past what
     // it wrote, so again (a new version, in the new generation).
     if (cache.watch.resets !== resets) continue;
+    // The live shapes changed: sent again with the tail for the new ones.
+    if (cache.shapesChanged(reply)) {
+      if (alone && cache.generation!.shapes.others.length > 0) throw new OtherShapesLive();
+      continue;
+    }
     const status = Number(reply[1]);
     if (status === 0 || status === MOVED) return reply;
     if (status === -4) cache.generation!.set(Number(reply[2]));

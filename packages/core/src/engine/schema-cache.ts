@@ -14,6 +14,7 @@ import {
   remainingMs,
 } from '../l2/envelope.js';
 import { DROP, MARK, PUT } from '../l2/scripts.js';
+import { SHAPES_CHANGED } from '../l2/shape-scripts.js';
 import type { L2Script, L2Tier } from '../l2/types.js';
 import type { L3Tier, Row } from '../l3/types.js';
 import type { CompiledSchema, WriteMode } from '../schema/types.js';
@@ -26,6 +27,7 @@ import { KeyOrder } from './key-order.js';
 import { KeySpace } from './keys.js';
 import type { L2Watch } from './l2-watch.js';
 import type { L3Claim } from './l3-claim.js';
+import type { ShapeTail } from './live-shapes.js';
 import { OwnPending } from './own-pending.js';
 import { RowCodec } from './row-codec.js';
 import { RowTags } from './row-tags.js';
@@ -381,27 +383,57 @@ export class SchemaCache {
   }
 
   /**
+   * The shape tail of a write of `keys` (see `LiveShapes`): the table's other live shapes get a
+   * superseded marker at the write's version in the same script. Not for a schema without L3: its
+   * rows live only in L2, and a marker would hide them from the other shape.
+   */
+  shapeTail(keys: readonly string[]): ShapeTail | undefined {
+    if (!this.l3 || !this.generation) return undefined;
+    const ttl = this.tombstoneTtlMs();
+    return this.generation.shapes.tail(keys, this.owner, ttl, this.l2Now() + ttl);
+  }
+
+  /** A write script replied `SHAPES_CHANGED`: learns the live shapes it replied; false for any other reply. */
+  shapesChanged(reply: readonly unknown[]): boolean {
+    if (Number(reply[1]) !== SHAPES_CHANGED) return false;
+    this.generation!.shapes.learn(reply.slice(2));
+    return true;
+  }
+
+  /**
    * Runs a write script of the tick-and-generation kind (PUT, DROP: KEYS = tick, generation, the
    * row keys `build` makes for a generation, `bumps`; ARGV = generation, `build`'s args), tells the
    * watch the tick it replied, and, when the generation moved on meanwhile, builds the call again
    * for the new one. Resolves the reply after its tick and status. When its reply finds Redis
    * reset, a write (`redoAfterReset`) is made again after the reset's generation move; anything
-   * else is given up (resolves `[]`).
+   * else is given up (resolves `[]`). `writes`: the keys whose rows the script changes (a write,
+   * not a fill): their keys under the table's other live shapes are marked too (see `shapeTail`),
+   * sent again when the live shapes changed.
    */
   async runWatched(
     script: L2Script,
     build: (generation: number) => { keys: readonly string[]; args: readonly string[] },
-    { bumps = [], redoAfterReset = false }: { bumps?: readonly string[]; redoAfterReset?: boolean } = {},
+    {
+      bumps = [],
+      redoAfterReset = false,
+      writes,
+    }: { bumps?: readonly string[]; redoAfterReset?: boolean; writes?: readonly string[] } = {},
   ): Promise<unknown[]> {
     const l2 = this.l2!;
     const generation = this.generation!;
-    for (let attempt = 0; attempt < 3; attempt++) {
+    for (let attempt = 0; attempt < 5; attempt++) {
       const current = await generation.current();
       const floor = this.watch.floor();
       const call = build(current);
+      const tail = writes && this.shapeTail(writes);
       const keys = [this.keys.tickKey, this.keys.generationKey, ...call.keys, ...bumps];
+      const args = [String(current), ...call.args];
+      if (tail) {
+        keys.push(...tail.keys);
+        args.push(...tail.args);
+      }
       const resets = this.watch.resets;
-      const reply = (await l2.run(script, keys, [String(current), ...call.args])) as unknown[];
+      const reply = (await l2.run(script, keys, args)) as unknown[];
       this.watch.observe(undefined, Number(reply[0]), floor);
       // Its own reply found Redis reset: it landed (if at all) in the generation the reset moves
       // past. A write is made again in the new one; a fill is not (what it read may be older than
@@ -410,6 +442,7 @@ export class SchemaCache {
         if (redoAfterReset) continue;
         return [];
       }
+      if (this.shapesChanged(reply)) continue;
       if (Number(reply[1]) !== -4) return reply.slice(2);
       generation.set(Number(reply[2]));
     }
@@ -586,6 +619,7 @@ export class SchemaCache {
         const reply = await this.runWatched(PUT, build, {
           bumps: [this.keys.searchGenerationKey],
           redoAfterReset: true,
+          writes: items.map((item) => item.key),
         });
         taken = items.map((_, i) => Number(reply[i]) === 1);
       } catch (err) {
@@ -628,7 +662,7 @@ export class SchemaCache {
       const rules = keys.map((_, i) => (typeof rule === 'string' ? rule : String(rule[i])));
       const rowKeys = this.rowKeys(keys);
       const build = () => ({ keys: rowKeys, args: [String(keys.length), ...rules] });
-      await this.runWatched(DROP, build, { bumps: [this.keys.searchGenerationKey] });
+      await this.runWatched(DROP, build, { bumps: [this.keys.searchGenerationKey], writes: keys });
     } catch (err) {
       if (!this.l3) throw err;
       this.generation!.recordMissedWrite();
@@ -701,7 +735,11 @@ export class SchemaCache {
       return { keys: rowKeys, args };
     };
     try {
-      await this.runWatched(MARK, build, { bumps: [this.keys.searchGenerationKey], redoAfterReset: true });
+      await this.runWatched(MARK, build, {
+        bumps: [this.keys.searchGenerationKey],
+        redoAfterReset: true,
+        writes: keys,
+      });
       return true;
     } catch (err) {
       if (!this.l3) throw err;

@@ -4,6 +4,7 @@ import { queuedWriteHead } from '../queue/queued-write-head.js';
 import type { QueuedWrite, WriteQueue } from '../queue/types.js';
 import { applyClientDefaults } from './client-defaults.js';
 import type { EngineContext } from './context.js';
+import { OtherShapesLive } from './live-shapes.js';
 import { type ScriptedEnqueue, writeOrdered } from './ordered-writes.js';
 import {
   type Base,
@@ -92,11 +93,17 @@ export async function writeBehind(
               queued: rows.index[i]!,
             }),
           })),
-          { pendingFlush: true, ...(enqueue && { enqueue }), ...(bases && { expected: rows.expected }) },
+          {
+            pendingFlush: true,
+            alone: true,
+            ...(enqueue && { enqueue }),
+            ...(bases && { expected: rows.expected }),
+          },
         );
         // Undefined: a key moved since its base was read (another write landed): merged again.
         if (done) written = { versions: done.versions, rows };
       } catch (err) {
+        if (err instanceof OtherShapesLive) throw err;
         if (isStrataError(err, 'L3_UNAVAILABLE')) {
           ctx.refuse(name, 'l3', 'write-behind', err);
           throw err;

@@ -3,12 +3,14 @@ import type { L2Tier } from '../l2/types.js';
 import type { Row } from '../l3/types.js';
 import type { WriteQueue } from '../queue/types.js';
 import type { Coherence } from './coherence.js';
+import { commitWrites } from './commit-tx.js';
 import type { EngineContext } from './context.js';
 import type { FlushLoop } from './flush-loop.js';
 import { GroupCommit } from './group-commit.js';
 import type { Id } from './ids.js';
 import { idKey } from './ids.js';
 import type { Turn } from './key-order.js';
+import { OtherShapesLive } from './live-shapes.js';
 import type { PreparedRow } from './prepare.js';
 import { QueueColocation } from './queue-colocation.js';
 import type { SchemaCache } from './schema-cache.js';
@@ -152,9 +154,15 @@ export class Writer {
     }
   }
 
-  /** One write-behind batch: written, enqueued, told to the other instances (one message per op). */
+  /**
+   * One write-behind batch: written, enqueued, told to the other instances (one message per op).
+   * While another shape of its table is live (a rolling deploy), its instances could not read a
+   * pending row of this shape (their key holds a marker, Postgres has not got it yet): the batch
+   * commits to Postgres as a transaction instead, its versions still from Redis among the writes
+   * already queued (see `commitWrites`).
+   */
   async #writeBehind(cache: SchemaCache, writes: readonly KeyedWrite[]): Promise<Written[]> {
-    const { rows, versions } = await writeBehind(this.ctx, cache, this.queue!, this.#colocation!, writes);
+    const { rows, versions } = await this.#writeBehindOrThrough(cache, writes);
     // One message per op (a batch of sets only, the usual one, sends one; an empty list sends none).
     // No bus, nothing to tell: no call (and no turn of the microtask queue) per op.
     if (this.ctx.config.coherence.bus)
@@ -172,6 +180,25 @@ export class Writer {
     return writes.map((w, i) =>
       w.row ? { version: versions[i]!, row: rows[r++]! } : { version: versions[i]! },
     );
+  }
+
+  async #writeBehindOrThrough(
+    cache: SchemaCache,
+    writes: readonly KeyedWrite[],
+  ): Promise<{ rows: Row[]; versions: number[] }> {
+    if (!cache.generation?.shapes.others.length) {
+      try {
+        return await writeBehind(this.ctx, cache, this.queue!, this.#colocation!, writes);
+      } catch (err) {
+        if (!(err instanceof OtherShapesLive)) throw err;
+      }
+    }
+    const written = await commitWrites(this.ctx, cache, writes, this.ctx.config.timeouts.l3);
+    const at = new Map(written.keys.map((key, i) => [key, i]));
+    return {
+      rows: writes.flatMap((w) => (w.row ? [written.rowOf.get(w.key) ?? w.row] : [])),
+      versions: writes.map((w) => written.versions[at.get(w.key)!]!),
+    };
   }
 
   /**

@@ -9,8 +9,8 @@ import { fnv1a } from '../hash.js';
  *   can roll out while older instances still run. `~` also keeps a JSON-parsing client from turning
  *   the value into something else (it is never valid JSON).
  * - `kind`: `r` a row, `a` known absent (a delete's tombstone, a cached "not found"), `l` a cached
- *   search list, `x` superseded: the key changed outside Strata (change capture, `applyChanges`) at
- *   `version`. Readers take an `x` as a miss (they read Postgres), and because every write script
+ *   search list, `x` superseded: the key changed outside Strata (change capture, `applyChanges`), or
+ *   a write by another shape of the table (a rolling deploy, see `SHAPE_TAIL`), at `version`. Readers take an `x` as a miss (they read Postgres), and because every write script
  *   compares versions whatever the kind, a fill of what was read before that change (an older
  *   version) is refused while the refreshed read (that version or later) lands. Strata versions
  *   before `x` existed read an unknown kind as a miss too (see `decodeEnvelope`), and their scripts

@@ -1,5 +1,6 @@
 import { EXPIRED_AT, GENERATION_ERA } from './envelope.js';
 import { RELAY_RELEASE, RELAY_STORE, RELAY_TAKE } from './relay-scripts.js';
+import { REGISTER, SHAPE_TAIL } from './shape-scripts.js';
 import type { L2Script } from './types.js';
 
 /*
@@ -43,6 +44,7 @@ if current ~= ARGV[1] then return {tick, -4, tonumber(current)} end`;
 export const PUT: L2Script = {
   name: 'put',
   source: `${HEADER}
+${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
 ${SAME_GENERATION}
 local n = tonumber(ARGV[2])
@@ -62,6 +64,7 @@ for i = 1, n do
     if ttl > 0 then redis.call('SET', KEYS[2 + i], ARGV[a + 3], 'PX', ttl) else redis.call('SET', KEYS[2 + i], ARGV[a + 3]) end
     out[2 + i] = 1
   end
+  twin_mark(i, ARGV[a + 1])
 end
 local bumps = n + 3
 if index then
@@ -86,6 +89,7 @@ function orderedPut(enqueue: boolean): string {
   const per = enqueue ? 6 : 5;
   const base = enqueue ? 6 : 5;
   return `${HEADER}
+${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
 ${SAME_GENERATION}
 if tick <= tonumber(ARGV[2]) then return {tick, -3} end
@@ -125,6 +129,7 @@ for i = 1, n do
     if ttl > 0 then redis.call('PEXPIRE', KEYS[5], ttl) end
   end
   out[4 + i] = held[i]
+  twin_mark(i, version)
 end
 return out`;
 }
@@ -191,6 +196,7 @@ return {tick, 0, redis.call('INCRBY', KEYS[2], n) - n + 1}`,
 export const DROP: L2Script = {
   name: 'drop',
   source: `${HEADER}
+${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
 ${SAME_GENERATION}
 local n = tonumber(ARGV[2])
@@ -211,6 +217,7 @@ for i = 1, n do
     elseif stored then drop = tonumber(stored) <= tonumber(rule) end
   end
   if drop then out[3] = out[3] + redis.call('DEL', KEYS[2 + i]) end
+  twin_put(i, rule, '')
 end
 for j = n + 3, #KEYS do out[#out + 1] = redis.call('INCR', KEYS[j]) end
 return out`,
@@ -231,6 +238,7 @@ return out`,
 export const MARK: L2Script = {
   name: 'mark',
   source: `${HEADER}
+${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
 ${SAME_GENERATION}
 local n = tonumber(ARGV[2])
@@ -243,6 +251,7 @@ for i = 1, n do
     if ttl > 0 then redis.call('SET', KEYS[2 + i], ARGV[a + 1], 'PX', ttl) else redis.call('SET', KEYS[2 + i], ARGV[a + 1]) end
     out[3] = out[3] + 1
   end
+  twin_put(i, ARGV[a], ARGV[a + 1])
 end
 for j = n + 3, #KEYS do out[#out + 1] = redis.call('INCR', KEYS[j]) end
 return out`,
@@ -255,11 +264,25 @@ return out`,
  * so a Redis restored from an older snapshot answers with a tick lower than one already seen. With
  * KEYS[4] and an L3 identity in ARGV[2] (not ''), the claim is set to it (PX ARGV[3]) unless it
  * holds another one, which is then replied: the keyPrefix is in use by an app on another database.
- * Reply: {generation, boot marker, tick, the other identity or ''}.
+ * With KEYS[5] (the table's shape registry), KEYS[6] (its search generation) and ARGV[4] (this
+ * schema's shape), the shape is confirmed live (see `REGISTER`); one coming back after other shapes
+ * wrote while it was not live moves the generation on by one (as invalidateAll: its keys may hold
+ * rows those writes did not mark; pending rows survive). Reply: {generation, boot marker, tick, the
+ * other identity or '', Redis' time (ms), the other live shapes}.
  */
 export const GENERATION: L2Script = {
   name: 'generation',
-  source: `local boot = redis.call('GET', KEYS[2])
+  source: `${REGISTER}
+local live = {}
+if KEYS[5] and ARGV[4] then
+  local back
+  live, back = register(KEYS[5], ARGV[4], true)
+  if back then
+    redis.call('SET', KEYS[1], string.format('%.0f', tonumber(redis.call('GET', KEYS[1]) or '0') + 1))
+    redis.call('INCR', KEYS[6])
+  end
+end
+local boot = redis.call('GET', KEYS[2])
 if not boot then
   redis.call('SET', KEYS[2], ARGV[1])
   boot = ARGV[1]
@@ -272,7 +295,7 @@ if KEYS[4] and ARGV[2] and ARGV[2] ~= '' then
   else redis.call('SET', KEYS[4], ARGV[2], 'PX', tonumber(ARGV[3])) end
 end
 local now = redis.call('TIME')
-return {redis.call('GET', KEYS[1]) or '0', boot, tick, other, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)}`,
+return {redis.call('GET', KEYS[1]) or '0', boot, tick, other, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000), live}`,
 };
 
 /**

@@ -1,0 +1,97 @@
+/*
+ * The live-shape registry in Lua (see `LiveShapes`): a table whose two code versions serve at once
+ * (a rolling deploy adding a column) caches its rows under two row keys, one per shape
+ * (`{fingerprint}-{codec}`). Every write script marks the key under each OTHER live shape in the
+ * same atomic step, so no instance of either version reads a row older than the last acknowledged
+ * write. With one shape live, the registry costs a TIME and an HGETALL inside the script: no
+ * round trip.
+ */
+
+/** A shape counts as live while an instance of it confirmed it within this window (Redis' clock). */
+export const SHAPE_LIVE_MS = 30_000;
+/** A shape not confirmed for this long is forgotten (the registry's own expiry too). */
+export const SHAPE_FORGET_MS = 24 * 60 * 60 * 1000;
+/** A write script's status when the live shapes it was sent for are not the live ones now. */
+export const SHAPES_CHANGED = -6;
+/** The last ARGV of a write script that carries a shape tail (see `SHAPE_TAIL`). */
+export const SHAPE_SENTINEL = '~shapes';
+
+/**
+ * `register(registry, mine, confirm)`: the live shapes other than `mine` (sorted), judged on Redis'
+ * TIME, and whether `mine` comes back after other shapes were confirmed while it was not live
+ * (their writes did not mark its keys: they may hold rows older than acknowledged writes).
+ * `confirm`: record `mine` as live now (always on a generation read; a write only refreshes a
+ * shape still live, so that coming back always goes through the generation read, which moves on).
+ * Shapes not seen for `SHAPE_FORGET_MS` are dropped.
+ */
+export const REGISTER = `local function register(h, mine, confirm)
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local all = redis.call('HGETALL', h)
+local live, at0, newest = {}, -1, -1
+for i = 1, #all, 2 do
+local at = tonumber(all[i + 1]) or 0
+if all[i] == mine then at0 = at
+elseif at < now - ${SHAPE_FORGET_MS} then redis.call('HDEL', h, all[i])
+else
+if at >= now - ${SHAPE_LIVE_MS} then live[#live + 1] = all[i] end
+if at > newest then newest = at end
+end
+end
+local alive = at0 >= now - ${SHAPE_LIVE_MS}
+if confirm or alive then
+redis.call('HSET', h, mine, string.format('%.0f', now))
+redis.call('PEXPIRE', h, ${SHAPE_FORGET_MS})
+end
+table.sort(live)
+return live, not alive and newest > at0
+end`;
+
+/**
+ * The shape tail of a write script, run before its body (after HEADER). A caller that writes rows
+ * appends KEYS = registry, then per row key i and other live shape j the key of that row under
+ * shape j (row-major), and ARGV = its own shape, the other shapes it knows live (sorted), the
+ * marker's owner, expiresAt and ttlMs, the count of other shapes, the count of twin keys, and
+ * `SHAPE_SENTINEL`. The tail is taken off KEYS and ARGV, so the body sees its usual arguments. When
+ * the live shapes differ from those sent, nothing is written: the reply is {tick, -6, live shapes…},
+ * and the caller sends again for those. Without a tail, nothing changes (a fill: a read's copy
+ * marks nothing).
+ *
+ * The body then calls `twin_put(i, bound, value)` (each twin of row i takes `value` unless it holds
+ * version `bound` or newer; with `value` '', it is deleted by DROP's rule `bound`) or
+ * `twin_mark(i, version)` (a superseded marker, kind `x`, at `version`: readers of the other shape
+ * take it as a miss and read Postgres, and PUT refuses their fills of anything older). The Lua is
+ * kept terse: every Worker bundles it.
+ */
+export const SHAPE_TAIL = `${REGISTER}
+local twins, tm, towner, tat, tttl = {}, 0
+if ARGV[#ARGV] == '${SHAPE_SENTINEL}' then
+local a = #ARGV
+local count = tonumber(ARGV[a - 1])
+tm, tttl, tat, towner = tonumber(ARGV[a - 2]), ARGV[a - 3], ARGV[a - 4], ARGV[a - 5]
+local mine, sent = ARGV[a - 6 - tm], {}
+for j = 1, tm do sent[j] = ARGV[a - 6 - tm + j] end
+for _ = 0, 6 + tm do table.remove(ARGV) end
+for j = count, 1, -1 do twins[j] = table.remove(KEYS) end
+local live = register(table.remove(KEYS), mine)
+if table.concat(live, ',') ~= table.concat(sent, ',') then
+local out = {redis.call('INCR', KEYS[1]), ${SHAPES_CHANGED}}
+for j = 1, #live do out[2 + j] = live[j] end
+return out
+end
+end
+local function twin_put(i, bound, value)
+for j = 1, tm do
+local key = twins[(i - 1) * tm + j]
+local _, pending, stored = header(key)
+local n = tonumber(bound)
+if value == '' then
+if bound == 'all' or (n and (not stored or tonumber(stored) <= n)) or (not n and pending ~= '1') then redis.call('DEL', key) end
+elseif not (stored and tonumber(stored) >= n) then redis.call('SET', key, value, 'PX', tttl) end
+end
+end
+local function twin_mark(i, version)
+if tm == 0 then return end
+local v = string.format('%.0f', version)
+twin_put(i, v, '~1;x;0;' .. v .. ';' .. ARGV[1] .. ';' .. tat .. ';' .. tat .. ';' .. towner .. ';')
+end`;

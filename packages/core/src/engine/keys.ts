@@ -14,7 +14,7 @@ import { tagKey } from './tag-keys.js';
  *   so a cached search list older than the last write is never served), `{base}:ver` (the counter
  *   that orders write-behind writes; outside the generation, so invalidateAll never resets it),
  *   `{base}:moved` (which Redis life the generation last moved on for after a reset), `{base}:shapes`
- *   (the shapes of the table live now: see `ShapeRegistry`; shared by every shape, like the others);
+ *   (the shapes of the table live now: see `LiveShapes`; shared by every shape, like the others);
  * - `{root}:boot` and `{root}:tick`, shared by the app's schemas: how a restarted or restored Redis
  *   is told apart (see `L2Watch`); `{root}:l3`, which database the app's L3 is (see `L3Claim`).
  */
@@ -30,7 +30,7 @@ export class KeySpace {
   /** Which database the app's L3 is (see `L3Claim`): one per keyPrefix. */
   readonly l3ClaimKey: string;
   /**
-   * The table's live-shape registry (see `ShapeRegistry`): a hash from each shape's
+   * The table's live-shape registry (see `LiveShapes`): a hash from each shape's
    * `{fingerprint}-{codec}` to Redis' time (ms) when an instance of that shape last confirmed it.
    */
   readonly shapesKey: string;

@@ -187,7 +187,8 @@ it("docs/workers.md's Worker runs under wrangler dev on the .dev.vars the devsta
   });
   const [key] = await vi.waitFor(
     async () => {
-      const keys = await redis.keys(`strata:${table}:*`);
+      // The row's key (the table's other keys: its generation, live shapes…).
+      const keys = (await redis.keys(`strata:${table}:*`)).filter((k) => k.includes(':r:'));
       expect(keys).toHaveLength(1);
       return keys;
     },

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { type Faults, holdNextCommitReply, within } from './deployment-faults.js';
+import { LinkCutCmd, LinkCutFlushCmd } from './deployment-link-commands.js';
 import { type DeploymentModel, ModelViolation, type TenantModel } from './deployment-model.js';
 import type { AofRedis } from './deployment-redis.js';
 import {
@@ -375,6 +376,9 @@ class RedisDataLossCmd implements Cmd {
   toString = () => 'redisDataLoss(after flushing every app: restarted empty)';
 }
 
+/** With other classes on, a link cut is picked once for this many gets in its slot. */
+const LINK_DILUTION = 6;
+
 /** The command arbitraries for the classes switched on. */
 export function deploymentCommands(faults: Faults): fc.Arbitrary<Cmd>[] {
   const inst = fc.constantFrom<InstanceName>(...INSTANCES);
@@ -403,6 +407,22 @@ export function deploymentCommands(faults: Faults): fc.Arbitrary<Cmd>[] {
   if (on('skew')) arbs.push(key.map((k) => new SkewedWritesCmd(k)));
   if (on('redis-restart')) arbs.push(fc.constant(new RedisRestartCmd()));
   if (on('redis-data-loss')) arbs.push(fc.constant(new RedisDataLossCmd()));
+  if (on('redis-link')) {
+    // A link cut costs about a second (A2's refused write waits out its L2 timeout, then a held
+    // reconnect): among other classes it is picked one time in LINK_DILUTION + 1 (a get otherwise),
+    // which keeps the default run within its time budget; alone it is not diluted.
+    const cut = key.map((k): Cmd => new LinkCutCmd(k));
+    const alone = faults.size === 1;
+    arbs.push(
+      alone
+        ? cut
+        : fc.oneof(
+            { arbitrary: cut, weight: 1 },
+            { arbitrary: fc.tuple(inst, key).map(([i, k]): Cmd => new GetCmd(i, k)), weight: LINK_DILUTION },
+          ),
+    );
+    arbs.push(fc.constant(new LinkCutFlushCmd()));
+  }
   return arbs;
 }
 

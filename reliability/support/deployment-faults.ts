@@ -25,6 +25,15 @@ import type { TcpProxy } from './tcp-proxy.js';
  * - `skew`: A2's clock is 10 s ahead; A2 then A1 write one key.
  * - `redis-restart`: SIGKILL of the redis-server and a restart on its AOF (nothing lost).
  * - `redis-data-loss`: after flushing every app, the redis-server restarts empty.
+ * - `redis-link`: A2 reaches Redis (L2, bus, queue) through a TCP proxy (deployment-link.ts; A2's
+ *   L2 timeout 750 ms, reconnects held 1,150 ms while cut). At most one cut per run:
+ *   `linkCut`: A2's link is cut and reconnects refused, A2 deletes a key (refused with
+ *   L2_UNAVAILABLE: not acknowledged, may or may not land; a delete because a set's first L2 call
+ *   is a plain read of the pending row, which is what would wait out the timeout, not its script),
+ *   A1 sets it (acknowledged), the link comes back; or `linkCutFlush`: the reply to A2's flush
+ *   take (XREADGROUP `>`) is lost with its connection, A2 flushes again once reconnected (nothing
+ *   lost, nothing applied twice). Among other classes a link cut is diluted (deployment-commands.ts
+ *   LINK_DILUTION) to keep the default run's time; alone it is not.
  *
  * What each class found on the code before issue 12's fix (seed 20260512 unless said; `none`,
  * `shared-prefix`, `search`, `redis-restart` and `redis-data-loss` alone passed):
@@ -44,6 +53,16 @@ import type { TcpProxy } from './tcp-proxy.js';
  *   instance and a fresh one read the older row, Postgres holds the newer. Issue item 8.
  * - late-commit (every mode): Postgres holds A1's write, every cache A2's late one. Issue item 11.
  * - skew (write-behind): A2 (+10 s) then A1 write k0 → the flush keeps A2's. Issue item 9.
+ *
+ * What `redis-link` found on the code before 2026-12-04's fixes (alone, seed 20260512):
+ * - without 4e60111's sendBy (l2.ts reverted; write-behind, 6 runs, failed at run 3, replay
+ *   STRATA_MODEL_PATH=2:2:2:2:3:1:1:2 STRATA_MODEL_REPLAY='MAAAc:V'): `linkCut(k0), delete(A1, k1)`
+ *   → Postgres holds k0 absent, A1's acknowledged set is lost: A2's refused delete waited in
+ *   ioredis' offline queue and ran on reconnect at a newer version (regression-late-script).
+ * - without 1c2ff41's take (redis-tcp queue files reverted; write-behind, 20 runs, failed at run
+ *   17, replay STRATA_MODEL_PATH=16:3:3:3:7:8:3:3 STRATA_MODEL_REPLAY='IBEA/D:1'):
+ *   `set(A1, k0), linkCutFlush, set(A1, k2)` → Postgres lacks k0 after every app flushed: the
+ *   entries of the take whose reply was lost stayed pending for A2's consumer (30 s reclaim).
  *
  * And on the issue-12 code itself, found with 40 runs per seed and fixed (regression tests beside):
  * - row-fold + tx + late-commit (write-behind, seed 24): a queued set, a transaction deleting the
@@ -67,6 +86,7 @@ export const FAULT_CLASSES = [
   'skew',
   'redis-restart',
   'redis-data-loss',
+  'redis-link',
 ] as const;
 export type FaultClass = (typeof FAULT_CLASSES)[number];
 export type Faults = ReadonlySet<FaultClass>;

@@ -133,6 +133,20 @@ export class TenantModel {
     this.raise(inst, key, h.length - 1);
   }
 
+  /**
+   * A write of `key` by `inst` that was refused (L2_UNAVAILABLE: "nothing was written"), so not
+   * acknowledged: it may or may not have landed before the call returned. One entry accepting the
+   * previous entry's values or this one (like the late commit's overlap), not in Postgres yet;
+   * the writer's floor is not raised (it was told nothing was written). What came after it must win.
+   */
+  maybeWrote(key: string, level: number | null, note: string | null, ackAt: number, by: string): void {
+    const h = this.entries(key);
+    const previous = h[h.length - 1]!;
+    if (level !== null) this.written.get(key)!.add(level);
+    const notes = new Set([...previous.notes, note]);
+    h.push({ levels: [...previous.levels, level], ackAt, visibleAt: ackAt, notes, createdAts: 'any', by });
+  }
+
   /** `inst` dropped its cached copy: it reads the newest entry from now on. */
   refreshed(inst: InstanceName, key: string): void {
     this.raise(inst, key, this.entries(key).length - 1);
@@ -249,6 +263,8 @@ export class DeploymentModel {
   faultsInjected = 0;
   restarts = 0;
   dataLosses = 0;
+  /** A2's Redis link cuts in this run (`redis-link`). */
+  linkCuts = 0;
 
   constructor(
     readonly keys: Readonly<Record<Tenant, readonly string[]>>,

@@ -13,6 +13,7 @@ import { integer, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Faults } from './deployment-faults.js';
+import { type RedisLink, readyWithin, startRedisLink } from './deployment-link.js';
 import type { AofRedis } from './deployment-redis.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
@@ -138,6 +139,8 @@ export interface Deployment {
   readonly instances: Readonly<Record<InstanceName, Instance>>;
   /** In front of A2's Postgres pool: the late commit reply. */
   readonly proxy: TcpProxy;
+  /** With `redis-link`: A2's L2, bus and queue connections go through it (the others stay direct). */
+  readonly link: RedisLink | undefined;
   /** A2's clock is this far ahead (0 without the `skew` class). */
   readonly skewMs: number;
   /** A new instance of `tenant`'s app (empty L1, no bus): reads come from L2, then Postgres. */
@@ -148,6 +151,18 @@ export interface Deployment {
 }
 
 const SKEW_MS = 10_000;
+/** Every instance's L2 timeout (`timeouts.l2`). */
+export const L2_TIMEOUT_MS = 2_000;
+/**
+ * A2's L2 timeout with `redis-link`: a cut costs the model this long (A2's refused write), so it is
+ * shorter than the others' to keep the run time (still far above a loopback script's few ms).
+ */
+export const LINK_L2_TIMEOUT_MS = 750;
+/**
+ * A2's reconnect delay while its link is cut: past its L2 timeout plus A1's write of the same key,
+ * so a script held in ioredis' offline queue would still be there when the link comes back.
+ */
+export const LINK_HELD_MS = LINK_L2_TIMEOUT_MS + 400;
 
 function redisClient(url: string): Redis {
   // Reconnects on its own (ioredis' default backoff); commands fail at once while disconnected
@@ -155,21 +170,6 @@ function redisClient(url: string): Redis {
   const c = new Redis(url, { maxRetriesPerRequest: 0, protocol: 2 } as never);
   c.on('error', () => {});
   return c;
-}
-
-async function ready(c: Redis, ms: number): Promise<void> {
-  if (c.status === 'ready') return;
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      c.off('ready', onReady);
-      reject(new Error(`a Redis connection was not ready again within ${ms} ms (status ${c.status})`));
-    }, ms);
-    const onReady = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    c.once('ready', onReady);
-  });
 }
 
 /**
@@ -194,6 +194,7 @@ export async function deploy(
   const schemas = { a: tenantSchema(dbs.tables.a, mode), b: tenantSchema(dbs.tables.b, mode) };
   const sharedQueue = faults.has('shared-queue');
   const opened: Redis[] = [];
+  const link = faults.has('redis-link') ? await startRedisLink(redis.port, LINK_HELD_MS) : undefined;
 
   const config = (tenant: Tenant, inst: string, pool: pg.Pool, clients: Redis[]): StrataConfig => {
     const [l2, bus, queue] = clients as [Redis, Redis, Redis];
@@ -221,7 +222,7 @@ export async function deploy(
       keyPrefix: prefix,
       schemas: [schemas[tenant]],
       ttl: { l1: '10m' }, // coherence must come from the bus, not from short TTLs
-      timeouts: { l2: '2s', l3: '10s', queue: '5s' },
+      timeouts: { l2: L2_TIMEOUT_MS, l3: '10s', queue: '5s' },
       instanceId: `${prefix}-${inst}`,
     };
   };
@@ -231,11 +232,13 @@ export async function deploy(
     const url = name === 'A2' ? proxy.url(dbs.databaseUrl) : dbs.databaseUrl;
     const pool = new pg.Pool({ connectionString: url, max: 4 });
     pool.on('error', () => {});
-    const clients = [redisClient(redis.url), redisClient(redis.url), redisClient(redis.url)];
+    const client = () => (name === 'A2' && link ? link.client(redis.url) : redisClient(redis.url));
+    const clients = [client(), client(), client()];
     opened.push(...clients);
     const strata = new Strata({
       ...config(tenant, name, pool, clients),
       ...(name === 'A2' && skewMs > 0 && { clock: { now: () => Date.now() + skewMs } }),
+      ...(name === 'A2' && link && { timeouts: { l2: LINK_L2_TIMEOUT_MS, l3: '10s', queue: '5s' } }),
     });
     return { name, tenant, strata, schema: schemas[tenant], redis: clients, pool };
   };
@@ -248,6 +251,7 @@ export async function deploy(
     keyPrefix,
     instances,
     proxy,
+    link,
     skewMs,
     async fresh(tenant) {
       const pool = new pg.Pool({ connectionString: dbs.databaseUrl, max: 2 });
@@ -266,7 +270,7 @@ export async function deploy(
       };
     },
     async redisReady(ms) {
-      await Promise.all(opened.map((c) => ready(c, ms)));
+      await Promise.all(opened.map((c) => readyWithin(c, ms)));
     },
     async close() {
       proxy.resume();
@@ -274,6 +278,7 @@ export async function deploy(
       for (const c of opened) c.disconnect();
       await Promise.allSettled(Object.values(instances).map((i) => i.pool.end()));
       await proxy.close();
+      await link?.close();
     },
   };
 }

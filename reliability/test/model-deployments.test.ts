@@ -13,7 +13,8 @@ import { record } from '../support/ledger.js';
 // app A (instances A1, A2) over tenant A's Postgres schema, app B (B1) over tenant B's. Commands:
 // set / setWithoutNote / delete / get / getMany / tx / invalidate / invalidateAll / searchCached /
 // flush, a late commit reply (A2's, held 300 ms by a TCP proxy while A1 writes the same key), clock
-// skew (A2 10 s ahead), a Redis restart (SIGKILL, same AOF) and a Redis data loss (after flushing).
+// skew (A2 10 s ahead), a Redis restart (SIGKILL, same AOF), a Redis data loss (after flushing) and
+// a cut of A2's own link to Redis (a refused write, a flush take's lost reply).
 // Checked: no read returns another tenant's row; an instance reads its own writes and others lag at
 // most BOUND_MS; at the end, Postgres holds every key's last acknowledged write and every tier
 // (each instance's L1, a fresh instance's L2 read, searchCached) agrees with Postgres.

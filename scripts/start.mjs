@@ -61,6 +61,8 @@ let persistDir;
 /** The Redis key prefix this run made up (none when STRATA_KEY_PREFIX named one): its keys go at stop. */
 let ownKeyPrefix;
 let stopping = false;
+/** The environment of `strata capture` (set once this run installed it; remove at stop uses it too). */
+let captureEnv;
 
 /**
  * Deletes the keys under this run's own prefix, through the devstack's Upstash endpoint: the encryption
@@ -105,6 +107,12 @@ async function shutdown(code) {
     exitCode = 1;
   }
   try {
+    if (ownKeyPrefix && captureEnv) await runCapture('remove');
+  } catch (err) {
+    console.error(`start: removing this run's change capture (app ${ownKeyPrefix}) failed:`, err);
+    exitCode = 1;
+  }
+  try {
     await dropOwnKeys();
   } catch (err) {
     console.error(`start: removing this run's Redis keys (${ownKeyPrefix}:*) failed:`, err);
@@ -137,23 +145,27 @@ function exited(child) {
 }
 
 /**
- * `strata capture install` with the demo's config (apps/demo-worker/strata.config.ts): triggers that log
- * writes made outside the demo (psql, another service), which the Worker's relay turns into
- * invalidations. Idempotent; its tables and functions go in the demo's own Postgres schema.
+ * `strata capture install|remove` with the demo's config (apps/demo-worker/strata.config.ts): triggers
+ * that log writes made outside the demo (psql, another service), which the Worker's relay turns into
+ * invalidations. Install registers the app under the run's STRATA_KEY_PREFIX (the Worker's); remove,
+ * at stop, unregisters a prefix this run made up, so runs do not pile up registered apps (with two or
+ * more, the trigger logs every Strata write). Idempotent; all of it lives in the demo's Postgres schema.
  */
-async function installCapture(postgresUrl, vars) {
-  log('installing change capture (strata capture install --config apps/demo-worker/strata.config.ts)');
+async function runCapture(command) {
+  log(
+    `${command === 'install' ? 'installing' : 'removing'} change capture (strata capture ${command} --config apps/demo-worker/strata.config.ts)`,
+  );
   const cli = spawn(
     process.execPath,
-    [join(root, 'packages/adapter-node/bin/strata.mjs'), 'capture', 'install'],
+    [join(root, 'packages/adapter-node/bin/strata.mjs'), 'capture', command],
     {
       cwd: join(root, 'apps/demo-worker'),
       stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, ...vars, DATABASE_URL: postgresUrl },
+      env: { ...process.env, ...captureEnv },
     },
   );
   const code = await exited(cli);
-  if (code !== 0) throw new Error(`strata capture install failed (${code})`);
+  if (code !== 0) throw new Error(`strata capture ${command} failed (${code})`);
 }
 
 async function waitForHealth(base, child) {
@@ -254,7 +266,8 @@ try {
     STRATA_ENCRYPTION_KEY: encryptionKey,
     STRATA_KEY_PREFIX: keyPrefix,
   };
-  await installCapture(devstack.postgres.url, vars);
+  captureEnv = { ...vars, DATABASE_URL: devstack.postgres.url };
+  await runCapture('install');
 
   // Local queue and cache state of this run only, removed at the end.
   persistDir = mkdtempSync(join(tmpdir(), 'strata-demo-wrangler-'));

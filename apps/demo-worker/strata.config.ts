@@ -5,4 +5,13 @@
 import { DEMO_PG_SCHEMA } from './src/db/schema.js';
 import { schemas } from './src/db/strata-schemas.js';
 
-export default { schemas: [...schemas], migrationsSchema: DEMO_PG_SCHEMA };
+// The app's keyPrefix too: `capture install` registers the app under it, and the Worker checks the
+// registration under its own (STRATA_KEY_PREFIX), so they must be the same or the Worker reports
+// capture `notInstalled` and the trigger logs the demo's own writes as another app's.
+const keyPrefix = process.env.STRATA_KEY_PREFIX;
+
+export default {
+  schemas: [...schemas],
+  migrationsSchema: DEMO_PG_SCHEMA,
+  ...(keyPrefix ? { keyPrefix } : {}),
+};

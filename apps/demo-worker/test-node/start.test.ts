@@ -168,11 +168,26 @@ describe('npm start (scripts/start.mjs)', () => {
     });
     expect(served).toMatchObject({ id: 'seed-ada', email: 'ada@example.com', level });
     const stats = (await (await fetch(`${base}/stats`)).json()) as {
-      capture: { changesApplied: number; relay: { lagMs: number; changes: number } | null };
+      capture: {
+        changesApplied: number;
+        relay: { lagMs: number; changes: number } | null;
+        notInstalled: string[];
+      };
     };
     expect(stats.capture.changesApplied).toBeGreaterThanOrEqual(1);
     expect(stats.capture.relay?.changes).toBeGreaterThanOrEqual(1);
     expect(stats.capture.relay?.lagMs).toBeGreaterThanOrEqual(0);
+    // capture install registered the Worker's own app (its keyPrefix): installed as the Worker sees it,
+    // and the demo's seeds were not logged as another app's writes (only the update above, app null).
+    expect(stats.capture.notInstalled).toEqual([]);
+    await withClient(async (client) => {
+      const apps = await client.query('select distinct app from strata_demo._strata_capture_apps');
+      expect(apps.rows).toEqual([{ app: keyPrefix }]);
+      const own = await client.query(
+        'select count(*)::int as n from strata_demo._strata_changes where app is not null',
+      );
+      expect(own.rows).toEqual([{ n: 0 }]);
+    });
   }, 30_000);
 
   it('plots /dashboard in headless Chromium from live /stats, with no console or CSP error', async () => {
@@ -372,6 +387,12 @@ describe('npm start (scripts/start.mjs)', () => {
     // The run's encryption key is gone, so are its cached rows: no key of its prefix is left.
     expect(output).toMatch(/removed [1-9]\d* Redis keys of this run/);
     expect(await new Redis(testDevstack().upstash!).keys(`${keyPrefix}:*`)).toEqual([]);
+    // Its app's capture registration went too, so runs do not pile up apps on the demo's tables.
+    expect(output).toMatch(/removed change capture/);
+    await withClient(async (client) => {
+      const apps = await client.query('select app from strata_demo._strata_capture_apps');
+      expect(apps.rows).toEqual([]);
+    });
     // npx, wrangler, esbuild and both workerd processes were in that group: none may remain.
     expect(processGroupAlive(wranglerGroup)).toBe(false);
     await expect(fetch(`${base}/health`)).rejects.toThrow();

@@ -92,6 +92,25 @@ describe('createStrata', () => {
     expect((caught as Error).message).toContain('UPSTASH_REDIS_REST_TOKEN');
   });
 
+  it('refuses encrypted fields without a key, naming the STRATA_ENCRYPTION_KEY binding', () => {
+    const { STRATA_ENCRYPTION_KEY: _key, ...withoutKey } = env as typeof env & {
+      STRATA_ENCRYPTION_KEY?: string;
+    };
+    const secrets = defineSchema({
+      table: pgTable(uniqueName('cs_secrets'), { id: text('id').primaryKey(), note: text('note') }),
+      fields: { note: { encrypted: true } },
+    });
+    let caught: unknown;
+    try {
+      createStrata(withoutKey, { schemas: [secrets], keyPrefix });
+    } catch (err) {
+      caught = err;
+    }
+    expect(isStrataError(caught, 'INVALID_CONFIG')).toBe(true);
+    // A Worker's key is a binding: the message names it, not only config.encryptionKey.
+    expect((caught as Error).message).toContain('STRATA_ENCRYPTION_KEY');
+  });
+
   it('refuses a local DATABASE_URL without NEON_FETCH_ENDPOINT instead of failing every query', () => {
     const { NEON_FETCH_ENDPOINT: _endpoint, ...withoutEndpoint } = env;
     expect(new URL(env.DATABASE_URL).hostname).toBe('127.0.0.1');

@@ -46,6 +46,20 @@ beforeAll(async () => {
   // The demo's own tables, created additively if missing (what `npm run db:push` would do), and the
   // change capture its relay reads (what `npm start` installs with `strata capture install`).
   await createStrata(env, { ...strataOptions(env), drizzleMigrate }).migrate({ capture: true });
+  // The change relay's first poll of a new app finds no position to resume from (a gap) and drops
+  // every cached row, as it must. It rides on calls: made here, before the tests, it cannot land
+  // between a test's write and its read (under load it did, and a read missed L1).
+  await vi.waitUntil(
+    async () => {
+      await api(`/players/${run}-prime`); // a read: the relay rides on Strata's calls
+      const stats = (await (await api('/stats')).json()) as {
+        capture?: { relay?: { lastAppliedAt?: number } };
+      };
+      // Set once a poll has finished, its drop done (its `polls` count goes up when it starts).
+      return (stats.capture?.relay?.lastAppliedAt ?? 0) > 0;
+    },
+    { timeout: 10_000, interval: 100 },
+  );
 });
 
 afterAll(async () => {

@@ -3,7 +3,7 @@ import {
   createRedisPubSubBus,
   createRedisStreamQueue,
 } from '@strata/adapter-node/redis-tcp';
-import { defineSchema, type L2Tier, Strata, type StrataConfig } from '@strata/core';
+import { defineSchema, type L2Tier, Q, Strata, type StrataConfig } from '@strata/core';
 import { applyChanges } from '@strata/core/admin';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
@@ -272,6 +272,47 @@ describe('rolling deploy, write-behind', () => {
     expect(await app(prefix, behind.v2).find(behind.v2, 'wd1')).toBeNull();
     await vi.waitFor(() => expect(neu.stats().invalidationsApplied).toBeGreaterThanOrEqual(1));
     expect(await neu.find(behind.v2, 'wd1')).toBeNull();
+  });
+
+  it('writes queued by one version before the other registered are read by it before their flush', async () => {
+    const prefix = `${name}p`;
+    await admin.query(
+      `insert into "${pgName}".items (id, n, extra) values ('rq2', 20, 'kept'), ('rq3', 30, null)`,
+    );
+    const old = app(prefix, behind.v1);
+    // Alone: pending in v1's keys and pending index, queued; Postgres has none of it.
+    await old.set(behind.v1, { id: 'rq1', n: 1 });
+    await old.set(behind.v1, { id: 'rq2', n: 2 });
+    await old.delete(behind.v1, 'rq3');
+    expect(await n('rq1')).toBeUndefined();
+    const l2 = counted(createIoredisL2(redisUrl));
+    const neu = app(prefix, behind.v2, { l2 });
+    expect(await neu.get(behind.v2, 'rq1')).toEqual({ id: 'rq1', n: 1, extra: null });
+    // The queued columns over the stored row: `extra`, a column v1 does not know, is the stored one.
+    expect(await neu.get(behind.v2, 'rq2')).toEqual({ id: 'rq2', n: 2, extra: 'kept' });
+    expect(await neu.find(behind.v2, 'rq3')).toBeNull();
+    expect(await neu.getMany(behind.v2, ['rq3', 'rq2', 'rq1'])).toEqual([
+      null,
+      { id: 'rq2', n: 2, extra: 'kept' },
+      { id: 'rq1', n: 1, extra: null },
+    ]);
+    const listed = await neu.search(behind.v2, Q().where('id like $1', 'rq%').orderBy('n').build());
+    expect(listed.map((r) => [r.id, r.n])).toEqual([
+      ['rq1', 1],
+      ['rq2', 2],
+    ]);
+    expect(await neu.count(behind.v2, Q().where('id like $1', 'rq%').build())).toBe(2);
+    // Nothing of it was cached by v2: its keys stay empty until the flush.
+    expect(await raw.keys(`${prefix}:*:r:rq*`)).toHaveLength(3);
+    await old.flushDirty();
+    expect(await n('rq1')).toBe(1);
+    expect(await n('rq2')).toBe(2);
+    expect(await n('rq3')).toBeUndefined();
+    expect(await neu.getMany(behind.v2, ['rq1', 'rq2', 'rq3'])).toEqual([
+      { id: 'rq1', n: 1, extra: null },
+      { id: 'rq2', n: 2, extra: 'kept' },
+      null,
+    ]);
   });
 
   it('a write queued by one version before the other registered: an older flush changes nothing after', async () => {

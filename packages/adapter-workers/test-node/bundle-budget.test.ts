@@ -61,7 +61,10 @@ import {
 // write script (l2/shape-scripts.ts, engine/live-shapes.ts; its Lua kept terse) and write-behind
 // batches committed through Postgres while another shape is live: +1,571 (71,895 bytes; 72,125 with
 // the late-script sendBy merged meanwhile).
-const BUDGET_GZIP = 71 * 1024;
+// Raised to 72 KiB on 2026-12-04 (next session): the version that registers second reads the
+// write-behind writes the other queued before it (engine/pending-elsewhere.ts, gets and searches):
+// +596 (72,761 bytes).
+const BUDGET_GZIP = 72 * 1024;
 /** What the app brings whether or not it uses Strata. */
 const APP_PACKAGES = ['drizzle-orm', '@neondatabase/serverless', '@upstash/redis', 'hono'];
 

@@ -82,6 +82,11 @@ export class KeySpace {
     return `${this.#shape}:pending`;
   }
 
+  /** The pending index of another shape of the table (see `pendingElsewhere`). */
+  pendingIndexOf(shape: string): string {
+    return `${this.base}:${shape}:pending`;
+  }
+
   /** A cached search list, by the SHA-256 of its normalised query. */
   list(queryHash: string): string {
     return `${this.#shape}:q2:${queryHash}`;

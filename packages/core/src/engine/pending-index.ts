@@ -2,6 +2,7 @@ import { StrataError } from '../errors.js';
 import { PENDING } from '../l2/scripts.js';
 import type { PendingWrite, PendingWrites } from '../l3/types.js';
 import type { EngineContext } from './context.js';
+import { otherShapes, ownColumns } from './pending-elsewhere.js';
 import type { SchemaCache } from './schema-cache.js';
 
 /**
@@ -23,31 +24,42 @@ export async function pendingWrites(
   cache: SchemaCache,
 ): Promise<PendingWrites | undefined> {
   if (cache.writeMode !== 'write-behind' || !cache.l2) return undefined;
-  let reply: unknown;
+  // This shape's index, then (a rolling deploy) each other live shape's of this codec: writes that
+  // version queued before this one registered (see pendingElsewhere).
+  const shapes = [cache.keys.shape, ...otherShapes(cache)];
+  let replies: unknown[];
   try {
-    reply = await cache.l2.run(PENDING, [cache.keys.pendingIndex], ['read', String(MAX_SEARCH_PENDING)]);
+    replies = await Promise.all(
+      shapes.map((shape) =>
+        cache.l2!.run(PENDING, [cache.keys.pendingIndexOf(shape)], ['read', String(MAX_SEARCH_PENDING)]),
+      ),
+    );
   } catch (err) {
     ctx.tolerate(cache.schema.name, 'l2', 'pending', err);
     return ownWrites(cache);
   }
-  if (!Array.isArray(reply)) throw backlog(cache, Number(reply));
-  const prefix = cache.keys.row('');
-  const writes: PendingWrite[] = [];
-  for (let i = 0; i + 1 < reply.length; i += 2) {
-    const field = String(reply[i]);
-    const value = String(reply[i + 1]);
-    // `{version};{kind};{row}`: the row may hold ';' itself.
-    const a = value.indexOf(';');
-    const b = value.indexOf(';', a + 1);
-    if (!field.startsWith(prefix) || a < 0 || b < 0) continue;
-    const kind = value.slice(a + 1, b);
-    writes.push({
-      id: field.slice(prefix.length),
-      version: Number(value.slice(0, a)),
-      ...(kind === 'r' && { row: cache.rows.fromQueue(value.slice(b + 1)) }),
-    });
-  }
-  return writes;
+  const byId = new Map<string, PendingWrite>();
+  replies.forEach((reply, s) => {
+    if (!Array.isArray(reply)) throw backlog(cache, Number(reply));
+    const prefix = cache.keys.rowOf(shapes[s]!, '');
+    for (let i = 0; i + 1 < reply.length; i += 2) {
+      const field = String(reply[i]);
+      const value = String(reply[i + 1]);
+      // `{version};{kind};{row}`: the row may hold ';' itself.
+      const a = value.indexOf(';');
+      const b = value.indexOf(';', a + 1);
+      if (!field.startsWith(prefix) || a < 0 || b < 0) continue;
+      const id = field.slice(prefix.length);
+      const version = Number(value.slice(0, a));
+      if (version <= (byId.get(id)?.version ?? -1)) continue;
+      const kind = value.slice(a + 1, b);
+      const text = value.slice(b + 1);
+      const row = kind !== 'r' ? undefined : s === 0 ? cache.rows.fromQueue(text) : ownColumns(cache, text);
+      byId.set(id, { id, version, ...(row && { row }) });
+    }
+  });
+  if (byId.size > MAX_SEARCH_PENDING) throw backlog(cache, byId.size);
+  return [...byId.values()];
 }
 
 function ownWrites(cache: SchemaCache): PendingWrites {

@@ -3,6 +3,7 @@ import type { Row } from '../l3/types.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import { Loaded } from './loaded.js';
+import { overlayPending, pendingElsewhere } from './pending-elsewhere.js';
 import { agedL1, answerFromGrace, leased, refreshLater } from './read-aged.js';
 import { fullStatus, l1Status, type PositionStatus, positionStatus, type ReadStatus } from './read-status.js';
 import { ABSENT, type SchemaCache, type Versioned } from './schema-cache.js';
@@ -486,6 +487,14 @@ async function fromL3(
   // With no L3, L2 is the source of truth: what it does not hold does not exist (rows stay null).
   if (!cache.l3) return;
   ctx.counters.l3Reads += 1;
+  // Another version's queued writes (a rolling deploy): asked before Postgres, see pendingElsewhere.
+  const queued = fillL2
+    ? await pendingElsewhere(
+        ctx,
+        cache,
+        missing.map((i) => keys[i]!),
+      )
+    : undefined;
   let found: Awaited<ReturnType<typeof cache.l3.findMany>>;
   try {
     found = await cache.rowReader!.findMany(
@@ -506,6 +515,13 @@ async function fromL3(
     if (i === undefined) continue;
     open.delete(key);
     ctx.hit('l3', name);
+    if (queued?.has(key)) {
+      const over = overlayPending(cache.schema, stored, version, queued.get(key));
+      if (over !== undefined) {
+        await answerQueued(cache, loaded, i, key, over, queued.get(key)!.version);
+        continue;
+      }
+    }
     const plain = cache.rows.encrypts ? await cache.rows.decryptRow(stored, key) : stored;
     rows[i] = plain;
     if (loaded.status)
@@ -513,6 +529,11 @@ async function fromL3(
     read.push({ key, version, stored, plain });
   }
   for (const [key, i] of open) {
+    const over = queued && overlayPending(cache.schema, null, 0, queued.get(key));
+    if (over) {
+      await answerQueued(cache, loaded, i, key, over, queued!.get(key)!.version);
+      continue;
+    }
     ctx.miss('l3', name);
     rows[i] = null;
     if (loaded.status) loaded.status[i] = positionStatus('l3', 0, null);
@@ -529,6 +550,22 @@ async function fromL3(
     return false;
   });
   await cache.fill(ctx, fills, { l2: fillL2, stamp });
+}
+
+/**
+ * Position `i` answered with another version's queued write (see `pendingElsewhere`): no tier takes
+ * it (Postgres has not, and a dead-lettered write is withdrawn only from that version's keys).
+ */
+async function answerQueued(
+  cache: SchemaCache,
+  loaded: Loaded,
+  i: number,
+  key: string,
+  row: Row | null,
+  version: number,
+): Promise<void> {
+  loaded.rows[i] = row && cache.rows.encrypts ? await cache.rows.decryptRow(row, key) : row;
+  if (loaded.status) loaded.status[i] = positionStatus('l3', version, null);
 }
 
 /**

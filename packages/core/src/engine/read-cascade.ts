@@ -1,5 +1,5 @@
 import { isStrataError } from '../errors.js';
-import type { Row } from '../l3/types.js';
+import type { PendingWrite, Row } from '../l3/types.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import { Loaded } from './loaded.js';
@@ -515,13 +515,8 @@ async function fromL3(
     if (i === undefined) continue;
     open.delete(key);
     ctx.hit('l3', name);
-    if (queued?.has(key)) {
-      const over = overlayPending(cache.schema, stored, version, queued.get(key));
-      if (over !== undefined) {
-        await answerQueued(cache, loaded, i, key, over, queued.get(key)!.version);
-        continue;
-      }
-    }
+    if (queued?.has(key) && (await answerQueued(ctx, cache, loaded, i, key, stored, version, queued)))
+      continue;
     const plain = cache.rows.encrypts ? await cache.rows.decryptRow(stored, key) : stored;
     rows[i] = plain;
     if (loaded.status)
@@ -529,11 +524,7 @@ async function fromL3(
     read.push({ key, version, stored, plain });
   }
   for (const [key, i] of open) {
-    const over = queued && overlayPending(cache.schema, null, 0, queued.get(key));
-    if (over) {
-      await answerQueued(cache, loaded, i, key, over, queued!.get(key)!.version);
-      continue;
-    }
+    if (queued?.has(key) && (await answerQueued(ctx, cache, loaded, i, key, null, 0, queued))) continue;
     ctx.miss('l3', name);
     rows[i] = null;
     if (loaded.status) loaded.status[i] = positionStatus('l3', 0, null);
@@ -553,19 +544,32 @@ async function fromL3(
 }
 
 /**
- * Position `i` answered with another version's queued write (see `pendingElsewhere`): no tier takes
+ * Answers position `i` with another version's queued write of `key` over the row Postgres holds at
+ * `version` (see `pendingElsewhere`), unless Postgres has that write already: false then, or when
+ * the queued row cannot be decrypted here (counted, logged; Postgres's row answers). No tier takes
  * it (Postgres has not, and a dead-lettered write is withdrawn only from that version's keys).
  */
 async function answerQueued(
+  ctx: EngineContext,
   cache: SchemaCache,
   loaded: Loaded,
   i: number,
   key: string,
-  row: Row | null,
+  stored: Row | null,
   version: number,
-): Promise<void> {
-  loaded.rows[i] = row && cache.rows.encrypts ? await cache.rows.decryptRow(row, key) : row;
-  if (loaded.status) loaded.status[i] = positionStatus('l3', version, null);
+  queued: ReadonlyMap<string, PendingWrite>,
+): Promise<boolean> {
+  const pending = queued.get(key)!;
+  const row = overlayPending(cache.schema, stored, version, pending);
+  if (row === undefined) return false;
+  try {
+    loaded.rows[i] = row && cache.rows.encrypts ? await cache.rows.decryptRow(row, key) : row;
+  } catch (err) {
+    ctx.tolerate(cache.schema.name, 'l2', 'pending', err);
+    return false;
+  }
+  if (loaded.status) loaded.status[i] = positionStatus('l3', pending.version, null);
+  return true;
 }
 
 /**

@@ -665,7 +665,9 @@ export class SchemaCache {
     try {
       const rules = keys.map((_, i) => (typeof rule === 'string' ? rule : String(rule[i])));
       const rowKeys = this.rowKeys(keys);
-      const build = () => ({ keys: rowKeys, args: [String(keys.length), ...rules] });
+      // The version floor a dropped value leaves (see DROP): as long as a delete's tombstone.
+      const floor = [String(this.tombstoneTtlMs()), this.owner];
+      const build = () => ({ keys: rowKeys, args: [String(keys.length), ...rules, ...floor] });
       await this.runWatched(DROP, build, { bumps: [this.keys.searchGenerationKey], writes: keys });
     } catch (err) {
       if (!this.l3) throw err;

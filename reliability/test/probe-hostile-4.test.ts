@@ -1,0 +1,184 @@
+import {
+  createIoredisL2,
+  createRedisPubSubBus,
+  createRedisStreamQueue,
+} from '@strata/adapter-node/redis-tcp';
+import { defineSchema, Strata, type StrataConfig } from '@strata/core';
+import { createDrizzleL3, readYourWrites } from '@strata/core/drizzle';
+import { type PostgresReplica, startPostgresReplica } from '@strata/devstack/postgres-replica';
+import { serviceUrls, uniqueName } from '@strata/devstack/testing';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+// Hostile round 4: setups the earlier probes do not walk. Each test asserts every tier (L1 through
+// the instances' reads, L2 through the raw Redis values) and Postgres after the fact.
+//
+// Found here: `invalidate`, `expire` (of a tombstone) and the other drops DELeted the L2 key, and with
+// it the version that refuses older fills. A read that began before (a late reply, or a read
+// replica that had not replayed the write) then filled the older row back, or the row a delete
+// removed, and every instance, the writer too, read it until the L2 TTL. A drop now leaves a
+// superseded marker at the dropped value's version (DROP in packages/core/src/l2/scripts.ts).
+
+const { redisUrl } = serviceUrls();
+const name = uniqueName('probe_h4');
+const raw = new Redis(redisUrl, { protocol: 2, lazyConnect: true } as never);
+raw.on('error', () => {});
+const opened: { close(): Promise<void> }[] = [];
+const pools: pg.Pool[] = [];
+
+function open(config: StrataConfig): Strata {
+  const strata = new Strata(config);
+  opened.push(strata);
+  return strata;
+}
+
+function pool(url: string): pg.Pool {
+  const p = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 2_000 });
+  p.on('error', () => {});
+  pools.push(p);
+  return p;
+}
+
+/** Resolves once `done()` holds (checked on each turn of the event loop), or fails after 5 s. */
+async function until(done: () => boolean): Promise<void> {
+  const by = Date.now() + 5_000;
+  while (!done()) {
+    if (Date.now() > by) throw new Error('until: timed out');
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+beforeAll(async () => {
+  await raw.connect();
+});
+
+afterEach(async () => {
+  await Promise.allSettled(opened.splice(0).map((s) => s.close()));
+});
+
+afterAll(async () => {
+  await Promise.allSettled(pools.splice(0).map((p) => p.end()));
+  const keys = await raw.keys(`${name}*`);
+  if (keys.length > 0) await raw.del(...keys);
+  raw.disconnect();
+});
+
+describe('a Postgres streaming replica behind key reads, with invalidate / expire after a write', () => {
+  // Instances read keys that miss L1 and L2 from a replica (`replicaReads: 'all'`), whose replay is
+  // paused (a deterministic lag). The writer A invalidates (or expires) a key it just wrote or
+  // deleted; another instance B, that has not written, then reads the key from the lagging replica
+  // and fills L2. docs/semantics.md: the writer reads its writes whatever the replica's lag, and a
+  // fill never replaces a newer version in any cache.
+  const pgName = `${name}_replica`;
+  const table = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  let pair: PostgresReplica;
+  let primaryDb: ReturnType<typeof drizzle>;
+  let replicaDb: ReturnType<typeof drizzle>;
+  const channel = `${name}:bus`;
+
+  const schemaFor = (replica: ReturnType<typeof createDrizzleL3>) =>
+    defineSchema({
+      table,
+      l1: { ttl: '10m' },
+      l2: { ttl: '10m' },
+      l3: { readReplica: replica, replicaReads: 'all' },
+    });
+  const wbTable = pgSchema(pgName).table('queued', {
+    id: text('id').primaryKey(),
+    n: integer('n').notNull(),
+  });
+  const instance = () => {
+    const replica = createDrizzleL3(replicaDb, { migrationsSchema: pgName, name: 'replica' });
+    const schema = schemaFor(replica);
+    const queued = defineSchema({
+      table: wbTable,
+      writeMode: 'write-behind',
+      l1: { ttl: '10m' },
+      l2: { ttl: '10m' },
+      l3: { readReplica: replica, replicaReads: 'all' },
+    });
+    const strata = open({
+      l2: createIoredisL2(redisUrl),
+      l3: createDrizzleL3(primaryDb, { migrationsSchema: pgName }),
+      keyPrefix: `${name}r`,
+      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel }) },
+      replicas: readYourWrites,
+      writeBehind: {
+        queue: createRedisStreamQueue({ url: redisUrl, keyPrefix: `${name}r`, allowVolatile: true }),
+      },
+      schemas: [schema, queued],
+    });
+    return { strata, schema, queued };
+  };
+  const inPostgres = async (id: string, table = 'items') => {
+    const { rows } = await pools[0]!.query(`select n from "${pgName}".${table} where id = $1`, [id]);
+    return rows[0]?.n ?? null;
+  };
+  /** The raw L2 values of this app's keys of `id` (every shape, every envelope kind). */
+  const l2Values = async (id: string) => {
+    const keys = (await raw.keys(`${name}r*:r:${id}`)).sort();
+    return keys.length === 0 ? [] : await raw.mget(...keys);
+  };
+
+  beforeAll(async () => {
+    pair = await startPostgresReplica();
+    primaryDb = drizzle({ client: pool(pair.primary.url) });
+    replicaDb = drizzle({ client: pool(pair.replica.url) });
+    await pools[0]!.query(`create schema "${pgName}"`);
+    const { strata } = instance();
+    await strata.migrate();
+    await strata.close();
+    await pair.caughtUp();
+  }, 60_000);
+
+  afterAll(async () => {
+    await pair?.stop();
+  });
+
+  it.each([
+    ['invalidate', 'set'],
+    ['invalidate', 'delete'],
+    ['expire', 'delete'],
+  ] as const)(
+    '%s after a %s: a lagging replica read by another instance puts nothing older back',
+    async (drop, write) => {
+      const id = `${drop}-${write}`;
+      const a = instance();
+      const b = instance();
+      await a.strata.set(a.schema, { id, n: 1 });
+      await pair.caughtUp();
+      expect(await b.strata.find(b.schema, id)).toEqual({ id, n: 1 });
+      await pair.pauseReplay();
+      try {
+        if (write === 'set') await a.strata.set(a.schema, { id, n: 2 });
+        else await a.strata.delete(a.schema, id);
+        const acknowledged = write === 'set' ? { id, n: 2 } : null;
+        const heard = b.strata.stats().invalidationsApplied;
+        if (drop === 'invalidate') await a.strata.invalidate(a.schema, id);
+        else await a.strata.expire(a.schema, id);
+        // B has heard both messages (the write's and the invalidation's) before it reads.
+        await until(() => b.strata.stats().invalidationsApplied >= heard + 2);
+        // B has not written: it may answer the replica's older row (within the lag), but its fill
+        // must not put that row back into L2 under the version the drop removed.
+        await b.strata.find(b.schema, id);
+        await b.strata.settled();
+        // A reads its own acknowledged write, whatever B read.
+        expect(await a.strata.find(a.schema, id)).toEqual(acknowledged);
+        expect(await inPostgres(id)).toBe(write === 'set' ? 2 : null);
+      } finally {
+        await pair.resumeReplay();
+      }
+      await pair.caughtUp();
+      // Replayed: every instance, and L2, hold the acknowledged write (or nothing).
+      const c = instance();
+      const expected = write === 'set' ? { id, n: 2 } : null;
+      expect(await c.strata.find(c.schema, id)).toEqual(expected);
+      expect(await a.strata.find(a.schema, id)).toEqual(expected);
+      expect(await b.strata.find(b.schema, id)).toEqual(expected);
+      for (const value of await l2Values(id)) expect(value).not.toMatch(/"n":1\b/);
+    },
+  );
+});

@@ -21,6 +21,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 // replica that had not replayed the write) then filled the older row back, or the row a delete
 // removed, and every instance, the writer too, read it until the L2 TTL. A drop now leaves a
 // superseded marker at the dropped value's version (DROP in packages/core/src/l2/scripts.ts).
+//
+// And: a key read routed to a read replica (`replicaReads: 'all'`) took whatever the replica
+// answered when L2 missed, even when L2 still held a newer version for the key (the marker above,
+// a row of an older generation after invalidateAll). The writer's read-your-writes covers only its
+// own commits (their WAL position): a write-behind write that another instance's flusher committed
+// was read back older. Such a read now goes to the primary (`aboveFloors` in read-cascade.ts).
 
 const { redisUrl } = serviceUrls();
 const name = uniqueName('probe_h4');
@@ -161,9 +167,9 @@ describe('a Postgres streaming replica behind key reads, with invalidate / expir
         else await a.strata.expire(a.schema, id);
         // B has heard both messages (the write's and the invalidation's) before it reads.
         await until(() => b.strata.stats().invalidationsApplied >= heard + 2);
-        // B has not written: it may answer the replica's older row (within the lag), but its fill
-        // must not put that row back into L2 under the version the drop removed.
-        await b.strata.find(b.schema, id);
+        // B has not written, but L2 still carries the version the drop left: the replica is behind
+        // it, so B reads the primary (before: B answered the replica's older row, within the lag).
+        expect(await b.strata.find(b.schema, id)).toEqual(acknowledged);
         await b.strata.settled();
         // A reads its own acknowledged write, whatever B read.
         expect(await a.strata.find(a.schema, id)).toEqual(acknowledged);
@@ -178,6 +184,39 @@ describe('a Postgres streaming replica behind key reads, with invalidate / expir
       expect(await c.strata.find(c.schema, id)).toEqual(expected);
       expect(await a.strata.find(a.schema, id)).toEqual(expected);
       expect(await b.strata.find(b.schema, id)).toEqual(expected);
+      for (const value of await l2Values(id)) expect(value).not.toMatch(/"n":1\b/);
+    },
+  );
+
+  it.each(['invalidate', 'invalidateAll'] as const)(
+    "a write-behind write flushed by another instance, then %s: the writer reads it, not the lagging replica's row",
+    async (drop) => {
+      const id = `wb-${drop}`;
+      const a = instance();
+      const b = instance();
+      await a.strata.set(a.queued, { id, n: 1 });
+      await a.strata.flushDirty();
+      await pair.caughtUp();
+      await pair.pauseReplay();
+      try {
+        await a.strata.set(a.queued, { id, n: 2 });
+        // Every instance runs a flusher on the shared stream: here B's takes A's write.
+        await b.strata.flushDirty();
+        expect(await inPostgres(id, 'queued')).toBe(2);
+        expect(b.strata.stats().flushed).toBe(1);
+        if (drop === 'invalidate') await a.strata.invalidate(a.queued, id);
+        else await a.strata.invalidateAll(a.queued);
+        // A's own acknowledged write: never the replica's older row.
+        expect(await a.strata.find(a.queued, id)).toEqual({ id, n: 2 });
+        await a.strata.settled();
+        expect(await a.strata.find(a.queued, id)).toEqual({ id, n: 2 });
+      } finally {
+        await pair.resumeReplay();
+      }
+      await pair.caughtUp();
+      const c = instance();
+      expect(await c.strata.find(c.queued, id)).toEqual({ id, n: 2 });
+      expect(await a.strata.find(a.queued, id)).toEqual({ id, n: 2 });
       for (const value of await l2Values(id)) expect(value).not.toMatch(/"n":1\b/);
     },
   );

@@ -368,6 +368,16 @@ export class SchemaCache {
     return hit;
   }
 
+  /**
+   * The version an L2 value of this schema carries whatever its kind or generation (0 for another
+   * format or another schema's): no copy of the key older than it can be newer than what L2 saw.
+   */
+  floorOf(value: string): number {
+    const e = decodeEnvelope(value);
+    if (!e || e.kind === 'l' || (e.owner !== this.owner && this.stampOf(e.owner) < 0)) return 0;
+    return e.version;
+  }
+
   #foreign(ctx: EngineContext, key: string, why: string): undefined {
     ctx.tolerate(
       this.schema.name,

@@ -8,7 +8,7 @@ import { createDrizzleL3, readYourWrites } from '@strata/core/drizzle';
 import { type PostgresReplica, startPostgresReplica } from '@strata/devstack/postgres-replica';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
+import { integer, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -220,4 +220,65 @@ describe('a Postgres streaming replica behind key reads, with invalidate / expir
       for (const value of await l2Values(id)) expect(value).not.toMatch(/"n":1\b/);
     },
   );
+});
+
+describe('a clock that steps back (NTP, a VM resumed) on one instance', () => {
+  // B's clock is the system clock plus a shift the test moves: not a manual clock, so Strata takes
+  // it as a real one. B has no bus: its L1 copy lives its TTL (docs/coherence.md: "without a bus,
+  // until its L1 TTL"). A writes the row; B's clock steps back an hour, then 2 s pass on it.
+  const pgName = `${name}_clock`;
+  const table = pgSchema(pgName).table('items', {
+    id: text('id').primaryKey(),
+    n: integer('n').notNull(),
+    at: timestamp('at', { withTimezone: true, mode: 'date' }),
+  });
+  const schema = defineSchema({
+    table,
+    l1: { ttl: '1s' },
+    l2: { ttl: '10m' },
+    fields: { at: { autoNow: true } },
+  });
+  const { databaseUrl } = serviceUrls();
+  let db: ReturnType<typeof drizzle>;
+
+  beforeAll(async () => {
+    db = drizzle({ client: pool(databaseUrl) });
+    await pools.at(-1)!.query(`create schema "${pgName}"`);
+    await new Strata({ l3: createDrizzleL3(db, { migrationsSchema: pgName }), schemas: [schema] }).migrate();
+  });
+
+  afterAll(async () => {
+    await pools.at(-1)!.query(`drop schema if exists "${pgName}" cascade`);
+  });
+
+  it('the L1 TTL is counted in elapsed time: a step back does not keep an overwritten row for the step', async () => {
+    let shift = 0;
+    const stepped = { now: () => Date.now() + shift };
+    const config = (clock?: { now(): number }) =>
+      open({
+        l2: createIoredisL2(redisUrl),
+        l3: createDrizzleL3(db, { migrationsSchema: pgName }),
+        keyPrefix: `${name}c`,
+        ...(clock && { clock }),
+        schemas: [schema],
+      });
+    const a = config();
+    const b = config(stepped);
+    await a.set(schema, { id: 'k', n: 1 });
+    expect(await b.find(schema, 'k')).toMatchObject({ id: 'k', n: 1 });
+    await a.set(schema, { id: 'k', n: 2 });
+    shift = -3_600_000;
+    // B reads something else meanwhile: it sees its clock go back.
+    expect(await b.find(schema, 'other')).toBeNull();
+    shift += 2_000;
+    // 2 s have passed on B since its fill, past the 1 s TTL: B reads the write.
+    expect(await b.find(schema, 'k')).toMatchObject({ id: 'k', n: 2 });
+    // What B stamps for people and Postgres (autoNow) is its wall clock, stepped back as it is.
+    const before = Date.now() + shift;
+    await b.set(schema, { id: 'w', n: 1 });
+    const { rows } = await pools.at(-1)!.query(`select at from "${pgName}".items where id = 'w'`);
+    const at = (rows[0] as { at: Date }).at.getTime();
+    expect(at).toBeGreaterThanOrEqual(before);
+    expect(at).toBeLessThanOrEqual(Date.now() + shift);
+  });
 });

@@ -5,6 +5,7 @@ import {
 } from '@strata/adapter-node/redis-tcp';
 import { defineSchema, Strata, type StrataConfig } from '@strata/core';
 import { createDrizzleL3, readYourWrites } from '@strata/core/drizzle';
+import { msgpackCodec } from '@strata/core/msgpack';
 import { type PostgresReplica, startPostgresReplica } from '@strata/devstack/postgres-replica';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { drizzle } from 'drizzle-orm/node-postgres';
@@ -96,7 +97,7 @@ describe('a Postgres streaming replica behind key reads, with invalidate / expir
     id: text('id').primaryKey(),
     n: integer('n').notNull(),
   });
-  const instance = () => {
+  const instance = (codec?: StrataConfig['codec']) => {
     const replica = createDrizzleL3(replicaDb, { migrationsSchema: pgName, name: 'replica' });
     const schema = schemaFor(replica);
     const queued = defineSchema({
@@ -112,6 +113,7 @@ describe('a Postgres streaming replica behind key reads, with invalidate / expir
       keyPrefix: `${name}r`,
       coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel }) },
       replicas: readYourWrites,
+      ...(codec && { codec }),
       writeBehind: {
         queue: createRedisStreamQueue({ url: redisUrl, keyPrefix: `${name}r`, allowVolatile: true }),
       },
@@ -220,6 +222,35 @@ describe('a Postgres streaming replica behind key reads, with invalidate / expir
       for (const value of await l2Values(id)) expect(value).not.toMatch(/"n":1\b/);
     },
   );
+
+  it('a rolling deploy (two live shapes): invalidate leaves the other shape its floor too', async () => {
+    // Two versions of the app serve the table at once (here the codec differs: two shapes, two
+    // keys per row). A's drop marks the key under the other shape too (docs/semantics.md, rolling
+    // deploys); that key must keep the version, or B's lagging replica read fills the older row
+    // under it, and every instance of B's version reads it after the replica has caught up.
+    const id = 'two-shapes';
+    const a = instance();
+    const b = instance(msgpackCodec);
+    await a.strata.set(a.schema, { id, n: 1 });
+    await pair.caughtUp();
+    expect(await b.strata.find(b.schema, id)).toEqual({ id, n: 1 });
+    await pair.pauseReplay();
+    try {
+      const heard = b.strata.stats().invalidationsApplied;
+      await a.strata.set(a.schema, { id, n: 2 });
+      await a.strata.invalidate(a.schema, id);
+      expect(await a.strata.find(a.schema, id)).toEqual({ id, n: 2 });
+      await until(() => b.strata.stats().invalidationsApplied >= heard + 2);
+      await b.strata.find(b.schema, id);
+      await b.strata.settled();
+    } finally {
+      await pair.resumeReplay();
+    }
+    await pair.caughtUp();
+    const c = instance(msgpackCodec);
+    expect(await c.strata.find(c.schema, id)).toEqual({ id, n: 2 });
+    expect(await b.strata.find(b.schema, id)).toEqual({ id, n: 2 });
+  });
 });
 
 describe('a clock that steps back (NTP, a VM resumed) on one instance', () => {

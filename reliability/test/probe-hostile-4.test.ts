@@ -28,6 +28,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 // a row of an older generation after invalidateAll). The writer's read-your-writes covers only its
 // own commits (their WAL position): a write-behind write that another instance's flusher committed
 // was read back older. Such a read now goes to the primary (`aboveFloors` in read-cascade.ts).
+//
+// And: in a rolling deploy (two live shapes), the drop deleted the row's key under the other
+// shape, so the older row came back there (`twin_put` in shape-scripts.ts); and a wall clock that
+// stepped back stretched every TTL and interval by the step (`engine/steady-clock.ts`).
 
 const { redisUrl } = serviceUrls();
 const name = uniqueName('probe_h4');

@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { decodeEnvelope, EXPIRED_AT } from '../src/l2/envelope.js';
 import type { L2Suite } from './l2-conformance.js';
-import { envelope, runDrop, runPut } from './l2-helpers.js';
+import { envelope, FLOOR_TTL_MS, floorMarker, runDrop, runPut } from './l2-helpers.js';
 
 /** Values a Strata reader does not understand: another format, or a header this one cannot read. */
 const FOREIGN_VALUES: readonly string[] = [
@@ -134,7 +134,7 @@ export function describeWriteScripts(suite: L2Suite): void {
     expect(new Set(await suite.l2.getMany(keys))).toEqual(new Set([envelope(30, 'batch 30')]));
   });
 
-  it("DROP 'all' deletes whatever the key holds and counts what it deleted", async () => {
+  it("DROP 'all' leaves a version floor for a row, deletes a pending row and a foreign value, and counts them", async () => {
     await runPut(suite.l2, [
       { key: key('drop:all:row'), version: 1, value: envelope(1, 'row') },
       { key: key('drop:all:pending'), version: 2, value: envelope(2, 'pending', { pending: true }) },
@@ -148,10 +148,17 @@ export function describeWriteScripts(suite: L2Suite): void {
       })),
     );
     expect(reply).toEqual([3]);
-    expect(await stored('drop:all:row', 'drop:all:pending', 'drop:all:foreign')).toEqual([null, null, null]);
+    expect(await stored('drop:all:row', 'drop:all:pending', 'drop:all:foreign')).toEqual([
+      floorMarker(1),
+      null,
+      null,
+    ]);
+    const ttl = await suite.raw.pttl(key('drop:all:row'));
+    expect(ttl).toBeGreaterThan(FLOOR_TTL_MS - 10_000);
+    expect(ttl).toBeLessThanOrEqual(FLOOR_TTL_MS);
   });
 
-  it("DROP 'unlessPending' keeps a pending write-behind row, drops a flushed row, a tombstone and a foreign value", async () => {
+  it("DROP 'unlessPending' keeps a pending write-behind row; a flushed row and a tombstone leave their version floor, a foreign value goes", async () => {
     const pending = envelope(5, 'not in Postgres yet', { pending: true });
     await runPut(suite.l2, [
       { key: key('drop:unless-pending:pending'), version: 5, value: pending },
@@ -177,10 +184,19 @@ export function describeWriteScripts(suite: L2Suite): void {
         'drop:unless-pending:absent',
         'drop:unless-pending:foreign',
       ),
-    ).toEqual([pending, null, null, null]);
+    ).toEqual([pending, floorMarker(5), floorMarker(5), null]);
+    // The floor refuses a late fill of anything older (a read that began before the drop, a
+    // lagging replica's row), and takes the row again at its version or newer.
+    expect(
+      await runPut(suite.l2, [
+        { key: key('drop:unless-pending:row'), version: 4, value: envelope(4, 'older') },
+        { key: key('drop:unless-pending:absent'), version: 5, value: envelope(5, '', { kind: 'a' }) },
+      ]),
+    ).toEqual([0, 1]);
+    expect(await stored('drop:unless-pending:row')).toEqual([floorMarker(5)]);
   });
 
-  it("DROP 'expire' rewrites a row's expiry and fresh end to EXPIRED_AT keeping its TTL and payload; drops a tombstone; keeps a pending row", async () => {
+  it("DROP 'expire' rewrites a row's expiry and fresh end to EXPIRED_AT keeping its TTL and payload; a tombstone leaves its floor; keeps a pending row", async () => {
     const payload = 'a;b~1;r;0;9;9;9;9;x\nline two';
     const pending = envelope(5, 'not in Postgres yet', { pending: true });
     await runPut(suite.l2, [
@@ -210,7 +226,7 @@ export function describeWriteScripts(suite: L2Suite): void {
       decodeEnvelope(envelope(7, payload, { generation: 3, expiresAt: EXPIRED_AT, freshUntil: EXPIRED_AT })),
     );
     expect(await suite.raw.pttl(key('drop:expire:row'))).toBeGreaterThan(50_000);
-    expect([kept, absent]).toEqual([pending, null]);
+    expect([kept, absent]).toEqual([pending, floorMarker(5)]);
   });
 
   it('DROP with a version drops only a key holding that version or an older one; a foreign value always', async () => {
@@ -256,7 +272,7 @@ export function describeWriteScripts(suite: L2Suite): void {
     );
     expect(reply).toEqual([1, 1, 100]);
     expect(await stored('drop:mix:a', 'drop:mix:b', 'drop:mix:c')).toEqual([
-      null,
+      floorMarker(1),
       envelope(9, 'b', { pending: true }),
       envelope(3, 'c'),
     ]);

@@ -1,5 +1,5 @@
 import { isStrataError, type StrataError } from '../src/errors.js';
-import { type Envelope, encodeEnvelope, ownerTag } from '../src/l2/envelope.js';
+import { type Envelope, EXPIRED_AT, encodeEnvelope, ownerTag } from '../src/l2/envelope.js';
 import {
   DROP,
   GENERATION,
@@ -317,7 +317,15 @@ export async function runPendingPeek(l2: L2Tier, index: string, keys: readonly s
 /** A DROP rule: always, unless pending, kept as expired (unless pending), or only up to a version. */
 type DropRule = 'all' | 'unlessPending' | 'expire' | number;
 
-/** DROP: conditional deletes, then INCR of `bumps`. */
+/** How long the version floor a DROP leaves lives, in the suite (see `floorMarker`). */
+export const FLOOR_TTL_MS = 60_000;
+
+/** The value DROP leaves where it dropped a value carrying `version` (not pending): a superseded marker. */
+export function floorMarker(version: number, generation = 0): string {
+  return envelope(version, '', { kind: 'x', generation, expiresAt: EXPIRED_AT, freshUntil: EXPIRED_AT });
+}
+
+/** DROP: conditional drops (a version floor left, see `floorMarker`), then INCR of `bumps`. */
 export async function runDrop(
   l2: L2Tier,
   drops: readonly { key: string; rule: DropRule }[],
@@ -328,7 +336,13 @@ export async function runDrop(
   const reply = await l2.run(
     DROP,
     [tickKey(any), generationKey(any), ...drops.map((d) => d.key), ...bumps],
-    [String(generation), String(drops.length), ...drops.map((d) => String(d.rule))],
+    [
+      String(generation),
+      String(drops.length),
+      ...drops.map((d) => String(d.rule)),
+      String(FLOOR_TTL_MS),
+      CONFORMANCE_OWNER,
+    ],
   );
   return withoutTick(reply);
 }

@@ -20,6 +20,12 @@ export class Loaded {
   grace: (GraceCopy | undefined)[] | undefined;
   /** Where each position's answer came from, kept only for a status read (`findWithStatus`). */
   status: (PositionStatus | undefined)[] | undefined;
+  /**
+   * Replica key reads only (`replicaReads: 'all'`): per position L2 did not answer, the version the
+   * value it held there carried (a dropped row's marker, a row of an older generation, a tombstone):
+   * a replica's row older than that is older than a write L2 already saw (see `fromL3`).
+   */
+  floors: number[] | undefined;
   /** The longest a row may be stale to answer this load (a call's `stale`: see `maxStaleOf`). */
   maxStale: number;
   /** The promise this load is listed under in `inflight` (read-cascade.ts `startLoad`), if it is. */
@@ -31,6 +37,7 @@ export class Loaded {
     this.stale = undefined;
     this.grace = undefined;
     this.status = undefined;
+    this.floors = undefined;
     this.maxStale = Number.POSITIVE_INFINITY;
     this.listed = undefined;
   }

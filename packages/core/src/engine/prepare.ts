@@ -4,6 +4,7 @@ import type { EngineContext } from './context.js';
 import { runHook } from './hooks.js';
 import { type Id, idKey, normalizeId } from './ids.js';
 import type { SchemaCache } from './schema-cache.js';
+import { wallClock } from './steady-clock.js';
 
 /** A row ready to write: checked, stamped, its primary key normalized; and its key. */
 export interface PreparedRow {
@@ -32,7 +33,7 @@ export async function prepareRow(
   const row: Row = { ...(input as Row) };
   // No hook, no turn of the microtask queue.
   if (schema.hooks.beforeSet) await runHook(schema.name, 'beforeSet', schema.hooks.beforeSet, row);
-  const now = new Date(ctx.config.clock.now());
+  const now = new Date(wallClock(ctx.config.clock).now());
   for (const column of schema.columns) {
     if (column.options.autoNow || (column.options.autoNowAdd && row[column.key] == null))
       row[column.key] = now;

@@ -1,5 +1,5 @@
 import { isStrataError } from '../errors.js';
-import type { PendingWrite, Row } from '../l3/types.js';
+import type { L3Tier, PendingWrite, Row } from '../l3/types.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import { Loaded } from './loaded.js';
@@ -391,13 +391,17 @@ async function fromL2(
   const missing: number[] = [];
   const decrypts = cache.rows.encrypts;
   const now = cache.l2Now();
+  // Key reads that may go to a replica keep, per miss, the version L2 held there (see fromL3).
+  if (cache.rowReader !== cache.l3) loaded.floors = new Array<number>(keys.length).fill(0);
   // A tagged schema's rows whose tags' values this instance does not know now: read, then decided.
   let unsure: { i: number; hit: RowHit; plain: Row }[] | undefined;
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
     try {
       // values[0] is the app's tick (see readWatchedRows): key i's value is at i + 1.
-      const hit = cache.readL2(ctx, key, values[i + 1] ?? null, generation, now);
+      const value = values[i + 1] ?? null;
+      if (loaded.floors && value !== null) loaded.floors[i] = cache.floorOf(value);
+      const hit = cache.readL2(ctx, key, value, generation, now);
       if (!hit) {
         ctx.miss('l2', name);
         missing.push(i);
@@ -501,6 +505,7 @@ async function fromL3(
       cache.schema,
       missing.map((i) => ids[i]!),
     );
+    if (loaded.floors) found = await aboveFloors(cache, loaded, ids, missing, found);
   } catch (err) {
     throw ctx.l3Error(name, 'get', err);
   }
@@ -570,6 +575,35 @@ async function answerQueued(
   }
   if (loaded.status) loaded.status[i] = positionStatus('l3', pending.version, null);
   return true;
+}
+
+/**
+ * Key reads that went to a read replica: a key whose row the replica answered older than the
+ * version L2 held for it (`loaded.floors`), or not at all while L2 held a version, is read again
+ * from the primary. The replica has not replayed a write L2 already saw: one this instance
+ * acknowledged (flushed by another instance's flusher, so its WAL position is not known here) or
+ * another instance's, whose copy an `invalidate`, `invalidateAll` or `expire` then dropped. Versions,
+ * not clocks: a replica that has replayed it answers as before, with no extra query.
+ */
+async function aboveFloors(
+  cache: SchemaCache,
+  loaded: Loaded,
+  ids: readonly Id[],
+  missing: readonly number[],
+  found: Awaited<ReturnType<L3Tier['findMany']>>,
+): Promise<Awaited<ReturnType<L3Tier['findMany']>>> {
+  const floors = loaded.floors!;
+  const pk = cache.schema.primaryKey.key;
+  const versions = new Map<string, number>();
+  for (const { row, version } of found) versions.set(idKey(row[pk] as Id), version);
+  const behind = missing.filter((i) => floors[i]! > (versions.get(loaded.keys[i]!) ?? 0));
+  if (behind.length === 0) return found;
+  const again = await cache.l3!.findMany(
+    cache.schema,
+    behind.map((i) => ids[i]!),
+  );
+  const redone = new Set(behind.map((i) => loaded.keys[i]!));
+  return [...found.filter(({ row }) => !redone.has(idKey(row[pk] as Id))), ...again];
 }
 
 /**

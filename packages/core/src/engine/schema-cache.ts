@@ -368,6 +368,16 @@ export class SchemaCache {
     return hit;
   }
 
+  /**
+   * The version an L2 value of this schema carries whatever its kind or generation (0 for another
+   * format or another schema's): no copy of the key older than it can be newer than what L2 saw.
+   */
+  floorOf(value: string): number {
+    const e = decodeEnvelope(value);
+    if (!e || e.kind === 'l' || (e.owner !== this.owner && this.stampOf(e.owner) < 0)) return 0;
+    return e.version;
+  }
+
   #foreign(ctx: EngineContext, key: string, why: string): undefined {
     ctx.tolerate(
       this.schema.name,
@@ -665,7 +675,9 @@ export class SchemaCache {
     try {
       const rules = keys.map((_, i) => (typeof rule === 'string' ? rule : String(rule[i])));
       const rowKeys = this.rowKeys(keys);
-      const build = () => ({ keys: rowKeys, args: [String(keys.length), ...rules] });
+      // The version floor a dropped value leaves (see DROP): as long as a delete's tombstone.
+      const floor = [String(this.tombstoneTtlMs()), this.owner];
+      const build = () => ({ keys: rowKeys, args: [String(keys.length), ...rules, ...floor] });
       await this.runWatched(DROP, build, { bumps: [this.keys.searchGenerationKey], writes: keys });
     } catch (err) {
       if (!this.l3) throw err;

@@ -50,6 +50,7 @@ import { SchemaCache } from './schema-cache.js';
 import { countRows, searchCachedRows, searchRows } from './search.js';
 import { maxStaleOf } from './staleness.js';
 import { Counters, type StrataStats } from './stats.js';
+import { steadyClock } from './steady-clock.js';
 import { TagClock } from './tag-clock.js';
 import { invalidateTagged } from './tags.js';
 import { timedL3 } from './timed-l3.js';
@@ -160,6 +161,8 @@ export class Strata {
     this.#replicas = l3 && resolved.replicas?.(l3, resolved);
     this.#config = {
       ...resolved,
+      // Timed on a clock that never goes back (a step back would stretch every TTL and interval).
+      clock: steadyClock(resolved.clock),
       l3: this.#replicas?.tracking() ?? l3,
       writeBehind: {
         ...resolved.writeBehind,

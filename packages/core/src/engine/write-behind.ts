@@ -19,6 +19,7 @@ import {
 import { settlePending } from './pending-index.js';
 import type { QueueColocation } from './queue-colocation.js';
 import type { SchemaCache } from './schema-cache.js';
+import { wallClock } from './steady-clock.js';
 import type { KeyedWrite, WriteResult } from './write-through.js';
 
 /**
@@ -53,7 +54,7 @@ export async function writeBehind(
 ): Promise<WriteResult> {
   const name = cache.schema.name;
   const keys = writes.map((w) => w.key);
-  const now = new Date(ctx.config.clock.now());
+  const now = new Date(wallClock(ctx.config.clock).now());
   // Whole rows (the usual case) read nothing first and carry no expected version.
   const partial = [
     ...new Set(writes.flatMap((w) => (w.row && isPartial(cache.schema, w.row) ? [w.key] : []))),

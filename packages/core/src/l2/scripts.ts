@@ -185,13 +185,21 @@ return {tick, 0, redis.call('INCRBY', KEYS[2], n) - n + 1}`,
 };
 
 /**
- * Conditional deletes, then INCRs. KEYS = tick, generation, keys, bump keys. ARGV = generation,
+ * Conditional drops, then INCRs. KEYS = tick, generation, keys, bump keys. ARGV = generation,
  * count, then per key a rule: `all` (always), `unlessPending` (unless a write-behind row is pending there:
  * invalidating must not lose a write Postgres does not have yet), `expire` (as `unlessPending`, but
  * a row is kept, rewritten with expiry and fresh end EXPIRED_AT and its TTL: stale, still there for
  * grace), or a version (only when the key holds that version or an older one: withdrawing one
- * write never drops a newer one). Reply: {tick, 0, deleted or expired count, bumps}, or
- * {tick, -4, current generation}.
+ * write never drops a newer one); then the floor's ttlMs and owner. Reply: {tick, 0, dropped or
+ * expired count, bumps}, or {tick, -4, current generation}.
+ *
+ * Under `all`, `unlessPending` and `expire`, a value that carries a version (and is not a pending
+ * write-behind row) is not deleted but replaced by a superseded marker (kind `x`, a miss for every
+ * reader) at that version, for ttlMs: the version floor stays, so a read that began before (a late reply, a lagging read replica) can
+ * no longer fill an older row, or the row a delete's tombstone stood for, back under it (PUT
+ * refuses anything older whatever the kind). A read at that version or newer replaces it. A
+ * withdrawn write (a version rule) and a pending row are deleted: Postgres never got that version,
+ * so a floor there would refuse the row it does hold.
  */
 export const DROP: L2Script = {
   name: 'drop',
@@ -200,23 +208,29 @@ ${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
 ${SAME_GENERATION}
 local n = tonumber(ARGV[2])
+local fttl, fowner = tonumber(ARGV[3 + n]) or 0, ARGV[4 + n] or ''
 local out = {tick, 0, 0}
 for i = 1, n do
-  local rule = ARGV[2 + i]
+  local key, rule = KEYS[2 + i], ARGV[2 + i]
+  local kind, pending, stored = header(key)
   local drop = true
-  if rule ~= 'all' then
-    local kind, pending, stored = header(KEYS[2 + i])
-    if rule == 'unlessPending' then drop = pending ~= '1'
-    elseif rule == 'expire' then
-      drop = pending == '0' and kind ~= 'r'
-      if pending == '0' and kind == 'r' then
-        local head, rest = string.match(redis.call('GET', KEYS[2 + i]), '^(~1;r;0;%d+;%d+;)%d+;%d+;(.*)$')
-        redis.call('SET', KEYS[2 + i], head .. '${EXPIRED_AT};${EXPIRED_AT};' .. rest, 'KEEPTTL')
-        out[3] = out[3] + 1
-      end
-    elseif stored then drop = tonumber(stored) <= tonumber(rule) end
+  if rule == 'unlessPending' then drop = pending ~= '1'
+  elseif rule == 'expire' then
+    drop = pending == '0' and kind ~= 'r' and kind ~= 'x'
+    if pending == '0' and kind == 'r' then
+      local head, rest = string.match(redis.call('GET', key), '^(~1;r;0;%d+;%d+;)%d+;%d+;(.*)$')
+      redis.call('SET', key, head .. '${EXPIRED_AT};${EXPIRED_AT};' .. rest, 'KEEPTTL')
+      out[3] = out[3] + 1
+    end
+  elseif rule ~= 'all' then
+    if not stored or tonumber(stored) <= tonumber(rule) then out[3] = out[3] + redis.call('DEL', key) end
+    drop = false
   end
-  if drop then out[3] = out[3] + redis.call('DEL', KEYS[2 + i]) end
+  if drop and pending == '0' then
+    local floor = '~1;x;0;' .. stored .. ';' .. ARGV[1] .. ';${EXPIRED_AT};${EXPIRED_AT};' .. fowner .. ';'
+    if fttl > 0 then redis.call('SET', key, floor, 'PX', fttl) else redis.call('SET', key, floor) end
+    out[3] = out[3] + 1
+  elseif drop then out[3] = out[3] + redis.call('DEL', key) end
   twin_put(i, rule, '')
 end
 for j = n + 3, #KEYS do out[#out + 1] = redis.call('INCR', KEYS[j]) end

@@ -58,7 +58,9 @@ end`;
  * marks nothing).
  *
  * The body then calls `twin_put(i, bound, value)` (each twin of row i takes `value` unless it holds
- * version `bound` or newer; with `value` '', it is deleted by DROP's rule `bound`) or
+ * version `bound` or newer; with `value` '', it is dropped by DROP's rule `bound`: a value that is
+ * not pending keeps its version as a marker under `all`, `unlessPending` and `expire`, as DROP's own
+ * keys do) or
  * `twin_mark(i, version)` (a superseded marker, kind `x`, at `version`: readers of the other shape
  * take it as a miss and read Postgres, and PUT refuses their fills of anything older). The Lua is
  * kept terse: every Worker bundles it.
@@ -80,18 +82,20 @@ for j = 1, #live do out[2 + j] = live[j] end
 return out
 end
 end
+local function xm(v) return '~1;x;0;' .. v .. ';' .. ARGV[1] .. ';' .. tat .. ';' .. tat .. ';' .. towner .. ';' end
 local function twin_put(i, bound, value)
 for j = 1, tm do
 local key = twins[(i - 1) * tm + j]
 local _, pending, stored = header(key)
 local n = tonumber(bound)
-if value == '' then
-if bound == 'all' or (n and (not stored or tonumber(stored) <= n)) or (not n and pending ~= '1') then redis.call('DEL', key) end
-elseif not (stored and tonumber(stored) >= n) then redis.call('SET', key, value, 'PX', tttl) end
+if value ~= '' then
+if not (stored and tonumber(stored) >= n) then redis.call('SET', key, value, 'PX', tttl) end
+elseif not n and pending == '0' then redis.call('SET', key, xm(stored), 'PX', tttl)
+elseif bound == 'all' or (n and (not stored or tonumber(stored) <= n)) or (not n and pending ~= '1') then redis.call('DEL', key) end
 end
 end
 local function twin_mark(i, version)
 if tm == 0 then return end
 local v = string.format('%.0f', version)
-twin_put(i, v, '~1;x;0;' .. v .. ';' .. ARGV[1] .. ';' .. tat .. ';' .. tat .. ';' .. towner .. ';')
+twin_put(i, v, xm(v))
 end`;

@@ -31,7 +31,11 @@ export async function readRows(
   l1Read = false,
   maxStale = Number.POSITIVE_INFINITY,
 ): Promise<(Row | null)[]> {
-  if (ids.length === 1) return [await readRow(ctx, cache, ids[0]!, l1Read, maxStale)];
+  if (ids.length === 1) {
+    const key = idKey(ids[0]!);
+    const found = readRow(ctx, cache, ids[0]!, key, l1Read, maxStale);
+    return [found instanceof Promise ? ((await found).get(key) ?? null) : found];
+  }
   const n = ids.length;
   const out = new Array<Row | null>(n).fill(null);
   const keys = new Array<string>(n);
@@ -107,15 +111,20 @@ export async function readRows(
   return out;
 }
 
-/** `readRows` of one id, without the maps a batch needs: the path of every `get` and `find`. */
-export async function readRow(
+/**
+ * `readRows` of one id, without the maps a batch needs: the path of every `get` and `find`. L1's
+ * answer (the row, or null: cached absent) when it has one, else the load that answers `key` (the
+ * key of `id`), whose `get(key)` the caller takes once it settles. Not async: the caller awaits
+ * the load itself, one promise and one turn of the microtask queue fewer on every L2 hit.
+ */
+export function readRow(
   ctx: EngineContext,
   cache: SchemaCache,
   id: Id,
+  key: string,
   l1Read: boolean,
   maxStale = Number.POSITIVE_INFINITY,
-): Promise<Row | null> {
-  const key = idKey(id);
+): Row | null | Promise<Loaded> {
   if (!l1Read && cache.aging) {
     const seen = { stale: false };
     const hit = agedL1(ctx, cache, key, maxStale, seen);
@@ -126,9 +135,7 @@ export async function readRow(
     if (hit !== undefined) return hit;
   }
   // A read that takes less than the schema's window does not join a load that may answer more.
-  const load =
-    (maxStale === Infinity && cache.inflight.get(key)) || startLoad(ctx, cache, [key], [id], maxStale);
-  return (await load).get(key) ?? null;
+  return (maxStale === Infinity && cache.inflight.get(key)) || startLoad(ctx, cache, [key], [id], maxStale);
 }
 
 /**

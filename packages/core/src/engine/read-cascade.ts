@@ -48,6 +48,9 @@ export async function readRows(
   // Positions L1 answered stale (aging schemas): refreshed together, in one load.
   let stale: number[] | undefined;
   const seen = { stale: false };
+  // With no load in flight there is nothing to join: no lookup per id. This loop lists no load
+  // itself (its own starts after it); one listed meanwhile by a hook's own read is only not joined.
+  const joinable = maxStale === Infinity && cache.inflight.size > 0;
   for (let i = 0; i < n; i++) {
     const key = idKey(ids[i]!);
     keys[i] = key;
@@ -72,7 +75,7 @@ export async function readRows(
       continue;
     }
     // A read that takes less than the schema's window does not join a load that may answer more.
-    const running = maxStale === Infinity ? cache.inflight.get(key) : undefined;
+    const running = joinable ? cache.inflight.get(key) : undefined;
     if (!running) own.push(i);
     else {
       joins ??= new Map();
@@ -280,7 +283,7 @@ function startLoad(
 function unlist(cache: SchemaCache, loaded: Loaded): void {
   const batch = loaded.listed;
   if (batch === undefined) return;
-  for (const key of loaded.keys) if (cache.inflight.get(key) === batch) cache.inflight.delete(key);
+  cache.inflight.unlist(loaded.keys, batch);
 }
 
 /**

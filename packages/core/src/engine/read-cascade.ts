@@ -315,9 +315,19 @@ async function loadBelowL1(
     if (cache.tags) await cache.tags.clock.ready()?.catch((err: unknown) => cache.tags!.clock.onError(err));
     const stamp = cache.tags?.clock.stamp() ?? 0;
     // What L2 did not answer, by position; null when L2 failed this read: it is not asked again
-    // to take the fill (one failure, one call).
-    let missing =
-      cache.l2 && mode !== 'refreshL3' ? await fromL2(ctx, cache, loaded, fenced, mode) : everything(loaded);
+    // to take the fill (one failure, one call). The request is awaited here, not in a function of
+    // its own: what it answered is taken without another await for most schemas (see `fromL2`).
+    let missing: number[] | null;
+    if (cache.l2 && mode !== 'refreshL3') {
+      let reply: L2Reply | undefined;
+      try {
+        reply = await cache.readWatchedRows(loaded.keys);
+      } catch (err) {
+        l2ReadFailed(ctx, cache, err);
+      }
+      const taken = reply ? fromL2(ctx, cache, loaded, reply, fenced, mode) : null;
+      missing = taken instanceof Promise ? await taken : taken;
+    } else missing = everything(loaded);
     if (refresh && missing) missing = await leased(ctx, cache, loaded.keys, missing);
     unanswered = missing ?? everything(loaded);
     if (missing === null) await fromL3(ctx, cache, loaded, ids, unanswered, fenced, false, stamp);
@@ -371,37 +381,42 @@ function everything(loaded: Loaded): number[] {
   return Array.from(loaded.keys, (_, i) => i);
 }
 
+type L2Reply = Awaited<ReturnType<SchemaCache['readWatchedRows']>>;
+
+/** L2 failed a read: with no L3 it is the source of truth, and the read fails (L2_UNAVAILABLE); else L3 answers. */
+function l2ReadFailed(ctx: EngineContext, cache: SchemaCache, err: unknown): void {
+  if (!cache.l3) {
+    ctx.counters.error('l2');
+    throw err;
+  }
+  ctx.tolerate(cache.schema.name, 'l2', 'get', err);
+}
+
 /**
- * Asks L2 for every key of `loaded`: the positions it did not answer, or null when it failed.
- * Reads the clock once for the batch (an entry's remaining time is its expiry minus that).
+ * Takes what L2 answered for the keys of `loaded` (`reply`: the tick, then a value per key): the
+ * positions it did not answer. Reads the clock once for the batch (an entry's remaining time is its
+ * expiry minus that). No await, so no promise, for a schema without encrypted fields whose rows'
+ * tags are known here (every schema without tags): its rows are answered as they are decoded.
+ * Else a promise: the rows to decrypt are decrypted in order after the pass, then the rows whose
+ * tags' values were not known are decided.
  */
-async function fromL2(
+function fromL2(
   ctx: EngineContext,
   cache: SchemaCache,
   loaded: Loaded,
+  { values, generation }: L2Reply,
   fenced: (key: string) => boolean,
   mode: LoadMode,
-): Promise<number[] | null> {
+): number[] | Promise<number[]> {
   const name = cache.schema.name;
   const { keys } = loaded;
-  let values: readonly (string | null)[];
-  let generation: number;
-  try {
-    ({ values, generation } = await cache.readWatchedRows(keys));
-  } catch (err) {
-    // With no L3, L2 is the source of truth: a read it failed is an error (L2_UNAVAILABLE), not "no row".
-    if (!cache.l3) {
-      ctx.counters.error('l2');
-      throw err;
-    }
-    ctx.tolerate(name, 'l2', 'get', err);
-    return null;
-  }
   const missing: number[] = [];
   const decrypts = cache.rows.encrypts;
   const now = cache.l2Now();
+  // Rows whose plaintext needs an await (a decrypt), by position, in order.
+  let encrypted: { i: number; hit: RowHit }[] | undefined;
   // A tagged schema's rows whose tags' values this instance does not know now: read, then decided.
-  let unsure: { i: number; hit: RowHit; plain: Row }[] | undefined;
+  let unsure: Unsure[] | undefined;
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
     try {
@@ -419,18 +434,70 @@ async function fromL2(
         if (fenced(key) || !cache.offerL1(key, ABSENT, ttl, hit.version)) ctx.counters.fencedFills += 1;
         continue;
       }
-      // No await for a schema without encrypted fields: the row as decoded is its plaintext.
-      const plain = decrypts ? await cache.rows.decryptRow(hit.row, key) : hit.row;
-      const valid = hit.stamp === undefined || cache.tags!.check(plain, hit.stamp);
-      if (valid === undefined) {
-        unsure ??= [];
-        unsure.push({ i, hit, plain });
-      } else if (!valid || !answerRow(ctx, cache, loaded, i, hit, plain, mode, fenced)) {
-        if (!valid) ctx.miss('l2', name);
-        missing.push(i);
+      if (decrypts) {
+        encrypted ??= [];
+        encrypted.push({ i, hit });
+        continue;
       }
+      // No encrypted field: the row as decoded is its plaintext.
+      unsure = takeRow(ctx, cache, loaded, i, hit, hit.row, mode, fenced, missing, unsure);
     } catch (err) {
       // An entry this instance cannot read (tampered, another key, another codec): L3 answers for it.
+      ctx.tolerate(name, 'l2', 'decode', err);
+      if (loaded.rows[i] === null) missing.push(i);
+    }
+  }
+  if (encrypted || unsure) return fromL2Later(ctx, cache, loaded, encrypted, unsure, mode, fenced, missing);
+  return missing;
+}
+
+type Unsure = { i: number; hit: RowHit; plain: Row };
+
+/**
+ * A row L2 answered at position `i`, as plaintext: answered when its tags allow (see `answerRow`),
+ * kept in `unsure` when its tags' values are not known here yet; else its position is `missing`.
+ * Returns `unsure` (made when the first such row comes).
+ */
+function takeRow(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  loaded: Loaded,
+  i: number,
+  hit: RowHit,
+  plain: Row,
+  mode: LoadMode,
+  fenced: (key: string) => boolean,
+  missing: number[],
+  unsure: Unsure[] | undefined,
+): Unsure[] | undefined {
+  const valid = hit.stamp === undefined || cache.tags!.check(plain, hit.stamp);
+  if (valid === undefined) {
+    unsure ??= [];
+    unsure.push({ i, hit, plain });
+  } else if (!valid || !answerRow(ctx, cache, loaded, i, hit, plain, mode, fenced)) {
+    if (!valid) ctx.miss('l2', cache.schema.name);
+    missing.push(i);
+  }
+  return unsure;
+}
+
+/** The part of `fromL2` that awaits: decrypts (one row after another), then the tag checks. */
+async function fromL2Later(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  loaded: Loaded,
+  encrypted: { i: number; hit: RowHit }[] | undefined,
+  unsure: Unsure[] | undefined,
+  mode: LoadMode,
+  fenced: (key: string) => boolean,
+  missing: number[],
+): Promise<number[]> {
+  const name = cache.schema.name;
+  for (const { i, hit } of encrypted ?? []) {
+    try {
+      const plain = await cache.rows.decryptRow(hit.row, loaded.keys[i]!);
+      unsure = takeRow(ctx, cache, loaded, i, hit, plain, mode, fenced, missing, unsure);
+    } catch (err) {
       ctx.tolerate(name, 'l2', 'decode', err);
       if (loaded.rows[i] === null) missing.push(i);
     }

@@ -153,6 +153,29 @@ describe('omitCache, omitL1 and encrypted fields', () => {
     expect(fresh.stats().l1Entries).toBe(0);
   });
 
+  it('an L2 copy whose ciphertext does not decrypt is a counted miss: Postgres answers it, L2 the rest', async () => {
+    const schema = schemaWithOptions();
+    const keyPrefix = `${stack.keyPrefix}l2tamper`;
+    await strataFor(schema, keyPrefix).setMany(schema, [
+      { id: 'f8', username: 'l2tamper8', apiKey: SECRET },
+      { id: 'f9', username: 'l2tamper9', apiKey: 'other-secret' },
+    ]);
+    const [f8Key] = (await stack.redis.keys(`${keyPrefix}:*`)).filter((k) => k.endsWith(':f8'));
+    const held = (await stack.redis.get(f8Key!))!;
+    const ct = /"apiKey":"(v1\.k0\.[^"]+)"/.exec(held)![1]!;
+    const flipped = ct.slice(0, -2) + (ct.at(-2) === 'A' ? 'B' : 'A') + ct.at(-1);
+    await stack.redis.set(f8Key!, held.replace(ct, flipped), 'KEEPTTL');
+
+    // A fresh instance (empty L1): f8 from Postgres, f9 from L2, in order.
+    const fresh = strataFor(schema, keyPrefix);
+    const rows = await fresh.getMany(schema, ['f8', 'f9']);
+    expect(rows.map((r) => r?.apiKey)).toEqual([SECRET, 'other-secret']);
+    const stats = fresh.stats();
+    expect(stats.hits.l2).toBe(1);
+    expect(stats.hits.l3).toBe(1);
+    expect(stats.errorsBy.l2).toBe(1);
+  });
+
   it('DECODE_FAILED for plain text written from outside names the schema, the field and the row', async () => {
     const schema = schemaWithOptions();
     await strataFor(schema).set(schema, { id: 'f5p', username: 'plain', apiKey: SECRET });

@@ -35,4 +35,33 @@ describe('InflightLoads', () => {
     expect(inflight.size).toBe(0);
     expect(inflight.get('a')).toBeUndefined();
   });
+
+  it('unlists only the keys still listed under the load, whole or key by key', () => {
+    const inflight = new InflightLoads();
+    const mine = load('a');
+    const other = load('b');
+    // Alone in the Map: all its keys go at once.
+    inflight.set('a', mine);
+    inflight.set('b', mine);
+    inflight.unlist(['a', 'b'], mine);
+    expect(inflight.size).toBe(0);
+    // Another load listed one of its keys again (a write detached it): that entry stays.
+    inflight.set('a', mine);
+    inflight.set('b', other);
+    inflight.unlist(['a', 'b'], mine);
+    expect(inflight.get('a')).toBeUndefined();
+    expect(inflight.get('b')).toBe(other);
+    // As many entries as its keys, but one is another load's key: only its own go.
+    inflight.clear();
+    inflight.set('a', mine);
+    inflight.set('c', other);
+    inflight.unlist(['a', 'b'], mine);
+    expect(inflight.get('c')).toBe(other);
+    expect(inflight.size).toBe(1);
+    // One key.
+    inflight.set('z', mine);
+    inflight.unlist(['z'], mine);
+    expect(inflight.get('z')).toBeUndefined();
+    expect(inflight.get('c')).toBe(other);
+  });
 });

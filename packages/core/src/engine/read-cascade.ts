@@ -32,7 +32,11 @@ export async function readRows(
   l1Read = false,
   maxStale = Number.POSITIVE_INFINITY,
 ): Promise<(Row | null)[]> {
-  if (ids.length === 1) return [await readRow(ctx, cache, ids[0]!, l1Read, maxStale)];
+  if (ids.length === 1) {
+    const key = idKey(ids[0]!);
+    const found = readRow(ctx, cache, ids[0]!, key, l1Read, maxStale);
+    return [found instanceof Promise ? ((await found).get(key) ?? null) : found];
+  }
   const n = ids.length;
   const out = new Array<Row | null>(n).fill(null);
   const keys = new Array<string>(n);
@@ -45,6 +49,9 @@ export async function readRows(
   // Positions L1 answered stale (aging schemas): refreshed together, in one load.
   let stale: number[] | undefined;
   const seen = { stale: false };
+  // With no load in flight there is nothing to join: no lookup per id. This loop lists no load
+  // itself (its own starts after it); one listed meanwhile by a hook's own read is only not joined.
+  const joinable = maxStale === Infinity && cache.inflight.size > 0;
   for (let i = 0; i < n; i++) {
     const key = idKey(ids[i]!);
     keys[i] = key;
@@ -69,7 +76,7 @@ export async function readRows(
       continue;
     }
     // A read that takes less than the schema's window does not join a load that may answer more.
-    const running = maxStale === Infinity ? cache.inflight.get(key) : undefined;
+    const running = joinable ? cache.inflight.get(key) : undefined;
     if (!running) own.push(i);
     else {
       joins ??= new Map();
@@ -108,15 +115,20 @@ export async function readRows(
   return out;
 }
 
-/** `readRows` of one id, without the maps a batch needs: the path of every `get` and `find`. */
-export async function readRow(
+/**
+ * `readRows` of one id, without the maps a batch needs: the path of every `get` and `find`. L1's
+ * answer (the row, or null: cached absent) when it has one, else the load that answers `key` (the
+ * key of `id`), whose `get(key)` the caller takes once it settles. Not async: the caller awaits
+ * the load itself, one promise and one turn of the microtask queue fewer on every L2 hit.
+ */
+export function readRow(
   ctx: EngineContext,
   cache: SchemaCache,
   id: Id,
+  key: string,
   l1Read: boolean,
   maxStale = Number.POSITIVE_INFINITY,
-): Promise<Row | null> {
-  const key = idKey(id);
+): Row | null | Promise<Loaded> {
   if (!l1Read && cache.aging) {
     const seen = { stale: false };
     const hit = agedL1(ctx, cache, key, maxStale, seen);
@@ -127,9 +139,7 @@ export async function readRow(
     if (hit !== undefined) return hit;
   }
   // A read that takes less than the schema's window does not join a load that may answer more.
-  const load =
-    (maxStale === Infinity && cache.inflight.get(key)) || startLoad(ctx, cache, [key], [id], maxStale);
-  return (await load).get(key) ?? null;
+  return (maxStale === Infinity && cache.inflight.get(key)) || startLoad(ctx, cache, [key], [id], maxStale);
 }
 
 /**
@@ -274,7 +284,7 @@ function startLoad(
 function unlist(cache: SchemaCache, loaded: Loaded): void {
   const batch = loaded.listed;
   if (batch === undefined) return;
-  for (const key of loaded.keys) if (cache.inflight.get(key) === batch) cache.inflight.delete(key);
+  cache.inflight.unlist(loaded.keys, batch);
 }
 
 /**
@@ -306,9 +316,19 @@ async function loadBelowL1(
     if (cache.tags) await cache.tags.clock.ready()?.catch((err: unknown) => cache.tags!.clock.onError(err));
     const stamp = cache.tags?.clock.stamp() ?? 0;
     // What L2 did not answer, by position; null when L2 failed this read: it is not asked again
-    // to take the fill (one failure, one call).
-    let missing =
-      cache.l2 && mode !== 'refreshL3' ? await fromL2(ctx, cache, loaded, fenced, mode) : everything(loaded);
+    // to take the fill (one failure, one call). The request is awaited here, not in a function of
+    // its own: what it answered is taken without another await for most schemas (see `fromL2`).
+    let missing: number[] | null;
+    if (cache.l2 && mode !== 'refreshL3') {
+      let reply: L2Reply | undefined;
+      try {
+        reply = await cache.readWatchedRows(loaded.keys);
+      } catch (err) {
+        l2ReadFailed(ctx, cache, err);
+      }
+      const taken = reply ? fromL2(ctx, cache, loaded, reply, fenced, mode) : null;
+      missing = taken instanceof Promise ? await taken : taken;
+    } else missing = everything(loaded);
     if (refresh && missing) missing = await leased(ctx, cache, loaded.keys, missing);
     unanswered = missing ?? everything(loaded);
     if (missing === null) await fromL3(ctx, cache, loaded, ids, unanswered, fenced, false, stamp);
@@ -362,39 +382,44 @@ function everything(loaded: Loaded): number[] {
   return Array.from(loaded.keys, (_, i) => i);
 }
 
+type L2Reply = Awaited<ReturnType<SchemaCache['readWatchedRows']>>;
+
+/** L2 failed a read: with no L3 it is the source of truth, and the read fails (L2_UNAVAILABLE); else L3 answers. */
+function l2ReadFailed(ctx: EngineContext, cache: SchemaCache, err: unknown): void {
+  if (!cache.l3) {
+    ctx.counters.error('l2');
+    throw err;
+  }
+  ctx.tolerate(cache.schema.name, 'l2', 'get', err);
+}
+
 /**
- * Asks L2 for every key of `loaded`: the positions it did not answer, or null when it failed.
- * Reads the clock once for the batch (an entry's remaining time is its expiry minus that).
+ * Takes what L2 answered for the keys of `loaded` (`reply`: the tick, then a value per key): the
+ * positions it did not answer. Reads the clock once for the batch (an entry's remaining time is its
+ * expiry minus that). No await, so no promise, for a schema without encrypted fields whose rows'
+ * tags are known here (every schema without tags): its rows are answered as they are decoded.
+ * Else a promise: the rows to decrypt are decrypted in order after the pass, then the rows whose
+ * tags' values were not known are decided.
  */
-async function fromL2(
+function fromL2(
   ctx: EngineContext,
   cache: SchemaCache,
   loaded: Loaded,
+  { values, generation }: L2Reply,
   fenced: (key: string) => boolean,
   mode: LoadMode,
-): Promise<number[] | null> {
+): number[] | Promise<number[]> {
   const name = cache.schema.name;
   const { keys } = loaded;
-  let values: readonly (string | null)[];
-  let generation: number;
-  try {
-    ({ values, generation } = await cache.readWatchedRows(keys));
-  } catch (err) {
-    // With no L3, L2 is the source of truth: a read it failed is an error (L2_UNAVAILABLE), not "no row".
-    if (!cache.l3) {
-      ctx.counters.error('l2');
-      throw err;
-    }
-    ctx.tolerate(name, 'l2', 'get', err);
-    return null;
-  }
   const missing: number[] = [];
   const decrypts = cache.rows.encrypts;
   const now = cache.l2Now();
   // Key reads that may go to a replica keep, per miss, the version L2 held there (see fromL3).
   if (cache.rowReader !== cache.l3) loaded.floors = new Array<number>(keys.length).fill(0);
+  // Rows whose plaintext needs an await (a decrypt), by position, in order.
+  let encrypted: { i: number; hit: RowHit }[] | undefined;
   // A tagged schema's rows whose tags' values this instance does not know now: read, then decided.
-  let unsure: { i: number; hit: RowHit; plain: Row }[] | undefined;
+  let unsure: Unsure[] | undefined;
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
     try {
@@ -414,18 +439,70 @@ async function fromL2(
         if (fenced(key) || !cache.offerL1(key, ABSENT, ttl, hit.version)) ctx.counters.fencedFills += 1;
         continue;
       }
-      // No await for a schema without encrypted fields: the row as decoded is its plaintext.
-      const plain = decrypts ? await cache.rows.decryptRow(hit.row, key) : hit.row;
-      const valid = hit.stamp === undefined || cache.tags!.check(plain, hit.stamp);
-      if (valid === undefined) {
-        unsure ??= [];
-        unsure.push({ i, hit, plain });
-      } else if (!valid || !answerRow(ctx, cache, loaded, i, hit, plain, mode, fenced)) {
-        if (!valid) ctx.miss('l2', name);
-        missing.push(i);
+      if (decrypts) {
+        encrypted ??= [];
+        encrypted.push({ i, hit });
+        continue;
       }
+      // No encrypted field: the row as decoded is its plaintext.
+      unsure = takeRow(ctx, cache, loaded, i, hit, hit.row, mode, fenced, missing, unsure);
     } catch (err) {
       // An entry this instance cannot read (tampered, another key, another codec): L3 answers for it.
+      ctx.tolerate(name, 'l2', 'decode', err);
+      if (loaded.rows[i] === null) missing.push(i);
+    }
+  }
+  if (encrypted || unsure) return fromL2Later(ctx, cache, loaded, encrypted, unsure, mode, fenced, missing);
+  return missing;
+}
+
+type Unsure = { i: number; hit: RowHit; plain: Row };
+
+/**
+ * A row L2 answered at position `i`, as plaintext: answered when its tags allow (see `answerRow`),
+ * kept in `unsure` when its tags' values are not known here yet; else its position is `missing`.
+ * Returns `unsure` (made when the first such row comes).
+ */
+function takeRow(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  loaded: Loaded,
+  i: number,
+  hit: RowHit,
+  plain: Row,
+  mode: LoadMode,
+  fenced: (key: string) => boolean,
+  missing: number[],
+  unsure: Unsure[] | undefined,
+): Unsure[] | undefined {
+  const valid = hit.stamp === undefined || cache.tags!.check(plain, hit.stamp);
+  if (valid === undefined) {
+    unsure ??= [];
+    unsure.push({ i, hit, plain });
+  } else if (!valid || !answerRow(ctx, cache, loaded, i, hit, plain, mode, fenced)) {
+    if (!valid) ctx.miss('l2', cache.schema.name);
+    missing.push(i);
+  }
+  return unsure;
+}
+
+/** The part of `fromL2` that awaits: decrypts (one row after another), then the tag checks. */
+async function fromL2Later(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  loaded: Loaded,
+  encrypted: { i: number; hit: RowHit }[] | undefined,
+  unsure: Unsure[] | undefined,
+  mode: LoadMode,
+  fenced: (key: string) => boolean,
+  missing: number[],
+): Promise<number[]> {
+  const name = cache.schema.name;
+  for (const { i, hit } of encrypted ?? []) {
+    try {
+      const plain = await cache.rows.decryptRow(hit.row, loaded.keys[i]!);
+      unsure = takeRow(ctx, cache, loaded, i, hit, plain, mode, fenced, missing, unsure);
+    } catch (err) {
       ctx.tolerate(name, 'l2', 'decode', err);
       if (loaded.rows[i] === null) missing.push(i);
     }

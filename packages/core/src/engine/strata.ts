@@ -283,10 +283,8 @@ export class Strata {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#find(schema, id, options, l1 === MISS).then((row) => {
-      if (row === null) throw notFound(schema, id);
-      return row;
-    });
+    // NOT_FOUND thrown inside #find: no `.then` (a promise and a microtask turn) on every read.
+    return this.#find(schema, id, options, l1 === MISS, undefined, true) as Promise<RowOf<S>>;
   }
 
   /** The row with this id, or `null` when no tier has it. */
@@ -347,6 +345,7 @@ export class Strata {
     options: GetOptions = {},
     l1Missed = false,
     status?: { status?: ReadStatus },
+    required = false,
   ): Promise<RowOf<S> | null> {
     const rt = this.#runtime(schema);
     const normalized = normalizeId(rt.schema, id);
@@ -368,10 +367,15 @@ export class Strata {
         if (hit === undefined)
           ({ row, status: status.status } = await loadRowWithStatus(this.#ctx, rt, normalized, maxStale));
         else [row, status.status] = [hit, l1ReadStatus(rt, normalized, seen)];
-      } else row = await readRow(this.#ctx, rt, normalized, l1Missed, maxStale);
+      } else {
+        const found = readRow(this.#ctx, rt, normalized, key, l1Missed, maxStale);
+        row = found instanceof Promise ? ((await found).get(key) ?? null) : found;
+      }
       if (row) row = rt.rows.toCachedView(row);
     }
     if (row && afterGet) await runHook(rt.schema.name, 'afterGet', afterGet, row);
+    // `get`: no row is an error (see `get`).
+    if (row === null && required) throw notFound(schema, id);
     return row as RowOf<S> | null;
   }
 

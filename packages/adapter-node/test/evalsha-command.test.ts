@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sendEvalsha } from '../src/redis-tcp/evalsha-command.js';
 
@@ -18,7 +18,7 @@ for i = 1, #ARGV do out[#out + 1] = ARGV[i] end
 return out`;
 const sha = createHash('sha1').update(ECHO).digest('hex');
 const clients: Redis[] = [];
-const client = async (options: ConstructorParameters<typeof Redis>[1] = {}) => {
+const client = async (options: RedisOptions = {}) => {
   const redis = new Redis(redisUrl, { protocol: 2, ...options });
   clients.push(redis);
   await redis.script('LOAD', ECHO);

@@ -82,7 +82,8 @@ return out`,
  * '}', BEFORE anything is written: a Redis script is not rolled back when a command fails, and a
  * failed XADD must leave no pending row that no queue entry will ever flush. A pending write also
  * lands in the pending index KEYS[5] (see PENDING), field its row key, value
- * `{version};{kind};{row}` (the row: the entry's last ARGV, or its payload when that is '').
+ * `{version};{kind};{row}` (the row: the entry's last ARGV, or its payload when that is ''). Each
+ * version is formatted once (`versions`): the queue entry and the envelope carry the same text.
  */
 function orderedPut(enqueue: boolean): string {
   const rows = enqueue ? 6 : 5;
@@ -104,7 +105,6 @@ for i = 1, n do
   local expected = ARGV[${base} + n * ${per} + i - 1]
   if expected and expected ~= '' and expected ~= (stored or '0') then return {tick, -5} end
   held[i] = (kind == 'r') and 1 or 0
-  -- Formatted once: the queue entry and the envelope carry the same text.
   versions[i] = string.format('%.0f', first + i - 1)
 end
 ${

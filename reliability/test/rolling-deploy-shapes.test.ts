@@ -134,6 +134,35 @@ describe('rolling deploy, write-through', () => {
       expect(Number(seconds) * 1000 - Number(at)).toBeLessThan(30_000);
   });
 
+  it('a write confirms its shape only once the confirmation is 10 s old, and only while it is live', async () => {
+    // SHAPE_REFRESH_MS (10 s) and SHAPE_LIVE_MS (30 s) in packages/core/src/l2/shape-scripts.ts.
+    const prefix = `${name}f`;
+    const old = app(prefix, through.v1);
+    await old.set(through.v1, { id: 'f1', n: 1 });
+    const registry = `${prefix}:${pgName}.items:shapes`;
+    const v1Shape = `${through.v1.fingerprint}-json`;
+    const redisNow = async () => {
+      const [seconds, micros] = await raw.time();
+      return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    };
+    const writeWithConfirmationAged = async (ageMs: number, n: number) => {
+      const at = String((await redisNow()) - ageMs);
+      await raw.hset(registry, v1Shape, at);
+      await old.set(through.v1, { id: 'f1', n });
+      return { at, after: await raw.hget(registry, v1Shape) };
+    };
+    // Fresh: left as it is (no HSET, no PEXPIRE in the write).
+    const fresh = await writeWithConfirmationAged(2_000, 2);
+    expect(fresh.after).toBe(fresh.at);
+    // Live, but 20 s old: the write confirms it on Redis' clock.
+    const aging = await writeWithConfirmationAged(20_000, 3);
+    expect(Number(aging.after)).toBeGreaterThan(Number(aging.at) + 15_000);
+    // No longer live: only a generation read brings it back (and moves on if another shape wrote).
+    const gone = await writeWithConfirmationAged(60_000, 4);
+    expect(gone.after).toBe(gone.at);
+    expect(await n('f1')).toBe(4);
+  });
+
   it("a shape registering while another's write is in flight: no stale read once both settle", async () => {
     const prefix = `${name}c`;
     const old = app(prefix, through.v1);

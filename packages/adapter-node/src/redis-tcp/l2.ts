@@ -4,6 +4,7 @@ import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { ClusterL2 } from './cluster-l2.js';
 import { isCluster } from './cluster-slots.js';
 import { WriteCoalescer } from './coalesce-writes.js';
+import { sendEvalsha } from './evalsha-command.js';
 import { quitConnection } from './quit-connection.js';
 import { readyBy } from './ready-by.js';
 import { type IoredisReplicaL2, type IoredisReplicaL2Options, openReplicaL2 } from './replica-options.js';
@@ -112,7 +113,7 @@ class IoredisL2 implements L2Tier {
     if (waiting) await waiting.catch((err: unknown) => Promise.reject(this.#errors?.explain(err) ?? err));
     this.#coalesce.hold();
     try {
-      return await this.#redis.evalsha(scriptSha(script), keys.length, ...keys, ...args);
+      return await sendEvalsha(this.#redis, scriptSha(script), keys, args);
     } catch (err) {
       if (!(err instanceof Error && err.message.startsWith('NOSCRIPT')))
         throw this.#errors?.explain(err) ?? err;

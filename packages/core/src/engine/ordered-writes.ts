@@ -79,19 +79,19 @@ export async function writeOrdered(
         cache.keys.versionKey,
         cache.keys.searchGenerationKey,
         cache.keys.pendingIndex,
-        ...(enqueue ? [enqueue.stream] : []),
-        ...cache.rowKeys(writes.map((w) => w.key)),
       ];
+      if (enqueue) keys.push(enqueue.stream);
+      for (const key of cache.rowKeys(writes.map((w) => w.key))) keys.push(key);
       const owner = cache.stampedOwner(cache.tags?.clock.stamp() ?? 0);
-      const head = [String(generation), String(floor), pendingFlush ? '1' : '0', owner];
-      if (enqueue) head.push(enqueue.field);
-      const args = [...head, ...perKey];
-      if (expected) args.push(...expected);
+      const args = [String(generation), String(floor), pendingFlush ? '1' : '0', owner];
+      if (enqueue) args.push(enqueue.field);
+      for (const arg of perKey) args.push(arg);
+      if (expected) for (const version of expected) args.push(version);
       // The table's other live shapes: their keys of these rows are marked in the same script.
       const tail = cache.shapeTail(writes.map((w) => w.key));
       if (tail) {
-        keys.push(...tail.keys);
-        args.push(...tail.args);
+        for (const key of tail.keys) keys.push(key);
+        for (const arg of tail.args) args.push(arg);
       }
       const sent = l2.run(enqueue ? ORDERED_PUT_ENQUEUE : ORDERED_PUT, keys, args);
       // L1's copies need no version: made while the script is out rather than after its reply (one

@@ -56,9 +56,7 @@ export async function writeBehind(
   const keys = writes.map((w) => w.key);
   const now = new Date(wallClock(ctx.config.clock).now());
   // Whole rows (the usual case) read nothing first and carry no expected version.
-  const partial = [
-    ...new Set(writes.flatMap((w) => (w.row && isPartial(cache.schema, w.row) ? [w.key] : []))),
-  ];
+  const partial = partialKeys(cache, writes);
   const colocated = await colocation.get();
   // Before anything is written: a queue that would refuse (closed, a Redis without AOF) gets nothing.
   if (colocated) await colocated.ready();
@@ -75,7 +73,10 @@ export async function writeBehind(
       } catch (err) {
         throw l2Failed(ctx, name, err);
       }
-      const rows = await encode(cache, writes, now, bases);
+      // Whole unencrypted rows (the usual case) encode without a turn of the microtask queue.
+      const encoding =
+        bases || cache.rows.encrypts ? encode(cache, writes, now, bases) : encodeWhole(cache, writes, now);
+      const rows = encoding instanceof Promise ? await encoding : encoding;
       const enqueue: ScriptedEnqueue | undefined = colocated && {
         stream: colocated.stream,
         field: colocated.field,
@@ -129,6 +130,17 @@ export async function writeBehind(
   } finally {
     cache.endWrite(keys);
   }
+}
+
+/** The keys of the partial sets among `writes` (each once), in order; none allocated for whole rows. */
+function partialKeys(cache: SchemaCache, writes: readonly KeyedWrite[]): string[] {
+  let keys: Set<string> | undefined;
+  for (const w of writes) {
+    if (!w.row || !isPartial(cache.schema, w.row)) continue;
+    keys ??= new Set();
+    keys.add(w.key);
+  }
+  return keys ? [...keys] : [];
 }
 
 /** The rows of a batch as each tier takes them. */
@@ -211,6 +223,31 @@ async function encode(
     return fold === row && row ? codec.toQueueFromL2(row, l2[i]!) : fold && codec.toQueue(fold);
   });
   return { plain, stored, l2, queued, index: queued, expected };
+}
+
+/**
+ * `encode` for a batch with no base to merge over (no partial set) and no encrypted field, by the
+ * same rules (client-side defaults as on a new row; the stored row is the plaintext one; its queued
+ * row is its L2 string when L2 keeps every column), without the promises and per-batch maps the
+ * merging needs.
+ */
+function encodeWhole(cache: SchemaCache, writes: readonly KeyedWrite[], now: Date): Encoded {
+  const { schema, rows: codec } = cache;
+  const n = writes.length;
+  const plain = new Array<Row | undefined>(n);
+  const l2 = new Array<string | undefined>(n);
+  const queued = new Array<string | undefined>(n);
+  const expected = new Array<string>(n);
+  for (let i = 0; i < n; i++) {
+    const w = writes[i]!;
+    const row = w.row && applyClientDefaults(schema, w.row, now);
+    plain[i] = row;
+    const text = row && codec.toL2(row);
+    l2[i] = text;
+    queued[i] = row && codec.toQueueFromL2(row, text!);
+    expected[i] = '';
+  }
+  return { plain, stored: plain, l2, queued, index: queued, expected };
 }
 
 /**

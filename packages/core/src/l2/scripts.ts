@@ -82,7 +82,8 @@ return out`,
  * '}', BEFORE anything is written: a Redis script is not rolled back when a command fails, and a
  * failed XADD must leave no pending row that no queue entry will ever flush. A pending write also
  * lands in the pending index KEYS[5] (see PENDING), field its row key, value
- * `{version};{kind};{row}` (the row: the entry's last ARGV, or its payload when that is '').
+ * `{version};{kind};{row}` (the row: the entry's last ARGV, or its payload when that is ''). Each
+ * version is formatted once (`versions`): the queue entry and the envelope carry the same text.
  */
 function orderedPut(enqueue: boolean): string {
   const rows = enqueue ? 6 : 5;
@@ -97,19 +98,19 @@ local counter = redis.call('GET', KEYS[3])
 if not counter then return {tick, -1} end
 local n = #KEYS - ${rows}
 local first = tonumber(counter) + 1
-local held = {}
+local held, versions = {}, {}
 for i = 1, n do
   local kind, _, stored = header(KEYS[${rows} + i])
   if stored and tonumber(stored) >= first + i - 1 then return {tick, -2, tonumber(stored)} end
   local expected = ARGV[${base} + n * ${per} + i - 1]
   if expected and expected ~= '' and expected ~= (stored or '0') then return {tick, -5} end
   held[i] = (kind == 'r') and 1 or 0
+  versions[i] = string.format('%.0f', first + i - 1)
 end
 ${
   enqueue
     ? `for i = 1, n do
-  local head = ARGV[${base} + (i - 1) * ${per} + 4]
-  redis.call('XADD', KEYS[6], '*', ARGV[5], head .. string.format('%.0f', first + i - 1) .. '}')
+  redis.call('XADD', KEYS[6], '*', ARGV[5], ARGV[${base} + (i - 1) * ${per} + 4] .. versions[i] .. '}')
 end
 `
     : ''
@@ -117,7 +118,7 @@ end
 local out = {tick, 0, first, redis.call('INCR', KEYS[4])}
 for i = 1, n do
   local a = ${base} + (i - 1) * ${per}
-  local version = string.format('%.0f', first + i - 1)
+  local version = versions[i]
   local value = '~1;' .. ARGV[a] .. ';' .. ARGV[3] .. ';' .. version .. ';' ..
     ARGV[1] .. ';' .. ARGV[a + 2] .. ';' .. ARGV[a + 2] .. ';' .. ARGV[4] .. ';' .. ARGV[a + 3]
   local ttl = tonumber(ARGV[a + 1])

@@ -63,8 +63,10 @@ import {
 // the late-script sendBy merged meanwhile).
 // Raised to 72 KiB on 2026-12-04 (next session): the version that registers second reads the
 // write-behind writes the other queued before it (engine/pending-elsewhere.ts, gets and searches):
-// +596 (72,761 bytes).
-const BUDGET_GZIP = 72 * 1024;
+// +596 (72,761 bytes). Raised to 73 KiB the same session for the hostile round's fixes (a drop
+// leaves a version marker, replica key reads floored by L2's versions, a steady clock: +506) and
+// the hot-path work of issue 15 (+479): 73,730 bytes.
+const BUDGET_GZIP = 73 * 1024;
 /** What the app brings whether or not it uses Strata. */
 const APP_PACKAGES = ['drizzle-orm', '@neondatabase/serverless', '@upstash/redis', 'hono'];
 

@@ -3,6 +3,7 @@ import type { PendingWrite, Row } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 import type { EngineContext } from './context.js';
 import { mergeOver } from './partial-rows.js';
+import { indexEntry } from './pending-index.js';
 import type { SchemaCache } from './schema-cache.js';
 
 /*
@@ -43,18 +44,10 @@ export async function pendingElsewhere(
       // `peek`: per key its value, then its index entry `{version};{kind};{row}`.
       const values = reply as unknown[];
       keys.forEach((key, i) => {
-        const entry = values[2 * i + 1];
-        if (typeof entry !== 'string') return;
-        const a = entry.indexOf(';');
-        const b = entry.indexOf(';', a + 1);
-        const version = Number(entry.slice(0, a));
-        if (a < 0 || b < 0 || !(version > (found.get(key)?.version ?? 0))) return;
-        const kind = entry.slice(a + 1, b);
-        found.set(key, {
-          id: key,
-          version,
-          ...(kind === 'r' && { row: ownColumns(cache, entry.slice(b + 1)) }),
-        });
+        const entry = indexEntry(values[2 * i + 1]);
+        if (!entry || !(entry.version > (found.get(key)?.version ?? 0))) return;
+        const { version, row } = entry;
+        found.set(key, { id: key, version, ...(row !== undefined && { row: ownColumns(cache, row) }) });
       });
     }
   } catch (err) {

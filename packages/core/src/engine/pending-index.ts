@@ -44,22 +44,31 @@ export async function pendingWrites(
     const prefix = cache.keys.rowOf(shapes[s]!, '');
     for (let i = 0; i + 1 < reply.length; i += 2) {
       const field = String(reply[i]);
-      const value = String(reply[i + 1]);
-      // `{version};{kind};{row}`: the row may hold ';' itself.
-      const a = value.indexOf(';');
-      const b = value.indexOf(';', a + 1);
-      if (!field.startsWith(prefix) || a < 0 || b < 0) continue;
+      const entry = indexEntry(reply[i + 1]);
+      if (!field.startsWith(prefix) || !entry) continue;
       const id = field.slice(prefix.length);
-      const version = Number(value.slice(0, a));
-      if (version <= (byId.get(id)?.version ?? -1)) continue;
-      const kind = value.slice(a + 1, b);
-      const text = value.slice(b + 1);
-      const row = kind !== 'r' ? undefined : s === 0 ? cache.rows.fromQueue(text) : ownColumns(cache, text);
+      if (entry.version <= (byId.get(id)?.version ?? -1)) continue;
+      const { version, row: text } = entry;
+      const row =
+        text === undefined ? undefined : s === 0 ? cache.rows.fromQueue(text) : ownColumns(cache, text);
       byId.set(id, { id, version, ...(row && { row }) });
     }
   });
   if (byId.size > MAX_SEARCH_PENDING) throw backlog(cache, byId.size);
   return [...byId.values()];
+}
+
+/**
+ * A pending index entry, `{version};{kind};{row}` (the row may hold ';' itself): its version and,
+ * for a row (kind `r`), the row's text; undefined for anything else.
+ */
+export function indexEntry(value: unknown): { version: number; row?: string } | undefined {
+  if (typeof value !== 'string') return undefined;
+  const a = value.indexOf(';');
+  const b = value.indexOf(';', a + 1);
+  if (a < 0 || b < 0) return undefined;
+  const version = Number(value.slice(0, a));
+  return value.slice(a + 1, b) === 'r' ? { version, row: value.slice(b + 1) } : { version };
 }
 
 function ownWrites(cache: SchemaCache): PendingWrites {

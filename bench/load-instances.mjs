@@ -6,7 +6,8 @@
 //
 //   node bench/load-instances.mjs                        everything; writes bench/results/load-*.json
 //   node bench/load-instances.mjs --n 1,2 --setups single --libs strata --duration 2 --no-write
-//   options: --n --setups single,cluster --libs strata,bentocache,strata-wb --duration <s>
+//   options: --n --setups single,cluster,cluster-b16 --libs strata,bentocache,strata-wb --duration <s>
+//   cluster-b16: the Cluster with `buckets: 16` (the app over 16 slots, key layout C; Strata only)
 //            --warmup <s> --in-flight <calls per instance> --keys <rows> --no-write
 import './lib/peer-resolve.mjs';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -30,7 +31,7 @@ const option = (name, fallback) => {
 };
 const list = (name, fallback) => option(name, fallback).split(',').filter(Boolean);
 const ns = list('--n', '1,2,4').map(Number);
-const setups = list('--setups', 'single,cluster');
+const setups = list('--setups', 'single,cluster,cluster-b16');
 const libs = list('--libs', 'strata,bentocache');
 const workload = {
   keys: Number(option('--keys', '10000')),
@@ -89,7 +90,7 @@ const failures = [];
 try {
   await redis.connect();
   [cluster, database] = await Promise.all([
-    setups.includes('cluster') ? startRedisCluster() : undefined,
+    setups.some((s) => s.startsWith('cluster')) ? startRedisCluster() : undefined,
     openLoadDatabase({ name, keys: workload.keys, idPrefix: workload.idPrefix }),
   ]);
   if (cluster) log(`cluster up in ${cluster.startedInMs} ms`);
@@ -97,6 +98,8 @@ try {
     single: { url: serviceUrls().redisUrl },
     cluster: cluster && { nodes: cluster.nodes.map(({ host, port }) => ({ host, port })) },
   };
+  // The same Cluster, the app spread over 16 buckets (Strata adds a hash tag per bucket).
+  redisOf['cluster-b16'] = redisOf.cluster && { ...redisOf.cluster, buckets: 16 };
   // Strata's migrate makes the table (and its own tables) in the run's schema; then the rows.
   const migrator = await openL2Reader({
     lib: 'strata',
@@ -119,6 +122,8 @@ try {
   for (const n of ns) {
     for (const setup of setups) {
       for (const lib of libs) {
+        // Buckets are Strata's key layout: bentocache's rows are the same as on 'cluster'.
+        if (setup === 'cluster-b16' && lib === 'bentocache') continue;
         const cellName = `${setup}/${lib}/N=${n}`;
         const tag = `${name}-${setup}-${lib}-${n}`;
         const keyPrefix = setup === 'cluster' ? `{${tag}}` : tag;

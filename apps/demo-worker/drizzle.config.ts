@@ -4,8 +4,9 @@ import { defineConfig } from 'drizzle-kit';
 // filtered part of the database equal to the schema file, dropping whatever else it finds there, so:
 // - schemaFilter: only the demo's Postgres schema is diffed; tables of other apps in `public` (or
 //   anywhere else) are never looked at;
-// - tablesFilter: Strata's own `_strata_migrations` / `_strata_versions`, which the demo keeps in the
-//   same schema, are not in the schema file and must not be dropped (the README's drizzle-kit section).
+// - tablesFilter: Strata's own `_strata_migrations` / `_strata_versions` / `_strata_writers` (and
+//   capture's `_strata_changes…`), which the demo keeps in the same schema, are not in the schema file
+//   and must not be dropped (the README's drizzle-kit section).
 export default defineConfig({
   dialect: 'postgresql',
   schema: './src/db/schema.ts',

@@ -32,9 +32,10 @@ export function playerSchema(schemaName, options = {}) {
   return defineSchema({ table: playerTable(schemaName), ...options });
 }
 
-/** Strata's Redis options for a setup: one Redis URL, or the Cluster's nodes. */
+/** Strata's Redis options for a setup: one Redis URL, or the Cluster's nodes (and its buckets). */
 export function strataRedis(redis) {
-  return redis.nodes ? { redisCluster: { nodes: redis.nodes } } : { redisUrl: redis.url };
+  if (!redis.nodes) return { redisUrl: redis.url };
+  return { redisCluster: { nodes: redis.nodes }, ...(redis.buckets && { buckets: redis.buckets }) };
 }
 
 async function openStrata({ databaseUrl, redis, keyPrefix, schemaName, writeMode = 'write-through' }) {

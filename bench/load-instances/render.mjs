@@ -3,7 +3,11 @@
 import { formatOps, loadRange, machineLines } from '../lib/render.mjs';
 import { formatNs } from '../lib/stats.mjs';
 
-const SETUPS = { single: 'one Redis', cluster: 'Redis Cluster (3 + 3)' };
+const SETUPS = {
+  single: 'one Redis',
+  cluster: 'Redis Cluster (3 + 3)',
+  'cluster-b16': 'Redis Cluster (3 + 3), 16 buckets',
+};
 const LIBS = { strata: 'Strata', 'strata-wb': 'Strata write-behind', bentocache: 'bentocache' };
 const rate = (perSec) => (Number.isFinite(perSec) ? Math.round(perSec).toLocaleString('en-US') : '–');
 

@@ -6,7 +6,7 @@ import {
 } from '@strata/adapter-node/redis-tcp';
 import { defineSchema, Q, Strata, type StrataConfig, type WriteMode } from '@strata/core';
 import { createDrizzleL3 } from '@strata/core/drizzle';
-import { serviceUrls, uniqueName } from '@strata/devstack/testing';
+import { dropScratchSchema, lapseWriterClaims, serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { integer, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
@@ -112,9 +112,15 @@ export async function tenantDatabases() {
       );
       return new Map(rows.map((r: Record<string, unknown>) => [String(r.id), view(r)!]));
     },
+    /**
+     * Lapses the apps' claims on the tenant tables (`_strata_writers` in `ops`), as stopping them
+     * would 60 s later: each deployment is new apps (keyPrefixes) on the same tables, and the next
+     * one writes them once the last is closed (docs/semantics.md, "One writer per table").
+     */
+    lapseClaims: () => lapseWriterClaims(pool, ops),
     async cleanup() {
       for (const schema of [names.a, names.b, ops]) {
-        await pool.query(`drop schema if exists "${schema}" cascade`);
+        await dropScratchSchema(pool, schema);
       }
       await pool.end();
     },

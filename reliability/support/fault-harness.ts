@@ -1,6 +1,5 @@
 import { defineSchema, Strata, type WriteMode } from '@strata/core';
-import { serviceUrls, uniqueName } from '@strata/devstack/testing';
-import { sql } from 'drizzle-orm';
+import { dropScratchSchema, serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { Redis } from 'ioredis';
@@ -159,7 +158,7 @@ export async function faultScratch(label: string) {
       return new Map(rows.map((r) => [r.id, r.n]));
     },
     async cleanup(extraRedisUrls: readonly string[] = []) {
-      await db.execute(sql.raw(`drop schema if exists "${name}" cascade`));
+      await dropScratchSchema(pool, name);
       for (const url of [redisUrl, ...extraRedisUrls]) {
         const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
         redis.on('error', () => {});

@@ -2,6 +2,7 @@ import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node/re
 import { Strata } from '@strata/core';
 import type { ManualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
+import { lapseWriterClaims } from '@strata/devstack/testing';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -62,6 +63,9 @@ export function restartSuite(label: string): RestartSuite {
     await Promise.allSettled(instances.splice(0).map((s) => s.close()));
     await Promise.allSettled(pools.splice(0).map((p) => p.end()));
     for (const c of clients.splice(0)) c.disconnect();
+    // Each test is its own app (keyPrefix) on the one items table: the closed apps' claims lapse,
+    // as stopped apps' would (docs/semantics.md, "One writer per table").
+    await lapseWriterClaims(suite.store.pool, suite.store.name);
   });
   afterAll(async () => {
     await suite.proxy?.close();

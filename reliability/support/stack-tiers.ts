@@ -10,8 +10,7 @@ import {
 } from '@strata/core';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { createUpstashL2 } from '@strata/core/upstash';
-import { serviceUrls, testDevstack, uniqueName } from '@strata/devstack/testing';
-import { sql } from 'drizzle-orm';
+import { dropScratchSchema, serviceUrls, testDevstack, uniqueName } from '@strata/devstack/testing';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { integer, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
 import { Redis as IORedis } from 'ioredis';
@@ -135,7 +134,7 @@ export async function tierStack(label: string, l2Kind: L2Kind = 'ioredis') {
     },
     async cleanup() {
       await Promise.allSettled(opened.map((t) => t.close()));
-      await db.execute(sql.raw(`drop schema if exists "${name}" cascade`));
+      await dropScratchSchema(pool, name);
       const keys = await redis.keys(`${name}:*`);
       if (keys.length > 0) await redis.del(...keys);
       redis.disconnect();

@@ -133,6 +133,8 @@ describe.each(modes)('deployments: two apps and two tenants on one Redis, %s', (
     } finally {
       process.off('unhandledRejection', onUnhandled);
       await dep.close();
+      // The next mode's deployment is other apps (new keyPrefixes) on the same tenant tables.
+      await dbs.lapseClaims();
       record({
         category: 'deployments',
         scenario:

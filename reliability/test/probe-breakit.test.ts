@@ -6,7 +6,7 @@ import {
 import { defineSchema, Q, Strata, type StrataConfig } from '@strata/core';
 import { decodeEnvelope, manualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
-import { serviceUrls, uniqueName } from '@strata/devstack/testing';
+import { dropScratchSchema, serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { integer, pgSchema, pgTable, text } from 'drizzle-orm/pg-core';
@@ -53,7 +53,7 @@ afterAll(async () => {
     'select nspname from pg_namespace where nspname like $1',
     [`${name}%`],
   );
-  for (const { nspname } of rows) await admin.query(`drop schema if exists "${nspname}" cascade`);
+  for (const { nspname } of rows) await dropScratchSchema(admin, nspname);
   await admin.end();
   const keys = await raw.keys(`${name}*`);
   if (keys.length > 0) await raw.del(...keys);

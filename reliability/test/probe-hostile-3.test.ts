@@ -6,7 +6,7 @@ import {
 import { defineSchema, isStrataError, Q, Strata, type StrataConfig } from '@strata/core';
 import { manualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
-import { serviceUrls, uniqueName } from '@strata/devstack/testing';
+import { dropScratchSchema, serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { eq } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { doublePrecision, integer, jsonb, pgSchema, real, text, timestamp } from 'drizzle-orm/pg-core';
@@ -48,7 +48,7 @@ afterAll(async () => {
     'select nspname from pg_namespace where nspname like $1',
     [`${name}%`],
   );
-  for (const { nspname } of rows) await admin.query(`drop schema if exists "${nspname}" cascade`);
+  for (const { nspname } of rows) await dropScratchSchema(admin, nspname);
   await admin.end();
   const keys = await raw.keys(`${name}*`);
   if (keys.length > 0) await raw.del(...keys);

@@ -6,7 +6,7 @@ import {
 import { defineSchema, type L2Tier, Q, Strata, type StrataConfig } from '@strata/core';
 import { applyChanges } from '@strata/core/admin';
 import { createDrizzleL3 } from '@strata/core/drizzle';
-import { serviceUrls, uniqueName } from '@strata/devstack/testing';
+import { lapseWriterClaims, serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { Redis } from 'ioredis';
@@ -95,6 +95,9 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await Promise.allSettled(opened.splice(0).map((s) => s.close()));
+  // Each test is its own app (keyPrefix) on the one table: the closed apps' claims lapse, as stopped
+  // apps' would (docs/semantics.md, "One writer per table").
+  await lapseWriterClaims(admin, pgName);
 });
 
 afterAll(async () => {

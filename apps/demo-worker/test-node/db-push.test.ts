@@ -130,7 +130,8 @@ describe('npm run db:push (drizzle-kit push, checked)', () => {
 
   it("keeps Strata's own tables and rows, which sit in the demo's schema", async () => {
     // Strata's bookkeeping beside the demo's tables: migrate() recreates the dropped table and
-    // records it in _strata_migrations, a write records its version in _strata_versions.
+    // records it in _strata_migrations, a write records its version in _strata_versions and claims
+    // the table in _strata_writers.
     await query('DROP TABLE strata_demo.scores');
     const strata = demoStrata();
     try {
@@ -143,11 +144,12 @@ describe('npm run db:push (drizzle-kit push, checked)', () => {
     expect(run.code, run.output).toBe(0);
     expect(run.output).toMatch(/db:push OK/);
     expect(run.output).not.toMatch(/DROP (TABLE|SEQUENCE)/);
-    const kept = await query<{ migrations: string; versions: string }>(
+    const kept = await query<{ migrations: string; versions: string; writers: string }>(
       `select (select count(*) from strata_demo._strata_migrations) as migrations,
-              (select count(*) from strata_demo._strata_versions where id = 'kept') as versions`,
+              (select count(*) from strata_demo._strata_versions where id = 'kept') as versions,
+              (select count(*) from strata_demo._strata_writers where schema = 'strata_demo.players') as writers`,
     );
-    expect(kept).toEqual([{ migrations: '1', versions: '1' }]);
+    expect(kept).toEqual([{ migrations: '1', versions: '1', writers: '1' }]);
   }, 60_000);
 
   it("never touched another app's tables in public", async () => {

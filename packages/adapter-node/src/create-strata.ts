@@ -1,5 +1,6 @@
 import {
   type CompiledSchema,
+  clusterBuckets,
   type Duration,
   type L3Tier,
   Strata,
@@ -62,8 +63,9 @@ export interface CreateStrataOptions
   redisReplicaUrl?: string;
   /**
    * Or a Redis Cluster (Redis 7): the same three tiers, on sharded pub/sub, each write waiting for
-   * one replica (`replicas`). The `keyPrefix` must carry a hash tag, e.g. `{shop}` (INVALID_CONFIG
-   * otherwise): every key of the app then lives in one slot. See docs/redis-cluster.md.
+   * one replica (`replicas`). With one bucket (`buckets`, the default) the `keyPrefix` must carry a
+   * hash tag, e.g. `{shop}` (INVALID_CONFIG otherwise): every key of the app then lives in one slot;
+   * with `buckets: 16` (and a keyPrefix without a tag) it spreads over 16 slots. See docs/redis-cluster.md.
    * @example await createStrata({ databaseUrl, keyPrefix: '{shop}', redisCluster: { nodes: [{ host: '10.0.0.1', port: 6379 }] }, schemas });
    */
   redisCluster?: RedisClusterConfig;
@@ -109,7 +111,7 @@ export interface CreateStrataOptions
   invalidationChannel?: string;
   /** Redis Stream of the write queue. Default `{keyPrefix}:writes` ('strata:writes'); the group stays `{keyPrefix}:flushers`. */
   writeStream?: string;
-  /** Postgres schema of `_strata_migrations` and `_strata_versions`. Default: unqualified. */
+  /** Postgres schema of `_strata_migrations`, `_strata_versions` and `_strata_writers`. Default: unqualified. */
   migrationsSchema?: string;
   /** Shut down on SIGTERM / SIGINT, then exit 0 (1 if the shutdown failed). Default true. */
   handleSignals?: boolean | SignalOptions;
@@ -203,6 +205,7 @@ export async function wireStrata(
       needsQueue: options.schemas.some((s) => (s.writeMode ?? config.defaultWriteMode) === 'write-behind'),
       invalidationChannel: invalidationChannel ?? defaultChannel(prefix),
       keyPrefix: prefix,
+      buckets: config.buckets,
       writeStream,
       allowVolatileQueue,
     });
@@ -217,6 +220,8 @@ export async function wireStrata(
       strata = new Strata({
         // Read-your-writes on the schemas' read replicas (a Worker passes it only when it has one).
         replicas: readYourWrites,
+        // Buckets (`buckets` > 1, a Redis Cluster) need their refusals and searches: Node has room for them.
+        bucketing: clusterBuckets,
         ...config,
         // A clock read once per millisecond: the L1 hit path reads it on every get.
         clock: config.clock ?? nodeClock(),

@@ -4,7 +4,8 @@
  * Cluster (MGET per slot, sharded pub/sub, durability asked of the stream's master, refusals), and
  * createStrata with `redisCluster` end to end. See docs/redis-cluster.md.
  */
-import { defineSchema, isStrataError, StrataError } from '@strata/core';
+import { defineSchema, isStrataError, Q, StrataError } from '@strata/core';
+import { applyChanges } from '@strata/core/admin';
 import {
   describeBusConformance,
   describeL2Conformance,
@@ -321,5 +322,149 @@ describe('createStrata with redisCluster', () => {
     expect(String(apart)).toContain('writeStream');
     const both = await open({ redisUrl: serviceUrls().redisUrl }).catch((err: unknown) => err);
     expect(isStrataError(both, 'INVALID_CONFIG')).toBe(true);
+  });
+});
+
+describe('createStrata with redisCluster and buckets: 16 (key layout C)', () => {
+  const name = uniqueName('cluster_b16');
+  const { databaseUrl } = serviceUrls();
+  const table = pgSchema(name).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const items = defineSchema({ table, l1: { ttl: '10m' }, tags: (row) => [row.n % 2 ? 'odd' : 'even'] });
+  const opened: NodeStrata[] = [];
+  const open = async (options: Partial<CreateStrataOptions> = {}): Promise<NodeStrata> => {
+    const node = await createStrata({
+      databaseUrl,
+      redisCluster: { nodes: cluster.nodes.map(({ host, port }) => ({ host, port })) },
+      schemas: [items],
+      keyPrefix: name, // no hash tag: Strata adds one per bucket, {name#b}
+      buckets: 16,
+      migrationsSchema: name,
+      handleSignals: false,
+      ...options,
+    });
+    opened.push(node);
+    return node;
+  };
+  const ids = Array.from({ length: 200 }, (_, i) => `i${i}`);
+
+  afterAll(async () => {
+    const node = opened[0] ?? (await open());
+    await node.db.execute(sql.raw(`drop schema if exists "${name}" cascade`));
+    for (const each of opened) await each.shutdown();
+    await deleteOnMasters(clients.open(), `{${name}#`);
+  });
+
+  it('the engine on 16 slots: writes, reads across instances, deletes, invalidations, no L2 error', async () => {
+    const a = await open();
+    await a.strata.migrate();
+    await a.strata.setMany(
+      items,
+      ids.map((id, n) => ({ id, n })),
+    );
+    const b = await open();
+    await b.strata.getMany(items, ['i0']); // connects every node first
+    let many: unknown[] = [];
+    const sent = await commandsDuring(async () => {
+      many = await b.strata.getMany(items, ids.slice(1));
+    });
+    expect(many).toEqual(ids.slice(1).map((id, i) => ({ id, n: i + 1 })));
+    expect(b.strata.stats().hits.l2).toBe(ids.length);
+    // One MGET per bucket touched (200 rows: all 16), sent at once (each bucket's generation read
+    // too), and at most one of the tag values the rows carry (bucket 0).
+    const mgets = sent.filter((command) => command === 'mget').length;
+    expect(mgets).toBeGreaterThanOrEqual(16);
+    expect(mgets).toBeLessThanOrEqual(17);
+
+    // Writes of rows in many buckets reach the other instance through the sharded bus.
+    await a.strata.setMany(items, [
+      { id: 'i1', n: -1 },
+      { id: 'i2', n: -2 },
+    ]);
+    await a.strata.deleteMany(items, ['i3', 'i4']);
+    await vi.waitFor(
+      async () =>
+        expect(await b.strata.getMany(items, ['i1', 'i2', 'i3', 'i4'])).toEqual([
+          { id: 'i1', n: -1 },
+          { id: 'i2', n: -2 },
+          null,
+          null,
+        ]),
+      { timeout: 5_000, interval: 20 },
+    );
+    // A cached search: its list in one bucket, stored with the 16 search generations; a write in
+    // any bucket makes it a miss.
+    const query = Q().where('n >= $1', 190).orderBy('id').build();
+    const listed = async () => (await b.strata.searchCached(items, query)).map((row) => row.id).sort();
+    expect(await listed()).toEqual(ids.slice(190).sort());
+    await b.strata.settled();
+    const hits = b.strata.stats().hits.l2;
+    expect(await listed()).toEqual(ids.slice(190).sort());
+    expect(b.strata.stats().hits.l2).toBe(hits + 1);
+    await a.strata.set(items, { id: 'i5', n: 195 });
+    await vi.waitFor(async () => expect(await listed()).toEqual([...ids.slice(190), 'i5'].sort()), {
+      timeout: 5_000,
+      interval: 20,
+    });
+    // Tags (in bucket 0, with their clock: one slot): the odd rows of every bucket leave L2.
+    await a.strata.invalidateTags(['odd']);
+    const d = await open();
+    expect((await d.strata.getMany(items, ids)).map((row) => row?.n)).toEqual(
+      (await b.strata.getMany(items, ids)).map((row) => row?.n),
+    );
+    const odd = (await a.db.select().from(table)).filter((row) => row.n % 2 !== 0).length;
+    expect(d.strata.stats().hits.l2).toBe(ids.length - 2 - odd);
+    // Changes made outside Strata, on rows of many buckets: one MARK per bucket, each in its slot.
+    const changed = ids.slice(100, 140);
+    await applyChanges(a.strata, [
+      { schema: items.identity, ids: changed, versions: changed.map(() => 1_000_000), op: 'update' },
+    ]);
+    const e = await open();
+    expect((await e.strata.getMany(items, changed)).map((row) => row?.id)).toEqual(changed);
+    expect(e.strata.stats().hits.l2).toBe(0);
+    // invalidateAll moves all 16 generations: a fresh instance reads every row from Postgres.
+    await a.strata.invalidateAll(items);
+    const c = await open();
+    expect((await c.strata.getMany(items, ids)).filter((row) => row !== null)).toHaveLength(ids.length - 2);
+    expect(c.strata.stats().hits.l2).toBe(0);
+    // A CROSSSLOT (or any L2 failure) would be tolerated, counted, and answered from Postgres.
+    for (const node of [a, b, c, d, e]) expect(node.strata.stats().errors).toBe(0);
+  }, 30_000);
+
+  it("one schema's keys spread over 16 slots on several masters; each bucket's keys share one slot", async () => {
+    const admin = clients.open();
+    await admin.exists('connect'); // the client knows the masters once connected
+    const slotsOf = new Map<number, Set<number>>(); // bucket -> slots of its keys
+    const mastersWithRows = new Set<string>();
+    for (const master of admin.nodes('master')) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await master.scan(cursor, 'MATCH', `{${name}#*`, 'COUNT', 1_000);
+        for (const key of keys) {
+          const bucket = Number(/^\{[^#]+#(\d+)\}:/.exec(key)?.[1]);
+          expect(hashSlot(key)).toBe(hashSlot(`{${name}#${bucket}}`));
+          slotsOf.set(bucket, (slotsOf.get(bucket) ?? new Set()).add(hashSlot(key)));
+          if (key.includes(':r:')) mastersWithRows.add(`${master.options.host}:${master.options.port}`);
+        }
+        cursor = next;
+      } while (cursor !== '0');
+    }
+    expect([...slotsOf.keys()].sort((x, y) => x - y)).toEqual(Array.from({ length: 16 }, (_, b) => b));
+    expect([...slotsOf.values()].every((slots) => slots.size === 1)).toBe(true);
+    expect(new Set([...slotsOf.values()].map((slots) => [...slots][0])).size).toBe(16);
+    // 16 slots over 3 masters: all on two or fewer happens about once in 200 prefixes.
+    expect(mastersWithRows.size).toBeGreaterThanOrEqual(2);
+    console.log(`buckets: 16 slots of one schema over ${mastersWithRows.size} of 3 masters`);
+  });
+
+  // The stream queue over buckets (a stream per bucket): cluster-write-behind-buckets.test.ts.
+  it('refuses a writeStream with more than one bucket, and a keyPrefix with a hash tag (INVALID_CONFIG)', async () => {
+    const queued = await open({ writeBehind: { queue: 'redis-stream' }, writeStream: `{${name}}:w` }).catch(
+      (err: unknown) => err,
+    );
+    expect(isStrataError(queued, 'INVALID_CONFIG')).toBe(true);
+    expect(String(queued)).toContain('writeStream: with more than one bucket each bucket has its own stream');
+    const tagged = await open({ keyPrefix: `{${name}}` }).catch((err: unknown) => err);
+    expect(isStrataError(tagged, 'INVALID_CONFIG')).toBe(true);
+    expect(String(tagged)).toContain('config.keyPrefix: has a hash tag');
   });
 });

@@ -18,7 +18,7 @@ import { type CreateStrataOptions, createStrata, type NodeStrata } from '../src/
 import { createRedisPubSubBus } from '../src/redis-tcp/bus.js';
 import { hashSlot, masterFor } from '../src/redis-tcp/cluster-slots.js';
 import { createIoredisL2 } from '../src/redis-tcp/l2.js';
-import { ClusterClients, deleteOnMasters } from './support/cluster-client.js';
+import { ClusterClients, deleteOnMasters, until } from './support/cluster-client.js';
 import { type RestartedNode, restartClusterNode } from './support/restart-cluster-node.js';
 
 const name = uniqueName('cluster_failover');
@@ -126,21 +126,6 @@ function causes(error: unknown): unknown[] {
   for (let e = error; e !== undefined && chain.length < 10; e = (e as { cause?: unknown }).cause)
     chain.push(e);
   return chain;
-}
-
-/** Polls `check` every 20 ms until it is true; false after `ms`. (A failover has no event to await.) */
-async function until(ms: number, check: () => boolean | Promise<boolean>): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (
-      await Promise.resolve()
-        .then(check)
-        .catch(() => false)
-    )
-      return true;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return false;
 }
 
 it('a replica that lags when its master dies: replicas 0 loses acknowledged writes, replicas 1 refused them', async () => {

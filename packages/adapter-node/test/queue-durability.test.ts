@@ -97,6 +97,25 @@ describe("this machine's Redis (appendonly no)", () => {
   });
 });
 
+describe('the scripted side (colocated.ready), asked before every one-round-trip write-behind set', () => {
+  it('waits for the check once, then answers with nothing to wait for; refuses once closed or refused', async () => {
+    const queue = open({ url: machine.href, keyPrefix: namespace('ready_volatile'), allowVolatile: true });
+    const first = queue.colocated!.ready();
+    expect(first).toBeInstanceOf(Promise);
+    await first;
+    expect(queue.colocated!.ready()).toBeUndefined();
+    await queue.close();
+    expect((await strataRejection(queue.colocated!.ready()!)).code).toBe('QUEUE_UNAVAILABLE');
+    // A refused Redis (no AOF, allowVolatile off) is refused on every call, never answered with undefined.
+    const refused = open({ url: machine.href, keyPrefix: namespace('ready_refused') });
+    for (let i = 0; i < 2; i++) {
+      const ready = refused.colocated!.ready();
+      expect(ready).toBeInstanceOf(Promise);
+      expect((await strataRejection(ready!)).code).toBe('INVALID_CONFIG');
+    }
+  });
+});
+
 describe('a redis-server of its own, killed with SIGKILL and started again on the same dir and port', () => {
   /** Kills `redis`, starts it again, and returns what a fresh queue on `keyPrefix` can take. */
   async function restartAndTake(

@@ -2,6 +2,7 @@ import { defineSchema, Strata, StrataError, type WriteQueue } from '@strata/core
 import { decodeQueuedWrite } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { countingL2, strataRejection } from '@strata/core/testing';
+import { lapseWriterClaims } from '@strata/devstack/testing';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -38,7 +39,10 @@ afterAll(async () => {
  * calls named (`l2.ran`), with a Redis Stream queue on the same Redis (`wrap` may stand between
  * the engine and it) and a Redis pub/sub bus whose publishes are counted (`published`).
  */
-function setup(tag: string, wrap: (queue: WriteQueue) => WriteQueue = (q) => q) {
+async function setup(tag: string, wrap: (queue: WriteQueue) => WriteQueue = (q) => q) {
+  // Each tag is its own app (keyPrefix) on the one table, one test after the other: the earlier
+  // tests' apps, done writing, have their claims lapsed (docs/semantics.md, "One writer per table").
+  await lapseWriterClaims(store.pool, name);
   const l2 = countingL2(createIoredisL2(redisUrl));
   const keyPrefix = `${name}-${tag}`;
   const queue = () =>
@@ -75,13 +79,13 @@ function setup(tag: string, wrap: (queue: WriteQueue) => WriteQueue = (q) => q) 
 const inPostgres = async (id: string) => (await db.select().from(table)).find((r) => r.id === id);
 
 beforeAll(async () => {
-  const { strata } = setup('migrate');
+  const { strata } = await setup('migrate');
   await strata.migrate();
   await strata.close();
 });
 
 it('64 sets in flight: one L2 script, one bus message with every key and version; each caller its own row; same keys in call order', async () => {
-  const { strata, l2, published, make, stream } = setup('many');
+  const { strata, l2, published, make, stream } = await setup('many');
   const other = make();
   await strata.set(items, { id: 'k0', n: -1 }); // the queue check (once), outside the count
   expect(await other.get(items, 'k0')).toEqual({ id: 'k0', n: -1 }); // into the other's L1
@@ -119,7 +123,7 @@ it('64 sets in flight: one L2 script, one bus message with every key and version
 });
 
 it('sets made while a batch is out leave together as the next one: 3 rounds of 20 in flight, far fewer than 60 scripts', async () => {
-  const { strata, l2 } = setup('rounds');
+  const { strata, l2 } = await setup('rounds');
   await strata.set(items, { id: 'r', n: 0 });
   l2.ran.length = 0;
   // Each caller sets again as soon as its last set resolved (a closed loop of 20, 3 sets each).
@@ -136,7 +140,7 @@ it('sets made while a batch is out leave together as the next one: 3 rounds of 2
 });
 
 it('a batch that fails rejects every caller in it and leaves no row, version or queue entry behind', async () => {
-  const { strata, l2, stream } = setup('fails');
+  const { strata, l2, stream } = await setup('fails');
   await strata.set(items, { id: 'f0', n: 1 });
   const [counterKey] = await admin.keys(`${name}-fails:*:ver`);
   const before = { counter: await admin.get(counterKey!), entries: await admin.xlen(stream) };
@@ -177,7 +181,7 @@ it('a row the queue refuses fails its own caller only: the batch is written agai
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
-  const { strata, l2 } = setup('refuses', refusing);
+  const { strata, l2 } = await setup('refuses', refusing);
   await strata.set(items, { id: 'g', n: 0 });
   l2.ran.length = 0;
   const ids = ['a1', 'a2', 'bad', 'a3', 'a4'];
@@ -200,7 +204,7 @@ it('a row the queue refuses fails its own caller only: the batch is written agai
 });
 
 it('sets and deletes made while a batch is out leave together: one script, one bus message per op', async () => {
-  const { strata: unused, published, make } = setup('mixed');
+  const { strata: unused, published, make } = await setup('mixed');
   await unused.close();
   const l2 = createIoredisL2(redisUrl);
   // The L2's scripts (named in `asked`) wait for `open` while it is held: a batch sent stays out.

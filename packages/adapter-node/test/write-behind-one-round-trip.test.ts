@@ -2,6 +2,7 @@ import { defineSchema, Strata } from '@strata/core';
 import { decodeQueuedWrite } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { countingL2, strataRejection } from '@strata/core/testing';
+import { lapseWriterClaims } from '@strata/devstack/testing';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -39,6 +40,9 @@ async function setup(
   tag: string,
   { queueUrl = redisUrl, ...options }: Partial<RedisStreamQueueOptions> & { queueUrl?: string } = {},
 ) {
+  // Each tag is its own app (keyPrefix) on the one table, one test after the other: the earlier
+  // tests' apps, done writing, have their claims lapsed (docs/semantics.md, "One writer per table").
+  await lapseWriterClaims(store.pool, name);
   const l2 = countingL2(createIoredisL2(redisUrl));
   const connection = new Redis(queueUrl);
   await connection.ping();

@@ -1,5 +1,6 @@
 import { defineSchema, Strata } from '@strata/core';
 import { createDrizzleL3 } from '@strata/core/drizzle';
+import { lapseWriterClaims } from '@strata/devstack/testing';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { afterAll, expect, it } from 'vitest';
 import { createIoredisL2 } from '../src/redis-tcp/l2.js';
@@ -44,6 +45,9 @@ it('write-behind vs write-through: sets per second and L3 statements per 1,000 s
     await strata.flushDirty();
     results[mode] = { perSecond: Math.round(N / (elapsed / 1000)), statements: statements.length };
     await strata.close();
+    // The next mode is another app (keyPrefix) on the table: this one's claim lapses, as a stopped
+    // app's would (docs/semantics.md, "One writer per table").
+    await lapseWriterClaims(store.pool, name);
   }
   const rows = await db.select().from(table);
   expect(

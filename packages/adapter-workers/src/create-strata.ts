@@ -36,7 +36,7 @@ export interface CreateStrataOptions extends Omit<StrataConfig, 'l2' | 'l3' | 'c
   /** The env key of the write-behind queue's producer binding. Default 'WRITES'; used when it exists. */
   queueBinding?: string;
   /**
-   * Postgres schema of Strata's `_strata_migrations` and `_strata_versions` (createDrizzleL3's
+   * Postgres schema of Strata's `_strata_migrations`, `_strata_versions` and `_strata_writers` (createDrizzleL3's
    * option). Default: unqualified, i.e. the search path's first schema (`public`).
    */
   migrationsSchema?: string;

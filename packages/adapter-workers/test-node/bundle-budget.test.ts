@@ -66,7 +66,27 @@ import {
 // +596 (72,761 bytes). Raised to 73 KiB the same session for the hostile round's fixes (a drop
 // leaves a version marker, replica key reads floored by L2's versions, a steady clock: +506) and
 // the hot-path work of issue 15 (+479): 73,730 bytes.
-const BUDGET_GZIP = 73 * 1024;
+// Raised to 74.5 KiB on 2026-12-04 (stop 31): 75,577 bytes. Grew: Redis Cluster buckets (issue 18,
+// +1,281, of which the multi-bucket parts now come in through `bucketing`, -204), the hostile
+// round's fixes (+553: key rotation reseal, an old-only column kept through a rolling deploy, a
+// codec change's writes left to their version, tenant claims under one l2.keyPrefix), issue 15's
+// read path (+442: EnvelopeHeader, strings.ts, which make getMany 0.8x its CPU) and write path
+// (+466); the retry of missed L2 writes (+60). Cut: the relay's install check out of the engine and
+// core built with tree-shaking (-654). What is left to cut is listed in the stop-31 note
+// (byBucket's multi-bucket half, FlushLoop for pull queues only).
+// Raised to 75 KiB on 2026-12-04 (stop 32): 76,371 bytes. Grew: write-behind over buckets (issue 18
+// step 5: a script, counter and stream per bucket touched, the pending index per bucket, +589),
+// flushDirty waiting for writes another instance holds (queue position/heldUpTo, ~+130), shared
+// L2/queue objects closed by their last user (+102). Cut: byBucket's multi-bucket half (-76). Left to
+// cut: FlushLoop for pull queues only (~460 bytes; needs a design: see the stop-32 note), the
+// per-bucket write-behind split (a Worker always runs one bucket) passed in through `bucketing`.
+// Raised to 75.5 KiB on 2026-12-04 (stop 33): 76,826 bytes. Cut: the per-bucket write-behind split
+// passed in through `bucketing` (-256) and FlushLoop brought by pull queues (-541; the check below
+// keeps it out). Grew: one version owner per table (`_strata_writers` claim, renewal, takeover in a
+// new epoch: +991; an acknowledged write was lost with two apps on one table), the change relay over
+// buckets (+165), flushDirty bounded by the queue's position (~+40). Left to cut: the bucket
+// parameter of the counter seeding and the per-bucket loops of settlePending/restore (each a few bytes).
+const BUDGET_GZIP = 75.5 * 1024;
 /** What the app brings whether or not it uses Strata. */
 const APP_PACKAGES = ['drizzle-orm', '@neondatabase/serverless', '@upstash/redis', 'hono'];
 
@@ -130,5 +150,7 @@ it(`Strata's share of a minified Worker bundle is at most ${kib(BUDGET_GZIP)} of
   // No DDL planner without drizzleMigrate: introspection's catalog views and ALTER TABLE are its own.
   for (const planner of ['information_schema', 'ADD COLUMN IF NOT EXISTS'])
     expect(minified.total.code.includes(planner), planner).toBe(false);
+  // No pull-queue flush loop (a pull queue brings it: WriteQueue.flushLoop); a Worker's queue pushes.
+  expect(minified.total.code.includes('failed batch was not released'), 'FlushLoop').toBe(false);
   expect(minified.share.gzip).toBeLessThanOrEqual(BUDGET_GZIP);
 }, 60_000);

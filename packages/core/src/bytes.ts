@@ -3,6 +3,7 @@
  * browsers alike. Malformed input throws a plain `TypeError`/`SyntaxError` whose message never
  * echoes the input (it may be key material): callers wrap it in the `StrataError` that fits.
  */
+import { codeAt } from './strings.js';
 
 const textEncoder = new TextEncoder();
 // ignoreBOM: keep a leading U+FEFF as data instead of silently dropping it.
@@ -125,7 +126,8 @@ export function fromBase64(text: string, options: Base64Options = {}): Uint8Arra
 }
 
 function sextet(table: Uint8Array, text: string, i: number): number {
-  const code = text.charCodeAt(i);
+  // Not text.charCodeAt: see strings.ts (this runs per character of every binary L2 value).
+  const code = codeAt(text, i);
   const value = code < 256 ? table[code]! : INVALID;
   if (value === INVALID) throw new SyntaxError(`invalid base64: unexpected character at index ${i}`);
   return value;

@@ -14,6 +14,7 @@ import { refuseRenamedOptions } from './config/renamed-options.js';
 import { SEAM_METHODS, seamCheck } from './config/seam-checks.js';
 import { readKeyring } from './crypto/keyring.js';
 import type { KeyMaterial, KeyringOptions } from './crypto/types.js';
+import type { Bucketing } from './engine/bucketing.js';
 import type { ReplicaRouting } from './engine/replica-reads.js';
 import { StrataError } from './errors.js';
 import type { EvictionPolicy } from './l1/types.js';
@@ -165,6 +166,21 @@ const configShape = {
     check.string(check.pattern(/^(?=.{1,64}$)[A-Za-z0-9_.-]*(?:\{[A-Za-z0-9_.-]+\}[A-Za-z0-9_.-]*)?$/)),
     'strata',
   ),
+  /**
+   * How many Redis Cluster hash slots an app's keys spread over (layout C, docs/redis-cluster.md):
+   * each row lives in bucket hash(schema, id) mod `buckets`, under the hash tag `{keyPrefix#b}` (the
+   * keyPrefix then has no tag of its own). Default 1: the keyPrefix as it is (single Redis, Upstash).
+   * Changing it moves every key. Above 1, not yet for write-behind or L2-only schemas, or the change
+   * relay (INVALID_CONFIG). 1–1024.
+   */
+  buckets: option.defaulted(check.number(check.int, check.gte(1), check.lte(1024)), 1),
+  /**
+   * What more than one bucket needs (their refusals, searches over every bucket): `clusterBuckets`
+   * from `@strata/core`, passed in so that a Worker (one bucket) does not bundle it; adapter-node's
+   * `createStrata` passes it. `buckets` > 1 without it: INVALID_CONFIG.
+   * @example new Strata({ l2, l3, buckets: 16, bucketing: clusterBuckets })
+   */
+  bucketing: option.optional(seamCheck<Bucketing>(SEAM_METHODS.bucketing)),
   /**
    * Time source. Default: `Date.now()` (L1 reads it once per synchronous run). A host with timers
    * may pass `timerClock` (read at most once per ms): adapter-node's `createStrata` passes `nodeClock()`.

@@ -24,6 +24,7 @@ export { nextMigrationRecordId, strataMigrationsTable } from './drizzle/migratio
 export { migrationsTableStatements } from './drizzle/migrations-table-ddl.js';
 export { toMs } from './duration.js';
 export type { CaptureStats } from './engine/change-capture.js';
+export { FlushLoop } from './engine/flush-loop.js';
 export type { FlushOutcome } from './engine/flusher.js';
 export { cacheStatusHeader, type ReadStatus } from './engine/read-status.js';
 export { deepFreeze } from './l1/freeze.js';
@@ -32,7 +33,7 @@ export { createMemoryL1 } from './l1/memory-l1.js';
 export { type HostTimer, timerClock } from './l1/tick-clock.js';
 export type { EvictionPolicy, EvictReason, L1Entry, L1Stats, L1Tier, MemoryL1Options } from './l1/types.js';
 export { decodeEnvelope } from './l2/envelope.js';
-export { getManyByMget } from './l2/get-many.js';
+export { getManyByMget, mgetValues } from './l2/get-many.js';
 export { checkSendBy } from './l2/send-by.js';
 export type { L2Script, L2Tier } from './l2/types.js';
 export { type CaptureCheck, type CaptureDdlMode, CHANGES_CHANNEL, type L3Capture } from './l3/capture.js';
@@ -50,6 +51,7 @@ export type {
   Write,
   WriteOp,
   WriteOutcome,
+  WriterClaim,
 } from './l3/types.js';
 export { redactUrl } from './observability/redact-url.js';
 export type {

@@ -1,5 +1,5 @@
 import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cacheStatusHeader, manualClock } from '../src/driver.js';
 import { type Duration, defineSchema, isStrataError, type L2Tier, Q, Strata } from '../src/index.js';
 import type { L3Tier } from '../src/l3/types.js';
@@ -18,6 +18,9 @@ beforeAll(async () => {
   stack = await engineStack('engine_staleness');
   await new Strata({ l3: stack.l3, schemas: [defineSchema({ table: stack.tables.players })] }).migrate();
 });
+// Each test is its own app (keyPrefix) on the players table: once it is done, its claim lapses, as a
+// stopped app's would (docs/semantics.md, "One writer per table"), so the next may write another mode.
+afterEach(() => stack.lapseClaims());
 afterAll(() => stack?.cleanup());
 
 /** The real L3, counting `findMany` calls; a read can be held (`hold`) or made to fail (`failing`). */

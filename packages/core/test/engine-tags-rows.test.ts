@@ -1,7 +1,7 @@
 import { testDevstack, uniqueName } from '@strata/devstack/testing';
 import { Redis } from '@upstash/redis';
 import { eq, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type CompiledSchema,
   defineSchema,
@@ -44,6 +44,9 @@ beforeAll(async () => {
     },
   });
 });
+// Each test is its own app (keyPrefix) on the players table: once it is done, its claim lapses, as a
+// stopped app's would (docs/semantics.md, "One writer per table"), so the next may write another mode.
+afterEach(() => stack.lapseClaims());
 afterAll(async () => {
   await Promise.all(buses.map((b) => b.close()));
   await new Redis(testDevstack().upstash!).del(channel);

@@ -144,6 +144,7 @@ describe('write-behind', () => {
     const strata = new Strata({
       l2: deadL2,
       l3: stack.l3,
+      keyPrefix: stack.keyPrefix, // the file's app: the table is its own (no other app's claim refuses first)
       writeBehind: { queue: createMemoryQueue() },
       schemas: [schema],
     });
@@ -157,6 +158,7 @@ describe('write-behind', () => {
       name: 'broken',
       enqueue: () => Promise.reject(new Error('full')),
       take: (max) => real.take!(max),
+      flushLoop: real.flushLoop,
       ack: (h) => real.ack(h),
       retry: (h) => real.retry(h),
       deadLetter: (d, r) => real.deadLetter(d, r),
@@ -169,6 +171,33 @@ describe('write-behind', () => {
     // Nothing claims the write happened: no cache holds it.
     expect(await strataWith(createMemoryQueue()).find(schema, 'refused')).toBeNull();
     expect(await refusing.find(schema, 'refused')).toBeNull();
+  });
+
+  it('refuses (INVALID_CONFIG) a pull queue that does not bring the loop that drives it, nothing opened', () => {
+    const real = createMemoryQueue();
+    const loopless: WriteQueue = {
+      name: 'loopless',
+      enqueue: (w) => real.enqueue(w),
+      take: (max) => real.take(max),
+      ack: (h) => real.ack(h),
+      retry: (h) => real.retry(h),
+      deadLetter: (d, r) => real.deadLetter(d, r),
+      pending: () => real.pending(),
+      close: () => real.close(),
+    };
+    // Nothing else would ever flush what it takes: refused rather than writes left queued for good.
+    expect(() => strataWith(loopless)).toThrow(/has take \(a pull queue\) but no flushLoop/);
+    const err = (() => {
+      try {
+        strataWith(loopless);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isStrataError(err, 'INVALID_CONFIG')).toBe(true);
+    expect((err as { details?: unknown }).details).toStrictEqual({ field: 'writeBehind.queue' });
+    // With the loop it is the memory queue's: accepted.
+    expect(() => strataWith({ ...loopless, flushLoop: real.flushLoop })).not.toThrow();
   });
 
   it('with a push queue (no take) dirtyCount stays 0 and queueDepth() is the queue’s own backlog', async () => {

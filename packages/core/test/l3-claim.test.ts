@@ -1,4 +1,4 @@
-import { serviceUrls } from '@strata/devstack/testing';
+import { lapseWriterClaims, serviceUrls } from '@strata/devstack/testing';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
@@ -125,6 +125,8 @@ it('on its own keyPrefix the same app uses L2 as usual; the claim names its data
 });
 
 it('write-behind, which needs L2 to order writes, is refused with the claim as the cause', async () => {
+  // The earlier tests' apps on database b (another keyPrefix among them) are done with its table.
+  await lapseWriterClaims(otherPool, stack.name);
   const { strata: b } = app('b', { writeMode: 'write-behind' });
   await b.migrate();
   const error = await strataRejection(b.set(schemaOf('write-behind'), row('wb')));
@@ -133,6 +135,7 @@ it('write-behind, which needs L2 to order writes, is refused with the claim as t
     /belongs to an app on another database/,
   );
   await b.close();
+  await lapseWriterClaims(otherPool, stack.name); // its claim too: the next tests are other apps
 });
 
 it('an L3 slow to say which database it is: the first read goes unchecked (200 ms budget), the next generation read refuses', async () => {

@@ -54,7 +54,10 @@ const EXPECTED: Record<string, Trips> = {
   invalidateAll: [1, 0, 0], // one INCR of the generation, no SCAN
   'set (write-behind)': [2, 0, 0], // a row that leaves columns out: its key's row read from L2 (here its queued write), then one script; L3 at the flush
   'set (write-behind, whole row)': [1, 0, 0], // L2 now (one script: version + row); L3 at the flush (the memory queue makes no request)
-  'first write-behind set of a schema': [5, 2, 2], // once per Redis: generation read, the key's row read (L2, then Postgres: none), refused (no counter), seeded from a Postgres epoch, written
+  // Once per instance: its table claimed (held write-through until now, so a new claim: the counter
+  // seeded from a Postgres epoch, then the claim marked seeded), the key's row read (L2, then
+  // Postgres: none), the generation (the first script's reply), written.
+  'first write-behind set of a schema': [4, 4, 4],
   'flushDirty (100 queued sets)': [1, 1, 1], // one statement (versions + rows); the rows as applied into L2 in one script
   stats: [0, 0, 0],
 };

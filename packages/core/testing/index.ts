@@ -11,3 +11,4 @@ export { countingL2, strataRejection } from './l2-helpers.js';
 export { describeL3Conformance, type L3Fixture, type L3FixtureContext } from './l3-conformance.js';
 export { percentile } from './measure.js';
 export { describeQueueConformance, type QueueFixture } from './queue-conformance.js';
+export { type SteadyWriter, steadyWriter, takesAfterEachWrite } from './steady-writer.js';

@@ -21,6 +21,7 @@ import { registerTypeTests } from './l3-conformance-types.js';
 import { registerVersionTests } from './l3-conformance-versions.js';
 import { versionsModel } from './l3-conformance-versions-model.js';
 import { registerWalPositionTests } from './l3-conformance-wal.js';
+import { registerWriterClaimTests } from './l3-conformance-writers.js';
 
 /** What the suite hands the factory. */
 export interface L3FixtureContext {
@@ -108,5 +109,6 @@ export function describeL3Conformance(
     registerConcurrencyTests(suite, v);
     registerReplaceTests(suite);
     registerIdentityTests(suite);
+    registerWriterClaimTests(suite, q);
   });
 }

@@ -3,6 +3,7 @@ import { isStrataError } from '../src/errors.js';
 import type { DeadLetter, UnreadableDeadLetter } from '../src/queue/dead-letter.js';
 import type { Delivery, QueuedWrite, WriteQueue } from '../src/queue/types.js';
 import { strataRejection } from './l2-helpers.js';
+import { heldUpToConformance } from './queue-conformance-held.js';
 import { INVALID_WRITES, sampleWrites, TRICKY_WRITES } from './queue-samples.js';
 
 /** What a conformance run needs from an implementation; a fresh, empty one for every test. */
@@ -48,6 +49,11 @@ export function describeQueueConformance(name: string, factory: () => Promise<Qu
     afterEach(async () => {
       await fixture?.cleanup();
       fixture = undefined;
+    });
+
+    it('brings the loop that drives it in each Strata instance (flushLoop)', () => {
+      // Without it a Strata refuses the queue: nothing else would flush what it holds.
+      expect(typeof queue().flushLoop).toBe('function');
     });
 
     it('take hands out what was enqueued, in order, with attempts 0 and every field intact', async () => {
@@ -188,6 +194,8 @@ export function describeQueueConformance(name: string, factory: () => Promise<Qu
         expect(await take(10)).toEqual([]);
       },
     );
+
+    heldUpToConformance(queue, () => current().peer);
 
     it('enqueue of nothing is a no-op', async () => {
       await queue().enqueue([]);

@@ -9,6 +9,7 @@ import type pg from 'pg';
 const FOREIGN_TABLES: Record<string, string> = {
   foreign_app_rows: 'id int PRIMARY KEY, note text',
   _strata_versions: 'id int PRIMARY KEY, note text',
+  _strata_writers: 'id int PRIMARY KEY, note text',
   _strata_migrations: 'id serial PRIMARY KEY, note text',
 };
 const ROWS = 100;

@@ -1,6 +1,8 @@
 import { createMemoryQueue, type Duration, StrataError } from '@strata/core';
 import { toMs } from '@strata/core/driver';
 import { Cluster, type ClusterNode, type ClusterOptions } from 'ioredis';
+import { planBucketStreams } from '../redis-tcp/bucket-layout.js';
+import { BucketedStreamQueue } from '../redis-tcp/bucketed-queue.js';
 import { openClusterBus } from '../redis-tcp/bus.js';
 import { ClusterL2 } from '../redis-tcp/cluster-l2.js';
 import { hashSlot, requireHashTag } from '../redis-tcp/cluster-slots.js';
@@ -27,6 +29,8 @@ export interface RedisClusterConfig {
 
 export interface ClusterTierOptions {
   keyPrefix: string;
+  /** `config.buckets`: more than one spreads the app over a slot per bucket (Strata adds the hash tags). */
+  buckets?: number | undefined;
   invalidationChannel: string;
   queue: WriteBehindQueue | undefined;
   writeStream?: string | undefined;
@@ -36,9 +40,10 @@ export interface ClusterTierOptions {
 /**
  * L2, bus and queue over a Redis Cluster, each with a Cluster client of its own (closed by
  * `Strata.close()`). Strata's scripts name several keys per call (the app's tick with a schema's
- * rows), which a Cluster runs only when they share a slot: until the key layout spreads an app
- * over slots, the keyPrefix must carry a hash tag, and the write stream the same one (write-behind
- * writes queue inside the L2 script). Checked before anything is opened: INVALID_CONFIG.
+ * rows), which a Cluster runs only when they share a slot: with one bucket (`config.buckets`) the
+ * keyPrefix must carry a hash tag, and the write stream the same one (write-behind writes queue
+ * inside the L2 script); with more, each bucket is a slot of its own (`{keyPrefix#b}`). Checked
+ * before anything is opened: INVALID_CONFIG.
  */
 export function connectClusterTiers(config: RedisClusterConfig, options: ClusterTierOptions): RedisTiers {
   const { keyPrefix } = options;
@@ -47,9 +52,12 @@ export function connectClusterTiers(config: RedisClusterConfig, options: Cluster
       details: { field: 'redisCluster.nodes' },
     });
   }
-  requireHashTag('Strata on a Redis Cluster: keyPrefix', 'keyPrefix', keyPrefix);
+  const buckets = options.buckets ?? 1;
+  // Each bucket's keys carry their own tag (`{keyPrefix#b}`, added by Strata), its write stream too.
+  if (buckets > 1) refuseNamedStream(options.writeStream);
+  else requireHashTag('Strata on a Redis Cluster: keyPrefix', 'keyPrefix', keyPrefix);
   const stream = options.writeStream ?? defaultWriteStream(keyPrefix);
-  if (hashSlot(stream) !== hashSlot(keyPrefix)) {
+  if ((options.buckets ?? 1) === 1 && hashSlot(stream) !== hashSlot(keyPrefix)) {
     throw new StrataError(
       'INVALID_CONFIG',
       `Strata on a Redis Cluster: writeStream ${JSON.stringify(stream)} must carry the keyPrefix's hash tag ` +
@@ -62,8 +70,18 @@ export function connectClusterTiers(config: RedisClusterConfig, options: Cluster
       ? undefined
       : toMs(config.replicaTimeout, 'redisCluster.replicaTimeout');
   const ack = replicaAck('redisCluster', config.replicas, timeoutMs, CLUSTER_REPLICA_ACK);
+  const queueOptions = {
+    keyPrefix,
+    allowVolatile: options.allowVolatileQueue === true,
+    replicas: ack.replicas,
+    replicaTimeoutMs: ack.timeoutMs,
+  };
+  const plans =
+    options.queue === 'redis-stream' && buckets > 1
+      ? planBucketStreams(queueOptions, buckets, true)
+      : undefined;
   const plan =
-    options.queue === 'redis-stream'
+    options.queue === 'redis-stream' && buckets === 1
       ? planStreamQueue(
           {
             keyPrefix,
@@ -87,7 +105,21 @@ export function connectClusterTiers(config: RedisClusterConfig, options: Cluster
   const tiers: RedisTiers = {};
   if (options.queue === 'memory') tiers.queue = createMemoryQueue();
   if (plan !== undefined) tiers.queue = openStreamQueue(open(), 'owned', plan);
+  if (plans !== undefined) tiers.queue = new BucketedStreamQueue(open(), 'owned', plans);
   tiers.l2 = new ClusterL2(open(), 'owned', ack);
   tiers.bus = openClusterBus(open(), 'owned', options.invalidationChannel);
   return tiers;
+}
+
+/**
+ * With several buckets each bucket's stream is named after it (`{keyPrefix#b}:writes`): a stream
+ * named by the app would be one slot, which the scripts of the other buckets cannot reach.
+ */
+export function refuseNamedStream(writeStream: string | undefined): void {
+  if (writeStream === undefined) return;
+  throw new StrataError(
+    'INVALID_CONFIG',
+    'writeStream: with more than one bucket each bucket has its own stream ({keyPrefix#b}:writes): leave it out',
+    { details: { field: 'writeStream' } },
+  );
 }

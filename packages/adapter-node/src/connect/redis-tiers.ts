@@ -7,11 +7,14 @@ import {
   type WriteQueue,
 } from '@strata/core';
 import { withTimeout } from '@strata/core/driver';
+import { Redis } from 'ioredis';
+import { planBucketStreams } from '../redis-tcp/bucket-layout.js';
+import { BucketedStreamQueue } from '../redis-tcp/bucketed-queue.js';
 import { createRedisPubSubBus } from '../redis-tcp/bus.js';
 import { createIoredisL2 } from '../redis-tcp/l2.js';
 import { createRedisStreamQueue } from '../redis-tcp/queue.js';
 import { StreamQueue } from '../redis-tcp/stream-queue.js';
-import { connectClusterTiers, type RedisClusterConfig } from './cluster-tiers.js';
+import { connectClusterTiers, type RedisClusterConfig, refuseNamedStream } from './cluster-tiers.js';
 
 export type WriteBehindQueue = 'redis-stream' | 'memory';
 
@@ -29,6 +32,8 @@ export interface RedisTiersOptions {
   invalidationChannel: string;
   /** The app's keyPrefix: names the Redis Stream queue's stream, group and dead letters. */
   keyPrefix: string;
+  /** `config.buckets` (Redis Cluster key layout). */
+  buckets?: number | undefined;
   /** Overrides the stream name `<keyPrefix>:writes`. */
   writeStream?: string | undefined;
   /** The Redis Stream queue takes writes a Redis restart would lose (no AOF). */
@@ -81,7 +86,17 @@ export async function connectRedisTiers(options: RedisTiersOptions): Promise<Red
   if (redisUrl !== undefined) {
     // The queue first: it validates its options before it opens anything, so a refusal leaves
     // nothing open behind it.
-    if (mode === 'redis-stream') {
+    if (mode === 'redis-stream' && (options.buckets ?? 1) > 1) {
+      refuseNamedStream(options.writeStream);
+      const plans = planBucketStreams(
+        { keyPrefix: options.keyPrefix, allowVolatile: options.allowVolatileQueue === true },
+        options.buckets!,
+        false,
+      );
+      const redis = new Redis(redisUrl, { maxRetriesPerRequest: 0, protocol: 2 });
+      redis.on('error', () => {}); // failures reach callers as rejected commands
+      tiers.queue = new BucketedStreamQueue(redis, 'owned', plans);
+    } else if (mode === 'redis-stream') {
       tiers.queue = createRedisStreamQueue({
         url: redisUrl,
         keyPrefix: options.keyPrefix,
@@ -117,7 +132,7 @@ export async function checkQueueDurability(
   timeoutMs: number,
   warn: (message: string, error: unknown) => void,
 ): Promise<void> {
-  if (!(queue instanceof StreamQueue)) return;
+  if (!(queue instanceof StreamQueue || queue instanceof BucketedStreamQueue)) return;
   try {
     await withTimeout(queue.checkDurability(), timeoutMs, 'Redis Stream queue durability check');
   } catch (error) {

@@ -29,6 +29,7 @@ const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/;
 export class DurabilityCheck {
   #durability: QueueDurability = 'unchecked';
   #answer: Promise<QueueDurability> | undefined;
+  #passed = false;
   readonly #redis: RedisClient;
   readonly #stream: string;
   readonly #allowVolatile: boolean;
@@ -43,12 +44,23 @@ export class DurabilityCheck {
     return this.#durability;
   }
 
+  /** Whether `check()` has resolved (the queue takes writes): no request, no promise to wait for. */
+  get passed(): boolean {
+    return this.#passed;
+  }
+
   /** Resolves with the durability, or rejects INVALID_CONFIG when it is not enough and not allowed. */
   check(): Promise<QueueDurability> {
-    this.#answer ??= this.#ask().catch((err: unknown) => {
-      if (!isStrataError(err, 'INVALID_CONFIG')) this.#answer = undefined;
-      throw err;
-    });
+    this.#answer ??= this.#ask().then(
+      (durability) => {
+        this.#passed = true;
+        return durability;
+      },
+      (err: unknown) => {
+        if (!isStrataError(err, 'INVALID_CONFIG')) this.#answer = undefined;
+        throw err;
+      },
+    );
     return this.#answer;
   }
 

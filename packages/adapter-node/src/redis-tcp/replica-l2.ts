@@ -9,6 +9,7 @@ import {
 } from '@strata/core/driver';
 import type { Redis } from 'ioredis';
 import { WriteCoalescer } from './coalesce-writes.js';
+import { sendMget } from './mget-command.js';
 import { quitConnection } from './quit-connection.js';
 import { readyBy } from './ready-by.js';
 import { ReplicationToken, roleOffset } from './replica-token.js';
@@ -167,7 +168,7 @@ export class ReplicaL2 implements IoredisReplicaL2 {
   async #readReplica(keys: readonly string[]): Promise<{ offset: number; values: (string | null)[] }> {
     this.#coalesce.replica.hold();
     const role = settle(this.#replica.call('ROLE'));
-    const read = settle(getManyByMget(this.name, keys, (k) => this.#replica.mget(k)));
+    const read = settle(getManyByMget(this.name, keys, (k) => sendMget(this.#replica, k)));
     const [roleReply, values] = [await role, await read];
     if ('error' in roleReply) throw roleReply.error;
     if ('error' in values) throw values.error;
@@ -182,7 +183,7 @@ export class ReplicaL2 implements IoredisReplicaL2 {
   /** MGET then ROLE on the primary, back to back: the token moves to what this read saw. */
   async #readPrimary(keys: readonly string[]): Promise<(string | null)[]> {
     this.#coalesce.primary.hold();
-    const read = settle(getManyByMget(this.name, keys, (k) => this.#primary.mget(k)));
+    const read = settle(getManyByMget(this.name, keys, (k) => sendMget(this.#primary, k)));
     const role = settle(this.#primary.call('ROLE'));
     const values = await read;
     await this.#notePrimary(role);

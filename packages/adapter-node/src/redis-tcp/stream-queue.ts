@@ -3,6 +3,7 @@ import {
   checkTakeMax,
   type DeadLetter,
   type Delivery,
+  FlushLoop,
   parseQueuedWrites,
   type QueuedWrite,
   queueClosedError,
@@ -14,6 +15,7 @@ import type { RedisClient } from './cluster-slots.js';
 import { markRedis } from './colocation-mark.js';
 import type { DurabilityCheck, QueueDurability } from './durability.js';
 import { enqueueEntries } from './enqueue-entries.js';
+import { entryAfter, heldByOthers, streamPosition } from './held-entries.js';
 import { leaveGroup } from './leave-group.js';
 import type { RedisStreamQueue, RedisStreamQueueStats } from './queue.js';
 import { quitConnection } from './quit-connection.js';
@@ -33,6 +35,8 @@ const ENTRY_ID = /^\d+(-\d+)?$/;
 /** The Redis Stream queue; see `createRedisStreamQueue` for what each operation sends. */
 export class StreamQueue implements RedisStreamQueue {
   readonly name = 'redis-stream';
+  /** Drives this queue in each Strata instance it is given to (see `WriteQueue.flushLoop`). */
+  readonly flushLoop = FlushLoop;
   readonly namespace: string;
   readonly stream: string;
   readonly group: string;
@@ -73,10 +77,14 @@ export class StreamQueue implements RedisStreamQueue {
     this.colocated = {
       stream: this.stream,
       field: WRITE_FIELD,
-      ready: async () => {
-        this.#checkOpen();
-        await this.#durability.check();
-      },
+      // Answered once and open (every write-behind `set` but the first): nothing to wait for.
+      ready: () =>
+        this.#closing === undefined && this.#durability.passed
+          ? undefined
+          : (async () => {
+              this.#checkOpen();
+              await this.#durability.check();
+            })(),
       mark: () => {
         this.#checkOpen();
         return markRedis(this.#redis, this.stream);
@@ -164,6 +172,25 @@ export class StreamQueue implements RedisStreamQueue {
   async pending(): Promise<number> {
     this.#checkOpen();
     return this.#redis.xlen(this.stream);
+  }
+
+  async position(): Promise<string> {
+    this.#checkOpen();
+    return streamPosition(this.#redis, this.stream);
+  }
+
+  async heldUpTo(position: string, max: number): Promise<QueuedWrite[]> {
+    this.#checkOpen();
+    checkTakeMax(max);
+    return this.#withGroup(() => heldByOthers(this.#redis, this.#target, position, max));
+  }
+
+  /**
+   * `take` reads this consumer's pending entries (retried ones too), then reclaimed ones, each in id
+   * order, then new ones (`>`, in id order): what it can take up to a position comes first.
+   */
+  after(position: string, handle: string): boolean {
+    return entryAfter(position, handle);
   }
 
   async deadLetters(count = 100): Promise<(DeadLetter | UnreadableDeadLetter)[]> {

@@ -55,3 +55,52 @@ export async function commandsDuring(during: () => Promise<unknown>): Promise<st
     spy.mockRestore();
   }
 }
+
+/** Polls `check` every 20 ms until it is true; false after `ms`. (A failover has no event to await.) */
+export async function until(ms: number, check: () => boolean | Promise<boolean>): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (
+      await Promise.resolve()
+        .then(check)
+        .catch(() => false)
+    )
+      return true;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return false;
+}
+
+/** A script call (EVALSHA / EVAL) some ioredis connection sent: its keys. */
+export interface SentScript {
+  readonly keys: readonly string[];
+}
+
+/**
+ * What `during` resolved, and the script calls every ioredis connection sent while it ran, with
+ * their keys (a Cluster sends each through one of its nodes' `Redis` connections, pipelines too).
+ * An EVAL after an EVALSHA of the same keys is that call sent again (the node answered NOSCRIPT:
+ * its first run there), not a call of its own: it is left out.
+ */
+export async function scriptsDuring<T>(
+  during: () => Promise<T>,
+): Promise<{ result: T; scripts: SentScript[] }> {
+  const spy = vi.spyOn(Redis.prototype, 'sendCommand');
+  try {
+    const result = await during();
+    const scripts: SentScript[] = [];
+    const hashed = new Set<string>();
+    for (const [command] of spy.mock.calls) {
+      if (command.name !== 'evalsha' && command.name !== 'eval') continue;
+      const args = command.args.map(String);
+      const keys = args.slice(2, 2 + Number(args[1]));
+      const named = keys.join('\n');
+      if (command.name === 'evalsha') hashed.add(named);
+      else if (hashed.delete(named)) continue;
+      scripts.push({ keys });
+    }
+    return { result, scripts };
+  } finally {
+    spy.mockRestore();
+  }
+}

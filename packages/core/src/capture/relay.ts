@@ -1,12 +1,14 @@
 import type { Clock } from '../clock.js';
 import { applyCapturedChanges } from '../engine/apply-changes.js';
 import type { ChangeTarget } from '../engine/change-target.js';
-import { isStrataError } from '../errors.js';
+import { isStrataError, StrataError } from '../errors.js';
 import { RELAY_RELEASE, RELAY_STORE, RELAY_TAKE } from '../l2/relay-scripts.js';
 import type { L2Tier } from '../l2/types.js';
+import type { CaptureCheck } from '../l3/capture.js';
 import type { Logger } from '../observability/logger.js';
 import { randomHex } from '../random-id.js';
 import { withTimeout } from '../resilience/with-timeout.js';
+import { InstallCheck } from './install-check.js';
 import { type RelayKeys, relayKeys } from './relay-keys.js';
 import { RelayStats } from './relay-stats.js';
 import { type CapturedChange, type ChangeSource, isCaptureNotInstalled } from './types.js';
@@ -16,11 +18,17 @@ const PRUNE_EVERY_MS = 3_600_000;
 
 /** What a relay is built from: where it reads, what it applies with, and its bounds. */
 export interface ChangeRelayOptions {
-  readonly source: ChangeSource;
-  /** The app's L2 (its shared cursor and lease live there). */
-  readonly l2: L2Tier;
+  /** Where changes are read; none refuses the relay (INVALID_CONFIG). */
+  readonly source: ChangeSource | undefined;
+  /** The app's L2 (its shared cursor and lease live there); none refuses the relay (INVALID_CONFIG). */
+  readonly l2: L2Tier | undefined;
   /** The app's key root (`keyPrefix`). */
   readonly root: string;
+  /**
+   * The app's bucket count (`config.buckets`, default 1): with several, the shared state lives in
+   * bucket 0's slot (see `relayKeys`), and each changed row is marked in its own bucket.
+   */
+  readonly buckets?: number;
   /** This instance's name: the lease's holder is it and a token of the poll. */
   readonly instanceId: string;
   /** The cursor is read at most this often per app, whichever instance reads it. */
@@ -46,7 +54,14 @@ export interface ChangeRelayOptions {
   readonly dropAll: () => Promise<void>;
   /** Counts a failure among the engine's errors. */
   readonly countError: () => void;
+  /** Runs `strata.capture.check()`, when the relay reads the L3's own log (absent: never checked). */
+  readonly checkInstalled?: (() => Promise<CaptureCheck[]>) | undefined;
+  /** Hands background work (the install check) to the engine, so close() waits for it. */
+  readonly track: (work: Promise<unknown>) => void;
 }
+
+/** The options once checked: a source and an L2. */
+type RelayOptions = ChangeRelayOptions & { readonly source: ChangeSource; readonly l2: L2Tier };
 
 /**
  * What one poll of the change relay did.
@@ -75,18 +90,27 @@ export type PollOutcome =
  * again at the next poll (applying a change twice is harmless).
  *
  * @example
- * const relay = new ChangeRelay({ source, l2, root: 'app', instanceId, intervalMs: 1000, leaseMs: 15_000, readTimeoutMs: 10_000, clock, logger, target, dropAll, countError });
+ * const relay = new ChangeRelay({ source, l2, root: 'app', instanceId, intervalMs: 1000, leaseMs: 15_000, readTimeoutMs: 10_000, clock, logger, target, dropAll, countError, track });
  * await relay.poll(); // { status: 'applied', changes: 3, gap: false }, or 'busy' / 'not-due'
  */
 export class ChangeRelay {
   readonly stats = new RelayStats();
+  readonly options: RelayOptions;
+  /** Whether the triggers it reads from are installed; undefined when the source is not the L3's own log. */
+  readonly install: InstallCheck | undefined;
   readonly #keys: RelayKeys;
   #running: Promise<PollOutcome> | undefined;
   /** When this instance last pruned the log (it prunes at once when it first holds the lease). */
   #prunedAt = Number.NEGATIVE_INFINITY;
 
-  constructor(readonly options: ChangeRelayOptions) {
-    this.#keys = relayKeys(options.root);
+  /** Throws INVALID_CONFIG (nothing started) without a source or an L2. */
+  constructor(options: ChangeRelayOptions) {
+    const { source, l2, checkInstalled, logger, countError, track } = options;
+    if (!source) refuse('capture.relay needs a change source: capture.source, or an L3 with change capture');
+    if (!l2) refuse('capture.relay needs an L2: the cursor and the lease are shared there');
+    this.options = { ...options, source, l2 };
+    this.install = checkInstalled && new InstallCheck(checkInstalled, logger, countError, track);
+    this.#keys = relayKeys(options.root, options.buckets);
   }
 
   /**
@@ -203,10 +227,13 @@ export class ChangeRelay {
    * what no change can be) would be read again at every poll and hold back every later change, so
    * it stands for what it cannot say: every cached row is dropped (a gap, counted and logged) and
    * the cursor moves past it. Any other failure (a tier down) is thrown: the page is read again.
+   * That includes markers L2 did not take in every bucket (`allMarked`): over several buckets one
+   * shard can be down while bucket 0, where the cursor lives, answers; storing the cursor then
+   * would leave that shard's older rows cached for good. Applying the page again is harmless.
    */
   async #apply(changes: readonly CapturedChange[], dropped: boolean): Promise<void> {
     try {
-      await applyCapturedChanges(this.options.target, changes);
+      await applyCapturedChanges(this.options.target, changes, { allMarked: true });
     } catch (error) {
       if (!isStrataError(error, 'VALIDATION_FAILED')) throw error;
       this.#failed('apply a malformed page of changes; dropping every cached row instead', error);
@@ -239,4 +266,8 @@ export class ChangeRelay {
     });
     return { status: 'failed', error };
   }
+}
+
+function refuse(message: string): never {
+  throw new StrataError('INVALID_CONFIG', message, { details: { field: 'capture.relay' } });
 }

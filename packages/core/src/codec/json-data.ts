@@ -29,8 +29,12 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
  * @example whyNotJsonData({ n: 1n }, rules); // 'at n: bigint is not JSON data'
  */
 export function whyNotJsonData(value: unknown, rules: JsonDataRules): string | undefined {
-  return check(value, rules, '', new Set(), 0);
+  // A primitive (most fields of most rows: every codec checks each one) needs no set of ancestors.
+  return check(value, rules, '', typeof value === 'object' && value !== null ? new Set() : NO_ANCESTORS, 0);
 }
+
+/** The ancestors of a primitive: none, and never added to (only objects are). */
+const NO_ANCESTORS: Set<object> = new Set();
 
 function check(
   value: unknown,

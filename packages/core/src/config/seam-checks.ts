@@ -7,6 +7,7 @@ import type { ChangeSource } from '../capture/types.js';
 import type * as check from '../check/checks.js';
 import type { Clock } from '../clock.js';
 import type { Codec } from '../codec/types.js';
+import type { Bucketing } from '../engine/bucketing.js';
 import type { L2Tier } from '../l2/types.js';
 import type { L3Tier } from '../l3/types.js';
 import type { Logger } from '../observability/logger.js';
@@ -35,6 +36,8 @@ export function seamMethods<T>() {
 
 export const SEAM_METHODS = {
   l2: seamMethods<L2Tier>()('getMany', 'run', 'close'),
+  // Required methods only: the optional ones (identity, walPosition, claimWriter) are looked for
+  // where they are used, and an L3 without them goes without what they do (see L3Tier).
   l3: seamMethods<L3Tier>()(
     'findMany',
     'exists',
@@ -57,6 +60,14 @@ export const SEAM_METHODS = {
   metrics: seamMethods<MetricsRecorder>()('count', 'observe'),
   tracing: seamMethods<Tracer>()('operation', 'call', 'currentOperation'),
   scheduler: seamMethods<Scheduler>()('every'),
+  bucketing: seamMethods<Bucketing>()(
+    'check',
+    'readVector',
+    'byBucket',
+    'writeOrdered',
+    'reserveVersions',
+    'peekPending',
+  ),
 } as const;
 
 /** An object with each of `methods` as a function; the message names the ones missing. */

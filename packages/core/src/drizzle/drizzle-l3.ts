@@ -12,6 +12,7 @@ import type {
   ValueReplacement,
   WriteOp,
   WriteOutcome,
+  WriterClaim,
 } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 import type { ChangeCapture } from './capture/drizzle-capture.js';
@@ -37,6 +38,7 @@ import { chunk, MAX_PARAMETERS } from './upsert.js';
 import { nextEpochStatement, strataVersionsTable } from './versions-table.js';
 import { walPosition } from './wal-position.js';
 import { runWrite, type WriteContext, withVersionsTable } from './write.js';
+import { claimWriter } from './writers-table.js';
 
 /**
  * Options of `createDrizzleL3` and `createLeanDrizzleL3`.
@@ -49,8 +51,8 @@ export interface DrizzleL3Options {
    */
   transactions?: TransactionMode;
   /**
-   * Postgres schema of `_strata_migrations` and `_strata_versions`. Default: unqualified (the search
-   * path's first schema).
+   * Postgres schema of `_strata_migrations`, `_strata_versions` and `_strata_writers`. Default:
+   * unqualified (the search path's first schema).
    */
   migrationsSchema?: string;
   /**
@@ -173,6 +175,15 @@ class DrizzleL3 implements L3Tier {
       const [row] = await nextEpochStatement(this.#db, this.#versions, schema);
       return Number(row?.version);
     });
+  }
+
+  claimWriter(
+    schema: CompiledSchema,
+    owner: string,
+    exclusive: boolean,
+    seeded: boolean,
+  ): Promise<WriterClaim> {
+    return runDriver(() => claimWriter(this.#write, schema, owner, exclusive, seeded));
   }
 
   replaceValues(schema: CompiledSchema, changes: readonly ValueReplacement[]): Promise<unknown[]> {

@@ -178,25 +178,33 @@ function missingTable(error: unknown): boolean {
   return state === '42P01' || state === '3F000';
 }
 
-/** Creates `_strata_versions` under migrate()'s lock, so two instances doing it at once queue. */
-async function createVersionsTable(ctx: WriteContext): Promise<void> {
-  const statements = versionsTableStatements(ctx.versions);
+/** Creates a table of Strata's (from its DDL) under migrate()'s lock, so two instances doing it at once queue. */
+async function createTable(ctx: WriteContext, statements: readonly string[]): Promise<void> {
   await ctx.transactions.all((db) => [ddlLock(db), ...statements.map((s) => db.execute(sql.raw(s)))]);
 }
 
 /**
- * Runs `work`, which reads or writes `_strata_versions`; when the table is missing, creates it and
- * runs `work` once more. The steady state pays nothing for that. (A missing user table fails the
- * same way the second time and is reported as it is.)
+ * Runs `work`, which reads or writes a table of Strata's made by `ddl()`; when the table is
+ * missing, creates it and runs `work` once more. The steady state pays nothing for that. (A missing
+ * user table fails the same way the second time and is reported as it is.)
  */
-export async function withVersionsTable<T>(ctx: WriteContext, work: () => Promise<T>): Promise<T> {
+export async function withTable<T>(
+  ctx: WriteContext,
+  ddl: (versions: VersionsTable) => string[],
+  work: () => Promise<T>,
+): Promise<T> {
   try {
     return await work();
   } catch (error) {
     if (!missingTable(error)) throw error;
-    await createVersionsTable(ctx);
+    await createTable(ctx, ddl(ctx.versions));
     return work();
   }
+}
+
+/** `withTable` for `_strata_versions`. */
+export function withVersionsTable<T>(ctx: WriteContext, work: () => Promise<T>): Promise<T> {
+  return withTable(ctx, versionsTableStatements, work);
 }
 
 /**

@@ -45,13 +45,29 @@ const OPS: ReadonlySet<string> = new Set(['insert', 'update', 'delete', 'truncat
 const EVERY_ROW: ReadonlySet<string> = new Set(['truncate', 'ddl']);
 
 /**
+ * How `applyCapturedChanges` treats markers L2 did not take. By default (`applyChanges`) as any
+ * missed L2 write: counted, logged, the schema's generations moved on before their next use, and
+ * the call resolves. `allMarked` (the relay) rejects with L2_UNAVAILABLE once every schema and
+ * bucket has been tried, so that the caller does not record the changes as applied (the relay's
+ * cursor stays and the next pass applies them again, which is harmless).
+ */
+export interface ApplyOptions {
+  readonly allMarked?: boolean;
+}
+
+/**
  * Applies changes made to registered tables outside Strata (see `applyChanges`): checks the
  * whole batch first (a bad change throws VALIDATION_FAILED and nothing is applied), then per
- * schema one L2 request marks the changed keys superseded at their versions, L1 drops older
- * copies, and one bus message tells the other instances; a truncate or a ddl (the table's definition
- * changed, e.g. `ALTER COLUMN … TYPE … USING`) moves the schema's generation on.
+ * schema one L2 request per bucket touched (in parallel) marks the changed keys superseded at
+ * their versions, L1 drops older copies, and one bus message tells the other instances; a truncate
+ * or a ddl (the table's definition changed, e.g. `ALTER COLUMN … TYPE … USING`) moves the schema's
+ * generation on. Every schema is tried before a failure is thrown (see {@link ApplyOptions}).
  */
-export async function applyCapturedChanges(target: ChangeTarget, changes: unknown): Promise<void> {
+export async function applyCapturedChanges(
+  target: ChangeTarget,
+  changes: unknown,
+  { allMarked = false }: ApplyOptions = {},
+): Promise<void> {
   const { ctx, coherence, counters } = target;
   const bySchema = group(target.lookup, changes);
   let unknown = 0;
@@ -60,21 +76,32 @@ export async function applyCapturedChanges(target: ChangeTarget, changes: unknow
     counters.unknownSchemasSkipped += unknown;
     ctx.config.logger.debug('captured changes of unregistered tables skipped', { count: unknown });
   }
-  await Promise.all(
+  const unmarked: string[] = [];
+  const settled = await Promise.allSettled(
     [...bySchema.values()].map(async (entry) => {
       if (!entry) return;
       const { cache, versions, everyRow } = entry;
       const keys = [...versions.keys()];
       const list = [...versions.values()];
       if (keys.length > 0) {
-        await cache.supersede(ctx, keys, list);
+        const marked = await cache.supersede(ctx, keys, list);
+        // Sent either way: dropping other instances' L1 copies is never wrong.
         await coherence.publish(cache, keys, list, 'invalidate');
         counters.idsInvalidated += keys.length;
+        if (!marked) unmarked.push(cache.schema.name);
       }
       // After the markers: they keep ordering fills by version in the new generation too.
       if (everyRow) await invalidateSchema(cache, coherence);
     }),
   );
+  for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
+  if (allMarked && unmarked.length > 0) {
+    throw new StrataError(
+      'L2_UNAVAILABLE',
+      `applyChanges: L2 did not take every marker of ${unmarked.join(', ')}; not applied`,
+      { details: { schemas: unmarked } },
+    );
+  }
   counters.changesApplied += (changes as readonly unknown[]).length - unknown;
 }
 

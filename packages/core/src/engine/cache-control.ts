@@ -11,7 +11,8 @@ export async function existsOne(ctx: EngineContext, cache: SchemaCache, id: Id):
   if (entry && cache.aging?.l1Age(entry.expiresAt) !== 'grace') return entry.value !== ABSENT;
   if (cache.l2) {
     try {
-      const { values, generation } = await cache.readWatched(cache.rowKeys([key]));
+      const bucket = cache.buckets[cache.router.bucket(key)];
+      const { values, generation } = await cache.readWatched(cache.rowKeys([key]), bucket);
       const hit = cache.readL2(ctx, key, values[0] ?? null, generation);
       // A tagged row whose tags moved (or are not known here) says nothing: Postgres answers.
       const tagged = hit && 'row' in hit && hit.stamp !== undefined;

@@ -1,6 +1,5 @@
 import type { ChangeRelay, PollOutcome } from '../capture/relay.js';
 import type { RelayStatsSnapshot } from '../capture/relay-stats.js';
-import { StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
 import type { CaptureCheck } from '../l3/capture.js';
 import type { L3Tier } from '../l3/types.js';
@@ -43,11 +42,6 @@ export class EngineCapture implements ChangeTarget {
   readonly counters = new ChangeCounters();
   readonly relay: ChangeRelay | undefined;
   #lastPoll = Number.NEGATIVE_INFINITY;
-  /** Runs `strata.capture.check()`, when the relay reads the L3's own log (undefined: never). */
-  readonly #checkInstalled: (() => Promise<CaptureCheck[]>) | undefined;
-  /** The check runs with the next poll: the first one, and each while something is missing. */
-  #checkDue = true;
-  #notInstalled: string[] = [];
 
   constructor(
     readonly ctx: EngineContext,
@@ -58,16 +52,14 @@ export class EngineCapture implements ChangeTarget {
     l3: L3Tier | undefined,
     check?: () => Promise<CaptureCheck[]>,
   ) {
-    const { capture, timeouts, keyPrefix, instanceId, clock, logger } = ctx.config;
+    const { capture, timeouts, keyPrefix, buckets, instanceId, clock, logger } = ctx.config;
     if (!capture.relay) return;
-    if (!capture.source && l3?.capture) this.#checkInstalled = check;
-    const source = capture.source ?? l3?.capture?.source();
-    if (!source) refuse('capture.relay needs a change source: capture.source, or an L3 with change capture');
-    if (!l2) refuse('capture.relay needs an L2: the cursor and the lease are shared there');
+    // The relay refuses (INVALID_CONFIG) without a source or an L2, and checks the install itself.
     this.relay = capture.relay.create({
-      source,
+      source: capture.source ?? l3?.capture?.source(),
       l2,
       root: keyPrefix,
+      buckets,
       instanceId,
       // A read (the L3 deadline) and its apply (a few L2 calls) fit in it.
       leaseMs: timeouts.l3 + 3 * timeouts.l2,
@@ -77,6 +69,8 @@ export class EngineCapture implements ChangeTarget {
       target: this,
       dropAll: () => this.#dropAll(),
       countError: () => ctx.counters.error('capture'),
+      checkInstalled: !capture.source && l3?.capture ? check : undefined,
+      track: (work) => ctx.track(work),
     });
   }
 
@@ -91,14 +85,14 @@ export class EngineCapture implements ChangeTarget {
     const now = this.ctx.config.clock.now();
     if (now - this.#lastPoll < relay.options.intervalMs) return;
     this.#lastPoll = now;
-    this.#checkOnce();
+    relay.install?.once();
     this.ctx.track(relay.poll());
   }
 
   /** One poll now (the interval skipped, the lease honoured); undefined without a relay. */
   async relayNow(): Promise<PollOutcome | undefined> {
     this.#lastPoll = this.ctx.config.clock.now();
-    this.#checkOnce();
+    this.relay?.install?.once();
     const pass = this.relay?.poll(true);
     // Tracked, so close() waits for it before releasing L2: a pass cut off there (e.g. one a LISTEN
     // wake-up started just before a shutdown) would leave the lease held until it expires and its
@@ -107,38 +101,9 @@ export class EngineCapture implements ChangeTarget {
     return pass;
   }
 
-  /**
-   * A relay over triggers nobody installed (or someone dropped) reads an empty log forever, quietly:
-   * the first poll of each instance checks the install, in the background, and says what is missing
-   * (once: the next polls check again, quietly, until nothing is).
-   */
-  #checkOnce(): void {
-    if (!this.#checkInstalled || !this.#checkDue) return;
-    this.#checkDue = false;
-    this.ctx.track(this.recheck());
-  }
-
   /** Checks the install now (after this instance installed or removed it, say). Never rejects. */
   async recheck(): Promise<void> {
-    const check = this.#checkInstalled;
-    if (!check) return;
-    const { logger } = this.ctx.config;
-    try {
-      const report = await check();
-      const missing = report.filter((c) => !c.installed).map((c) => c.schema);
-      const news = missing.filter((schema) => !this.#notInstalled.includes(schema));
-      this.#notInstalled = missing;
-      this.#checkDue = missing.length > 0;
-      if (news.length === 0) return;
-      logger.warn(
-        'change capture is not installed for these schemas: writes made outside Strata to them reach no cache; run `strata capture install` (or strata.capture.install())',
-        { schemas: news },
-      );
-    } catch (error) {
-      this.#checkDue = true;
-      this.ctx.counters.error('capture');
-      logger.warn('change capture: checking the install failed', { error: String(error) });
-    }
+    await this.relay?.install?.recheck();
   }
 
   stats(): CaptureStats {
@@ -148,7 +113,7 @@ export class EngineCapture implements ChangeTarget {
       idsInvalidated: c.idsInvalidated,
       unknownSchemasSkipped: c.unknownSchemasSkipped,
       relay: this.relay ? this.relay.stats.snapshot(this.ctx.config.clock.now()) : null,
-      notInstalled: [...this.#notInstalled],
+      notInstalled: [...(this.relay?.install?.notInstalled ?? [])],
     };
   }
 
@@ -160,8 +125,4 @@ export class EngineCapture implements ChangeTarget {
         .map((cache) => invalidateSchema(cache, this.coherence)),
     );
   }
-}
-
-function refuse(message: string): never {
-  throw new StrataError('INVALID_CONFIG', message, { details: { field: 'capture.relay' } });
 }

@@ -6,6 +6,7 @@ import type { EngineContext } from './context.js';
 import { idKey, normalizeId } from './ids.js';
 import { reserveVersions, writeOrdered } from './ordered-writes.js';
 import { MERGE_TRIES, moved, overQueued } from './partial-rows.js';
+import { awaitOlderElsewhere } from './pending-elsewhere.js';
 import { prepareRow } from './prepare.js';
 import type { SchemaCache } from './schema-cache.js';
 import type { TxOp } from './tx.js';
@@ -48,8 +49,10 @@ export async function commitTx(
   let plans: Plan[];
   try {
     plans = await plan(ctx, resolve, ops);
+    // Before anything is written or a version taken: another app may hold a table (see `WriterClaims`).
+    for (const p of plans) await ctx.claims.before(p.cache);
   } catch (err) {
-    throw txFailed(err);
+    throw isStrataError(err, 'INVALID_CONFIG') ? err : txFailed(err);
   }
   return commitPlans(ctx, plans, timeoutMs);
 }
@@ -84,6 +87,9 @@ export async function commitWrites(
 }
 
 async function commitPlans(ctx: EngineContext, plans: Plan[], timeoutMs: number): Promise<TxWritten[]> {
+  for (const p of plans) {
+    if (p.cache.l3 && p.cache.writeMode === 'write-behind') await awaitOlderElsewhere(ctx, p.cache, p.writes);
+  }
   try {
     for (const p of plans) {
       if (p.cache.l3 && p.cache.writeMode === 'write-behind') await orderAmongQueued(p);
@@ -241,7 +247,7 @@ async function orderAmongQueued(p: Plan): Promise<void> {
     const merged = await overQueued(p.cache, writes, new Set(replaced));
     const versions = await reserveVersions(
       p.cache,
-      writes.length,
+      merged.writes.map((w) => w.key),
       merged.expected.size > 0 ? merged.expected : undefined,
     );
     if (!versions) continue;

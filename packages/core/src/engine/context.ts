@@ -4,11 +4,14 @@ import { isInputPgError, type PgOp, pgErrorRule, pgSqlMessage, sqlStateOf } from
 import { noopMetrics, type Tier } from '../observability/metrics.js';
 import { noopTracing } from '../observability/tracing.js';
 import type { Counters } from './stats.js';
+import { WriterClaims } from './writer-claim.js';
 
 /** What the read and write paths share: config, counters and the error policy. */
 export class EngineContext {
   /** Work not awaited by its caller (background 'track' or the host's waitUntil), until it settles. */
   readonly #inFlight = new Set<Promise<unknown>>();
+  /** Which app writes each table (see `WriterClaims`): claimed before a write, renewed by flushes. */
+  readonly claims = new WriterClaims(this);
 
   constructor(
     readonly config: ResolvedConfig,

@@ -5,6 +5,8 @@ import { type FlushOutcome, flushDeliveries, type Publish } from './flusher.js';
 import type { SchemaCache } from './schema-cache.js';
 
 const BATCH = 500;
+/** How often `drain({ held: true })` asks whether another consumer is done with this app's writes. */
+const HELD_POLL_MS = 25;
 
 /** What one round did: deliveries taken, done for good (acked or dead-lettered), held (L3 could not judge them), foreign. */
 interface Round {
@@ -12,6 +14,8 @@ interface Round {
   done: number;
   held: number;
   foreign: number;
+  /** The handles of the deliveries of this app (all but the foreign ones). */
+  mine: readonly string[];
 }
 
 /**
@@ -20,6 +24,7 @@ interface Round {
  */
 export class FlushLoop {
   #round: Promise<Round> | undefined;
+  #stopped = false;
 
   constructor(
     readonly ctx: EngineContext,
@@ -45,13 +50,50 @@ export class FlushLoop {
    * Only rounds that start after the call count: a round already running (a timer's) may have taken
    * its batch before the last writes were acknowledged, and if it took nothing, joining it would
    * return with those writes still queued.
+   *
+   * With a queue that can place its deliveries (`position` and `after`), the rounds stop at the
+   * call's position: once a round hands out no write of this app enqueued up to it, newer writes
+   * (other instances keep writing) are left to later rounds; a round may still apply some of them.
+   * Without it, a steady stream of new writes would keep every round busy and the drain running.
+   *
+   * With `held`, and a queue that can say so (`heldUpTo`), it then waits for this app's writes that
+   * another consumer took before the call (another instance mid-flush) to be done: polled, and bounded
+   * by the queue's claim timeout, after which a round here takes over a dead consumer's writes, or
+   * until the instance closes (`stop`).
    */
-  async drain(): Promise<void> {
+  async drain({ held = false }: { held?: boolean } = {}): Promise<void> {
+    const { position, heldUpTo, after } = this.queue;
+    const waitHeld = held && heldUpTo !== undefined;
+    const at = position && (waitHeld || after) ? await position.call(this.queue) : undefined;
+    await this.#rounds(at);
+    if (at === undefined || !waitHeld) return;
+    try {
+      while (!this.#stopped && (await this.#heldElsewhere(at))) {
+        await new Promise((resolve) => setTimeout(resolve, HELD_POLL_MS));
+        if (!this.#stopped) await this.#rounds(at);
+      }
+    } catch (err) {
+      // Closed meanwhile (its queue with it): what others hold they apply; this instance's part is done.
+      if (!this.#stopped) throw err;
+    }
+  }
+
+  /** The instance is closing: a drain waiting for other consumers' writes returns (see `drain`). */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  /** Rounds until one takes nothing of this app enqueued up to `at` (anything of it, without `at`). */
+  async #rounds(at: string | undefined): Promise<void> {
     // Its failure is its own caller's (the timer logs it); the rounds below meet any that lasts.
     await this.#round?.catch(() => undefined);
+    const { after } = this.queue;
+    const early = (handle: string) => at === undefined || after?.call(this.queue, at, handle) !== true;
     for (;;) {
-      const { taken, done, held, foreign } = await this.round();
-      if (taken === foreign) return;
+      const { taken, done, held, foreign, mine } = await this.round();
+      // The take hands out what it can up to `at` before anything after it (see `WriteQueue.after`):
+      // a round with none of this app's up to `at` leaves none behind for this consumer.
+      if (!mine.some(early)) return;
       if (done === 0 && held + foreign === taken) {
         throw new StrataError('L3_UNAVAILABLE', 'write-behind writes are waiting: L3 did not take them', {
           details: { waiting: taken },
@@ -60,9 +102,17 @@ export class FlushLoop {
     }
   }
 
+  /** Whether another consumer holds a write of this app's schemas enqueued up to `at`. */
+  async #heldElsewhere(at: string): Promise<boolean> {
+    const writes = await this.queue.heldUpTo!(at, BATCH);
+    return writes.some((write) => this.lookup(write.schema)?.l3 !== undefined);
+  }
+
   async #run(): Promise<Round> {
+    // Every round, idle ones too: an app whose instances only flush keeps its write-behind claims.
+    this.ctx.claims.keep();
     const deliveries = await this.queue.take(BATCH);
-    if (deliveries.length === 0) return { taken: 0, done: 0, held: 0, foreign: 0 };
+    if (deliveries.length === 0) return { taken: 0, done: 0, held: 0, foreign: 0, mine: [] };
     let outcome: FlushOutcome;
     try {
       outcome = await flushDeliveries(this.ctx, this.lookup, deliveries, this.publish);
@@ -83,11 +133,13 @@ export class FlushLoop {
     c.flushed += outcome.acked.length;
     c.retried += outcome.retried.length;
     c.deadLettered += outcome.dead.length;
+    const foreign = new Set(outcome.foreign);
     return {
       taken: deliveries.length,
       done: outcome.acked.length + outcome.dead.length,
       held: outcome.held.length,
       foreign: outcome.foreign.length,
+      mine: deliveries.flatMap((d) => (foreign.has(d.handle) ? [] : [d.handle])),
     };
   }
 }

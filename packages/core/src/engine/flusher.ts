@@ -1,11 +1,12 @@
 import { isStrataError, StrataError } from '../errors.js';
 import { holdsFlush, sqlStateOf } from '../l3/pg-errors.js';
-import type { WriteOutcome } from '../l3/types.js';
+import type { Row, WriteOutcome } from '../l3/types.js';
 import type { Delivery } from '../queue/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import { folded, groupBySchema, type Item } from './flush-fold.js';
 import { type Id, idKey } from './ids.js';
+import { otherShapes, unmapped } from './pending-elsewhere.js';
 import { settlePending } from './pending-index.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
 
@@ -64,34 +65,44 @@ export async function flushDeliveries(
   for (const delivery of deliveries) {
     const { write } = delivery;
     const cache = lookup(write.schema);
-    if (!cache?.l3 || claimed.has(cache)) {
-      outcome.retried.push(delivery.handle);
-      outcome.foreign.push(delivery.handle);
-      continue;
-    }
+    let row: Row | undefined;
     try {
-      const row = write.op === 'set' ? cache.rows.fromQueue(write.row ?? '') : undefined;
-      const pk = cache.schema.primaryKey.key;
-      // The version guards the message's id: a row naming another id would overwrite that row unguarded.
-      if (row && idKey(row[pk] as Id) !== write.id) {
-        outcome.dead.push({ delivery, reason: `the row's primary key is not the message's id ${write.id}` });
+      const mine = cache?.l3 && !claimed.has(cache);
+      row = mine && write.op === 'set' ? cache.rows.fromQueue(write.row ?? '') : undefined;
+    } catch (err) {
+      // A rolling deploy changing the codec: another live version's write, which its flusher decodes.
+      if (otherShapes(cache!, true).length > 0) {
+        outcome.retried.push(delivery.handle);
+        outcome.foreign.push(delivery.handle);
         continue;
       }
-      items.push({
-        delivery,
-        cache,
-        key: write.id,
-        id: row ? (row[pk] as Id) : write.id,
-        ...(row && { row }),
-      });
-    } catch (err) {
       outcome.dead.push({
         delivery,
         reason: `undecodable row: ${err instanceof Error ? err.message : String(err)}`,
       });
+      continue;
     }
+    // A rolling deploy: another live version's write with a column this one does not map would
+    // lose it here; that version's flusher takes it (once no other version is live, this applies it).
+    // Other shapes first: with none live (the usual case) no row's keys are walked.
+    if (!cache?.l3 || claimed.has(cache) || (row && otherShapes(cache).length > 0 && unmapped(cache, row))) {
+      outcome.retried.push(delivery.handle);
+      outcome.foreign.push(delivery.handle);
+      continue;
+    }
+    const pk = cache.schema.primaryKey.key;
+    // The version guards the message's id: a row naming another id would overwrite that row unguarded.
+    if (row && idKey(row[pk] as Id) !== write.id) {
+      outcome.dead.push({ delivery, reason: `the row's primary key is not the message's id ${write.id}` });
+      continue;
+    }
+    items.push({ delivery, cache, key: write.id, id: row ? (row[pk] as Id) : write.id, ...(row && { row }) });
   }
-  if (items.length > 0) await applyOrSplit(ctx, items, outcome, publish);
+  if (items.length > 0) {
+    // An instance that only flushes (a queue consumer) holds the app's claims too.
+    ctx.claims.keep(new Set(items.map((item) => item.cache)));
+    await applyOrSplit(ctx, items, outcome, publish);
+  }
   return outcome;
 }
 

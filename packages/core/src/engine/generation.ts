@@ -188,6 +188,10 @@ export class SchemaGeneration {
       this.keys.searchGenerationKey,
     ];
     const args = [this.watch.newMarker(), identity, String(L3_CLAIM_TTL_MS), this.keys.shape];
+    if (this.keys.baseClaimKey) {
+      keys.push(this.keys.baseClaimKey);
+      args.push(identity && identity + this.keys.claimTag);
+    }
     const sentAt = this.clock.now();
     const reply = (await this.l2.run(GENERATION, keys, args)) as unknown[];
     const [generation, boot, tick, other, redisNow, live] = Array.isArray(reply) ? reply : [];

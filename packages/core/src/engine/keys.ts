@@ -19,6 +19,8 @@ import { tagKey } from './tag-keys.js';
  *   is told apart (see `L2Watch`); `{root}:l3`, which database the app's L3 is (see `L3Claim`).
  */
 export class KeySpace {
+  /** The schema's part of its keys: its `l2.keyPrefix`, else its identity. */
+  readonly prefix: string;
   readonly base: string;
   readonly generationKey: string;
   readonly searchGenerationKey: string;
@@ -30,6 +32,12 @@ export class KeySpace {
   /** Which database the app's L3 is (see `L3Claim`): one per keyPrefix. */
   readonly l3ClaimKey: string;
   /**
+   * A schema with `l2.keyPrefix` also claims its base for its table (`claimTag`): two tables (two
+   * tenants' Postgres schemas) given one `l2.keyPrefix` would share rows, counter and pending index.
+   */
+  readonly baseClaimKey: string | undefined;
+  readonly claimTag: string;
+  /**
    * The table's live-shape registry (see `LiveShapes`): a hash from each shape's
    * `{fingerprint}-{codec}` to Redis' time (ms) when an instance of that shape last confirmed it.
    */
@@ -40,7 +48,9 @@ export class KeySpace {
   readonly #root: string;
 
   constructor(root: string, schema: CompiledSchema, codecName: string) {
-    const prefix = (schema.l2 || undefined)?.keyPrefix || schema.identity;
+    const named = (schema.l2 || undefined)?.keyPrefix;
+    const prefix = named || schema.identity;
+    this.prefix = prefix;
     this.#root = root;
     this.base = `${root}:${prefix}`;
     this.generationKey = `${this.base}:gen`;
@@ -50,6 +60,8 @@ export class KeySpace {
     this.bootKey = `${root}:boot`;
     this.tickKey = `${root}:tick`;
     this.l3ClaimKey = `${root}:l3`;
+    this.baseClaimKey = named && `${this.base}:l3`;
+    this.claimTag = named ? `|${schema.identity}` : '';
     this.shapesKey = `${this.base}:shapes`;
     this.shape = `${schema.fingerprint}-${codecName}`;
     this.#shape = `${this.base}:${this.shape}`;
@@ -64,7 +76,10 @@ export class KeySpace {
     return `${this.base}:${shape}:r:${id}`;
   }
 
-  /** A tag's value, shared by the app's schemas: `invalidateTags` moves it on (see tag-keys.ts). */
+  /**
+   * A tag's value, shared by the app's schemas: `invalidateTags` moves it on (see tag-keys.ts). With
+   * several buckets the app's tags live in bucket 0: only that bucket's KeySpace names them.
+   */
   tag(name: string): string {
     return tagKey(this.#root, name);
   }

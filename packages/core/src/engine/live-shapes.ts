@@ -1,10 +1,10 @@
-import { SHAPE_SENTINEL } from '../l2/shape-scripts.js';
+import { SHAPE_ALONE, SHAPE_SENTINEL } from '../l2/shape-scripts.js';
 import type { KeySpace } from './keys.js';
 
 /** What a write script's shape tail adds to its KEYS and ARGV (see `SHAPE_TAIL`). */
 export interface ShapeTail {
-  readonly keys: string[];
-  readonly args: string[];
+  readonly keys: readonly string[];
+  readonly args: readonly string[];
 }
 
 /**
@@ -22,8 +22,12 @@ export interface ShapeTail {
  */
 export class LiveShapes {
   #others: readonly string[] = [];
+  /** The short tail while no other shape is live (the usual case), made once (see `SHAPE_ALONE`). */
+  readonly #alone: ShapeTail;
 
-  constructor(readonly keys: KeySpace) {}
+  constructor(readonly keys: KeySpace) {
+    this.#alone = { keys: [keys.shapesKey], args: [keys.shape, SHAPE_ALONE] };
+  }
 
   /** The other live shapes (sorted); empty in the normal case (one version deployed). */
   get others(): readonly string[] {
@@ -43,6 +47,7 @@ export class LiveShapes {
    */
   tail(ids: readonly string[], owner: string, ttlMs: number, expiresAt: number): ShapeTail {
     const others = this.#others;
+    if (others.length === 0) return this.#alone;
     const keys = [this.keys.shapesKey];
     for (const id of ids) for (const shape of others) keys.push(this.keys.rowOf(shape, id));
     const args = [

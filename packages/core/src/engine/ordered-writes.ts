@@ -2,6 +2,7 @@ import { StrataError } from '../errors.js';
 import { ORDERED_PUT, ORDERED_PUT_ENQUEUE, RESERVE, SEED_COUNTER } from '../l2/scripts.js';
 import { EPOCH_SPAN } from '../l3/epoch-span.js';
 import type { Row } from '../l3/types.js';
+import type { Bucket } from './buckets.js';
 import { OtherShapesLive } from './live-shapes.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
 
@@ -9,7 +10,7 @@ import { ABSENT, type SchemaCache } from './schema-cache.js';
  * A write ordered by Redis: its key, and its row (stored shape and plaintext), or none for a delete;
  * `l2`, the stored row's L2 string, when the caller encoded it already.
  */
-interface OrderedWrite {
+export interface OrderedWrite {
   readonly key: string;
   readonly stored?: Row;
   readonly plain?: Row;
@@ -24,6 +25,8 @@ interface OrderedWrite {
  */
 export interface ScriptedEnqueue {
   readonly stream: string;
+  /** Over several buckets (`config.buckets`): bucket b's writes go to `streams[b]`, in its slot. */
+  readonly streams?: readonly string[] | undefined;
   readonly field: string;
   readonly heads: readonly string[];
 }
@@ -44,51 +47,81 @@ export const PENDING_HOLD_MS = 7 * 24 * 60 * 60 * 1000;
  * when a key holds another one. With `alone` (a write-behind write: pending rows the table's other
  * shapes could not read), throws `OtherShapesLive` when the script finds another shape live.
  */
-export async function writeOrdered(
+export function writeOrdered(
   cache: SchemaCache,
   writes: readonly OrderedWrite[],
-  {
-    pendingFlush,
-    enqueue,
-    expected,
-    alone = false,
-  }: { pendingFlush: boolean; enqueue?: ScriptedEnqueue; expected?: readonly string[]; alone?: boolean },
-): Promise<{ versions: number[]; held: boolean[] } | undefined> {
+  options: OrderOptions,
+): Promise<WrittenInOrder | undefined> {
+  // Over several buckets `config.bucketing` runs one script per bucket touched (a Worker, always on
+  // one bucket, does not bundle that): see `Bucketing.writeOrdered`.
+  return cache.buckets.length > 1
+    ? cache.config.bucketing!.writeOrdered(cache, writes, options)
+    : writeOrderedIn(cache, cache.buckets[0]!, writes, options);
+}
+
+/** What `writeOrdered` resolves: per write its version and whether its key held a row before. */
+export interface WrittenInOrder {
+  versions: number[];
+  held: boolean[];
+}
+
+export interface OrderOptions {
+  pendingFlush: boolean;
+  enqueue?: ScriptedEnqueue;
+  expected?: readonly string[];
+  alone?: boolean;
+}
+
+/** `writeOrdered` within one bucket: one script on its slot. */
+export async function writeOrderedIn(
+  cache: SchemaCache,
+  bucket: Bucket,
+  writes: readonly OrderedWrite[],
+  { pendingFlush, enqueue, expected, alone = false }: OrderOptions,
+): Promise<WrittenInOrder | undefined> {
   const l2 = cache.l2!;
+  const space = bucket.keys;
   const expiresAt = (ms: number) => (ms > 0 ? cache.l2Now() + ms : 0);
-  const payloads = writes.map((w) => (w.stored ? (w.l2 ?? cache.rows.toL2(w.stored)) : ''));
+  const n = writes.length;
+  const ids = new Array<string>(n);
+  const payloads = new Array<string>(n);
   const perKey: string[] = [];
-  writes.forEach((w, i) => {
+  for (let i = 0; i < n; i++) {
+    const w = writes[i]!;
+    ids[i] = w.key;
+    const payload = w.stored ? (w.l2 ?? cache.rows.toL2(w.stored)) : '';
+    payloads[i] = payload;
     // A pending row (or tombstone) is never stale and lives a week in Redis: Postgres does not have
     // it, so if it expired before its flush, reads would answer the older row. The flush rewrites it
     // with its TTL; the week only bounds a write whose queue lost it (a memory queue that crashed).
     const ms = pendingFlush ? 0 : w.stored ? cache.l2TtlMs : cache.tombstoneTtlMs();
     const px = pendingFlush ? PENDING_HOLD_MS : w.stored ? cache.holdMs(ms) : ms;
-    perKey.push(w.stored ? 'r' : 'a', String(Math.ceil(px)), String(expiresAt(ms)), payloads[i]!);
+    perKey.push(w.stored ? 'r' : 'a', String(Math.ceil(px)), String(expiresAt(ms)), payload);
     if (enqueue) perKey.push(enqueue.heads[i]!);
     // The pending index's row: a search lays it over Postgres, so it needs every column.
-    perKey.push(pendingFlush && w.queued !== undefined && w.queued !== payloads[i] ? w.queued : '');
-  });
+    perKey.push(pendingFlush && w.queued !== undefined && w.queued !== payload ? w.queued : '');
+  }
   let l1Values: (Row | typeof ABSENT)[] | undefined;
   const reply = await withSeededCounter(
     cache,
+    bucket,
     (generation, floor) => {
       const keys = [
-        cache.keys.tickKey,
-        cache.keys.generationKey,
-        cache.keys.versionKey,
-        cache.keys.searchGenerationKey,
-        cache.keys.pendingIndex,
+        space.tickKey,
+        space.generationKey,
+        space.versionKey,
+        space.searchGenerationKey,
+        space.pendingIndex,
       ];
       if (enqueue) keys.push(enqueue.stream);
-      for (const key of cache.rowKeys(writes.map((w) => w.key))) keys.push(key);
+      for (const id of ids) keys.push(space.row(id));
       const owner = cache.stampedOwner(cache.tags?.clock.stamp() ?? 0);
       const args = [String(generation), String(floor), pendingFlush ? '1' : '0', owner];
       if (enqueue) args.push(enqueue.field);
       for (const arg of perKey) args.push(arg);
       if (expected) for (const version of expected) args.push(version);
       // The table's other live shapes: their keys of these rows are marked in the same script.
-      const tail = cache.shapeTail(writes.map((w) => w.key));
+      const tail = cache.shapeTail(ids, bucket.generation);
       if (tail) {
         for (const key of tail.keys) keys.push(key);
         for (const arg of tail.args) args.push(arg);
@@ -108,15 +141,18 @@ export async function writeOrdered(
   if (Number(reply[1]) === MOVED) return undefined;
   // {tick, 0, first, search generation, held…}
   const first = Number(reply[2]);
-  const versions = writes.map((_, i) => first + i);
-  if (cache.aging) for (let i = 0; i < writes.length; i++) cache.aging.wrote(writes[i]!.key, versions[i]!);
-  if (pendingFlush && cache.ownPending)
-    for (let i = 0; i < writes.length; i++)
-      cache.ownPending.record(writes[i]!.key, versions[i]!, writes[i]!.stored ? payloads[i] : undefined);
-  if (l1Values)
-    for (let i = 0; i < writes.length; i++)
-      cache.offerL1(writes[i]!.key, l1Values[i]!, cache.l1TtlMs, versions[i]!);
-  return { versions, held: writes.map((_, i) => Number(reply[4 + i]) === 1) };
+  const versions = new Array<number>(n);
+  const held = new Array<boolean>(n);
+  for (let i = 0; i < n; i++) {
+    const key = ids[i]!;
+    const version = first + i;
+    versions[i] = version;
+    held[i] = Number(reply[4 + i]) === 1;
+    cache.aging?.wrote(key, version);
+    if (pendingFlush) cache.ownPending?.record(key, version, writes[i]!.stored ? payloads[i] : undefined);
+    if (l1Values) cache.offerL1(key, l1Values[i]!, cache.l1TtlMs, version);
+  }
+  return { versions, held };
 }
 
 /**
@@ -125,21 +161,36 @@ export async function writeOrdered(
  */
 function l1Copy(cache: SchemaCache, w: OrderedWrite, payload: string): Row | typeof ABSENT {
   if (!w.plain) return ABSENT;
-  return w.plain === w.stored ? cache.l1ValueFromL2(payload) : cache.l1Value(w.plain, false);
+  return w.plain === w.stored ? cache.l1ValueFromL2(w.plain, payload) : cache.l1Value(w.plain, false);
 }
 
 /**
- * Takes `n` versions from the schema's counter without writing anything (a transaction that writes
- * a write-behind schema, before Postgres commits). With `expected` (row key -> version), undefined
- * and none taken when one of those keys holds another version.
+ * Takes a version per key of `keys` (one per write, in order) from the schema's counter without
+ * writing anything (a transaction that writes a write-behind schema, before Postgres commits): over
+ * several buckets, from each key's bucket's counter (`Bucketing.reserveVersions`). With `expected`
+ * (row key -> version), undefined and none taken (in that bucket; the others' are skipped numbers)
+ * when one of those keys holds another version.
  */
-export async function reserveVersions(
+export function reserveVersions(
   cache: SchemaCache,
+  keys: readonly string[],
+  expected?: ReadonlyMap<string, string>,
+): Promise<number[] | undefined> {
+  return cache.buckets.length > 1
+    ? cache.config.bucketing!.reserveVersions(cache, keys, expected)
+    : reserveIn(cache, cache.buckets[0]!, keys.length, expected);
+}
+
+/** `reserveVersions` of `n` versions within one bucket, whose keys `expected` names. */
+export async function reserveIn(
+  cache: SchemaCache,
+  bucket: Bucket,
   n: number,
   expected?: ReadonlyMap<string, string>,
 ): Promise<number[] | undefined> {
-  const keys = [cache.keys.tickKey, cache.keys.versionKey, ...cache.rowKeys([...(expected?.keys() ?? [])])];
-  const reply = await withSeededCounter(cache, (_generation, floor) =>
+  const space = bucket.keys;
+  const keys = [space.tickKey, space.versionKey, ...[...(expected?.keys() ?? [])].map((k) => space.row(k))];
+  const reply = await withSeededCounter(cache, bucket, (_generation, floor) =>
     cache.l2!.run(RESERVE, keys, [String(floor), String(n), ...(expected?.values() ?? [])]),
   );
   if (Number(reply[1]) === MOVED) return undefined;
@@ -157,31 +208,35 @@ export async function reserveVersions(
  */
 async function withSeededCounter(
   cache: SchemaCache,
+  bucket: Bucket,
   attempt: (generation: number, floor: number) => Promise<unknown>,
   alone = false,
 ): Promise<unknown[]> {
+  const { watch } = bucket;
+  const gen = bucket.generation!;
+  const b = cache.buckets.indexOf(bucket);
   for (let tries = 0; tries < 6; tries++) {
-    if (cache.counterSuspect) await seedCounter(cache, undefined);
+    if (cache.suspectCounters.has(b)) await seedCounter(cache, bucket, undefined);
     // Known (the usual case): no turn of the microtask queue before the script leaves.
-    const generation = cache.generation!.known() ?? (await cache.generation!.current());
+    const generation = gen.known() ?? (await gen.current());
     // That generation read may have been this shape's first, and found another one live.
-    if (alone && cache.generation!.shapes.others.length > 0) throw new OtherShapesLive();
-    const floor = cache.watch.floor();
-    const resets = cache.watch.resets;
+    if (alone && gen.shapes.others.length > 0) throw new OtherShapesLive();
+    const floor = watch.floor();
+    const resets = watch.resets;
     const reply = (await attempt(generation, floor)) as unknown[];
-    cache.watch.observe(undefined, Number(reply[0]), floor);
+    watch.observe(undefined, Number(reply[0]), floor);
     // Its own reply found Redis reset: the counter is suspect and the generation moves past what
     // it wrote, so again (a new version, in the new generation).
-    if (cache.watch.resets !== resets) continue;
+    if (watch.resets !== resets) continue;
     // The live shapes changed: sent again with the tail for the new ones.
-    if (cache.shapesChanged(reply)) {
-      if (alone && cache.generation!.shapes.others.length > 0) throw new OtherShapesLive();
+    if (cache.shapesChanged(reply, gen)) {
+      if (alone && gen.shapes.others.length > 0) throw new OtherShapesLive();
       continue;
     }
     const status = Number(reply[1]);
     if (status === 0 || status === MOVED) return reply;
-    if (status === -4) cache.generation!.set(Number(reply[2]));
-    else await seedCounter(cache, status === -2 ? Number(reply[2]) : undefined);
+    if (status === -4) gen.set(Number(reply[2]));
+    else await seedCounter(cache, bucket, status === -2 ? Number(reply[2]) : undefined);
   }
   throw new StrataError(
     'L2_UNAVAILABLE',
@@ -192,7 +247,15 @@ async function withSeededCounter(
   );
 }
 
-async function seedCounter(cache: SchemaCache, storedVersion: number | undefined): Promise<void> {
+/**
+ * Moves the bucket's write-behind counter into a new epoch from Postgres (past `storedVersion`'s
+ * too): every version it hands out next is above every version written before (see `WriterClaims`).
+ */
+export async function seedCounter(
+  cache: SchemaCache,
+  bucket: Bucket,
+  storedVersion: number | undefined,
+): Promise<void> {
   let epoch = 1;
   if (cache.l3) {
     try {
@@ -207,6 +270,6 @@ async function seedCounter(cache: SchemaCache, storedVersion: number | undefined
   }
   const past = storedVersion === undefined ? 0 : (Math.floor(storedVersion / EPOCH_SPAN) + 1) * EPOCH_SPAN;
   const floor = Math.max(epoch * EPOCH_SPAN, past);
-  await cache.l2!.run(SEED_COUNTER, [cache.keys.versionKey], [String(floor)]);
-  cache.counterSuspect = false;
+  await cache.l2!.run(SEED_COUNTER, [bucket.keys.versionKey], [String(floor)]);
+  cache.suspectCounters.delete(cache.buckets.indexOf(bucket));
 }

@@ -51,7 +51,8 @@ export class OwnPending {
 
 /**
  * After a Redis reset: puts this instance's unflushed writes back into L2 as pending rows, at their
- * versions, except those Postgres already has (flushed meanwhile) and those a row at least as new
+ * versions, except those Postgres already has (flushed meanwhile; a delete, unless Postgres still
+ * holds an older row of its key) and those a row at least as new
  * replaced in L2 (PUT is given the version minus a half, so an equal one refuses it: the flush's
  * own row of that version is not pending). The versions stay valid: the counter starts a new
  * epoch after the reset, above every version handed out before it.
@@ -67,30 +68,44 @@ export async function restoreOwnPending(ctx: EngineContext, cache: SchemaCache):
     );
     const pk = cache.schema.primaryKey.key;
     const stored = new Map(found.map((f) => [String(f.row[pk]), f.version]));
-    entries = entries.filter(([key, e]) => (stored.get(key) ?? 0) < e.version);
+    // A delete comes back only over a row Postgres still has: with none there, it was flushed (by
+    // another instance, unseen here) or had nothing to delete, and a pending tombstone, kept a week
+    // and dropped by no invalidation, would hide a row written later outside Strata.
+    entries = entries.filter(
+      ([key, e]) => (stored.get(key) ?? (e.payload === undefined ? e.version : 0)) < e.version,
+    );
   }
   if (entries.length === 0) return 0;
-  const keys = cache.rowKeys(entries.map(([key]) => key));
-  const reply = await cache.runWatched(
-    PUT,
-    (generation) => {
-      const args = [String(entries.length)];
-      for (const [, e] of entries) {
-        const value = encodeEnvelope({
-          kind: e.payload === undefined ? 'a' : 'r',
-          pending: true,
-          version: e.version,
-          generation,
-          expiresAt: 0,
-          freshUntil: 0,
-          owner: cache.stampedOwner(0),
-          payload: e.payload ?? '',
-        });
-        args.push(String(e.version - 0.5), String(PENDING_HOLD_MS), value);
-      }
-      return { keys, args };
+  const list = entries;
+  // Per bucket touched: each bucket's rows are written against its own generation and tick.
+  const reply = await cache.byBucket(
+    list.map(([key]) => key),
+    (bucket, at) => {
+      const mine = at ? at.map((i) => list[i]!) : list;
+      const keys = mine.map(([key]) => bucket.keys.row(key));
+      return cache.runWatched(
+        PUT,
+        (generation) => {
+          const args = [String(mine.length)];
+          for (const [, e] of mine) {
+            const value = encodeEnvelope({
+              kind: e.payload === undefined ? 'a' : 'r',
+              pending: true,
+              version: e.version,
+              generation,
+              expiresAt: 0,
+              freshUntil: 0,
+              owner: cache.stampedOwner(0),
+              payload: e.payload ?? '',
+            });
+            args.push(String(e.version - 0.5), String(PENDING_HOLD_MS), value);
+          }
+          return { keys, args };
+        },
+        { bumps: true, redoAfterReset: true },
+        bucket,
+      );
     },
-    { bumps: [cache.keys.searchGenerationKey], redoAfterReset: true },
   );
   const back = entries.filter((_, i) => Number(reply[i]) === 1);
   await restorePendingIndex(cache, back);

@@ -1,10 +1,10 @@
 import { StrataError } from '../errors.js';
 import { decodeEnvelope, isCurrent } from '../l2/envelope.js';
-import { PENDING } from '../l2/scripts.js';
 import type { Row } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
+import { peekPending } from './pending-index.js';
 import type { SchemaCache } from './schema-cache.js';
 import type { KeyedWrite } from './write-through.js';
 
@@ -17,7 +17,7 @@ import type { KeyedWrite } from './write-through.js';
  * (their index entry, itself a sent fold), never a column read from Postgres or an L2 copy, which a
  * writer outside Strata may have changed since: the flush then upserts only columns a Strata write
  * sent, as a write-through set would, and a search lays the entry over Postgres's stored row. The
- * current row is read in one L2 request for every partial key of a batch (`peekBases`): a queued
+ * current row is read in one L2 request for every partial key of a batch (`peekPending`): a queued
  * write's L2 row and index entry, else a fresh L2 copy, else Postgres (`basesOf`, one query). The
  * write goes only if no other write of the key landed meanwhile (the key's L2 version is still the
  * one read: ORDERED_PUT's expected versions), else it is merged again: that protects the pending L2
@@ -79,17 +79,8 @@ export function mergeOver(schema: CompiledSchema, base: Row | undefined, sent: R
   return out;
 }
 
-/** Per key: its L2 value and its pending index entry, in one L2 request (PENDING `peek`). */
-export async function peekBases(cache: SchemaCache, keys: readonly string[]): Promise<unknown[]> {
-  return (await cache.l2!.run(
-    PENDING,
-    [cache.keys.pendingIndex, ...cache.rowKeys(keys)],
-    ['peek'],
-  )) as unknown[];
-}
-
 /**
- * The base of each of `writes` from `peeked` (see `peekBases`, same keys in the same order): for a
+ * The base of each of `writes` from `peeked` (see `peekPending`, same keys in the same order): for a
  * pending key, its L2 row and queued sent fold (see `pendingBase`); for a key with nothing queued,
  * its fresh L2 copy, else Postgres (one query for them all). A base without omitCache columns (an
  * L2 copy) leaves them out of the merged row too. Postgres failing is tolerated (logged, counted):
@@ -108,8 +99,13 @@ export async function basesOf(
   const expected = new Map<string, string>();
   // A fresh copy in L2 (a get would answer it) stands for Postgres's row: no query. Not for a
   // tagged schema, whose copies a tag move refuses (checked on reads only).
-  const generation = cache.tags ? undefined : await cache.generation!.current();
+  const generations = cache.tags
+    ? undefined
+    : cache.buckets.length === 1
+      ? [await cache.generation!.current()]
+      : await Promise.all(cache.buckets.map((b) => b.generation!.current()));
   keys.forEach((key, i) => {
+    const generation = generations?.[generations.length === 1 ? 0 : cache.router.bucket(key)];
     const base = pendingBase(cache, peeked[2 * i], peeked[2 * i + 1], generation);
     if (!base.unread) bases.set(key, base);
     else {
@@ -135,7 +131,7 @@ export async function basesOf(
 }
 
 /**
- * The base a key's L2 value and index entry give (see `peekBases`): for a pending write, its L2 row
+ * The base a key's L2 value and index entry give (see `peekPending`): for a pending write, its L2 row
  * (plus the omitCache columns its index entry of the same version holds) and that entry's sent fold
  * (none for a queued delete; the L2 row when the index lost the entry, which may then carry columns
  * a get read). Not pending: with `generation`, a fresh copy of this schema's in it (a row, or a
@@ -184,7 +180,7 @@ export async function overQueued(
     w.row && !replaced.has(w.key) && isPartial(cache.schema, w.row) ? [w.key] : [],
   );
   if (keys.length === 0) return { writes: [...writes], expected, replaced };
-  const peeked = await peekBases(cache, keys);
+  const peeked = await peekPending(cache, keys);
   const bases = new Map(keys.map((key, i) => [key, pendingBase(cache, peeked[2 * i], peeked[2 * i + 1])]));
   const out: KeyedWrite[] = [];
   for (const w of writes) {

@@ -1,10 +1,11 @@
-import { PENDING } from '../l2/scripts.js';
+import { StrataError } from '../errors.js';
 import type { PendingWrite, Row } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 import type { EngineContext } from './context.js';
-import { mergeOver } from './partial-rows.js';
-import { indexEntry } from './pending-index.js';
+import { isPartial, mergeOver } from './partial-rows.js';
+import { indexEntry, peekPending } from './pending-index.js';
 import type { SchemaCache } from './schema-cache.js';
+import type { KeyedWrite } from './write-through.js';
 
 /*
  * A rolling deploy of a write-behind schema: writes one version queued BEFORE the other version
@@ -26,28 +27,24 @@ export async function pendingElsewhere(
   ctx: EngineContext,
   cache: SchemaCache,
   keys: readonly string[],
+  hold?: (key: string, row: Row | undefined) => boolean,
 ): Promise<Map<string, PendingWrite> | undefined> {
   const readable = cache.writeMode === 'write-behind' && cache.l2 ? otherShapes(cache) : [];
   if (readable.length === 0 || keys.length === 0) return undefined;
   const found = new Map<string, PendingWrite>();
   try {
-    const replies = await Promise.all(
-      readable.map((shape) =>
-        cache.l2!.run(
-          PENDING,
-          [cache.keys.pendingIndexOf(shape), ...keys.map((k) => cache.keys.rowOf(shape, k))],
-          ['peek'],
-        ),
-      ),
-    );
+    // Per other shape: per key its value and its entry in that shape's index (per bucket touched).
+    const replies = await Promise.all(readable.map((shape) => peekPending(cache, keys, shape)));
     for (const reply of replies) {
       // `peek`: per key its value, then its index entry `{version};{kind};{row}`.
       const values = reply as unknown[];
       keys.forEach((key, i) => {
         const entry = indexEntry(values[2 * i + 1]);
         if (!entry || !(entry.version > (found.get(key)?.version ?? 0))) return;
-        const { version, row } = entry;
-        found.set(key, { id: key, version, ...(row !== undefined && { row: ownColumns(cache, row) }) });
+        const row = entry.row === undefined ? undefined : cache.rows.fromQueue(entry.row);
+        // A leftover entry (its settle failed) whose row is no longer pending is not waited for.
+        if (hold && !(hold(key, row) && /^~1;\w;1;/.test(String(values[2 * i])))) return;
+        found.set(key, { id: key, version: entry.version, ...(row && { row: ownColumns(cache, row) }) });
       });
     }
   } catch (err) {
@@ -57,17 +54,56 @@ export async function pendingElsewhere(
   return found.size > 0 ? found : undefined;
 }
 
-/** The table's other live shapes whose rows this version can decode (the same codec). */
-export function otherShapes(cache: SchemaCache): readonly string[] {
+/** The table's other live shapes whose rows this version can decode (the same codec), or, `foreign`, cannot. */
+export function otherShapes(cache: SchemaCache, foreign = false): readonly string[] {
   const others = cache.generation?.shapes.others;
   if (!others || others.length === 0) return [];
   const codec = `-${cache.rows.codec.name}`;
-  return others.filter((shape) => shape.endsWith(codec));
+  return others.filter((shape) => shape.endsWith(codec) !== foreign);
+}
+
+/**
+ * Waits until no other live shape holds a queued write of these writes' keys that they would lose
+ * (the other version queued it before this one registered): one with a column this version does
+ * not map, or any under a set that leaves columns out. This version writes those keys to Postgres
+ * at a newer version, which makes that write's flush be refused: its columns would be lost, so its
+ * own version's flusher applies it first. Polls every 50 ms, at most `timeouts.queue`, then
+ * QUEUE_UNAVAILABLE (nothing written). No request while one shape is live.
+ */
+export async function awaitOlderElsewhere(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  writes: readonly KeyedWrite[],
+): Promise<void> {
+  const partial = new Set(writes.flatMap((w) => (w.row && isPartial(cache.schema, w.row) ? [w.key] : [])));
+  const hold = (key: string, row: Row | undefined) => partial.has(key) || (!!row && unmapped(cache, row));
+  for (let waited = 0; ; waited += 50) {
+    const held = await pendingElsewhere(
+      ctx,
+      cache,
+      writes.map((w) => w.key),
+      hold,
+    );
+    if (!held) return;
+    if (waited >= ctx.config.timeouts.queue)
+      throw new StrataError(
+        'QUEUE_UNAVAILABLE',
+        `schema ${cache.schema.name}: another version's queued writes were not flushed`,
+        {
+          details: { schema: cache.schema.name, keys: [...held.keys()] },
+        },
+      );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Whether a row (another version's write) has a column this schema does not map. */
+export function unmapped(cache: SchemaCache, row: Row): boolean {
+  return Object.keys(row).some((key) => !cache.schema.columnsByKey.has(key));
 }
 
 /** Another shape's queued row as this schema's columns (a column only the other version has is dropped). */
-export function ownColumns(cache: SchemaCache, text: string): Row {
-  const row = cache.rows.fromQueue(text);
+export function ownColumns(cache: SchemaCache, row: Row): Row {
   const out: Row = {};
   for (const key of Object.keys(row)) if (cache.schema.columnsByKey.has(key)) out[key] = row[key];
   return out;

@@ -2,6 +2,7 @@ import { StrataError } from '../errors.js';
 import { PENDING } from '../l2/scripts.js';
 import type { PendingWrite, PendingWrites } from '../l3/types.js';
 import type { EngineContext } from './context.js';
+import type { KeySpace } from './keys.js';
 import { otherShapes, ownColumns } from './pending-elsewhere.js';
 import type { SchemaCache } from './schema-cache.js';
 
@@ -27,11 +28,15 @@ export async function pendingWrites(
   // This shape's index, then (a rolling deploy) each other live shape's of this codec: writes that
   // version queued before this one registered (see pendingElsewhere).
   const shapes = [cache.keys.shape, ...otherShapes(cache)];
+  // Over several buckets, each bucket's index (in its slot) of each shape: B requests in parallel.
+  const reads = shapes.flatMap((shape, s) => cache.buckets.map(({ keys }) => ({ s, shape, keys })));
   let replies: unknown[];
   try {
+    // A keyPrefix another app or table holds (see `L3Claim`) is refused: its index is not ours.
+    await cache.generation?.current();
     replies = await Promise.all(
-      shapes.map((shape) =>
-        cache.l2!.run(PENDING, [cache.keys.pendingIndexOf(shape)], ['read', String(MAX_SEARCH_PENDING)]),
+      reads.map(({ shape, keys }) =>
+        cache.l2!.run(PENDING, [keys.pendingIndexOf(shape)], ['read', String(MAX_SEARCH_PENDING)]),
       ),
     );
   } catch (err) {
@@ -39,9 +44,10 @@ export async function pendingWrites(
     return ownWrites(cache);
   }
   const byId = new Map<string, PendingWrite>();
-  replies.forEach((reply, s) => {
+  replies.forEach((reply, r) => {
     if (!Array.isArray(reply)) throw backlog(cache, Number(reply));
-    const prefix = cache.keys.rowOf(shapes[s]!, '');
+    const { s, shape, keys } = reads[r]!;
+    const prefix = keys.rowOf(shape, '');
     for (let i = 0; i + 1 < reply.length; i += 2) {
       const field = String(reply[i]);
       const entry = indexEntry(reply[i + 1]);
@@ -50,12 +56,45 @@ export async function pendingWrites(
       if (entry.version <= (byId.get(id)?.version ?? -1)) continue;
       const { version, row: text } = entry;
       const row =
-        text === undefined ? undefined : s === 0 ? cache.rows.fromQueue(text) : ownColumns(cache, text);
+        text === undefined
+          ? undefined
+          : s === 0
+            ? cache.rows.fromQueue(text)
+            : ownColumns(cache, cache.rows.fromQueue(text));
       byId.set(id, { id, version, ...(row && { row }) });
     }
   });
   if (byId.size > MAX_SEARCH_PENDING) throw backlog(cache, byId.size);
   return [...byId.values()];
+}
+
+/**
+ * Per key of `keys`: its L2 value and its entry in the pending index, both of `shape` (this
+ * schema's own unless a rolling deploy's other version: see `pendingElsewhere`), in one L2 request
+ * (PENDING `peek`); over several buckets, one per bucket touched, through `config.bucketing`.
+ */
+export function peekPending(
+  cache: SchemaCache,
+  keys: readonly string[],
+  shape = cache.keys.shape,
+): Promise<unknown[]> {
+  return cache.buckets.length > 1
+    ? cache.config.bucketing!.peekPending(cache, keys, shape)
+    : peekIn(cache, cache.keys, keys, shape);
+}
+
+/** `peekPending` of keys all in one bucket (whose keys are `space`). */
+export function peekIn(
+  cache: SchemaCache,
+  space: KeySpace,
+  keys: readonly string[],
+  shape: string,
+): Promise<unknown[]> {
+  return cache.l2!.run(
+    PENDING,
+    [space.pendingIndexOf(shape), ...keys.map((key) => space.rowOf(shape, key))],
+    ['peek'],
+  ) as Promise<unknown[]>;
 }
 
 /**
@@ -102,13 +141,16 @@ export async function settlePending(
   keys: readonly string[],
   versions: readonly number[],
 ): Promise<void> {
-  if (!cache.l2 || keys.length === 0) return;
-  const args = ['done'];
-  keys.forEach((key, i) => {
-    args.push(cache.keys.row(key), String(versions[i]));
-  });
+  const l2 = cache.l2;
+  if (!l2 || keys.length === 0) return;
   try {
-    await cache.l2.run(PENDING, [cache.keys.pendingIndex], args);
+    // One request per bucket touched (each bucket's index is in its slot).
+    await cache.byBucket(keys, async ({ keys: space }, at) => {
+      const args = ['done'];
+      for (const i of at ?? keys.keys()) args.push(space.row(keys[i]!), String(versions[i]));
+      await l2.run(PENDING, [space.pendingIndex], args);
+      return [];
+    });
   } catch (err) {
     ctx.tolerate(cache.schema.name, 'l2', 'pending', err);
   }
@@ -119,10 +161,18 @@ export async function restorePendingIndex(
   cache: SchemaCache,
   entries: readonly [string, { version: number; payload: string | undefined }][],
 ): Promise<void> {
-  if (!cache.l2 || entries.length === 0) return;
-  const args = ['put'];
-  for (const [key, e] of entries) {
-    args.push(cache.keys.row(key), `${e.version};${e.payload === undefined ? 'a' : 'r'};${e.payload ?? ''}`);
-  }
-  await cache.l2.run(PENDING, [cache.keys.pendingIndex], args);
+  const l2 = cache.l2;
+  if (!l2 || entries.length === 0) return;
+  await cache.byBucket(
+    entries.map(([key]) => key),
+    async ({ keys: space }, at) => {
+      const args = ['put'];
+      for (const i of at ?? entries.keys()) {
+        const [key, e] = entries[i]!;
+        args.push(space.row(key), `${e.version};${e.payload === undefined ? 'a' : 'r'};${e.payload ?? ''}`);
+      }
+      await l2.run(PENDING, [space.pendingIndex], args);
+      return [];
+    },
+  );
 }

@@ -13,6 +13,8 @@ import type { EngineContext } from './context.js';
  */
 export class QueueColocation {
   #answer: Promise<ColocatedQueue | undefined> | undefined;
+  /** What `#answer` resolved to (null: not colocated), once it has; undefined until then. */
+  #known: ColocatedQueue | null | undefined;
 
   constructor(
     private readonly ctx: EngineContext,
@@ -20,19 +22,38 @@ export class QueueColocation {
     private readonly l2: L2Tier | undefined,
   ) {}
 
+  /**
+   * What `get()` would resolve right now without a turn of the microtask queue (null: not colocated),
+   * or undefined until it has been answered: then await `get()`.
+   */
+  known(): ColocatedQueue | null | undefined {
+    return this.#known;
+  }
+
   /** The queue's scripted side when it shares the L2's Redis, else undefined. */
   get(): Promise<ColocatedQueue | undefined> {
     const { colocated } = this.queue;
-    if (!colocated || !this.l2) return Promise.resolve(undefined);
-    this.#answer ??= this.#ask(colocated, this.l2).catch((err: unknown) => {
-      this.#answer = undefined;
-      if (!isStrataError(err, 'QUEUE_UNAVAILABLE')) this.ctx.counters.error('l2');
-      this.ctx.config.logger.warn('write-behind: could not tell whether the queue shares the L2 Redis', {
-        queue: this.queue.name,
-        error: String(err),
-      });
-      return undefined;
-    });
+    const { buckets } = this.ctx.config;
+    // Over several buckets each bucket's writes need a stream in its own slot.
+    if (!colocated || !this.l2 || (buckets > 1 && colocated.streams?.length !== buckets)) {
+      this.#known = null;
+      return Promise.resolve(undefined);
+    }
+    this.#answer ??= this.#ask(colocated, this.l2).then(
+      (answer) => {
+        this.#known = answer ?? null;
+        return answer;
+      },
+      (err: unknown) => {
+        this.#answer = undefined;
+        if (!isStrataError(err, 'QUEUE_UNAVAILABLE')) this.ctx.counters.error('l2');
+        this.ctx.config.logger.warn('write-behind: could not tell whether the queue shares the L2 Redis', {
+          queue: this.queue.name,
+          error: String(err),
+        });
+        return undefined;
+      },
+    );
     return this.#answer;
   }
 

@@ -106,10 +106,14 @@ export async function leased(
 ): Promise<number[]> {
   if (!cache.l2 || positions.length === 0) return [...positions];
   try {
-    const leases = positions.map((i) => cache.keys.refreshLease(keys[i]!));
     const { l3 } = cache.config.timeouts;
     const ms = String(Math.max(1, Math.min(l3, cache.l2TtlMs || l3)));
-    const reply = (await cache.l2.run(TAKE_LEASES, leases, [cache.owner, ms])) as unknown[];
+    const ids = positions.map((i) => keys[i]!);
+    // One request per bucket: a bucket's leases share its slot.
+    const reply = await cache.byBucket(ids, (bucket, at) => {
+      const leases = (at ? at.map((j) => ids[j]!) : ids).map((k) => bucket.keys.refreshLease(k));
+      return cache.l2!.run(TAKE_LEASES, leases, [cache.owner, ms]) as Promise<unknown[]>;
+    });
     const taken = positions.filter((_, j) => Number(reply[j]) === 1);
     ctx.counters.refreshesLeased += positions.length - taken.length;
     return taken;

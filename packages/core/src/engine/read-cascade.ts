@@ -405,7 +405,7 @@ function fromL2(
   ctx: EngineContext,
   cache: SchemaCache,
   loaded: Loaded,
-  { values, generation }: L2Reply,
+  { values, generation, generations }: L2Reply,
   fenced: (key: string) => boolean,
   mode: LoadMode,
 ): number[] | Promise<number[]> {
@@ -426,7 +426,7 @@ function fromL2(
       // values[0] is the app's tick (see readWatchedRows): key i's value is at i + 1.
       const value = values[i + 1] ?? null;
       if (loaded.floors && value !== null) loaded.floors[i] = cache.floorOf(value);
-      const hit = cache.readL2(ctx, key, value, generation, now);
+      const hit = cache.readL2(ctx, key, value, generations ? generations[i]! : generation, now);
       if (!hit) {
         ctx.miss('l2', name);
         missing.push(i);

@@ -7,6 +7,7 @@ import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import type { SchemaCache } from './schema-cache.js';
 import type { AnySchema, Strata } from './strata.js';
+import { outcomeUnknown } from './unknown-outcome.js';
 
 /**
  * Options of `reencrypt` (`@strata/core/admin`).
@@ -172,6 +173,13 @@ async function applyPage(
     try {
       changed = (await rt.l3!.replaceValues(rt.schema, changes)).map((id) => idKey(id as Id));
     } catch (err) {
+      // Its outcome unknown (a cut reply, a timeout: the UPDATE may have committed), the page's
+      // copies go all the same: a run after it finds those rows moved and would drop none of them.
+      if (outcomeUnknown(err)) {
+        const upTo = keys.map((key) => versions.get(key) ?? 0);
+        await rt.drop(ctx, keys, upTo);
+        await coherence.publish(rt, keys, upTo, 'invalidate');
+      }
       throw ctx.l3Error(name, 'reencrypt', err);
     }
     const upTo = changed.map((key) => versions.get(key) ?? 0);

@@ -1,4 +1,6 @@
 import { fromBase64, toBase64 } from '../bytes.js';
+import { jsonCodec } from '../codec/json-codec.js';
+import { jsonRoundTrip } from '../codec/json-round-trip.js';
 import type { Codec } from '../codec/types.js';
 import type { Encryptor } from '../crypto/types.js';
 import { isStrataError, StrataError } from '../errors.js';
@@ -42,6 +44,22 @@ export class RowCodec {
     return stored;
   }
 
+  /**
+   * `stored` with each encrypted field that another key than the current one sealed, sealed again
+   * from `plain`: what an L2 fill writes, so a read that began before `reencrypt` moved the row and
+   * fills late cannot put back a ciphertext that retiring the old key makes unreadable.
+   */
+  async reseal(stored: Row, plain: Row, id: string): Promise<Row> {
+    const encryptor = await this.#encryptor();
+    const out = { ...stored };
+    for (const key of this.schema.encryptedKeys) {
+      const value = out[key];
+      if (typeof value === 'string' && encryptor.needsReencrypt(value))
+        out[key] = await encryptor.encrypt(plain[key] as string, this.#aad(id, key));
+    }
+    return out;
+  }
+
   async decryptRow(stored: Row, id: string): Promise<Row> {
     const keys = this.schema.encryptedKeys;
     if (keys.length === 0) return stored;
@@ -82,6 +100,17 @@ export class RowCodec {
   fromL2(value: string): Row {
     const data = this.codec.format === 'binary' ? decodeBase64(value) : value;
     return this.codec.decode(data, this.schema.kinds);
+  }
+
+  /**
+   * `fromL2(l2)` where `l2` is `toL2(stored)`: with the JSON codec built from `stored` (see
+   * `jsonRoundTrip`), not parsed back; any other codec decodes `l2`.
+   */
+  fromEncoded(stored: Row, l2: string): Row {
+    return (
+      (this.codec === jsonCodec && jsonRoundTrip(stored, this.schema.l2Keys, this.schema.kinds)) ||
+      this.fromL2(l2)
+    );
   }
 
   /** A whole stored row (every column, ciphertext where encrypted) for a write-behind queue message. */

@@ -6,8 +6,8 @@ import { freezeRow } from '../l1/freeze-row.js';
 import { createMemoryL1 } from '../l1/memory-l1.js';
 import type { L1Tier } from '../l1/types.js';
 import {
-  decodeEnvelope,
   type Envelope,
+  EnvelopeHeader,
   encodeEnvelope,
   isCurrent,
   ownerTag,
@@ -18,13 +18,16 @@ import { SHAPES_CHANGED } from '../l2/shape-scripts.js';
 import type { L2Script, L2Tier } from '../l2/types.js';
 import type { L3Tier, Row } from '../l3/types.js';
 import type { CompiledSchema, WriteMode } from '../schema/types.js';
+import { codeAt, sliceFrom, startsAt } from '../strings.js';
+import type { RunPerBucket } from './bucketing.js';
+import { type Bucket, KeyRouter } from './buckets.js';
 import type { EngineContext } from './context.js';
 import { WriteFence } from './fence.js';
 import { SchemaGeneration } from './generation.js';
 import { type Id, idKey, mayBeKey, normalizeId } from './ids.js';
 import { InflightLoads } from './inflight-loads.js';
 import { KeyOrder } from './key-order.js';
-import { KeySpace } from './keys.js';
+import type { KeySpace } from './keys.js';
 import type { L2Watch } from './l2-watch.js';
 import type { L3Claim } from './l3-claim.js';
 import type { ShapeTail } from './live-shapes.js';
@@ -90,9 +93,17 @@ export class SchemaCache {
   readonly l1: L1Tier<L1Value> | undefined;
   readonly l2: L2Tier | undefined;
   readonly l3: L3Tier | undefined;
+  /** The schema's keys in bucket 0 (the only one unless `config.buckets` > 1): searches' and write-behind's. */
   readonly keys: KeySpace;
+  /** The schema's keys in every bucket, and each row's bucket. */
+  readonly router: KeyRouter;
+  /** Each bucket's keys, generation and watch (`config.buckets`); bucket 0's are `keys`, `generation`, `watch`. */
+  readonly buckets: readonly Bucket[];
   readonly generation: SchemaGeneration | undefined;
+  readonly watch: L2Watch;
   readonly owner: string;
+  /** Reads the header of each L2 value (see `readL2`), one value at a time. */
+  readonly #header = new EnvelopeHeader();
   readonly l1TtlMs: number;
   readonly l2TtlMs: number;
   readonly negativeTtlMs: number;
@@ -124,8 +135,8 @@ export class SchemaCache {
   writesInFlight = 0;
   /** Moved on by every whole-L1 clear: reads in flight across one must not fill. */
   clears = 0;
-  /** The write-behind version counter may have gone back (Redis reset): start a new epoch before using it. */
-  counterSuspect = false;
+  /** The buckets whose write-behind version counter may have gone back (Redis reset): a new epoch first. */
+  readonly suspectCounters = new Set<number>();
   /** Where search and count run: the schema's read replica (see `ReplicaReads`), else L3. */
   readonly reader: L3Tier | undefined;
   /** Where key reads below L2 run: `reader` with `replicaReads: 'all'`, else L3. */
@@ -140,7 +151,8 @@ export class SchemaCache {
     readonly config: ResolvedConfig,
     l2: L2Tier | undefined,
     encryptor: Promise<Encryptor> | undefined,
-    readonly watch: L2Watch,
+    /** A watch per bucket (its tick and boot marker). */
+    watches: readonly L2Watch[],
     claim?: L3Claim,
     tagClock?: TagClock,
     /** A reader over the primary and a replica (`ReplicaReads.reader`). */
@@ -178,7 +190,8 @@ export class SchemaCache {
       invalid(name, 'writeMode', 'write-behind needs config.writeBehind.queue, an L2 and an L3');
     }
     this.rows = new RowCodec(schema, config.codec, encryptor);
-    this.keys = new KeySpace(config.keyPrefix, schema, config.codec.name);
+    this.router = new KeyRouter(config.keyPrefix, schema, config.codec.name, config.buckets);
+    this.keys = this.router.spaces[0]!;
     this.owner = ownerTag(schema.identity);
     this.tags =
       schema.tags && tagClock
@@ -189,7 +202,13 @@ export class SchemaCache {
             }),
           )
         : undefined;
-    this.generation = this.l2 && new SchemaGeneration(this.l2, this.keys, config.clock, watch, claim);
+    this.buckets = this.router.spaces.map((keys, b) => ({
+      keys,
+      watch: watches[b]!,
+      generation: this.l2 && new SchemaGeneration(this.l2, keys, config.clock, watches[b]!, claim),
+    }));
+    this.generation = this.buckets[0]!.generation;
+    this.watch = watches[0]!;
     this.l1AnswersGets = schema.l1Keys.length === schema.l2Keys.length;
     const onEvict = schema.hooks.onEvict;
     this.l1 = l1Policy
@@ -282,10 +301,11 @@ export class SchemaCache {
 
   /**
    * `l1Value(plain, false)` for a row whose stored shape is its plaintext (no encrypted field), given
-   * `l2`, the L2 string the write encoded already: decoded into L1's private copy, not encoded again.
+   * `l2`, the L2 string the write encoded already: L1's private copy is what decoding it gives (see
+   * `RowCodec.fromEncoded`), without encoding it again.
    */
-  l1ValueFromL2(l2: string): Row {
-    const row = this.rows.toL1(this.rows.fromL2(l2));
+  l1ValueFromL2(plain: Row, l2: string): Row {
+    const row = this.rows.toL1(this.rows.fromEncoded(plain, l2));
     return this.config.l1.protect === 'freeze' ? freezeRow(row) : structuredClone(row);
   }
 
@@ -318,10 +338,15 @@ export class SchemaCache {
 
   /** The stamp in an `owner` field of this schema's (0 untagged), or -1 when another schema wrote it. */
   stampOf(owner: string): number {
-    if (!this.tags) return owner === this.owner ? 0 : -1;
+    return this.#stampIn(owner, 0, owner.length);
+  }
+
+  /** `stampOf` of the owner field at `from` up to `to` in `value`, read where it stands. */
+  #stampIn(value: string, from: number, to: number): number {
     const n = this.owner.length;
-    if (!owner.startsWith(this.owner) || owner.charCodeAt(n) !== 46) return -1;
-    const stamp = Number(owner.slice(n + 1));
+    if (!this.tags) return to - from === n && startsAt(value, this.owner, from) ? 0 : -1;
+    if (!startsAt(value, this.owner, from) || from + n >= to || codeAt(value, from + n) !== 46) return -1;
+    const stamp = Number(sliceFrom(value, from + n + 1, to));
     return Number.isSafeInteger(stamp) && stamp >= 0 ? stamp : -1;
   }
 
@@ -340,8 +365,9 @@ export class SchemaCache {
     now = this.l2Now(),
   ): L2Hit | undefined {
     if (value === null) return undefined;
-    const e = decodeEnvelope(value);
-    if (!e || e.kind === 'l' || e.kind === 'x' || !isCurrent(e, generation)) return undefined;
+    // Read in place (no envelope object, no owner string): this runs once per key of every L2 read.
+    const e = this.#header;
+    if (!e.read(value) || e.kind === 'l' || e.kind === 'x' || !isCurrent(e, generation)) return undefined;
     const remaining = remainingMs(e, now);
     // A fresh end further ahead than the TTL was stamped by a clock ahead of this one: the row's
     // age is unknown, so it is a miss (Postgres answers; the fill stamps it again with this clock).
@@ -354,17 +380,19 @@ export class SchemaCache {
       age = this.aging.age(-remaining) as Exclude<Age, 'fresh'> | undefined;
       if (age === undefined) return undefined;
     }
-    const stamp = this.stampOf(e.owner);
+    const stamp = this.#stampIn(value, e.ownerAt, e.payloadAt - 1);
     if (stamp < 0) return this.#foreign(ctx, key, 'another schema wrote it');
     if (e.kind === 'a') return { absent: true, version: e.version, remainingMs: remaining };
-    const row = this.rows.fromL2(e.payload);
+    // Every field of the header is taken before the decode (which may read another value with it).
+    const { version, pending } = e;
+    const row = this.rows.fromL2(sliceFrom(value, e.payloadAt));
     if (idKey(row[this.schema.primaryKey.key] as Id) !== key)
       return this.#foreign(ctx, key, 'it holds another id');
     const hit: L2Hit = age
-      ? { row, version: e.version, remainingMs: remaining, age }
-      : { row, version: e.version, remainingMs: remaining };
+      ? { row, version, remainingMs: remaining, age }
+      : { row, version, remainingMs: remaining };
     // A pending write-behind row is the newest write, not a cached copy: no tag move drops it.
-    if (this.tags && !e.pending) hit.stamp = stamp;
+    if (this.tags && !pending) hit.stamp = stamp;
     return hit;
   }
 
@@ -373,8 +401,9 @@ export class SchemaCache {
    * format or another schema's): no copy of the key older than it can be newer than what L2 saw.
    */
   floorOf(value: string): number {
-    const e = decodeEnvelope(value);
-    if (!e || e.kind === 'l' || (e.owner !== this.owner && this.stampOf(e.owner) < 0)) return 0;
+    const e = this.#header;
+    if (!e.read(value) || e.kind === 'l') return 0;
+    if (!e.ownerIs(value, this.owner) && this.#stampIn(value, e.ownerAt, e.payloadAt - 1) < 0) return 0;
     return e.version;
   }
 
@@ -393,7 +422,17 @@ export class SchemaCache {
   }
 
   rowKeys(keys: readonly string[]): string[] {
-    return keys.map((key) => this.keys.row(key));
+    return keys.map((key) => this.router.of(key).row(key));
+  }
+
+  /**
+   * Runs `run` once per bucket that `keys` touch, in parallel, with the positions of its keys
+   * (undefined: all of them, the only bucket); resolves the replies' items at their keys' positions.
+   * Over several buckets `config.bucketing` splits them (a Worker, on one, does not bundle that).
+   */
+  async byBucket(keys: readonly string[], run: RunPerBucket): Promise<unknown[]> {
+    if (this.buckets.length > 1) return this.config.bucketing!.byBucket(this, keys, run);
+    return [...(await run(this.buckets[0]!, undefined))];
   }
 
   /**
@@ -401,16 +440,18 @@ export class SchemaCache {
    * superseded marker at the write's version in the same script. Not for a schema without L3: its
    * rows live only in L2, and a marker would hide them from the other shape.
    */
-  shapeTail(keys: readonly string[]): ShapeTail | undefined {
-    if (!this.l3 || !this.generation) return undefined;
+  shapeTail(keys: readonly string[], generation = this.generation): ShapeTail | undefined {
+    if (!this.l3 || !generation) return undefined;
+    const { shapes } = generation;
+    if (shapes.others.length === 0) return shapes.tail(keys, '', 0, 0);
     const ttl = this.tombstoneTtlMs();
-    return this.generation.shapes.tail(keys, this.owner, ttl, this.l2Now() + ttl);
+    return shapes.tail(keys, this.owner, ttl, this.l2Now() + ttl);
   }
 
   /** A write script replied `SHAPES_CHANGED`: learns the live shapes it replied; false for any other reply. */
-  shapesChanged(reply: readonly unknown[]): boolean {
+  shapesChanged(reply: readonly unknown[], generation = this.generation!): boolean {
     if (Number(reply[1]) !== SHAPES_CHANGED) return false;
-    this.generation!.shapes.learn(reply.slice(2));
+    generation.shapes.learn(reply.slice(2));
     return true;
   }
 
@@ -428,37 +469,38 @@ export class SchemaCache {
     script: L2Script,
     build: (generation: number) => { keys: readonly string[]; args: readonly string[] },
     {
-      bumps = [],
+      bumps = false,
       redoAfterReset = false,
       writes,
-    }: { bumps?: readonly string[]; redoAfterReset?: boolean; writes?: readonly string[] } = {},
+    }: { bumps?: boolean; redoAfterReset?: boolean; writes?: readonly string[] } = {},
+    { keys: space, generation, watch }: Bucket = this.buckets[0]!,
   ): Promise<unknown[]> {
     const l2 = this.l2!;
-    const generation = this.generation!;
     for (let attempt = 0; attempt < 5; attempt++) {
-      const current = await generation.current();
-      const floor = this.watch.floor();
+      const current = await generation!.current();
+      const floor = watch.floor();
       const call = build(current);
-      const tail = writes && this.shapeTail(writes);
-      const keys = [this.keys.tickKey, this.keys.generationKey, ...call.keys, ...bumps];
+      const tail = writes && this.shapeTail(writes, generation);
+      const keys = [space.tickKey, space.generationKey, ...call.keys];
+      if (bumps) keys.push(space.searchGenerationKey);
       const args = [String(current), ...call.args];
       if (tail) {
         keys.push(...tail.keys);
         args.push(...tail.args);
       }
-      const resets = this.watch.resets;
+      const resets = watch.resets;
       const reply = (await l2.run(script, keys, args)) as unknown[];
-      this.watch.observe(undefined, Number(reply[0]), floor);
+      watch.observe(undefined, Number(reply[0]), floor);
       // Its own reply found Redis reset: it landed (if at all) in the generation the reset moves
       // past. A write is made again in the new one; a fill is not (what it read may be older than
       // writes the reset lost, whose versions no longer guard it).
-      if (this.watch.resets !== resets) {
+      if (watch.resets !== resets) {
         if (redoAfterReset) continue;
         return [];
       }
-      if (this.shapesChanged(reply)) continue;
+      if (this.shapesChanged(reply, generation)) continue;
       if (Number(reply[1]) !== -4) return reply.slice(2);
-      generation.set(Number(reply[2]));
+      generation!.set(Number(reply[2]));
     }
     throw new StrataError('L2_UNAVAILABLE', `schema ${this.schema.name}: its L2 generation kept moving`, {
       details: { schema: this.schema.name },
@@ -466,13 +508,16 @@ export class SchemaCache {
   }
 
   /**
-   * MGET of `keys` with the app's tick read in the same request (and told to the watch), and the
-   * generation the values must be of (a value of an older one was invalidated).
+   * MGET of `keys` (all in `bucket`) with the bucket's tick read in the same request (and told to its
+   * watch), and the generation the values must be of (a value of an older one was invalidated).
    */
-  async readWatched(keys: readonly string[]): Promise<{ values: (string | null)[]; generation: number }> {
-    const request = [this.keys.tickKey];
+  async readWatched(
+    keys: readonly string[],
+    bucket = this.buckets[0]!,
+  ): Promise<{ values: (string | null)[]; generation: number }> {
+    const request = [bucket.keys.tickKey];
     for (let i = 0; i < keys.length; i++) request.push(keys[i]!);
-    const { values, generation } = await this.#readTicked(request);
+    const { values, generation } = await this.#readTicked(request, bucket);
     // A copy, not a shift: a tier may hand back an array it keeps.
     return { values: values.slice(1), generation };
   }
@@ -482,28 +527,48 @@ export class SchemaCache {
    * app's tick and `values[i + 1]` the value of `keys[i]`. The request is built in one pass and the
    * reply handed back as it came (no row-key array to copy, no slice of up to thousands of values).
    */
-  readWatchedRows(
-    keys: readonly string[],
-  ): Promise<{ values: readonly (string | null)[]; generation: number }> {
+  readWatchedRows(keys: readonly string[]): Promise<L2Rows> {
+    if (this.buckets.length > 1) return this.#readBucketedRows(keys);
     const request = new Array<string>(keys.length + 1);
     request[0] = this.keys.tickKey;
     for (let i = 0; i < keys.length; i++) request[i + 1] = this.keys.row(keys[i]!);
-    return this.#readTicked(request);
+    return this.#readTicked(request, this.buckets[0]!);
+  }
+
+  /**
+   * `readWatchedRows` over several buckets: one MGET per bucket touched (its tick first), in
+   * parallel; `generations[i]` is the generation key i's value must be of (its bucket's).
+   */
+  async #readBucketedRows(keys: readonly string[]): Promise<L2Rows> {
+    const values = new Array<string | null>(keys.length + 1).fill(null);
+    const generations = new Array<number>(keys.length);
+    await this.byBucket(keys, async (bucket, at) => {
+      const read = await this.readWatched(
+        at!.map((i) => bucket.keys.row(keys[i]!)),
+        bucket,
+      );
+      at!.forEach((i, j) => {
+        values[i + 1] = read.values[j] ?? null;
+        generations[i] = read.generation;
+      });
+      return [];
+    });
+    return { values, generation: 0, generations };
   }
 
   /** MGET of `request` (the tick key first), told to the watch; once more after a reset it found. */
-  async #readTicked(request: string[]): Promise<{ values: readonly (string | null)[]; generation: number }> {
+  async #readTicked(request: string[], { generation: gen, watch }: Bucket): Promise<L2Rows> {
     for (let attempt = 0; ; attempt++) {
-      const generation = this.generation!.known() ?? (await this.generation!.current());
+      const generation = gen!.known() ?? (await gen!.current());
       // A reset found (by that generation read, or the last attempt's reply): this instance's own
       // unflushed writes are put back first (see `restoreOwnPending`).
       if (this.restoring) await this.restoring;
-      const floor = this.watch.floor();
-      const resets = this.watch.resets;
+      const floor = watch.floor();
+      const resets = watch.resets;
       const values = await this.l2!.getMany(request);
-      this.watch.observe(undefined, Number(values[0] ?? 0), floor, TICK_READ_ONLY);
+      watch.observe(undefined, Number(values[0] ?? 0), floor, TICK_READ_ONLY);
       // Found Redis reset: what it read may be from before; once more, in the generation after it.
-      if (this.watch.resets === resets || attempt > 0) return { values, generation };
+      if (watch.resets === resets || attempt > 0) return { values, generation };
     }
   }
 
@@ -571,17 +636,30 @@ export class SchemaCache {
     const entries = found.filter((f) => f.stored || this.negativeTtlMs > 0);
     if (entries.length === 0) return;
     const work = async () => {
-      const keys = this.rowKeys(entries.map((f) => f.key));
-      const args = (g: number) =>
-        entries.map((f): PutEntry => {
-          const ttl = f.stored ? this.l2TtlMs : this.negativeTtlMs;
-          return [
-            f.version,
-            f.stored ? this.holdMs(ttl) : ttl,
-            this.envelope(f.stored, f.version, g, ttl, stamp),
-          ];
-        });
-      const reply = await this.runWatched(PUT, (g) => ({ keys, args: putArgs(args(g)) }));
+      // Only a schema with encrypted fields re-seals (no promise per fill otherwise).
+      const stored = this.rows.encrypts
+        ? await Promise.all(
+            entries.map((f) => (f.plain ? this.rows.reseal(f.stored!, f.plain, f.key) : f.stored)),
+          )
+        : entries.map((f) => f.stored);
+      const reply = await this.byBucket(
+        entries.map((f) => f.key),
+        (bucket, at) => {
+          const positions = at ?? entries.map((_, i) => i);
+          const keys = this.rowKeys(positions.map((i) => entries[i]!.key));
+          const args = (g: number) =>
+            positions.map((i): PutEntry => {
+              const f = entries[i]!;
+              const ttl = f.stored ? this.l2TtlMs : this.negativeTtlMs;
+              return [
+                f.version,
+                f.stored ? this.holdMs(ttl) : ttl,
+                this.envelope(stored[i], f.version, g, ttl, stamp),
+              ];
+            });
+          return this.runWatched(PUT, (g) => ({ keys, args: putArgs(args(g)) }), {}, bucket);
+        },
+      );
       // `afterL2`: L1 takes only what L2 took (L2 may hold a newer row than the source read).
       if (options.l1 === 'afterL2' && this.l1)
         entries.forEach((f, i) => {
@@ -609,8 +687,7 @@ export class SchemaCache {
     let taken: boolean[] = items.map(() => true);
     if (this.l2) {
       try {
-        const keys = this.rowKeys(items.map((item) => item.key));
-        const entries = (g: number) => {
+        const entries = (g: number, items: readonly Versioned[]) => {
           // Written now: no tag move known here is newer. Read per attempt: a Redis reset found by
           // the first one starts the tag counter again, and the write is made again after it.
           const stamp = this.tags?.clock.stamp() ?? 0;
@@ -623,23 +700,29 @@ export class SchemaCache {
             ];
           });
         };
-        // A flush's commit takes its writes out of the pending index in the same request.
-        const build = settle
-          ? (g: number) => ({
-              keys: [...keys, this.keys.pendingIndex],
-              args: [...putArgs(entries(g)), 'settle'],
-            })
-          : (g: number) => ({ keys, args: putArgs(entries(g)) });
-        const reply = await this.runWatched(PUT, build, {
-          bumps: [this.keys.searchGenerationKey],
-          redoAfterReset: true,
-          writes: items.map((item) => item.key),
+        const writes = items.map((item) => item.key);
+        const reply = await this.byBucket(writes, (bucket, at) => {
+          const part = pick(items, at);
+          const keys = this.rowKeys(pick(writes, at));
+          // A flush's commit takes its writes out of the pending index in the same request.
+          const build = settle
+            ? (g: number) => ({
+                keys: [...keys, bucket.keys.pendingIndex],
+                args: [...putArgs(entries(g, part)), 'settle'],
+              })
+            : (g: number) => ({ keys, args: putArgs(entries(g, part)) });
+          return this.runWatched(
+            PUT,
+            build,
+            { bumps: true, redoAfterReset: true, writes: pick(writes, at) },
+            bucket,
+          );
         });
         taken = items.map((_, i) => Number(reply[i]) === 1);
       } catch (err) {
         // With no L3, L2 is the source of truth: the write did not happen.
         if (!this.l3) throw err;
-        this.generation!.recordMissedWrite();
+        this.recordMissedWrite();
         ctx.tolerate(this.schema.name, 'l2', 'write', err);
       }
     }
@@ -674,27 +757,37 @@ export class SchemaCache {
     if (!this.l2 || keys.length === 0) return;
     try {
       const rules = keys.map((_, i) => (typeof rule === 'string' ? rule : String(rule[i])));
-      const rowKeys = this.rowKeys(keys);
       // The version floor a dropped value leaves (see DROP): as long as a delete's tombstone.
       const floor = [String(this.tombstoneTtlMs()), this.owner];
-      const build = () => ({ keys: rowKeys, args: [String(keys.length), ...rules, ...floor] });
-      await this.runWatched(DROP, build, { bumps: [this.keys.searchGenerationKey], writes: keys });
+      await this.byBucket(keys, (bucket, at) => {
+        const part = pick(keys, at);
+        const build = () => ({
+          keys: this.rowKeys(part),
+          args: [String(part.length), ...pick(rules, at), ...floor],
+        });
+        return this.runWatched(DROP, build, { bumps: true, writes: part }, bucket);
+      });
     } catch (err) {
       if (!this.l3) throw err;
-      this.generation!.recordMissedWrite();
+      this.recordMissedWrite();
       ctx.tolerate(this.schema.name, 'l2', 'drop', err);
     }
   }
 
   /**
    * Keys changed outside Strata, to `versions`: L1 drops what it holds older, and L2 marks each key
-   * superseded at its version (see `MARK`) with the search generation moving on, in one request.
-   * The keys stay fenced until L2 answers, like a write: a read in flight, or one that reads L2
-   * before the marker lands, must not fill L1 with the older row. The marker lives the tombstone
-   * TTL: long enough to outlast any read that began before the change, short of filling Redis with
-   * markers. If L2 cannot be reached, the generation must move on (as for `drop`).
+   * superseded at its version (see `MARK`) with the search generation moving on, one request per
+   * bucket the keys touch. The keys stay fenced until every bucket has answered, like a write: a
+   * read in flight, or one that reads L2 before the marker lands, must not fill L1 with the older
+   * row. The marker lives the tombstone TTL: long enough to outlast any read that began before the
+   * change, short of filling Redis with markers. If L2 cannot be reached, the generation must move
+   * on (as for `drop`). Resolves whether every marker landed (true without L2: nothing to mark).
    */
-  async supersede(ctx: EngineContext, keys: readonly string[], versions: readonly number[]): Promise<void> {
+  async supersede(
+    ctx: EngineContext,
+    keys: readonly string[],
+    versions: readonly number[],
+  ): Promise<boolean> {
     this.beginWrite(keys);
     keys.forEach((key, i) => {
       this.fence.beginWrite(key);
@@ -702,7 +795,7 @@ export class SchemaCache {
       if (held && held.version <= versions[i]!) this.l1!.delete(key);
     });
     try {
-      await this.#mark(ctx, keys, versions);
+      return await this.#mark(ctx, keys, versions);
     } finally {
       for (const key of keys) this.fence.endWrite(key);
       this.endWrite(keys);
@@ -710,27 +803,32 @@ export class SchemaCache {
   }
 
   /**
-   * One MARK request per MARK_CHUNK keys, one after another: a statement that changed 200,000 rows
-   * must not hold Redis (a single-threaded server) for a second or more in one script. Each request
-   * moves the search generation on too; a failed one stops the rest, as the generation moves on then.
+   * MARK requests of at most MARK_CHUNK keys each, one round after another (a round: one request
+   * per bucket touched, in parallel): a statement that changed 200,000 rows must not hold Redis (a
+   * single-threaded server) for a second or more in one script. Each request moves the search
+   * generation on too; a failed round stops the rest, as the generation moves on then. Resolves
+   * false when one failed.
    */
-  async #mark(ctx: EngineContext, keys: readonly string[], versions: readonly number[]): Promise<void> {
-    for (let from = 0; from < keys.length; from += MARK_CHUNK) {
-      const to = from + MARK_CHUNK;
-      if (!(await this.#markChunk(ctx, keys.slice(from, to), versions.slice(from, to)))) return;
+  async #mark(ctx: EngineContext, keys: readonly string[], versions: readonly number[]): Promise<boolean> {
+    if (!this.l2) return true;
+    for (const at of markRounds(keys, this.buckets.length > 1 ? this.router : undefined)) {
+      if (!(await this.#markChunk(ctx, pick(keys, at), pick(versions, at)))) return false;
     }
+    return true;
   }
 
-  /** MARK of these keys; false when L2 failed it (the generation moved on instead). */
+  /**
+   * MARK of these keys, one request per bucket in parallel, every one awaited before this resolves
+   * (the fence and the bus message wait for the slowest bucket, not the first to fail); false when
+   * L2 failed one (the generations move on instead).
+   */
   async #markChunk(
     ctx: EngineContext,
     keys: readonly string[],
     versions: readonly number[],
   ): Promise<boolean> {
-    if (!this.l2 || keys.length === 0) return false;
     const ttl = this.tombstoneTtlMs();
-    const rowKeys = this.rowKeys(keys);
-    const build = (g: number) => {
+    const build = (g: number, keys: readonly string[], versions: readonly number[]) => {
       const expiresAt = this.l2Now() + ttl;
       const args = [String(keys.length), String(ttl)];
       versions.forEach((version) => {
@@ -748,27 +846,35 @@ export class SchemaCache {
         // from Redis: see docs/change-capture.md), so a copy at the same version is the old row.
         args.push(String(this.writeMode === 'write-behind' ? version + 1 : version), marker);
       });
-      return { keys: rowKeys, args };
+      return { keys: this.rowKeys(keys), args };
     };
-    try {
-      await this.runWatched(MARK, build, {
-        bumps: [this.keys.searchGenerationKey],
-        redoAfterReset: true,
-        writes: keys,
-      });
-      return true;
-    } catch (err) {
-      if (!this.l3) throw err;
-      this.generation!.recordMissedWrite();
-      ctx.tolerate(this.schema.name, 'l2', 'mark', err);
-      return false;
-    }
+    const failed: unknown[] = [];
+    await this.byBucket(keys, async (bucket, at) => {
+      const part = pick(keys, at);
+      const options = { bumps: true, redoAfterReset: true, writes: part };
+      try {
+        return await this.runWatched(MARK, (g) => build(g, part, pick(versions, at)), options, bucket);
+      } catch (err) {
+        failed.push(err);
+        return [];
+      }
+    });
+    if (failed.length === 0) return true;
+    if (!this.l3) throw failed[0];
+    this.recordMissedWrite();
+    for (const err of failed) ctx.tolerate(this.schema.name, 'l2', 'mark', err);
+    return false;
   }
 
-  /** Every cached row at once: L1 cleared, loads detached, the generation moved on (one request). */
+  /** L2 missed a committed write (in whichever bucket): every generation moves on before its next use. */
+  recordMissedWrite(): void {
+    for (const b of this.buckets) b.generation!.recordMissedWrite();
+  }
+
+  /** Every cached row at once: L1 cleared, loads detached, every bucket's generation moved on (one request each). */
   async dropAll(): Promise<void> {
     this.forgetAll();
-    await this.generation?.moveOn(true);
+    await Promise.all(this.buckets.map((b) => b.generation?.moveOn(true)));
   }
 
   /**
@@ -780,7 +886,7 @@ export class SchemaCache {
     this.clears += 1;
     this.inflight.clear();
     this.l1?.clear();
-    this.generation?.forget();
+    for (const b of this.buckets) b.generation?.forget();
   }
 
   /**
@@ -821,15 +927,52 @@ export class SchemaCache {
     if (this.#announced.size > MAX_ANNOUNCED) this.#announced.delete(this.#announced.keys().next().value!);
   }
 
-  /** Redis restarted or went back: nothing cached before can be trusted, and counters may repeat. */
-  reset(replace: string): void {
+  /**
+   * Redis (bucket `b`'s shard) restarted or went back: nothing cached before can be trusted, and
+   * counters may repeat. Only that bucket's generation moves; L1 forgets every row.
+   */
+  reset(replace: string, b = 0): void {
     this.forgetAll();
-    this.generation?.afterReset(replace);
-    this.counterSuspect = true;
+    this.buckets[b]!.generation?.afterReset(replace);
+    this.suspectCounters.add(b);
   }
 }
 
 type PutEntry = readonly [version: number, ttlMs: number, value: string];
+
+/**
+ * The positions of `keys` in each round of MARK requests: MARK_CHUNK of them in order over one
+ * bucket (`router` undefined); over several, each bucket's next MARK_CHUNK, so that a round sends
+ * one full request per bucket rather than a thin one per bucket for every MARK_CHUNK keys.
+ */
+function markRounds(keys: readonly string[], router: KeyRouter | undefined): number[][] {
+  const byBucket = new Map<number, number[]>();
+  keys.forEach((key, i) => {
+    const b = router ? router.bucket(key) : 0;
+    byBucket.get(b)?.push(i) ?? byBucket.set(b, [i]);
+  });
+  const rounds: number[][] = [];
+  for (const at of byBucket.values()) {
+    for (let r = 0; r * MARK_CHUNK < at.length; r++) {
+      const part = at.slice(r * MARK_CHUNK, (r + 1) * MARK_CHUNK);
+      const round = rounds[r];
+      if (round) round.push(...part);
+      else rounds[r] = part;
+    }
+  }
+  return rounds;
+}
+
+/** The items at positions `at` (all of them when undefined: see `byBucket`). */
+function pick<T>(items: readonly T[], at: readonly number[] | undefined): readonly T[] {
+  return at ? at.map((i) => items[i]!) : items;
+}
+
+/**
+ * What `readWatchedRows` read: the tick, then a value per key; the generation every value must be
+ * of, or, over several buckets, `generations[i]` for key i.
+ */
+type L2Rows = { values: readonly (string | null)[]; generation: number; generations?: number[] };
 
 /** PUT's ARGV for its entries. */
 function putArgs(entries: readonly PutEntry[]): string[] {

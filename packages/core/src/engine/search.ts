@@ -128,6 +128,7 @@ export async function searchCachedRows(
   }
   const compiled = compileQuery(cache.schema, query);
   const tags = query.tags ? checkTags(query.tags) : [];
+  const bucketed = cache.buckets.length > 1;
   // Tags are part of what the list is: the same query under other tags is another list.
   const canonical = tagged(canonicalQuery(cache.schema, compiled), tags);
   const queryHash = knownFingerprint(canonical) ?? (await fingerprintOf(canonical));
@@ -137,17 +138,28 @@ export async function searchCachedRows(
   let listKey: string | undefined;
   let listGeneration = 0;
   let tag = 0;
+  let home = cache.buckets[0]!;
   try {
-    listKey = cache.keys.list(queryHash);
-    const read = await cache.readWatched([
-      cache.keys.searchGenerationKey,
-      listKey,
-      ...tags.map((t) => cache.keys.tag(t)),
-    ]);
-    const [searchGeneration, list] = read.values;
-    hash = listHash(queryHash, read.values.slice(2));
-    listGeneration = read.generation;
-    tag = searchGeneration ? Number(searchGeneration) : 0;
+    let list: string | null | undefined;
+    if (bucketed) {
+      // Over several buckets: the vector of every bucket's search generation (see search-vector.ts).
+      const read = await ctx.config.bucketing!.readVector(cache, queryHash, tags);
+      ({ home, list, generation: listGeneration, tag } = read);
+      hash = listHash(`${queryHash}@${read.vector}`, read.tags);
+      listKey = home.keys.list(queryHash);
+    } else {
+      listKey = cache.keys.list(queryHash);
+      const read = await cache.readWatched([
+        cache.keys.searchGenerationKey,
+        listKey,
+        ...tags.map((t) => cache.keys.tag(t)),
+      ]);
+      const [searchGeneration] = read.values;
+      list = read.values[1];
+      hash = listHash(queryHash, read.values.slice(2));
+      listGeneration = read.generation;
+      tag = searchGeneration ? Number(searchGeneration) : 0;
+    }
     const cached = list ? readList(cache, list, tag, hash, listGeneration) : undefined;
     const plain = cached && (await decryptAll(cache, cached.rows));
     if (plain && (await rowsValid(cache, plain, cached.stamp))) {
@@ -184,10 +196,14 @@ export async function searchCachedRows(
         payload: encodeSearchList(hash, encoded),
       });
       // A list read under an older generation is not written into a newer one.
-      return cache.runWatched(PUT, (g) =>
-        g === generationOfList
-          ? { keys: [key], args: ['1', String(tag), String(Math.ceil(cache.l2TtlMs)), value] }
-          : { keys: [], args: ['0'] },
+      return cache.runWatched(
+        PUT,
+        (g) =>
+          g === generationOfList
+            ? { keys: [key], args: ['1', String(tag), String(Math.ceil(cache.l2TtlMs)), value] }
+            : { keys: [], args: ['0'] },
+        {},
+        home,
       );
     });
   }

@@ -20,13 +20,14 @@ import type { Schema } from '../schema/define-schema.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { ADMIN, type AdminAccess } from './admin-access.js';
 import { entriesOf, idsOf, withMapKey } from './batch-input.js';
+import { bucketRoot, checkBuckets } from './buckets.js';
 import { existsOne, invalidateOne, invalidateSchema } from './cache-control.js';
 import { type CaptureAdmin, captureAdmin } from './capture-admin.js';
 import { EngineCapture } from './change-capture.js';
 import { Coherence } from './coherence.js';
 import { commitTx } from './commit-tx.js';
 import { EngineContext } from './context.js';
-import { FlushLoop } from './flush-loop.js';
+import type { FlushLoop } from './flush-loop.js';
 import { type FlushOutcome, flushDeliveries, type Publish } from './flusher.js';
 import { runHook } from './hooks.js';
 import { type Id, idKey, normalizeId } from './ids.js';
@@ -48,6 +49,7 @@ import { Registry, type SchemaRef } from './registry.js';
 import type { ReplicaRouter } from './replica-reads.js';
 import { SchemaCache } from './schema-cache.js';
 import { countRows, searchCachedRows, searchRows } from './search.js';
+import { lastUser, shareTier } from './shared-tiers.js';
 import { maxStaleOf } from './staleness.js';
 import { Counters, type StrataStats } from './stats.js';
 import { steadyClock } from './steady-clock.js';
@@ -59,6 +61,8 @@ import { Tx } from './tx.js';
 import { warmCache } from './warm-cache.js';
 import { Writer } from './writer.js';
 
+/** How often a host with timers retries moving on the generations whose L2 missed a committed write. */
+const STALE_GENERATION_RETRY_MS = 1_000;
 /**
  * Every column of a schema's row (what `get(…, { complete: true })` returns).
  * @example const user: FullRowOf<typeof userSchema> = await strata.get(userSchema, 'u1', { complete: true });
@@ -115,7 +119,8 @@ export class Strata {
   readonly #ctx: EngineContext;
   readonly #registry = new Registry<SchemaCache>();
   #tagClock: TagClock | undefined;
-  readonly #watch: L2Watch;
+  /** A watch per bucket: each bucket's tick and boot marker tell its shard's resets apart. */
+  readonly #watches: L2Watch[];
   readonly #l2: L2Tier | undefined;
   readonly #l3Claim: L3Claim;
   readonly #replicas: ReplicaRouter | undefined;
@@ -129,9 +134,12 @@ export class Strata {
   #closed = false;
   #closing: Promise<void> | undefined;
   #stopTimers: (() => void)[] = [];
+  /** The queue as given (not wrapped): what other instances may share, see shared-tiers.ts. */
+  readonly #givenQueue: WriteQueue | undefined;
 
   constructor(config: StrataConfig = {}) {
     const resolved = resolveConfig(config);
+    checkBuckets(resolved);
     const onCall = (tier: Tier, op: string, ms: number) => {
       this.#latency[tier as 'l2' | 'l3'].record(ms);
       // No label object per remote call when nobody records (as ctx.hit).
@@ -201,13 +209,22 @@ export class Strata {
       () => this.#registry.all(),
       () => this.#tagClock,
     );
-    this.#watch = new L2Watch((why, replace) => this.#l2Reset(why, replace));
+    this.#watches = Array.from(
+      { length: this.#config.buckets },
+      (_, b) => new L2Watch((why, replace) => this.#l2Reset(why, replace, b)),
+    );
     this.#l3Claim = new L3Claim(this.#config.l3, this.#config.keyPrefix, this.#config.logger);
     const { scheduler, l1 } = this.#config;
     const { queue, flushInterval } = this.#config.writeBehind;
     checkQueueNamespace(rawQueue, this.#config.keyPrefix);
+    // A pull queue brings the loop that drives it (a Worker's push queue does not: not bundled there).
     if (queue?.take)
-      this.#flushLoop = new FlushLoop(this.#ctx, queue as FlushLoop['queue'], lookup, this.#publish);
+      this.#flushLoop = new (pullLoopOf(rawQueue!))(
+        this.#ctx,
+        queue as FlushLoop['queue'],
+        lookup,
+        this.#publish,
+      );
     this.#writer = new Writer(this.#ctx, this.#coherence, queue, this.#flushLoop, this.#l2);
     for (const schema of config.schemas ?? []) this.register(schema);
     const all = () => this.#registry.all();
@@ -225,6 +242,14 @@ export class Strata {
         }),
       );
     }
+    // A missed L2 write is made good (its generation moved on) as soon as L2 answers again, not at
+    // this instance's next call, which may never come: until then others may read the older row.
+    if (scheduler && this.#l2)
+      this.#stopTimers.push(
+        scheduler.every(STALE_GENERATION_RETRY_MS, () => {
+          if (this.#breaker?.stats().state !== 'open') void this.#moveOnStaleGenerations();
+        }),
+      );
     const loop = this.#flushLoop;
     if (scheduler && loop) {
       this.#stopTimers.push(
@@ -237,6 +262,15 @@ export class Strata {
         }),
       );
     }
+    // Last, once nothing above threw: an instance that was never made holds no share.
+    this.#givenQueue = rawQueue;
+    shareTier(resolved.l2);
+    shareTier(rawQueue);
+  }
+
+  /** Where the app's tags live: bucket 0's root (one slot: BUMP_TAGS moves the tag clock and the tags at once). */
+  get #tagRoot(): string {
+    return bucketRoot(this.#config.keyPrefix, 0, this.#config.buckets);
   }
 
   /** Registers a schema (SCHEMA_DUPLICATE if its name is taken). */
@@ -245,7 +279,7 @@ export class Strata {
     if (schema.tags)
       this.#tagClock ??= new TagClock({
         l2: this.#l2,
-        root: this.#config.keyPrefix,
+        root: this.#tagRoot,
         time: this.#config.clock,
         onMove: (moved) => {
           for (const rt of this.#registry.all()) rt.tagsMoved(moved);
@@ -261,7 +295,7 @@ export class Strata {
         this.#config,
         this.#l2,
         this.#encryptor,
-        this.#watch,
+        this.#watches,
         this.#l3Claim,
         this.#tagClock,
         this.#replicas && ((replica) => this.#replicas!.reader(this.#ctx, replica)),
@@ -630,14 +664,7 @@ export class Strata {
   invalidateTags(tags: readonly string[]): Promise<void> {
     // Closed is UNAVAILABLE as for every other call (its L2 is released: not L2_UNAVAILABLE).
     if (this.#closed) return Promise.reject(closedError());
-    return invalidateTagged(
-      this.#ctx,
-      this.#l2,
-      this.#config.keyPrefix,
-      this.#tagClock,
-      this.#coherence,
-      tags,
-    );
+    return invalidateTagged(this.#ctx, this.#l2, this.#tagRoot, this.#tagClock, this.#coherence, tags);
   }
 
   /** Drops every cached row of a schema at constant cost: clears its L1 and moves its L2 generation on. */
@@ -727,11 +754,15 @@ export class Strata {
   }
 
   /**
-   * Waits until the write-behind writes this instance can take from the queue are in L3 (FlushDirty in
-   * the Go library Strata). Throws L3_UNAVAILABLE if L3 refuses them; they stay queued.
+   * Waits until the write-behind writes of this app queued before the call are in L3 (FlushDirty in
+   * the Go library Strata): it flushes what it can take, and on a shared queue (Redis Stream) also
+   * waits for writes another instance took and has not applied yet (at most the queue's claim
+   * timeout, after which it takes a dead instance's writes over; a `close()` meanwhile ends that
+   * wait). Throws L3_UNAVAILABLE if L3 refuses them; they stay queued.
+   * @example await strata.flushDirty(); // every write-behind write acknowledged before is in Postgres
    */
   async flushDirty(): Promise<void> {
-    await this.#flushLoop?.drain();
+    await this.#flushLoop?.drain({ held: true });
   }
 
   /**
@@ -763,6 +794,7 @@ export class Strata {
   /**
    * Refuses new writes, waits for running ones, flushes what waits (when a pull queue is
    * configured), waits for deferred work (`settled`), then releases what the tiers opened. Concurrent and repeated calls share one close.
+   * An L2 or queue object other open instances were also given stays open: the last of them closes it.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();
@@ -774,15 +806,19 @@ export class Strata {
     try {
       // First no write may still be acknowledged, then the flush: nothing acknowledged is left behind.
       await this.#writer.close();
-      await this.flushDirty();
+      // What other instances hold they apply (or take over once past the claim timeout): not waited
+      // for, here or by a flushDirty still waiting for it.
+      await this.#flushLoop?.drain();
     } finally {
+      this.#flushLoop?.stop();
       this.#closed = true;
       // Background fills and publishes still need the bus and L2 that are released below.
       await this.#ctx.settled();
       await this.#moveOnStaleGenerations();
       await this.#coherence.close();
-      await this.#config.writeBehind.queue?.close();
-      await this.#l2?.close();
+      // Closed by the last instance using them: another may share them (shared-tiers.ts).
+      if (lastUser(this.#givenQueue)) await this.#config.writeBehind.queue?.close();
+      if (lastUser(this.#config.l2)) await this.#l2?.close();
     }
   }
 
@@ -794,10 +830,11 @@ export class Strata {
     await Promise.all(
       this.#registry
         .all()
-        .filter((rt) => rt.generation?.l2MayBeStale)
-        .map((rt) =>
-          rt
-            .generation!.moveOn()
+        .flatMap((rt) => rt.buckets.map((b) => [rt, b.generation] as const))
+        .filter(([, generation]) => generation?.l2MayBeStale)
+        .map(([rt, generation]) =>
+          generation!
+            .moveOn()
             .catch((err: unknown) => this.#ctx.tolerate(rt.schema.name, 'l2', 'generation', err)),
         ),
     );
@@ -813,13 +850,13 @@ export class Strata {
    * start a new epoch before their next use, and the other instances are told (they also find out
    * themselves at their next generation read).
    */
-  #l2Reset(why: string, replace: string): void {
+  #l2Reset(why: string, replace: string, b: number): void {
     this.#ctx.counters.error('l2-reset');
     this.#config.logger.warn('L2 was reset: dropping every cached row', { why });
     // The tag counter went back with Redis: stamps from before would outrank every move after.
     this.#tagClock?.forget(true);
     for (const rt of this.#registry.all()) {
-      rt.reset(replace);
+      rt.reset(replace, b);
       // This instance's unflushed write-behind writes go back into L2 (the queue still has them).
       if (rt.ownPending?.size && !rt.restoring) {
         const restoring = restoreOwnPending(this.#ctx, rt)
@@ -923,6 +960,19 @@ function checkQueueNamespace(queue: WriteQueue | undefined, keyPrefix: string): 
   throw new StrataError(
     'INVALID_CONFIG',
     `config.writeBehind.queue serves the app ${JSON.stringify(namespace)} but config.keyPrefix is ${JSON.stringify(keyPrefix)}: give the queue the same keyPrefix`,
+    { details: { field: 'writeBehind.queue' } },
+  );
+}
+
+/**
+ * The loop a pull queue (one with `take`) brings (`WriteQueue.flushLoop`): nothing else would ever
+ * flush its writes, so one without it is refused (INVALID_CONFIG, nothing opened).
+ */
+function pullLoopOf(queue: WriteQueue): typeof FlushLoop {
+  if (queue.flushLoop) return queue.flushLoop;
+  throw new StrataError(
+    'INVALID_CONFIG',
+    `config.writeBehind.queue ${queue.name} has take (a pull queue) but no flushLoop: set flushLoop = FlushLoop (from @strata/core/driver)`,
     { details: { field: 'writeBehind.queue' } },
   );
 }

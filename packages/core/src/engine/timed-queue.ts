@@ -30,7 +30,7 @@ export function timedQueue(
       throw failure;
     }
   };
-  const { take, colocated } = queue;
+  const { take, colocated, position, heldUpTo, after } = queue;
   return {
     ...(colocated && { colocated: timedColocated(colocated, within) }),
     name: queue.name,
@@ -40,6 +40,14 @@ export function timedQueue(
     retry: (handles) => within('retry', () => queue.retry(handles)),
     deadLetter: (deliveries, reason) => within('deadLetter', () => queue.deadLetter(deliveries, reason)),
     pending: () => within('pending', () => queue.pending()),
+    ...(position &&
+      (heldUpTo || after) && { position: () => within('position', () => position.call(queue)) }),
+    ...(position &&
+      heldUpTo && {
+        heldUpTo: (at: string, max: number) => within('heldUpTo', () => heldUpTo.call(queue, at, max)),
+      }),
+    // No I/O: a comparison of two positions.
+    ...(position && after && { after: (at: string, handle: string) => after.call(queue, at, handle) }),
     // Closing waits for what the queue still holds in flight: bounded by the queue itself.
     close: () => queue.close(),
   };
@@ -57,11 +65,12 @@ function timedColocated(
   let answered = false;
   return {
     stream: colocated.stream,
+    ...(colocated.streams && { streams: colocated.streams }),
     field: colocated.field,
     ready: () =>
       answered
         ? colocated.ready()
-        : within('ready', () => colocated.ready()).then(() => {
+        : within('ready', () => colocated.ready() ?? Promise.resolve()).then(() => {
             answered = true;
           }),
     mark: () => within('mark', () => colocated.mark()),

@@ -13,10 +13,9 @@ import {
   MERGE_TRIES,
   mergeOver,
   moved,
-  peekBases,
   withoutFilledNulls,
 } from './partial-rows.js';
-import { settlePending } from './pending-index.js';
+import { peekPending, settlePending } from './pending-index.js';
 import type { QueueColocation } from './queue-colocation.js';
 import type { SchemaCache } from './schema-cache.js';
 import { wallClock } from './steady-clock.js';
@@ -57,79 +56,84 @@ export async function writeBehind(
   const now = new Date(wallClock(ctx.config.clock).now());
   // Whole rows (the usual case) read nothing first and carry no expected version.
   const partial = partialKeys(cache, writes);
-  const colocated = await colocation.get();
+  // Known after the first write (the usual case): no turn of the microtask queue for either.
+  const known = colocation.known();
+  const colocated = known !== undefined ? known : await colocation.get();
   // Before anything is written: a queue that would refuse (closed, a Redis without AOF) gets nothing.
-  if (colocated) await colocated.ready();
-  cache.beginWrite(keys);
-  try {
-    let written: { versions: number[]; rows: Encoded } | undefined;
-    for (let tries = 0; !written; tries++) {
-      if (tries === MERGE_TRIES) throw moved(name);
-      let bases: Map<string, Base> | undefined;
-      try {
-        // basesOf reads the generation too (an L2 read, which a foreign L3 claim refuses).
-        if (partial.length > 0)
-          bases = await basesOf(ctx, cache, writes, partial, await peekBases(cache, partial));
-      } catch (err) {
-        throw l2Failed(ctx, name, err);
-      }
-      // Whole unencrypted rows (the usual case) encode without a turn of the microtask queue.
-      const encoding =
-        bases || cache.rows.encrypts ? encode(cache, writes, now, bases) : encodeWhole(cache, writes, now);
-      const rows = encoding instanceof Promise ? await encoding : encoding;
-      const enqueue: ScriptedEnqueue | undefined = colocated && {
-        stream: colocated.stream,
-        field: colocated.field,
-        // The JSON of each write up to its version, which the script appends: {…,"version":<v>}
-        heads: keys.map((key, i) => queuedWriteHead(cache.schema.identity, key, rows.queued[i])),
-      };
-      try {
-        const done = await writeOrdered(
-          cache,
-          writes.map((w, i) => ({
-            key: w.key,
-            ...(rows.plain[i] && {
-              stored: rows.stored[i]!,
-              plain: rows.plain[i],
-              l2: rows.l2[i]!,
-              queued: rows.index[i]!,
-            }),
-          })),
-          {
-            pendingFlush: true,
-            alone: true,
-            ...(enqueue && { enqueue }),
-            ...(bases && { expected: rows.expected }),
-          },
-        );
-        // Undefined: a key moved since its base was read (another write landed): merged again.
-        if (done) written = { versions: done.versions, rows };
-      } catch (err) {
-        if (err instanceof OtherShapesLive) throw err;
-        if (isStrataError(err, 'L3_UNAVAILABLE')) {
-          ctx.refuse(name, 'l3', 'write-behind', err);
-          throw err;
+  const ready = colocated?.ready();
+  if (ready) await ready;
+  // The caller (`Writer`) counts the write as in flight from its call to its end (`beginWrite`):
+  // loads of its keys that began since are detached now, as its script leaves.
+  for (const key of keys) cache.inflight.delete(key);
+  let written: { versions: number[]; rows: Encoded } | undefined;
+  for (let tries = 0; !written; tries++) {
+    if (tries === MERGE_TRIES) throw moved(name);
+    let bases: Map<string, Base> | undefined;
+    try {
+      // basesOf reads the generation too (an L2 read, which a foreign L3 claim refuses).
+      if (partial.length > 0)
+        bases = await basesOf(ctx, cache, writes, partial, await peekPending(cache, partial));
+    } catch (err) {
+      throw l2Failed(ctx, name, err);
+    }
+    // Whole unencrypted rows (the usual case) encode without a turn of the microtask queue.
+    const encoding =
+      bases || cache.rows.encrypts ? encode(cache, writes, now, bases) : encodeWhole(cache, writes, now);
+    const rows = encoding instanceof Promise ? await encoding : encoding;
+    const enqueue: ScriptedEnqueue | undefined = colocated
+      ? {
+          stream: colocated.stream,
+          streams: colocated.streams,
+          field: colocated.field,
+          // The JSON of each write up to its version, which the script appends: {…,"version":<v>}
+          heads: keys.map((key, i) => queuedWriteHead(cache.schema.identity, key, rows.queued[i])),
         }
-        throw l2Failed(ctx, name, err);
+      : undefined;
+    try {
+      const done = await writeOrdered(
+        cache,
+        writes.map((w, i) =>
+          rows.plain[i]
+            ? {
+                key: w.key,
+                stored: rows.stored[i]!,
+                plain: rows.plain[i],
+                l2: rows.l2[i]!,
+                queued: rows.index[i]!,
+              }
+            : { key: w.key },
+        ),
+        {
+          pendingFlush: true,
+          alone: true,
+          ...(enqueue && { enqueue }),
+          ...(bases && { expected: rows.expected }),
+        },
+      );
+      // Undefined: a key moved since its base was read (another write landed): merged again.
+      if (done) written = { versions: done.versions, rows };
+    } catch (err) {
+      if (err instanceof OtherShapesLive) throw err;
+      if (isStrataError(err, 'L3_UNAVAILABLE')) {
+        ctx.refuse(name, 'l3', 'write-behind', err);
+        throw err;
       }
-      if (written && !enqueue)
-        await enqueueOrWithdraw(ctx, cache, queue, keys, written.versions, written.rows);
+      throw l2Failed(ctx, name, err);
     }
-    const { versions, rows } = written;
-    ctx.counters.enqueued += writes.length;
-    for (const w of writes) {
-      if (w.row) ctx.counters.sets += 1;
-      else ctx.counters.deletes += 1;
-    }
-    return {
-      rows: rows.plain.filter((row): row is Row => row !== undefined),
-      // Write-behind cannot know yet whether the rows existed: it reports what it was asked to delete.
-      existed: writes.filter((w) => !w.row).length,
-      versions,
-    };
-  } finally {
-    cache.endWrite(keys);
+    if (written && !enqueue) await enqueueOrWithdraw(ctx, cache, queue, keys, written.versions, written.rows);
   }
+  const { versions, rows } = written;
+  ctx.counters.enqueued += writes.length;
+  for (const w of writes) {
+    if (w.row) ctx.counters.sets += 1;
+    else ctx.counters.deletes += 1;
+  }
+  return {
+    rows: rows.plain.filter((row): row is Row => row !== undefined),
+    // Write-behind cannot know yet whether the rows existed: it reports what it was asked to delete.
+    existed: writes.filter((w) => !w.row).length,
+    versions,
+  };
 }
 
 /** The keys of the partial sets among `writes` (each once), in order; none allocated for whole rows. */

@@ -110,6 +110,9 @@ export class Writer {
     op: 'set' | 'delete',
     turn: Turn | undefined,
   ): Promise<WriteResult> {
+    // Before anything is written: another app may hold the table (see `WriterClaims`).
+    const claiming = this.ctx.claims.before(cache);
+    if (claiming) await claiming;
     if (cache.writeMode === 'write-behind') return this.#behind(cache, writes, turn);
     const result = await writeThrough(this.ctx, cache, writes);
     await this.coherence.publish(
@@ -143,12 +146,15 @@ export class Writer {
       // Its batch holds it now, in call order: the next batched write of its keys takes a later place.
       turn?.admit();
       const written = await submitted;
-      return {
-        rows: written.flatMap((w) => (w.row ? [w.row] : [])),
-        // Write-behind cannot know yet whether the rows existed: it reports what it was asked to delete.
-        existed: written.filter((w) => !w.row).length,
-        versions: written.map((w) => w.version),
-      };
+      const rows: Row[] = [];
+      const versions = new Array<number>(written.length);
+      for (let i = 0; i < written.length; i++) {
+        const w = written[i]!;
+        if (w.row) rows.push(w.row);
+        versions[i] = w.version;
+      }
+      // Write-behind cannot know yet whether the rows existed: it reports what it was asked to delete.
+      return { rows, existed: written.length - rows.length, versions };
     } finally {
       cache.endWrite(keys);
     }

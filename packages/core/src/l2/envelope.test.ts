@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   decodeEnvelope,
   type Envelope,
+  EnvelopeHeader,
   encodeEnvelope,
   GENERATION_ERA,
   isCurrent,
@@ -153,6 +154,46 @@ describe('encodeEnvelope / decodeEnvelope', () => {
       expect(decodeEnvelope(value)).toBeUndefined();
     });
   }
+});
+
+describe('EnvelopeHeader', () => {
+  it('reads value after value in place as decodeEnvelope does, nothing kept from the one before', () => {
+    const h = new EnvelopeHeader();
+    const values = [
+      encodeEnvelope(envelope({ kind: 'a', pending: true, version: 9, generation: 3, payload: '' })),
+      'not an envelope',
+      encodeEnvelope(envelope({ expiresAt: 1_796_390_263_100, freshUntil: 1_796_390_263_000 })),
+      `~1;r;0;7;0;0;${OWNER}`,
+      encodeEnvelope(envelope({ kind: 'x', version: Number.MAX_SAFE_INTEGER, owner: `${OWNER}.42` })),
+      ...PAYLOADS.map((payload) => encodeEnvelope(envelope({ kind: 'l', payload }))),
+    ];
+    for (const value of values) {
+      const e = decodeEnvelope(value);
+      expect(h.read(value), value.slice(0, 60)).toBe(e !== undefined);
+      if (!e) continue;
+      const { kind, pending, version, generation, expiresAt, freshUntil } = h;
+      expect({ kind, pending, version, generation, expiresAt, freshUntil }).toEqual({
+        kind: e.kind,
+        pending: e.pending,
+        version: e.version,
+        generation: e.generation,
+        expiresAt: e.expiresAt,
+        freshUntil: e.freshUntil,
+      });
+      expect(value.slice(h.ownerAt, h.payloadAt - 1)).toBe(e.owner);
+      expect(value.slice(h.payloadAt)).toBe(e.payload);
+    }
+  });
+
+  it('compares the owner where it stands: the whole field, not a prefix of it', () => {
+    const h = new EnvelopeHeader();
+    const value = encodeEnvelope(envelope({ owner: `${OWNER}.17` }));
+    expect(h.read(value)).toBe(true);
+    expect(h.ownerIs(value, `${OWNER}.17`)).toBe(true);
+    expect(h.ownerIs(value, OWNER)).toBe(false);
+    expect(h.ownerIs(value, `${OWNER}.170`)).toBe(false);
+    expect(h.ownerIs(value, '')).toBe(false);
+  });
 });
 
 describe('remainingMs', () => {

@@ -18,7 +18,14 @@ export async function getManyByMget(
 ): Promise<(string | null)[]> {
   if (keys.length === 0) return [];
   // Not copied: `mget` only reads it (this runs on every L2 read, with up to thousands of keys).
-  const reply = await mget(keys as string[]);
+  return mgetValues(tier, keys, await mget(keys as string[]));
+}
+
+/**
+ * The values of an MGET `reply` to `keys`, checked as {@link getManyByMget} does, for a tier that
+ * sends the MGET itself (and handles its rejection in the same `.then`: one promise per read).
+ */
+export function mgetValues(tier: string, keys: readonly string[], reply: unknown): (string | null)[] {
   if (!Array.isArray(reply) || reply.length !== keys.length) {
     throw new StrataError('L2_UNAVAILABLE', `L2 ${tier} getMany: unexpected reply for ${keys.length} keys`);
   }

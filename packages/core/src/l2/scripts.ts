@@ -282,8 +282,10 @@ return out`,
  * With KEYS[5] (the table's shape registry), KEYS[6] (its search generation) and ARGV[4] (this
  * schema's shape), the shape is confirmed live (see `REGISTER`); one coming back after other shapes
  * wrote while it was not live moves the generation on by one (as invalidateAll: its keys may hold
- * rows those writes did not mark; pending rows survive). Reply: {generation, boot marker, tick, the
- * other identity or '', Redis' time (ms), the other live shapes}.
+ * rows those writes did not mark; pending rows survive). KEYS[7] and ARGV[5] (a schema with
+ * `l2.keyPrefix`: its base, and the L3 identity with its table) are a second claim, checked alike.
+ * Reply: {generation, boot marker, tick, the other identity or '', Redis' time (ms), the other live
+ * shapes}.
  */
 export const GENERATION: L2Script = {
   name: 'generation',
@@ -304,11 +306,15 @@ if not boot then
 end
 local tick = redis.call('INCR', KEYS[3])
 local other = ''
-if KEYS[4] and ARGV[2] and ARGV[2] ~= '' then
-  local held = redis.call('GET', KEYS[4])
-  if held and held ~= ARGV[2] then other = held
-  else redis.call('SET', KEYS[4], ARGV[2], 'PX', tonumber(ARGV[3])) end
+local function claim(k, v)
+  if k and v and v ~= '' then
+    local held = redis.call('GET', k)
+    if held and held ~= v then other = held
+    else redis.call('SET', k, v, 'PX', tonumber(ARGV[3])) end
+  end
 end
+claim(KEYS[4], ARGV[2])
+claim(KEYS[7], ARGV[5])
 local now = redis.call('TIME')
 return {redis.call('GET', KEYS[1]) or '0', boot, tick, other, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000), live}`,
 };

@@ -125,6 +125,20 @@ export interface WriteOutcome {
   existed?: boolean;
 }
 
+/**
+ * The claim a table holds after `L3Tier.claimWriter`: the app (key namespace) that writes it and
+ * its mode; `owner` is the caller's own when it holds the claim now.
+ */
+export interface WriterClaim {
+  owner: string;
+  mode: string;
+  /**
+   * The caller's claim is not known to have moved its version counter into a new epoch since it took
+   * the table (it was another app's, of another mode, or new): it must, then say so (`seeded`).
+   */
+  reseed: boolean;
+}
+
 /** One row's compare-and-set for `L3Tier.replaceValues`. */
 export interface ValueReplacement {
   /** The row's primary key. */
@@ -169,6 +183,21 @@ export interface L3Tier {
    * Redis version counter at `epoch * 2^36` (`EPOCH_SPAN`) when the counter is missing or went back.
    */
   nextEpoch(schema: CompiledSchema): Promise<number>;
+  /**
+   * Claims the schema's table for one app's writes (`owner`, its key namespace), for 60 s of
+   * Postgres' clock, and resolves the claim the table holds then (see {@link WriterClaim}). An
+   * `exclusive` claim (write-behind: its versions come from the app's own Redis counter, which no
+   * other app's versions compare with) is taken only where no other app holds a live claim; a
+   * write-through one only where no other app holds a live exclusive one. `seeded`: the caller's
+   * counter was moved into a new epoch since it took the table. Optional: without it, apps are not
+   * kept from writing one table write-behind side by side (docs/semantics.md, "One writer per table").
+   */
+  claimWriter?(
+    schema: CompiledSchema,
+    owner: string,
+    exclusive: boolean,
+    seeded: boolean,
+  ): Promise<WriterClaim>;
   /**
    * Which database this is, as a short stable string (e.g. Postgres' system identifier and database
    * name): the engine claims it in Redis under the app's keyPrefix, so two apps whose L3s differ

@@ -1,3 +1,4 @@
+import { FlushLoop } from '../engine/flush-loop.js';
 import { StrataError } from '../errors.js';
 import type { DeadLetter } from './dead-letter.js';
 import type { PullWriteQueue } from './pull-queue.js';
@@ -63,6 +64,9 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): MemoryQueue
   return new InMemoryQueue(name, maxAttempts, maxDeadLetters);
 }
 
+/** A position or handle of this queue: an enqueue sequence number. */
+const SEQ = /^\d+$/;
+
 interface Held {
   readonly seq: number;
   readonly handle: string;
@@ -73,6 +77,7 @@ interface Held {
 
 class InMemoryQueue implements MemoryQueue {
   readonly name: string;
+  readonly flushLoop = FlushLoop;
   readonly #maxAttempts: number;
   readonly #maxDeadLetters: number;
   /** Every write enqueued and not yet acked or dead-lettered, by handle. */
@@ -150,6 +155,40 @@ class InMemoryQueue implements MemoryQueue {
   async pending(): Promise<number> {
     this.#checkOpen();
     return this.#held.size;
+  }
+
+  async position(): Promise<string> {
+    this.#checkOpen();
+    return String(this.#seq);
+  }
+
+  /** In flight = taken by a flusher (this queue may be shared by several instances in one process). */
+  async heldUpTo(position: string, max: number): Promise<QueuedWrite[]> {
+    this.#checkOpen();
+    const last = Number(position);
+    const held: QueuedWrite[] = [];
+    for (const each of this.#held.values()) {
+      if (held.length >= max) break;
+      if (each.inFlight && each.seq <= last) held.push(each.write);
+    }
+    return held;
+  }
+
+  /**
+   * Handles and positions are enqueue sequence numbers; `take` hands them out in that order (a
+   * retried one back in its place).
+   */
+  after(position: string, handle: string): boolean {
+    if (!SEQ.test(position)) {
+      throw new StrataError(
+        'INVALID_CONFIG',
+        `after: ${JSON.stringify(position)} is not a memory queue position`,
+        {
+          details: { position },
+        },
+      );
+    }
+    return SEQ.test(handle) && Number(handle) > Number(position);
   }
 
   deadLetters(): DeadLetter[] {

@@ -1,3 +1,5 @@
+import type { FlushLoop } from '../engine/flush-loop.js';
+
 /**
  * One write-behind write, as it travels through a queue. The row is the L2 encoding of the stored
  * row (encrypted fields as ciphertext), so a queue never holds plaintext of an encrypted field.
@@ -49,7 +51,33 @@ export interface WriteQueue {
    * queue can tell.
    */
   pending(): Promise<number>;
+  /**
+   * Optional, for a pull queue several consumers share: where the queue stands now, an opaque token
+   * for `heldUpTo`. With it, `flushDirty` also waits for writes another instance took before the call.
+   */
+  position?(): Promise<string>;
+  /**
+   * Optional, with `position`: up to `max` writes enqueued at or before `position` that a consumer
+   * other than this one has taken and not yet acked, retried or dead-lettered.
+   */
+  heldUpTo?(position: string, max: number): Promise<QueuedWrite[]>;
+  /**
+   * Optional, with `position`: whether the delivery `handle` (handed out by this queue's `take`) was
+   * enqueued after `position`. With it `flushDirty` stops once a round of takes hands out no write of
+   * this app at or before the call's position, however many newer ones keep arriving; that needs a
+   * `take` that hands out whatever it can of what was enqueued up to a position (retried writes
+   * included) before anything enqueued after it. When it cannot tell (a part of the queue was not
+   * read), it answers false: the drain then runs on as if it had no position.
+   */
+  after?(position: string, handle: string): boolean;
   close(): Promise<void>;
+  /**
+   * Pull queues (with `take`): what drives them in each instance they are given to (take a batch,
+   * apply it, ack / retry / dead-letter each write; `flushDirty`; the flush timer), `FlushLoop`
+   * from `@strata/core/driver`. A queue with `take` and without it is refused (INVALID_CONFIG). It
+   * comes with the queue so that an instance on a push queue (a Worker) does not bundle it.
+   */
+  readonly flushLoop?: typeof FlushLoop;
   /**
    * Set by a queue that lives in a Redis: when it is the L2's own Redis, the engine appends the
    * writes inside the L2 script that orders them (see `ColocatedQueue`).
@@ -70,13 +98,20 @@ export interface WriteQueue {
 export interface ColocatedQueue {
   /** The stream key entries are added to (`XADD <stream> * <field> <json>`). */
   readonly stream: string;
+  /**
+   * A queue split by bucket (`config.buckets` > 1, Redis Cluster): the stream of each bucket, under
+   * that bucket's hash tag, so the script of a bucket's writes stays in one slot. Without it (or of
+   * another length than `config.buckets`), an app of several buckets enqueues in a second request.
+   */
+  readonly streams?: readonly string[];
   /** The entry field holding the `QueuedWrite` JSON. */
   readonly field: string;
   /**
    * Resolves when the queue would take an `enqueue` now; rejects as `enqueue` would (closed, or a
-   * Redis that would lose the writes). Called before every scripted enqueue; cheap once answered.
+   * Redis that would lose the writes). Called before every scripted enqueue; undefined when the
+   * queue knows it would take one (answered before, still open): no promise to wait for.
    */
-  ready(): Promise<void>;
+  ready(): Promise<void> | undefined;
   /**
    * Writes a fresh random value under a key of this queue's namespace on the queue's own
    * connection, expiring within seconds, and resolves both: the engine reads the key through L2,

@@ -10,8 +10,11 @@ interface WellFormedString {
  * @example isWellFormed('a\uD800'); // false
  */
 export function isWellFormed(text: string): boolean {
-  return (text as unknown as WellFormedString).isWellFormed();
+  return isWellFormedOf.call(text);
 }
+
+// Taken once and called with `.call`: see strings.ts (it runs for every id of every read).
+const isWellFormedOf = (String.prototype as unknown as WellFormedString).isWellFormed;
 
 /**
  * True when `text` is at most `maxBytes` bytes of UTF-8, counted without allocating (a lone

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Pool as NeonPool, neon, neonConfig } from '@neondatabase/serverless';
 import { neonLocalConfig } from '@strata/devstack';
-import { serviceUrls, testDevstack, uniqueName } from '@strata/devstack/testing';
+import { lapseWriterClaims, serviceUrls, testDevstack, uniqueName } from '@strata/devstack/testing';
 import { sql } from 'drizzle-orm';
 import { drizzle as drizzleNeonHttp } from 'drizzle-orm/neon-http';
 import { drizzle as drizzleNeonWs } from 'drizzle-orm/neon-serverless';
@@ -96,15 +96,26 @@ export async function engineStack(label: string, driver: Driver = 'node-postgres
       l2Commands.length = 0;
       statements.length = 0;
     },
+    /**
+     * Lapses the claims of the apps written so far on the file's tables (`_strata_writers` in its
+     * schema), as stopping them would 60 s later: a test that runs another app (keyPrefix) on a table
+     * after the earlier tests' apps are done calls it (docs/semantics.md, "One writer per table").
+     */
+    lapseClaims(): Promise<void> {
+      return lapseWriterClaims(pool, name);
+    },
     async rawL2Keys(): Promise<string[]> {
       return redis.keys(`${name}:*`);
     },
     async cleanup() {
       globalThis.fetch = realFetch;
       await db.execute(sql.raw(`drop schema if exists "${name}" cascade`));
-      // Tests add suffixes to the prefix (`${name}x`, `${name}fill`…): every key under the name goes.
-      const keys = await redis.keys(`${name}*`);
-      if (keys.length > 0) await redis.del(...keys);
+      // Tests add suffixes to the prefix (`${name}x`, `${name}fill`…), and a bucketed app's keys
+      // (`buckets` > 1) start with `{${name}…#b}`: every key under the name goes, bucketed or not.
+      for (const pattern of [`${name}*`, `{${name}*`]) {
+        const keys = await redis.keys(pattern);
+        if (keys.length > 0) await redis.del(...keys);
+      }
       redis.disconnect();
       await neonPool?.end();
       await pool.end();

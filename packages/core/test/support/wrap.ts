@@ -18,6 +18,9 @@ export function wrapL3(base: L3Tier, overrides: Partial<L3Tier>): L3Tier {
     replaceValues: overrides.replaceValues ?? ((s, c) => base.replaceValues(s, c)),
     migrate: overrides.migrate ?? ((s) => base.migrate(s)),
     migrationStatus: overrides.migrationStatus ?? (() => base.migrationStatus()),
+    ...((overrides.claimWriter ?? base.claimWriter) && {
+      claimWriter: overrides.claimWriter ?? ((s, o, e, seeded) => base.claimWriter!(s, o, e, seeded)),
+    }),
   };
 }
 

@@ -2,6 +2,8 @@ import { inject } from 'vitest';
 import type { DevstackInfo } from '../types.js';
 
 export { serviceUrls, uniqueName } from '../defaults.js';
+export { type DropScratchSchemaOptions, dropScratchSchema, type Queryable } from '../scratch-schema.js';
+export { lapseWriterClaims } from './writer-claims.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

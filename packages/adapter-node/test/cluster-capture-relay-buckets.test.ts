@@ -41,7 +41,15 @@ beforeAll(async () => {
   await a.strata.migrate({ capture: true });
   b = await app.open();
   // The first pass finds no cursor (a gap: every cached row dropped) and stores one; then b's.
-  expect((await a.strata.relayChanges())?.status).toBe('applied');
+  // It moves 16 generations, each waiting for a replica (WAIT, 250 ms): on a loaded machine one
+  // can miss that, the pass fails and keeps no cursor, and the next pass is the same gap (as the
+  // relay does on its interval). Up to three passes; each failure is printed.
+  let first = await a.strata.relayChanges();
+  for (let pass = 2; first?.status === 'failed' && pass <= 3; pass++) {
+    console.warn(`relay's first pass failed, pass ${pass} next:`, first.error);
+    first = await a.strata.relayChanges();
+  }
+  expect(first).toEqual({ status: 'applied', changes: 0, gap: true });
   expect(await b.strata.relayChanges()).toEqual({ status: 'applied', changes: 0, gap: false });
   await Promise.all([a.strata.settled(), b.strata.settled()]);
   errorsAtStart = a.strata.stats().errors + b.strata.stats().errors;

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { applyChanges } from '../src/admin.js';
 import type { ChangeSource } from '../src/capture/types.js';
 import { KeyRouter } from '../src/engine/buckets.js';
@@ -29,6 +29,8 @@ beforeAll(async () => {
   stack = await engineStack('engine_bkt_miss');
   await new Strata({ l3: stack.l3, schemas: [defineSchema({ table: stack.tables.players })] }).migrate();
 });
+// Each test is another app (keyPrefix) on the table: the earlier ones' writer claims lapse first.
+afterEach(() => stack.lapseClaims());
 afterAll(async () => {
   await stack?.cleanup(); // bucketed keys (`{name…#b}`) too
 });
@@ -43,7 +45,10 @@ interface Fault {
   down: ReadonlySet<number>;
 }
 
-/** The stack's real L2, whose `run` of `fault.scripts` in a bucket of `fault.down` rejects; never closed by an instance. */
+/**
+ * The stack's real L2, whose `run` of `fault.scripts` in a bucket of `fault.down` (of app `p`)
+ * rejects; `sent` gets `script@bucket` of each call. Never closed by an instance.
+ */
 function faulty(p: string, fault: { current?: Fault }, sent: string[] = []): L2Tier {
   return new Proxy(stack.l2, {
     get(target, prop) {
@@ -51,7 +56,8 @@ function faulty(p: string, fault: { current?: Fault }, sent: string[] = []): L2T
       if (prop === 'close') return async () => {};
       if (prop !== 'run') return typeof value === 'function' ? value.bind(target) : value;
       return (script: L2Script, keys: readonly string[], args: readonly string[], sendBy?: number) => {
-        const b = /^\{[^}]*#(\d+)\}:/.exec(keys[0] ?? '')?.[1];
+        // This app's bucket of the call (its keys all in one bucket's hash tag `{p#b}`).
+        const b = keys[0]?.startsWith(`{${p}#`) ? /#(\d+)\}:/.exec(keys[0])?.[1] : undefined;
         sent.push(`${script.name}@${b}`);
         const f = fault.current;
         if (f && b !== undefined && f.scripts.has(script.name) && f.down.has(Number(b)))

@@ -292,11 +292,11 @@ describe('config.buckets: 4, markers L2 misses in some buckets', () => {
     const failed = await a.relayChanges();
     fault.current = undefined;
     expect(failed?.status).toBe('failed');
-    const error = failed?.status === 'failed' ? (failed.error as Error) : undefined;
-    expect(error?.message).toContain(`${s.name} (bucket 1, 2)`);
     // One L2 error for the pass (not one per bucket), and the pass's own failure.
     expect(a.stats().errorsBy.l2 ?? 0).toBe((errorsBy.l2 ?? 0) + 1);
     expect(a.stats().errorsBy.capture ?? 0).toBe((errorsBy.capture ?? 0) + 1);
+    const error = failed?.status === 'failed' ? (failed.error as Error) : undefined;
+    expect(error?.message).toContain(`${s.name} (bucket 1, 2)`);
     const l2Warnings = logger.warned.filter((w) => w.message.startsWith('l2 '));
     expect(l2Warnings).toHaveLength(1);
     expect(l2Warnings[0]).toMatchObject({

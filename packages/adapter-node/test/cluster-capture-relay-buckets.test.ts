@@ -186,7 +186,19 @@ it('capture.relay with 16 buckets is not refused; a keyPrefix with a {tag} of it
 
 it('a shard that does not answer during a pass: the pass fails, the cursor stays; the next pass applies the page again', async () => {
   // Short L2 deadline, and a breaker that stays closed: the next pass is not refused by it.
-  const relay = await app.open({ timeouts: { l2: '600ms' }, breaker: { failureThreshold: 1_000 } });
+  // Its warnings kept: the pass logs its MARK failures once.
+  const warned: { message: string; fields?: Record<string, unknown> }[] = [];
+  const logger = {
+    debug() {},
+    info() {},
+    error() {},
+    warn: (message: string, fields?: Record<string, unknown>) => void warned.push({ message, fields }),
+  };
+  const relay = await app.open({
+    timeouts: { l2: '600ms' },
+    breaker: { failureThreshold: 1_000 },
+    logger,
+  });
   const rows = Array.from({ length: 48 }, (_, i) => ({ id: `f${i}`, n: i }));
   await cacheOnBoth(rows);
   const bucketOf = await bucketsOfCachedRows();
@@ -199,6 +211,14 @@ it('a shard that does not answer during a pass: the pass fails, the cursor stays
 
   // Writes (scripts) to that master wait while it is paused: the pass's MARKs there time out.
   const master = admin.nodes('master').find((node) => node.options.port === port)!;
+  const generations = () =>
+    Promise.all(
+      Array.from({ length: BUCKETS }, async (_, k) =>
+        Number(await admin.get(`{${name}#${k}}:${items.identity}:gen`)),
+      ),
+    );
+  const before = await generations();
+  const counted = relay.strata.stats().errorsBy;
   await master.call('CLIENT', 'PAUSE', '10000', 'WRITE');
   onTestFinished(() => master.call('CLIENT', 'UNPAUSE').then(() => undefined));
   const failed = await relay.strata.relayChanges();
@@ -206,12 +226,26 @@ it('a shard that does not answer during a pass: the pass fails, the cursor stays
   expect(failed?.status).toBe('failed');
   const error = failed?.status === 'failed' ? failed.error : undefined;
   expect(isStrataError(error, 'L2_UNAVAILABLE')).toBe(true);
+  // The MARKs of every paused bucket failed: one L2 error for them, logged once naming those
+  // buckets, and the pass's own failure. (The bus publish may also fail on the paused master: an
+  // L2 error of its own, logged as such.)
+  const touched = paused.filter((k) => changed.some((id) => bucketOf.get(id) === k)).sort((x, y) => x - y);
+  expect(touched.length).toBeGreaterThan(1);
+  const marks = warned.filter((w) => w.message === 'l2 mark failed; continuing without it');
+  expect(marks).toHaveLength(1);
+  expect(marks[0]!.fields?.buckets).toEqual({ items: touched });
+  const l2Warnings = warned.filter((w) => w.message.startsWith('l2 ')).length;
+  expect(relay.strata.stats().errorsBy.l2 ?? 0).toBe((counted.l2 ?? 0) + l2Warnings);
+  expect(relay.strata.stats().errorsBy.capture ?? 0).toBe((counted.capture ?? 0) + 1);
   expect(await admin.get(state('cursor'))).toBe(cursorBefore);
   expect(await admin.exists(state('lease'))).toBe(0);
 
   // The next pass reads the same page from the stored cursor and applies it in every bucket.
   expect(await relay.strata.relayChanges()).toEqual({ status: 'applied', changes: 1, gap: false });
   expect(await admin.get(state('cursor'))).not.toBe(cursorBefore);
+  // Only the buckets whose MARK failed moved their generation on (before that pass used them).
+  const after = await generations();
+  expect(after.flatMap((g, k) => (g > before[k]! ? [k] : []))).toEqual(touched);
   const fresh = await app.open();
   const expected = rows.map((row) => ({ id: row.id, n: row.n + 1000 }));
   expect(

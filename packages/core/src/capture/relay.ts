@@ -229,7 +229,9 @@ export class ChangeRelay {
    * the cursor moves past it. Any other failure (a tier down) is thrown: the page is read again.
    * That includes markers L2 did not take in every bucket (`allMarked`): over several buckets one
    * shard can be down while bucket 0, where the cursor lives, answers; storing the cursor then
-   * would leave that shard's older rows cached for good. Applying the page again is harmless.
+   * would leave that shard's older rows cached for good. Applying the page again is harmless. The
+   * apply counted those markers as one L2 error naming the buckets (their generations move on; the
+   * other buckets' do not); the pass's failure is counted here as well.
    */
   async #apply(changes: readonly CapturedChange[], dropped: boolean): Promise<void> {
     try {

@@ -45,11 +45,13 @@ const OPS: ReadonlySet<string> = new Set(['insert', 'update', 'delete', 'truncat
 const EVERY_ROW: ReadonlySet<string> = new Set(['truncate', 'ddl']);
 
 /**
- * How `applyCapturedChanges` treats markers L2 did not take. By default (`applyChanges`) as any
- * missed L2 write: counted, logged, the schema's generations moved on before their next use, and
- * the call resolves. `allMarked` (the relay) rejects with L2_UNAVAILABLE once every schema and
- * bucket has been tried, so that the caller does not record the changes as applied (the relay's
- * cursor stays and the next pass applies them again, which is harmless).
+ * How `applyCapturedChanges` treats markers L2 did not take. Either way as any missed L2 write: the
+ * generations of the buckets that missed them move on before their next use (only theirs: the
+ * other buckets' rows are marked and correct), and the call counts ONE L2 error, however many
+ * schemas and buckets failed, logged once naming them. By default (`applyChanges`) the call then
+ * resolves. `allMarked` (the relay) rejects with L2_UNAVAILABLE once every schema and bucket has
+ * been tried, so that the caller does not record the changes as applied (the relay's cursor stays
+ * and the next pass applies them again, which is harmless).
  */
 export interface ApplyOptions {
   readonly allMarked?: boolean;
@@ -76,7 +78,9 @@ export async function applyCapturedChanges(
     counters.unknownSchemasSkipped += unknown;
     ctx.config.logger.debug('captured changes of unregistered tables skipped', { count: unknown });
   }
-  const unmarked: string[] = [];
+  // Schema name -> the buckets L2 missed, and the first failure: counted once for the call.
+  const unmarked = new Map<string, readonly number[]>();
+  let failure: unknown;
   const settled = await Promise.allSettled(
     [...bySchema.values()].map(async (entry) => {
       if (!entry) return;
@@ -84,22 +88,30 @@ export async function applyCapturedChanges(
       const keys = [...versions.keys()];
       const list = [...versions.values()];
       if (keys.length > 0) {
-        const marked = await cache.supersede(ctx, keys, list);
+        const missed = await cache.supersede(keys, list);
+        if (missed) {
+          unmarked.set(cache.schema.name, missed.buckets);
+          failure ??= missed.error;
+        }
         // Sent either way: dropping other instances' L1 copies is never wrong.
         await coherence.publish(cache, keys, list, 'invalidate');
         counters.idsInvalidated += keys.length;
-        if (!marked) unmarked.push(cache.schema.name);
       }
       // After the markers: they keep ordering fills by version in the new generation too.
       if (everyRow) await invalidateSchema(cache, coherence);
     }),
   );
+  if (unmarked.size > 0) {
+    const names = [...unmarked.keys()].join(', ');
+    ctx.tolerate(names, 'l2', 'mark', failure, { buckets: Object.fromEntries(unmarked) });
+  }
   for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
-  if (allMarked && unmarked.length > 0) {
+  if (allMarked && unmarked.size > 0) {
+    const missed = [...unmarked].map(([name, buckets]) => `${name} (bucket ${buckets.join(', ')})`);
     throw new StrataError(
       'L2_UNAVAILABLE',
-      `applyChanges: L2 did not take every marker of ${unmarked.join(', ')}; not applied`,
-      { details: { schemas: unmarked } },
+      `applyChanges: L2 did not take every marker of ${missed.join('; ')}; not applied`,
+      { cause: failure, details: { schemas: [...unmarked.keys()], buckets: Object.fromEntries(unmarked) } },
     );
   }
   counters.changesApplied += (changes as readonly unknown[]).length - unknown;

@@ -43,9 +43,12 @@ export class EngineContext {
     if (tracing !== noopTracing) tracing.instruments?.noteStale(tracing);
   }
 
-  /** Counts and logs a tier failure that the caller survives (L2 down -> fall back); never silent. */
-  tolerate(schema: string, tier: Tier, op: string, err: unknown): void {
-    this.#noteFailure(schema, tier, op, err, 'continuing without it');
+  /**
+   * Counts and logs a tier failure that the caller survives (L2 down -> fall back); never silent.
+   * `fields` go into the log line (e.g. the buckets a write missed): one failure, one count.
+   */
+  tolerate(schema: string, tier: Tier, op: string, err: unknown, fields?: Record<string, unknown>): void {
+    this.#noteFailure(schema, tier, op, err, 'continuing without it', fields);
   }
 
   /** Counts and logs a tier failure that refuses the call (it throws; nothing was written). */
@@ -53,13 +56,21 @@ export class EngineContext {
     this.#noteFailure(schema, tier, op, err, 'the call is refused');
   }
 
-  #noteFailure(schema: string, tier: Tier, op: string, err: unknown, outcome: string): void {
+  #noteFailure(
+    schema: string,
+    tier: Tier,
+    op: string,
+    err: unknown,
+    outcome: string,
+    fields?: Record<string, unknown>,
+  ): void {
     this.counters.error(tier);
     this.config.metrics.count('error', { schema, tier, op });
     this.config.logger.warn(`${tier} ${op} failed; ${outcome}`, {
       schema,
       code: isStrataError(err) ? err.code : undefined,
       error: err instanceof Error ? err.message : String(err),
+      ...fields,
     });
   }
 

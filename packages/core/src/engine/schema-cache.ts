@@ -51,6 +51,17 @@ const TICK_READ_ONLY = { incremented: false } as const;
 /** Longest a delete's tombstone stays in L2: far beyond any read in flight, short of filling Redis. */
 const MAX_TOMBSTONE_MS = 60_000;
 
+/** What L2 missed of one write call: the buckets whose request failed (ascending), and the first failure. */
+export interface MissedWrite {
+  readonly buckets: readonly number[];
+  readonly error: unknown;
+}
+
+/** A `MissedWrite` with the positions (among the call's keys) of the failed buckets' keys. */
+interface Missed extends MissedWrite {
+  readonly at: ReadonlySet<number>;
+}
+
 /** A row (or, without `stored`, an absence) with its version, on its way into the caches. */
 export interface Versioned {
   readonly key: string;
@@ -675,7 +686,7 @@ export class SchemaCache {
    * After Postgres committed rows (write-through, a transaction, a flush): L2 takes each unless it
    * holds a newer version (the search generation moves on in the same request), then L1 takes what
    * L2 took. A row L2 refused is dropped from L1: L2 holds a newer one. If L2 cannot be reached, the
-   * generation must move on before L2 is used again (`SchemaGeneration.recordMissedWrite`).
+   * generation of each bucket it missed must move on before L2 is used again (see `#missedIn`).
    */
   async commit(
     ctx: EngineContext,
@@ -701,7 +712,8 @@ export class SchemaCache {
           });
         };
         const writes = items.map((item) => item.key);
-        const reply = await this.byBucket(writes, (bucket, at) => {
+        // A bucket that missed the write: its rows are taken by L1 all the same (Postgres has them).
+        const { reply, missed } = await this.#writeByBucket(writes, (bucket, at) => {
           const part = pick(items, at);
           const keys = this.rowKeys(pick(writes, at));
           // A flush's commit takes its writes out of the pending index in the same request.
@@ -718,10 +730,12 @@ export class SchemaCache {
             bucket,
           );
         });
-        taken = items.map((_, i) => Number(reply[i]) === 1);
+        taken = items.map((_, i) => missed?.at.has(i) || Number(reply[i]) === 1);
+        if (missed) this.#missedIn(ctx, 'write', missed);
       } catch (err) {
         // With no L3, L2 is the source of truth: the write did not happen.
         if (!this.l3) throw err;
+        // Failed outside any bucket's request: which bucket missed it is unknown, so all did.
         this.recordMissedWrite();
         ctx.tolerate(this.schema.name, 'l2', 'write', err);
       }
@@ -743,7 +757,8 @@ export class SchemaCache {
 
   /**
    * Drops cached copies of `keys` here (L1, loads in flight, fenced) and in L2 by `rule`, the search
-   * generation moving on in the same request. If L2 cannot be reached, the generation must move on.
+   * generation moving on in the same request. If L2 cannot be reached, the generation of each bucket
+   * it missed must move on.
    */
   async drop(ctx: EngineContext, keys: readonly string[], rule: DropRule): Promise<void> {
     this.writeEpoch += 1;
@@ -759,7 +774,7 @@ export class SchemaCache {
       const rules = keys.map((_, i) => (typeof rule === 'string' ? rule : String(rule[i])));
       // The version floor a dropped value leaves (see DROP): as long as a delete's tombstone.
       const floor = [String(this.tombstoneTtlMs()), this.owner];
-      await this.byBucket(keys, (bucket, at) => {
+      const { missed } = await this.#writeByBucket(keys, (bucket, at) => {
         const part = pick(keys, at);
         const build = () => ({
           keys: this.rowKeys(part),
@@ -767,6 +782,7 @@ export class SchemaCache {
         });
         return this.runWatched(DROP, build, { bumps: true, writes: part }, bucket);
       });
+      if (missed) this.#missedIn(ctx, 'drop', missed);
     } catch (err) {
       if (!this.l3) throw err;
       this.recordMissedWrite();
@@ -780,14 +796,12 @@ export class SchemaCache {
    * bucket the keys touch. The keys stay fenced until every bucket has answered, like a write: a
    * read in flight, or one that reads L2 before the marker lands, must not fill L1 with the older
    * row. The marker lives the tombstone TTL: long enough to outlast any read that began before the
-   * change, short of filling Redis with markers. If L2 cannot be reached, the generation must move
-   * on (as for `drop`). Resolves whether every marker landed (true without L2: nothing to mark).
+   * change, short of filling Redis with markers. If L2 cannot be reached in a bucket, that bucket's
+   * generation moves on before its next use (as for `drop`). Resolves the buckets L2 missed, or
+   * undefined when every marker landed (or there is no L2: nothing to mark); the caller counts and
+   * logs a miss, once per call (see `applyCapturedChanges`).
    */
-  async supersede(
-    ctx: EngineContext,
-    keys: readonly string[],
-    versions: readonly number[],
-  ): Promise<boolean> {
+  async supersede(keys: readonly string[], versions: readonly number[]): Promise<MissedWrite | undefined> {
     this.beginWrite(keys);
     keys.forEach((key, i) => {
       this.fence.beginWrite(key);
@@ -795,7 +809,7 @@ export class SchemaCache {
       if (held && held.version <= versions[i]!) this.l1!.delete(key);
     });
     try {
-      return await this.#mark(ctx, keys, versions);
+      return await this.#mark(keys, versions);
     } finally {
       for (const key of keys) this.fence.endWrite(key);
       this.endWrite(keys);
@@ -806,27 +820,35 @@ export class SchemaCache {
    * MARK requests of at most MARK_CHUNK keys each, one round after another (a round: one request
    * per bucket touched, in parallel): a statement that changed 200,000 rows must not hold Redis (a
    * single-threaded server) for a second or more in one script. Each request moves the search
-   * generation on too; a failed round stops the rest, as the generation moves on then. Resolves
-   * false when one failed.
+   * generation on too. A bucket whose request failed is sent no more (its generation moves on
+   * instead); the other buckets' rounds go on, since their generations do not move.
    */
-  async #mark(ctx: EngineContext, keys: readonly string[], versions: readonly number[]): Promise<boolean> {
-    if (!this.l2) return true;
-    for (const at of markRounds(keys, this.buckets.length > 1 ? this.router : undefined)) {
-      if (!(await this.#markChunk(ctx, pick(keys, at), pick(versions, at)))) return false;
+  async #mark(keys: readonly string[], versions: readonly number[]): Promise<MissedWrite | undefined> {
+    if (!this.l2) return undefined;
+    const router = this.buckets.length > 1 ? this.router : undefined;
+    const failed = new Set<number>();
+    let error: unknown;
+    for (const round of markRounds(keys, router)) {
+      const at =
+        failed.size === 0 ? round : round.filter((i) => !failed.has(router ? router.bucket(keys[i]!) : 0));
+      if (at.length === 0) continue;
+      const missed = await this.#markChunk(pick(keys, at), pick(versions, at));
+      if (!missed) continue;
+      if (failed.size === 0) error = missed.error;
+      for (const b of missed.buckets) failed.add(b);
     }
-    return true;
+    if (failed.size === 0) return undefined;
+    const buckets = [...failed].sort((x, y) => x - y);
+    this.recordMissedWrite(buckets);
+    return { buckets, error };
   }
 
   /**
    * MARK of these keys, one request per bucket in parallel, every one awaited before this resolves
-   * (the fence and the bus message wait for the slowest bucket, not the first to fail); false when
-   * L2 failed one (the generations move on instead).
+   * (the fence and the bus message wait for the slowest bucket, not the first to fail); the
+   * buckets L2 failed, if any.
    */
-  async #markChunk(
-    ctx: EngineContext,
-    keys: readonly string[],
-    versions: readonly number[],
-  ): Promise<boolean> {
+  async #markChunk(keys: readonly string[], versions: readonly number[]): Promise<MissedWrite | undefined> {
     const ttl = this.tombstoneTtlMs();
     const build = (g: number, keys: readonly string[], versions: readonly number[]) => {
       const expiresAt = this.l2Now() + ttl;
@@ -848,27 +870,62 @@ export class SchemaCache {
       });
       return { keys: this.rowKeys(keys), args };
     };
-    const failed: unknown[] = [];
-    await this.byBucket(keys, async (bucket, at) => {
+    const { missed } = await this.#writeByBucket(keys, (bucket, at) => {
       const part = pick(keys, at);
       const options = { bumps: true, redoAfterReset: true, writes: part };
+      return this.runWatched(MARK, (g) => build(g, part, pick(versions, at)), options, bucket);
+    });
+    // With no L3, L2 is the source of truth: the change cannot be applied.
+    if (missed && !this.l3) throw missed.error;
+    return missed;
+  }
+
+  /**
+   * `byBucket` of a write: each bucket's failure is caught where it happens, so every bucket's
+   * request is awaited (none still running once this resolves) and the ones L2 missed are known.
+   * A failed bucket's items are undefined in `reply`.
+   */
+  async #writeByBucket(
+    keys: readonly string[],
+    run: RunPerBucket,
+  ): Promise<{ reply: unknown[]; missed: Missed | undefined }> {
+    const buckets: number[] = [];
+    const at = new Set<number>();
+    const errors: unknown[] = [];
+    const reply = await this.byBucket(keys, async (bucket, positions) => {
       try {
-        return await this.runWatched(MARK, (g) => build(g, part, pick(versions, at)), options, bucket);
+        return await run(bucket, positions);
       } catch (err) {
-        failed.push(err);
+        errors.push(err);
+        buckets.push(this.buckets.indexOf(bucket));
+        for (const i of positions ?? keys.keys()) at.add(i);
         return [];
       }
     });
-    if (failed.length === 0) return true;
-    if (!this.l3) throw failed[0];
-    this.recordMissedWrite();
-    for (const err of failed) ctx.tolerate(this.schema.name, 'l2', 'mark', err);
-    return false;
+    if (errors.length === 0) return { reply, missed: undefined };
+    return { reply, missed: { buckets: buckets.sort((x, y) => x - y), at, error: errors[0] } };
   }
 
-  /** L2 missed a committed write (in whichever bucket): every generation moves on before its next use. */
-  recordMissedWrite(): void {
-    for (const b of this.buckets) b.generation!.recordMissedWrite();
+  /**
+   * L2 missed a committed write in `missed.buckets` (their requests failed; the other buckets took
+   * theirs): those generations move on before their next use, and the failure is counted and logged
+   * once, naming the buckets. With no L3, L2 is the source of truth: the write did not happen (thrown).
+   */
+  #missedIn(ctx: EngineContext, op: string, missed: Missed): void {
+    if (!this.l3) throw missed.error;
+    this.recordMissedWrite(missed.buckets);
+    const fields = this.buckets.length > 1 ? { buckets: missed.buckets } : undefined;
+    ctx.tolerate(this.schema.name, 'l2', op, missed.error, fields);
+  }
+
+  /**
+   * L2 missed a committed write in `buckets` (every bucket when not known): their generations move
+   * on before their next use. Only theirs: a row is cached in its own bucket alone (its row key,
+   * its other shapes' keys, its bucket's search generation), so no other bucket holds a copy the
+   * write left stale.
+   */
+  recordMissedWrite(buckets?: readonly number[]): void {
+    for (const b of buckets ?? this.buckets.keys()) this.buckets[b]!.generation!.recordMissedWrite();
   }
 
   /** Every cached row at once: L1 cleared, loads detached, every bucket's generation moved on (one request each). */

@@ -1,0 +1,353 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { applyChanges } from '../src/admin.js';
+import type { ChangeSource } from '../src/capture/types.js';
+import { KeyRouter } from '../src/engine/buckets.js';
+import {
+  type CapturedChange,
+  changeRelay,
+  clusterBuckets,
+  createMemoryQueue,
+  defineSchema,
+  Strata,
+  type StrataConfig,
+} from '../src/index.js';
+import { decodeEnvelope } from '../src/l2/envelope.js';
+import type { L2Script, L2Tier } from '../src/l2/types.js';
+import type { Logger } from '../src/observability/logger.js';
+import { type EngineStack, engineStack } from './support/stack.js';
+
+// A write L2 misses in one bucket of four (config.buckets; one real Redis serves the buckets as a
+// Cluster would: buckets are key names) moves that bucket's generation alone: its rows are read
+// from Postgres again, the other buckets' rows (which took the write, or were not in it) are still
+// served from L2, and the miss counts one L2 error for the call, however many buckets missed it.
+// The failure is injected around the real L2 (`faulty`): calls of the named scripts whose keys are
+// in a down bucket's hash tag are refused, as a shard that does not answer would refuse them.
+
+let stack: EngineStack;
+
+beforeAll(async () => {
+  stack = await engineStack('engine_bkt_miss');
+  await new Strata({ l3: stack.l3, schemas: [defineSchema({ table: stack.tables.players })] }).migrate();
+});
+// Each test is another app (keyPrefix) on the table: the earlier ones' writer claims lapse first.
+afterEach(() => stack.lapseClaims());
+afterAll(async () => {
+  await stack?.cleanup(); // bucketed keys (`{name…#b}`) too
+});
+
+// No L1: every read asks L2, so what L2 answers (and what it does not) is what the counters show.
+const schema = () => defineSchema({ table: stack.tables.players, l1: false });
+type Schema = ReturnType<typeof schema>;
+
+/** What the injector refuses: scripts by name, in the buckets of `down`. */
+interface Fault {
+  scripts: ReadonlySet<string>;
+  down: ReadonlySet<number>;
+}
+
+/**
+ * The stack's real L2, whose `run` of `fault.scripts` in a bucket of `fault.down` (of app `p`)
+ * rejects; `sent` gets `script@bucket` of each call. Never closed by an instance.
+ */
+function faulty(p: string, fault: { current?: Fault }, sent: string[] = []): L2Tier {
+  return new Proxy(stack.l2, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (prop === 'close') return async () => {};
+      if (prop !== 'run') return typeof value === 'function' ? value.bind(target) : value;
+      return (script: L2Script, keys: readonly string[], args: readonly string[], sendBy?: number) => {
+        // This app's bucket of the call (its keys all in one bucket's hash tag `{p#b}`).
+        const b = keys[0]?.startsWith(`{${p}#`) ? /#(\d+)\}:/.exec(keys[0])?.[1] : undefined;
+        sent.push(`${script.name}@${b}`);
+        const f = fault.current;
+        if (f && b !== undefined && f.scripts.has(script.name) && f.down.has(Number(b)))
+          return Promise.reject(new Error(`bucket ${b}: shard down`));
+        return target.run(script, keys, args, sendBy);
+      };
+    },
+  });
+}
+
+function four(keyPrefix: string, s: Schema, extra: Partial<StrataConfig> = {}) {
+  return new Strata({
+    l2: stack.l2,
+    l3: stack.l3,
+    keyPrefix,
+    buckets: 4,
+    bucketing: clusterBuckets,
+    schemas: [s],
+    ...extra,
+  });
+}
+
+/** `count` ids named `${tag}${i}`, at least `least` in every one of the four buckets. */
+function idsOverBuckets(router: KeyRouter, tag: string, count: number, least: number): string[] {
+  const ids: string[] = [];
+  const per = [0, 0, 0, 0];
+  for (let i = 0; ids.length < count || per.some((n) => n < least); i++) {
+    const id = `${tag}${i}`;
+    ids.push(id);
+    per[router.bucket(id)]! += 1;
+  }
+  return ids;
+}
+
+/** Each bucket's generation as Redis holds it. */
+function generations(p: string, s: Schema): Promise<number[]> {
+  return Promise.all(
+    [0, 1, 2, 3].map(async (b) => Number(await stack.redis.get(`{${p}#${b}}:${s.identity}:gen`))),
+  );
+}
+
+/** A logger that keeps its warnings. */
+function warnings(): Logger & { warned: { message: string; fields?: Record<string, unknown> }[] } {
+  const warned: { message: string; fields?: Record<string, unknown> }[] = [];
+  return {
+    warned,
+    debug() {},
+    info() {},
+    warn: (message, fields) => void warned.push({ message, fields }),
+    error() {},
+  };
+}
+
+/** Reads `ids` through `strata` (no L1): what it answered, and how many of them L2 did not answer. */
+async function readAll(strata: Strata, s: Schema, ids: readonly string[]) {
+  const misses = strata.stats().misses.l2;
+  const rows = await strata.getMany(s, ids);
+  return { rows, l2Misses: strata.stats().misses.l2 - misses };
+}
+
+describe('config.buckets: 4, a write L2 misses in one bucket', () => {
+  const writes = {
+    setMany: (a: Strata, s: Schema, p: string, ids: string[]) =>
+      a.setMany(
+        s,
+        ids.map((id) => ({ id, username: `${p}-${id}-2`, level: 2 })),
+      ),
+    deleteMany: (a: Strata, s: Schema, _: string, ids: string[]) => a.deleteMany(s, ids),
+    tx: (a: Strata, s: Schema, p: string, ids: string[]) => {
+      const tx = a.tx();
+      for (const id of ids) tx.set(s, { id, username: `${p}-${id}-2`, level: 2 });
+      return tx.commit();
+    },
+  };
+
+  it.each(Object.keys(writes) as (keyof typeof writes)[])(
+    '%s over every bucket, PUT refused in bucket 2: only bucket 2 is read from Postgres again; one L2 error',
+    async (op) => {
+      const p = `${stack.keyPrefix}${op}`;
+      const s = schema();
+      const fault: { current?: Fault } = {};
+      const a = four(p, s, { l2: faulty(p, fault) });
+      const router = new KeyRouter(p, s, 'json', 4);
+      const ids = idsOverBuckets(router, `${op}-`, 32, 3);
+      const inTwo = ids.filter((id) => router.bucket(id) === 2);
+      await a.setMany(
+        s,
+        ids.map((id) => ({ id, username: `${p}-${id}`, level: 1 })),
+      );
+      const errors = a.stats().errorsBy.l2 ?? 0;
+      const before = await generations(p, s);
+
+      fault.current = { scripts: new Set(['put']), down: new Set([2]) };
+      await writes[op](a, s, p, ids);
+      fault.current = undefined;
+      // Postgres took the write; L2 missed it in bucket 2 alone: one error for the call.
+      expect(a.stats().errorsBy.l2 ?? 0).toBe(errors + 1);
+      const expected = ids.map((id) => (op === 'deleteMany' ? null : { username: `${p}-${id}-2`, level: 2 }));
+      const shape = (rows: readonly ({ username: string; level: number } | null)[]) =>
+        rows.map((row) => row && { username: row.username, level: row.level });
+
+      // The writer's next use of bucket 2 moves its generation on first; the others stay.
+      stack.reset();
+      const writer = await readAll(a, s, ids);
+      expect(shape(writer.rows as never)).toStrictEqual(expected);
+      const after = await generations(p, s);
+      expect(after[2]).toBeGreaterThan(before[2]!);
+      expect([after[0], after[1], after[3]]).toStrictEqual([before[0], before[1], before[3]]);
+      // Bucket 2's rows from Postgres (its copies, older than the write, are orphaned); every
+      // other row is an L2 hit.
+      expect(writer.l2Misses).toBe(inTwo.length);
+      expect(stack.statementsOn('players').length).toBeGreaterThan(0);
+
+      // Another instance, once the generation moved: the same, and no row older than the write.
+      const b = four(p, s);
+      const other = await readAll(b, s, ids);
+      expect(shape(other.rows as never)).toStrictEqual(expected);
+      expect(other.l2Misses).toBeLessThanOrEqual(inTwo.length);
+      expect(b.stats().errors).toBe(0);
+      await Promise.all([a.close(), b.close()]);
+    },
+  );
+
+  it('invalidate: DROP refused in its bucket moves that generation alone', async () => {
+    const p = `${stack.keyPrefix}inv`;
+    const s = schema();
+    const fault: { current?: Fault } = {};
+    const a = four(p, s, { l2: faulty(p, fault) });
+    const router = new KeyRouter(p, s, 'json', 4);
+    const ids = idsOverBuckets(router, 'inv-', 24, 2);
+    await a.setMany(
+      s,
+      ids.map((id) => ({ id, username: `${p}-${id}`, level: 1 })),
+    );
+    const target = ids.find((id) => router.bucket(id) === 1)!;
+    const errors = a.stats().errorsBy.l2 ?? 0;
+    const before = await generations(p, s);
+    fault.current = { scripts: new Set(['drop']), down: new Set([1]) };
+    await a.invalidate(s, target);
+    fault.current = undefined;
+    expect(a.stats().errorsBy.l2 ?? 0).toBe(errors + 1);
+    const { rows, l2Misses } = await readAll(a, s, ids);
+    expect(rows.map((row) => row?.id)).toStrictEqual(ids);
+    expect(l2Misses).toBe(ids.filter((id) => router.bucket(id) === 1).length);
+    const after = await generations(p, s);
+    expect(after.map((g, b) => g > before[b]!)).toStrictEqual([false, true, false, false]);
+    await a.close();
+  });
+});
+
+describe('config.buckets: 4, a flush L2 misses in one bucket', () => {
+  it("write-behind: the flush's PUT refused in bucket 2 moves bucket 2 alone; another instance's pending rows in the other buckets stay L2 hits", async () => {
+    const p = `${stack.keyPrefix}wb`;
+    const s = schema();
+    const fault: { current?: Fault } = {};
+    // Each instance its own queue: a's flush leaves b's writes pending.
+    const mode = { defaultWriteMode: 'write-behind' as const };
+    const a = four(p, s, { ...mode, l2: faulty(p, fault), writeBehind: { queue: createMemoryQueue() } });
+    const b = four(p, s, { ...mode, writeBehind: { queue: createMemoryQueue() } });
+    const router = new KeyRouter(p, s, 'json', 4);
+    const mine = idsOverBuckets(router, 'wa-', 16, 2);
+    const theirs = idsOverBuckets(router, 'wb-', 16, 2);
+    const row = (id: string) => ({ id, username: `${p}-${id}`, level: 4 });
+    await a.setMany(s, mine.map(row));
+    await b.setMany(s, theirs.map(row));
+    const errors = a.stats().errorsBy.l2 ?? 0;
+    const before = await generations(p, s);
+
+    fault.current = { scripts: new Set(['put']), down: new Set([2]) };
+    await a.flushDirty();
+    fault.current = undefined;
+    expect(a.stats().errorsBy.l2 ?? 0).toBe(errors + 1);
+    const stored = await stack.db.select().from(stack.tables.players);
+    expect(
+      stored
+        .filter((r) => mine.includes(r.id))
+        .map((r) => r.username)
+        .sort(),
+    ).toStrictEqual(mine.map((id) => `${p}-${id}`).sort());
+    // b's pending rows outside bucket 2 are still read from L2 by a (a hard move of their bucket
+    // would have orphaned them: Postgres does not have them yet).
+    const outside = theirs.filter((id) => router.bucket(id) !== 2);
+    const read = await readAll(a, s, outside);
+    expect(read.rows.map((r) => r?.username)).toStrictEqual(outside.map((id) => `${p}-${id}`));
+    expect(read.l2Misses).toBe(0);
+    const mineRead = await readAll(a, s, mine);
+    expect(mineRead.rows.map((r) => r?.username)).toStrictEqual(mine.map((id) => `${p}-${id}`));
+    expect(mineRead.l2Misses).toBe(mine.filter((id) => router.bucket(id) === 2).length);
+    const after = await generations(p, s);
+    expect(after.map((g, k) => g > before[k]!)).toStrictEqual([false, false, true, false]);
+    await b.flushDirty();
+    await Promise.all([a.close(), b.close()]);
+  });
+});
+
+describe('config.buckets: 4, markers L2 misses in some buckets', () => {
+  it('a relay pass whose MARK fails in buckets 1 and 2: one L2 error logged once naming them; only their generations move; bucket 0 and 3 rows stay L2 hits', async () => {
+    const p = `${stack.keyPrefix}relay`;
+    const s = schema();
+    const log: CapturedChange[] = [];
+    const source: ChangeSource = {
+      name: 'array',
+      start: async () => String(log.length),
+      read: async (cursor) => ({
+        changes: log.slice(Number(cursor)),
+        cursor: String(log.length),
+        gap: false,
+      }),
+    };
+    const fault: { current?: Fault } = {};
+    const logger = warnings();
+    const a = four(p, s, {
+      l2: faulty(p, fault),
+      logger,
+      capture: { source, relay: changeRelay({ interval: '1h' }) },
+    });
+    expect(await a.relayChanges()).toEqual({ status: 'applied', changes: 0, gap: true });
+    const router = new KeyRouter(p, s, 'json', 4);
+    const ids = idsOverBuckets(router, 'rl-', 40, 6);
+    await a.setMany(
+      s,
+      ids.map((id) => ({ id, username: `${p}-${id}`, level: 1 })),
+    );
+    // Three changed rows in each of buckets 1, 2 and 3; bucket 0 unchanged.
+    const changed = [1, 2, 3].flatMap((k) => ids.filter((id) => router.bucket(id) === k).slice(0, 3));
+    log.push({ schema: s.identity, ids: changed, versions: changed.map(() => 1_000_000), op: 'update' });
+    const before = await generations(p, s);
+    const { errorsBy } = a.stats();
+    logger.warned.length = 0;
+
+    fault.current = { scripts: new Set(['mark']), down: new Set([1, 2]) };
+    const failed = await a.relayChanges();
+    fault.current = undefined;
+    expect(failed?.status).toBe('failed');
+    // One L2 error for the pass (not one per bucket), and the pass's own failure.
+    expect(a.stats().errorsBy.l2 ?? 0).toBe((errorsBy.l2 ?? 0) + 1);
+    expect(a.stats().errorsBy.capture ?? 0).toBe((errorsBy.capture ?? 0) + 1);
+    const error = failed?.status === 'failed' ? (failed.error as Error) : undefined;
+    expect(error?.message).toContain(`${s.name} (bucket 1, 2)`);
+    const l2Warnings = logger.warned.filter((w) => w.message.startsWith('l2 '));
+    expect(l2Warnings).toHaveLength(1);
+    expect(l2Warnings[0]).toMatchObject({
+      message: 'l2 mark failed; continuing without it',
+      fields: { schema: s.name, buckets: { [s.name]: [1, 2] } },
+    });
+    // Bucket 3 took its markers (not stopped by the others' failure).
+    for (const id of changed) {
+      const value = await stack.redis.get(router.of(id).row(id));
+      expect(decodeEnvelope(value ?? '')?.kind === 'x', id).toBe(router.bucket(id) === 3);
+    }
+
+    // Buckets 1 and 2 move on at their next use; rows of bucket 0, and bucket 3's unchanged ones,
+    // are still L2 hits.
+    const { rows, l2Misses } = await readAll(a, s, ids);
+    expect(rows.map((row) => row?.id)).toStrictEqual(ids);
+    const after = await generations(p, s);
+    expect(after.map((g, b) => g > before[b]!)).toStrictEqual([false, true, true, false]);
+    const fromPostgres = ids.filter(
+      (id) => router.bucket(id) !== 0 && (router.bucket(id) !== 3 || changed.includes(id)),
+    );
+    expect(l2Misses).toBe(fromPostgres.length);
+
+    // Back: the next pass applies the page in every bucket, with no error.
+    const errors = a.stats().errors;
+    expect(await a.relayChanges()).toEqual({ status: 'applied', changes: 1, gap: false });
+    expect(a.stats().errors).toBe(errors);
+    await a.close();
+  });
+
+  it('applyChanges of 4,800 keys, MARK refused in bucket 0: the other buckets get every round; one L2 error, the call resolves', async () => {
+    const p = `${stack.keyPrefix}big`;
+    const s = schema();
+    const fault: { current?: Fault } = {};
+    const sent: string[] = [];
+    const a = four(p, s, { l2: faulty(p, fault, sent) });
+    const router = new KeyRouter(p, s, 'json', 4);
+    const ids = Array.from({ length: 4_800 }, (_, i) => `m${i}`);
+    const per = [0, 1, 2, 3].map((b) => ids.filter((id) => router.bucket(id) === b).length);
+    expect(Math.min(...per)).toBeGreaterThan(1_000); // two rounds in every bucket
+    const errors = a.stats().errorsBy.l2 ?? 0;
+    fault.current = { scripts: new Set(['mark']), down: new Set([0]) };
+    await applyChanges(a, [{ schema: s.identity, ids, versions: ids.map(() => 9), op: 'update' }]);
+    fault.current = undefined;
+    expect(a.stats().errorsBy.l2 ?? 0).toBe(errors + 1);
+    // Round one: a MARK per bucket (bucket 0's refused); round two: buckets 1-3 only.
+    const marks = sent.filter((c) => c.startsWith('mark@')).sort();
+    expect(marks).toStrictEqual(['mark@0', 'mark@1', 'mark@1', 'mark@2', 'mark@2', 'mark@3', 'mark@3']);
+    const others = ids.filter((id) => router.bucket(id) !== 0);
+    const values = await stack.redis.mget(...others.map((id) => router.of(id).row(id)));
+    expect(values.filter((v) => decodeEnvelope(v ?? '')?.kind !== 'x')).toStrictEqual([]);
+    await a.close();
+  });
+});

@@ -42,14 +42,20 @@ export class SharedClaims {
     } catch (err) {
       // Not counted here: the write this claim is for reads the generation next and meets (counts,
       // refuses or tolerates) the same failure. The claim goes to Postgres.
-      this.ctx.config.logger.debug('shared writer claim not read: claiming in Postgres', {
+      this.ctx.config.logger.debug('shared writer claim not read', {
         schema: cache.schema.name,
         error: String(err),
       });
       return undefined;
     }
     if (!seen) return undefined;
-    const [mode, table, db, by] = parse(seen.claim);
+    let fields: unknown;
+    try {
+      fields = JSON.parse(seen.claim);
+    } catch {
+      return undefined; // not a claim this version shares: not trusted
+    }
+    const [mode, table, db, by] = Array.isArray(fields) ? fields : [];
     const ours = gen.claim?.known;
     if (mode !== claimMode(cache) || table !== cache.schema.identity || by === this.#self) return undefined;
     return ours === undefined || db === ours ? seen.ms : undefined;
@@ -72,15 +78,5 @@ export class SharedClaims {
       await l2.run(SHARE_WRITER_CLAIM, [cache.keys.writerKey], [claim, String(ms)]);
     };
     this.ctx.detach(cache.schema.name, 'l2', 'share writer claim', write());
-  }
-}
-
-/** A shared claim's fields ([] for a value of another format: then it is not trusted). */
-function parse(value: string): unknown[] {
-  try {
-    const parsed: unknown = JSON.parse(value);
-    return Array.isArray(parsed) ? parsed : [];
-  } catch {
-    return [];
   }
 }

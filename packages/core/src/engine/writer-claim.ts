@@ -127,10 +127,7 @@ export class WriterClaims {
     this.ctx.counters.error('claim');
     if (lease.refused) return;
     lease.refused = true;
-    logger.warn(
-      'writer claim refused: another app writes the table (logged once until a claim holds)',
-      fields,
-    );
+    logger.warn('writer claim refused (logged once until one holds)', fields);
   }
 
   /** One claim: whether the counter must move into a new epoch; throws when another app holds the table. */

@@ -282,8 +282,8 @@ return out`,
  * With KEYS[5] (the table's shape registry), KEYS[6] (its search generation) and ARGV[4] (this
  * schema's shape), the shape is confirmed live (see `REGISTER`); one coming back after other shapes
  * wrote while it was not live moves the generation on by one (as invalidateAll: its keys may hold
- * rows those writes did not mark; pending rows survive). KEYS[7] is the app's writer claim of the
- * table (see `WriterClaims`), read only: its value ('' when none) and remaining ms are replied.
+ * rows those writes did not mark; pending rows survive). KEYS[7] is the app's shared writer claim of
+ * the table (see `SharedClaims`), read only: its value ('' when none) and PTTL are replied.
  * KEYS[8] and ARGV[5] (a schema with `l2.keyPrefix`: its base, and the L3 identity with its table)
  * are a second L3 claim, checked as KEYS[4]. Reply: {generation, boot marker, tick, the other
  * identity or '', Redis' time (ms), the other live shapes, the writer claim, its PTTL}.
@@ -316,13 +316,8 @@ local function claim(k, v)
 end
 claim(KEYS[4], ARGV[2])
 claim(KEYS[8], ARGV[5])
-local writer, writerMs = '', -2
-if KEYS[7] then
-  writer = redis.call('GET', KEYS[7]) or ''
-  writerMs = redis.call('PTTL', KEYS[7])
-end
 local now = redis.call('TIME')
-return {redis.call('GET', KEYS[1]) or '0', boot, tick, other, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000), live, writer, writerMs}`,
+return {redis.call('GET', KEYS[1]) or '0', boot, tick, other, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000), live, redis.call('GET', KEYS[7]) or '', redis.call('PTTL', KEYS[7])}`,
 };
 
 /**

@@ -316,8 +316,10 @@ local function claim(k, v)
 end
 claim(KEYS[4], ARGV[2])
 claim(KEYS[8], ARGV[5])
+local writer, writerMs = '', -2
+if KEYS[7] then writer, writerMs = redis.call('GET', KEYS[7]) or '', redis.call('PTTL', KEYS[7]) end
 local now = redis.call('TIME')
-return {redis.call('GET', KEYS[1]) or '0', boot, tick, other, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000), live, redis.call('GET', KEYS[7]) or '', redis.call('PTTL', KEYS[7])}`,
+return {redis.call('GET', KEYS[1]) or '0', boot, tick, other, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000), live, writer, writerMs}`,
 };
 
 /**

@@ -50,7 +50,7 @@ export function scratchApp(label: string) {
     await Promise.allSettled(opened.splice(0).map((s) => s.close()));
     // The next test may be another app (keyPrefix) on the same tables: the closed apps' claims
     // lapse, as stopped apps' would 60 s later (docs/semantics.md, "One writer per table").
-    await lapseWriterClaims(admin, pgName);
+    await lapseWriterClaims(admin, pgName, { redis: raw, keyPrefix: name });
   });
   afterAll(async () => {
     for (const schema of pgSchemas()) await dropScratchSchema(admin, schema);

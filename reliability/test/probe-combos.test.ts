@@ -427,7 +427,7 @@ describe('batches naming one key twice, or by two spellings of one id', () => {
   // One app per mode (its own keyPrefix) on the same tables, one test after the other: the last
   // test's app (closed) held them; its claim lapses as a stopped app's would (semantics.md, "One
   // writer per table").
-  beforeEach(() => lapseWriterClaims(admin, pgName));
+  beforeEach(() => lapseWriterClaims(admin, pgName, { redis: raw, keyPrefix: name }));
 
   it.each(modes)(
     '%s: the last spelling wins in every tier, and a new instance reads it from L2',

@@ -287,7 +287,7 @@ describe('two apps (two keyPrefixes) writing one table write-behind, on one Redi
   scratch.migrate(table, shared);
   const app = (keyPrefix: string, schemas: StrataConfig['schemas'] = [schema]) =>
     scratch.strata({ keyPrefix, schemas });
-  const lapse = () => lapseWriterClaims(admin, pgName);
+  const lapse = () => lapseWriterClaims(admin, pgName, { redis: raw, keyPrefix: name });
   const { n } = scratch;
   const rowKeys = async (keyPrefix: string) =>
     (await raw.keys(`${keyPrefix}:*`)).filter((k) => k.includes(':r:'));

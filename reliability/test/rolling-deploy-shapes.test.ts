@@ -97,7 +97,7 @@ afterEach(async () => {
   await Promise.allSettled(opened.splice(0).map((s) => s.close()));
   // Each test is its own app (keyPrefix) on the one table: the closed apps' claims lapse, as stopped
   // apps' would (docs/semantics.md, "One writer per table").
-  await lapseWriterClaims(admin, pgName);
+  await lapseWriterClaims(admin, pgName, { redis: raw, keyPrefix: name });
 });
 
 afterAll(async () => {

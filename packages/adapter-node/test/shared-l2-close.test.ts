@@ -78,7 +78,7 @@ it('closing one of two instances sharing a write queue leaves it open for the ot
   const [a, b] = [make(shared), make(shared)];
   // The first test's apps (closed) claimed the table write-through: lapsed, as stopped apps' claims
   // would be, so this write-behind app may take it (docs/semantics.md, "One writer per table").
-  await lapseWriterClaims(store.pool, name);
+  await lapseWriterClaims(store.pool, name, { redis: admin, keyPrefix: name });
   try {
     await a.close();
     await b.set(queued, { id: 'q', n: 4 });

@@ -42,7 +42,7 @@ async function setup(
 ) {
   // Each tag is its own app (keyPrefix) on the one table, one test after the other: the earlier
   // tests' apps, done writing, have their claims lapsed (docs/semantics.md, "One writer per table").
-  await lapseWriterClaims(store.pool, name);
+  await lapseWriterClaims(store.pool, name, { redis: admin, keyPrefix: name });
   const l2 = countingL2(createIoredisL2(redisUrl));
   const connection = new Redis(queueUrl);
   await connection.ping();

@@ -69,6 +69,7 @@ describe('config.buckets', () => {
         `${base}:gen`,
         `${base}:sgen`,
         `${base}:shapes`,
+        `${base}:writer`,
         `${shape}:r:k1`,
         `${shape}:r:k2`,
         `${shape}:q2:<hash>`,

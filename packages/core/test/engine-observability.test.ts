@@ -88,6 +88,7 @@ it('times every L2 and L3 call: stats().latency and MetricsRecorder.observe, fai
   await strata.set(schema, { id: 'lat1', username: 'lat' });
   await strata.invalidate(schema, 'lat1');
   await strata.get(schema, 'lat1');
+  await strata.settled(); // the first write's claim, shared with the app's other instances off its path
   const { latency } = strata.stats();
   // One call per round trip the tiers counted: the timing wraps exactly the tier calls.
   expect(latency.l2.calls).toBe(stack.l2Requests.length);
@@ -111,6 +112,9 @@ it('times every L2 and L3 call: stats().latency and MetricsRecorder.observe, fai
 
 it('queueDepth: null without a queue, the queue’s own count with one', async () => {
   expect(await new Strata({ l3: stack.l3 }).queueDepth()).toBeNull();
+  // Another app than the earlier tests' (keyPrefix 'strata' wrote players write-through above, and
+  // its claim is live): it takes the table once theirs lapse (docs/semantics.md, "One writer per table").
+  await stack.lapseClaims();
   const schema = defineSchema({ table: stack.tables.players, writeMode: 'write-behind' });
   const strata = new Strata({
     l2: stack.l2,

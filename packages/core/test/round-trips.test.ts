@@ -54,10 +54,17 @@ const EXPECTED: Record<string, Trips> = {
   invalidateAll: [1, 0, 0], // one INCR of the generation, no SCAN
   'set (write-behind)': [2, 0, 0], // a row that leaves columns out: its key's row read from L2 (here its queued write), then one script; L3 at the flush
   'set (write-behind, whole row)': [1, 0, 0], // L2 now (one script: version + row); L3 at the flush (the memory queue makes no request)
-  // Once per instance: its table claimed (held write-through until now, so a new claim: the counter
-  // seeded from a Postgres epoch, then the claim marked seeded), the key's row read (L2, then
-  // Postgres: none), the generation (the first script's reply), written.
-  'first write-behind set of a schema': [4, 4, 4],
+  // Once per app (no instance of it holds a write-behind claim of the table): its table claimed
+  // (held write-through until now, so a new claim: the counter seeded from a Postgres epoch, then the
+  // claim marked seeded), the key's row read (L2, then Postgres: none), the generation (the first
+  // script's reply), written; then the claim shared with the app's other instances (one SET, off the
+  // write's path: 4/4/4 before claims were shared).
+  'first write-behind set of a schema': [5, 4, 4],
+  // A new instance of an app another instance of which holds the claim (its generation read, made
+  // before, found it shared): no Postgres (was 1/1/1: its claim in Postgres, then the script). A cold
+  // instance adds its first generation read (which brings the shared claim) and its L3 identity
+  // question, as its first operation of any kind would.
+  'first write-behind set of an instance, the claim shared': [1, 0, 0],
   'flushDirty (100 queued sets)': [1, 1, 1], // one statement (versions + rows); the rows as applied into L2 in one script
   stats: [0, 0, 0],
 };
@@ -121,6 +128,11 @@ describe('round trips per public operation (Upstash HTTP, Neon HTTP, SQL stateme
       { writeBehind: { queue: createMemoryQueue(), threshold: 1_000_000 } },
       { name: 'players_wb', writeMode: 'write-behind' },
     );
+    // Another instance of wb's app: its first write finds wb's claim shared.
+    const wb2 = make(
+      { writeBehind: { queue: createMemoryQueue(), threshold: 1_000_000 } },
+      { name: 'players_wb', writeMode: 'write-behind' },
+    );
     const { strata, schema } = a;
     await strata.migrate();
     const row = (prefix: string, i: number) => ({
@@ -138,7 +150,7 @@ describe('round trips per public operation (Upstash HTTP, Neon HTTP, SQL stateme
     for (const s of [a, b, c, wb]) await s.strata.exists(s.schema, 'warm-the-generation');
     const q = Q().where('level > $1', 10).orderBy('level').desc().limit(20).build();
 
-    const instances = [a, b, c, wb].map((s) => s.strata);
+    const instances = [a, b, c, wb, wb2].map((s) => s.strata);
     const errorCount = () => instances.reduce((n, s) => n + s.stats().errors, 0);
     const count = async (op: string, fn: () => Promise<unknown>) => {
       // Nothing of the previous operation may land in this one's window (deferred work is awaited
@@ -214,10 +226,14 @@ describe('round trips per public operation (Upstash HTTP, Neon HTTP, SQL stateme
       notes: null,
     };
     await count('set (write-behind, whole row)', () => wb.strata.set(wb.schema, whole));
+    await wb2.strata.exists(wb2.schema, 'warm-the-generation');
+    await count('first write-behind set of an instance, the claim shared', () =>
+      wb2.strata.set(wb2.schema, { ...whole, id: 'b2' }),
+    );
     for (let i = 0; i < 100; i++) await wb.strata.set(wb.schema, row('b', i));
     await count('flushDirty (100 queued sets)', () => wb.strata.flushDirty());
     await count('stats', async () => strata.stats());
-    for (const s of [a, b, c, wb]) await s.strata.close();
+    for (const s of [a, b, c, wb, wb2]) await s.strata.close();
 
     expect(errors, 'tier errors during counted operations').toEqual({});
     const off = Object.keys(EXPECTED).filter((op) => String(measured[op]) !== String(EXPECTED[op]));

@@ -50,7 +50,8 @@ export async function commitTx(
   try {
     plans = await plan(ctx, resolve, ops);
     // Before anything is written or a version taken: another app may hold a table (see `WriterClaims`).
-    for (const p of plans) await ctx.claims.before(p.cache);
+    // Together: a transaction's first write of several schemas waits for one round of claims.
+    await Promise.all(plans.map((p) => ctx.claims.before(p.cache)));
   } catch (err) {
     throw isStrataError(err, 'INVALID_CONFIG') ? err : txFailed(err);
   }

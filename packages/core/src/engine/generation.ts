@@ -27,6 +27,8 @@ export class SchemaGeneration {
   #reset: string | undefined;
   /** The keyPrefix is claimed by an app on another database (see `L3Claim`): L2 is refused until a read finds it free. */
   #conflict: Error | undefined;
+  /** The app's writer claim as the last generation read found it (see `writerClaim`). */
+  #writer: { claim: string; ms: number; sentAt: number } | undefined;
   /** The table's other live shapes: every generation read confirms this one and learns them. */
   readonly shapes: LiveShapes;
 
@@ -116,6 +118,11 @@ export class SchemaGeneration {
     );
   }
 
+  /** The last generation read found the keyPrefix claimed by an app on another database (see `L3Claim`). */
+  get conflicted(): boolean {
+    return this.#conflict !== undefined;
+  }
+
   /** L2 missed a committed write: move on before the next use. */
   recordMissedWrite(): void {
     this.#missedWrite = true;
@@ -159,6 +166,21 @@ export class SchemaGeneration {
   }
 
   /**
+   * The app's writer claim of the table another instance shared (see `WriterClaims`), and how long
+   * it is still trusted (ms, counted from when the read that found it was sent: never longer than
+   * Redis said), as the latest generation read found it; undefined when none is live. Reads the
+   * generation only when it is not known (the write about to be made reads it then anyway): a
+   * claim shared within the last 5 s may be missed, and the caller claims in Postgres.
+   */
+  async writerClaim(): Promise<{ claim: string; ms: number } | undefined> {
+    if (this.known() === undefined) await this.current();
+    const seen = this.#writer;
+    if (!seen) return undefined;
+    const ms = seen.ms - (this.clock.now() - seen.sentAt);
+    return ms > 0 ? { claim: seen.claim, ms } : undefined;
+  }
+
+  /**
    * Resolves once a generation read has checked the keyPrefix claim with this instance's L3
    * identity known (waiting for L3 to say it); rejects with the claim's conflict when another app
    * holds the keyPrefix. For the flush, which must never apply another app's queued writes.
@@ -186,6 +208,7 @@ export class SchemaGeneration {
       this.keys.l3ClaimKey,
       this.keys.shapesKey,
       this.keys.searchGenerationKey,
+      this.keys.writerKey,
     ];
     const args = [this.watch.newMarker(), identity, String(L3_CLAIM_TTL_MS), this.keys.shape];
     if (this.keys.baseClaimKey) {
@@ -194,8 +217,14 @@ export class SchemaGeneration {
     }
     const sentAt = this.clock.now();
     const reply = (await this.l2.run(GENERATION, keys, args)) as unknown[];
-    const [generation, boot, tick, other, redisNow, live] = Array.isArray(reply) ? reply : [];
+    const [generation, boot, tick, other, redisNow, live, writer, writerMs] = Array.isArray(reply)
+      ? reply
+      : [];
     this.watch.observe(String(boot), Number(tick), floor);
+    this.#writer =
+      typeof writer === 'string' && writer !== '' && Number(writerMs) > 0
+        ? { claim: writer, ms: Number(writerMs), sentAt }
+        : undefined;
     this.shapes.learn(live);
     if (!this.clock.manual) this.watch.observeTime(Number(redisNow), sentAt, this.clock.now());
     // Another database's app holds this keyPrefix: its rows are not ours to serve.

@@ -14,7 +14,8 @@ import { tagKey } from './tag-keys.js';
  *   so a cached search list older than the last write is never served), `{base}:ver` (the counter
  *   that orders write-behind writes; outside the generation, so invalidateAll never resets it),
  *   `{base}:moved` (which Redis life the generation last moved on for after a reset), `{base}:shapes`
- *   (the shapes of the table live now: see `LiveShapes`; shared by every shape, like the others);
+ *   (the shapes of the table live now: see `LiveShapes`; shared by every shape, like the others),
+ *   `{base}:writer` (this app's claim of the table, shared by its instances: see `WriterClaims`);
  * - `{root}:boot` and `{root}:tick`, shared by the app's schemas: how a restarted or restored Redis
  *   is told apart (see `L2Watch`); `{root}:l3`, which database the app's L3 is (see `L3Claim`).
  */
@@ -42,6 +43,12 @@ export class KeySpace {
    * `{fingerprint}-{codec}` to Redis' time (ms) when an instance of that shape last confirmed it.
    */
   readonly shapesKey: string;
+  /**
+   * This app's claim of the table as its instances share it (see `WriterClaims`): `{mode} {identity}`,
+   * expiring when the Postgres claim that wrote it stops being trusted. Read by the generation read;
+   * bucket 0's is the one (the claim's owner is bucket 0's base).
+   */
+  readonly writerKey: string;
   /** This schema's shape, `{fingerprint}-{codec}`: its field in `shapesKey`. */
   readonly shape: string;
   readonly #shape: string;
@@ -63,6 +70,7 @@ export class KeySpace {
     this.baseClaimKey = named && `${this.base}:l3`;
     this.claimTag = named ? `|${schema.identity}` : '';
     this.shapesKey = `${this.base}:shapes`;
+    this.writerKey = `${this.base}:writer`;
     this.shape = `${schema.fingerprint}-${codecName}`;
     this.#shape = `${this.base}:${this.shape}`;
   }

@@ -39,6 +39,11 @@ export class L3Claim {
     await this.#asking;
   }
 
+  /** This instance's L3 identity as learned so far: '' when L3 cannot say one, undefined until it has. */
+  get known(): string | undefined {
+    return this.#known ?? (this.l3?.identity ? undefined : '');
+  }
+
   /** This instance's L3 identity, or '' while it is unknown. */
   identity(): Promise<string> {
     if (this.#known !== undefined) return Promise.resolve(this.#known);

@@ -1,8 +1,9 @@
-import { StrataError } from '../errors.js';
+import { isStrataError, StrataError } from '../errors.js';
 import type { WriterClaim } from '../l3/types.js';
 import type { EngineContext } from './context.js';
 import { seedCounter } from './ordered-writes.js';
 import type { SchemaCache } from './schema-cache.js';
+import { SharedClaims } from './shared-claims.js';
 
 /** Past this age a write (or a flush round) renews the claim, and does not wait for it. */
 const RENEW_MS = 20_000;
@@ -12,10 +13,15 @@ const RENEW_MS = 20_000;
  */
 const TRUST_MS = 50_000;
 
-/** One schema's claim in this instance: when the last claim that held was sent; the one out. */
+/**
+ * One schema's claim in this instance: when the last claim that held was sent (or, for a claim
+ * another instance shared, when it would have been sent for its trust to end where that one's
+ * does); the one out; whether its last claim was refused (logged once until one holds again).
+ */
 interface Lease {
   at: number;
   out: Promise<void> | undefined;
+  refused: boolean;
 }
 
 /**
@@ -29,11 +35,18 @@ interface Lease {
  * claims, so an app that only flushes keeps them. An app that takes the table from another (or has
  * not seeded since it took it) first moves every bucket's counter into a new epoch, above every
  * version written before, and says so in the claim, so no other instance of it does it again.
+ *
+ * Instances of one app share their claims through L2 (`SharedClaims`): an instance with no claim of
+ * its own (a new Worker isolate) that finds one live there trusts it until its trust ends, so its
+ * first write needs no Postgres; the generation read the write makes anyway brings it.
  */
 export class WriterClaims {
   readonly #leases = new Map<SchemaCache, Lease>();
+  readonly #shared: SharedClaims;
 
-  constructor(private readonly ctx: EngineContext) {}
+  constructor(private readonly ctx: EngineContext) {
+    this.#shared = new SharedClaims(ctx, TRUST_MS);
+  }
 
   /**
    * Undefined when the write may go at once (the usual case: no turn of the microtask queue); else
@@ -44,7 +57,7 @@ export class WriterClaims {
     if (!cache.l3?.claimWriter) return undefined;
     let lease = this.#leases.get(cache);
     if (!lease) {
-      lease = { at: Number.NEGATIVE_INFINITY, out: undefined };
+      lease = { at: Number.NEGATIVE_INFINITY, out: undefined, refused: false };
       this.#leases.set(cache, lease);
     }
     const age = this.ctx.config.clock.now() - lease.at;
@@ -54,16 +67,9 @@ export class WriterClaims {
         lease.out = undefined;
       });
       lease.out = out;
-      // Handed to the host's waitUntil too: a renewal outlives the request that started it. (An L3
-      // failure was counted and logged by `l3Error`; a waiting write gets the error itself.)
-      this.ctx.track(
-        out.catch((err: unknown) =>
-          this.ctx.config.logger.warn('writer claim failed', {
-            schema: cache.schema.name,
-            error: String(err),
-          }),
-        ),
-      );
+      // Handed to the host's waitUntil too: a renewal outlives the request that started it. (A
+      // waiting write gets the error itself.)
+      this.ctx.track(out.catch((err: unknown) => this.#failed(cache, lease, err)));
     }
     return age < TRUST_MS ? undefined : lease.out;
   }
@@ -79,8 +85,21 @@ export class WriterClaims {
     for (const cache of caches ?? held) if (cache.writeMode === 'write-behind') void this.before(cache);
   }
 
+  /**
+   * A claim another instance of the app shared, when it is trusted longer than this instance's own
+   * (by its first write: any live one; by a renewal: one renewed within the last 20 s, so the
+   * instances renewing in Postgres stay few); else one in Postgres, shared once it holds.
+   */
   async #claim(cache: SchemaCache, lease: Lease): Promise<void> {
-    const sent = this.ctx.config.clock.now();
+    const clock = this.ctx.config.clock;
+    const trusted = lease.at + TRUST_MS - clock.now();
+    const shared = await this.#shared.find(cache);
+    if (shared !== undefined && shared > (trusted > 0 ? TRUST_MS - RENEW_MS : 0)) {
+      lease.at = clock.now() + shared - TRUST_MS;
+      lease.refused = false;
+      return;
+    }
+    const sent = clock.now();
     if ((await this.#ask(cache, lease, false)) && cache.writeMode === 'write-behind') {
       // Versions before this claim were another app's (or this one's in another mode): above them
       // all first. Fails as the L2 or L3 call does (guarded: a StrataError), the claim not yet seeded.
@@ -89,6 +108,26 @@ export class WriterClaims {
       await this.#ask(cache, lease, true);
     }
     lease.at = sent;
+    lease.refused = false;
+    this.#shared.share(cache, sent);
+  }
+
+  /**
+   * A claim that failed: a refusal (another app holds the table) is counted each time (`errorsBy.claim`)
+   * and logged once per schema until a claim holds again; any other failure is logged (an L3 one was
+   * counted by `l3Error`).
+   */
+  #failed(cache: SchemaCache, lease: Lease, err: unknown): void {
+    const { logger } = this.ctx.config;
+    const fields = { schema: cache.schema.name, error: String(err) };
+    if (!isStrataError(err, 'INVALID_CONFIG')) {
+      logger.warn('writer claim failed', fields);
+      return;
+    }
+    this.ctx.counters.error('claim');
+    if (lease.refused) return;
+    lease.refused = true;
+    logger.warn('writer claim refused (logged once until one holds)', fields);
   }
 
   /** One claim: whether the counter must move into a new epoch; throws when another app holds the table. */

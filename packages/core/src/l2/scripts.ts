@@ -282,10 +282,11 @@ return out`,
  * With KEYS[5] (the table's shape registry), KEYS[6] (its search generation) and ARGV[4] (this
  * schema's shape), the shape is confirmed live (see `REGISTER`); one coming back after other shapes
  * wrote while it was not live moves the generation on by one (as invalidateAll: its keys may hold
- * rows those writes did not mark; pending rows survive). KEYS[7] and ARGV[5] (a schema with
- * `l2.keyPrefix`: its base, and the L3 identity with its table) are a second claim, checked alike.
- * Reply: {generation, boot marker, tick, the other identity or '', Redis' time (ms), the other live
- * shapes}.
+ * rows those writes did not mark; pending rows survive). KEYS[7] is the app's shared writer claim of
+ * the table (see `SharedClaims`), read only: its value ('' when none) and PTTL are replied.
+ * KEYS[8] and ARGV[5] (a schema with `l2.keyPrefix`: its base, and the L3 identity with its table)
+ * are a second L3 claim, checked as KEYS[4]. Reply: {generation, boot marker, tick, the other
+ * identity or '', Redis' time (ms), the other live shapes, the writer claim, its PTTL}.
  */
 export const GENERATION: L2Script = {
   name: 'generation',
@@ -314,9 +315,11 @@ local function claim(k, v)
   end
 end
 claim(KEYS[4], ARGV[2])
-claim(KEYS[7], ARGV[5])
+claim(KEYS[8], ARGV[5])
+local writer, writerMs = '', -2
+if KEYS[7] then writer, writerMs = redis.call('GET', KEYS[7]) or '', redis.call('PTTL', KEYS[7]) end
 local now = redis.call('TIME')
-return {redis.call('GET', KEYS[1]) or '0', boot, tick, other, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000), live}`,
+return {redis.call('GET', KEYS[1]) or '0', boot, tick, other, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000), live, writer, writerMs}`,
 };
 
 /**
@@ -453,6 +456,15 @@ if ARGV[1] == 'put' and c > 0 then redis.call('PEXPIRE', KEYS[1], ${7 * 24 * 60 
 return c`,
 };
 
+/**
+ * Shares a writer claim among the app's instances (see `WriterClaims`): KEYS[1] = the schema's
+ * `writerKey`, ARGV = the claim (`{mode} {identity}`), how long it is trusted (ms, Redis' clock).
+ */
+export const SHARE_WRITER_CLAIM: L2Script = {
+  name: 'share-writer-claim',
+  source: `return redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))`,
+};
+
 /** Every script the engine runs, e.g. to load them into a Redis ahead of time (`SCRIPT LOAD`). */
 export const L2_SCRIPTS: readonly L2Script[] = [
   PUT,
@@ -465,6 +477,7 @@ export const L2_SCRIPTS: readonly L2Script[] = [
   NEXT_GENERATION,
   RESET_GENERATION,
   SEED_COUNTER,
+  SHARE_WRITER_CLAIM,
   RELAY_TAKE,
   RELAY_STORE,
   RELAY_RELEASE,

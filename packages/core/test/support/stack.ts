@@ -98,11 +98,12 @@ export async function engineStack(label: string, driver: Driver = 'node-postgres
     },
     /**
      * Lapses the claims of the apps written so far on the file's tables (`_strata_writers` in its
-     * schema), as stopping them would 60 s later: a test that runs another app (keyPrefix) on a table
-     * after the earlier tests' apps are done calls it (docs/semantics.md, "One writer per table").
+     * schema, and the claims their instances share in L2), as stopping them would 60 s later: a test
+     * that runs another app (keyPrefix) on a table after the earlier tests' apps are done calls it
+     * (docs/semantics.md, "One writer per table").
      */
     lapseClaims(): Promise<void> {
-      return lapseWriterClaims(pool, name);
+      return lapseWriterClaims(pool, name, { redis, keyPrefix: name });
     },
     async rawL2Keys(): Promise<string[]> {
       return redis.keys(`${name}:*`);

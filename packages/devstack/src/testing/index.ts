@@ -3,7 +3,7 @@ import type { DevstackInfo } from '../types.js';
 
 export { serviceUrls, uniqueName } from '../defaults.js';
 export { type DropScratchSchemaOptions, dropScratchSchema, type Queryable } from '../scratch-schema.js';
-export { lapseWriterClaims } from './writer-claims.js';
+export { type KeyedRedis, lapseWriterClaims } from './writer-claims.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

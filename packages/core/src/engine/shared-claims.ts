@@ -1,0 +1,82 @@
+import { SHARE_WRITER_CLAIM } from '../l2/scripts.js';
+import { randomHex } from '../random-id.js';
+import type { EngineContext } from './context.js';
+import type { SchemaCache } from './schema-cache.js';
+
+/** The mode a schema claims its table in (see `L3Tier.claimWriter`). */
+function claimMode(cache: SchemaCache): string {
+  return cache.writeMode === 'write-behind' ? 'write-behind' : 'write-through';
+}
+
+/**
+ * The writer claims of one app shared among its instances through L2 (see `WriterClaims`). Once an
+ * instance's claim holds in Postgres it sets `{base}:writer` (bucket 0's, in the app's own key
+ * namespace: another app never reads it) to the claim, expiring when that claim stops being
+ * trusted: `trustMs` after it was SENT, as a duration on Redis' clock (never a timestamp: clocks
+ * are skewed), so it always ends before the Postgres lease (60 s from Postgres' now, which is
+ * later). Another instance of the app that has no claim of its own finds it in the generation read
+ * its write makes anyway, and trusts it until it expires: no Postgres on its first write. A Redis
+ * that lost it (a restart, a flush) only sends instances back to Postgres.
+ *
+ * The value names the mode, the table and the database (`L3Claim`): an instance of the app in the
+ * other mode (a deploy changing it), or on another database under the same keyPrefix (refused L2
+ * as soon as it knows which database it is; until then it trusts the marker as it trusts the rows
+ * under its keyPrefix), does not trust it. An instance never trusts what it shared itself (its own
+ * lease already says as much).
+ */
+export class SharedClaims {
+  readonly #self = randomHex(8);
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly trustMs: number,
+  ) {}
+
+  /** How long (ms) a claim another instance shared is still trusted; undefined when none is. */
+  async find(cache: SchemaCache): Promise<number | undefined> {
+    const gen = cache.generation;
+    if (!gen || !cache.l3) return undefined;
+    let seen: { claim: string; ms: number } | undefined;
+    try {
+      seen = await gen.writerClaim();
+    } catch (err) {
+      // Not counted here: the write this claim is for reads the generation next and meets (counts,
+      // refuses or tolerates) the same failure. The claim goes to Postgres.
+      this.ctx.config.logger.debug('shared writer claim not read', {
+        schema: cache.schema.name,
+        error: String(err),
+      });
+      return undefined;
+    }
+    if (!seen) return undefined;
+    let fields: unknown;
+    try {
+      fields = JSON.parse(seen.claim);
+    } catch {
+      return undefined; // not a claim this version shares: not trusted
+    }
+    const [mode, table, db, by] = Array.isArray(fields) ? fields : [];
+    const ours = gen.claim?.known;
+    if (mode !== claimMode(cache) || table !== cache.schema.identity || by === this.#self) return undefined;
+    return ours === undefined || db === ours ? seen.ms : undefined;
+  }
+
+  /** Shares a claim that held in Postgres, sent at `sent` (this clock). Nothing waits for it. */
+  share(cache: SchemaCache, sent: number): void {
+    const gen = cache.generation;
+    const l2 = cache.l2;
+    if (!gen || !l2) return;
+    const write = async () => {
+      // Which database this is, so that an instance of another one never trusts it (waited for 200 ms at most).
+      if (gen.claim) await gen.claim.identity();
+      const db = gen.claim ? gen.claim.known : '';
+      // Not knowing the database, or L2 refused as another database's app's: nothing to vouch for.
+      if (db === undefined || gen.conflicted) return;
+      const ms = Math.floor(this.trustMs - (this.ctx.config.clock.now() - sent));
+      if (ms <= 0) return;
+      const claim = JSON.stringify([claimMode(cache), cache.schema.identity, db, this.#self]);
+      await l2.run(SHARE_WRITER_CLAIM, [cache.keys.writerKey], [claim, String(ms)]);
+    };
+    this.ctx.detach(cache.schema.name, 'l2', 'share writer claim', write());
+  }
+}

@@ -1,0 +1,366 @@
+import { createIoredisL2, createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
+import { createMemoryQueue, defineSchema, isStrataError, type L3Tier, type Strata } from '@strata/core';
+import { manualClock } from '@strata/core/driver';
+import { createDrizzleL3 } from '@strata/core/drizzle';
+import { lapseWriterClaims } from '@strata/devstack/testing';
+import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
+import { describe, expect, it } from 'vitest';
+import { scratchApp } from '../support/scratch-app.js';
+
+// Hostile round 6: the one version owner per table (`_strata_writers`, engine/writer-claim.ts) as it
+// is deployed — takeovers while the old owner still holds queued writes or a write under way, Redis
+// losing the owner's counters, skewed clocks, flushDirty across a takeover — and two apps that share
+// a Redis with tables of one name. A probe that found a defect is `it.fails`, with the loss in its
+// comment; the others pass and stay because no other test walks them.
+
+/** A gate a test opens by hand: `wait()` resolves once `open()` was called. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { wait: () => opened, open };
+}
+
+/** Resolves once `done()` holds (checked on each turn of the event loop), or fails after 5 s. */
+async function until(done: () => boolean): Promise<void> {
+  const by = Date.now() + 5_000;
+  while (!done()) {
+    if (Date.now() > by) throw new Error('until: timed out');
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+/** `target` with some of its methods replaced (the rest bound to it). */
+function wrapL3(target: L3Tier, over: Partial<L3Tier>): L3Tier {
+  return new Proxy(target, {
+    get(t, prop) {
+      if (prop in over) return over[prop as keyof L3Tier];
+      const value = Reflect.get(t, prop, t) as unknown;
+      return typeof value === 'function' ? value.bind(t) : value;
+    },
+  });
+}
+
+describe('a lapsed write-behind claim taken over while the old owner still has queued writes', () => {
+  // The old app (an API) is cut off from Postgres for over 60 s with writes in its queue: its claim
+  // lapses (here by hand) and the new app (a worker, its own keyPrefix) takes the table over in a new
+  // epoch. The old app's writes were acknowledged before the takeover; once it reaches Postgres
+  // again its flusher applies them. A write of a key the new app wrote since is older (the new app's
+  // is the last write); every other acknowledged write must land.
+  const scratch = scratchApp('hostile6_take');
+  const { name, pgName, admin } = scratch;
+  const table = pgSchema(pgName).table('items', {
+    id: text('id').primaryKey(),
+    n: integer('n').notNull(),
+    note: text('note'),
+    extra: text('extra'),
+  });
+  const schema = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
+  scratch.migrate(table);
+  const app = (keyPrefix: string) => scratch.strata({ keyPrefix, schemas: [schema] });
+  const row = async (id: string) =>
+    (await admin.query(`select n, note, extra from "${pgName}".items where id = $1`, [id])).rows[0] as
+      | { n: number; note: string | null; extra: string | null }
+      | undefined;
+
+  it("whole rows: the new owner's later write wins its key; the old owner's other queued writes land", async () => {
+    const old = app(`${name}old`);
+    await old.set(schema, { id: 'w1', n: 1 });
+    await old.set(schema, { id: 'w2', n: 2 });
+    await old.delete(schema, 'w3'); // nothing there: a no-op delete, queued all the same
+    expect(await old.queueDepth()).toBe(3);
+    await lapseWriterClaims(admin, pgName); // 60 s without a renewal: the old app is cut off
+    const neu = app(`${name}new`);
+    await neu.set(schema, { id: 'w1', n: 10 });
+    await neu.set(schema, { id: 'w3', n: 30 });
+    await neu.flushDirty();
+    await old.flushDirty(); // back: its flusher applies what it queued
+    expect(await row('w1')).toEqual({ n: 10, note: null, extra: null });
+    expect(await row('w2')).toEqual({ n: 2, note: null, extra: null });
+    expect(await row('w3')).toEqual({ n: 30, note: null, extra: null });
+    expect(await old.queueDepth()).toBe(0);
+    // The new owner reads what Postgres holds; so does a fresh instance of the old app.
+    expect((await neu.get(schema, 'w2')).n).toBe(2);
+    expect((await app(`${name}old`).get(schema, 'w1')).n).toBe(10);
+  });
+
+  // BROKE (left as it.fails): a partial set the old app queued before the takeover (it sent `note`,
+  // not `extra`) is lost once the new owner sets another column of the key (`extra`, not `note`) and
+  // flushes first. In
+  // one app the newer partial write carries the older one's queued columns (docs/write-behind.md:
+  // "two instances setting different columns of one key at once both keep theirs ... whichever
+  // queue flushes first"); the new owner cannot see the old app's pending index (another key
+  // namespace), so its write carries only `n`, and the old app's write, older than the new epoch,
+  // is refused at its flush as superseded — silently (acked and counted as flushed, no onWriteError).
+  // `note` never reaches Postgres though nothing overwrote it. (A whole row the old app queued loses
+  // its columns the same way under the new owner's partial set, merged over Postgres' older row.)
+  // A fix needs the old owner's queue
+  // drained before a takeover, or a flush that applies a superseded partial write's columns that no
+  // later write set (per-column ordering): not small.
+  it.fails('a partial set the old owner queued keeps its columns under the new owner’s partial set of the key', async () => {
+    await admin.query(`insert into "${pgName}".items (id, n) values ('p1', 1)`);
+    const old = app(`${name}old`);
+    await old.set(schema, { id: 'p1', n: 1, note: 'from-old' }); // extra left out
+    expect((await old.get(schema, 'p1')).note).toBe('from-old');
+    await lapseWriterClaims(admin, pgName);
+    const neu = app(`${name}new`);
+    await neu.set(schema, { id: 'p1', n: 7, extra: 'from-new' }); // note left out
+    await neu.flushDirty();
+    await old.flushDirty();
+    expect(await row('p1')).toEqual({ n: 7, note: 'from-old', extra: 'from-new' });
+  });
+});
+
+describe('a write that trusted its claim, slowed past the lease while another app took the table', () => {
+  // The old app's last claim was sent at t; its write at t + 49 s trusts it (renewed without waiting,
+  // but Postgres does not answer the renewal: overloaded, or cut off). The write is a partial set,
+  // whose base is read from Postgres first; that read takes 12 s. Postgres' lease ran out at t + 60 s
+  // and the new app took the table over and wrote the key. Whatever the old write's outcome, it must
+  // hold: refused (nothing written), or acknowledged and then the last write of the key, which is
+  // what an acknowledgement made after the new app's write means.
+  const scratch = scratchApp('hostile6_slow');
+  const { name, pgName, admin, db } = scratch;
+  const table = pgSchema(pgName).table('items', {
+    id: text('id').primaryKey(),
+    n: integer('n').notNull(),
+    note: text('note'),
+    extra: text('extra'),
+  });
+  const schema = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
+  scratch.migrate(table);
+  const row = async (id: string) =>
+    (await admin.query(`select n, note from "${pgName}".items where id = $1`, [id])).rows[0] as
+      | { n: number; note: string | null }
+      | undefined;
+
+  it('its acknowledgement is refused, or it lands over the write the new owner made meanwhile', async () => {
+    const clock = manualClock(Date.now());
+    const base = createDrizzleL3(db, { migrationsSchema: pgName });
+    let cut = false;
+    let reading = false;
+    const held = gate();
+    const l3 = wrapL3(base, {
+      claimWriter: async (...args) => {
+        if (cut) throw new Error('timeout exceeded when trying to connect');
+        return base.claimWriter!(...args);
+      },
+      findMany: async (...args) => {
+        if (cut) {
+          reading = true;
+          await held.wait();
+        }
+        return base.findMany(...args);
+      },
+    });
+    const old = scratch.strata({ keyPrefix: `${name}old`, schemas: [schema], l3, clock });
+    await old.set(schema, { id: 's0', n: 0 }); // claims the table
+    await admin.query(`insert into "${pgName}".items (id, n) values ('s1', 1)`);
+    clock.advance(49_000);
+    cut = true;
+    const late = old.set(schema, { id: 's1', n: 2, note: 'late' }).then(
+      () => 'acked' as const,
+      (err: unknown) => err,
+    );
+    await until(() => reading);
+    clock.advance(12_000); // the base read took 12 s
+    await lapseWriterClaims(admin, pgName); // Postgres' lease ran out at t + 60 s
+    const neu = scratch.strata({ keyPrefix: `${name}new`, schemas: [schema] });
+    await neu.set(schema, { id: 's1', n: 5, note: 'new' });
+    await neu.flushDirty();
+    cut = false;
+    held.open();
+    const outcome = await late;
+    await old.flushDirty();
+    if (outcome === 'acked') {
+      // Acknowledged after the new owner's write: it is the key's last write.
+      expect(await row('s1')).toEqual({ n: 2, note: 'late' });
+    } else {
+      expect(isStrataError(outcome, 'INVALID_CONFIG'), String(outcome)).toBe(true);
+      expect(await row('s1')).toEqual({ n: 5, note: 'new' });
+      expect((await old.get(schema, 's1')).note).not.toBe('late');
+    }
+  });
+});
+
+describe("Redis loses the owner's keys (counters too) while the app holds the claim", () => {
+  // Each instance's queue is in memory (it survives the loss; a Redis Stream under the prefix would
+  // go with it). The app holds the table's claim (`seeded`): the claim says nothing about the
+  // counter, so after the loss the versions must still come from a new epoch, above every version
+  // Postgres' `_strata_versions` holds, or the next writes would be refused at their flush as older.
+  const scratch = scratchApp('hostile6_wipe');
+  const { name, pgName, admin, wipe } = scratch;
+  const table = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const schema = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
+  scratch.migrate(table);
+  const instance = () => scratch.strata({ schemas: [schema], writeBehind: { queue: createMemoryQueue() } });
+  const stored = async (id: string) =>
+    (
+      await admin.query<{ n: number; version: string }>(
+        `select i.n, v.version::text as version from "${pgName}".items i
+         join "${pgName}"._strata_versions v on v.schema = $2 and v.id = i.id where i.id = $1`,
+        [id, schema.identity],
+      )
+    ).rows[0];
+
+  it('writes after the loss land over the writes flushed before it, whoever makes them', async () => {
+    const a = instance();
+    await a.set(schema, { id: 'k1', n: 1 });
+    await a.set(schema, { id: 'k2', n: 1 });
+    await a.flushDirty();
+    const before = Number((await stored('k1'))!.version);
+    await a.set(schema, { id: 'k1', n: 2 }); // queued in a's memory, not flushed
+    await a.set(schema, { id: 'k3', n: 2 });
+    await wipe(); // counters, ticks, the boot marker, every row: gone
+    const b = instance(); // an instance started after the loss
+    await b.set(schema, { id: 'k1', n: 3 });
+    await b.set(schema, { id: 'k2', n: 3 });
+    await b.flushDirty();
+    expect(Number((await stored('k1'))!.version)).toBeGreaterThan(before);
+    await a.flushDirty(); // a's k1 was acknowledged before b's: older, refused; its k3 lands
+    expect(await stored('k1')).toMatchObject({ n: 3 });
+    expect(await stored('k3')).toMatchObject({ n: 2 });
+    // a, which had seen the counter before the loss, writes again: above b's.
+    await a.set(schema, { id: 'k2', n: 4 });
+    await a.flushDirty();
+    expect(await stored('k2')).toMatchObject({ n: 4 });
+    await b.set(schema, { id: 'k2', n: 5 });
+    await b.flushDirty();
+    expect(await stored('k2')).toMatchObject({ n: 5 });
+    for (const s of [a, b, instance()]) {
+      expect((await s.get(schema, 'k1')).n).toBe(3);
+      expect((await s.get(schema, 'k3')).n).toBe(2);
+    }
+  });
+});
+
+describe('two apps, one table name in two Postgres schemas, one Redis, one keyPrefix, one bus channel', () => {
+  // Tenant A's `a.items` and tenant B's `b.items` (qualified tables), each app registering its own
+  // Strata schema named `items`, write-behind, on one keyPrefix (one write stream, one consumer
+  // group) and one bus channel, with Strata's own tables in one shared Postgres schema. Neither app
+  // may read, flush, claim or invalidate the other's rows.
+  const scratch = scratchApp('hostile6_two');
+  const { name, pgName, admin, redisUrl } = scratch;
+  const other = `${name}_u`;
+  const tableA = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const tableB = pgSchema(other).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const schemaA = defineSchema({ name: 'items', table: tableA, writeMode: 'write-behind' });
+  const schemaB = defineSchema({ name: 'items', table: tableB, writeMode: 'write-behind' });
+  scratch.migrate(tableA, tableB);
+  const open = (schema: typeof schemaA) =>
+    scratch.strata({
+      schemas: [schema],
+      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) },
+    });
+  const n = async (pg: string, id: string) =>
+    (await admin.query<{ n: number }>(`select n from "${pg}".items where id = $1`, [id])).rows[0]?.n;
+
+  it('each app reads, flushes and invalidates only its own rows', async () => {
+    const a = open(schemaA);
+    const b = open(schemaB);
+    await a.set(schemaA, { id: 'k', n: 1 });
+    await b.set(schemaB, { id: 'k', n: 2 }); // not refused: another table
+    expect((await a.get(schemaA, 'k')).n).toBe(1);
+    expect((await b.get(schemaB, 'k')).n).toBe(2);
+    await a.flushDirty(); // b's write in the shared stream is left to b
+    expect(await n(pgName, 'k')).toBe(1);
+    expect(await n(other, 'k')).toBeUndefined();
+    await b.flushDirty();
+    expect(await n(other, 'k')).toBe(2);
+    await a.set(schemaA, { id: 'k', n: 3 });
+    await a.invalidateAll(schemaA);
+    await a.flushDirty();
+    for (const s of [b, open(schemaB)]) expect((await s.get(schemaB, 'k')).n).toBe(2);
+    for (const s of [a, open(schemaA)]) expect((await s.get(schemaA, 'k')).n).toBe(3);
+    expect(await a.queueDepth()).toBe(0);
+  });
+});
+
+describe('flushDirty of the old owner racing a takeover', () => {
+  // The old app's flushDirty is under way (its Postgres write held) when its claim lapses and the new
+  // app takes the table and writes one of the keys the held flush carries, then flushes. The old
+  // app's writes were acknowledged before the takeover: the new app's write of the key is the last.
+  const scratch = scratchApp('hostile6_flush');
+  const { name, pgName, admin, db } = scratch;
+  const table = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const schema = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
+  scratch.migrate(table);
+  const n = async (id: string) =>
+    (await admin.query<{ n: number }>(`select n from "${pgName}".items where id = $1`, [id])).rows[0]?.n;
+
+  it("the new owner's write of the key wins in every tier; the old owner's other writes land", async () => {
+    const base = createDrizzleL3(db, { migrationsSchema: pgName });
+    const held = gate();
+    let holding = false;
+    const l3 = wrapL3(base, {
+      write: async (...args) => {
+        if (!holding) {
+          holding = true;
+          await held.wait();
+        }
+        return base.write(...args);
+      },
+    });
+    const old = scratch.strata({ keyPrefix: `${name}old`, schemas: [schema], l3 });
+    await old.set(schema, { id: 'f1', n: 1 });
+    await old.set(schema, { id: 'f2', n: 1 });
+    const flushing = old.flushDirty();
+    await until(() => holding);
+    await lapseWriterClaims(admin, pgName);
+    const neu = scratch.strata({ keyPrefix: `${name}new`, schemas: [schema] });
+    await neu.set(schema, { id: 'f1', n: 2 });
+    await neu.flushDirty();
+    held.open();
+    await flushing;
+    expect(await n('f1')).toBe(2);
+    expect(await n('f2')).toBe(1);
+    expect((await neu.get(schema, 'f1')).n).toBe(2);
+    expect((await old.get(schema, 'f1')).n).toBe(2);
+    expect((await scratch.strata({ keyPrefix: `${name}old`, schemas: [schema] }).get(schema, 'f1')).n).toBe(
+      2,
+    );
+  });
+});
+
+describe('write-behind, a transaction and invalidations of one row on two instances', () => {
+  // Instance a queues a write of the row; instance b commits a transaction over it (versions from
+  // the same Redis counter, after the queued write); both invalidate the row before and after the
+  // flush. Nobody reads the queued (older) row after the transaction was acknowledged, and the
+  // flush of the queued write changes nothing.
+  const scratch = scratchApp('hostile6_tx');
+  const { name, pgName, admin, redisUrl } = scratch;
+  const table = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const schema = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
+  scratch.migrate(table);
+  const open = () =>
+    scratch.strata({
+      schemas: [schema],
+      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) },
+    });
+  const n = async (id: string) =>
+    (await admin.query<{ n: number }>(`select n from "${pgName}".items where id = $1`, [id])).rows[0]?.n;
+
+  it('every instance reads the transaction, before and after the flush', async () => {
+    const a = open();
+    const b = open();
+    await a.set(schema, { id: 't', n: 1 });
+    await b.get(schema, 't'); // b holds the queued row in L1
+    await b.invalidate(schema, 't');
+    await b.tx().set(schema, { id: 't', n: 2 }).commit();
+    await a.invalidate(schema, 't');
+    for (const s of [a, b, open()]) expect((await s.get(schema, 't')).n).toBe(2);
+    await a.set(schema, { id: 'u', n: 1 });
+    await b.tx().delete(schema, 'u').commit();
+    await a.invalidate(schema, 'u');
+    for (const s of [a, b]) expect(await s.find(schema, 'u')).toBeNull();
+    await a.flushDirty();
+    await b.flushDirty();
+    expect(await n('t')).toBe(2);
+    expect(await n('u')).toBeUndefined();
+    await b.invalidate(schema, 't');
+    for (const s of [a, b, open()]) {
+      expect((await s.get(schema, 't')).n).toBe(2);
+      expect(await s.find(schema, 'u')).toBeNull();
+    }
+  });
+});

@@ -1,10 +1,10 @@
-import { createIoredisL2, createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
-import { createMemoryQueue, defineSchema, isStrataError, type L3Tier, type Strata } from '@strata/core';
+import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
+import { createMemoryQueue, defineSchema, isStrataError, type L3Tier } from '@strata/core';
 import { manualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { lapseWriterClaims } from '@strata/devstack/testing';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { scratchApp } from '../support/scratch-app.js';
 
 // Hostile round 6: the one version owner per table (`_strata_writers`, engine/writer-claim.ts) as it
@@ -189,7 +189,7 @@ describe("Redis loses the owner's keys (counters too) while the app holds the cl
   // counter, so after the loss the versions must still come from a new epoch, above every version
   // Postgres' `_strata_versions` holds, or the next writes would be refused at their flush as older.
   const scratch = scratchApp('hostile6_wipe');
-  const { name, pgName, admin, wipe } = scratch;
+  const { pgName, admin, wipe } = scratch;
   const table = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
   const schema = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
   scratch.migrate(table);
@@ -361,6 +361,92 @@ describe('write-behind, a transaction and invalidations of one row on two instan
     for (const s of [a, b, open()]) {
       expect((await s.get(schema, 't')).n).toBe(2);
       expect(await s.find(schema, 'u')).toBeNull();
+    }
+  });
+});
+
+describe('clocks: instances an hour apart, and a wall clock that steps back while an instance idles', () => {
+  // The claim's lease runs on Postgres' clock; each instance times its own trust in it (20 s to renew,
+  // 50 s to wait) on its own clock. Instances an hour ahead or behind must share their app's claim
+  // and be refused next to another app's; an instance whose wall clock steps back must not trust its
+  // claim past the lease.
+  const scratch = scratchApp('hostile6_clock');
+  const { name, pgName, admin, redisUrl } = scratch;
+  const table = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const schema = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
+  scratch.migrate(table);
+  const HOUR = 3_600_000;
+  const n = async (id: string) =>
+    (await admin.query<{ n: number }>(`select n from "${pgName}".items where id = $1`, [id])).rows[0]?.n;
+  const skewed = (keyPrefix: string, offset: number) =>
+    scratch.strata({
+      keyPrefix,
+      schemas: [schema],
+      clock: { now: () => Date.now() + offset },
+      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${keyPrefix}:bus` }) },
+    });
+
+  it('instances an hour ahead and behind share their claim, keep another app out, and lose nothing at a takeover', async () => {
+    const ahead = skewed(`${name}one`, HOUR);
+    const behind = skewed(`${name}one`, -HOUR);
+    await ahead.set(schema, { id: 'c1', n: 1 });
+    await behind.set(schema, { id: 'c1', n: 2 });
+    await ahead.set(schema, { id: 'c2', n: 1 });
+    const other = skewed(`${name}two`, -2 * HOUR);
+    const refused = await other.set(schema, { id: 'c1', n: 9 }).catch((e: unknown) => e);
+    expect(isStrataError(refused, 'INVALID_CONFIG')).toBe(true);
+    await ahead.flushDirty();
+    await behind.flushDirty();
+    expect(await n('c1')).toBe(2);
+    await lapseWriterClaims(admin, pgName); // the app stopped (its instances idle here): 60 s later
+    await other.set(schema, { id: 'c1', n: 3 });
+    await other.flushDirty();
+    expect(await n('c1')).toBe(3);
+    expect((await other.get(schema, 'c1')).n).toBe(3);
+    // The first app's caches learn another app's write as any write made outside it: by change
+    // capture, at their TTL, or here by `invalidate` (docs/semantics.md, "Bounds that remain").
+    await ahead.invalidate(schema, 'c1');
+    for (const s of [ahead, behind]) expect((await s.get(schema, 'c1')).n).toBe(3);
+  });
+
+  // BROKE → fixed (engine/steady-clock.ts): the instance's last reading of its clock was just after
+  // its claim; it then idles (no request, no flush timer: `new Strata`, a function host) for 70 s,
+  // during which NTP steps its wall clock back an hour. Its claim lapsed in Postgres at 60 s and
+  // another app took the table and wrote the key. The engine's clock never goes back
+  // (`SteadyClock`), but it did not count the 70 s across the step either: the instance took its
+  // claim as 0 s old and acknowledged a write with its own counter's (older epoch's) version, after
+  // the other app's write of the key; its flush refused it as older: acknowledged, then lost. The
+  // time across a step back is now counted on the monotonic clock (`performance.now()`, faked here
+  // so the 70 s need not be waited for).
+  it('a step back across an idle gap: a write after the takeover is refused, or it lands', async () => {
+    vi.useFakeTimers({ toFake: ['performance'] });
+    try {
+      let wall = Date.now();
+      const idle = scratch.strata({
+        keyPrefix: `${name}idle`,
+        schemas: [schema],
+        clock: { now: () => wall },
+      });
+      await idle.set(schema, { id: 's1', n: 1 }); // claims the table
+      await idle.flushDirty();
+      wall += 70_000 - HOUR; // 70 s idle, and stepped back an hour meanwhile
+      vi.advanceTimersByTime(70_000);
+      await lapseWriterClaims(admin, pgName); // Postgres' lease ran out at 60 s
+      const taker = scratch.strata({ keyPrefix: `${name}taker`, schemas: [schema] });
+      await taker.set(schema, { id: 's1', n: 2 });
+      await taker.flushDirty();
+      const outcome = await idle.set(schema, { id: 's1', n: 3 }).then(
+        () => 'acked' as const,
+        (err: unknown) => err,
+      );
+      await idle.flushDirty();
+      if (outcome === 'acked') expect(await n('s1')).toBe(3);
+      else {
+        expect(isStrataError(outcome, 'INVALID_CONFIG'), String(outcome)).toBe(true);
+        expect(await n('s1')).toBe(2);
+      }
+    } finally {
+      vi.useRealTimers();
     }
   });
 });

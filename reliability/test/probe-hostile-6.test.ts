@@ -450,3 +450,52 @@ describe('clocks: instances an hour apart, and a wall clock that steps back whil
     }
   });
 });
+
+describe('a rolling deploy that switches a schema from write-behind to write-through (one keyPrefix)', () => {
+  // BROKE → fixed (drizzle/writers-table.ts, engine/writer-claim.ts): v1 runs the schema
+  // write-behind, v2 write-through; both instances of one app (one keyPrefix: one owner in
+  // `_strata_writers`, whose claims both held, the row flipping mode). v1 had a write of the key
+  // queued when v2 wrote the key through Postgres, at Postgres' `version + 1` — below the version
+  // v1's Redis counter gave the queued write — so v1's flush put the older value over v2's
+  // acknowledged one (it could as well have been equal, and the later write dropped as a
+  // redelivery). The two modes' versions do not compare, within one app as between two: a claim is
+  // now one app IN ONE MODE, and v2 is refused (nothing written) while v1's write-behind claim lives.
+  const scratch = scratchApp('hostile6_mode');
+  const { pgName, admin, redisUrl, name } = scratch;
+  const table = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const behind = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
+  const through = defineSchema({ name: 'items', table });
+  scratch.migrate(table);
+  const bus = () => ({ bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) });
+  const n = async (id: string) =>
+    (await admin.query<{ n: number }>(`select n from "${pgName}".items where id = $1`, [id])).rows[0]?.n;
+
+  it("v2's write-through write of a key v1 has queued is refused, or not undone by v1's flush", async () => {
+    const v1 = scratch.strata({ schemas: [behind], coherence: bus() });
+    await v1.set(behind, { id: 'm1', n: 1 });
+    await v1.flushDirty();
+    await v1.set(behind, { id: 'other', n: 1 }); // the counter moves on past m1's stored version + 1
+    await v1.set(behind, { id: 'm1', n: 2 }); // queued
+    const v2 = scratch.strata({ schemas: [through], coherence: bus() });
+    const outcome = await v2.set(through, { id: 'm1', n: 3 }).then(
+      () => 'acked' as const,
+      (err: unknown) => err,
+    );
+    await v1.flushDirty();
+    const last = outcome === 'acked' ? 3 : 2;
+    if (outcome !== 'acked') expect(isStrataError(outcome, 'INVALID_CONFIG'), String(outcome)).toBe(true);
+    expect(await n('m1')).toBe(last);
+    expect((await v1.get(behind, 'm1')).n).toBe(last);
+    expect((await v2.get(through, 'm1')).n).toBe(last);
+    // v1 stopped (close flushes) and its claim lapsed: v2 writes, and a write-behind v1 is refused.
+    await v1.close();
+    await lapseWriterClaims(admin, pgName);
+    await v2.set(through, { id: 'm1', n: 4 });
+    expect(await n('m1')).toBe(4);
+    const back = scratch.strata({ schemas: [behind], coherence: bus() });
+    const refused = await back.set(behind, { id: 'm1', n: 5 }).catch((e: unknown) => e);
+    expect(isStrataError(refused, 'INVALID_CONFIG')).toBe(true);
+    expect(await n('m1')).toBe(4);
+    expect((await back.get(behind, 'm1')).n).toBe(4);
+  });
+});

@@ -119,6 +119,10 @@ describe('a write that trusted its claim, slowed past the lease while another ap
   // and the new app took the table over and wrote the key. Whatever the old write's outcome, it must
   // hold: refused (nothing written), or acknowledged and then the last write of the key, which is
   // what an acknowledgement made after the new app's write means.
+  // BROKE → fixed (engine/write-behind.ts, commit-tx.ts): the claim was looked at only when the write
+  // was called; the write was acknowledged at its own counter's version, below the new owner's
+  // epoch, and its flush refused it as older: acknowledged, then lost. The claim is now looked at
+  // again where the versions are taken (61 s: waited for, and refused with INVALID_CONFIG).
   const scratch = scratchApp('hostile6_slow');
   const { name, pgName, admin, db } = scratch;
   const table = pgSchema(pgName).table('items', {
@@ -452,14 +456,19 @@ describe('clocks: instances an hour apart, and a wall clock that steps back whil
 });
 
 describe('a rolling deploy that switches a schema from write-behind to write-through (one keyPrefix)', () => {
-  // BROKE → fixed (drizzle/writers-table.ts, engine/writer-claim.ts): v1 runs the schema
-  // write-behind, v2 write-through; both instances of one app (one keyPrefix: one owner in
-  // `_strata_writers`, whose claims both held, the row flipping mode). v1 had a write of the key
-  // queued when v2 wrote the key through Postgres, at Postgres' `version + 1` — below the version
-  // v1's Redis counter gave the queued write — so v1's flush put the older value over v2's
-  // acknowledged one (it could as well have been equal, and the later write dropped as a
-  // redelivery). The two modes' versions do not compare, within one app as between two: a claim is
-  // now one app IN ONE MODE, and v2 is refused (nothing written) while v1's write-behind claim lives.
+  // BROKE (left as it.fails): v1 runs the schema write-behind, v2 write-through; both instances of
+  // one app (one keyPrefix: one owner in `_strata_writers`, whose claims both hold, the row flipping
+  // mode). v1 has a write of the key queued when v2 writes the key through Postgres, at Postgres'
+  // `version + 1` — below the version v1's Redis counter gave the queued write (it could as well be
+  // equal, and the later write dropped as a redelivery) — so v1's flush puts the older value over
+  // v2's acknowledged one, in Postgres and every tier: v2's write is lost. The two modes' versions
+  // do not compare, within one app as between two. The fix tried: a claim is one app IN ONE MODE
+  // (writers-table.ts: `same` = `w.owner = excluded.owner and w.mode = excluded.mode`;
+  // writer-claim.ts `#ask`: held only when `held.mode === cache.writeMode` too), so v2 is refused
+  // (INVALID_CONFIG, nothing written) while v1's write-behind claim lives. It makes this test pass,
+  // but 30 tests in 20 files share one keyPrefix between write-through and write-behind schemas of
+  // one table (engine-call-order, regression-tx, faults-redis, l3-*, model-deployments...) and are
+  // refused then: a behaviour change to decide, not made here.
   const scratch = scratchApp('hostile6_mode');
   const { pgName, admin, redisUrl, name } = scratch;
   const table = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
@@ -470,7 +479,7 @@ describe('a rolling deploy that switches a schema from write-behind to write-thr
   const n = async (id: string) =>
     (await admin.query<{ n: number }>(`select n from "${pgName}".items where id = $1`, [id])).rows[0]?.n;
 
-  it("v2's write-through write of a key v1 has queued is refused, or not undone by v1's flush", async () => {
+  it.fails("v2's write-through write of a key v1 has queued is refused, or not undone by v1's flush", async () => {
     const v1 = scratch.strata({ schemas: [behind], coherence: bus() });
     await v1.set(behind, { id: 'm1', n: 1 });
     await v1.flushDirty();

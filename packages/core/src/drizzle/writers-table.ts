@@ -30,8 +30,8 @@ export function writersTableStatements(versions: VersionsTable): string[] {
 
 /**
  * `L3Tier.claimWriter`: one upsert that takes or renews the table's claim for `owner` (a lease of
- * 60 s from Postgres' now, never the app's clock) where the row lapsed, is already `owner`'s in the
- * same mode, or both claims are write-through. A claim that changes the row's owner or mode starts unseeded. When
+ * 60 s from Postgres' now, never the app's clock) where the row lapsed, is already `owner`'s, or
+ * both claims are write-through. A claim that changes the row's owner or mode starts unseeded. When
  * it is refused, the holder is read (a second statement, only then).
  */
 export function claimWriter(
@@ -44,16 +44,13 @@ export function claimWriter(
   const w = sql.raw(writersTable(ctx.versions).name);
   const mode = exclusive ? 'write-behind' : 'write-through';
   const id = schema.identity;
-  // One app in one mode: its instances in the other mode (a rolling deploy switching the schema's
-  // write mode) order their versions apart (Postgres' `version + 1` against the Redis counter), so
-  // an older queued write-behind write would be flushed over a later write-through one.
-  const same = sql.raw('w.owner = excluded.owner and w.mode = excluded.mode');
+  const same = sql.raw('w.owner = excluded.owner');
   return withTable(ctx, writersTableStatements, async () => {
     // In the table's column order.
     const [claimed] = rowsOf(
       await ctx.db.execute(sql`insert into ${w} as w values (${id}, ${owner}, ${mode}, ${seeded}, now() + interval '60 s')
 on conflict (schema) do update set owner = excluded.owner, mode = excluded.mode, expires_at = excluded.expires_at,
-seeded = excluded.seeded or (w.seeded and ${same})
+seeded = excluded.seeded or (w.seeded and ${same} and w.mode = excluded.mode)
 where w.expires_at <= now() or ${same} or (w.mode <> 'write-behind' and excluded.mode <> 'write-behind')
 returning (not seeded)::int as reseed`),
     );

@@ -101,12 +101,11 @@ export class WriterClaims {
     } catch (err) {
       throw this.ctx.l3Error(schema.name, 'claim', err);
     }
-    // This app's own claim in the other mode (a rolling deploy switching the write mode) is another's.
-    if (held.owner === owner && held.mode === cache.writeMode) return held.reseed;
+    if (held.owner === owner) return held.reseed;
     lease.at = Number.NEGATIVE_INFINITY;
     throw new StrataError(
       'INVALID_CONFIG',
-      `schema ${schema.name}: app '${held.owner}' writes table ${schema.identity} (${held.mode}): app '${owner}' (${cache.writeMode}) may not until that claim lapses (60 s after its last write or flush). Nothing was written`,
+      `schema ${schema.name}: app '${held.owner}' writes table ${schema.identity} (${held.mode}): app '${owner}' may not until that claim lapses (60 s after its last write or flush). Nothing was written`,
       { details: { schema: schema.name, owner: held.owner, mode: held.mode } },
     );
   }

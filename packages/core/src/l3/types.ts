@@ -188,8 +188,7 @@ export interface L3Tier {
    * Postgres' clock, and resolves the claim the table holds then (see {@link WriterClaim}). An
    * `exclusive` claim (write-behind: its versions come from the app's own Redis counter, which no
    * other app's versions compare with) is taken only where no other app holds a live claim; a
-   * write-through one only where no other app holds a live exclusive one. The owner's own live
-   * claim in the other mode counts as another app's (its versions do not compare either). `seeded`: the caller's
+   * write-through one only where no other app holds a live exclusive one. `seeded`: the caller's
    * counter was moved into a new epoch since it took the table. Optional: without it, apps are not
    * kept from writing one table write-behind side by side (docs/semantics.md, "One writer per table").
    */

@@ -92,6 +92,14 @@ async function commitPlans(ctx: EngineContext, plans: Plan[], timeoutMs: number)
     if (p.cache.l3 && p.cache.writeMode === 'write-behind') await awaitOlderElsewhere(ctx, p.cache, p.writes);
   }
   try {
+    // Looked at again before versions are taken from this app's counter (see `writeBehind`): the
+    // wait above for another shape's queued writes may have outlasted the claim checked at the call.
+    for (const p of plans)
+      if (p.cache.l3 && p.cache.writeMode === 'write-behind') await ctx.claims.before(p.cache);
+  } catch (err) {
+    throw isStrataError(err, 'INVALID_CONFIG') ? err : txFailed(err);
+  }
+  try {
     for (const p of plans) {
       if (p.cache.l3 && p.cache.writeMode === 'write-behind') await orderAmongQueued(p);
       p.encrypted = await Promise.all(

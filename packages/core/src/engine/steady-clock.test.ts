@@ -6,7 +6,7 @@ describe('steadyClock', () => {
   it('follows its source forward, never back, and goes on at its pace after a step back', () => {
     let t = 1_000_000;
     const source = { now: () => t };
-    const clock = steadyClock(source);
+    const clock = steadyClock(source, () => 0); // a monotonic clock that saw no time pass
     expect(clock.now()).toBe(1_000_000);
     t += 500;
     expect(clock.now()).toBe(1_000_500);
@@ -18,6 +18,22 @@ describe('steadyClock', () => {
     expect(clock.now()).toBe(11_002_500);
     expect(wallClock(clock)).toBe(source);
     expect(wallClock(clock).now()).toBe(t);
+  });
+
+  it('counts the time across a step back on the monotonic clock: an idle gap is not lost', () => {
+    let t = 1_000_000;
+    let mono = 50;
+    const clock = steadyClock({ now: () => t }, () => mono);
+    expect(clock.now()).toBe(1_000_000);
+    // Idle 70 s (no reading), the wall clock stepped back an hour meanwhile.
+    mono += 70_000.6;
+    t += 70_000 - 3_600_000;
+    expect(clock.now()).toBe(1_070_000);
+    t += 1_000;
+    mono += 1_000;
+    expect(clock.now()).toBe(1_071_000);
+    // Read again at once: the same reading, no monotonic time counted twice.
+    expect(clock.now()).toBe(1_071_000);
   });
 
   it('takes a manual clock as it is (tests step it back on purpose), and is not wrapped twice', () => {

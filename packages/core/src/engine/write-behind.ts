@@ -80,6 +80,13 @@ export async function writeBehind(
     const encoding =
       bases || cache.rows.encrypts ? encode(cache, writes, now, bases) : encodeWhole(cache, writes, now);
     const rows = encoding instanceof Promise ? await encoding : encoding;
+    // The claim was looked at when the write was called; a base read (Postgres, up to its timeout) or
+    // a batch ahead of this one may have taken long since. The script takes versions from this app's
+    // counter, which order against another app's only while this app holds the table: looked at again
+    // here (no wait unless 50 s passed since the claim), or a write trusted at 49 s and slowed past
+    // the 60 s lease would be acknowledged below a new owner's versions and lost at its flush.
+    const claiming = ctx.claims.before(cache);
+    if (claiming) await claiming;
     const enqueue: ScriptedEnqueue | undefined = colocated
       ? {
           stream: colocated.stream,

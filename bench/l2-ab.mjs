@@ -169,6 +169,12 @@ if (only !== 'get')
     block: 4,
     contestants: [
       { name: 'raw MGET + JSON.parse + Date revival', op: async () => (await rawMget()).map(revive) },
+      // The issue's own baseline (no Date revival): each side's ratio to it is printed too.
+      {
+        name: 'raw MGET + JSON.parse',
+        op: async () => (await rawMget()).map((v) => JSON.parse(v)),
+        plain: true,
+      },
       ...sides.map((s) => ({ name: s.label, op: () => s.strata.getMany(s.schema, batch) })),
       // --replay: the branch side's own values decoded by hand (header, payload, codec), no engine.
       ...(replay ? [{ name: 'decode only', op: async () => decodeOnly(await ownValues()) }] : []),
@@ -202,6 +208,9 @@ const loadavg = async () =>
     .join(' ');
 for (const suite of suites) {
   const ratios = new Map(sides.map((s) => [s.label, []]));
+  // Ratios to a second baseline (`plain`: getMany's raw MGET + JSON.parse), by side.
+  const plain = suite.contestants.find((c) => c.plain);
+  const plainRatios = new Map(sides.map((s) => [s.label, []]));
   for (let run = 0; run < runs; run++) {
     const stats = cpu
       ? await interleaveCpu(suite.contestants, { iterations: 40, block: suite.block })
@@ -211,9 +220,11 @@ for (const suite of suites) {
           maxMs: 60_000,
         });
     const floor = stats.get(suite.contestants[0].name).median;
+    const plainFloor = plain && stats.get(plain.name).median;
     const line = suite.contestants.map((c) => {
       const m = stats.get(c.name).median;
       if (ratios.has(c.name)) ratios.get(c.name).push(m / floor);
+      if (plainFloor && plainRatios.has(c.name)) plainRatios.get(c.name).push(m / plainFloor);
       return `${c.name} ${(m / 1000).toFixed(1)} µs`;
     });
     console.log(`${suite.what} run ${run + 1}: ${line.join(' | ')}  (load ${await loadavg()})`);
@@ -224,6 +235,13 @@ for (const suite of suites) {
       `${suite.what} ${label}: ${sorted[sorted.length >> 1].toFixed(3)}× floor (runs ${sorted.map((x) => x.toFixed(3)).join(', ')})`,
     );
   }
+  if (plain)
+    for (const [label, list] of plainRatios) {
+      const sorted = [...list].sort((a, b) => a - b);
+      console.log(
+        `${suite.what} ${label}: ${sorted[sorted.length >> 1].toFixed(3)}× ${plain.name} (runs ${sorted.map((x) => x.toFixed(3)).join(', ')})`,
+      );
+    }
 }
 for (const s of sides) await s.l2.close?.();
 await ownTier?.close();

@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import * as branchTcp from '@strata/adapter-node/redis-tcp';
 import * as branchCore from '@strata/core';
 import * as branchDrizzle from '@strata/core/drizzle';
-import { openStack, playerRow } from './lib/stack.mjs';
+import { openStack, playerRow, playerTable } from './lib/stack.mjs';
 import { interleave, seededRandom, shuffled, summarize } from './lib/stats.mjs';
 import { rawWriteBehindSet } from './lib/write-behind-floor.mjs';
 
@@ -38,7 +38,10 @@ const make = (label, { core, drizzle, tcp }) => {
     stream: `${stack.name}:wbab-${label}:writes`,
     allowVolatile: true,
   });
-  const schema = core.defineSchema({ table: stack.players, writeMode: 'write-behind' });
+  // A table per side: one app owns a table's write-behind versions (`_strata_writers`), so the
+  // baseline writes a table of its own (made by its own migrate).
+  const table = label === 'branch' ? stack.players : playerTable(stack.name, `players_${label}`);
+  const schema = core.defineSchema({ table, writeMode: 'write-behind' });
   const strata = new core.Strata({
     l2,
     l3: drizzle.createDrizzleL3(stack.db, { migrationsSchema: stack.name }),
@@ -51,7 +54,7 @@ const make = (label, { core, drizzle, tcp }) => {
 };
 const sides = [make('branch', { core: branchCore, drizzle: branchDrizzle, tcp: branchTcp })];
 if (base) sides.push(make('base', base));
-await sides[0].strata.migrate();
+for (const s of sides) await s.strata.migrate();
 const rows = Array.from({ length: 100 }, (_, i) => playerRow('wbab', i));
 const levelled = (i) => ({ ...rows[i % 100], level: (i % 90) + 1 });
 const floor = rawWriteBehindSet(stack, 'wbab-floor');

@@ -15,9 +15,12 @@ import { boolean, integer, pgSchema, text, timestamp } from 'drizzle-orm/pg-core
 import { Redis as IORedis } from 'ioredis';
 import pg from 'pg';
 
-/** The demo worker's player row (apps/demo-worker/src/db/schema.ts), under a schema of this run. */
-export function playerTable(schemaName) {
-  return pgSchema(schemaName).table('players', {
+/**
+ * The demo worker's player row (apps/demo-worker/src/db/schema.ts), under a schema of this run
+ * (`tableName` for a second table of it: two apps may not both write one table write-behind).
+ */
+export function playerTable(schemaName, tableName = 'players') {
+  return pgSchema(schemaName).table(tableName, {
     id: text('id').primaryKey(),
     username: text('username').notNull().unique(),
     level: integer('level').notNull().default(1),

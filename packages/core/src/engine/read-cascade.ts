@@ -6,7 +6,7 @@ import { Loaded } from './loaded.js';
 import { overlayPending, pendingElsewhere } from './pending-elsewhere.js';
 import { agedL1, answerFromGrace, leased, refreshLater } from './read-aged.js';
 import { fullStatus, l1Status, type PositionStatus, positionStatus, type ReadStatus } from './read-status.js';
-import { ABSENT, type SchemaCache, type Versioned } from './schema-cache.js';
+import { ABSENT, type L2Rows, type SchemaCache, type Versioned } from './schema-cache.js';
 
 /** The remaining-TTL rule: an upper tier never keeps a value longer than the tier it came from. */
 function fillTtl(policyMs: number, remainingMs: number): number {
@@ -320,9 +320,15 @@ async function loadBelowL1(
     // its own: what it answered is taken without another await for most schemas (see `fromL2`).
     let missing: number[] | null;
     if (cache.l2 && mode !== 'refreshL3') {
-      let reply: L2Reply | undefined;
+      let reply: L2Rows | undefined;
       try {
-        reply = await cache.readWatchedRows(loaded.keys);
+        // The tier's promise awaited here, not through a layer of ours (see `sendRowRead`).
+        const read = cache.sendRowRead(loaded.keys);
+        if (read instanceof Promise) reply = await read;
+        else {
+          const took = cache.tookRows(read, await read.values);
+          reply = took instanceof Promise ? await took : took;
+        }
       } catch (err) {
         l2ReadFailed(ctx, cache, err);
       }
@@ -382,8 +388,6 @@ function everything(loaded: Loaded): number[] {
   return Array.from(loaded.keys, (_, i) => i);
 }
 
-type L2Reply = Awaited<ReturnType<SchemaCache['readWatchedRows']>>;
-
 /** L2 failed a read: with no L3 it is the source of truth, and the read fails (L2_UNAVAILABLE); else L3 answers. */
 function l2ReadFailed(ctx: EngineContext, cache: SchemaCache, err: unknown): void {
   if (!cache.l3) {
@@ -405,7 +409,7 @@ function fromL2(
   ctx: EngineContext,
   cache: SchemaCache,
   loaded: Loaded,
-  { values, generation, generations }: L2Reply,
+  { values, generation, generations }: L2Rows,
   fenced: (key: string) => boolean,
   mode: LoadMode,
 ): number[] | Promise<number[]> {
@@ -423,7 +427,7 @@ function fromL2(
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
     try {
-      // values[0] is the app's tick (see readWatchedRows): key i's value is at i + 1.
+      // values[0] is the app's tick (see sendRowRead): key i's value is at i + 1.
       const value = values[i + 1] ?? null;
       if (loaded.floors && value !== null) loaded.floors[i] = cache.floorOf(value);
       const hit = cache.readL2(ctx, key, value, generations ? generations[i]! : generation, now);

@@ -144,6 +144,9 @@ export class ChangeRelay {
       const args = [holder, String(leaseMs), String(startedAt), String(force ? 0 : intervalMs)];
       taken = (await l2.run(RELAY_TAKE, keys, args)) as unknown[];
     } catch (err) {
+      // The take may have run with its reply lost (a timeout): released at once (only if this poll
+      // holds it), or every poll of every instance would find the lease busy until it lapses.
+      await this.#release(keys, holder, true);
       return this.#failed('take the lease', err);
     }
     this.stats.seen(Number(taken[1] ?? 0));
@@ -159,14 +162,23 @@ export class ChangeRelay {
       return outcome;
     } catch (err) {
       // The lease goes at once, so the next poll (here or elsewhere) retries without waiting it out.
-      await l2.run(RELAY_RELEASE, keys, [holder]).catch((release: unknown) => {
-        this.options.logger.warn('change relay: releasing the lease failed; it expires', {
-          error: String(release),
-        });
-      });
+      await this.#release(keys, holder);
       if (isCaptureNotInstalled(err)) return this.#notInstalled();
       return this.#failed('read or apply the changes', err);
     }
+  }
+
+  /**
+   * Ends `holder`'s lease (a no-op when another poll holds it); a failure is logged (at debug level
+   * after a failed take, which was logged and counted itself): the lease lapses.
+   */
+  async #release(keys: string[], holder: string, afterTake = false): Promise<void> {
+    await this.options.l2.run(RELAY_RELEASE, keys, [holder]).catch((release: unknown) => {
+      const log = afterTake ? this.options.logger.debug : this.options.logger.warn;
+      log.call(this.options.logger, 'change relay: releasing the lease failed; it expires', {
+        error: String(release),
+      });
+    });
   }
 
   #warnedNotInstalled = false;

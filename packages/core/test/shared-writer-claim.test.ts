@@ -154,6 +154,27 @@ describe('one claim per app, shared by its instances', () => {
     await Promise.all([owner.close(), other.close()]);
   });
 
+  it('an instance of the app in the other mode (a deploy switching writeMode) does not trust the claim, and says once that the modes do not order', async () => {
+    const schema = behind();
+    const first = app('modes', stack.l3, { schemas: [schema] });
+    await first.set(schema, row('m1', 1));
+    await first.settled(); // its write-behind claim shared
+    const { logger, warned } = warnings();
+    const through = defineSchema({ table: sessions() });
+    const reachable = counted(stack.l3);
+    const next = app('modes', reachable.l3, { schemas: [through], logger });
+    await next.set(through, row('m2', 2));
+    await next.set(through, row('m3', 3));
+    // Not trusted: it claimed in Postgres itself.
+    expect(reachable.calls.claimWriter).toBeGreaterThanOrEqual(1);
+    const said = warned.filter((m) => m.includes('a write of one mode can be lost'));
+    expect(said).toHaveLength(1);
+    expect(said[0]).toContain('write-behind, this one write-through');
+    await first.close();
+    await next.close();
+    expect([await storedN('m1'), await storedN('m2'), await storedN('m3')]).toEqual([1, 2, 3]);
+  });
+
   it('a shared claim Redis lost (a flush of its key) sends the next new instance back to Postgres', async () => {
     const schema = behind();
     const first = app('lost', stack.l3, { schemas: [schema] });

@@ -57,8 +57,27 @@ export class SharedClaims {
     }
     const [mode, table, db, by] = Array.isArray(fields) ? fields : [];
     const ours = gen.claim?.known;
-    if (mode !== claimMode(cache) || table !== cache.schema.identity || by === this.#self) return undefined;
-    return ours === undefined || db === ours ? seen.ms : undefined;
+    if (table !== cache.schema.identity || by === this.#self) return undefined;
+    if (ours !== undefined && db !== ours) return undefined;
+    if (mode === claimMode(cache)) return seen.ms;
+    this.#bothModes(cache, String(mode));
+    return undefined;
+  }
+
+  readonly #warned = new WeakSet<SchemaCache>();
+
+  /**
+   * Another instance of this app runs the table in the other mode (a rolling deploy switching
+   * `writeMode`): their versions do not order (Postgres' `version + 1` against the app's counter),
+   * so a write of one can be lost under a queued write of the other. Said once per schema.
+   */
+  #bothModes(cache: SchemaCache, other: string): void {
+    if (this.#warned.has(cache)) return;
+    this.#warned.add(cache);
+    this.ctx.config.logger.warn(
+      `schema ${cache.schema.name}: another instance of this app writes table ${cache.schema.identity} ${other}, this one ${claimMode(cache)}: a write of one mode can be lost under a queued write of the other. Switch a schema's writeMode as a handover: close (flush) every instance of the old mode first (docs/semantics.md, "One writer per table")`,
+      { schema: cache.schema.name, modes: [other, claimMode(cache)] },
+    );
   }
 
   /** Shares a claim that held in Postgres, sent at `sent` (this clock). Nothing waits for it. */

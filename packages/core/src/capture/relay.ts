@@ -174,10 +174,12 @@ export class ChangeRelay {
    */
   async #release(keys: string[], holder: string, afterTake = false): Promise<void> {
     await this.options.l2.run(RELAY_RELEASE, keys, [holder]).catch((release: unknown) => {
-      const log = afterTake ? this.options.logger.debug : this.options.logger.warn;
-      log.call(this.options.logger, 'change relay: releasing the lease failed; it expires', {
-        error: String(release),
-      });
+      this.options.logger[afterTake ? 'debug' : 'warn'](
+        'change relay: releasing the lease failed; it expires',
+        {
+          error: String(release),
+        },
+      );
     });
   }
 

@@ -1,11 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { applyChanges } from '../src/admin.js';
 import type { ChangeSource } from '../src/capture/types.js';
-import { KeyRouter } from '../src/engine/buckets.js';
 import {
   type CapturedChange,
   changeRelay,
-  clusterBuckets,
   createMemoryQueue,
   defineSchema,
   Strata,
@@ -14,6 +12,7 @@ import {
 import { decodeEnvelope } from '../src/l2/envelope.js';
 import type { L2Script, L2Tier } from '../src/l2/types.js';
 import type { Logger } from '../src/observability/logger.js';
+import { fourBuckets, fourRouter, idsOverBuckets } from './support/buckets.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
 // A write L2 misses in one bucket of four (config.buckets; one real Redis serves the buckets as a
@@ -68,29 +67,8 @@ function faulty(p: string, fault: { current?: Fault }, sent: string[] = []): L2T
   });
 }
 
-function four(keyPrefix: string, s: Schema, extra: Partial<StrataConfig> = {}) {
-  return new Strata({
-    l2: stack.l2,
-    l3: stack.l3,
-    keyPrefix,
-    buckets: 4,
-    bucketing: clusterBuckets,
-    schemas: [s],
-    ...extra,
-  });
-}
-
-/** `count` ids named `${tag}${i}`, at least `least` in every one of the four buckets. */
-function idsOverBuckets(router: KeyRouter, tag: string, count: number, least: number): string[] {
-  const ids: string[] = [];
-  const per = [0, 0, 0, 0];
-  for (let i = 0; ids.length < count || per.some((n) => n < least); i++) {
-    const id = `${tag}${i}`;
-    ids.push(id);
-    per[router.bucket(id)]! += 1;
-  }
-  return ids;
-}
+const four = (keyPrefix: string, s: Schema, extra: Partial<StrataConfig> = {}) =>
+  fourBuckets(stack, keyPrefix, s, extra);
 
 /** Each bucket's generation as Redis holds it. */
 function generations(p: string, s: Schema): Promise<number[]> {
@@ -140,7 +118,7 @@ describe('config.buckets: 4, a write L2 misses in one bucket', () => {
       const s = schema();
       const fault: { current?: Fault } = {};
       const a = four(p, s, { l2: faulty(p, fault) });
-      const router = new KeyRouter(p, s, 'json', 4);
+      const router = fourRouter(p, s);
       const ids = idsOverBuckets(router, `${op}-`, 32, 3);
       const inTwo = ids.filter((id) => router.bucket(id) === 2);
       await a.setMany(
@@ -186,7 +164,7 @@ describe('config.buckets: 4, a write L2 misses in one bucket', () => {
     const s = schema();
     const fault: { current?: Fault } = {};
     const a = four(p, s, { l2: faulty(p, fault) });
-    const router = new KeyRouter(p, s, 'json', 4);
+    const router = fourRouter(p, s);
     const ids = idsOverBuckets(router, 'inv-', 24, 2);
     await a.setMany(
       s,
@@ -217,7 +195,7 @@ describe('config.buckets: 4, a flush L2 misses in one bucket', () => {
     const mode = { defaultWriteMode: 'write-behind' as const };
     const a = four(p, s, { ...mode, l2: faulty(p, fault), writeBehind: { queue: createMemoryQueue() } });
     const b = four(p, s, { ...mode, writeBehind: { queue: createMemoryQueue() } });
-    const router = new KeyRouter(p, s, 'json', 4);
+    const router = fourRouter(p, s);
     const mine = idsOverBuckets(router, 'wa-', 16, 2);
     const theirs = idsOverBuckets(router, 'wb-', 16, 2);
     const row = (id: string) => ({ id, username: `${p}-${id}`, level: 4 });
@@ -275,7 +253,7 @@ describe('config.buckets: 4, markers L2 misses in some buckets', () => {
       capture: { source, relay: changeRelay({ interval: '1h' }) },
     });
     expect(await a.relayChanges()).toEqual({ status: 'applied', changes: 0, gap: true });
-    const router = new KeyRouter(p, s, 'json', 4);
+    const router = fourRouter(p, s);
     const ids = idsOverBuckets(router, 'rl-', 40, 6);
     await a.setMany(
       s,
@@ -333,7 +311,7 @@ describe('config.buckets: 4, markers L2 misses in some buckets', () => {
     const fault: { current?: Fault } = {};
     const sent: string[] = [];
     const a = four(p, s, { l2: faulty(p, fault, sent) });
-    const router = new KeyRouter(p, s, 'json', 4);
+    const router = fourRouter(p, s);
     const ids = Array.from({ length: 4_800 }, (_, i) => `m${i}`);
     const per = [0, 1, 2, 3].map((b) => ids.filter((id) => router.bucket(id) === b).length);
     expect(Math.min(...per)).toBeGreaterThan(1_000); // two rounds in every bucket

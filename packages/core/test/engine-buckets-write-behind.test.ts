@@ -1,14 +1,7 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KeyRouter } from '../src/engine/buckets.js';
-import {
-  clusterBuckets,
-  createMemoryQueue,
-  defineSchema,
-  Q,
-  Strata,
-  type StrataConfig,
-} from '../src/index.js';
+import { createMemoryQueue, defineSchema, Q, Strata, type StrataConfig } from '../src/index.js';
+import { fourBuckets, fourRouter, idsOverBuckets } from './support/buckets.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
 // Write-behind and L2-only schemas over four buckets (config.buckets, layout C step 5) on the real
@@ -31,17 +24,8 @@ afterAll(async () => {
 
 const plain = () => defineSchema({ table: stack.tables.players });
 
-function four(keyPrefix: string, s: ReturnType<typeof plain>, extra: Partial<StrataConfig>) {
-  return new Strata({
-    l2: stack.l2,
-    l3: stack.l3,
-    keyPrefix,
-    buckets: 4,
-    bucketing: clusterBuckets,
-    schemas: [s],
-    ...extra,
-  });
-}
+const four = (keyPrefix: string, s: ReturnType<typeof plain>, extra: Partial<StrataConfig>) =>
+  fourBuckets(stack, keyPrefix, s, extra);
 
 describe('config.buckets: 4', () => {
   it('write-behind: two instances write every bucket; reads and searches see the writes before the flush; flushDirty puts every row in Postgres', async () => {
@@ -51,9 +35,8 @@ describe('config.buckets: 4', () => {
     const opts = { defaultWriteMode: 'write-behind' as const, writeBehind: { queue } };
     const a = four(p, s, opts);
     const b = four(p, s, opts);
-    // 40: every bucket has some but in 1 run of 25,000 (24 missed one in 1 of 250; the key prefix is random).
-    const ids = Array.from({ length: 40 }, (_, i) => `w${i}`);
-    const router = new KeyRouter(p, s, 'json', 4);
+    const router = fourRouter(p, s);
+    const ids = idsOverBuckets(router, 'w', 24); // every bucket has some
     expect(new Set(ids.map((id) => router.bucket(id))).size).toBe(4);
     const name = (id: string) => `${p}-${id}`;
     await a.setMany(

@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyChanges } from '../src/admin.js';
 import { relayKeys } from '../src/capture/relay-keys.js';
 import type { ChangeSource } from '../src/capture/types.js';
-import { KeyRouter } from '../src/engine/buckets.js';
 import {
   type CapturedChange,
   changeRelay,
@@ -16,6 +15,7 @@ import {
 import { decodeEnvelope } from '../src/l2/envelope.js';
 import type { L2Script } from '../src/l2/types.js';
 import { noopLogger } from '../src/observability/logger.js';
+import { fourBuckets, fourRouter, idsOverBuckets } from './support/buckets.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
 // config.buckets over the real tiers (Upstash REST over real Redis; buckets are key names, so one
@@ -90,12 +90,12 @@ describe('config.buckets', () => {
     const p = `${stack.keyPrefix}four`;
     const s = plain();
     const a = four(p, s);
-    const ids = Array.from({ length: 48 }, (_, i) => `b${i}`); // every bucket has some (all but 1 in 250,000 runs)
+    const router = fourRouter(p, s);
+    const ids = idsOverBuckets(router, 'b', 48); // every bucket has some
     await a.setMany(
       s,
       ids.map((id, i) => ({ id, username: `${p}-${id}`, level: i })),
     );
-    const router = new KeyRouter(p, s, 'json', 4);
     const buckets = ids.map((id) => router.bucket(id));
     expect(new Set(buckets).size).toBe(4);
     const shape = (b: number) => `{${p}#${b}}:${s.identity}:${s.fingerprint}-json`;
@@ -157,7 +157,7 @@ describe('config.buckets', () => {
     const p = `${stack.keyPrefix}chg`;
     const s = plain();
     const a = four(p, s);
-    const router = new KeyRouter(p, s, 'json', 4);
+    const router = fourRouter(p, s);
     // Five changed ids in each bucket, the rest unchanged: the prefix is random, so the buckets of
     // a fixed list of ids are too (20 fixed ids missed a bucket in about 1 run of 75).
     const ids: string[] = [];
@@ -232,7 +232,7 @@ describe('config.buckets', () => {
     };
     const a = four(p, s, { logger });
     const ids = Array.from({ length: 12 }, (_, i) => `r${i}`);
-    const router = new KeyRouter(p, s, 'json', 4);
+    const router = fourRouter(p, s);
     await a.setMany(
       s,
       ids.map((id) => ({ id, username: `${p}-${id}`, level: 2 })),
@@ -260,8 +260,8 @@ describe('config.buckets', () => {
     const p = `${stack.keyPrefix}srch`;
     const s = plain();
     const a = four(p, s);
-    const ids = Array.from({ length: 48 }, (_, i) => `s${i}`); // every bucket has some
-    const router = new KeyRouter(p, s, 'json', 4);
+    const router = fourRouter(p, s);
+    const ids = idsOverBuckets(router, 's', 48); // every bucket has some
     await a.setMany(
       s,
       ids.map((id) => ({ id, username: `${p}-${id}`, level: 50 })),
@@ -339,8 +339,8 @@ describe('config.buckets', () => {
     expect(await stack.redis.get(state.cursor)).toBe('0');
     expect(await stack.redis.keys(`${p}:changes:*`)).toStrictEqual([]);
 
-    const ids = Array.from({ length: 40 }, (_, i) => `v${i}`);
-    const router = new KeyRouter(p, s, 'json', 4);
+    const router = fourRouter(p, s);
+    const ids = idsOverBuckets(router, 'v', 40);
     await a.setMany(
       s,
       ids.map((id) => ({ id, username: `${p}-${id}`, level: 1 })),
@@ -374,7 +374,7 @@ describe('config.buckets', () => {
     const s = schema(); // rows tagged level:{level}
     const a = four(p, s);
     const ids = Array.from({ length: 16 }, (_, i) => `t${i}`);
-    const router = new KeyRouter(p, s, 'json', 4);
+    const router = fourRouter(p, s);
     const level = (i: number) => 10 + (i % 2); // two tags, each on rows of several buckets
     await a.setMany(
       s,
@@ -447,17 +447,8 @@ describe('config.buckets', () => {
 
 const plain = () => defineSchema({ table: stack.tables.players });
 
-function four(keyPrefix: string, s: ReturnType<typeof plain>, extra: Partial<StrataConfig> = {}) {
-  return new Strata({
-    l2: stack.l2,
-    l3: stack.l3,
-    keyPrefix,
-    buckets: 4,
-    bucketing: clusterBuckets,
-    schemas: [s],
-    ...extra,
-  });
-}
+const four = (keyPrefix: string, s: ReturnType<typeof plain>, extra: Partial<StrataConfig> = {}) =>
+  fourBuckets(stack, keyPrefix, s, extra);
 
 function refused(extra: Partial<ConstructorParameters<typeof Strata>[0]>) {
   try {

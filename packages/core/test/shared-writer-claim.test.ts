@@ -14,7 +14,7 @@ import {
 } from '../src/index.js';
 import type { L3Tier } from '../src/l3/types.js';
 import { type EngineStack, engineStack } from './support/stack.js';
-import { signal } from './support/wrap.js';
+import { aroundL3, signal } from './support/wrap.js';
 
 // The instances of one app share its writer claim through L2 (engine/shared-claims.ts): an instance
 // with no claim of its own that finds one live there (a new Worker isolate next to a warm one) writes
@@ -39,29 +39,10 @@ afterAll(() => stack?.cleanup());
 // Each test starts with the tables free, in Postgres and in L2.
 beforeEach(() => stack.lapseClaims());
 
-/**
- * `base` (the real tier) with its methods passed through `wrap` (by name; each called on `base`,
- * whose private fields a Proxy receiver would not have).
- */
-function around(
-  base: L3Tier,
-  wrap: (name: string, call: (...args: unknown[]) => unknown) => unknown,
-): L3Tier {
-  return new Proxy(base, {
-    get(target, prop, receiver) {
-      const value: unknown = Reflect.get(target, prop, receiver);
-      if (typeof value !== 'function') return value;
-      return wrap(String(prop), (...args: unknown[]) =>
-        (value as (...a: unknown[]) => unknown).apply(target, args),
-      );
-    },
-  });
-}
-
 /** `base` with every call counted by method name (nothing else changed: the real tier answers). */
 function counted(base: L3Tier) {
   const calls: Record<string, number> = {};
-  const l3 = around(base, (name, call) => (...args: unknown[]) => {
+  const l3 = aroundL3(base, (name, call) => (...args: unknown[]) => {
     calls[name] = (calls[name] ?? 0) + 1;
     return call(...args);
   });
@@ -194,7 +175,7 @@ describe('one claim per app, shared by its instances', () => {
     const schema = behind();
     const clock = manualClock();
     // The claim's answers take 5 s each (a slow Postgres): the trust counts from when it was sent.
-    const slow = around(stack.l3, (name, call) =>
+    const slow = aroundL3(stack.l3, (name, call) =>
       name === 'claimWriter'
         ? async (...args: unknown[]) => {
             const held = await call(...args);
@@ -217,7 +198,7 @@ describe('one claim per app, shared by its instances', () => {
     const ownClock = manualClock();
     const tier = counted(stack.l3);
     let failing = false;
-    const flaky = around(tier.l3, (name, call) =>
+    const flaky = aroundL3(tier.l3, (name, call) =>
       name === 'claimWriter'
         ? (...args: unknown[]) => (failing ? Promise.reject(new Error('connection lost')) : call(...args))
         : call,
@@ -244,7 +225,7 @@ describe('one claim per app, shared by its instances', () => {
     const b = defineSchema({ table: stack.tables.counters, writeMode: 'write-behind' });
     const released = signal();
     let started = 0;
-    const gated = around(stack.l3, (name, call) =>
+    const gated = aroundL3(stack.l3, (name, call) =>
       name === 'claimWriter'
         ? async (...args: unknown[]) => {
             started += 1;

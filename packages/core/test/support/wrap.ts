@@ -3,25 +3,34 @@ import { deferred } from './deferred.js';
 
 /**
  * The real L3 with some methods replaced, e.g. to hold a call at a chosen point and force an
- * interleaving. Every other call goes to the real tier.
+ * interleaving. Every other member is the real tier's (`identity`, `walPosition`, `capture`
+ * included: a wrapped tier is the same database to the engine).
  */
 export function wrapL3(base: L3Tier, overrides: Partial<L3Tier>): L3Tier {
-  return {
-    name: base.name,
-    findMany: overrides.findMany ?? ((s, ids) => base.findMany(s, ids)),
-    exists: overrides.exists ?? ((s, id) => base.exists(s, id)),
-    scan: overrides.scan ?? ((s, o) => base.scan(s, o)),
-    search: overrides.search ?? ((s, q) => base.search(s, q)),
-    count: overrides.count ?? ((s, w) => base.count(s, w)),
-    write: overrides.write ?? ((ops) => base.write(ops)),
-    nextEpoch: overrides.nextEpoch ?? ((s) => base.nextEpoch(s)),
-    replaceValues: overrides.replaceValues ?? ((s, c) => base.replaceValues(s, c)),
-    migrate: overrides.migrate ?? ((s) => base.migrate(s)),
-    migrationStatus: overrides.migrationStatus ?? (() => base.migrationStatus()),
-    ...((overrides.claimWriter ?? base.claimWriter) && {
-      claimWriter: overrides.claimWriter ?? ((s, o, e, seeded) => base.claimWriter!(s, o, e, seeded)),
-    }),
-  };
+  const real = aroundL3(base, (_, call) => call);
+  return new Proxy(real, {
+    get: (target, prop, receiver) =>
+      prop in overrides ? Reflect.get(overrides, prop) : Reflect.get(target, prop, receiver),
+  });
+}
+
+/**
+ * `base` (the real tier) with each method passed through `wrap` by name (each called on `base`,
+ * whose private fields a Proxy receiver would not have); other members as they are.
+ */
+export function aroundL3(
+  base: L3Tier,
+  wrap: (name: string, call: (...args: unknown[]) => unknown) => unknown,
+): L3Tier {
+  return new Proxy(base, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return wrap(String(prop), (...args: unknown[]) =>
+        (value as (...a: unknown[]) => unknown).apply(target, args),
+      );
+    },
+  });
 }
 
 /** A promise with its resolver, for gates and signals in tests. */

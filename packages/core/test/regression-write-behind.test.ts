@@ -152,49 +152,63 @@ describe('write-behind: a pending row outlives its TTL and hard generation moves
     expect(later.stats().l3Reads).toBe(0);
   });
 
-  it('invalidateAll keeps a pending row readable; a write L2 missed moves the generation to a new era, which does not', async () => {
-    const schema = defineSchema({ table: items, writeMode: 'write-behind', l1: false });
-    const writer = instance(schema, createMemoryQueue());
-    const generation = async () => {
-      const key = (await stack.rawL2Keys()).find((k) => k.endsWith('.items:gen'))!;
-      return Number(await stack.redis.get(key));
-    };
-    await writer.set(schema, { id: 'pend-hard', level: 1 });
-    await writer.flushDirty();
-    await writer.set(schema, { id: 'pend-hard', level: 2 }); // pending
-    const before = await generation();
-    await writer.invalidateAll(schema);
-    expect(await generation()).toBe(before + 1);
-    expect((await instance(schema, createMemoryQueue()).get(schema, 'pend-hard')).level).toBe(2);
+  it.each([
+    ['once', 'is sent again before its next use: the generation stays'],
+    ['lasting', 'moves the generation to a new era when sent again in vain, which does not'],
+  ] as const)(
+    'invalidateAll keeps a pending row readable; a write L2 missed (%s) %s',
+    async (fails, _outcome) => {
+      const schema = defineSchema({ table: items, writeMode: 'write-behind', l1: false });
+      const writer = instance(schema, createMemoryQueue());
+      const generation = async () => {
+        const key = (await stack.rawL2Keys()).find((k) => k.endsWith('.items:gen'))!;
+        return Number(await stack.redis.get(key));
+      };
+      const id = `pend-hard-${fails}`;
+      await writer.set(schema, { id, level: 1 });
+      await writer.flushDirty();
+      await writer.set(schema, { id, level: 2 }); // pending
+      const before = await generation();
+      await writer.invalidateAll(schema);
+      expect(await generation()).toBe(before + 1);
+      expect((await instance(schema, createMemoryQueue()).get(schema, id)).level).toBe(2);
 
-    // A transaction commits level 3 while its instance cannot reach L2 (the fault hits its cache
-    // writes only): Postgres is now ahead of the pending row, whose flush then applies nothing.
-    let down = false;
-    const flaky: L2Tier = {
-      name: stack.l2.name,
-      getMany: (keys) => stack.l2.getMany(keys),
-      run: (script, keys, args) =>
-        down && script.name === 'put'
-          ? Promise.reject(new Error('connection reset'))
-          : stack.l2.run(script, keys, args),
-      close: () => stack.l2.close(),
-    };
-    const txer = new Strata({
-      l2: flaky,
-      l3: stack.l3,
-      keyPrefix: stack.keyPrefix,
-      schemas: [schema],
-      writeBehind: { queue: createMemoryQueue() },
-    });
-    down = true;
-    await txer.tx().set(schema, { id: 'pend-hard', level: 3 }).commit();
-    down = false;
-    await writer.flushDirty();
-    expect(await itemLevel('pend-hard')).toBe(3);
-    await txer.get(schema, 'pend-hard'); // its next use of L2 moves the generation first
-    expect(await generation()).toBeGreaterThanOrEqual(GENERATION_ERA);
-    expect((await instance(schema, createMemoryQueue()).get(schema, 'pend-hard')).level).toBe(3);
-  });
+      // A transaction commits level 3 while its instance cannot reach L2 (the fault hits its cache
+      // writes only): Postgres is now ahead of the pending row, whose flush then applies nothing.
+      let down = false;
+      const flaky: L2Tier = {
+        name: stack.l2.name,
+        getMany: (keys) => stack.l2.getMany(keys),
+        run: (script, keys, args) =>
+          down && script.name === 'put'
+            ? Promise.reject(new Error('connection reset'))
+            : stack.l2.run(script, keys, args),
+        close: () => stack.l2.close(),
+      };
+      const txer = new Strata({
+        l2: flaky,
+        l3: stack.l3,
+        keyPrefix: stack.keyPrefix,
+        schemas: [schema],
+        writeBehind: { queue: createMemoryQueue() },
+      });
+      down = true;
+      await txer.tx().set(schema, { id, level: 3 }).commit();
+      if (fails === 'once') down = false;
+      await writer.flushDirty();
+      expect(await itemLevel(id)).toBe(3);
+      const moved = await generation();
+      // Its next use of L2 sends the write again first; when that fails too, it moves the generation.
+      expect((await txer.get(schema, id)).level).toBe(3);
+      down = false;
+      if (fails === 'once') expect(await generation()).toBe(moved);
+      else expect(await generation()).toBeGreaterThanOrEqual(GENERATION_ERA);
+      const fresh = instance(schema, createMemoryQueue());
+      expect((await fresh.get(schema, id)).level).toBe(3);
+      expect(fresh.stats().hits.l2).toBe(fails === 'once' ? 1 : 0);
+      await txer.close();
+    },
+  );
 });
 
 describe('versions are not clocks', () => {

@@ -10,6 +10,15 @@ import { LiveShapes } from './live-shapes.js';
 const GENERATION_REFRESH_MS = 5_000;
 
 /**
+ * A committed write L2 missed, sent again in generation `generation`: true once L2 took it (or
+ * holds newer), false when it must not be trusted (the generation moved, Redis was reset).
+ */
+export type MissedWriteRepair = (generation: number) => Promise<boolean>;
+
+/** Rows of missed writes kept to be sent again, per bucket: past it the generation moves on instead. */
+const MAX_REPAIR_ROWS = 1_000;
+
+/**
  * A schema's L2 generation (part of every row key), read at most every 5 s so that another
  * instance's invalidateAll reaches this one even without a bus; each read also feeds the
  * {@link L2Watch}. Moving it on is how stale L2 rows are dropped everywhere at once.
@@ -21,8 +30,14 @@ export class SchemaGeneration {
   #at = 0;
   /** The highest generation seen: after a restore the stored one may be older. */
   #highest = 0;
-  /** L2 missed a committed write (it was unreachable). */
+  /** L2 missed a committed write (it was unreachable) that is not sent again: a hard move is due. */
   #missedWrite = false;
+  /** Committed writes L2 missed, to send again before the next use (see `recordMissedWrite`). */
+  #repairs: MissedWriteRepair[] = [];
+  /** How many rows `#repairs` hold. */
+  #repairRows = 0;
+  /** Those being sent again: every use waits for them. */
+  #repairing: Promise<number> | undefined;
   /** Redis was reset since the last move: the boot marker to replace (see `RESET_GENERATION`). */
   #reset: string | undefined;
   /** The keyPrefix is claimed by an app on another database (see `L3Claim`): L2 is refused until a read finds it free. */
@@ -47,13 +62,25 @@ export class SchemaGeneration {
    * the generation then moves on before its next use. Cleared once it has.
    */
   get l2MayBeStale(): boolean {
+    return this.#mustMove || this.#repairs.length > 0 || this.#repairing !== undefined;
+  }
+
+  /** Only a hard move makes L2 safe again (a reset, or a missed write not sent again). */
+  get #mustMove(): boolean {
     return this.#missedWrite || this.#reset !== undefined;
   }
 
   current(): Promise<number> {
     const now = this.clock.now();
     if (this.#conflict && now - this.#at <= GENERATION_REFRESH_MS) return Promise.reject(this.#conflict);
-    if (this.l2MayBeStale && !this.#conflict) return this.moveOn();
+    if (this.#repairing) {
+      // Anything missed since those were sent is seen to once they are done.
+      if (!this.#mustMove && this.#repairs.length === 0) return this.#repairing;
+      const next = () => this.current();
+      return this.#repairing.then(next, next);
+    }
+    if (this.#mustMove && !this.#conflict) return this.moveOn();
+    if (this.#repairs.length > 0 && !this.#conflict) return this.#repair();
     if (this.#value !== undefined && now - this.#at <= GENERATION_REFRESH_MS) return this.#value;
     this.#at = now;
     return this.#adopt(
@@ -84,9 +111,12 @@ export class SchemaGeneration {
   moveOn(soft = false): Promise<number> {
     // Another app's Redis keys: never moved on from here.
     if (this.#conflict) return Promise.reject(this.#conflict);
-    // Cleared now so that calls meanwhile share this request; set again if L2 refuses it.
-    const [missedWrite, reset] = [this.#missedWrite, this.#reset];
+    // Cleared now so that calls meanwhile share this request; set again if L2 refuses it. Writes
+    // waiting to be sent again are not (a soft move would keep older pending rows readable).
+    const [missedWrite, reset] = [this.#missedWrite || this.#repairs.length > 0, this.#reset];
     this.#missedWrite = false;
+    this.#repairs = [];
+    this.#repairRows = 0;
     this.#reset = undefined;
     this.#at = this.clock.now();
     const keys = [this.keys.generationKey, this.keys.searchGenerationKey];
@@ -123,9 +153,59 @@ export class SchemaGeneration {
     return this.#conflict !== undefined;
   }
 
-  /** L2 missed a committed write: move on before the next use. */
-  recordMissedWrite(): void {
-    this.#missedWrite = true;
+  /**
+   * L2 missed a committed write: before the next use it is sent again (`repair`), and only if that
+   * fails too (or with no `repair`) does the generation move on, hard: every cached row of the
+   * bucket orphaned, other instances' pending write-behind rows hidden until they flush them.
+   */
+  recordMissedWrite(repair?: MissedWriteRepair, rows = 0): void {
+    this.#repairRows += rows;
+    // Kept in memory until then: past the bound (L2 down through many writes), a hard move.
+    if (repair && !this.#missedWrite && this.#repairRows <= MAX_REPAIR_ROWS) this.#repairs.push(repair);
+    else {
+      this.#missedWrite = true;
+      this.#repairs = [];
+    }
+  }
+
+  /**
+   * Sends the missed writes again in the generation read now; resolves to it once L2 took them
+   * all. Any of them refused (the generation moved meanwhile, a reset) or failed although the
+   * generation read answered: a hard move. When that read fails (L2 still down), they wait for the
+   * next use.
+   */
+  #repair(): Promise<number> {
+    const [repairs, rows] = [this.#repairs, this.#repairRows];
+    this.#repairs = [];
+    this.#repairRows = 0;
+    this.#at = this.clock.now();
+    const run = async (): Promise<number> => {
+      let generation: number;
+      try {
+        generation = await this.#read();
+      } catch (err) {
+        this.#value = undefined;
+        if (!this.#missedWrite) {
+          this.#repairs.unshift(...repairs);
+          this.#repairRows += rows;
+        }
+        throw err;
+      }
+      for (const repair of repairs) {
+        if (await repair(generation)) continue;
+        // Refused, or failed (counted by the repair) although the read answered.
+        this.#missedWrite = true;
+        return this.moveOn();
+      }
+      return generation;
+    };
+    const repairing = run();
+    this.#repairing = repairing;
+    const done = () => {
+      if (this.#repairing === repairing) this.#repairing = undefined;
+    };
+    repairing.then(done, done);
+    return this.#adopt(repairing);
   }
 
   /** Redis was reset (see `L2Watch`): move on before the next use, once for this Redis life. */
@@ -232,7 +312,7 @@ export class SchemaGeneration {
       typeof other === 'string' && other !== '' ? this.claim!.conflict(other, identity) : undefined;
     if (this.#conflict) throw this.#conflict;
     // A reset found by this very read: move on now rather than serve the old generation once.
-    if (this.l2MayBeStale) {
+    if (this.#mustMove) {
       this.#seen(Number(generation));
       return this.moveOn();
     }

@@ -23,6 +23,7 @@ import type { RunPerBucket } from './bucketing.js';
 import { type Bucket, KeyRouter } from './buckets.js';
 import type { EngineContext } from './context.js';
 import { WriteFence } from './fence.js';
+import type { MissedWriteRepair } from './generation.js';
 import { SchemaGeneration } from './generation.js';
 import { type Id, idKey, mayBeKey, normalizeId } from './ids.js';
 import { InflightLoads } from './inflight-loads.js';
@@ -50,6 +51,16 @@ const TICK_READ_ONLY = { incremented: false } as const;
 
 /** Longest a delete's tombstone stays in L2: far beyond any read in flight, short of filling Redis. */
 const MAX_TOMBSTONE_MS = 60_000;
+
+/** A write script's row keys and args, built for a generation (see `runWatched`). */
+type BuildCall = (generation: number) => { keys: readonly string[]; args: readonly string[] };
+
+/** `runWatched`'s options: see there. */
+interface WatchedOptions {
+  readonly bumps?: boolean;
+  readonly redoAfterReset?: boolean;
+  readonly writes?: readonly string[];
+}
 
 /** What L2 missed of one write call: the buckets whose request failed (ascending), and the first failure. */
 export interface MissedWrite {
@@ -478,44 +489,55 @@ export class SchemaCache {
    */
   async runWatched(
     script: L2Script,
-    build: (generation: number) => { keys: readonly string[]; args: readonly string[] },
-    {
-      bumps = false,
-      redoAfterReset = false,
-      writes,
-    }: { bumps?: boolean; redoAfterReset?: boolean; writes?: readonly string[] } = {},
-    { keys: space, generation, watch }: Bucket = this.buckets[0]!,
+    build: BuildCall,
+    options: WatchedOptions = {},
+    bucket: Bucket = this.buckets[0]!,
   ): Promise<unknown[]> {
-    const l2 = this.l2!;
     for (let attempt = 0; attempt < 5; attempt++) {
-      const current = await generation!.current();
-      const floor = watch.floor();
-      const call = build(current);
-      const tail = writes && this.shapeTail(writes, generation);
-      const keys = [space.tickKey, space.generationKey, ...call.keys];
-      if (bumps) keys.push(space.searchGenerationKey);
-      const args = [String(current), ...call.args];
-      if (tail) {
-        keys.push(...tail.keys);
-        args.push(...tail.args);
-      }
-      const resets = watch.resets;
-      const reply = (await l2.run(script, keys, args)) as unknown[];
-      watch.observe(undefined, Number(reply[0]), floor);
+      const sent = await this.sendWatched(script, build, options, bucket, await bucket.generation!.current());
+      if (sent.reply) return sent.reply;
       // Its own reply found Redis reset: it landed (if at all) in the generation the reset moves
       // past. A write is made again in the new one; a fill is not (what it read may be older than
       // writes the reset lost, whose versions no longer guard it).
-      if (watch.resets !== resets) {
-        if (redoAfterReset) continue;
-        return [];
-      }
-      if (this.shapesChanged(reply, generation)) continue;
-      if (Number(reply[1]) !== -4) return reply.slice(2);
-      generation!.set(Number(reply[2]));
+      if (sent.again === 'reset' && !options.redoAfterReset) return [];
     }
     throw new StrataError('L2_UNAVAILABLE', `schema ${this.schema.name}: its L2 generation kept moving`, {
       details: { schema: this.schema.name },
     });
+  }
+
+  /**
+   * One try of `runWatched` in generation `current`: the reply after its tick and status, or why it
+   * must be sent again (its reply found Redis reset, the live shapes changed, or the generation
+   * moved on: learnt here).
+   */
+  async sendWatched(
+    script: L2Script,
+    build: BuildCall,
+    { bumps = false, writes }: WatchedOptions,
+    { keys: space, generation, watch }: Bucket,
+    current: number,
+  ): Promise<
+    { reply: unknown[]; again?: undefined } | { reply?: undefined; again: 'reset' | 'shapes' | 'moved' }
+  > {
+    const floor = watch.floor();
+    const call = build(current);
+    const tail = writes && this.shapeTail(writes, generation);
+    const keys = [space.tickKey, space.generationKey, ...call.keys];
+    if (bumps) keys.push(space.searchGenerationKey);
+    const args = [String(current), ...call.args];
+    if (tail) {
+      keys.push(...tail.keys);
+      args.push(...tail.args);
+    }
+    const resets = watch.resets;
+    const reply = (await this.l2!.run(script, keys, args)) as unknown[];
+    watch.observe(undefined, Number(reply[0]), floor);
+    if (watch.resets !== resets) return { again: 'reset' };
+    if (this.shapesChanged(reply, generation)) return { again: 'shapes' };
+    if (Number(reply[1]) !== -4) return { reply: reply.slice(2) };
+    generation!.set(Number(reply[2]));
+    return { again: 'moved' };
   }
 
   /**
@@ -739,6 +761,8 @@ export class SchemaCache {
           });
         };
         const writes = items.map((item) => item.key);
+        // A bucket's request that failed is sent again before the bucket's next use (see `MissedWriteRepair`).
+        const repairs = new Map<Bucket, { rows: number; repair: MissedWriteRepair }>();
         // A bucket that missed the write: its rows are taken by L1 all the same (Postgres has them).
         const { reply, missed } = await this.#writeByBucket(writes, (bucket, at) => {
           const part = pick(items, at);
@@ -750,15 +774,25 @@ export class SchemaCache {
                 args: [...putArgs(entries(g, part)), 'settle'],
               })
             : (g: number) => ({ keys, args: putArgs(entries(g, part)) });
-          return this.runWatched(
-            PUT,
-            build,
-            { bumps: true, redoAfterReset: true, writes: pick(writes, at) },
-            bucket,
-          );
+          const options = { bumps: true, redoAfterReset: true, writes: pick(writes, at) };
+          return this.runWatched(PUT, build, options, bucket).catch((err: unknown) => {
+            repairs.set(bucket, {
+              rows: part.length,
+              repair: async (g) => {
+                try {
+                  return (await this.sendWatched(PUT, build, options, bucket, g)).reply !== undefined;
+                } catch (again: unknown) {
+                  // Counted and logged; the generation then moves on, as for a write not sent again.
+                  ctx.tolerate(this.schema.name, 'l2', 'write again', again);
+                  return false;
+                }
+              },
+            });
+            throw err;
+          });
         });
         taken = items.map((_, i) => missed?.at.has(i) || Number(reply[i]) === 1);
-        if (missed) this.#missedIn(ctx, 'write', missed);
+        if (missed) this.#missedIn(ctx, 'write', missed, repairs);
       } catch (err) {
         // With no L3, L2 is the source of truth: the write did not happen.
         if (!this.l3) throw err;
@@ -938,9 +972,18 @@ export class SchemaCache {
    * theirs): those generations move on before their next use, and the failure is counted and logged
    * once, naming the buckets. With no L3, L2 is the source of truth: the write did not happen (thrown).
    */
-  #missedIn(ctx: EngineContext, op: string, missed: Missed): void {
+  #missedIn(
+    ctx: EngineContext,
+    op: string,
+    missed: Missed,
+    repairs?: ReadonlyMap<Bucket, { rows: number; repair: MissedWriteRepair }>,
+  ): void {
     if (!this.l3) throw missed.error;
-    this.recordMissedWrite(missed.buckets);
+    for (const b of missed.buckets) {
+      const bucket = this.buckets[b]!;
+      const again = repairs?.get(bucket);
+      bucket.generation!.recordMissedWrite(again?.repair, again?.rows);
+    }
     const fields = this.buckets.length > 1 ? { buckets: missed.buckets } : undefined;
     ctx.tolerate(this.schema.name, 'l2', op, missed.error, fields);
   }

@@ -242,12 +242,13 @@ export class Strata {
         }),
       );
     }
-    // A missed L2 write is made good (its generation moved on) as soon as L2 answers again, not at
-    // this instance's next call, which may never come: until then others may read the older row.
+    // A missed L2 write is made good (sent again, or its generation moved on) as soon as L2 answers
+    // again, not at this instance's next call, which may never come: until then others may read
+    // the older row.
     if (scheduler && this.#l2)
       this.#stopTimers.push(
         scheduler.every(STALE_GENERATION_RETRY_MS, () => {
-          if (this.#breaker?.stats().state !== 'open') void this.#moveOnStaleGenerations();
+          if (this.#breaker?.stats().state !== 'open') void this.#mendStaleGenerations();
         }),
       );
     const loop = this.#flushLoop;
@@ -814,7 +815,7 @@ export class Strata {
       this.#closed = true;
       // Background fills and publishes still need the bus and L2 that are released below.
       await this.#ctx.settled();
-      await this.#moveOnStaleGenerations();
+      await this.#mendStaleGenerations();
       await this.#coherence.close();
       // Closed by the last instance using them: another may share them (shared-tiers.ts).
       if (lastUser(this.#givenQueue)) await this.#config.writeBehind.queue?.close();
@@ -823,10 +824,11 @@ export class Strata {
   }
 
   /**
-   * Schemas whose L2 missed a committed write (L2 was down) move their generation on now, if L2
-   * answers: a process leaving must not let other instances serve the older rows until their TTL.
+   * Schemas whose L2 missed a committed write (L2 was down) send it again now, or move their
+   * generation on, if L2 answers: a process leaving must not let other instances serve the older
+   * rows until their TTL.
    */
-  async #moveOnStaleGenerations(): Promise<void> {
+  async #mendStaleGenerations(): Promise<void> {
     await Promise.all(
       this.#registry
         .all()
@@ -834,7 +836,7 @@ export class Strata {
         .filter(([, generation]) => generation?.l2MayBeStale)
         .map(([rt, generation]) =>
           generation!
-            .moveOn()
+            .current()
             .catch((err: unknown) => this.#ctx.tolerate(rt.schema.name, 'l2', 'generation', err)),
         ),
     );

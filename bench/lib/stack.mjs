@@ -120,9 +120,13 @@ export async function openStack({ name = uniqueName('bench') } = {}) {
       // Strata's own tables in this run's schema too: the cleanup's DROP SCHEMA removes them.
       l3: (driver = 'node-postgres') =>
         createDrizzleL3(driver === 'neon-http' ? neonDb : db, { migrationsSchema: scopeName }),
-      /** A Strata over this run's tiers. `schema` options go to defineSchema, the rest to Strata. */
-      strata({ schema = {}, driver = 'node-postgres', l2, prefix = 'main', ...config } = {}) {
-        const s = defineSchema({ table: players, ...schema });
+      /**
+       * A Strata over this run's tiers. `schema` options go to defineSchema, the rest to Strata.
+       * `table`: another player table of this run's schema (created by the Strata's migrate), for
+       * an app that writes write-behind beside another app: one app owns a table's versions.
+       */
+      strata({ schema = {}, driver = 'node-postgres', l2, prefix = 'main', table, ...config } = {}) {
+        const s = defineSchema({ table: table ? playerTable(scopeName, table) : players, ...schema });
         const strata = new Strata({
           l2: l2 === undefined ? createUpstashL2(upstash) : l2 || undefined,
           l3: createDrizzleL3(driver === 'neon-http' ? neonDb : db, { migrationsSchema: scopeName }),

@@ -42,18 +42,18 @@ export async function writeModesSuite(stack, { quick = false } = {}) {
   ];
   const out = [];
   const results = new Map();
-  let migrated = false;
   for (const [name, queue, l2] of cases) {
     const q = queue?.(`${stack.name}-wm${out.length}`);
     const tier = l2?.();
+    // A table per case: each case is an app of its own, and one app owns a table's versions.
     const { strata, schema } = stack.strata({
       prefix: `wm${out.length}`,
+      table: `players_wm${out.length}`,
       ...(tier && { l2: tier }),
       schema: { writeMode: q ? 'write-behind' : 'write-through' },
       ...(q && { writeBehind: { queue: q, threshold: 1_000_000 } }),
     });
-    if (!migrated) await strata.migrate();
-    migrated = true;
+    await strata.migrate();
     const rows = Array.from({ length: n }, (_, i) => ({
       ...playerRow(`wm${out.length}x`, i % IDS),
       level: (i % 90) + 1,
@@ -131,6 +131,7 @@ async function concurrentSets(stack, streamQueue, quick) {
     tiers.push(l2);
     return stack.strata({
       prefix,
+      table: `players_${prefix}`,
       l2,
       schema: { writeMode: queue ? 'write-behind' : 'write-through' },
       ...(queue && { writeBehind: { queue, threshold: 1_000_000 } }),
@@ -139,6 +140,8 @@ async function concurrentSets(stack, streamQueue, quick) {
   const q = streamQueue(`${stack.name}-wmccwb`);
   const wt = make('wmccwt');
   const wb = make('wmccwb', q);
+  await wt.strata.migrate();
+  await wb.strata.migrate();
   const { write: floor, stream } = rawWriteBehindSet(stack, 'wmcc-floor');
   const row = (prefix, i) => ({ ...playerRow(prefix, i % ids), level: (i % 90) + 1 });
   const names = {
@@ -195,10 +198,12 @@ async function interleavedWithFloor(stack, streamQueue, n) {
   const q = streamQueue(`${stack.name}-wmalt`);
   const { strata, schema } = stack.strata({
     prefix: 'wmalt',
+    table: 'players_wmalt',
     l2,
     schema: { writeMode: 'write-behind' },
     writeBehind: { queue: q, threshold: 1_000_000 },
   });
+  await strata.migrate();
   const row = (prefix, i) => ({ ...playerRow(prefix, i % IDS), level: (i % 90) + 1 });
   const { write, stream } = rawWriteBehindSet(stack, 'wmalt-floor');
   const m = await alternate(

@@ -13,14 +13,17 @@ export async function roundTripsSuite(stack) {
   const a = stack.strata(common);
   const b = stack.strata(common); // a second instance: its L1 is empty
   const c = stack.strata(common);
+  // An app of its own beside the write-through one: a table of its own (one app owns a table's versions).
   const wb = stack.strata({
     ...common,
     prefix: 'rtwb',
+    table: 'players_rtwb',
     schema: { writeMode: 'write-behind' },
     writeBehind: { queue: createMemoryQueue(), threshold: 1_000_000 },
   });
   const { strata, schema } = a;
   await strata.migrate();
+  await wb.strata.migrate();
   const row = (p, i) => playerRow(p, i);
   const ids = (p, n, from = 0) => Array.from({ length: n }, (_, i) => `${p}${from + i}`);
   // State for every operation, made before counting anything.

@@ -3,7 +3,8 @@
 // `--concurrent` for 256 gets in flight (CPU-bound: time per call is CPU per call; `--strata-only` or
 // `--raw-only` profiles one side); then `node bench/profile-l1.mjs --summary <file>`
 // (or PROFILE_OUT=<file>: the timed calls only).
-// No L1 (`l1: false`): every timed read is an L2 hit. Prints the mean time per call next to the raw
+// No L1 (`l1: false`): every timed read is an L2 hit. `--l1`: L1 on, but holding 1,000 rows, and the
+// getMany alternates two batches of 1,000 (every read still an L2 hit, plus L1's fill and eviction). Prints the mean time per call next to the raw
 // client's (ioredis GET/MGET + JSON.parse, or @upstash/redis), measured alternately in the same process.
 import { createIoredisL2 } from '@strata/adapter-node/redis-tcp';
 import { alternate, alternateConcurrent } from './lib/alternate.mjs';
@@ -13,11 +14,13 @@ import { openStack, playerRow } from './lib/stack.mjs';
 const many = process.argv.includes('--many');
 const concurrent = process.argv.includes('--concurrent');
 const http = process.argv.includes('--http');
+const withL1 = process.argv.includes('--l1');
 const stack = await openStack();
 const tcpL2 = http ? undefined : createIoredisL2(stack.urls.redisUrl);
 const { strata, schema } = stack.strata({
   prefix: 'profl2',
-  schema: { l1: false },
+  schema: withL1 ? {} : { l1: false },
+  ...(withL1 && { l1: { maxEntries: 1_000 } }),
   ...(tcpL2 && { l2: tcpL2 }),
 });
 await strata.migrate();
@@ -31,7 +34,10 @@ await pipe.exec();
 const batch = ids.slice(0, 1_000);
 const rawBatch = batch.map(rawKey);
 
-const strataOp = many ? () => strata.getMany(schema, batch) : (i) => strata.get(schema, ids[i % 2_000]);
+const batches = [batch, ids.slice(1_000, 2_000)];
+const strataOp = many
+  ? (i) => strata.getMany(schema, withL1 ? batches[i & 1] : batch)
+  : (i) => strata.get(schema, ids[i % 2_000]);
 const rawOp = http
   ? many
     ? () => stack.rawUpstash.mget(...rawBatch)

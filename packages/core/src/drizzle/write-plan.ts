@@ -190,7 +190,7 @@ function group(key: GroupKey, writes: PlannedWrite[], maxParameters: number): Wr
   // Each row binds its cells (its version when given, its `since` when folded, its floor when
   // floored); the statement binds the identity (and the epoch) once.
   const perRow = (columns?.length ?? 1) + (given ? 1 : 0) + (folded ? 1 : 0) + (key.floored ? 1 : 0);
-  const size = rowsPerStatement(perRow, maxParameters - 2);
+  const size = rowsPerStatement(perRow, maxParameters - 1 - (key.epoch !== undefined ? 1 : 0));
   const recordset =
     writes.length > Math.min(size, RECORDSET_FROM) && recordsetColumns(columns ?? [schema.primaryKey]);
   return { ...key, writes, parts: recordset ? [writes] : chunk(writes, size), recordset };

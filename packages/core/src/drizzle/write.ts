@@ -96,9 +96,11 @@ function recordedVersions(results: readonly unknown[]): Map<string, number> {
   return versions;
 }
 
-function versionSize(ctx: WriteContext): number {
-  // identity, key, deleted, version (or floor and epoch): five parameters a key at most.
-  return rowsPerStatement(5, ctx.maxParameters);
+function versionSize(ctx: WriteContext, plan: WritePlan): number {
+  // identity, key, deleted, version: four parameters a key; a floor and an epoch guard one more each.
+  const floored = plan.winners.some((w) => w.floor !== undefined);
+  const guarded = plan.groups.some((g) => g.epoch !== undefined);
+  return rowsPerStatement(4 + (floored ? 1 : 0) + (guarded ? 1 : 0), ctx.maxParameters);
 }
 
 /** Each schema's epoch guard in the plan (see `WriteOp.epoch`). */
@@ -115,7 +117,7 @@ async function interactive(ctx: WriteContext, plan: WritePlan): Promise<void> {
       tx,
       ctx.versions,
       plan.winners,
-      versionSize(ctx),
+      versionSize(ctx, plan),
       epochsOf(plan),
     ))
       results.push(await statement);
@@ -146,7 +148,7 @@ async function batch(ctx: WriteContext, plan: WritePlan): Promise<void> {
     ctx.db,
     ctx.versions,
     plan.winners,
-    versionSize(ctx),
+    versionSize(ctx, plan),
     epochsOf(plan),
   );
   const data: { group: WriteGroup; part: readonly PlannedWrite[]; statement: Statement }[] = [];

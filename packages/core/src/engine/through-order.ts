@@ -25,8 +25,10 @@ export interface ThroughPlan {
  * later one was started: this instance then asks every bucket again (`moved`) and writes again. A
  * bucket found without a counter is marked with that epoch in the same script, so a counter seeded
  * from an epoch at most that one (taken before, seeded after the look) is refused and seeded from a
- * later epoch, which the guard finds. Until the first write nothing is known: it sends epoch 0
- * (refused once wherever any epoch was started for the table).
+ * later epoch, which the guard finds. Until Postgres first refuses a write nothing is known but
+ * what the generation reads found (`counterSeen`: bucket 0's is read before an instance's first
+ * write, for its claim): a write reserves from a counter they found, and sends epoch 0 for its
+ * other keys (refused once wherever any epoch was started for the table: then asked as above).
  */
 export class ThroughOrder {
   /** The latest epoch `#counters` accounts for; undefined before the first write and after a Redis reset. */
@@ -44,17 +46,24 @@ export class ThroughOrder {
    */
   plan(keys: readonly string[]): ThroughPlan | Promise<ThroughPlan> {
     const epoch = this.#epoch;
-    if (epoch === undefined) return { floors: undefined, epoch: 0 };
     const buckets =
       this.cache.buckets.length === 1 ? undefined : keys.map((k) => this.cache.router.bucket(k));
-    const reserving = new Set((buckets ?? [0]).filter((b) => this.#counters[b]));
-    if (reserving.size === 0) return { floors: undefined, epoch };
+    const reserving = new Set((buckets ?? [0]).filter((b) => this.#has(b)));
+    if (reserving.size === 0) return { floors: undefined, epoch: epoch ?? 0 };
     return this.#reserve(keys, buckets, reserving, epoch);
   }
 
-  /** A write sent with `plan` went through: with epoch 0, no epoch was ever started, so no counter exists. */
+  /** A write sent with `plan` went through: with epoch 0, no epoch was ever started (no counter was seeded). */
   passed(plan: ThroughPlan): void {
-    if (plan.epoch === 0 && this.#epoch === undefined) this.#epoch = 0;
+    if (plan.epoch !== 0 || this.#epoch !== undefined) return;
+    this.#counters = this.cache.buckets.map((_, b) => this.#has(b));
+    this.#epoch = 0;
+  }
+
+  /** Whether bucket `b` has a counter to reserve from, as known (before anything is, as its generation read saw). */
+  #has(b: number): boolean {
+    if (this.#epoch !== undefined) return this.#counters[b]!;
+    return this.cache.buckets[b]!.generation?.counterSeen === true;
   }
 
   /** Postgres refused a write: `epoch` was started. Asks every bucket whether it has a counter now. */
@@ -75,17 +84,18 @@ export class ThroughOrder {
     keys: readonly string[],
     buckets: readonly number[] | undefined,
     reserving: ReadonlySet<number>,
-    epoch: number,
+    epoch: number | undefined,
   ): Promise<ThroughPlan> {
     const floors = new Array<number | undefined>(keys.length);
     const at = (b: number) => keys.flatMap((_, i) => ((buckets?.[i] ?? 0) === b ? [i] : []));
     await Promise.all(
       [...reserving].map(async (b) => {
         const positions = at(b);
-        const first = await this.#ask(b, positions.length, epoch);
+        // No epoch known (a counter a generation read saw): nothing to mark (-1) if it is gone.
+        const first = await this.#ask(b, positions.length, epoch ?? -1);
         // Gone (a Redis that lost it): marked at `epoch`, so the guard covers these keys.
         if (first === undefined) {
-          if (this.#epoch === epoch) this.#counters[b] = false;
+          if (epoch !== undefined && this.#epoch === epoch) this.#counters[b] = false;
           return;
         }
         positions.forEach((i, j) => {
@@ -94,7 +104,7 @@ export class ThroughOrder {
       }),
     );
     const guarded = floors.some((f) => f === undefined);
-    return { floors, epoch: guarded ? epoch : undefined };
+    return { floors, epoch: guarded ? (epoch ?? 0) : undefined };
   }
 
   /** `n` versions from bucket `b`'s counter (the first), or undefined when it has none (marked at `epoch`). */

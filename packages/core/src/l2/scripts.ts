@@ -305,9 +305,11 @@ return out`,
  * wrote while it was not live moves the generation on by one (as invalidateAll: its keys may hold
  * rows those writes did not mark; pending rows survive). KEYS[7] is the app's shared writer claim of
  * the table (see `SharedClaims`), read only: its value ('' when none) and PTTL are replied.
- * KEYS[8] and ARGV[5] (a schema with `l2.keyPrefix`: its base, and the L3 identity with its table)
- * are a second L3 claim, checked as KEYS[4]. Reply: {generation, boot marker, tick, the other
- * identity or '', Redis' time (ms), the other live shapes, the writer claim, its PTTL}.
+ * KEYS[8] is the schema's write-behind counter: whether it exists is replied (a write-through
+ * write reserves its version from it, see `ThroughOrder`). KEYS[9] and ARGV[5] (a schema with
+ * `l2.keyPrefix`: its base, and the L3 identity with its table) are a second L3 claim, checked as
+ * KEYS[4]. Reply: {generation, boot marker, tick, the other identity or '', Redis' time (ms), the
+ * other live shapes, the writer claim, its PTTL, 1 if the counter exists else 0}.
  */
 export const GENERATION: L2Script = {
   name: 'generation',
@@ -336,11 +338,12 @@ local function claim(k, v)
   end
 end
 claim(KEYS[4], ARGV[2])
-claim(KEYS[8], ARGV[5])
+claim(KEYS[9], ARGV[5])
 local writer, writerMs = '', -2
 if KEYS[7] then writer, writerMs = redis.call('GET', KEYS[7]) or '', redis.call('PTTL', KEYS[7]) end
+local counter = KEYS[8] and redis.call('EXISTS', KEYS[8]) or 0
 local now = redis.call('TIME')
-return {redis.call('GET', KEYS[1]) or '0', boot, tick, other, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000), live, writer, writerMs}`,
+return {redis.call('GET', KEYS[1]) or '0', boot, tick, other, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000), live, writer, writerMs, counter}`,
 };
 
 /**

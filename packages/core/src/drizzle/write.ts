@@ -224,11 +224,13 @@ export async function withTable<T>(
   ctx: WriteContext,
   ddl: (versions: VersionsTable) => string[],
   work: () => Promise<T>,
+  /** Another failure the DDL repairs (columns added since the table was first made). */
+  repaired: (error: unknown) => boolean = () => false,
 ): Promise<T> {
   try {
     return await work();
   } catch (error) {
-    if (!missingTable(error)) throw error;
+    if (!missingTable(error) && !repaired(error)) throw error;
     await createTable(ctx, ddl(ctx.versions));
     return work();
   }

@@ -135,6 +135,50 @@ describe('claim and renewal', () => {
     expect((await wb.get(schema, 't1')).level).toBe(1);
     await Promise.all([wt.close(), wb.close()]);
   });
+
+  it("two write-through apps: the one the row names is refused write-behind while the other's claim lives", async () => {
+    // `_strata_writers` names the last write-through claimer. Before `other`, app A (named there)
+    // took the table write-behind beside app B's live write-through claim: B's writes, ordered by
+    // Postgres alone (B has no counter of A's), were then lost under A's queued ones.
+    const through = defineSchema({ table: players() });
+    const b = app('wtb', stack.l3, { schemas: [through] });
+    await b.set(through, { id: 'o1', username: 'o1', level: 1 });
+    const a = app('wta', stack.l3, { schemas: [through] });
+    await a.set(through, { id: 'o1', username: 'o1', level: 2 }); // the row names A now
+    const schema = behind();
+    const aBehind = app('wta', stack.l3, { schemas: [schema] });
+    const err = await aBehind.set(schema, { id: 'o1', username: 'o1', level: 3 }).catch((e: unknown) => e);
+    expect(isStrataError(err, 'INVALID_CONFIG'), String(err)).toBe(true);
+    expect((err as Error).message).toContain(`${stack.keyPrefix}wtb`);
+    expect(aBehind.stats().dirtyCount).toBe(0);
+    // B stopped and its claim lapsed (A's renewed): A may now write the table write-behind.
+    await Promise.all([b.close(), aBehind.close()]);
+    await stack.lapseClaims();
+    await a.set(through, { id: 'o1', username: 'o1', level: 4 });
+    const again = app('wta', stack.l3, { schemas: [schema] });
+    await again.set(schema, { id: 'o1', username: 'o1', level: 5 });
+    await again.flushDirty();
+    expect((await stored('o1'))?.level).toBe(5);
+    await Promise.all([a.close(), again.close()]);
+  });
+
+  it('a _strata_writers made before its `other` columns gains them at the next claim', async () => {
+    const through = defineSchema({ table: players() });
+    const w = app('cols', stack.l3, { schemas: [through] });
+    await w.set(through, { id: 'c1', username: 'c1', level: 1 });
+    await stack.pool.query(
+      `alter table "${stack.name}"._strata_writers drop column other, drop column other_until`,
+    );
+    await stack.lapseClaims();
+    const fresh = app('cols', stack.l3, { schemas: [through] });
+    await fresh.set(through, { id: 'c1', username: 'c1', level: 2 });
+    const { rows } = await stack.pool.query<{ n: string }>(
+      `select count(*)::text as n from information_schema.columns where table_schema = $1 and table_name = '_strata_writers' and column_name in ('other', 'other_until')`,
+      [stack.name],
+    );
+    expect(rows[0]?.n).toBe('2');
+    await Promise.all([w.close(), fresh.close()]);
+  });
 });
 
 describe('takeover', () => {

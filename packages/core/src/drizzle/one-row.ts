@@ -51,6 +51,8 @@ export class OneRowStatements {
       group.given,
       group.replace,
       group.folded,
+      group.floored,
+      group.epoch !== undefined,
       group.columns?.map((c) => c.key) ?? null,
       // The writing app is in the statement (a bound constant of its capture mark).
       group.app ?? null,
@@ -117,8 +119,15 @@ function template(group: WriteGroup): WriteGroup {
     ...(row ? { row } : { id: placeholder(`r_${pk.key}`) }),
     ...(w.version !== undefined && { version: placeholder('v') as number }),
     ...(group.folded && { since: placeholder('n') as number }),
+    ...(group.floored && { floor: placeholder('f') as number }),
   };
-  return { ...group, writes: [t], parts: [[t]], recordset: false };
+  return {
+    ...group,
+    ...(group.epoch !== undefined && { epoch: placeholder('e') as number }),
+    writes: [t],
+    parts: [[t]],
+    recordset: false,
+  };
 }
 
 /** The values of the placeholders, each through its column's encoder (null stays null). */
@@ -131,5 +140,7 @@ function values(group: WriteGroup, w: PlannedWrite): Record<string, unknown> {
   }
   if (w.version !== undefined) out.v = w.version;
   if (group.folded) out.n = w.since ?? w.version;
+  if (group.floored) out.f = w.floor ?? null;
+  if (group.epoch !== undefined) out.e = group.epoch;
   return out;
 }

@@ -20,6 +20,8 @@ export interface PlannedWrite {
   readonly replace?: boolean;
   /** Below `version` for a write standing for several (see `Write.since`). */
   readonly since?: number;
+  /** A Postgres-ordered write's least version (see `Write.floor`). */
+  readonly floor?: number;
 }
 
 /** Rows of one schema, one ordering and one shape (the columns they give), or deletes. */
@@ -35,6 +37,10 @@ export interface WriteGroup {
    * `Write.since`; the others their own version, which asks nothing more of them).
    */
   readonly folded: boolean;
+  /** Some writes carry a floor (see `Write.floor`; the others none). Postgres-ordered groups only. */
+  readonly floored: boolean;
+  /** The op's epoch (see `WriteOp.epoch`): the group applies only while no later one started. */
+  readonly epoch?: number;
   readonly writes: readonly PlannedWrite[];
   /** How the rows travel: as VALUES parts, each under the parameter limit, or as one JSON recordset. */
   readonly parts: readonly (readonly PlannedWrite[])[];
@@ -112,6 +118,8 @@ function collect(ops: readonly WriteOp[], outcomes: WriteOutcome[][]): PlannedWr
         );
       }
       outcomes[o]![index] = { applied: false, version: w.version ?? 0 };
+      // A floor only orders a Postgres-ordered write (a Redis-ordered one has its version).
+      const floor = w.version === undefined ? w.floor : undefined;
       const at = JSON.stringify([op.schema.identity, key]);
       const seen = best.get(at);
       if (seen && (seen.version === undefined) !== (w.version === undefined)) {
@@ -129,6 +137,8 @@ function collect(ops: readonly WriteOp[], outcomes: WriteOutcome[][]): PlannedWr
           version: w.version,
           replace: w.replace === true,
           ...(w.version !== undefined && w.since !== undefined && w.since < w.version && { since: w.since }),
+          // The later of two writes of a key in one call reserved the higher floor.
+          ...(floor !== undefined && { floor: Math.max(floor, seen?.floor ?? 0) }),
         });
       }
     });
@@ -169,16 +179,18 @@ interface GroupKey {
   readonly given: boolean;
   readonly replace: boolean;
   readonly folded: boolean;
+  readonly floored: boolean;
   readonly columns?: CompiledColumn[];
   readonly app?: string;
+  readonly epoch?: number;
 }
 
 function group(key: GroupKey, writes: PlannedWrite[], maxParameters: number): WriteGroup {
   const { schema, given, folded, columns } = key;
-  // Each row binds its cells (its version when given, its `since` when folded); the statement binds
-  // the identity once.
-  const perRow = (columns?.length ?? 1) + (given ? 1 : 0) + (folded ? 1 : 0);
-  const size = rowsPerStatement(perRow, maxParameters - 1);
+  // Each row binds its cells (its version when given, its `since` when folded, its floor when
+  // floored); the statement binds the identity (and the epoch) once.
+  const perRow = (columns?.length ?? 1) + (given ? 1 : 0) + (folded ? 1 : 0) + (key.floored ? 1 : 0);
+  const size = rowsPerStatement(perRow, maxParameters - 1 - (key.epoch !== undefined ? 1 : 0));
   const recordset =
     writes.length > Math.min(size, RECORDSET_FROM) && recordsetColumns(columns ?? [schema.primaryKey]);
   return { ...key, writes, parts: recordset ? [writes] : chunk(writes, size), recordset };
@@ -192,6 +204,9 @@ function group(key: GroupKey, writes: PlannedWrite[], maxParameters: number): Wr
 export function planWrite(ops: readonly WriteOp[], maxParameters: number): WritePlan {
   const outcomes: WriteOutcome[][] = ops.map((op) => new Array(op.writes.length));
   const winners = collect(ops, outcomes);
+  const epochs = new Map(
+    ops.flatMap((op) => (op.epoch === undefined ? [] : [[op.schema.identity, op.epoch]])),
+  );
   // One app per call: every op of a call comes from one engine.
   const app = ops.find((op) => op.app !== undefined)?.app;
   const groups = new Map<string, { key: GroupKey; writes: PlannedWrite[] }>();
@@ -200,6 +215,7 @@ export function planWrite(ops: readonly WriteOp[], maxParameters: number): Write
     const replace = w.row !== undefined && w.replace === true;
     const columns = w.row ? shapeOf(w.schema, w.row) : undefined;
     const name = JSON.stringify([w.schema.identity, given, replace, columns?.map((c) => c.key) ?? null]);
+    const epoch = given ? undefined : epochs.get(w.schema.identity);
     let g = groups.get(name);
     if (!g) {
       g = {
@@ -208,8 +224,10 @@ export function planWrite(ops: readonly WriteOp[], maxParameters: number): Write
           given,
           replace,
           folded: false,
+          floored: false,
           ...(columns && { columns }),
           ...(app !== undefined && { app }),
+          ...(epoch !== undefined && { epoch }),
         },
         writes: [],
       };
@@ -221,7 +239,8 @@ export function planWrite(ops: readonly WriteOp[], maxParameters: number): Write
     groups: [...groups.values()].map((g) => {
       // A folded write does not split its group: the others carry `since` = their version (the same check).
       const folded = g.writes.some((w) => w.since !== undefined);
-      return group({ ...g.key, folded }, g.writes, maxParameters);
+      const floored = g.writes.some((w) => w.floor !== undefined);
+      return group({ ...g.key, folded, floored }, g.writes, maxParameters);
     }),
     winners,
     outcomes,

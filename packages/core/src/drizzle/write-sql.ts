@@ -22,6 +22,9 @@ export const EXISTED = '_strata_existed';
 export const DELETED_PK = '_strata_pk';
 const SOURCE_VERSION = '_strata_ver';
 const SOURCE_SINCE = '_strata_since';
+const SOURCE_FLOOR = '_strata_floor';
+/** In the error a write raises when a later epoch was started than its op's (see `epochGuard`). */
+export const EPOCH_MOVED = '_strata_epoch_moved:';
 
 const list = (items: readonly SQLWrapper[]): SQL => sql.join([...items], sql`, `);
 
@@ -37,6 +40,9 @@ function source(group: WriteGroup, part: readonly PlannedWrite[]): SQL {
     ...(group.given ? [{ name: SOURCE_VERSION, type: 'bigint', values: part.map((w) => w.version) }] : []),
     ...(group.folded
       ? [{ name: SOURCE_SINCE, type: 'bigint', values: part.map((w) => w.since ?? w.version) }]
+      : []),
+    ...(group.floored
+      ? [{ name: SOURCE_FLOOR, type: 'bigint', values: part.map((w) => w.floor ?? null) }]
       : []),
   ];
   return group.recordset
@@ -71,13 +77,36 @@ function sameAsSnapshot(versions: VersionsTable): SQL {
 }
 
 /**
+ * A write's epoch guard (see `WriteOp.epoch`): true while the schema's latest epoch (its epoch row,
+ * `_strata_versions (identity, '')`; none reads 0) is at most `epoch`; else the statement fails with
+ * EPOCH_MOVED and that epoch (a cast error: nothing of it stays), and the engine learns which
+ * counters its app has before it writes again. Read as the statement starts (READ COMMITTED): an
+ * epoch started before a write-behind write was acknowledged is seen by every write begun after it.
+ */
+function epochGuard(versions: VersionsTable, identity: SQLWrapper, epoch: unknown): SQL {
+  const e = id('_strata_e');
+  const latest = sql`coalesce((select ${e}."version" from ${versions} as ${e} where ${e}."schema" = ${identity} and ${e}."id" = ''), 0)`;
+  // A null epoch (a schema of a transaction's statement that sent none) asks nothing.
+  return sql`case when ${epoch}::bigint is null or ${latest} <= ${epoch}::bigint then true else cast(${EPOCH_MOVED}::text || ${latest}::text as integer) = 0 end`;
+}
+
+/**
  * Records the versions of the source's keys, in key order ("C" collation: the same order every
  * Strata writer locks them in, so two never deadlock): the version after the stored one, or for
  * Redis-ordered writes the write's own where it is newer. Returns the keys it recorded.
  */
 function recordVersions(versions: VersionsTable, group: WriteGroup, deleted: boolean): SQL {
-  const version = group.given ? sql`${SRC}.${id(SOURCE_VERSION)}` : sql`1`;
-  const next = group.given ? sql`excluded."version"` : sql`${VT}."version" + 1`;
+  // A floor (see `Write.floor`): the key takes greatest(stored + 1, floor); none (null) is stored + 1.
+  const version = group.given
+    ? sql`${SRC}.${id(SOURCE_VERSION)}`
+    : group.floored
+      ? sql`coalesce(${SRC}.${id(SOURCE_FLOOR)}, 1)`
+      : sql`1`;
+  const next = group.given
+    ? sql`excluded."version"`
+    : group.floored
+      ? sql`greatest(${VT}."version" + 1, excluded."version")`
+      : sql`${VT}."version" + 1`;
   const key = sql`${sourceKey(group)}::text`;
   const conditions = [
     ...(group.given ? [sql`${VT}."version" < excluded."version"`] : []),
@@ -87,7 +116,11 @@ function recordVersions(versions: VersionsTable, group: WriteGroup, deleted: boo
     ...(deleted ? [sameAsSnapshot(versions)] : []),
   ];
   const where = conditions.length > 0 ? sql` where ${sql.join(conditions, sql` and `)}` : sql``;
-  return sql`insert into ${versions} as ${VT} ("schema", "id", "version", "deleted") select ${group.schema.identity}::text, ${key}, ${version}, ${deleted}::boolean from ${SRC} order by ${key} collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now()${where} returning "id" as ${id(KEY)}, "version" as ${id(VERSION)}`;
+  const guard =
+    group.epoch === undefined
+      ? sql``
+      : sql` where ${epochGuard(versions, sql`${group.schema.identity}::text`, group.epoch)}`;
+  return sql`insert into ${versions} as ${VT} ("schema", "id", "version", "deleted") select ${group.schema.identity}::text, ${key}, ${version}, ${deleted}::boolean from ${SRC}${guard} order by ${key} collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now()${where} returning "id" as ${id(KEY)}, "version" as ${id(VERSION)}`;
 }
 
 /**
@@ -151,6 +184,7 @@ export function versionStatements(
   versions: VersionsTable,
   winners: readonly PlannedWrite[],
   size: number,
+  epochs: ReadonlyMap<string, number> = new Map(),
 ): Statement[] {
   const statements: Statement[] = [];
   for (let at = 0; at < winners.length; ) {
@@ -159,13 +193,12 @@ export function versionStatements(
     while (end < winners.length && end - at < size && (winners[end]!.version !== undefined) === given) end++;
     const part = winners.slice(at, end);
     statements.push(
-      versionsOf(
-        db,
-        versions,
-        part,
+      versionsOf(db, versions, part, {
         given,
-        part.some((w) => w.since !== undefined),
-      ),
+        folded: part.some((w) => w.since !== undefined),
+        floored: part.some((w) => w.floor !== undefined),
+        epochs: given ? undefined : epochs,
+      }),
     );
     at = end;
   }
@@ -176,11 +209,17 @@ function versionsOf(
   db: Database,
   versions: VersionsTable,
   writes: readonly PlannedWrite[],
-  given: boolean,
-  folded: boolean,
+  {
+    given,
+    folded,
+    floored,
+    epochs,
+  }: { given: boolean; folded: boolean; floored: boolean; epochs: ReadonlyMap<string, number> | undefined },
 ): Statement {
+  // Per row its schema's epoch guard (null: none), when some schema of the part has one.
+  const guarded = epochs !== undefined && writes.some((w) => epochs.has(w.schema.identity));
   // A CTE, not a FROM item: the `since` subquery of ON CONFLICT's condition must see it.
-  const names = `"s", "k", "d"${given ? ', "v"' : ''}${folded ? ', "n"' : ''}`;
+  const names = `"s", "k", "d"${given ? ', "v"' : ''}${folded ? ', "n"' : ''}${floored ? ', "f"' : ''}${guarded ? ', "g"' : ''}`;
   const chunks: SQLChunk[] = [new StringChunk(`with "_strata_s" (${names}) as (values `)];
   writes.forEach((w, i) => {
     chunks.push(
@@ -193,16 +232,28 @@ function versionsOf(
     if (given) chunks.push(new StringChunk(', '), sql.param(w.version), new StringChunk('::bigint'));
     if (folded)
       chunks.push(new StringChunk(', '), sql.param(w.since ?? w.version), new StringChunk('::bigint'));
+    if (floored) chunks.push(new StringChunk(', '), sql.param(w.floor ?? null), new StringChunk('::bigint'));
+    if (guarded)
+      chunks.push(
+        new StringChunk(', '),
+        sql.param(epochs.get(w.schema.identity) ?? null),
+        new StringChunk('::bigint'),
+      );
   });
   chunks.push(new StringChunk(')) '));
-  const version = given ? sql`${SRC}."v"` : sql`1`;
-  const next = given ? sql`excluded."version"` : sql`${VT}."version" + 1`;
+  const version = given ? sql`${SRC}."v"` : floored ? sql`coalesce(${SRC}."f", 1)` : sql`1`;
+  const next = given
+    ? sql`excluded."version"`
+    : floored
+      ? sql`greatest(${VT}."version" + 1, excluded."version")`
+      : sql`${VT}."version" + 1`;
+  const guard = guarded ? sql` where ${epochGuard(versions, sql`${SRC}."s"`, sql`${SRC}."g"`)}` : sql``;
   const since = sql`(select ${SRC}."n" from ${SRC} where ${SRC}."s" = ${VT}."schema" and ${SRC}."k" = ${VT}."id")`;
   const onlyNewer = given
     ? sql` where ${VT}."version" < excluded."version"${folded ? sql` and ${untouchedSince(since)}` : sql``}`
     : sql``;
   return db.execute(
-    sql`${new SQL(chunks)}insert into ${versions} as ${VT} ("schema", "id", "version", "deleted") select ${SRC}."s", ${SRC}."k", ${version}, ${SRC}."d" from ${SRC} order by ${SRC}."s" collate "C", ${SRC}."k" collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now()${onlyNewer} returning "schema", "id", "version"`,
+    sql`${new SQL(chunks)}insert into ${versions} as ${VT} ("schema", "id", "version", "deleted") select ${SRC}."s", ${SRC}."k", ${version}, ${SRC}."d" from ${SRC}${guard} order by ${SRC}."s" collate "C", ${SRC}."k" collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now()${onlyNewer} returning "schema", "id", "version"`,
   ) as unknown as Statement;
 }
 

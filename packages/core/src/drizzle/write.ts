@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import { EpochMoved } from '../l3/epoch-moved.js';
 import { sqlStateOf } from '../l3/pg-errors.js';
 import type { WriteOp, WriteOutcome } from '../l3/types.js';
 import type { OwnWritesMark } from './capture/own-writes.js';
@@ -15,6 +16,7 @@ import { type PlannedWrite, planWrite, type WriteGroup, type WritePlan } from '.
 import {
   DELETED_PK,
   dataStatement,
+  EPOCH_MOVED,
   EXISTED,
   KEY,
   STALE_SNAPSHOT,
@@ -94,15 +96,30 @@ function recordedVersions(results: readonly unknown[]): Map<string, number> {
   return versions;
 }
 
-function versionSize(ctx: WriteContext): number {
-  // identity, key, deleted, version: four parameters a key.
-  return rowsPerStatement(4, ctx.maxParameters);
+function versionSize(ctx: WriteContext, plan: WritePlan): number {
+  // identity, key, deleted, version: four parameters a key; a floor and an epoch guard one more each.
+  const floored = plan.winners.some((w) => w.floor !== undefined);
+  const guarded = plan.groups.some((g) => g.epoch !== undefined);
+  return rowsPerStatement(4 + (floored ? 1 : 0) + (guarded ? 1 : 0), ctx.maxParameters);
+}
+
+/** Each schema's epoch guard in the plan (see `WriteOp.epoch`). */
+function epochsOf(plan: WritePlan): Map<string, number> {
+  const epochs = new Map<string, number>();
+  for (const g of plan.groups) if (g.epoch !== undefined) epochs.set(g.schema.identity, g.epoch);
+  return epochs;
 }
 
 async function interactive(ctx: WriteContext, plan: WritePlan): Promise<void> {
   await ctx.transactions.interactive(async (tx) => {
     const results: unknown[] = [];
-    for (const statement of versionStatements(tx, ctx.versions, plan.winners, versionSize(ctx)))
+    for (const statement of versionStatements(
+      tx,
+      ctx.versions,
+      plan.winners,
+      versionSize(ctx, plan),
+      epochsOf(plan),
+    ))
       results.push(await statement);
     const versions = recordedVersions(results);
     for (const group of plan.groups) {
@@ -127,7 +144,13 @@ async function interactive(ctx: WriteContext, plan: WritePlan): Promise<void> {
 }
 
 async function batch(ctx: WriteContext, plan: WritePlan): Promise<void> {
-  const versionsPart = versionStatements(ctx.db, ctx.versions, plan.winners, versionSize(ctx));
+  const versionsPart = versionStatements(
+    ctx.db,
+    ctx.versions,
+    plan.winners,
+    versionSize(ctx, plan),
+    epochsOf(plan),
+  );
   const data: { group: WriteGroup; part: readonly PlannedWrite[]; statement: Statement }[] = [];
   for (const group of plan.groups) {
     for (const part of group.parts)
@@ -154,6 +177,15 @@ function staleSnapshot(error: unknown): boolean {
   return (
     sqlStateOf(cause) === '22P02' && String((cause as { message?: unknown }).message).includes(STALE_SNAPSHOT)
   );
+}
+
+/** A write that found a later epoch than its op's (see `epochGuard`): the engine's EpochMoved, else as it was. */
+function epochMoved(error: unknown): unknown {
+  const cause = driverError(error);
+  const message = String((cause as { message?: unknown } | undefined)?.message);
+  const at = message.indexOf(EPOCH_MOVED);
+  if (sqlStateOf(cause) !== '22P02' || at < 0) return error;
+  return new EpochMoved(Number.parseInt(message.slice(at + EPOCH_MOVED.length), 10));
 }
 
 async function attempt(ctx: WriteContext, plan: WritePlan): Promise<void> {
@@ -192,11 +224,13 @@ export async function withTable<T>(
   ctx: WriteContext,
   ddl: (versions: VersionsTable) => string[],
   work: () => Promise<T>,
+  /** Another failure the DDL repairs (columns added since the table was first made). */
+  repaired: (error: unknown) => boolean = () => false,
 ): Promise<T> {
   try {
     return await work();
   } catch (error) {
-    if (!missingTable(error)) throw error;
+    if (!missingTable(error) && !repaired(error)) throw error;
     await createTable(ctx, ddl(ctx.versions));
     return work();
   }
@@ -215,7 +249,11 @@ export function runWrite(ctx: WriteContext, ops: readonly WriteOp[]): Promise<Wr
   return withVersionsTable(ctx, async () => {
     // Planned afresh each time: a failed attempt may have filled in some outcomes.
     const plan = planWrite(ops, ctx.maxParameters);
-    if (plan.winners.length > 0) await attempt(ctx, plan);
+    try {
+      if (plan.winners.length > 0) await attempt(ctx, plan);
+    } catch (error) {
+      throw epochMoved(error);
+    }
     return plan.outcomes;
   });
 }

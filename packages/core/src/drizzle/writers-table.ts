@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { getTableConfig } from 'drizzle-orm/pg-core';
+import { sqlStateOf } from '../l3/pg-errors.js';
 import type { WriterClaim } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { qualifiedName, quoteIdentifier } from './identifiers.js';
@@ -19,20 +20,29 @@ function writersTable(versions: VersionsTable): { schema: string | undefined; na
  * CREATE SCHEMA / TABLE IF NOT EXISTS for `_strata_writers`: per table identity, the app (its key
  * namespace) that writes it, its mode ('write-behind': exclusive, or 'write-through': shared with
  * other write-through apps, the row naming the last one that claimed), whether that app's version
- * counter was moved into a new epoch since it took the table, and until when it holds it (Postgres'
- * clock). Created by the first claim, as `_strata_versions` is by the first write.
+ * counter was moved into a new epoch since it took the table, until when it holds it (Postgres'
+ * clock), and the last other app whose write-through claim holds beside it, with the latest end of
+ * such claims (`other`, `other_until`: an app may not take the table write-behind while another
+ * app's write-through claim lives, even where the row names it). Created by the first claim, as
+ * `_strata_versions` is by the first write; a table made before `other` existed gains the columns
+ * at the first claim that finds them missing.
  */
 export function writersTableStatements(versions: VersionsTable): string[] {
   const { schema, name } = writersTable(versions);
-  const create = `CREATE TABLE IF NOT EXISTS ${name} (schema text PRIMARY KEY, owner text NOT NULL, mode text NOT NULL, seeded boolean NOT NULL, expires_at timestamptz NOT NULL)`;
-  return schema === undefined ? [create] : [`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`, create];
+  const create = `CREATE TABLE IF NOT EXISTS ${name} (schema text PRIMARY KEY, owner text NOT NULL, mode text NOT NULL, seeded boolean NOT NULL, expires_at timestamptz NOT NULL, other text, other_until timestamptz)`;
+  const columns = `ALTER TABLE ${name} ADD COLUMN IF NOT EXISTS other text, ADD COLUMN IF NOT EXISTS other_until timestamptz`;
+  return schema === undefined
+    ? [create, columns]
+    : [`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`, create, columns];
 }
 
 /**
  * `L3Tier.claimWriter`: one upsert that takes or renews the table's claim for `owner` (a lease of
- * 60 s from Postgres' now, never the app's clock) where the row lapsed, is already `owner`'s, or
- * both claims are write-through. A claim that changes the row's owner or mode starts unseeded. When
- * it is refused, the holder is read (a second statement, only then).
+ * 60 s from Postgres' now, never the app's clock) where the row lapsed, is already `owner`'s (a
+ * write-behind claim: and no other app's write-through claim lives beside it), or both claims are
+ * write-through (the app the row named becomes `other`). A claim that changes the row's owner or
+ * mode starts unseeded. When it is refused, the holder is read (a second statement, only then): the
+ * other app, where it is its write-through claim that refuses the row's own owner.
  */
 export function claimWriter(
   ctx: WriteContext,
@@ -45,18 +55,37 @@ export function claimWriter(
   const mode = exclusive ? 'write-behind' : 'write-through';
   const id = schema.identity;
   const same = sql.raw('w.owner = excluded.owner');
-  return withTable(ctx, writersTableStatements, async () => {
-    // In the table's column order.
-    const [claimed] = rowsOf(
-      await ctx.db.execute(sql`insert into ${w} as w values (${id}, ${owner}, ${mode}, ${seeded}, now() + interval '60 s')
+  return withTable(
+    ctx,
+    writersTableStatements,
+    async () => {
+      // In the table's column order.
+      const live = sql.raw('w.expires_at > now()');
+      // Another app's write-through claim beside the row's owner (see the table's comment).
+      const others = sql.raw('(w.other_until is not null and w.other_until > now())');
+      const [claimed] = rowsOf(
+        await ctx.db.execute(sql`insert into ${w} as w (schema, owner, mode, seeded, expires_at) values (${id}, ${owner}, ${mode}, ${seeded}, now() + interval '60 s')
 on conflict (schema) do update set owner = excluded.owner, mode = excluded.mode, expires_at = excluded.expires_at,
-seeded = excluded.seeded or (w.seeded and ${same} and w.mode = excluded.mode)
-where w.expires_at <= now() or ${same} or (w.mode <> 'write-behind' and excluded.mode <> 'write-behind')
+seeded = excluded.seeded or (w.seeded and ${same} and w.mode = excluded.mode),
+other = case when not ${live} then null when ${same} then w.other else w.owner end,
+other_until = case when not ${live} then null when ${same} then w.other_until else greatest(w.expires_at, w.other_until) end
+where not ${live} or (${same} and (excluded.mode <> 'write-behind' or not ${others})) or (w.mode <> 'write-behind' and excluded.mode <> 'write-behind')
 returning (not seeded)::int as reseed`),
-    );
-    if (claimed) return { owner, mode, reseed: Number(claimed.reseed) === 1 };
-    // Refused: who holds it (lapsed since, it is named all the same; the next claim takes it).
-    const [holder] = rowsOf(await ctx.db.execute(sql`select owner, mode from ${w} where schema = ${id}`));
-    return { owner: String(holder?.owner), mode: String(holder?.mode), reseed: false };
-  });
+      );
+      if (claimed) return { owner, mode, reseed: Number(claimed.reseed) === 1 };
+      // Refused: who holds it (lapsed since, it is named all the same; the next claim takes it).
+      const [holder] = rowsOf(
+        await ctx.db.execute(
+          sql`select case when owner = ${owner} and ${others} then other else owner end as owner, case when owner = ${owner} and ${others} then 'write-through' else mode end as mode from ${w} as w where schema = ${id}`,
+        ),
+      );
+      return { owner: String(holder?.owner), mode: String(holder?.mode), reseed: false };
+    },
+    missingColumns,
+  );
+}
+
+/** undefined_column: a `_strata_writers` made before `other` existed (its statements add the columns). */
+function missingColumns(error: unknown): boolean {
+  return sqlStateOf(error) === '42703';
 }

@@ -1,4 +1,5 @@
 import { isStrataError, StrataError } from '../errors.js';
+import { EpochMoved } from '../l3/epoch-moved.js';
 import { sqlStateOf } from '../l3/pg-errors.js';
 import type { L3Tier, Row, WriteOutcome } from '../l3/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
@@ -9,9 +10,10 @@ import { MERGE_TRIES, moved, overQueued } from './partial-rows.js';
 import { awaitOlderElsewhere } from './pending-elsewhere.js';
 import { prepareRow } from './prepare.js';
 import type { SchemaCache } from './schema-cache.js';
+import type { ThroughPlan } from './through-order.js';
 import type { TxOp } from './tx.js';
 import { outcomeUnknown } from './unknown-outcome.js';
-import { committedItems, type KeyedWrite } from './write-through.js';
+import { committedItems, EPOCH_TRIES, type KeyedWrite, withFloor } from './write-through.js';
 
 interface Plan {
   readonly cache: SchemaCache;
@@ -139,18 +141,26 @@ async function writeSql(
 ): Promise<WriteOutcome[][]> {
   if (plans.length === 0) return [];
   const l3 = plans[0]!.cache.l3 as L3Tier;
-  const ops = plans.map((p) => ({
-    schema: p.cache.schema,
-    writes: p.writes.map((w, i) => {
-      const version = p.versions?.[i];
-      const write = w.row
-        ? { row: p.encrypted[i]!, ...(p.replaced.has(w.key) && { replace: true }) }
-        : { id: w.id };
-      return version === undefined ? write : { ...write, version };
-    }),
-  }));
+  // Write-through schemas: each in its app's version order (see `ThroughOrder`), together.
+  const ordered = plans.filter((p) => p.versions === undefined && p.cache.through);
   try {
-    return await withTimeout(l3.write(ops), timeoutMs, 'transaction');
+    return await inOrderAll(ordered, async (planOf) => {
+      const ops = plans.map((p) => {
+        const plan = planOf.get(p);
+        return {
+          schema: p.cache.schema,
+          writes: p.writes.map((w, i) => {
+            const version = p.versions?.[i];
+            const write = w.row
+              ? { row: p.encrypted[i]!, ...(p.replaced.has(w.key) && { replace: true }) }
+              : { id: w.id };
+            return version === undefined ? withFloor(write, plan, i) : { ...write, version };
+          }),
+          ...(plan?.epoch !== undefined && { epoch: plan.epoch }),
+        };
+      });
+      return await withTimeout(l3.write(ops), timeoutMs, 'transaction');
+    });
   } catch (err) {
     ctx.countL3Failure(err);
     const timedOut = isStrataError(err, 'TIMEOUT');
@@ -266,6 +276,30 @@ async function orderAmongQueued(p: Plan): Promise<void> {
     return;
   }
   throw moved(p.cache.schema.name);
+}
+
+/**
+ * `inOrder` over several schemas of one transaction: every plan made, the write sent with them all;
+ * when Postgres found a later epoch, every schema that sent a guard asks its counters again (any
+ * epoch known to be started serves: see `ThroughOrder`), and the transaction is sent again.
+ */
+async function inOrderAll<T>(
+  plans: readonly Plan[],
+  write: (planOf: ReadonlyMap<Plan, ThroughPlan>) => Promise<T>,
+): Promise<T> {
+  for (let tries = 1; ; tries++) {
+    const made = await Promise.all(plans.map((p) => p.cache.through!.plan(p.writes.map((w) => w.key))));
+    const planOf = new Map(plans.map((p, i) => [p, made[i]!]));
+    try {
+      const written = await write(planOf);
+      for (const [p, plan] of planOf) p.cache.through!.passed(plan);
+      return written;
+    } catch (err) {
+      if (!(err instanceof EpochMoved) || tries >= EPOCH_TRIES) throw err;
+      const guarded = [...planOf].filter(([, plan]) => plan.epoch !== undefined);
+      await Promise.all(guarded.map(([p]) => p.cache.through!.moved(err.epoch)));
+    }
+  }
 }
 
 function txFailed(err: unknown): StrataError {

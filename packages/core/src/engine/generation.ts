@@ -44,6 +44,15 @@ export class SchemaGeneration {
   #conflict: Error | undefined;
   /** The app's writer claim as the last generation read found it (see `writerClaim`). */
   #writer: { claim: string; ms: number; sentAt: number } | undefined;
+  #counterSeen = false;
+  /**
+   * Whether the last generation read found the schema's write-behind counter (see `ThroughOrder`):
+   * at most 5 s old, and only ever trusted where it says there is one (counters are not removed).
+   */
+  get counterSeen(): boolean {
+    return this.#counterSeen;
+  }
+
   /** The table's other live shapes: every generation read confirms this one and learns them. */
   readonly shapes: LiveShapes;
 
@@ -289,6 +298,7 @@ export class SchemaGeneration {
       this.keys.shapesKey,
       this.keys.searchGenerationKey,
       this.keys.writerKey,
+      this.keys.versionKey,
     ];
     const args = [this.watch.newMarker(), identity, String(L3_CLAIM_TTL_MS), this.keys.shape];
     if (this.keys.baseClaimKey) {
@@ -297,9 +307,10 @@ export class SchemaGeneration {
     }
     const sentAt = this.clock.now();
     const reply = (await this.l2.run(GENERATION, keys, args)) as unknown[];
-    const [generation, boot, tick, other, redisNow, live, writer, writerMs] = Array.isArray(reply)
+    const [generation, boot, tick, other, redisNow, live, writer, writerMs, counter] = Array.isArray(reply)
       ? reply
       : [];
+    this.#counterSeen = Number(counter) === 1;
     this.watch.observe(String(boot), Number(tick), floor);
     this.#writer =
       typeof writer === 'string' && writer !== '' && Number(writerMs) > 0

@@ -26,6 +26,11 @@ export class KeySpace {
   readonly generationKey: string;
   readonly searchGenerationKey: string;
   readonly versionKey: string;
+  /**
+   * The last epoch at which a write-through instance of the app found no `versionKey` (see
+   * `RESERVE_THROUGH`): a counter seeded from that epoch or an earlier one is refused.
+   */
+  readonly versionMarkKey: string;
   /** The boot marker of the Redis life the generation was last moved for after a reset. */
   readonly movedKey: string;
   readonly bootKey: string;
@@ -63,6 +68,7 @@ export class KeySpace {
     this.generationKey = `${this.base}:gen`;
     this.searchGenerationKey = `${this.base}:sgen`;
     this.versionKey = `${this.base}:ver`;
+    this.versionMarkKey = `${this.base}:vmark`;
     this.movedKey = `${this.base}:moved`;
     this.bootKey = `${root}:boot`;
     this.tickKey = `${root}:tick`;

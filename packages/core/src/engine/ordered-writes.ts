@@ -205,18 +205,22 @@ export async function reserveIn(
  * schema); -1: the counter is missing; -2: a key holds a version the counter has not reached (a
  * restore). For the last three, a new epoch (from Postgres, which remembers every epoch started)
  * seeds the counter first. A counter suspected after a Redis reset is reseeded before the next try.
+ * Without `seedMissing` (a write-through write, see `ThroughOrder`), a missing counter's reply (and
+ * a Redis gone back's) is resolved as it is, and nothing is seeded: an app with none gets none.
  */
-async function withSeededCounter(
+export async function withSeededCounter(
   cache: SchemaCache,
   bucket: Bucket,
   attempt: (generation: number, floor: number) => Promise<unknown>,
   alone = false,
+  seedMissing = true,
 ): Promise<unknown[]> {
   const { watch } = bucket;
   const gen = bucket.generation!;
   const b = cache.buckets.indexOf(bucket);
   for (let tries = 0; tries < 6; tries++) {
-    if (cache.suspectCounters.has(b)) await seedCounter(cache, bucket, undefined);
+    // (Not where a missing counter is to stay missing: seeding makes one. See `ThroughOrder`.)
+    if (seedMissing && cache.suspectCounters.has(b)) await seedCounter(cache, bucket, undefined);
     // Known (the usual case): no turn of the microtask queue before the script leaves.
     const generation = gen.known() ?? (await gen.current());
     // That generation read may have been this shape's first, and found another one live.
@@ -235,6 +239,8 @@ async function withSeededCounter(
     }
     const status = Number(reply[1]);
     if (status === 0 || status === MOVED) return reply;
+    // Missing, or Redis went back (the watch heard of it): as it is, for the caller to decide.
+    if (!seedMissing && (status === -1 || status === -3)) return reply;
     if (status === -4) gen.set(Number(reply[2]));
     else await seedCounter(cache, bucket, status === -2 ? Number(reply[2]) : undefined);
   }
@@ -250,26 +256,39 @@ async function withSeededCounter(
 /**
  * Moves the bucket's write-behind counter into a new epoch from Postgres (past `storedVersion`'s
  * too): every version it hands out next is above every version written before (see `WriterClaims`).
+ * An epoch a write-through writer of the app marked (it found no counter after that epoch started,
+ * see `RESERVE_THROUGH`) is refused, and a new one taken: the writer's epoch guard then finds it.
  */
 export async function seedCounter(
   cache: SchemaCache,
   bucket: Bucket,
   storedVersion: number | undefined,
 ): Promise<void> {
-  let epoch = 1;
-  if (cache.l3) {
-    try {
-      epoch = await cache.l3.nextEpoch(cache.schema);
-    } catch (err) {
-      throw new StrataError(
-        'L3_UNAVAILABLE',
-        `schema ${cache.schema.name}: its write-behind version counter starts from Postgres (L2 has none yet), which did not answer; nothing was written`,
-        { cause: err, details: { schema: cache.schema.name } },
-      );
+  for (let tries = 0; tries < 4; tries++) {
+    let epoch = 1;
+    if (cache.l3) {
+      try {
+        epoch = await cache.l3.nextEpoch(cache.schema);
+      } catch (err) {
+        throw new StrataError(
+          'L3_UNAVAILABLE',
+          `schema ${cache.schema.name}: its write-behind version counter starts from Postgres (L2 has none yet), which did not answer; nothing was written`,
+          { cause: err, details: { schema: cache.schema.name } },
+        );
+      }
     }
+    const past = storedVersion === undefined ? 0 : (Math.floor(storedVersion / EPOCH_SPAN) + 1) * EPOCH_SPAN;
+    const floor = Math.max(epoch * EPOCH_SPAN, past);
+    // Without L3 there is no write-through writer to mark anything (nor epochs to take).
+    const keys = cache.l3 ? [bucket.keys.versionKey, bucket.keys.versionMarkKey] : [bucket.keys.versionKey];
+    const seeded = await cache.l2!.run(SEED_COUNTER, keys, [String(floor), String(epoch)]);
+    if (Number(seeded) === -1) continue;
+    cache.suspectCounters.delete(cache.buckets.indexOf(bucket));
+    return;
   }
-  const past = storedVersion === undefined ? 0 : (Math.floor(storedVersion / EPOCH_SPAN) + 1) * EPOCH_SPAN;
-  const floor = Math.max(epoch * EPOCH_SPAN, past);
-  await cache.l2!.run(SEED_COUNTER, [bucket.keys.versionKey], [String(floor)]);
-  cache.suspectCounters.delete(cache.buckets.indexOf(bucket));
+  throw new StrataError(
+    'L2_UNAVAILABLE',
+    `schema ${cache.schema.name}: its write-behind version counter could not be seeded (every epoch taken was marked); nothing was written`,
+    { details: { schema: cache.schema.name } },
+  );
 }

@@ -37,6 +37,7 @@ import { RowCodec } from './row-codec.js';
 import { RowTags } from './row-tags.js';
 import { type Age, Staleness } from './staleness.js';
 import type { TagClock } from './tag-clock.js';
+import { ThroughOrder } from './through-order.js';
 
 /** Versions announced by other instances that L1 has not taken yet, kept per schema at most. */
 const MAX_ANNOUNCED = 10_000;
@@ -159,6 +160,8 @@ export class SchemaCache {
   clears = 0;
   /** The buckets whose write-behind version counter may have gone back (Redis reset): a new epoch first. */
   readonly suspectCounters = new Set<number>();
+  /** A write-through schema's place among its app's Redis-ordered writes (see `ThroughOrder`). */
+  readonly through: ThroughOrder | undefined;
   /** Where search and count run: the schema's read replica (see `ReplicaReads`), else L3. */
   readonly reader: L3Tier | undefined;
   /** Where key reads below L2 run: `reader` with `replicaReads: 'all'`, else L3. */
@@ -231,6 +234,8 @@ export class SchemaCache {
     }));
     this.generation = this.buckets[0]!.generation;
     this.watch = watches[0]!;
+    this.through =
+      this.l2 && this.l3 && this.writeMode !== 'write-behind' ? new ThroughOrder(this) : undefined;
     this.l1AnswersGets = schema.l1Keys.length === schema.l2Keys.length;
     const onEvict = schema.hooks.onEvict;
     this.l1 = l1Policy
@@ -1062,6 +1067,7 @@ export class SchemaCache {
     this.forgetAll();
     this.buckets[b]!.generation?.afterReset(replace);
     this.suspectCounters.add(b);
+    this.through?.forget();
   }
 }
 

@@ -1,9 +1,11 @@
-import type { Row, WriteOutcome } from '../l3/types.js';
+import { EpochMoved } from '../l3/epoch-moved.js';
+import type { Row, Write, WriteOutcome } from '../l3/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import type { Id } from './ids.js';
 import { writeOrdered } from './ordered-writes.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
+import type { ThroughPlan } from './through-order.js';
 import { outcomeUnknown } from './unknown-outcome.js';
 
 /** One write of a batch: a prepared row to set, or (without `row`) an id to delete. */
@@ -43,15 +45,19 @@ export async function writeThrough(
     if (!cache.l3) return await sourceL2(ctx, cache, writes, encrypted);
     let outcomes: WriteOutcome[];
     try {
-      const op = {
-        schema: cache.schema,
-        writes: writes.map((w, i) => (w.row ? { row: encrypted[i]! } : { id: w.id })),
-      };
-      [outcomes = []] = await withTimeout(
-        cache.l3.write([op]),
-        ctx.config.timeouts.l3,
-        `L3 write (${cache.l3.name})`,
-      );
+      outcomes = await inOrder(cache, keys, async (plan) => {
+        const op = {
+          schema: cache.schema,
+          writes: writes.map((w, i) => withFloor(w.row ? { row: encrypted[i]! } : { id: w.id }, plan, i)),
+          ...(plan?.epoch !== undefined && { epoch: plan.epoch }),
+        };
+        const [written = []] = await withTimeout(
+          cache.l3!.write([op]),
+          ctx.config.timeouts.l3,
+          `L3 write (${cache.l3!.name})`,
+        );
+        return [written];
+      }).then(([written]) => written!);
     } catch (err) {
       if (outcomeUnknown(err)) await cache.drop(ctx, keys, 'all');
       throw ctx.l3Error(cache.schema.name, writes.some((w) => w.row) ? 'set' : 'delete', err);
@@ -67,6 +73,41 @@ export async function writeThrough(
   } finally {
     cache.endWrite(keys);
   }
+}
+
+/** How many times a write-through write is sent again after Postgres found a later epoch. */
+export const EPOCH_TRIES = 4;
+
+/**
+ * Runs `write` (an L3 write of `keys` of `cache`) in its app's version order (see `ThroughOrder`):
+ * with the floors and the epoch guard `plan` says; again, once the app's counters are asked, when
+ * Postgres found a later epoch than the one sent. Without a `ThroughOrder` (no L2), as it is.
+ */
+export async function inOrder<T>(
+  cache: SchemaCache,
+  keys: readonly string[],
+  write: (plan: ThroughPlan | undefined) => Promise<T>,
+): Promise<T> {
+  const order = cache.through;
+  if (!order) return write(undefined);
+  for (let tries = 1; ; tries++) {
+    const planned = order.plan(keys);
+    const plan = planned instanceof Promise ? await planned : planned;
+    try {
+      const written = await write(plan);
+      order.passed(plan);
+      return written;
+    } catch (err) {
+      if (!(err instanceof EpochMoved) || tries >= EPOCH_TRIES) throw err;
+      await order.moved(err.epoch);
+    }
+  }
+}
+
+/** Write `i` of a write-through op with its floor (see `Write.floor`), when the plan reserved one. */
+export function withFloor<W extends Write>(write: W, plan: ThroughPlan | undefined, i: number): W {
+  const floor = plan?.floors?.[i];
+  return floor === undefined ? write : { ...write, floor };
 }
 
 /** The committed rows as the caches take them: stored shape, plaintext, version. */

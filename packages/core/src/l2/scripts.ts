@@ -186,6 +186,27 @@ return {tick, 0, redis.call('INCRBY', KEYS[2], n) - n + 1}`,
 };
 
 /**
+ * A write-through write's place among its app's Redis-ordered writes (see `ThroughOrder`): takes
+ * ARGV[2] versions (0: none, only whether there is a counter) from the counter, or, when the app
+ * has none, records that it was found missing at epoch ARGV[3] (KEYS[3], kept at the highest): a
+ * counter seeded from that epoch or an earlier one is refused then (SEED_COUNTER), so a counter the
+ * writer did not see comes with a later epoch, which its next write's epoch guard finds. KEYS =
+ * tick, counter, mark. ARGV = tick floor, count, epoch. Reply: {tick, 0, first version} (first is
+ * the counter + 1 when count is 0), {tick, -1} (no counter: marked), or {tick, -3} as ORDERED_PUT.
+ */
+export const RESERVE_THROUGH: L2Script = {
+  name: 'reserve-through',
+  source: `local tick = redis.call('INCR', KEYS[1])
+if tick <= tonumber(ARGV[1]) then return {tick, -3} end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  if tonumber(redis.call('GET', KEYS[3]) or '-1') < tonumber(ARGV[3]) then redis.call('SET', KEYS[3], ARGV[3]) end
+  return {tick, -1}
+end
+local n = tonumber(ARGV[2])
+return {tick, 0, redis.call('INCRBY', KEYS[2], n) - n + 1}`,
+};
+
+/**
  * Conditional drops, then INCRs. KEYS = tick, generation, keys, bump keys. ARGV = generation,
  * count, then per key a rule: `all` (always), `unlessPending` (unless a write-behind row is pending there:
  * invalidating must not lose a write Postgres does not have yet), `expire` (as `unlessPending`, but
@@ -284,9 +305,11 @@ return out`,
  * wrote while it was not live moves the generation on by one (as invalidateAll: its keys may hold
  * rows those writes did not mark; pending rows survive). KEYS[7] is the app's shared writer claim of
  * the table (see `SharedClaims`), read only: its value ('' when none) and PTTL are replied.
- * KEYS[8] and ARGV[5] (a schema with `l2.keyPrefix`: its base, and the L3 identity with its table)
- * are a second L3 claim, checked as KEYS[4]. Reply: {generation, boot marker, tick, the other
- * identity or '', Redis' time (ms), the other live shapes, the writer claim, its PTTL}.
+ * KEYS[8] is the schema's write-behind counter: whether it exists is replied (a write-through
+ * write reserves its version from it, see `ThroughOrder`). KEYS[9] and ARGV[5] (a schema with
+ * `l2.keyPrefix`: its base, and the L3 identity with its table) are a second L3 claim, checked as
+ * KEYS[4]. Reply: {generation, boot marker, tick, the other identity or '', Redis' time (ms), the
+ * other live shapes, the writer claim, its PTTL, 1 if the counter exists else 0}.
  */
 export const GENERATION: L2Script = {
   name: 'generation',
@@ -315,11 +338,12 @@ local function claim(k, v)
   end
 end
 claim(KEYS[4], ARGV[2])
-claim(KEYS[8], ARGV[5])
+claim(KEYS[9], ARGV[5])
 local writer, writerMs = '', -2
 if KEYS[7] then writer, writerMs = redis.call('GET', KEYS[7]) or '', redis.call('PTTL', KEYS[7]) end
+local counter = KEYS[8] and redis.call('EXISTS', KEYS[8]) or 0
 local now = redis.call('TIME')
-return {redis.call('GET', KEYS[1]) or '0', boot, tick, other, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000), live, writer, writerMs}`,
+return {redis.call('GET', KEYS[1]) or '0', boot, tick, other, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000), live, writer, writerMs, counter}`,
 };
 
 /**
@@ -369,11 +393,14 @@ return {string.format('%.0f', g), boot}`,
 
 /**
  * Raises a version counter (KEYS[1]) to ARGV[1] unless it is already there or beyond. Reply: the
- * counter's value afterwards.
+ * counter's value afterwards. With KEYS[2] (the mark RESERVE_THROUGH keeps) and ARGV[2] (the epoch
+ * ARGV[1] was taken from): -1 and nothing done when the mark is at that epoch or later (a
+ * write-through writer of the app found no counter after that epoch started: take a new one).
  */
 export const SEED_COUNTER: L2Script = {
   name: 'seed-counter',
-  source: `local c = tonumber(redis.call('GET', KEYS[1]) or '-1')
+  source: `if KEYS[2] and tonumber(redis.call('GET', KEYS[2]) or '-1') >= tonumber(ARGV[2]) then return -1 end
+local c = tonumber(redis.call('GET', KEYS[1]) or '-1')
 local floor = tonumber(ARGV[1])
 if c < floor then
   redis.call('SET', KEYS[1], string.format('%.0f', floor))
@@ -471,6 +498,7 @@ export const L2_SCRIPTS: readonly L2Script[] = [
   ORDERED_PUT,
   ORDERED_PUT_ENQUEUE,
   RESERVE,
+  RESERVE_THROUGH,
   DROP,
   MARK,
   GENERATION,

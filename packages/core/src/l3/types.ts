@@ -99,6 +99,14 @@ export interface Write {
    * the folded writes one by one.
    */
   since?: number;
+  /**
+   * For a Postgres-ordered write (no `version`) of an app that also orders writes of the table in
+   * Redis (write-behind instances beside write-through ones): a version reserved from that app's
+   * counter. The key then takes `greatest(stored + 1, floor)`, so the write is ordered after every
+   * write the counter ordered before the reservation, and before every one it orders after. It
+   * always applies, as any Postgres-ordered write does.
+   */
+  floor?: number;
 }
 
 /** One schema's writes in a `write` call. A key appears once (the engine coalesces first). */
@@ -111,6 +119,15 @@ export interface WriteOp {
    * (docs/change-capture.md, "Two Strata apps writing one table"). One app per `write` call.
    */
   app?: string;
+  /**
+   * The last epoch (`nextEpoch`) of the schema the writer knows of: the op applies only while no
+   * later one was started, else the call rejects with {@link EpochMoved} and writes nothing. A
+   * write-through writer sends it where it orders its writes by Postgres alone because its app had
+   * no Redis counter for the keys: a counter made since (a write-behind instance of its app started)
+   * took a later epoch first (see docs/semantics.md, "Versions"). Absent: no check. An L3 that
+   * ignores it orders such writes by Postgres alone.
+   */
+  epoch?: number;
 }
 
 /** What became of one write, in the order of `WriteOp.writes`. */

@@ -1,0 +1,133 @@
+import { RESERVE_THROUGH } from '../l2/scripts.js';
+import { seedCounter, withSeededCounter } from './ordered-writes.js';
+import type { SchemaCache } from './schema-cache.js';
+
+/** What a write-through write sends with its L3 write (see `Write.floor`, `WriteOp.epoch`). */
+export interface ThroughPlan {
+  /** Per write, the version reserved from its bucket's counter; undefined where none. */
+  readonly floors: readonly (number | undefined)[] | undefined;
+  /** The epoch guard, when some write has no floor; undefined when every write has one. */
+  readonly epoch: number | undefined;
+}
+
+/**
+ * One version order per app: a write-through write of a schema whose app also writes it
+ * write-behind (other instances in the other mode: a rolling deploy switching `writeMode`, a
+ * write-through API beside a write-behind worker on one keyPrefix) takes its version in the order
+ * of the app's Redis counter. It reserves one from its key's bucket's counter (one request), and
+ * Postgres stores greatest(stored + 1, reserved): every write-behind write acknowledged before it
+ * has a lower version (its flush is refused as older), every later one a higher version, and none
+ * the same (the counter hands each version out once). An app with no counter reserves nothing.
+ *
+ * Which buckets have a counter is known as of an epoch (`#epoch`): every counter is seeded from a
+ * new Postgres epoch before its first version is handed out (`seedCounter`), so a write with no
+ * floor sends the epoch it knows, and Postgres refuses it (`EpochMoved`, nothing written) when a
+ * later one was started: this instance then asks every bucket again (`moved`) and writes again. A
+ * bucket found without a counter is marked with that epoch in the same script, so a counter seeded
+ * from an epoch at most that one (taken before, seeded after the look) is refused and seeded from a
+ * later epoch, which the guard finds. Until Postgres first refuses a write nothing is known but
+ * what the generation reads found (`counterSeen`: bucket 0's is read before an instance's first
+ * write, for its claim): a write reserves from a counter they found, and sends epoch 0 for its
+ * other keys (refused once wherever any epoch was started for the table: then asked as above).
+ */
+export class ThroughOrder {
+  /** The latest epoch `#counters` accounts for; undefined before the first write and after a Redis reset. */
+  #epoch: number | undefined;
+  /** Per bucket: whether the app's counter was there when last asked. */
+  #counters: boolean[];
+
+  constructor(private readonly cache: SchemaCache) {
+    this.#counters = cache.buckets.map(() => false);
+  }
+
+  /**
+   * The plan of a write of `keys`: synchronous when no bucket they touch has a counter (no request,
+   * no turn of the microtask queue); else after one RESERVE_THROUGH per such bucket.
+   */
+  plan(keys: readonly string[]): ThroughPlan | Promise<ThroughPlan> {
+    const epoch = this.#epoch;
+    const buckets =
+      this.cache.buckets.length === 1 ? undefined : keys.map((k) => this.cache.router.bucket(k));
+    const reserving = new Set((buckets ?? [0]).filter((b) => this.#has(b)));
+    if (reserving.size === 0) return { floors: undefined, epoch: epoch ?? 0 };
+    return this.#reserve(keys, buckets, reserving, epoch);
+  }
+
+  /** A write sent with `plan` went through: with epoch 0, no epoch was ever started (no counter was seeded). */
+  passed(plan: ThroughPlan): void {
+    if (plan.epoch !== 0 || this.#epoch !== undefined) return;
+    this.#counters = this.cache.buckets.map((_, b) => this.#has(b));
+    this.#epoch = 0;
+  }
+
+  /** Whether bucket `b` has a counter to reserve from, as known (before anything is, as its generation read saw). */
+  #has(b: number): boolean {
+    if (this.#epoch !== undefined) return this.#counters[b]!;
+    return this.cache.buckets[b]!.generation?.counterSeen === true;
+  }
+
+  /** Postgres refused a write: `epoch` was started. Asks every bucket whether it has a counter now. */
+  async moved(epoch: number): Promise<void> {
+    const found = await Promise.all(this.cache.buckets.map((_, b) => this.#ask(b, 0, epoch)));
+    // A later look (a concurrent write's) already knows more.
+    if (this.#epoch !== undefined && this.#epoch > epoch) return;
+    this.#epoch = epoch;
+    this.#counters = found.map((first) => first !== undefined);
+  }
+
+  /** Redis was reset (bucket `b`, or any): counters and marks may be gone; asked again at the next write. */
+  forget(): void {
+    this.#epoch = undefined;
+  }
+
+  async #reserve(
+    keys: readonly string[],
+    buckets: readonly number[] | undefined,
+    reserving: ReadonlySet<number>,
+    epoch: number | undefined,
+  ): Promise<ThroughPlan> {
+    const floors = new Array<number | undefined>(keys.length);
+    const at = (b: number) => keys.flatMap((_, i) => ((buckets?.[i] ?? 0) === b ? [i] : []));
+    await Promise.all(
+      [...reserving].map(async (b) => {
+        const positions = at(b);
+        // No epoch known (a counter a generation read saw): nothing to mark (-1) if it is gone.
+        const first = await this.#ask(b, positions.length, epoch ?? -1);
+        // Gone (a Redis that lost it): marked at `epoch`, so the guard covers these keys.
+        if (first === undefined) {
+          if (epoch !== undefined && this.#epoch === epoch) this.#counters[b] = false;
+          return;
+        }
+        positions.forEach((i, j) => {
+          floors[i] = first + j;
+        });
+      }),
+    );
+    const guarded = floors.some((f) => f === undefined);
+    return { floors, epoch: guarded ? (epoch ?? 0) : undefined };
+  }
+
+  /** `n` versions from bucket `b`'s counter (the first), or undefined when it has none (marked at `epoch`). */
+  async #ask(b: number, n: number, epoch: number): Promise<number | undefined> {
+    const { cache } = this;
+    const bucket = cache.buckets[b]!;
+    const keys = [bucket.keys.tickKey, bucket.keys.versionKey, bucket.keys.versionMarkKey];
+    const ask = () =>
+      withSeededCounter(
+        cache,
+        bucket,
+        (_generation, floor) =>
+          cache.l2!.run(RESERVE_THROUGH, keys, [String(floor), String(n), String(epoch)]),
+        false,
+        false,
+      );
+    let reply = await ask();
+    // A counter that may have gone back (Redis reset) hands out versions above every earlier one
+    // only once moved into a new epoch, as a write-behind write would first (the ones taken are skipped).
+    if (Number(reply[1]) === 0 && cache.suspectCounters.has(b)) {
+      await seedCounter(cache, bucket, undefined);
+      reply = await ask();
+    }
+    return Number(reply[1]) === 0 ? Number(reply[2]) : undefined;
+  }
+}

@@ -1,0 +1,191 @@
+import { testDevstack, uniqueName } from '@strata/devstack/testing';
+import { Redis } from '@upstash/redis';
+import { eq } from 'drizzle-orm';
+import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  clusterBuckets,
+  createMemoryQueue,
+  defineSchema,
+  type InvalidationBus,
+  Strata,
+  type StrataConfig,
+} from '../src/index.js';
+import { createUpstashLogBus } from '../src/upstash/index.js';
+import { type EngineStack, engineStack } from './support/stack.js';
+
+// Model-based run of one app (one keyPrefix) writing one table in both modes at once: a
+// write-behind instance and a write-through one (a rolling deploy switching `writeMode`), any
+// sequence of whole-row sets, deletes, transactions and flushes. Each write is acknowledged before
+// the next is made, so the last one of a key is the one every tier must hold: after a final flush,
+// Postgres, each instance and a new one answer it. (Before `ThroughOrder`, a write-through write
+// after a queued write-behind write of its key was undone by that write's flush.)
+
+const IDS = 3;
+const RUNS = Number(process.env.WRITE_MODES_MODEL_RUNS ?? 12);
+
+let stack: EngineStack;
+let items: ReturnType<typeof itemsTable>;
+const itemsTable = (pg: string) =>
+  pgSchema(pg).table('items', { id: text('id').primaryKey(), n: integer('n').notNull(), note: text('note') });
+const channels: string[] = [];
+const buses: InvalidationBus[] = [];
+
+beforeAll(async () => {
+  stack = await engineStack('modeswitch_model');
+  items = itemsTable(stack.name);
+  await new Strata({ l3: stack.l3, schemas: [defineSchema({ table: items })] }).migrate();
+});
+afterAll(async () => {
+  await Promise.all(buses.map((b) => b.close()));
+  if (channels.length > 0) await new Redis(testDevstack().upstash!).del(...channels);
+  await stack?.cleanup();
+});
+
+type Schema = ReturnType<typeof defineSchema>;
+interface Real {
+  readonly behind: { strata: Strata; schema: Schema };
+  readonly through: { strata: Strata; schema: Schema };
+  readonly key: (id: number) => string;
+}
+/** The last acknowledged value of each id (undefined: deleted or never written). */
+type Model = (number | undefined)[];
+
+let seq = 0;
+const row = (key: string, n: number) => ({ id: key, n, note: `note-${n}` });
+
+class SetRow implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly mode: 'behind' | 'through',
+    readonly id: number,
+  ) {}
+  check = () => true;
+  async run(model: Model, real: Real) {
+    const n = ++seq;
+    const { strata, schema } = real[this.mode];
+    await strata.set(schema, row(real.key(this.id), n));
+    model[this.id] = n;
+  }
+  toString = () => `set(${this.mode}, ${this.id})`;
+}
+
+class Delete implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly mode: 'behind' | 'through',
+    readonly id: number,
+  ) {}
+  check = () => true;
+  async run(model: Model, real: Real) {
+    const { strata, schema } = real[this.mode];
+    await strata.delete(schema, real.key(this.id));
+    model[this.id] = undefined;
+  }
+  toString = () => `delete(${this.mode}, ${this.id})`;
+}
+
+/** A write-through transaction: a set of one id, a delete of another. */
+class Tx implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly set: number,
+    readonly del: number,
+  ) {}
+  check = () => this.set !== this.del;
+  async run(model: Model, real: Real) {
+    const n = ++seq;
+    const { strata, schema } = real.through;
+    await strata
+      .tx()
+      .set(schema, row(real.key(this.set), n))
+      .delete(schema, real.key(this.del))
+      .commit();
+    model[this.set] = n;
+    model[this.del] = undefined;
+  }
+  toString = () => `tx(set ${this.set}, delete ${this.del})`;
+}
+
+class Flush implements fc.AsyncCommand<Model, Real> {
+  check = () => true;
+  async run(_model: Model, real: Real) {
+    await real.behind.strata.flushDirty();
+  }
+  toString = () => 'flush';
+}
+
+const id = fc.integer({ min: 0, max: IDS - 1 });
+const mode = fc.constantFrom('behind' as const, 'through' as const);
+// Flushes rarer than writes: the interesting case is a write acknowledged while another of its key
+// waits in the queue.
+const commands = [
+  fc.tuple(mode, id).map(([m, i]) => new SetRow(m, i)),
+  fc.tuple(mode, id).map(([m, i]) => new SetRow(m, i)),
+  fc.tuple(mode, id).map(([m, i]) => new SetRow(m, i)),
+  fc.tuple(mode, id).map(([m, i]) => new Delete(m, i)),
+  fc.tuple(id, id).map(([s, d]) => new Tx(s, d)),
+  fc.constant(new Flush()),
+];
+
+async function inPostgres(key: string): Promise<number | undefined> {
+  const [found] = await stack.db.select().from(items).where(eq(items.id, key));
+  return found?.n;
+}
+
+describe('one app, both write modes, model-based', () => {
+  for (const buckets of [1, 2]) {
+    it(`buckets: ${buckets}: after the flush every tier holds each key's last acknowledged write`, async () => {
+      const keyPrefix = `${stack.keyPrefix}b${buckets}`;
+      const channel = uniqueName(`modeswitch_model_${buckets}`);
+      channels.push(channel);
+      const queue = createMemoryQueue();
+      const extra: Partial<StrataConfig> = buckets > 1 ? { buckets, bucketing: clusterBuckets } : {};
+      const instance = (schema: Schema) => {
+        const bus = createUpstashLogBus({ ...testDevstack().upstash!, stream: channel });
+        buses.push(bus);
+        return new Strata({
+          l2: stack.l2,
+          l3: stack.l3,
+          keyPrefix,
+          coherence: { bus, pollInterval: 0 },
+          writeBehind: { queue, threshold: 1_000_000 },
+          schemas: [schema],
+          ...extra,
+        });
+      };
+      const behind = defineSchema({ name: 'items', table: items, writeMode: 'write-behind' });
+      const through = defineSchema({ name: 'items', table: items });
+      const real0 = {
+        behind: { strata: instance(behind), schema: behind },
+        through: { strata: instance(through), schema: through },
+      };
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.commands(commands, { maxCommands: 14, size: 'max' }), async (cmds) => {
+          run += 1;
+          const real: Real = { ...real0, key: (i) => `b${buckets}r${run}-${i}` };
+          const model: Model = [];
+          await fc.asyncModelRun(() => ({ model, real }), cmds);
+          await real.behind.strata.flushDirty();
+          const fresh = instance(through);
+          for (let i = 0; i < IDS; i++) {
+            const key = real.key(i);
+            const want = model[i];
+            expect(await inPostgres(key), `${key} in Postgres`).toBe(want);
+            for (const [name, { strata, schema }] of [
+              ['write-behind instance', real.behind],
+              ['write-through instance', real.through],
+              ['new instance', { strata: fresh, schema: through }],
+            ] as const) {
+              const got = (await strata.find(schema, key)) as { n: number } | undefined;
+              expect(got?.n, `${key} read by the ${name}`).toBe(want);
+            }
+          }
+          await fresh.close();
+        }),
+        { numRuns: RUNS },
+      );
+      await Promise.all([real0.behind.strata.close(), real0.through.strata.close()]);
+      await stack.lapseClaims();
+    });
+  }
+});

@@ -2,6 +2,7 @@ import { eq, type SQL, sql } from 'drizzle-orm';
 import { StrataError } from '../errors.js';
 import type { L3Capture } from '../l3/capture.js';
 import type {
+  CounterMark,
   L3Tier,
   MigrationRecord,
   MigrationResult,
@@ -39,6 +40,7 @@ import { nextEpochStatement, strataVersionsTable } from './versions-table.js';
 import { walPosition } from './wal-position.js';
 import { runWrite, type WriteContext, withVersionsTable } from './write.js';
 import { claimWriter } from './writers-table.js';
+import { counterMarks, markCounters } from './counters-table.js';
 
 /**
  * Options of `createDrizzleL3` and `createLeanDrizzleL3`.
@@ -184,6 +186,14 @@ class DrizzleL3 implements L3Tier {
     seeded: boolean,
   ): Promise<WriterClaim> {
     return runDriver(() => claimWriter(this.#write, schema, owner, exclusive, seeded));
+  }
+
+  markCounters(marks: readonly CounterMark[]): Promise<void> {
+    return runDriver(() => markCounters(this.#write, marks));
+  }
+
+  counterMarks(schema: string, counters: readonly string[]): Promise<CounterMark[]> {
+    return runDriver(() => counterMarks(this.#write, schema, counters));
   }
 
   replaceValues(schema: CompiledSchema, changes: readonly ValueReplacement[]): Promise<unknown[]> {

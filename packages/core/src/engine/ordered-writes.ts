@@ -1,6 +1,7 @@
 import { StrataError } from '../errors.js';
 import { ORDERED_PUT, ORDERED_PUT_ENQUEUE, RESERVE, SEED_COUNTER } from '../l2/scripts.js';
 import { EPOCH_SPAN } from '../l3/epoch-span.js';
+import { markCounters } from './counter-marks.js';
 import type { Row } from '../l3/types.js';
 import type { Bucket } from './buckets.js';
 import { OtherShapesLive } from './live-shapes.js';
@@ -270,6 +271,16 @@ export async function seedCounter(
   }
   const past = storedVersion === undefined ? 0 : (Math.floor(storedVersion / EPOCH_SPAN) + 1) * EPOCH_SPAN;
   const floor = Math.max(epoch * EPOCH_SPAN, past);
-  await cache.l2!.run(SEED_COUNTER, [bucket.keys.versionKey], [String(floor)]);
+  const counter = bucket.keys.versionKey;
+  const seeded = Number(await cache.l2!.run(SEED_COUNTER, [counter], [String(floor)]));
   cache.suspectCounters.delete(cache.buckets.indexOf(bucket));
+  // The new epoch in Postgres' mark of the counter: a Redis restored to before this seed has the
+  // counter in an older epoch, below the mark (see `checkCounters`).
+  const mark = { schema: cache.schema.identity, counter, version: seeded };
+  await markCounters(cache, [mark], (err) =>
+    cache.config.logger.warn('write-behind counter seeded, its mark in Postgres not written', {
+      schema: cache.schema.name,
+      error: String(err),
+    }),
+  );
 }

@@ -4,7 +4,7 @@ import type { CounterMark } from '../l3/types.js';
 import { qualifiedName, quoteIdentifier } from './identifiers.js';
 import { rowsOf } from './rows.js';
 import type { VersionsTable } from './versions-table.js';
-import { type WriteContext, withTable } from './write.js';
+import { missingTable, type WriteContext, withTable } from './write.js';
 
 const COUNTERS_TABLE = '_strata_counters';
 
@@ -52,7 +52,7 @@ on conflict (schema, counter) do update set high = greatest(c.high, excluded.hig
 
 /**
  * `L3Tier.counterMarks`: the marks of `counters` of the table `schema` (identity), one statement;
- * a counter never marked is left out.
+ * a counter never marked is left out (all of them while the table does not exist).
  */
 export function counterMarks(
   ctx: WriteContext,
@@ -64,9 +64,17 @@ export function counterMarks(
     counters.map((c) => sql`${c}`),
     sql`, `,
   );
-  return withTable(ctx, countersTableStatements, async () =>
-    rowsOf(
-      await ctx.db.execute(sql`select counter, high from ${t} where schema = ${schema} and counter in (${names})`),
-    ).map((row) => ({ schema, counter: String(row.counter), version: Number(row.high) })),
-  );
+  return (async () => {
+    try {
+      return rowsOf(
+        await ctx.db.execute(
+          sql`select counter, high from ${t} where schema = ${schema} and counter in (${names})`,
+        ),
+      ).map((row) => ({ schema, counter: String(row.counter), version: Number(row.high) }));
+    } catch (err) {
+      // No table yet: nothing was marked (the first mark creates it; a read does not).
+      if (missingTable(err)) return [];
+      throw err;
+    }
+  })();
 }

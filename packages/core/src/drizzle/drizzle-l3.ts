@@ -17,6 +17,7 @@ import type {
 } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 import type { ChangeCapture } from './capture/drizzle-capture.js';
+import { counterMarks, markCounters } from './counters-table.js';
 import type { Database } from './database.js';
 import { databaseIdentity } from './database-identity.js';
 import { runDriver } from './driver-error.js';
@@ -40,7 +41,6 @@ import { nextEpochStatement, strataVersionsTable } from './versions-table.js';
 import { walPosition } from './wal-position.js';
 import { runWrite, type WriteContext, withVersionsTable } from './write.js';
 import { claimWriter } from './writers-table.js';
-import { counterMarks, markCounters } from './counters-table.js';
 
 /**
  * Options of `createDrizzleL3` and `createLeanDrizzleL3`.

@@ -19,7 +19,9 @@ import type { SchemaCache } from './schema-cache.js';
  */
 
 /** The marks of a flush's writes: per schema and counter, the greatest version being flushed. */
-export function flushMarks(writes: readonly { cache: SchemaCache; key: string; version: number }[]): CounterMark[] {
+export function flushMarks(
+  writes: readonly { cache: SchemaCache; key: string; version: number }[],
+): CounterMark[] {
   return writes.map(({ cache, key, version }) => ({
     schema: cache.schema.identity,
     counter: cache.router.of(key).versionKey,
@@ -75,7 +77,11 @@ export async function checkCounters(cache: SchemaCache): Promise<number> {
 }
 
 /** `checkCounters`, its failure counted and logged (the caller goes on without it). */
-export async function checkCountersTolerated(ctx: EngineContext, cache: SchemaCache, op: string): Promise<void> {
+export async function checkCountersTolerated(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  op: string,
+): Promise<void> {
   try {
     await checkCounters(cache);
   } catch (err) {

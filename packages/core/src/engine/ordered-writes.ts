@@ -1,9 +1,9 @@
 import { StrataError } from '../errors.js';
 import { ORDERED_PUT, ORDERED_PUT_ENQUEUE, RESERVE, SEED_COUNTER } from '../l2/scripts.js';
 import { EPOCH_SPAN } from '../l3/epoch-span.js';
-import { markCounters } from './counter-marks.js';
 import type { Row } from '../l3/types.js';
 import type { Bucket } from './buckets.js';
+import { markCounters } from './counter-marks.js';
 import { OtherShapesLive } from './live-shapes.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
 

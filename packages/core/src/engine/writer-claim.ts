@@ -148,7 +148,9 @@ export class WriterClaims {
 
   /** `checkCounters` for a write-behind schema, its failure counted and logged: the claim goes on. */
   #check(cache: SchemaCache, op: string): Promise<void> {
-    return cache.writeMode === 'write-behind' ? checkCountersTolerated(this.ctx, cache, op) : Promise.resolve();
+    return cache.writeMode === 'write-behind'
+      ? checkCountersTolerated(this.ctx, cache, op)
+      : Promise.resolve();
   }
 
   /**

@@ -21,6 +21,12 @@ export function wrapL3(base: L3Tier, overrides: Partial<L3Tier>): L3Tier {
     ...((overrides.claimWriter ?? base.claimWriter) && {
       claimWriter: overrides.claimWriter ?? ((s, o, e, seeded) => base.claimWriter!(s, o, e, seeded)),
     }),
+    ...((overrides.markCounters ?? base.markCounters) && {
+      markCounters: overrides.markCounters ?? ((marks) => base.markCounters!(marks)),
+    }),
+    ...((overrides.counterMarks ?? base.counterMarks) && {
+      counterMarks: overrides.counterMarks ?? ((s, c) => base.counterMarks!(s, c)),
+    }),
   };
 }
 

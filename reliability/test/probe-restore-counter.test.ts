@@ -37,7 +37,7 @@ describe('a Redis restored from an older snapshot: the write-behind counter belo
   async function restore(snap: Snapshot): Promise<void> {
     const now = await raw.keys(`${name}:*`);
     if (now.length > 0) await raw.del(...now);
-    for (const { key, ttl, dump } of snap) await raw.restore(key, ttl > 0 ? ttl : 0, dump, 'REPLACE');
+    for (const { key, ttl, dump } of snap) await raw.restore(key, Math.max(ttl, 0), dump, 'REPLACE');
   }
 
   const versions = async () =>

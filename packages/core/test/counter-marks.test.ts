@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { manualClock } from '../src/driver.js';
+import { manualClock, type QueuedWrite } from '../src/driver.js';
 import { KeySpace } from '../src/engine/keys.js';
 import {
   createMemoryQueue,

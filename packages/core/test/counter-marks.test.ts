@@ -1,13 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { manualClock, type QueuedWrite } from '../src/driver.js';
 import { KeySpace } from '../src/engine/keys.js';
-import {
-  createMemoryQueue,
-  defineSchema,
-  type QueuedWrite,
-  Strata,
-  type StrataConfig,
-} from '../src/index.js';
+import { createMemoryQueue, defineSchema, Strata, type StrataConfig } from '../src/index.js';
 import { EPOCH_SPAN } from '../src/l3/epoch-span.js';
 import type { L3Tier } from '../src/l3/types.js';
 import { type EngineStack, engineStack } from './support/stack.js';
@@ -135,6 +129,22 @@ describe('a counter below the version Postgres marked it handed out moves into a
     await write(a, 'x1', 8);
     await a.flushDirty();
     expect(await level('x1')).toBe(8);
+    await a.close();
+  });
+});
+
+describe('what Postgres marks', () => {
+  it("a seed, a flush's versions and a transaction's", async () => {
+    const a = app('marks');
+    const counter = space('marks').versionKey;
+    const mark = async () =>
+      (await stack.l3.counterMarks!(behind().identity, [counter]))[0]?.version ?? Number.NaN;
+    await write(a, 'm1', 1); // the first write seeds the counter: its epoch is marked
+    expect(await mark()).toBe(Math.floor((await counterOf('marks')) / EPOCH_SPAN) * EPOCH_SPAN);
+    await a.flushDirty();
+    expect(await mark()).toBe(await counterOf('marks'));
+    await a.tx().set(behind(), { id: 'm2', username: 'm2', level: 1 }).commit();
+    expect(await mark()).toBe(await counterOf('marks')); // not flushed: committed by the transaction
     await a.close();
   });
 });

@@ -3,6 +3,7 @@ import { sqlStateOf } from '../l3/pg-errors.js';
 import type { L3Tier, Row, WriteOutcome } from '../l3/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
+import { marksOf, markCounters } from './counter-marks.js';
 import { idKey, normalizeId } from './ids.js';
 import { reserveVersions, writeOrdered } from './ordered-writes.js';
 import { MERGE_TRIES, moved, overQueued } from './partial-rows.js';
@@ -149,6 +150,17 @@ async function writeSql(
       return version === undefined ? write : { ...write, version };
     }),
   }));
+  // Versions taken from a Redis counter go into Postgres' mark of it beside the commit (see
+  // counter-marks.ts): a Redis restored to before them is found below the mark. Write-through: none.
+  const marks = plans.flatMap((p) =>
+    p.versions
+      ? marksOf(p.writes.map((w, i) => ({ cache: p.cache, key: w.key, version: p.versions![i]! })))
+      : [],
+  );
+  const first = plans[0]!.cache;
+  const marked = markCounters(first, marks, (err) =>
+    ctx.tolerate(first.schema.name, 'l3', 'mark counters', err),
+  );
   try {
     return await withTimeout(l3.write(ops), timeoutMs, 'transaction');
   } catch (err) {
@@ -174,6 +186,8 @@ async function writeSql(
       });
     }
     throw txFailed(err);
+  } finally {
+    await marked;
   }
 }
 

@@ -18,8 +18,8 @@ import type { SchemaCache } from './schema-cache.js';
  * out) before this instance hands out another, and the generation moves past the restored rows.
  */
 
-/** The marks of a flush's writes: per schema and counter, the greatest version being flushed. */
-export function flushMarks(
+/** The marks of writes (a flush's, a transaction's): per write its table, its counter and its version. */
+export function marksOf(
   writes: readonly { cache: SchemaCache; key: string; version: number }[],
 ): CounterMark[] {
   return writes.map(({ cache, key, version }) => ({

@@ -4,7 +4,7 @@ import type { Row, WriteOutcome } from '../l3/types.js';
 import type { Delivery } from '../queue/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
-import { checkCountersTolerated, flushMarks, markCounters } from './counter-marks.js';
+import { checkCountersTolerated, marksOf, markCounters } from './counter-marks.js';
 import { folded, groupBySchema, type Item } from './flush-fold.js';
 import { type Id, idKey } from './ids.js';
 import { otherShapes, unmapped } from './pending-elsewhere.js';
@@ -285,10 +285,10 @@ async function failed(
   }
 }
 
-/** Marks the counters of a batch's writes in Postgres (see `flushMarks`); a failure is counted and logged. */
+/** Marks the counters of a batch's writes in Postgres (see `marksOf`); a failure is counted and logged. */
 function markFlushed(ctx: EngineContext, items: readonly Item[]): Promise<void> {
   const cache = items[0]!.cache;
-  const marks = flushMarks(
+  const marks = marksOf(
     items.map((item) => ({ cache: item.cache, key: item.key, version: item.delivery.write.version })),
   );
   return markCounters(cache, marks, (err) => ctx.tolerate(cache.schema.name, 'l3', 'mark counters', err));

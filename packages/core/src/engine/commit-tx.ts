@@ -3,7 +3,7 @@ import { sqlStateOf } from '../l3/pg-errors.js';
 import type { L3Tier, Row, WriteOutcome } from '../l3/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
-import { marksOf, markCounters } from './counter-marks.js';
+import { markCounters, marksOf } from './counter-marks.js';
 import { idKey, normalizeId } from './ids.js';
 import { reserveVersions, writeOrdered } from './ordered-writes.js';
 import { MERGE_TRIES, moved, overQueued } from './partial-rows.js';

@@ -4,7 +4,7 @@ import type { Row, WriteOutcome } from '../l3/types.js';
 import type { Delivery } from '../queue/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
-import { checkCountersTolerated, marksOf, markCounters } from './counter-marks.js';
+import { checkCountersTolerated, markCounters, marksOf } from './counter-marks.js';
 import { folded, groupBySchema, type Item } from './flush-fold.js';
 import { type Id, idKey } from './ids.js';
 import { otherShapes, unmapped } from './pending-elsewhere.js';

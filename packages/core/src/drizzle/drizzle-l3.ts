@@ -53,7 +53,7 @@ export interface DrizzleL3Options {
    */
   transactions?: TransactionMode;
   /**
-   * Postgres schema of `_strata_migrations`, `_strata_versions` and `_strata_writers`. Default:
+   * Postgres schema of `_strata_migrations`, `_strata_versions`, `_strata_writers` and `_strata_counters`. Default:
    * unqualified (the search path's first schema).
    */
   migrationsSchema?: string;

@@ -49,19 +49,20 @@ export async function markCounters(
 }
 
 /**
- * Compares each bucket's counter with Postgres' mark of it (the mark and the counter read at once:
- * a version handed out and marked between the two reads can only make a counter look behind, which
- * costs a needless new epoch, never a missed one). A counter below its mark resets its bucket's
- * watch. Resolves how many counters were behind. Throws what L2 or L3 throws.
+ * Compares each bucket's counter with Postgres' mark of it. The mark is read first, the counter
+ * after it: every version a mark holds was handed out before the counter's read, so a counter that
+ * kept its data is never below it (read at once, a version handed out and marked between the two
+ * reads would make a busy app's counter look behind: a needless reset of every instance's caches).
+ * A counter below its mark resets its bucket's watch. Resolves how many counters were behind.
+ * Throws what L2 or L3 throws.
  */
 export async function checkCounters(cache: SchemaCache): Promise<number> {
   const { l2, l3 } = cache;
   if (!l2 || !l3?.counterMarks || cache.writeMode !== 'write-behind') return 0;
   const counters = cache.buckets.map((bucket) => bucket.keys.versionKey);
-  const [marks, values] = await Promise.all([
-    l3.counterMarks(cache.schema.identity, counters),
-    Promise.all(counters.map((counter) => l2.run(COUNTER_VALUE, [counter], []))),
-  ]);
+  const marks = await l3.counterMarks(cache.schema.identity, counters);
+  if (marks.length === 0) return 0; // nothing marked (a table new to the app): nothing to compare
+  const values = await Promise.all(counters.map((counter) => l2.run(COUNTER_VALUE, [counter], [])));
   let behind = 0;
   cache.buckets.forEach((bucket, b) => {
     const mark = marks.find((m) => m.counter === counters[b]);

@@ -38,6 +38,7 @@ export { checkSendBy } from './l2/send-by.js';
 export type { L2Script, L2Tier } from './l2/types.js';
 export { type CaptureCheck, type CaptureDdlMode, CHANGES_CHANNEL, type L3Capture } from './l3/capture.js';
 export type {
+  CounterMark,
   L3Tier,
   MigrationRecord,
   MigrationResult,

@@ -58,7 +58,12 @@ it('migrates unqualified tables into current_schema(), once', async () => {
     'select table_name from information_schema.tables where table_schema = $1 order by table_name',
     [schemaName],
   );
-  expect(rows.map((r) => r.table_name)).toEqual(['_strata_migrations', '_strata_versions', 'notes']);
+  expect(rows.map((r) => r.table_name)).toEqual([
+    '_strata_counters',
+    '_strata_migrations',
+    '_strata_versions',
+    'notes',
+  ]);
   expect(await l3.migrationStatus()).toEqual(first.records);
   await l3.write([{ schema: notes, writes: [{ row: { id: 'a', n: 1 } }] }]);
   expect(await l3.findMany(notes, ['a'])).toEqual([{ row: { id: 'a', n: 1, tag: TRICKY }, version: 1 }]);

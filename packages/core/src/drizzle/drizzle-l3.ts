@@ -2,6 +2,7 @@ import { eq, type SQL, sql } from 'drizzle-orm';
 import { StrataError } from '../errors.js';
 import type { L3Capture } from '../l3/capture.js';
 import type {
+  CounterMark,
   L3Tier,
   MigrationRecord,
   MigrationResult,
@@ -16,6 +17,7 @@ import type {
 } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 import type { ChangeCapture } from './capture/drizzle-capture.js';
+import { counterMarks, markCounters } from './counters-table.js';
 import type { Database } from './database.js';
 import { databaseIdentity } from './database-identity.js';
 import { runDriver } from './driver-error.js';
@@ -51,7 +53,7 @@ export interface DrizzleL3Options {
    */
   transactions?: TransactionMode;
   /**
-   * Postgres schema of `_strata_migrations`, `_strata_versions` and `_strata_writers`. Default:
+   * Postgres schema of `_strata_migrations`, `_strata_versions`, `_strata_writers` and `_strata_counters`. Default:
    * unqualified (the search path's first schema).
    */
   migrationsSchema?: string;
@@ -184,6 +186,14 @@ class DrizzleL3 implements L3Tier {
     seeded: boolean,
   ): Promise<WriterClaim> {
     return runDriver(() => claimWriter(this.#write, schema, owner, exclusive, seeded));
+  }
+
+  markCounters(marks: readonly CounterMark[]): Promise<void> {
+    return runDriver(() => markCounters(this.#write, marks));
+  }
+
+  counterMarks(schema: string, counters: readonly string[]): Promise<CounterMark[]> {
+    return runDriver(() => counterMarks(this.#write, schema, counters));
   }
 
   replaceValues(schema: CompiledSchema, changes: readonly ValueReplacement[]): Promise<unknown[]> {

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { MigrationRecord, MigrationResult } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { statementsChecksum } from './checksum.js';
+import { countersTableStatements } from './counters-table.js';
 import type { Database } from './database.js';
 import { ddlLock } from './ddl-lock.js';
 import { migrationError } from './migration-error.js';
@@ -88,7 +89,13 @@ async function migrateOnce(
   // Strata's own tables come with the first migration that does something; applyVersioned also
   // creates its table when missing, for a database migrated before the table existed.
   // (Both begin with the same CREATE SCHEMA IF NOT EXISTS when qualified: once is enough.)
-  const setup = [...new Set([...migrationsTableStatements(table), ...versionsTableStatements(versions)])];
+  const setup = [
+    ...new Set([
+      ...migrationsTableStatements(table),
+      ...versionsTableStatements(versions),
+      ...countersTableStatements(versions),
+    ]),
+  ];
   if (transactions.mode === 'batch') {
     const plans = await planMigration(db, schemas);
     if (plans.length === 0) {

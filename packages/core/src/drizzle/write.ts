@@ -205,7 +205,7 @@ async function attempt(ctx: WriteContext, plan: WritePlan): Promise<void> {
 }
 
 /** undefined_table, or invalid_schema_name for a `migrationsSchema` that does not exist yet. */
-function missingTable(error: unknown): boolean {
+export function missingTable(error: unknown): boolean {
   const state = sqlStateOf(error);
   return state === '42P01' || state === '3F000';
 }

@@ -4,6 +4,7 @@ import { sqlStateOf } from '../l3/pg-errors.js';
 import type { L3Tier, Row, WriteOutcome } from '../l3/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
+import { markCounters, marksOf } from './counter-marks.js';
 import { idKey, normalizeId } from './ids.js';
 import { reserveVersions, writeOrdered } from './ordered-writes.js';
 import { MERGE_TRIES, moved, overQueued } from './partial-rows.js';
@@ -143,6 +144,17 @@ async function writeSql(
   const l3 = plans[0]!.cache.l3 as L3Tier;
   // Write-through schemas: each in its app's version order (see `ThroughOrder`), together.
   const ordered = plans.filter((p) => p.versions === undefined && p.cache.through);
+  // Versions taken from a Redis counter go into Postgres' mark of it beside the commit (see
+  // counter-marks.ts): a Redis restored to before them is found below the mark. Write-through: none.
+  const marks = plans.flatMap((p) =>
+    p.versions
+      ? marksOf(p.writes.map((w, i) => ({ cache: p.cache, key: w.key, version: p.versions![i]! })))
+      : [],
+  );
+  const first = plans[0]!.cache;
+  const marked = markCounters(first, marks, (err) =>
+    ctx.tolerate(first.schema.name, 'l3', 'mark counters', err),
+  );
   try {
     return await inOrderAll(ordered, async (planOf) => {
       const ops = plans.map((p) => {
@@ -184,6 +196,8 @@ async function writeSql(
       });
     }
     throw txFailed(err);
+  } finally {
+    await marked;
   }
 }
 

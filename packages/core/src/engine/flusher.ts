@@ -4,6 +4,7 @@ import type { Row, WriteOutcome } from '../l3/types.js';
 import type { Delivery } from '../queue/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
+import { checkCountersTolerated, markCounters, marksOf } from './counter-marks.js';
 import { folded, groupBySchema, type Item } from './flush-fold.js';
 import { type Id, idKey } from './ids.js';
 import { otherShapes, unmapped } from './pending-elsewhere.js';
@@ -143,7 +144,13 @@ async function applyOrSplit(
         ...(item.folds && { since: item.folds[0]!.delivery.write.version }),
       })),
     }));
-    results = await withTimeout(l3.write(ops), ctx.config.timeouts.l3, `L3 flush (${l3.name})`);
+    // Beside the write (not in its way): Postgres' marks of the counters these versions came from.
+    const marked = markFlushed(ctx, items);
+    try {
+      results = await withTimeout(l3.write(ops), ctx.config.timeouts.l3, `L3 flush (${l3.name})`);
+    } finally {
+      await marked;
+    }
   } catch (err) {
     ctx.counters.error('l3');
     if (holdsFlush(err) || items.length === 1) return failed(ctx, items, err, outcome, publish);
@@ -178,6 +185,10 @@ async function applyOrSplit(
   );
   for (const [cache, applied, superseded] of appliedBySchema) {
     if (superseded.length > 0) {
+      // Refused as older: usually a transaction's or a redelivery's doing, but also what a counter
+      // that went back (a Redis restored from an older snapshot) gets: checked now, so that the
+      // instance moves it into a new epoch before its next write rather than at its next claim.
+      await checkCountersTolerated(ctx, cache, 'check counters');
       const [keys, versions] = [superseded.map((s) => s.key), superseded.map((s) => s.version)];
       await cache.drop(ctx, keys, versions);
       await settlePending(ctx, cache, keys, versions);
@@ -272,6 +283,15 @@ async function failed(
     await publish(cache, [item.key], [delivery.write.version], 'invalidate');
     reportGaveUp(ctx, cache, item.key, err);
   }
+}
+
+/** Marks the counters of a batch's writes in Postgres (see `marksOf`); a failure is counted and logged. */
+function markFlushed(ctx: EngineContext, items: readonly Item[]): Promise<void> {
+  const cache = items[0]!.cache;
+  const marks = marksOf(
+    items.map((item) => ({ cache: item.cache, key: item.key, version: item.delivery.write.version })),
+  );
+  return markCounters(cache, marks, (err) => ctx.tolerate(cache.schema.name, 'l3', 'mark counters', err));
 }
 
 function reportGaveUp(ctx: EngineContext, cache: SchemaCache, key: string, err: unknown): void {

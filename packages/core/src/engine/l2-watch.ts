@@ -81,6 +81,16 @@ export class L2Watch {
     this.#boot = boot;
   }
 
+  /**
+   * Something other than the tick proved that Redis went back (a write-behind counter below the
+   * version Postgres marked it handed out: see `checkCounters`), where this instance remembers no
+   * newer tick. A reset as a tick that went back is, replacing the boot marker known (a restored
+   * Redis keeps the old life's), so the other instances learn it from the new one.
+   */
+  wentBack(why: string): void {
+    this.#reset(why, this.#boot ?? '*');
+  }
+
   #reset(why: string, replace: string): void {
     this.resets += 1;
     this.onReset(why, replace);

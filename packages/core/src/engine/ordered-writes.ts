@@ -3,6 +3,7 @@ import { ORDERED_PUT, ORDERED_PUT_ENQUEUE, RESERVE, SEED_COUNTER } from '../l2/s
 import { EPOCH_SPAN } from '../l3/epoch-span.js';
 import type { Row } from '../l3/types.js';
 import type { Bucket } from './buckets.js';
+import { markCounters } from './counter-marks.js';
 import { OtherShapesLive } from './live-shapes.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
 
@@ -281,9 +282,18 @@ export async function seedCounter(
     const floor = Math.max(epoch * EPOCH_SPAN, past);
     // Without L3 there is no write-through writer to mark anything (nor epochs to take).
     const keys = cache.l3 ? [bucket.keys.versionKey, bucket.keys.versionMarkKey] : [bucket.keys.versionKey];
-    const seeded = await cache.l2!.run(SEED_COUNTER, keys, [String(floor), String(epoch)]);
-    if (Number(seeded) === -1) continue;
+    const seeded = Number(await cache.l2!.run(SEED_COUNTER, keys, [String(floor), String(epoch)]));
+    if (seeded === -1) continue;
     cache.suspectCounters.delete(cache.buckets.indexOf(bucket));
+    // The new epoch in Postgres' mark of the counter: a Redis restored to before this seed has the
+    // counter in an older epoch, below the mark (see `checkCounters`).
+    const mark = { schema: cache.schema.identity, counter: bucket.keys.versionKey, version: seeded };
+    await markCounters(cache, [mark], (err) =>
+      cache.config.logger.warn('write-behind counter seeded, its mark in Postgres not written', {
+        schema: cache.schema.name,
+        error: String(err),
+      }),
+    );
     return;
   }
   throw new StrataError(

@@ -8,12 +8,16 @@ import { withTimeout } from '../resilience/with-timeout.js';
  */
 export function timedL3(tier: L3Tier, timeoutMs: number, app?: string): L3Tier {
   const within = <T>(work: Promise<T>, op: string) => withTimeout(work, timeoutMs, `L3 ${op} (${tier.name})`);
-  const { identity, capture, claimWriter } = tier;
+  const { identity, capture, claimWriter, markCounters, counterMarks } = tier;
   return {
     ...(identity && { identity: () => within(identity.call(tier), 'identity') }),
     ...(claimWriter && {
       claimWriter: (schema, owner, exclusive, seeded) =>
         within(claimWriter.call(tier, schema, owner, exclusive, seeded), 'claimWriter'),
+    }),
+    ...(markCounters && { markCounters: (marks) => within(markCounters.call(tier, marks), 'markCounters') }),
+    ...(counterMarks && {
+      counterMarks: (schema, counters) => within(counterMarks.call(tier, schema, counters), 'counterMarks'),
     }),
     // Capture is admin DDL and a log reader with its own pace: passed on as it is.
     ...(capture && { capture }),

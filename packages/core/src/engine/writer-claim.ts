@@ -1,6 +1,7 @@
 import { isStrataError, StrataError } from '../errors.js';
 import type { WriterClaim } from '../l3/types.js';
 import type { EngineContext } from './context.js';
+import { checkCountersTolerated } from './counter-marks.js';
 import { seedCounter } from './ordered-writes.js';
 import type { SchemaCache } from './schema-cache.js';
 import { SharedClaims } from './shared-claims.js';
@@ -12,6 +13,22 @@ const RENEW_MS = 20_000;
  * the claim was sent (the age counts from then): 10 s are left for the write under way.
  */
 const TRUST_MS = 50_000;
+
+/**
+ * How long an instance's first write of a schema under a claim another instance shared waits for its
+ * counter's check against Postgres (`checkCounters`); past it the write goes on unchecked (the check
+ * still acts when it answers). A Postgres that answers in time costs the write one round trip.
+ */
+const CHECK_WAIT_MS = 1_000;
+
+/** `check`, or nothing once CHECK_WAIT_MS have passed (it goes on meanwhile; it never rejects). */
+function withinCheckWait(check: Promise<void>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, CHECK_WAIT_MS);
+  });
+  return Promise.race([check, late]).finally(() => clearTimeout(timer));
+}
 
 /**
  * One schema's claim in this instance: when the last claim that held was sent (or, for a claim
@@ -95,12 +112,29 @@ export class WriterClaims {
     const trusted = lease.at + TRUST_MS - clock.now();
     const shared = await this.#shared.find(cache);
     if (shared !== undefined && shared > (trusted > 0 ? TRUST_MS - RENEW_MS : 0)) {
+      // This instance's first write of the schema: its counter is checked against Postgres' mark
+      // (a Redis restored from an older snapshot brings the shared claim back too). Waited for at
+      // most CHECK_WAIT_MS: an instance Postgres is slow to answer or cut off from still writes.
+      if (lease.at === Number.NEGATIVE_INFINITY) {
+        const check = this.#check(cache, 'check counters');
+        this.ctx.track(check);
+        await withinCheckWait(check);
+      }
       lease.at = clock.now() + shared - TRUST_MS;
       lease.refused = false;
       return;
     }
     const sent = clock.now();
-    if ((await this.#ask(cache, lease, false)) && cache.writeMode === 'write-behind') {
+    // Beside the claim, Postgres' marks of the counters (and the counters) are read: a counter
+    // that went back is found at every claim in Postgres, renewals included (every 20 s or so).
+    const checked = this.#check(cache, 'check counters');
+    let reseed: boolean;
+    try {
+      reseed = await this.#ask(cache, lease, false);
+    } finally {
+      await checked;
+    }
+    if (reseed && cache.writeMode === 'write-behind') {
       // Versions before this claim were another app's (or this one's in another mode): above them
       // all first. Fails as the L2 or L3 call does (guarded: a StrataError), the claim not yet seeded.
       for (let b = 0; b < cache.buckets.length; b++) cache.suspectCounters.add(b);
@@ -110,6 +144,13 @@ export class WriterClaims {
     lease.at = sent;
     lease.refused = false;
     this.#shared.share(cache, sent);
+  }
+
+  /** `checkCounters` for a write-behind schema, its failure counted and logged: the claim goes on. */
+  #check(cache: SchemaCache, op: string): Promise<void> {
+    return cache.writeMode === 'write-behind'
+      ? checkCountersTolerated(this.ctx, cache, op)
+      : Promise.resolve();
   }
 
   /**

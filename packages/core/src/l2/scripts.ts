@@ -409,6 +409,16 @@ end
 return c`,
 };
 
+/**
+ * A version counter's value (KEYS[1]), '' when it is missing: compared with the mark Postgres keeps
+ * of it (see `checkCounters`). A script, not a GET, so that it runs as every other counter access
+ * does (sendBy, the tier's breaker, the bucket's slot).
+ */
+export const COUNTER_VALUE: L2Script = {
+  name: 'counter-value',
+  source: `return redis.call('GET', KEYS[1]) or ''`,
+};
+
 /** Per key: SET NX PX of its lease. KEYS = leases; ARGV = owner, ms. Reply: per key 1 (taken) or 0. */
 export const TAKE_LEASES: L2Script = {
   name: 'take-leases',
@@ -505,6 +515,7 @@ export const L2_SCRIPTS: readonly L2Script[] = [
   NEXT_GENERATION,
   RESET_GENERATION,
   SEED_COUNTER,
+  COUNTER_VALUE,
   SHARE_WRITER_CLAIM,
   RELAY_TAKE,
   RELAY_STORE,

@@ -156,6 +156,16 @@ export interface WriterClaim {
   reseed: boolean;
 }
 
+/**
+ * The mark of one Redis version counter (see `L3Tier.markCounters`): the table (its identity), the
+ * counter (its Redis key) and a version it handed out.
+ */
+export interface CounterMark {
+  schema: string;
+  counter: string;
+  version: number;
+}
+
 /** One row's compare-and-set for `L3Tier.replaceValues`. */
 export interface ValueReplacement {
   /** The row's primary key. */
@@ -215,6 +225,16 @@ export interface L3Tier {
     exclusive: boolean,
     seeded: boolean,
   ): Promise<WriterClaim>;
+  /**
+   * Raises each named counter's mark, in Postgres, to the version given (never lowers it): the
+   * greatest version that Redis counter is known to have handed out (its seeds, and the versions
+   * its writes are flushed at). Postgres keeps it when Redis is restored from an older snapshot.
+   * Optional, with `counterMarks`: without them a counter that went back is found only by the
+   * instances that remember a newer tick (docs/semantics.md, "Redis restarted or restored").
+   */
+  markCounters?(marks: readonly CounterMark[]): Promise<void>;
+  /** The marks of the counters of table `schema` (identity) named, one statement; unmarked ones left out. */
+  counterMarks?(schema: string, counters: readonly string[]): Promise<CounterMark[]>;
   /**
    * Which database this is, as a short stable string (e.g. Postgres' system identifier and database
    * name): the engine claims it in Redis under the app's keyPrefix, so two apps whose L3s differ

@@ -405,12 +405,14 @@ describe('npm start (scripts/start.mjs)', () => {
         `select table_name from information_schema.tables where table_schema = 'strata_demo' order by 1`,
       );
       // Strata's change log and the apps registered on its tables (capture install) sit there too,
-      // beside its versions and the app that writes each table (claimed by the first write).
+      // beside its versions, the app that writes each table (claimed by the first write) and the
+      // marks of its write-behind counters (scores are write-behind).
       expect(demo.rows.map((r) => r.table_name)).toEqual([
         '_strata_capture_apps',
         '_strata_capture_tables',
         '_strata_changes',
         '_strata_changes_meta',
+        '_strata_counters',
         '_strata_versions',
         '_strata_writers',
         'players',

@@ -86,7 +86,8 @@ export class ThroughOrder {
     reserving: ReadonlySet<number>,
     epoch: number | undefined,
   ): Promise<ThroughPlan> {
-    const floors = new Array<number | undefined>(keys.length);
+    // Filled, not sparse: `some` below skips holes, and a key left without a floor must be guarded.
+    const floors = Array.from<number | undefined>({ length: keys.length });
     const at = (b: number) => keys.flatMap((_, i) => ((buckets?.[i] ?? 0) === b ? [i] : []));
     await Promise.all(
       [...reserving].map(async (b) => {
@@ -124,10 +125,24 @@ export class ThroughOrder {
     let reply = await ask();
     // A counter that may have gone back (Redis reset) hands out versions above every earlier one
     // only once moved into a new epoch, as a write-behind write would first (the ones taken are skipped).
-    if (Number(reply[1]) === 0 && cache.suspectCounters.has(b)) {
+    // So does one that is gone though Postgres marked it (the app writes the table write-behind):
+    // Redis lost it with its data, while writes it versioned may wait in a queue that kept them, in
+    // the epoch Postgres still calls the latest, which the guard would let a write under.
+    if (
+      (Number(reply[1]) === 0 && cache.suspectCounters.has(b)) ||
+      (Number(reply[1]) === -1 && (await this.#marked(b)))
+    ) {
       await seedCounter(cache, bucket, undefined);
       reply = await ask();
     }
     return Number(reply[1]) === 0 ? Number(reply[2]) : undefined;
+  }
+
+  /** Whether Postgres marked bucket `b`'s counter (see `checkCounters`): the app had one. */
+  async #marked(b: number): Promise<boolean> {
+    const { l3, schema } = this.cache;
+    if (!l3?.counterMarks) return false;
+    const counter = this.cache.buckets[b]!.keys.versionKey;
+    return (await l3.counterMarks(schema.identity, [counter])).length > 0;
   }
 }

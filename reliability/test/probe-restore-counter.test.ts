@@ -84,6 +84,24 @@ describe('a Redis restored from an older snapshot: the write-behind counter belo
     });
   });
 
+  it('a write-through write of the app (its version reserved from the counter) is marked: after the restore a new write-behind instance lands above it', async () => {
+    const through = defineSchema({ name: 'items', table });
+    const a = app();
+    for (const id of ids) await a.set(schema, { id, n: 1 });
+    await a.flushDirty();
+    const snap = await snapshot();
+    const t = scratch.strata({ schemas: [through] }); // the same app, write-through (a rolling deploy)
+    await t.set(through, { id: 'k1', n: 2 }); // reserved from the counter: past the snapshot's
+    await t.close();
+    await a.close();
+    await restore(snap);
+    const b = app();
+    await b.set(schema, { id: 'k1', n: 3 });
+    await b.flushDirty();
+    await b.close();
+    expect(await scratch.n('k1'), `versions ${JSON.stringify(await versions())}`).toBe(3);
+  });
+
   it('an instance that lived through the restore after its counter was checked: the first flush that meets the gone-back counter moves it to a new epoch, so later writes land', async () => {
     const a1 = app();
     const a2 = app();

@@ -306,6 +306,7 @@ async function inOrderAll<T>(
     const planOf = new Map(plans.map((p, i) => [p, made[i]!]));
     try {
       const written = await write(planOf);
+      await Promise.all([...planOf.values()].map((plan) => plan.marked));
       for (const [p, plan] of planOf) p.cache.through!.passed(plan);
       return written;
     } catch (err) {

@@ -95,6 +95,7 @@ export async function inOrder<T>(
     const plan = planned instanceof Promise ? await planned : planned;
     try {
       const written = await write(plan);
+      await plan.marked;
       order.passed(plan);
       return written;
     } catch (err) {

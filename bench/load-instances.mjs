@@ -148,6 +148,9 @@ try {
           failures.push({ cell: cellName, message });
           log(`${cellName} FAILED: ${message}`);
         }
+        // Each cell is an app of its own (a fresh key prefix) on the one table: the next may write
+        // it in the other mode only once this one's claim is over (its instances are stopped).
+        await database.lapseClaims();
       }
     }
   }

@@ -83,6 +83,7 @@ try {
         per.map(([k, c, u]) => `${k} ${c.toFixed(2)}x ${u.toFixed(1)}us`).join(', '),
       );
       await c.close();
+      await db.lapseClaims(); // the next app (key prefix) writes the table write-behind too
     }
 } finally {
   for (const m of masters) m.disconnect();

@@ -38,6 +38,18 @@ export async function openLoadDatabase({ name, keys, idPrefix }) {
       const rows = Array.from({ length: keys }, (_, i) => playerRow(idPrefix, i));
       for (let i = 0; i < rows.length; i += 2_000) await db.insert(players).values(rows.slice(i, i + 2_000));
     },
+    /**
+     * Ends the writer claims of the cells run so far, as 60 s would after their instances stopped
+     * (a write-behind app is refused beside another app's live claim: docs/semantics.md, "One
+     * writer per table"). This bench's own database; nothing was claimed before the first cell.
+     */
+    async lapseClaims() {
+      try {
+        await pool.query(`update "${name}"._strata_writers set expires_at = now() - interval '1 second'`);
+      } catch (error) {
+        if (error?.code !== '42P01') throw error; // undefined_table: no claim was made yet
+      }
+    },
     /** Every row of the table. */
     rows: () => db.select().from(players),
     /** `{ id: canonical row }` as Postgres has them now. */

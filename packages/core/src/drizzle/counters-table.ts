@@ -1,17 +1,12 @@
 import { sql } from 'drizzle-orm';
-import { getTableConfig } from 'drizzle-orm/pg-core';
 import type { CounterMark } from '../l3/types.js';
-import { qualifiedName, quoteIdentifier } from './identifiers.js';
 import { rowsOf } from './rows.js';
-import type { VersionsTable } from './versions-table.js';
+import { besideVersions, type VersionsTable, withSchemaCreated } from './versions-table.js';
 import { missingTable, type WriteContext, withTable } from './write.js';
 
 const COUNTERS_TABLE = '_strata_counters';
 
-function countersTable(versions: VersionsTable): { schema: string | undefined; name: string } {
-  const schema = getTableConfig(versions).schema;
-  return { schema, name: qualifiedName(schema, COUNTERS_TABLE) };
-}
+const countersTable = (versions: VersionsTable) => besideVersions(versions, COUNTERS_TABLE);
 
 /**
  * CREATE SCHEMA / TABLE IF NOT EXISTS for `_strata_counters` (beside `_strata_versions`): per table
@@ -23,7 +18,7 @@ function countersTable(versions: VersionsTable): { schema: string | undefined; n
 export function countersTableStatements(versions: VersionsTable): string[] {
   const { schema, name } = countersTable(versions);
   const create = `CREATE TABLE IF NOT EXISTS ${name} (schema text NOT NULL, counter text NOT NULL, high bigint NOT NULL, PRIMARY KEY (schema, counter))`;
-  return schema === undefined ? [create] : [`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`, create];
+  return withSchemaCreated(schema, [create]);
 }
 
 /**

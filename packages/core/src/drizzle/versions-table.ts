@@ -34,6 +34,22 @@ const columns = () => ({
 
 const PRIMARY_KEY = `${VERSIONS_TABLE}_pkey`;
 
+/** A table of Strata's own beside `_strata_versions` (in `migrationsSchema`): its schema, and its name as SQL says it. */
+export function besideVersions(
+  versions: VersionsTable,
+  table: string,
+): { schema: string | undefined; name: string } {
+  const schema = getTableConfig(versions).schema;
+  return { schema, name: qualifiedName(schema, table) };
+}
+
+/** `statements`, after the CREATE SCHEMA IF NOT EXISTS they need in a schema of their own. */
+export function withSchemaCreated(schema: string | undefined, statements: string[]): string[] {
+  return schema === undefined
+    ? statements
+    : [`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`, ...statements];
+}
+
 const unqualified = () =>
   pgTable(VERSIONS_TABLE, columns(), (t) => [primaryKey({ name: PRIMARY_KEY, columns: [t.schema, t.id] })]);
 

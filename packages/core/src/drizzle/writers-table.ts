@@ -1,20 +1,15 @@
 import { sql } from 'drizzle-orm';
-import { getTableConfig } from 'drizzle-orm/pg-core';
 import { sqlStateOf } from '../l3/pg-errors.js';
 import type { WriterClaim } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
-import { qualifiedName, quoteIdentifier } from './identifiers.js';
 import { rowsOf } from './rows.js';
-import type { VersionsTable } from './versions-table.js';
+import { besideVersions, type VersionsTable, withSchemaCreated } from './versions-table.js';
 import { type WriteContext, withTable } from './write.js';
 
 const WRITERS_TABLE = '_strata_writers';
 
 /** Where `_strata_writers` lives: beside `_strata_versions` (`migrationsSchema`). */
-function writersTable(versions: VersionsTable): { schema: string | undefined; name: string } {
-  const schema = getTableConfig(versions).schema;
-  return { schema, name: qualifiedName(schema, WRITERS_TABLE) };
-}
+const writersTable = (versions: VersionsTable) => besideVersions(versions, WRITERS_TABLE);
 
 /**
  * CREATE SCHEMA / TABLE IF NOT EXISTS for `_strata_writers`: per table identity, the app (its key
@@ -31,9 +26,7 @@ export function writersTableStatements(versions: VersionsTable): string[] {
   const { schema, name } = writersTable(versions);
   const create = `CREATE TABLE IF NOT EXISTS ${name} (schema text PRIMARY KEY, owner text NOT NULL, mode text NOT NULL, seeded boolean NOT NULL, expires_at timestamptz NOT NULL, other text, other_until timestamptz)`;
   const columns = `ALTER TABLE ${name} ADD COLUMN IF NOT EXISTS other text, ADD COLUMN IF NOT EXISTS other_until timestamptz`;
-  return schema === undefined
-    ? [create, columns]
-    : [`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`, create, columns];
+  return withSchemaCreated(schema, [create, columns]);
 }
 
 /**

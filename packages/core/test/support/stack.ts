@@ -105,8 +105,9 @@ export async function engineStack(label: string, driver: Driver = 'node-postgres
     lapseClaims(): Promise<void> {
       return lapseWriterClaims(pool, name, { redis, keyPrefix: name });
     },
+    /** Every L2 key of the file's apps, a bucketed app's (`{name…#b}…`) included. */
     async rawL2Keys(): Promise<string[]> {
-      return redis.keys(`${name}:*`);
+      return [...(await redis.keys(`${name}*`)), ...(await redis.keys(`{${name}*`))];
     },
     async cleanup() {
       globalThis.fetch = realFetch;

@@ -1,19 +1,7 @@
-import { testDevstack, uniqueName } from '@strata/devstack/testing';
-import { Redis } from '@upstash/redis';
-import { eq } from 'drizzle-orm';
-import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  clusterBuckets,
-  createMemoryQueue,
-  defineSchema,
-  type InvalidationBus,
-  Strata,
-  type StrataConfig,
-} from '../src/index.js';
-import { createUpstashLogBus } from '../src/upstash/index.js';
-import { type EngineStack, engineStack } from './support/stack.js';
+import { describe, expect, it } from 'vitest';
+import { clusterBuckets, type Strata, type StrataConfig } from '../src/index.js';
+import { type ItemsSchema, modesFixture } from './support/modes-app.js';
 
 // Model-based run of one app (one keyPrefix) writing one table in both modes at once: a
 // write-behind instance and a write-through one (a rolling deploy switching `writeMode`), any
@@ -26,25 +14,9 @@ import { type EngineStack, engineStack } from './support/stack.js';
 const IDS = 3;
 const RUNS = Number(process.env.WRITE_MODES_MODEL_RUNS ?? 12);
 
-let stack: EngineStack;
-let items: ReturnType<typeof itemsTable>;
-const itemsTable = (pg: string) =>
-  pgSchema(pg).table('items', { id: text('id').primaryKey(), n: integer('n').notNull(), note: text('note') });
-const channels: string[] = [];
-const buses: InvalidationBus[] = [];
+const modes = modesFixture('modeswitch_model');
 
-beforeAll(async () => {
-  stack = await engineStack('modeswitch_model');
-  items = itemsTable(stack.name);
-  await new Strata({ l3: stack.l3, schemas: [defineSchema({ table: items })] }).migrate();
-});
-afterAll(async () => {
-  await Promise.all(buses.map((b) => b.close()));
-  if (channels.length > 0) await new Redis(testDevstack().upstash!).del(...channels);
-  await stack?.cleanup();
-});
-
-type Schema = ReturnType<typeof defineSchema>;
+type Schema = ItemsSchema;
 interface Real {
   readonly behind: { strata: Strata; schema: Schema };
   /** Replaced by a new instance now and then (an isolate that restarts: it knows no counter yet). */
@@ -162,34 +134,11 @@ const commands = [
   fc.constant(new Flush()),
 ];
 
-async function inPostgres(key: string): Promise<number | undefined> {
-  const [found] = await stack.db.select().from(items).where(eq(items.id, key));
-  return found?.n;
-}
-
 describe('one app, both write modes, model-based', () => {
   for (const buckets of [1, 2]) {
     it(`buckets: ${buckets}: after the flush every tier holds each key's last acknowledged write`, async () => {
-      const keyPrefix = `${stack.keyPrefix}b${buckets}`;
-      const channel = uniqueName(`modeswitch_model_${buckets}`);
-      channels.push(channel);
-      const queue = createMemoryQueue();
       const extra: Partial<StrataConfig> = buckets > 1 ? { buckets, bucketing: clusterBuckets } : {};
-      const instance = (schema: Schema) => {
-        const bus = createUpstashLogBus({ ...testDevstack().upstash!, stream: channel });
-        buses.push(bus);
-        return new Strata({
-          l2: stack.l2,
-          l3: stack.l3,
-          keyPrefix,
-          coherence: { bus, pollInterval: 0 },
-          writeBehind: { queue, threshold: 1_000_000 },
-          schemas: [schema],
-          ...extra,
-        });
-      };
-      const behind = defineSchema({ name: 'items', table: items, writeMode: 'write-behind' });
-      const through = defineSchema({ name: 'items', table: items });
+      const { behind, through, instance } = await modes.app(`b${buckets}`, extra);
       const real0 = {
         behind: { strata: instance(behind), schema: behind },
         through: { strata: instance(through), schema: through },
@@ -208,7 +157,7 @@ describe('one app, both write modes, model-based', () => {
           for (let i = 0; i < IDS; i++) {
             const key = real.key(i);
             const want = model[i];
-            expect(await inPostgres(key), `${key} in Postgres`).toBe(want);
+            expect(await modes.inPostgres(key), `${key} in Postgres`).toBe(want);
             for (const [name, { strata, schema }] of [
               ['write-behind instance', real.behind],
               ['write-through instance', real.through],
@@ -223,7 +172,6 @@ describe('one app, both write modes, model-based', () => {
         { numRuns: RUNS },
       );
       await Promise.all([real0.behind.strata.close(), real0.through.strata.close()]);
-      await stack.lapseClaims();
     }, 60_000); // restarts and writes of several keys: ~6 s alone, more beside other files
   }
 });

@@ -1,19 +1,8 @@
-import { testDevstack, uniqueName } from '@strata/devstack/testing';
-import { Redis } from '@upstash/redis';
 import { eq } from 'drizzle-orm';
-import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  clusterBuckets,
-  createMemoryQueue,
-  defineSchema,
-  type InvalidationBus,
-  Strata,
-  type StrataConfig,
-} from '../src/index.js';
-import { createUpstashLogBus } from '../src/upstash/index.js';
+import { describe, expect, it } from 'vitest';
+import { clusterBuckets, type defineSchema, type Strata, type StrataConfig } from '../src/index.js';
 import { fourRouter } from './support/buckets.js';
-import { type EngineStack, engineStack } from './support/stack.js';
+import { modesFixture } from './support/modes-app.js';
 
 // One app (one keyPrefix) writing one table in both modes at once: write-behind instances beside
 // write-through ones (a rolling deploy switching `writeMode`, a write-through API beside a
@@ -23,54 +12,11 @@ import { type EngineStack, engineStack } from './support/stack.js';
 // write-behind write of its key took Postgres' `version + 1`, below the queued write's counter
 // version, and the flush put the older value back.
 
-let stack: EngineStack;
-let items: ReturnType<typeof itemsTable>;
-const itemsTable = (pg: string) =>
-  pgSchema(pg).table('items', { id: text('id').primaryKey(), n: integer('n').notNull(), note: text('note') });
-const channels: string[] = [];
-const buses: InvalidationBus[] = [];
-
-beforeAll(async () => {
-  stack = await engineStack('modeswitch_modes');
-  items = itemsTable(stack.name);
-  await new Strata({ l3: stack.l3, schemas: [defineSchema({ table: items })] }).migrate();
-});
-afterAll(async () => {
-  await Promise.all(buses.map((b) => b.close()));
-  if (channels.length > 0) await new Redis(testDevstack().upstash!).del(...channels);
-  await stack?.cleanup();
-});
+const modes = modesFixture('modeswitch_modes');
+const { app, inPostgres } = modes;
 
 /** Scripts sent since the last reset (the bus's XADDs left out). */
-const scripts = () => stack.l2Commands.filter((c) => c.startsWith('evalsha'));
-
-/**
- * An app of its own (keyPrefix, bus) with a write-behind and a write-through schema of `items`. The
- * claims of the earlier tests' apps (closed) are lapsed, as 60 s would.
- */
-async function app(label: string, extra: Partial<StrataConfig> = {}) {
-  await stack.lapseClaims();
-  const keyPrefix = `${stack.keyPrefix}${label}`;
-  const channel = uniqueName(`modeswitch_${label}`);
-  channels.push(channel);
-  const behind = defineSchema({ name: 'items', table: items, writeMode: 'write-behind' });
-  const through = defineSchema({ name: 'items', table: items });
-  const queue = createMemoryQueue(); // one process: every write-behind instance flushes from it
-  const instance = (schema: typeof behind) => {
-    const bus = createUpstashLogBus({ ...testDevstack().upstash!, stream: channel });
-    buses.push(bus);
-    return new Strata({
-      l2: stack.l2,
-      l3: stack.l3,
-      keyPrefix,
-      coherence: { bus, pollInterval: 0 },
-      writeBehind: { queue, threshold: 1_000_000 },
-      schemas: [schema],
-      ...extra,
-    });
-  };
-  return { keyPrefix, behind, through, instance };
-}
+const scripts = () => modes.stack.l2Commands.filter((c) => c.startsWith('evalsha'));
 
 /**
  * 24 ids over the four buckets: the first in bucket 0, the rest taking the buckets in turn (so the
@@ -83,11 +29,6 @@ function overBuckets(keyPrefix: string, s: ReturnType<typeof defineSchema>): str
   for (let i = 0; byBucket.some((ids) => ids.length < 7); i++)
     byBucket[router.bucket(`k${i}`)]!.push(`k${i}`);
   return Array.from({ length: 24 }, (_, i) => byBucket[i % 4]![Math.floor(i / 4)]!);
-}
-
-async function inPostgres(id: string): Promise<number | undefined> {
-  const [row] = await stack.db.select().from(items).where(eq(items.id, id));
-  return row?.n;
 }
 
 /** Postgres, then each instance (its L1, L2 below it) and a new one (L2, then Postgres), for `ids`. */
@@ -161,8 +102,8 @@ describe('one app writing a table write-behind and write-through at once', () =>
       if (wt) await wt.set(through, { id: 'c0', n: 1 }); // knows the counter (reserved from it)
       await wb.set(behind, { id: 'other', n: 1 }); // the counter moves on past c1's stored version + 1
       await wb.set(behind, { id: 'c1', n: 2 }); // queued
-      const lost = await stack.redis.keys(`${keyPrefix}:*`);
-      await stack.redis.del(...lost); // every key of the app: a Redis that restarted empty
+      const lost = await modes.stack.redis.keys(`${keyPrefix}:*`);
+      await modes.stack.redis.del(...lost); // every key of the app: a Redis that restarted empty
       const writer = wt ?? instance(through);
       await writer.set(through, { id: 'c1', n: 3 });
       await wb.flushDirty();
@@ -218,7 +159,7 @@ describe('one app writing a table write-behind and write-through at once', () =>
     await wb.set(behind, { id: 'p1', n: 1, note: 'queued' }); // queued
     await wt.set(through, { id: 'p1', n: 2 }); // after it, note left out
     await wb.flushDirty();
-    const [row] = await stack.db.select().from(items).where(eq(items.id, 'p1'));
+    const [row] = await modes.stack.db.select().from(modes.items).where(eq(modes.items.id, 'p1'));
     expect(row).toEqual({ id: 'p1', n: 2, note: 'queued' });
     for (const s of [wb, wt]) await s.close();
   });
@@ -228,23 +169,23 @@ describe('one app writing a table write-behind and write-through at once', () =>
     const wt = instance(through);
     await wt.set(through, { id: 'r0', n: 1 }); // the first write (claim, generation, epoch learned)
     await wt.settled();
-    stack.reset();
+    modes.stack.reset();
     await wt.set(through, { id: 'r1', n: 1 });
     expect(scripts(), 'no counter').toEqual(['evalsha put']);
-    expect(stack.statementsOn('items'), 'no counter').toHaveLength(1);
+    expect(modes.stack.statementsOn('items'), 'no counter').toHaveLength(1);
     // The app starts writing the table write-behind: its counter takes a new epoch, which the next
     // write-through write's statement finds (refused, nothing written), so it asks the counter.
     const wb = instance(behind);
     await wb.set(behind, { id: 'r2', n: 1 });
     await wb.settled();
-    stack.reset();
+    modes.stack.reset();
     await wt.set(through, { id: 'r2', n: 2 });
     expect(scripts().filter((c) => c === 'evalsha reserve-through')).toHaveLength(2);
     await wt.settled();
-    stack.reset();
+    modes.stack.reset();
     await wt.set(through, { id: 'r3', n: 1 });
     expect(scripts(), 'with a counter').toEqual(['evalsha reserve-through', 'evalsha put']);
-    expect(stack.statementsOn('items'), 'with a counter').toHaveLength(1);
+    expect(modes.stack.statementsOn('items'), 'with a counter').toHaveLength(1);
     await wb.flushDirty();
     expect(await inPostgres('r2')).toBe(2);
     for (const s of [wb, wt]) await s.close();

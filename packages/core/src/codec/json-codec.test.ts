@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isStrataError } from '../errors.js';
-import { isoUtcMillis, jsonCodec } from './json-codec.js';
+import { encodeJsonFields, isoUtcMillis, jsonCodec } from './json-codec.js';
 import type { ColumnKinds } from './types.js';
 
 const KINDS: ColumnKinds = { id: 'bigint', at: 'date', blob: 'bytes', doc: 'json', n: 'plain' };
@@ -126,5 +126,35 @@ describe('jsonCodec', () => {
     if (!isStrataError(err)) return;
     expect(err.cause).toBeInstanceOf(SyntaxError);
     expect(err.message).not.toContain('hunter2');
+  });
+});
+
+describe('encodeJsonFields', () => {
+  /** What it stands for: the codec's encode of a copy of the fields `keys` (those in the row). */
+  const copied = (row: Record<string, unknown>, keys: readonly string[]) => {
+    const out: Record<string, unknown> = {};
+    for (const key of keys) if (key in row) out[key] = row[key];
+    return jsonCodec.encode(out, KINDS);
+  };
+  const outcome = (f: () => unknown) => {
+    try {
+      return f();
+    } catch (err) {
+      return isStrataError(err) ? `${err.code}: ${err.message}` : err;
+    }
+  };
+
+  it.each([
+    [
+      { id: 7n, at: new Date(0), blob: new Uint8Array([1, 2]), doc: { a: [1, null] }, n: -0 },
+      ['n', 'doc', 'id', 'at', 'blob'],
+    ],
+    [{ id: 1n, n: 2, extra: 'left out', at: null, doc: undefined }, ['id', 'at', 'doc', 'n', 'missing']],
+    [{ '10': 'a', '2': 'b', n: 1 }, ['n', '10', '2']],
+    [{ n: Number.NaN }, ['n']],
+    [{ at: '1970-01-01T00:00:00.000Z' }, ['at']],
+    [{ doc: { deep: new Date(0) } }, ['doc']],
+  ])('encodes %o over %o as the codec encodes a copy of those fields, failures included', (row, keys) => {
+    expect(outcome(() => encodeJsonFields(row, keys, KINDS))).toEqual(outcome(() => copied(row, keys)));
   });
 });

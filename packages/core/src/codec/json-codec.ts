@@ -33,21 +33,42 @@ function encodeRow(row: Readonly<Record<string, unknown>>, kinds: ColumnKinds): 
   // A plain object, which JSON.stringify walks about a third faster than a prototype-less (dictionary)
   // one; but a row with a field named `__proto__` gets one without a prototype, where it stays a key.
   const out: Record<string, unknown> = Object.hasOwn(row, '__proto__') ? Object.create(null) : {};
-  for (const field of Object.keys(row)) {
-    const value = row[field];
-    if (value === undefined) continue;
-    if (value === null) {
-      out[field] = null;
-      continue;
-    }
-    const kind = kindOf(kinds, field);
-    assertFits(NAME, field, kind, value, RULES);
-    if (kind === 'date') out[field] = (value as Date).toISOString();
-    else if (kind === 'bigint') out[field] = (value as bigint).toString();
-    else if (kind === 'bytes') out[field] = toBase64(value as Uint8Array);
-    else out[field] = value;
+  for (const field of Object.keys(row)) encodeField(out, field, row[field], kinds);
+  return JSON.stringify(out);
+}
+
+/**
+ * `jsonCodec.encode` of the fields `keys` of `row` (those `in` it), as a copy of them would encode:
+ * one object for JSON.stringify instead of a copy and then that object (a write-behind `set` encodes
+ * every row it writes). Not for `keys` holding `__proto__` (a copy made by assignment would take
+ * that field as its prototype): encode a copy of those.
+ */
+export function encodeJsonFields(
+  row: Readonly<Record<string, unknown>>,
+  keys: readonly string[],
+  kinds: ColumnKinds,
+): string {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < keys.length; i++) {
+    const field = keys[i]!;
+    if (field in row) encodeField(out, field, row[field], kinds);
   }
   return JSON.stringify(out);
+}
+
+/** Sets `out[field]` to `value` as JSON carries it (nothing for undefined), or throws ENCODE_FAILED. */
+function encodeField(out: Record<string, unknown>, field: string, value: unknown, kinds: ColumnKinds): void {
+  if (value === undefined) return;
+  if (value === null) {
+    out[field] = null;
+    return;
+  }
+  const kind = kindOf(kinds, field);
+  assertFits(NAME, field, kind, value, RULES);
+  if (kind === 'date') out[field] = (value as Date).toISOString();
+  else if (kind === 'bigint') out[field] = (value as bigint).toString();
+  else if (kind === 'bytes') out[field] = toBase64(value as Uint8Array);
+  else out[field] = value;
 }
 
 function decodeRow(data: string | Uint8Array, kinds: ColumnKinds): Record<string, unknown> {

@@ -37,6 +37,8 @@ const MOVED = -5;
 
 /** How long Redis keeps a write-behind row pending its flush (see `writeOrdered`). */
 export const PENDING_HOLD_MS = 7 * 24 * 60 * 60 * 1000;
+/** Its PX argument, and a pending row's expiresAt ('0': never stale), as every pending write sends them. */
+const PENDING_HOLD_PX = String(PENDING_HOLD_MS);
 
 /**
  * Writes ordered by Redis (write-behind before its flush, and schemas whose source of truth is L2):
@@ -95,9 +97,12 @@ export async function writeOrderedIn(
     // A pending row (or tombstone) is never stale and lives a week in Redis: Postgres does not have
     // it, so if it expired before its flush, reads would answer the older row. The flush rewrites it
     // with its TTL; the week only bounds a write whose queue lost it (a memory queue that crashed).
-    const ms = pendingFlush ? 0 : w.stored ? cache.l2TtlMs : cache.tombstoneTtlMs();
-    const px = pendingFlush ? PENDING_HOLD_MS : w.stored ? cache.holdMs(ms) : ms;
-    perKey.push(w.stored ? 'r' : 'a', String(Math.ceil(px)), String(expiresAt(ms)), payload);
+    if (pendingFlush) perKey.push(w.stored ? 'r' : 'a', PENDING_HOLD_PX, '0', payload);
+    else {
+      const ms = w.stored ? cache.l2TtlMs : cache.tombstoneTtlMs();
+      const px = w.stored ? cache.holdMs(ms) : ms;
+      perKey.push(w.stored ? 'r' : 'a', String(Math.ceil(px)), String(expiresAt(ms)), payload);
+    }
     if (enqueue) perKey.push(enqueue.heads[i]!);
     // The pending index's row: a search lays it over Postgres, so it needs every column.
     perKey.push(pendingFlush && w.queued !== undefined && w.queued !== payload ? w.queued : '');

@@ -1,5 +1,5 @@
 import { fromBase64, toBase64 } from '../bytes.js';
-import { jsonCodec } from '../codec/json-codec.js';
+import { encodeJsonFields, jsonCodec } from '../codec/json-codec.js';
 import { jsonRoundTrip } from '../codec/json-round-trip.js';
 import type { Codec } from '../codec/types.js';
 import type { Encryptor } from '../crypto/types.js';
@@ -22,7 +22,11 @@ export class RowCodec {
     readonly encryptor: Promise<Encryptor> | undefined,
   ) {
     this.encrypts = schema.encryptedKeys.length > 0;
+    this.#jsonFields = codec === jsonCodec && !schema.l2Keys.includes('__proto__');
   }
+
+  /** The JSON codec, and no L2 column named `__proto__`: `toL2` encodes the columns without a copy first. */
+  readonly #jsonFields: boolean;
 
   /**
    * Binds a ciphertext to its table, row and field, so it cannot be moved elsewhere (another
@@ -92,6 +96,7 @@ export class RowCodec {
 
   /** The L2 string of a stored row: its L2 columns, encoded (base64 for a binary codec). */
   toL2(stored: Row): string {
+    if (this.#jsonFields) return encodeJsonFields(stored, this.schema.l2Keys, this.schema.kinds);
     const data = this.codec.encode(pick(stored, this.schema.l2Keys), this.schema.kinds);
     return typeof data === 'string' ? data : toBase64(data);
   }

@@ -5,7 +5,7 @@ import type { QueuedWrite, WriteQueue } from '../queue/types.js';
 import { applyClientDefaults } from './client-defaults.js';
 import type { EngineContext } from './context.js';
 import { OtherShapesLive } from './live-shapes.js';
-import { type ScriptedEnqueue, writeOrdered } from './ordered-writes.js';
+import { type OrderOptions, type ScriptedEnqueue, writeOrdered } from './ordered-writes.js';
 import {
   type Base,
   basesOf,
@@ -110,12 +110,7 @@ export async function writeBehind(
               }
             : { key: w.key },
         ),
-        {
-          pendingFlush: true,
-          alone: true,
-          ...(enqueue && { enqueue }),
-          ...(bases && { expected: rows.expected }),
-        },
+        orderOptions(enqueue, bases && rows.expected),
       );
       // Undefined: a key moved since its base was read (another write landed): merged again.
       if (done) written = { versions: done.versions, rows };
@@ -141,6 +136,14 @@ export async function writeBehind(
     existed: writes.filter((w) => !w.row).length,
     versions,
   };
+}
+
+/** A write-behind batch's `OrderOptions`: built field by field, no spread object per set. */
+function orderOptions(enqueue: ScriptedEnqueue | undefined, expected: string[] | undefined): OrderOptions {
+  const options: OrderOptions = { pendingFlush: true, alone: true };
+  if (enqueue) options.enqueue = enqueue;
+  if (expected) options.expected = expected;
+  return options;
 }
 
 /** The keys of the partial sets among `writes` (each once), in order; none allocated for whole rows. */

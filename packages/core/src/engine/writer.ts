@@ -113,7 +113,8 @@ export class Writer {
     // Before anything is written: another app may hold the table (see `WriterClaims`).
     const claiming = this.ctx.claims.before(cache);
     if (claiming) await claiming;
-    if (cache.writeMode === 'write-behind') return this.#behind(cache, writes, turn);
+    // Awaited: an async function that returns a promise settles two microtask turns after it.
+    if (cache.writeMode === 'write-behind') return await this.#behind(cache, writes, turn);
     const result = await writeThrough(this.ctx, cache, writes);
     await this.coherence.publish(
       cache,

@@ -1,0 +1,125 @@
+// The client's CPU per write-behind `set` without its I/O: this branch against a baseline build in
+// the same process (`--base <dir>` as for wb-ab.mjs), interleaved in blocks (shuffled), timed by the
+// process's CPU. Each side's L2 answers the write script (ORDERED_PUT_ENQUEUE) itself, as Redis
+// would (the tick, the versions and the search generation moving on; every key held a row), so
+// only Strata's own work and the adapter's are measured; every other script goes to Redis, the real
+// tick first set to the last one answered (no reply reads as a Redis gone back in time). Nothing is
+// queued for real: the flush finds nothing. Run after a build:
+// `node bench/wb-replay.mjs [--base <dir>] [--runs 5] [--blocks 30] [--block 500]`; prints per run
+// each side's median CPU per set and their ratio, then the median of the ratios with their spread.
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import * as branchTcp from '@strata/adapter-node/redis-tcp';
+import * as branchCore from '@strata/core';
+import * as branchDrizzle from '@strata/core/drizzle';
+import { openStack, playerRow, playerTable } from './lib/stack.mjs';
+import { seededRandom, shuffled, summarize } from './lib/stats.mjs';
+
+const arg = (name, fallback) => {
+  const at = process.argv.indexOf(name);
+  return at < 0 ? fallback : process.argv[at + 1];
+};
+const baseDir = arg('--base');
+const runs = Number(arg('--runs', 5));
+const blocks = Number(arg('--blocks', 30));
+const block = Number(arg('--block', 500));
+const from = (p) => import(pathToFileURL(resolve(baseDir, 'node_modules/@strata', p)).href);
+const base = baseDir && {
+  core: await from('core/dist/index.js'),
+  drizzle: await from('core/dist/drizzle.js'),
+  tcp: await from('adapter-node/dist/redis-tcp.js'),
+};
+const stack = await openStack();
+
+/** `live`, but the write script answered here once Redis answered it the first time (see above). */
+function answering(live) {
+  let tick = 0;
+  let version = 0;
+  let searchGeneration = 0;
+  let tickKey;
+  return {
+    name: live.name,
+    getMany: (keys) => live.getMany(keys),
+    async run(script, keys, args, sendBy) {
+      if (script.name === 'ordered-put-enqueue' && tick > 0) {
+        // KEYS: tick, generation, counter, search generation, pending index, stream, rows…, registry.
+        const n = keys.length - 7;
+        const out = [++tick, 0, version + 1, ++searchGeneration];
+        for (let i = 0; i < n; i++) out.push(1);
+        version += n;
+        return out;
+      }
+      if (tickKey) await stack.ioredis.set(tickKey, String(tick));
+      const reply = await live.run(script, keys, args, sendBy);
+      if (script.name === 'ordered-put-enqueue' && Array.isArray(reply) && reply[1] === 0) {
+        tickKey = keys[0];
+        tick = Number(reply[0]);
+        version = Number(reply[2]) + keys.length - 8;
+        searchGeneration = Number(reply[3]);
+      } else if (tick > 0 && Array.isArray(reply) && typeof reply[0] === 'number') {
+        tick = Math.max(tick, reply[0]);
+      }
+      return reply;
+    },
+    close: () => live.close(),
+  };
+}
+
+const make = (label, { core, drizzle, tcp }) => {
+  const keyPrefix = `${stack.name}-wbrp-${label}`;
+  const stream = `${stack.name}:wbrp-${label}:writes`;
+  const queue = tcp.createRedisStreamQueue({
+    url: stack.urls.redisUrl,
+    keyPrefix,
+    stream,
+    allowVolatile: true,
+  });
+  // A table per side: one app owns a table's write-behind versions.
+  const table = label === 'branch' ? stack.players : playerTable(stack.name, `players_${label}`);
+  const schema = core.defineSchema({ table, writeMode: 'write-behind' });
+  const strata = new core.Strata({
+    l2: answering(tcp.createIoredisL2(stack.urls.redisUrl)),
+    l3: drizzle.createDrizzleL3(stack.db, { migrationsSchema: stack.name }),
+    keyPrefix,
+    l1: { maxEntries: 200_000 },
+    schemas: [schema],
+    writeBehind: { queue, threshold: 1_000_000 },
+  });
+  return { label, strata, schema, stream };
+};
+const sides = [make('branch', { core: branchCore, drizzle: branchDrizzle, tcp: branchTcp })];
+if (base) sides.push(make('base', base));
+for (const s of sides) await s.strata.migrate();
+const rows = Array.from({ length: 100 }, (_, i) => playerRow('wbrp', i));
+const levelled = (i) => ({ ...rows[i % 100], level: (i % 90) + 1 });
+const contestants = sides.map((s) => ({ name: s.label, op: (i) => s.strata.set(s.schema, levelled(i)) }));
+const ratios = [];
+for (let run = 0; run < runs; run++) {
+  const samples = new Map(contestants.map((c) => [c.name, []]));
+  const random = seededRandom(run + 1);
+  let i = 0;
+  for (let it = -3; it < blocks; it++) {
+    for (const c of shuffled(contestants, random)) {
+      const start = process.cpuUsage();
+      for (let k = 0; k < block; k++) await c.op(i++);
+      const used = process.cpuUsage(start);
+      // ns per set, as summarize expects
+      if (it >= 0) samples.get(c.name).push(((used.user + used.system) * 1000) / block);
+    }
+  }
+  const median = new Map([...samples].map(([name, list]) => [name, summarize(list).median / 1000]));
+  const line = [...median].map(([name, m]) => `${name} ${m.toFixed(2)} µs`).join(' | ');
+  const ratio = base ? median.get('branch') / median.get('base') : undefined;
+  if (ratio !== undefined) ratios.push(ratio);
+  console.log(`run ${run + 1}: ${line}${ratio === undefined ? '' : `  branch/base ${ratio.toFixed(3)}`}`);
+}
+if (ratios.length > 0) {
+  const sorted = [...ratios].sort((a, b) => a - b);
+  const spread = sorted.map((x) => x.toFixed(3)).join(', ');
+  console.log(`branch/base: ${sorted[sorted.length >> 1].toFixed(3)} (runs ${spread})`);
+}
+for (const s of sides) {
+  await stack.ioredis.del(s.stream);
+  await s.strata.close();
+}
+await stack.cleanup();

@@ -302,16 +302,12 @@ export class SchemaCache {
   offerL1(key: string, value: L1Value, ttlMs: number, version: number, held = false): boolean {
     const l1 = this.l1;
     if (!l1) return true;
-    const current = l1.peek(key);
-    if (current !== undefined && current.version > version) return false;
-    if (this.#announced.size !== 0) {
-      const announced = this.#announced.get(key);
-      if (announced !== undefined) {
-        if (announced > version) return false;
-        this.#announced.delete(key);
-      }
-    }
-    l1.set(key, value, this.aging && !held && value !== ABSENT ? this.aging.hold(ttlMs) : ttlMs, version);
+    const announced = this.#announced.size === 0 ? undefined : this.#announced.get(key);
+    if (announced !== undefined && announced > version) return false;
+    const ttl = this.aging && !held && value !== ABSENT ? this.aging.hold(ttlMs) : ttlMs;
+    if (!l1.offer(key, value, ttl, version)) return false;
+    // Taken: the announcement is met (a refused offer leaves it, as L1 holds newer anyway).
+    if (announced !== undefined) this.#announced.delete(key);
     return true;
   }
 

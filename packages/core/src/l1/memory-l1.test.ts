@@ -141,6 +141,50 @@ describe('MemoryL1 removal', () => {
   });
 });
 
+describe('MemoryL1 offer', () => {
+  it('stores where nothing or an older or equal version is held, and refuses a newer one unchanged', () => {
+    const { clock, events, l1 } = setup({ defaultTtlMs: 1_000 });
+    const start = clock.now();
+    expect(l1.offer('a', 1, undefined, 5)).toBe(true);
+    expect(l1.getEntry('a')).toEqual({ value: 1, expiresAt: start + 1_000, version: 5 });
+    expect(l1.offer('a', 2, 0, 4)).toBe(false);
+    expect(l1.peek('a')).toEqual({ value: 1, expiresAt: start + 1_000, version: 5 });
+    expect(l1.offer('a', 3, 0, 5)).toBe(true);
+    expect(l1.peek('a')).toEqual({ value: 3, expiresAt: 0, version: 5 });
+    expect(l1.offer('a', 4, 50, 9)).toBe(true);
+    expect(l1.peek('a')).toEqual({ value: 4, expiresAt: start + 50, version: 9 });
+    // A replaced live value is not an eviction, as with set.
+    expect(events).toEqual([]);
+    expect(l1.stats()).toMatchObject({ hits: 1, misses: 0, size: 1 });
+  });
+
+  it('takes the place of an expired entry whatever its version, reported as expired', () => {
+    const { clock, events, l1 } = setup();
+    l1.set('a', 1, 10, 7);
+    clock.advance(10);
+    expect(l1.offer('a', 2, 0, 1)).toBe(true);
+    expect(l1.peek('a')).toEqual({ value: 2, expiresAt: 0, version: 1 });
+    expect(events).toEqual([['a', 1, 'expired']]);
+  });
+
+  it('counts as a write in the eviction order, and a full cache evicts for it', () => {
+    const { events, l1 } = setup({ maxEntries: 2, eviction: 'lru' });
+    l1.set('a', 1);
+    l1.set('b', 2);
+    expect(l1.offer('a', 3)).toBe(true);
+    expect(l1.offer('c', 4)).toBe(true);
+    expect(events).toEqual([['b', 2, 'capacity']]);
+    expect(l1.offer('a', 5, undefined, -1)).toBe(false);
+    expect(l1.get('a')).toBe(3);
+  });
+
+  it('checks the TTL as set does', () => {
+    const { l1 } = setup();
+    expect(() => l1.offer('a', 1, -1)).toThrow(/ttlMs/);
+    expect(l1.size).toBe(0);
+  });
+});
+
 describe('MemoryL1 onEvict errors', () => {
   it('counts a throwing hook, hands it to onHookError, and keeps the cache working', () => {
     const seen: [unknown, string, EvictReason][] = [];

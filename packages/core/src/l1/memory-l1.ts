@@ -77,9 +77,30 @@ class MemoryL1<V = unknown> implements L1Tier<V> {
   set(key: string, value: V, ttlMs?: number, version = 0): void {
     const ttl = ttlMs === undefined ? this.#defaultTtlMs : checkNonNegativeMs(ttlMs, 'ttlMs');
     const now = this.#clock.now();
-    const expiresAt = ttl === 0 ? 0 : now + ttl;
-    const slots = this.#slots;
+    this.#store(key, this.#index.get(key), value, ttl === 0 ? 0 : now + ttl, version, now);
+  }
+
+  offer(key: string, value: V, ttlMs?: number, version = 0): boolean {
+    const ttl = ttlMs === undefined ? this.#defaultTtlMs : checkNonNegativeMs(ttlMs, 'ttlMs');
+    const now = this.#clock.now();
+    // One lookup for the check and the write, and no entry object (what `peek` + `set` cost).
     const old = this.#index.get(key);
+    if (old !== undefined && (this.#slots.versions[old] as number) > version && !this.#isExpired(old, now))
+      return false;
+    this.#store(key, old, value, ttl === 0 ? 0 : now + ttl, version, now);
+    return true;
+  }
+
+  /** `set`'s write, given the key's slot (`old`, if it has one) and the clock read once. */
+  #store(
+    key: string,
+    old: number | undefined,
+    value: V,
+    expiresAt: number,
+    version: number,
+    now: number,
+  ): void {
+    const slots = this.#slots;
     if (old !== undefined && !this.#isExpired(old, now)) {
       slots.values[old] = value;
       slots.expiresAt[old] = expiresAt;

@@ -17,6 +17,7 @@ function prng(seed: number): (n: number) => number {
 
 interface ModelEntry {
   value: number;
+  version: number;
   expiresAt: number;
   freq: number;
   lastUse: number;
@@ -67,11 +68,18 @@ class ReferenceL1 {
     this.#use(e);
     return e.value;
   }
-  set(key: string, value: number, ttl = this.defaultTtl): void {
+  /** `set` unless a live entry holds a newer version. */
+  offer(key: string, value: number, ttl = this.defaultTtl, version = 0): boolean {
+    const e = this.entries.get(key);
+    if (e !== undefined && !this.#dead(e) && e.version > version) return false;
+    this.set(key, value, ttl, version);
+    return true;
+  }
+  set(key: string, value: number, ttl = this.defaultTtl, version = 0): void {
     const expiresAt = ttl === 0 ? 0 : this.clock.now() + ttl;
     const e = this.entries.get(key);
     if (e !== undefined && !this.#dead(e)) {
-      Object.assign(e, { value, expiresAt });
+      Object.assign(e, { value, expiresAt, version });
       this.#use(e);
       return;
     }
@@ -86,7 +94,11 @@ class ReferenceL1 {
       if (victim) this.#drop(victim[0], victim[1], 'capacity');
     }
     const t = ++this.tick;
-    this.entries.set(key, { value, expiresAt, freq: 1, lastUse: t, inserted: t });
+    this.entries.set(key, { value, version, expiresAt, freq: 1, lastUse: t, inserted: t });
+  }
+  peekVersion(key: string): number | undefined {
+    const e = this.entries.get(key);
+    return e === undefined || this.#dead(e) ? undefined : e.version;
   }
   delete(key: string): boolean {
     const e = this.entries.get(key);
@@ -129,10 +141,16 @@ function run(policy: EvictionPolicy, seed: number, steps: number, defaultTtl: nu
     const roll = next(100);
     const where = `${policy} seed=${seed} step=${step}`;
     if (roll < 40) expect(l1.get(key), where).toBe(model.get(key));
-    else if (roll < 75) {
+    else if (roll < 62) {
       const ttl = TTLS[next(TTLS.length)];
-      l1.set(key, step, ttl);
-      model.set(key, step, ttl);
+      const version = next(4);
+      l1.set(key, step, ttl, version);
+      model.set(key, step, ttl, version);
+    } else if (roll < 75) {
+      const ttl = TTLS[next(TTLS.length)];
+      const version = next(4);
+      expect(l1.offer(key, step, ttl, version), where).toBe(model.offer(key, step, ttl, version));
+      expect(l1.peek(key)?.version, where).toBe(model.peekVersion(key));
     } else if (roll < 85) expect(l1.delete(key), where).toBe(model.delete(key));
     else if (roll < 94) clock.advance(next(5));
     else if (roll < 97) expect(l1.sweep(), where).toBe(model.sweep());

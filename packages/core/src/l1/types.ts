@@ -60,6 +60,12 @@ export interface L1Tier<V = unknown> {
   peek(key: string): L1Entry<V> | undefined;
   /** Stores `value`. `ttlMs`: undefined = the tier's default, 0 = never expire. `version` defaults to 0. */
   set(key: string, value: V, ttlMs?: number, version?: number): void;
+  /**
+   * `set`, unless a live entry of `key` holds a newer version (greater than `version`): then nothing
+   * changes and it returns false. What `peek` then `set` decide, in one lookup: every fill of a
+   * read (L2 or L3 answered an L1 miss) offers its row this way.
+   */
+  offer(key: string, value: V, ttlMs?: number, version?: number): boolean;
   /** Removes the entry; true when a live entry was removed. */
   delete(key: string): boolean;
   /** Removes every entry whose key starts with `prefix` (O(size)); returns how many live ones. */

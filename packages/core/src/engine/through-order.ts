@@ -86,7 +86,7 @@ export class ThroughOrder {
     reserving: ReadonlySet<number>,
     epoch: number | undefined,
   ): Promise<ThroughPlan> {
-    const floors = new Array<number | undefined>(keys.length);
+    const floors = new Array<number | undefined>(keys.length).fill(undefined);
     const at = (b: number) => keys.flatMap((_, i) => ((buckets?.[i] ?? 0) === b ? [i] : []));
     await Promise.all(
       [...reserving].map(async (b) => {

@@ -146,11 +146,11 @@ describe('one app writing a table write-behind and write-through at once', () =>
     for (const s of [wb, wt]) await s.close();
   });
 
-  // KNOWN GAP (it.fails): a write-through set that leaves columns out carries none of the columns
-  // of its key's write still queued by the write-behind instances (they live in another shape's
-  // pending index); that write is older, so its flush is refused, and its columns are lost.
-  // docs/semantics.md, "One writer per table"; the warning of `SharedClaims` says so.
-  it.fails("a write-through set leaving columns out keeps a queued write-behind write's other columns", async () => {
+  // Was a KNOWN GAP (it.fails): the write-through set carried none of the columns of its key's write
+  // still queued by the write-behind instances; that write is older, so its flush was refused, and
+  // its columns were lost. It merges over them now (`overPending`; more cases in
+  // write-modes-partial.test.ts).
+  it("a write-through set leaving columns out keeps a queued write-behind write's other columns", async () => {
     const { behind, through, instance } = await app('partial');
     const wb = instance(behind);
     const wt = instance(through);

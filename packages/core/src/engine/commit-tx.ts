@@ -12,9 +12,10 @@ import { awaitOlderElsewhere } from './pending-elsewhere.js';
 import { prepareRow } from './prepare.js';
 import type { SchemaCache } from './schema-cache.js';
 import type { ThroughPlan } from './through-order.js';
+import { overPending, partialAt } from './through-partial.js';
 import type { TxOp } from './tx.js';
 import { outcomeUnknown } from './unknown-outcome.js';
-import { committedItems, EPOCH_TRIES, type KeyedWrite, withFloor } from './write-through.js';
+import { committedItems, EPOCH_TRIES, type KeyedWrite, reencrypted, withFloor } from './write-through.js';
 
 interface Plan {
   readonly cache: SchemaCache;
@@ -155,8 +156,13 @@ async function writeSql(
   const marked = markCounters(first, marks, (err) =>
     ctx.tolerate(first.schema.name, 'l3', 'mark counters', err),
   );
+  // As prepared: each try merges a write-through schema's partial sets again (see `overPending`).
+  const prepared = new Map(
+    ordered.map((p) => [p, { writes: p.writes, encrypted: p.encrypted, replaced: new Set(p.replaced) }]),
+  );
   try {
-    return await inOrderAll(ordered, async (planOf) => {
+    return await inOrderAll(prepared, async (planOf) => {
+      for (const [p, as] of prepared) await overPendingTx(p, as, planOf.get(p));
       const ops = plans.map((p) => {
         const plan = planOf.get(p);
         return {
@@ -298,11 +304,20 @@ async function orderAmongQueued(p: Plan): Promise<void> {
  * epoch known to be started serves: see `ThroughOrder`), and the transaction is sent again.
  */
 async function inOrderAll<T>(
-  plans: readonly Plan[],
+  prepared: ReadonlyMap<Plan, Prepared>,
   write: (planOf: ReadonlyMap<Plan, ThroughPlan>) => Promise<T>,
 ): Promise<T> {
+  const plans = [...prepared.keys()];
   for (let tries = 1; ; tries++) {
-    const made = await Promise.all(plans.map((p) => p.cache.through!.plan(p.writes.map((w) => w.key))));
+    const made = await Promise.all(
+      plans.map((p) => {
+        const { writes } = prepared.get(p)!;
+        return p.cache.through!.plan(
+          writes.map((w) => w.key),
+          partialAt(p.cache, writes),
+        );
+      }),
+    );
     const planOf = new Map(plans.map((p, i) => [p, made[i]!]));
     try {
       const written = await write(planOf);
@@ -315,6 +330,21 @@ async function inOrderAll<T>(
       await Promise.all(guarded.map(([p]) => p.cache.through!.moved(err.epoch)));
     }
   }
+}
+
+/** A write-through schema's writes in a transaction as prepared, before any merge. */
+type Prepared = Pick<Plan, 'writes' | 'encrypted' | 'replaced'>;
+
+/**
+ * A write-through schema's partial sets over the write-behind writes of their keys the app still
+ * has queued, as a write-through set (see `overPending`), from the writes as prepared; a key the
+ * transaction deleted before setting it is a new row already.
+ */
+async function overPendingTx(p: Plan, as: Prepared, plan: ThroughPlan | undefined): Promise<void> {
+  const over = plan?.peeked && (await overPending(p.cache, as.writes, plan, as.replaced));
+  p.writes = over ? over.writes : as.writes;
+  p.encrypted = over ? await reencrypted(p.cache, over.writes, as.writes, as.encrypted) : as.encrypted;
+  p.replaced = over ? new Set([...as.replaced, ...over.replaced]) : new Set(as.replaced);
 }
 
 function txFailed(err: unknown): StrataError {

@@ -137,7 +137,7 @@ export async function basesOf(
  * a get read). Not pending: with `generation`, a fresh copy of this schema's in it (a row, or a
  * cached absence); else `unread` (Postgres holds the row).
  */
-function pendingBase(cache: SchemaCache, value: unknown, entry: unknown, generation?: number): Base {
+export function pendingBase(cache: SchemaCache, value: unknown, entry: unknown, generation?: number): Base {
   const e = typeof value === 'string' ? decodeEnvelope(value) : undefined;
   const expected = e ? String(e.version) : '0';
   const l2Row = e?.kind === 'r' ? cache.rows.fromL2(e.payload) : undefined;

@@ -70,15 +70,15 @@ export class SharedClaims {
    * Another instance of this app runs the table in the other mode (a rolling deploy switching
    * `writeMode`, a write-through API beside a write-behind worker). Their versions are ordered (a
    * write-through write takes its version from the app's counter: see `ThroughOrder`), so no write
-   * is lost to an older one; what is left is a write-through set that leaves columns out, which
-   * does not carry the columns of a write of its key still queued by the write-behind instances:
-   * those are lost when that older write is flushed and refused. Said once per schema.
+   * is lost to an older one, and a write-through set that leaves columns out carries the columns of
+   * its key's queued write-behind writes (`overPending`). Said once per schema: a handover is still
+   * the simpler deploy (docs/semantics.md says what mixing the modes leaves open).
    */
   #bothModes(cache: SchemaCache, other: string): void {
     if (this.#warned.has(cache)) return;
     this.#warned.add(cache);
     this.ctx.config.logger.warn(
-      `schema ${cache.schema.name}: another instance of this app writes table ${cache.schema.identity} ${other}, this one ${claimMode(cache)}. Their writes are ordered, but a write-through set that leaves columns out does not carry the columns of a queued write-behind write of its key: those columns are lost when that write is flushed. Send whole rows from write-through instances meanwhile, or switch writeMode as a handover (docs/semantics.md, "One writer per table")`,
+      `schema ${cache.schema.name}: another instance of this app writes table ${cache.schema.identity} ${other}, this one ${claimMode(cache)}. Their writes are ordered, and a write-through set leaving columns out carries the columns of the queued write-behind writes of its key. Switch writeMode as a handover where you can (docs/semantics.md, "One writer per table", says what mixing the modes leaves open)`,
       { schema: cache.schema.name, modes: [other, claimMode(cache)] },
     );
   }

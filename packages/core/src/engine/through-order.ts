@@ -1,6 +1,7 @@
 import { RESERVE_THROUGH } from '../l2/scripts.js';
 import { markCounters } from './counter-marks.js';
 import { seedCounter, withSeededCounter } from './ordered-writes.js';
+import { otherShapes } from './pending-elsewhere.js';
 import type { SchemaCache } from './schema-cache.js';
 
 /** What a write-through write sends with its L3 write (see `Write.floor`, `WriteOp.epoch`). */
@@ -14,6 +15,19 @@ export interface ThroughPlan {
    * a failure is logged): awaited before the write is acknowledged, as a flush's are.
    */
   readonly marked?: Promise<void>;
+  /**
+   * Per write, for a set leaving columns out that took a floor: its key's L2 value and pending index
+   * entry under each of `shapes` (flat pairs), read with the reservation (see `overPending`).
+   */
+  readonly peeked?: readonly (readonly unknown[] | undefined)[];
+  /** The shapes `peeked` holds, this schema's first (then the table's other live ones of its codec). */
+  readonly shapes?: readonly string[];
+}
+
+/** What one bucket's reservation gave: the first version, and the peeked pairs (see `RESERVE_THROUGH`). */
+interface Reserved {
+  readonly first: number;
+  readonly peeked: readonly unknown[];
 }
 
 /**
@@ -48,15 +62,17 @@ export class ThroughOrder {
 
   /**
    * The plan of a write of `keys`: synchronous when no bucket they touch has a counter (no request,
-   * no turn of the microtask queue); else after one RESERVE_THROUGH per such bucket.
+   * no turn of the microtask queue); else after one RESERVE_THROUGH per such bucket, which also
+   * reads the queued writes of the keys of its sets that leave columns out (`partial`: true at their
+   * positions): the app may have write-behind writes of them queued only there.
    */
-  plan(keys: readonly string[]): ThroughPlan | Promise<ThroughPlan> {
+  plan(keys: readonly string[], partial?: readonly boolean[]): ThroughPlan | Promise<ThroughPlan> {
     const epoch = this.#epoch;
     const buckets =
       this.cache.buckets.length === 1 ? undefined : keys.map((k) => this.cache.router.bucket(k));
     const reserving = new Set((buckets ?? [0]).filter((b) => this.#has(b)));
     if (reserving.size === 0) return { floors: undefined, epoch: epoch ?? 0 };
-    return this.#reserve(keys, buckets, reserving, epoch);
+    return this.#reserve(keys, buckets, reserving, epoch, partial);
   }
 
   /** A write sent with `plan` went through: with epoch 0, no epoch was ever started (no counter was seeded). */
@@ -74,7 +90,7 @@ export class ThroughOrder {
 
   /** Postgres refused a write: `epoch` was started. Asks every bucket whether it has a counter now. */
   async moved(epoch: number): Promise<void> {
-    const found = await Promise.all(this.cache.buckets.map((_, b) => this.#ask(b, 0, epoch)));
+    const found = await Promise.all(this.cache.buckets.map((_, b) => this.#ask(b, 0, epoch, [], [])));
     // A later look (a concurrent write's) already knows more.
     if (this.#epoch !== undefined && this.#epoch > epoch) return;
     this.#epoch = epoch;
@@ -91,40 +107,85 @@ export class ThroughOrder {
     buckets: readonly number[] | undefined,
     reserving: ReadonlySet<number>,
     epoch: number | undefined,
+    partial: readonly boolean[] | undefined,
   ): Promise<ThroughPlan> {
     // Filled, not sparse: `some` below skips holes, and a key left without a floor must be guarded.
     const floors = Array.from<number | undefined>({ length: keys.length });
     const at = (b: number) => keys.flatMap((_, i) => ((buckets?.[i] ?? 0) === b ? [i] : []));
+    // Where a set leaves columns out: this shape's keys, and the other live shapes' the app may
+    // have queued writes under (a rolling deploy; their rows in this codec only, see `otherShapes`).
+    const shapes = partial?.some(Boolean) ? [this.cache.keys.shape, ...otherShapes(this.cache)] : [];
+    const peeked = shapes.length > 0 ? new Array<readonly unknown[] | undefined>(keys.length) : undefined;
     await Promise.all(
       [...reserving].map(async (b) => {
         const positions = at(b);
+        const peeking = peeked ? positions.filter((i) => partial![i]) : [];
         // No epoch known (a counter a generation read saw): nothing to mark (-1) if it is gone.
-        const first = await this.#ask(b, positions.length, epoch ?? -1);
+        const reserved = await this.#ask(
+          b,
+          positions.length,
+          epoch ?? -1,
+          peeking.map((i) => keys[i]!),
+          shapes,
+        );
         // Gone (a Redis that lost it): marked at `epoch`, so the guard covers these keys.
-        if (first === undefined) {
+        if (reserved === undefined) {
           if (epoch !== undefined && this.#epoch === epoch) this.#counters[b] = false;
           return;
         }
         positions.forEach((i, j) => {
-          floors[i] = first + j;
+          floors[i] = reserved.first + j;
+        });
+        // Per shape, a pair per peeked key: regrouped per key.
+        peeking.forEach((i, j) => {
+          peeked![i] = shapes.flatMap((_, s) => {
+            const at = 2 * (s * peeking.length + j);
+            return [reserved.peeked[at], reserved.peeked[at + 1]];
+          });
         });
       }),
     );
     const guarded = floors.some((f) => f === undefined);
-    return { floors, epoch: guarded ? (epoch ?? 0) : undefined, marked: this.#mark(keys, buckets, floors) };
+    return {
+      floors,
+      epoch: guarded ? (epoch ?? 0) : undefined,
+      marked: this.#mark(keys, buckets, floors),
+      ...(peeked && { peeked, shapes }),
+    };
   }
 
-  /** `n` versions from bucket `b`'s counter (the first), or undefined when it has none (marked at `epoch`). */
-  async #ask(b: number, n: number, epoch: number): Promise<number | undefined> {
+  /**
+   * `n` versions from bucket `b`'s counter and, with them, each of `peek`'s keys' value and pending
+   * index entry under each of `shapes` (see `RESERVE_THROUGH`); undefined when it has no counter
+   * (marked at `epoch`).
+   */
+  async #ask(
+    b: number,
+    n: number,
+    epoch: number,
+    peek: readonly string[],
+    shapes: readonly string[],
+  ): Promise<Reserved | undefined> {
     const { cache } = this;
     const bucket = cache.buckets[b]!;
-    const keys = [bucket.keys.tickKey, bucket.keys.versionKey, bucket.keys.versionMarkKey];
+    const space = bucket.keys;
+    const keys = [space.tickKey, space.versionKey, space.versionMarkKey];
+    const args = ['', String(n), String(epoch)];
+    if (peek.length > 0) {
+      args.push(String(peek.length));
+      for (const shape of shapes) {
+        keys.push(space.pendingIndexOf(shape));
+        for (const key of peek) keys.push(space.rowOf(shape, key));
+      }
+    }
     const ask = () =>
       withSeededCounter(
         cache,
         bucket,
-        (_generation, floor) =>
-          cache.l2!.run(RESERVE_THROUGH, keys, [String(floor), String(n), String(epoch)]),
+        (_generation, floor) => {
+          args[0] = String(floor);
+          return cache.l2!.run(RESERVE_THROUGH, keys, args);
+        },
         false,
         false,
       );
@@ -141,7 +202,7 @@ export class ThroughOrder {
       await seedCounter(cache, bucket, undefined);
       reply = await ask();
     }
-    return Number(reply[1]) === 0 ? Number(reply[2]) : undefined;
+    return Number(reply[1]) === 0 ? { first: Number(reply[2]), peeked: reply.slice(3) } : undefined;
   }
 
   /**

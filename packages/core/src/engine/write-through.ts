@@ -6,6 +6,7 @@ import type { Id } from './ids.js';
 import { writeOrdered } from './ordered-writes.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
 import type { ThroughPlan } from './through-order.js';
+import { overPending, partialAt } from './through-partial.js';
 import { outcomeUnknown } from './unknown-outcome.js';
 
 /** One write of a batch: a prepared row to set, or (without `row`) an id to delete. */
@@ -44,11 +45,25 @@ export async function writeThrough(
   try {
     if (!cache.l3) return await sourceL2(ctx, cache, writes, encrypted);
     let outcomes: WriteOutcome[];
+    // As sent: a set leaving columns out merged over its key's queued write-behind writes (see `overPending`).
+    let sent = { writes, encrypted };
     try {
-      outcomes = await inOrder(cache, keys, async (plan) => {
+      outcomes = await inOrder(cache, keys, partialAt(cache, writes), async (plan) => {
+        const over = plan?.peeked && (await overPending(cache, writes, plan));
+        sent = over
+          ? { writes: over.writes, encrypted: await reencrypted(cache, over.writes, writes, encrypted) }
+          : { writes, encrypted };
         const op = {
           schema: cache.schema,
-          writes: writes.map((w, i) => withFloor(w.row ? { row: encrypted[i]! } : { id: w.id }, plan, i)),
+          writes: sent.writes.map((w, i) =>
+            withFloor(
+              w.row
+                ? { row: sent.encrypted[i]!, ...(over?.replaced.has(w.key) && { replace: true }) }
+                : { id: w.id },
+              plan,
+              i,
+            ),
+          ),
           ...(plan?.epoch !== undefined && { epoch: plan.epoch }),
         };
         const [written = []] = await withTimeout(
@@ -62,7 +77,7 @@ export async function writeThrough(
       if (outcomeUnknown(err)) await cache.drop(ctx, keys, 'all');
       throw ctx.l3Error(cache.schema.name, writes.some((w) => w.row) ? 'set' : 'delete', err);
     }
-    const items = await committedItems(cache, writes, encrypted, outcomes);
+    const items = await committedItems(cache, sent.writes, sent.encrypted, outcomes);
     await cache.commit(ctx, items);
     count(ctx, writes);
     return {
@@ -86,12 +101,13 @@ export const EPOCH_TRIES = 4;
 export async function inOrder<T>(
   cache: SchemaCache,
   keys: readonly string[],
+  partial: readonly boolean[] | undefined,
   write: (plan: ThroughPlan | undefined) => Promise<T>,
 ): Promise<T> {
   const order = cache.through;
   if (!order) return write(undefined);
   for (let tries = 1; ; tries++) {
-    const planned = order.plan(keys);
+    const planned = order.plan(keys, partial);
     const plan = planned instanceof Promise ? await planned : planned;
     try {
       const written = await write(plan);
@@ -103,6 +119,20 @@ export async function inOrder<T>(
       await order.moved(err.epoch);
     }
   }
+}
+
+/** `merged`'s rows encrypted: those of `writes` (same keys, same order) as they were, the merged ones again. */
+export function reencrypted(
+  cache: SchemaCache,
+  merged: readonly KeyedWrite[],
+  writes: readonly KeyedWrite[],
+  encrypted: readonly (Row | undefined)[],
+): Promise<(Row | undefined)[]> {
+  return Promise.all(
+    merged.map((w, i) =>
+      w.row === writes[i]!.row ? encrypted[i] : w.row && cache.rows.encryptRow(w.row, w.key),
+    ),
+  );
 }
 
 /** Write `i` of a write-through op with its floor (see `Write.floor`), when the plan reserved one. */

@@ -191,8 +191,12 @@ return {tick, 0, redis.call('INCRBY', KEYS[2], n) - n + 1}`,
  * has none, records that it was found missing at epoch ARGV[3] (KEYS[3], kept at the highest): a
  * counter seeded from that epoch or an earlier one is refused then (SEED_COUNTER), so a counter the
  * writer did not see comes with a later epoch, which its next write's epoch guard finds. KEYS =
- * tick, counter, mark. ARGV = tick floor, count, epoch. Reply: {tick, 0, first version} (first is
- * the counter + 1 when count is 0), {tick, -1} (no counter: marked), or {tick, -3} as ORDERED_PUT.
+ * tick, counter, mark, then optionally groups of a pending index and ARGV[4] row keys of its shape.
+ * ARGV = tick floor, count, epoch, then optionally the row keys per group. Reply: {tick, 0, first
+ * version} (first is the counter + 1 when count is 0), then per group and row key its value and
+ * its entry in the group's pending index (as PENDING `peek`): the queued writes of the keys of a
+ * set that leaves columns out, read with the reservation, so every one acknowledged before it is
+ * seen (see `overPending`); {tick, -1} (no counter: marked), or {tick, -3} as ORDERED_PUT.
  */
 export const RESERVE_THROUGH: L2Script = {
   name: 'reserve-through',
@@ -203,7 +207,17 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
   return {tick, -1}
 end
 local n = tonumber(ARGV[2])
-return {tick, 0, redis.call('INCRBY', KEYS[2], n) - n + 1}`,
+local out = {tick, 0, redis.call('INCRBY', KEYS[2], n) - n + 1}
+local k = tonumber(ARGV[4] or '0')
+if k > 0 then
+  for g = 4, #KEYS, k + 1 do
+    for i = g + 1, g + k do
+      out[#out + 1] = redis.call('GET', KEYS[i])
+      out[#out + 1] = redis.call('HGET', KEYS[g], KEYS[i])
+    end
+  end
+end
+return out`,
 };
 
 /**

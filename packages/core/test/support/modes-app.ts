@@ -59,11 +59,16 @@ export function modesFixture(label: string) {
       return { keyPrefix, behind, through, instance };
     },
 
-    /** `n` of row `id` in Postgres; undefined when there is none. */
-    async inPostgres(id: string): Promise<number | undefined> {
+    /** Row `id` as Postgres holds it; undefined when there is none. */
+    async rowIn(id: string) {
       const { stack, items } = fixture;
       const [row] = await stack.db.select().from(items).where(eq(items.id, id));
-      return row?.n;
+      return row;
+    },
+
+    /** `n` of row `id` in Postgres; undefined when there is none. */
+    async inPostgres(id: string): Promise<number | undefined> {
+      return (await fixture.rowIn(id))?.n;
     },
   };
   beforeAll(async () => {

@@ -147,8 +147,8 @@ const commands = [
 ];
 
 /** A row as the model holds it (undefined: none). */
-const modelled = (found: { n: number; note: string | null } | null | undefined) =>
-  found ? { n: found.n, note: found.note } : undefined;
+const modelled = (found: Record<string, unknown> | null | undefined) =>
+  found ? { n: found.n as number, note: found.note as string | null } : undefined;
 
 describe('one app, both write modes, model-based', () => {
   for (const buckets of [1, 2]) {

@@ -1,20 +1,9 @@
-import { testDevstack, uniqueName } from '@strata/devstack/testing';
-import { Redis } from '@upstash/redis';
 import { eq } from 'drizzle-orm';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KeyRouter } from '../src/engine/buckets.js';
-import {
-  clusterBuckets,
-  createMemoryQueue,
-  defineSchema,
-  type InvalidationBus,
-  type Schema,
-  Strata,
-  type StrataConfig,
-} from '../src/index.js';
-import { createUpstashLogBus } from '../src/upstash/index.js';
-import { type EngineStack, engineStack } from './support/stack.js';
+import { clusterBuckets, defineSchema, type Schema, type Strata, type StrataConfig } from '../src/index.js';
+import { modesFixture } from './support/modes-app.js';
 
 // One app (one keyPrefix) writing a table in both modes at once (see write-modes-one-app.test.ts):
 // a write-through set that leaves columns out takes a version above the write-behind writes of its
@@ -23,8 +12,6 @@ import { type EngineStack, engineStack } from './support/stack.js';
 // (`overPending`), so none of their columns is lost. Before, Postgres got the set over its older
 // row: the queued columns were lost, a queued delete undone.
 
-let stack: EngineStack;
-let wide: ReturnType<typeof wideTable>;
 const wideTable = (pg: string) =>
   pgSchema(pg).table('wide', {
     id: text('id').primaryKey(),
@@ -33,55 +20,13 @@ const wideTable = (pg: string) =>
     b: text('b'),
     c: text('c'),
   });
-const channels: string[] = [];
-const buses: InvalidationBus[] = [];
-
-beforeAll(async () => {
-  stack = await engineStack('modeswitch_partial');
-  wide = wideTable(stack.name);
-  await new Strata({ l3: stack.l3, schemas: [defineSchema({ table: wide })] }).migrate();
-});
-afterAll(async () => {
-  await Promise.all(buses.map((b) => b.close()));
-  if (channels.length > 0) await new Redis(testDevstack().upstash!).del(...channels);
-  await stack?.cleanup();
-});
+const modes = modesFixture('modeswitch_partial', wideTable);
+const { app } = modes;
 
 type WideRow = { id: string; n: number | null; a: string | null; b: string | null; c: string | null };
 
-/** An app of its own (keyPrefix, bus, queue) with a write-behind and a write-through schema of `wide`. */
-async function app(label: string, extra: Partial<StrataConfig> = {}) {
-  await stack.lapseClaims();
-  const keyPrefix = `${stack.keyPrefix}${label}`;
-  const channel = uniqueName(`modeswitch_partial_${label}`);
-  channels.push(channel);
-  const behind = defineSchema({ name: 'wide', table: wide, writeMode: 'write-behind' });
-  const through = defineSchema({ name: 'wide', table: wide });
-  const queue = createMemoryQueue(); // one process: every write-behind instance flushes from it
-  const opened: Strata[] = [];
-  const instance = (schema: Schema) => {
-    const bus = createUpstashLogBus({ ...testDevstack().upstash!, stream: channel });
-    buses.push(bus);
-    const strata = new Strata({
-      l2: stack.l2,
-      l3: stack.l3,
-      keyPrefix,
-      coherence: { bus, pollInterval: 0 },
-      writeBehind: { queue, threshold: 1_000_000 },
-      schemas: [schema],
-      ...extra,
-    });
-    opened.push(strata);
-    return strata;
-  };
-  const close = async () => {
-    for (const s of opened) await s.close();
-  };
-  return { keyPrefix, behind, through, instance, close };
-}
-
 /** L2 requests since the last reset, the bus's XADDs left out. */
-const requests = () => stack.l2Commands.filter((c) => !c.includes('xadd'));
+const requests = () => modes.stack.l2Commands.filter((c) => !c.includes('xadd'));
 
 const full = (id: string, tag: string): WideRow => ({
   id,
@@ -97,7 +42,7 @@ async function expectEveryTier(
   expected: Record<string, WideRow | undefined>,
 ) {
   for (const [id, row] of Object.entries(expected)) {
-    const [stored] = await stack.db.select().from(wide).where(eq(wide.id, id));
+    const [stored] = await modes.stack.db.select().from(modes.items).where(eq(modes.items.id, id));
     expect(stored, `${id} in Postgres`).toEqual(row);
     for (const [i, { strata, schema }] of readers.entries())
       expect(await strata.find(schema, id), `${id} read by ${i}`).toEqual(row);
@@ -219,7 +164,7 @@ describe('a write-through set leaving columns out, over queued write-behind writ
     // write-through version started.
     const behind = defineSchema({
       name: 'wide',
-      table: wide,
+      table: modes.items,
       writeMode: 'write-behind',
       fields: { c: { omitCache: true } },
     });
@@ -230,7 +175,7 @@ describe('a write-through set leaving columns out, over queued write-behind writ
     const wt = instance(through);
     await wt.set(through, { id: 's1', b: 'b-through' });
     await wb.flushDirty();
-    const [stored] = await stack.db.select().from(wide).where(eq(wide.id, 's1'));
+    const [stored] = await modes.stack.db.select().from(modes.items).where(eq(modes.items.id, 's1'));
     expect(stored).toEqual({ id: 's1', n: 1, a: 'a-queued', b: 'b-through', c: 'c-queued' });
     await close();
   });
@@ -240,20 +185,20 @@ describe('a write-through set leaving columns out, over queued write-behind writ
     const wt = instance(through);
     await wt.set(through, full('r0', 'x')); // the first write (claim, generation, epoch learned)
     await wt.settled();
-    stack.reset();
+    modes.stack.reset();
     await wt.set(through, { id: 'r0', a: 'a1' });
     expect(requests(), 'no counter').toEqual(['evalsha put']);
-    expect(stack.statementsOn('wide'), 'no counter').toHaveLength(1);
+    expect(modes.stack.statementsOn('wide'), 'no counter').toHaveLength(1);
     const wb = instance(behind);
     await wb.set(behind, { id: 'r0', b: 'b-queued' });
     await wt.set(through, full('r1', 'x')); // learns the counter (its epoch guard is refused once)
     await wt.settled();
-    stack.reset();
+    modes.stack.reset();
     await wt.set(through, { id: 'r0', c: 'c1' });
     expect(requests(), 'with a counter').toEqual(['evalsha reserve-through', 'evalsha put']);
-    expect(stack.statementsOn('wide'), 'with a counter').toHaveLength(1);
+    expect(modes.stack.statementsOn('wide'), 'with a counter').toHaveLength(1);
     await wb.flushDirty();
-    const [stored] = await stack.db.select().from(wide).where(eq(wide.id, 'r0'));
+    const [stored] = await modes.stack.db.select().from(modes.items).where(eq(modes.items.id, 'r0'));
     expect(stored).toEqual({ id: 'r0', n: 1, a: 'a1', b: 'b-queued', c: 'c1' });
     await close();
   });

@@ -1,5 +1,6 @@
 import { createRedisPubSubBus, createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
 import { defineSchema, type L3Tier, Strata, type WriteMode } from '@strata/core';
+import { manualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { dropScratchSchema, lapseWriterClaims, serviceUrls } from '@strata/devstack/testing';
 import { drizzle } from 'drizzle-orm/node-postgres';
@@ -707,4 +708,60 @@ describe('one key twice in a batch with partial rows, and ids that differ only i
       for (const y of [x, open(mode)]) expect(await y.find(s, id)).toBeNull();
     },
   );
+});
+
+describe('a write-behind write queued past every TTL and window, on clocks minutes apart', () => {
+  // The flush is late (Postgres down, a stuck flusher) by more than the schema's L1 and L2 TTLs and
+  // its stale window, and the instances' clocks are minutes apart (manual clocks: L2 is aged on
+  // each instance's own). docs/write-behind.md: every instance reads the acknowledged write from L2
+  // until the flush; docs/semantics.md: never stale for the instance that wrote the key, and no
+  // refresh puts Postgres' older row over a queued one.
+  const scratch = scratchApp('hostile7_late');
+  const { name, pgName, redisUrl } = scratch;
+  const table = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const windows = { l1: { ttl: '1s' }, l2: { ttl: '2s' } } as const;
+  const plain = defineSchema({ name: 'items', table, writeMode: 'write-behind', ...windows });
+  const aged = defineSchema({
+    name: 'items',
+    table,
+    writeMode: 'write-behind',
+    ...windows,
+    stale: '5s',
+    grace: '1m',
+  });
+  scratch.migrate(table);
+  const MIN = 60_000;
+
+  it.each([
+    ['no windows', plain],
+    ['stale and grace windows', aged],
+  ] as const)('%s: every instance reads the queued write, however late the flush', async (_, schema) => {
+    const base = manualClock(Date.now());
+    const open = (offset: number) =>
+      scratch.strata({
+        schemas: [schema],
+        clock: { now: () => base.now() + offset, manual: true },
+        coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) },
+      });
+    const [w, ahead, behind] = [open(0), open(5 * MIN), open(-5 * MIN)];
+    const id = `late-${schema === plain ? 'p' : 'a'}`;
+    await w.set(schema, { id, n: 1 });
+    await w.flushDirty();
+    for (const x of [w, ahead, behind]) expect((await x.get(schema, id)).n).toBe(1);
+    await w.set(schema, { id, n: 2 }); // queued; the flush will be late
+    await behind.set(schema, { id: `${id}-b`, n: 2 }); // a write by the instance behind
+    for (const step of [500, 1_500, 4_000, 30_000, 10 * MIN]) {
+      base.advance(step);
+      for (const x of [w, ahead, behind, open(0)]) {
+        expect((await x.get(schema, id)).n, `after ${step} ms`).toBe(2);
+        expect((await x.get(schema, `${id}-b`)).n, `after ${step} ms`).toBe(2);
+        await x.settled(); // a refresh of an aged copy lands before the next read
+      }
+    }
+    await w.flushDirty();
+    expect(await scratch.n(id)).toBe(2);
+    expect(await scratch.n(`${id}-b`)).toBe(2);
+    base.advance(3_000);
+    for (const x of [w, ahead, behind]) expect((await x.get(schema, id)).n).toBe(2);
+  });
 });

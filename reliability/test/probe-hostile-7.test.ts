@@ -765,3 +765,93 @@ describe('a write-behind write queued past every TTL and window, on clocks minut
     for (const x of [w, ahead, behind]) expect((await x.get(schema, id)).n).toBe(2);
   });
 });
+
+describe('newer writes of its keys while a flush sits between its COMMIT and its settle', () => {
+  // w1's flush has committed to Postgres; its reply is held (a slow network) before w1 settles L2
+  // (puts the applied rows, takes them out of the pending index). Meanwhile w2 sets one key again,
+  // deletes another, sets a third partially, and c reads them all. When w1's settle lands it must
+  // not put its (older) rows over w2's pending writes, nor take them out of the pending index.
+  const scratch = scratchApp('hostile7_settle');
+  const { name, pgName, db, admin, redisUrl } = scratch;
+  const table = pgSchema(pgName).table('items', {
+    id: text('id').primaryKey(),
+    n: integer('n').notNull(),
+    note: text('note'),
+  });
+  const schema = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
+  scratch.migrate(table);
+  const open = (l3?: L3Tier) =>
+    scratch.strata({
+      schemas: [schema],
+      ...(l3 && { l3 }),
+      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) },
+    });
+  const row = async (id: string) =>
+    (await admin.query(`select id, n, note from "${pgName}".items where id = $1`, [id])).rows[0] ?? null;
+  const caughtUp = async (x: Strata, via: Strata) => {
+    const heard = x.stats().invalidationsApplied;
+    await via.invalidate(schema, `sentinel-${Math.random()}`);
+    await expect.poll(() => x.stats().invalidationsApplied, { timeout: 3_000 }).toBeGreaterThan(heard);
+  };
+
+  it('every instance reads the newer writes, before and after every flush; Postgres ends at them', async () => {
+    const base = createDrizzleL3(db, { migrationsSchema: pgName });
+    let hold = false;
+    let committed = false;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const l3 = wrapL3(base, {
+      write: async (ops) => {
+        const outcome = await base.write(ops);
+        if (hold) {
+          hold = false;
+          committed = true;
+          await released;
+        }
+        return outcome;
+      },
+    });
+    const w1 = open(l3);
+    const w2 = open();
+    const c = open();
+    await w1.set(schema, { id: 's1', n: 1, note: 'one' });
+    await w1.set(schema, { id: 's2', n: 1, note: 'one' });
+    await w1.set(schema, { id: 's3', n: 1, note: 'one' });
+    hold = true;
+    const flushing = w1.flushDirty();
+    await expect.poll(() => committed, { timeout: 5_000 }).toBe(true);
+    await w2.set(schema, { id: 's1', n: 2, note: 'two' });
+    await w2.delete(schema, 's2');
+    await w2.set(schema, { id: 's3', n: 2 } as never); // partial: keeps 'one'
+    const expected = {
+      s1: { id: 's1', n: 2, note: 'two' },
+      s2: null,
+      s3: { id: 's3', n: 2, note: 'one' },
+    };
+    const readAll = async (x: Strata) => ({
+      s1: await x.find(schema, 's1'),
+      s2: await x.find(schema, 's2'),
+      s3: await x.find(schema, 's3'),
+    });
+    await caughtUp(c, w2);
+    expect(await readAll(c), 'c, during the held flush').toEqual(expected);
+    release();
+    await flushing;
+    await caughtUp(c, w1);
+    await caughtUp(w1, w2);
+    for (const [who, x] of [
+      ['w1', w1],
+      ['w2', w2],
+      ['c', c],
+      ['new', open()],
+    ] as const) {
+      expect(await readAll(x), `${who}, after the held flush settled`).toEqual(expected);
+    }
+    await w2.flushDirty();
+    expect({ s1: await row('s1'), s2: await row('s2'), s3: await row('s3') }).toEqual(expected);
+    await caughtUp(c, w1);
+    for (const x of [w1, w2, c, open()]) expect(await readAll(x)).toEqual(expected);
+  });
+});

@@ -584,30 +584,43 @@ describe("tenants by search_path, two keyPrefixes, Strata's own tables in ONE sh
     },
   );
 
-  // BROKE (left as it.fails): A's acknowledged write (q = 2, queued) is lost; Postgres keeps q = 1
-  // in tenant A's table. Tenant B wrote only its OWN table, but `_strata_versions` (and
-  // `_strata_writers`, `_strata_counters`) in the shared `migrationsSchema` key both tables by the
-  // same identity, the unqualified `items`: B's writes raised the version of ('items', 'q') (a
-  // write-through write to stored + 1 per write, a write-behind takeover into a new epoch), and A's
-  // flush compared its queued version with that row, took its write as older (or equal: "a
-  // redelivery") and dropped it, acknowledged and silently (no dead letter, no onWriteError). It
-  // needs A's claim to lapse first (A cut off, or all its instances down, for over 60 s with writes
-  // queued: a restart with a Redis Stream queue is enough); while A's claim lives, B is refused with
-  // INVALID_CONFIG (the passing test above). The identity rule ("a schema is its Postgres schema +
-  // table, everywhere it is named") holds for Redis (the keyPrefix claim adds the session's
-  // current_schema) but not for Strata's rows in Postgres. Not fixed here: keying those rows by the
-  // resolved table (`tenant_a.items`) changes the key of every existing deployment in this shape
-  // (its stored versions and epochs would restart below the ones cached, and change capture's
-  // triggers bump the unqualified key), and refusing the shape (unqualified tables, a
-  // non-public current_schema and another migrationsSchema) would also refuse one app with
-  // `search_path=app` and its Strata tables in a schema of their own. Until then: leave
-  // `migrationsSchema` unset for search_path tenants (each tenant's Strata tables in its own
-  // schema), or qualify the tables.
-  it.fails.each([
+  it('one keyPrefix for both tenants: B (refused L2) writes through Postgres while A has a write queued', async () => {
+    const a = app('a', behind);
+    await a.set(behind, { id: 'o', n: 1 });
+    await a.flushDirty();
+    await a.set(behind, { id: 'o', n: 2 }); // acknowledged, queued
+    const b = scratch.strata({
+      keyPrefix: `${name}a`, // A's
+      l3: createDrizzleL3(tenantDb('b'), { migrationsSchema: shared }),
+      schemas: [through],
+    });
+    const outcome = await b.set(through, { id: 'o', n: 10 }).then(
+      () => 'acked' as const,
+      (err: unknown) => err,
+    );
+    await a.flushDirty();
+    expect({ a: await n('a', 'o'), b: await n('b', 'o') }).toEqual({
+      a: 2,
+      b: outcome === 'acked' ? 10 : undefined,
+    });
+  });
+
+  // BROKE → fixed (drizzle/writers-table.ts): A's acknowledged write (q = 2, queued) was lost;
+  // Postgres kept q = 1 in tenant A's table. Tenant B wrote only its OWN table, but
+  // `_strata_versions` in the shared `migrationsSchema` keys both tables by one identity, the
+  // unqualified `items`: B's writes raised the version of ('items', 'q') (a write-through write to
+  // stored + 1 per write, a write-behind takeover into a new epoch), and A's flush compared its
+  // queued version with that row, took its write as older (or equal: "a redelivery") and dropped it,
+  // acknowledged and silently. It needed A's claim to lapse first (A cut off, or all its instances
+  // down, for over 60 s with writes queued); while A's claim lives, B was refused already. The claim
+  // in `_strata_writers` now records where the session resolved the unqualified table (`place`),
+  // and another place never takes a row that is, or a claim that would be, write-behind, lapsed or
+  // not: B is refused with INVALID_CONFIG naming A's table, and writes nothing.
+  it.each([
     ['write-through', through],
     ['write-behind', behind],
   ] as const)(
-    "tenant B's %s writes while A is away do not outrank A's queued write to A's own table",
+    "tenant B's %s writes while A is away are refused; A's queued write lands",
     async (_, schemaB) => {
       const a = app('a', behind);
       await a.set(behind, { id: 'q', n: 1 });
@@ -616,12 +629,13 @@ describe("tenants by search_path, two keyPrefixes, Strata's own tables in ONE sh
       // A is cut off (or its instances restart) for over a minute: its claim lapses.
       await lapseWriterClaims(admin, shared);
       const b = app('b', schemaB);
-      await b.set(schemaB, { id: 'q', n: 10 }); // tenant B's own table
-      await b.set(schemaB, { id: 'q', n: 11 });
+      const refused = await b.set(schemaB, { id: 'q', n: 10 }).catch((e: unknown) => e);
+      expect(refused).toMatchObject({ code: 'INVALID_CONFIG', details: { table: `${tenants.a}.items` } });
       await b.flushDirty();
       await lapseWriterClaims(admin, shared); // B stops too
       await a.flushDirty(); // A is back: its queued write goes to A's table
-      expect({ a: await n('a', 'q'), b: await n('b', 'q') }).toEqual({ a: 2, b: 11 });
+      expect({ a: await n('a', 'q'), b: await n('b', 'q') }).toEqual({ a: 2, b: undefined });
+      expect((await app('a', behind).find(behind, 'q'))?.n).toBe(2);
     },
   );
 });

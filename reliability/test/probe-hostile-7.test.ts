@@ -869,3 +869,89 @@ describe('newer writes of its keys while a flush sits between its COMMIT and its
     for (const x of [w1, w2, c, open()]) expect(await readAll(x)).toEqual(expected);
   });
 });
+
+describe('a write-through write that times out and commits late, read on another instance meanwhile', () => {
+  // a's write outlives `timeouts.l3` (the statement is slow: a lock, a stalled network) and the
+  // caller gets L3_UNAVAILABLE, outcome unknown; its keys' cached copies are dropped. b reads the
+  // key before the statement commits (Postgres still holds the old row), then the write commits.
+  // docs/semantics.md: reads "go to Postgres and see whichever outcome happened" — so once it
+  // committed (and the bus delivered), no instance keeps answering the old row from a cache.
+  const scratch = scratchApp('hostile7_late_commit');
+  const { name, pgName, db, redisUrl } = scratch;
+  const table = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const schema = defineSchema({ name: 'items', table, l1: { ttl: '10m' }, l2: { ttl: '10m' } });
+  scratch.migrate(table);
+  const open = (l3?: L3Tier) =>
+    scratch.strata({
+      schemas: [schema],
+      ...(l3 && { l3 }),
+      timeouts: { l3: 300 },
+      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) },
+    });
+  const caughtUp = async (x: Strata, via: Strata) => {
+    const heard = x.stats().invalidationsApplied;
+    await via.invalidate(schema, `sentinel-${Math.random()}`);
+    await expect.poll(() => x.stats().invalidationsApplied, { timeout: 3_000 }).toBeGreaterThan(heard);
+  };
+
+  it.each(['set', 'tx'] as const)(
+    '%s: after the late commit every instance reads it (within the bus bound), not a row cached in between',
+    async (how) => {
+      const base = createDrizzleL3(db, { migrationsSchema: pgName });
+      let hold = false;
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let landed!: () => void;
+      const committed = new Promise<void>((resolve) => {
+        landed = resolve;
+      });
+      const l3 = wrapL3(base, {
+        write: async (ops) => {
+          if (!hold) return base.write(ops);
+          hold = false;
+          await released; // past the caller's timeout
+          try {
+            return await base.write(ops);
+          } finally {
+            landed();
+          }
+        },
+      });
+      const a = open(l3);
+      const b = open();
+      await a.set(schema, { id: `lc-${how}`, n: 1 });
+      expect((await b.get(schema, `lc-${how}`)).n).toBe(1);
+      hold = true;
+      const write =
+        how === 'set'
+          ? a.set(schema, { id: `lc-${how}`, n: 2 })
+          : a
+              .tx()
+              .set(schema, { id: `lc-${how}`, n: 2 })
+              .commit({ timeout: 300 });
+      const outcome = await write.catch((e: unknown) => e);
+      expect(outcome).toMatchObject({ code: how === 'set' ? 'L3_UNAVAILABLE' : 'TX_TIMEOUT' });
+      await caughtUp(b, a);
+      expect((await b.get(schema, `lc-${how}`)).n, 'before the commit: the old row').toBe(1);
+      await b.settled();
+      release();
+      await committed;
+      expect(await scratch.n(`lc-${how}`)).toBe(2);
+      const c = open();
+      await expect
+        .poll(
+          async () => ({
+            a: (await a.get(schema, `lc-${how}`)).n,
+            b: (await b.get(schema, `lc-${how}`)).n,
+            c: (await c.get(schema, `lc-${how}`)).n,
+          }),
+          {
+            timeout: 3_000,
+          },
+        )
+        .toEqual({ a: 2, b: 2, c: 2 });
+    },
+  );
+});

@@ -1,3 +1,4 @@
+import { isStrataError } from '../errors.js';
 import { EpochMoved } from '../l3/epoch-moved.js';
 import type { Row, Write, WriteOutcome } from '../l3/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
@@ -35,6 +36,7 @@ export async function writeThrough(
   ctx: EngineContext,
   cache: SchemaCache,
   writes: readonly KeyedWrite[],
+  late?: LateWrite,
 ): Promise<WriteResult> {
   const keys = writes.map((w) => w.key);
   const encrypted = await Promise.all(
@@ -44,6 +46,7 @@ export async function writeThrough(
   try {
     if (!cache.l3) return await sourceL2(ctx, cache, writes, encrypted);
     let outcomes: WriteOutcome[];
+    let sent: Promise<unknown> | undefined;
     try {
       outcomes = await inOrder(cache, keys, async (plan) => {
         const op = {
@@ -51,8 +54,9 @@ export async function writeThrough(
           writes: writes.map((w, i) => withFloor(w.row ? { row: encrypted[i]! } : { id: w.id }, plan, i)),
           ...(plan?.epoch !== undefined && { epoch: plan.epoch }),
         };
+        sent = cache.l3!.write([op]);
         const [written = []] = await withTimeout(
-          cache.l3!.write([op]),
+          sent,
           ctx.config.timeouts.l3,
           `L3 write (${cache.l3!.name})`,
         );
@@ -60,6 +64,9 @@ export async function writeThrough(
       }).then(([written]) => written!);
     } catch (err) {
       if (outcomeUnknown(err)) await cache.drop(ctx, keys, 'all');
+      // Timed out: the statement still runs and may commit after the drop above, once reads have
+      // filled the old row again: its keys are dropped again when it settles (see `LateWrite`).
+      if (isStrataError(err, 'TIMEOUT') && sent) late?.(keys, sent);
       throw ctx.l3Error(cache.schema.name, writes.some((w) => w.row) ? 'set' : 'delete', err);
     }
     const items = await committedItems(cache, writes, encrypted, outcomes);
@@ -74,6 +81,15 @@ export async function writeThrough(
     cache.endWrite(keys);
   }
 }
+
+/**
+ * Told of a write that timed out while its statement still runs (`work`, settling as the statement
+ * does): the caller drops `keys` again, everywhere, once it settles. The drop at the timeout alone
+ * is not enough: a read between it and a late COMMIT fills the old row back (Postgres still held
+ * it), and every tier then kept it over the committed one until its TTL
+ * (reliability/test/probe-hostile-7.test.ts).
+ */
+export type LateWrite = (keys: readonly string[], work: Promise<unknown>) => void;
 
 /** How many times a write-through write is sent again after Postgres found a later epoch. */
 export const EPOCH_TRIES = 4;

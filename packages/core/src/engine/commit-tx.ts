@@ -189,8 +189,9 @@ async function writeSql(
           ...(plan?.epoch !== undefined && { epoch: plan.epoch }),
         };
       });
-      sent = l3.write(ops);
-      return await withTimeout(sent, timeoutMs, 'transaction');
+      const work = l3.write(ops);
+      sent = work;
+      return await withTimeout(work, timeoutMs, 'transaction');
     });
   } catch (err) {
     ctx.countL3Failure(err);

@@ -54,9 +54,10 @@ export async function writeThrough(
           writes: writes.map((w, i) => withFloor(w.row ? { row: encrypted[i]! } : { id: w.id }, plan, i)),
           ...(plan?.epoch !== undefined && { epoch: plan.epoch }),
         };
-        sent = cache.l3!.write([op]);
+        const work = cache.l3!.write([op]);
+        sent = work;
         const [written = []] = await withTimeout(
-          sent,
+          work,
           ctx.config.timeouts.l3,
           `L3 write (${cache.l3!.name})`,
         );

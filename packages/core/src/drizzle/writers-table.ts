@@ -1,7 +1,8 @@
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { sqlStateOf } from '../l3/pg-errors.js';
 import type { WriterClaim } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
+import { quoteIdentifier } from './identifiers.js';
 import { rowsOf } from './rows.js';
 import { besideVersions, type VersionsTable, withSchemaCreated } from './versions-table.js';
 import { type WriteContext, withTable } from './write.js';
@@ -20,12 +21,15 @@ const writersTable = (versions: VersionsTable) => besideVersions(versions, WRITE
  * such claims (`other`, `other_until`: an app may not take the table write-behind while another
  * app's write-through claim lives, even where the row names it). Created by the first claim, as
  * `_strata_versions` is by the first write; a table made before `other` existed gains the columns
- * at the first claim that finds them missing.
+ * at the first claim that finds them missing. `place`: for a table the schema leaves unqualified,
+ * the Postgres schema the claiming session resolved it in (a tenant's, by search_path): two such
+ * tables share an identity, and with Strata's tables in one `migrationsSchema` their version rows
+ * too, so a claim of another place is refused while either is write-behind (see `claimWriter`).
  */
 export function writersTableStatements(versions: VersionsTable): string[] {
   const { schema, name } = writersTable(versions);
-  const create = `CREATE TABLE IF NOT EXISTS ${name} (schema text PRIMARY KEY, owner text NOT NULL, mode text NOT NULL, seeded boolean NOT NULL, expires_at timestamptz NOT NULL, other text, other_until timestamptz)`;
-  const columns = `ALTER TABLE ${name} ADD COLUMN IF NOT EXISTS other text, ADD COLUMN IF NOT EXISTS other_until timestamptz`;
+  const create = `CREATE TABLE IF NOT EXISTS ${name} (schema text PRIMARY KEY, owner text NOT NULL, mode text NOT NULL, seeded boolean NOT NULL, expires_at timestamptz NOT NULL, other text, other_until timestamptz, place text)`;
+  const columns = `ALTER TABLE ${name} ADD COLUMN IF NOT EXISTS other text, ADD COLUMN IF NOT EXISTS other_until timestamptz, ADD COLUMN IF NOT EXISTS place text`;
   return withSchemaCreated(schema, [create, columns]);
 }
 
@@ -36,6 +40,14 @@ export function writersTableStatements(versions: VersionsTable): string[] {
  * write-through (the app the row named becomes `other`). A claim that changes the row's owner or
  * mode starts unseeded. When it is refused, the holder is read (a second statement, only then): the
  * other app, where it is its write-through claim that refuses the row's own owner.
+ *
+ * Another place (an unqualified table resolved in another Postgres schema: search_path tenants
+ * sharing `migrationsSchema`) never takes a write-behind row, lapsed or not: the two tables' writes
+ * bump one `_strata_versions` row per key, so a tenant that wrote while the other was away
+ * outranked the other's queued writes, which its flush then dropped as older, acknowledged
+ * (reliability/test/probe-hostile-7.test.ts). Two write-through tables share the row (their versions
+ * only go up, and neither queues a write), and a lapsed write-through row may be taken write-behind
+ * (its epoch is above every version either wrote). A row of a Strata that recorded no place takes any.
  */
 export function claimWriter(
   ctx: WriteContext,
@@ -48,6 +60,12 @@ export function claimWriter(
   const mode = exclusive ? 'write-behind' : 'write-through';
   const id = schema.identity;
   const same = sql.raw('w.owner = excluded.owner');
+  const place = placeOf(schema);
+  // Another table of this identity (see the comment above): it shares a write-through row, or takes
+  // one over write-behind once it lapsed (a write-through app queues nothing); never a write-behind row.
+  const samePlace = sql.raw(
+    "(w.place is null or excluded.place is null or w.place = excluded.place or (w.mode <> 'write-behind' and (excluded.mode <> 'write-behind' or w.expires_at <= now())))",
+  );
   return withTable(
     ctx,
     writersTableStatements,
@@ -57,28 +75,43 @@ export function claimWriter(
       // Another app's write-through claim beside the row's owner (see the table's comment).
       const others = sql.raw('(w.other_until is not null and w.other_until > now())');
       const [claimed] = rowsOf(
-        await ctx.db.execute(sql`insert into ${w} as w (schema, owner, mode, seeded, expires_at) values (${id}, ${owner}, ${mode}, ${seeded}, now() + interval '60 s')
-on conflict (schema) do update set owner = excluded.owner, mode = excluded.mode, expires_at = excluded.expires_at,
+        await ctx.db.execute(sql`insert into ${w} as w (schema, owner, mode, seeded, expires_at, place) values (${id}, ${owner}, ${mode}, ${seeded}, now() + interval '60 s', ${place})
+on conflict (schema) do update set owner = excluded.owner, mode = excluded.mode, expires_at = excluded.expires_at, place = coalesce(excluded.place, w.place),
 seeded = excluded.seeded or (w.seeded and ${same} and w.mode = excluded.mode),
 other = case when not ${live} then null when ${same} then w.other else w.owner end,
 other_until = case when not ${live} then null when ${same} then w.other_until else greatest(w.expires_at, w.other_until) end
-where not ${live} or (${same} and (excluded.mode <> 'write-behind' or not ${others})) or (w.mode <> 'write-behind' and excluded.mode <> 'write-behind')
+where ${samePlace} and (not ${live} or (${same} and (excluded.mode <> 'write-behind' or not ${others})) or (w.mode <> 'write-behind' and excluded.mode <> 'write-behind'))
 returning (not seeded)::int as reseed`),
       );
       if (claimed) return { owner, mode, reseed: Number(claimed.reseed) === 1 };
       // Refused: who holds it (lapsed since, it is named all the same; the next claim takes it).
       const [holder] = rowsOf(
         await ctx.db.execute(
-          sql`select case when owner = ${owner} and ${others} then other else owner end as owner, case when owner = ${owner} and ${others} then 'write-through' else mode end as mode from ${w} as w where schema = ${id}`,
+          sql`select case when owner = ${owner} and ${others} then other else owner end as owner, case when owner = ${owner} and ${others} then 'write-through' else mode end as mode, place, ${place} as here from ${w} as w where schema = ${id}`,
         ),
       );
-      return { owner: String(holder?.owner), mode: String(holder?.mode), reseed: false };
+      const elsewhere =
+        holder?.place != null && holder.here != null && holder.place !== holder.here
+          ? { table: `${String(holder.place)}.${schema.tableName}` }
+          : {};
+      return { owner: String(holder?.owner), mode: String(holder?.mode), reseed: false, ...elsewhere };
     },
     missingColumns,
   );
 }
 
-/** undefined_column: a `_strata_writers` made before `other` existed (its statements add the columns). */
+/**
+ * Where the session resolves `schema`'s table when the schema leaves it unqualified (its Postgres
+ * schema's name, as text; null when no such table is there yet); null for a qualified table, whose
+ * identity names its schema already.
+ */
+function placeOf(schema: CompiledSchema): SQL {
+  if (schema.pgSchema !== undefined) return sql`null::text`;
+  const table = quoteIdentifier(schema.tableName);
+  return sql`(select n.nspname::text from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = to_regclass(${table}))`;
+}
+
+/** undefined_column: a `_strata_writers` made before `other` or `place` existed (its statements add the columns). */
 function missingColumns(error: unknown): boolean {
   return sqlStateOf(error) === '42703';
 }

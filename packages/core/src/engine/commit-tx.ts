@@ -49,6 +49,7 @@ export async function commitTx(
   resolve: (op: TxOp) => SchemaCache,
   ops: readonly TxOp[],
   timeoutMs: number,
+  late?: LateTx,
 ): Promise<TxWritten[]> {
   let plans: Plan[];
   try {
@@ -59,8 +60,18 @@ export async function commitTx(
   } catch (err) {
     throw isStrataError(err, 'INVALID_CONFIG') ? err : txFailed(err);
   }
-  return commitPlans(ctx, plans, timeoutMs);
+  return commitPlans(ctx, plans, timeoutMs, late);
 }
+
+/**
+ * Told of a transaction that timed out while its statements still run (`work`, settling as they
+ * do): the caller drops each schema's keys again, here and on every instance, once it settles (see
+ * `LateWrite`: a read between the drop at the timeout and a late COMMIT fills the old rows back).
+ */
+export type LateTx = (
+  dropped: readonly { cache: SchemaCache; keys: readonly string[] }[],
+  work: Promise<unknown>,
+) => void;
 
 /**
  * One schema's prepared writes committed as a transaction (see `commitTx`): how a write-behind
@@ -91,7 +102,12 @@ export async function commitWrites(
   return { ...written!, rowOf };
 }
 
-async function commitPlans(ctx: EngineContext, plans: Plan[], timeoutMs: number): Promise<TxWritten[]> {
+async function commitPlans(
+  ctx: EngineContext,
+  plans: Plan[],
+  timeoutMs: number,
+  late?: LateTx,
+): Promise<TxWritten[]> {
   for (const p of plans) {
     if (p.cache.l3 && p.cache.writeMode === 'write-behind') await awaitOlderElsewhere(ctx, p.cache, p.writes);
   }
@@ -116,7 +132,7 @@ async function commitPlans(ctx: EngineContext, plans: Plan[], timeoutMs: number)
   const inSql = plans.filter((p) => p.cache.l3);
   for (const p of plans) p.cache.beginWrite(p.writes.map((w) => w.key));
   try {
-    const outcomes = await writeSql(ctx, inSql, timeoutMs);
+    const outcomes = await writeSql(ctx, inSql, timeoutMs, late);
     const written: TxWritten[] = [];
     for (const [i, p] of inSql.entries()) {
       const items = await committedItems(p.cache, p.writes, p.encrypted, outcomes[i] ?? []);
@@ -140,6 +156,7 @@ async function writeSql(
   ctx: EngineContext,
   plans: readonly Plan[],
   timeoutMs: number,
+  late?: LateTx,
 ): Promise<WriteOutcome[][]> {
   if (plans.length === 0) return [];
   const l3 = plans[0]!.cache.l3 as L3Tier;
@@ -153,6 +170,7 @@ async function writeSql(
       : [],
   );
   const first = plans[0]!.cache;
+  let sent: Promise<unknown> | undefined;
   const marked = markCounters(first, marks, (err) =>
     ctx.tolerate(first.schema.name, 'l3', 'mark counters', err),
   );
@@ -177,7 +195,9 @@ async function writeSql(
           ...(plan?.epoch !== undefined && { epoch: plan.epoch }),
         };
       });
-      return await withTimeout(l3.write(ops), timeoutMs, 'transaction');
+      const work = l3.write(ops);
+      sent = work;
+      return await withTimeout(work, timeoutMs, 'transaction');
     });
   } catch (err) {
     ctx.countL3Failure(err);
@@ -194,6 +214,12 @@ async function writeSql(
             'unlessPending',
           ),
         ),
+      );
+    }
+    if (timedOut && sent) {
+      late?.(
+        plans.map((p) => ({ cache: p.cache, keys: p.writes.map((w) => w.key) })),
+        sent,
       );
     }
     if (timedOut) {

@@ -50,6 +50,12 @@ describe('normalizeId', () => {
       expect(refusal(textKey, id).message).toMatch(/longer than 512 bytes/);
     }
     for (const id of ['', null, undefined, {}, [], Symbol('s')]) refusal(textKey, id);
+    // A failed parse, not a key: it would write and read a row 'NaN' (probe-hostile-7).
+    for (const id of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      expect(refusal(textKey, id).message).toMatch(/must be a string or a finite number/);
+    }
+    expect(normalizeId(textKey, 1.5)).toBe('1.5');
+    expect(normalizeId(textKey, 7n)).toBe('7');
     expect(refusal(textKey, '').message).toMatch(/is missing/);
   });
 

@@ -65,8 +65,14 @@ export function idKey(id: Id): string {
 }
 
 function stringId(schema: CompiledSchema, id: unknown): Id {
-  // A number is a valid id of a text key: 42 reads row '42', as ids arrive from URLs.
-  if (typeof id === 'number' || typeof id === 'bigint') return String(id);
+  // A number is a valid id of a text key: 42 reads row '42', as ids arrive from URLs. NaN and
+  // ±Infinity are not: they come from a failed parse (`Number(undefined)`), and their text would
+  // key a row 'NaN' that no caller meant (reliability/test/probe-hostile-7.test.ts).
+  if (typeof id === 'number') {
+    if (!Number.isFinite(id)) throw badId(schema, id, 'must be a string or a finite number');
+    return String(id);
+  }
+  if (typeof id === 'bigint') return String(id);
   if (typeof id !== 'string' || id === '') throw badId(schema, id, 'must be a string');
   if (!isWellFormed(id)) {
     throw badId(schema, id, 'is not well-formed Unicode (a lone surrogate): UTF-8 cannot store it');

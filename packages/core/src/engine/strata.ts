@@ -613,7 +613,13 @@ export class Strata {
       let written: Awaited<ReturnType<typeof commitTx>>;
       try {
         await Promise.all(turns.map((turn) => turn.wait()));
-        written = await commitTx(this.#ctx, (op) => this.#runtime(op.schema), ops, timeoutMs);
+        written = await commitTx(
+          this.#ctx,
+          (op) => this.#runtime(op.schema),
+          ops,
+          timeoutMs,
+          (dropped, work) => this.#writer.afterLateWrite(dropped, work),
+        );
       } finally {
         for (const turn of turns) turn.release();
       }

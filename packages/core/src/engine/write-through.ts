@@ -1,3 +1,4 @@
+import { isStrataError } from '../errors.js';
 import { EpochMoved } from '../l3/epoch-moved.js';
 import type { Row, Write, WriteOutcome } from '../l3/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
@@ -36,6 +37,7 @@ export async function writeThrough(
   ctx: EngineContext,
   cache: SchemaCache,
   writes: readonly KeyedWrite[],
+  late?: LateWrite,
 ): Promise<WriteResult> {
   const keys = writes.map((w) => w.key);
   const encrypted = await Promise.all(
@@ -47,6 +49,8 @@ export async function writeThrough(
     let outcomes: WriteOutcome[];
     // As sent: a set leaving columns out merged over its key's queued write-behind writes (see `overPending`).
     let sent = { writes, encrypted };
+    // The statement last sent: one that timed out still runs (see `LateWrite`).
+    let inFlight: Promise<unknown> | undefined;
     try {
       outcomes = await inOrder(cache, keys, partialAt(cache, writes), async (plan) => {
         const over = plan?.peeked && (await overPending(cache, writes, plan));
@@ -66,8 +70,10 @@ export async function writeThrough(
           ),
           ...(plan?.epoch !== undefined && { epoch: plan.epoch }),
         };
+        const work = cache.l3!.write([op]);
+        inFlight = work;
         const [written = []] = await withTimeout(
-          cache.l3!.write([op]),
+          work,
           ctx.config.timeouts.l3,
           `L3 write (${cache.l3!.name})`,
         );
@@ -75,6 +81,9 @@ export async function writeThrough(
       }).then(([written]) => written!);
     } catch (err) {
       if (outcomeUnknown(err)) await cache.drop(ctx, keys, 'all');
+      // Timed out: the statement still runs and may commit after the drop above, once reads have
+      // filled the old row again: its keys are dropped again when it settles (see `LateWrite`).
+      if (isStrataError(err, 'TIMEOUT') && inFlight) late?.(keys, inFlight);
       throw ctx.l3Error(cache.schema.name, writes.some((w) => w.row) ? 'set' : 'delete', err);
     }
     const items = await committedItems(cache, sent.writes, sent.encrypted, outcomes);
@@ -89,6 +98,15 @@ export async function writeThrough(
     cache.endWrite(keys);
   }
 }
+
+/**
+ * Told of a write that timed out while its statement still runs (`work`, settling as the statement
+ * does): the caller drops `keys` again, everywhere, once it settles. The drop at the timeout alone
+ * is not enough: a read between it and a late COMMIT fills the old row back (Postgres still held
+ * it), and every tier then kept it over the committed one until its TTL
+ * (reliability/test/probe-hostile-7.test.ts).
+ */
+export type LateWrite = (keys: readonly string[], work: Promise<unknown>) => void;
 
 /** How many times a write-through write is sent again after Postgres found a later epoch. */
 export const EPOCH_TRIES = 4;

@@ -181,6 +181,14 @@ export class WriterClaims {
     } catch (err) {
       throw this.ctx.l3Error(schema.name, 'claim', err);
     }
+    if (held.table !== undefined) {
+      lease.at = Number.NEGATIVE_INFINITY;
+      throw new StrataError(
+        'INVALID_CONFIG',
+        `schema ${schema.name}: table ${schema.identity} here is another table than ${held.table}, which app '${held.owner}' writes (${held.mode}), and Strata's tables (migrationsSchema) are shared by both: their versions would outrank each other's writes. Give each its own migrationsSchema, or qualify the tables (pgSchema). Nothing was written`,
+        { details: { schema: schema.name, owner: held.owner, mode: held.mode, table: held.table } },
+      );
+    }
     if (held.owner === owner) return held.reseed;
     lease.at = Number.NEGATIVE_INFINITY;
     throw new StrataError(

@@ -115,7 +115,9 @@ export class Writer {
     if (claiming) await claiming;
     // Awaited: an async function that returns a promise settles two microtask turns after it.
     if (cache.writeMode === 'write-behind') return await this.#behind(cache, writes, turn);
-    const result = await writeThrough(this.ctx, cache, writes);
+    const result = await writeThrough(this.ctx, cache, writes, (keys, work) =>
+      this.afterLateWrite([{ cache, keys }], work),
+    );
     await this.coherence.publish(
       cache,
       writes.map((w) => w.key),
@@ -124,6 +126,32 @@ export class Writer {
     );
     this.#maybeFlush();
     return result;
+  }
+
+  /**
+   * A write (write-through, or a transaction) timed out and its statements settled later, committed
+   * or not: its keys' cached copies go again, here and on every instance, off the caller's path (see
+   * `LateWrite`). A pending write-behind row stays: it is newer than Postgres, whatever committed.
+   */
+  afterLateWrite(
+    dropped: readonly { cache: SchemaCache; keys: readonly string[] }[],
+    work: Promise<unknown>,
+  ): void {
+    const settled = work.then(
+      () => undefined,
+      () => undefined, // its failure was its caller's (the timeout); only its end matters here
+    );
+    for (const { cache, keys } of dropped) {
+      this.ctx.detach(
+        cache.schema.name,
+        'l2',
+        'drop after a late write',
+        settled.then(async () => {
+          await cache.drop(this.ctx, keys, 'unlessPending');
+          await this.coherence.publish(cache, keys, null, 'invalidate');
+        }),
+      );
+    }
   }
 
   /**

@@ -154,6 +154,13 @@ export interface WriterClaim {
    * the table (it was another app's, of another mode, or new): it must, then say so (`seeded`).
    */
   reseed: boolean;
+  /**
+   * Set when the claim was refused because the holder's table is another table of the same identity
+   * (an unqualified table another session resolved in another Postgres schema, e.g. search_path
+   * tenants sharing `migrationsSchema`): that table, qualified. A write-behind claim of it refuses
+   * the caller even once it lapsed (the other table's queued writes would be outranked).
+   */
+  table?: string;
 }
 
 /**

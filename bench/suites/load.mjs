@@ -10,17 +10,20 @@
 // its devstack. Nothing else is signalled.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { createScratchDatabase } from '@strata/devstack';
 import autocannon from 'autocannon';
 import { sleep } from '../lib/stats.mjs';
 
 const START_TIMEOUT_MS = 120_000;
 
-function startDemo(log) {
+function startDemo(log, databaseUrl) {
   const script = fileURLToPath(new URL('../../scripts/start.mjs', import.meta.url));
   const child = spawn(process.execPath, [script], {
     cwd: fileURLToPath(new URL('../..', import.meta.url)),
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
+    // A database of the bench's own: the demo's tables (`strata_demo`) stay after npm start, and a
+    // user's own `npm start` data there is theirs, not the bench's to write over or leave behind.
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', STRATA_DATABASE_URL: databaseUrl },
   });
   const lines = [];
   const url = new Promise((done, fail) => {
@@ -74,7 +77,8 @@ function cannon(url, { duration, connections, maxOverallRequests }) {
 }
 
 export async function loadSuite(_stack, { quick = false, log = console.error } = {}) {
-  const demo = startDemo(log);
+  const scratch = await createScratchDatabase('bench_demo');
+  const demo = startDemo(log, scratch.url);
   try {
     const base = await demo.url;
     const absent = `bench-absent-${Date.now().toString(36)}`;
@@ -133,5 +137,6 @@ export async function loadSuite(_stack, { quick = false, log = console.error } =
     };
   } finally {
     await demo.stop();
+    await scratch.drop();
   }
 }

@@ -43,6 +43,16 @@ function lossyL3(base: L3Tier) {
   return { l3, loseReplies: (on: boolean) => (loseNext = on) };
 }
 
+/** The probes' table: id and n (`itemsWithNote`: and a nullable note, for partial sets). */
+const items = (pgSchemaName: string) =>
+  pgSchema(pgSchemaName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+const itemsWithNote = (pgSchemaName: string) =>
+  pgSchema(pgSchemaName).table('items', {
+    id: text('id').primaryKey(),
+    n: integer('n').notNull(),
+    note: text('note'),
+  });
+
 describe('one app, every write mode at once, with invalidations, tags, partial rows and lost flush replies (model)', () => {
   // Instances of ONE app (one keyPrefix, one stream, one bus channel) over one table: two
   // write-behind (w1, w2: w1's flush replies can be lost after COMMIT), one write-through (t) and
@@ -325,7 +335,7 @@ describe('a write whose COMMIT reply is lost, read on another instance', () => {
   // instance once the bus delivered, not only on the writer (b holds the older row in L1).
   const scratch = scratchApp('hostile7_lost');
   const { name, pgName, db, redisUrl } = scratch;
-  const table = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const table = items(pgName);
   const through = defineSchema({ name: 'items', table });
   const behind = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
   scratch.migrate(table);
@@ -395,11 +405,7 @@ describe('a flusher that dies after its COMMIT, its batch taken over beside newe
   // older than w2's: Postgres and every tier end at w2's writes, and nothing is left queued.
   const scratch = scratchApp('hostile7_dies');
   const { name, pgName, db, redisUrl, admin } = scratch;
-  const table = pgSchema(pgName).table('items', {
-    id: text('id').primaryKey(),
-    n: integer('n').notNull(),
-    note: text('note'),
-  });
+  const table = itemsWithNote(pgName);
   const behind = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
   scratch.migrate(table);
   const open = (l3?: L3Tier) =>
@@ -648,11 +654,7 @@ describe('one key twice in a batch with partial rows, and ids that differ only i
   // caller's bug, refused with MISSING_PRIMARY_KEY before any tier.
   const scratch = scratchApp('hostile7_dups');
   const { name, pgName, admin, redisUrl } = scratch;
-  const table = pgSchema(pgName).table('items', {
-    id: text('id').primaryKey(),
-    n: integer('n').notNull(),
-    note: text('note'),
-  });
+  const table = itemsWithNote(pgName);
   const modes = ['write-through', 'write-behind', 'write-through-l1-async'] as const;
   const schemaOf = Object.fromEntries(
     modes.map((m) => [m, defineSchema({ name: 'items', table, writeMode: m })]),
@@ -732,7 +734,7 @@ describe('a write-behind write queued past every TTL and window, on clocks minut
   // refresh puts Postgres' older row over a queued one.
   const scratch = scratchApp('hostile7_late');
   const { name, pgName, redisUrl } = scratch;
-  const table = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const table = items(pgName);
   const windows = { l1: { ttl: '1s' }, l2: { ttl: '2s' } } as const;
   const plain = defineSchema({ name: 'items', table, writeMode: 'write-behind', ...windows });
   const aged = defineSchema({
@@ -787,11 +789,7 @@ describe('newer writes of its keys while a flush sits between its COMMIT and its
   // not put its (older) rows over w2's pending writes, nor take them out of the pending index.
   const scratch = scratchApp('hostile7_settle');
   const { name, pgName, db, admin, redisUrl } = scratch;
-  const table = pgSchema(pgName).table('items', {
-    id: text('id').primaryKey(),
-    n: integer('n').notNull(),
-    note: text('note'),
-  });
+  const table = itemsWithNote(pgName);
   const schema = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
   scratch.migrate(table);
   const open = (l3?: L3Tier) =>
@@ -878,7 +876,7 @@ describe('a write-through write that times out and commits late, read on another
   // committed (and the bus delivered), no instance keeps answering the old row from a cache.
   const scratch = scratchApp('hostile7_late_commit');
   const { name, pgName, db, redisUrl } = scratch;
-  const table = pgSchema(pgName).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const table = items(pgName);
   const schema = defineSchema({ name: 'items', table, l1: { ttl: '10m' }, l2: { ttl: '10m' } });
   scratch.migrate(table);
   const open = (l3?: L3Tier) =>

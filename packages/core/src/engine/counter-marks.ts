@@ -89,3 +89,33 @@ export async function checkCountersTolerated(
     ctx.tolerate(cache.schema.name, 'l3', op, err);
   }
 }
+
+/**
+ * Marks the versions a write-through write reserved from its app's counters (`floors`, per write;
+ * `buckets`, each write's bucket, undefined with one): the greatest of each counter. They are
+ * stored by the write, so a Redis restored to before them has the counter below Postgres' rows,
+ * and only the mark tells. Sent beside the write; a failure is logged, never thrown.
+ */
+export function markReserved(
+  cache: SchemaCache,
+  buckets: readonly number[] | undefined,
+  floors: readonly (number | undefined)[],
+): Promise<void> {
+  const greatest = new Map<number, number>();
+  floors.forEach((f, i) => {
+    const b = buckets?.[i] ?? 0;
+    if (f !== undefined && f > (greatest.get(b) ?? 0)) greatest.set(b, f);
+  });
+  const marks = [...greatest].map(([b, version]) => ({
+    schema: cache.schema.identity,
+    counter: cache.buckets[b]!.keys.versionKey,
+    version,
+  }));
+  return markCounters(cache, marks, (err) =>
+    cache.config.logger.warn('write-through versions reserved, their mark in Postgres not written', {
+      schema: cache.schema.name,
+      writes: floors.length,
+      error: String(err),
+    }),
+  );
+}

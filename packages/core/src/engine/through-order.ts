@@ -1,5 +1,5 @@
 import { RESERVE_THROUGH } from '../l2/scripts.js';
-import { markCounters } from './counter-marks.js';
+import { markReserved } from './counter-marks.js';
 import { seedCounter, withSeededCounter } from './ordered-writes.js';
 import { otherShapes } from './pending-elsewhere.js';
 import type { SchemaCache } from './schema-cache.js';
@@ -149,7 +149,7 @@ export class ThroughOrder {
     return {
       floors,
       epoch: guarded ? (epoch ?? 0) : undefined,
-      marked: this.#mark(keys, buckets, floors),
+      marked: markReserved(this.cache, buckets, floors),
       ...(peeked && { peeked, shapes }),
     };
   }
@@ -203,36 +203,6 @@ export class ThroughOrder {
       reply = await ask();
     }
     return Number(reply[1]) === 0 ? { first: Number(reply[2]), peeked: reply.slice(3) } : undefined;
-  }
-
-  /**
-   * Raises Postgres' marks of the counters `floors` came from to the greatest of each: these
-   * versions are stored by the write, so a Redis restored to before them has the counter below
-   * Postgres' rows, and only the mark tells (see `checkCounters`). Sent beside the write.
-   */
-  #mark(
-    keys: readonly string[],
-    buckets: readonly number[] | undefined,
-    floors: readonly (number | undefined)[],
-  ): Promise<void> {
-    const { cache } = this;
-    const greatest = new Map<number, number>();
-    floors.forEach((f, i) => {
-      const b = buckets?.[i] ?? 0;
-      if (f !== undefined && f > (greatest.get(b) ?? 0)) greatest.set(b, f);
-    });
-    const marks = [...greatest].map(([b, version]) => ({
-      schema: cache.schema.identity,
-      counter: cache.buckets[b]!.keys.versionKey,
-      version,
-    }));
-    return markCounters(cache, marks, (err) =>
-      cache.config.logger.warn('write-through versions reserved, their mark in Postgres not written', {
-        schema: cache.schema.name,
-        keys: keys.length,
-        error: String(err),
-      }),
-    );
   }
 
   /** Whether Postgres marked bucket `b`'s counter (see `checkCounters`): the app had one. */

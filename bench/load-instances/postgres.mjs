@@ -2,6 +2,7 @@
 // child killed mid-run cannot keep it), so that its pg_stat_database row counts this bench's
 // transactions and nothing else's. The players table lives in a schema of the same unique name.
 import { serviceUrls } from '@strata/devstack';
+import { lapseWriterClaims } from '@strata/devstack/testing';
 import { inArray } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
@@ -43,13 +44,7 @@ export async function openLoadDatabase({ name, keys, idPrefix }) {
      * (a write-behind app is refused beside another app's live claim: docs/semantics.md, "One
      * writer per table"). This bench's own database; nothing was claimed before the first cell.
      */
-    async lapseClaims() {
-      try {
-        await pool.query(`update "${name}"._strata_writers set expires_at = now() - interval '1 second'`);
-      } catch (error) {
-        if (error?.code !== '42P01') throw error; // undefined_table: no claim was made yet
-      }
-    },
+    lapseClaims: () => lapseWriterClaims(pool, name),
     /** Every row of the table. */
     rows: () => db.select().from(players),
     /** `{ id: canonical row }` as Postgres has them now. */

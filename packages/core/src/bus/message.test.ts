@@ -56,6 +56,13 @@ describe('encodeInvalidation / decodeInvalidation', () => {
     expect(decodeInvalidation(json({ schema: 'players', id: '', op: 'invalidateAll' }))?.ids).toBeNull();
   });
 
+  it("round-trips a publisher's ticks, and leaves malformed ones out without dropping the message", () => {
+    const ticked = { ...valid, ticks: ['b0a1:12', ''] };
+    expect(decodeInvalidation(encodeInvalidation(ticked))).toEqual(ticked);
+    for (const ticks of [7, [1], ['x'.repeat(65)], Array.from({ length: 16_385 }, () => '')])
+      expect(decodeInvalidation(json({ ...valid, ticks }))).toEqual(valid);
+  });
+
   it('accepts a value already parsed from JSON', () => {
     expect(decodeInvalidation({ ...valid })).toEqual(valid);
   });

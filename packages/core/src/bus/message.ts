@@ -13,6 +13,8 @@ const MAX_INVALIDATION_ID_BYTES = 1_024;
  */
 const MAX_RAW_CHARS = 16 * 1024 * 1024;
 const MAX_ORIGIN_CHARS = 256;
+/** `ticks` has one entry per bucket (see `L2Watch.told`); a Redis Cluster has 16,384 slots. */
+const MAX_BUCKETS = 16_384;
 /** Never produced by {@link encodeInvalidation}: a message carrying one was crafted, so it is refused. */
 const POISON_KEYS = ['__proto__', 'constructor', 'prototype'] as const;
 
@@ -41,6 +43,7 @@ const current = check.refine<Invalidation>(
   (m) => m.versions === undefined || (m.ids !== null && m.versions.length === m.ids.length),
   'versions must match ids one for one',
 );
+const ticksCheck = check.array(check.string(check.maxLength(64)), check.maxLength(MAX_BUCKETS));
 /** The message of the Go library Strata: one id, no origin. */
 const singleIdMessage = check.object({ schema: schemaName, id, op, ids: check.optional(check.never) });
 
@@ -61,6 +64,7 @@ export function encodeInvalidation(inv: Invalidation): string {
     ...(inv.versions && { versions: inv.versions }),
     op: inv.op,
     origin: inv.origin,
+    ...(inv.ticks && { ticks: inv.ticks }),
   };
   const issue = current(wire, []);
   if (issue) {
@@ -87,9 +91,14 @@ export function decodeInvalidation(raw: unknown): Invalidation | undefined {
   if (POISON_KEYS.some((key) => Object.hasOwn(value, key))) return undefined;
   if (current(value, []) === undefined) {
     // Copies of the arrays, so the result does not alias the caller's message.
-    const { schema, ids: given, versions, op, origin } = value as Invalidation;
+    const { schema, ids: given, versions, op, origin, ticks } = value as Invalidation;
     const ids = given && [...given];
-    return versions ? { schema, ids, versions: [...versions], op, origin } : { schema, ids, op, origin };
+    const inv: Invalidation = versions
+      ? { schema, ids, versions: [...versions], op, origin }
+      : { schema, ids, op, origin };
+    // A floor only (never needed to drop a copy): malformed, it is left out, not the message.
+    if (ticksCheck(ticks, []) === undefined && ticks) inv.ticks = [...ticks];
+    return inv;
   }
   if (singleIdMessage(value, []) !== undefined) return undefined;
   const { schema, id, op } = value as { schema: string; id: string; op: Invalidation['op'] };

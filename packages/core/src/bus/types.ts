@@ -17,6 +17,12 @@ export interface Invalidation {
   op: 'set' | 'delete' | 'invalidate' | 'invalidateAll' | 'tags';
   /** The publishing instance, so it can skip its own messages. */
   origin: string;
+  /**
+   * Per bucket, the publisher's Redis life and latest tick there (`{boot}:{tick}`, '' unknown): an
+   * instance in the same life takes it as a floor, so a Redis restored to before it is found at
+   * that instance's next write (see `L2Watch.hear`). Absent from older publishers and the Go library.
+   */
+  ticks?: readonly string[];
 }
 
 export interface BusHandlers {

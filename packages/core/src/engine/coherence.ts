@@ -139,6 +139,8 @@ export class Coherence {
         ? { schema, ids: null, op, origin }
         : { schema, ids: keys, ...(versions && { versions }), op, origin };
     if (!fits(message)) message = { schema, ids: null, op, origin };
+    const ticks = cache.buckets.map((b) => b.watch.told());
+    if (ticks.some((t) => t !== '')) message.ticks = ticks;
     await this.ctx.defer(cache.schema.name, 'l2', 'publish', () => this.#send(bus, message));
   }
 
@@ -205,6 +207,7 @@ export class Coherence {
     const cache = this.lookup(inv.schema);
     if (!cache) return;
     this.applied += 1;
+    if (inv.ticks) for (let b = 0; b < inv.ticks.length; b++) cache.buckets[b]?.watch.hear(inv.ticks[b]!);
     if (inv.ids === null) cache.forgetAll();
     else cache.applyRemote(inv.ids, inv.versions);
   }

@@ -16,6 +16,10 @@
 export class L2Watch {
   #boot: string | undefined;
   #tick = 0;
+  /** The highest tick another instance told in this Redis life (`hear`). */
+  #heard = 0;
+  /** The boot marker of a life found gone back: late messages of it raise no floor again. */
+  #stale: string | undefined;
   resets = 0;
   /**
    * Redis' clock minus this instance's (ms), from the last generation read: L2 values' fresh ends
@@ -42,9 +46,27 @@ export class L2Watch {
     return `b${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
   }
 
-  /** The floor to pass to {@link observe} for a request sent now. */
+  /** The floor to pass to {@link observe} for a request sent now that INCRs the tick. */
   floor(): number {
+    return Math.max(this.#heard, this.#tick);
+  }
+
+  /** The floor of a request that only reads the tick (it may go to a replica). */
+  readFloor(): number {
     return this.#tick;
+  }
+
+  /** What this instance tells of this Redis life: `{boot}:{tick}`, '' before it knows the marker. */
+  told(): string {
+    return this.#boot === undefined || this.#boot === this.#stale ? '' : `${this.#boot}:${this.#tick}`;
+  }
+
+  /** Another instance's {@link told}: its tick counts only in the Redis life this one knows. */
+  hear(life: string): void {
+    const at = life.lastIndexOf(':');
+    if (at < 1 || life.slice(0, at) !== this.#boot || this.#boot === this.#stale) return;
+    const tick = Number(life.slice(at + 1));
+    if (Number.isSafeInteger(tick) && tick > this.#heard) this.#heard = tick;
   }
 
   /**
@@ -59,14 +81,18 @@ export class L2Watch {
   ): void {
     const known = this.#boot;
     if (boot !== undefined) this.#boot = boot;
-    let reset = true;
+    let why: string | undefined;
+    let replace = '';
     if (boot !== undefined && known !== undefined && boot !== known) {
-      this.#reset('Redis restarted without its data (new boot marker)', '');
+      why = 'Redis restarted without its data (new boot marker)';
     } else if (incremented ? tick <= floor : tick < floor) {
-      this.#reset(`Redis went back in time (tick ${tick}, ${floor} seen before)`, known ?? '*');
-    } else reset = false;
-    // After a reset the Redis as it is now is the baseline.
-    if (reset || tick > this.#tick) this.#tick = tick;
+      why = `Redis went back in time (tick ${tick}, ${floor} seen before)`;
+      replace = known ?? '*';
+    }
+    // After a reset the Redis as it is now is the baseline: set before `onReset` runs, which may
+    // publish (and so tell this tick) at once.
+    if (why !== undefined || tick > this.#tick) this.#tick = tick;
+    if (why !== undefined) this.#reset(why, replace, known);
   }
 
   /** Redis said its time was `redisMs` to a request sent at `sentAt` and answered at `receivedAt`. */
@@ -91,8 +117,10 @@ export class L2Watch {
     this.#reset(why, this.#boot ?? '*');
   }
 
-  #reset(why: string, replace: string): void {
+  #reset(why: string, replace: string, stale = this.#boot): void {
     this.resets += 1;
+    this.#heard = 0;
+    this.#stale = stale;
     this.onReset(why, replace);
   }
 }

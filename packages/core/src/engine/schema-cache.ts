@@ -577,7 +577,7 @@ export class SchemaCache {
     if (generation === undefined || this.restoring) return this.#readTicked(request, bucket);
     const { watch } = bucket;
     // The floor and resets before sending, as `#readTicked` takes them.
-    const floor = watch.floor();
+    const floor = watch.readFloor();
     const resets = watch.resets;
     return { values: this.l2!.getMany(request), request, bucket, generation, floor, resets };
   }
@@ -624,7 +624,7 @@ export class SchemaCache {
       // A reset found (by that generation read, or the last attempt's reply): this instance's own
       // unflushed writes are put back first (see `restoreOwnPending`).
       if (this.restoring) await this.restoring;
-      const floor = watch.floor();
+      const floor = watch.readFloor();
       const resets = watch.resets;
       const values = await this.l2!.getMany(request);
       watch.observe(undefined, Number(values[0] ?? 0), floor, TICK_READ_ONLY);

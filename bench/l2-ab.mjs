@@ -10,12 +10,12 @@
 // `node bench/l2-ab.mjs --base <dir> [--runs 3] [--many-only|--get-only] [--cpu] [--replay]`, where <dir> holds
 // node_modules/@strata/{core,adapter-node} (package.json + dist of the baseline build) and symlinks
 // to this repo's other node_modules. Prints each run's medians and the median of the runs' ratios.
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import * as branchTcp from '@strata/adapter-node/redis-tcp';
 import * as branchCore from '@strata/core';
 import * as branchDriver from '@strata/core/driver';
 import * as branchDrizzle from '@strata/core/drizzle';
+import { copyBuild, loadBuild } from './lib/isolated-build.mjs';
 import { openStack, playerRow } from './lib/stack.mjs';
 import { interleave, seededRandom, shuffled, summarize } from './lib/stats.mjs';
 
@@ -32,12 +32,18 @@ const only = process.argv.includes('--many-only')
     : 'both';
 const replay = process.argv.includes('--replay');
 const cpu = replay || process.argv.includes('--cpu');
-const from = (p) => import(pathToFileURL(resolve(baseDir, 'node_modules/@strata', p)).href);
-const base = baseDir && {
-  core: await from('core/dist/index.js'),
-  drizzle: await from('core/dist/drizzle.js'),
-  tcp: await from('adapter-node/dist/redis-tcp.js'),
-};
+const base = baseDir && (await loadBuild(baseDir));
+// --isolate: the branch side runs a copy of this build that nothing else here calls, as the base
+// side does. Otherwise its code is also the bench helpers' and `--parts`/`--replay`'s. In A/A runs
+// (the base a copy of the same build; 7 runs, load 15-20 on 2 cores) the shared copy read 1.044x
+// the base on get hits (--cpu, runs 0.99-1.12) and 1.072x on getMany(1,000) (--replay, 0.98-1.10);
+// isolated, 0.997x (0.88-1.08) and 1.040x (0.96-1.06).
+const isolated = process.argv.includes('--isolate')
+  ? await copyBuild(fileURLToPath(new URL('..', import.meta.url)))
+  : undefined;
+const branch = isolated
+  ? await loadBuild(isolated.dir)
+  : { core: branchCore, drizzle: branchDrizzle, tcp: branchTcp };
 
 const stack = await openStack();
 const make = (label, { core, drizzle, tcp }) => {
@@ -77,7 +83,7 @@ function replaying(live) {
     close: () => live.close(),
   };
 }
-const sides = [make('branch', { core: branchCore, drizzle: branchDrizzle, tcp: branchTcp })];
+const sides = [make('branch', branch)];
 if (base) sides.push(make('base', base));
 await sides[0].strata.migrate();
 const rows = Array.from({ length: 2_000 }, (_, i) => playerRow('ab', i));
@@ -211,6 +217,9 @@ for (const suite of suites) {
   // Ratios to a second baseline (`plain`: getMany's raw MGET + JSON.parse), by side.
   const plain = suite.contestants.find((c) => c.plain);
   const plainRatios = new Map(sides.map((s) => [s.label, []]));
+  // Branch over base within each run: the floor's own drift (±10 % between runs on a loaded
+  // 2-core machine) cancels out of it, so it resolves smaller A/B differences than the floor ratios.
+  const paired = [];
   for (let run = 0; run < runs; run++) {
     const stats = cpu
       ? await interleaveCpu(suite.contestants, { iterations: 40, block: suite.block })
@@ -227,12 +236,19 @@ for (const suite of suites) {
       if (plainFloor && plainRatios.has(c.name)) plainRatios.get(c.name).push(m / plainFloor);
       return `${c.name} ${(m / 1000).toFixed(1)} µs`;
     });
+    if (base) paired.push(stats.get('branch').median / stats.get('base').median);
     console.log(`${suite.what} run ${run + 1}: ${line.join(' | ')}  (load ${await loadavg()})`);
   }
   for (const [label, list] of ratios) {
     const sorted = [...list].sort((a, b) => a - b);
     console.log(
       `${suite.what} ${label}: ${sorted[sorted.length >> 1].toFixed(3)}× floor (runs ${sorted.map((x) => x.toFixed(3)).join(', ')})`,
+    );
+  }
+  if (paired.length > 0) {
+    const sorted = [...paired].sort((a, b) => a - b);
+    console.log(
+      `${suite.what} branch / base, paired by run: ${sorted[sorted.length >> 1].toFixed(3)}× (runs ${sorted.map((x) => x.toFixed(3)).join(', ')})`,
     );
   }
   if (plain)
@@ -247,3 +263,4 @@ for (const s of sides) await s.l2.close?.();
 await ownTier?.close();
 await guardedTier?.close();
 await stack.cleanup();
+await isolated?.remove();

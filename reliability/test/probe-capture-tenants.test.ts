@@ -29,10 +29,10 @@ import { scratchApp } from '../support/scratch-app.js';
 //   Postgres and every tier kept the outside 5;
 // - a schema change of A's table (a rewrite to n * 10) was never logged: the registry named B's
 //   table; A served 3 where Postgres held 30;
+// - both write-through: A's relay applied B's Strata set and B's outside update of B's row (2
+//   changes, 2 log rows), dropped A's cached copy of that key and read Postgres again for it;
 // - B's remove kept B's triggers (A was still registered on `items`): B's outside writes went on
-//   being logged (1 entry per statement) and applied by A's relay; with both write-through, A's relay
-//   applied B's outside write and B's own writes (2 changes for one outside statement of B) and read
-//   Postgres again for them.
+//   being logged (1 entry per statement) for A's relay.
 // Now the second place is refused: install fails with INVALID_CONFIG naming the other table, while
 // the function's triggers are on it, and `check()` and `remove()` handle an install left crossed by
 // the earlier version. Giving each tenant its own migrationsSchema captures both.

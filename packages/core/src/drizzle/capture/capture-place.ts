@@ -24,13 +24,13 @@ const MARKER = 'strata capture: another table has this capture function';
 
 /**
  * The other tables (`schema.table`, comma-separated; null when none) whose triggers call the function
- * `fn` (`name()`), "other" meaning not the table `target` names on this session's path: SQL, given
- * each as a text expression.
+ * `fn` (`name()`), "other" meaning not the table `target` names on this session's path (nor a
+ * partition's clone of its trigger): SQL, given each as a text expression.
  */
 const elsewhere = (fn: string, target: string) =>
   `(SELECT string_agg(DISTINCT format('%I.%I', n.nspname, c.relname), ', ')
   FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  WHERE t.tgfoid = pg_catalog.to_regprocedure(${fn}) AND t.tgrelid IS DISTINCT FROM pg_catalog.to_regclass(${target}))`;
+  WHERE t.tgfoid = pg_catalog.to_regprocedure(${fn}) AND t.tgparentid = 0 AND t.tgrelid IS DISTINCT FROM pg_catalog.to_regclass(${target}))`;
 
 /** {@link elsewhere} for the plan, its names as literals (for DDL, which takes no parameters). */
 export function elsewhereSql(plan: CapturePlan): string {

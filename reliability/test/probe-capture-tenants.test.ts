@@ -2,12 +2,11 @@ import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
 import { changeRelay, defineSchema, Strata } from '@strata/core';
 import { decodeEnvelope } from '@strata/core/driver';
 import { changeCapture, createDrizzleL3 } from '@strata/core/drizzle';
-import { dropScratchSchema, serviceUrls } from '@strata/devstack/testing';
-import { drizzle } from 'drizzle-orm/node-postgres';
+import { dropScratchSchema } from '@strata/devstack/testing';
 import { integer, pgTable, text } from 'drizzle-orm/pg-core';
-import pg from 'pg';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { scratchApp } from '../support/scratch-app.js';
+import { searchPathDbs } from '../support/search-path-dbs.js';
 
 // Change capture for tenants by search_path: two apps (two keyPrefixes) whose sessions resolve the
 // unqualified `items` in their own Postgres schema, with Strata's tables (`_strata_versions`, the
@@ -39,7 +38,6 @@ import { scratchApp } from '../support/scratch-app.js';
 
 const scratch = scratchApp('capten');
 const { name, admin, raw, redisUrl } = scratch;
-const { databaseUrl } = serviceUrls();
 const shared = `${name}_meta`;
 const tenants = { a: `${name}_ta`, b: `${name}_tb` } as const;
 type Tenant = keyof typeof tenants;
@@ -54,17 +52,8 @@ const behind = defineSchema({
 });
 type ItemsSchema = typeof through;
 
-const pools: pg.Pool[] = [];
-const tenantDb = (tenant: Tenant) => {
-  const pool = new pg.Pool({
-    connectionString: databaseUrl,
-    max: 3,
-    options: `-c search_path=${tenants[tenant]}`,
-  });
-  pool.on('error', () => {});
-  pools.push(pool);
-  return drizzle({ client: pool });
-};
+const dbs = searchPathDbs();
+const tenantDb = (tenant: Tenant) => dbs.db(tenants[tenant]);
 const keyPrefix = (tenant: Tenant) => `${name}${tenant}`;
 /** Tenant `tenant`'s L3: Strata's tables in `shared`, or in the tenant's own schema with `ownMeta`. */
 const l3Of = (tenant: Tenant, ownMeta = false) =>
@@ -120,7 +109,7 @@ beforeEach(async () => {
   if (keys.length > 0) await raw.del(...keys);
 });
 afterAll(async () => {
-  await Promise.allSettled(pools.splice(0).map((p) => p.end()));
+  await dbs.end();
   for (const schema of [shared, ...Object.values(tenants)]) await dropScratchSchema(admin, schema);
 });
 

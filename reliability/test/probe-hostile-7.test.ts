@@ -2,13 +2,12 @@ import { createRedisPubSubBus, createRedisStreamQueue } from '@strata/adapter-no
 import { defineSchema, type L3Tier, Strata, type WriteMode } from '@strata/core';
 import { manualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
-import { dropScratchSchema, lapseWriterClaims, serviceUrls } from '@strata/devstack/testing';
-import { drizzle } from 'drizzle-orm/node-postgres';
+import { dropScratchSchema, lapseWriterClaims } from '@strata/devstack/testing';
 import { integer, pgSchema, pgTable, text } from 'drizzle-orm/pg-core';
 import fc from 'fast-check';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { scratchApp } from '../support/scratch-app.js';
+import { searchPathDbs } from '../support/search-path-dbs.js';
 
 // Hostile round 7 (helper "breakit", third round): write modes mixed inside one app with
 // invalidations, tags and partial rows; a flush whose COMMIT reply is lost and whose batch is then
@@ -484,24 +483,14 @@ describe("tenants by search_path, two keyPrefixes, Strata's own tables in ONE sh
   // with a typed error, never acknowledged and lost.
   const scratch = scratchApp('hostile7_sp');
   const { name, admin, redisUrl } = scratch;
-  const { databaseUrl } = serviceUrls();
   const shared = `${name}_meta`;
   const tenants = { a: `${name}_ta`, b: `${name}_tb` } as const;
   type Tenant = keyof typeof tenants;
   const items = pgTable('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
   const through = defineSchema({ name: 'items', table: items });
   const behind = defineSchema({ name: 'items', table: items, writeMode: 'write-behind' });
-  const pools: pg.Pool[] = [];
-  const tenantDb = (tenant: Tenant) => {
-    const pool = new pg.Pool({
-      connectionString: databaseUrl,
-      max: 3,
-      options: `-c search_path=${tenants[tenant]}`,
-    });
-    pool.on('error', () => {});
-    pools.push(pool);
-    return drizzle({ client: pool });
-  };
+  const dbs = searchPathDbs();
+  const tenantDb = (tenant: Tenant) => dbs.db(tenants[tenant]);
   const app = (tenant: Tenant, schema: typeof through) =>
     scratch.strata({
       keyPrefix: `${name}${tenant}`,
@@ -527,7 +516,7 @@ describe("tenants by search_path, two keyPrefixes, Strata's own tables in ONE sh
     await lapseWriterClaims(admin, shared);
   });
   afterAll(async () => {
-    await Promise.allSettled(pools.splice(0).map((p) => p.end()));
+    await dbs.end();
     for (const schema of [shared, ...Object.values(tenants)]) await dropScratchSchema(admin, schema);
   });
 

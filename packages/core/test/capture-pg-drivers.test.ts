@@ -60,6 +60,30 @@ describe('neon-http', () => {
       versions: null,
     });
   });
+
+  it("refuses, typed, to install on a table whose function captures another table too (one batch's error)", async () => {
+    // What an earlier version left for two tenants by search_path sharing migrationsSchema
+    // (reliability/test/probe-capture-tenants.test.ts): another table's triggers on this function.
+    const players = `"${stack.name}"."players"`;
+    const { rows } = await stack.pool.query(
+      `select tgfoid::regprocedure::text as fn from pg_trigger where tgrelid = $1::regclass and tgname = '_strata_capture_insert'`,
+      [players],
+    );
+    await stack.pool.query(`create table "${stack.name}".elsewhere (id text primary key)`);
+    await stack.pool.query(
+      `create trigger _strata_capture_truncate after truncate on "${stack.name}".elsewhere for each statement execute function ${rows[0].fn}`,
+    );
+    await expect(strata.capture.install()).rejects.toMatchObject({
+      code: 'INVALID_CONFIG',
+      details: { table: `${stack.name}.elsewhere` },
+    });
+    const [check] = await strata.capture.check();
+    expect(check?.missing).toEqual([
+      `function ${rows[0].fn.replace(/^.*\./, '').replace('()', '')} captures ${stack.name}.elsewhere too`,
+    ]);
+    await stack.pool.query(`drop table "${stack.name}".elsewhere`);
+    expect((await strata.capture.check())[0]?.installed).toBe(true);
+  });
 });
 
 describe('Strata tables on the search path', () => {

@@ -7,6 +7,7 @@ import { rowsOf } from '../rows.js';
 import type { Transactions } from '../transactions.js';
 import { type VersionsTable, versionsTableStatements } from '../versions-table.js';
 import { appsStatements, registerAppStatement } from './capture-apps.js';
+import { elsewhereError, elsewhereQuery, refuseElsewhereSql } from './capture-place.js';
 import { registerStatement, registryStatements } from './capture-registry.js';
 import {
   APPS_TABLE,
@@ -15,6 +16,7 @@ import {
   changeLogStatements,
   META_TABLE,
 } from './change-log.js';
+import { doBlock } from './do-block.js';
 import { removeTableStatement } from './remove-ddl.js';
 import { checkSchemaChanges } from './schema-change-check.js';
 import {
@@ -45,6 +47,8 @@ async function underDdlLock(ctx: CaptureDdlContext, statements: readonly string[
  * registered on the schemas' tables first), each schema's function (with the apps registered on its
  * table) and triggers, replaced where they exist, and the event trigger for schema changes where the
  * role may create one: running it twice leaves the same state. Resolves the statements run.
+ * INVALID_CONFIG, and nothing installed, when a schema's function already captures another table
+ * (an unqualified table resolved in another Postgres schema: see capture-place.ts).
  */
 export async function installCapture(
   ctx: CaptureDdlContext,
@@ -55,7 +59,10 @@ export async function installCapture(
   if (captured.length === 0) return [];
   const tables = await ctx.tables();
   const identities = captured.map((schema) => schema.identity);
+  const plans = captured.map((schema) => capturePlan(tables, schema));
   const statements = [
+    // First, under the lock: a refusal runs nothing else.
+    ...plans.map((plan) => doBlock('strata_capture_place', refuseElsewhereSql(plan))),
     ...new Set([
       ...changeLogStatements(tables),
       ...registryStatements(tables),
@@ -63,13 +70,12 @@ export async function installCapture(
       ...versionsTableStatements(ctx.versions),
     ]),
     ...(app === undefined ? [] : [registerAppStatement(tables, identities, app)]),
-    ...captured.flatMap((schema) => {
-      const plan = capturePlan(tables, schema);
-      return [...installStatements(tables, plan), registerStatement(tables, plan)];
-    }),
+    ...plans.flatMap((plan) => [...installStatements(tables, plan), registerStatement(tables, plan)]),
     ...installSchemaChangeStatements(schemaChangePlan(tables)),
   ];
-  await underDdlLock(ctx, statements);
+  await underDdlLock(ctx, statements).catch((error: unknown) => {
+    throw elsewhereError(error) ?? error;
+  });
   return statements;
 }
 
@@ -113,7 +119,7 @@ async function checkOne(
       sql`select to_regclass(${plan.target}) is not null as "table", to_regclass(${tables.changes}) is not null as "log", to_regclass(${tables.meta}) is not null as "meta", (select p.prosrc from pg_proc p where p.oid = to_regprocedure(${`${plan.functionTarget}()`})) as "body", (select string_agg(t.tgname::text || ':' || t.tgenabled::text, ',') from pg_trigger t where t.tgrelid = to_regclass(${plan.target}) and t.tgname::text in (${sql.join(
         names.map((n) => sql`${n}`),
         sql`, `,
-      )})) as "triggers"`,
+      )})) as "triggers", ${elsewhereQuery(plan)} as "elsewhere"`,
     ),
   );
   const missing: string[] = [];
@@ -126,6 +132,8 @@ async function checkOne(
   const body = row?.body;
   if (body === null || body === undefined) missing.push(`function ${plan.functionName}`);
   else if (body !== plan.body) missing.push(`function ${plan.functionName} (outdated)`);
+  // An install of an earlier version on two tables of one identity (see capture-place.ts).
+  if (row?.elsewhere != null) missing.push(`function ${plan.functionName} captures ${row.elsewhere} too`);
   const found = new Map(
     String(row?.triggers ?? '')
       .split(',')

@@ -337,12 +337,9 @@ export function installStatements(tables: CaptureTables, plan: CapturePlan): str
   ];
 }
 
-/** Strata's triggers and function, never the table. Idempotent (IF EXISTS). */
-export function removeStatements(plan: CapturePlan): string[] {
-  return [
-    ...CAPTURE_EVENTS.map(
-      (event) => `DROP TRIGGER IF EXISTS ${quoteIdentifier(triggerName(event))} ON ${plan.target}`,
-    ),
-    `DROP FUNCTION IF EXISTS ${plan.functionTarget}()`,
-  ];
+/** Strata's triggers on the plan's table, never the table. Idempotent (IF EXISTS). */
+export function dropTriggerStatements(plan: CapturePlan): string[] {
+  return CAPTURE_EVENTS.map(
+    (event) => `DROP TRIGGER IF EXISTS ${quoteIdentifier(triggerName(event))} ON ${plan.target}`,
+  );
 }

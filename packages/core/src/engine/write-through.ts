@@ -134,7 +134,7 @@ export async function inOrderAll<T>(
     try {
       const written = await write(plans);
       for (const plan of plans) await plan.marked;
-      parts.forEach((p, i) => p.cache.through!.passed(plans[i]!));
+      for (const [i, p] of parts.entries()) p.cache.through!.passed(plans[i]!);
       return written;
     } catch (err) {
       if (!(err instanceof EpochMoved) || tries >= EPOCH_TRIES) throw err;

@@ -1,7 +1,7 @@
 import type { ResolvedConfig } from '../config.js';
 import type { Encryptor } from '../crypto/types.js';
 import { toMs } from '../duration.js';
-import { StrataError } from '../errors.js';
+import { StrataError, schemaError } from '../errors.js';
 import { freezeRow } from '../l1/freeze-row.js';
 import { createMemoryL1 } from '../l1/memory-l1.js';
 import type { L1Tier } from '../l1/types.js';
@@ -502,9 +502,7 @@ export class SchemaCache {
       // writes the reset lost, whose versions no longer guard it).
       if (sent.again === 'reset' && !options.redoAfterReset) return [];
     }
-    throw new StrataError('L2_UNAVAILABLE', `schema ${this.schema.name}: its L2 generation kept moving`, {
-      details: { schema: this.schema.name },
-    });
+    throw schemaError('L2_UNAVAILABLE', this.schema.name, 'its L2 generation kept moving');
   }
 
   /**

@@ -137,3 +137,8 @@ export function schemaError(
     details: { schema, ...options.details },
   });
 }
+
+/** What an error says, for a log field or a message: its message, or the thrown value as text. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -10,34 +10,19 @@
 // `node bench/l2-ab.mjs --base <dir> [--runs 3] [--many-only|--get-only] [--cpu] [--replay]`, where <dir> holds
 // node_modules/@strata/{core,adapter-node} (package.json + dist of the baseline build) and symlinks
 // to this repo's other node_modules. Prints each run's medians and the median of the runs' ratios.
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import * as branchTcp from '@strata/adapter-node/redis-tcp';
 import * as branchCore from '@strata/core';
 import * as branchDriver from '@strata/core/driver';
 import * as branchDrizzle from '@strata/core/drizzle';
+import { arg, baseBuild, flag } from './lib/args.mjs';
 import { openStack, playerRow } from './lib/stack.mjs';
 import { interleave, seededRandom, shuffled, summarize } from './lib/stats.mjs';
 
-const arg = (name, fallback) => {
-  const at = process.argv.indexOf(name);
-  return at < 0 ? fallback : process.argv[at + 1];
-};
-const baseDir = arg('--base');
 const runs = Number(arg('--runs', 3));
-const only = process.argv.includes('--many-only')
-  ? 'many'
-  : process.argv.includes('--get-only')
-    ? 'get'
-    : 'both';
-const replay = process.argv.includes('--replay');
-const cpu = replay || process.argv.includes('--cpu');
-const from = (p) => import(pathToFileURL(resolve(baseDir, 'node_modules/@strata', p)).href);
-const base = baseDir && {
-  core: await from('core/dist/index.js'),
-  drizzle: await from('core/dist/drizzle.js'),
-  tcp: await from('adapter-node/dist/redis-tcp.js'),
-};
+const only = flag('--many-only') ? 'many' : flag('--get-only') ? 'get' : 'both';
+const replay = flag('--replay');
+const cpu = replay || flag('--cpu');
+const base = await baseBuild();
 
 const stack = await openStack();
 const make = (label, { core, drizzle, tcp }) => {
@@ -117,7 +102,7 @@ const decodeOnly = (values) =>
   values.map((v) => branchDriver.jsonCodec.decode(branchDriver.decodeEnvelope(v).payload, kinds));
 // --parts: where the branch's getMany time goes, by hand: MGET of its own keys (the tick first,
 // as the engine sends it) alone and + header and codec decode, and MGET of the raw keys alone.
-const parts = process.argv.includes('--parts');
+const parts = flag('--parts');
 const [, found] = parts ? await r.scan(0, 'MATCH', `*ab-branch*:r:${ids[0]}`, 'COUNT', 1_000_000) : [0, []];
 const strataKeys = parts
   ? [`${stack.name}-ab-branch:tick`, ...batch.map((id) => found[0].slice(0, -ids[0].length) + id)]

@@ -15,34 +15,26 @@ import * as branchTcp from '@strata/adapter-node/redis-tcp';
 import * as branchCore from '@strata/core';
 import * as branchDriver from '@strata/core/driver';
 import * as branchDrizzle from '@strata/core/drizzle';
-import { copyBuild, loadBuild } from './lib/isolated-build.mjs';
+import { arg, baseBuild, flag } from './lib/args.mjs';
+import { copyBuild } from './lib/isolated-build.mjs';
 import { openStack, playerRow } from './lib/stack.mjs';
 import { interleave, seededRandom, shuffled, summarize } from './lib/stats.mjs';
 
-const arg = (name, fallback) => {
-  const at = process.argv.indexOf(name);
-  return at < 0 ? fallback : process.argv[at + 1];
-};
-const baseDir = arg('--base');
 const runs = Number(arg('--runs', 3));
-const only = process.argv.includes('--many-only')
-  ? 'many'
-  : process.argv.includes('--get-only')
-    ? 'get'
-    : 'both';
-const replay = process.argv.includes('--replay');
-const cpu = replay || process.argv.includes('--cpu');
-const base = baseDir && (await loadBuild(baseDir));
+const only = flag('--many-only') ? 'many' : flag('--get-only') ? 'get' : 'both';
+const replay = flag('--replay');
+const cpu = replay || flag('--cpu');
+const base = await baseBuild();
 // --isolate: the branch side runs a copy of this build that nothing else here calls, as the base
 // side does. Otherwise its code is also the bench helpers' and `--parts`/`--replay`'s. In A/A runs
 // (the base a copy of the same build; 7 runs, load 15-20 on 2 cores) the shared copy read 1.044x
 // the base on get hits (--cpu, runs 0.99-1.12) and 1.072x on getMany(1,000) (--replay, 0.98-1.10);
 // isolated, 0.997x (0.88-1.08) and 1.040x (0.96-1.06).
-const isolated = process.argv.includes('--isolate')
+const isolated = flag('--isolate')
   ? await copyBuild(fileURLToPath(new URL('..', import.meta.url)))
   : undefined;
 const branch = isolated
-  ? await loadBuild(isolated.dir)
+  ? await baseBuild(isolated.dir)
   : { core: branchCore, drizzle: branchDrizzle, tcp: branchTcp };
 
 const stack = await openStack();
@@ -123,7 +115,7 @@ const decodeOnly = (values) =>
   values.map((v) => branchDriver.jsonCodec.decode(branchDriver.decodeEnvelope(v).payload, kinds));
 // --parts: where the branch's getMany time goes, by hand: MGET of its own keys (the tick first,
 // as the engine sends it) alone and + header and codec decode, and MGET of the raw keys alone.
-const parts = process.argv.includes('--parts');
+const parts = flag('--parts');
 const [, found] = parts ? await r.scan(0, 'MATCH', `*ab-branch*:r:${ids[0]}`, 'COUNT', 1_000_000) : [0, []];
 const strataKeys = parts
   ? [`${stack.name}-ab-branch:tick`, ...batch.map((id) => found[0].slice(0, -ids[0].length) + id)]

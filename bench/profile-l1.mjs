@@ -2,6 +2,7 @@
 // (`--peek` for the synchronous read), then read the .cpuprofile (Chrome DevTools, or `node bench/profile-l1.mjs --summary <file> [--calls <n>]`).
 // The devstack is up (set-up only): every timed get is an L1 hit, no round trip.
 import { readFileSync } from 'node:fs';
+import { arg } from './lib/args.mjs';
 
 if (process.argv[2] === '--summary') {
   const profile = JSON.parse(readFileSync(process.argv[3], 'utf8'));
@@ -18,8 +19,7 @@ if (process.argv[2] === '--summary') {
     total += n;
   }
   // `--calls <n>`: also the self time per call, in µs (the profile's span over n calls).
-  const callsAt = process.argv.indexOf('--calls');
-  const calls = callsAt > 0 ? Number(process.argv[callsAt + 1]) : 0;
+  const calls = Number(arg('--calls', 0));
   const spanUs = profile.endTime - profile.startTime;
   const line = (n, key) => {
     const share = n / total;

@@ -5,28 +5,17 @@
 // node_modules/@strata/{core,adapter-node} (package.json + dist of the baseline build) and symlinks
 // to this repo's other node_modules (as bench/l2-ab.mjs). Prints each run's medians, then per side
 // the median of the runs' ratios to the floor (time per set / the floor's) with their spread.
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import * as branchTcp from '@strata/adapter-node/redis-tcp';
 import * as branchCore from '@strata/core';
 import * as branchDrizzle from '@strata/core/drizzle';
+import { arg, baseBuild, flag } from './lib/args.mjs';
 import { openStack, playerRow, playerTable } from './lib/stack.mjs';
 import { interleave, seededRandom, shuffled, summarize } from './lib/stats.mjs';
 import { rawWriteBehindSet } from './lib/write-behind-floor.mjs';
 
-const arg = (name, fallback) => {
-  const at = process.argv.indexOf(name);
-  return at < 0 ? fallback : process.argv[at + 1];
-};
-const baseDir = arg('--base');
 const runs = Number(arg('--runs', 5));
 const iterations = Number(arg('--iterations', 3_000));
-const from = (p) => import(pathToFileURL(resolve(baseDir, 'node_modules/@strata', p)).href);
-const base = baseDir && {
-  core: await from('core/dist/index.js'),
-  drizzle: await from('core/dist/drizzle.js'),
-  tcp: await from('adapter-node/dist/redis-tcp.js'),
-};
+const base = await baseBuild();
 
 const stack = await openStack();
 const make = (label, { core, drizzle, tcp }) => {
@@ -86,7 +75,7 @@ async function interleaveCpu(list, { iterations: blocks, block, seed }) {
   }
   return new Map([...samples].map(([name, list]) => [name, summarize(list)]));
 }
-const cpu = process.argv.includes('--cpu');
+const cpu = flag('--cpu');
 for (let run = 0; run < runs; run++) {
   const stats = cpu
     ? await interleaveCpu(contestants, { iterations: Math.ceil(iterations / 100), block: 100, seed: run + 1 })

@@ -7,28 +7,17 @@
 // queued for real: the flush finds nothing. Run after a build:
 // `node bench/wb-replay.mjs [--base <dir>] [--runs 5] [--blocks 30] [--block 500]`; prints per run
 // each side's median CPU per set and their ratio, then the median of the ratios with their spread.
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import * as branchTcp from '@strata/adapter-node/redis-tcp';
 import * as branchCore from '@strata/core';
 import * as branchDrizzle from '@strata/core/drizzle';
+import { arg, baseBuild } from './lib/args.mjs';
 import { openStack, playerRow, playerTable } from './lib/stack.mjs';
 import { seededRandom, shuffled, summarize } from './lib/stats.mjs';
 
-const arg = (name, fallback) => {
-  const at = process.argv.indexOf(name);
-  return at < 0 ? fallback : process.argv[at + 1];
-};
-const baseDir = arg('--base');
 const runs = Number(arg('--runs', 5));
 const blocks = Number(arg('--blocks', 30));
 const block = Number(arg('--block', 500));
-const from = (p) => import(pathToFileURL(resolve(baseDir, 'node_modules/@strata', p)).href);
-const base = baseDir && {
-  core: await from('core/dist/index.js'),
-  drizzle: await from('core/dist/drizzle.js'),
-  tcp: await from('adapter-node/dist/redis-tcp.js'),
-};
+const base = await baseBuild();
 const stack = await openStack();
 
 /** `live`, but the write script answered here once Redis answered it the first time (see above). */

@@ -5,15 +5,14 @@
 // the repo's other node_modules.
 import { cp, mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 
 const PACKAGES = ['core', 'adapter-node'];
 
 /**
  * Copies `repo`'s current build of core and adapter-node into a new temporary directory laid out as
  * `--base` expects. Resolves the directory and a function that removes it.
- * @example const { dir, remove } = await copyBuild(process.cwd()); const side = await loadBuild(dir);
+ * @example const { dir, remove } = await copyBuild(process.cwd()); const side = await baseBuild(dir); // lib/args.mjs
  */
 export async function copyBuild(repo) {
   const dir = await mkdtemp(join(tmpdir(), 'strata-ab-'));
@@ -34,14 +33,4 @@ export async function copyBuild(repo) {
     for (const name of own) await symlink(join(from, 'node_modules', name), join(to, 'node_modules', name));
   }
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
-}
-
-/** The modules of a build laid out as `--base` expects: `{ core, drizzle, tcp }`. */
-export async function loadBuild(dir) {
-  const from = (p) => import(pathToFileURL(resolve(dir, 'node_modules/@strata', p)).href);
-  return {
-    core: await from('core/dist/index.js'),
-    drizzle: await from('core/dist/drizzle.js'),
-    tcp: await from('adapter-node/dist/redis-tcp.js'),
-  };
 }

@@ -117,3 +117,28 @@ export function isStrataError<C extends StrataErrorCode>(
   const actual = (err as { code?: unknown }).code;
   return code === undefined ? typeof actual === 'string' : actual === code;
 }
+
+/** How a refused write's message ends: the caller may send it again as it was. */
+export const NOTHING_WRITTEN = 'nothing was written';
+
+/**
+ * A Strata error about one schema: the message says `schema {name}: {why}` and `details.schema`
+ * names it, before the rest of `options.details`. `cause` only when `options` has one (see above).
+ * @example throw schemaError('NOT_FOUND', 'users', 'no row with id 42', { details: { id: '42' } });
+ */
+export function schemaError(
+  code: StrataErrorCode,
+  schema: string,
+  why: string,
+  options: StrataErrorOptions = {},
+): StrataError {
+  return new StrataError(code, `schema ${schema}: ${why}`, {
+    ...options,
+    details: { schema, ...options.details },
+  });
+}
+
+/** What an error says, for a log field or a message: its message, or the thrown value as text. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

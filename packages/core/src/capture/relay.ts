@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 import { applyCapturedChanges } from '../engine/apply-changes.js';
 import type { ChangeTarget } from '../engine/change-target.js';
-import { isStrataError, StrataError } from '../errors.js';
+import { isStrataError, messageOf, StrataError } from '../errors.js';
 import { RELAY_RELEASE, RELAY_STORE, RELAY_TAKE } from '../l2/relay-scripts.js';
 import type { L2Tier } from '../l2/types.js';
 import type { CaptureCheck } from '../l3/capture.js';
@@ -278,7 +278,7 @@ export class ChangeRelay {
     this.options.countError();
     this.options.logger.warn(`change relay: could not ${what}`, {
       source: this.options.source.name,
-      error: error instanceof Error ? error.message : String(error),
+      error: messageOf(error),
     });
     return { status: 'failed', error };
   }

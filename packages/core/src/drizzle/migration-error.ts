@@ -1,4 +1,4 @@
-import { isStrataError, StrataError } from '../errors.js';
+import { isStrataError, messageOf, StrataError } from '../errors.js';
 import { isTransientPgError, pgSqlMessage, sqlStateOf } from '../l3/pg-errors.js';
 import { driverError } from './driver-error.js';
 
@@ -14,7 +14,7 @@ export function migrationError(error: unknown): StrataError {
   const cause = driverError(error);
   const sqlstate = sqlStateOf(cause);
   if (sqlstate === undefined || (isTransientPgError(cause) && !sqlstate.startsWith('42'))) {
-    const why = cause instanceof Error ? cause.message : String(cause);
+    const why = messageOf(cause);
     return new StrataError(
       'L3_UNAVAILABLE',
       `migrate: Postgres did not answer (${why}); run it again: it is idempotent`,
@@ -24,7 +24,7 @@ export function migrationError(error: unknown): StrataError {
       },
     );
   }
-  const said = pgSqlMessage(cause) ?? (cause instanceof Error ? cause.message : String(cause));
+  const said = pgSqlMessage(cause) ?? messageOf(cause);
   return new StrataError('INVALID_MODEL', `migrate: Postgres refused the DDL (${sqlstate}: ${said})`, {
     cause,
     details: { sqlstate },

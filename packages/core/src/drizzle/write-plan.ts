@@ -1,4 +1,4 @@
-import { StrataError } from '../errors.js';
+import { schemaError } from '../errors.js';
 import type { Row, WriteOp, WriteOutcome } from '../l3/types.js';
 import type { CompiledColumn, CompiledSchema } from '../schema/types.js';
 import { recordsetColumns } from './recordset.js';
@@ -109,13 +109,9 @@ function collect(ops: readonly WriteOp[], outcomes: WriteOutcome[][]): PlannedWr
       const id = row ? row[pk] : w.id;
       const key = keyText(id, type);
       if (key === undefined) {
-        throw new StrataError(
-          'MISSING_PRIMARY_KEY',
-          `schema ${op.schema.name}: a write has no usable primary key`,
-          {
-            details: { schema: op.schema.name, field: pk },
-          },
-        );
+        throw schemaError('MISSING_PRIMARY_KEY', op.schema.name, 'a write has no usable primary key', {
+          details: { field: pk },
+        });
       }
       outcomes[o]![index] = { applied: false, version: w.version ?? 0 };
       // A floor only orders a Postgres-ordered write (a Redis-ordered one has its version).

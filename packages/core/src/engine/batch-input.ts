@@ -1,5 +1,5 @@
 import { isPlainObject } from '../codec/json-data.js';
-import { StrataError } from '../errors.js';
+import { StrataError, schemaError } from '../errors.js';
 import { type Id, idKey, normalizeId } from './ids.js';
 import type { SchemaCache } from './schema-cache.js';
 
@@ -31,12 +31,11 @@ export function withMapKey(rt: SchemaCache, mapKey: Id | undefined, value: unkno
   const row = value as Record<string, unknown>;
   if (row[pk] === undefined || row[pk] === null) return { ...row, [pk]: mapKey };
   if (idKey(normalizeId(rt.schema, row[pk])) !== idKey(normalizeId(rt.schema, mapKey))) {
-    throw new StrataError(
+    throw schemaError(
       'VALIDATION_FAILED',
-      `schema ${rt.schema.name}: row ${String(row[pk])} is under key ${String(mapKey)}`,
-      {
-        details: { schema: rt.schema.name, field: pk },
-      },
+      rt.schema.name,
+      `row ${String(row[pk])} is under key ${String(mapKey)}`,
+      { details: { field: pk } },
     );
   }
   return value;

@@ -1,6 +1,6 @@
 import { encodeInvalidation, MAX_INVALIDATION_IDS } from '../bus/message.js';
 import type { Invalidation, InvalidationBus } from '../bus/types.js';
-import { isStrataError } from '../errors.js';
+import { isStrataError, messageOf } from '../errors.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import type { SchemaCache } from './schema-cache.js';
@@ -231,7 +231,7 @@ export class Coherence {
     this.ctx.counters.error('bus');
     this.ctx.config.logger.warn(`invalidation bus ${what} failed`, {
       bus: this.#bus?.name,
-      error: err instanceof Error ? err.message : String(err),
+      error: messageOf(err),
     });
   }
 }

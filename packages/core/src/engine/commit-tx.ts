@@ -1,5 +1,4 @@
 import { isStrataError, StrataError } from '../errors.js';
-import { EpochMoved } from '../l3/epoch-moved.js';
 import { sqlStateOf } from '../l3/pg-errors.js';
 import type { L3Tier, Row, WriteOutcome } from '../l3/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
@@ -12,17 +11,17 @@ import { awaitOlderElsewhere } from './pending-elsewhere.js';
 import { prepareRow } from './prepare.js';
 import type { SchemaCache } from './schema-cache.js';
 import type { ThroughPlan } from './through-order.js';
-import { overPending, partialAt } from './through-partial.js';
+import { partialAt } from './through-partial.js';
 import type { TxOp } from './tx.js';
 import { outcomeUnknown } from './unknown-outcome.js';
-import { committedItems, EPOCH_TRIES, type KeyedWrite, reencrypted, withFloor } from './write-through.js';
+import { asSent, committedItems, inOrderAll, type KeyedWrite, throughOp } from './write-through.js';
 
 interface Plan {
   readonly cache: SchemaCache;
-  writes: KeyedWrite[];
+  writes: readonly KeyedWrite[];
   /** Keys deleted earlier in the transaction than their last set: that set replaces the row. */
-  replaced: Set<string>;
-  encrypted: (Row | undefined)[];
+  replaced: ReadonlySet<string>;
+  encrypted: readonly (Row | undefined)[];
   /** Redis-ordered (write-behind) schemas: the versions reserved before Postgres commits. */
   versions?: number[];
 }
@@ -85,16 +84,7 @@ export async function commitWrites(
   writes: readonly KeyedWrite[],
   timeoutMs: number,
 ): Promise<TxWritten & { rowOf: Map<string, Row> }> {
-  const plan: Plan = { cache, writes: [], replaced: new Set(), encrypted: [] };
-  const deleted = new Set<string>();
-  const group = new Map<string, KeyedWrite>();
-  for (const write of writes) {
-    if (!write.row) deleted.add(write.key);
-    else if (deleted.has(write.key)) plan.replaced.add(write.key);
-    group.delete(write.key);
-    group.set(write.key, write);
-  }
-  plan.writes = [...group.values()];
+  const plan: Plan = { cache, ...collapse(writes), encrypted: [] };
   const [written] = await commitPlans(ctx, [plan], timeoutMs);
   const rowOf = new Map<string, Row>();
   let r = 0;
@@ -175,26 +165,21 @@ async function writeSql(
     ctx.tolerate(first.schema.name, 'l3', 'mark counters', err),
   );
   // As prepared: each try merges a write-through schema's partial sets again (see `overPending`).
-  const prepared = new Map(
-    ordered.map((p) => [p, { writes: p.writes, encrypted: p.encrypted, replaced: new Set(p.replaced) }]),
-  );
+  const prepared = ordered.map((p) => ({ writes: p.writes, encrypted: p.encrypted, replaced: p.replaced }));
+  const parts = ordered.map((p) => ({
+    cache: p.cache,
+    keys: p.writes.map((w) => w.key),
+    partial: partialAt(p.cache, p.writes),
+  }));
   try {
-    return await inOrderAll(prepared, async (planOf) => {
-      for (const [p, as] of prepared) await overPendingTx(p, as, planOf.get(p));
-      const ops = plans.map((p) => {
-        const plan = planOf.get(p);
-        return {
-          schema: p.cache.schema,
-          writes: p.writes.map((w, i) => {
-            const version = p.versions?.[i];
-            const write = w.row
-              ? { row: p.encrypted[i]!, ...(p.replaced.has(w.key) && { replace: true }) }
-              : { id: w.id };
-            return version === undefined ? withFloor(write, plan, i) : { ...write, version };
-          }),
-          ...(plan?.epoch !== undefined && { epoch: plan.epoch }),
-        };
-      });
+    return await inOrderAll(parts, async (made) => {
+      const planOf = new Map<Plan, ThroughPlan>();
+      for (const [i, p] of ordered.entries()) {
+        const as = prepared[i]!;
+        planOf.set(p, made[i]!);
+        Object.assign(p, await asSent(p.cache, as.writes, as.encrypted, made[i], as.replaced));
+      }
+      const ops = plans.map((p) => throughOp(p.cache, p, planOf.get(p), p.versions));
       const work = l3.write(ops);
       sent = work;
       return await withTimeout(work, timeoutMs, 'transaction');
@@ -267,38 +252,38 @@ async function plan(
   resolve: (op: TxOp) => SchemaCache,
   ops: readonly TxOp[],
 ): Promise<Plan[]> {
-  const groups = new Map<SchemaCache, Map<string, KeyedWrite>>();
-  const replaced = new Map<SchemaCache, Set<string>>();
-  const deleted = new Map<SchemaCache, Set<string>>();
+  const groups = new Map<SchemaCache, KeyedWrite[]>();
   for (const op of ops) {
     const cache = resolve(op);
-    let group = groups.get(cache);
-    if (!group) {
-      group = new Map();
-      groups.set(cache, group);
-      replaced.set(cache, new Set());
-      deleted.set(cache, new Set());
-    }
     const write: KeyedWrite =
-      op.kind === 'set'
-        ? await prepareRow(ctx, cache, op.value)
-        : (() => {
-            const id = normalizeId(cache.schema, op.id);
-            return { key: idKey(id), id };
-          })();
-    // A set after a delete of its key is a new row, not an update of the deleted one.
-    const deletedKeys = deleted.get(cache)!;
-    if (!write.row) deletedKeys.add(write.key);
-    else if (deletedKeys.has(write.key)) replaced.get(cache)!.add(write.key);
-    group.delete(write.key);
-    group.set(write.key, write);
+      op.kind === 'set' ? await prepareRow(ctx, cache, op.value) : deleteOf(cache, op.id);
+    groups.get(cache)?.push(write) ?? groups.set(cache, [write]);
   }
-  return [...groups].map(([cache, group]) => ({
-    cache,
-    writes: [...group.values()],
-    encrypted: [],
-    replaced: replaced.get(cache)!,
-  }));
+  return [...groups].map(([cache, writes]) => ({ cache, ...collapse(writes), encrypted: [] }));
+}
+
+/** A delete of `id` (as the caller gave it: a bad one throws) as a write. */
+function deleteOf(cache: SchemaCache, id: unknown): KeyedWrite {
+  const normalized = normalizeId(cache.schema, id);
+  return { key: idKey(normalized), id: normalized };
+}
+
+/**
+ * Writes of one schema in call order collapsed to each key's last (the net effect), in the order of
+ * those last writes. A set after a delete of its key is a new row, not an update of the deleted one:
+ * its key is in `replaced`.
+ */
+function collapse(writes: readonly KeyedWrite[]): Pick<Plan, 'writes' | 'replaced'> {
+  const deleted = new Set<string>();
+  const replaced = new Set<string>();
+  const last = new Map<string, KeyedWrite>();
+  for (const write of writes) {
+    if (!write.row) deleted.add(write.key);
+    else if (deleted.has(write.key)) replaced.add(write.key);
+    last.delete(write.key);
+    last.set(write.key, write);
+  }
+  return { writes: [...last.values()], replaced };
 }
 
 /**
@@ -322,55 +307,6 @@ async function orderAmongQueued(p: Plan): Promise<void> {
     return;
   }
   throw moved(p.cache.schema.name);
-}
-
-/**
- * `inOrder` over several schemas of one transaction: every plan made, the write sent with them all;
- * when Postgres found a later epoch, every schema that sent a guard asks its counters again (any
- * epoch known to be started serves: see `ThroughOrder`), and the transaction is sent again.
- */
-async function inOrderAll<T>(
-  prepared: ReadonlyMap<Plan, Prepared>,
-  write: (planOf: ReadonlyMap<Plan, ThroughPlan>) => Promise<T>,
-): Promise<T> {
-  const plans = [...prepared.keys()];
-  for (let tries = 1; ; tries++) {
-    const made = await Promise.all(
-      plans.map((p) => {
-        const { writes } = prepared.get(p)!;
-        return p.cache.through!.plan(
-          writes.map((w) => w.key),
-          partialAt(p.cache, writes),
-        );
-      }),
-    );
-    const planOf = new Map(plans.map((p, i) => [p, made[i]!]));
-    try {
-      const written = await write(planOf);
-      await Promise.all([...planOf.values()].map((plan) => plan.marked));
-      for (const [p, plan] of planOf) p.cache.through!.passed(plan);
-      return written;
-    } catch (err) {
-      if (!(err instanceof EpochMoved) || tries >= EPOCH_TRIES) throw err;
-      const guarded = [...planOf].filter(([, plan]) => plan.epoch !== undefined);
-      await Promise.all(guarded.map(([p]) => p.cache.through!.moved(err.epoch)));
-    }
-  }
-}
-
-/** A write-through schema's writes in a transaction as prepared, before any merge. */
-type Prepared = Pick<Plan, 'writes' | 'encrypted' | 'replaced'>;
-
-/**
- * A write-through schema's partial sets over the write-behind writes of their keys the app still
- * has queued, as a write-through set (see `overPending`), from the writes as prepared; a key the
- * transaction deleted before setting it is a new row already.
- */
-async function overPendingTx(p: Plan, as: Prepared, plan: ThroughPlan | undefined): Promise<void> {
-  const over = plan?.peeked && (await overPending(p.cache, as.writes, plan, as.replaced));
-  p.writes = over ? over.writes : as.writes;
-  p.encrypted = over ? await reencrypted(p.cache, over.writes, as.writes, as.encrypted) : as.encrypted;
-  p.replaced = over ? new Set([...as.replaced, ...over.replaced]) : new Set(as.replaced);
 }
 
 function txFailed(err: unknown): StrataError {

@@ -1,5 +1,5 @@
 import type { ResolvedConfig } from '../config.js';
-import { isStrataError, StrataError } from '../errors.js';
+import { isStrataError, messageOf, StrataError } from '../errors.js';
 import { isInputPgError, type PgOp, pgErrorRule, pgSqlMessage, sqlStateOf } from '../l3/pg-errors.js';
 import { noopMetrics, type Tier } from '../observability/metrics.js';
 import { noopTracing } from '../observability/tracing.js';
@@ -69,7 +69,7 @@ export class EngineContext {
     this.config.logger.warn(`${tier} ${op} failed; ${outcome}`, {
       schema,
       code: isStrataError(err) ? err.code : undefined,
-      error: err instanceof Error ? err.message : String(err),
+      error: messageOf(err),
       ...fields,
     });
   }
@@ -149,7 +149,7 @@ export class EngineContext {
       this.config.logger.error(`l3 ${op} failed`, {
         schema,
         ...(sqlstate !== undefined && { sqlstate }),
-        error: err instanceof Error ? err.message : String(err),
+        error: messageOf(err),
       });
       return new StrataError('L3_UNAVAILABLE', `schema ${schema}: L3 ${op} failed`, { cause: err, details });
     }

@@ -1,4 +1,4 @@
-import { isStrataError, StrataError } from '../errors.js';
+import { isStrataError, messageOf, schemaError } from '../errors.js';
 import { holdsFlush, sqlStateOf } from '../l3/pg-errors.js';
 import type { Row, WriteOutcome } from '../l3/types.js';
 import type { Delivery } from '../queue/types.js';
@@ -79,7 +79,7 @@ export async function flushDeliveries(
       }
       outcome.dead.push({
         delivery,
-        reason: `undecodable row: ${err instanceof Error ? err.message : String(err)}`,
+        reason: `undecodable row: ${messageOf(err)}`,
       });
       continue;
     }
@@ -264,7 +264,7 @@ async function failed(
   ctx.config.logger.warn('write-behind flush failed', {
     held,
     writes: items.length,
-    error: err instanceof Error ? err.message : String(err),
+    error: messageOf(err),
   });
   for (const item of items) {
     if (held || item.delivery.attempts + 1 < ctx.config.writeBehind.maxRetry) {
@@ -296,12 +296,14 @@ function markFlushed(ctx: EngineContext, items: readonly Item[]): Promise<void> 
 
 function reportGaveUp(ctx: EngineContext, cache: SchemaCache, key: string, err: unknown): void {
   const { schema } = cache;
-  const gaveUp = new StrataError(
+  const attempts = ctx.config.writeBehind.maxRetry;
+  const gaveUp = schemaError(
     'WRITE_BEHIND_MAX_RETRY',
-    `schema ${schema.name}: write of ${key} gave up after ${ctx.config.writeBehind.maxRetry} attempts`,
+    schema.name,
+    `write of ${key} gave up after ${attempts} attempts`,
     {
       cause: err,
-      details: { schema: schema.name, id: key, attempts: ctx.config.writeBehind.maxRetry },
+      details: { id: key, attempts },
     },
   );
   try {

@@ -1,4 +1,4 @@
-import { StrataError } from '../errors.js';
+import { schemaError } from '../errors.js';
 
 /**
  * Runs a user hook; a throw (or rejection) becomes HOOK_PANIC with the cause, as a recovered panic
@@ -15,9 +15,6 @@ export async function runHook<A extends unknown[]>(
   try {
     await hook(...args);
   } catch (cause) {
-    throw new StrataError('HOOK_PANIC', `schema ${schema}: hook ${name} threw`, {
-      cause,
-      details: { schema, hook: name },
-    });
+    throw schemaError('HOOK_PANIC', schema, `hook ${name} threw`, { cause, details: { hook: name } });
   }
 }

@@ -1,4 +1,4 @@
-import { StrataError } from '../errors.js';
+import { type StrataError, schemaError } from '../errors.js';
 import { fitsUtf8, isWellFormed } from '../schema/text-limits.js';
 import type { CompiledSchema, IdRule } from '../schema/types.js';
 
@@ -114,11 +114,7 @@ function bigintId(schema: CompiledSchema, id: unknown): Id {
 function badId(schema: CompiledSchema, id: unknown, why: string): StrataError {
   const { key } = schema.primaryKey;
   const missing = id === undefined || id === null || id === '';
-  return new StrataError(
-    'MISSING_PRIMARY_KEY',
-    `schema ${schema.name}: ${key} ${missing ? 'is missing' : why}`,
-    {
-      details: { schema: schema.name, field: key },
-    },
-  );
+  return schemaError('MISSING_PRIMARY_KEY', schema.name, `${key} ${missing ? 'is missing' : why}`, {
+    details: { field: key },
+  });
 }

@@ -1,3 +1,4 @@
+import { randomHex } from '../random-id.js';
 /**
  * Tells a Redis that restarted without its data, or came back from an older snapshot (a restore, a
  * failover to a replica that lagged), from one that kept running. Every write script INCRs a tick
@@ -41,9 +42,8 @@ export class L2Watch {
    * that lost its data never gets back the marker it had, whoever sets it.
    */
   newMarker(): string {
-    const bytes = crypto.getRandomValues(new Uint8Array(9));
     // A leading letter: never JSON, so a client that parses replies hands it back as it is.
-    return `b${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+    return `b${randomHex(9)}`;
   }
 
   /** The floor to pass to {@link observe} for a request sent now that INCRs the tick. */

@@ -1,6 +1,7 @@
 import { StrataError } from '../errors.js';
 import type { L3Tier } from '../l3/types.js';
 import type { Logger } from '../observability/logger.js';
+import { orAfter } from '../resilience/with-timeout.js';
 
 /** How long a claim outlives the last generation read of any instance that made it. */
 export const L3_CLAIM_TTL_MS = 60 * 60 * 1000;
@@ -64,7 +65,7 @@ export class L3Claim {
       },
     );
     // After a failure, a new question is asked but not waited for.
-    return this.#failed ? Promise.resolve('') : withinBudget(this.#asking);
+    return this.#failed ? Promise.resolve('') : orAfter(this.#asking, IDENTITY_WAIT_MS, '');
   }
 
   /** The refusal when the keyPrefix is claimed by an app on another database. */
@@ -76,13 +77,4 @@ export class L3Claim {
       { details: { keyPrefix: this.keyPrefix, claimedBy: held, identity: ours } },
     );
   }
-}
-
-/** `answer`, or '' when it takes longer than `IDENTITY_WAIT_MS` (it is still remembered when it comes). */
-function withinBudget(answer: Promise<string>): Promise<string> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<string>((resolve) => {
-    timer = setTimeout(() => resolve(''), IDENTITY_WAIT_MS);
-  });
-  return Promise.race([answer, late]).finally(() => clearTimeout(timer));
 }

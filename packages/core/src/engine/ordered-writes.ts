@@ -1,4 +1,4 @@
-import { StrataError } from '../errors.js';
+import { NOTHING_WRITTEN, schemaError } from '../errors.js';
 import { ORDERED_PUT, ORDERED_PUT_ENQUEUE, RESERVE, SEED_COUNTER } from '../l2/scripts.js';
 import { EPOCH_SPAN } from '../l3/epoch-span.js';
 import type { Row } from '../l3/types.js';
@@ -31,6 +31,9 @@ export interface ScriptedEnqueue {
   readonly field: string;
   readonly heads: readonly string[];
 }
+
+/** What the counter's errors name. */
+const COUNTER = 'its write-behind version counter';
 
 /** ORDERED_PUT's status when a key no longer holds its expected version. */
 const MOVED = -5;
@@ -250,13 +253,7 @@ export async function withSeededCounter(
     if (status === -4) gen.set(Number(reply[2]));
     else await seedCounter(cache, bucket, status === -2 ? Number(reply[2]) : undefined);
   }
-  throw new StrataError(
-    'L2_UNAVAILABLE',
-    `schema ${cache.schema.name}: its write-behind version counter could not be used`,
-    {
-      details: { schema: cache.schema.name },
-    },
-  );
+  throw schemaError('L2_UNAVAILABLE', cache.schema.name, `${COUNTER} could not be used`);
 }
 
 /**
@@ -276,10 +273,11 @@ export async function seedCounter(
       try {
         epoch = await cache.l3.nextEpoch(cache.schema);
       } catch (err) {
-        throw new StrataError(
+        throw schemaError(
           'L3_UNAVAILABLE',
-          `schema ${cache.schema.name}: its write-behind version counter starts from Postgres (L2 has none yet), which did not answer; nothing was written`,
-          { cause: err, details: { schema: cache.schema.name } },
+          cache.schema.name,
+          `${COUNTER} starts from Postgres (L2 has none yet), which did not answer; ${NOTHING_WRITTEN}`,
+          { cause: err },
         );
       }
     }
@@ -301,9 +299,9 @@ export async function seedCounter(
     );
     return;
   }
-  throw new StrataError(
+  throw schemaError(
     'L2_UNAVAILABLE',
-    `schema ${cache.schema.name}: its write-behind version counter could not be seeded (every epoch taken was marked); nothing was written`,
-    { details: { schema: cache.schema.name } },
+    cache.schema.name,
+    `${COUNTER} could not be seeded (every epoch taken was marked); ${NOTHING_WRITTEN}`,
   );
 }

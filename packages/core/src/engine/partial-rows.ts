@@ -1,4 +1,4 @@
-import { StrataError } from '../errors.js';
+import { NOTHING_WRITTEN, type StrataError, schemaError } from '../errors.js';
 import { decodeEnvelope, isCurrent } from '../l2/envelope.js';
 import type { Row } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
@@ -30,13 +30,7 @@ export const MERGE_TRIES = 4;
 
 /** The key of a partial write kept moving (other writes of it) `MERGE_TRIES` times: nothing written. */
 export function moved(name: string): StrataError {
-  return new StrataError(
-    'UNAVAILABLE',
-    `schema ${name}: a partial row's key kept moving; nothing was written`,
-    {
-      details: { schema: name },
-    },
-  );
+  return schemaError('UNAVAILABLE', name, `a partial row's key kept moving; ${NOTHING_WRITTEN}`);
 }
 
 /** What a partial write merges over. */

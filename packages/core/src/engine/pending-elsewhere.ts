@@ -1,4 +1,4 @@
-import { StrataError } from '../errors.js';
+import { schemaError } from '../errors.js';
 import type { PendingWrite, Row } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 import type { EngineContext } from './context.js';
@@ -86,11 +86,12 @@ export async function awaitOlderElsewhere(
     );
     if (!held) return;
     if (waited >= ctx.config.timeouts.queue)
-      throw new StrataError(
+      throw schemaError(
         'QUEUE_UNAVAILABLE',
-        `schema ${cache.schema.name}: another version's queued writes were not flushed`,
+        cache.schema.name,
+        "another version's queued writes were not flushed",
         {
-          details: { schema: cache.schema.name, keys: [...held.keys()] },
+          details: { keys: [...held.keys()] },
         },
       );
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -1,4 +1,4 @@
-import { StrataError } from '../errors.js';
+import { type StrataError, schemaError } from '../errors.js';
 import { PENDING } from '../l2/scripts.js';
 import type { PendingWrite, PendingWrites } from '../l3/types.js';
 import type { EngineContext } from './context.js';
@@ -122,10 +122,11 @@ function ownWrites(cache: SchemaCache): PendingWrites {
 
 function backlog(cache: SchemaCache, count: number): StrataError {
   const { name } = cache.schema;
-  return new StrataError(
+  return schemaError(
     'QUEUE_UNAVAILABLE',
-    `schema ${name}: ${count} write-behind writes wait for their flush (a search reads ${MAX_SEARCH_PENDING} at most)`,
-    { details: { schema: name, pending: count, max: MAX_SEARCH_PENDING } },
+    name,
+    `${count} write-behind writes wait for their flush (a search reads ${MAX_SEARCH_PENDING} at most)`,
+    { details: { pending: count, max: MAX_SEARCH_PENDING } },
   );
 }
 

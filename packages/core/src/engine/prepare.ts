@@ -1,4 +1,4 @@
-import { StrataError } from '../errors.js';
+import { schemaError } from '../errors.js';
 import type { Row } from '../l3/types.js';
 import type { EngineContext } from './context.js';
 import { runHook } from './hooks.js';
@@ -26,9 +26,7 @@ export async function prepareRow(
 ): Promise<PreparedRow> {
   const { schema } = cache;
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw new StrataError('VALIDATION_FAILED', `schema ${schema.name}: a row must be an object`, {
-      details: { schema: schema.name },
-    });
+    throw schemaError('VALIDATION_FAILED', schema.name, 'a row must be an object');
   }
   const row: Row = { ...(input as Row) };
   // No hook, no turn of the microtask queue.

@@ -1,4 +1,4 @@
-import { StrataError } from '../errors.js';
+import { messageOf, schemaError } from '../errors.js';
 import type { Row } from '../l3/types.js';
 import { checkTags } from '../query/tags.js';
 import type { CompiledSchema } from '../schema/types.js';
@@ -32,10 +32,10 @@ export class RowTags {
     try {
       return checkTags(this.schema.tags!(row));
     } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      throw new StrataError('VALIDATION_FAILED', `schema ${this.schema.name}: tags: ${why}`, {
-        details: { schema: this.schema.name, field: 'tags' },
+      const why = messageOf(err);
+      throw schemaError('VALIDATION_FAILED', this.schema.name, `tags: ${why}`, {
         cause: err,
+        details: { field: 'tags' },
       });
     }
   }

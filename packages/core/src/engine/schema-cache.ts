@@ -1,7 +1,7 @@
 import type { ResolvedConfig } from '../config.js';
 import type { Encryptor } from '../crypto/types.js';
 import { toMs } from '../duration.js';
-import { StrataError } from '../errors.js';
+import { messageOf, StrataError, schemaError } from '../errors.js';
 import { freezeRow } from '../l1/freeze-row.js';
 import { createMemoryL1 } from '../l1/memory-l1.js';
 import type { L1Tier } from '../l1/types.js';
@@ -223,7 +223,7 @@ export class SchemaCache {
         ? new RowTags(schema, tagClock, (err) =>
             config.logger.warn('a row has no usable tags: it is not cached', {
               schema: name,
-              error: err instanceof Error ? err.message : String(err),
+              error: messageOf(err),
             }),
           )
         : undefined;
@@ -352,6 +352,21 @@ export class SchemaCache {
       owner: this.stampedOwner(stamp),
       payload: stored ? this.rows.toL2(stored) : '',
     });
+  }
+
+  /** PUT's entry of a row (or an absence) at `version`: Redis keeps a row past `ttlMs` by the windows (see `holdMs`). */
+  #putEntry(
+    stored: Row | undefined,
+    version: number,
+    generation: number,
+    ttlMs: number,
+    stamp: number,
+  ): PutEntry {
+    return [
+      version,
+      stored ? this.holdMs(ttlMs) : ttlMs,
+      this.envelope(stored, version, generation, ttlMs, stamp),
+    ];
   }
 
   /** The `owner` field of this schema's values: a tagged schema's carries the row's stamp too. */
@@ -502,9 +517,7 @@ export class SchemaCache {
       // writes the reset lost, whose versions no longer guard it).
       if (sent.again === 'reset' && !options.redoAfterReset) return [];
     }
-    throw new StrataError('L2_UNAVAILABLE', `schema ${this.schema.name}: its L2 generation kept moving`, {
-      details: { schema: this.schema.name },
-    });
+    throw schemaError('L2_UNAVAILABLE', this.schema.name, 'its L2 generation kept moving');
   }
 
   /**
@@ -709,14 +722,15 @@ export class SchemaCache {
           const positions = at ?? entries.map((_, i) => i);
           const keys = this.rowKeys(positions.map((i) => entries[i]!.key));
           const args = (g: number) =>
-            positions.map((i): PutEntry => {
+            positions.map((i) => {
               const f = entries[i]!;
-              const ttl = f.stored ? this.l2TtlMs : this.negativeTtlMs;
-              return [
+              return this.#putEntry(
+                stored[i],
                 f.version,
-                f.stored ? this.holdMs(ttl) : ttl,
-                this.envelope(stored[i], f.version, g, ttl, stamp),
-              ];
+                g,
+                f.stored ? this.l2TtlMs : this.negativeTtlMs,
+                stamp,
+              );
             });
           return this.runWatched(PUT, (g) => ({ keys, args: putArgs(args(g)) }), {}, bucket);
         },
@@ -752,14 +766,15 @@ export class SchemaCache {
           // Written now: no tag move known here is newer. Read per attempt: a Redis reset found by
           // the first one starts the tag counter again, and the write is made again after it.
           const stamp = this.tags?.clock.stamp() ?? 0;
-          return items.map((item): PutEntry => {
-            const ttl = item.stored ? this.l2TtlMs : this.tombstoneTtlMs();
-            return [
+          return items.map((item) =>
+            this.#putEntry(
+              item.stored,
               item.version,
-              item.stored ? this.holdMs(ttl) : ttl,
-              this.envelope(item.stored, item.version, g, ttl, stamp),
-            ];
-          });
+              g,
+              item.stored ? this.l2TtlMs : this.tombstoneTtlMs(),
+              stamp,
+            ),
+          );
         };
         const writes = items.map((item) => item.key);
         // A bucket's request that failed is sent again before the bucket's next use (see `MissedWriteRepair`).

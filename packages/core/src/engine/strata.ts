@@ -5,7 +5,7 @@ import { type ResolvedConfig, resolveConfig, type StrataConfig } from '../config
 import { createAesGcmEncryptor } from '../crypto/aes-gcm-encryptor.js';
 import type { Encryptor } from '../crypto/types.js';
 import { type Duration, toMs } from '../duration.js';
-import { StrataError } from '../errors.js';
+import { StrataError, schemaError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
 import type { MigrationRecord, MigrationResult, Row } from '../l3/types.js';
 import { LatencyWindow, measuredTier } from '../observability/latency.js';
@@ -997,7 +997,5 @@ function closedError(): StrataError {
 /** NOT_FOUND for a get of `id` that no tier has. */
 function notFound(schema: AnySchema, id: Id): StrataError {
   const name = typeof schema === 'string' ? schema : schema.name;
-  return new StrataError('NOT_FOUND', `schema ${name}: no row with id ${String(id)}`, {
-    details: { schema: name, id: String(id) },
-  });
+  return schemaError('NOT_FOUND', name, `no row with id ${String(id)}`, { details: { id: String(id) } });
 }

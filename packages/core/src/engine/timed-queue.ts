@@ -30,27 +30,32 @@ export function timedQueue(
       throw failure;
     }
   };
-  const { take, colocated, position, heldUpTo, after } = queue;
-  return {
+  const { colocated, position, heldUpTo, after } = queue;
+  const timed: Pick<WriteQueue, 'colocated' | 'name' | 'after' | 'close'> = {
     ...(colocated && { colocated: timedColocated(colocated, within) }),
     name: queue.name,
-    enqueue: (writes) => within('enqueue', () => queue.enqueue(writes)),
-    ...(take && { take: (max: number) => within('take', () => take.call(queue, max)) }),
-    ack: (handles) => within('ack', () => queue.ack(handles)),
-    retry: (handles) => within('retry', () => queue.retry(handles)),
-    deadLetter: (deliveries, reason) => within('deadLetter', () => queue.deadLetter(deliveries, reason)),
-    pending: () => within('pending', () => queue.pending()),
-    ...(position &&
-      (heldUpTo || after) && { position: () => within('position', () => position.call(queue)) }),
-    ...(position &&
-      heldUpTo && {
-        heldUpTo: (at: string, max: number) => within('heldUpTo', () => heldUpTo.call(queue, at, max)),
-      }),
     // No I/O: a comparison of two positions.
     ...(position && after && { after: (at: string, handle: string) => after.call(queue, at, handle) }),
     // Closing waits for what the queue still holds in flight: bounded by the queue itself.
     close: () => queue.close(),
   };
+  // A position only serves with heldUpTo or after, heldUpTo only with a position.
+  const ops = [
+    'enqueue',
+    'take',
+    'ack',
+    'retry',
+    'deadLetter',
+    'pending',
+    ...(position && (heldUpTo || after) ? ['position' as const] : []),
+    ...(position && heldUpTo ? ['heldUpTo' as const] : []),
+  ] as const;
+  for (const op of ops) {
+    if (!queue[op]) continue;
+    (timed as Record<string, unknown>)[op] = (...args: unknown[]) =>
+      within(op, () => (queue[op] as (...args: unknown[]) => Promise<unknown>).apply(queue, args));
+  }
+  return timed as WriteQueue;
 }
 
 /**

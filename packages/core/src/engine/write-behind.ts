@@ -1,4 +1,4 @@
-import { isStrataError, StrataError } from '../errors.js';
+import { isStrataError, NOTHING_WRITTEN, type StrataError, schemaError } from '../errors.js';
 import type { Row } from '../l3/types.js';
 import { queuedWriteHead } from '../queue/queued-write-head.js';
 import type { QueuedWrite, WriteQueue } from '../queue/types.js';
@@ -294,18 +294,13 @@ async function enqueueOrWithdraw(
     await cache.drop(ctx, keys, versions);
     await settlePending(ctx, cache, keys, versions);
     if (isStrataError(err) && err.code !== 'QUEUE_UNAVAILABLE') throw err;
-    throw new StrataError('QUEUE_UNAVAILABLE', `schema ${name}: the write queue did not take the write`, {
-      cause: err,
-      details: { schema: name },
-    });
+    throw schemaError('QUEUE_UNAVAILABLE', name, 'the write queue did not take the write', { cause: err });
   }
 }
 
 function l2Failed(ctx: EngineContext, name: string, err: unknown): StrataError {
   ctx.refuse(name, 'l2', 'write-behind', err);
-  return new StrataError(
-    'L2_UNAVAILABLE',
-    `schema ${name}: write-behind needs L2 to order the write; nothing was written`,
-    { cause: err, details: { schema: name } },
-  );
+  return schemaError('L2_UNAVAILABLE', name, `write-behind needs L2 to order the write; ${NOTHING_WRITTEN}`, {
+    cause: err,
+  });
 }

@@ -1,6 +1,6 @@
 import { isStrataError } from '../errors.js';
 import { EpochMoved } from '../l3/epoch-moved.js';
-import type { Row, Write, WriteOutcome } from '../l3/types.js';
+import type { Row, Write, WriteOp, WriteOutcome } from '../l3/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import type { Id } from './ids.js';
@@ -48,29 +48,13 @@ export async function writeThrough(
     if (!cache.l3) return await sourceL2(ctx, cache, writes, encrypted);
     let outcomes: WriteOutcome[];
     // As sent: a set leaving columns out merged over its key's queued write-behind writes (see `overPending`).
-    let sent = { writes, encrypted };
+    let sent: Sent = { writes, encrypted, replaced: new Set() };
     // The statement last sent: one that timed out still runs (see `LateWrite`).
     let inFlight: Promise<unknown> | undefined;
     try {
       outcomes = await inOrder(cache, keys, partialAt(cache, writes), async (plan) => {
-        const over = plan?.peeked && (await overPending(cache, writes, plan));
-        sent = over
-          ? { writes: over.writes, encrypted: await reencrypted(cache, over.writes, writes, encrypted) }
-          : { writes, encrypted };
-        const op = {
-          schema: cache.schema,
-          writes: sent.writes.map((w, i) =>
-            withFloor(
-              w.row
-                ? { row: sent.encrypted[i]!, ...(over?.replaced.has(w.key) && { replace: true }) }
-                : { id: w.id },
-              plan,
-              i,
-            ),
-          ),
-          ...(plan?.epoch !== undefined && { epoch: plan.epoch }),
-        };
-        const work = cache.l3!.write([op]);
+        sent = await asSent(cache, writes, encrypted, plan);
+        const work = cache.l3!.write([throughOp(cache, sent, plan)]);
         inFlight = work;
         const [written = []] = await withTimeout(
           work,
@@ -111,36 +95,112 @@ export type LateWrite = (keys: readonly string[], work: Promise<unknown>) => voi
 /** How many times a write-through write is sent again after Postgres found a later epoch. */
 export const EPOCH_TRIES = 4;
 
+/** One schema's part of a write made in its app's version order: its keys, and its sets leaving columns out. */
+export interface OrderedKeys {
+  /** A write-through schema's cache, with its `ThroughOrder`. */
+  readonly cache: SchemaCache;
+  readonly keys: readonly string[];
+  /** `partialAt` of its writes. */
+  readonly partial: readonly boolean[] | undefined;
+}
+
 /**
- * Runs `write` (an L3 write of `keys` of `cache`) in its app's version order (see `ThroughOrder`):
- * with the floors and the epoch guard `plan` says; again, once the app's counters are asked, when
- * Postgres found a later epoch than the one sent. Without a `ThroughOrder` (no L2), as it is.
+ * Runs `write` (an L3 write of `keys` of `cache`) in its app's version order: `inOrderAll` of one
+ * schema. Without a `ThroughOrder` (no L2), as it is.
  */
-export async function inOrder<T>(
+export function inOrder<T>(
   cache: SchemaCache,
   keys: readonly string[],
   partial: readonly boolean[] | undefined,
   write: (plan: ThroughPlan | undefined) => Promise<T>,
 ): Promise<T> {
-  const order = cache.through;
-  if (!order) return write(undefined);
+  return cache.through ? inOrderAll([{ cache, keys, partial }], ([plan]) => write(plan)) : write(undefined);
+}
+
+/**
+ * Runs `write` (one L3 write, or transaction, of every part's keys) in their apps' version order
+ * (see `ThroughOrder`): with the floors and the epoch guard each part's plan says (`plans[i]` for
+ * `parts[i]`). When Postgres found a later epoch than one sent, every part that sent a guard asks
+ * its counters again (any epoch known to be started serves), and the write is sent again.
+ */
+export async function inOrderAll<T>(
+  parts: readonly OrderedKeys[],
+  write: (plans: readonly ThroughPlan[]) => Promise<T>,
+): Promise<T> {
   for (let tries = 1; ; tries++) {
-    const planned = order.plan(keys, partial);
-    const plan = planned instanceof Promise ? await planned : planned;
+    // Synchronous when no bucket touched has a counter: no turn of the microtask queue then.
+    const made = parts.map((p) => p.cache.through!.plan(p.keys, p.partial));
+    const plans = made.some((m) => m instanceof Promise) ? await Promise.all(made) : (made as ThroughPlan[]);
     try {
-      const written = await write(plan);
-      await plan.marked;
-      order.passed(plan);
+      const written = await write(plans);
+      for (const plan of plans) await plan.marked;
+      for (const [i, p] of parts.entries()) p.cache.through!.passed(plans[i]!);
       return written;
     } catch (err) {
       if (!(err instanceof EpochMoved) || tries >= EPOCH_TRIES) throw err;
-      await order.moved(err.epoch);
+      const { epoch } = err;
+      await Promise.all(parts.map((p, i) => plans[i]!.epoch !== undefined && p.cache.through!.moved(epoch)));
     }
   }
 }
 
+/** A write-through schema's writes as sent to L3 (see `asSent`). */
+export interface Sent {
+  readonly writes: readonly KeyedWrite[];
+  readonly encrypted: readonly (Row | undefined)[];
+  /** Keys whose set replaces the row (not merged over it in Postgres). */
+  readonly replaced: ReadonlySet<string>;
+}
+
+/**
+ * `writes` (their rows `encrypted`) as sent under `plan`: each partial set merged over its key's
+ * queued write-behind writes (see `overPending`), the merged rows encrypted again. `replaced`: keys
+ * already replacing their row (a transaction's set after its delete), left as they are.
+ */
+export async function asSent(
+  cache: SchemaCache,
+  writes: readonly KeyedWrite[],
+  encrypted: readonly (Row | undefined)[],
+  plan: ThroughPlan | undefined,
+  replaced: ReadonlySet<string> = new Set(),
+): Promise<Sent> {
+  const over = plan?.peeked && (await overPending(cache, writes, plan, replaced));
+  if (!over) return { writes, encrypted, replaced: new Set(replaced) };
+  return {
+    writes: over.writes,
+    encrypted: await reencrypted(cache, over.writes, writes, encrypted),
+    replaced: new Set([...replaced, ...over.replaced]),
+  };
+}
+
+/**
+ * The L3 op of `sent`: rows (replacing where `sent.replaced` says) and ids, with `versions` where
+ * Redis ordered them (a write-behind schema in a transaction), else with the floors and the epoch
+ * guard `plan` says.
+ */
+export function throughOp(
+  cache: SchemaCache,
+  sent: Sent,
+  plan: ThroughPlan | undefined,
+  versions?: readonly number[],
+): WriteOp {
+  return {
+    schema: cache.schema,
+    writes: sent.writes.map((w, i): Write => {
+      const write = w.row
+        ? { row: sent.encrypted[i]!, ...(sent.replaced.has(w.key) && { replace: true }) }
+        : { id: w.id };
+      const version = versions?.[i];
+      if (version !== undefined) return { ...write, version };
+      const floor = plan?.floors?.[i];
+      return floor === undefined ? write : { ...write, floor };
+    }),
+    ...(plan?.epoch !== undefined && { epoch: plan.epoch }),
+  };
+}
+
 /** `merged`'s rows encrypted: those of `writes` (same keys, same order) as they were, the merged ones again. */
-export function reencrypted(
+function reencrypted(
   cache: SchemaCache,
   merged: readonly KeyedWrite[],
   writes: readonly KeyedWrite[],
@@ -151,12 +211,6 @@ export function reencrypted(
       w.row === writes[i]!.row ? encrypted[i] : w.row && cache.rows.encryptRow(w.row, w.key),
     ),
   );
-}
-
-/** Write `i` of a write-through op with its floor (see `Write.floor`), when the plan reserved one. */
-export function withFloor<W extends Write>(write: W, plan: ThroughPlan | undefined, i: number): W {
-  const floor = plan?.floors?.[i];
-  return floor === undefined ? write : { ...write, floor };
 }
 
 /** The committed rows as the caches take them: stored shape, plaintext, version. */

@@ -1,5 +1,6 @@
 import { isStrataError, StrataError } from '../errors.js';
 import type { WriterClaim } from '../l3/types.js';
+import { orAfter } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import { checkCountersTolerated } from './counter-marks.js';
 import { seedCounter } from './ordered-writes.js';
@@ -20,15 +21,6 @@ const TRUST_MS = 50_000;
  * still acts when it answers). A Postgres that answers in time costs the write one round trip.
  */
 const CHECK_WAIT_MS = 1_000;
-
-/** `check`, or nothing once CHECK_WAIT_MS have passed (it goes on meanwhile; it never rejects). */
-function withinCheckWait(check: Promise<void>): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, CHECK_WAIT_MS);
-  });
-  return Promise.race([check, late]).finally(() => clearTimeout(timer));
-}
 
 /**
  * One schema's claim in this instance: when the last claim that held was sent (or, for a claim
@@ -118,7 +110,7 @@ export class WriterClaims {
       if (lease.at === Number.NEGATIVE_INFINITY) {
         const check = this.#check(cache, 'check counters');
         this.ctx.track(check);
-        await withinCheckWait(check);
+        await orAfter(check, CHECK_WAIT_MS, undefined);
       }
       lease.at = clock.now() + shared - TRUST_MS;
       lease.refused = false;

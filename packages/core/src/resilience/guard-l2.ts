@@ -1,5 +1,5 @@
 import { type Duration, toMs } from '../duration.js';
-import { isStrataError, StrataError } from '../errors.js';
+import { isStrataError, messageOf, StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { Deadlines, type RaceHooks } from './deadlines.js';
@@ -150,6 +150,6 @@ function wrap(name: string, op: string, reason: FailureReason, cause: unknown): 
       details,
     });
   }
-  const why = (cause instanceof Error ? cause.message : String(cause)).replace(/^strata: /, '');
+  const why = messageOf(cause).replace(/^strata: /, '');
   return new StrataError('L2_UNAVAILABLE', `L2 ${name} ${op} failed: ${why}`, { cause, details });
 }

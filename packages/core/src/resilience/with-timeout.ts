@@ -37,3 +37,16 @@ export function withTimeout<T>(promise: PromiseLike<T>, ms: number, what: string
     );
   });
 }
+
+/**
+ * Settles like `promise`, or resolves `fallback` once `ms` have passed: the work goes on, and whoever
+ * holds `promise` still gets its outcome. The timer is cleared as soon as either happens.
+ * @example const identity = await orAfter(l3.identity(), 200, ''); // '' when it takes longer
+ */
+export function orAfter<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}

@@ -1,7 +1,7 @@
 import { getTableColumns } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 import { whyNotJsonData } from '../codec/json-data.js';
-import { StrataError } from '../errors.js';
+import { messageOf, StrataError } from '../errors.js';
 import { insertSchema } from './insert-schema.js';
 import { fitsUtf8, isWellFormed } from './text-limits.js';
 
@@ -70,7 +70,7 @@ export function createRowValidator<Row>(
       try {
         message = extra(value);
       } catch (err) {
-        throw validationFailed(schemaName, undefined, err instanceof Error ? err.message : String(err), err);
+        throw validationFailed(schemaName, undefined, messageOf(err), err);
       }
       if (typeof message === 'string') throw validationFailed(schemaName, undefined, message);
       return value;

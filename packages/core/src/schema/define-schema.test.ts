@@ -107,12 +107,9 @@ describe('defineSchema refuses what cannot hold, with INVALID_MODEL', () => {
     });
   });
 
-  // A probe, not fixed: `l3.readReplica` takes an L3 tier, the Go library took a DSN. A DSN string
-  // (plain JavaScript, or a cast) passes defineSchema and new Strata, and the first `search` fails
-  // with a bare TypeError ("found.map is not a function", no code): the loss is a Go user's first
-  // replica read. The check (seamCheck of SEAM_METHODS.l3 here, INVALID_MODEL naming the field) adds
-  // about 130 B of gzip to the Worker bundle, whose budget had 7 B left on 2026-12-05.
-  it.fails('an l3.readReplica that is not an L3 (a DSN string, as the Go library took)', () => {
+  // The Go library took a DSN: untyped, a string here used to pass and fail the first `search` with a
+  // bare TypeError ("found.map is not a function", no code).
+  it('an l3.readReplica that is not an L3 (a DSN string, as the Go library took)', () => {
     const table = pgTable('rr', { id: text('id').primaryKey() });
     for (const readReplica of ['postgres://postgres@127.0.0.1:5432/replica', {}, 42]) {
       expect(refusal(() => defineSchema({ table, l3: { readReplica: readReplica as never } }))).toMatchObject(

@@ -3,7 +3,7 @@ import { getTableColumns, is } from 'drizzle-orm';
 import { getTableConfig, PgTable } from 'drizzle-orm/pg-core';
 import type { ColumnKinds } from '../codec/types.js';
 import type { Duration } from '../duration.js';
-import { StrataError } from '../errors.js';
+import { StrataError, schemaError } from '../errors.js';
 import { compileColumns } from './columns.js';
 import { columnsFingerprint } from './fingerprint.js';
 import { checkKnownOptions } from './known-options.js';
@@ -144,6 +144,17 @@ export function defineSchema<
     });
   }
   checkL2Policy(name, definition.l2);
+  // The Go library took a DSN here: untyped, it would pass and fail the first search with a TypeError.
+  const replica = (definition.l3 || undefined)?.readReplica;
+  if (replica !== undefined && typeof (replica as { findMany?: unknown } | null)?.findMany !== 'function')
+    throw schemaError(
+      'INVALID_MODEL',
+      name,
+      'l3.readReplica must be an L3 tier: createDrizzleL3(drizzle(replicaPool)), not a URL',
+      {
+        details: { field: 'l3.readReplica' },
+      },
+    );
   const keyOf = (c: { key: string }) => c.key;
   const l2Columns = columns.filter((c) => !c.options.omitCache);
   const validate = createRowValidator(name, definition.table, definition.validate);

@@ -134,6 +134,13 @@ describe('renamed options', () => {
     expect(field).toBe(old);
   });
 
+  it('names the option a key misspelt only in case meant', () => {
+    expect(configError({ keyprefix: 'app' }).message).toContain(
+      'Unrecognized key: "keyprefix" (did you mean "keyPrefix"?)',
+    );
+    expect(configError({ keyPrefx: 'app' }).message).toContain('Unrecognized key: "keyPrefx"');
+  });
+
   it('says where the old TTL options went', () => {
     expect(configError({ defaultL1Ttl: '1m' }).message).toContain(
       'config.defaultL1Ttl was renamed: use ttl.l1',

@@ -188,7 +188,7 @@ export function object(
     const keys: string[] = [];
     // for…in, as zod: inherited enumerable keys are unknown keys too.
     for (const key in value) if (!Object.hasOwn(shape, key)) keys.push(key);
-    return keys.length > 0 ? { path, message: unrecognized(keys), keys } : undefined;
+    return keys.length > 0 ? { path, message: unrecognized(keys, Object.keys(shape)), keys } : undefined;
   };
 }
 export const strictObject = (shape: Readonly<Record<string, Check>>) => object(shape, 'refuse');

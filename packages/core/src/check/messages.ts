@@ -30,9 +30,16 @@ export function notOneOf(values: readonly unknown[]): string {
     : `Invalid option: expected one of ${values.map(show).join('|')}`;
 }
 
-/** `Unrecognized key: "x"` / `Unrecognized keys: "x", "y"` */
-export function unrecognized(keys: readonly string[]): string {
-  return `Unrecognized key${keys.length > 1 ? 's' : ''}: ${keys.map(show).join(', ')}`;
+/**
+ * `Unrecognized key: "x"` / `Unrecognized keys: "x", "y"`; a key that is a known one in another case
+ * names it: `Unrecognized key: "keyprefix" (did you mean "keyPrefix"?)`.
+ */
+export function unrecognized(keys: readonly string[], known: readonly string[] = []): string {
+  const meant = (key: string) => {
+    const match = known.find((k) => k.toLowerCase() === key.toLowerCase());
+    return match ? `${show(key)} (did you mean ${show(match)}?)` : show(key);
+  };
+  return `Unrecognized key${keys.length > 1 ? 's' : ''}: ${keys.map(meant).join(', ')}`;
 }
 
 /** What a bound applies to: a number's value, a bigint's, or the size of a string or an array. */

@@ -17,7 +17,7 @@ export function migrationError(error: unknown): StrataError {
     const why = messageOf(cause);
     return new StrataError(
       'L3_UNAVAILABLE',
-      `migrate: Postgres did not answer (${why}); run it again: it is idempotent`,
+      `migrate: Postgres did not answer (${why}); once it is reachable (its URL or endpoint; locally, the devstack running), run it again: it is idempotent`,
       {
         cause,
         details: { sqlstate },

@@ -211,3 +211,50 @@ describe('two write-through partial sets in a row over a write-behind write queu
     expect(await row('k')).toEqual({ id: 'k', n: 3, note: 'through', extra: 'stored' });
   });
 });
+
+describe('a write-through write that reserved its version and then failed, before another of the key', () => {
+  // b queues P1 (note 'queued'); t's write of the key reserves its version (marking P1 superseded:
+  // it would carry it) and then Postgres refuses it (a check constraint); t then sets another column
+  // of the key. Nothing superseded P1 but that second set, which must carry P1's columns.
+  const scratch = scratchApp('hostile8_failed');
+  const { name, pgName, admin, redisUrl } = scratch;
+  const table = pgSchema(pgName).table('items', {
+    id: text('id').primaryKey(),
+    n: integer('n').notNull(),
+    note: text('note'),
+    extra: text('extra'),
+  });
+  const behind = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
+  const through = defineSchema({ name: 'items', table });
+  scratch.migrate(table);
+  const open = (schema: typeof behind) =>
+    scratch.strata({
+      schemas: [schema],
+      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) },
+    });
+  const row = async (id: string) =>
+    (await admin.query(`select id, n, note, extra from "${pgName}".items where id = $1`, [id])).rows[0] ?? null;
+
+  it.each(['set', 'tx'] as const)('%s: the queued columns survive the failed write and the next', async (how) => {
+    await admin.query(
+      `alter table "${pgName}".items drop constraint if exists n_small, add constraint n_small check (n < 100)`,
+    );
+    const id = `f-${how}`;
+    const b = open(behind);
+    const t = open(how === 'tx' ? behind : through);
+    const ts = how === 'tx' ? behind : through;
+    await b.set(behind, { id, n: 0, note: 'stored', extra: 'stored' });
+    await b.flushDirty();
+    await b.set(behind, { id, n: 1, note: 'queued' } as never); // P1
+    const failed =
+      how === 'tx'
+        ? t.tx().set(ts, { id, n: 500, note: 'refused', extra: 'refused' }).commit()
+        : t.set(ts, { id, n: 500, note: 'refused', extra: 'refused' });
+    expect(await failed.then(() => 'ok', () => 'refused')).toBe('refused');
+    if (how === 'tx') await t.tx().set(ts, { id, n: 5 } as never).commit();
+    else await t.set(ts, { id, n: 5 } as never);
+    await b.flushDirty();
+    await t.flushDirty();
+    expect(await row(id)).toEqual({ id, n: 5, note: 'queued', extra: 'stored' });
+  });
+});

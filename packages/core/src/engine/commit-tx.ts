@@ -11,11 +11,21 @@ import { MERGE_TRIES, moved, overQueued } from './partial-rows.js';
 import { awaitOlderElsewhere } from './pending-elsewhere.js';
 import { prepareRow } from './prepare.js';
 import type { SchemaCache } from './schema-cache.js';
+import { unmarkSuperseded } from './superseded-marks.js';
 import type { ThroughPlan } from './through-order.js';
 import { overPending, partialAt } from './through-partial.js';
 import type { TxOp } from './tx.js';
 import { outcomeUnknown } from './unknown-outcome.js';
-import { committedItems, EPOCH_TRIES, type KeyedWrite, reencrypted, withFloor } from './write-through.js';
+import {
+  committedItems,
+  EPOCH_TRIES,
+  type KeyedWrite,
+  reencrypted,
+  refused,
+  withFloor,
+} from './write-through.js';
+
+const keysOf = (writes: readonly KeyedWrite[]) => writes.map((w) => w.key);
 
 interface Plan {
   readonly cache: SchemaCache;
@@ -179,7 +189,7 @@ async function writeSql(
     ordered.map((p) => [p, { writes: p.writes, encrypted: p.encrypted, replaced: new Set(p.replaced) }]),
   );
   try {
-    return await inOrderAll(prepared, async (planOf) => {
+    return await inOrderAll(ctx, prepared, async (planOf) => {
       for (const [p, as] of prepared) await overPendingTx(p, as, planOf.get(p));
       const ops = plans.map((p) => {
         const plan = planOf.get(p);
@@ -202,6 +212,15 @@ async function writeSql(
   } catch (err) {
     ctx.countL3Failure(err);
     const timedOut = isStrataError(err, 'TIMEOUT');
+    // Refused: the write-behind schemas' reservations marked their keys' queued writes superseded
+    // (RESERVE); nothing superseded them (see superseded-marks.ts).
+    if (!timedOut && refused(err)) {
+      await Promise.all(
+        plans.map((p) =>
+          p.versions ? unmarkSuperseded(ctx, p.cache, keysOf(p.writes), p.versions) : undefined,
+        ),
+      );
+    }
     // The outcome is unknown (Postgres may still commit, or did with its reply lost): drop every
     // copy but a pending write-behind row, an acknowledged write Postgres does not have. If the
     // transaction did commit over it, that row's flush finds Postgres newer and drops it then.
@@ -330,6 +349,7 @@ async function orderAmongQueued(p: Plan): Promise<void> {
  * epoch known to be started serves: see `ThroughOrder`), and the transaction is sent again.
  */
 async function inOrderAll<T>(
+  ctx: EngineContext,
   prepared: ReadonlyMap<Plan, Prepared>,
   write: (planOf: ReadonlyMap<Plan, ThroughPlan>) => Promise<T>,
 ): Promise<T> {
@@ -351,6 +371,16 @@ async function inOrderAll<T>(
       for (const [p, plan] of planOf) p.cache.through!.passed(plan);
       return written;
     } catch (err) {
+      // Refused (nothing written): its marks on queued writes of its keys go (see superseded-marks.ts).
+      if (refused(err)) {
+        await Promise.all(
+          [...planOf].map(([p, plan]) =>
+            plan.floors
+              ? unmarkSuperseded(ctx, p.cache, keysOf(prepared.get(p)!.writes), plan.floors)
+              : undefined,
+          ),
+        );
+      }
       if (!(err instanceof EpochMoved) || tries >= EPOCH_TRIES) throw err;
       const guarded = [...planOf].filter(([, plan]) => plan.epoch !== undefined);
       await Promise.all(guarded.map(([p]) => p.cache.through!.moved(err.epoch)));

@@ -6,6 +6,7 @@ import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import { checkCountersTolerated, markCounters, marksOf } from './counter-marks.js';
 import { folded, groupBySchema, type Item } from './flush-fold.js';
+import { reportWriteError } from './hooks.js';
 import { type Id, idKey } from './ids.js';
 import { otherShapes, unmapped } from './pending-elsewhere.js';
 import { settlePending } from './pending-index.js';
@@ -310,10 +311,5 @@ function reportGaveUp(ctx: EngineContext, cache: SchemaCache, key: string, err: 
       details: { schema: schema.name, id: key, attempts: ctx.config.writeBehind.maxRetry },
     },
   );
-  try {
-    schema.hooks.onWriteError?.(key, gaveUp);
-  } catch (hookErr) {
-    ctx.counters.error('hook');
-    ctx.config.logger.error('onWriteError hook threw', { schema: schema.name, error: String(hookErr) });
-  }
+  reportWriteError(ctx, schema, key, gaveUp);
 }

@@ -2,6 +2,7 @@ import { StrataError } from '../errors.js';
 import { EPOCH_SPAN } from '../l3/epoch-span.js';
 import type { Row } from '../l3/types.js';
 import type { EngineContext } from './context.js';
+import { reportWriteError } from './hooks.js';
 import type { Id } from './ids.js';
 import { idKey } from './ids.js';
 import type { SchemaCache } from './schema-cache.js';
@@ -65,27 +66,24 @@ export async function reportSupersededAcrossEpoch(
         : [],
     );
     if (differ.length === 0) continue;
-    report(ctx, cache, r, now.version, differ);
-  }
-}
-
-function report(ctx: EngineContext, cache: SchemaCache, r: RefusedSet, stored: number, columns: string[]) {
-  const { schema } = cache;
-  const details = { schema: schema.name, id: r.key, version: r.version, stored, columns };
-  ctx.counters.error('superseded');
-  ctx.config.logger.warn(
-    'write-behind write superseded by a write of a later epoch: its columns are not applied',
-    details,
-  );
-  const err = new StrataError(
-    'WRITE_BEHIND_SUPERSEDED',
-    `schema ${schema.name}: the write of ${r.key} (version ${r.version}) was superseded by a write of a later epoch (version ${stored}: another app took the table over, or this app's Redis lost its counter) before its flush; Postgres keeps ${columns.join(', ')} as that write left them`,
-    { details },
-  );
-  try {
-    schema.hooks.onWriteError?.(r.key, err);
-  } catch (hookErr) {
-    ctx.counters.error('hook');
-    ctx.config.logger.error('onWriteError hook threw', { schema: schema.name, error: String(hookErr) });
+    const details = {
+      schema: schema.name,
+      id: r.key,
+      version: r.version,
+      stored: now.version,
+      columns: differ,
+    };
+    ctx.counters.error('superseded');
+    ctx.config.logger.warn('write-behind write superseded by a later epoch', details);
+    reportWriteError(
+      ctx,
+      schema,
+      r.key,
+      new StrataError(
+        'WRITE_BEHIND_SUPERSEDED',
+        `schema ${schema.name}: ${r.key} was written at a later epoch before this write's flush; ${differ.join(', ')} not applied`,
+        { details },
+      ),
+    );
   }
 }

@@ -6,6 +6,7 @@ import type { EngineContext } from './context.js';
 import type { Id } from './ids.js';
 import { writeOrdered } from './ordered-writes.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
+import { unmarkSuperseded } from './superseded-marks.js';
 import type { ThroughPlan } from './through-order.js';
 import { overPending, partialAt } from './through-partial.js';
 import { outcomeUnknown } from './unknown-outcome.js';
@@ -52,7 +53,7 @@ export async function writeThrough(
     // The statement last sent: one that timed out still runs (see `LateWrite`).
     let inFlight: Promise<unknown> | undefined;
     try {
-      outcomes = await inOrder(cache, keys, partialAt(cache, writes), async (plan) => {
+      outcomes = await inOrder(ctx, cache, keys, partialAt(cache, writes), async (plan) => {
         const over = plan?.peeked && (await overPending(cache, writes, plan));
         sent = over
           ? { writes: over.writes, encrypted: await reencrypted(cache, over.writes, writes, encrypted) }
@@ -117,6 +118,7 @@ export const EPOCH_TRIES = 4;
  * Postgres found a later epoch than the one sent. Without a `ThroughOrder` (no L2), as it is.
  */
 export async function inOrder<T>(
+  ctx: EngineContext,
   cache: SchemaCache,
   keys: readonly string[],
   partial: readonly boolean[] | undefined,
@@ -133,10 +135,17 @@ export async function inOrder<T>(
       order.passed(plan);
       return written;
     } catch (err) {
+      // Refused (nothing written): its marks on queued writes of its keys go (see superseded-marks.ts).
+      if (plan.floors && refused(err)) await unmarkSuperseded(ctx, cache, keys, plan.floors);
       if (!(err instanceof EpochMoved) || tries >= EPOCH_TRIES) throw err;
       await order.moved(err.epoch);
     }
   }
+}
+
+/** Whether a failed write is known to have written nothing: Postgres refused it (or its epoch guard did). */
+export function refused(err: unknown): boolean {
+  return err instanceof EpochMoved || !outcomeUnknown(err);
 }
 
 /** `merged`'s rows encrypted: those of `writes` (same keys, same order) as they were, the merged ones again. */

@@ -29,17 +29,21 @@ end`;
  */
 
 /**
- * `marked_entry(index, rowKey)`: the key's pending index entry, or `{version};c;` when a write took a
- * version above it and marked the key (`#{row key}`, see RESERVE_THROUGH): that write supersedes the
- * queued ones and carries their columns, so a later write leaving columns out carries none of them.
+ * Lua for the marks a write-through write or a transaction leaves on the queued writes it supersedes
+ * (field `#{row key}` of the pending index, see RESERVE_THROUGH): `me(index, key)`, the key's entry,
+ * or `{version};c;` when a mark is above its version (carried: a later write leaving columns out
+ * carries none of its columns); `mark(index, key, version)`, where the key has an entry, kept at the
+ * highest.
  */
-const MARKED_ENTRY_FN = `local function marked_entry(index, key)
-  local entry = redis.call('HGET', index, key)
-  if not entry then return entry end
-  local v = string.match(entry, '^(%d+);')
-  local mark = redis.call('HGET', index, '#' .. key)
-  if v and mark and tonumber(mark) > tonumber(v) then return v .. ';c;' end
-  return entry
+const MARKS = `local function me(x, k)
+  local e = redis.call('HGET', x, k)
+  if not e then return e end
+  local v, m = string.match(e, '^(%d+);'), redis.call('HGET', x, '#' .. k)
+  if v and m and tonumber(m) > tonumber(v) then return v .. ';c;' end
+  return e
+end
+local function mark(x, k, v)
+  if redis.call('HEXISTS', x, k) == 1 and tonumber(redis.call('HGET', x, '#' .. k) or '0') < v then redis.call('HSET', x, '#' .. k, string.format('%.0f', v)) end
 end`;
 /** Refuses (status -4, then the current generation) a write whose keys name another generation. */
 const SAME_GENERATION = `local current = redis.call('GET', KEYS[2]) or '0'
@@ -196,6 +200,7 @@ export const ORDERED_PUT_ENQUEUE: L2Script = { name: 'ordered-put-enqueue', sour
 export const RESERVE: L2Script = {
   name: 'reserve',
   source: `${HEADER}
+${MARKS}
 local tick = redis.call('INCR', KEYS[1])
 if tick <= tonumber(ARGV[1]) then return {tick, -3} end
 if redis.call('EXISTS', KEYS[2]) == 0 then return {tick, -1} end
@@ -206,17 +211,7 @@ for i = 3, m + 2 do
 end
 local n = tonumber(ARGV[2])
 local first = redis.call('INCRBY', KEYS[2], n) - n + 1
-local index = KEYS[m + 3]
-if index then
-  for j = m + 4, #KEYS do
-    if redis.call('HEXISTS', index, KEYS[j]) == 1 then
-      local v = first + j - m - 4
-      if tonumber(redis.call('HGET', index, '#' .. KEYS[j]) or '0') < v then
-        redis.call('HSET', index, '#' .. KEYS[j], string.format('%.0f', v))
-      end
-    end
-  end
-end
+for j = m + 4, #KEYS do mark(KEYS[m + 3], KEYS[j], first + j - m - 4) end
 return {tick, 0, first}`,
 };
 
@@ -240,7 +235,7 @@ return {tick, 0, first}`,
  */
 export const RESERVE_THROUGH: L2Script = {
   name: 'reserve-through',
-  source: `${MARKED_ENTRY_FN}
+  source: `${MARKS}
 local tick = redis.call('INCR', KEYS[1])
 if tick <= tonumber(ARGV[1]) then return {tick, -3} end
 if redis.call('EXISTS', KEYS[2]) == 0 then
@@ -256,22 +251,28 @@ if k > 0 then
     for i = g + 1, g + k do
       if ARGV[4 + i - g] == '1' then
         out[#out + 1] = redis.call('GET', KEYS[i])
-        out[#out + 1] = marked_entry(KEYS[g], KEYS[i])
+        out[#out + 1] = me(KEYS[g], KEYS[i])
       end
     end
   end
   for g = 4, #KEYS, k + 1 do
-    for i = g + 1, g + k do
-      if redis.call('HEXISTS', KEYS[g], KEYS[i]) == 1 then
-        local v = first + i - g - 1
-        if tonumber(redis.call('HGET', KEYS[g], '#' .. KEYS[i]) or '0') < v then
-          redis.call('HSET', KEYS[g], '#' .. KEYS[i], string.format('%.0f', v))
-        end
-      end
-    end
+    for i = g + 1, g + k do mark(KEYS[g], KEYS[i], first + i - g - 1) end
   end
 end
 return out`,
+};
+
+/**
+ * Takes back the marks a write-through write or a transaction left on queued writes it would have
+ * superseded (see RESERVE_THROUGH), once Postgres refused it: KEYS = a pending index, then row keys;
+ * ARGV = per row key the version reserved. A mark another write raised since stays.
+ */
+export const UNMARK: L2Script = {
+  name: 'unmark',
+  source: `for i = 2, #KEYS do
+  local f = '#' .. KEYS[i]
+  if tonumber(redis.call('HGET', KEYS[1], f) or '0') == tonumber(ARGV[i - 1]) then redis.call('HDEL', KEYS[1], f) end
+end`,
 };
 
 /**
@@ -535,12 +536,12 @@ return out`,
  */
 export const PENDING: L2Script = {
   name: 'pending',
-  source: `${MARKED_ENTRY_FN}
+  source: `${MARKS}
 if ARGV[1] == 'peek' then
   local out = {}
   for i = 2, #KEYS do
     out[#out + 1] = redis.call('GET', KEYS[i])
-    out[#out + 1] = ARGV[2] == 'marks' and marked_entry(KEYS[1], KEYS[i]) or redis.call('HGET', KEYS[1], KEYS[i])
+    out[#out + 1] = ARGV[2] == 'marks' and me(KEYS[1], KEYS[i]) or redis.call('HGET', KEYS[1], KEYS[i])
   end
   return out
 end
@@ -582,6 +583,7 @@ export const L2_SCRIPTS: readonly L2Script[] = [
   ORDERED_PUT,
   ORDERED_PUT_ENQUEUE,
   RESERVE,
+  UNMARK,
   RESERVE_THROUGH,
   DROP,
   MARK,

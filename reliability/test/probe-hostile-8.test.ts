@@ -233,28 +233,41 @@ describe('a write-through write that reserved its version and then failed, befor
       coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) },
     });
   const row = async (id: string) =>
-    (await admin.query(`select id, n, note, extra from "${pgName}".items where id = $1`, [id])).rows[0] ?? null;
+    (await admin.query(`select id, n, note, extra from "${pgName}".items where id = $1`, [id])).rows[0] ??
+    null;
 
-  it.each(['set', 'tx'] as const)('%s: the queued columns survive the failed write and the next', async (how) => {
-    await admin.query(
-      `alter table "${pgName}".items drop constraint if exists n_small, add constraint n_small check (n < 100)`,
-    );
-    const id = `f-${how}`;
-    const b = open(behind);
-    const t = open(how === 'tx' ? behind : through);
-    const ts = how === 'tx' ? behind : through;
-    await b.set(behind, { id, n: 0, note: 'stored', extra: 'stored' });
-    await b.flushDirty();
-    await b.set(behind, { id, n: 1, note: 'queued' } as never); // P1
-    const failed =
-      how === 'tx'
-        ? t.tx().set(ts, { id, n: 500, note: 'refused', extra: 'refused' }).commit()
-        : t.set(ts, { id, n: 500, note: 'refused', extra: 'refused' });
-    expect(await failed.then(() => 'ok', () => 'refused')).toBe('refused');
-    if (how === 'tx') await t.tx().set(ts, { id, n: 5 } as never).commit();
-    else await t.set(ts, { id, n: 5 } as never);
-    await b.flushDirty();
-    await t.flushDirty();
-    expect(await row(id)).toEqual({ id, n: 5, note: 'queued', extra: 'stored' });
-  });
+  it.each(['set', 'tx'] as const)(
+    '%s: the queued columns survive the failed write and the next',
+    async (how) => {
+      await admin.query(
+        `alter table "${pgName}".items drop constraint if exists n_small, add constraint n_small check (n < 100)`,
+      );
+      const id = `f-${how}`;
+      const b = open(behind);
+      const t = open(how === 'tx' ? behind : through);
+      const ts = how === 'tx' ? behind : through;
+      await b.set(behind, { id, n: 0, note: 'stored', extra: 'stored' });
+      await b.flushDirty();
+      await b.set(behind, { id, n: 1, note: 'queued' } as never); // P1
+      const failed =
+        how === 'tx'
+          ? t.tx().set(ts, { id, n: 500, note: 'refused', extra: 'refused' }).commit()
+          : t.set(ts, { id, n: 500, note: 'refused', extra: 'refused' });
+      expect(
+        await failed.then(
+          () => 'ok',
+          () => 'refused',
+        ),
+      ).toBe('refused');
+      if (how === 'tx')
+        await t
+          .tx()
+          .set(ts, { id, n: 5 } as never)
+          .commit();
+      else await t.set(ts, { id, n: 5 } as never);
+      await b.flushDirty();
+      await t.flushDirty();
+      expect(await row(id)).toEqual({ id, n: 5, note: 'queued', extra: 'stored' });
+    },
+  );
 });

@@ -97,7 +97,9 @@ describe('a lapsed write-behind claim taken over while the old owner still has q
   // its columns the same way under the new owner's partial set, merged over Postgres' older row.)
   // A fix needs the old owner's queue
   // drained before a takeover, or a flush that applies a superseded partial write's columns that no
-  // later write set (per-column ordering): not small.
+  // later write set (per-column ordering): not small. Round 8 made it loud instead of silent: the
+  // old app's flush reports the refused write (`onWriteError`: WRITE_BEHIND_SUPERSEDED naming the
+  // columns, `errorsBy.superseded`; probe-hostile-8-takeover.test.ts); the columns are still lost.
   it.fails('a partial set the old owner queued keeps its columns under the new owner’s partial set of the key', async () => {
     await admin.query(`insert into "${pgName}".items (id, n) values ('p1', 1)`);
     const old = app(`${name}old`);

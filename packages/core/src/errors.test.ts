@@ -81,10 +81,10 @@ describe('isStrataError', () => {
 
 describe('STRATA_ERROR_CODES', () => {
   it('lists every code once, each with a default message', () => {
-    expect(STRATA_ERROR_CODES).toHaveLength(20);
+    expect(STRATA_ERROR_CODES).toHaveLength(21);
     expect(new Set(STRATA_ERROR_CODES).size).toBe(STRATA_ERROR_CODES.length);
     expect(STRATA_ERROR_CODES).toEqual(
-      expect.arrayContaining(['NOT_FOUND', 'WRITE_BEHIND_MAX_RETRY', 'TIMEOUT']),
+      expect.arrayContaining(['NOT_FOUND', 'WRITE_BEHIND_MAX_RETRY', 'WRITE_BEHIND_SUPERSEDED', 'TIMEOUT']),
     );
     for (const code of STRATA_ERROR_CODES) {
       const message = new StrataError(code).message;

@@ -11,7 +11,9 @@ import {
   runPendingRead,
   runPut,
   runReserve,
+  runReserveMarking,
   runSeedCounter,
+  runUnmark,
 } from './l2-helpers.js';
 
 /**
@@ -147,5 +149,46 @@ export function describePendingIndexScripts(suite: L2Suite): void {
         [key('pi:cas:absent'), '0'],
       ]),
     ).toEqual([26]);
+  });
+
+  it("a reservation's marks: PENDING 'peek' with marks, ORDERED_PUT's '^', UNMARK, and 'done'", async () => {
+    const keys = counters('pi:mark');
+    const index = pendingIndexKey(keys);
+    await runSeedCounter(suite.l2, keys.counter, 30);
+    const [k, clean] = [key('pi:mark:k'), key('pi:mark:clean')];
+    expect(
+      await runOrderedPut(suite.l2, keys, [{ key: k, kind: 'r', payload: 'v1' }], { pending: true }),
+    ).toEqual([31, 1, 0]);
+    // A reservation of k (32) and of a key with no entry (33): only k is marked.
+    expect(await runReserveMarking(suite.l2, keys.counter, index, [k, clean])).toEqual([32]);
+    expect(await runPendingPeek(suite.l2, index, [k], true)).toEqual([
+      expect.stringMatching(/^~1;r;1;31;/),
+      '31;c;',
+    ]);
+    expect((await runPendingPeek(suite.l2, index, [k]))[1]).toBe('31;r;v1');
+    // 'read' returns the mark too (a field that names no row key: a search skips it).
+    expect(await runPendingRead(suite.l2, index)).toEqual(
+      new Map([
+        [k, '31;r;v1'],
+        [`#${k}`, '32'],
+      ]),
+    );
+    // A write carrying k's queued columns ('^') is refused while marked; one carrying none is not.
+    const put = (expected: string) =>
+      runOrderedPut(suite.l2, keys, [{ key: k, kind: 'r', payload: 'v2' }], {
+        pending: true,
+        expected: [expected],
+      });
+    expect(await put('31^')).toEqual([-5]);
+    // Taken back at another version: kept; at its own: gone, and the carrying write goes.
+    await runUnmark(suite.l2, index, [k], [31]);
+    expect(await put('31^')).toEqual([-5]);
+    await runUnmark(suite.l2, index, [k], [32]);
+    expect((await runPendingPeek(suite.l2, index, [k], true))[1]).toBe('31;r;v1');
+    expect(await put('31^')).toEqual([34, 2, 1]);
+    // A mark goes with its entry when the entry is done.
+    expect(await runReserveMarking(suite.l2, keys.counter, index, [k])).toEqual([35]);
+    expect(await runPendingDone(suite.l2, index, [{ field: k, version: 34 }])).toBe(1);
+    expect(await runPendingRead(suite.l2, index)).toEqual(new Map());
   });
 }

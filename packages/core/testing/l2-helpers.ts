@@ -12,6 +12,7 @@ import {
   RESERVE,
   RESET_GENERATION,
   SEED_COUNTER,
+  UNMARK,
 } from '../src/l2/scripts.js';
 import type { L2Script, L2Tier } from '../src/l2/types.js';
 
@@ -304,14 +305,50 @@ export async function runReserve(
   const reply = await l2.run(
     RESERVE,
     [tickKey(counter), counter, ...expected.map(([key]) => key)],
-    [String(floor), String(count), ...expected.map(([, version]) => version)],
+    [String(floor), String(count), String(expected.length), ...expected.map(([, version]) => version)],
   );
   return withoutTick(reply);
 }
 
-/** PENDING 'peek': per key, its value and its entry in `index` (null for none). */
-export async function runPendingPeek(l2: L2Tier, index: string, keys: readonly string[]): Promise<unknown[]> {
-  return (await l2.run(PENDING, [index, ...keys], ['peek'])) as unknown[];
+/**
+ * RESERVE of one version per key of `written` that also marks, in `index`, each of them with an
+ * entry there as superseded at its version. {first} or {-3} / {-1}.
+ */
+export async function runReserveMarking(
+  l2: L2Tier,
+  counter: string,
+  index: string,
+  written: readonly string[],
+): Promise<unknown> {
+  const reply = await l2.run(
+    RESERVE,
+    [tickKey(counter), counter, index, ...written],
+    ['0', String(written.length), '0'],
+  );
+  return withoutTick(reply);
+}
+
+/** UNMARK: takes back the marks of `keys` in `index` left at `versions`. */
+export function runUnmark(
+  l2: L2Tier,
+  index: string,
+  keys: readonly string[],
+  versions: readonly number[],
+): Promise<unknown> {
+  return l2.run(UNMARK, [index, ...keys], versions.map(String));
+}
+
+/**
+ * PENDING 'peek': per key, its value and its entry in `index` (null for none); with `marks`, an
+ * entry a reservation marked superseded reads `{version};c;`.
+ */
+export async function runPendingPeek(
+  l2: L2Tier,
+  index: string,
+  keys: readonly string[],
+  marks = false,
+): Promise<unknown[]> {
+  return (await l2.run(PENDING, [index, ...keys], marks ? ['peek', 'marks'] : ['peek'])) as unknown[];
 }
 
 /** A DROP rule: always, unless pending, kept as expired (unless pending), or only up to a version. */

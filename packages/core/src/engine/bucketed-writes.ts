@@ -63,7 +63,7 @@ export async function reserveByBucket(
   const versions = await cache.byBucket(keys, async (bucket, at) => {
     const mine = pickAt(keys, at);
     const held = expected && new Map([...expected].filter(([key]) => mine.includes(key)));
-    const taken = await reserveIn(cache, bucket, mine.length, held);
+    const taken = await reserveIn(cache, bucket, mine, held);
     if (!taken) moved = true;
     return taken ?? mine.map(() => 0);
   });
@@ -75,10 +75,11 @@ export async function peekByBucket(
   cache: SchemaCache,
   keys: readonly string[],
   shape: string,
+  marks = false,
 ): Promise<unknown[]> {
   const pairs = await cache.byBucket(keys, async (bucket, at) => {
     const mine = pickAt(keys, at);
-    const reply = await peekIn(cache, bucket.keys, mine, shape);
+    const reply = await peekIn(cache, bucket.keys, mine, shape, marks);
     return mine.map((_, j) => [reply[2 * j], reply[2 * j + 1]]);
   });
   return (pairs as unknown[][]).flat();

@@ -34,8 +34,13 @@ export interface Bucketing {
     keys: readonly string[],
     expected?: ReadonlyMap<string, string>,
   ): Promise<number[] | undefined>;
-  /** `peekPending` over several buckets: one PENDING `peek` per bucket touched. */
-  peekPending(cache: SchemaCache, keys: readonly string[], shape: string): Promise<unknown[]>;
+  /** `peekPending` over several buckets: one PENDING `peek` per bucket touched (`marks`: see `peekIn`). */
+  peekPending(
+    cache: SchemaCache,
+    keys: readonly string[],
+    shape: string,
+    marks?: boolean,
+  ): Promise<unknown[]>;
 }
 
 /** One bucket's request: the positions of its keys among all (undefined: all of them), its reply's items in that order. */

@@ -10,11 +10,14 @@ import { MERGE_TRIES, moved, overQueued } from './partial-rows.js';
 import { awaitOlderElsewhere } from './pending-elsewhere.js';
 import { prepareRow } from './prepare.js';
 import type { SchemaCache } from './schema-cache.js';
+import { unmarkSuperseded } from './superseded-marks.js';
 import type { ThroughPlan } from './through-order.js';
 import { partialAt } from './through-partial.js';
 import type { TxOp } from './tx.js';
 import { outcomeUnknown } from './unknown-outcome.js';
-import { asSent, committedItems, inOrderAll, type KeyedWrite, throughOp } from './write-through.js';
+import { asSent, committedItems, inOrderAll, type KeyedWrite, refused, throughOp } from './write-through.js';
+
+const keysOf = (writes: readonly KeyedWrite[]) => writes.map((w) => w.key);
 
 interface Plan {
   readonly cache: SchemaCache;
@@ -172,7 +175,7 @@ async function writeSql(
     partial: partialAt(p.cache, p.writes),
   }));
   try {
-    return await inOrderAll(parts, async (made) => {
+    return await inOrderAll(ctx, parts, async (made) => {
       const planOf = new Map<Plan, ThroughPlan>();
       for (const [i, p] of ordered.entries()) {
         const as = prepared[i]!;
@@ -187,6 +190,15 @@ async function writeSql(
   } catch (err) {
     ctx.countL3Failure(err);
     const timedOut = isStrataError(err, 'TIMEOUT');
+    // Refused: the write-behind schemas' reservations marked their keys' queued writes superseded
+    // (RESERVE); nothing superseded them (see superseded-marks.ts).
+    if (!timedOut && refused(err)) {
+      await Promise.all(
+        plans.map((p) =>
+          p.versions ? unmarkSuperseded(ctx, p.cache, keysOf(p.writes), p.versions) : undefined,
+        ),
+      );
+    }
     // The outcome is unknown (Postgres may still commit, or did with its reply lost): drop every
     // copy but a pending write-behind row, an acknowledged write Postgres does not have. If the
     // transaction did commit over it, that row's flush finds Postgres newer and drops it then.

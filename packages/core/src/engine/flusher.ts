@@ -6,10 +6,12 @@ import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import { checkCountersTolerated, markCounters, marksOf } from './counter-marks.js';
 import { folded, groupBySchema, type Item } from './flush-fold.js';
+import { reportWriteError } from './hooks.js';
 import { type Id, idKey } from './ids.js';
 import { otherShapes, unmapped } from './pending-elsewhere.js';
 import { settlePending } from './pending-index.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
+import { type RefusedSet, reportSupersededAcrossEpoch } from './superseded-epoch.js';
 
 export interface FlushOutcome {
   /** Applied, superseded by a newer write, or already applied (redelivered): done. */
@@ -168,27 +170,32 @@ async function applyOrSplit(
     // Writes Postgres holds a newer version of (a transaction committed over them): their pending
     // rows, which nothing else replaces now, go from every cache (only at their own version).
     const superseded: Versioned[] = [];
+    const refusedSets: RefusedSet[] = [];
     (results[i++] ?? []).forEach((result, j) => {
       const item = group[j]!;
       if (!result.applied) {
+        const { version } = item.delivery.write;
         if (item.folds) interrupted.push(item.folds);
-        else superseded.push({ key: item.key, version: item.delivery.write.version });
+        else superseded.push({ key: item.key, version });
+        if (!item.folds && item.row) refusedSets.push({ key: item.key, id: item.id, version, row: item.row });
         return;
       }
       applied.push({ key: item.key, version: result.version, ...(result.row && { stored: result.row }) });
     });
-    return [cache, applied, superseded] as const;
+    return [cache, applied, superseded, refusedSets] as const;
   });
   const again = new Set(interrupted.flat().map((item) => item.delivery.handle));
   outcome.acked.push(
     ...items.filter((item) => !again.has(item.delivery.handle)).map((item) => item.delivery.handle),
   );
-  for (const [cache, applied, superseded] of appliedBySchema) {
+  for (const [cache, applied, superseded, refusedSets] of appliedBySchema) {
     if (superseded.length > 0) {
       // Refused as older: usually a transaction's or a redelivery's doing, but also what a counter
       // that went back (a Redis restored from an older snapshot) gets: checked now, so that the
       // instance moves it into a new epoch before its next write rather than at its next claim.
       await checkCountersTolerated(ctx, cache, 'check counters');
+      // A write of a later epoch (a takeover, a lost counter) carries none of their columns: loud.
+      await reportSupersededAcrossEpoch(ctx, cache, refusedSets);
       const [keys, versions] = [superseded.map((s) => s.key), superseded.map((s) => s.version)];
       await cache.drop(ctx, keys, versions);
       await settlePending(ctx, cache, keys, versions);
@@ -306,10 +313,5 @@ function reportGaveUp(ctx: EngineContext, cache: SchemaCache, key: string, err: 
       details: { id: key, attempts },
     },
   );
-  try {
-    schema.hooks.onWriteError?.(key, gaveUp);
-  } catch (hookErr) {
-    ctx.counters.error('hook');
-    ctx.config.logger.error('onWriteError hook threw', { schema: schema.name, error: String(hookErr) });
-  }
+  reportWriteError(ctx, schema, key, gaveUp);
 }

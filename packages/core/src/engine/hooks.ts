@@ -1,4 +1,6 @@
-import { schemaError } from '../errors.js';
+import { type StrataError, schemaError } from '../errors.js';
+import type { CompiledSchema } from '../schema/types.js';
+import type { EngineContext } from './context.js';
 
 /**
  * Runs a user hook; a throw (or rejection) becomes HOOK_PANIC with the cause, as a recovered panic
@@ -16,5 +18,23 @@ export async function runHook<A extends unknown[]>(
     await hook(...args);
   } catch (cause) {
     throw schemaError('HOOK_PANIC', schema, `hook ${name} threw`, { cause, details: { hook: name } });
+  }
+}
+
+/**
+ * Tells the schema's `onWriteError` hook of a write-behind write that did not land as written; a
+ * hook that throws is counted (`errorsBy.hook`) and logged, and the flush goes on.
+ */
+export function reportWriteError(
+  ctx: EngineContext,
+  schema: CompiledSchema,
+  key: string,
+  err: StrataError,
+): void {
+  try {
+    schema.hooks.onWriteError?.(key, err);
+  } catch (hookErr) {
+    ctx.counters.error('hook');
+    ctx.config.logger.error('onWriteError hook threw', { schema: schema.name, error: String(hookErr) });
   }
 }

@@ -187,20 +187,32 @@ export function reserveVersions(
 ): Promise<number[] | undefined> {
   return cache.buckets.length > 1
     ? cache.config.bucketing!.reserveVersions(cache, keys, expected)
-    : reserveIn(cache, cache.buckets[0]!, keys.length, expected);
+    : reserveIn(cache, cache.buckets[0]!, keys, expected);
 }
 
-/** `reserveVersions` of `n` versions within one bucket, whose keys `expected` names. */
+/**
+ * `reserveVersions` of a version per key of `written` (all in one bucket), whose keys `expected`
+ * names. Their queued writes are marked superseded by them in the pending index (see RESERVE).
+ */
 export async function reserveIn(
   cache: SchemaCache,
   bucket: Bucket,
-  n: number,
+  written: readonly string[],
   expected?: ReadonlyMap<string, string>,
 ): Promise<number[] | undefined> {
   const space = bucket.keys;
-  const keys = [space.tickKey, space.versionKey, ...[...(expected?.keys() ?? [])].map((k) => space.row(k))];
+  const n = written.length;
+  const held = [...(expected?.keys() ?? [])];
+  const keys = [
+    space.tickKey,
+    space.versionKey,
+    ...held.map((k) => space.row(k)),
+    space.pendingIndex,
+    ...written.map((k) => space.row(k)),
+  ];
+  const args = [String(n), String(held.length), ...(expected?.values() ?? [])];
   const reply = await withSeededCounter(cache, bucket, (_generation, floor) =>
-    cache.l2!.run(RESERVE, keys, [String(floor), String(n), ...(expected?.values() ?? [])]),
+    cache.l2!.run(RESERVE, keys, [String(floor), ...args]),
   );
   if (Number(reply[1]) === MOVED) return undefined;
   const first = Number(reply[2]);

@@ -43,6 +43,12 @@ export interface Base {
   readonly pending: boolean;
   /** Pending: the sent fold of the queued writes (their index entry); none after a queued delete. */
   readonly queued?: Row;
+  /**
+   * Pending, but a write-through write or a transaction took a version above the queued writes
+   * (the `c` entry of PENDING `peek` with marks): it supersedes them and carries their columns, so
+   * this write carries none of them (`queued` is absent, and this is no queued delete).
+   */
+  readonly carried?: boolean;
   /** Postgres did not answer: nothing to merge over, the write goes as sent (see `basesOf`). */
   readonly unknown?: boolean;
   /** Not known from L2: Postgres is asked (see `basesOf`). */
@@ -147,6 +153,8 @@ export function pendingBase(cache: SchemaCache, value: unknown, entry: unknown, 
     return { expected, pending: false, ...(l2Row && { stored: l2Row }) };
   }
   const head = `${expected};`;
+  if (entry === `${head}c;`)
+    return { expected, pending: true, carried: true, ...(l2Row && { stored: l2Row }) };
   const queued =
     typeof entry === 'string' && entry.startsWith(head)
       ? entry[head.length] === 'r'
@@ -174,12 +182,12 @@ export async function overQueued(
     w.row && !replaced.has(w.key) && isPartial(cache.schema, w.row) ? [w.key] : [],
   );
   if (keys.length === 0) return { writes: [...writes], expected, replaced };
-  const peeked = await peekPending(cache, keys);
+  const peeked = await peekPending(cache, keys, cache.keys.shape, true);
   const bases = new Map(keys.map((key, i) => [key, pendingBase(cache, peeked[2 * i], peeked[2 * i + 1])]));
   const out: KeyedWrite[] = [];
   for (const w of writes) {
     const base = bases.get(w.key);
-    if (!base?.pending || !w.row) {
+    if (!base?.pending || base.carried || !w.row) {
       out.push(w);
       continue;
     }

@@ -77,23 +77,29 @@ export function peekPending(
   cache: SchemaCache,
   keys: readonly string[],
   shape = cache.keys.shape,
+  marks = false,
 ): Promise<unknown[]> {
   return cache.buckets.length > 1
-    ? cache.config.bucketing!.peekPending(cache, keys, shape)
-    : peekIn(cache, cache.keys, keys, shape);
+    ? cache.config.bucketing!.peekPending(cache, keys, shape, marks)
+    : peekIn(cache, cache.keys, keys, shape, marks);
 }
 
-/** `peekPending` of keys all in one bucket (whose keys are `space`). */
+/**
+ * `peekPending` of keys all in one bucket (whose keys are `space`). With `marks`, an entry a
+ * write-through write or a transaction reserved a version above reads `{version};c;` (see PENDING):
+ * for a write leaving columns out, which must then not carry the queued columns.
+ */
 export function peekIn(
   cache: SchemaCache,
   space: KeySpace,
   keys: readonly string[],
   shape: string,
+  marks = false,
 ): Promise<unknown[]> {
   return cache.l2!.run(
     PENDING,
     [space.pendingIndexOf(shape), ...keys.map((key) => space.rowOf(shape, key))],
-    ['peek'],
+    marks ? ['peek', 'marks'] : ['peek'],
   ) as Promise<unknown[]>;
 }
 

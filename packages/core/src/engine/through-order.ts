@@ -90,7 +90,7 @@ export class ThroughOrder {
 
   /** Postgres refused a write: `epoch` was started. Asks every bucket whether it has a counter now. */
   async moved(epoch: number): Promise<void> {
-    const found = await Promise.all(this.cache.buckets.map((_, b) => this.#ask(b, 0, epoch, [], [])));
+    const found = await Promise.all(this.cache.buckets.map((_, b) => this.#ask(b, 0, epoch, [], [], [])));
     // A later look (a concurrent write's) already knows more.
     if (this.#epoch !== undefined && this.#epoch > epoch) return;
     this.#epoch = epoch;
@@ -114,8 +114,12 @@ export class ThroughOrder {
     const at = (b: number) => keys.flatMap((_, i) => ((buckets?.[i] ?? 0) === b ? [i] : []));
     // Where a set leaves columns out: this shape's keys, and the other live shapes' the app may
     // have queued writes under (a rolling deploy; their rows in this codec only, see `otherShapes`).
-    const shapes = partial?.some(Boolean) ? [this.cache.keys.shape, ...otherShapes(this.cache)] : [];
-    const peeked = shapes.length > 0 ? new Array<readonly unknown[] | undefined>(keys.length) : undefined;
+    // Every write marks its keys' queued writes in these shapes' indexes as superseded by it (see
+    // RESERVE_THROUGH): a write-behind partial set made before it commits then carries none of them.
+    const shapes = [this.cache.keys.shape, ...otherShapes(this.cache)];
+    const peeked = partial?.some(Boolean)
+      ? new Array<readonly unknown[] | undefined>(keys.length)
+      : undefined;
     await Promise.all(
       [...reserving].map(async (b) => {
         const positions = at(b);
@@ -125,7 +129,8 @@ export class ThroughOrder {
           b,
           positions.length,
           epoch ?? -1,
-          peeking.map((i) => keys[i]!),
+          positions.map((i) => keys[i]!),
+          positions.map((i) => partial?.[i] === true && peeked !== undefined),
           shapes,
         );
         // Gone (a Redis that lost it): marked at `epoch`, so the guard covers these keys.
@@ -155,15 +160,17 @@ export class ThroughOrder {
   }
 
   /**
-   * `n` versions from bucket `b`'s counter and, with them, each of `peek`'s keys' value and pending
-   * index entry under each of `shapes` (see `RESERVE_THROUGH`); undefined when it has no counter
-   * (marked at `epoch`).
+   * `n` versions from bucket `b`'s counter for `written` (the write's keys there, in version order)
+   * and, with them, the value and pending index entry under each of `shapes` of those `peek` says
+   * (see `RESERVE_THROUGH`, which also marks their queued writes superseded); undefined when it has
+   * no counter (marked at `epoch`).
    */
   async #ask(
     b: number,
     n: number,
     epoch: number,
-    peek: readonly string[],
+    written: readonly string[],
+    peek: readonly boolean[],
     shapes: readonly string[],
   ): Promise<Reserved | undefined> {
     const { cache } = this;
@@ -171,11 +178,11 @@ export class ThroughOrder {
     const space = bucket.keys;
     const keys = [space.tickKey, space.versionKey, space.versionMarkKey];
     const args = ['', String(n), String(epoch)];
-    if (peek.length > 0) {
-      args.push(String(peek.length));
+    if (written.length > 0) {
+      args.push(String(written.length), ...peek.map((p) => (p ? '1' : '0')));
       for (const shape of shapes) {
         keys.push(space.pendingIndexOf(shape));
-        for (const key of peek) keys.push(space.rowOf(shape, key));
+        for (const key of written) keys.push(space.rowOf(shape, key));
       }
     }
     const ask = () =>

@@ -72,7 +72,8 @@ function queuedFold(
   const found: { version: number; row?: Row }[] = [];
   for (let s = 0; s < shapes; s++) {
     const base = pendingBase(cache, seen[2 * s], seen[2 * s + 1]);
-    if (!base.pending) continue;
+    // Carried: a write that reserved its version before this one supersedes them and carries them.
+    if (!base.pending || base.carried) continue;
     const row = base.queued && (s === 0 ? base.queued : ownColumns(cache, base.queued));
     found.push({ version: Number(base.expected), ...(row && { row }) });
   }

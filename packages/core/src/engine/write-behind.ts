@@ -72,7 +72,13 @@ export async function writeBehind(
     try {
       // basesOf reads the generation too (an L2 read, which a foreign L3 claim refuses).
       if (partial.length > 0)
-        bases = await basesOf(ctx, cache, writes, partial, await peekPending(cache, partial));
+        bases = await basesOf(
+          ctx,
+          cache,
+          writes,
+          partial,
+          await peekPending(cache, partial, cache.keys.shape, true),
+        );
     } catch (err) {
       throw l2Failed(ctx, name, err);
     }
@@ -200,7 +206,9 @@ async function encode(
   const earlier = new Map<string, Row | undefined>();
   for (const [i, w] of writes.entries()) {
     const base = bases?.get(w.key);
-    expected.push(base?.expected ?? '');
+    // A write that carries the key's queued columns (`^`) is refused, and merged again, if a
+    // write-through write or a transaction reserved a version above them meanwhile (see ORDERED_PUT).
+    expected.push(base ? `${base.expected}${base.queued && !earlier.has(w.key) ? '^' : ''}` : '');
     let out: Row | undefined;
     if (w.row && base && !base.unknown && isPartial(schema, w.row)) {
       const row = earlier.has(w.key)

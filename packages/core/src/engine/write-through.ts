@@ -6,6 +6,7 @@ import type { EngineContext } from './context.js';
 import type { Id } from './ids.js';
 import { writeOrdered } from './ordered-writes.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
+import { unmarkSuperseded } from './superseded-marks.js';
 import type { ThroughPlan } from './through-order.js';
 import { overPending, partialAt } from './through-partial.js';
 import { outcomeUnknown } from './unknown-outcome.js';
@@ -52,7 +53,7 @@ export async function writeThrough(
     // The statement last sent: one that timed out still runs (see `LateWrite`).
     let inFlight: Promise<unknown> | undefined;
     try {
-      outcomes = await inOrder(cache, keys, partialAt(cache, writes), async (plan) => {
+      outcomes = await inOrder(ctx, cache, keys, partialAt(cache, writes), async (plan) => {
         sent = await asSent(cache, writes, encrypted, plan);
         const work = cache.l3!.write([throughOp(cache, sent, plan)]);
         inFlight = work;
@@ -109,12 +110,15 @@ export interface OrderedKeys {
  * schema. Without a `ThroughOrder` (no L2), as it is.
  */
 export function inOrder<T>(
+  ctx: EngineContext,
   cache: SchemaCache,
   keys: readonly string[],
   partial: readonly boolean[] | undefined,
   write: (plan: ThroughPlan | undefined) => Promise<T>,
 ): Promise<T> {
-  return cache.through ? inOrderAll([{ cache, keys, partial }], ([plan]) => write(plan)) : write(undefined);
+  return cache.through
+    ? inOrderAll(ctx, [{ cache, keys, partial }], ([plan]) => write(plan))
+    : write(undefined);
 }
 
 /**
@@ -124,6 +128,7 @@ export function inOrder<T>(
  * its counters again (any epoch known to be started serves), and the write is sent again.
  */
 export async function inOrderAll<T>(
+  ctx: EngineContext,
   parts: readonly OrderedKeys[],
   write: (plans: readonly ThroughPlan[]) => Promise<T>,
 ): Promise<T> {
@@ -137,6 +142,14 @@ export async function inOrderAll<T>(
       for (const [i, p] of parts.entries()) p.cache.through!.passed(plans[i]!);
       return written;
     } catch (err) {
+      // Refused (nothing written): its marks on queued writes of its keys go (see superseded-marks.ts).
+      if (refused(err))
+        await Promise.all(
+          parts.map((p, i) => {
+            const { floors } = plans[i]!;
+            return floors && unmarkSuperseded(ctx, p.cache, p.keys, floors);
+          }),
+        );
       if (!(err instanceof EpochMoved) || tries >= EPOCH_TRIES) throw err;
       const { epoch } = err;
       await Promise.all(parts.map((p, i) => plans[i]!.epoch !== undefined && p.cache.through!.moved(epoch)));
@@ -197,6 +210,11 @@ export function throughOp(
     }),
     ...(plan?.epoch !== undefined && { epoch: plan.epoch }),
   };
+}
+
+/** Whether a failed write is known to have written nothing: Postgres refused it (or its epoch guard did). */
+export function refused(err: unknown): boolean {
+  return err instanceof EpochMoved || !outcomeUnknown(err);
 }
 
 /** `merged`'s rows encrypted: those of `writes` (same keys, same order) as they were, the merged ones again. */

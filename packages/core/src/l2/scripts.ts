@@ -28,6 +28,23 @@ end`;
  * the values again. So every value written carries the generation readers use.
  */
 
+/**
+ * Lua for the marks a write-through write or a transaction leaves on the queued writes it supersedes
+ * (field `#{row key}` of the pending index, see RESERVE_THROUGH): `me(index, key)`, the key's entry,
+ * or `{version};c;` when a mark is above its version (carried: a later write leaving columns out
+ * carries none of its columns); `mark(index, key, version)`, where the key has an entry, kept at the
+ * highest.
+ */
+const MARKS = `local function me(x, k)
+  local e = redis.call('HGET', x, k)
+  if not e then return e end
+  local v, m = string.match(e, '^(%d+);'), redis.call('HGET', x, '#' .. k)
+  if v and m and tonumber(m) > tonumber(v) then return v .. ';c;' end
+  return e
+end
+local function mark(x, k, v)
+  if redis.call('HEXISTS', x, k) == 1 and tonumber(redis.call('HGET', x, '#' .. k) or '0') < v then redis.call('HSET', x, '#' .. k, string.format('%.0f', v)) end
+end`;
 /** Refuses (status -4, then the current generation) a write whose keys name another generation. */
 const SAME_GENERATION = `local current = redis.call('GET', KEYS[2]) or '0'
 if current ~= ARGV[1] then return {tick, -4, tonumber(current)} end`;
@@ -54,7 +71,7 @@ for i = 1, n do
   local a = 2 + (i - 1) * 3
   if index then
     local held = redis.call('HGET', index, KEYS[2 + i])
-    if held and tonumber(string.match(held, '^(%d+);')) <= tonumber(ARGV[a + 1]) then redis.call('HDEL', index, KEYS[2 + i]) end
+    if held and tonumber(string.match(held, '^(%d+);')) <= tonumber(ARGV[a + 1]) then redis.call('HDEL', index, KEYS[2 + i], '#' .. KEYS[2 + i]) end
   end
   local _, _, stored = header(KEYS[2 + i])
   if stored and tonumber(stored) > tonumber(ARGV[a + 1]) then
@@ -103,7 +120,11 @@ for i = 1, n do
   local kind, _, stored = header(KEYS[${rows} + i])
   if stored and tonumber(stored) >= first + i - 1 then return {tick, -2, tonumber(stored)} end
   local expected = ARGV[${base} + n * ${per} + i - 1]
-  if expected and expected ~= '' and expected ~= (stored or '0') then return {tick, -5} end
+  if expected and expected ~= '' then
+    local ev, carries = string.match(expected, '^(%d+)(%^?)$')
+    if ev ~= (stored or '0') then return {tick, -5} end
+    if carries == '^' and tonumber(redis.call('HGET', KEYS[5], '#' .. KEYS[${rows} + i]) or '0') > tonumber(ev) then return {tick, -5} end
+  end
   held[i] = (kind == 'r') and 1 or 0
   versions[i] = string.format('%.0f', first + i - 1)
 end
@@ -149,7 +170,10 @@ return out`;
  * reached: the counter went back. Nothing is written on a refusal, and the counter is taken from
  * only once every key has passed the check. Optionally, after every key's arguments, one expected
  * version per key ('' = any, '0' = none): a write merged over the key's row as it was (a partial
- * write-behind set, see `partial-rows.ts`) is refused with {tick, -5} if the key moved since.
+ * write-behind set, see `partial-rows.ts`) is refused with {tick, -5} if the key moved since. An
+ * expected version followed by `^` (the write carries the key's queued writes' columns) is also
+ * refused when a write-through write or a transaction reserved a version above it meanwhile (its
+ * mark in the pending index, see RESERVE_THROUGH): that write supersedes them, and carries them.
  */
 export const ORDERED_PUT: L2Script = { name: 'ordered-put', source: orderedPut(false) };
 
@@ -166,23 +190,29 @@ export const ORDERED_PUT_ENQUEUE: L2Script = { name: 'ordered-put-enqueue', sour
 /**
  * Takes ARGV[2] versions from a counter without writing anything: a transaction that writes a
  * write-behind schema orders itself among that schema's queued writes this way before Postgres
- * commits. KEYS = tick, counter, then optionally row keys; ARGV = tick floor, count, then per row key
- * the version it must hold ('0' = none; a transaction's partial set merged over the key's queued
- * writes). Reply: {tick, 0, first version}, {tick, -5} when a row key moved (nothing taken), or
- * {tick, -3} / {tick, -1} as ORDERED_PUT.
+ * commits. KEYS = tick, counter, then m row keys, then optionally the pending index and the count
+ * row keys written (in version order); ARGV = tick floor, count, m, then per row key the version it
+ * must hold ('0' = none; a transaction's partial set merged over the key's queued writes). Reply:
+ * {tick, 0, first version}, {tick, -5} when a row key moved (nothing taken), or {tick, -3} / {tick,
+ * -1} as ORDERED_PUT. Each written key with an entry in the pending index is marked with its
+ * reserved version, as RESERVE_THROUGH marks them (the transaction supersedes those queued writes).
  */
 export const RESERVE: L2Script = {
   name: 'reserve',
   source: `${HEADER}
+${MARKS}
 local tick = redis.call('INCR', KEYS[1])
 if tick <= tonumber(ARGV[1]) then return {tick, -3} end
 if redis.call('EXISTS', KEYS[2]) == 0 then return {tick, -1} end
-for i = 3, #KEYS do
+local m = tonumber(ARGV[3])
+for i = 3, m + 2 do
   local _, _, stored = header(KEYS[i])
-  if (stored or '0') ~= ARGV[i] then return {tick, -5} end
+  if (stored or '0') ~= ARGV[i + 1] then return {tick, -5} end
 end
 local n = tonumber(ARGV[2])
-return {tick, 0, redis.call('INCRBY', KEYS[2], n) - n + 1}`,
+local first = redis.call('INCRBY', KEYS[2], n) - n + 1
+for j = m + 4, #KEYS do mark(KEYS[m + 3], KEYS[j], first + j - m - 4) end
+return {tick, 0, first}`,
 };
 
 /**
@@ -191,33 +221,58 @@ return {tick, 0, redis.call('INCRBY', KEYS[2], n) - n + 1}`,
  * has none, records that it was found missing at epoch ARGV[3] (KEYS[3], kept at the highest): a
  * counter seeded from that epoch or an earlier one is refused then (SEED_COUNTER), so a counter the
  * writer did not see comes with a later epoch, which its next write's epoch guard finds. KEYS =
- * tick, counter, mark, then optionally groups of a pending index and ARGV[4] row keys of its shape.
- * ARGV = tick floor, count, epoch, then optionally the row keys per group. Reply: {tick, 0, first
- * version} (first is the counter + 1 when count is 0), then per group and row key its value and
- * its entry in the group's pending index (as PENDING `peek`): the queued writes of the keys of a
- * set that leaves columns out, read with the reservation, so every one acknowledged before it is
- * seen (see `overPending`); {tick, -1} (no counter: marked), or {tick, -3} as ORDERED_PUT.
+ * tick, counter, mark, then optionally groups of a pending index and the ARGV[4] row keys of the
+ * write (in the order of their versions) under its shape. ARGV = tick floor, count, epoch, then
+ * optionally k and per row key '1' where it is peeked, else '0'. Reply: {tick, 0, first version}
+ * (first is the counter + 1 when count is 0), then per group and peeked row key its value and its
+ * entry in the group's pending index (as PENDING `peek` with marks): the queued writes of the keys
+ * of a set that leaves columns out, read with the reservation, so every one acknowledged before it
+ * is seen (see `overPending`); {tick, -1} (no counter: marked), or {tick, -3} as ORDERED_PUT.
+ * Every row key with an entry is then marked with its reserved version (field `#{row key}`, kept
+ * at the highest): this write supersedes the queued writes (their flush is refused as older), so a
+ * write-behind set leaving columns out made before it commits must not carry their columns over
+ * the ones it sets (see ORDERED_PUT's `^`, PENDING `peek` with marks).
  */
 export const RESERVE_THROUGH: L2Script = {
   name: 'reserve-through',
-  source: `local tick = redis.call('INCR', KEYS[1])
+  source: `${MARKS}
+local tick = redis.call('INCR', KEYS[1])
 if tick <= tonumber(ARGV[1]) then return {tick, -3} end
 if redis.call('EXISTS', KEYS[2]) == 0 then
   if tonumber(redis.call('GET', KEYS[3]) or '-1') < tonumber(ARGV[3]) then redis.call('SET', KEYS[3], ARGV[3]) end
   return {tick, -1}
 end
 local n = tonumber(ARGV[2])
-local out = {tick, 0, redis.call('INCRBY', KEYS[2], n) - n + 1}
+local first = redis.call('INCRBY', KEYS[2], n) - n + 1
+local out = {tick, 0, first}
 local k = tonumber(ARGV[4] or '0')
 if k > 0 then
   for g = 4, #KEYS, k + 1 do
     for i = g + 1, g + k do
-      out[#out + 1] = redis.call('GET', KEYS[i])
-      out[#out + 1] = redis.call('HGET', KEYS[g], KEYS[i])
+      if ARGV[4 + i - g] == '1' then
+        out[#out + 1] = redis.call('GET', KEYS[i])
+        out[#out + 1] = me(KEYS[g], KEYS[i])
+      end
     end
+  end
+  for g = 4, #KEYS, k + 1 do
+    for i = g + 1, g + k do mark(KEYS[g], KEYS[i], first + i - g - 1) end
   end
 end
 return out`,
+};
+
+/**
+ * Takes back the marks a write-through write or a transaction left on queued writes it would have
+ * superseded (see RESERVE_THROUGH), once Postgres refused it: KEYS = a pending index, then row keys;
+ * ARGV = per row key the version reserved. A mark another write raised since stays.
+ */
+export const UNMARK: L2Script = {
+  name: 'unmark',
+  source: `for i = 2, #KEYS do
+  local f = '#' .. KEYS[i]
+  if tonumber(redis.call('HGET', KEYS[1], f) or '0') == tonumber(ARGV[i - 1]) then redis.call('HDEL', KEYS[1], f) end
+end`,
 };
 
 /**
@@ -469,21 +524,24 @@ return out`,
  * a flush's PUT empties it) for a search to lay over Postgres: a hash from row key to
  * `{version};{kind};{row}`. KEYS = the index. ARGV[1] says what to do:
  * - `peek`, KEYS after the index = row keys: per key its value and its index entry (nil for none),
- *   read together (what a partial write merges over, see `partial-rows.ts`);
+ *   read together (what a partial write merges over, see `partial-rows.ts`); with ARGV[2] `marks`,
+ *   an entry a write-through write or a transaction reserved a version above (its mark `#{row key}`,
+ *   see RESERVE_THROUGH) reads `{version};c;` (carried: that write supersedes it and carries it);
  * - `read`, ARGV[2] = the most entries wanted: the flat list field, value, …, or the number of
  *   entries when there are more (nothing else is read);
- * - `done`, then per entry field, version: takes each out while it names that version or an older
- *   one (its write was flushed, superseded, withdrawn or dead-lettered). Reply: the count removed;
+ * - `done`, then per entry field, version: takes each out (and its mark) while it names that version
+ *   or an older one (its write was flushed, superseded, withdrawn or dead-lettered). Reply: the count removed;
  * - `put`, then per entry field, value: puts each in unless it holds one at least as new (a Redis
  *   reset lost it), the index then kept a week. Reply: the count written.
  */
 export const PENDING: L2Script = {
   name: 'pending',
-  source: `if ARGV[1] == 'peek' then
+  source: `${MARKS}
+if ARGV[1] == 'peek' then
   local out = {}
   for i = 2, #KEYS do
     out[#out + 1] = redis.call('GET', KEYS[i])
-    out[#out + 1] = redis.call('HGET', KEYS[1], KEYS[i])
+    out[#out + 1] = ARGV[2] == 'marks' and me(KEYS[1], KEYS[i]) or redis.call('HGET', KEYS[1], KEYS[i])
   end
   return out
 end
@@ -497,7 +555,10 @@ for i = 2, #ARGV, 2 do
   local held = redis.call('HGET', KEYS[1], ARGV[i])
   local v = tonumber(string.match(held or '-1;', '^(-?%d+);'))
   if ARGV[1] == 'done' then
-    if held and v <= tonumber(ARGV[i + 1]) then c = c + redis.call('HDEL', KEYS[1], ARGV[i]) end
+    if held and v <= tonumber(ARGV[i + 1]) then
+      c = c + redis.call('HDEL', KEYS[1], ARGV[i])
+      redis.call('HDEL', KEYS[1], '#' .. ARGV[i])
+    end
   elseif v < tonumber(string.match(ARGV[i + 1], '^(%d+);')) then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
     c = c + 1
@@ -522,6 +583,7 @@ export const L2_SCRIPTS: readonly L2Script[] = [
   ORDERED_PUT,
   ORDERED_PUT_ENQUEUE,
   RESERVE,
+  UNMARK,
   RESERVE_THROUGH,
   DROP,
   MARK,

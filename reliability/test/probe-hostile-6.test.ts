@@ -1,11 +1,12 @@
 import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
-import { createMemoryQueue, defineSchema, isStrataError, type L3Tier } from '@strata/core';
+import { createMemoryQueue, defineSchema, isStrataError } from '@strata/core';
 import { manualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { lapseWriterClaims } from '@strata/devstack/testing';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { describe, expect, it, vi } from 'vitest';
 import { scratchApp } from '../support/scratch-app.js';
+import { wrapL3 } from '../support/wrap-l3.js';
 
 // Hostile round 6: the one version owner per table (`_strata_writers`, engine/writer-claim.ts) as it
 // is deployed — takeovers while the old owner still holds queued writes or a write under way, Redis
@@ -29,17 +30,6 @@ async function until(done: () => boolean): Promise<void> {
     if (Date.now() > by) throw new Error('until: timed out');
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
-}
-
-/** `target` with some of its methods replaced (the rest bound to it). */
-function wrapL3(target: L3Tier, over: Partial<L3Tier>): L3Tier {
-  return new Proxy(target, {
-    get(t, prop) {
-      if (prop in over) return over[prop as keyof L3Tier];
-      const value = Reflect.get(t, prop, t) as unknown;
-      return typeof value === 'function' ? value.bind(t) : value;
-    },
-  });
 }
 
 describe('a lapsed write-behind claim taken over while the old owner still has queued writes', () => {

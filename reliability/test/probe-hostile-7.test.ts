@@ -8,23 +8,13 @@ import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { scratchApp } from '../support/scratch-app.js';
 import { searchPathDbs } from '../support/search-path-dbs.js';
+import { wrapL3 } from '../support/wrap-l3.js';
 
 // Hostile round 7 (helper "breakit", third round): write modes mixed inside one app with
 // invalidations, tags and partial rows; a flush whose COMMIT reply is lost and whose batch is then
 // redelivered beside newer writes of its keys; delete-then-set across modes and instances. A probe
 // that found a defect is `it.fails`, with the loss in its comment; the others pass and stay because
 // no other test walks them.
-
-/** `target` with some of its methods replaced (the rest bound to it). */
-function wrapL3(target: L3Tier, over: Partial<L3Tier>): L3Tier {
-  return new Proxy(target, {
-    get(t, prop) {
-      if (prop in over) return over[prop as keyof L3Tier];
-      const value = Reflect.get(t, prop, t) as unknown;
-      return typeof value === 'function' ? value.bind(t) : value;
-    },
-  });
-}
 
 /** An L3 whose next `write` commits and then loses its reply (a connection cut after COMMIT). */
 function lossyL3(base: L3Tier) {

@@ -4,21 +4,11 @@ import { createDrizzleL3 } from '@strata/core/drizzle';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { describe, expect, it } from 'vitest';
 import { scratchApp } from '../support/scratch-app.js';
+import { wrapL3 } from '../support/wrap-l3.js';
 
 // Hostile round 8 (helper "breakit"): write modes of one app racing between a write-through
 // write's version reservation and its commit. A probe that found a defect is `it.fails`, with the
 // loss in its comment; the others pass and stay because no other test walks them.
-
-/** `target` with some of its methods replaced (the rest bound to it). */
-function wrapL3(target: L3Tier, over: Partial<L3Tier>): L3Tier {
-  return new Proxy(target, {
-    get(t, prop) {
-      if (prop in over) return over[prop as keyof L3Tier];
-      const value = Reflect.get(t, prop, t) as unknown;
-      return typeof value === 'function' ? value.bind(t) : value;
-    },
-  });
-}
 
 /** An L3 whose next `write` waits (before Postgres sees it) until `open()`; `reached` says it got there. */
 function heldL3(base: L3Tier) {
@@ -41,14 +31,13 @@ function heldL3(base: L3Tier) {
   return { l3, holdNext: () => (hold = true), reached: () => reached, open };
 }
 
-describe('a write-behind partial set while a write-through write of the key sits between its reservation and its commit', () => {
-  // One app (one keyPrefix) writes the table in both modes (write-modes-one-app.test.ts): b queues
-  // a write of the key (P1: note 'queued'); t writes the key through Postgres and has reserved its
-  // version (after P1's) when its statement is held (a slow Postgres); meanwhile b sets another
-  // column of the key (P3, after t's reservation: a higher version), merging over the pending row
-  // (P1's: t's row is not in L2 yet). Order of the versions: P1, t, P3. After the flush Postgres
-  // must hold t's columns where P3 left them out, P3's where it set them.
-  const scratch = scratchApp('hostile8_resv');
+/**
+ * One app (one keyPrefix) writing `items` (id, n, note, extra) in both modes, each instance on the
+ * app's bus: `open(schema, more)` an instance (`more`: an L2 or L3 of the probe's), `row(id)` the
+ * row as Postgres holds it. Call it in a describe's body.
+ */
+function itemsInBothModes(label: string) {
+  const scratch = scratchApp(label);
   const { name, pgName, db, admin, redisUrl } = scratch;
   const table = pgSchema(pgName).table('items', {
     id: text('id').primaryKey(),
@@ -59,15 +48,25 @@ describe('a write-behind partial set while a write-through write of the key sits
   const behind = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
   const through = defineSchema({ name: 'items', table });
   scratch.migrate(table);
-  const open = (schema: typeof behind, l3?: L3Tier) =>
-    scratch.strata({
-      schemas: [schema],
-      ...(l3 && { l3 }),
-      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) },
-    });
+  const bus = () => ({ bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) });
+  const open = (schema: typeof behind, more: { l2?: L2Tier; l3?: L3Tier } = {}) =>
+    scratch.strata({ schemas: [schema], ...more, coherence: bus() });
   const row = async (id: string) =>
     (await admin.query(`select id, n, note, extra from "${pgName}".items where id = $1`, [id])).rows[0] ??
     null;
+  /** An L3 of the app whose next write can be held (see `heldL3`). */
+  const heldTier = () => heldL3(createDrizzleL3(db, { migrationsSchema: pgName }));
+  return { redisUrl, admin, pgName, behind, through, open, row, heldTier };
+}
+
+describe('a write-behind partial set while a write-through write of the key sits between its reservation and its commit', () => {
+  // One app (one keyPrefix) writes the table in both modes (write-modes-one-app.test.ts): b queues
+  // a write of the key (P1: note 'queued'); t writes the key through Postgres and has reserved its
+  // version (after P1's) when its statement is held (a slow Postgres); meanwhile b sets another
+  // column of the key (P3, after t's reservation: a higher version), merging over the pending row
+  // (P1's: t's row is not in L2 yet). Order of the versions: P1, t, P3. After the flush Postgres
+  // must hold t's columns where P3 left them out, P3's where it set them.
+  const { behind, through, open, row, heldTier } = itemsInBothModes('hostile8_resv');
   const caughtUp = async (x: Strata, via: Strata) => {
     const heard = x.stats().invalidationsApplied;
     await via.invalidate(behind, `sentinel-${Math.random()}`);
@@ -80,10 +79,10 @@ describe('a write-behind partial set while a write-through write of the key sits
     ['transaction (write-behind schema)', 'tx'],
   ] as const)("t's %s: its columns survive the later partial set's flush", async (_, shape) => {
     const id = `r-${shape}`;
-    const held = heldL3(createDrizzleL3(db, { migrationsSchema: pgName }));
+    const held = heldTier();
     const b = open(behind);
     const tSchema = shape === 'tx' ? behind : through;
-    const t = open(tSchema, held.l3);
+    const t = open(tSchema, { l3: held.l3 });
     await b.set(behind, { id, n: 0, note: 'stored', extra: 'stored' });
     await b.flushDirty();
     await b.set(behind, { id, n: 1, note: 'queued' } as never); // P1
@@ -117,21 +116,7 @@ describe('a write-behind partial set while a write-through write of the key sits
 describe("a write-through reservation between a write-behind partial set's base read and its script", () => {
   // As above, but t reserves its version after b's partial set read the key's queued writes and
   // before b's script wrote it: the script must see that the columns it carries are superseded.
-  const scratch = scratchApp('hostile8_mid');
-  const { name, pgName, db, admin, redisUrl } = scratch;
-  const table = pgSchema(pgName).table('items', {
-    id: text('id').primaryKey(),
-    n: integer('n').notNull(),
-    note: text('note'),
-    extra: text('extra'),
-  });
-  const behind = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
-  const through = defineSchema({ name: 'items', table });
-  scratch.migrate(table);
-  const bus = () => ({ bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) });
-  const row = async (id: string) =>
-    (await admin.query(`select id, n, note, extra from "${pgName}".items where id = $1`, [id])).rows[0] ??
-    null;
+  const { redisUrl, behind, through, open, row, heldTier } = itemsInBothModes('hostile8_mid');
 
   it("t's columns survive; b's partial set lands after it", async () => {
     const base = createIoredisL2(redisUrl);
@@ -157,9 +142,9 @@ describe("a write-through reservation between a write-behind partial set's base 
         return typeof value === 'function' ? value.bind(t) : value;
       },
     }) as L2Tier;
-    const held = heldL3(createDrizzleL3(db, { migrationsSchema: pgName }));
-    const b = scratch.strata({ schemas: [behind], l2, coherence: bus() });
-    const t = scratch.strata({ schemas: [through], l3: held.l3, coherence: bus() });
+    const held = heldTier();
+    const b = open(behind, { l2 });
+    const t = open(through, { l3: held.l3 });
     await b.set(behind, { id: 'm', n: 0, note: 'stored', extra: 'stored' });
     await b.flushDirty();
     await b.set(behind, { id: 'm', n: 1, note: 'queued' } as never); // P1
@@ -179,25 +164,7 @@ describe("a write-through reservation between a write-behind partial set's base 
 });
 
 describe('two write-through partial sets in a row over a write-behind write queued before both', () => {
-  const scratch = scratchApp('hostile8_twice');
-  const { name, pgName, admin, redisUrl } = scratch;
-  const table = pgSchema(pgName).table('items', {
-    id: text('id').primaryKey(),
-    n: integer('n').notNull(),
-    note: text('note'),
-    extra: text('extra'),
-  });
-  const behind = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
-  const through = defineSchema({ name: 'items', table });
-  scratch.migrate(table);
-  const open = (schema: typeof behind) =>
-    scratch.strata({
-      schemas: [schema],
-      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) },
-    });
-  const row = async (id: string) =>
-    (await admin.query(`select id, n, note, extra from "${pgName}".items where id = $1`, [id])).rows[0] ??
-    null;
+  const { behind, through, open, row } = itemsInBothModes('hostile8_twice');
 
   it('the second does not carry the queued columns over the first one', async () => {
     const b = open(behind);
@@ -216,25 +183,7 @@ describe('a write-through write that reserved its version and then failed, befor
   // b queues P1 (note 'queued'); t's write of the key reserves its version (marking P1 superseded:
   // it would carry it) and then Postgres refuses it (a check constraint); t then sets another column
   // of the key. Nothing superseded P1 but that second set, which must carry P1's columns.
-  const scratch = scratchApp('hostile8_failed');
-  const { name, pgName, admin, redisUrl } = scratch;
-  const table = pgSchema(pgName).table('items', {
-    id: text('id').primaryKey(),
-    n: integer('n').notNull(),
-    note: text('note'),
-    extra: text('extra'),
-  });
-  const behind = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
-  const through = defineSchema({ name: 'items', table });
-  scratch.migrate(table);
-  const open = (schema: typeof behind) =>
-    scratch.strata({
-      schemas: [schema],
-      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) },
-    });
-  const row = async (id: string) =>
-    (await admin.query(`select id, n, note, extra from "${pgName}".items where id = $1`, [id])).rows[0] ??
-    null;
+  const { admin, pgName, behind, through, open, row } = itemsInBothModes('hostile8_failed');
 
   it.each(['set', 'tx'] as const)(
     '%s: the queued columns survive the failed write and the next',

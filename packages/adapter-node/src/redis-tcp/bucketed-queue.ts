@@ -75,6 +75,7 @@ export class BucketedStreamQueue implements RedisStreamQueue {
         return waits.length === 0 ? undefined : Promise.all(waits).then(() => undefined);
       },
       mark: () => first.colocated.mark(),
+      replicas: Math.max(...this.shards.map((s) => s.colocated.replicas ?? 0)),
     };
   }
 

@@ -37,6 +37,11 @@ export class ClusterL2 implements L2Tier {
     this.#ack = ack;
   }
 
+  /** Every script waits for this many replicas (`WAIT`): see `L2Tier.replicas`. */
+  get replicas(): number {
+    return this.#ack.replicas;
+  }
+
   async getMany(keys: readonly string[]): Promise<(string | null)[]> {
     if (keys.length === 0) return [];
     // slot -> the indexes of its keys in `keys`

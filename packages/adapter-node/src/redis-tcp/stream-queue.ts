@@ -89,6 +89,7 @@ export class StreamQueue implements RedisStreamQueue {
         this.#checkOpen();
         return markRedis(this.#redis, this.stream);
       },
+      replicas: ack.replicas,
     };
   }
 

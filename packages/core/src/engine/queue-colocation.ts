@@ -9,7 +9,7 @@ import type { EngineContext } from './context.js';
  * by a marker (`ColocatedQueue.mark`), never assumed from URLs: two URLs can name one Redis, one URL
  * with another database index names another. A failed check is logged (and counted: a queue's
  * failure by the timed queue already, an L2 one here) and asked again on the next write; until
- * then writes take the two-request path.
+ * then writes take the two-request path. So does a queue that waits for more replicas than the L2.
  */
 export class QueueColocation {
   #answer: Promise<ColocatedQueue | undefined> | undefined;
@@ -34,8 +34,16 @@ export class QueueColocation {
   get(): Promise<ColocatedQueue | undefined> {
     const { colocated } = this.queue;
     const { buckets } = this.ctx.config;
-    // Over several buckets each bucket's writes need a stream in its own slot.
-    if (!colocated || !this.l2 || (buckets > 1 && colocated.streams?.length !== buckets)) {
+    // Over several buckets each bucket's writes need a stream in its own slot. A queue that waits
+    // for more replicas than the L2's scripts do takes its writes itself (`enqueue`, then WAIT):
+    // queued inside the script, a write was acknowledged on the primary alone, and a failover onto a
+    // replica lost it (reliability/test/probe-hostile-9-failover.test.ts).
+    if (
+      !colocated ||
+      !this.l2 ||
+      (buckets > 1 && colocated.streams?.length !== buckets) ||
+      (colocated.replicas ?? 0) > (this.ctx.config.l2?.replicas ?? 0)
+    ) {
       this.#known = null;
       return Promise.resolve(undefined);
     }

@@ -79,5 +79,6 @@ function timedColocated(
             answered = true;
           }),
     mark: () => within('mark', () => colocated.mark()),
+    ...(colocated.replicas !== undefined && { replicas: colocated.replicas }),
   };
 }

@@ -38,6 +38,12 @@ export interface L2Tier {
    * acknowledged meanwhile. What was sent before it may still finish after it (an unknown outcome).
    */
   run(script: L2Script, keys: readonly string[], args: readonly string[], sendBy?: number): Promise<unknown>;
+  /**
+   * How many replicas each `run` waits for (`WAIT`) before it resolves; absent: none. A write-behind
+   * queue in the same Redis that asks for more (`ColocatedQueue.replicas`) is not written inside this
+   * tier's scripts, which would acknowledge its writes without them.
+   */
+  readonly replicas?: number;
   /** Releases connections the tier opened itself (not ones handed to it). */
   close(): Promise<void>;
 }

@@ -118,4 +118,10 @@ export interface ColocatedQueue {
    * and only an L2 that sees the same value is the same Redis (and database).
    */
   mark(): Promise<{ key: string; value: string }>;
+  /**
+   * How many replicas `enqueue` waits for (`WAIT`); absent: none. The engine queues inside an L2
+   * script only when the L2 waits for as many (`L2Tier.replicas`), else a write acknowledged there
+   * would not be on a replica and a failover could lose it.
+   */
+  readonly replicas?: number;
 }

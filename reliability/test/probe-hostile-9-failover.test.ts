@@ -1,0 +1,128 @@
+import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
+import { Strata } from '@strata/core';
+import { type ManualClock, manualClock } from '@strata/core/driver';
+import { createDrizzleL3 } from '@strata/core/drizzle';
+import { type RedisReplica, startRedisReplica } from '@strata/devstack/redis-replica';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { codeOf, type FaultScratch, faultScratch, settleBy } from '../support/fault-harness.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+
+// Hostile probe 9: a Redis FAILOVER (not a restore): a primary with a replica on loopback (our own
+// redis-server pair, `startRedisReplica`), the instances reaching "the primary" through a TCP proxy,
+// as a managed Redis' endpoint. Replication is held on the wire (deterministic lag), a write is made,
+// then the replica is promoted (`REPLICAOF NO ONE`) and the endpoint moved to it: the writes the
+// replica never got are gone, while the boot marker (replicated long before) comes back unchanged
+// and the tick is at most one step behind what the instances saw. No bus: Workers-like instances, or
+// the bus down. Each test is its own app (keyPrefix); the servers are killed by PID at the end.
+
+const DEADLINE = 5_000;
+/** Past the generation refresh (5 s) and the L1 TTL below, on the instances' manual clock. */
+const REFRESH_PASSED = 6_000;
+
+let pair: RedisReplica;
+let endpoint: TcpProxy;
+let store: FaultScratch;
+const opened: { close(): Promise<void> | void }[] = [];
+
+beforeAll(async () => {
+  pair = await startRedisReplica();
+  endpoint = await startTcpProxy(pair.primary.port);
+  store = await faultScratch('h9_failover');
+});
+afterAll(async () => {
+  await Promise.allSettled(opened.splice(0).map((o) => o.close()));
+  await endpoint?.close();
+  await store?.cleanup();
+  await pair?.stop();
+});
+
+/** A client of the endpoint that reconnects at once (to whichever server the endpoint names then). */
+function client(): Redis {
+  const c = new Redis(endpoint.url(pair.primary.url), {
+    maxRetriesPerRequest: 0,
+    protocol: 2,
+    retryStrategy: () => 20,
+  });
+  c.on('error', () => {});
+  opened.push({ close: () => c.disconnect() });
+  return c;
+}
+
+interface Options {
+  writeBehind?: { replicas: number };
+}
+
+function instance(keyPrefix: string, clock: ManualClock, options: Options = {}): Strata {
+  const strata = new Strata({
+    l2: createIoredisL2(client()),
+    l3: createDrizzleL3(store.db, { migrationsSchema: store.name }),
+    clock,
+    keyPrefix,
+    ttl: { l1: '2s' },
+    ...(options.writeBehind && {
+      writeBehind: {
+        // The app asks the queue for a replica's acknowledgement: "a failover onto a replica then
+        // loses no acknowledged write" (RedisStreamQueueOptions.replicas).
+        queue: createRedisStreamQueue({
+          redis: client(),
+          keyPrefix,
+          allowVolatile: true,
+          replicas: options.writeBehind.replicas,
+        }),
+      },
+    }),
+    schemas: [store.schema(options.writeBehind ? 'write-behind' : 'write-through')],
+  });
+  opened.push(strata);
+  return strata;
+}
+
+/** The replica takes over: promoted, and the endpoint sends every connection to it from now on. */
+async function failover(): Promise<void> {
+  const replica = new Redis(pair.replica.url, { maxRetriesPerRequest: 0, protocol: 2 });
+  try {
+    expect(await replica.replicaof('NO', 'ONE')).toBe('OK');
+  } finally {
+    replica.disconnect();
+  }
+  endpoint.retarget(pair.replica.port);
+  endpoint.cutAll();
+}
+
+describe('a Redis failover onto a replica that had not received the last writes', () => {
+  it('write-behind with a queue that waits for one replica: a write acknowledged before the failover is flushed after it', async () => {
+    const clock = manualClock(Date.now());
+    const keyPrefix = `${store.name}-wb`;
+    const schema = store.schema('write-behind');
+    const writer = instance(keyPrefix, clock, { writeBehind: { replicas: 1 } });
+    // Replication flowing: acknowledged, on the replica too (the queue and the L2 are one Redis, so
+    // the engine may queue inside its L2 script).
+    expect(
+      codeOf(await settleBy(writer.set(schema, { id: 'before', n: 1, label: 'wb-before' }), DEADLINE)),
+    ).toBe('OK');
+    await pair.caughtUp();
+    pair.holdReplication();
+    // The replica does not get this one: acknowledged only if a replica has it (WAIT), else refused.
+    const lagging = await settleBy(
+      writer.set(schema, { id: 'lagging', n: 2, label: 'wb-lagging' }),
+      DEADLINE,
+    );
+    await failover();
+
+    // Another instance of the app, after the failover, flushes what the queue holds.
+    const flusher = instance(keyPrefix, clock, { writeBehind: { replicas: 0 } });
+    expect(codeOf(await settleBy(flusher.flushDirty(), DEADLINE))).toBe('OK');
+    const stored = await store.stored();
+    expect(stored.get('before'), 'acknowledged before the lag: flushed').toBe(1);
+    if (codeOf(lagging) === 'OK') {
+      // Old code: the set resolved (the L2 script queued it; nothing waited for the replica), and
+      // the failover took the entry: an acknowledged write never reaches Postgres.
+      expect(stored.get('lagging'), 'the acknowledged write survives the failover').toBe(2);
+    } else {
+      expect(codeOf(lagging), 'refused as not on a replica').toBe('QUEUE_UNAVAILABLE');
+      expect(stored.has('lagging')).toBe(false);
+      expect(await flusher.find(schema, 'lagging'), 'and read by nobody').toBeNull();
+    }
+  });
+});

@@ -3,8 +3,9 @@ import { Strata } from '@strata/core';
 import { type ManualClock, manualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { type RedisReplica, startRedisReplica } from '@strata/devstack/redis-replica';
+import { lapseWriterClaims } from '@strata/devstack/testing';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { codeOf, type FaultScratch, faultScratch, settleBy } from '../support/fault-harness.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
@@ -26,15 +27,22 @@ let store: FaultScratch;
 const opened: { close(): Promise<void> | void }[] = [];
 
 beforeAll(async () => {
-  pair = await startRedisReplica();
-  endpoint = await startTcpProxy(pair.primary.port);
   store = await faultScratch('h9_failover');
 });
-afterAll(async () => {
+// Each test fails over once: a pair and an endpoint of its own.
+beforeEach(async () => {
+  pair = await startRedisReplica();
+  endpoint = await startTcpProxy(pair.primary.port);
+});
+afterEach(async () => {
   await Promise.allSettled(opened.splice(0).map((o) => o.close()));
   await endpoint?.close();
-  await store?.cleanup();
   await pair?.stop();
+  // Each test is its own app (keyPrefix) on the one items table: the closed app's claim lapses.
+  await lapseWriterClaims(store.pool, store.name);
+});
+afterAll(async () => {
+  await store?.cleanup();
 });
 
 /** A client of the endpoint that reconnects at once (to whichever server the endpoint names then). */
@@ -69,6 +77,8 @@ function instance(keyPrefix: string, clock: ManualClock, options: Options = {}):
           keyPrefix,
           allowVolatile: true,
           replicas: options.writeBehind.replicas,
+          // Slack for a loaded machine: the replica's acknowledgement goes through the test's relay.
+          replicaTimeoutMs: 1_000,
         }),
       },
     }),
@@ -124,5 +134,51 @@ describe('a Redis failover onto a replica that had not received the last writes'
       expect(stored.has('lagging')).toBe(false);
       expect(await flusher.find(schema, 'lagging'), 'and read by nobody').toBeNull();
     }
+  });
+});
+
+describe('a write-through write whose L2 copy the failover lost, its writer gone (no bus)', () => {
+  // Known gap, documented (docs/semantics.md, "Bounds that remain"; docs/redis-replicas.md): the
+  // write committed to Postgres and its L2 PUT was acknowledged by the primary, which had not passed
+  // it on. The promoted replica holds the older row in the current generation, with the same boot
+  // marker; its tick is the one the reader last saw, so the reader's next tick-INCRing request finds
+  // it above, not a Redis that went back. Only the writer remembers the newer tick, and it is gone
+  // (a Worker isolate that ended, a process stopped): nothing moves the generation, and every
+  // instance, the reader and a new one alike, serves the older row from L2 until the L2 TTL (30 min
+  // by default), far past the 5 s in which a reset is otherwise found. Not fixable inside Strata
+  // without a memory of the Redis life that outlives it: the write-through path keeps no mark in
+  // Postgres, and `WAIT` (not offered on a single Redis) would turn it into the writer's missed
+  // write, which, the writer gone first, has the same bound.
+  it.fails('the reader and a new instance read the committed row once the generation refresh has passed', async () => {
+    const clock = manualClock(Date.now());
+    const keyPrefix = `${store.name}-wt`;
+    const schema = store.schema('write-through');
+    const writer = instance(keyPrefix, clock);
+    const reader = instance(keyPrefix, clock);
+    expect(codeOf(await settleBy(writer.set(schema, { id: 'k', n: 1, label: 'wt-v1' }), DEADLINE))).toBe(
+      'OK',
+    );
+    expect((await reader.get(schema, 'k')).n).toBe(1); // in the reader's L1, and its generation read
+    await pair.caughtUp();
+    pair.holdReplication();
+    expect(codeOf(await settleBy(writer.set(schema, { id: 'k', n: 2, label: 'wt-v2' }), DEADLINE))).toBe(
+      'OK',
+    );
+    await writer.close(); // the writer ends; what it sent the primary is not on the replica
+    await failover();
+    expect((await store.stored()).get('k'), 'Postgres holds the acknowledged write').toBe(2);
+
+    clock.advance(REFRESH_PASSED);
+    const fresh = instance(keyPrefix, clock);
+    const read = async () => ({
+      reader: (await reader.get(schema, 'k')).n,
+      fresh: (await fresh.get(schema, 'k')).n,
+    });
+    await read(); // the cut connections come back (the reader's first request fails: read from Postgres)
+    clock.advance(REFRESH_PASSED);
+    // Was: { reader: 1, fresh: 1 }, and the same a minute later.
+    expect(await read(), 'past the generation refresh').toEqual({ reader: 2, fresh: 2 });
+    clock.advance(60_000);
+    expect(await read(), 'a minute later').toEqual({ reader: 2, fresh: 2 });
   });
 });

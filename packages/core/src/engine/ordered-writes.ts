@@ -158,7 +158,15 @@ export async function writeOrderedIn(
     versions[i] = version;
     held[i] = Number(reply[4 + i]) === 1;
     cache.aging?.wrote(key, version);
-    if (pendingFlush) cache.ownPending?.record(key, version, writes[i]!.stored ? payloads[i] : undefined);
+    if (pendingFlush) {
+      const w = writes[i]!;
+      cache.ownPending?.record(
+        key,
+        version,
+        w.stored ? payloads[i] : undefined,
+        w.stored ? w.queued : undefined,
+      );
+    }
     if (l1Values) cache.offerL1(key, l1Values[i]!, cache.l1TtlMs, version);
   }
   return { versions, held };

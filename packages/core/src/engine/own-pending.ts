@@ -13,6 +13,8 @@ interface Remembered {
   readonly version: number;
   /** The row's L2 payload; undefined for a delete. */
   readonly payload: string | undefined;
+  /** The row as the queue carries it (`QueuedWrite.row`); undefined for a delete. */
+  readonly queued: string | undefined;
 }
 
 /**
@@ -28,9 +30,9 @@ interface Remembered {
 export class OwnPending {
   readonly #rows = new Map<string, Remembered>();
 
-  record(key: string, version: number, payload: string | undefined): void {
+  record(key: string, version: number, payload: string | undefined, queued: string | undefined): void {
     this.#rows.delete(key);
-    this.#rows.set(key, { version, payload });
+    this.#rows.set(key, { version, payload, queued });
     if (this.#rows.size > MAX_REMEMBERED) this.#rows.delete(this.#rows.keys().next().value!);
   }
 
@@ -56,6 +58,13 @@ export class OwnPending {
  * replaced in L2 (PUT is given the version minus a half, so an equal one refuses it: the flush's
  * own row of that version is not pending). The versions stay valid: the counter starts a new
  * epoch after the reset, above every version handed out before it.
+ *
+ * And queues them again: a queue in the Redis that went back (a stream beside L2: a failover onto a
+ * lagging replica, a restore) lost them with the rows, and a pending row whose write no flusher
+ * will ever apply is answered for a week while Postgres keeps the older row
+ * (reliability/test/probe-hostile-9-failover.test.ts). Where the queue kept them, the copy is a
+ * redelivery: its flush finds the version applied (or the copies fold into one write) and changes
+ * nothing. A queue that refuses them now is logged; the rows stay, as before.
  */
 export async function restoreOwnPending(ctx: EngineContext, cache: SchemaCache): Promise<number> {
   const own = cache.ownPending;
@@ -109,10 +118,40 @@ export async function restoreOwnPending(ctx: EngineContext, cache: SchemaCache):
   );
   const back = entries.filter((_, i) => Number(reply[i]) === 1);
   await restorePendingIndex(cache, back);
+  await queueAgain(ctx, cache, back);
   const restored = back.length;
   ctx.config.logger.warn('restored write-behind rows L2 lost in a reset', {
     schema: cache.schema.name,
     restored,
   });
   return restored;
+}
+
+/** The restored writes, queued again at their versions (see `restoreOwnPending`). */
+async function queueAgain(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  back: [string, Remembered][],
+): Promise<void> {
+  const { queue } = ctx.config.writeBehind;
+  const writes = back.filter(([, e]) => e.payload === undefined || e.queued !== undefined);
+  if (!queue || writes.length === 0) return;
+  try {
+    await queue.enqueue(
+      writes.map(([id, e]) => ({
+        schema: cache.schema.identity,
+        id,
+        op: e.payload === undefined ? 'delete' : 'set',
+        ...(e.queued !== undefined && { row: e.queued }),
+        version: e.version,
+      })),
+    );
+  } catch (err) {
+    // Counted by the timed queue (`errorsBy.queue`); the rows stay pending, as before this existed.
+    ctx.config.logger.warn('write-behind: could not queue again the writes a reset took', {
+      schema: cache.schema.name,
+      writes: writes.length,
+      error: String(err),
+    });
+  }
 }

@@ -12,31 +12,26 @@ export function checkColumnOptions(
   schema: string,
   columns: readonly CompiledColumn[],
   partitionBy: unknown,
-  indexes: unknown,
+  indexes: readonly IndexDefinition[] | undefined,
 ): void {
-  if (partitionBy !== undefined) checkColumn(schema, columns, 'l3.partitionBy', partitionBy);
-  if (indexes === undefined) return;
-  if (!Array.isArray(indexes)) throw refused(schema, 'indexes', 'indexes must be an array');
-  for (const [i, index] of (indexes as (IndexDefinition | undefined)[]).entries()) {
-    const fields: unknown = index?.fields;
-    if (!Array.isArray(fields) || fields.length === 0)
-      throw refused(schema, `indexes.${i}.fields`, `indexes.${i}.fields must list at least one column`);
-    for (const [j, key] of fields.entries()) checkColumn(schema, columns, `indexes.${i}.fields.${j}`, key);
+  const refuse = (field: string, why: string) => {
+    throw schemaError('INVALID_MODEL', schema, `${field} ${why}`, { details: { field } });
+  };
+  const check = (field: string, key: unknown) => {
+    if (columns.some((c) => c.key === key)) return;
+    // Its SQL name where the key is meant (created_at for createdAt): say which key to write.
+    const meant = columns.find((c) => c.name === key);
+    refuse(
+      field,
+      `names no column of the table: ${String(key)}${meant ? ` (did you mean ${meant.key}?)` : ''}; ` +
+        `its columns: ${columns.map((c) => c.key).join(', ')}`,
+    );
+  };
+  if (partitionBy !== undefined) check('l3.partitionBy', partitionBy);
+  // Object.entries, not .entries(): plain JavaScript may pass anything, and gets INVALID_MODEL for it.
+  for (const [i, index] of Object.entries(indexes ?? [])) {
+    const fields = Object.entries(index?.fields ?? []);
+    if (!fields.length) refuse(`indexes.${i}.fields`, 'must list at least one column');
+    for (const [j, key] of fields) check(`indexes.${i}.fields.${j}`, key);
   }
 }
-
-function checkColumn(schema: string, columns: readonly CompiledColumn[], field: string, key: unknown): void {
-  if (typeof key === 'string' && columns.some((c) => c.key === key)) return;
-  // A SQL name where the key is meant, or the Drizzle column itself: say which key to write.
-  const meant = columns.find((c) => c.name === key || c.column === key);
-  const hint = meant ? ` (did you mean ${JSON.stringify(meant.key)}?)` : '';
-  const named = typeof key === 'string' ? JSON.stringify(key) : `a ${key === null ? 'null' : typeof key}`;
-  throw refused(
-    schema,
-    field,
-    `${field} names no column of the table: ${named}${hint}; its columns: ${columns.map((c) => c.key).join(', ')}`,
-  );
-}
-
-const refused = (schema: string, field: string, why: string) =>
-  schemaError('INVALID_MODEL', schema, why, { details: { field } });

@@ -276,9 +276,13 @@ try {
   for (const [key, value] of Object.entries(vars)) args.push('--var', `${key}:${value}`);
 
   // Its own process group: the group's id is wrangler's pid, so -pid reaches wrangler and workerd.
+  // WRANGLER_SEND_METRICS: no telemetry. CLOUDFLARE_CF_FETCH_ENABLED=false (miniflare, documented with
+  // wrangler's system environment variables): no fetch of workers.cloudflare.com/cf.json for `Request.cf`,
+  // which the demo never reads; offline, that fetch printed a getaddrinfo ENOTFOUND stack at every start.
+  // A CLOUDFLARE_CF_FETCH_ENABLED of the caller's own wins.
   wrangler = spawnGroup('npx', args, {
     cwd: root,
-    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1' },
+    env: { CLOUDFLARE_CF_FETCH_ENABLED: 'false', ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1' },
   });
   log(`pid ${wrangler.pid}: npx wrangler dev (process group ${wrangler.pid})`);
   for (const stream of [wrangler.stdout, wrangler.stderr]) {

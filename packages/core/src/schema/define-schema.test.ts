@@ -121,6 +121,79 @@ describe('defineSchema refuses what cannot hold, with INVALID_MODEL', () => {
     }
   });
 
+  // Each option that names a column (by its JS key): one naming none used to pass defineSchema and fail
+  // only at migrate(), naming no field, or never where drizzle-kit creates the tables.
+  describe('an option naming no column of the table', () => {
+    const table = pgTable('cols', {
+      id: text('id').primaryKey(),
+      createdAt: timestamp('created_at'),
+      level: integer('level'),
+    });
+    const columns = '; its columns: id, createdAt, level';
+
+    it('l3.partitionBy', () => {
+      expect(refusal(() => defineSchema({ table, l3: { partitionBy: 'nope' as never } }))).toEqual({
+        code: 'INVALID_MODEL',
+        field: 'l3.partitionBy',
+        message: `strata: schema cols: l3.partitionBy names no column of the table: nope${columns}`,
+      });
+      // Its SQL name where the key is meant: the key is named. Not a string at all: refused too.
+      const bySqlName = refusal(() => defineSchema({ table, l3: { partitionBy: 'created_at' as never } }));
+      expect(bySqlName).toMatchObject({ code: 'INVALID_MODEL', field: 'l3.partitionBy' });
+      expect(bySqlName.message).toContain('created_at (did you mean createdAt?)');
+      expect(
+        refusal(() => defineSchema({ table, l3: { partitionBy: table.createdAt as never } })),
+      ).toMatchObject({
+        code: 'INVALID_MODEL',
+        field: 'l3.partitionBy',
+      });
+      expect(defineSchema({ table, l3: { partitionBy: 'id' } }).l3).toEqual({ partitionBy: 'id' });
+      expect(defineSchema({ table, l3: false }).l3).toBe(false);
+    });
+
+    it('indexes[i].fields[j], and an index with no fields', () => {
+      const indexes = [{ fields: ['level'] }, { fields: ['level', 'nope'], unique: true }];
+      expect(refusal(() => defineSchema({ table, indexes: indexes as never }))).toEqual({
+        code: 'INVALID_MODEL',
+        field: 'indexes.1.fields.1',
+        message: `strata: schema cols: indexes.1.fields.1 names no column of the table: nope${columns}`,
+      });
+      expect(
+        refusal(() => defineSchema({ table, indexes: [{ fields: ['created_at' as never] }] })),
+      ).toMatchObject({
+        code: 'INVALID_MODEL',
+        field: 'indexes.0.fields.0',
+        message: expect.stringContaining('(did you mean createdAt?)'),
+      });
+      for (const bad of [[{ fields: [] }], [{}], [{ fileds: ['level'] }]]) {
+        expect(refusal(() => defineSchema({ table, indexes: bad as never })).code).toBe('INVALID_MODEL');
+      }
+      expect(refusal(() => defineSchema({ table, indexes: [{ fields: [] }] })).field).toBe(
+        'indexes.0.fields',
+      );
+      for (const odd of [{ fields: ['level'] }, [null], [{ fields: 'nope' }], [{ fields: {} }]]) {
+        expect(refusal(() => defineSchema({ table, indexes: odd as never })).code).toBe('INVALID_MODEL');
+      }
+      expect(defineSchema({ table, indexes: [{ fields: ['createdAt', 'level'] }] }).indexes).toHaveLength(1);
+    });
+
+    it('an index option it does not know (a misspelt `unique` made a plain index)', () => {
+      const refused = refusal(() =>
+        defineSchema({ table, indexes: [{ fields: ['level'], uniqe: true } as never] }),
+      );
+      expect(refused).toMatchObject({ code: 'INVALID_MODEL', field: 'indexes.0.uniqe' });
+      expect(refused.message).toContain('unknown option indexes.0.uniqe (known: fields, unique, name)');
+    });
+
+    it('fields.<key>, with encrypted or any other field option', () => {
+      for (const options of [{ encrypted: true }, { omitCache: true }, { autoNow: true }]) {
+        const refused = refusal(() => defineSchema({ table, fields: { nope: options } as never }));
+        expect(refused).toMatchObject({ code: 'INVALID_MODEL', field: 'nope' });
+        expect(refused.message).toContain('fields.nope names no column of the table');
+      }
+    });
+  });
+
   it('columns named _strata_…, by JS key or SQL name', () => {
     const byKey = pgTable('r1', { id: text('id').primaryKey(), _strata_v: text('v') });
     const byName = pgTable('r2', { id: text('id').primaryKey(), v: integer('_strata_version') });

@@ -4,6 +4,7 @@ import { getTableConfig, PgTable } from 'drizzle-orm/pg-core';
 import type { ColumnKinds } from '../codec/types.js';
 import type { Duration } from '../duration.js';
 import { StrataError, schemaError } from '../errors.js';
+import { checkColumnOptions } from './column-options.js';
 import { compileColumns } from './columns.js';
 import { columnsFingerprint } from './fingerprint.js';
 import { checkKnownOptions } from './known-options.js';
@@ -144,6 +145,7 @@ export function defineSchema<
     });
   }
   checkL2Policy(name, definition.l2);
+  checkColumnOptions(name, columns, (definition.l3 || undefined)?.partitionBy, definition.indexes);
   // The Go library took a DSN here: untyped, it would pass and fail the first search with a TypeError.
   const replica = (definition.l3 || undefined)?.readReplica;
   if (replica !== undefined && typeof (replica as { findMany?: unknown } | null)?.findMany !== 'function')

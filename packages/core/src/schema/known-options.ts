@@ -8,6 +8,7 @@ const KNOWN: Readonly<Record<string, string>> = {
   l3: 'readReplica replicaReads partitionBy',
   hooks: 'beforeSet afterSet beforeGet afterGet onEvict onWriteError',
   field: 'omitCache omitL1 encrypted autoNowAdd autoNow',
+  index: 'fields unique name',
 };
 
 /**
@@ -23,6 +24,9 @@ export function checkKnownOptions(schema: string, definition: Readonly<Record<st
   if (typeof fields === 'object' && fields !== null)
     for (const [key, options] of Object.entries(fields))
       unknownIn(schema, 'field', `fields.${key}.`, options);
+  const indexes = definition.indexes;
+  if (Array.isArray(indexes))
+    for (const [i, index] of indexes.entries()) unknownIn(schema, 'index', `indexes.${i}.`, index);
 }
 
 function unknownIn(schema: string, kind: string, path: string, value: unknown): void {

@@ -190,12 +190,14 @@ export const ORDERED_PUT_ENQUEUE: L2Script = { name: 'ordered-put-enqueue', sour
 /**
  * Takes ARGV[2] versions from a counter without writing anything: a transaction that writes a
  * write-behind schema orders itself among that schema's queued writes this way before Postgres
- * commits. KEYS = tick, counter, then m row keys, then optionally the pending index and the count
- * row keys written (in version order); ARGV = tick floor, count, m, then per row key the version it
- * must hold ('0' = none; a transaction's partial set merged over the key's queued writes). Reply:
- * {tick, 0, first version}, {tick, -5} when a row key moved (nothing taken), or {tick, -3} / {tick,
- * -1} as ORDERED_PUT. Each written key with an entry in the pending index is marked with its
- * reserved version, as RESERVE_THROUGH marks them (the transaction supersedes those queued writes).
+ * commits. KEYS = tick, counter, then m row keys, then optionally groups of a pending index and the
+ * count row keys written (in version order) under its shape (this schema's, then every other live
+ * shape's: a rolling deploy's other version may have writes of these keys queued in its own index);
+ * ARGV = tick floor, count, m, then per row key the version it must hold ('0' = none; a
+ * transaction's partial set merged over the key's queued writes). Reply: {tick, 0, first version},
+ * {tick, -5} when a row key moved (nothing taken), or {tick, -3} / {tick, -1} as ORDERED_PUT. Each
+ * written key with an entry in a group's pending index is marked there with its reserved version,
+ * as RESERVE_THROUGH marks them (the transaction supersedes those queued writes).
  */
 export const RESERVE: L2Script = {
   name: 'reserve',
@@ -211,7 +213,9 @@ for i = 3, m + 2 do
 end
 local n = tonumber(ARGV[2])
 local first = redis.call('INCRBY', KEYS[2], n) - n + 1
-for j = m + 4, #KEYS do mark(KEYS[m + 3], KEYS[j], first + j - m - 4) end
+for g = m + 3, #KEYS, n + 1 do
+  for j = g + 1, g + n do mark(KEYS[g], KEYS[j], first + j - g - 1) end
+end
 return {tick, 0, first}`,
 };
 
@@ -223,8 +227,9 @@ return {tick, 0, first}`,
  * writer did not see comes with a later epoch, which its next write's epoch guard finds. KEYS =
  * tick, counter, mark, then optionally groups of a pending index and the ARGV[4] row keys of the
  * write (in the order of their versions) under its shape. ARGV = tick floor, count, epoch, then
- * optionally k and per row key '1' where it is peeked, else '0'. Reply: {tick, 0, first version}
- * (first is the counter + 1 when count is 0), then per group and peeked row key its value and its
+ * optionally k, per row key '1' where it is peeked, else '0', and how many groups (the first) are
+ * peeked (the others, shapes of another codec, are only marked). Reply: {tick, 0, first version}
+ * (first is the counter + 1 when count is 0), then per peeked group and row key its value and its
  * entry in the group's pending index (as PENDING `peek` with marks): the queued writes of the keys
  * of a set that leaves columns out, read with the reservation, so every one acknowledged before it
  * is seen (see `overPending`); {tick, -1} (no counter: marked), or {tick, -3} as ORDERED_PUT.
@@ -247,7 +252,7 @@ local first = redis.call('INCRBY', KEYS[2], n) - n + 1
 local out = {tick, 0, first}
 local k = tonumber(ARGV[4] or '0')
 if k > 0 then
-  for g = 4, #KEYS, k + 1 do
+  for g = 4, 3 + tonumber(ARGV[5 + k]) * (k + 1), k + 1 do
     for i = g + 1, g + k do
       if ARGV[4 + i - g] == '1' then
         out[#out + 1] = redis.call('GET', KEYS[i])

@@ -3,8 +3,8 @@ import { defineSchema, type L2Tier, type L3Tier, type Strata } from '@strata/cor
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { describe, expect, it } from 'vitest';
-import { scratchApp } from '../support/scratch-app.js';
 import { heldL3 } from '../support/held-l3.js';
+import { scratchApp } from '../support/scratch-app.js';
 
 // Hostile round 8 (helper "breakit"): write modes of one app racing between a write-through
 // write's version reservation and its commit. A probe that found a defect is `it.fails`, with the

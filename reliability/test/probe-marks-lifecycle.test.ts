@@ -93,6 +93,38 @@ describe('reservation marks meeting flushes, deletes and unknown outcomes', () =
     await everywhere('d2', { id: 'd2', n: 3, note: null, extra: null }, b, t);
   });
 
+  // t1 and t2 each reserve a version of the key (marks 2, then 3) over the queued P1; t1's statement
+  // is held, Postgres refuses t2's (a check constraint), which takes its mark back (UNMARK). P4 (n
+  // only) is made before t1 commits: t1 still supersedes P1, so P4 must not carry P1's note.
+  it('a refused reservation taking its mark back leaves an earlier in-flight one marked', async () => {
+    await admin.query(
+      `alter table "${pgName}".items drop constraint if exists n_small, add constraint n_small check (n < 100)`,
+    );
+    const held = heldL3(realL3());
+    const b = open();
+    const t1 = open(held.l3);
+    const t2 = open();
+    await stored(b, 'r');
+    await b.set(behind, { id: 'r', n: 1, note: 'queued' }); // P1
+    held.holdNext();
+    const writing = t1.tx().set(behind, { id: 'r', n: 2, note: 't1', extra: 't1' }).commit();
+    await expect.poll(() => held.reached(), { timeout: 5_000 }).toBe(true);
+    const refused = await t2
+      .tx()
+      .set(behind, { id: 'r', n: 500, note: 't2', extra: 't2' })
+      .commit()
+      .then(
+        () => 'committed',
+        () => 'refused',
+      );
+    expect(refused).toBe('refused');
+    await b.set(behind, { id: 'r', n: 4 }); // P4
+    held.open();
+    await writing;
+    await b.flushDirty();
+    await everywhere('r', { id: 'r', n: 4, note: 't1', extra: 't1' }, b, t1);
+  });
+
   // KNOWN LOSS (not fixed: it needs the flush to know whether the marking write committed). A
   // transaction marks P1 (note 'queued') and its statement is lost on the way (a connection reset:
   // the outcome is unknown, so the mark stays; here it never reached Postgres). P3 (n only) then

@@ -24,7 +24,9 @@ import type { SchemaCache } from './schema-cache.js';
 export function markedShapes(cache: SchemaCache): readonly string[] {
   const others = otherShapes(cache);
   const foreign = otherShapes(cache, true);
-  return others.length + foreign.length === 0 ? [cache.keys.shape] : [cache.keys.shape, ...others, ...foreign];
+  return others.length + foreign.length === 0
+    ? [cache.keys.shape]
+    : [cache.keys.shape, ...others, ...foreign];
 }
 
 /**

@@ -33,7 +33,9 @@ end`;
  * (field `#{row key}` of the pending index, see RESERVE_THROUGH): `me(index, key)`, the key's entry,
  * or `{version};c;` when a mark is above its version (carried: a later write leaving columns out
  * carries none of its columns); `mark(index, key, version)`, where the key has an entry, kept at the
- * highest.
+ * highest. A second reservation of a key already marked also lists every version marked (field
+ * `!{row key}`, space-separated): UNMARK of one Postgres refused then falls back to the highest
+ * other, where deleting the mark unmarked a reservation still in flight.
  */
 const MARKS = `local function me(x, k)
   local e = redis.call('HGET', x, k)
@@ -43,7 +45,10 @@ const MARKS = `local function me(x, k)
   return e
 end
 local function mark(x, k, v)
-  if redis.call('HEXISTS', x, k) == 1 and tonumber(redis.call('HGET', x, '#' .. k) or '0') < v then redis.call('HSET', x, '#' .. k, string.format('%.0f', v)) end
+  if redis.call('HEXISTS', x, k) == 0 then return end
+  local m, t = tonumber(redis.call('HGET', x, '#' .. k) or '0'), string.format('%.0f', v)
+  if m > 0 and m ~= v then redis.call('HSET', x, '!' .. k, (redis.call('HGET', x, '!' .. k) or string.format('%.0f', m)) .. ' ' .. t) end
+  if m < v then redis.call('HSET', x, '#' .. k, t) end
 end`;
 /** Refuses (status -4, then the current generation) a write whose keys name another generation. */
 const SAME_GENERATION = `local current = redis.call('GET', KEYS[2]) or '0'
@@ -71,7 +76,7 @@ for i = 1, n do
   local a = 2 + (i - 1) * 3
   if index then
     local held = redis.call('HGET', index, KEYS[2 + i])
-    if held and tonumber(string.match(held, '^(%d+);')) <= tonumber(ARGV[a + 1]) then redis.call('HDEL', index, KEYS[2 + i], '#' .. KEYS[2 + i]) end
+    if held and tonumber(string.match(held, '^(%d+);')) <= tonumber(ARGV[a + 1]) then redis.call('HDEL', index, KEYS[2 + i], '#' .. KEYS[2 + i], '!' .. KEYS[2 + i]) end
   end
   local _, _, stored = header(KEYS[2 + i])
   if stored and tonumber(stored) > tonumber(ARGV[a + 1]) then
@@ -270,13 +275,26 @@ return out`,
 /**
  * Takes back the marks a write-through write or a transaction left on queued writes it would have
  * superseded (see RESERVE_THROUGH), once Postgres refused it: KEYS = a pending index, then row keys;
- * ARGV = per row key the version reserved. A mark another write raised since stays.
+ * ARGV = per row key the version reserved. A mark another write raised since stays; one that other
+ * reservations of the key marked too (their list, see MARKS) falls back to the highest of them.
  */
 export const UNMARK: L2Script = {
   name: 'unmark',
   source: `for i = 2, #KEYS do
-  local f = '#' .. KEYS[i]
-  if tonumber(redis.call('HGET', KEYS[1], f) or '0') == tonumber(ARGV[i - 1]) then redis.call('HDEL', KEYS[1], f) end
+  local x, f, l, v = KEYS[1], '#' .. KEYS[i], '!' .. KEYS[i], tonumber(ARGV[i - 1])
+  local list, rest, top = redis.call('HGET', x, l), {}, 0
+  if list then
+    for w in string.gmatch(list, '%d+') do
+      if tonumber(w) ~= v then
+        rest[#rest + 1] = w
+        top = math.max(top, tonumber(w))
+      end
+    end
+    if #rest > 1 then redis.call('HSET', x, l, table.concat(rest, ' ')) else redis.call('HDEL', x, l) end
+    if tonumber(redis.call('HGET', x, f) or '0') ~= v then
+    elseif top > 0 then redis.call('HSET', x, f, string.format('%.0f', top))
+    else redis.call('HDEL', x, f) end
+  elseif tonumber(redis.call('HGET', x, f) or '0') == v then redis.call('HDEL', x, f) end
 end`,
 };
 
@@ -534,7 +552,7 @@ return out`,
  *   see RESERVE_THROUGH) reads `{version};c;` (carried: that write supersedes it and carries it);
  * - `read`, ARGV[2] = the most entries wanted: the flat list field, value, …, or the number of
  *   entries when there are more (nothing else is read);
- * - `done`, then per entry field, version: takes each out (and its mark) while it names that version
+ * - `done`, then per entry field, version: takes each out (and its marks) while it names that version
  *   or an older one (its write was flushed, superseded, withdrawn or dead-lettered). Reply: the count removed;
  * - `put`, then per entry field, value: puts each in unless it holds one at least as new (a Redis
  *   reset lost it), the index then kept a week. Reply: the count written.
@@ -562,7 +580,7 @@ for i = 2, #ARGV, 2 do
   if ARGV[1] == 'done' then
     if held and v <= tonumber(ARGV[i + 1]) then
       c = c + redis.call('HDEL', KEYS[1], ARGV[i])
-      redis.call('HDEL', KEYS[1], '#' .. ARGV[i])
+      redis.call('HDEL', KEYS[1], '#' .. ARGV[i], '!' .. ARGV[i])
     end
   elseif v < tonumber(string.match(ARGV[i + 1], '^(%d+);')) then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])

@@ -1,5 +1,5 @@
 import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
-import { defineSchema, type L3Tier, type Strata } from '@strata/core';
+import { defineSchema, type L3Tier } from '@strata/core';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { msgpackCodec } from '@strata/core/msgpack';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';

@@ -199,6 +199,7 @@ export function describePendingIndexScripts(suite: L2Suite): void {
     const k = key('pi:two:k');
     await runOrderedPut(suite.l2, keys, [{ key: k, kind: 'r', payload: 'v1' }], { pending: true }); // 41
     const marked = async () => (await runPendingPeek(suite.l2, index, [k], true))[1];
+    const fields = async () => [...((await runPendingRead(suite.l2, index)) as Map<string, string>).keys()];
     for (const [first, second] of [
       [42, 43],
       [45, 44],
@@ -215,12 +216,12 @@ export function describePendingIndexScripts(suite: L2Suite): void {
       await runUnmark(suite.l2, index, [k], [second!]);
       expect(await marked()).toBe('41;r;v1');
       // Nothing of the marks is left (a search's bound counts the index's fields).
-      expect([...(await runPendingRead(suite.l2, index)).keys()]).toEqual([k]);
+      expect(await fields()).toEqual([k]);
     }
     // The list of marks goes with its entry when the entry is done.
     await runReserveMarking(suite.l2, keys.counter, index, [k]);
     await runReserveMarking(suite.l2, keys.counter, index, [k]);
-    expect((await runPendingRead(suite.l2, index)).size).toBe(3);
+    expect((await fields()).sort()).toEqual([k, `#${k}`, `!${k}`].sort());
     expect(await runPendingDone(suite.l2, index, [{ field: k, version: 41 }])).toBe(1);
     expect(await runPendingRead(suite.l2, index)).toEqual(new Map());
   });

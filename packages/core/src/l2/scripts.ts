@@ -46,9 +46,9 @@ const MARKS = `local function me(x, k)
 end
 local function mark(x, k, v)
   if redis.call('HEXISTS', x, k) == 0 then return end
-  local m, t = tonumber(redis.call('HGET', x, '#' .. k) or '0'), string.format('%.0f', v)
-  if m > 0 and m ~= v then redis.call('HSET', x, '!' .. k, (redis.call('HGET', x, '!' .. k) or string.format('%.0f', m)) .. ' ' .. t) end
-  if m < v then redis.call('HSET', x, '#' .. k, t) end
+  local m, t = redis.call('HGET', x, '#' .. k), string.format('%.0f', v)
+  if m and m ~= t then redis.call('HSET', x, '!' .. k, (redis.call('HGET', x, '!' .. k) or m) .. ' ' .. t) end
+  if tonumber(m or '0') < v then redis.call('HSET', x, '#' .. k, t) end
 end`;
 /** Refuses (status -4, then the current generation) a write whose keys name another generation. */
 const SAME_GENERATION = `local current = redis.call('GET', KEYS[2]) or '0'
@@ -281,20 +281,17 @@ return out`,
 export const UNMARK: L2Script = {
   name: 'unmark',
   source: `for i = 2, #KEYS do
-  local x, f, l, v = KEYS[1], '#' .. KEYS[i], '!' .. KEYS[i], tonumber(ARGV[i - 1])
-  local list, rest, top = redis.call('HGET', x, l), {}, 0
-  if list then
-    for w in string.gmatch(list, '%d+') do
-      if tonumber(w) ~= v then
-        rest[#rest + 1] = w
-        top = math.max(top, tonumber(w))
-      end
+  local x, f, l, v, r, s = KEYS[1], '#' .. KEYS[i], '!' .. KEYS[i], tonumber(ARGV[i - 1]), {}, '0'
+  for w in string.gmatch(redis.call('HGET', x, l) or '', '%d+') do
+    if tonumber(w) ~= v then
+      r[#r + 1] = w
+      if tonumber(w) > tonumber(s) then s = w end
     end
-    if #rest > 1 then redis.call('HSET', x, l, table.concat(rest, ' ')) else redis.call('HDEL', x, l) end
-    if tonumber(redis.call('HGET', x, f) or '0') ~= v then
-    elseif top > 0 then redis.call('HSET', x, f, string.format('%.0f', top))
-    else redis.call('HDEL', x, f) end
-  elseif tonumber(redis.call('HGET', x, f) or '0') == v then redis.call('HDEL', x, f) end
+  end
+  if #r > 1 then redis.call('HSET', x, l, table.concat(r, ' ')) else redis.call('HDEL', x, l) end
+  if tonumber(redis.call('HGET', x, f) or '0') == v then
+    if s ~= '0' then redis.call('HSET', x, f, s) else redis.call('HDEL', x, f) end
+  end
 end`,
 };
 

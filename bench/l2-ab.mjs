@@ -1,6 +1,7 @@
 // Branch vs a baseline build of Strata's L2 reads over Redis TCP, in one process, interleaved per
 // iteration (shuffled) with the raw ioredis floor: `get` hits (raw GET + JSON.parse) and
-// getMany(1,000) hits (raw MGET + JSON.parse + Date revival of the date columns).
+// getMany(1,000) hits, each side's ratio printed against both floors, each named: raw MGET +
+// JSON.parse + Date revival of the date columns, and raw MGET + JSON.parse (the issue's own).
 // `--cpu`: timed by this process's CPU time (user + system) in blocks of calls, not wall time: on a
 // loaded machine the wall time is mostly waiting for a core. `--replay` (implies --cpu): each
 // side's L2 replies recorded and replayed (a live read every 500 calls keeps the tick current),
@@ -234,7 +235,7 @@ for (const suite of suites) {
   for (const [label, list] of ratios) {
     const sorted = [...list].sort((a, b) => a - b);
     console.log(
-      `${suite.what} ${label}: ${sorted[sorted.length >> 1].toFixed(3)}× floor (runs ${sorted.map((x) => x.toFixed(3)).join(', ')})`,
+      `${suite.what} ${label}: ${sorted[sorted.length >> 1].toFixed(3)}× ${suite.contestants[0].name} (runs ${sorted.map((x) => x.toFixed(3)).join(', ')})`,
     );
   }
   if (paired.length > 0) {

@@ -3,33 +3,12 @@ import { defineSchema, type L2Tier, type L3Tier, type Strata } from '@strata/cor
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { describe, expect, it } from 'vitest';
+import { heldL3 } from '../support/held-l3.js';
 import { scratchApp } from '../support/scratch-app.js';
-import { wrapL3 } from '../support/wrap-l3.js';
 
 // Hostile round 8 (helper "breakit"): write modes of one app racing between a write-through
 // write's version reservation and its commit. A probe that found a defect is `it.fails`, with the
 // loss in its comment; the others pass and stay because no other test walks them.
-
-/** An L3 whose next `write` waits (before Postgres sees it) until `open()`; `reached` says it got there. */
-function heldL3(base: L3Tier) {
-  let hold = false;
-  let reached = false;
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  const l3 = wrapL3(base, {
-    write: async (ops) => {
-      if (hold) {
-        hold = false;
-        reached = true;
-        await opened;
-      }
-      return base.write(ops);
-    },
-  });
-  return { l3, holdNext: () => (hold = true), reached: () => reached, open };
-}
 
 /**
  * One app (one keyPrefix) writing `items` (id, n, note, extra) in both modes, each instance on the

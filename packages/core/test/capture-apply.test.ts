@@ -17,13 +17,13 @@ import { MARK } from '../src/l2/scripts.js';
 import type { L3Tier } from '../src/l3/types.js';
 import { createUpstashLogBus } from '../src/upstash/index.js';
 import { deferred } from './support/deferred.js';
+import { externalUpdate } from './support/external-update.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 import { signal, wrapL3 } from './support/wrap.js';
 
 /*
  * Captured changes (writes made outside Strata) applied to every tier. The external writes are
- * made here the way change capture will see them: a plain SQL update plus the bump of
- * `_strata_versions` in the same transaction, as the trigger does.
+ * made the way change capture sees them (see `externalUpdate`).
  */
 let stack: EngineStack;
 let players: ReturnType<typeof playerSchema>;
@@ -51,28 +51,6 @@ function withBus(extra: Partial<StrataConfig> = {}): Strata {
   const bus = createUpstashLogBus({ url, token, stream: channel });
   buses.push(bus);
   return instance({ coherence: { bus, pollInterval: 20 }, ttl: { l1: '10m' }, ...extra });
-}
-
-/** An update made outside Strata: the row and its version, in one transaction. Resolves the new version. */
-async function externalUpdate(id: string, level: number): Promise<number> {
-  const client = await stack.pool.connect();
-  try {
-    await client.query('begin');
-    await client.query(`update "${stack.name}".players set level = $1 where id = $2`, [level, id]);
-    const { rows } = await client.query(
-      `insert into "${stack.name}"._strata_versions (schema, id, version, deleted) values ($1, $2, 1, false)
-       on conflict (schema, id) do update set version = "${stack.name}"._strata_versions.version + 1
-       returning version`,
-      [players.identity, id],
-    );
-    await client.query('commit');
-    return Number(rows[0].version);
-  } catch (err) {
-    await client.query('rollback');
-    throw err;
-  } finally {
-    client.release();
-  }
 }
 
 const update = (id: string, version: number): CapturedChange => ({
@@ -115,7 +93,7 @@ describe('applyChanges', () => {
     const reader = instance({ l3: held });
     const late = reader.get(players, 'race1');
     await read.promise;
-    const version = await externalUpdate('race1', 2);
+    const version = await externalUpdate(stack, players.identity, 'race1', 2);
     await applyChanges(writer, [update('race1', version)]);
     expect(await inL2('race1')).toMatchObject({ kind: 'x', version });
     release.resolve();
@@ -138,7 +116,7 @@ describe('applyChanges', () => {
     await strata.invalidate(players, 'race2');
     const late = strata.get(players, 'race2');
     await read.promise;
-    const version = await externalUpdate('race2', 5);
+    const version = await externalUpdate(stack, players.identity, 'race2', 5);
     await applyChanges(strata, [update('race2', version)]);
     release.resolve();
     expect((await late).level).toBe(1);
@@ -164,7 +142,7 @@ describe('applyChanges', () => {
       },
       { timeout: 5_000, interval: 30 },
     );
-    const version = await externalUpdate('bus1', 9);
+    const version = await externalUpdate(stack, players.identity, 'bus1', 9);
     const applied = b.stats().invalidationsApplied;
     await applyChanges(a, [update('bus1', version)]);
     expect(a.peek(players, 'bus1')).toBeUndefined();

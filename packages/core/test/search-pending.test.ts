@@ -199,6 +199,35 @@ describe('searches on a write-behind schema read acknowledged writes before thei
     expect(await indexSize()).toBe(0);
     expect(await b.count(schema, q)).toBe(MAX_SEARCH_PENDING + 1);
   });
+
+  it('queued writes a transaction superseded count once toward the bound (their marks are no writes)', async () => {
+    // The transaction marks each queued entry it supersedes (a `#{row key}` field in the same index,
+    // see RESERVE_THROUGH): 600 writes wait, 1,200 fields. Before, the search was refused
+    // (QUEUE_UNAVAILABLE, "1200 write-behind writes wait") below the bound of 1,000.
+    const { a, b } = pair();
+    const n = 600;
+    const rows = Array.from({ length: n }, (_, i) => ({
+      id: `mk${i}`,
+      username: `mk${i}`,
+      level: 1,
+      notes: 'g8',
+    }));
+    await a.setMany(schema, rows);
+    const tx = b.tx();
+    for (const row of rows) tx.set(schema, { ...row, level: 2 });
+    await tx.commit();
+    expect(await indexSize()).toBe(2 * n);
+    const q = Q().where('notes = $1', 'g8').build();
+    const two = Q().where('notes = $1 AND level = $2', 'g8', 2).build();
+    for (const s of [a, b]) {
+      expect(await s.count(schema, q)).toBe(n);
+      expect(await s.count(schema, two)).toBe(n);
+      expect((await s.search(schema, q)).every((r) => r.level === 2)).toBe(true);
+    }
+    await a.flushDirty();
+    expect(await indexSize()).toBe(0);
+    expect(await b.count(schema, two)).toBe(n);
+  });
 });
 
 describe('round trips', () => {

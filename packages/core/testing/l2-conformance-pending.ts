@@ -191,4 +191,38 @@ export function describePendingIndexScripts(suite: L2Suite): void {
     expect(await runPendingDone(suite.l2, index, [{ field: k, version: 34 }])).toBe(1);
     expect(await runPendingRead(suite.l2, index)).toEqual(new Map());
   });
+
+  it('two reservations mark one queued write: UNMARK of one leaves the other marked, in either order', async () => {
+    const keys = counters('pi:two');
+    const index = pendingIndexKey(keys);
+    await runSeedCounter(suite.l2, keys.counter, 40);
+    const k = key('pi:two:k');
+    await runOrderedPut(suite.l2, keys, [{ key: k, kind: 'r', payload: 'v1' }], { pending: true }); // 41
+    const marked = async () => (await runPendingPeek(suite.l2, index, [k], true))[1];
+    const fields = async () => [...((await runPendingRead(suite.l2, index)) as Map<string, string>).keys()];
+    for (const [first, second] of [
+      [42, 43],
+      [45, 44],
+    ]) {
+      // Both reserve (in version order); Postgres refuses `first`: `second` still supersedes 41.
+      expect(await runReserveMarking(suite.l2, keys.counter, index, [k])).toEqual([
+        Math.min(first!, second!),
+      ]);
+      expect(await runReserveMarking(suite.l2, keys.counter, index, [k])).toEqual([
+        Math.max(first!, second!),
+      ]);
+      await runUnmark(suite.l2, index, [k], [first!]);
+      expect(await marked()).toBe('41;c;');
+      await runUnmark(suite.l2, index, [k], [second!]);
+      expect(await marked()).toBe('41;r;v1');
+      // Nothing of the marks is left (a search's bound counts the index's fields).
+      expect(await fields()).toEqual([k]);
+    }
+    // The list of marks goes with its entry when the entry is done.
+    await runReserveMarking(suite.l2, keys.counter, index, [k]);
+    await runReserveMarking(suite.l2, keys.counter, index, [k]);
+    expect((await fields()).sort()).toEqual([k, `#${k}`, `!${k}`].sort());
+    expect(await runPendingDone(suite.l2, index, [{ field: k, version: 41 }])).toBe(1);
+    expect(await runPendingRead(suite.l2, index)).toEqual(new Map());
+  });
 }

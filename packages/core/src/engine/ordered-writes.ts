@@ -6,6 +6,7 @@ import type { Bucket } from './buckets.js';
 import { markCounters } from './counter-marks.js';
 import { OtherShapesLive } from './live-shapes.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
+import { markedShapes } from './superseded-marks.js';
 
 /**
  * A write ordered by Redis: its key, and its row (stored shape and plaintext), or none for a delete;
@@ -200,7 +201,8 @@ export function reserveVersions(
 
 /**
  * `reserveVersions` of a version per key of `written` (all in one bucket), whose keys `expected`
- * names. Their queued writes are marked superseded by them in the pending index (see RESERVE).
+ * names. Their queued writes are marked superseded by them in every live shape's pending index
+ * (see RESERVE).
  */
 export async function reserveIn(
   cache: SchemaCache,
@@ -211,13 +213,10 @@ export async function reserveIn(
   const space = bucket.keys;
   const n = written.length;
   const held = [...(expected?.keys() ?? [])];
-  const keys = [
-    space.tickKey,
-    space.versionKey,
-    ...held.map((k) => space.row(k)),
-    space.pendingIndex,
-    ...written.map((k) => space.row(k)),
-  ];
+  const keys = [space.tickKey, space.versionKey, ...held.map((k) => space.row(k))];
+  // Marked in every live shape's index (see `markedShapes`): one group per shape.
+  for (const shape of markedShapes(cache))
+    keys.push(space.pendingIndexOf(shape), ...written.map((k) => space.rowOf(shape, k)));
   const args = [String(n), String(held.length), ...(expected?.values() ?? [])];
   const reply = await withSeededCounter(cache, bucket, (_generation, floor) =>
     cache.l2!.run(RESERVE, keys, [String(floor), ...args]),

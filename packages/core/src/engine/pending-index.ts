@@ -34,9 +34,12 @@ export async function pendingWrites(
   try {
     // A keyPrefix another app or table holds (see `L3Claim`) is refused: its index is not ours.
     await cache.generation?.current();
+    // An index holds its entries and the reservation marks on them (`#{row key}` and `!{row key}`,
+    // see MARKS in l2/scripts.ts), at most two fields per entry: read up to three times the bound,
+    // and count only the entries (below), or a search with fewer writes queued than the bound was refused.
     replies = await Promise.all(
       reads.map(({ shape, keys }) =>
-        cache.l2!.run(PENDING, [keys.pendingIndexOf(shape)], ['read', String(MAX_SEARCH_PENDING)]),
+        cache.l2!.run(PENDING, [keys.pendingIndexOf(shape)], ['read', String(3 * MAX_SEARCH_PENDING)]),
       ),
     );
   } catch (err) {
@@ -45,7 +48,8 @@ export async function pendingWrites(
   }
   const byId = new Map<string, PendingWrite>();
   replies.forEach((reply, r) => {
-    if (!Array.isArray(reply)) throw backlog(cache, Number(reply));
+    // More than three times the bound of entries and marks: more than the bound of entries.
+    if (!Array.isArray(reply)) throw backlog(cache, Math.ceil(Number(reply) / 3), 'at least ');
     const { s, shape, keys } = reads[r]!;
     const prefix = keys.rowOf(shape, '');
     for (let i = 0; i + 1 < reply.length; i += 2) {
@@ -126,12 +130,12 @@ function ownWrites(cache: SchemaCache): PendingWrites {
   }));
 }
 
-function backlog(cache: SchemaCache, count: number): StrataError {
+function backlog(cache: SchemaCache, count: number, atLeast = ''): StrataError {
   const { name } = cache.schema;
   return schemaError(
     'QUEUE_UNAVAILABLE',
     name,
-    `${count} write-behind writes wait for their flush (a search reads ${MAX_SEARCH_PENDING} at most)`,
+    `${atLeast}${count} write-behind writes wait for their flush (a search reads ${MAX_SEARCH_PENDING} at most)`,
     { details: { pending: count, max: MAX_SEARCH_PENDING } },
   );
 }

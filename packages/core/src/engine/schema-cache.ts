@@ -311,6 +311,19 @@ export class SchemaCache {
     return true;
   }
 
+  /**
+   * Whether L1 must not take `version` of `key`: a newer one was announced to it (see `#announced`).
+   * For a fill that sets L1 itself (a search's, which peeks once for both tiers): one that may go
+   * ahead meets the announcement, which is forgotten, as `offerL1` forgets it when L1 takes a value.
+   */
+  refusesL1(key: string, version: number): boolean {
+    const announced = this.#announced.size === 0 ? undefined : this.#announced.get(key);
+    if (announced === undefined) return false;
+    if (announced > version) return true;
+    this.#announced.delete(key);
+    return false;
+  }
+
   /** How long a tier keeps a row with `ttlMs` of fresh time (L1 expiry, Redis PX): the windows past it too. */
   holdMs(ttlMs: number): number {
     return this.aging ? this.aging.hold(ttlMs) : ttlMs;
@@ -884,6 +897,10 @@ export class SchemaCache {
       this.fence.beginWrite(key);
       const held = this.l1?.peek(key);
       if (held && held.version <= versions[i]!) this.l1!.delete(key);
+      // Announced here as the bus announces it to the other instances (`applyRemote`): L1 takes
+      // nothing older from now on, not even a row read after the marker landed (a read replica that
+      // has not replayed the change answers a search with the old row).
+      if (this.l1) this.#announce(key, versions[i]!);
     });
     try {
       return await this.#mark(keys, versions);

@@ -98,8 +98,10 @@ function offerToL1(ctx: EngineContext, cache: SchemaCache, read: Read, l1: boole
       // A write landed while this row was read: the newer copy stays.
       if (l1) ctx.counters.fencedFills += 1;
     } else if (l1 && held !== version) {
-      const value = cache.l1Value(plain, true);
-      cache.l1?.set(key, value, cache.holdMs(cache.l1TtlMs), version);
+      // A newer version announced (a bus message, a change applied here) and a replica that has
+      // not replayed it: L1 does not take the older row, as `offerL1` would not.
+      if (cache.refusesL1(key, version)) ctx.counters.fencedFills += 1;
+      else cache.l1?.set(key, cache.l1Value(plain, true), cache.holdMs(cache.l1TtlMs), version);
     }
     // The caller gets these objects: L2 encodes them later only when L1 froze them, else a copy.
     if (toL2)

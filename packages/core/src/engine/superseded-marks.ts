@@ -14,9 +14,25 @@ import type { SchemaCache } from './schema-cache.js';
  */
 
 /**
+ * The shapes whose pending indexes a reservation marks: this schema's, then the table's other live
+ * ones of its codec (the ones `RESERVE_THROUGH` also peeks, so they come first), then those of
+ * another codec (a mark needs no decoding). A rolling deploy's other version queues its writes in
+ * its own index only, and its partial sets read its own marks: a transaction of this version that
+ * marked only this shape's index let them carry the columns it superseded
+ * (reliability/test/probe-marks-shapes.test.ts).
+ */
+export function markedShapes(cache: SchemaCache): readonly string[] {
+  const others = otherShapes(cache);
+  const foreign = otherShapes(cache, true);
+  return others.length + foreign.length === 0
+    ? [cache.keys.shape]
+    : [cache.keys.shape, ...others, ...foreign];
+}
+
+/**
  * Takes back the marks of `keys` left at `versions` (undefined: none taken there) in every live
- * shape's pending index of this codec, one request per bucket and shape; a failure is tolerated
- * (counted, logged): the marks then stay until the queued writes' flush.
+ * shape's pending index (see `markedShapes`), one request per bucket and shape; a failure is
+ * tolerated (counted, logged): the marks then stay until the queued writes' flush.
  */
 export async function unmarkSuperseded(
   ctx: EngineContext,
@@ -27,7 +43,7 @@ export async function unmarkSuperseded(
   const l2 = cache.l2;
   const marked = keys.flatMap((_, i) => (versions[i] === undefined ? [] : [i]));
   if (!l2 || marked.length === 0) return;
-  const shapes = [cache.keys.shape, ...otherShapes(cache)];
+  const shapes = markedShapes(cache);
   const picked = marked.map((i) => keys[i]!);
   try {
     await cache.byBucket(picked, async ({ keys: space }, at) => {

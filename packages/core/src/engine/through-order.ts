@@ -3,6 +3,7 @@ import { markReserved } from './counter-marks.js';
 import { seedCounter, withSeededCounter } from './ordered-writes.js';
 import { otherShapes } from './pending-elsewhere.js';
 import type { SchemaCache } from './schema-cache.js';
+import { markedShapes } from './superseded-marks.js';
 
 /** What a write-through write sends with its L3 write (see `Write.floor`, `WriteOp.epoch`). */
 export interface ThroughPlan {
@@ -90,7 +91,7 @@ export class ThroughOrder {
 
   /** Postgres refused a write: `epoch` was started. Asks every bucket whether it has a counter now. */
   async moved(epoch: number): Promise<void> {
-    const found = await Promise.all(this.cache.buckets.map((_, b) => this.#ask(b, 0, epoch, [], [], [])));
+    const found = await Promise.all(this.cache.buckets.map((_, b) => this.#ask(b, 0, epoch, [], [], [], 0)));
     // A later look (a concurrent write's) already knows more.
     if (this.#epoch !== undefined && this.#epoch > epoch) return;
     this.#epoch = epoch;
@@ -114,9 +115,11 @@ export class ThroughOrder {
     const at = (b: number) => keys.flatMap((_, i) => ((buckets?.[i] ?? 0) === b ? [i] : []));
     // Where a set leaves columns out: this shape's keys, and the other live shapes' the app may
     // have queued writes under (a rolling deploy; their rows in this codec only, see `otherShapes`).
-    // Every write marks its keys' queued writes in these shapes' indexes as superseded by it (see
-    // RESERVE_THROUGH): a write-behind partial set made before it commits then carries none of them.
+    // Every write marks its keys' queued writes in every live shape's index as superseded by it
+    // (see RESERVE_THROUGH, `markedShapes`: these first, then those of another codec): a
+    // write-behind partial set made before it commits then carries none of them.
     const shapes = [this.cache.keys.shape, ...otherShapes(this.cache)];
+    const marked = markedShapes(this.cache);
     const peeked = partial?.some(Boolean)
       ? new Array<readonly unknown[] | undefined>(keys.length)
       : undefined;
@@ -131,7 +134,8 @@ export class ThroughOrder {
           epoch ?? -1,
           positions.map((i) => keys[i]!),
           positions.map((i) => partial?.[i] === true && peeked !== undefined),
-          shapes,
+          marked,
+          shapes.length,
         );
         // Gone (a Redis that lost it): marked at `epoch`, so the guard covers these keys.
         if (reserved === undefined) {
@@ -161,9 +165,9 @@ export class ThroughOrder {
 
   /**
    * `n` versions from bucket `b`'s counter for `written` (the write's keys there, in version order)
-   * and, with them, the value and pending index entry under each of `shapes` of those `peek` says
-   * (see `RESERVE_THROUGH`, which also marks their queued writes superseded); undefined when it has
-   * no counter (marked at `epoch`).
+   * and, with them, the value and pending index entry under each of the first `peeked` of `shapes`
+   * of those `peek` says (see `RESERVE_THROUGH`, which also marks their queued writes superseded
+   * under every one of `shapes`); undefined when it has no counter (marked at `epoch`).
    */
   async #ask(
     b: number,
@@ -172,6 +176,7 @@ export class ThroughOrder {
     written: readonly string[],
     peek: readonly boolean[],
     shapes: readonly string[],
+    peeked: number,
   ): Promise<Reserved | undefined> {
     const { cache } = this;
     const bucket = cache.buckets[b]!;
@@ -179,7 +184,7 @@ export class ThroughOrder {
     const keys = [space.tickKey, space.versionKey, space.versionMarkKey];
     const args = ['', String(n), String(epoch)];
     if (written.length > 0) {
-      args.push(String(written.length), ...peek.map((p) => (p ? '1' : '0')));
+      args.push(String(written.length), ...peek.map((p) => (p ? '1' : '0')), String(peeked));
       for (const shape of shapes) {
         keys.push(space.pendingIndexOf(shape));
         for (const key of written) keys.push(space.rowOf(shape, key));

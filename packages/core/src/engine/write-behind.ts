@@ -215,7 +215,11 @@ async function encode(
         ? earlier.get(w.key)
         : base.stored && (await codec.decryptRow(base.stored, w.key));
       sent[i] = applyClientDefaults(schema, w.row, now, !!row);
-      over[i] = !!row;
+      // Carried (a transaction or write-through write reserved a version above the key's queued
+      // writes): its row, not in L2 yet, is what this one lands over, so only the sent columns are
+      // queued, even over a queued delete's tombstone (a new row's nulls would blank its columns:
+      // reliability/test/probe-marks-lifecycle.test.ts).
+      over[i] = !!row || (base.carried === true && !earlier.has(w.key));
       out = mergeOver(schema, row, sent[i]!);
     } else {
       out = w.row && applyClientDefaults(schema, w.row, now);

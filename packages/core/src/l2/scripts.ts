@@ -33,7 +33,9 @@ end`;
  * (field `#{row key}` of the pending index, see RESERVE_THROUGH): `me(index, key)`, the key's entry,
  * or `{version};c;` when a mark is above its version (carried: a later write leaving columns out
  * carries none of its columns); `mark(index, key, version)`, where the key has an entry, kept at the
- * highest.
+ * highest. A second reservation of a key already marked also lists every version marked (field
+ * `!{row key}`, space-separated): UNMARK of one Postgres refused then falls back to the highest
+ * other, where deleting the mark unmarked a reservation still in flight.
  */
 const MARKS = `local function me(x, k)
   local e = redis.call('HGET', x, k)
@@ -43,7 +45,10 @@ const MARKS = `local function me(x, k)
   return e
 end
 local function mark(x, k, v)
-  if redis.call('HEXISTS', x, k) == 1 and tonumber(redis.call('HGET', x, '#' .. k) or '0') < v then redis.call('HSET', x, '#' .. k, string.format('%.0f', v)) end
+  if redis.call('HEXISTS', x, k) == 0 then return end
+  local m, t = redis.call('HGET', x, '#' .. k), string.format('%.0f', v)
+  if m and m ~= t then redis.call('HSET', x, '!' .. k, (redis.call('HGET', x, '!' .. k) or m) .. ' ' .. t) end
+  if tonumber(m or '0') < v then redis.call('HSET', x, '#' .. k, t) end
 end`;
 /** Refuses (status -4, then the current generation) a write whose keys name another generation. */
 const SAME_GENERATION = `local current = redis.call('GET', KEYS[2]) or '0'
@@ -71,7 +76,7 @@ for i = 1, n do
   local a = 2 + (i - 1) * 3
   if index then
     local held = redis.call('HGET', index, KEYS[2 + i])
-    if held and tonumber(string.match(held, '^(%d+);')) <= tonumber(ARGV[a + 1]) then redis.call('HDEL', index, KEYS[2 + i], '#' .. KEYS[2 + i]) end
+    if held and tonumber(string.match(held, '^(%d+);')) <= tonumber(ARGV[a + 1]) then redis.call('HDEL', index, KEYS[2 + i], '#' .. KEYS[2 + i], '!' .. KEYS[2 + i]) end
   end
   local _, _, stored = header(KEYS[2 + i])
   if stored and tonumber(stored) > tonumber(ARGV[a + 1]) then
@@ -190,12 +195,14 @@ export const ORDERED_PUT_ENQUEUE: L2Script = { name: 'ordered-put-enqueue', sour
 /**
  * Takes ARGV[2] versions from a counter without writing anything: a transaction that writes a
  * write-behind schema orders itself among that schema's queued writes this way before Postgres
- * commits. KEYS = tick, counter, then m row keys, then optionally the pending index and the count
- * row keys written (in version order); ARGV = tick floor, count, m, then per row key the version it
- * must hold ('0' = none; a transaction's partial set merged over the key's queued writes). Reply:
- * {tick, 0, first version}, {tick, -5} when a row key moved (nothing taken), or {tick, -3} / {tick,
- * -1} as ORDERED_PUT. Each written key with an entry in the pending index is marked with its
- * reserved version, as RESERVE_THROUGH marks them (the transaction supersedes those queued writes).
+ * commits. KEYS = tick, counter, then m row keys, then optionally groups of a pending index and the
+ * count row keys written (in version order) under its shape (this schema's, then every other live
+ * shape's: a rolling deploy's other version may have writes of these keys queued in its own index);
+ * ARGV = tick floor, count, m, then per row key the version it must hold ('0' = none; a
+ * transaction's partial set merged over the key's queued writes). Reply: {tick, 0, first version},
+ * {tick, -5} when a row key moved (nothing taken), or {tick, -3} / {tick, -1} as ORDERED_PUT. Each
+ * written key with an entry in a group's pending index is marked there with its reserved version,
+ * as RESERVE_THROUGH marks them (the transaction supersedes those queued writes).
  */
 export const RESERVE: L2Script = {
   name: 'reserve',
@@ -211,7 +218,9 @@ for i = 3, m + 2 do
 end
 local n = tonumber(ARGV[2])
 local first = redis.call('INCRBY', KEYS[2], n) - n + 1
-for j = m + 4, #KEYS do mark(KEYS[m + 3], KEYS[j], first + j - m - 4) end
+for g = m + 3, #KEYS, n + 1 do
+  for j = g + 1, g + n do mark(KEYS[g], KEYS[j], first + j - g - 1) end
+end
 return {tick, 0, first}`,
 };
 
@@ -223,8 +232,9 @@ return {tick, 0, first}`,
  * writer did not see comes with a later epoch, which its next write's epoch guard finds. KEYS =
  * tick, counter, mark, then optionally groups of a pending index and the ARGV[4] row keys of the
  * write (in the order of their versions) under its shape. ARGV = tick floor, count, epoch, then
- * optionally k and per row key '1' where it is peeked, else '0'. Reply: {tick, 0, first version}
- * (first is the counter + 1 when count is 0), then per group and peeked row key its value and its
+ * optionally k, per row key '1' where it is peeked, else '0', and how many groups (the first) are
+ * peeked (the others, shapes of another codec, are only marked). Reply: {tick, 0, first version}
+ * (first is the counter + 1 when count is 0), then per peeked group and row key its value and its
  * entry in the group's pending index (as PENDING `peek` with marks): the queued writes of the keys
  * of a set that leaves columns out, read with the reservation, so every one acknowledged before it
  * is seen (see `overPending`); {tick, -1} (no counter: marked), or {tick, -3} as ORDERED_PUT.
@@ -247,7 +257,7 @@ local first = redis.call('INCRBY', KEYS[2], n) - n + 1
 local out = {tick, 0, first}
 local k = tonumber(ARGV[4] or '0')
 if k > 0 then
-  for g = 4, #KEYS, k + 1 do
+  for g = 4, 3 + tonumber(ARGV[5 + k]) * (k + 1), k + 1 do
     for i = g + 1, g + k do
       if ARGV[4 + i - g] == '1' then
         out[#out + 1] = redis.call('GET', KEYS[i])
@@ -265,13 +275,23 @@ return out`,
 /**
  * Takes back the marks a write-through write or a transaction left on queued writes it would have
  * superseded (see RESERVE_THROUGH), once Postgres refused it: KEYS = a pending index, then row keys;
- * ARGV = per row key the version reserved. A mark another write raised since stays.
+ * ARGV = per row key the version reserved. A mark another write raised since stays; one that other
+ * reservations of the key marked too (their list, see MARKS) falls back to the highest of them.
  */
 export const UNMARK: L2Script = {
   name: 'unmark',
   source: `for i = 2, #KEYS do
-  local f = '#' .. KEYS[i]
-  if tonumber(redis.call('HGET', KEYS[1], f) or '0') == tonumber(ARGV[i - 1]) then redis.call('HDEL', KEYS[1], f) end
+  local x, f, l, v, r, s = KEYS[1], '#' .. KEYS[i], '!' .. KEYS[i], tonumber(ARGV[i - 1]), {}, '0'
+  for w in string.gmatch(redis.call('HGET', x, l) or '', '%d+') do
+    if tonumber(w) ~= v then
+      r[#r + 1] = w
+      if tonumber(w) > tonumber(s) then s = w end
+    end
+  end
+  if #r > 1 then redis.call('HSET', x, l, table.concat(r, ' ')) else redis.call('HDEL', x, l) end
+  if tonumber(redis.call('HGET', x, f) or '0') == v then
+    if s ~= '0' then redis.call('HSET', x, f, s) else redis.call('HDEL', x, f) end
+  end
 end`,
 };
 
@@ -545,7 +565,7 @@ return out`,
  *   see RESERVE_THROUGH) reads `{version};c;` (carried: that write supersedes it and carries it);
  * - `read`, ARGV[2] = the most entries wanted: the flat list field, value, …, or the number of
  *   entries when there are more (nothing else is read);
- * - `done`, then per entry field, version: takes each out (and its mark) while it names that version
+ * - `done`, then per entry field, version: takes each out (and its marks) while it names that version
  *   or an older one (its write was flushed, superseded, withdrawn or dead-lettered). Reply: the count removed;
  * - `put`, then per entry field, value: puts each in unless it holds one at least as new (a Redis
  *   reset lost it), the index then kept a week. Reply: the count written.
@@ -573,7 +593,7 @@ for i = 2, #ARGV, 2 do
   if ARGV[1] == 'done' then
     if held and v <= tonumber(ARGV[i + 1]) then
       c = c + redis.call('HDEL', KEYS[1], ARGV[i])
-      redis.call('HDEL', KEYS[1], '#' .. ARGV[i])
+      redis.call('HDEL', KEYS[1], '#' .. ARGV[i], '!' .. ARGV[i])
     end
   elseif v < tonumber(string.match(ARGV[i + 1], '^(%d+);')) then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])

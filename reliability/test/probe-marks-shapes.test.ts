@@ -1,0 +1,92 @@
+import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
+import { defineSchema, type L3Tier } from '@strata/core';
+import { createDrizzleL3 } from '@strata/core/drizzle';
+import { msgpackCodec } from '@strata/core/msgpack';
+import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
+import { describe, expect, it } from 'vitest';
+import { heldL3 } from '../support/held-l3.js';
+import { scratchApp } from '../support/scratch-app.js';
+
+// Reservation marks across the shapes of a rolling deploy (helper "marks"). A transaction or a
+// write-through write that takes its version marks the key's queued write-behind writes superseded
+// (RESERVE, RESERVE_THROUGH) so that a later write-behind set leaving columns out does not carry
+// their older columns over the ones it set. Queued writes sit in their own shape's pending index:
+// here the old version (`narrow`: id, n, note) queued one before the new version (`wide`: one more
+// column) wrote the key, and the mark must reach the old version's index too.
+
+describe('a reservation of one shape and a queued write of another (rolling deploy)', () => {
+  const scratch = scratchApp('marks_shapes');
+  const { name, pgName, db, admin, raw, redisUrl } = scratch;
+  const columns = { id: text('id').primaryKey(), n: integer('n').notNull(), note: text('note') };
+  const wideTable = pgSchema(pgName).table('items', { ...columns, extra: text('extra') });
+  const narrowTable = pgSchema(pgName).table('items', columns);
+  const wide = {
+    behind: defineSchema({ name: 'items', table: wideTable, writeMode: 'write-behind' }),
+    through: defineSchema({ name: 'items', table: wideTable }),
+  };
+  const narrow = defineSchema({ name: 'items', table: narrowTable, writeMode: 'write-behind' });
+  scratch.migrate(wideTable);
+  // Each case its own app (keyPrefix), so its own live-shape registry.
+  const open = (
+    app: string,
+    schema: typeof wide.behind | typeof narrow,
+    more: { l3?: L3Tier; msgpack?: boolean } = {},
+  ) =>
+    scratch.strata({
+      keyPrefix: `${name}${app}`,
+      schemas: [schema],
+      ...(more.l3 && { l3: more.l3 }),
+      ...(more.msgpack && { codec: msgpackCodec }),
+      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) },
+    });
+  const row = async (id: string) =>
+    (await admin.query(`select id, n, note, extra from "${pgName}".items where id = $1`, [id])).rows[0] ??
+    null;
+  /** Its shape's confirmation a minute old on Redis' clock: as if its write had been held that long. */
+  const lapse = async (app: string, schema: typeof wide.behind) => {
+    const [seconds] = await raw.time();
+    const registry = `${name}${app}:${pgName}.items:shapes`;
+    await raw.hset(registry, `${schema.fingerprint}-json`, String(Number(seconds) * 1000 - 60_000));
+  };
+
+  // The old version queues P1 (note 'queued') alone; the new version registers and writes the key
+  // (whole row) through Postgres, its statement held after its reservation (a slow Postgres, a lock
+  // wait) until its shape's confirmation is over 30 s old, so the old version writes alone again and
+  // queues P3 (n only), merging over its queued P1. Versions: P1, the new version's write, P3. After
+  // the flush Postgres must hold the new version's note (P3 left it out; P1 is superseded).
+  it.each([
+    ['a transaction', 'tx', false],
+    ['a write-through set', 'through', false],
+    ['a write-through set, the old version on MessagePack', 'through', true],
+  ] as const)(
+    "%s of the new version: its columns survive the old version's later partial set",
+    async (_, how, msgpack) => {
+      const id = 'k';
+      const app = `${how}${msgpack ? 'm' : ''}`;
+      const held = heldL3(createDrizzleL3(db, { migrationsSchema: pgName }));
+      const old = open(app, narrow, { msgpack });
+      await old.set(narrow, { id, n: 0, note: 'stored' });
+      await old.flushDirty();
+      await old.set(narrow, { id, n: 1, note: 'queued' }); // P1, alone: queued
+      const neuSchema = how === 'tx' ? wide.behind : wide.through;
+      const neu = open(app, neuSchema, { l3: held.l3 });
+      await neu.find(neuSchema, id); // registers the new shape (the old one is live)
+      held.holdNext();
+      const whole = { id, n: 2, note: 'new', extra: 'new' };
+      const writing = how === 'tx' ? neu.tx().set(neuSchema, whole).commit() : neu.set(neuSchema, whole);
+      await expect.poll(() => held.reached(), { timeout: 5_000 }).toBe(true);
+      await lapse(app, neuSchema);
+      await old.set(narrow, { id, n: 3 } as never); // P3: alone again, queued
+      held.open();
+      await writing;
+      await old.flushDirty();
+      const expected = { id, n: 3, note: 'new', extra: 'new' };
+      expect(await row(id)).toEqual(expected);
+      // Every tier of both versions, and fresh instances of each, read what Postgres holds.
+      const narrowRow = { id, n: 3, note: 'new' };
+      expect(await old.find(narrow, id)).toEqual(narrowRow);
+      expect(await open(app, narrow, { msgpack }).find(narrow, id)).toEqual(narrowRow);
+      expect(await open(app, wide.behind).find(wide.behind, id)).toEqual(expected);
+    },
+  );
+});

@@ -307,8 +307,11 @@ export class SchemaGeneration {
     }
     const sentAt = this.clock.now();
     const reply = (await this.l2.run(GENERATION, keys, args)) as unknown[];
-    const [generation, boot, tick, other, redisNow, live, writer, writerMs, counter, renewed] =
-      Array.isArray(reply) ? reply : [];
+    const [generation, boot, tick, other, redisNow, live, writer, writerMs, counter, renewed] = Array.isArray(
+      reply,
+    )
+      ? reply
+      : [];
     this.#counterSeen = Number(counter) === 1;
     this.watch.observe(String(boot), Number(tick), floor, { renewed: Number(renewed) === 1 });
     this.#writer =

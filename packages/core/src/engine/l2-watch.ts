@@ -122,10 +122,11 @@ export class L2Watch {
    * Redis keeps the old life's), so the other instances learn it from the new one.
    */
   wentBack(why: string): void {
-    this.#reset(why, this.#boot ?? '*');
+    this.#reset(why, this.#boot ?? '*', this.#boot);
   }
 
-  #reset(why: string, replace: string, stale = this.#boot): void {
+  /** `stale`: the marker of the life found over (undefined when none was known: a new instance). */
+  #reset(why: string, replace: string, stale: string | undefined): void {
     this.resets += 1;
     this.#heard = 0;
     this.#stale = stale;

@@ -138,18 +138,14 @@ describe('a Redis failover onto a replica that had not received the last writes'
 });
 
 describe('a write-through write whose L2 copy the failover lost, its writer gone (no bus)', () => {
-  // Known gap, documented (docs/semantics.md, "Bounds that remain"; docs/redis-replicas.md): the
-  // write committed to Postgres and its L2 PUT was acknowledged by the primary, which had not passed
-  // it on. The promoted replica holds the older row in the current generation, with the same boot
-  // marker; its tick is the one the reader last saw, so the reader's next tick-INCRing request finds
-  // it above, not a Redis that went back. Only the writer remembers the newer tick, and it is gone
-  // (a Worker isolate that ended, a process stopped): nothing moves the generation, and every
-  // instance, the reader and a new one alike, serves the older row from L2 until the L2 TTL (30 min
-  // by default), far past the 5 s in which a reset is otherwise found. Not fixable inside Strata
-  // without a memory of the Redis life that outlives it: the write-through path keeps no mark in
-  // Postgres, and `WAIT` (not offered on a single Redis) would turn it into the writer's missed
-  // write, which, the writer gone first, has the same bound.
-  it.fails('the reader and a new instance read the committed row once the generation refresh has passed', async () => {
+  // Was a known gap (it.fails): the write committed to Postgres and its L2 PUT was acknowledged by
+  // the primary, which had not passed it on. The promoted replica holds the older row in the current
+  // generation, with the same boot marker; its tick is the one the reader last saw, so no tick finds
+  // it, and only the writer remembered the newer one (gone: a Worker isolate that ended). Every
+  // instance served the older row from L2 until the L2 TTL (30 min by default). Now the boot marker
+  // carries the server's replication id, which a promotion changes: the first generation read after
+  // the failover (within 5 s) replaces the marker, and every instance resets (the new one too).
+  it('the reader and a new instance read the committed row once the generation refresh has passed', async () => {
     const clock = manualClock(Date.now());
     const keyPrefix = `${store.name}-wt`;
     const schema = store.schema('write-through');
@@ -176,7 +172,7 @@ describe('a write-through write whose L2 copy the failover lost, its writer gone
     });
     await read(); // the cut connections come back (the reader's first request fails: read from Postgres)
     clock.advance(REFRESH_PASSED);
-    // Was: { reader: 1, fresh: 1 }, and the same a minute later.
+    // Was: { reader: 1, fresh: 1 }, and the same a minute later (before the id in the marker).
     expect(await read(), 'past the generation refresh').toEqual({ reader: 2, fresh: 2 });
     clock.advance(60_000);
     expect(await read(), 'a minute later').toEqual({ reader: 2, fresh: 2 });
@@ -184,12 +180,12 @@ describe('a write-through write whose L2 copy the failover lost, its writer gone
 });
 
 describe('the same, the writer alive: other instances bump the tick first', () => {
-  // Known gap, documented with the one above: the failover took one tick (the writer's PUT). Any
-  // other instance's tick-INCRing request to the new primary (a generation read, every 5 s per
-  // schema, or a write) puts the tick back above what the writer saw, so the writer's own next
-  // request no longer finds it gone back either. A lost window of a few milliseconds is made up
-  // within seconds by a busy app: the tick finds a failover only when the writer comes first.
-  it.fails('the writer and the reader read the committed row once the generation refresh has passed', async () => {
+  // Was a known gap (it.fails), with the one above: the failover took one tick (the writer's PUT).
+  // Any other instance's tick-INCRing request to the new primary puts the tick back above what the
+  // writer saw, so the writer's own next request no longer finds it gone back either: the tick finds
+  // a failover only when the writer comes first. The replication id in the boot marker finds it
+  // whoever comes first.
+  it('the writer and the reader read the committed row once the generation refresh has passed', async () => {
     const clock = manualClock(Date.now());
     const keyPrefix = `${store.name}-wt2`;
     const schema = store.schema('write-through');
@@ -217,7 +213,7 @@ describe('the same, the writer alive: other instances bump the tick first', () =
       writer: (await writer.get(schema, 'k')).n,
       reader: (await reader.get(schema, 'k')).n,
     });
-    // Was: { writer: 1, reader: 1 }: no instance found the failover (no 'l2-reset').
+    // Was: { writer: 1, reader: 1 }: no instance found the failover (no 'l2-reset'), before the id.
     expect(await read()).toEqual({ writer: 2, reader: 2 });
   });
 });

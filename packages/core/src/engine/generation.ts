@@ -307,11 +307,13 @@ export class SchemaGeneration {
     }
     const sentAt = this.clock.now();
     const reply = (await this.l2.run(GENERATION, keys, args)) as unknown[];
-    const [generation, boot, tick, other, redisNow, live, writer, writerMs, counter] = Array.isArray(reply)
+    const [generation, boot, tick, other, redisNow, live, writer, writerMs, counter, renewed] = Array.isArray(
+      reply,
+    )
       ? reply
       : [];
     this.#counterSeen = Number(counter) === 1;
-    this.watch.observe(String(boot), Number(tick), floor);
+    this.watch.observe(String(boot), Number(tick), floor, { renewed: Number(renewed) === 1 });
     this.#writer =
       typeof writer === 'string' && writer !== '' && Number(writerMs) > 0
         ? { claim: writer, ms: Number(writerMs), sentAt }

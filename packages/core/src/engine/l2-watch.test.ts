@@ -60,4 +60,15 @@ describe('L2Watch: ticks other instances told', () => {
     watch.observe(undefined, 1, watch.floor()); // and then went back (a restore): its life is suspect
     expect(told).toEqual(['bN:2', '']);
   });
+
+  it('a marker a generation read renewed (another server id): a reset, even for an instance that knew none', () => {
+    const resets: string[] = [];
+    const fresh = new L2Watch((why) => resets.push(why));
+    fresh.observe('bN@1', 3, fresh.floor(), { renewed: true });
+    expect(resets).toHaveLength(1);
+    expect(resets[0]).toMatch(/another server/);
+    expect(fresh.told()).toBe('bN@1:3'); // the new life, its marker already set
+    fresh.observe('bN@1', 4, fresh.floor());
+    expect(resets).toHaveLength(1);
+  });
 });

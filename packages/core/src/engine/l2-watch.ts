@@ -1,7 +1,10 @@
 import { randomHex } from '../random-id.js';
 /**
  * Tells a Redis that restarted without its data, or came back from an older snapshot (a restore, a
- * failover to a replica that lagged), from one that kept running. Every write script INCRs a tick
+ * failover to a replica that lagged), from one that kept running. A failover loses only a few ticks,
+ * which other instances' requests make up within seconds, so the boot marker also carries the
+ * server's replication id (see `SERVER_ID` in l2/scripts.ts): a generation read that finds it
+ * changed replaces the marker, and every instance resets. Every write script INCRs a tick
  * and every read also reads it (one more key in the same MGET), so the first request this instance
  * sends to such a Redis finds out. Either way L2 may now serve rows
  * older than what every instance already acknowledged, and counters (generations, write-behind
@@ -71,19 +74,24 @@ export class L2Watch {
 
   /**
    * Reads what a reply to a request sent at `floor` says: the tick (INCR'd by the request, or only
-   * read when `incremented` is false) and, from a generation read, the boot marker.
+   * read when `incremented` is false) and, from a generation read, the boot marker, and whether that
+   * read `renewed` it: the marker it found was born under another Redis server id (a failover to a
+   * replica, a restart), so this Redis may serve rows older than acknowledged writes, even to an
+   * instance that knew no marker before.
    */
   observe(
     boot: string | undefined,
     tick: number,
     floor: number,
-    { incremented = true }: { incremented?: boolean } = {},
+    { incremented = true, renewed = false }: { incremented?: boolean; renewed?: boolean } = {},
   ): void {
     const known = this.#boot;
     if (boot !== undefined) this.#boot = boot;
     let why: string | undefined;
     let replace = '';
-    if (boot !== undefined && known !== undefined && boot !== known) {
+    if (renewed) {
+      why = 'Redis is another server now (its replication id changed: a failover or a restart)';
+    } else if (boot !== undefined && known !== undefined && boot !== known) {
       why = 'Redis restarted without its data (new boot marker)';
     } else if (incremented ? tick <= floor : tick < floor) {
       why = `Redis went back in time (tick ${tick}, ${floor} seen before)`;
@@ -114,10 +122,11 @@ export class L2Watch {
    * Redis keeps the old life's), so the other instances learn it from the new one.
    */
   wentBack(why: string): void {
-    this.#reset(why, this.#boot ?? '*');
+    this.#reset(why, this.#boot ?? '*', this.#boot);
   }
 
-  #reset(why: string, replace: string, stale = this.#boot): void {
+  /** `stale`: the marker of the life found over (undefined when none was known: a new instance). */
+  #reset(why: string, replace: string, stale: string | undefined): void {
     this.resets += 1;
     this.#heard = 0;
     this.#stale = stale;

@@ -383,6 +383,17 @@ return out`,
 };
 
 /**
+ * The Redis server's replication id (`sid`; nil where a script may not run INFO) and `marked(m)`,
+ * a new boot marker carrying it (`m@id`). A failover to a replica, or a restart, gives the server a
+ * new id while the marker may come back with the data: a marker born under another id names a
+ * Redis life that is over, whatever the tick says (a failover loses only a few ticks, and a busy app
+ * makes them up within seconds).
+ */
+const SERVER_ID = `local ok, info = pcall(redis.call, 'INFO', 'replication')
+local sid = ok and type(info) == 'string' and string.match(info, 'master_replid:(%x+)') or nil
+local function marked(m) return sid and (m .. '@' .. sid) or m end`;
+
+/**
  * A schema's generation, with what tells a restarted or restored Redis apart: KEYS = generation,
  * boot marker, tick, and optionally the app's L3 claim. The boot marker is set (to ARGV[1]) when
  * missing, so a Redis that lost its data answers with a new one; the tick is INCR'd on every call,
@@ -398,7 +409,8 @@ return out`,
  * write reserves its version from it, see `ThroughOrder`). KEYS[9] and ARGV[5] (a schema with
  * `l2.keyPrefix`: its base, and the L3 identity with its table) are a second L3 claim, checked as
  * KEYS[4]. Reply: {generation, boot marker, tick, the other identity or '', Redis' time (ms), the
- * other live shapes, the writer claim, its PTTL, 1 if the counter exists else 0}.
+ * other live shapes, the writer claim, its PTTL, 1 if the counter exists else 0, 1 if the marker was
+ * replaced because it was born under another server id (see `SERVER_ID`) else 0}.
  */
 export const GENERATION: L2Script = {
   name: 'generation',
@@ -412,10 +424,13 @@ if KEYS[5] and ARGV[4] then
     redis.call('INCR', KEYS[6])
   end
 end
-local boot = redis.call('GET', KEYS[2])
+${SERVER_ID}
+local boot, renewed = redis.call('GET', KEYS[2]), 0
+local was = boot and string.match(boot, '@(%x+)$')
+if was and sid and was ~= sid then boot, renewed = nil, 1 end
 if not boot then
-  redis.call('SET', KEYS[2], ARGV[1])
-  boot = ARGV[1]
+  boot = marked(ARGV[1])
+  redis.call('SET', KEYS[2], boot)
 end
 local tick = redis.call('INCR', KEYS[3])
 local other = ''
@@ -432,7 +447,7 @@ local writer, writerMs = '', -2
 if KEYS[7] then writer, writerMs = redis.call('GET', KEYS[7]) or '', redis.call('PTTL', KEYS[7]) end
 local counter = KEYS[8] and redis.call('EXISTS', KEYS[8]) or 0
 local now = redis.call('TIME')
-return {redis.call('GET', KEYS[1]) or '0', boot, tick, other, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000), live, writer, writerMs, counter}`,
+return {redis.call('GET', KEYS[1]) or '0', boot, tick, other, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000), live, writer, writerMs, counter, renewed}`,
 };
 
 /**
@@ -464,9 +479,10 @@ return g`,
  */
 export const RESET_GENERATION: L2Script = {
   name: 'reset-generation',
-  source: `local boot = redis.call('GET', KEYS[4])
+  source: `${SERVER_ID}
+local boot = redis.call('GET', KEYS[4])
 if (not boot) or (ARGV[2] ~= '' and (ARGV[2] == '*' or boot == ARGV[2])) then
-  boot = ARGV[3]
+  boot = marked(ARGV[3])
   redis.call('SET', KEYS[4], boot)
 end
 local g = tonumber(redis.call('GET', KEYS[1]) or '0')

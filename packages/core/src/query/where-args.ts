@@ -70,7 +70,7 @@ function check(
     throw failure(
       position,
       path,
-      'is a Drizzle object: pass Drizzle conditions with .where(sql`…`), not as arguments',
+      'is a Drizzle object: use .where(sql`…`), not arguments',
     );
   }
   if (seen.has(value)) throw failure(position, path, 'contains a cycle');

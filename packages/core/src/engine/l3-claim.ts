@@ -58,7 +58,7 @@ export class L3Claim {
       (err: unknown) => {
         this.#failed = true;
         this.#asking = undefined;
-        this.logger.warn('L3 did not say which database it is: the keyPrefix claim is not checked yet', {
+        this.logger.warn('L3 did not name its database: keyPrefix claim not checked yet', {
           error: String(err),
         });
         return '';

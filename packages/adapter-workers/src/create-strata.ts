@@ -181,7 +181,7 @@ function requireLocalEndpoint(databaseUrl: string): void {
   if (loopback && typeof neonConfig.fetchEndpoint === 'function') {
     throw new StrataError(
       'INVALID_CONFIG',
-      `createStrata: DATABASE_URL points at ${host} (local) but NEON_FETCH_ENDPOINT is not set, so neon() would query a cloud URL. Set it to the devstack's Neon HTTP URL (in the .dev.vars it prints)`,
+      `createStrata: DATABASE_URL points at ${host} (local) but NEON_FETCH_ENDPOINT is not set, so neon() would query a cloud URL: set it to the devstack's Neon HTTP URL (see its .dev.vars)`,
       { details: { binding: 'NEON_FETCH_ENDPOINT' } },
     );
   }

@@ -78,7 +78,7 @@ export class SharedClaims {
     if (this.#warned.has(cache)) return;
     this.#warned.add(cache);
     this.ctx.config.logger.warn(
-      `schema ${cache.schema.name}: another instance of this app writes table ${cache.schema.identity} ${other}, this one ${claimMode(cache)}. Writes stay ordered; prefer a handover to switch writeMode (docs/semantics.md)`,
+      `schema ${cache.schema.name}: another instance of this app writes table ${cache.schema.identity} ${other}, this one ${claimMode(cache)}: writes stay ordered, but prefer a handover (docs/semantics.md)`,
       { schema: cache.schema.name, modes: [other, claimMode(cache)] },
     );
   }

@@ -181,7 +181,7 @@ function requireLocalEndpoint(databaseUrl: string): void {
   if (loopback && typeof neonConfig.fetchEndpoint === 'function') {
     throw new StrataError(
       'INVALID_CONFIG',
-      `createStrata: DATABASE_URL points at ${host}, a local Postgres, but the binding NEON_FETCH_ENDPOINT is not set, so neon() would send every query to a cloud URL made from that host. Set NEON_FETCH_ENDPOINT to the devstack's Neon HTTP URL: the .dev.vars block the devstack prints has it`,
+      `createStrata: DATABASE_URL points at ${host} (local) but NEON_FETCH_ENDPOINT is not set, so neon() would query a cloud URL: set it to the devstack's Neon HTTP URL (see its .dev.vars)`,
       { details: { binding: 'NEON_FETCH_ENDPOINT' } },
     );
   }

@@ -139,9 +139,7 @@ describe('createStrata', () => {
       (err: unknown) => err,
     );
     expect(isStrataError(error, 'INVALID_CONFIG')).toBe(true);
-    expect((error as Error).message).toMatch(
-      /`drizzleMigrate` to createStrata of '@strata\/adapter-workers'/,
-    );
+    expect((error as Error).message).toMatch(/drizzleMigrate to createStrata/);
     // The rest of the L3 is there: it reads the table drizzleMigrate made in beforeAll.
     expect(await lean.find(players, 'absent')).toBeNull();
   });

@@ -151,9 +151,9 @@ describe('one claim per app, shared by its instances', () => {
     await next.set(through, row('m3', 3));
     // Not trusted: it claimed in Postgres itself.
     expect(reachable.calls.claimWriter).toBeGreaterThanOrEqual(1);
-    const said = warned.filter((m) => m.includes('Switch writeMode as a handover'));
+    const said = warned.filter((m) => m.includes('prefer a handover'));
     expect(said).toHaveLength(1);
-    expect(said[0]).toContain('write-behind, this one write-through. Their writes are ordered');
+    expect(said[0]).toContain('write-behind, this one write-through: writes stay ordered');
     await first.close();
     await next.close();
     expect([await storedN('m1'), await storedN('m2'), await storedN('m3')]).toEqual([1, 2, 3]);

@@ -80,8 +80,7 @@ class CloudflareQueue implements WriteQueue {
   #consumerOnly(op: string): StrataError {
     return new StrataError(
       'INVALID_CONFIG',
-      `${this.name}: ${op}() is not available on a Cloudflare Queue producer: the queue() handler ` +
-        'settles each message itself (handleWriteBatch from @strata/adapter-workers/cloudflare)',
+      `${this.name}: no ${op}() on a Queue producer: the queue() handler settles messages (handleWriteBatch)`,
       { details: { queue: this.name, op } },
     );
   }

@@ -256,9 +256,8 @@ class DrizzleL3 implements L3Tier {
 function withoutMigrate(name: string): StrataError {
   return new StrataError(
     'INVALID_CONFIG',
-    `L3 ${name} has no migrate(): it was built without the DDL planner. Pass \`migrate: drizzleMigrate\` ` +
-      "(from '@strata/core/drizzle') to createLeanDrizzleL3, or `drizzleMigrate` to createStrata of " +
-      "'@strata/adapter-workers'; or create the tables with drizzle-kit and do not call migrate()",
+    `L3 ${name} has no migrate(): pass \`migrate: drizzleMigrate\` (@strata/core/drizzle) to ` +
+      'createLeanDrizzleL3, drizzleMigrate to createStrata, or create the tables with drizzle-kit',
     { details: { l3: name, missing: 'migrate' } },
   );
 }

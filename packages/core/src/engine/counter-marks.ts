@@ -71,7 +71,7 @@ export async function checkCounters(cache: SchemaCache): Promise<number> {
     if (!mark || value === '' || Number(value) >= mark.version) return;
     behind += 1;
     bucket.watch.wentBack(
-      `the write-behind version counter of ${cache.schema.name} (${value}) is below the version Postgres marked it handed out (${mark.version})`,
+      `write-behind counter of ${cache.schema.name} (${value}) is below its mark in Postgres (${mark.version})`,
     );
   });
   return behind;

@@ -58,7 +58,7 @@ export class L3Claim {
       (err: unknown) => {
         this.#failed = true;
         this.#asking = undefined;
-        this.logger.warn('L3 did not say which database it is: the keyPrefix claim is not checked yet', {
+        this.logger.warn('L3 did not name its database: keyPrefix claim not checked yet', {
           error: String(err),
         });
         return '';
@@ -72,8 +72,8 @@ export class L3Claim {
   conflict(held: string, ours: string): StrataError {
     return new StrataError(
       'INVALID_CONFIG',
-      `keyPrefix '${this.keyPrefix}' on this Redis belongs to an app on another database or search_path schema, or to another table of this l2.keyPrefix (${held}; this one is ${ours}): ` +
-        'give each app its own keyPrefix (each table its own l2.keyPrefix). L2 is not used until then',
+      `keyPrefix '${this.keyPrefix}' belongs to an app on another database (or schema, or table: ${held}; this is ${ours}): ` +
+        'give each its own keyPrefix (a table, l2.keyPrefix). L2 is off until then',
       { details: { keyPrefix: this.keyPrefix, claimedBy: held, identity: ours } },
     );
   }

@@ -295,7 +295,7 @@ export async function seedCounter(
         throw schemaError(
           'L3_UNAVAILABLE',
           cache.schema.name,
-          `${COUNTER} starts from Postgres (L2 has none yet), which did not answer; ${NOTHING_WRITTEN}`,
+          `${COUNTER} is not in L2 and Postgres did not answer; ${NOTHING_WRITTEN}`,
           { cause: err },
         );
       }

@@ -195,7 +195,7 @@ export class SchemaCache {
       invalid(
         name,
         'encryptionKey',
-        'has encrypted fields: set config.encryptionKey (createStrata(env): STRATA_ENCRYPTION_KEY)',
+        'has encrypted fields: set config.encryptionKey (or STRATA_ENCRYPTION_KEY)',
       );
     const l1Policy = schema.l1 === false ? undefined : (schema.l1 ?? {});
     const l2Policy = schema.l2 === false ? {} : (schema.l2 ?? {});

@@ -78,7 +78,7 @@ export class SharedClaims {
     if (this.#warned.has(cache)) return;
     this.#warned.add(cache);
     this.ctx.config.logger.warn(
-      `schema ${cache.schema.name}: another instance of this app writes table ${cache.schema.identity} ${other}, this one ${claimMode(cache)}. Their writes are ordered, and a write-through set leaving columns out carries the columns of the queued write-behind writes of its key. Switch writeMode as a handover where you can (docs/semantics.md, "One writer per table", says what mixing the modes leaves open)`,
+      `schema ${cache.schema.name}: another instance of this app writes table ${cache.schema.identity} ${other}, this one ${claimMode(cache)}: writes stay ordered, but prefer a handover (docs/semantics.md)`,
       { schema: cache.schema.name, modes: [other, claimMode(cache)] },
     );
   }

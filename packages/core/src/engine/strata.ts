@@ -967,7 +967,7 @@ function checkQueueNamespace(queue: WriteQueue | undefined, keyPrefix: string): 
   if (typeof namespace !== 'string' || namespace === keyPrefix) return;
   throw new StrataError(
     'INVALID_CONFIG',
-    `config.writeBehind.queue serves the app ${JSON.stringify(namespace)} but config.keyPrefix is ${JSON.stringify(keyPrefix)}: give the queue the same keyPrefix`,
+    `config.writeBehind.queue's keyPrefix ${JSON.stringify(namespace)} is not config.keyPrefix ${JSON.stringify(keyPrefix)}`,
     { details: { field: 'writeBehind.queue' } },
   );
 }
@@ -980,7 +980,7 @@ function pullLoopOf(queue: WriteQueue): typeof FlushLoop {
   if (queue.flushLoop) return queue.flushLoop;
   throw new StrataError(
     'INVALID_CONFIG',
-    `config.writeBehind.queue ${queue.name} has take (a pull queue) but no flushLoop: set flushLoop = FlushLoop (from @strata/core/driver)`,
+    `config.writeBehind.queue ${queue.name} has take (a pull queue) but no flushLoop: set it to FlushLoop (@strata/core/driver)`,
     { details: { field: 'writeBehind.queue' } },
   );
 }

@@ -177,7 +177,7 @@ export class WriterClaims {
       lease.at = Number.NEGATIVE_INFINITY;
       throw new StrataError(
         'INVALID_CONFIG',
-        `schema ${schema.name}: table ${schema.identity} here is another table than ${held.table}, which app '${held.owner}' writes (${held.mode}), and Strata's tables (migrationsSchema) are shared by both: their versions would outrank each other's writes. Give each its own migrationsSchema, or qualify the tables (pgSchema). Nothing was written`,
+        `schema ${schema.name}: table ${schema.identity} is not ${held.table} (app '${held.owner}', ${held.mode}) but shares its Strata tables (versions would clash): give each its own migrationsSchema or qualify the tables (pgSchema). Nothing was written`,
         { details: { schema: schema.name, owner: held.owner, mode: held.mode, table: held.table } },
       );
     }

@@ -17,7 +17,7 @@ export function checkSendBy(tier: string, script: L2Script, sendBy: number | und
   if (sendBy === undefined || performance.now() <= sendBy) return;
   throw new StrataError(
     'L2_UNAVAILABLE',
-    `L2 ${tier} ${script.name}: not sent, its caller's deadline passed before it could be (nothing was run)`,
+    `L2 ${tier} ${script.name}: not sent, its caller's deadline had passed (nothing was run)`,
     { details: { tier, op: script.name } },
   );
 }

@@ -7,7 +7,7 @@
  */
 export class EpochMoved extends Error {
   constructor(readonly epoch: number) {
-    super(`a later write-behind epoch (${epoch}) was started for the schema: nothing was written`);
+    super(`write-behind epoch ${epoch} has begun since: nothing was written`);
     this.name = 'EpochMoved';
   }
 }

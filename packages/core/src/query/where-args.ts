@@ -67,11 +67,7 @@ function check(
     return;
   }
   if (isDrizzleEntity(value)) {
-    throw failure(
-      position,
-      path,
-      'is a Drizzle object: pass Drizzle conditions with .where(sql`…`), not as arguments',
-    );
+    throw failure(position, path, 'is a Drizzle object: use .where(sql`…`), not arguments');
   }
   if (seen.has(value)) throw failure(position, path, 'contains a cycle');
   seen.add(value);

@@ -60,8 +60,7 @@ function checkOptions(schemaName: string, c: CompiledColumn): void {
       schemaName,
       c.key,
       c.column.dataType === 'string'
-        ? `${c.key} is ${c.sqlType}: the ciphertext is longer than the text, so it would not fit; ` +
-            'use text (or a varchar without a length) for an encrypted column'
+        ? `${c.key} is ${c.sqlType}, too short for its ciphertext: use text (or an unbounded varchar)`
         : `only text columns can be encrypted, not ${c.sqlType}`,
     );
   }

@@ -55,8 +55,11 @@ export class OwnPending {
  * After a Redis reset: puts this instance's unflushed writes back into L2 as pending rows, at their
  * versions, except those Postgres already has (flushed meanwhile; a delete, unless Postgres still
  * holds an older row of its key) and those a row at least as new
- * replaced in L2 (PUT is given the version minus a half, so an equal one refuses it: the flush's
- * own row of that version is not pending). The versions stay valid: the counter starts a new
+ * replaced in L2 with a newer one. An equal version is replaced: the reset moved the generation
+ * hard, so a row of that version still in L2 (a restart that kept its data, a failover or a snapshot
+ * that had it) is of the generation before and no read takes it; in the current one it can only be
+ * a flush's settled row, put there since the Postgres check above, which the pending copy replaces
+ * with the same row until the redelivery queued below settles it again. The versions stay valid: the counter starts a new
  * epoch after the reset, above every version handed out before it.
  *
  * And queues them again: a queue in the Redis that went back (a stream beside L2: a failover onto a
@@ -107,7 +110,7 @@ export async function restoreOwnPending(ctx: EngineContext, cache: SchemaCache):
               owner: cache.stampedOwner(0),
               payload: e.payload ?? '',
             });
-            args.push(String(e.version - 0.5), String(PENDING_HOLD_MS), value);
+            args.push(String(e.version), String(PENDING_HOLD_MS), value);
           }
           return { keys, args };
         },

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { L2Watch } from '../engine/l2-watch.js';
 import { isStrataError } from '../errors.js';
 import { decodeInvalidation, encodeInvalidation, MAX_INVALIDATION_IDS } from './message.js';
 import type { Invalidation } from './types.js';
@@ -59,7 +60,14 @@ describe('encodeInvalidation / decodeInvalidation', () => {
   it("round-trips a publisher's ticks, and leaves malformed ones out without dropping the message", () => {
     const ticked = { ...valid, ticks: ['b0a1:12', ''] };
     expect(decodeInvalidation(encodeInvalidation(ticked))).toEqual(ticked);
-    for (const ticks of [7, [1], ['x'.repeat(65)], Array.from({ length: 16_385 }, () => '')])
+    // What a watch tells at its longest: a marker with the server's id and a 16-digit tick. (With
+    // the id, a bound of 64 dropped every tick past 99 as malformed.)
+    const watch = new L2Watch(() => {});
+    watch.observe(`${watch.newMarker()}@${'f'.repeat(40)}`, 9_007_199_254_740_991, 0);
+    const longest = { ...valid, ticks: [watch.told()] };
+    expect(watch.told()).toHaveLength(77);
+    expect(decodeInvalidation(encodeInvalidation(longest))).toEqual(longest);
+    for (const ticks of [7, [1], ['x'.repeat(97)], Array.from({ length: 16_385 }, () => '')])
       expect(decodeInvalidation(json({ ...valid, ticks }))).toEqual(valid);
   });
 

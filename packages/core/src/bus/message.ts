@@ -43,7 +43,12 @@ const current = check.refine<Invalidation>(
   (m) => m.versions === undefined || (m.ids !== null && m.versions.length === m.ids.length),
   'versions must match ids one for one',
 );
-const ticksCheck = check.array(check.string(check.maxLength(64)), check.maxLength(MAX_BUCKETS));
+/**
+ * A `told()` entry: the boot marker (`b` + 18 hex, then `@` + the 40-hex server id where Redis has
+ * one) and the tick (at most 16 digits): 77 characters. 96 leaves room, and still bounds a hostile one.
+ */
+const MAX_TICK_CHARS = 96;
+const ticksCheck = check.array(check.string(check.maxLength(MAX_TICK_CHARS)), check.maxLength(MAX_BUCKETS));
 /** The message of the Go library Strata: one id, no origin. */
 const singleIdMessage = check.object({ schema: schemaName, id, op, ids: check.optional(check.never) });
 

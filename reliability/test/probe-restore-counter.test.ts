@@ -1,5 +1,5 @@
 import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
-import { defineSchema, type InvalidationBus, type Strata } from '@strata/core';
+import { defineSchema, type InvalidationBus, type Strata, type StrataError } from '@strata/core';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { describe, expect, it } from 'vitest';
 import { scratchApp } from '../support/scratch-app.js';
@@ -159,6 +159,72 @@ describe('a Redis restored from an older snapshot: the write-behind counter belo
     expect(await scratch.n('k1'), `versions ${JSON.stringify(await versions())}`).toBe(3);
   });
 
+  // Why the known gap below stays one: this is the surviving instance's side of it, seen from that
+  // instance and from Redis exactly as there (a2 writes 'other' and flushes it, writes k1, flushes;
+  // the replies, the flush's refusal and Postgres' versions and marks are the same), except that
+  // here a2's k1 write was acknowledged BEFORE the snapshot, and a1's newer writes of k1 after it
+  // (a1's flush took a2's write from the queue too: superseded). The restore brings a2's write back
+  // in the queue, unflushed; its flush meets the same newer version and the same counter below its
+  // mark. Here the write must stay refused (a newer write acknowledged after it won); there it should
+  // land. A flush that gave the survivor's refused write a new version (above Postgres') would pass
+  // the known gap and fail this; nothing but a clock, or a Postgres read before the write's
+  // acknowledgement, tells the two apart.
+  it('a write queued before the snapshot and superseded by another instance before the restore comes back with the restored queue: its flush after the restore stays refused', async () => {
+    const a1 = app();
+    const a2 = app();
+    for (const id of ids) await a1.set(schema, { id, n: 1 });
+    await a1.flushDirty();
+    await a2.set(schema, { id: 'other', n: 1 });
+    await a2.flushDirty();
+    await a2.set(schema, { id: 'k1', n: 2 }); // acknowledged, queued
+    const snap = await snapshot();
+    await writeOften(a1, 3); // acknowledged after a2's write, and flushed with it (a2's superseded)
+    expect(await scratch.n('k1')).toBe(3);
+    await a1.close();
+    await restore(snap); // a2's write is back in the queue, unflushed
+    await a2.flushDirty();
+    await a2.close();
+    expect(await everywhere(), `versions ${JSON.stringify(await versions())}`).toEqual({
+      stored: [3, 3, 3],
+      read: [3, 3, 3],
+    });
+  });
+
+  it("the surviving instance's first write after the restore, refused at its flush, is reported: never silently dropped", async () => {
+    const errors: { id: string; error: StrataError }[] = [];
+    const reported = defineSchema({
+      name: 'items',
+      table,
+      writeMode: 'write-behind',
+      hooks: { onWriteError: (id, error) => errors.push({ id, error: error as StrataError }) },
+    });
+    const a1 = app();
+    const a2 = scratch.strata({ schemas: [reported] });
+    for (const id of ids) await a1.set(schema, { id, n: 1 });
+    await a1.flushDirty();
+    await a2.set(reported, { id: 'other', n: 1 });
+    await a2.flushDirty();
+    const snap = await snapshot();
+    await writeOften(a1, 2);
+    await a1.close();
+    await restore(snap);
+    await a2.set(reported, { id: 'k1', n: 3 });
+    await a2.flushDirty();
+    expect(errors.map((e) => [e.id, e.error.code, e.error.details?.columns])).toEqual([
+      ['k1', 'WRITE_BEHIND_SUPERSEDED', ['n']],
+    ]);
+    expect(a2.stats().errorsBy.superseded).toBe(1);
+    // The counter moved into a new epoch at that flush: the next write lands.
+    await a2.set(reported, { id: 'k1', n: 4 });
+    await a2.flushDirty();
+    expect(await scratch.n('k1')).toBe(4);
+  });
+
+  // Stays a known gap: giving the refused write a new version at its flush passes it, and fails the
+  // write queued before the snapshot above (k1 stored 2, not 3: the older write put back over the
+  // newer); no version, tick or mark tells the two apart. Closing it needs a Postgres read of the
+  // counter's mark before each write-behind write is acknowledged, or a clock; it is reported instead
+  // (the test before this one).
   it.fails("known gap: the surviving instance's first write after the restore, before any check, lands", async () => {
     const a1 = app();
     const a2 = app();

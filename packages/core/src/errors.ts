@@ -56,7 +56,8 @@ const DEFAULT_MESSAGES: Readonly<Record<StrataErrorCode, string>> = {
   INVALID_CONFIG: 'invalid configuration',
   HOOK_PANIC: 'hook threw',
   WRITE_BEHIND_MAX_RETRY: 'write-behind exceeded max retries',
-  WRITE_BEHIND_SUPERSEDED: 'write-behind write superseded by a later epoch',
+  WRITE_BEHIND_SUPERSEDED:
+    'write-behind write superseded by a later epoch, or refused after its counter went back',
   VALIDATION_FAILED: 'value failed validation',
   INVALID_QUERY: 'invalid query',
   TIMEOUT: 'operation timed out',

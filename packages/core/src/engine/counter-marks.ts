@@ -18,6 +18,18 @@ import type { SchemaCache } from './schema-cache.js';
  * out) before this instance hands out another, and the generation moves past the restored rows.
  */
 
+/**
+ * Per schema cache and bucket, the greatest mark its counter was found below (`checkCounters`). A
+ * write-behind write of that epoch at or below it, refused at its flush as older, may have lost to a
+ * write the gone-back counter numbered above it though it came first (see `superseded-epoch.ts`).
+ */
+const foundBelow = new WeakMap<SchemaCache, Map<number, number>>();
+
+/** The greatest mark bucket `b`'s counter was found below by this instance (0: never). */
+export function wentBackBelow(cache: SchemaCache, b: number): number {
+  return foundBelow.get(cache)?.get(b) ?? 0;
+}
+
 /** The marks of writes (a flush's, a transaction's): per write its table, its counter and its version. */
 export function marksOf(
   writes: readonly { cache: SchemaCache; key: string; version: number }[],
@@ -70,6 +82,9 @@ export async function checkCounters(cache: SchemaCache): Promise<number> {
     // A missing counter is seeded from a new epoch by the next write anyway.
     if (!mark || value === '' || Number(value) >= mark.version) return;
     behind += 1;
+    const below = foundBelow.get(cache) ?? new Map<number, number>();
+    below.set(b, Math.max(below.get(b) ?? 0, mark.version));
+    foundBelow.set(cache, below);
     bucket.watch.wentBack(
       `write-behind counter of ${cache.schema.name} (${value}) is below its mark in Postgres (${mark.version})`,
     );

@@ -2,6 +2,7 @@ import { StrataError } from '../errors.js';
 import { EPOCH_SPAN } from '../l3/epoch-span.js';
 import type { Row } from '../l3/types.js';
 import type { EngineContext } from './context.js';
+import { wentBackBelow } from './counter-marks.js';
 import { reportWriteError } from './hooks.js';
 import type { Id } from './ids.js';
 import { idKey } from './ids.js';
@@ -18,6 +19,14 @@ import type { SchemaCache } from './schema-cache.js';
  * Postgres keeps one version per key, not per column, so the flush cannot tell which columns the
  * later writes set, and applying the refused write's columns could undo theirs. So it is made loud
  * instead of silent (reliability/test/probe-hostile-6.test.ts, probe-hostile-8-takeover.test.ts).
+ *
+ * Within its epoch, a write is refused as older when a write the app's counter numbered above it
+ * came after it, or when the counter went back (a Redis restored from an older snapshot handed out
+ * again numbers it had handed out before) and numbered it below a write that came BEFORE it: lost.
+ * Nothing in Redis, Postgres or the writer tells the two apart (reliability/test/
+ * probe-restore-counter.test.ts: the known gap and the write queued before the snapshot), so the
+ * refusal stands; but a refused write at or below a mark its counter was found below
+ * (`wentBackBelow`) is reported the same way, as possibly lost to the restore, never silently dropped.
  */
 
 /** One refused set: its key, id, version and the stored row it sent (the columns it set). */
@@ -31,7 +40,8 @@ export interface RefusedSet {
 const epochOf = (version: number) => Math.floor(version / EPOCH_SPAN);
 
 /**
- * Reports each of `refused` that a write of a later epoch superseded while some column it set holds
+ * Reports each of `refused` that a write of a later epoch superseded, or that its counter, found
+ * gone back, may have numbered below an earlier write (see above), while some column it set holds
  * another value in Postgres now: counted (`errorsBy.superseded`), logged, and given to
  * `hooks.onWriteError` as WRITE_BEHIND_SUPERSEDED naming those columns. One Postgres query for them
  * all (only on this rare path); its failure is tolerated (logged, counted).
@@ -56,8 +66,13 @@ export async function reportSupersededAcrossEpoch(
   }
   for (const r of refused) {
     const now = stored.get(r.key);
-    // Deleted since (a delete supersedes every column), or superseded within its own epoch: carried.
-    if (!now || epochOf(now.version) <= epochOf(r.version)) continue;
+    // Deleted since (a delete supersedes every column), or superseded within its own epoch: carried,
+    // unless its counter was found below a mark at or above it (in its epoch): perhaps lost instead.
+    if (!now) continue;
+    const later = epochOf(now.version) > epochOf(r.version);
+    const below = wentBackBelow(cache, cache.router.bucket(r.key));
+    const wentBack = !later && below > 0 && epochOf(below) === epochOf(r.version) && r.version <= below;
+    if (!later && !wentBack) continue;
     const differ = schema.columns.flatMap((c) =>
       c.key !== schema.primaryKey.key &&
       r.row[c.key] !== undefined &&
@@ -72,16 +87,25 @@ export async function reportSupersededAcrossEpoch(
       version: r.version,
       stored: now.version,
       columns: differ,
+      ...(wentBack && { counterWentBackBelow: below }),
     };
+    const why = wentBack
+      ? 'refused as older after its counter went back (a Redis restored from an older snapshot): the newer version Postgres holds may come from a write made before it'
+      : "written at a later epoch before this write's flush";
     ctx.counters.error('superseded');
-    ctx.config.logger.warn('write-behind write superseded by a later epoch', details);
+    ctx.config.logger.warn(
+      wentBack
+        ? 'write-behind write refused after its counter went back'
+        : 'write-behind write superseded by a later epoch',
+      details,
+    );
     reportWriteError(
       ctx,
       schema,
       r.key,
       new StrataError(
         'WRITE_BEHIND_SUPERSEDED',
-        `schema ${schema.name}: ${r.key} was written at a later epoch before this write's flush; ${differ.join(', ')} not applied`,
+        `schema ${schema.name}: ${r.key} ${why}; ${differ.join(', ')} not applied`,
         { details },
       ),
     );

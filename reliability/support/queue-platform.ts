@@ -11,6 +11,8 @@ import type { Strata } from '@strata/core';
 export function queuePlatform() {
   const queued: { id: string; body: unknown; attempts: number }[] = [];
   let sent = 0;
+  /** Per message id, how often the consumer asked for it again (`retry()`), crashes left out. */
+  const retries = new Map<string, number>();
   const producer: QueueProducer = {
     async sendBatch(messages) {
       for (const m of messages) {
@@ -29,6 +31,7 @@ export function queuePlatform() {
     }));
     await handleWriteBatch(consumer, { queue: 'writes', messages });
     for (const m of taken) {
+      if (!crash && settled.get(m.id) === 'retry') retries.set(m.id, (retries.get(m.id) ?? 0) + 1);
       if (crash || settled.get(m.id) !== 'ack') queued.push({ ...m, attempts: m.attempts + 1 });
     }
   };
@@ -36,5 +39,7 @@ export function queuePlatform() {
   const drain = async (consumer: Strata, rounds = 100): Promise<void> => {
     for (let round = 0; queued.length > 0 && round < rounds; round++) await deliver(consumer, 10, false);
   };
-  return { producer, queued, deliver, drain };
+  /** The most `retry()`s of one message (the platform dead-letters it past its max_retries). */
+  const mostRetries = () => Math.max(0, ...retries.values());
+  return { producer, queued, deliver, drain, mostRetries };
 }

@@ -7,7 +7,7 @@ import { neon, neonConfig } from '@neondatabase/serverless';
 import { defineSchema, isStrataError, type Strata } from '@strata/core';
 import { drizzleMigrate } from '@strata/core/drizzle';
 import { uniqueName } from '@strata/devstack/testing';
-import { integer, pgTable, text } from 'drizzle-orm/pg-core';
+import { integer, pgSchema, pgTable, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStrata } from '../src/index.js';
 import { upstashCommand } from './support/upstash-rest.js';
@@ -55,6 +55,13 @@ describe('createStrata', () => {
     expect(strataFor(env, [defineSchema({ table: players.table })])).toBe(first);
     expect(strataFor(env, [players, other])).not.toBe(first);
     expect(strataFor({ ...env }, [players])).not.toBe(first);
+    // Another tenant's table of the same name (same schema name, another Postgres schema): another
+    // app. It got the first tenant's Strata before (SCHEMA_NOT_FOUND on its writes, the other
+    // tenant's rows by name): reliability/test/probe-deploy-hono-tenants.test.ts.
+    const tenantTable = pgSchema(uniqueName('cs_tenant')).table(tableName, { id: text('id').primaryKey() });
+    const tenant = defineSchema({ table: tenantTable });
+    expect(tenant.name).toBe(players.name);
+    expect(strataFor(env, [tenant])).not.toBe(first);
   });
 
   it('builds L2, L3 and the log bus from the bindings: a write on one isolate is read by another', async () => {

@@ -9,13 +9,10 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 // Helper "deploy": a Worker that builds its schema objects per request (from the request's tenant
 // or env, say) over module-level Drizzle tables. createStrata keeps one Strata per env and schema
 // names + tables precisely so that such Workers do not pile up instances ("Names, not object
-// identity: schemas rebuilt per request", packages/adapter-workers/test/create-strata.test.ts), but
-// that Strata only answers the schema OBJECTS of the first request: core's Registry resolves an
-// object only if it is the registered one (`runtime.schema !== ref` -> SCHEMA_NOT_FOUND). So the
-// second request's `set(schema, row)` throws SCHEMA_NOT_FOUND, although createStrata handed it the
-// instance on purpose. Passing the name ('players') works.
-// Left as it.fails: the fix is a design choice (core's Registry accepting an equal schema, i.e.
-// same name, identity and options, or createStrata refusing/keying rebuilt objects), not a small one.
+// identity: schemas rebuilt per request", packages/adapter-workers/test/create-strata.test.ts).
+// Was a known gap (it.fails): core's Registry resolved an object only if it was the registered one,
+// so the second request's `set(schema, row)` threw SCHEMA_NOT_FOUND. Now an object rebuilt from the
+// same definition resolves to the registered schema (schema/same-definition.ts).
 
 const name = uniqueName('deploy_rebuilt');
 const table = pgSchema(name).table('players', { id: text('id').primaryKey(), n: integer('n').notNull() });
@@ -53,12 +50,11 @@ afterAll(async () => {
   raw.disconnect();
 });
 
-it.fails('a second request with its own schema objects writes and reads through the isolate Strata', async () => {
+it('a second request with its own schema objects writes and reads through the isolate Strata', async () => {
   const first = requestStrata();
   await first.strata.set(first.players, { id: 'p1', n: 1 });
   const second = requestStrata();
   expect(second.strata).toBe(first.strata); // one instance per isolate, as meant
-  // Fails here: SCHEMA_NOT_FOUND "schema players is not registered".
   await second.strata.set(second.players, { id: 'p1', n: 2 });
   expect(await second.strata.get(second.players, 'p1')).toEqual({ id: 'p1', n: 2 });
   const { rows } = await admin.query(`select id, n from "${name}".players`);

@@ -1,4 +1,5 @@
 import { StrataError } from '../errors.js';
+import { sameDefinition } from '../schema/same-definition.js';
 import type { CompiledSchema } from '../schema/types.js';
 
 /** A schema argument: the registered name (as in the Go library Strata) or the schema object itself. */
@@ -56,12 +57,13 @@ export class Registry<Runtime extends { schema: CompiledSchema; keys: { base: st
   #lookup(ref: SchemaRef): Runtime {
     const name = typeof ref === 'string' ? ref : ref?.name;
     const runtime = name === undefined ? undefined : this.#byName.get(name);
-    if (!runtime || (typeof ref === 'object' && runtime.schema !== ref)) {
-      throw new StrataError('SCHEMA_NOT_FOUND', `schema ${String(name)} is not registered`, {
-        details: { schema: name },
-      });
-    }
-    return runtime;
+    if (runtime && (typeof ref !== 'object' || sameDefinition(runtime.schema, ref))) return runtime;
+    // An object rebuilt from the same definition is the registered schema; another one of that name
+    // (another table, shape or policy) is not, and is told apart from a name never registered.
+    const other = runtime ? ': another schema of that name is' : '';
+    throw new StrataError('SCHEMA_NOT_FOUND', `schema ${String(name)} is not registered${other}`, {
+      details: { schema: name },
+    });
   }
 
   /** The runtime of an identity, or undefined (messages from other apps may name any table). */

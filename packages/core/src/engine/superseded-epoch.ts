@@ -18,6 +18,16 @@ import type { SchemaCache } from './schema-cache.js';
  * Postgres keeps one version per key, not per column, so the flush cannot tell which columns the
  * later writes set, and applying the refused write's columns could undo theirs. So it is made loud
  * instead of silent (reliability/test/probe-hostile-6.test.ts, probe-hostile-8-takeover.test.ts).
+ *
+ * Not a copy its writer queued again after an L2 reset (`QueuedWrite.restored`, see
+ * `restoreOwnPending`): the reset's epoch change is what puts the app's next writes of the key in a
+ * later epoch, and the restore put the write back into the app's pending index before them (when a
+ * newer row was there already, it put back and queued nothing), so they merged over it: carried. The
+ * copy's original, where the queue kept it, is judged as any write (a retry that orders the
+ * original, not the copy, behind the newer write is still reported: nothing in it says a restore
+ * happened). Left: a queue that lost the original with the reset, and another app taking the table
+ * over and writing the key before the copy's flush: that loss goes unreported.
+ * (reliability/test/regression-restore-duplicate.test.ts)
  */
 
 /** One refused set: its key, id, version and the stored row it sent (the columns it set). */

@@ -1,27 +1,63 @@
 import type { L3Tier } from '@strata/core';
 import { wrapL3 } from './wrap-l3.js';
 
+/** Where a held call waits: before Postgres sees it, or after Postgres answered (its reply held). */
+export type HoldAt = 'before' | 'reply';
+
 /**
- * `base` (a real L3) whose next `write` after `holdNext()` waits, before Postgres sees it, until
- * `open()`; `reached()` says it got there. A probe holds a write between its version reservation
- * and its commit (a slow Postgres, a lock wait) deterministically, without sleeps.
+ * The gate a probe puts on one L3 call, deterministically, without sleeps: `holdNext()` arms it for
+ * the next call, `reached()` says that call waits at it, `open()` lets it go on, and `done` resolves
+ * once the held call has settled (answered or failed).
  */
-export function heldL3(base: L3Tier) {
-  let hold = false;
+function gate(at: HoldAt) {
+  let armed = false;
   let reached = false;
   let open!: () => void;
   const opened = new Promise<void>((resolve) => {
     open = resolve;
   });
-  const l3 = wrapL3(base, {
-    write: async (ops) => {
-      if (hold) {
-        hold = false;
+  let settle!: () => void;
+  const done = new Promise<void>((resolve) => {
+    settle = resolve;
+  });
+  const around = async <T>(call: () => Promise<T>): Promise<T> => {
+    if (!armed) return call();
+    armed = false;
+    try {
+      if (at === 'before') {
         reached = true;
         await opened;
+        return await call();
       }
-      return base.write(ops);
-    },
-  });
-  return { l3, holdNext: () => (hold = true), reached: () => reached, open };
+      const reply = await call();
+      reached = true;
+      await opened;
+      return reply;
+    } finally {
+      settle();
+    }
+  };
+  return { around, control: { holdNext: () => (armed = true), reached: () => reached, open, done } };
+}
+
+/**
+ * `base` (a real L3) whose next `write` after `holdNext()` waits until `open()`: `before` Postgres
+ * sees it (a slow Postgres, a lock wait: a write held between its version reservation and its
+ * commit), or after it committed, its `reply` held (a slow network before the writer settles L2).
+ */
+export function heldL3(base: L3Tier, at: HoldAt = 'before') {
+  const { around, control } = gate(at);
+  const l3 = wrapL3(base, { write: (ops) => around(() => base.write(ops)) });
+  return { l3, ...control };
+}
+
+/**
+ * `base` whose next `findMany` after `holdNext()` reads Postgres, then holds the reply until
+ * `open()`: a read that saw the row as it was before a write, and answers (and fills the caches)
+ * only after it (a slow network, a stalled event loop).
+ */
+export function heldReadL3(base: L3Tier) {
+  const { around, control } = gate('reply');
+  const l3 = wrapL3(base, { findMany: (schema, ids) => around(() => base.findMany(schema, ids)) });
+  return { l3, ...control };
 }

@@ -6,6 +6,7 @@ import { dropScratchSchema, lapseWriterClaims } from '@strata/devstack/testing';
 import { integer, pgSchema, pgTable, text } from 'drizzle-orm/pg-core';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { heldL3 } from '../support/held-l3.js';
 import { scratchApp } from '../support/scratch-app.js';
 import { searchPathDbs } from '../support/search-path-dbs.js';
 import { wrapL3 } from '../support/wrap-l3.js';
@@ -41,6 +42,33 @@ const itemsWithNote = (pgSchemaName: string) =>
     n: integer('n').notNull(),
     note: text('note'),
   });
+
+/**
+ * One app writing `itemsWithNote` behind, every instance on the app's bus: `open(l3?)` an instance
+ * (on the probe's L3 when given; its stream's `claimIdleMs` when given), `row(id)` the row as
+ * Postgres holds it (null: none). Call it in a describe's body.
+ */
+function behindApp(label: string, { claimIdleMs }: { claimIdleMs?: number } = {}) {
+  const scratch = scratchApp(label);
+  const { name, pgName, redisUrl, admin } = scratch;
+  const table = itemsWithNote(pgName);
+  const schema = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
+  scratch.migrate(table);
+  const open = (l3?: L3Tier) =>
+    scratch.strata({
+      schemas: [schema],
+      ...(l3 && { l3 }),
+      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) },
+      ...(claimIdleMs !== undefined && {
+        writeBehind: {
+          queue: createRedisStreamQueue({ url: redisUrl, keyPrefix: name, allowVolatile: true, claimIdleMs }),
+        },
+      }),
+    });
+  const row = async (id: string) =>
+    (await admin.query(`select id, n, note from "${pgName}".items where id = $1`, [id])).rows[0] ?? null;
+  return { scratch, schema, open, row };
+}
 
 describe('one app, every write mode at once, with invalidations, tags, partial rows and lost flush replies (model)', () => {
   // Instances of ONE app (one keyPrefix, one stream, one bus channel) over one table: two
@@ -392,29 +420,8 @@ describe('a flusher that dies after its COMMIT, its batch taken over beside newe
   // a delete, a partial set) and flushes: its flushDirty waits for w1's entries, then takes them
   // over after claimIdleMs and applies them again (at least once). The redelivered writes are
   // older than w2's: Postgres and every tier end at w2's writes, and nothing is left queued.
-  const scratch = scratchApp('hostile7_dies');
-  const { name, pgName, db, redisUrl, admin } = scratch;
-  const table = itemsWithNote(pgName);
-  const behind = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
-  scratch.migrate(table);
-  const open = (l3?: L3Tier) =>
-    scratch.strata({
-      schemas: [behind],
-      ...(l3 && { l3 }),
-      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) },
-      writeBehind: {
-        queue: createRedisStreamQueue({
-          url: redisUrl,
-          keyPrefix: name,
-          allowVolatile: true,
-          claimIdleMs: 300,
-        }),
-      },
-    });
-  const row = async (id: string) =>
-    (await admin.query(`select n, note from "${pgName}".items where id = $1`, [id])).rows[0] as
-      | { n: number; note: string | null }
-      | undefined;
+  const { scratch, schema: behind, open, row } = behindApp('hostile7_dies', { claimIdleMs: 300 });
+  const { pgName, db } = scratch;
 
   it('Postgres and every tier end at the newer writes; the redelivered batch changes nothing', async () => {
     const base = createDrizzleL3(db, { migrationsSchema: pgName });
@@ -448,9 +455,9 @@ describe('a flusher that dies after its COMMIT, its batch taken over beside newe
     await w2.set(behind, { id: 'd3', n: 2 } as never); // partial: keeps note 'one'
     await w2.flushDirty();
     expect({ d1: await row('d1'), d2: await row('d2'), d3: await row('d3') }).toEqual({
-      d1: { n: 2, note: 'two' },
-      d2: undefined,
-      d3: { n: 2, note: 'one' },
+      d1: { id: 'd1', n: 2, note: 'two' },
+      d2: null,
+      d3: { id: 'd3', n: 2, note: 'one' },
     });
     const fresh = open();
     for (const x of [w2, fresh]) {
@@ -766,19 +773,8 @@ describe('newer writes of its keys while a flush sits between its COMMIT and its
   // (puts the applied rows, takes them out of the pending index). Meanwhile w2 sets one key again,
   // deletes another, sets a third partially, and c reads them all. When w1's settle lands it must
   // not put its (older) rows over w2's pending writes, nor take them out of the pending index.
-  const scratch = scratchApp('hostile7_settle');
-  const { name, pgName, db, admin, redisUrl } = scratch;
-  const table = itemsWithNote(pgName);
-  const schema = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
-  scratch.migrate(table);
-  const open = (l3?: L3Tier) =>
-    scratch.strata({
-      schemas: [schema],
-      ...(l3 && { l3 }),
-      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) },
-    });
-  const row = async (id: string) =>
-    (await admin.query(`select id, n, note from "${pgName}".items where id = $1`, [id])).rows[0] ?? null;
+  const { scratch, schema, open, row } = behindApp('hostile7_settle');
+  const { pgName, db } = scratch;
   const caughtUp = async (x: Strata, via: Strata) => {
     const heard = x.stats().invalidationsApplied;
     await via.invalidate(schema, `sentinel-${Math.random()}`);
@@ -786,33 +782,16 @@ describe('newer writes of its keys while a flush sits between its COMMIT and its
   };
 
   it('every instance reads the newer writes, before and after every flush; Postgres ends at them', async () => {
-    const base = createDrizzleL3(db, { migrationsSchema: pgName });
-    let hold = false;
-    let committed = false;
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const l3 = wrapL3(base, {
-      write: async (ops) => {
-        const outcome = await base.write(ops);
-        if (hold) {
-          hold = false;
-          committed = true;
-          await released;
-        }
-        return outcome;
-      },
-    });
-    const w1 = open(l3);
+    const held = heldL3(createDrizzleL3(db, { migrationsSchema: pgName }), 'reply');
+    const w1 = open(held.l3);
     const w2 = open();
     const c = open();
     await w1.set(schema, { id: 's1', n: 1, note: 'one' });
     await w1.set(schema, { id: 's2', n: 1, note: 'one' });
     await w1.set(schema, { id: 's3', n: 1, note: 'one' });
-    hold = true;
+    held.holdNext();
     const flushing = w1.flushDirty();
-    await expect.poll(() => committed, { timeout: 5_000 }).toBe(true);
+    await expect.poll(() => held.reached(), { timeout: 5_000 }).toBe(true); // committed, reply held
     await w2.set(schema, { id: 's1', n: 2, note: 'two' });
     await w2.delete(schema, 's2');
     await w2.set(schema, { id: 's3', n: 2 } as never); // partial: keeps 'one'
@@ -828,7 +807,7 @@ describe('newer writes of its keys while a flush sits between its COMMIT and its
     });
     await caughtUp(c, w2);
     expect(await readAll(c), 'c, during the held flush').toEqual(expected);
-    release();
+    held.open();
     await flushing;
     await caughtUp(c, w1);
     await caughtUp(w1, w2);
@@ -874,33 +853,13 @@ describe('a write-through write that times out and commits late, read on another
   it.each(['set', 'tx'] as const)(
     '%s: after the late commit every instance reads it (within the bus bound), not a row cached in between',
     async (how) => {
-      const base = createDrizzleL3(db, { migrationsSchema: pgName });
-      let hold = false;
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      let landed!: () => void;
-      const committed = new Promise<void>((resolve) => {
-        landed = resolve;
-      });
-      const l3 = wrapL3(base, {
-        write: async (ops) => {
-          if (!hold) return base.write(ops);
-          hold = false;
-          await released; // past the caller's timeout
-          try {
-            return await base.write(ops);
-          } finally {
-            landed();
-          }
-        },
-      });
-      const a = open(l3);
+      // Held before Postgres sees it, past the caller's timeout.
+      const held = heldL3(createDrizzleL3(db, { migrationsSchema: pgName }));
+      const a = open(held.l3);
       const b = open();
       await a.set(schema, { id: `lc-${how}`, n: 1 });
       expect((await b.get(schema, `lc-${how}`)).n).toBe(1);
-      hold = true;
+      held.holdNext();
       const write =
         how === 'set'
           ? a.set(schema, { id: `lc-${how}`, n: 2 })
@@ -913,8 +872,8 @@ describe('a write-through write that times out and commits late, read on another
       await caughtUp(b, a);
       expect((await b.get(schema, `lc-${how}`)).n, 'before the commit: the old row').toBe(1);
       await b.settled();
-      release();
-      await committed;
+      held.open();
+      await held.done;
       expect(await scratch.n(`lc-${how}`)).toBe(2);
       const c = open();
       await expect

@@ -177,7 +177,9 @@ async function applyOrSplit(
         const { version } = item.delivery.write;
         if (item.folds) interrupted.push(item.folds);
         else superseded.push({ key: item.key, version });
-        if (!item.folds && item.row) refusedSets.push({ key: item.key, id: item.id, version, row: item.row });
+        // A copy queued again after a reset is a redelivery: the app's newer writes merged over it.
+        if (!item.folds && item.row && !item.delivery.write.restored)
+          refusedSets.push({ key: item.key, id: item.id, version, row: item.row });
         return;
       }
       applied.push({ key: item.key, version: result.version, ...(result.row && { stored: result.row }) });

@@ -67,7 +67,9 @@ export class OwnPending {
  * will ever apply is answered for a week while Postgres keeps the older row
  * (reliability/test/probe-hostile-9-failover.test.ts). Where the queue kept them, the copy is a
  * redelivery: its flush finds the version applied (or the copies fold into one write) and changes
- * nothing. A queue that refuses them now is logged; the rows stay, as before.
+ * nothing. Flagged `restored`, so that a copy a retry orders behind a newer write of the key (a
+ * later epoch: the counter went with Redis) is not reported as WRITE_BEHIND_SUPERSEDED (see
+ * superseded-epoch.ts). A queue that refuses them now is logged; the rows stay, as before.
  */
 export async function restoreOwnPending(ctx: EngineContext, cache: SchemaCache): Promise<number> {
   const own = cache.ownPending;
@@ -147,6 +149,7 @@ async function queueAgain(
         op: e.payload === undefined ? 'delete' : 'set',
         ...(e.queued !== undefined && { row: e.queued }),
         version: e.version,
+        restored: true,
       })),
     );
   } catch (err) {

@@ -367,19 +367,20 @@ export class SchemaCache {
     });
   }
 
-  /** PUT's entry of a row (or an absence) at `version`: Redis keeps a row past `ttlMs` by the windows (see `holdMs`). */
+  /**
+   * PUT's entry of a row (or an absence) at `version`: Redis keeps a row past `ttlMs` by the windows
+   * (see `holdMs`); a write's value (`floor`) at least `floorMs` (fresh for `ttlMs` all the same).
+   */
   #putEntry(
     stored: Row | undefined,
     version: number,
     generation: number,
     ttlMs: number,
     stamp: number,
+    floor = false,
   ): PutEntry {
-    return [
-      version,
-      stored ? this.holdMs(ttlMs) : ttlMs,
-      this.envelope(stored, version, generation, ttlMs, stamp),
-    ];
+    const px = stored ? this.holdMs(ttlMs) : ttlMs;
+    return [version, floor ? this.keepMs(px) : px, this.envelope(stored, version, generation, ttlMs, stamp)];
   }
 
   /** The `owner` field of this schema's values: a tagged schema's carries the row's stamp too. */
@@ -468,8 +469,26 @@ export class SchemaCache {
     return undefined;
   }
 
+  /** How long a delete's tombstone answers "absent" (its fresh time; Redis keeps it `keepMs` of that). */
   tombstoneTtlMs(): number {
     return this.l2TtlMs > 0 ? Math.min(this.l2TtlMs, MAX_TOMBSTONE_MS) : MAX_TOMBSTONE_MS;
+  }
+
+  /**
+   * How long a read that began before a write may still fill L2 after it: its L3 read, then the
+   * fill's generation read and PUT, each within its deadline. A write's value (row, tombstone) and
+   * a drop's or a change's floor stay in Redis at least this long, whatever their fresh time: the
+   * version they carry is what refuses that late fill (PUT takes nothing older). Gone sooner (an L2
+   * TTL of a few ms), the late fill landed on an empty key and every instance read the row the write
+   * replaced (races-coherence, stale windows, seed 1476246212: a delete's 5 ms tombstone).
+   */
+  floorMs(): number {
+    return this.config.timeouts.l3 + 2 * this.config.timeouts.l2;
+  }
+
+  /** The PX of a value that is a version floor and fresh (or held) for `ms` (0: kept for ever). */
+  keepMs(ms: number): number {
+    return ms > 0 ? Math.max(ms, this.floorMs()) : 0;
   }
 
   rowKeys(keys: readonly string[]): string[] {
@@ -496,7 +515,7 @@ export class SchemaCache {
     const { shapes } = generation;
     if (shapes.others.length === 0) return shapes.tail(keys, '', 0, 0);
     const ttl = this.tombstoneTtlMs();
-    return shapes.tail(keys, this.owner, ttl, this.l2Now() + ttl);
+    return shapes.tail(keys, this.owner, this.keepMs(ttl), this.l2Now() + ttl);
   }
 
   /** A write script replied `SHAPES_CHANGED`: learns the live shapes it replied; false for any other reply. */
@@ -786,6 +805,7 @@ export class SchemaCache {
               g,
               item.stored ? this.l2TtlMs : this.tombstoneTtlMs(),
               stamp,
+              true,
             ),
           );
         };
@@ -863,7 +883,7 @@ export class SchemaCache {
     try {
       const rules = keys.map((_, i) => (typeof rule === 'string' ? rule : String(rule[i])));
       // The version floor a dropped value leaves (see DROP): as long as a delete's tombstone.
-      const floor = [String(this.tombstoneTtlMs()), this.owner];
+      const floor = [String(this.keepMs(this.tombstoneTtlMs())), this.owner];
       const { missed } = await this.#writeByBucket(keys, (bucket, at) => {
         const part = pick(keys, at);
         const build = () => ({
@@ -946,7 +966,7 @@ export class SchemaCache {
     const ttl = this.tombstoneTtlMs();
     const build = (g: number, keys: readonly string[], versions: readonly number[]) => {
       const expiresAt = this.l2Now() + ttl;
-      const args = [String(keys.length), String(ttl)];
+      const args = [String(keys.length), String(this.keepMs(ttl))];
       versions.forEach((version) => {
         const marker = encodeEnvelope({
           kind: 'x',

@@ -27,6 +27,16 @@ import type { SchemaCache } from './schema-cache.js';
  * probe-restore-counter.test.ts: the known gap and the write queued before the snapshot), so the
  * refusal stands; but a refused write at or below a mark its counter was found below
  * (`wentBackBelow`) is reported the same way, as possibly lost to the restore, never silently dropped.
+ *
+ * Not a copy its writer queued again after an L2 reset (`QueuedWrite.restored`, see
+ * `restoreOwnPending`): the reset's epoch change is what puts the app's next writes of the key in a
+ * later epoch, and the restore put the write back into the app's pending index before them (when a
+ * newer row was there already, it put back and queued nothing), so they merged over it: carried. The
+ * copy's original, where the queue kept it, is judged as any write (a retry that orders the
+ * original, not the copy, behind the newer write is still reported: nothing in it says a restore
+ * happened). Left: a queue that lost the original with the reset, and another app taking the table
+ * over and writing the key before the copy's flush: that loss goes unreported.
+ * (reliability/test/regression-restore-duplicate.test.ts)
  */
 
 /** One refused set: its key, id, version and the stored row it sent (the columns it set). */

@@ -18,6 +18,17 @@ describe('queued write validation', () => {
     expect('row' in write).toBe(false);
   });
 
+  it('keeps `restored` only when it is true, and never refuses a write for it', () => {
+    const write = { schema: 's', id: '1', op: 'set', row: '{}', version: 2 } as const;
+    expect(parseQueuedWrite({ ...write, restored: true })).toEqual({ ...write, restored: true });
+    expect(decodeQueuedWrite(JSON.stringify({ ...write, restored: true })).restored).toBe(true);
+    for (const other of [false, 'yes', 1, null]) {
+      const parsed = parseQueuedWrite({ ...write, restored: other });
+      expect(parsed).toEqual(write);
+      expect('restored' in parsed).toBe(false);
+    }
+  });
+
   it('names the bad field', () => {
     const error = thrown(() => parseQueuedWrite({ schema: 's', id: '1', op: 'set', version: 2 }));
     expect(isStrataError(error, 'VALIDATION_FAILED')).toBe(true);

@@ -62,7 +62,11 @@ function validWrite(value: unknown, label: string, index?: number): QueuedWrite 
   return known(value as QueuedWrite);
 }
 
-/** A frozen copy with only a write's own fields; no `row: undefined` on deletes, so a write read back equals the one enqueued. */
-function known({ schema, id, version, op, row }: QueuedWrite): QueuedWrite {
-  return Object.freeze(row === undefined ? { schema, id, version, op } : { schema, id, version, op, row });
+/** A frozen copy with only a write's own fields (`restored` only when true); no `row: undefined` on deletes, so a write read back equals the one enqueued. */
+function known({ schema, id, version, op, row, restored }: QueuedWrite): QueuedWrite {
+  const write: QueuedWrite =
+    row === undefined ? { schema, id, version, op } : { schema, id, version, op, row };
+  // A flag, not a field to check: anything but `true` is left out, never a reason to refuse the write.
+  if (restored === true) write.restored = true;
+  return Object.freeze(write);
 }

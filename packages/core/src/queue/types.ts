@@ -15,6 +15,12 @@ export interface QueuedWrite {
    * in L2, taken in the same request as the L2 write. Larger = newer.
    */
   version: number;
+  /**
+   * Queued again by its writer after an L2 reset put it back into the app's pending index (see
+   * `restoreOwnPending`): a queue that kept the original holds it twice. Refused at its flush behind
+   * a newer write, it is a redelivery, never reported as superseded (the newer write merged over it).
+   */
+  restored?: true;
 }
 
 /** A message handed to the flusher, with what it needs to acknowledge it. */

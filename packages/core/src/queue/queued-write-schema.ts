@@ -14,7 +14,14 @@ const common = {
  * are dropped rather than refused, so a newer producer never poisons an older consumer.
  */
 const queuedWrite = check.discriminated('op', {
-  set: check.object({ ...common, op: check.oneOf(['set']), row: check.string() }),
+  set: check.object({
+    ...common,
+    op: check.oneOf(['set']),
+    row: check.string(),
+    under: check.optional(
+      check.object({ below: check.number(check.int, check.gte(0)), row: check.optional(check.string()) }),
+    ),
+  }),
   delete: check.object({ ...common, op: check.oneOf(['delete']), row: check.optional(check.absent) }),
 });
 
@@ -63,6 +70,9 @@ function validWrite(value: unknown, label: string, index?: number): QueuedWrite 
 }
 
 /** A frozen copy with only a write's own fields; no `row: undefined` on deletes, so a write read back equals the one enqueued. */
-function known({ schema, id, version, op, row }: QueuedWrite): QueuedWrite {
-  return Object.freeze(row === undefined ? { schema, id, version, op } : { schema, id, version, op, row });
+function known({ schema, id, version, op, row, under }: QueuedWrite): QueuedWrite {
+  if (row === undefined) return Object.freeze({ schema, id, version, op });
+  if (under === undefined) return Object.freeze({ schema, id, version, op, row });
+  const beneath = under.row === undefined ? { below: under.below } : { below: under.below, row: under.row };
+  return Object.freeze({ schema, id, version, op, row, under: Object.freeze(beneath) });
 }

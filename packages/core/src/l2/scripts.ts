@@ -133,7 +133,11 @@ for i = 1, n do
   if expected and expected ~= '' then
     local ev, carries = string.match(expected, '^(%d+)(%^?)$')
     if ev ~= (stored or '0') then return {tick, -5} end
-    if carries == '^' and tonumber(redis.call('HGET', KEYS[5], '#' .. KEYS[${rows} + i]) or '0') > tonumber(ev) then return {tick, -5} end
+    if carries == '^' then
+      for _, f in ipairs({'#', '?'}) do
+        if tonumber(redis.call('HGET', KEYS[5], f .. KEYS[${rows} + i]) or '0') > tonumber(ev) then return {tick, -5} end
+      end
+    end
   end
   held[i] = (kind == 'r') and 1 or 0
   versions[i] = string.format('%.0f', first + i - 1)
@@ -183,7 +187,9 @@ return out`;
  * write-behind set, see `partial-rows.ts`) is refused with {tick, -5} if the key moved since. An
  * expected version followed by `^` (the write carries the key's queued writes' columns) is also
  * refused when a write-through write or a transaction reserved a version above it meanwhile (its
- * mark in the pending index, see RESERVE_THROUGH): that write supersedes them, and carries them.
+ * mark in the pending index, see RESERVE_THROUGH): that write supersedes them, and carries them; or
+ * when a come-back mark was set above it meanwhile (see GENERATION): merged again, the write carries
+ * them beneath its own.
  */
 export const ORDERED_PUT: L2Script = { name: 'ordered-put', source: orderedPut(false) };
 

@@ -1,5 +1,6 @@
 import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
 import { defineSchema, type L3Tier } from '@strata/core';
+import { type Clock, manualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { msgpackCodec } from '@strata/core/msgpack';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
@@ -30,23 +31,24 @@ describe('a reservation of one shape and a queued write of another (rolling depl
   const open = (
     app: string,
     schema: typeof wide.behind | typeof narrow,
-    more: { l3?: L3Tier; msgpack?: boolean } = {},
+    more: { l3?: L3Tier; msgpack?: boolean; clock?: Clock } = {},
   ) =>
     scratch.strata({
       keyPrefix: `${name}${app}`,
       schemas: [schema],
       ...(more.l3 && { l3: more.l3 }),
+      ...(more.clock && { clock: more.clock }),
       ...(more.msgpack && { codec: msgpackCodec }),
       coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) },
     });
   const row = async (id: string) =>
     (await admin.query(`select id, n, note, extra from "${pgName}".items where id = $1`, [id])).rows[0] ??
     null;
-  /** Its shape's confirmation a minute old on Redis' clock: as if its write had been held that long. */
-  const lapse = async (app: string, schema: typeof wide.behind) => {
+  /** Its shape's confirmation `ago` ms old on Redis' clock: as if its instance had been held that long. */
+  const lapse = async (app: string, schema: typeof wide.behind, ago = 60_000) => {
     const [seconds] = await raw.time();
     const registry = `${name}${app}:${pgName}.items:shapes`;
-    await raw.hset(registry, `${schema.fingerprint}-json`, String(Number(seconds) * 1000 - 60_000));
+    await raw.hset(registry, `${schema.fingerprint}-json`, String(Number(seconds) * 1000 - ago));
   };
 
   // The old version queues P1 (note 'queued') alone; the new version registers and writes the key
@@ -86,6 +88,51 @@ describe('a reservation of one shape and a queued write of another (rolling depl
       const narrowRow = { id, n: 3, note: 'new' };
       expect(await old.find(narrow, id)).toEqual(narrowRow);
       expect(await open(app, narrow, { msgpack }).find(narrow, id)).toEqual(narrowRow);
+      expect(await open(app, wide.behind).find(wide.behind, id)).toEqual(expected);
+    },
+  );
+
+  // The old version queued P1 (note 'queued'), then its instance was held past 30 s: its shape was
+  // not live at the new version's generation read, so the new version's transaction (whole row,
+  // note 'tx') reserved its version and marked only its own shape's pending index. The old version
+  // then resumes and makes P3 (n only): as a transaction while the new version is live, else queued
+  // alone. It must not carry P1's older note over the transaction's. Before, it did: Postgres ended
+  // at { n: 3, note: 'queued', extra: 'tx' }. Now its generation read (it comes back after the other
+  // shape wrote) marks its queued writes: a transaction applies them first as their flush would,
+  // a queued set carries them beneath its own; either way only where nothing landed after P1. And
+  // where the transaction wrote another key, P1's note survives.
+  it.each([
+    ['still live', true, true],
+    ['gone', false, true],
+    ['still live, another key written', true, false],
+    ['gone, another key written', false, false],
+  ] as const)(
+    'a shape not live at a transaction of the other, which is %s: the later partial set',
+    async (_, live, same) => {
+      const app = `unseen${live ? 'l' : 'g'}${same ? 's' : 'o'}`;
+      const id = app; // each case its own row of the one table
+      const clock = manualClock(Date.now());
+      const old = open(app, narrow, { clock });
+      await old.set(narrow, { id, n: 0, note: 'stored' });
+      await old.flushDirty();
+      await old.set(narrow, { id, n: 1, note: 'queued' }); // P1, alone: queued
+      await lapse(app, narrow as never, 60_000); // the old version's instance held past 30 s
+      const neu = open(app, wide.behind);
+      await neu.find(wide.behind, id); // its generation read: the old shape is not live
+      await neu
+        .tx()
+        .set(wide.behind, { id: same ? id : 'other', n: 2, note: 'tx', extra: 'tx' })
+        .commit();
+      if (!live) await lapse(app, wide.behind, 40_000); // the new version's instances stopped since
+      clock.advance(31_000); // the old version's instance resumes
+      await old.set(narrow, { id, n: 3 } as never); // P3
+      await old.flushDirty();
+      await neu.flushDirty();
+      const expected = same
+        ? { id, n: 3, note: 'tx', extra: 'tx' }
+        : { id, n: 3, note: 'queued', extra: null };
+      expect(await row(id)).toEqual(expected);
+      expect(await open(app, narrow).find(narrow, id)).toEqual({ id, n: 3, note: expected.note });
       expect(await open(app, wide.behind).find(wide.behind, id)).toEqual(expected);
     },
   );

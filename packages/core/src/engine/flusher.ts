@@ -5,7 +5,7 @@ import type { Delivery } from '../queue/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import { checkCountersTolerated, markCounters, marksOf } from './counter-marks.js';
-import { folded, groupBySchema, type Item } from './flush-fold.js';
+import { folded, groupBySchema, type Item, withBeneath, withoutBeneath } from './flush-fold.js';
 import { reportWriteError } from './hooks.js';
 import { type Id, idKey } from './ids.js';
 import { otherShapes, unmapped } from './pending-elsewhere.js';
@@ -69,9 +69,14 @@ export async function flushDeliveries(
     const { write } = delivery;
     const cache = lookup(write.schema);
     let row: Row | undefined;
+    let under: Item['under'];
     try {
       const mine = cache?.l3 && !claimed.has(cache);
       row = mine && write.op === 'set' ? cache.rows.fromQueue(write.row ?? '') : undefined;
+      if (row && write.under) {
+        const { below, row: beneath } = write.under;
+        under = beneath === undefined ? { below } : { below, row: cache!.rows.fromQueue(beneath) };
+      }
     } catch (err) {
       // A rolling deploy changing the codec: another live version's write, which its flusher decodes.
       if (otherShapes(cache!, true).length > 0) {
@@ -88,7 +93,12 @@ export async function flushDeliveries(
     // A rolling deploy: another live version's write with a column this one does not map would
     // lose it here; that version's flusher takes it (once no other version is live, this applies it).
     // Other shapes first: with none live (the usual case) no row's keys are walked.
-    if (!cache?.l3 || claimed.has(cache) || (row && otherShapes(cache).length > 0 && unmapped(cache, row))) {
+    const others = cache?.l3 && !claimed.has(cache) && row ? otherShapes(cache).length > 0 : false;
+    if (
+      !cache?.l3 ||
+      claimed.has(cache) ||
+      (others && (unmapped(cache, row!) || (under?.row && unmapped(cache, under.row))))
+    ) {
       outcome.retried.push(delivery.handle);
       outcome.foreign.push(delivery.handle);
       continue;
@@ -99,7 +109,14 @@ export async function flushDeliveries(
       outcome.dead.push({ delivery, reason: `the row's primary key is not the message's id ${write.id}` });
       continue;
     }
-    items.push({ delivery, cache, key: write.id, id: row ? (row[pk] as Id) : write.id, ...(row && { row }) });
+    items.push({
+      delivery,
+      cache,
+      key: write.id,
+      id: row ? (row[pk] as Id) : write.id,
+      ...(row && { row }),
+      ...(under && { under }),
+    });
   }
   if (items.length > 0) {
     // An instance that only flushes (a queue consumer) holds the app's claims too.
@@ -134,7 +151,7 @@ async function applyOrSplit(
   publish: Publish,
 ): Promise<void> {
   let results: WriteOutcome[][];
-  const bySchema = groupBySchema(folded(items));
+  const bySchema = groupBySchema(folded(withBeneath(items)));
   try {
     const l3 = items[0]!.cache.l3!;
     const ops = [...bySchema].map(([cache, group]) => ({
@@ -164,6 +181,9 @@ async function applyOrSplit(
   // Every delivery of the batch is done (applied, folded into a newer write of its key, or older
   // than what Postgres holds) except those of a fold another write of the key interrupted.
   const interrupted: (readonly Item[])[] = [];
+  // Folds with queued columns beneath a partial set that Postgres did not apply: the write that
+  // marked them landed (or another one of the key did), so they go again as sent (see `withBeneath`).
+  const asSent: Item[] = [];
   let i = 0;
   const appliedBySchema = [...bySchema].map(([cache, group]) => {
     const applied: Versioned[] = [];
@@ -175,6 +195,10 @@ async function applyOrSplit(
       const item = group[j]!;
       if (!result.applied) {
         const { version } = item.delivery.write;
+        if (item.folds?.some((f) => f.beneath)) {
+          asSent.push(...withoutBeneath(item.folds));
+          return;
+        }
         if (item.folds) interrupted.push(item.folds);
         else superseded.push({ key: item.key, version });
         // A copy queued again after a reset is a redelivery: the app's newer writes merged over it.
@@ -186,7 +210,7 @@ async function applyOrSplit(
     });
     return [cache, applied, superseded, refusedSets] as const;
   });
-  const again = new Set(interrupted.flat().map((item) => item.delivery.handle));
+  const again = new Set([...interrupted.flat(), ...asSent].map((item) => item.delivery.handle));
   outcome.acked.push(
     ...items.filter((item) => !again.has(item.delivery.handle)).map((item) => item.delivery.handle),
   );
@@ -220,6 +244,7 @@ async function applyOrSplit(
     );
   }
   if (interrupted.length > 0) await oneByOne(ctx, interrupted, outcome, publish);
+  if (asSent.length > 0) await applyOrSplit(ctx, asSent, outcome, publish);
 }
 
 /**

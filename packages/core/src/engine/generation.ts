@@ -299,6 +299,7 @@ export class SchemaGeneration {
       this.keys.searchGenerationKey,
       this.keys.writerKey,
       this.keys.versionKey,
+      this.keys.pendingIndex,
     ];
     const args = [this.watch.newMarker(), identity, String(L3_CLAIM_TTL_MS), this.keys.shape];
     if (this.keys.baseClaimKey) {

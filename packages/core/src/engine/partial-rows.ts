@@ -2,6 +2,7 @@ import { NOTHING_WRITTEN, type StrataError, schemaError } from '../errors.js';
 import { decodeEnvelope, isCurrent } from '../l2/envelope.js';
 import type { Row } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
+import { applyCameBack } from './come-back.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import { peekPending } from './pending-index.js';
@@ -46,14 +47,21 @@ export interface Base {
   /**
    * Pending, but a write-through write or a transaction took a version above the queued writes
    * (the `c` entry of PENDING `peek` with marks): it supersedes them and carries their columns, so
-   * this write carries none of them (`queued` is absent, and this is no queued delete).
+   * this write's sent fold holds none of them (`queued` is absent, and this is no queued delete).
+   * Its outcome may be unknown (the mark then stays) and it may never commit, or (a come-back mark)
+   * a write of another shape may have superseded them without marking them: a write-behind set puts
+   * their fold beneath its own (`beneath`, see `QueuedWrite.under`), applied at the flush only while
+   * Postgres holds the key at their version or older.
    */
-  readonly carried?: boolean;
+  readonly carried?: { readonly mark: number; readonly beneath: Beneath; readonly back: boolean };
   /** Postgres did not answer: nothing to merge over, the write goes as sent (see `basesOf`). */
   readonly unknown?: boolean;
   /** Not known from L2: Postgres is asked (see `basesOf`). */
   readonly unread?: boolean;
 }
+
+/** The queued writes a mark covers: their sent fold as the index holds it (queue text), or a queued delete. */
+export type Beneath = { readonly row: string } | { readonly row?: undefined };
 
 /** Whether a row leaves a column of its schema out. */
 export function isPartial(schema: CompiledSchema, row: Row): boolean {
@@ -153,8 +161,10 @@ export function pendingBase(cache: SchemaCache, value: unknown, entry: unknown, 
     return { expected, pending: false, ...(l2Row && { stored: l2Row }) };
   }
   const head = `${expected};`;
-  if (entry === `${head}c;`)
-    return { expected, pending: true, carried: true, ...(l2Row && { stored: l2Row }) };
+  const marked =
+    typeof entry === 'string' && entry.startsWith(head) && /^[cb];/.test(entry.slice(head.length));
+  const carried = marked && carriedOf(entry, head.length + 2);
+  if (carried) return { expected, pending: true, carried, ...(l2Row && { stored: l2Row }) };
   const queued =
     typeof entry === 'string' && entry.startsWith(head)
       ? entry[head.length] === 'r'
@@ -163,6 +173,20 @@ export function pendingBase(cache: SchemaCache, value: unknown, entry: unknown, 
       : l2Row;
   const stored = queued && { ...queued, ...l2Row };
   return { expected, pending: true, ...(stored && { stored, queued }) };
+}
+
+/**
+ * The mark and the covered entry of a carried index entry from `at` (`{mark};{version};{kind};{row}`,
+ * see MARKS in l2/scripts.ts); undefined for anything else.
+ */
+function carriedOf(entry: string, at: number): Base['carried'] {
+  const a = entry.indexOf(';', at);
+  const b = entry.indexOf(';', a + 1);
+  if (a < 0 || b < 0 || entry[b + 2] !== ';') return undefined;
+  const mark = Number(entry.slice(at, a));
+  if (!Number.isSafeInteger(mark)) return undefined;
+  const beneath = entry[b + 1] === 'r' ? { row: entry.slice(b + 3) } : {};
+  return { mark, beneath, back: entry[at - 2] === 'b' };
 }
 
 /**
@@ -184,6 +208,8 @@ export async function overQueued(
   if (keys.length === 0) return { writes: [...writes], expected, replaced };
   const peeked = await peekPending(cache, keys, cache.keys.shape, true);
   const bases = new Map(keys.map((key, i) => [key, pendingBase(cache, peeked[2 * i], peeked[2 * i + 1])]));
+  // Under a come-back mark: applied now, as their flush would, rather than carried (see come-back.ts).
+  await applyCameBack(cache, writes, bases);
   const out: KeyedWrite[] = [];
   for (const w of writes) {
     const base = bases.get(w.key);

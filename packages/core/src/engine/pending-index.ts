@@ -34,12 +34,12 @@ export async function pendingWrites(
   try {
     // A keyPrefix another app or table holds (see `L3Claim`) is refused: its index is not ours.
     await cache.generation?.current();
-    // An index holds its entries and the reservation marks on them (`#{row key}` and `!{row key}`,
-    // see MARKS in l2/scripts.ts), at most two fields per entry: read up to three times the bound,
+    // An index holds its entries and the marks on them (`#{row key}`, `!{row key}`, `?{row key}`,
+    // see MARKS in l2/scripts.ts), at most three fields per entry: read up to four times the bound,
     // and count only the entries (below), or a search with fewer writes queued than the bound was refused.
     replies = await Promise.all(
       reads.map(({ shape, keys }) =>
-        cache.l2!.run(PENDING, [keys.pendingIndexOf(shape)], ['read', String(3 * MAX_SEARCH_PENDING)]),
+        cache.l2!.run(PENDING, [keys.pendingIndexOf(shape)], ['read', String(4 * MAX_SEARCH_PENDING)]),
       ),
     );
   } catch (err) {
@@ -48,8 +48,8 @@ export async function pendingWrites(
   }
   const byId = new Map<string, PendingWrite>();
   replies.forEach((reply, r) => {
-    // More than three times the bound of entries and marks: more than the bound of entries.
-    if (!Array.isArray(reply)) throw backlog(cache, Math.ceil(Number(reply) / 3), 'at least ');
+    // More than four times the bound of entries and marks: more than the bound of entries.
+    if (!Array.isArray(reply)) throw backlog(cache, Math.ceil(Number(reply) / 4), 'at least ');
     const { s, shape, keys } = reads[r]!;
     const prefix = keys.rowOf(shape, '');
     for (let i = 0; i + 1 < reply.length; i += 2) {
@@ -90,8 +90,9 @@ export function peekPending(
 
 /**
  * `peekPending` of keys all in one bucket (whose keys are `space`). With `marks`, an entry a
- * write-through write or a transaction reserved a version above reads `{version};c;` (see PENDING):
- * for a write leaving columns out, which must then not carry the queued columns.
+ * write-through write or a transaction reserved a version above reads `{version};c;{mark};{entry}`
+ * (`b` for a come-back mark, see PENDING): for a write leaving columns out, which must then not
+ * carry the queued columns over its own.
  */
 export function peekIn(
   cache: SchemaCache,

@@ -99,7 +99,9 @@ export async function writeBehind(
           streams: colocated.streams,
           field: colocated.field,
           // The JSON of each write up to its version, which the script appends: {…,"version":<v>}
-          heads: keys.map((key, i) => queuedWriteHead(cache.schema.identity, key, rows.queued[i])),
+          heads: keys.map((key, i) =>
+            queuedWriteHead(cache.schema.identity, key, rows.queued[i], rows.under?.[i]),
+          ),
         }
       : undefined;
     try {
@@ -180,6 +182,8 @@ interface Encoded {
   readonly index: (string | undefined)[];
   /** Per write, the version its key must still hold ('' for a whole row or a delete). */
   readonly expected: string[];
+  /** Per partial set over marked queued writes: their fold, beneath it (see `QueuedWrite.under`). */
+  readonly under?: readonly (QueuedWrite['under'] | undefined)[];
 }
 
 /**
@@ -203,6 +207,7 @@ async function encode(
   // Per partial write: whether it was merged over a row (else it is a new one).
   const over: (boolean | undefined)[] = [];
   const expected: string[] = [];
+  const under: (QueuedWrite['under'] | undefined)[] = [];
   const earlier = new Map<string, Row | undefined>();
   for (const [i, w] of writes.entries()) {
     const base = bases?.get(w.key);
@@ -219,7 +224,11 @@ async function encode(
       // writes): its row, not in L2 yet, is what this one lands over, so only the sent columns are
       // queued, even over a queued delete's tombstone (a new row's nulls would blank its columns:
       // reliability/test/probe-marks-lifecycle.test.ts).
-      over[i] = !!row || (base.carried === true && !earlier.has(w.key));
+      over[i] = !!row || (base.carried !== undefined && !earlier.has(w.key));
+      // That write may never commit (its outcome unknown, the mark kept): the queued columns go
+      // beneath this write's, applied only while Postgres holds the key at their version or older.
+      if (base.carried && !earlier.has(w.key))
+        under[i] = { below: Number(base.expected) + 1, ...base.carried.beneath };
       out = mergeOver(schema, row, sent[i]!);
     } else {
       out = w.row && applyClientDefaults(schema, w.row, now);
@@ -248,7 +257,7 @@ async function encode(
     folds.set(key, fold);
     return fold === row && row ? codec.toQueueFromL2(row, l2[i]!) : fold && codec.toQueue(fold);
   });
-  return { plain, stored, l2, queued, index: queued, expected };
+  return { plain, stored, l2, queued, index: queued, expected, under };
 }
 
 /**
@@ -298,6 +307,7 @@ async function enqueueOrWithdraw(
           id: keys[i]!,
           op: rows.plain[i] ? 'set' : 'delete',
           ...(rows.queued[i] !== undefined && { row: rows.queued[i] }),
+          ...(rows.under?.[i] && { under: rows.under[i] }),
           version,
         }),
       ),

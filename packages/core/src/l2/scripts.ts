@@ -30,18 +30,23 @@ end`;
 
 /**
  * Lua for the marks a write-through write or a transaction leaves on the queued writes it supersedes
- * (field `#{row key}` of the pending index, see RESERVE_THROUGH): `me(index, key)`, the key's entry,
- * or `{version};c;` when a mark is above its version (carried: a later write leaving columns out
- * carries none of its columns); `mark(index, key, version)`, where the key has an entry, kept at the
- * highest. A second reservation of a key already marked also lists every version marked (field
- * `!{row key}`, space-separated): UNMARK of one Postgres refused then falls back to the highest
- * other, where deleting the mark unmarked a reservation still in flight.
+ * (field `#{row key}` of the pending index, see RESERVE_THROUGH): `me(index, key, back)`, the key's
+ * entry, or `{version};c;{mark};{entry}` when a mark is above its version (carried: a later write
+ * leaving columns out does not carry its columns over its own; a write-behind one carries them
+ * beneath, see `QueuedWrite.under`); `mark(index, key, version)`, where the key has an entry, kept
+ * at the highest. A second reservation of a key already marked also lists every version marked
+ * (field `!{row key}`, space-separated): UNMARK of one Postgres refused then falls back to the
+ * highest other, where deleting the mark unmarked a reservation still in flight. With `back`, a
+ * come-back mark (field `?{row key}`, see GENERATION) above the entry reads `{version};b;{mark};{entry}`
+ * (PENDING `peek` reads those; RESERVE_THROUGH, for a write-through partial set, does not).
  */
-const MARKS = `local function me(x, k)
+const MARKS = `local function me(x, k, back)
   local e = redis.call('HGET', x, k)
   if not e then return e end
   local v, m = string.match(e, '^(%d+);'), redis.call('HGET', x, '#' .. k)
-  if v and m and tonumber(m) > tonumber(v) then return v .. ';c;' end
+  if v and m and tonumber(m) > tonumber(v) then return v .. ';c;' .. m .. ';' .. e end
+  m = back and redis.call('HGET', x, '?' .. k)
+  if v and m and tonumber(m) > tonumber(v) then return v .. ';b;' .. m .. ';' .. e end
   return e
 end
 local function mark(x, k, v)
@@ -128,7 +133,11 @@ for i = 1, n do
   if expected and expected ~= '' then
     local ev, carries = string.match(expected, '^(%d+)(%^?)$')
     if ev ~= (stored or '0') then return {tick, -5} end
-    if carries == '^' and tonumber(redis.call('HGET', KEYS[5], '#' .. KEYS[${rows} + i]) or '0') > tonumber(ev) then return {tick, -5} end
+    if carries == '^' then
+      for _, f in ipairs({'#', '?'}) do
+        if tonumber(redis.call('HGET', KEYS[5], f .. KEYS[${rows} + i]) or '0') > tonumber(ev) then return {tick, -5} end
+      end
+    end
   end
   held[i] = (kind == 'r') and 1 or 0
   versions[i] = string.format('%.0f', first + i - 1)
@@ -178,7 +187,9 @@ return out`;
  * write-behind set, see `partial-rows.ts`) is refused with {tick, -5} if the key moved since. An
  * expected version followed by `^` (the write carries the key's queued writes' columns) is also
  * refused when a write-through write or a transaction reserved a version above it meanwhile (its
- * mark in the pending index, see RESERVE_THROUGH): that write supersedes them, and carries them.
+ * mark in the pending index, see RESERVE_THROUGH): that write supersedes them, and carries them; or
+ * when a come-back mark was set above it meanwhile (see GENERATION): merged again, the write carries
+ * them beneath its own.
  */
 export const ORDERED_PUT: L2Script = { name: 'ordered-put', source: orderedPut(false) };
 
@@ -403,10 +414,15 @@ local function marked(m) return sid and (m .. '@' .. sid) or m end`;
  * With KEYS[5] (the table's shape registry), KEYS[6] (its search generation) and ARGV[4] (this
  * schema's shape), the shape is confirmed live (see `REGISTER`); one coming back after other shapes
  * wrote while it was not live moves the generation on by one (as invalidateAll: its keys may hold
- * rows those writes did not mark; pending rows survive). KEYS[7] is the app's shared writer claim of
+ * rows those writes did not mark; pending rows survive) and gives every entry of this shape's pending
+ * index KEYS[9] a come-back mark (field `?{row key}`, its version + 1, see MARKS): a write of another
+ * shape that did not see this one (not live) marked none of them, though it may supersede them, so
+ * a write-behind partial set over one carries its columns only beneath its own (`QueuedWrite.under`).
+ * Before, it carried them over the other shape's write, and its flush wrote their older values over
+ * the ones that write set (reliability/test/probe-marks-shapes.test.ts). KEYS[7] is the app's shared writer claim of
  * the table (see `SharedClaims`), read only: its value ('' when none) and PTTL are replied.
  * KEYS[8] is the schema's write-behind counter: whether it exists is replied (a write-through
- * write reserves its version from it, see `ThroughOrder`). KEYS[9] and ARGV[5] (a schema with
+ * write reserves its version from it, see `ThroughOrder`). KEYS[10] and ARGV[5] (a schema with
  * `l2.keyPrefix`: its base, and the L3 identity with its table) are a second L3 claim, checked as
  * KEYS[4]. Reply: {generation, boot marker, tick, the other identity or '', Redis' time (ms), the
  * other live shapes, the writer claim, its PTTL, 1 if the counter exists else 0, 1 if the marker was
@@ -422,6 +438,15 @@ if KEYS[5] and ARGV[4] then
   if back then
     redis.call('SET', KEYS[1], string.format('%.0f', tonumber(redis.call('GET', KEYS[1]) or '0') + 1))
     redis.call('INCR', KEYS[6])
+    if KEYS[9] then
+      local all = redis.call('HGETALL', KEYS[9])
+      for i = 1, #all, 2 do
+        local v = string.match(all[i + 1], '^(%d+);')
+        if v and string.find('#!?', string.sub(all[i], 1, 1), 1, true) == nil then
+          redis.call('HSET', KEYS[9], '?' .. all[i], string.format('%.0f', tonumber(v) + 1))
+        end
+      end
+    end
   end
 end
 ${SERVER_ID}
@@ -442,7 +467,7 @@ local function claim(k, v)
   end
 end
 claim(KEYS[4], ARGV[2])
-claim(KEYS[9], ARGV[5])
+claim(KEYS[10], ARGV[5])
 local writer, writerMs = '', -2
 if KEYS[7] then writer, writerMs = redis.call('GET', KEYS[7]) or '', redis.call('PTTL', KEYS[7]) end
 local counter = KEYS[8] and redis.call('EXISTS', KEYS[8]) or 0
@@ -562,13 +587,16 @@ return out`,
  * - `peek`, KEYS after the index = row keys: per key its value and its index entry (nil for none),
  *   read together (what a partial write merges over, see `partial-rows.ts`); with ARGV[2] `marks`,
  *   an entry a write-through write or a transaction reserved a version above (its mark `#{row key}`,
- *   see RESERVE_THROUGH) reads `{version};c;` (carried: that write supersedes it and carries it);
+ *   see RESERVE_THROUGH) reads `{version};c;{mark};{entry}` (carried: that write supersedes it and
+ *   carries it, if it commits), or `{version};b;{mark};{entry}` under a come-back mark (`?{row key}`,
+ *   see GENERATION: writes that did not see the entry's shape may have superseded it);
  * - `read`, ARGV[2] = the most entries wanted: the flat list field, value, …, or the number of
  *   entries when there are more (nothing else is read);
  * - `done`, then per entry field, version: takes each out (and its marks) while it names that version
  *   or an older one (its write was flushed, superseded, withdrawn or dead-lettered). Reply: the count removed;
  * - `put`, then per entry field, value: puts each in unless it holds one at least as new (a Redis
  *   reset lost it), the index then kept a week. Reply: the count written.
+ * An entry has at most three mark fields beside it (`#`, `!`, `?`: see MARKS).
  */
 export const PENDING: L2Script = {
   name: 'pending',
@@ -577,7 +605,7 @@ if ARGV[1] == 'peek' then
   local out = {}
   for i = 2, #KEYS do
     out[#out + 1] = redis.call('GET', KEYS[i])
-    out[#out + 1] = ARGV[2] == 'marks' and me(KEYS[1], KEYS[i]) or redis.call('HGET', KEYS[1], KEYS[i])
+    out[#out + 1] = ARGV[2] == 'marks' and me(KEYS[1], KEYS[i], true) or redis.call('HGET', KEYS[1], KEYS[i])
   end
   return out
 end
@@ -593,7 +621,7 @@ for i = 2, #ARGV, 2 do
   if ARGV[1] == 'done' then
     if held and v <= tonumber(ARGV[i + 1]) then
       c = c + redis.call('HDEL', KEYS[1], ARGV[i])
-      redis.call('HDEL', KEYS[1], '#' .. ARGV[i], '!' .. ARGV[i])
+      redis.call('HDEL', KEYS[1], '#' .. ARGV[i], '!' .. ARGV[i], '?' .. ARGV[i])
     end
   elseif v < tonumber(string.match(ARGV[i + 1], '^(%d+);')) then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])

@@ -9,11 +9,21 @@ describe('queuedWriteHead', () => {
     { schema: 'app:players', id: 'p1', op: 'set', row: '{"id":"p1","n":1}', version: 9_007_199_254_740_991 },
     { schema: 'a"b\\c', id: 'k\n\u0001\ud800', op: 'set', row: '"\\\t\u2028', version: 1 },
     { schema: 'app:players', id: 'p2', op: 'delete', version: 0 },
+    // A partial set over queued writes a mark covers (a row beneath it; a queued delete beneath it).
+    {
+      schema: 'app:players',
+      id: 'p3',
+      op: 'set',
+      row: '{"id":"p3","n":3}',
+      under: { below: 12, row: '{"id":"p3","note":"q\\"}' },
+      version: 13,
+    },
+    { schema: 'app:players', id: 'p4', op: 'set', row: '{"id":"p4"}', under: { below: 7 }, version: 8 },
   ];
 
   it('plus the version and "}" is exactly the JSON of the write, and reads back as it', () => {
     for (const write of writes) {
-      const text = `${queuedWriteHead(write.schema, write.id, write.row)}${write.version}}`;
+      const text = `${queuedWriteHead(write.schema, write.id, write.row, write.under)}${write.version}}`;
       expect(text).toBe(JSON.stringify(write));
       expect(decodeQueuedWrite(text)).toEqual(write);
     }

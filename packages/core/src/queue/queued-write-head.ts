@@ -1,6 +1,8 @@
+import type { QueuedWrite } from './types.js';
+
 /**
  * The wire form of a {@link QueuedWrite} (its JSON, as `JSON.stringify` writes it) up to its
- * version: `{"schema":…,"id":…,"op":…[,"row":…],"version":`. A script that takes the version inside
+ * version: `{"schema":…,"id":…,"op":…[,"row":…][,"under":…],"version":`. A script that takes the version inside
  * Redis appends it and `}` (the one-round-trip write-behind `set`, see `ColocatedQueue`). Built from
  * its parts rather than by stringifying a write object and cutting its tail: no object per write,
  * and the same text, field for field, so `decodeQueuedWrite` reads it back like any other.
@@ -9,9 +11,15 @@
  * queuedWriteHead('app:users', 'k1', '{"id":1}') + 7 + '}';
  * // '{"schema":"app:users","id":"k1","op":"set","row":"{\"id\":1}","version":7}'
  */
-export function queuedWriteHead(schema: string, id: string, row: string | undefined): string {
+export function queuedWriteHead(
+  schema: string,
+  id: string,
+  row: string | undefined,
+  under?: QueuedWrite['under'],
+): string {
   const start = `{"schema":${JSON.stringify(schema)},"id":${JSON.stringify(id)}`;
-  return row === undefined
-    ? `${start},"op":"delete","version":`
-    : `${start},"op":"set","row":${JSON.stringify(row)},"version":`;
+  if (row === undefined) return `${start},"op":"delete","version":`;
+  // As JSON.stringify writes an `under` (`below` first, then its row when it has one).
+  const beneath = under ? `,"under":${JSON.stringify(under)}` : '';
+  return `${start},"op":"set","row":${JSON.stringify(row)}${beneath},"version":`;
 }

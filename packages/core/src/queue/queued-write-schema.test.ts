@@ -29,6 +29,32 @@ describe('queued write validation', () => {
     }
   });
 
+  it('keeps the queued writes beneath a partial set (the version Postgres must hold the key below, and their row unless a delete)', () => {
+    const under = { below: 4, row: '{"note":"q"}', extra: 1 };
+    expect(parseQueuedWrite({ schema: 's', id: '1', op: 'set', row: '{}', under, version: 5 })).toEqual({
+      schema: 's',
+      id: '1',
+      op: 'set',
+      row: '{}',
+      under: { below: 4, row: '{"note":"q"}' },
+      version: 5,
+    });
+    const overDelete = parseQueuedWrite({
+      schema: 's',
+      id: '1',
+      op: 'set',
+      row: '{}',
+      under: { below: 4 },
+      version: 5,
+    });
+    expect(overDelete.under).toEqual({ below: 4 });
+    expect('row' in overDelete.under!).toBe(false);
+    const bad = thrown(() =>
+      parseQueuedWrite({ schema: 's', id: '1', op: 'set', row: '{}', under: { below: -1 }, version: 5 }),
+    );
+    expect((bad as Error).message).toMatch(/^strata: queued write: under\.below: /);
+  });
+
   it('names the bad field', () => {
     const error = thrown(() => parseQueuedWrite({ schema: 's', id: '1', op: 'set', version: 2 }));
     expect(isStrataError(error, 'VALIDATION_FAILED')).toBe(true);

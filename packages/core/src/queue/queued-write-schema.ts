@@ -14,7 +14,14 @@ const common = {
  * are dropped rather than refused, so a newer producer never poisons an older consumer.
  */
 const queuedWrite = check.discriminated('op', {
-  set: check.object({ ...common, op: check.oneOf(['set']), row: check.string() }),
+  set: check.object({
+    ...common,
+    op: check.oneOf(['set']),
+    row: check.string(),
+    under: check.optional(
+      check.object({ below: check.number(check.int, check.gte(0)), row: check.optional(check.string()) }),
+    ),
+  }),
   delete: check.object({ ...common, op: check.oneOf(['delete']), row: check.optional(check.absent) }),
 });
 
@@ -63,9 +70,13 @@ function validWrite(value: unknown, label: string, index?: number): QueuedWrite 
 }
 
 /** A frozen copy with only a write's own fields (`restored` only when true); no `row: undefined` on deletes, so a write read back equals the one enqueued. */
-function known({ schema, id, version, op, row, restored }: QueuedWrite): QueuedWrite {
+function known({ schema, id, version, op, row, restored, under }: QueuedWrite): QueuedWrite {
   const write: QueuedWrite =
     row === undefined ? { schema, id, version, op } : { schema, id, version, op, row };
+  if (row !== undefined && under !== undefined)
+    write.under = Object.freeze(
+      under.row === undefined ? { below: under.below } : { below: under.below, row: under.row },
+    );
   // A flag, not a field to check: anything but `true` is left out, never a reason to refuse the write.
   if (restored === true) write.restored = true;
   return Object.freeze(write);

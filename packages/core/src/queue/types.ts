@@ -11,6 +11,15 @@ export interface QueuedWrite {
   /** L2 encoding of the stored row, for `set`. */
   row?: string;
   /**
+   * For a `set` leaving columns out made while the key's earlier queued writes were marked superseded
+   * by a write that may never land (a transaction or write-through write whose outcome is unknown; a
+   * write of another shape that did not see them): those writes' fold (`row`, encoded as `row` is;
+   * none for a queued delete), which the flush applies beneath this write's columns only while
+   * Postgres holds the key below `below` (their version + 1: no later write landed). Else the write
+   * goes as `row` alone.
+   */
+  under?: { below: number; row?: string };
+  /**
    * Orders writes to one key across instances and retries: an INCR on the key's version counter
    * in L2, taken in the same request as the L2 write. Larger = newer.
    */

@@ -14,10 +14,9 @@ import type { SchemaCache } from './schema-cache.js';
  * A write of a LATER EPOCH cannot: another app that took the table over once this app's claim lapsed
  * (its pending index is in another namespace, maybe on another Redis), or this app after its Redis
  * lost the counter and the index with it. Such a write merged over Postgres' row, which lacks the
- * refused write's columns; whatever the refused write set and the later writes left out is lost.
- * Postgres keeps one version per key, not per column, so the flush cannot tell which columns the
- * later writes set, and applying the refused write's columns could undo theirs. So it is made loud
- * instead of silent (reliability/test/probe-hostile-6.test.ts, probe-hostile-8-takeover.test.ts).
+ * refused write's columns: an L3 with `mergeRefused` applies those no later write set (see
+ * merge-refused.ts). Without it, whatever the refused write set and the later writes left out is
+ * lost, and made loud instead of silent (reliability/test/probe-hostile-8-takeover.test.ts).
  */
 
 /** One refused set: its key, id, version and the stored row it sent (the columns it set). */

@@ -197,9 +197,10 @@ interface GroupKey {
 function group(key: GroupKey, writes: PlannedWrite[], maxParameters: number): WriteGroup {
   const { schema, given, folded, columns } = key;
   // Each row binds its cells (its version when given, its `since` when folded, its floor when
-  // floored); the statement binds the identity and the columns sent (and the epoch) once.
+  // floored); the statement binds the identity (and the columns a partial set sends, and the epoch) once.
   const perRow = (columns?.length ?? 1) + (given ? 1 : 0) + (folded ? 1 : 0) + (key.floored ? 1 : 0);
-  const size = rowsPerStatement(perRow, maxParameters - 2 - (key.epoch !== undefined ? 1 : 0));
+  const sent = writes[0]?.sent !== undefined ? 1 : 0;
+  const size = rowsPerStatement(perRow, maxParameters - 1 - sent - (key.epoch !== undefined ? 1 : 0));
   const recordset =
     writes.length > Math.min(size, RECORDSET_FROM) && recordsetColumns(columns ?? [schema.primaryKey]);
   return { ...key, writes, parts: recordset ? [writes] : chunk(writes, size), recordset };

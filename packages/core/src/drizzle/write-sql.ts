@@ -241,8 +241,10 @@ function versionsOf(
 ): Statement {
   // Per row its schema's epoch guard (null: none), when some schema of the part has one.
   const guarded = epochs !== undefined && writes.some((w) => epochs.has(w.schema.identity));
+  // Per row the columns it sends (null: a whole row), when some write of the part is a partial set.
+  const partial = writes.some((w) => w.sent !== undefined);
   // A CTE, not a FROM item: the `since` subquery of ON CONFLICT's condition must see it.
-  const names = `"s", "k", "d", "c"${given ? ', "v"' : ''}${folded ? ', "n"' : ''}${floored ? ', "f"' : ''}${guarded ? ', "g"' : ''}`;
+  const names = `"s", "k", "d"${partial ? ', "c"' : ''}${given ? ', "v"' : ''}${folded ? ', "n"' : ''}${floored ? ', "f"' : ''}${guarded ? ', "g"' : ''}`;
   const chunks: SQLChunk[] = [new StringChunk(`with "_strata_s" (${names}) as (values `)];
   writes.forEach((w, i) => {
     chunks.push(
@@ -251,8 +253,13 @@ function versionsOf(
       new StringChunk('::text, '),
     );
     chunks.push(sql.param(w.key), new StringChunk('::text, '), sql.param(w.row === undefined));
-    chunks.push(new StringChunk('::boolean, '), sql.param(w.sent ? JSON.stringify(w.sent) : null));
-    chunks.push(new StringChunk('::text'));
+    chunks.push(new StringChunk('::boolean'));
+    if (partial)
+      chunks.push(
+        new StringChunk(', '),
+        sql.param(w.sent ? JSON.stringify(w.sent) : null),
+        new StringChunk('::text'),
+      );
     if (given) chunks.push(new StringChunk(', '), sql.param(w.version), new StringChunk('::bigint'));
     if (folded)
       chunks.push(new StringChunk(', '), sql.param(w.since ?? w.version), new StringChunk('::bigint'));
@@ -277,7 +284,7 @@ function versionsOf(
     ? sql` where ${VT}."version" < excluded."version"${folded ? sql` and ${untouchedSince(since)}` : sql``}`
     : sql``;
   return db.execute(
-    sql`${new SQL(chunks)}insert into ${versions} as ${VT} ("schema", "id", "version", "deleted", "cols") select ${SRC}."s", ${SRC}."k", ${version}, ${SRC}."d", case when ${SRC}."c" is null then null else ${proposedCols(sql`${SRC}."c"`, version)} end from ${SRC}${guard} order by ${SRC}."s" collate "C", ${SRC}."k" collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now(), ${colsAfter(next)}${onlyNewer} returning "schema", "id", "version"`,
+    sql`${new SQL(chunks)}insert into ${versions} as ${VT} ("schema", "id", "version", "deleted", "cols") select ${SRC}."s", ${SRC}."k", ${version}, ${SRC}."d", ${partial ? sql`case when ${SRC}."c" is null then null else ${proposedCols(sql`${SRC}."c"`, version)} end` : sql`null::jsonb`} from ${SRC}${guard} order by ${SRC}."s" collate "C", ${SRC}."k" collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now(), ${colsAfter(next)}${onlyNewer} returning "schema", "id", "version"`,
   ) as unknown as Statement;
 }
 

@@ -97,10 +97,12 @@ function recordedVersions(results: readonly unknown[]): Map<string, number> {
 }
 
 function versionSize(ctx: WriteContext, plan: WritePlan): number {
-  // identity, key, deleted, columns sent, version: five parameters a key; a floor and an epoch guard one more each.
+  // identity, key, deleted, version: four parameters a key; a floor, an epoch guard and the columns
+  // a partial set sends one more each.
   const floored = plan.winners.some((w) => w.floor !== undefined);
   const guarded = plan.groups.some((g) => g.epoch !== undefined);
-  return rowsPerStatement(5 + (floored ? 1 : 0) + (guarded ? 1 : 0), ctx.maxParameters);
+  const partial = plan.winners.some((w) => w.sent !== undefined);
+  return rowsPerStatement(4 + (floored ? 1 : 0) + (guarded ? 1 : 0) + (partial ? 1 : 0), ctx.maxParameters);
 }
 
 /** Each schema's epoch guard in the plan (see `WriteOp.epoch`). */

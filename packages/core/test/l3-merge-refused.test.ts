@@ -68,4 +68,17 @@ describe.each(DRIVERS)('mergeRefused over %s', (driver) => {
     expect(merged?.applied).toBe(true);
     expect(await stored('d')).toEqual({ notes: 'old', score: 8, version: 80 });
   });
+
+  it('merges several keys and shapes in one call, each by its own version row', async () => {
+    for (const id of ['e', 'f', 'g']) await write({ row: row(id, { score: 9 }), version: 90 });
+    const outcomes = await merge(
+      { row: row('e', { notes: 'e', score: 1 }), version: 85 },
+      { row: row('f', { notes: 'f', score: 1 }), version: 95 }, // newer than the key: not refused, nothing
+      { row: row('g', { notes: 'g' }), version: 85 },
+    );
+    expect(outcomes.map((o) => o.applied)).toEqual([true, false, true]);
+    expect(await stored('e')).toEqual({ notes: 'e', score: 9, version: 90 });
+    expect(await stored('f')).toEqual({ notes: null, score: 9, version: 90 });
+    expect(await stored('g')).toEqual({ notes: 'g', score: 9, version: 90 });
+  });
 });

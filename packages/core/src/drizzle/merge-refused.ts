@@ -1,5 +1,5 @@
 import { type SQL, sql } from 'drizzle-orm';
-import type { WriteOp, WriteOutcome } from '../l3/types.js';
+import type { Write, WriteOp, WriteOutcome } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { decodeRawRow } from './recordset.js';
 import { rowsOf } from './rows.js';
@@ -37,60 +37,63 @@ function mergeable(schema: CompiledSchema, row: Record<string, unknown>) {
   );
 }
 
-/** One refused set's merge, one statement: its version row's `cols` first (locked), then its row. */
-function mergeStatement(
-  ctx: WriteContext,
-  op: WriteOp,
-  row: Record<string, unknown>,
-  version: number,
-): SQL | undefined {
+/** The merge of refused sets of one shape, one statement: their version rows' `cols` first, then their rows. */
+function mergeStatement(ctx: WriteContext, op: WriteOp, writes: readonly Write[]): SQL {
   const { schema } = op;
-  const columns = mergeable(schema, row);
-  if (columns.length === 0) return undefined;
-  const key = keyText(row[schema.primaryKey.key], schema.primaryKey.column.getSQLType());
+  const columns = mergeable(schema, writes[0]!.row!);
   const source = valuesSource(
     '_strata_s',
     [schema.primaryKey, ...columns],
-    [row],
-    [{ name: VERSION, type: 'bigint', values: [version] }],
+    writes.map((w) => w.row!),
+    [{ name: VERSION, type: 'bigint', values: writes.map((w) => w.version) }],
   );
+  const ver = sql`${SRC}.${id(VERSION)}`;
+  const key = sql`${SRC}."c0"::text`;
   const names = sql`jsonb_array_elements_text(${JSON.stringify(columns.map((c) => c.name))}::jsonb) as ${K}`;
   // The version that last set column `_strata_k` (see `VersionsTable`'s `cols`).
-  const setAt = sql`coalesce((${VT}."cols" ->> ${K})::bigint, (${VT}."cols" ->> '')::bigint, ${VT}."version")`;
-  const older = sql`${setAt} < ${SRC}.${id(VERSION)}`;
-  const versions = sql`update ${ctx.versions} as ${VT} set "cols" = coalesce(${VT}."cols", jsonb_build_object('', ${VT}."version")) || (select jsonb_object_agg(${K}, ${SRC}.${id(VERSION)}) from ${names} where ${older}) from ${SRC} where ${VT}."schema" = ${schema.identity} and ${VT}."id" = ${key} and ${VT}."version" > ${SRC}.${id(VERSION)} and not ${VT}."deleted" and exists (select 1 from ${names} where ${older}) returning ${VT}."cols", ${VT}."version"`;
+  const older = sql`coalesce((${VT}."cols" ->> ${K})::bigint, (${VT}."cols" ->> '')::bigint, ${VT}."version") < ${ver}`;
+  const versions = sql`update ${ctx.versions} as ${VT} set "cols" = coalesce(${VT}."cols", jsonb_build_object('', ${VT}."version")) || (select jsonb_object_agg(${K}, ${ver}) from ${names} where ${older}) from ${SRC} where ${VT}."schema" = ${schema.identity} and ${VT}."id" = ${key} and ${VT}."version" > ${ver} and not ${VT}."deleted" and exists (select 1 from ${names} where ${older}) returning ${VT}."id", ${VT}."cols", ${VT}."version"`;
   // A column takes the write's value where its version row now says the write set it (a column this
   // write set before, redelivered, is set to the same value again: nothing else wrote it since).
   const set = columns.map(
     (c, i) =>
-      sql`${id(c.name)} = case when (${V}."cols" ->> ${c.name}::text)::bigint = ${SRC}.${id(VERSION)} then ${SRC}.${id(`c${i + 1}`)} else ${T}.${id(c.name)} end`,
+      sql`${id(c.name)} = case when (${V}."cols" ->> ${c.name}::text)::bigint = ${ver} then ${SRC}.${id(`c${i + 1}`)} else ${T}.${id(c.name)} end`,
   );
-  const mark = ctx.markOwnWrites?.(schema.identity, sql`${SRC}.${id('c0')}::text`, SRC, op.app);
-  const pk = id(schema.primaryKey.name);
-  return sql`with ${SRC} as (select * from ${source}), ${V} as (${versions})${mark ? sql`, ${mark.cte}` : sql``} update ${schema.table} as ${T} set ${sql.join(set, sql`, `)} from ${V}, ${SRC} where ${T}.${pk} = ${SRC}.${id('c0')}${mark ? sql` and ${mark.marked}` : sql``} returning ${T}.*, ${V}."version" as ${id(VERSION)}`;
+  const mark = ctx.markOwnWrites?.(schema.identity, key, SRC, op.app);
+  return sql`with ${SRC} as (select * from ${source}), ${V} as (${versions})${mark ? sql`, ${mark.cte}` : sql``} update ${schema.table} as ${T} set ${sql.join(set, sql`, `)} from ${V} join ${SRC} on ${V}."id" = ${key} where ${T}.${id(schema.primaryKey.name)} = ${SRC}."c0"${mark ? sql` and ${mark.marked}` : sql``} returning ${T}.*, ${V}."version" as ${id(VERSION)}`;
 }
 
 /**
  * `L3Tier.mergeRefused`: each set of `ops` (Redis-ordered, refused by `write` as older) applies the
- * columns no write of a higher version set since, one statement each. Resolves, per op and write,
- * applied with the row as stored and the key's (unchanged) version where a column was set; else
- * not applied.
+ * columns no write of a higher version set since, one statement per shape (the columns it sets).
+ * Resolves, per op and write, applied with the row as stored and the key's (unchanged) version
+ * where a column was set; else not applied.
  */
 export function mergeRefused(ctx: WriteContext, ops: readonly WriteOp[]): Promise<WriteOutcome[][]> {
   return withVersionsTable(ctx, async () => {
-    const outcomes: WriteOutcome[][] = [];
-    for (const op of ops) {
-      const out: WriteOutcome[] = [];
-      for (const w of op.writes) {
-        const statement = w.row && w.version !== undefined && mergeStatement(ctx, op, w.row, w.version);
-        const [raw] = statement ? rowsOf(await ctx.db.execute(statement)) : [];
-        out.push(
-          raw
-            ? { applied: true, version: Number(raw[VERSION]), row: decodeRawRow(op.schema, raw) }
-            : { applied: false, version: w.version ?? 0 },
+    const outcomes = ops.map((op) =>
+      op.writes.map((w): WriteOutcome => ({ applied: false, version: w.version ?? 0 })),
+    );
+    for (const [o, op] of ops.entries()) {
+      const pk = op.schema.primaryKey;
+      const shapes = new Map<string, number[]>();
+      op.writes.forEach((w, i) => {
+        const columns = w.row && w.version !== undefined ? mergeable(op.schema, w.row) : [];
+        if (columns.length === 0) return;
+        const shape = columns.map((c) => c.key).join();
+        shapes.set(shape, [...(shapes.get(shape) ?? []), i]);
+      });
+      for (const at of shapes.values()) {
+        const writes = at.map((i) => op.writes[i]!);
+        const byKey = new Map(
+          at.map((i) => [keyText(op.writes[i]!.row![pk.key], pk.column.getSQLType()), i]),
         );
+        for (const raw of rowsOf(await ctx.db.execute(mergeStatement(ctx, op, writes)))) {
+          const row = decodeRawRow(op.schema, raw);
+          const i = byKey.get(keyText(row[pk.key], pk.column.getSQLType()));
+          if (i !== undefined) outcomes[o]![i] = { applied: true, version: Number(raw[VERSION]), row };
+        }
       }
-      outcomes.push(out);
     }
     return outcomes;
   });

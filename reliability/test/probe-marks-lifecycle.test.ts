@@ -125,14 +125,14 @@ describe('reservation marks meeting flushes, deletes and unknown outcomes', () =
     await everywhere('r', { id: 'r', n: 4, note: 't1', extra: 't1' }, b, t1);
   });
 
-  // KNOWN LOSS (not fixed: it needs the flush to know whether the marking write committed). A
-  // transaction marks P1 (note 'queued') and its statement is lost on the way (a connection reset:
+  // BROKE → fixed (drizzle/merge-refused.ts: a refused set applies the columns no later write set).
+  // A transaction marks P1 (note 'queued') and its statement is lost on the way (a connection reset:
   // the outcome is unknown, so the mark stays; here it never reached Postgres). P3 (n only) then
   // finds the mark and carries none of P1's columns. Two instances flush: X took P1 and is slow, Y
-  // applies P3 first; X's P1 is then refused as older. Postgres ends at
-  // { n: 3, note: 'stored' }: P1's acknowledged note is lost, silently. Without the mark (no
-  // transaction), P3 carries P1's note and nothing is lost.
-  it.fails('a mark left by a transaction whose outcome is unknown: the queued columns survive a flush out of order', async () => {
+  // applies P3 first; X's P1 is then refused as older. Postgres ended at
+  // { n: 3, note: 'stored' }: P1's acknowledged note was lost, silently. Now P3's version row says it
+  // set only `n`, and P1's refused flush applies `note`.
+  it('a mark left by a transaction whose outcome is unknown: the queued columns survive a flush out of order', async () => {
     const lost = wrapL3(realL3(), {
       write: () => Promise.reject(new Error('Connection terminated unexpectedly')),
     });

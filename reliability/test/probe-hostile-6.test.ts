@@ -75,22 +75,16 @@ describe('a lapsed write-behind claim taken over while the old owner still has q
     expect((await app(`${name}old`).get(schema, 'w1')).n).toBe(10);
   });
 
-  // BROKE (left as it.fails): a partial set the old app queued before the takeover (it sent `note`,
-  // not `extra`) is lost once the new owner sets another column of the key (`extra`, not `note`) and
-  // flushes first. In
-  // one app the newer partial write carries the older one's queued columns (docs/write-behind.md:
-  // "two instances setting different columns of one key at once both keep theirs ... whichever
-  // queue flushes first"); the new owner cannot see the old app's pending index (another key
-  // namespace), so its write carries only `n`, and the old app's write, older than the new epoch,
-  // is refused at its flush as superseded — silently (acked and counted as flushed, no onWriteError).
-  // `note` never reaches Postgres though nothing overwrote it. (A whole row the old app queued loses
-  // its columns the same way under the new owner's partial set, merged over Postgres' older row.)
-  // A fix needs the old owner's queue
-  // drained before a takeover, or a flush that applies a superseded partial write's columns that no
-  // later write set (per-column ordering): not small. Round 8 made it loud instead of silent: the
-  // old app's flush reports the refused write (`onWriteError`: WRITE_BEHIND_SUPERSEDED naming the
-  // columns, `errorsBy.superseded`; probe-hostile-8-takeover.test.ts); the columns are still lost.
-  it.fails('a partial set the old owner queued keeps its columns under the new owner’s partial set of the key', async () => {
+  // BROKE → fixed (drizzle/merge-refused.ts, write-sql.ts): a partial set the old app queued before
+  // the takeover (it sent `note`, not `extra`) was lost once the new owner set another column of the
+  // key (`extra`, not `note`) and flushed first. In one app the newer partial write carries the
+  // older one's queued columns; the new owner cannot see the old app's pending index (another key
+  // namespace), so its write carried only `n` and `extra`, and the old app's write, older than the new
+  // epoch, was refused at its flush as superseded: `note` never reached Postgres (expected note
+  // 'from-old', got null). Postgres kept one version per key, not per column. Now
+  // `_strata_versions.cols` keeps the version that last set each column where partial sets left some
+  // out, and a refused set applies the columns no later write set (`L3Tier.mergeRefused`).
+  it('a partial set the old owner queued keeps its columns under the new owner’s partial set of the key', async () => {
     await admin.query(`insert into "${pgName}".items (id, n) values ('p1', 1)`);
     const old = app(`${name}old`);
     await old.set(schema, { id: 'p1', n: 1, note: 'from-old' }); // extra left out

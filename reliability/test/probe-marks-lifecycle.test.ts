@@ -129,9 +129,10 @@ describe('reservation marks meeting flushes, deletes and unknown outcomes', () =
   // reset: the outcome is unknown, so the mark stays; here it never reached Postgres). P3 (n only)
   // then finds the mark. Two instances flush: X took P1 and is slow, Y applies P3 first; X's P1 is
   // then refused as older. Before, P3 carried none of P1's columns and Postgres ended at
-  // { n: 3, note: 'stored' }: P1's acknowledged note was lost, silently. Now P3 carries them beneath
-  // its own, applied only while Postgres holds no version at or above the mark (the transaction
-  // did not land).
+  // { n: 3, note: 'stored' }: P1's acknowledged note was lost, silently. Two mechanisms now keep it,
+  // each enough alone: P3 carries P1's columns beneath its own, applied only while Postgres holds no
+  // version at or above the mark (the transaction did not land); and P3's version row says it set
+  // only `n`, so P1's refused flush applies `note` (drizzle/merge-refused.ts).
   it('a mark left by a transaction whose outcome is unknown: the queued columns survive a flush out of order', async () => {
     const lost = wrapL3(realL3(), {
       write: () => Promise.reject(new Error('Connection terminated unexpectedly')),

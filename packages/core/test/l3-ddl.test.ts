@@ -163,7 +163,7 @@ describe('column and table DDL', () => {
     expect(versionsTableStatements(strataVersionsTable())).toEqual([
       'CREATE TABLE IF NOT EXISTS "_strata_versions" ("schema" text NOT NULL, "id" text NOT NULL, ' +
         '"version" bigint NOT NULL, "deleted" boolean NOT NULL, ' +
-        '"updated_at" timestamp with time zone NOT NULL DEFAULT (now()), ' +
+        '"updated_at" timestamp with time zone NOT NULL DEFAULT (now()), "cols" jsonb, ' +
         'CONSTRAINT "_strata_versions_pkey" PRIMARY KEY ("schema", "id"))',
     ]);
     expect(versionsTableStatements(strataVersionsTable('ops'))).toEqual([

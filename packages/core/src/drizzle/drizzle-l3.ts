@@ -22,6 +22,7 @@ import type { Database } from './database.js';
 import { databaseIdentity } from './database-identity.js';
 import { runDriver } from './driver-error.js';
 import { runVersionedSelect } from './mapped-select.js';
+import { mergeRefused } from './merge-refused.js';
 import type { DrizzleMigrate } from './migrate.js';
 import { type MigrationsTable, readRecords, strataMigrationsTable } from './migrations-table.js';
 import { OneRowReads, OneRowStatements } from './one-row.js';
@@ -170,6 +171,10 @@ class DrizzleL3 implements L3Tier {
 
   write(ops: readonly WriteOp[]): Promise<WriteOutcome[][]> {
     return runDriver(() => runWrite(this.#write, ops));
+  }
+
+  mergeRefused(ops: readonly WriteOp[]): Promise<WriteOutcome[][]> {
+    return runDriver(() => mergeRefused(this.#write, ops));
   }
 
   nextEpoch(schema: CompiledSchema): Promise<number> {

@@ -16,7 +16,7 @@ import {
 import { migrationsTableStatements } from './migrations-table-ddl.js';
 import { planMigration, type SchemaPlan } from './plan.js';
 import type { Statement, Transactions } from './transactions.js';
-import { type VersionsTable, versionsTableStatements } from './versions-table.js';
+import { type VersionsTable, versionsColumnsStatements, versionsTableStatements } from './versions-table.js';
 
 async function newRecords(plans: readonly SchemaPlan[]): Promise<NewRecord[]> {
   return Promise.all(
@@ -93,6 +93,7 @@ async function migrateOnce(
     ...new Set([
       ...migrationsTableStatements(table),
       ...versionsTableStatements(versions),
+      ...versionsColumnsStatements(versions),
       ...countersTableStatements(versions),
     ]),
   ];

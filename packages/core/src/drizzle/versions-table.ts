@@ -3,6 +3,7 @@ import {
   bigint,
   boolean,
   getTableConfig,
+  jsonb,
   pgSchema,
   pgTable,
   primaryKey,
@@ -30,6 +31,12 @@ const columns = () => ({
   deleted: boolean('deleted').notNull(),
   /** The start of the transaction that wrote the version: a batch's row writes check for it. */
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  /**
+   * Per column (SQL name) the version that last set it, where partial sets left some out: '' holds
+   * the version of the columns not named. Null: every column was last set at `version` or before.
+   * A write refused as older applies the columns no later write set (drizzle/merge-refused.ts).
+   */
+  cols: jsonb('cols'),
 });
 
 const PRIMARY_KEY = `${VERSIONS_TABLE}_pkey`;
@@ -85,9 +92,15 @@ export function versionsTableStatements(table: VersionsTable): string[] {
   const create =
     `CREATE TABLE IF NOT EXISTS ${qualifiedName(schema, VERSIONS_TABLE)} ("schema" text NOT NULL, ` +
     '"id" text NOT NULL, "version" bigint NOT NULL, "deleted" boolean NOT NULL, ' +
-    '"updated_at" timestamp with time zone NOT NULL DEFAULT (now()), ' +
+    '"updated_at" timestamp with time zone NOT NULL DEFAULT (now()), "cols" jsonb, ' +
     `CONSTRAINT "${PRIMARY_KEY}" PRIMARY KEY ("schema", "id"))`;
   return schema === undefined ? [create] : [`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`, create];
+}
+
+/** The columns added since the table was first made, for a table made before them (undefined_column). */
+export function versionsColumnsStatements(table: VersionsTable): string[] {
+  const name = qualifiedName(getTableConfig(table).schema, VERSIONS_TABLE);
+  return [`ALTER TABLE ${name} ADD COLUMN IF NOT EXISTS "cols" jsonb`];
 }
 
 /**

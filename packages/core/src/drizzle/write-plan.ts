@@ -22,6 +22,11 @@ export interface PlannedWrite {
   readonly since?: number;
   /** A Postgres-ordered write's least version (see `Write.floor`). */
   readonly floor?: number;
+  /**
+   * A set that leaves settable columns out (not replacing): the SQL names of those it sets, which
+   * its version row records as set at its version (`_strata_versions.cols`). Absent: a whole row.
+   */
+  readonly sent?: readonly string[];
 }
 
 /** Rows of one schema, one ordering and one shape (the columns they give), or deletes. */
@@ -135,6 +140,7 @@ function collect(ops: readonly WriteOp[], outcomes: WriteOutcome[][]): PlannedWr
           ...(w.version !== undefined && w.since !== undefined && w.since < w.version && { since: w.since }),
           // The later of two writes of a key in one call reserved the higher floor.
           ...(floor !== undefined && { floor: Math.max(floor, seen?.floor ?? 0) }),
+          ...(row && w.replace !== true && sentOf(op.schema, row)),
         });
       }
     });
@@ -157,6 +163,13 @@ function withFunctionDefaults(schema: CompiledSchema, row: Row): Row {
     out[key] = fn();
   }
   return out ?? row;
+}
+
+/** `{ sent }` for a row that leaves a settable column out (see `PlannedWrite.sent`), else nothing. */
+function sentOf(schema: CompiledSchema, row: Row): { sent: string[] } | undefined {
+  const settable = schema.columns.filter((c) => c !== schema.primaryKey && !cannotBeSet(c.column));
+  const sent = settable.filter((c) => row[c.key] !== undefined).map((c) => c.name);
+  return sent.length < settable.length ? { sent } : undefined;
 }
 
 function shapeOf(schema: CompiledSchema, row: Row): CompiledColumn[] {
@@ -184,9 +197,10 @@ interface GroupKey {
 function group(key: GroupKey, writes: PlannedWrite[], maxParameters: number): WriteGroup {
   const { schema, given, folded, columns } = key;
   // Each row binds its cells (its version when given, its `since` when folded, its floor when
-  // floored); the statement binds the identity (and the epoch) once.
+  // floored); the statement binds the identity (and the columns a partial set sends, and the epoch) once.
   const perRow = (columns?.length ?? 1) + (given ? 1 : 0) + (folded ? 1 : 0) + (key.floored ? 1 : 0);
-  const size = rowsPerStatement(perRow, maxParameters - 1 - (key.epoch !== undefined ? 1 : 0));
+  const sent = writes[0]?.sent !== undefined ? 1 : 0;
+  const size = rowsPerStatement(perRow, maxParameters - 1 - sent - (key.epoch !== undefined ? 1 : 0));
   const recordset =
     writes.length > Math.min(size, RECORDSET_FROM) && recordsetColumns(columns ?? [schema.primaryKey]);
   return { ...key, writes, parts: recordset ? [writes] : chunk(writes, size), recordset };

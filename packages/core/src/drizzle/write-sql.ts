@@ -120,7 +120,30 @@ function recordVersions(versions: VersionsTable, group: WriteGroup, deleted: boo
     group.epoch === undefined
       ? sql``
       : sql` where ${epochGuard(versions, sql`${group.schema.identity}::text`, group.epoch)}`;
-  return sql`insert into ${versions} as ${VT} ("schema", "id", "version", "deleted") select ${group.schema.identity}::text, ${key}, ${version}, ${deleted}::boolean from ${SRC}${guard} order by ${key} collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now()${where} returning "id" as ${id(KEY)}, "version" as ${id(VERSION)}`;
+  // Every write of a group has one shape: the first one's columns are all of theirs.
+  const sent = group.writes[0]?.sent;
+  const cols = sent ? proposedCols(sql`${JSON.stringify(sent)}::text`, version) : sql`null::jsonb`;
+  return sql`insert into ${versions} as ${VT} ("schema", "id", "version", "deleted", "cols") select ${group.schema.identity}::text, ${key}, ${version}, ${deleted}::boolean, ${cols} from ${SRC}${guard} order by ${key} collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now(), ${colsAfter(next)}${where} returning "id" as ${id(KEY)}, "version" as ${id(VERSION)}`;
+}
+
+/**
+ * The `cols` a partial set proposes for a key with no version row (see `VersionsTable`'s `cols`):
+ * '' at 0 (the columns it leaves out were set before any version) and each column it sets (`sent`,
+ * a JSON array of SQL names) at `at`. A whole row or a delete proposes null.
+ */
+function proposedCols(sent: SQL, at: SQL): SQL {
+  const k = id('_strata_k');
+  return sql`jsonb_build_object('', 0) || coalesce((select jsonb_object_agg(${k}, ${at}) from jsonb_array_elements_text(${sent}::jsonb) as ${k}), '{}'::jsonb)`;
+}
+
+/**
+ * ON CONFLICT's `cols`: a whole row or a delete (proposed null) sets every column at `next`; a
+ * partial set moves the columns it sets (the proposal's keys) to `next` and keeps the others' (those
+ * never named, at the version the key held: a row made whole then, or a delete).
+ */
+function colsAfter(next: SQL): SQL {
+  const k = id('_strata_k');
+  return sql`"cols" = case when excluded."cols" is null then null else coalesce(${VT}."cols", jsonb_build_object('', ${VT}."version")) || coalesce((select jsonb_object_agg(${k}, ${next}) from jsonb_object_keys(excluded."cols") as ${k} where ${k} <> ''), '{}'::jsonb) end`;
 }
 
 /**
@@ -218,8 +241,10 @@ function versionsOf(
 ): Statement {
   // Per row its schema's epoch guard (null: none), when some schema of the part has one.
   const guarded = epochs !== undefined && writes.some((w) => epochs.has(w.schema.identity));
+  // Per row the columns it sends (null: a whole row), when some write of the part is a partial set.
+  const partial = writes.some((w) => w.sent !== undefined);
   // A CTE, not a FROM item: the `since` subquery of ON CONFLICT's condition must see it.
-  const names = `"s", "k", "d"${given ? ', "v"' : ''}${folded ? ', "n"' : ''}${floored ? ', "f"' : ''}${guarded ? ', "g"' : ''}`;
+  const names = `"s", "k", "d"${partial ? ', "c"' : ''}${given ? ', "v"' : ''}${folded ? ', "n"' : ''}${floored ? ', "f"' : ''}${guarded ? ', "g"' : ''}`;
   const chunks: SQLChunk[] = [new StringChunk(`with "_strata_s" (${names}) as (values `)];
   writes.forEach((w, i) => {
     chunks.push(
@@ -229,6 +254,12 @@ function versionsOf(
     );
     chunks.push(sql.param(w.key), new StringChunk('::text, '), sql.param(w.row === undefined));
     chunks.push(new StringChunk('::boolean'));
+    if (partial)
+      chunks.push(
+        new StringChunk(', '),
+        sql.param(w.sent ? JSON.stringify(w.sent) : null),
+        new StringChunk('::text'),
+      );
     if (given) chunks.push(new StringChunk(', '), sql.param(w.version), new StringChunk('::bigint'));
     if (folded)
       chunks.push(new StringChunk(', '), sql.param(w.since ?? w.version), new StringChunk('::bigint'));
@@ -253,7 +284,7 @@ function versionsOf(
     ? sql` where ${VT}."version" < excluded."version"${folded ? sql` and ${untouchedSince(since)}` : sql``}`
     : sql``;
   return db.execute(
-    sql`${new SQL(chunks)}insert into ${versions} as ${VT} ("schema", "id", "version", "deleted") select ${SRC}."s", ${SRC}."k", ${version}, ${SRC}."d" from ${SRC}${guard} order by ${SRC}."s" collate "C", ${SRC}."k" collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now()${onlyNewer} returning "schema", "id", "version"`,
+    sql`${new SQL(chunks)}insert into ${versions} as ${VT} ("schema", "id", "version", "deleted", "cols") select ${SRC}."s", ${SRC}."k", ${version}, ${SRC}."d", ${partial ? sql`case when ${SRC}."c" is null then null else ${proposedCols(sql`${SRC}."c"`, version)} end` : sql`null::jsonb`} from ${SRC}${guard} order by ${SRC}."s" collate "C", ${SRC}."k" collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now(), ${colsAfter(next)}${onlyNewer} returning "schema", "id", "version"`,
   ) as unknown as Statement;
 }
 

@@ -11,7 +11,7 @@ import { decodeRawRow } from './recordset.js';
 import { rowsOf } from './rows.js';
 import type { Statement, Transactions } from './transactions.js';
 import { rowsPerStatement } from './upsert.js';
-import { type VersionsTable, versionsTableStatements } from './versions-table.js';
+import { type VersionsTable, versionsColumnsStatements, versionsTableStatements } from './versions-table.js';
 import { type PlannedWrite, planWrite, type WriteGroup, type WritePlan } from './write-plan.js';
 import {
   DELETED_PK,
@@ -97,10 +97,12 @@ function recordedVersions(results: readonly unknown[]): Map<string, number> {
 }
 
 function versionSize(ctx: WriteContext, plan: WritePlan): number {
-  // identity, key, deleted, version: four parameters a key; a floor and an epoch guard one more each.
+  // identity, key, deleted, version: four parameters a key; a floor, an epoch guard and the columns
+  // a partial set sends one more each.
   const floored = plan.winners.some((w) => w.floor !== undefined);
   const guarded = plan.groups.some((g) => g.epoch !== undefined);
-  return rowsPerStatement(4 + (floored ? 1 : 0) + (guarded ? 1 : 0), ctx.maxParameters);
+  const partial = plan.winners.some((w) => w.sent !== undefined);
+  return rowsPerStatement(4 + (floored ? 1 : 0) + (guarded ? 1 : 0) + (partial ? 1 : 0), ctx.maxParameters);
 }
 
 /** Each schema's epoch guard in the plan (see `WriteOp.epoch`). */
@@ -236,9 +238,19 @@ export async function withTable<T>(
   }
 }
 
-/** `withTable` for `_strata_versions`. */
+/** `withTable` for `_strata_versions`; a table made before its `cols` existed gains it. */
 export function withVersionsTable<T>(ctx: WriteContext, work: () => Promise<T>): Promise<T> {
-  return withTable(ctx, versionsTableStatements, work);
+  return withTable(
+    ctx,
+    (versions) => [...versionsTableStatements(versions), ...versionsColumnsStatements(versions)],
+    work,
+    (error) => {
+      const cause = driverError(error);
+      return (
+        sqlStateOf(cause) === '42703' && /\bcols\b/.test(String((cause as { message?: unknown }).message))
+      );
+    },
+  );
 }
 
 /**

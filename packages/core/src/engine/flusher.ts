@@ -8,6 +8,7 @@ import { checkCountersTolerated, markCounters, marksOf } from './counter-marks.j
 import { folded, groupBySchema, type Item, withBeneath, withoutBeneath } from './flush-fold.js';
 import { reportWriteError } from './hooks.js';
 import { type Id, idKey } from './ids.js';
+import { mergeRefusedSets } from './merge-refused.js';
 import { otherShapes, unmapped } from './pending-elsewhere.js';
 import { settlePending } from './pending-index.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
@@ -190,7 +191,7 @@ async function applyOrSplit(
     // Writes Postgres holds a newer version of (a transaction committed over them): their pending
     // rows, which nothing else replaces now, go from every cache (only at their own version).
     const superseded: Versioned[] = [];
-    const refusedSets: RefusedSet[] = [];
+    const refusedSets: (RefusedSet & { item: Item })[] = [];
     (results[i++] ?? []).forEach((result, j) => {
       const item = group[j]!;
       if (!result.applied) {
@@ -203,7 +204,7 @@ async function applyOrSplit(
         else superseded.push({ key: item.key, version });
         // A copy queued again after a reset is a redelivery: the app's newer writes merged over it.
         if (!item.folds && item.row && !item.delivery.write.restored)
-          refusedSets.push({ key: item.key, id: item.id, version, row: item.row });
+          refusedSets.push({ key: item.key, id: item.id, version, row: item.row, item });
         return;
       }
       applied.push({ key: item.key, version: result.version, ...(result.row && { stored: result.row }) });
@@ -211,6 +212,28 @@ async function applyOrSplit(
     return [cache, applied, superseded, refusedSets] as const;
   });
   const again = new Set([...interrupted.flat(), ...asSent].map((item) => item.delivery.handle));
+  const merged = new Set<SchemaCache>();
+  for (const [cache, , superseded, refusedSets] of appliedBySchema) {
+    if (refusedSets.length === 0) continue;
+    // Their columns no later write set, applied now (a write of a later epoch did not carry them).
+    try {
+      if (await mergeRefusedSets(ctx, cache, refusedSets, publish)) merged.add(cache);
+    } catch (err) {
+      ctx.counters.error('l3');
+      ctx.config.logger.warn('write-behind merge of refused writes failed', { error: messageOf(err) });
+      // Delivered again (refused again, merged then); past `maxRetry`, reported as lost below.
+      const retry = refusedSets.filter((r) => r.item.delivery.attempts + 1 < ctx.config.writeBehind.maxRetry);
+      for (const r of retry) {
+        again.add(r.item.delivery.handle);
+        outcome.retried.push(r.item.delivery.handle);
+        superseded.splice(
+          superseded.findIndex((s) => s.key === r.key && s.version === r.version),
+          1,
+        );
+      }
+      refusedSets.splice(0, refusedSets.length, ...refusedSets.filter((r) => !retry.includes(r)));
+    }
+  }
   outcome.acked.push(
     ...items.filter((item) => !again.has(item.delivery.handle)).map((item) => item.delivery.handle),
   );
@@ -220,8 +243,10 @@ async function applyOrSplit(
       // that went back (a Redis restored from an older snapshot) gets: checked now, so that the
       // instance moves it into a new epoch before its next write rather than at its next claim.
       await checkCountersTolerated(ctx, cache, 'check counters');
-      // A write of a later epoch (a takeover, a lost counter) carries none of their columns: loud.
-      await reportSupersededAcrossEpoch(ctx, cache, refusedSets);
+      // Unmerged, a write of a later epoch (a takeover, a lost counter) carried none of their
+      // columns: loud. Merged or not, one its gone-back counter may have numbered below an earlier
+      // write: loud.
+      await reportSupersededAcrossEpoch(ctx, cache, refusedSets, merged.has(cache));
       const [keys, versions] = [superseded.map((s) => s.key), superseded.map((s) => s.version)];
       await cache.drop(ctx, keys, versions);
       await settlePending(ctx, cache, keys, versions);

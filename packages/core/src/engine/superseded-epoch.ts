@@ -15,10 +15,9 @@ import type { SchemaCache } from './schema-cache.js';
  * A write of a LATER EPOCH cannot: another app that took the table over once this app's claim lapsed
  * (its pending index is in another namespace, maybe on another Redis), or this app after its Redis
  * lost the counter and the index with it. Such a write merged over Postgres' row, which lacks the
- * refused write's columns; whatever the refused write set and the later writes left out is lost.
- * Postgres keeps one version per key, not per column, so the flush cannot tell which columns the
- * later writes set, and applying the refused write's columns could undo theirs. So it is made loud
- * instead of silent (reliability/test/probe-hostile-6.test.ts, probe-hostile-8-takeover.test.ts).
+ * refused write's columns: an L3 with `mergeRefused` applies those no later write set (see
+ * merge-refused.ts). Without it, whatever the refused write set and the later writes left out is
+ * lost, and made loud instead of silent (reliability/test/probe-hostile-8-takeover.test.ts).
  *
  * Within its epoch, a write is refused as older when a write the app's counter numbered above it
  * came after it, or when the counter went back (a Redis restored from an older snapshot handed out
@@ -54,12 +53,14 @@ const epochOf = (version: number) => Math.floor(version / EPOCH_SPAN);
  * gone back, may have numbered below an earlier write (see above), while some column it set holds
  * another value in Postgres now: counted (`errorsBy.superseded`), logged, and given to
  * `hooks.onWriteError` as WRITE_BEHIND_SUPERSEDED naming those columns. One Postgres query for them
- * all (only on this rare path); its failure is tolerated (logged, counted).
+ * all (only on this rare path); its failure is tolerated (logged, counted). Once `merged`
+ * (`mergeRefused` applied what no later write set), only the gone-back case is left to report.
  */
 export async function reportSupersededAcrossEpoch(
   ctx: EngineContext,
   cache: SchemaCache,
   refused: readonly RefusedSet[],
+  merged = false,
 ): Promise<void> {
   if (refused.length === 0 || !cache.l3) return;
   const { schema } = cache;
@@ -82,7 +83,7 @@ export async function reportSupersededAcrossEpoch(
     const later = epochOf(now.version) > epochOf(r.version);
     const below = wentBackBelow(cache, cache.router.bucket(r.key));
     const wentBack = !later && below > 0 && epochOf(below) === epochOf(r.version) && r.version <= below;
-    if (!later && !wentBack) continue;
+    if ((merged || !later) && !wentBack) continue;
     const differ = schema.columns.flatMap((c) =>
       c.key !== schema.primaryKey.key &&
       r.row[c.key] !== undefined &&

@@ -23,7 +23,7 @@ const TIMED = [
  * keyPrefix), each write names its app (`WriteOp.app`): change capture tells other apps of it.
  */
 export function timedL3(tier: L3Tier, timeoutMs: number, app?: string): L3Tier {
-  const untimed: Pick<L3Tier, 'capture' | 'name' | 'write' | 'migrate'> = {
+  const untimed: Pick<L3Tier, 'capture' | 'name' | 'write' | 'mergeRefused' | 'migrate'> = {
     // Capture is admin DDL and a log reader with its own pace: passed on as it is.
     ...(tier.capture && { capture: tier.capture }),
     name: tier.name,
@@ -31,6 +31,8 @@ export function timedL3(tier: L3Tier, timeoutMs: number, app?: string): L3Tier {
     write: app === undefined ? (ops) => tier.write(ops) : (ops) => tier.write(withApp(ops, app)),
     migrate: (schemas) => tier.migrate(schemas),
   };
+  const merge = tier.mergeRefused?.bind(tier);
+  if (merge) untimed.mergeRefused = app === undefined ? merge : (ops) => merge(withApp(ops, app));
   // The timed calls added below, one wrapper each (what the tier has of them).
   const timed: Record<string, unknown> = untimed;
   for (const op of TIMED) {

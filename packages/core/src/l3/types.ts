@@ -212,6 +212,14 @@ export interface L3Tier {
    */
   write(ops: readonly WriteOp[]): Promise<WriteOutcome[][]>;
   /**
+   * Redis-ordered sets `write` refused as older than the key's version: each applies the columns
+   * it set that no write of a higher version set since (per column, as `write` records them), and
+   * leaves the key's version as it is. Resolves, per op and write, applied (the row as stored, the
+   * key's version) where it set a column. Optional: without it such a write's columns are lost
+   * where the write that outran it did not carry them (another app's, or a later epoch's).
+   */
+  mergeRefused?(ops: readonly WriteOp[]): Promise<WriteOutcome[][]>;
+  /**
    * Starts a new epoch of Redis-ordered versions for the schema and resolves it: greater than every
    * epoch started before and than every version stored for the schema. The engine seeds a schema's
    * Redis version counter at `epoch * 2^36` (`EPOCH_SPAN`) when the counter is missing or went back.

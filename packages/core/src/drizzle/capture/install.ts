@@ -5,7 +5,7 @@ import type { Database } from '../database.js';
 import { ddlLock } from '../ddl-lock.js';
 import { rowsOf } from '../rows.js';
 import type { Transactions } from '../transactions.js';
-import { type VersionsTable, versionsTableStatements } from '../versions-table.js';
+import { type VersionsTable, versionsColumnsStatements, versionsTableStatements } from '../versions-table.js';
 import { appsStatements, registerAppStatement } from './capture-apps.js';
 import { elsewhereError, elsewhereQuery, refuseElsewhereSql } from './capture-place.js';
 import { registerStatement, registryStatements } from './capture-registry.js';
@@ -68,6 +68,7 @@ export async function installCapture(
       ...registryStatements(tables),
       ...appsStatements(tables),
       ...versionsTableStatements(ctx.versions),
+      ...versionsColumnsStatements(ctx.versions),
     ]),
     ...(app === undefined ? [] : [registerAppStatement(tables, identities, app)]),
     ...plans.flatMap((plan) => [...installStatements(tables, plan), registerStatement(tables, plan)]),

@@ -10,6 +10,7 @@ import { MERGE_TRIES, moved, overQueued } from './partial-rows.js';
 import { awaitOlderElsewhere } from './pending-elsewhere.js';
 import { prepareRow } from './prepare.js';
 import type { SchemaCache } from './schema-cache.js';
+import type { RefusedSet } from './superseded-epoch.js';
 import { unmarkSuperseded } from './superseded-marks.js';
 import type { ThroughPlan } from './through-order.js';
 import { partialAt } from './through-partial.js';
@@ -35,6 +36,8 @@ export interface TxWritten {
   readonly rows: Row[];
   readonly keys: string[];
   readonly versions: number[];
+  /** Sets Postgres skipped as older (a later write of the key landed first): merged after the commit. */
+  readonly refused?: RefusedSet[];
 }
 
 /**
@@ -130,13 +133,19 @@ async function commitPlans(
     for (const [i, p] of inSql.entries()) {
       const items = await committedItems(p.cache, p.writes, p.encrypted, outcomes[i] ?? []);
       await p.cache.commit(ctx, items);
-      written.push(
-        summary(
+      const refused = p.writes.flatMap((w, j) => {
+        const o = outcomes[i]?.[j];
+        const row = p.encrypted[j];
+        return o && !o.applied && row ? [{ key: w.key, id: w.id, version: o.version, row }] : [];
+      });
+      written.push({
+        ...summary(
           p,
           items.map((item) => item.version),
           items.flatMap((item) => (item.plain ? [item.plain] : [])),
         ),
-      );
+        ...(refused.length > 0 && { refused }),
+      });
     }
     for (const p of plans.filter((q) => !q.cache.l3)) written.push(await writeL2Only(p));
     return written;

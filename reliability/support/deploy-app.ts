@@ -73,6 +73,24 @@ export async function deployApp(label: string) {
 export type DeployApp = Awaited<ReturnType<typeof deployApp>>;
 
 /**
+ * The end of a run: a fresh process joins (its reads come from L2), each process reads until it
+ * agrees with Postgres (at most 3 s), then all are closed. Resolves, per process, what it still read
+ * otherwise and the output lines that answered no request (`strays`): both empty when all is well.
+ */
+export async function finalReads(
+  app: DeployApp,
+  procs: DeployProcess[],
+  inPostgres: Map<string, number | null>,
+) {
+  procs.push(await app.spawn(0));
+  const wrong: Awaited<ReturnType<typeof readsAgree>>[] = [];
+  for (const proc of procs) wrong.push(await readsAgree(proc, inPostgres, 3_000));
+  const found = procs.map((proc, i) => ({ process: i, wrong: wrong[i], strays: proc.strays }));
+  await Promise.all(procs.map((p) => p.close()));
+  return found;
+}
+
+/**
  * Reads every key (`find`) and every table (`searchCached`) through `proc` until they equal
  * Postgres, for at most `ms` (other processes' bus messages have no event to await from here);
  * resolves what still differs.

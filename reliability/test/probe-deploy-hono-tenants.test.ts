@@ -1,13 +1,12 @@
 import { strata as strataMiddleware } from '@strata/adapter-workers/hono';
-import { defineSchema, type Strata } from '@strata/core';
-import { dropScratchSchema, serviceUrls, testDevstack, uniqueName } from '@strata/devstack/testing';
+import { defineSchema } from '@strata/core';
+import { uniqueName } from '@strata/devstack/testing';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import fc from 'fast-check';
 import { Hono } from 'hono';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { workerProbe } from '../support/worker-probe.js';
 
 // Helper "deploy": ONE Worker (one isolate, one env object) serving two tenants through the Hono
 // middleware (`c.var.strata`), each tenant's table `players` in its own Postgres schema, so both
@@ -39,18 +38,10 @@ const schemas: Record<Tenant, ReturnType<typeof tenantSchema>> = {
   b: tenantSchema('b'),
 };
 
-const { upstash, neon } = testDevstack();
+const probe = workerProbe(name);
 /** The Worker's bindings: one object, as one isolate sees it on every request. */
-const env = {
-  UPSTASH_REDIS_REST_URL: upstash!.url,
-  UPSTASH_REDIS_REST_TOKEN: upstash!.token,
-  DATABASE_URL: neon.connectionString,
-  NEON_FETCH_ENDPOINT: neon.httpUrl,
-};
-const admin = new pg.Pool({ connectionString: serviceUrls().databaseUrl, max: 2 });
-const raw = new Redis(serviceUrls().redisUrl, { lazyConnect: true });
-/** Every Strata a handler or check saw, closed at the end. */
-const seen = new Set<Strata>();
+const env = probe.bindings;
+const { admin, raw } = probe;
 
 /** The app as a multi-tenant Worker is written: the tenant is the first path segment. */
 function tenantsApp(bindings: typeof env) {
@@ -70,22 +61,22 @@ function tenantsApp(bindings: typeof env) {
       }),
     );
     app.put(`/${tenant}/players/:id`, async (c) => {
-      seen.add(c.var.strata);
+      probe.track(c.var.strata);
       const n = Number(c.req.query('n'));
       return c.json(await c.var.strata.set(players, { id: c.req.param('id'), owner: tenant, n }));
     });
     app.delete(`/${tenant}/players/:id`, async (c) => {
-      seen.add(c.var.strata);
+      probe.track(c.var.strata);
       await c.var.strata.delete(players, c.req.param('id'));
       return c.body(null, 204);
     });
     app.get(`/${tenant}/players/:id`, async (c) => {
-      seen.add(c.var.strata);
+      probe.track(c.var.strata);
       return c.json(await c.var.strata.find(players, c.req.param('id')));
     });
     // The Go-style API: the schema by its registered name.
     app.get(`/${tenant}/by-name/:id`, async (c) => {
-      seen.add(c.var.strata);
+      probe.track(c.var.strata);
       return c.json(await c.var.strata.find('players', c.req.param('id')));
     });
   }
@@ -116,14 +107,7 @@ beforeAll(async () => {
   }
 });
 
-afterAll(async () => {
-  await Promise.allSettled([...seen].map((s) => s.close()));
-  for (const tenant of TENANTS) await dropScratchSchema(admin, pgName(tenant));
-  await admin.end();
-  const keys = await raw.keys(`${name}*`);
-  if (keys.length > 0) await raw.del(...keys);
-  raw.disconnect();
-});
+afterAll(() => probe.cleanUp(TENANTS.map(pgName)));
 
 describe('one Worker, two tenants, one schema name, Hono middleware under concurrent requests', () => {
   it('each tenant reads and writes only its own table; every tier agrees with Postgres', async () => {

@@ -1,12 +1,11 @@
 import { createStrata } from '@strata/adapter-workers';
-import { defineSchema, Q, type Strata } from '@strata/core';
-import { dropScratchSchema, serviceUrls, testDevstack, uniqueName } from '@strata/devstack/testing';
+import { defineSchema, Q } from '@strata/core';
+import { uniqueName } from '@strata/devstack/testing';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { queuePlatform } from '../support/queue-platform.js';
+import { workerProbe } from '../support/worker-probe.js';
 
 // Helper "deploy": write-behind through a Cloudflare Queue as the platform delivers it, at least
 // once and out of order: the Worker (createStrata with a WRITES producer binding) queues writes; a
@@ -23,20 +22,12 @@ const SEED = Number(process.env.STRATA_DEPLOY_SEED ?? 71205);
 const name = uniqueName('deploy_cfq');
 const table = pgSchema(name).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
 const items = defineSchema({ table, writeMode: 'write-behind', l1: { ttl: '60s' }, l2: { ttl: '5m' } });
-const { upstash, neon } = testDevstack();
-const bindings = {
-  UPSTASH_REDIS_REST_URL: upstash!.url,
-  UPSTASH_REDIS_REST_TOKEN: upstash!.token,
-  DATABASE_URL: neon.connectionString,
-  NEON_FETCH_ENDPOINT: neon.httpUrl,
-};
+const probe = workerProbe(name);
+const { bindings, admin, raw } = probe;
 const { producer, queued, deliver, drain } = queuePlatform();
-const admin = new pg.Pool({ connectionString: serviceUrls().databaseUrl, max: 2 });
-const raw = new Redis(serviceUrls().redisUrl, { lazyConnect: true });
-const built = new Set<Strata>();
 const strataOf = (env: object) => {
   const strata = createStrata(env, { schemas: [items], keyPrefix: name, migrationsSchema: name });
-  built.add(strata);
+  probe.track(strata);
   return strata;
 };
 
@@ -46,14 +37,7 @@ beforeAll(async () => {
   await admin.query(`create table "${name}".items (id text primary key, n integer not null)`);
 });
 
-afterAll(async () => {
-  await Promise.allSettled([...built].map((s) => s.close()));
-  await dropScratchSchema(admin, name);
-  await admin.end();
-  const keys = await raw.keys(`${name}*`);
-  if (keys.length > 0) await raw.del(...keys);
-  raw.disconnect();
-});
+afterAll(() => probe.cleanUp([name]));
 
 type Step =
   | { kind: 'set' | 'delete'; key: number }

@@ -1,12 +1,11 @@
 import { createStrata } from '@strata/adapter-workers';
-import { defineSchema, Q, type Strata } from '@strata/core';
-import { dropScratchSchema, serviceUrls, testDevstack, uniqueName } from '@strata/devstack/testing';
+import { defineSchema, Q } from '@strata/core';
+import { uniqueName } from '@strata/devstack/testing';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { queuePlatform } from '../support/queue-platform.js';
+import { workerProbe } from '../support/worker-probe.js';
 
 // Helper "deploy": a rolling (gradual) deploy of a Worker whose new version adds a column, with
 // write-behind through ONE Cloudflare Queue whose batches go to consumers of BOTH versions while
@@ -30,22 +29,14 @@ const v2Table = pgSchema(name).table('items', {
 const options = { name: 'items', writeMode: 'write-behind', l1: { ttl: '60s' }, l2: { ttl: '5m' } } as const;
 const v1 = defineSchema({ table: v1Table, ...options });
 const v2 = defineSchema({ table: v2Table, ...options });
-const { upstash, neon } = testDevstack();
-const bindings = {
-  UPSTASH_REDIS_REST_URL: upstash!.url,
-  UPSTASH_REDIS_REST_TOKEN: upstash!.token,
-  DATABASE_URL: neon.connectionString,
-  NEON_FETCH_ENDPOINT: neon.httpUrl,
-};
+const probe = workerProbe(name);
+const { bindings, admin, raw } = probe;
 const platform = queuePlatform();
-const admin = new pg.Pool({ connectionString: serviceUrls().databaseUrl, max: 2 });
-const raw = new Redis(serviceUrls().redisUrl, { lazyConnect: true });
-const built = new Set<Strata>();
 /** An isolate of one version: its own env object, so its own Strata. */
 const isolate = (version: typeof v1 | typeof v2) => {
   const env = { ...bindings, WRITES: platform.producer };
   const strata = createStrata(env, { schemas: [version], keyPrefix: name, migrationsSchema: name });
-  built.add(strata);
+  probe.track(strata);
   return strata;
 };
 
@@ -56,14 +47,7 @@ beforeAll(async () => {
   await admin.query(`create table "${name}".items (id text primary key, n integer not null, extra text)`);
 });
 
-afterAll(async () => {
-  await Promise.allSettled([...built].map((s) => s.close()));
-  await dropScratchSchema(admin, name);
-  await admin.end();
-  const keys = await raw.keys(`${name}*`);
-  if (keys.length > 0) await raw.del(...keys);
-  raw.disconnect();
-});
+afterAll(() => probe.cleanUp([name]));
 
 type Step =
   | { kind: 'set' | 'delete'; v2: boolean; key: number; extra: string }

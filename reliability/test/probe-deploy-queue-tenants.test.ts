@@ -1,12 +1,11 @@
 import { createStrata } from '@strata/adapter-workers';
-import { defineSchema, Q, type Strata } from '@strata/core';
-import { dropScratchSchema, serviceUrls, testDevstack, uniqueName } from '@strata/devstack/testing';
+import { defineSchema, Q } from '@strata/core';
+import { uniqueName } from '@strata/devstack/testing';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { queuePlatform } from '../support/queue-platform.js';
+import { workerProbe } from '../support/worker-probe.js';
 
 // Helper "deploy": one Worker serving two tenants, each tenant's table `items` in its own Postgres
 // schema (both Strata schemas named `items`, one keyPrefix), write-behind through ONE Cloudflare
@@ -33,20 +32,12 @@ const schemas = {
 const consumerSchemas = TENANTS.map((t) =>
   defineSchema({ table: tableOf(t), name: `items_${t}`, ...options }),
 );
-const { upstash, neon } = testDevstack();
-const bindings = {
-  UPSTASH_REDIS_REST_URL: upstash!.url,
-  UPSTASH_REDIS_REST_TOKEN: upstash!.token,
-  DATABASE_URL: neon.connectionString,
-  NEON_FETCH_ENDPOINT: neon.httpUrl,
-};
+const probe = workerProbe(name);
+const { bindings, admin, raw } = probe;
 const { producer, queued, deliver, drain } = queuePlatform();
-const admin = new pg.Pool({ connectionString: serviceUrls().databaseUrl, max: 2 });
-const raw = new Redis(serviceUrls().redisUrl, { lazyConnect: true });
-const built = new Set<Strata>();
 const strataOf = (env: object, list: Parameters<typeof createStrata>[1]['schemas']) => {
   const strata = createStrata(env, { schemas: list, keyPrefix: name, migrationsSchema: name });
-  built.add(strata);
+  probe.track(strata);
   return strata;
 };
 
@@ -59,14 +50,7 @@ beforeAll(async () => {
   }
 });
 
-afterAll(async () => {
-  await Promise.allSettled([...built].map((s) => s.close()));
-  for (const schema of [name, ...TENANTS.map(pgName)]) await dropScratchSchema(admin, schema);
-  await admin.end();
-  const keys = await raw.keys(`${name}*`);
-  if (keys.length > 0) await raw.del(...keys);
-  raw.disconnect();
-});
+afterAll(() => probe.cleanUp([name, ...TENANTS.map(pgName)]));
 
 type Step =
   | { kind: 'set' | 'delete' | 'read'; tenant: Tenant; key: number }

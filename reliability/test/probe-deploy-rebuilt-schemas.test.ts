@@ -1,10 +1,9 @@
 import { createStrata } from '@strata/adapter-workers';
-import { defineSchema, type Strata } from '@strata/core';
-import { dropScratchSchema, serviceUrls, testDevstack, uniqueName } from '@strata/devstack/testing';
+import { defineSchema } from '@strata/core';
+import { uniqueName } from '@strata/devstack/testing';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { workerProbe } from '../support/worker-probe.js';
 
 // Helper "deploy": a Worker that builds its schema objects per request (from the request's tenant
 // or env, say) over module-level Drizzle tables. createStrata keeps one Strata per env and schema
@@ -16,22 +15,14 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 
 const name = uniqueName('deploy_rebuilt');
 const table = pgSchema(name).table('players', { id: text('id').primaryKey(), n: integer('n').notNull() });
-const { upstash, neon } = testDevstack();
-const env = {
-  UPSTASH_REDIS_REST_URL: upstash!.url,
-  UPSTASH_REDIS_REST_TOKEN: upstash!.token,
-  DATABASE_URL: neon.connectionString,
-  NEON_FETCH_ENDPOINT: neon.httpUrl,
-};
-const admin = new pg.Pool({ connectionString: serviceUrls().databaseUrl, max: 2 });
-const raw = new Redis(serviceUrls().redisUrl, { lazyConnect: true });
-const built = new Set<Strata>();
+const probe = workerProbe(name);
+const { bindings: env, admin, raw } = probe;
 
 /** What each request does: its own schema object over the module's table. */
 function requestStrata() {
   const players = defineSchema({ table });
   const strata = createStrata(env, { schemas: [players], keyPrefix: name, migrationsSchema: name });
-  built.add(strata);
+  probe.track(strata);
   return { strata, players };
 }
 
@@ -41,14 +32,7 @@ beforeAll(async () => {
   await admin.query(`create table "${name}".players (id text primary key, n integer not null)`);
 });
 
-afterAll(async () => {
-  await Promise.allSettled([...built].map((s) => s.close()));
-  await dropScratchSchema(admin, name);
-  await admin.end();
-  const keys = await raw.keys(`${name}*`);
-  if (keys.length > 0) await raw.del(...keys);
-  raw.disconnect();
-});
+afterAll(() => probe.cleanUp());
 
 it('a second request with its own schema objects writes and reads through the isolate Strata', async () => {
   const first = requestStrata();

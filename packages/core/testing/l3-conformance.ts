@@ -7,6 +7,7 @@ import { registerConcurrencyTests } from './l3-conformance-concurrency.js';
 import { registerFoldedWriteTests } from './l3-conformance-folded.js';
 import { registerIdentityTests } from './l3-conformance-identity.js';
 import { registerInjectionTests } from './l3-conformance-injection.js';
+import { registerMergeRefusedTests } from './l3-conformance-merge-refused.js';
 import { registerMigrationTests } from './l3-conformance-migrate.js';
 import { registerMixedOrderTests } from './l3-conformance-mixed-orders.js';
 import { model } from './l3-conformance-model.js';
@@ -108,6 +109,7 @@ export function describeL3Conformance(
     registerFoldedWriteTests(suite, v);
     registerConcurrencyTests(suite, v);
     registerReplaceTests(suite);
+    registerMergeRefusedTests(suite);
     registerIdentityTests(suite);
     registerWriterClaimTests(suite, q);
   });

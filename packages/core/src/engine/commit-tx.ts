@@ -93,8 +93,11 @@ export async function commitWrites(
   const plan: Plan = { cache, ...collapse(writes), encrypted: [] };
   const [written] = await commitPlans(ctx, [plan], timeoutMs);
   const rowOf = new Map<string, Row>();
+  // `rows` holds the sets Postgres applied, in order: a skipped one (`refused`) has none.
+  const skipped = new Set(written!.refused?.map((r) => r.key));
   let r = 0;
-  for (const w of plan.writes) if (w.row && r < written!.rows.length) rowOf.set(w.key, written!.rows[r++]!);
+  for (const w of plan.writes)
+    if (w.row && !skipped.has(w.key) && r < written!.rows.length) rowOf.set(w.key, written!.rows[r++]!);
   return { ...written!, rowOf };
 }
 

@@ -1,3 +1,4 @@
+import { messageOf } from '../errors.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import type { Publish } from './flusher.js';
@@ -43,5 +44,29 @@ export async function mergeRefusedSets(
     return true;
   } finally {
     cache.endWrite(keys);
+  }
+}
+
+/**
+ * After a write that committed (a transaction, or a write-behind batch committed through Postgres
+ * while another shape is live): its sets Postgres skipped as older (a later write of the key landed
+ * first) take the columns no later write set (`mergeRefusedSets`). The write stands: a failed merge
+ * is counted (`errorsBy.l3`) and logged, not the write's failure.
+ */
+export async function mergeSkipped(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  refused: readonly RefusedSet[],
+  publish: Publish,
+  what: string,
+): Promise<void> {
+  try {
+    await mergeRefusedSets(ctx, cache, refused, publish);
+  } catch (err) {
+    ctx.counters.error('l3');
+    ctx.config.logger.warn(`merge of ${what} skipped sets failed`, {
+      schema: cache.schema.name,
+      error: messageOf(err),
+    });
   }
 }

@@ -34,7 +34,7 @@ import { type Id, idKey, normalizeId } from './ids.js';
 import { type After, namedKeys, rowId, type Turn } from './key-order.js';
 import { L2Watch } from './l2-watch.js';
 import { L3Claim } from './l3-claim.js';
-import { mergeRefusedSets } from './merge-refused.js';
+import { mergeSkipped } from './merge-refused.js';
 import { restoreOwnPending } from './own-pending.js';
 import { type PreparedRow, prepareRow } from './prepare.js';
 import {
@@ -54,7 +54,6 @@ import { lastUser, shareTier } from './shared-tiers.js';
 import { maxStaleOf } from './staleness.js';
 import { Counters, type StrataStats } from './stats.js';
 import { steadyClock } from './steady-clock.js';
-import type { RefusedSet } from './superseded-epoch.js';
 import { TagClock } from './tag-clock.js';
 import { invalidateTagged } from './tags.js';
 import { timedL3 } from './timed-l3.js';
@@ -629,7 +628,8 @@ export class Strata {
         await this.#coherence.publish(cache, keys, versions, 'set');
       // A set Postgres skipped as older (a later partial write of its key landed first, e.g. a
       // write-behind flush between this reservation and the commit): its columns no later write set.
-      for (const { cache, refused } of written) if (refused) await this.#mergeRefused(cache, refused);
+      for (const { cache, refused } of written)
+        if (refused) await mergeSkipped(this.#ctx, cache, refused, this.#publish, "a transaction's");
       for (const { cache, rows } of written) for (const row of rows) await this.#afterSet(cache, row);
     });
   }
@@ -902,19 +902,6 @@ export class Strata {
       return await write(turn);
     } finally {
       turn.release();
-    }
-  }
-
-  /** Committed already: a failed merge is counted and logged, not a failed transaction. */
-  async #mergeRefused(cache: SchemaCache, refused: readonly RefusedSet[]): Promise<void> {
-    try {
-      await mergeRefusedSets(this.#ctx, cache, refused, this.#publish);
-    } catch (err) {
-      this.#ctx.counters.error('l3');
-      this.#config.logger.warn("merge of a transaction's skipped sets failed", {
-        schema: cache.schema.name,
-        error: String(err),
-      });
     }
   }
 

@@ -6,14 +6,17 @@ import type { Coherence } from './coherence.js';
 import { commitWrites } from './commit-tx.js';
 import type { EngineContext } from './context.js';
 import type { FlushLoop } from './flush-loop.js';
+import type { Publish } from './flusher.js';
 import { GroupCommit } from './group-commit.js';
 import type { Id } from './ids.js';
 import { idKey } from './ids.js';
 import type { Turn } from './key-order.js';
 import { OtherShapesLive } from './live-shapes.js';
+import { mergeSkipped } from './merge-refused.js';
 import type { PreparedRow } from './prepare.js';
 import { QueueColocation } from './queue-colocation.js';
 import type { SchemaCache } from './schema-cache.js';
+import type { RefusedSet } from './superseded-epoch.js';
 import { writeBehind } from './write-behind.js';
 import { type KeyedWrite, type WriteResult, writeThrough } from './write-through.js';
 
@@ -197,7 +200,7 @@ export class Writer {
    * already queued (see `commitWrites`).
    */
   async #writeBehind(cache: SchemaCache, writes: readonly KeyedWrite[]): Promise<Written[]> {
-    const { rows, versions } = await this.#writeBehindOrThrough(cache, writes);
+    const { rows, versions, refused } = await this.#writeBehindOrThrough(cache, writes);
     // One message per op (a batch of sets only, the usual one, sends one; an empty list sends none).
     // No bus, nothing to tell: no call (and no turn of the microtask queue) per op.
     if (this.ctx.config.coherence.bus)
@@ -210,6 +213,9 @@ export class Writer {
           op,
         );
       }
+    // Committed through Postgres, a set it skipped as older (a later write of the key landed first):
+    // its columns no later write set, as a transaction's (probe-marks-skipped-shapes.test.ts).
+    if (refused) await mergeSkipped(this.ctx, cache, refused, this.#publish, "a write-behind batch's");
     this.#maybeFlush();
     let r = 0;
     return writes.map((w, i) =>
@@ -220,7 +226,7 @@ export class Writer {
   async #writeBehindOrThrough(
     cache: SchemaCache,
     writes: readonly KeyedWrite[],
-  ): Promise<{ rows: Row[]; versions: number[] }> {
+  ): Promise<{ rows: Row[]; versions: number[]; refused?: readonly RefusedSet[] }> {
     if (!cache.generation?.shapes.others.length) {
       try {
         return await writeBehind(this.ctx, cache, this.queue!, this.#colocation!, writes);
@@ -233,6 +239,7 @@ export class Writer {
     return {
       rows: writes.flatMap((w) => (w.row ? [written.rowOf.get(w.key) ?? w.row] : [])),
       versions: writes.map((w) => written.versions[at.get(w.key)!]!),
+      ...(written.refused && { refused: written.refused }),
     };
   }
 
@@ -246,6 +253,9 @@ export class Writer {
     const c = this.ctx.counters;
     return Math.max(0, c.enqueued - c.flushed - c.deadLettered);
   }
+
+  readonly #publish: Publish = (cache, keys, versions, op) =>
+    this.coherence.publish(cache, keys, versions, op);
 
   #maybeFlush(): void {
     if (!this.flushLoop || this.dirty < this.ctx.config.writeBehind.threshold) return;

@@ -147,6 +147,16 @@ describe('renamed options', () => {
     );
     expect(configError({ invalidationPollMs: 50 }).message).toContain('use coherence.pollInterval');
   });
+
+  it("points the Go library's names, camel-cased as written there (DefaultL1TTL), to their place", () => {
+    expect(configError({ defaultL1TTL: '1m' })).toEqual({
+      message: expect.stringContaining('config.defaultL1TTL was renamed: use ttl.l1'),
+      field: 'defaultL1TTL',
+    });
+    expect(configError({ defaultL2TTL: '1h' }).message).toContain(
+      'config.defaultL2TTL was renamed: use ttl.l2',
+    );
+  });
 });
 
 // Real implementations of each seam in the config. The method lists (SEAM_METHODS) are complete by

@@ -16,12 +16,16 @@ export const RENAMED_OPTIONS: Readonly<Record<string, string>> = {
   deferred: "background ('await' or 'track')",
 };
 
-/** Throws INVALID_CONFIG for the first renamed option `config` still sets. */
+/** Old names by their lower case: the Go library's spelling (`DefaultL1TTL` -> `defaultL1TTL`) finds them too. */
+const BY_LOWER_CASE = new Map(Object.entries(RENAMED_OPTIONS).map(([old, now]) => [old.toLowerCase(), now]));
+
+/** Throws INVALID_CONFIG for the first renamed option `config` still sets, in any letter case. */
 export function refuseRenamedOptions(config: object): void {
-  for (const [old, now] of Object.entries(RENAMED_OPTIONS)) {
-    if (Object.hasOwn(config, old)) {
-      throw new StrataError('INVALID_CONFIG', `config.${old} was renamed: use ${now}`, {
-        details: { field: old, renamedTo: now },
+  for (const key of Object.keys(config)) {
+    const now = BY_LOWER_CASE.get(key.toLowerCase());
+    if (now !== undefined) {
+      throw new StrataError('INVALID_CONFIG', `config.${key} was renamed: use ${now}`, {
+        details: { field: key, renamedTo: now },
       });
     }
   }

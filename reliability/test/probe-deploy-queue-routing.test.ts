@@ -163,9 +163,10 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
 );
 
 it('one queue() handler for four tenants (two databases, two Postgres schemas): each tenant ends with its own writes', async () => {
-  const writers = Object.fromEntries(
-    TENANTS.map((t) => [t, strataOf(envOf(t), t)]),
-  ) as Record<Tenant, Strata>;
+  const writers = Object.fromEntries(TENANTS.map((t) => [t, strataOf(envOf(t), t)])) as Record<
+    Tenant,
+    Strata
+  >;
   const consumers = TENANTS.map((t) => strataOf(envOf(t), t)); // another isolate's
   const model = Object.fromEntries(TENANTS.map((t) => [t, new Map<string, number | null>()])) as Record<
     Tenant,
@@ -251,3 +252,15 @@ it("a resolver routes by keyPrefix; an older producer's message (no keyPrefix) g
   expect([...third.settled.values()]).toEqual(['ack']);
   expect((await rowsOf('sa')).find((r) => r.id === 'resolved')).toEqual({ id: 'resolved', n: 300 });
 }, 60_000);
+
+it('createStrata keeps an instance per keyPrefix for one env object (a resolver builds each tenant its own)', () => {
+  const env = envOf('sa');
+  const [a, b] = [keyPrefix('sa'), keyPrefix('sb')].map((kp) =>
+    probe.track(createStrata(env, { schemas: [schemas.sa], keyPrefix: kp, migrationsSchema: kp })),
+  );
+  expect(a).not.toBe(b);
+  expect([
+    a!.flushes({ schema: `${keyPrefix('sa')}.items`, keyPrefix: keyPrefix('sb') }),
+    b!.flushes({ schema: `${keyPrefix('sa')}.items`, keyPrefix: keyPrefix('sb') }),
+  ]).toEqual([false, true]);
+});

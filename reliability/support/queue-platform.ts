@@ -1,5 +1,7 @@
 import { handleWriteBatch, type QueueProducer } from '@strata/adapter-workers/cloudflare';
-import type { Strata } from '@strata/core';
+
+/** What `handleWriteBatch` flushes into: a Strata, several (one per tenant), or a resolver. */
+type Consumer = Parameters<typeof handleWriteBatch>[0];
 
 /**
  * The platform's side of a Cloudflare Queue, as plain objects: a producer binding whose sends are
@@ -20,7 +22,7 @@ export function queuePlatform() {
       }
     },
   };
-  const deliver = async (consumer: Strata, size: number, crash: boolean): Promise<void> => {
+  const deliver = async (consumer: Consumer, size: number, crash: boolean): Promise<void> => {
     const taken = queued.splice(0, size);
     if (taken.length === 0) return;
     const settled = new Map<string, 'ack' | 'retry'>();
@@ -36,7 +38,7 @@ export function queuePlatform() {
     }
   };
   /** Delivers (no more crashes) until nothing is left, or `rounds` batches went by. */
-  const drain = async (consumer: Strata, rounds = 100): Promise<void> => {
+  const drain = async (consumer: Consumer, rounds = 100): Promise<void> => {
     for (let round = 0; queued.length > 0 && round < rounds; round++) await deliver(consumer, 10, false);
   };
   /** The most `retry()`s of one message (the platform dead-letters it past its max_retries). */

@@ -64,8 +64,9 @@ const instances = new WeakMap<object, Map<string, Strata>>();
 /**
  * The Strata of this isolate for `env` and these schemas: built on the first call (Upstash L2, Neon
  * HTTP L3 through Drizzle, the Upstash log bus, a Cloudflare Queue for write-behind when the binding
- * exists), then the same instance for every later call with the same env object and schemas (the
- * same names over the same qualified tables), so L1 lives as long as the isolate. The first call's options win for that pair.
+ * exists), then the same instance for every later call with the same env object, keyPrefix and
+ * schemas (the same names over the same qualified tables), so L1 lives as long as the isolate. The
+ * first call's other options win.
  *
  * Deferred work (L2 fills, bus publishes) runs in the background (`background: 'track'`): hand
  * `strata.settled()` to the request's `ctx.waitUntil` — the Hono middleware (`@strata/adapter-workers/hono`)
@@ -100,7 +101,9 @@ export function createStrata(env: StrataBindings, options: CreateStrataOptions):
   }
   // Names and qualified tables, not object identity: schemas rebuilt per request must not pile up
   // instances, and two tenants' `players` (tenant_a.players, tenant_b.players) are two apps, not one.
-  const key = options.schemas.map((schema) => `${schema.name}=${schema.identity}`).join('\u0000');
+  // The keyPrefix too: it is the app whose queued writes the instance flushes (handleWriteBatch).
+  const tables = options.schemas.map((schema) => `${schema.name}=${schema.identity}`);
+  const key = [options.keyPrefix ?? '', ...tables].join('\u0000');
   let strata = byKey.get(key);
   if (!strata) {
     strata = build(env, options);

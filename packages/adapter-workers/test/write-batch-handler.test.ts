@@ -146,6 +146,40 @@ describe('handleWriteBatch', () => {
     expect(result.dead).toEqual([{ id: 'bad', write: null, reason: expect.any(String), sent: false }]);
   });
 
+  it("routes a batch of two apps' writes to each app's Strata; one no Strata takes is retried, typed and logged", async () => {
+    const other = await wbTestTable('wb_handler_other');
+    try {
+      const ofApp = (write: QueuedWrite, keyPrefix: string) => ({ ...write, keyPrefix });
+      const batch = batchOf([
+        { id: 'mine', attempts: 1, body: ofApp(t.write('r1', 1), t.keyPrefix) },
+        { id: 'other', attempts: 1, body: ofApp(other.write('r2', 1), other.keyPrefix) },
+        // The first app's table under the second app's keyPrefix: neither Strata flushes it.
+        { id: 'nobody', attempts: 1, body: ofApp(t.write('r3', 1), other.keyPrefix) },
+        { id: 'older-producer', attempts: 1, body: t.write('r4', 1) }, // no keyPrefix: by its table
+      ]);
+      const warned: unknown[] = [];
+      const logger = { debug() {}, info() {}, error() {}, warn: (_m: string, f?: unknown) => warned.push(f) };
+      const result = await handleWriteBatch([t.producer(), other.producer()], batch.seen, { logger });
+
+      expect(await settle(batch)).toEqual({
+        acked: ['mine', 'older-producer', 'other'],
+        retried: { nobody: 2 },
+      });
+      expect(result.unroutable.map((u) => [u.id, u.error.code, u.error.details])).toEqual([
+        ['nobody', 'SCHEMA_NOT_FOUND', { schema: t.table, keyPrefix: other.keyPrefix }],
+      ]);
+      expect(warned).toMatchObject([{ code: 'SCHEMA_NOT_FOUND', handle: 'nobody' }]);
+      expect([await t.row('r1'), await other.row('r2'), await t.row('r3'), await t.row('r4')]).toMatchObject([
+        { id: 'r1' },
+        { id: 'r2' },
+        undefined,
+        { id: 'r4' },
+      ]);
+    } finally {
+      await other.cleanup();
+    }
+  });
+
   it('takes a retry delay policy, within what the platform accepts', async () => {
     const batch = batchOf([
       { id: 'a', attempts: 1, body: 'x' },

@@ -25,6 +25,13 @@ export { migrationsTableStatements } from './drizzle/migrations-table-ddl.js';
 export { toMs } from './duration.js';
 export type { CaptureStats } from './engine/change-capture.js';
 export { FlushLoop } from './engine/flush-loop.js';
+export {
+  type FlushTarget,
+  flushRouted,
+  type RoutedFlushOutcome,
+  type StrataResolver,
+  type UnroutableWrite,
+} from './engine/flush-routed.js';
 export type { FlushOutcome } from './engine/flusher.js';
 export { cacheStatusHeader, type ReadStatus } from './engine/read-status.js';
 export { deepFreeze } from './l1/freeze.js';
@@ -68,7 +75,7 @@ export type { MemoryQueue } from './queue/memory-queue.js';
 export type { PullWriteQueue } from './queue/pull-queue.js';
 export { checkTakeMax, queueClosedError } from './queue/queue-errors.js';
 export { decodeQueuedWrite, parseQueuedWrite, parseQueuedWrites } from './queue/queued-write-schema.js';
-export type { ColocatedQueue, Delivery, QueuedWrite, WriteQueue } from './queue/types.js';
+export type { ColocatedQueue, Delivery, QueuedWrite, WriteQueue, WriteRoute } from './queue/types.js';
 export {
   type BreakerState,
   type BreakerStats,

@@ -1,8 +1,10 @@
-import type { Strata } from '@strata/core';
+import { consoleLogger, type Logger, type StrataError } from '@strata/core';
 import {
   type DeadLetter,
   type Delivery,
   decodeQueuedWrite,
+  type FlushTarget,
+  flushRouted,
   parseQueuedWrite,
   type QueuedWrite,
   type UnreadableDeadLetter,
@@ -27,6 +29,19 @@ export interface HandleWriteBatchOptions {
   deadLetter?: QueueProducer;
   /** Seconds before a retried message comes back, by its deliveries before this one. Default {@link defaultRetryDelay}. */
   retryDelay?: (attempts: number) => number;
+  /**
+   * Where a message no Strata flushes (`unroutable`) and a tenant's failed flush are logged.
+   * Default `consoleLogger('warn')`: the Worker's logs (`wrangler tail`).
+   */
+  logger?: Logger;
+}
+
+/** A message no Strata of the handler flushes: retried (a rolling deploy may bring its Strata). */
+export interface UnroutableMessage {
+  readonly id: string;
+  readonly write: QueuedWrite;
+  /** SCHEMA_NOT_FOUND; `details` name the message's table (`schema`) and `keyPrefix`. */
+  readonly error: StrataError;
 }
 
 /** One message the batch could not apply. */
@@ -46,13 +61,22 @@ export interface WriteBatchResult {
   /** Failed for a reason that may pass (L3 unreachable, retries left): retried with a delay. */
   retried: string[];
   dead: DeadMessage[];
+  /** Also in `retried`: messages of a tenant or table no Strata given flushes, each with its typed error. */
+  unroutable: UnroutableMessage[];
 }
 
 /**
  * The body of a Worker's `queue()` handler for write-behind: validates each message, hands the
  * writes to `strata.flushBatch` (coalescing, versioned apply, poison isolation all live in core) and
  * settles every message by the outcome. A malformed message never blocks the others. Nothing is
- * settled before the flush returns, so if it throws, the platform retries the whole batch.
+ * settled before the flushes return.
+ *
+ * Several tenants (apps) on one Queue: pass their Strata instances, or a resolver from a message's
+ * route (its qualified table and its writer's keyPrefix) to the tenant's Strata. Each message goes
+ * to the one Strata that flushes it (`flushRouted` of `@strata/core/driver`); one that none does is
+ * never applied to another tenant's table: it is retried, listed in `unroutable` with a
+ * SCHEMA_NOT_FOUND, and logged (`options.logger`). Past `max_retries` the platform moves it to the
+ * consumer's `dead_letter_queue` (or deletes it when there is none).
  *
  * Give the consumer `max_retries` >= the Strata's `writeBehind.maxRetry` so the flush, not the
  * platform, decides when a write is poison and the dead letter says why.
@@ -63,9 +87,14 @@ export interface WriteBatchResult {
  *     await handleWriteBatch(strataFor(env), batch, { deadLetter: env.WRITES_DLQ });
  *   },
  * } satisfies ExportedHandler<Env>;
+ * @example
+ * // One Worker, one Queue, a tenant per keyPrefix (each on its own database or Postgres schema)
+ * async queue(batch, env) {
+ *   await handleWriteBatch(({ keyPrefix }) => tenantStrata(env, keyPrefix), batch); // undefined: not ours
+ * }
  */
 export async function handleWriteBatch(
-  strata: Strata,
+  target: FlushTarget,
   batch: QueueBatch,
   options: HandleWriteBatchOptions = {},
 ): Promise<WriteBatchResult> {
@@ -83,7 +112,8 @@ export async function handleWriteBatch(
       letters.push({ handle: msg.id, write: null, raw: rawText(msg.body), reason, attempts });
     }
   }
-  const outcome = deliveries.length > 0 ? await strata.flushBatch(deliveries) : undefined;
+  const logger = options.logger ?? consoleLogger('warn');
+  const outcome = deliveries.length > 0 ? await flushRouted(target, deliveries, logger) : undefined;
   for (const { delivery, reason } of outcome?.dead ?? []) {
     letters.push({ handle: delivery.handle, write: delivery.write, reason, attempts: delivery.attempts });
   }
@@ -97,7 +127,10 @@ export async function handleWriteBatch(
     settled.add(msg.id);
     msg.retry({ delaySeconds: clampDelay(retryDelay(Math.max(0, msg.attempts - 1))) });
   };
-  const result: WriteBatchResult = { acked: [], retried: [], dead: [] };
+  const result: WriteBatchResult = { acked: [], retried: [], dead: [], unroutable: [] };
+  for (const { delivery, error } of outcome?.unroutable ?? []) {
+    result.unroutable.push({ id: delivery.handle, write: delivery.write, error });
+  }
   const settleAll = (ids: readonly string[], settle: (msg: QueueMessage) => void, into: string[]) => {
     for (const id of ids) {
       const msg = messages.get(id);

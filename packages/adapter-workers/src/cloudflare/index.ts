@@ -7,6 +7,7 @@ export {
   type DeadMessage,
   type HandleWriteBatchOptions,
   handleWriteBatch,
+  type UnroutableMessage,
   type WriteBatchResult,
   type WriteDeadLetter,
 } from './consumer.js';

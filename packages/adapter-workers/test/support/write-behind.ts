@@ -34,6 +34,8 @@ export interface ItemRow {
 export interface WbTestTable {
   readonly table: string;
   readonly schema: WbSchema;
+  /** The keyPrefix of the table's producers (its app's). */
+  readonly keyPrefix: string;
   /** A new Strata instance (its own L1, like another isolate) producing to `queue` (default `env.WB`). */
   producer(queue?: QueueProducer): Strata;
   /** A hand-made write of this table, e.g. to replay an older version. */
@@ -66,6 +68,7 @@ export async function wbTestTable(label: string): Promise<WbTestTable> {
   return {
     table,
     schema,
+    keyPrefix,
     producer,
     write: (id, version, row = {}) => ({
       schema: table,

@@ -1,7 +1,7 @@
 import { StrataError } from '../errors.js';
 import type { WriteQueue } from '../queue/types.js';
 import type { EngineContext } from './context.js';
-import { type FlushOutcome, flushDeliveries, type Publish } from './flusher.js';
+import { type FlushOutcome, flushDeliveries, ownCache, type Publish } from './flusher.js';
 import type { SchemaCache } from './schema-cache.js';
 
 const BATCH = 500;
@@ -105,7 +105,7 @@ export class FlushLoop {
   /** Whether another consumer holds a write of this app's schemas enqueued up to `at`. */
   async #heldElsewhere(at: string): Promise<boolean> {
     const writes = await this.queue.heldUpTo!(at, BATCH);
-    return writes.some((write) => this.lookup(write.schema)?.l3 !== undefined);
+    return writes.some((write) => ownCache(this.ctx, this.lookup, write)?.l3 !== undefined);
   }
 
   async #run(): Promise<Round> {

@@ -1,7 +1,7 @@
 import { isStrataError, messageOf, schemaError } from '../errors.js';
 import { holdsFlush, sqlStateOf } from '../l3/pg-errors.js';
 import type { Row, WriteOutcome } from '../l3/types.js';
-import type { Delivery } from '../queue/types.js';
+import type { Delivery, QueuedWrite } from '../queue/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import { checkCountersTolerated, markCounters, marksOf } from './counter-marks.js';
@@ -65,10 +65,10 @@ export async function flushDeliveries(
 ): Promise<FlushOutcome> {
   const outcome: FlushOutcome = { acked: [], retried: [], held: [], foreign: [], dead: [] };
   const items: Item[] = [];
-  const claimed = await claimedElsewhere(deliveries.map((d) => lookup(d.write.schema)));
+  const claimed = await claimedElsewhere(deliveries.map((d) => ownCache(ctx, lookup, d.write)));
   for (const delivery of deliveries) {
     const { write } = delivery;
-    const cache = lookup(write.schema);
+    const cache = ownCache(ctx, lookup, write);
     let row: Row | undefined;
     let under: Item['under'];
     try {
@@ -125,6 +125,20 @@ export async function flushDeliveries(
     await applyOrSplit(ctx, items, outcome, publish);
   }
   return outcome;
+}
+
+/**
+ * The cache of the table a write names, when the write is this app's: it names this keyPrefix, or
+ * none (an older producer's message, or a Redis Stream entry, named by its table alone). Another
+ * keyPrefix's write is another tenant's even over a table of the same name: never applied here.
+ */
+export function ownCache(
+  ctx: EngineContext,
+  lookup: (identity: string) => SchemaCache | undefined,
+  write: QueuedWrite,
+): SchemaCache | undefined {
+  const { keyPrefix } = write;
+  return keyPrefix === undefined || keyPrefix === ctx.config.keyPrefix ? lookup(write.schema) : undefined;
 }
 
 /**

@@ -145,6 +145,7 @@ async function queueAgain(
     await queue.enqueue(
       writes.map(([id, e]) => ({
         schema: cache.schema.identity,
+        keyPrefix: ctx.config.keyPrefix,
         id,
         op: e.payload === undefined ? 'delete' : 'set',
         ...(e.queued !== undefined && { row: e.queued }),

@@ -778,6 +778,18 @@ export class Strata {
   }
 
   /**
+   * Whether {@link flushBatch} would apply this queued write here: it names a table registered in
+   * this instance (with an L3) and this instance's keyPrefix, or no keyPrefix (an older producer's
+   * message). `flushRouted` from `@strata/core/driver` routes a shared queue's writes by it.
+   * @example strata.flushes({ schema: 'tenant_a.players', keyPrefix: 'tenant_a' }); // true where registered
+   */
+  flushes(write: { readonly schema: string; readonly keyPrefix?: string | undefined }): boolean {
+    const { keyPrefix } = write;
+    if (keyPrefix !== undefined && keyPrefix !== this.#config.keyPrefix) return false;
+    return this.#registry.byIdentity(write.schema)?.l3 !== undefined;
+  }
+
+  /**
    * Applies a batch a push queue delivered (Cloudflare Queues' `queue()` handler) and says what to
    * do with each message: ack, retry, or dead-letter. Adapters call this; see `@strata/adapter-workers`.
    */

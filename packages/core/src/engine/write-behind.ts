@@ -304,6 +304,7 @@ async function enqueueOrWithdraw(
       versions.map(
         (version, i): QueuedWrite => ({
           schema: cache.schema.identity,
+          keyPrefix: ctx.config.keyPrefix,
           id: keys[i]!,
           op: rows.plain[i] ? 'set' : 'delete',
           ...(rows.queued[i] !== undefined && { row: rows.queued[i] }),

@@ -18,6 +18,25 @@ describe('queued write validation', () => {
     expect('row' in write).toBe(false);
   });
 
+  it("keeps the writer's keyPrefix, and reads a write without one (an older producer's)", () => {
+    const write = {
+      schema: 'tenant_a.items',
+      keyPrefix: 'tenant_a',
+      id: '1',
+      op: 'delete',
+      version: 2,
+    } as const;
+    expect(decodeQueuedWrite(JSON.stringify(write))).toEqual(write);
+    const { keyPrefix: _, ...older } = write;
+    expect('keyPrefix' in parseQueuedWrite(older)).toBe(false);
+    expect(
+      isStrataError(
+        thrown(() => parseQueuedWrite({ ...write, keyPrefix: '' })),
+        'VALIDATION_FAILED',
+      ),
+    ).toBe(true);
+  });
+
   it('keeps `restored` only when it is true, and never refuses a write for it', () => {
     const write = { schema: 's', id: '1', op: 'set', row: '{}', version: 2 } as const;
     expect(parseQueuedWrite({ ...write, restored: true })).toEqual({ ...write, restored: true });

@@ -5,6 +5,7 @@ import type { QueuedWrite } from './types.js';
 const common = {
   schema: check.string(check.minLength(1)),
   id: check.string(check.minLength(1)),
+  keyPrefix: check.optional(check.string(check.minLength(1))),
   // A version comes from an L2 INCR: a safe integer, so it survives JSON and compares exactly.
   version: check.number(check.int, check.gte(0)),
 };
@@ -70,9 +71,10 @@ function validWrite(value: unknown, label: string, index?: number): QueuedWrite 
 }
 
 /** A frozen copy with only a write's own fields (`restored` only when true); no `row: undefined` on deletes, so a write read back equals the one enqueued. */
-function known({ schema, id, version, op, row, restored, under }: QueuedWrite): QueuedWrite {
+function known({ schema, keyPrefix, id, version, op, row, restored, under }: QueuedWrite): QueuedWrite {
   const write: QueuedWrite =
     row === undefined ? { schema, id, version, op } : { schema, id, version, op, row };
+  if (keyPrefix !== undefined) write.keyPrefix = keyPrefix;
   if (row !== undefined && under !== undefined)
     write.under = Object.freeze(
       under.row === undefined ? { below: under.below } : { below: under.below, row: under.row },

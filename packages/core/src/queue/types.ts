@@ -5,7 +5,16 @@ import type { FlushLoop } from '../engine/flush-loop.js';
  * row (encrypted fields as ciphertext), so a queue never holds plaintext of an encrypted field.
  */
 export interface QueuedWrite {
+  /** The qualified table (`pgschema.table`, or the table alone when the schema names none). */
   schema: string;
+  /**
+   * The writer's `keyPrefix` (its app or tenant): with `schema`, which Strata flushes the write
+   * (a keyPrefix is claimed by one database, see `L3Claim`), so tenants on one queue whose tables
+   * share a name never flush each other's writes. Absent from messages of producers before it
+   * existed (still read, by `schema` alone) and from entries a Redis Stream script adds (that
+   * stream is the app's own).
+   */
+  keyPrefix?: string;
   id: string;
   op: 'set' | 'delete';
   /** L2 encoding of the stored row, for `set`. */
@@ -30,6 +39,16 @@ export interface QueuedWrite {
    * a newer write, it is a redelivery, never reported as superseded (the newer write merged over it).
    */
   restored?: true;
+}
+
+/**
+ * Where a queued write goes: its qualified table and its writer's keyPrefix (absent in an older
+ * producer's message). See `Strata.flushes` and `flushRouted`.
+ * @example const route: WriteRoute = { schema: 'tenant_a.players', keyPrefix: 'tenant_a' };
+ */
+export interface WriteRoute {
+  readonly schema: string;
+  readonly keyPrefix?: string | undefined;
 }
 
 /** A message handed to the flusher, with what it needs to acknowledge it. */

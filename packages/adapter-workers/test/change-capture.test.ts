@@ -55,9 +55,33 @@ async function request(strata: Strata, id: string) {
   return row;
 }
 
+/**
+ * Waits until B has applied the bus messages A published before the call (`applied`: B's
+ * `invalidationsApplied` before them). An isolate reads the log only before a read, at most every
+ * `coherence.pollInterval`: with no call in flight nothing polls, so it reads a key no test writes
+ * until a poll has applied something. Every poll it starts reads the log to its end.
+ */
+async function bHeard(applied: number): Promise<void> {
+  const heard = await waitFor(
+    'B applied A’s message',
+    async () => {
+      await b.find(players, 'poll-probe');
+      await b.settled();
+      return b.stats().invalidationsApplied > applied;
+    },
+    5_000,
+  );
+  expect(heard).toBe(true);
+}
+
 /** Sets `id` through A and reads it through both, so both isolates hold it in L1. */
 async function cachedInBoth(id: string): Promise<void> {
+  const applied = b.stats().invalidationsApplied;
   await a.set(players, { id, username: `u-${id}`, level: 1 });
+  // B hears the set's message before it reads: heard between its two reads, it dropped the row its
+  // first read filled (held at the message's version), and the second missed L1.
+  await a.settled(); // the message is in the log
+  await bHeard(applied);
   for (const strata of [a, b]) {
     expect(await request(strata, id)).toEqual({ id, username: `u-${id}`, level: 1 });
     const l1Hits = strata.stats().hits.l1;

@@ -73,12 +73,21 @@ export class WriteFence {
     this.#wrote(key);
   }
 
-  /** Call after the caches were updated; reads that began during the write stay stale. */
-  endWrite(key: string): void {
+  /**
+   * Call after the caches were updated; reads that began during the write stay stale. True when
+   * no other write of `key` is running.
+   */
+  endWrite(key: string): boolean {
     const left = (this.#writing.get(key) ?? 0) - 1;
     if (left > 0) this.#writing.set(key, left);
     else this.#writing.delete(key);
     this.#wrote(key);
+    return left <= 0;
+  }
+
+  /** Whether a write of `key` is running (begun, not ended). */
+  writing(key: string): boolean {
+    return this.#writing.has(key);
   }
 
   /** Keys with writes in flight or written under reads still out, plus the reads out (for tests and leak checks). */

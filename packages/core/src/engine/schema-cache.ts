@@ -133,14 +133,15 @@ export class SchemaCache {
   readonly writeMode: WriteMode;
   /** L1 cannot answer a whole cached row when some columns are kept out of it (omitL1). */
   readonly l1AnswersGets: boolean;
-  /** Drops fence the reads in flight on their keys: such a read must not put back what was dropped. */
+  /**
+   * Writes and drops fence the reads in flight on their keys: such a read must not put back what
+   * was written over or dropped (its keys' writes running: `fence.writing`).
+   */
   readonly fence = new WriteFence();
   /** The writes of each key in call order (see `KeyOrder`). */
   readonly order = new KeyOrder();
   /** This instance's write-behind writes not known to be flushed (see `OwnPending`); none for other modes. */
   readonly ownPending: OwnPending | undefined;
-  /** Keys with a write of this instance out -> how many. */
-  readonly #writing = new Map<string, number>();
   /**
    * Per key, the newest version another instance announced (a bus message) that L1 has not taken
    * yet; Infinity, while a write of this instance is out, for a change of unknown version. L1 takes
@@ -681,27 +682,31 @@ export class SchemaCache {
   // ---- what changes the caches ----
 
   /**
-   * A write of `keys` begins: loads in flight on them are detached (a read that starts after the
+   * A write of `keys` begins: they are fenced (no read out now, or begun before the write ends,
+   * fills a cache with them), loads in flight on them are detached (a read that starts after the
    * write acknowledged must not join one that began before), and searches in flight will not fill.
+   * Versions alone did not keep such a read out of L1: L1 refuses an older row only while it holds
+   * the write's entry, and one past its TTL or evicted holds nothing (regression-own-write-fill).
    */
   beginWrite(keys: readonly string[]): void {
     this.writeEpoch += 1;
     this.writesInFlight += 1;
     for (const key of keys) {
       this.inflight.delete(key);
-      this.#writing.set(key, (this.#writing.get(key) ?? 0) + 1);
+      this.fence.beginWrite(key);
     }
   }
 
+  /**
+   * The write of `keys` is done (the caches took it): loads that began while it ran are detached
+   * too (they may have read the source before it committed), so a read after the write joins none.
+   */
   endWrite(keys: readonly string[]): void {
     this.writesInFlight -= 1;
     for (const key of keys) {
-      const left = (this.#writing.get(key) ?? 0) - 1;
-      if (left > 0) this.#writing.set(key, left);
-      else {
-        this.#writing.delete(key);
-        if (this.#announced.get(key) === Number.POSITIVE_INFINITY) this.#announced.delete(key);
-      }
+      this.inflight.delete(key);
+      if (this.fence.endWrite(key) && this.#announced.get(key) === Number.POSITIVE_INFINITY)
+        this.#announced.delete(key);
     }
   }
 
@@ -914,7 +919,6 @@ export class SchemaCache {
   async supersede(keys: readonly string[], versions: readonly number[]): Promise<MissedWrite | undefined> {
     this.beginWrite(keys);
     keys.forEach((key, i) => {
-      this.fence.beginWrite(key);
       const held = this.l1?.peek(key);
       if (held && held.version <= versions[i]!) this.l1!.delete(key);
       // Announced here as the bus announces it to the other instances (`applyRemote`): L1 takes
@@ -925,7 +929,6 @@ export class SchemaCache {
     try {
       return await this.#mark(keys, versions);
     } finally {
-      for (const key of keys) this.fence.endWrite(key);
       this.endWrite(keys);
     }
   }
@@ -1087,12 +1090,14 @@ export class SchemaCache {
   applyRemote(keys: readonly string[], versions: readonly number[] | undefined): void {
     this.writeEpoch += 1;
     keys.forEach((key, i) => {
+      // Asked before this drop fences the key itself: a write of this instance is out on it.
+      const writing = this.fence.writing(key);
       this.fence.beginWrite(key);
       this.inflight.delete(key);
       const held = this.l1?.peek(key);
       const version = versions?.[i];
       if (version !== undefined) this.ownPending?.passed(key, version);
-      if (this.l1 && (version !== undefined || this.#writing.has(key)))
+      if (this.l1 && (version !== undefined || writing))
         this.#announce(key, version ?? Number.POSITIVE_INFINITY);
       if (held && (version === undefined || held.version <= version)) this.l1!.delete(key);
       this.fence.endWrite(key);

@@ -158,8 +158,51 @@ describe('reservation marks meeting flushes, deletes and unknown outcomes', () =
     await y.set(behind, { id: 'u', n: 3 }); // P3
     const yFlush = y.flushDirty(); // takes P3, applies it, then waits for X's P1
     await expect.poll(async () => (await row('u'))?.n, { timeout: 5_000 }).toBe(3);
+    // Before P1's flush is refused (X may be down for as long as its stream's claim takes): P3 landed
+    // with P1's note, never as { n: 3, note: 'stored' }, a row no order of the writes leaves.
+    const during = [await row('u'), await y.find(behind, 'u')];
     slow.open();
     await Promise.all([xFlush, yFlush]);
+    expect(during).toEqual([
+      { id: 'u', n: 3, note: 'queued', extra: 'stored' },
+      { id: 'u', n: 3, note: 'queued', extra: 'stored' },
+    ]);
     await everywhere('u', { id: 'u', n: 3, note: 'queued', extra: 'stored' }, x, y);
+  });
+
+  // As above with a queued delete under the mark: serially the key is deleted, then P3 makes a new
+  // row of `n` alone. The merge of a refused write (drizzle/merge-refused.ts) sets columns, it does
+  // not delete: X's delete, refused as older behind P3, would leave P3 updating the stored row
+  // (note and extra 'stored' back after P3 was acknowledged over none). P3 carries the delete
+  // beneath its own (`QueuedWrite.under` without a row), so it lands as a new row.
+  it('a queued delete under a mark whose transaction has an unknown outcome: the later partial set starts a new row', async () => {
+    const lost = wrapL3(realL3(), {
+      write: () => Promise.reject(new Error('Connection terminated unexpectedly')),
+    });
+    const slow = heldL3(realL3());
+    const x = open(slow.l3);
+    const t = open(lost);
+    const y = open();
+    await stored(y, 'ud');
+    await x.delete(behind, 'ud'); // P1, a queued delete
+    const failed = await t
+      .tx()
+      .set(behind, { id: 'ud', n: 2, note: 'tx', extra: 'tx' })
+      .commit()
+      .then(
+        () => 'committed',
+        () => 'unknown',
+      );
+    expect(failed).toBe('unknown');
+    slow.holdNext();
+    const xFlush = x.flushDirty(); // takes P1, held
+    await expect.poll(() => slow.reached(), { timeout: 5_000 }).toBe(true);
+    await y.set(behind, { id: 'ud', n: 3 }); // P3
+    expect(await y.find(behind, 'ud')).toEqual({ id: 'ud', n: 3, note: null, extra: null });
+    const yFlush = y.flushDirty(); // takes P3, applies it, then waits for X's P1
+    await expect.poll(async () => (await row('ud'))?.n, { timeout: 5_000 }).toBe(3);
+    slow.open();
+    await Promise.all([xFlush, yFlush]);
+    await everywhere('ud', { id: 'ud', n: 3, note: null, extra: null }, x, y);
   });
 });

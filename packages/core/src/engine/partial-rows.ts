@@ -208,7 +208,7 @@ export async function overQueued(
   if (keys.length === 0) return { writes: [...writes], expected, replaced };
   const peeked = await peekPending(cache, keys, cache.keys.shape, true);
   const bases = new Map(keys.map((key, i) => [key, pendingBase(cache, peeked[2 * i], peeked[2 * i + 1])]));
-  // Under a come-back mark: applied now, as their flush would, rather than carried (see come-back.ts).
+  // Under a mark: applied now, as their flush would, rather than carried (see come-back.ts).
   await applyCameBack(cache, writes, bases);
   const out: KeyedWrite[] = [];
   for (const w of writes) {

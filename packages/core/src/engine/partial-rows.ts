@@ -51,9 +51,9 @@ export interface Base {
    * Its outcome may be unknown (the mark then stays) and it may never commit, or (a come-back mark)
    * a write of another shape may have superseded them without marking them: a write-behind set puts
    * their fold beneath its own (`beneath`, see `QueuedWrite.under`), applied at the flush only while
-   * Postgres holds the key at their version or older.
+   * Postgres holds the key at their version or older; a transaction applies them first (come-back.ts).
    */
-  readonly carried?: { readonly mark: number; readonly beneath: Beneath; readonly back: boolean };
+  readonly carried?: { readonly mark: number; readonly beneath: Beneath };
   /** Postgres did not answer: nothing to merge over, the write goes as sent (see `basesOf`). */
   readonly unknown?: boolean;
   /** Not known from L2: Postgres is asked (see `basesOf`). */
@@ -186,7 +186,7 @@ function carriedOf(entry: string, at: number): Base['carried'] {
   const mark = Number(entry.slice(at, a));
   if (!Number.isSafeInteger(mark)) return undefined;
   const beneath = entry[b + 1] === 'r' ? { row: entry.slice(b + 3) } : {};
-  return { mark, beneath, back: entry[at - 2] === 'b' };
+  return { mark, beneath };
 }
 
 /**

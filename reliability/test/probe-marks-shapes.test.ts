@@ -126,14 +126,44 @@ describe('a reservation of one shape and a queued write of another (rolling depl
       if (!live) await lapse(app, wide.behind, 40_000); // the new version's instances stopped since
       clock.advance(31_000); // the old version's instance resumes
       await old.set(narrow, { id, n: 3 } as never); // P3
-      await old.flushDirty();
-      await neu.flushDirty();
       const expected = same
         ? { id, n: 3, note: 'tx', extra: 'tx' }
         : { id, n: 3, note: 'queued', extra: null };
+      // A transaction (the new version live) lands as it would after P1, before P1's flush: never
+      // as P3's n over the stored note, a row no order of the writes leaves.
+      if (live) expect(await row(id)).toEqual(expected);
+      await old.flushDirty();
+      await neu.flushDirty();
       expect(await row(id)).toEqual(expected);
       expect(await open(app, narrow).find(narrow, id)).toEqual({ id, n: 3, note: expected.note });
       expect(await open(app, wide.behind).find(wide.behind, id)).toEqual(expected);
     },
   );
+
+  // As above (still live, another key written) with a queued delete for P1: P3, a transaction, must
+  // start a new row. The transaction cannot tell whether the delete was superseded (the mark is a
+  // come-back one), so it applies it first, as its flush would (come-back.ts). Without that, P3
+  // updated the stored row, and P1's flush, refused as older, deleted nothing: the merge of a
+  // refused write sets columns, never deletes (note 'stored' instead of null).
+  it('a shape not live at a transaction of the other, which is still live: its later partial set after its queued delete starts a new row', async () => {
+    const app = 'unseendel';
+    const id = app;
+    const clock = manualClock(Date.now());
+    const old = open(app, narrow, { clock });
+    await old.set(narrow, { id, n: 0, note: 'stored' });
+    await old.flushDirty();
+    await old.delete(narrow, id); // P1, alone: queued
+    await lapse(app, narrow as never, 60_000); // the old version's instance held past 30 s
+    const neu = open(app, wide.behind);
+    await neu.find(wide.behind, id); // its generation read: the old shape is not live
+    await neu.tx().set(wide.behind, { id: 'other', n: 2, note: 'tx', extra: 'tx' }).commit();
+    clock.advance(31_000); // the old version's instance resumes
+    await old.set(narrow, { id, n: 3 } as never); // P3: a transaction (the new version is live)
+    await old.flushDirty();
+    await neu.flushDirty();
+    const expected = { id, n: 3, note: null, extra: null };
+    expect(await row(id)).toEqual(expected);
+    expect(await open(app, narrow).find(narrow, id)).toEqual({ id, n: 3, note: null });
+    expect(await open(app, wide.behind).find(wide.behind, id)).toEqual(expected);
+  });
 });

@@ -9,11 +9,15 @@ import type { KeyedWrite } from './write-through.js';
  * GENERATION): writes that did not see this shape may have superseded them without marking them.
  * A write-behind set leaving columns out carries them beneath its own (`QueuedWrite.under`); a
  * transaction (how this shape writes while another one is live) cannot lay columns beneath its
- * own in one statement, so it applies the queued writes first, as their flush would.
+ * own in one statement, so it applies the queued writes first, as their flush would. So does a
+ * transaction over a reservation mark (a write whose outcome is unknown may never land): else, the
+ * queued writes refused as older at their flush, a queued delete was lost (the merge of a refused
+ * set only sets columns) and their columns were missing until that flush
+ * (reliability/test/probe-marks-lifecycle.test.ts).
  */
 
 /**
- * Applies the queued writes of `writes`' keys that `bases` finds under a come-back mark, each at its
+ * Applies the queued writes of `writes`' keys that `bases` finds under a mark (`Base.carried`), each at its
  * version, as their flush would: Postgres takes one only where it holds the key at an older version
  * (nothing that superseded it landed), else refuses it as older. Their flush then finds them applied.
  * A failure throws (the caller's transaction fails: nothing of it was written).
@@ -27,7 +31,7 @@ export async function applyCameBack(
   const queued: Write[] = [];
   for (const w of writes) {
     const base = bases.get(w.key);
-    if (!base?.carried?.back || !w.row) continue;
+    if (!base?.carried || !w.row) continue;
     const version = Number(base.expected);
     const { row } = base.carried.beneath;
     queued.push(row === undefined ? { id: w.row[pk], version } : { row: cache.rows.fromQueue(row), version });

@@ -51,9 +51,9 @@ export interface Base {
    * Its outcome may be unknown (the mark then stays) and it may never commit, or (a come-back mark)
    * a write of another shape may have superseded them without marking them: a write-behind set puts
    * their fold beneath its own (`beneath`, see `QueuedWrite.under`), applied at the flush only while
-   * Postgres holds the key at their version or older.
+   * Postgres holds the key at their version or older; a transaction applies them first (come-back.ts).
    */
-  readonly carried?: { readonly mark: number; readonly beneath: Beneath; readonly back: boolean };
+  readonly carried?: { readonly mark: number; readonly beneath: Beneath };
   /** Postgres did not answer: nothing to merge over, the write goes as sent (see `basesOf`). */
   readonly unknown?: boolean;
   /** Not known from L2: Postgres is asked (see `basesOf`). */
@@ -186,7 +186,7 @@ function carriedOf(entry: string, at: number): Base['carried'] {
   const mark = Number(entry.slice(at, a));
   if (!Number.isSafeInteger(mark)) return undefined;
   const beneath = entry[b + 1] === 'r' ? { row: entry.slice(b + 3) } : {};
-  return { mark, beneath, back: entry[at - 2] === 'b' };
+  return { mark, beneath };
 }
 
 /**
@@ -208,7 +208,7 @@ export async function overQueued(
   if (keys.length === 0) return { writes: [...writes], expected, replaced };
   const peeked = await peekPending(cache, keys, cache.keys.shape, true);
   const bases = new Map(keys.map((key, i) => [key, pendingBase(cache, peeked[2 * i], peeked[2 * i + 1])]));
-  // Under a come-back mark: applied now, as their flush would, rather than carried (see come-back.ts).
+  // Under a mark: applied now, as their flush would, rather than carried (see come-back.ts).
   await applyCameBack(cache, writes, bases);
   const out: KeyedWrite[] = [];
   for (const w of writes) {

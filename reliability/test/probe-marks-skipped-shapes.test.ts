@@ -143,7 +143,12 @@ describe('a write-behind batch committed through Postgres (another shape live), 
   // Postgres); v1, now seeing v2 live, sets the key, then sets it again after the transaction was
   // acknowledged, and flushes. Postgres ends at the transaction's row: both of v1's acknowledged
   // sets lost (the model: r1k1 = {"a":2,"b":"b2","c":2,"extra":null}; allowed {"a":4,"b":"b4","c":4,
-  // "extra":null}). Not traced further.
+  // "extra":null}). Traced: the transaction reserved epoch + 2, v1's set took epoch + 3 from the
+  // counter and committed (v2 live: through Postgres); the transaction then stored
+  // greatest(stored + 1, reserved) = epoch + 4, a version the counter had not handed out yet. v1's
+  // next set took epoch + 4 from it: equal to the stored one, a "redelivery", so its flush changed
+  // nothing, silently. A Postgres-ordered write stored above its reservation has to move the counter
+  // past it (or be refused) before it is acknowledged.
   it.fails("v1's queued delete, v2's held transaction, then v1's sets: the last set stands", async () => {
     const prefix = `${scratch.name}t`;
     const bus = () => ({ bus: createRedisPubSubBus({ url: redisUrl, channel: `${prefix}:bus` }) });

@@ -61,3 +61,27 @@ export function heldReadL3(base: L3Tier) {
   const l3 = wrapL3(base, { findMany: (schema, ids) => around(() => base.findMany(schema, ids)) });
   return { l3, ...control };
 }
+
+/**
+ * `base` whose `write` may be held again and again (a model test holds many statements, one at a
+ * time; `heldL3`'s gate is one-shot): `holdNext()` arms a fresh gate for the next `write` and
+ * returns its control; `disarm()` drops a gate no call reached (the operation needed no L3 write,
+ * e.g. a write-behind set that only queued).
+ */
+export function reusableHeldL3(base: L3Tier) {
+  let current: ReturnType<typeof gate> | undefined;
+  const l3 = wrapL3(base, {
+    write: (ops) => (current ? current.around(() => base.write(ops)) : base.write(ops)),
+  });
+  return {
+    l3,
+    holdNext() {
+      current = gate('before');
+      current.control.holdNext();
+      return current.control;
+    },
+    disarm: () => {
+      current = undefined;
+    },
+  };
+}

@@ -32,11 +32,15 @@ describe('a write-behind batch committed through Postgres (another shape live), 
     (await admin.query(`select id, n, note, extra from "${pgName}".items where id = $1`, [id])).rows[0] ??
     null;
 
-  /** v1 (its L3 held) and v2 on one keyPrefix and bus, both shapes live; `ids` stored by neither yet. */
+  /** v1 (its L3 held; v2's with `holdNew`) and v2 on one keyPrefix and bus, both shapes live; `ids` stored by neither yet. */
   async function rollingDeploy(
     prefix: string,
     ids: readonly string[],
-    { l3 = createDrizzleL3(db, { migrationsSchema: pgName }), logger }: { l3?: L3Tier; logger?: Logger } = {},
+    {
+      l3 = createDrizzleL3(db, { migrationsSchema: pgName }),
+      logger,
+      holdNew = false,
+    }: { l3?: L3Tier; logger?: Logger; holdNew?: boolean } = {},
   ) {
     const bus = () => ({ bus: createRedisPubSubBus({ url: redisUrl, channel: `${prefix}:bus` }) });
     for (const id of ids)
@@ -48,11 +52,16 @@ describe('a write-behind batch committed through Postgres (another shape live), 
     const old = scratch.strata({
       keyPrefix: prefix,
       schemas: [v1],
-      l3: held.l3,
+      ...(!holdNew && { l3: held.l3 }),
       coherence: bus(),
       ...(logger && { logger }),
     });
-    const neu = scratch.strata({ keyPrefix: prefix, schemas: [v2], coherence: bus() });
+    const neu = scratch.strata({
+      keyPrefix: prefix,
+      schemas: [v2],
+      ...(holdNew && { l3: held.l3 }),
+      coherence: bus(),
+    });
     // Each reads the rows (and registers its shape): both live, so their writes go through Postgres.
     for (const id of ids) {
       await old.get(v1, id);
@@ -104,6 +113,61 @@ describe('a write-behind batch committed through Postgres (another shape live), 
       .toEqual({ id: 'a', n: 3, note: 'old', extra: 'stored' });
   });
 
+  // Found by model-merge-refused.test.ts (helper "breakit"), run 20 of seed 484413440, minimised:
+  // the other way round, v2's set (its `extra` too) took its version, then v1's set of every column
+  // v1 maps (a later version) landed first. v1's row is whole for v1, so its version row recorded
+  // every column as set at its version (`cols` null), `extra` too, which v1 cannot set; v2's set,
+  // skipped as older, merged nothing, and its acknowledged `extra` was lost in every tier:
+  // Postgres held { n: 3, note: 'old', extra: 'stored' } (the model: r1k0 = {"a":4,"b":"b4","c":4,
+  // "extra":null}; allowed {"a":4,"b":"b4","c":4,"extra":"extra2"} | {"a":2,"b":"b2","c":2,"extra":"extra2"}).
+  // Not fixed here: recording every set's columns by name (`sentOf` in drizzle/write-plan.ts giving
+  // `sent` for whole rows too) makes it pass, but writes a `cols` object for every set of every app
+  // (and one more parameter a row: l3-write-groups and the conformance "small maxParameters" parts
+  // counts change); a narrower alternative is to do so only for a schema that maps fewer columns
+  // than its table has, which the L3 does not know today.
+  it.fails("a set of the wider shape, skipped under the narrower shape's whole set: its column merged", async () => {
+    const { held, old, neu } = await rollingDeploy(`${scratch.name}w`, ['w'], { holdNew: true });
+    held.holdNext();
+    const writing = neu.set(v2, { id: 'w', n: 2, note: 'new', extra: 'new' });
+    await expect.poll(() => held.reached(), { timeout: 5_000 }).toBe(true);
+    await old.set(v1, { id: 'w', n: 3, note: 'old' });
+    held.open();
+    await writing;
+    expect(await row('w')).toEqual({ id: 'w', n: 3, note: 'old', extra: 'new' });
+    expect(await neu.find(v2, 'w')).toEqual({ id: 'w', n: 3, note: 'old', extra: 'new' });
+    await expect.poll(() => old.find(v1, 'w'), { timeout: 5_000 }).toEqual({ id: 'w', n: 3, note: 'old' });
+  });
+
+  // Found by model-merge-refused.test.ts (helper "breakit", seed 2, run 25, minimised): v1, alone,
+  // queues a delete of a key; v2's write-through transaction setting it takes its version (held at
+  // Postgres); v1, now seeing v2 live, sets the key, then sets it again after the transaction was
+  // acknowledged, and flushes. Postgres ends at the transaction's row: both of v1's acknowledged
+  // sets lost (the model: r1k1 = {"a":2,"b":"b2","c":2,"extra":null}; allowed {"a":4,"b":"b4","c":4,
+  // "extra":null}). Traced: the transaction reserved epoch + 2, v1's set took epoch + 3 from the
+  // counter and committed (v2 live: through Postgres); the transaction then stored
+  // greatest(stored + 1, reserved) = epoch + 4, a version the counter had not handed out yet. v1's
+  // next set took epoch + 4 from it: equal to the stored one, a "redelivery", so its flush changed
+  // nothing, silently. A Postgres-ordered write stored above its reservation has to move the counter
+  // past it (or be refused) before it is acknowledged.
+  it.fails("v1's queued delete, v2's held transaction, then v1's sets: the last set stands", async () => {
+    const prefix = `${scratch.name}t`;
+    const bus = () => ({ bus: createRedisPubSubBus({ url: redisUrl, channel: `${prefix}:bus` }) });
+    const through = defineSchema({ name: 'items', table: v2Table });
+    const held = heldL3(createDrizzleL3(db, { migrationsSchema: pgName }));
+    const old = scratch.strata({ keyPrefix: prefix, schemas: [v1], coherence: bus() });
+    const neu = scratch.strata({ keyPrefix: prefix, schemas: [through], l3: held.l3, coherence: bus() });
+    await old.delete(v1, 't').catch(() => {}); // v1 alone: queued (nothing stored: may say NOT_FOUND)
+    held.holdNext();
+    const tx = neu.tx().set(through, { id: 't', n: 2, note: 'tx' }).commit();
+    await expect.poll(() => held.reached(), { timeout: 5_000 }).toBe(true);
+    await old.set(v1, { id: 't', n: 3, note: 'during' });
+    held.open();
+    await tx;
+    await old.set(v1, { id: 't', n: 4, note: 'last' });
+    await old.flushDirty();
+    expect(await row('t')).toEqual({ id: 't', n: 4, note: 'last', extra: null });
+  });
+
   it('a merge that fails: the set stands, counted and logged, every tier at the row Postgres holds', async () => {
     const logger = capturingLogger();
     const broken = wrapL3(createDrizzleL3(db, { migrationsSchema: pgName }), {
@@ -144,6 +208,35 @@ describe('a write-through write held at L3 and a later write-behind partial set 
     whole: { write: { n: 2, note: 'wt', extra: 'wt' }, after: { n: 2, note: 'wt', extra: 'wt' } },
     delete: { write: undefined, after: undefined },
   };
+  // Found by model-merge-refused.test.ts (helper "breakit", seed 12, run 35, one shape, no Redis
+  // loss; minimised by hand): a write-through partial set that found a queued delete of its key
+  // replaces the row (`Write.replace`: the columns it leaves out take their defaults), decided when it
+  // reserved its version. Held at Postgres, a transaction of the key lands first; the set is then
+  // applied over it (greatest(stored + 1, reserved)), still as a replace, and blanks the column the
+  // acknowledged transaction set: Postgres holds { n: 5, note: null } (the model: r35k0 = {"a":355,
+  // "b":"b355","c":null}; allowed {"a":357,"b":"b357","c":357} | {"a":355,"b":"b355","c":357}).
+  // Not fixed: applied after a newer write, a replace has nothing left to replace.
+  it.fails('a write-through partial set over a queued delete, landing after a transaction: keeps its columns', async () => {
+    const bus = () => ({ bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) });
+    const held = heldL3(createDrizzleL3(db, { migrationsSchema: pgName }));
+    const b = scratch.strata({ schemas: [behind], coherence: bus() });
+    const t = scratch.strata({ schemas: [through], l3: held.l3, coherence: bus() });
+    await b.set(behind, { id: 'r', n: 1, note: 'stored' });
+    await b.flushDirty();
+    await b.delete(behind, 'r'); // queued
+    held.holdNext();
+    const writing = t.set(through, { id: 'r', n: 5 });
+    await expect.poll(() => held.reached(), { timeout: 5_000 }).toBe(true);
+    await b.tx().set(behind, { id: 'r', n: 7, note: 'tx' }).commit();
+    held.open();
+    await writing;
+    await b.flushDirty();
+    expect([
+      { id: 'r', n: 5, note: 'tx', extra: null },
+      { id: 'r', n: 7, note: 'tx', extra: null },
+    ]).toContainEqual(await row('r'));
+  });
+
   for (const [label, { write, after }] of Object.entries(cases))
     it(`${label}: applied over it, every tier at Postgres' row`, async () => {
       const bus = () => ({ bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) });

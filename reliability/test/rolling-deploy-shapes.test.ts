@@ -350,6 +350,35 @@ describe('rolling deploy, write-behind', () => {
     ]);
   });
 
+  // Found by model-merge-refused.test.ts (helper "breakit", seed 1, run 27; minimised by hand and
+  // without its Redis wipe: v2 no longer live is the same state). v1, writing alone, deletes a row
+  // v2 had set `extra` on, then sets one column: its flush folds the two into one row that replaces
+  // the stored one (`Write.replace`), an upsert of the columns v1 maps, so `extra` is not reset and
+  // the deleted row's value comes back: Postgres holds { n: 2, extra: 'v2' } (expected extra null;
+  // the model: r1k0 = {"a":null,"b":null,"c":2,"extra":"extra1"}, allowed {..."extra":null}).
+  // Not fixed: a replace by a shape that does not map every column needs a delete and an insert
+  // (or the table's other columns), not an upsert.
+  it.fails("a delete then a set by one version, alone: the other version's column is not brought back", async () => {
+    const prefix = `${name}rd`;
+    const neu = app(prefix, behind.v2);
+    await neu.set(behind.v2, { id: 'rd1', n: 1, extra: 'v2' });
+    await neu.flushDirty();
+    await neu.close();
+    // v2 rolled back: its shape unconfirmed for a minute (Redis' clock), so v1 writes alone, queued.
+    const [seconds] = await raw.time();
+    await raw.hset(
+      `${prefix}:${pgName}.items:shapes`,
+      `${behind.v2.fingerprint}-json`,
+      String(Number(seconds) * 1000 - 60_000),
+    );
+    const old = app(prefix, behind.v1);
+    await old.delete(behind.v1, 'rd1');
+    await old.set(behind.v1, { id: 'rd1', n: 2 });
+    await old.flushDirty();
+    const { rows } = await admin.query(`select n, extra from "${pgName}".items where id = 'rd1'`);
+    expect(rows[0]).toEqual({ n: 2, extra: null });
+  });
+
   it('a write queued by one version before the other registered: an older flush changes nothing after', async () => {
     const prefix = `${name}q`;
     const old = app(prefix, behind.v1);

@@ -236,10 +236,10 @@ describe('reservation marks meeting flushes, deletes and unknown outcomes', () =
     await everywhere('tq', { id: 'tq', n: 3, note: null, extra: null }, x, y);
   });
 
-  // Not fixed (probe): a write-through partial set (the app runs the schema in both modes) over the
-  // same mark reads no queued write (through-partial.ts skips a marked entry) and applies nothing
-  // first: it updates the stored row, and P1's delete is lost (note and extra 'stored').
-  it.fails('a queued delete under a mark whose transaction has an unknown outcome: a later write-through partial set starts a new row', async () => {
+  // A write-through partial set (the app runs the schema in both modes) over the same mark applies
+  // the marked queued writes first, as a transaction does (through-partial.ts `applyMarked`). Before,
+  // it skipped the marked entry and updated the stored row: P1's delete was lost (note and extra 'stored').
+  it('a queued delete under a mark whose transaction has an unknown outcome: a later write-through partial set starts a new row', async () => {
     const lost = wrapL3(realL3(), {
       write: () => Promise.reject(new Error('Connection terminated unexpectedly')),
     });

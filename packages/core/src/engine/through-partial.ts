@@ -1,5 +1,6 @@
 import type { Row } from '../l3/types.js';
-import { isPartial, mergeOver, pendingBase } from './partial-rows.js';
+import { applyCameBack } from './come-back.js';
+import { type Base, isPartial, mergeOver, pendingBase } from './partial-rows.js';
 import { ownColumns } from './pending-elsewhere.js';
 import type { SchemaCache } from './schema-cache.js';
 import type { ThroughPlan } from './through-order.js';
@@ -40,6 +41,7 @@ export async function overPending(
 ): Promise<OverPending | undefined> {
   const peeked = plan?.peeked;
   if (!peeked || !plan.shapes) return undefined;
+  await applyMarked(cache, writes, peeked, skip);
   let out: KeyedWrite[] | undefined;
   const replaced = new Set<string>();
   for (const [i, w] of writes.entries()) {
@@ -54,6 +56,28 @@ export async function overPending(
     out[i] = { ...w, row: mergeOver(cache.schema, over, w.row) };
   }
   return out && { writes: out, replaced };
+}
+
+/**
+ * This shape's queued writes of `writes`' keys found under a mark (a transaction whose outcome is
+ * unknown reserved above them, or a come-back mark): applied first, each at its version, as a
+ * transaction does (see come-back.ts). Skipped here, a queued delete was lost (the set merged over
+ * the deleted row, and the merge of the delete's refused flush only sets columns).
+ */
+async function applyMarked(
+  cache: SchemaCache,
+  writes: readonly KeyedWrite[],
+  peeked: readonly (readonly unknown[] | undefined)[],
+  skip: ReadonlySet<string> | undefined,
+): Promise<void> {
+  let marked: Map<string, Base> | undefined;
+  for (const [i, w] of writes.entries()) {
+    const seen = peeked[i];
+    if (!seen || !w.row || skip?.has(w.key)) continue;
+    const base = pendingBase(cache, seen[0], seen[1]);
+    if (base.carried) (marked ??= new Map()).set(w.key, base);
+  }
+  if (marked) await applyCameBack(cache, writes, marked);
 }
 
 /**

@@ -124,7 +124,7 @@ describe('strata() Hono middleware', () => {
     await waitOnExecutionContext(ctx);
     expect(seen).toHaveLength(3);
     expect(new Set(seen).size).toBe(1);
-    expect(seen[0]).toBe(createStrata(env, { schemas: [players] }));
+    expect(seen[0]).toBe(createStrata(env, { schemas: [players], keyPrefix }));
     // The second GET was an L1 hit on the isolate's instance.
     expect(seen[0]!.stats().hits.l1).toBeGreaterThanOrEqual(1);
 

@@ -70,14 +70,14 @@ async function applyMarked(
   peeked: readonly (readonly unknown[] | undefined)[],
   skip: ReadonlySet<string> | undefined,
 ): Promise<void> {
-  let marked: Map<string, Base> | undefined;
+  const marked = new Map<string, Base>();
   for (const [i, w] of writes.entries()) {
     const seen = peeked[i];
     if (!seen || !w.row || skip?.has(w.key)) continue;
     const base = pendingBase(cache, seen[0], seen[1]);
-    if (base.carried) (marked ??= new Map()).set(w.key, base);
+    if (base.carried) marked.set(w.key, base);
   }
-  if (marked) await applyCameBack(cache, writes, marked);
+  if (marked.size > 0) await applyCameBack(cache, writes, marked);
 }
 
 /**

@@ -36,6 +36,7 @@ import {
   searchStatement,
   selectedColumns,
 } from './search.js';
+import { TableColumns } from './table-columns.js';
 import { type TransactionMode, Transactions } from './transactions.js';
 import { chunk, MAX_PARAMETERS } from './upsert.js';
 import { nextEpochStatement, strataVersionsTable } from './versions-table.js';
@@ -114,6 +115,7 @@ class DrizzleL3 implements L3Tier {
       maxParameters: this.#maxParameters,
       oneRow: new OneRowStatements(db),
       markOwnWrites: undefined,
+      columns: new TableColumns(),
     };
     const capture = options.capture?.(
       this.name,

@@ -1,15 +1,15 @@
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { getTableConfig } from 'drizzle-orm/pg-core';
 import type { CompiledSchema } from '../schema/types.js';
 import type { Database } from './database.js';
 import { qualifiedName } from './identifiers.js';
 import { rowsOf } from './rows.js';
 
-/** What the catalog says of a schema's table. */
+/** What Strata last saw of a schema's table. */
 interface Known {
   /** Every column's SQL name (generated and identity ones too): what `RETURNING *` replies. */
   readonly all: ReadonlySet<string>;
-  /** The columns the schema does not map that a write may reset (neither generated nor identity). */
+  /** The columns the schema does not map, which a replace resets to their defaults. */
   readonly unmapped: readonly string[];
 }
 
@@ -18,10 +18,13 @@ const NONE: readonly string[] = [];
 /**
  * During a rolling deploy one code version may map fewer columns than its table has (the next
  * version added one). Its whole set does not set those columns, and its replace (`Write.replace`)
- * must reset them; neither Drizzle's table nor the schema says they exist, so the L3 reads the
- * catalog once per table, and every set's `RETURNING *` (which replies the table's columns) tells it
- * when the table changed since: the next write of the table reads it again. A schema that maps every
- * column (the common case) then costs nothing more per write.
+ * must reset them; neither Drizzle's table nor the schema says they exist. The L3 learns them from
+ * the catalog when migrate() ran, in the reply of `nextEpoch` (which seeds a write-behind counter),
+ * and from every set's `RETURNING *` (the table's columns), so a column added later is seen at the
+ * next set. A Redis-ordered set (whose refusal merges by `cols`, and whose replace must reset) of a
+ * table still unknown reads the catalog first: one statement, once per table and L3. Otherwise an
+ * unknown schema is taken to map every column (as before). A known schema that maps every column
+ * costs nothing more per write.
  */
 export class TableColumns {
   readonly #known = new Map<string, Known>();
@@ -31,40 +34,50 @@ export class TableColumns {
     return this.#known.get(schema.identity)?.unmapped ?? NONE;
   }
 
-  /** Reads the catalog for the schemas not known yet: one query each, once per L3 (or table change). */
-  async learn(db: Database, schemas: Iterable<CompiledSchema>): Promise<void> {
-    const unknown = new Map<string, CompiledSchema>();
-    for (const s of schemas) if (!this.#known.has(s.identity)) unknown.set(s.identity, s);
-    for (const schema of unknown.values()) {
-      const { schema: pgSchema, name } = getTableConfig(schema.table);
-      const rows = rowsOf(
-        await db.execute(
-          sql`select attname as name, (attgenerated <> '' or attidentity <> '') as computed from pg_attribute where attrelid = to_regclass(${qualifiedName(pgSchema, name)}) and attnum > 0 and not attisdropped`,
-        ),
-      );
-      // A table not made yet: the write that needs it fails on its own; ask again next time.
-      if (rows.length === 0) continue;
-      const mapped = new Set(schema.columns.map((c) => c.name));
-      const computed = (v: unknown) => v === true || v === 't' || v === 'true';
-      this.#known.set(schema.identity, {
-        all: new Set(rows.map((r) => String(r.name))),
-        unmapped: rows
-          .filter((r) => !mapped.has(String(r.name)) && !computed(r.computed))
-          .map((r) => String(r.name)),
-      });
-    }
+  /**
+   * A JSON array of `[name, computed]` of the table's columns (computed: generated or identity,
+   * which a replace leaves to Postgres), for a statement's reply to carry into `fromCatalog`.
+   */
+  static catalog(schema: CompiledSchema): SQL<unknown> {
+    const { schema: pgSchema, name } = getTableConfig(schema.table);
+    return sql`(select json_agg(json_build_array(attname, attgenerated <> '' or attidentity <> '')) from pg_attribute where attrelid = to_regclass(${qualifiedName(pgSchema, name)}) and attnum > 0 and not attisdropped)`;
   }
 
-  /** A set's reply (`RETURNING *`, with Strata's own `_strata_` columns): forgets the table when its columns changed. */
-  check(schema: CompiledSchema, raw: Record<string, unknown>): void {
+  /** Reads the catalog for those of `schemas` not known yet, in one statement (none when all are). */
+  async learn(db: Database, schemas: readonly CompiledSchema[]): Promise<void> {
+    const unknown = [...new Map(schemas.map((s) => [s.identity, s])).values()].filter(
+      (s) => !this.#known.has(s.identity),
+    );
+    if (unknown.length === 0) return;
+    const parts = unknown.map((s, i) => sql`${TableColumns.catalog(s)} as ${sql.identifier(`c${i}`)}`);
+    const [row] = rowsOf(await db.execute(sql`select ${sql.join(parts, sql`, `)}`));
+    for (const [i, s] of unknown.entries()) this.fromCatalog(s, row?.[`c${i}`]);
+  }
+
+  /** The reply of `catalog` (null when the table does not exist yet: nothing learnt). */
+  fromCatalog(schema: CompiledSchema, reply: unknown): void {
+    const columns = (typeof reply === 'string' ? JSON.parse(reply) : reply) as [string, boolean][] | null;
+    if (!Array.isArray(columns) || columns.length === 0) return;
+    const mapped = new Set(schema.columns.map((c) => c.name));
+    this.#known.set(schema.identity, {
+      all: new Set(columns.map(([name]) => name)),
+      unmapped: columns.filter(([name, computed]) => !mapped.has(name) && !computed).map(([name]) => name),
+    });
+  }
+
+  /**
+   * A set's reply (`RETURNING *`, with Strata's own `_strata_` columns): learns the table's columns
+   * when they are unknown or changed. A column learnt so whose default is computed (generated,
+   * identity) is reset to it by a replace, as an insert of the row would do.
+   */
+  fromReply(schema: CompiledSchema, raw: Record<string, unknown>): void {
+    const names = Object.keys(raw).filter((key) => !key.startsWith('_strata_'));
     const known = this.#known.get(schema.identity);
-    if (!known) return;
-    let n = 0;
-    for (const key of Object.keys(raw)) {
-      if (key.startsWith('_strata_')) continue;
-      if (!known.all.has(key)) return void this.#known.delete(schema.identity);
-      n++;
-    }
-    if (n !== known.all.size) this.#known.delete(schema.identity);
+    if (known && names.length === known.all.size && names.every((n) => known.all.has(n))) return;
+    const mapped = new Set(schema.columns.map((c) => c.name));
+    this.#known.set(schema.identity, {
+      all: new Set(names),
+      unmapped: names.filter((n) => !mapped.has(n)),
+    });
   }
 }

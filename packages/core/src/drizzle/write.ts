@@ -36,7 +36,7 @@ export interface WriteContext {
   readonly oneRow: OneRowStatements;
   /** Marks each statement's keys for the capture trigger (an L3 with capture; see own-writes.ts). */
   markOwnWrites: OwnWritesMark | undefined;
-  /** The table columns each schema does not map, read once per table (a rolling deploy's older version). */
+  /** The table columns each schema does not map (a rolling deploy's older version; see `TableColumns`). */
   readonly columns: TableColumns;
 }
 
@@ -55,8 +55,8 @@ function recordGroupOutcomes(
 ) {
   const pk = group.schema.primaryKey;
   const byKey = new Map(group.writes.map((w) => [w.key, w]));
-  // A set replies every column of its table: a table changed since its columns were read is read again.
-  if (group.columns && raws[0]) ctx.columns.check(group.schema, raws[0]);
+  // A set replies every column of its table (see `TableColumns`).
+  if (group.columns && raws[0]) ctx.columns.fromReply(group.schema, raws[0]);
   for (const raw of raws) {
     if (group.columns) {
       const row = decodeRawRow(group.schema, raw);
@@ -266,10 +266,12 @@ export function withVersionsTable<T>(ctx: WriteContext, work: () => Promise<T>):
  */
 export function runWrite(ctx: WriteContext, ops: readonly WriteOp[]): Promise<WriteOutcome[][]> {
   return withVersionsTable(ctx, async () => {
-    // Only sets ask which columns a schema leaves out (deletes write no columns).
+    // A Redis-ordered set's table must be known (see `TableColumns`).
     await ctx.columns.learn(
       ctx.db,
-      ops.filter((op) => op.writes.some((w) => w.row !== undefined)).map((op) => op.schema),
+      ops
+        .filter((op) => op.writes.some((w) => w.row !== undefined && w.version !== undefined))
+        .map((op) => op.schema),
     );
     // Planned afresh each time: a failed attempt may have filled in some outcomes.
     const plan = planWrite(ops, ctx.maxParameters, (schema) => ctx.columns.unmapped(schema));

@@ -5,12 +5,12 @@ import type { Database } from './database.js';
 import { qualifiedName } from './identifiers.js';
 import { rowsOf } from './rows.js';
 
-/** What Strata last saw of a schema's table. */
+/** What Strata last saw of a table. */
 interface Known {
   /** Every column's SQL name (generated and identity ones too): what `RETURNING *` replies. */
   readonly all: ReadonlySet<string>;
-  /** The columns the schema does not map, which a replace resets to their defaults. */
-  readonly unmapped: readonly string[];
+  /** The generated and identity columns, which a replace leaves to Postgres (when known: the catalog says). */
+  readonly computed: ReadonlySet<string>;
 }
 
 const NONE: readonly string[] = [];
@@ -27,11 +27,24 @@ const NONE: readonly string[] = [];
  * costs nothing more per write.
  */
 export class TableColumns {
+  /** By table (schema identity: two shapes of one table share it). */
   readonly #known = new Map<string, Known>();
+  /** By schema: its unmapped columns, as of the `Known` they were taken from. */
+  readonly #unmapped = new WeakMap<
+    CompiledSchema,
+    { readonly from: Known; readonly names: readonly string[] }
+  >();
 
   /** The columns of `schema`'s table it does not map (empty while unknown, or when it maps them all). */
   unmapped(schema: CompiledSchema): readonly string[] {
-    return this.#known.get(schema.identity)?.unmapped ?? NONE;
+    const known = this.#known.get(schema.identity);
+    if (!known) return NONE;
+    const memo = this.#unmapped.get(schema);
+    if (memo?.from === known) return memo.names;
+    const mapped = new Set(schema.columns.map((c) => c.name));
+    const names = [...known.all].filter((n) => !mapped.has(n) && !known.computed.has(n));
+    this.#unmapped.set(schema, { from: known, names: names.length === 0 ? NONE : names });
+    return names;
   }
 
   /**
@@ -58,10 +71,9 @@ export class TableColumns {
   fromCatalog(schema: CompiledSchema, reply: unknown): void {
     const columns = (typeof reply === 'string' ? JSON.parse(reply) : reply) as [string, boolean][] | null;
     if (!Array.isArray(columns) || columns.length === 0) return;
-    const mapped = new Set(schema.columns.map((c) => c.name));
     this.#known.set(schema.identity, {
       all: new Set(columns.map(([name]) => name)),
-      unmapped: columns.filter(([name, computed]) => !mapped.has(name) && !computed).map(([name]) => name),
+      computed: new Set(columns.filter(([, computed]) => computed).map(([name]) => name)),
     });
   }
 
@@ -74,10 +86,6 @@ export class TableColumns {
     const names = Object.keys(raw).filter((key) => !key.startsWith('_strata_'));
     const known = this.#known.get(schema.identity);
     if (known && names.length === known.all.size && names.every((n) => known.all.has(n))) return;
-    const mapped = new Set(schema.columns.map((c) => c.name));
-    this.#known.set(schema.identity, {
-      all: new Set(names),
-      unmapped: names.filter((n) => !mapped.has(n)),
-    });
+    this.#known.set(schema.identity, { all: new Set(names), computed: known?.computed ?? new Set() });
   }
 }

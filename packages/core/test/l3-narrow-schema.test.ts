@@ -3,6 +3,7 @@ import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineSchema } from '../src/index.js';
 import type { Write } from '../src/l3/types.js';
+import type { CompiledSchema } from '../src/schema/types.js';
 import { DRIVERS, type EngineStack, engineStack } from './support/stack.js';
 
 // A schema that maps fewer columns than its table has (a rolling deploy's older version, v1, beside
@@ -32,7 +33,7 @@ describe.each(DRIVERS)('a schema narrower than its table, over %s', (driver) => 
   });
   afterAll(() => stack?.cleanup());
 
-  const write = async (schema: typeof s.v1 | typeof s.v2, ...writes: Write[]) =>
+  const write = async (schema: CompiledSchema, ...writes: Write[]) =>
     (await stack.l3.write([{ schema, writes }]))[0]!;
   const stored = async (table: string, id: string) => {
     const { rows } = (await stack.db.execute(

@@ -120,12 +120,11 @@ describe('a write-behind batch committed through Postgres (another shape live), 
   // skipped as older, merged nothing, and its acknowledged `extra` was lost in every tier:
   // Postgres held { n: 3, note: 'old', extra: 'stored' } (the model: r1k0 = {"a":4,"b":"b4","c":4,
   // "extra":null}; allowed {"a":4,"b":"b4","c":4,"extra":"extra2"} | {"a":2,"b":"b2","c":2,"extra":"extra2"}).
-  // Not fixed here: recording every set's columns by name (`sentOf` in drizzle/write-plan.ts giving
-  // `sent` for whole rows too) makes it pass, but writes a `cols` object for every set of every app
-  // (and one more parameter a row: l3-write-groups and the conformance "small maxParameters" parts
-  // counts change); a narrower alternative is to do so only for a schema that maps fewer columns
-  // than its table has, which the L3 does not know today.
-  it.fails("a set of the wider shape, skipped under the narrower shape's whole set: its column merged", async () => {
+  // Fixed: a schema that maps fewer columns than its table has names the columns of its whole sets
+  // too (`sentOf` in drizzle/write-plan.ts), so `cols` keeps `extra` at its older version; the L3
+  // learns which schemas are narrower (drizzle/table-columns.ts). A schema mapping every column
+  // writes `cols` null as before.
+  it("a set of the wider shape, skipped under the narrower shape's whole set: its column merged", async () => {
     const { held, old, neu } = await rollingDeploy(`${scratch.name}w`, ['w'], { holdNew: true });
     held.holdNext();
     const writing = neu.set(v2, { id: 'w', n: 2, note: 'new', extra: 'new' });

@@ -36,6 +36,7 @@ import {
   searchStatement,
   selectedColumns,
 } from './search.js';
+import { TableColumns } from './table-columns.js';
 import { type TransactionMode, Transactions } from './transactions.js';
 import { chunk, MAX_PARAMETERS } from './upsert.js';
 import { nextEpochStatement, strataVersionsTable } from './versions-table.js';
@@ -114,6 +115,7 @@ class DrizzleL3 implements L3Tier {
       maxParameters: this.#maxParameters,
       oneRow: new OneRowStatements(db),
       markOwnWrites: undefined,
+      columns: new TableColumns(),
     };
     const capture = options.capture?.(
       this.name,
@@ -179,7 +181,8 @@ class DrizzleL3 implements L3Tier {
 
   nextEpoch(schema: CompiledSchema): Promise<number> {
     return this.#versioned(async () => {
-      const [row] = await nextEpochStatement(this.#db, this.#versions, schema);
+      const [row] = await nextEpochStatement(this.#db, this.#versions, schema, TableColumns.catalog(schema));
+      this.#write.columns.fromCatalog(schema, row?.columns);
       return Number(row?.version);
     });
   }
@@ -241,7 +244,15 @@ class DrizzleL3 implements L3Tier {
   migrate(schemas: readonly CompiledSchema[]): Promise<MigrationResult> {
     const migrate = this.#migrate;
     if (!migrate) return Promise.reject(withoutMigrate(this.name));
-    return runDriver(() => migrate(this.#transactions, this.#db, this.#migrations, this.#versions, schemas));
+    return runDriver(async () => {
+      const result = await migrate(this.#transactions, this.#db, this.#migrations, this.#versions, schemas);
+      // The tables as migrated (another version's columns too): see `TableColumns`.
+      await this.#write.columns.learn(
+        this.#db,
+        schemas.filter((s) => s.l3 !== false),
+      );
+      return result;
+    });
   }
 
   migrationStatus(): Promise<MigrationRecord[]> {

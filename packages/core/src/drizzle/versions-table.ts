@@ -118,12 +118,14 @@ export function versionOfRow(versions: VersionsTable, schema: CompiledSchema): S
 /**
  * Starts the schema's next epoch of Redis-ordered versions: past the last one started and past every
  * version stored for the schema (a schema that was write-through before keeps small versions).
+ * `columns`: a value the reply carries too (the table's columns: see `TableColumns`).
  */
 export function nextEpochStatement(
   db: Database,
   versions: VersionsTable,
   schema: CompiledSchema,
-): Statement<{ version: number }[]> {
+  columns: SQL<unknown> = sql`null`,
+): Statement<{ version: number; columns: unknown }[]> {
   const highest = sql`(select coalesce(max(${versions.version}), 0) from ${versions} where ${versions.schema} = ${schema.identity} and ${versions.id} <> ${EPOCH_ID}) / ${EPOCH_SPAN}::bigint`;
   return db
     .insert(versions)
@@ -132,5 +134,5 @@ export function nextEpochStatement(
       target: [versions.schema, versions.id],
       set: { version: sql`greatest(${versions.version}, ${highest}) + 1`, updatedAt: sql`now()` },
     })
-    .returning({ version: versions.version });
+    .returning({ version: versions.version, columns });
 }

@@ -25,6 +25,8 @@ export interface PlannedWrite {
   /**
    * A set that leaves settable columns out (not replacing): the SQL names of those it sets, which
    * its version row records as set at its version (`_strata_versions.cols`). Absent: a whole row.
+   * A schema that maps fewer columns than its table has (see `TableColumns`) names them for every
+   * set: its whole row leaves the others out.
    */
   readonly sent?: readonly string[];
 }
@@ -37,6 +39,11 @@ export interface WriteGroup {
   readonly columns?: readonly CompiledColumn[];
   /** Sets that replace their rows (see `Write.replace`). */
   readonly replace: boolean;
+  /**
+   * A replacing group's table columns its schema does not map (see `TableColumns`), which the
+   * replace resets to their defaults, as an insert of the row would. Absent: none.
+   */
+  readonly unmapped?: readonly string[];
   /**
    * Some writes stand for several of their key: each write carries a `since` then (see
    * `Write.since`; the others their own version, which asks nothing more of them).
@@ -104,11 +111,15 @@ function compareWrites(a: PlannedWrite, b: PlannedWrite): number {
   return given || compareText(a.schema.identity, b.schema.identity) || compareText(a.key, b.key);
 }
 
-function collect(ops: readonly WriteOp[], outcomes: WriteOutcome[][]): PlannedWrite[] {
+/** A schema's table columns it does not map (see `TableColumns`). */
+export type Unmapped = (schema: CompiledSchema) => readonly string[];
+
+function collect(ops: readonly WriteOp[], outcomes: WriteOutcome[][], unmapped: Unmapped): PlannedWrite[] {
   const best = new Map<string, PlannedWrite>();
   ops.forEach((op, o) => {
     const pk = op.schema.primaryKey.key;
     const type = op.schema.primaryKey.column.getSQLType();
+    const narrow = unmapped(op.schema).length > 0;
     op.writes.forEach((w, index) => {
       const row = w.row && withFunctionDefaults(op.schema, w.row);
       const id = row ? row[pk] : w.id;
@@ -140,7 +151,7 @@ function collect(ops: readonly WriteOp[], outcomes: WriteOutcome[][]): PlannedWr
           ...(w.version !== undefined && w.since !== undefined && w.since < w.version && { since: w.since }),
           // The later of two writes of a key in one call reserved the higher floor.
           ...(floor !== undefined && { floor: Math.max(floor, seen?.floor ?? 0) }),
-          ...(row && w.replace !== true && sentOf(op.schema, row)),
+          ...(row && w.replace !== true && sentOf(op.schema, row, narrow)),
         });
       }
     });
@@ -165,11 +176,14 @@ function withFunctionDefaults(schema: CompiledSchema, row: Row): Row {
   return out ?? row;
 }
 
-/** `{ sent }` for a row that leaves a settable column out (see `PlannedWrite.sent`), else nothing. */
-function sentOf(schema: CompiledSchema, row: Row): { sent: string[] } | undefined {
+/**
+ * `{ sent }` for a row that leaves a settable column out (see `PlannedWrite.sent`), else nothing.
+ * `narrow`: the schema leaves some of its table's columns out, so every row does.
+ */
+function sentOf(schema: CompiledSchema, row: Row, narrow: boolean): { sent: string[] } | undefined {
   const settable = schema.columns.filter((c) => c !== schema.primaryKey && !cannotBeSet(c.column));
   const sent = settable.filter((c) => row[c.key] !== undefined).map((c) => c.name);
-  return sent.length < settable.length ? { sent } : undefined;
+  return narrow || sent.length < settable.length ? { sent } : undefined;
 }
 
 function shapeOf(schema: CompiledSchema, row: Row): CompiledColumn[] {
@@ -190,6 +204,7 @@ interface GroupKey {
   readonly folded: boolean;
   readonly floored: boolean;
   readonly columns?: CompiledColumn[];
+  readonly unmapped?: readonly string[];
   readonly app?: string;
   readonly epoch?: number;
 }
@@ -211,9 +226,13 @@ function group(key: GroupKey, writes: PlannedWrite[], maxParameters: number): Wr
  * ordering and shape (an INSERT … SELECT cannot say DEFAULT for one row, so a column a row leaves
  * out is left out of its statement), in lock order.
  */
-export function planWrite(ops: readonly WriteOp[], maxParameters: number): WritePlan {
+export function planWrite(
+  ops: readonly WriteOp[],
+  maxParameters: number,
+  unmapped: Unmapped = () => [],
+): WritePlan {
   const outcomes: WriteOutcome[][] = ops.map((op) => new Array(op.writes.length));
-  const winners = collect(ops, outcomes);
+  const winners = collect(ops, outcomes, unmapped);
   const epochs = new Map(
     ops.flatMap((op) => (op.epoch === undefined ? [] : [[op.schema.identity, op.epoch]])),
   );
@@ -226,6 +245,7 @@ export function planWrite(ops: readonly WriteOp[], maxParameters: number): Write
     const columns = w.row ? shapeOf(w.schema, w.row) : undefined;
     const name = JSON.stringify([w.schema.identity, given, replace, columns?.map((c) => c.key) ?? null]);
     const epoch = given ? undefined : epochs.get(w.schema.identity);
+    const reset = replace ? unmapped(w.schema) : [];
     let g = groups.get(name);
     if (!g) {
       g = {
@@ -236,6 +256,7 @@ export function planWrite(ops: readonly WriteOp[], maxParameters: number): Write
           folded: false,
           floored: false,
           ...(columns && { columns }),
+          ...(reset.length > 0 && { unmapped: reset }),
           ...(app !== undefined && { app }),
           ...(epoch !== undefined && { epoch }),
         },

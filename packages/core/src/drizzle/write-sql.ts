@@ -168,6 +168,8 @@ function insertRows(group: WriteGroup, condition: SQL): SQL {
       group.replace,
     ),
   ).map(([key, value]) => sql`${id(schema.columnsByKey.get(key)?.name ?? key)} = ${value}`);
+  // A replace by a schema that maps fewer columns than its table has: the others as a new row has them.
+  for (const name of group.unmapped ?? []) set.push(sql`${id(name)} = default`);
   return sql`insert into ${schema.table} (${names}) select ${cells} from ${SRC} where ${condition} on conflict (${id(schema.primaryKey.name)}) do update set ${list(set)} returning *`;
 }
 

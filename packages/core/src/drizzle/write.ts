@@ -9,6 +9,7 @@ import { driverError } from './driver-error.js';
 import type { OneRowStatements } from './one-row.js';
 import { decodeRawRow } from './recordset.js';
 import { rowsOf } from './rows.js';
+import type { TableColumns } from './table-columns.js';
 import type { Statement, Transactions } from './transactions.js';
 import { rowsPerStatement } from './upsert.js';
 import { type VersionsTable, versionsColumnsStatements, versionsTableStatements } from './versions-table.js';
@@ -35,6 +36,8 @@ export interface WriteContext {
   readonly oneRow: OneRowStatements;
   /** Marks each statement's keys for the capture trigger (an L3 with capture; see own-writes.ts). */
   markOwnWrites: OwnWritesMark | undefined;
+  /** The table columns each schema does not map (a rolling deploy's older version; see `TableColumns`). */
+  readonly columns: TableColumns;
 }
 
 type Raw = Record<string, unknown>;
@@ -44,6 +47,7 @@ const bool = (value: unknown) => value === true || value === 't' || value === 't
 
 /** Fills the outcome of each write of a group from its statement's reply. */
 function recordGroupOutcomes(
+  ctx: WriteContext,
   plan: WritePlan,
   group: WriteGroup,
   raws: readonly Raw[],
@@ -51,6 +55,8 @@ function recordGroupOutcomes(
 ) {
   const pk = group.schema.primaryKey;
   const byKey = new Map(group.writes.map((w) => [w.key, w]));
+  // A set replies every column of its table (see `TableColumns`).
+  if (group.columns && raws[0]) ctx.columns.fromReply(group.schema, raws[0]);
   for (const raw of raws) {
     if (group.columns) {
       const row = decodeRawRow(group.schema, raw);
@@ -129,6 +135,7 @@ async function interactive(ctx: WriteContext, plan: WritePlan): Promise<void> {
         const fresh = part.filter((w) => versions.has(at(w.schema.identity, w.key)));
         if (fresh.length === 0) continue;
         recordGroupOutcomes(
+          ctx,
           plan,
           group,
           rowsOf(
@@ -168,7 +175,7 @@ async function batch(ctx: WriteContext, plan: WritePlan): Promise<void> {
   const results = await ctx.transactions.batch([...versionsPart, ...data.map((d) => d.statement)]);
   const versions = recordedVersions(results.slice(0, versionsPart.length));
   data.forEach(({ group, part }, i) => {
-    recordGroupOutcomes(plan, group, rowsOf(results[versionsPart.length + i]), versions);
+    recordGroupOutcomes(ctx, plan, group, rowsOf(results[versionsPart.length + i]), versions);
     recordDeletesOfAbsentRows(plan, group, part, versions);
   });
 }
@@ -197,7 +204,7 @@ async function attempt(ctx: WriteContext, plan: WritePlan): Promise<void> {
       const build = (group: WriteGroup) => singleStatement(ctx.versions, group, ctx.markOwnWrites);
       const result =
         only!.writes.length === 1 ? await ctx.oneRow.run(only!, build) : await ctx.db.execute(build(only!));
-      recordGroupOutcomes(plan, only!, rowsOf(result));
+      recordGroupOutcomes(ctx, plan, only!, rowsOf(result));
       return;
     } catch (error) {
       if (!staleSnapshot(error)) throw error;
@@ -259,8 +266,15 @@ export function withVersionsTable<T>(ctx: WriteContext, work: () => Promise<T>):
  */
 export function runWrite(ctx: WriteContext, ops: readonly WriteOp[]): Promise<WriteOutcome[][]> {
   return withVersionsTable(ctx, async () => {
+    // A Redis-ordered set's table must be known (see `TableColumns`).
+    await ctx.columns.learn(
+      ctx.db,
+      ops
+        .filter((op) => op.writes.some((w) => w.row !== undefined && w.version !== undefined))
+        .map((op) => op.schema),
+    );
     // Planned afresh each time: a failed attempt may have filled in some outcomes.
-    const plan = planWrite(ops, ctx.maxParameters);
+    const plan = planWrite(ops, ctx.maxParameters, (schema) => ctx.columns.unmapped(schema));
     try {
       if (plan.winners.length > 0) await attempt(ctx, plan);
     } catch (error) {

@@ -10,6 +10,7 @@ import { MERGE_TRIES, moved, overQueued } from './partial-rows.js';
 import { awaitOlderElsewhere } from './pending-elsewhere.js';
 import { prepareRow } from './prepare.js';
 import type { SchemaCache } from './schema-cache.js';
+import { commitApplied, skippedSets } from './skipped-writes.js';
 import type { RefusedSet } from './superseded-epoch.js';
 import { unmarkSuperseded } from './superseded-marks.js';
 import type { ThroughPlan } from './through-order.js';
@@ -135,12 +136,8 @@ async function commitPlans(
     const written: TxWritten[] = [];
     for (const [i, p] of inSql.entries()) {
       const items = await committedItems(p.cache, p.writes, p.encrypted, outcomes[i] ?? []);
-      await p.cache.commit(ctx, items);
-      const refused = p.writes.flatMap((w, j) => {
-        const o = outcomes[i]?.[j];
-        const row = p.encrypted[j];
-        return o && !o.applied && row ? [{ key: w.key, id: w.id, version: o.version, row }] : [];
-      });
+      await commitApplied(ctx, p.cache, items, outcomes[i] ?? []);
+      const refused = skippedSets(p.writes, p.encrypted, outcomes[i] ?? []);
       written.push({
         ...summary(
           p,

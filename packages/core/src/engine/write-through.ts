@@ -6,6 +6,8 @@ import type { EngineContext } from './context.js';
 import type { Id } from './ids.js';
 import { writeOrdered } from './ordered-writes.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
+import { commitApplied, skippedSets } from './skipped-writes.js';
+import type { RefusedSet } from './superseded-epoch.js';
 import { unmarkSuperseded } from './superseded-marks.js';
 import type { ThroughPlan } from './through-order.js';
 import { overPending, partialAt } from './through-partial.js';
@@ -23,8 +25,10 @@ export interface KeyedWrite {
 export interface WriteResult {
   readonly rows: Row[];
   readonly existed: number;
-  /** Per write, the version its key holds now: bus messages carry them. */
+  /** Per write, the version its key holds now (a skipped write's own): bus messages carry them. */
   readonly versions: number[];
+  /** Sets Postgres skipped as older (see skipped-writes.ts): the caller merges them after publishing. */
+  readonly refused?: RefusedSet[];
 }
 
 /**
@@ -72,12 +76,18 @@ export async function writeThrough(
       throw ctx.l3Error(cache.schema.name, writes.some((w) => w.row) ? 'set' : 'delete', err);
     }
     const items = await committedItems(cache, sent.writes, sent.encrypted, outcomes);
-    await cache.commit(ctx, items);
+    await commitApplied(ctx, cache, items, outcomes);
     count(ctx, writes);
+    const refused = skippedSets(sent.writes, sent.encrypted, outcomes);
     return {
-      rows: items.flatMap((item) => (item.plain ? [item.plain] : [])),
-      existed: outcomes.filter((o, i) => !writes[i]!.row && o.existed).length,
+      // Skipped as older (see skipped-writes.ts): a set says the row it sent, a delete that it
+      // deleted (ordered before the write that outran it), as write-behind writes do.
+      rows: items.flatMap(
+        (item, i) => item.plain ?? (outcomes[i]!.applied ? [] : (sent.writes[i]!.row ?? [])),
+      ),
+      existed: outcomes.filter((o, i) => !writes[i]!.row && (o.existed || !o.applied)).length,
       versions: items.map((item) => item.version),
+      ...(refused.length > 0 && { refused }),
     };
   } finally {
     cache.endWrite(keys);

@@ -127,6 +127,9 @@ export class Writer {
       result.versions,
       op,
     );
+    // Outrun by a newer write of the key (see skipped-writes.ts): its columns no later write set.
+    if (result.refused)
+      await mergeSkipped(this.ctx, cache, result.refused, this.#publish, "a write-through write's");
     this.#maybeFlush();
     return result;
   }

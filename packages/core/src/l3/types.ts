@@ -102,9 +102,11 @@ export interface Write {
   /**
    * For a Postgres-ordered write (no `version`) of an app that also orders writes of the table in
    * Redis (write-behind instances beside write-through ones): a version reserved from that app's
-   * counter. The key then takes `greatest(stored + 1, floor)`, so the write is ordered after every
-   * write the counter ordered before the reservation, and before every one it orders after. It
-   * always applies, as any Postgres-ordered write does.
+   * counter, handed out to this write alone. The write is then ordered as a Redis-ordered one at
+   * version `floor`: it applies (the key takes `floor`) only where the stored version is below it,
+   * else it is not applied (`WriteOutcome.version` is the floor) and the engine merges its set's
+   * columns (`mergeRefused`). Never above the floor: a version the counter has not handed out yet
+   * would be taken by a later write of the counter, which would then be taken for a redelivery.
    */
   floor?: number;
 }

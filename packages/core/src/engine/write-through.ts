@@ -82,9 +82,10 @@ export async function writeThrough(
     return {
       // Skipped as older (see skipped-writes.ts): a set says the row it sent, a delete that it
       // deleted (ordered before the write that outran it), as write-behind writes do.
-      rows: items.flatMap(
-        (item, i) => item.plain ?? (outcomes[i]!.applied ? [] : (sent.writes[i]!.row ?? [])),
-      ),
+      rows: items.flatMap((item, i): Row[] => {
+        const row = item.plain ?? (outcomes[i]!.applied ? undefined : sent.writes[i]!.row);
+        return row ? [row] : [];
+      }),
       existed: outcomes.filter((o, i) => !writes[i]!.row && (o.existed || !o.applied)).length,
       versions: items.map((item) => item.version),
       ...(refused.length > 0 && { refused }),

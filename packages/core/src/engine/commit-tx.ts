@@ -5,13 +5,13 @@ import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import { markCounters, marksOf } from './counter-marks.js';
 import { idKey, normalizeId } from './ids.js';
+import type { RefusedWrite } from './merge-refused.js';
 import { reserveVersions, writeOrdered } from './ordered-writes.js';
 import { MERGE_TRIES, moved, overQueued } from './partial-rows.js';
 import { awaitOlderElsewhere } from './pending-elsewhere.js';
 import { prepareRow } from './prepare.js';
 import type { SchemaCache } from './schema-cache.js';
-import { commitApplied, skippedSets } from './skipped-writes.js';
-import type { RefusedSet } from './superseded-epoch.js';
+import { commitApplied, skippedWrites } from './skipped-writes.js';
 import { unmarkSuperseded } from './superseded-marks.js';
 import type { ThroughPlan } from './through-order.js';
 import { partialAt } from './through-partial.js';
@@ -38,7 +38,7 @@ export interface TxWritten {
   readonly keys: string[];
   readonly versions: number[];
   /** Sets Postgres skipped as older (a later write of the key landed first): merged after the commit. */
-  readonly refused?: RefusedSet[];
+  readonly refused?: RefusedWrite[];
 }
 
 /**
@@ -137,7 +137,7 @@ async function commitPlans(
     for (const [i, p] of inSql.entries()) {
       const items = await committedItems(p.cache, p.writes, p.encrypted, outcomes[i] ?? []);
       await commitApplied(ctx, p.cache, items, outcomes[i] ?? []);
-      const refused = skippedSets(p.writes, p.encrypted, outcomes[i] ?? []);
+      const refused = skippedWrites(p.writes, p.encrypted, outcomes[i] ?? [], p.replaced);
       written.push({
         ...summary(
           p,

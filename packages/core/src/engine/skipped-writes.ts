@@ -1,7 +1,7 @@
 import type { Row, WriteOutcome } from '../l3/types.js';
 import type { EngineContext } from './context.js';
+import type { RefusedWrite } from './merge-refused.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
-import type { RefusedSet } from './superseded-epoch.js';
 import type { KeyedWrite } from './write-through.js';
 
 /**
@@ -10,7 +10,7 @@ import type { KeyedWrite } from './write-through.js';
  * Redis: `Write.floor`), outrun by a write of the key with a higher version. The write is ordered
  * just before that one (they overlapped: either order is one the callers could see), so the newer
  * row stands: the caches take nothing at the skipped write's version, and its sets are merged after
- * (`mergeSkipped`: the columns no later write set; never a delete).
+ * (`mergeSkipped`: the columns no later write set; a delete's, their defaults).
  */
 const skipped = (outcome: WriteOutcome | undefined) => outcome?.applied === false;
 
@@ -31,17 +31,23 @@ export async function commitApplied(
   await cache.commit(ctx, applied);
 }
 
-/** The sets of `writes` (rows as sent: `encrypted`) Postgres skipped as older, to merge. */
-export function skippedSets(
+/**
+ * The writes of `writes` (rows as sent: `encrypted`) Postgres skipped as older, to merge: a set's
+ * columns, a delete's defaults (the columns no later write set: see `L3Tier.mergeRefused`).
+ */
+export function skippedWrites(
   writes: readonly KeyedWrite[],
   encrypted: readonly (Row | undefined)[],
   outcomes: readonly (WriteOutcome | undefined)[],
-): RefusedSet[] {
+  replaced: ReadonlySet<string> = new Set(),
+): RefusedWrite[] {
   return writes.flatMap((w, i) => {
     const outcome = outcomes[i];
+    if (!outcome || !skipped(outcome)) return [];
     const row = encrypted[i];
-    return outcome && skipped(outcome) && row
-      ? [{ key: w.key, id: w.id, version: outcome.version, row }]
-      : [];
+    const write = { key: w.key, id: w.id, version: outcome.version };
+    if (!row) return [write];
+    // A set that replaced its row resets the columns it left out as well, where no later write set them.
+    return [{ ...write, row, ...(replaced.has(w.key) && { replace: true }) }];
   });
 }

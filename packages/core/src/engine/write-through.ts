@@ -4,10 +4,10 @@ import type { Row, Write, WriteOp, WriteOutcome } from '../l3/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import type { Id } from './ids.js';
+import type { RefusedWrite } from './merge-refused.js';
 import { writeOrdered } from './ordered-writes.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
-import { commitApplied, skippedSets } from './skipped-writes.js';
-import type { RefusedSet } from './superseded-epoch.js';
+import { commitApplied, skippedWrites } from './skipped-writes.js';
 import { unmarkSuperseded } from './superseded-marks.js';
 import type { ThroughPlan } from './through-order.js';
 import { overPending, partialAt } from './through-partial.js';
@@ -28,7 +28,7 @@ export interface WriteResult {
   /** Per write, the version its key holds now (a skipped write's own): bus messages carry them. */
   readonly versions: number[];
   /** Sets Postgres skipped as older (see skipped-writes.ts): the caller merges them after publishing. */
-  readonly refused?: RefusedSet[];
+  readonly refused?: RefusedWrite[];
 }
 
 /**
@@ -78,7 +78,7 @@ export async function writeThrough(
     const items = await committedItems(cache, sent.writes, sent.encrypted, outcomes);
     await commitApplied(ctx, cache, items, outcomes);
     count(ctx, writes);
-    const refused = skippedSets(sent.writes, sent.encrypted, outcomes);
+    const refused = skippedWrites(sent.writes, sent.encrypted, outcomes, sent.replaced);
     return {
       // Skipped as older (see skipped-writes.ts): a set says the row it sent, a delete that it
       // deleted (ordered before the write that outran it), as write-behind writes do.

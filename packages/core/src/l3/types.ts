@@ -217,8 +217,11 @@ export interface L3Tier {
    * Redis-ordered sets `write` refused as older than the key's version: each applies the columns
    * it set that no write of a higher version set since (per column, as `write` records them), and
    * leaves the key's version as it is. Resolves, per op and write, applied (the row as stored, the
-   * key's version) where it set a column. Optional: without it such a write's columns are lost
-   * where the write that outran it did not carry them (another app's, or a later epoch's).
+   * key's version) where it set a column. A delete (`id`, no `row`) refused so sets each column no
+   * write of a higher version set to its default (the row the later writes would have built over the
+   * deleted one); never a key whose later write deleted it. Optional: without it such a write's
+   * columns are lost where the write that outran it did not carry them (another app's, or a later
+   * epoch's).
    */
   mergeRefused?(ops: readonly WriteOp[]): Promise<WriteOutcome[][]>;
   /**

@@ -203,11 +203,12 @@ describe('a write-through write held at L3 and a later write-behind partial set 
 
   // Ordered at its reserved version (`Write.floor`), below the partial set's: skipped as older and
   // ordered before it (concurrent writes: either order is one the callers could see). Its set's
-  // columns the partial set left out are merged; the delete is not applied (never deletes).
+  // columns the partial set left out are merged; the delete's are reset to their defaults (the row
+  // the partial set makes over a deleted one).
   const cases = {
     partial: { write: { note: 'wt', extra: 'wt' }, after: { n: 3, note: 'wt', extra: 'wt' } },
     whole: { write: { n: 2, note: 'wt', extra: 'wt' }, after: { n: 3, note: 'wt', extra: 'wt' } },
-    delete: { write: undefined, after: { n: 3, note: 'stored', extra: 'stored' } },
+    delete: { write: undefined, after: { n: 3, note: null, extra: null } },
   };
   // Found by model-merge-refused.test.ts (helper "breakit", seed 12, run 35, one shape, no Redis
   // loss; minimised by hand): a write-through partial set that found a queued delete of its key

@@ -1,7 +1,6 @@
-import { type SQL, sql } from 'drizzle-orm';
+import { is, SQL, sql } from 'drizzle-orm';
 import type { Write, WriteOp, WriteOutcome } from '../l3/types.js';
 import type { CompiledColumn, CompiledSchema } from '../schema/types.js';
-import { defaultClause } from './column-ddl.js';
 import { decodeRawRow } from './recordset.js';
 import { rowsOf } from './rows.js';
 import { cannotBeSet } from './upsert.js';
@@ -49,9 +48,12 @@ function mergeable(schema: CompiledSchema, row: Record<string, unknown> | undefi
  * a later partial set over the deleted row would have (null without one; a `$defaultFn` called).
  */
 function resetTo(column: CompiledColumn): SQL {
-  const fn = (column.column as unknown as { defaultFn?: () => unknown }).defaultFn;
-  if (fn) return sql`${column.column.mapToDriverValue(fn())}`;
-  return sql.raw(defaultClause(column.column) ?? 'null');
+  // Not column-ddl.ts's defaultClause: DDL code stays out of a Worker bundle.
+  const c = column.column as CompiledColumn['column'] & { defaultFn?: () => unknown };
+  const value: unknown = c.defaultFn ? c.defaultFn() : c.default;
+  if (value === undefined || value === null) return sql`null`;
+  if (is(value, SQL)) return sql`(${value})`;
+  return sql`${c.mapToDriverValue(value)}`;
 }
 
 /**

@@ -237,8 +237,10 @@ describe('reservation marks meeting flushes, deletes and unknown outcomes', () =
   });
 
   // A write-through partial set (the app runs the schema in both modes) over the same mark applies
-  // the marked queued writes first, as a transaction does (through-partial.ts `applyMarked`). Before,
-  // it skipped the marked entry and updated the stored row: P1's delete was lost (note and extra 'stored').
+  // the marked queued writes first, as a transaction does (through-partial.ts `applyMarked`), so no
+  // tier holds a row no order gives while P1's flush waits. Before, it skipped the marked entry and
+  // updated the stored row: P1's delete, refused as older at its flush, was lost (note and extra
+  // 'stored'). A refused delete's merge (resetting the columns no later write set) now covers it too.
   it('a queued delete under a mark whose transaction has an unknown outcome: a later write-through partial set starts a new row', async () => {
     const lost = wrapL3(realL3(), {
       write: () => Promise.reject(new Error('Connection terminated unexpectedly')),

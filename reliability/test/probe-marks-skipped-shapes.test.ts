@@ -146,9 +146,9 @@ describe('a write-behind batch committed through Postgres (another shape live), 
   // counter and committed (v2 live: through Postgres); the transaction then stored
   // greatest(stored + 1, reserved) = epoch + 4, a version the counter had not handed out yet. v1's
   // next set took epoch + 4 from it: equal to the stored one, a "redelivery", so its flush changed
-  // nothing, silently. A Postgres-ordered write stored above its reservation has to move the counter
-  // past it (or be refused) before it is acknowledged.
-  it.fails("v1's queued delete, v2's held transaction, then v1's sets: the last set stands", async () => {
+  // nothing, silently. Fixed: a floored write is ordered at its reservation, never stored above it
+  // (the transaction, outrun by v1's set, is skipped as older and merged).
+  it("v1's queued delete, v2's held transaction, then v1's sets: the last set stands", async () => {
     const prefix = `${scratch.name}t`;
     const bus = () => ({ bus: createRedisPubSubBus({ url: redisUrl, channel: `${prefix}:bus` }) });
     const through = defineSchema({ name: 'items', table: v2Table });
@@ -200,12 +200,14 @@ describe('a write-through write held at L3 and a later write-behind partial set 
     (await admin.query(`select id, n, note, extra from "${pgName}".items where id = $1`, [id])).rows[0] ??
     null;
 
-  // Its version is greatest(stored + 1, reserved): applied after the partial set, never skipped
-  // (concurrent writes: either order is one the callers could see). Nothing to merge.
+  // Ordered at its reserved version (`Write.floor`), below the partial set's: skipped as older and
+  // ordered before it (concurrent writes: either order is one the callers could see). Its set's
+  // columns the partial set left out are merged; the delete's are reset to their defaults (the row
+  // the partial set makes over a deleted one).
   const cases = {
     partial: { write: { note: 'wt', extra: 'wt' }, after: { n: 3, note: 'wt', extra: 'wt' } },
-    whole: { write: { n: 2, note: 'wt', extra: 'wt' }, after: { n: 2, note: 'wt', extra: 'wt' } },
-    delete: { write: undefined, after: undefined },
+    whole: { write: { n: 2, note: 'wt', extra: 'wt' }, after: { n: 3, note: 'wt', extra: 'wt' } },
+    delete: { write: undefined, after: { n: 3, note: null, extra: null } },
   };
   // Found by model-merge-refused.test.ts (helper "breakit", seed 12, run 35, one shape, no Redis
   // loss; minimised by hand): a write-through partial set that found a queued delete of its key
@@ -214,8 +216,9 @@ describe('a write-through write held at L3 and a later write-behind partial set 
   // applied over it (greatest(stored + 1, reserved)), still as a replace, and blanks the column the
   // acknowledged transaction set: Postgres holds { n: 5, note: null } (the model: r35k0 = {"a":355,
   // "b":"b355","c":null}; allowed {"a":357,"b":"b357","c":357} | {"a":355,"b":"b355","c":357}).
-  // Not fixed: applied after a newer write, a replace has nothing left to replace.
-  it.fails('a write-through partial set over a queued delete, landing after a transaction: keeps its columns', async () => {
+  // Fixed: the set is ordered at its reserved version, below the transaction's: skipped as older, and
+  // merged (the columns the transaction left out), never replacing.
+  it('a write-through partial set over a queued delete, landing after a transaction: keeps its columns', async () => {
     const bus = () => ({ bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) });
     const held = heldL3(createDrizzleL3(db, { migrationsSchema: pgName }));
     const b = scratch.strata({ schemas: [behind], coherence: bus() });
@@ -237,7 +240,7 @@ describe('a write-through write held at L3 and a later write-behind partial set 
   });
 
   for (const [label, { write, after }] of Object.entries(cases))
-    it(`${label}: applied over it, every tier at Postgres' row`, async () => {
+    it(`${label}: ordered before it, every tier at Postgres' row`, async () => {
       const bus = () => ({ bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) });
       const held = heldL3(createDrizzleL3(db, { migrationsSchema: pgName }));
       const b = scratch.strata({ schemas: [behind], coherence: bus() });

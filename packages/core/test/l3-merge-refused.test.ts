@@ -7,7 +7,8 @@ import { DRIVERS, type EngineStack, engineStack } from './support/stack.js';
 // `L3Tier.mergeRefused` over every driver: a Redis-ordered set `write` refused as older applies the
 // columns it set that no write of a higher version set since (`_strata_versions.cols`), leaving the
 // key's version as it is; a later whole row or delete leaves it nothing; a second merge of the same
-// write changes nothing. A versions table made before `cols` gains it at the first write.
+// write changes nothing; a refused delete resets the columns no later write set to their defaults. A
+// versions table made before `cols` gains it at the first write.
 
 describe.each(DRIVERS)('mergeRefused over %s', (driver) => {
   let stack: EngineStack;
@@ -67,6 +68,34 @@ describe.each(DRIVERS)('mergeRefused over %s', (driver) => {
     const [merged] = await merge({ row: row('d', { notes: 'old', score: 7 }), version: 70 });
     expect(merged?.applied).toBe(true);
     expect(await stored('d')).toEqual({ notes: 'old', score: 8, version: 80 });
+  });
+
+  it('a refused delete resets the columns no later write set to their defaults, once', async () => {
+    await write({ row: row('rd', { notes: 'n1', score: 1, level: 5 } as never), version: 10 });
+    await write({ row: row('rd', { score: 4 }), version: 30 });
+    const refused: Write = { id: 'rd', version: 20 };
+    expect((await write(refused))[0]!.applied).toBe(false);
+    const [merged] = await merge(refused);
+    expect(merged).toMatchObject({ applied: true, version: 30, row: { notes: null, score: 4, level: 1 } });
+    expect((await stack.l3.findMany(schema, ['rd']))[0]!.row).toMatchObject({ username: 'rd', level: 1 });
+    expect(await stored('rd')).toEqual({ notes: null, score: 4, version: 30 });
+    // Again: nothing. A set that replaced its row: its columns, and the others' defaults.
+    expect((await merge(refused))[0]!.applied).toBe(false);
+    await write({ row: row('re', { notes: 'n1', score: 1 }), version: 10 });
+    await write({ row: row('re', { score: 4 }), version: 30 });
+    const [replaced] = await merge({ row: row('re', { level: 7 } as never), version: 20, replace: true });
+    expect(replaced!.applied).toBe(true);
+    expect((await stack.l3.findMany(schema, ['re']))[0]!.row).toMatchObject({
+      notes: null,
+      score: 4,
+      level: 7,
+    });
+    // A later whole row, or a later delete: nothing.
+    await write({ row: row('rf', { notes: 'rf' }), version: 30, replace: true });
+    expect((await merge({ id: 'rf', version: 20 }))[0]!.applied).toBe(false);
+    await write({ id: 'rf', version: 40 });
+    expect((await merge({ id: 'rf', version: 35 }))[0]!.applied).toBe(false);
+    expect(await stack.l3.findMany(schema, ['rf'])).toEqual([]);
   });
 
   it('merges several keys and shapes in one call, each by its own version row', async () => {

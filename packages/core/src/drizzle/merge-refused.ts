@@ -1,6 +1,6 @@
-import { type SQL, sql } from 'drizzle-orm';
+import { is, SQL, sql } from 'drizzle-orm';
 import type { Write, WriteOp, WriteOutcome } from '../l3/types.js';
-import type { CompiledSchema } from '../schema/types.js';
+import type { CompiledColumn, CompiledSchema } from '../schema/types.js';
 import { decodeRawRow } from './recordset.js';
 import { rowsOf } from './rows.js';
 import { cannotBeSet } from './upsert.js';
@@ -28,23 +28,64 @@ const T = id('_strata_t');
 const K = id('_strata_k');
 const VERSION = '_strata_ver';
 
-/** The columns a merge may set from `row`: given, settable, neither the key nor insert-only. */
-function mergeable(schema: CompiledSchema, row: Record<string, unknown>) {
+/**
+ * The columns a merge may set from `row` (a delete's, without one: every column): given, settable,
+ * neither the key nor insert-only.
+ */
+function mergeable(schema: CompiledSchema, row: Record<string, unknown> | undefined) {
   const insertOnly = new Set(schema.insertOnlyKeys);
   return schema.columns.filter(
     (c) =>
-      c !== schema.primaryKey && !cannotBeSet(c.column) && !insertOnly.has(c.key) && row[c.key] !== undefined,
+      c !== schema.primaryKey &&
+      !cannotBeSet(c.column) &&
+      !insertOnly.has(c.key) &&
+      (row === undefined || row[c.key] !== undefined),
   );
 }
 
-/** The merge of refused sets of one shape, one statement: their version rows' `cols` first, then their rows. */
+/**
+ * What a refused delete sets a column to where no later write set it: its default, as the insert of
+ * a later partial set over the deleted row would have (null without one; a `$defaultFn` called).
+ */
+function resetTo(column: CompiledColumn): SQL {
+  // Not column-ddl.ts's defaultClause: DDL code stays out of a Worker bundle.
+  const c = column.column as CompiledColumn['column'] & { defaultFn?: () => unknown };
+  const value: unknown = c.defaultFn ? c.defaultFn() : c.default;
+  if (value === undefined || value === null) return sql`null`;
+  if (is(value, SQL)) return sql`(${value})`;
+  return sql`${c.mapToDriverValue(value)}`;
+}
+
+/**
+ * The columns a refused delete resets (see `resetTo`): the mergeable ones, but for a not-null one
+ * with no default, which a later partial set leaving it out could only have kept (over a deleted
+ * row, its insert would have failed): it keeps its value.
+ */
+function resettable(schema: CompiledSchema): CompiledColumn[] {
+  return mergeable(schema, undefined).filter(
+    (c) =>
+      !c.column.notNull ||
+      c.column.default !== undefined ||
+      (c.column as unknown as { defaultFn?: unknown }).defaultFn !== undefined,
+  );
+}
+
+/**
+ * The merge of refused writes of one shape, one statement: their version rows' `cols` first, then
+ * their rows. A set sets the columns it sent; a delete, or a set that replaced its row (`replace`),
+ * also resets the others to their defaults (see `resetTo`): where no later write set them.
+ */
 function mergeStatement(ctx: WriteContext, op: WriteOp, writes: readonly Write[]): SQL {
   const { schema } = op;
-  const columns = mergeable(schema, writes[0]!.row!);
+  const first = writes[0]!;
+  const sent = first.row ? mergeable(schema, first.row) : [];
+  // A delete, or a set that replaced its row (a delete and a set): the columns it did not send too.
+  const reset = first.row && !first.replace ? [] : resettable(schema).filter((c) => !sent.includes(c));
+  const columns = [...sent, ...reset];
   const source = valuesSource(
     '_strata_s',
-    [schema.primaryKey, ...columns],
-    writes.map((w) => w.row!),
+    [schema.primaryKey, ...sent],
+    writes.map((w) => w.row ?? { [schema.primaryKey.key]: w.id }),
     [{ name: VERSION, type: 'bigint', values: writes.map((w) => w.version) }],
   );
   const ver = sql`${SRC}.${id(VERSION)}`;
@@ -57,7 +98,7 @@ function mergeStatement(ctx: WriteContext, op: WriteOp, writes: readonly Write[]
   // write set before, redelivered, is set to the same value again: nothing else wrote it since).
   const set = columns.map(
     (c, i) =>
-      sql`${id(c.name)} = case when (${V}."cols" ->> ${c.name}::text)::bigint = ${ver} then ${SRC}.${id(`c${i + 1}`)} else ${T}.${id(c.name)} end`,
+      sql`${id(c.name)} = case when (${V}."cols" ->> ${c.name}::text)::bigint = ${ver} then ${i < sent.length ? sql`${SRC}.${id(`c${i + 1}`)}` : resetTo(c)} else ${T}.${id(c.name)} end`,
   );
   const mark = ctx.markOwnWrites?.(schema.identity, key, SRC, op.app);
   return sql`with ${SRC} as (select * from ${source}), ${V} as (${versions})${mark ? sql`, ${mark.cte}` : sql``} update ${schema.table} as ${T} set ${sql.join(set, sql`, `)} from ${V} join ${SRC} on ${V}."id" = ${key} where ${T}.${id(schema.primaryKey.name)} = ${SRC}."c0"${mark ? sql` and ${mark.marked}` : sql``} returning ${T}.*, ${V}."version" as ${id(VERSION)}`;
@@ -76,19 +117,26 @@ export function mergeRefused(ctx: WriteContext, ops: readonly WriteOp[]): Promis
     );
     for (const [o, op] of ops.entries()) {
       const pk = op.schema.primaryKey;
+      // Per shape (the columns sent; a delete or a replacing set resets the others), the writes' indexes.
       const shapes = new Map<string, number[]>();
       op.writes.forEach((w, i) => {
-        const columns = w.row && w.version !== undefined ? mergeable(op.schema, w.row) : [];
-        if (columns.length === 0) return;
-        const shape = columns.map((c) => c.key).join();
+        const sent = w.row ? mergeable(op.schema, w.row).map((c) => c.key) : [];
+        const resets = !w.row || w.replace === true;
+        if (w.version === undefined || (sent.length === 0 && (!resets || resettable(op.schema).length === 0)))
+          return;
+        const shape = JSON.stringify([resets, sent]);
         shapes.set(shape, [...(shapes.get(shape) ?? []), i]);
       });
       for (const at of shapes.values()) {
         const writes = at.map((i) => op.writes[i]!);
         const byKey = new Map(
-          at.map((i) => [keyText(op.writes[i]!.row![pk.key], pk.column.getSQLType()), i]),
+          at.map((i) => [
+            keyText(op.writes[i]!.row?.[pk.key] ?? op.writes[i]!.id, pk.column.getSQLType()),
+            i,
+          ]),
         );
-        for (const raw of rowsOf(await ctx.db.execute(mergeStatement(ctx, op, writes)))) {
+        const statement = mergeStatement(ctx, op, writes);
+        for (const raw of rowsOf(await ctx.db.execute(statement))) {
           const row = decodeRawRow(op.schema, raw);
           const i = byKey.get(keyText(row[pk.key], pk.column.getSQLType()));
           if (i !== undefined) outcomes[o]![i] = { applied: true, version: Number(raw[VERSION]), row };

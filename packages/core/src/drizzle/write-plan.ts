@@ -129,7 +129,8 @@ function collect(ops: readonly WriteOp[], outcomes: WriteOutcome[][], unmapped: 
           details: { field: pk },
         });
       }
-      outcomes[o]![index] = { applied: false, version: w.version ?? 0 };
+      // Not applied: older than the stored version (its floor, for a floored write), or superseded.
+      outcomes[o]![index] = { applied: false, version: w.version ?? w.floor ?? 0 };
       // A floor only orders a Postgres-ordered write (a Redis-ordered one has its version).
       const floor = w.version === undefined ? w.floor : undefined;
       const at = JSON.stringify([op.schema.identity, key]);

@@ -96,7 +96,8 @@ function epochGuard(versions: VersionsTable, identity: SQLWrapper, epoch: unknow
  * Redis-ordered writes the write's own where it is newer. Returns the keys it recorded.
  */
 function recordVersions(versions: VersionsTable, group: WriteGroup, deleted: boolean): SQL {
-  // A floor (see `Write.floor`): the key takes greatest(stored + 1, floor); none (null) is stored + 1.
+  // A floor (see `Write.floor`): the key takes it where the stored version is below it (`belowFloor`:
+  // greatest(stored + 1, floor) is the floor then); none (null) is stored + 1.
   const version = group.given
     ? sql`${SRC}.${id(SOURCE_VERSION)}`
     : group.floored
@@ -110,6 +111,9 @@ function recordVersions(versions: VersionsTable, group: WriteGroup, deleted: boo
   const key = sql`${sourceKey(group)}::text`;
   const conditions = [
     ...(group.given ? [sql`${VT}."version" < excluded."version"`] : []),
+    ...(group.floored
+      ? [belowFloor(sql`(select ${SRC}.${id(SOURCE_FLOOR)} from ${SRC} where ${key} = ${VT}."id")`)]
+      : []),
     ...(group.folded
       ? [untouchedSince(sql`(select ${SRC}.${id(SOURCE_SINCE)} from ${SRC} where ${key} = ${VT}."id")`)]
       : []),
@@ -154,6 +158,18 @@ function colsAfter(next: SQL): SQL {
  */
 function untouchedSince(since: SQL): SQL {
   return sql`${VT}."version" < ${since}`;
+}
+
+/**
+ * A floored write's guard (see `Write.floor`): it applies only where the stored version, as locked,
+ * is below its floor (a number the counter handed out to it alone); a write that landed first with a
+ * higher version stands, and the floored one is skipped as older. Storing above the floor instead
+ * would mint a version the counter hands out later, and the write that takes it would be taken for
+ * a redelivery (reliability/test/probe-marks-skipped-shapes.test.ts). A null floor always applies.
+ * `floor` is a subquery on the statement's source, as `untouchedSince`'s `since` is.
+ */
+function belowFloor(floor: SQL): SQL {
+  return sql`${VT}."version" < coalesce(${floor}, ${VT}."version" + 1)`;
 }
 
 function insertRows(group: WriteGroup, condition: SQL): SQL {
@@ -282,9 +298,12 @@ function versionsOf(
       : sql`${VT}."version" + 1`;
   const guard = guarded ? sql` where ${epochGuard(versions, sql`${SRC}."s"`, sql`${SRC}."g"`)}` : sql``;
   const since = sql`(select ${SRC}."n" from ${SRC} where ${SRC}."s" = ${VT}."schema" and ${SRC}."k" = ${VT}."id")`;
+  const floor = sql`(select ${SRC}."f" from ${SRC} where ${SRC}."s" = ${VT}."schema" and ${SRC}."k" = ${VT}."id")`;
   const onlyNewer = given
     ? sql` where ${VT}."version" < excluded."version"${folded ? sql` and ${untouchedSince(since)}` : sql``}`
-    : sql``;
+    : floored
+      ? sql` where ${belowFloor(floor)}`
+      : sql``;
   return db.execute(
     sql`${new SQL(chunks)}insert into ${versions} as ${VT} ("schema", "id", "version", "deleted", "cols") select ${SRC}."s", ${SRC}."k", ${version}, ${SRC}."d", ${partial ? sql`case when ${SRC}."c" is null then null else ${proposedCols(sql`${SRC}."c"`, version)} end` : sql`null::jsonb`} from ${SRC}${guard} order by ${SRC}."s" collate "C", ${SRC}."k" collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now(), ${colsAfter(next)}${onlyNewer} returning "schema", "id", "version"`,
   ) as unknown as Statement;
@@ -306,10 +325,16 @@ export function dataStatement(
     markOwn,
   }: { onlyVersionsRecordedNow: boolean; markOwn: OwnWritesMark | undefined },
 ): Statement {
-  const recordedNow =
-    onlyVersionsRecordedNow && group.given
-      ? sql`exists (select 1 from ${versions} as ${VT} where ${VT}."schema" = ${group.schema.identity} and ${VT}."id" = ${sourceKey(group)}::text and ${VT}."version" = ${SRC}.${id(SOURCE_VERSION)} and ${VT}."updated_at" = now())`
-      : sql`true`;
+  const recordedAt = (version: SQL) =>
+    sql`exists (select 1 from ${versions} as ${VT} where ${VT}."schema" = ${group.schema.identity} and ${VT}."id" = ${sourceKey(group)}::text and ${VT}."version" = ${version} and ${VT}."updated_at" = now())`;
+  // A floored write skipped as older (see `belowFloor`) must not touch the row either.
+  const recordedNow = !onlyVersionsRecordedNow
+    ? sql`true`
+    : group.given
+      ? recordedAt(sql`${SRC}.${id(SOURCE_VERSION)}`)
+      : group.floored
+        ? sql`(${SRC}.${id(SOURCE_FLOOR)} is null or ${recordedAt(sql`${SRC}.${id(SOURCE_FLOOR)}`)})`
+        : sql`true`;
   const mark = markOwn ? ownMark(markOwn, group) : undefined;
   const won = mark ? sql`${recordedNow} and ${mark.marked}` : recordedNow;
   const from = sql`with ${SRC} as (select * from ${source(group, part)})${mark ? sql`, ${mark.cte}` : sql``} `;

@@ -5,12 +5,13 @@ import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import { markCounters, marksOf } from './counter-marks.js';
 import { idKey, normalizeId } from './ids.js';
+import type { RefusedWrite } from './merge-refused.js';
 import { reserveVersions, writeOrdered } from './ordered-writes.js';
 import { MERGE_TRIES, moved, overQueued } from './partial-rows.js';
 import { awaitOlderElsewhere } from './pending-elsewhere.js';
 import { prepareRow } from './prepare.js';
 import type { SchemaCache } from './schema-cache.js';
-import type { RefusedSet } from './superseded-epoch.js';
+import { commitApplied, skippedWrites } from './skipped-writes.js';
 import { unmarkSuperseded } from './superseded-marks.js';
 import type { ThroughPlan } from './through-order.js';
 import { partialAt } from './through-partial.js';
@@ -37,7 +38,7 @@ export interface TxWritten {
   readonly keys: string[];
   readonly versions: number[];
   /** Sets Postgres skipped as older (a later write of the key landed first): merged after the commit. */
-  readonly refused?: RefusedSet[];
+  readonly refused?: RefusedWrite[];
 }
 
 /**
@@ -135,12 +136,8 @@ async function commitPlans(
     const written: TxWritten[] = [];
     for (const [i, p] of inSql.entries()) {
       const items = await committedItems(p.cache, p.writes, p.encrypted, outcomes[i] ?? []);
-      await p.cache.commit(ctx, items);
-      const refused = p.writes.flatMap((w, j) => {
-        const o = outcomes[i]?.[j];
-        const row = p.encrypted[j];
-        return o && !o.applied && row ? [{ key: w.key, id: w.id, version: o.version, row }] : [];
-      });
+      await commitApplied(ctx, p.cache, items, outcomes[i] ?? []);
+      const refused = skippedWrites(p.writes, p.encrypted, outcomes[i] ?? [], p.replaced);
       written.push({
         ...summary(
           p,

@@ -8,11 +8,11 @@ import { checkCountersTolerated, markCounters, marksOf } from './counter-marks.j
 import { folded, groupBySchema, type Item, withBeneath, withoutBeneath } from './flush-fold.js';
 import { reportWriteError } from './hooks.js';
 import { type Id, idKey } from './ids.js';
-import { mergeRefusedSets } from './merge-refused.js';
+import { mergeRefusedSets, type RefusedWrite } from './merge-refused.js';
 import { otherShapes, unmapped } from './pending-elsewhere.js';
 import { settlePending } from './pending-index.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
-import { type RefusedSet, reportSupersededAcrossEpoch } from './superseded-epoch.js';
+import { reportSupersededAcrossEpoch } from './superseded-epoch.js';
 
 export interface FlushOutcome {
   /** Applied, superseded by a newer write, or already applied (redelivered): done. */
@@ -205,7 +205,8 @@ async function applyOrSplit(
     // Writes Postgres holds a newer version of (a transaction committed over them): their pending
     // rows, which nothing else replaces now, go from every cache (only at their own version).
     const superseded: Versioned[] = [];
-    const refusedSets: (RefusedSet & { item: Item })[] = [];
+    // Sets, and deletes (whose merge resets the columns no later write set: see `L3Tier.mergeRefused`).
+    const refusedSets: (RefusedWrite & { item: Item })[] = [];
     (results[i++] ?? []).forEach((result, j) => {
       const item = group[j]!;
       if (!result.applied) {
@@ -217,8 +218,8 @@ async function applyOrSplit(
         if (item.folds) interrupted.push(item.folds);
         else superseded.push({ key: item.key, version });
         // A copy queued again after a reset is a redelivery: the app's newer writes merged over it.
-        if (!item.folds && item.row && !item.delivery.write.restored)
-          refusedSets.push({ key: item.key, id: item.id, version, row: item.row, item });
+        if (!item.folds && !item.delivery.write.restored)
+          refusedSets.push({ key: item.key, id: item.id, version, ...(item.row && { row: item.row }), item });
         return;
       }
       applied.push({ key: item.key, version: result.version, ...(result.row && { stored: result.row }) });
@@ -260,7 +261,8 @@ async function applyOrSplit(
       // Unmerged, a write of a later epoch (a takeover, a lost counter) carried none of their
       // columns: loud. Merged or not, one its gone-back counter may have numbered below an earlier
       // write: loud.
-      await reportSupersededAcrossEpoch(ctx, cache, refusedSets, merged.has(cache));
+      const sets = refusedSets.flatMap((r) => (r.row ? [{ ...r, row: r.row }] : []));
+      await reportSupersededAcrossEpoch(ctx, cache, sets, merged.has(cache));
       const [keys, versions] = [superseded.map((s) => s.key), superseded.map((s) => s.version)];
       await cache.drop(ctx, keys, versions);
       await settlePending(ctx, cache, keys, versions);

@@ -1,9 +1,13 @@
 import { messageOf } from '../errors.js';
+import type { Row } from '../l3/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import type { Publish } from './flusher.js';
 import type { SchemaCache } from './schema-cache.js';
 import type { RefusedSet } from './superseded-epoch.js';
+
+/** A refused (or skipped) write to merge: a set, or without `row` a delete (see `L3Tier.mergeRefused`). */
+export type RefusedWrite = Omit<RefusedSet, 'row'> & { readonly row?: Row; readonly replace?: boolean };
 
 /**
  * Write-behind sets refused at their flush as older: each applies, in Postgres, the columns it set
@@ -18,7 +22,7 @@ import type { RefusedSet } from './superseded-epoch.js';
 export async function mergeRefusedSets(
   ctx: EngineContext,
   cache: SchemaCache,
-  refused: readonly RefusedSet[],
+  refused: readonly RefusedWrite[],
   publish: Publish,
 ): Promise<boolean> {
   const l3 = cache.l3;
@@ -28,7 +32,14 @@ export async function mergeRefusedSets(
   try {
     const [outcomes = []] = await withTimeout(
       l3.mergeRefused([
-        { schema: cache.schema, writes: refused.map((r) => ({ row: r.row, version: r.version })) },
+        {
+          schema: cache.schema,
+          writes: refused.map((r) =>
+            r.row
+              ? { row: r.row, version: r.version, ...(r.replace && { replace: true }) }
+              : { id: r.id, version: r.version },
+          ),
+        },
       ]),
       ctx.config.timeouts.l3,
       `L3 merge (${l3.name})`,
@@ -56,7 +67,7 @@ export async function mergeRefusedSets(
 export async function mergeSkipped(
   ctx: EngineContext,
   cache: SchemaCache,
-  refused: readonly RefusedSet[],
+  refused: readonly RefusedWrite[],
   publish: Publish,
   what: string,
 ): Promise<void> {

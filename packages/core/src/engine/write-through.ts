@@ -4,8 +4,10 @@ import type { Row, Write, WriteOp, WriteOutcome } from '../l3/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import type { Id } from './ids.js';
+import type { RefusedWrite } from './merge-refused.js';
 import { writeOrdered } from './ordered-writes.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
+import { commitApplied, skippedWrites } from './skipped-writes.js';
 import { unmarkSuperseded } from './superseded-marks.js';
 import type { ThroughPlan } from './through-order.js';
 import { overPending, partialAt } from './through-partial.js';
@@ -23,8 +25,10 @@ export interface KeyedWrite {
 export interface WriteResult {
   readonly rows: Row[];
   readonly existed: number;
-  /** Per write, the version its key holds now: bus messages carry them. */
+  /** Per write, the version its key holds now (a skipped write's own): bus messages carry them. */
   readonly versions: number[];
+  /** Sets Postgres skipped as older (see skipped-writes.ts): the caller merges them after publishing. */
+  readonly refused?: RefusedWrite[];
 }
 
 /**
@@ -72,12 +76,19 @@ export async function writeThrough(
       throw ctx.l3Error(cache.schema.name, writes.some((w) => w.row) ? 'set' : 'delete', err);
     }
     const items = await committedItems(cache, sent.writes, sent.encrypted, outcomes);
-    await cache.commit(ctx, items);
+    await commitApplied(ctx, cache, items, outcomes);
     count(ctx, writes);
+    const refused = skippedWrites(sent.writes, sent.encrypted, outcomes, sent.replaced);
     return {
-      rows: items.flatMap((item) => (item.plain ? [item.plain] : [])),
-      existed: outcomes.filter((o, i) => !writes[i]!.row && o.existed).length,
+      // Skipped as older (see skipped-writes.ts): a set says the row it sent, a delete that it
+      // deleted (ordered before the write that outran it), as write-behind writes do.
+      rows: items.flatMap((item, i): Row[] => {
+        const row = item.plain ?? (outcomes[i]!.applied ? undefined : sent.writes[i]!.row);
+        return row ? [row] : [];
+      }),
+      existed: outcomes.filter((o, i) => !writes[i]!.row && (o.existed || !o.applied)).length,
       versions: items.map((item) => item.version),
+      ...(refused.length > 0 && { refused }),
     };
   } finally {
     cache.endWrite(keys);

@@ -12,11 +12,11 @@ import type { Id } from './ids.js';
 import { idKey } from './ids.js';
 import type { Turn } from './key-order.js';
 import { OtherShapesLive } from './live-shapes.js';
+import type { RefusedWrite } from './merge-refused.js';
 import { mergeSkipped } from './merge-refused.js';
 import type { PreparedRow } from './prepare.js';
 import { QueueColocation } from './queue-colocation.js';
 import type { SchemaCache } from './schema-cache.js';
-import type { RefusedSet } from './superseded-epoch.js';
 import { writeBehind } from './write-behind.js';
 import { type KeyedWrite, type WriteResult, writeThrough } from './write-through.js';
 
@@ -127,6 +127,9 @@ export class Writer {
       result.versions,
       op,
     );
+    // Outrun by a newer write of the key (see skipped-writes.ts): its columns no later write set.
+    if (result.refused)
+      await mergeSkipped(this.ctx, cache, result.refused, this.#publish, "a write-through write's");
     this.#maybeFlush();
     return result;
   }
@@ -226,7 +229,7 @@ export class Writer {
   async #writeBehindOrThrough(
     cache: SchemaCache,
     writes: readonly KeyedWrite[],
-  ): Promise<{ rows: Row[]; versions: number[]; refused?: readonly RefusedSet[] }> {
+  ): Promise<{ rows: Row[]; versions: number[]; refused?: readonly RefusedWrite[] }> {
     if (!cache.generation?.shapes.others.length) {
       try {
         return await writeBehind(this.ctx, cache, this.queue!, this.#colocation!, writes);

@@ -102,9 +102,11 @@ export interface Write {
   /**
    * For a Postgres-ordered write (no `version`) of an app that also orders writes of the table in
    * Redis (write-behind instances beside write-through ones): a version reserved from that app's
-   * counter. The key then takes `greatest(stored + 1, floor)`, so the write is ordered after every
-   * write the counter ordered before the reservation, and before every one it orders after. It
-   * always applies, as any Postgres-ordered write does.
+   * counter, handed out to this write alone. The write is then ordered as a Redis-ordered one at
+   * version `floor`: it applies (the key takes `floor`) only where the stored version is below it,
+   * else it is not applied (`WriteOutcome.version` is the floor) and the engine merges its set's
+   * columns (`mergeRefused`). Never above the floor: a version the counter has not handed out yet
+   * would be taken by a later write of the counter, which would then be taken for a redelivery.
    */
   floor?: number;
 }
@@ -215,8 +217,11 @@ export interface L3Tier {
    * Redis-ordered sets `write` refused as older than the key's version: each applies the columns
    * it set that no write of a higher version set since (per column, as `write` records them), and
    * leaves the key's version as it is. Resolves, per op and write, applied (the row as stored, the
-   * key's version) where it set a column. Optional: without it such a write's columns are lost
-   * where the write that outran it did not carry them (another app's, or a later epoch's).
+   * key's version) where it set a column. A delete (`id`, no `row`) refused so sets each column no
+   * write of a higher version set to its default (the row the later writes would have built over the
+   * deleted one); never a key whose later write deleted it. Optional: without it such a write's
+   * columns are lost where the write that outran it did not carry them (another app's, or a later
+   * epoch's).
    */
   mergeRefused?(ops: readonly WriteOp[]): Promise<WriteOutcome[][]>;
   /**

@@ -245,3 +245,10 @@ export function withoutFilledNulls(schema: CompiledSchema, merged: Row, sent: Ro
   }
   return merged;
 }
+
+/** The columns `sent` (client defaults filled) names, as `row` (stored: ciphertext where encrypted) holds them. */
+export function sentOnly(schema: CompiledSchema, row: Row, sent: Row): Row {
+  const out: Row = {};
+  for (const c of schema.columns) if (sent[c.key] !== undefined) out[c.key] = row[c.key];
+  return out;
+}

@@ -13,6 +13,7 @@ import {
   MERGE_TRIES,
   mergeOver,
   moved,
+  sentOnly,
   withoutFilledNulls,
 } from './partial-rows.js';
 import { peekPending, settlePending } from './pending-index.js';
@@ -206,6 +207,13 @@ async function encode(
   const sent: (Row | undefined)[] = [];
   // Per partial write: whether it was merged over a row (else it is a new one).
   const over: (boolean | undefined)[] = [];
+  // Per partial write over no row: whether that is only because Postgres (or L2's copy of it) had
+  // none when read, not a queued delete of the key. Then only its sent columns are queued: a write
+  // of the key reserved earlier (a held transaction, a write-through set) may commit before the
+  // flush, and this write, ordered after it, lays its columns over that row rather than replacing
+  // it; over no row the insert leaves the other columns null (or their defaults) as the merged row
+  // read (reliability/test/regression-partial-over-held-tx.test.ts).
+  const absent: (boolean | undefined)[] = [];
   const expected: string[] = [];
   const under: (QueuedWrite['under'] | undefined)[] = [];
   const earlier = new Map<string, Row | undefined>();
@@ -225,6 +233,7 @@ async function encode(
       // queued, even over a queued delete's tombstone (a new row's nulls would blank its columns:
       // reliability/test/probe-marks-lifecycle.test.ts).
       over[i] = !!row || (base.carried !== undefined && !earlier.has(w.key));
+      absent[i] = !row && !earlier.has(w.key) && !base.pending;
       // That write may never commit (its outcome unknown, the mark kept): the queued columns go
       // beneath this write's, applied only while Postgres holds the key at their version or older.
       if (base.carried && !earlier.has(w.key))
@@ -248,7 +257,8 @@ async function encode(
     const s = sent[i];
     let fold = row;
     if (row && s) {
-      if (!over[i]) fold = withoutFilledNulls(schema, { ...row }, s);
+      if (absent[i]) fold = sentOnly(schema, row, s);
+      else if (!over[i]) fold = withoutFilledNulls(schema, { ...row }, s);
       else {
         fold = { ...(folds.has(key) ? folds.get(key) : bases!.get(key)!.queued) };
         for (const c of schema.columns) if (s[c.key] !== undefined) fold[c.key] = row[c.key];

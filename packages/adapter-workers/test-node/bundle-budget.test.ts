@@ -139,7 +139,7 @@ import {
 // after its commit (+151: 88,410 bytes). Left to cut: two mechanisms now keep
 // queued columns under a mark through a flush out of order (the beneath-fold and the merge; the
 // unknown-outcome probe passes with either alone): whether the fold can go is for a stop of its own.
-// Raised to 88 KiB on 2026-12-05 (stop 40): 89,925 bytes (+1,515), for writes applied to the wrong
+// Raised to 88 KiB on 2026-12-05 (stop 40): 89,977 bytes (+1,567), for writes applied to the wrong
 // tenant or lost, each probe failing before: a queued write carries its writer's keyPrefix and a
 // Strata flushes only its own app's (+152: tenant B's write was acked into tenant A's database); a
 // write-behind batch committed through Postgres merges the sets it skipped (+92); a floored
@@ -148,7 +148,7 @@ import {
 // was taken for a redelivery); a narrower shape's whole sets and replaces know the table's other
 // columns (table-columns.ts, +712: a rolling deploy's wider set lost its column, a replace brought
 // one back); marked queued writes applied before a write-through partial set; writes fence reads
-// out on their keys (-19). The fold stays: the merge never deletes a row (the fold probes).
+// out on their keys (-19); a partial set over no row queues only its columns (+52). The fold stays.
 const BUDGET_GZIP = 88 * 1024;
 /** What the app brings whether or not it uses Strata. */
 const APP_PACKAGES = ['drizzle-orm', '@neondatabase/serverless', '@upstash/redis', 'hono'];

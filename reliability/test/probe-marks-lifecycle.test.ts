@@ -43,6 +43,24 @@ describe('reservation marks meeting flushes, deletes and unknown outcomes', () =
     await b.set(behind, { id, n: 0, note: 'stored', extra: 'stored' });
     await b.flushDirty();
   };
+  /**
+   * A transaction of `id` on an instance whose L3 loses the connection at its commit: its outcome is
+   * unknown, so the key's queued writes stay under its reservation mark.
+   */
+  const markedByUnknownTx = async (id: string) => {
+    const t = open(
+      wrapL3(realL3(), { write: () => Promise.reject(new Error('Connection terminated unexpectedly')) }),
+    );
+    const failed = await t
+      .tx()
+      .set(behind, { id, n: 2, note: 'tx', extra: 'tx' })
+      .commit()
+      .then(
+        () => 'committed',
+        () => 'unknown',
+      );
+    expect(failed).toBe('unknown');
+  };
 
   it('the marked write is flushed before the transaction commits: the later partial set keeps its columns', async () => {
     const held = heldL3(realL3());
@@ -134,24 +152,12 @@ describe('reservation marks meeting flushes, deletes and unknown outcomes', () =
   // version at or above the mark (the transaction did not land); and P3's version row says it set
   // only `n`, so P1's refused flush applies `note` (drizzle/merge-refused.ts).
   it('a mark left by a transaction whose outcome is unknown: the queued columns survive a flush out of order', async () => {
-    const lost = wrapL3(realL3(), {
-      write: () => Promise.reject(new Error('Connection terminated unexpectedly')),
-    });
     const slow = heldL3(realL3());
     const x = open(slow.l3);
-    const t = open(lost);
     const y = open();
     await stored(y, 'u');
     await x.set(behind, { id: 'u', n: 1, note: 'queued' }); // P1
-    const failed = await t
-      .tx()
-      .set(behind, { id: 'u', n: 2, note: 'tx', extra: 'tx' })
-      .commit()
-      .then(
-        () => 'committed',
-        () => 'unknown',
-      );
-    expect(failed).toBe('unknown');
+    await markedByUnknownTx('u');
     slow.holdNext();
     const xFlush = x.flushDirty(); // takes P1, held
     await expect.poll(() => slow.reached(), { timeout: 5_000 }).toBe(true);
@@ -171,29 +177,17 @@ describe('reservation marks meeting flushes, deletes and unknown outcomes', () =
   });
 
   // As above with a queued delete under the mark: serially the key is deleted, then P3 makes a new
-  // row of `n` alone. The merge of a refused write (drizzle/merge-refused.ts) sets columns, it does
-  // not delete: X's delete, refused as older behind P3, would leave P3 updating the stored row
-  // (note and extra 'stored' back after P3 was acknowledged over none). P3 carries the delete
-  // beneath its own (`QueuedWrite.under` without a row), so it lands as a new row.
+  // row of `n` alone. The merge of X's delete, refused as older behind P3 (drizzle/merge-refused.ts),
+  // resets the columns no later write set, but only at that flush: until then P3 would update the
+  // stored row (note and extra 'stored' back after P3 was acknowledged over none). P3 carries the
+  // delete beneath its own (`QueuedWrite.under` without a row), so it lands as a new row.
   it('a queued delete under a mark whose transaction has an unknown outcome: the later partial set starts a new row', async () => {
-    const lost = wrapL3(realL3(), {
-      write: () => Promise.reject(new Error('Connection terminated unexpectedly')),
-    });
     const slow = heldL3(realL3());
     const x = open(slow.l3);
-    const t = open(lost);
     const y = open();
     await stored(y, 'ud');
     await x.delete(behind, 'ud'); // P1, a queued delete
-    const failed = await t
-      .tx()
-      .set(behind, { id: 'ud', n: 2, note: 'tx', extra: 'tx' })
-      .commit()
-      .then(
-        () => 'committed',
-        () => 'unknown',
-      );
-    expect(failed).toBe('unknown');
+    await markedByUnknownTx('ud');
     slow.holdNext();
     const xFlush = x.flushDirty(); // takes P1, held
     await expect.poll(() => slow.reached(), { timeout: 5_000 }).toBe(true);
@@ -212,23 +206,11 @@ describe('reservation marks meeting flushes, deletes and unknown outcomes', () =
   // landed). Before, only under a come-back mark: P3 updated the stored row, and P1's delete,
   // refused as older at its flush, was lost (note and extra 'stored' instead of null).
   it('a queued delete under a mark whose transaction has an unknown outcome: a later transaction starts a new row', async () => {
-    const lost = wrapL3(realL3(), {
-      write: () => Promise.reject(new Error('Connection terminated unexpectedly')),
-    });
     const x = open();
-    const t = open(lost);
     const y = open();
     await stored(y, 'tq');
     await x.delete(behind, 'tq'); // P1, a queued delete
-    const failed = await t
-      .tx()
-      .set(behind, { id: 'tq', n: 2, note: 'tx', extra: 'tx' })
-      .commit()
-      .then(
-        () => 'committed',
-        () => 'unknown',
-      );
-    expect(failed).toBe('unknown');
+    await markedByUnknownTx('tq');
     await y.tx().set(behind, { id: 'tq', n: 3 }).commit(); // P3, a transaction
     const during = await row('tq');
     await x.flushDirty();
@@ -242,27 +224,15 @@ describe('reservation marks meeting flushes, deletes and unknown outcomes', () =
   // updated the stored row: P1's delete, refused as older at its flush, was lost (note and extra
   // 'stored'). A refused delete's merge (resetting the columns no later write set) now covers it too.
   it('a queued delete under a mark whose transaction has an unknown outcome: a later write-through partial set starts a new row', async () => {
-    const lost = wrapL3(realL3(), {
-      write: () => Promise.reject(new Error('Connection terminated unexpectedly')),
-    });
     const through = defineSchema({ name: 'items', table });
     const x = open();
-    const t = open(lost);
     const y = scratch.strata({
       schemas: [through],
       coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) },
     });
     await stored(x, 'wq');
     await x.delete(behind, 'wq'); // P1, a queued delete
-    const failed = await t
-      .tx()
-      .set(behind, { id: 'wq', n: 2, note: 'tx', extra: 'tx' })
-      .commit()
-      .then(
-        () => 'committed',
-        () => 'unknown',
-      );
-    expect(failed).toBe('unknown');
+    await markedByUnknownTx('wq');
     await y.set(through, { id: 'wq', n: 3 }); // P3, write-through
     await x.flushDirty();
     expect(await row('wq')).toEqual({ id: 'wq', n: 3, note: null, extra: null });

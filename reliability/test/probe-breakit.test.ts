@@ -426,7 +426,10 @@ describe('clocks an hour apart, with stale and grace windows', () => {
         stale: false,
       });
       expect(status.freshForMs).toBeGreaterThan(28_000);
-      expect(status.freshForMs).toBeLessThanOrEqual(30_000);
+      // Each instance reads against its own estimate of Redis' clock (from a round trip: off by at
+      // most half of one), so the reader's estimate and the filler's can differ by a few ms: CI
+      // read 30,002 once (probe-combos allows the same).
+      expect(status.freshForMs).toBeLessThanOrEqual(30_000 + 50);
     }
     expect(normal.stats().l3Reads + behind.stats().l3Reads, 'no refill by the others').toBe(2); // warm-ups
   });

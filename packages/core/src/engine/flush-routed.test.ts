@@ -109,4 +109,31 @@ describe('flushRouted', () => {
       ['error', expect.stringMatching(/flush failed/), { writes: 1, error: 'L3 down' }],
     ]);
   });
+
+  it("flushes the tenants' shares at once: a tenant's flush does not wait for another's", async () => {
+    const order: string[] = [];
+    const [a, b] = [tenant('a', ['items']), tenant('b', ['items'])];
+    for (const [name, t] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
+      const flush = t.strata.flushBatch.bind(t.strata);
+      Object.assign(t.strata, {
+        flushBatch: async (d: readonly Delivery[]) => {
+          order.push(`${name} started`);
+          await Promise.resolve(); // a database round trip, as short as can be
+          order.push(`${name} done`);
+          return flush(d);
+        },
+      });
+    }
+    const outcome = await flushRouted(
+      [a.strata, b.strata],
+      [delivery('1', 'items', 'a'), delivery('2', 'items', 'b')],
+      recording().logger,
+    );
+    // One after the other: ['a started', 'a done', 'b started', 'b done'].
+    expect(order).toEqual(['a started', 'b started', 'a done', 'b done']);
+    expect(outcome.acked).toEqual(['1', '2']);
+  });
 });

@@ -27,7 +27,7 @@ export interface RoutedFlushOutcome extends FlushOutcome {
 /**
  * Flushes a push queue's batch whose messages may belong to several tenants (apps): each write goes
  * to the one Strata that `flushes` it (its keyPrefix and qualified table), each Strata's share in
- * one `flushBatch`. A write no Strata claims (a tenant this consumer does not serve, a table a newer
+ * one `flushBatch`, the tenants' shares at once. A write no Strata claims (a tenant this consumer does not serve, a table a newer
  * deploy adds, an older producer's message without keyPrefix that two tenants' tables match) is
  * never applied anywhere: it is retried, since a rolling deploy may bring its Strata, and reported
  * in `unroutable` and logged (warn). A Strata whose flush throws gets its share retried (logged as
@@ -75,25 +75,30 @@ export async function flushRouted(
     share.push(delivery);
     shares.set(found, share);
   }
-  for (const [strata, share] of shares) {
-    try {
-      const part = await strata.flushBatch(share);
-      outcome.acked.push(...part.acked);
-      outcome.retried.push(...part.retried);
-      outcome.held.push(...part.held);
-      outcome.foreign.push(...part.foreign);
-      outcome.dead.push(...part.dead);
-    } catch (err) {
-      // Versioned, so applying part of it again on the retry changes nothing.
-      const handles = share.map((d) => d.handle);
-      outcome.retried.push(...handles);
-      outcome.held.push(...handles);
-      logger.error("write-behind: a tenant's flush failed: its writes are retried", {
-        writes: handles.length,
-        schemas: [...new Set(share.map((d) => d.write.schema))],
-        error: messageOf(err),
-      });
-    }
+  // Each tenant's share flushes at once: one tenant's slow database must not hold another's writes
+  // past the batch's time limit. Outcomes are merged in share order once all have settled.
+  const parts = await Promise.all(
+    [...shares].map(async ([strata, share]) => {
+      try {
+        return await strata.flushBatch(share);
+      } catch (err) {
+        // Versioned, so applying part of it again on the retry changes nothing.
+        const handles = share.map((d) => d.handle);
+        logger.error("write-behind: a tenant's flush failed: its writes are retried", {
+          writes: handles.length,
+          schemas: [...new Set(share.map((d) => d.write.schema))],
+          error: messageOf(err),
+        });
+        return { acked: [], retried: handles, held: handles, foreign: [], dead: [] } as FlushOutcome;
+      }
+    }),
+  );
+  for (const part of parts) {
+    outcome.acked.push(...part.acked);
+    outcome.retried.push(...part.retried);
+    outcome.held.push(...part.held);
+    outcome.foreign.push(...part.foreign);
+    outcome.dead.push(...part.dead);
   }
   return outcome;
 }

@@ -99,6 +99,8 @@ it('on the L2 Redis: after one check, each set is one L2 script and nothing on t
   const versions = writes.map((w) => w.version);
   expect(versions).toEqual([...versions].sort((x, y) => x - y));
   expect(new Set(versions).size).toBe(11);
+  // Queued inside the L2 script too, each entry names its writer's app: a shared consumer routes by it.
+  expect([...new Set(writes.map((w) => w.keyPrefix))]).toEqual([`${name}-same`]);
   await strata.flushDirty();
   expect(await strata.queueDepth()).toBe(0);
   const rows = await db.select().from(table);

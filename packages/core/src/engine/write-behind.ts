@@ -101,7 +101,13 @@ export async function writeBehind(
           field: colocated.field,
           // The JSON of each write up to its version, which the script appends: {…,"version":<v>}
           heads: keys.map((key, i) =>
-            queuedWriteHead(cache.schema.identity, key, rows.queued[i], rows.under?.[i]),
+            queuedWriteHead(
+              cache.schema.identity,
+              ctx.config.keyPrefix,
+              key,
+              rows.queued[i],
+              rows.under?.[i],
+            ),
           ),
         }
       : undefined;

@@ -7,6 +7,9 @@ describe('queuedWriteHead', () => {
   // Ids and rows with what JSON must escape: quotes, backslashes, control characters, a lone surrogate.
   const writes: QueuedWrite[] = [
     { schema: 'app:players', id: 'p1', op: 'set', row: '{"id":"p1","n":1}', version: 9_007_199_254_740_991 },
+    // The writer's app, as a producer names it (and an older producer's write without it, below).
+    { schema: 'app:players', keyPrefix: 'shop"eu', id: 'p0', op: 'set', row: '{"id":"p0"}', version: 2 },
+    { schema: 'app:players', keyPrefix: 'shop', id: 'p5', op: 'delete', version: 3 },
     { schema: 'a"b\\c', id: 'k\n\u0001\ud800', op: 'set', row: '"\\\t\u2028', version: 1 },
     { schema: 'app:players', id: 'p2', op: 'delete', version: 0 },
     // A partial set over queued writes a mark covers (a row beneath it; a queued delete beneath it).
@@ -23,7 +26,7 @@ describe('queuedWriteHead', () => {
 
   it('plus the version and "}" is exactly the JSON of the write, and reads back as it', () => {
     for (const write of writes) {
-      const text = `${queuedWriteHead(write.schema, write.id, write.row, write.under)}${write.version}}`;
+      const text = `${queuedWriteHead(write.schema, write.keyPrefix, write.id, write.row, write.under)}${write.version}}`;
       expect(text).toBe(JSON.stringify(write));
       expect(decodeQueuedWrite(text)).toEqual(write);
     }

@@ -2,7 +2,7 @@ import type { QueuedWrite } from './types.js';
 
 /**
  * The wire form of a {@link QueuedWrite} (its JSON, as `JSON.stringify` writes it) up to its
- * version: `{"schema":…,"id":…,"op":…[,"row":…][,"under":…],"version":`. A script that takes the version inside
+ * version: `{"schema":…,"id":…,"op":…[,"row":…][,"under":…][,"defaults":…],"version":`. A script that takes the version inside
  * Redis appends it and `}` (the one-round-trip write-behind `set`, see `ColocatedQueue`). Built from
  * its parts rather than by stringifying a write object and cutting its tail: no object per write,
  * and the same text, field for field, so `decodeQueuedWrite` reads it back like any other.
@@ -16,10 +16,12 @@ export function queuedWriteHead(
   id: string,
   row: string | undefined,
   under?: QueuedWrite['under'],
+  defaults?: readonly string[],
 ): string {
   const start = `{"schema":${JSON.stringify(schema)},"id":${JSON.stringify(id)}`;
   if (row === undefined) return `${start},"op":"delete","version":`;
   // As JSON.stringify writes an `under` (`below` first, then its row when it has one).
   const beneath = under ? `,"under":${JSON.stringify(under)}` : '';
-  return `${start},"op":"set","row":${JSON.stringify(row)}${beneath},"version":`;
+  const filled = defaults && defaults.length > 0 ? `,"defaults":${JSON.stringify(defaults)}` : '';
+  return `${start},"op":"set","row":${JSON.stringify(row)}${beneath}${filled},"version":`;
 }

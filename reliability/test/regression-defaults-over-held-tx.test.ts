@@ -69,7 +69,10 @@ describe('client defaults of a partial set: for a new row only', () => {
       { ...txRow(id), b: 'set', c: 3, g: 'upd' }, // the transaction, then the set ($onUpdateFn applies)
       txRow(id), // the set, then the transaction
     ];
-    await settled(id, allowed, [a, behind], [b, schema]);
+    // Every instance, and a fresh one (L2's copy), at Postgres' row: the flush replaced the copies
+    // of B's set, which read the defaults of a new row until then.
+    const fresh = scratch.strata({ schemas: [behind], coherence: bus() });
+    await settled(id, allowed, [a, behind], [b, schema], [fresh, behind]);
   });
 
   // B's second partial set lands over its first, still queued: it carries the first's columns as its

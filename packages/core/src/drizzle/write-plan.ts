@@ -268,13 +268,14 @@ export function planWrite(
     const given = w.version !== undefined;
     const replace = w.row !== undefined && w.replace === true;
     const columns = w.row ? shapeOf(w.schema, w.row) : undefined;
-    const defaults = w.defaults && columns?.filter((c) => w.defaults!.includes(c.key)).map((c) => c.key);
+    // `collect` names only a set's columns, and none of a replacing one.
+    const defaults = w.defaults;
     const name = JSON.stringify([
       w.schema.identity,
       given,
       replace,
       columns?.map((c) => c.key) ?? null,
-      ...(defaults && defaults.length > 0 ? [defaults] : []),
+      defaults,
     ]);
     const epoch = given ? undefined : epochs.get(w.schema.identity);
     const reset = replace ? unmapped(w.schema) : [];
@@ -288,7 +289,7 @@ export function planWrite(
           folded: false,
           floored: false,
           ...(columns && { columns }),
-          ...(defaults && defaults.length > 0 && { defaults }),
+          ...(defaults && { defaults }),
           ...(reset.length > 0 && { unmapped: reset }),
           ...(app !== undefined && { app }),
           ...(epoch !== undefined && { epoch }),

@@ -282,7 +282,7 @@ async function encode(
         for (const c of schema.columns) if (s[c.key] !== undefined) fold[c.key] = row[c.key];
         // An earlier write's default in the batch stays one unless this write sent the column.
         const before = foldDefaults.get(key)?.filter((k) => s[k] === undefined);
-        keys = before?.length || keys ? [...(before ?? []), ...(keys ?? [])] : undefined;
+        if (before?.length) keys = [...before, ...(keys ?? [])];
       }
     }
     folds.set(key, fold);
@@ -292,16 +292,7 @@ async function encode(
     index.push(fold && keys ? codec.toQueue(without(fold, keys)) : text);
     return text;
   });
-  return {
-    plain,
-    stored,
-    l2,
-    queued,
-    index,
-    expected,
-    under,
-    ...(defaults.some((d) => d !== undefined) && { defaults }),
-  };
+  return { plain, stored, l2, queued, index, expected, under, defaults };
 }
 
 /**

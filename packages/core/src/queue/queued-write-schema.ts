@@ -90,8 +90,7 @@ function known({
     write.under = Object.freeze(
       under.row === undefined ? { below: under.below } : { below: under.below, row: under.row },
     );
-  if (row !== undefined && defaults !== undefined && defaults.length > 0)
-    write.defaults = Object.freeze([...defaults]) as string[];
+  if (row !== undefined && defaults?.length) write.defaults = [...defaults];
   // A flag, not a field to check: anything but `true` is left out, never a reason to refuse the write.
   if (restored === true) write.restored = true;
   return Object.freeze(write);

@@ -116,6 +116,26 @@ describe('planWrite: groups and parts', () => {
     expect(row?.row).toEqual({ id: 1, token: 'js' });
   });
 
+  it("a $defaultFn it fills, and a write's own defaults, only the insert sets: never the ON CONFLICT", () => {
+    const plan = planWrite(
+      [
+        op(
+          items,
+          { row: { id: 1, n: 1 } },
+          { row: { id: 2, n: 2, token: 't' } },
+          { row: { id: 3, n: 3, token: 't' }, defaults: ['token'] },
+        ),
+      ],
+      65_535,
+    );
+    expect(plan.groups.map((g) => [g.writes.map((w) => w.key), g.defaults ?? null])).toEqual([
+      [['1', '3'], ['token']],
+      [['2'], null],
+    ]);
+    // Not recorded as set at the write's version (`_strata_versions.cols`): the insert alone sets it.
+    expect(plan.winners.map((w) => w.sent ?? null)).toEqual([['n'], ['n', 'token'], ['n']]);
+  });
+
   it('sends up to 8 rows as VALUES, more as one recordset when JSON can carry them, else VALUES parts under the parameter limit', () => {
     const many = (count: number, make: (i: number) => Row) =>
       Array.from({ length: count }, (_, i) => ({ row: make(i) }));

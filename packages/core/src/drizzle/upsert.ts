@@ -28,15 +28,17 @@ export function cannotBeSet(column: PgColumn): boolean {
 
 /**
  * The ON CONFLICT SET list: every column some row gives, except the primary key, the schema's
- * insert-only (autoNowAdd) keys and generated columns. A column no row gives keeps its stored value.
+ * insert-only (autoNowAdd) keys, the rows' `defaults` (values filled in for a new row, see
+ * `Write.defaults`) and generated columns. A column no row gives keeps its stored value.
  * With `replace` (a set after a delete of the same key, folded into one write): every column.
  */
 export function conflictSet(
   schema: CompiledSchema,
   rows: readonly Row[],
   replace = false,
+  defaults: readonly string[] = [],
 ): Record<string, SQL> {
-  const insertOnly = new Set(schema.insertOnlyKeys);
+  const insertOnly = new Set([...schema.insertOnlyKeys, ...defaults]);
   const set: Record<string, SQL> = {};
   for (const c of schema.columns) {
     if (c === schema.primaryKey || cannotBeSet(c.column)) continue;

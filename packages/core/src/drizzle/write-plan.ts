@@ -29,6 +29,8 @@ export interface PlannedWrite {
    * set: its whole row leaves the others out.
    */
   readonly sent?: readonly string[];
+  /** Keys of the row's columns only an insert of it sets (see `Write.defaults`); absent: none. */
+  readonly defaults?: readonly string[];
 }
 
 /** Rows of one schema, one ordering and one shape (the columns they give), or deletes. */
@@ -37,6 +39,8 @@ export interface WriteGroup {
   readonly given: boolean;
   /** For sets: the columns every row of the group gives. Undefined: deletes. */
   readonly columns?: readonly CompiledColumn[];
+  /** Keys of `columns` only the insert sets (see `Write.defaults`): ON CONFLICT leaves them. */
+  readonly defaults?: readonly string[];
   /** Sets that replace their rows (see `Write.replace`). */
   readonly replace: boolean;
   /**
@@ -121,7 +125,8 @@ function collect(ops: readonly WriteOp[], outcomes: WriteOutcome[][], unmapped: 
     const type = op.schema.primaryKey.column.getSQLType();
     const narrow = unmapped(op.schema).length > 0;
     op.writes.forEach((w, index) => {
-      const row = w.row && withFunctionDefaults(op.schema, w.row);
+      const filled = w.row && withFunctionDefaults(op.schema, w.row, w.defaults);
+      const row = filled?.row;
       const id = row ? row[pk] : w.id;
       const key = keyText(id, type);
       if (key === undefined) {
@@ -152,7 +157,8 @@ function collect(ops: readonly WriteOp[], outcomes: WriteOutcome[][], unmapped: 
           ...(w.version !== undefined && w.since !== undefined && w.since < w.version && { since: w.since }),
           // The later of two writes of a key in one call reserved the higher floor.
           ...(floor !== undefined && { floor: Math.max(floor, seen?.floor ?? 0) }),
-          ...(row && w.replace !== true && sentOf(op.schema, row, narrow)),
+          ...(filled?.defaults && w.replace !== true && { defaults: filled.defaults }),
+          ...(row && w.replace !== true && sentOf(op.schema, row, narrow, filled?.defaults)),
         });
       }
     });
@@ -161,29 +167,46 @@ function collect(ops: readonly WriteOp[], outcomes: WriteOutcome[][], unmapped: 
 }
 
 /**
- * The row with what Drizzle's own insert would add: `$defaultFn` / `$onUpdate` values for the
- * columns it leaves out (SQL defaults are left to Postgres).
+ * The row with what Drizzle's own insert would add for the columns it leaves out (SQL defaults are
+ * left to Postgres): a `$onUpdate` value, which applies on every write (as the engine's client
+ * defaults fill it), else a `$defaultFn` value, which only an insert takes (`defaults`, with the
+ * write's own `given`): a default is for a new row, never over a stored value.
  */
-function withFunctionDefaults(schema: CompiledSchema, row: Row): Row {
+function withFunctionDefaults(
+  schema: CompiledSchema,
+  row: Row,
+  given: readonly string[] | undefined,
+): { row: Row; defaults?: readonly string[] } {
   let out: Row | undefined;
+  let defaults = given && given.length > 0 ? given : undefined;
   for (const { key, column } of schema.columns) {
     if (row[key] !== undefined) continue;
     const fns = column as unknown as { defaultFn?: () => unknown; onUpdateFn?: () => unknown };
-    const fn = fns.defaultFn ?? fns.onUpdateFn;
+    const fn = fns.onUpdateFn ?? fns.defaultFn;
     if (!fn) continue;
     out ??= { ...row };
     out[key] = fn();
+    if (!fns.onUpdateFn) defaults = [...(defaults ?? []), key];
   }
-  return out ?? row;
+  return { row: out ?? row, ...(defaults && { defaults }) };
 }
 
 /**
  * `{ sent }` for a row that leaves a settable column out (see `PlannedWrite.sent`), else nothing.
  * `narrow`: the schema leaves some of its table's columns out, so every row does.
  */
-function sentOf(schema: CompiledSchema, row: Row, narrow: boolean): { sent: string[] } | undefined {
+function sentOf(
+  schema: CompiledSchema,
+  row: Row,
+  narrow: boolean,
+  defaults: readonly string[] | undefined,
+): { sent: string[] } | undefined {
   const settable = schema.columns.filter((c) => c !== schema.primaryKey && !cannotBeSet(c.column));
-  const sent = settable.filter((c) => row[c.key] !== undefined).map((c) => c.name);
+  // A default an insert only sets is not recorded as set at the write's version: over a stored row
+  // it was not, and over none no write set the column before.
+  const sent = settable
+    .filter((c) => row[c.key] !== undefined && !defaults?.includes(c.key))
+    .map((c) => c.name);
   return narrow || sent.length < settable.length ? { sent } : undefined;
 }
 
@@ -205,6 +228,7 @@ interface GroupKey {
   readonly folded: boolean;
   readonly floored: boolean;
   readonly columns?: CompiledColumn[];
+  readonly defaults?: readonly string[];
   readonly unmapped?: readonly string[];
   readonly app?: string;
   readonly epoch?: number;
@@ -244,7 +268,15 @@ export function planWrite(
     const given = w.version !== undefined;
     const replace = w.row !== undefined && w.replace === true;
     const columns = w.row ? shapeOf(w.schema, w.row) : undefined;
-    const name = JSON.stringify([w.schema.identity, given, replace, columns?.map((c) => c.key) ?? null]);
+    // `collect` names only a set's columns, and none of a replacing one.
+    const defaults = w.defaults;
+    const name = JSON.stringify([
+      w.schema.identity,
+      given,
+      replace,
+      columns?.map((c) => c.key) ?? null,
+      defaults,
+    ]);
     const epoch = given ? undefined : epochs.get(w.schema.identity);
     const reset = replace ? unmapped(w.schema) : [];
     let g = groups.get(name);
@@ -257,6 +289,7 @@ export function planWrite(
           folded: false,
           floored: false,
           ...(columns && { columns }),
+          ...(defaults && { defaults }),
           ...(reset.length > 0 && { unmapped: reset }),
           ...(app !== undefined && { app }),
           ...(epoch !== undefined && { epoch }),

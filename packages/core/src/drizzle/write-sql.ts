@@ -182,6 +182,7 @@ function insertRows(group: WriteGroup, condition: SQL): SQL {
       schema,
       group.writes.map((w) => w.row!),
       group.replace,
+      group.defaults,
     ),
   ).map(([key, value]) => sql`${id(schema.columnsByKey.get(key)?.name ?? key)} = ${value}`);
   // A replace by a schema that maps fewer columns than its table has: the others as a new row has them.

@@ -34,3 +34,21 @@ export function applyClientDefaults(schema: CompiledSchema, row: Row, now: Date,
   }
   return out;
 }
+
+/**
+ * The keys of the columns `applyClientDefaults` filled in `filled` (what it returned for `row`) with
+ * a default for a new row: not `$onUpdate` values, which apply on every write. Undefined when none
+ * (a row returned as it came). A queued write names them (`QueuedWrite.defaults`): its flush inserts
+ * them but never lays them over a stored row, as Postgres' DEFAULT.
+ */
+export function insertDefaults(schema: CompiledSchema, row: Row, filled: Row): string[] | undefined {
+  if (filled === row) return undefined;
+  let keys: string[] | undefined;
+  for (const { key, column } of schema.columns) {
+    if (row[key] !== undefined || filled[key] === undefined) continue;
+    if ((column as unknown as { onUpdateFn?: unknown }).onUpdateFn) continue;
+    keys ??= [];
+    keys.push(key);
+  }
+  return keys;
+}

@@ -21,6 +21,8 @@ export interface Item {
    * must hold the key below for them to apply.
    */
   readonly under?: { readonly below: number; readonly row?: Row };
+  /** Keys of `row`'s columns only an insert sets (see `QueuedWrite.defaults`). */
+  readonly defaults?: readonly string[];
   /** Stands for an `under` in a fold (see `withBeneath`): no delivery of its own. */
   readonly beneath?: true;
 }
@@ -37,7 +39,7 @@ export function withBeneath(items: readonly Item[]): Item[] {
   return items.flatMap((item) => {
     if (!item.under) return [item];
     const { row, below } = item.under;
-    const { row: _row, replace: _replace, under: _under, folds: _folds, ...rest } = item;
+    const { row: _row, replace: _replace, under: _under, folds: _folds, defaults: _d, ...rest } = item;
     const version = Math.min(below, item.delivery.write.version);
     const at = { ...rest.delivery, write: { ...rest.delivery.write, version } };
     return [{ ...rest, delivery: at, beneath: true as const, ...(row && { row }) }, item];
@@ -57,7 +59,8 @@ export function withoutBeneath(folds: readonly Item[]): Item[] {
  * One write per key, as applying the batch's writes of that key one by one in version order would
  * leave it: each set takes the columns it gives over the ones before it (a column a later write
  * leaves out keeps an earlier write's value, as it would in Postgres), an insert-only (autoNowAdd)
- * column keeps its first value, and a delete starts over (the sets after it replace the row). The
+ * column keeps its first value, a default (`defaults`) applies only to a column no write before it
+ * gave (and stays a default: an insert's alone), and a delete starts over (the sets after it replace the row). The
  * result carries the newest version, and what it folds: Postgres applies it only if no other write
  * of the key landed among them (`Write.since`), else they are applied one by one (`oneByOne`).
  */
@@ -79,23 +82,38 @@ export function folded(items: readonly Item[]): Item[] {
     const insertOnly = list[0]!.cache.schema.insertOnlyKeys;
     let row: Row | undefined;
     let deleted = false;
+    // The columns of `row` whose values are defaults (see `Item.defaults`).
+    const defaults = new Set<string>();
     for (const item of list) {
       if (!item.row) {
         row = undefined;
         deleted = true;
+        defaults.clear();
         continue;
       }
       const next: Row = { ...row };
       for (const [column, value] of Object.entries(item.row)) {
-        if (value === undefined || (row?.[column] !== undefined && insertOnly.includes(column))) continue;
+        const filled = item.defaults?.includes(column) === true;
+        if (value === undefined || (row?.[column] !== undefined && (filled || insertOnly.includes(column))))
+          continue;
         next[column] = value;
+        if (filled) defaults.add(column);
+        else defaults.delete(column);
       }
       row = next;
     }
     const newest = list[list.length - 1]!;
-    const { row: _sent, ...rest } = newest;
+    const { row: _sent, defaults: _defaults, ...rest } = newest;
     // Sets after a delete make a new row: what Postgres holds for the columns they leave out goes.
-    const one = row && newest.row ? { ...rest, row, ...(deleted && { replace: true }) } : rest;
+    const one =
+      row && newest.row
+        ? {
+            ...rest,
+            row,
+            ...(deleted && { replace: true }),
+            ...(!deleted && defaults.size > 0 && { defaults: [...defaults] }),
+          }
+        : rest;
     out.push({ ...one, folds: list });
   }
   return out;
@@ -109,4 +127,15 @@ export function groupBySchema(items: readonly Item[]): Map<SchemaCache, Item[]> 
     else groups.set(item.cache, [item]);
   }
   return groups;
+}
+
+/**
+ * A refused set's row for its merge (see `mergeRefusedSets`), less its defaults: a newer write of the
+ * key landed first, so the row exists, and a default is never laid over a stored value.
+ */
+export function refusedRow(item: Item): Row | undefined {
+  if (!item.row || !item.defaults) return item.row;
+  const row = { ...item.row };
+  for (const key of item.defaults) delete row[key];
+  return row;
 }

@@ -5,7 +5,7 @@ import type { Delivery, QueuedWrite } from '../queue/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import { checkCountersTolerated, markCounters, marksOf } from './counter-marks.js';
-import { folded, groupBySchema, type Item, withBeneath, withoutBeneath } from './flush-fold.js';
+import { folded, groupBySchema, type Item, refusedRow, withBeneath, withoutBeneath } from './flush-fold.js';
 import { reportWriteError } from './hooks.js';
 import { type Id, idKey } from './ids.js';
 import { mergeRefusedSets, type RefusedWrite } from './merge-refused.js';
@@ -117,6 +117,7 @@ export async function flushDeliveries(
       id: row ? (row[pk] as Id) : write.id,
       ...(row && { row }),
       ...(under && { under }),
+      ...(row && write.defaults && { defaults: write.defaults }),
     });
   }
   if (items.length > 0) {
@@ -175,6 +176,7 @@ async function applyOrSplit(
         ...(item.row ? { row: item.row } : { id: item.id }),
         version: item.delivery.write.version,
         ...(item.replace && { replace: true }),
+        ...(item.defaults && { defaults: item.defaults }),
         ...(item.folds && { since: item.folds[0]!.delivery.write.version }),
       })),
     }));
@@ -219,7 +221,13 @@ async function applyOrSplit(
         else superseded.push({ key: item.key, version });
         // A copy queued again after a reset is a redelivery: the app's newer writes merged over it.
         if (!item.folds && !item.delivery.write.restored)
-          refusedSets.push({ key: item.key, id: item.id, version, ...(item.row && { row: item.row }), item });
+          refusedSets.push({
+            key: item.key,
+            id: item.id,
+            version,
+            ...(item.row && { row: refusedRow(item)! }),
+            item,
+          });
         return;
       }
       applied.push({ key: item.key, version: result.version, ...(result.row && { stored: result.row }) });

@@ -2,7 +2,7 @@ import { isStrataError, NOTHING_WRITTEN, type StrataError, schemaError } from '.
 import type { Row } from '../l3/types.js';
 import { queuedWriteHead } from '../queue/queued-write-head.js';
 import type { QueuedWrite, WriteQueue } from '../queue/types.js';
-import { applyClientDefaults } from './client-defaults.js';
+import { applyClientDefaults, insertDefaults } from './client-defaults.js';
 import type { EngineContext } from './context.js';
 import { OtherShapesLive } from './live-shapes.js';
 import { type OrderOptions, type ScriptedEnqueue, writeOrdered } from './ordered-writes.js';
@@ -107,6 +107,7 @@ export async function writeBehind(
               key,
               rows.queued[i],
               rows.under?.[i],
+              rows.defaults?.[i],
             ),
           ),
         }
@@ -185,8 +186,14 @@ interface Encoded {
    * against).
    */
   readonly queued: (string | undefined)[];
-  /** The pending index's row: the queued one (a search lays it over Postgres's stored row). */
+  /**
+   * The pending index's row: the queued one (a search lays it over Postgres's stored row), less its
+   * `defaults`: the index holds the columns writes sent, which a later partial set of the key carries
+   * as its own (it would then lay them over a stored row).
+   */
   readonly index: (string | undefined)[];
+  /** Per queued set, the keys of its row's columns that are defaults for a new row (`QueuedWrite.defaults`). */
+  readonly defaults?: readonly (string[] | undefined)[];
   /** Per write, the version its key must still hold ('' for a whole row or a delete). */
   readonly expected: string[];
   /** Per partial set over marked queued writes: their fold, beneath it (see `QueuedWrite.under`). */
@@ -200,7 +207,9 @@ interface Encoded {
  * a partial one over none); over an existing row only `$onUpdate` does, as Postgres's upsert would.
  * A partial row's queued one is its sent fold, taken from its stored row (no second encryption):
  * over a row, the sent columns over the queued sent fold (or alone); a new row, whole less the
- * nulls it only has because a column with an SQL default was filled in.
+ * nulls it only has because a column with an SQL default was filled in. The client defaults a
+ * new row was filled with are named (`Encoded.defaults`): the flush inserts them, never over a row
+ * another write made meanwhile (regression-defaults-over-held-tx.test.ts); the index leaves them out.
  */
 async function encode(
   cache: SchemaCache,
@@ -222,6 +231,8 @@ async function encode(
   const absent: (boolean | undefined)[] = [];
   const expected: string[] = [];
   const under: (QueuedWrite['under'] | undefined)[] = [];
+  // Per write, the columns a client default filled for a new row (see `insertDefaults`).
+  const filled: (string[] | undefined)[] = [];
   const earlier = new Map<string, Row | undefined>();
   for (const [i, w] of writes.entries()) {
     const base = bases?.get(w.key);
@@ -234,6 +245,7 @@ async function encode(
         ? earlier.get(w.key)
         : base.stored && (await codec.decryptRow(base.stored, w.key));
       sent[i] = applyClientDefaults(schema, w.row, now, !!row);
+      filled[i] = insertDefaults(schema, w.row, sent[i]!);
       // Carried (a transaction or write-through write reserved a version above the key's queued
       // writes): its row, not in L2 yet, is what this one lands over, so only the sent columns are
       // queued, even over a queued delete's tombstone (a new row's nulls would blank its columns:
@@ -247,6 +259,8 @@ async function encode(
       out = mergeOver(schema, row, sent[i]!);
     } else {
       out = w.row && applyClientDefaults(schema, w.row, now);
+      // A partial set whose base Postgres did not give goes as a new row: its defaults only insert.
+      filled[i] = w.row && out && insertDefaults(schema, w.row, out);
     }
     plain.push(out);
     earlier.set(w.key, out);
@@ -256,24 +270,36 @@ async function encode(
     ? await Promise.all(plain.map((row, i) => (row ? codec.encryptRow(row, writes[i]!.key) : undefined)))
     : plain;
   const l2 = stored.map((row) => row && codec.toL2(row));
-  // Per key, the stored sent fold of its latest write in the batch so far (a whole row's is itself).
+  // Per key, the stored sent fold of its latest write in the batch so far (a whole row's is itself),
+  // and the columns of it that are defaults for a new row.
   const folds = new Map<string, Row | undefined>();
+  const foldDefaults = new Map<string, string[] | undefined>();
+  const defaults: (string[] | undefined)[] = [];
+  const index: (string | undefined)[] = [];
   const queued = stored.map((row, i) => {
     const key = writes[i]!.key;
     const s = sent[i];
     let fold = row;
+    let keys = filled[i];
     if (row && s) {
       if (absent[i]) fold = sentOnly(schema, row, s);
       else if (!over[i]) fold = withoutFilledNulls(schema, { ...row }, s);
       else {
         fold = { ...(folds.has(key) ? folds.get(key) : bases!.get(key)!.queued) };
         for (const c of schema.columns) if (s[c.key] !== undefined) fold[c.key] = row[c.key];
+        // An earlier write's default in the batch stays one unless this write sent the column.
+        const before = foldDefaults.get(key)?.filter((k) => s[k] === undefined);
+        if (before?.length) keys = [...before, ...(keys ?? [])];
       }
     }
     folds.set(key, fold);
-    return fold === row && row ? codec.toQueueFromL2(row, l2[i]!) : fold && codec.toQueue(fold);
+    foldDefaults.set(key, row ? keys : undefined);
+    defaults.push(row ? keys : undefined);
+    const text = fold === row && row ? codec.toQueueFromL2(row, l2[i]!) : fold && codec.toQueue(fold);
+    index.push(fold && keys ? codec.toQueue(without(fold, keys)) : text);
+    return text;
   });
-  return { plain, stored, l2, queued, index: queued, expected, under };
+  return { plain, stored, l2, queued, index, expected, under, defaults };
 }
 
 /**
@@ -301,6 +327,13 @@ function encodeWhole(cache: SchemaCache, writes: readonly KeyedWrite[], now: Dat
   return { plain, stored: plain, l2, queued, index: queued, expected };
 }
 
+/** `row` less the columns `keys`. */
+function without(row: Row, keys: readonly string[]): Row {
+  const out = { ...row };
+  for (const key of keys) delete out[key];
+  return out;
+}
+
 /**
  * The two-request path: the queue takes the writes, or their pending copies are withdrawn (unless a
  * newer write replaced them) and QUEUE_UNAVAILABLE is thrown (or the queue's own error about its
@@ -325,6 +358,7 @@ async function enqueueOrWithdraw(
           op: rows.plain[i] ? 'set' : 'delete',
           ...(rows.queued[i] !== undefined && { row: rows.queued[i] }),
           ...(rows.under?.[i] && { under: rows.under[i] }),
+          ...(rows.defaults?.[i] && { defaults: rows.defaults[i] }),
           version,
         }),
       ),

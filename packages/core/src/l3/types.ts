@@ -92,6 +92,12 @@ export interface Write {
    */
   replace?: boolean;
   /**
+   * Keys of `row`'s columns whose values are defaults filled in for a new row (a write-behind set's
+   * `$defaultFn`, literal and `defaultNow()` values): as Postgres' DEFAULT, they go into the INSERT
+   * and never over a stored row's values. Columns a set leaves out that have a `$defaultFn` are so too.
+   */
+  defaults?: readonly string[];
+  /**
    * For a Redis-ordered write that stands for several of its key (a write-behind flush folds a key's
    * queued writes into one): the lowest of their versions. It applies only where the stored version
    * is below `since` as well, i.e. no other write of the key landed between the folded ones (the

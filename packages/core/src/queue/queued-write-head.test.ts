@@ -22,11 +22,22 @@ describe('queuedWriteHead', () => {
       version: 13,
     },
     { schema: 'app:players', id: 'p4', op: 'set', row: '{"id":"p4"}', under: { below: 7 }, version: 8 },
+    // A partial set of a key with no row: the defaults it filled only its insert sets.
+    { schema: 'app:players', id: 'p5', op: 'set', row: '{"id":"p5","d":"fn"}', defaults: ['d'], version: 3 },
+    {
+      schema: 'app:players',
+      id: 'p6',
+      op: 'set',
+      row: '{"id":"p6","d":"fn"}',
+      under: { below: 7 },
+      defaults: ['d'],
+      version: 8,
+    },
   ];
 
   it('plus the version and "}" is exactly the JSON of the write, and reads back as it', () => {
     for (const write of writes) {
-      const text = `${queuedWriteHead(write.schema, write.keyPrefix, write.id, write.row, write.under)}${write.version}}`;
+      const text = `${queuedWriteHead(write.schema, write.keyPrefix, write.id, write.row, write.under, write.defaults)}${write.version}}`;
       expect(text).toBe(JSON.stringify(write));
       expect(decodeQueuedWrite(text)).toEqual(write);
     }

@@ -2,7 +2,7 @@ import type { QueuedWrite } from './types.js';
 
 /**
  * The wire form of a {@link QueuedWrite} (its JSON, as `JSON.stringify` writes it) up to its
- * version: `{"schema":…[,"keyPrefix":…],"id":…,"op":…[,"row":…][,"under":…],"version":`. A script that takes the version inside
+ * version: `{"schema":…[,"keyPrefix":…],"id":…,"op":…[,"row":…][,"under":…][,"defaults":…],"version":`. A script that takes the version inside
  * Redis appends it and `}` (the one-round-trip write-behind `set`, see `ColocatedQueue`). Built from
  * its parts rather than by stringifying a write object and cutting its tail: no object per write,
  * and the same text, field for field, so `decodeQueuedWrite` reads it back like any other.
@@ -17,6 +17,7 @@ export function queuedWriteHead(
   id: string,
   row: string | undefined,
   under?: QueuedWrite['under'],
+  defaults?: readonly string[],
 ): string {
   // The writer's app, which a consumer shared by several routes the write by (see `flushRouted`).
   const app = keyPrefix === undefined ? '' : `,"keyPrefix":${JSON.stringify(keyPrefix)}`;
@@ -24,5 +25,6 @@ export function queuedWriteHead(
   if (row === undefined) return `${start},"op":"delete","version":`;
   // As JSON.stringify writes an `under` (`below` first, then its row when it has one).
   const beneath = under ? `,"under":${JSON.stringify(under)}` : '';
-  return `${start},"op":"set","row":${JSON.stringify(row)}${beneath},"version":`;
+  const filled = defaults && defaults.length > 0 ? `,"defaults":${JSON.stringify(defaults)}` : '';
+  return `${start},"op":"set","row":${JSON.stringify(row)}${beneath}${filled},"version":`;
 }

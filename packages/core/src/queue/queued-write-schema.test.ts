@@ -74,6 +74,14 @@ describe('queued write validation', () => {
     expect((bad as Error).message).toMatch(/^strata: queued write: under\.below: /);
   });
 
+  it("keeps a set's defaults (the columns only its insert sets), drops empty ones, refuses bad ones", () => {
+    const write = { schema: 's', id: '1', op: 'set', row: '{"d":"fn"}', version: 5 } as const;
+    expect(parseQueuedWrite({ ...write, defaults: ['d'] })).toEqual({ ...write, defaults: ['d'] });
+    expect('defaults' in parseQueuedWrite({ ...write, defaults: [] })).toBe(false);
+    const bad = thrown(() => parseQueuedWrite({ ...write, defaults: ['d', 1] }));
+    expect((bad as Error).message).toMatch(/^strata: queued write: defaults\.1: /);
+  });
+
   it('names the bad field', () => {
     const error = thrown(() => parseQueuedWrite({ schema: 's', id: '1', op: 'set', version: 2 }));
     expect(isStrataError(error, 'VALIDATION_FAILED')).toBe(true);

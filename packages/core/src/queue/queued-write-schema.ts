@@ -22,6 +22,7 @@ const queuedWrite = check.discriminated('op', {
     under: check.optional(
       check.object({ below: check.number(check.int, check.gte(0)), row: check.optional(check.string()) }),
     ),
+    defaults: check.optional(check.array(check.string(check.minLength(1)))),
   }),
   delete: check.object({ ...common, op: check.oneOf(['delete']), row: check.optional(check.absent) }),
 });
@@ -71,7 +72,17 @@ function validWrite(value: unknown, label: string, index?: number): QueuedWrite 
 }
 
 /** A frozen copy with only a write's own fields (`restored` only when true); no `row: undefined` on deletes, so a write read back equals the one enqueued. */
-function known({ schema, keyPrefix, id, version, op, row, restored, under }: QueuedWrite): QueuedWrite {
+function known({
+  schema,
+  keyPrefix,
+  id,
+  version,
+  op,
+  row,
+  restored,
+  under,
+  defaults,
+}: QueuedWrite): QueuedWrite {
   const write: QueuedWrite =
     row === undefined ? { schema, id, version, op } : { schema, id, version, op, row };
   if (keyPrefix !== undefined) write.keyPrefix = keyPrefix;
@@ -79,6 +90,7 @@ function known({ schema, keyPrefix, id, version, op, row, restored, under }: Que
     write.under = Object.freeze(
       under.row === undefined ? { below: under.below } : { below: under.below, row: under.row },
     );
+  if (row !== undefined && defaults?.length) write.defaults = [...defaults];
   // A flag, not a field to check: anything but `true` is left out, never a reason to refuse the write.
   if (restored === true) write.restored = true;
   return Object.freeze(write);

@@ -29,6 +29,14 @@ export interface QueuedWrite {
    */
   under?: { below: number; row?: string };
   /**
+   * For a `set`: the keys of `row`'s columns whose values are defaults the writer filled in for a new
+   * row (a partial set of a key with no row: `$defaultFn`, literal and `defaultNow()` values). As
+   * Postgres' DEFAULT, the flush inserts them and never lays them over a stored row's values (a write
+   * reserved before this one, such as a held transaction, may have made the row by then). Absent from
+   * an older producer's message: every column of the row is then applied.
+   */
+  defaults?: string[];
+  /**
    * Orders writes to one key across instances and retries: an INCR on the key's version counter
    * in L2, taken in the same request as the L2 write. Larger = newer.
    */

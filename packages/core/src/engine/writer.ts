@@ -3,6 +3,7 @@ import type { L2Tier } from '../l2/types.js';
 import type { Row } from '../l3/types.js';
 import type { WriteQueue } from '../queue/types.js';
 import type { Coherence } from './coherence.js';
+import { BusColocation } from './bus-colocation.js';
 import { commitWrites } from './commit-tx.js';
 import type { EngineContext } from './context.js';
 import type { FlushLoop } from './flush-loop.js';
@@ -54,6 +55,7 @@ const SHARED_FAILURES = new Set([
 export class Writer {
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #colocation: QueueColocation | undefined;
+  readonly #busColocation: BusColocation | undefined;
   readonly #batches = new Map<SchemaCache, GroupCommit<KeyedWrite, Written>>();
   #closing = false;
 
@@ -65,6 +67,7 @@ export class Writer {
     l2: L2Tier | undefined,
   ) {
     this.#colocation = queue && new QueueColocation(ctx, queue, l2);
+    this.#busColocation = queue && new BusColocation(ctx, ctx.config.coherence.bus, l2);
   }
 
   /** `turn`: the call's place in its keys' order, let go once the write's own order is fixed. */
@@ -203,10 +206,12 @@ export class Writer {
    * already queued (see `commitWrites`).
    */
   async #writeBehind(cache: SchemaCache, writes: readonly KeyedWrite[]): Promise<Written[]> {
-    const { rows, versions, refused } = await this.#writeBehindOrThrough(cache, writes);
+    const { rows, versions, refused, told } = await this.#writeBehindOrThrough(cache, writes);
     // One message per op (a batch of sets only, the usual one, sends one; an empty list sends none).
-    // No bus, nothing to tell: no call (and no turn of the microtask queue) per op.
-    if (this.ctx.config.coherence.bus)
+    // No bus, nothing to tell: no call (and no turn of the microtask queue) per op. Told by the
+    // script itself (a bus on the L2's Redis): only what earlier publishes could not send goes now.
+    if (told) this.coherence.resendUnsent();
+    else if (this.ctx.config.coherence.bus)
       for (const op of ['set', 'delete'] as const) {
         const at = writes.flatMap((w, i) => (!!w.row === (op === 'set') ? [i] : []));
         await this.coherence.publish(
@@ -229,10 +234,10 @@ export class Writer {
   async #writeBehindOrThrough(
     cache: SchemaCache,
     writes: readonly KeyedWrite[],
-  ): Promise<{ rows: Row[]; versions: number[]; refused?: readonly RefusedWrite[] }> {
+  ): Promise<{ rows: Row[]; versions: number[]; refused?: readonly RefusedWrite[]; told?: boolean }> {
     if (!cache.generation?.shapes.others.length) {
       try {
-        return await writeBehind(this.ctx, cache, this.queue!, this.#colocation!, writes);
+        return await writeBehind(this.ctx, cache, this.queue!, this.#colocation!, writes, this.#busColocation);
       } catch (err) {
         if (!(err instanceof OtherShapesLive)) throw err;
       }

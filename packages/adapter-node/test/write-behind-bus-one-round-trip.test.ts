@@ -107,7 +107,9 @@ it('on the L2 Redis: each set is one L2 script (no PUBLISH of its own); the othe
   await a.strata.set(items, { id: 'k', n: 1 }); // the first: the queue's and the bus's checks
   expect(await b.strata.get(items, 'k')).toEqual({ id: 'k', n: 1 }); // b subscribed; k in its L1
   const raw = new Redis(redisUrl, { protocol: 2 });
-  const wire = new Promise<string>((resolve) => raw.once('message', (_channel: string, m: string) => resolve(m)));
+  const wire = new Promise<string>((resolve) =>
+    raw.once('message', (_channel: string, m: string) => resolve(m)),
+  );
   await raw.subscribe(`${name}:same:bus`);
   a.l2.ran.length = 0;
   a.busSent.length = 0;

@@ -1,5 +1,5 @@
-import { NOTHING_WRITTEN, schemaError } from '../errors.js';
 import type { ScriptedBus } from '../bus/types.js';
+import { NOTHING_WRITTEN, schemaError } from '../errors.js';
 import {
   ORDERED_PUT,
   ORDERED_PUT_ENQUEUE,
@@ -159,7 +159,10 @@ export async function writeOrderedIn(
       if (publish) {
         // The watch's life as it is when this attempt leaves ('' unknown: no ticks, as `told()`).
         const told = bucket.watch.told();
-        const ticks = told === '' ? '' : `,"ticks":[${JSON.stringify(told.slice(0, told.lastIndexOf(':') + 1)).slice(0, -1)}`;
+        const ticks =
+          told === ''
+            ? ''
+            : `,"ticks":[${JSON.stringify(told.slice(0, told.lastIndexOf(':') + 1)).slice(0, -1)}`;
         args.push(publish.channel, publish.setHead, publish.deleteHead, publish.after, ticks);
       }
       for (const arg of perKey) args.push(arg);

@@ -2,11 +2,16 @@ import { isStrataError, NOTHING_WRITTEN, type StrataError, schemaError } from '.
 import type { Row } from '../l3/types.js';
 import { queuedWriteHead } from '../queue/queued-write-head.js';
 import type { QueuedWrite, WriteQueue } from '../queue/types.js';
+import type { BusColocation } from './bus-colocation.js';
 import { applyClientDefaults } from './client-defaults.js';
 import type { EngineContext } from './context.js';
 import { OtherShapesLive } from './live-shapes.js';
-import type { BusColocation } from './bus-colocation.js';
-import { type OrderOptions, type ScriptedEnqueue, type ScriptedPublish, writeOrdered } from './ordered-writes.js';
+import {
+  type OrderOptions,
+  type ScriptedEnqueue,
+  type ScriptedPublish,
+  writeOrdered,
+} from './ordered-writes.js';
 import {
   type Base,
   basesOf,
@@ -66,7 +71,8 @@ export async function writeBehind(
   const ready = colocated?.ready();
   if (ready) await ready;
   // A bus on the L2's Redis: the script publishes the batch's messages (one bucket: one script).
-  const template = bus && cache.buckets.length === 1 ? bus.template(cache.schema.identity, writes) : undefined;
+  const template =
+    bus && cache.buckets.length === 1 ? bus.template(cache.schema.identity, writes) : undefined;
   const publish = template instanceof Promise ? await template : template;
   // The caller (`Writer`) counts the write as in flight from its call to its end (`beginWrite`):
   // loads of its keys that began since are detached now, as its script leaves.

@@ -2,8 +2,8 @@ import { isStrataError, StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
 import type { Row } from '../l3/types.js';
 import type { WriteQueue } from '../queue/types.js';
-import type { Coherence } from './coherence.js';
 import { BusColocation } from './bus-colocation.js';
+import type { Coherence } from './coherence.js';
 import { commitWrites } from './commit-tx.js';
 import type { EngineContext } from './context.js';
 import type { FlushLoop } from './flush-loop.js';
@@ -237,7 +237,14 @@ export class Writer {
   ): Promise<{ rows: Row[]; versions: number[]; refused?: readonly RefusedWrite[]; told?: boolean }> {
     if (!cache.generation?.shapes.others.length) {
       try {
-        return await writeBehind(this.ctx, cache, this.queue!, this.#colocation!, writes, this.#busColocation);
+        return await writeBehind(
+          this.ctx,
+          cache,
+          this.queue!,
+          this.#colocation!,
+          writes,
+          this.#busColocation,
+        );
       } catch (err) {
         if (!(err instanceof OtherShapesLive)) throw err;
       }

@@ -9,8 +9,8 @@ import {
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { type ChannelSubscription, ConnectionSubscription } from './channel-subscription.js';
 import { isCluster } from './cluster-slots.js';
-import { markRedis } from './colocation-mark.js';
 import { quitConnection } from './quit-connection.js';
+import { scriptedBus } from './scripted-bus.js';
 import { ShardSubscription } from './shard-subscription.js';
 
 const DEFAULT_CHANNEL = 'strata:invalidate';
@@ -146,8 +146,7 @@ class RedisPubSubBus implements InvalidationBus {
   /** `scripted` for a bus that PUBLISHes through `publisher`. */
   scriptedOn(publisher: Redis): ScriptedBus {
     const delivery = this.#delivery;
-    const channel = this.#channel;
-    return { channel, mark: () => markRedis(publisher, channel), published: (n) => delivery.published(n) };
+    return scriptedBus(publisher, this.#channel, (n) => delivery.published(n));
   }
 
   subscribe(handlers: BusHandlers): Promise<void> {

@@ -182,7 +182,7 @@ export class Coherence {
     }
   }
 
-  /** After a write script published for the bus (see `BusColocation`): the kept messages go out now. */
+  /** After a write script published for the bus (`ScriptedBus`): the kept messages go out now. */
   resendUnsent(): void {
     if (this.#bus && this.#unsent.size > 0) this.#resendUnsent(this.#bus);
   }

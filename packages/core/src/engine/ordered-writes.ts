@@ -1,13 +1,6 @@
-import type { ScriptedBus } from '../bus/types.js';
+import type { ScriptedPublish } from '../bus/types.js';
 import { NOTHING_WRITTEN, schemaError } from '../errors.js';
-import {
-  ORDERED_PUT,
-  ORDERED_PUT_ENQUEUE,
-  ORDERED_PUT_ENQUEUE_PUBLISH,
-  ORDERED_PUT_PUBLISH,
-  RESERVE,
-  SEED_COUNTER,
-} from '../l2/scripts.js';
+import { ORDERED_PUT, ORDERED_PUT_ENQUEUE, RESERVE, SEED_COUNTER } from '../l2/scripts.js';
 import { EPOCH_SPAN } from '../l3/epoch-span.js';
 import type { Row } from '../l3/types.js';
 import type { Bucket } from './buckets.js';
@@ -39,24 +32,6 @@ export interface ScriptedEnqueue {
   readonly streams?: readonly string[] | undefined;
   readonly field: string;
   readonly heads: readonly string[];
-}
-
-/**
- * An invalidation bus on the L2's own Redis (see `BusColocation`): the script that orders the writes
- * also PUBLISHes on `channel` the batch's messages, one per op (sets, then deletes) as
- * `Coherence.publish` builds them: `{head}{versions}],"op":"{op}"{after}{ticks}}`, with the versions
- * and the tick (`,"ticks":["{boot}:{tick}"]`, this bucket's life as the watch knows it) the script
- * assigns. A head is '' for an op the batch has none of.
- */
-export interface ScriptedPublish {
-  readonly channel: string;
-  readonly setHead: string;
-  readonly deleteHead: string;
-  /** `,"origin":"…"`. */
-  readonly after: string;
-  /** How many messages the script sends. */
-  readonly messages: number;
-  readonly bus: ScriptedBus;
 }
 
 /** What the counter's errors name. */
@@ -101,7 +76,7 @@ export interface WrittenInOrder {
 export interface OrderOptions {
   pendingFlush: boolean;
   enqueue?: ScriptedEnqueue;
-  /** One bucket only (`writeOrderedIn`). */
+  /** The script also publishes the batch's bus messages (one bucket only: `writeOrderedIn`). */
   publish?: ScriptedPublish;
   expected?: readonly string[];
   alone?: boolean;
@@ -157,13 +132,12 @@ export async function writeOrderedIn(
       const args = [String(generation), String(floor), pendingFlush ? '1' : '0', owner];
       if (enqueue) args.push(enqueue.field);
       if (publish) {
-        // The watch's life as it is when this attempt leaves ('' unknown: no ticks, as `told()`).
+        for (const arg of publish.args) args.push(arg);
+        // The ticks' head: the watch's life as this attempt leaves ('' unknown: none, as `told()`).
         const told = bucket.watch.told();
-        const ticks =
-          told === ''
-            ? ''
-            : `,"ticks":[${JSON.stringify(told.slice(0, told.lastIndexOf(':') + 1)).slice(0, -1)}`;
-        args.push(publish.channel, publish.setHead, publish.deleteHead, publish.after, ticks);
+        args.push(
+          told && `,"ticks":[${JSON.stringify(told.slice(0, told.lastIndexOf(':') + 1)).slice(0, -1)}`,
+        );
       }
       for (const arg of perKey) args.push(arg);
       if (expected) for (const version of expected) args.push(version);
@@ -173,13 +147,7 @@ export async function writeOrderedIn(
         for (const key of tail.keys) keys.push(key);
         for (const arg of tail.args) args.push(arg);
       }
-      const script = publish
-        ? enqueue
-          ? ORDERED_PUT_ENQUEUE_PUBLISH
-          : ORDERED_PUT_PUBLISH
-        : enqueue
-          ? ORDERED_PUT_ENQUEUE
-          : ORDERED_PUT;
+      const script = publish ? publish.scripts[enqueue ? 1 : 0] : enqueue ? ORDERED_PUT_ENQUEUE : ORDERED_PUT;
       const sent = l2.run(script, keys, args);
       // L1's copies need no version: made while the script is out rather than after its reply (one
       // call at a time, that work no longer adds to each call's latency). A failure still waits for it.
@@ -193,7 +161,7 @@ export async function writeOrderedIn(
     alone,
   );
   if (Number(reply[1]) === MOVED) return undefined;
-  publish?.bus.published(publish.messages);
+  publish?.sent();
   // {tick, 0, first, search generation, held…}
   const first = Number(reply[2]);
   const versions = new Array<number>(n);

@@ -1,17 +1,12 @@
+import type { ScriptedPublish } from '../bus/types.js';
 import { isStrataError, NOTHING_WRITTEN, type StrataError, schemaError } from '../errors.js';
 import type { Row } from '../l3/types.js';
 import { queuedWriteHead } from '../queue/queued-write-head.js';
 import type { QueuedWrite, WriteQueue } from '../queue/types.js';
-import type { BusColocation } from './bus-colocation.js';
 import { applyClientDefaults } from './client-defaults.js';
 import type { EngineContext } from './context.js';
 import { OtherShapesLive } from './live-shapes.js';
-import {
-  type OrderOptions,
-  type ScriptedEnqueue,
-  type ScriptedPublish,
-  writeOrdered,
-} from './ordered-writes.js';
+import { type OrderOptions, type ScriptedEnqueue, writeOrdered } from './ordered-writes.js';
 import {
   type Base,
   basesOf,
@@ -57,7 +52,6 @@ export async function writeBehind(
   queue: WriteQueue,
   colocation: QueueColocation,
   writes: readonly KeyedWrite[],
-  bus?: BusColocation,
 ): Promise<WriteResult> {
   const name = cache.schema.name;
   const keys = writes.map((w) => w.key);
@@ -70,9 +64,14 @@ export async function writeBehind(
   // Before anything is written: a queue that would refuse (closed, a Redis without AOF) gets nothing.
   const ready = colocated?.ready();
   if (ready) await ready;
-  // A bus on the L2's Redis: the script publishes the batch's messages (one bucket: one script).
-  const template =
-    bus && cache.buckets.length === 1 ? bus.template(cache.schema.identity, writes) : undefined;
+  // A bus on the L2's Redis publishes the batch's messages from its script (one bucket: one script).
+  const scripted = cache.buckets.length === 1 ? ctx.config.coherence.bus?.scripted : undefined;
+  const template = scripted?.batch(cache.l2!, cache.schema.identity, ctx.config.instanceId, writes, (err) => {
+    ctx.counters.error('bus');
+    ctx.config.logger.warn('invalidation bus: could not tell whether it shares the L2 Redis', {
+      error: String(err),
+    });
+  });
   const publish = template instanceof Promise ? await template : template;
   // The caller (`Writer`) counts the write as in flight from its call to its end (`beginWrite`):
   // loads of its keys that began since are detached now, as its script leaves.

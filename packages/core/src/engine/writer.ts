@@ -2,7 +2,6 @@ import { isStrataError, StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
 import type { Row } from '../l3/types.js';
 import type { WriteQueue } from '../queue/types.js';
-import { BusColocation } from './bus-colocation.js';
 import type { Coherence } from './coherence.js';
 import { commitWrites } from './commit-tx.js';
 import type { EngineContext } from './context.js';
@@ -55,7 +54,6 @@ const SHARED_FAILURES = new Set([
 export class Writer {
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #colocation: QueueColocation | undefined;
-  readonly #busColocation: BusColocation | undefined;
   readonly #batches = new Map<SchemaCache, GroupCommit<KeyedWrite, Written>>();
   #closing = false;
 
@@ -67,7 +65,6 @@ export class Writer {
     l2: L2Tier | undefined,
   ) {
     this.#colocation = queue && new QueueColocation(ctx, queue, l2);
-    this.#busColocation = queue && new BusColocation(ctx, ctx.config.coherence.bus, l2);
   }
 
   /** `turn`: the call's place in its keys' order, let go once the write's own order is fixed. */
@@ -237,14 +234,7 @@ export class Writer {
   ): Promise<{ rows: Row[]; versions: number[]; refused?: readonly RefusedWrite[]; told?: boolean }> {
     if (!cache.generation?.shapes.others.length) {
       try {
-        return await writeBehind(
-          this.ctx,
-          cache,
-          this.queue!,
-          this.#colocation!,
-          writes,
-          this.#busColocation,
-        );
+        return await writeBehind(this.ctx, cache, this.queue!, this.#colocation!, writes);
       } catch (err) {
         if (!(err instanceof OtherShapesLive)) throw err;
       }

@@ -103,19 +103,6 @@ return out`,
 };
 
 /**
- * ORDERED_PUT's publish (see `orderedPut`): per op its ids' versions in order, after the head that
- * names them; ticks (one bucket) `["{boot}:{tick}"]` with the script's own tick.
- */
-const PUBLISH_WRITTEN = (p: number, base: number, per: number) => `local vs = {r = {}, a = {}}
-for i = 1, n do local k = vs[ARGV[${base} + (i - 1) * ${per}]]; k[#k + 1] = versions[i] end
-local tk = ARGV[${p + 4}] == '' and '' or ARGV[${p + 4}] .. string.format('%.0f', tick) .. '"]'
-for j, op in ipairs({'set', 'delete'}) do
-  local k = vs[j == 1 and 'r' or 'a']
-  if #k > 0 then redis.call('PUBLISH', ARGV[${p}], ARGV[${p} + j] .. table.concat(k, ',') .. '],"op":"' .. op .. '"' .. ARGV[${p + 3}] .. tk .. '}') end
-end
-`;
-
-/**
  * The source of ORDERED_PUT and ORDERED_PUT_ENQUEUE: `rows` is the index of the first row key, the
  * ARGV of entry i start at `5 + extra + (i - 1) * per`. With `enqueue`, each write is XADDed to the
  * stream KEYS[6] (field ARGV[5]) as its JSON head (ARGV per entry, 5th) followed by its version and
@@ -124,16 +111,18 @@ end
  * lands in the pending index KEYS[5] (see PENDING), field its row key, value
  * `{version};{kind};{row}` (the row: the entry's last ARGV, or its payload when that is ''). Each
  * version is formatted once (`versions`): the queue entry and the envelope carry the same text.
- * With `publish` (see `ScriptedPublish`), five ARGV before the entries' (after the field) are a
- * channel, the set and the delete message's heads, their common part after the op, and the ticks'
- * head ('' for none): once everything is written, the script PUBLISHes each message the batch has
- * (sets, then deletes), its versions and tick the script's own.
+ * `extra` ARGV (from `ARGV[p]`, after the field) come before the entries' and `tail` (Lua given
+ * `p`, `base` and `per`) runs once every row is written: see `l2/publish-scripts.ts`.
  */
-function orderedPut(enqueue: boolean, publish = false): string {
+export function orderedPut(
+  enqueue: boolean,
+  extra = 0,
+  tail: (p: number, base: number, per: number) => string = () => '',
+): string {
   const rows = enqueue ? 6 : 5;
   const per = enqueue ? 6 : 5;
   const p = enqueue ? 6 : 5;
-  const base = p + (publish ? 5 : 0);
+  const base = p + extra;
   return `${HEADER}
 ${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
@@ -185,7 +174,7 @@ for i = 1, n do
   out[4 + i] = held[i]
   twin_mark(i, version)
 end
-${publish ? PUBLISH_WRITTEN(p, base, per) : ''}return out`;
+${tail(p, base, per)}return out`;
 }
 
 /**
@@ -220,16 +209,6 @@ export const ORDERED_PUT: L2Script = { name: 'ordered-put', source: orderedPut(f
  * nothing either.
  */
 export const ORDERED_PUT_ENQUEUE: L2Script = { name: 'ordered-put-enqueue', source: orderedPut(true) };
-
-/**
- * ORDERED_PUT (and ORDERED_PUT_ENQUEUE) that also PUBLISHes the batch's invalidation messages on a
- * bus in the same Redis (see `orderedPut`): a write-behind `set` with the pub/sub bus in one round trip.
- */
-export const ORDERED_PUT_PUBLISH: L2Script = { name: 'ordered-put-publish', source: orderedPut(false, true) };
-export const ORDERED_PUT_ENQUEUE_PUBLISH: L2Script = {
-  name: 'ordered-put-enqueue-publish',
-  source: orderedPut(true, true),
-};
 
 /**
  * Takes ARGV[2] versions from a counter without writing anything: a transaction that writes a
@@ -674,8 +653,6 @@ export const L2_SCRIPTS: readonly L2Script[] = [
   PUT,
   ORDERED_PUT,
   ORDERED_PUT_ENQUEUE,
-  ORDERED_PUT_PUBLISH,
-  ORDERED_PUT_ENQUEUE_PUBLISH,
   RESERVE,
   UNMARK,
   RESERVE_THROUGH,

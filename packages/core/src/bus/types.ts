@@ -96,7 +96,7 @@ export interface ScriptedBus {
 export interface ScriptedPublish {
   /** Run instead of ORDERED_PUT and ORDERED_PUT_ENQUEUE. */
   readonly scripts: readonly [L2Script, L2Script];
-  /** Their ARGV after the field but the last: the ticks' head, which the engine adds per attempt. */
+  /** Their ARGV after the field but the last: the bucket's life (`L2Watch.told`), which the engine adds per attempt. */
   readonly args: readonly string[];
   /** The script ran: its messages are out (the bus counts them). */
   sent(): void;

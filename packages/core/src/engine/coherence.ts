@@ -184,7 +184,7 @@ export class Coherence {
 
   /** After a write script published for the bus (`ScriptedBus`): the kept messages go out now. */
   resendUnsent(): void {
-    if (this.#bus && this.#unsent.size > 0) this.#resendUnsent(this.#bus);
+    if (this.#bus) this.#resendUnsent(this.#bus);
   }
 
   /** After a bus call that worked: the kept messages go out now, in the background. */

@@ -133,11 +133,8 @@ export async function writeOrderedIn(
       if (enqueue) args.push(enqueue.field);
       if (publish) {
         for (const arg of publish.args) args.push(arg);
-        // The ticks' head: the watch's life as this attempt leaves ('' unknown: none, as `told()`).
-        const told = bucket.watch.told();
-        args.push(
-          told && `,"ticks":[${JSON.stringify(told.slice(0, told.lastIndexOf(':') + 1)).slice(0, -1)}`,
-        );
+        // The watch's life as this attempt leaves ('' unknown): the message's ticks, with the script's tick.
+        args.push(bucket.watch.told());
       }
       for (const arg of perKey) args.push(arg);
       if (expected) for (const version of expected) args.push(version);

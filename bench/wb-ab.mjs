@@ -1,7 +1,9 @@
 // Branch vs a baseline build of Strata's write-behind `set` (Redis Stream queue on the L2's Redis,
 // ioredis L2, one set at a time), in one process, interleaved per iteration (shuffled) with the
 // one-round-trip floor (a raw ioredis MULTI of SET + XADD, bench/lib/write-behind-floor.mjs).
-// `node bench/wb-ab.mjs [--base <dir>] [--runs 5] [--iterations 3000] [--cpu]`, where <dir> holds
+// `--bus`: each side with the Redis pub/sub bus `createStrata` wires (on the L2's Redis; its publish
+// awaited, `background: 'await'`), the floor unchanged.
+// `node bench/wb-ab.mjs [--base <dir>] [--runs 5] [--iterations 3000] [--cpu] [--bus]`, where <dir> holds
 // node_modules/@strata/{core,adapter-node} (package.json + dist of the baseline build) and symlinks
 // to this repo's other node_modules (as bench/l2-ab.mjs). Prints each run's medians, then per side
 // the median of the runs' ratios to the floor (time per set / the floor's) with their spread.
@@ -38,6 +40,14 @@ const make = (label, { core, drizzle, tcp }) => {
     l1: { maxEntries: 200_000 },
     schemas: [schema],
     writeBehind: { queue, threshold: 1_000_000 },
+    ...(flag('--bus') && {
+      coherence: {
+        bus: tcp.createRedisPubSubBus({
+          url: stack.urls.redisUrl,
+          channel: `${stack.name}:wbab-${label}:bus`,
+        }),
+      },
+    }),
   });
   return { label, strata, schema, stream: `${stack.name}:wbab-${label}:writes` };
 };

@@ -58,7 +58,8 @@ const l2 = {
   name: live.name,
   getMany: (keys) => live.getMany(keys),
   run(script, keys, args, sendBy) {
-    if (script.name !== 'ordered-put-enqueue') return live.run(script, keys, args, sendBy);
+    // The set's script: with a bus on this Redis, its variant that also PUBLISHes (ordered-put-enqueue-publish).
+    if (!script.name.startsWith('ordered-put-enqueue')) return live.run(script, keys, args, sendBy);
     history.push({ script, keys: [...keys], args: [...args] });
     if (history.length > 200) history.shift();
     mark.run = process.hrtime.bigint();

@@ -6,7 +6,14 @@
 export { invalidationChannel } from './bus/channel.js';
 export { BusDelivery } from './bus/delivery.js';
 export { encodeInvalidation } from './bus/message.js';
-export type { BusHandlers, BusStats, Invalidation, InvalidationBus } from './bus/types.js';
+export type {
+  BusHandlers,
+  BusStats,
+  Invalidation,
+  InvalidationBus,
+  ScriptedBus,
+  ScriptedPublish,
+} from './bus/types.js';
 export type { RelayParts, RelayPlan } from './capture/change-relay.js';
 export type { RelayStatsSnapshot } from './capture/relay-stats.js';
 export {
@@ -41,6 +48,7 @@ export { type HostTimer, timerClock } from './l1/tick-clock.js';
 export type { EvictionPolicy, EvictReason, L1Entry, L1Stats, L1Tier, MemoryL1Options } from './l1/types.js';
 export { decodeEnvelope } from './l2/envelope.js';
 export { getManyByMget, mgetValues } from './l2/get-many.js';
+export { ORDERED_PUT_PUBLISH } from './l2/publish-scripts.js';
 export { checkSendBy } from './l2/send-by.js';
 export type { L2Script, L2Tier } from './l2/types.js';
 export { type CaptureCheck, type CaptureDdlMode, CHANGES_CHANNEL, type L3Capture } from './l3/capture.js';

@@ -1,9 +1,16 @@
 import type { InvalidationBus } from '@strata/core';
-import { BusDelivery, type BusHandlers, type BusStats, type Invalidation } from '@strata/core/driver';
+import {
+  BusDelivery,
+  type BusHandlers,
+  type BusStats,
+  type Invalidation,
+  type ScriptedBus,
+} from '@strata/core/driver';
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { type ChannelSubscription, ConnectionSubscription } from './channel-subscription.js';
 import { isCluster } from './cluster-slots.js';
 import { quitConnection } from './quit-connection.js';
+import { scriptedBus } from './scripted-bus.js';
 import { ShardSubscription } from './shard-subscription.js';
 
 const DEFAULT_CHANNEL = 'strata:invalidate';
@@ -68,12 +75,16 @@ export function createRedisPubSubBus(options: RedisPubSubBusOptions): Invalidati
   // every failed reconnect as an "Unhandled error event".
   if (borrowed === undefined) publisher.on('error', () => {});
   subscriber.on('error', () => {});
-  return new RedisPubSubBus(
+  const bus = new RedisPubSubBus(
     (channel, payload) => publisher.publish(channel, payload),
     new ConnectionSubscription(subscriber, options.channel ?? DEFAULT_CHANNEL),
     borrowed === undefined ? () => quitConnection(publisher) : undefined,
     options.channel,
   );
+  // A plain PUBLISH on one Redis: a write script there may publish for the bus (not SPUBLISH, whose
+  // channel has a slot of its own).
+  bus.scripted = bus.scriptedOn(publisher);
+  return bus;
 }
 
 /**
@@ -112,6 +123,7 @@ class RedisPubSubBus implements InvalidationBus {
   readonly #channel: string;
   /** Set once the first subscribe has been answered (either way): later `ready`s are reconnects. */
   #firstAttemptDone = false;
+  scripted?: ScriptedBus;
 
   constructor(
     send: (channel: string, payload: string) => Promise<unknown>,
@@ -129,6 +141,12 @@ class RedisPubSubBus implements InvalidationBus {
 
   publish(invalidation: Invalidation): Promise<void> {
     return this.#delivery.publish(invalidation, (payload) => this.#send(this.#channel, payload));
+  }
+
+  /** `scripted` for a bus that PUBLISHes through `publisher`. */
+  scriptedOn(publisher: Redis): ScriptedBus {
+    const delivery = this.#delivery;
+    return scriptedBus(publisher, this.#channel, (n) => delivery.published(n));
   }
 
   subscribe(handlers: BusHandlers): Promise<void> {

@@ -62,8 +62,9 @@ export class BusDelivery {
     }
   }
 
-  published(): void {
-    this.#published += 1;
+  /** Counts `count` messages sent (by the bus, or by a write script on its behalf). */
+  published(count = 1): void {
+    this.#published += count;
   }
 
   /**

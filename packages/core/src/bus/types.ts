@@ -1,3 +1,5 @@
+import type { L2Script, L2Tier } from '../l2/types.js';
+
 /**
  * What one instance tells the others: drop these ids of this schema from L1 (or all of it).
  * One message per write batch, not per row. On the wire it is JSON; the Go library Strata's
@@ -62,4 +64,40 @@ export interface InvalidationBus {
   stats(): BusStats;
   /** Unsubscribes and releases what the bus opened itself. Idempotent. */
   close(): Promise<void>;
+  /**
+   * A bus whose `publish` is a plain `PUBLISH` on one Redis: a write script run on that same Redis
+   * (checked by `mark`, never assumed) may publish a write's message itself, in its own round trip.
+   */
+  readonly scripted?: ScriptedBus;
+}
+
+/**
+ * A bus a write script can publish for (see `InvalidationBus.scripted`), e.g. adapter-node's Redis
+ * pub/sub: its ORDERED_PUT then PUBLISHes the batch's messages itself.
+ */
+export interface ScriptedBus {
+  /**
+   * How the script of a one-bucket write-behind batch of `identity` (run on `l2`) publishes the
+   * batch's messages as `origin`, one per op as the engine would; undefined when the engine is to
+   * publish them (another Redis, a message the script would not send as is). A promise only until
+   * the bus has checked, once, by a marker key, that `l2` reaches its Redis; `failed` hears a check
+   * that failed (asked again at the next batch).
+   */
+  batch(
+    l2: L2Tier,
+    identity: string,
+    origin: string,
+    writes: readonly { readonly key: string; readonly row?: unknown }[],
+    failed: (err: unknown) => void,
+  ): ScriptedPublish | undefined | Promise<ScriptedPublish | undefined>;
+}
+
+/** A batch's publish inside its ORDERED_PUT (see `ORDERED_PUT_PUBLISH`). */
+export interface ScriptedPublish {
+  /** Run instead of ORDERED_PUT and ORDERED_PUT_ENQUEUE. */
+  readonly scripts: readonly [L2Script, L2Script];
+  /** Their ARGV after the field but the last: the bucket's life (`L2Watch.told`), which the engine adds per attempt. */
+  readonly args: readonly string[];
+  /** The script ran: its messages are out (the bus counts them). */
+  sent(): void;
 }

@@ -182,6 +182,11 @@ export class Coherence {
     }
   }
 
+  /** After a write script published for the bus (`ScriptedBus`): the kept messages go out now. */
+  resendUnsent(): void {
+    if (this.#bus) this.#resendUnsent(this.#bus);
+  }
+
   /** After a bus call that worked: the kept messages go out now, in the background. */
   #resendUnsent(bus: InvalidationBus): void {
     const schema = this.#unsent.firstSchema();

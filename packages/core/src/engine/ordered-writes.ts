@@ -1,3 +1,4 @@
+import type { ScriptedPublish } from '../bus/types.js';
 import { NOTHING_WRITTEN, schemaError } from '../errors.js';
 import { ORDERED_PUT, ORDERED_PUT_ENQUEUE, RESERVE, SEED_COUNTER } from '../l2/scripts.js';
 import { EPOCH_SPAN } from '../l3/epoch-span.js';
@@ -75,6 +76,8 @@ export interface WrittenInOrder {
 export interface OrderOptions {
   pendingFlush: boolean;
   enqueue?: ScriptedEnqueue;
+  /** The script also publishes the batch's bus messages (one bucket only: `writeOrderedIn`). */
+  publish?: ScriptedPublish;
   expected?: readonly string[];
   alone?: boolean;
 }
@@ -84,7 +87,7 @@ export async function writeOrderedIn(
   cache: SchemaCache,
   bucket: Bucket,
   writes: readonly OrderedWrite[],
-  { pendingFlush, enqueue, expected, alone = false }: OrderOptions,
+  { pendingFlush, enqueue, publish, expected, alone = false }: OrderOptions,
 ): Promise<WrittenInOrder | undefined> {
   const l2 = cache.l2!;
   const space = bucket.keys;
@@ -128,6 +131,11 @@ export async function writeOrderedIn(
       const owner = cache.stampedOwner(cache.tags?.clock.stamp() ?? 0);
       const args = [String(generation), String(floor), pendingFlush ? '1' : '0', owner];
       if (enqueue) args.push(enqueue.field);
+      if (publish) {
+        for (const arg of publish.args) args.push(arg);
+        // The watch's life as this attempt leaves ('' unknown): the message's ticks, with the script's tick.
+        args.push(bucket.watch.told());
+      }
       for (const arg of perKey) args.push(arg);
       if (expected) for (const version of expected) args.push(version);
       // The table's other live shapes: their keys of these rows are marked in the same script.
@@ -136,7 +144,8 @@ export async function writeOrderedIn(
         for (const key of tail.keys) keys.push(key);
         for (const arg of tail.args) args.push(arg);
       }
-      const sent = l2.run(enqueue ? ORDERED_PUT_ENQUEUE : ORDERED_PUT, keys, args);
+      const script = publish ? publish.scripts[enqueue ? 1 : 0] : enqueue ? ORDERED_PUT_ENQUEUE : ORDERED_PUT;
+      const sent = l2.run(script, keys, args);
       // L1's copies need no version: made while the script is out rather than after its reply (one
       // call at a time, that work no longer adds to each call's latency). A failure still waits for it.
       try {
@@ -149,6 +158,7 @@ export async function writeOrderedIn(
     alone,
   );
   if (Number(reply[1]) === MOVED) return undefined;
+  publish?.sent();
   // {tick, 0, first, search generation, held…}
   const first = Number(reply[2]);
   const versions = new Array<number>(n);

@@ -1,3 +1,4 @@
+import type { ScriptedPublish } from '../bus/types.js';
 import { isStrataError, NOTHING_WRITTEN, type StrataError, schemaError } from '../errors.js';
 import type { Row } from '../l3/types.js';
 import { queuedWriteHead } from '../queue/queued-write-head.js';
@@ -63,6 +64,12 @@ export async function writeBehind(
   // Before anything is written: a queue that would refuse (closed, a Redis without AOF) gets nothing.
   const ready = colocated?.ready();
   if (ready) await ready;
+  // A bus on the L2's Redis publishes the batch's messages from its script (one bucket: one script).
+  const scripted = cache.buckets.length === 1 ? ctx.config.coherence.bus?.scripted : undefined;
+  const template = scripted?.batch(cache.l2!, cache.schema.identity, ctx.config.instanceId, writes, (err) =>
+    ctx.tolerate(name, 'l2', 'bus colocation check', err),
+  );
+  const publish = template instanceof Promise ? await template : template;
   // The caller (`Writer`) counts the write as in flight from its call to its end (`beginWrite`):
   // loads of its keys that began since are detached now, as its script leaves.
   for (const key of keys) cache.inflight.delete(key);
@@ -126,7 +133,7 @@ export async function writeBehind(
               }
             : { key: w.key },
         ),
-        orderOptions(enqueue, bases && rows.expected),
+        orderOptions(enqueue, bases && rows.expected, publish),
       );
       // Undefined: a key moved since its base was read (another write landed): merged again.
       if (done) written = { versions: done.versions, rows };
@@ -151,13 +158,19 @@ export async function writeBehind(
     // Write-behind cannot know yet whether the rows existed: it reports what it was asked to delete.
     existed: writes.filter((w) => !w.row).length,
     versions,
+    told: publish !== undefined,
   };
 }
 
 /** A write-behind batch's `OrderOptions`: built field by field, no spread object per set. */
-function orderOptions(enqueue: ScriptedEnqueue | undefined, expected: string[] | undefined): OrderOptions {
+function orderOptions(
+  enqueue: ScriptedEnqueue | undefined,
+  expected: string[] | undefined,
+  publish: ScriptedPublish | undefined,
+): OrderOptions {
   const options: OrderOptions = { pendingFlush: true, alone: true };
   if (enqueue) options.enqueue = enqueue;
+  if (publish) options.publish = publish;
   if (expected) options.expected = expected;
   return options;
 }

@@ -29,6 +29,8 @@ export interface WriteResult {
   readonly versions: number[];
   /** Sets Postgres skipped as older (see skipped-writes.ts): the caller merges them after publishing. */
   readonly refused?: RefusedWrite[];
+  /** The write's own script published its bus messages (see `ScriptedBus`): nothing left to tell. */
+  readonly told?: boolean;
 }
 
 /**

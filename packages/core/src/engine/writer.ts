@@ -203,10 +203,12 @@ export class Writer {
    * already queued (see `commitWrites`).
    */
   async #writeBehind(cache: SchemaCache, writes: readonly KeyedWrite[]): Promise<Written[]> {
-    const { rows, versions, refused } = await this.#writeBehindOrThrough(cache, writes);
+    const { rows, versions, refused, told } = await this.#writeBehindOrThrough(cache, writes);
     // One message per op (a batch of sets only, the usual one, sends one; an empty list sends none).
-    // No bus, nothing to tell: no call (and no turn of the microtask queue) per op.
-    if (this.ctx.config.coherence.bus)
+    // No bus, nothing to tell: no call (and no turn of the microtask queue) per op. Told by the
+    // script itself (a bus on the L2's Redis): only what earlier publishes could not send goes now.
+    if (told) this.coherence.resendUnsent();
+    else if (this.ctx.config.coherence.bus)
       for (const op of ['set', 'delete'] as const) {
         const at = writes.flatMap((w, i) => (!!w.row === (op === 'set') ? [i] : []));
         await this.coherence.publish(
@@ -229,7 +231,7 @@ export class Writer {
   async #writeBehindOrThrough(
     cache: SchemaCache,
     writes: readonly KeyedWrite[],
-  ): Promise<{ rows: Row[]; versions: number[]; refused?: readonly RefusedWrite[] }> {
+  ): Promise<{ rows: Row[]; versions: number[]; refused?: readonly RefusedWrite[]; told?: boolean }> {
     if (!cache.generation?.shapes.others.length) {
       try {
         return await writeBehind(this.ctx, cache, this.queue!, this.#colocation!, writes);

@@ -111,11 +111,18 @@ return out`,
  * lands in the pending index KEYS[5] (see PENDING), field its row key, value
  * `{version};{kind};{row}` (the row: the entry's last ARGV, or its payload when that is ''). Each
  * version is formatted once (`versions`): the queue entry and the envelope carry the same text.
+ * `extra` ARGV (from `ARGV[p]`, after the field) come before the entries' and `tail` (Lua given
+ * `p`, `base` and `per`) runs once every row is written: see `l2/publish-scripts.ts`.
  */
-function orderedPut(enqueue: boolean): string {
+export function orderedPut(
+  enqueue: boolean,
+  extra = 0,
+  tail: (p: number, base: number, per: number) => string = () => '',
+): string {
   const rows = enqueue ? 6 : 5;
   const per = enqueue ? 6 : 5;
-  const base = enqueue ? 6 : 5;
+  const p = enqueue ? 6 : 5;
+  const base = p + extra;
   return `${HEADER}
 ${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
@@ -167,7 +174,7 @@ for i = 1, n do
   out[4 + i] = held[i]
   twin_mark(i, version)
 end
-return out`;
+${tail(p, base, per)}return out`;
 }
 
 /**

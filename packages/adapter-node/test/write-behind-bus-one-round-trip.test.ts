@@ -1,0 +1,166 @@
+import { defineSchema, type InvalidationBus, Strata } from '@strata/core';
+import { decodeQueuedWrite, encodeInvalidation, type Invalidation } from '@strata/core/driver';
+import { createDrizzleL3 } from '@strata/core/drizzle';
+import { countingL2 } from '@strata/core/testing';
+import { lapseWriterClaims } from '@strata/devstack/testing';
+import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createRedisPubSubBus } from '../src/redis-tcp/bus.js';
+import { createIoredisL2 } from '../src/redis-tcp/l2.js';
+import { createRedisStreamQueue } from '../src/redis-tcp/queue.js';
+import { scratch } from './support/scratch.js';
+
+// A write-behind `set` with the Redis pub/sub bus on the L2's own Redis is still ONE round trip
+// (issue 15): the L2 script that takes the versions and queues the writes also PUBLISHes the
+// invalidation, with the versions it took, in the very format the bus's `publish` sends. Counted at
+// the L2 seam and on the bus's and the queue's own connections; another instance, subscribed over
+// real Redis pub/sub, drops its L1 copy on that message.
+
+const store = scratch('wb_bus_rt');
+const { name, redisUrl, db } = store;
+const table = pgSchema(name).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+const items = defineSchema({ table, writeMode: 'write-behind' });
+const admin = new Redis(redisUrl, { protocol: 2 });
+const base = redisUrl.replace(/\/\d*$/, '');
+
+afterAll(async () => {
+  for (const db of ['0', '1']) {
+    const r = new Redis(`${base}/${db}`, { protocol: 2 });
+    const keys = await r.keys(`${name}*`);
+    if (keys.length > 0) await r.del(...keys);
+    await r.quit();
+  }
+  await admin.quit();
+  await store.cleanup();
+});
+
+/** A connection whose commands are recorded (`sent`) once it is connected. */
+async function recorded(url: string) {
+  const connection = new Redis(url, { protocol: 2 });
+  await connection.ping();
+  const sent: string[] = [];
+  const send = connection.sendCommand.bind(connection);
+  connection.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
+    sent.push(command.name);
+    return (send as (...a: unknown[]) => unknown)(command, ...rest);
+  }) as Redis['sendCommand'];
+  return { connection, sent };
+}
+
+/**
+ * An instance of the app `tag` (its keyPrefix, stream and channel): ioredis L2 (calls named in
+ * `l2.ran`), the Redis Stream queue and the pub/sub bus on recorded connections (the bus's to
+ * `busUrl`), and `heard()`, the next message the bus delivered, once the engine has applied it.
+ */
+async function instance(tag: string, busUrl = redisUrl) {
+  const l2 = countingL2(createIoredisL2(redisUrl));
+  const queue = await recorded(redisUrl);
+  const pub = await recorded(busUrl);
+  const bus: InvalidationBus = createRedisPubSubBus({ redis: pub.connection, channel: `${name}:${tag}:bus` });
+  const waiting: ((inv: Invalidation) => void)[] = [];
+  const subscribe = bus.subscribe.bind(bus);
+  bus.subscribe = (h) =>
+    subscribe({
+      message: (inv) => {
+        h.message(inv);
+        waiting.shift()?.(inv);
+      },
+      gap: h.gap,
+    });
+  const keyPrefix = `${name}-${tag}`;
+  const strata = new Strata({
+    l2: l2.tier,
+    l3: createDrizzleL3(db, { migrationsSchema: name }),
+    writeBehind: {
+      queue: createRedisStreamQueue({
+        redis: queue.connection,
+        keyPrefix,
+        stream: `${name}:${tag}:writes`,
+        allowVolatile: true,
+      }),
+      threshold: 1_000_000,
+    },
+    coherence: { bus },
+    keyPrefix,
+    schemas: [items],
+  });
+  const heard = () => new Promise<Invalidation>((resolve) => waiting.push(resolve));
+  const finish = async () => {
+    await strata.close();
+    queue.connection.disconnect();
+    pub.connection.disconnect();
+  };
+  return { strata, l2, bus, busSent: pub.sent, queueSent: queue.sent, heard, finish };
+}
+
+beforeAll(async () => {
+  const { strata, finish } = await instance('migrate');
+  await strata.migrate();
+  await finish();
+  await lapseWriterClaims(store.pool, name, { redis: admin, keyPrefix: name });
+});
+
+it('on the L2 Redis: each set is one L2 script (no PUBLISH of its own); the other instance drops its L1 copy on its message', async () => {
+  const a = await instance('same');
+  const b = await instance('same');
+  await a.strata.set(items, { id: 'k', n: 1 }); // the first: the queue's and the bus's checks
+  expect(await b.strata.get(items, 'k')).toEqual({ id: 'k', n: 1 }); // b subscribed; k in its L1
+  const raw = new Redis(redisUrl, { protocol: 2 });
+  const wire = new Promise<string>((resolve) =>
+    raw.once('message', (_channel: string, m: string) => resolve(m)),
+  );
+  await raw.subscribe(`${name}:same:bus`);
+  a.l2.ran.length = 0;
+  a.busSent.length = 0;
+  a.queueSent.length = 0;
+  const published = a.bus.stats().published;
+  const heard = b.heard();
+  await a.strata.set(items, { id: 'k', n: 2 });
+  expect(a.l2.ran).toEqual(['ordered-put-enqueue-publish']);
+  expect(a.busSent).toEqual([]);
+  expect(a.queueSent).toEqual([]);
+  expect(a.bus.stats().published).toBe(published + 1);
+  const message = await heard;
+  const entries = await admin.xrange(`${name}:same:writes`, '-', '+');
+  const version = decodeQueuedWrite(entries.at(-1)![1][1]!).version;
+  expect(message).toEqual({
+    schema: items.identity,
+    ids: ['k'],
+    versions: [version],
+    op: 'set',
+    origin: expect.any(String),
+    ticks: [expect.stringMatching(/^b[0-9a-f]+(@[0-9a-f]+)?:\d+$/)],
+  });
+  // The wire text is exactly what the bus's own publish would have sent.
+  const text = await wire;
+  expect(text).toBe(encodeInvalidation(JSON.parse(text)));
+  expect(b.strata.stats().invalidationsApplied).toBeGreaterThan(0);
+  expect(await b.strata.get(items, 'k')).toEqual({ id: 'k', n: 2 });
+  // A delete: its own message, op 'delete', with its version.
+  const deleted = b.heard();
+  await a.strata.delete(items, 'k');
+  expect(await deleted).toMatchObject({ ids: ['k'], op: 'delete', versions: [version + 1] });
+  expect(a.busSent).toEqual([]);
+  await raw.quit();
+  await a.strata.flushDirty();
+  await Promise.all([a.finish(), b.finish()]);
+});
+
+it('a bus on another Redis database: the check says no, and the engine PUBLISHes after the script', async () => {
+  await lapseWriterClaims(store.pool, name, { redis: admin, keyPrefix: name });
+  const a = await instance('other', `${base}/1`);
+  const b = await instance('other', `${base}/1`);
+  await a.strata.set(items, { id: 'o', n: 1 });
+  expect(await b.strata.get(items, 'o')).toEqual({ id: 'o', n: 1 });
+  a.l2.ran.length = 0;
+  a.busSent.length = 0;
+  const heard = b.heard();
+  await a.strata.set(items, { id: 'o', n: 2 });
+  expect(a.l2.ran).toEqual(['ordered-put-enqueue']);
+  expect(a.busSent).toEqual(['publish']);
+  expect(await heard).toMatchObject({ ids: ['o'], op: 'set' });
+  expect(await b.strata.get(items, 'o')).toEqual({ id: 'o', n: 2 });
+  await a.strata.flushDirty();
+  await Promise.all([a.finish(), b.finish()]);
+});

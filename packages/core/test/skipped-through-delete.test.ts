@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
+import { describe, expect, it } from 'vitest';
 import type { L3Tier, Schema, Strata } from '../src/index.js';
 import type { WriteOutcome } from '../src/l3/types.js';
 import { type Deferred, deferred } from './support/deferred.js';

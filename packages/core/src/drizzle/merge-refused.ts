@@ -1,7 +1,7 @@
 import { is, SQL, sql } from 'drizzle-orm';
+import { sqlStateOf } from '../l3/pg-errors.js';
 import type { Write, WriteOp, WriteOutcome } from '../l3/types.js';
 import type { CompiledColumn, CompiledSchema } from '../schema/types.js';
-import { sqlStateOf } from '../l3/pg-errors.js';
 import { driverError } from './driver-error.js';
 import { decodeRawRow } from './recordset.js';
 import { rowsOf } from './rows.js';

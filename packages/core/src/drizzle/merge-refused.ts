@@ -77,13 +77,12 @@ function resettable(schema: CompiledSchema): CompiledColumn[] {
  * their rows. A set sets the columns it sent; a delete, or a set that replaced its row (`replace`),
  * also resets the others to their defaults (see `resetTo`): where no later write set them.
  */
-function mergeStatement(ctx: WriteContext, op: WriteOp, writes: readonly Write[], resets: boolean): SQL {
+function mergeStatement(ctx: WriteContext, op: WriteOp, writes: readonly Write[]): SQL {
   const { schema } = op;
   const first = writes[0]!;
   const sent = first.row ? mergeable(schema, first.row) : [];
   // A delete, or a set that replaced its row (a delete and a set): the columns it did not send too.
-  const reset =
-    !resets || (first.row && !first.replace) ? [] : resettable(schema).filter((c) => !sent.includes(c));
+  const reset = first.row && !first.replace ? [] : resettable(schema).filter((c) => !sent.includes(c));
   const columns = [...sent, ...reset];
   const source = valuesSource(
     '_strata_s',
@@ -107,49 +106,32 @@ function mergeStatement(ctx: WriteContext, op: WriteOp, writes: readonly Write[]
   return sql`with ${SRC} as (select * from ${source}), ${V} as (${versions})${mark ? sql`, ${mark.cte}` : sql``} update ${schema.table} as ${T} set ${sql.join(set, sql`, `)} from ${V} join ${SRC} on ${V}."id" = ${key} where ${T}.${id(schema.primaryKey.name)} = ${SRC}."c0"${mark ? sql` and ${mark.marked}` : sql``} returning ${T}.*, ${V}."version" as ${id(VERSION)}`;
 }
 
-/** Whether a write resets the columns it did not send (a delete, or a set that replaced its row). */
-const resetsOthers = (w: Write) => !w.row || w.replace === true;
-
-/** An integrity constraint (class 23: unique, not-null, check, foreign key, exclusion) refused a statement. */
-const constraintRefused = (error: unknown) => sqlStateOf(driverError(error))?.startsWith('23') === true;
-
 /**
  * Runs the merge of `at` (writes of `op` of one shape) and fills their outcomes. A constraint that
- * refuses it (a reset to a unique column's default another row holds; a value set since elsewhere)
- * must not fail the others merged with it, nor the flush (retried, it would fail again until lost):
- * each write goes alone, then without its resets (the columns keep their values, as not-null ones
- * with no default do), and one still refused is left unmerged, its outcome saying why (`refusedBy`).
+ * refuses it (a reset to a unique column's default another row holds; a value another row took
+ * since) must fail neither the others merged with it nor the flush (retried, it would fail again
+ * until lost): each write goes alone, and one still refused is left unmerged (its columns keep their
+ * values), its outcome saying why (`refusedBy`).
  */
-async function mergeShape(
-  ctx: WriteContext,
-  op: WriteOp,
-  at: readonly number[],
-  outcomes: WriteOutcome[],
-  resets = true,
-): Promise<void> {
+async function mergeShape(ctx: WriteContext, op: WriteOp, at: readonly number[], outcomes: WriteOutcome[]) {
   const pk = op.schema.primaryKey;
+  const keyOf = (id: unknown) => keyText(id, pk.column.getSQLType());
   const writes = at.map((i) => op.writes[i]!);
-  const byKey = new Map(
-    at.map((i) => [keyText(op.writes[i]!.row?.[pk.key] ?? op.writes[i]!.id, pk.column.getSQLType()), i]),
-  );
   let raws: Record<string, unknown>[];
   try {
-    raws = rowsOf(await ctx.db.execute(mergeStatement(ctx, op, writes, resets)));
+    raws = rowsOf(await ctx.db.execute(mergeStatement(ctx, op, writes)));
   } catch (error) {
-    if (!constraintRefused(error)) throw error;
-    if (at.length > 1) {
-      for (const i of at) await mergeShape(ctx, op, [i], outcomes, resets);
-      return;
-    }
-    const w = writes[0]!;
-    const sent = w.row ? mergeable(op.schema, w.row) : [];
-    if (resets && resetsOthers(w) && sent.length > 0) return mergeShape(ctx, op, at, outcomes, false);
-    outcomes[at[0]!] = { ...outcomes[at[0]!]!, refusedBy: driverError(error) };
+    const cause = driverError(error);
+    // Class 23: integrity constraints (unique, not-null, check, foreign key, exclusion).
+    if (!sqlStateOf(cause)?.startsWith('23')) throw error;
+    if (at.length > 1) for (const i of at) await mergeShape(ctx, op, [i], outcomes);
+    else outcomes[at[0]!]!.refusedBy = cause;
     return;
   }
+  const byKey = new Map(writes.map((w, j) => [keyOf(w.row?.[pk.key] ?? w.id), at[j]!]));
   for (const raw of raws) {
     const row = decodeRawRow(op.schema, raw);
-    const i = byKey.get(keyText(row[pk.key], pk.column.getSQLType()));
+    const i = byKey.get(keyOf(row[pk.key]));
     if (i !== undefined) outcomes[i] = { applied: true, version: Number(raw[VERSION]), row };
   }
 }
@@ -170,7 +152,7 @@ export function mergeRefused(ctx: WriteContext, ops: readonly WriteOp[]): Promis
       const shapes = new Map<string, number[]>();
       op.writes.forEach((w, i) => {
         const sent = w.row ? mergeable(op.schema, w.row).map((c) => c.key) : [];
-        const resets = resetsOthers(w);
+        const resets = !w.row || w.replace === true;
         if (w.version === undefined || (sent.length === 0 && (!resets || resettable(op.schema).length === 0)))
           return;
         const shape = JSON.stringify([resets, sent]);

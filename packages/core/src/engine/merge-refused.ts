@@ -44,18 +44,14 @@ export async function mergeRefusedSets(
       ctx.config.timeouts.l3,
       `L3 merge (${l3.name})`,
     );
-    const notMerged = refused.filter((_, i) => outcomes[i]?.refusedBy !== undefined);
-    if (notMerged.length > 0) {
-      // A constraint refused these alone (the others merged): their columns keep their values.
+    // A constraint refused these alone (the others merged): their columns keep their values.
+    const notMerged = outcomes.find((o) => o.refusedBy !== undefined);
+    if (notMerged) {
       ctx.counters.error('l3');
-      ctx.config.logger.warn(
-        'a constraint refused the merge of skipped writes: their columns keep their values',
-        {
-          schema: cache.schema.name,
-          writes: notMerged.length,
-          error: messageOf(outcomes[refused.indexOf(notMerged[0]!)]!.refusedBy),
-        },
-      );
+      ctx.config.logger.warn('merge refused by a constraint', {
+        schema: cache.schema.name,
+        error: messageOf(notMerged.refusedBy),
+      });
     }
     const merged = refused.flatMap((r, i) =>
       outcomes[i]?.applied ? [{ key: r.key, version: outcomes[i]!.version }] : [],

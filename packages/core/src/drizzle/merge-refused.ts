@@ -1,6 +1,8 @@
 import { is, SQL, sql } from 'drizzle-orm';
+import { sqlStateOf } from '../l3/pg-errors.js';
 import type { Write, WriteOp, WriteOutcome } from '../l3/types.js';
 import type { CompiledColumn, CompiledSchema } from '../schema/types.js';
+import { driverError } from './driver-error.js';
 import { decodeRawRow } from './recordset.js';
 import { rowsOf } from './rows.js';
 import { cannotBeSet } from './upsert.js';
@@ -105,10 +107,40 @@ function mergeStatement(ctx: WriteContext, op: WriteOp, writes: readonly Write[]
 }
 
 /**
+ * Runs the merge of `at` (writes of `op` of one shape) and fills their outcomes. A constraint that
+ * refuses it (a reset to a unique column's default another row holds; a value another row took
+ * since) must fail neither the others merged with it nor the flush (retried, it would fail again
+ * until lost): each write goes alone, and one still refused is left unmerged (its columns keep their
+ * values), its outcome saying why (`refusedBy`).
+ */
+async function mergeShape(ctx: WriteContext, op: WriteOp, at: readonly number[], outcomes: WriteOutcome[]) {
+  const pk = op.schema.primaryKey;
+  const keyOf = (id: unknown) => keyText(id, pk.column.getSQLType());
+  const writes = at.map((i) => op.writes[i]!);
+  let raws: Record<string, unknown>[];
+  try {
+    raws = rowsOf(await ctx.db.execute(mergeStatement(ctx, op, writes)));
+  } catch (error) {
+    const cause = driverError(error);
+    // Class 23: integrity constraints (unique, not-null, check, foreign key, exclusion).
+    if (!sqlStateOf(cause)?.startsWith('23')) throw error;
+    if (at.length > 1) for (const i of at) await mergeShape(ctx, op, [i], outcomes);
+    else outcomes[at[0]!]!.refusedBy = cause;
+    return;
+  }
+  const byKey = new Map(writes.map((w, j) => [keyOf(w.row?.[pk.key] ?? w.id), at[j]!]));
+  for (const raw of raws) {
+    const row = decodeRawRow(op.schema, raw);
+    const i = byKey.get(keyOf(row[pk.key]));
+    if (i !== undefined) outcomes[i] = { applied: true, version: Number(raw[VERSION]), row };
+  }
+}
+
+/**
  * `L3Tier.mergeRefused`: each set of `ops` (Redis-ordered, refused by `write` as older) applies the
  * columns no write of a higher version set since, one statement per shape (the columns it sets).
  * Resolves, per op and write, applied with the row as stored and the key's (unchanged) version
- * where a column was set; else not applied.
+ * where a column was set; else not applied (`refusedBy`: the constraint error that refused it).
  */
 export function mergeRefused(ctx: WriteContext, ops: readonly WriteOp[]): Promise<WriteOutcome[][]> {
   return withVersionsTable(ctx, async () => {
@@ -116,7 +148,6 @@ export function mergeRefused(ctx: WriteContext, ops: readonly WriteOp[]): Promis
       op.writes.map((w): WriteOutcome => ({ applied: false, version: w.version ?? 0 })),
     );
     for (const [o, op] of ops.entries()) {
-      const pk = op.schema.primaryKey;
       // Per shape (the columns sent; a delete or a replacing set resets the others), the writes' indexes.
       const shapes = new Map<string, number[]>();
       op.writes.forEach((w, i) => {
@@ -127,21 +158,7 @@ export function mergeRefused(ctx: WriteContext, ops: readonly WriteOp[]): Promis
         const shape = JSON.stringify([resets, sent]);
         shapes.set(shape, [...(shapes.get(shape) ?? []), i]);
       });
-      for (const at of shapes.values()) {
-        const writes = at.map((i) => op.writes[i]!);
-        const byKey = new Map(
-          at.map((i) => [
-            keyText(op.writes[i]!.row?.[pk.key] ?? op.writes[i]!.id, pk.column.getSQLType()),
-            i,
-          ]),
-        );
-        const statement = mergeStatement(ctx, op, writes);
-        for (const raw of rowsOf(await ctx.db.execute(statement))) {
-          const row = decodeRawRow(op.schema, raw);
-          const i = byKey.get(keyText(row[pk.key], pk.column.getSQLType()));
-          if (i !== undefined) outcomes[o]![i] = { applied: true, version: Number(raw[VERSION]), row };
-        }
-      }
+      for (const at of shapes.values()) await mergeShape(ctx, op, at, outcomes[o]!);
     }
     return outcomes;
   });

@@ -44,6 +44,15 @@ export async function mergeRefusedSets(
       ctx.config.timeouts.l3,
       `L3 merge (${l3.name})`,
     );
+    // A constraint refused these alone (the others merged): their columns keep their values.
+    const notMerged = outcomes.find((o) => o.refusedBy !== undefined);
+    if (notMerged) {
+      ctx.counters.error('l3');
+      ctx.config.logger.warn('merge refused by a constraint', {
+        schema: cache.schema.name,
+        error: messageOf(notMerged.refusedBy),
+      });
+    }
     const merged = refused.flatMap((r, i) =>
       outcomes[i]?.applied ? [{ key: r.key, version: outcomes[i]!.version }] : [],
     );

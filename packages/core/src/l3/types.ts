@@ -148,6 +148,11 @@ export interface WriteOutcome {
   row?: Row;
   /** An applied delete: whether a row was there. */
   existed?: boolean;
+  /**
+   * `mergeRefused` only: the constraint error that refused this write's merge (its columns keep
+   * their values), rather than failing the other writes merged with it.
+   */
+  refusedBy?: unknown;
 }
 
 /**

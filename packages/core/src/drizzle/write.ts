@@ -9,7 +9,7 @@ import { driverError } from './driver-error.js';
 import type { OneRowStatements } from './one-row.js';
 import { decodeRawRow } from './recordset.js';
 import { rowsOf } from './rows.js';
-import type { TableColumns } from './table-columns.js';
+import { COLUMNS_MOVED, type TableColumns } from './table-columns.js';
 import type { Statement, Transactions } from './transactions.js';
 import { rowsPerStatement } from './upsert.js';
 import { type VersionsTable, versionsColumnsStatements, versionsTableStatements } from './versions-table.js';
@@ -19,6 +19,7 @@ import {
   dataStatement,
   EPOCH_MOVED,
   EXISTED,
+  isWholeSet,
   KEY,
   STALE_SNAPSHOT,
   singleStatement,
@@ -55,8 +56,6 @@ function recordGroupOutcomes(
 ) {
   const pk = group.schema.primaryKey;
   const byKey = new Map(group.writes.map((w) => [w.key, w]));
-  // A set replies every column of its table (see `TableColumns`).
-  if (group.columns && raws[0]) ctx.columns.fromReply(group.schema, raws[0]);
   for (const raw of raws) {
     if (group.columns) {
       const row = decodeRawRow(group.schema, raw);
@@ -107,7 +106,7 @@ function versionSize(ctx: WriteContext, plan: WritePlan): number {
   // a partial set sends one more each.
   const floored = plan.winners.some((w) => w.floor !== undefined);
   const guarded = plan.groups.some((g) => g.epoch !== undefined);
-  const partial = plan.winners.some((w) => w.sent !== undefined);
+  const partial = plan.winners.some((w) => w.sent !== undefined || isWholeSet(w));
   return rowsPerStatement(4 + (floored ? 1 : 0) + (guarded ? 1 : 0) + (partial ? 1 : 0), ctx.maxParameters);
 }
 
@@ -261,25 +260,53 @@ export function withVersionsTable<T>(ctx: WriteContext, work: () => Promise<T>):
 }
 
 /**
+ * A replace that found its table changed since its columns were learnt (see `TableColumns.moved`),
+ * or one that reset a column since dropped (undefined_column): learning the table again repairs it.
+ */
+function columnsMoved(error: unknown, replaced: boolean): boolean {
+  const cause = driverError(error);
+  const state = sqlStateOf(cause);
+  return (
+    (state === '22P02' && String((cause as { message?: unknown }).message).includes(COLUMNS_MOVED)) ||
+    (state === '42703' && replaced)
+  );
+}
+
+async function learnAndAttempt(ctx: WriteContext, ops: readonly WriteOp[], replacing: readonly WriteOp[]) {
+  // A replace names the columns it resets: its table must be learnt (see `TableColumns`).
+  await ctx.columns.learn(
+    ctx.db,
+    replacing.map((op) => op.schema),
+  );
+  // Planned afresh each time: a failed attempt may have filled in some outcomes.
+  const plan = planWrite(
+    ops,
+    ctx.maxParameters,
+    (schema) => ctx.columns.unmapped(schema),
+    (schema) => ctx.columns.known(schema),
+  );
+  if (plan.winners.length > 0) await attempt(ctx, plan);
+  return plan.outcomes;
+}
+
+/**
  * Runs a `write` (see `L3Tier.write`): one statement when the call is one group of one part, else
  * one transaction, versions first. Creates `_strata_versions` the first time it is missing.
  */
 export function runWrite(ctx: WriteContext, ops: readonly WriteOp[]): Promise<WriteOutcome[][]> {
   return withVersionsTable(ctx, async () => {
-    // A Redis-ordered set's table must be known (see `TableColumns`).
-    await ctx.columns.learn(
-      ctx.db,
-      ops
-        .filter((op) => op.writes.some((w) => w.row !== undefined && w.version !== undefined))
-        .map((op) => op.schema),
-    );
-    // Planned afresh each time: a failed attempt may have filled in some outcomes.
-    const plan = planWrite(ops, ctx.maxParameters, (schema) => ctx.columns.unmapped(schema));
+    const replacing = ops.filter((op) => op.writes.some((w) => w.row !== undefined && w.replace === true));
     try {
-      if (plan.winners.length > 0) await attempt(ctx, plan);
+      return await learnAndAttempt(ctx, ops, replacing);
+    } catch (error) {
+      if (!columnsMoved(error, replacing.length > 0)) throw epochMoved(error);
+    }
+    // Another deploy changed a replaced table: learn it again, once.
+    ctx.columns.forget(replacing.map((op) => op.schema));
+    try {
+      return await learnAndAttempt(ctx, ops, replacing);
     } catch (error) {
       throw epochMoved(error);
     }
-    return plan.outcomes;
   });
 }

@@ -70,8 +70,14 @@ describe.each(DRIVERS)('a narrower schema the L3 has not learnt (yet), over %s',
     const { v1, v2 } = shapes('learn_tx');
     await other.migrate([v2]);
     await write(other, v2, { row: { id: 'k', n: 1, extra: 'e1' }, version: 10 });
-    // A set and a delete: two groups, so the call is a transaction (versions first, then rows).
-    const ops: WriteOp[] = [{ schema: v1, writes: [{ row: { id: 'k', n: 5 }, floor: 30 }, { id: 'gone' }] }];
+    // A whole set, a partial one and a delete: three groups, so the call is a transaction (versions
+    // first, then rows).
+    const ops: WriteOp[] = [
+      {
+        schema: v1,
+        writes: [{ row: { id: 'k', n: 5 }, floor: 30 }, { row: { id: 'p' }, floor: 30 }, { id: 'gone' }],
+      },
+    ];
     expect((await stack.l3.write(ops))[0]![0]).toMatchObject({ applied: true, version: 30 });
     expect(await refusedThenMerged(v2)).toMatchObject({ applied: true, row: { n: 5, extra: 'new' } });
   });
@@ -92,7 +98,13 @@ describe.each(DRIVERS)('a narrower schema the L3 has not learnt (yet), over %s',
     await run(`alter table "${stack.name}"."learn_added_replace" add column extra text`);
     await write(other, v2, { row: { id: 'k', n: 1, extra: 'e1' }, version: 10 });
     stack.reset();
-    await write(stack.l3, v1, { row: { id: 'k', n: 5 }, version: 30, replace: true });
+    // With a delete: a transaction, which the failed replace rolls back whole.
+    await write(
+      stack.l3,
+      v1,
+      { row: { id: 'k', n: 5 }, version: 30, replace: true },
+      { id: 'j', version: 30 },
+    );
     expect(await stored('learn_added_replace', 'k')).toEqual({ id: 'k', n: 5, extra: null });
     // The replace found `extra` unknown, failed, learnt the table again (one catalog read), ran again.
     expect(stack.statements.filter((s) => s.startsWith('select (select json_agg'))).toHaveLength(1);

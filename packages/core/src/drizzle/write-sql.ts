@@ -158,9 +158,14 @@ function wholeCols(schema: CompiledSchema, at: SQL): SQL {
   return sql`case when ${TableColumns.beyond(schema, mapped)} then ${proposedCols(sql`${names}::text`, at)} end`;
 }
 
-/** A versions statement's row of a whole set, not a replace (see `wholeCols`); its `"c"` says so. */
-const WHOLE = '*';
-export const isWholeSet = (w: PlannedWrite) => w.row !== undefined && !w.replace && w.sent === undefined;
+/**
+ * A versions statement's `"c"` of a replace, which proposes null `cols` (it sets every column) where
+ * a whole set's null `"c"` asks `wholeCols`. A part with neither a partial set nor a replace sends no `"c"`.
+ */
+const REPLACED = '-';
+/** A write whose versions row has a `"c"`: a partial set, or a replace. */
+export const namesColumns = (w: PlannedWrite) =>
+  w.sent !== undefined || (w.row !== undefined && w.replace === true);
 
 /**
  * ON CONFLICT's `cols`: a whole row or a delete (proposed null) sets every column at `next`; a
@@ -285,9 +290,9 @@ function versionsOf(
 ): Statement {
   // Per row its schema's epoch guard (null: none), when some schema of the part has one.
   const guarded = epochs !== undefined && writes.some((w) => epochs.has(w.schema.identity));
-  // Per row the columns it sends (WHOLE: a whole set; null: a replace or a delete), when some write
-  // of the part is a set.
-  const partial = writes.some((w) => w.sent !== undefined || isWholeSet(w));
+  // Per row the columns it sends (null: a whole row or a delete; REPLACED), when some write of the
+  // part is a partial set or a replace.
+  const partial = writes.some(namesColumns);
   // A CTE, not a FROM item: the `since` subquery of ON CONFLICT's condition must see it.
   const names = `"s", "k", "d"${partial ? ', "c"' : ''}${given ? ', "v"' : ''}${folded ? ', "n"' : ''}${floored ? ', "f"' : ''}${guarded ? ', "g"' : ''}`;
   const chunks: SQLChunk[] = [new StringChunk(`with "_strata_s" (${names}) as (values `)];
@@ -302,7 +307,7 @@ function versionsOf(
     if (partial)
       chunks.push(
         new StringChunk(', '),
-        sql.param(w.sent ? JSON.stringify(w.sent) : isWholeSet(w) ? WHOLE : null),
+        sql.param(w.sent ? JSON.stringify(w.sent) : w.row && w.replace ? REPLACED : null),
         new StringChunk('::text'),
       );
     if (given) chunks.push(new StringChunk(', '), sql.param(w.version), new StringChunk('::bigint'));
@@ -319,15 +324,21 @@ function versionsOf(
   chunks.push(new StringChunk(')) '));
   const version = given ? sql`${SRC}."v"` : floored ? sql`coalesce(${SRC}."f", 1)` : sql`1`;
   // Per schema of the part's whole sets, their `cols` (see `wholeCols`).
-  const wholes = [...new Map(writes.filter(isWholeSet).map((w) => [w.schema.identity, w.schema])).values()];
+  const wholes = [
+    ...new Map(
+      writes.filter((w) => w.row && !namesColumns(w)).map((w) => [w.schema.identity, w.schema]),
+    ).values(),
+  ];
   const whole =
     wholes.length === 0
-      ? sql`null`
-      : sql`case ${SRC}."s" ${sql.join(
+      ? sql`null::jsonb`
+      : sql`case when ${SRC}."d" then null else case ${SRC}."s" ${sql.join(
           wholes.map((schema) => sql`when ${schema.identity} then ${wholeCols(schema, version)}`),
           sql` `,
-        )} end`;
-  const proposed = sql`case when ${SRC}."c" is null then null when ${SRC}."c" = ${WHOLE} then ${whole} else ${proposedCols(sql`${SRC}."c"`, version)} end`;
+        )} end end`;
+  const proposed = partial
+    ? sql`case when ${SRC}."c" is null then ${whole} when ${SRC}."c" = ${REPLACED} then null else ${proposedCols(sql`${SRC}."c"`, version)} end`
+    : whole;
   const next = given
     ? sql`excluded."version"`
     : floored
@@ -342,7 +353,7 @@ function versionsOf(
       ? sql` where ${belowFloor(floor)}`
       : sql``;
   return db.execute(
-    sql`${new SQL(chunks)}insert into ${versions} as ${VT} ("schema", "id", "version", "deleted", "cols") select ${SRC}."s", ${SRC}."k", ${version}, ${SRC}."d", ${partial ? proposed : sql`null::jsonb`} from ${SRC}${guard} order by ${SRC}."s" collate "C", ${SRC}."k" collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now(), ${colsAfter(next)}${onlyNewer} returning "schema", "id", "version"`,
+    sql`${new SQL(chunks)}insert into ${versions} as ${VT} ("schema", "id", "version", "deleted", "cols") select ${SRC}."s", ${SRC}."k", ${version}, ${SRC}."d", ${proposed} from ${SRC}${guard} order by ${SRC}."s" collate "C", ${SRC}."k" collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now(), ${colsAfter(next)}${onlyNewer} returning "schema", "id", "version"`,
   ) as unknown as Statement;
 }
 

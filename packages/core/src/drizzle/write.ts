@@ -19,8 +19,8 @@ import {
   dataStatement,
   EPOCH_MOVED,
   EXISTED,
-  isWholeSet,
   KEY,
+  namesColumns,
   STALE_SNAPSHOT,
   singleStatement,
   VERSION,
@@ -103,10 +103,10 @@ function recordedVersions(results: readonly unknown[]): Map<string, number> {
 
 function versionSize(ctx: WriteContext, plan: WritePlan): number {
   // identity, key, deleted, version: four parameters a key; a floor, an epoch guard and the columns
-  // a partial set sends one more each.
+  // a partial set sends (or a replace's mark) one more each.
   const floored = plan.winners.some((w) => w.floor !== undefined);
   const guarded = plan.groups.some((g) => g.epoch !== undefined);
-  const partial = plan.winners.some((w) => w.sent !== undefined || isWholeSet(w));
+  const partial = plan.winners.some(namesColumns);
   return rowsPerStatement(4 + (floored ? 1 : 0) + (guarded ? 1 : 0) + (partial ? 1 : 0), ctx.maxParameters);
 }
 

@@ -56,7 +56,6 @@ export class OneRowStatements {
       group.columns?.map((c) => c.key) ?? null,
       // A schema narrower than its table: its replaces reset those columns, its sets name theirs.
       group.unmapped ?? null,
-      group.known ?? null,
       write.sent ?? null,
       // The writing app is in the statement (a bound constant of its capture mark).
       group.app ?? null,

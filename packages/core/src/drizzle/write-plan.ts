@@ -45,11 +45,6 @@ export interface WriteGroup {
    */
   readonly unmapped?: readonly string[];
   /**
-   * A replacing group's table columns as learnt (see `TableColumns`): its statement fails with
-   * COLUMNS_MOVED where the table has another one now. Absent: the table is unknown.
-   */
-  readonly known?: readonly string[];
-  /**
    * Some writes stand for several of their key: each write carries a `since` then (see
    * `Write.since`; the others their own version, which asks nothing more of them).
    */
@@ -211,7 +206,6 @@ interface GroupKey {
   readonly floored: boolean;
   readonly columns?: CompiledColumn[];
   readonly unmapped?: readonly string[];
-  readonly known?: readonly string[];
   readonly app?: string;
   readonly epoch?: number;
 }
@@ -237,7 +231,6 @@ export function planWrite(
   ops: readonly WriteOp[],
   maxParameters: number,
   unmapped: Unmapped = () => [],
-  known: (schema: CompiledSchema) => readonly string[] | undefined = () => undefined,
 ): WritePlan {
   const outcomes: WriteOutcome[][] = ops.map((op) => new Array(op.writes.length));
   const winners = collect(ops, outcomes, unmapped);
@@ -254,7 +247,6 @@ export function planWrite(
     const name = JSON.stringify([w.schema.identity, given, replace, columns?.map((c) => c.key) ?? null]);
     const epoch = given ? undefined : epochs.get(w.schema.identity);
     const reset = replace ? unmapped(w.schema) : [];
-    const table = replace ? known(w.schema) : undefined;
     let g = groups.get(name);
     if (!g) {
       g = {
@@ -266,7 +258,6 @@ export function planWrite(
           floored: false,
           ...(columns && { columns }),
           ...(reset.length > 0 && { unmapped: reset }),
-          ...(table && { known: table }),
           ...(app !== undefined && { app }),
           ...(epoch !== undefined && { epoch }),
         },

@@ -3,7 +3,7 @@ import type { CompiledSchema } from '../schema/types.js';
 import type { OwnWritesMark } from './capture/own-writes.js';
 import type { Database } from './database.js';
 import { recordsetSource } from './recordset.js';
-import { TableColumns } from './table-columns.js';
+import { beyond, moved } from './table-columns.js';
 import type { Statement } from './transactions.js';
 import { cannotBeSet, conflictSet } from './upsert.js';
 import { valuesSource } from './values.js';
@@ -155,7 +155,7 @@ function wholeCols(schema: CompiledSchema, at: SQL): SQL {
   const settable = schema.columns.filter((c) => c !== schema.primaryKey && !cannotBeSet(c.column));
   const names = JSON.stringify(settable.map((c) => c.name));
   const mapped = schema.columns.map((c) => c.name);
-  return sql`case when ${TableColumns.beyond(schema, mapped)} then ${proposedCols(sql`${names}::text`, at)} end`;
+  return sql`case when ${beyond(schema, mapped)} then ${proposedCols(sql`${names}::text`, at)} end`;
 }
 
 /**
@@ -215,7 +215,7 @@ function insertRows(group: WriteGroup, condition: SQL): SQL {
   for (const name of group.unmapped ?? []) set.push(sql`${id(name)} = default`);
   // ...all of them: another deploy may have added one since they were learnt.
   const where = group.replace
-    ? sql`${condition} and ${TableColumns.moved(schema, group.known ?? schema.columns.map((c) => c.name))}`
+    ? sql`${condition} and ${moved(schema, [...schema.columns.map((c) => c.name), ...(group.unmapped ?? [])])}`
     : condition;
   return sql`insert into ${schema.table} (${names}) select ${cells} from ${SRC} where ${where} on conflict (${id(schema.primaryKey.name)}) do update set ${list(set)} returning *`;
 }

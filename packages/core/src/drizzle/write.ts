@@ -259,34 +259,12 @@ export function withVersionsTable<T>(ctx: WriteContext, work: () => Promise<T>):
   );
 }
 
-/**
- * A replace that found its table changed since its columns were learnt (see `TableColumns.moved`),
- * or one that reset a column since dropped (undefined_column): learning the table again repairs it.
- */
-function columnsMoved(error: unknown, replaced: boolean): boolean {
+/** A replace that found its table changed since its columns were learnt (see `moved` in table-columns.ts). */
+function columnsMoved(error: unknown): boolean {
   const cause = driverError(error);
-  const state = sqlStateOf(cause);
   return (
-    (state === '22P02' && String((cause as { message?: unknown }).message).includes(COLUMNS_MOVED)) ||
-    (state === '42703' && replaced)
+    sqlStateOf(cause) === '22P02' && String((cause as { message?: unknown }).message).includes(COLUMNS_MOVED)
   );
-}
-
-async function learnAndAttempt(ctx: WriteContext, ops: readonly WriteOp[], replacing: readonly WriteOp[]) {
-  // A replace names the columns it resets: its table must be learnt (see `TableColumns`).
-  await ctx.columns.learn(
-    ctx.db,
-    replacing.map((op) => op.schema),
-  );
-  // Planned afresh each time: a failed attempt may have filled in some outcomes.
-  const plan = planWrite(
-    ops,
-    ctx.maxParameters,
-    (schema) => ctx.columns.unmapped(schema),
-    (schema) => ctx.columns.known(schema),
-  );
-  if (plan.winners.length > 0) await attempt(ctx, plan);
-  return plan.outcomes;
 }
 
 /**
@@ -295,18 +273,20 @@ async function learnAndAttempt(ctx: WriteContext, ops: readonly WriteOp[], repla
  */
 export function runWrite(ctx: WriteContext, ops: readonly WriteOp[]): Promise<WriteOutcome[][]> {
   return withVersionsTable(ctx, async () => {
-    const replacing = ops.filter((op) => op.writes.some((w) => w.row !== undefined && w.replace === true));
-    try {
-      return await learnAndAttempt(ctx, ops, replacing);
-    } catch (error) {
-      if (!columnsMoved(error, replacing.length > 0)) throw epochMoved(error);
-    }
-    // Another deploy changed a replaced table: learn it again, once.
-    ctx.columns.forget(replacing.map((op) => op.schema));
-    try {
-      return await learnAndAttempt(ctx, ops, replacing);
-    } catch (error) {
-      throw epochMoved(error);
+    // A replace names the columns it resets: its table must be learnt (see `TableColumns`).
+    const replacing = ops.filter((op) => op.writes.some((w) => w.row && w.replace)).map((op) => op.schema);
+    for (let again = true; ; again = false) {
+      await ctx.columns.learn(ctx.db, replacing);
+      // Planned afresh each time: a failed attempt may have filled in some outcomes.
+      const plan = planWrite(ops, ctx.maxParameters, (schema) => ctx.columns.unmapped(schema));
+      try {
+        if (plan.winners.length > 0) await attempt(ctx, plan);
+        return plan.outcomes;
+      } catch (error) {
+        if (!again || !columnsMoved(error)) throw epochMoved(error);
+        // Another deploy changed a replaced table: learn it again, once.
+        ctx.columns.forget(replacing);
+      }
     }
   });
 }

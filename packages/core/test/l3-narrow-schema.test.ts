@@ -9,8 +9,8 @@ import { DRIVERS, type EngineStack, engineStack } from './support/stack.js';
 // A schema that maps fewer columns than its table has (a rolling deploy's older version, v1, beside
 // v2 which added `extra`), over every driver: its replace resets `extra` to its default, and its
 // whole set records in `_strata_versions.cols` only the columns it set, so v2's set refused as older
-// still merges `extra`. The L3 learns the table's columns (drizzle/table-columns.ts) from migrate(),
-// the catalog before a Redis-ordered set of a table it does not know, and every set's reply.
+// still merges `extra`. A whole set asks the catalog in its statement; a replace uses the columns
+// the L3 learnt from the catalog (drizzle/table-columns.ts), again when its table changed.
 
 describe.each(DRIVERS)('a schema narrower than its table, over %s', (driver) => {
   let stack: EngineStack;
@@ -68,7 +68,7 @@ describe.each(DRIVERS)('a schema narrower than its table, over %s', (driver) => 
     expect(await stored('narrow_items', 'w')).toEqual({ id: 'w', n: 3, extra: 'new' });
   });
 
-  it('a column added after the L3 learnt its table is learnt from the next set: a replace resets it', async () => {
+  it('a column added after the L3 learnt its table: a replace learns it again and resets it', async () => {
     await write(s.later, { row: { id: 'x', n: 1 }, version: 10 });
     await stack.db.execute(sql.raw(`alter table "${stack.name}"."narrow_later" add column extra text`));
     await stack.db.execute(

@@ -5,46 +5,66 @@ import type { Database } from './database.js';
 import { qualifiedName } from './identifiers.js';
 import { rowsOf } from './rows.js';
 
-/** What Strata last saw of a table. */
-interface Known {
-  /** Every column's SQL name (generated and identity ones too): what `RETURNING *` replies. */
-  readonly all: ReadonlySet<string>;
-  /** The generated and identity columns, which a replace leaves to Postgres (when known: the catalog says). */
-  readonly computed: ReadonlySet<string>;
+/** The message of a replace that found a column it did not learn (see `moved`). */
+export const COLUMNS_MOVED = '_strata_columns_moved:';
+
+/** `from pg_attribute where` the live columns of `schema`'s table (`others`: settable, not among `names`). */
+function attributes(schema: CompiledSchema): SQL {
+  const { schema: pgSchema, name } = getTableConfig(schema.table);
+  return sql`from pg_attribute where attrelid = to_regclass(${qualifiedName(pgSchema, name)}) and attnum > 0 and not attisdropped`;
 }
 
-const NONE: readonly string[] = [];
+const others = (schema: CompiledSchema, names: readonly string[]) =>
+  sql`${attributes(schema)} and attgenerated = '' and not ${JSON.stringify(names)}::jsonb @> to_jsonb(attname::text)`;
+
+/**
+ * True where `schema`'s table has a column not among `names` that a write could set (a generated
+ * one cannot: never named, never reset). Read in the write's own statement, after its lock on the
+ * table: a column added by a committed ALTER is seen.
+ */
+export function beyond(schema: CompiledSchema, names: readonly string[]): SQL {
+  return sql`exists (select 1 ${others(schema, names)})`;
+}
+
+/**
+ * A replace's guard (`names`: the columns it sets or resets): true, or COLUMNS_MOVED and the column
+ * (a cast error, nothing of the statement stays; in the select list, so that Postgres does not
+ * fold it as a constant). An identity column it does not know of is left to Postgres, as it should.
+ */
+export function moved(schema: CompiledSchema, names: readonly string[]): SQL {
+  return sql`coalesce((select cast(${COLUMNS_MOVED}::text || attname as integer) = 0 ${others(schema, names)} and attidentity = ''), true)`;
+}
 
 /**
  * During a rolling deploy one code version may map fewer columns than its table has (the next
  * version added one). Its whole set does not set those columns, and its replace (`Write.replace`)
- * must reset them; neither Drizzle's table nor the schema says they exist. The L3 learns them from
- * the catalog when migrate() ran, in the reply of `nextEpoch` (which seeds a write-behind counter),
- * and from every set's `RETURNING *` (the table's columns), so a column added later is seen at the
- * next set. A Redis-ordered set (whose refusal merges by `cols`, and whose replace must reset) of a
- * table still unknown reads the catalog first: one statement, once per table and L3. Otherwise an
- * unknown schema is taken to map every column (as before). A known schema that maps every column
- * costs nothing more per write.
+ * must reset them; neither Drizzle's table nor the schema says they exist.
+ *
+ * A whole set asks the catalog in its own statement (`beyond`): where the table has a column the
+ * schema does not map, its version row names the columns it set (`_strata_versions.cols`). So the
+ * first set of a table this L3 knows nothing of, or the first after another deploy added a column,
+ * is recorded right, and costs no extra statement.
+ *
+ * A replace must name the columns it resets, so it needs them learnt from the catalog (which also
+ * says which are generated or identity, left to Postgres): from migrate(), the reply of `nextEpoch`,
+ * or one read (`learn`) before the first replace of a table, once per table and L3. Its statement
+ * checks that the table has no column beyond those it sets or resets (`moved`): else it fails with
+ * COLUMNS_MOVED, and the write learns the table again and runs once more.
  */
 export class TableColumns {
-  /** By table (schema identity: two shapes of one table share it). */
-  readonly #known = new Map<string, Known>();
-  /** By schema: its unmapped columns, as of the `Known` they were taken from. */
-  readonly #unmapped = new WeakMap<
-    CompiledSchema,
-    { readonly from: Known; readonly names: readonly string[] }
-  >();
+  /** By table (schema identity: two shapes of one table share it): `[name, computed]` of its columns. */
+  readonly #known = new Map<string, readonly [string, boolean][]>();
 
-  /** The columns of `schema`'s table it does not map (empty while unknown, or when it maps them all). */
-  unmapped(schema: CompiledSchema): readonly string[] {
-    const known = this.#known.get(schema.identity);
-    if (!known) return NONE;
-    const memo = this.#unmapped.get(schema);
-    if (memo?.from === known) return memo.names;
-    const mapped = new Set(schema.columns.map((c) => c.name));
-    const names = [...known.all].filter((n) => !mapped.has(n) && !known.computed.has(n));
-    this.#unmapped.set(schema, { from: known, names: names.length === 0 ? NONE : names });
-    return names;
+  /** The columns of `schema`'s table it does not map, but computed ones (none while unknown). */
+  unmapped(schema: CompiledSchema): string[] {
+    return (this.#known.get(schema.identity) ?? [])
+      .filter(([n, computed]) => !computed && schema.columns.every((c) => c.name !== n))
+      .map(([n]) => n);
+  }
+
+  /** Forgets what was learnt of these schemas' tables (another deploy changed them). */
+  forget(schemas: readonly CompiledSchema[]): void {
+    for (const s of schemas) this.#known.delete(s.identity);
   }
 
   /**
@@ -52,8 +72,7 @@ export class TableColumns {
    * which a replace leaves to Postgres), for a statement's reply to carry into `fromCatalog`.
    */
   static catalog(schema: CompiledSchema): SQL<unknown> {
-    const { schema: pgSchema, name } = getTableConfig(schema.table);
-    return sql`(select json_agg(json_build_array(attname, attgenerated <> '' or attidentity <> '')) from pg_attribute where attrelid = to_regclass(${qualifiedName(pgSchema, name)}) and attnum > 0 and not attisdropped)`;
+    return sql`(select json_agg(json_build_array(attname, attgenerated <> '' or attidentity <> '')) ${attributes(schema)})`;
   }
 
   /** Reads the catalog for those of `schemas` not known yet, in one statement (none when all are). */
@@ -70,22 +89,6 @@ export class TableColumns {
   /** The reply of `catalog` (null when the table does not exist yet: nothing learnt). */
   fromCatalog(schema: CompiledSchema, reply: unknown): void {
     const columns = (typeof reply === 'string' ? JSON.parse(reply) : reply) as [string, boolean][] | null;
-    if (!Array.isArray(columns) || columns.length === 0) return;
-    this.#known.set(schema.identity, {
-      all: new Set(columns.map(([name]) => name)),
-      computed: new Set(columns.filter(([, computed]) => computed).map(([name]) => name)),
-    });
-  }
-
-  /**
-   * A set's reply (`RETURNING *`, with Strata's own `_strata_` columns): learns the table's columns
-   * when they are unknown or changed. A column learnt so whose default is computed (generated,
-   * identity) is reset to it by a replace, as an insert of the row would do.
-   */
-  fromReply(schema: CompiledSchema, raw: Record<string, unknown>): void {
-    const names = Object.keys(raw).filter((key) => !key.startsWith('_strata_'));
-    const known = this.#known.get(schema.identity);
-    if (known && names.length === known.all.size && names.every((n) => known.all.has(n))) return;
-    this.#known.set(schema.identity, { all: new Set(names), computed: known?.computed ?? new Set() });
+    if (Array.isArray(columns) && columns.length > 0) this.#known.set(schema.identity, columns);
   }
 }

@@ -1,9 +1,11 @@
 import { SQL, type SQLChunk, type SQLWrapper, StringChunk, sql } from 'drizzle-orm';
+import type { CompiledSchema } from '../schema/types.js';
 import type { OwnWritesMark } from './capture/own-writes.js';
 import type { Database } from './database.js';
 import { recordsetSource } from './recordset.js';
+import { beyond, moved } from './table-columns.js';
 import type { Statement } from './transactions.js';
-import { conflictSet } from './upsert.js';
+import { cannotBeSet, conflictSet } from './upsert.js';
 import { valuesSource } from './values.js';
 import type { VersionsTable } from './versions-table.js';
 import type { PlannedWrite, WriteGroup } from './write-plan.js';
@@ -126,7 +128,11 @@ function recordVersions(versions: VersionsTable, group: WriteGroup, deleted: boo
       : sql` where ${epochGuard(versions, sql`${group.schema.identity}::text`, group.epoch)}`;
   // Every write of a group has one shape: the first one's columns are all of theirs.
   const sent = group.writes[0]?.sent;
-  const cols = sent ? proposedCols(sql`${JSON.stringify(sent)}::text`, version) : sql`null::jsonb`;
+  const cols = sent
+    ? proposedCols(sql`${JSON.stringify(sent)}::text`, version)
+    : group.columns && !group.replace
+      ? wholeCols(group.schema, version)
+      : sql`null::jsonb`;
   return sql`insert into ${versions} as ${VT} ("schema", "id", "version", "deleted", "cols") select ${group.schema.identity}::text, ${key}, ${version}, ${deleted}::boolean, ${cols} from ${SRC}${guard} order by ${key} collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now(), ${colsAfter(next)}${where} returning "id" as ${id(KEY)}, "version" as ${id(VERSION)}`;
 }
 
@@ -139,6 +145,27 @@ function proposedCols(sent: SQL, at: SQL): SQL {
   const k = id('_strata_k');
   return sql`jsonb_build_object('', 0) || coalesce((select jsonb_object_agg(${k}, ${at}) from jsonb_array_elements_text(${sent}::jsonb) as ${k}), '{}'::jsonb)`;
 }
+
+/**
+ * The `cols` a whole set (not a replace) proposes: null (every column set at its version), or, where
+ * its table has a column the schema does not map (a rolling deploy's other version added it; see
+ * `TableColumns`), the columns it set, as a partial set's.
+ */
+function wholeCols(schema: CompiledSchema, at: SQL): SQL {
+  const settable = schema.columns.filter((c) => c !== schema.primaryKey && !cannotBeSet(c.column));
+  const names = JSON.stringify(settable.map((c) => c.name));
+  const mapped = schema.columns.map((c) => c.name);
+  return sql`case when ${beyond(schema, mapped)} then ${proposedCols(sql`${names}::text`, at)} end`;
+}
+
+/**
+ * A versions statement's `"c"` of a replace, which proposes null `cols` (it sets every column) where
+ * a whole set's null `"c"` asks `wholeCols`. A part with neither a partial set nor a replace sends no `"c"`.
+ */
+const REPLACED = '-';
+/** A write whose versions row has a `"c"`: a partial set, or a replace. */
+export const namesColumns = (w: PlannedWrite) =>
+  w.sent !== undefined || (w.row !== undefined && w.replace === true);
 
 /**
  * ON CONFLICT's `cols`: a whole row or a delete (proposed null) sets every column at `next`; a
@@ -187,7 +214,11 @@ function insertRows(group: WriteGroup, condition: SQL): SQL {
   ).map(([key, value]) => sql`${id(schema.columnsByKey.get(key)?.name ?? key)} = ${value}`);
   // A replace by a schema that maps fewer columns than its table has: the others as a new row has them.
   for (const name of group.unmapped ?? []) set.push(sql`${id(name)} = default`);
-  return sql`insert into ${schema.table} (${names}) select ${cells} from ${SRC} where ${condition} on conflict (${id(schema.primaryKey.name)}) do update set ${list(set)} returning *`;
+  // ...all of them: another deploy may have added one since they were learnt.
+  const where = group.replace
+    ? sql`${condition} and ${moved(schema, [...schema.columns.map((c) => c.name), ...(group.unmapped ?? [])])}`
+    : condition;
+  return sql`insert into ${schema.table} (${names}) select ${cells} from ${SRC} where ${where} on conflict (${id(schema.primaryKey.name)}) do update set ${list(set)} returning *`;
 }
 
 function deleteRows(group: WriteGroup, condition: SQL): SQL {
@@ -260,8 +291,9 @@ function versionsOf(
 ): Statement {
   // Per row its schema's epoch guard (null: none), when some schema of the part has one.
   const guarded = epochs !== undefined && writes.some((w) => epochs.has(w.schema.identity));
-  // Per row the columns it sends (null: a whole row), when some write of the part is a partial set.
-  const partial = writes.some((w) => w.sent !== undefined);
+  // Per row the columns it sends (null: a whole row or a delete; REPLACED), when some write of the
+  // part is a partial set or a replace.
+  const partial = writes.some(namesColumns);
   // A CTE, not a FROM item: the `since` subquery of ON CONFLICT's condition must see it.
   const names = `"s", "k", "d"${partial ? ', "c"' : ''}${given ? ', "v"' : ''}${folded ? ', "n"' : ''}${floored ? ', "f"' : ''}${guarded ? ', "g"' : ''}`;
   const chunks: SQLChunk[] = [new StringChunk(`with "_strata_s" (${names}) as (values `)];
@@ -276,7 +308,7 @@ function versionsOf(
     if (partial)
       chunks.push(
         new StringChunk(', '),
-        sql.param(w.sent ? JSON.stringify(w.sent) : null),
+        sql.param(w.sent ? JSON.stringify(w.sent) : w.row && w.replace ? REPLACED : null),
         new StringChunk('::text'),
       );
     if (given) chunks.push(new StringChunk(', '), sql.param(w.version), new StringChunk('::bigint'));
@@ -292,6 +324,22 @@ function versionsOf(
   });
   chunks.push(new StringChunk(')) '));
   const version = given ? sql`${SRC}."v"` : floored ? sql`coalesce(${SRC}."f", 1)` : sql`1`;
+  // Per schema of the part's whole sets, their `cols` (see `wholeCols`).
+  const wholes = [
+    ...new Map(
+      writes.filter((w) => w.row && !namesColumns(w)).map((w) => [w.schema.identity, w.schema]),
+    ).values(),
+  ];
+  const whole =
+    wholes.length === 0
+      ? sql`null::jsonb`
+      : sql`case when ${SRC}."d" then null else case ${SRC}."s" ${sql.join(
+          wholes.map((schema) => sql`when ${schema.identity} then ${wholeCols(schema, version)}`),
+          sql` `,
+        )} end end`;
+  const proposed = partial
+    ? sql`case when ${SRC}."c" is null then ${whole} when ${SRC}."c" = ${REPLACED} then null else ${proposedCols(sql`${SRC}."c"`, version)} end`
+    : whole;
   const next = given
     ? sql`excluded."version"`
     : floored
@@ -306,7 +354,7 @@ function versionsOf(
       ? sql` where ${belowFloor(floor)}`
       : sql``;
   return db.execute(
-    sql`${new SQL(chunks)}insert into ${versions} as ${VT} ("schema", "id", "version", "deleted", "cols") select ${SRC}."s", ${SRC}."k", ${version}, ${SRC}."d", ${partial ? sql`case when ${SRC}."c" is null then null else ${proposedCols(sql`${SRC}."c"`, version)} end` : sql`null::jsonb`} from ${SRC}${guard} order by ${SRC}."s" collate "C", ${SRC}."k" collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now(), ${colsAfter(next)}${onlyNewer} returning "schema", "id", "version"`,
+    sql`${new SQL(chunks)}insert into ${versions} as ${VT} ("schema", "id", "version", "deleted", "cols") select ${SRC}."s", ${SRC}."k", ${version}, ${SRC}."d", ${proposed} from ${SRC}${guard} order by ${SRC}."s" collate "C", ${SRC}."k" collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now(), ${colsAfter(next)}${onlyNewer} returning "schema", "id", "version"`,
   ) as unknown as Statement;
 }
 

@@ -9,7 +9,7 @@ import { driverError } from './driver-error.js';
 import type { OneRowStatements } from './one-row.js';
 import { decodeRawRow } from './recordset.js';
 import { rowsOf } from './rows.js';
-import type { TableColumns } from './table-columns.js';
+import { COLUMNS_MOVED, type TableColumns } from './table-columns.js';
 import type { Statement, Transactions } from './transactions.js';
 import { rowsPerStatement } from './upsert.js';
 import { type VersionsTable, versionsColumnsStatements, versionsTableStatements } from './versions-table.js';
@@ -20,6 +20,7 @@ import {
   EPOCH_MOVED,
   EXISTED,
   KEY,
+  namesColumns,
   STALE_SNAPSHOT,
   singleStatement,
   VERSION,
@@ -55,8 +56,6 @@ function recordGroupOutcomes(
 ) {
   const pk = group.schema.primaryKey;
   const byKey = new Map(group.writes.map((w) => [w.key, w]));
-  // A set replies every column of its table (see `TableColumns`).
-  if (group.columns && raws[0]) ctx.columns.fromReply(group.schema, raws[0]);
   for (const raw of raws) {
     if (group.columns) {
       const row = decodeRawRow(group.schema, raw);
@@ -104,10 +103,10 @@ function recordedVersions(results: readonly unknown[]): Map<string, number> {
 
 function versionSize(ctx: WriteContext, plan: WritePlan): number {
   // identity, key, deleted, version: four parameters a key; a floor, an epoch guard and the columns
-  // a partial set sends one more each.
+  // a partial set sends (or a replace's mark) one more each.
   const floored = plan.winners.some((w) => w.floor !== undefined);
   const guarded = plan.groups.some((g) => g.epoch !== undefined);
-  const partial = plan.winners.some((w) => w.sent !== undefined);
+  const partial = plan.winners.some(namesColumns);
   return rowsPerStatement(4 + (floored ? 1 : 0) + (guarded ? 1 : 0) + (partial ? 1 : 0), ctx.maxParameters);
 }
 
@@ -260,26 +259,34 @@ export function withVersionsTable<T>(ctx: WriteContext, work: () => Promise<T>):
   );
 }
 
+/** A replace that found its table changed since its columns were learnt (see `moved` in table-columns.ts). */
+function columnsMoved(error: unknown): boolean {
+  const cause = driverError(error);
+  return (
+    sqlStateOf(cause) === '22P02' && String((cause as { message?: unknown }).message).includes(COLUMNS_MOVED)
+  );
+}
+
 /**
  * Runs a `write` (see `L3Tier.write`): one statement when the call is one group of one part, else
  * one transaction, versions first. Creates `_strata_versions` the first time it is missing.
  */
 export function runWrite(ctx: WriteContext, ops: readonly WriteOp[]): Promise<WriteOutcome[][]> {
   return withVersionsTable(ctx, async () => {
-    // A Redis-ordered set's table must be known (see `TableColumns`).
-    await ctx.columns.learn(
-      ctx.db,
-      ops
-        .filter((op) => op.writes.some((w) => w.row !== undefined && w.version !== undefined))
-        .map((op) => op.schema),
-    );
-    // Planned afresh each time: a failed attempt may have filled in some outcomes.
-    const plan = planWrite(ops, ctx.maxParameters, (schema) => ctx.columns.unmapped(schema));
-    try {
-      if (plan.winners.length > 0) await attempt(ctx, plan);
-    } catch (error) {
-      throw epochMoved(error);
+    // A replace names the columns it resets: its table must be learnt (see `TableColumns`).
+    const replacing = ops.filter((op) => op.writes.some((w) => w.row && w.replace)).map((op) => op.schema);
+    for (let again = true; ; again = false) {
+      await ctx.columns.learn(ctx.db, replacing);
+      // Planned afresh each time: a failed attempt may have filled in some outcomes.
+      const plan = planWrite(ops, ctx.maxParameters, (schema) => ctx.columns.unmapped(schema));
+      try {
+        if (plan.winners.length > 0) await attempt(ctx, plan);
+        return plan.outcomes;
+      } catch (error) {
+        if (!again || !columnsMoved(error)) throw epochMoved(error);
+        // Another deploy changed a replaced table: learn it again, once.
+        ctx.columns.forget(replacing);
+      }
     }
-    return plan.outcomes;
   });
 }

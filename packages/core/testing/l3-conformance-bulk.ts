@@ -59,7 +59,8 @@ export function registerBulkTests(suite: L3Suite, m: Model): void {
       expect(statements).toHaveLength(1);
       expect(writesTo(suite, mark, 'insert into', 'bulk')).toHaveLength(1);
       expect(statements[0]?.query).toContain('jsonb_to_recordset');
-      expect(statements[0]?.params.length).toBeLessThan(5);
+      // A few, none per row: the recordset, the schema's identity, the catalog check's names.
+      expect(statements[0]?.params.length).toBeLessThan(10);
       expect(outcomes.every((o) => o.applied && o.version === 1)).toBe(true);
       expect(rowsOf(outcomes.map((o) => ({ row: o.row!, version: o.version })))).toEqual(rows);
       const read = await l3().findMany(

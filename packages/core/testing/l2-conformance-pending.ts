@@ -88,10 +88,14 @@ export function describePendingIndexScripts(suite: L2Suite): void {
     );
     expect(reply).toEqual([1, 1, 0, 1]);
     expect(await suite.raw.get(bump)).toBe('1');
+    // An entry PENDING 'put' restored comes under a come-back mark (`?`, its version + 1: a write
+    // reserved after the Redis reset found nothing to mark); x's goes with it.
     expect(await runPendingRead(suite.l2, index)).toEqual(
       new Map([
         [y, '9;r;y'],
         [z, '7;a;'],
+        [`?${y}`, '10'],
+        [`?${z}`, '8'],
       ]),
     );
     expect(
@@ -100,10 +104,14 @@ export function describePendingIndexScripts(suite: L2Suite): void {
         { field: z, version: 7 },
       ]),
     ).toBe(1);
-    expect(await runPendingRead(suite.l2, index)).toEqual(new Map([[y, '9;r;y']]));
+    const left = new Map([
+      [y, '9;r;y'],
+      [`?${y}`, '10'],
+    ]);
+    expect(await runPendingRead(suite.l2, index)).toEqual(left);
     // PENDING 'put' does not put an older entry over a newer one.
     expect(await runPendingPut(suite.l2, index, [{ field: y, value: '8;r;old' }])).toBe(0);
-    expect(await runPendingRead(suite.l2, index)).toEqual(new Map([[y, '9;r;y']]));
+    expect(await runPendingRead(suite.l2, index)).toEqual(left);
     expect(await suite.raw.pttl(index)).toBeGreaterThan(0);
   });
 

@@ -66,7 +66,8 @@ if current ~= ARGV[1] then return {tick, -4, tonumber(current)} end`;
  * then per entry: version, ttlMs (0 = none), value. Reply: {tick, 0, per entry 1 (written) or 0 (a
  * newer one is there), bumps}, or {tick, -4, current generation}. With a last ARGV 'settle' (a
  * flush's commit), the key after the entry keys is a pending index (see PENDING), out of
- * which each entry's key goes while it names that version or an older one; its reply slot is 0.
+ * which each entry's key goes (with its marks, as PENDING 'done' takes them) while it names that
+ * version or an older one; its reply slot is 0.
  */
 export const PUT: L2Script = {
   name: 'put',
@@ -81,7 +82,7 @@ for i = 1, n do
   local a = 2 + (i - 1) * 3
   if index then
     local held = redis.call('HGET', index, KEYS[2 + i])
-    if held and tonumber(string.match(held, '^(%d+);')) <= tonumber(ARGV[a + 1]) then redis.call('HDEL', index, KEYS[2 + i], '#' .. KEYS[2 + i], '!' .. KEYS[2 + i]) end
+    if held and tonumber(string.match(held, '^(%d+);')) <= tonumber(ARGV[a + 1]) then redis.call('HDEL', index, KEYS[2 + i], '#' .. KEYS[2 + i], '!' .. KEYS[2 + i], '?' .. KEYS[2 + i]) end
   end
   local _, _, stored = header(KEYS[2 + i])
   if stored and tonumber(stored) > tonumber(ARGV[a + 1]) then

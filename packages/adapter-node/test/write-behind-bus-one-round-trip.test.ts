@@ -9,6 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createRedisPubSubBus } from '../src/redis-tcp/bus.js';
 import { createIoredisL2 } from '../src/redis-tcp/l2.js';
 import { createRedisStreamQueue } from '../src/redis-tcp/queue.js';
+import { recordedRedis } from './support/recorded-redis.js';
 import { scratch } from './support/scratch.js';
 
 // A write-behind `set` with the Redis pub/sub bus on the L2's own Redis is still ONE round trip
@@ -35,19 +36,6 @@ afterAll(async () => {
   await store.cleanup();
 });
 
-/** A connection whose commands are recorded (`sent`) once it is connected. */
-async function recorded(url: string) {
-  const connection = new Redis(url, { protocol: 2 });
-  await connection.ping();
-  const sent: string[] = [];
-  const send = connection.sendCommand.bind(connection);
-  connection.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
-    sent.push(command.name);
-    return (send as (...a: unknown[]) => unknown)(command, ...rest);
-  }) as Redis['sendCommand'];
-  return { connection, sent };
-}
-
 /**
  * An instance of the app `tag` (its keyPrefix, stream and channel): ioredis L2 (calls named in
  * `l2.ran`), the Redis Stream queue and the pub/sub bus on recorded connections (the bus's to
@@ -55,8 +43,8 @@ async function recorded(url: string) {
  */
 async function instance(tag: string, busUrl = redisUrl) {
   const l2 = countingL2(createIoredisL2(redisUrl));
-  const queue = await recorded(redisUrl);
-  const pub = await recorded(busUrl);
+  const queue = await recordedRedis(redisUrl, { protocol: 2 });
+  const pub = await recordedRedis(busUrl, { protocol: 2 });
   const bus: InvalidationBus = createRedisPubSubBus({ redis: pub.connection, channel: `${name}:${tag}:bus` });
   const waiting: ((inv: Invalidation) => void)[] = [];
   const subscribe = bus.subscribe.bind(bus);

@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createIoredisL2 } from '../src/redis-tcp/l2.js';
 import { createRedisStreamQueue, type RedisStreamQueueOptions } from '../src/redis-tcp/queue.js';
+import { recordedRedis } from './support/recorded-redis.js';
 import { scratch } from './support/scratch.js';
 
 // A write-behind `set` with the Redis Stream queue on the L2's own Redis is ONE round trip: the L2
@@ -44,14 +45,7 @@ async function setup(
   // tests' apps, done writing, have their claims lapsed (docs/semantics.md, "One writer per table").
   await lapseWriterClaims(store.pool, name, { redis: admin, keyPrefix: name });
   const l2 = countingL2(createIoredisL2(redisUrl));
-  const connection = new Redis(queueUrl);
-  await connection.ping();
-  const sent: string[] = [];
-  const send = connection.sendCommand.bind(connection);
-  connection.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
-    sent.push(command.name);
-    return (send as (...a: unknown[]) => unknown)(command, ...rest);
-  }) as Redis['sendCommand'];
+  const { connection, sent } = await recordedRedis(queueUrl);
   const queue = createRedisStreamQueue({
     redis: connection,
     keyPrefix: `${name}-${tag}`,

@@ -129,7 +129,7 @@ export async function writeBehind(
                 stored: rows.stored[i]!,
                 plain: rows.plain[i],
                 l2: rows.l2[i]!,
-                queued: rows.index[i]!,
+                queued: rows.queued[i]!,
               }
             : { key: w.key },
         ),
@@ -196,16 +196,11 @@ interface Encoded {
    * The queued row: a partial set's sent fold (see `partial-rows.ts`). A flush applies a write only
    * over an older version, so an older write flushed after a newer one (two instances' queues, two
    * flushers) is refused: the newer carries its columns (the fold over the version it was checked
-   * against).
+   * against). Also the pending index's row, client defaults included, which a search lays over
+   * Postgres's row (a new row's defaults read the same before its flush as after it); the index
+   * does not say which they are: see the open case in regression-defaults-over-held-tx.test.ts.
    */
   readonly queued: (string | undefined)[];
-  /**
-   * The pending index's row: the queued one, defaults included, which a search lays over Postgres's
-   * stored row (so a search reads a new row's defaults before its flush as after it, and as a get
-   * does). A later partial set of the key carries them as its own columns, though: see the open case
-   * in reliability/test/regression-defaults-over-held-tx.test.ts.
-   */
-  readonly index: (string | undefined)[];
   /** Per queued set, the keys of its row's columns that are defaults for a new row (`QueuedWrite.defaults`). */
   readonly defaults?: readonly (string[] | undefined)[];
   /** Per write, the version its key must still hold ('' for a whole row or a delete). */
@@ -289,7 +284,6 @@ async function encode(
   const folds = new Map<string, Row | undefined>();
   const foldDefaults = new Map<string, string[] | undefined>();
   const defaults: (string[] | undefined)[] = [];
-  const index: (string | undefined)[] = [];
   const queued = stored.map((row, i) => {
     const key = writes[i]!.key;
     const s = sent[i];
@@ -310,10 +304,9 @@ async function encode(
     foldDefaults.set(key, row ? keys : undefined);
     defaults.push(row ? keys : undefined);
     const text = fold === row && row ? codec.toQueueFromL2(row, l2[i]!) : fold && codec.toQueue(fold);
-    index.push(text);
     return text;
   });
-  return { plain, stored, l2, queued, index, expected, under, defaults };
+  return { plain, stored, l2, queued, expected, under, defaults };
 }
 
 /**
@@ -338,7 +331,7 @@ function encodeWhole(cache: SchemaCache, writes: readonly KeyedWrite[], now: Dat
     queued[i] = row && codec.toQueueFromL2(row, text!);
     expected[i] = '';
   }
-  return { plain, stored: plain, l2, queued, index: queued, expected };
+  return { plain, stored: plain, l2, queued, expected };
 }
 
 /**

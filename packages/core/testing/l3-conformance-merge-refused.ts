@@ -117,6 +117,30 @@ export function registerMergeRefusedTests(suite: L3Suite): void {
       expect(await stored('d')).toEqual({ note: 'old', n: 8, version: 80 });
     });
 
+    it("a fold's columns are recorded at their own versions (setAt): a delete between them resets them", async (ctx) => {
+      if (!l3().mergeRefused) ctx.skip();
+      // A whole row at 10 and a partial set at 30, folded: note was last set at 10. Alone (one
+      // statement), with another key (one statement, two rows), and with another shape (a transaction).
+      const fold = (id: string) => ({
+        row: row(id, { note: 'n1', n: 7 }),
+        version: 30,
+        since: 10,
+        setAt: { note: 10 },
+      });
+      await write(fold('s1'));
+      await write(fold('s2'), fold('s3'));
+      await write(fold('s4'), { row: row('s5', { note: 'x' }), version: 30 });
+      for (const id of ['s1', 's2', 's3', 's4']) {
+        expect((await merge({ id, version: 20 }))[0]!.applied).toBe(true);
+        expect(await stored(id)).toEqual({ note: null, n: 7, version: 30 });
+      }
+      // Sets after a delete (a replace): the columns they leave out were reset at the delete's version.
+      await write({ row: row('r', { note: 'r0', n: 0 }), version: 5 });
+      await write({ row: row('r', { n: 7 }), version: 30, since: 10, replace: true, setAt: { '': 10 } });
+      expect((await merge({ row: row('r', { note: 'r2', n: 2 }), version: 20 }))[0]!.applied).toBe(true);
+      expect(await stored('r')).toEqual({ note: 'r2', n: 7, version: 30 });
+    });
+
     it('values travel as parameters: a hostile value is stored as it is', async (ctx) => {
       if (!l3().mergeRefused) ctx.skip();
       await write({ row: row('h', { n: 1 }), version: 101 });

@@ -121,7 +121,7 @@ function template(group: WriteGroup): WriteGroup {
     ...w,
     ...(row ? { row } : { id: placeholder(`r_${pk.key}`) }),
     ...(w.version !== undefined && { version: placeholder('v') as number }),
-    ...(group.folded && { since: placeholder('n') as number }),
+    ...(group.folded && { since: placeholder('n') as number, cols: placeholder('a') as string }),
     ...(group.floored && { floor: placeholder('f') as number }),
   };
   return {
@@ -142,7 +142,10 @@ function values(group: WriteGroup, w: PlannedWrite): Record<string, unknown> {
     out[`r_${c.key}`] = value === null || value === undefined ? null : c.column.mapToDriverValue(value);
   }
   if (w.version !== undefined) out.v = w.version;
-  if (group.folded) out.n = w.since ?? w.version;
+  if (group.folded) {
+    out.n = w.since ?? w.version;
+    out.a = w.cols ?? null;
+  }
   if (group.floored) out.f = w.floor ?? null;
   if (group.epoch !== undefined) out.e = group.epoch;
   return out;

@@ -31,6 +31,11 @@ export interface PlannedWrite {
   readonly sent?: readonly string[];
   /** Keys of the row's columns only an insert of it sets (see `Write.defaults`); absent: none. */
   readonly defaults?: readonly string[];
+  /**
+   * A folded set's `cols` in full (JSON; see `Write.setAt` and `VersionsTable`'s `cols`): '' and
+   * each column it sets at the version of the write that set it. Absent: all at `version`.
+   */
+  readonly cols?: string;
 }
 
 /** Rows of one schema, one ordering and one shape (the columns they give), or deletes. */
@@ -145,7 +150,7 @@ function collect(ops: readonly WriteOp[], outcomes: WriteOutcome[][], unmapped: 
       }
       // Postgres-ordered: the last write wins, as it would one statement at a time. Redis-ordered: the highest version.
       if (!seen || w.version === undefined || (seen.version ?? 0) < w.version) {
-        best.set(at, {
+        const planned: PlannedWrite = {
           op: o,
           index,
           schema: op.schema,
@@ -159,7 +164,10 @@ function collect(ops: readonly WriteOp[], outcomes: WriteOutcome[][], unmapped: 
           ...(floor !== undefined && { floor: Math.max(floor, seen?.floor ?? 0) }),
           ...(filled?.defaults && w.replace !== true && { defaults: filled.defaults }),
           ...(row && w.replace !== true && sentOf(op.schema, row, narrow, filled?.defaults)),
-        });
+        };
+        // A fold's columns at their own versions (see `Write.setAt`).
+        const cols = planned.since !== undefined && w.setAt && row ? colsOf(planned, w.setAt) : undefined;
+        best.set(at, cols ? { ...planned, cols } : planned);
       }
     });
   });
@@ -210,6 +218,24 @@ function sentOf(
   return narrow || sent.length < settable.length ? { sent } : undefined;
 }
 
+/**
+ * A folded set's `cols` (see `PlannedWrite.cols`): the columns it sets (a partial set's `sent`, a
+ * whole or replacing row's settable ones), each at the version `setAt` gives it (else the write's);
+ * '' (the columns not named) kept as stored (0), or for a replace at the delete's version.
+ */
+function colsOf(w: PlannedWrite, setAt: Readonly<Record<string, number>>): string {
+  const version = w.version!;
+  const at = (key: string) => Math.min(setAt[key] ?? version, version);
+  const named = w.replace
+    ? shapeOf(w.schema, w.row!).filter((c) => c !== w.schema.primaryKey)
+    : w.schema.columns.filter((c) =>
+        w.sent ? w.sent.includes(c.name) : c !== w.schema.primaryKey && !cannotBeSet(c.column),
+      );
+  const cols: Record<string, number> = { '': w.replace ? at('') : 0 };
+  for (const c of named) cols[c.name] = at(c.key);
+  return JSON.stringify(cols);
+}
+
 function shapeOf(schema: CompiledSchema, row: Row): CompiledColumn[] {
   return schema.columns.filter((c) => row[c.key] !== undefined && !cannotBeSet(c.column));
 }
@@ -236,9 +262,9 @@ interface GroupKey {
 
 function group(key: GroupKey, writes: PlannedWrite[], maxParameters: number): WriteGroup {
   const { schema, given, folded, columns } = key;
-  // Each row binds its cells (its version when given, its `since` when folded, its floor when
+  // Each row binds its cells (its version when given, its `since` and `cols` when folded, its floor when
   // floored); the statement binds the identity (and the columns a partial set sends, and the epoch) once.
-  const perRow = (columns?.length ?? 1) + (given ? 1 : 0) + (folded ? 1 : 0) + (key.floored ? 1 : 0);
+  const perRow = (columns?.length ?? 1) + (given ? 1 : 0) + (folded ? 2 : 0) + (key.floored ? 1 : 0);
   const sent = writes[0]?.sent !== undefined ? 1 : 0;
   const size = rowsPerStatement(perRow, maxParameters - 1 - sent - (key.epoch !== undefined ? 1 : 0));
   const recordset =

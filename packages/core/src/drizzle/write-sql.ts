@@ -25,6 +25,7 @@ export const DELETED_PK = '_strata_pk';
 const SOURCE_VERSION = '_strata_ver';
 const SOURCE_SINCE = '_strata_since';
 const SOURCE_FLOOR = '_strata_floor';
+const SOURCE_COLS = '_strata_cols';
 /** In the error a write raises when a later epoch was started than its op's (see `epochGuard`). */
 export const EPOCH_MOVED = '_strata_epoch_moved:';
 
@@ -32,7 +33,7 @@ const list = (items: readonly SQLWrapper[]): SQL => sql.join([...items], sql`, `
 
 /**
  * The group's rows of `part` as a FROM item aliased `_strata_s`: c0…cn (the shape), then the version
- * when given, then `since` when folded.
+ * when given, then `since` and the folded sets' `cols` (see `PlannedWrite.cols`) when folded.
  */
 function source(group: WriteGroup, part: readonly PlannedWrite[]): SQL {
   const pk = group.schema.primaryKey;
@@ -41,7 +42,10 @@ function source(group: WriteGroup, part: readonly PlannedWrite[]): SQL {
   const extra = [
     ...(group.given ? [{ name: SOURCE_VERSION, type: 'bigint', values: part.map((w) => w.version) }] : []),
     ...(group.folded
-      ? [{ name: SOURCE_SINCE, type: 'bigint', values: part.map((w) => w.since ?? w.version) }]
+      ? [
+          { name: SOURCE_SINCE, type: 'bigint', values: part.map((w) => w.since ?? w.version) },
+          { name: SOURCE_COLS, type: 'text', values: part.map((w) => w.cols ?? null) },
+        ]
       : []),
     ...(group.floored
       ? [{ name: SOURCE_FLOOR, type: 'bigint', values: part.map((w) => w.floor ?? null) }]
@@ -128,11 +132,13 @@ function recordVersions(versions: VersionsTable, group: WriteGroup, deleted: boo
       : sql` where ${epochGuard(versions, sql`${group.schema.identity}::text`, group.epoch)}`;
   // Every write of a group has one shape: the first one's columns are all of theirs.
   const sent = group.writes[0]?.sent;
-  const cols = sent
+  const proposed = sent
     ? proposedCols(sql`${JSON.stringify(sent)}::text`, version)
     : group.columns && !group.replace
       ? wholeCols(group.schema, version)
       : sql`null::jsonb`;
+  // A folded set's columns at their own versions, where some were set below its own.
+  const cols = group.folded ? sql`coalesce(${SRC}.${id(SOURCE_COLS)}::jsonb, ${proposed})` : proposed;
   return sql`insert into ${versions} as ${VT} ("schema", "id", "version", "deleted", "cols") select ${group.schema.identity}::text, ${key}, ${version}, ${deleted}::boolean, ${cols} from ${SRC}${guard} order by ${key} collate "C" on conflict ("schema", "id") do update set "version" = ${next}, "deleted" = excluded."deleted", "updated_at" = now(), ${colsAfter(next)}${where} returning "id" as ${id(KEY)}, "version" as ${id(VERSION)}`;
 }
 
@@ -170,11 +176,17 @@ export const namesColumns = (w: PlannedWrite) =>
 /**
  * ON CONFLICT's `cols`: a whole row or a delete (proposed null) sets every column at `next`; a
  * partial set moves the columns it sets (the proposal's keys) to `next` and keeps the others' (those
- * never named, at the version the key held: a row made whole then, or a delete).
+ * never named, at the version the key held: a row made whole then, or a delete). A folded set's
+ * column proposed below the write's version (see `PlannedWrite.cols`) is recorded at it; a folded
+ * replace's '' (above 0: the delete's version) resets the columns not named, so its `cols` replace
+ * the stored ones.
  */
 function colsAfter(next: SQL): SQL {
   const k = id('_strata_k');
-  return sql`"cols" = case when excluded."cols" is null then null else coalesce(${VT}."cols", jsonb_build_object('', ${VT}."version")) || coalesce((select jsonb_object_agg(${k}, ${next}) from jsonb_object_keys(excluded."cols") as ${k} where ${k} <> ''), '{}'::jsonb) end`;
+  const proposed = sql`(excluded."cols" ->> ${k})::bigint`;
+  const at = sql`case when ${proposed} < excluded."version" then ${proposed} else ${next} end`;
+  const replaced = sql`(select jsonb_object_agg(${k}, ${at}) from jsonb_object_keys(excluded."cols") as ${k})`;
+  return sql`"cols" = case when excluded."cols" is null then null when (excluded."cols" ->> '')::bigint > 0 then ${replaced} else coalesce(${VT}."cols", jsonb_build_object('', ${VT}."version")) || coalesce((select jsonb_object_agg(${k}, ${at}) from jsonb_object_keys(excluded."cols") as ${k} where ${k} <> ''), '{}'::jsonb) end`;
 }
 
 /**
@@ -295,7 +307,7 @@ function versionsOf(
   // part is a partial set or a replace.
   const partial = writes.some(namesColumns);
   // A CTE, not a FROM item: the `since` subquery of ON CONFLICT's condition must see it.
-  const names = `"s", "k", "d"${partial ? ', "c"' : ''}${given ? ', "v"' : ''}${folded ? ', "n"' : ''}${floored ? ', "f"' : ''}${guarded ? ', "g"' : ''}`;
+  const names = `"s", "k", "d"${partial ? ', "c"' : ''}${given ? ', "v"' : ''}${folded ? ', "n", "a"' : ''}${floored ? ', "f"' : ''}${guarded ? ', "g"' : ''}`;
   const chunks: SQLChunk[] = [new StringChunk(`with "_strata_s" (${names}) as (values `)];
   writes.forEach((w, i) => {
     chunks.push(
@@ -313,7 +325,13 @@ function versionsOf(
       );
     if (given) chunks.push(new StringChunk(', '), sql.param(w.version), new StringChunk('::bigint'));
     if (folded)
-      chunks.push(new StringChunk(', '), sql.param(w.since ?? w.version), new StringChunk('::bigint'));
+      chunks.push(
+        new StringChunk(', '),
+        sql.param(w.since ?? w.version),
+        new StringChunk('::bigint, '),
+        sql.param(w.cols ?? null),
+        new StringChunk('::text'),
+      );
     if (floored) chunks.push(new StringChunk(', '), sql.param(w.floor ?? null), new StringChunk('::bigint'));
     if (guarded)
       chunks.push(
@@ -337,9 +355,11 @@ function versionsOf(
           wholes.map((schema) => sql`when ${schema.identity} then ${wholeCols(schema, version)}`),
           sql` `,
         )} end end`;
-  const proposed = partial
+  const named = partial
     ? sql`case when ${SRC}."c" is null then ${whole} when ${SRC}."c" = ${REPLACED} then null else ${proposedCols(sql`${SRC}."c"`, version)} end`
     : whole;
+  // A folded set's columns at their own versions (see `PlannedWrite.cols`).
+  const proposed = folded ? sql`coalesce(${SRC}."a"::jsonb, ${named})` : named;
   const next = given
     ? sql`excluded."version"`
     : floored

@@ -103,11 +103,13 @@ function recordedVersions(results: readonly unknown[]): Map<string, number> {
 
 function versionSize(ctx: WriteContext, plan: WritePlan): number {
   // identity, key, deleted, version: four parameters a key; a floor, an epoch guard and the columns
-  // a partial set sends (or a replace's mark) one more each.
+  // a partial set sends (or a replace's mark) one more each; a fold two (its `since` and `cols`).
   const floored = plan.winners.some((w) => w.floor !== undefined);
+  const folded = plan.winners.some((w) => w.since !== undefined);
   const guarded = plan.groups.some((g) => g.epoch !== undefined);
   const partial = plan.winners.some(namesColumns);
-  return rowsPerStatement(4 + (floored ? 1 : 0) + (guarded ? 1 : 0) + (partial ? 1 : 0), ctx.maxParameters);
+  const extra = (floored ? 1 : 0) + (guarded ? 1 : 0) + (partial ? 1 : 0) + (folded ? 2 : 0);
+  return rowsPerStatement(4 + extra, ctx.maxParameters);
 }
 
 /** Each schema's epoch guard in the plan (see `WriteOp.epoch`). */

@@ -47,3 +47,25 @@ describe('folded: defaults for a new row', () => {
     expect(refusedRow(whole)).toBe(whole.row);
   });
 });
+
+describe('folded: the version each column was set at', () => {
+  it("names the columns an older write set last, at its version (the insert-only one at its first write's)", () => {
+    const [one] = folded([
+      item(1, { id: 'k', a: 1, b: 'b1', made: 'm1' }),
+      item(2, { id: 'k', b: 'b2', made: 'm2' }),
+      item(3, { id: 'k', a: 7 }),
+    ]);
+    expect(one?.row).toEqual({ id: 'k', a: 7, b: 'b2', made: 'm1' });
+    expect(one?.setAt).toEqual({ b: 2, made: 1 });
+  });
+
+  it("after a delete: '' is the delete's version, the columns set before it are gone", () => {
+    const [one] = folded([item(1, { id: 'k', a: 1, b: 'b1' }), item(2), item(3, { id: 'k', a: 7 })]);
+    expect(one).toMatchObject({ row: { id: 'k', a: 7 }, replace: true, setAt: { '': 2 } });
+  });
+
+  it('none when every column was set by the newest write', () => {
+    const [one] = folded([item(1, { id: 'k', a: 1 }), item(2, { id: 'k', a: 2 })]);
+    expect(one?.setAt).toBeUndefined();
+  });
+});

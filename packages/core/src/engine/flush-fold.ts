@@ -23,6 +23,8 @@ export interface Item {
   readonly under?: { readonly below: number; readonly row?: Row };
   /** Keys of `row`'s columns only an insert sets (see `QueuedWrite.defaults`). */
   readonly defaults?: readonly string[];
+  /** A fold's columns an older write of it set last, at that write's version (see `Write.setAt`). */
+  readonly setAt?: Readonly<Record<string, number>>;
 }
 
 /**
@@ -54,11 +56,16 @@ export function folded(items: readonly Item[]): Item[] {
     let deleted = false;
     // The columns of `row` whose values are defaults (see `Item.defaults`).
     const defaults = new Set<string>();
+    // Per column of `row`, the version of the write that set it; '': the last delete's.
+    const setAt = new Map<string, number>();
     for (const item of list) {
+      const { version } = item.delivery.write;
       if (!item.row) {
         row = undefined;
         deleted = true;
         defaults.clear();
+        setAt.clear();
+        setAt.set('', version);
         continue;
       }
       const next: Row = { ...row };
@@ -67,12 +74,15 @@ export function folded(items: readonly Item[]): Item[] {
         if (value === undefined || (row?.[column] !== undefined && (filled || insertOnly.includes(column))))
           continue;
         next[column] = value;
+        setAt.set(column, version);
         if (filled) defaults.add(column);
         else defaults.delete(column);
       }
       row = next;
     }
     const newest = list[list.length - 1]!;
+    // Only the columns set below the fold's version: the others are recorded at it anyway.
+    const older = [...setAt].filter(([, v]) => v < newest.delivery.write.version);
     const { row: _sent, defaults: _defaults, ...rest } = newest;
     // Sets after a delete make a new row: what Postgres holds for the columns they leave out goes.
     const one =
@@ -82,6 +92,7 @@ export function folded(items: readonly Item[]): Item[] {
             row,
             ...(deleted && { replace: true }),
             ...(!deleted && defaults.size > 0 && { defaults: [...defaults] }),
+            ...(older.length > 0 && { setAt: Object.fromEntries(older) }),
           }
         : rest;
     out.push({ ...one, folds: list });

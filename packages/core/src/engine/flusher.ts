@@ -179,6 +179,7 @@ async function applyOrSplit(
         ...(item.replace && { replace: true }),
         ...(item.defaults && { defaults: item.defaults }),
         ...(item.folds && { since: item.folds[0]!.delivery.write.version }),
+        ...(item.setAt && { setAt: item.setAt }),
       })),
     }));
     // Beside the write (not in its way): Postgres' marks of the counters these versions came from.

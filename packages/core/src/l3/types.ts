@@ -106,6 +106,15 @@ export interface Write {
    */
   since?: number;
   /**
+   * With `since`: per key of `row`'s columns a folded write older than `version` set last, that
+   * write's version (with `replace`, '' is the delete's the sets came after: the columns the row
+   * leaves out were reset then). The key's version row records each column at its own version, as
+   * applying the folded writes one by one would, so a write of another instance refused as older
+   * merges the columns it set after them (`mergeRefused`): recorded at the fold's version, a delete
+   * between them reset none (reliability/test/regression-delete-restored-late.test.ts).
+   */
+  setAt?: Readonly<Record<string, number>>;
+  /**
    * For a Postgres-ordered write (no `version`) of an app that also orders writes of the table in
    * Redis (write-behind instances beside write-through ones): a version reserved from that app's
    * counter, handed out to this write alone. The write is then ordered as a Redis-ordered one at

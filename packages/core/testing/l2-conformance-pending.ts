@@ -234,4 +234,52 @@ export function describePendingIndexScripts(suite: L2Suite): void {
     expect(await runPendingDone(suite.l2, index, [{ field: k, version: 41 }])).toBe(1);
     expect(await runPendingRead(suite.l2, index)).toEqual(new Map());
   });
+  it("a row's client defaults: named beside its entry (`+`), read with it by PENDING 'peek', taken out with it", async () => {
+    const keys = counters('pi:names');
+    const index = pendingIndexKey(keys);
+    await runSeedCounter(suite.l2, keys.counter, 50);
+    const [k, plain] = [key('pi:names:k'), key('pi:names:plain')];
+    const names = ['d', 'e];x'];
+    // A key's name may hold `];` itself: the names end at the `];` that closes their JSON array.
+    const named = `51;d;${JSON.stringify(names)};v;1`;
+    await runOrderedPut(
+      suite.l2,
+      keys,
+      [
+        { key: k, kind: 'r', payload: 'v;1', defaults: names },
+        { key: plain, kind: 'r', payload: 'p' },
+      ],
+      { pending: true },
+    );
+    // Stored apart (an older Strata reads the entry as it did: its row, defaults as values).
+    expect(await runPendingRead(suite.l2, index)).toEqual(
+      new Map([
+        [k, '51;r;v;1'],
+        [`+${k}`, `51:${JSON.stringify(names)}`],
+        [plain, '52;r;p'],
+      ]),
+    );
+    expect((await runPendingPeek(suite.l2, index, [k, plain])).filter((_, i) => i % 2 === 1)).toEqual([
+      named,
+      '52;r;p',
+    ]);
+    // Under a mark, the entry it covers reads with its names too.
+    expect(await runReserveMarking(suite.l2, keys.counter, index, [k])).toEqual([53]);
+    expect((await runPendingPeek(suite.l2, index, [k], true))[1]).toBe(`51;c;53;${named}`);
+    await runUnmark(suite.l2, index, [k], [53]);
+    // A newer entry without names (an older Strata's, or a row with no defaults): the names of the
+    // older version are not read. A flush's 'done' takes them out with the entry.
+    await runOrderedPut(suite.l2, keys, [{ key: k, kind: 'r', payload: 'v2' }], { pending: true });
+    expect((await runPendingPeek(suite.l2, index, [k]))[1]).toBe('54;r;v2');
+    expect((await runPendingPeek(suite.l2, index, [k], true))[1]).toBe('54;r;v2');
+    expect(await runPendingDone(suite.l2, index, [{ field: k, version: 54 }])).toBe(1);
+    expect(await runPendingRead(suite.l2, index)).toEqual(new Map([[plain, '52;r;p']]));
+    // So does a flush's PUT ('settle').
+    await runOrderedPut(suite.l2, keys, [{ key: k, kind: 'r', payload: 'v3', defaults: ['d'] }], {
+      pending: true,
+    });
+    expect((await runPendingPeek(suite.l2, index, [k]))[1]).toBe('55;d;["d"];v3');
+    await runPut(suite.l2, [{ key: k, version: 55, value: envelope(55, 'v3') }], [], 0, index);
+    expect(await runPendingRead(suite.l2, index)).toEqual(new Map([[plain, '52;r;p']]));
+  });
 }

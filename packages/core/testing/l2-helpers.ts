@@ -163,6 +163,8 @@ export interface OrderedEntry {
   payload: string;
   /** The row the pending index keeps for a pending write; default '' (the payload). */
   indexRow?: string;
+  /** The keys of the index row's columns that are defaults for a new row, which the index names; default none. */
+  defaults?: readonly string[];
 }
 
 export interface OrderedPutKeys {
@@ -212,6 +214,7 @@ export async function runOrderedPut(
         String(e.expiresAt ?? 0),
         e.payload,
         e.indexRow ?? '',
+        e.defaults ? JSON.stringify(e.defaults) : '',
       ]),
       ...(options.expected ?? []),
     ],
@@ -253,6 +256,7 @@ export async function runOrderedPutEnqueue(
         e.payload,
         e.head,
         e.indexRow ?? '',
+        e.defaults ? JSON.stringify(e.defaults) : '',
       ]),
       ...(options.expected ?? []),
     ],

@@ -1,4 +1,4 @@
-import { type SQL, sql } from 'drizzle-orm';
+import { is, SQL, sql } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import type { Row } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
@@ -29,7 +29,9 @@ export function cannotBeSet(column: PgColumn): boolean {
 /**
  * The ON CONFLICT SET list: every column some row gives, except the primary key, the schema's
  * insert-only (autoNowAdd) keys, the rows' `defaults` (values filled in for a new row, see
- * `Write.defaults`) and generated columns. A column no row gives keeps its stored value.
+ * `Write.defaults`) and generated columns. A column no row gives keeps its stored value. A default
+ * of a column with `$onUpdate` too (a `$defaultFn` one: see `withFunctionDefaults`) takes its
+ * `$onUpdate` value where the row exists, one for the statement, as Drizzle's update sets it.
  * With `replace` (a set after a delete of the same key, folded into one write): every column.
  */
 export function conflictSet(
@@ -44,6 +46,12 @@ export function conflictSet(
     if (c === schema.primaryKey || cannotBeSet(c.column)) continue;
     // A replacing write is a new row: every column takes what the insert proposed (a column it
     // leaves out, its default), the insert-only ones too.
+    const onUpdate = (c.column as { onUpdateFn?: () => unknown }).onUpdateFn;
+    if (!replace && onUpdate && defaults.includes(c.key) && !schema.insertOnlyKeys.includes(c.key)) {
+      const value = onUpdate();
+      set[c.key] = is(value, SQL) ? value : sql`${sql.param(value, c.column)}`;
+      continue;
+    }
     if (!replace && (insertOnly.has(c.key) || !rows.some((row) => row[c.key] !== undefined))) continue;
     set[c.key] = sql`excluded.${sql.identifier(c.name)}`;
   }

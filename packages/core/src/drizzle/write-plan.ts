@@ -176,9 +176,11 @@ function collect(ops: readonly WriteOp[], outcomes: WriteOutcome[][], unmapped: 
 
 /**
  * The row with what Drizzle's own insert would add for the columns it leaves out (SQL defaults are
- * left to Postgres): a `$onUpdate` value, which applies on every write (as the engine's client
- * defaults fill it), else a `$defaultFn` value, which only an insert takes (`defaults`, with the
- * write's own `given`): a default is for a new row, never over a stored value.
+ * left to Postgres): a `$defaultFn` value, which only an insert takes (`defaults`, with the write's
+ * own `given`: a default is for a new row, never over a stored value), else a `$onUpdate` value,
+ * which applies on every write (as the engine's client defaults fill it). A column with both takes
+ * the `$defaultFn` value as Drizzle's insert does, and where the row exists its update value (see
+ * `conflictSet`).
  */
 function withFunctionDefaults(
   schema: CompiledSchema,
@@ -190,11 +192,12 @@ function withFunctionDefaults(
   for (const { key, column } of schema.columns) {
     if (row[key] !== undefined) continue;
     const fns = column as unknown as { defaultFn?: () => unknown; onUpdateFn?: () => unknown };
-    const fn = fns.onUpdateFn ?? fns.defaultFn;
+    // Both: the `$defaultFn` value, as Drizzle's insert takes it; ON CONFLICT sets `$onUpdate`'s (`conflictSet`).
+    const fn = fns.defaultFn ?? fns.onUpdateFn;
     if (!fn) continue;
     out ??= { ...row };
     out[key] = fn();
-    if (!fns.onUpdateFn) defaults = [...(defaults ?? []), key];
+    if (fns.defaultFn) defaults = [...(defaults ?? []), key];
   }
   return { row: out ?? row, ...(defaults && { defaults }) };
 }

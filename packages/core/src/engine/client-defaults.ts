@@ -7,7 +7,10 @@ import type { CompiledSchema } from '../schema/types.js';
  * there yet. Fill what can be known here: `$defaultFn`, `$onUpdate`, literal defaults, and
  * `defaultNow()` (as the instance's clock). Other SQL defaults appear only after the flush. With
  * `update` (a partial row over a row that exists: see `partial-rows.ts`) only `$onUpdate`, as
- * Postgres would apply an upsert of the row: the other defaults are for new rows.
+ * Postgres would apply an upsert of the row: the other defaults are for new rows. A new row's
+ * column with both `$defaultFn` and `$onUpdate` takes the `$defaultFn` value, as Drizzle's own
+ * insert does (its pg-core dialect: `defaultFn`, else `onUpdateFn` only without a `default`); its
+ * flush sets the `$onUpdate` value instead where the row exists (see `conflictSet`).
  */
 export function applyClientDefaults(schema: CompiledSchema, row: Row, now: Date, update = false): Row {
   // Copied only once a default is filled in: a row that names every column (the usual set) is
@@ -23,7 +26,7 @@ export function applyClientDefaults(schema: CompiledSchema, row: Row, now: Date,
       onUpdateFn?: () => unknown;
       default?: unknown;
     };
-    if (c.onUpdateFn && out[key] === undefined) {
+    if (c.onUpdateFn && out[key] === undefined && (update || !c.defaultFn)) {
       fill(key, c.onUpdateFn());
       continue;
     }
@@ -36,17 +39,19 @@ export function applyClientDefaults(schema: CompiledSchema, row: Row, now: Date,
 }
 
 /**
- * The keys of the columns `applyClientDefaults` filled in `filled` (what it returned for `row`) with
- * a default for a new row: not `$onUpdate` values, which apply on every write. Undefined when none
- * (a row returned as it came). A queued write names them (`QueuedWrite.defaults`): its flush inserts
- * them but never lays them over a stored row, as Postgres' DEFAULT.
+ * The keys of the columns `applyClientDefaults` filled in `filled` (what it returned for `row`, for a
+ * new row) with a default for a new row: not `$onUpdate` values, which apply on every write (a
+ * column with a `$defaultFn` too took that: a default). Undefined when none (a row returned as it
+ * came). A queued write names them (`QueuedWrite.defaults`): its flush inserts them but never lays
+ * them over a stored row, as Postgres' DEFAULT.
  */
 export function insertDefaults(schema: CompiledSchema, row: Row, filled: Row): string[] | undefined {
   if (filled === row) return undefined;
   let keys: string[] | undefined;
   for (const { key, column } of schema.columns) {
     if (row[key] !== undefined || filled[key] === undefined) continue;
-    if ((column as unknown as { onUpdateFn?: unknown }).onUpdateFn) continue;
+    const c = column as unknown as { onUpdateFn?: unknown; defaultFn?: unknown };
+    if (c.onUpdateFn && !c.defaultFn) continue;
     keys ??= [];
     keys.push(key);
   }

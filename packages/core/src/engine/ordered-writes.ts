@@ -20,6 +20,12 @@ export interface OrderedWrite {
   readonly l2?: string;
   /** The whole stored row as the queue carries it, where it is not `l2` (L2 leaves omitCache columns out). */
   readonly queued?: string;
+  /**
+   * The keys of the queued row's columns that are defaults for a new row (`QueuedWrite.defaults`): the
+   * pending index names them beside the entry (see `named` in l2/scripts.ts), so that a later partial
+   * set carrying this one's columns carries them as defaults too, never as its own values.
+   */
+  readonly defaults?: readonly string[];
 }
 
 /**
@@ -113,6 +119,7 @@ export async function writeOrderedIn(
     if (enqueue) perKey.push(enqueue.heads[i]!);
     // The pending index's row: a search lays it over Postgres, so it needs every column.
     perKey.push(pendingFlush && w.queued !== undefined && w.queued !== payload ? w.queued : '');
+    perKey.push(pendingFlush && w.defaults?.length ? JSON.stringify(w.defaults) : '');
   }
   let l1Values: (Row | typeof ABSENT)[] | undefined;
   const reply = await withSeededCounter(

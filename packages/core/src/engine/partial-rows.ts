@@ -5,7 +5,7 @@ import type { CompiledSchema } from '../schema/types.js';
 import { applyCameBack } from './come-back.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
-import { peekPending } from './pending-index.js';
+import { entryTail, peekPending } from './pending-index.js';
 import type { SchemaCache } from './schema-cache.js';
 import type { KeyedWrite } from './write-through.js';
 
@@ -44,6 +44,12 @@ export interface Base {
   readonly pending: boolean;
   /** Pending: the sent fold of the queued writes (their index entry); none after a queued delete. */
   readonly queued?: Row;
+  /**
+   * The keys of `queued`'s columns whose values are client defaults for a new row (the index names
+   * them, see `named` in l2/scripts.ts): a write carrying `queued` carries them as defaults, an
+   * insert's alone (`QueuedWrite.defaults`), not as columns it sets over a row another write made.
+   */
+  readonly queuedDefaults?: readonly string[];
   /**
    * Pending, but a write-through write or a transaction took a version above the queued writes
    * (the `c` entry of PENDING `peek` with marks): it supersedes them and carries their columns, so
@@ -165,27 +171,33 @@ export function pendingBase(cache: SchemaCache, value: unknown, entry: unknown, 
     typeof entry === 'string' && entry.startsWith(head) && /^[cb];/.test(entry.slice(head.length));
   const carried = marked && carriedOf(entry, head.length + 2);
   if (carried) return { expected, pending: true, carried, ...(l2Row && { stored: l2Row }) };
-  const queued =
-    typeof entry === 'string' && entry.startsWith(head)
-      ? entry[head.length] === 'r'
-        ? cache.rows.fromQueue(entry.slice(head.length + 2))
-        : undefined
-      : l2Row;
+  // The index lost the entry (or holds another version's): the L2 row.
+  const current = typeof entry === 'string' && entry.startsWith(head);
+  const tail = current ? entryTail(entry, head.length) : undefined;
+  const queued = current ? tail?.row !== undefined && cache.rows.fromQueue(tail.row) : l2Row;
   const stored = queued && { ...queued, ...l2Row };
-  return { expected, pending: true, ...(stored && { stored, queued }) };
+  const defaults = queued && tail?.defaults;
+  return {
+    expected,
+    pending: true,
+    ...(stored && { stored, queued }),
+    ...(defaults && { queuedDefaults: defaults }),
+  };
 }
 
 /**
  * The mark and the covered entry of a carried index entry from `at` (`{mark};{version};{kind};{row}`,
- * see MARKS in l2/scripts.ts); undefined for anything else.
+ * see MARKS in l2/scripts.ts); undefined for anything else. The covered row goes beneath as it is,
+ * its defaults as values (`QueuedWrite.under` names none).
  */
 function carriedOf(entry: string, at: number): Base['carried'] {
   const a = entry.indexOf(';', at);
   const b = entry.indexOf(';', a + 1);
-  if (a < 0 || b < 0 || entry[b + 2] !== ';') return undefined;
+  const tail = a < 0 || b < 0 ? undefined : entryTail(entry, b + 1);
+  if (!tail) return undefined;
   const mark = Number(entry.slice(at, a));
   if (!Number.isSafeInteger(mark)) return undefined;
-  const beneath = entry[b + 1] === 'r' ? { row: entry.slice(b + 3) } : {};
+  const beneath = tail.row === undefined ? {} : { row: tail.row };
   return { mark, beneath };
 }
 

@@ -34,12 +34,13 @@ export async function pendingWrites(
   try {
     // A keyPrefix another app or table holds (see `L3Claim`) is refused: its index is not ours.
     await cache.generation?.current();
-    // An index holds its entries and the marks on them (`#{row key}`, `!{row key}`, `?{row key}`,
-    // see MARKS in l2/scripts.ts), at most three fields per entry: read up to four times the bound,
-    // and count only the entries (below), or a search with fewer writes queued than the bound was refused.
+    // An index holds its entries, the marks on them (`#{row key}`, `!{row key}`, `?{row key}`) and
+    // their defaults' names (`+{row key}`, see MARKS in l2/scripts.ts), at most four fields per entry:
+    // read up to five times the bound, and count only the entries (below), or a search with fewer
+    // writes queued than the bound was refused.
     replies = await Promise.all(
       reads.map(({ shape, keys }) =>
-        cache.l2!.run(PENDING, [keys.pendingIndexOf(shape)], ['read', String(4 * MAX_SEARCH_PENDING)]),
+        cache.l2!.run(PENDING, [keys.pendingIndexOf(shape)], ['read', String(FIELDS * MAX_SEARCH_PENDING)]),
       ),
     );
   } catch (err) {
@@ -48,8 +49,8 @@ export async function pendingWrites(
   }
   const byId = new Map<string, PendingWrite>();
   replies.forEach((reply, r) => {
-    // More than four times the bound of entries and marks: more than the bound of entries.
-    if (!Array.isArray(reply)) throw backlog(cache, Math.ceil(Number(reply) / 4), 'at least ');
+    // More than five times the bound of entries, marks and names: more than the bound of entries.
+    if (!Array.isArray(reply)) throw backlog(cache, Math.ceil(Number(reply) / FIELDS), 'at least ');
     const { s, shape, keys } = reads[r]!;
     const prefix = keys.rowOf(shape, '');
     for (let i = 0; i + 1 < reply.length; i += 2) {
@@ -108,17 +109,59 @@ export function peekIn(
   ) as Promise<unknown[]>;
 }
 
+/** The most fields of the pending index per entry: itself, three marks and its defaults' names. */
+const FIELDS = 5;
+
 /**
- * A pending index entry, `{version};{kind};{row}` (the row may hold ';' itself): its version and,
- * for a row (kind `r`), the row's text; undefined for anything else.
+ * A pending index entry, `{version};{kind};{row}` (the row may hold ';' itself), or as PENDING `peek`
+ * reads a row whose client defaults are named, `{version};d;{names};{row}`: its version and, for a
+ * row, the row's text and the keys of its columns that are defaults for a new row (none for an
+ * entry without names: an older Strata's, or a row without defaults); undefined for anything else.
  */
-export function indexEntry(value: unknown): { version: number; row?: string } | undefined {
+export function indexEntry(value: unknown): IndexEntry | undefined {
   if (typeof value !== 'string') return undefined;
   const a = value.indexOf(';');
-  const b = value.indexOf(';', a + 1);
-  if (a < 0 || b < 0) return undefined;
-  const version = Number(value.slice(0, a));
-  return value.slice(a + 1, b) === 'r' ? { version, row: value.slice(b + 1) } : { version };
+  if (a < 0) return undefined;
+  const tail = entryTail(value, a + 1);
+  return tail && { version: Number(value.slice(0, a)), ...tail };
+}
+
+export interface IndexEntry extends EntryTail {
+  readonly version: number;
+}
+
+/** What an entry holds after its version: a row (kind `r`, or `d` with its defaults named), or none. */
+export interface EntryTail {
+  readonly row?: string;
+  /** The keys of `row`'s columns whose values are defaults for a new row (`QueuedWrite.defaults`). */
+  readonly defaults?: readonly string[];
+}
+
+/**
+ * The tail of an entry from `at`, its kind: `r;{row}`, `d;{names};{row}` (`names` a JSON array of
+ * column keys, see `named` in l2/scripts.ts), or another kind and `;` (a queued delete: no row).
+ * Undefined when it is none of those.
+ */
+export function entryTail(value: string, at: number): EntryTail | undefined {
+  if (value[at + 1] !== ';') return undefined;
+  const kind = value[at];
+  if (kind === 'r') return { row: value.slice(at + 2) };
+  if (kind !== 'd') return {};
+  // The names end at the first `];` that closes a JSON array of strings (a key may hold `];` itself).
+  for (let end = value.indexOf('];', at + 2); end >= 0; end = value.indexOf('];', end + 1)) {
+    const names = parseNames(value.slice(at + 2, end + 1));
+    if (names) return { row: value.slice(end + 2), ...(names.length > 0 && { defaults: names }) };
+  }
+  return undefined;
+}
+
+function parseNames(text: string): string[] | undefined {
+  try {
+    const names: unknown = JSON.parse(text);
+    return Array.isArray(names) && names.every((n) => typeof n === 'string') ? names : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function ownWrites(cache: SchemaCache): PendingWrites {

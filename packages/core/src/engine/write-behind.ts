@@ -130,6 +130,7 @@ export async function writeBehind(
                 plain: rows.plain[i],
                 l2: rows.l2[i]!,
                 queued: rows.queued[i]!,
+                ...(rows.defaults?.[i] && { defaults: rows.defaults[i] }),
               }
             : { key: w.key },
         ),
@@ -198,7 +199,8 @@ interface Encoded {
    * flushers) is refused: the newer carries its columns (the fold over the version it was checked
    * against). Also the pending index's row, client defaults included, which a search lays over
    * Postgres's row (a new row's defaults read the same before its flush as after it); the index
-   * does not say which they are: see the open case in regression-defaults-over-held-tx.test.ts.
+   * names them beside it (`defaults`, see `OrderedWrite.defaults`), so a later partial set carrying
+   * this row carries them as defaults (regression-defaults-over-held-tx.test.ts).
    */
   readonly queued: (string | undefined)[];
   /** Per queued set, the keys of its row's columns that are defaults for a new row (`QueuedWrite.defaults`). */
@@ -254,7 +256,8 @@ async function encode(
         ? earlier.get(w.key)
         : base.stored && (await codec.decryptRow(base.stored, w.key));
       sent[i] = applyClientDefaults(schema, w.row, now, !!row);
-      filled[i] = insertDefaults(schema, w.row, sent[i]!);
+      // Over a row only `$onUpdate` filled anything: no default (`insertDefaults` is for a new row).
+      filled[i] = row ? undefined : insertDefaults(schema, w.row, sent[i]!);
       // Carried (a transaction or write-through write reserved a version above the key's queued
       // writes): its row, not in L2 yet, is what this one lands over, so only the sent columns are
       // queued, even over a queued delete's tombstone (a new row's nulls would blank its columns:
@@ -293,10 +296,13 @@ async function encode(
       if (absent[i]) fold = sentOnly(schema, row, s);
       else if (!over[i]) fold = withoutFilledNulls(schema, { ...row }, s);
       else {
-        fold = { ...(folds.has(key) ? folds.get(key) : bases!.get(key)!.queued) };
+        const base = bases!.get(key)!;
+        fold = { ...(folds.has(key) ? folds.get(key) : base.queued) };
         for (const c of schema.columns) if (s[c.key] !== undefined) fold[c.key] = row[c.key];
-        // An earlier write's default in the batch stays one unless this write sent the column.
-        const before = foldDefaults.get(key)?.filter((k) => s[k] === undefined);
+        // A default of the fold carried (an earlier write's in the batch, else the queued writes'
+        // the index names) stays one unless this write sent the column: an insert's alone.
+        const carried = folds.has(key) ? foldDefaults.get(key) : base.queuedDefaults;
+        const before = carried?.filter((k) => s[k] === undefined);
         if (before?.length) keys = [...before, ...(keys ?? [])];
       }
     }

@@ -39,9 +39,22 @@ end`;
  * highest other, where deleting the mark unmarked a reservation still in flight. With `back`, a
  * come-back mark (field `?{row key}`, see GENERATION) above the entry reads `{version};b;{mark};{entry}`
  * (PENDING `peek` reads those; RESERVE_THROUGH, for a write-through partial set, does not).
+ * `named(index, key, entry)`: a row entry (`{version};r;{row}`) whose default columns are named (field
+ * `+{row key}`, `{version}:{JSON array of column keys}`, of the same version) reads
+ * `{version};d;{names};{row}`: a partial set carrying its columns carries those as defaults, an
+ * insert's alone (see `QueuedWrite.defaults`). Names of another version (an older Strata, which
+ * does not name them, wrote the entry over them) are not read: such an entry has no defaults.
+ * The names live beside the entry rather than in it so that an older Strata (a rolling deploy)
+ * still reads every entry as it did: its row, defaults as values.
  */
-const MARKS = `local function me(x, k, back)
-  local e = redis.call('HGET', x, k)
+const MARKS = `local function named(x, k, e)
+  local n = e and redis.call('HGET', x, '+' .. k)
+  local v = n and string.match(e, '^(%d+);r;')
+  if v and string.sub(n, 1, #v + 1) == v .. ':' then return v .. ';d;' .. string.sub(n, #v + 2) .. ';' .. string.sub(e, #v + 4) end
+  return e
+end
+local function me(x, k, back)
+  local e = named(x, k, redis.call('HGET', x, k))
   if not e then return e end
   local v, m = string.match(e, '^(%d+);'), redis.call('HGET', x, '#' .. k)
   if v and m and tonumber(m) > tonumber(v) then return v .. ';c;' .. m .. ';' .. e end
@@ -66,7 +79,7 @@ if current ~= ARGV[1] then return {tick, -4, tonumber(current)} end`;
  * then per entry: version, ttlMs (0 = none), value. Reply: {tick, 0, per entry 1 (written) or 0 (a
  * newer one is there), bumps}, or {tick, -4, current generation}. With a last ARGV 'settle' (a
  * flush's commit), the key after the entry keys is a pending index (see PENDING), out of
- * which each entry's key goes (with its marks, as PENDING 'done' takes them) while it names that
+ * which each entry's key goes (with its marks and names, as PENDING 'done' takes them) while it names that
  * version or an older one; its reply slot is 0.
  */
 export const PUT: L2Script = {
@@ -82,7 +95,7 @@ for i = 1, n do
   local a = 2 + (i - 1) * 3
   if index then
     local held = redis.call('HGET', index, KEYS[2 + i])
-    if held and tonumber(string.match(held, '^(%d+);')) <= tonumber(ARGV[a + 1]) then redis.call('HDEL', index, KEYS[2 + i], '#' .. KEYS[2 + i], '!' .. KEYS[2 + i], '?' .. KEYS[2 + i]) end
+    if held and tonumber(string.match(held, '^(%d+);')) <= tonumber(ARGV[a + 1]) then redis.call('HDEL', index, KEYS[2 + i], '#' .. KEYS[2 + i], '!' .. KEYS[2 + i], '?' .. KEYS[2 + i], '+' .. KEYS[2 + i]) end
   end
   local _, _, stored = header(KEYS[2 + i])
   if stored and tonumber(stored) > tonumber(ARGV[a + 1]) then
@@ -110,7 +123,10 @@ return out`,
  * '}', BEFORE anything is written: a Redis script is not rolled back when a command fails, and a
  * failed XADD must leave no pending row that no queue entry will ever flush. A pending write also
  * lands in the pending index KEYS[5] (see PENDING), field its row key, value
- * `{version};{kind};{row}` (the row: the entry's last ARGV, or its payload when that is ''). Each
+ * `{version};{kind};{row}` (the row: the entry's last ARGV but one, or its payload when that is ''),
+ * and, when the last ARGV (a JSON array of column keys) is not '', field `+{row key}` naming the
+ * row's default columns (`{version}:{names}`, see `named` in MARKS; not deleted when '': names of
+ * an older version are not read). Each
  * version is formatted once (`versions`): the queue entry and the envelope carry the same text.
  * `extra` ARGV (from `ARGV[p]`, after the field) come before the entries' and `tail` (Lua given
  * `p`, `base` and `per`) runs once every row is written: see `l2/publish-scripts.ts`.
@@ -121,7 +137,7 @@ export function orderedPut(
   tail: (p: number, base: number, per: number) => string = () => '',
 ): string {
   const rows = enqueue ? 6 : 5;
-  const per = enqueue ? 6 : 5;
+  const per = enqueue ? 7 : 6;
   const p = enqueue ? 6 : 5;
   const base = p + extra;
   return `${HEADER}
@@ -167,9 +183,10 @@ for i = 1, n do
   local ttl = tonumber(ARGV[a + 1])
   if ttl > 0 then redis.call('SET', KEYS[${rows} + i], value, 'PX', ttl) else redis.call('SET', KEYS[${rows} + i], value) end
   if ARGV[3] == '1' then
-    local row = ARGV[a + ${per - 1}]
+    local row, names = ARGV[a + ${per - 2}], ARGV[a + ${per - 1}]
     if row == '' then row = ARGV[a + 3] end
     redis.call('HSET', KEYS[5], KEYS[${rows} + i], version .. ';' .. ARGV[a] .. ';' .. row)
+    if names ~= '' then redis.call('HSET', KEYS[5], '+' .. KEYS[${rows} + i], version .. ':' .. names) end
     if ttl > 0 then redis.call('PEXPIRE', KEYS[5], ttl) end
   end
   out[4 + i] = held[i]
@@ -182,8 +199,9 @@ ${tail(p, base, per)}return out`;
  * Writes ordered by Redis (write-behind, and schemas whose source of truth is L2): takes one version
  * per key from the schema's counter and writes each envelope with it, moving the search generation
  * on. KEYS = tick, generation, counter, search generation, pending index, then the row keys. ARGV =
- * generation, tick floor, pending flag, owner, then per key: kind, ttlMs, expiresAt, payload, and the
- * row the pending index keeps ('' for the payload; only with the pending flag '1', see PENDING).
+ * generation, tick floor, pending flag, owner, then per key: kind, ttlMs, expiresAt, payload, the
+ * row the pending index keeps ('' for the payload; only with the pending flag '1', see PENDING), and
+ * the JSON array of the keys of its columns that are defaults for a new row ('' for none).
  * Reply {tick, status, …}: {tick, 0, first version, search generation, then per key 1 if it held a
  * row before, else 0}; {tick, -4, generation} when the generation moved on; {tick, -3} when the
  * tick is not above the floor (Redis went back: the counter may hand out versions already given;
@@ -206,7 +224,8 @@ export const ORDERED_PUT: L2Script = { name: 'ordered-put', source: orderedPut(f
  * `ColocatedQueue`): a write-behind `set` in one round trip, its rows and queue entries atomic.
  * KEYS = tick, generation, counter, search generation, pending index, stream, then the row keys.
  * ARGV = generation, tick floor, pending flag, owner, entry field, then per key: kind, ttlMs,
- * expiresAt, payload, the write's JSON up to its version (`{…,"version":`), and the pending index's row. Reply as ORDERED_PUT; a refusal enqueues
+ * expiresAt, payload, the write's JSON up to its version (`{…,"version":`), the pending index's row
+ * and its default columns' names. Reply as ORDERED_PUT; a refusal enqueues
  * nothing either.
  */
 export const ORDERED_PUT_ENQUEUE: L2Script = { name: 'ordered-put-enqueue', source: orderedPut(true) };
@@ -450,7 +469,7 @@ if KEYS[5] and ARGV[4] then
       local all = redis.call('HGETALL', KEYS[9])
       for i = 1, #all, 2 do
         local v = string.match(all[i + 1], '^(%d+);')
-        if v and string.find('#!?', string.sub(all[i], 1, 1), 1, true) == nil then
+        if v and string.find('#!?+', string.sub(all[i], 1, 1), 1, true) == nil then
           redis.call('HSET', KEYS[9], '?' .. all[i], string.format('%.0f', tonumber(v) + 1))
         end
       end
@@ -591,21 +610,23 @@ return out`,
 /**
  * A schema's pending index (write-behind writes acknowledged, not flushed yet: ORDERED_PUT keeps it,
  * a flush's PUT empties it) for a search to lay over Postgres: a hash from row key to
- * `{version};{kind};{row}`. KEYS = the index. ARGV[1] says what to do:
+ * `{version};{kind};{row}`, and for a row with client defaults, their names (`+{row key}`, see
+ * `named` in MARKS). KEYS = the index. ARGV[1] says what to do:
  * - `peek`, KEYS after the index = row keys: per key its value and its index entry (nil for none),
- *   read together (what a partial write merges over, see `partial-rows.ts`); with ARGV[2] `marks`,
+ *   read together (what a partial write merges over, see `partial-rows.ts`), a row entry with named
+ *   defaults as `{version};d;{names};{row}`; with ARGV[2] `marks`,
  *   an entry a write-through write or a transaction reserved a version above (its mark `#{row key}`,
  *   see RESERVE_THROUGH) reads `{version};c;{mark};{entry}` (carried: that write supersedes it and
  *   carries it, if it commits), or `{version};b;{mark};{entry}` under a come-back mark (`?{row key}`,
  *   see GENERATION: writes that did not see the entry's shape may have superseded it);
- * - `read`, ARGV[2] = the most entries wanted: the flat list field, value, …, or the number of
- *   entries when there are more (nothing else is read);
- * - `done`, then per entry field, version: takes each out (and its marks) while it names that version
+ * - `read`, ARGV[2] = the most fields wanted: the flat list field, value, … (entries, marks and
+ *   names as stored), or the number of fields when there are more (nothing else is read);
+ * - `done`, then per entry field, version: takes each out (and its marks and names) while it names that version
  *   or an older one (its write was flushed, superseded, withdrawn or dead-lettered). Reply: the count removed;
  * - `put`, then per entry field, value: puts each in unless it holds one at least as new (a Redis
  *   reset lost it), under a come-back mark (`?{row key}`, its version + 1: a write reserved after
  *   the reset found no entry to mark), the index then kept a week. Reply: the count written.
- * An entry has at most three mark fields beside it (`#`, `!`, `?`: see MARKS).
+ * An entry has at most four fields beside it: three marks (`#`, `!`, `?`) and its names (`+`), see MARKS.
  */
 export const PENDING: L2Script = {
   name: 'pending',
@@ -614,7 +635,7 @@ if ARGV[1] == 'peek' then
   local out = {}
   for i = 2, #KEYS do
     out[#out + 1] = redis.call('GET', KEYS[i])
-    out[#out + 1] = ARGV[2] == 'marks' and me(KEYS[1], KEYS[i], true) or redis.call('HGET', KEYS[1], KEYS[i])
+    out[#out + 1] = ARGV[2] == 'marks' and me(KEYS[1], KEYS[i], true) or named(KEYS[1], KEYS[i], redis.call('HGET', KEYS[1], KEYS[i]))
   end
   return out
 end
@@ -630,7 +651,7 @@ for i = 2, #ARGV, 2 do
   if ARGV[1] == 'done' then
     if held and v <= tonumber(ARGV[i + 1]) then
       c = c + redis.call('HDEL', KEYS[1], ARGV[i])
-      redis.call('HDEL', KEYS[1], '#' .. ARGV[i], '!' .. ARGV[i], '?' .. ARGV[i])
+      redis.call('HDEL', KEYS[1], '#' .. ARGV[i], '!' .. ARGV[i], '?' .. ARGV[i], '+' .. ARGV[i])
     end
   else
     local put = tonumber(string.match(ARGV[i + 1], '^(%d+);'))

@@ -49,7 +49,9 @@ export function moved(schema: CompiledSchema, names: readonly string[]): SQL {
  * says which are generated or identity, left to Postgres): from migrate(), the reply of `nextEpoch`,
  * or one read (`learn`) before the first replace of a table, once per table and L3. Its statement
  * checks that the table has no column beyond those it sets or resets (`moved`): else it fails with
- * COLUMNS_MOVED, and the write learns the table again and runs once more.
+ * COLUMNS_MOVED, and the write learns the table again and runs once more. A column learnt and
+ * dropped since (another deploy's DROP COLUMN) fails its reset with undefined_column (42703): the
+ * same, learnt again and run once more.
  */
 export class TableColumns {
   /** By table (schema identity: two shapes of one table share it): `[name, computed]` of its columns. */

@@ -259,12 +259,16 @@ export function withVersionsTable<T>(ctx: WriteContext, work: () => Promise<T>):
   );
 }
 
-/** A replace that found its table changed since its columns were learnt (see `moved` in table-columns.ts). */
-function columnsMoved(error: unknown): boolean {
+/**
+ * A replace that found its table changed since its columns were learnt: one added (see `moved` in
+ * table-columns.ts), or, where it reset a column it learnt and its schema does not map (`unmapped`),
+ * one dropped since (undefined_column: another deploy's DROP COLUMN).
+ */
+function columnsMoved(error: unknown, unmapped: boolean): boolean {
   const cause = driverError(error);
-  return (
-    sqlStateOf(cause) === '22P02' && String((cause as { message?: unknown }).message).includes(COLUMNS_MOVED)
-  );
+  const state = sqlStateOf(cause);
+  if (unmapped && state === '42703') return true;
+  return state === '22P02' && String((cause as { message?: unknown }).message).includes(COLUMNS_MOVED);
 }
 
 /**
@@ -283,7 +287,8 @@ export function runWrite(ctx: WriteContext, ops: readonly WriteOp[]): Promise<Wr
         if (plan.winners.length > 0) await attempt(ctx, plan);
         return plan.outcomes;
       } catch (error) {
-        if (!again || !columnsMoved(error)) throw epochMoved(error);
+        const unmapped = plan.groups.some((g) => g.unmapped !== undefined);
+        if (!again || !columnsMoved(error, unmapped)) throw epochMoved(error);
         // Another deploy changed a replaced table: learn it again, once.
         ctx.columns.forget(replacing);
       }

@@ -9,7 +9,7 @@ import { driverError } from './driver-error.js';
 import type { OneRowStatements } from './one-row.js';
 import { decodeRawRow } from './recordset.js';
 import { rowsOf } from './rows.js';
-import { COLUMNS_MOVED, type TableColumns } from './table-columns.js';
+import { columnsMoved, type TableColumns } from './table-columns.js';
 import type { Statement, Transactions } from './transactions.js';
 import { rowsPerStatement } from './upsert.js';
 import { type VersionsTable, versionsColumnsStatements, versionsTableStatements } from './versions-table.js';
@@ -257,18 +257,6 @@ export function withVersionsTable<T>(ctx: WriteContext, work: () => Promise<T>):
       );
     },
   );
-}
-
-/**
- * A replace that found its table changed since its columns were learnt: one added (see `moved` in
- * table-columns.ts), or, where it reset a column it learnt and its schema does not map (`unmapped`),
- * one dropped since (undefined_column: another deploy's DROP COLUMN).
- */
-function columnsMoved(error: unknown, unmapped: boolean): boolean {
-  const cause = driverError(error);
-  const state = sqlStateOf(cause);
-  if (unmapped && state === '42703') return true;
-  return state === '22P02' && String((cause as { message?: unknown }).message).includes(COLUMNS_MOVED);
 }
 
 /**

@@ -120,9 +120,9 @@ describe.each(DRIVERS)('a narrower schema the L3 has not learnt (yet), over %s',
     await run(`alter table "${stack.name}"."learn_dropped" drop column extra`);
     stack.reset();
     // Alone (one statement), then with a delete (a transaction).
-    expect((await write(stack.l3, v1, { row: { id: 'k', n: 2 }, version: 10, replace: true }))[0]).toMatchObject(
-      { applied: true, version: 10 },
-    );
+    expect(
+      (await write(stack.l3, v1, { row: { id: 'k', n: 2 }, version: 10, replace: true }))[0],
+    ).toMatchObject({ applied: true, version: 10 });
     expect(await stored('learn_dropped', 'k')).toEqual({ id: 'k', n: 2 });
     // It failed on the dropped column (42703), learnt the table again (one catalog read), ran again.
     expect(stack.statements.filter((s) => s.startsWith('select (select json_agg'))).toHaveLength(1);

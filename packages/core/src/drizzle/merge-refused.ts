@@ -57,33 +57,28 @@ const hasDefaultFn = (column: CompiledColumn) =>
  * partial set over the deleted row would have stored. A `$defaultFn` is called (Strata's insert
  * fills it in, as Drizzle's does); any other column takes its default in Postgres (`learnt`), the
  * one Drizzle's `.default()` declared or one only the database has (another deploy's migration,
- * plain SQL), evaluated in the merge's statement as an insert evaluates it; null without one
- * (`null`). A default that draws from a sequence (serial, `nextval`) would renumber the row: the
- * column keeps its value (`undefined`), as an identity column does. Not learnt (the table missing):
- * Drizzle's `.default()`.
+ * plain SQL), evaluated in the merge's statement as an insert evaluates it. Null (no default): the
+ * column has none. Undefined: it keeps its value, where its default draws from a sequence (serial,
+ * `nextval`: it would renumber the row, as an identity column would). Not learnt (the table
+ * missing): Drizzle's `.default()`. A thunk: `resettable` asks without calling a `$defaultFn`.
  */
-function resetTo(column: CompiledColumn, learnt: Defaults): SQL | null | undefined {
+function resetTo(column: CompiledColumn, learnt: Defaults): (() => SQL) | null | undefined {
   // Not column-ddl.ts's defaultClause: DDL code stays out of a Worker bundle.
   const c = column.column as CompiledColumn['column'] & { defaultFn?: () => unknown };
-  if (!c.defaultFn && learnt) {
-    const expression = learnt[column.name];
-    if (expression === null || expression === undefined) return null;
-    return /^nextval\(/i.test(expression) ? undefined : sql`(${sql.raw(expression)})`;
+  if (c.defaultFn) {
+    const fn = c.defaultFn;
+    return () => literal(c, fn());
   }
-  const value: unknown = c.defaultFn ? c.defaultFn() : c.default;
-  if (value === undefined || value === null) return null;
-  if (is(value, SQL)) return sql`(${value})`;
-  return sql`${c.mapToDriverValue(value)}`;
+  if (!learnt) return c.default === undefined || c.default === null ? null : () => literal(c, c.default);
+  const expression = learnt[column.name] ?? null;
+  if (expression === null) return null;
+  return /^nextval\(/i.test(expression) ? undefined : () => sql`(${sql.raw(expression)})`;
 }
 
-/** Whether a refused delete resets `column` (see `resettable`), without calling a `$defaultFn`. */
-function resetsColumn(column: CompiledColumn, learnt: Defaults): boolean {
-  if (hasDefaultFn(column)) return true;
-  if (learnt) {
-    const expression = learnt[column.name] ?? null;
-    if (expression !== null) return !/^nextval\(/i.test(expression);
-  } else if (column.column.default !== undefined) return true;
-  return !column.column.notNull;
+function literal(c: CompiledColumn['column'], value: unknown): SQL {
+  if (value === undefined || value === null) return sql`null`;
+  if (is(value, SQL)) return sql`(${value})`;
+  return sql`${c.mapToDriverValue(value)}`;
 }
 
 /**
@@ -92,7 +87,10 @@ function resetsColumn(column: CompiledColumn, learnt: Defaults): boolean {
  * out could only have kept (over a deleted row, its insert would have failed): it keeps its value.
  */
 function resettable(schema: CompiledSchema, learnt: Defaults): CompiledColumn[] {
-  return mergeable(schema, undefined).filter((c) => resetsColumn(c, learnt));
+  return mergeable(schema, undefined).filter((c) => {
+    const to = resetTo(c, learnt);
+    return to !== undefined && (to !== null || !c.column.notNull);
+  });
 }
 
 /**
@@ -131,7 +129,7 @@ function mergeStatement(ctx: WriteContext, op: WriteOp, writes: readonly Write[]
   // write set before, redelivered, is set to the same value again: nothing else wrote it since).
   const set = columns.map(
     (c, i) =>
-      sql`${id(c.name)} = case when (${V}."cols" ->> ${c.name}::text)::bigint = ${ver} then ${i < sent.length ? sql`${SRC}.${id(`c${i + 1}`)}` : (resetTo(c, learnt) ?? sql`null`)} else ${T}.${id(c.name)} end`,
+      sql`${id(c.name)} = case when (${V}."cols" ->> ${c.name}::text)::bigint = ${ver} then ${i < sent.length ? sql`${SRC}.${id(`c${i + 1}`)}` : (resetTo(c, learnt) ?? (() => sql`null`))()} else ${T}.${id(c.name)} end`,
   );
   const mark = ctx.markOwnWrites?.(schema.identity, key, SRC, op.app);
   return sql`with ${SRC} as (select * from ${source}), ${V} as (${versions})${mark ? sql`, ${mark.cte}` : sql``} update ${schema.table} as ${T} set ${sql.join(set, sql`, `)} from ${V} join ${SRC} on ${V}."id" = ${key} where ${T}.${id(schema.primaryKey.name)} = ${SRC}."c0"${mark ? sql` and ${mark.marked}` : sql``}${guard} returning ${T}.*, ${V}."version" as ${id(VERSION)}`;

@@ -35,7 +35,7 @@ function columnsTable(schemaName: string) {
   });
 }
 
-type Fixture = { l3: L3Tier; cleanup(): Promise<void> };
+type Fixture = { l3: L3Tier; run(statement: string): Promise<unknown>; cleanup(): Promise<void> };
 
 function mergedDeleteCases(label: string, fixture: (schemaName: string) => Promise<Fixture>) {
   describe(`merged deletes' columns over ${label}`, () => {
@@ -104,6 +104,38 @@ function mergedDeleteCases(label: string, fixture: (schemaName: string) => Promi
       expect(await stored('u4')).toMatchObject({ code: 'u4', n: 1, note: 'later', tags: ['t'] });
       expect(await stored('u5')).toMatchObject({ code: 'u5', n: 1, note: 'later' });
     });
+
+    // A default only the database has (another deploy's migration, plain SQL): what an insert of
+    // the row leaving the column out stores, not Drizzle's (none, or another). Learnt at migrate(),
+    // changed since: the merge learns the table again.
+    it("resets to the column's default in Postgres, one only the database has too", async () => {
+      const alter = (change: string) => f.run(`alter table "${schemaName}".merged_cols ${change}`);
+      await alter(`alter column note set default 'db-note', alter column n set default 8`);
+      await alter(`alter column name set default 'anon'`);
+      await write({ row: full('d'), version: 10 });
+      const before = (await stored('d'))!;
+      await write({ row: { id: 'd', name: 'd', code: 'd2' } as never, version: 30 });
+      const [merged] = await merge({ id: 'd', version: 20 });
+      expect(merged!.applied).toBe(true);
+      expect(await stored('d')).toEqual({
+        ...before,
+        name: 'd',
+        code: 'd2',
+        note: 'db-note',
+        n: 8,
+        twice: 16,
+        tags: [],
+        meta: { a: 1 },
+        big: 5n,
+      });
+      // A not-null column with a default only the database has is reset too (a partial set leaving
+      // it out over no row inserts it with that default).
+      await write({ row: full('e'), version: 10 });
+      await write({ row: { id: 'e', name: 'e', note: 'later', code: 'e2' } as never, version: 30 });
+      await write({ row: { id: 'e', note: 'later', code: 'e2' } as never, version: 40 });
+      await merge({ id: 'e', version: 35 });
+      expect(await stored('e')).toMatchObject({ name: 'anon', note: 'later', n: 8, code: 'e2' });
+    });
   });
 }
 
@@ -113,6 +145,7 @@ for (const driver of DRIVERS as Driver[]) {
     const db = stack.db;
     return {
       l3: stack.l3,
+      run: (statement) => db.execute(sql.raw(statement)),
       cleanup: async () => {
         await db.execute(sql.raw(`drop schema if exists "${schemaName}" cascade`));
         await stack.cleanup();
@@ -126,6 +159,7 @@ mergedDeleteCases('pglite', async (schemaName) => {
   await client.waitReady;
   return {
     l3: createDrizzleL3(drizzlePglite({ client }), { migrationsSchema: schemaName }),
+    run: (statement) => client.exec(statement),
     cleanup: () => client.close(),
   };
 });

@@ -110,6 +110,34 @@ describe.each(DRIVERS)('a narrower schema the L3 has not learnt (yet), over %s',
     expect(stack.statements.filter((s) => s.startsWith('select (select json_agg'))).toHaveLength(1);
   });
 
+  it('the first replace after another deploy dropped a learnt column learns again and runs', async () => {
+    const { v1 } = shapes('learn_dropped');
+    await stack.l3.migrate([v1]);
+    await run(`alter table "${stack.name}"."learn_dropped" add column extra text default 'd'`);
+    // Learnt with `extra`: this replace resets it.
+    await write(stack.l3, v1, { row: { id: 'k', n: 1 }, version: 5, replace: true });
+    expect(await stored('learn_dropped', 'k')).toEqual({ id: 'k', n: 1, extra: 'd' });
+    await run(`alter table "${stack.name}"."learn_dropped" drop column extra`);
+    stack.reset();
+    // Alone (one statement), then with a delete (a transaction).
+    expect(
+      (await write(stack.l3, v1, { row: { id: 'k', n: 2 }, version: 10, replace: true }))[0],
+    ).toMatchObject({ applied: true, version: 10 });
+    expect(await stored('learn_dropped', 'k')).toEqual({ id: 'k', n: 2 });
+    // It failed on the dropped column (42703), learnt the table again (one catalog read), ran again.
+    expect(stack.statements.filter((s) => s.startsWith('select (select json_agg'))).toHaveLength(1);
+    await run(`alter table "${stack.name}"."learn_dropped" add column extra2 text`);
+    await write(stack.l3, v1, { row: { id: 'k', n: 3 }, version: 20, replace: true });
+    await run(`alter table "${stack.name}"."learn_dropped" drop column extra2`);
+    await write(
+      stack.l3,
+      v1,
+      { row: { id: 'k', n: 4 }, version: 30, replace: true },
+      { id: 'j', version: 30 },
+    );
+    expect(await stored('learn_dropped', 'k')).toEqual({ id: 'k', n: 4 });
+  });
+
   it('a replace leaves generated and identity columns to Postgres, one added later too', async () => {
     const { v1 } = shapes('learn_computed');
     await run(`create schema if not exists "${stack.name}"`);

@@ -122,6 +122,36 @@ describe('a write-through delete skipped as older behind a later write-behind pa
     await close();
   });
 
+  // Behind a later delete: nothing to merge (the key is deleted at the later version); the key is
+  // deleted, as the caller asked.
+  it('behind a later write-behind delete: resolves that the row existed; no tier holds it', async () => {
+    const held = heldWrites(modes.stack.l3);
+    const { behind, through, instance, close } = await modes.app('dd', { l3: held.l3 });
+    const wb = instance(behind);
+    const wt = instance(through);
+    await wb.set(behind, { id: 'g', n: 1, note: 'old' });
+    await wb.flushDirty();
+    expect(await wt.find(through, 'g')).toEqual({ id: 'g', n: 1, note: 'old' });
+    const gate = held.hold();
+    const deleting = wt.delete(through, 'g');
+    await gate.reached;
+    await wb.delete(behind, 'g');
+    await wb.flushDirty(); // lands first
+    gate.release();
+    expect(await deleting).toBe(true);
+    expect((await gate.outcomes)[0]![0]!.applied).toBe(false); // skipped as older
+    const tiers = await everyTier(
+      [
+        { strata: wt, schema: through },
+        { strata: wb, schema: behind },
+        { strata: instance(through), schema: through },
+      ],
+      'g',
+    );
+    expect(tiers).toEqual({ postgres: undefined, found: [null, null, null] });
+    await close();
+  });
+
   // Its merge resets the columns the set left out to their defaults: a unique column's default that
   // another row holds is refused by Postgres. Before, the merge's one statement failed whole, and the
   // other delete merged with it lost its reset too (counted and logged; the deletes still resolved).

@@ -5,6 +5,7 @@ import type { CompiledColumn, CompiledSchema } from '../schema/types.js';
 import { driverError } from './driver-error.js';
 import { decodeRawRow } from './recordset.js';
 import { rowsOf } from './rows.js';
+import { columnsMoved, defaultsMoved } from './table-columns.js';
 import { cannotBeSet } from './upsert.js';
 import { valuesSource } from './values.js';
 import { type WriteContext, withVersionsTable } from './write.js';
@@ -45,31 +46,51 @@ function mergeable(schema: CompiledSchema, row: Record<string, unknown> | undefi
   );
 }
 
+/** By SQL name, the defaults Postgres gives a new row (see `TableColumns.defaults`); undefined: not learnt. */
+type Defaults = Readonly<Record<string, string | null>> | undefined;
+
+const hasDefaultFn = (column: CompiledColumn) =>
+  (column.column as unknown as { defaultFn?: unknown }).defaultFn !== undefined;
+
 /**
- * What a refused delete sets a column to where no later write set it: its default, as the insert of
- * a later partial set over the deleted row would have (null without one; a `$defaultFn` called).
+ * What a refused delete sets a column to where no later write set it: what the insert of a later
+ * partial set over the deleted row would have stored. A `$defaultFn` is called (Strata's insert
+ * fills it in, as Drizzle's does); any other column takes its default in Postgres (`learnt`), the
+ * one Drizzle's `.default()` declared or one only the database has (another deploy's migration,
+ * plain SQL), evaluated in the merge's statement as an insert evaluates it. Null (no default): the
+ * column has none. Undefined: it keeps its value, where its default draws from a sequence (serial,
+ * `nextval`: it would renumber the row, as an identity column would). Not learnt (the table
+ * missing): Drizzle's `.default()`. A thunk: `resettable` asks without calling a `$defaultFn`.
  */
-function resetTo(column: CompiledColumn): SQL {
+function resetTo(column: CompiledColumn, learnt: Defaults): (() => SQL) | null | undefined {
   // Not column-ddl.ts's defaultClause: DDL code stays out of a Worker bundle.
   const c = column.column as CompiledColumn['column'] & { defaultFn?: () => unknown };
-  const value: unknown = c.defaultFn ? c.defaultFn() : c.default;
+  if (c.defaultFn) {
+    const fn = c.defaultFn;
+    return () => literal(c, fn());
+  }
+  if (!learnt) return c.default === undefined || c.default === null ? null : () => literal(c, c.default);
+  const expression = learnt[column.name] ?? null;
+  if (expression === null) return null;
+  return /^nextval\(/i.test(expression) ? undefined : () => sql`(${sql.raw(expression)})`;
+}
+
+function literal(c: CompiledColumn['column'], value: unknown): SQL {
   if (value === undefined || value === null) return sql`null`;
   if (is(value, SQL)) return sql`(${value})`;
   return sql`${c.mapToDriverValue(value)}`;
 }
 
 /**
- * The columns a refused delete resets (see `resetTo`): the mergeable ones, but for a not-null one
- * with no default, which a later partial set leaving it out could only have kept (over a deleted
- * row, its insert would have failed): it keeps its value.
+ * The columns a refused delete resets (see `resetTo`): the mergeable ones, but for one whose default
+ * draws from a sequence, and a not-null one with no default, which a later partial set leaving it
+ * out could only have kept (over a deleted row, its insert would have failed): it keeps its value.
  */
-function resettable(schema: CompiledSchema): CompiledColumn[] {
-  return mergeable(schema, undefined).filter(
-    (c) =>
-      !c.column.notNull ||
-      c.column.default !== undefined ||
-      (c.column as unknown as { defaultFn?: unknown }).defaultFn !== undefined,
-  );
+function resettable(schema: CompiledSchema, learnt: Defaults): CompiledColumn[] {
+  return mergeable(schema, undefined).filter((c) => {
+    const to = resetTo(c, learnt);
+    return to !== undefined && (to !== null || !c.column.notNull);
+  });
 }
 
 /**
@@ -81,9 +102,17 @@ function mergeStatement(ctx: WriteContext, op: WriteOp, writes: readonly Write[]
   const { schema } = op;
   const first = writes[0]!;
   const sent = first.row ? mergeable(schema, first.row) : [];
+  const learnt = ctx.columns.defaults(schema);
   // A delete, or a set that replaced its row (a delete and a set): the columns it did not send too.
-  const reset = first.row && !first.replace ? [] : resettable(schema).filter((c) => !sent.includes(c));
+  const resetting = !first.row || first.replace === true;
+  const reset = resetting ? resettable(schema, learnt).filter((c) => !sent.includes(c)) : [];
   const columns = [...sent, ...reset];
+  // The defaults it resets to must be the table's still (else learnt again: see `mergeShape`).
+  const candidates = resetting && learnt ? mergeable(schema, undefined).filter((c) => !sent.includes(c)) : [];
+  const checked = Object.fromEntries(
+    candidates.filter((c) => !hasDefaultFn(c)).map((c) => [c.name, learnt?.[c.name] ?? null]),
+  );
+  const guard = Object.keys(checked).length > 0 ? sql` and ${defaultsMoved(schema, checked)}` : sql``;
   const source = valuesSource(
     '_strata_s',
     [schema.primaryKey, ...sent],
@@ -100,10 +129,10 @@ function mergeStatement(ctx: WriteContext, op: WriteOp, writes: readonly Write[]
   // write set before, redelivered, is set to the same value again: nothing else wrote it since).
   const set = columns.map(
     (c, i) =>
-      sql`${id(c.name)} = case when (${V}."cols" ->> ${c.name}::text)::bigint = ${ver} then ${i < sent.length ? sql`${SRC}.${id(`c${i + 1}`)}` : resetTo(c)} else ${T}.${id(c.name)} end`,
+      sql`${id(c.name)} = case when (${V}."cols" ->> ${c.name}::text)::bigint = ${ver} then ${i < sent.length ? sql`${SRC}.${id(`c${i + 1}`)}` : (resetTo(c, learnt) ?? (() => sql`null`))()} else ${T}.${id(c.name)} end`,
   );
   const mark = ctx.markOwnWrites?.(schema.identity, key, SRC, op.app);
-  return sql`with ${SRC} as (select * from ${source}), ${V} as (${versions})${mark ? sql`, ${mark.cte}` : sql``} update ${schema.table} as ${T} set ${sql.join(set, sql`, `)} from ${V} join ${SRC} on ${V}."id" = ${key} where ${T}.${id(schema.primaryKey.name)} = ${SRC}."c0"${mark ? sql` and ${mark.marked}` : sql``} returning ${T}.*, ${V}."version" as ${id(VERSION)}`;
+  return sql`with ${SRC} as (select * from ${source}), ${V} as (${versions})${mark ? sql`, ${mark.cte}` : sql``} update ${schema.table} as ${T} set ${sql.join(set, sql`, `)} from ${V} join ${SRC} on ${V}."id" = ${key} where ${T}.${id(schema.primaryKey.name)} = ${SRC}."c0"${mark ? sql` and ${mark.marked}` : sql``}${guard} returning ${T}.*, ${V}."version" as ${id(VERSION)}`;
 }
 
 /**
@@ -113,7 +142,13 @@ function mergeStatement(ctx: WriteContext, op: WriteOp, writes: readonly Write[]
  * until lost): each write goes alone, and one still refused is left unmerged (its columns keep their
  * values), its outcome saying why (`refusedBy`).
  */
-async function mergeShape(ctx: WriteContext, op: WriteOp, at: readonly number[], outcomes: WriteOutcome[]) {
+async function mergeShape(
+  ctx: WriteContext,
+  op: WriteOp,
+  at: readonly number[],
+  outcomes: WriteOutcome[],
+  again = true,
+) {
   const pk = op.schema.primaryKey;
   const keyOf = (id: unknown) => keyText(id, pk.column.getSQLType());
   const writes = at.map((i) => op.writes[i]!);
@@ -121,10 +156,16 @@ async function mergeShape(ctx: WriteContext, op: WriteOp, at: readonly number[],
   try {
     raws = rowsOf(await ctx.db.execute(mergeStatement(ctx, op, writes)));
   } catch (error) {
+    if (again && columnsMoved(error)) {
+      // Another deploy changed a default it resets to since it was learnt: learn the table again, once.
+      ctx.columns.forget([op.schema]);
+      await ctx.columns.learn(ctx.db, [op.schema]);
+      return mergeShape(ctx, op, at, outcomes, false);
+    }
     const cause = driverError(error);
     // Class 23: integrity constraints (unique, not-null, check, foreign key, exclusion).
     if (!sqlStateOf(cause)?.startsWith('23')) throw error;
-    if (at.length > 1) for (const i of at) await mergeShape(ctx, op, [i], outcomes);
+    if (at.length > 1) for (const i of at) await mergeShape(ctx, op, [i], outcomes, again);
     else outcomes[at[0]!]!.refusedBy = cause;
     return;
   }
@@ -147,13 +188,22 @@ export function mergeRefused(ctx: WriteContext, ops: readonly WriteOp[]): Promis
     const outcomes = ops.map((op) =>
       op.writes.map((w): WriteOutcome => ({ applied: false, version: w.version ?? 0 })),
     );
+    // What a delete resets a column to is its table's default in Postgres: learnt (see `resetTo`).
+    await ctx.columns.learn(
+      ctx.db,
+      ops.filter((op) => op.writes.some((w) => !w.row || w.replace === true)).map((op) => op.schema),
+    );
     for (const [o, op] of ops.entries()) {
+      const learnt = ctx.columns.defaults(op.schema);
       // Per shape (the columns sent; a delete or a replacing set resets the others), the writes' indexes.
       const shapes = new Map<string, number[]>();
       op.writes.forEach((w, i) => {
         const sent = w.row ? mergeable(op.schema, w.row).map((c) => c.key) : [];
         const resets = !w.row || w.replace === true;
-        if (w.version === undefined || (sent.length === 0 && (!resets || resettable(op.schema).length === 0)))
+        if (
+          w.version === undefined ||
+          (sent.length === 0 && (!resets || resettable(op.schema, learnt).length === 0))
+        )
           return;
         const shape = JSON.stringify([resets, sent]);
         shapes.set(shape, [...(shapes.get(shape) ?? []), i]);

@@ -156,6 +156,16 @@ function proposedCols(sent: SQL, at: SQL): SQL {
  * The `cols` a whole set (not a replace) proposes: null (every column set at its version), or, where
  * its table has a column the schema does not map (a rolling deploy's other version added it; see
  * `TableColumns`), the columns it set, as a partial set's.
+ *
+ * In a transaction (several groups) this is read by the versions statement, before the row
+ * statement takes its lock on the table: an ALTER committed between the two is not seen, and the set
+ * is recorded whole, as it is where the ALTER commits just after the transaction (a version row
+ * cannot tell the two apart). Left so: the row statement could only correct `cols` by rewriting the
+ * version row, where the versions statement already replaced the key's earlier `cols` (a partial
+ * record is built on them), or, were the versions statement to record every whole set as partial
+ * first, by writing each whole set's version row twice in every transaction. And a write ordered
+ * below it that sets the added column runs after the ALTER, so its version was reserved after it; one
+ * counter then reserved the whole set's after it too, and its versions statement sees the column.
  */
 function wholeCols(schema: CompiledSchema, at: SQL): SQL {
   const settable = schema.columns.filter((c) => c !== schema.primaryKey && !cannotBeSet(c.column));

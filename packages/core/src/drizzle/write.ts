@@ -9,7 +9,7 @@ import { driverError } from './driver-error.js';
 import type { OneRowStatements } from './one-row.js';
 import { decodeRawRow } from './recordset.js';
 import { rowsOf } from './rows.js';
-import { COLUMNS_MOVED, type TableColumns } from './table-columns.js';
+import { columnsMoved, type TableColumns } from './table-columns.js';
 import type { Statement, Transactions } from './transactions.js';
 import { rowsPerStatement } from './upsert.js';
 import { type VersionsTable, versionsColumnsStatements, versionsTableStatements } from './versions-table.js';
@@ -261,14 +261,6 @@ export function withVersionsTable<T>(ctx: WriteContext, work: () => Promise<T>):
   );
 }
 
-/** A replace that found its table changed since its columns were learnt (see `moved` in table-columns.ts). */
-function columnsMoved(error: unknown): boolean {
-  const cause = driverError(error);
-  return (
-    sqlStateOf(cause) === '22P02' && String((cause as { message?: unknown }).message).includes(COLUMNS_MOVED)
-  );
-}
-
 /**
  * Runs a `write` (see `L3Tier.write`): one statement when the call is one group of one part, else
  * one transaction, versions first. Creates `_strata_versions` the first time it is missing.
@@ -285,7 +277,8 @@ export function runWrite(ctx: WriteContext, ops: readonly WriteOp[]): Promise<Wr
         if (plan.winners.length > 0) await attempt(ctx, plan);
         return plan.outcomes;
       } catch (error) {
-        if (!again || !columnsMoved(error)) throw epochMoved(error);
+        const unmapped = plan.groups.some((g) => g.unmapped !== undefined);
+        if (!again || !columnsMoved(error, unmapped)) throw epochMoved(error);
         // Another deploy changed a replaced table: learn it again, once.
         ctx.columns.forget(replacing);
       }

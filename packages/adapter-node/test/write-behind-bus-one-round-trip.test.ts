@@ -47,14 +47,18 @@ async function instance(tag: string, busUrl = redisUrl) {
   const pub = await recordedRedis(busUrl, { protocol: 2 });
   const bus: InvalidationBus = createRedisPubSubBus({ redis: pub.connection, channel: `${name}:${tag}:bus` });
   const waiting: ((inv: Invalidation) => void)[] = [];
+  // Every message the bus decoded and handed to the engine.
+  const delivered: Invalidation[] = [];
   const subscribe = bus.subscribe.bind(bus);
   bus.subscribe = (h) =>
     subscribe({
       message: (inv) => {
+        delivered.push(inv);
         h.message(inv);
         waiting.shift()?.(inv);
       },
       gap: h.gap,
+      ...(h.origin !== undefined && { origin: h.origin }),
     });
   const keyPrefix = `${name}-${tag}`;
   const strata = new Strata({
@@ -79,7 +83,7 @@ async function instance(tag: string, busUrl = redisUrl) {
     queue.connection.disconnect();
     pub.connection.disconnect();
   };
-  return { strata, l2, bus, busSent: pub.sent, queueSent: queue.sent, heard, finish };
+  return { strata, l2, bus, busSent: pub.sent, queueSent: queue.sent, heard, delivered, finish };
 }
 
 beforeAll(async () => {
@@ -103,6 +107,7 @@ it('on the L2 Redis: each set is one L2 script (no PUBLISH of its own); the othe
   a.busSent.length = 0;
   a.queueSent.length = 0;
   const published = a.bus.stats().published;
+  const received = a.bus.stats().received;
   const heard = b.heard();
   await a.strata.set(items, { id: 'k', n: 2 });
   expect(a.l2.ran).toEqual(['ordered-put-enqueue-publish']);
@@ -123,6 +128,9 @@ it('on the L2 Redis: each set is one L2 script (no PUBLISH of its own); the othe
   // The wire text is exactly what the bus's own publish would have sent.
   const text = await wire;
   expect(text).toBe(encodeInvalidation(JSON.parse(text)));
+  // `a` hears its own message back: counted, never decoded nor handed to its engine.
+  await expect.poll(() => a.bus.stats().received).toBe(received + 1);
+  expect(a.delivered.filter((inv) => inv.origin === message.origin)).toEqual([]);
   expect(b.strata.stats().invalidationsApplied).toBeGreaterThan(0);
   expect(await b.strata.get(items, 'k')).toEqual({ id: 'k', n: 2 });
   // A delete: its own message, op 'delete', with its version.

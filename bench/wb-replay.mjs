@@ -32,7 +32,8 @@ function answering(live) {
     name: live.name,
     getMany: (keys) => live.getMany(keys),
     async run(script, keys, args, sendBy) {
-      const writeScript = script.name === 'ordered-put-enqueue' || script.name === 'ordered-put-enqueue-publish';
+      const writeScript =
+        script.name === 'ordered-put-enqueue' || script.name === 'ordered-put-enqueue-publish';
       if (writeScript && tick > 0) {
         // KEYS: tick, generation, counter, search generation, pending index, stream, rows…, registry.
         const n = keys.length - 7;
@@ -78,7 +79,10 @@ const make = (label, { core, drizzle, tcp }) => {
     writeBehind: { queue, threshold: 1_000_000 },
     ...(flag('--bus') && {
       coherence: {
-        bus: tcp.createRedisPubSubBus({ url: stack.urls.redisUrl, channel: `${stack.name}:wbrp-${label}:bus` }),
+        bus: tcp.createRedisPubSubBus({
+          url: stack.urls.redisUrl,
+          channel: `${stack.name}:wbrp-${label}:bus`,
+        }),
       },
     }),
   });

@@ -26,7 +26,7 @@ describe('BusDelivery', () => {
     expect(delivery.stats()).toEqual({ published: 1, received: 1, dropped: 2, gaps: 1 });
   });
 
-  it("with an origin: its own messages are counted as received and dropped unread; every other one is delivered", () => {
+  it('with an origin: its own messages are counted as received and dropped unread; every other one is delivered', () => {
     const delivery = new BusDelivery('test');
     const h = handlers();
     delivery.attach({ ...h, origin: 'api-1' });

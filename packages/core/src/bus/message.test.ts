@@ -30,7 +30,7 @@ describe('encodeInvalidation / decodeInvalidation', () => {
     );
   });
 
-  it("ownPrefix begins every message of its origin and of no other one", () => {
+  it('ownPrefix begins every message of its origin and of no other one', () => {
     const origins = ['api-1', 'api-10', 'api-', '', 'é"\\🎉', 'a,"schema":"x'];
     for (const origin of origins) {
       for (const other of origins) {

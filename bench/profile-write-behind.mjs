@@ -1,9 +1,15 @@
 // Where a write-behind `set` spends its CPU with the Redis Stream queue on the L2's Redis (one
 // round trip): `node --cpu-prof bench/profile-write-behind.mjs` (after a build), then
 // `node bench/profile-l1.mjs --summary <file>`. Prints the mean time per set next to its floor, one
-// raw ioredis MULTI of SET + XADD, measured alternately in the same process.
-import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
+// raw ioredis MULTI of SET + XADD, measured alternately in the same process. `--bus`: with the Redis
+// pub/sub bus on the L2's Redis (the write script publishes; this instance hears its own echo).
+import {
+  createIoredisL2,
+  createRedisPubSubBus,
+  createRedisStreamQueue,
+} from '@strata/adapter-node/redis-tcp';
 import { alternate } from './lib/alternate.mjs';
+import { flag } from './lib/args.mjs';
 import { openStack, playerRow } from './lib/stack.mjs';
 import { rawWriteBehindSet } from './lib/write-behind-floor.mjs';
 
@@ -21,6 +27,11 @@ const { strata, schema } = stack.strata({
   l2,
   schema: { writeMode: 'write-behind' },
   writeBehind: { queue, threshold: 1_000_000 },
+  ...(flag('--bus') && {
+    coherence: {
+      bus: createRedisPubSubBus({ url: stack.urls.redisUrl, channel: `${stack.name}:profwb:bus` }),
+    },
+  }),
 });
 await strata.migrate();
 const rows = Array.from({ length: 100 }, (_, i) => playerRow('pwb', i));

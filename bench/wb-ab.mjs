@@ -6,7 +6,8 @@
 // `node bench/wb-ab.mjs [--base <dir>] [--runs 5] [--iterations 3000] [--cpu] [--bus]`, where <dir> holds
 // node_modules/@strata/{core,adapter-node} (package.json + dist of the baseline build) and symlinks
 // to this repo's other node_modules (as bench/l2-ab.mjs). Prints each run's medians, then per side
-// the median of the runs' ratios to the floor (time per set / the floor's) with their spread.
+// the median of the runs' ratios to the floor (time per set / the floor's) with their spread, and
+// with a base, branch / base paired within each run (the floor's drift between runs cancels out).
 import * as branchTcp from '@strata/adapter-node/redis-tcp';
 import * as branchCore from '@strata/core';
 import * as branchDrizzle from '@strata/core/drizzle';
@@ -67,6 +68,7 @@ const loadavg = async () =>
     .map((l) => l.toFixed(1))
     .join(' ');
 const ratios = new Map(sides.map((s) => [s.label, []]));
+const paired = [];
 /**
  * --cpu: timed by this process's CPU time (user + system) in blocks of calls, not wall time: on a
  * loaded machine the wall time is mostly waiting for a core (Redis' own time is then not counted).
@@ -96,7 +98,11 @@ for (let run = 0; run < runs; run++) {
     if (ratios.has(c.name)) ratios.get(c.name).push(m / f);
     return `${c.name} ${(m / 1000).toFixed(1)} µs`;
   });
-  console.log(`run ${run + 1}: ${line.join(' | ')}  (load ${await loadavg()})`);
+  const pair = base ? stats.get('branch').median / stats.get('base').median : undefined;
+  if (pair !== undefined) paired.push(pair);
+  console.log(
+    `run ${run + 1}: ${line.join(' | ')}${pair === undefined ? '' : `  branch/base ${pair.toFixed(3)}`}  (load ${await loadavg()})`,
+  );
   // The streams grow by one entry per set: trimmed between runs so no run pays for a longer one.
   for (const s of [...sides.map((x) => x.stream), floor.stream]) await stack.ioredis.xtrim(s, 'MAXLEN', 0);
 }
@@ -105,6 +111,12 @@ for (const [label, list] of ratios) {
   const mid = sorted[sorted.length >> 1];
   console.log(
     `${label}: ${mid.toFixed(3)}× the floor's time = ${(1 / mid).toFixed(2)}× of the floor (runs ${sorted.map((x) => x.toFixed(3)).join(', ')})`,
+  );
+}
+if (paired.length > 0) {
+  const sorted = [...paired].sort((a, b) => a - b);
+  console.log(
+    `branch/base: ${sorted[sorted.length >> 1].toFixed(3)} (runs ${sorted.map((x) => x.toFixed(3)).join(', ')})`,
   );
 }
 for (const s of sides) {

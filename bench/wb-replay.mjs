@@ -5,12 +5,14 @@
 // only Strata's own work and the adapter's are measured; every other script goes to Redis, the real
 // tick first set to the last one answered (no reply reads as a Redis gone back in time). Nothing is
 // queued for real: the flush finds nothing. Run after a build:
-// `node bench/wb-replay.mjs [--base <dir>] [--runs 5] [--blocks 30] [--block 500]`; prints per run
+// `--bus`: each side with the Redis pub/sub bus on the L2's Redis (its write script, answered here,
+// publishes nothing: no echo comes back).
+// `node bench/wb-replay.mjs [--base <dir>] [--runs 5] [--blocks 30] [--block 500] [--bus]`; prints per run
 // each side's median CPU per set and their ratio, then the median of the ratios with their spread.
 import * as branchTcp from '@strata/adapter-node/redis-tcp';
 import * as branchCore from '@strata/core';
 import * as branchDrizzle from '@strata/core/drizzle';
-import { arg, baseBuild } from './lib/args.mjs';
+import { arg, baseBuild, flag } from './lib/args.mjs';
 import { openStack, playerRow, playerTable } from './lib/stack.mjs';
 import { seededRandom, shuffled, summarize } from './lib/stats.mjs';
 
@@ -30,7 +32,9 @@ function answering(live) {
     name: live.name,
     getMany: (keys) => live.getMany(keys),
     async run(script, keys, args, sendBy) {
-      if (script.name === 'ordered-put-enqueue' && tick > 0) {
+      const writeScript =
+        script.name === 'ordered-put-enqueue' || script.name === 'ordered-put-enqueue-publish';
+      if (writeScript && tick > 0) {
         // KEYS: tick, generation, counter, search generation, pending index, stream, rows…, registry.
         const n = keys.length - 7;
         const out = [++tick, 0, version + 1, ++searchGeneration];
@@ -40,7 +44,7 @@ function answering(live) {
       }
       if (tickKey) await stack.ioredis.set(tickKey, String(tick));
       const reply = await live.run(script, keys, args, sendBy);
-      if (script.name === 'ordered-put-enqueue' && Array.isArray(reply) && reply[1] === 0) {
+      if (writeScript && Array.isArray(reply) && reply[1] === 0) {
         tickKey = keys[0];
         tick = Number(reply[0]);
         version = Number(reply[2]) + keys.length - 8;
@@ -73,6 +77,14 @@ const make = (label, { core, drizzle, tcp }) => {
     l1: { maxEntries: 200_000 },
     schemas: [schema],
     writeBehind: { queue, threshold: 1_000_000 },
+    ...(flag('--bus') && {
+      coherence: {
+        bus: tcp.createRedisPubSubBus({
+          url: stack.urls.redisUrl,
+          channel: `${stack.name}:wbrp-${label}:bus`,
+        }),
+      },
+    }),
   });
   return { label, strata, schema, stream };
 };

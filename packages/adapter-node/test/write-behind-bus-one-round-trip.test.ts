@@ -1,4 +1,4 @@
-import { defineSchema, type InvalidationBus, Strata } from '@strata/core';
+import { defineSchema, type InvalidationBus, type L2Tier, Strata } from '@strata/core';
 import { decodeQueuedWrite, encodeInvalidation, type Invalidation } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { countingL2 } from '@strata/core/testing';
@@ -41,24 +41,28 @@ afterAll(async () => {
  * `l2.ran`), the Redis Stream queue and the pub/sub bus on recorded connections (the bus's to
  * `busUrl`), and `heard()`, the next message the bus delivered, once the engine has applied it.
  */
-async function instance(tag: string, busUrl = redisUrl) {
+async function instance(tag: string, busUrl = redisUrl, wrap: (tier: L2Tier) => L2Tier = (tier) => tier) {
   const l2 = countingL2(createIoredisL2(redisUrl));
   const queue = await recordedRedis(redisUrl, { protocol: 2 });
   const pub = await recordedRedis(busUrl, { protocol: 2 });
   const bus: InvalidationBus = createRedisPubSubBus({ redis: pub.connection, channel: `${name}:${tag}:bus` });
   const waiting: ((inv: Invalidation) => void)[] = [];
+  // Every message the bus decoded and handed to the engine.
+  const delivered: Invalidation[] = [];
   const subscribe = bus.subscribe.bind(bus);
   bus.subscribe = (h) =>
     subscribe({
       message: (inv) => {
+        delivered.push(inv);
         h.message(inv);
         waiting.shift()?.(inv);
       },
       gap: h.gap,
+      ...(h.origin !== undefined && { origin: h.origin }),
     });
   const keyPrefix = `${name}-${tag}`;
   const strata = new Strata({
-    l2: l2.tier,
+    l2: wrap(l2.tier),
     l3: createDrizzleL3(db, { migrationsSchema: name }),
     writeBehind: {
       queue: createRedisStreamQueue({
@@ -79,7 +83,7 @@ async function instance(tag: string, busUrl = redisUrl) {
     queue.connection.disconnect();
     pub.connection.disconnect();
   };
-  return { strata, l2, bus, busSent: pub.sent, queueSent: queue.sent, heard, finish };
+  return { strata, l2, bus, busSent: pub.sent, queueSent: queue.sent, heard, delivered, finish };
 }
 
 beforeAll(async () => {
@@ -103,6 +107,7 @@ it('on the L2 Redis: each set is one L2 script (no PUBLISH of its own); the othe
   a.busSent.length = 0;
   a.queueSent.length = 0;
   const published = a.bus.stats().published;
+  const received = a.bus.stats().received;
   const heard = b.heard();
   await a.strata.set(items, { id: 'k', n: 2 });
   expect(a.l2.ran).toEqual(['ordered-put-enqueue-publish']);
@@ -123,6 +128,9 @@ it('on the L2 Redis: each set is one L2 script (no PUBLISH of its own); the othe
   // The wire text is exactly what the bus's own publish would have sent.
   const text = await wire;
   expect(text).toBe(encodeInvalidation(JSON.parse(text)));
+  // `a` hears its own message back: counted, never decoded nor handed to its engine.
+  await expect.poll(() => a.bus.stats().received).toBe(received + 1);
+  expect(a.delivered.filter((inv) => inv.origin === message.origin)).toEqual([]);
   expect(b.strata.stats().invalidationsApplied).toBeGreaterThan(0);
   expect(await b.strata.get(items, 'k')).toEqual({ id: 'k', n: 2 });
   // A delete: its own message, op 'delete', with its version.
@@ -151,4 +159,52 @@ it('a bus on another Redis database: the check says no, and the engine PUBLISHes
   expect(await b.strata.get(items, 'o')).toEqual({ id: 'o', n: 2 });
   await a.strata.flushDirty();
   await Promise.all([a.finish(), b.finish()]);
+});
+
+it('a set sent again after its script wrote (the watch found Redis reset meanwhile) publishes its message once', async () => {
+  await lapseWriterClaims(store.pool, name, { redis: admin, keyPrefix: name });
+  // While the set's script is out, a read of this instance finds the tick gone back (a Redis
+  // restored under it): the set's first script wrote and published, the watch moved, and the set is
+  // sent again with new versions. The reset tells every instance invalidateAll itself.
+  let armed = false;
+  let a: Awaited<ReturnType<typeof instance>> | undefined;
+  const keyPrefix = `${name}-reset`;
+  a = await instance('reset', redisUrl, (tier) => ({
+    ...tier,
+    run: async (script, keys, args) => {
+      const reply = await tier.run(script, keys, args);
+      if (armed && script.name === 'ordered-put-enqueue-publish') {
+        armed = false;
+        await admin.set(`${keyPrefix}:tick`, '1');
+        await a!.strata.find(items, 'elsewhere');
+      }
+      return reply;
+    },
+  }));
+  await a.strata.set(items, { id: 'r', n: 1 }); // the queue's and the bus's checks
+  const raw = new Redis(redisUrl, { protocol: 2 });
+  const messages: Invalidation[] = [];
+  raw.on('message', (_channel: string, m: string) => messages.push(JSON.parse(m)));
+  await raw.subscribe(`${name}:reset:bus`);
+  const ran = a.l2.ran.length;
+  armed = true;
+  await a.strata.set(items, { id: 'r', n: 2 });
+  expect(a.strata.stats().errorsBy['l2-reset']).toBeGreaterThanOrEqual(1);
+  // Sent again (once per reset its reply found), publishing only the first time.
+  const [first, ...again] = a.l2.ran.slice(ran).filter((n) => n.startsWith('ordered-put'));
+  expect(first).toBe('ordered-put-enqueue-publish');
+  expect(again.length).toBeGreaterThan(0);
+  expect(await a.strata.get(items, 'r')).toEqual({ id: 'r', n: 2 });
+  // The reset's invalidateAll (published by the engine, on the bus's connection), and a later set's
+  // message, which its script publishes after every earlier script's.
+  await expect.poll(() => messages.some((m) => m.op === 'invalidateAll')).toBe(true);
+  await a.strata.set(items, { id: 'after', n: 1 });
+  await expect.poll(() => messages.some((m) => m.ids?.includes('after'))).toBe(true);
+  expect(messages.filter((m) => m.ids?.includes('r'))).toEqual([
+    expect.objectContaining({ ids: ['r'], op: 'set' }),
+  ]);
+  expect(new Set(again)).toEqual(new Set(['ordered-put-enqueue']));
+  await a.strata.flushDirty();
+  await raw.quit();
+  await a.finish();
 });

@@ -73,7 +73,8 @@ function template(
     (w.row ? sets : deletes).push(w.key);
   }
   if (chars > MAX_MESSAGE_CHARS) return undefined;
-  const head = `{"schema":${JSON.stringify(identity)},"ids":`;
+  // `origin` first, as `encodeInvalidation` writes it: the publisher drops its echo by that prefix.
+  const head = `{"origin":${JSON.stringify(origin)},"schema":${JSON.stringify(identity)},"ids":`;
   const messages = (sets.length > 0 ? 1 : 0) + (deletes.length > 0 ? 1 : 0);
   return {
     scripts: ORDERED_PUT_PUBLISH,
@@ -81,7 +82,7 @@ function template(
       channel,
       sets.length > 0 ? `${head}${JSON.stringify(sets)},"versions":[` : '',
       deletes.length > 0 ? `${head}${JSON.stringify(deletes)},"versions":[` : '',
-      `,"origin":${JSON.stringify(origin)}`,
+      '',
     ],
     sent: () => count(messages),
   };

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { isStrataError } from '../errors.js';
 import { backoffDelay, sleep } from './backoff.js';
 import { BusDelivery } from './delivery.js';
+import { encodeInvalidation } from './message.js';
 import type { Invalidation } from './types.js';
 
 const valid = '{"schema":"users","ids":["1"],"op":"set","origin":"o"}';
@@ -23,6 +24,21 @@ describe('BusDelivery', () => {
     expect(h.message).toHaveBeenCalledWith({ schema: 'users', ids: ['1'], op: 'set', origin: 'o' });
     expect(h.gap).toHaveBeenCalledTimes(1);
     expect(delivery.stats()).toEqual({ published: 1, received: 1, dropped: 2, gaps: 1 });
+  });
+
+  it('with an origin: its own messages are counted as received and dropped unread; every other one is delivered', () => {
+    const delivery = new BusDelivery('test');
+    const h = handlers();
+    delivery.attach({ ...h, origin: 'api-1' });
+    const own = encodeInvalidation({ schema: 'users', ids: ['1'], op: 'set', origin: 'api-1' });
+    const longer = encodeInvalidation({ schema: 'users', ids: ['2'], op: 'set', origin: 'api-10' });
+    // An older publisher's wire form (origin last): decoded, the engine filters it by origin.
+    const older = '{"schema":"users","ids":["3"],"op":"set","origin":"api-1"}';
+    delivery.payload(own);
+    delivery.payload(longer);
+    delivery.payload(older);
+    expect(h.message.mock.calls.map(([inv]) => inv.ids)).toEqual([['2'], ['3']]);
+    expect(delivery.stats()).toEqual({ published: 0, received: 3, dropped: 0, gaps: 0 });
   });
 
   it('delivers nothing before attach or after close', () => {

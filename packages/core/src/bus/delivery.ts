@@ -1,5 +1,5 @@
 import { StrataError } from '../errors.js';
-import { decodeInvalidation, encodeInvalidation } from './message.js';
+import { decodeInvalidation, encodeInvalidation, ownPrefix } from './message.js';
 import type { BusHandlers, BusStats, Invalidation } from './types.js';
 
 /**
@@ -18,6 +18,8 @@ import type { BusHandlers, BusStats, Invalidation } from './types.js';
 export class BusDelivery {
   readonly #bus: string;
   #handlers: BusHandlers | undefined;
+  /** `ownPrefix` of the handlers' origin: raw text starting with it is this instance's echo. */
+  #own: string | undefined;
   #closed = false;
   #published = 0;
   #received = 0;
@@ -51,6 +53,7 @@ export class BusDelivery {
       );
     }
     this.#handlers = handlers;
+    this.#own = handlers.origin === undefined ? undefined : ownPrefix(handlers.origin);
   }
 
   /** Throws `L2_UNAVAILABLE` after close (the engine counts bus failures as L2 failures). */
@@ -90,10 +93,20 @@ export class BusDelivery {
     return start();
   }
 
-  /** One raw message off the wire. */
+  /**
+   * One raw message off the wire. This instance's own echo (its origin's prefix, see
+   * `BusHandlers.origin`) is counted as received and goes no further: a write-behind `set` with
+   * the pub/sub bus hears its own message once per call, and decoding it only to drop it by origin
+   * cost more than the check.
+   */
   payload(raw: unknown): void {
     const handlers = this.#handlers;
     if (handlers === undefined || this.#closed) return;
+    const own = this.#own;
+    if (own !== undefined && typeof raw === 'string' && raw.startsWith(own)) {
+      this.#received += 1;
+      return;
+    }
     const invalidation = decodeInvalidation(raw);
     if (invalidation === undefined) {
       this.#dropped += 1;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { L2Watch } from '../engine/l2-watch.js';
 import { isStrataError } from '../errors.js';
-import { decodeInvalidation, encodeInvalidation, MAX_INVALIDATION_IDS } from './message.js';
+import { decodeInvalidation, encodeInvalidation, MAX_INVALIDATION_IDS, ownPrefix } from './message.js';
 import type { Invalidation } from './types.js';
 
 const valid: Invalidation = { schema: 'users', ids: ['1', 'a:b'], op: 'set', origin: 'api-1' };
@@ -23,11 +23,30 @@ describe('encodeInvalidation / decodeInvalidation', () => {
     for (const message of messages) expect(decodeInvalidation(encodeInvalidation(message))).toEqual(message);
   });
 
-  it('encodes exactly the four fields', () => {
+  it('encodes exactly the four fields, origin first', () => {
     const extra = { ...valid, secret: 'x' } as Invalidation;
     expect(encodeInvalidation(extra)).toBe(
-      '{"schema":"users","ids":["1","a:b"],"op":"set","origin":"api-1"}',
+      '{"origin":"api-1","schema":"users","ids":["1","a:b"],"op":"set"}',
     );
+  });
+
+  it('ownPrefix begins every message of its origin and of no other one', () => {
+    const origins = ['api-1', 'api-10', 'api-', '', 'é"\\🎉', 'a,"schema":"x'];
+    for (const origin of origins) {
+      for (const other of origins) {
+        for (const message of [
+          { ...valid, origin: other },
+          { schema: 's', ids: null, op: 'invalidateAll', origin: other } as Invalidation,
+          { ...valid, origin: other, versions: [1, 2], ticks: ['b1:2'] },
+        ]) {
+          const wire = encodeInvalidation(message);
+          expect(wire.startsWith(ownPrefix(origin)), `${origin} / ${wire}`).toBe(origin === other);
+        }
+      }
+    }
+    // An id or schema that spells the prefix is inside a string: its quotes are escaped.
+    const spoof = encodeInvalidation({ ...valid, schema: '{"origin":"api-1",', origin: 'x' });
+    expect(spoof.startsWith(ownPrefix('api-1'))).toBe(false);
   });
 
   it('refuses to encode what receivers would drop', () => {

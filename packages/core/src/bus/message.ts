@@ -54,21 +54,22 @@ const singleIdMessage = check.object({ schema: schemaName, id, op, ids: check.op
 
 /**
  * The wire form of an invalidation: JSON with exactly its fields (`versions` when given), whatever
- * else the object carries. Throws `ENCODE_FAILED` for a message receivers would drop (an empty schema name, more
- * than {@link MAX_INVALIDATION_IDS} ids, an id over 1 KiB): better a failed publish the engine
- * counts than one that silently invalidates nothing.
+ * else the object carries, `origin` first: its publisher drops its own echo by that prefix
+ * ({@link ownPrefix}) without decoding it. Throws `ENCODE_FAILED` for a message receivers would drop
+ * (an empty schema name, more than {@link MAX_INVALIDATION_IDS} ids, an id over 1 KiB): better a
+ * failed publish the engine counts than one that silently invalidates nothing.
  *
  * @example
  * encodeInvalidation({ schema: 'users', ids: ['42'], op: 'set', origin: 'api-1' });
- * // '{"schema":"users","ids":["42"],"op":"set","origin":"api-1"}'
+ * // '{"origin":"api-1","schema":"users","ids":["42"],"op":"set"}'
  */
 export function encodeInvalidation(inv: Invalidation): string {
   const wire = {
+    origin: inv.origin,
     schema: inv.schema,
     ids: inv.ids,
     ...(inv.versions && { versions: inv.versions }),
     op: inv.op,
-    origin: inv.origin,
     ...(inv.ticks && { ticks: inv.ticks }),
   };
   const issue = current(wire, []);
@@ -108,6 +109,19 @@ export function decodeInvalidation(raw: unknown): Invalidation | undefined {
   if (singleIdMessage(value, []) !== undefined) return undefined;
   const { schema, id, op } = value as { schema: string; id: string; op: Invalidation['op'] };
   return { schema, ids: op === 'invalidateAll' ? null : [id], op, origin: '' };
+}
+
+/**
+ * How every message `origin` publishes begins on the wire (as {@link encodeInvalidation} and a
+ * write script's `ScriptedPublish` write it): `{"origin":<origin as JSON>,`. Raw text that starts
+ * with it names that origin: `"origin":` is a key there (a quote inside a JSON string is escaped),
+ * and the closing quote and comma end the origin, so `api-1` never matches `api-10`'s messages.
+ *
+ * @example
+ * ownPrefix('api-1'); // '{"origin":"api-1",'
+ */
+export function ownPrefix(origin: string): string {
+  return `{"origin":${JSON.stringify(origin)},`;
 }
 
 function parseJson(raw: string): unknown {

@@ -28,13 +28,22 @@ export interface Invalidation {
 }
 
 export interface BusHandlers {
-  /** A valid message from another instance (or this one: the engine filters by origin). */
+  /**
+   * A valid message from another instance (or this one: the engine filters by origin). With
+   * `origin`, this instance's own messages in the current wire form are dropped before decoding.
+   */
   message(invalidation: Invalidation): void;
   /**
    * Messages may have been missed (a log trimmed past the cursor, a subscription that dropped and
    * came back): the receiver must clear its whole L1.
    */
   gap(): void;
+  /**
+   * This instance's origin: a raw message that begins as its own do (`ownPrefix`) is its own echo,
+   * counted as received and dropped unread (no JSON parse, no checks). Messages from instances of
+   * an older wire form (`origin` last) are still decoded, and `message` filters them.
+   */
+  readonly origin?: string;
 }
 
 export interface BusStats {

@@ -65,7 +65,12 @@ export class Coherence {
   ) {
     this.#bus = ctx.config.coherence.bus;
     if (this.#bus) {
-      const subscribing = this.#bus.subscribe({ message: (inv) => this.#apply(inv), gap: () => this.#gap() });
+      const subscribing = this.#bus.subscribe({
+        message: (inv) => this.#apply(inv),
+        gap: () => this.#gap(),
+        // Its own echoes dropped by the bus unread (`#apply` still filters an older wire form's).
+        origin: ctx.config.instanceId,
+      });
       // Reads wait for the subscription at most the deadline; it may still complete later.
       this.#subscribed = withTimeout(subscribing, this.#deadlineMs, `${this.#bus.name} subscribe`).then(
         () => {

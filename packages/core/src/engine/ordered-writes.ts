@@ -125,7 +125,11 @@ export async function writeOrderedIn(
   const reply = await withSeededCounter(
     cache,
     bucket,
-    (generation, floor) => {
+    (generation, floor, wrote) => {
+      // Sent again after an attempt that wrote (the watch found Redis reset meanwhile): its messages
+      // are out already, and the reset's invalidateAll (`Strata.#l2Reset`) tells every instance
+      // more than this attempt's would; the bus hears the batch once.
+      const publishing = wrote ? undefined : publish;
       const keys = [
         space.tickKey,
         space.generationKey,
@@ -138,8 +142,8 @@ export async function writeOrderedIn(
       const owner = cache.stampedOwner(cache.tags?.clock.stamp() ?? 0);
       const args = [String(generation), String(floor), pendingFlush ? '1' : '0', owner];
       if (enqueue) args.push(enqueue.field);
-      if (publish) {
-        for (const arg of publish.args) args.push(arg);
+      if (publishing) {
+        for (const arg of publishing.args) args.push(arg);
         // The watch's life as this attempt leaves ('' unknown): the message's ticks, with the script's tick.
         args.push(bucket.watch.told());
       }
@@ -151,7 +155,11 @@ export async function writeOrderedIn(
         for (const key of tail.keys) keys.push(key);
         for (const arg of tail.args) args.push(arg);
       }
-      const script = publish ? publish.scripts[enqueue ? 1 : 0] : enqueue ? ORDERED_PUT_ENQUEUE : ORDERED_PUT;
+      const script = publishing
+        ? publishing.scripts[enqueue ? 1 : 0]
+        : enqueue
+          ? ORDERED_PUT_ENQUEUE
+          : ORDERED_PUT;
       const sent = l2.run(script, keys, args);
       // L1's copies need no version: made while the script is out rather than after its reply (one
       // call at a time, that work no longer adds to each call's latency). A failure still waits for it.
@@ -244,7 +252,8 @@ export async function reserveIn(
 }
 
 /**
- * Runs `attempt` (with the generation and the tick floor this instance saw) until it hands out
+ * Runs `attempt` (with the generation, the tick floor this instance saw, and whether an earlier
+ * attempt's script wrote, status 0, before the watch sent it again) until it hands out
  * versions, telling the watch every tick it replies (`{tick, status, …}`). Status -4: the
  * generation moved on (built again for the new one); -3: Redis went back (the watch resets every
  * schema); -1: the counter is missing; -2: a key holds a version the counter has not reached (a
@@ -256,13 +265,14 @@ export async function reserveIn(
 export async function withSeededCounter(
   cache: SchemaCache,
   bucket: Bucket,
-  attempt: (generation: number, floor: number) => Promise<unknown>,
+  attempt: (generation: number, floor: number, wrote: boolean) => Promise<unknown>,
   alone = false,
   seedMissing = true,
 ): Promise<unknown[]> {
   const { watch } = bucket;
   const gen = bucket.generation!;
   const b = cache.buckets.indexOf(bucket);
+  let wrote = false;
   for (let tries = 0; tries < 6; tries++) {
     // (Not where a missing counter is to stay missing: seeding makes one. See `ThroughOrder`.)
     if (seedMissing && cache.suspectCounters.has(b)) await seedCounter(cache, bucket, undefined);
@@ -272,11 +282,14 @@ export async function withSeededCounter(
     if (alone && gen.shapes.others.length > 0) throw new OtherShapesLive();
     const floor = watch.floor();
     const resets = watch.resets;
-    const reply = (await attempt(generation, floor)) as unknown[];
+    const reply = (await attempt(generation, floor, wrote)) as unknown[];
     watch.observe(undefined, Number(reply[0]), floor);
     // Its own reply found Redis reset: the counter is suspect and the generation moves past what
     // it wrote, so again (a new version, in the new generation).
-    if (watch.resets !== resets) continue;
+    if (watch.resets !== resets) {
+      if (Number(reply[1]) === 0) wrote = true;
+      continue;
+    }
     // The live shapes changed: sent again with the tail for the new ones.
     if (cache.shapesChanged(reply, gen)) {
       if (alone && gen.shapes.others.length > 0) throw new OtherShapesLive();

@@ -3,8 +3,10 @@ import type { L2Script } from './types.js';
 
 /**
  * ORDERED_PUT's publish (see `orderedPut` and `ScriptedPublish`): five ARGV from `ARGV[p]` are a
- * channel, the set and the delete message's heads, their common part after the op, and the bucket's
- * life as the writer's watch tells it (`{boot}:{tick}`; '' unknown: no ticks, as `L2Watch.told`). Once every row is written, the script PUBLISHes each message the batch has
+ * channel, the set and the delete message's heads (`{"origin":…,"schema":…,"ids":[…],"versions":[`),
+ * their common part after the op ('' now that the origin leads the head; an older adapter sent it
+ * there), and the bucket's life as the writer's watch tells it (`{boot}:{tick}`; '' unknown: no
+ * ticks, as `L2Watch.told`). Once every row is written, the script PUBLISHes each message the batch has
  * (sets, then deletes): the head, its ids' versions in order, the op, the rest, and ticks with the
  * script's own tick, `{head}{versions}],"op":"{op}"{after}{ticks}}`, as `encodeInvalidation` writes it.
  */

@@ -68,6 +68,17 @@ describe.each(DRIVERS)('a schema narrower than its table, over %s', (driver) => 
     expect(await stored('narrow_items', 'w')).toEqual({ id: 'w', n: 3, extra: 'new' });
   });
 
+  it('a refused delete resets the column it does not map, where no later write set it', async () => {
+    await write(s.v2, { row: { id: 'd', n: 1, extra: 'e1' }, version: 10 });
+    await write(s.v2, { row: { id: 'd', n: 5 }, version: 30 }); // a partial set: `extra` left out
+    const refused = { id: 'd', version: 20 };
+    expect((await write(s.v1, refused))[0]!.applied).toBe(false);
+    await stack.l3.mergeRefused!([{ schema: s.v1, writes: [refused] }]);
+    // The delete, then the set: `extra` is the new row's default, `n` the set's.
+    expect(await stored('narrow_items', 'd')).toEqual({ id: 'd', n: 5, extra: null });
+    expect(await cols('d')).toMatchObject({ n: 30, extra: 20 });
+  });
+
   it('a column added after the L3 learnt its table: a replace learns it again and resets it', async () => {
     await write(s.later, { row: { id: 'x', n: 1 }, version: 10 });
     await stack.db.execute(sql.raw(`alter table "${stack.name}"."narrow_later" add column extra text`));

@@ -64,7 +64,7 @@ export function heldReadL3(base: L3Tier) {
 
 /**
  * `base` whose `write` may be held again and again (a model test holds many statements, one at a
- * time; `heldL3`'s gate is one-shot): `holdNext()` arms a fresh gate for the next `write` and
+ * time; `heldL3`'s gate is one-shot): `holdNext(at)` arms a fresh gate for the next `write` and
  * returns its control; `disarm()` drops a gate no call reached (the operation needed no L3 write,
  * e.g. a write-behind set that only queued).
  */
@@ -75,8 +75,9 @@ export function reusableHeldL3(base: L3Tier) {
   });
   return {
     l3,
-    holdNext() {
-      current = gate('before');
+    /** `at`: hold it before Postgres sees it (default), or after it committed, its reply held. */
+    holdNext(at: HoldAt = 'before') {
+      current = gate(at);
       current.control.holdNext();
       return current.control;
     },

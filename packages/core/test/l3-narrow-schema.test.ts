@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
+import { integer, pgSchema, serial, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineSchema } from '../src/index.js';
 import type { Write } from '../src/l3/types.js';
@@ -22,6 +22,14 @@ describe.each(DRIVERS)('a schema narrower than its table, over %s', (driver) => 
       v1: defineSchema({ table: pgSchema(name).table('narrow_items', cols) }),
       v2: defineSchema({ table: wide }),
       later: defineSchema({ table: later }),
+      seqNarrow: defineSchema({ table: pgSchema(name).table('narrow_seq', cols) }),
+      seqWide: defineSchema({
+        table: pgSchema(name).table('narrow_seq', {
+          ...cols,
+          seq: serial('seq'),
+          note: text('note').default('dflt'),
+        }),
+      }),
     };
   };
   let s: ReturnType<typeof tables>;
@@ -29,7 +37,7 @@ describe.each(DRIVERS)('a schema narrower than its table, over %s', (driver) => 
   beforeAll(async () => {
     stack = await engineStack(`narrow_${driver.replace('-', '_')}`, driver);
     s = tables(stack.name);
-    await stack.l3.migrate([s.v2, s.later]);
+    await stack.l3.migrate([s.v2, s.later, s.seqWide]);
   });
   afterAll(() => stack?.cleanup());
 
@@ -66,6 +74,27 @@ describe.each(DRIVERS)('a schema narrower than its table, over %s', (driver) => 
     const [merged] = (await stack.l3.mergeRefused!([{ schema: s.v2, writes: [refused] }]))[0]!;
     expect(merged).toMatchObject({ applied: true, version: 30, row: { id: 'w', n: 3, extra: 'new' } });
     expect(await stored('narrow_items', 'w')).toEqual({ id: 'w', n: 3, extra: 'new' });
+  });
+
+  it('a refused delete resets the column it does not map, where no later write set it', async () => {
+    await write(s.v2, { row: { id: 'd', n: 1, extra: 'e1' }, version: 10 });
+    await write(s.v2, { row: { id: 'd', n: 5 }, version: 30 }); // a partial set: `extra` left out
+    const refused = { id: 'd', version: 20 };
+    expect((await write(s.v1, refused))[0]!.applied).toBe(false);
+    await stack.l3.mergeRefused!([{ schema: s.v1, writes: [refused] }]);
+    // The delete, then the set: `extra` is the new row's default, `n` the set's.
+    expect(await stored('narrow_items', 'd')).toEqual({ id: 'd', n: 5, extra: null });
+    expect(await cols('d')).toMatchObject({ n: 30, extra: 20 });
+  });
+
+  it('a refused delete keeps an unmapped serial column (a reset would renumber the row) and resets the rest', async () => {
+    await write(s.seqWide, { row: { id: 'q', n: 1, note: 'set' }, version: 10 });
+    const before = (await stored('narrow_seq', 'q'))!.seq;
+    await write(s.seqWide, { row: { id: 'q', n: 5 }, version: 30 });
+    const refused = { id: 'q', version: 20 };
+    expect((await write(s.seqNarrow, refused))[0]!.applied).toBe(false);
+    await stack.l3.mergeRefused!([{ schema: s.seqNarrow, writes: [refused] }]);
+    expect(await stored('narrow_seq', 'q')).toEqual({ id: 'q', n: 5, seq: before, note: 'dflt' });
   });
 
   it('a column added after the L3 learnt its table: a replace learns it again and resets it', async () => {

@@ -3,6 +3,7 @@ import { sqlStateOf } from '../l3/pg-errors.js';
 import type { Write, WriteOp, WriteOutcome } from '../l3/types.js';
 import type { CompiledColumn, CompiledSchema } from '../schema/types.js';
 import { driverError } from './driver-error.js';
+import { resettingSchemas, resetUnmapped, unmappedGone, unmappedResets } from './merge-unmapped.js';
 import { decodeRawRow } from './recordset.js';
 import { rowsOf } from './rows.js';
 import { columnsMoved, defaultsMoved } from './table-columns.js';
@@ -96,9 +97,16 @@ function resettable(schema: CompiledSchema, learnt: Defaults): CompiledColumn[] 
 /**
  * The merge of refused writes of one shape, one statement: their version rows' `cols` first, then
  * their rows. A set sets the columns it sent; a delete, or a set that replaced its row (`replace`),
- * also resets the others to their defaults (see `resetTo`): where no later write set them.
+ * also resets the others to their defaults (see `resetTo`): where no later write set them. The
+ * table's columns the schema does not map (`unmapped`) are recorded in `cols` as the others; their
+ * reset is a statement of its own (merge-unmapped.ts).
  */
-function mergeStatement(ctx: WriteContext, op: WriteOp, writes: readonly Write[]): SQL {
+function mergeStatement(
+  ctx: WriteContext,
+  op: WriteOp,
+  writes: readonly Write[],
+  unmapped: readonly string[],
+): SQL {
   const { schema } = op;
   const first = writes[0]!;
   const sent = first.row ? mergeable(schema, first.row) : [];
@@ -121,7 +129,8 @@ function mergeStatement(ctx: WriteContext, op: WriteOp, writes: readonly Write[]
   );
   const ver = sql`${SRC}.${id(VERSION)}`;
   const key = sql`${SRC}."c0"::text`;
-  const names = sql`jsonb_array_elements_text(${JSON.stringify(columns.map((c) => c.name))}::jsonb) as ${K}`;
+  const named = [...columns.map((c) => c.name), ...unmapped];
+  const names = sql`jsonb_array_elements_text(${JSON.stringify(named)}::jsonb) as ${K}`;
   // The version that last set column `_strata_k` (see `VersionsTable`'s `cols`).
   const older = sql`coalesce((${VT}."cols" ->> ${K})::bigint, (${VT}."cols" ->> '')::bigint, ${VT}."version") < ${ver}`;
   const versions = sql`update ${ctx.versions} as ${VT} set "cols" = coalesce(${VT}."cols", jsonb_build_object('', ${VT}."version")) || (select jsonb_object_agg(${K}, ${ver}) from ${names} where ${older}) from ${SRC} where ${VT}."schema" = ${schema.identity} and ${VT}."id" = ${key} and ${VT}."version" > ${ver} and not ${VT}."deleted" and exists (select 1 from ${names} where ${older}) returning ${VT}."id", ${VT}."cols", ${VT}."version"`;
@@ -154,7 +163,7 @@ async function mergeShape(
   const writes = at.map((i) => op.writes[i]!);
   let raws: Record<string, unknown>[];
   try {
-    raws = rowsOf(await ctx.db.execute(mergeStatement(ctx, op, writes)));
+    raws = await mergeRows(ctx, op, writes);
   } catch (error) {
     if (again && columnsMoved(error)) {
       // Another deploy changed a default it resets to since it was learnt: learn the table again, once.
@@ -178,6 +187,33 @@ async function mergeShape(
 }
 
 /**
+ * Runs the merge of `writes` (one shape), with the resets of the table's columns the schema does not
+ * map after it, in one transaction; a learnt column dropped since: the table is learnt again, once.
+ */
+async function mergeRows(
+  ctx: WriteContext,
+  op: WriteOp,
+  writes: readonly Write[],
+): Promise<Record<string, unknown>[]> {
+  for (let again = true; ; again = false) {
+    const unmapped = unmappedResets(ctx, op, writes[0]!);
+    const merge = mergeStatement(ctx, op, writes, unmapped);
+    if (unmapped.length === 0) return rowsOf(await ctx.db.execute(merge));
+    try {
+      const [merged] = await ctx.transactions.all((db) => [
+        db.execute(merge),
+        ...unmapped.map((name) => db.execute(resetUnmapped(ctx, op, writes, name))),
+      ]);
+      return rowsOf(merged);
+    } catch (error) {
+      if (!again || !unmappedGone(error)) throw error;
+      ctx.columns.forget([op.schema]);
+      await ctx.columns.learn(ctx.db, [op.schema]);
+    }
+  }
+}
+
+/**
  * `L3Tier.mergeRefused`: each set of `ops` (Redis-ordered, refused by `write` as older) applies the
  * columns no write of a higher version set since, one statement per shape (the columns it sets).
  * Resolves, per op and write, applied with the row as stored and the key's (unchanged) version
@@ -188,11 +224,9 @@ export function mergeRefused(ctx: WriteContext, ops: readonly WriteOp[]): Promis
     const outcomes = ops.map((op) =>
       op.writes.map((w): WriteOutcome => ({ applied: false, version: w.version ?? 0 })),
     );
-    // What a delete resets a column to is its table's default in Postgres: learnt (see `resetTo`).
-    await ctx.columns.learn(
-      ctx.db,
-      ops.filter((op) => op.writes.some((w) => !w.row || w.replace === true)).map((op) => op.schema),
-    );
+    // A delete or a replace resets a column to its table's default in Postgres (see `resetTo`), and
+    // the columns its schema does not map too: the table is learnt first.
+    await ctx.columns.learn(ctx.db, resettingSchemas(ops));
     for (const [o, op] of ops.entries()) {
       const learnt = ctx.columns.defaults(op.schema);
       // Per shape (the columns sent; a delete or a replacing set resets the others), the writes' indexes.

@@ -1,0 +1,70 @@
+import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
+import { createMemoryQueue, defineSchema } from '@strata/core';
+import { createDrizzleL3 } from '@strata/core/drizzle';
+import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
+import { describe, expect, it } from 'vitest';
+import { heldL3 } from '../support/held-l3.js';
+import { scratchApp } from '../support/scratch-app.js';
+
+// Found by model-merge-refused.test.ts once it held commit replies (seed 9102, run 16, a rolling
+// deploy; minimised by hand): Redis loses its data; v2's write-behind set (through Postgres: both
+// shapes are live) commits and its reply is held; v1's transaction sets `a` of the key meanwhile, a
+// later version in Postgres. Once v2's reply arrives, v2's L2 key holds v2's row at its older
+// version, and keeps it: the writer, a v2 write-through instance and a fresh v2 instance (its L2
+// read) all serve a:11 while Postgres holds {a:13, b:'b11', c:11, extra:'x11'}, past the 5 s in
+// which instances take their rows as orphaned after a reset. Without the reset it passes (v1's
+// transaction marks v2's key superseded at its version, and v2's late PUT loses to the mark);
+// presumably after the reset v1's transaction does not see v2's shape live and marks nothing.
+// Open (it.fails): found at the end of the time box, mechanism not confirmed.
+
+const cols = { id: text('id').primaryKey(), a: integer('a'), b: text('b'), c: integer('c') };
+
+describe("a rolling deploy's late commit reply after a Redis reset, another version's write in between", () => {
+  const scratch = scratchApp('model_late_shapes');
+  const { pgName, db, admin, redisUrl, name, wipe } = scratch;
+  const v1 = pgSchema(pgName).table('items', cols);
+  const v2 = pgSchema(pgName).table('items', { ...cols, extra: text('extra') });
+  const v1Behind = defineSchema({ name: 'items', table: v1, writeMode: 'write-behind' });
+  const v2Behind = defineSchema({ name: 'items', table: v2, writeMode: 'write-behind' });
+  const v2Through = defineSchema({ name: 'items', table: v2 });
+  scratch.migrate(v2);
+  const row = async (id: string) =>
+    (await admin.query(`select id, a, b, c, extra from "${pgName}".items where id = $1`, [id])).rows[0] ??
+    null;
+
+  it.fails("every v2 instance serves Postgres' row, not the late writer's", async () => {
+    const config = () => ({
+      writeBehind: { queue: createMemoryQueue() },
+      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) },
+    });
+    const held = heldL3(createDrizzleL3(db, { migrationsSchema: pgName }), 'reply');
+    const a = scratch.strata({ ...config(), schemas: [v1Behind] });
+    const b = scratch.strata({ ...config(), schemas: [v2Behind], l3: held.l3 });
+    const c = scratch.strata({ ...config(), schemas: [v2Through] });
+    for (const [s, schema] of [
+      [a, v1Behind],
+      [b, v2Behind],
+      [c, v2Through],
+    ] as const)
+      await s.find(schema, 'warm-up'); // every shape live before the first write
+    await wipe(); // Redis restarted empty
+    held.holdNext();
+    const set = b.set(v2Behind, { id: 'k', a: 11, b: 'b11', c: 11, extra: 'x11' });
+    await expect.poll(() => held.reached(), { timeout: 5_000 }).toBe(true); // committed, reply held
+    await a.tx().set(v1Behind, { id: 'k', a: 13 }).commit();
+    held.open();
+    await set;
+    await a.flushDirty();
+    await b.flushDirty();
+    const stored = await row('k');
+    expect(stored).toEqual({ id: 'k', a: 13, b: 'b11', c: 11, extra: 'x11' }); // the set, then the transaction
+    const fresh = scratch.strata({ ...config(), schemas: [v2Behind] });
+    // Old failure: expected { id: 'k', a: 11, … } to deeply equal { id: 'k', a: 13, … }.
+    for (const [s, schema] of [
+      [b, v2Behind],
+      [c, v2Through],
+      [fresh, v2Behind],
+    ] as const)
+      await expect.poll(() => s.find(schema, 'k'), { timeout: 6_000 }).toEqual(stored);
+  });
+});

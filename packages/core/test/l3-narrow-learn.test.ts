@@ -110,6 +110,24 @@ describe.each(DRIVERS)('a narrower schema the L3 has not learnt (yet), over %s',
     expect(stack.statements.filter((s) => s.startsWith('select (select json_agg'))).toHaveLength(1);
   });
 
+  it("a refused delete's merge after another deploy added a column resets it", async () => {
+    const { v1, v2 } = shapes('learn_added_merge');
+    // Learnt by v1 (migrate) before `extra` existed.
+    await stack.l3.migrate([v1]);
+    await run(`alter table "${stack.name}"."learn_added_merge" add column extra text`);
+    await write(other, v2, { row: { id: 'k', n: 1, extra: 'e1' }, version: 10 });
+    // A later partial set (v2's), leaving `extra` as the write at 10 set it.
+    await write(other, v2, { row: { id: 'k', n: 5 }, version: 30 });
+    stack.reset();
+    // v1's delete between them, refused as older, then merged: `extra`, last set at 10, goes too.
+    const refused = { id: 'k', version: 20 };
+    expect((await write(stack.l3, v1, refused))[0]!.applied).toBe(false);
+    await stack.l3.mergeRefused!([{ schema: v1, writes: [refused] }]);
+    expect(await stored('learn_added_merge', 'k')).toEqual({ id: 'k', n: 5, extra: null });
+    // The merge found `extra` unknown, failed, learnt the table again (one catalog read), ran again.
+    expect(stack.statements.filter((s) => s.startsWith('select (select json_agg'))).toHaveLength(1);
+  });
+
   it('the first replace after another deploy dropped a learnt column learns again and runs', async () => {
     const { v1 } = shapes('learn_dropped');
     await stack.l3.migrate([v1]);

@@ -6,7 +6,7 @@ import { driverError } from './driver-error.js';
 import { resettingSchemas, resetUnmapped, unmappedGone, unmappedResets } from './merge-unmapped.js';
 import { decodeRawRow } from './recordset.js';
 import { rowsOf } from './rows.js';
-import { columnsMoved, defaultsMoved } from './table-columns.js';
+import { columnsMoved, defaultsMoved, moved } from './table-columns.js';
 import { cannotBeSet } from './upsert.js';
 import { valuesSource } from './values.js';
 import { type WriteContext, withVersionsTable } from './write.js';
@@ -121,6 +121,12 @@ function mergeStatement(
     candidates.filter((c) => !hasDefaultFn(c)).map((c) => [c.name, learnt?.[c.name] ?? null]),
   );
   const guard = Object.keys(checked).length > 0 ? sql` and ${defaultsMoved(schema, checked)}` : sql``;
+  // ...and its columns all learnt: one another deploy added since (ALTER ADD COLUMN) must be reset
+  // too where no later write set it (else learnt again, as a replace is: see `moved`). On the source,
+  // which every merged key is read from: checked even where no learnt column is to be merged.
+  const known =
+    resetting && learnt ? [...schema.columns.map((c) => c.name), ...ctx.columns.unmapped(schema)] : [];
+  const added = known.length > 0 ? sql` where ${moved(schema, known)}` : sql``;
   const source = valuesSource(
     '_strata_s',
     [schema.primaryKey, ...sent],
@@ -141,7 +147,7 @@ function mergeStatement(
       sql`${id(c.name)} = case when (${V}."cols" ->> ${c.name}::text)::bigint = ${ver} then ${i < sent.length ? sql`${SRC}.${id(`c${i + 1}`)}` : (resetTo(c, learnt) ?? (() => sql`null`))()} else ${T}.${id(c.name)} end`,
   );
   const mark = ctx.markOwnWrites?.(schema.identity, key, SRC, op.app);
-  return sql`with ${SRC} as (select * from ${source}), ${V} as (${versions})${mark ? sql`, ${mark.cte}` : sql``} update ${schema.table} as ${T} set ${sql.join(set, sql`, `)} from ${V} join ${SRC} on ${V}."id" = ${key} where ${T}.${id(schema.primaryKey.name)} = ${SRC}."c0"${mark ? sql` and ${mark.marked}` : sql``}${guard} returning ${T}.*, ${V}."version" as ${id(VERSION)}`;
+  return sql`with ${SRC} as (select * from ${source}${added}), ${V} as (${versions})${mark ? sql`, ${mark.cte}` : sql``} update ${schema.table} as ${T} set ${sql.join(set, sql`, `)} from ${V} join ${SRC} on ${V}."id" = ${key} where ${T}.${id(schema.primaryKey.name)} = ${SRC}."c0"${mark ? sql` and ${mark.marked}` : sql``}${guard} returning ${T}.*, ${V}."version" as ${id(VERSION)}`;
 }
 
 /**

@@ -7,7 +7,7 @@ import { driverError } from './driver-error.js';
 import { qualifiedName } from './identifiers.js';
 import { rowsOf } from './rows.js';
 
-/** The message of a replace that found a column it did not learn (see `moved`). */
+/** The message of a replace (or a refused delete's merge) that found a column it did not learn (see `moved`). */
 export const COLUMNS_MOVED = '_strata_columns_moved:';
 
 /**
@@ -41,7 +41,8 @@ export function beyond(schema: CompiledSchema, names: readonly string[]): SQL {
 }
 
 /**
- * A replace's guard (`names`: the columns it sets or resets): true, or COLUMNS_MOVED and the column
+ * A replace's guard, and a refused delete's merge's (`names`: the columns it sets or resets, and
+ * for a merge those it records in `cols`): true, or COLUMNS_MOVED and the column
  * (a cast error, nothing of the statement stays; in the select list, so that Postgres does not
  * fold it as a constant). An identity column it does not know of is left to Postgres, as it should.
  */

@@ -1,5 +1,5 @@
 import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
-import { defineSchema, type Strata } from '@strata/core';
+import { defineSchema, Q, type Strata } from '@strata/core';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { integer, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
 import { describe, expect, it } from 'vitest';
@@ -18,6 +18,8 @@ import { wrapL3 } from '../support/wrap-l3.js';
 // - the queued row laid beneath a write after a transaction whose outcome is unknown marked it
 //   superseded (`QueuedWrite.under`: a write-behind set, flusher.ts `applyBeneath`; a transaction,
 //   come-back.ts `applyCameBack`).
+// And a search before B's flush laid the queued row's defaults over A's stored row (the pending
+// overlay, drizzle/overlay.ts): it read `d`, `e` and `f` the flush never writes.
 
 const T0 = new Date('2020-01-02T03:04:05.000Z');
 const cols = {
@@ -69,22 +71,25 @@ describe("a write carrying a queued new row's columns carries its defaults as de
   it.each([
     ['transaction', 'tx'],
     ['write-through set', 'through'],
-  ] as const)("a %s's partial set over the queued new row keeps the transaction's columns", async (_, how) => {
-    const id = `over-queued-${how}`;
-    const b = scratch.strata({ schemas: [behind], coherence: bus() });
-    const a = await queuedOverHeld(id, b);
-    let c: Strata;
-    if (how === 'tx') {
-      c = b;
-      await b.tx().set(behind, { id, c: 3 }).commit();
-    } else {
-      c = scratch.strata({ schemas: [through], coherence: bus() });
-      await c.set(through, { id, c: 3 });
-    }
-    await b.flushDirty();
-    await a.flushDirty();
-    await settled(id, [a, behind], [b, behind], [c, how === 'tx' ? behind : through]);
-  });
+  ] as const)(
+    "a %s's partial set over the queued new row keeps the transaction's columns",
+    async (_, how) => {
+      const id = `over-queued-${how}`;
+      const b = scratch.strata({ schemas: [behind], coherence: bus() });
+      const a = await queuedOverHeld(id, b);
+      let c: Strata;
+      if (how === 'tx') {
+        c = b;
+        await b.tx().set(behind, { id, c: 3 }).commit();
+      } else {
+        c = scratch.strata({ schemas: [through], coherence: bus() });
+        await c.set(through, { id, c: 3 });
+      }
+      await b.flushDirty();
+      await a.flushDirty();
+      await settled(id, [a, behind], [b, behind], [c, how === 'tx' ? behind : through]);
+    },
+  );
 
   // B's transaction of `a` fails with its outcome unknown (no SQLSTATE: a lost connection): its
   // reservation's mark stays on B's queued row, which a later partial set of B then carries beneath
@@ -92,26 +97,60 @@ describe("a write carrying a queued new row's columns carries its defaults as de
   it.each([
     ['write-behind set', 'behind'],
     ['transaction', 'tx'],
-  ] as const)("a %s over the queued new row a lost transaction marked keeps the transaction's columns", async (_, how) => {
-    const id = `beneath-${how}`;
-    const l3 = createDrizzleL3(db, { migrationsSchema: pgName });
-    let lose = false;
-    const losing = wrapL3(l3, {
-      write: (ops) => {
-        if (!lose) return l3.write(ops);
-        lose = false;
-        return Promise.reject(new Error('Connection terminated unexpectedly'));
-      },
-    });
-    const b = scratch.strata({ schemas: [behind], l3: losing, coherence: bus() });
-    const a = await queuedOverHeld(id, b, async () => {
-      lose = true;
-      await expect(b.tx().set(behind, { id, a: 9 }).commit()).rejects.toThrow();
-    });
-    if (how === 'tx') await b.tx().set(behind, { id, c: 3 }).commit();
-    else await b.set(behind, { id, c: 3 });
+  ] as const)(
+    "a %s over the queued new row a lost transaction marked keeps the transaction's columns",
+    async (_, how) => {
+      const id = `beneath-${how}`;
+      const l3 = createDrizzleL3(db, { migrationsSchema: pgName });
+      let lose = false;
+      const losing = wrapL3(l3, {
+        write: (ops) => {
+          if (!lose) return l3.write(ops);
+          lose = false;
+          return Promise.reject(new Error('Connection terminated unexpectedly'));
+        },
+      });
+      const b = scratch.strata({ schemas: [behind], l3: losing, coherence: bus() });
+      const a = await queuedOverHeld(id, b, async () => {
+        lose = true;
+        await expect(b.tx().set(behind, { id, a: 9 }).commit()).rejects.toThrow();
+      });
+      if (how === 'tx') await b.tx().set(behind, { id, c: 3 }).commit();
+      else await b.set(behind, { id, c: 3 });
+      await b.flushDirty();
+      await a.flushDirty();
+      await settled(id, [a, behind], [b, behind]);
+    },
+  );
+
+  it("a search before the flush reads the transaction's columns under the queued new row", async () => {
+    const id = 'searched';
+    const b = scratch.strata({ schemas: [behind], coherence: bus() });
+    await queuedOverHeld(id, b);
+    const query = Q().where('id = $1', id).build();
+    const before = await b.search(behind, query);
     await b.flushDirty();
-    await a.flushDirty();
-    await settled(id, [a, behind], [b, behind]);
+    const stored = await row(id);
+    expect(stored).toEqual({ ...txRow(id), b: 'set', g: 'upd' });
+    // What the flush wrote, read before it.
+    expect(before).toEqual([stored]);
+    expect(await b.search(behind, query)).toEqual([stored]);
+  });
+
+  // Over a queued delete, a partial set makes a new row whatever Postgres holds (the flush folds them
+  // into a replace): its defaults are its values, read by a search as after the flush.
+  it('a search before the flush reads the defaults of a set over a queued delete', async () => {
+    const id = 'deleted';
+    const b = scratch.strata({ schemas: [behind], coherence: bus() });
+    await b.set(behind, txRow(id));
+    await b.flushDirty();
+    await b.delete(behind, id);
+    await b.set(behind, { id, b: 'set' });
+    const query = Q().where('id = $1', id).build();
+    const before = await b.search(behind, query);
+    await b.flushDirty();
+    const stored = await row(id);
+    expect(stored).toMatchObject({ id, a: null, b: 'set', c: null, d: 'fn', e: 'lit', g: 'upd' });
+    expect(before).toEqual([stored]);
   });
 });

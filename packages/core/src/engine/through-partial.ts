@@ -102,7 +102,11 @@ function queuedFold(
     if (!base.pending || base.carried) continue;
     const row = base.queued && (s === 0 ? base.queued : ownColumns(cache, base.queued));
     const defaults = row && base.queuedDefaults?.filter((k) => row[k] !== undefined);
-    found.push({ version: Number(base.expected), ...(row && { row }), ...(defaults?.length && { defaults }) });
+    found.push({
+      version: Number(base.expected),
+      ...(row && { row }),
+      ...(defaults?.length && { defaults }),
+    });
   }
   if (found.length === 0) return undefined;
   found.sort((a, b) => a.version - b.version);

@@ -20,29 +20,37 @@ const O = sql.identifier('_strata_o');
  * The table as it will be once `pending` is flushed, as a FROM item under the table's own name: its
  * rows, less those a pending write replaces or deletes, plus each pending set's row laid over the
  * stored one (`jsonb_populate_record`: a column the write left out keeps its stored value, or null
- * for a new row). A pending write counts only where it is newer than the version Postgres holds for
+ * for a new row; a new row's client default, `PendingWrite.defaults`, only where none is stored). A pending write counts only where it is newer than the version Postgres holds for
  * its key — the flush's own rule — so a write already flushed, or superseded by a transaction, is
  * not laid over again. The writes travel as one JSON parameter.
  */
 function overlaySource(versions: VersionsTable, schema: CompiledSchema, pending: PendingWrites): SQL {
   const pk = schema.primaryKey;
   const json = JSON.stringify(
-    pending.map((w) => ({ k: w.id, v: w.version, r: w.row ? record(schema, w.row) : null })),
+    pending.map((w) => ({
+      k: w.id,
+      v: w.version,
+      r: w.row ? record(schema, w.row) : null,
+      // Over a stored row, the row less its defaults (`PendingWrite.defaults`): the flush inserts them only.
+      ...(w.row && w.defaults?.length && { s: record(schema, w.row, w.defaults) }),
+    })),
   );
   const type = sql.raw(castType(pk.column));
   const stored = sql`coalesce((select ${versions.version} from ${versions} where ${versions.schema} = ${schema.identity} and ${versions.id} = (p.k::${type})::text), 0)`;
   const key = sql`${B}.${sql.identifier(pk.name)}`;
-  return sql`(with ${P} as (select p.k::${type} as k, p.r from jsonb_to_recordset(${json}::jsonb) as p(k text, v bigint, r jsonb) where p.v > ${stored})
+  const over = sql`case when ${key} is null then ${P}.r else coalesce(${P}.s, ${P}.r) end`;
+  return sql`(with ${P} as (select p.k::${type} as k, p.r, p.s from jsonb_to_recordset(${json}::jsonb) as p(k text, v bigint, r jsonb, s jsonb) where p.v > ${stored})
 select ${B}.* from ${schema.table} as ${B} where ${key} not in (select k from ${P})
 union all
 select ${O}.* from ${P} left join ${schema.table} as ${B} on ${key} = ${P}.k
-cross join lateral jsonb_populate_record(${B}, ${P}.r) as ${O} where ${P}.r is not null) as ${sql.identifier(getTableName(schema.table))}`;
+cross join lateral jsonb_populate_record(${B}, ${over}) as ${O} where ${P}.r is not null) as ${sql.identifier(getTableName(schema.table))}`;
 }
 
 /** A stored row as `jsonb_populate_record` reads it: Postgres column names, values as the write sends them. */
-function record(schema: CompiledSchema, row: Row): Record<string, unknown> {
+function record(schema: CompiledSchema, row: Row, less?: readonly string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const c of schema.columns) if (c.key in row) out[c.name] = recordValue(c, row[c.key]);
+  for (const c of schema.columns)
+    if (c.key in row && !less?.includes(c.key)) out[c.name] = recordValue(c, row[c.key]);
   return out;
 }
 

@@ -33,8 +33,13 @@ export async function applyCameBack(
     const base = bases.get(w.key);
     if (!base?.carried || !w.row) continue;
     const version = Number(base.expected);
-    const { row } = base.carried.beneath;
-    queued.push(row === undefined ? { id: w.row[pk], version } : { row: cache.rows.fromQueue(row), version });
+    const { row, defaults } = base.carried.beneath;
+    // A new row's defaults it holds only insert, as their flush would (regression-defaults-carried).
+    queued.push(
+      row === undefined
+        ? { id: w.row[pk], version }
+        : { row: cache.rows.fromQueue(row), version, ...(defaults && { defaults }) },
+    );
   }
   if (queued.length > 0) await cache.l3!.write([{ schema: cache.schema, writes: queued }]);
 }

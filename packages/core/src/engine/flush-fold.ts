@@ -20,7 +20,7 @@ export interface Item {
    * superseded (see `QueuedWrite.under`): their fold (none: a queued delete), and the version Postgres
    * must hold the key below for them to apply.
    */
-  readonly under?: { readonly below: number; readonly row?: Row };
+  readonly under?: { readonly below: number; readonly row?: Row; readonly defaults?: readonly string[] };
   /** Keys of `row`'s columns only an insert sets (see `QueuedWrite.defaults`). */
   readonly defaults?: readonly string[];
   /** A fold's columns an older write of it set last, at that write's version (see `Write.setAt`). */

@@ -75,8 +75,11 @@ export async function flushDeliveries(
       const mine = cache?.l3 && !claimed.has(cache);
       row = mine && write.op === 'set' ? cache.rows.fromQueue(write.row ?? '') : undefined;
       if (row && write.under) {
-        const { below, row: beneath } = write.under;
-        under = beneath === undefined ? { below } : { below, row: cache!.rows.fromQueue(beneath) };
+        const { below, row: beneath, defaults } = write.under;
+        under =
+          beneath === undefined
+            ? { below }
+            : { below, row: cache!.rows.fromQueue(beneath), ...(defaults && { defaults }) };
       }
     } catch (err) {
       // A rolling deploy changing the codec: another live version's write, which its flusher decodes.
@@ -308,6 +311,8 @@ async function applyBeneath(ctx: EngineContext, items: readonly Item[]): Promise
     writes: group.map(({ id, under }) => ({
       ...(under!.row ? { row: under!.row } : { id }),
       version: under!.below - 1,
+      // A new row's defaults it holds only insert: never over a row another write made.
+      ...(under!.row && under!.defaults && { defaults: under!.defaults }),
     })),
   }));
   const l3 = items[0]!.cache.l3!;

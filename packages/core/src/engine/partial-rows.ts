@@ -66,8 +66,13 @@ export interface Base {
   readonly unread?: boolean;
 }
 
-/** The queued writes a mark covers: their sent fold as the index holds it (queue text), or a queued delete. */
-export type Beneath = { readonly row: string } | { readonly row?: undefined };
+/**
+ * The queued writes a mark covers: their sent fold as the index holds it (queue text) and the keys
+ * of its columns that are a new row's defaults (see `QueuedWrite.under`), or a queued delete.
+ */
+export type Beneath =
+  | { readonly row: string; readonly defaults?: string[] }
+  | { readonly row?: undefined; readonly defaults?: undefined };
 
 /** Whether a row leaves a column of its schema out. */
 export function isPartial(schema: CompiledSchema, row: Row): boolean {
@@ -188,7 +193,8 @@ export function pendingBase(cache: SchemaCache, value: unknown, entry: unknown, 
 /**
  * The mark and the covered entry of a carried index entry from `at` (`{mark};{version};{kind};{row}`,
  * see MARKS in l2/scripts.ts); undefined for anything else. The covered row goes beneath as it is,
- * its defaults as values (`QueuedWrite.under` names none).
+ * its defaults named (`QueuedWrite.under`): laid beneath over a row another write made, they are not
+ * laid at all (reliability/test/regression-defaults-carried.test.ts).
  */
 function carriedOf(entry: string, at: number): Base['carried'] {
   const a = entry.indexOf(';', at);
@@ -197,7 +203,8 @@ function carriedOf(entry: string, at: number): Base['carried'] {
   if (!tail) return undefined;
   const mark = Number(entry.slice(at, a));
   if (!Number.isSafeInteger(mark)) return undefined;
-  const beneath = tail.row === undefined ? {} : { row: tail.row };
+  const defaults = tail.defaults && [...tail.defaults];
+  const beneath = tail.row === undefined ? {} : { row: tail.row, ...(defaults && { defaults }) };
   return { mark, beneath };
 }
 
@@ -232,12 +239,28 @@ export async function overQueued(
     expected.set(w.key, base.expected);
     if (!base.queued) replaced.add(w.key);
     const over = base.queued && (await cache.rows.decryptRow(base.queued, w.key));
+    // The queued new row's defaults it carries stay an insert's (regression-defaults-over-held-tx).
+    const defaults = over ? carriedDefaults(base.queuedDefaults, w.row) : undefined;
     out.push({
       ...w,
       row: over ? withoutFilledNulls(cache.schema, mergeOver(cache.schema, over, w.row), w.row) : w.row,
+      ...(defaults && { defaults }),
     });
   }
   return { writes: out, expected, replaced };
+}
+
+/**
+ * The keys of `queued` defaults (a queued new row's client defaults, see `Base.queuedDefaults`) a
+ * write carrying that row over its own `sent` columns still holds as defaults: those it leaves out.
+ * Undefined for none.
+ */
+export function carriedDefaults(
+  queued: readonly string[] | undefined,
+  sent: Row,
+): readonly string[] | undefined {
+  const kept = queued?.filter((key) => sent[key] === undefined);
+  return kept && kept.length > 0 ? kept : undefined;
 }
 
 /**

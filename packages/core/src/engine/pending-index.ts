@@ -53,6 +53,7 @@ export async function pendingWrites(
     if (!Array.isArray(reply)) throw backlog(cache, Math.ceil(Number(reply) / FIELDS), 'at least ');
     const { s, shape, keys } = reads[r]!;
     const prefix = keys.rowOf(shape, '');
+    const names = namesOf(reply, `+${prefix}`);
     for (let i = 0; i + 1 < reply.length; i += 2) {
       const field = String(reply[i]);
       const entry = indexEntry(reply[i + 1]);
@@ -66,11 +67,35 @@ export async function pendingWrites(
           : s === 0
             ? cache.rows.fromQueue(text)
             : ownColumns(cache, cache.rows.fromQueue(text));
-      byId.set(id, { id, version, ...(row && { row }) });
+      // Its defaults' names, of its version (see `named` in MARKS): a search lays them over no stored row.
+      const named = names.get(id);
+      const defaults =
+        row && named?.version === version ? named.keys.filter((k) => row[k] !== undefined) : undefined;
+      byId.set(id, { id, version, ...(row && { row }), ...(defaults?.length && { defaults }) });
     }
   });
   if (byId.size > MAX_SEARCH_PENDING) throw backlog(cache, byId.size);
   return [...byId.values()];
+}
+
+/**
+ * From a PENDING `read` reply (field, value, …): per id, the names of its entry's defaults (fields
+ * `+{row key}` holding `{version}:{JSON array of column keys}`, see `named` in l2/scripts.ts).
+ */
+function namesOf(
+  reply: readonly unknown[],
+  prefix: string,
+): Map<string, { version: number; keys: string[] }> {
+  const out = new Map<string, { version: number; keys: string[] }>();
+  for (let i = 0; i + 1 < reply.length; i += 2) {
+    const field = String(reply[i]);
+    const value = reply[i + 1];
+    if (!field.startsWith(prefix) || typeof value !== 'string') continue;
+    const colon = value.indexOf(':');
+    const keys = colon > 0 ? parseNames(value.slice(colon + 1)) : undefined;
+    if (keys) out.set(field.slice(prefix.length), { version: Number(value.slice(0, colon)), keys });
+  }
+  return out;
 }
 
 /**

@@ -44,10 +44,22 @@ export function skippedWrites(
   return writes.flatMap((w, i) => {
     const outcome = outcomes[i];
     if (!outcome || !skipped(outcome)) return [];
-    const row = encrypted[i];
+    const row = withoutDefaults(encrypted[i], w.defaults);
     const write = { key: w.key, id: w.id, version: outcome.version };
     if (!row) return [write];
     // A set that replaced its row resets the columns it left out as well, where no later write set them.
     return [{ ...write, row, ...(replaced.has(w.key) && { replace: true }) }];
   });
+}
+
+/**
+ * A skipped set's row for its merge, less the queued new row's defaults it carried (`KeyedWrite.defaults`):
+ * a newer write of the key landed first, so the row exists, and a default is never laid over a
+ * stored value (as `refusedRow` for a refused write-behind set).
+ */
+function withoutDefaults(row: Row | undefined, defaults: readonly string[] | undefined): Row | undefined {
+  if (!row || !defaults?.length) return row;
+  const out = { ...row };
+  for (const key of defaults) delete out[key];
+  return out;
 }

@@ -1,6 +1,6 @@
 import type { Row } from '../l3/types.js';
 import { applyCameBack } from './come-back.js';
-import { type Base, isPartial, mergeOver, pendingBase } from './partial-rows.js';
+import { type Base, carriedDefaults, isPartial, mergeOver, pendingBase } from './partial-rows.js';
 import { ownColumns } from './pending-elsewhere.js';
 import type { SchemaCache } from './schema-cache.js';
 import type { ThroughPlan } from './through-order.js';
@@ -53,7 +53,9 @@ export async function overPending(
     if (queued.replace) replaced.add(w.key);
     if (!queued.row) continue;
     const over = await cache.rows.decryptRow(queued.row, w.key);
-    out[i] = { ...w, row: mergeOver(cache.schema, over, w.row) };
+    // The queued new row's defaults it carries stay an insert's (regression-defaults-carried).
+    const defaults = queued.replace ? undefined : carriedDefaults(queued.defaults, w.row);
+    out[i] = { ...w, row: mergeOver(cache.schema, over, w.row), ...(defaults && { defaults }) };
   }
   return out && { writes: out, replaced };
 }
@@ -92,24 +94,44 @@ function queuedFold(
   cache: SchemaCache,
   seen: readonly unknown[],
   shapes: number,
-): { row?: Row; replace: boolean } | undefined {
-  const found: { version: number; row?: Row }[] = [];
+): { row?: Row; replace: boolean; defaults?: readonly string[] } | undefined {
+  const found: { version: number; row?: Row; defaults?: readonly string[] }[] = [];
   for (let s = 0; s < shapes; s++) {
     const base = pendingBase(cache, seen[2 * s], seen[2 * s + 1]);
     // Carried: a write that reserved its version before this one supersedes them and carries them.
     if (!base.pending || base.carried) continue;
     const row = base.queued && (s === 0 ? base.queued : ownColumns(cache, base.queued));
-    found.push({ version: Number(base.expected), ...(row && { row }) });
+    const defaults = row && base.queuedDefaults?.filter((k) => row[k] !== undefined);
+    found.push({
+      version: Number(base.expected),
+      ...(row && { row }),
+      ...(defaults?.length && { defaults }),
+    });
   }
   if (found.length === 0) return undefined;
   found.sort((a, b) => a.version - b.version);
   let row: Row | undefined;
   let replace = false;
+  // The columns of `row` whose values are a new row's defaults: one applies only where no write
+  // before it gave the column, and stays a default (as the flush's fold, flush-fold.ts).
+  const defaults = new Set<string>();
   for (const f of found) {
-    if (!f.row) replace = true;
-    row = f.row && row ? mergeOver(cache.schema, row, f.row) : f.row;
+    if (!f.row) {
+      replace = true;
+      defaults.clear();
+    }
+    const next = f.row && row ? mergeOver(cache.schema, row, f.row) : f.row;
+    if (next && f.row) {
+      for (const [key, value] of Object.entries(f.row)) {
+        if (value === undefined) continue;
+        if (!f.defaults?.includes(key)) defaults.delete(key);
+        else if (row?.[key] !== undefined) next[key] = row[key];
+        else defaults.add(key);
+      }
+    }
+    row = next;
   }
-  return { ...(row && { row }), replace };
+  return { ...(row && { row }), replace, ...(defaults.size > 0 && { defaults: [...defaults] }) };
 }
 
 /** Per write, whether it is a set leaving columns out; undefined when none is (the usual case). */

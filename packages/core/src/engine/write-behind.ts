@@ -256,14 +256,17 @@ async function encode(
         ? earlier.get(w.key)
         : base.stored && (await codec.decryptRow(base.stored, w.key));
       sent[i] = applyClientDefaults(schema, w.row, now, !!row);
-      // Over a row only `$onUpdate` filled anything: no default (`insertDefaults` is for a new row).
-      filled[i] = row ? undefined : insertDefaults(schema, w.row, sent[i]!);
       // Carried (a transaction or write-through write reserved a version above the key's queued
       // writes): its row, not in L2 yet, is what this one lands over, so only the sent columns are
       // queued, even over a queued delete's tombstone (a new row's nulls would blank its columns:
       // reliability/test/probe-marks-lifecycle.test.ts).
       over[i] = !!row || (base.carried !== undefined && !earlier.has(w.key));
       absent[i] = !row && !earlier.has(w.key) && !base.pending;
+      // Over a row only `$onUpdate` filled anything: no default (`insertDefaults` is for a new row).
+      // Over a delete (queued, or earlier in the batch) the row is a new one whatever Postgres holds:
+      // the flush folds them into a replace, and a write carrying this row carries the delete's
+      // effect too (a transaction's over it, a search's overlay): its defaults are values, unnamed.
+      filled[i] = row || !(absent[i] || over[i]) ? undefined : insertDefaults(schema, w.row, sent[i]!);
       // That write may never commit (its outcome unknown, the mark kept): the queued columns go
       // beneath this write's, applied only while Postgres holds the key at their version or older.
       if (base.carried && !earlier.has(w.key))

@@ -19,6 +19,12 @@ export interface KeyedWrite {
   readonly id: Id;
   /** The plaintext row to set; absent for a delete. */
   readonly row?: Row;
+  /**
+   * Keys of `row`'s columns whose values are a queued new row's client defaults it carries (see
+   * `Write.defaults`): an insert's alone, never laid over a row another write made (`overQueued`,
+   * `overPending`). Absent: none.
+   */
+  readonly defaults?: readonly string[];
 }
 
 /** What a write did: the rows as stored (plaintext), and how many deleted keys held a row. */
@@ -213,8 +219,13 @@ export function throughOp(
   return {
     schema: cache.schema,
     writes: sent.writes.map((w, i): Write => {
-      const write = w.row
-        ? { row: sent.encrypted[i]!, ...(sent.replaced.has(w.key) && { replace: true }) }
+      const replace = sent.replaced.has(w.key);
+      const write: Write = w.row
+        ? {
+            row: sent.encrypted[i]!,
+            ...(replace && { replace: true }),
+            ...(!replace && w.defaults?.length && { defaults: w.defaults }),
+          }
         : { id: w.id };
       const version = versions?.[i];
       if (version !== undefined) return { ...write, version };

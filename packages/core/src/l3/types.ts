@@ -65,6 +65,11 @@ export interface PendingWrite {
   id: string;
   version: number;
   row?: Row;
+  /**
+   * Keys of `row`'s columns whose values are a new row's client defaults (`QueuedWrite.defaults`):
+   * laid over a stored row they are not (the flush only inserts them). Absent: none.
+   */
+  defaults?: readonly string[];
 }
 
 /** A row as Postgres holds it, with its version (0 when Strata has never written the key). */

@@ -20,7 +20,11 @@ const queuedWrite = check.discriminated('op', {
     op: check.oneOf(['set']),
     row: check.string(),
     under: check.optional(
-      check.object({ below: check.number(check.int, check.gte(0)), row: check.optional(check.string()) }),
+      check.object({
+        below: check.number(check.int, check.gte(0)),
+        row: check.optional(check.string()),
+        defaults: check.optional(check.array(check.string(check.minLength(1)))),
+      }),
     ),
     defaults: check.optional(check.array(check.string(check.minLength(1)))),
   }),
@@ -88,7 +92,13 @@ function known({
   if (keyPrefix !== undefined) write.keyPrefix = keyPrefix;
   if (row !== undefined && under !== undefined)
     write.under = Object.freeze(
-      under.row === undefined ? { below: under.below } : { below: under.below, row: under.row },
+      under.row === undefined
+        ? { below: under.below }
+        : {
+            below: under.below,
+            row: under.row,
+            ...(under.defaults?.length && { defaults: [...under.defaults] }),
+          },
     );
   if (row !== undefined && defaults?.length) write.defaults = [...defaults];
   // A flag, not a field to check: anything but `true` is left out, never a reason to refuse the write.

@@ -25,9 +25,10 @@ export interface QueuedWrite {
    * write of another shape that did not see them): those writes' fold (`row`, encoded as `row` is;
    * none for a queued delete), which the flush applies beneath this write's columns only while
    * Postgres holds the key below `below` (their version + 1: no later write landed). Else the write
-   * goes as `row` alone.
+   * goes as `row` alone. `defaults`: the keys of that fold's columns that are a new row's defaults
+   * (as `defaults` below), which it only inserts (absent from an older producer's: none).
    */
-  under?: { below: number; row?: string };
+  under?: { below: number; row?: string; defaults?: string[] };
   /**
    * For a `set`: the keys of `row`'s columns whose values are defaults the writer filled in for a new
    * row (a partial set of a key with no row: `$defaultFn`, literal and `defaultNow()` values). As

@@ -72,6 +72,12 @@ import type { TcpProxy } from './tcp-proxy.js';
  * - redis-data-loss (write-behind, seed 23): after the restart A1 wrote k1, then A2 found the reset
  *   and moved the generation again, hiding A1's unflushed write from A1 itself. Now one move per
  *   Redis life (regression-redis-restart / -restore: "stays readable while the others find out").
+ * - redis-link + redis-data-loss (write-through and write-through-l1-async, seed 32, replay
+ *   STRATA_MODEL_PATH=3:6 STRATA_MODEL_REPLAY='EAAGE:V'): `linkCut(k0), redisDataLoss, get(A2, k0)`
+ *   → A2 read k0 = null 1.4–1.5 s after A1's set: A2's delete committed while its L2 was cut (a
+ *   missed write, kept to send again); the generation read that sends it found the reset and the
+ *   tombstone went into the emptied Redis, over A1's newer write the reset lost. Now markers at the
+ *   missed write's versions after a reset (regression-missed-write-after-reset).
  */
 export const FAULT_CLASSES = [
   'shared-prefix',

@@ -832,9 +832,21 @@ export class SchemaCache {
           return this.runWatched(PUT, build, options, bucket).catch((err: unknown) => {
             repairs.set(bucket, {
               rows: part.length,
-              repair: async (g) => {
+              repair: async (g, afterReset) => {
                 try {
-                  return (await this.sendWatched(PUT, build, options, bucket, g)).reply !== undefined;
+                  // After a reset its rows could land over newer writes the reset lost: a marker at
+                  // each version instead (see `MissedWriteRepair`), which refuses older fills.
+                  const again = afterReset
+                    ? (g2: number) =>
+                        this.#markCall(
+                          g2,
+                          pick(writes, at),
+                          pick(items, at).map((i) => i.version),
+                          false,
+                        )
+                    : build;
+                  const script = afterReset ? MARK : PUT;
+                  return (await this.sendWatched(script, again, options, bucket, g)).reply !== undefined;
                 } catch (again: unknown) {
                   // Counted and logged; the generation then moves on, as for a write not sent again.
                   ctx.tolerate(this.schema.name, 'l2', 'write again', again);
@@ -966,35 +978,47 @@ export class SchemaCache {
    * buckets L2 failed, if any.
    */
   async #markChunk(keys: readonly string[], versions: readonly number[]): Promise<MissedWrite | undefined> {
-    const ttl = this.tombstoneTtlMs();
-    const build = (g: number, keys: readonly string[], versions: readonly number[]) => {
-      const expiresAt = this.l2Now() + ttl;
-      const args = [String(keys.length), String(this.keepMs(ttl))];
-      versions.forEach((version) => {
-        const marker = encodeEnvelope({
-          kind: 'x',
-          pending: false,
-          version,
-          generation: g,
-          expiresAt,
-          freshUntil: expiresAt,
-          owner: this.owner,
-          payload: '',
-        });
-        // A write-behind table's outside writes take no version of their own (its versions come
-        // from Redis: see docs/change-capture.md), so a copy at the same version is the old row.
-        args.push(String(this.writeMode === 'write-behind' ? version + 1 : version), marker);
-      });
-      return { keys: this.rowKeys(keys), args };
-    };
     const { missed } = await this.#writeByBucket(keys, (bucket, at) => {
       const part = pick(keys, at);
       const options = { bumps: true, redoAfterReset: true, writes: part };
-      return this.runWatched(MARK, (g) => build(g, part, pick(versions, at)), options, bucket);
+      // A write-behind table's outside writes take no version of their own (its versions come
+      // from Redis: see docs/change-capture.md), so a copy at the same version is the old row.
+      const outside = this.writeMode === 'write-behind';
+      return this.runWatched(
+        MARK,
+        (g) => this.#markCall(g, part, pick(versions, at), outside),
+        options,
+        bucket,
+      );
     });
     // With no L3, L2 is the source of truth: the change cannot be applied.
     if (missed && !this.l3) throw missed.error;
     return missed;
+  }
+
+  /**
+   * MARK's row keys and args for `keys` at `versions` in generation `g`: an `x` marker each, living
+   * the tombstone TTL, that a copy at least as new keeps out (`sameIsOld`: one at the same version
+   * is replaced too).
+   */
+  #markCall(g: number, keys: readonly string[], versions: readonly number[], sameIsOld: boolean) {
+    const ttl = this.tombstoneTtlMs();
+    const expiresAt = this.l2Now() + ttl;
+    const args = [String(keys.length), String(this.keepMs(ttl))];
+    for (const version of versions) {
+      const marker = encodeEnvelope({
+        kind: 'x',
+        pending: false,
+        version,
+        generation: g,
+        expiresAt,
+        freshUntil: expiresAt,
+        owner: this.owner,
+        payload: '',
+      });
+      args.push(String(sameIsOld ? version + 1 : version), marker);
+    }
+    return { keys: this.rowKeys(keys), args };
   }
 
   /**

@@ -10,6 +10,7 @@ import { reserveVersions, writeOrdered } from './ordered-writes.js';
 import { MERGE_TRIES, moved, overQueued } from './partial-rows.js';
 import { awaitOlderElsewhere } from './pending-elsewhere.js';
 import { prepareRow } from './prepare.js';
+import type { ResetsSeen } from './reset-since.js';
 import type { SchemaCache } from './schema-cache.js';
 import { commitApplied, skippedWrites } from './skipped-writes.js';
 import { unmarkSuperseded } from './superseded-marks.js';
@@ -29,6 +30,8 @@ interface Plan {
   encrypted: readonly (Row | undefined)[];
   /** Redis-ordered (write-behind) schemas: the versions reserved before Postgres commits. */
   versions?: number[];
+  /** The resets its buckets' watches had seen once its versions were taken (see reset-since.ts). */
+  since?: ResetsSeen;
 }
 
 /** What a committed transaction wrote, per schema: for bus messages and afterSet hooks. */
@@ -125,6 +128,7 @@ async function commitPlans(
       p.encrypted = await Promise.all(
         p.writes.map((w) => (w.row ? p.cache.rows.encryptRow(w.row, w.key) : undefined)),
       );
+      if (p.cache.l2) p.since = p.cache.resetsSeen();
     }
   } catch (err) {
     throw txFailed(err);
@@ -136,7 +140,7 @@ async function commitPlans(
     const written: TxWritten[] = [];
     for (const [i, p] of inSql.entries()) {
       const items = await committedItems(p.cache, p.writes, p.encrypted, outcomes[i] ?? []);
-      await commitApplied(ctx, p.cache, items, outcomes[i] ?? []);
+      await commitApplied(ctx, p.cache, items, outcomes[i] ?? [], p.since);
       const refused = skippedWrites(p.writes, p.encrypted, outcomes[i] ?? [], p.replaced);
       written.push({
         ...summary(

@@ -145,7 +145,13 @@ export class SchemaGeneration {
             .then((reply) => {
               const [generation, boot] = Array.isArray(reply) ? reply : [];
               this.watch.adopt(String(boot));
-              return Number(generation);
+              this.#seen(Number(generation));
+              // The reset took the live-shape registry with it: this shape is confirmed live again
+              // (a generation read, in the life just adopted) before any write of it goes on. A
+              // write of another shape that takes a later version then marks this shape's keys;
+              // unconfirmed, it marked none, and this shape's late commit reply put its older row
+              // in for good (reliability/test/regression-late-reply-shapes.test.ts).
+              return this.#read();
             });
     return this.#adopt(
       moved.then(

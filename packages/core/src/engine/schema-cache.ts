@@ -33,6 +33,7 @@ import type { L2Watch } from './l2-watch.js';
 import type { L3Claim } from './l3-claim.js';
 import type { ShapeTail } from './live-shapes.js';
 import { OwnPending } from './own-pending.js';
+import { type ResetsSeen, resetSince } from './reset-since.js';
 import { RowCodec } from './row-codec.js';
 import { RowTags } from './row-tags.js';
 import { type Age, Staleness } from './staleness.js';
@@ -382,6 +383,31 @@ export class SchemaCache {
   ): PutEntry {
     const px = stored ? this.holdMs(ttlMs) : ttlMs;
     return [version, floor ? this.keepMs(px) : px, this.envelope(stored, version, generation, ttlMs, stamp)];
+  }
+
+  /**
+   * A superseded marker (kind `x`, a miss for every reader) at `version`, as PUT's entry: it keeps
+   * the version floor (no older fill lands under it) and leaves the row to Postgres.
+   */
+  #markerEntry(version: number, generation: number): PutEntry {
+    const ttl = this.tombstoneTtlMs();
+    const expiresAt = this.l2Now() + ttl;
+    const marker = encodeEnvelope({
+      kind: 'x',
+      pending: false,
+      version,
+      generation,
+      expiresAt,
+      freshUntil: expiresAt,
+      owner: this.owner,
+      payload: '',
+    });
+    return [version, this.keepMs(ttl), marker];
+  }
+
+  /** The resets each bucket's watch has seen so far: taken when a write takes its versions (see `ResetsSeen`). */
+  resetsSeen(): ResetsSeen {
+    return this.buckets.map((b) => b.watch.resets);
   }
 
   /** The `owner` field of this schema's values: a tagged schema's carries the row's stamp too. */
@@ -792,14 +818,18 @@ export class SchemaCache {
   async commit(
     ctx: EngineContext,
     items: readonly Versioned[],
-    { settle = false }: { settle?: boolean } = {},
+    { settle = false, since }: { settle?: boolean; since?: ResetsSeen } = {},
   ): Promise<void> {
     if (this.aging) for (const item of items) this.aging.wrote(item.key, item.version);
     if (this.ownPending) for (const item of items) this.ownPending.passed(item.key, item.version);
     let taken: boolean[] = items.map(() => true);
     if (this.l2) {
       try {
-        const entries = (g: number, items: readonly Versioned[]) => {
+        const entries = (g: number, items: readonly Versioned[], bucket: Bucket) => {
+          // Redis was reset since the write took its versions: a superseded marker at each (see
+          // `ResetsSeen`), never the row.
+          if (resetSince(this.buckets, bucket, since))
+            return items.map((item) => this.#markerEntry(item.version, g));
           // Written now: no tag move known here is newer. Read per attempt: a Redis reset found by
           // the first one starts the tag counter again, and the write is made again after it.
           const stamp = this.tags?.clock.stamp() ?? 0;
@@ -825,9 +855,9 @@ export class SchemaCache {
           const build = settle
             ? (g: number) => ({
                 keys: [...keys, bucket.keys.pendingIndex],
-                args: [...putArgs(entries(g, part)), 'settle'],
+                args: [...putArgs(entries(g, part, bucket)), 'settle'],
               })
-            : (g: number) => ({ keys, args: putArgs(entries(g, part)) });
+            : (g: number) => ({ keys, args: putArgs(entries(g, part, bucket)) });
           const options = { bumps: true, redoAfterReset: true, writes: pick(writes, at) };
           return this.runWatched(PUT, build, options, bucket).catch((err: unknown) => {
             repairs.set(bucket, {
@@ -857,7 +887,11 @@ export class SchemaCache {
             throw err;
           });
         });
-        taken = items.map((_, i) => missed?.at.has(i) || Number(reply[i]) === 1);
+        taken = items.map(
+          (item, i) =>
+            (missed?.at.has(i) || Number(reply[i]) === 1) &&
+            !resetSince(this.buckets, this.router.bucket(item.key), since),
+        );
         if (missed) this.#missedIn(ctx, 'write', missed, repairs);
       } catch (err) {
         // With no L3, L2 is the source of truth: the write did not happen.

@@ -1,6 +1,7 @@
 import type { Row, WriteOutcome } from '../l3/types.js';
 import type { EngineContext } from './context.js';
 import type { RefusedWrite } from './merge-refused.js';
+import type { ResetsSeen } from './reset-since.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
 import type { KeyedWrite } from './write-through.js';
 
@@ -17,18 +18,20 @@ const skipped = (outcome: WriteOutcome | undefined) => outcome?.applied === fals
 /**
  * `items` (one per write, as `committedItems` makes them) into the caches, except the skipped ones:
  * their row (or, without one, a tombstone) at their own version would stand in L2 over a copy older
- * than the row Postgres holds. Their versions have passed all the same (see `OwnPending`).
+ * than the row Postgres holds. Their versions have passed all the same (see `OwnPending`). `since`:
+ * the resets seen when the write took its versions (see reset-since.ts).
  */
 export async function commitApplied(
   ctx: EngineContext,
   cache: SchemaCache,
   items: readonly Versioned[],
   outcomes: readonly (WriteOutcome | undefined)[],
+  since?: ResetsSeen,
 ): Promise<void> {
   const applied = items.filter((_, i) => !skipped(outcomes[i]));
   for (const [i, item] of items.entries())
     if (skipped(outcomes[i])) cache.ownPending?.passed(item.key, item.version);
-  await cache.commit(ctx, applied);
+  await cache.commit(ctx, applied, since && { since });
 }
 
 /**

@@ -64,6 +64,8 @@ export async function writeThrough(
     let sent: Sent = { writes, encrypted, replaced: new Set() };
     // The statement last sent: one that timed out still runs (see `LateWrite`).
     let inFlight: Promise<unknown> | undefined;
+    // Before Postgres gives the versions: a reset after it leaves markers, not rows (see reset-since.ts).
+    const since = cache.l2 && cache.resetsSeen();
     try {
       outcomes = await inOrder(ctx, cache, keys, partialAt(cache, writes), async (plan) => {
         sent = await asSent(cache, writes, encrypted, plan);
@@ -84,7 +86,7 @@ export async function writeThrough(
       throw ctx.l3Error(cache.schema.name, writes.some((w) => w.row) ? 'set' : 'delete', err);
     }
     const items = await committedItems(cache, sent.writes, sent.encrypted, outcomes);
-    await commitApplied(ctx, cache, items, outcomes);
+    await commitApplied(ctx, cache, items, outcomes, since || undefined);
     count(ctx, writes);
     const refused = skippedWrites(sent.writes, sent.encrypted, outcomes, sent.replaced);
     return {

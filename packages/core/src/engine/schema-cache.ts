@@ -391,8 +391,12 @@ export class SchemaCache {
    */
   #markerEntry(version: number, generation: number): PutEntry {
     const ttl = this.tombstoneTtlMs();
-    const expiresAt = this.l2Now() + ttl;
-    const marker = encodeEnvelope({
+    return [version, this.keepMs(ttl), this.#marker(version, generation, this.l2Now() + ttl)];
+  }
+
+  /** A superseded marker's value: kind `x`, no row, a miss for every reader until `expiresAt`. */
+  #marker(version: number, generation: number, expiresAt: number): string {
+    return encodeEnvelope({
       kind: 'x',
       pending: false,
       version,
@@ -402,7 +406,6 @@ export class SchemaCache {
       owner: this.owner,
       payload: '',
     });
-    return [version, this.keepMs(ttl), marker];
   }
 
   /** The resets each bucket's watch has seen so far: taken when a write takes its versions (see `ResetsSeen`). */
@@ -1040,17 +1043,7 @@ export class SchemaCache {
     const expiresAt = this.l2Now() + ttl;
     const args = [String(keys.length), String(this.keepMs(ttl))];
     for (const version of versions) {
-      const marker = encodeEnvelope({
-        kind: 'x',
-        pending: false,
-        version,
-        generation: g,
-        expiresAt,
-        freshUntil: expiresAt,
-        owner: this.owner,
-        payload: '',
-      });
-      args.push(String(sameIsOld ? version + 1 : version), marker);
+      args.push(String(sameIsOld ? version + 1 : version), this.#marker(version, g, expiresAt));
     }
     return { keys: this.rowKeys(keys), args };
   }

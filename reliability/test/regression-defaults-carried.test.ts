@@ -1,10 +1,8 @@
-import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
-import { defineSchema, Q, type Strata } from '@strata/core';
+import { Q, type Strata } from '@strata/core';
 import { createDrizzleL3 } from '@strata/core/drizzle';
-import { integer, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
 import { describe, expect, it } from 'vitest';
+import { defaultsApp } from '../support/defaults-app.js';
 import { heldL3 } from '../support/held-l3.js';
-import { scratchApp } from '../support/scratch-app.js';
 import { wrapL3 } from '../support/wrap-l3.js';
 
 // Follows regression-defaults-over-held-tx.test.ts: a queued write-behind new row's client defaults
@@ -21,30 +19,9 @@ import { wrapL3 } from '../support/wrap-l3.js';
 // And a search before B's flush laid the queued row's defaults over A's stored row (the pending
 // overlay, drizzle/overlay.ts): it read `d`, `e` and `f` the flush never writes.
 
-const T0 = new Date('2020-01-02T03:04:05.000Z');
-const cols = {
-  id: text('id').primaryKey(),
-  a: integer('a'),
-  b: text('b'),
-  c: integer('c'),
-  d: text('d').$defaultFn(() => 'fn'),
-  e: text('e').default('lit'),
-  f: timestamp('f', { withTimezone: true, mode: 'date' }).defaultNow(),
-  g: text('g').$onUpdateFn(() => 'upd'),
-};
-
 describe("a write carrying a queued new row's columns carries its defaults as defaults", () => {
-  const scratch = scratchApp('defaults_carried');
-  const { pgName, db, admin, redisUrl, name } = scratch;
-  const table = pgSchema(pgName).table('items', cols);
-  const behind = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
-  const through = defineSchema({ name: 'items', table });
-  scratch.migrate(table);
-  const row = async (id: string) =>
-    (await admin.query(`select id, a, b, c, d, e, f, g from "${pgName}".items where id = $1`, [id]))
-      .rows[0] ?? null;
-  const bus = () => ({ bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) });
-  const txRow = (id: string) => ({ id, a: 1, b: 'tx', c: 1, d: 'tx', e: 'tx', f: T0, g: 'tx' });
+  const { scratch, behind, through, row, bus, txRow } = defaultsApp('defaults_carried');
+  const { pgName, db } = scratch;
   /** A's transaction, then B's set, then C's: every column but the ones B and C set is A's. */
   const expected = (id: string) => ({ ...txRow(id), b: 'set', c: 3, g: 'upd' });
   const settled = async (id: string, ...instances: [Strata, typeof behind][]) => {

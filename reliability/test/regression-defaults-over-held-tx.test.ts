@@ -1,8 +1,8 @@
-import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
 import { defineSchema, type Strata } from '@strata/core';
 import { createDrizzleL3 } from '@strata/core/drizzle';
-import { integer, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
+import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { describe, expect, it } from 'vitest';
+import { defaultsApp, T0 } from '../support/defaults-app.js';
 import { heldL3 } from '../support/held-l3.js';
 import { scratchApp } from '../support/scratch-app.js';
 import { wrapL3 } from '../support/wrap-l3.js';
@@ -16,30 +16,9 @@ import { wrapL3 } from '../support/wrap-l3.js';
 // transaction's row they overwrote its `d`, `e` and `f`. Over a row that exists, a partial set
 // (write-through, transaction or write-behind) overwrote the `$defaultFn` column it left out.
 
-const T0 = new Date('2020-01-02T03:04:05.000Z');
-const cols = {
-  id: text('id').primaryKey(),
-  a: integer('a'),
-  b: text('b'),
-  c: integer('c'),
-  d: text('d').$defaultFn(() => 'fn'),
-  e: text('e').default('lit'),
-  f: timestamp('f', { withTimezone: true, mode: 'date' }).defaultNow(),
-  g: text('g').$onUpdateFn(() => 'upd'),
-};
-
 describe('client defaults of a partial set: for a new row only', () => {
-  const scratch = scratchApp('defaults_held');
-  const { pgName, db, admin, redisUrl, name } = scratch;
-  const table = pgSchema(pgName).table('items', cols);
-  const behind = defineSchema({ name: 'items', table, writeMode: 'write-behind' });
-  const through = defineSchema({ name: 'items', table });
-  scratch.migrate(table);
-  const row = async (id: string) =>
-    (await admin.query(`select id, a, b, c, d, e, f, g from "${pgName}".items where id = $1`, [id]))
-      .rows[0] ?? null;
-  const bus = () => ({ bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) });
-  const txRow = (id: string) => ({ id, a: 1, b: 'tx', c: 1, d: 'tx', e: 'tx', f: T0, g: 'tx' });
+  const { scratch, behind, through, row, bus, txRow } = defaultsApp('defaults_held');
+  const { pgName, db, admin } = scratch;
   /** Postgres holds one of `allowed`, and every instance reads what Postgres holds. */
   const settled = async (id: string, allowed: unknown[], ...instances: [Strata, typeof behind][]) => {
     const stored = await row(id);

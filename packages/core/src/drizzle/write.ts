@@ -48,7 +48,6 @@ const bool = (value: unknown) => value === true || value === 't' || value === 't
 
 /** Fills the outcome of each write of a group from its statement's reply. */
 function recordGroupOutcomes(
-  ctx: WriteContext,
   plan: WritePlan,
   group: WriteGroup,
   raws: readonly Raw[],
@@ -136,7 +135,6 @@ async function interactive(ctx: WriteContext, plan: WritePlan): Promise<void> {
         const fresh = part.filter((w) => versions.has(at(w.schema.identity, w.key)));
         if (fresh.length === 0) continue;
         recordGroupOutcomes(
-          ctx,
           plan,
           group,
           rowsOf(
@@ -176,7 +174,7 @@ async function batch(ctx: WriteContext, plan: WritePlan): Promise<void> {
   const results = await ctx.transactions.batch([...versionsPart, ...data.map((d) => d.statement)]);
   const versions = recordedVersions(results.slice(0, versionsPart.length));
   data.forEach(({ group, part }, i) => {
-    recordGroupOutcomes(ctx, plan, group, rowsOf(results[versionsPart.length + i]), versions);
+    recordGroupOutcomes(plan, group, rowsOf(results[versionsPart.length + i]), versions);
     recordDeletesOfAbsentRows(plan, group, part, versions);
   });
 }
@@ -205,7 +203,7 @@ async function attempt(ctx: WriteContext, plan: WritePlan): Promise<void> {
       const build = (group: WriteGroup) => singleStatement(ctx.versions, group, ctx.markOwnWrites);
       const result =
         only!.writes.length === 1 ? await ctx.oneRow.run(only!, build) : await ctx.db.execute(build(only!));
-      recordGroupOutcomes(ctx, plan, only!, rowsOf(result));
+      recordGroupOutcomes(plan, only!, rowsOf(result));
       return;
     } catch (error) {
       if (!staleSnapshot(error)) throw error;

@@ -1,10 +1,9 @@
 import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
-import { createMemoryQueue, defineSchema } from '@strata/core';
+import { createMemoryQueue } from '@strata/core';
 import { createDrizzleL3 } from '@strata/core/drizzle';
-import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { describe, expect, it } from 'vitest';
 import { heldL3 } from '../support/held-l3.js';
-import { scratchApp } from '../support/scratch-app.js';
+import { shapesApp } from '../support/shapes-app.js';
 
 // Found by model-merge-refused.test.ts once it held commit replies (seed 9102, run 16, a rolling
 // deploy; minimised by hand): Redis loses its data; v2's write-behind set (through Postgres: both
@@ -22,20 +21,9 @@ import { scratchApp } from '../support/scratch-app.js';
 // (v2 took its version before it, v1 after it, with v2 not live): the commit of a write whose bucket
 // saw a reset since it took its versions leaves superseded markers, not its rows (reset-since.ts).
 
-const cols = { id: text('id').primaryKey(), a: integer('a'), b: text('b'), c: integer('c') };
-
 describe("a rolling deploy's late commit reply after a Redis reset, another version's write in between", () => {
-  const scratch = scratchApp('model_late_shapes');
-  const { pgName, db, admin, redisUrl, name, wipe } = scratch;
-  const v1 = pgSchema(pgName).table('items', cols);
-  const v2 = pgSchema(pgName).table('items', { ...cols, extra: text('extra') });
-  const v1Behind = defineSchema({ name: 'items', table: v1, writeMode: 'write-behind' });
-  const v2Behind = defineSchema({ name: 'items', table: v2, writeMode: 'write-behind' });
-  const v2Through = defineSchema({ name: 'items', table: v2 });
-  scratch.migrate(v2);
-  const row = async (id: string) =>
-    (await admin.query(`select id, a, b, c, extra from "${pgName}".items where id = $1`, [id])).rows[0] ??
-    null;
+  const { scratch, v1Behind, v2Behind, v2Through, row } = shapesApp('model_late_shapes');
+  const { pgName, db, redisUrl, name, wipe } = scratch;
 
   const run = async (wipeWhile: 'before' | 'held') => {
     const id = `k-${wipeWhile}`;

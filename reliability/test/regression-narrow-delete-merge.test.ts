@@ -1,8 +1,7 @@
 import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
-import { createMemoryQueue, defineSchema } from '@strata/core';
-import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
+import { createMemoryQueue } from '@strata/core';
 import { describe, expect, it } from 'vitest';
-import { scratchApp } from '../support/scratch-app.js';
+import { shapesApp } from '../support/shapes-app.js';
 
 // Found by model-merge-refused.test.ts (seed 9001, run 17, a rolling deploy; minimised by hand): v2
 // (write-behind, maps `extra`) flushes a row with `extra`; Redis loses its data (the shapes'
@@ -14,20 +13,9 @@ import { scratchApp } from '../support/scratch-app.js';
 // {a:null, b:'b2', c:null, extra:'x1'}; the only order the acknowledgements allow is the delete,
 // then the set: extra null.
 
-const cols = { id: text('id').primaryKey(), a: integer('a'), b: text('b'), c: integer('c') };
-
 describe("a narrower version's refused delete merged under a newer partial set", () => {
-  const scratch = scratchApp('model_narrow_del');
-  const { pgName, admin, redisUrl, name, wipe } = scratch;
-  const v1 = pgSchema(pgName).table('items', cols);
-  const v2 = pgSchema(pgName).table('items', { ...cols, extra: text('extra') });
-  const v1Behind = defineSchema({ name: 'items', table: v1, writeMode: 'write-behind' });
-  const v2Behind = defineSchema({ name: 'items', table: v2, writeMode: 'write-behind' });
-  const v2Through = defineSchema({ name: 'items', table: v2 });
-  scratch.migrate(v2);
-  const row = async (id: string) =>
-    (await admin.query(`select id, a, b, c, extra from "${pgName}".items where id = $1`, [id])).rows[0] ??
-    null;
+  const { scratch, v1Behind, v2Behind, v2Through, row } = shapesApp('model_narrow_del');
+  const { redisUrl, name, wipe } = scratch;
 
   it('resets the columns it does not map too, where no later write set them', async () => {
     const config = () => ({

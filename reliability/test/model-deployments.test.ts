@@ -111,10 +111,7 @@ describe.each(modes)('deployments: two apps and two tenants on one Redis, %s', (
         ...(settings.path && { path: settings.path }),
       });
       if (details.failed) {
-        const error =
-          details.errorInstance instanceof Error
-            ? details.errorInstance.message
-            : String(details.errorInstance);
+        const error = withCauses(details.errorInstance);
         const shrunk = fc.stringify(details.counterexample?.[0]);
         const replayPath = /replayPath="([^"]*)"/.exec(shrunk)?.[1];
         const message = [
@@ -150,3 +147,13 @@ describe.each(modes)('deployments: two apps and two tenants on one Redis, %s', (
     }
   }, 120_000);
 });
+
+/** An error's message and its causes' (an L3_UNAVAILABLE says why only in its cause: a timeout, a refused connection). */
+function withCauses(error: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = error, depth = 0; e !== undefined && depth < 5; depth += 1) {
+    parts.push(e instanceof Error ? `${(e as { code?: string }).code ?? e.name}: ${e.message}` : String(e));
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return parts.join(' <- caused by ');
+}

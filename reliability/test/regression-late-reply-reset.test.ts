@@ -6,14 +6,14 @@ import { heldL3 } from '../support/held-l3.js';
 import { scratchApp } from '../support/scratch-app.js';
 
 // A write-through set (A, v1) commits and its reply is held; B sets the key after it (v2: Postgres
-// and L2). Then Redis loses B's copy: it is reset (every key of the app gone), or the generation
-// moves on (B's `invalidateAll`, as a write whose L2 copy was missed and not sent again moves it).
-// A's reply then goes on: its PUT finds the reset (its tick) or the move (status -4), and was made
-// again in the new generation with A's row, where nothing at v2 refused it. Every instance then
-// served n = 1 until the L2 TTL while Postgres held n = 2. One table shape (no rolling deploy):
-// reset-since.ts marked only while another shape was known live. Now a write's PUT made again after
-// its reply found a reset or a move, or whose versions predate a reset its instance has seen, is late:
-// it leaves a superseded marker at its versions, never its rows, and readers fill from Postgres.
+// and L2). Then Redis is reset (every key of the app gone, B's copy with them) and A's reply goes on:
+// its PUT found the reset (its tick) and was made again in the new generation with A's row, where
+// nothing at v2 refused it. Every instance then served n = 1 until the L2 TTL while Postgres held
+// n = 2. One table shape (no rolling deploy): reset-since.ts marked only while another shape was
+// known live. Now a write whose versions predate a reset its instance has found leaves a superseded
+// marker at its versions, never its rows, and readers fill from Postgres. The generation-move case
+// (B's `invalidateAll`, as a missed write not sent again moves it) held before and holds: a move
+// leaves the key, so v2's copy, of the older generation, still refuses the older row.
 
 const cols = { id: text('id').primaryKey(), n: integer('n').notNull() };
 

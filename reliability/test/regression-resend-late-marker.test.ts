@@ -50,7 +50,10 @@ describe('a missed write sent again after the newer copy left Redis (no reset)',
     viaProxy.on('error', () => {});
     closers.push(async () => viaProxy.disconnect());
     const channel = `${name}:bus`;
-    const b = scratch.strata({ schemas: [schema], coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel }) } });
+    const b = scratch.strata({
+      schemas: [schema],
+      coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel }) },
+    });
     const a = scratch.strata({
       schemas: [schema],
       l2: createIoredisL2(viaProxy),
@@ -86,7 +89,7 @@ describe('a missed write sent again after the newer copy left Redis (no reset)',
     await a.find(schema, 'another key');
     expect(a.stats().errorsBy['l2-reset'] ?? 0, 'no reset here').toBe(0);
 
-    // Old failure: expected { id: 'k-…', n: 1 } to be undefined (delete), 1 to be 2 (set).
+    // Old failure: an instance started now reads Postgres: expected 1 to be undefined (delete), 1 to be 2 (set).
     const fresh = scratch.strata({ schemas: [schema] });
     expect((await fresh.find(schema, k))?.n, 'an instance started now reads Postgres').toBe(expected);
     expect((await fresh.find(schema, k))?.n, 'and again, from its L1').toBe(expected);

@@ -36,7 +36,7 @@ describe('a missed write sent again after the newer copy left Redis (no reset)',
     ['write-through', 'delete', 'its tombstone expired'],
     ['write-through', 'set', 'its row evicted'],
     ['write-through-l1-async', 'delete', 'its tombstone expired'],
-  ] as const)('%s, a newer %s, %s: the resent row is not served', async (writeMode, newer) => {
+  ] as const)('%s, a newer %s, %s: the resent row is not served', async (writeMode, newer, _gone) => {
     const schema = defineSchema({ name: 'items', table, writeMode });
     const proxy = await startTcpProxy(Number(new URL(redisUrl).port || 6379));
     closers.push(() => proxy.close());

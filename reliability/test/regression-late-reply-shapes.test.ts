@@ -20,12 +20,16 @@ import { shapesApp } from '../support/shapes-app.js';
 // shape before any write of it goes on. The second case has the reset land while the reply is held
 // (v2 took its version before it, v1 after it, with v2 not live): the commit of a write whose bucket
 // saw a reset since it took its versions leaves superseded markers, not its rows (reset-since.ts).
+// The third case has v1's transaction before the reset, which takes its mark of v2's key with it:
+// v2's writer, finding the reset, read the live shapes again and knew v1 no longer (the registry
+// went too), so it put its row, as any writer that knew no other shape live (a:11 for a:13 before).
+// Now a commit whose versions predate a reset leaves markers whatever shapes it knows.
 
 describe("a rolling deploy's late commit reply after a Redis reset, another version's write in between", () => {
   const { scratch, v1Behind, v2Behind, v2Through, row } = shapesApp('model_late_shapes');
   const { pgName, db, redisUrl, name, wipe } = scratch;
 
-  const run = async (wipeWhile: 'before' | 'held') => {
+  const run = async (wipeWhile: 'before' | 'held' | 'after') => {
     const id = `k-${wipeWhile}`;
     const config = () => ({
       writeBehind: { queue: createMemoryQueue() },
@@ -47,6 +51,7 @@ describe("a rolling deploy's late commit reply after a Redis reset, another vers
     await expect.poll(() => held.reached(), { timeout: 5_000 }).toBe(true); // committed, reply held
     if (wipeWhile === 'held') await wipe(); // Redis restarted empty, v2's version taken before
     await a.tx().set(v1Behind, { id, a: 13 }).commit();
+    if (wipeWhile === 'after') await wipe(); // and v1's mark of v2's key, and the live-shape registry
     held.open();
     await set;
     await a.flushDirty();
@@ -69,4 +74,8 @@ describe("a rolling deploy's late commit reply after a Redis reset, another vers
   // Old failure (with the generation read after the reset alone): the same, a:11 for a:13.
   it("every v2 instance serves Postgres' row, not the late writer's (reset while its reply is held)", () =>
     run('held'));
+
+  // Old failure: the same, a:11 for a:13 (v2's writer knew no other shape live after the reset).
+  it("every v2 instance serves Postgres' row, not the late writer's (reset after v1's write, reply held)", () =>
+    run('after'));
 });

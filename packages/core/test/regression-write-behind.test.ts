@@ -179,13 +179,14 @@ describe('write-behind: a pending row outlives its TTL and hard generation moves
       expect((await instance(schema, createMemoryQueue()).get(schema, id)).level).toBe(2);
 
       // A transaction commits level 3 while its instance cannot reach L2 (the fault hits its cache
-      // writes only): Postgres is now ahead of the pending row, whose flush then applies nothing.
+      // writes only, PUT and MARK: the missed write is sent again as markers): Postgres is now
+      // ahead of the pending row, whose flush then applies nothing.
       let down = false;
       const flaky: L2Tier = {
         name: stack.l2.name,
         getMany: (keys) => stack.l2.getMany(keys),
         run: (script, keys, args) =>
-          down && script.name === 'put'
+          down && (script.name === 'put' || script.name === 'mark')
             ? Promise.reject(new Error('connection reset'))
             : stack.l2.run(script, keys, args),
         close: () => stack.l2.close(),

@@ -10,19 +10,17 @@ import type { Bucket } from './buckets.js';
  * while the reply is held). Nothing in Redis remembers that mark: the write's commit, once its
  * bucket's watch has seen a reset since it took its versions, leaves a superseded marker at each
  * version instead of its rows (a miss: readers read Postgres, no older fill lands under it).
- * Only while this instance knows another shape live: a single-shape app keeps its rows in L2 across
- * a reset (reliability/test/faults-redis.test.ts). Left: an instance that knows no other shape
- * live while one is (it learns them at its next generation read) still puts its row in.
+ * Whatever shapes this instance knows live: the reset may have taken the registry and another
+ * shape's marks with it (regression-late-reply-shapes, "reset after v1's write"), and with one shape
+ * a newer write's copy, which would have refused the row (regression-late-reply-reset). The cost: the
+ * writes in flight when an instance finds a reset leave markers, so their keys' next reads go to
+ * Postgres (once each; writes taking their versions after the reset is found put rows as ever).
  */
 
 /** Per bucket, the resets its watch had seen when a write took its versions (`SchemaCache.resetsSeen`). */
 export type ResetsSeen = readonly number[];
 
-/**
- * Whether `bucket` (index `b` of `buckets`) saw a reset since `since` was taken (never without one)
- * while another shape of the table is known live: with one shape, every write of the key is
- * compared on the key itself (PUT takes nothing older), so the row goes in as before.
- */
+/** Whether `bucket` (index `b` of `buckets`) saw a reset since `since` was taken (never without one). */
 export function resetSince(
   buckets: readonly Bucket[],
   b: Bucket | number,
@@ -31,6 +29,5 @@ export function resetSince(
   if (since === undefined) return false;
   const at = typeof b === 'number' ? b : buckets.indexOf(b);
   const bucket = buckets[at];
-  if (bucket === undefined || since[at] === bucket.watch.resets) return false;
-  return (bucket.generation?.shapes.others.length ?? 0) > 0;
+  return bucket !== undefined && since[at] !== bucket.watch.resets;
 }

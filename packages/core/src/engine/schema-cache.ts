@@ -828,10 +828,10 @@ export class SchemaCache {
     let taken: boolean[] = items.map(() => true);
     if (this.l2) {
       try {
-        const entries = (g: number, items: readonly Versioned[], bucket: Bucket) => {
-          // Redis was reset since the write took its versions: a superseded marker at each (see
-          // `ResetsSeen`), never the row.
-          if (resetSince(this.buckets, bucket, since))
+        const entries = (g: number, items: readonly Versioned[], bucket: Bucket, late = false) => {
+          // A late PUT (sent again after L2 missed it, or Redis reset since the write took its
+          // versions): a superseded marker at each version, never the row (see `resetSince`).
+          if (late || resetSince(this.buckets, bucket, since))
             return items.map((item) => this.#markerEntry(item.version, g));
           // Written now: no tag move known here is newer. Read per attempt: a Redis reset found by
           // the first one starts the tag counter again, and the write is made again after it.
@@ -855,30 +855,34 @@ export class SchemaCache {
           const part = pick(items, at);
           const keys = this.rowKeys(pick(writes, at));
           // A flush's commit takes its writes out of the pending index in the same request.
-          const build = settle
-            ? (g: number) => ({
-                keys: [...keys, bucket.keys.pendingIndex],
-                args: [...putArgs(entries(g, part, bucket)), 'settle'],
-              })
-            : (g: number) => ({ keys, args: putArgs(entries(g, part, bucket)) });
+          const call = (late: boolean) =>
+            settle
+              ? (g: number) => ({
+                  keys: [...keys, bucket.keys.pendingIndex],
+                  args: [...putArgs(entries(g, part, bucket, late)), 'settle'],
+                })
+              : (g: number) => ({ keys, args: putArgs(entries(g, part, bucket, late)) });
           const options = { bumps: true, redoAfterReset: true, writes: pick(writes, at) };
-          return this.runWatched(PUT, build, options, bucket).catch((err: unknown) => {
+          return this.runWatched(PUT, call(false), options, bucket).catch((err: unknown) => {
             repairs.set(bucket, {
               rows: part.length,
-              repair: async (g, afterReset) => {
+              repair: async (g) => {
                 try {
-                  // After a reset its rows could land over newer writes the reset lost: a marker at
-                  // each version instead (see `MissedWriteRepair`), which refuses older fills.
-                  const again = afterReset
-                    ? (g2: number) =>
+                  // Sent again, late: newer writes of its keys may have come and gone meanwhile (a
+                  // delete's tombstone expired, a row evicted, a reset), which would have refused
+                  // its rows. A marker at each version instead, which refuses older fills; readers
+                  // fill from Postgres (regression-resend-late-marker, regression-missed-write-after-reset).
+                  // A flush's settle goes with them (PUT takes markers as it takes rows).
+                  const again = settle
+                    ? call(true)
+                    : (g2: number) =>
                         this.#markCall(
                           g2,
                           pick(writes, at),
                           pick(items, at).map((i) => i.version),
                           false,
-                        )
-                    : build;
-                  const script = afterReset ? MARK : PUT;
+                        );
+                  const script = settle ? PUT : MARK;
                   return (await this.sendWatched(script, again, options, bucket, g)).reply !== undefined;
                 } catch (again: unknown) {
                   // Counted and logged; the generation then moves on, as for a write not sent again.

@@ -70,7 +70,7 @@ export function describePendingIndexScripts(suite: L2Suite): void {
     expect(
       await runPendingPut(suite.l2, index, [
         { field: x, value: '5;r;x' },
-        { field: y, value: '9;r;y' },
+        { field: y, value: '9;r;y', names: '["d"]' },
         { field: z, value: '7;a;' },
       ]),
     ).toBe(3);
@@ -89,15 +89,18 @@ export function describePendingIndexScripts(suite: L2Suite): void {
     expect(reply).toEqual([1, 1, 0, 1]);
     expect(await suite.raw.get(bump)).toBe('1');
     // An entry PENDING 'put' restored comes under a come-back mark (`?`, its version + 1: a write
-    // reserved after the Redis reset found nothing to mark); x's goes with it.
+    // reserved after the Redis reset found nothing to mark); x's goes with it. y's defaults are named
+    // at its version (`+`), as ORDERED_PUT names them: a peek reads its entry with them.
     expect(await runPendingRead(suite.l2, index)).toEqual(
       new Map([
         [y, '9;r;y'],
         [z, '7;a;'],
         [`?${y}`, '10'],
         [`?${z}`, '8'],
+        [`+${y}`, '9:["d"]'],
       ]),
     );
+    expect((await runPendingPeek(suite.l2, index, [y]))[1]).toBe('9;d;["d"];y');
     expect(
       await runPendingDone(suite.l2, index, [
         { field: y, version: 8 },
@@ -107,10 +110,11 @@ export function describePendingIndexScripts(suite: L2Suite): void {
     const left = new Map([
       [y, '9;r;y'],
       [`?${y}`, '10'],
+      [`+${y}`, '9:["d"]'],
     ]);
     expect(await runPendingRead(suite.l2, index)).toEqual(left);
     // PENDING 'put' does not put an older entry over a newer one.
-    expect(await runPendingPut(suite.l2, index, [{ field: y, value: '8;r;old' }])).toBe(0);
+    expect(await runPendingPut(suite.l2, index, [{ field: y, value: '8;r;old', names: '["e"]' }])).toBe(0);
     expect(await runPendingRead(suite.l2, index)).toEqual(left);
     expect(await suite.raw.pttl(index)).toBeGreaterThan(0);
   });

@@ -286,13 +286,16 @@ export function runPendingDone(
   return l2.run(PENDING, [index], ['done', ...done.flatMap((d) => [d.field, String(d.version)])]);
 }
 
-/** PENDING 'put': each entry into `index` unless it holds one as new. Replies the count written. */
+/**
+ * PENDING 'put': each entry into `index` unless it holds one as new, with its defaults' names
+ * (a JSON array of column keys; none: ''). Replies the count written.
+ */
 export function runPendingPut(
   l2: L2Tier,
   index: string,
-  entries: readonly { field: string; value: string }[],
+  entries: readonly { field: string; value: string; names?: string }[],
 ): Promise<unknown> {
-  return l2.run(PENDING, [index], ['put', ...entries.flatMap((e) => [e.field, e.value])]);
+  return l2.run(PENDING, [index], ['put', ...entries.flatMap((e) => [e.field, e.value, e.names ?? ''])]);
 }
 
 /**

@@ -30,8 +30,9 @@ export function cannotBeSet(column: PgColumn): boolean {
  * The ON CONFLICT SET list: every column some row gives, except the primary key, the schema's
  * insert-only (autoNowAdd) keys, the rows' `defaults` (values filled in for a new row, see
  * `Write.defaults`) and generated columns. A column no row gives keeps its stored value. A default
- * of a column with `$onUpdate` too (a `$defaultFn` one: see `withFunctionDefaults`) takes its
- * `$onUpdate` value where the row exists, one for the statement, as Drizzle's update sets it.
+ * of a column with `$onUpdate` too (named in `defaults` even where the insert leaves the column to
+ * Postgres' DEFAULT: see `withFunctionDefaults`) takes its `$onUpdate` value where the row exists,
+ * one for the statement, as Drizzle's update sets it.
  * With `replace` (a set after a delete of the same key, folded into one write): every column.
  */
 export function conflictSet(

@@ -1,5 +1,6 @@
 import { schemaError } from '../errors.js';
 import type { Row, WriteOp, WriteOutcome } from '../l3/types.js';
+import { type ColumnFills, insertFill } from '../schema/insert-fill.js';
 import type { CompiledColumn, CompiledSchema } from '../schema/types.js';
 import { recordsetColumns } from './recordset.js';
 import { cannotBeSet, chunk, rowsPerStatement } from './upsert.js';
@@ -29,7 +30,10 @@ export interface PlannedWrite {
    * set: its whole row leaves the others out.
    */
   readonly sent?: readonly string[];
-  /** Keys of the row's columns only an insert of it sets (see `Write.defaults`); absent: none. */
+  /**
+   * Keys of the row's columns only an insert of it sets (see `Write.defaults`), and of the `$onUpdate`
+   * columns it leaves to Postgres' DEFAULT (see `withFunctionDefaults`); absent: none.
+   */
   readonly defaults?: readonly string[];
   /**
    * A folded set's `cols` in full (JSON; see `Write.setAt` and `VersionsTable`'s `cols`): '' and
@@ -44,7 +48,10 @@ export interface WriteGroup {
   readonly given: boolean;
   /** For sets: the columns every row of the group gives. Undefined: deletes. */
   readonly columns?: readonly CompiledColumn[];
-  /** Keys of `columns` only the insert sets (see `Write.defaults`): ON CONFLICT leaves them. */
+  /**
+   * Keys of `columns` only the insert sets (see `Write.defaults`): ON CONFLICT leaves them, or sets
+   * their `$onUpdate` value (see `conflictSet`), as it does for such a column the rows leave out.
+   */
   readonly defaults?: readonly string[];
   /** Sets that replace their rows (see `Write.replace`). */
   readonly replace: boolean;
@@ -175,12 +182,13 @@ function collect(ops: readonly WriteOp[], outcomes: WriteOutcome[][], unmapped: 
 }
 
 /**
- * The row with what Drizzle's own insert would add for the columns it leaves out (SQL defaults are
- * left to Postgres): a `$defaultFn` value, which only an insert takes (`defaults`, with the write's
- * own `given`: a default is for a new row, never over a stored value), else a `$onUpdate` value,
- * which applies on every write (as the engine's client defaults fill it). A column with both takes
- * the `$defaultFn` value as Drizzle's insert does, and where the row exists its update value (see
- * `conflictSet`).
+ * The row with what Drizzle's own insert would add for the columns it leaves out (`insertFill`; SQL
+ * and literal defaults are left to Postgres): a `$defaultFn` value, which only an insert takes
+ * (`defaults`, with the write's own `given`: a default is for a new row, never over a stored value),
+ * else a `$onUpdate` value, which applies on every write (as the engine's client defaults fill it).
+ * A column with a default and `$onUpdate` takes its default where the row is new, as Drizzle's insert
+ * does, and where the row exists its update value: named in `defaults` (a `$defaultFn` value, or
+ * none, the insert leaving the column to Postgres' DEFAULT), so `conflictSet` sets that.
  */
 function withFunctionDefaults(
   schema: CompiledSchema,
@@ -191,13 +199,15 @@ function withFunctionDefaults(
   let defaults = given && given.length > 0 ? given : undefined;
   for (const { key, column } of schema.columns) {
     if (row[key] !== undefined) continue;
-    const fns = column as unknown as { defaultFn?: () => unknown; onUpdateFn?: () => unknown };
-    // Both: the `$defaultFn` value, as Drizzle's insert takes it; ON CONFLICT sets `$onUpdate`'s (`conflictSet`).
-    const fn = fns.defaultFn ?? fns.onUpdateFn;
-    if (!fn) continue;
+    const fns = column as unknown as ColumnFills;
+    const how = insertFill(fns);
+    if (how === 'default') {
+      if (fns.onUpdateFn) defaults = [...(defaults ?? []), key];
+      continue;
+    }
     out ??= { ...row };
-    out[key] = fn();
-    if (fns.defaultFn) defaults = [...(defaults ?? []), key];
+    out[key] = how === 'defaultFn' ? fns.defaultFn!() : fns.onUpdateFn!();
+    if (how === 'defaultFn') defaults = [...(defaults ?? []), key];
   }
   return { row: out ?? row, ...(defaults && { defaults }) };
 }

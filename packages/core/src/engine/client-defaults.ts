@@ -1,5 +1,6 @@
 import { is, SQL } from 'drizzle-orm';
 import type { Row } from '../l3/types.js';
+import { type ColumnFills, insertFill } from '../schema/insert-fill.js';
 import type { CompiledSchema } from '../schema/types.js';
 
 /**
@@ -8,9 +9,9 @@ import type { CompiledSchema } from '../schema/types.js';
  * `defaultNow()` (as the instance's clock). Other SQL defaults appear only after the flush. With
  * `update` (a partial row over a row that exists: see `partial-rows.ts`) only `$onUpdate`, as
  * Postgres would apply an upsert of the row: the other defaults are for new rows. A new row's
- * column with both `$defaultFn` and `$onUpdate` takes the `$defaultFn` value, as Drizzle's own
- * insert does (its pg-core dialect: `defaultFn`, else `onUpdateFn` only without a `default`); its
- * flush sets the `$onUpdate` value instead where the row exists (see `conflictSet`).
+ * column is filled as Drizzle's own insert fills it (`insertFill`): a column with a default (a
+ * `$defaultFn`, a literal, `defaultNow()`) and `$onUpdate` takes its default, never the update
+ * value; its flush sets the `$onUpdate` value instead where the row exists (see `conflictSet`).
  */
 export function applyClientDefaults(schema: CompiledSchema, row: Row, now: Date, update = false): Row {
   // Copied only once a default is filled in: a row that names every column (the usual set) is
@@ -21,17 +22,15 @@ export function applyClientDefaults(schema: CompiledSchema, row: Row, now: Date,
     out[key] = value;
   };
   for (const { key, column, kind } of schema.columns) {
-    const c = column as unknown as {
-      defaultFn?: () => unknown;
-      onUpdateFn?: () => unknown;
-      default?: unknown;
-    };
-    if (c.onUpdateFn && out[key] === undefined && (update || !c.defaultFn)) {
-      fill(key, c.onUpdateFn());
+    if (row[key] !== undefined) continue;
+    const c = column as unknown as ColumnFills;
+    if (update) {
+      if (c.onUpdateFn) fill(key, c.onUpdateFn());
       continue;
     }
-    if (update || out[key] !== undefined) continue;
-    if (c.defaultFn) fill(key, c.defaultFn());
+    const how = insertFill(c);
+    if (how === 'defaultFn') fill(key, c.defaultFn!());
+    else if (how === 'onUpdate') fill(key, c.onUpdateFn!());
     else if (c.default !== undefined && !is(c.default, SQL)) fill(key, c.default);
     else if (c.default !== undefined && kind === 'date') fill(key, now);
   }
@@ -41,8 +40,8 @@ export function applyClientDefaults(schema: CompiledSchema, row: Row, now: Date,
 /**
  * The keys of the columns `applyClientDefaults` filled in `filled` (what it returned for `row`, for a
  * new row) with a default for a new row: not `$onUpdate` values, which apply on every write (a
- * column with a `$defaultFn` too took that: a default). Undefined when none (a row returned as it
- * came). A queued write names them (`QueuedWrite.defaults`): its flush inserts them but never lays
+ * column with a default too took that: a default, see `insertFill`). Undefined when none (a row
+ * returned as it came). A queued write names them (`QueuedWrite.defaults`): its flush inserts them but never lays
  * them over a stored row, as Postgres' DEFAULT.
  */
 export function insertDefaults(schema: CompiledSchema, row: Row, filled: Row): string[] | undefined {
@@ -50,8 +49,7 @@ export function insertDefaults(schema: CompiledSchema, row: Row, filled: Row): s
   let keys: string[] | undefined;
   for (const { key, column } of schema.columns) {
     if (row[key] !== undefined || filled[key] === undefined) continue;
-    const c = column as unknown as { onUpdateFn?: unknown; defaultFn?: unknown };
-    if (c.onUpdateFn && !c.defaultFn) continue;
+    if (insertFill(column) === 'onUpdate') continue;
     keys ??= [];
     keys.push(key);
   }

@@ -3,6 +3,7 @@ import { NOTHING_WRITTEN, schemaError } from '../errors.js';
 import { ORDERED_PUT, ORDERED_PUT_ENQUEUE, RESERVE, SEED_COUNTER } from '../l2/scripts.js';
 import { EPOCH_SPAN } from '../l3/epoch-span.js';
 import type { Row } from '../l3/types.js';
+import type { QueuedWrite } from '../queue/types.js';
 import type { Bucket } from './buckets.js';
 import { markCounters } from './counter-marks.js';
 import { OtherShapesLive } from './live-shapes.js';
@@ -26,6 +27,11 @@ export interface OrderedWrite {
    * set carrying this one's columns carries them as defaults too, never as its own values.
    */
   readonly defaults?: readonly string[];
+  /**
+   * The queued writes' fold the queued row goes beneath (`QueuedWrite.under`): remembered with the
+   * write (`OwnPending`), which a Redis reset may make this instance queue again.
+   */
+  readonly under?: QueuedWrite['under'];
 }
 
 /**
@@ -191,6 +197,8 @@ export async function writeOrderedIn(
         version,
         w.stored ? payloads[i] : undefined,
         w.stored ? w.queued : undefined,
+        w.stored ? w.defaults : undefined,
+        w.stored ? w.under : undefined,
       );
     }
     if (l1Values) cache.offerL1(key, l1Values[i]!, cache.l1TtlMs, version);

@@ -1,5 +1,6 @@
 import { encodeEnvelope } from '../l2/envelope.js';
 import { PUT } from '../l2/scripts.js';
+import type { QueuedWrite } from '../queue/types.js';
 import type { EngineContext } from './context.js';
 import { normalizeId } from './ids.js';
 import { PENDING_HOLD_MS } from './ordered-writes.js';
@@ -9,12 +10,20 @@ import type { SchemaCache } from './schema-cache.js';
 /** Unflushed writes remembered per schema at most: the oldest goes first past it. */
 const MAX_REMEMBERED = 10_000;
 
-interface Remembered {
+export interface Remembered {
   readonly version: number;
   /** The row's L2 payload; undefined for a delete. */
   readonly payload: string | undefined;
   /** The row as the queue carries it (`QueuedWrite.row`); undefined for a delete. */
   readonly queued: string | undefined;
+  /**
+   * The keys of `queued`'s columns that are a new row's defaults (`QueuedWrite.defaults`): the write
+   * queued again, and its index entry, name them, or its flush lays them over a row another write
+   * made meanwhile (reliability/test/regression-defaults-restored.test.ts).
+   */
+  readonly defaults?: readonly string[] | undefined;
+  /** The queued writes' fold it carries beneath its own columns (`QueuedWrite.under`). */
+  readonly under?: QueuedWrite['under'];
 }
 
 /**
@@ -30,9 +39,16 @@ interface Remembered {
 export class OwnPending {
   readonly #rows = new Map<string, Remembered>();
 
-  record(key: string, version: number, payload: string | undefined, queued: string | undefined): void {
+  record(
+    key: string,
+    version: number,
+    payload: string | undefined,
+    queued: string | undefined,
+    defaults?: readonly string[],
+    under?: QueuedWrite['under'],
+  ): void {
     this.#rows.delete(key);
-    this.#rows.set(key, { version, payload, queued });
+    this.#rows.set(key, { version, payload, queued, defaults, under });
     if (this.#rows.size > MAX_REMEMBERED) this.#rows.delete(this.#rows.keys().next().value!);
   }
 
@@ -149,6 +165,8 @@ async function queueAgain(
         id,
         op: e.payload === undefined ? 'delete' : 'set',
         ...(e.queued !== undefined && { row: e.queued }),
+        ...(e.queued !== undefined && e.under && { under: e.under }),
+        ...(e.queued !== undefined && e.defaults?.length && { defaults: [...e.defaults] }),
         version: e.version,
         restored: true,
       })),

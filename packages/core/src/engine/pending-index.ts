@@ -3,6 +3,7 @@ import { PENDING } from '../l2/scripts.js';
 import type { PendingWrite, PendingWrites } from '../l3/types.js';
 import type { EngineContext } from './context.js';
 import type { KeySpace } from './keys.js';
+import type { Remembered } from './own-pending.js';
 import { otherShapes, ownColumns } from './pending-elsewhere.js';
 import type { SchemaCache } from './schema-cache.js';
 
@@ -189,14 +190,21 @@ function parseNames(text: string): string[] | undefined {
   }
 }
 
+/**
+ * This instance's unflushed writes (see `OwnPending`) as the index holds them: a set's row as it was
+ * queued (its sent fold: a partial set's whole L2 row would lay the columns it merged over, read
+ * before another write's, as if sent), with its defaults named, which the overlay lays over no
+ * stored row (regression-defaults-restored.test.ts).
+ */
 function ownWrites(cache: SchemaCache): PendingWrites {
   const own = cache.ownPending?.entries() ?? [];
   if (own.length > MAX_SEARCH_PENDING) throw backlog(cache, own.length);
-  return own.map(([id, e]) => ({
-    id,
-    version: e.version,
-    ...(e.payload !== undefined && { row: cache.rows.fromL2(e.payload) }),
-  }));
+  return own.map(([id, e]): PendingWrite => {
+    if (e.payload === undefined) return { id, version: e.version };
+    const row = e.queued !== undefined ? cache.rows.fromQueue(e.queued) : cache.rows.fromL2(e.payload);
+    const defaults = e.defaults?.filter((k) => row[k] !== undefined);
+    return { id, version: e.version, row, ...(defaults?.length && { defaults }) };
+  });
 }
 
 function backlog(cache: SchemaCache, count: number, atLeast = ''): StrataError {
@@ -239,14 +247,16 @@ export async function settlePending(
 /**
  * Puts restored pending rows back into the index (after a Redis reset: see `restoreOwnPending`):
  * each with its sent fold (`queued`, as the queue holds it), never its whole L2 row, whose columns
- * a partial set read from Postgres would else be carried as sent. And under a come-back mark (see
- * PENDING `put`): a write reserved in the new epoch before they came back found no entry to mark,
- * though it supersedes them, so a partial set carries them only beneath its own
- * (reliability/test/regression-delete-over-wiped-pending.test.ts).
+ * a partial set read from Postgres would else be carried as sent, and the names of its defaults
+ * (`+{row key}`, see `named` in l2/scripts.ts): without them a search, and a partial set carrying
+ * the row, would lay them over a row another write made (regression-defaults-restored.test.ts).
+ * And under a come-back mark (see PENDING `put`): a write reserved in the new epoch before they
+ * came back found no entry to mark, though it supersedes them, so a partial set carries them only
+ * beneath its own (reliability/test/regression-delete-over-wiped-pending.test.ts).
  */
 export async function restorePendingIndex(
   cache: SchemaCache,
-  entries: readonly [string, { version: number; payload: string | undefined; queued: string | undefined }][],
+  entries: readonly [string, Remembered][],
 ): Promise<void> {
   const l2 = cache.l2;
   if (!l2 || entries.length === 0) return;
@@ -257,7 +267,8 @@ export async function restorePendingIndex(
       for (const i of at ?? entries.keys()) {
         const [key, e] = entries[i]!;
         const entry = e.payload === undefined ? 'a;' : `r;${e.queued ?? e.payload}`;
-        args.push(space.row(key), `${e.version};${entry}`);
+        const names = e.payload !== undefined && e.defaults?.length ? JSON.stringify(e.defaults) : '';
+        args.push(space.row(key), `${e.version};${entry}`, names);
       }
       await l2.run(PENDING, [space.pendingIndex], args);
       return [];

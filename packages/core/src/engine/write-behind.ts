@@ -131,6 +131,7 @@ export async function writeBehind(
                 l2: rows.l2[i]!,
                 queued: rows.queued[i]!,
                 ...(rows.defaults?.[i] && { defaults: rows.defaults[i] }),
+                ...(rows.under?.[i] && { under: rows.under[i] }),
               }
             : { key: w.key },
         ),

@@ -623,9 +623,10 @@ return out`,
  *   names as stored), or the number of fields when there are more (nothing else is read);
  * - `done`, then per entry field, version: takes each out (and its marks and names) while it names that version
  *   or an older one (its write was flushed, superseded, withdrawn or dead-lettered). Reply: the count removed;
- * - `put`, then per entry field, value: puts each in unless it holds one at least as new (a Redis
- *   reset lost it), under a come-back mark (`?{row key}`, its version + 1: a write reserved after
- *   the reset found no entry to mark), the index then kept a week. Reply: the count written.
+ * - `put`, then per entry field, value, names: puts each in unless it holds one at least as new (a
+ *   Redis reset lost it), under a come-back mark (`?{row key}`, its version + 1: a write reserved
+ *   after the reset found no entry to mark), with its defaults' names (`+{row key}` =
+ *   `{version}:{names}`) unless `names` is '', the index then kept a week. Reply: the count written.
  * An entry has at most four fields beside it: three marks (`#`, `!`, `?`) and its names (`+`), see MARKS.
  */
 export const PENDING: L2Script = {
@@ -645,7 +646,8 @@ if ARGV[1] == 'read' then
   return redis.call('HGETALL', KEYS[1])
 end
 local c = 0
-for i = 2, #ARGV, 2 do
+local step = ARGV[1] == 'put' and 3 or 2
+for i = 2, #ARGV, step do
   local held = redis.call('HGET', KEYS[1], ARGV[i])
   local v = tonumber(string.match(held or '-1;', '^(-?%d+);'))
   if ARGV[1] == 'done' then
@@ -654,9 +656,11 @@ for i = 2, #ARGV, 2 do
       redis.call('HDEL', KEYS[1], '#' .. ARGV[i], '!' .. ARGV[i], '?' .. ARGV[i], '+' .. ARGV[i])
     end
   else
-    local put = tonumber(string.match(ARGV[i + 1], '^(%d+);'))
+    local at = string.match(ARGV[i + 1], '^(%d+);')
+    local put = tonumber(at)
     if v < put then
       redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1], '?' .. ARGV[i], string.format('%.0f', put + 1))
+      if ARGV[i + 2] ~= '' then redis.call('HSET', KEYS[1], '+' .. ARGV[i], at .. ':' .. ARGV[i + 2]) end
       c = c + 1
     end
   end

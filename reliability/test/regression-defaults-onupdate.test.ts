@@ -13,7 +13,7 @@ import { scratchApp } from '../support/scratch-app.js';
 // row read 'upd' where Drizzle's reads 'lit', and the update value's time where it reads now().
 
 describe("a new row's column with a default and `$onUpdateFn`, as Drizzle's insert makes it", () => {
-  const scratch = scratchApp('restoredefaults_onupdate');
+  const scratch = scratchApp('defaults_onupdate');
   const { pgName, admin, db } = scratch;
   const table = pgSchema(pgName).table('items', {
     id: text('id').primaryKey(),

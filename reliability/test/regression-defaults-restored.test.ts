@@ -23,7 +23,7 @@ import { wrapL3 } from '../support/wrap-l3.js';
 // Each instance's L2 and queue are on a Redis of this file's own (AOF), which a test resets.
 
 describe("a queued new row's defaults stay an insert's when L2 is reset or down", () => {
-  const { scratch, behind, row, txRow } = defaultsApp('restoredefaults_reset');
+  const { scratch, behind, row, txRow } = defaultsApp('defaults_restored');
   const { pgName, db, name } = scratch;
   let redis: AofRedis;
   const clients: Redis[] = [];

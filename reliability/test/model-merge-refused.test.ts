@@ -34,16 +34,14 @@ import { scratchApp } from '../support/scratch-app.js';
 // A failure stops at its first counterexample (no shrinking: every run is slow); minimise it by
 // hand into a regression-*.test.ts (held L3 gates, no sleeps).
 // Found on the late-reply generator (2026-12-05, 40 runs each): seed 9102 run 16 (minimised:
-// regression-late-reply-shapes, fixed) and seed 9106 run 33, still open (not minimised: an instance
-// of v1 serves a column of its own transaction's row older than a v2 transaction whose reply was
-// held). Replayed alone (STRATA_MERGE_MODEL_CASE) it fails every time; without its `wipe` it passes.
-// Seen there (one replay): v1's L2 key and its L1 hold its transaction's row {a:11, b:15, c:15} at
-// that transaction's version, v2's key a superseded marker at the same version; Postgres holds
-// {a:14, b:15, c:15, extra:14}: the held v2 write-through transaction committed first (a:14), v1's
-// partial set of b, c after it, yet v1 cached a:11 with it. No gen key (generation 0) and only
-// v2's shape in the registry: v1's instance never found the reset (the tick had passed its floor
-// and no generation read was due). Not the late PUT (v1's own commit cached the row); perhaps the
-// row v1's commit takes as stored (carried columns, per-column versions): not looked at further.
+// regression-late-reply-shapes, fixed) and seed 9106 run 33 (minimised:
+// regression-write-into-unfound-life, fixed): after the `wipe`, v1's instance never found the reset
+// (other instances' scripts pushed the tick past its floor, and no generation read was due), so its
+// transaction's partial set of b, c, committed after a held v2 write-through transaction that set
+// a, cached its row with the `a` it read before, in a Redis life where its shape was not registered
+// live (v2's commit marked none of its keys), for good. Now every write script carries the boot
+// marker its instance knows and writes nothing in another life (l2/life-script.ts): seed 9106 passes
+// its 40 runs.
 
 const LONG = process.env.STRATA_MERGE_MODEL === '1';
 // A fixed default seed: the suite runs the same cases each time; a longer run takes a random one.

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe } from 'vitest';
 import type { L2Tier } from '../src/l2/types.js';
 import { describeEnqueueScript } from './l2-conformance-enqueue.js';
+import { describeLifeScripts } from './l2-conformance-life.js';
 import { describeMarkScripts } from './l2-conformance-mark.js';
 import { describeOrderedScripts } from './l2-conformance-ordered.js';
 import { describePendingIndexScripts } from './l2-conformance-pending.js';
@@ -112,5 +113,7 @@ export function describeL2Conformance(
     describe('MARK and the change relay scripts', () => describeMarkScripts(suite));
     describe('the pending index: ORDERED_PUT, PENDING (read, done, put), PUT settle', () =>
       describePendingIndexScripts(suite));
+    describe('every tick script with the boot marker its caller knows (LIFE)', () =>
+      describeLifeScripts(suite));
   });
 }

@@ -72,3 +72,28 @@ describe('L2Watch: ticks other instances told', () => {
     expect(resets).toHaveLength(1);
   });
 });
+
+describe('L2Watch: a write script that found another Redis life (LIFE)', () => {
+  it('resets once per life, keeping the old marker to send until the move adopts the new one', () => {
+    const resets: [string, string][] = [];
+    const watch = new L2Watch((why, replace) => resets.push([why, replace]));
+    expect(watch.life()).toBeUndefined(); // no marker known: writes carry no check
+    watch.observe('bA', 10, 0);
+    expect(watch.life()).toBe('bA');
+    watch.lifeChanged('', 3); // the marker is gone: Redis lost its data, the tick went on to 3
+    expect(resets).toEqual([
+      ['Redis restarted without its data (a write found its boot marker gone or new)', ''],
+    ]);
+    expect(watch.life()).toBe('bA'); // still refused until the reset's move adopts a marker
+    expect(watch.told()).toBe('');
+    watch.lifeChanged('bB', 4); // another write of the same life gone: no second reset
+    expect(resets).toHaveLength(1);
+    watch.adopt('bB');
+    watch.lifeChanged('bB', 5); // a late reply of a write sent before the adoption: nothing new
+    expect(resets).toHaveLength(1);
+    watch.observe(undefined, 6, watch.floor()); // the tick baseline is the new life's
+    expect(resets).toHaveLength(1);
+    watch.lifeChanged('bC', 7); // that life gone too
+    expect(resets).toHaveLength(2);
+  });
+});

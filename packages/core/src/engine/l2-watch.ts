@@ -103,6 +103,28 @@ export class L2Watch {
     if (why !== undefined) this.#reset(why, replace, known);
   }
 
+  /**
+   * The boot marker a write script is to find (see `LIFE` in l2/life-script.ts), undefined before
+   * any is known. A life found over keeps its marker here until the reset's move adopts the new one,
+   * so nothing this instance sends is written in between.
+   */
+  life(): string | undefined {
+    return this.#boot;
+  }
+
+  /**
+   * A write script found Redis in another life than {@link life} (`boot` there, '' when none),
+   * at `tick`, and wrote nothing: Redis lost its data, though the tick went on (other instances'
+   * scripts passed the floor this one saw). Found once per life: a reply of a life found already,
+   * or of the one adopted since, only has the write sent again.
+   */
+  lifeChanged(boot: string, tick: number): void {
+    const known = this.#boot;
+    if ((known !== undefined && known === this.#stale) || (boot !== '' && boot === known)) return;
+    this.#tick = tick;
+    this.#reset('Redis restarted without its data (a write found its boot marker gone or new)', '', known);
+  }
+
   /** Redis said its time was `redisMs` to a request sent at `sentAt` and answered at `receivedAt`. */
   observeTime(redisMs: unknown, sentAt: number, receivedAt: number): void {
     // An older Redis script (a rolling deploy) replies no time: the last estimate stands.

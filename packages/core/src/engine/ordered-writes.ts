@@ -1,5 +1,6 @@
 import type { ScriptedPublish } from '../bus/types.js';
 import { NOTHING_WRITTEN, schemaError } from '../errors.js';
+import { LIFE_CHANGED, lifeTail } from '../l2/life-script.js';
 import { ORDERED_PUT, ORDERED_PUT_ENQUEUE, RESERVE, SEED_COUNTER } from '../l2/scripts.js';
 import { EPOCH_SPAN } from '../l3/epoch-span.js';
 import type { Row } from '../l3/types.js';
@@ -161,6 +162,7 @@ export async function writeOrderedIn(
         for (const key of tail.keys) keys.push(key);
         for (const arg of tail.args) args.push(arg);
       }
+      lifeTail(bucket.watch.life(), space.bootKey, keys, args);
       const script = publishing
         ? publishing.scripts[enqueue ? 1 : 0]
         : enqueue
@@ -251,9 +253,11 @@ export async function reserveIn(
   for (const shape of markedShapes(cache))
     keys.push(space.pendingIndexOf(shape), ...written.map((k) => space.rowOf(shape, k)));
   const args = [String(n), String(held.length), ...(expected?.values() ?? [])];
-  const reply = await withSeededCounter(cache, bucket, (_generation, floor) =>
-    cache.l2!.run(RESERVE, keys, [String(floor), ...args]),
-  );
+  const reply = await withSeededCounter(cache, bucket, (_generation, floor) => {
+    const [sent, sentArgs] = [[...keys], [String(floor), ...args]];
+    lifeTail(bucket.watch.life(), space.bootKey, sent, sentArgs);
+    return cache.l2!.run(RESERVE, sent, sentArgs);
+  });
   if (Number(reply[1]) === MOVED) return undefined;
   const first = Number(reply[2]);
   return Array.from({ length: n }, (_, i) => first + i);
@@ -291,6 +295,11 @@ export async function withSeededCounter(
     const floor = watch.floor();
     const resets = watch.resets;
     const reply = (await attempt(generation, floor, wrote)) as unknown[];
+    // Another Redis life than this instance found (see `LIFE`): nothing written; again once it moved on.
+    if (Number(reply[1]) === LIFE_CHANGED) {
+      watch.lifeChanged(String(reply[2]), Number(reply[0]));
+      continue;
+    }
     watch.observe(undefined, Number(reply[0]), floor);
     // Its own reply found Redis reset: the counter is suspect and the generation moves past what
     // it wrote, so again (a new version, in the new generation).

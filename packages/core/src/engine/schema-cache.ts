@@ -13,6 +13,7 @@ import {
   ownerTag,
   remainingMs,
 } from '../l2/envelope.js';
+import { LIFE_CHANGED, lifeTail } from '../l2/life-script.js';
 import { DROP, MARK, PUT } from '../l2/scripts.js';
 import { SHAPES_CHANGED } from '../l2/shape-scripts.js';
 import type { L2Script, L2Tier } from '../l2/types.js';
@@ -606,8 +607,14 @@ export class SchemaCache {
       keys.push(...tail.keys);
       args.push(...tail.args);
     }
+    lifeTail(watch.life(), space.bootKey, keys, args);
     const resets = watch.resets;
     const reply = (await this.l2!.run(script, keys, args)) as unknown[];
+    // Another Redis life than this instance found: nothing written, sent again once it moved on.
+    if (Number(reply[1]) === LIFE_CHANGED) {
+      watch.lifeChanged(String(reply[2]), Number(reply[0]));
+      return { again: 'reset' };
+    }
     watch.observe(undefined, Number(reply[0]), floor);
     if (watch.resets !== resets) return { again: 'reset' };
     if (this.shapesChanged(reply, generation)) return { again: 'shapes' };

@@ -1,3 +1,4 @@
+import { lifeTail } from '../l2/life-script.js';
 import { RESERVE_THROUGH } from '../l2/scripts.js';
 import { markReserved } from './counter-marks.js';
 import { seedCounter, withSeededCounter } from './ordered-writes.js';
@@ -196,7 +197,9 @@ export class ThroughOrder {
         bucket,
         (_generation, floor) => {
           args[0] = String(floor);
-          return cache.l2!.run(RESERVE_THROUGH, keys, args);
+          const [sent, sentArgs] = [[...keys], [...args]];
+          lifeTail(bucket.watch.life(), space.bootKey, sent, sentArgs);
+          return cache.l2!.run(RESERVE_THROUGH, sent, sentArgs);
         },
         false,
         false,

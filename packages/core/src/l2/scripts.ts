@@ -1,4 +1,5 @@
 import { EXPIRED_AT, GENERATION_ERA } from './envelope.js';
+import { LIFE } from './life-script.js';
 import { RELAY_RELEASE, RELAY_STORE, RELAY_TAKE } from './relay-scripts.js';
 import { REGISTER, SHAPE_TAIL } from './shape-scripts.js';
 import type { L2Script } from './types.js';
@@ -20,7 +21,9 @@ end`;
  * Every write script takes the app's tick (`{keyPrefix}:tick`) as KEYS[1] and INCRs it, replying
  * with it: a Redis that went back in time (restored from an older snapshot, restarted empty)
  * answers with a tick not above one the instance saw before it sent the request (see `L2Watch`).
- * Scripts that hand out versions also take that floor and refuse to hand any out below it.
+ * Scripts that hand out versions also take that floor and refuse to hand any out below it. Each
+ * also takes the boot marker its instance knows (`LIFE`, l2/life-script.ts) and writes nothing in a
+ * Redis life that instance has not found.
  *
  * Every script that writes rows also takes the schema's generation key (KEYS[2]) and the
  * generation its values carry (ARGV[1]), and writes nothing when the generation has moved on
@@ -84,7 +87,8 @@ if current ~= ARGV[1] then return {tick, -4, tonumber(current)} end`;
  */
 export const PUT: L2Script = {
   name: 'put',
-  source: `${HEADER}
+  source: `${LIFE}
+${HEADER}
 ${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
 ${SAME_GENERATION}
@@ -140,7 +144,8 @@ export function orderedPut(
   const per = enqueue ? 7 : 6;
   const p = enqueue ? 6 : 5;
   const base = p + extra;
-  return `${HEADER}
+  return `${LIFE}
+${HEADER}
 ${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
 ${SAME_GENERATION}
@@ -244,7 +249,8 @@ export const ORDERED_PUT_ENQUEUE: L2Script = { name: 'ordered-put-enqueue', sour
  */
 export const RESERVE: L2Script = {
   name: 'reserve',
-  source: `${HEADER}
+  source: `${LIFE}
+${HEADER}
 ${MARKS}
 local tick = redis.call('INCR', KEYS[1])
 if tick <= tonumber(ARGV[1]) then return {tick, -3} end
@@ -283,7 +289,8 @@ return {tick, 0, first}`,
  */
 export const RESERVE_THROUGH: L2Script = {
   name: 'reserve-through',
-  source: `${MARKS}
+  source: `${LIFE}
+${MARKS}
 local tick = redis.call('INCR', KEYS[1])
 if tick <= tonumber(ARGV[1]) then return {tick, -3} end
 if redis.call('EXISTS', KEYS[2]) == 0 then
@@ -352,7 +359,8 @@ end`,
  */
 export const DROP: L2Script = {
   name: 'drop',
-  source: `${HEADER}
+  source: `${LIFE}
+${HEADER}
 ${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
 ${SAME_GENERATION}
@@ -400,7 +408,8 @@ return out`,
  */
 export const MARK: L2Script = {
   name: 'mark',
-  source: `${HEADER}
+  source: `${LIFE}
+${HEADER}
 ${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
 ${SAME_GENERATION}

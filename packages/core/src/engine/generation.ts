@@ -11,12 +11,11 @@ const GENERATION_REFRESH_MS = 5_000;
 
 /**
  * A committed write L2 missed, sent again in generation `generation`: true once L2 took it (or
- * holds newer), false when it must not be trusted (the generation moved, Redis was reset).
- * `afterReset`: Redis was found reset since it was kept (by the generation read made to send it):
- * newer writes of its keys may have been lost with their copies, which would have refused its rows,
- * so it marks its keys superseded at its versions instead (reads go to Postgres), never its rows.
+ * holds newer), false when it must not be trusted (the generation moved, Redis was reset). Sent
+ * late, it marks its keys superseded at its versions (reads go to Postgres), never its rows: newer
+ * writes of its keys may have come and gone meanwhile (a tombstone expired, a row evicted, a reset).
  */
-export type MissedWriteRepair = (generation: number, afterReset: boolean) => Promise<boolean>;
+export type MissedWriteRepair = (generation: number) => Promise<boolean>;
 
 /** Rows of missed writes kept to be sent again, per bucket: past it the generation moves on instead. */
 const MAX_REPAIR_ROWS = 1_000;
@@ -197,7 +196,6 @@ export class SchemaGeneration {
     this.#repairs = [];
     this.#repairRows = 0;
     this.#at = this.clock.now();
-    const resets = this.watch.resets;
     const run = async (): Promise<number> => {
       let generation: number;
       try {
@@ -211,9 +209,7 @@ export class SchemaGeneration {
         throw err;
       }
       for (const repair of repairs) {
-        // A reset found by the read above (or since): its move orphaned what L2 held, newer copies
-        // of these keys included, so the rows are not put back (seed 32 of model-deployments).
-        if (await repair(generation, this.watch.resets !== resets)) continue;
+        if (await repair(generation)) continue;
         // Refused, or failed (counted by the repair) although the read answered.
         this.#missedWrite = true;
         return this.moveOn();

@@ -1,3 +1,4 @@
+import { Q } from '@strata/core';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AofRedis, startAofRedis } from '../support/deployment-redis.js';
@@ -37,6 +38,7 @@ type Op =
   | { k: 'del'; inst: number; table: TableName; key: number }
   | { k: 'tx'; inst: number; table: TableName; key: number; other: number }
   | { k: 'get'; inst: number; table: TableName; key: number }
+  | { k: 'search'; inst: number; table: TableName; cached: boolean }
   | { k: 'inv'; inst: number; table: TableName; key: number | 'all' }
   | { k: 'flush'; app: App }
   | { k: 'restart' }
@@ -54,6 +56,10 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ k: fc.constant('del' as const), inst, table, key }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('tx' as const), inst, table, key, other: key }) },
   { weight: 4, arbitrary: fc.record({ k: fc.constant('get' as const), inst, table, key }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ k: fc.constant('search' as const), inst, table, cached: fc.boolean() }),
+  },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -149,6 +155,24 @@ async function step(m: Model, o: Op, ids: readonly string[]): Promise<void> {
   }
   const i = stack.instances[o.inst]!;
   const schema = i.schemas[o.table];
+  if (o.k === 'search') {
+    // Write-behind: Postgres with the pending index laid over it (its entries, marks, defaults' names).
+    const query = Q()
+      .where('id LIKE $1', `${ids[0]!.slice(0, -1)}%`)
+      .orderBy('id')
+      .build();
+    const rows = o.cached ? await i.strata.searchCached(schema, query) : await i.strata.search(schema, query);
+    for (const raw of rows) {
+      const row = rowOf(raw as Record<string, unknown>)!;
+      const what = `${i.name} search ${o.table} listed ${JSON.stringify(row)}`;
+      expect(row.app, `CROSS-APP: ${what}`).toBe(i.app);
+      expect(
+        m.written.get(`${i.app}|${o.table}|${row.id}`)?.has(row.n),
+        `${what}: not an n app ${i.app} wrote`,
+      ).toBe(true);
+    }
+    return;
+  }
   const id = ids[o.key as number]!;
   const k = `${i.app}|${o.table}|${id}`;
   const queued = o.table === 'wb';

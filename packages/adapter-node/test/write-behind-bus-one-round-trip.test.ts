@@ -123,6 +123,7 @@ it('on the L2 Redis: each set is one L2 script (no PUBLISH of its own); the othe
     versions: [version],
     op: 'set',
     origin: expect.any(String),
+    app: `${name}-same`, // the publisher's keyPrefix: other apps on the channel ignore the message
     ticks: [expect.stringMatching(/^b[0-9a-f]+(@[0-9a-f]+)?:\d+$/)],
   });
   // The wire text is exactly what the bus's own publish would have sent.

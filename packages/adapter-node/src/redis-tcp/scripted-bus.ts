@@ -41,14 +41,13 @@ export function scriptedBus(publisher: Redis, channel: string, count: (n: number
     return answer;
   };
   return {
-    batch(l2, identity, origin, writes, failed) {
+    batch(l2, identity, origin, writes, failed, app) {
       const same = known.get(l2);
       if (same === false) return undefined;
+      const head = { identity, origin, app };
       if (same === undefined)
-        return ask(l2, failed).then((yes) =>
-          yes ? template(channel, identity, origin, writes, count) : undefined,
-        );
-      return template(channel, identity, origin, writes, count);
+        return ask(l2, failed).then((yes) => (yes ? template(channel, head, writes, count) : undefined));
+      return template(channel, head, writes, count);
     },
   };
 }
@@ -56,12 +55,12 @@ export function scriptedBus(publisher: Redis, channel: string, count: (n: number
 /** The batch's messages up to their versions, as `encodeInvalidation` writes them; undefined: the engine's. */
 function template(
   channel: string,
-  identity: string,
-  origin: string,
+  { identity, origin, app }: { identity: string; origin: string; app: string | undefined },
   writes: readonly { readonly key: string; readonly row?: unknown }[],
   count: (n: number) => void,
 ): ScriptedPublish | undefined {
   if (identity.length === 0 || identity.length > 255 || origin.length > 256) return undefined;
+  if (app !== undefined && (app.length === 0 || app.length > 128)) return undefined;
   const sets: string[] = [];
   const deletes: string[] = [];
   let chars = 0;
@@ -73,8 +72,10 @@ function template(
     (w.row ? sets : deletes).push(w.key);
   }
   if (chars > MAX_MESSAGE_CHARS) return undefined;
-  // `origin` first, as `encodeInvalidation` writes it: the publisher drops its echo by that prefix.
-  const head = `{"origin":${JSON.stringify(origin)},"schema":${JSON.stringify(identity)},"ids":`;
+  // `origin` first, then `app`, as `encodeInvalidation` writes them: the publisher drops its echo
+  // by that prefix, and other apps on the channel drop the message by its app.
+  const named = app === undefined ? '' : `"app":${JSON.stringify(app)},`;
+  const head = `{"origin":${JSON.stringify(origin)},${named}"schema":${JSON.stringify(identity)},"ids":`;
   const messages = (sets.length > 0 ? 1 : 0) + (deletes.length > 0 ? 1 : 0);
   return {
     scripts: ORDERED_PUT_PUBLISH,

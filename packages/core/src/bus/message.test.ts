@@ -30,6 +30,19 @@ describe('encodeInvalidation / decodeInvalidation', () => {
     );
   });
 
+  it("names the publisher's app right after origin, and decodes it back", () => {
+    const named = { ...valid, app: 'shop' };
+    const wire = encodeInvalidation(named);
+    expect(wire).toBe('{"origin":"api-1","app":"shop","schema":"users","ids":["1","a:b"],"op":"set"}');
+    expect(wire.startsWith(ownPrefix('api-1'))).toBe(true);
+    expect(decodeInvalidation(wire)).toEqual(named);
+    // An older publisher names none: read as before (the receiver takes it as its own app's).
+    expect(decodeInvalidation(encodeInvalidation(valid))).not.toHaveProperty('app');
+    expect(
+      decodeInvalidation('{"origin":"o","app":"","schema":"s","ids":null,"op":"invalidateAll"}'),
+    ).toBeUndefined();
+  });
+
   it('ownPrefix begins every message of its origin and of no other one', () => {
     const origins = ['api-1', 'api-10', 'api-', '', 'é"\\🎉', 'a,"schema":"x'];
     for (const origin of origins) {

@@ -13,6 +13,8 @@ const MAX_INVALIDATION_ID_BYTES = 1_024;
  */
 const MAX_RAW_CHARS = 16 * 1024 * 1024;
 const MAX_ORIGIN_CHARS = 256;
+/** A keyPrefix is at most 64 characters (config.ts); more leaves room for a bucketed root. */
+const MAX_APP_CHARS = 128;
 /** `ticks` has one entry per bucket (see `L2Watch.told`); a Redis Cluster has 16,384 slots. */
 const MAX_BUCKETS = 16_384;
 /** Never produced by {@link encodeInvalidation}: a message carrying one was crafted, so it is refused. */
@@ -38,6 +40,7 @@ const current = check.refine<Invalidation>(
     versions: check.optional(check.array(version, check.maxLength(MAX_INVALIDATION_IDS))),
     op,
     origin: check.string(check.maxLength(MAX_ORIGIN_CHARS)),
+    app: check.optional(check.string(check.minLength(1), check.maxLength(MAX_APP_CHARS))),
     id: check.optional(check.never),
   }),
   (m) => m.versions === undefined || (m.ids !== null && m.versions.length === m.ids.length),
@@ -60,12 +63,13 @@ const singleIdMessage = check.object({ schema: schemaName, id, op, ids: check.op
  * failed publish the engine counts than one that silently invalidates nothing.
  *
  * @example
- * encodeInvalidation({ schema: 'users', ids: ['42'], op: 'set', origin: 'api-1' });
- * // '{"origin":"api-1","schema":"users","ids":["42"],"op":"set"}'
+ * encodeInvalidation({ schema: 'users', ids: ['42'], op: 'set', origin: 'api-1', app: 'shop' });
+ * // '{"origin":"api-1","app":"shop","schema":"users","ids":["42"],"op":"set"}'
  */
 export function encodeInvalidation(inv: Invalidation): string {
   const wire = {
     origin: inv.origin,
+    ...(inv.app !== undefined && { app: inv.app }),
     schema: inv.schema,
     ids: inv.ids,
     ...(inv.versions && { versions: inv.versions }),
@@ -97,11 +101,12 @@ export function decodeInvalidation(raw: unknown): Invalidation | undefined {
   if (POISON_KEYS.some((key) => Object.hasOwn(value, key))) return undefined;
   if (current(value, []) === undefined) {
     // Copies of the arrays, so the result does not alias the caller's message.
-    const { schema, ids: given, versions, op, origin, ticks } = value as Invalidation;
+    const { schema, ids: given, versions, op, origin, app, ticks } = value as Invalidation;
     const ids = given && [...given];
     const inv: Invalidation = versions
       ? { schema, ids, versions: [...versions], op, origin }
       : { schema, ids, op, origin };
+    if (app !== undefined) inv.app = app;
     // A floor only (never needed to drop a copy): malformed, it is left out, not the message.
     if (ticksCheck(ticks, []) === undefined && ticks) inv.ticks = [...ticks];
     return inv;

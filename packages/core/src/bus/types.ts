@@ -20,6 +20,13 @@ export interface Invalidation {
   /** The publishing instance, so it can skip its own messages. */
   origin: string;
   /**
+   * The publisher's app (its `keyPrefix`): apps on one channel may have tables of one identity (an
+   * unqualified `items` in two databases, or in two schemas by search_path), and a message of
+   * another app's must change nothing here (a version of its counter would pass this app's own
+   * unflushed writes). Absent from older publishers and the Go library: taken as this app's.
+   */
+  app?: string;
+  /**
    * Per bucket, the publisher's Redis life and latest tick there (`{boot}:{tick}`, '' unknown): an
    * instance in the same life takes it as a floor, so a Redis restored to before it is found at
    * that instance's next write (see `L2Watch.hear`). Absent from older publishers and the Go library.
@@ -87,10 +94,11 @@ export interface InvalidationBus {
 export interface ScriptedBus {
   /**
    * How the script of a one-bucket write-behind batch of `identity` (run on `l2`) publishes the
-   * batch's messages as `origin`, one per op as the engine would; undefined when the engine is to
-   * publish them (another Redis, a message the script would not send as is). A promise only until
-   * the bus has checked, once, by a marker key, that `l2` reaches its Redis; `failed` hears a check
-   * that failed (asked again at the next batch).
+   * batch's messages as `origin` of `app` (the message's `app`, see `Invalidation.app`; undefined
+   * names none), one per op as the engine would; undefined when the engine is to publish them
+   * (another Redis, a message the script would not send as is). A promise only until the bus has
+   * checked, once, by a marker key, that `l2` reaches its Redis; `failed` hears a check that failed
+   * (asked again at the next batch).
    */
   batch(
     l2: L2Tier,
@@ -98,6 +106,7 @@ export interface ScriptedBus {
     origin: string,
     writes: readonly { readonly key: string; readonly row?: unknown }[],
     failed: (err: unknown) => void,
+    app?: string,
   ): ScriptedPublish | undefined | Promise<ScriptedPublish | undefined>;
 }
 

@@ -139,11 +139,12 @@ export class Coherence {
     if (!bus || (keys !== null && keys.length === 0)) return;
     const schema = cache.schema.identity;
     const origin = this.ctx.config.instanceId;
+    const app = this.ctx.config.keyPrefix;
     let message: Invalidation =
       keys === null
-        ? { schema, ids: null, op, origin }
-        : { schema, ids: keys, ...(versions && { versions }), op, origin };
-    if (!fits(message)) message = { schema, ids: null, op, origin };
+        ? { schema, ids: null, op, origin, app }
+        : { schema, ids: keys, ...(versions && { versions }), op, origin, app };
+    if (!fits(message)) message = { schema, ids: null, op, origin, app };
     const ticks = cache.buckets.map((b) => b.watch.told());
     if (ticks.some((t) => t !== '')) message.ticks = ticks;
     await this.ctx.defer(cache.schema.name, 'l2', 'publish', () => this.#send(bus, message));
@@ -159,6 +160,7 @@ export class Coherence {
       ...(values.length > 0 && { versions: values }),
       op: 'tags',
       origin: this.ctx.config.instanceId,
+      app: this.ctx.config.keyPrefix,
     };
     await this.ctx.defer(TAGS_SCHEMA, 'l2', 'publish', () => this.#send(bus, message));
   }
@@ -178,7 +180,13 @@ export class Coherence {
           // Never keep what cannot be sent (resent first, it would hold back every later message):
           // the whole schema goes instead, which says at least as much.
           this.#failed('publish', err);
-          batch.splice(i + 1, 0, { schema: m.schema, ids: null, op: 'invalidateAll', origin: m.origin });
+          batch.splice(i + 1, 0, {
+            schema: m.schema,
+            ids: null,
+            op: 'invalidateAll',
+            origin: m.origin,
+            ...(m.app !== undefined && { app: m.app }),
+          });
           continue;
         }
         for (const left of batch.slice(i)) this.#unsent.keep(left);
@@ -208,6 +216,8 @@ export class Coherence {
 
   #apply(inv: Invalidation): void {
     if (inv.origin === this.ctx.config.instanceId) return;
+    // Another app's message (one channel, a table of the same identity): none of this app's business.
+    if (inv.app !== undefined && inv.app !== this.ctx.config.keyPrefix) return;
     if (inv.op === 'tags') {
       if (inv.schema !== this.#tagsSchema && inv.schema !== TAGS_SCHEMA) return;
       this.applied += 1;

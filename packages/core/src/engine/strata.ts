@@ -774,7 +774,32 @@ export class Strata {
    * @example await strata.flushDirty(); // every write-behind write acknowledged before is in Postgres
    */
   async flushDirty(): Promise<void> {
+    if (this.#flushLoop) await this.#findResets();
     await this.#flushLoop?.drain({ held: true });
+  }
+
+  /**
+   * Before `flushDirty` drains: each schema holding unflushed writes of this instance reads its
+   * generation from L2 afresh (not the one known), so that a Redis that lost its data, queue
+   * included, is found now and those writes are put back and queued again (`restoreOwnPending`)
+   * before the drain; else the drain finds an empty queue and returns with acknowledged writes in
+   * no queue and not in L3. One L2 request per such schema; none when nothing is unflushed.
+   */
+  async #findResets(): Promise<void> {
+    const mine = this.#registry.all().filter((rt) => rt.ownPending?.size);
+    if (mine.length === 0) return;
+    await Promise.all(
+      mine.flatMap((rt) =>
+        rt.buckets.map(({ generation }) => {
+          if (!generation) return undefined;
+          generation.forget();
+          return generation
+            .current()
+            .catch((err: unknown) => this.#ctx.tolerate(rt.schema.name, 'l2', 'generation', err));
+        }),
+      ),
+    );
+    await Promise.all(mine.map((rt) => rt.restoring));
   }
 
   /**

@@ -26,7 +26,9 @@ export class UnsentInvalidations {
     if (this.#messages.length <= MAX_UNSENT) return;
     const schemas = new Map<string, Invalidation>();
     for (const m of this.#messages) {
-      schemas.set(m.schema, { schema: m.schema, ids: null, op: 'invalidateAll', origin: m.origin });
+      // Still this app's message (`app`): the other apps on the channel keep ignoring it.
+      const app = m.app !== undefined ? { app: m.app } : {};
+      schemas.set(m.schema, { schema: m.schema, ids: null, op: 'invalidateAll', origin: m.origin, ...app });
     }
     this.#messages = [...schemas.values()];
   }

@@ -66,8 +66,13 @@ export async function writeBehind(
   if (ready) await ready;
   // A bus on the L2's Redis publishes the batch's messages from its script (one bucket: one script).
   const scripted = cache.buckets.length === 1 ? ctx.config.coherence.bus?.scripted : undefined;
-  const template = scripted?.batch(cache.l2!, cache.schema.identity, ctx.config.instanceId, writes, (err) =>
-    ctx.tolerate(name, 'l2', 'bus colocation check', err),
+  const template = scripted?.batch(
+    cache.l2!,
+    cache.schema.identity,
+    ctx.config.instanceId,
+    writes,
+    (err) => ctx.tolerate(name, 'l2', 'bus colocation check', err),
+    ctx.config.keyPrefix,
   );
   const publish = template instanceof Promise ? await template : template;
   // The caller (`Writer`) counts the write as in flight from its call to its end (`beginWrite`):

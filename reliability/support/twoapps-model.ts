@@ -1,0 +1,198 @@
+import { Q } from '@strata/core';
+import fc from 'fast-check';
+import { expect } from 'vitest';
+import type { AofRedis } from './deployment-redis.js';
+import {
+  APPS,
+  type App,
+  type Instance,
+  rowOf,
+  TABLES,
+  type TableName,
+  type TwoApps,
+} from './twoapps-stack.js';
+
+// The commands and the model of reliability/test/model-two-apps.test.ts (see there): per app, table
+// and id, what was acknowledged; `step` runs one command on the real apps and checks its reads.
+
+/** What a run works on, and what the runs did (asserted at the end and printed). */
+export interface World {
+  readonly stack: TwoApps;
+  readonly redis: AofRedis;
+  readonly tally: { runs: number; ops: number; reads: number; faults: number };
+}
+
+export const KEYS = 3;
+
+export type Op =
+  | { k: 'set'; inst: number; table: TableName; key: number; full: boolean }
+  | { k: 'del'; inst: number; table: TableName; key: number }
+  | { k: 'tx'; inst: number; table: TableName; key: number; other: number }
+  | { k: 'get'; inst: number; table: TableName; key: number }
+  | { k: 'search'; inst: number; table: TableName; cached: boolean }
+  | { k: 'inv'; inst: number; table: TableName; key: number | 'all' }
+  | { k: 'flush'; app: App }
+  | { k: 'restart' }
+  | { k: 'wipe' }
+  | { k: 'lose' };
+
+const inst = fc.integer({ min: 0, max: 3 });
+const table = fc.constantFrom(...TABLES);
+const key = fc.integer({ min: 0, max: KEYS - 1 });
+export const op: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.record({ k: fc.constant('set' as const), inst, table, key, full: fc.boolean() }),
+  },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('del' as const), inst, table, key }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('tx' as const), inst, table, key, other: key }) },
+  { weight: 4, arbitrary: fc.record({ k: fc.constant('get' as const), inst, table, key }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ k: fc.constant('search' as const), inst, table, cached: fc.boolean() }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      k: fc.constant('inv' as const),
+      inst,
+      table,
+      key: fc.oneof(key, fc.constant('all' as const)),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('flush' as const), app: fc.constantFrom(...APPS) }) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom<Op>({ k: 'restart' }, { k: 'wipe' }, { k: 'lose' }),
+  },
+);
+
+/** Per app, table and id: the last acknowledged n (null: deleted), every n written, the last writer. */
+export class Model {
+  readonly latest = new Map<string, number | null>();
+  readonly written = new Map<string, Set<number>>();
+  readonly writer = new Map<string, string>();
+  /** Write-behind keys with unflushed writes an invalidate dropped: reads may see Postgres until the flush. */
+  readonly unsure = new Set<string>();
+  readonly unflushed = new Set<string>();
+  next = 1;
+  wrote(i: Instance, t: TableName, id: string, n: number | null, queued: boolean) {
+    const k = `${i.app}|${t}|${id}`;
+    this.latest.set(k, n);
+    if (n !== null) this.written.set(k, (this.written.get(k) ?? new Set()).add(n));
+    this.writer.set(k, i.name);
+    if (queued) this.unflushed.add(k);
+  }
+}
+
+const rowFor = (app: App, id: string, n: number, full: boolean) =>
+  full ? { id, n, app, note: `note-${n}`, tag: `tag-${n}` } : { id, n, app };
+
+export async function step(w: World, m: Model, o: Op, ids: readonly string[]): Promise<void> {
+  const { stack, redis } = w;
+  if (o.k === 'flush') {
+    for (const i of stack.instances.filter((x) => x.app === o.app)) await i.strata.flushDirty();
+    for (const k of [...m.unflushed]) if (k.startsWith(`${o.app}|`)) m.unflushed.delete(k);
+    for (const k of [...m.unsure]) if (k.startsWith(`${o.app}|`)) m.unsure.delete(k);
+    return;
+  }
+  if (o.k === 'restart' || o.k === 'wipe' || o.k === 'lose') {
+    // `lose`: Redis loses its data, the queues too, before any flush: each instance puts its own
+    // unflushed writes back (and queues them again) when it finds the reset.
+    if (o.k === 'wipe') for (const app of APPS) await step(w, m, { k: 'flush', app }, ids);
+    const before = stack.gaps();
+    try {
+      await redis.kill();
+      if (o.k !== 'restart') redis.wipe();
+    } finally {
+      await redis.start();
+    }
+    await stack.redisBack(before, 10_000);
+    return;
+  }
+  const i = stack.instances[o.inst]!;
+  const schema = i.schemas[o.table];
+  if (o.k === 'search') {
+    // Write-behind: Postgres with the pending index laid over it (its entries, marks, defaults' names).
+    const query = Q()
+      .where('id LIKE $1', `${ids[0]!.slice(0, -1)}%`)
+      .orderBy('id')
+      .build();
+    const rows = o.cached ? await i.strata.searchCached(schema, query) : await i.strata.search(schema, query);
+    for (const raw of rows) {
+      const row = rowOf(raw as Record<string, unknown>)!;
+      const what = `${i.name} search ${o.table} listed ${JSON.stringify(row)}`;
+      expect(row.app, `CROSS-APP: ${what}`).toBe(i.app);
+      expect(
+        m.written.get(`${i.app}|${o.table}|${row.id}`)?.has(row.n),
+        `${what}: not an n app ${i.app} wrote`,
+      ).toBe(true);
+    }
+    return;
+  }
+  const id = ids[o.key as number]!;
+  const k = `${i.app}|${o.table}|${id}`;
+  const queued = o.table === 'wb';
+  if (o.k === 'set') {
+    const n = m.next++;
+    await i.strata.set(schema, rowFor(i.app, id, n, o.full));
+    m.wrote(i, o.table, id, n, queued);
+  } else if (o.k === 'del') {
+    await i.strata.delete(schema, id);
+    m.wrote(i, o.table, id, null, queued);
+  } else if (o.k === 'tx') {
+    const n = m.next++;
+    const other = ids[o.other]!;
+    const tx = i.strata.tx().set(schema, rowFor(i.app, id, n, true));
+    await (other === id ? tx : tx.delete(schema, other)).commit();
+    if (other !== id) m.wrote(i, o.table, other, null, false);
+    m.wrote(i, o.table, id, n, false);
+  } else if (o.k === 'inv') {
+    const keys = o.key === 'all' ? ids : [ids[o.key]!];
+    if (o.key === 'all') await i.strata.invalidateAll(schema);
+    else await i.strata.invalidate(schema, keys[0]!);
+    for (const id2 of keys) {
+      const k2 = `${i.app}|${o.table}|${id2}`;
+      if (m.unflushed.has(k2)) m.unsure.add(k2);
+    }
+  } else {
+    w.tally.reads += 1;
+    const row = rowOf((await i.strata.find(schema, id)) as Record<string, unknown> | null);
+    const what = `${i.name} get ${o.table}/${id} = ${JSON.stringify(row)}`;
+    if (row) {
+      expect(row.app, `CROSS-APP: ${what}`).toBe(i.app);
+      expect(m.written.get(k)?.has(row.n), `${what}: not an n app ${i.app} wrote for it`).toBe(true);
+    }
+    if (m.writer.get(k) === i.name && !m.unsure.has(k))
+      expect(row?.n ?? null, `${what}: its own last write was ${m.latest.get(k)}`).toBe(m.latest.get(k));
+  }
+}
+
+/** Every app flushed: Postgres holds each last write, and every tier of every instance agrees. */
+export async function settleAndCheck(w: World, m: Model, ids: readonly string[]): Promise<void> {
+  const { stack } = w;
+  for (const app of APPS) await step(w, m, { k: 'flush', app }, ids);
+  for (const app of APPS) {
+    const fresh = await stack.fresh(app);
+    try {
+      for (const t of TABLES) {
+        const pgRows = await stack.pgRows(app, t);
+        for (const row of pgRows.values()) expect(row.app, `CROSS-APP in Postgres of ${app}`).toBe(app);
+        for (const id of ids) {
+          const want = pgRows.get(id) ?? null;
+          expect(want?.n ?? null, `Postgres of ${app} ${t}/${id}`).toBe(
+            m.latest.get(`${app}|${t}|${id}`) ?? null,
+          );
+          for (const i of [...stack.instances.filter((x) => x.app === app), fresh]) {
+            const read = async () =>
+              rowOf((await i.strata.find(i.schemas[t], id)) as Record<string, unknown> | null);
+            // Other instances hear the last writes over the bus: bounded by the poll's timeout.
+            await expect.poll(read, { timeout: 3_000, message: `${i.name} ${t}/${id}` }).toEqual(want);
+          }
+        }
+      }
+    } finally {
+      await fresh.close();
+    }
+  }
+}

@@ -146,7 +146,12 @@ export class RowCodec {
 
   /** What callers get without `complete`: every column but omitCache ones. */
   toCachedView(plain: Row): Row {
-    return this.schema.l2Keys.length === this.schema.columns.length ? plain : pick(plain, this.schema.l2Keys);
+    return this.viewIsRow ? plain : pick(plain, this.schema.l2Keys);
+  }
+
+  /** Whether `toCachedView` is the row itself (L2 keeps every column: no omitCache field). */
+  get viewIsRow(): boolean {
+    return this.schema.l2Keys.length === this.schema.columns.length;
   }
 
   #encryptor(): Promise<Encryptor> {

@@ -1,8 +1,10 @@
-// Instructions per L2 read, for `valgrind --tool=callgrind` (counts repeat under load, unlike time):
-// `valgrind --tool=callgrind --smc-check=all-non-file node bench/l2-instr.mjs [--many] [--base <dir>] [--calls 100]`
+// Instructions per L2 read, for `valgrind --tool=callgrind` (counts do not move with the machine's
+// load, but V8's compile and GC timing moves them by up to a third: compare several runs):
+// `valgrind --tool=callgrind --smc-check=all-non-file node bench/l2-instr.mjs [--many] [--dupe] [--base <dir>] [--calls 100]`
 // runs set-up and a warm-up, then `--calls` Strata gets (or getMany of 1,000) over the ioredis L2
 // with its replies replayed (recorded once: no I/O, so the count is the process's own work). Run it
 // twice with two `--calls` and take the difference over the calls between them: set-up cancels out.
+// Without valgrind it prints CPU per call; with `node --trace-deopt` it shows deoptimization loops.
 import * as branchTcp from '@strata/adapter-node/redis-tcp';
 import * as branchCore from '@strata/core';
 import * as branchDrizzle from '@strata/core/drizzle';
@@ -40,10 +42,17 @@ await strata.migrate();
 const rows = Array.from({ length: 1_000 }, (_, i) => playerRow('in', i));
 await strata.setMany(schema, rows);
 const ids = rows.map((r) => r.id);
-const op = many ? () => strata.getMany(schema, ids) : (i) => strata.get(schema, ids[i % 1_000]);
+// --dupe: the batch names one id twice (its positions are then copied out by position).
+const batch = flag('--dupe') ? [...ids, ids[0]] : ids;
+const op = many ? () => strata.getMany(schema, batch) : (i) => strata.get(schema, ids[i % 1_000]);
 for (let i = 0; i < (many ? 30 : 3_000); i++) await op(i);
-for (let i = 0; i < (many ? calls : calls * 100); i++) await op(i);
-console.log(`done: ${many ? calls : calls * 100} ${many ? 'getMany(1,000)' : 'get'} calls`);
+const n = many ? calls : calls * 100;
+const cpu = process.cpuUsage();
+for (let i = 0; i < n; i++) await op(i);
+const used = process.cpuUsage(cpu);
+console.log(
+  `done: ${n} ${many ? 'getMany(1,000)' : 'get'} calls, ${((used.user + used.system) / n).toFixed(1)} µs CPU a call`,
+);
 await strata.close();
 await live.close();
 await stack.cleanup();

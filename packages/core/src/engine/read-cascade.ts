@@ -93,12 +93,7 @@ export async function readRows(
       stale.map((i) => ids[i]!),
       refreshBelowL1,
     );
-  if (own.length === n) {
-    // Every position is this read's own (no L1 hit, duplicate or join: a batch of L2 hits): its
-    // keys and ids as they are, not copied by position.
-    const rows = (await startLoad(ctx, cache, keys, ids, maxStale)).rows;
-    for (let j = 0; j < n; j++) out[j] = rows[j]!;
-  } else if (own.length > 0) {
+  if (own.length > 0) {
     const ownKeys = own.map((i) => keys[i]!);
     const load = startLoad(
       ctx,

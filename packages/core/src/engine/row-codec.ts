@@ -146,12 +146,7 @@ export class RowCodec {
 
   /** What callers get without `complete`: every column but omitCache ones. */
   toCachedView(plain: Row): Row {
-    return this.viewIsRow ? plain : pick(plain, this.schema.l2Keys);
-  }
-
-  /** Whether `toCachedView` is the row itself (L2 keeps every column: no omitCache field). */
-  get viewIsRow(): boolean {
-    return this.schema.l2Keys.length === this.schema.columns.length;
+    return this.schema.l2Keys.length === this.schema.columns.length ? plain : pick(plain, this.schema.l2Keys);
   }
 
   #encryptor(): Promise<Encryptor> {

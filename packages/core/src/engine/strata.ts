@@ -484,10 +484,7 @@ export class Strata {
     const read: { rows: (Row | null)[]; status?: ReadStatus[] } = withStatus
       ? await readRowsWithStatus(this.#ctx, rt, normalized, maxStale)
       : { rows: await readRows(this.#ctx, rt, normalized, false, maxStale) };
-    // The view is the row itself when L2 keeps every column: no second array of 1,000 on a batch.
-    const rows = rt.rows.viewIsRow
-      ? read.rows
-      : read.rows.map((row) => (row ? rt.rows.toCachedView(row) : null));
+    const rows = read.rows.map((row) => (row ? rt.rows.toCachedView(row) : null));
     if (hooks.afterGet) for (const row of rows) if (row) await runHook(name, 'afterGet', hooks.afterGet, row);
     return { rows, status: read.status };
   }

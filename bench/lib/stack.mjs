@@ -48,7 +48,7 @@ export function playerRow(prefix, i) {
  * Opens the services. `name` (default: a unique one) names the run's Postgres schema and Redis keys:
  * a suite's child process gets it from run.mjs, which then knows what to remove if the child dies.
  */
-export async function openStack({ name = uniqueName('bench') } = {}) {
+export async function openStack({ name = uniqueName(process.env.BENCH_LABEL ?? 'bench') } = {}) {
   const devstack = await startDevstack({ embedded: process.env.BENCH_EMBEDDED ?? 'never' });
   if (!devstack.upstash) throw new Error('the devstack has no Upstash endpoint (Redis unavailable)');
   const urls = serviceUrls();

@@ -1,10 +1,9 @@
 import { createIoredisL2, createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
 import { defineSchema } from '@strata/core';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startRedisLink } from '../support/deployment-link.js';
 import { scratchApp } from '../support/scratch-app.js';
-import { startTcpProxy } from '../support/tcp-proxy.js';
 
 // Found by model-deployments.test.ts (seed 32, write-through and write-through-l1-async; minimised
 // by hand from `linkCut(k0), redisDataLoss, get(A2, k0)`): A2's link to Redis is cut while it
@@ -17,9 +16,6 @@ import { startTcpProxy } from '../support/tcp-proxy.js';
 // v2. The model saw A2 read `k0 = null` 1.4-1.5 s after A1's set (bound 1,000 ms).
 
 const cols = { id: text('id').primaryKey(), n: integer('n').notNull() };
-/** The next `event` of `redis` (events.once would reject on the 'error' events a cut connection emits). */
-const next = (redis: Redis, event: string) =>
-  new Promise<void>((resolve) => redis.once(event, () => resolve()));
 const closers: (() => Promise<unknown>)[] = [];
 
 afterEach(async () => {
@@ -36,16 +32,10 @@ describe('a committed write L2 missed, sent again after a Redis reset', () => {
     '%s: does not bring the older write back over a newer one the reset lost',
     async (writeMode) => {
       const schema = defineSchema({ name: 'items', table, writeMode });
-      const proxy = await startTcpProxy(Number(new URL(redisUrl).port || 6379));
-      closers.push(() => proxy.close());
+      const link = await startRedisLink(Number(new URL(redisUrl).port || 6379), 1_000);
+      closers.push(() => link.close());
       // A2's L2 goes through the proxy; while cut, its reconnects wait past its L2 timeout.
-      let held = false;
-      const viaProxy = new Redis(proxy.url(redisUrl), {
-        protocol: 2,
-        maxRetriesPerRequest: 0,
-        retryStrategy: (times: number) => (held ? 1_000 : Math.min(times * 50, 500)),
-      });
-      viaProxy.on('error', () => {});
+      const viaProxy = link.client(redisUrl);
       closers.push(async () => viaProxy.disconnect());
       const channel = `${name}:bus`;
       const a1 = scratch.strata({
@@ -64,10 +54,8 @@ describe('a committed write L2 missed, sent again after a Redis reset', () => {
 
       // A2's link is cut: its delete commits in Postgres, L2 misses the tombstone (kept to send again).
       const gaps = a2.stats().busGaps;
-      held = true;
-      proxy.refuse(true);
-      const reconnecting = next(viaProxy, 'reconnecting');
-      proxy.cutAll();
+      const reconnecting = link.reconnecting();
+      link.cut();
       await reconnecting;
       expect(await a2.delete(schema, k)).toBe(true);
       expect(a2.stats().errorsBy.l2, "A2's L2 missed the delete").toBeGreaterThan(0);
@@ -76,9 +64,8 @@ describe('a committed write L2 missed, sent again after a Redis reset', () => {
       expect(await scratch.n(k)).toBe(2);
 
       // The link comes back; then Redis loses its data (every key of the app: boot marker, rows).
-      held = false;
-      proxy.refuse(false);
-      await next(viaProxy, 'ready');
+      link.heal();
+      await link.ready(10_000);
       // A2's bus subscribed again: the gap (A1's message was missed) cleared its L1.
       await expect.poll(() => a2.stats().busGaps, { timeout: 5_000 }).toBeGreaterThan(gaps);
       await wipe();

@@ -1,10 +1,9 @@
 import { createIoredisL2, createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
 import { defineSchema } from '@strata/core';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startRedisLink } from '../support/deployment-link.js';
 import { scratchApp } from '../support/scratch-app.js';
-import { startTcpProxy } from '../support/tcp-proxy.js';
 
 // A committed write whose PUT L2 missed is sent again before the writer's next L2 use
 // (MissedWriteRepair). Without a reset, it PUT the row at its version: a key that holds a newer
@@ -17,9 +16,6 @@ import { startTcpProxy } from '../support/tcp-proxy.js';
 // so readers fill from Postgres (one read per resent key; resends are rare).
 
 const cols = { id: text('id').primaryKey(), n: integer('n').notNull() };
-/** The next `event` of `redis` (events.once would reject on the 'error' events a cut connection emits). */
-const next = (redis: Redis, event: string) =>
-  new Promise<void>((resolve) => redis.once(event, () => resolve()));
 const closers: (() => Promise<unknown>)[] = [];
 
 afterEach(async () => {
@@ -38,16 +34,10 @@ describe('a missed write sent again after the newer copy left Redis (no reset)',
     ['write-through-l1-async', 'delete', 'its tombstone expired'],
   ] as const)('%s, a newer %s, %s: the resent row is not served', async (writeMode, newer, _gone) => {
     const schema = defineSchema({ name: 'items', table, writeMode });
-    const proxy = await startTcpProxy(Number(new URL(redisUrl).port || 6379));
-    closers.push(() => proxy.close());
+    const link = await startRedisLink(Number(new URL(redisUrl).port || 6379), 1_000);
+    closers.push(() => link.close());
     // A's L2 goes through the proxy; while cut, its reconnects wait past its L2 timeout.
-    let held = false;
-    const viaProxy = new Redis(proxy.url(redisUrl), {
-      protocol: 2,
-      maxRetriesPerRequest: 0,
-      retryStrategy: (times: number) => (held ? 1_000 : Math.min(times * 50, 500)),
-    });
-    viaProxy.on('error', () => {});
+    const viaProxy = link.client(redisUrl);
     closers.push(async () => viaProxy.disconnect());
     const channel = `${name}:bus`;
     const b = scratch.strata({
@@ -65,10 +55,8 @@ describe('a missed write sent again after the newer copy left Redis (no reset)',
     for (const s of [a, b]) expect((await s.find(schema, k))?.n).toBe(0);
 
     // A's link is cut: its set commits in Postgres (v1), L2 misses the row (kept to send again).
-    held = true;
-    proxy.refuse(true);
-    const reconnecting = next(viaProxy, 'reconnecting');
-    proxy.cutAll();
+    const reconnecting = link.reconnecting();
+    link.cut();
     await reconnecting;
     await a.set(schema, { id: k, n: 1 });
     expect(a.stats().errorsBy.l2, "A's L2 missed the set").toBeGreaterThan(0);
@@ -83,9 +71,8 @@ describe('a missed write sent again after the newer copy left Redis (no reset)',
     expect(await raw.del(rowKey!)).toBe(1);
 
     // The link comes back; A's next L2 use sends the missed write again first.
-    held = false;
-    proxy.refuse(false);
-    await next(viaProxy, 'ready');
+    link.heal();
+    await link.ready(10_000);
     await a.find(schema, 'another key');
     expect(a.stats().errorsBy['l2-reset'] ?? 0, 'no reset here').toBe(0);
 

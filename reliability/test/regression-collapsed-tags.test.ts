@@ -27,7 +27,11 @@ afterAll(async () => {
 });
 
 const schema = () =>
-  defineSchema({ table: store.table, name: store.name, tags: (row: { label: string | null }) => [`label:${row.label}`] });
+  defineSchema({
+    table: store.table,
+    name: store.name,
+    tags: (row: { label: string | null }) => [`label:${row.label}`],
+  });
 
 function instance(s: ReturnType<typeof schema>, busUrl: string): Strata {
   const strata = new Strata({

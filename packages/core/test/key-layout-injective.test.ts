@@ -85,7 +85,9 @@ describe('L2 keys of one app are injective', () => {
   it('no key of one family is a key of another, whatever tables, tags and ids are named', () => {
     const owners = new Map<string, Set<string>>();
     for (const [key, owner] of keysOfApp('app')) owners.set(key, (owners.get(key) ?? new Set()).add(owner));
-    const shared = [...owners].filter(([, o]) => o.size > 1).map(([key, o]) => `${key} <- ${[...o].join(' & ')}`);
+    const shared = [...owners]
+      .filter(([, o]) => o.size > 1)
+      .map(([key, o]) => `${key} <- ${[...o].join(' & ')}`);
     expect(shared).toStrictEqual([]);
   });
 

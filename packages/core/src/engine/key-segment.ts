@@ -6,7 +6,17 @@ import type { CompiledSchema } from '../schema/types.js';
  * consumer group, the log bus. A table's base must never be one of them: a table `tag` had the
  * base `{root}:tag`, so its generation `{root}:tag:gen` was the value of the tag `gen`.
  */
-const APP_WORDS = new Set(['tag', 'tagclock', 'boot', 'tick', 'l3', 'changes', 'writes', 'flushers', 'invalidate']);
+const APP_WORDS = new Set([
+  'tag',
+  'tagclock',
+  'boot',
+  'tick',
+  'l3',
+  'changes',
+  'writes',
+  'flushers',
+  'invalidate',
+]);
 
 /**
  * `%`, `:` and `.` of a name, percent-encoded: `:` separates a key's parts and `.` the Postgres

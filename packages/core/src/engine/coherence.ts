@@ -218,10 +218,20 @@ export class Coherence {
     if (inv.origin === this.ctx.config.instanceId) return;
     // Another app's message (one channel, a table of the same identity): none of this app's business.
     if (inv.app !== undefined && inv.app !== this.ctx.config.keyPrefix) return;
+    const tags = inv.schema === this.#tagsSchema || inv.schema === TAGS_SCHEMA;
     if (inv.op === 'tags') {
-      if (inv.schema !== this.#tagsSchema && inv.schema !== TAGS_SCHEMA) return;
+      if (!tags) return;
       this.applied += 1;
       this.tagClock()?.learn(inv.ids ?? [], inv.versions ?? []);
+      return;
+    }
+    if (tags && inv.ids === null) {
+      // Tag moves collapsed with other unsent messages (see `UnsentInvalidations`): which tags moved
+      // is lost, so any may have. No tag value is trusted until read again (an L2 copy stamped
+      // before the move is then refused), and every tagged row leaves L1.
+      this.applied += 1;
+      this.tagClock()?.forget();
+      for (const cache of this.all()) cache.tagsMoved('every');
       return;
     }
     const cache = this.lookup(inv.schema);

@@ -1,10 +1,12 @@
 import type { CompiledSchema } from '../schema/types.js';
+import { keySegment } from './key-segment.js';
 import { tagKey } from './tag-keys.js';
 
 /**
  * Where a schema lives in L2: `{root}:{identity or l2.keyPrefix}:…`. The identity is the schema's
  * qualified table, so two apps or tenants with a `players` table each (in different Postgres
- * schemas) never share a key, whatever their Strata schema names.
+ * schemas) never share a key, whatever their Strata schema names. Escaped (see `keySegment`): a
+ * table `tag`, `"a.b"` or `"a:b"` would otherwise share keys with tags or other tables.
  *
  * - rows: `{base}:{fingerprint}-{codec}:r:{id}`, search lists `…:q2:{hash}`, stale-refresh leases `…:lease:{id}` (q2: the list format of search-list.ts): the fingerprint changes when the cached shape
  *   changes (so no instance reads a value of the old shape), the codec name keeps JSON and
@@ -61,7 +63,8 @@ export class KeySpace {
 
   constructor(root: string, schema: CompiledSchema, codecName: string) {
     const named = (schema.l2 || undefined)?.keyPrefix;
-    const prefix = named || schema.identity;
+    // The identity (or l2.keyPrefix), escaped so that no two tables and no app key share a key.
+    const prefix = keySegment(schema);
     this.prefix = prefix;
     this.#root = root;
     this.base = `${root}:${prefix}`;

@@ -1136,16 +1136,21 @@ export class SchemaCache {
 
   /**
    * Tags moved on (here or on another instance): L1 drops the rows that carry any of them, and no
-   * read that began before joins a later one (its rows were read before the move).
+   * read that began before joins a later one (its rows were read before the move). `every`: which
+   * tags moved is not known (collapsed bus messages), so every row with a tag goes.
    */
-  tagsMoved(moved: ReadonlySet<string>): void {
+  tagsMoved(moved: ReadonlySet<string> | 'every'): void {
     const tags = this.tags;
     if (!tags) return;
     this.writeEpoch += 1;
     this.inflight.clear();
-    this.l1?.deleteWhere(
-      (_, value) => value !== ABSENT && (tags.of(value as Row)?.some((t) => moved.has(t)) ?? true),
-    );
+    const hit = (t: readonly string[]) =>
+      moved === 'every' ? t.length > 0 : t.some((tag) => moved.has(tag));
+    this.l1?.deleteWhere((_, value) => {
+      if (value === ABSENT) return false;
+      const t = tags.of(value as Row);
+      return t === undefined || hit(t);
+    });
   }
 
   /** Another instance wrote these keys (at these versions, when known): drop what L1 holds older. */

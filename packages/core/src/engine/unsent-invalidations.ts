@@ -7,7 +7,8 @@ const MAX_UNSENT = 100;
  * Invalidations this instance could not publish (the bus was down or past its deadline), to send
  * again with the next successful bus call: without them the other instances would keep their L1
  * copies of those rows until the L1 TTL. Bounded: many of them become one "drop the whole schema"
- * per schema, which says at least as much. Held in memory: a crash loses them (then the TTL bounds it).
+ * per schema, which says at least as much (tag moves: one for the app's tags, `*tags:{keyPrefix}`,
+ * which receivers take as "any tag may have moved"). Held in memory: a crash loses them (then the TTL bounds it).
  */
 export class UnsentInvalidations {
   #messages: Invalidation[] = [];

@@ -1,7 +1,7 @@
 import { getTableName, type SQL, sql } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { StrataError } from '../errors.js';
-import type { PendingWrites, Row, SearchQuery, StoredRow } from '../l3/types.js';
+import type { PendingWrite, PendingWrites, Row, SearchQuery, StoredRow } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 import type { Database } from './database.js';
 import { mapRows, runMapped } from './mapped-select.js';
@@ -20,9 +20,12 @@ const O = sql.identifier('_strata_o');
  * The table as it will be once `pending` is flushed, as a FROM item under the table's own name: its
  * rows, less those a pending write replaces or deletes, plus each pending set's row laid over the
  * stored one (`jsonb_populate_record`: a column the write left out keeps its stored value, or null
- * for a new row; a new row's client default, `PendingWrite.defaults`, only where none is stored). A pending write counts only where it is newer than the version Postgres holds for
- * its key — the flush's own rule — so a write already flushed, or superseded by a transaction, is
- * not laid over again. The writes travel as one JSON parameter.
+ * for a new row; a new row's client default, `PendingWrite.defaults`, only where none is stored).
+ * A pending write counts only where it is newer than the version Postgres holds for its key — the
+ * flush's own rule — so a write already flushed, or superseded by a transaction, is not laid over
+ * again. So do the writes a set carries beneath it (`PendingWrite.under`), at their own version, laid
+ * first as `applyBeneath` applies them: their row (its defaults only over no stored row), or their
+ * delete (the set then lays its row over none). The writes travel as one JSON parameter.
  */
 function overlaySource(versions: VersionsTable, schema: CompiledSchema, pending: PendingWrites): SQL {
   const pk = schema.primaryKey;
@@ -33,17 +36,33 @@ function overlaySource(versions: VersionsTable, schema: CompiledSchema, pending:
       r: w.row ? record(schema, w.row) : null,
       // Over a stored row, the row less its defaults (`PendingWrite.defaults`): the flush inserts them only.
       ...(w.row && w.defaults?.length && { s: record(schema, w.row, w.defaults) }),
+      ...(w.row && w.under && beneath(schema, w.under)),
     })),
   );
   const type = sql.raw(castType(pk.column));
   const stored = sql`coalesce((select ${versions.version} from ${versions} where ${versions.schema} = ${schema.identity} and ${versions.id} = (p.k::${type})::text), 0)`;
   const key = sql`${B}.${sql.identifier(pk.name)}`;
-  const over = sql`case when ${key} is null then ${P}.r else coalesce(${P}.s, ${P}.r) end`;
-  return sql`(with ${P} as (select p.k::${type} as k, p.r, p.s from jsonb_to_recordset(${json}::jsonb) as p(k text, v bigint, r jsonb, s jsonb) where p.v > ${stored})
+  // The writes beneath count where they are newer than the stored version too (`u` their row, `us`
+  // less its defaults; `ud` their delete: the stored row is not joined).
+  const under = sql`case when p.uv > q.sv then p.u end as u, case when p.uv > q.sv then coalesce(p.us, p.u) end as us, coalesce(p.uv > q.sv and p.u is null, false) as ud`;
+  const beneathRow = sql`jsonb_populate_record(${B}, case when ${P}.u is null then '{}'::jsonb when ${key} is null then ${P}.u else ${P}.us end)`;
+  const over = sql`case when ${key} is null and ${P}.u is null then ${P}.r else coalesce(${P}.s, ${P}.r) end`;
+  return sql`(with ${P} as (select p.k::${type} as k, p.r, p.s, ${under} from jsonb_to_recordset(${json}::jsonb) as p(k text, v bigint, r jsonb, s jsonb, uv bigint, u jsonb, us jsonb) cross join lateral (select ${stored} as sv) as q where p.v > q.sv)
 select ${B}.* from ${schema.table} as ${B} where ${key} not in (select k from ${P})
 union all
-select ${O}.* from ${P} left join ${schema.table} as ${B} on ${key} = ${P}.k
-cross join lateral jsonb_populate_record(${B}, ${over}) as ${O} where ${P}.r is not null) as ${sql.identifier(getTableName(schema.table))}`;
+select ${O}.* from ${P} left join ${schema.table} as ${B} on ${key} = ${P}.k and not ${P}.ud
+cross join lateral jsonb_populate_record(${beneathRow}, ${over}) as ${O} where ${P}.r is not null) as ${sql.identifier(getTableName(schema.table))}`;
+}
+
+/** The JSON fields of the writes a set carries beneath it (see `overlaySource`). */
+function beneath(schema: CompiledSchema, under: NonNullable<PendingWrite['under']>): Record<string, unknown> {
+  const { version, row, defaults } = under;
+  if (!row) return { uv: version };
+  return {
+    uv: version,
+    u: record(schema, row),
+    ...(defaults?.length && { us: record(schema, row, defaults) }),
+  };
 }
 
 /** A stored row as `jsonb_populate_record` reads it: Postgres column names, values as the write sends them. */

@@ -1,7 +1,7 @@
 import { getTableName, type SQL, sql } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { StrataError } from '../errors.js';
-import type { PendingWrite, PendingWrites, Row, SearchQuery, StoredRow } from '../l3/types.js';
+import type { PendingWrites, Row, SearchQuery, StoredRow } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 import type { Database } from './database.js';
 import { mapRows, runMapped } from './mapped-select.js';
@@ -36,33 +36,25 @@ function overlaySource(versions: VersionsTable, schema: CompiledSchema, pending:
       r: w.row ? record(schema, w.row) : null,
       // Over a stored row, the row less its defaults (`PendingWrite.defaults`): the flush inserts them only.
       ...(w.row && w.defaults?.length && { s: record(schema, w.row, w.defaults) }),
-      ...(w.row && w.under && beneath(schema, w.under)),
+      // The writes it carries beneath it, at their version (`PendingWrite.under`): `u` none for a delete.
+      ...(w.row && w.under && { uv: w.under.version, u: w.under.row && record(schema, w.under.row) }),
+      ...(w.row &&
+        w.under?.row &&
+        w.under.defaults?.length && { us: record(schema, w.under.row, w.under.defaults) }),
     })),
   );
   const type = sql.raw(castType(pk.column));
   const stored = sql`coalesce((select ${versions.version} from ${versions} where ${versions.schema} = ${schema.identity} and ${versions.id} = (p.k::${type})::text), 0)`;
   const key = sql`${B}.${sql.identifier(pk.name)}`;
-  // The writes beneath count where they are newer than the stored version too (`u` their row, `us`
-  // less its defaults; `ud` their delete: the stored row is not joined).
-  const under = sql`case when p.uv > q.sv then p.u end as u, case when p.uv > q.sv then coalesce(p.us, p.u) end as us, coalesce(p.uv > q.sv and p.u is null, false) as ud`;
-  const beneathRow = sql`jsonb_populate_record(${B}, case when ${P}.u is null then '{}'::jsonb when ${key} is null then ${P}.u else ${P}.us end)`;
-  const over = sql`case when ${key} is null and ${P}.u is null then ${P}.r else coalesce(${P}.s, ${P}.r) end`;
-  return sql`(with ${P} as (select p.k::${type} as k, p.r, p.s, ${under} from jsonb_to_recordset(${json}::jsonb) as p(k text, v bigint, r jsonb, s jsonb, uv bigint, u jsonb, us jsonb) cross join lateral (select ${stored} as sv) as q where p.v > q.sv)
+  // The writes beneath count where they are newer than the stored version too (`b`): their row
+  // (`u`; `us` less its defaults, over a stored row), or their delete (the stored row not joined).
+  const beneathRow = sql`jsonb_populate_record(${B}, case when not ${P}.b or ${P}.u is null then '{}' when ${key} is null then ${P}.u else coalesce(${P}.us, ${P}.u) end)`;
+  const over = sql`case when ${key} is null and not (${P}.b and ${P}.u is not null) then ${P}.r else coalesce(${P}.s, ${P}.r) end`;
+  return sql`(with ${P} as (select p.k::${type} as k, p.r, p.s, p.u, p.us, coalesce(p.uv > q.sv, false) as b from jsonb_to_recordset(${json}::jsonb) as p(k text, v bigint, r jsonb, s jsonb, uv bigint, u jsonb, us jsonb) cross join lateral (select ${stored} as sv) as q where p.v > q.sv)
 select ${B}.* from ${schema.table} as ${B} where ${key} not in (select k from ${P})
 union all
-select ${O}.* from ${P} left join ${schema.table} as ${B} on ${key} = ${P}.k and not ${P}.ud
+select ${O}.* from ${P} left join ${schema.table} as ${B} on ${key} = ${P}.k and not (${P}.b and ${P}.u is null)
 cross join lateral jsonb_populate_record(${beneathRow}, ${over}) as ${O} where ${P}.r is not null) as ${sql.identifier(getTableName(schema.table))}`;
-}
-
-/** The JSON fields of the writes a set carries beneath it (see `overlaySource`). */
-function beneath(schema: CompiledSchema, under: NonNullable<PendingWrite['under']>): Record<string, unknown> {
-  const { version, row, defaults } = under;
-  if (!row) return { uv: version };
-  return {
-    uv: version,
-    u: record(schema, row),
-    ...(defaults?.length && { us: record(schema, row, defaults) }),
-  };
 }
 
 /** A stored row as `jsonb_populate_record` reads it: Postgres column names, values as the write sends them. */

@@ -16,9 +16,6 @@ import type { QueuedWrite } from '../queue/types.js';
 
 type Under = NonNullable<QueuedWrite['under']>;
 
-/** The field holding the fold beneath the entry of `field` (a row key). */
-const beneathField = (field: string): string => `<${field}`;
-
 /** The value of the `<` field for `under` (see above). */
 export const beneathValue = (under: Under): string => `u${JSON.stringify(under)}`;
 
@@ -28,34 +25,20 @@ export const beneathValue = (under: Under): string => `u${JSON.stringify(under)}
  */
 export function beneathOf(reply: readonly unknown[], prefix: string): Map<string, Under> {
   const out = new Map<string, Under>();
-  const field = beneathField(prefix);
+  const field = `<${prefix}`;
   for (let i = 0; i + 1 < reply.length; i += 2) {
     const name = String(reply[i]);
     const value = reply[i + 1];
-    if (!name.startsWith(field) || typeof value !== 'string') continue;
-    const under = parseUnder(value);
-    if (under) out.set(name.slice(field.length), under);
+    if (!name.startsWith(field) || typeof value !== 'string' || value[0] !== 'u') continue;
+    try {
+      // Only `beneathValue` writes it: `below` tells it apart from anything else.
+      const under = JSON.parse(value.slice(1)) as Under;
+      if (Number.isSafeInteger(under?.below)) out.set(name.slice(field.length), under);
+    } catch {
+      // Not one: the entry reads without it.
+    }
   }
   return out;
-}
-
-function parseUnder(text: string): Under | undefined {
-  let value: unknown;
-  if (text[0] !== 'u') return undefined;
-  try {
-    value = JSON.parse(text.slice(1));
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { below, row, defaults } = value as Record<string, unknown>;
-  if (!Number.isSafeInteger(below) || (below as number) < 1) return undefined;
-  if (row !== undefined && typeof row !== 'string') return undefined;
-  const names =
-    Array.isArray(defaults) && defaults.every((d) => typeof d === 'string') ? defaults : undefined;
-  return row === undefined
-    ? { below: below as number }
-    : { below: below as number, row, ...(names?.length && { defaults: names }) };
 }
 
 /**
@@ -67,6 +50,6 @@ export function pendingUnder(under: Under, decode: (text: string) => Row): Pendi
   const version = under.below - 1;
   if (under.row === undefined) return { version };
   const row = decode(under.row);
-  const defaults = under.defaults?.filter((k) => row[k] !== undefined);
+  const defaults = Array.isArray(under.defaults) ? under.defaults.filter((k) => row[k] !== undefined) : [];
   return { version, row, ...(defaults?.length && { defaults }) };
 }

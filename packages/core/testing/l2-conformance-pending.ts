@@ -286,4 +286,43 @@ export function describePendingIndexScripts(suite: L2Suite): void {
     await runPut(suite.l2, [{ key: k, version: 55, value: envelope(55, 'v3') }], [], 0, index);
     expect(await runPendingRead(suite.l2, index)).toEqual(new Map([[plain, '52;r;p']]));
   });
+  it('the writes a set goes beneath: kept beside its entry (`<`) as given, put back with it, taken out with it', async () => {
+    const keys = counters('pi:under');
+    const index = pendingIndexKey(keys);
+    await runSeedCounter(suite.l2, keys.counter, 60);
+    const k = key('pi:under:k');
+    // As the engine writes it: not JSON, which a client deserializing replies would turn into an object.
+    const under = `u${JSON.stringify({ below: 58, row: 'b;1', defaults: ['d'] })}`;
+    await runOrderedPut(suite.l2, keys, [{ key: k, kind: 'r', payload: 'v1', under }], { pending: true });
+    // Apart from the entry, which reads as it did (a later partial set carries only its columns).
+    expect(await runPendingRead(suite.l2, index)).toEqual(
+      new Map([
+        [k, '61;r;v1'],
+        [`<${k}`, under],
+      ]),
+    );
+    expect((await runPendingPeek(suite.l2, index, [k], true))[1]).toBe('61;r;v1');
+    // A later write with none beneath keeps it: the flush still applies it beneath that write's fold.
+    await runOrderedPut(suite.l2, keys, [{ key: k, kind: 'r', payload: 'v2' }], { pending: true });
+    expect((await runPendingRead(suite.l2, index)) as Map<string, string>).toEqual(
+      new Map([
+        [k, '62;r;v2'],
+        [`<${k}`, under],
+      ]),
+    );
+    // 'done' takes it out with its entry; 'put' (a Redis reset) puts it back with it.
+    expect(await runPendingDone(suite.l2, index, [{ field: k, version: 62 }])).toBe(1);
+    expect(await runPendingRead(suite.l2, index)).toEqual(new Map());
+    expect(await runPendingPut(suite.l2, index, [{ field: k, value: '61;r;v1', under }])).toBe(1);
+    expect(await runPendingRead(suite.l2, index)).toEqual(
+      new Map([
+        [k, '61;r;v1'],
+        [`?${k}`, '62'],
+        [`<${k}`, under],
+      ]),
+    );
+    // So does a flush's PUT ('settle').
+    await runPut(suite.l2, [{ key: k, version: 61, value: envelope(61, 'v1') }], [], 0, index);
+    expect(await runPendingRead(suite.l2, index)).toEqual(new Map());
+  });
 }

@@ -165,6 +165,8 @@ export interface OrderedEntry {
   indexRow?: string;
   /** The keys of the index row's columns that are defaults for a new row, which the index names; default none. */
   defaults?: readonly string[];
+  /** The writes the row goes beneath (`u` then `QueuedWrite.under` as JSON), which the index keeps beside it; default none. */
+  under?: string;
 }
 
 export interface OrderedPutKeys {
@@ -215,6 +217,7 @@ export async function runOrderedPut(
         e.payload,
         e.indexRow ?? '',
         e.defaults ? JSON.stringify(e.defaults) : '',
+        e.under ?? '',
       ]),
       ...(options.expected ?? []),
     ],
@@ -257,6 +260,7 @@ export async function runOrderedPutEnqueue(
         e.head,
         e.indexRow ?? '',
         e.defaults ? JSON.stringify(e.defaults) : '',
+        e.under ?? '',
       ]),
       ...(options.expected ?? []),
     ],
@@ -288,14 +292,19 @@ export function runPendingDone(
 
 /**
  * PENDING 'put': each entry into `index` unless it holds one as new, with its defaults' names
- * (a JSON array of column keys; none: ''). Replies the count written.
+ * (a JSON array of column keys; none: '') and the writes beneath it (JSON; none: ''). Replies the
+ * count written.
  */
 export function runPendingPut(
   l2: L2Tier,
   index: string,
-  entries: readonly { field: string; value: string; names?: string }[],
+  entries: readonly { field: string; value: string; names?: string; under?: string }[],
 ): Promise<unknown> {
-  return l2.run(PENDING, [index], ['put', ...entries.flatMap((e) => [e.field, e.value, e.names ?? ''])]);
+  return l2.run(
+    PENDING,
+    [index],
+    ['put', ...entries.flatMap((e) => [e.field, e.value, e.names ?? '', e.under ?? ''])],
+  );
 }
 
 /**

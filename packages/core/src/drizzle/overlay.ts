@@ -20,9 +20,12 @@ const O = sql.identifier('_strata_o');
  * The table as it will be once `pending` is flushed, as a FROM item under the table's own name: its
  * rows, less those a pending write replaces or deletes, plus each pending set's row laid over the
  * stored one (`jsonb_populate_record`: a column the write left out keeps its stored value, or null
- * for a new row; a new row's client default, `PendingWrite.defaults`, only where none is stored). A pending write counts only where it is newer than the version Postgres holds for
- * its key — the flush's own rule — so a write already flushed, or superseded by a transaction, is
- * not laid over again. The writes travel as one JSON parameter.
+ * for a new row; a new row's client default, `PendingWrite.defaults`, only where none is stored).
+ * A pending write counts only where it is newer than the version Postgres holds for its key — the
+ * flush's own rule — so a write already flushed, or superseded by a transaction, is not laid over
+ * again. So do the writes a set carries beneath it (`PendingWrite.under`), at their own version, laid
+ * first as `applyBeneath` applies them: their row (its defaults only over no stored row), or their
+ * delete (the set then lays its row over none). The writes travel as one JSON parameter.
  */
 function overlaySource(versions: VersionsTable, schema: CompiledSchema, pending: PendingWrites): SQL {
   const pk = schema.primaryKey;
@@ -33,17 +36,25 @@ function overlaySource(versions: VersionsTable, schema: CompiledSchema, pending:
       r: w.row ? record(schema, w.row) : null,
       // Over a stored row, the row less its defaults (`PendingWrite.defaults`): the flush inserts them only.
       ...(w.row && w.defaults?.length && { s: record(schema, w.row, w.defaults) }),
+      // The writes it carries beneath it, at their version (`PendingWrite.under`): `u` none for a delete.
+      ...(w.row && w.under && { uv: w.under.version, u: w.under.row && record(schema, w.under.row) }),
+      ...(w.row &&
+        w.under?.row &&
+        w.under.defaults?.length && { us: record(schema, w.under.row, w.under.defaults) }),
     })),
   );
   const type = sql.raw(castType(pk.column));
   const stored = sql`coalesce((select ${versions.version} from ${versions} where ${versions.schema} = ${schema.identity} and ${versions.id} = (p.k::${type})::text), 0)`;
   const key = sql`${B}.${sql.identifier(pk.name)}`;
-  const over = sql`case when ${key} is null then ${P}.r else coalesce(${P}.s, ${P}.r) end`;
-  return sql`(with ${P} as (select p.k::${type} as k, p.r, p.s from jsonb_to_recordset(${json}::jsonb) as p(k text, v bigint, r jsonb, s jsonb) where p.v > ${stored})
+  // The writes beneath count where they are newer than the stored version too (`b`): their row
+  // (`u`; `us` less its defaults, over a stored row), or their delete (the stored row not joined).
+  const beneathRow = sql`jsonb_populate_record(${B}, case when not ${P}.b or ${P}.u is null then '{}' when ${key} is null then ${P}.u else coalesce(${P}.us, ${P}.u) end)`;
+  const over = sql`case when ${key} is null and not (${P}.b and ${P}.u is not null) then ${P}.r else coalesce(${P}.s, ${P}.r) end`;
+  return sql`(with ${P} as (select p.k::${type} as k, p.r, p.s, p.u, p.us, coalesce(p.uv > q.sv, false) as b from jsonb_to_recordset(${json}::jsonb) as p(k text, v bigint, r jsonb, s jsonb, uv bigint, u jsonb, us jsonb) cross join lateral (select ${stored} as sv) as q where p.v > q.sv)
 select ${B}.* from ${schema.table} as ${B} where ${key} not in (select k from ${P})
 union all
-select ${O}.* from ${P} left join ${schema.table} as ${B} on ${key} = ${P}.k
-cross join lateral jsonb_populate_record(${B}, ${over}) as ${O} where ${P}.r is not null) as ${sql.identifier(getTableName(schema.table))}`;
+select ${O}.* from ${P} left join ${schema.table} as ${B} on ${key} = ${P}.k and not (${P}.b and ${P}.u is null)
+cross join lateral jsonb_populate_record(${beneathRow}, ${over}) as ${O} where ${P}.r is not null) as ${sql.identifier(getTableName(schema.table))}`;
 }
 
 /** A stored row as `jsonb_populate_record` reads it: Postgres column names, values as the write sends them. */

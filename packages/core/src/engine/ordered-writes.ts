@@ -8,6 +8,7 @@ import type { QueuedWrite } from '../queue/types.js';
 import type { Bucket } from './buckets.js';
 import { markCounters } from './counter-marks.js';
 import { OtherShapesLive } from './live-shapes.js';
+import { beneathValue } from './pending-beneath.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
 import { markedShapes } from './superseded-marks.js';
 
@@ -127,6 +128,8 @@ export async function writeOrderedIn(
     // The pending index's row: a search lays it over Postgres, so it needs every column.
     perKey.push(pendingFlush && w.queued !== undefined && w.queued !== payload ? w.queued : '');
     perKey.push(pendingFlush && w.defaults?.length ? JSON.stringify(w.defaults) : '');
+    // The queued writes it goes beneath (field `<{row key}`): a search lays them under its row.
+    perKey.push(pendingFlush && w.stored && w.under ? beneathValue(w.under) : '');
   }
   let l1Values: (Row | typeof ABSENT)[] | undefined;
   const reply = await withSeededCounter(

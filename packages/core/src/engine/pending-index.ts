@@ -4,6 +4,7 @@ import type { PendingWrite, PendingWrites } from '../l3/types.js';
 import type { EngineContext } from './context.js';
 import type { KeySpace } from './keys.js';
 import type { Remembered } from './own-pending.js';
+import { beneathOf, beneathValue, pendingUnder } from './pending-beneath.js';
 import { otherShapes, ownColumns } from './pending-elsewhere.js';
 import type { SchemaCache } from './schema-cache.js';
 
@@ -35,10 +36,11 @@ export async function pendingWrites(
   try {
     // A keyPrefix another app or table holds (see `L3Claim`) is refused: its index is not ours.
     await cache.generation?.current();
-    // An index holds its entries, the marks on them (`#{row key}`, `!{row key}`, `?{row key}`) and
-    // their defaults' names (`+{row key}`, see MARKS in l2/scripts.ts), at most four fields per entry:
-    // read up to five times the bound, and count only the entries (below), or a search with fewer
-    // writes queued than the bound was refused.
+    // An index holds its entries, the marks on them (`#{row key}`, `!{row key}`, `?{row key}`),
+    // their defaults' names (`+{row key}`, see MARKS in l2/scripts.ts) and the writes beneath them
+    // (`<{row key}`, see pending-beneath.ts), at most five fields per entry: read up to six times
+    // the bound, and count only the entries (below), or a search with fewer writes queued than the
+    // bound was refused.
     replies = await Promise.all(
       reads.map(({ shape, keys }) =>
         cache.l2!.run(PENDING, [keys.pendingIndexOf(shape)], ['read', String(FIELDS * MAX_SEARCH_PENDING)]),
@@ -50,11 +52,14 @@ export async function pendingWrites(
   }
   const byId = new Map<string, PendingWrite>();
   replies.forEach((reply, r) => {
-    // More than five times the bound of entries, marks and names: more than the bound of entries.
+    // More than six times the bound of entries, marks, names and writes beneath: more than the bound.
     if (!Array.isArray(reply)) throw backlog(cache, Math.ceil(Number(reply) / FIELDS), 'at least ');
     const { s, shape, keys } = reads[r]!;
     const prefix = keys.rowOf(shape, '');
     const names = namesOf(reply, `+${prefix}`);
+    const beneath = beneathOf(reply, prefix);
+    const decode = (text: string) =>
+      s === 0 ? cache.rows.fromQueue(text) : ownColumns(cache, cache.rows.fromQueue(text));
     for (let i = 0; i + 1 < reply.length; i += 2) {
       const field = String(reply[i]);
       const entry = indexEntry(reply[i + 1]);
@@ -62,17 +67,22 @@ export async function pendingWrites(
       const id = field.slice(prefix.length);
       if (entry.version <= (byId.get(id)?.version ?? -1)) continue;
       const { version, row: text } = entry;
-      const row =
-        text === undefined
-          ? undefined
-          : s === 0
-            ? cache.rows.fromQueue(text)
-            : ownColumns(cache, cache.rows.fromQueue(text));
+      const row = text === undefined ? undefined : decode(text);
       // Its defaults' names, of its version (see `named` in MARKS): a search lays them over no stored row.
       const named = names.get(id);
       const defaults =
         row && named?.version === version ? named.keys.filter((k) => row[k] !== undefined) : undefined;
-      byId.set(id, { id, version, ...(row && { row }), ...(defaults?.length && { defaults }) });
+      // The writes its set carries beneath it, older than it (a leftover of a flushed set is older
+      // than what Postgres holds: the overlay does not lay it).
+      const held = row && beneath.get(id);
+      const under = held && held.below <= version ? pendingUnder(held, decode) : undefined;
+      byId.set(id, {
+        id,
+        version,
+        ...(row && { row }),
+        ...(defaults?.length && { defaults }),
+        ...(under && { under }),
+      });
     }
   });
   if (byId.size > MAX_SEARCH_PENDING) throw backlog(cache, byId.size);
@@ -135,8 +145,8 @@ export function peekIn(
   ) as Promise<unknown[]>;
 }
 
-/** The most fields of the pending index per entry: itself, three marks and its defaults' names. */
-const FIELDS = 5;
+/** The most fields of the pending index per entry: itself, three marks, its defaults' names, the writes beneath. */
+const FIELDS = 6;
 
 /**
  * A pending index entry, `{version};{kind};{row}` (the row may hold ';' itself), or as PENDING `peek`
@@ -203,7 +213,8 @@ function ownWrites(cache: SchemaCache): PendingWrites {
     if (e.payload === undefined) return { id, version: e.version };
     const row = e.queued !== undefined ? cache.rows.fromQueue(e.queued) : cache.rows.fromL2(e.payload);
     const defaults = e.defaults?.filter((k) => row[k] !== undefined);
-    return { id, version: e.version, row, ...(defaults?.length && { defaults }) };
+    const under = e.queued !== undefined && e.under && pendingUnder(e.under, (t) => cache.rows.fromQueue(t));
+    return { id, version: e.version, row, ...(defaults?.length && { defaults }), ...(under && { under }) };
   });
 }
 
@@ -268,7 +279,9 @@ export async function restorePendingIndex(
         const [key, e] = entries[i]!;
         const entry = e.payload === undefined ? 'a;' : `r;${e.queued ?? e.payload}`;
         const names = e.payload !== undefined && e.defaults?.length ? JSON.stringify(e.defaults) : '';
-        args.push(space.row(key), `${e.version};${entry}`, names);
+        // The writes it goes beneath (`<{row key}`, see pending-beneath.ts): a search lays them first.
+        const under = e.queued !== undefined && e.under ? beneathValue(e.under) : '';
+        args.push(space.row(key), `${e.version};${entry}`, names, under);
       }
       await l2.run(PENDING, [space.pendingIndex], args);
       return [];

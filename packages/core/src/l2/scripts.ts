@@ -82,7 +82,7 @@ if current ~= ARGV[1] then return {tick, -4, tonumber(current)} end`;
  * then per entry: version, ttlMs (0 = none), value. Reply: {tick, 0, per entry 1 (written) or 0 (a
  * newer one is there), bumps}, or {tick, -4, current generation}. With a last ARGV 'settle' (a
  * flush's commit), the key after the entry keys is a pending index (see PENDING), out of
- * which each entry's key goes (with its marks and names, as PENDING 'done' takes them) while it names that
+ * which each entry's key goes (with its marks, names and writes beneath, as PENDING 'done' takes them) while it names that
  * version or an older one; its reply slot is 0.
  */
 export const PUT: L2Script = {
@@ -99,7 +99,7 @@ for i = 1, n do
   local a = 2 + (i - 1) * 3
   if index then
     local held = redis.call('HGET', index, KEYS[2 + i])
-    if held and tonumber(string.match(held, '^(%d+);')) <= tonumber(ARGV[a + 1]) then redis.call('HDEL', index, KEYS[2 + i], '#' .. KEYS[2 + i], '!' .. KEYS[2 + i], '?' .. KEYS[2 + i], '+' .. KEYS[2 + i]) end
+    if held and tonumber(string.match(held, '^(%d+);')) <= tonumber(ARGV[a + 1]) then redis.call('HDEL', index, KEYS[2 + i], '#' .. KEYS[2 + i], '!' .. KEYS[2 + i], '?' .. KEYS[2 + i], '+' .. KEYS[2 + i], '<' .. KEYS[2 + i]) end
   end
   local _, _, stored = header(KEYS[2 + i])
   if stored and tonumber(stored) > tonumber(ARGV[a + 1]) then
@@ -130,7 +130,9 @@ return out`,
  * `{version};{kind};{row}` (the row: the entry's last ARGV but one, or its payload when that is ''),
  * and, when the last ARGV (a JSON array of column keys) is not '', field `+{row key}` naming the
  * row's default columns (`{version}:{names}`, see `named` in MARKS; not deleted when '': names of
- * an older version are not read). Each
+ * an older version are not read), and, when the last ARGV is not '', field `<{row key}` holding it:
+ * the queued writes the row goes beneath (`QueuedWrite.under`, see engine/pending-beneath.ts; not
+ * deleted when '': the flush still applies them beneath a later write's fold). Each
  * version is formatted once (`versions`): the queue entry and the envelope carry the same text.
  * `extra` ARGV (from `ARGV[p]`, after the field) come before the entries' and `tail` (Lua given
  * `p`, `base` and `per`) runs once every row is written: see `l2/publish-scripts.ts`.
@@ -141,7 +143,7 @@ export function orderedPut(
   tail: (p: number, base: number, per: number) => string = () => '',
 ): string {
   const rows = enqueue ? 6 : 5;
-  const per = enqueue ? 7 : 6;
+  const per = enqueue ? 8 : 7;
   const p = enqueue ? 6 : 5;
   const base = p + extra;
   return `${LIFE}
@@ -188,10 +190,11 @@ for i = 1, n do
   local ttl = tonumber(ARGV[a + 1])
   if ttl > 0 then redis.call('SET', KEYS[${rows} + i], value, 'PX', ttl) else redis.call('SET', KEYS[${rows} + i], value) end
   if ARGV[3] == '1' then
-    local row, names = ARGV[a + ${per - 2}], ARGV[a + ${per - 1}]
+    local row, names, under = ARGV[a + ${per - 3}], ARGV[a + ${per - 2}], ARGV[a + ${per - 1}]
     if row == '' then row = ARGV[a + 3] end
     redis.call('HSET', KEYS[5], KEYS[${rows} + i], version .. ';' .. ARGV[a] .. ';' .. row)
     if names ~= '' then redis.call('HSET', KEYS[5], '+' .. KEYS[${rows} + i], version .. ':' .. names) end
+    if under ~= '' then redis.call('HSET', KEYS[5], '<' .. KEYS[${rows} + i], under) end
     if ttl > 0 then redis.call('PEXPIRE', KEYS[5], ttl) end
   end
   out[4 + i] = held[i]
@@ -205,8 +208,9 @@ ${tail(p, base, per)}return out`;
  * per key from the schema's counter and writes each envelope with it, moving the search generation
  * on. KEYS = tick, generation, counter, search generation, pending index, then the row keys. ARGV =
  * generation, tick floor, pending flag, owner, then per key: kind, ttlMs, expiresAt, payload, the
- * row the pending index keeps ('' for the payload; only with the pending flag '1', see PENDING), and
- * the JSON array of the keys of its columns that are defaults for a new row ('' for none).
+ * row the pending index keeps ('' for the payload; only with the pending flag '1', see PENDING),
+ * the JSON array of the keys of its columns that are defaults for a new row ('' for none), and the
+ * writes it goes beneath ('' for none, see engine/pending-beneath.ts).
  * Reply {tick, status, …}: {tick, 0, first version, search generation, then per key 1 if it held a
  * row before, else 0}; {tick, -4, generation} when the generation moved on; {tick, -3} when the
  * tick is not above the floor (Redis went back: the counter may hand out versions already given;
@@ -478,7 +482,7 @@ if KEYS[5] and ARGV[4] then
       local all = redis.call('HGETALL', KEYS[9])
       for i = 1, #all, 2 do
         local v = string.match(all[i + 1], '^(%d+);')
-        if v and string.find('#!?+', string.sub(all[i], 1, 1), 1, true) == nil then
+        if v and string.find('#!?+<', string.sub(all[i], 1, 1), 1, true) == nil then
           redis.call('HSET', KEYS[9], '?' .. all[i], string.format('%.0f', tonumber(v) + 1))
         end
       end
@@ -620,7 +624,8 @@ return out`,
  * A schema's pending index (write-behind writes acknowledged, not flushed yet: ORDERED_PUT keeps it,
  * a flush's PUT empties it) for a search to lay over Postgres: a hash from row key to
  * `{version};{kind};{row}`, and for a row with client defaults, their names (`+{row key}`, see
- * `named` in MARKS). KEYS = the index. ARGV[1] says what to do:
+ * `named` in MARKS), for a set carrying queued writes beneath its own columns, those writes
+ * (`<{row key}`, see engine/pending-beneath.ts). KEYS = the index. ARGV[1] says what to do:
  * - `peek`, KEYS after the index = row keys: per key its value and its index entry (nil for none),
  *   read together (what a partial write merges over, see `partial-rows.ts`), a row entry with named
  *   defaults as `{version};d;{names};{row}`; with ARGV[2] `marks`,
@@ -630,13 +635,14 @@ return out`,
  *   see GENERATION: writes that did not see the entry's shape may have superseded it);
  * - `read`, ARGV[2] = the most fields wanted: the flat list field, value, … (entries, marks and
  *   names as stored), or the number of fields when there are more (nothing else is read);
- * - `done`, then per entry field, version: takes each out (and its marks and names) while it names that version
+ * - `done`, then per entry field, version: takes each out (and its marks, names and writes beneath) while it names that version
  *   or an older one (its write was flushed, superseded, withdrawn or dead-lettered). Reply: the count removed;
- * - `put`, then per entry field, value, names: puts each in unless it holds one at least as new (a
+ * - `put`, then per entry field, value, names, writes beneath ('' for none): puts each in unless it holds one at least as new (a
  *   Redis reset lost it), under a come-back mark (`?{row key}`, its version + 1: a write reserved
  *   after the reset found no entry to mark), with its defaults' names (`+{row key}` =
  *   `{version}:{names}`) unless `names` is '', the index then kept a week. Reply: the count written.
- * An entry has at most four fields beside it: three marks (`#`, `!`, `?`) and its names (`+`), see MARKS.
+ * An entry has at most five fields beside it: three marks (`#`, `!`, `?`), its names (`+`), see
+ * MARKS, and the writes beneath it (`<`).
  */
 export const PENDING: L2Script = {
   name: 'pending',
@@ -655,14 +661,14 @@ if ARGV[1] == 'read' then
   return redis.call('HGETALL', KEYS[1])
 end
 local c = 0
-local step = ARGV[1] == 'put' and 3 or 2
+local step = ARGV[1] == 'put' and 4 or 2
 for i = 2, #ARGV, step do
   local held = redis.call('HGET', KEYS[1], ARGV[i])
   local v = tonumber(string.match(held or '-1;', '^(-?%d+);'))
   if ARGV[1] == 'done' then
     if held and v <= tonumber(ARGV[i + 1]) then
       c = c + redis.call('HDEL', KEYS[1], ARGV[i])
-      redis.call('HDEL', KEYS[1], '#' .. ARGV[i], '!' .. ARGV[i], '?' .. ARGV[i], '+' .. ARGV[i])
+      redis.call('HDEL', KEYS[1], '#' .. ARGV[i], '!' .. ARGV[i], '?' .. ARGV[i], '+' .. ARGV[i], '<' .. ARGV[i])
     end
   else
     local at = string.match(ARGV[i + 1], '^(%d+);')
@@ -670,6 +676,7 @@ for i = 2, #ARGV, step do
     if v < put then
       redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1], '?' .. ARGV[i], string.format('%.0f', put + 1))
       if ARGV[i + 2] ~= '' then redis.call('HSET', KEYS[1], '+' .. ARGV[i], at .. ':' .. ARGV[i + 2]) end
+      if ARGV[i + 3] ~= '' then redis.call('HSET', KEYS[1], '<' .. ARGV[i], ARGV[i + 3]) end
       c = c + 1
     end
   end

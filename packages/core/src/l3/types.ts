@@ -70,6 +70,12 @@ export interface PendingWrite {
    * laid over a stored row they are not (the flush only inserts them). Absent: none.
    */
   defaults?: readonly string[];
+  /**
+   * The key's older queued writes this set carries beneath its own columns (`QueuedWrite.under`),
+   * at their version: laid first, as their flush applies them, only where the stored version is
+   * older (none: a queued delete). Absent: none.
+   */
+  under?: { version: number; row?: Row; defaults?: readonly string[] };
 }
 
 /** A row as Postgres holds it, with its version (0 when Strata has never written the key). */

@@ -171,6 +171,10 @@ async function applyOrSplit(
 ): Promise<void> {
   let results: WriteOutcome[][];
   const bySchema = groupBySchema(folded(items.map(({ under: _under, ...rest }) => rest)));
+  // Before Postgres applies the batch: a Redis reset found after it (by the settle's reply, or
+  // before the settle is sent) may have taken a newer write's copy, so the settle leaves markers,
+  // not rows (see reset-since.ts; regression-flush-settle-reset.test.ts).
+  const since = new Map([...bySchema.keys()].map((cache) => [cache, cache.l2 && cache.resetsSeen()]));
   try {
     const l3 = items[0]!.cache.l3!;
     await applyBeneath(ctx, items);
@@ -282,7 +286,7 @@ async function applyOrSplit(
     );
     // Out of the pending index in the same request (after Postgres committed: a search that read
     // the index before finds Postgres at these versions, and lays nothing over them).
-    await cache.commit(ctx, withPlain, { settle: true });
+    await cache.commit(ctx, withPlain, { settle: true, since: since.get(cache) || undefined });
     await publish(
       cache,
       applied.map((a) => a.key),

@@ -74,7 +74,10 @@ const EXPECTED: Record<string, Trips> = {
   // with only their sent columns (a write of the key reserved earlier may land before the flush:
   // regression-partial-over-held-tx), so they go as a partial group (its version check, then its
   // rows), and b2 (stored whole) as a merged row: 3 statements in that request (2/2 before it).
-  'flushDirty (100 queued sets)': [1, 2, 4],
+  // Plus, first, a generation read (the instance holds unflushed writes of its own): a Redis that
+  // lost its data, queue included, is found before the drain, which would else find the queue empty
+  // and return with those writes nowhere (regression-flush-after-data-loss; 1/2/4 before it).
+  'flushDirty (100 queued sets)': [2, 2, 4],
   stats: [0, 0, 0],
 };
 

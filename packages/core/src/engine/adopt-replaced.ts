@@ -57,4 +57,3 @@ export async function adoptReplaced(cache: SchemaCache, told: readonly [string, 
     },
   );
 }
-

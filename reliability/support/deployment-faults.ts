@@ -78,6 +78,11 @@ import type { TcpProxy } from './tcp-proxy.js';
  *   missed write, kept to send again); the generation read that sends it found the reset and the
  *   tombstone went into the emptied Redis, over A1's newer write the reset lost. Now markers at the
  *   missed write's versions after a reset (regression-missed-write-after-reset).
+ * - skew + redis-restart (write-behind, seed 482529423, 70 runs, 40 commands; helper "hunter"):
+ *   `skewedWrites(A2 then A1, k1), redisRestart, get(A2, k1)` → A2 read null, below its own write:
+ *   A2 forgot its queued write at A1's message, found the reset first (its bus gap) and put nothing
+ *   back, while the reset orphaned A1's pending row. Now A2 takes that row into the new generation
+ *   at the version the bus told it (engine/adopt-replaced.ts; regression-restart-superseded-own).
  */
 export const FAULT_CLASSES = [
   'shared-prefix',

@@ -1,6 +1,7 @@
 import { encodeEnvelope } from '../l2/envelope.js';
 import { PUT } from '../l2/scripts.js';
 import type { QueuedWrite } from '../queue/types.js';
+import { adoptReplaced } from './adopt-replaced.js';
 import type { EngineContext } from './context.js';
 import { normalizeId } from './ids.js';
 import { PENDING_HOLD_MS } from './ordered-writes.js';
@@ -38,6 +39,13 @@ export interface Remembered {
  */
 export class OwnPending {
   readonly #rows = new Map<string, Remembered>();
+  /**
+   * Keys whose write of this instance another instance's newer write replaced before it was
+   * flushed: the version the bus told, live (see `replaced`). After a reset the writer of that
+   * version may find it late (at its next generation read), and until then this instance, which
+   * forgot its own write for it, would read what Postgres had, older than its own write.
+   */
+  readonly #replaced = new Map<string, number>();
 
   record(
     key: string,
@@ -48,8 +56,32 @@ export class OwnPending {
     under?: QueuedWrite['under'],
   ): void {
     this.#rows.delete(key);
+    this.#replaced.delete(key);
     this.#rows.set(key, { version, payload, queued, defaults, under });
     if (this.#rows.size > MAX_REMEMBERED) this.#rows.delete(this.#rows.keys().next().value!);
+  }
+
+  /**
+   * The bus told that `key` is at `version` now (another instance's write): what this instance
+   * wrote before it is no longer pending, and the version is kept to take that write's pending row
+   * into the generation after a reset (`adoptReplaced`).
+   */
+  replaced(key: string, version: number): void {
+    const held = this.#rows.get(key);
+    if (held && held.version <= version) this.#rows.delete(key);
+    const told = this.#replaced.get(key);
+    if ((held && held.version < version) || (told !== undefined && told < version)) {
+      this.#replaced.delete(key);
+      this.#replaced.set(key, version);
+      if (this.#replaced.size > MAX_REMEMBERED) this.#replaced.delete(this.#replaced.keys().next().value!);
+    }
+  }
+
+  /** The versions told of replaced writes (see `replaced`), taken: each is adopted once. */
+  takeReplaced(): [string, number][] {
+    const out = [...this.#replaced];
+    this.#replaced.clear();
+    return out;
   }
 
   /** `key` is at `version` now somewhere: what this instance wrote before it is no longer pending. */
@@ -58,8 +90,9 @@ export class OwnPending {
     if (held && held.version <= version) this.#rows.delete(key);
   }
 
+  /** What a reset leaves this instance to put back or adopt (see `replaced`). */
   get size(): number {
-    return this.#rows.size;
+    return this.#rows.size + this.#replaced.size;
   }
 
   entries(): [string, Remembered][] {
@@ -89,15 +122,19 @@ export class OwnPending {
  */
 export async function restoreOwnPending(ctx: EngineContext, cache: SchemaCache): Promise<number> {
   const own = cache.ownPending;
-  if (!own || own.size === 0 || !cache.l2) return 0;
+  if (!own?.size || !cache.l2) return 0;
   let entries = own.entries();
+  let told = own.takeReplaced();
   if (cache.l3) {
+    // One read for both: this instance's writes and those that replaced its writes (`adoptReplaced`).
     const found = await cache.l3.findMany(
       cache.schema,
-      entries.map(([key]) => normalizeId(cache.schema, key)),
+      [...entries, ...told].map(([key]) => normalizeId(cache.schema, key)),
     );
     const pk = cache.schema.primaryKey.key;
     const stored = new Map(found.map((f) => [String(f.row[pk]), f.version]));
+    // Flushed already (or a newer write a bus gap hid, flushed): Postgres serves it, not the row.
+    told = told.filter(([key, version]) => (stored.get(key) ?? 0) < version);
     // A delete comes back only over a row Postgres still has: with none there, it was flushed (by
     // another instance, unseen here) or had nothing to delete, and a pending tombstone, kept a week
     // and dropped by no invalidation, would hide a row written later outside Strata.
@@ -105,6 +142,7 @@ export async function restoreOwnPending(ctx: EngineContext, cache: SchemaCache):
       ([key, e]) => (stored.get(key) ?? (e.payload === undefined ? e.version : 0)) < e.version,
     );
   }
+  await adoptReplaced(cache, told);
   if (entries.length === 0) return 0;
   const list = entries;
   // Per bucket touched: each bucket's rows are written against its own generation and tick.

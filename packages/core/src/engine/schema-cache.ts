@@ -1163,7 +1163,8 @@ export class SchemaCache {
       this.inflight.delete(key);
       const held = this.l1?.peek(key);
       const version = versions?.[i];
-      if (version !== undefined) this.ownPending?.passed(key, version);
+      // Told, not flushed: the version is kept to adopt its pending row after a reset (`adoptReplaced`).
+      if (version !== undefined) this.ownPending?.replaced(key, version);
       if (this.l1 && (version !== undefined || writing))
         this.#announce(key, version ?? Number.POSITIVE_INFINITY);
       if (held && (version === undefined || held.version <= version)) this.l1!.delete(key);

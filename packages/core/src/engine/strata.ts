@@ -907,7 +907,8 @@ export class Strata {
     this.#tagClock?.forget(true);
     for (const rt of this.#registry.all()) {
       rt.reset(replace, b);
-      // This instance's unflushed write-behind writes go back into L2 (the queue still has them).
+      // This instance's unflushed write-behind writes go back into L2 (the queue still has them),
+      // and the rows of those that replaced them are taken into the new generation.
       if (rt.ownPending?.size && !rt.restoring) {
         const restoring = restoreOwnPending(this.#ctx, rt)
           .catch((err: unknown) => this.#ctx.tolerate(rt.schema.name, 'l2', 'restore-pending', err))

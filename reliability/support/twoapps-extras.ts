@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { expect } from 'vitest';
-import { inst, key, type Model, type Op, op, table, type World } from './twoapps-model.js';
+import { inst, key, type Model, type Op, op, runQuery, table, type World } from './twoapps-model.js';
 import { rowOf, type TableName, tagOf } from './twoapps-stack.js';
 
 // The `extras` commands of reliability/test/model-two-apps.test.ts (its tags / TTL / late-reply
@@ -9,12 +9,12 @@ import { rowOf, type TableName, tagOf } from './twoapps-stack.js';
 export type ExtraOp =
   | { k: 'expire'; inst: number; table: 'wb' | 'wt'; key: number }
   | { k: 'ext'; inst: number; key: number }
-  | { k: 'late'; inst: number; key: number; other: number; mid: 'set' | 'get' | 'inv' }
+  | { k: 'late'; inst: number; key: number; other: number; mid: 'set' | 'get' | 'inv' | 'del' }
   | { k: 'lateFlush'; inst: number; key: number };
 
 /** Runs one plain command (the model's `step`), as the late reply's command in between. */
 type Step = (o: {
-  k: 'set' | 'get' | 'inv';
+  k: 'set' | 'get' | 'inv' | 'del';
   inst: number;
   table: TableName;
   key: number;
@@ -36,11 +36,18 @@ export async function stepExtra(w: World, m: Model, o: ExtraOp, ids: readonly st
     if (typeof m.latest.get(`${i.app}|wt|${id}`) !== 'number') return;
     const n = m.next++;
     await w.stack.pgUpdate(i.app, 'wt', id, n);
-    await i.strata.invalidateTags([tagOf(id)]);
+    await i.strata.invalidateTags([tagOf(id), 'list']);
     m.wrote(i, 'wt', id, n, false);
     w.tally.reads += 1;
     const row = rowOf((await i.strata.find(i.schemas.wt, id)) as Record<string, unknown> | null);
     expect(row?.n, `${i.name} get wt/${id} after SQL n=${n} and invalidateTags(${tagOf(id)})`).toBe(n);
+    // The cached list (tag `list`) went too: it lists the SQL write.
+    const listed = (await i.strata.searchCached(i.schemas.wt, runQuery(ids, true))).map((r) =>
+      rowOf(r as Record<string, unknown>),
+    );
+    expect(listed.find((r) => r?.id === id)?.n, `${i.name} searchCached wt after invalidateTags(list)`).toBe(
+      n,
+    );
     // Its app's other instances hear it over the bus (bounded by the poll's timeout).
     for (const j of w.stack.instances.filter((x) => x.app === i.app && x !== i)) {
       const read = async () =>
@@ -141,7 +148,7 @@ export const opsOf = (extras: boolean): fc.Arbitrary<Op> =>
             inst,
             key,
             other: inst,
-            mid: fc.constantFrom('set' as const, 'get' as const, 'inv' as const),
+            mid: fc.constantFrom('set' as const, 'get' as const, 'inv' as const, 'del' as const),
           }),
         },
       )

@@ -94,6 +94,14 @@ export class Model {
   }
 }
 
+/** A run's rows by id; a cached list carries the tag `list` (`invalidateTags(['list'])` drops it). */
+export const runQuery = (ids: readonly string[], cached: boolean) => {
+  const q = Q()
+    .where('id LIKE $1', `${ids[0]!.slice(0, -1)}%`)
+    .orderBy('id');
+  return (cached ? q.tags('list') : q).build();
+};
+
 const rowFor = (app: App, id: string, n: number, full: boolean) =>
   full ? { id, n, app, note: `note-${n}`, tag: `tag-${n}` } : { id, n, app };
 
@@ -125,11 +133,9 @@ export async function step(w: World, m: Model, o: Op, ids: readonly string[]): P
   const schema = i.schemas[o.table];
   if (o.k === 'search') {
     // Write-behind: Postgres with the pending index laid over it (its entries, marks, defaults' names).
-    const query = Q()
-      .where('id LIKE $1', `${ids[0]!.slice(0, -1)}%`)
-      .orderBy('id')
-      .build();
-    const rows = o.cached ? await i.strata.searchCached(schema, query) : await i.strata.search(schema, query);
+    const rows = o.cached
+      ? await i.strata.searchCached(schema, runQuery(ids, true))
+      : await i.strata.search(schema, runQuery(ids, false));
     for (const raw of rows) {
       const row = rowOf(raw as Record<string, unknown>)!;
       const what = `${i.name} search ${o.table} listed ${JSON.stringify(row)}`;

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { expect } from 'vitest';
 import { inst, key, type Model, type Op, op, runQuery, table, type World } from './twoapps-model.js';
-import { rowOf, type TableName, tagOf } from './twoapps-stack.js';
+import { rowOf, tagOf } from './twoapps-stack.js';
 
 // The `extras` commands of reliability/test/model-two-apps.test.ts (its tags / TTL / late-reply
 // layouts): each runs on the real apps and checks what it read against the model.
@@ -9,17 +9,17 @@ import { rowOf, type TableName, tagOf } from './twoapps-stack.js';
 export type ExtraOp =
   | { k: 'expire'; inst: number; table: 'wb' | 'wt'; key: number }
   | { k: 'ext'; inst: number; key: number }
-  | { k: 'late'; inst: number; key: number; other: number; mid: 'set' | 'get' | 'inv' | 'del' }
+  | {
+      k: 'late';
+      inst: number;
+      key: number;
+      other: number;
+      mid: 'set' | 'get' | 'inv' | 'del' | 'restart' | 'lose';
+    }
   | { k: 'lateFlush'; inst: number; key: number };
 
 /** Runs one plain command (the model's `step`), as the late reply's command in between. */
-type Step = (o: {
-  k: 'set' | 'get' | 'inv' | 'del';
-  inst: number;
-  table: TableName;
-  key: number;
-  full: boolean;
-}) => Promise<void>;
+type Step = (o: Op) => Promise<void>;
 
 export async function stepExtra(w: World, m: Model, o: ExtraOp, ids: readonly string[], step: Step) {
   const i = w.stack.instances[o.inst]!;
@@ -75,7 +75,14 @@ export async function stepExtra(w: World, m: Model, o: ExtraOp, ids: readonly st
     .toBe(true);
   m.wrote(i, 'wt', id, n, false);
   // The command in between must not wait for the held reply (a deadlock detector, not a sleep).
-  const between = step({ k: o.mid, inst: other, table: 'wt', key: o.key, full: true });
+  // A Redis restart or data loss in between: the reply then lands on a Redis that moved on.
+  const between = step(
+    o.mid === 'restart' || o.mid === 'lose'
+      ? { k: o.mid }
+      : o.mid === 'set'
+        ? { k: 'set', inst: other, table: 'wt', key: o.key, full: true }
+        : { k: o.mid, inst: other, table: 'wt', key: o.key },
+  );
   let done = false;
   between.then(
     () => (done = true),
@@ -148,7 +155,14 @@ export const opsOf = (extras: boolean): fc.Arbitrary<Op> =>
             inst,
             key,
             other: inst,
-            mid: fc.constantFrom('set' as const, 'get' as const, 'inv' as const, 'del' as const),
+            mid: fc.constantFrom(
+              'set' as const,
+              'get' as const,
+              'inv' as const,
+              'del' as const,
+              'restart' as const,
+              'lose' as const,
+            ),
           }),
         },
       )

@@ -40,7 +40,16 @@ export async function stepExtra(w: World, m: Model, o: ExtraOp, ids: readonly st
     m.wrote(i, 'wt', id, n, false);
     w.tally.reads += 1;
     const row = rowOf((await i.strata.find(i.schemas.wt, id)) as Record<string, unknown> | null);
-    expect(row?.n, `${i.name} get wt/${id} after SQL n=${n} and invalidateTags(${tagOf(id)})`).toBe(n);
+    if (row?.n !== n) {
+      // Diagnosis: what Postgres holds now, and a second read.
+      const pg = (await w.stack.pgRows(i.app, 'wt')).get(id);
+      const again = rowOf((await i.strata.find(i.schemas.wt, id)) as Record<string, unknown> | null);
+      const stats = JSON.stringify(i.strata.stats());
+      expect(
+        row?.n,
+        `${i.name} get wt/${id} after SQL n=${n} and invalidateTags(${tagOf(id)}); Postgres ${JSON.stringify(pg)}, again ${JSON.stringify(again)}, stats ${stats}`,
+      ).toBe(n);
+    }
     // The cached list (tag `list`) went too: it lists the SQL write.
     const listed = (await i.strata.searchCached(i.schemas.wt, runQuery(ids, true))).map((r) =>
       rowOf(r as Record<string, unknown>),

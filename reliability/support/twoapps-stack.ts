@@ -221,7 +221,12 @@ export async function twoApps(redis: AofRedis, names: TwoAppsNames, perApp: numb
     },
     queued: (table) => queued && table === 'wb',
     async pgUpdate(app, table, id, n) {
-      await admin.query(`update "${names.pgSchema[app]}"."${table}" set n = $2 where id = $1`, [id, n]);
+      const { rowCount } = await admin.query(
+        `update "${names.pgSchema[app]}"."${table}" set n = $2 where id = $1`,
+        [id, n],
+      );
+      // Only rows the model holds acknowledged: Postgres must have it.
+      if (rowCount !== 1) throw new Error(`Postgres of ${app} has no ${table}/${id} to update`);
     },
     async pgRows(app, table) {
       const { rows } = await admin.query(

@@ -2,6 +2,7 @@ import { Q } from '@strata/core';
 import fc from 'fast-check';
 import { expect } from 'vitest';
 import type { AofRedis } from './deployment-redis.js';
+import { type ExtraOp, stepExtra } from './twoapps-extras.js';
 import {
   APPS,
   type App,
@@ -19,7 +20,14 @@ import {
 export interface World {
   readonly stack: TwoApps;
   readonly redis: AofRedis;
-  readonly tally: { runs: number; ops: number; reads: number; faults: number };
+  readonly tally: {
+    runs: number;
+    ops: number;
+    reads: number;
+    faults: number;
+    late: number;
+    lateFlush: number;
+  };
 }
 
 export const KEYS = 3;
@@ -31,14 +39,15 @@ export type Op =
   | { k: 'get'; inst: number; table: TableName; key: number }
   | { k: 'search'; inst: number; table: TableName; cached: boolean }
   | { k: 'inv'; inst: number; table: TableName; key: number | 'all' }
+  | ExtraOp
   | { k: 'flush'; app: App }
   | { k: 'restart' }
   | { k: 'wipe' }
   | { k: 'lose' };
 
-const inst = fc.integer({ min: 0, max: 3 });
-const table = fc.constantFrom(...TABLES);
-const key = fc.integer({ min: 0, max: KEYS - 1 });
+export const inst = fc.integer({ min: 0, max: 3 });
+export const table = fc.constantFrom(...TABLES);
+export const key = fc.integer({ min: 0, max: KEYS - 1 });
 export const op: fc.Arbitrary<Op> = fc.oneof(
   {
     weight: 4,
@@ -85,6 +94,14 @@ export class Model {
   }
 }
 
+/** A run's rows by id; a cached list carries the tag `list` (`invalidateTags(['list'])` drops it). */
+export const runQuery = (ids: readonly string[], cached: boolean) => {
+  const q = Q()
+    .where('id LIKE $1', `${ids[0]!.slice(0, -1)}%`)
+    .orderBy('id');
+  return (cached ? q.tags('list') : q).build();
+};
+
 const rowFor = (app: App, id: string, n: number, full: boolean) =>
   full ? { id, n, app, note: `note-${n}`, tag: `tag-${n}` } : { id, n, app };
 
@@ -110,15 +127,15 @@ export async function step(w: World, m: Model, o: Op, ids: readonly string[]): P
     await stack.redisBack(before, 10_000);
     return;
   }
+  if (o.k === 'expire' || o.k === 'ext' || o.k === 'late' || o.k === 'lateFlush')
+    return stepExtra(w, m, o, ids, (o2) => step(w, m, o2, ids));
   const i = stack.instances[o.inst]!;
   const schema = i.schemas[o.table];
   if (o.k === 'search') {
     // Write-behind: Postgres with the pending index laid over it (its entries, marks, defaults' names).
-    const query = Q()
-      .where('id LIKE $1', `${ids[0]!.slice(0, -1)}%`)
-      .orderBy('id')
-      .build();
-    const rows = o.cached ? await i.strata.searchCached(schema, query) : await i.strata.search(schema, query);
+    const rows = o.cached
+      ? await i.strata.searchCached(schema, runQuery(ids, true))
+      : await i.strata.search(schema, runQuery(ids, false));
     for (const raw of rows) {
       const row = rowOf(raw as Record<string, unknown>)!;
       const what = `${i.name} search ${o.table} listed ${JSON.stringify(row)}`;
@@ -132,7 +149,7 @@ export async function step(w: World, m: Model, o: Op, ids: readonly string[]): P
   }
   const id = ids[o.key as number]!;
   const k = `${i.app}|${o.table}|${id}`;
-  const queued = o.table === 'wb';
+  const queued = stack.queued(o.table);
   if (o.k === 'set') {
     const n = m.next++;
     await i.strata.set(schema, rowFor(i.app, id, n, o.full));

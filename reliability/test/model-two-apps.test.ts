@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AofRedis, startAofRedis } from '../support/deployment-redis.js';
-import { KEYS, Model, type Op, op, settleAndCheck, step, type World } from '../support/twoapps-model.js';
+import { opsOf } from '../support/twoapps-extras.js';
+import { KEYS, Model, type Op, settleAndCheck, step, type World } from '../support/twoapps-model.js';
 import { type TwoApps, type TwoAppsNames, twoApps } from '../support/twoapps-stack.js';
 
 // Two apps x two instances on ONE Redis (an AOF one of the test's own: it is killed and wiped) and
@@ -18,10 +19,19 @@ import { type TwoApps, type TwoAppsNames, twoApps } from '../support/twoapps-sta
 // holds each key's last acknowledged write. Found: regression-two-apps-bus.test.ts (search_path
 // layout) and regression-flush-after-data-loss.test.ts (`lose`). STRATA_TWOAPPS_SEED / _RUNS /
 // _COMMANDS for longer runs; STRATA_TWOAPPS_REPLAY='[…commands…]' replays a counterexample.
+// The `extras` layouts add tags (SQL writes then `invalidateTags`, heard by every instance of the
+// app), short TTLs and a stale window (`expire`), late commit replies (a write-through set, and a
+// flush, whose reply is held while another instance writes, reads or invalidates the same id),
+// 4 Redis Cluster buckets on the one Redis, and L2 and bus over the devstack's Upstash REST endpoint
+// (SSE bus, log bus) over the same AOF Redis. STRATA_TWOAPPS_LAYOUT=<part of a layout's name> runs
+// one layout; STRATA_TWOAPPS_EXTRAS=1 turns the extras on in the first two layouts too.
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const SEED = env('STRATA_TWOAPPS_SEED', 20_261_205);
 const RUNS = env('STRATA_TWOAPPS_RUNS', 8);
+// The Upstash layouts cost more per run (HTTP per L2 call, a polled or streamed bus): fewer by default.
+const runsOf = (names: TwoAppsNames) =>
+  process.env.STRATA_TWOAPPS_RUNS || (names.transport ?? 'tcp') === 'tcp' ? RUNS : 4;
 const COMMANDS = env('STRATA_TWOAPPS_COMMANDS', 30);
 
 let redis: AofRedis;
@@ -35,7 +45,7 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-const LAYOUTS: { layout: string; names: TwoAppsNames }[] = [
+const ALL_LAYOUTS: { layout: string; names: TwoAppsNames }[] = [
   {
     layout: 'qualified tables (pgSchema)',
     names: {
@@ -55,7 +65,45 @@ const LAYOUTS: { layout: string; names: TwoAppsNames }[] = [
       searchPath: true,
     },
   },
+  {
+    layout: 'tags, TTLs, expire, late commit replies, 4 buckets',
+    names: {
+      keyPrefix: { a: 't_twoapps2_e', b: 't_twoapps2_e.b' },
+      pgSchema: { a: 't_twoapps2_ea', b: 't_twoapps2_eb' },
+      ops: 't_twoapps2_eops',
+      channel: 't_twoapps2_e:shared-bus',
+      extras: true,
+      buckets: 4,
+    },
+  },
+  {
+    layout: 'Upstash REST L2 and SSE bus (devstack), tags, TTLs, late replies',
+    names: {
+      keyPrefix: { a: 't_twoapps2_u', b: 't_twoapps2_u2' },
+      pgSchema: { a: 't_twoapps2_ua', b: 't_twoapps2_ub' },
+      ops: 't_twoapps2_uops',
+      channel: 't_twoapps2_u:shared-bus',
+      extras: true,
+      transport: 'upstash-sse',
+    },
+  },
+  {
+    layout: 'Upstash REST L2 and log bus (devstack), tags, TTLs, late replies',
+    names: {
+      keyPrefix: { a: 't_twoapps2_l', b: 't_twoapps2_l.b' },
+      pgSchema: { a: 't_twoapps2_la', b: 't_twoapps2_lb' },
+      ops: 't_twoapps2_lops',
+      channel: 't_twoapps2_l:shared-bus',
+      extras: true,
+      transport: 'upstash-log',
+    },
+  },
 ];
+// STRATA_TWOAPPS_LAYOUT=<substring of a layout's name>: that layout only (long runs).
+// STRATA_TWOAPPS_EXTRAS=1: the extras (tags, TTLs, expire, late replies) on every layout.
+const LAYOUTS = ALL_LAYOUTS.filter((l) => l.layout.includes(process.env.STRATA_TWOAPPS_LAYOUT ?? '')).map(
+  (l) => (process.env.STRATA_TWOAPPS_EXTRAS ? { ...l, names: { ...l.names, extras: true } } : l),
+);
 
 describe.each(LAYOUTS)('$layout', ({ names }) => {
   beforeAll(async () => {
@@ -68,21 +116,21 @@ describe.each(LAYOUTS)('$layout', ({ names }) => {
 
   it(
     'two apps on one Redis and one bus: no row of one app in the other, every tier agrees with its own Postgres',
-    runModel,
-    300_000,
+    () => runModel(names.extras ?? false, runsOf(names)),
+    900_000,
   );
 });
 
-async function runModel(): Promise<void> {
+async function runModel(extras: boolean, runs: number): Promise<void> {
   // What the runs did, asserted at the end (the property did run its commands) and printed.
-  const tally = { runs: 0, ops: 0, reads: 0, faults: 0 };
+  const tally = { runs: 0, ops: 0, reads: 0, faults: 0, late: 0, lateFlush: 0 };
   const world: World = { stack, redis, tally };
   let run = 0;
   // STRATA_TWOAPPS_REPLAY='[{"k":"set",…},…]': those commands only (a counterexample printed).
   const replay = process.env.STRATA_TWOAPPS_REPLAY;
   const commands = replay
     ? fc.constant(JSON.parse(replay) as Op[])
-    : fc.array(op, { minLength: 1, maxLength: COMMANDS, size: 'max' });
+    : fc.array(opsOf(extras), { minLength: 1, maxLength: COMMANDS, size: 'max' });
   await fc.assert(
     fc.asyncProperty(commands, async (ops) => {
       run += 1;
@@ -92,6 +140,7 @@ async function runModel(): Promise<void> {
       let faults = 0;
       for (const o of ops) {
         const fault = o.k === 'restart' || o.k === 'wipe' || o.k === 'lose';
+        if (o.k === 'late') tally.late += 1;
         if (fault && faults++ > 0) continue;
         await step(world, m, o, ids);
         tally.ops += 1;
@@ -100,10 +149,11 @@ async function runModel(): Promise<void> {
       tally.runs += 1;
       await settleAndCheck(world, m, ids);
     }),
-    { seed: SEED, numRuns: replay ? 1 : RUNS, endOnFailure: true },
+    { seed: SEED, numRuns: replay ? 1 : runs, endOnFailure: true },
   );
   console.log(`two apps model: ${JSON.stringify(tally)}`);
   if (replay) return;
-  expect(tally.runs).toBe(RUNS);
+  expect(tally.runs).toBe(runs);
   expect(tally.faults).toBeGreaterThan(0);
+  if (extras) expect(tally.late).toBeGreaterThan(0);
 }

@@ -140,14 +140,13 @@ export interface TwoAppsNames {
 }
 
 /**
- * Creates both apps' Postgres schemas (dropped first: the names are fixed, `t_twoapps_…`) and
+ * Creates both apps' Postgres schemas (names unique to the run: `uniqueName`) and
  * `perApp` instances of each, every one with its own pg pool and Redis connections.
  */
 export async function twoApps(redis: AofRedis, names: TwoAppsNames, perApp: number): Promise<TwoApps> {
   const { databaseUrl } = serviceUrls();
   const admin = new pg.Pool({ connectionString: databaseUrl, max: 2 });
   admin.on('error', () => {});
-  for (const s of [...APPS.map((a) => names.pgSchema[a]), names.ops]) await dropScratchSchema(admin, s);
   const qualified = (app: App) => (names.searchPath ? undefined : names.pgSchema[app]);
   const buckets = names.buckets ?? 1;
   const queued = buckets === 1;

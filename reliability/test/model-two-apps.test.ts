@@ -1,3 +1,4 @@
+import { uniqueName } from '@strata/devstack/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AofRedis, startAofRedis } from '../support/deployment-redis.js';
@@ -5,11 +6,14 @@ import { opsOf } from '../support/twoapps-extras.js';
 import { KEYS, Model, type Op, settleAndCheck, step, type World } from '../support/twoapps-model.js';
 import { type TwoApps, type TwoAppsNames, twoApps } from '../support/twoapps-stack.js';
 
+/** Every name of this run (schemas, keyPrefixes, channel) starts with it: concurrent runs never share one. */
+const stem = uniqueName('twoapps');
+
 // Two apps x two instances on ONE Redis (an AOF one of the test's own: it is killed and wiped) and
-// ONE bus channel, keyPrefixes one the prefix of the other's (`t_twoapps_m` / `t_twoapps_m2`,
-// `t_twoapps_n` / `t_twoapps_n.b`), the same instance ids in both apps, the same table names (`wb`
-// write-behind, `wt` write-through) in Postgres schemas `t_twoapps_a` / `t_twoapps_b` (qualified
-// tables), or `t_twoapps_na` / `t_twoapps_nb` reached by search_path (unqualified: one identity for
+// ONE bus channel, keyPrefixes one the prefix of the other's (`…_m` / `…_m2`,
+// `…_n` / `…_n.b`), the same instance ids in both apps, the same table names (`wb`
+// write-behind, `wt` write-through) in Postgres schemas `…_a` / `…_b` (qualified
+// tables), or `…_na` / `…_nb` reached by search_path (unqualified: one identity for
 // both apps' tables), and the same row ids. Random full and partial sets (a partial set leaves
 // `note` and the defaulted `tag` out: defaults' names in the pending index), deletes, transactions,
 // gets, searches, invalidate / invalidateAll, flushes, a Redis restart (same AOF), a Redis data loss
@@ -49,29 +53,29 @@ const ALL_LAYOUTS: { layout: string; names: TwoAppsNames }[] = [
   {
     layout: 'qualified tables (pgSchema)',
     names: {
-      keyPrefix: { a: 't_twoapps_m', b: 't_twoapps_m2' },
-      pgSchema: { a: 't_twoapps_a', b: 't_twoapps_b' },
-      ops: 't_twoapps_ops',
-      channel: 't_twoapps_m:shared-bus',
+      keyPrefix: { a: `${stem}_m`, b: `${stem}_m2` },
+      pgSchema: { a: `${stem}_a`, b: `${stem}_b` },
+      ops: `${stem}_ops`,
+      channel: `${stem}_m:shared-bus`,
     },
   },
   {
     layout: 'unqualified tables by search_path',
     names: {
-      keyPrefix: { a: 't_twoapps_n', b: 't_twoapps_n.b' },
-      pgSchema: { a: 't_twoapps_na', b: 't_twoapps_nb' },
-      ops: 't_twoapps_nops',
-      channel: 't_twoapps_n:shared-bus',
+      keyPrefix: { a: `${stem}_n`, b: `${stem}_n.b` },
+      pgSchema: { a: `${stem}_na`, b: `${stem}_nb` },
+      ops: `${stem}_nops`,
+      channel: `${stem}_n:shared-bus`,
       searchPath: true,
     },
   },
   {
     layout: 'tags, TTLs, expire, late commit replies, 4 buckets',
     names: {
-      keyPrefix: { a: 't_twoapps2_e', b: 't_twoapps2_e.b' },
-      pgSchema: { a: 't_twoapps2_ea', b: 't_twoapps2_eb' },
-      ops: 't_twoapps2_eops',
-      channel: 't_twoapps2_e:shared-bus',
+      keyPrefix: { a: `${stem}_e`, b: `${stem}_e.b` },
+      pgSchema: { a: `${stem}_ea`, b: `${stem}_eb` },
+      ops: `${stem}_eops`,
+      channel: `${stem}_e:shared-bus`,
       extras: true,
       buckets: 4,
     },
@@ -79,10 +83,10 @@ const ALL_LAYOUTS: { layout: string; names: TwoAppsNames }[] = [
   {
     layout: 'Upstash REST L2 and SSE bus (devstack), tags, TTLs, late replies',
     names: {
-      keyPrefix: { a: 't_twoapps2_u', b: 't_twoapps2_u2' },
-      pgSchema: { a: 't_twoapps2_ua', b: 't_twoapps2_ub' },
-      ops: 't_twoapps2_uops',
-      channel: 't_twoapps2_u:shared-bus',
+      keyPrefix: { a: `${stem}_u`, b: `${stem}_u2` },
+      pgSchema: { a: `${stem}_ua`, b: `${stem}_ub` },
+      ops: `${stem}_uops`,
+      channel: `${stem}_u:shared-bus`,
       extras: true,
       transport: 'upstash-sse',
     },
@@ -90,10 +94,10 @@ const ALL_LAYOUTS: { layout: string; names: TwoAppsNames }[] = [
   {
     layout: 'Upstash REST L2 and log bus (devstack), tags, TTLs, late replies',
     names: {
-      keyPrefix: { a: 't_twoapps2_l', b: 't_twoapps2_l.b' },
-      pgSchema: { a: 't_twoapps2_la', b: 't_twoapps2_lb' },
-      ops: 't_twoapps2_lops',
-      channel: 't_twoapps2_l:shared-bus',
+      keyPrefix: { a: `${stem}_l`, b: `${stem}_l.b` },
+      pgSchema: { a: `${stem}_la`, b: `${stem}_lb` },
+      ops: `${stem}_lops`,
+      channel: `${stem}_l:shared-bus`,
       extras: true,
       transport: 'upstash-log',
     },

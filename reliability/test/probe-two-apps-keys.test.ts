@@ -1,7 +1,11 @@
+import { uniqueName } from '@strata/devstack/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AofRedis, startAofRedis } from '../support/deployment-redis.js';
 import { type Instance, rowOf, type TwoApps, twoApps } from '../support/twoapps-stack.js';
+
+/** Every name of this run (schemas, keyPrefixes, channel) starts with it: concurrent runs never share one. */
+const stem = uniqueName('twoapps');
 
 // Two apps on one Redis (an AOF one of the test's own) and one bus channel, one's keyPrefix the
 // prefix of the other's (`…p` / `…p2`, `…q` / `…q.b`), the same table names in two Postgres
@@ -13,8 +17,8 @@ import { type Instance, rowOf, type TwoApps, twoApps } from '../support/twoapps-
 // reads and flush its own; and no key of either app lies outside `{keyPrefix}:`.
 
 const PAIRS = [
-  { a: 't_twoapps_p', b: 't_twoapps_p2' },
-  { a: 't_twoapps_q', b: 't_twoapps_q.b' },
+  { a: `${stem}_p`, b: `${stem}_p2` },
+  { a: `${stem}_q`, b: `${stem}_q.b` },
 ] as const;
 
 let redis: AofRedis;
@@ -64,9 +68,9 @@ describe.each(PAIRS)('app $a resets beside app $b on one Redis', (pair) => {
       redis,
       {
         keyPrefix: { a: pair.a, b: pair.b },
-        pgSchema: { a: `t_twoapps_${tag}a`, b: `t_twoapps_${tag}b` },
-        ops: `t_twoapps_${tag}ops`,
-        channel: `t_twoapps_${tag}:bus`,
+        pgSchema: { a: `${stem}_${tag}a`, b: `${stem}_${tag}b` },
+        ops: `${stem}_${tag}ops`,
+        channel: `${stem}_${tag}:bus`,
       },
       1,
     );
@@ -117,7 +121,7 @@ describe.each(PAIRS)('app $a resets beside app $b on one Redis', (pair) => {
     for (const [key, value] of before) expect(after.get(key), key).toBe(value);
     expect(await B.strata.queueDepth()).toBe(3);
     // Every key of both apps under its own `{keyPrefix}:`.
-    const all = await keysOf(`t_twoapps_${tag}*`);
+    const all = await keysOf(`${stem}_${tag}*`);
     for (const key of all)
       expect(key.startsWith(`${pair.a}:`) || key.startsWith(`${pair.b}:`), key).toBe(true);
 

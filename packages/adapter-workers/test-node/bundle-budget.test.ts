@@ -172,15 +172,17 @@ import {
 // shape is confirmed live before it writes and a commit whose versions predate the reset leaves a
 // marker, not its row (+197); a missed write resent after a reset marks its keys (+40); a merge
 // relearns a column added since (+35).
-// Raised to 93.5 KiB on 2026-12-06 (stop 43): 94,661 bytes (+997 over stop 42), for data mixed or
+// Raised to 93.5 KiB on 2026-12-06 (stop 43): 95,456 bytes (+1,792 over stop 42), for data mixed or
 // served stale across instances and apps, each failing before: every write script checks the Redis
 // life it writes into (the boot marker), so an instance that has not found a reset writes nothing
 // there (+~335); bus messages name their app, so an app sharing a channel and a table identity
 // ignores the other's (+~120); a restored write keeps its defaults and beneath-writes, and a default
-// + $onUpdateFn column takes its default on insert as Drizzle does (+~200); a late PUT (resend, or a
-// reply after a reset) leaves a marker, never its row (+7); keys escaped one-to-one (a table `tag`
-// or `"a.b"` no longer shares keys with tags or another table) and a collapsed tag move drops
-// tagged rows (+266).
+// + $onUpdateFn column takes its default on insert as Drizzle does (+~200); a late PUT (resend, a
+// reply or a flush's settle after a reset) leaves a marker, never its row (+35); keys escaped
+// one-to-one (a table `tag` or `"a.b"` no longer shares keys with tags or another table) and a
+// collapsed tag move drops tagged rows (+266); a search lays the writes a partial set carries
+// beneath it (+~500); after a restart, the row of a write that replaced this instance's own queued
+// write is taken into the new generation (+~290).
 const BUDGET_GZIP = 93.5 * 1024;
 /** What the app brings whether or not it uses Strata. */
 const APP_PACKAGES = ['drizzle-orm', '@neondatabase/serverless', '@upstash/redis', 'hono'];

@@ -1,6 +1,14 @@
-import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
-import { defineSchema } from '@strata/core';
+import {
+  createIoredisL2,
+  createRedisPubSubBus,
+  createRedisStreamQueue,
+} from '@strata/adapter-node/redis-tcp';
+import { defineSchema, type Strata, type StrataConfig } from '@strata/core';
+import type { ManualClock } from '@strata/core/driver';
 import { integer, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { type AofRedis, startAofRedis } from './deployment-redis.js';
 import { scratchApp } from './scratch-app.js';
 
 /** A time no default gives: a held transaction's `f`, told apart from `defaultNow()`'s. */
@@ -38,4 +46,52 @@ export function defaultsApp(label: string) {
     bus: () => ({ bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) }),
     txRow: (id: string) => ({ id, a: 1, b: 'tx', c: 1, d: 'tx', e: 'tx', f: T0, g: 'tx' }),
   };
+}
+
+/**
+ * Instances of a defaults app whose L2 and queue are on a Redis of the describe's own (AOF: a test
+ * may kill, wipe and start it), each reconnecting at once after a restart; call inside a `describe`
+ * after {@link defaultsApp}. `open`'s L1 TTL is below the generation refresh (REFRESH_PASSED): a
+ * read after it asks L2, which finds a reset.
+ * @example const own = onOwnRedis(app); const a = own.open(clock); await own.redis.kill();
+ */
+export function onOwnRedis({ scratch, behind }: ReturnType<typeof defaultsApp>) {
+  let redis: AofRedis | undefined;
+  const clients: Redis[] = [];
+  beforeAll(async () => {
+    redis = await startAofRedis();
+  });
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.disconnect();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+  const own = {
+    get redis(): AofRedis {
+      if (!redis) throw new Error('onOwnRedis: the Redis starts in beforeAll');
+      return redis;
+    },
+    open(clock: ManualClock, config: StrataConfig = {}): Strata {
+      const client = new Redis(own.redis.url, {
+        maxRetriesPerRequest: 0,
+        protocol: 2,
+        retryStrategy: () => 50,
+      });
+      client.on('error', () => {});
+      clients.push(client);
+      return scratch.strata({
+        schemas: [behind],
+        clock,
+        ttl: { l1: '2s' },
+        l2: createIoredisL2(client),
+        writeBehind: { queue: createRedisStreamQueue({ url: own.redis.url, keyPrefix: scratch.name }) },
+        ...config,
+      });
+    },
+    /** Every instance's connection is ready again (after a restart). */
+    reconnected: () =>
+      expect.poll(() => clients.every((c) => c.status === 'ready'), { timeout: 5_000 }).toBe(true),
+  };
+  return own;
 }

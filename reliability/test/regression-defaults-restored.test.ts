@@ -1,11 +1,8 @@
-import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
-import { Q, type Strata, type StrataConfig } from '@strata/core';
+import { Q, type Strata } from '@strata/core';
 import { type ManualClock, manualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { defaultsApp } from '../support/defaults-app.js';
-import { type AofRedis, startAofRedis } from '../support/deployment-redis.js';
+import { describe, expect, it } from 'vitest';
+import { defaultsApp, onOwnRedis } from '../support/defaults-app.js';
 import { heldL3 } from '../support/held-l3.js';
 import { REFRESH_PASSED } from '../support/restart-suite.js';
 import { wrapL3 } from '../support/wrap-l3.js';
@@ -23,42 +20,16 @@ import { wrapL3 } from '../support/wrap-l3.js';
 // Each instance's L2 and queue are on a Redis of this file's own (AOF), which a test resets.
 
 describe("a queued new row's defaults stay an insert's when L2 is reset or down", () => {
-  const { scratch, behind, row, txRow } = defaultsApp('defaults_restored');
-  const { pgName, db, name } = scratch;
-  let redis: AofRedis;
-  const clients: Redis[] = [];
-  beforeAll(async () => {
-    redis = await startAofRedis();
-  });
-  afterEach(() => {
-    for (const c of clients.splice(0)) c.disconnect();
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
-
-  /** An instance of the app on our Redis (L2 and queue), reconnecting at once after a restart. */
-  const open = (clock: ManualClock, config: StrataConfig = {}): Strata => {
-    const client = new Redis(redis.url, { maxRetriesPerRequest: 0, protocol: 2, retryStrategy: () => 50 });
-    client.on('error', () => {});
-    clients.push(client);
-    return scratch.strata({
-      schemas: [behind],
-      clock,
-      // Below the generation refresh (REFRESH_PASSED): a read after it asks L2, which finds a reset.
-      ttl: { l1: '2s' },
-      l2: createIoredisL2(client),
-      writeBehind: { queue: createRedisStreamQueue({ url: redis.url, keyPrefix: name }) },
-      ...config,
-    });
-  };
-  const reconnected = () =>
-    expect.poll(() => clients.every((c) => c.status === 'ready'), { timeout: 5_000 }).toBe(true);
+  const app = defaultsApp('defaults_restored');
+  const { scratch, behind, row, txRow } = app;
+  const { pgName, db } = scratch;
+  const own = onOwnRedis(app);
+  const { open, reconnected } = own;
   /** Redis restarted without its data (its queue's entries gone with L2's rows). */
   const reset = async () => {
-    await redis.kill();
-    redis.wipe();
-    await redis.start();
+    await own.redis.kill();
+    own.redis.wipe();
+    await own.redis.start();
     await reconnected();
   };
 
@@ -136,10 +107,10 @@ describe("a queued new row's defaults stay an insert's when L2 is reset or down"
     const clock = manualClock(Date.now());
     const b = await queuedOverHeld(id, clock);
     const expected = { ...txRow(id), b: 'set', g: 'upd' };
-    await redis.kill();
+    await own.redis.kill();
     const query = Q().where('id = $1', id).build();
     expect(await b.search(behind, query)).toEqual([expected]);
-    await redis.start();
+    await own.redis.start();
     await reconnected();
     await b.flushDirty();
     expect(await row(id)).toEqual(expected);

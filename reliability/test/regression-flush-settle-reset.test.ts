@@ -18,7 +18,7 @@ import { scratchApp } from '../support/scratch-app.js';
 const cols = { id: text('id').primaryKey(), n: integer('n').notNull() };
 
 describe("a write-behind flush's settle, the newer copy lost by a reset", () => {
-  const scratch = scratchApp('settlereset_flush');
+  const scratch = scratchApp('flush_settle_reset');
   const { pgName, db, wipe } = scratch;
   const table = pgSchema(pgName).table('items', cols);
   scratch.migrate(table);

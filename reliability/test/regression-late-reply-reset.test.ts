@@ -18,7 +18,7 @@ import { scratchApp } from '../support/scratch-app.js';
 const cols = { id: text('id').primaryKey(), n: integer('n').notNull() };
 
 describe("a write-through set's late reply, the newer copy lost by a reset or a generation move", () => {
-  const scratch = scratchApp('latemarker_reply');
+  const scratch = scratchApp('late_reply_reset');
   const { pgName, db, wipe } = scratch;
   const table = pgSchema(pgName).table('items', cols);
   scratch.migrate(table);

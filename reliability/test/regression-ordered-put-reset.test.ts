@@ -22,7 +22,7 @@ afterEach(async () => {
 });
 
 describe('a write-behind set whose script reaches Redis after a reset', () => {
-  const scratch = scratchApp('settlereset_ordered');
+  const scratch = scratchApp('ordered_put_reset');
   const { name, pgName, redisUrl, wipe } = scratch;
   // B's L1 copy of its own write goes only by a message (no bus: no cross-instance invalidation).
   const coherence = () => ({ bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) });

@@ -23,7 +23,7 @@ afterEach(async () => {
 });
 
 describe('a missed write sent again after the newer copy left Redis (no reset)', () => {
-  const scratch = scratchApp('latemarker_resend');
+  const scratch = scratchApp('resend_late_marker');
   const { pgName, redisUrl, raw, name } = scratch;
   const table = pgSchema(pgName).table('items', cols);
   scratch.migrate(table);

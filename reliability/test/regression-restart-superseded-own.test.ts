@@ -4,7 +4,7 @@ import { uniqueName } from '@strata/devstack/testing';
 import { describe, expect, it } from 'vitest';
 import { REFRESH_PASSED, restartSuite } from '../support/restart-suite.js';
 
-// Found by model-deployments (helper "hunter", write-behind, seed 482529423, every fault class):
+// Found by model-deployments (write-behind, seed 482529423, every fault class):
 // `skewedWrites(A2 then A1, k1), redisRestart(SIGKILL, same AOF), get(A2, k1)` → A2 read null,
 // below its own acknowledged write. Minimised: two write-behind instances with a bus; `second`
 // writes a key, `first` writes it again (`second` gets the message), Redis restarts, `second` is
@@ -21,7 +21,7 @@ import { REFRESH_PASSED, restartSuite } from '../support/restart-suite.js';
 // Postgres already has that delete (findMany cannot tell a deleted key's version): left open,
 // docs/semantics.md ("Pending write-behind rows come back at once").
 
-const s = restartSuite('hunter_restart_superseded_own');
+const s = restartSuite('restart_superseded_own');
 
 /** `busRestarts`: the bus is on the restarted Redis too (its subscription drops: a gap), as in the model. */
 async function replacedThenRestarted(dropData: boolean, busRestarts = false) {
@@ -30,7 +30,7 @@ async function replacedThenRestarted(dropData: boolean, busRestarts = false) {
   const keyPrefix = `${s.store.name}-${id}`;
   const schema = s.store.schema('write-behind');
   // Else the bus is on the shared Redis, which keeps running: only L2 and the generation restart.
-  const channel = uniqueName('hunter_superseded_bus');
+  const channel = uniqueName('superseded_own_bus');
   const open = () =>
     s.instance(keyPrefix, clock, {
       writeBehind: true,

@@ -1,11 +1,8 @@
-import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
-import { Q, type Strata, type StrataConfig } from '@strata/core';
+import { Q, type Strata } from '@strata/core';
 import { type ManualClock, manualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { defaultsApp } from '../support/defaults-app.js';
-import { type AofRedis, startAofRedis } from '../support/deployment-redis.js';
+import { describe, expect, it } from 'vitest';
+import { defaultsApp, onOwnRedis } from '../support/defaults-app.js';
 import { heldL3 } from '../support/held-l3.js';
 import { REFRESH_PASSED } from '../support/restart-suite.js';
 import { wrapL3 } from '../support/wrap-l3.js';
@@ -20,35 +17,11 @@ import { wrapL3 } from '../support/wrap-l3.js';
 // and of an instance that wrote nothing. Each instance's L2 and queue are on a Redis of this file's own.
 
 describe('a search before the flush lays the queued writes beneath a partial set', () => {
-  const { scratch, behind, row, txRow } = defaultsApp('searchunder');
-  const { pgName, db, name } = scratch;
-  let redis: AofRedis;
-  const clients: Redis[] = [];
-  beforeAll(async () => {
-    redis = await startAofRedis();
-  });
-  afterEach(() => {
-    for (const c of clients.splice(0)) c.disconnect();
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
-
-  const open = (clock: ManualClock, config: StrataConfig = {}): Strata => {
-    const client = new Redis(redis.url, { maxRetriesPerRequest: 0, protocol: 2, retryStrategy: () => 50 });
-    client.on('error', () => {});
-    clients.push(client);
-    return scratch.strata({
-      schemas: [behind],
-      clock,
-      ttl: { l1: '2s' },
-      l2: createIoredisL2(client),
-      writeBehind: { queue: createRedisStreamQueue({ url: redis.url, keyPrefix: name }) },
-      ...config,
-    });
-  };
-  const reconnected = () =>
-    expect.poll(() => clients.every((c) => c.status === 'ready'), { timeout: 5_000 }).toBe(true);
+  const app = defaultsApp('search_beneath');
+  const { scratch, behind, row, txRow } = app;
+  const { pgName, db } = scratch;
+  const own = onOwnRedis(app);
+  const { open, reconnected } = own;
 
   type Case = 'stored' | 'new' | 'held';
   /**
@@ -133,9 +106,9 @@ describe('a search before the flush lays the queued writes beneath a partial set
     const clock = manualClock(Date.now());
     const b = await beneath(id, clock, kind);
     const got = await b.find(behind, id);
-    await redis.kill();
-    redis.wipe();
-    await redis.start();
+    await own.redis.kill();
+    own.redis.wipe();
+    await own.redis.start();
     await reconnected();
     clock.advance(REFRESH_PASSED);
     await b.find(behind, id);
@@ -150,9 +123,9 @@ describe('a search before the flush lays the queued writes beneath a partial set
     const clock = manualClock(Date.now());
     const b = await beneath(id, clock, kind);
     const got = await b.find(behind, id);
-    await redis.kill();
+    await own.redis.kill();
     const before = { search: await b.search(behind, query(id)), count: await b.count(behind, counted(id)) };
-    await redis.start();
+    await own.redis.start();
     await reconnected();
     const after = await flushed(b, id, kind, got);
     expect(before, 'before the flush').toEqual({ search: [after], count: 1 });

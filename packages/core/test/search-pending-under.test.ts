@@ -13,7 +13,7 @@ import { defineSchema } from '../src/schema/define-schema.js';
 // their defaults only over no stored row; a delete beneath makes the set's row a new one. The engine
 // side (the pending index's `<` field, a Redis reset, L2 down) is
 // reliability/test/regression-search-beneath.test.ts.
-const schemaName = uniqueName('searchunder_overlay');
+const schemaName = uniqueName('search_under_overlay');
 const pool = new pg.Pool({ connectionString: serviceUrls().databaseUrl });
 pool.on('error', () => {});
 const db = drizzle({ client: pool });

@@ -16,7 +16,7 @@ import {
   type WriteDeadLetter,
 } from '../src/cloudflare/index.js';
 import { WB_QUEUE } from './fixtures/wb-app.js';
-import { type WbTestTable, wbTestTable } from './support/write-behind.js';
+import { type WbTestTable, waitFor, wbTestTable } from './support/write-behind.js';
 
 let t: WbTestTable;
 
@@ -130,6 +130,13 @@ describe('handleWriteBatch', () => {
       },
       { handle: 'poison', write: poison('k6'), reason: 'rejected by Postgres (23502)', attempts: 1 },
     ] satisfies WriteDeadLetter[]);
+    // The dead-letter queue's consumer records them under this table: awaited, so they land before
+    // the file's cleanup deletes that record (else it stays in Redis after the run).
+    const consumed = await waitFor('both dead letters consumed', async () => {
+      const letters = await t.deadLetters();
+      return letters.length >= 2 && letters;
+    });
+    expect(consumed.map((d) => (d as WriteDeadLetter).handle).sort()).toEqual(['bad', 'poison']);
   });
 
   it('retries the dead letters it could not send, and acks the rest', async () => {

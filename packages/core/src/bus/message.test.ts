@@ -135,7 +135,7 @@ describe('encodeInvalidation / decodeInvalidation', () => {
     ['undefined', undefined],
     ['schema missing', json({ ids: ['1'], op: 'set', origin: 'o' })],
     ['schema empty', json({ ...valid, schema: '' })],
-    ['schema too long', json({ ...valid, schema: 'x'.repeat(256) })],
+    ['schema too long', json({ ...valid, schema: 'x'.repeat(380) })],
     ['versions not matching ids', json({ ...valid, versions: [1] })],
     ['versions without ids', json({ ...valid, ids: null, versions: [] })],
     ['a version not an integer', json({ ...valid, versions: [1.5] })],

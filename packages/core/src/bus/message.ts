@@ -20,8 +20,9 @@ const MAX_BUCKETS = 16_384;
 /** Never produced by {@link encodeInvalidation}: a message carrying one was crafted, so it is refused. */
 const POISON_KEYS = ['__proto__', 'constructor', 'prototype'] as const;
 
-// An identity: a qualified table, two identifiers of up to 63 bytes and a dot.
-const schemaName = check.string(check.minLength(1), check.maxLength(255));
+// An identity: a qualified table, two identifiers of up to 63 bytes and a dot; 3 characters for
+// each encoded byte (`%2E`, see tableIdentity) when a name holds `.`, `*` or `%`.
+const schemaName = check.string(check.minLength(1), check.maxLength(3 * 63 * 2 + 1));
 const op = check.oneOf(['set', 'delete', 'invalidate', 'invalidateAll', 'tags']);
 const id = check.refine<string>(
   check.string(),

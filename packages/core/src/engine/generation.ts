@@ -310,10 +310,8 @@ export class SchemaGeneration {
       this.keys.pendingIndex,
     ];
     const args = [this.watch.newMarker(), identity, String(L3_CLAIM_TTL_MS), this.keys.shape];
-    if (this.keys.baseClaimKey) {
-      keys.push(this.keys.baseClaimKey);
-      args.push(identity && identity + this.keys.claimTag);
-    }
+    keys.push(this.keys.baseClaimKey);
+    args.push(identity && identity + this.keys.claimTag);
     const sentAt = this.clock.now();
     const reply = (await this.l2.run(GENERATION, keys, args)) as unknown[];
     const [generation, boot, tick, other, redisNow, live, writer, writerMs, counter, renewed] = Array.isArray(

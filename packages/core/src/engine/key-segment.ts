@@ -1,3 +1,4 @@
+import { percentEncode } from '../schema/identity.js';
 import type { CompiledSchema } from '../schema/types.js';
 
 /**
@@ -24,7 +25,7 @@ const APP_WORDS = new Set([
  * from table `a`'s keys. Ordinary names (the usual identifiers) are left as they are.
  */
 function escapePart(part: string): string {
-  return part.replace(/[%:.]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+  return percentEncode(part, /[%:.]/g);
 }
 
 /** A word of the app's own, its first letter percent-encoded (`tag` -> `%74ag`); else as it is. */

@@ -40,10 +40,11 @@ export class KeySpace {
   /** Which database the app's L3 is (see `L3Claim`): one per keyPrefix. */
   readonly l3ClaimKey: string;
   /**
-   * A schema with `l2.keyPrefix` also claims its base for its table (`claimTag`): two tables (two
-   * tenants' Postgres schemas) given one `l2.keyPrefix` would share rows, counter and pending index.
+   * Every schema also claims its base for its table (`claimTag`): two tables (two tenants' Postgres
+   * schemas) given one `l2.keyPrefix`, or an `l2.keyPrefix` spelled like another table's identity
+   * (`shop.players`), would share rows, counter and pending index. The second is refused L2.
    */
-  readonly baseClaimKey: string | undefined;
+  readonly baseClaimKey: string;
   readonly claimTag: string;
   /**
    * The table's live-shape registry (see `LiveShapes`): a hash from each shape's
@@ -62,7 +63,6 @@ export class KeySpace {
   readonly #root: string;
 
   constructor(root: string, schema: CompiledSchema, codecName: string) {
-    const named = (schema.l2 || undefined)?.keyPrefix;
     // The identity (or l2.keyPrefix), escaped so that no two tables and no app key share a key.
     const prefix = keySegment(schema);
     this.prefix = prefix;
@@ -76,8 +76,8 @@ export class KeySpace {
     this.bootKey = `${root}:boot`;
     this.tickKey = `${root}:tick`;
     this.l3ClaimKey = `${root}:l3`;
-    this.baseClaimKey = named && `${this.base}:l3`;
-    this.claimTag = named ? `|${schema.identity}` : '';
+    this.baseClaimKey = `${this.base}:l3`;
+    this.claimTag = `|${schema.identity}`;
     this.shapesKey = `${this.base}:shapes`;
     this.writerKey = `${this.base}:writer`;
     this.shape = `${schema.fingerprint}-${codecName}`;

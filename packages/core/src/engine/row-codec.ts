@@ -5,6 +5,7 @@ import type { Codec } from '../codec/types.js';
 import type { Encryptor } from '../crypto/types.js';
 import { isStrataError, StrataError } from '../errors.js';
 import type { Row } from '../l3/types.js';
+import { plainTableName } from '../schema/identity.js';
 import type { CompiledSchema } from '../schema/types.js';
 
 /**
@@ -22,6 +23,7 @@ export class RowCodec {
     readonly encryptor: Promise<Encryptor> | undefined,
   ) {
     this.encrypts = schema.encryptedKeys.length > 0;
+    this.#table = plainTableName(schema.pgSchema, schema.tableName);
     this.#jsonFields = codec === jsonCodec && !schema.l2Keys.includes('__proto__');
   }
 
@@ -30,11 +32,14 @@ export class RowCodec {
 
   /**
    * Binds a ciphertext to its table, row and field, so it cannot be moved elsewhere (another
-   * tenant's table of the same shape included) and still decrypt.
+   * tenant's table of the same shape included) and still decrypt. The table as plain text, not the
+   * encoded identity: ciphertext stored before the identity was encoded must still decrypt.
    */
   #aad(id: string, field: string): string {
-    return `${this.schema.identity}:${id}:${field}`;
+    return `${this.#table}:${id}:${field}`;
   }
+
+  readonly #table: string;
 
   async encryptRow(plain: Row, id: string): Promise<Row> {
     const keys = this.schema.encryptedKeys;

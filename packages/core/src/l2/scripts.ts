@@ -462,9 +462,8 @@ local function marked(m) return sid and (m .. '@' .. sid) or m end`;
  * the ones that write set (reliability/test/probe-marks-shapes.test.ts). KEYS[7] is the app's shared writer claim of
  * the table (see `SharedClaims`), read only: its value ('' when none) and PTTL are replied.
  * KEYS[8] is the schema's write-behind counter: whether it exists is replied (a write-through
- * write reserves its version from it, see `ThroughOrder`). KEYS[10] and ARGV[5] (a schema with
- * `l2.keyPrefix`: its base, and the L3 identity with its table) are a second L3 claim, checked as
- * KEYS[4]. Reply: {generation, boot marker, tick, the other identity or '', Redis' time (ms), the
+ * write reserves its version from it, see `ThroughOrder`). KEYS[10] and ARGV[5] (the schema's base, and
+ * the L3 identity with its table) are a second L3 claim, checked as KEYS[4]. Reply: {generation, boot marker, tick, the other identity or '', Redis' time (ms), the
  * other live shapes, the writer claim, its PTTL, 1 if the counter exists else 0, 1 if the marker was
  * replaced because it was born under another server id (see `SERVER_ID`) else 0}.
  */

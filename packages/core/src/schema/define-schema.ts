@@ -7,6 +7,7 @@ import { StrataError, schemaError } from '../errors.js';
 import { checkColumnOptions } from './column-options.js';
 import { compileColumns } from './columns.js';
 import { columnsFingerprint } from './fingerprint.js';
+import { tableIdentity } from './identity.js';
 import { checkKnownOptions } from './known-options.js';
 import { idRuleOf } from './primary-key.js';
 import type {
@@ -162,7 +163,7 @@ export function defineSchema<
   const validate = createRowValidator(name, definition.table, definition.validate);
   const compiled: CompiledSchema<InferSelectModel<T>> = {
     name,
-    identity: config.schema === undefined ? config.name : `${config.schema}.${config.name}`,
+    identity: tableIdentity(config.schema, config.name),
     table: definition.table,
     tableName: config.name,
     pgSchema: config.schema,

@@ -126,7 +126,8 @@ export interface CompiledSchema<Row extends Record<string, unknown> = Record<str
   /**
    * The qualified table name (`tenant_a.players`, or `players` when the table names no Postgres
    * schema): what names the schema across instances (L2 keys, queue and bus messages, version
-   * rows), so two tenants' tables of one name never share cached rows.
+   * rows), so two tenants' tables of one name never share cached rows. `%`, `.` and `*` of a name
+   * are percent-encoded (see `tableIdentity`): an unqualified table `"a.b"` is `a%2Eb`, not `a.b`.
    */
   readonly identity: string;
   readonly table: PgTable;

@@ -41,6 +41,7 @@ export {
 } from './engine/flush-routed.js';
 export type { FlushOutcome } from './engine/flusher.js';
 export { cacheStatusHeader, type ReadStatus } from './engine/read-status.js';
+export { REPLACED_WAIT_MS } from './engine/replaced-wait.js';
 export { deepFreeze } from './l1/freeze.js';
 export { freezeRow } from './l1/freeze-row.js';
 export { createMemoryL1 } from './l1/memory-l1.js';

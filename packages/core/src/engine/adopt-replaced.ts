@@ -26,10 +26,17 @@ import type { SchemaCache } from './schema-cache.js';
  * stays pending at its version; its writer's own restore puts the same row (equal versions
  * replace) and queues the write again. `told`: those Postgres has no version as new of
  * (`restoreOwnPending` read it).
+ *
+ * Returns those of `told` it found no such row for (a Redis that restarted empty): their reads wait
+ * a while for their writers to put them back (see `ReplacedWaits`).
  */
-export async function adoptReplaced(cache: SchemaCache, told: readonly [string, number][]): Promise<void> {
-  if (told.length === 0 || !cache.l2) return;
+export async function adoptReplaced(
+  cache: SchemaCache,
+  told: readonly (readonly [string, number])[],
+): Promise<(readonly [string, number])[]> {
+  if (told.length === 0 || !cache.l2) return [];
   const l2 = cache.l2;
+  const lost: (readonly [string, number])[] = [];
   await cache.byBucket(
     told.map(([key]) => key),
     async (bucket, at) => {
@@ -40,6 +47,7 @@ export async function adoptReplaced(cache: SchemaCache, told: readonly [string, 
         const e = values[i] ? decodeEnvelope(values[i]!) : undefined;
         // Another schema's value (a mistaken keyPrefix) is not taken: its owner tag (with a tag stamp or not).
         if (e?.pending && e.version === version && e.owner.startsWith(cache.owner)) found.push([key, e]);
+        else lost.push(mine[i]!);
       });
       if (found.length === 0) return [];
       await cache.runWatched(
@@ -56,4 +64,5 @@ export async function adoptReplaced(cache: SchemaCache, told: readonly [string, 
       return [];
     },
   );
+  return lost;
 }

@@ -3,6 +3,7 @@ import type { Invalidation, InvalidationBus } from '../bus/types.js';
 import { isStrataError, messageOf } from '../errors.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
+import { hearReset } from './reset-told.js';
 import type { SchemaCache } from './schema-cache.js';
 import type { TagClock } from './tag-clock.js';
 import { UnsentInvalidations } from './unsent-invalidations.js';
@@ -238,14 +239,21 @@ export class Coherence {
     if (!cache) return;
     this.applied += 1;
     if (inv.ticks) for (let b = 0; b < inv.ticks.length; b++) cache.buckets[b]?.watch.hear(inv.ticks[b]!);
-    if (inv.ids === null) cache.forgetAll();
-    else cache.applyRemote(inv.ids, inv.versions);
+    if (inv.ids === null) {
+      cache.forgetAll();
+      // Perhaps a reset another instance found: this instance's unflushed writes go back now.
+      hearReset(this.ctx, cache, inv.ticks);
+    } else cache.applyRemote(inv.ids, inv.versions, inv.op === 'delete');
   }
 
   #gap(): void {
     this.gaps += 1;
     this.tagClock()?.forget();
-    for (const cache of this.all()) cache.forgetAll();
+    for (const cache of this.all()) {
+      cache.forgetAll();
+      // The bus may be on a Redis that restarted: found now, this instance's unflushed writes go back.
+      hearReset(this.ctx, cache);
+    }
   }
 
   get #tagsSchema(): string {

@@ -6,6 +6,7 @@ import type { EngineContext } from './context.js';
 import { normalizeId } from './ids.js';
 import { PENDING_HOLD_MS } from './ordered-writes.js';
 import { restorePendingIndex } from './pending-index.js';
+import { ReplacedWaits } from './replaced-wait.js';
 import type { SchemaCache } from './schema-cache.js';
 
 /** Unflushed writes remembered per schema at most: the oldest goes first past it. */
@@ -27,6 +28,13 @@ export interface Remembered {
   readonly under?: QueuedWrite['under'];
 }
 
+/** A version the bus told of a key this instance's write was replaced at (see `OwnPending.replaced`). */
+export interface Told {
+  readonly version: number;
+  /** The message said it was a delete. */
+  readonly deleted: boolean;
+}
+
 /**
  * This instance's write-behind writes not yet known to be flushed, per key: its version and L2
  * payload. A Redis that restarts without its data (or goes back to an older snapshot) loses their
@@ -45,7 +53,9 @@ export class OwnPending {
    * version may find it late (at its next generation read), and until then this instance, which
    * forgot its own write for it, would read what Postgres had, older than its own write.
    */
-  readonly #replaced = new Map<string, number>();
+  readonly #replaced = new Map<string, Told>();
+  /** Keys a reset left waiting for the writer of a told version (see `ReplacedWaits`). */
+  readonly waits = new ReplacedWaits();
 
   record(
     key: string,
@@ -57,6 +67,8 @@ export class OwnPending {
   ): void {
     this.#rows.delete(key);
     this.#replaced.delete(key);
+    // This instance's own newer row is in L2 now: a read of the key waits for no one else's.
+    if (this.waits.size) this.waits.reached(key, version);
     this.#rows.set(key, { version, payload, queued, defaults, under });
     if (this.#rows.size > MAX_REMEMBERED) this.#rows.delete(this.#rows.keys().next().value!);
   }
@@ -64,21 +76,23 @@ export class OwnPending {
   /**
    * The bus told that `key` is at `version` now (another instance's write): what this instance
    * wrote before it is no longer pending, and the version is kept to take that write's pending row
-   * into the generation after a reset (`adoptReplaced`).
+   * into the generation after a reset (`adoptReplaced`). `deleted`: the message's op said so (a
+   * delete Postgres holds no row for needs no row put back: see `restoreOwnPending`).
    */
-  replaced(key: string, version: number): void {
+  replaced(key: string, version: number, deleted = false): void {
+    if (this.waits.size) this.waits.reached(key, version);
     const held = this.#rows.get(key);
     if (held && held.version <= version) this.#rows.delete(key);
     const told = this.#replaced.get(key);
-    if ((held && held.version < version) || (told !== undefined && told < version)) {
+    if ((held && held.version < version) || (told !== undefined && told.version < version)) {
       this.#replaced.delete(key);
-      this.#replaced.set(key, version);
+      this.#replaced.set(key, { version, deleted });
       if (this.#replaced.size > MAX_REMEMBERED) this.#replaced.delete(this.#replaced.keys().next().value!);
     }
   }
 
   /** The versions told of replaced writes (see `replaced`), taken: each is adopted once. */
-  takeReplaced(): [string, number][] {
+  takeReplaced(): [string, Told][] {
     const out = [...this.#replaced];
     this.#replaced.clear();
     return out;
@@ -86,6 +100,7 @@ export class OwnPending {
 
   /** `key` is at `version` now somewhere: what this instance wrote before it is no longer pending. */
   passed(key: string, version: number): void {
+    if (this.waits.size) this.waits.reached(key, version);
     const held = this.#rows.get(key);
     if (held && held.version <= version) this.#rows.delete(key);
   }
@@ -119,11 +134,19 @@ export class OwnPending {
  * nothing. Flagged `restored`, so that a copy a retry orders behind a newer write of the key (a
  * later epoch: the counter went with Redis) is not reported as WRITE_BEHIND_SUPERSEDED (see
  * superseded-epoch.ts). A queue that refuses them now is logged; the rows stay, as before.
+ *
+ * Returns every write it checked (put back, in Postgres already, or a delete Postgres holds no row
+ * for): the caller tells the other instances those keys are at those versions, and reads there
+ * that wait for them go on (see `ReplacedWaits`, reset-told.ts).
  */
-export async function restoreOwnPending(ctx: EngineContext, cache: SchemaCache): Promise<number> {
+export async function restoreOwnPending(
+  ctx: EngineContext,
+  cache: SchemaCache,
+): Promise<[string, Remembered][]> {
   const own = cache.ownPending;
-  if (!own?.size || !cache.l2) return 0;
-  let entries = own.entries();
+  if (!own?.size || !cache.l2) return [];
+  const checked = own.entries();
+  let entries = checked;
   let told = own.takeReplaced();
   if (cache.l3) {
     // One read for both: this instance's writes and those that replaced its writes (`adoptReplaced`).
@@ -133,8 +156,9 @@ export async function restoreOwnPending(ctx: EngineContext, cache: SchemaCache):
     );
     const pk = cache.schema.primaryKey.key;
     const stored = new Map(found.map((f) => [String(f.row[pk]), f.version]));
-    // Flushed already (or a newer write a bus gap hid, flushed): Postgres serves it, not the row.
-    told = told.filter(([key, version]) => (stored.get(key) ?? 0) < version);
+    // Flushed already (or a newer write a bus gap hid, flushed): Postgres serves it, not the row. A
+    // delete with no row there: flushed, or nothing to delete; Postgres' "none" is its answer too.
+    told = told.filter(([key, t]) => (stored.get(key) ?? (t.deleted ? t.version : 0)) < t.version);
     // A delete comes back only over a row Postgres still has: with none there, it was flushed (by
     // another instance, unseen here) or had nothing to delete, and a pending tombstone, kept a week
     // and dropped by no invalidation, would hide a row written later outside Strata.
@@ -142,8 +166,14 @@ export async function restoreOwnPending(ctx: EngineContext, cache: SchemaCache):
       ([key, e]) => (stored.get(key) ?? (e.payload === undefined ? e.version : 0)) < e.version,
     );
   }
-  await adoptReplaced(cache, told);
-  if (entries.length === 0) return 0;
+  // Those L2 lost: their reads wait for their writers (see `ReplacedWaits`), who hear of the reset.
+  own.waits.expect(
+    await adoptReplaced(
+      cache,
+      told.map(([key, t]) => [key, t.version] as const),
+    ),
+  );
+  if (entries.length === 0) return checked;
   const list = entries;
   // Per bucket touched: each bucket's rows are written against its own generation and tick.
   const reply = await cache.byBucket(
@@ -178,12 +208,11 @@ export async function restoreOwnPending(ctx: EngineContext, cache: SchemaCache):
   const back = entries.filter((_, i) => Number(reply[i]) === 1);
   await restorePendingIndex(cache, back);
   await queueAgain(ctx, cache, back);
-  const restored = back.length;
   ctx.config.logger.warn('restored write-behind rows L2 lost in a reset', {
     schema: cache.schema.name,
-    restored,
+    restored: back.length,
   });
-  return restored;
+  return checked;
 }
 
 /** The restored writes, queued again at their versions (see `restoreOwnPending`). */

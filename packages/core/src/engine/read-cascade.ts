@@ -6,6 +6,7 @@ import { Loaded } from './loaded.js';
 import { overlayPending, pendingElsewhere } from './pending-elsewhere.js';
 import { agedL1, answerFromGrace, leased, refreshLater } from './read-aged.js';
 import { fullStatus, l1Status, type PositionStatus, positionStatus, type ReadStatus } from './read-status.js';
+import { readPastReplaced } from './replaced-wait.js';
 import { ABSENT, type L2Rows, type SchemaCache, type Versioned } from './schema-cache.js';
 
 /** The remaining-TTL rule: an upper tier never keeps a value longer than the tier it came from. */
@@ -329,6 +330,8 @@ async function loadBelowL1(
           const took = cache.tookRows(read, await read.values);
           reply = took instanceof Promise ? await took : took;
         }
+        // Keys a Redis reset left waiting for another instance's write (rare, and briefly).
+        if (cache.ownPending?.waits.size) reply = await readPastReplaced(cache, loaded.keys, reply);
       } catch (err) {
         l2ReadFailed(ctx, cache, err);
       }

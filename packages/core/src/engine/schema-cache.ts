@@ -483,6 +483,17 @@ export class SchemaCache {
    * The version an L2 value of this schema carries whatever its kind or generation (0 for another
    * format or another schema's): no copy of the key older than it can be newer than what L2 saw.
    */
+  /**
+   * The version an L2 value of this schema holds in `generation` (a row, a tombstone, a superseded
+   * marker: Postgres has that version), 0 for none: what a read waiting for a version sees (see
+   * `ReplacedWaits`).
+   */
+  heldIn(value: string | null, generation: number): number {
+    const e = this.#header;
+    if (value === null || !e.read(value) || e.kind === 'l' || !isCurrent(e, generation)) return 0;
+    return this.#stampIn(value, e.ownerAt, e.payloadAt - 1) < 0 ? 0 : e.version;
+  }
+
   floorOf(value: string): number {
     const e = this.#header;
     if (!e.read(value) || e.kind === 'l') return 0;
@@ -1153,8 +1164,11 @@ export class SchemaCache {
     });
   }
 
-  /** Another instance wrote these keys (at these versions, when known): drop what L1 holds older. */
-  applyRemote(keys: readonly string[], versions: readonly number[] | undefined): void {
+  /**
+   * Another instance wrote these keys (at these versions, when known): drop what L1 holds older.
+   * `deleted`: the message said they were deletes.
+   */
+  applyRemote(keys: readonly string[], versions: readonly number[] | undefined, deleted = false): void {
     this.writeEpoch += 1;
     keys.forEach((key, i) => {
       // Asked before this drop fences the key itself: a write of this instance is out on it.
@@ -1164,7 +1178,7 @@ export class SchemaCache {
       const held = this.l1?.peek(key);
       const version = versions?.[i];
       // Told, not flushed: the version is kept to adopt its pending row after a reset (`adoptReplaced`).
-      if (version !== undefined) this.ownPending?.replaced(key, version);
+      if (version !== undefined) this.ownPending?.replaced(key, version, deleted);
       if (this.l1 && (version !== undefined || writing))
         this.#announce(key, version ?? Number.POSITIVE_INFINITY);
       if (held && (version === undefined || held.version <= version)) this.l1!.delete(key);

@@ -48,6 +48,7 @@ import {
 import type { ReadStatus } from './read-status.js';
 import { Registry, type SchemaRef } from './registry.js';
 import type { ReplicaRouter } from './replica-reads.js';
+import { tellRestored } from './reset-told.js';
 import { SchemaCache } from './schema-cache.js';
 import { countRows, searchCachedRows, searchRows } from './search.js';
 import { lastUser, shareTier } from './shared-tiers.js';
@@ -911,6 +912,11 @@ export class Strata {
       // and the rows of those that replaced them are taken into the new generation.
       if (rt.ownPending?.size && !rt.restoring) {
         const restoring = restoreOwnPending(this.#ctx, rt)
+          // Reads of other instances may wait for these keys (see `ReplacedWaits`): told they are
+          // back, not waited for here (a publish counts and logs its own failure).
+          .then((checked) => {
+            this.#ctx.track(tellRestored((...a) => this.#coherence.publish(...a), rt, checked));
+          })
           .catch((err: unknown) => this.#ctx.tolerate(rt.schema.name, 'l2', 'restore-pending', err))
           .finally(() => {
             rt.restoring = undefined;

@@ -1,0 +1,139 @@
+import { orAfter } from '../resilience/with-timeout.js';
+import type { L2Rows, SchemaCache } from './schema-cache.js';
+
+/**
+ * How long, at most, after a Redis reset this instance waits for the writers of the versions the
+ * bus told it (see {@link ReplacedWaits}) to put their rows back: one deadline for every key the
+ * reset left waiting, counted from when it was found, not per read. Above what a writer that heard
+ * the reset needs (its generation read, a Postgres read, a PUT, its queue, a publish: a few round
+ * trips), below the 5 s an instance that did not hear it may take to find the reset itself.
+ */
+export const REPLACED_WAIT_MS = 1_000;
+
+interface Waiting {
+  readonly version: number;
+  /** Told (a bus message, a flush, a write of this instance) at that version or later. */
+  reached: boolean;
+  settled?: Promise<void>;
+  settle?: () => void;
+}
+
+/**
+ * Keys whose newest write is another instance's, not flushed, whose pending row a Redis reset took
+ * (L2 lost it, Postgres has neither that write nor a newer one): this instance forgot its own older
+ * write of the key when the bus told the newer one, so until that write's writer puts its row back
+ * (`restoreOwnPending`, which it does at once on hearing the reset: see reset-heard.ts) a read here
+ * would answer what Postgres has, older than this instance's own acknowledged write
+ * (reliability/test/regression-restart-superseded-own.test.ts). Its own older row is not put back
+ * instead: the newer write may be a delete Postgres already has, and `findMany` cannot date a key
+ * it does not hold.
+ *
+ * So a read of such a key that finds no row of it in L2 at that version or newer waits until the
+ * writer says the key is back (its publish after the restore, a flush's, a later write's) or
+ * {@link REPLACED_WAIT_MS} after the reset, then reads L2 once more, then reads as ever (a writer
+ * that crashed, or one from before this existed, is waited for that long once: Postgres answers
+ * after it). Each key waits once. Timed on the monotonic clock: this is time spent, not a TTL.
+ */
+export class ReplacedWaits {
+  readonly #keys = new Map<string, Waiting>();
+  #until = 0;
+
+  constructor(readonly now: () => number = () => performance.now()) {}
+
+  /** How many keys still wait; 0 (and none kept) once the deadline has passed. */
+  get size(): number {
+    if (this.#keys.size > 0 && this.now() >= this.#until) this.#clear();
+    return this.#keys.size;
+  }
+
+  /** After a reset: `told` (key, version) wait, until {@link REPLACED_WAIT_MS} from now. */
+  expect(told: readonly (readonly [string, number])[], ms = REPLACED_WAIT_MS): void {
+    if (told.length === 0) return;
+    this.#until = this.now() + ms;
+    for (const [key, version] of told) this.#keys.set(key, { version, reached: false });
+  }
+
+  /** The version `key` waits for, or undefined. */
+  version(key: string): number | undefined {
+    return this.#keys.get(key)?.version;
+  }
+
+  /** Whether `key` was told back since it began to wait (see {@link reached}). */
+  wasReached(key: string): boolean {
+    return this.#keys.get(key)?.reached === true;
+  }
+
+  /** `key` is at `version` somewhere now (L2, Postgres): a read of it waits no more. */
+  reached(key: string, version: number): void {
+    const w = this.#keys.get(key);
+    if (!w || w.reached || version < w.version) return;
+    w.reached = true;
+    w.settle?.();
+  }
+
+  /** `key` was read past its wait: it never waits again (until a later reset). */
+  done(key: string): void {
+    this.#keys.get(key)?.settle?.();
+    this.#keys.delete(key);
+  }
+
+  /** Resolves once every key of `keys` was reached or the deadline passed; never rejects. */
+  async wait(keys: readonly string[]): Promise<void> {
+    const left = this.#until - this.now();
+    if (left <= 0) return;
+    const all = keys.flatMap((key) => {
+      const w = this.#keys.get(key);
+      if (!w || w.reached) return [];
+      w.settled ??= new Promise<void>((resolve) => {
+        w.settle = resolve;
+      });
+      return [w.settled];
+    });
+    if (all.length > 0)
+      await orAfter(
+        Promise.all(all).then(() => true),
+        left,
+        false,
+      );
+  }
+
+  #clear(): void {
+    for (const w of this.#keys.values()) w.settle?.();
+    this.#keys.clear();
+  }
+}
+
+/**
+ * What a read of `keys` takes from L2, given `reply` (`sendRowRead`'s): `reply` itself unless a
+ * key waits (see {@link ReplacedWaits}) and L2 holds it below the version it waits for; then, once
+ * those were told back or the deadline passed, L2 read once more. Only while keys wait (a Redis
+ * reset ago, at most {@link REPLACED_WAIT_MS}): no other read comes here.
+ */
+export async function readPastReplaced(
+  cache: SchemaCache,
+  keys: readonly string[],
+  reply: L2Rows,
+): Promise<L2Rows> {
+  const waits = cache.ownPending!.waits;
+  let again = false;
+  const wait: string[] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    const version = waits.version(key);
+    if (version === undefined) continue;
+    const held = cache.heldIn(reply.values[i + 1] ?? null, reply.generations?.[i] ?? reply.generation);
+    if (held >= version) waits.done(key);
+    // Told back after this read was sent (its reply may be from before): read again, no wait.
+    else if (waits.wasReached(key)) again = true;
+    else wait.push(key);
+  }
+  if (wait.length > 0) {
+    await waits.wait(wait);
+    again = true;
+  }
+  if (!again) return reply;
+  for (const key of keys) if (waits.version(key) !== undefined) waits.done(key);
+  const read = cache.sendRowRead(keys);
+  if (read instanceof Promise) return read;
+  return cache.tookRows(read, await read.values);
+}

@@ -65,7 +65,7 @@ class SetCmd implements Cmd {
       `${this}`,
     );
     const fact = { level: n, note: this.withNote ? `note-${n}` : undefined, createdAt: createdAtOf(stored) };
-    tenantModel(m, this.inst).wrote(this.inst, key, [fact], now(), !m.writeBehind, `${this}`);
+    tenantModel(m, this.inst).wrote(this.inst, key, [fact], now(), !m.queues(this.inst), `${this}`);
     m.writesAcknowledged += 1;
     m.operations += 1;
   }
@@ -82,7 +82,14 @@ class DeleteCmd implements Cmd {
     const i = instance(r, this.inst);
     const key = keyOf(m, this.inst, this.key);
     await call(i.strata.delete(i.schema, key), `${this}`);
-    tenantModel(m, this.inst).wrote(this.inst, key, [{ level: null }], now(), !m.writeBehind, `${this}`);
+    tenantModel(m, this.inst).wrote(
+      this.inst,
+      key,
+      [{ level: null }],
+      now(),
+      !m.queues(this.inst),
+      `${this}`,
+    );
     m.writesAcknowledged += 1;
     m.operations += 1;
   }
@@ -214,7 +221,7 @@ class SearchCmd implements Cmd {
     }
     for (const key of t.keys) {
       const level = byId.get(key)?.n ?? null;
-      if (m.writeBehind) t.readFromL3(this.inst, key, level, `${this}`);
+      if (m.queuesAny(t.tenant)) t.readFromL3(this.inst, key, level, `${this}`);
       else if (t.read(this.inst, key, level, started, m.boundMs, `${this}`, false) === 'stale')
         m.staleReads += 1;
     }
@@ -256,10 +263,10 @@ class LateCommitCmd implements Cmd {
     // A transaction on a write-behind key is ordered after the key's queued writes but replaces them
     // (README, write-behind: columns it leaves out, such as the first autoNowAdd, keep what Postgres
     // has): flushing first keeps this command about the late reply alone.
-    if (m.writeBehind) await flushApp(m, r, 'a');
+    if (m.queuesAny('a')) await flushApp(m, r, 'a');
     const hold = holdNextCommitReply(r.dep.proxy);
     const lateValue = rowValue(key, 'a', late, true);
-    const write: Promise<unknown> = m.writeBehind
+    const write: Promise<unknown> = m.queues('A2')
       ? a2.strata.tx().set(a2.schema, lateValue).commit()
       : a2.strata.set(a2.schema, lateValue as never);
     write.catch(() => {});
@@ -285,7 +292,7 @@ class LateCommitCmd implements Cmd {
       { level: late, note: `note-${late}`, createdAt: createdAtOf(lateStored) },
       { level: meanwhile, note: `note-${meanwhile}`, createdAt: createdAtOf(meanwhileStored) },
     ];
-    t.wrote('A2', key, facts, now(), !m.writeBehind, `${this}`);
+    t.wrote('A2', key, facts, now(), !m.queuesAny('a'), `${this}`);
     t.refreshed('A1', key);
     m.writesAcknowledged += 2;
     m.operations += 2;
@@ -294,14 +301,20 @@ class LateCommitCmd implements Cmd {
   toString = () => `lateCommit(A2 reply held ${LATE_REPLY_MS} ms, A1 meanwhile, k${this.key})`;
 }
 
-/** A2 (clock 10 s ahead) then A1 write `key`, one after the other: A1's write is the last. */
+/**
+ * A2 (clock 10 s ahead) and A1 (7 s behind) write `key`, one after the other: the second write is
+ * the last, whichever clock says it is older (by 17 s when A2 wrote first).
+ */
 class SkewedWritesCmd implements Cmd {
-  constructor(readonly key: number) {}
+  constructor(
+    readonly key: number,
+    readonly aheadFirst: boolean,
+  ) {}
   check = () => true;
   async run(m: DeploymentModel, r: DeploymentReal) {
     const t = m.tenants.a;
     const key = m.keys.a[this.key]!;
-    for (const name of ['A2', 'A1'] as const) {
+    for (const name of this.aheadFirst ? (['A2', 'A1'] as const) : (['A1', 'A2'] as const)) {
       const i = instance(r, name);
       const n = m.nextLevel++;
       const stored = await call(
@@ -313,7 +326,7 @@ class SkewedWritesCmd implements Cmd {
         key,
         [{ level: n, note: `note-${n}`, createdAt: createdAtOf(stored) }],
         now(),
-        !m.writeBehind,
+        !m.queues(name),
         `${this}: ${name}`,
       );
       m.writesAcknowledged += 1;
@@ -321,7 +334,10 @@ class SkewedWritesCmd implements Cmd {
     }
     m.faultsInjected += 1;
   }
-  toString = () => `skewedWrites(A2 +10 s then A1, k${this.key})`;
+  toString = () =>
+    this.aheadFirst
+      ? `skewedWrites(A2 +10 s then A1 -7 s, k${this.key})`
+      : `skewedWrites(A1 -7 s then A2 +10 s, k${this.key})`;
 }
 
 /** Waits until every instance's bus has subscribed again after a Redis restart (it calls gap()). */
@@ -404,7 +420,7 @@ export function deploymentCommands(faults: Faults): fc.Arbitrary<Cmd>[] {
   }
   if (on('search')) arbs.push(inst.map((i) => new SearchCmd(i)));
   if (on('late-commit')) arbs.push(key.map((k) => new LateCommitCmd(k)));
-  if (on('skew')) arbs.push(key.map((k) => new SkewedWritesCmd(k)));
+  if (on('skew')) arbs.push(fc.tuple(key, fc.boolean()).map(([k, first]) => new SkewedWritesCmd(k, first)));
   if (on('redis-restart')) arbs.push(fc.constant(new RedisRestartCmd()));
   if (on('redis-data-loss')) arbs.push(fc.constant(new RedisDataLossCmd()));
   if (on('redis-link')) {

@@ -1,4 +1,5 @@
 import type { WriteMode } from '@strata/core';
+import type { ModelMode } from './deployment-stack.js';
 import type { TcpProxy } from './tcp-proxy.js';
 
 /**
@@ -22,7 +23,7 @@ import type { TcpProxy } from './tcp-proxy.js';
  * - `invalidate`: invalidate(key) and invalidateAll.
  * - `search`: searchCached (all rows of the run ordered by id).
  * - `late-commit`: A2's write whose Postgres reply is held 300 ms while A1 writes the same key.
- * - `skew`: A2's clock is 10 s ahead; A2 then A1 write one key.
+ * - `skew`: A2's clock is 10 s ahead and A1's 7 s behind; A2 then A1 (or A1 then A2) write one key.
  * - `redis-restart`: SIGKILL of the redis-server and a restart on its AOF (nothing lost).
  * - `redis-data-loss`: after flushing every app, the redis-server restarts empty.
  * - `redis-link`: A2 reaches Redis (L2, bus, queue) through a TCP proxy (deployment-link.ts; A2's
@@ -83,6 +84,20 @@ import type { TcpProxy } from './tcp-proxy.js';
  *   A2 forgot its queued write at A1's message, found the reset first (its bus gap) and put nothing
  *   back, while the reset orphaned A1's pending row. Now A2 takes that row into the new generation
  *   at the version the bus told it (engine/adopt-replaced.ts; regression-restart-superseded-own).
+ * - skew (A1 now 7 s behind) + redis-restart (write-behind, seed 7301, 60 runs, 40 commands; helper
+ *   "deployhunt"): `skewedWrites(A2 +10 s then A1 -7 s, k1), redisRestart, get(A2, k1)` → A2 read
+ *   null, below its own write: the restart took A1's message before it reached A2, so A2 put its
+ *   own write back, the newer pending row refused it, and nothing took that row into the new
+ *   generation. Its printed replay passed: it lacked STRATA_MODEL_COMMANDS=40, and the commands'
+ *   length bound shapes what the seed generates (the replay line names it now). Now the refusing
+ *   row is adopted (adoptReplaced 'newer'; regression-restart-replaced-unheard).
+ * - Open (write-behind, seed 7306, 60 runs, 40 commands): `set(A2, k0), redisRestart, get(A1, k0)` →
+ *   A1 read null 1.2-1.3 s after A2's acknowledged set: A1 found the reset first (new replication
+ *   id), its generation move orphaned A2's pending row, and A1 answered from Postgres; A2 puts the
+ *   row back only when it finds the reset itself (its next L2 request or generation read). Stale,
+ *   not lost (the end check passes); a race (about 1 replay in 5-10 fails). Replay:
+ *   STRATA_MODEL_MODES=write-behind STRATA_MODEL_COMMANDS=40 STRATA_MODEL_SEED=7306
+ *   STRATA_MODEL_PATH=13:2:1 STRATA_MODEL_REPLAY='HABAHCP:VB' STRATA_MODEL_REPEAT=5
  */
 export const FAULT_CLASSES = [
   'shared-prefix',
@@ -126,15 +141,18 @@ export function faultsFromEnv(env: Record<string, string | undefined> = process.
   return faults;
 }
 
-/** STRATA_MODEL_MODES (comma-separated write modes; unset = all three). */
-export function modesFromEnv(env: Record<string, string | undefined> = process.env): WriteMode[] {
+/** The model's modes: one write mode for every instance, or `mixed` (deployment-stack.ts). */
+export const MODEL_MODES: readonly ModelMode[] = [...WRITE_MODES, 'mixed'];
+
+/** STRATA_MODEL_MODES (comma-separated: the three write modes and `mixed`; unset = all four). */
+export function modesFromEnv(env: Record<string, string | undefined> = process.env): ModelMode[] {
   const names = list(env.STRATA_MODEL_MODES);
-  if (names === undefined) return [...WRITE_MODES];
+  if (names === undefined) return [...MODEL_MODES];
   for (const name of names) {
-    if (!(WRITE_MODES as readonly string[]).includes(name))
-      throw new Error(`STRATA_MODEL_MODES: unknown mode ${name} (known: ${WRITE_MODES.join(', ')})`);
+    if (!(MODEL_MODES as readonly string[]).includes(name))
+      throw new Error(`STRATA_MODEL_MODES: unknown mode ${name} (known: ${MODEL_MODES.join(', ')})`);
   }
-  return names as WriteMode[];
+  return names as ModelMode[];
 }
 
 /** The run's knobs: a fixed seed unless STRATA_MODEL_SEED says otherwise. */
@@ -148,7 +166,8 @@ export function runSettingsFromEnv(env: Record<string, string | undefined> = pro
   };
   return {
     seed: int('STRATA_MODEL_SEED', 20_260_512),
-    numRuns: int('STRATA_MODEL_RUNS', 20),
+    // 15 per mode: four modes since `mixed` (60 runs in all, as three modes of 20 were).
+    numRuns: int('STRATA_MODEL_RUNS', 15),
     maxCommands: int('STRATA_MODEL_COMMANDS', 30),
     /** How long a mode may spend shrinking a failure before it reports the smallest one found so far. */
     shrinkBudgetMs: int('STRATA_MODEL_SHRINK_MS', 12_000),
@@ -156,6 +175,8 @@ export function runSettingsFromEnv(env: Record<string, string | undefined> = pro
     path: env.STRATA_MODEL_PATH || undefined,
     /** The commands' replayPath of that failure (printed with the shrunk commands). */
     replayPath: env.STRATA_MODEL_REPLAY || undefined,
+    /** With a replay path: runs it this many times at most, until it fails (a failure a race decides). */
+    repeat: int('STRATA_MODEL_REPEAT', 1),
   };
 }
 

@@ -67,7 +67,7 @@ export class LinkCutCmd implements Cmd {
       );
       if (outcome.ok) {
         // Acknowledged without Redis (a mode that tolerates it): an ordinary write.
-        t.wrote('A2', key, [{ level: null }], now(), !m.writeBehind, `${this}: A2`);
+        t.wrote('A2', key, [{ level: null }], now(), !m.queues('A2'), `${this}: A2`);
         m.writesAcknowledged += 1;
       } else {
         const code = outcome.err instanceof StrataError ? outcome.err.code : String(outcome.err);
@@ -85,7 +85,7 @@ export class LinkCutCmd implements Cmd {
         key,
         [{ level: n, note: `note-${n}`, createdAt: createdAtOf(stored) }],
         now(),
-        !m.writeBehind,
+        !m.queues('A1'),
         `${this}: A1`,
       );
       m.writesAcknowledged += 1;

@@ -1,3 +1,4 @@
+import type { WriteMode } from '@strata/core';
 import type { InstanceName, RowView, Tenant } from './deployment-stack.js';
 
 /**
@@ -121,6 +122,12 @@ export class TenantModel {
       else {
         if (!wasPresent) notes.add(null);
         if (!wasAbsent) for (const n of previous.notes) notes.add(n);
+        // A write-through set over the app's queued writes (`mixed`) merges over Postgres' row, not
+        // theirs: it keeps the note Postgres had (write-behind.md, "One app writes a table").
+        if (replacesQueued) {
+          notes.add(null);
+          for (const e of h.slice(this.inL3.get(key) ?? 0)) for (const n of e.notes) notes.add(n);
+        }
       }
       // autoNowAdd: set by the write that creates the row, kept by every later one.
       if (!wasPresent || replacesQueued)
@@ -269,11 +276,22 @@ export class DeploymentModel {
   constructor(
     readonly keys: Readonly<Record<Tenant, readonly string[]>>,
     readonly boundMs: number,
-    readonly writeBehind: boolean,
+    /** Each instance's schema write mode (`mixed`: A1 write-behind beside A2 write-through). */
+    readonly modes: Readonly<Record<InstanceName, WriteMode>>,
   ) {
     this.tenants = {
       a: new TenantModel('a', keys.a, ['A1', 'A2']),
       b: new TenantModel('b', keys.b, ['B1']),
     };
+  }
+
+  /** Whether `inst` queues its sets and deletes (write-behind: Postgres has them at the flush). */
+  queues(inst: InstanceName): boolean {
+    return this.modes[inst] === 'write-behind';
+  }
+
+  /** Whether any instance of `tenant`'s app queues its writes. */
+  queuesAny(tenant: Tenant): boolean {
+    return this.tenants[tenant].instances.some((i) => this.queues(i));
   }
 }

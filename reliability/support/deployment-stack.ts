@@ -56,6 +56,18 @@ export type InstanceName = 'A1' | 'A2' | 'B1';
 export const INSTANCES: readonly InstanceName[] = ['A1', 'A2', 'B1'];
 export const tenantOf = (inst: InstanceName): Tenant => (inst === 'B1' ? 'b' : 'a');
 
+/**
+ * A write mode for every instance, or `mixed`: app A runs A1 write-behind beside A2 write-through
+ * on one keyPrefix (a rolling deploy switching `writeMode`, a write-through API beside a
+ * write-behind worker: one version order per app), app B write-through-l1-async.
+ */
+export type ModelMode = WriteMode | 'mixed';
+
+export function instanceModes(mode: ModelMode): Record<InstanceName, WriteMode> {
+  if (mode === 'mixed') return { A1: 'write-behind', A2: 'write-through', B1: 'write-through-l1-async' };
+  return { A1: mode, A2: mode, B1: mode };
+}
+
 /** A row as the checks compare it (Dates as epoch ms, absent optional columns as null). */
 export interface RowView {
   id: string;
@@ -139,7 +151,7 @@ export interface Instance {
 }
 
 export interface Deployment {
-  readonly mode: WriteMode;
+  readonly mode: ModelMode;
   /** Each app's Strata keyPrefix: the same one for both with the `shared-prefix` class. */
   readonly keyPrefix: Readonly<Record<Tenant, string>>;
   readonly instances: Readonly<Record<InstanceName, Instance>>;
@@ -147,8 +159,8 @@ export interface Deployment {
   readonly proxy: TcpProxy;
   /** With `redis-link`: A2's L2, bus and queue connections go through it (the others stay direct). */
   readonly link: RedisLink | undefined;
-  /** A2's clock is this far ahead (0 without the `skew` class). */
-  readonly skewMs: number;
+  /** Each instance's clock offset (ms; 0 without the `skew` class): A2 ahead, A1 behind. */
+  readonly skewMs: Readonly<Record<InstanceName, number>>;
   /** A new instance of `tenant`'s app (empty L1, no bus): reads come from L2, then Postgres. */
   fresh(tenant: Tenant): Promise<{ strata: Strata; schema: TenantSchema; close(): Promise<void> }>;
   /** Resolves once every Redis connection of every instance is ready again (after a restart). */
@@ -156,7 +168,9 @@ export interface Deployment {
   close(): Promise<void>;
 }
 
-const SKEW_MS = 10_000;
+/** With `skew`: A2's clock runs this far ahead and A1's this far behind (A2 and A1 17 s apart). */
+const SKEW_AHEAD_MS = 10_000;
+const SKEW_BEHIND_MS = 7_000;
 /** Every instance's L2 timeout (`timeouts.l2`). */
 export const L2_TIMEOUT_MS = 2_000;
 /**
@@ -185,7 +199,7 @@ function redisClient(url: string): Redis {
  * with `skew`, A2's clock is 10 s ahead. No scheduler: flushes happen only on `flushDirty()`.
  */
 export async function deploy(
-  mode: WriteMode,
+  mode: ModelMode,
   faults: Faults,
   redis: AofRedis,
   dbs: TenantDatabases,
@@ -196,13 +210,32 @@ export async function deploy(
   const prefixA = uniqueName('model');
   const keyPrefix: Record<Tenant, string> = { a: prefixA, b: shared ? prefixA : `${prefixA}_b` };
   const proxy = await startTcpProxy(5432);
-  const skewMs = faults.has('skew') ? SKEW_MS : 0;
-  const schemas = { a: tenantSchema(dbs.tables.a, mode), b: tenantSchema(dbs.tables.b, mode) };
+  const skewed = faults.has('skew');
+  const skewMs: Record<InstanceName, number> = {
+    A1: skewed ? -SKEW_BEHIND_MS : 0,
+    A2: skewed ? SKEW_AHEAD_MS : 0,
+    B1: 0,
+  };
+  const modes = instanceModes(mode);
+  const schemaOf = (name: InstanceName) => tenantSchema(dbs.tables[tenantOf(name)], modes[name]);
+  const schemas: Record<InstanceName, TenantSchema> = {
+    A1: schemaOf('A1'),
+    A2: schemaOf('A2'),
+    B1: schemaOf('B1'),
+  };
+  /** A fresh instance of an app has its first instance's schema (A1's: write-behind in `mixed`). */
+  const freshSchema: Record<Tenant, TenantSchema> = { a: schemas.A1, b: schemas.B1 };
   const sharedQueue = faults.has('shared-queue');
   const opened: Redis[] = [];
   const link = faults.has('redis-link') ? await startRedisLink(redis.port, LINK_HELD_MS) : undefined;
 
-  const config = (tenant: Tenant, inst: string, pool: pg.Pool, clients: Redis[]): StrataConfig => {
+  const config = (
+    tenant: Tenant,
+    schema: TenantSchema,
+    inst: string,
+    pool: pg.Pool,
+    clients: Redis[],
+  ): StrataConfig => {
     const [l2, bus, queue] = clients as [Redis, Redis, Redis];
     const prefix = keyPrefix[tenant];
     const queueOptions = {
@@ -226,7 +259,7 @@ export async function deploy(
       // threshold: flushes only when the model asks for them
       writeBehind: { queue: createRedisStreamQueue(queueOptions), threshold: 1_000_000 },
       keyPrefix: prefix,
-      schemas: [schemas[tenant]],
+      schemas: [schema],
       ttl: { l1: '10m' }, // coherence must come from the bus, not from short TTLs
       timeouts: { l2: L2_TIMEOUT_MS, l3: '10s', queue: '5s' },
       instanceId: `${prefix}-${inst}`,
@@ -242,15 +275,15 @@ export async function deploy(
     const clients = [client(), client(), client()];
     opened.push(...clients);
     const strata = new Strata({
-      ...config(tenant, name, pool, clients),
-      ...(name === 'A2' && skewMs > 0 && { clock: { now: () => Date.now() + skewMs } }),
+      ...config(tenant, schemas[name], name, pool, clients),
+      ...(skewMs[name] !== 0 && { clock: { now: () => Date.now() + skewMs[name] } }),
       ...(name === 'A2' && link && { timeouts: { l2: LINK_L2_TIMEOUT_MS, l3: '10s', queue: '5s' } }),
     });
-    return { name, tenant, strata, schema: schemas[tenant], redis: clients, pool };
+    return { name, tenant, strata, schema: schemas[name], redis: clients, pool };
   };
   const instances = { A1: make('A1'), A2: make('A2'), B1: make('B1') };
   // Every instance subscribed before the first write (a read waits for the subscription).
-  for (const inst of Object.values(instances)) await inst.strata.find(inst.schema, '__warm_up__');
+  await Promise.all(Object.values(instances).map((inst) => inst.strata.find(inst.schema, '__warm_up__')));
 
   return {
     mode,
@@ -263,11 +296,17 @@ export async function deploy(
       const pool = new pg.Pool({ connectionString: dbs.databaseUrl, max: 2 });
       pool.on('error', () => {});
       const clients = [redisClient(redis.url), redisClient(redis.url), redisClient(redis.url)];
-      const { coherence: _coherence, ...rest } = config(tenant, `fresh-${tenant}`, pool, clients);
+      const { coherence: _coherence, ...rest } = config(
+        tenant,
+        freshSchema[tenant],
+        `fresh-${tenant}`,
+        pool,
+        clients,
+      );
       const strata = new Strata(rest);
       return {
         strata,
-        schema: schemas[tenant],
+        schema: freshSchema[tenant],
         async close() {
           await strata.close().catch(() => undefined);
           for (const c of clients) c.disconnect();

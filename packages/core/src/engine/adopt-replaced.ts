@@ -4,6 +4,15 @@ import { PENDING_HOLD_MS } from './ordered-writes.js';
 import type { SchemaCache } from './schema-cache.js';
 
 /**
+ * `told`: the row at exactly the version the bus told. `newer`: any row newer than the version given,
+ * which is this instance's own unflushed write that row refused when it was put back
+ * (`restoreOwnPending`): the newer write's message never reached this instance (pub/sub delivers at
+ * most once, and the reset itself can drop it: reliability/test/regression-restart-replaced-unheard),
+ * so nothing told it, yet the row that refused its own is that newer write's, for the reason below.
+ */
+export type AdoptMatch = 'told' | 'newer';
+
+/**
  * After a Redis reset: takes into the new generation the pending rows of other instances' writes
  * that replaced this instance's own unflushed writes, where L2 still holds them (a restart that
  * kept its data, a failover or a snapshot that had them) at exactly the version the bus told this
@@ -28,11 +37,13 @@ import type { SchemaCache } from './schema-cache.js';
  * (`restoreOwnPending` read it).
  *
  * Returns those of `told` it found no such row for (a Redis that restarted empty): their reads wait
- * a while for their writers to put them back (see `ReplacedWaits`).
+ * a while for their writers to put them back (see `ReplacedWaits`; `restoreOwnPending` uses this
+ * for `told` matches only).
  */
 export async function adoptReplaced(
   cache: SchemaCache,
   told: readonly (readonly [string, number])[],
+  match: AdoptMatch = 'told',
 ): Promise<(readonly [string, number])[]> {
   if (told.length === 0 || !cache.l2) return [];
   const l2 = cache.l2;
@@ -46,7 +57,8 @@ export async function adoptReplaced(
       mine.forEach(([key, version], i) => {
         const e = values[i] ? decodeEnvelope(values[i]!) : undefined;
         // Another schema's value (a mistaken keyPrefix) is not taken: its owner tag (with a tag stamp or not).
-        if (e?.pending && e.version === version && e.owner.startsWith(cache.owner)) found.push([key, e]);
+        const fits = match === 'told' ? e?.version === version : e !== undefined && e.version > version;
+        if (e?.pending && fits && e.owner.startsWith(cache.owner)) found.push([key, e]);
         else lost.push(mine[i]!);
       });
       if (found.length === 0) return [];

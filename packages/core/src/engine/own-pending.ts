@@ -206,6 +206,13 @@ export async function restoreOwnPending(
     },
   );
   const back = entries.filter((_, i) => Number(reply[i]) === 1);
+  // Refused: a newer pending row of this app is on the key, a write whose message this instance
+  // never got (lost with the reset): taken into the new generation as one it was told of, else this
+  // instance, which put nothing back, reads what Postgres has, older than its own acknowledged write.
+  const refused = entries
+    .filter((_, i) => Number(reply[i]) !== 1)
+    .map(([key, e]): [string, number] => [key, e.version]);
+  await adoptReplaced(cache, refused, 'newer');
   await restorePendingIndex(cache, back);
   await queueAgain(ctx, cache, back);
   ctx.config.logger.warn('restored write-behind rows L2 lost in a reset', {

@@ -51,6 +51,32 @@ describe.each(DRIVERS)('setMany, deleteMany and transactions over %s', (driver) 
     expect(stack.statementsOn('players')).toHaveLength(0);
   });
 
+  it('getMany with ids repeated (a few, and many times over) answers every position from one read of each', async () => {
+    await strata.setMany(players, [
+      { id: 'dup1', username: 'one' },
+      { id: 'dup2', username: 'two' },
+    ]);
+    // From L2 (another instance, empty L1): a copy is answered from its key's first position.
+    const reader = new Strata({ l2: stack.l2, l3: stack.l3, keyPrefix: stack.keyPrefix, schemas: [players] });
+    const few = ['dup1', 'dup2', 'dupX', 'dup1', 'dupX', 'dup2'];
+    stack.reset();
+    expect((await reader.getMany(players, few)).map((r) => r?.username ?? null)).toEqual(
+      few.map((id) => (id === 'dup1' ? 'one' : id === 'dup2' ? 'two' : null)),
+    );
+    // One L3 query for the one id no cache holds, asked once.
+    expect(stack.statementsOn('players')).toHaveLength(1);
+    // Many copies (more than a scan is used for), from L1 and L2 mixed.
+    const other = new Strata({ l2: stack.l2, l3: stack.l3, keyPrefix: stack.keyPrefix, schemas: [players] });
+    await other.get(players, 'dup2');
+    const many = Array.from({ length: 40 }, (_, i) => ['dup1', 'dup2', 'dupY'][i % 3]!);
+    stack.reset();
+    const rows = await other.getMany(players, many);
+    expect(rows.map((r) => r?.username ?? null)).toEqual(
+      many.map((id) => (id === 'dup1' ? 'one' : id === 'dup2' ? 'two' : null)),
+    );
+    expect(stack.statementsOn('players')).toHaveLength(1);
+  });
+
   it('setMany takes a Map or a record keyed by id; a mismatched key is refused before any tier', async () => {
     await strata.setMany(players, new Map([['m1', { username: 'map1' }]]) as never);
     await strata.setMany(players, { r1: { id: 'r1', username: 'rec1' } });

@@ -97,13 +97,24 @@ export async function stepExtra(w: World, m: Model, o: ExtraOp, ids: readonly st
     () => (done = true),
     () => (done = true),
   );
-  await expect
-    .poll(() => done, {
-      timeout: 5_000,
-      message: `${o.mid} by instance ${other} waited for ${i.name}'s held reply`,
-    })
-    .toBe(true);
-  gate.open();
+  // A restart's own bound (every connection back, every bus subscribed again: redisBack, 10 s) is
+  // longer: within it, a restart slow on a loaded machine is told from one that waits for the reply,
+  // and a bus that never subscribes again fails as itself (seed 74 run 50, search_path + extras:
+  // 'restart … waited for A1's held reply' at 5 s on a machine at load 20-30; in its replays each
+  // restart or data loss in between took 0.4-1 s).
+  const bound = o.mid === 'restart' || o.mid === 'lose' ? 15_000 : 5_000;
+  try {
+    await expect
+      .poll(() => done, {
+        timeout: bound,
+        message: `${o.mid} by instance ${other} waited for ${i.name}'s held reply`,
+      })
+      .toBe(true);
+  } finally {
+    // On a failure too: else the writer's close() waits for the held write (the hook times out and
+    // the run's schemas stay).
+    gate.open();
+  }
   await settled;
   await late;
   await between;
@@ -141,10 +152,13 @@ async function lateFlush(w: World, o: { inst: number; key: number }, step: Step)
     () => (done = true),
     () => (done = true),
   );
-  await expect
-    .poll(() => done, { timeout: 5_000, message: `${j.name}'s set waited for ${i.name}'s flush` })
-    .toBe(true);
-  gate.open();
+  try {
+    await expect
+      .poll(() => done, { timeout: 5_000, message: `${j.name}'s set waited for ${i.name}'s flush` })
+      .toBe(true);
+  } finally {
+    gate.open(); // on a failure too (see the late set's)
+  }
   await flush;
   await between;
 }

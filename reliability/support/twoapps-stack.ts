@@ -240,7 +240,10 @@ export async function twoApps(redis: AofRedis, names: TwoAppsNames, perApp: numb
       if (link.pollInterval !== undefined) return;
       const deadline = Date.now() + ms;
       while (gaps().some((g, j) => g <= before[j]!)) {
-        if (Date.now() > deadline) throw new Error('after the Redis restart, a bus never subscribed again');
+        if (Date.now() > deadline) {
+          const stuck = instances.filter((_, j) => gaps()[j]! <= before[j]!).map((x) => x.name);
+          throw new Error(`after the Redis restart, a bus never subscribed again: ${stuck.join(', ')}`);
+        }
         // A resubscription has no event of its own to await here; bounded by the deadline.
         await new Promise((r) => setTimeout(r, 10));
       }

@@ -465,7 +465,12 @@ export class SchemaCache {
     }
     const stamp = this.#stampIn(value, e.ownerAt, e.payloadAt - 1);
     if (stamp < 0) return this.#foreign(ctx, key, 'another schema wrote it');
-    if (e.kind === 'a') return { absent: true, version: e.version, remainingMs: remaining };
+    if (e.kind === 'a') {
+      // A cached absence has no row, so no tags: a tag moved since may be a row's written behind
+      // Strata's back (SQL, then invalidateTags). A pending delete is the newest write: it stays.
+      if (this.tags && !e.pending && !this.tags.clock.absenceHolds(stamp)) return undefined;
+      return { absent: true, version: e.version, remainingMs: remaining };
+    }
     // Every field of the header is taken before the decode (which may read another value with it).
     const { version, pending } = e;
     const row = this.rows.fromL2(sliceFrom(value, e.payloadAt));
@@ -1158,7 +1163,8 @@ export class SchemaCache {
     const hit = (t: readonly string[]) =>
       moved === 'every' ? t.length > 0 : t.some((tag) => moved.has(tag));
     this.l1?.deleteWhere((_, value) => {
-      if (value === ABSENT) return false;
+      // An absence has no tags: whichever tag moved, the key may hold a row now (see readL2).
+      if (value === ABSENT) return true;
       const t = tags.of(value as Row);
       return t === undefined || hit(t);
     });

@@ -95,6 +95,18 @@ export class TagClock {
     return known || undefined;
   }
 
+  /**
+   * Whether a key's cached absence (a delete's tombstone, a negative entry) stamped `stamp` still
+   * holds: no tag of the app moved after it. An absence has no row, so no tags, and the row a SQL
+   * write made behind Strata's back may carry any tag: any move refuses it, as does a counter not
+   * read within the trust window (read again in the background). Either costs a Postgres read.
+   */
+  absenceHolds(stamp: number): boolean {
+    const trusted = this.time.now() - this.#clockReadAt < TRUST_MS;
+    if (!trusted) this.stamp();
+    return trusted && this.#clock <= stamp;
+  }
+
   /** Whether this instance knows the tag's value now (read or told within the trust window). */
   trusted(tag: string): boolean {
     const k = this.#known.get(tag);

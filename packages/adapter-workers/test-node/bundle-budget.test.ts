@@ -183,7 +183,12 @@ import {
 // collapsed tag move drops tagged rows (+266); a search lays the writes a partial set carries
 // beneath it (+~500); after a restart, the row of a write that replaced this instance's own queued
 // write is taken into the new generation (+~290).
-const BUDGET_GZIP = 93.5 * 1024;
+// Raised to 94.5 KiB on 2026-12-06 (stop 44): 96,590 bytes (+1,134 over stop 43), each failing
+// before: after a Redis restarted empty, an instance whose queued write another's replaced waits
+// (bounded) for that writer, whom the reset's finder tells at once (+~890); identities one-to-one
+// (`%`, `.`, `*` escaped; every schema claims its L2 base) (+113); a refusing newer pending row is
+// adopted after a reset that took the bus message (+64); absent entries drop with tag moves (+54).
+const BUDGET_GZIP = 94.5 * 1024;
 /** What the app brings whether or not it uses Strata. */
 const APP_PACKAGES = ['drizzle-orm', '@neondatabase/serverless', '@upstash/redis', 'hono'];
 

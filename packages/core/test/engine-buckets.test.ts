@@ -67,6 +67,7 @@ describe('config.buckets', () => {
         `${p}:tagclock`,
         `${p}:tag:level:3`,
         `${base}:gen`,
+        `${base}:l3`, // the base's claim (which table and database hold it): one per schema
         `${base}:sgen`,
         `${base}:shapes`,
         `${base}:writer`,

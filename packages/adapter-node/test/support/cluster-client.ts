@@ -26,6 +26,8 @@ export class ClusterClients {
 
 /** Deletes every key under `prefix` on every master. */
 export async function deleteOnMasters(cluster: Cluster, prefix: string): Promise<void> {
+  // A client just opened knows no nodes yet: `nodes('master')` would be empty and nothing deleted.
+  if (cluster.status !== 'ready') await cluster.ping();
   for (const node of cluster.nodes('master')) {
     let cursor = '0';
     do {

@@ -22,7 +22,7 @@ interface Waiting {
  * Keys whose newest write is another instance's, not flushed, whose pending row a Redis reset took
  * (L2 lost it, Postgres has neither that write nor a newer one): this instance forgot its own older
  * write of the key when the bus told the newer one, so until that write's writer puts its row back
- * (`restoreOwnPending`, which it does at once on hearing the reset: see reset-heard.ts) a read here
+ * (`restoreOwnPending`, which it does at once on hearing the reset: see reset-told.ts) a read here
  * would answer what Postgres has, older than this instance's own acknowledged write
  * (reliability/test/regression-restart-superseded-own.test.ts). Its own older row is not put back
  * instead: the newer write may be a delete Postgres already has, and `findMany` cannot date a key

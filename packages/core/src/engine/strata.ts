@@ -625,6 +625,8 @@ export class Strata {
       } finally {
         for (const turn of turns) turn.release();
       }
+      // Counted as the same calls outside a transaction are, once committed (stats().sets, deletes).
+      for (const op of ops) this.#ctx.counters[op.kind === 'set' ? 'sets' : 'deletes'] += 1;
       for (const { cache, keys, versions } of written)
         await this.#coherence.publish(cache, keys, versions, 'set');
       // A set Postgres skipped as older (a later partial write of its key landed first, e.g. a

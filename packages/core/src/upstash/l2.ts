@@ -1,4 +1,5 @@
 import { Redis, type RedisConfigNodejs } from '@upstash/redis';
+import { StrataError } from '../errors.js';
 import { getManyByMget } from '../l2/get-many.js';
 import { checkSendBy } from '../l2/send-by.js';
 import type { L2Script, L2Tier } from '../l2/types.js';
@@ -32,6 +33,7 @@ type UpstashScript = ReturnType<Redis['createScript']>;
  * await l2.getMany(['strata:players:k1', 'strata:players:k2']); // [envelope | null, …]
  */
 export function createUpstashL2(source: Redis | UpstashL2Config): L2Tier {
+  if (!isClient(source)) checkRestUrl(source.url);
   const redis = isClient(source)
     ? source
     : new Redis({
@@ -42,6 +44,20 @@ export function createUpstashL2(source: Redis | UpstashL2Config): L2Tier {
         enableAutoPipelining: false,
       });
   return new UpstashL2(redis);
+}
+
+/**
+ * Upstash's console shows a `redis://` / `rediss://` URL beside the REST one, and the client's own
+ * refusal of it is no StrataError and names no binding. Only the scheme is quoted: the rest may hold a password.
+ */
+function checkRestUrl(url: string | undefined): void {
+  if (url && /^https?:\/\//i.test(url)) return;
+  const scheme = url ? (/^[a-z][a-z\d+.-]*:/i.exec(url)?.[0] ?? 'no scheme') : 'none';
+  throw new StrataError(
+    'INVALID_CONFIG',
+    `createUpstashL2: url (UPSTASH_REDIS_REST_URL) must be Upstash's REST URL, https://…, not ${scheme} (Redis over TCP: @strata/adapter-node)`,
+    { details: { field: 'url', scheme } },
+  );
 }
 
 function isClient(source: Redis | UpstashL2Config): source is Redis {

@@ -66,6 +66,14 @@ describe('the pages a newcomer reads (README.md, docs/*.md) hold what they show'
     ]);
   });
 
+  it("docs/workers.md's bundle budget is the one bundle-budget.test.ts enforces", () => {
+    const test = readFileSync(`${root}packages/adapter-workers/test-node/bundle-budget.test.ts`, 'utf8');
+    const budget = /const BUDGET_GZIP = ([\d.]+) \* 1024;/.exec(test)?.[1];
+    expect(budget).toBeDefined();
+    const page = readFileSync(`${root}docs/workers.md`, 'utf8').replace(/\s+/g, ' ');
+    expect(page).toContain(`bundle-budget.test.ts\` measures it on every run and fails above ${budget} KiB.`);
+  });
+
   it('every ```ts sample type-checks against the built packages, and a wrong one is caught at its line', () => {
     if (!existsSync(`${root}packages/core/dist/index.d.ts`))
       throw new Error('the samples are checked against dist/: run `npm run build` first');

@@ -47,6 +47,24 @@ function isCommand(word: string): word is Command {
   return Object.hasOwn(OPERANDS, word);
 }
 
+/** ` (did you mean migrate?)` for a command one or two letters off (`migrat`, `stauts`), else ''. */
+function didYouMean(word: string): string {
+  const meant = Object.keys(OPERANDS).find((command) => distance(word, command) <= 2);
+  return meant ? ` (did you mean ${meant}?)` : '';
+}
+
+/** Levenshtein distance: letters inserted, deleted or replaced to turn `a` into `b`. */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
 /** Parses argv (without node and the script); anything it cannot run is a UsageError. */
 export function parseInvocation(argv: readonly string[]): Invocation {
   let parsed: ReturnType<typeof parse>;
@@ -68,7 +86,7 @@ export function parseInvocation(argv: readonly string[]): Invocation {
   if (values.help) return { ...base, command: 'help', operands: [] };
   const [word, ...operands] = positionals;
   if (word === undefined) throw new UsageError('no command given');
-  if (!isCommand(word)) throw new UsageError(`unknown command: ${word}`);
+  if (!isCommand(word)) throw new UsageError(`unknown command: ${word}${didYouMean(word)}`);
   const [min, max] = OPERANDS[word];
   if (operands.length < min || operands.length > max) {
     throw new UsageError(

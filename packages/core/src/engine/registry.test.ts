@@ -71,6 +71,10 @@ describe('Registry: schema objects rebuilt per request', () => {
     for (const other of others) {
       expect(refused(() => registry.resolve(other))).toMatch(/another schema of that name is/);
     }
-    expect(refused(() => registry.resolve('nope'))).toBe('strata: schema nope is not registered');
+    // A name never registered lists those that are; the Drizzle table where its schema was meant says so.
+    expect(refused(() => registry.resolve('nope'))).toBe('strata: schema nope is not registered (registered: players)');
+    expect(refused(() => registry.resolve(players as never))).toBe(
+      'strata: schema undefined is not registered: pass what defineSchema returned, not its Drizzle table',
+    );
   });
 });

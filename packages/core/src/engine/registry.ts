@@ -60,7 +60,12 @@ export class Registry<Runtime extends { schema: CompiledSchema; keys: { base: st
     if (runtime && (typeof ref !== 'object' || sameDefinition(runtime.schema, ref))) return runtime;
     // An object rebuilt from the same definition is the registered schema; another one of that name
     // (another table, shape or policy) is not, and is told apart from a name never registered.
-    const other = runtime ? ': another schema of that name is' : '';
+    const other = runtime
+      ? ': another schema of that name is'
+      : // No name: most often the Drizzle table where its schema was meant (get(players, id)).
+        name === undefined && typeof ref === 'object'
+        ? ': pass what defineSchema returned, not its Drizzle table'
+        : ` (registered: ${[...this.#byName.keys()].join(', ') || 'none'})`;
     throw new StrataError('SCHEMA_NOT_FOUND', `schema ${String(name)} is not registered${other}`, {
       details: { schema: name },
     });

@@ -30,6 +30,9 @@ import { whereConditionToSql } from './where.js';
  */
 export function compileQuery(schema: CompiledSchema, query: Query): SearchQuery {
   if (typeof query !== 'object' || query === null) throw invalidQuery('query', 'a query must be an object');
+  // Q()… without .build() (Go's builder too needed Build()): its fields would be refused one by one.
+  if (typeof (query as { build?: unknown }).build === 'function')
+    throw invalidQuery('query', 'a query builder was passed: end it with .build(), as in Q().where(…).build()');
   if (query.desc !== undefined && typeof query.desc !== 'boolean') {
     throw invalidQuery('desc', 'desc must be a boolean');
   }

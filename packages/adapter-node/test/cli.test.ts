@@ -147,7 +147,9 @@ it('usage errors exit 2 with the usage on stderr; --help exits 0', async () => {
   const typo = await cli(['migrat']);
   expect(typo.code).toBe(2);
   expect(typo.stderr).toMatch(/^strata: unknown command: migrat \(did you mean migrate\?\)\n/);
-  expect((await cli(['stauts'])).stderr).toMatch(/^strata: unknown command: stauts \(did you mean status\?\)\n/);
+  expect((await cli(['stauts'])).stderr).toMatch(
+    /^strata: unknown command: stauts \(did you mean status\?\)\n/,
+  );
   const help = await cli(['--help']);
   expect(help).toMatchObject({ code: 0, stderr: '' });
   expect(help.stdout).toContain('migrate-from <dir>');

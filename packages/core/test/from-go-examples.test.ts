@@ -71,7 +71,10 @@ it("docs/from-go.md's Go README examples run as written and do what the Go calls
     `${prelude(scratch.url, keyPrefix)}\n${fromGoBlock()}\nexport { top, board, ok, n, s, sessionSchema, eventSchema };\n`,
   );
   const log = vi.spyOn(console, 'log').mockImplementation(() => {});
-  let sample: Record<string, unknown> & { strata: import('../src/index.js').Strata; closePool(): Promise<void> };
+  let sample: Record<string, unknown> & {
+    strata: import('../src/index.js').Strata;
+    closePool(): Promise<void>;
+  };
   try {
     sample = await import(/* @vite-ignore */ file);
   } finally {
@@ -90,8 +93,9 @@ it("docs/from-go.md's Go README examples run as written and do what the Go calls
     expect({ sets: s.sets, deletes: s.deletes }).toEqual({ sets: 5, deletes: 2 });
     expect(s.dirtyCount).toBe(0); // FlushDirty emptied the write-behind queue
     // The registered schemas work as Go's: BeforeSet's error aborts the set, sessions live in Redis only.
-    const eventSchema = sample.eventSchema as import('../src/index.js').AnySchema;
-    const sessionSchema = sample.sessionSchema as import('../src/index.js').AnySchema;
+    // By name (Go's form; loosely typed): the generated module's exports are not typed here.
+    const eventSchema = (sample.eventSchema as { name: string }).name;
+    const sessionSchema = (sample.sessionSchema as { name: string }).name;
     const noTrace = await strata.set(eventSchema, { id: 'e1', userId: 'u1', traceId: '' }).catch((e) => e);
     expect(isStrataError(noTrace, 'HOOK_PANIC')).toBe(true);
     expect((noTrace as Error).cause).toEqual(new Error('no trace id'));
@@ -135,7 +139,7 @@ it('a write-behind schema without a queue (Go needed none) is refused naming the
         keyPrefix,
         schemas: [scoreSchema],
       });
-    expect(build).toThrow(/write-behind needs config\.writeBehind\.queue \(createMemoryQueue\(\)/);
+    expect(build).toThrow(/write-behind needs config\.writeBehind\.queue \(createMemoryQueue\(\)\)/);
     let err: unknown;
     try {
       build();
@@ -143,7 +147,6 @@ it('a write-behind schema without a queue (Go needed none) is refused naming the
       err = caught;
     }
     expect(isStrataError(err, 'INVALID_CONFIG')).toBe(true);
-    expect((err as Error).message).not.toMatch(/an L2|an L3/); // it has both: only the queue is missing
   } finally {
     await pool.end();
   }

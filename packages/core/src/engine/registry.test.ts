@@ -72,9 +72,11 @@ describe('Registry: schema objects rebuilt per request', () => {
       expect(refused(() => registry.resolve(other))).toMatch(/another schema of that name is/);
     }
     // A name never registered lists those that are; the Drizzle table where its schema was meant says so.
-    expect(refused(() => registry.resolve('nope'))).toBe('strata: schema nope is not registered (registered: players)');
+    expect(refused(() => registry.resolve('nope'))).toBe(
+      'strata: schema nope is not registered (registered: players)',
+    );
     expect(refused(() => registry.resolve(players as never))).toBe(
-      'strata: schema undefined is not registered: pass what defineSchema returned, not its Drizzle table',
+      'strata: schema undefined is not registered: pass the defineSchema() result, not the table',
     );
   });
 });

@@ -64,7 +64,7 @@ export class Registry<Runtime extends { schema: CompiledSchema; keys: { base: st
       ? ': another schema of that name is'
       : // No name: most often the Drizzle table where its schema was meant (get(players, id)).
         name === undefined && typeof ref === 'object'
-        ? ': pass what defineSchema returned, not its Drizzle table'
+        ? ': pass the defineSchema() result, not the table'
         : ` (registered: ${[...this.#byName.keys()].join(', ') || 'none'})`;
     throw new StrataError('SCHEMA_NOT_FOUND', `schema ${String(name)} is not registered${other}`, {
       details: { schema: name },

@@ -215,14 +215,12 @@ export class SchemaCache {
         : new Staleness(schema, config.clock);
     if (this.writeMode === 'write-behind' && !(config.writeBehind.queue && this.l2 && this.l3)) {
       // L2 orders and serves the write before the flush, L3 takes the flush, the queue holds it in between.
-      // Name what is missing, and the queue a newcomer from the Go library (no queue to configure) wants.
-      const missing = [
-        !config.writeBehind.queue &&
-          'config.writeBehind.queue (createMemoryQueue() for one process; docs/write-behind.md)',
-        !this.l2 && 'an L2',
-        !this.l3 && 'an L3',
-      ].filter(Boolean);
-      invalid(name, 'writeMode', `write-behind needs ${missing.join(' and ')}`);
+      // The queue named as the Go library's in-process buffer (which needed no setting) became.
+      invalid(
+        name,
+        'writeMode',
+        'write-behind needs config.writeBehind.queue (createMemoryQueue()), an L2 and an L3',
+      );
     }
     this.rows = new RowCodec(schema, config.codec, encryptor);
     this.router = new KeyRouter(config.keyPrefix, schema, config.codec.name, config.buckets);

@@ -107,7 +107,7 @@ describe('compileQuery', () => {
   it('refuses the builder itself (no .build()), saying to end it with .build()', () => {
     const builder = Q().where('level > $1', 10) as unknown as Query;
     expect(rejection(builder)).toMatchObject({ code: 'INVALID_QUERY', details: { field: 'query' } });
-    expect(() => compileQuery(players, builder)).toThrow(/a query builder was passed: end it with \.build\(\)/);
+    expect(() => compileQuery(players, builder)).toThrow(/a query builder: end it with \.build\(\)/);
   });
 
   it('fills defaults for a partial hand-made query; limit 0 is the default', () => {

@@ -32,7 +32,7 @@ export function compileQuery(schema: CompiledSchema, query: Query): SearchQuery 
   if (typeof query !== 'object' || query === null) throw invalidQuery('query', 'a query must be an object');
   // Q()… without .build() (Go's builder too needed Build()): its fields would be refused one by one.
   if (typeof (query as { build?: unknown }).build === 'function')
-    throw invalidQuery('query', 'a query builder was passed: end it with .build(), as in Q().where(…).build()');
+    throw invalidQuery('query', 'a query builder: end it with .build()');
   if (query.desc !== undefined && typeof query.desc !== 'boolean') {
     throw invalidQuery('desc', 'desc must be a boolean');
   }

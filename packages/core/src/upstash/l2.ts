@@ -33,7 +33,12 @@ type UpstashScript = ReturnType<Redis['createScript']>;
  * await l2.getMany(['strata:players:k1', 'strata:players:k2']); // [envelope | null, …]
  */
 export function createUpstashL2(source: Redis | UpstashL2Config): L2Tier {
-  if (!isClient(source)) checkRestUrl(source.url);
+  // Upstash's console shows a rediss:// URL beside the REST one; the client's own refusal of it is no
+  // StrataError and quotes the URL, password and all.
+  if (!isClient(source) && !/^https?:\/\//i.test(source.url ?? ''))
+    throw new StrataError('INVALID_CONFIG', 'UPSTASH_REDIS_REST_URL must be the REST URL, https://…', {
+      details: { field: 'url' },
+    });
   const redis = isClient(source)
     ? source
     : new Redis({
@@ -44,20 +49,6 @@ export function createUpstashL2(source: Redis | UpstashL2Config): L2Tier {
         enableAutoPipelining: false,
       });
   return new UpstashL2(redis);
-}
-
-/**
- * Upstash's console shows a `redis://` / `rediss://` URL beside the REST one, and the client's own
- * refusal of it is no StrataError and names no binding. Only the scheme is quoted: the rest may hold a password.
- */
-function checkRestUrl(url: string | undefined): void {
-  if (url && /^https?:\/\//i.test(url)) return;
-  const scheme = url ? (/^[a-z][a-z\d+.-]*:/i.exec(url)?.[0] ?? 'no scheme') : 'none';
-  throw new StrataError(
-    'INVALID_CONFIG',
-    `createUpstashL2: url (UPSTASH_REDIS_REST_URL) must be Upstash's REST URL, https://…, not ${scheme} (Redis over TCP: @strata/adapter-node)`,
-    { details: { field: 'url', scheme } },
-  );
 }
 
 function isClient(source: Redis | UpstashL2Config): source is Redis {

@@ -627,19 +627,17 @@ export class Strata {
       }
       // Sets and deletes told apart: a receiver's own write a told delete replaced needs no row put
       // back after a Redis reset, nor a read that waits for one (reliability/test/regression-tx-delete-told).
-      for (const { cache, keys, versions, deleted } of written) {
+      for (const { cache, keys, versions, deleted } of written)
         for (const op of ['set', 'delete'] as const) {
           const at = keys.flatMap((_, i) => (deleted[i] === (op === 'delete') ? [i] : []));
-          if (at.length === 0) continue;
-          const only = at.length === keys.length;
-          await this.#coherence.publish(
-            cache,
-            only ? keys : at.map((i) => keys[i]!),
-            only ? versions : at.map((i) => versions[i]!),
-            op,
-          );
+          if (at.length > 0)
+            await this.#coherence.publish(
+              cache,
+              at.map((i) => keys[i]!),
+              at.map((i) => versions[i]!),
+              op,
+            );
         }
-      }
       // A set Postgres skipped as older (a later partial write of its key landed first, e.g. a
       // write-behind flush between this reservation and the commit): its columns no later write set.
       for (const { cache, refused } of written)

@@ -40,6 +40,8 @@ export interface TxWritten {
   readonly rows: Row[];
   readonly keys: string[];
   readonly versions: number[];
+  /** Per key of `keys`: whether the transaction's last write of it was a delete. */
+  readonly deleted: boolean[];
   /** Sets Postgres skipped as older (a later write of the key landed first): merged after the commit. */
   readonly refused?: RefusedWrite[];
 }
@@ -269,7 +271,13 @@ async function writeL2Only(p: Plan): Promise<TxWritten> {
 }
 
 function summary(p: Plan, versions: number[], rows: Row[]): TxWritten {
-  return { cache: p.cache, rows, keys: p.writes.map((w) => w.key), versions };
+  return {
+    cache: p.cache,
+    rows,
+    keys: p.writes.map((w) => w.key),
+    versions,
+    deleted: p.writes.map((w) => !w.row),
+  };
 }
 
 async function plan(

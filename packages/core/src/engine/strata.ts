@@ -627,8 +627,19 @@ export class Strata {
       }
       // Counted as the same calls outside a transaction are, once committed (stats().sets, deletes).
       for (const op of ops) this.#ctx.counters[op.kind === 'set' ? 'sets' : 'deletes'] += 1;
-      for (const { cache, keys, versions } of written)
-        await this.#coherence.publish(cache, keys, versions, 'set');
+      // Sets and deletes told apart: a receiver's own write a told delete replaced needs no row put
+      // back after a Redis reset, nor a read that waits for one (reliability/test/regression-tx-delete-told).
+      for (const { cache, keys, versions, deleted } of written)
+        for (const op of ['set', 'delete'] as const) {
+          const at = keys.flatMap((_, i) => (deleted[i] === (op === 'delete') ? [i] : []));
+          if (at.length > 0)
+            await this.#coherence.publish(
+              cache,
+              at.map((i) => keys[i]!),
+              at.map((i) => versions[i]!),
+              op,
+            );
+        }
       // A set Postgres skipped as older (a later partial write of its key landed first, e.g. a
       // write-behind flush between this reservation and the commit): its columns no later write set.
       for (const { cache, refused } of written)

@@ -51,7 +51,7 @@ export { decodeEnvelope } from './l2/envelope.js';
 export { getManyByMget, mgetValues } from './l2/get-many.js';
 export { ORDERED_PUT_PUBLISH } from './l2/publish-scripts.js';
 export { checkSendBy } from './l2/send-by.js';
-export type { L2Deadline, L2Script, L2Tier } from './l2/types.js';
+export type { L2Script, L2Tier } from './l2/types.js';
 export { type CaptureCheck, type CaptureDdlMode, CHANGES_CHANNEL, type L3Capture } from './l3/capture.js';
 export type {
   CounterMark,

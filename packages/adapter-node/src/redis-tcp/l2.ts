@@ -1,5 +1,5 @@
-import { isStrataError, type L2Tier, StrataError } from '@strata/core';
-import { checkSendBy, type L2Deadline, type L2Script, mgetValues } from '@strata/core/driver';
+import { type L2Tier, StrataError } from '@strata/core';
+import { checkSendBy, type L2Script, mgetValues } from '@strata/core/driver';
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { ClusterL2 } from './cluster-l2.js';
 import { isCluster } from './cluster-slots.js';
@@ -97,24 +97,17 @@ class IoredisL2 implements L2Tier {
     this.#errors = errors;
   }
 
-  getMany(keys: readonly string[], deadline?: L2Deadline): Promise<(string | null)[]> {
+  getMany(keys: readonly string[]): Promise<(string | null)[]> {
     if (keys.length === 0) return Promise.resolve([]);
     this.#coalesce.hold();
     // The command built here: no spread, and no copy by ioredis' `flat()` (see mget-command.ts).
     // One `.then` for the reply and the failure: no async wrapper or `.catch` promise per read.
-    // The command honours the guard's deadline: the guard then needs no race of its own.
-    return sendMget(this.#redis, keys, deadline).then(
-      (reply) => mgetValues(this.name, keys, reply),
-      this.#failed,
-    );
+    return sendMget(this.#redis, keys).then((reply) => mgetValues(this.name, keys, reply), this.#failed);
   }
 
-  /**
-   * A failed read, told with the connection's own error where this instance owns it; the guard's
-   * TIMEOUT (a deadline honoured) as it is, so the guard tells it as a timeout.
-   */
+  /** A failed read, told with the connection's own error where this instance owns it. */
   readonly #failed = (err: unknown): never => {
-    throw this.#errors && !isStrataError(err, 'TIMEOUT') ? this.#errors.explain(err) : err;
+    throw this.#errors ? this.#errors.explain(err) : err;
   };
 
   async run(

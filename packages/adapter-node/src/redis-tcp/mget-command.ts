@@ -1,4 +1,3 @@
-import type { L2Deadline } from '@strata/core/driver';
 import { Command, type Redis } from 'ioredis';
 
 /**
@@ -22,15 +21,11 @@ class MgetCommand extends Command {
  * a missing key) and errors. A client with a `keyPrefix` (ioredis prefixes the keys as it builds
  * the command) or auto-pipelining (it batches what its command methods send) goes through
  * `redis.mget` itself.
- *
- * `deadline`: the command built here honours it (its reject goes to the guard, which calls it at
- * the deadline, as ioredis' own `commandTimeout` does); through `redis.mget` it is not honoured,
- * and the guard races the call instead.
  */
-export function sendMget(redis: Redis, keys: readonly string[], deadline?: L2Deadline): Promise<unknown> {
+export function sendMget(redis: Redis, keys: readonly string[]): Promise<unknown> {
   const { keyPrefix, enableAutoPipelining, showFriendlyErrorStack } = redis.options;
   if (keyPrefix || enableAutoPipelining) return redis.mget(keys as string[]);
-  const command = new MgetCommand(keys, showFriendlyErrorStack ? new Error() : undefined);
-  deadline?.honour(command.reject);
-  return redis.sendCommand(command) as Promise<unknown>;
+  return redis.sendCommand(
+    new MgetCommand(keys, showFriendlyErrorStack ? new Error() : undefined),
+  ) as Promise<unknown>;
 }

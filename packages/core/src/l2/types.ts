@@ -11,19 +11,6 @@ export interface L2Script {
 }
 
 /**
- * A read's deadline as the guard hands it to {@link L2Tier.getMany}. A tier whose client lets it
- * reject its own command (ioredis' `Command#reject`, which its own `commandTimeout` uses) calls
- * `honour(reject)` synchronously, before `getMany` returns: at the deadline the guard calls
- * `reject` with the call's `StrataError('TIMEOUT')`, and the tier's promise must reject with that
- * error as it is (not wrapped). The guard then does not race the call itself: no promise of its
- * own per read (the race's promise and `.then` were most of the guard's cost on an L2 hit). A
- * late reply must then change nothing (ioredis ignores a reply to a settled command).
- */
-export interface L2Deadline {
-  honour(reject: (error: Error) => void): void;
-}
-
-/**
  * The L2 seam: a Redis, as far as Strata needs one. Two operations, each ONE round trip whatever the
  * number of keys: a multi-key GET, and a Lua script. Values are strings (the engine's envelopes);
  * implementations never parse or change them. Implementations throw on failure; the engine wraps
@@ -37,14 +24,8 @@ export interface L2Deadline {
 export interface L2Tier {
   /** Short name for stats and logs, e.g. `upstash`, `ioredis`. */
   readonly name: string;
-  /**
-   * `MGET`: the values in the order of `keys`, `null` where a key holds nothing (or no string).
-   *
-   * `deadline` (the guard passes one): a tier that can fail its own command early hands its
-   * promise's reject to `deadline.honour` before it returns; see {@link L2Deadline}. One that
-   * ignores it is raced against the deadline by the guard.
-   */
-  getMany(keys: readonly string[], deadline?: L2Deadline): Promise<(string | null)[]>;
+  /** `MGET`: the values in the order of `keys`, `null` where a key holds nothing (or no string). */
+  getMany(keys: readonly string[]): Promise<(string | null)[]>;
   /**
    * Runs `script` atomically with `KEYS` = `keys` and `ARGV` = `args` (EVALSHA, falling back to EVAL
    * when the server does not know the script yet). Resolves Redis' reply as the client decodes it:

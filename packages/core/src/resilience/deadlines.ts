@@ -74,7 +74,25 @@ export class Deadlines {
     startedAt = this.now(),
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const pending = this.#enrol(startedAt, what, reject, hooks as RaceHooks<never> | undefined);
+      const pending: Pending = {
+        at: startedAt + this.ms,
+        what,
+        reject,
+        hooks: hooks as RaceHooks<never> | undefined,
+        settled: false,
+      };
+      this.#queue.push(pending);
+      this.#live += 1;
+      if (this.#timer === undefined) this.#arm(pending.at, this.ms);
+      else if (this.#idle) {
+        this.#idle = false;
+        // Armed for an earlier deadline (the same duration, from an earlier call): it fires in
+        // time and re-arms for this one. A clock that went back may have left it later: re-arm.
+        if (this.#armedFor > pending.at) {
+          clearTimeout(this.#timer);
+          this.#arm(pending.at, this.ms);
+        } else refHandle(this.#timer)?.ref();
+      }
       work.then(
         (value) => {
           const inTime = this.#settle(pending);
@@ -100,68 +118,6 @@ export class Deadlines {
         },
       );
     });
-  }
-
-  /**
-   * For work that rejects itself when told (an L2 tier that honours its deadline): `reject`, the
-   * work's own, is called with the TIMEOUT at the deadline, and the call settles with the work's
-   * outcome, whichever came first: no promise of the race's own, only the `.then` for the hooks
-   * (`settled` runs when the work settles: at the deadline for a timed-out call).
-   */
-  own<T>(
-    work: Promise<T>,
-    reject: (error: unknown) => void,
-    what: string,
-    hooks?: RaceHooks<T>,
-    token = 0,
-    startedAt = this.now(),
-  ): Promise<T> {
-    const pending = this.#enrol(startedAt, what, reject, undefined);
-    return work.then(
-      (value) => {
-        this.#settle(pending);
-        try {
-          hooks?.settled?.(token);
-          hooks?.resolved?.(value);
-        } catch (error) {
-          throw rejectionOf(hooks, error);
-        }
-        return value;
-      },
-      (error: unknown) => {
-        this.#settle(pending);
-        let cause = error;
-        try {
-          hooks?.settled?.(token);
-        } catch (thrown) {
-          cause = thrown;
-        }
-        throw rejectionOf(hooks, cause);
-      },
-    );
-  }
-
-  /** Queues a call's deadline, arming (or re-referencing) the timer as needed. */
-  #enrol(
-    startedAt: number,
-    what: string,
-    reject: (err: unknown) => void,
-    hooks: RaceHooks<never> | undefined,
-  ): Pending {
-    const pending: Pending = { at: startedAt + this.ms, what, reject, hooks, settled: false };
-    this.#queue.push(pending);
-    this.#live += 1;
-    if (this.#timer === undefined) this.#arm(pending.at, this.ms);
-    else if (this.#idle) {
-      this.#idle = false;
-      // Armed for an earlier deadline (the same duration, from an earlier call): it fires in
-      // time and re-arms for this one. A clock that went back may have left it later: re-arm.
-      if (this.#armedFor > pending.at) {
-        clearTimeout(this.#timer);
-        this.#arm(pending.at, this.ms);
-      } else refHandle(this.#timer)?.ref();
-    }
-    return pending;
   }
 
   /** Marks a call settled; false when its time limit already rejected it. */
@@ -242,18 +198,18 @@ function refHandle(timer: ReturnType<typeof setTimeout>): RefHandle | undefined 
 
 /** Rejects a call with `error`, or with what its `rejection` hook makes of it. */
 function rejectWith(pending: Pending, error: unknown): void {
-  pending.reject(rejectionOf(pending.hooks, error));
-}
-
-/** What a call rejects with for `error`: its `rejection` hook's answer (or throw), else `error`. */
-function rejectionOf(hooks: RaceHooks<never> | undefined, error: unknown): unknown {
-  const map = hooks?.rejection;
-  if (!map) return error;
-  try {
-    return map(error);
-  } catch (thrown) {
-    return thrown;
+  const map = pending.hooks?.rejection;
+  if (!map) {
+    pending.reject(error);
+    return;
   }
+  let mapped: unknown;
+  try {
+    mapped = map(error);
+  } catch (thrown) {
+    mapped = thrown;
+  }
+  pending.reject(mapped);
 }
 
 function timeout(what: string, ms: number): StrataError {

@@ -1,6 +1,6 @@
 import { type Duration, toMs } from '../duration.js';
 import { isStrataError, messageOf, StrataError } from '../errors.js';
-import type { L2Deadline, L2Tier } from '../l2/types.js';
+import type { L2Tier } from '../l2/types.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { Deadlines, type RaceHooks } from './deadlines.js';
 import { withTimeout } from './with-timeout.js';
@@ -44,7 +44,7 @@ export function guardL2(tier: L2Tier, options: GuardL2Options = {}): L2Tier {
 
 /**
  * {@link guardL2}, also timing every call that reaches the tier (failed ones too, late ones when
- * they settle, or at the deadline where the tier honours it; not the breaker's fast failures) with `onCall(op, ms)` on the monotonic `now`. The
+ * they settle; not the breaker's fast failures) with `onCall(op, ms)` on the monotonic `now`. The
  * engine's L2: timed here, inside the same callbacks as the deadline and the breaker, rather than
  * by a wrapper of its own (a promise and a turn of the microtask queue more on every L2 read).
  */
@@ -120,38 +120,10 @@ export function guardedL2(
     return deadlines.race(work, label, hooks as RaceHooks<T>, start, start);
   }
 
-  // A read's deadline as the tier sees it: `honour` (called, if at all, while the tier's getMany
-  // runs) leaves the tier's reject here for `read` to take. One object for every read.
-  let honoured: ((error: unknown) => void) | undefined;
-  const deadline: L2Deadline = {
-    // It is only ever called with the TIMEOUT, a StrataError.
-    honour: (reject) => {
-      honoured = reject as (error: unknown) => void;
-    },
-  };
-  function read(keys: readonly string[]): Promise<(string | null)[]> {
-    if (!breaker.tryAcquire()) return Promise.reject(fail('getMany', 'breaker-open'));
-    const start = now();
-    honoured = undefined;
-    let work: Promise<(string | null)[]>;
-    try {
-      work = tier.getMany(keys, deadline);
-    } catch (error) {
-      work = Promise.reject(error);
-    }
-    const reject = honoured;
-    honoured = undefined;
-    const { label, hooks } = hooksOf('getMany') as { label: string; hooks: RaceHooks<(string | null)[]> };
-    // A tier that rejects its own command at the deadline needs no race around it.
-    return reject === undefined
-      ? deadlines.race(work, label, hooks, start, start)
-      : deadlines.own(work, reject, label, hooks, start, start);
-  }
-
   return {
     name: tier.name,
     // Empty batches need no round trip, so they need no breaker permit either.
-    getMany: (keys) => (keys.length === 0 ? Promise.resolve([]) : read(keys)),
+    getMany: (keys) => (keys.length === 0 ? Promise.resolve([]) : call('getMany', () => tier.getMany(keys))),
     // The call's deadline goes along: a tier must not send the script once the caller gave up.
     run: (script, keys, args) => call(script.name, (sendBy) => tier.run(script, keys, args, sendBy)),
     // Closing must work with the breaker open; it still gets the timeout, so it cannot hang.

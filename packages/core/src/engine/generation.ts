@@ -291,6 +291,29 @@ export class SchemaGeneration {
     await this.current();
   }
 
+  /**
+   * `current()` for a write to L2 (a put, a fill, a write-behind write): when the generation was read
+   * before L3 said which database it is (the first read waits 200 ms for that), the keyPrefix and
+   * base claims are checked first, waiting for L3 (`timeouts.l3`). A read may be served from such a
+   * generation; a write may not: before, an app on another database (or tenant by search_path) on
+   * the same keyPrefix wrote its rows into the first app's L2 keys and its write-behind writes into
+   * the first app's stream, whose flusher applied them to its own table
+   * (reliability/test/probe-tenant-paths.test.ts). Rejects with the conflict, as `current()` does.
+   */
+  forWrite(): Promise<number> {
+    if (!this.#unchecked()) return this.current();
+    return this.checkClaim().then(() => this.current());
+  }
+
+  /** `known()` for a write: undefined while `forWrite` would wait for the claim check. */
+  knownForWrite(): number | undefined {
+    return this.#unchecked() ? undefined : this.known();
+  }
+
+  #unchecked(): boolean {
+    return this.claim !== undefined && !this.#claimChecked && this.claim.pending;
+  }
+
   /** The last generation read sent a known L3 identity (the claim was checked). */
   #claimChecked = false;
 

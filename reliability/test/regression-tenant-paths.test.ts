@@ -223,3 +223,45 @@ describe('a second tenant on the keyPrefix whose Postgres names its database lat
     expect(await app('a', through).find(through, 'm'), "A reads B's row").toBeNull();
   });
 });
+
+describe('a tenant refused L2 on the keyPrefix claims none of its tables there', () => {
+  // BROKE → fixed (l2/scripts.ts GENERATION): B, refused by the keyPrefix claim, still took the
+  // base claim of each table A had not used yet (and renewed it every 5 s for as long as it ran):
+  // A was then refused L2 for that table, an hour past B's last read.
+  const scratch = scratchApp('tenantbase');
+  const { name, admin } = scratch;
+  const tenants = { a: `${name}_ta`, b: `${name}_tb` } as const;
+  type Tenant = keyof typeof tenants;
+  const others = pgTable('others', { id: text('id').primaryKey(), n: integer('n').notNull() });
+  const schema = defineSchema({ name: 'others', table: others });
+  const dbs = searchPathDbs();
+  const l3 = (tenant: Tenant) =>
+    createDrizzleL3(dbs.db(tenants[tenant]), { migrationsSchema: tenants[tenant] });
+  const app = (tenant: Tenant, schemas: ReturnType<typeof defineSchema>[]) =>
+    scratch.strata({ keyPrefix: name, l3: l3(tenant), schemas });
+
+  beforeAll(async () => {
+    for (const tenant of ['a', 'b'] as const) {
+      await admin.query(`create schema "${tenants[tenant]}"`);
+      await new Strata({ l3: l3(tenant), schemas: [schema] }).migrate();
+    }
+  });
+  afterAll(async () => {
+    await dbs.end();
+    for (const s of Object.values(tenants)) await dropScratchSchema(admin, s);
+  });
+
+  it('A caches a table B used first while refused', async () => {
+    const first = pgTable('firsts', { id: text('id').primaryKey() });
+    // A holds the keyPrefix (its generation read of `firsts`, a table it never writes here).
+    const a0 = app('a', [defineSchema({ name: 'firsts', table: first, l3: false })]);
+    await a0.find('firsts', 'x');
+    const b = app('b', [schema]);
+    await b.find(schema, 'o'); // refused L2 (another tenant's keyPrefix): from Postgres
+    expect(b.stats().errorsBy.l2 ?? 0).toBeGreaterThan(0);
+    const a = app('a', [schema]);
+    await a.set(schema, { id: 'o', n: 1 });
+    expect((await a.find(schema, 'o'))?.n).toBe(1);
+    expect(a.stats().errorsBy.l2 ?? 0, 'A refused L2 for others').toBe(0);
+  });
+});

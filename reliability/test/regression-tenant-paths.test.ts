@@ -111,35 +111,35 @@ describe.each([
     expect((await app('b', behind).find(behind, 'w1'))?.n ?? undefined).toBe(expected.b1);
   });
 
-  it.each([
-    ['write-through', 'write-through'],
-    ['write-behind', 'write-behind'],
-  ] as const)('an l2.keyPrefix per tenant, both %s: own rows and own writes only', async (mode) => {
-    const sa = byPrefix('a', mode);
-    const sb = byPrefix('b', mode);
-    const a = app('a', sa);
-    const b = app('b', sb);
-    const wa = await outcome(a.set(sa, { id: 'p1', n: 1 }));
-    const wb = await outcome(b.set(sb, { id: 'p1', n: 10 }));
-    const wb2 = await outcome(b.set(sb, { id: 'p2', n: 20 }));
-    await Promise.allSettled([a.flushDirty(), b.flushDirty()]);
-    await Promise.allSettled([b.flushDirty(), a.flushDirty()]);
-    expect(wa).toBe('acked');
-    const expected = {
-      a1: 1,
-      a2: undefined,
-      b1: wb === 'acked' ? 10 : undefined,
-      b2: wb2 === 'acked' ? 20 : undefined,
-    };
-    expect({
-      a1: await n('a', 'p1'),
-      a2: await n('a', 'p2'),
-      b1: await n('b', 'p1'),
-      b2: await n('b', 'p2'),
-    }).toEqual(expected);
-    expect((await app('a', sa).find(sa, 'p1'))?.n).toBe(1);
-    expect((await app('b', sb).find(sb, 'p1'))?.n ?? undefined).toBe(expected.b1);
-  });
+  it.each(['write-through', 'write-behind'] as const)(
+    'an l2.keyPrefix per tenant, both %s: own rows and own writes only',
+    async (mode) => {
+      const sa = byPrefix('a', mode);
+      const sb = byPrefix('b', mode);
+      const a = app('a', sa);
+      const b = app('b', sb);
+      const wa = await outcome(a.set(sa, { id: 'p1', n: 1 }));
+      const wb = await outcome(b.set(sb, { id: 'p1', n: 10 }));
+      const wb2 = await outcome(b.set(sb, { id: 'p2', n: 20 }));
+      await Promise.allSettled([a.flushDirty(), b.flushDirty()]);
+      await Promise.allSettled([b.flushDirty(), a.flushDirty()]);
+      expect(wa).toBe('acked');
+      const expected = {
+        a1: 1,
+        a2: undefined,
+        b1: wb === 'acked' ? 10 : undefined,
+        b2: wb2 === 'acked' ? 20 : undefined,
+      };
+      expect({
+        a1: await n('a', 'p1'),
+        a2: await n('a', 'p2'),
+        b1: await n('b', 'p1'),
+        b2: await n('b', 'p2'),
+      }).toEqual(expected);
+      expect((await app('a', sa).find(sa, 'p1'))?.n).toBe(1);
+      expect((await app('b', sb).find(sb, 'p1'))?.n ?? undefined).toBe(expected.b1);
+    },
+  );
 });
 
 describe('a second tenant on the keyPrefix whose Postgres names its database late (cold start)', () => {

@@ -109,7 +109,9 @@ export class SchemaGeneration {
    */
   known(): number | undefined {
     const settled = this.#settled;
-    if (settled === undefined || this.#value === undefined || this.l2MayBeStale) return undefined;
+    // Unchecked (see `forWrite`): a write awaits forWrite; a read, current() (which does not wait).
+    if (settled === undefined || this.#value === undefined || this.l2MayBeStale || this.#unchecked())
+      return undefined;
     return this.clock.now() - this.#at > GENERATION_REFRESH_MS ? undefined : settled;
   }
 
@@ -298,16 +300,11 @@ export class SchemaGeneration {
    * generation; a write may not: before, an app on another database (or tenant by search_path) on
    * the same keyPrefix wrote its rows into the first app's L2 keys and its write-behind writes into
    * the first app's stream, whose flusher applied them to its own table
-   * (reliability/test/probe-tenant-paths.test.ts). Rejects with the conflict, as `current()` does.
+   * (reliability/test/regression-tenant-paths.test.ts). Rejects with the conflict, as `current()` does.
    */
   forWrite(): Promise<number> {
     if (!this.#unchecked()) return this.current();
     return this.checkClaim().then(() => this.current());
-  }
-
-  /** `known()` for a write: undefined while `forWrite` would wait for the claim check. */
-  knownForWrite(): number | undefined {
-    return this.#unchecked() ? undefined : this.known();
   }
 
   #unchecked(): boolean {

@@ -109,7 +109,9 @@ export class SchemaGeneration {
    */
   known(): number | undefined {
     const settled = this.#settled;
-    if (settled === undefined || this.#value === undefined || this.l2MayBeStale) return undefined;
+    // Unchecked (see `forWrite`): a write awaits forWrite; a read, current() (which does not wait).
+    if (settled === undefined || this.#value === undefined || this.l2MayBeStale || this.#unchecked())
+      return undefined;
     return this.clock.now() - this.#at > GENERATION_REFRESH_MS ? undefined : settled;
   }
 
@@ -289,6 +291,24 @@ export class SchemaGeneration {
     // that cannot say which database it is would otherwise cost a read per flush).
     if (!this.#claimChecked && (await this.claim.identity()) !== '') this.forget();
     await this.current();
+  }
+
+  /**
+   * `current()` for a write to L2 (a put, a fill, a write-behind write): when the generation was read
+   * before L3 said which database it is (the first read waits 200 ms for that), the keyPrefix and
+   * base claims are checked first, waiting for L3 (`timeouts.l3`). A read may be served from such a
+   * generation; a write may not: before, an app on another database (or tenant by search_path) on
+   * the same keyPrefix wrote its rows into the first app's L2 keys and its write-behind writes into
+   * the first app's stream, whose flusher applied them to its own table
+   * (reliability/test/regression-tenant-paths.test.ts). Rejects with the conflict, as `current()` does.
+   */
+  forWrite(): Promise<number> {
+    if (!this.#unchecked()) return this.current();
+    return this.checkClaim().then(() => this.current());
+  }
+
+  #unchecked(): boolean {
+    return this.claim !== undefined && !this.#claimChecked && this.claim.pending;
   }
 
   /** The last generation read sent a known L3 identity (the claim was checked). */

@@ -45,6 +45,14 @@ export class L3Claim {
     return this.#known ?? (this.l3?.identity ? undefined : '');
   }
 
+  /**
+   * The identity may still come: L3 can say it, has not yet, and has not failed to. Writes wait for
+   * it then (see `Generation.forWrite`); after a failure they go on unchecked, as reads do.
+   */
+  get pending(): boolean {
+    return this.#known === undefined && !this.#failed && this.l3?.identity !== undefined;
+  }
+
   /** This instance's L3 identity, or '' while it is unknown. */
   identity(): Promise<string> {
     if (this.#known !== undefined) return Promise.resolve(this.#known);

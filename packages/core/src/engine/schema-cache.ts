@@ -594,7 +594,13 @@ export class SchemaCache {
     bucket: Bucket = this.buckets[0]!,
   ): Promise<unknown[]> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const sent = await this.sendWatched(script, build, options, bucket, await bucket.generation!.current());
+      const sent = await this.sendWatched(
+        script,
+        build,
+        options,
+        bucket,
+        await bucket.generation!.forWrite(),
+      );
       if (sent.reply) return sent.reply;
       // Its own reply found Redis reset: it landed (if at all) in the generation the reset moves
       // past. A write is made again in the new one; a fill is not (what it read may be older than

@@ -463,7 +463,9 @@ local function marked(m) return sid and (m .. '@' .. sid) or m end`;
  * the table (see `SharedClaims`), read only: its value ('' when none) and PTTL are replied.
  * KEYS[8] is the schema's write-behind counter: whether it exists is replied (a write-through
  * write reserves its version from it, see `ThroughOrder`). KEYS[10] and ARGV[5] (the schema's base, and
- * the L3 identity with its table) are a second L3 claim, checked as KEYS[4]. Reply: {generation, boot marker, tick, the other identity or '', Redis' time (ms), the
+ * the L3 identity with its table) are a second L3 claim, checked as KEYS[4], and taken only when
+ * KEYS[4] was not refused: an app refused the keyPrefix took the base of every table the keyPrefix's
+ * app had not used yet, which then refused that app L2 for it (reliability/test/regression-tenant-paths.test.ts). Reply: {generation, boot marker, tick, the other identity or '', Redis' time (ms), the
  * other live shapes, the writer claim, its PTTL, 1 if the counter exists else 0, 1 if the marker was
  * replaced because it was born under another server id (see `SERVER_ID`) else 0}.
  */
@@ -506,7 +508,7 @@ local function claim(k, v)
   end
 end
 claim(KEYS[4], ARGV[2])
-claim(KEYS[10], ARGV[5])
+if other == '' then claim(KEYS[10], ARGV[5]) end
 local writer, writerMs = '', -2
 if KEYS[7] then writer, writerMs = redis.call('GET', KEYS[7]) or '', redis.call('PTTL', KEYS[7]) end
 local counter = KEYS[8] and redis.call('EXISTS', KEYS[8]) or 0

@@ -1,5 +1,5 @@
 import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
-import type { Strata } from '@strata/core';
+import { Q, type Strata } from '@strata/core';
 import { manualClock, REPLACED_WAIT_MS } from '@strata/core/driver';
 import { uniqueName } from '@strata/devstack/testing';
 import { describe, expect, it } from 'vitest';
@@ -21,40 +21,48 @@ import { DEADLINE, REFRESH_PASSED, restartSuite } from '../support/restart-suite
 
 const s = restartSuite('restart_heard');
 
-function pair(id: string, clock = manualClock(Date.now())) {
+function pair(id: string, buckets = 1, clock = manualClock(Date.now())) {
   const channel = uniqueName('restart_heard_bus');
   const buses = [0, 1].map(() => createRedisPubSubBus({ url: s.store.redisUrl, channel }));
   const [first, second] = buses.map((bus) =>
-    s.instance(`${s.store.name}-${id}`, clock, { writeBehind: true, bus }),
+    s.instance(`${s.store.name}-${id}`, clock, { writeBehind: true, bus, buckets }),
   ) as [Strata, Strata];
   return { clock, buses, first, second };
 }
 
-async function heardThenRestarted(dropData: boolean) {
-  const id = dropData ? 'lost' : 'kept';
+/** `buckets` > 1: several keys, spread over the buckets (hash tags on the one Redis), read in one getMany. */
+async function heardThenRestarted(dropData: boolean, buckets = 1) {
+  const name = `${dropData ? 'lost' : 'kept'}${buckets > 1 ? `-b${buckets}` : ''}`;
+  const ids = buckets > 1 ? Array.from({ length: 8 }, (_, i) => `${name}-${i}`) : [name];
   const schema = s.store.schema('write-behind');
-  const { clock, first, second } = pair(id);
+  const { clock, first, second } = pair(name, buckets);
   for (const x of [first, second]) await x.find(schema, 'warm-up'); // subscribed, knows this Redis life
 
-  await first.set(schema, { id, n: 2, label: 'first-v2' });
-  // `second` was told (its bus message), and reads the pending row: it holds no write of the key.
-  await expect.poll(async () => (await second.find(schema, id))?.n ?? null, { timeout: 5_000 }).toBe(2);
+  const ns = () => ids.map((_, i) => i + 2);
+  for (const [i, id] of ids.entries()) await first.set(schema, { id, n: i + 2, label: 'first' });
+  // `second` was told (its bus messages), and reads the pending rows: it holds no write of the keys.
+  const readBy = async (x: Strata) => (await x.getMany(schema, ids)).map((r) => r?.n ?? null);
+  await expect.poll(() => readBy(second), { timeout: 5_000 }).toEqual(ns());
 
   if (!dropData) await s.client().save();
   await s.restart({ dropData });
   clock.advance(REFRESH_PASSED); // `second`'s next read makes a generation read: it finds the reset first
   const started = performance.now();
-  const read = await second.find(schema, id);
+  const read = await readBy(second);
   const waited = performance.now() - started;
-  expect((await s.store.stored()).has(id), 'Postgres has not had the flush').toBe(false);
-  expect(read?.n ?? null, 'second reads the write it was told of').toBe(2);
+  expect(
+    [...(await s.store.stored()).keys()].filter((id) => ids.includes(id)),
+    'not flushed',
+  ).toEqual([]);
+  expect(read, 'second reads the write it was told of').toEqual(ns());
   // Told back by `first` (it heard `second`'s whole-schema message), not the bound.
   expect(waited).toBeLessThan(REPLACED_WAIT_MS);
 
-  for (const x of [first, second]) expect((await x.get(schema, id)).n).toBe(2);
+  for (const x of [first, second]) expect(await readBy(x)).toEqual(ns());
   for (const x of [first, second]) await x.flushDirty();
-  expect((await s.store.stored()).get(id)).toBe(2);
-  for (const x of [first, second]) expect((await x.get(schema, id)).n).toBe(2);
+  const stored = await s.store.stored();
+  expect(ids.map((id) => stored.get(id))).toEqual(ns());
+  for (const x of [first, second]) expect(await readBy(x)).toEqual(ns());
 }
 
 describe('Redis restarted while another instance’s queued write, told on the bus, was unflushed', () => {
@@ -63,6 +71,31 @@ describe('Redis restarted while another instance’s queued write, told on the b
   });
   it('with its data: the same (the row is of the generation before; its writer puts it back)', async () => {
     await heardThenRestarted(false);
+  });
+  it('over 4 buckets, without its data: every key waits for its writer, in one read', async () => {
+    await heardThenRestarted(true, 4);
+  });
+});
+
+describe('Redis restarted: a search', () => {
+  it('waits for the writers of the keys the reset left waiting, then finds their writes pending', async () => {
+    const id = 'searched';
+    const schema = s.store.schema('write-behind');
+    const { clock, first, second } = pair(id);
+    for (const x of [first, second]) await x.find(schema, 'warm-up');
+    await first.set(schema, { id, n: 6, label: 'first-v6' });
+    await expect.poll(async () => (await second.find(schema, id))?.n ?? null, { timeout: 5_000 }).toBe(6);
+
+    await s.restart({ dropData: true });
+    clock.advance(REFRESH_PASSED); // `second`'s search makes a generation read: it finds the reset first
+    const started = performance.now();
+    const found = await second.search(schema, Q().where('id = $1', id).build());
+    expect((await s.store.stored()).has(id), 'Postgres has not had the flush').toBe(false);
+    expect(
+      found.map((r) => r.n),
+      'the write it was told of, from the index its writer put back',
+    ).toEqual([6]);
+    expect(performance.now() - started).toBeLessThan(REPLACED_WAIT_MS);
   });
 });
 

@@ -14,7 +14,9 @@ import { DEADLINE, REFRESH_PASSED, restartSuite } from '../support/restart-suite
 // the keys it was only told of did not. Minimised: two write-behind instances with a bus on the
 // shared Redis (it keeps running); `first` writes, `second` hears it; L2's Redis restarts; `second`
 // finds the reset first. Before the fix: "AssertionError: second reads the write it was told of:
-// expected null to be 2" (both variants; the writer-gone case waited 7 ms, not the bound).
+// expected [ null ] to deeply equal [ 2 ]" (each variant; over 4 buckets every key null; the
+// writer-gone case waited 4 ms, not the bound). A search after the reset (it did not wait for
+// writers at all): "expected [] to deeply equal [ 6 ]".
 // Now (engine/heard-versions.ts) `second` keeps the versions told of other instances' write-behind
 // writes, and after a reset a read of such a key that L2 no longer holds and Postgres has not got
 // waits for its writer's message (at most REPLACED_WAIT_MS), as a replaced own write's key does.

@@ -95,9 +95,15 @@ import type { TcpProxy } from './tcp-proxy.js';
  *   A1 read null 1.2-1.3 s after A2's acknowledged set: A1 found the reset first (new replication
  *   id), its generation move orphaned A2's pending row, and A1 answered from Postgres; A2 puts the
  *   row back only when it finds the reset itself (its next L2 request or generation read). Stale,
- *   not lost (the end check passes); a race (about 1 replay in 5-10 fails). Replay:
+ *   not lost (the end check passes); a race. Replay:
  *   STRATA_MODEL_MODES=write-behind STRATA_MODEL_COMMANDS=40 STRATA_MODEL_SEED=7306
  *   STRATA_MODEL_PATH=13:2:1 STRATA_MODEL_REPLAY='HABAHCP:VB' STRATA_MODEL_REPEAT=5
+ *   (its repeats ran once until helper "staleread": a replay that passed threw out of the loop).
+ *   Where A1 had been told of the write, its read now waits for A2's restore (heard-versions.ts;
+ *   regression-restart-heard). Still open, rarer: the SIGKILL took A2's bus message before it
+ *   reached A1 (traced: A1 heard nothing of k0) and A2's bus reconnected about 1 s after A1's, so
+ *   A2 found the reset only then; A1 had nothing to wait for (helper "staleread": 2 replays failed
+ *   in about 80 runs, each of this kind).
  */
 export const FAULT_CLASSES = [
   'shared-prefix',

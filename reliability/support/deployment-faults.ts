@@ -100,10 +100,10 @@ import type { TcpProxy } from './tcp-proxy.js';
  *   STRATA_MODEL_PATH=13:2:1 STRATA_MODEL_REPLAY='HABAHCP:VB' STRATA_MODEL_REPEAT=5
  *   (its repeats ran once until helper "staleread": a replay that passed threw out of the loop).
  *   Where A1 had been told of the write, its read now waits for A2's restore (heard-versions.ts;
- *   regression-restart-heard). Still open, rarer: the SIGKILL took A2's bus message before it
- *   reached A1 (traced: A1 heard nothing of k0) and A2's bus reconnected about 1 s after A1's, so
- *   A2 found the reset only then; A1 had nothing to wait for (helper "staleread": 2 replays failed
- *   in about 80 runs, each of this kind).
+ *   regression-restart-heard). Still open, rarer (about 1 run in 50 of the replay; 1 in 8 before):
+ *   A2's bus reconnected about 1 s after A1's (ioredis' growing reconnect delay), so A2 found the
+ *   reset only then, and either the SIGKILL had taken A2's message before it reached A1 (traced:
+ *   A1 heard nothing of k0, nothing to wait for) or A1's wait (1 s from its finding) ended first.
  */
 export const FAULT_CLASSES = [
   'shared-prefix',

@@ -4,7 +4,7 @@ import type { Told } from './own-pending.js';
 export const MAX_HEARD = 10_000;
 
 /**
- * How long a heard version is kept when nothing says it was flushed. This instance sees only its
+ * How long a heard version is kept when nothing says it was flushed (dropped as later ones are told). This instance sees only its
  * own flusher's commits; another instance's flush tells the same version again, which this
  * instance cannot tell from the write's own message (or a restore's). So a heard version is taken
  * for flushed this long after it was told: many flush intervals (500 ms by default), a queue's
@@ -28,7 +28,7 @@ interface Heard extends Told {
  * as new of wait for their writers (see `ReplacedWaits`), as the keys of this instance's replaced
  * writes do; unlike those, none is adopted from L2 (see `restoreOwnPending`).
  *
- * Bounded: {@link MAX_HEARD} keys, each kept {@link HEARD_HOLD_MS} at most, forgotten once this
+ * Bounded: {@link MAX_HEARD} keys, dropped past {@link HEARD_HOLD_MS} as later ones are told, forgotten once this
  * instance sees a version at least as new committed (its flush) or written by itself, and taken
  * (all of them) by a reset.
  */
@@ -55,23 +55,20 @@ export class HeardVersions {
     }
   }
 
-  /** `key` is at `version` here (committed by this instance, or its own write): no longer waited on. */
+  /**
+   * `key` is at `version` here (committed by this instance, or its own write; Infinity: kept as a
+   * replaced write of this instance instead): no longer waited on.
+   */
   passed(key: string, version: number): void {
-    const known = this.#keys.get(key);
-    if (known !== undefined && known.version <= version) this.#keys.delete(key);
+    if ((this.#keys.get(key)?.version ?? Infinity) <= version) this.#keys.delete(key);
   }
 
-  /** Forgets `key` (this instance keeps it as a replaced write of its own instead). */
-  forget(key: string): void {
-    this.#keys.delete(key);
-  }
-
-  /** Those told within the hold, taken: a reset waits for each once. */
+  /**
+   * All of them, taken: a reset waits for each once. One past the hold still here (nothing was
+   * heard since) costs a key in the reset's Postgres read, and waits only if Postgres lacks it.
+   */
   take(): [string, Told][] {
-    const now = this.now();
-    const out: [string, Told][] = [];
-    for (const [key, h] of this.#keys)
-      if (now - h.at < this.holdMs) out.push([key, { version: h.version, deleted: h.deleted }]);
+    const out = [...this.#keys];
     this.#keys.clear();
     return out;
   }

@@ -89,7 +89,7 @@ export class OwnPending {
     if (held && held.version <= version) this.#rows.delete(key);
     const told = this.#replaced.get(key);
     if ((held && held.version < version) || (told !== undefined && told.version < version)) {
-      this.heard.forget(key);
+      this.heard.passed(key, Infinity);
       this.#replaced.delete(key);
       this.#replaced.set(key, { version, deleted });
       if (this.#replaced.size > MAX_REMEMBERED) this.#replaced.delete(this.#replaced.keys().next().value!);

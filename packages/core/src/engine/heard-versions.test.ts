@@ -18,6 +18,7 @@ describe('HeardVersions', () => {
     heard.heard('k', 4, true);
     heard.heard('k', 7, true);
     heard.heard('k', 7, false);
+    expect([heard.has('k', 7), heard.has('k', 8), heard.has('other', 0)]).toEqual([true, false, false]);
     expect(taken(heard.take())).toEqual([['k', 7, true]]);
     expect(heard.size).toBe(0);
   });

@@ -63,6 +63,11 @@ export class HeardVersions {
     if ((this.#keys.get(key)?.version ?? Infinity) <= version) this.#keys.delete(key);
   }
 
+  /** Whether `key` was told at `version` or newer (and kept since). */
+  has(key: string, version: number): boolean {
+    return (this.#keys.get(key)?.version ?? -1) >= version;
+  }
+
   /**
    * All of them, taken: a reset waits for each once. One past the hold still here (nothing was
    * heard since) costs a key in the reset's Postgres read, and waits only if Postgres lacks it.

@@ -95,9 +95,15 @@ import type { TcpProxy } from './tcp-proxy.js';
  *   A1 read null 1.2-1.3 s after A2's acknowledged set: A1 found the reset first (new replication
  *   id), its generation move orphaned A2's pending row, and A1 answered from Postgres; A2 puts the
  *   row back only when it finds the reset itself (its next L2 request or generation read). Stale,
- *   not lost (the end check passes); a race (about 1 replay in 5-10 fails). Replay:
+ *   not lost (the end check passes); a race. Replay:
  *   STRATA_MODEL_MODES=write-behind STRATA_MODEL_COMMANDS=40 STRATA_MODEL_SEED=7306
  *   STRATA_MODEL_PATH=13:2:1 STRATA_MODEL_REPLAY='HABAHCP:VB' STRATA_MODEL_REPEAT=5
+ *   (its repeats ran once until helper "staleread": a replay that passed threw out of the loop).
+ *   Where A1 had been told of the write, its read now waits for A2's restore (heard-versions.ts;
+ *   regression-restart-heard). Still open, rarer (about 1 run in 50 of the replay; 1 in 8 before):
+ *   A2's bus reconnected about 1 s after A1's (ioredis' growing reconnect delay), so A2 found the
+ *   reset only then, and either the SIGKILL had taken A2's message before it reached A1 (traced:
+ *   A1 heard nothing of k0, nothing to wait for) or A1's wait (1 s from its finding) ended first.
  * - Nothing found (helper "huntdeploy", 40 commands, every class): seeds 7400-7407 at 20 runs and
  *   7408 at 40 in all four modes, 7409 at 40 in write-behind and mixed (880 runs). What the model
  *   does not generate (tags, a flush's lost commit reply, a late reply over a queued write) is

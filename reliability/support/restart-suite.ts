@@ -1,5 +1,5 @@
 import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
-import { type InvalidationBus, Strata } from '@strata/core';
+import { clusterBuckets, type InvalidationBus, Strata } from '@strata/core';
 import type { ManualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { lapseWriterClaims } from '@strata/devstack/testing';
@@ -29,12 +29,12 @@ export interface RestartSuite {
   /**
    * A Strata on our Redis (L2, under `keyPrefix`), Postgres (direct, or through the proxy), and for
    * write-behind the Redis Stream queue on the shared Redis (which keeps running: queued writes
-   * outlive L2). Write-through unless `writeBehind`; no bus unless `bus`.
+   * outlive L2). Write-through unless `writeBehind`; no bus unless `bus`; one bucket unless `buckets`.
    */
   instance(
     keyPrefix: string,
     clock: ManualClock,
-    options?: { proxied?: boolean; writeBehind?: boolean; bus?: InvalidationBus },
+    options?: { proxied?: boolean; writeBehind?: boolean; bus?: InvalidationBus; buckets?: number },
   ): Strata;
   /** Every value in our Redis that mentions `text` (whatever the L2 key and value format). */
   l2ValuesWith(text: string): Promise<string[]>;
@@ -117,6 +117,7 @@ export function restartSuite(label: string): RestartSuite {
         keyPrefix,
         ttl: { l1: L1_TTL },
         ...(options.bus && { coherence: { bus: options.bus } }),
+        ...(options.buckets && { buckets: options.buckets, bucketing: clusterBuckets }),
         ...(options.writeBehind && {
           writeBehind: {
             queue: createRedisStreamQueue({ url: store.redisUrl, keyPrefix, allowVolatile: true }),

@@ -82,6 +82,8 @@ describe.each(modes)('deployments: two apps and two tenants on one Redis, %s', (
       process.on('unhandledRejection', onUnhandled);
       let run = 0;
       let firstFailureAt: number | undefined;
+      /** The last run that failed: its commands and violation. */
+      let lastFailure: string | undefined;
       let dep: Deployment | undefined;
       /** The deployment went through a Redis reset or a link cut (or a run failed on it): not reused. */
       let worn = false;
@@ -140,6 +142,7 @@ describe.each(modes)('deployments: two apps and two tenants on one Redis, %s', (
                 if (TRACE) console.log(`run ${run} passed: ${fc.stringify(cmds)}`);
               } catch (err) {
                 firstFailureAt ??= performance.now();
+                lastFailure = `${fc.stringify(cmds)}: ${withCauses(err)}`;
                 if (TRACE)
                   console.log(`run ${run} FAILED: ${fc.stringify(cmds)}\n  ${String(err).split('\n')[0]}`);
                 throw err;
@@ -152,19 +155,35 @@ describe.each(modes)('deployments: two apps and two tenants on one Redis, %s', (
               }
             },
           );
-        // A replay runs the counterexample alone, `repeat` times at most (until it fails): some
-        // failures need a race the real services decide (a bus message against a SIGKILL).
-        let details = await fc.check(property(), check);
-        for (let i = 1; settings.path && i < settings.repeat && !details.failed; i += 1)
-          details = await fc.check(property(), check);
         // A replay whose commands all passed runs on into shrink candidates the printed replayPath
-        // does not cover: fast-check's "Too short replayPath" then means no failure came back.
-        const replayPassed = settings.path && /Too short replayPath/.test(String(details.errorInstance));
+        // does not cover: fast-check then throws "Too short replayPath" (out of `fc.check`, from the
+        // arbitrary's shrink), which means no failure came back.
+        const once = async () => {
+          try {
+            return await fc.check(property(), check);
+          } catch (err) {
+            if (!settings.path || !/Too short replayPath/.test(String(err))) throw err;
+            // Thrown while shrinking a failure of the replay too: that failure is the replay's.
+            if (lastFailure !== undefined) throw new Error(`${mode}: the replay failed: ${lastFailure}`);
+            return 'passed' as const;
+          }
+        };
+        // A replay runs the counterexample alone, `repeat` times at most (until it fails): some
+        // failures need a race the real services decide (a bus message against a SIGKILL). Before,
+        // the first replay that passed threw out of the loop, so it ran once whatever the repeat.
+        let outcome = await once();
+        let checks = 1;
+        for (
+          ;
+          settings.path && checks < settings.repeat && (outcome === 'passed' || !outcome.failed);
+          checks += 1
+        )
+          outcome = await once();
+        const replayPassed = outcome === 'passed';
+        const details = outcome === 'passed' ? undefined : outcome;
         if (replayPassed)
-          console.warn(
-            `${mode}: the replay did not fail in ${settings.repeat} check(s) (${details.numRuns} run(s))`,
-          );
-        if (details.failed && !replayPassed) {
+          console.warn(`${mode}: the replay did not fail in ${checks} check(s) (${run} run(s))`);
+        if (details?.failed) {
           const error = withCauses(details.errorInstance);
           const shrunk = fc.stringify(details.counterexample?.[0]);
           const replayPath = /replayPath="([^"]*)"/.exec(shrunk)?.[1];

@@ -3,6 +3,7 @@ import { PUT } from '../l2/scripts.js';
 import type { QueuedWrite } from '../queue/types.js';
 import { adoptReplaced } from './adopt-replaced.js';
 import type { EngineContext } from './context.js';
+import { HeardVersions } from './heard-versions.js';
 import { normalizeId } from './ids.js';
 import { PENDING_HOLD_MS } from './ordered-writes.js';
 import { restorePendingIndex } from './pending-index.js';
@@ -54,6 +55,8 @@ export class OwnPending {
    * forgot its own write for it, would read what Postgres had, older than its own write.
    */
   readonly #replaced = new Map<string, Told>();
+  /** Versions told of other instances' writes of keys this instance holds no write of. */
+  readonly heard = new HeardVersions();
   /** Keys a reset left waiting for the writer of a told version (see `ReplacedWaits`). */
   readonly waits = new ReplacedWaits();
 
@@ -67,6 +70,7 @@ export class OwnPending {
   ): void {
     this.#rows.delete(key);
     this.#replaced.delete(key);
+    if (this.heard.size) this.heard.passed(key, version);
     // This instance's own newer row is in L2 now: a read of the key waits for no one else's.
     if (this.waits.size) this.waits.reached(key, version);
     this.#rows.set(key, { version, payload, queued, defaults, under });
@@ -85,10 +89,11 @@ export class OwnPending {
     if (held && held.version <= version) this.#rows.delete(key);
     const told = this.#replaced.get(key);
     if ((held && held.version < version) || (told !== undefined && told.version < version)) {
+      this.heard.passed(key, Infinity);
       this.#replaced.delete(key);
       this.#replaced.set(key, { version, deleted });
       if (this.#replaced.size > MAX_REMEMBERED) this.#replaced.delete(this.#replaced.keys().next().value!);
-    }
+    } else if (!held && told === undefined) this.heard.heard(key, version, deleted);
   }
 
   /** The versions told of replaced writes (see `replaced`), taken: each is adopted once. */
@@ -103,11 +108,20 @@ export class OwnPending {
     if (this.waits.size) this.waits.reached(key, version);
     const held = this.#rows.get(key);
     if (held && held.version <= version) this.#rows.delete(key);
+    if (this.heard.size) this.heard.passed(key, version);
   }
 
-  /** What a reset leaves this instance to put back or adopt (see `replaced`). */
+  /**
+   * What a reset leaves this instance to put back or adopt (see `replaced`): with some, it finds a
+   * reset as soon as it hears of one (reset-told.ts), as the writer of those rows.
+   */
   get size(): number {
     return this.#rows.size + this.#replaced.size;
+  }
+
+  /** Whether a reset has anything to do here: put back, adopt, or wait for (`heard`). */
+  get afterReset(): boolean {
+    return this.size > 0 || this.heard.size > 0;
   }
 
   entries(): [string, Remembered][] {
@@ -144,21 +158,26 @@ export async function restoreOwnPending(
   cache: SchemaCache,
 ): Promise<[string, Remembered][]> {
   const own = cache.ownPending;
-  if (!own?.size || !cache.l2) return [];
+  if (!own?.afterReset || !cache.l2) return [];
   const checked = own.entries();
   let entries = checked;
   let told = own.takeReplaced();
+  let heard = own.heard.take();
   if (cache.l3) {
-    // One read for both: this instance's writes and those that replaced its writes (`adoptReplaced`).
+    // One read for all: this instance's writes, those that replaced its writes (`adoptReplaced`),
+    // and the other writes it was told of (`HeardVersions`).
     const found = await cache.l3.findMany(
       cache.schema,
-      [...entries, ...told].map(([key]) => normalizeId(cache.schema, key)),
+      [...entries, ...told, ...heard].map(([key]) => normalizeId(cache.schema, key)),
     );
     const pk = cache.schema.primaryKey.key;
     const stored = new Map(found.map((f) => [String(f.row[pk]), f.version]));
     // Flushed already (or a newer write a bus gap hid, flushed): Postgres serves it, not the row. A
     // delete with no row there: flushed, or nothing to delete; Postgres' "none" is its answer too.
-    told = told.filter(([key, t]) => (stored.get(key) ?? (t.deleted ? t.version : 0)) < t.version);
+    const unflushed = ([key, t]: [string, Told]) =>
+      (stored.get(key) ?? (t.deleted ? t.version : 0)) < t.version;
+    told = told.filter(unflushed);
+    heard = heard.filter(unflushed);
     // A delete comes back only over a row Postgres still has: with none there, it was flushed (by
     // another instance, unseen here) or had nothing to delete, and a pending tombstone, kept a week
     // and dropped by no invalidation, would hide a row written later outside Strata.
@@ -167,10 +186,19 @@ export async function restoreOwnPending(
     );
   }
   // Those L2 lost: their reads wait for their writers (see `ReplacedWaits`), who hear of the reset.
+  // The heard ones wait without being adopted: a read finds them in L2 once their writers put
+  // them back. Adopting a row L2 kept at the heard version would take one a delete this instance
+  // missed (a bus gap) had replaced, flushed, then brought back by a Redis gone back to an older
+  // snapshot, for its week-long hold; a wait ends, and Postgres answers then.
+  const lost = await adoptReplaced(
+    cache,
+    told.map(([key, t]) => [key, t.version] as const),
+  );
+  // Told again since they were taken (a writer that found the reset first put its row back while
+  // this read Postgres): nothing to wait for; else a search waited out the bound for it.
   own.waits.expect(
-    await adoptReplaced(
-      cache,
-      told.map(([key, t]) => [key, t.version] as const),
+    [...lost, ...heard.map(([key, t]) => [key, t.version] as const)].filter(
+      ([key, version]) => !own.heard.has(key, version),
     ),
   );
   if (entries.length === 0) return checked;

@@ -36,6 +36,11 @@ export async function pendingWrites(
   try {
     // A keyPrefix another app or table holds (see `L3Claim`) is refused: its index is not ours.
     await cache.generation?.current();
+    // A Redis reset took the index: this instance's entries come back first (see
+    // `restoreOwnPending`), and other writers' (see `ReplacedWaits`) before the deadline, or the
+    // search reads Postgres without writes acknowledged before it began.
+    if (cache.restoring) await cache.restoring;
+    if (cache.ownPending?.waits.size) await cache.ownPending.waits.wait();
     // An index holds its entries, the marks on them (`#{row key}`, `!{row key}`, `?{row key}`),
     // their defaults' names (`+{row key}`, see MARKS in l2/scripts.ts) and the writes beneath them
     // (`<{row key}`, see pending-beneath.ts), at most five fields per entry: read up to six times

@@ -58,6 +58,28 @@ describe('ReplacedWaits', () => {
     expect(waits.size).toBe(0);
   });
 
+  it('with no keys named (a search), every key that waits is waited for, and none is ended', async () => {
+    const { waits } = waitsAt();
+    waits.expect(
+      [
+        ['a', 1],
+        ['b', 2],
+      ],
+      60_000,
+    );
+    let ended = false;
+    const waiting = waits.wait().then(() => {
+      ended = true;
+    });
+    waits.reached('a', 1);
+    await Promise.resolve();
+    expect(ended).toBe(false);
+    waits.reached('b', 3);
+    await waiting;
+    expect(ended).toBe(true);
+    expect(waits.size).toBe(2);
+  });
+
   it('a key not waiting, or told already, is not waited for', async () => {
     const { waits } = waitsAt();
     waits.expect([['k', 5]], 60_000);

@@ -77,11 +77,14 @@ export class ReplacedWaits {
     this.#keys.delete(key);
   }
 
-  /** Resolves once every key of `keys` was reached or the deadline passed; never rejects. */
-  async wait(keys: readonly string[]): Promise<void> {
+  /**
+   * Resolves once every key of `keys` (every key that waits, when undefined: a search cannot know
+   * which it will match) was reached or the deadline passed; never rejects.
+   */
+  async wait(keys?: readonly string[]): Promise<void> {
     const left = this.#until - this.now();
     if (left <= 0) return;
-    const all = keys.flatMap((key) => {
+    const all = (keys ?? [...this.#keys.keys()]).flatMap((key) => {
       const w = this.#keys.get(key);
       if (!w || w.reached) return [];
       w.settled ??= new Promise<void>((resolve) => {

@@ -922,8 +922,9 @@ export class Strata {
     for (const rt of this.#registry.all()) {
       rt.reset(replace, b);
       // This instance's unflushed write-behind writes go back into L2 (the queue still has them),
-      // and the rows of those that replaced them are taken into the new generation.
-      if (rt.ownPending?.size && !rt.restoring) {
+      // the rows of those that replaced them are taken into the new generation, and the keys of
+      // other writes it was told of wait for their writers (`HeardVersions`).
+      if (rt.ownPending?.afterReset && !rt.restoring) {
         const restoring = restoreOwnPending(this.#ctx, rt)
           // Reads of other instances may wait for these keys (see `ReplacedWaits`): told they are
           // back, not waited for here (a publish counts and logs its own failure).

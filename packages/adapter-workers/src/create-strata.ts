@@ -125,7 +125,7 @@ function build(env: StrataBindings, options: CreateStrataOptions): Strata {
     url: required(env, 'UPSTASH_REDIS_REST_URL'),
     token: required(env, 'UPSTASH_REDIS_REST_TOKEN'),
   };
-  const databaseUrl = required(env, 'DATABASE_URL');
+  const databaseUrl = connectionString(required(env, 'DATABASE_URL'));
   // A global of the driver: only local dev and tests set it; a deployed Worker reaches Neon itself.
   if (env.NEON_FETCH_ENDPOINT) neonConfig.fetchEndpoint = env.NEON_FETCH_ENDPOINT;
   else requireLocalEndpoint(databaseUrl);
@@ -170,6 +170,28 @@ function required(
 }
 
 /**
+ * DATABASE_URL must be a postgres:// (or postgresql://) connection string: neon() takes anything
+ * and the first query fails far from the cause (a mysql:// URL, a bare host, a pasted console
+ * snippet). The message never quotes the value, which holds the password.
+ */
+function connectionString(value: string): string {
+  let protocol = '';
+  try {
+    protocol = new URL(value).protocol;
+  } catch {
+    // protocol stays '': refused below
+  }
+  if (protocol !== 'postgres:' && protocol !== 'postgresql:') {
+    throw new StrataError(
+      'INVALID_CONFIG',
+      `createStrata: the binding DATABASE_URL is not a Postgres connection string (postgres://user:password@host/db)${protocol ? `: its scheme is ${protocol}` : ''}`,
+      { details: { binding: 'DATABASE_URL' } },
+    );
+  }
+  return value;
+}
+
+/**
  * A DATABASE_URL on a loopback address is the devstack's, and its HTTP endpoint is not where neon()
  * would look by default (`https://api.0.0.1/sql` for 127.0.0.1): say what is missing instead of
  * letting every query fail with "Invalid URL". A fetchEndpoint the app set itself (a string) is kept.
@@ -179,7 +201,7 @@ function requireLocalEndpoint(databaseUrl: string): void {
   try {
     host = new URL(databaseUrl).hostname;
   } catch {
-    return; // neon() reports a malformed connection string itself
+    return; // connectionString refused it already
   }
   const loopback = /^127\.\d+\.\d+\.\d+$/.test(host) || host === '[::1]';
   if (loopback && typeof neonConfig.fetchEndpoint === 'function') {

@@ -118,6 +118,23 @@ describe('createStrata', () => {
     expect((caught as Error).message).toContain('STRATA_ENCRYPTION_KEY');
   });
 
+  it.each([
+    ['not a url', ''],
+    ['mysql://user:secret@db.example/shop', ': its scheme is mysql:'],
+  ])('refuses a DATABASE_URL that is no Postgres connection string (%s), without quoting it', (url, tail) => {
+    let caught: unknown;
+    try {
+      createStrata({ ...env, DATABASE_URL: url }, { schemas: [players], keyPrefix });
+    } catch (err) {
+      caught = err;
+    }
+    expect(isStrataError(caught, 'INVALID_CONFIG')).toBe(true);
+    expect((caught as Error).message).toBe(
+      `strata: createStrata: the binding DATABASE_URL is not a Postgres connection string (postgres://user:password@host/db)${tail}`,
+    );
+    expect((caught as Error).message).not.toContain('secret');
+  });
+
   it('refuses a local DATABASE_URL without NEON_FETCH_ENDPOINT instead of failing every query', () => {
     const { NEON_FETCH_ENDPOINT: _endpoint, ...withoutEndpoint } = env;
     expect(new URL(env.DATABASE_URL).hostname).toBe('127.0.0.1');

@@ -92,7 +92,9 @@ export class L2Watch {
     if (renewed) {
       why = 'Redis is another server now (its replication id changed: a failover or a restart)';
     } else if (boot !== undefined && known !== undefined && boot !== known) {
-      why = 'Redis restarted without its data (new boot marker)';
+      // Whoever found the reset first set the marker: this instance only knows it changed (a
+      // restart that kept its data but was found by the replication id reads the same here).
+      why = 'Redis was reset (a new boot marker: it lost its data, or another instance found it restarted)';
     } else if (incremented ? tick <= floor : tick < floor) {
       why = `Redis went back in time (tick ${tick}, ${floor} seen before)`;
       replace = known ?? '*';

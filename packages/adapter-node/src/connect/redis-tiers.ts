@@ -15,6 +15,7 @@ import { createIoredisL2 } from '../redis-tcp/l2.js';
 import { createRedisStreamQueue } from '../redis-tcp/queue.js';
 import { StreamQueue } from '../redis-tcp/stream-queue.js';
 import { connectClusterTiers, type RedisClusterConfig, refuseNamedStream } from './cluster-tiers.js';
+import { withStrataRetry } from '../redis-tcp/reconnect-delay.js';
 
 export type WriteBehindQueue = 'redis-stream' | 'memory';
 
@@ -93,7 +94,7 @@ export async function connectRedisTiers(options: RedisTiersOptions): Promise<Red
         options.buckets!,
         false,
       );
-      const redis = new Redis(redisUrl, { maxRetriesPerRequest: 0, protocol: 2 });
+      const redis = new Redis(redisUrl, withStrataRetry({ maxRetriesPerRequest: 0, protocol: 2 }));
       redis.on('error', () => {}); // failures reach callers as rejected commands
       tiers.queue = new BucketedStreamQueue(redis, 'owned', plans);
     } else if (mode === 'redis-stream') {

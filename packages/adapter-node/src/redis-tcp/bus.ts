@@ -10,6 +10,7 @@ import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { type ChannelSubscription, ConnectionSubscription } from './channel-subscription.js';
 import { isCluster } from './cluster-slots.js';
 import { quitConnection } from './quit-connection.js';
+import { withStrataRetry } from './reconnect-delay.js';
 import { scriptedBus } from './scripted-bus.js';
 import { ShardSubscription } from './shard-subscription.js';
 
@@ -66,11 +67,14 @@ export function createRedisPubSubBus(options: RedisPubSubBusOptions): Invalidati
     autoResubscribe: false,
     protocol: 2,
   };
-  const publisher = borrowed ?? new Redis(options.url, { maxRetriesPerRequest: 0, ...extra, protocol: 2 });
+  // A borrowed client's duplicate keeps that client's reconnect delay; the ones opened here get
+  // Strata's short one (reconnect-delay.ts) unless redisOptions sets its own.
+  const publisher =
+    borrowed ?? new Redis(options.url, withStrataRetry({ maxRetriesPerRequest: 0, ...extra, protocol: 2 }));
   const subscriber =
     borrowed !== undefined
       ? borrowed.duplicate(subscriberOptions)
-      : new Redis(options.url, subscriberOptions);
+      : new Redis(options.url, withStrataRetry(subscriberOptions));
   // Failures reach callers as rejected commands; without a listener ioredis would also print
   // every failed reconnect as an "Unhandled error event".
   if (borrowed === undefined) publisher.on('error', () => {});

@@ -11,4 +11,5 @@ export {
   type RedisStreamQueueOptions,
   type RedisStreamQueueStats,
 } from './queue.js';
+export { strataRetryStrategy } from './reconnect-delay.js';
 export type { IoredisReplicaL2, IoredisReplicaL2Options, ReplicaReadStats } from './replica-options.js';

@@ -12,6 +12,7 @@ import { type IoredisReplicaL2, type IoredisReplicaL2Options, openReplicaL2 } fr
 import { scriptSha } from './script-sha.js';
 import { ConnectionErrors } from './unreachable.js';
 import { CLUSTER_REPLICA_ACK, replicaAck } from './wait-replicas.js';
+import { withStrataRetry } from './reconnect-delay.js';
 
 /** For an L2 over a Redis Cluster. */
 export interface IoredisClusterL2Options {
@@ -75,7 +76,10 @@ export function createIoredisL2(
       replicaAck('ioredis L2', replicas, replicaTimeoutMs, CLUSTER_REPLICA_ACK),
     );
   }
-  const redis = new Redis(source, { maxRetriesPerRequest: 0, ...(options as RedisOptions), protocol: 2 });
+  const redis = new Redis(
+    source,
+    withStrataRetry({ maxRetriesPerRequest: 0, ...(options as RedisOptions), protocol: 2 }),
+  );
   // Failures reach callers as rejected commands, told with the connection's own error.
   return new IoredisL2(redis, 'owned', new ConnectionErrors(redis));
 }

@@ -7,6 +7,7 @@ import { hashSlot, isCluster, type RedisClient, requireHashTag } from './cluster
 import { DurabilityCheck, type QueueDurability } from './durability.js';
 import { StreamQueue } from './stream-queue.js';
 import { CLUSTER_REPLICA_ACK, type ReplicaAck, replicaAck } from './wait-replicas.js';
+import { withStrataRetry } from './reconnect-delay.js';
 
 /**
  * Like Strata's own keyPrefix: it names Redis keys, so nothing that could break them apart; at most
@@ -142,7 +143,10 @@ export function createRedisStreamQueue(options: RedisStreamQueueOptions): RedisS
   if ((options.url === undefined) === (options.redis === undefined))
     invalid('url', 'give either url or redis');
   if (options.redis !== undefined) return openStreamQueue(options.redis, 'borrowed', plan);
-  const redis = new Redis(options.url!, { maxRetriesPerRequest: 0, ...options.redisOptions, protocol: 2 });
+  const redis = new Redis(
+    options.url!,
+    withStrataRetry({ maxRetriesPerRequest: 0, ...options.redisOptions, protocol: 2 }),
+  );
   // Failures reach callers as rejected commands; without a listener ioredis would also print every
   // failed reconnect as an "Unhandled error event".
   redis.on('error', () => {});

@@ -1,6 +1,7 @@
 import { StrataError } from '@strata/core';
 import { CircuitBreaker } from '@strata/core/driver';
 import { Redis, type RedisOptions } from 'ioredis';
+import { withStrataRetry } from './reconnect-delay.js';
 import { type IoredisReplicaL2, ReplicaL2, type ReplicaReadStats } from './replica-l2.js';
 
 export type { IoredisReplicaL2, ReplicaReadStats };
@@ -35,13 +36,16 @@ export function openReplicaL2(primary: Redis | string, options: IoredisReplicaL2
     coolDownMs: options.breaker?.cooldownMs ?? 5_000,
   });
   const open = (url: string, role: 'primary' | 'replica') => {
-    const redis = new Redis(url, {
-      maxRetriesPerRequest: 0,
-      // A replica that is down answers nothing: reads go to the primary at once, not after a queue.
-      ...(role === 'replica' && { enableOfflineQueue: false }),
-      ...options.redisOptions,
-      protocol: 2,
-    });
+    const redis = new Redis(
+      url,
+      withStrataRetry({
+        maxRetriesPerRequest: 0,
+        // A replica that is down answers nothing: reads go to the primary at once, not after a queue.
+        ...(role === 'replica' && { enableOfflineQueue: false }),
+        ...options.redisOptions,
+        protocol: 2,
+      }),
+    );
     // Failures reach callers as rejected commands (the replica's: as reads from the primary).
     redis.on('error', () => {});
     return redis;

@@ -104,6 +104,13 @@ import type { TcpProxy } from './tcp-proxy.js';
  *   A2's bus reconnected about 1 s after A1's (ioredis' growing reconnect delay), so A2 found the
  *   reset only then, and either the SIGKILL had taken A2's message before it reached A1 (traced:
  *   A1 heard nothing of k0, nothing to wait for) or A1's wait (1 s from its finding) ended first.
+ *   Helper "reconnect" capped the reconnect delay of Strata-made ioredis connections at 200 ms
+ *   (reconnect-delay.ts: 50, 100, 150, 200, 200... ms, ioredis' default grows to 2 s), which brings
+ *   every instance back within ~200 ms after an outage of seconds (redis-reconnect-delay.test.ts:
+ *   527-735 ms before, 3.4 s down) but not here: this restart is immediate and redisBack waits for
+ *   every bus's gap() before the next command, and both delays are the same for the first four
+ *   attempts. Replay at REPEAT=100 (every repeat run): 5 of 100 failed before, 3 of 100 after
+ *   (same violation, read 1.08-1.13 s after A2's set): no measurable change; the cause is elsewhere.
  * - Nothing found (helper "huntdeploy", 40 commands, every class): seeds 7400-7407 at 20 runs and
  *   7408 at 40 in all four modes, 7409 at 40 in write-behind and mixed (880 runs). What the model
  *   does not generate (tags, a flush's lost commit reply, a late reply over a queued write) is

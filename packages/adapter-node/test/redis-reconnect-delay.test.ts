@@ -71,7 +71,10 @@ describe('Strata-made ioredis connections after a Redis outage', () => {
       keyPrefix: `${keyPrefix}.b`,
       allowVolatileQueue: true,
     });
-    const userSlow = createIoredisL2(url, { connectionName: 'user-slow', retryStrategy: () => USER_DELAY_MS });
+    const userSlow = createIoredisL2(url, {
+      connectionName: 'user-slow',
+      retryStrategy: () => USER_DELAY_MS,
+    });
     for (const tier of [l2, replicaL2, bus, queue, tiers.l2!, tiers.bus!, tiers.queue!, userSlow])
       closers.push(() => tier.close());
     await bus.subscribe({ message: () => {}, gap: () => {} });

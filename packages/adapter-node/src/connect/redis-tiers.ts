@@ -13,9 +13,9 @@ import { BucketedStreamQueue } from '../redis-tcp/bucketed-queue.js';
 import { createRedisPubSubBus } from '../redis-tcp/bus.js';
 import { createIoredisL2 } from '../redis-tcp/l2.js';
 import { createRedisStreamQueue } from '../redis-tcp/queue.js';
+import { withStrataRetry } from '../redis-tcp/reconnect-delay.js';
 import { StreamQueue } from '../redis-tcp/stream-queue.js';
 import { connectClusterTiers, type RedisClusterConfig, refuseNamedStream } from './cluster-tiers.js';
-import { withStrataRetry } from '../redis-tcp/reconnect-delay.js';
 
 export type WriteBehindQueue = 'redis-stream' | 'memory';
 

@@ -8,11 +8,11 @@ import { sendEvalsha } from './evalsha-command.js';
 import { sendMget } from './mget-command.js';
 import { quitConnection } from './quit-connection.js';
 import { readyBy } from './ready-by.js';
+import { withStrataRetry } from './reconnect-delay.js';
 import { type IoredisReplicaL2, type IoredisReplicaL2Options, openReplicaL2 } from './replica-options.js';
 import { scriptSha } from './script-sha.js';
 import { ConnectionErrors } from './unreachable.js';
 import { CLUSTER_REPLICA_ACK, replicaAck } from './wait-replicas.js';
-import { withStrataRetry } from './reconnect-delay.js';
 
 /** For an L2 over a Redis Cluster. */
 export interface IoredisClusterL2Options {

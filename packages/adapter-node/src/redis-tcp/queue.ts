@@ -5,9 +5,9 @@ import type { DeadLetter, PullWriteQueue, UnreadableDeadLetter } from '@strata/c
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { hashSlot, isCluster, type RedisClient, requireHashTag } from './cluster-slots.js';
 import { DurabilityCheck, type QueueDurability } from './durability.js';
+import { withStrataRetry } from './reconnect-delay.js';
 import { StreamQueue } from './stream-queue.js';
 import { CLUSTER_REPLICA_ACK, type ReplicaAck, replicaAck } from './wait-replicas.js';
-import { withStrataRetry } from './reconnect-delay.js';
 
 /**
  * Like Strata's own keyPrefix: it names Redis keys, so nothing that could break them apart; at most

@@ -107,9 +107,9 @@ import type { TcpProxy } from './tcp-proxy.js';
  *   Helper "reconnect" capped the reconnect delay of Strata-made ioredis connections at 200 ms
  *   (reconnect-delay.ts: 50, 100, 150, 200, 200... ms, ioredis' default grows to 2 s), which brings
  *   every instance back within ~200 ms after an outage of seconds (redis-reconnect-delay.test.ts:
- *   527-735 ms before, 3.4 s down) but not here: this restart is immediate and redisBack waits for
- *   every bus's gap() before the next command, and both delays are the same for the first four
- *   attempts. Replay at REPEAT=100 (every repeat run): 5 of 100 failed before, 3 of 100 after
+ *   527-735 ms before, 3.4 s down) but not here: this restart's kill+start takes 25-31 ms (timed),
+ *   inside the first 50 ms attempt of either strategy (both delays match for four attempts), and
+ *   redisBack waits for every bus's gap() before the next command. Replay at REPEAT=100 (every repeat run): 5 of 100 failed before, 3 of 100 after
  *   (same violation, read 1.08-1.13 s after A2's set): no measurable change; the cause is elsewhere.
  * - Nothing found (helper "huntdeploy", 40 commands, every class): seeds 7400-7407 at 20 runs and
  *   7408 at 40 in all four modes, 7409 at 40 in write-behind and mixed (880 runs). What the model

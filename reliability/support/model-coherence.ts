@@ -186,7 +186,8 @@ class TxCmd implements Cmd {
     const at = now();
     m.wrote(this.inst, setKey, level, at);
     m.wrote(this.inst, deleteKey, null, at);
-    m.published[this.inst]! += 1;
+    // Two messages: a transaction tells its sets and its deletes apart (regression-tx-delete-told).
+    m.published[this.inst]! += 2;
     m.operations += 1;
   }
   toString = () => `tx(i${this.inst}, set k${this.setKey}, delete k${this.deleteKey})`;

@@ -192,7 +192,8 @@ import {
 // before: after a reset, keys told by the bus wait for their writer too, and searches wait
 // (+~355); tenants by search_path named by the whole path, writes wait for the claim check, a
 // refused app takes no base claim (+~143); clear errors for a newcomer's mistakes (+~175); a
-// transaction tells its deletes as deletes (+~55).
+// transaction tells its deletes as deletes (+~55). Then 97,447 bytes: the Worker's createStrata refuses
+// a DATABASE_URL that is no postgres:// connection string (+139).
 const BUDGET_GZIP = 95.5 * 1024;
 /** What the app brings whether or not it uses Strata. */
 const APP_PACKAGES = ['drizzle-orm', '@neondatabase/serverless', '@upstash/redis', 'hono'];

@@ -160,12 +160,23 @@ async function runCapture(command) {
     [join(root, 'packages/adapter-node/bin/strata.mjs'), 'capture', command],
     {
       cwd: join(root, 'apps/demo-worker'),
-      stdio: ['ignore', 'inherit', 'inherit'],
+      stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, ...captureEnv },
     },
   );
+  // The CLI lists every statement (two dozen for the demo's two tables): a newcomer needs only the
+  // summary, and the whole list when it failed.
+  let printed = '';
+  cli.stdout.setEncoding('utf8').on('data', (chunk) => {
+    printed += chunk;
+  });
   const code = await exited(cli);
-  if (code !== 0) throw new Error(`strata capture ${command} failed (${code})`);
+  if (code !== 0) {
+    process.stdout.write(printed);
+    throw new Error(`strata capture ${command} failed (${code})`);
+  }
+  const summary = printed.trimEnd().split('\n').at(-1) ?? '';
+  log(summary);
 }
 
 async function waitForHealth(base, child) {

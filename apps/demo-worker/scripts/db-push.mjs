@@ -14,6 +14,12 @@
 // Either failing exits 1 with the reason. The statements drizzle-kit ran (--verbose lists them) are
 // printed either way.
 //
+// Before it runs drizzle-kit, it asks drizzle-kit's own differ (`pushSchema` of drizzle-kit/api, the
+// same filters as drizzle.config.ts) what the push would run, and refuses, changing nothing, when
+// that is anything but creating: drizzle-kit makes the filtered schema equal to the file, so a table,
+// column, index or constraint a user added in strata_demo would be dropped (an empty table without
+// a prompt, one with rows under --force). Nothing we run drops or alters what it did not create.
+//
 // Env: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test), read by drizzle.config.ts too.
 
 import { spawnSync } from 'node:child_process';
@@ -21,6 +27,8 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pushSchema } from 'drizzle-kit/api';
+import { drizzle } from 'drizzle-orm/node-postgres';
 import { getTableConfig, PgTable } from 'drizzle-orm/pg-core';
 import { build } from 'esbuild';
 import pg from 'pg';
@@ -78,11 +86,11 @@ function runDrizzleKit() {
  * Loads src/db/schema.ts: Node 20 cannot import TypeScript, so esbuild compiles it (its own imports,
  * drizzle-orm, stay external) into node_modules/.cache, where Node resolves them as the app does.
  */
-async function loadSchemaTables() {
-  const outfile = join(appDir, 'node_modules', '.cache', 'db-push', `schema-${process.pid}.mjs`);
+async function loadModule(entry) {
+  const outfile = join(appDir, 'node_modules', '.cache', 'db-push', `module-${process.pid}.mjs`);
   mkdirSync(dirname(outfile), { recursive: true });
   await build({
-    entryPoints: [join(appDir, 'src/db/schema.ts')],
+    entryPoints: [join(appDir, entry)],
     outfile,
     bundle: true,
     packages: 'external',
@@ -91,10 +99,50 @@ async function loadSchemaTables() {
     logLevel: 'error',
   });
   try {
-    const module = await import(pathToFileURL(outfile).href);
-    return Object.values(module).filter((value) => value instanceof PgTable);
+    // A fresh URL per load: two builds share the file name, and Node caches a module by its URL.
+    return await import(`${pathToFileURL(outfile).href}?${entry}`);
   } finally {
     rmSync(outfile, { force: true });
+  }
+}
+
+/** The PgTables the schema file declares. */
+function tablesOf(module) {
+  return Object.values(module).filter((value) => value instanceof PgTable);
+}
+
+// What a push may run: creating (a schema, table, index, type, sequence) and adding a column or a
+// constraint to a table. Anything else drops or alters something that is already there.
+const CREATING = /^\s*(CREATE\b|ALTER TABLE \S+ ADD (COLUMN|CONSTRAINT)\b)/i;
+
+/**
+ * The statements drizzle-kit's differ would run (nothing is applied), with drizzle.config.ts's filters.
+ * pushSchema draws the CLI's "Pulling schema" spinner: kept back, and printed only if it fails.
+ */
+async function plannedStatements(schemaModule) {
+  const { default: config } = await loadModule('drizzle.config.ts');
+  // A pool: the differ sends its catalog queries at once, which one pg.Client warns about.
+  const pool = new pg.Pool({ connectionString: databaseUrl });
+  const log = console.log;
+  const write = process.stdout.write;
+  const progress = [];
+  console.log = (...args) => progress.push(args.join(' '));
+  process.stdout.write = (chunk, ...rest) => {
+    progress.push(String(chunk));
+    const done = rest.find((arg) => typeof arg === 'function');
+    if (done) done();
+    return true;
+  };
+  try {
+    const plan = await pushSchema(schemaModule, drizzle(pool), config.schemaFilter, config.tablesFilter);
+    return plan.statementsToExecute;
+  } catch (err) {
+    process.stderr.write(`${stripAnsi(progress.join('\n'))}\n`);
+    fail(`drizzle-kit could not diff the database against src/db/schema.ts: ${err?.message ?? err}`);
+  } finally {
+    console.log = log;
+    process.stdout.write = write;
+    await pool.end();
   }
 }
 
@@ -149,8 +197,18 @@ async function missingFromCatalog(tables) {
   }
 }
 
+const schemaModule = await loadModule('src/db/schema.ts');
+const refused = (await plannedStatements(schemaModule)).filter((statement) => !CREATING.test(statement));
+if (refused.length > 0) {
+  fail(
+    `drizzle-kit push would drop or alter what the demo did not create, so nothing was run:\n  ${refused.join('\n  ')}\n` +
+      'These objects are in the demo schema (strata_demo) but not in src/db/schema.ts. Move them to a ' +
+      'schema of your own, or apply the change yourself (`npx drizzle-kit push` in apps/demo-worker asks ' +
+      'before each), then run again.',
+  );
+}
 const outcome = runDrizzleKit();
-const tables = await loadSchemaTables();
+const tables = tablesOf(schemaModule);
 const missing = await missingFromCatalog(tables);
 if (missing.length > 0) {
   fail(`drizzle-kit push reported success, but the database lacks:\n  ${missing.join('\n  ')}`);

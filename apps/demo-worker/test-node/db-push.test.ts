@@ -152,6 +152,36 @@ describe('npm run db:push (drizzle-kit push, checked)', () => {
     expect(kept).toEqual([{ migrations: '1', versions: '1', writers: '1' }]);
   }, 60_000);
 
+  it('refuses, changing nothing, when the push would drop or alter what the demo did not create', async () => {
+    // A user's own tables and column in the demo's schema: drizzle-kit push makes the schema equal to
+    // the file, so it drops them (an empty table without asking, one with rows under --force).
+    await query('CREATE TABLE strata_demo.my_notes (id int PRIMARY KEY, body text)');
+    await query("INSERT INTO strata_demo.my_notes VALUES (1, 'keep me')");
+    await query('CREATE TABLE strata_demo.my_empty (id int)');
+    await query('ALTER TABLE strata_demo.players ADD COLUMN nickname text');
+    await query("UPDATE strata_demo.players SET nickname = 'nick'");
+    try {
+      const run = await dbPush(databaseUrl);
+      expect(run.code, run.output).toBe(1);
+      expect(run.output).toContain('db:push FAILED');
+      expect(run.output).toContain('DROP TABLE "strata_demo"."my_notes"');
+      expect(run.output).toContain('DROP TABLE "strata_demo"."my_empty"');
+      expect(run.output).toContain('DROP COLUMN "nickname"');
+      expect(run.output).not.toContain('Changes applied');
+      const kept = await query<{ notes: string; empty: string; nicknames: string }>(
+        `select (select count(*) from strata_demo.my_notes) as notes,
+                (select count(*) from strata_demo.my_empty) as empty,
+                (select count(*) from strata_demo.players where nickname = 'nick') as nicknames`,
+      );
+      expect(kept).toEqual([{ notes: '1', empty: '0', nicknames: '1' }]);
+    } finally {
+      await query('DROP TABLE IF EXISTS strata_demo.my_notes, strata_demo.my_empty');
+      await query('ALTER TABLE strata_demo.players DROP COLUMN IF EXISTS nickname');
+    }
+    const again = await dbPush(databaseUrl);
+    expect(again.code, again.output).toBe(0);
+  }, 60_000);
+
   it("never touched another app's tables in public", async () => {
     expect(await publicSnapshot(pool)).toEqual(FOREIGN_SNAPSHOT);
   });

@@ -82,7 +82,7 @@ function warnings(): { logger: Logger; warned: string[] } {
 }
 
 describe('one claim per app, shared by its instances', () => {
-  it('a new instance writes write-behind without Postgres while another holds the claim, even with Postgres unreachable; the first flushes it', async () => {
+  it('a new instance writes write-behind without a claim in Postgres while another holds the claim; with Postgres unreachable it is refused; the first flushes', async () => {
     const schema = behind();
     const queue = createMemoryQueue();
     const first = app('share', stack.l3, { schemas: [schema], writeBehind: { queue } });
@@ -98,20 +98,26 @@ describe('one claim per app, shared by its instances', () => {
     await second.set(schema, row('s2', 2));
     expect(reachable.writes()).toEqual({ counterMarks: 1 });
 
-    // Postgres unreachable: acknowledged all the same (before, refused with L3_UNAVAILABLE: its
-    // claim could not be made). Only its identity was asked (once per instance, not waited past
-    // 200 ms) and the counter's mark (failed: logged, counted, not waited past 1 s).
+    // Postgres unreachable: refused before anything is written (L3_UNAVAILABLE). It cannot say which
+    // database it is, so it cannot check that the keyPrefix (the shared claim, the counter, the
+    // queue) is its app's and not another database's on the same Redis: it uses no L2 until it
+    // can. Before, acknowledged on the trust of the shared claim, as an instance of another app
+    // would have been (reliability/test/regression-identity-cold-start.test.ts). Only its identity
+    // was asked.
     const pool = new pg.Pool({ connectionString: 'postgres://user@127.0.0.1:1/none', max: 1 });
     pool.on('error', () => {});
     const down = counted(createDrizzleL3(drizzle(pool), { migrationsSchema: stack.name }));
     const isolate = app('share', down.l3, { schemas: [schema], writeBehind: { queue } });
-    await isolate.set(schema, row('s3', 3));
-    expect(down.writes()).toEqual({ counterMarks: 1 });
-    expect(isolate.stats().dirtyCount).toBe(1);
+    const refused = await isolate.set(schema, row('s3', 3)).catch((e: unknown) => e);
+    expect(isStrataError(refused, 'L3_UNAVAILABLE'), String(refused)).toBe(true);
+    expect(String(refused)).toMatch(/not checked/);
+    expect(down.writes()).toEqual({});
+    expect(down.calls.identity).toBe(1);
+    expect(isolate.stats().dirtyCount).toBe(0);
 
-    // The first instance flushes the queue they share: everything lands.
+    // The first instance flushes the queue they share: everything acknowledged lands.
     await first.flushDirty();
-    expect([await storedN('s1'), await storedN('s2'), await storedN('s3')]).toEqual([1, 2, 3]);
+    expect([await storedN('s1'), await storedN('s2'), await storedN('s3')]).toEqual([1, 2, undefined]);
     await first.close();
     await Promise.allSettled([second.close(), isolate.close()]);
     await pool.end();

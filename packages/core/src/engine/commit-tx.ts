@@ -65,8 +65,10 @@ export async function commitTx(
   let plans: Plan[];
   try {
     plans = await plan(ctx, resolve, ops);
-    // Before anything is written or a version taken: another app may hold a table (see `WriterClaims`).
-    // Together: a transaction's first write of several schemas waits for one round of claims.
+    // Before anything is written or a version taken: which database this is (see
+    // `L3Claim.beforeWrite`), and another app may hold a table (see `WriterClaims`). Together: a
+    // transaction's first write of several schemas waits for one round of claims.
+    await plans.find((p) => p.cache.generation)?.cache.generation?.claim?.beforeWrite();
     await Promise.all(plans.map((p) => ctx.claims.before(p.cache)));
   } catch (err) {
     throw isStrataError(err, 'INVALID_CONFIG') ? err : txFailed(err);

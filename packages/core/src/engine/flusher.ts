@@ -148,16 +148,20 @@ export function ownCache(
 /**
  * The schemas whose keyPrefix another app holds (see `L3Claim`: another database, or another
  * search_path schema with tables of the same names): this instance cannot write-behind to them, so
- * the writes in the shared queue are that app's, left for it, never applied here. Any other failure
- * to read the generation (L2 down) does not stop the flush: Postgres takes the writes.
+ * the writes in the shared queue are that app's, left for it, never applied here. When L3 did not
+ * say which database it is, whose writes these are is unknown: the round fails (L3_UNAVAILABLE; the
+ * batch is let go), nothing applied. Before, such a flusher applied the writes of whatever app
+ * shared its keyPrefix to its own table. Any other failure to read the generation (L2 down) does not
+ * stop the flush: Postgres takes the writes.
  */
 async function claimedElsewhere(caches: readonly (SchemaCache | undefined)[]): Promise<Set<SchemaCache>> {
   const claimed = new Set<SchemaCache>();
   for (const cache of new Set(caches)) {
     try {
-      await cache?.generation?.checkClaim();
+      await cache?.generation?.checked();
     } catch (err) {
       if (isStrataError(err, 'INVALID_CONFIG')) claimed.add(cache!);
+      else if (cache!.generation!.claim?.known === undefined) throw err;
     }
   }
   return claimed;

@@ -109,7 +109,7 @@ export class SchemaGeneration {
    */
   known(): number | undefined {
     const settled = this.#settled;
-    // Unchecked (see `forWrite`): a write awaits forWrite; a read, current() (which does not wait).
+    // Unchecked (see `checked`): a write awaits checked(); a read, current() (which does not use L2).
     if (settled === undefined || this.#value === undefined || this.l2MayBeStale || this.#unchecked())
       return undefined;
     return this.clock.now() - this.#at > GENERATION_REFRESH_MS ? undefined : settled;
@@ -124,6 +124,9 @@ export class SchemaGeneration {
   moveOn(soft = false): Promise<number> {
     // Another app's Redis keys: never moved on from here.
     if (this.#conflict) return Promise.reject(this.#conflict);
+    // Maybe another app's, for all this instance knows: the read that checks the claim comes first
+    // (it throws when the claim cannot be checked, or another app holds it).
+    if (this.#unchecked()) return this.#read().then(() => this.moveOn(soft));
     // Cleared now so that calls meanwhile share this request; set again if L2 refuses it. Writes
     // waiting to be sent again are not (a soft move would keep older pending rows readable).
     const [missedWrite, reset] = [this.#missedWrite || this.#repairs.length > 0, this.#reset];
@@ -280,43 +283,44 @@ export class SchemaGeneration {
   }
 
   /**
-   * Resolves once a generation read has checked the keyPrefix claim with this instance's L3
-   * identity known (waiting for L3 to say it); rejects with the claim's conflict when another app
-   * holds the keyPrefix. For the flush, which must never apply another app's queued writes.
+   * `current()` once the keyPrefix claim is checked: when no generation read has checked it yet,
+   * waits for L3 to say which database it is (`timeouts.l3`), where `current()` waits 200 ms at most
+   * (shared) and then does not use L2. For a write to L2 (a put, a fill, a write-behind write), a
+   * read of a schema whose rows live in L2 alone, and the flush (which must never apply another
+   * app's queued writes: see flusher.ts `claimedElsewhere`). Rejects with the conflict, as
+   * `current()` does, or with `L3Claim.notChecked`: never a generation of an unchecked read. Before,
+   * the first read went on unchecked after 200 ms and a write after a failed identity question: an
+   * app on another database (or tenant by search_path) on the same keyPrefix read the first app's
+   * rows, wrote its rows into the first app's L2 keys and its write-behind writes into the first
+   * app's stream, whose flusher applied them to its own table
+   * (reliability/test/regression-tenant-paths.test.ts, regression-identity-cold-start.test.ts).
    */
-  async checkClaim(): Promise<void> {
-    if (!this.claim) return;
-    await this.claim.learn();
-    // Read again only when the identity is known now and the last read went without it (an L3
-    // that cannot say which database it is would otherwise cost a read per flush).
-    if (!this.#claimChecked && (await this.claim.identity()) !== '') this.forget();
-    await this.current();
+  checked(): Promise<number> {
+    if (!this.#unchecked()) return this.current();
+    return this.claim!.learn().then(() => {
+      // A read that went without the identity may still be out: read again, with it.
+      if (this.#unchecked() && this.claim!.known) this.forget();
+      return this.current();
+    });
   }
 
-  /**
-   * `current()` for a write to L2 (a put, a fill, a write-behind write): when the generation was read
-   * before L3 said which database it is (the first read waits 200 ms for that), the keyPrefix and
-   * base claims are checked first, waiting for L3 (`timeouts.l3`). A read may be served from such a
-   * generation; a write may not: before, an app on another database (or tenant by search_path) on
-   * the same keyPrefix wrote its rows into the first app's L2 keys and its write-behind writes into
-   * the first app's stream, whose flusher applied them to its own table
-   * (reliability/test/regression-tenant-paths.test.ts). Rejects with the conflict, as `current()` does.
-   */
-  forWrite(): Promise<number> {
-    if (!this.#unchecked()) return this.current();
-    return this.checkClaim().then(() => this.current());
+  /** The claim can be checked (L3 names its database: see `L3Claim`) and no generation read has yet. */
+  get unchecked(): boolean {
+    return this.#unchecked();
   }
 
   #unchecked(): boolean {
-    return this.claim !== undefined && !this.#claimChecked && this.claim.pending;
+    return !this.#claimChecked && this.claim !== undefined && this.claim.checkable;
   }
 
-  /** The last generation read sent a known L3 identity (the claim was checked). */
+  /** A generation read sent a known L3 identity and found the keyPrefix free or this app's. */
   #claimChecked = false;
 
   async #read(): Promise<number> {
     const identity = this.claim ? await this.claim.identity() : '';
-    this.#claimChecked = identity !== '';
+    // Fail closed: no generation (no L2 read or write) until the claim can be checked. No request:
+    // a read goes to Postgres at once.
+    if (identity === '' && this.claim?.checkable) throw this.claim.notChecked();
     const floor = this.watch.floor();
     const keys = [
       this.keys.generationKey,
@@ -351,6 +355,7 @@ export class SchemaGeneration {
     this.#conflict =
       typeof other === 'string' && other !== '' ? this.claim!.conflict(other, identity) : undefined;
     if (this.#conflict) throw this.#conflict;
+    this.#claimChecked ||= identity !== '';
     // A reset found by this very read: move on now rather than serve the old generation once.
     if (this.#mustMove) {
       this.#seen(Number(generation));

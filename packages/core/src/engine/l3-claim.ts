@@ -1,3 +1,4 @@
+import type { Clock } from '../clock.js';
 import { StrataError } from '../errors.js';
 import type { L3Tier } from '../l3/types.js';
 import type { Logger } from '../observability/logger.js';
@@ -7,10 +8,15 @@ import { orAfter } from '../resilience/with-timeout.js';
 export const L3_CLAIM_TTL_MS = 60 * 60 * 1000;
 
 /**
- * How long the first generation read waits for L3 to say which database it is. Past it the read
- * goes unchecked (the next one, within 5 s, checks): a slow or cold Postgres must not hold L2 hits.
+ * How long the generation reads of a cold instance wait for L3 to say which database it is (one
+ * wait, shared by every read made meanwhile). Past it they do not use L2 (see `SchemaGeneration`):
+ * a slow or cold Postgres holds L2 hits for this long at most, then reads go to Postgres.
  */
 const IDENTITY_WAIT_MS = 200;
+
+/** After a failed identity question, the next is asked no sooner than this; doubled per failure, to 5 s. */
+const RETRY_MS = 250;
+const MAX_RETRY_MS = 5_000;
 
 /**
  * Which database this instance's L3 is, claimed in Redis under the app's keyPrefix (`{root}:l3`,
@@ -19,61 +25,107 @@ const IDENTITY_WAIT_MS = 200;
  * branches, two developers) that share a Redis and a keyPrefix would serve each other's rows. The
  * second one is refused L2 instead (INVALID_CONFIG, logged; reads and write-through writes go on
  * from Postgres, write-behind is refused), until it gets its own keyPrefix or the first one's claim
- * lapses (an hour after its last read). The identity is asked of L3 once, at the first generation
- * read, which waits for it at most `IDENTITY_WAIT_MS`; when L3 cannot say in time (no `identity`,
- * a failure, a slow answer), that read goes unchecked and a later one checks.
+ * lapses (an hour after its last read).
+ *
+ * Fail closed: until L3 has said which database it is, the claim cannot be checked, and the instance
+ * neither reads nor writes L2 (`notChecked`). The identity is asked of L3 once per instance (learnt,
+ * it never changes); a failed question is asked again, no sooner than `RETRY_MS` after it (doubling
+ * to 5 s), so an instance gets L2 back once Postgres answers. An L3 with no `identity` cannot be
+ * checked at all: its `known` is '' and L2 is used unchecked (docs/semantics.md, "Identities").
  */
 export class L3Claim {
   #known: string | undefined;
   #asking: Promise<string> | undefined;
-  #failed = false;
+  /** The first question's wait, shared by the generation reads made while it is out. */
+  #waited: Promise<string> | undefined;
+  /** Why the last question failed (undefined while none has). */
+  #failure: unknown;
+  #retryAt = 0;
+  #retryMs = RETRY_MS;
+
+  /** L3 can say which database it is: the claim is checked, and L2 waits for it. */
+  readonly checkable: boolean;
 
   constructor(
     private readonly l3: L3Tier | undefined,
     private readonly keyPrefix: string,
     private readonly logger: Logger,
-  ) {}
-
-  /** Asks L3 now and waits for the answer (a failure is logged, not thrown). */
-  async learn(): Promise<void> {
-    void this.identity();
-    await this.#asking;
+    private readonly clock: Clock,
+  ) {
+    this.checkable = l3?.identity !== undefined;
   }
 
   /** This instance's L3 identity as learned so far: '' when L3 cannot say one, undefined until it has. */
   get known(): string | undefined {
-    return this.#known ?? (this.l3?.identity ? undefined : '');
+    return this.#known ?? (this.checkable ? undefined : '');
   }
 
   /**
-   * The identity may still come: L3 can say it, has not yet, and has not failed to. Writes wait for
-   * it then (see `Generation.forWrite`); after a failure they go on unchecked, as reads do.
+   * Asks L3 now (unless a question is out, or the last failed and its retry is not due) and waits
+   * for the answer, at most `timeouts.l3` (the L3's deadline). A failure is logged, not thrown: see `known`.
    */
-  get pending(): boolean {
-    return this.#known === undefined && !this.#failed && this.l3?.identity !== undefined;
+  async learn(): Promise<void> {
+    if (this.known === undefined) await this.#ask();
   }
 
-  /** This instance's L3 identity, or '' while it is unknown. */
+  /**
+   * Undefined when a write may go at once (the identity is known, or cannot be); else the wait for
+   * it (`learn`), which rejects with `notChecked` when L3 did not say it. Before anything is
+   * written: an instance that cannot check the claim leaves every tier as it was.
+   */
+  beforeWrite(): Promise<void> | undefined {
+    if (this.known !== undefined) return undefined;
+    return this.learn().then(() => {
+      if (this.known === undefined) throw this.notChecked();
+    });
+  }
+
+  /**
+   * For a generation read: this instance's L3 identity, or '' while it is unknown. The first
+   * question is waited for `IDENTITY_WAIT_MS` at most; one asked again after a failure is not.
+   */
   identity(): Promise<string> {
-    if (this.#known !== undefined) return Promise.resolve(this.#known);
-    const ask = this.l3?.identity;
-    if (!ask) return Promise.resolve('');
-    this.#asking ??= ask.call(this.l3).then(
+    if (this.known !== undefined) return Promise.resolve(this.known);
+    const asking = this.#ask();
+    if (!asking || this.#failure !== undefined) return Promise.resolve('');
+    this.#waited ??= orAfter(asking, IDENTITY_WAIT_MS, '');
+    return this.#waited;
+  }
+
+  #ask(): Promise<string> | undefined {
+    if (this.#asking) return this.#asking;
+    if (this.clock.now() < this.#retryAt) return undefined;
+    const asking = this.l3!.identity!().then(
       (identity) => {
         this.#known = identity;
         return identity;
       },
       (err: unknown) => {
-        this.#failed = true;
+        this.#failure = err;
         this.#asking = undefined;
-        this.logger.warn('L3 did not name its database: keyPrefix claim not checked yet', {
+        this.#retryAt = this.clock.now() + this.#retryMs;
+        this.#retryMs = Math.min(this.#retryMs * 2, MAX_RETRY_MS);
+        this.logger.warn('L3 did not name its database: keyPrefix not checked, no L2', {
           error: String(err),
         });
         return '';
       },
     );
-    // After a failure, a new question is asked but not waited for.
-    return this.#failed ? Promise.resolve('') : orAfter(this.#asking, IDENTITY_WAIT_MS, '');
+    this.#asking = asking;
+    return asking;
+  }
+
+  /** Why L2 is not used yet (a read goes to Postgres; a write is refused before anything is written). */
+  notChecked(): StrataError {
+    return new StrataError(
+      'L3_UNAVAILABLE',
+      `L3 has not named its database, so keyPrefix '${this.keyPrefix}' is not checked: ` +
+        'no L2 until it has (a write is refused, nothing written)',
+      {
+        ...(this.#failure !== undefined && { cause: this.#failure }),
+        details: { keyPrefix: this.keyPrefix },
+      },
+    );
   }
 
   /** The refusal when the keyPrefix is claimed by an app on another database. */

@@ -292,7 +292,7 @@ export async function withSeededCounter(
     // (Not where a missing counter is to stay missing: seeding makes one. See `ThroughOrder`.)
     if (seedMissing && cache.suspectCounters.has(b)) await seedCounter(cache, bucket, undefined);
     // Known (the usual case): no turn of the microtask queue before the script leaves.
-    const generation = gen.known() ?? (await gen.forWrite());
+    const generation = gen.known() ?? (await gen.checked());
     // That generation read may have been this shape's first, and found another one live.
     if (alone && gen.shapes.others.length > 0) throw new OtherShapesLive();
     const floor = watch.floor();

@@ -594,13 +594,7 @@ export class SchemaCache {
     bucket: Bucket = this.buckets[0]!,
   ): Promise<unknown[]> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const sent = await this.sendWatched(
-        script,
-        build,
-        options,
-        bucket,
-        await bucket.generation!.forWrite(),
-      );
+      const sent = await this.sendWatched(script, build, options, bucket, await bucket.generation!.checked());
       if (sent.reply) return sent.reply;
       // Its own reply found Redis reset: it landed (if at all) in the generation the reset moves
       // past. A write is made again in the new one; a fill is not (what it read may be older than
@@ -729,7 +723,9 @@ export class SchemaCache {
    */
   async #readTicked(request: string[], { generation: gen, watch }: Bucket, from = 0): Promise<L2Rows> {
     for (let attempt = from; ; attempt++) {
-      const generation = gen!.known() ?? (await gen!.current());
+      // A schema whose rows live in L2 alone waits for the keyPrefix claim's check (see `checked`):
+      // there is no Postgres to read instead.
+      const generation = gen!.known() ?? (await (this.l3 ? gen!.current() : gen!.checked()));
       // A reset found (by that generation read, or the last attempt's reply): this instance's own
       // unflushed writes are put back first (see `restoreOwnPending`).
       if (this.restoring) await this.restoring;

@@ -19,10 +19,9 @@ function claimMode(cache: SchemaCache): string {
  * that lost it (a restart, a flush) only sends instances back to Postgres.
  *
  * The value names the mode, the table and the database (`L3Claim`): an instance of the app in the
- * other mode (a deploy changing it), or on another database under the same keyPrefix (refused L2
- * as soon as it knows which database it is; until then it trusts the marker as it trusts the rows
- * under its keyPrefix), does not trust it. An instance never trusts what it shared itself (its own
- * lease already says as much).
+ * other mode (a deploy changing it), or on another database under the same keyPrefix (refused L2),
+ * does not trust it; nor does one that does not know its database yet (it reads no L2 until then).
+ * An instance never trusts what it shared itself (its own lease already says as much).
  */
 export class SharedClaims {
   readonly #self = randomHex(8);
@@ -58,7 +57,7 @@ export class SharedClaims {
     const [mode, table, db, by] = Array.isArray(fields) ? fields : [];
     const ours = gen.claim?.known;
     if (table !== cache.schema.identity || by === this.#self) return undefined;
-    if (ours !== undefined && db !== ours) return undefined;
+    if (ours === undefined || db !== ours) return undefined;
     if (mode === claimMode(cache)) return seen.ms;
     this.#bothModes(cache, String(mode));
     return undefined;
@@ -89,11 +88,11 @@ export class SharedClaims {
     const l2 = cache.l2;
     if (!gen || !l2) return;
     const write = async () => {
-      // Which database this is, so that an instance of another one never trusts it (waited for 200 ms at most).
-      if (gen.claim) await gen.claim.identity();
+      // Which database this is, so that an instance of another one never trusts it.
       const db = gen.claim ? gen.claim.known : '';
-      // Not knowing the database, or L2 refused as another database's app's: nothing to vouch for.
-      if (db === undefined || gen.conflicted) return;
+      // The keyPrefix not checked as this app's (see `L3Claim`), or refused as another database's
+      // app's: nothing to vouch for, and no L2 key to write.
+      if (db === undefined || gen.unchecked || gen.conflicted) return;
       const ms = Math.floor(this.trustMs - (this.ctx.config.clock.now() - sent));
       if (ms <= 0) return;
       const claim = JSON.stringify([claimMode(cache), cache.schema.identity, db, this.#self]);

@@ -215,7 +215,12 @@ export class Strata {
       { length: this.#config.buckets },
       (_, b) => new L2Watch((why, replace) => this.#l2Reset(why, replace, b)),
     );
-    this.#l3Claim = new L3Claim(this.#config.l3, this.#config.keyPrefix, this.#config.logger);
+    this.#l3Claim = new L3Claim(
+      this.#config.l3,
+      this.#config.keyPrefix,
+      this.#config.logger,
+      this.#config.clock,
+    );
     const { scheduler, l1 } = this.#config;
     const { queue, flushInterval } = this.#config.writeBehind;
     checkQueueNamespace(rawQueue, this.#config.keyPrefix);

@@ -113,7 +113,11 @@ export class Writer {
     op: 'set' | 'delete',
     turn: Turn | undefined,
   ): Promise<WriteResult> {
-    // Before anything is written: another app may hold the table (see `WriterClaims`).
+    // Before anything is written: which database this is, or the keyPrefix claim cannot be checked
+    // (see `L3Claim.beforeWrite`; known once per instance, no wait after that), and another app
+    // may hold the table (see `WriterClaims`).
+    const identity = cache.generation?.claim?.beforeWrite();
+    if (identity) await identity;
     const claiming = this.ctx.claims.before(cache);
     if (claiming) await claiming;
     // Awaited: an async function that returns a promise settles two microtask turns after it.

@@ -34,7 +34,14 @@ export interface RestartSuite {
   instance(
     keyPrefix: string,
     clock: ManualClock,
-    options?: { proxied?: boolean; writeBehind?: boolean; bus?: InvalidationBus; buckets?: number },
+    options?: {
+      proxied?: boolean;
+      writeBehind?: boolean;
+      bus?: InvalidationBus;
+      buckets?: number;
+      /** L2 through this proxy (in front of our redis-server) instead of directly. */
+      l2Via?: TcpProxy;
+    },
   ): Strata;
   /** Every value in our Redis that mentions `text` (whatever the L2 key and value format). */
   l2ValuesWith(text: string): Promise<string[]>;
@@ -73,8 +80,8 @@ export function restartSuite(label: string): RestartSuite {
     await suite.redis?.close();
   });
 
-  const client = () => {
-    const c = new Redis(suite.redis.url, { maxRetriesPerRequest: 0, protocol: 2, retryStrategy: () => 50 });
+  const client = (url = suite.redis.url) => {
+    const c = new Redis(url, { maxRetriesPerRequest: 0, protocol: 2, retryStrategy: () => 50 });
     c.on('error', () => {});
     clients.push(c);
     return c;
@@ -111,7 +118,7 @@ export function restartSuite(label: string): RestartSuite {
         db = drizzle(pool);
       }
       const strata = new Strata({
-        l2: createIoredisL2(client()),
+        l2: createIoredisL2(client(options.l2Via?.url(suite.redis.url))),
         l3: createDrizzleL3(db, { migrationsSchema: store.name }),
         clock,
         keyPrefix,

@@ -103,6 +103,22 @@ describe('encodeInvalidation / decodeInvalidation', () => {
       expect(decodeInvalidation(json({ ...valid, ticks }))).toEqual(valid);
   });
 
+  it('round-trips a reset answer (`restored`); anything but true is no answer, not a dropped message', () => {
+    const answer: Invalidation = {
+      schema: 'users',
+      ids: [],
+      op: 'set',
+      origin: 'api-2',
+      restored: true,
+      ticks: ['b1:4'],
+    };
+    expect(encodeInvalidation(answer)).toContain('"restored":true');
+    expect(decodeInvalidation(encodeInvalidation(answer))).toEqual(answer);
+    for (const restored of [false, 'true', 1])
+      expect(decodeInvalidation(json({ ...valid, restored }))).toEqual(valid);
+    expect(encodeInvalidation(valid)).not.toContain('restored');
+  });
+
   it('accepts a value already parsed from JSON', () => {
     expect(decodeInvalidation({ ...valid })).toEqual(valid);
   });

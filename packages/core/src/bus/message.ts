@@ -76,6 +76,7 @@ export function encodeInvalidation(inv: Invalidation): string {
     ...(inv.versions && { versions: inv.versions }),
     op: inv.op,
     ...(inv.ticks && { ticks: inv.ticks }),
+    ...(inv.restored && { restored: true }),
   };
   const issue = current(wire, []);
   if (issue) {
@@ -102,7 +103,7 @@ export function decodeInvalidation(raw: unknown): Invalidation | undefined {
   if (POISON_KEYS.some((key) => Object.hasOwn(value, key))) return undefined;
   if (current(value, []) === undefined) {
     // Copies of the arrays, so the result does not alias the caller's message.
-    const { schema, ids: given, versions, op, origin, app, ticks } = value as Invalidation;
+    const { schema, ids: given, versions, op, origin, app, ticks, restored } = value as Invalidation;
     const ids = given && [...given];
     const inv: Invalidation = versions
       ? { schema, ids, versions: [...versions], op, origin }
@@ -110,6 +111,8 @@ export function decodeInvalidation(raw: unknown): Invalidation | undefined {
     if (app !== undefined) inv.app = app;
     // A floor only (never needed to drop a copy): malformed, it is left out, not the message.
     if (ticksCheck(ticks, []) === undefined && ticks) inv.ticks = [...ticks];
+    // An answer to a reset (see `ResetSettle`): anything but `true` is no answer.
+    if (restored === true) inv.restored = true;
     return inv;
   }
   if (singleIdMessage(value, []) !== undefined) return undefined;

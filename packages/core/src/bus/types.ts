@@ -32,6 +32,13 @@ export interface Invalidation {
    * that instance's next write (see `L2Watch.hear`). Absent from older publishers and the Go library.
    */
   ticks?: readonly string[];
+  /**
+   * The publisher found a Redis reset and has put back what it took of its unflushed write-behind
+   * writes of `schema` (their keys were told before this; `ids` is empty), in the life `ticks`
+   * names: readers that found the reset wait for these answers (see `ResetSettle`). Absent from
+   * older publishers, and stripped by older receivers, which see a write of no key.
+   */
+  restored?: true;
 }
 
 export interface BusHandlers {

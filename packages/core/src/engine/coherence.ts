@@ -151,6 +151,26 @@ export class Coherence {
     await this.ctx.defer(cache.schema.name, 'l2', 'publish', () => this.#send(bus, message));
   }
 
+  /**
+   * Tells the other instances that this one has put back what a Redis reset took of its unflushed
+   * writes of `cache` (see `ResetSettle`): a message of no key, `restored`, naming its Redis life.
+   */
+  async publishRestored(cache: SchemaCache): Promise<void> {
+    const bus = this.#bus;
+    if (!bus) return;
+    const message: Invalidation = {
+      schema: cache.schema.identity,
+      ids: [],
+      op: 'set',
+      origin: this.ctx.config.instanceId,
+      app: this.ctx.config.keyPrefix,
+      restored: true,
+    };
+    const ticks = cache.buckets.map((b) => b.watch.told());
+    if (ticks.some((t) => t !== '')) message.ticks = ticks;
+    await this.ctx.defer(cache.schema.name, 'l2', 'publish', () => this.#send(bus, message));
+  }
+
   /** Tells the other instances that `tags` moved on (to `values`, when L2 gave them). */
   async publishTags(tags: readonly string[], values: readonly number[]): Promise<void> {
     const bus = this.#bus;
@@ -239,6 +259,8 @@ export class Coherence {
     if (!cache) return;
     this.applied += 1;
     if (inv.ticks) for (let b = 0; b < inv.ticks.length; b++) cache.buckets[b]?.watch.hear(inv.ticks[b]!);
+    // Another writer answered a reset: reads settling after one may go on (see `ResetSettle`).
+    if (inv.restored) cache.ownPending?.settle.answered(inv.origin, inv.ticks);
     if (inv.ids === null) {
       cache.forgetAll();
       // Perhaps a reset another instance found: this instance's unflushed writes go back now.

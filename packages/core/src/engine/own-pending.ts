@@ -8,6 +8,7 @@ import { normalizeId } from './ids.js';
 import { PENDING_HOLD_MS } from './ordered-writes.js';
 import { restorePendingIndex } from './pending-index.js';
 import { ReplacedWaits } from './replaced-wait.js';
+import { ResetSettle } from './reset-settle.js';
 import type { SchemaCache } from './schema-cache.js';
 
 /** Unflushed writes remembered per schema at most: the oldest goes first past it. */
@@ -59,6 +60,13 @@ export class OwnPending {
   readonly heard = new HeardVersions();
   /** Keys a reset left waiting for the writer of a told version (see `ReplacedWaits`). */
   readonly waits = new ReplacedWaits();
+  /** After a reset this instance found: reads that miss L2 wait for the other writers' restores. */
+  readonly settle: ResetSettle;
+
+  /** `lives`: the schema's Redis life per bucket (see `ResetSettle`). */
+  constructor(lives: () => readonly (string | undefined)[] = () => []) {
+    this.settle = new ResetSettle(lives);
+  }
 
   record(
     key: string,
@@ -122,6 +130,11 @@ export class OwnPending {
   /** Whether a reset has anything to do here: put back, adopt, or wait for (`heard`). */
   get afterReset(): boolean {
     return this.size > 0 || this.heard.size > 0;
+  }
+
+  /** Whether a read below L1 may have to wait (a reset ago, at most `REPLACED_WAIT_MS`). */
+  get waiting(): boolean {
+    return this.waits.size > 0 || this.settle.active;
   }
 
   entries(): [string, Remembered][] {

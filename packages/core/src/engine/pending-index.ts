@@ -41,6 +41,8 @@ export async function pendingWrites(
     // search reads Postgres without writes acknowledged before it began.
     if (cache.restoring) await cache.restoring;
     if (cache.ownPending?.waits.size) await cache.ownPending.waits.wait();
+    // And, after a reset this instance found, for the other writers' restores (see `ResetSettle`).
+    if (cache.ownPending?.settle.active) await cache.ownPending.settle.wait();
     // An index holds its entries, the marks on them (`#{row key}`, `!{row key}`, `?{row key}`),
     // their defaults' names (`+{row key}`, see MARKS in l2/scripts.ts) and the writes beneath them
     // (`<{row key}`, see pending-beneath.ts), at most five fields per entry: read up to six times

@@ -348,7 +348,7 @@ async function loadBelowL1(
           reply = took instanceof Promise ? await took : took;
         }
         // Keys a Redis reset left waiting for another instance's write (rare, and briefly).
-        if (cache.ownPending?.waits.size) reply = await readPastReplaced(cache, loaded.keys, reply);
+        if (cache.ownPending?.waiting) reply = await readPastReplaced(cache, loaded.keys, reply);
       } catch (err) {
         l2ReadFailed(ctx, cache, err);
       }

@@ -108,30 +108,37 @@ export class ReplacedWaits {
 
 /**
  * What a read of `keys` takes from L2, given `reply` (`sendRowRead`'s): `reply` itself unless a
- * key waits (see {@link ReplacedWaits}) and L2 holds it below the version it waits for; then, once
- * those were told back or the deadline passed, L2 read once more. Only while keys wait (a Redis
- * reset ago, at most {@link REPLACED_WAIT_MS}): no other read comes here.
+ * key waits (see {@link ReplacedWaits}) and L2 holds it below the version it waits for, or a settle
+ * runs (see `ResetSettle`) and L2 holds no row of a key that waits for no version; then, once those
+ * were told back, the settle ended or the deadline passed, L2 read once more. Only while keys wait
+ * or a settle runs (a Redis reset ago, at most {@link REPLACED_WAIT_MS}): no other read comes here.
  */
 export async function readPastReplaced(
   cache: SchemaCache,
   keys: readonly string[],
   reply: L2Rows,
 ): Promise<L2Rows> {
-  const waits = cache.ownPending!.waits;
+  const { waits, settle } = cache.ownPending!;
+  const settling = settle.active;
   let again = false;
+  let missed = false;
   const wait: string[] = [];
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
     const version = waits.version(key);
-    if (version === undefined) continue;
-    const held = cache.heldIn(reply.values[i + 1] ?? null, reply.generations?.[i] ?? reply.generation);
-    if (held >= version) waits.done(key);
+    const held = () => cache.heldIn(reply.values[i + 1] ?? null, reply.generations?.[i] ?? reply.generation);
+    if (version === undefined) {
+      // Another writer's restore may bring it (its message lost with Redis: nothing told it here).
+      if (settling && !missed && held() === 0) missed = true;
+      continue;
+    }
+    if (held() >= version) waits.done(key);
     // Told back after this read was sent (its reply may be from before): read again, no wait.
     else if (waits.wasReached(key)) again = true;
     else wait.push(key);
   }
-  if (wait.length > 0) {
-    await waits.wait(wait);
+  if (wait.length > 0 || missed) {
+    await Promise.all([wait.length > 0 && waits.wait(wait), missed && settle.wait()]);
     again = true;
   }
   if (!again) return reply;

@@ -1,5 +1,7 @@
 import type { EngineContext } from './context.js';
+import type { SchemaGeneration } from './generation.js';
 import type { Remembered } from './own-pending.js';
+import { sameLife } from './reset-settle.js';
 import type { SchemaCache } from './schema-cache.js';
 
 /*
@@ -24,28 +26,77 @@ import type { SchemaCache } from './schema-cache.js';
  */
 
 /**
- * A whole-schema message (its `ticks`) or a bus gap (no `ticks`) reached this instance: with
- * unflushed writes of `cache`, its generation is read now (`forgetAll` dropped it), one L2 request
- * per bucket, in the background, unless the message names the Redis life this instance knows in
- * every bucket (an `invalidateAll`, or the message of an instance that found a reset this one has
- * found too): a reset's finder tells a new boot marker, or none (a Redis gone back keeps its
- * marker, which it then no longer tells). A failure is counted and logged (the next read tries again).
+ * A whole-schema message (its `ticks`) or a bus gap (no `ticks`) reached this instance: for a
+ * write-behind schema (`cache.ownPending`), its generation is read now (`forgetAll` dropped it), one
+ * L2 request per bucket, in the background, unless the message names the Redis life this instance
+ * knows in every bucket (an `invalidateAll`, or the message of an instance that found a reset this
+ * one has found too): a reset's finder tells a new boot marker, or none (a Redis gone back keeps its
+ * marker, which it then no longer tells). With unflushed writes, so that they go back at once; with
+ * none, so that it answers the reset (`answerReset`) and readers settling after it go on at once
+ * rather than at their bound. A read that fails is tried again for a while (see {@link findReset}).
  */
 export function hearReset(ctx: EngineContext, cache: SchemaCache, ticks?: readonly string[]): void {
-  if (!cache.ownPending?.size) return;
+  if (!cache.ownPending) return;
   if (ticks && cache.buckets.every((b, i) => sameLife(ticks[i], b.watch.life()))) return;
+  const until = performance.now() + FIND_FOR_MS;
   for (const { generation } of cache.buckets) {
-    if (!generation) continue;
-    ctx.track(
-      generation.current().catch((err: unknown) => ctx.tolerate(cache.schema.name, 'l2', 'generation', err)),
-    );
+    if (generation) ctx.track(findReset(ctx, cache, generation, until));
   }
 }
 
-/** Whether `told` (`{boot}:{tick}`, see `L2Watch.told`) is of the life whose marker is `boot`. */
-function sameLife(told: string | undefined, boot: string | undefined): boolean {
-  if (!told || boot === undefined) return false;
-  return told.slice(0, told.lastIndexOf(':')) === boot;
+/** Between the tries of a generation read that failed (see {@link findReset}). */
+const FIND_RETRY_MS = 100;
+/**
+ * How long such reads are tried again after a reset was heard: the generation's own refresh
+ * (5 s), past which this instance's next read would have found the reset anyway.
+ */
+const FIND_FOR_MS = 5_000;
+
+/**
+ * `generation` read until it answers (a reset it finds puts this instance's writes back and
+ * answers it), tried again every {@link FIND_RETRY_MS} until `until` (monotonic): a bus gap is heard
+ * as the subscription comes back, often before the L2 connection is, and that read failed
+ * (timed out after the L2 deadline); left to this instance's next read, its writes came back
+ * after the readers' settle (`REPLACED_WAIT_MS`) had ended, and they read Postgres below them (model-deployments
+ * write-behind, seed 7306). Each failure is counted and logged.
+ */
+async function findReset(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  generation: SchemaGeneration,
+  until: number,
+): Promise<void> {
+  for (;;) {
+    try {
+      await generation.current();
+      return;
+    } catch (err) {
+      ctx.tolerate(cache.schema.name, 'l2', 'generation', err);
+      if (performance.now() + FIND_RETRY_MS >= until) return;
+      await new Promise((resolve) => setTimeout(resolve, FIND_RETRY_MS));
+    }
+  }
+}
+
+/**
+ * After this instance found a reset and put back its unflushed writes of `cache` (and told their
+ * keys: `tellRestored`), or found it had none: tells the others so, in the life it is in now (every
+ * bucket's generation read first: a reset found moves it there), so that their reads settling after
+ * the reset go on (see `ResetSettle`). A failure is counted and logged (the publish's by the publish).
+ */
+export async function answerReset(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  publishRestored: (cache: SchemaCache) => Promise<void>,
+): Promise<void> {
+  try {
+    await Promise.all(cache.buckets.map((b) => b.generation?.current()));
+  } catch (err) {
+    // L2 down again: no answer (it would name the life before); readers wait their bound.
+    ctx.tolerate(cache.schema.name, 'l2', 'generation', err);
+    return;
+  }
+  await publishRestored(cache);
 }
 
 type PublishOp = (

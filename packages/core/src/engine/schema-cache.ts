@@ -208,7 +208,10 @@ export class SchemaCache {
     this.negativeTtlMs =
       schema.negativeTtl === undefined ? 0 : toMs(schema.negativeTtl, `${name}.negativeTtl`);
     this.writeMode = schema.writeMode ?? config.defaultWriteMode;
-    this.ownPending = this.writeMode === 'write-behind' ? new OwnPending() : undefined;
+    this.ownPending =
+      this.writeMode === 'write-behind'
+        ? new OwnPending(() => this.buckets.map((b) => b.watch.life()))
+        : undefined;
     this.aging =
       schema.stale === undefined && schema.grace === undefined
         ? undefined

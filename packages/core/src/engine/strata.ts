@@ -48,7 +48,7 @@ import {
 import type { ReadStatus } from './read-status.js';
 import { Registry, type SchemaRef } from './registry.js';
 import type { ReplicaRouter } from './replica-reads.js';
-import { tellRestored } from './reset-told.js';
+import { answerReset, tellRestored } from './reset-told.js';
 import { SchemaCache } from './schema-cache.js';
 import { countRows, searchCachedRows, searchRows } from './search.js';
 import { lastUser, shareTier } from './shared-tiers.js';
@@ -929,12 +929,20 @@ export class Strata {
       // This instance's unflushed write-behind writes go back into L2 (the queue still has them),
       // the rows of those that replaced them are taken into the new generation, and the keys of
       // other writes it was told of wait for their writers (`HeardVersions`).
-      if (rt.ownPending?.afterReset && !rt.restoring) {
+      // With a bus, every write-behind schema settles (reads that miss L2 wait for the other
+      // writers' restores) and answers (see `ResetSettle`), whatever it holds itself.
+      if (rt.ownPending && this.#config.coherence.bus) rt.ownPending.settle.begin();
+      if (rt.ownPending && (rt.ownPending.afterReset || this.#config.coherence.bus) && !rt.restoring) {
         const restoring = restoreOwnPending(this.#ctx, rt)
           // Reads of other instances may wait for these keys (see `ReplacedWaits`): told they are
-          // back, not waited for here (a publish counts and logs its own failure).
+          // back, not waited for here (a publish counts and logs its own failure), then that this
+          // instance is done (`answerReset`).
           .then((checked) => {
-            this.#ctx.track(tellRestored((...a) => this.#coherence.publish(...a), rt, checked));
+            this.#ctx.track(
+              tellRestored((...a) => this.#coherence.publish(...a), rt, checked).then(() =>
+                answerReset(this.#ctx, rt, (cache) => this.#coherence.publishRestored(cache)),
+              ),
+            );
           })
           .catch((err: unknown) => this.#ctx.tolerate(rt.schema.name, 'l2', 'restore-pending', err))
           .finally(() => {

@@ -1,0 +1,107 @@
+import { orAfter } from '../resilience/with-timeout.js';
+import { REPLACED_WAIT_MS } from './replaced-wait.js';
+
+/** Peers kept per schema at most (origins are the bus' word): the oldest answer goes first past it. */
+export const MAX_PEERS = 1_024;
+
+/**
+ * The settle after a Redis reset, per write-behind schema: the instances of this app that hold
+ * unflushed writes put them back once they find the reset (`restoreOwnPending`), which is after
+ * this instance may have found it. The bus told this instance of those writes, except when the
+ * restart itself took the message (pub/sub delivers at most once; a SIGKILL drops what the server
+ * had not sent): this instance then knew of nothing to wait for (`HeardVersions`, `ReplacedWaits`),
+ * read Postgres, and answered below a write already acknowledged (model-deployments write-behind,
+ * seed 7306; reliability/test/regression-restart-unheard.test.ts).
+ *
+ * So every write-behind instance answers a reset it finds with a restore message (`restored`: its
+ * restore's keys, or none), which names the Redis life it restored into (its `ticks`), and each
+ * instance keeps the peers (origins) that answered and the life they answered in. Once it finds a
+ * reset itself ({@link begin}), a read that misses L2 waits until every peer it knows answered in
+ * the life it is in now, or {@link REPLACED_WAIT_MS} passed, then reads L2 once more (see
+ * `readPastReplaced`). A reader cannot know a peer it never heard (its first answer, or its first
+ * write's message, is what would have told it): with none known, the first answer ends the settle
+ * when it completes the set, and with none at all (a lone instance) the settle runs its bound. A
+ * peer that does not answer a reset within the bound (stopped, crashed, a version from before this)
+ * is forgotten then: it costs one settle's bound, not every one.
+ *
+ * Costs nothing outside a settle: {@link active} is one comparison while none runs.
+ */
+export class ResetSettle {
+  /** Peers that answered a reset: the lives they named (per bucket, `{boot}:{tick}`). */
+  readonly #peers = new Map<string, readonly string[]>();
+  /** When the running settle ends at the latest (monotonic); 0 when none runs. */
+  #until = 0;
+  #ended: Promise<void> | undefined;
+  #end: (() => void) | undefined;
+
+  /**
+   * `lives`: this instance's Redis life per bucket (`L2Watch.life`), what a peer's answer must name.
+   */
+  constructor(
+    readonly lives: () => readonly (string | undefined)[],
+    readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** This instance found a reset: reads that miss L2 wait (see the class), `ms` at most. */
+  begin(ms = REPLACED_WAIT_MS): void {
+    this.#until = this.now() + ms;
+  }
+
+  /** Whether a settle runs (and some peer has not answered it yet). */
+  get active(): boolean {
+    if (this.#until === 0) return false;
+    if (this.now() >= this.#until) this.#finish(true);
+    else if (this.#allAnswered()) this.#finish(false);
+    return this.#until !== 0;
+  }
+
+  /** `origin` answered a reset, restored into the life `ticks` names (a restore message). */
+  answered(origin: string, ticks: readonly string[] | undefined): void {
+    this.#peers.delete(origin);
+    this.#peers.set(origin, ticks ?? []);
+    if (this.#peers.size > MAX_PEERS) this.#peers.delete(this.#peers.keys().next().value!);
+    if (this.#until !== 0 && this.#allAnswered()) this.#finish(false);
+  }
+
+  /** Resolves when the settle ends (every peer answered, or its bound); never rejects. */
+  async wait(): Promise<void> {
+    if (!this.active) return;
+    this.#ended ??= new Promise<void>((resolve) => {
+      this.#end = resolve;
+    });
+    await orAfter(this.#ended, this.#until - this.now(), undefined);
+    // Past the bound: ended (and the peers that did not answer forgotten) by `active`.
+    void this.active;
+  }
+
+  get peers(): number {
+    return this.#peers.size;
+  }
+
+  #allAnswered(): boolean {
+    if (this.#peers.size === 0) return false;
+    const lives = this.lives();
+    for (const ticks of this.#peers.values())
+      if (!lives.every((life, b) => sameLife(ticks[b], life))) return false;
+    return true;
+  }
+
+  /** `timedOut`: the peers that did not answer in this life are forgotten (see the class). */
+  #finish(timedOut: boolean): void {
+    if (timedOut) {
+      const lives = this.lives();
+      for (const [origin, ticks] of this.#peers)
+        if (!lives.every((life, b) => sameLife(ticks[b], life))) this.#peers.delete(origin);
+    }
+    this.#until = 0;
+    this.#end?.();
+    this.#ended = undefined;
+    this.#end = undefined;
+  }
+}
+
+/** Whether `told` (`{boot}:{tick}`, see `L2Watch.told`) is of the life whose marker is `boot`. */
+export function sameLife(told: string | undefined, boot: string | undefined): boolean {
+  if (!told || boot === undefined) return false;
+  return told.slice(0, told.lastIndexOf(':')) === boot;
+}

@@ -77,7 +77,10 @@ describe('close() while a timed-out write is held in the network', () => {
       // The held statement lands now (a set commits; a transaction whose session Postgres may have
       // ended meanwhile does not): whichever, B then reads what Postgres holds, from no stale copy.
       proxy.resume();
-      await vi.waitFor(() => expect(pool.totalCount - pool.idleCount).toBe(0), { timeout: 5_000, interval: 20 });
+      await vi.waitFor(() => expect(pool.totalCount - pool.idleCount).toBe(0), {
+        timeout: 5_000,
+        interval: 20,
+      });
       const stored = (await store.stored()).get(id);
       if (kind === 'set') expect(stored).toBe(2);
       expect((await b.get(schema, id)).n).toBe(stored);

@@ -1,5 +1,9 @@
-import { createStrata } from '@strata/adapter-node';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createStrata, releaseEndedClients } from '@strata/adapter-node';
+import { Strata } from '@strata/core';
+import { createDrizzleL3 } from '@strata/core/drizzle';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import pg from 'pg';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { codeOf, type FaultScratch, faultScratch, settleBy } from '../support/fault-harness.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
@@ -8,7 +12,8 @@ import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 // client in a `finally` that BEGIN's failure never reaches: the dead client stayed checked out for
 // good. After `maxConnections` such cuts every L3 call waited for a free client until its timeout:
 // Postgres was up, Strata's L3 was down until a restart, and shutdown() waited 5 s for the pool.
-// Now createStrata's pool releases (and drops) a checked-out client whose connection ends.
+// Now createStrata's pool releases (and drops) a checked-out client whose connection ends, and
+// `releaseEndedClients(pool)` does it to a pool built by hand.
 
 const L3_TIMEOUT = 500;
 const MAX = 2;
@@ -94,4 +99,40 @@ describe('connections cut at BEGIN', () => {
         'shutdown() did not wait for a checked-out dead client',
       ).toBeLessThan(2_000);
     });
+});
+
+describe('a pool built by hand, with releaseEndedClients', () => {
+  it('gets its clients back after cuts at BEGIN', async () => {
+    proxy = await startTcpProxy(Number(new URL(store.databaseUrl).port || 5432));
+    const pool = new pg.Pool({ connectionString: proxy.url(store.databaseUrl), max: MAX });
+    pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
+    releaseEndedClients(pool);
+    const schema = store.schema();
+    const strata = new Strata({
+      l3: createDrizzleL3(drizzle(pool), { migrationsSchema: store.name }),
+      keyPrefix: store.name,
+      timeouts: { l3: L3_TIMEOUT },
+      schemas: [schema],
+    });
+    try {
+      for (let round = 0; round < MAX; round++) {
+        void proxy.trap({ direction: 'up', match: isBegin, action: 'cut' });
+        const tx = await settleBy(
+          strata.tx().set(schema, { id: 'a', n: round }).delete(schema, 'b').commit(),
+          3_000,
+        );
+        expect(codeOf(tx), `round ${round}`).toBe('TX_FAILED');
+      }
+      // Given back as its connection's end is heard (the socket's close, after the query's error).
+      await vi.waitFor(() => expect(pool.totalCount - pool.idleCount, 'clients checked out').toBe(0), {
+        timeout: 2_000,
+        interval: 10,
+      });
+      expect(codeOf(await settleBy(strata.set(schema, { id: 'c', n: 1 }), 3_000))).toBe('OK');
+    } finally {
+      await strata.close();
+      await settleBy(pool.end(), 3_000);
+    }
+  });
 });

@@ -1,10 +1,11 @@
-/** What this needs of a pg-pool (`pg.Pool`, and `@neondatabase/serverless`' Pool, built on it). */
-interface PoolEvents {
+/** What `releaseEndedClients` needs of a pool: pg-pool's events (`pg.Pool`, `@neondatabase/serverless`' Pool). */
+export interface PoolEvents {
   on(event: 'connect' | 'acquire', listener: (client: PooledClient) => void): unknown;
   on(event: 'release', listener: (err: unknown, client: PooledClient) => void): unknown;
 }
 
-interface PooledClient {
+/** A client as pg-pool hands it out. */
+export interface PooledClient {
   once(event: 'end', listener: () => void): unknown;
   release(err?: Error | boolean): void;
 }
@@ -17,7 +18,12 @@ interface PooledClient {
  * checked out for good, and after `max` of them every query waited for a client that never came
  * (Postgres up, L3 down until a restart, and `pool.end()` waiting for them:
  * reliability/test/regression-pool-begin-cut.test.ts). A borrower that releases the client later
- * (the usual `finally`) finds it released: its call does nothing.
+ * (the usual `finally`) finds it released: its call does nothing. `createStrata` does this to the
+ * pool it opens; call it on a pool you build for `createDrizzleL3(drizzle(pool))`.
+ * @example
+ * const pool = new pg.Pool({ connectionString });
+ * releaseEndedClients(pool);
+ * const l3 = createDrizzleL3(drizzle(pool));
  */
 export function releaseEndedClients(pool: PoolEvents): void {
   const out = new Set<PooledClient>();

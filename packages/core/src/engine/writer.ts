@@ -139,16 +139,26 @@ export class Writer {
   }
 
   /**
-   * A write (write-through, or a transaction) timed out and its statements settled later, committed
-   * or not: its keys' cached copies go again, here and on every instance, off the caller's path (see
-   * `LateWrite`). A pending write-behind row stays: it is newer than Postgres, whatever committed.
-   * Once the instance closes it stops waiting (see `LateWatch`): the keys go at once, one last time;
-   * a statement that commits after that is past what this instance can tell (semantics.md, "Faults").
+   * A write (write-through, or a transaction) whose outcome is unknown: told to every instance now;
+   * one that timed out, once its statements settled later, committed or not: its keys' cached
+   * copies go again, here and on every instance, off the caller's path (see `LateWrite`). A pending
+   * write-behind row stays: it is newer than Postgres, whatever committed. Once the instance
+   * closes it stops waiting (see `LateWatch`): the keys go at once, one last time; a statement
+   * that commits after that is past what this instance can tell (semantics.md, "Faults").
    */
   afterLateWrite(
     dropped: readonly { cache: SchemaCache; keys: readonly string[] }[],
-    work: Promise<unknown>,
+    work: Promise<unknown> | undefined,
   ): void {
+    // Told now: this instance dropped its copies; the others' L1 may hold rows older than Postgres'.
+    for (const { cache, keys } of dropped)
+      this.ctx.detach(
+        cache.schema.name,
+        'l2',
+        'tell an unknown outcome',
+        this.coherence.publish(cache, keys, null, 'invalidate'),
+      );
+    if (!work) return;
     // Its failure was its caller's (the timeout); only its end matters here.
     const settled = this.#late.settledOrReleased(work);
     for (const { cache, keys } of dropped) {

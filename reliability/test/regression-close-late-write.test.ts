@@ -61,7 +61,7 @@ describe('close() while a timed-out write is held in the network', () => {
       await a.set(schema, { id, n: 1 });
 
       proxy.pause();
-      const write =
+      const write: Promise<unknown> =
         kind === 'set'
           ? a.set(schema, { id, n: 2 })
           : a.tx().set(schema, { id, n: 2 }).delete(schema, `${id}-other`).commit();

@@ -68,7 +68,7 @@ describe('a write whose reply is lost after Postgres committed it', () => {
         match: (chunk) => (kind === 'tx' ? /\bcommit\b/i : /insert into/i).test(text(chunk)),
         action: 'cut-on-reply',
       });
-      const write =
+      const write: Promise<unknown> =
         kind === 'set'
           ? a.set(schema, { id: ids[0]!, n: 2 })
           : kind === 'setMany'

@@ -6,6 +6,7 @@ export { nodeClock } from './clock.js';
 export type { RedisClusterConfig } from './connect/cluster-tiers.js';
 export type { Driver } from './connect/driver.js';
 export type { WriteBehindQueue } from './connect/redis-tiers.js';
+export { type PoolEvents, type PooledClient, releaseEndedClients } from './connect/release-ended-clients.js';
 export type { SignalOptions } from './connect/signals.js';
 export { type CreateStrataOptions, createStrata, type NodeStrata } from './create-strata.js';
 export {

@@ -3,6 +3,7 @@ import type { Database } from '@strata/core/drizzle';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import type { Driver } from './driver.js';
+import { releaseEndedClients } from './release-ended-clients.js';
 
 export interface L3Connection {
   db: Database;
@@ -47,6 +48,7 @@ export async function connectL3(options: ConnectL3Options): Promise<L3Connection
     // The pool listens only to idle clients: a connection reset while one is checked out (mid-
     // transaction) would otherwise be an uncaught 'error' event and end the process.
     pool.on('connect', (client) => client.on('error', options.onError));
+    releaseEndedClients(pool);
     return { db: drizzle({ client: pool }), end: () => pool.end() };
   }
   if (driver === 'neon-http') {
@@ -70,6 +72,7 @@ export async function connectL3(options: ConnectL3Options): Promise<L3Connection
     pool.on('connect', (client: { on(event: 'error', listener: (error: Error) => void): unknown }) =>
       client.on('error', options.onError),
     );
+    releaseEndedClients(pool as unknown as Parameters<typeof releaseEndedClients>[0]);
     return { db: drizzleWs({ client: pool }), end: () => pool.end() };
   }
   throw new StrataError(

@@ -77,13 +77,14 @@ export async function commitTx(
 }
 
 /**
- * Told of a transaction that timed out while its statements still run (`work`, settling as they
- * do): the caller drops each schema's keys again, here and on every instance, once it settles (see
- * `LateWrite`: a read between the drop at the timeout and a late COMMIT fills the old rows back).
+ * Told of a transaction whose outcome is unknown, after this instance dropped its keys' copies:
+ * the caller tells every instance now, and, with `work` (it timed out and its statements still
+ * run, settling as they do), drops the keys again, here and on every instance, once it settles
+ * (see `LateWrite`: a read between the drop at the timeout and a late COMMIT fills the old rows back).
  */
 export type LateTx = (
   dropped: readonly { cache: SchemaCache; keys: readonly string[] }[],
-  work: Promise<unknown>,
+  work: Promise<unknown> | undefined,
 ) => void;
 
 /**
@@ -229,11 +230,10 @@ async function writeSql(
           ),
         ),
       );
-    }
-    if (timedOut && sent) {
+      // Told to the other instances too: their copies may be older than a COMMIT whose reply was lost.
       late?.(
         plans.map((p) => ({ cache: p.cache, keys: p.writes.map((w) => w.key) })),
-        sent,
+        timedOut ? sent : undefined,
       );
     }
     if (timedOut) {

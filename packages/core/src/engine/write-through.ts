@@ -79,10 +79,12 @@ export async function writeThrough(
         return [written];
       }).then(([written]) => written!);
     } catch (err) {
-      if (outcomeUnknown(err)) await cache.drop(ctx, keys, 'all');
-      // Timed out: the statement still runs and may commit after the drop above, once reads have
-      // filled the old row again: its keys are dropped again when it settles (see `LateWrite`).
-      if (isStrataError(err, 'TIMEOUT') && inFlight) late?.(keys, inFlight);
+      if (outcomeUnknown(err)) {
+        await cache.drop(ctx, keys, 'all');
+        // Timed out: the statement still runs and may commit after the drop above, once reads have
+        // filled the old row again: its keys are dropped again when it settles (see `LateWrite`).
+        late?.(keys, isStrataError(err, 'TIMEOUT') ? inFlight : undefined);
+      }
       throw ctx.l3Error(cache.schema.name, writes.some((w) => w.row) ? 'set' : 'delete', err);
     }
     const items = await committedItems(cache, sent.writes, sent.encrypted, outcomes);
@@ -106,13 +108,16 @@ export async function writeThrough(
 }
 
 /**
- * Told of a write that timed out while its statement still runs (`work`, settling as the statement
- * does): the caller drops `keys` again, everywhere, once it settles. The drop at the timeout alone
- * is not enough: a read between it and a late COMMIT fills the old row back (Postgres still held
- * it), and every tier then kept it over the committed one until its TTL
- * (reliability/test/probe-hostile-7.test.ts).
+ * Told of a write whose outcome is unknown (no SQLSTATE came back: a lost reply, a cut, a timeout),
+ * after this instance dropped the keys' copies in its L1 and in L2: the caller tells every other
+ * instance now, whose L1 may hold a row older than a COMMIT whose reply was lost (before, they
+ * answered it until its TTL: reliability/test/regression-unknown-outcome-told.test.ts). With
+ * `work` (the write timed out and its statement still runs, settling as it does), it drops `keys`
+ * again, everywhere, once that settles. The drop at the timeout alone is not enough: a read between
+ * it and a late COMMIT fills the old row back (Postgres still held it), and every tier then kept it
+ * over the committed one until its TTL (reliability/test/probe-hostile-7.test.ts).
  */
-export type LateWrite = (keys: readonly string[], work: Promise<unknown>) => void;
+export type LateWrite = (keys: readonly string[], work: Promise<unknown> | undefined) => void;
 
 /** How many times a write-through write is sent again after Postgres found a later epoch. */
 export const EPOCH_TRIES = 4;

@@ -11,6 +11,7 @@ import { GroupCommit } from './group-commit.js';
 import type { Id } from './ids.js';
 import { idKey } from './ids.js';
 import type { Turn } from './key-order.js';
+import { LateWatch } from './late-watch.js';
 import { OtherShapesLive } from './live-shapes.js';
 import type { RefusedWrite } from './merge-refused.js';
 import { mergeSkipped } from './merge-refused.js';
@@ -55,6 +56,7 @@ export class Writer {
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #colocation: QueueColocation | undefined;
   readonly #batches = new Map<SchemaCache, GroupCommit<KeyedWrite, Written>>();
+  readonly #late = new LateWatch();
   #closing = false;
 
   constructor(
@@ -92,6 +94,8 @@ export class Writer {
   async close(): Promise<void> {
     this.#closing = true;
     await Promise.allSettled([...this.#inFlight]);
+    // Timed-out statements still unsettled are not waited for: their keys go (and are told) now.
+    this.#late.release();
   }
 
   #track<T>(write: () => Promise<T>): Promise<T> {
@@ -139,18 +143,28 @@ export class Writer {
   }
 
   /**
-   * A write (write-through, or a transaction) timed out and its statements settled later, committed
-   * or not: its keys' cached copies go again, here and on every instance, off the caller's path (see
-   * `LateWrite`). A pending write-behind row stays: it is newer than Postgres, whatever committed.
+   * A write (write-through, or a transaction) whose outcome is unknown: told to every instance now;
+   * one that timed out, once its statements settled later, committed or not: its keys' cached
+   * copies go again, here and on every instance, off the caller's path (see `LateWrite`). A pending
+   * write-behind row stays: it is newer than Postgres, whatever committed. Once the instance
+   * closes it stops waiting (see `LateWatch`): the keys go at once, one last time; a statement
+   * that commits after that is past what this instance can tell (semantics.md, "Faults").
    */
   afterLateWrite(
     dropped: readonly { cache: SchemaCache; keys: readonly string[] }[],
-    work: Promise<unknown>,
+    work: Promise<unknown> | undefined,
   ): void {
-    const settled = work.then(
-      () => undefined,
-      () => undefined, // its failure was its caller's (the timeout); only its end matters here
-    );
+    // Told now: this instance dropped its copies; the others' L1 may hold rows older than Postgres'.
+    for (const { cache, keys } of dropped)
+      this.ctx.detach(
+        cache.schema.name,
+        'l2',
+        'tell an unknown outcome',
+        this.coherence.publish(cache, keys, null, 'invalidate'),
+      );
+    if (!work) return;
+    // Its failure was its caller's (the timeout); only its end matters here.
+    const settled = this.#late.settledOrReleased(work);
     for (const { cache, keys } of dropped) {
       this.ctx.detach(
         cache.schema.name,

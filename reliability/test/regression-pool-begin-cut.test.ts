@@ -1,0 +1,138 @@
+import { createStrata, releaseEndedClients } from '@strata/adapter-node';
+import { Strata } from '@strata/core';
+import { createDrizzleL3 } from '@strata/core/drizzle';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import pg from 'pg';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { codeOf, type FaultScratch, faultScratch, settleBy } from '../support/fault-harness.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+
+// Helper "huntpg": a connection cut as a transaction's BEGIN goes out. Drizzle's node-postgres (and
+// neon-serverless) `db.transaction` checks a client out of the pool, sends BEGIN, and releases the
+// client in a `finally` that BEGIN's failure never reaches: the dead client stayed checked out for
+// good. After `maxConnections` such cuts every L3 call waited for a free client until its timeout:
+// Postgres was up, Strata's L3 was down until a restart, and shutdown() waited 5 s for the pool.
+// Now createStrata's pool releases (and drops) a checked-out client whose connection ends, and
+// `releaseEndedClients(pool)` does it to a pool built by hand.
+
+const L3_TIMEOUT = 500;
+const MAX = 2;
+let store: FaultScratch;
+let proxy: TcpProxy;
+
+// A store per test: one app writes a table (the write-behind one claims it).
+beforeEach(async () => {
+  store = await faultScratch('reg_pool_begin');
+});
+afterEach(async () => {
+  await proxy?.close();
+  await store?.cleanup();
+});
+
+const isBegin = (b: Buffer) => /\bbegin\b/i.test(b.toString('latin1'));
+
+describe('connections cut at BEGIN', () => {
+  for (const mode of ['write-through', 'write-behind'] as const)
+    it(`${mode}: the pool gets its clients back; later writes commit, flushes land, shutdown is prompt`, async () => {
+      proxy = await startTcpProxy(Number(new URL(store.databaseUrl).port || 5432));
+      const schema = store.schema(mode);
+      const { strata, shutdown } = await createStrata({
+        databaseUrl: proxy.url(store.databaseUrl),
+        redisUrl: store.redisUrl,
+        keyPrefix: store.name,
+        migrationsSchema: store.name,
+        schemas: [schema],
+        maxConnections: MAX,
+        timeouts: { l3: L3_TIMEOUT },
+        allowVolatileQueue: true,
+        handleSignals: false,
+      });
+      try {
+        const id = (k: string) => `${mode}-${k}`;
+        // Each round: one transaction (two statements: a real BEGIN … COMMIT) cut at its BEGIN.
+        for (let round = 0; round < MAX; round++) {
+          const fired = proxy.trap({ direction: 'up', match: isBegin, action: 'cut' });
+          const tx = await settleBy(
+            strata
+              .tx()
+              .set(schema, { id: id('a'), n: round })
+              .delete(schema, id('b'))
+              .commit(),
+            3_000,
+          );
+          expect(await settleBy(fired, 100), `round ${round}: the cut fired`).toEqual({
+            ok: true,
+            value: undefined,
+          });
+          expect(codeOf(tx), `round ${round}`).toBe('TX_FAILED');
+        }
+        // The pool still has clients: a write and a transaction commit.
+        expect(
+          codeOf(await settleBy(strata.set(schema, { id: id('c'), n: 1 }), 3_000)),
+          'a set after the cuts',
+        ).toBe('OK');
+        expect(
+          codeOf(
+            await settleBy(
+              strata
+                .tx()
+                .set(schema, { id: id('a'), n: 9 })
+                .delete(schema, id('b'))
+                .commit(),
+              3_000,
+            ),
+          ),
+          'a transaction after the cuts',
+        ).toBe('OK');
+        if (mode === 'write-behind') expect(codeOf(await settleBy(strata.flushDirty(), 3_000))).toBe('OK');
+        const stored = await store.stored();
+        expect([stored.get(id('a')), stored.get(id('c'))]).toEqual([9, 1]);
+        expect((await strata.get(schema, id('a'))).n).toBe(9);
+      } catch (err) {
+        await shutdown();
+        throw err;
+      }
+      const started = performance.now();
+      await shutdown();
+      expect(
+        performance.now() - started,
+        'shutdown() did not wait for a checked-out dead client',
+      ).toBeLessThan(2_000);
+    });
+});
+
+describe('a pool built by hand, with releaseEndedClients', () => {
+  it('gets its clients back after cuts at BEGIN', async () => {
+    proxy = await startTcpProxy(Number(new URL(store.databaseUrl).port || 5432));
+    const pool = new pg.Pool({ connectionString: proxy.url(store.databaseUrl), max: MAX });
+    pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
+    releaseEndedClients(pool);
+    const schema = store.schema();
+    const strata = new Strata({
+      l3: createDrizzleL3(drizzle(pool), { migrationsSchema: store.name }),
+      keyPrefix: store.name,
+      timeouts: { l3: L3_TIMEOUT },
+      schemas: [schema],
+    });
+    try {
+      for (let round = 0; round < MAX; round++) {
+        void proxy.trap({ direction: 'up', match: isBegin, action: 'cut' });
+        const tx = await settleBy(
+          strata.tx().set(schema, { id: 'a', n: round }).delete(schema, 'b').commit(),
+          3_000,
+        );
+        expect(codeOf(tx), `round ${round}`).toBe('TX_FAILED');
+      }
+      // Given back as its connection's end is heard (the socket's close, after the query's error).
+      await vi.waitFor(() => expect(pool.totalCount - pool.idleCount, 'clients checked out').toBe(0), {
+        timeout: 2_000,
+        interval: 10,
+      });
+      expect(codeOf(await settleBy(strata.set(schema, { id: 'c', n: 1 }), 3_000))).toBe('OK');
+    } finally {
+      await strata.close();
+      await settleBy(pool.end(), 3_000);
+    }
+  });
+});

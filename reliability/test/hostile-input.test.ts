@@ -294,7 +294,7 @@ describe('hostile input', () => {
       intact.set(k, decodeEnvelope(value)!.payload);
       await stack.redis.set(
         k,
-        value.replace(/("email":"v1\.k0\.)(.)/, (_, p, c) => `${p}${c === 'A' ? 'B' : 'A'}`),
+        value.replace(/("email":"v2\.k0\.)(.)/, (_, p, c) => `${p}${c === 'A' ? 'B' : 'A'}`),
         'KEEPTTL',
       );
     }
@@ -406,7 +406,7 @@ describe('hostile input', () => {
       const value = (await stack.redis.get(k))!;
       await stack.redis.set(
         k,
-        value.replace(/("email":"v1\.k0\.)(.)/, (_, p, c) => `${p}${c === 'A' ? 'B' : 'A'}`),
+        value.replace(/("email":"v2\.k0\.)(.)/, (_, p, c) => `${p}${c === 'A' ? 'B' : 'A'}`),
         'KEEPTTL',
       );
     }

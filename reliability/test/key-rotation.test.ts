@@ -60,7 +60,7 @@ describe('key rotation', () => {
       tally.writesAcknowledged += 1;
     }
     tally.operations += ROWS;
-    expect((await l3Emails()).every(([, e]) => e?.startsWith('v1.k1.'))).toBe(true);
+    expect((await l3Emails()).every(([, e]) => e?.startsWith('v2.k1.'))).toBe(true);
 
     // Another instance, rotated: reads the k1 rows (from L2 and, after invalidation, from L3).
     const rotated = open({ schemas: [schema], encryptionKey: ROTATED, coherence: { bus: stack.bus() } });
@@ -73,7 +73,7 @@ describe('key rotation', () => {
     }
     // New writes go under k2; the k1-only deployment cannot read them: a typed error, no garbage.
     await rotated.set(schema, { id: 'r00', name: 'n0', email: emailOf(0) });
-    expect((await stack.l3Snapshot()).find((r) => r.id === 'r00')?.email).toMatch(/^v1\.k2\./);
+    expect((await stack.l3Snapshot()).find((r) => r.id === 'r00')?.email).toMatch(/^v2\.k2\./);
     const oldOnly = open({ schemas: [schema], encryptionKey: OLD });
     const refused = await strataRejection(oldOnly.get(schema, 'r00'));
     expect(refused.code).toBe('DECODE_FAILED');
@@ -84,7 +84,7 @@ describe('key rotation', () => {
     for (let i = 1; i < ROWS; i += 4) await before.get(schema, `r${String(i).padStart(2, '0')}`);
     const appliedBefore = before.stats().invalidationsApplied;
     const servedBefore = await l2RowValues('rot_main');
-    expect(servedBefore.filter(([, v]) => v?.includes('v1.k1.')).length).toBeGreaterThan(0);
+    expect(servedBefore.filter(([, v]) => v?.includes('v2.k1.')).length).toBeGreaterThan(0);
 
     const progress: { scanned: number; reencrypted: number }[] = [];
     const result = await reencrypt(rotated, schema, { batchSize: 7, onProgress: (p) => progress.push(p) });
@@ -94,8 +94,8 @@ describe('key rotation', () => {
     tally.operations += 1;
 
     // Postgres: every value under k2, none in plaintext; L2: no row value carries a k1 ciphertext.
-    for (const [, email] of await l3Emails()) expect(email).toMatch(/^v1\.k2\./);
-    for (const [key, value] of await l2RowValues('rot_main')) expect(value, key).not.toContain('v1.k1.');
+    for (const [, email] of await l3Emails()) expect(email).toMatch(/^v2\.k2\./);
+    for (const [key, value] of await l2RowValues('rot_main')) expect(value, key).not.toContain('v2.k1.');
     // The other instance was told: its L1 dropped the changed ids.
     await vi.waitFor(() => expect(before.stats().invalidationsApplied).toBeGreaterThan(appliedBefore), {
       timeout: 2_000,
@@ -127,11 +127,11 @@ describe('key rotation', () => {
     // Every instance runs the staged keyring; it still writes under k1.
     const staged = open({ schemas: [schema], encryptionKey: STAGED, coherence: { bus: stack.bus() } });
     await staged.set(schema, { id: 's1', name: 's1', email: emailOf(201) });
-    expect((await stack.l3Snapshot()).find((r) => r.id === 's1')?.email).toMatch(/^v1\.k1\./);
+    expect((await stack.l3Snapshot()).find((r) => r.id === 's1')?.email).toMatch(/^v2\.k1\./);
     // One instance makes k2 current while the others are still staged: its writes are under k2 …
     const rotated = open({ schemas: [schema], encryptionKey: ROTATED, coherence: { bus: stack.bus() } });
     await rotated.set(schema, { id: 's2', name: 's2', email: emailOf(202) });
-    expect((await stack.l3Snapshot()).find((r) => r.id === 's2')?.email).toMatch(/^v1\.k2\./);
+    expect((await stack.l3Snapshot()).find((r) => r.id === 's2')?.email).toMatch(/^v2\.k2\./);
     tally.writesAcknowledged += 2;
     // … and the staged instance reads them, from L2 and (after invalidation) from L3, as well as its own.
     for (let pass = 0; pass < 2; pass++) {
@@ -217,7 +217,7 @@ describe('key rotation', () => {
     const w = rows.filter((r) => String(r.id).startsWith('w'));
     expect(w).toHaveLength(10);
     for (const r of w) {
-      expect(r.email).toMatch(/^v1\.k2\./);
+      expect(r.email).toMatch(/^v2\.k2\./);
       if (r.id !== 'w3') expect((r.touched_at as Date).getTime()).toBe(stamp.getTime());
     }
     const w3 = await rotated.get(schema, 'w3');

@@ -91,7 +91,7 @@ describe('key rotation: a slow read racing reencrypt, then the old key retired',
       await replied.wait();
       const admin = open({ schemas: [schema], encryptionKey: ROTATED, ...wb });
       expect(await reencrypt(admin, schema)).toMatchObject({ reencrypted: 1 });
-      expect((await stack.l3Snapshot()).find((r) => r.id === id)?.email).toMatch(/^v1\.k2\./);
+      expect((await stack.l3Snapshot()).find((r) => r.id === id)?.email).toMatch(/^v2\.k2\./);
       held.open();
       expect((await read).email).toBe('slow@rotation.example');
       await reader.settled();
@@ -99,13 +99,13 @@ describe('key rotation: a slow read racing reencrypt, then the old key retired',
       // No L2 copy of the row holds the k1 ciphertext any more (encryption.md: reencrypt drops them).
       const l2Values = async () =>
         Object.entries(await stack.l2Snapshot()).filter(([k]) => k.endsWith(`:r:${id}`));
-      for (const [key, value] of await l2Values()) expect(value, key).not.toContain('v1.k1.');
+      for (const [key, value] of await l2Values()) expect(value, key).not.toContain('v2.k1.');
       // k1 retired: an instance holding only k2 reads the row from L2, with no error to tolerate.
       const retired = open({ schemas: [schema], encryptionKey: NEW_ONLY, ...wb });
       expect((await retired.get(schema, id)).email).toBe('slow@rotation.example');
       expect(retired.stats().errorsBy.l2 ?? 0).toBe(0);
       expect(retired.stats().hits.l2).toBe(1);
-      for (const [key, value] of await l2Values()) expect(value, key).not.toContain('v1.k1.');
+      for (const [key, value] of await l2Values()) expect(value, key).not.toContain('v2.k1.');
     });
   }
 });
@@ -143,10 +143,10 @@ describe('key rotation: reencrypt whose UPDATE reply is lost (it committed), run
     });
     const admin = open({ schemas: [schema], encryptionKey: ROTATED, l3: cutL3 });
     await expect(reencrypt(admin, schema)).rejects.toThrow();
-    expect((await stack.l3Snapshot()).find((r) => r.id === 'lost1')?.email).toMatch(/^v1\.k2\./);
+    expect((await stack.l3Snapshot()).find((r) => r.id === 'lost1')?.email).toMatch(/^v2\.k2\./);
     expect(await reencrypt(admin, schema)).toMatchObject({ reencrypted: 0 });
     const values = Object.entries(await stack.l2Snapshot()).filter(([k]) => k.endsWith(':r:lost1'));
-    for (const [key, value] of values) expect(value, key).not.toContain('v1.k1.');
+    for (const [key, value] of values) expect(value, key).not.toContain('v2.k1.');
     const retired = open({ schemas: [schema], encryptionKey: NEW_ONLY });
     expect((await retired.get(schema, 'lost1')).email).toBe('lost@rotation.example');
     expect(retired.stats().errorsBy.l2 ?? 0).toBe(0);

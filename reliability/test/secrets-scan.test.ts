@@ -131,7 +131,7 @@ describe('secrets', () => {
     }
     expect(l3Text).not.toContain('plain.example');
     expect(l2Text).not.toContain('plain.example');
-    expect(l3Text).toContain('"email":"v1.k2.');
+    expect(l3Text).toContain('"email":"v2.k2.');
     expect(Object.keys(l2).length).toBeGreaterThan(ROWS / 2); // the scan saw real entries
 
     const surfaces = {

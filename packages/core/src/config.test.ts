@@ -39,6 +39,7 @@ describe('resolveConfig', () => {
     expect(resolved.breaker).toEqual({ failureThreshold: 5, cooldown: 5_000 });
     expect(resolved.coherence).toEqual({ bus: undefined, pollInterval: 1_000 });
     expect(resolved.capture).toEqual({ source: undefined, relay: undefined });
+    expect(resolved.encryption).toEqual({ legacy: 'accept' });
     expect(resolved.writeBehind).toEqual({
       queue: undefined,
       flushInterval: 500,
@@ -72,6 +73,7 @@ describe('resolveConfig', () => {
     expect(configError({ coherence: { pollInterval: -1 } }).field).toBe('coherence.pollInterval');
     expect(configError({ writeBehind: { colour: 1 } }).field).toBe('colour');
     expect(configError({ background: 'later' }).message).toContain('config.background');
+    expect(configError({ encryption: { legacy: 'reject' } }).field).toBe('encryption.legacy');
   });
 
   it('capture.relay: off by default, or a plan made by changeRelay (every second, a day of log by default)', () => {

@@ -96,6 +96,16 @@ const configShape = {
     if (key !== undefined) for (const bytes of readKeyring(key).keys.values()) bytes.fill(0);
     return key;
   }),
+  /** Encrypted fields, beyond their key (`encryptionKey`). */
+  encryption: option.group({
+    /**
+     * Values sealed with the legacy binding (`v1.` ciphertext, written before Strata bound each
+     * value unambiguously to its table, row and field): 'accept' (default) decrypts them, as they
+     * were always read; 'refuse' fails their reads with DECODE_FAILED saying so. Refuse once
+     * `reencrypt` (`@strata/core/admin`) has bound every stored value anew (docs/encryption.md).
+     */
+    legacy: option.defaulted(check.oneOf(['accept', 'refuse']), 'accept'),
+  }),
   /** How other instances learn which L1 entries to drop after each write. */
   coherence: option.group({
     /** The invalidation bus (see the bus implementations). Omitted: no cross-instance invalidation. */

@@ -44,14 +44,14 @@ describe('omitCache, omitL1 and encrypted fields', () => {
     const [raw] = await stack.db
       .execute<{ api_key: string }>(sql`select api_key from ${stack.tables.players} where id = 'f1'`)
       .then((r) => r.rows);
-    expect(raw?.api_key).toMatch(/^v1\.k0\./);
+    expect(raw?.api_key).toMatch(/^v2\.k0\./);
     expect(raw?.api_key).not.toContain(SECRET);
 
     const l2Keys = (await stack.rawL2Keys()).filter((k) => k.endsWith(':f1'));
     expect(l2Keys).toHaveLength(1);
     const l2Value = (await stack.redis.get(l2Keys[0]!))!;
     expect(l2Value).not.toContain(SECRET);
-    expect(l2Value).toContain('v1.k0.');
+    expect(l2Value).toContain('v2.k0.');
     expect(l2Value).not.toContain('hash!');
 
     expect((await strata.get(schema, 'f1')).apiKey).toBe(SECRET);
@@ -103,7 +103,7 @@ describe('omitCache, omitL1 and encrypted fields', () => {
     // The queued row is every column (the omitCache one too: Postgres needs it), encrypted.
     expect(queued).toHaveLength(1);
     expect(queued[0]!.row).toContain('hash!');
-    expect(queued[0]!.row).toContain('v1.k0.');
+    expect(queued[0]!.row).toContain('v2.k0.');
     expect(queued[0]!.row).not.toContain(SECRET);
     const l2Key = (await stack.rawL2Keys()).find((k) => k.endsWith(':f9'))!;
     const l2Value = (await stack.redis.get(l2Key))!;
@@ -121,7 +121,7 @@ describe('omitCache, omitL1 and encrypted fields', () => {
       )
       .then((r) => r.rows);
     expect(raw?.password_hash).toBe('hash!');
-    expect(raw?.api_key).toMatch(/^v1\.k0\./);
+    expect(raw?.api_key).toMatch(/^v2\.k0\./);
     expect((await strata.get(schema, 'f9', { complete: true })).apiKey).toBe(SECRET);
     await strata.close();
   });
@@ -162,7 +162,7 @@ describe('omitCache, omitL1 and encrypted fields', () => {
     ]);
     const [f8Key] = (await stack.redis.keys(`${keyPrefix}:*`)).filter((k) => k.endsWith(':f8'));
     const held = (await stack.redis.get(f8Key!))!;
-    const ct = /"apiKey":"(v1\.k0\.[^"]+)"/.exec(held)![1]!;
+    const ct = /"apiKey":"(v2\.k0\.[^"]+)"/.exec(held)![1]!;
     const flipped = ct.slice(0, -2) + (ct.at(-2) === 'A' ? 'B' : 'A') + ct.at(-1);
     await stack.redis.set(f8Key!, held.replace(ct, flipped), 'KEEPTTL');
 

@@ -60,7 +60,7 @@ it("the README's Quick start commands run its quickstart.ts in a fresh npm init 
   try {
     const { rows } = await client.query(`select username, email from quickstart_players where id = 'p1'`);
     expect(rows[0]?.username).toBe('andrew');
-    expect(String(rows[0]?.email)).toMatch(/^v1\.k0\./);
+    expect(String(rows[0]?.email)).toMatch(/^v2\.k0\./);
   } finally {
     await client.end();
   }

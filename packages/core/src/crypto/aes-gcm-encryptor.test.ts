@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fromBase64, toBase64, toHex } from '../bytes.js';
 import { isStrataError, type StrataErrorCode } from '../errors.js';
 import { createAesGcmEncryptor } from './aes-gcm-encryptor.js';
+import { sealLegacyV1 } from './legacy-v1.fixture.js';
 
 const K1 = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
 const K2 = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
@@ -42,10 +43,10 @@ describe('createAesGcmEncryptor', () => {
     }
   });
 
-  it('writes v1.<keyId>.<base64url(nonce || ciphertext || tag)>', async () => {
+  it('writes v2.<keyId>.<base64url(nonce || ciphertext || tag)>', async () => {
     const enc = await createAesGcmEncryptor(K1);
     const ciphertext = await enc.encrypt(PLAINTEXT);
-    expect(ciphertext).toMatch(/^v1\.k0\.[A-Za-z0-9_-]+$/);
+    expect(ciphertext).toMatch(/^v2\.k0\.[A-Za-z0-9_-]+$/);
     expect(payloadOf(ciphertext).length).toBe(12 + PLAINTEXT.length + 16);
     expect(ciphertext).not.toContain(PLAINTEXT);
     expect(enc.keyIds).toEqual(['k0']);
@@ -74,7 +75,7 @@ describe('createAesGcmEncryptor', () => {
     expect(await after.decrypt(old)).toBe(PLAINTEXT);
     expect(after.needsReencrypt(old)).toBe(true);
     const fresh = await after.encrypt(PLAINTEXT);
-    expect(fresh.startsWith('v1.k2.')).toBe(true);
+    expect(fresh.startsWith('v2.k2.')).toBe(true);
     expect(after.needsReencrypt(fresh)).toBe(false);
     expect(before.needsReencrypt(old)).toBe(false);
     // The old deployment cannot read the new key's values: a clear error, not garbage.
@@ -91,6 +92,37 @@ describe('createAesGcmEncryptor', () => {
     await failure(enc.decrypt(await enc.encrypt(PLAINTEXT), 'users:42:email'), 'DECODE_FAILED');
     // GCM treats empty aad as none.
     expect(await enc.decrypt(await enc.encrypt(PLAINTEXT, ''))).toBe(PLAINTEXT);
+  });
+
+  it('still decrypts a v1 value (the old format) with the aad it was sealed with, and marks it legacy', async () => {
+    const enc = await createAesGcmEncryptor(K1);
+    const old = await sealLegacyV1(K1, 'k0', PLAINTEXT, 'users:42:email');
+    expect(await enc.decrypt(old, 'users:42:email')).toBe(PLAINTEXT);
+    await failure(enc.decrypt(old, 'users:43:email'), 'DECODE_FAILED');
+    expect(await enc.decrypt(await sealLegacyV1(K1, 'k0', PLAINTEXT))).toBe(PLAINTEXT);
+    // Under the current key, yet to be written again: v2 binds it unambiguously.
+    expect(enc.needsReencrypt(old)).toBe(true);
+    expect(enc.isLegacy?.(old)).toBe(true);
+    const fresh = await enc.encrypt(PLAINTEXT, 'users:42:email');
+    expect(enc.isLegacy?.(fresh)).toBe(false);
+    expect(enc.needsReencrypt(fresh)).toBe(false);
+    await failure(() => enc.isLegacy?.('plain text'), 'DECODE_FAILED');
+  });
+
+  it('opens no value whose version tag was changed, under either binding', async () => {
+    const enc = await createAesGcmEncryptor(K1);
+    const fresh = await enc.encrypt(PLAINTEXT, 'users:42:email');
+    expect(fresh).toMatch(/^v2\./);
+    // v2 additional data starts with a byte no UTF-8 text has, so no v1 aad equals a v2 one.
+    for (const aad of ['users:42:email', undefined, '']) {
+      await failure(enc.decrypt(fresh.replace(/^v2\./, 'v1.'), aad), 'DECODE_FAILED');
+    }
+    const old = await sealLegacyV1(K1, 'k0', PLAINTEXT, 'users:42:email');
+    for (const aad of ['users:42:email', undefined, '']) {
+      await failure(enc.decrypt(old.replace(/^v1\./, 'v2.'), aad), 'DECODE_FAILED');
+    }
+    const bare = await sealLegacyV1(K1, 'k0', PLAINTEXT);
+    await failure(enc.decrypt(bare.replace(/^v1\./, 'v2.')), 'DECODE_FAILED');
   });
 
   it('fails with DECODE_FAILED under the wrong key with the same id', async () => {
@@ -119,18 +151,22 @@ describe('createAesGcmEncryptor', () => {
       withPayload(stored, payload.subarray(0, payload.length - 1)),
       withPayload(stored, payload.subarray(0, 27)),
       withPayload(stored, new Uint8Array()),
-      stored.replace('v1.k1.', 'v1.k9.'),
-      stored.replace('v1.k1.', 'v1.k2.'),
-      stored.replace('v1.', 'v2.'),
-      stored.replace('v1.', ''),
+      stored.replace('v2.k1.', 'v2.k9.'),
+      stored.replace('v2.k1.', 'v2.k2.'),
+      stored.replace('v2.', 'v1.'),
+      stored.replace('v2.', 'v3.'),
+      stored.replace('v2.', 'V2.'),
+      stored.replace('v2.', ''),
       `${stored}.extra`,
-      stored.replace('v1.k1.', 'v1.k!.'),
+      stored.replace('v2.k1.', 'v2.k!.'),
       stored.replace(/.$/, '='),
       '',
       'hello',
       'v1..',
       'v1.k1.',
       'v1.k1.!!!!',
+      'v2..',
+      'v2.k1.',
     ];
     for (const value of bad) await failure(enc.decrypt(value), 'DECODE_FAILED');
     await failure(enc.decrypt(42 as unknown as string), 'DECODE_FAILED');
@@ -143,6 +179,9 @@ describe('createAesGcmEncryptor', () => {
     expect(enc.needsReencrypt(`v1.other.${toBase64(new Uint8Array(28), { alphabet: 'base64url' })}`)).toBe(
       true,
     );
+    const empty = toBase64(new Uint8Array(28), { alphabet: 'base64url' });
+    expect(enc.needsReencrypt(`v2.k0.${empty}`)).toBe(false);
+    expect(enc.needsReencrypt(`v1.k0.${empty}`)).toBe(true);
   });
 
   it('refuses to encrypt what UTF-8 cannot carry, or a non-string', async () => {
@@ -159,7 +198,7 @@ describe('createAesGcmEncryptor', () => {
       await failure(enc.decrypt(stored, 'aad-OTHER'), 'DECODE_FAILED'),
       await failure((await createAesGcmEncryptor(K2)).decrypt(stored, 'aad-SECRET'), 'DECODE_FAILED'),
       // Plaintext handed to decrypt by mistake must not be echoed either.
-      await failure(enc.decrypt('v2.TOP-SECRET-VALUE.x'), 'DECODE_FAILED'),
+      await failure(enc.decrypt('v3.TOP-SECRET-VALUE.x'), 'DECODE_FAILED'),
       await failure(enc.decrypt('TOP-SECRET-VALUE'), 'DECODE_FAILED'),
     ];
     for (const err of errors) {

@@ -1,23 +1,39 @@
-import { utf8Decode, utf8Encode } from '../bytes.js';
+import { concatBytes, utf8Decode, utf8Encode } from '../bytes.js';
 import { StrataError } from '../errors.js';
-import { formatEnvelope, NONCE_BYTES, parseEnvelope, TAG_BYTES } from './envelope.js';
+import {
+  CURRENT_VERSION,
+  type EnvelopeVersion,
+  formatEnvelope,
+  NONCE_BYTES,
+  parseEnvelope,
+  TAG_BYTES,
+} from './envelope.js';
 import { decryptFailed, encryptFailed, invalidKeyConfig } from './failures.js';
 import { readKeyring } from './keyring.js';
 import type { Encryptor, KeyMaterial, KeyringOptions } from './types.js';
 
 // UTF-8 cannot carry an unpaired surrogate: it would decrypt as U+FFFD, a different string.
 const LONE_SURROGATE = /\p{Cs}/u;
+/**
+ * Starts the additional data of every v2 value. 0xFF occurs in no UTF-8 text, and a v1 value's
+ * additional data is UTF-8 text, so none equals any v2 one: changing a value's `v1.`/`v2.` tag
+ * cannot make it open under the other binding (in another place).
+ */
+const V2_DOMAIN = Uint8Array.of(0xff, 2);
 
 /**
  * An {@link Encryptor} using AES-256-GCM from Web Crypto, with a fresh random 12-byte nonce per
  * value. Keys are imported once, non-extractable; the raw bytes are zeroed after import.
  *
- * Pass `aad` (e.g. `users:42:email`) to bind a ciphertext to its place: decrypting it with any
- * other `aad` fails, so it cannot be copied to another row or field. `''` and no `aad` are the same.
+ * Pass `aad` (e.g. `["users","42","ssn"]`) to bind a ciphertext to its place: decrypting it with
+ * any other `aad` fails, so it cannot be copied to another row or field. `''` and no `aad` are the
+ * same. New values are `v2.` ones; `v1.` values (written before, bound with the old
+ * `table:id:field` text) still decrypt when given the `aad` they were sealed with: `isLegacy` tells
+ * the caller which binding to give, and `needsReencrypt` is true for them.
  *
  * @example
  * const enc = await createAesGcmEncryptor({ keys: { k1: oldKey, k2: newKey }, current: 'k2' });
- * const stored = await enc.encrypt('secret', 'users:42:ssn'); // 'v1.k2.…'
+ * const stored = await enc.encrypt('secret', '["users","42","ssn"]'); // 'v2.k2.…'
  * enc.needsReencrypt(stored); // false
  */
 export async function createAesGcmEncryptor(options: KeyringOptions | KeyMaterial): Promise<Encryptor> {
@@ -53,21 +69,26 @@ export async function createAesGcmEncryptor(options: KeyringOptions | KeyMateria
     const nonce = webCrypto.getRandomValues(new Uint8Array(NONCE_BYTES));
     let sealed: ArrayBuffer;
     try {
-      sealed = await subtle.encrypt(params(nonce, aad), currentKey, utf8Encode(plaintext));
+      sealed = await subtle.encrypt(params(nonce, CURRENT_VERSION, aad), currentKey, utf8Encode(plaintext));
     } catch (err) {
       throw encryptFailed('AES-GCM encryption failed', err, { keyId: currentKeyId });
     }
-    return formatEnvelope({ keyId: currentKeyId, nonce, sealed: new Uint8Array(sealed) });
+    return formatEnvelope({
+      version: CURRENT_VERSION,
+      keyId: currentKeyId,
+      nonce,
+      sealed: new Uint8Array(sealed),
+    });
   }
 
   async function decrypt(ciphertext: string, aad?: string): Promise<string> {
     if (!isAad(aad)) throw decryptFailed('aad must be a well-formed string');
-    const { keyId, nonce, sealed } = parseEnvelope(ciphertext);
+    const { version, keyId, nonce, sealed } = parseEnvelope(ciphertext);
     const key = cryptoKeys.get(keyId);
     if (key === undefined) throw decryptFailed(`unknown key id "${keyId}"`, undefined, { keyId });
     let opened: ArrayBuffer;
     try {
-      opened = await subtle.decrypt(params(nonce, aad), key, sealed);
+      opened = await subtle.decrypt(params(nonce, version, aad), key, sealed);
     } catch (err) {
       throw decryptFailed('authentication failed (wrong key, wrong aad, or altered value)', err, { keyId });
     }
@@ -81,7 +102,11 @@ export async function createAesGcmEncryptor(options: KeyringOptions | KeyMateria
   return Object.freeze({
     encrypt,
     decrypt,
-    needsReencrypt: (ciphertext: string) => parseEnvelope(ciphertext).keyId !== currentKeyId,
+    needsReencrypt: (ciphertext: string) => {
+      const { version, keyId } = parseEnvelope(ciphertext);
+      return version !== CURRENT_VERSION || keyId !== currentKeyId;
+    },
+    isLegacy: (ciphertext: string) => parseEnvelope(ciphertext).version === 'v1',
     keyIds: Object.freeze([...cryptoKeys.keys()]),
     currentKeyId,
   });
@@ -98,7 +123,12 @@ function isAad(aad: unknown): aad is string | undefined {
   return aad === undefined || (typeof aad === 'string' && !LONE_SURROGATE.test(aad));
 }
 
-function params(nonce: Uint8Array<ArrayBuffer>, aad: string | undefined): AesGcmParams {
+function params(
+  nonce: Uint8Array<ArrayBuffer>,
+  version: EnvelopeVersion,
+  aad: string | undefined,
+): AesGcmParams {
   const base = { name: 'AES-GCM', iv: nonce, tagLength: TAG_BYTES * 8 };
+  if (version === 'v2') return { ...base, additionalData: concatBytes(V2_DOMAIN, utf8Encode(aad ?? '')) };
   return aad === undefined ? base : { ...base, additionalData: utf8Encode(aad) };
 }

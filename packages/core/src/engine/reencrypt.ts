@@ -21,7 +21,8 @@ export interface ReencryptOptions {
 }
 
 /**
- * What `reencrypt` (`@strata/core/admin`) did: rows read, and rows whose encrypted fields it moved to the current key.
+ * What `reencrypt` (`@strata/core/admin`) did: rows read, and rows whose encrypted fields it moved to the current key
+ * (and from the legacy binding, `v1.`, to the unambiguous one).
  * @example const { scanned, reencrypted } = await reencrypt(strata, userSchema);
  */
 export interface ReencryptResult {
@@ -34,13 +35,16 @@ const MAX_BATCH_SIZE = 10_000;
 
 /**
  * Key rotation: re-encrypts, under the current key, the encrypted fields of the schema's L3 rows
- * still written under an older one (compare-and-set UPDATEs, no hooks, no write-behind), then drops
- * their cached copies everywhere. Resolves `{ scanned, reencrypted }`; see `reencryptRows` for how.
- * Once it resolves, every row it scanned is under the current key; rows written meanwhile by an
- * instance still configured with an old `current` are not. Run it again after every instance runs
- * the new keyring; then the old key can be removed. Rejects with INVALID_CONFIG for a bad
- * `batchSize`, L3_UNAVAILABLE without an L3, UNAVAILABLE once the instance is closed. An admin
- * operation, in `@strata/core/admin` so that a Worker that never calls it does not bundle it.
+ * still written under an older one or with the legacy binding (compare-and-set UPDATEs, no hooks,
+ * no write-behind), then drops their cached copies everywhere. Resolves `{ scanned, reencrypted }`;
+ * see `reencryptRows` for how. Once it resolves, every row it scanned is under the current key and
+ * binding; rows written meanwhile by an instance still configured with an old `current` are not.
+ * Run it again after every instance runs the new keyring; then the old key can be removed. A
+ * legacy (`v1.`) value is bound anew where it is found, so trusted as a read under
+ * `encryption.legacy: 'accept'` trusts it. Rejects with INVALID_CONFIG for a bad `batchSize`,
+ * L3_UNAVAILABLE without an L3, UNAVAILABLE once the instance is closed, DECODE_FAILED for a row it
+ * cannot decrypt (a legacy value under `encryption.legacy: 'refuse'`: its page is left as it was).
+ * An admin operation, in `@strata/core/admin` so that a Worker that never calls it does not bundle it.
  * @example
  * import { reencrypt } from '@strata/core/admin';
  * const strata = new Strata({ l2, l3, schemas: [users], encryptionKey: { keys: { k1, k2 }, current: 'k2' } });
@@ -62,7 +66,8 @@ export function reencrypt(
 
 /**
  * Key rotation's second half: pages through the schema's L3 rows by primary key and re-encrypts,
- * under the keyring's current key, every encrypted field still written under another key. Each
+ * under the keyring's current key, every encrypted field the encryptor says needs it (written
+ * under another key, or a legacy `v1.` value: it gets the unambiguous binding). Each
  * page's changes are one transaction of plain UPDATEs of just those columns, each guarded by the
  * old ciphertext (compare-and-set), so a row written meanwhile is left as its writer stored it. No
  * hooks, no autoNow, no write-behind queue, no version: the values mean the same, only their key
@@ -124,7 +129,7 @@ export async function reencryptRows(
   return result;
 }
 
-/** The fields of one stored row to move to the current key, or undefined when it has none. */
+/** The fields of one stored row to move to the current key (and binding), or undefined when it has none. */
 async function reencryptRow(
   rt: SchemaCache,
   encryptor: Encryptor,

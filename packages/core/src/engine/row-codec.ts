@@ -5,8 +5,8 @@ import type { Codec } from '../codec/types.js';
 import type { Encryptor } from '../crypto/types.js';
 import { isStrataError, StrataError } from '../errors.js';
 import type { Row } from '../l3/types.js';
-import { plainTableName } from '../schema/identity.js';
 import type { CompiledSchema } from '../schema/types.js';
+import { type FieldBinding, fieldBinding, type LegacyBinding } from './field-binding.js';
 
 /**
  * Moves rows between their three shapes: plaintext (the caller, L1), stored (L3: encrypted fields
@@ -21,9 +21,10 @@ export class RowCodec {
     readonly schema: CompiledSchema,
     readonly codec: Codec,
     readonly encryptor: Promise<Encryptor> | undefined,
+    legacy: LegacyBinding = 'accept',
   ) {
     this.encrypts = schema.encryptedKeys.length > 0;
-    this.#table = plainTableName(schema.pgSchema, schema.tableName);
+    this.#binding = fieldBinding(schema, legacy);
     this.#jsonFields = codec === jsonCodec && !schema.l2Keys.includes('__proto__');
   }
 
@@ -31,15 +32,10 @@ export class RowCodec {
   readonly #jsonFields: boolean;
 
   /**
-   * Binds a ciphertext to its table, row and field, so it cannot be moved elsewhere (another
-   * tenant's table of the same shape included) and still decrypt. The table as plain text, not the
-   * encoded identity: ciphertext stored before the identity was encoded must still decrypt.
+   * Binds each ciphertext to its table, row and field, so it cannot be moved elsewhere (another
+   * tenant's table of the same shape included) and still decrypt; see fieldBinding.
    */
-  #aad(id: string, field: string): string {
-    return `${this.#table}:${id}:${field}`;
-  }
-
-  readonly #table: string;
+  readonly #binding: FieldBinding;
 
   async encryptRow(plain: Row, id: string): Promise<Row> {
     const keys = this.schema.encryptedKeys;
@@ -48,15 +44,17 @@ export class RowCodec {
     const stored: Row = { ...plain };
     for (const key of keys) {
       const value = plain[key];
-      if (typeof value === 'string') stored[key] = await encryptor.encrypt(value, this.#aad(id, key));
+      if (typeof value === 'string')
+        stored[key] = await encryptor.encrypt(value, this.#binding.seal(encryptor, id, key));
     }
     return stored;
   }
 
   /**
-   * `stored` with each encrypted field that another key than the current one sealed, sealed again
-   * from `plain`: what an L2 fill writes, so a read that began before `reencrypt` moved the row and
-   * fills late cannot put back a ciphertext that retiring the old key makes unreadable.
+   * `stored` with each encrypted field that another key than the current one (or the legacy
+   * binding) sealed, sealed again from `plain`: what an L2 fill writes, so a read that began before
+   * `reencrypt` moved the row and fills late cannot put back a ciphertext that retiring the old key
+   * (or refusing legacy values) makes unreadable.
    */
   async reseal(stored: Row, plain: Row, id: string): Promise<Row> {
     const encryptor = await this.#encryptor();
@@ -64,7 +62,7 @@ export class RowCodec {
     for (const key of this.schema.encryptedKeys) {
       const value = out[key];
       if (typeof value === 'string' && encryptor.needsReencrypt(value))
-        out[key] = await encryptor.encrypt(plain[key] as string, this.#aad(id, key));
+        out[key] = await encryptor.encrypt(plain[key] as string, this.#binding.seal(encryptor, id, key));
     }
     return out;
   }
@@ -81,10 +79,13 @@ export class RowCodec {
     return plain;
   }
 
-  /** One field; a failure names the schema, the field and the row (an outside write of plain text, say). */
+  /**
+   * One field; a failure names the schema, the field and the row (an outside write of plain text, a
+   * value moved from another place, a legacy value refused).
+   */
   async #decrypt(encryptor: Encryptor, value: string, id: string, key: string): Promise<unknown> {
     try {
-      return await encryptor.decrypt(value, this.#aad(id, key));
+      return await encryptor.decrypt(value, this.#binding.open(encryptor, value, id, key));
     } catch (cause) {
       if (!isStrataError(cause, 'DECODE_FAILED')) throw cause;
       const { name } = this.schema;

@@ -225,7 +225,7 @@ export class SchemaCache {
         'write-behind needs config.writeBehind.queue (createMemoryQueue()), an L2 and an L3',
       );
     }
-    this.rows = new RowCodec(schema, config.codec, encryptor);
+    this.rows = new RowCodec(schema, config.codec, encryptor, config.encryption.legacy);
     this.router = new KeyRouter(config.keyPrefix, schema, config.codec.name, config.buckets);
     this.keys = this.router.spaces[0]!;
     this.owner = ownerTag(schema.identity);

@@ -11,7 +11,7 @@ export const MAX_PEERS = 1_024;
  * restart itself took the message (pub/sub delivers at most once; a SIGKILL drops what the server
  * had not sent): this instance then knew of nothing to wait for (`HeardVersions`, `ReplacedWaits`),
  * read Postgres, and answered below a write already acknowledged (model-deployments write-behind,
- * seed 7306; reliability/test/regression-restart-unheard.test.ts).
+ * seed 7306; reliability/test/regression-restart-lost-message.test.ts).
  *
  * So every write-behind instance answers a reset it finds with a restore message (`restored`: its
  * restore's keys, or none), which names the Redis life it restored into (its `ticks`), and each

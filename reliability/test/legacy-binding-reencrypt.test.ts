@@ -91,4 +91,25 @@ describe('reencrypt of legacy (v1) values', () => {
     // Its reads of them fail the same way.
     expect((await strataRejection(refusing.get(schema, 'r03'))).code).toBe('DECODE_FAILED');
   });
+
+  it("under encryption.legacy 'write' (a rolling upgrade's first step), writes and keeps v1 values", async () => {
+    const schema = stack.schemaOf({ name: 'legacy_write' });
+    const writing = open({ schemas: [schema], encryptionKey: KEYRING, encryption: { legacy: 'write' } });
+    await writing.set(schema, { id: 'z_new', name: 'z_new', email: emailOf('z_new') });
+    // Every stored value is one the release before v2 reads: v1, bound to the old text.
+    const stored = await l3Emails();
+    expect(stored.filter((e) => e.startsWith('v1.k1.'))).toHaveLength(LEGACY_ROWS + 1);
+    expect(await writing.getMany(schema, ['r00', 'z_new'])).toMatchObject([
+      { email: emailOf('r00') },
+      { email: emailOf('z_new') },
+    ]);
+    // Nothing to rewrite while v1 is written; the next step ('accept', the default) upgrades them.
+    expect(await reencrypt(writing, schema)).toEqual({ scanned: LEGACY_ROWS + 1, reencrypted: 0 });
+    expect(await l3Emails()).toEqual(stored);
+    const accepting = open({ schemas: [schema], encryptionKey: KEYRING });
+    expect(await reencrypt(accepting, schema)).toEqual({
+      scanned: LEGACY_ROWS + 1,
+      reencrypted: LEGACY_ROWS + 1,
+    });
+  });
 });

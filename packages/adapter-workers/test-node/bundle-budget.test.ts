@@ -198,7 +198,8 @@ import {
 // before: a reset's settle, ended by every writer's "restored" answer, for a bus message lost with
 // Redis (+~630); the keyPrefix claim fails closed until L3 names its database (+~250); ciphertext
 // bound to exactly one place, v2 values beside v1 (+~320); a write-through write whose outcome is
-// unknown told on the bus, close() no longer held by a statement the network keeps (+~130).
+// unknown told on the bus, close() no longer held by a statement the network keeps (+~130). Then
+// 98,832 bytes: `encryption.legacy: 'write'`, a rolling upgrade's first step (+51).
 const BUDGET_GZIP = 97 * 1024;
 /** What the app brings whether or not it uses Strata. */
 const APP_PACKAGES = ['drizzle-orm', '@neondatabase/serverless', '@upstash/redis', 'hono'];

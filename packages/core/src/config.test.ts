@@ -74,6 +74,7 @@ describe('resolveConfig', () => {
     expect(configError({ writeBehind: { colour: 1 } }).field).toBe('colour');
     expect(configError({ background: 'later' }).message).toContain('config.background');
     expect(configError({ encryption: { legacy: 'reject' } }).field).toBe('encryption.legacy');
+    expect(resolveConfig({ encryption: { legacy: 'write' } }).encryption).toEqual({ legacy: 'write' });
   });
 
   it('capture.relay: off by default, or a plan made by changeRelay (every second, a day of log by default)', () => {

@@ -103,8 +103,10 @@ const configShape = {
      * value unambiguously to its table, row and field): 'accept' (default) decrypts them, as they
      * were always read; 'refuse' fails their reads with DECODE_FAILED saying so. Refuse once
      * `reencrypt` (`@strata/core/admin`) has bound every stored value anew (docs/encryption.md).
+     * 'write' also writes them: the first step of a rolling upgrade from a release before `v2.`
+     * values, whose instances cannot read those (then 'accept' once every instance runs this one).
      */
-    legacy: option.defaulted(check.oneOf(['accept', 'refuse']), 'accept'),
+    legacy: option.defaulted(check.oneOf(['write', 'accept', 'refuse']), 'accept'),
   }),
   /** How other instances learn which L1 entries to drop after each write. */
   coherence: option.group({

@@ -36,7 +36,11 @@ const V2_DOMAIN = Uint8Array.of(0xff, 2);
  * const stored = await enc.encrypt('secret', '["users","42","ssn"]'); // 'v2.k2.…'
  * enc.needsReencrypt(stored); // false
  */
-export async function createAesGcmEncryptor(options: KeyringOptions | KeyMaterial): Promise<Encryptor> {
+export async function createAesGcmEncryptor(
+  options: KeyringOptions | KeyMaterial,
+  /** What new values are written as: 'v1' only while instances of a release before v2 still run. */
+  writes: EnvelopeVersion = CURRENT_VERSION,
+): Promise<Encryptor> {
   const keyring = readKeyring(options);
   const webCrypto = webCryptoOrThrow();
   const subtle = webCrypto.subtle;
@@ -69,12 +73,12 @@ export async function createAesGcmEncryptor(options: KeyringOptions | KeyMateria
     const nonce = webCrypto.getRandomValues(new Uint8Array(NONCE_BYTES));
     let sealed: ArrayBuffer;
     try {
-      sealed = await subtle.encrypt(params(nonce, CURRENT_VERSION, aad), currentKey, utf8Encode(plaintext));
+      sealed = await subtle.encrypt(params(nonce, writes, aad), currentKey, utf8Encode(plaintext));
     } catch (err) {
       throw encryptFailed('AES-GCM encryption failed', err, { keyId: currentKeyId });
     }
     return formatEnvelope({
-      version: CURRENT_VERSION,
+      version: writes,
       keyId: currentKeyId,
       nonce,
       sealed: new Uint8Array(sealed),
@@ -104,7 +108,8 @@ export async function createAesGcmEncryptor(options: KeyringOptions | KeyMateria
     decrypt,
     needsReencrypt: (ciphertext: string) => {
       const { version, keyId } = parseEnvelope(ciphertext);
-      return version !== CURRENT_VERSION || keyId !== currentKeyId;
+      // While v1 is written, neither format is re-sealed for its own sake (no churn either way).
+      return keyId !== currentKeyId || (writes === 'v2' && version === 'v1');
     },
     isLegacy: (ciphertext: string) => parseEnvelope(ciphertext).version === 'v1',
     keyIds: Object.freeze([...cryptoKeys.keys()]),

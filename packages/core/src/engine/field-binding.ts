@@ -4,7 +4,7 @@ import { plainTableName } from '../schema/identity.js';
 import type { CompiledSchema } from '../schema/types.js';
 
 /** What Strata does with a value sealed with the legacy binding (`encryption.legacy`). */
-export type LegacyBinding = 'accept' | 'refuse';
+export type LegacyBinding = 'write' | 'accept' | 'refuse';
 
 /**
  * The additional data (AAD) that binds an encrypted field's ciphertext to its place: table, row and
@@ -28,9 +28,10 @@ export function fieldBinding(schema: CompiledSchema, legacy: LegacyBinding): Fie
   const plainTable = plainTableName(schema.pgSchema, schema.tableName);
   const legacyAad = (id: string, field: string) => `${plainTable}:${id}:${field}`;
   return {
-    // An encryptor that cannot mark its values gets the old binding, which it can read back.
+    // An encryptor that cannot mark its values gets the old binding, which it can read back; so
+    // does one writing v1 values ('write': its encryptor was made so, see Strata's constructor).
     seal: (encryptor, id, field) =>
-      encryptor.isLegacy ? JSON.stringify([identity, id, field]) : legacyAad(id, field),
+      encryptor.isLegacy && legacy !== 'write' ? JSON.stringify([identity, id, field]) : legacyAad(id, field),
     open(encryptor, ciphertext, id, field) {
       if (encryptor.isLegacy && !encryptor.isLegacy(ciphertext)) return JSON.stringify([identity, id, field]);
       if (legacy === 'refuse') {

@@ -130,4 +130,26 @@ describe('RowCodec: a ciphertext is bound to one table, row and field', () => {
     const place = '["s.items","k","secret"]';
     expect(marked.aads).toEqual([place, place, 's.items:k:secret']);
   });
+
+  it("writes v1 values with the old binding under 'write', which a release before v2 reads", async () => {
+    // 'write' is a rolling upgrade's first step: instances of the release before v2 still run.
+    const writing = codec(qualified, 'write', createAesGcmEncryptor(KEY, 'v1'));
+    const stored = await writing.encryptRow({ id: 'k', secret: 'rolled' }, 'k');
+    expect(stored.secret).toMatch(/^v1\./);
+    // The release before v2 opened a value with its `{schema.table}:{id}:{field}` text.
+    const before = await encryptor;
+    expect(await before.decrypt(stored.secret as string, 's.items:k:secret')).toBe('rolled');
+    expect(await codec(qualified, 'accept').decryptRow(stored, 'k')).toEqual({ id: 'k', secret: 'rolled' });
+    expect(await writing.decryptRow(stored, 'k')).toEqual({ id: 'k', secret: 'rolled' });
+    // Nothing is sealed again for its format while v1 is written: neither v1 nor v2 values churn.
+    const v2 = await codec(qualified).encryptRow({ id: 'k', secret: 'new' }, 'k');
+    expect(await writing.decryptRow(v2, 'k')).toEqual({ id: 'k', secret: 'new' });
+    const v1Writer = await createAesGcmEncryptor(KEY, 'v1');
+    expect([
+      v1Writer.needsReencrypt(stored.secret as string),
+      v1Writer.needsReencrypt(v2.secret as string),
+    ]).toEqual([false, false]);
+    expect(before.needsReencrypt(stored.secret as string)).toBe(true);
+    expect((await writing.reseal(stored, { id: 'k', secret: 'rolled' }, 'k')).secret).toBe(stored.secret);
+  });
 });

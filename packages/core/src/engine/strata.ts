@@ -200,7 +200,10 @@ export class Strata {
       );
     }
     if (this.#config.encryptionKey !== undefined) {
-      this.#encryptor = createAesGcmEncryptor(this.#config.encryptionKey);
+      this.#encryptor = createAesGcmEncryptor(
+        this.#config.encryptionKey,
+        this.#config.encryption.legacy === 'write' ? 'v1' : 'v2',
+      );
       // Surfaced on first use by the row codec; this only keeps an early rejection from going unhandled.
       this.#encryptor.catch(() => {});
     }

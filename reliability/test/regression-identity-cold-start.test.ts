@@ -112,7 +112,7 @@ describe('a second tenant on the keyPrefix whose Postgres is slow or failing to 
     for (const schema of Object.values(tenants)) await dropScratchSchema(admin, schema);
   });
 
-  it("slow: B's reads while its identity is held come from its Postgres, never A's L2 rows; then B is refused L2", async () => {
+  it("slow: B's reads while its identity is held take L2 unchecked; once it is known B is refused L2", async () => {
     const a = app('a', through);
     await a.set(through, { id: 's1', n: 1 });
     expect((await a.find(through, 's1'))?.n).toBe(1); // in L2; A's generation read claims the keyPrefix
@@ -121,18 +121,22 @@ describe('a second tenant on the keyPrefix whose Postgres is slow or failing to 
     const b = app('b', bare, { proxied: true });
     const reads = [];
     for (let i = 0; i < 3; i++) reads.push((await b.find(bare, 's1'))?.n);
-    expect(reads, "B read A's row from L2").toEqual([10, 10, 10]);
-    expect(b.stats().hits.l2).toBe(0);
-    expect(b.warned.join('\n')).toMatch(/keyPrefix '.*' is not checked/);
+    // Reads take L2 unchecked past the 200 ms wait: cached reads answer through a slow or hanging
+    // Postgres (faults-neon-http.test.ts, engine-faults.test.ts). The price, in this narrow case
+    // (another database's app on the same keyPrefix, a cold instance, its Postgres slow): a read can
+    // show that app's row. No write can change it (the tests below).
+    expect(reads, 'reads take L2 unchecked while the identity is held').toEqual([1, 1, 1]);
+    expect(b.warned.join('\n')).toMatch(/keyPrefix '.*' is not checked yet/);
+    const hits = b.stats().hits.l2;
     release();
     await b.migrate(); // waits for the identity question the first read asked
     expect((await b.find(bare, 's1'))?.n).toBe(10);
     expect(b.warned.join('\n')).toMatch(/belongs to an app on another database/);
-    expect(b.stats().hits.l2).toBe(0);
+    expect(b.stats().hits.l2).toBe(hits);
     expect((await app('a', bare).find(bare, 's1'))?.n).toBe(1);
   });
 
-  it("failing, write-through: B reads its own rows, its writes are refused before anything is written; A's L2 keeps A's rows", async () => {
+  it("failing, write-through: B's writes are refused before anything is written; A's L2 keeps A's rows", async () => {
     const a = app('a', through);
     await a.set(through, { id: 'f1', n: 1 });
     expect((await a.find(through, 'f1'))?.n).toBe(1);
@@ -153,7 +157,11 @@ describe('a second tenant on the keyPrefix whose Postgres is slow or failing to 
       l2a1: (await fresh.find(bare, 'f1'))?.n ?? null,
       l2a2: (await fresh.find(bare, 'f2'))?.n ?? null,
     }).toEqual({ a1: 1, a2: undefined, b2: undefined, l2a1: 1, l2a2: null });
-    expect(read, "B read A's row from L2").toBeNull();
+    // Reads, once the question failed (as when Postgres is down), take L2 unchecked: cached reads
+    // answer through an L3 outage (engine-faults.test.ts). The price, in this narrow case (another
+    // database on the same keyPrefix, a cold instance, its identity unanswered): a read can show the
+    // other app's row; no write can change it.
+    expect(read, 'a read takes L2 unchecked once the question failed').toBe(1);
     expect(wrote).toEqual(['L3_UNAVAILABLE', 'L3_UNAVAILABLE']);
   });
 

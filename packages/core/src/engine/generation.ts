@@ -64,6 +64,8 @@ export class SchemaGeneration {
     readonly clock: Clock,
     readonly watch: L2Watch,
     readonly claim?: L3Claim,
+    /** The claim turned out another database's after reads took L2 unchecked: what they cached goes. */
+    readonly onForeign?: () => void,
   ) {
     this.shapes = new LiveShapes(keys);
   }
@@ -92,7 +94,9 @@ export class SchemaGeneration {
     }
     if (this.#mustMove && !this.#conflict) return this.moveOn();
     if (this.#repairs.length > 0 && !this.#conflict) return this.#repair();
-    if (this.#value !== undefined && now - this.#at <= GENERATION_REFRESH_MS) return this.#value;
+    // Read unchecked, and L3 has named its database since: read again, the claim checked this time.
+    const recheck = this.#readUnchecked && this.claim?.known !== undefined;
+    if (this.#value !== undefined && now - this.#at <= GENERATION_REFRESH_MS && !recheck) return this.#value;
     this.#at = now;
     return this.#adopt(
       this.#read().catch((err: unknown) => {
@@ -298,8 +302,10 @@ export class SchemaGeneration {
   checked(): Promise<number> {
     if (!this.#unchecked()) return this.current();
     return this.claim!.learn().then(() => {
-      // A read that went without the identity may still be out: read again, with it.
-      if (this.#unchecked() && this.claim!.known) this.forget();
+      // Not learnt: refused here, not by `#read` (which lets reads take L2 once the question failed).
+      if (this.claim!.known === undefined) throw this.claim!.notChecked();
+      // A read that went without the identity may still be out, or have been taken: read again, with it.
+      if (this.#unchecked()) this.forget();
       return this.current();
     });
   }
@@ -313,14 +319,22 @@ export class SchemaGeneration {
     return !this.#claimChecked && this.claim !== undefined && this.claim.checkable;
   }
 
+  /** A generation read went without the identity (reads took L2 unchecked since: see `onForeign`). */
+  #readUnchecked = false;
+
+  /** Reads take L2 unchecked now (the last generation read went without L3's identity). */
+  get readsUnchecked(): boolean {
+    return this.#readUnchecked;
+  }
+
   /** A generation read sent a known L3 identity and found the keyPrefix free or this app's. */
   #claimChecked = false;
 
   async #read(): Promise<number> {
     const identity = this.claim ? await this.claim.identity() : '';
-    // Fail closed: no generation (no L2 read or write) until the claim can be checked. No request:
-    // a read goes to Postgres at once.
-    if (identity === '' && this.claim?.checkable) throw this.claim.notChecked();
+    // Without the identity (the first question past its 200 ms, or failed) a read takes L2 unchecked:
+    // cached reads answer through a slow or hanging Postgres (engine-faults.test.ts,
+    // faults-neon-http.test.ts). Writes never do: they wait for the check (`checked`) or are refused.
     const floor = this.watch.floor();
     const keys = [
       this.keys.generationKey,
@@ -354,7 +368,13 @@ export class SchemaGeneration {
     // Another database's app holds this keyPrefix: its rows are not ours to serve.
     this.#conflict =
       typeof other === 'string' && other !== '' ? this.claim!.conflict(other, identity) : undefined;
-    if (this.#conflict) throw this.#conflict;
+    if (this.#conflict) {
+      if (this.#readUnchecked) this.onForeign?.();
+      this.#readUnchecked = false;
+      throw this.#conflict;
+    }
+    if (identity !== '') this.#readUnchecked = false;
+    else if (this.claim?.checkable) this.#readUnchecked = true;
     this.#claimChecked ||= identity !== '';
     // A reset found by this very read: move on now rather than serve the old generation once.
     if (this.#mustMove) {

@@ -27,8 +27,10 @@ const MAX_RETRY_MS = 5_000;
  * from Postgres, write-behind is refused), until it gets its own keyPrefix or the first one's claim
  * lapses (an hour after its last read).
  *
- * Fail closed: until L3 has said which database it is, the claim cannot be checked, and the instance
- * neither reads nor writes L2 (`notChecked`). The identity is asked of L3 once per instance (learnt,
+ * Writes fail closed: until L3 has said which database it is, the claim cannot be checked, and the
+ * instance writes nothing to L2 (`notChecked`). Reads past the first question's 200 ms (or after it
+ * failed) take L2 unchecked, as cached reads answer through a slow or failing Postgres: a read can
+ * show another app's row then; a write could change it. The identity is asked of L3 once per instance (learnt,
  * it never changes); a failed question is asked again, no sooner than `RETRY_MS` after it (doubling
  * to 5 s), so an instance gets L2 back once Postgres answers. An L3 with no `identity` cannot be
  * checked at all: its `known` is '' and L2 is used unchecked (docs/semantics.md, "Identities").
@@ -88,7 +90,13 @@ export class L3Claim {
     if (this.known !== undefined) return Promise.resolve(this.known);
     const asking = this.#ask();
     if (!asking || this.#failure !== undefined) return Promise.resolve('');
-    this.#waited ??= orAfter(asking, IDENTITY_WAIT_MS, '');
+    this.#waited ??= orAfter(asking, IDENTITY_WAIT_MS, '').then((identity) => {
+      if (identity === '' && this.#failure === undefined)
+        this.logger.warn(
+          `L3 did not name its database within ${IDENTITY_WAIT_MS} ms: keyPrefix '${this.keyPrefix}' is not checked yet (reads take L2 unchecked, writes wait)`,
+        );
+      return identity;
+    });
     return this.#waited;
   }
 
@@ -105,9 +113,12 @@ export class L3Claim {
         this.#asking = undefined;
         this.#retryAt = this.clock.now() + this.#retryMs;
         this.#retryMs = Math.min(this.#retryMs * 2, MAX_RETRY_MS);
-        this.logger.warn('L3 did not name its database: keyPrefix not checked, no L2', {
-          error: String(err),
-        });
+        this.logger.warn(
+          'L3 did not name its database: keyPrefix not checked (reads take L2 unchecked, writes are refused)',
+          {
+            error: String(err),
+          },
+        );
         return '';
       },
     );

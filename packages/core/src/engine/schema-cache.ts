@@ -241,7 +241,15 @@ export class SchemaCache {
     this.buckets = this.router.spaces.map((keys, b) => ({
       keys,
       watch: watches[b]!,
-      generation: this.l2 && new SchemaGeneration(this.l2, keys, config.clock, watches[b]!, claim),
+      generation:
+        this.l2 &&
+        new SchemaGeneration(this.l2, keys, config.clock, watches[b]!, claim, () => {
+          // Rows L1 took from L2 before the claim was checked were another app's: they go, and no
+          // read out now fills.
+          this.clears += 1;
+          this.inflight.clear();
+          this.l1?.clear();
+        }),
     }));
     this.generation = this.buckets[0]!.generation;
     this.watch = watches[0]!;
@@ -313,6 +321,9 @@ export class SchemaCache {
   offerL1(key: string, value: L1Value, ttlMs: number, version: number, held = false): boolean {
     const l1 = this.l1;
     if (!l1) return true;
+    // Reads take L2 unchecked until L3 names its database: what they found may be another app's, so
+    // L1 keeps none of it (an L1 hit never asks again). Checked at the next generation read.
+    if (this.generation?.readsUnchecked) return true;
     const announced = this.#announced.size === 0 ? undefined : this.#announced.get(key);
     if (announced !== undefined && announced > version) return false;
     const ttl = this.aging && !held && value !== ABSENT ? this.aging.hold(ttlMs) : ttlMs;

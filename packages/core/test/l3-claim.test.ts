@@ -4,8 +4,8 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDrizzleL3 } from '../src/drizzle/index.js';
-import { createMemoryQueue, defineSchema, Strata } from '../src/index.js';
-import { strataRejection } from '../testing/l2-helpers.js';
+import { createMemoryQueue, defineSchema, Strata, type StrataError } from '../src/index.js';
+import { countingL2, strataRejection } from '../testing/l2-helpers.js';
 import { deferred } from './support/deferred.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
@@ -158,4 +158,49 @@ it('an L3 slow to say which database it is: reads take L2 unchecked past 200 ms 
   expect(warnings.join('\n')).toMatch(/belongs to an app on another database/);
   expect(unchecked).not.toBe('own');
   await b.close();
+});
+
+it('a move (invalidateAll) before L3 has said which database it is waits for the check, sending nothing to L2 meanwhile; refused when L3 never says', async () => {
+  const slowL3 = createDrizzleL3(other, { migrationsSchema: stack.name });
+  const identity = slowL3.identity!.bind(slowL3);
+  const held = deferred<void>();
+  let fails = false;
+  slowL3.identity = async () => {
+    if (fails) throw new Error('identity question cut');
+    await held.promise;
+    return identity();
+  };
+  const counted = countingL2(stack.l2);
+  const players = defineSchema({ table: stack.tables.players, l1: false });
+  const b = new Strata({
+    l2: counted.tier,
+    l3: slowL3,
+    keyPrefix: `${stack.keyPrefix}-move`,
+    schemas: [players],
+    logger: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+  });
+  const moved = b.invalidateAll(players).then(
+    () => 'moved',
+    (err: StrataError) => err.code,
+  );
+  // Past the 200 ms a read waits for the identity: a move never goes unchecked.
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  // Before: 110 generation reads in those 400 ms (the move took an unchecked read for the check).
+  expect(counted.ran).toEqual([]);
+  held.resolve();
+  expect(await moved).toBe('moved');
+  expect(counted.ran).toEqual(['generation', 'next-generation']);
+  await b.close();
+
+  fails = true;
+  const cold = new Strata({
+    l2: countingL2(stack.l2).tier,
+    l3: slowL3,
+    keyPrefix: `${stack.keyPrefix}-move`,
+    schemas: [players],
+    timeouts: { l3: '300ms' },
+    logger: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+  });
+  expect((await strataRejection(cold.invalidateAll(players))).code).toBe('L3_UNAVAILABLE');
+  await cold.close();
 });

@@ -119,6 +119,18 @@ describe('encodeInvalidation / decodeInvalidation', () => {
     expect(encodeInvalidation(valid)).not.toContain('restored');
   });
 
+  it('round-trips an ask (a subscription back after a gap); anything but true is no ask', () => {
+    const ask: Invalidation = { schema: 'users', ids: [], op: 'set', origin: 'api-3', ask: true };
+    expect(encodeInvalidation(ask)).toContain('"ask":true');
+    expect(decodeInvalidation(encodeInvalidation(ask))).toEqual(ask);
+    expect(decodeInvalidation(encodeInvalidation({ ...ask, restored: true }))).toEqual({
+      ...ask,
+      restored: true,
+    });
+    for (const flag of [false, 'true', 1])
+      expect(decodeInvalidation(json({ ...valid, ask: flag }))).toEqual(valid);
+  });
+
   it('accepts a value already parsed from JSON', () => {
     expect(decodeInvalidation({ ...valid })).toEqual(valid);
   });

@@ -77,6 +77,7 @@ export function encodeInvalidation(inv: Invalidation): string {
     op: inv.op,
     ...(inv.ticks && { ticks: inv.ticks }),
     ...(inv.restored && { restored: true }),
+    ...(inv.ask && { ask: true }),
   };
   const issue = current(wire, []);
   if (issue) {
@@ -103,7 +104,7 @@ export function decodeInvalidation(raw: unknown): Invalidation | undefined {
   if (POISON_KEYS.some((key) => Object.hasOwn(value, key))) return undefined;
   if (current(value, []) === undefined) {
     // Copies of the arrays, so the result does not alias the caller's message.
-    const { schema, ids: given, versions, op, origin, app, ticks, restored } = value as Invalidation;
+    const { schema, ids: given, versions, op, origin, app, ticks, restored, ask } = value as Invalidation;
     const ids = given && [...given];
     const inv: Invalidation = versions
       ? { schema, ids, versions: [...versions], op, origin }
@@ -113,6 +114,7 @@ export function decodeInvalidation(raw: unknown): Invalidation | undefined {
     if (ticksCheck(ticks, []) === undefined && ticks) inv.ticks = [...ticks];
     // An answer to a reset (see `ResetSettle`): anything but `true` is no answer.
     if (restored === true) inv.restored = true;
+    if (ask === true) inv.ask = true;
     return inv;
   }
   if (singleIdMessage(value, []) !== undefined) return undefined;

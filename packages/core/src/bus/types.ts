@@ -39,6 +39,12 @@ export interface Invalidation {
    * older publishers, and stripped by older receivers, which see a write of no key.
    */
   restored?: true;
+  /**
+   * The publisher's subscription just came back (a gap): answers to a reset sent meanwhile were
+   * lost to it, so every instance that answered one in its current life answers again (see
+   * `ResetSettle`). Absent from older publishers, and stripped by older receivers.
+   */
+  ask?: true;
 }
 
 export interface BusHandlers {

@@ -41,6 +41,8 @@ function fits(message: Invalidation): boolean {
  * comes from an instance from before the app was named, taken as this app's during a rollout.
  */
 const TAGS_SCHEMA = '*tags';
+/** Asks about a reset heard within this long share one answer (see `Coherence#answerAgain`). */
+const ASK_REPLY_MS = 25;
 
 /**
  * Keeps this instance's L1 coherent with the others through the invalidation bus: publishes one
@@ -55,6 +57,8 @@ export class Coherence {
   readonly #unsent = new UnsentInvalidations();
   /** A poll past its deadline and not settled yet. */
   #stuckPoll: Promise<void> | undefined;
+  /** Answers to asks about to go out again (see `#answerAgain`). */
+  readonly #answering = new Map<SchemaCache, ReturnType<typeof setTimeout>>();
   applied = 0;
   gaps = 0;
 
@@ -156,6 +160,14 @@ export class Coherence {
    * writes of `cache` (see `ResetSettle`): a message of no key, `restored`, naming its Redis life.
    */
   async publishRestored(cache: SchemaCache): Promise<void> {
+    await this.#publishSettle(cache, { restored: true });
+  }
+
+  /**
+   * A message of no key about a reset's settle (see `ResetSettle`): `restored`, this instance's
+   * answer (in the life its `ticks` name); `ask`, its subscription just came back.
+   */
+  async #publishSettle(cache: SchemaCache, what: { restored: boolean; ask?: true }): Promise<void> {
     const bus = this.#bus;
     if (!bus) return;
     const message: Invalidation = {
@@ -164,10 +176,12 @@ export class Coherence {
       op: 'set',
       origin: this.ctx.config.instanceId,
       app: this.ctx.config.keyPrefix,
-      restored: true,
+      ...(what.restored && { restored: true }),
+      ...(what.ask && { ask: true }),
     };
     const ticks = cache.buckets.map((b) => b.watch.told());
     if (ticks.some((t) => t !== '')) message.ticks = ticks;
+    if (what.restored) cache.ownPending?.settle.said(ticks);
     await this.ctx.defer(cache.schema.name, 'l2', 'publish', () => this.#send(bus, message));
   }
 
@@ -230,6 +244,8 @@ export class Coherence {
 
   async close(): Promise<void> {
     const bus = this.#bus;
+    for (const timer of this.#answering.values()) clearTimeout(timer);
+    this.#answering.clear();
     if (bus && this.#unsent.size > 0)
       await this.#send(bus).catch((err: unknown) => this.#failed('republish', err));
     await bus?.close();
@@ -261,11 +277,28 @@ export class Coherence {
     if (inv.ticks) for (let b = 0; b < inv.ticks.length; b++) cache.buckets[b]?.watch.hear(inv.ticks[b]!);
     // Another writer answered a reset: reads settling after one may go on (see `ResetSettle`).
     if (inv.restored) cache.ownPending?.settle.answered(inv.origin, inv.ticks);
+    // A peer's subscription came back: an answer this instance sent may have been lost to it.
+    if (inv.ask) this.#answerAgain(cache);
     if (inv.ids === null) {
       cache.forgetAll();
       // Perhaps a reset another instance found: this instance's unflushed writes go back now.
       hearReset(this.ctx, cache, inv.ticks);
     } else cache.applyRemote(inv.ids, inv.versions, inv.op === 'delete');
+  }
+
+  /**
+   * A peer asked (its subscription came back): this instance's answer goes out again if it answered
+   * in the life it is in now. Asks within {@link ASK_REPLY_MS} share one answer (sent after all of
+   * them arrived, so each asker, subscribed before it asked, hears it): a Redis restart brings every
+   * subscription back within a few ms, and one answer per ask would be a message per pair of instances.
+   */
+  #answerAgain(cache: SchemaCache): void {
+    if (this.#answering.has(cache) || !cache.ownPending?.settle.answeredNow) return;
+    const timer = setTimeout(() => {
+      this.#answering.delete(cache);
+      void this.#publishSettle(cache, { restored: true });
+    }, ASK_REPLY_MS);
+    this.#answering.set(cache, timer);
   }
 
   #gap(): void {
@@ -275,6 +308,10 @@ export class Coherence {
       cache.forgetAll();
       // The bus may be on a Redis that restarted: found now, this instance's unflushed writes go back.
       hearReset(this.ctx, cache);
+      // Answers to a reset sent while this subscription was down are lost: ask for them again (and
+      // send this instance's own again, lost to the peers whose subscription was down).
+      if (cache.ownPending)
+        void this.#publishSettle(cache, { restored: cache.ownPending.settle.answeredNow, ask: true });
     }
   }
 

@@ -92,7 +92,12 @@ export class SchemaGeneration {
       const next = () => this.current();
       return this.#repairing.then(next, next);
     }
-    if (this.#mustMove && !this.#conflict) return this.moveOn();
+    if (this.#mustMove && !this.#conflict) {
+      // A move writes L2, which a cold instance may not do before the claim is checked: its reads go
+      // to L3 meanwhile (the move, due, is made by the first checked read or write).
+      if (this.#unchecked()) return Promise.reject(this.claim!.notChecked());
+      return this.moveOn();
+    }
     if (this.#repairs.length > 0 && !this.#conflict) return this.#repair();
     // Read unchecked, and L3 has named its database since: read again, the claim checked this time.
     const recheck = this.#readUnchecked && this.claim?.known !== undefined;
@@ -113,7 +118,8 @@ export class SchemaGeneration {
    */
   known(): number | undefined {
     const settled = this.#settled;
-    // Unchecked (see `checked`): a write awaits checked(); a read, current() (which does not use L2).
+    // Unchecked (see `checked`): a write awaits checked(); a read, current() (which waits for the
+    // identity 200 ms at most, then reads L2 unchecked: see `#read`).
     if (settled === undefined || this.#value === undefined || this.l2MayBeStale || this.#unchecked())
       return undefined;
     return this.clock.now() - this.#at > GENERATION_REFRESH_MS ? undefined : settled;
@@ -128,9 +134,11 @@ export class SchemaGeneration {
   moveOn(soft = false): Promise<number> {
     // Another app's Redis keys: never moved on from here.
     if (this.#conflict) return Promise.reject(this.#conflict);
-    // Maybe another app's, for all this instance knows: the read that checks the claim comes first
-    // (it throws when the claim cannot be checked, or another app holds it).
-    if (this.#unchecked()) return this.#read().then(() => this.moveOn(soft));
+    // Maybe another app's, for all this instance knows: the claim is checked first (`checked`
+    // rejects when L3 does not say which database it is, or another app holds the keyPrefix). Before,
+    // a read that went without the identity was taken as the check, and the move read L2 again and
+    // again until L3 answered (110 generation reads in 400 ms; packages/core/test/l3-claim.test.ts).
+    if (this.#unchecked()) return this.checked().then(() => this.moveOn(soft));
     // Cleared now so that calls meanwhile share this request; set again if L2 refuses it. Writes
     // waiting to be sent again are not (a soft move would keep older pending rows readable).
     const [missedWrite, reset] = [this.#missedWrite || this.#repairs.length > 0, this.#reset];
@@ -289,7 +297,7 @@ export class SchemaGeneration {
   /**
    * `current()` once the keyPrefix claim is checked: when no generation read has checked it yet,
    * waits for L3 to say which database it is (`timeouts.l3`), where `current()` waits 200 ms at most
-   * (shared) and then does not use L2. For a write to L2 (a put, a fill, a write-behind write), a
+   * (shared) and then reads L2 unchecked (no move, no write). For a write to L2 (a put, a fill, a write-behind write), a
    * read of a schema whose rows live in L2 alone, and the flush (which must never apply another
    * app's queued writes: see flusher.ts `claimedElsewhere`). Rejects with the conflict, as
    * `current()` does, or with `L3Claim.notChecked`: never a generation of an unchecked read. Before,
@@ -376,9 +384,11 @@ export class SchemaGeneration {
     if (identity !== '') this.#readUnchecked = false;
     else if (this.claim?.checkable) this.#readUnchecked = true;
     this.#claimChecked ||= identity !== '';
-    // A reset found by this very read: move on now rather than serve the old generation once.
+    // A reset found by this very read: move on now rather than serve the old generation once; not
+    // unchecked (a move writes L2): reads go to L3 until a checked read makes it.
     if (this.#mustMove) {
       this.#seen(Number(generation));
+      if (this.#unchecked()) throw this.claim!.notChecked();
       return this.moveOn();
     }
     return this.#seen(Number(generation));

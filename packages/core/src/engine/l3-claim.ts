@@ -9,8 +9,8 @@ export const L3_CLAIM_TTL_MS = 60 * 60 * 1000;
 
 /**
  * How long the generation reads of a cold instance wait for L3 to say which database it is (one
- * wait, shared by every read made meanwhile). Past it they do not use L2 (see `SchemaGeneration`):
- * a slow or cold Postgres holds L2 hits for this long at most, then reads go to Postgres.
+ * wait, shared by every read made meanwhile). Past it they read L2 unchecked, L1 keeping none of it
+ * (see `SchemaGeneration`): a slow or cold Postgres holds L2 hits for this long at most.
  */
 const IDENTITY_WAIT_MS = 200;
 

@@ -91,6 +91,17 @@ describe('ResetSettle', () => {
     expect(settle.peers).toBe(MAX_PEERS);
   });
 
+  it('knows whether it answered in the life it is in now (it answers an ask again only then)', () => {
+    const { lives, settle } = settleAt(['b1', 'c1']);
+    expect(settle.answeredNow).toBe(false);
+    settle.said(['b1:4', 'c1:4']);
+    expect(settle.answeredNow).toBe(true);
+    lives[1] = 'c2'; // a reset in bucket 1 not answered yet
+    expect(settle.answeredNow).toBe(false);
+    settle.said(['b1:5', 'c2:1']);
+    expect(settle.answeredNow).toBe(true);
+  });
+
   it('an answer without ticks (no life known to its sender) never ends a settle', () => {
     const { settle } = settleAt(['b1']);
     settle.begin(60_000);

@@ -24,6 +24,13 @@ export const MAX_PEERS = 1_024;
  * peer that does not answer a reset within the bound (stopped, crashed, a version from before this)
  * is forgotten then: it costs one settle's bound, not every one.
  *
+ * An answer published while a peer's subscription is down is lost to it (it found the reset by
+ * then, or finds it later, and would wait the bound for an answer already sent:
+ * reliability/test/regression-settle-answer-unheard.test.ts). So an instance whose subscription
+ * comes back (a bus gap) asks (`ask`), and every peer that answered in the life it is in now
+ * answers again ({@link answeredNow}): whichever of the two came back last, the answer is then
+ * sent while both listen.
+ *
  * Costs nothing outside a settle: {@link active} is one comparison while none runs.
  */
 export class ResetSettle {
@@ -32,6 +39,8 @@ export class ResetSettle {
   /** When the running settle ends at the latest (monotonic); 0 when none runs. */
   #until = 0;
   #ended: Promise<void> | undefined;
+  /** What this instance's last answer named (`{boot}:{tick}` per bucket); none before its first. */
+  #said: readonly string[] = [];
   #end: (() => void) | undefined;
 
   /**
@@ -61,6 +70,17 @@ export class ResetSettle {
     this.#peers.set(origin, ticks ?? []);
     if (this.#peers.size > MAX_PEERS) this.#peers.delete(this.#peers.keys().next().value!);
     if (this.#until !== 0 && this.#allAnswered()) this.#finish(false);
+  }
+
+  /** This instance answered a reset, in the life `ticks` names (see `publishRestored`). */
+  said(ticks: readonly string[]): void {
+    this.#said = ticks;
+  }
+
+  /** Whether this instance answered a reset in the life it is in now: it answers an ask again. */
+  get answeredNow(): boolean {
+    const lives = this.lives();
+    return this.#said.length > 0 && lives.every((life, b) => sameLife(this.#said[b], life));
   }
 
   /** Resolves when the settle ends (every peer answered, or its bound); never rejects. */

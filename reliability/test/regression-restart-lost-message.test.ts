@@ -52,6 +52,7 @@ async function writeUnheard(first: Strata, second: Strata, id: string, n: number
   // A plain subscriber through the same proxy: a message the cut let through would reach it too.
   // (`second`'s own count of messages is no witness: its subscription coming back asks for answers.)
   const witness = new Redis(proxy.url(s.store.redisUrl));
+  witness.on('error', () => {}); // cut with the rest: it reconnects
   const got: string[] = [];
   witness.on('message', (_channel: string, raw: string) => got.push(raw));
   try {

@@ -57,8 +57,9 @@ export class Coherence {
   readonly #unsent = new UnsentInvalidations();
   /** A poll past its deadline and not settled yet. */
   #stuckPoll: Promise<void> | undefined;
-  /** Answers to asks about to go out again (see `#answerAgain`). */
-  readonly #answering = new Map<SchemaCache, ReturnType<typeof setTimeout>>();
+  /** Schemas whose answer to asks goes out again shortly (see `#answerAgain`). */
+  readonly #answering = new Set<SchemaCache>();
+  #closed = false;
   applied = 0;
   gaps = 0;
 
@@ -244,8 +245,7 @@ export class Coherence {
 
   async close(): Promise<void> {
     const bus = this.#bus;
-    for (const timer of this.#answering.values()) clearTimeout(timer);
-    this.#answering.clear();
+    this.#closed = true;
     if (bus && this.#unsent.size > 0)
       await this.#send(bus).catch((err: unknown) => this.#failed('republish', err));
     await bus?.close();
@@ -277,6 +277,8 @@ export class Coherence {
     if (inv.ticks) for (let b = 0; b < inv.ticks.length; b++) cache.buckets[b]?.watch.hear(inv.ticks[b]!);
     // Another writer answered a reset: reads settling after one may go on (see `ResetSettle`).
     if (inv.restored) cache.ownPending?.settle.answered(inv.origin, inv.ticks);
+    // A writer of this write-behind schema (a write, or an ask): a reset's settle waits for its answer.
+    else if (inv.ask || (inv.ids !== null && inv.ids.length > 0)) cache.ownPending?.settle.heard(inv.origin);
     // A peer's subscription came back: an answer this instance sent may have been lost to it.
     if (inv.ask) this.#answerAgain(cache);
     if (inv.ids === null) {
@@ -294,11 +296,14 @@ export class Coherence {
    */
   #answerAgain(cache: SchemaCache): void {
     if (this.#answering.has(cache) || !cache.ownPending?.settle.answeredNow) return;
-    const timer = setTimeout(() => {
-      this.#answering.delete(cache);
-      void this.#publishSettle(cache, { restored: true });
-    }, ASK_REPLY_MS);
-    this.#answering.set(cache, timer);
+    this.#answering.add(cache);
+    // Tracked: a host's waitUntil keeps the request alive for it, and `settled()` waits for it.
+    this.ctx.track(
+      new Promise((resolve) => setTimeout(resolve, ASK_REPLY_MS)).then(() => {
+        this.#answering.delete(cache);
+        if (!this.#closed) return this.#publishSettle(cache, { restored: true });
+      }),
+    );
   }
 
   #gap(): void {

@@ -92,24 +92,39 @@ export class SchemaGeneration {
       const next = () => this.current();
       return this.#repairing.then(next, next);
     }
+    // A move writes L2, not before the claim is checked: unchecked, with the identity known, the
+    // read below checks it and moves (see `#read`); without the identity, reads go to L3 meanwhile
+    // (the move is made by the first checked read or write). A bucket whose first read failed has a
+    // move due with the identity known (cluster-capture-relay-buckets.test.ts, a paused shard).
+    const unchecked = this.#unchecked();
     if (this.#mustMove && !this.#conflict) {
-      // A move writes L2, which a cold instance may not do before the claim is checked: its reads go
-      // to L3 meanwhile (the move, due, is made by the first checked read or write).
-      if (this.#unchecked()) return Promise.reject(this.claim!.notChecked());
-      return this.moveOn();
-    }
-    if (this.#repairs.length > 0 && !this.#conflict) return this.#repair();
-    // Read unchecked, and L3 has named its database since: read again, the claim checked this time.
-    const recheck = this.#readUnchecked && this.claim?.known !== undefined;
+      if (!unchecked) return this.moveOn();
+      if (this.claim!.known === undefined) return Promise.reject(this.claim!.notChecked());
+    } else if (this.#repairs.length > 0 && !this.#conflict) return this.#repair();
+    // Read unchecked, and L3 has named its database since: read again, the claim checked this time
+    // (one read for every caller meanwhile).
+    const recheck = (this.#readUnchecked || unchecked) && this.claim?.known !== undefined;
+    if (recheck && this.#rechecking) return this.#rechecking;
     if (this.#value !== undefined && now - this.#at <= GENERATION_REFRESH_MS && !recheck) return this.#value;
     this.#at = now;
-    return this.#adopt(
+    const read = this.#adopt(
       this.#read().catch((err: unknown) => {
         this.#value = undefined;
         throw err;
       }),
     );
+    if (recheck) {
+      this.#rechecking = read;
+      const done = () => {
+        if (this.#rechecking === read) this.#rechecking = undefined;
+      };
+      read.then(done, done);
+    }
+    return read;
   }
+
+  /** The read `current()` sent to check the claim once L3 named its database (see `recheck`). */
+  #rechecking: Promise<number> | undefined;
 
   /**
    * The generation `current()` would resolve right now without asking L2 (known, fresh, no move

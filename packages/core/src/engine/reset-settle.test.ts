@@ -102,6 +102,20 @@ describe('ResetSettle', () => {
     expect(settle.answeredNow).toBe(true);
   });
 
+  it('a writer heard (a write or an ask) is waited for too; hearing it again keeps its answer', () => {
+    const { lives, settle } = settleAt(['b1']);
+    settle.answered('peer', ['b1:1']);
+    settle.heard('writer');
+    settle.heard('peer'); // its answer stays
+    expect(settle.peers).toBe(2);
+    lives[0] = 'b2';
+    settle.begin(60_000);
+    settle.answered('peer', ['b2:1']);
+    expect(settle.active, 'the writer has not answered').toBe(true);
+    settle.answered('writer', ['b2:2']);
+    expect(settle.active).toBe(false);
+  });
+
   it('an answer without ticks (no life known to its sender) never ends a settle', () => {
     const { settle } = settleAt(['b1']);
     settle.begin(60_000);

@@ -18,9 +18,10 @@ export const MAX_PEERS = 1_024;
  * instance keeps the peers (origins) that answered and the life they answered in. Once it finds a
  * reset itself ({@link begin}), a read that misses L2 waits until every peer it knows answered in
  * the life it is in now, or {@link REPLACED_WAIT_MS} passed, then reads L2 once more (see
- * `readPastReplaced`). A reader cannot know a peer it never heard (its first answer, or its first
- * write's message, is what would have told it): with none known, the first answer ends the settle
- * when it completes the set, and with none at all (a lone instance) the settle runs its bound. A
+ * `readPastReplaced`). A reader knows the peers it heard from: their answers, asks and writes'
+ * messages ({@link heard}); one whose every message was lost it cannot wait for. With none known,
+ * the first answer ends the settle when it completes the set, and with none at all (a lone
+ * instance) the settle runs its bound. A
  * peer that does not answer a reset within the bound (stopped, crashed, a version from before this)
  * is forgotten then: it costs one settle's bound, not every one.
  *
@@ -62,6 +63,19 @@ export class ResetSettle {
     if (this.now() >= this.#until) this.#finish(true);
     else if (this.#allAnswered()) this.#finish(false);
     return this.#until !== 0;
+  }
+
+  /**
+   * `origin` wrote to this schema (a write's message) or asked for answers: a peer whose answer a
+   * settle waits for from now on, unless it is known already. Before, only answers made peers: a
+   * reader that knew another peer but had never heard a writer answer (one that started since the
+   * last reset) ended its settle on the other's answer, and read Postgres below the writer's write
+   * whose message the restart took (reliability/test/regression-settle-unknown-writer.test.ts).
+   */
+  heard(origin: string): void {
+    if (this.#peers.has(origin)) return;
+    this.#peers.set(origin, []);
+    if (this.#peers.size > MAX_PEERS) this.#peers.delete(this.#peers.keys().next().value!);
   }
 
   /** `origin` answered a reset, restored into the life `ticks` names (a restore message). */

@@ -1,10 +1,13 @@
+import { type CreateStrataOptions, createStrata, type NodeStrata } from '@strata/adapter-node';
 import { defineSchema, Strata, type WriteMode } from '@strata/core';
 import { dropScratchSchema, serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { type LedgerEntry, record } from './ledger.js';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 /** How a call under a fault ended: with a value, with an error, or not at all by its deadline. */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown } | { hung: true };
@@ -175,6 +178,72 @@ export async function faultScratch(label: string) {
   };
 }
 export type FaultScratch = Awaited<ReturnType<typeof faultScratch>>;
+
+/** A loopback TCP proxy in front of the store's Postgres (connect through `proxy.url(store.databaseUrl)`). */
+export function postgresProxy(store: FaultScratch): Promise<TcpProxy> {
+  return startTcpProxy(Number(new URL(store.databaseUrl).port || 5432));
+}
+
+/**
+ * A fault test file's store and a proxy in front of its Postgres (`postgresProxy`), made and closed
+ * by vitest hooks. A proxy per test: a reset in one never reaches another test's connections. The
+ * store is the file's, or each test's with `storePerTest`. `afterTest` runs after each test, before
+ * its proxy closes (to close the test's instances and pools).
+ */
+export function proxiedStore(
+  label: string,
+  options: { storePerTest?: boolean; afterTest?: () => Promise<void> } = {},
+): { readonly store: FaultScratch; readonly proxy: TcpProxy } {
+  const made = {} as { store: FaultScratch; proxy: TcpProxy };
+  if (!options.storePerTest) {
+    beforeAll(async () => {
+      made.store = await faultScratch(label);
+    });
+    afterAll(async () => {
+      await made.store?.cleanup();
+    });
+  }
+  beforeEach(async () => {
+    if (options.storePerTest) made.store = await faultScratch(label);
+    made.proxy = await postgresProxy(made.store);
+  });
+  afterEach(async () => {
+    await options.afterTest?.();
+    await made.proxy?.close();
+    if (options.storePerTest) await made.store?.cleanup();
+  });
+  return made;
+}
+
+/**
+ * A pg Pool none of whose errors is uncaught: an idle client's, nor a checked-out client's whose
+ * connection a fault reset (as adapter-node's createStrata's pool does).
+ */
+export function quietPool(connectionString: string, max: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max });
+  pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
+  return pool;
+}
+
+/**
+ * adapter-node's createStrata over `store` (its Redis and keyPrefix, Strata's tables in its schema),
+ * with Postgres at `databaseUrl` (a proxy's, say) and no signal handlers; `options` add the rest.
+ */
+export function storeStrata(
+  store: FaultScratch,
+  databaseUrl: string,
+  options: Omit<CreateStrataOptions, 'databaseUrl' | 'redisUrl' | 'keyPrefix' | 'migrationsSchema'>,
+): Promise<NodeStrata> {
+  return createStrata({
+    databaseUrl,
+    redisUrl: store.redisUrl,
+    keyPrefix: store.name,
+    migrationsSchema: store.name,
+    handleSignals: false,
+    ...options,
+  });
+}
 
 /** The code of a Strata error, else the error's message (for assertion messages). */
 export function codeOf(outcome: Outcome<unknown>): string {

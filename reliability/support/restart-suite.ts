@@ -1,15 +1,27 @@
-import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
+import {
+  createIoredisL2,
+  createRedisPubSubBus,
+  createRedisStreamQueue,
+} from '@strata/adapter-node/redis-tcp';
 import { clusterBuckets, type InvalidationBus, Strata } from '@strata/core';
-import type { ManualClock } from '@strata/core/driver';
+import { type ManualClock, REPLACED_WAIT_MS } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
-import { lapseWriterClaims } from '@strata/devstack/testing';
+import { lapseWriterClaims, uniqueName } from '@strata/devstack/testing';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { Redis } from 'ioredis';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
-import { codeOf, type FaultScratch, faultScratch, settleBy, type Tally } from './fault-harness.js';
+import {
+  codeOf,
+  type FaultScratch,
+  faultScratch,
+  postgresProxy,
+  quietPool,
+  settleBy,
+  type Tally,
+} from './fault-harness.js';
 import { type RedisProcess, startRedisProcess } from './redis-process.js';
-import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
+import type { TcpProxy } from './tcp-proxy.js';
 
 export const DEADLINE = 5_000;
 /** Past GENERATION_REFRESH_MS (5 s), on the instances' manual clock. */
@@ -43,6 +55,29 @@ export interface RestartSuite {
       l2Via?: TcpProxy;
     },
   ): Strata;
+  /**
+   * Two write-behind instances of one app (keyPrefix `<store>-<id>`) on `clock`, each with a bus of
+   * its own on one channel of their own: on the shared Redis (which keeps running) unless `busUrls`.
+   */
+  writeBehindPair(
+    id: string,
+    clock: ManualClock,
+    options?: { buckets?: number; busUrls?: readonly [string, string] },
+  ): { channel: string; buses: InvalidationBus[]; first: Strata; second: Strata };
+  /**
+   * The writer of `id`'s queued write `n` gone (`writerBus` closed, it reads nothing): Redis restarts
+   * empty and `reader`'s read of `id` waits REPLACED_WAIT_MS once (for a message that never comes),
+   * then Postgres answers (nothing yet); a read after it (of `again`) waits no more. The queue kept
+   * the write: once `reader` flushes it, Postgres and `reader` have `n`.
+   */
+  writerGoneWaitsOnce(o: {
+    clock: ManualClock;
+    writerBus: InvalidationBus;
+    reader: Strata;
+    id: string;
+    n: number;
+    again?: string;
+  }): Promise<void>;
   /** Every value in our Redis that mentions `text` (whatever the L2 key and value format). */
   l2ValuesWith(text: string): Promise<string[]>;
   /** What each instance reads for `id` (write-through schema): its n, or the error code. */
@@ -63,7 +98,7 @@ export function restartSuite(label: string): RestartSuite {
   beforeAll(async () => {
     suite.redis = await startRedisProcess();
     suite.store = await faultScratch(label);
-    suite.proxy = await startTcpProxy(Number(new URL(suite.store.databaseUrl).port || 5432));
+    suite.proxy = await postgresProxy(suite.store);
   });
   afterEach(async () => {
     suite.proxy.resume();
@@ -87,6 +122,43 @@ export function restartSuite(label: string): RestartSuite {
     return c;
   };
 
+  const restart = async (options: { dropData?: boolean } = {}) => {
+    const back = clients.map((c) =>
+      c.status === 'ready'
+        ? new Promise<void>((resolve) => c.once('close', () => c.once('ready', () => resolve())))
+        : Promise.resolve(),
+    );
+    await suite.redis.restart(options);
+    expect('hung' in (await settleBy(Promise.all(back), DEADLINE)), 'clients reconnected').toBe(false);
+  };
+
+  const instance: RestartSuite['instance'] = (keyPrefix, clock, options = {}) => {
+    const { store } = suite;
+    let db = store.db;
+    if (options.proxied) {
+      const pool = quietPool(suite.proxy.url(store.databaseUrl), 2);
+      pools.push(pool);
+      db = drizzle(pool);
+    }
+    const strata = new Strata({
+      l2: createIoredisL2(client(options.l2Via?.url(suite.redis.url))),
+      l3: createDrizzleL3(db, { migrationsSchema: store.name }),
+      clock,
+      keyPrefix,
+      ttl: { l1: L1_TTL },
+      ...(options.bus && { coherence: { bus: options.bus } }),
+      ...(options.buckets && { buckets: options.buckets, bucketing: clusterBuckets }),
+      ...(options.writeBehind && {
+        writeBehind: {
+          queue: createRedisStreamQueue({ url: store.redisUrl, keyPrefix, allowVolatile: true }),
+        },
+      }),
+      schemas: [store.schema(options.writeBehind ? 'write-behind' : 'write-through')],
+    });
+    instances.push(strata);
+    return strata;
+  };
+
   return {
     get redis() {
       return suite.redis;
@@ -98,42 +170,34 @@ export function restartSuite(label: string): RestartSuite {
       return suite.proxy;
     },
     client,
-    async restart(options = {}) {
-      const back = clients.map((c) =>
-        c.status === 'ready'
-          ? new Promise<void>((resolve) => c.once('close', () => c.once('ready', () => resolve())))
-          : Promise.resolve(),
-      );
-      await suite.redis.restart(options);
-      expect('hung' in (await settleBy(Promise.all(back), DEADLINE)), 'clients reconnected').toBe(false);
+    restart,
+    instance,
+    writeBehindPair(id, clock, options = {}) {
+      const channel = uniqueName(`${label}_bus`);
+      const urls = options.busUrls ?? [suite.store.redisUrl, suite.store.redisUrl];
+      const buses = urls.map((url) => createRedisPubSubBus({ url, channel }));
+      const [first, second] = buses.map((bus) =>
+        instance(`${suite.store.name}-${id}`, clock, { writeBehind: true, bus, buckets: options.buckets }),
+      ) as [Strata, Strata];
+      return { channel, buses, first, second };
     },
-    instance(keyPrefix, clock, options = {}) {
-      const { store } = suite;
-      let db = store.db;
-      if (options.proxied) {
-        const pool = new pg.Pool({ connectionString: suite.proxy.url(store.databaseUrl), max: 2 });
-        pool.on('error', () => {});
-        pool.on('connect', (c) => c.on('error', () => {}));
-        pools.push(pool);
-        db = drizzle(pool);
-      }
-      const strata = new Strata({
-        l2: createIoredisL2(client(options.l2Via?.url(suite.redis.url))),
-        l3: createDrizzleL3(db, { migrationsSchema: store.name }),
-        clock,
-        keyPrefix,
-        ttl: { l1: L1_TTL },
-        ...(options.bus && { coherence: { bus: options.bus } }),
-        ...(options.buckets && { buckets: options.buckets, bucketing: clusterBuckets }),
-        ...(options.writeBehind && {
-          writeBehind: {
-            queue: createRedisStreamQueue({ url: store.redisUrl, keyPrefix, allowVolatile: true }),
-          },
-        }),
-        schemas: [store.schema(options.writeBehind ? 'write-behind' : 'write-through')],
-      });
-      instances.push(strata);
-      return strata;
+    async writerGoneWaitsOnce({ clock, writerBus, reader, id, n, again = id }) {
+      const schema = suite.store.schema('write-behind');
+      await writerBus.close();
+      await restart({ dropData: true });
+      clock.advance(REFRESH_PASSED); // `reader`'s next read makes a generation read: it finds the reset
+      const started = performance.now();
+      expect(await reader.find(schema, id), 'what Postgres has, once the bound passed').toBeNull();
+      const waited = performance.now() - started;
+      expect(waited).toBeGreaterThanOrEqual(REPLACED_WAIT_MS - 50);
+      expect(waited).toBeLessThan(REPLACED_WAIT_MS + DEADLINE);
+      // Once: the settle is over, and the next miss reads Postgres at once.
+      const next = performance.now();
+      expect(await reader.find(schema, again)).toBeNull();
+      expect(performance.now() - next).toBeLessThan(REPLACED_WAIT_MS);
+      await reader.flushDirty();
+      expect((await suite.store.stored()).get(id)).toBe(n);
+      expect((await reader.get(schema, id)).n).toBe(n);
     },
     async l2ValuesWith(text) {
       const c = client();

@@ -1,12 +1,10 @@
-import { createStrata } from '@strata/adapter-node';
 import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
 import { isStrataError, Strata } from '@strata/core';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { codeOf, type FaultScratch, faultScratch, settleBy, Tally } from '../support/fault-harness.js';
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import type pg from 'pg';
+import { describe, expect, it, vi } from 'vitest';
+import { codeOf, proxiedStore, quietPool, settleBy, storeStrata, Tally } from '../support/fault-harness.js';
 
 // The real Postgres behind a loopback TCP proxy: connections cut mid-transaction, frozen, refused,
 // while Strata works through a pg Pool on the proxy. L2 and the write queue are the real Redis.
@@ -14,54 +12,37 @@ import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 const L3_TIMEOUT = 400;
 const DEADLINE = 3_000;
 
-let proxy: TcpProxy;
-let store: FaultScratch;
 const pools: pg.Pool[] = [];
 const instances: Strata[] = [];
-
-beforeAll(async () => {
-  store = await faultScratch('faults_pg');
-  proxy = await startTcpProxy(Number(new URL(store.databaseUrl).port || 5432));
-});
-
-afterEach(async () => {
-  await Promise.allSettled(instances.splice(0).map((s) => s.close()));
-  await Promise.allSettled(pools.splice(0).map((p) => p.end()));
-  // Each test gets a proxy of its own: a reset in one never reaches another's connections.
-  await proxy.close();
-  proxy = await startTcpProxy(Number(new URL(store.databaseUrl).port || 5432));
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await store?.cleanup();
+const env = proxiedStore('faults_pg', {
+  afterTest: async () => {
+    await Promise.allSettled(instances.splice(0).map((s) => s.close()));
+    await Promise.allSettled(pools.splice(0).map((p) => p.end()));
+  },
 });
 
 /** Strata whose L3 reaches Postgres only through the proxy. */
 function strataThroughProxy(options: { writeBehind?: boolean; stream?: string } = {}) {
-  const pool = new pg.Pool({ connectionString: proxy.url(store.databaseUrl), max: 4 });
-  pool.on('error', () => {});
-  // As adapter-node's createStrata does: a checked-out client's reset must not be uncaught.
-  pool.on('connect', (client) => client.on('error', () => {}));
+  const pool = quietPool(env.proxy.url(env.store.databaseUrl), 4);
   pools.push(pool);
   const strata = new Strata({
-    l2: createIoredisL2(store.redisUrl),
-    l3: createDrizzleL3(drizzle(pool), { migrationsSchema: store.name }),
-    keyPrefix: store.name,
+    l2: createIoredisL2(env.store.redisUrl),
+    l3: createDrizzleL3(drizzle(pool), { migrationsSchema: env.store.name }),
+    keyPrefix: env.store.name,
     timeouts: { l2: '1s', l3: L3_TIMEOUT },
     ...(options.writeBehind && {
       // allowVolatile: the test Redis has no AOF; this suite breaks Postgres, not Redis.
       writeBehind: {
         queue: createRedisStreamQueue({
-          url: store.redisUrl,
-          keyPrefix: store.name,
+          url: env.store.redisUrl,
+          keyPrefix: env.store.name,
           stream: options.stream!,
           claimIdleMs: 200,
           allowVolatile: true,
         }),
       },
     }),
-    schemas: [store.schema(options.writeBehind ? 'write-behind' : 'write-through')],
+    schemas: [env.store.schema(options.writeBehind ? 'write-behind' : 'write-through')],
   });
   instances.push(strata);
   return Object.assign(strata, { pool });
@@ -77,7 +58,7 @@ const isInsert = (chunk: Buffer) => /insert into/i.test(chunk.toString('latin1')
 describe('Postgres connection cut mid-transaction', () => {
   it('TX_FAILED, nothing of it in Postgres or the caches; the pool recovers and later writes commit', async () => {
     const t = new Tally('faults', 'postgres: connection cut mid-transaction (after BEGIN, at the INSERT)');
-    const schema = store.schema();
+    const schema = env.store.schema();
     const strata = strataThroughProxy();
     let n = 0;
     for (let round = 0; round < 10; round++) {
@@ -91,7 +72,7 @@ describe('Postgres connection cut mid-transaction', () => {
       t.acked('tx-b', v);
 
       // The next transaction loses its connection after BEGIN, as its INSERT goes out.
-      const fired = proxy.trap({ direction: 'up', match: isInsert, action: 'cut' });
+      const fired = env.proxy.trap({ direction: 'up', match: isInsert, action: 'cut' });
       const cut = await t.run(
         strata
           .tx()
@@ -105,7 +86,7 @@ describe('Postgres connection cut mid-transaction', () => {
       expect(codeOf(cut)).toBe('TX_FAILED');
 
       // Rolled back: Postgres and every cache still hold the last acknowledged values.
-      const stored = await store.stored();
+      const stored = await env.store.stored();
       expect([stored.get('tx-a'), stored.get('tx-b')]).toEqual([v, v]);
       for (const id of ['tx-a', 'tx-b']) {
         const r = await t.run(strata.get(schema, id), DEADLINE);
@@ -113,7 +94,7 @@ describe('Postgres connection cut mid-transaction', () => {
         if ('ok' in r && r.ok) expect(r.value.n).toBe(v);
       }
     }
-    const stored = await store.stored();
+    const stored = await env.store.stored();
     expect(t.missing(stored)).toEqual([]);
     expect(t.hangs).toBe(0);
     expect(t.unhandledRejections).toBe(0);
@@ -123,11 +104,11 @@ describe('Postgres connection cut mid-transaction', () => {
   // When the connection dies after COMMIT reached Postgres but before its reply came back, the
   // outcome is unknown: the caches must drop the old value, as Postgres may have the new one.
   it('a transaction whose COMMIT reply is lost leaves no stale value in the caches', async () => {
-    const schema = store.schema();
+    const schema = env.store.schema();
     const strata = strataThroughProxy();
     expect(codeOf(await settleBy(strata.set(schema, { id: 'lost-reply', n: 1 }), DEADLINE))).toBe('OK');
     expect(codeOf(await settleBy(strata.get(schema, 'lost-reply'), DEADLINE))).toBe('OK');
-    proxy.trap({
+    env.proxy.trap({
       direction: 'up',
       match: (b) => /commit/i.test(b.toString('latin1')),
       action: 'cut-on-reply',
@@ -137,9 +118,9 @@ describe('Postgres connection cut mid-transaction', () => {
       strata.tx().set(schema, { id: 'lost-reply', n: 2 }).delete(schema, 'lost-reply-b').commit(),
       DEADLINE,
     );
-    expect(proxy.stats().trapsFired).toBe(1);
+    expect(env.proxy.stats().trapsFired).toBe(1);
     expect(codeOf(r)).toBe('TX_FAILED');
-    expect((await store.stored()).get('lost-reply')).toBe(2); // committed after all
+    expect((await env.store.stored()).get('lost-reply')).toBe(2); // committed after all
     const read = await settleBy(strata.get(schema, 'lost-reply'), DEADLINE);
     expect('ok' in read && read.ok && read.value.n).toBe(2);
   });
@@ -148,7 +129,7 @@ describe('Postgres connection cut mid-transaction', () => {
 describe('Postgres frozen', () => {
   it('writes fail fast with typed errors by their timeout, cached reads still answer, nothing hangs', async () => {
     const t = new Tally('faults', 'postgres: frozen (bytes held), write-through');
-    const schema = store.schema();
+    const schema = env.store.schema();
     const strata = strataThroughProxy();
     for (let i = 0; i < 5; i++) {
       for (const id of [`fr-${i}`, `fc-${i}`]) {
@@ -157,7 +138,7 @@ describe('Postgres frozen', () => {
         t.acked(id, 1);
       }
     }
-    proxy.pause();
+    env.proxy.pause();
     t.fault();
     for (let i = 0; i < 5; i++) {
       const started = performance.now();
@@ -185,12 +166,12 @@ describe('Postgres frozen', () => {
 
     // Thawed: the held statements land (the timed-out writes may still commit: see the report on
     // unknown outcomes), then a new write is acknowledged and found.
-    proxy.resume();
+    env.proxy.resume();
     await drained(strata.pool);
     const w = await t.run(strata.set(schema, { id: 'fr-0', n: 4 }), DEADLINE);
     expect(codeOf(w)).toBe('OK');
     t.acked('fr-0', 4);
-    const stored = await store.stored();
+    const stored = await env.store.stored();
     expect(t.missing(stored)).toEqual([]);
     expect(t.hangs).toBe(0);
     expect(t.unhandledRejections).toBe(0);
@@ -201,25 +182,25 @@ describe('Postgres frozen', () => {
 describe('Postgres unreachable during a write-behind flush', () => {
   it('flushDirty() fails with L3_UNAVAILABLE, the writes stay queued, and land once Postgres is back', async () => {
     const t = new Tally('faults', 'postgres: connections cut + refused under write-behind flush');
-    const schema = store.schema('write-behind');
-    const strata = strataThroughProxy({ writeBehind: true, stream: `${store.name}:wb` });
+    const schema = env.store.schema('write-behind');
+    const strata = strataThroughProxy({ writeBehind: true, stream: `${env.store.name}:wb` });
     for (let i = 0; i < 40; i++) {
       const id = `wb-${i % 8}`;
       const r = await t.run(strata.set(schema, { id, n: i }), DEADLINE);
       expect(codeOf(r)).toBe('OK');
       t.acked(id, i);
     }
-    proxy.refuse(true);
-    t.fault(1 + proxy.cutAll());
+    env.proxy.refuse(true);
+    t.fault(1 + env.proxy.cutAll());
     const f = await t.run(strata.flushDirty(), DEADLINE);
     expect(codeOf(f)).toBe('L3_UNAVAILABLE');
     expect(strata.stats().deadLettered).toBe(0);
-    expect([...(await store.stored()).keys()].filter((id) => id.startsWith('wb-'))).toEqual([]);
+    expect([...(await env.store.stored()).keys()].filter((id) => id.startsWith('wb-'))).toEqual([]);
 
-    proxy.refuse(false);
+    env.proxy.refuse(false);
     const again = await t.run(strata.flushDirty(), 10_000);
     expect(codeOf(again)).toBe('OK');
-    const stored = await store.stored();
+    const stored = await env.store.stored();
     expect(t.missing(stored)).toEqual([]);
     expect(t.hangs).toBe(0);
     expect(t.unhandledRejections).toBe(0);
@@ -230,25 +211,20 @@ describe('Postgres unreachable during a write-behind flush', () => {
 describe('a transaction abandoned with its COMMIT stuck in the network', () => {
   it('is rolled back by Postgres (createStrata sets idle_in_transaction_session_timeout), never committed late', async () => {
     const t = new Tally('faults', 'postgres: COMMIT held past TX_TIMEOUT, createStrata pool');
-    const app = `strata_held_${store.name}`.slice(0, 60);
-    const url = new URL(proxy.url(store.databaseUrl));
+    const app = `strata_held_${env.store.name}`.slice(0, 60);
+    const url = new URL(env.proxy.url(env.store.databaseUrl));
     url.searchParams.set('application_name', app);
-    const schema = store.schema();
-    const { strata, shutdown } = await createStrata({
-      databaseUrl: url.toString(),
-      redisUrl: store.redisUrl,
-      keyPrefix: store.name,
-      migrationsSchema: store.name,
+    const schema = env.store.schema();
+    const { strata, shutdown } = await storeStrata(env.store, url.toString(), {
       schemas: [schema],
       timeouts: { l3: L3_TIMEOUT },
       idleInTransactionTimeout: 500,
-      handleSignals: false,
     });
     try {
       const first = await t.run(strata.set(schema, { id: 'held-commit', n: 1 }), DEADLINE);
       expect(codeOf(first)).toBe('OK');
       t.acked('held-commit', 1);
-      proxy.trap({ direction: 'up', match: (b) => /commit/i.test(b.toString('latin1')), action: 'hold' });
+      env.proxy.trap({ direction: 'up', match: (b) => /commit/i.test(b.toString('latin1')), action: 'hold' });
       t.fault();
       // A set and a delete: two statements, so a real BEGIN … COMMIT.
       const tx = await t.run(
@@ -259,7 +235,7 @@ describe('a transaction abandoned with its COMMIT stuck in the network', () => {
       // Postgres ends the session that waits in its transaction for the COMMIT the proxy holds.
       await vi.waitFor(
         async () => {
-          const { rows } = await store.pool.query(
+          const { rows } = await env.store.pool.query(
             "select count(*)::int as n from pg_stat_activity where application_name = $1 and state like 'idle in transaction%'",
             [app],
           );
@@ -267,11 +243,11 @@ describe('a transaction abandoned with its COMMIT stuck in the network', () => {
         },
         { timeout: 5_000, interval: 50 },
       );
-      proxy.resume(); // the COMMIT arrives late, at a session that is gone
-      expect((await store.stored()).get('held-commit')).toBe(1);
+      env.proxy.resume(); // the COMMIT arrives late, at a session that is gone
+      expect((await env.store.stored()).get('held-commit')).toBe(1);
       const read = await t.run(strata.get(schema, 'held-commit'), DEADLINE);
       expect('ok' in read && read.ok && read.value.n).toBe(1);
-      const stored = await store.stored();
+      const stored = await env.store.stored();
       expect(t.missing(stored)).toEqual([]);
       expect(t.hangs).toBe(0);
       expect(t.unhandledRejections).toBe(0);
@@ -285,20 +261,15 @@ describe('a transaction abandoned with its COMMIT stuck in the network', () => {
 describe('shutdown while the network holds a reply', () => {
   it('createStrata’s shutdown() still returns: the pool’s end is bounded', async () => {
     const t = new Tally('faults', 'postgres: reply held during shutdown, createStrata pool');
-    const schema = store.schema();
-    const { strata, shutdown } = await createStrata({
-      databaseUrl: proxy.url(store.databaseUrl),
-      redisUrl: store.redisUrl,
-      keyPrefix: store.name,
-      migrationsSchema: store.name,
+    const schema = env.store.schema();
+    const { strata, shutdown } = await storeStrata(env.store, env.proxy.url(env.store.databaseUrl), {
       schemas: [schema],
       timeouts: { l3: L3_TIMEOUT },
-      handleSignals: false,
     });
     // The read's own select (it names the table's schema), not the one asking which database this is.
-    proxy.trap({
+    env.proxy.trap({
       direction: 'up',
-      match: (b) => /select/i.test(b.toString('latin1')) && b.includes(`"${store.name}"`),
+      match: (b) => /select/i.test(b.toString('latin1')) && b.includes(`"${env.store.name}"`),
       action: 'hold',
     });
     t.fault();
@@ -306,7 +277,7 @@ describe('shutdown while the network holds a reply', () => {
     expect(codeOf(read)).toBe('L3_UNAVAILABLE');
     const done = await settleBy(shutdown(), 8_000);
     expect(done).toEqual({ ok: true, value: undefined });
-    proxy.resume();
+    env.proxy.resume();
     expect(t.hangs).toBe(0);
     t.finish({});
   }, 15_000);

@@ -1,11 +1,9 @@
-import { createStrata, releaseEndedClients } from '@strata/adapter-node';
+import { releaseEndedClients } from '@strata/adapter-node';
 import { Strata } from '@strata/core';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import pg from 'pg';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { codeOf, type FaultScratch, faultScratch, settleBy } from '../support/fault-harness.js';
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { describe, expect, it, vi } from 'vitest';
+import { codeOf, proxiedStore, quietPool, settleBy, storeStrata } from '../support/fault-harness.js';
 
 // Helper "huntpg": a connection cut as a transaction's BEGIN goes out. Drizzle's node-postgres (and
 // neon-serverless) `db.transaction` checks a client out of the pool, sends BEGIN, and releases the
@@ -17,41 +15,27 @@ import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
 const L3_TIMEOUT = 500;
 const MAX = 2;
-let store: FaultScratch;
-let proxy: TcpProxy;
 
 // A store per test: one app writes a table (the write-behind one claims it).
-beforeEach(async () => {
-  store = await faultScratch('reg_pool_begin');
-});
-afterEach(async () => {
-  await proxy?.close();
-  await store?.cleanup();
-});
+const env = proxiedStore('reg_pool_begin', { storePerTest: true });
 
 const isBegin = (b: Buffer) => /\bbegin\b/i.test(b.toString('latin1'));
 
 describe('connections cut at BEGIN', () => {
   for (const mode of ['write-through', 'write-behind'] as const)
     it(`${mode}: the pool gets its clients back; later writes commit, flushes land, shutdown is prompt`, async () => {
-      proxy = await startTcpProxy(Number(new URL(store.databaseUrl).port || 5432));
-      const schema = store.schema(mode);
-      const { strata, shutdown } = await createStrata({
-        databaseUrl: proxy.url(store.databaseUrl),
-        redisUrl: store.redisUrl,
-        keyPrefix: store.name,
-        migrationsSchema: store.name,
+      const schema = env.store.schema(mode);
+      const { strata, shutdown } = await storeStrata(env.store, env.proxy.url(env.store.databaseUrl), {
         schemas: [schema],
         maxConnections: MAX,
         timeouts: { l3: L3_TIMEOUT },
         allowVolatileQueue: true,
-        handleSignals: false,
       });
       try {
         const id = (k: string) => `${mode}-${k}`;
         // Each round: one transaction (two statements: a real BEGIN … COMMIT) cut at its BEGIN.
         for (let round = 0; round < MAX; round++) {
-          const fired = proxy.trap({ direction: 'up', match: isBegin, action: 'cut' });
+          const fired = env.proxy.trap({ direction: 'up', match: isBegin, action: 'cut' });
           const tx = await settleBy(
             strata
               .tx()
@@ -85,7 +69,7 @@ describe('connections cut at BEGIN', () => {
           'a transaction after the cuts',
         ).toBe('OK');
         if (mode === 'write-behind') expect(codeOf(await settleBy(strata.flushDirty(), 3_000))).toBe('OK');
-        const stored = await store.stored();
+        const stored = await env.store.stored();
         expect([stored.get(id('a')), stored.get(id('c'))]).toEqual([9, 1]);
         expect((await strata.get(schema, id('a'))).n).toBe(9);
       } catch (err) {
@@ -103,21 +87,18 @@ describe('connections cut at BEGIN', () => {
 
 describe('a pool built by hand, with releaseEndedClients', () => {
   it('gets its clients back after cuts at BEGIN', async () => {
-    proxy = await startTcpProxy(Number(new URL(store.databaseUrl).port || 5432));
-    const pool = new pg.Pool({ connectionString: proxy.url(store.databaseUrl), max: MAX });
-    pool.on('error', () => {});
-    pool.on('connect', (client) => client.on('error', () => {}));
+    const pool = quietPool(env.proxy.url(env.store.databaseUrl), MAX);
     releaseEndedClients(pool);
-    const schema = store.schema();
+    const schema = env.store.schema();
     const strata = new Strata({
-      l3: createDrizzleL3(drizzle(pool), { migrationsSchema: store.name }),
-      keyPrefix: store.name,
+      l3: createDrizzleL3(drizzle(pool), { migrationsSchema: env.store.name }),
+      keyPrefix: env.store.name,
       timeouts: { l3: L3_TIMEOUT },
       schemas: [schema],
     });
     try {
       for (let round = 0; round < MAX; round++) {
-        void proxy.trap({ direction: 'up', match: isBegin, action: 'cut' });
+        void env.proxy.trap({ direction: 'up', match: isBegin, action: 'cut' });
         const tx = await settleBy(
           strata.tx().set(schema, { id: 'a', n: round }).delete(schema, 'b').commit(),
           3_000,

@@ -1,9 +1,7 @@
-import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
 import { Q, type Strata } from '@strata/core';
 import { manualClock, REPLACED_WAIT_MS } from '@strata/core/driver';
-import { uniqueName } from '@strata/devstack/testing';
 import { describe, expect, it } from 'vitest';
-import { DEADLINE, REFRESH_PASSED, restartSuite } from '../support/restart-suite.js';
+import { REFRESH_PASSED, restartSuite } from '../support/restart-suite.js';
 
 // Found by model-deployments (write-behind, seed 7306, 60 runs of 40 commands):
 // `set(A2, k0), redisRestart, get(A1, k0)` → "A1 read null, replaced by [2] 1061 ms before the read
@@ -24,12 +22,17 @@ import { DEADLINE, REFRESH_PASSED, restartSuite } from '../support/restart-suite
 const s = restartSuite('restart_heard');
 
 function pair(id: string, buckets = 1, clock = manualClock(Date.now())) {
-  const channel = uniqueName('restart_heard_bus');
-  const buses = [0, 1].map(() => createRedisPubSubBus({ url: s.store.redisUrl, channel }));
-  const [first, second] = buses.map((bus) =>
-    s.instance(`${s.store.name}-${id}`, clock, { writeBehind: true, bus, buckets }),
-  ) as [Strata, Strata];
-  return { clock, buses, first, second };
+  return { clock, ...s.writeBehindPair(id, clock, { buckets }) };
+}
+
+/** A pair of app `id` where `first` wrote `id` at `n` and `second`, told (its bus), reads that pending row. */
+async function told(id: string, n: number) {
+  const schema = s.store.schema('write-behind');
+  const made = pair(id);
+  for (const x of [made.first, made.second]) await x.find(schema, 'warm-up');
+  await made.first.set(schema, { id, n, label: `first-v${n}` });
+  await expect.poll(async () => (await made.second.find(schema, id))?.n ?? null, { timeout: 5_000 }).toBe(n);
+  return { ...made, schema };
 }
 
 /** `buckets` > 1: several keys, spread over the buckets (hash tags on the one Redis), read in one getMany. */
@@ -82,11 +85,7 @@ describe('Redis restarted while another instance’s queued write, told on the b
 describe('Redis restarted: a search', () => {
   it('waits for the writers of the keys the reset left waiting, then finds their writes pending', async () => {
     const id = 'searched';
-    const schema = s.store.schema('write-behind');
-    const { clock, first, second } = pair(id);
-    for (const x of [first, second]) await x.find(schema, 'warm-up');
-    await first.set(schema, { id, n: 6, label: 'first-v6' });
-    await expect.poll(async () => (await second.find(schema, id))?.n ?? null, { timeout: 5_000 }).toBe(6);
+    const { clock, second, schema } = await told(id, 6);
 
     await s.restart({ dropData: true });
     clock.advance(REFRESH_PASSED); // `second`'s search makes a generation read: it finds the reset first
@@ -104,11 +103,7 @@ describe('Redis restarted: a search', () => {
 describe('Redis restarted: what a heard key does not wait for', () => {
   it('a write this instance flushed itself: Postgres answers at once', async () => {
     const id = 'flushed-here';
-    const schema = s.store.schema('write-behind');
-    const { clock, first, second } = pair(id);
-    for (const x of [first, second]) await x.find(schema, 'warm-up');
-    await first.set(schema, { id, n: 3, label: 'first-v3' });
-    await expect.poll(async () => (await second.find(schema, id))?.n ?? null, { timeout: 5_000 }).toBe(3);
+    const { clock, second, schema } = await told(id, 3);
     // One queue for the app: `second`'s flusher applies `first`'s write, and forgets what it heard.
     await second.flushDirty();
     expect((await s.store.stored()).get(id)).toBe(3);
@@ -122,26 +117,7 @@ describe('Redis restarted: what a heard key does not wait for', () => {
 
   it('a writer gone (its bus closed, it reads nothing): the read waits REPLACED_WAIT_MS once, then Postgres', async () => {
     const id = 'writer-gone';
-    const schema = s.store.schema('write-behind');
-    const { clock, buses, first, second } = pair(id);
-    for (const x of [first, second]) await x.find(schema, 'warm-up');
-    await first.set(schema, { id, n: 4, label: 'first-v4' });
-    await expect.poll(async () => (await second.find(schema, id))?.n ?? null, { timeout: 5_000 }).toBe(4);
-    await buses[0]!.close();
-
-    await s.restart({ dropData: true });
-    clock.advance(REFRESH_PASSED);
-    const started = performance.now();
-    expect(await second.find(schema, id), 'what Postgres has, once the bound passed').toBeNull();
-    const waited = performance.now() - started;
-    expect(waited).toBeGreaterThanOrEqual(REPLACED_WAIT_MS - 50);
-    expect(waited).toBeLessThan(REPLACED_WAIT_MS + DEADLINE);
-    const again = performance.now();
-    expect(await second.find(schema, id)).toBeNull();
-    expect(performance.now() - again).toBeLessThan(REPLACED_WAIT_MS);
-
-    // The queue kept `first`'s write: the flush lands it.
-    await second.flushDirty();
-    expect((await second.get(schema, id)).n).toBe(4);
+    const { clock, buses, second } = await told(id, 4);
+    await s.writerGoneWaitsOnce({ clock, writerBus: buses[0]!, reader: second, id, n: 4 });
   });
 });

@@ -35,15 +35,10 @@ afterAll(async () => {
 /** `first` writes, `second` reads; `second`'s bus goes through the proxy (see above). */
 function pair(id: string) {
   const clock = manualClock(Date.now());
-  const channel = uniqueName('restart_lost_msg_bus');
-  const buses = [
-    createRedisPubSubBus({ url: s.store.redisUrl, channel }),
-    createRedisPubSubBus({ url: proxy.url(s.store.redisUrl), channel }),
-  ];
-  const [first, second] = buses.map((bus) =>
-    s.instance(`${s.store.name}-${id}`, clock, { writeBehind: true, bus }),
-  ) as [Strata, Strata];
-  return { clock, buses, channel, first, second };
+  return {
+    clock,
+    ...s.writeBehindPair(id, clock, { busUrls: [s.store.redisUrl, proxy.url(s.store.redisUrl)] }),
+  };
 }
 
 /** `first` writes `id` at `n` while `second`'s subscription is held, then cut: the message is lost. */
@@ -129,22 +124,14 @@ describe('what a settle costs', () => {
     const { buses, channel, clock, first, second } = pair(id);
     for (const x of [first, second]) await x.find(schema, 'warm-up');
     await writeUnheard(first, second, id, 4, channel);
-    await buses[0]!.close();
-
-    await s.restart({ dropData: true });
-    clock.advance(REFRESH_PASSED);
-    const started = performance.now();
-    expect(await second.find(schema, id), 'what Postgres has, once the bound passed').toBeNull();
-    const waited = performance.now() - started;
-    expect(waited).toBeGreaterThanOrEqual(REPLACED_WAIT_MS - 50);
-    expect(waited).toBeLessThan(REPLACED_WAIT_MS + DEADLINE);
-    // The settle is over: the next miss reads Postgres at once.
-    const again = performance.now();
-    expect(await second.find(schema, 'never-written')).toBeNull();
-    expect(performance.now() - again).toBeLessThan(REPLACED_WAIT_MS);
-
-    await second.flushDirty(); // the queue kept `first`'s write
-    expect((await second.get(schema, id)).n).toBe(4);
+    await s.writerGoneWaitsOnce({
+      clock,
+      writerBus: buses[0]!,
+      reader: second,
+      id,
+      n: 4,
+      again: 'never-written',
+    });
   });
 
   it('no reset: a read that misses L2 does not wait', async () => {

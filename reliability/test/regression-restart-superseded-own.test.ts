@@ -1,9 +1,8 @@
 import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
-import type { Strata } from '@strata/core';
 import { manualClock, REPLACED_WAIT_MS } from '@strata/core/driver';
 import { uniqueName } from '@strata/devstack/testing';
 import { describe, expect, it } from 'vitest';
-import { DEADLINE, REFRESH_PASSED, restartSuite } from '../support/restart-suite.js';
+import { REFRESH_PASSED, restartSuite } from '../support/restart-suite.js';
 
 // Found by model-deployments (write-behind, seed 482529423, every fault class):
 // `skewedWrites(A2 then A1, k1), redisRestart(SIGKILL, same AOF), get(A2, k1)` → A2 read null,
@@ -33,16 +32,10 @@ const s = restartSuite('restart_superseded_own');
 async function replacedThenRestarted(dropData: boolean, busRestarts = false) {
   const clock = manualClock(Date.now());
   const id = dropData ? 'lost' : busRestarts ? 'kept-gap' : 'kept';
-  const keyPrefix = `${s.store.name}-${id}`;
   const schema = s.store.schema('write-behind');
   // Else the bus is on the shared Redis, which keeps running: only L2 and the generation restart.
-  const channel = uniqueName('superseded_own_bus');
-  const open = () =>
-    s.instance(keyPrefix, clock, {
-      writeBehind: true,
-      bus: createRedisPubSubBus({ url: busRestarts ? s.redis.url : s.store.redisUrl, channel }),
-    });
-  const [first, second] = [open(), open()];
+  const busUrl = busRestarts ? s.redis.url : s.store.redisUrl;
+  const { first, second } = s.writeBehindPair(id, clock, { busUrls: [busUrl, busUrl] });
   for (const x of [first, second]) await x.find(schema, 'warm-up'); // subscribed, knows this Redis life
 
   await second.set(schema, { id, n: 1, label: 'second-v1' });
@@ -86,13 +79,7 @@ async function deletedThenRestarted(flushed: boolean) {
   const clock = manualClock(Date.now());
   const id = flushed ? 'gone-flushed' : 'gone';
   const schema = s.store.schema('write-behind');
-  const channel = uniqueName('superseded_own_bus');
-  const open = () =>
-    s.instance(`${s.store.name}-${id}`, clock, {
-      writeBehind: true,
-      bus: createRedisPubSubBus({ url: s.store.redisUrl, channel }),
-    });
-  const [first, second] = [open(), open()];
+  const { first, second } = s.writeBehindPair(id, clock);
   for (const x of [first, second]) await x.find(schema, 'warm-up');
   await second.set(schema, { id, n: 0, label: 'stored' });
   await second.flushDirty();
@@ -132,34 +119,13 @@ describe('Redis restarted empty: the limits', () => {
     const clock = manualClock(Date.now());
     const id = 'crashed';
     const schema = s.store.schema('write-behind');
-    const channel = uniqueName('superseded_own_bus');
-    const buses = [0, 1].map(() => createRedisPubSubBus({ url: s.store.redisUrl, channel }));
-    const [first, second] = buses.map((bus) =>
-      s.instance(`${s.store.name}-${id}`, clock, { writeBehind: true, bus }),
-    ) as [Strata, Strata];
+    const { buses, first, second } = s.writeBehindPair(id, clock);
     for (const x of [first, second]) await x.find(schema, 'warm-up');
     await second.set(schema, { id, n: 1, label: 'second-v1' });
     await first.set(schema, { id, n: 2, label: 'first-v2' });
     await expect.poll(async () => (await second.get(schema, id)).n, { timeout: 5_000 }).toBe(2);
     // `first` hears nothing from now on and reads nothing: its write waits in the queue.
-    await buses[0]!.close();
-
-    await s.restart({ dropData: true });
-    clock.advance(REFRESH_PASSED);
-    const started = performance.now();
-    expect(await second.find(schema, id), 'what Postgres has, once the bound passed').toBeNull();
-    const waited = performance.now() - started;
-    expect(waited).toBeGreaterThanOrEqual(REPLACED_WAIT_MS - 50);
-    expect(waited).toBeLessThan(REPLACED_WAIT_MS + DEADLINE);
-    // Once: the key waits no more.
-    const again = performance.now();
-    expect(await second.find(schema, id)).toBeNull();
-    expect(performance.now() - again).toBeLessThan(REPLACED_WAIT_MS);
-
-    // The queue kept `first`'s write: the flush lands it.
-    await second.flushDirty();
-    expect((await s.store.stored()).get(id)).toBe(2);
-    expect((await second.get(schema, id)).n).toBe(2);
+    await s.writerGoneWaitsOnce({ clock, writerBus: buses[0]!, reader: second, id, n: 2 });
   });
 
   it('an instance without a bus was told nothing: it puts its own write back and waits for nothing', async () => {

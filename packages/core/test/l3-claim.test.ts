@@ -4,7 +4,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDrizzleL3 } from '../src/drizzle/index.js';
-import { createMemoryQueue, defineSchema, Strata, type StrataError } from '../src/index.js';
+import { createMemoryQueue, defineSchema, type L2Tier, Strata, type StrataError } from '../src/index.js';
 import { countingL2, strataRejection } from '../testing/l2-helpers.js';
 import { deferred } from './support/deferred.js';
 import { type EngineStack, engineStack } from './support/stack.js';
@@ -45,29 +45,47 @@ const schemaOf = (writeMode: 'write-through' | 'write-behind' = 'write-through')
 
 /**
  * An app over database `a` (the suite's) or `b` (this file's own), its warnings kept. Options: its
- * keyPrefix (default the suite's), its L3 (default a Drizzle L3 over its database), and the
- * write mode of its one schema.
+ * keyPrefix (default the suite's), its L2 (default the suite's) and L3 (default a Drizzle L3 over its
+ * database), and its one schema (default `schemaOf(writeMode)`).
  */
 function app(
   db: 'a' | 'b',
   options: {
     keyPrefix?: string;
+    l2?: L2Tier;
     l3?: ReturnType<typeof createDrizzleL3>;
     writeMode?: 'write-through' | 'write-behind';
+    schema?: ReturnType<typeof defineSchema>;
   } = {},
 ) {
   const warnings: string[] = [];
   const keep = (message: string, fields?: Record<string, unknown>) =>
     void warnings.push(`${message} ${JSON.stringify(fields ?? {})}`);
   const strata = new Strata({
-    l2: stack.l2,
+    l2: options.l2 ?? stack.l2,
     l3: options.l3 ?? (db === 'a' ? stack.l3 : createDrizzleL3(other, { migrationsSchema: stack.name })),
     keyPrefix: options.keyPrefix ?? stack.keyPrefix,
-    schemas: [schemaOf(options.writeMode)],
+    schemas: [options.schema ?? schemaOf(options.writeMode)],
     writeBehind: { queue: createMemoryQueue() },
     logger: { debug: () => {}, info: () => {}, warn: keep, error: keep },
   });
   return { strata, warnings };
+}
+
+/**
+ * A Drizzle L3 over database b whose identity answer waits for `name()`; the question fails at once
+ * while `fails()` says so.
+ */
+function slowIdentityL3(fails = () => false) {
+  const l3 = createDrizzleL3(other, { migrationsSchema: stack.name });
+  const identity = l3.identity!.bind(l3);
+  const named = deferred<void>();
+  l3.identity = async () => {
+    if (fails()) throw new Error('identity question cut');
+    await named.promise;
+    return identity();
+  };
+  return { l3, name: () => named.resolve() };
 }
 
 const row = (username: string) => ({
@@ -136,21 +154,15 @@ it('write-behind, which needs L2 to order writes, is refused with the claim as t
 });
 
 it('an L3 slow to say which database it is: reads take L2 unchecked past 200 ms (L1 keeps none of it), then the check refuses', async () => {
-  const slowL3 = createDrizzleL3(other, { migrationsSchema: stack.name });
-  const identity = slowL3.identity!.bind(slowL3);
-  const held = deferred<void>();
   // The real L3, its identity answer held back past the budget.
-  slowL3.identity = async () => {
-    await held.promise;
-    return identity();
-  };
-  const { strata: b, warnings } = app('b', { l3: slowL3 });
+  const slow = slowIdentityL3();
+  const { strata: b, warnings } = app('b', { l3: slow.l3 });
   const players = schemaOf();
   // App a's L2 copy: past 200 ms a read takes L2 unchecked, as cached reads answer through a slow
   // Postgres (logged). Writes would wait for the check (regression-identity-cold-start.test.ts).
   const unchecked = (await b.get(players, 'p1')).username;
   expect(warnings.join('\n')).toMatch(/keyPrefix '.*' is not checked yet/);
-  held.resolve();
+  slow.name();
   await b.migrate(); // waits for the identity question asked above to be answered
   // The next read checks the claim first: refused (app a holds the keyPrefix), and what the
   // unchecked read found was never kept in L1: its own row.
@@ -161,20 +173,13 @@ it('an L3 slow to say which database it is: reads take L2 unchecked past 200 ms 
 });
 
 it('a move (invalidateAll) before L3 has said which database it is waits for the check, sending nothing to L2 meanwhile; refused when L3 never says', async () => {
-  const slowL3 = createDrizzleL3(other, { migrationsSchema: stack.name });
-  const identity = slowL3.identity!.bind(slowL3);
-  const held = deferred<void>();
   let fails = false;
-  slowL3.identity = async () => {
-    if (fails) throw new Error('identity question cut');
-    await held.promise;
-    return identity();
-  };
+  const slow = slowIdentityL3(() => fails);
   const counted = countingL2(stack.l2);
   const players = defineSchema({ table: stack.tables.players, l1: false });
   const b = new Strata({
     l2: counted.tier,
-    l3: slowL3,
+    l3: slow.l3,
     keyPrefix: `${stack.keyPrefix}-move`,
     schemas: [players],
     logger: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
@@ -187,7 +192,7 @@ it('a move (invalidateAll) before L3 has said which database it is waits for the
   await new Promise((resolve) => setTimeout(resolve, 400));
   // Before: 110 generation reads in those 400 ms (the move took an unchecked read for the check).
   expect(counted.ran).toEqual([]);
-  held.resolve();
+  slow.name();
   expect(await moved).toBe('moved');
   expect(counted.ran).toEqual(['generation', 'next-generation']);
   await b.close();
@@ -195,7 +200,7 @@ it('a move (invalidateAll) before L3 has said which database it is waits for the
   fails = true;
   const cold = new Strata({
     l2: countingL2(stack.l2).tier,
-    l3: slowL3,
+    l3: slow.l3,
     keyPrefix: `${stack.keyPrefix}-move`,
     schemas: [players],
     timeouts: { l3: '300ms' },
@@ -203,4 +208,49 @@ it('a move (invalidateAll) before L3 has said which database it is waits for the
   });
   expect((await strataRejection(cold.invalidateAll(players))).code).toBe('L3_UNAVAILABLE');
   await cold.close();
+});
+
+// Why SchemaGeneration's `onForeign` stays (schema-cache.ts): `offerL1` declines only while reads are
+// unchecked, and the read that finds the conflict ends that. Without its `inflight.clear()`: "a read
+// made after the conflict was found: expected 'a-f2' to be 'b-f2'"; without its `clears += 1`: "L1
+// kept none of the unchecked read's rows: expected 'a-f1' to be 'b-f1'".
+it('a conflict found while an unchecked L2 read is out: no later read joins that read, and L1 keeps none of its rows', async () => {
+  const a = app('a');
+  for (const id of ['f1', 'f2']) await a.strata.set(schemaOf(), { ...row(`a-${id}`), id });
+  await other.execute(
+    sql.raw(
+      `insert into "${stack.name}"."players" (id, username, level, xp, score, active, created_at) values ('f1', 'b-f1', 1, 0, 0, true, '2026-01-01'), ('f2', 'b-f2', 1, 0, 0, true, '2026-01-01')`,
+    ),
+  );
+  const slow = slowIdentityL3();
+  // The real tier, its next MGET held until `release` (the unchecked read's rows, out meanwhile).
+  const sent = deferred<void>();
+  const release = deferred<void>();
+  let hold = true;
+  const held: L2Tier = {
+    name: stack.l2.name,
+    getMany: (keys) => {
+      if (!hold) return stack.l2.getMany(keys);
+      hold = false;
+      sent.resolve();
+      return release.promise.then(() => stack.l2.getMany(keys));
+    },
+    run: (...call) => stack.l2.run(...call),
+    close: () => stack.l2.close(),
+  };
+  const players = defineSchema({ table: stack.tables.players }); // with L1
+  const { strata: b, warnings } = app('b', { l2: held, l3: slow.l3, schema: players });
+  const unchecked = b.getMany(players, ['f1', 'f2']); // past 200 ms: L2 unchecked, its MGET held
+  await sent.promise;
+  slow.name();
+  await b.migrate();
+  expect(await b.find(players, 'f3')).toBeNull(); // checks the claim: app a's (another database)
+  expect(warnings.join('\n')).toMatch(/belongs to an app on another database/);
+  const joined = b.get(players, 'f2');
+  release.resolve();
+  expect((await unchecked).map((r) => r?.username)).toEqual(['a-f1', 'a-f2']);
+  expect((await joined).username, 'a read made after the conflict was found').toBe('b-f2');
+  expect((await b.get(players, 'f1')).username, "L1 kept none of the unchecked read's rows").toBe('b-f1');
+  await a.strata.close();
+  await b.close();
 });

@@ -64,10 +64,11 @@ export class SchemaGeneration {
     readonly clock: Clock,
     readonly watch: L2Watch,
     readonly claim?: L3Claim,
-    /** The claim turned out another database's after reads took L2 unchecked: what they cached goes. */
+    /** The claim turned out another database's after reads took L2 unchecked: their loads still out go. */
     readonly onForeign?: () => void,
   ) {
     this.shapes = new LiveShapes(keys);
+    this.#check = claim?.checkable ? 'due' : 'done';
   }
 
   /**
@@ -96,14 +97,14 @@ export class SchemaGeneration {
     // read below checks it and moves (see `#read`); without the identity, reads go to L3 meanwhile
     // (the move is made by the first checked read or write). A bucket whose first read failed has a
     // move due with the identity known (cluster-capture-relay-buckets.test.ts, a paused shard).
-    const unchecked = this.#unchecked();
+    const unchecked = this.unchecked;
     if (this.#mustMove && !this.#conflict) {
       if (!unchecked) return this.moveOn();
       if (this.claim!.known === undefined) return Promise.reject(this.claim!.notChecked());
     } else if (this.#repairs.length > 0 && !this.#conflict) return this.#repair();
-    // Read unchecked, and L3 has named its database since: read again, the claim checked this time
-    // (one read for every caller meanwhile).
-    const recheck = (this.#readUnchecked || unchecked) && this.claim?.known !== undefined;
+    // Not checked yet (or read unchecked), and L3 has named its database since: read again, the
+    // claim checked this time (one read for every caller meanwhile).
+    const recheck = unchecked && this.claim?.known !== undefined;
     if (recheck && this.#rechecking) return this.#rechecking;
     if (this.#value !== undefined && now - this.#at <= GENERATION_REFRESH_MS && !recheck) return this.#value;
     this.#at = now;
@@ -135,7 +136,7 @@ export class SchemaGeneration {
     const settled = this.#settled;
     // Unchecked (see `checked`): a write awaits checked(); a read, current() (which waits for the
     // identity 200 ms at most, then reads L2 unchecked: see `#read`).
-    if (settled === undefined || this.#value === undefined || this.l2MayBeStale || this.#unchecked())
+    if (settled === undefined || this.#value === undefined || this.l2MayBeStale || this.unchecked)
       return undefined;
     return this.clock.now() - this.#at > GENERATION_REFRESH_MS ? undefined : settled;
   }
@@ -153,7 +154,7 @@ export class SchemaGeneration {
     // rejects when L3 does not say which database it is, or another app holds the keyPrefix). Before,
     // a read that went without the identity was taken as the check, and the move read L2 again and
     // again until L3 answered (110 generation reads in 400 ms; packages/core/test/l3-claim.test.ts).
-    if (this.#unchecked()) return this.checked().then(() => this.moveOn(soft));
+    if (this.unchecked) return this.checked().then(() => this.moveOn(soft));
     // Cleared now so that calls meanwhile share this request; set again if L2 refuses it. Writes
     // waiting to be sent again are not (a soft move would keep older pending rows readable).
     const [missedWrite, reset] = [this.#missedWrite || this.#repairs.length > 0, this.#reset];
@@ -323,35 +324,33 @@ export class SchemaGeneration {
    * (reliability/test/regression-tenant-paths.test.ts, regression-identity-cold-start.test.ts).
    */
   checked(): Promise<number> {
-    if (!this.#unchecked()) return this.current();
+    if (!this.unchecked) return this.current();
     return this.claim!.learn().then(() => {
       // Not learnt: refused here, not by `#read` (which lets reads take L2 once the question failed).
       if (this.claim!.known === undefined) throw this.claim!.notChecked();
       // A read that went without the identity may still be out, or have been taken: read again, with it.
-      if (this.#unchecked()) this.forget();
+      if (this.unchecked) this.forget();
       return this.current();
     });
   }
 
+  /**
+   * The keyPrefix claim (see `L3Claim`): `due` until a generation read sends L3's identity and finds
+   * the keyPrefix free or this app's (`done`; from the start when there is nothing to check: no claim,
+   * or an L3 that cannot name its database); `skipped`, a `due` whose last read went without the
+   * identity (reads take L2 unchecked: see `#read`). A conflict found checks nothing: `skipped` becomes `due`.
+   */
+  #check: 'due' | 'skipped' | 'done';
+
   /** The claim can be checked (L3 names its database: see `L3Claim`) and no generation read has yet. */
   get unchecked(): boolean {
-    return this.#unchecked();
+    return this.#check !== 'done';
   }
 
-  #unchecked(): boolean {
-    return !this.#claimChecked && this.claim !== undefined && this.claim.checkable;
-  }
-
-  /** A generation read went without the identity (reads took L2 unchecked since: see `onForeign`). */
-  #readUnchecked = false;
-
-  /** Reads take L2 unchecked now (the last generation read went without L3's identity). */
+  /** Reads take L2 unchecked now (the last generation read went without L3's identity: see `onForeign`). */
   get readsUnchecked(): boolean {
-    return this.#readUnchecked;
+    return this.#check === 'skipped';
   }
-
-  /** A generation read sent a known L3 identity and found the keyPrefix free or this app's. */
-  #claimChecked = false;
 
   async #read(): Promise<number> {
     const identity = this.claim ? await this.claim.identity() : '';
@@ -392,18 +391,21 @@ export class SchemaGeneration {
     this.#conflict =
       typeof other === 'string' && other !== '' ? this.claim!.conflict(other, identity) : undefined;
     if (this.#conflict) {
-      if (this.#readUnchecked) this.onForeign?.();
-      this.#readUnchecked = false;
+      if (this.#check === 'skipped') {
+        this.#check = 'due';
+        this.onForeign?.();
+      }
       throw this.#conflict;
     }
-    if (identity !== '') this.#readUnchecked = false;
-    else if (this.claim?.checkable) this.#readUnchecked = true;
-    this.#claimChecked ||= identity !== '';
+    // A read sent without the identity and answered after a checked one changes nothing: the
+    // keyPrefix is this app's (a conflict needs the identity: only a read that sends it finds one).
+    if (identity !== '') this.#check = 'done';
+    else if (this.#check === 'due') this.#check = 'skipped';
     // A reset found by this very read: move on now rather than serve the old generation once; not
     // unchecked (a move writes L2): reads go to L3 until a checked read makes it.
     if (this.#mustMove) {
       this.#seen(Number(generation));
-      if (this.#unchecked()) throw this.claim!.notChecked();
+      if (this.unchecked) throw this.claim!.notChecked();
       return this.moveOn();
     }
     return this.#seen(Number(generation));

@@ -244,8 +244,8 @@ export class SchemaCache {
       generation:
         this.l2 &&
         new SchemaGeneration(this.l2, keys, config.clock, watches[b]!, claim, () => {
-          // Rows L1 took from L2 before the claim was checked were another app's: they go, and no
-          // read out now fills.
+          // Loads still out would fill L1 (`offerL1` no longer declines) and be joined (l3-claim.test.ts);
+          // L1 goes too: `offerL1` asks bucket 0's generation, not that of the bucket a row came from.
           this.clears += 1;
           this.inflight.clear();
           this.l1?.clear();

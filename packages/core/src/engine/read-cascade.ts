@@ -7,7 +7,7 @@ import { overlayPending, pendingElsewhere } from './pending-elsewhere.js';
 import { agedL1, answerFromGrace, leased, refreshLater } from './read-aged.js';
 import { fullStatus, l1Status, type PositionStatus, positionStatus, type ReadStatus } from './read-status.js';
 import { readPastReplaced } from './replaced-wait.js';
-import { ABSENT, type L2Rows, type SchemaCache, type Versioned } from './schema-cache.js';
+import { ABSENT, type L2RowHit, type L2Rows, type SchemaCache, type Versioned } from './schema-cache.js';
 
 /** The remaining-TTL rule: an upper tier never keeps a value longer than the tier it came from. */
 function fillTtl(policyMs: number, remainingMs: number): number {
@@ -24,7 +24,7 @@ function fillTtl(policyMs: number, remainingMs: number): number {
  *
  * Works by position, not by key: a batch of 1,000 ids costs one Map entry per distinct key here
  * (duplicates) and the `inflight` entries coalescing needs, rather than a result Map filled and
- * read back per key.
+ * read back per key. `ids` may be handed to the load as it is: not changed until this settles.
  */
 export async function readRows(
   ctx: EngineContext,
@@ -39,7 +39,11 @@ export async function readRows(
     return [found instanceof Promise ? ((await found).get(key) ?? null) : found];
   }
   const n = ids.length;
-  const out = new Array<Row | null>(n).fill(null);
+  // Until a position is answered otherwise (L1, a copy, a join), every position so far is the
+  // load's own, in order: the load then takes `keys` and `ids` as they are and its rows are the
+  // answer, with no position arrays, copies by position or result array (the usual batch with no
+  // L1, or all L1 misses). `out` and `own` are made at the first position that is not.
+  let out: (Row | null)[] | undefined;
   const keys = new Array<string>(n);
   // Keys seen: a key twice in `ids` is read once and copied (from its first position, see
   // `firstPositions`). A Set and its size, not a Map of positions: one hash operation per id
@@ -47,7 +51,7 @@ export async function readRows(
   const seenKeys = new Set<string>();
   let dupes: number[] | undefined;
   // Positions this read loads itself, and those that join a load already running (by load).
-  const own: number[] = [];
+  let own: number[] | undefined;
   let joins: Map<Promise<Loaded>, number[]> | undefined;
   // Positions L1 answered stale (aging schemas): refreshed together, in one load.
   let stale: number[] | undefined;
@@ -60,6 +64,7 @@ export async function readRows(
     keys[i] = key;
     const before = seenKeys.size;
     if (seenKeys.add(key).size === before) {
+      if (out === undefined) [out, own] = allOwnBefore(i, n);
       dupes ??= [];
       dupes.push(i);
       continue;
@@ -70,6 +75,7 @@ export async function readRows(
         ? agedL1(ctx, cache, key, maxStale, seen)
         : cache.readL1(ctx, key);
     if (hit !== undefined) {
+      if (out === undefined) [out, own] = allOwnBefore(i, n);
       out[i] = hit;
       if (seen.stale) {
         seen.stale = false;
@@ -80,14 +86,19 @@ export async function readRows(
     }
     // A read that takes less than the schema's window does not join a load that may answer more.
     const running = joinable ? cache.inflight.get(key) : undefined;
-    if (!running) own.push(i);
-    else {
+    if (!running) {
+      if (own) own.push(i);
+    } else {
+      if (out === undefined) [out, own] = allOwnBefore(i, n);
       joins ??= new Map();
       const at = joins.get(running);
       if (at) at.push(i);
       else joins.set(running, [i]);
     }
   }
+  // Every position the load's own: its rows, by position, are the answer (not copied: the caller
+  // maps them into an array of its own, see `Strata#getMany`).
+  if (out === undefined) return n === 0 ? [] : (await startLoad(ctx, cache, keys, ids, maxStale)).rows;
   if (stale)
     refreshLater(
       ctx,
@@ -96,17 +107,16 @@ export async function readRows(
       stale.map((i) => ids[i]!),
       refreshBelowL1,
     );
-  if (own.length > 0) {
-    const ownKeys = own.map((i) => keys[i]!);
+  if (own!.length > 0) {
     const load = startLoad(
       ctx,
       cache,
-      ownKeys,
-      own.map((i) => ids[i]!),
+      own!.map((i) => keys[i]!),
+      own!.map((i) => ids[i]!),
       maxStale,
     );
     const rows = (await load).rows;
-    for (let j = 0; j < own.length; j++) out[own[j]!] = rows[j]!;
+    for (let j = 0; j < own!.length; j++) out[own![j]!] = rows[j]!;
   }
   if (joins) {
     for (const [load, positions] of joins) {
@@ -119,6 +129,11 @@ export async function readRows(
     for (const i of dupes) out[i] = out[first(keys[i]!)]!;
   }
   return out;
+}
+
+/** A batch's answer (of `n`) and own positions once position `i` is not the load's own: every one before it was. */
+function allOwnBefore(i: number, n: number): [out: (Row | null)[], own: number[]] {
+  return [new Array<Row | null>(n).fill(null), Array.from({ length: i }, (_, j) => j)];
 }
 
 /**
@@ -465,7 +480,8 @@ function fromL2(
       }
       if (decrypts) {
         encrypted ??= [];
-        encrypted.push({ i, hit });
+        // A copy: the next `readL2` writes over `hit`.
+        encrypted.push({ i, hit: { ...hit } });
         continue;
       }
       // No encrypted field: the row as decoded is its plaintext.
@@ -502,7 +518,8 @@ function takeRow(
   const valid = hit.stamp === undefined || cache.tags!.check(plain, hit.stamp);
   if (valid === undefined) {
     unsure ??= [];
-    unsure.push({ i, hit, plain });
+    // A copy: the next `readL2` writes over `hit` (see there).
+    unsure.push({ i, hit: { ...hit }, plain });
   } else if (!valid || !answerRow(ctx, cache, loaded, i, hit, plain, mode, fenced)) {
     if (!valid) ctx.miss('l2', cache.schema.name);
     missing.push(i);
@@ -546,7 +563,7 @@ async function fromL2Later(
   return missing;
 }
 
-type RowHit = Extract<NonNullable<ReturnType<SchemaCache['readL2']>>, { row: Row }>;
+type RowHit = L2RowHit;
 
 /**
  * A row L2 answered at position `i`: fresh, it is the answer (and L1 takes it unless a drop fenced

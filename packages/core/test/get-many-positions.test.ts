@@ -3,14 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineSchema, Strata } from '../src/index.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
-// A batch's answer by position (read-cascade.ts `readRows`) and the L2 row hit `readL2` writes over
-// for every value (schema-cache.ts): the allocation cuts of issue 15's eighth pass. A batch whose
-// every position is the load's own answers with the load's rows; the first position answered
-// otherwise (L1, a copy, a join) makes the position arrays. A hit that outlives the next `readL2`
-// (a row to decrypt, a row whose tags' values are not known yet) is copied.
-// Without those copies (checked by taking them out): the encrypted batch decrypted the last row
-// for every position, failed the others and read them from Postgres (`expected 1 to be 3` for its
-// L2 hits), and the tagged batch checked t1 by t3's stamp and answered L2's refused copy
+// A batch's answer by position (read-cascade.ts `readRows`, `fromL2`): what any cut of its
+// allocation must keep (docs/performance.md, issue 15's eighth pass). That pass answered a batch
+// whose every position is its load's own with the load's rows, and had `readL2` write every row's
+// answer into one reused object, copied where it is kept past the next value (a row to decrypt, a
+// row whose tags' values are not known yet); it was measured, found within the noise and not kept.
+// With those copies taken out, the encrypted batch decrypted the last row for every position,
+// failed the others and read them from Postgres (`expected 1 to be 3` for its L2 hits), and the
+// tagged batch checked t1 by t3's stamp and answered L2's refused copy
 // (`expected [ 't1-old', 't2', 't3' ] to deeply equal [ 't1-new', 't2', 't3' ]`).
 let stack: EngineStack;
 const KEY = '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef';

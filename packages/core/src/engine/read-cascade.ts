@@ -7,7 +7,7 @@ import { overlayPending, pendingElsewhere } from './pending-elsewhere.js';
 import { agedL1, answerFromGrace, leased, refreshLater } from './read-aged.js';
 import { fullStatus, l1Status, type PositionStatus, positionStatus, type ReadStatus } from './read-status.js';
 import { readPastReplaced } from './replaced-wait.js';
-import { ABSENT, type L2RowHit, type L2Rows, type SchemaCache, type Versioned } from './schema-cache.js';
+import { ABSENT, type L2Rows, type SchemaCache, type Versioned } from './schema-cache.js';
 
 /** The remaining-TTL rule: an upper tier never keeps a value longer than the tier it came from. */
 function fillTtl(policyMs: number, remainingMs: number): number {
@@ -24,7 +24,7 @@ function fillTtl(policyMs: number, remainingMs: number): number {
  *
  * Works by position, not by key: a batch of 1,000 ids costs one Map entry per distinct key here
  * (duplicates) and the `inflight` entries coalescing needs, rather than a result Map filled and
- * read back per key. `ids` may be handed to the load as it is: not changed until this settles.
+ * read back per key.
  */
 export async function readRows(
   ctx: EngineContext,
@@ -39,11 +39,7 @@ export async function readRows(
     return [found instanceof Promise ? ((await found).get(key) ?? null) : found];
   }
   const n = ids.length;
-  // Until a position is answered otherwise (L1, a copy, a join), every position so far is the
-  // load's own, in order: the load then takes `keys` and `ids` as they are and its rows are the
-  // answer, with no position arrays, copies by position or result array (the usual batch with no
-  // L1, or all L1 misses). `out` and `own` are made at the first position that is not.
-  let out: (Row | null)[] | undefined;
+  const out = new Array<Row | null>(n).fill(null);
   const keys = new Array<string>(n);
   // Keys seen: a key twice in `ids` is read once and copied (from its first position, see
   // `firstPositions`). A Set and its size, not a Map of positions: one hash operation per id
@@ -51,7 +47,7 @@ export async function readRows(
   const seenKeys = new Set<string>();
   let dupes: number[] | undefined;
   // Positions this read loads itself, and those that join a load already running (by load).
-  let own: number[] | undefined;
+  const own: number[] = [];
   let joins: Map<Promise<Loaded>, number[]> | undefined;
   // Positions L1 answered stale (aging schemas): refreshed together, in one load.
   let stale: number[] | undefined;
@@ -64,7 +60,6 @@ export async function readRows(
     keys[i] = key;
     const before = seenKeys.size;
     if (seenKeys.add(key).size === before) {
-      if (out === undefined) [out, own] = allOwnBefore(i, n);
       dupes ??= [];
       dupes.push(i);
       continue;
@@ -75,7 +70,6 @@ export async function readRows(
         ? agedL1(ctx, cache, key, maxStale, seen)
         : cache.readL1(ctx, key);
     if (hit !== undefined) {
-      if (out === undefined) [out, own] = allOwnBefore(i, n);
       out[i] = hit;
       if (seen.stale) {
         seen.stale = false;
@@ -86,19 +80,14 @@ export async function readRows(
     }
     // A read that takes less than the schema's window does not join a load that may answer more.
     const running = joinable ? cache.inflight.get(key) : undefined;
-    if (!running) {
-      if (own) own.push(i);
-    } else {
-      if (out === undefined) [out, own] = allOwnBefore(i, n);
+    if (!running) own.push(i);
+    else {
       joins ??= new Map();
       const at = joins.get(running);
       if (at) at.push(i);
       else joins.set(running, [i]);
     }
   }
-  // Every position the load's own: its rows, by position, are the answer (not copied: the caller
-  // maps them into an array of its own, see `Strata#getMany`).
-  if (out === undefined) return n === 0 ? [] : (await startLoad(ctx, cache, keys, ids, maxStale)).rows;
   if (stale)
     refreshLater(
       ctx,
@@ -107,16 +96,17 @@ export async function readRows(
       stale.map((i) => ids[i]!),
       refreshBelowL1,
     );
-  if (own!.length > 0) {
+  if (own.length > 0) {
+    const ownKeys = own.map((i) => keys[i]!);
     const load = startLoad(
       ctx,
       cache,
-      own!.map((i) => keys[i]!),
-      own!.map((i) => ids[i]!),
+      ownKeys,
+      own.map((i) => ids[i]!),
       maxStale,
     );
     const rows = (await load).rows;
-    for (let j = 0; j < own!.length; j++) out[own![j]!] = rows[j]!;
+    for (let j = 0; j < own.length; j++) out[own[j]!] = rows[j]!;
   }
   if (joins) {
     for (const [load, positions] of joins) {
@@ -129,11 +119,6 @@ export async function readRows(
     for (const i of dupes) out[i] = out[first(keys[i]!)]!;
   }
   return out;
-}
-
-/** A batch's answer (of `n`) and own positions once position `i` is not the load's own: every one before it was. */
-function allOwnBefore(i: number, n: number): [out: (Row | null)[], own: number[]] {
-  return [new Array<Row | null>(n).fill(null), Array.from({ length: i }, (_, j) => j)];
 }
 
 /**
@@ -480,8 +465,7 @@ function fromL2(
       }
       if (decrypts) {
         encrypted ??= [];
-        // A copy: the next `readL2` writes over `hit`.
-        encrypted.push({ i, hit: { ...hit } });
+        encrypted.push({ i, hit });
         continue;
       }
       // No encrypted field: the row as decoded is its plaintext.
@@ -518,8 +502,7 @@ function takeRow(
   const valid = hit.stamp === undefined || cache.tags!.check(plain, hit.stamp);
   if (valid === undefined) {
     unsure ??= [];
-    // A copy: the next `readL2` writes over `hit` (see there).
-    unsure.push({ i, hit: { ...hit }, plain });
+    unsure.push({ i, hit, plain });
   } else if (!valid || !answerRow(ctx, cache, loaded, i, hit, plain, mode, fenced)) {
     if (!valid) ctx.miss('l2', cache.schema.name);
     missing.push(i);
@@ -563,7 +546,7 @@ async function fromL2Later(
   return missing;
 }
 
-type RowHit = L2RowHit;
+type RowHit = Extract<NonNullable<ReturnType<SchemaCache['readL2']>>, { row: Row }>;
 
 /**
  * A row L2 answered at position `i`: fresh, it is the answer (and L1 takes it unless a drop fenced

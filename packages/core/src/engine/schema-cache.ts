@@ -87,17 +87,16 @@ export interface Versioned {
 }
 
 /** What an L2 entry says about a key: a row, an absence, or nothing usable (a miss). */
-type L2Hit = L2RowHit | { absent: true; version: number; remainingMs: number; age?: undefined };
-
-/** A row L2 answered (see `readL2`: one object, reused). */
-export type L2RowHit = {
-  row: Row;
-  version: number;
-  remainingMs: number;
-  age?: Exclude<Age, 'fresh'>;
-  /** A tagged schema's row: the tick it was read at (see `RowTags`); none for a pending row. */
-  stamp?: number;
-};
+type L2Hit =
+  | {
+      row: Row;
+      version: number;
+      remainingMs: number;
+      age?: Exclude<Age, 'fresh'>;
+      /** A tagged schema's row: the tick it was read at (see `RowTags`); none for a pending row. */
+      stamp?: number;
+    }
+  | { absent: true; version: number; remainingMs: number; age?: undefined };
 
 /** How far ahead of this instance's clock another's may stamp a fresh end and still be trusted. */
 const CLOCK_SLACK_MS = 1_000;
@@ -130,8 +129,6 @@ export class SchemaCache {
   readonly owner: string;
   /** Reads the header of each L2 value (see `readL2`), one value at a time. */
   readonly #header = new EnvelopeHeader();
-  /** What `readL2` answers for a row, one object for every value (see there). */
-  readonly #rowHit: L2RowHit = { row: {}, version: 0, remainingMs: 0, age: undefined, stamp: undefined };
   readonly l1TtlMs: number;
   readonly l2TtlMs: number;
   readonly negativeTtlMs: number;
@@ -460,8 +457,7 @@ export class SchemaCache {
    * format, a superseded marker (a change outside Strata: Postgres has newer), of a generation
    * before `generation` (invalidated), already expired, or written by
    * another schema or for another id (a mistaken key prefix must never serve someone else's row:
-   * counted as an L2 error). `now`: a batch reads the clock once for all its entries. A row's
-   * answer is one object that the next call writes over: a caller keeping it copies it.
+   * counted as an L2 error). `now`: a batch reads the clock once for all its entries.
    */
   readL2(
     ctx: EngineContext,
@@ -499,15 +495,11 @@ export class SchemaCache {
     const row = this.rows.fromL2(sliceFrom(value, e.payloadAt));
     if (idKey(row[this.schema.primaryKey.key] as Id) !== key)
       return this.#foreign(ctx, key, 'it holds another id');
-    // One object for every row answered, its fields written over (no object per row of a batch:
-    // 1,000 of them a getMany of 1,000): read before the next `readL2`, copied to be kept longer.
-    const hit = this.#rowHit;
-    hit.row = row;
-    hit.version = version;
-    hit.remainingMs = remaining;
-    hit.age = age;
+    const hit: L2Hit = age
+      ? { row, version, remainingMs: remaining, age }
+      : { row, version, remainingMs: remaining };
     // A pending write-behind row is the newest write, not a cached copy: no tag move drops it.
-    hit.stamp = this.tags && !pending ? stamp : undefined;
+    if (this.tags && !pending) hit.stamp = stamp;
     return hit;
   }
 

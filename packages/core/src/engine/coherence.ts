@@ -296,7 +296,10 @@ export class Coherence {
     if (this.#answering.has(cache) || !cache.ownPending?.settle.answeredNow) return;
     const timer = setTimeout(() => {
       this.#answering.delete(cache);
-      void this.#publishSettle(cache, { restored: true });
+      // Asked again when the timer fires: this instance may have found the next reset meanwhile (a
+      // second restart brings the ask and the reset together), and an answer now would name that
+      // life before its restore there is done (reliability/test/regression-settle-stale-reanswer.test.ts).
+      if (cache.ownPending?.settle.answeredNow) void this.#publishSettle(cache, { restored: true });
     }, ASK_REPLY_MS);
     this.#answering.set(cache, timer);
   }

@@ -301,7 +301,11 @@ export class Coherence {
     this.ctx.track(
       new Promise((resolve) => setTimeout(resolve, ASK_REPLY_MS)).then(() => {
         this.#answering.delete(cache);
-        if (!this.#closed) return this.#publishSettle(cache, { restored: true });
+        // Asked again when the delay ends: this instance may have found the next reset meanwhile (a
+        // second restart brings the ask and the reset together), and an answer now would name that
+        // life before its restore there is done (reliability/test/regression-settle-stale-reanswer.test.ts).
+        if (!this.#closed && cache.ownPending?.settle.answeredNow)
+          return this.#publishSettle(cache, { restored: true });
       }),
     );
   }

@@ -82,11 +82,13 @@ async function findReset(
  * After this instance found a reset and put back its unflushed writes of `cache` (and told their
  * keys: `tellRestored`), or found it had none: tells the others so, in the life it is in now (every
  * bucket's generation read first: a reset found moves it there), so that their reads settling after
- * the reset go on (see `ResetSettle`). A failure is counted and logged (the publish's by the publish).
+ * the reset go on (see `ResetSettle`). `resets`: each bucket's count of resets found (`L2Watch.resets`)
+ * when the restore began; an answer is for no later reset. A failure is counted and logged (the publish's by the publish).
  */
 export async function answerReset(
   ctx: EngineContext,
   cache: SchemaCache,
+  resets: readonly number[],
   publishRestored: (cache: SchemaCache) => Promise<void>,
 ): Promise<void> {
   try {
@@ -96,6 +98,9 @@ export async function answerReset(
     ctx.tolerate(cache.schema.name, 'l2', 'generation', err);
     return;
   }
+  // Another reset found meanwhile: an answer now would name that life before this instance put its
+  // writes back there; readers wait for that reset's own answer, or their bound.
+  if (cache.buckets.some((b, i) => b.watch.resets !== resets[i])) return;
   await publishRestored(cache);
 }
 

@@ -936,6 +936,8 @@ export class Strata {
       // writers' restores) and answers (see `ResetSettle`), whatever it holds itself.
       if (rt.ownPending && this.#config.coherence.bus) rt.ownPending.settle.begin();
       if (rt.ownPending && (rt.ownPending.afterReset || this.#config.coherence.bus) && !rt.restoring) {
+        // The resets this restore is for: its answer is for no later one (see `answerReset`).
+        const resets = rt.buckets.map((bucket) => bucket.watch.resets);
         const restoring = restoreOwnPending(this.#ctx, rt)
           // Reads of other instances may wait for these keys (see `ReplacedWaits`): told they are
           // back, not waited for here (a publish counts and logs its own failure), then that this
@@ -943,7 +945,7 @@ export class Strata {
           .then((checked) => {
             this.#ctx.track(
               tellRestored((...a) => this.#coherence.publish(...a), rt, checked).then(() =>
-                answerReset(this.#ctx, rt, (cache) => this.#coherence.publishRestored(cache)),
+                answerReset(this.#ctx, rt, resets, (cache) => this.#coherence.publishRestored(cache)),
               ),
             );
           })

@@ -126,9 +126,10 @@ describe('handleWriteBatch', () => {
         write: null,
         raw: JSON.stringify({ schema: t.table, id: 'k5', op: 'set', row: 5, version: 1 }),
         reason: expect.stringMatching(/^malformed: queued write: row: /),
-        attempts: 0,
+        attempts: 1,
       },
-      { handle: 'poison', write: poison('k6'), reason: 'rejected by Postgres (23502)', attempts: 1 },
+      // Its second delivery (writeBehind.maxRetry 2): two tries, as the message's own attempts says.
+      { handle: 'poison', write: poison('k6'), reason: 'rejected by Postgres (23502)', attempts: 2 },
     ] satisfies WriteDeadLetter[]);
     // The dead-letter queue's consumer records them under this table: awaited, so they land before
     // the file's cleanup deletes that record (else it stays in Redis after the run).

@@ -79,7 +79,7 @@ export type {
   TracingInstruments,
 } from './observability/tracing.js';
 export { withSpans } from './observability/with-spans.js';
-export type { DeadLetter, UnreadableDeadLetter } from './queue/dead-letter.js';
+export { type DeadLetter, triesMade, type UnreadableDeadLetter } from './queue/dead-letter.js';
 export type { MemoryQueue } from './queue/memory-queue.js';
 export type { PullWriteQueue } from './queue/pull-queue.js';
 export { checkTakeMax, queueClosedError } from './queue/queue-errors.js';

@@ -118,7 +118,8 @@ export interface RedisStreamQueue extends PullWriteQueue {
  *   instead (XTRIM MINID) would drop an entry still awaiting its retry behind an acked newer one.
  * - `retry`: `XCLAIM … IDLE <claimIdleMs> JUSTID` marks the entries idle without counting a delivery,
  *   so the next `take` of this (or any) consumer reclaims them at once and the count grows by one.
- * - `deadLetter`: `XADD <dead> * w <json> reason <r> attempts <n> handle <id>`, then XACK + XDEL,
+ * - `deadLetter`: `XADD <dead> * w <json> reason <r> attempts <n> handle <id>` (n: the tries made,
+ *   the last one counted, as every queue's dead letters), then XACK + XDEL,
  *   atomically (a Lua script), for entries still in the stream.
  * - `colocated`: when a Strata's L2 is this same Redis (checked once with a marker key), the engine
  *   XADDs the writes inside the L2 script that orders them: a write-behind `set` is one round trip,

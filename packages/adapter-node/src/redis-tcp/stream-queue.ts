@@ -7,6 +7,7 @@ import {
   parseQueuedWrites,
   type QueuedWrite,
   queueClosedError,
+  triesMade,
   type UnreadableDeadLetter,
 } from '@strata/core/driver';
 import type { Redis } from 'ioredis';
@@ -166,7 +167,7 @@ export class StreamQueue implements RedisStreamQueue {
     this.#release(deliveries.map((d) => d.handle));
     const burials = deliveries
       .filter((d) => ENTRY_ID.test(d.handle))
-      .map((d) => ({ id: d.handle, value: JSON.stringify(d.write), reason, attempts: d.attempts }));
+      .map((d) => ({ id: d.handle, value: JSON.stringify(d.write), reason, attempts: triesMade(d) }));
     await this.#bury(burials);
   }
 
@@ -237,7 +238,7 @@ export class StreamQueue implements RedisStreamQueue {
         id: entry.id,
         value: entry.raw,
         reason: `malformed: ${entry.problem}`,
-        attempts: entry.attempts,
+        attempts: triesMade(entry),
       });
     }
     if (burials.length === 0) return;

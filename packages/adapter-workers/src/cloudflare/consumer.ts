@@ -7,6 +7,7 @@ import {
   flushRouted,
   parseQueuedWrite,
   type QueuedWrite,
+  triesMade,
   type UnreadableDeadLetter,
 } from '@strata/core/driver';
 import type { QueueBatch, QueueMessage, QueueProducer } from './bindings.js';
@@ -103,19 +104,27 @@ export async function handleWriteBatch(
   const deliveries: Delivery[] = [];
   const letters: WriteDeadLetter[] = [];
   for (const msg of batch.messages) {
+    // The platform counts this delivery (1 on the first); a Delivery, the ones before it.
     const attempts = Math.max(0, msg.attempts - 1);
     try {
       deliveries.push({ handle: msg.id, write: readWrite(msg.body), attempts });
     } catch (err) {
       const problem = err instanceof Error ? err.message.replace(/^strata: /, '') : String(err);
       const reason = `malformed: ${problem}`;
-      letters.push({ handle: msg.id, write: null, raw: rawText(msg.body), reason, attempts });
+      letters.push({
+        handle: msg.id,
+        write: null,
+        raw: rawText(msg.body),
+        reason,
+        attempts: triesMade({ attempts }),
+      });
     }
   }
   const logger = options.logger ?? consoleLogger('warn');
   const outcome = deliveries.length > 0 ? await flushRouted(target, deliveries, logger) : undefined;
   for (const { delivery, reason } of outcome?.dead ?? []) {
-    letters.push({ handle: delivery.handle, write: delivery.write, reason, attempts: delivery.attempts });
+    // The tries made, this one counted: the message's own `attempts` (and the dead letter's in core).
+    letters.push({ handle: delivery.handle, write: delivery.write, reason, attempts: triesMade(delivery) });
   }
 
   const settled = new Set<string>();

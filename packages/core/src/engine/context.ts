@@ -117,6 +117,16 @@ export class EngineContext {
   }
 
   /**
+   * An L3 read sent again because its connection was lost (engine/read-retry.ts): counted
+   * (`stats().l3ReadRetries`, metric `retry`) and logged, so a flapping network shows before reads fail.
+   */
+  retriedRead(op: string, schema: string, err: unknown): void {
+    this.counters.l3ReadRetries += 1;
+    this.config.metrics.count('retry', { schema, tier: 'l3', op });
+    this.config.logger.warn(`l3 ${op}: connection lost, retried`, { schema, error: messageOf(err) });
+  }
+
+  /**
    * Counts a failed L3 call: among the tier errors, or as `rejected` when Postgres refused the
    * caller's input (a taken unique value is the caller's to fix, not a failing tier).
    */

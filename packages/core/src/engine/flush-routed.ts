@@ -1,5 +1,6 @@
 import { messageOf, StrataError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
+import { triesMade } from '../queue/dead-letter.js';
 import type { Delivery, WriteRoute } from '../queue/types.js';
 import type { FlushOutcome } from './flusher.js';
 import type { Strata } from './strata.js';
@@ -66,7 +67,8 @@ export async function flushRouted(
         schema,
         keyPrefix: keyPrefix ?? null,
         handle: delivery.handle,
-        attempts: delivery.attempts,
+        // The tries made, this one counted (as a dead letter's `attempts`).
+        attempts: triesMade(delivery),
         error: found.message,
       });
       continue;

@@ -1,6 +1,7 @@
 import { isStrataError, messageOf, schemaError } from '../errors.js';
 import { holdsFlush, sqlStateOf } from '../l3/pg-errors.js';
 import type { Row, WriteOutcome } from '../l3/types.js';
+import { triesMade } from '../queue/dead-letter.js';
 import type { Delivery, QueuedWrite } from '../queue/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
@@ -386,16 +387,22 @@ async function failed(
       if (held) outcome.held.push(item.delivery.handle);
       continue;
     }
-    outcome.dead.push({
-      delivery: item.delivery,
-      reason: `rejected by Postgres (${sqlStateOf(err) ?? 'error'})`,
-    });
+    const reason = `rejected by Postgres (${sqlStateOf(err) ?? 'error'})`;
+    outcome.dead.push({ delivery: item.delivery, reason });
     const { cache, delivery } = item;
+    // The tries made, this one counted: what the dead letter and the error say too.
+    const attempts = triesMade(delivery);
+    ctx.config.logger.error('write-behind: dead-lettered', {
+      schema: cache.schema.name,
+      id: item.key,
+      attempts,
+      reason,
+    });
     // A phantom no more: the copy the write put in L1 and L2 goes, unless a newer write replaced it.
     await cache.drop(ctx, [item.key], [delivery.write.version]);
     await settlePending(ctx, cache, [item.key], [delivery.write.version]);
     await publish(cache, [item.key], [delivery.write.version], 'invalidate');
-    reportGaveUp(ctx, cache, item.key, err);
+    reportGaveUp(ctx, cache, item.key, err, attempts);
   }
 }
 
@@ -408,9 +415,15 @@ function markFlushed(ctx: EngineContext, items: readonly Item[]): Promise<void> 
   return markCounters(cache, marks, (err) => ctx.tolerate(cache.schema.name, 'l3', 'mark counters', err));
 }
 
-function reportGaveUp(ctx: EngineContext, cache: SchemaCache, key: string, err: unknown): void {
+/** WRITE_BEHIND_MAX_RETRY to `onWriteError`; `attempts`: the tries made, the last one counted. */
+function reportGaveUp(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  key: string,
+  err: unknown,
+  attempts: number,
+): void {
   const { schema } = cache;
-  const attempts = ctx.config.writeBehind.maxRetry;
   const gaveUp = schemaError(
     'WRITE_BEHIND_MAX_RETRY',
     schema.name,

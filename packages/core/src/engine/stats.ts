@@ -29,6 +29,11 @@ export interface StrataStats {
   negativeHits: number;
   /** L3 queries made for reads (coalesced misses count once). */
   l3Reads: number;
+  /**
+   * L3 reads sent a second time because their connection was lost (a cut, a reset, a pool client
+   * that ended): each is also logged. Not in `errors` unless the second try failed too.
+   */
+  l3ReadRetries: number;
   /** Cache fills skipped because a write raced the read. */
   fencedFills: number;
   /** Reads answered with a row past its fresh time (`stale`), and with a graced row while the source failed (`grace`). */
@@ -69,6 +74,7 @@ export class Counters {
   retried = 0;
   deadLettered = 0;
   l3Reads = 0;
+  l3ReadRetries = 0;
   fencedFills = 0;
   staleHits = 0;
   graceHits = 0;

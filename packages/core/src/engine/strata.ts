@@ -164,7 +164,13 @@ export class Strata {
     const l3 =
       resolved.l3 &&
       traceCalls(
-        timedL3(measuredTier(resolved.l3, 'l3', onCall), resolved.timeouts.l3, resolved.keyPrefix),
+        timedL3(
+          measuredTier(resolved.l3, 'l3', onCall),
+          resolved.timeouts.l3,
+          resolved.keyPrefix,
+          // Counted and logged as it is sent (the context is made below, before any call).
+          (op, schema, err) => this.#ctx.retriedRead(op, schema.name, err),
+        ),
         'l3',
       );
     // Read-your-writes on read replicas (`replicas`): writes note the primary's WAL position.
@@ -764,6 +770,7 @@ export class Strata {
       misses: { ...c.misses },
       negativeHits: c.negativeHits,
       l3Reads: c.l3Reads,
+      l3ReadRetries: c.l3ReadRetries,
       fencedFills: c.fencedFills,
       staleHits: c.staleHits,
       graceHits: c.graceHits,

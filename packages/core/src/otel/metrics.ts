@@ -8,8 +8,9 @@ const defaultMeter = (): Meter => metrics.getMeter('@strata/core');
 /**
  * A {@link MetricsRecorder} that records into OpenTelemetry through `@opentelemetry/api` only (no
  * SDK here): `strata.cache.hits` / `strata.cache.misses` per schema and tier (the hit ratio per
- * tier is hits / (hits + misses)), `strata.errors` and `strata.rejected` per schema, tier and
- * operation, and the `strata.tier.duration` histogram (ms) of every remote call, per tier and op.
+ * tier is hits / (hits + misses)), `strata.errors`, `strata.rejected` and `strata.retries` (L3
+ * reads sent again after a lost connection) per schema, tier and operation, and the
+ * `strata.tier.duration` histogram (ms) of every remote call, per tier and op.
  * With no provider registered the API's instruments are no-ops.
  * @example
  * import { openTelemetryMetrics } from '@strata/core/otel';
@@ -23,6 +24,7 @@ export function openTelemetryMetrics(meter: Meter = defaultMeter()): MetricsReco
     ['miss', counter('strata.cache.misses', 'Reads a tier could not answer')],
     ['error', counter('strata.errors', 'Failures of a tier, the bus, a hook or the queue')],
     ['rejected', counter('strata.rejected', "Calls Postgres refused for the caller's input")],
+    ['retry', counter('strata.retries', 'L3 reads sent again after their connection was lost')],
   ]);
   const duration = meter.createHistogram('strata.tier.duration', {
     description: 'Time of one remote call to a tier',

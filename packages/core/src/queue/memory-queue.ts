@@ -1,6 +1,6 @@
 import { FlushLoop } from '../engine/flush-loop.js';
 import { StrataError } from '../errors.js';
-import type { DeadLetter } from './dead-letter.js';
+import { type DeadLetter, triesMade } from './dead-letter.js';
 import type { PullWriteQueue } from './pull-queue.js';
 import { checkTakeMax, queueClosedError } from './queue-errors.js';
 import { parseQueuedWrites } from './queued-write-schema.js';
@@ -133,9 +133,10 @@ class InMemoryQueue implements MemoryQueue {
       const held = this.#held.get(handle);
       if (held === undefined || !held.inFlight) continue;
       held.inFlight = false;
+      // The deliveries made, this failed one counted (what a dead letter records as `attempts`).
       held.attempts += 1;
       if (held.attempts >= this.#maxAttempts) {
-        this.#bury(held, `max attempts (${this.#maxAttempts})`, held.attempts - 1);
+        this.#bury(held, `max attempts (${this.#maxAttempts})`, held.attempts);
       } else {
         back.push(held);
       }
@@ -148,7 +149,7 @@ class InMemoryQueue implements MemoryQueue {
     for (const delivery of deliveries) {
       const held = this.#held.get(delivery.handle);
       // Already acked or dead-lettered: nothing left to move.
-      if (held !== undefined) this.#bury(held, reason, delivery.attempts);
+      if (held !== undefined) this.#bury(held, reason, triesMade(delivery));
     }
   }
 

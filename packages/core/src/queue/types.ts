@@ -87,7 +87,10 @@ export interface WriteQueue {
   ack(handles: readonly string[]): Promise<void>;
   /** Failed this time: deliver again later (attempts + 1). */
   retry(handles: readonly string[]): Promise<void>;
-  /** Gave up (after max retries): move to the dead-letter store, out of the way of the others. */
+  /**
+   * Gave up (after max retries): move to the dead-letter store, out of the way of the others. The
+   * dead letter's `attempts` is the tries made, the last one counted (`triesMade(delivery)`).
+   */
   deadLetter(deliveries: readonly Delivery[], reason: string): Promise<void>;
   /**
    * Writes enqueued and not yet acknowledged (DirtyCount in the Go library Strata), as far as this

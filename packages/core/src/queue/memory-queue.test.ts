@@ -26,7 +26,7 @@ describe('memory queue', () => {
     ]);
   });
 
-  it('maxAttempts dead-letters a write on the retry that would deliver it once too often', async () => {
+  it('maxAttempts dead-letters a write on the retry that would deliver it once too often (attempts: the tries made)', async () => {
     const queue = createMemoryQueue({ maxAttempts: 3 });
     await queue.enqueue([write(1)]);
     for (const attempts of [0, 1, 2]) {
@@ -37,7 +37,7 @@ describe('memory queue', () => {
     expect(await queue.take(1)).toEqual([]);
     expect(await queue.pending()).toBe(0);
     expect(queue.deadLetters()).toEqual([
-      { handle: '1', write: write(1), reason: 'max attempts (3)', attempts: 2 },
+      { handle: '1', write: write(1), reason: 'max attempts (3)', attempts: 3 },
     ]);
   });
 

@@ -21,9 +21,9 @@ export const MAX_PEERS = 1_024;
  * `readPastReplaced`). A reader knows the peers it heard from: their answers, asks and writes'
  * messages ({@link heard}); one whose every message was lost it cannot wait for. With none known,
  * the first answer ends the settle when it completes the set, and with none at all (a lone
- * instance) the settle runs its bound. A
- * peer that does not answer a reset within the bound (stopped, crashed, a version from before this)
- * is forgotten then: it costs one settle's bound, not every one.
+ * instance) the settle runs its bound. A peer that does not answer a reset within the bound
+ * (stopped, crashed, a version from before this) is forgotten then: it costs one settle's bound,
+ * not every one.
  *
  * An answer published while a peer's subscription is down is lost to it (it found the reset by
  * then, or finds it later, and would wait the bound for an answer already sent:
@@ -35,7 +35,7 @@ export const MAX_PEERS = 1_024;
  * Costs nothing outside a settle: {@link active} is one comparison while none runs.
  */
 export class ResetSettle {
-  /** Peers that answered a reset: the lives they named (per bucket, `{boot}:{tick}`). */
+  /** Known peers: the lives their last answer named (per bucket, `{boot}:{tick}`; none yet: `[]`). */
   readonly #peers = new Map<string, readonly string[]>();
   /** When the running settle ends at the latest (monotonic); 0 when none runs. */
   #until = 0;

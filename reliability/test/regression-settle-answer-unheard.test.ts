@@ -1,6 +1,4 @@
-import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
 import { manualClock, REPLACED_WAIT_MS } from '@strata/core/driver';
-import { uniqueName } from '@strata/devstack/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DEADLINE, REFRESH_PASSED, restartSuite } from '../support/restart-suite.js';
@@ -28,15 +26,9 @@ afterAll(async () => {
 it("a peer's answer sent while this instance's subscription was down is asked for again: its reads do not wait the settle", async () => {
   const schema = s.store.schema('write-behind');
   const clock = manualClock(Date.now());
-  const channel = uniqueName('settle_unheard_bus');
-  const keyPrefix = `${s.store.name}-unheard`;
-  const first = s.instance(keyPrefix, clock, {
-    writeBehind: true,
-    bus: createRedisPubSubBus({ url: s.store.redisUrl, channel }),
-  });
-  const second = s.instance(keyPrefix, clock, {
-    writeBehind: true,
-    bus: createRedisPubSubBus({ url: proxy.url(s.store.redisUrl), channel }),
+  // `second`'s subscription through the proxy.
+  const { channel, first, second } = s.writeBehindPair('unheard', clock, {
+    busUrls: [s.store.redisUrl, proxy.url(s.store.redisUrl)],
   });
   // What goes over the channel, heard by a plain subscriber (the proxy holds only `second`'s).
   const listener = new Redis(s.store.redisUrl);

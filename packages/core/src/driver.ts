@@ -48,7 +48,7 @@ export { createMemoryL1 } from './l1/memory-l1.js';
 export { type HostTimer, timerClock } from './l1/tick-clock.js';
 export type { EvictionPolicy, EvictReason, L1Entry, L1Stats, L1Tier, MemoryL1Options } from './l1/types.js';
 export { decodeEnvelope } from './l2/envelope.js';
-export { getManyByMget, mgetBytes, mgetValues } from './l2/get-many.js';
+export { getManyByMget, mgetValues } from './l2/get-many.js';
 export { ORDERED_PUT_PUBLISH } from './l2/publish-scripts.js';
 export { checkSendBy } from './l2/send-by.js';
 export type { L2Script, L2Tier } from './l2/types.js';

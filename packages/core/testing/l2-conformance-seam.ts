@@ -66,42 +66,6 @@ export function describeSeam(suite: L2Suite): void {
     expect(await suite.l2.getMany([key('order:missing')])).toEqual([null]);
   });
 
-  it('getManyBytes (a tier that has it): what getMany answers, as bytes its text decodes alike', async (ctx) => {
-    const { getManyBytes, text } = suite.l2;
-    if (!getManyBytes || !text) return ctx.skip();
-    expect(typeof text).toBe('function');
-    const values = [...TRICKY_VALUES, ...BINARY_LOOKING_VALUES].map((value, i) => envelope(i, value));
-    const keys = values.map((_, i) => key(`bytes:${i}`));
-    await suite.l2.run(SET_ALL, keys, values);
-    // Bytes that are not UTF-8 (in the owner, the payload, the end): decoded as getMany decodes them.
-    const invalid = [0, 1, 2].map((i) => key(`bytes:invalid:${i}`));
-    await suite.l2.run(
-      script(
-        'set-invalid',
-        `for i, k in ipairs(KEYS) do redis.call('SET', k, ARGV[1] .. ({'\\255', '\\195\\40', '\\226\\130'})[i]) end return 1`,
-      ),
-      invalid,
-      [envelope(1, '{"id":"p1"}')],
-    );
-    await suite.l2.run(
-      script('hset-bytes', "return redis.call('HSET', KEYS[1], 'f', 'v')"),
-      [key('bytes:hash')],
-      [],
-    );
-    const all = [...keys, key('bytes:missing'), ...invalid, key('bytes:hash'), keys[0]!];
-    const strings = await suite.l2.getMany(all);
-    const bytes = await getManyBytes.call(suite.l2, all);
-    expect(bytes).toHaveLength(all.length);
-    const decoded = bytes.map((b) => (b === null ? null : text.call(suite.l2, b, 0, b.length)));
-    expect(decoded).toEqual(strings);
-    expect(decoded.slice(0, values.length)).toEqual(values);
-    for (const b of bytes) if (b !== null) expect(b).toBeInstanceOf(Uint8Array);
-    // A part of the bytes decodes as that part of the string where the bytes before it are ASCII.
-    const first = bytes[0]!;
-    expect(text.call(suite.l2, first, 3, first.length)).toBe(values[0]!.slice(3));
-    expect(await getManyBytes.call(suite.l2, [])).toEqual([]);
-  });
-
   it('one round trip per call whatever the number of keys, none for an empty list', async () => {
     const keys = Array.from({ length: 500 }, (_, i) => key(`trips:${i}`));
     const entries = keys.map((k, i) => ({ key: k, version: i, value: envelope(i, `p${i}`) }));

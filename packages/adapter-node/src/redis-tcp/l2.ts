@@ -1,11 +1,11 @@
 import { type L2Tier, StrataError } from '@strata/core';
-import { checkSendBy, type L2Script, mgetBytes, mgetValues } from '@strata/core/driver';
+import { checkSendBy, type L2Script, mgetValues } from '@strata/core/driver';
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { ClusterL2 } from './cluster-l2.js';
 import { isCluster } from './cluster-slots.js';
 import { WriteCoalescer } from './coalesce-writes.js';
 import { sendEvalsha } from './evalsha-command.js';
-import { sendMget, utf8Text } from './mget-command.js';
+import { sendMget } from './mget-command.js';
 import { quitConnection } from './quit-connection.js';
 import { readyBy } from './ready-by.js';
 import { withStrataRetry } from './reconnect-delay.js';
@@ -108,15 +108,6 @@ class IoredisL2 implements L2Tier {
     // One `.then` for the reply and the failure: no async wrapper or `.catch` promise per read.
     return sendMget(this.#redis, keys).then((reply) => mgetValues(this.name, keys, reply), this.#failed);
   }
-
-  /** `getMany` with the values as the reply's bytes: the read path decodes only their payloads. */
-  getManyBytes(keys: readonly string[]): Promise<(Uint8Array | null)[]> {
-    if (keys.length === 0) return Promise.resolve([]);
-    this.#coalesce.hold();
-    return sendMget(this.#redis, keys, true).then((reply) => mgetBytes(this.name, keys, reply), this.#failed);
-  }
-
-  readonly text = utf8Text;
 
   /** A failed read, told with the connection's own error where this instance owns it. */
   readonly #failed = (err: unknown): never => {

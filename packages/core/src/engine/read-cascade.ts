@@ -449,7 +449,7 @@ function fromL2(
     try {
       // values[0] is the app's tick (see sendRowRead): key i's value is at i + 1.
       const value = values[i + 1] ?? null;
-      if (loaded.floors && value !== null) loaded.floors[i] = cache.floorOf(cache.valueText(value)!);
+      if (loaded.floors && value !== null) loaded.floors[i] = cache.floorOf(value);
       const hit = cache.readL2(ctx, key, value, generations ? generations[i]! : generation, now);
       if (!hit) {
         ctx.miss('l2', name);

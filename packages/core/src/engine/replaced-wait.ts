@@ -126,8 +126,7 @@ export async function readPastReplaced(
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
     const version = waits.version(key);
-    const held = () =>
-      cache.heldIn(cache.valueText(reply.values[i + 1] ?? null), reply.generations?.[i] ?? reply.generation);
+    const held = () => cache.heldIn(reply.values[i + 1] ?? null, reply.generations?.[i] ?? reply.generation);
     if (version === undefined) {
       // Another writer's restore may bring it (its message lost with Redis: nothing told it here).
       if (settling && !missed && held() === 0) missed = true;

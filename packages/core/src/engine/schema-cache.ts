@@ -452,23 +452,6 @@ export class SchemaCache {
     return Number.isSafeInteger(stamp) && stamp >= 0 ? stamp : -1;
   }
 
-  /** `#stampIn` of an owner field in a value's bytes; the tag's stamp decoded as `#stampIn` reads it. */
-  #stampInBytes(value: Uint8Array, from: number, to: number): number {
-    const owner = this.owner;
-    const n = owner.length;
-    if (to - from < n) return -1;
-    for (let j = 0; j < n; j++) if (value[from + j] !== codeAt(owner, j)) return -1;
-    if (!this.tags) return to - from === n ? 0 : -1;
-    if (from + n >= to || value[from + n] !== 46) return -1;
-    const stamp = Number(this.l2!.text!(value, from + n + 1, to));
-    return Number.isSafeInteger(stamp) && stamp >= 0 ? stamp : -1;
-  }
-
-  /** An L2 value as the string `getMany` would have answered (see `L2Tier.getManyBytes`). */
-  valueText(value: L2Value): string | null {
-    return value === null || typeof value === 'string' ? value : this.l2!.text!(value, 0, value.length);
-  }
-
   /**
    * What an L2 value found under `key` says, or undefined when it is a miss: nothing there, another
    * format, a superseded marker (a change outside Strata: Postgres has newer), of a generation
@@ -479,22 +462,14 @@ export class SchemaCache {
   readL2(
     ctx: EngineContext,
     key: string,
-    value: L2Value,
+    value: string | null,
     generation: number,
     now = this.l2Now(),
   ): L2Hit | undefined {
     if (value === null) return undefined;
     // Read in place (no envelope object, no owner string): this runs once per key of every L2 read.
-    // A value as bytes (`getManyBytes`) is read the same way from them, and only its payload decoded.
     const e = this.#header;
-    const text = typeof value === 'string';
-    if (
-      !(text ? e.read(value) : e.readBytes(value)) ||
-      e.kind === 'l' ||
-      e.kind === 'x' ||
-      !isCurrent(e, generation)
-    )
-      return undefined;
+    if (!e.read(value) || e.kind === 'l' || e.kind === 'x' || !isCurrent(e, generation)) return undefined;
     const remaining = remainingMs(e, now);
     // A fresh end further ahead than the TTL was stamped by a clock ahead of this one: the row's
     // age is unknown, so it is a miss (Postgres answers; the fill stamps it again with this clock).
@@ -507,9 +482,7 @@ export class SchemaCache {
       age = this.aging.age(-remaining) as Exclude<Age, 'fresh'> | undefined;
       if (age === undefined) return undefined;
     }
-    const stamp = text
-      ? this.#stampIn(value, e.ownerAt, e.payloadAt - 1)
-      : this.#stampInBytes(value, e.ownerAt, e.payloadAt - 1);
+    const stamp = this.#stampIn(value, e.ownerAt, e.payloadAt - 1);
     if (stamp < 0) return this.#foreign(ctx, key, 'another schema wrote it');
     if (e.kind === 'a') {
       // A cached absence has no row, so no tags: a tag moved since may be a row's written behind
@@ -519,9 +492,7 @@ export class SchemaCache {
     }
     // Every field of the header is taken before the decode (which may read another value with it).
     const { version, pending } = e;
-    const row = this.rows.fromL2(
-      text ? sliceFrom(value, e.payloadAt) : this.l2!.text!(value, e.payloadAt, value.length),
-    );
+    const row = this.rows.fromL2(sliceFrom(value, e.payloadAt));
     if (idKey(row[this.schema.primaryKey.key] as Id) !== key)
       return this.#foreign(ctx, key, 'it holds another id');
     const hit: L2Hit = age
@@ -725,18 +696,16 @@ export class SchemaCache {
     // The floor and resets before sending, as `#readTicked` takes them.
     const floor = watch.readFloor();
     const resets = watch.resets;
-    const l2 = this.l2!;
-    const values = l2.getManyBytes ? l2.getManyBytes(request) : l2.getMany(request);
-    return { values, request, bucket, generation, floor, resets };
+    return { values: this.l2!.getMany(request), request, bucket, generation, floor, resets };
   }
 
   /**
    * The reply to a {@link SentRowRead} (`values`), told to its bucket's watch as `#readTicked` tells
    * it; when it found Redis reset, the read once more in the generation after it (a promise).
    */
-  tookRows(read: SentRowRead, values: L2Value[]): L2Rows | Promise<L2Rows> {
+  tookRows(read: SentRowRead, values: (string | null)[]): L2Rows | Promise<L2Rows> {
     const { watch } = read.bucket;
-    watch.observe(undefined, Number(this.valueText(values[0] ?? null) ?? 0), read.floor, TICK_READ_ONLY);
+    watch.observe(undefined, Number(values[0] ?? 0), read.floor, TICK_READ_ONLY);
     if (watch.resets === read.resets) return { values, generation: read.generation };
     return this.#readTicked(read.request, read.bucket, 1);
   }
@@ -766,11 +735,7 @@ export class SchemaCache {
    * MGET of `request` (the tick key first), told to the watch; once more after a reset it found
    * (`from` 1: a reset was found already, this is that once more).
    */
-  async #readTicked(
-    request: string[],
-    { generation: gen, watch }: Bucket,
-    from = 0,
-  ): Promise<{ values: (string | null)[]; generation: number }> {
+  async #readTicked(request: string[], { generation: gen, watch }: Bucket, from = 0): Promise<L2Rows> {
     for (let attempt = from; ; attempt++) {
       // A schema whose rows live in L2 alone waits for the keyPrefix claim's check (see `checked`):
       // there is no Postgres to read instead.
@@ -1302,10 +1267,7 @@ function pick<T>(items: readonly T[], at: readonly number[] | undefined): readon
  * What `sendRowRead` read: the tick, then a value per key; the generation every value must be
  * of, or, over several buckets, `generations[i]` for key i.
  */
-export type L2Rows = { values: readonly L2Value[]; generation: number; generations?: number[] };
-
-/** An L2 value as a read answered it: a string (`getMany`), its bytes (`getManyBytes`), or none. */
-export type L2Value = string | Uint8Array | null;
+export type L2Rows = { values: readonly (string | null)[]; generation: number; generations?: number[] };
 
 /**
  * An L2 read of rows sent by `sendRowRead`: the tier's promise of the values (the tick first), and
@@ -1313,7 +1275,7 @@ export type L2Value = string | Uint8Array | null;
  * generation the values must be of, and the watch's tick floor and reset count when it was sent.
  */
 export interface SentRowRead {
-  readonly values: Promise<L2Value[]>;
+  readonly values: Promise<(string | null)[]>;
   readonly request: string[];
   readonly bucket: Bucket;
   readonly generation: number;

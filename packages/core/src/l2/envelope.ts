@@ -138,47 +138,6 @@ export class EnvelopeHeader {
     return true;
   }
 
-  /**
-   * {@link read} of a value as its UTF-8 bytes (`L2Tier.getManyBytes`): the same checks and fields,
-   * positions in bytes, and false wherever `read` of the decoded string is: the header up to the
-   * owner is ASCII (a non-ASCII byte is no tag, kind or digit, as its decoded character is none),
-   * and no byte of a multi-byte character is a ';', so the owner ends at the same ';'.
-   */
-  readBytes(value: Uint8Array): boolean {
-    if (value[0] !== TILDE || value[1] !== ONE || value[2] !== SEMICOLON) return false;
-    const k = value[3];
-    if ((k !== 114 && k !== 97 && k !== 108 && k !== 120) || value[4] !== SEMICOLON) return false;
-    const p = value[5];
-    if ((p !== 48 && p !== 49) || value[6] !== SEMICOLON) return false;
-    let i = 7;
-    for (let field = 0; field < 4; field++) {
-      const from = i;
-      let n = 0;
-      for (; ; i++) {
-        const c = value[i];
-        if (c === SEMICOLON) break;
-        // Past the end a byte is undefined, which fails this too.
-        if (!(c !== undefined && c >= 48 && c <= 57)) return false;
-        n = n * 10 + (c - 48);
-      }
-      if (i === from || i - from > 16 || n > Number.MAX_SAFE_INTEGER) return false;
-      if (field === 0) this.version = n;
-      else if (field === 1) this.generation = n;
-      else if (field === 2) this.expiresAt = n;
-      else this.freshUntil = n;
-      i++;
-    }
-    // A loop, not `indexOf`: a Node Buffer's is a call into C++ per value (the owner is a few bytes).
-    let ownerEnd = i;
-    while (ownerEnd < value.length && value[ownerEnd] !== SEMICOLON) ownerEnd++;
-    if (ownerEnd === value.length) return false;
-    this.kind = k === 114 ? 'r' : k === 97 ? 'a' : k === 108 ? 'l' : 'x';
-    this.pending = p === 49;
-    this.ownerAt = i;
-    this.payloadAt = ownerEnd + 1;
-    return true;
-  }
-
   /** Whether the owner field is exactly `owner`, compared in place. */
   ownerIs(value: string, owner: string): boolean {
     return this.payloadAt - 1 - this.ownerAt === owner.length && startsAt(value, owner, this.ownerAt);

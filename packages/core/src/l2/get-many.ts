@@ -34,13 +34,3 @@ export function mgetValues(tier: string, keys: readonly string[], reply: unknown
   for (let i = 0; i < values.length; i++) if (typeof values[i] !== 'string') values[i] = null;
   return values as (string | null)[];
 }
-
-/** {@link mgetValues} of a reply in bytes (`L2Tier.getManyBytes`): anything but bytes reads as `null`. */
-export function mgetBytes(tier: string, keys: readonly string[], reply: unknown): (Uint8Array | null)[] {
-  if (!Array.isArray(reply) || reply.length !== keys.length) {
-    throw new StrataError('L2_UNAVAILABLE', `L2 ${tier} getMany: unexpected reply for ${keys.length} keys`);
-  }
-  const values = reply as unknown[];
-  for (let i = 0; i < values.length; i++) if (!(values[i] instanceof Uint8Array)) values[i] = null;
-  return values as (Uint8Array | null)[];
-}

@@ -27,18 +27,6 @@ export interface L2Tier {
   /** `MGET`: the values in the order of `keys`, `null` where a key holds nothing (or no string). */
   getMany(keys: readonly string[]): Promise<(string | null)[]>;
   /**
-   * Optional, with {@link L2Tier.text}: `getMany` with each value as the reply's bytes (UTF-8), for a
-   * client that can hand them over undecoded. The read path then reads each value's header from the
-   * bytes and turns only the payload into a string, instead of the client decoding every whole value
-   * first. Same request, keys, order, `null`s and failures as `getMany`.
-   */
-  getManyBytes?(keys: readonly string[]): Promise<(Uint8Array | null)[]>;
-  /**
-   * With `getManyBytes`: `bytes[from, to)` decoded as UTF-8 exactly as the client decodes a reply
-   * to `getMany` (invalid sequences and all): the same string, so a value reads the same either way.
-   */
-  text?(bytes: Uint8Array, from: number, to: number): string;
-  /**
    * Runs `script` atomically with `KEYS` = `keys` and `ARGV` = `args` (EVALSHA, falling back to EVAL
    * when the server does not know the script yet). Resolves Redis' reply as the client decodes it:
    * integers as numbers, bulk strings as strings, nil as null, arrays as arrays.

@@ -90,7 +90,5 @@ export function measuredTier<T extends object>(
 
 /** A tier call's name: its method's, and an L2 script's own ('put', 'drop', … say more than 'run'). */
 export function callName(method: string, args: readonly unknown[]): string {
-  if (method === 'run') return (args[0] as { name?: string } | undefined)?.name ?? method;
-  // The byte form of an MGET is the same call (see `L2Tier.getManyBytes`).
-  return method === 'getManyBytes' ? 'getMany' : method;
+  return method === 'run' ? ((args[0] as { name?: string } | undefined)?.name ?? method) : method;
 }

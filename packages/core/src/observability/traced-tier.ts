@@ -5,7 +5,7 @@ import { type CallSite, recording, type SpanAttributes, type Tracer, traced } fr
 /** OpenTelemetry's `db.system.name` of a tier (the L2 seam speaks Redis, the L3 seam Postgres). */
 const SYSTEM: Partial<Record<CallSite, string>> = { l2: 'redis', l3: 'postgresql' };
 /** Not per-request work, or not a call at all: passed through without a span. */
-const UNTRACED = new Set(['close', 'stats', 'subscribe', 'text']);
+const UNTRACED = new Set(['close', 'stats', 'subscribe']);
 /** Calls that only a read below L1 makes: the operation they run under reached that tier. */
 const READS: Partial<Record<CallSite, ReadonlySet<string>>> = {
   l2: new Set(['getMany']),

@@ -124,13 +124,6 @@ export function guardedL2(
     name: tier.name,
     // Empty batches need no round trip, so they need no breaker permit either.
     getMany: (keys) => (keys.length === 0 ? Promise.resolve([]) : call('getMany', () => tier.getMany(keys))),
-    // The byte read is a getMany too (same op, deadline, breaker and timing); only when the tier has one.
-    ...(tier.getManyBytes &&
-      tier.text && {
-        getManyBytes: (keys: readonly string[]) =>
-          keys.length === 0 ? Promise.resolve([]) : call('getMany', () => tier.getManyBytes!(keys)),
-        text: tier.text.bind(tier),
-      }),
     // The call's deadline goes along: a tier must not send the script once the caller gave up.
     run: (script, keys, args) => call(script.name, (sendBy) => tier.run(script, keys, args, sendBy)),
     // Closing must work with the breaker open; it still gets the timeout, so it cannot hang.

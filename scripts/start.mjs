@@ -131,7 +131,9 @@ async function shutdown(code) {
 
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
-    log(`${signal}: stopping`);
+    // Ctrl-C reaches this process twice (the terminal signals the whole group, and npm passes its own
+    // on): say it once.
+    if (!stopping) log(`${signal}: stopping`);
     void shutdown(0);
   });
 }

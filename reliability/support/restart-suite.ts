@@ -58,11 +58,13 @@ export interface RestartSuite {
   /**
    * Two write-behind instances of one app (keyPrefix `<store>-<id>`) on `clock`, each with a bus of
    * its own on one channel of their own: on the shared Redis (which keeps running) unless `busUrls`.
+   * `apart`: each bus on a channel of its own instead, so neither instance hears the other
+   * (`channel` is then `first`'s).
    */
   writeBehindPair(
     id: string,
     clock: ManualClock,
-    options?: { buckets?: number; busUrls?: readonly [string, string] },
+    options?: { buckets?: number; busUrls?: readonly [string, string]; apart?: boolean },
   ): { channel: string; buses: InvalidationBus[]; first: Strata; second: Strata };
   /**
    * The writer of `id`'s queued write `n` gone (`writerBus` closed, it reads nothing): Redis restarts
@@ -78,10 +80,21 @@ export interface RestartSuite {
     n: number;
     again?: string;
   }): Promise<void>;
+  /**
+   * A plain subscriber to `channel` on the shared Redis (or through `via`, a proxy in front of it):
+   * a witness of what goes over the bus, heard by no instance. `onMessage` gets each message's raw
+   * text. Resolves once subscribed; disconnected by `close()` or after the test.
+   */
+  listen(channel: string, onMessage: (raw: string) => void, options?: { via?: TcpProxy }): Promise<Listener>;
   /** Every value in our Redis that mentions `text` (whatever the L2 key and value format). */
   l2ValuesWith(text: string): Promise<string[]>;
   /** What each instance reads for `id` (write-through schema): its n, or the error code. */
   readAll(t: Tally, who: Record<string, Strata>, id: string): Promise<Record<string, unknown>>;
+}
+
+/** A subscriber `RestartSuite.listen` made. */
+export interface Listener {
+  close(): void;
 }
 
 /**
@@ -91,6 +104,7 @@ export interface RestartSuite {
  */
 export function restartSuite(label: string): RestartSuite {
   const clients: Redis[] = [];
+  const listeners: Redis[] = [];
   const instances: Strata[] = [];
   const pools: pg.Pool[] = [];
   const suite = {} as { redis: RedisProcess; store: FaultScratch; proxy: TcpProxy };
@@ -105,6 +119,7 @@ export function restartSuite(label: string): RestartSuite {
     await Promise.allSettled(instances.splice(0).map((s) => s.close()));
     await Promise.allSettled(pools.splice(0).map((p) => p.end()));
     for (const c of clients.splice(0)) c.disconnect();
+    for (const l of listeners.splice(0)) l.disconnect();
     // Each test is its own app (keyPrefix) on the one items table: the closed apps' claims lapse,
     // as stopped apps' would (docs/semantics.md, "One writer per table").
     await lapseWriterClaims(suite.store.pool, suite.store.name);
@@ -175,7 +190,9 @@ export function restartSuite(label: string): RestartSuite {
     writeBehindPair(id, clock, options = {}) {
       const channel = uniqueName(`${label}_bus`);
       const urls = options.busUrls ?? [suite.store.redisUrl, suite.store.redisUrl];
-      const buses = urls.map((url) => createRedisPubSubBus({ url, channel }));
+      const buses = urls.map((url, i) =>
+        createRedisPubSubBus({ url, channel: options.apart && i > 0 ? uniqueName(`${label}_bus`) : channel }),
+      );
       const [first, second] = buses.map((bus) =>
         instance(`${suite.store.name}-${id}`, clock, { writeBehind: true, bus, buckets: options.buckets }),
       ) as [Strata, Strata];
@@ -198,6 +215,14 @@ export function restartSuite(label: string): RestartSuite {
       await reader.flushDirty();
       expect((await suite.store.stored()).get(id)).toBe(n);
       expect((await reader.get(schema, id)).n).toBe(n);
+    },
+    async listen(channel, onMessage, options = {}) {
+      const witness = new Redis(options.via ? options.via.url(suite.store.redisUrl) : suite.store.redisUrl);
+      witness.on('error', () => {}); // through a proxy it is cut with the rest, and reconnects
+      witness.on('message', (_channel: string, raw: string) => onMessage(raw));
+      listeners.push(witness);
+      await witness.subscribe(channel);
+      return { close: () => witness.disconnect() };
     },
     async l2ValuesWith(text) {
       const c = client();

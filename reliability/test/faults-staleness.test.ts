@@ -3,41 +3,32 @@ import { defineSchema, Strata } from '@strata/core';
 import { manualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { codeOf, type FaultScratch, faultScratch, settleBy } from '../support/fault-harness.js';
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import type pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { codeOf, proxiedStore, quietPool, settleBy } from '../support/fault-harness.js';
 
 // Stale-while-revalidate and grace with Postgres really unreachable: the real Postgres behind a
 // loopback TCP proxy that freezes (bytes held) or refuses connections; L2 is the real Redis over TCP.
 
 const L3_TIMEOUT = 400;
 
-let proxy: TcpProxy;
-let store: FaultScratch;
 const pools: pg.Pool[] = [];
 const instances: Strata[] = [];
-
-beforeAll(async () => {
-  store = await faultScratch('faults_swr');
-  proxy = await startTcpProxy(Number(new URL(store.databaseUrl).port || 5432));
-});
-afterEach(async () => {
-  proxy.resume();
-  proxy.refuse(false);
-  await Promise.allSettled(instances.splice(0).map((s) => s.close()));
-  await Promise.allSettled(pools.splice(0).map((p) => p.end()));
-});
-afterAll(async () => {
-  await proxy?.close();
-  await store?.cleanup();
+// The file's store; a proxy in front of its Postgres per test (closed after it, with the test's instances).
+const f = proxiedStore('faults_swr', {
+  afterTest: async () => {
+    f.proxy.resume(); // a test that failed midway may have left it frozen or refusing
+    f.proxy.refuse(false);
+    await Promise.allSettled(instances.splice(0).map((s) => s.close()));
+    await Promise.allSettled(pools.splice(0).map((p) => p.end()));
+  },
 });
 
 const clock = manualClock();
 const schema = () =>
   defineSchema({
-    table: store.table,
-    name: store.name,
+    table: f.store.table,
+    name: f.store.name,
     l1: { ttl: '10s' },
     l2: { ttl: '10s' },
     stale: '1m',
@@ -46,14 +37,12 @@ const schema = () =>
 
 /** A Strata (one instance) whose L3 reaches Postgres only through the proxy, with its own pool. */
 function instance(s: ReturnType<typeof schema>): Strata {
-  const pool = new pg.Pool({ connectionString: proxy.url(store.databaseUrl), max: 2 });
-  pool.on('error', () => {});
-  pool.on('connect', (client) => client.on('error', () => {}));
+  const pool = quietPool(f.proxy.url(f.store.databaseUrl), 2);
   pools.push(pool);
   const strata = new Strata({
-    l2: createIoredisL2(store.redisUrl),
-    l3: createDrizzleL3(drizzle(pool), { migrationsSchema: store.name }),
-    keyPrefix: store.name,
+    l2: createIoredisL2(f.store.redisUrl),
+    l3: createDrizzleL3(drizzle(pool), { migrationsSchema: f.store.name }),
+    keyPrefix: f.store.name,
     clock,
     timeouts: { l2: '1s', l3: L3_TIMEOUT },
     schemas: [s],
@@ -67,9 +56,9 @@ describe('Postgres frozen', () => {
     const s = schema();
     const strata = instance(s);
     await strata.set(s, { id: 'frozen', n: 1 });
-    await store.pool.query(`update "${store.name}".items set n = 2 where id = 'frozen'`);
+    await f.store.pool.query(`update "${f.store.name}".items set n = 2 where id = 'frozen'`);
     clock.advance(11_000);
-    proxy.pause();
+    f.proxy.pause();
     const started = performance.now();
     const stale = await settleBy(strata.get(s, 'frozen'), L3_TIMEOUT / 2);
     expect(codeOf(stale)).toBe('OK');
@@ -85,7 +74,7 @@ describe('Postgres frozen', () => {
     // The refresh started by the stale read timed out while frozen (counted, not thrown at anyone).
     await strata.settled();
     expect(strata.stats().errorsBy.l3).toBeGreaterThanOrEqual(2);
-    proxy.resume();
+    f.proxy.resume();
     // Still stale: this read starts a new refresh, which reaches Postgres now.
     expect((await strata.get(s, 'frozen')).n).toBe(1);
     await strata.settled();
@@ -100,14 +89,14 @@ describe('Postgres down', () => {
     const writer = instance(s);
     await writer.set(s, { id: 'down', n: 7 });
     clock.advance(11_000 + 60_000 + 1_000); // past the stale window, inside grace
-    proxy.pause();
+    f.proxy.pause();
     const fromL1 = await settleBy(writer.get(s, 'down'), L3_TIMEOUT * 3);
     expect(codeOf(fromL1)).toBe('OK');
     if ('ok' in fromL1 && fromL1.ok) expect(fromL1.value.n).toBe(7);
     expect(writer.stats().graceHits).toBe(1);
-    proxy.resume();
+    f.proxy.resume();
 
-    proxy.refuse(true);
+    f.proxy.refuse(true);
     const reader = instance(s); // no connection yet: every one it opens is refused
     const fromL2 = await settleBy(reader.get(s, 'down'), L3_TIMEOUT * 3);
     expect(codeOf(fromL2)).toBe('OK');
@@ -117,9 +106,9 @@ describe('Postgres down', () => {
     clock.advance(5 * 60_000);
     const ended = await settleBy(reader.get(s, 'down'), L3_TIMEOUT * 3);
     expect(codeOf(ended)).toBe('L3_UNAVAILABLE');
-    proxy.refuse(false);
+    f.proxy.refuse(false);
     expect((await reader.get(s, 'down')).n).toBe(7);
-    const stored = await store.stored();
+    const stored = await f.store.stored();
     expect(stored.get('down')).toBe(7);
   });
 });

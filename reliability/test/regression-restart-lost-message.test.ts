@@ -2,7 +2,6 @@ import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
 import type { Strata } from '@strata/core';
 import { manualClock, REPLACED_WAIT_MS } from '@strata/core/driver';
 import { uniqueName } from '@strata/devstack/testing';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEADLINE, REFRESH_PASSED, restartSuite } from '../support/restart-suite.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
@@ -46,12 +45,9 @@ async function writeUnheard(first: Strata, second: Strata, id: string, n: number
   const schema = s.store.schema('write-behind');
   // A plain subscriber through the same proxy: a message the cut let through would reach it too.
   // (`second`'s own count of messages is no witness: its subscription coming back asks for answers.)
-  const witness = new Redis(proxy.url(s.store.redisUrl));
-  witness.on('error', () => {}); // cut with the rest: it reconnects
   const got: string[] = [];
-  witness.on('message', (_channel: string, raw: string) => got.push(raw));
+  const witness = await s.listen(channel, (raw) => got.push(raw), { via: proxy }); // cut with the rest: it reconnects
   try {
-    await witness.subscribe(channel);
     const gaps = second.stats().busGaps;
     proxy.pause();
     await first.set(schema, { id, n, label: `first-v${n}` });
@@ -65,7 +61,7 @@ async function writeUnheard(first: Strata, second: Strata, id: string, n: number
       'second never got the message',
     ).toEqual([]);
   } finally {
-    witness.disconnect();
+    witness.close();
   }
 }
 

@@ -1,6 +1,4 @@
-import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
 import { manualClock } from '@strata/core/driver';
-import { uniqueName } from '@strata/devstack/testing';
 import { describe, expect, it } from 'vitest';
 import { REFRESH_PASSED, restartSuite } from '../support/restart-suite.js';
 
@@ -23,13 +21,13 @@ describe('Redis restarted before an instance heard that its queued write was rep
   it('with its data: the instance that finds the reset first reads the newer write, not what Postgres has', async () => {
     const clock = manualClock(Date.now());
     const id = 'unheard';
-    const keyPrefix = `${s.store.name}-${id}`;
     const schema = s.store.schema('write-behind');
-    // `second` subscribes where `first` does not publish: `first`'s message never reaches it.
-    const bus = (what: string) =>
-      createRedisPubSubBus({ url: s.redis.url, channel: uniqueName(`replaced_unheard_${what}`) });
-    const first = s.instance(keyPrefix, clock, { writeBehind: true, bus: bus('first') });
-    const second = s.instance(keyPrefix, clock, { writeBehind: true, bus: bus('second') });
+    // `second` subscribes where `first` does not publish: `first`'s message never reaches it. Both
+    // buses on the restarted Redis.
+    const { first, second } = s.writeBehindPair(id, clock, {
+      busUrls: [s.redis.url, s.redis.url],
+      apart: true,
+    });
     for (const x of [first, second]) await x.find(schema, 'warm-up'); // subscribed, knows this Redis life
 
     await second.set(schema, { id, n: 1, label: 'second-v1' });

@@ -1,5 +1,4 @@
 import { manualClock, REPLACED_WAIT_MS } from '@strata/core/driver';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DEADLINE, REFRESH_PASSED, restartSuite } from '../support/restart-suite.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
@@ -31,14 +30,12 @@ it("a peer's answer sent while this instance's subscription was down is asked fo
     busUrls: [s.store.redisUrl, proxy.url(s.store.redisUrl)],
   });
   // What goes over the channel, heard by a plain subscriber (the proxy holds only `second`'s).
-  const listener = new Redis(s.store.redisUrl);
   const answers: { restored: boolean; ask: boolean; origin: string }[] = [];
+  const listener = await s.listen(channel, (raw) => {
+    const m = JSON.parse(raw) as { restored?: true; ask?: true; origin: string };
+    if (m.restored || m.ask) answers.push({ restored: !!m.restored, ask: !!m.ask, origin: m.origin });
+  });
   try {
-    await listener.subscribe(channel);
-    listener.on('message', (_channel: string, raw: string) => {
-      const m = JSON.parse(raw) as { restored?: true; ask?: true; origin: string };
-      if (m.restored || m.ask) answers.push({ restored: !!m.restored, ask: !!m.ask, origin: m.origin });
-    });
     for (const x of [first, second]) await x.find(schema, 'warm-up'); // subscribed, knows this Redis life
 
     proxy.pause(); // `second` hears nothing from here
@@ -67,6 +64,6 @@ it("a peer's answer sent while this instance's subscription was down is asked fo
     expect(answers.filter((a) => a.origin === firstId && a.restored)).toHaveLength(2);
     expect(answers.filter((a) => a.origin === secondId && a.restored).length).toBeGreaterThanOrEqual(1);
   } finally {
-    listener.disconnect();
+    listener.close();
   }
 });

@@ -1,7 +1,6 @@
 import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
 import { manualClock } from '@strata/core/driver';
 import { uniqueName } from '@strata/devstack/testing';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DEADLINE, REFRESH_PASSED, restartSuite } from '../support/restart-suite.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
@@ -55,31 +54,29 @@ it('an ask heard just before the next reset is not answered in that life before 
     writeBehind: true,
     bus: createRedisPubSubBus({ url: proxyS.url(s.store.redisUrl), channel }),
   });
-  const listener = new Redis(s.store.redisUrl);
   const heard: Heard[] = [];
+  const listener = await s.listen(channel, (raw) => {
+    const m = JSON.parse(raw) as {
+      origin: string;
+      ids: string[] | null;
+      restored?: true;
+      ask?: true;
+      ticks?: string[];
+    };
+    // An ask may carry its sender's answer too (it answered the life it is in): an ask first.
+    const what = m.ask
+      ? 'ask'
+      : m.restored
+        ? 'restored'
+        : m.ids === null
+          ? 'all'
+          : m.ids.includes('k')
+            ? 'k'
+            : 'other';
+    const tick = m.ticks?.[0];
+    heard.push({ origin: m.origin, what, boot: tick?.slice(0, tick.lastIndexOf(':')) });
+  });
   try {
-    await listener.subscribe(channel);
-    listener.on('message', (_channel: string, raw: string) => {
-      const m = JSON.parse(raw) as {
-        origin: string;
-        ids: string[] | null;
-        restored?: true;
-        ask?: true;
-        ticks?: string[];
-      };
-      // An ask may carry its sender's answer too (it answered the life it is in): an ask first.
-      const what = m.ask
-        ? 'ask'
-        : m.restored
-          ? 'restored'
-          : m.ids === null
-            ? 'all'
-            : m.ids.includes('k')
-              ? 'k'
-              : 'other';
-      const tick = m.ticks?.[0];
-      heard.push({ origin: m.origin, what, boot: tick?.slice(0, tick.lastIndexOf(':')) });
-    });
     for (const x of [first, second]) await x.find(schema, 'warm-up');
     const resets = () => second.stats().errorsBy['l2-reset'] ?? 0;
 
@@ -139,6 +136,6 @@ it('an ask heard just before the next reset is not answered in that life before 
   } finally {
     proxyF.resume();
     proxyS.resume();
-    listener.disconnect();
+    listener.close();
   }
 });

@@ -1,7 +1,6 @@
 import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
 import { manualClock } from '@strata/core/driver';
 import { uniqueName } from '@strata/devstack/testing';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DEADLINE, REFRESH_PASSED, restartSuite } from '../support/restart-suite.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
@@ -40,13 +39,11 @@ it('a reader waits for a writer it heard only through a write, not only for the 
   });
   const peer = s.instance(keyPrefix, clock, { writeBehind: true, bus: bus(s.store.redisUrl) });
   // Who answers, as a plain subscriber hears it.
-  const witness = new Redis(s.store.redisUrl);
   const restored: string[] = [];
-  witness.on('message', (_channel: string, raw: string) => {
+  const witness = await s.listen(channel, (raw) => {
     if ((JSON.parse(raw) as { restored?: true }).restored) restored.push(raw);
   });
   try {
-    await witness.subscribe(channel);
     for (const x of [reader, peer]) await x.find(schema, 'warm-up');
     // A first reset: `peer` answers it, so `reader` knows `peer`.
     await s.restart({ dropData: true });
@@ -87,6 +84,6 @@ it('a reader waits for a writer it heard only through a write, not only for the 
     expect((await s.store.stored()).get('k')).toBe(2);
   } finally {
     l2Proxy.resume();
-    witness.disconnect();
+    witness.close();
   }
 });

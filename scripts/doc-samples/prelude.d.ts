@@ -32,6 +32,12 @@ interface Env {
   WRITES_DLQ: Queue;
 }
 declare const env: Env;
+/** What `wrangler types` declares for a test's `exports` of 'cloudflare:workers': the Worker's main module. */
+declare namespace Cloudflare {
+  interface GlobalProps {
+    mainModule: { default: ExportedHandler<Env> };
+  }
+}
 
 // docs/api.md's OpenTelemetry SDK setup: packages Strata does not depend on.
 declare module '@opentelemetry/exporter-prometheus';

@@ -381,11 +381,18 @@ describe('npm start (scripts/start.mjs)', () => {
     const child = script;
     expect(child, 'the first step did not start the demo').toBeDefined();
     if (!child || wranglerGroup === undefined) return;
+    // Twice, as Ctrl-C under npm does (the terminal signals the group, then npm passes its own on):
+    // the second comes while the first stop runs. One stop, said once.
+    child.kill('SIGTERM');
+    await waitFor('the stop to begin', 10_000, () =>
+      /^start: SIGTERM: stopping$/m.test(output) ? true : undefined,
+    );
     child.kill('SIGTERM');
     const code = await waitFor('start.mjs to exit', 30_000, () =>
       child.exitCode !== null || child.signalCode !== null ? (child.exitCode ?? child.signalCode) : undefined,
     );
     expect(code, output).toBe(0);
+    expect(output.match(/^start: SIGTERM: stopping$/gm)).toHaveLength(1);
     expect(output).toMatch(/process group \d+ is gone/);
     expect(output).toMatch(/devstack stopped/);
     // The run's encryption key is gone, so are its cached rows: no key of its prefix is left.

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { neon } from '@neondatabase/serverless';
-import { isStrataError } from '@strata/core';
+import { isStrataError, type StrataError } from '@strata/core';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { serviceUrls, testDevstack, uniqueName } from '@strata/devstack/testing';
 import { sql } from 'drizzle-orm';
@@ -167,6 +167,17 @@ it('rejects misnamed and duplicate-numbered files before applying anything; igno
 
   error = await failure(migrateFrom(db, join(f.dir, 'missing')));
   expect(error.message).toContain('cannot read the migrations directory');
+  // A relative directory: the message names where it was looked for, why it failed, and what to do.
+  error = await failure(migrateFrom(db, 'no-such-migrations'));
+  expect(isStrataError(error, 'INVALID_CONFIG')).toBe(true);
+  expect(error.message).toContain(
+    `cannot read the migrations directory no-such-migrations (${join(process.cwd(), 'no-such-migrations')}): it does not exist. Create it with NNN_description.sql files`,
+  );
+  expect((error as StrataError).details).toEqual({
+    dir: 'no-such-migrations',
+    path: join(process.cwd(), 'no-such-migrations'),
+  });
+  expect((error.cause as { code?: string }).code).toBe('ENOENT');
 });
 
 it('serialises concurrent runs: every file is applied once', async () => {

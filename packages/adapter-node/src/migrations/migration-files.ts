@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { StrataError } from '@strata/core';
 
 /** One `NNN_description.sql` file, read. */
@@ -33,7 +33,14 @@ function invalid(message: string, details: Record<string, unknown>, cause?: unkn
  */
 export async function readMigrationFiles(dir: string): Promise<MigrationFile[]> {
   const entries = await readdir(dir, { withFileTypes: true }).catch((cause: unknown) => {
-    throw invalid(`cannot read the migrations directory ${dir}`, { dir }, cause);
+    // A relative dir is read from the process's working directory, which is often not the app's folder.
+    const path = resolve(dir);
+    const why = (cause as { code?: unknown })?.code === 'ENOENT' ? 'it does not exist' : String(cause);
+    throw invalid(
+      `cannot read the migrations directory ${dir} (${path}): ${why}. Create it with NNN_description.sql files, or pass the directory's path; migrateFrom is only for SQL files of your own (strata.migrate() and drizzle-kit need none)`,
+      { dir, path },
+      cause,
+    );
   });
   const named: { number: bigint; fileName: string }[] = [];
   for (const entry of entries) {

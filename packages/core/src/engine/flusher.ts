@@ -89,10 +89,7 @@ export async function flushDeliveries(
         outcome.foreign.push(delivery.handle);
         continue;
       }
-      outcome.dead.push({
-        delivery,
-        reason: `undecodable row: ${messageOf(err)}`,
-      });
+      poison(ctx, cache!, delivery, `undecodable row: ${messageOf(err)}`, outcome);
       continue;
     }
     // A rolling deploy: another live version's write with a column this one does not map would
@@ -111,7 +108,7 @@ export async function flushDeliveries(
     const pk = cache.schema.primaryKey.key;
     // The version guards the message's id: a row naming another id would overwrite that row unguarded.
     if (row && idKey(row[pk] as Id) !== write.id) {
-      outcome.dead.push({ delivery, reason: `the row's primary key is not the message's id ${write.id}` });
+      poison(ctx, cache, delivery, `the row's primary key is not the message's id ${write.id}`, outcome);
       continue;
     }
     items.push({
@@ -130,6 +127,27 @@ export async function flushDeliveries(
     await applyOrSplit(ctx, items, outcome, publish);
   }
   return outcome;
+}
+
+/**
+ * Dead-letters a write no retry can apply (its row does not decode, or names another id): counted
+ * (`errorsBy.flush`, `deadLettered`) and logged as a write Postgres refused for good is, never silently.
+ */
+function poison(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  delivery: Delivery,
+  reason: string,
+  outcome: FlushOutcome,
+): void {
+  outcome.dead.push({ delivery, reason });
+  ctx.counters.error('flush');
+  ctx.config.logger.error('write-behind: dead-lettered', {
+    schema: cache.schema.name,
+    id: delivery.write.id,
+    attempts: triesMade(delivery),
+    reason,
+  });
 }
 
 /**

@@ -30,6 +30,7 @@ import { type Id, idKey, mayBeKey, normalizeId } from './ids.js';
 import { InflightLoads } from './inflight-loads.js';
 import { KeyOrder } from './key-order.js';
 import type { KeySpace } from './keys.js';
+import { RestoreChain } from './l2-reset.js';
 import type { L2Watch } from './l2-watch.js';
 import type { L3Claim } from './l3-claim.js';
 import type { ShapeTail } from './live-shapes.js';
@@ -152,8 +153,12 @@ export class SchemaCache {
    * 10,000 keys, the oldest forgotten first.
    */
   readonly #announced = new Map<string, number>();
-  /** Own pending rows being put back after a Redis reset: reads of L2 wait for it (see `#readTicked`). */
-  restoring: Promise<unknown> | undefined;
+  /** Own pending rows put back after Redis resets, one restore at a time (see `RestoreChain`). */
+  readonly restore = new RestoreChain();
+  /** The restores under way: reads of L2 wait for them (see `#readTicked`). */
+  get restoring(): Promise<void> | undefined {
+    return this.restore.running;
+  }
   /** Loads below L1 in flight, by key: concurrent misses share one (request coalescing). */
   readonly inflight = new InflightLoads();
   /** Writes that began in this instance, and those running: a search fills only when none ran meanwhile. */

@@ -250,7 +250,7 @@ export class SchemaCache {
         this.l2 &&
         new SchemaGeneration(this.l2, keys, config.clock, watches[b]!, claim, () => {
           // Loads still out would fill L1 (`offerL1` no longer declines) and be joined (l3-claim.test.ts);
-          // L1 goes too: `offerL1` asks bucket 0's generation, not that of the bucket a row came from.
+          // L1 goes too: a bucket turned out another app's, nothing held of the schema is kept.
           this.clears += 1;
           this.inflight.clear();
           this.l1?.clear();
@@ -327,8 +327,12 @@ export class SchemaCache {
     const l1 = this.l1;
     if (!l1) return true;
     // Reads take L2 unchecked until L3 names its database: what they found may be another app's, so
-    // L1 keeps none of it (an L1 hit never asks again). Checked at the next generation read.
-    if (this.generation?.readsUnchecked) return true;
+    // L1 keeps none of it (an L1 hit never asks again). Checked at the next generation read. Asked
+    // of the key's own bucket: each has its own claim and check, and a row of bucket k read
+    // unchecked says nothing of bucket 0, which may never have been read (l3-claim.test.ts).
+    const generation =
+      this.buckets.length === 1 ? this.generation : this.buckets[this.router.bucket(key)]!.generation;
+    if (generation?.readsUnchecked) return true;
     const announced = this.#announced.size === 0 ? undefined : this.#announced.get(key);
     if (announced !== undefined && announced > version) return false;
     const ttl = this.aging && !held && value !== ABSENT ? this.aging.hold(ttlMs) : ttlMs;

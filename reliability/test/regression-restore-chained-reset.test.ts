@@ -1,7 +1,13 @@
-import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
+import {
+  createIoredisL2,
+  createRedisPubSubBus,
+  createRedisStreamQueue,
+} from '@strata/adapter-node/redis-tcp';
 import { clusterBuckets, Strata } from '@strata/core';
 import { manualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
+import { uniqueName } from '@strata/devstack/testing';
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { REFRESH_PASSED, restartSuite } from '../support/restart-suite.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
@@ -13,7 +19,9 @@ import { startTcpProxy } from '../support/tcp-proxy.js';
 // bucket 1's shard restarts empty too and the writer finds it. No restore was started for it (one
 // ran), and the running one had put bucket 1's rows back before that reset: they were gone from L2
 // and every other instance read Postgres below the writer's acknowledged write until the flush.
-// Now a reset found while a restore runs makes one more restore once it ends.
+// Now a reset found while a restore runs makes one more restore once it ends, and that one answers
+// the later reset (`answerReset`: the first one's answer is for no later reset), so that readers
+// settling after it go on rather than wait their bound.
 
 const s = restartSuite('reg_restore_chain');
 
@@ -23,8 +31,11 @@ describe('a bucket reset found while a restore of another bucket runs', () => {
     const keyPrefix = `${s.store.name}-chain`;
     const schema = s.store.schema('write-behind');
     const queueProxy = await startTcpProxy(Number(new URL(s.store.redisUrl).port || 6379));
-    const open = (queueUrl: string) =>
+    const channel = uniqueName('restore_chain_bus');
+    const open = (instanceId: string, queueUrl: string) =>
       new Strata({
+        instanceId,
+        coherence: { bus: createRedisPubSubBus({ url: s.store.redisUrl, channel }) },
         l2: createIoredisL2(s.client()),
         l3: createDrizzleL3(s.store.db, { migrationsSchema: s.store.name }),
         clock,
@@ -35,9 +46,18 @@ describe('a bucket reset found while a restore of another bucket runs', () => {
         writeBehind: { queue: createRedisStreamQueue({ url: queueUrl, keyPrefix, allowVolatile: true }) },
         schemas: [schema],
       });
-    const writer = open(queueProxy.url(s.store.redisUrl));
-    const other = open(s.store.redisUrl);
+    const writer = open('writer', queueProxy.url(s.store.redisUrl));
+    const other = open('other', s.store.redisUrl);
     const redis = s.client();
+    // The writer's answers (`restored`), each with the Redis life it names per bucket.
+    const listener = new Redis(s.store.redisUrl); // the bus's Redis
+    const answers: string[][] = [];
+    await listener.subscribe(channel);
+    listener.on('message', (_channel: string, raw: string) => {
+      const m = JSON.parse(raw) as { origin: string; restored?: true; ticks?: string[] };
+      if (m.origin === 'writer' && m.restored) answers.push(m.ticks ?? []);
+    });
+    const boot = (tick: string | undefined) => tick?.slice(0, tick.lastIndexOf(':'));
     try {
       const ids = Array.from({ length: 8 }, (_, i) => `c${i}`);
       for (const id of ids) await writer.set(schema, { id, n: 1, label: `chain-${id}` });
@@ -75,6 +95,10 @@ describe('a bucket reset found while a restore of another bucket runs', () => {
       for (const id of ids) {
         expect((await other.find(schema, id))?.n, `the other instance reads ${id}`).toBe(1);
       }
+      // Bucket 1's reset answered, in the life it is in now, by the restore it asked for.
+      const life1 = await redis.get(`{${keyPrefix}#1}:boot`);
+      expect(life1).toBeTruthy();
+      await expect.poll(() => answers.some((a) => boot(a[1]) === life1), { timeout: 5_000 }).toBe(true);
       expect(await s.store.stored(), 'Postgres has not had the flush').toEqual(new Map());
       await writer.flushDirty();
       expect([...(await s.store.stored()).values()]).toEqual(ids.map(() => 1));
@@ -82,6 +106,7 @@ describe('a bucket reset found while a restore of another bucket runs', () => {
       queueProxy.resume();
       await Promise.allSettled([writer.close(), other.close()]);
       await queueProxy.close();
+      listener.disconnect();
     }
   });
 });

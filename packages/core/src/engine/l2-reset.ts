@@ -50,20 +50,15 @@ export class RestoreChain {
   }
 }
 
-/** What the restores tell the other instances (see `Coherence`). */
-export interface ResetTell {
-  /** A bus is configured: every write-behind schema settles and answers, whatever it holds. */
-  readonly bus: boolean;
-  publish: Coherence['publish'];
-  publishRestored: Coherence['publishRestored'];
-}
+/** What the restores tell the other instances through (see `Coherence`). */
+type ResetTell = Pick<Coherence, 'publish' | 'publishRestored'>;
 
 /**
  * Redis (bucket `b`'s shard) was reset, as `cache` is concerned: its cached rows go (its
  * generation there moves past every one seen: `SchemaCache.reset`); this instance's unflushed
  * write-behind writes go back into L2 (the queue still has them), the rows of those that replaced
  * them are taken into the new generation, and the keys of other writes it was told of wait for
- * their writers (`HeardVersions`): see {@link restoreAfterReset}. With a bus, every write-behind
+ * their writers (`HeardVersions`): see {@link restoreAfterReset}. With a `bus`, every write-behind
  * schema settles (reads that miss L2 wait for the other writers' restores) and answers (see
  * `ResetSettle`), whatever it holds itself. The other instances are told (they also find out
  * themselves at their next generation read).
@@ -73,12 +68,13 @@ export function schemaReset(
   cache: SchemaCache,
   replace: string,
   b: number,
+  bus: boolean,
   tell: ResetTell,
 ): void {
   cache.reset(replace, b);
   const own = cache.ownPending;
-  if (own && tell.bus) own.settle.begin();
-  if (own && (own.afterReset || tell.bus)) restoreAfterReset(ctx, cache, tell);
+  if (own && bus) own.settle.begin();
+  if (own && (own.afterReset || bus)) restoreAfterReset(ctx, cache, tell);
   void tell.publish(cache, null, null, 'invalidateAll');
 }
 
@@ -97,7 +93,7 @@ export function restoreAfterReset(ctx: EngineContext, cache: SchemaCache, tell: 
       const checked = await restoreOwnPending(ctx, cache);
       ctx.track(
         tellRestored((...a) => tell.publish(...a), cache, checked).then(() =>
-          answerReset(ctx, cache, resets, (c) => tell.publishRestored(c)),
+          answerReset(ctx, cache, resets, () => tell.publishRestored(cache)),
         ),
       );
     } catch (err) {

@@ -153,12 +153,8 @@ export class SchemaCache {
    * 10,000 keys, the oldest forgotten first.
    */
   readonly #announced = new Map<string, number>();
-  /** Own pending rows put back after Redis resets, one restore at a time (see `RestoreChain`). */
+  /** Own pending rows put back after Redis resets, one restore at a time: reads of L2 wait for them (see `#readTicked`). */
   readonly restore = new RestoreChain();
-  /** The restores under way: reads of L2 wait for them (see `#readTicked`). */
-  get restoring(): Promise<void> | undefined {
-    return this.restore.running;
-  }
   /** Loads below L1 in flight, by key: concurrent misses share one (request coalescing). */
   readonly inflight = new InflightLoads();
   /** Writes that began in this instance, and those running: a search fills only when none ran meanwhile. */
@@ -330,9 +326,8 @@ export class SchemaCache {
     // L1 keeps none of it (an L1 hit never asks again). Checked at the next generation read. Asked
     // of the key's own bucket: each has its own claim and check, and a row of bucket k read
     // unchecked says nothing of bucket 0, which may never have been read (l3-claim.test.ts).
-    const generation =
-      this.buckets.length === 1 ? this.generation : this.buckets[this.router.bucket(key)]!.generation;
-    if (generation?.readsUnchecked) return true;
+    const { buckets } = this;
+    if (buckets[buckets.length > 1 ? this.router.bucket(key) : 0]!.generation?.readsUnchecked) return true;
     const announced = this.#announced.size === 0 ? undefined : this.#announced.get(key);
     if (announced !== undefined && announced > version) return false;
     const ttl = this.aging && !held && value !== ABSENT ? this.aging.hold(ttlMs) : ttlMs;
@@ -700,7 +695,7 @@ export class SchemaCache {
     for (let i = 0; i < keys.length; i++) request[i + 1] = this.keys.row(keys[i]!);
     const bucket = this.buckets[0]!;
     const generation = bucket.generation!.known();
-    if (generation === undefined || this.restoring) return this.#readTicked(request, bucket);
+    if (generation === undefined || this.restore.running) return this.#readTicked(request, bucket);
     const { watch } = bucket;
     // The floor and resets before sending, as `#readTicked` takes them.
     const floor = watch.readFloor();
@@ -751,7 +746,7 @@ export class SchemaCache {
       const generation = gen!.known() ?? (await (this.l3 ? gen!.current() : gen!.checked()));
       // A reset found (by that generation read, or the last attempt's reply): this instance's own
       // unflushed writes are put back first (see `restoreOwnPending`).
-      if (this.restoring) await this.restoring;
+      if (this.restore.running) await this.restore.running;
       const floor = watch.readFloor();
       const resets = watch.resets;
       const values = await this.l2!.getMany(request);

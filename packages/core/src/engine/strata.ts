@@ -32,7 +32,7 @@ import { type FlushOutcome, flushDeliveries, type Publish } from './flusher.js';
 import { runHook } from './hooks.js';
 import { type Id, idKey, normalizeId } from './ids.js';
 import { type After, namedKeys, rowId, type Turn } from './key-order.js';
-import { type ResetTell, schemaReset } from './l2-reset.js';
+import { schemaReset } from './l2-reset.js';
 import { L2Watch } from './l2-watch.js';
 import { L3Claim } from './l3-claim.js';
 import { mergeSkipped } from './merge-refused.js';
@@ -827,7 +827,7 @@ export class Strata {
         }),
       ),
     );
-    await Promise.all(mine.map((rt) => rt.restoring));
+    await Promise.all(mine.map((rt) => rt.restore.running));
   }
 
   /**
@@ -933,12 +933,8 @@ export class Strata {
     this.#config.logger.warn('L2 was reset: dropping every cached row', { why });
     // The tag counter went back with Redis: stamps from before would outrank every move after.
     this.#tagClock?.forget(true);
-    const tell: ResetTell = {
-      bus: Boolean(this.#config.coherence.bus),
-      publish: (...a) => this.#coherence.publish(...a),
-      publishRestored: (cache) => this.#coherence.publishRestored(cache),
-    };
-    for (const rt of this.#registry.all()) schemaReset(this.#ctx, rt, replace, b, tell);
+    const bus = Boolean(this.#config.coherence.bus);
+    for (const rt of this.#registry.all()) schemaReset(this.#ctx, rt, replace, b, bus, this.#coherence);
   }
 
   async #readComplete(rt: SchemaCache, id: Id): Promise<Row | null> {

@@ -4,7 +4,14 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDrizzleL3 } from '../src/drizzle/index.js';
-import { createMemoryQueue, defineSchema, type L2Tier, Strata, type StrataError } from '../src/index.js';
+import {
+  clusterBuckets,
+  createMemoryQueue,
+  defineSchema,
+  type L2Tier,
+  Strata,
+  type StrataError,
+} from '../src/index.js';
 import { countingL2, strataRejection } from '../testing/l2-helpers.js';
 import { deferred } from './support/deferred.js';
 import { type EngineStack, engineStack } from './support/stack.js';
@@ -56,6 +63,8 @@ function app(
     l3?: ReturnType<typeof createDrizzleL3>;
     writeMode?: 'write-through' | 'write-behind';
     schema?: ReturnType<typeof defineSchema>;
+    /** L2 split into this many buckets (`clusterBuckets`; on one Redis here). */
+    buckets?: number;
   } = {},
 ) {
   const warnings: string[] = [];
@@ -67,6 +76,7 @@ function app(
     keyPrefix: options.keyPrefix ?? stack.keyPrefix,
     schemas: [options.schema ?? schemaOf(options.writeMode)],
     writeBehind: { queue: createMemoryQueue() },
+    ...(options.buckets && { buckets: options.buckets, bucketing: clusterBuckets }),
     logger: { debug: () => {}, info: () => {}, warn: keep, error: keep },
   });
   return { strata, warnings };
@@ -253,4 +263,36 @@ it('a conflict found while an unchecked L2 read is out: no later read joins that
   expect((await b.get(players, 'f1')).username, "L1 kept none of the unchecked read's rows").toBe('b-f1');
   await a.strata.close();
   await b.close();
+});
+
+// Each bucket has its own claim key (`{prefix#b}:l3`) and its own check (`SchemaGeneration`): a row
+// of bucket 1 read unchecked says nothing of bucket 0, never read. `offerL1` asked bucket 0's
+// generation only: "L1 kept none of the unchecked read's rows: expected 'a-…' to be 'b-…'".
+it('over buckets: a row read unchecked from bucket 1, bucket 0 never read: L1 keeps none of it', async () => {
+  const players = defineSchema({ table: stack.tables.players }); // with L1
+  const keyPrefix = `${stack.keyPrefix}bk`;
+  const a = app('a', { schema: players, buckets: 2, keyPrefix });
+  const ids = Array.from({ length: 8 }, (_, i) => `bk${i}`);
+  for (const id of ids) await a.strata.set(players, { ...row(`a-${id}`), id });
+  const inOne = (await stack.redis.keys(`{${keyPrefix}#1}:*`)).flatMap((k) =>
+    ids.filter((id) => k.endsWith(`:r:${id}`)),
+  );
+  const id = inOne[0]!;
+  expect(id, 'an id in bucket 1').toBeDefined();
+  await other.execute(
+    sql.raw(
+      `insert into "${stack.name}"."players" (id, username, level, xp, score, active, created_at) values ('${id}', 'b-${id}', 1, 0, 0, true, '2026-01-01')`,
+    ),
+  );
+  const slow = slowIdentityL3();
+  const { strata: b, warnings } = app('b', { l3: slow.l3, schema: players, buckets: 2, keyPrefix });
+  // Past 200 ms: bucket 1's L2 unchecked (app a's row), bucket 0's generation never read.
+  expect((await b.get(players, id)).username).toBe(`a-${id}`);
+  slow.name();
+  await b.migrate(); // the identity answered: the next read of bucket 1 checks its claim
+  expect((await b.get(players, id)).username, "L1 kept none of the unchecked read's rows").toBe(`b-${id}`);
+  expect(warnings.join('\n')).toMatch(/belongs to an app on another database/);
+  await a.strata.close();
+  await b.close();
+  await stack.redis.del(...(await stack.redis.keys(`{${keyPrefix}#*`)));
 });

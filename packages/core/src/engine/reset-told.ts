@@ -99,7 +99,8 @@ export async function answerReset(
     return;
   }
   // Another reset found meanwhile: an answer now would name that life before this instance put its
-  // writes back there; readers wait for that reset's own answer, or their bound.
+  // writes back there; readers wait for that reset's own answer (the restore it asked for, run once
+  // this one ends: `RestoreChain`), or their bound.
   if (cache.buckets.some((b, i) => b.watch.resets !== resets[i])) return;
   await publishRestored(cache);
 }

@@ -30,6 +30,7 @@ import { type Id, idKey, mayBeKey, normalizeId } from './ids.js';
 import { InflightLoads } from './inflight-loads.js';
 import { KeyOrder } from './key-order.js';
 import type { KeySpace } from './keys.js';
+import { RestoreChain } from './l2-reset.js';
 import type { L2Watch } from './l2-watch.js';
 import type { L3Claim } from './l3-claim.js';
 import type { ShapeTail } from './live-shapes.js';
@@ -152,8 +153,8 @@ export class SchemaCache {
    * 10,000 keys, the oldest forgotten first.
    */
   readonly #announced = new Map<string, number>();
-  /** Own pending rows being put back after a Redis reset: reads of L2 wait for it (see `#readTicked`). */
-  restoring: Promise<unknown> | undefined;
+  /** Own pending rows put back after Redis resets, one restore at a time: reads of L2 wait for them (see `#readTicked`). */
+  readonly restore = new RestoreChain();
   /** Loads below L1 in flight, by key: concurrent misses share one (request coalescing). */
   readonly inflight = new InflightLoads();
   /** Writes that began in this instance, and those running: a search fills only when none ran meanwhile. */
@@ -245,7 +246,7 @@ export class SchemaCache {
         this.l2 &&
         new SchemaGeneration(this.l2, keys, config.clock, watches[b]!, claim, () => {
           // Loads still out would fill L1 (`offerL1` no longer declines) and be joined (l3-claim.test.ts);
-          // L1 goes too: `offerL1` asks bucket 0's generation, not that of the bucket a row came from.
+          // L1 goes too: a bucket turned out another app's, nothing held of the schema is kept.
           this.clears += 1;
           this.inflight.clear();
           this.l1?.clear();
@@ -322,8 +323,11 @@ export class SchemaCache {
     const l1 = this.l1;
     if (!l1) return true;
     // Reads take L2 unchecked until L3 names its database: what they found may be another app's, so
-    // L1 keeps none of it (an L1 hit never asks again). Checked at the next generation read.
-    if (this.generation?.readsUnchecked) return true;
+    // L1 keeps none of it (an L1 hit never asks again). Checked at the next generation read. Asked
+    // of the key's own bucket: each has its own claim and check, and a row of bucket k read
+    // unchecked says nothing of bucket 0, which may never have been read (l3-claim.test.ts).
+    const { buckets } = this;
+    if (buckets[buckets.length > 1 ? this.router.bucket(key) : 0]!.generation?.readsUnchecked) return true;
     const announced = this.#announced.size === 0 ? undefined : this.#announced.get(key);
     if (announced !== undefined && announced > version) return false;
     const ttl = this.aging && !held && value !== ABSENT ? this.aging.hold(ttlMs) : ttlMs;
@@ -691,7 +695,7 @@ export class SchemaCache {
     for (let i = 0; i < keys.length; i++) request[i + 1] = this.keys.row(keys[i]!);
     const bucket = this.buckets[0]!;
     const generation = bucket.generation!.known();
-    if (generation === undefined || this.restoring) return this.#readTicked(request, bucket);
+    if (generation === undefined || this.restore.running) return this.#readTicked(request, bucket);
     const { watch } = bucket;
     // The floor and resets before sending, as `#readTicked` takes them.
     const floor = watch.readFloor();
@@ -742,7 +746,7 @@ export class SchemaCache {
       const generation = gen!.known() ?? (await (this.l3 ? gen!.current() : gen!.checked()));
       // A reset found (by that generation read, or the last attempt's reply): this instance's own
       // unflushed writes are put back first (see `restoreOwnPending`).
-      if (this.restoring) await this.restoring;
+      if (this.restore.running) await this.restore.running;
       const floor = watch.readFloor();
       const resets = watch.resets;
       const values = await this.l2!.getMany(request);

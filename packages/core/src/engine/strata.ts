@@ -32,10 +32,10 @@ import { type FlushOutcome, flushDeliveries, type Publish } from './flusher.js';
 import { runHook } from './hooks.js';
 import { type Id, idKey, normalizeId } from './ids.js';
 import { type After, namedKeys, rowId, type Turn } from './key-order.js';
+import { schemaReset } from './l2-reset.js';
 import { L2Watch } from './l2-watch.js';
 import { L3Claim } from './l3-claim.js';
 import { mergeSkipped } from './merge-refused.js';
-import { restoreOwnPending } from './own-pending.js';
 import { type PreparedRow, prepareRow } from './prepare.js';
 import {
   l1ReadStatus,
@@ -48,7 +48,6 @@ import {
 import type { ReadStatus } from './read-status.js';
 import { Registry, type SchemaRef } from './registry.js';
 import type { ReplicaRouter } from './replica-reads.js';
-import { answerReset, tellRestored } from './reset-told.js';
 import { SchemaCache } from './schema-cache.js';
 import { countRows, searchCachedRows, searchRows } from './search.js';
 import { lastUser, shareTier } from './shared-tiers.js';
@@ -828,7 +827,7 @@ export class Strata {
         }),
       ),
     );
-    await Promise.all(mine.map((rt) => rt.restoring));
+    await Promise.all(mine.map((rt) => rt.restore.running));
   }
 
   /**
@@ -934,37 +933,8 @@ export class Strata {
     this.#config.logger.warn('L2 was reset: dropping every cached row', { why });
     // The tag counter went back with Redis: stamps from before would outrank every move after.
     this.#tagClock?.forget(true);
-    for (const rt of this.#registry.all()) {
-      rt.reset(replace, b);
-      // This instance's unflushed write-behind writes go back into L2 (the queue still has them),
-      // the rows of those that replaced them are taken into the new generation, and the keys of
-      // other writes it was told of wait for their writers (`HeardVersions`).
-      // With a bus, every write-behind schema settles (reads that miss L2 wait for the other
-      // writers' restores) and answers (see `ResetSettle`), whatever it holds itself.
-      if (rt.ownPending && this.#config.coherence.bus) rt.ownPending.settle.begin();
-      if (rt.ownPending && (rt.ownPending.afterReset || this.#config.coherence.bus) && !rt.restoring) {
-        // The resets this restore is for: its answer is for no later one (see `answerReset`).
-        const resets = rt.buckets.map((bucket) => bucket.watch.resets);
-        const restoring = restoreOwnPending(this.#ctx, rt)
-          // Reads of other instances may wait for these keys (see `ReplacedWaits`): told they are
-          // back, not waited for here (a publish counts and logs its own failure), then that this
-          // instance is done (`answerReset`).
-          .then((checked) => {
-            this.#ctx.track(
-              tellRestored((...a) => this.#coherence.publish(...a), rt, checked).then(() =>
-                answerReset(this.#ctx, rt, resets, (cache) => this.#coherence.publishRestored(cache)),
-              ),
-            );
-          })
-          .catch((err: unknown) => this.#ctx.tolerate(rt.schema.name, 'l2', 'restore-pending', err))
-          .finally(() => {
-            rt.restoring = undefined;
-          });
-        rt.restoring = restoring;
-        this.#ctx.track(restoring);
-      }
-      void this.#coherence.publish(rt, null, null, 'invalidateAll');
-    }
+    const bus = Boolean(this.#config.coherence.bus);
+    for (const rt of this.#registry.all()) schemaReset(this.#ctx, rt, replace, b, bus, this.#coherence);
   }
 
   async #readComplete(rt: SchemaCache, id: Id): Promise<Row | null> {

@@ -105,11 +105,14 @@ export function taggedWriteBehindSuite(label: string) {
   return {
     schema,
     n,
-    /** A (clock 10 s ahead), B (right) and C (7 s behind) of a new app; `wrap[i]` on the i-th one's L3. */
-    async three(wrap: readonly (WrapL3 | undefined)[] = []) {
+    /**
+     * A (clock 10 s ahead), B (right) and C (7 s behind) of a new app, or on `offsets` (ms) of their
+     * own; `wrap[i]` on the i-th one's L3.
+     */
+    async three(wrap: readonly (WrapL3 | undefined)[] = [], offsets: readonly number[] = OFFSETS) {
       run += 1;
       const keyPrefix = `${name}_${run}`;
-      const all = OFFSETS.map((o, i) => instance(keyPrefix, o, { ...(wrap[i] && { wrap: wrap[i] }) }));
+      const all = offsets.map((o, i) => instance(keyPrefix, o, { ...(wrap[i] && { wrap: wrap[i] }) }));
       for (const x of all) await x.find(schema, 'warm-up'); // subscribed, generation and tags known
       const [a, b, c] = all as [Strata, Strata, Strata];
       return {

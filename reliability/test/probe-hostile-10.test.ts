@@ -1,5 +1,6 @@
 import { Q } from '@strata/core';
 import { describe, expect, it } from 'vitest';
+import { type HoldAt, heldL3 } from '../support/held-l3.js';
 import { BOUND_MS, taggedWriteBehindSuite } from '../support/tagged-write-behind-suite.js';
 
 // Hostile round 10: what the earlier probes and the deployment models do not walk, on one
@@ -127,6 +128,45 @@ describe('a transaction over queued rows while another instance runs invalidateA
       'every instance agrees',
     );
   }, 30_000);
+});
+
+describe('a held transaction over queued rows, invalidateAll (and a queued set) from the others meanwhile', () => {
+  // B's transaction has its versions reserved; its statement is held before Postgres sees it, or
+  // its reply after the commit, while C runs invalidateAll and A queues a newer set of one key.
+  for (const at of ['before', 'reply'] as HoldAt[])
+    it(`held ${at === 'before' ? 'before Postgres' : 'after the commit'}: every tier ends at the last writes`, async () => {
+      let held!: ReturnType<typeof heldL3>;
+      const { a, b, c, id, fresh } = await suite.three([
+        undefined,
+        (base) => {
+          held = heldL3(base, at);
+          return held.l3;
+        },
+      ]);
+      const [k, j, m] = [id('k'), id('j'), id('m')];
+      await a.setMany(schema, [
+        { id: k, n: 1 },
+        { id: j, n: 1 },
+        { id: m, n: 1 },
+      ]);
+      for (const x of [a, b, c]) expect(await n(x, m)).toBe(1);
+      held.holdNext();
+      const tx = b.tx().set(schema, { id: k, n: 2 }).set(schema, { id: m, n: 2 }).delete(schema, j).commit();
+      await expect.poll(held.reached).toBe(true);
+      await c.invalidateAll(schema);
+      await a.set(schema, { id: m, n: 3 }); // after the transaction's reservation: newer
+      for (const x of [a, b, c]) await x.find(schema, k); // refills after invalidateAll
+      held.open();
+      await tx;
+      const want = { [k]: 2, [j]: null, [m]: 3 };
+      converged(await suite.converge({ A: a, B: b, C: c }, want, BOUND_MS + 500), 'before the flush');
+      for (const x of [a, b, c]) await x.flushDirty();
+      expect(await suite.stored([k, j, m])).toEqual(want);
+      converged(
+        await suite.converge({ A: a, B: b, C: c, fresh: fresh() }, want, BOUND_MS + 500),
+        'after the flush',
+      );
+    }, 30_000);
 });
 
 describe('searchCached after another instance deleted a listed row and Redis restarted', () => {

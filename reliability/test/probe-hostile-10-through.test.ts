@@ -139,3 +139,24 @@ describe('write-through batches straddling a Redis SIGKILL (restarted on its AOF
       converged(took, `${op} ${result}`);
     }, 30_000);
 });
+
+describe('one batch naming a key twice, the second a partial row (write-through)', () => {
+  // See probe-hostile-10.test.ts: the later partial row of a key merges over its earlier row.
+  for (const how of ['setMany', 'tx'] as const)
+    it(`${how}: the later partial row merges over the earlier whole one, in every tier`, async () => {
+      const { a, b, c, id, fresh } = await suite.three();
+      const k = id('k');
+      await a.set(schema, { id: k, n: 1, league: '7' });
+      const rows = [{ id: k, n: 2, league: '8' }, { id: k, n: 3 } as never];
+      if (how === 'setMany') await b.setMany(schema, rows);
+      else await b.tx().set(schema, rows[0]!).set(schema, rows[1]!).commit();
+      const seen = async () =>
+        Promise.all(
+          [a, b, c, fresh()].map(async (x) => {
+            const row = await x.find(schema, k);
+            return `${row?.n}/${row?.league}`;
+          }),
+        );
+      await expect.poll(seen, { timeout: 1_500 }).toEqual(['3/8', '3/8', '3/8', '3/8']);
+    }, 30_000);
+});

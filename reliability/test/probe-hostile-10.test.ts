@@ -255,3 +255,39 @@ describe('clocks 10 minutes apart (A ahead, C behind) writing the same keys in t
     );
   }, 60_000);
 });
+
+describe('one batch naming a key twice, the second a partial row, across a Redis restart', () => {
+  // BROKE → fixed (engine/batch-collapse.ts): setMany and a transaction kept only each key's last
+  // row, so the columns the earlier row gave and the later one left out were dropped, though the
+  // call was acknowledged (two separate sets, or two queued writes folded at a flush, keep them).
+  // On the old code: `B reads its batch: expected [ 3, '7' ] to deeply equal [ 3, '8' ]` (setMany),
+  // and the same for the transaction.
+  for (const how of ['setMany', 'tx'] as const)
+    it(`${how}: the later partial row merges over the earlier whole one, in Postgres and every tier`, async () => {
+      const { a, b, c, all, id, fresh } = await suite.three();
+      const [k, j] = [id('k'), id('j')];
+      await a.set(schema, { id: k, n: 1, league: '7' });
+      await a.flushDirty();
+      if (how === 'setMany')
+        await b.setMany(schema, [
+          { id: k, n: 2, league: '8' },
+          { id: j, n: 1, league: '9' },
+          { id: k, n: 3 } as never, // league left out: the '8' just above stands
+        ]);
+      else
+        await b
+          .tx()
+          .set(schema, { id: k, n: 2, league: '8' })
+          .set(schema, { id: j, n: 1, league: '9' })
+          .set(schema, { id: k, n: 3 } as never)
+          .commit();
+      const league = async (x: (typeof all)[number], key: string) => (await x.find(schema, key))?.league;
+      expect([await n(b, k), await league(b, k)], 'B reads its batch').toEqual([3, '8']);
+      await suite.restartRedis(all);
+      converged(await suite.converge({ A: a, B: b, C: c }, { [k]: 3, [j]: 1 }, 5_000), 'after the restart');
+      for (const x of all) await x.flushDirty();
+      expect(await suite.stored([k, j])).toEqual({ [k]: 3, [j]: 1 });
+      for (const x of [a, b, c, fresh()])
+        expect([await league(x, k), await league(x, j)]).toEqual(['8', '9']);
+    }, 30_000);
+});

@@ -126,8 +126,10 @@ describe('partial sets racing an outside UPDATE of another column, relayed by ch
   // the flush then refuses that write as not newer (a redelivery), counts it as flushed, logs and
   // reports nothing. Failure on this code: `Postgres: the acknowledged n: expected { n: 1, note:
   // 'outside' } to deeply equal { n: 2, note: 'outside' }`, with stats() showing deadLettered 0,
-  // errors 0. Only `capture.check()` says `function … (outdated)`, and a relay's first poll warns
-  // (status 'not-installed') if a logger is given; instances without a relay say nothing.
+  // errors 0 (the refused write counts in `flushed`). Only `capture.check()` says `function …
+  // (outdated)`, and the relaying instance's `stats().capture.notInstalled` names the table (a
+  // warning if a logger is given) while its polls go on applying changes ('applied'); instances
+  // without a relay say nothing.
   // What would fix it: a write-behind instance whose L3 has capture checks the trigger's mode for
   // its tables before its first write (the check the relay already runs) and refuses writes
   // (INVALID_CONFIG) or makes the trigger decide bump vs log from the live writer claim

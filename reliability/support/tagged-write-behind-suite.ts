@@ -32,9 +32,12 @@ const taggedTable = (pgName: string) =>
  * schema, and per test three instances on clocks 10 s ahead, right and 7 s behind (a new keyPrefix
  * each: a new app; the previous one's write claims lapse after the test). Every instance has its
  * own pool and Redis connections (L2, pub/sub bus, Redis Stream queue); nothing flushes on its
- * own (`flushDirty` only).
+ * own (`flushDirty` only). `writeMode` 'write-through' makes it the same app writing through.
  */
-export function taggedWriteBehindSuite(label: string) {
+export function taggedWriteBehindSuite(
+  label: string,
+  writeMode: 'write-behind' | 'write-through' = 'write-behind',
+) {
   const { databaseUrl } = serviceUrls();
   const name = uniqueName(label);
   const admin = new pg.Pool({ connectionString: databaseUrl, max: 2 });
@@ -42,7 +45,7 @@ export function taggedWriteBehindSuite(label: string) {
   const table = taggedTable(name);
   const schema = defineSchema({
     table,
-    writeMode: 'write-behind',
+    writeMode,
     tags: (row: { league: string }) => [`league:${row.league}`],
     l1: { ttl: '10m' },
   });
@@ -64,7 +67,9 @@ export function taggedWriteBehindSuite(label: string) {
     await Promise.allSettled(opened.splice(0).map((s) => s.close()));
     for (const c of clients.splice(0)) c.disconnect();
     await Promise.allSettled(pools.splice(0).map((p) => p.end()));
-    await admin.query(`update "${name}"._strata_writers set expires_at = now() - interval '1 second'`);
+    // (A write-through app may not have made the claims table yet.)
+    if ((await admin.query(`select to_regclass('"${name}"._strata_writers') as t`)).rows[0]?.t)
+      await admin.query(`update "${name}"._strata_writers set expires_at = now() - interval '1 second'`);
   });
   afterAll(async () => {
     await dropScratchSchema(admin, name);
@@ -105,11 +110,14 @@ export function taggedWriteBehindSuite(label: string) {
   return {
     schema,
     n,
-    /** A (clock 10 s ahead), B (right) and C (7 s behind) of a new app; `wrap[i]` on the i-th one's L3. */
-    async three(wrap: readonly (WrapL3 | undefined)[] = []) {
+    /**
+     * A (clock 10 s ahead), B (right) and C (7 s behind) of a new app, or on `offsets` (ms) of their
+     * own; `wrap[i]` on the i-th one's L3.
+     */
+    async three(wrap: readonly (WrapL3 | undefined)[] = [], offsets: readonly number[] = OFFSETS) {
       run += 1;
       const keyPrefix = `${name}_${run}`;
-      const all = OFFSETS.map((o, i) => instance(keyPrefix, o, { ...(wrap[i] && { wrap: wrap[i] }) }));
+      const all = offsets.map((o, i) => instance(keyPrefix, o, { ...(wrap[i] && { wrap: wrap[i] }) }));
       for (const x of all) await x.find(schema, 'warm-up'); // subscribed, generation and tags known
       const [a, b, c] = all as [Strata, Strata, Strata];
       return {
@@ -130,10 +138,14 @@ export function taggedWriteBehindSuite(label: string) {
       );
       return Object.fromEntries(ids.map((x) => [x, rows.find((r) => r.id === x)?.n ?? null]));
     },
-    /** SIGKILL of the redis-server, restarted on its AOF; resolves once every bus subscribed again. */
-    async restartRedis(all: readonly Strata[]): Promise<void> {
+    /**
+     * SIGKILL of the redis-server, restarted on its AOF (after `whileDown` resolved, if given);
+     * resolves once every bus subscribed again.
+     */
+    async restartRedis(all: readonly Strata[], whileDown?: () => Promise<void>): Promise<void> {
       const gaps = all.map((x) => x.stats().busGaps);
       await redis.kill();
+      await whileDown?.();
       await redis.start();
       const deadline = Date.now() + 10_000;
       while (all.some((x, i) => x.stats().busGaps <= gaps[i]!)) {

@@ -2,6 +2,8 @@ import { isStrataError, StrataError } from '../errors.js';
 import { sqlStateOf } from '../l3/pg-errors.js';
 import type { L3Tier, Row, WriteOutcome } from '../l3/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
+import type { CompiledSchema } from '../schema/types.js';
+import { laterSetOver } from './batch-collapse.js';
 import type { EngineContext } from './context.js';
 import { markCounters, marksOf } from './counter-marks.js';
 import { idKey, normalizeId } from './ids.js';
@@ -99,7 +101,7 @@ export async function commitWrites(
   writes: readonly KeyedWrite[],
   timeoutMs: number,
 ): Promise<TxWritten & { rowOf: Map<string, Row> }> {
-  const plan: Plan = { cache, ...collapse(writes), encrypted: [] };
+  const plan: Plan = { cache, ...collapse(cache.schema, writes), encrypted: [] };
   const [written] = await commitPlans(ctx, [plan], timeoutMs);
   const rowOf = new Map<string, Row>();
   // `rows` holds the sets Postgres applied, in order: a skipped one (`refused`) has none.
@@ -294,7 +296,7 @@ async function plan(
       op.kind === 'set' ? await prepareRow(ctx, cache, op.value) : deleteOf(cache, op.id);
     groups.get(cache)?.push(write) ?? groups.set(cache, [write]);
   }
-  return [...groups].map(([cache, writes]) => ({ cache, ...collapse(writes), encrypted: [] }));
+  return [...groups].map(([cache, writes]) => ({ cache, ...collapse(cache.schema, writes), encrypted: [] }));
 }
 
 /** A delete of `id` (as the caller gave it: a bad one throws) as a write. */
@@ -304,19 +306,21 @@ function deleteOf(cache: SchemaCache, id: unknown): KeyedWrite {
 }
 
 /**
- * Writes of one schema in call order collapsed to each key's last (the net effect), in the order of
- * those last writes. A set after a delete of its key is a new row, not an update of the deleted one:
- * its key is in `replaced`.
+ * Writes of one schema in call order collapsed to each key's net effect, in the order of its last
+ * writes: a set after a set of its key over it (`laterSetOver`: the columns it leaves out keep the
+ * earlier set's), a delete over anything. A set after a delete of its key is a new row, not an
+ * update of the deleted one: its key is in `replaced`.
  */
-function collapse(writes: readonly KeyedWrite[]): Pick<Plan, 'writes' | 'replaced'> {
+function collapse(schema: CompiledSchema, writes: readonly KeyedWrite[]): Pick<Plan, 'writes' | 'replaced'> {
   const deleted = new Set<string>();
   const replaced = new Set<string>();
   const last = new Map<string, KeyedWrite>();
   for (const write of writes) {
     if (!write.row) deleted.add(write.key);
     else if (deleted.has(write.key)) replaced.add(write.key);
+    const earlier = last.get(write.key)?.row;
     last.delete(write.key);
-    last.set(write.key, write);
+    last.set(write.key, write.row ? { ...write, row: laterSetOver(schema, earlier, write.row) } : write);
   }
   return { writes: [...last.values()], replaced };
 }

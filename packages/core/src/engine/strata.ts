@@ -19,6 +19,7 @@ import { guardedL2 } from '../resilience/guard-l2.js';
 import type { Schema } from '../schema/define-schema.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { ADMIN, type AdminAccess } from './admin-access.js';
+import { laterSetOver } from './batch-collapse.js';
 import { entriesOf, idsOf, withMapKey } from './batch-input.js';
 import { bucketRoot, checkBuckets } from './buckets.js';
 import { existsOne, invalidateOne, invalidateSchema } from './cache-control.js';
@@ -522,7 +523,9 @@ export class Strata {
 
   /**
    * Writes many rows (an array, or a Map / record keyed by id) in one batch: L3 in chunked multi-row
-   * upserts inside one transaction, L2 in one pipelined request. Several rows with one id: the last wins.
+   * upserts inside one transaction, L2 in one pipelined request. Several rows with one id: each
+   * later one over the ones before it, as sets one after the other (the columns it leaves out keep
+   * their values); the key takes the last one's place in the batch.
    */
   async setMany<S extends AnySchema>(
     schema: S,
@@ -542,8 +545,9 @@ export class Strata {
       const byKey = new Map<string, PreparedRow>();
       for (const [mapKey, value] of entries) {
         const prepared = await prepareRow(this.#ctx, rt, withMapKey(rt, mapKey, value));
+        const earlier = byKey.get(prepared.key)?.row;
         byKey.delete(prepared.key);
-        byKey.set(prepared.key, prepared);
+        byKey.set(prepared.key, { ...prepared, row: laterSetOver(rt.schema, earlier, prepared.row) });
       }
       if (byKey.size === 0) return [];
       const waiting = turn.wait();

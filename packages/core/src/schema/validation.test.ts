@@ -50,7 +50,10 @@ describe('row validation beyond drizzle-zod', () => {
     for (const bad of ['\u0000', 'a\u0000b', 'end\u0000']) {
       expect(await refusal({ title: bad })).toMatchObject({ code: 'VALIDATION_FAILED', field: 'title' });
       expect(await refusal({ id: bad })).toMatchObject({ code: 'VALIDATION_FAILED', field: 'id' });
-      expect(await refusal({ tags: ['ok', bad] })).toMatchObject({ code: 'VALIDATION_FAILED', field: 'tags' });
+      expect(await refusal({ tags: ['ok', bad] })).toMatchObject({
+        code: 'VALIDATION_FAILED',
+        field: 'tags',
+      });
     }
     expect((await refusal({ title: 'a\u0000' }))?.message).toMatch(/NUL character .*22021/);
     // `json` stores an escaped NUL as it is (jsonb refuses it: 22P05, left to Postgres).

@@ -1,14 +1,19 @@
 /**
- * The write-behind consumer isolate with Upstash unreachable (a loopback port nothing listens on:
- * the connection is refused, as when the REST endpoint drops it) while Postgres answers. Postgres
- * is the truth and the flush goes on; what a flush could not tell L2 must not outlive the message.
+ * The write-behind consumer isolate with a tier unreachable. Upstash: a loopback port nothing
+ * listens on (the connection is refused, as when the REST endpoint drops it) while Postgres
+ * answers: Postgres is the truth and the flush goes on; what a flush could not tell L2 must not
+ * outlive the message. Neon: every query's fetch aborted before it leaves (the isolate's L3 down,
+ * Upstash up): the write must stay on the queue however long that lasts.
  */
 import { createExecutionContext, createMessageBatch, getQueueResult } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { neon } from '@neondatabase/serverless';
-import type { Strata } from '@strata/core';
+import { Strata } from '@strata/core';
+import { createDrizzleL3 } from '@strata/core/drizzle';
+import { createUpstashL2 } from '@strata/core/upstash';
+import { drizzle } from 'drizzle-orm/neon-http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { handleWriteBatch, type QueueProducer } from '../src/cloudflare/index.js';
+import { createCloudflareQueue, handleWriteBatch, type QueueProducer } from '../src/cloudflare/index.js';
 import { WB_QUEUE, wbStrata } from './fixtures/wb-app.js';
 import { type WbTestTable, wbTestTable } from './support/write-behind.js';
 
@@ -45,12 +50,13 @@ async function deliver(
   bodies: readonly unknown[],
   attempts: number,
   deadLetter?: QueueProducer,
+  requeue?: QueueProducer,
 ) {
   const batch = createMessageBatch<unknown>(
     WB_QUEUE,
     bodies.map((body) => ({ id: `m${++sent}`, attempts, body, timestamp: new Date() })),
   );
-  await handleWriteBatch(consumer, batch, deadLetter ? { deadLetter } : {});
+  await handleWriteBatch(consumer, batch, { ...(deadLetter && { deadLetter }), ...(requeue && { requeue }) });
   const result = await getQueueResult(batch, createExecutionContext());
   return { acked: result.explicitAcks.length, retried: result.retryMessages.length };
 }
@@ -97,5 +103,66 @@ describe('the consumer with L2 unreachable', () => {
     const settled = last.acked === 1 && letters.bodies.length === 1;
     if (settled) expect(await t.producer().find(t.schema, 'p1')).toBeNull();
     else expect(last).toEqual({ acked: 0, retried: 1 });
+  });
+});
+
+/** The consumer isolate, cold, its every Neon query aborted before it is sent. */
+function consumerWithoutL3(): Strata {
+  const strata = new Strata({
+    l2: createUpstashL2({ url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN }),
+    l3: createDrizzleL3(drizzle(neon(env.DATABASE_URL, { fetchOptions: { signal: AbortSignal.abort() } }))),
+    writeBehind: { queue: createCloudflareQueue(env.WB), maxRetry: 2 },
+    schemas: [t.schema],
+    keyPrefix: t.keyPrefix,
+  });
+  closed.push(strata);
+  return strata;
+}
+
+describe('the consumer with L3 unreachable', () => {
+  it('without requeue, retries a held write at every delivery: the platform counts each against max_retries', async () => {
+    const { bodies, producer } = keeping();
+    await t.producer(producer).set(t.schema, { id: 'h1', name: 'held', level: 1 });
+    const consumer = consumerWithoutL3();
+    // Past writeBehind.maxRetry (2) and wrangler's max_retries (3): never dead by the flush, so the
+    // platform takes it to the dead-letter queue as it is, while every isolate reads it from L2.
+    for (const attempts of [1, 2, 3, 4]) {
+      expect(await deliver(consumer, bodies, attempts)).toEqual({ acked: 0, retried: 1 });
+    }
+    expect(await t.producer().find(t.schema, 'h1')).toMatchObject({ name: 'held' });
+    expect(await t.row('h1')).toBeUndefined();
+  });
+
+  it('with requeue, sends a held write again as a new message (after its delay) and acks the delivery', async () => {
+    const { bodies, producer } = keeping();
+    await t.producer(producer).set(t.schema, { id: 'h2', name: 'held', level: 2 });
+    const again = keeping();
+    const delays: (number | undefined)[] = [];
+    const requeue: QueueProducer = {
+      async sendBatch(messages) {
+        const list = [...messages];
+        delays.push(...list.map((m) => m.delaySeconds));
+        return again.producer.sendBatch(list);
+      },
+    };
+    const consumer = consumerWithoutL3();
+    // Before: the option did not exist, the delivery was retried ({ acked: 0, retried: 1 }) and
+    // nothing was sent: after max_retries the platform dead-lettered an acknowledged write.
+    expect(await deliver(consumer, bodies, 3, undefined, requeue)).toEqual({ acked: 1, retried: 0 });
+    expect(again.bodies).toEqual(bodies); // the same write, version and all
+    expect(delays).toEqual([8]); // defaultRetryDelay(2): the deliveries before this one
+    // The new message lands once Postgres is back (here: a consumer that reaches it).
+    expect(await deliver(t.producer(), again.bodies, 1)).toEqual({ acked: 1, retried: 0 });
+    expect(await t.row('h2')).toEqual({ id: 'h2', name: 'held', level: 2, note: null });
+  });
+
+  it('with requeue, a failed send falls back to a retry', async () => {
+    const { bodies, producer } = keeping();
+    await t.producer(producer).set(t.schema, { id: 'h3', name: 'held', level: 3 });
+    const failing: QueueProducer = { sendBatch: () => Promise.reject(new Error('queue unavailable')) };
+    expect(await deliver(consumerWithoutL3(), bodies, 1, undefined, failing)).toEqual({
+      acked: 0,
+      retried: 1,
+    });
   });
 });

@@ -17,16 +17,15 @@ const workersWrangler = './packages/adapter-workers/test/wrangler.toml';
 // The demo Worker's own wrangler.toml (root): its `main` is the demo, its queue() the real consumer.
 const demoWrangler = './wrangler.toml';
 
-/** What only the demo's tests add: a throwaway encryption key and a Redis key prefix of this run. */
+/** What only the demo's tests add: a throwaway encryption key (the key prefix is the isolation's). */
 const demoTestBindings: Record<string, string> = {
   STRATA_ENCRYPTION_KEY: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64'),
-  STRATA_KEY_PREFIX: `demo_test_${process.pid}_${Date.now().toString(36)}`,
 };
 
 /** What packages/devstack/test/workerd-isolation.ts provides: a database per workerd project, a key root. */
 function isolationOf(inject: (key: string) => unknown, project: string) {
   const isolation = inject('workerdIsolation') as
-    | { databases: Record<string, string>; wbConsumerPrefix: string }
+    | { databases: Record<string, string>; wbConsumerPrefix: string; demoKeyPrefix: string }
     | undefined;
   if (!isolation) throw new Error(`${project} project: no workerdIsolation was provided (root globalSetup)`);
   return isolation;
@@ -130,6 +129,9 @@ export default defineConfig({
               bindings: {
                 ...devstackBindings(inject as (key: string) => unknown, 'workers-demo'),
                 ...demoTestBindings,
+                // This run's Redis key root for the demo, deleted at the end (workerd-isolation.ts).
+                STRATA_KEY_PREFIX: isolationOf(inject as (key: string) => unknown, 'workers-demo')
+                  .demoKeyPrefix,
               },
             },
           })),

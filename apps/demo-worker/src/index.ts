@@ -9,6 +9,11 @@ export default {
   fetch: app.fetch,
   /** Consumer of `strata-demo-writes`: applies the queued score writes to Postgres, in batches. */
   async queue(batch: QueueBatch, env: Env): Promise<void> {
-    await handleWriteBatch(createStrata(env, strataOptions(env)), batch, { deadLetter: env.WRITES_DLQ });
+    // requeue: a write Postgres could not take (an outage) goes back on the queue as a new message,
+    // so an outage longer than max_retries never dead-letters acknowledged scores.
+    await handleWriteBatch(createStrata(env, strataOptions(env)), batch, {
+      deadLetter: env.WRITES_DLQ,
+      requeue: env.WRITES,
+    });
   },
 };

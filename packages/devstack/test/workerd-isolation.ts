@@ -15,6 +15,11 @@ export interface WorkerdIsolation {
   databases: Record<string, string>;
   /** Key root of the `workers` project's write-behind consumer; its keys are deleted at the end. */
   wbConsumerPrefix: string;
+  /**
+   * The `workers-demo` Worker's STRATA_KEY_PREFIX; its keys are deleted at the end (the demo's
+   * background work, the relay's cursor and ticks, writes some after its test files' cleanup).
+   */
+  demoKeyPrefix: string;
 }
 
 declare module 'vitest' {
@@ -49,11 +54,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
     }
   }
   const wbConsumerPrefix = uniqueName('wb_consumer');
-  project.provide('workerdIsolation', { databases, wbConsumerPrefix });
+  const demoKeyPrefix = uniqueName('demo_test');
+  project.provide('workerdIsolation', { databases, wbConsumerPrefix, demoKeyPrefix });
 
   return async () => {
     for (const database of created) await database.drop();
-    if (stack.redis.url) await deleteKeys(stack.redis.url, `${wbConsumerPrefix}:*`);
+    if (stack.redis.url) {
+      await deleteKeys(stack.redis.url, `${wbConsumerPrefix}:*`);
+      await deleteKeys(stack.redis.url, `${demoKeyPrefix}:*`);
+    }
   };
 }
 

@@ -28,6 +28,15 @@ export interface HandleWriteBatchOptions {
    * retried, so the consumer's `max_retries` and `dead_letter_queue` in wrangler.toml take it.
    */
   deadLetter?: QueueProducer;
+  /**
+   * Producer binding of this same queue (e.g. `env.WRITES`). Given: a write Postgres could not judge
+   * (unreachable, timed out, its table not there yet: core's `held`) is sent again as a new message,
+   * after the retry delay, and its delivery acked, so an outage never counts against `max_retries`.
+   * Omitted: it is retried, and an outage longer than the retries (2 + 4 + 8 + 16 + 32 s with
+   * `max_retries = 5`) moves acknowledged writes to the `dead_letter_queue` as they are, while L2
+   * keeps serving them as written. A failed send falls back to a retry.
+   */
+  requeue?: QueueProducer;
   /** Seconds before a retried message comes back, by its deliveries before this one. Default {@link defaultRetryDelay}. */
   retryDelay?: (attempts: number) => number;
   /**
@@ -61,6 +70,8 @@ export interface WriteBatchResult {
   acked: string[];
   /** Failed for a reason that may pass (L3 unreachable, retries left): retried with a delay. */
   retried: string[];
+  /** Held (L3 could not judge them) and sent again as new messages through `requeue`: acked. */
+  requeued: string[];
   dead: DeadMessage[];
   /** Also in `retried`: messages of a tenant or table no Strata given flushes, each with its typed error. */
   unroutable: UnroutableMessage[];
@@ -136,7 +147,7 @@ export async function handleWriteBatch(
     settled.add(msg.id);
     msg.retry({ delaySeconds: clampDelay(retryDelay(Math.max(0, msg.attempts - 1))) });
   };
-  const result: WriteBatchResult = { acked: [], retried: [], dead: [], unroutable: [] };
+  const result: WriteBatchResult = { acked: [], retried: [], requeued: [], dead: [], unroutable: [] };
   for (const { delivery, error } of outcome?.unroutable ?? []) {
     result.unroutable.push({ id: delivery.handle, write: delivery.write, error });
   }
@@ -149,7 +160,16 @@ export async function handleWriteBatch(
     }
   };
   settleAll(outcome?.acked ?? [], ack, result.acked);
-  settleAll(outcome?.retried ?? [], retry, result.retried);
+  const held = new Set(options.requeue ? (outcome?.held ?? []) : []);
+  const again = await requeueHeld(options.requeue, deliveries, held, logger, (d) =>
+    clampDelay(retryDelay(d.attempts)),
+  );
+  settleAll([...again], ack, result.requeued);
+  settleAll(
+    (outcome?.retried ?? []).filter((id) => !again.has(id)),
+    retry,
+    result.retried,
+  );
   const sent = await sendDeadLetters(options.deadLetter, letters);
   for (const letter of letters) {
     const msg = messages.get(letter.handle);
@@ -162,6 +182,43 @@ export async function handleWriteBatch(
   // The platform acks a message left unsettled when the handler returns: never let that drop a write.
   for (const msg of batch.messages) if (!settled.has(msg.id)) retry(msg);
   return result;
+}
+
+/**
+ * Sends the held deliveries' writes again as new messages (each after its retry delay), batch by
+ * batch; resolves the handles that got through. A batch that fails is left out: those are retried.
+ */
+async function requeueHeld(
+  binding: QueueProducer | undefined,
+  deliveries: readonly Delivery[],
+  held: ReadonlySet<string>,
+  logger: Logger,
+  delayOf: (delivery: Delivery) => number,
+): Promise<Set<string>> {
+  const sent = new Set<string>();
+  const going = deliveries.filter((d) => held.has(d.handle));
+  if (!binding || going.length === 0) return sent;
+  let batches: Delivery[][];
+  try {
+    batches = planBatches(going, 'requeue');
+  } catch {
+    return sent; // one over the message limit: it came as a message, so never; retried
+  }
+  for (const batch of batches) {
+    try {
+      await binding.sendBatch(
+        batch.map((d) => ({ body: d.write, contentType: 'json' as const, delaySeconds: delayOf(d) })),
+      );
+      for (const d of batch) sent.add(d.handle);
+    } catch (err) {
+      // Retried instead: the platform's max_retries then counts these deliveries.
+      logger.warn('write-behind: requeue failed, the writes are retried', {
+        writes: batch.length,
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
+  }
+  return sent;
 }
 
 /** A JSON message carries the write as an object; a text one (sent by hand) as its JSON. */

@@ -46,6 +46,20 @@ describe('row validation beyond drizzle-zod', () => {
     expect(await refusal({ title: 'Zoë 🎉 日本', tags: ['🎉'], doc: { '🎉': '🎉' } })).toBeUndefined();
   });
 
+  it('refuses a NUL (U+0000) in a text or text[] column, naming it; a json column keeps it', async () => {
+    for (const bad of ['\u0000', 'a\u0000b', 'end\u0000']) {
+      expect(await refusal({ title: bad })).toMatchObject({ code: 'VALIDATION_FAILED', field: 'title' });
+      expect(await refusal({ id: bad })).toMatchObject({ code: 'VALIDATION_FAILED', field: 'id' });
+      expect(await refusal({ tags: ['ok', bad] })).toMatchObject({
+        code: 'VALIDATION_FAILED',
+        field: 'tags',
+      });
+    }
+    expect((await refusal({ title: 'a\u0000' }))?.message).toMatch(/NUL character .*22021/);
+    // `json` stores an escaped NUL as it is (jsonb refuses it: 22P05, left to Postgres).
+    expect(await refusal({ plain: { s: 'a\u0000b' } })).toBeUndefined();
+  });
+
   it(`json: at most ${MAX_JSON_DEPTH} levels deep (issue 12, item 15), 5,000 levels without a RangeError`, async () => {
     expect(await refusal({ doc: nested(MAX_JSON_DEPTH) })).toBeUndefined();
     expect(await refusal({ doc: [nested(MAX_JSON_DEPTH - 1)] })).toBeUndefined();

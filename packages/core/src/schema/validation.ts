@@ -96,20 +96,33 @@ function whyNotStorable(value: unknown, json: boolean, array: boolean): string |
       ? undefined
       : `JSON text longer than ${MAX_JSON_BYTES} bytes`;
   }
-  if (typeof value === 'string') return isWellFormed(value) ? undefined : LONE_SURROGATE;
-  if (array && Array.isArray(value)) return whyNotWellFormedArray(value);
+  if (typeof value === 'string') return whyNotStorableText(value);
+  if (array && Array.isArray(value)) return whyNotStorableArray(value);
   return undefined;
 }
 
 const LONE_SURROGATE = 'string has a lone surrogate, which UTF-8 (Postgres, Redis) cannot store';
+const NUL = 'string has a NUL character (U+0000), which Postgres text cannot store (22021)';
 
-function whyNotWellFormedArray(items: readonly unknown[]): string | undefined {
+/**
+ * A string Postgres would refuse or alter. NUL too: a write-behind `set` is acknowledged before
+ * Postgres sees the row, so without this check every isolate read the row from L2 until the flush
+ * dead-lettered it (json columns are left to the JSON walk: `json` keeps an escaped NUL).
+ */
+function whyNotStorableText(text: string): string | undefined {
+  if (!isWellFormed(text)) return LONE_SURROGATE;
+  return text.includes('\u0000') ? NUL : undefined;
+}
+
+function whyNotStorableArray(items: readonly unknown[]): string | undefined {
   for (const item of items) {
-    if (typeof item === 'string' && !isWellFormed(item)) return LONE_SURROGATE;
-    if (Array.isArray(item)) {
-      const why = whyNotWellFormedArray(item);
-      if (why !== undefined) return why;
-    }
+    const why =
+      typeof item === 'string'
+        ? whyNotStorableText(item)
+        : Array.isArray(item)
+          ? whyNotStorableArray(item)
+          : undefined;
+    if (why !== undefined) return why;
   }
   return undefined;
 }

@@ -117,24 +117,14 @@ describe('partial sets racing an outside UPDATE of another column, relayed by ch
         .toEqual([0, 1, 2].map(() => stored.map((s) => expect.objectContaining(s))));
     });
 
-  // KNOWN LOSS (it.fails): capture installed while the schema was write-through (its trigger bumps
-  // `_strata_versions` on an outside write: trigger-ddl.ts `capturePlan`, bump = writeMode !==
-  // 'write-behind'), then the app redeployed with writeMode 'write-behind' and without installing
-  // capture again (install is a migration step: `migrate({ capture: true })` or the CLI, run once).
-  // An outside UPDATE of the row (here of `note` only, before the set) bumps the key's version to
-  // stored + 1, the very number the app's Redis counter hands to the next queued write of the key;
-  // the flush then refuses that write as not newer (a redelivery), counts it as flushed, logs and
-  // reports nothing. Failure on this code: `Postgres: the acknowledged n: expected { n: 1, note:
-  // 'outside' } to deeply equal { n: 2, note: 'outside' }`, with stats() showing deadLettered 0,
-  // errors 0 (the refused write counts in `flushed`). Only `capture.check()` says `function …
-  // (outdated)`, and the relaying instance's `stats().capture.notInstalled` names the table (a
-  // warning if a logger is given) while its polls go on applying changes ('applied'); instances
-  // without a relay say nothing.
-  // What would fix it: a write-behind instance whose L3 has capture checks the trigger's mode for
-  // its tables before its first write (the check the relay already runs) and refuses writes
-  // (INVALID_CONFIG) or makes the trigger decide bump vs log from the live writer claim
-  // (`_strata_writers`), not from the mode at install time.
-  it.fails('write-behind after capture was installed for write-through: the queued partial set survives an outside UPDATE', async () => {
+  // Capture installed while the schema was write-through, then the app redeployed write-behind
+  // without installing capture again. The trigger once decided at install whether an outside write
+  // bumps `_strata_versions`: here it bumped the key to stored + 1, the very number the app's Redis
+  // counter handed its next queued write, which the flush then refused as not newer (counted in
+  // `flushed`, 0 errors): an acknowledged write lost (`expected { n: 1, note: 'outside' } to deeply
+  // equal { n: 2, note: 'outside' }`). The trigger now reads the mode from the table's writer claim
+  // (`_strata_writers`, trigger-ddl.ts `writeModeNow`); the install is still reported outdated.
+  it('write-behind after capture was installed for write-through: the queued partial set survives an outside UPDATE', async () => {
     const { a, b, schema, id } = await pair('write-behind', false);
     await new Strata({
       l3: createDrizzleL3(app.db, { capture: changeCapture, migrationsSchema: app.pgName }),
@@ -151,13 +141,12 @@ describe('partial sets racing an outside UPDATE of another column, relayed by ch
     expect(await row(k), 'Postgres: the acknowledged n').toEqual({ n: 2, note: 'outside' });
   });
 
-  // KNOWN STALENESS (it.fails), the other way round, same cause: capture installed while the schema
-  // was write-behind (its trigger logs an outside write at the version the key holds, bumping
-  // none), then the app redeployed write-through without installing capture again. The relay
-  // applies the change at the version every cache already holds, so no tier drops its copy: A, B
-  // and a fresh instance (L2) answer n 1 while Postgres holds 5, until the TTL (10 min here).
-  // Failure on this code: `expected [ 1, 1, 1 ] to deeply equal [ 5, 5, 5 ]`. Same fix as above.
-  it.fails('write-through after capture was installed for write-behind: every tier follows an outside UPDATE after a relay pass', async () => {
+  // The other way round: capture installed while the schema was write-behind (an outside write
+  // logged at the version the key holds, bumping none), then the app redeployed write-through
+  // without installing capture again. The relay applied the change at the version every cache
+  // already held, so no tier dropped its copy until the TTL (`expected [ 1, 1, 1 ] to deeply equal
+  // [ 5, 5, 5 ]`). Now the write-through claim makes the trigger bump.
+  it('write-through after capture was installed for write-behind: every tier follows an outside UPDATE after a relay pass', async () => {
     const { a, b, schema, id } = await pair('write-through', false);
     await app
       .strata({

@@ -98,4 +98,37 @@ describe('change capture of a write-behind table', () => {
     expect(await storedVersion('wb2')).toBe(flushed + 1);
     expect(strata.stats().dirtyCount).toBe(0);
   });
+
+  it('bumps or not by the writer claim the table has now, else by the mode it was installed for', async () => {
+    // The trigger reads `_strata_writers` when an outside statement has keys to log (a claim
+    // rewritten by hand here: what another deploy's claim would leave). Last in the file: it
+    // puts the claim back before it ends.
+    await strata.set(players, { id: 'wm1', username: 'wm1', level: 1 });
+    await strata.flushDirty();
+    const flushed = await storedVersion('wm1');
+    const claim = (set: string) =>
+      stack.pool.query(`update ${table('_strata_writers')} set ${set} where schema = $1`, [players.identity]);
+    const outside = (level: number) =>
+      stack.pool.query(`update ${table('players')} set level = $1 where id = 'wm1'`, [level]);
+    try {
+      await claim(`expires_at = now() - interval '1 hour'`); // lapsed write-behind: writes may be queued
+      await outside(11);
+      expect(await storedVersion('wm1')).toBe(flushed);
+      await claim(`mode = 'write-through'`); // the app now writes through: outside writes bump
+      await outside(12);
+      expect(await storedVersion('wm1')).toBe(flushed + 1);
+      const { rows } = await stack.pool.query(
+        `delete from ${table('_strata_writers')} where schema = $1 returning *`,
+        [players.identity],
+      );
+      await outside(13); // no claim: the mode capture was installed for (write-behind)
+      expect(await storedVersion('wm1')).toBe(flushed + 1);
+      await stack.pool.query(
+        `insert into ${table('_strata_writers')} (schema, owner, mode, seeded, expires_at) values ($1, $2, $3, $4, $5)`,
+        [rows[0].schema, rows[0].owner, rows[0].mode, rows[0].seeded, rows[0].expires_at],
+      );
+    } finally {
+      await claim(`mode = 'write-behind', expires_at = now() + interval '60 s'`);
+    }
+  });
 });

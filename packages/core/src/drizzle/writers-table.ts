@@ -7,7 +7,8 @@ import { rowsOf } from './rows.js';
 import { besideVersions, type VersionsTable, withSchemaCreated } from './versions-table.js';
 import { type WriteContext, withTable } from './write.js';
 
-const WRITERS_TABLE = '_strata_writers';
+/** Also read by the capture trigger (trigger-ddl.ts `writeModeNow`). */
+export const WRITERS_TABLE = '_strata_writers';
 
 /** Where `_strata_writers` lives: beside `_strata_versions` (`migrationsSchema`). */
 const writersTable = (versions: VersionsTable) => besideVersions(versions, WRITERS_TABLE);

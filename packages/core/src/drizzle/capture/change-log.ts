@@ -1,4 +1,5 @@
 import { qualifiedName, quoteIdentifier, quoteLiteral } from '../identifiers.js';
+import { WRITERS_TABLE } from '../writers-table.js';
 
 /** Where Strata's tables live for capture: always a named Postgres schema (triggers run on any search path). */
 export interface CaptureTables {
@@ -14,6 +15,8 @@ export interface CaptureTables {
   readonly registry: string;
   /** `"schema"."_strata_capture_apps"`, quoted: which apps (keyPrefixes) captured which tables. */
   readonly apps: string;
+  /** `"schema"."_strata_writers"`, quoted: the write mode each table is written in now (see trigger-ddl.ts). */
+  readonly writers: string;
 }
 
 export const CHANGES_TABLE = '_strata_changes';
@@ -29,6 +32,7 @@ export function captureTables(pgSchema: string): CaptureTables {
     meta: qualifiedName(pgSchema, META_TABLE),
     registry: qualifiedName(pgSchema, REGISTRY_TABLE),
     apps: qualifiedName(pgSchema, APPS_TABLE),
+    writers: qualifiedName(pgSchema, WRITERS_TABLE),
   };
 }
 

@@ -154,6 +154,44 @@ function bumpOrLog(tables: CaptureTables, identity: string, op: CaptureEvent, ch
 }
 
 /**
+ * Sets `behind`: whether the table is written write-behind now, read from its writer claim in
+ * `_strata_writers` (claimed at each instance's first write, engine/writer-claim.ts), not fixed at
+ * install: an app redeployed in the other mode is followed without installing capture again. A
+ * 'write-behind' row, live or lapsed (a lapsed app may still have writes queued), logs outside keys
+ * unbumped (see `logUnbumped`); a 'write-through' row bumps them (`bumpOrLog`). No row, or no table
+ * (nothing written through Strata yet): the mode capture was installed for (`bumpUnclaimed`). Read only
+ * here, for a statement with keys to log: Strata's own statements leave on the fast path first.
+ *
+ * A switch write-through → write-behind: the write-behind claim sets the row's mode and starts
+ * unseeded, so before its first write the app moves its version counter into a new epoch, taken from
+ * Postgres and above every version before it (engine/writer-claim.ts, `seedCounter`). An outside
+ * statement that read the row before that claim committed bumps a version below the new epoch (one
+ * more than a version written before it): the counter's next number is still above it, and the
+ * queued write wins at its flush. One that reads the row after logs unbumped, as a write-behind
+ * table's trigger always did. A switch write-behind → write-through: once the write-through claim
+ * commits, outside keys are bumped above the version every cache holds, and each tier drops its copy
+ * at the relay; one read before is logged at the held version (the staleness a write-behind table
+ * has, docs/change-capture.md).
+ *
+ * Left open, in READ COMMITTED: an outside statement that read 'write-through' just before a
+ * write-behind claim committed, and whose bump then waits (at most 50 ms, `bumpOrLog`) on a version
+ * row that the new claim's first flush holds, bumps on top of that flush: the key's next queued
+ * write, numbered one above the flushed one, is then refused at its flush. Closing it would take a
+ * share lock on the claim row, held until the outside transaction ends, which stalls claims behind
+ * long transactions.
+ *
+ * `to_regclass` first: a statement on a table plpgsql cannot find fails when it is first planned,
+ * and the statement is planned only when the table is there (a plan made then follows the table).
+ */
+function writeModeNow(tables: CaptureTables, identity: string, bumpUnclaimed: boolean): string {
+  const fallback = bumpUnclaimed ? 'false' : 'true';
+  return `behind := ${fallback};
+      IF to_regclass(${quoteLiteral(tables.writers)}) IS NOT NULL THEN
+        behind := coalesce((SELECT w."mode" = 'write-behind' FROM ${tables.writers} w WHERE w."schema" = ${identity}), ${fallback});
+      END IF;`;
+}
+
+/**
  * The function's body: static SQL only (plpgsql caches its plans per table), one statement per
  * event, then a NOTIFY only when something was logged.
  */
@@ -165,7 +203,12 @@ function functionBody(
   tell: string,
 ): string {
   const identity = quoteLiteral(identityText);
-  const logChanged = bump ? bumpOrLog : logUnbumped;
+  // Each event's statement in both forms, the one for the mode the table is written in now.
+  const logChanged = (op: Exclude<CaptureEvent, 'truncate'>, changed: string) => `IF behind THEN
+        ${logUnbumped(tables, identity, op, changed)}
+      ELSE
+        ${bumpOrLog(tables, identity, op, changed)}
+      END IF;`;
   const key = (alias: string) => `${alias}.${pk}::text`;
   const inserted = `SELECT ${key('n')}, false FROM _strata_new n`;
   const deleted = `SELECT ${key('o')}, true FROM _strata_old o`;
@@ -198,6 +241,8 @@ DECLARE
   -- Nothing in this transaction marked: its writer's own keys are those whose version row it wrote.
   by_xmin boolean := coalesce(mark, '') = '';
   saved_lock_timeout text;
+  -- Whether the table is written write-behind now: outside keys are logged unbumped (see writeModeNow).
+  behind boolean;
 BEGIN
   IF NOT by_xmin THEN
     started := statement_timestamp()::text || ':';
@@ -238,12 +283,15 @@ BEGIN
     IF TG_OP = 'TRUNCATE' THEN
       INSERT INTO ${tables.changes} ("schema", "op") VALUES (${identity}, 'truncate');
       entries := 1;
-    ELSIF TG_OP = 'INSERT' THEN
-      ${logChanged(tables, identity, 'insert', inserted)}
-    ELSIF TG_OP = 'UPDATE' THEN
-      ${logChanged(tables, identity, 'update', updated)}
     ELSE
-      ${logChanged(tables, identity, 'delete', deleted)}
+      ${writeModeNow(tables, identity, bump)}
+      IF TG_OP = 'INSERT' THEN
+        ${logChanged('insert', inserted)}
+      ELSIF TG_OP = 'UPDATE' THEN
+        ${logChanged('update', updated)}
+      ELSE
+        ${logChanged('delete', deleted)}
+      END IF;
     END IF;
     -- Strata's own keys, for the other apps registered on the table (their relays apply them).
     IF ${tell} AND TG_OP <> 'TRUNCATE' THEN
@@ -285,6 +333,7 @@ export function capturePlan(
 ): CapturePlan {
   const config = getTableConfig(schema.table);
   const name = functionName(schema.identity);
+  // The mode when no app has claimed the table yet; once one has, the trigger follows its claim.
   const bump = schema.writeMode !== 'write-behind';
   const pk = quoteIdentifier(schema.primaryKey.name);
   const template = functionBody(tables, schema.identity, pk, bump, APPS_TOKEN);

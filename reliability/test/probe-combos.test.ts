@@ -380,7 +380,7 @@ describe('stale windows and clocks minutes apart', () => {
 
 describe('batches naming one key twice, or by two spellings of one id', () => {
   // docs/semantics.md ("Ids and primary keys"): a UUID in any case is the lowercase one, a digit
-  // string is the integer; setMany's doc: "Several rows with one id: the last wins". And a hook's
+  // string is the integer; setMany's doc: several rows with one id, each later one over the ones before it. And a hook's
   // throw "becomes HOOK_PANIC with the cause and no tier is touched" (docs/api.md), for a batch too.
   const pgName = `${name}_ids`;
   const uids = pgSchema(pgName).table('uids', { id: uuid('id').primaryKey(), n: integer('n').notNull() });

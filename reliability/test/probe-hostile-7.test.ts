@@ -633,9 +633,10 @@ describe("tenants by search_path, two keyPrefixes, Strata's own tables in ONE sh
 });
 
 describe('one key twice in a batch with partial rows, and ids that differ only in spelling, across modes', () => {
-  // setMany with several rows of one id: the last wins, whole (the earlier row is dropped, not
-  // folded: the same in every mode; a write-behind flush folds only writes queued one by one). Each
-  // mode must leave every tier equal to Postgres. A text key given as a number is its digits, in a
+  // setMany with several rows of one id: each later row over the ones before it, as sets one after
+  // the other (the columns it leaves out keep the earlier row's values: engine/batch-collapse.ts;
+  // until stop 48 the last won whole and dropped them, probe-hostile-10). The same in every mode;
+  // each mode must leave every tier equal to Postgres. A text key given as a number is its digits, in a
   // read and in a row (docs/semantics.md, "Ids"); a number that has no digits (NaN, Infinity) is a
   // caller's bug, refused with MISSING_PRIMARY_KEY before any tier.
   const scratch = scratchApp('hostile7_dups');
@@ -666,8 +667,8 @@ describe('one key twice in a batch with partial rows, and ids that differ only i
       }
       await x.flushDirty();
       const inPg = { old: await row(old), neu: await row(neu) };
-      // The last row alone: it leaves `note` out, so the stored row keeps its own and a new row has none.
-      expect(inPg).toEqual({ old: { id: old, n: 2, note: 'stored' }, neu: { id: neu, n: 2, note: null } });
+      // The partial row over the whole one: `note` keeps the batch's 'first', over a stored row or none.
+      expect(inPg).toEqual({ old: { id: old, n: 2, note: 'first' }, neu: { id: neu, n: 2, note: 'first' } });
       for (const y of [x, open(mode)]) {
         expect(await y.find(s, old)).toEqual(inPg.old);
         expect(await y.find(s, neu)).toEqual(inPg.neu);

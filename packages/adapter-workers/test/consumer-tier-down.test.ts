@@ -5,7 +5,6 @@
  * outlive the message. Neon: every query's fetch aborted before it leaves (the isolate's L3 down,
  * Upstash up): the write must stay on the queue however long that lasts.
  */
-import { createExecutionContext, createMessageBatch, getQueueResult } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { neon } from '@neondatabase/serverless';
 import { Strata } from '@strata/core';
@@ -13,8 +12,9 @@ import { createDrizzleL3 } from '@strata/core/drizzle';
 import { createUpstashL2 } from '@strata/core/upstash';
 import { drizzle } from 'drizzle-orm/neon-http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCloudflareQueue, handleWriteBatch, type QueueProducer } from '../src/cloudflare/index.js';
-import { WB_QUEUE, wbStrata } from './fixtures/wb-app.js';
+import { createCloudflareQueue, type QueueProducer } from '../src/cloudflare/index.js';
+import { wbStrata } from './fixtures/wb-app.js';
+import { deliverBatch, keptQueue } from './support/kept-queue.js';
 import { type WbTestTable, wbTestTable } from './support/write-behind.js';
 
 let t: WbTestTable;
@@ -32,35 +32,6 @@ afterAll(async () => {
   await t?.cleanup();
 });
 
-/** A binding that keeps what it is sent (the producer's messages, or the dead letters). */
-function keeping() {
-  const bodies: unknown[] = [];
-  const producer: QueueProducer = {
-    async sendBatch(messages) {
-      for (const m of messages) bodies.push(JSON.parse(JSON.stringify(m.body)));
-    },
-  };
-  return { bodies, producer };
-}
-
-let sent = 0;
-
-async function deliver(
-  consumer: Strata,
-  bodies: readonly unknown[],
-  attempts: number,
-  deadLetter?: QueueProducer,
-  requeue?: QueueProducer,
-) {
-  const batch = createMessageBatch<unknown>(
-    WB_QUEUE,
-    bodies.map((body) => ({ id: `m${++sent}`, attempts, body, timestamp: new Date() })),
-  );
-  await handleWriteBatch(consumer, batch, { ...(deadLetter && { deadLetter }), ...(requeue && { requeue }) });
-  const result = await getQueueResult(batch, createExecutionContext());
-  return { acked: result.explicitAcks.length, retried: result.retryMessages.length };
-}
-
 /** The consumer isolate, its Upstash endpoint refusing connections. */
 function consumerWithoutL2(): Strata {
   const strata = wbStrata(
@@ -73,9 +44,9 @@ function consumerWithoutL2(): Strata {
 
 describe('the consumer with L2 unreachable', () => {
   it('lands a good write in Postgres and acks it; a transient failure of L2 loses no write', async () => {
-    const { bodies, producer } = keeping();
+    const { bodies, producer } = keptQueue();
     await t.producer(producer).set(t.schema, { id: 'g1', name: 'good', level: 5 });
-    expect(await deliver(consumerWithoutL2(), bodies, 1)).toEqual({ acked: 1, retried: 0 });
+    expect(await deliverBatch(consumerWithoutL2(), bodies, 1)).toEqual({ acked: 1, retried: 0 });
     expect(await t.row('g1')).toEqual({ id: 'g1', name: 'good', level: 5, note: null });
     expect(await t.producer().find(t.schema, 'g1')).toEqual({ id: 'g1', name: 'good', level: 5, note: null });
   });
@@ -89,15 +60,18 @@ describe('the consumer with L2 unreachable', () => {
   // after the ack, Postgres has no row. The fix belongs in the flusher: keep such a delivery
   // retried (not dead) until its copy is withdrawn.
   it.fails('a write dead-lettered while L2 is down leaves no copy other isolates read', async () => {
-    const { bodies, producer } = keeping();
+    const { bodies, producer } = keptQueue();
     const writer = t.producer(producer);
     await writer.set(t.schema, { id: 'p1', name: 'phantom', level: 500 });
     expect(await t.producer().find(t.schema, 'p1')).toMatchObject({ level: 500 }); // queued, in L2
 
-    const letters = keeping();
+    const letters = keptQueue();
     const consumer = consumerWithoutL2();
-    expect(await deliver(consumer, bodies, 1, letters.producer)).toEqual({ acked: 0, retried: 1 });
-    const last = await deliver(consumer, bodies, 2, letters.producer); // writeBehind.maxRetry 2: dead
+    expect(await deliverBatch(consumer, bodies, 1, { deadLetter: letters.producer })).toEqual({
+      acked: 0,
+      retried: 1,
+    });
+    const last = await deliverBatch(consumer, bodies, 2, { deadLetter: letters.producer }); // writeBehind.maxRetry 2: dead
     expect(await t.row('p1')).toBeUndefined();
     // Either the message is still on the queue (retried until its copy is gone), or no copy is left.
     const settled = last.acked === 1 && letters.bodies.length === 1;
@@ -121,22 +95,22 @@ function consumerWithoutL3(): Strata {
 
 describe('the consumer with L3 unreachable', () => {
   it('without requeue, retries a held write at every delivery: the platform counts each against max_retries', async () => {
-    const { bodies, producer } = keeping();
+    const { bodies, producer } = keptQueue();
     await t.producer(producer).set(t.schema, { id: 'h1', name: 'held', level: 1 });
     const consumer = consumerWithoutL3();
     // Past writeBehind.maxRetry (2) and wrangler's max_retries (3): never dead by the flush, so the
     // platform takes it to the dead-letter queue as it is, while every isolate reads it from L2.
     for (const attempts of [1, 2, 3, 4]) {
-      expect(await deliver(consumer, bodies, attempts)).toEqual({ acked: 0, retried: 1 });
+      expect(await deliverBatch(consumer, bodies, attempts)).toEqual({ acked: 0, retried: 1 });
     }
     expect(await t.producer().find(t.schema, 'h1')).toMatchObject({ name: 'held' });
     expect(await t.row('h1')).toBeUndefined();
   });
 
   it('with requeue, sends a held write again as a new message (after its delay) and acks the delivery', async () => {
-    const { bodies, producer } = keeping();
+    const { bodies, producer } = keptQueue();
     await t.producer(producer).set(t.schema, { id: 'h2', name: 'held', level: 2 });
-    const again = keeping();
+    const again = keptQueue();
     const delays: (number | undefined)[] = [];
     const requeue: QueueProducer = {
       async sendBatch(messages) {
@@ -148,19 +122,19 @@ describe('the consumer with L3 unreachable', () => {
     const consumer = consumerWithoutL3();
     // Before: the option did not exist, the delivery was retried ({ acked: 0, retried: 1 }) and
     // nothing was sent: after max_retries the platform dead-lettered an acknowledged write.
-    expect(await deliver(consumer, bodies, 3, undefined, requeue)).toEqual({ acked: 1, retried: 0 });
+    expect(await deliverBatch(consumer, bodies, 3, { requeue })).toEqual({ acked: 1, retried: 0 });
     expect(again.bodies).toEqual(bodies); // the same write, version and all
     expect(delays).toEqual([8]); // defaultRetryDelay(2): the deliveries before this one
     // The new message lands once Postgres is back (here: a consumer that reaches it).
-    expect(await deliver(t.producer(), again.bodies, 1)).toEqual({ acked: 1, retried: 0 });
+    expect(await deliverBatch(t.producer(), again.bodies, 1)).toEqual({ acked: 1, retried: 0 });
     expect(await t.row('h2')).toEqual({ id: 'h2', name: 'held', level: 2, note: null });
   });
 
   it('with requeue, a failed send falls back to a retry', async () => {
-    const { bodies, producer } = keeping();
+    const { bodies, producer } = keptQueue();
     await t.producer(producer).set(t.schema, { id: 'h3', name: 'held', level: 3 });
     const failing: QueueProducer = { sendBatch: () => Promise.reject(new Error('queue unavailable')) };
-    expect(await deliver(consumerWithoutL3(), bodies, 1, undefined, failing)).toEqual({
+    expect(await deliverBatch(consumerWithoutL3(), bodies, 1, { requeue: failing })).toEqual({
       acked: 0,
       retried: 1,
     });

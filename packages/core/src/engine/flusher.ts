@@ -89,7 +89,9 @@ export async function flushDeliveries(
         outcome.foreign.push(delivery.handle);
         continue;
       }
-      poison(ctx, cache!, delivery, `undecodable row: ${messageOf(err)}`, outcome);
+      // No retry can apply it: counted as a failed flush too, never silently dropped.
+      ctx.counters.error('flush');
+      deadLetter(ctx, cache!, delivery, `undecodable row: ${messageOf(err)}`, outcome);
       continue;
     }
     // A rolling deploy: another live version's write with a column this one does not map would
@@ -108,7 +110,8 @@ export async function flushDeliveries(
     const pk = cache.schema.primaryKey.key;
     // The version guards the message's id: a row naming another id would overwrite that row unguarded.
     if (row && idKey(row[pk] as Id) !== write.id) {
-      poison(ctx, cache, delivery, `the row's primary key is not the message's id ${write.id}`, outcome);
+      ctx.counters.error('flush');
+      deadLetter(ctx, cache, delivery, `the row's primary key is not the message's id ${write.id}`, outcome);
       continue;
     }
     items.push({
@@ -129,11 +132,8 @@ export async function flushDeliveries(
   return outcome;
 }
 
-/**
- * Dead-letters a write no retry can apply (its row does not decode, or names another id): counted
- * (`errorsBy.flush`, `deadLettered`) and logged as a write Postgres refused for good is, never silently.
- */
-function poison(
+/** Puts `delivery` among the outcome's dead letters and logs it (every dead letter is logged, once). */
+function deadLetter(
   ctx: EngineContext,
   cache: SchemaCache,
   delivery: Delivery,
@@ -141,10 +141,10 @@ function poison(
   outcome: FlushOutcome,
 ): void {
   outcome.dead.push({ delivery, reason });
-  ctx.counters.error('flush');
   ctx.config.logger.error('write-behind: dead-lettered', {
     schema: cache.schema.name,
     id: delivery.write.id,
+    // The tries made, this one counted: what the dead letter and the error say too.
     attempts: triesMade(delivery),
     reason,
   });
@@ -405,22 +405,13 @@ async function failed(
       if (held) outcome.held.push(item.delivery.handle);
       continue;
     }
-    const reason = `rejected by Postgres (${sqlStateOf(err) ?? 'error'})`;
-    outcome.dead.push({ delivery: item.delivery, reason });
     const { cache, delivery } = item;
-    // The tries made, this one counted: what the dead letter and the error say too.
-    const attempts = triesMade(delivery);
-    ctx.config.logger.error('write-behind: dead-lettered', {
-      schema: cache.schema.name,
-      id: item.key,
-      attempts,
-      reason,
-    });
+    deadLetter(ctx, cache, delivery, `rejected by Postgres (${sqlStateOf(err) ?? 'error'})`, outcome);
     // A phantom no more: the copy the write put in L1 and L2 goes, unless a newer write replaced it.
     await cache.drop(ctx, [item.key], [delivery.write.version]);
     await settlePending(ctx, cache, [item.key], [delivery.write.version]);
     await publish(cache, [item.key], [delivery.write.version], 'invalidate');
-    reportGaveUp(ctx, cache, item.key, err, attempts);
+    reportGaveUp(ctx, cache, item.key, err, triesMade(delivery));
   }
 }
 

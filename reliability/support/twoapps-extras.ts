@@ -163,6 +163,22 @@ async function lateFlush(w: World, o: { inst: number; key: number }, step: Step)
   await between;
 }
 
+/** A write-through set or a flush whose commit reply is held while another instance does `mid`. */
+export const lateOp: fc.Arbitrary<Op> = fc.record({
+  k: fc.constant('late' as const),
+  inst,
+  key,
+  other: inst,
+  mid: fc.constantFrom(
+    'set' as const,
+    'get' as const,
+    'inv' as const,
+    'del' as const,
+    'restart' as const,
+    'lose' as const,
+  ),
+});
+
 /** `extras` (see model-two-apps.test.ts): expire, writes behind Strata's back then invalidateTags, late replies. */
 export const opsOf = (extras: boolean): fc.Arbitrary<Op> =>
   extras
@@ -171,22 +187,6 @@ export const opsOf = (extras: boolean): fc.Arbitrary<Op> =>
         { weight: 1, arbitrary: fc.record({ k: fc.constant('expire' as const), inst, table, key }) },
         { weight: 1, arbitrary: fc.record({ k: fc.constant('ext' as const), inst, key }) },
         { weight: 1, arbitrary: fc.record({ k: fc.constant('lateFlush' as const), inst, key }) },
-        {
-          weight: 2,
-          arbitrary: fc.record({
-            k: fc.constant('late' as const),
-            inst,
-            key,
-            other: inst,
-            mid: fc.constantFrom(
-              'set' as const,
-              'get' as const,
-              'inv' as const,
-              'del' as const,
-              'restart' as const,
-              'lose' as const,
-            ),
-          }),
-        },
+        { weight: 2, arbitrary: lateOp },
       )
     : op;

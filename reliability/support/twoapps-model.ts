@@ -48,6 +48,13 @@ export type Op =
 export const inst = fc.integer({ min: 0, max: 3 });
 export const table = fc.constantFrom(...TABLES);
 export const key = fc.integer({ min: 0, max: KEYS - 1 });
+/** Redis killed and started again: with its data (`restart`), or without, after every flush (`wipe`) or before any (`lose`). */
+export const faultOp: fc.Arbitrary<Op> = fc.constantFrom<Op>({ k: 'restart' }, { k: 'wipe' }, { k: 'lose' });
+
+/** Whether `o` is one of `faultOp`'s. */
+export const isFault = (o: Op): o is Extract<Op, { k: 'restart' | 'wipe' | 'lose' }> =>
+  o.k === 'restart' || o.k === 'wipe' || o.k === 'lose';
+
 export const op: fc.Arbitrary<Op> = fc.oneof(
   {
     weight: 4,
@@ -70,10 +77,7 @@ export const op: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('flush' as const), app: fc.constantFrom(...APPS) }) },
-  {
-    weight: 1,
-    arbitrary: fc.constantFrom<Op>({ k: 'restart' }, { k: 'wipe' }, { k: 'lose' }),
-  },
+  { weight: 1, arbitrary: faultOp },
 );
 
 /** Per app, table and id: the last acknowledged n (null: deleted), every n written, the last writer. */
@@ -113,7 +117,7 @@ export async function step(w: World, m: Model, o: Op, ids: readonly string[]): P
     for (const k of [...m.unsure]) if (k.startsWith(`${o.app}|`)) m.unsure.delete(k);
     return;
   }
-  if (o.k === 'restart' || o.k === 'wipe' || o.k === 'lose') {
+  if (isFault(o)) {
     // `lose`: Redis loses its data, the queues too, before any flush: each instance puts its own
     // unflushed writes back (and queues them again) when it finds the reset.
     if (o.k === 'wipe') for (const app of APPS) await step(w, m, { k: 'flush', app }, ids);

@@ -70,6 +70,12 @@ export function describeCodecErrorConformance(name: string, codec: Codec): void 
       ['date', 'not a date'],
       ['date', 1_700_000_000_000],
       ['date', '2024-13-45T99:99:99.999Z'],
+      // The length and separators of toISOString's form, a field out of range or a wrong character.
+      ['date', '0000-00-00T00:00:00.000Z'],
+      ['date', '2024-02-29T25:00:00.000Z'],
+      ['date', '2024-02-29T23:59:59.99xZ'],
+      ['date', '2024-02-29 23:59:59.999Z'],
+      ['date', '2024-02-29T23:59:59.999z'],
       ['bigint', 'twelve'],
       ['bigint', 1.5],
       ['bytes', 'not base64!'],

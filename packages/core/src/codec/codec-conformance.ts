@@ -93,6 +93,35 @@ export function describeCodecConformance(name: string, codec: Codec): void {
       }
     });
 
+    it('keeps dates at the edges of their text form (years 1 to 9999, leap days, whole milliseconds)', () => {
+      // A codec may read the common text form of a date by hand (the JSON codec does): years below
+      // 100 (which Date.UTC would read as 1900 + year), 100 and 9999 bound that form; leap days and
+      // the first and last millisecond of a second are where arithmetic slips.
+      const utc = (year: number, month: number, day: number, h = 0, m = 0, s = 0, ms = 0) => {
+        const date = new Date(Date.UTC(2000, month - 1, day, h, m, s, ms));
+        date.setUTCFullYear(year);
+        return date.getTime();
+      };
+      for (const ms of [
+        utc(1, 1, 1),
+        utc(1, 12, 31, 23, 59, 59, 999),
+        utc(99, 12, 31, 23, 59, 59, 999),
+        utc(100, 1, 1),
+        utc(1970, 1, 1),
+        utc(1969, 12, 31, 23, 59, 59, 999),
+        utc(2000, 2, 29, 12, 0, 0, 0),
+        utc(2024, 2, 29, 23, 59, 59, 999),
+        utc(1900, 3, 1),
+        utc(2100, 2, 28, 0, 0, 0, 1),
+        utc(9999, 12, 31, 23, 59, 59, 999),
+        utc(10_000, 1, 1),
+      ]) {
+        const back = roundTrip({ createdAt: new Date(ms) }).createdAt;
+        expect(back).toBeInstanceOf(Date);
+        expect((back as Date).toISOString()).toBe(new Date(ms).toISOString());
+      }
+    });
+
     it('passes columns missing from kinds through as JSON data', () => {
       const row = {
         extra: 'x',

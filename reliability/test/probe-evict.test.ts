@@ -1,6 +1,11 @@
 import { createStrata } from '@strata/adapter-node';
-import { createRedisStreamQueue, type RedisStreamQueue } from '@strata/adapter-node/redis-tcp';
-import { isStrataError, Q } from '@strata/core';
+import {
+  createIoredisL2,
+  createRedisStreamQueue,
+  type RedisStreamQueue,
+} from '@strata/adapter-node/redis-tcp';
+import { isStrataError, Q, Strata } from '@strata/core';
+import { createDrizzleL3 } from '@strata/core/drizzle';
 import { manualClock } from '@strata/core/driver';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -168,7 +173,7 @@ describe('an evicting Redis under the Redis Stream queue', () => {
     servers.push(redis);
     return redis;
   };
-  const queueOn = (url: string, options: { allowEvicting?: boolean } = {}) => {
+  const queueOn = (url: string, options: { allowEvicting?: boolean; keyPrefix?: string } = {}) => {
     const queue = createRedisStreamQueue({ url, keyPrefix: 'evict', allowVolatile: true, ...options });
     queues.push(queue);
     return queue;
@@ -215,6 +220,50 @@ describe('an evicting Redis under the Redis Stream queue', () => {
     const queue = queueOn(redis.url, { allowEvicting: true });
     expect(await queue.checkDurability()).toBe('volatile');
     expect(queue.stats().eviction).toBe('volatile-ttl');
+  });
+
+  it('noeviction, full: a write-behind set is refused whole (L2_UNAVAILABLE), nothing queued; reads go on', async () => {
+    const redis = await startRedisProcess(['--maxmemory', '4mb', '--maxmemory-policy', 'noeviction']);
+    servers.push(redis);
+    const keyPrefix = `${s.store.name}-full`;
+    const schema = s.store.schema('write-behind');
+    const strata = new Strata({
+      l2: createIoredisL2(redis.url),
+      l3: createDrizzleL3(s.store.db, { migrationsSchema: s.store.name }),
+      keyPrefix,
+      writeBehind: { queue: queueOn(redis.url, { keyPrefix }) },
+      schemas: [schema],
+    });
+    try {
+      await strata.set(schema, { id: 'full', n: 1, label: 'f1' });
+      await strata.flushDirty();
+      const raw = new Redis(redis.url);
+      shared.push(raw);
+      // Fill it up to maxmemory with keys of no app's, big ones then small ones (a big value's own
+      // query buffer can be what tips it over): Redis then refuses every write command.
+      let size = 4096;
+      let full = false;
+      for (let i = 0; i < 20_000 && !full; i++) {
+        const refused = await raw.set(`junk:${i}`, 'x'.repeat(size)).then(
+          () => false,
+          (error: Error) => /^OOM/.test(error.message),
+        );
+        if (refused && size === 16) full = true;
+        else if (refused) size = 16;
+      }
+      expect(full, 'Redis refuses writes').toBe(true);
+      const refused = await strata.set(schema, { id: 'full', n: 2, label: 'f2' }).then(
+        () => 'acknowledged',
+        (error: unknown) => (isStrataError(error) ? error.code : String(error)),
+      );
+      expect(refused).toBe('L2_UNAVAILABLE');
+      expect(await raw.xlen(`${keyPrefix}:writes`), 'nothing queued').toBe(0);
+      expect((await strata.get(schema, 'full')).n).toBe(1);
+      await strata.flushDirty();
+      expect((await s.store.stored()).get('full')).toBe(1);
+    } finally {
+      await strata.close();
+    }
   });
 
   it('createStrata fails at boot with a write-behind schema on it, unless allowEvictingRedis', async () => {

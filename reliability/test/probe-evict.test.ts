@@ -5,8 +5,8 @@ import {
   type RedisStreamQueue,
 } from '@strata/adapter-node/redis-tcp';
 import { isStrataError, Q, Strata } from '@strata/core';
-import { createDrizzleL3 } from '@strata/core/drizzle';
 import { manualClock } from '@strata/core/driver';
+import { createDrizzleL3 } from '@strata/core/drizzle';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type RedisProcess, startRedisProcess } from '../support/redis-process.js';

@@ -33,10 +33,11 @@ export interface RedisProcess {
   close(): Promise<void>;
 }
 
-export async function startRedisProcess(): Promise<RedisProcess> {
+/** `args`: more redis-server options, kept across restarts (e.g. `['--maxmemory', '8mb']`). */
+export async function startRedisProcess(args: readonly string[] = []): Promise<RedisProcess> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'strata-redis-'));
-  let child = await launch(port, dir);
+  let child = await launch(port, dir, args);
   const kill = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = once(child, 'exit');
@@ -54,7 +55,7 @@ export async function startRedisProcess(): Promise<RedisProcess> {
     async restart({ dropData = false } = {}) {
       await kill();
       if (dropData) rmSync(join(dir, 'dump.rdb'), { force: true });
-      child = await launch(port, dir);
+      child = await launch(port, dir, args);
     },
     async close() {
       await kill();
@@ -64,10 +65,22 @@ export async function startRedisProcess(): Promise<RedisProcess> {
 }
 
 /** Starts redis-server and resolves once it logs that it accepts connections (bounded). */
-async function launch(port: number, dir: string): Promise<ChildProcess> {
+async function launch(port: number, dir: string, args: readonly string[]): Promise<ChildProcess> {
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      ...args,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';

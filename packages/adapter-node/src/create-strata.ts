@@ -107,6 +107,14 @@ export interface CreateStrataOptions
    * @example await createStrata({ databaseUrl, redisUrl, schemas, allowVolatileQueue: true });
    */
   allowVolatileQueue?: boolean;
+  /**
+   * The Redis Stream queue also checks at start-up that its Redis never evicts keys (`INFO memory`:
+   * no `maxmemory`, or `maxmemory-policy noeviction`), and `createStrata` rejects with
+   * INVALID_CONFIG when it does: an evicted stream loses acknowledged writes, and evicted pending
+   * rows or tombstones make reads answer older rows until the flush (docs/redis-eviction.md). True
+   * accepts that risk. Default false.
+   */
+  allowEvictingRedis?: boolean;
   /** Pub/sub channel of the bus. Default `{keyPrefix}:invalidate` ('strata:invalidate'). */
   invalidationChannel?: string;
   /** Redis Stream of the write queue. Default `{keyPrefix}:writes` ('strata:writes'); the group stays `{keyPrefix}:flushers`. */
@@ -165,6 +173,7 @@ export async function wireStrata(
     invalidationChannel,
     writeStream,
     allowVolatileQueue,
+    allowEvictingRedis,
     migrationsSchema,
     idleInTransactionTimeout,
     handleSignals = true,
@@ -208,6 +217,7 @@ export async function wireStrata(
       buckets: config.buckets,
       writeStream,
       allowVolatileQueue,
+      allowEvictingRedis,
     });
     const l3 = wrapL3(createDrizzleL3(connection.db, { migrationsSchema, capture: logReader }));
     try {

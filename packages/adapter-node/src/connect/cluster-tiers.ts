@@ -35,6 +35,7 @@ export interface ClusterTierOptions {
   queue: WriteBehindQueue | undefined;
   writeStream?: string | undefined;
   allowVolatileQueue?: boolean | undefined;
+  allowEvictingRedis?: boolean | undefined;
 }
 
 /**
@@ -73,6 +74,7 @@ export function connectClusterTiers(config: RedisClusterConfig, options: Cluster
   const queueOptions = {
     keyPrefix,
     allowVolatile: options.allowVolatileQueue === true,
+    allowEvicting: options.allowEvictingRedis === true,
     replicas: ack.replicas,
     replicaTimeoutMs: ack.timeoutMs,
   };
@@ -87,6 +89,7 @@ export function connectClusterTiers(config: RedisClusterConfig, options: Cluster
             keyPrefix,
             stream,
             allowVolatile: options.allowVolatileQueue === true,
+            allowEvicting: options.allowEvictingRedis === true,
             replicas: ack.replicas,
             replicaTimeoutMs: ack.timeoutMs,
           },

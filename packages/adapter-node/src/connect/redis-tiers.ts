@@ -39,6 +39,8 @@ export interface RedisTiersOptions {
   writeStream?: string | undefined;
   /** The Redis Stream queue takes writes a Redis restart would lose (no AOF). */
   allowVolatileQueue?: boolean | undefined;
+  /** The Redis Stream queue takes writes on a Redis that evicts keys. */
+  allowEvictingRedis?: boolean | undefined;
 }
 
 export interface RedisTiers {
@@ -90,7 +92,11 @@ export async function connectRedisTiers(options: RedisTiersOptions): Promise<Red
     if (mode === 'redis-stream' && (options.buckets ?? 1) > 1) {
       refuseNamedStream(options.writeStream);
       const plans = planBucketStreams(
-        { keyPrefix: options.keyPrefix, allowVolatile: options.allowVolatileQueue === true },
+        {
+          keyPrefix: options.keyPrefix,
+          allowVolatile: options.allowVolatileQueue === true,
+          allowEvicting: options.allowEvictingRedis === true,
+        },
         options.buckets!,
         false,
       );
@@ -103,6 +109,7 @@ export async function connectRedisTiers(options: RedisTiersOptions): Promise<Red
         keyPrefix: options.keyPrefix,
         ...(options.writeStream !== undefined && { stream: options.writeStream }),
         allowVolatile: options.allowVolatileQueue === true,
+        allowEvicting: options.allowEvictingRedis === true,
       });
     }
     tiers.l2 =

@@ -185,6 +185,7 @@ export class BucketedStreamQueue implements RedisStreamQueue {
       malformed: all.reduce((n, s) => n + s.malformed, 0),
       vanished: all.reduce((n, s) => n + s.vanished, 0),
       durability: all.find((s) => s.durability !== 'aof')?.durability ?? 'aof',
+      eviction: all.find((s) => s.eviction !== 'none')?.eviction ?? 'none',
     };
   }
 

@@ -9,6 +9,13 @@ import { isCluster, masterFor, type RedisClient } from './cluster-slots.js';
  */
 export type QueueDurability = 'aof' | 'volatile' | 'unchecked';
 
+/**
+ * What the queue knows of its Redis's eviction: 'none' (no `maxmemory`, or `noeviction`: Redis
+ * refuses a write rather than drop a key), the evicting `maxmemory-policy` it found
+ * ('allkeys-lru', 'volatile-ttl', …), or 'unchecked' (not asked yet, or INFO refused).
+ */
+export type QueueEviction = 'none' | 'unchecked' | (string & {});
+
 /** What durable write-behind needs, said the same way in every refusal and in the README. */
 const NEEDED =
   'appendonly yes (appendfsync always loses nothing even on power loss, everysec at most the last second)';
@@ -28,20 +35,27 @@ const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/;
  */
 export class DurabilityCheck {
   #durability: QueueDurability = 'unchecked';
+  #eviction: QueueEviction = 'unchecked';
   #answer: Promise<QueueDurability> | undefined;
   #passed = false;
   readonly #redis: RedisClient;
   readonly #stream: string;
   readonly #allowVolatile: boolean;
+  readonly #allowEvicting: boolean;
 
-  constructor(redis: RedisClient, stream: string, allowVolatile: boolean) {
+  constructor(redis: RedisClient, stream: string, allowVolatile: boolean, allowEvicting = false) {
     this.#redis = redis;
     this.#stream = stream;
     this.#allowVolatile = allowVolatile;
+    this.#allowEvicting = allowEvicting;
   }
 
   get durability(): QueueDurability {
     return this.#durability;
+  }
+
+  get eviction(): QueueEviction {
+    return this.#eviction;
   }
 
   /** Whether `check()` has resolved (the queue takes writes): no request, no promise to wait for. */
@@ -67,6 +81,45 @@ export class DurabilityCheck {
   async #ask(): Promise<QueueDurability> {
     const redis = this.#redis;
     const node = isCluster(redis) ? await masterFor(redis, this.#stream) : redis;
+    const durability = await this.#askPersistence(node);
+    await this.#askEviction(node);
+    return durability;
+  }
+
+  /**
+   * An evicting Redis drops keys while it keeps the others, which no reset detection sees (the boot
+   * marker and tick stay): under `allkeys-*` the stream itself (every acknowledged write it holds,
+   * never flushed), under `volatile-*` too the pending rows, tombstones and pending index beside it,
+   * which all carry a TTL (reads then answer Postgres' older row until the flush:
+   * reliability/test/probe-evict.test.ts). Only a Redis that never evicts keeps them.
+   */
+  async #askEviction(node: Redis): Promise<void> {
+    let info: string;
+    try {
+      info = await node.info('memory');
+    } catch (err) {
+      // Refused: the persistence check was refused too, and allowVolatile accepted an unchecked Redis.
+      if (!isRefusal(err)) throw err;
+      return;
+    }
+    const maxmemory = /^maxmemory:(\d+)/m.exec(info)?.[1];
+    const policy = /^maxmemory_policy:([\w-]+)/m.exec(info)?.[1];
+    if (maxmemory === undefined || policy === undefined) return;
+    this.#eviction = maxmemory === '0' || policy === 'noeviction' ? 'none' : policy;
+    if (this.#eviction === 'none' || this.#allowEvicting) return;
+    const redis = where(node);
+    throw new StrataError(
+      'INVALID_CONFIG',
+      `Redis Stream queue: the Redis at ${redis} evicts keys (maxmemory ${maxmemory}, maxmemory-policy ` +
+        `${policy}): ${policy.startsWith('allkeys') ? 'the write stream itself, losing every acknowledged write it holds, and ' : ''}` +
+        'the pending rows, tombstones and pending index of writes not flushed yet, so reads answer older ' +
+        'rows than acknowledged writes. Write-behind needs maxmemory-policy noeviction (or no maxmemory). ' +
+        'To accept that instead, pass allowEvicting: true (allowEvictingRedis: true to createStrata).',
+      { details: { field: 'allowEvicting', redis, policy, maxmemory: Number(maxmemory) } },
+    );
+  }
+
+  async #askPersistence(node: Redis): Promise<QueueDurability> {
     let info: string;
     try {
       info = await node.info('persistence');

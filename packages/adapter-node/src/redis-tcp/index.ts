@@ -3,7 +3,7 @@
 // `redisUrl`; this entry is for building a Strata (or a Vercel function's queue) by hand.
 
 export { createRedisPubSubBus, type RedisPubSubBusOptions } from './bus.js';
-export type { QueueDurability } from './durability.js';
+export type { QueueDurability, QueueEviction } from './durability.js';
 export { createIoredisL2, type IoredisClusterL2Options } from './l2.js';
 export {
   createRedisStreamQueue,

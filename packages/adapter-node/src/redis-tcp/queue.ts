@@ -4,7 +4,7 @@ import { StrataError } from '@strata/core';
 import type { DeadLetter, PullWriteQueue, UnreadableDeadLetter } from '@strata/core/driver';
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { hashSlot, isCluster, type RedisClient, requireHashTag } from './cluster-slots.js';
-import { DurabilityCheck, type QueueDurability } from './durability.js';
+import { DurabilityCheck, type QueueDurability, type QueueEviction } from './durability.js';
 import { withStrataRetry } from './reconnect-delay.js';
 import { StreamQueue } from './stream-queue.js';
 import { CLUSTER_REPLICA_ACK, type ReplicaAck, replicaAck } from './wait-replicas.js';
@@ -56,6 +56,13 @@ export interface RedisStreamQueueOptions {
    */
   allowVolatile?: boolean;
   /**
+   * Take writes even though the Redis evicts keys (`maxmemory` with a `maxmemory-policy` other than
+   * `noeviction`): an evicted stream loses the acknowledged writes it holds, evicted pending rows and
+   * tombstones make reads answer older rows until the flush. Default false: `enqueue` and
+   * `checkDurability()` then reject with INVALID_CONFIG (asked once, `INFO memory`).
+   */
+  allowEvicting?: boolean;
+  /**
    * `enqueue` resolves only once this many replicas have the entries (`WAIT`, right after the XADDs
    * on the same connection): a failover onto a replica then loses no acknowledged write. Default 1
    * on a Redis Cluster, 0 on a single Redis. Fewer within `replicaTimeoutMs`: QUEUE_UNAVAILABLE.
@@ -80,6 +87,8 @@ export interface RedisStreamQueueStats {
   consumerRemoved?: boolean;
   /** What `INFO persistence` said: 'unchecked' until the first `enqueue` or `checkDurability()`. */
   durability: QueueDurability;
+  /** What `INFO memory` said: 'none' (never evicts), the evicting policy, or 'unchecked'. */
+  eviction: QueueEviction;
 }
 
 export interface RedisStreamQueue extends PullWriteQueue {
@@ -93,8 +102,9 @@ export interface RedisStreamQueue extends PullWriteQueue {
   deadLetters(count?: number): Promise<(DeadLetter | UnreadableDeadLetter)[]>;
   /**
    * Asks Redis once whether acknowledged writes survive its restart (`INFO persistence`:
-   * `aof_enabled:1`); the first `enqueue` does the same. Rejects INVALID_CONFIG when they would not
-   * and `allowVolatile` is not set; a failed INFO call is asked again next time.
+   * `aof_enabled:1`) and whether it evicts keys (`INFO memory`); the first `enqueue` does the same.
+   * Rejects INVALID_CONFIG when writes would not survive and `allowVolatile` is not set, or when it
+   * evicts and `allowEvicting` is not set; a failed INFO call is asked again next time.
    * @example await queue.checkDurability(); // 'aof' — or call it at start-up to fail at boot
    */
   checkDurability(): Promise<QueueDurability>;
@@ -158,6 +168,7 @@ export function createRedisStreamQueue(options: RedisStreamQueueOptions): RedisS
 export interface StreamQueuePlan {
   names: ConstructorParameters<typeof StreamQueue>[2];
   allowVolatile: boolean;
+  allowEvicting: boolean;
   ack: ReplicaAck;
 }
 
@@ -192,6 +203,7 @@ export function planStreamQueue(
   return {
     names: { namespace: keyPrefix, stream, group, consumer, claimIdleMs, deadLetterStream },
     allowVolatile: options.allowVolatile === true,
+    allowEvicting: options.allowEvicting === true,
     ack: replicaAck(
       'Redis Stream queue',
       options.replicas,
@@ -208,13 +220,13 @@ export function planStreamQueue(
 export function openStreamQueue(
   redis: RedisClient,
   connection: 'owned' | 'borrowed',
-  { names, allowVolatile, ack }: StreamQueuePlan,
+  { names, allowVolatile, allowEvicting, ack }: StreamQueuePlan,
 ): StreamQueue {
   return new StreamQueue(
     redis,
     connection,
     names,
-    new DurabilityCheck(redis, names.stream, allowVolatile),
+    new DurabilityCheck(redis, names.stream, allowVolatile, allowEvicting),
     ack,
   );
 }

@@ -49,7 +49,11 @@ export class StreamQueue implements RedisStreamQueue {
   readonly #redis: RedisClient;
   readonly #owned: boolean;
   readonly #ack: ReplicaAck;
-  readonly #stats: Omit<RedisStreamQueueStats, 'durability'> = { reclaimed: 0, malformed: 0, vanished: 0 };
+  readonly #stats: Omit<RedisStreamQueueStats, 'durability' | 'eviction'> = {
+    reclaimed: 0,
+    malformed: 0,
+    vanished: 0,
+  };
   readonly #durability: DurabilityCheck;
   #groupReady: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -207,7 +211,7 @@ export class StreamQueue implements RedisStreamQueue {
   }
 
   stats(): RedisStreamQueueStats {
-    return { ...this.#stats, durability: this.#durability.durability };
+    return { ...this.#stats, durability: this.#durability.durability, eviction: this.#durability.eviction };
   }
 
   /**

@@ -419,9 +419,10 @@ async function failed(
     const settled = await settlePending(ctx, cache, [item.key], [write.version]);
     await publish(cache, [item.key], [write.version], 'invalidate');
     if (!dropped || !settled) {
-      // What L2 missed, only this instance remembers (a consumer isolate may never run again): every
-      // instance would read the row Postgres refused for its TTL, and every search lay it, if the
-      // message went. Delivered again, refused again, withdrawn then (counted as an L2 error above).
+      // What L2 missed, only this instance remembers (a consumer isolate may never run again): if the
+      // message went, every instance would read the row Postgres refused (pending: kept a week, never
+      // stale) and every search lay it. Delivered again, refused again, withdrawn then (the L2
+      // failure is counted and logged by the drop or the settle).
       outcome.retried.push(handle);
       outcome.held.push(handle);
       outcome.withdrawing.push(handle);

@@ -51,15 +51,17 @@ describe('the consumer with L2 unreachable', () => {
     expect(await t.producer().find(t.schema, 'g1')).toEqual({ id: 'g1', name: 'good', level: 5, note: null });
   });
 
-  // DEFECT (core, engine/flusher.ts `failed()`): a write dead-lettered while the consumer's L2 is
-  // down has its cached copy withdrawn by `cache.drop`, which tolerates the L2 failure and leaves
+  // Was a defect (core, engine/flusher.ts `failed()`): a write dead-lettered while the consumer's L2
+  // was down had its cached copy withdrawn by `cache.drop`, which tolerated the L2 failure and left
   // the repair to the consumer's next use of L2 (an in-memory obligation of this isolate); the
-  // message is settled (dead letter sent, acked) all the same. A Worker's consumer isolate may see
-  // no further batch (or be evicted), so the row Postgres refused stays in L2 for its TTL and
-  // every isolate reads it. Seen: a cold isolate reads { id: 'p1', name: 'phantom', level: 500 }
-  // after the ack, Postgres has no row. The fix belongs in the flusher: keep such a delivery
-  // retried (not dead) until its copy is withdrawn.
-  it.fails('a write dead-lettered while L2 is down leaves no copy other isolates read', async () => {
+  // message was settled (dead letter sent, acked) all the same. A Worker's consumer isolate may see
+  // no further batch, so the row Postgres refused stayed in L2 for its TTL and every isolate read
+  // it: a cold isolate read { id: 'p1', name: 'phantom', level: 500 } after the ack, Postgres had no
+  // row. Before the fix (as `it.fails`, the line `if (settled) … toBeNull()`):
+  //   AssertionError: expected { id: 'p1', name: 'phantom', …(2) } to be null
+  // Now the delivery is held (retried, or sent again through `requeue`) until L2 takes the
+  // withdrawal, and dead-lettered on the delivery after that.
+  it('a write dead-lettered while L2 is down leaves no copy other isolates read', async () => {
     const { bodies, producer } = keptQueue();
     const writer = t.producer(producer);
     await writer.set(t.schema, { id: 'p1', name: 'phantom', level: 500 });
@@ -77,6 +79,29 @@ describe('the consumer with L2 unreachable', () => {
     const settled = last.acked === 1 && letters.bodies.length === 1;
     if (settled) expect(await t.producer().find(t.schema, 'p1')).toBeNull();
     else expect(last).toEqual({ acked: 0, retried: 1 });
+    expect(letters.bodies).toEqual([]);
+
+    // L2 back (a consumer isolate that reaches it): the next delivery withdraws the copy, then dead-letters.
+    expect(await deliverBatch(t.producer(), bodies, 3, { deadLetter: letters.producer })).toEqual({
+      acked: 1,
+      retried: 0,
+    });
+    expect(letters.bodies).toMatchObject([{ write: { id: 'p1' }, attempts: 3 }]);
+    expect(await t.producer().find(t.schema, 'p1')).toBeNull();
+    expect(await t.row('p1')).toBeUndefined();
+  });
+
+  it('with requeue, a dead letter waiting for L2 is sent again as a new message, not counted by the platform', async () => {
+    const { bodies, producer } = keptQueue();
+    await t.producer(producer).set(t.schema, { id: 'p2', name: 'phantom', level: 600 });
+    const letters = keptQueue();
+    const again = keptQueue();
+    const options = { deadLetter: letters.producer, requeue: again.producer };
+    // Before: dead-lettered at once, its copy left in L2 (expected [ { handle: 'm4', …(3) } ] to deeply equal []).
+    expect(await deliverBatch(consumerWithoutL2(), bodies, 2, options)).toEqual({ acked: 1, retried: 0 });
+    expect(letters.bodies).toEqual([]);
+    expect(again.bodies).toEqual(bodies); // the same write, version and all
+    expect(await t.producer().find(t.schema, 'p2')).toMatchObject({ level: 600 }); // not withdrawn yet
   });
 });
 

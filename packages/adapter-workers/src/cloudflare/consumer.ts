@@ -30,8 +30,10 @@ export interface HandleWriteBatchOptions {
   deadLetter?: QueueProducer;
   /**
    * Producer binding of this same queue (e.g. `env.WRITES`). Given: a write Postgres could not judge
-   * (unreachable, timed out, its table not there yet: core's `held`) is sent again as a new message,
-   * after the retry delay, and its delivery acked, so an outage never counts against `max_retries`.
+   * (unreachable, timed out, its table not there yet: core's `held`), or one given up on whose cached
+   * copy L2 could not withdraw yet (core's `withdrawing`, dead-lettered once it can), is sent again
+   * as a new message, after the retry delay, and its delivery acked, so an outage never counts
+   * against `max_retries`.
    * Omitted: it is retried, and an outage longer than the retries (2 + 4 + 8 + 16 + 32 s with
    * `max_retries = 5`) moves acknowledged writes to the `dead_letter_queue` as they are, while L2
    * keeps serving them as written. A failed send falls back to a retry.
@@ -68,7 +70,10 @@ export interface DeadMessage {
 export interface WriteBatchResult {
   /** In L3 (applied, superseded by a newer write, or already applied before): acked. */
   acked: string[];
-  /** Failed for a reason that may pass (L3 unreachable, retries left): retried with a delay. */
+  /**
+   * Failed for a reason that may pass (L3 unreachable, retries left, or a write given up on whose
+   * cached copy L2 did not withdraw yet: dead-lettered once it does): retried with a delay.
+   */
   retried: string[];
   /** Held (L3 could not judge them) and sent again as new messages through `requeue`: acked. */
   requeued: string[];

@@ -8,11 +8,15 @@ const BATCH = 500;
 /** How often `drain({ held: true })` asks whether another consumer is done with this app's writes. */
 const HELD_POLL_MS = 25;
 
-/** What one round did: deliveries taken, done for good (acked or dead-lettered), held (L3 could not judge them), foreign. */
+/**
+ * What one round did: deliveries taken, done for good (acked or dead-lettered), held (L3 could not
+ * judge them, or L2 did not withdraw a dead letter's copy: `withdrawing`), foreign.
+ */
 interface Round {
   taken: number;
   done: number;
   held: number;
+  withdrawing: number;
   foreign: number;
   /** The handles of the deliveries of this app (all but the foreign ones). */
   mine: readonly string[];
@@ -45,7 +49,8 @@ export class FlushLoop {
    * again at once, round after round, until it lands or is dead-lettered. Writes of schemas no
    * instance here knows (another app on a shared queue) are left to their app. Throws L3_UNAVAILABLE
    * when a round could change nothing (L3 down or not ready: every write of this app it took was
-   * held): the writes stay queued, nothing is dead-lettered for that.
+   * held): the writes stay queued, nothing is dead-lettered for that; L2_UNAVAILABLE when every
+   * one held was a dead letter whose cached copy L2 did not withdraw (see `FlushOutcome.withdrawing`).
    *
    * Only rounds that start after the call count: a round already running (a timer's) may have taken
    * its batch before the last writes were acknowledged, and if it took nothing, joining it would
@@ -90,11 +95,17 @@ export class FlushLoop {
     const { after } = this.queue;
     const early = (handle: string) => at === undefined || after?.call(this.queue, at, handle) !== true;
     for (;;) {
-      const { taken, done, held, foreign, mine } = await this.round();
+      const { taken, done, held, withdrawing, foreign, mine } = await this.round();
       // The take hands out what it can up to `at` before anything after it (see `WriteQueue.after`):
       // a round with none of this app's up to `at` leaves none behind for this consumer.
       if (!mine.some(early)) return;
       if (done === 0 && held + foreign === taken) {
+        if (held > 0 && withdrawing === held)
+          throw new StrataError(
+            'L2_UNAVAILABLE',
+            'write-behind writes are waiting: L2 did not withdraw the cached copies of their dead letters',
+            { details: { waiting: taken } },
+          );
         throw new StrataError('L3_UNAVAILABLE', 'write-behind writes are waiting: L3 did not take them', {
           details: { waiting: taken },
         });
@@ -112,7 +123,7 @@ export class FlushLoop {
     // Every round, idle ones too: an app whose instances only flush keeps its write-behind claims.
     this.ctx.claims.keep();
     const deliveries = await this.queue.take(BATCH);
-    if (deliveries.length === 0) return { taken: 0, done: 0, held: 0, foreign: 0, mine: [] };
+    if (deliveries.length === 0) return { taken: 0, done: 0, held: 0, withdrawing: 0, foreign: 0, mine: [] };
     let outcome: FlushOutcome;
     try {
       outcome = await flushDeliveries(this.ctx, this.lookup, deliveries, this.publish);
@@ -138,6 +149,7 @@ export class FlushLoop {
       taken: deliveries.length,
       done: outcome.acked.length + outcome.dead.length,
       held: outcome.held.length,
+      withdrawing: outcome.withdrawing.length,
       foreign: outcome.foreign.length,
       mine: deliveries.flatMap((d) => (foreign.has(d.handle) ? [] : [d.handle])),
     };

@@ -15,7 +15,14 @@ function tenant(keyPrefix: string, tables: readonly string[], fail?: Error) {
     async flushBatch(deliveries: readonly Delivery[]): Promise<FlushOutcome> {
       if (fail) throw fail;
       flushed.push(...deliveries.map((d) => d.handle));
-      return { acked: deliveries.map((d) => d.handle), retried: [], held: [], foreign: [], dead: [] };
+      return {
+        acked: deliveries.map((d) => d.handle),
+        retried: [],
+        held: [],
+        withdrawing: [],
+        foreign: [],
+        dead: [],
+      };
     },
   } as unknown as Strata;
   return { strata, flushed };

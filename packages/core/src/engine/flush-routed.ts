@@ -47,6 +47,7 @@ export async function flushRouted(
     acked: [],
     retried: [],
     held: [],
+    withdrawing: [],
     foreign: [],
     dead: [],
     unroutable: [],
@@ -91,7 +92,14 @@ export async function flushRouted(
           schemas: [...new Set(share.map((d) => d.write.schema))],
           error: messageOf(err),
         });
-        return { acked: [], retried: handles, held: handles, foreign: [], dead: [] } as FlushOutcome;
+        return {
+          acked: [],
+          retried: handles,
+          held: handles,
+          withdrawing: [],
+          foreign: [],
+          dead: [],
+        } as FlushOutcome;
       }
     }),
   );
@@ -99,6 +107,7 @@ export async function flushRouted(
     outcome.acked.push(...part.acked);
     outcome.retried.push(...part.retried);
     outcome.held.push(...part.held);
+    outcome.withdrawing.push(...part.withdrawing);
     outcome.foreign.push(...part.foreign);
     outcome.dead.push(...part.dead);
   }

@@ -21,11 +21,17 @@ export interface FlushOutcome {
   /** Failed this time: deliver again. */
   retried: string[];
   /**
-   * The part of `retried` that L3 could not judge (down, or not ready: a missing table): flushing
-   * again at once would fail the same way. The rest are poison suspects on their way to the
-   * dead-letter store, and `foreign` ones.
+   * The part of `retried` that L3 could not judge (down, or not ready: a missing table), and the
+   * `withdrawing` ones: flushing again at once would fail the same way. The rest are poison
+   * suspects on their way to the dead-letter store, and `foreign` ones.
    */
   held: string[];
+  /**
+   * The part of `held` that failed alone `writeBehind.maxRetry` times but whose cached copy L2 did
+   * not withdraw (unreachable): the message is the only durable record that the copy must go, so it
+   * is dead-lettered on a later delivery, once L2 takes the withdrawal.
+   */
+  withdrawing: string[];
   /**
    * The part of `retried` naming a schema no instance here registered: another app's writes on a
    * shared queue, or a schema a newer deploy added. Left for a consumer that knows them, never
@@ -55,8 +61,9 @@ export type Publish = (
  * grant: `holdsFlush`) is retried whole: nothing is dead-lettered for it. Any other
  * refusal splits the batch in halves until the writes that fail are alone: those are poison by
  * evidence, whatever their SQLSTATE, and the rest land. A write that failed alone
- * `writeBehind.maxRetry` times is dead-lettered, its cached copies withdrawn (unless a newer write
- * replaced them), and `onWriteError` gets WRITE_BEHIND_MAX_RETRY with the cause.
+ * `writeBehind.maxRetry` times has its cached copies withdrawn (unless a newer write replaced them),
+ * then is dead-lettered and `onWriteError` gets WRITE_BEHIND_MAX_RETRY with the cause; while L2
+ * does not take the withdrawal, it is held (`withdrawing`) instead.
  */
 export async function flushDeliveries(
   ctx: EngineContext,
@@ -64,7 +71,7 @@ export async function flushDeliveries(
   deliveries: readonly Delivery[],
   publish: Publish,
 ): Promise<FlushOutcome> {
-  const outcome: FlushOutcome = { acked: [], retried: [], held: [], foreign: [], dead: [] };
+  const outcome: FlushOutcome = { acked: [], retried: [], held: [], withdrawing: [], foreign: [], dead: [] };
   const items: Item[] = [];
   const claimed = await claimedElsewhere(deliveries.map((d) => ownCache(ctx, lookup, d.write)));
   for (const delivery of deliveries) {
@@ -406,11 +413,27 @@ async function failed(
       continue;
     }
     const { cache, delivery } = item;
-    deadLetter(ctx, cache, delivery, `rejected by Postgres (${sqlStateOf(err) ?? 'error'})`, outcome);
+    const { handle, write } = delivery;
     // A phantom no more: the copy the write put in L1 and L2 goes, unless a newer write replaced it.
-    await cache.drop(ctx, [item.key], [delivery.write.version]);
-    await settlePending(ctx, cache, [item.key], [delivery.write.version]);
-    await publish(cache, [item.key], [delivery.write.version], 'invalidate');
+    const dropped = await cache.drop(ctx, [item.key], [write.version]);
+    const settled = await settlePending(ctx, cache, [item.key], [write.version]);
+    await publish(cache, [item.key], [write.version], 'invalidate');
+    if (!dropped || !settled) {
+      // What L2 missed, only this instance remembers (a consumer isolate may never run again): if the
+      // message went, every instance would read the row Postgres refused (pending: kept a week, never
+      // stale) and every search lay it. Delivered again, refused again, withdrawn then (the L2
+      // failure is counted and logged by the drop or the settle).
+      outcome.retried.push(handle);
+      outcome.held.push(handle);
+      outcome.withdrawing.push(handle);
+      ctx.config.logger.warn('write-behind: dead letter waits for L2 to withdraw its cached copy', {
+        schema: cache.schema.name,
+        id: write.id,
+        attempts: triesMade(delivery),
+      });
+      continue;
+    }
+    deadLetter(ctx, cache, delivery, `rejected by Postgres (${sqlStateOf(err) ?? 'error'})`, outcome);
     reportGaveUp(ctx, cache, item.key, err, triesMade(delivery));
   }
 }

@@ -237,18 +237,20 @@ function backlog(cache: SchemaCache, count: number, atLeast = ''): StrataError {
 
 /**
  * Takes the writes of `keys` up to `versions` out of the pending index: Postgres holds them now, or
- * never will (superseded, withdrawn, dead-lettered). A failure is tolerated: a leftover entry is
- * harmless to a search (a write counts only over an older stored version) but for a dead-lettered
- * write, which stays in the index until a later write of its key is flushed.
+ * never will (superseded, withdrawn, dead-lettered). A failure is tolerated (counted, logged): a
+ * leftover entry is harmless to a search (a write counts only over an older stored version) but for
+ * a dead-lettered write, which would stay in the index until a later write of its key is flushed:
+ * resolves whether L2 took it (true without L2), and a dead letter waits for it (see `failed` in
+ * flusher.ts).
  */
 export async function settlePending(
   ctx: EngineContext,
   cache: SchemaCache,
   keys: readonly string[],
   versions: readonly number[],
-): Promise<void> {
+): Promise<boolean> {
   const l2 = cache.l2;
-  if (!l2 || keys.length === 0) return;
+  if (!l2 || keys.length === 0) return true;
   try {
     // One request per bucket touched (each bucket's index is in its slot).
     await cache.byBucket(keys, async ({ keys: space }, at) => {
@@ -257,8 +259,10 @@ export async function settlePending(
       await l2.run(PENDING, [space.pendingIndex], args);
       return [];
     });
+    return true;
   } catch (err) {
     ctx.tolerate(cache.schema.name, 'l2', 'pending', err);
+    return false;
   }
 }
 

@@ -974,9 +974,10 @@ export class SchemaCache {
   /**
    * Drops cached copies of `keys` here (L1, loads in flight, fenced) and in L2 by `rule`, the search
    * generation moving on in the same request. If L2 cannot be reached, the generation of each bucket
-   * it missed must move on.
+   * it missed must move on. Resolves whether L2 took the drop in every bucket (true without L2): a
+   * dead letter waits for it (see `failed` in flusher.ts).
    */
-  async drop(ctx: EngineContext, keys: readonly string[], rule: DropRule): Promise<void> {
+  async drop(ctx: EngineContext, keys: readonly string[], rule: DropRule): Promise<boolean> {
     this.writeEpoch += 1;
     keys.forEach((key, i) => {
       this.fence.beginWrite(key);
@@ -985,7 +986,7 @@ export class SchemaCache {
       if (held && (typeof rule === 'string' || held.version <= rule[i]!)) this.l1!.delete(key);
       this.fence.endWrite(key);
     });
-    if (!this.l2 || keys.length === 0) return;
+    if (!this.l2 || keys.length === 0) return true;
     try {
       const rules = keys.map((_, i) => (typeof rule === 'string' ? rule : String(rule[i])));
       // The version floor a dropped value leaves (see DROP): as long as a delete's tombstone.
@@ -999,10 +1000,12 @@ export class SchemaCache {
         return this.runWatched(DROP, build, { bumps: true, writes: part }, bucket);
       });
       if (missed) this.#missedIn(ctx, 'drop', missed);
+      return !missed;
     } catch (err) {
       if (!this.l3) throw err;
       this.recordMissedWrite();
       ctx.tolerate(this.schema.name, 'l2', 'drop', err);
+      return false;
     }
   }
 

@@ -20,6 +20,7 @@ import type { L2Script, L2Tier } from '../l2/types.js';
 import type { L3Tier, Row } from '../l3/types.js';
 import type { CompiledSchema, WriteMode } from '../schema/types.js';
 import { codeAt, sliceFrom, startsAt } from '../strings.js';
+import { Announced } from './announced.js';
 import type { RunPerBucket } from './bucketing.js';
 import { type Bucket, KeyRouter } from './buckets.js';
 import type { EngineContext } from './context.js';
@@ -42,8 +43,6 @@ import { type Age, Staleness } from './staleness.js';
 import type { TagClock } from './tag-clock.js';
 import { ThroughOrder } from './through-order.js';
 
-/** Versions announced by other instances that L1 has not taken yet, kept per schema at most. */
-const MAX_ANNOUNCED = 10_000;
 /** Keys per MARK request (see `supersede`). */
 export const MARK_CHUNK = 1_000;
 /** L1's "known absent" entry (negative caching, a delete's tombstone). */
@@ -145,14 +144,8 @@ export class SchemaCache {
   readonly order = new KeyOrder();
   /** This instance's write-behind writes not known to be flushed (see `OwnPending`); none for other modes. */
   readonly ownPending: OwnPending | undefined;
-  /**
-   * Per key, the newest version another instance announced (a bus message) that L1 has not taken
-   * yet; Infinity, while a write of this instance is out, for a change of unknown version. L1 takes
-   * nothing older: not a local write whose L2 reply came after the message (whose drop found
-   * nothing in L1 yet), nor a row read from a replica (Redis or Postgres) that lags behind it. Up to
-   * 10,000 keys, the oldest forgotten first.
-   */
-  readonly #announced = new Map<string, number>();
+  /** Versions other instances announced that L1 has not taken yet (see `Announced`). */
+  readonly announced = new Announced();
   /** Own pending rows put back after Redis resets, one restore at a time: reads of L2 wait for them (see `#readTicked`). */
   readonly restore = new RestoreChain();
   /** Loads below L1 in flight, by key: concurrent misses share one (request coalescing). */
@@ -328,25 +321,25 @@ export class SchemaCache {
     // unchecked says nothing of bucket 0, which may never have been read (l3-claim.test.ts).
     const { buckets } = this;
     if (buckets[buckets.length > 1 ? this.router.bucket(key) : 0]!.generation?.readsUnchecked) return true;
-    const announced = this.#announced.size === 0 ? undefined : this.#announced.get(key);
+    const announced = this.announced.of(key);
     if (announced !== undefined && announced > version) return false;
     const ttl = this.aging && !held && value !== ABSENT ? this.aging.hold(ttlMs) : ttlMs;
     if (!l1.offer(key, value, ttl, version)) return false;
     // Taken: the announcement is met (a refused offer leaves it, as L1 holds newer anyway).
-    if (announced !== undefined) this.#announced.delete(key);
+    if (announced !== undefined) this.announced.met(key);
     return true;
   }
 
   /**
-   * Whether L1 must not take `version` of `key`: a newer one was announced to it (see `#announced`).
+   * Whether L1 must not take `version` of `key`: a newer one was announced to it (see `announced`).
    * For a fill that sets L1 itself (a search's, which peeks once for both tiers): one that may go
    * ahead meets the announcement, which is forgotten, as `offerL1` forgets it when L1 takes a value.
    */
   refusesL1(key: string, version: number): boolean {
-    const announced = this.#announced.size === 0 ? undefined : this.#announced.get(key);
+    const announced = this.announced.of(key);
     if (announced === undefined) return false;
     if (announced > version) return true;
-    this.#announced.delete(key);
+    this.announced.met(key);
     return false;
   }
 
@@ -782,8 +775,8 @@ export class SchemaCache {
     this.writesInFlight -= 1;
     for (const key of keys) {
       this.inflight.delete(key);
-      if (this.fence.endWrite(key) && this.#announced.get(key) === Number.POSITIVE_INFINITY)
-        this.#announced.delete(key);
+      if (this.fence.endWrite(key) && this.announced.of(key) === Number.POSITIVE_INFINITY)
+        this.announced.met(key);
     }
   }
 
@@ -1025,7 +1018,7 @@ export class SchemaCache {
       // Announced here as the bus announces it to the other instances (`applyRemote`): L1 takes
       // nothing older from now on, not even a row read after the marker landed (a read replica that
       // has not replayed the change answers a search with the old row).
-      if (this.l1) this.#announce(key, versions[i]!);
+      if (this.l1) this.announced.note(key, versions[i]!);
     });
     try {
       return await this.#mark(keys, versions);
@@ -1211,18 +1204,10 @@ export class SchemaCache {
       // Told, not flushed: the version is kept to adopt its pending row after a reset (`adoptReplaced`).
       if (version !== undefined) this.ownPending?.replaced(key, version, deleted);
       if (this.l1 && (version !== undefined || writing))
-        this.#announce(key, version ?? Number.POSITIVE_INFINITY);
+        this.announced.note(key, version ?? Number.POSITIVE_INFINITY);
       if (held && (version === undefined || held.version <= version)) this.l1!.delete(key);
       this.fence.endWrite(key);
     });
-  }
-
-  #announce(key: string, version: number): void {
-    const known = this.#announced.get(key);
-    if (known !== undefined && known >= version) return;
-    this.#announced.delete(key);
-    this.#announced.set(key, version);
-    if (this.#announced.size > MAX_ANNOUNCED) this.#announced.delete(this.#announced.keys().next().value!);
   }
 
   /**

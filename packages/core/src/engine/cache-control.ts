@@ -1,6 +1,7 @@
 import type { Coherence } from './coherence.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
+import { readL2 } from './l2-values.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
 
 /** Whether a row exists, asking the tiers in order and loading no columns from L3. */
@@ -13,7 +14,7 @@ export async function existsOne(ctx: EngineContext, cache: SchemaCache, id: Id):
     try {
       const bucket = cache.buckets[cache.router.bucket(key)];
       const { values, generation } = await cache.readWatched(cache.rowKeys([key]), bucket);
-      const hit = cache.readL2(ctx, key, values[0] ?? null, generation);
+      const hit = readL2(cache, ctx, key, values[0] ?? null, generation);
       // A tagged row whose tags moved (or are not known here) says nothing: Postgres answers.
       const tagged = hit && 'row' in hit && hit.stamp !== undefined;
       if (hit && hit.age !== 'grace' && (!tagged || cache.tags!.check(hit.row, hit.stamp!) === true))

@@ -7,6 +7,7 @@ import type { Row } from '../l3/types.js';
 import type { QueuedWrite } from '../queue/types.js';
 import type { Bucket } from './buckets.js';
 import { markCounters } from './counter-marks.js';
+import { stampedOwner } from './l2-values.js';
 import { OtherShapesLive } from './live-shapes.js';
 import { beneathValue } from './pending-beneath.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
@@ -149,7 +150,7 @@ export async function writeOrderedIn(
       ];
       if (enqueue) keys.push(enqueue.stream);
       for (const id of ids) keys.push(space.row(id));
-      const owner = cache.stampedOwner(cache.tags?.clock.stamp() ?? 0);
+      const owner = stampedOwner(cache, cache.tags?.clock.stamp() ?? 0);
       const args = [String(generation), String(floor), pendingFlush ? '1' : '0', owner];
       if (enqueue) args.push(enqueue.field);
       if (publishing) {

@@ -2,6 +2,7 @@ import { isStrataError } from '../errors.js';
 import type { L3Tier, PendingWrite, Row } from '../l3/types.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
+import { floorOf, type L2Hit, readL2 } from './l2-values.js';
 import { Loaded } from './loaded.js';
 import { overlayPending, pendingElsewhere } from './pending-elsewhere.js';
 import { agedL1, answerFromGrace, leased, refreshLater } from './read-aged.js';
@@ -449,8 +450,8 @@ function fromL2(
     try {
       // values[0] is the app's tick (see sendRowRead): key i's value is at i + 1.
       const value = values[i + 1] ?? null;
-      if (loaded.floors && value !== null) loaded.floors[i] = cache.floorOf(value);
-      const hit = cache.readL2(ctx, key, value, generations ? generations[i]! : generation, now);
+      if (loaded.floors && value !== null) loaded.floors[i] = floorOf(cache, value);
+      const hit = readL2(cache, ctx, key, value, generations ? generations[i]! : generation, now);
       if (!hit) {
         ctx.miss('l2', name);
         missing.push(i);
@@ -546,7 +547,7 @@ async function fromL2Later(
   return missing;
 }
 
-type RowHit = Extract<NonNullable<ReturnType<SchemaCache['readL2']>>, { row: Row }>;
+type RowHit = Extract<L2Hit, { row: Row }>;
 
 /**
  * A row L2 answered at position `i`: fresh, it is the answer (and L1 takes it unless a drop fenced

@@ -1,4 +1,5 @@
 import { orAfter } from '../resilience/with-timeout.js';
+import { heldIn } from './l2-values.js';
 import type { L2Rows, SchemaCache } from './schema-cache.js';
 
 /**
@@ -126,7 +127,7 @@ export async function readPastReplaced(
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
     const version = waits.version(key);
-    const held = () => cache.heldIn(reply.values[i + 1] ?? null, reply.generations?.[i] ?? reply.generation);
+    const held = () => heldIn(cache, reply.values[i + 1] ?? null, reply.generations?.[i] ?? reply.generation);
     if (version === undefined) {
       // Another writer's restore may bring it (its message lost with Redis: nothing told it here).
       if (settling && !missed && held() === 0) missed = true;

@@ -5,21 +5,13 @@ import { messageOf, StrataError, schemaError } from '../errors.js';
 import { freezeRow } from '../l1/freeze-row.js';
 import { createMemoryL1 } from '../l1/memory-l1.js';
 import type { L1Tier } from '../l1/types.js';
-import {
-  type Envelope,
-  EnvelopeHeader,
-  encodeEnvelope,
-  isCurrent,
-  ownerTag,
-  remainingMs,
-} from '../l2/envelope.js';
+import { type Envelope, EnvelopeHeader, ownerTag } from '../l2/envelope.js';
 import { LIFE_CHANGED, lifeTail } from '../l2/life-script.js';
 import { DROP, MARK, PUT } from '../l2/scripts.js';
 import { SHAPES_CHANGED } from '../l2/shape-scripts.js';
 import type { L2Script, L2Tier } from '../l2/types.js';
 import type { L3Tier, Row } from '../l3/types.js';
 import type { CompiledSchema, WriteMode } from '../schema/types.js';
-import { codeAt, sliceFrom, startsAt } from '../strings.js';
 import { Announced } from './announced.js';
 import type { RunPerBucket } from './bucketing.js';
 import { type Bucket, KeyRouter } from './buckets.js';
@@ -27,11 +19,12 @@ import type { EngineContext } from './context.js';
 import { WriteFence } from './fence.js';
 import type { MissedWriteRepair } from './generation.js';
 import { SchemaGeneration } from './generation.js';
-import { type Id, idKey, mayBeKey, normalizeId } from './ids.js';
+import { idKey, mayBeKey, normalizeId } from './ids.js';
 import { InflightLoads } from './inflight-loads.js';
 import { KeyOrder } from './key-order.js';
 import type { KeySpace } from './keys.js';
 import { RestoreChain } from './l2-reset.js';
+import { marker, markerEntry, putArgs, putEntry } from './l2-values.js';
 import type { L2Watch } from './l2-watch.js';
 import type { L3Claim } from './l3-claim.js';
 import type { ShapeTail } from './live-shapes.js';
@@ -39,7 +32,7 @@ import { OwnPending } from './own-pending.js';
 import { type ResetsSeen, resetSince } from './reset-since.js';
 import { RowCodec } from './row-codec.js';
 import { RowTags } from './row-tags.js';
-import { type Age, Staleness } from './staleness.js';
+import { Staleness } from './staleness.js';
 import type { TagClock } from './tag-clock.js';
 import { ThroughOrder } from './through-order.js';
 
@@ -86,21 +79,6 @@ export interface Versioned {
   readonly plain?: Row;
 }
 
-/** What an L2 entry says about a key: a row, an absence, or nothing usable (a miss). */
-type L2Hit =
-  | {
-      row: Row;
-      version: number;
-      remainingMs: number;
-      age?: Exclude<Age, 'fresh'>;
-      /** A tagged schema's row: the tick it was read at (see `RowTags`); none for a pending row. */
-      stamp?: number;
-    }
-  | { absent: true; version: number; remainingMs: number; age?: undefined };
-
-/** How far ahead of this instance's clock another's may stamp a fresh end and still be trusted. */
-const CLOCK_SLACK_MS = 1_000;
-
 /**
  * How `drop` decides per key: always, unless a write-behind row is pending, the same but keeping
  * rows as expired (`strata.expire`), or up to a version.
@@ -128,7 +106,7 @@ export class SchemaCache {
   readonly watch: L2Watch;
   readonly owner: string;
   /** Reads the header of each L2 value (see `readL2`), one value at a time. */
-  readonly #header = new EnvelopeHeader();
+  readonly header = new EnvelopeHeader();
   readonly l1TtlMs: number;
   readonly l2TtlMs: number;
   readonly negativeTtlMs: number;
@@ -371,165 +349,9 @@ export class SchemaCache {
     return this.config.clock.now() + this.watch.skew;
   }
 
-  /** The L2 string of a row or an absence at `version`, of `generation`, living `ttlMs` (0 = no expiry). */
-  envelope(stored: Row | undefined, version: number, generation: number, ttlMs: number, stamp = 0): string {
-    const expiresAt = ttlMs > 0 ? this.l2Now() + ttlMs : 0;
-    return encodeEnvelope({
-      kind: stored ? 'r' : 'a',
-      pending: false,
-      version,
-      generation,
-      expiresAt,
-      freshUntil: expiresAt,
-      owner: this.stampedOwner(stamp),
-      payload: stored ? this.rows.toL2(stored) : '',
-    });
-  }
-
-  /**
-   * PUT's entry of a row (or an absence) at `version`: Redis keeps a row past `ttlMs` by the windows
-   * (see `holdMs`); a write's value (`floor`) at least `floorMs` (fresh for `ttlMs` all the same).
-   */
-  #putEntry(
-    stored: Row | undefined,
-    version: number,
-    generation: number,
-    ttlMs: number,
-    stamp: number,
-    floor = false,
-  ): PutEntry {
-    const px = stored ? this.holdMs(ttlMs) : ttlMs;
-    return [version, floor ? this.keepMs(px) : px, this.envelope(stored, version, generation, ttlMs, stamp)];
-  }
-
-  /**
-   * A superseded marker (kind `x`, a miss for every reader) at `version`, as PUT's entry: it keeps
-   * the version floor (no older fill lands under it) and leaves the row to Postgres.
-   */
-  #markerEntry(version: number, generation: number): PutEntry {
-    const ttl = this.tombstoneTtlMs();
-    return [version, this.keepMs(ttl), this.#marker(version, generation, this.l2Now() + ttl)];
-  }
-
-  /** A superseded marker's value: kind `x`, no row, a miss for every reader until `expiresAt`. */
-  #marker(version: number, generation: number, expiresAt: number): string {
-    return encodeEnvelope({
-      kind: 'x',
-      pending: false,
-      version,
-      generation,
-      expiresAt,
-      freshUntil: expiresAt,
-      owner: this.owner,
-      payload: '',
-    });
-  }
-
   /** The resets each bucket's watch has seen so far: taken when a write takes its versions (see `ResetsSeen`). */
   resetsSeen(): ResetsSeen {
     return this.buckets.map((b) => b.watch.resets);
-  }
-
-  /** The `owner` field of this schema's values: a tagged schema's carries the row's stamp too. */
-  stampedOwner(stamp: number): string {
-    return this.tags ? `${this.owner}.${stamp}` : this.owner;
-  }
-
-  /** The stamp in an `owner` field of this schema's (0 untagged), or -1 when another schema wrote it. */
-  stampOf(owner: string): number {
-    return this.#stampIn(owner, 0, owner.length);
-  }
-
-  /** `stampOf` of the owner field at `from` up to `to` in `value`, read where it stands. */
-  #stampIn(value: string, from: number, to: number): number {
-    const n = this.owner.length;
-    if (!this.tags) return to - from === n && startsAt(value, this.owner, from) ? 0 : -1;
-    if (!startsAt(value, this.owner, from) || from + n >= to || codeAt(value, from + n) !== 46) return -1;
-    const stamp = Number(sliceFrom(value, from + n + 1, to));
-    return Number.isSafeInteger(stamp) && stamp >= 0 ? stamp : -1;
-  }
-
-  /**
-   * What an L2 value found under `key` says, or undefined when it is a miss: nothing there, another
-   * format, a superseded marker (a change outside Strata: Postgres has newer), of a generation
-   * before `generation` (invalidated), already expired, or written by
-   * another schema or for another id (a mistaken key prefix must never serve someone else's row:
-   * counted as an L2 error). `now`: a batch reads the clock once for all its entries.
-   */
-  readL2(
-    ctx: EngineContext,
-    key: string,
-    value: string | null,
-    generation: number,
-    now = this.l2Now(),
-  ): L2Hit | undefined {
-    if (value === null) return undefined;
-    // Read in place (no envelope object, no owner string): this runs once per key of every L2 read.
-    const e = this.#header;
-    if (!e.read(value) || e.kind === 'l' || e.kind === 'x' || !isCurrent(e, generation)) return undefined;
-    const remaining = remainingMs(e, now);
-    // A fresh end further ahead than the TTL was stamped by a clock ahead of this one: the row's
-    // age is unknown, so it is a miss (Postgres answers; the fill stamps it again with this clock).
-    // A clock ahead then costs reads, never rows answered past their fresh time.
-    if (e.kind === 'r' && this.l2TtlMs > 0 && remaining > this.l2TtlMs + CLOCK_SLACK_MS) return undefined;
-    // Past its fresh time: a miss, unless the schema's windows still keep a row (`age`).
-    let age: Exclude<Age, 'fresh'> | undefined;
-    if (remaining < 0) {
-      if (e.kind !== 'r' || !this.aging) return undefined;
-      age = this.aging.age(-remaining) as Exclude<Age, 'fresh'> | undefined;
-      if (age === undefined) return undefined;
-    }
-    const stamp = this.#stampIn(value, e.ownerAt, e.payloadAt - 1);
-    if (stamp < 0) return this.#foreign(ctx, key, 'another schema wrote it');
-    if (e.kind === 'a') {
-      // A cached absence has no row, so no tags: a tag moved since may be a row's written behind
-      // Strata's back (SQL, then invalidateTags). A pending delete is the newest write: it stays.
-      if (this.tags && !e.pending && !this.tags.clock.absenceHolds(stamp)) return undefined;
-      return { absent: true, version: e.version, remainingMs: remaining };
-    }
-    // Every field of the header is taken before the decode (which may read another value with it).
-    const { version, pending } = e;
-    const row = this.rows.fromL2(sliceFrom(value, e.payloadAt));
-    if (idKey(row[this.schema.primaryKey.key] as Id) !== key)
-      return this.#foreign(ctx, key, 'it holds another id');
-    const hit: L2Hit = age
-      ? { row, version, remainingMs: remaining, age }
-      : { row, version, remainingMs: remaining };
-    // A pending write-behind row is the newest write, not a cached copy: no tag move drops it.
-    if (this.tags && !pending) hit.stamp = stamp;
-    return hit;
-  }
-
-  /**
-   * The version an L2 value of this schema carries whatever its kind or generation (0 for another
-   * format or another schema's): no copy of the key older than it can be newer than what L2 saw.
-   */
-  /**
-   * The version an L2 value of this schema holds in `generation` (a row, a tombstone, a superseded
-   * marker: Postgres has that version), 0 for none: what a read waiting for a version sees (see
-   * `ReplacedWaits`).
-   */
-  heldIn(value: string | null, generation: number): number {
-    const e = this.#header;
-    if (value === null || !e.read(value) || e.kind === 'l' || !isCurrent(e, generation)) return 0;
-    return this.#stampIn(value, e.ownerAt, e.payloadAt - 1) < 0 ? 0 : e.version;
-  }
-
-  floorOf(value: string): number {
-    const e = this.#header;
-    if (!e.read(value) || e.kind === 'l') return 0;
-    if (!e.ownerIs(value, this.owner) && this.#stampIn(value, e.ownerAt, e.payloadAt - 1) < 0) return 0;
-    return e.version;
-  }
-
-  #foreign(ctx: EngineContext, key: string, why: string): undefined {
-    ctx.tolerate(
-      this.schema.name,
-      'l2',
-      'read',
-      new StrataError('DECODE_FAILED', `L2 entry for ${key} refused: ${why}`),
-    );
-    return undefined;
   }
 
   /** How long a delete's tombstone answers "absent" (its fresh time; Redis keeps it `keepMs` of that). */
@@ -831,7 +653,8 @@ export class SchemaCache {
           const args = (g: number) =>
             positions.map((i) => {
               const f = entries[i]!;
-              return this.#putEntry(
+              return putEntry(
+                this,
                 stored[i],
                 f.version,
                 g,
@@ -873,12 +696,13 @@ export class SchemaCache {
           // A late PUT (sent again after L2 missed it, or Redis reset since the write took its
           // versions): a superseded marker at each version, never the row (see `resetSince`).
           if (late || resetSince(this.buckets, bucket, since))
-            return items.map((item) => this.#markerEntry(item.version, g));
+            return items.map((item) => markerEntry(this, item.version, g));
           // Written now: no tag move known here is newer. Read per attempt: a Redis reset found by
           // the first one starts the tag counter again, and the write is made again after it.
           const stamp = this.tags?.clock.stamp() ?? 0;
           return items.map((item) =>
-            this.#putEntry(
+            putEntry(
+              this,
               item.stored,
               item.version,
               g,
@@ -1088,7 +912,7 @@ export class SchemaCache {
     const expiresAt = this.l2Now() + ttl;
     const args = [String(keys.length), String(this.keepMs(ttl))];
     for (const version of versions) {
-      args.push(String(sameIsOld ? version + 1 : version), this.#marker(version, g, expiresAt));
+      args.push(String(sameIsOld ? version + 1 : version), marker(this, version, g, expiresAt));
     }
     return { keys: this.rowKeys(keys), args };
   }
@@ -1222,8 +1046,6 @@ export class SchemaCache {
   }
 }
 
-type PutEntry = readonly [version: number, ttlMs: number, value: string];
-
 /**
  * The positions of `keys` in each round of MARK requests: MARK_CHUNK of them in order over one
  * bucket (`router` undefined); over several, each bucket's next MARK_CHUNK, so that a round sends
@@ -1270,13 +1092,6 @@ export interface SentRowRead {
   readonly generation: number;
   readonly floor: number;
   readonly resets: number;
-}
-
-/** PUT's ARGV for its entries. */
-function putArgs(entries: readonly PutEntry[]): string[] {
-  const args = [String(entries.length)];
-  for (const [version, ttl, value] of entries) args.push(String(version), String(Math.ceil(ttl)), value);
-  return args;
 }
 
 function invalid(schema: string, field: string, why: string): never {

@@ -8,6 +8,7 @@ import { checkTags } from '../query/tags.js';
 import type { Query } from '../query/types.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
+import { stampedOwner, stampOf } from './l2-values.js';
 import { pendingWrites } from './pending-index.js';
 import type { ReadStatus } from './read-status.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
@@ -194,7 +195,7 @@ export async function searchCachedRows(
         generation: generationOfList,
         expiresAt,
         freshUntil: 0,
-        owner: cache.stampedOwner(stamp),
+        owner: stampedOwner(cache, stamp),
         payload: encodeSearchList(hash, encoded),
       });
       // A list read under an older generation is not written into a newer one.
@@ -312,7 +313,7 @@ function readList(
 ): { rows: Row[]; stamp: number; expiresAt: number } | undefined {
   const e = decodeEnvelope(value);
   if (e?.kind !== 'l' || e.version !== tag || e.generation < generation) return undefined;
-  const stamp = cache.stampOf(e.owner);
+  const stamp = stampOf(cache, e.owner);
   if (stamp < 0) return undefined;
   const rows = decodeSearchList(e.payload, hash)?.map((item) => cache.rows.fromL2(item));
   return rows && { rows, stamp, expiresAt: e.expiresAt };

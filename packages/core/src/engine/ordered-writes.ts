@@ -7,6 +7,7 @@ import type { Row } from '../l3/types.js';
 import type { QueuedWrite } from '../queue/types.js';
 import type { Bucket } from './buckets.js';
 import { markCounters } from './counter-marks.js';
+import { l1Value, l1ValueFromL2, offerL1 } from './l1-copies.js';
 import { stampedOwner } from './l2-values.js';
 import { OtherShapesLive } from './live-shapes.js';
 import { beneathValue } from './pending-beneath.js';
@@ -207,7 +208,7 @@ export async function writeOrderedIn(
         w.stored ? w.under : undefined,
       );
     }
-    if (l1Values) cache.offerL1(key, l1Values[i]!, cache.l1TtlMs, version);
+    if (l1Values) offerL1(cache, key, l1Values[i]!, cache.l1TtlMs, version);
   }
   return { versions, held };
 }
@@ -218,7 +219,7 @@ export async function writeOrderedIn(
  */
 function l1Copy(cache: SchemaCache, w: OrderedWrite, payload: string): Row | typeof ABSENT {
   if (!w.plain) return ABSENT;
-  return w.plain === w.stored ? cache.l1ValueFromL2(w.plain, payload) : cache.l1Value(w.plain, false);
+  return w.plain === w.stored ? l1ValueFromL2(cache, w.plain, payload) : l1Value(cache, w.plain, false);
 }
 
 /**

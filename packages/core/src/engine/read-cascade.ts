@@ -2,6 +2,7 @@ import { isStrataError } from '../errors.js';
 import type { L3Tier, PendingWrite, Row } from '../l3/types.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
+import { l1Value, offerL1, readL1, readL1Id } from './l1-copies.js';
 import { floorOf, type L2Hit, readL2 } from './l2-values.js';
 import { Loaded } from './loaded.js';
 import { overlayPending, pendingElsewhere } from './pending-elsewhere.js';
@@ -69,7 +70,7 @@ export async function readRows(
       ? undefined
       : cache.aging
         ? agedL1(ctx, cache, key, maxStale, seen)
-        : cache.readL1(ctx, key);
+        : readL1(cache, ctx, key);
     if (hit !== undefined) {
       out[i] = hit;
       if (seen.stale) {
@@ -154,7 +155,7 @@ export function readRow(
     if (seen.stale) refreshLater(ctx, cache, [key], [id], refreshBelowL1);
     if (hit !== undefined) return hit;
   } else {
-    const hit = l1Read ? undefined : cache.readL1(ctx, key);
+    const hit = l1Read ? undefined : readL1(cache, ctx, key);
     if (hit !== undefined) return hit;
   }
   // A read that takes less than the schema's window does not join a load that may answer more.
@@ -174,7 +175,7 @@ export function readL1Now(
   seen: { stale: boolean; grace?: boolean } = { stale: false },
 ): Row | null | undefined {
   if (!cache.l1 || !cache.l1AnswersGets) return undefined;
-  if (!cache.aging) return cache.readL1Id(ctx, id);
+  if (!cache.aging) return readL1Id(cache, ctx, id);
   const key = idKey(id);
   const hit = agedL1(ctx, cache, key, maxStale, seen);
   if (seen.stale) refreshLater(ctx, cache, [key], [id], refreshBelowL1);
@@ -461,7 +462,7 @@ function fromL2(
         ctx.counters.negativeHits += 1;
         if (loaded.status) loaded.status[i] = positionStatus('l2', hit.version, hit.remainingMs || null);
         const ttl = fillTtl(cache.negativeTtlMs || cache.l1TtlMs, hit.remainingMs);
-        if (fenced(key) || !cache.offerL1(key, ABSENT, ttl, hit.version)) ctx.counters.fencedFills += 1;
+        if (fenced(key) || !offerL1(cache, key, ABSENT, ttl, hit.version)) ctx.counters.fencedFills += 1;
         continue;
       }
       if (decrypts) {
@@ -573,7 +574,7 @@ function answerRow(
   // Without an L1 the row is not frozen or copied for it: that work would be thrown away.
   else if (cache.l1) {
     const ttl = fillTtl(cache.l1TtlMs, hit.remainingMs);
-    if (!cache.offerL1(key, cache.l1Value(plain, true), ttl, hit.version)) ctx.counters.fencedFills += 1;
+    if (!offerL1(cache, key, l1Value(cache, plain, true), ttl, hit.version)) ctx.counters.fencedFills += 1;
   }
   return true;
 }
@@ -752,7 +753,7 @@ function agedFromL2(
     cache.l1 &&
     hold > 0 &&
     !fenced(key) &&
-    !cache.offerL1(key, cache.l1Value(plain, true), hold, version, true)
+    !offerL1(cache, key, l1Value(cache, plain, true), hold, version, true)
   )
     ctx.counters.fencedFills += 1;
   return true;

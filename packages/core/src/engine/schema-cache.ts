@@ -2,7 +2,6 @@ import type { ResolvedConfig } from '../config.js';
 import type { Encryptor } from '../crypto/types.js';
 import { toMs } from '../duration.js';
 import { messageOf, StrataError, schemaError } from '../errors.js';
-import { freezeRow } from '../l1/freeze-row.js';
 import { createMemoryL1 } from '../l1/memory-l1.js';
 import type { L1Tier } from '../l1/types.js';
 import { type Envelope, EnvelopeHeader, ownerTag } from '../l2/envelope.js';
@@ -19,10 +18,10 @@ import type { EngineContext } from './context.js';
 import { WriteFence } from './fence.js';
 import type { MissedWriteRepair } from './generation.js';
 import { SchemaGeneration } from './generation.js';
-import { idKey, mayBeKey, normalizeId } from './ids.js';
 import { InflightLoads } from './inflight-loads.js';
 import { KeyOrder } from './key-order.js';
 import type { KeySpace } from './keys.js';
+import { l1Value, offerL1 } from './l1-copies.js';
 import { RestoreChain } from './l2-reset.js';
 import { marker, markerEntry, putArgs, putEntry } from './l2-values.js';
 import type { L2Watch } from './l2-watch.js';
@@ -40,7 +39,7 @@ import { ThroughOrder } from './through-order.js';
 export const MARK_CHUNK = 1_000;
 /** L1's "known absent" entry (negative caching, a delete's tombstone). */
 export const ABSENT: Readonly<{ absent: true }> = Object.freeze({ absent: true });
-type L1Value = Row | typeof ABSENT;
+export type L1Value = Row | typeof ABSENT;
 
 /** `L2Watch.observe`'s options for a read (its tick read, not INCR'd): one object, not one per read. */
 const TICK_READ_ONLY = { incremented: false } as const;
@@ -246,100 +245,9 @@ export class SchemaCache {
       : undefined;
   }
 
-  // ---- L1 ----
-
-  /** L1's answer: a row, null (cached absent), or undefined (ask below). Counts the outcome. */
-  readL1(ctx: EngineContext, key: string): Row | null | undefined {
-    if (!this.l1 || !this.l1AnswersGets) return undefined;
-    return this.answerL1(ctx, this.l1.get(key));
-  }
-
-  /**
-   * `readL1` of an id as the caller gave it (a bad one throws), for the synchronous get path, whose
-   * caller has checked that L1 answers gets. A string that may be a key is looked up as given, and
-   * only normalized when L1 does not hold it (see {@link mayBeKey}); normalizing it then may give
-   * another key (an upper-case uuid), which is looked up too.
-   */
-  readL1Id(ctx: EngineContext, id: unknown): Row | null | undefined {
-    const l1 = this.l1 as L1Tier<L1Value>;
-    const probed = mayBeKey(id);
-    let value = probed ? l1.get(id) : undefined;
-    if (value === undefined) {
-      const key = idKey(normalizeId(this.schema, id));
-      if (!probed || key !== id) value = l1.get(key);
-    }
-    return this.answerL1(ctx, value);
-  }
-
-  /** A value L1 held, as a read answers it (a protected copy), counted as a hit; undefined: a miss. */
-  answerL1(ctx: EngineContext, value: L1Value | undefined): Row | null | undefined {
-    if (value === undefined) {
-      ctx.miss('l1', this.schema.name);
-      return undefined;
-    }
-    if (value === ABSENT) {
-      ctx.counters.negativeHits += 1;
-      return null;
-    }
-    ctx.hit('l1', this.schema.name);
-    return this.config.l1.protect === 'copy' ? structuredClone(value) : (value as Row);
-  }
-
-  /**
-   * Puts a value into L1 unless it holds a newer version of the key; false when it does. `ttlMs` is
-   * the row's fresh time: a schema with `stale`/`grace` keeps rows that much longer (see
-   * `Staleness`), unless `held` says `ttlMs` is the whole time to keep it already.
-   */
-  offerL1(key: string, value: L1Value, ttlMs: number, version: number, held = false): boolean {
-    const l1 = this.l1;
-    if (!l1) return true;
-    // Reads take L2 unchecked until L3 names its database: what they found may be another app's, so
-    // L1 keeps none of it (an L1 hit never asks again). Checked at the next generation read. Asked
-    // of the key's own bucket: each has its own claim and check, and a row of bucket k read
-    // unchecked says nothing of bucket 0, which may never have been read (l3-claim.test.ts).
-    const { buckets } = this;
-    if (buckets[buckets.length > 1 ? this.router.bucket(key) : 0]!.generation?.readsUnchecked) return true;
-    const announced = this.announced.of(key);
-    if (announced !== undefined && announced > version) return false;
-    const ttl = this.aging && !held && value !== ABSENT ? this.aging.hold(ttlMs) : ttlMs;
-    if (!l1.offer(key, value, ttl, version)) return false;
-    // Taken: the announcement is met (a refused offer leaves it, as L1 holds newer anyway).
-    if (announced !== undefined) this.announced.met(key);
-    return true;
-  }
-
-  /**
-   * Whether L1 must not take `version` of `key`: a newer one was announced to it (see `announced`).
-   * For a fill that sets L1 itself (a search's, which peeks once for both tiers): one that may go
-   * ahead meets the announcement, which is forgotten, as `offerL1` forgets it when L1 takes a value.
-   */
-  refusesL1(key: string, version: number): boolean {
-    const announced = this.announced.of(key);
-    if (announced === undefined) return false;
-    if (announced > version) return true;
-    this.announced.met(key);
-    return false;
-  }
-
   /** How long a tier keeps a row with `ttlMs` of fresh time (L1 expiry, Redis PX): the windows past it too. */
   holdMs(ttlMs: number): number {
     return this.aging ? this.aging.hold(ttlMs) : ttlMs;
-  }
-
-  /** What L1 keeps of a row: frozen (default) or a private copy, never the caller's objects. */
-  l1Value(plain: Row, owned: boolean): Row {
-    const row = this.rows.toL1(owned ? plain : this.rows.fromL2(this.rows.toL2(plain)));
-    return this.config.l1.protect === 'freeze' ? freezeRow(row) : structuredClone(row);
-  }
-
-  /**
-   * `l1Value(plain, false)` for a row whose stored shape is its plaintext (no encrypted field), given
-   * `l2`, the L2 string the write encoded already: L1's private copy is what decoding it gives (see
-   * `RowCodec.fromEncoded`), without encoding it again.
-   */
-  l1ValueFromL2(plain: Row, l2: string): Row {
-    const row = this.rows.toL1(this.rows.fromEncoded(plain, l2));
-    return this.config.l1.protect === 'freeze' ? freezeRow(row) : structuredClone(row);
   }
 
   // ---- L2 values ----
@@ -628,8 +536,8 @@ export class SchemaCache {
       for (const f of found) {
         if (!forL1(f)) continue;
         const taken = f.plain
-          ? this.offerL1(f.key, this.l1Value(f.plain, true), this.l1TtlMs, f.version)
-          : this.negativeTtlMs === 0 || this.offerL1(f.key, ABSENT, this.negativeTtlMs, f.version);
+          ? offerL1(this, f.key, l1Value(this, f.plain, true), this.l1TtlMs, f.version)
+          : this.negativeTtlMs === 0 || offerL1(this, f.key, ABSENT, this.negativeTtlMs, f.version);
         // A write landed while this value was read: the newer copy stays.
         if (!taken) ctx.counters.fencedFills += 1;
       }
@@ -669,7 +577,7 @@ export class SchemaCache {
       if (options.l1 === 'afterL2' && this.l1)
         entries.forEach((f, i) => {
           if (Number(reply[i]) === 1 && f.plain && forL1(f))
-            this.offerL1(f.key, this.l1Value(f.plain, true), this.l1TtlMs, f.version);
+            offerL1(this, f.key, l1Value(this, f.plain, true), this.l1TtlMs, f.version);
         });
     };
     if (options.direct) await work();
@@ -777,9 +685,10 @@ export class SchemaCache {
       if (!this.l1) return;
       if (!taken[i] || this.writeMode === 'write-through-l1-async') this.l1.delete(item.key);
       else if (item.plain)
-        this.offerL1(item.key, this.l1Value(item.plain, false), this.l1TtlMs, item.version);
+        offerL1(this, item.key, l1Value(this, item.plain, false), this.l1TtlMs, item.version);
       else
-        this.offerL1(
+        offerL1(
+          this,
           item.key,
           ABSENT,
           Math.min(this.l1TtlMs || MAX_TOMBSTONE_MS, this.tombstoneTtlMs()),

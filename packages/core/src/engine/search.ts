@@ -8,6 +8,7 @@ import { checkTags } from '../query/tags.js';
 import type { Query } from '../query/types.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
+import { l1Value, refusesL1 } from './l1-copies.js';
 import { stampedOwner, stampOf } from './l2-values.js';
 import { pendingWrites } from './pending-index.js';
 import type { ReadStatus } from './read-status.js';
@@ -101,8 +102,8 @@ function offerToL1(ctx: EngineContext, cache: SchemaCache, read: Read, l1: boole
     } else if (l1 && held !== version) {
       // A newer version announced (a bus message, a change applied here) and a replica that has
       // not replayed it: L1 does not take the older row, as `offerL1` would not.
-      if (cache.refusesL1(key, version)) ctx.counters.fencedFills += 1;
-      else cache.l1?.set(key, cache.l1Value(plain, true), cache.holdMs(cache.l1TtlMs), version);
+      if (refusesL1(cache, key, version)) ctx.counters.fencedFills += 1;
+      else cache.l1?.set(key, l1Value(cache, plain, true), cache.holdMs(cache.l1TtlMs), version);
     }
     // The caller gets these objects: L2 encodes them later only when L1 froze them, else a copy.
     if (toL2)

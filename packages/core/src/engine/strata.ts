@@ -33,6 +33,7 @@ import { type FlushOutcome, flushDeliveries, type Publish } from './flusher.js';
 import { runHook } from './hooks.js';
 import { type Id, idKey, normalizeId } from './ids.js';
 import { type After, namedKeys, rowId, type Turn } from './key-order.js';
+import { readL1Id } from './l1-copies.js';
 import { schemaReset } from './l2-reset.js';
 import { L2Watch } from './l2-watch.js';
 import { L3Claim } from './l3-claim.js';
@@ -384,7 +385,7 @@ export class Strata {
     // A schema with stale/grace windows reads L1 by age (a stale row answers, its refresh starts).
     const row = rt.aging
       ? readL1Now(this.#ctx, rt, normalizeId(rt.schema, id), maxStaleOf(options?.stale), seen)
-      : rt.readL1Id(this.#ctx, id);
+      : readL1Id(rt, this.#ctx, id);
     if (row === undefined) return MISS;
     this.#ctx.counters.gets += 1;
     return row && rt.rows.toCachedView(row);

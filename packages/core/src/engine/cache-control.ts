@@ -1,6 +1,7 @@
 import type { Coherence } from './coherence.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
+import { readWatched } from './l2-row-reads.js';
 import { readL2 } from './l2-values.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
 
@@ -13,7 +14,7 @@ export async function existsOne(ctx: EngineContext, cache: SchemaCache, id: Id):
   if (cache.l2) {
     try {
       const bucket = cache.buckets[cache.router.bucket(key)];
-      const { values, generation } = await cache.readWatched(cache.rowKeys([key]), bucket);
+      const { values, generation } = await readWatched(cache, cache.rowKeys([key]), bucket);
       const hit = readL2(cache, ctx, key, values[0] ?? null, generation);
       // A tagged row whose tags moved (or are not known here) says nothing: Postgres answers.
       const tagged = hit && 'row' in hit && hit.stamp !== undefined;

@@ -3,13 +3,14 @@ import type { L3Tier, PendingWrite, Row } from '../l3/types.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import { l1Value, offerL1, readL1, readL1Id } from './l1-copies.js';
+import { type L2Rows, sendRowRead, tookRows } from './l2-row-reads.js';
 import { floorOf, type L2Hit, readL2 } from './l2-values.js';
 import { Loaded } from './loaded.js';
 import { overlayPending, pendingElsewhere } from './pending-elsewhere.js';
 import { agedL1, answerFromGrace, leased, refreshLater } from './read-aged.js';
 import { fullStatus, l1Status, type PositionStatus, positionStatus, type ReadStatus } from './read-status.js';
 import { readPastReplaced } from './replaced-wait.js';
-import { ABSENT, type L2Rows, type SchemaCache, type Versioned } from './schema-cache.js';
+import { ABSENT, type SchemaCache, type Versioned } from './schema-cache.js';
 
 /** The remaining-TTL rule: an upper tier never keeps a value longer than the tier it came from. */
 function fillTtl(policyMs: number, remainingMs: number): number {
@@ -343,10 +344,10 @@ async function loadBelowL1(
       let reply: L2Rows | undefined;
       try {
         // The tier's promise awaited here, not through a layer of ours (see `sendRowRead`).
-        const read = cache.sendRowRead(loaded.keys);
+        const read = sendRowRead(cache, loaded.keys);
         if (read instanceof Promise) reply = await read;
         else {
-          const took = cache.tookRows(read, await read.values);
+          const took = tookRows(cache, read, await read.values);
           reply = took instanceof Promise ? await took : took;
         }
         // Keys a Redis reset left waiting for another instance's write (rare, and briefly).

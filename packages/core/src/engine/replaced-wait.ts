@@ -1,6 +1,7 @@
 import { orAfter } from '../resilience/with-timeout.js';
+import { type L2Rows, sendRowRead, tookRows } from './l2-row-reads.js';
 import { heldIn } from './l2-values.js';
-import type { L2Rows, SchemaCache } from './schema-cache.js';
+import type { SchemaCache } from './schema-cache.js';
 
 /**
  * How long, at most, after a Redis reset this instance waits for the writers of the versions the
@@ -144,7 +145,7 @@ export async function readPastReplaced(
   }
   if (!again) return reply;
   for (const key of keys) if (waits.version(key) !== undefined) waits.done(key);
-  const read = cache.sendRowRead(keys);
+  const read = sendRowRead(cache, keys);
   if (read instanceof Promise) return read;
-  return cache.tookRows(read, await read.values);
+  return tookRows(cache, read, await read.values);
 }

@@ -41,9 +41,6 @@ export const MARK_CHUNK = 1_000;
 export const ABSENT: Readonly<{ absent: true }> = Object.freeze({ absent: true });
 export type L1Value = Row | typeof ABSENT;
 
-/** `L2Watch.observe`'s options for a read (its tick read, not INCR'd): one object, not one per read. */
-const TICK_READ_ONLY = { incremented: false } as const;
-
 /** Longest a delete's tombstone stays in L2: far beyond any read in flight, short of filling Redis. */
 const MAX_TOMBSTONE_MS = 60_000;
 
@@ -123,7 +120,7 @@ export class SchemaCache {
   readonly ownPending: OwnPending | undefined;
   /** Versions other instances announced that L1 has not taken yet (see `Announced`). */
   readonly announced = new Announced();
-  /** Own pending rows put back after Redis resets, one restore at a time: reads of L2 wait for them (see `#readTicked`). */
+  /** Own pending rows put back after Redis resets, one restore at a time: reads of L2 wait for them (see `readTicked`). */
   readonly restore = new RestoreChain();
   /** Loads below L1 in flight, by key: concurrent misses share one (request coalescing). */
   readonly inflight = new InflightLoads();
@@ -383,100 +380,6 @@ export class SchemaCache {
     if (Number(reply[1]) !== -4) return { reply: reply.slice(2) };
     generation!.set(Number(reply[2]));
     return { again: 'moved' };
-  }
-
-  /**
-   * MGET of `keys` (all in `bucket`) with the bucket's tick read in the same request (and told to its
-   * watch), and the generation the values must be of (a value of an older one was invalidated).
-   */
-  async readWatched(
-    keys: readonly string[],
-    bucket = this.buckets[0]!,
-  ): Promise<{ values: (string | null)[]; generation: number }> {
-    const request = [bucket.keys.tickKey];
-    for (let i = 0; i < keys.length; i++) request.push(keys[i]!);
-    const { values, generation } = await this.#readTicked(request, bucket);
-    // A copy, not a shift: a tier may hand back an array it keeps.
-    return { values: values.slice(1), generation };
-  }
-
-  /**
-   * `readWatched` of the row keys of `keys` (ids' keys), for the read path: `values[0]` is the
-   * app's tick and `values[i + 1]` the value of `keys[i]`. The request is built in one pass and the
-   * reply handed back as it came (no row-key array to copy, no slice of up to thousands of values).
-   *
-   * In the usual case (one bucket, the generation known, no restore under way) the MGET is sent at
-   * once and what its reply is read against comes back with it ({@link SentRowRead}): the caller
-   * awaits the tier's own promise and hands the values to {@link tookRows}, rather than awaiting an
-   * async layer of ours around it (one promise and one turn of the microtask queue fewer per L2
-   * read). Otherwise, and with several buckets, the promise of the whole read.
-   */
-  sendRowRead(keys: readonly string[]): SentRowRead | Promise<L2Rows> {
-    if (this.buckets.length > 1) return this.#readBucketedRows(keys);
-    const request = new Array<string>(keys.length + 1);
-    request[0] = this.keys.tickKey;
-    for (let i = 0; i < keys.length; i++) request[i + 1] = this.keys.row(keys[i]!);
-    const bucket = this.buckets[0]!;
-    const generation = bucket.generation!.known();
-    if (generation === undefined || this.restore.running) return this.#readTicked(request, bucket);
-    const { watch } = bucket;
-    // The floor and resets before sending, as `#readTicked` takes them.
-    const floor = watch.readFloor();
-    const resets = watch.resets;
-    return { values: this.l2!.getMany(request), request, bucket, generation, floor, resets };
-  }
-
-  /**
-   * The reply to a {@link SentRowRead} (`values`), told to its bucket's watch as `#readTicked` tells
-   * it; when it found Redis reset, the read once more in the generation after it (a promise).
-   */
-  tookRows(read: SentRowRead, values: (string | null)[]): L2Rows | Promise<L2Rows> {
-    const { watch } = read.bucket;
-    watch.observe(undefined, Number(values[0] ?? 0), read.floor, TICK_READ_ONLY);
-    if (watch.resets === read.resets) return { values, generation: read.generation };
-    return this.#readTicked(read.request, read.bucket, 1);
-  }
-
-  /**
-   * `sendRowRead` over several buckets: one MGET per bucket touched (its tick first), in
-   * parallel; `generations[i]` is the generation key i's value must be of (its bucket's).
-   */
-  async #readBucketedRows(keys: readonly string[]): Promise<L2Rows> {
-    const values = new Array<string | null>(keys.length + 1).fill(null);
-    const generations = new Array<number>(keys.length);
-    await this.byBucket(keys, async (bucket, at) => {
-      const read = await this.readWatched(
-        at!.map((i) => bucket.keys.row(keys[i]!)),
-        bucket,
-      );
-      at!.forEach((i, j) => {
-        values[i + 1] = read.values[j] ?? null;
-        generations[i] = read.generation;
-      });
-      return [];
-    });
-    return { values, generation: 0, generations };
-  }
-
-  /**
-   * MGET of `request` (the tick key first), told to the watch; once more after a reset it found
-   * (`from` 1: a reset was found already, this is that once more).
-   */
-  async #readTicked(request: string[], { generation: gen, watch }: Bucket, from = 0): Promise<L2Rows> {
-    for (let attempt = from; ; attempt++) {
-      // A schema whose rows live in L2 alone waits for the keyPrefix claim's check (see `checked`):
-      // there is no Postgres to read instead.
-      const generation = gen!.known() ?? (await (this.l3 ? gen!.current() : gen!.checked()));
-      // A reset found (by that generation read, or the last attempt's reply): this instance's own
-      // unflushed writes are put back first (see `restoreOwnPending`).
-      if (this.restore.running) await this.restore.running;
-      const floor = watch.readFloor();
-      const resets = watch.resets;
-      const values = await this.l2!.getMany(request);
-      watch.observe(undefined, Number(values[0] ?? 0), floor, TICK_READ_ONLY);
-      // Found Redis reset: what it read may be from before; once more, in the generation after it.
-      if (watch.resets === resets || attempt > 0) return { values, generation };
-    }
   }
 
   // ---- what changes the caches ----
@@ -981,26 +884,6 @@ function markRounds(keys: readonly string[], router: KeyRouter | undefined): num
 /** The items at positions `at` (all of them when undefined: see `byBucket`). */
 function pick<T>(items: readonly T[], at: readonly number[] | undefined): readonly T[] {
   return at ? at.map((i) => items[i]!) : items;
-}
-
-/**
- * What `sendRowRead` read: the tick, then a value per key; the generation every value must be
- * of, or, over several buckets, `generations[i]` for key i.
- */
-export type L2Rows = { values: readonly (string | null)[]; generation: number; generations?: number[] };
-
-/**
- * An L2 read of rows sent by `sendRowRead`: the tier's promise of the values (the tick first), and
- * what `tookRows` reads its reply against: the request (sent again after a reset), its bucket, the
- * generation the values must be of, and the watch's tick floor and reset count when it was sent.
- */
-export interface SentRowRead {
-  readonly values: Promise<(string | null)[]>;
-  readonly request: string[];
-  readonly bucket: Bucket;
-  readonly generation: number;
-  readonly floor: number;
-  readonly resets: number;
 }
 
 function invalid(schema: string, field: string, why: string): never {

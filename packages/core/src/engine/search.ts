@@ -9,6 +9,7 @@ import type { Query } from '../query/types.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import { l1Value, refusesL1 } from './l1-copies.js';
+import { readWatched } from './l2-row-reads.js';
 import { stampedOwner, stampOf } from './l2-values.js';
 import { pendingWrites } from './pending-index.js';
 import type { ReadStatus } from './read-status.js';
@@ -153,7 +154,7 @@ export async function searchCachedRows(
       listKey = home.keys.list(queryHash);
     } else {
       listKey = cache.keys.list(queryHash);
-      const read = await cache.readWatched([
+      const read = await readWatched(cache, [
         cache.keys.searchGenerationKey,
         listKey,
         ...tags.map((t) => cache.keys.tag(t)),

@@ -13,6 +13,7 @@ import { OtherShapesLive } from './live-shapes.js';
 import { beneathValue } from './pending-beneath.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
 import { markedShapes } from './superseded-marks.js';
+import { shapesChanged, shapeTail } from './watched-writes.js';
 
 /**
  * A write ordered by Redis: its key, and its row (stored shape and plaintext), or none for a delete;
@@ -162,7 +163,7 @@ export async function writeOrderedIn(
       for (const arg of perKey) args.push(arg);
       if (expected) for (const version of expected) args.push(version);
       // The table's other live shapes: their keys of these rows are marked in the same script.
-      const tail = cache.shapeTail(ids, bucket.generation);
+      const tail = shapeTail(cache, ids, bucket.generation);
       if (tail) {
         for (const key of tail.keys) keys.push(key);
         for (const arg of tail.args) args.push(arg);
@@ -313,7 +314,7 @@ export async function withSeededCounter(
       continue;
     }
     // The live shapes changed: sent again with the tail for the new ones.
-    if (cache.shapesChanged(reply, gen)) {
+    if (shapesChanged(cache, reply, gen)) {
       if (alone && gen.shapes.others.length > 0) throw new OtherShapesLive();
       continue;
     }

@@ -5,9 +5,7 @@ import { messageOf, StrataError, schemaError } from '../errors.js';
 import { createMemoryL1 } from '../l1/memory-l1.js';
 import type { L1Tier } from '../l1/types.js';
 import { type Envelope, EnvelopeHeader, ownerTag } from '../l2/envelope.js';
-import { LIFE_CHANGED, lifeTail } from '../l2/life-script.js';
 import { DROP, MARK, PUT } from '../l2/scripts.js';
-import { SHAPES_CHANGED } from '../l2/shape-scripts.js';
 import type { L2Script, L2Tier } from '../l2/types.js';
 import type { L3Tier, Row } from '../l3/types.js';
 import type { CompiledSchema, WriteMode } from '../schema/types.js';
@@ -26,7 +24,6 @@ import { RestoreChain } from './l2-reset.js';
 import { marker, markerEntry, putArgs, putEntry } from './l2-values.js';
 import type { L2Watch } from './l2-watch.js';
 import type { L3Claim } from './l3-claim.js';
-import type { ShapeTail } from './live-shapes.js';
 import { OwnPending } from './own-pending.js';
 import { type ResetsSeen, resetSince } from './reset-since.js';
 import { RowCodec } from './row-codec.js';
@@ -34,6 +31,15 @@ import { RowTags } from './row-tags.js';
 import { Staleness } from './staleness.js';
 import type { TagClock } from './tag-clock.js';
 import { ThroughOrder } from './through-order.js';
+import {
+  type BuildCall,
+  type MissedWrite,
+  missedIn,
+  pick,
+  sendWatched,
+  type WatchedOptions,
+  writeByBucket,
+} from './watched-writes.js';
 
 /** Keys per MARK request (see `supersede`). */
 export const MARK_CHUNK = 1_000;
@@ -43,27 +49,6 @@ export type L1Value = Row | typeof ABSENT;
 
 /** Longest a delete's tombstone stays in L2: far beyond any read in flight, short of filling Redis. */
 const MAX_TOMBSTONE_MS = 60_000;
-
-/** A write script's row keys and args, built for a generation (see `runWatched`). */
-type BuildCall = (generation: number) => { keys: readonly string[]; args: readonly string[] };
-
-/** `runWatched`'s options: see there. */
-interface WatchedOptions {
-  readonly bumps?: boolean;
-  readonly redoAfterReset?: boolean;
-  readonly writes?: readonly string[];
-}
-
-/** What L2 missed of one write call: the buckets whose request failed (ascending), and the first failure. */
-export interface MissedWrite {
-  readonly buckets: readonly number[];
-  readonly error: unknown;
-}
-
-/** A `MissedWrite` with the positions (among the call's keys) of the failed buckets' keys. */
-interface Missed extends MissedWrite {
-  readonly at: ReadonlySet<number>;
-}
 
 /** A row (or, without `stored`, an absence) with its version, on its way into the caches. */
 export interface Versioned {
@@ -296,26 +281,6 @@ export class SchemaCache {
   }
 
   /**
-   * The shape tail of a write of `keys` (see `LiveShapes`): the table's other live shapes get a
-   * superseded marker at the write's version in the same script. Not for a schema without L3: its
-   * rows live only in L2, and a marker would hide them from the other shape.
-   */
-  shapeTail(keys: readonly string[], generation = this.generation): ShapeTail | undefined {
-    if (!this.l3 || !generation) return undefined;
-    const { shapes } = generation;
-    if (shapes.others.length === 0) return shapes.tail(keys, '', 0, 0);
-    const ttl = this.tombstoneTtlMs();
-    return shapes.tail(keys, this.owner, this.keepMs(ttl), this.l2Now() + ttl);
-  }
-
-  /** A write script replied `SHAPES_CHANGED`: learns the live shapes it replied; false for any other reply. */
-  shapesChanged(reply: readonly unknown[], generation = this.generation!): boolean {
-    if (Number(reply[1]) !== SHAPES_CHANGED) return false;
-    generation.shapes.learn(reply.slice(2));
-    return true;
-  }
-
-  /**
    * Runs a write script of the tick-and-generation kind (PUT, DROP: KEYS = tick, generation, the
    * row keys `build` makes for a generation, `bumps`; ARGV = generation, `build`'s args), tells the
    * watch the tick it replied, and, when the generation moved on meanwhile, builds the call again
@@ -332,7 +297,14 @@ export class SchemaCache {
     bucket: Bucket = this.buckets[0]!,
   ): Promise<unknown[]> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const sent = await this.sendWatched(script, build, options, bucket, await bucket.generation!.checked());
+      const sent = await sendWatched(
+        this,
+        script,
+        build,
+        options,
+        bucket,
+        await bucket.generation!.checked(),
+      );
       if (sent.reply) return sent.reply;
       // Its own reply found Redis reset: it landed (if at all) in the generation the reset moves
       // past. A write is made again in the new one; a fill is not (what it read may be older than
@@ -340,46 +312,6 @@ export class SchemaCache {
       if (sent.again === 'reset' && !options.redoAfterReset) return [];
     }
     throw schemaError('L2_UNAVAILABLE', this.schema.name, 'its L2 generation kept moving');
-  }
-
-  /**
-   * One try of `runWatched` in generation `current`: the reply after its tick and status, or why it
-   * must be sent again (its reply found Redis reset, the live shapes changed, or the generation
-   * moved on: learnt here).
-   */
-  async sendWatched(
-    script: L2Script,
-    build: BuildCall,
-    { bumps = false, writes }: WatchedOptions,
-    { keys: space, generation, watch }: Bucket,
-    current: number,
-  ): Promise<
-    { reply: unknown[]; again?: undefined } | { reply?: undefined; again: 'reset' | 'shapes' | 'moved' }
-  > {
-    const floor = watch.floor();
-    const call = build(current);
-    const tail = writes && this.shapeTail(writes, generation);
-    const keys = [space.tickKey, space.generationKey, ...call.keys];
-    if (bumps) keys.push(space.searchGenerationKey);
-    const args = [String(current), ...call.args];
-    if (tail) {
-      keys.push(...tail.keys);
-      args.push(...tail.args);
-    }
-    lifeTail(watch.life(), space.bootKey, keys, args);
-    const resets = watch.resets;
-    const reply = (await this.l2!.run(script, keys, args)) as unknown[];
-    // Another Redis life than this instance found: nothing written, sent again once it moved on.
-    if (Number(reply[1]) === LIFE_CHANGED) {
-      watch.lifeChanged(String(reply[2]), Number(reply[0]));
-      return { again: 'reset' };
-    }
-    watch.observe(undefined, Number(reply[0]), floor);
-    if (watch.resets !== resets) return { again: 'reset' };
-    if (this.shapesChanged(reply, generation)) return { again: 'shapes' };
-    if (Number(reply[1]) !== -4) return { reply: reply.slice(2) };
-    generation!.set(Number(reply[2]));
-    return { again: 'moved' };
   }
 
   // ---- what changes the caches ----
@@ -527,7 +459,7 @@ export class SchemaCache {
         // A bucket's request that failed is sent again before the bucket's next use (see `MissedWriteRepair`).
         const repairs = new Map<Bucket, { rows: number; repair: MissedWriteRepair }>();
         // A bucket that missed the write: its rows are taken by L1 all the same (Postgres has them).
-        const { reply, missed } = await this.#writeByBucket(writes, (bucket, at) => {
+        const { reply, missed } = await writeByBucket(this, writes, (bucket, at) => {
           const part = pick(items, at);
           const keys = this.rowKeys(pick(writes, at));
           // A flush's commit takes its writes out of the pending index in the same request.
@@ -559,7 +491,7 @@ export class SchemaCache {
                           false,
                         );
                   const script = settle ? PUT : MARK;
-                  return (await this.sendWatched(script, again, options, bucket, g)).reply !== undefined;
+                  return (await sendWatched(this, script, again, options, bucket, g)).reply !== undefined;
                 } catch (again: unknown) {
                   // Counted and logged; the generation then moves on, as for a write not sent again.
                   ctx.tolerate(this.schema.name, 'l2', 'write again', again);
@@ -575,7 +507,7 @@ export class SchemaCache {
             (missed?.at.has(i) || Number(reply[i]) === 1) &&
             !resetSince(this.buckets, this.router.bucket(item.key), since),
         );
-        if (missed) this.#missedIn(ctx, 'write', missed, repairs);
+        if (missed) missedIn(this, ctx, 'write', missed, repairs);
       } catch (err) {
         // With no L3, L2 is the source of truth: the write did not happen.
         if (!this.l3) throw err;
@@ -619,7 +551,7 @@ export class SchemaCache {
       const rules = keys.map((_, i) => (typeof rule === 'string' ? rule : String(rule[i])));
       // The version floor a dropped value leaves (see DROP): as long as a delete's tombstone.
       const floor = [String(this.keepMs(this.tombstoneTtlMs())), this.owner];
-      const { missed } = await this.#writeByBucket(keys, (bucket, at) => {
+      const { missed } = await writeByBucket(this, keys, (bucket, at) => {
         const part = pick(keys, at);
         const build = () => ({
           keys: this.rowKeys(part),
@@ -627,7 +559,7 @@ export class SchemaCache {
         });
         return this.runWatched(DROP, build, { bumps: true, writes: part }, bucket);
       });
-      if (missed) this.#missedIn(ctx, 'drop', missed);
+      if (missed) missedIn(this, ctx, 'drop', missed);
     } catch (err) {
       if (!this.l3) throw err;
       this.recordMissedWrite();
@@ -696,7 +628,7 @@ export class SchemaCache {
    * buckets L2 failed, if any.
    */
   async #markChunk(keys: readonly string[], versions: readonly number[]): Promise<MissedWrite | undefined> {
-    const { missed } = await this.#writeByBucket(keys, (bucket, at) => {
+    const { missed } = await writeByBucket(this, keys, (bucket, at) => {
       const part = pick(keys, at);
       const options = { bumps: true, redoAfterReset: true, writes: part };
       // A write-behind table's outside writes take no version of their own (its versions come
@@ -727,53 +659,6 @@ export class SchemaCache {
       args.push(String(sameIsOld ? version + 1 : version), marker(this, version, g, expiresAt));
     }
     return { keys: this.rowKeys(keys), args };
-  }
-
-  /**
-   * `byBucket` of a write: each bucket's failure is caught where it happens, so every bucket's
-   * request is awaited (none still running once this resolves) and the ones L2 missed are known.
-   * A failed bucket's items are undefined in `reply`.
-   */
-  async #writeByBucket(
-    keys: readonly string[],
-    run: RunPerBucket,
-  ): Promise<{ reply: unknown[]; missed: Missed | undefined }> {
-    const buckets: number[] = [];
-    const at = new Set<number>();
-    const errors: unknown[] = [];
-    const reply = await this.byBucket(keys, async (bucket, positions) => {
-      try {
-        return await run(bucket, positions);
-      } catch (err) {
-        errors.push(err);
-        buckets.push(this.buckets.indexOf(bucket));
-        for (const i of positions ?? keys.keys()) at.add(i);
-        return [];
-      }
-    });
-    if (errors.length === 0) return { reply, missed: undefined };
-    return { reply, missed: { buckets: buckets.sort((x, y) => x - y), at, error: errors[0] } };
-  }
-
-  /**
-   * L2 missed a committed write in `missed.buckets` (their requests failed; the other buckets took
-   * theirs): those generations move on before their next use, and the failure is counted and logged
-   * once, naming the buckets. With no L3, L2 is the source of truth: the write did not happen (thrown).
-   */
-  #missedIn(
-    ctx: EngineContext,
-    op: string,
-    missed: Missed,
-    repairs?: ReadonlyMap<Bucket, { rows: number; repair: MissedWriteRepair }>,
-  ): void {
-    if (!this.l3) throw missed.error;
-    for (const b of missed.buckets) {
-      const bucket = this.buckets[b]!;
-      const again = repairs?.get(bucket);
-      bucket.generation!.recordMissedWrite(again?.repair, again?.rows);
-    }
-    const fields = this.buckets.length > 1 ? { buckets: missed.buckets } : undefined;
-    ctx.tolerate(this.schema.name, 'l2', op, missed.error, fields);
   }
 
   /**
@@ -879,11 +764,6 @@ function markRounds(keys: readonly string[], router: KeyRouter | undefined): num
     }
   }
   return rounds;
-}
-
-/** The items at positions `at` (all of them when undefined: see `byBucket`). */
-function pick<T>(items: readonly T[], at: readonly number[] | undefined): readonly T[] {
-  return at ? at.map((i) => items[i]!) : items;
 }
 
 function invalid(schema: string, field: string, why: string): never {

@@ -1,5 +1,6 @@
 import { isStrataError } from '../errors.js';
 import type { L3Tier, PendingWrite, Row } from '../l3/types.js';
+import { fillCaches } from './cache-fill.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import { l1Value, offerL1, readL1, readL1Id } from './l1-copies.js';
@@ -649,7 +650,7 @@ async function fromL3(
     ctx.counters.fencedFills += 1;
     return false;
   });
-  await cache.fill(ctx, fills, { l2: fillL2, stamp });
+  await fillCaches(cache, ctx, fills, { l2: fillL2, stamp });
 }
 
 /**

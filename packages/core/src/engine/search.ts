@@ -6,6 +6,7 @@ import { compileQuery } from '../query/compile.js';
 import { canonicalQuery, fingerprintOf, knownFingerprint } from '../query/fingerprint.js';
 import { checkTags } from '../query/tags.js';
 import type { Query } from '../query/types.js';
+import { fillCaches } from './cache-fill.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import { l1Value, refusesL1 } from './l1-copies.js';
@@ -54,7 +55,7 @@ export async function searchRows(ctx: EngineContext, cache: SchemaCache, query: 
       const l1 = query.forceL2 ? false : behind ? 'afterL2' : !!cache.tags;
       await deferFill(ctx, cache, () =>
         // A write that began here since the read wins: its values, not these, belong in L2.
-        cache.writeEpoch === epoch ? cache.fill(ctx, forL2, { l1, direct: true, stamp }) : undefined,
+        cache.writeEpoch === epoch ? fillCaches(cache, ctx, forL2, { l1, direct: true, stamp }) : undefined,
       );
     }
   }

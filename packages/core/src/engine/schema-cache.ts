@@ -5,31 +5,28 @@ import { messageOf, StrataError, schemaError } from '../errors.js';
 import { createMemoryL1 } from '../l1/memory-l1.js';
 import type { L1Tier } from '../l1/types.js';
 import { type Envelope, EnvelopeHeader, ownerTag } from '../l2/envelope.js';
-import { DROP, MARK, PUT } from '../l2/scripts.js';
+import { DROP } from '../l2/scripts.js';
 import type { L2Script, L2Tier } from '../l2/types.js';
 import type { L3Tier, Row } from '../l3/types.js';
 import type { CompiledSchema, WriteMode } from '../schema/types.js';
 import { Announced } from './announced.js';
 import type { RunPerBucket } from './bucketing.js';
 import { type Bucket, KeyRouter } from './buckets.js';
+import { commitRows } from './cache-commit.js';
 import type { EngineContext } from './context.js';
 import { WriteFence } from './fence.js';
-import type { MissedWriteRepair } from './generation.js';
 import { SchemaGeneration } from './generation.js';
 import { InflightLoads } from './inflight-loads.js';
 import { KeyOrder } from './key-order.js';
 import type { KeySpace } from './keys.js';
-import { l1Value, offerL1 } from './l1-copies.js';
 import { RestoreChain } from './l2-reset.js';
-import { markerEntry, putArgs, putEntry } from './l2-values.js';
 import type { L2Watch } from './l2-watch.js';
 import type { L3Claim } from './l3-claim.js';
 import { OwnPending } from './own-pending.js';
-import { type ResetsSeen, resetSince } from './reset-since.js';
+import type { ResetsSeen } from './reset-since.js';
 import { RowCodec } from './row-codec.js';
 import { RowTags } from './row-tags.js';
 import { Staleness } from './staleness.js';
-import { markCall } from './supersede.js';
 import type { TagClock } from './tag-clock.js';
 import { ThroughOrder } from './through-order.js';
 import {
@@ -46,7 +43,7 @@ export const ABSENT: Readonly<{ absent: true }> = Object.freeze({ absent: true }
 export type L1Value = Row | typeof ABSENT;
 
 /** Longest a delete's tombstone stays in L2: far beyond any read in flight, short of filling Redis. */
-const MAX_TOMBSTONE_MS = 60_000;
+export const MAX_TOMBSTONE_MS = 60_000;
 
 /** A row (or, without `stored`, an absence) with its version, on its way into the caches. */
 export interface Versioned {
@@ -344,117 +341,15 @@ export class SchemaCache {
   }
 
   /**
-   * After Postgres committed rows (write-through, a transaction, a flush): L2 takes each unless it
-   * holds a newer version (the search generation moves on in the same request), then L1 takes what
-   * L2 took. A row L2 refused is dropped from L1: L2 holds a newer one. If L2 cannot be reached, the
-   * generation of each bucket it missed must move on before L2 is used again (see `#missedIn`).
+   * After Postgres committed rows, L2 and then L1 take them (see `commitRows`): a method, as the
+   * flusher and the write paths call it on the schema they write.
    */
-  async commit(
+  commit(
     ctx: EngineContext,
     items: readonly Versioned[],
-    { settle = false, since }: { settle?: boolean; since?: ResetsSeen } = {},
+    options?: { settle?: boolean; since?: ResetsSeen },
   ): Promise<void> {
-    if (this.aging) for (const item of items) this.aging.wrote(item.key, item.version);
-    if (this.ownPending) for (const item of items) this.ownPending.passed(item.key, item.version);
-    let taken: boolean[] = items.map(() => true);
-    if (this.l2) {
-      try {
-        const entries = (g: number, items: readonly Versioned[], bucket: Bucket, late = false) => {
-          // A late PUT (sent again after L2 missed it, or Redis reset since the write took its
-          // versions): a superseded marker at each version, never the row (see `resetSince`).
-          if (late || resetSince(this.buckets, bucket, since))
-            return items.map((item) => markerEntry(this, item.version, g));
-          // Written now: no tag move known here is newer. Read per attempt: a Redis reset found by
-          // the first one starts the tag counter again, and the write is made again after it.
-          const stamp = this.tags?.clock.stamp() ?? 0;
-          return items.map((item) =>
-            putEntry(
-              this,
-              item.stored,
-              item.version,
-              g,
-              item.stored ? this.l2TtlMs : this.tombstoneTtlMs(),
-              stamp,
-              true,
-            ),
-          );
-        };
-        const writes = items.map((item) => item.key);
-        // A bucket's request that failed is sent again before the bucket's next use (see `MissedWriteRepair`).
-        const repairs = new Map<Bucket, { rows: number; repair: MissedWriteRepair }>();
-        // A bucket that missed the write: its rows are taken by L1 all the same (Postgres has them).
-        const { reply, missed } = await writeByBucket(this, writes, (bucket, at) => {
-          const part = pick(items, at);
-          const keys = this.rowKeys(pick(writes, at));
-          // A flush's commit takes its writes out of the pending index in the same request.
-          const call = (late: boolean) =>
-            settle
-              ? (g: number) => ({
-                  keys: [...keys, bucket.keys.pendingIndex],
-                  args: [...putArgs(entries(g, part, bucket, late)), 'settle'],
-                })
-              : (g: number) => ({ keys, args: putArgs(entries(g, part, bucket, late)) });
-          const options = { bumps: true, redoAfterReset: true, writes: pick(writes, at) };
-          return this.runWatched(PUT, call(false), options, bucket).catch((err: unknown) => {
-            repairs.set(bucket, {
-              rows: part.length,
-              repair: async (g) => {
-                try {
-                  // Sent again, late: newer writes of its keys may have come and gone meanwhile (a
-                  // delete's tombstone expired, a row evicted, a reset), which would have refused
-                  // its rows. A marker at each version instead, which refuses older fills; readers
-                  // fill from Postgres (regression-resend-late-marker, regression-missed-write-after-reset).
-                  // A flush's settle goes with them (PUT takes markers as it takes rows).
-                  const again = settle
-                    ? call(true)
-                    : (g2: number) =>
-                        markCall(
-                          this,
-                          g2,
-                          pick(writes, at),
-                          pick(items, at).map((i) => i.version),
-                          false,
-                        );
-                  const script = settle ? PUT : MARK;
-                  return (await sendWatched(this, script, again, options, bucket, g)).reply !== undefined;
-                } catch (again: unknown) {
-                  // Counted and logged; the generation then moves on, as for a write not sent again.
-                  ctx.tolerate(this.schema.name, 'l2', 'write again', again);
-                  return false;
-                }
-              },
-            });
-            throw err;
-          });
-        });
-        taken = items.map(
-          (item, i) =>
-            (missed?.at.has(i) || Number(reply[i]) === 1) &&
-            !resetSince(this.buckets, this.router.bucket(item.key), since),
-        );
-        if (missed) missedIn(this, ctx, 'write', missed, repairs);
-      } catch (err) {
-        // With no L3, L2 is the source of truth: the write did not happen.
-        if (!this.l3) throw err;
-        // Failed outside any bucket's request: which bucket missed it is unknown, so all did.
-        this.recordMissedWrite();
-        ctx.tolerate(this.schema.name, 'l2', 'write', err);
-      }
-    }
-    items.forEach((item, i) => {
-      if (!this.l1) return;
-      if (!taken[i] || this.writeMode === 'write-through-l1-async') this.l1.delete(item.key);
-      else if (item.plain)
-        offerL1(this, item.key, l1Value(this, item.plain, false), this.l1TtlMs, item.version);
-      else
-        offerL1(
-          this,
-          item.key,
-          ABSENT,
-          Math.min(this.l1TtlMs || MAX_TOMBSTONE_MS, this.tombstoneTtlMs()),
-          item.version,
-        );
-    });
+    return commitRows(this, ctx, items, options);
   }
 
   /**

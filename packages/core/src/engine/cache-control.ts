@@ -1,3 +1,4 @@
+import { dropAll } from './cache-forget.js';
 import type { Coherence } from './coherence.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
@@ -60,6 +61,6 @@ export async function invalidateOne(
  * `GENERATION_ERA`), and a pending row of the era is not a cached copy but the newest write.
  */
 export async function invalidateSchema(cache: SchemaCache, coherence: Coherence): Promise<void> {
-  await cache.dropAll();
+  await dropAll(cache);
   await coherence.publish(cache, null, null, 'invalidateAll');
 }

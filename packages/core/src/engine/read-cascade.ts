@@ -641,7 +641,7 @@ async function fromL3(
     // Version 0: an absence read here never replaces anything a write put in a cache.
     read.push({ key, version: 0 });
   }
-  // A tagged schema's L1 takes rows whose tags' values are known here (see SchemaCache.fill).
+  // A tagged schema's L1 takes rows whose tags' values are known here (see `fillCaches`).
   if (cache.tags) await cache.tags.know(read.flatMap((r) => (r.plain ? [r.plain] : [])));
   // Decided after the last await, and `fill` takes L1 before its own first one: a drop that landed
   // while this read was out keeps its key out of the caches.

@@ -95,7 +95,7 @@ function offerToL1(ctx: EngineContext, cache: SchemaCache, read: Read, l1: boole
     const { row: stored, version } = read.found[i]!;
     const plain = read.plain[i]!;
     const key = idKey(stored[pk] as Id);
-    // One peek per row decides both tiers (`SchemaCache.offerL1`'s rule, without peeking again).
+    // One peek per row decides both tiers (`offerL1`'s rule, without peeking again).
     const held = cache.l1?.peek(key)?.version;
     const toL2 = cache.l2 !== undefined && !(held !== undefined && held >= version);
     if (held !== undefined && held > version) {

@@ -23,6 +23,7 @@ import { laterSetOver } from './batch-collapse.js';
 import { entriesOf, idsOf, withMapKey } from './batch-input.js';
 import { bucketRoot, checkBuckets } from './buckets.js';
 import { existsOne, invalidateOne, invalidateSchema } from './cache-control.js';
+import { tagsMoved } from './cache-forget.js';
 import { type CaptureAdmin, captureAdmin } from './capture-admin.js';
 import { EngineCapture } from './change-capture.js';
 import { Coherence } from './coherence.js';
@@ -300,7 +301,7 @@ export class Strata {
         root: this.#tagRoot,
         time: this.#config.clock,
         onMove: (moved) => {
-          for (const rt of this.#registry.all()) rt.tagsMoved(moved);
+          for (const rt of this.#registry.all()) tagsMoved(rt, moved);
         },
         onError: (err) => {
           this.#ctx.counters.error('tags');

@@ -1,11 +1,9 @@
-import type { InferInsertModel, InferSelectModel } from 'drizzle-orm';
-import type { PgTable } from 'drizzle-orm/pg-core';
 import type { PollOutcome } from '../capture/relay.js';
 import { type ResolvedConfig, resolveConfig, type StrataConfig } from '../config.js';
 import { createAesGcmEncryptor } from '../crypto/aes-gcm-encryptor.js';
 import type { Encryptor } from '../crypto/types.js';
-import { type Duration, toMs } from '../duration.js';
-import { StrataError, schemaError } from '../errors.js';
+import { toMs } from '../duration.js';
+import { StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
 import type { MigrationRecord, MigrationResult, Row } from '../l3/types.js';
 import { LatencyWindow, measuredTier } from '../observability/latency.js';
@@ -16,7 +14,6 @@ import type { Query } from '../query/types.js';
 import type { Delivery, WriteQueue } from '../queue/types.js';
 import { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { guardedL2 } from '../resilience/guard-l2.js';
-import type { Schema } from '../schema/define-schema.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { ADMIN, type AdminAccess } from './admin-access.js';
 import { laterSetOver } from './batch-collapse.js';
@@ -24,6 +21,8 @@ import { entriesOf, idsOf, withMapKey } from './batch-input.js';
 import { bucketRoot, checkBuckets } from './buckets.js';
 import { existsOne, invalidateOne, invalidateSchema } from './cache-control.js';
 import { tagsMoved } from './cache-forget.js';
+import type { CallParts } from './call-parts.js';
+import type { AnySchema, FullRowOf, GetOptions, InsertOf, RowOf } from './call-types.js';
 import { type CaptureAdmin, captureAdmin } from './capture-admin.js';
 import { EngineCapture } from './change-capture.js';
 import { Coherence } from './coherence.js';
@@ -31,30 +30,22 @@ import { commitTx } from './commit-tx.js';
 import { EngineContext } from './context.js';
 import type { FlushLoop } from './flush-loop.js';
 import { type FlushOutcome, flushDeliveries, type Publish } from './flusher.js';
+import { ASK, findRow, fromL1, getRows, type L1Answer, MISS, notFound } from './get-calls.js';
 import { runHook } from './hooks.js';
 import { type Id, idKey, normalizeId } from './ids.js';
 import { type After, namedKeys, rowId, type Turn } from './key-order.js';
-import { readL1Id } from './l1-copies.js';
 import { schemaReset } from './l2-reset.js';
 import { L2Watch } from './l2-watch.js';
 import { L3Claim } from './l3-claim.js';
 import { mergeSkipped } from './merge-refused.js';
 import { type PreparedRow, prepareRow } from './prepare.js';
-import {
-  l1ReadStatus,
-  loadRowWithStatus,
-  readL1Now,
-  readRow,
-  readRows,
-  readRowsWithStatus,
-} from './read-cascade.js';
+import { l1ReadStatus } from './read-cascade.js';
 import type { ReadStatus } from './read-status.js';
 import { Registry, type SchemaRef } from './registry.js';
 import type { ReplicaRouter } from './replica-reads.js';
 import { SchemaCache } from './schema-cache.js';
 import { countRows, searchCachedRows, searchRows } from './search.js';
 import { lastUser, shareTier } from './shared-tiers.js';
-import { maxStaleOf } from './staleness.js';
 import { Counters, type StrataStats } from './stats.js';
 import { steadyClock } from './steady-clock.js';
 import { TagClock } from './tag-clock.js';
@@ -67,49 +58,6 @@ import { Writer } from './writer.js';
 
 /** How often a host with timers retries moving on the generations whose L2 missed a committed write. */
 const STALE_GENERATION_RETRY_MS = 1_000;
-/**
- * Every column of a schema's row (what `get(…, { complete: true })` returns).
- * @example const user: FullRowOf<typeof userSchema> = await strata.get(userSchema, 'u1', { complete: true });
- */
-export type FullRowOf<S> = S extends Schema<infer T, string> ? InferSelectModel<T> : Record<string, unknown>;
-/**
- * A cached read: typed from the table, without the omitCache columns (caches never hold them).
- * @example const player: RowOf<typeof playerSchema> = await strata.get(playerSchema, 'p1');
- */
-export type RowOf<S> =
-  S extends Schema<infer T, infer O> ? Omit<InferSelectModel<T>, O> : Record<string, unknown>;
-/**
- * What `set` accepts: columns with defaults may be left out.
- * @example const row: InsertOf<typeof playerSchema> = { id: 'p1', level: 1 }; await strata.set(playerSchema, row);
- */
-export type InsertOf<S> = S extends Schema<infer T, string> ? InferInsertModel<T> : Record<string, unknown>;
-/** A schema as the operations take it: the defined schema, or its name. */
-export type AnySchema = Schema<PgTable, string> | string;
-
-/** L1 was read and missed (counted: the full path must not count it again). */
-const MISS: unique symbol = Symbol('l1 miss');
-/** L1 may not answer this read alone: the full path decides. */
-const ASK: unique symbol = Symbol('ask below l1');
-/** What L1 alone says about a get: the row, null (cached absent), MISS or ASK. */
-type L1Answer = Row | null | typeof MISS | typeof ASK;
-
-/**
- * Options of `get` and `find`.
- * @example await strata.get(userSchema, 'u1', { complete: true }); // omitCache columns too, from L3
- */
-export interface GetOptions {
-  /** Also return `omitCache` columns, reading them from L3 (caches never hold them). */
-  complete?: boolean;
-  /**
-   * How stale an answer this call takes, for a schema with a `stale` window (which otherwise answers
-   * a row past its TTL at once and refreshes it in the background): `false` only a fresh row, a
-   * Duration a row stale for at most that long (HTTP's max-stale); older ones are read through (grace
-   * still answers if the source fails). Default: true (the schema's window). Never widens it.
-   * @example await strata.get(priceSchema, 'sku-1', { stale: false });
-   * @example await strata.get(priceSchema, 'sku-1', { stale: '10s' });
-   */
-  stale?: boolean | Duration;
-}
 
 /**
  * The three-tier data store (DataStore in the Go library Strata): L1 memory -> L2 Redis -> L3 Postgres.
@@ -133,6 +81,8 @@ export class Strata {
   readonly #coherence: Coherence;
   readonly #flushLoop: FlushLoop | undefined;
   readonly #writer: Writer;
+  /** What the calls in get-calls.ts, write-calls.ts and tx-call.ts work on. */
+  readonly #parts: CallParts;
   readonly #changes: EngineCapture;
   readonly #latency = { l2: new LatencyWindow(), l3: new LatencyWindow() };
   #closed = false;
@@ -244,6 +194,12 @@ export class Strata {
         this.#publish,
       );
     this.#writer = new Writer(this.#ctx, this.#coherence, queue, this.#flushLoop, this.#l2);
+    this.#parts = {
+      ctx: this.#ctx,
+      coherence: this.#coherence,
+      writer: this.#writer,
+      runtime: (schema) => this.#runtime(schema),
+    };
     for (const schema of config.schemas ?? []) this.register(schema);
     const all = () => this.#registry.all();
     this.#changes = new EngineCapture(this.#ctx, this.#coherence, lookup, all, this.#l2, resolved.l3, () =>
@@ -329,7 +285,7 @@ export class Strata {
   get<S extends AnySchema>(schema: S, id: Id, options?: GetOptions): Promise<RowOf<S>> {
     let l1: L1Answer;
     try {
-      l1 = this.#fromL1(schema, id, options);
+      l1 = fromL1(this.#parts, schema, id, options);
       // A hit allocates nothing but the promise: no closure, no wrapper object.
       if (l1 !== ASK && l1 !== MISS && l1 !== null) return Promise.resolve(l1 as RowOf<S>);
       if (l1 === null) return Promise.reject(notFound(schema, id));
@@ -337,7 +293,7 @@ export class Strata {
       return Promise.reject(err);
     }
     // NOT_FOUND thrown inside #find: no `.then` (a promise and a microtask turn) on every read.
-    return this.#find(schema, id, options, l1 === MISS, undefined, true) as Promise<RowOf<S>>;
+    return findRow(this.#parts, schema, id, options, l1 === MISS, undefined, true) as Promise<RowOf<S>>;
   }
 
   /** The row with this id, or `null` when no tier has it. */
@@ -346,12 +302,12 @@ export class Strata {
   find<S extends AnySchema>(schema: S, id: Id, options: GetOptions = {}): Promise<RowOf<S> | null> {
     let l1: L1Answer;
     try {
-      l1 = this.#fromL1(schema, id, options);
+      l1 = fromL1(this.#parts, schema, id, options);
       if (l1 !== ASK && l1 !== MISS) return Promise.resolve(l1 as RowOf<S> | null);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#find(schema, id, options, l1 === MISS);
+    return findRow(this.#parts, schema, id, options, l1 === MISS);
   }
 
   /**
@@ -362,74 +318,8 @@ export class Strata {
    * @example const flags = strata.peek(flagSchema, 'global') ?? (await strata.get(flagSchema, 'global'));
    */
   peek<S extends AnySchema>(schema: S, id: Id): RowOf<S> | null | undefined {
-    const answer = this.#fromL1(schema, id, undefined);
+    const answer = fromL1(this.#parts, schema, id, undefined);
     return answer === ASK || answer === MISS ? undefined : (answer as RowOf<S> | null);
-  }
-
-  /**
-   * The L1 hit path without a single await (the common case on a hot key): L1's answer when no hook
-   * runs around gets, no invalidation poll is due and the whole row is not asked for. MISS: L1 was
-   * read and missed (counted: the full path must not count it again); ASK: L1 may not answer this
-   * read alone. A hit counts the get and the L1 hit exactly as the full path would. Returns the row
-   * itself (no wrapper): this runs on every hit.
-   */
-  #fromL1(
-    schema: AnySchema,
-    id: Id,
-    options: GetOptions | undefined,
-    seen?: { stale: boolean; grace: boolean },
-  ): L1Answer {
-    const rt = this.#runtime(schema);
-    const { hooks } = rt.schema;
-    if (options?.complete || hooks.beforeGet || hooks.afterGet) return ASK;
-    if (!rt.l1 || !rt.l1AnswersGets || this.#coherence.mustWait()) return ASK;
-    // A schema with stale/grace windows reads L1 by age (a stale row answers, its refresh starts).
-    const row = rt.aging
-      ? readL1Now(this.#ctx, rt, normalizeId(rt.schema, id), maxStaleOf(options?.stale), seen)
-      : readL1Id(rt, this.#ctx, id);
-    if (row === undefined) return MISS;
-    this.#ctx.counters.gets += 1;
-    return row && rt.rows.toCachedView(row);
-  }
-
-  async #find<S extends AnySchema>(
-    schema: S,
-    id: Id,
-    options: GetOptions = {},
-    l1Missed = false,
-    status?: { status?: ReadStatus },
-    required = false,
-  ): Promise<RowOf<S> | null> {
-    const rt = this.#runtime(schema);
-    const normalized = normalizeId(rt.schema, id);
-    const key = idKey(normalized);
-    this.#ctx.counters.gets += 1;
-    // Awaited only when there is a hook: each await is a turn of the microtask queue on every read.
-    const { beforeGet, afterGet } = rt.schema.hooks;
-    if (beforeGet) await runHook(rt.schema.name, 'beforeGet', beforeGet, key);
-    const pending = this.#coherence.beforeRead();
-    if (pending) await pending;
-    let row: Row | null | undefined;
-    if (options.complete && rt.schema.l2Keys.length < rt.schema.columns.length) {
-      row = await this.#readComplete(rt, normalized);
-    } else {
-      const maxStale = maxStaleOf(options.stale);
-      if (status) {
-        const seen = { stale: false, grace: false };
-        const hit = l1Missed ? undefined : readL1Now(this.#ctx, rt, normalized, maxStale, seen);
-        if (hit === undefined)
-          ({ row, status: status.status } = await loadRowWithStatus(this.#ctx, rt, normalized, maxStale));
-        else [row, status.status] = [hit, l1ReadStatus(rt, normalized, seen)];
-      } else {
-        const found = readRow(this.#ctx, rt, normalized, key, l1Missed, maxStale);
-        row = found instanceof Promise ? ((await found).get(key) ?? null) : found;
-      }
-      if (row) row = rt.rows.toCachedView(row);
-    }
-    if (row && afterGet) await runHook(rt.schema.name, 'afterGet', afterGet, row);
-    // `get`: no row is an error (see `get`).
-    if (row === null && required) throw notFound(schema, id);
-    return row as RowOf<S> | null;
   }
 
   /**
@@ -448,13 +338,13 @@ export class Strata {
     options: Pick<GetOptions, 'stale'> = {},
   ): Promise<{ row: RowOf<S> | null; status: ReadStatus }> {
     const seen = { stale: false, grace: false };
-    const l1 = this.#fromL1(schema, id, options, seen);
+    const l1 = fromL1(this.#parts, schema, id, options, seen);
     if (l1 !== ASK && l1 !== MISS) {
       const rt = this.#runtime(schema);
       return { row: l1 as RowOf<S> | null, status: l1ReadStatus(rt, normalizeId(rt.schema, id), seen) };
     }
     const out: { status?: ReadStatus } = {};
-    const row = await this.#find(schema, id, { stale: options.stale }, l1 === MISS, out);
+    const row = await findRow(this.#parts, schema, id, { stale: options.stale }, l1 === MISS, out);
     return { row, status: out.status! };
   }
 
@@ -464,7 +354,7 @@ export class Strata {
     ids: readonly Id[],
     options: Pick<GetOptions, 'stale'> = {},
   ): Promise<(RowOf<S> | null)[]> {
-    return (await this.#getMany(schema, ids, options)).rows as (RowOf<S> | null)[];
+    return (await getRows(this.#parts, schema, ids, options)).rows as (RowOf<S> | null)[];
   }
 
   /**
@@ -479,31 +369,8 @@ export class Strata {
     ids: readonly Id[],
     options: Pick<GetOptions, 'stale'> = {},
   ): Promise<{ rows: (RowOf<S> | null)[]; status: ReadStatus[] }> {
-    const out = await this.#getMany(schema, ids, options, true);
+    const out = await getRows(this.#parts, schema, ids, options, true);
     return out as { rows: (RowOf<S> | null)[]; status: ReadStatus[] };
-  }
-
-  async #getMany(
-    schema: AnySchema,
-    ids: readonly Id[],
-    options: Pick<GetOptions, 'stale'>,
-    withStatus = false,
-  ): Promise<{ rows: (Row | null)[]; status?: ReadStatus[] }> {
-    const rt = this.#runtime(schema);
-    const normalized = idsOf(ids).map((id) => normalizeId(rt.schema, id));
-    this.#ctx.counters.gets += ids.length;
-    const { hooks, name } = rt.schema;
-    if (hooks.beforeGet)
-      for (const id of normalized) await runHook(name, 'beforeGet', hooks.beforeGet, idKey(id));
-    const pending = this.#coherence.beforeRead();
-    if (pending) await pending;
-    const maxStale = maxStaleOf(options.stale);
-    const read: { rows: (Row | null)[]; status?: ReadStatus[] } = withStatus
-      ? await readRowsWithStatus(this.#ctx, rt, normalized, maxStale)
-      : { rows: await readRows(this.#ctx, rt, normalized, false, maxStale) };
-    const rows = read.rows.map((row) => (row ? rt.rows.toCachedView(row) : null));
-    if (hooks.afterGet) for (const row of rows) if (row) await runHook(name, 'afterGet', hooks.afterGet, row);
-    return { rows, status: read.status };
   }
 
   /** Writes a row by the schema's write mode; resolves the row as stored (with Postgres defaults). */
@@ -943,16 +810,6 @@ export class Strata {
     for (const rt of this.#registry.all()) schemaReset(this.#ctx, rt, replace, b, bus, this.#coherence);
   }
 
-  async #readComplete(rt: SchemaCache, id: Id): Promise<Row | null> {
-    if (!rt.l3) return null;
-    try {
-      const [stored] = await rt.l3.findMany(rt.schema, [id]);
-      return stored ? await rt.rows.decryptRow(stored.row, idKey(id)) : null;
-    } catch (err) {
-      throw this.#ctx.l3Error(rt.schema.name, 'get', err);
-    }
-  }
-
   /** Runs a write once its turn comes (see `KeyOrder`), and lets the next one go however it ends. */
   async #inTurn<T>(turn: Turn, write: (turn: Turn) => Promise<T>): Promise<T> {
     try {
@@ -1056,10 +913,4 @@ function afterOf(rt: SchemaCache): After {
 
 function closedError(): StrataError {
   return new StrataError('UNAVAILABLE', 'this Strata instance is closed');
-}
-
-/** NOT_FOUND for a get of `id` that no tier has. */
-function notFound(schema: AnySchema, id: Id): StrataError {
-  const name = typeof schema === 'string' ? schema : schema.name;
-  return schemaError('NOT_FOUND', name, `no row with id ${String(id)}`, { details: { id: String(id) } });
 }

@@ -2,10 +2,9 @@ import type { PollOutcome } from '../capture/relay.js';
 import { type ResolvedConfig, resolveConfig, type StrataConfig } from '../config.js';
 import { createAesGcmEncryptor } from '../crypto/aes-gcm-encryptor.js';
 import type { Encryptor } from '../crypto/types.js';
-import { toMs } from '../duration.js';
 import { StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
-import type { MigrationRecord, MigrationResult, Row } from '../l3/types.js';
+import type { MigrationRecord, MigrationResult } from '../l3/types.js';
 import { LatencyWindow, measuredTier } from '../observability/latency.js';
 import { noopMetrics, type Tier } from '../observability/metrics.js';
 import { type CallSite, noopTracing } from '../observability/tracing.js';
@@ -16,8 +15,6 @@ import { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { guardedL2 } from '../resilience/guard-l2.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { ADMIN, type AdminAccess } from './admin-access.js';
-import { laterSetOver } from './batch-collapse.js';
-import { entriesOf, idsOf, withMapKey } from './batch-input.js';
 import { bucketRoot, checkBuckets } from './buckets.js';
 import { existsOne, invalidateOne, invalidateSchema } from './cache-control.js';
 import { tagsMoved } from './cache-forget.js';
@@ -26,19 +23,14 @@ import type { AnySchema, FullRowOf, GetOptions, InsertOf, RowOf } from './call-t
 import { type CaptureAdmin, captureAdmin } from './capture-admin.js';
 import { EngineCapture } from './change-capture.js';
 import { Coherence } from './coherence.js';
-import { commitTx } from './commit-tx.js';
 import { EngineContext } from './context.js';
 import type { FlushLoop } from './flush-loop.js';
 import { type FlushOutcome, flushDeliveries, type Publish } from './flusher.js';
 import { ASK, findRow, fromL1, getRows, type L1Answer, MISS, notFound } from './get-calls.js';
-import { runHook } from './hooks.js';
-import { type Id, idKey, normalizeId } from './ids.js';
-import { type After, namedKeys, rowId, type Turn } from './key-order.js';
+import { type Id, normalizeId } from './ids.js';
 import { schemaReset } from './l2-reset.js';
 import { L2Watch } from './l2-watch.js';
 import { L3Claim } from './l3-claim.js';
-import { mergeSkipped } from './merge-refused.js';
-import { type PreparedRow, prepareRow } from './prepare.js';
 import { l1ReadStatus } from './read-cascade.js';
 import type { ReadStatus } from './read-status.js';
 import { Registry, type SchemaRef } from './registry.js';
@@ -53,7 +45,9 @@ import { invalidateTagged } from './tags.js';
 import { timedL3 } from './timed-l3.js';
 import { timedQueue } from './timed-queue.js';
 import { Tx } from './tx.js';
+import { commitTxCall } from './tx-call.js';
 import { warmCache } from './warm-cache.js';
+import { deleteRow, deleteRows, setRow, setRows } from './write-calls.js';
 import { Writer } from './writer.js';
 
 /** How often a host with timers retries moving on the generations whose L2 missed a committed write. */
@@ -374,20 +368,8 @@ export class Strata {
   }
 
   /** Writes a row by the schema's write mode; resolves the row as stored (with Postgres defaults). */
-  async set<S extends AnySchema>(schema: S, value: InsertOf<S>): Promise<RowOf<S>> {
-    const rt = this.#runtime(schema);
-    const turn = rt.order.claim(namedKeys(rt.schema, [rowId(rt.schema, value)]), afterOf(rt));
-    let stored: Row;
-    try {
-      const prepared = await prepareRow(this.#ctx, rt, value);
-      const waiting = turn.wait();
-      if (waiting) await waiting;
-      [stored] = (await this.#writer.set(rt, [prepared], turn)) as [Row];
-    } finally {
-      turn.release();
-    }
-    if (rt.schema.hooks.afterSet) await this.#afterSet(rt, stored);
-    return rt.rows.toCachedView(stored) as RowOf<S>;
+  set<S extends AnySchema>(schema: S, value: InsertOf<S>): Promise<RowOf<S>> {
+    return setRow(this.#parts, schema, value) as Promise<RowOf<S>>;
   }
 
   /**
@@ -396,51 +378,16 @@ export class Strata {
    * later one over the ones before it, as sets one after the other (the columns it leaves out keep
    * their values); the key takes the last one's place in the batch.
    */
-  async setMany<S extends AnySchema>(
+  setMany<S extends AnySchema>(
     schema: S,
     values: readonly InsertOf<S>[] | ReadonlyMap<Id, InsertOf<S>> | Readonly<Record<string, InsertOf<S>>>,
   ): Promise<RowOf<S>[]> {
-    const rt = this.#runtime(schema);
-    const entries = entriesOf(values);
-    const turn = rt.order.claim(
-      namedKeys(
-        rt.schema,
-        entries.map(([mapKey, value]) => mapKey ?? rowId(rt.schema, value)),
-      ),
-      afterOf(rt),
-    );
-    let stored: Row[];
-    try {
-      const byKey = new Map<string, PreparedRow>();
-      for (const [mapKey, value] of entries) {
-        const prepared = await prepareRow(this.#ctx, rt, withMapKey(rt, mapKey, value));
-        const earlier = byKey.get(prepared.key)?.row;
-        byKey.delete(prepared.key);
-        byKey.set(prepared.key, { ...prepared, row: laterSetOver(rt.schema, earlier, prepared.row) });
-      }
-      if (byKey.size === 0) return [];
-      const waiting = turn.wait();
-      if (waiting) await waiting;
-      stored = await this.#writer.set(rt, [...byKey.values()], turn);
-    } finally {
-      turn.release();
-    }
-    for (const row of stored) await this.#afterSet(rt, row);
-    return stored.map((row) => rt.rows.toCachedView(row)) as RowOf<S>[];
+    return setRows(this.#parts, schema, values) as Promise<RowOf<S>[]>;
   }
 
   /** Deletes many ids from every tier in one batch; resolves how many rows existed. */
-  async deleteMany(schema: AnySchema, ids: readonly Id[]): Promise<number> {
-    const rt = this.#runtime(schema);
-    const unique = new Map(
-      idsOf(ids)
-        .map((id) => normalizeId(rt.schema, id))
-        .map((id) => [idKey(id), id]),
-    );
-    if (unique.size === 0) return 0;
-    return this.#inTurn(rt.order.claim(unique.keys(), afterOf(rt)), (turn) =>
-      this.#writer.delete(rt, [...unique.values()], turn),
-    );
+  deleteMany(schema: AnySchema, ids: readonly Id[]): Promise<number> {
+    return deleteRows(this.#parts, schema, ids);
   }
 
   /**
@@ -486,60 +433,12 @@ export class Strata {
    * @example await strata.tx().set(players, p).delete(sessions, 'old').commit();
    */
   tx(): Tx {
-    return new Tx(async (ops, options) => {
-      const timeoutMs =
-        options.timeout === undefined ? this.#config.timeouts.l3 : toMs(options.timeout, 'timeout');
-      // Its keys' turns, taken when commit() is called: after the writes called before it.
-      const named = new Map<SchemaCache, unknown[]>();
-      for (const op of ops) {
-        const rt = this.#runtime(op.schema);
-        const ids = named.get(rt) ?? [];
-        ids.push(op.kind === 'set' ? rowId(rt.schema, op.value) : op.id);
-        named.set(rt, ids);
-      }
-      const turns = [...named].map(([rt, ids]) => rt.order.claim(namedKeys(rt.schema, ids), 'settled'));
-      let written: Awaited<ReturnType<typeof commitTx>>;
-      try {
-        await Promise.all(turns.map((turn) => turn.wait()));
-        written = await commitTx(
-          this.#ctx,
-          (op) => this.#runtime(op.schema),
-          ops,
-          timeoutMs,
-          (dropped, work) => this.#writer.afterLateWrite(dropped, work),
-        );
-      } finally {
-        for (const turn of turns) turn.release();
-      }
-      // Counted as the same calls outside a transaction are, once committed (stats().sets, deletes).
-      for (const op of ops) this.#ctx.counters[op.kind === 'set' ? 'sets' : 'deletes'] += 1;
-      // Sets and deletes told apart: a receiver's own write a told delete replaced needs no row put
-      // back after a Redis reset, nor a read that waits for one (reliability/test/regression-tx-delete-told).
-      for (const { cache, keys, versions, deleted } of written)
-        for (const op of ['set', 'delete'] as const) {
-          const at = keys.flatMap((_, i) => (deleted[i] === (op === 'delete') ? [i] : []));
-          if (at.length > 0)
-            await this.#coherence.publish(
-              cache,
-              at.map((i) => keys[i]!),
-              at.map((i) => versions[i]!),
-              op,
-            );
-        }
-      // A set Postgres skipped as older (a later partial write of its key landed first, e.g. a
-      // write-behind flush between this reservation and the commit): its columns no later write set.
-      for (const { cache, refused } of written)
-        if (refused) await mergeSkipped(this.#ctx, cache, refused, this.#publish, "a transaction's");
-      for (const { cache, rows } of written) for (const row of rows) await this.#afterSet(cache, row);
-    });
+    return new Tx((ops, options) => commitTxCall(this.#parts, this.#publish, ops, options));
   }
 
   /** Removes a row from every tier; resolves whether it existed. */
-  async delete(schema: AnySchema, id: Id): Promise<boolean> {
-    const rt = this.#runtime(schema);
-    const normalized = normalizeId(rt.schema, id);
-    const turn = rt.order.claim([idKey(normalized)], afterOf(rt));
-    return (await this.#inTurn(turn, () => this.#writer.delete(rt, [normalized], turn))) > 0;
+  delete(schema: AnySchema, id: Id): Promise<boolean> {
+    return deleteRow(this.#parts, schema, id);
   }
 
   /** Whether a row exists, asking the tiers in order and loading no columns from L3. */
@@ -810,27 +709,6 @@ export class Strata {
     for (const rt of this.#registry.all()) schemaReset(this.#ctx, rt, replace, b, bus, this.#coherence);
   }
 
-  /** Runs a write once its turn comes (see `KeyOrder`), and lets the next one go however it ends. */
-  async #inTurn<T>(turn: Turn, write: (turn: Turn) => Promise<T>): Promise<T> {
-    try {
-      const waiting = turn.wait();
-      if (waiting) await waiting;
-      return await write(turn);
-    } finally {
-      turn.release();
-    }
-  }
-
-  async #afterSet(rt: SchemaCache, row: Row): Promise<void> {
-    try {
-      await runHook(rt.schema.name, 'afterSet', rt.schema.hooks.afterSet, row);
-    } catch (err) {
-      // The write is committed: report the hook's failure rather than fail the acknowledged write.
-      this.#ctx.counters.error('hook');
-      this.#config.logger.error('afterSet hook threw', { schema: rt.schema.name, error: String(err) });
-    }
-  }
-
   /**
    * The internals `@strata/core/admin` works on (see admin-access.ts for why this exists): admin
    * operations are functions of their own entry point, so a Worker that never calls them does not
@@ -904,11 +782,6 @@ function pullLoopOf(queue: WriteQueue): typeof FlushLoop {
     `config.writeBehind.queue ${queue.name} has take (a pull queue) but no flushLoop: set it to FlushLoop (@strata/core/driver)`,
     { details: { field: 'writeBehind.queue' } },
   );
-}
-
-/** How far the earlier writes of a key must be before a set or delete of this schema goes (see `KeyOrder`). */
-function afterOf(rt: SchemaCache): After {
-  return rt.writeMode === 'write-behind' ? 'admitted' : 'settled';
 }
 
 function closedError(): StrataError {

@@ -5,14 +5,11 @@ import type { Encryptor } from '../crypto/types.js';
 import { StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
 import type { MigrationRecord, MigrationResult } from '../l3/types.js';
-import { LatencyWindow, measuredTier } from '../observability/latency.js';
-import { noopMetrics, type Tier } from '../observability/metrics.js';
-import { type CallSite, noopTracing } from '../observability/tracing.js';
+import { LatencyWindow } from '../observability/latency.js';
 import { Q } from '../query/builder.js';
 import type { Query } from '../query/types.js';
 import type { Delivery, WriteQueue } from '../queue/types.js';
-import { CircuitBreaker } from '../resilience/circuit-breaker.js';
-import { guardedL2 } from '../resilience/guard-l2.js';
+import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { ADMIN, type AdminAccess } from './admin-access.js';
 import { bucketRoot, checkBuckets } from './buckets.js';
@@ -23,7 +20,7 @@ import type { AnySchema, FullRowOf, GetOptions, InsertOf, RowOf } from './call-t
 import { type CaptureAdmin, captureAdmin } from './capture-admin.js';
 import { EngineCapture } from './change-capture.js';
 import { Coherence } from './coherence.js';
-import { EngineContext } from './context.js';
+import type { EngineContext } from './context.js';
 import type { FlushLoop } from './flush-loop.js';
 import { type FlushOutcome, flushDeliveries, type Publish } from './flusher.js';
 import { ASK, findRow, fromL1, getRows, type L1Answer, MISS, notFound } from './get-calls.js';
@@ -38,15 +35,13 @@ import type { ReplicaRouter } from './replica-reads.js';
 import { SchemaCache } from './schema-cache.js';
 import { countRows, searchCachedRows, searchRows } from './search.js';
 import { lastUser, shareTier } from './shared-tiers.js';
-import { Counters, type StrataStats } from './stats.js';
-import { steadyClock } from './steady-clock.js';
+import type { StrataStats } from './stats.js';
 import { TagClock } from './tag-clock.js';
 import { invalidateTagged } from './tags.js';
-import { timedL3 } from './timed-l3.js';
-import { timedQueue } from './timed-queue.js';
 import { Tx } from './tx.js';
 import { commitTxCall } from './tx-call.js';
 import { warmCache } from './warm-cache.js';
+import { wireTiers } from './wired-tiers.js';
 import { deleteRow, deleteRows, setRow, setRows } from './write-calls.js';
 import { Writer } from './writer.js';
 
@@ -88,69 +83,15 @@ export class Strata {
   constructor(config: StrataConfig = {}) {
     const resolved = resolveConfig(config);
     checkBuckets(resolved);
-    const onCall = (tier: Tier, op: string, ms: number) => {
-      this.#latency[tier as 'l2' | 'l3'].record(ms);
-      // No label object per remote call when nobody records (as ctx.hit).
-      if (resolved.metrics !== noopMetrics) resolved.metrics.observe('latency', ms, { tier, op });
-    };
-    // Every remote call is timed (inside its deadline, so a breaker's fast failures don't count) and
-    // has a deadline: L3 and queue calls here, L2 calls in guardedL2 below (which times them too).
-    const rawQueue = resolved.writeBehind.queue;
-    // Spans around every remote call, outermost (what the engine waited for); nothing when off.
+    const wired = wireTiers(resolved, this.#latency);
+    this.#config = wired.config;
+    this.#ctx = wired.ctx;
+    this.#l2 = wired.l2;
+    this.#breaker = wired.breaker;
+    this.#replicas = wired.replicas;
     const { tracing } = resolved;
-    const instruments = tracing === noopTracing ? undefined : tracing.instruments;
-    if (tracing !== noopTracing && !instruments) {
-      throw new StrataError('INVALID_CONFIG', 'config.tracing: use withSpans(tracer)', {
-        details: { field: 'tracing' },
-      });
-    }
-    const traceCalls = <T extends object>(target: T, site: CallSite): T =>
-      instruments ? instruments.tier(target, site, tracing) : target;
-    const { bus } = resolved.coherence;
-    const l3 =
-      resolved.l3 &&
-      traceCalls(
-        timedL3(
-          measuredTier(resolved.l3, 'l3', onCall),
-          resolved.timeouts.l3,
-          resolved.keyPrefix,
-          // Counted and logged as it is sent (the context is made below, before any call).
-          (op, schema, err) => this.#ctx.retriedRead(op, schema.name, err),
-        ),
-        'l3',
-      );
-    // Read-your-writes on read replicas (`replicas`): writes note the primary's WAL position.
-    this.#replicas = l3 && resolved.replicas?.(l3, resolved);
-    this.#config = {
-      ...resolved,
-      // Timed on a clock that never goes back (a step back would stretch every TTL and interval).
-      clock: steadyClock(resolved.clock),
-      l3: this.#replicas?.tracking() ?? l3,
-      writeBehind: {
-        ...resolved.writeBehind,
-        queue:
-          rawQueue &&
-          traceCalls(
-            timedQueue(rawQueue, resolved.timeouts.queue, () => this.#ctx.counters.error('queue')),
-            'queue',
-          ),
-      },
-      coherence: { ...resolved.coherence, bus: bus && traceCalls(bus, 'bus') },
-    };
-    this.#ctx = new EngineContext(this.#config, new Counters());
-    const { breaker, clock, timeouts } = this.#config;
-    const l2 = this.#config.l2;
-    if (l2) {
-      this.#breaker = new CircuitBreaker({
-        failureThreshold: breaker.failureThreshold,
-        coolDownMs: breaker.cooldown,
-        clock,
-      });
-      this.#l2 = traceCalls(
-        guardedL2(l2, { timeoutMs: timeouts.l2, breaker: this.#breaker }, (op, ms) => onCall('l2', op, ms)),
-        'l2',
-      );
-    }
+    const { instruments } = wired;
+    const rawQueue = resolved.writeBehind.queue;
     if (this.#config.encryptionKey !== undefined) {
       this.#encryptor = createAesGcmEncryptor(
         this.#config.encryptionKey,

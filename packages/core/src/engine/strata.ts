@@ -35,6 +35,7 @@ import type { ReplicaRouter } from './replica-reads.js';
 import { SchemaCache } from './schema-cache.js';
 import { countRows, searchCachedRows, searchRows } from './search.js';
 import { lastUser, shareTier } from './shared-tiers.js';
+import { findResets, mendStaleGenerations } from './stale-generations.js';
 import type { StrataStats } from './stats.js';
 import { TagClock } from './tag-clock.js';
 import { invalidateTagged } from './tags.js';
@@ -157,7 +158,8 @@ export class Strata {
     if (scheduler && this.#l2)
       this.#stopTimers.push(
         scheduler.every(STALE_GENERATION_RETRY_MS, () => {
-          if (this.#breaker?.stats().state !== 'open') void this.#mendStaleGenerations();
+          if (this.#breaker?.stats().state !== 'open')
+            void mendStaleGenerations(this.#ctx, this.#registry.all());
         }),
       );
     const loop = this.#flushLoop;
@@ -515,32 +517,8 @@ export class Strata {
    * @example await strata.flushDirty(); // every write-behind write acknowledged before is in Postgres
    */
   async flushDirty(): Promise<void> {
-    if (this.#flushLoop) await this.#findResets();
+    if (this.#flushLoop) await findResets(this.#ctx, this.#registry.all());
     await this.#flushLoop?.drain({ held: true });
-  }
-
-  /**
-   * Before `flushDirty` drains: each schema holding unflushed writes of this instance reads its
-   * generation from L2 afresh (not the one known), so that a Redis that lost its data, queue
-   * included, is found now and those writes are put back and queued again (`restoreOwnPending`)
-   * before the drain; else the drain finds an empty queue and returns with acknowledged writes in
-   * no queue and not in L3. One L2 request per such schema; none when nothing is unflushed.
-   */
-  async #findResets(): Promise<void> {
-    const mine = this.#registry.all().filter((rt) => rt.ownPending?.size);
-    if (mine.length === 0) return;
-    await Promise.all(
-      mine.flatMap((rt) =>
-        rt.buckets.map(({ generation }) => {
-          if (!generation) return undefined;
-          generation.forget();
-          return generation
-            .current()
-            .catch((err: unknown) => this.#ctx.tolerate(rt.schema.name, 'l2', 'generation', err));
-        }),
-      ),
-    );
-    await Promise.all(mine.map((rt) => rt.restore.running));
   }
 
   /**
@@ -604,31 +582,12 @@ export class Strata {
       this.#closed = true;
       // Background fills and publishes still need the bus and L2 that are released below.
       await this.#ctx.settled();
-      await this.#mendStaleGenerations();
+      await mendStaleGenerations(this.#ctx, this.#registry.all());
       await this.#coherence.close();
       // Closed by the last instance using them: another may share them (shared-tiers.ts).
       if (lastUser(this.#givenQueue)) await this.#config.writeBehind.queue?.close();
       if (lastUser(this.#config.l2)) await this.#l2?.close();
     }
-  }
-
-  /**
-   * Schemas whose L2 missed a committed write (L2 was down) send it again now, or move their
-   * generation on, if L2 answers: a process leaving must not let other instances serve the older
-   * rows until their TTL.
-   */
-  async #mendStaleGenerations(): Promise<void> {
-    await Promise.all(
-      this.#registry
-        .all()
-        .flatMap((rt) => rt.buckets.map((b) => [rt, b.generation] as const))
-        .filter(([, generation]) => generation?.l2MayBeStale)
-        .map(([rt, generation]) =>
-          generation!
-            .current()
-            .catch((err: unknown) => this.#ctx.tolerate(rt.schema.name, 'l2', 'generation', err)),
-        ),
-    );
   }
 
   /** Tells the other instances which keys a flush or a dead letter changed. */

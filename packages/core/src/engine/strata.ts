@@ -28,6 +28,7 @@ import { type Id, normalizeId } from './ids.js';
 import { schemaReset } from './l2-reset.js';
 import { L2Watch } from './l2-watch.js';
 import { L3Claim } from './l3-claim.js';
+import { checkQueueNamespace, pullLoopOf } from './queue-checks.js';
 import { l1ReadStatus } from './read-cascade.js';
 import type { ReadStatus } from './read-status.js';
 import { Registry, type SchemaRef } from './registry.js';
@@ -655,33 +656,6 @@ export class Strata {
     if (!l3) throw new StrataError('L3_UNAVAILABLE', 'no L3 is configured');
     return l3;
   }
-}
-
-/**
- * A queue that says which app it serves (the Redis Stream queue's `namespace`, its key prefix) must
- * serve this one: two apps on one stream and consumer group would take each other's writes.
- */
-function checkQueueNamespace(queue: WriteQueue | undefined, keyPrefix: string): void {
-  const namespace = (queue as { namespace?: unknown } | undefined)?.namespace;
-  if (typeof namespace !== 'string' || namespace === keyPrefix) return;
-  throw new StrataError(
-    'INVALID_CONFIG',
-    `config.writeBehind.queue's keyPrefix ${JSON.stringify(namespace)} is not config.keyPrefix ${JSON.stringify(keyPrefix)}`,
-    { details: { field: 'writeBehind.queue' } },
-  );
-}
-
-/**
- * The loop a pull queue (one with `take`) brings (`WriteQueue.flushLoop`): nothing else would ever
- * flush its writes, so one without it is refused (INVALID_CONFIG, nothing opened).
- */
-function pullLoopOf(queue: WriteQueue): typeof FlushLoop {
-  if (queue.flushLoop) return queue.flushLoop;
-  throw new StrataError(
-    'INVALID_CONFIG',
-    `config.writeBehind.queue ${queue.name} has take (a pull queue) but no flushLoop: set it to FlushLoop (@strata/core/driver)`,
-    { details: { field: 'writeBehind.queue' } },
-  );
 }
 
 function closedError(): StrataError {

@@ -88,15 +88,14 @@ export function wireTiers(
   const ctx = new EngineContext(config, new Counters());
   const { breaker, clock, timeouts } = config;
   const given = config.l2;
-  if (!given) return { config, ctx, l2: undefined, breaker: undefined, replicas, instruments };
-  const circuit = new CircuitBreaker({
-    failureThreshold: breaker.failureThreshold,
-    coolDownMs: breaker.cooldown,
-    clock,
-  });
-  const l2 = traceCalls(
-    guardedL2(given, { timeoutMs: timeouts.l2, breaker: circuit }, (op, ms) => onCall('l2', op, ms)),
-    'l2',
-  );
+  const circuit =
+    given &&
+    new CircuitBreaker({ failureThreshold: breaker.failureThreshold, coolDownMs: breaker.cooldown, clock });
+  const l2 =
+    circuit &&
+    traceCalls(
+      guardedL2(given, { timeoutMs: timeouts.l2, breaker: circuit }, (op, ms) => onCall('l2', op, ms)),
+      'l2',
+    );
   return { config, ctx, l2, breaker: circuit, replicas, instruments };
 }

@@ -1,5 +1,4 @@
 import type { Row } from '../l3/types.js';
-import { announce } from './l1-copies.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
 
 /*
@@ -65,7 +64,7 @@ export function applyRemote(
     // Told, not flushed: the version is kept to adopt its pending row after a reset (`adoptReplaced`).
     if (version !== undefined) cache.ownPending?.replaced(key, version, deleted);
     if (cache.l1 && (version !== undefined || writing))
-      announce(cache, key, version ?? Number.POSITIVE_INFINITY);
+      cache.announced.note(key, version ?? Number.POSITIVE_INFINITY);
     if (held && (version === undefined || held.version <= version)) cache.l1!.delete(key);
     cache.fence.endWrite(key);
   });

@@ -72,12 +72,12 @@ export function offerL1(
   // unchecked says nothing of bucket 0, which may never have been read (l3-claim.test.ts).
   const { buckets } = cache;
   if (buckets[buckets.length > 1 ? cache.router.bucket(key) : 0]!.generation?.readsUnchecked) return true;
-  const announced = cache.announced.size === 0 ? undefined : cache.announced.get(key);
+  const announced = cache.announced.of(key);
   if (announced !== undefined && announced > version) return false;
   const ttl = cache.aging && !held && value !== ABSENT ? cache.aging.hold(ttlMs) : ttlMs;
   if (!l1.offer(key, value, ttl, version)) return false;
   // Taken: the announcement is met (a refused offer leaves it, as L1 holds newer anyway).
-  if (announced !== undefined) cache.announced.delete(key);
+  if (announced !== undefined) cache.announced.met(key);
   return true;
 }
 
@@ -87,10 +87,10 @@ export function offerL1(
  * ahead meets the announcement, which is forgotten, as `offerL1` forgets it when L1 takes a value.
  */
 export function refusesL1(cache: SchemaCache, key: string, version: number): boolean {
-  const announced = cache.announced.size === 0 ? undefined : cache.announced.get(key);
+  const announced = cache.announced.of(key);
   if (announced === undefined) return false;
   if (announced > version) return true;
-  cache.announced.delete(key);
+  cache.announced.met(key);
   return false;
 }
 
@@ -108,17 +108,4 @@ export function l1Value(cache: SchemaCache, plain: Row, owned: boolean): Row {
 export function l1ValueFromL2(cache: SchemaCache, plain: Row, l2: string): Row {
   const row = cache.rows.toL1(cache.rows.fromEncoded(plain, l2));
   return cache.config.l1.protect === 'freeze' ? freezeRow(row) : structuredClone(row);
-}
-
-/** Versions announced by other instances that L1 has not taken yet, kept per schema at most. */
-const MAX_ANNOUNCED = 10_000;
-
-/** `version` of `key` was announced (see `SchemaCache.announced`): kept unless a newer one is already. */
-export function announce(cache: SchemaCache, key: string, version: number): void {
-  const announced = cache.announced;
-  const known = announced.get(key);
-  if (known !== undefined && known >= version) return;
-  announced.delete(key);
-  announced.set(key, version);
-  if (announced.size > MAX_ANNOUNCED) announced.delete(announced.keys().next().value!);
 }

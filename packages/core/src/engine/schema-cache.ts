@@ -9,6 +9,7 @@ import { DROP } from '../l2/scripts.js';
 import type { L2Script, L2Tier } from '../l2/types.js';
 import type { L3Tier, Row } from '../l3/types.js';
 import type { CompiledSchema, WriteMode } from '../schema/types.js';
+import { Announced } from './announced.js';
 import type { RunPerBucket } from './bucketing.js';
 import { type Bucket, KeyRouter } from './buckets.js';
 import { commitRows } from './cache-commit.js';
@@ -97,14 +98,8 @@ export class SchemaCache {
   readonly order = new KeyOrder();
   /** This instance's write-behind writes not known to be flushed (see `OwnPending`); none for other modes. */
   readonly ownPending: OwnPending | undefined;
-  /**
-   * Per key, the newest version another instance announced (a bus message) that L1 has not taken
-   * yet; Infinity, while a write of this instance is out, for a change of unknown version. L1 takes
-   * nothing older: not a local write whose L2 reply came after the message (whose drop found
-   * nothing in L1 yet), nor a row read from a replica (Redis or Postgres) that lags behind it. Up to
-   * 10,000 keys, the oldest forgotten first (see `announce`).
-   */
-  readonly announced = new Map<string, number>();
+  /** Versions other instances announced that L1 has not taken yet (see `Announced`). */
+  readonly announced = new Announced();
   /** Own pending rows put back after Redis resets, one restore at a time: reads of L2 wait for them (see `readTicked`). */
   readonly restore = new RestoreChain();
   /** Loads below L1 in flight, by key: concurrent misses share one (request coalescing). */
@@ -340,8 +335,8 @@ export class SchemaCache {
     this.writesInFlight -= 1;
     for (const key of keys) {
       this.inflight.delete(key);
-      if (this.fence.endWrite(key) && this.announced.get(key) === Number.POSITIVE_INFINITY)
-        this.announced.delete(key);
+      if (this.fence.endWrite(key) && this.announced.of(key) === Number.POSITIVE_INFINITY)
+        this.announced.met(key);
     }
   }
 

@@ -1,6 +1,5 @@
 import { MARK } from '../l2/scripts.js';
 import type { KeyRouter } from './buckets.js';
-import { announce } from './l1-copies.js';
 import { marker } from './l2-values.js';
 import type { SchemaCache } from './schema-cache.js';
 import type { MissedWrite } from './watched-writes.js';
@@ -32,7 +31,7 @@ export async function supersede(
     // Announced here as the bus announces it to the other instances (`applyRemote`): L1 takes
     // nothing older from now on, not even a row read after the marker landed (a read replica that
     // has not replayed the change answers a search with the old row).
-    if (cache.l1) announce(cache, key, versions[i]!);
+    if (cache.l1) cache.announced.note(key, versions[i]!);
   });
   try {
     return await mark(cache, keys, versions);

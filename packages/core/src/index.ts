@@ -14,11 +14,12 @@ export { type Background, type StrataConfig, strataDefaults } from './config.js'
 export type { KeyMaterial, KeyringOptions } from './crypto/types.js';
 export type { Duration } from './duration.js';
 export type { Bucketing } from './engine/bucketing.js';
+export type { FullRowOf, GetOptions, InsertOf, RowOf } from './engine/call-types.js';
 export type { CaptureAdmin } from './engine/capture-admin.js';
 export { clusterBuckets } from './engine/cluster-buckets.js';
 export type { Id } from './engine/ids.js';
 export type { StrataStats } from './engine/stats.js';
-export { type FullRowOf, type GetOptions, type InsertOf, type RowOf, Strata } from './engine/strata.js';
+export { Strata } from './engine/strata.js';
 export { type CommitOptions, Tx } from './engine/tx.js';
 export { isStrataError, StrataError, type StrataErrorCode } from './errors.js';
 export type { L2Tier } from './l2/types.js';

@@ -6,6 +6,7 @@ import type { ChangeTarget } from './change-target.js';
 import { idKey, normalizeId } from './ids.js';
 import type { SchemaCache } from './schema-cache.js';
 import type { Strata } from './strata.js';
+import { supersede } from './supersede.js';
 
 /**
  * Applies changes made to registered tables outside Strata, so no cache serves the rows they
@@ -88,7 +89,7 @@ export async function applyCapturedChanges(
       const keys = [...versions.keys()];
       const list = [...versions.values()];
       if (keys.length > 0) {
-        const missed = await cache.supersede(keys, list);
+        const missed = await supersede(cache, keys, list);
         if (missed) {
           unmarked.set(cache.schema.name, missed.buckets);
           failure ??= missed.error;

@@ -1,6 +1,9 @@
+import { dropAll } from './cache-forget.js';
 import type { Coherence } from './coherence.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
+import { readWatched } from './l2-row-reads.js';
+import { readL2 } from './l2-values.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
 
 /** Whether a row exists, asking the tiers in order and loading no columns from L3. */
@@ -12,8 +15,8 @@ export async function existsOne(ctx: EngineContext, cache: SchemaCache, id: Id):
   if (cache.l2) {
     try {
       const bucket = cache.buckets[cache.router.bucket(key)];
-      const { values, generation } = await cache.readWatched(cache.rowKeys([key]), bucket);
-      const hit = cache.readL2(ctx, key, values[0] ?? null, generation);
+      const { values, generation } = await readWatched(cache, cache.rowKeys([key]), bucket);
+      const hit = readL2(cache, ctx, key, values[0] ?? null, generation);
       // A tagged row whose tags moved (or are not known here) says nothing: Postgres answers.
       const tagged = hit && 'row' in hit && hit.stamp !== undefined;
       if (hit && hit.age !== 'grace' && (!tagged || cache.tags!.check(hit.row, hit.stamp!) === true))
@@ -58,6 +61,6 @@ export async function invalidateOne(
  * `GENERATION_ERA`), and a pending row of the era is not a cached copy but the newest write.
  */
 export async function invalidateSchema(cache: SchemaCache, coherence: Coherence): Promise<void> {
-  await cache.dropAll();
+  await dropAll(cache);
   await coherence.publish(cache, null, null, 'invalidateAll');
 }

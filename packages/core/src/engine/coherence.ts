@@ -2,6 +2,7 @@ import { encodeInvalidation, MAX_INVALIDATION_IDS } from '../bus/message.js';
 import type { Invalidation, InvalidationBus } from '../bus/types.js';
 import { isStrataError, messageOf } from '../errors.js';
 import { withTimeout } from '../resilience/with-timeout.js';
+import { applyRemote, forgetAll, tagsMoved } from './cache-forget.js';
 import type { EngineContext } from './context.js';
 import { hearReset } from './reset-told.js';
 import type { SchemaCache } from './schema-cache.js';
@@ -268,7 +269,7 @@ export class Coherence {
       // before the move is then refused), and every tagged row leaves L1.
       this.applied += 1;
       this.tagClock()?.forget();
-      for (const cache of this.all()) cache.tagsMoved('every');
+      for (const cache of this.all()) tagsMoved(cache, 'every');
       return;
     }
     const cache = this.lookup(inv.schema);
@@ -282,10 +283,10 @@ export class Coherence {
     // A peer's subscription came back: an answer this instance sent may have been lost to it.
     if (inv.ask) this.#answerAgain(cache);
     if (inv.ids === null) {
-      cache.forgetAll();
+      forgetAll(cache);
       // Perhaps a reset another instance found: this instance's unflushed writes go back now.
       hearReset(this.ctx, cache, inv.ticks);
-    } else cache.applyRemote(inv.ids, inv.versions, inv.op === 'delete');
+    } else applyRemote(cache, inv.ids, inv.versions, inv.op === 'delete');
   }
 
   /**
@@ -314,7 +315,7 @@ export class Coherence {
     this.gaps += 1;
     this.tagClock()?.forget();
     for (const cache of this.all()) {
-      cache.forgetAll();
+      forgetAll(cache);
       // The bus may be on a Redis that restarted: found now, this instance's unflushed writes go back.
       hearReset(this.ctx, cache);
       // Answers to a reset sent while this subscription was down are lost: ask for them again (and

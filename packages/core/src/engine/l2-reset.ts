@@ -1,3 +1,4 @@
+import { forgetAfterReset } from './cache-forget.js';
 import type { Coherence } from './coherence.js';
 import type { EngineContext } from './context.js';
 import { restoreOwnPending } from './own-pending.js';
@@ -55,7 +56,7 @@ type ResetTell = Pick<Coherence, 'publish' | 'publishRestored'>;
 
 /**
  * Redis (bucket `b`'s shard) was reset, as `cache` is concerned: its cached rows go (its
- * generation there moves past every one seen: `SchemaCache.reset`); this instance's unflushed
+ * generation there moves past every one seen: `forgetAfterReset`); this instance's unflushed
  * write-behind writes go back into L2 (the queue still has them), the rows of those that replaced
  * them are taken into the new generation, and the keys of other writes it was told of wait for
  * their writers (`HeardVersions`): see {@link restoreAfterReset}. With a `bus`, every write-behind
@@ -71,7 +72,7 @@ export function schemaReset(
   bus: boolean,
   tell: ResetTell,
 ): void {
-  cache.reset(replace, b);
+  forgetAfterReset(cache, replace, b);
   const own = cache.ownPending;
   if (own && bus) own.settle.begin();
   if (own && (own.afterReset || bus)) restoreAfterReset(ctx, cache, tell);

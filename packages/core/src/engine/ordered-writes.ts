@@ -7,10 +7,13 @@ import type { Row } from '../l3/types.js';
 import type { QueuedWrite } from '../queue/types.js';
 import type { Bucket } from './buckets.js';
 import { markCounters } from './counter-marks.js';
+import { l1Value, l1ValueFromL2, offerL1 } from './l1-copies.js';
+import { stampedOwner } from './l2-values.js';
 import { OtherShapesLive } from './live-shapes.js';
 import { beneathValue } from './pending-beneath.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
 import { markedShapes } from './superseded-marks.js';
+import { shapesChanged, shapeTail } from './watched-writes.js';
 
 /**
  * A write ordered by Redis: its key, and its row (stored shape and plaintext), or none for a delete;
@@ -149,7 +152,7 @@ export async function writeOrderedIn(
       ];
       if (enqueue) keys.push(enqueue.stream);
       for (const id of ids) keys.push(space.row(id));
-      const owner = cache.stampedOwner(cache.tags?.clock.stamp() ?? 0);
+      const owner = stampedOwner(cache, cache.tags?.clock.stamp() ?? 0);
       const args = [String(generation), String(floor), pendingFlush ? '1' : '0', owner];
       if (enqueue) args.push(enqueue.field);
       if (publishing) {
@@ -160,7 +163,7 @@ export async function writeOrderedIn(
       for (const arg of perKey) args.push(arg);
       if (expected) for (const version of expected) args.push(version);
       // The table's other live shapes: their keys of these rows are marked in the same script.
-      const tail = cache.shapeTail(ids, bucket.generation);
+      const tail = shapeTail(cache, ids, bucket.generation);
       if (tail) {
         for (const key of tail.keys) keys.push(key);
         for (const arg of tail.args) args.push(arg);
@@ -206,7 +209,7 @@ export async function writeOrderedIn(
         w.stored ? w.under : undefined,
       );
     }
-    if (l1Values) cache.offerL1(key, l1Values[i]!, cache.l1TtlMs, version);
+    if (l1Values) offerL1(cache, key, l1Values[i]!, cache.l1TtlMs, version);
   }
   return { versions, held };
 }
@@ -217,7 +220,7 @@ export async function writeOrderedIn(
  */
 function l1Copy(cache: SchemaCache, w: OrderedWrite, payload: string): Row | typeof ABSENT {
   if (!w.plain) return ABSENT;
-  return w.plain === w.stored ? cache.l1ValueFromL2(w.plain, payload) : cache.l1Value(w.plain, false);
+  return w.plain === w.stored ? l1ValueFromL2(cache, w.plain, payload) : l1Value(cache, w.plain, false);
 }
 
 /**
@@ -311,7 +314,7 @@ export async function withSeededCounter(
       continue;
     }
     // The live shapes changed: sent again with the tail for the new ones.
-    if (cache.shapesChanged(reply, gen)) {
+    if (shapesChanged(cache, reply, gen)) {
       if (alone && gen.shapes.others.length > 0) throw new OtherShapesLive();
       continue;
     }

@@ -5,6 +5,7 @@ import { adoptReplaced } from './adopt-replaced.js';
 import type { EngineContext } from './context.js';
 import { HeardVersions } from './heard-versions.js';
 import { normalizeId } from './ids.js';
+import { stampedOwner } from './l2-values.js';
 import { PENDING_HOLD_MS } from './ordered-writes.js';
 import { restorePendingIndex } from './pending-index.js';
 import { ReplacedWaits } from './replaced-wait.js';
@@ -234,7 +235,7 @@ export async function restoreOwnPending(
               generation,
               expiresAt: 0,
               freshUntil: 0,
-              owner: cache.stampedOwner(0),
+              owner: stampedOwner(cache, 0),
               payload: e.payload ?? '',
             });
             args.push(String(e.version), String(PENDING_HOLD_MS), value);

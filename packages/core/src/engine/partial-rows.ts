@@ -5,6 +5,7 @@ import type { CompiledSchema } from '../schema/types.js';
 import { applyCameBack } from './come-back.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
+import { stampOf } from './l2-values.js';
 import { entryTail, peekPending } from './pending-index.js';
 import type { SchemaCache } from './schema-cache.js';
 import type { KeyedWrite } from './write-through.js';
@@ -165,7 +166,7 @@ export function pendingBase(cache: SchemaCache, value: unknown, entry: unknown, 
       e &&
       generation !== undefined &&
       (e.kind === 'r' || e.kind === 'a') &&
-      cache.stampOf(e.owner) === 0 &&
+      stampOf(cache, e.owner) === 0 &&
       isCurrent(e, generation) &&
       (e.freshUntil === 0 || e.freshUntil > cache.l2Now());
     if (!copy) return { expected, pending: false, unread: true };

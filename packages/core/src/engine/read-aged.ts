@@ -2,6 +2,7 @@ import { TAKE_LEASES } from '../l2/scripts.js';
 import type { Row } from '../l3/types.js';
 import type { EngineContext } from './context.js';
 import type { Id } from './ids.js';
+import { answerL1, l1Value, offerL1 } from './l1-copies.js';
 import { Loaded } from './loaded.js';
 import { positionStatus } from './read-status.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
@@ -39,7 +40,7 @@ export function agedL1(
   if (entry !== undefined) {
     // An absence takes no window: fresh while L1 holds it.
     const age = entry.value === ABSENT ? 'fresh' : aging.l1Age(entry.expiresAt);
-    if (age === 'fresh') return cache.answerL1(ctx, entry.value);
+    if (age === 'fresh') return answerL1(cache, ctx, entry.value);
     if (aging.mayServe(key, entry.version)) {
       if (
         age === 'stale' &&
@@ -47,12 +48,12 @@ export function agedL1(
       ) {
         ctx.servedStale();
         seen.stale = true;
-        return cache.answerL1(ctx, entry.value);
+        return answerL1(cache, ctx, entry.value);
       }
       if (aging.backingOff(key) && aging.l1GraceEnd(entry.expiresAt) > aging.clock.now()) {
         ctx.servedStale(true);
         seen.grace = true;
-        return cache.answerL1(ctx, entry.value);
+        return answerL1(cache, ctx, entry.value);
       }
     }
   }
@@ -175,7 +176,7 @@ export function answerFromGrace(
     aging.backOff(key);
     // A copy from L2 goes into L1 for the rest of its grace (versioned: never over a newer row).
     if (copy.tier === 'l2')
-      cache.offerL1(key, cache.l1Value(copy.row, true), Math.ceil(copy.until - now), copy.version, true);
+      offerL1(cache, key, l1Value(cache, copy.row, true), Math.ceil(copy.until - now), copy.version, true);
   });
   return true;
 }

@@ -1,13 +1,17 @@
 import { isStrataError } from '../errors.js';
 import type { L3Tier, PendingWrite, Row } from '../l3/types.js';
+import { fillCaches } from './cache-fill.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
+import { l1Value, offerL1, readL1, readL1Id } from './l1-copies.js';
+import { type L2Rows, sendRowRead, tookRows } from './l2-row-reads.js';
+import { floorOf, type L2Hit, readL2 } from './l2-values.js';
 import { Loaded } from './loaded.js';
 import { overlayPending, pendingElsewhere } from './pending-elsewhere.js';
 import { agedL1, answerFromGrace, leased, refreshLater } from './read-aged.js';
 import { fullStatus, l1Status, type PositionStatus, positionStatus, type ReadStatus } from './read-status.js';
 import { readPastReplaced } from './replaced-wait.js';
-import { ABSENT, type L2Rows, type SchemaCache, type Versioned } from './schema-cache.js';
+import { ABSENT, type SchemaCache, type Versioned } from './schema-cache.js';
 
 /** The remaining-TTL rule: an upper tier never keeps a value longer than the tier it came from. */
 function fillTtl(policyMs: number, remainingMs: number): number {
@@ -68,7 +72,7 @@ export async function readRows(
       ? undefined
       : cache.aging
         ? agedL1(ctx, cache, key, maxStale, seen)
-        : cache.readL1(ctx, key);
+        : readL1(cache, ctx, key);
     if (hit !== undefined) {
       out[i] = hit;
       if (seen.stale) {
@@ -153,7 +157,7 @@ export function readRow(
     if (seen.stale) refreshLater(ctx, cache, [key], [id], refreshBelowL1);
     if (hit !== undefined) return hit;
   } else {
-    const hit = l1Read ? undefined : cache.readL1(ctx, key);
+    const hit = l1Read ? undefined : readL1(cache, ctx, key);
     if (hit !== undefined) return hit;
   }
   // A read that takes less than the schema's window does not join a load that may answer more.
@@ -173,7 +177,7 @@ export function readL1Now(
   seen: { stale: boolean; grace?: boolean } = { stale: false },
 ): Row | null | undefined {
   if (!cache.l1 || !cache.l1AnswersGets) return undefined;
-  if (!cache.aging) return cache.readL1Id(ctx, id);
+  if (!cache.aging) return readL1Id(cache, ctx, id);
   const key = idKey(id);
   const hit = agedL1(ctx, cache, key, maxStale, seen);
   if (seen.stale) refreshLater(ctx, cache, [key], [id], refreshBelowL1);
@@ -341,10 +345,10 @@ async function loadBelowL1(
       let reply: L2Rows | undefined;
       try {
         // The tier's promise awaited here, not through a layer of ours (see `sendRowRead`).
-        const read = cache.sendRowRead(loaded.keys);
+        const read = sendRowRead(cache, loaded.keys);
         if (read instanceof Promise) reply = await read;
         else {
-          const took = cache.tookRows(read, await read.values);
+          const took = tookRows(cache, read, await read.values);
           reply = took instanceof Promise ? await took : took;
         }
         // Keys a Redis reset left waiting for another instance's write (rare, and briefly).
@@ -449,8 +453,8 @@ function fromL2(
     try {
       // values[0] is the app's tick (see sendRowRead): key i's value is at i + 1.
       const value = values[i + 1] ?? null;
-      if (loaded.floors && value !== null) loaded.floors[i] = cache.floorOf(value);
-      const hit = cache.readL2(ctx, key, value, generations ? generations[i]! : generation, now);
+      if (loaded.floors && value !== null) loaded.floors[i] = floorOf(cache, value);
+      const hit = readL2(cache, ctx, key, value, generations ? generations[i]! : generation, now);
       if (!hit) {
         ctx.miss('l2', name);
         missing.push(i);
@@ -460,7 +464,7 @@ function fromL2(
         ctx.counters.negativeHits += 1;
         if (loaded.status) loaded.status[i] = positionStatus('l2', hit.version, hit.remainingMs || null);
         const ttl = fillTtl(cache.negativeTtlMs || cache.l1TtlMs, hit.remainingMs);
-        if (fenced(key) || !cache.offerL1(key, ABSENT, ttl, hit.version)) ctx.counters.fencedFills += 1;
+        if (fenced(key) || !offerL1(cache, key, ABSENT, ttl, hit.version)) ctx.counters.fencedFills += 1;
         continue;
       }
       if (decrypts) {
@@ -546,7 +550,7 @@ async function fromL2Later(
   return missing;
 }
 
-type RowHit = Extract<NonNullable<ReturnType<SchemaCache['readL2']>>, { row: Row }>;
+type RowHit = Extract<L2Hit, { row: Row }>;
 
 /**
  * A row L2 answered at position `i`: fresh, it is the answer (and L1 takes it unless a drop fenced
@@ -572,7 +576,7 @@ function answerRow(
   // Without an L1 the row is not frozen or copied for it: that work would be thrown away.
   else if (cache.l1) {
     const ttl = fillTtl(cache.l1TtlMs, hit.remainingMs);
-    if (!cache.offerL1(key, cache.l1Value(plain, true), ttl, hit.version)) ctx.counters.fencedFills += 1;
+    if (!offerL1(cache, key, l1Value(cache, plain, true), ttl, hit.version)) ctx.counters.fencedFills += 1;
   }
   return true;
 }
@@ -637,7 +641,7 @@ async function fromL3(
     // Version 0: an absence read here never replaces anything a write put in a cache.
     read.push({ key, version: 0 });
   }
-  // A tagged schema's L1 takes rows whose tags' values are known here (see SchemaCache.fill).
+  // A tagged schema's L1 takes rows whose tags' values are known here (see `fillCaches`).
   if (cache.tags) await cache.tags.know(read.flatMap((r) => (r.plain ? [r.plain] : [])));
   // Decided after the last await, and `fill` takes L1 before its own first one: a drop that landed
   // while this read was out keeps its key out of the caches.
@@ -646,7 +650,7 @@ async function fromL3(
     ctx.counters.fencedFills += 1;
     return false;
   });
-  await cache.fill(ctx, fills, { l2: fillL2, stamp });
+  await fillCaches(cache, ctx, fills, { l2: fillL2, stamp });
 }
 
 /**
@@ -751,7 +755,7 @@ function agedFromL2(
     cache.l1 &&
     hold > 0 &&
     !fenced(key) &&
-    !cache.offerL1(key, cache.l1Value(plain, true), hold, version, true)
+    !offerL1(cache, key, l1Value(cache, plain, true), hold, version, true)
   )
     ctx.counters.fencedFills += 1;
   return true;

@@ -2,11 +2,12 @@ import type { Encryptor } from '../crypto/types.js';
 import { isStrataError, StrataError } from '../errors.js';
 import type { Row, ValueReplacement } from '../l3/types.js';
 import { adminOperation } from './admin-op.js';
+import type { AnySchema } from './call-types.js';
 import type { Coherence } from './coherence.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import type { SchemaCache } from './schema-cache.js';
-import type { AnySchema, Strata } from './strata.js';
+import type { Strata } from './strata.js';
 import { outcomeUnknown } from './unknown-outcome.js';
 
 /**

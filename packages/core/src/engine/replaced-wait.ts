@@ -1,5 +1,7 @@
 import { orAfter } from '../resilience/with-timeout.js';
-import type { L2Rows, SchemaCache } from './schema-cache.js';
+import { type L2Rows, sendRowRead, tookRows } from './l2-row-reads.js';
+import { heldIn } from './l2-values.js';
+import type { SchemaCache } from './schema-cache.js';
 
 /**
  * How long, at most, after a Redis reset this instance waits for the writers of the versions the
@@ -126,7 +128,7 @@ export async function readPastReplaced(
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
     const version = waits.version(key);
-    const held = () => cache.heldIn(reply.values[i + 1] ?? null, reply.generations?.[i] ?? reply.generation);
+    const held = () => heldIn(cache, reply.values[i + 1] ?? null, reply.generations?.[i] ?? reply.generation);
     if (version === undefined) {
       // Another writer's restore may bring it (its message lost with Redis: nothing told it here).
       if (settling && !missed && held() === 0) missed = true;
@@ -143,7 +145,7 @@ export async function readPastReplaced(
   }
   if (!again) return reply;
   for (const key of keys) if (waits.version(key) !== undefined) waits.done(key);
-  const read = cache.sendRowRead(keys);
+  const read = sendRowRead(cache, keys);
   if (read instanceof Promise) return read;
-  return cache.tookRows(read, await read.values);
+  return tookRows(cache, read, await read.values);
 }

@@ -2,80 +2,48 @@ import type { ResolvedConfig } from '../config.js';
 import type { Encryptor } from '../crypto/types.js';
 import { toMs } from '../duration.js';
 import { messageOf, StrataError, schemaError } from '../errors.js';
-import { freezeRow } from '../l1/freeze-row.js';
 import { createMemoryL1 } from '../l1/memory-l1.js';
 import type { L1Tier } from '../l1/types.js';
-import {
-  type Envelope,
-  EnvelopeHeader,
-  encodeEnvelope,
-  isCurrent,
-  ownerTag,
-  remainingMs,
-} from '../l2/envelope.js';
-import { LIFE_CHANGED, lifeTail } from '../l2/life-script.js';
-import { DROP, MARK, PUT } from '../l2/scripts.js';
-import { SHAPES_CHANGED } from '../l2/shape-scripts.js';
+import { type Envelope, EnvelopeHeader, ownerTag } from '../l2/envelope.js';
+import { DROP } from '../l2/scripts.js';
 import type { L2Script, L2Tier } from '../l2/types.js';
 import type { L3Tier, Row } from '../l3/types.js';
 import type { CompiledSchema, WriteMode } from '../schema/types.js';
-import { codeAt, sliceFrom, startsAt } from '../strings.js';
+import { Announced } from './announced.js';
 import type { RunPerBucket } from './bucketing.js';
 import { type Bucket, KeyRouter } from './buckets.js';
+import { commitRows } from './cache-commit.js';
 import type { EngineContext } from './context.js';
 import { WriteFence } from './fence.js';
-import type { MissedWriteRepair } from './generation.js';
 import { SchemaGeneration } from './generation.js';
-import { type Id, idKey, mayBeKey, normalizeId } from './ids.js';
 import { InflightLoads } from './inflight-loads.js';
 import { KeyOrder } from './key-order.js';
 import type { KeySpace } from './keys.js';
 import { RestoreChain } from './l2-reset.js';
 import type { L2Watch } from './l2-watch.js';
 import type { L3Claim } from './l3-claim.js';
-import type { ShapeTail } from './live-shapes.js';
 import { OwnPending } from './own-pending.js';
-import { type ResetsSeen, resetSince } from './reset-since.js';
+import type { ResetsSeen } from './reset-since.js';
 import { RowCodec } from './row-codec.js';
 import { RowTags } from './row-tags.js';
-import { type Age, Staleness } from './staleness.js';
+import { Staleness } from './staleness.js';
 import type { TagClock } from './tag-clock.js';
 import { ThroughOrder } from './through-order.js';
+import {
+  type BuildCall,
+  missedIn,
+  pick,
+  sendWatched,
+  type WatchedOptions,
+  writeByBucket,
+} from './watched-writes.js';
 
-/** Versions announced by other instances that L1 has not taken yet, kept per schema at most. */
-const MAX_ANNOUNCED = 10_000;
-/** Keys per MARK request (see `supersede`). */
-export const MARK_CHUNK = 1_000;
 /** L1's "known absent" entry (negative caching, a delete's tombstone). */
 export const ABSENT: Readonly<{ absent: true }> = Object.freeze({ absent: true });
-type L1Value = Row | typeof ABSENT;
-
-/** `L2Watch.observe`'s options for a read (its tick read, not INCR'd): one object, not one per read. */
-const TICK_READ_ONLY = { incremented: false } as const;
+export type L1Value = Row | typeof ABSENT;
 
 /** Longest a delete's tombstone stays in L2: far beyond any read in flight, short of filling Redis. */
-const MAX_TOMBSTONE_MS = 60_000;
-
-/** A write script's row keys and args, built for a generation (see `runWatched`). */
-type BuildCall = (generation: number) => { keys: readonly string[]; args: readonly string[] };
-
-/** `runWatched`'s options: see there. */
-interface WatchedOptions {
-  readonly bumps?: boolean;
-  readonly redoAfterReset?: boolean;
-  readonly writes?: readonly string[];
-}
-
-/** What L2 missed of one write call: the buckets whose request failed (ascending), and the first failure. */
-export interface MissedWrite {
-  readonly buckets: readonly number[];
-  readonly error: unknown;
-}
-
-/** A `MissedWrite` with the positions (among the call's keys) of the failed buckets' keys. */
-interface Missed extends MissedWrite {
-  readonly at: ReadonlySet<number>;
-}
+export const MAX_TOMBSTONE_MS = 60_000;
 
 /** A row (or, without `stored`, an absence) with its version, on its way into the caches. */
 export interface Versioned {
@@ -86,21 +54,6 @@ export interface Versioned {
   /** The plaintext of `stored`. */
   readonly plain?: Row;
 }
-
-/** What an L2 entry says about a key: a row, an absence, or nothing usable (a miss). */
-type L2Hit =
-  | {
-      row: Row;
-      version: number;
-      remainingMs: number;
-      age?: Exclude<Age, 'fresh'>;
-      /** A tagged schema's row: the tick it was read at (see `RowTags`); none for a pending row. */
-      stamp?: number;
-    }
-  | { absent: true; version: number; remainingMs: number; age?: undefined };
-
-/** How far ahead of this instance's clock another's may stamp a fresh end and still be trusted. */
-const CLOCK_SLACK_MS = 1_000;
 
 /**
  * How `drop` decides per key: always, unless a write-behind row is pending, the same but keeping
@@ -129,7 +82,7 @@ export class SchemaCache {
   readonly watch: L2Watch;
   readonly owner: string;
   /** Reads the header of each L2 value (see `readL2`), one value at a time. */
-  readonly #header = new EnvelopeHeader();
+  readonly header = new EnvelopeHeader();
   readonly l1TtlMs: number;
   readonly l2TtlMs: number;
   readonly negativeTtlMs: number;
@@ -145,15 +98,9 @@ export class SchemaCache {
   readonly order = new KeyOrder();
   /** This instance's write-behind writes not known to be flushed (see `OwnPending`); none for other modes. */
   readonly ownPending: OwnPending | undefined;
-  /**
-   * Per key, the newest version another instance announced (a bus message) that L1 has not taken
-   * yet; Infinity, while a write of this instance is out, for a change of unknown version. L1 takes
-   * nothing older: not a local write whose L2 reply came after the message (whose drop found
-   * nothing in L1 yet), nor a row read from a replica (Redis or Postgres) that lags behind it. Up to
-   * 10,000 keys, the oldest forgotten first.
-   */
-  readonly #announced = new Map<string, number>();
-  /** Own pending rows put back after Redis resets, one restore at a time: reads of L2 wait for them (see `#readTicked`). */
+  /** Versions other instances announced that L1 has not taken yet (see `Announced`). */
+  readonly announced = new Announced();
+  /** Own pending rows put back after Redis resets, one restore at a time: reads of L2 wait for them (see `readTicked`). */
   readonly restore = new RestoreChain();
   /** Loads below L1 in flight, by key: concurrent misses share one (request coalescing). */
   readonly inflight = new InflightLoads();
@@ -275,100 +222,9 @@ export class SchemaCache {
       : undefined;
   }
 
-  // ---- L1 ----
-
-  /** L1's answer: a row, null (cached absent), or undefined (ask below). Counts the outcome. */
-  readL1(ctx: EngineContext, key: string): Row | null | undefined {
-    if (!this.l1 || !this.l1AnswersGets) return undefined;
-    return this.answerL1(ctx, this.l1.get(key));
-  }
-
-  /**
-   * `readL1` of an id as the caller gave it (a bad one throws), for the synchronous get path, whose
-   * caller has checked that L1 answers gets. A string that may be a key is looked up as given, and
-   * only normalized when L1 does not hold it (see {@link mayBeKey}); normalizing it then may give
-   * another key (an upper-case uuid), which is looked up too.
-   */
-  readL1Id(ctx: EngineContext, id: unknown): Row | null | undefined {
-    const l1 = this.l1 as L1Tier<L1Value>;
-    const probed = mayBeKey(id);
-    let value = probed ? l1.get(id) : undefined;
-    if (value === undefined) {
-      const key = idKey(normalizeId(this.schema, id));
-      if (!probed || key !== id) value = l1.get(key);
-    }
-    return this.answerL1(ctx, value);
-  }
-
-  /** A value L1 held, as a read answers it (a protected copy), counted as a hit; undefined: a miss. */
-  answerL1(ctx: EngineContext, value: L1Value | undefined): Row | null | undefined {
-    if (value === undefined) {
-      ctx.miss('l1', this.schema.name);
-      return undefined;
-    }
-    if (value === ABSENT) {
-      ctx.counters.negativeHits += 1;
-      return null;
-    }
-    ctx.hit('l1', this.schema.name);
-    return this.config.l1.protect === 'copy' ? structuredClone(value) : (value as Row);
-  }
-
-  /**
-   * Puts a value into L1 unless it holds a newer version of the key; false when it does. `ttlMs` is
-   * the row's fresh time: a schema with `stale`/`grace` keeps rows that much longer (see
-   * `Staleness`), unless `held` says `ttlMs` is the whole time to keep it already.
-   */
-  offerL1(key: string, value: L1Value, ttlMs: number, version: number, held = false): boolean {
-    const l1 = this.l1;
-    if (!l1) return true;
-    // Reads take L2 unchecked until L3 names its database: what they found may be another app's, so
-    // L1 keeps none of it (an L1 hit never asks again). Checked at the next generation read. Asked
-    // of the key's own bucket: each has its own claim and check, and a row of bucket k read
-    // unchecked says nothing of bucket 0, which may never have been read (l3-claim.test.ts).
-    const { buckets } = this;
-    if (buckets[buckets.length > 1 ? this.router.bucket(key) : 0]!.generation?.readsUnchecked) return true;
-    const announced = this.#announced.size === 0 ? undefined : this.#announced.get(key);
-    if (announced !== undefined && announced > version) return false;
-    const ttl = this.aging && !held && value !== ABSENT ? this.aging.hold(ttlMs) : ttlMs;
-    if (!l1.offer(key, value, ttl, version)) return false;
-    // Taken: the announcement is met (a refused offer leaves it, as L1 holds newer anyway).
-    if (announced !== undefined) this.#announced.delete(key);
-    return true;
-  }
-
-  /**
-   * Whether L1 must not take `version` of `key`: a newer one was announced to it (see `#announced`).
-   * For a fill that sets L1 itself (a search's, which peeks once for both tiers): one that may go
-   * ahead meets the announcement, which is forgotten, as `offerL1` forgets it when L1 takes a value.
-   */
-  refusesL1(key: string, version: number): boolean {
-    const announced = this.#announced.size === 0 ? undefined : this.#announced.get(key);
-    if (announced === undefined) return false;
-    if (announced > version) return true;
-    this.#announced.delete(key);
-    return false;
-  }
-
   /** How long a tier keeps a row with `ttlMs` of fresh time (L1 expiry, Redis PX): the windows past it too. */
   holdMs(ttlMs: number): number {
     return this.aging ? this.aging.hold(ttlMs) : ttlMs;
-  }
-
-  /** What L1 keeps of a row: frozen (default) or a private copy, never the caller's objects. */
-  l1Value(plain: Row, owned: boolean): Row {
-    const row = this.rows.toL1(owned ? plain : this.rows.fromL2(this.rows.toL2(plain)));
-    return this.config.l1.protect === 'freeze' ? freezeRow(row) : structuredClone(row);
-  }
-
-  /**
-   * `l1Value(plain, false)` for a row whose stored shape is its plaintext (no encrypted field), given
-   * `l2`, the L2 string the write encoded already: L1's private copy is what decoding it gives (see
-   * `RowCodec.fromEncoded`), without encoding it again.
-   */
-  l1ValueFromL2(plain: Row, l2: string): Row {
-    const row = this.rows.toL1(this.rows.fromEncoded(plain, l2));
-    return this.config.l1.protect === 'freeze' ? freezeRow(row) : structuredClone(row);
   }
 
   // ---- L2 values ----
@@ -378,165 +234,9 @@ export class SchemaCache {
     return this.config.clock.now() + this.watch.skew;
   }
 
-  /** The L2 string of a row or an absence at `version`, of `generation`, living `ttlMs` (0 = no expiry). */
-  envelope(stored: Row | undefined, version: number, generation: number, ttlMs: number, stamp = 0): string {
-    const expiresAt = ttlMs > 0 ? this.l2Now() + ttlMs : 0;
-    return encodeEnvelope({
-      kind: stored ? 'r' : 'a',
-      pending: false,
-      version,
-      generation,
-      expiresAt,
-      freshUntil: expiresAt,
-      owner: this.stampedOwner(stamp),
-      payload: stored ? this.rows.toL2(stored) : '',
-    });
-  }
-
-  /**
-   * PUT's entry of a row (or an absence) at `version`: Redis keeps a row past `ttlMs` by the windows
-   * (see `holdMs`); a write's value (`floor`) at least `floorMs` (fresh for `ttlMs` all the same).
-   */
-  #putEntry(
-    stored: Row | undefined,
-    version: number,
-    generation: number,
-    ttlMs: number,
-    stamp: number,
-    floor = false,
-  ): PutEntry {
-    const px = stored ? this.holdMs(ttlMs) : ttlMs;
-    return [version, floor ? this.keepMs(px) : px, this.envelope(stored, version, generation, ttlMs, stamp)];
-  }
-
-  /**
-   * A superseded marker (kind `x`, a miss for every reader) at `version`, as PUT's entry: it keeps
-   * the version floor (no older fill lands under it) and leaves the row to Postgres.
-   */
-  #markerEntry(version: number, generation: number): PutEntry {
-    const ttl = this.tombstoneTtlMs();
-    return [version, this.keepMs(ttl), this.#marker(version, generation, this.l2Now() + ttl)];
-  }
-
-  /** A superseded marker's value: kind `x`, no row, a miss for every reader until `expiresAt`. */
-  #marker(version: number, generation: number, expiresAt: number): string {
-    return encodeEnvelope({
-      kind: 'x',
-      pending: false,
-      version,
-      generation,
-      expiresAt,
-      freshUntil: expiresAt,
-      owner: this.owner,
-      payload: '',
-    });
-  }
-
   /** The resets each bucket's watch has seen so far: taken when a write takes its versions (see `ResetsSeen`). */
   resetsSeen(): ResetsSeen {
     return this.buckets.map((b) => b.watch.resets);
-  }
-
-  /** The `owner` field of this schema's values: a tagged schema's carries the row's stamp too. */
-  stampedOwner(stamp: number): string {
-    return this.tags ? `${this.owner}.${stamp}` : this.owner;
-  }
-
-  /** The stamp in an `owner` field of this schema's (0 untagged), or -1 when another schema wrote it. */
-  stampOf(owner: string): number {
-    return this.#stampIn(owner, 0, owner.length);
-  }
-
-  /** `stampOf` of the owner field at `from` up to `to` in `value`, read where it stands. */
-  #stampIn(value: string, from: number, to: number): number {
-    const n = this.owner.length;
-    if (!this.tags) return to - from === n && startsAt(value, this.owner, from) ? 0 : -1;
-    if (!startsAt(value, this.owner, from) || from + n >= to || codeAt(value, from + n) !== 46) return -1;
-    const stamp = Number(sliceFrom(value, from + n + 1, to));
-    return Number.isSafeInteger(stamp) && stamp >= 0 ? stamp : -1;
-  }
-
-  /**
-   * What an L2 value found under `key` says, or undefined when it is a miss: nothing there, another
-   * format, a superseded marker (a change outside Strata: Postgres has newer), of a generation
-   * before `generation` (invalidated), already expired, or written by
-   * another schema or for another id (a mistaken key prefix must never serve someone else's row:
-   * counted as an L2 error). `now`: a batch reads the clock once for all its entries.
-   */
-  readL2(
-    ctx: EngineContext,
-    key: string,
-    value: string | null,
-    generation: number,
-    now = this.l2Now(),
-  ): L2Hit | undefined {
-    if (value === null) return undefined;
-    // Read in place (no envelope object, no owner string): this runs once per key of every L2 read.
-    const e = this.#header;
-    if (!e.read(value) || e.kind === 'l' || e.kind === 'x' || !isCurrent(e, generation)) return undefined;
-    const remaining = remainingMs(e, now);
-    // A fresh end further ahead than the TTL was stamped by a clock ahead of this one: the row's
-    // age is unknown, so it is a miss (Postgres answers; the fill stamps it again with this clock).
-    // A clock ahead then costs reads, never rows answered past their fresh time.
-    if (e.kind === 'r' && this.l2TtlMs > 0 && remaining > this.l2TtlMs + CLOCK_SLACK_MS) return undefined;
-    // Past its fresh time: a miss, unless the schema's windows still keep a row (`age`).
-    let age: Exclude<Age, 'fresh'> | undefined;
-    if (remaining < 0) {
-      if (e.kind !== 'r' || !this.aging) return undefined;
-      age = this.aging.age(-remaining) as Exclude<Age, 'fresh'> | undefined;
-      if (age === undefined) return undefined;
-    }
-    const stamp = this.#stampIn(value, e.ownerAt, e.payloadAt - 1);
-    if (stamp < 0) return this.#foreign(ctx, key, 'another schema wrote it');
-    if (e.kind === 'a') {
-      // A cached absence has no row, so no tags: a tag moved since may be a row's written behind
-      // Strata's back (SQL, then invalidateTags). A pending delete is the newest write: it stays.
-      if (this.tags && !e.pending && !this.tags.clock.absenceHolds(stamp)) return undefined;
-      return { absent: true, version: e.version, remainingMs: remaining };
-    }
-    // Every field of the header is taken before the decode (which may read another value with it).
-    const { version, pending } = e;
-    const row = this.rows.fromL2(sliceFrom(value, e.payloadAt));
-    if (idKey(row[this.schema.primaryKey.key] as Id) !== key)
-      return this.#foreign(ctx, key, 'it holds another id');
-    const hit: L2Hit = age
-      ? { row, version, remainingMs: remaining, age }
-      : { row, version, remainingMs: remaining };
-    // A pending write-behind row is the newest write, not a cached copy: no tag move drops it.
-    if (this.tags && !pending) hit.stamp = stamp;
-    return hit;
-  }
-
-  /**
-   * The version an L2 value of this schema carries whatever its kind or generation (0 for another
-   * format or another schema's): no copy of the key older than it can be newer than what L2 saw.
-   */
-  /**
-   * The version an L2 value of this schema holds in `generation` (a row, a tombstone, a superseded
-   * marker: Postgres has that version), 0 for none: what a read waiting for a version sees (see
-   * `ReplacedWaits`).
-   */
-  heldIn(value: string | null, generation: number): number {
-    const e = this.#header;
-    if (value === null || !e.read(value) || e.kind === 'l' || !isCurrent(e, generation)) return 0;
-    return this.#stampIn(value, e.ownerAt, e.payloadAt - 1) < 0 ? 0 : e.version;
-  }
-
-  floorOf(value: string): number {
-    const e = this.#header;
-    if (!e.read(value) || e.kind === 'l') return 0;
-    if (!e.ownerIs(value, this.owner) && this.#stampIn(value, e.ownerAt, e.payloadAt - 1) < 0) return 0;
-    return e.version;
-  }
-
-  #foreign(ctx: EngineContext, key: string, why: string): undefined {
-    ctx.tolerate(
-      this.schema.name,
-      'l2',
-      'read',
-      new StrataError('DECODE_FAILED', `L2 entry for ${key} refused: ${why}`),
-    );
-    return undefined;
   }
 
   /** How long a delete's tombstone answers "absent" (its fresh time; Redis keeps it `keepMs` of that). */
@@ -576,26 +276,6 @@ export class SchemaCache {
   }
 
   /**
-   * The shape tail of a write of `keys` (see `LiveShapes`): the table's other live shapes get a
-   * superseded marker at the write's version in the same script. Not for a schema without L3: its
-   * rows live only in L2, and a marker would hide them from the other shape.
-   */
-  shapeTail(keys: readonly string[], generation = this.generation): ShapeTail | undefined {
-    if (!this.l3 || !generation) return undefined;
-    const { shapes } = generation;
-    if (shapes.others.length === 0) return shapes.tail(keys, '', 0, 0);
-    const ttl = this.tombstoneTtlMs();
-    return shapes.tail(keys, this.owner, this.keepMs(ttl), this.l2Now() + ttl);
-  }
-
-  /** A write script replied `SHAPES_CHANGED`: learns the live shapes it replied; false for any other reply. */
-  shapesChanged(reply: readonly unknown[], generation = this.generation!): boolean {
-    if (Number(reply[1]) !== SHAPES_CHANGED) return false;
-    generation.shapes.learn(reply.slice(2));
-    return true;
-  }
-
-  /**
    * Runs a write script of the tick-and-generation kind (PUT, DROP: KEYS = tick, generation, the
    * row keys `build` makes for a generation, `bumps`; ARGV = generation, `build`'s args), tells the
    * watch the tick it replied, and, when the generation moved on meanwhile, builds the call again
@@ -612,7 +292,14 @@ export class SchemaCache {
     bucket: Bucket = this.buckets[0]!,
   ): Promise<unknown[]> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const sent = await this.sendWatched(script, build, options, bucket, await bucket.generation!.checked());
+      const sent = await sendWatched(
+        this,
+        script,
+        build,
+        options,
+        bucket,
+        await bucket.generation!.checked(),
+      );
       if (sent.reply) return sent.reply;
       // Its own reply found Redis reset: it landed (if at all) in the generation the reset moves
       // past. A write is made again in the new one; a fill is not (what it read may be older than
@@ -620,140 +307,6 @@ export class SchemaCache {
       if (sent.again === 'reset' && !options.redoAfterReset) return [];
     }
     throw schemaError('L2_UNAVAILABLE', this.schema.name, 'its L2 generation kept moving');
-  }
-
-  /**
-   * One try of `runWatched` in generation `current`: the reply after its tick and status, or why it
-   * must be sent again (its reply found Redis reset, the live shapes changed, or the generation
-   * moved on: learnt here).
-   */
-  async sendWatched(
-    script: L2Script,
-    build: BuildCall,
-    { bumps = false, writes }: WatchedOptions,
-    { keys: space, generation, watch }: Bucket,
-    current: number,
-  ): Promise<
-    { reply: unknown[]; again?: undefined } | { reply?: undefined; again: 'reset' | 'shapes' | 'moved' }
-  > {
-    const floor = watch.floor();
-    const call = build(current);
-    const tail = writes && this.shapeTail(writes, generation);
-    const keys = [space.tickKey, space.generationKey, ...call.keys];
-    if (bumps) keys.push(space.searchGenerationKey);
-    const args = [String(current), ...call.args];
-    if (tail) {
-      keys.push(...tail.keys);
-      args.push(...tail.args);
-    }
-    lifeTail(watch.life(), space.bootKey, keys, args);
-    const resets = watch.resets;
-    const reply = (await this.l2!.run(script, keys, args)) as unknown[];
-    // Another Redis life than this instance found: nothing written, sent again once it moved on.
-    if (Number(reply[1]) === LIFE_CHANGED) {
-      watch.lifeChanged(String(reply[2]), Number(reply[0]));
-      return { again: 'reset' };
-    }
-    watch.observe(undefined, Number(reply[0]), floor);
-    if (watch.resets !== resets) return { again: 'reset' };
-    if (this.shapesChanged(reply, generation)) return { again: 'shapes' };
-    if (Number(reply[1]) !== -4) return { reply: reply.slice(2) };
-    generation!.set(Number(reply[2]));
-    return { again: 'moved' };
-  }
-
-  /**
-   * MGET of `keys` (all in `bucket`) with the bucket's tick read in the same request (and told to its
-   * watch), and the generation the values must be of (a value of an older one was invalidated).
-   */
-  async readWatched(
-    keys: readonly string[],
-    bucket = this.buckets[0]!,
-  ): Promise<{ values: (string | null)[]; generation: number }> {
-    const request = [bucket.keys.tickKey];
-    for (let i = 0; i < keys.length; i++) request.push(keys[i]!);
-    const { values, generation } = await this.#readTicked(request, bucket);
-    // A copy, not a shift: a tier may hand back an array it keeps.
-    return { values: values.slice(1), generation };
-  }
-
-  /**
-   * `readWatched` of the row keys of `keys` (ids' keys), for the read path: `values[0]` is the
-   * app's tick and `values[i + 1]` the value of `keys[i]`. The request is built in one pass and the
-   * reply handed back as it came (no row-key array to copy, no slice of up to thousands of values).
-   *
-   * In the usual case (one bucket, the generation known, no restore under way) the MGET is sent at
-   * once and what its reply is read against comes back with it ({@link SentRowRead}): the caller
-   * awaits the tier's own promise and hands the values to {@link tookRows}, rather than awaiting an
-   * async layer of ours around it (one promise and one turn of the microtask queue fewer per L2
-   * read). Otherwise, and with several buckets, the promise of the whole read.
-   */
-  sendRowRead(keys: readonly string[]): SentRowRead | Promise<L2Rows> {
-    if (this.buckets.length > 1) return this.#readBucketedRows(keys);
-    const request = new Array<string>(keys.length + 1);
-    request[0] = this.keys.tickKey;
-    for (let i = 0; i < keys.length; i++) request[i + 1] = this.keys.row(keys[i]!);
-    const bucket = this.buckets[0]!;
-    const generation = bucket.generation!.known();
-    if (generation === undefined || this.restore.running) return this.#readTicked(request, bucket);
-    const { watch } = bucket;
-    // The floor and resets before sending, as `#readTicked` takes them.
-    const floor = watch.readFloor();
-    const resets = watch.resets;
-    return { values: this.l2!.getMany(request), request, bucket, generation, floor, resets };
-  }
-
-  /**
-   * The reply to a {@link SentRowRead} (`values`), told to its bucket's watch as `#readTicked` tells
-   * it; when it found Redis reset, the read once more in the generation after it (a promise).
-   */
-  tookRows(read: SentRowRead, values: (string | null)[]): L2Rows | Promise<L2Rows> {
-    const { watch } = read.bucket;
-    watch.observe(undefined, Number(values[0] ?? 0), read.floor, TICK_READ_ONLY);
-    if (watch.resets === read.resets) return { values, generation: read.generation };
-    return this.#readTicked(read.request, read.bucket, 1);
-  }
-
-  /**
-   * `sendRowRead` over several buckets: one MGET per bucket touched (its tick first), in
-   * parallel; `generations[i]` is the generation key i's value must be of (its bucket's).
-   */
-  async #readBucketedRows(keys: readonly string[]): Promise<L2Rows> {
-    const values = new Array<string | null>(keys.length + 1).fill(null);
-    const generations = new Array<number>(keys.length);
-    await this.byBucket(keys, async (bucket, at) => {
-      const read = await this.readWatched(
-        at!.map((i) => bucket.keys.row(keys[i]!)),
-        bucket,
-      );
-      at!.forEach((i, j) => {
-        values[i + 1] = read.values[j] ?? null;
-        generations[i] = read.generation;
-      });
-      return [];
-    });
-    return { values, generation: 0, generations };
-  }
-
-  /**
-   * MGET of `request` (the tick key first), told to the watch; once more after a reset it found
-   * (`from` 1: a reset was found already, this is that once more).
-   */
-  async #readTicked(request: string[], { generation: gen, watch }: Bucket, from = 0): Promise<L2Rows> {
-    for (let attempt = from; ; attempt++) {
-      // A schema whose rows live in L2 alone waits for the keyPrefix claim's check (see `checked`):
-      // there is no Postgres to read instead.
-      const generation = gen!.known() ?? (await (this.l3 ? gen!.current() : gen!.checked()));
-      // A reset found (by that generation read, or the last attempt's reply): this instance's own
-      // unflushed writes are put back first (see `restoreOwnPending`).
-      if (this.restore.running) await this.restore.running;
-      const floor = watch.readFloor();
-      const resets = watch.resets;
-      const values = await this.l2!.getMany(request);
-      watch.observe(undefined, Number(values[0] ?? 0), floor, TICK_READ_ONLY);
-      // Found Redis reset: what it read may be from before; once more, in the generation after it.
-      if (watch.resets === resets || attempt > 0) return { values, generation };
-    }
   }
 
   // ---- what changes the caches ----
@@ -782,193 +335,21 @@ export class SchemaCache {
     this.writesInFlight -= 1;
     for (const key of keys) {
       this.inflight.delete(key);
-      if (this.fence.endWrite(key) && this.#announced.get(key) === Number.POSITIVE_INFINITY)
-        this.#announced.delete(key);
+      if (this.fence.endWrite(key) && this.announced.of(key) === Number.POSITIVE_INFINITY)
+        this.announced.met(key);
     }
   }
 
   /**
-   * Fills the caches with what a read found below them (L2 for L1; L3 for both), each value only
-   * where no newer one is held. The L2 part is deferred work (see the `background` option).
+   * After Postgres committed rows, L2 and then L1 take them (see `commitRows`): a method, as the
+   * flusher and the write paths call it on the schema they write.
    */
-  async fill(
-    ctx: EngineContext,
-    read: readonly Versioned[],
-    options: { l1?: boolean | 'afterL2'; l2?: boolean; direct?: boolean; stamp?: number } = {},
-  ): Promise<void> {
-    // A tagged schema's rows carry the tick they were read at: a row whose tag moved since is
-    // cached nowhere, and one whose tag values are not known here goes to L2 only.
-    const stamp = options.stamp ?? this.tags?.clock.stamp() ?? 0;
-    const tags = this.tags;
-    // One check per row (it runs the schema's tags function): rows it refused, and those L1 may take.
-    let found = read;
-    let forL1 = (_: Versioned) => true;
-    if (tags) {
-      const verdicts = new Map(read.map((f) => [f, !f.plain || tags.check(f.plain, stamp)]));
-      found = read.filter((f) => verdicts.get(f) !== false);
-      forL1 = (f) => verdicts.get(f) === true;
-    }
-    // No L1: nothing to offer (offerL1 would take everything), so no row is frozen for it.
-    if (options.l1 === true || (options.l1 === undefined && this.l1)) {
-      for (const f of found) {
-        if (!forL1(f)) continue;
-        const taken = f.plain
-          ? this.offerL1(f.key, this.l1Value(f.plain, true), this.l1TtlMs, f.version)
-          : this.negativeTtlMs === 0 || this.offerL1(f.key, ABSENT, this.negativeTtlMs, f.version);
-        // A write landed while this value was read: the newer copy stays.
-        if (!taken) ctx.counters.fencedFills += 1;
-      }
-    }
-    const l2 = this.l2;
-    if (!l2 || options.l2 === false) return;
-    const entries = found.filter((f) => f.stored || this.negativeTtlMs > 0);
-    if (entries.length === 0) return;
-    const work = async () => {
-      // Only a schema with encrypted fields re-seals (no promise per fill otherwise).
-      const stored = this.rows.encrypts
-        ? await Promise.all(
-            entries.map((f) => (f.plain ? this.rows.reseal(f.stored!, f.plain, f.key) : f.stored)),
-          )
-        : entries.map((f) => f.stored);
-      const reply = await this.byBucket(
-        entries.map((f) => f.key),
-        (bucket, at) => {
-          const positions = at ?? entries.map((_, i) => i);
-          const keys = this.rowKeys(positions.map((i) => entries[i]!.key));
-          const args = (g: number) =>
-            positions.map((i) => {
-              const f = entries[i]!;
-              return this.#putEntry(
-                stored[i],
-                f.version,
-                g,
-                f.stored ? this.l2TtlMs : this.negativeTtlMs,
-                stamp,
-              );
-            });
-          return this.runWatched(PUT, (g) => ({ keys, args: putArgs(args(g)) }), {}, bucket);
-        },
-      );
-      // `afterL2`: L1 takes only what L2 took (L2 may hold a newer row than the source read).
-      if (options.l1 === 'afterL2' && this.l1)
-        entries.forEach((f, i) => {
-          if (Number(reply[i]) === 1 && f.plain && forL1(f))
-            this.offerL1(f.key, this.l1Value(f.plain, true), this.l1TtlMs, f.version);
-        });
-    };
-    if (options.direct) await work();
-    else await ctx.defer(this.schema.name, 'l2', 'fill', work);
-  }
-
-  /**
-   * After Postgres committed rows (write-through, a transaction, a flush): L2 takes each unless it
-   * holds a newer version (the search generation moves on in the same request), then L1 takes what
-   * L2 took. A row L2 refused is dropped from L1: L2 holds a newer one. If L2 cannot be reached, the
-   * generation of each bucket it missed must move on before L2 is used again (see `#missedIn`).
-   */
-  async commit(
+  commit(
     ctx: EngineContext,
     items: readonly Versioned[],
-    { settle = false, since }: { settle?: boolean; since?: ResetsSeen } = {},
+    options?: { settle?: boolean; since?: ResetsSeen },
   ): Promise<void> {
-    if (this.aging) for (const item of items) this.aging.wrote(item.key, item.version);
-    if (this.ownPending) for (const item of items) this.ownPending.passed(item.key, item.version);
-    let taken: boolean[] = items.map(() => true);
-    if (this.l2) {
-      try {
-        const entries = (g: number, items: readonly Versioned[], bucket: Bucket, late = false) => {
-          // A late PUT (sent again after L2 missed it, or Redis reset since the write took its
-          // versions): a superseded marker at each version, never the row (see `resetSince`).
-          if (late || resetSince(this.buckets, bucket, since))
-            return items.map((item) => this.#markerEntry(item.version, g));
-          // Written now: no tag move known here is newer. Read per attempt: a Redis reset found by
-          // the first one starts the tag counter again, and the write is made again after it.
-          const stamp = this.tags?.clock.stamp() ?? 0;
-          return items.map((item) =>
-            this.#putEntry(
-              item.stored,
-              item.version,
-              g,
-              item.stored ? this.l2TtlMs : this.tombstoneTtlMs(),
-              stamp,
-              true,
-            ),
-          );
-        };
-        const writes = items.map((item) => item.key);
-        // A bucket's request that failed is sent again before the bucket's next use (see `MissedWriteRepair`).
-        const repairs = new Map<Bucket, { rows: number; repair: MissedWriteRepair }>();
-        // A bucket that missed the write: its rows are taken by L1 all the same (Postgres has them).
-        const { reply, missed } = await this.#writeByBucket(writes, (bucket, at) => {
-          const part = pick(items, at);
-          const keys = this.rowKeys(pick(writes, at));
-          // A flush's commit takes its writes out of the pending index in the same request.
-          const call = (late: boolean) =>
-            settle
-              ? (g: number) => ({
-                  keys: [...keys, bucket.keys.pendingIndex],
-                  args: [...putArgs(entries(g, part, bucket, late)), 'settle'],
-                })
-              : (g: number) => ({ keys, args: putArgs(entries(g, part, bucket, late)) });
-          const options = { bumps: true, redoAfterReset: true, writes: pick(writes, at) };
-          return this.runWatched(PUT, call(false), options, bucket).catch((err: unknown) => {
-            repairs.set(bucket, {
-              rows: part.length,
-              repair: async (g) => {
-                try {
-                  // Sent again, late: newer writes of its keys may have come and gone meanwhile (a
-                  // delete's tombstone expired, a row evicted, a reset), which would have refused
-                  // its rows. A marker at each version instead, which refuses older fills; readers
-                  // fill from Postgres (regression-resend-late-marker, regression-missed-write-after-reset).
-                  // A flush's settle goes with them (PUT takes markers as it takes rows).
-                  const again = settle
-                    ? call(true)
-                    : (g2: number) =>
-                        this.#markCall(
-                          g2,
-                          pick(writes, at),
-                          pick(items, at).map((i) => i.version),
-                          false,
-                        );
-                  const script = settle ? PUT : MARK;
-                  return (await this.sendWatched(script, again, options, bucket, g)).reply !== undefined;
-                } catch (again: unknown) {
-                  // Counted and logged; the generation then moves on, as for a write not sent again.
-                  ctx.tolerate(this.schema.name, 'l2', 'write again', again);
-                  return false;
-                }
-              },
-            });
-            throw err;
-          });
-        });
-        taken = items.map(
-          (item, i) =>
-            (missed?.at.has(i) || Number(reply[i]) === 1) &&
-            !resetSince(this.buckets, this.router.bucket(item.key), since),
-        );
-        if (missed) this.#missedIn(ctx, 'write', missed, repairs);
-      } catch (err) {
-        // With no L3, L2 is the source of truth: the write did not happen.
-        if (!this.l3) throw err;
-        // Failed outside any bucket's request: which bucket missed it is unknown, so all did.
-        this.recordMissedWrite();
-        ctx.tolerate(this.schema.name, 'l2', 'write', err);
-      }
-    }
-    items.forEach((item, i) => {
-      if (!this.l1) return;
-      if (!taken[i] || this.writeMode === 'write-through-l1-async') this.l1.delete(item.key);
-      else if (item.plain)
-        this.offerL1(item.key, this.l1Value(item.plain, false), this.l1TtlMs, item.version);
-      else
-        this.offerL1(
-          item.key,
-          ABSENT,
-          Math.min(this.l1TtlMs || MAX_TOMBSTONE_MS, this.tombstoneTtlMs()),
-          item.version,
-        );
-    });
+    return commitRows(this, ctx, items, options);
   }
 
   /**
@@ -991,7 +372,7 @@ export class SchemaCache {
       const rules = keys.map((_, i) => (typeof rule === 'string' ? rule : String(rule[i])));
       // The version floor a dropped value leaves (see DROP): as long as a delete's tombstone.
       const floor = [String(this.keepMs(this.tombstoneTtlMs())), this.owner];
-      const { missed } = await this.#writeByBucket(keys, (bucket, at) => {
+      const { missed } = await writeByBucket(this, keys, (bucket, at) => {
         const part = pick(keys, at);
         const build = () => ({
           keys: this.rowKeys(part),
@@ -999,7 +380,7 @@ export class SchemaCache {
         });
         return this.runWatched(DROP, build, { bumps: true, writes: part }, bucket);
       });
-      if (missed) this.#missedIn(ctx, 'drop', missed);
+      if (missed) missedIn(this, ctx, 'drop', missed);
       return !missed;
     } catch (err) {
       if (!this.l3) throw err;
@@ -1007,147 +388,6 @@ export class SchemaCache {
       ctx.tolerate(this.schema.name, 'l2', 'drop', err);
       return false;
     }
-  }
-
-  /**
-   * Keys changed outside Strata, to `versions`: L1 drops what it holds older, and L2 marks each key
-   * superseded at its version (see `MARK`) with the search generation moving on, one request per
-   * bucket the keys touch. The keys stay fenced until every bucket has answered, like a write: a
-   * read in flight, or one that reads L2 before the marker lands, must not fill L1 with the older
-   * row. The marker lives the tombstone TTL: long enough to outlast any read that began before the
-   * change, short of filling Redis with markers. If L2 cannot be reached in a bucket, that bucket's
-   * generation moves on before its next use (as for `drop`). Resolves the buckets L2 missed, or
-   * undefined when every marker landed (or there is no L2: nothing to mark); the caller counts and
-   * logs a miss, once per call (see `applyCapturedChanges`).
-   */
-  async supersede(keys: readonly string[], versions: readonly number[]): Promise<MissedWrite | undefined> {
-    this.beginWrite(keys);
-    keys.forEach((key, i) => {
-      const held = this.l1?.peek(key);
-      if (held && held.version <= versions[i]!) this.l1!.delete(key);
-      // Announced here as the bus announces it to the other instances (`applyRemote`): L1 takes
-      // nothing older from now on, not even a row read after the marker landed (a read replica that
-      // has not replayed the change answers a search with the old row).
-      if (this.l1) this.#announce(key, versions[i]!);
-    });
-    try {
-      return await this.#mark(keys, versions);
-    } finally {
-      this.endWrite(keys);
-    }
-  }
-
-  /**
-   * MARK requests of at most MARK_CHUNK keys each, one round after another (a round: one request
-   * per bucket touched, in parallel): a statement that changed 200,000 rows must not hold Redis (a
-   * single-threaded server) for a second or more in one script. Each request moves the search
-   * generation on too. A bucket whose request failed is sent no more (its generation moves on
-   * instead); the other buckets' rounds go on, since their generations do not move.
-   */
-  async #mark(keys: readonly string[], versions: readonly number[]): Promise<MissedWrite | undefined> {
-    if (!this.l2) return undefined;
-    const router = this.buckets.length > 1 ? this.router : undefined;
-    const failed = new Set<number>();
-    let error: unknown;
-    for (const round of markRounds(keys, router)) {
-      const at =
-        failed.size === 0 ? round : round.filter((i) => !failed.has(router ? router.bucket(keys[i]!) : 0));
-      if (at.length === 0) continue;
-      const missed = await this.#markChunk(pick(keys, at), pick(versions, at));
-      if (!missed) continue;
-      if (failed.size === 0) error = missed.error;
-      for (const b of missed.buckets) failed.add(b);
-    }
-    if (failed.size === 0) return undefined;
-    const buckets = [...failed].sort((x, y) => x - y);
-    this.recordMissedWrite(buckets);
-    return { buckets, error };
-  }
-
-  /**
-   * MARK of these keys, one request per bucket in parallel, every one awaited before this resolves
-   * (the fence and the bus message wait for the slowest bucket, not the first to fail); the
-   * buckets L2 failed, if any.
-   */
-  async #markChunk(keys: readonly string[], versions: readonly number[]): Promise<MissedWrite | undefined> {
-    const { missed } = await this.#writeByBucket(keys, (bucket, at) => {
-      const part = pick(keys, at);
-      const options = { bumps: true, redoAfterReset: true, writes: part };
-      // A write-behind table's outside writes take no version of their own (its versions come
-      // from Redis: see docs/change-capture.md), so a copy at the same version is the old row.
-      const outside = this.writeMode === 'write-behind';
-      return this.runWatched(
-        MARK,
-        (g) => this.#markCall(g, part, pick(versions, at), outside),
-        options,
-        bucket,
-      );
-    });
-    // With no L3, L2 is the source of truth: the change cannot be applied.
-    if (missed && !this.l3) throw missed.error;
-    return missed;
-  }
-
-  /**
-   * MARK's row keys and args for `keys` at `versions` in generation `g`: an `x` marker each, living
-   * the tombstone TTL, that a copy at least as new keeps out (`sameIsOld`: one at the same version
-   * is replaced too).
-   */
-  #markCall(g: number, keys: readonly string[], versions: readonly number[], sameIsOld: boolean) {
-    const ttl = this.tombstoneTtlMs();
-    const expiresAt = this.l2Now() + ttl;
-    const args = [String(keys.length), String(this.keepMs(ttl))];
-    for (const version of versions) {
-      args.push(String(sameIsOld ? version + 1 : version), this.#marker(version, g, expiresAt));
-    }
-    return { keys: this.rowKeys(keys), args };
-  }
-
-  /**
-   * `byBucket` of a write: each bucket's failure is caught where it happens, so every bucket's
-   * request is awaited (none still running once this resolves) and the ones L2 missed are known.
-   * A failed bucket's items are undefined in `reply`.
-   */
-  async #writeByBucket(
-    keys: readonly string[],
-    run: RunPerBucket,
-  ): Promise<{ reply: unknown[]; missed: Missed | undefined }> {
-    const buckets: number[] = [];
-    const at = new Set<number>();
-    const errors: unknown[] = [];
-    const reply = await this.byBucket(keys, async (bucket, positions) => {
-      try {
-        return await run(bucket, positions);
-      } catch (err) {
-        errors.push(err);
-        buckets.push(this.buckets.indexOf(bucket));
-        for (const i of positions ?? keys.keys()) at.add(i);
-        return [];
-      }
-    });
-    if (errors.length === 0) return { reply, missed: undefined };
-    return { reply, missed: { buckets: buckets.sort((x, y) => x - y), at, error: errors[0] } };
-  }
-
-  /**
-   * L2 missed a committed write in `missed.buckets` (their requests failed; the other buckets took
-   * theirs): those generations move on before their next use, and the failure is counted and logged
-   * once, naming the buckets. With no L3, L2 is the source of truth: the write did not happen (thrown).
-   */
-  #missedIn(
-    ctx: EngineContext,
-    op: string,
-    missed: Missed,
-    repairs?: ReadonlyMap<Bucket, { rows: number; repair: MissedWriteRepair }>,
-  ): void {
-    if (!this.l3) throw missed.error;
-    for (const b of missed.buckets) {
-      const bucket = this.buckets[b]!;
-      const again = repairs?.get(bucket);
-      bucket.generation!.recordMissedWrite(again?.repair, again?.rows);
-    }
-    const fields = this.buckets.length > 1 ? { buckets: missed.buckets } : undefined;
-    ctx.tolerate(this.schema.name, 'l2', op, missed.error, fields);
   }
 
   /**
@@ -1159,142 +399,6 @@ export class SchemaCache {
   recordMissedWrite(buckets?: readonly number[]): void {
     for (const b of buckets ?? this.buckets.keys()) this.buckets[b]!.generation!.recordMissedWrite();
   }
-
-  /** Every cached row at once: L1 cleared, loads detached, every bucket's generation moved on (one request each). */
-  async dropAll(): Promise<void> {
-    this.forgetAll();
-    await Promise.all(this.buckets.map((b) => b.generation?.moveOn(true)));
-  }
-
-  /**
-   * Every L1 copy goes, loads and searches in flight will not fill, and the generation is read again
-   * (another instance moved it on, or messages were missed).
-   */
-  forgetAll(): void {
-    this.writeEpoch += 1;
-    this.clears += 1;
-    this.inflight.clear();
-    this.l1?.clear();
-    for (const b of this.buckets) b.generation?.forget();
-  }
-
-  /**
-   * Tags moved on (here or on another instance): L1 drops the rows that carry any of them, and no
-   * read that began before joins a later one (its rows were read before the move). `every`: which
-   * tags moved is not known (collapsed bus messages), so every row with a tag goes.
-   */
-  tagsMoved(moved: ReadonlySet<string> | 'every'): void {
-    const tags = this.tags;
-    if (!tags) return;
-    this.writeEpoch += 1;
-    this.inflight.clear();
-    const hit = (t: readonly string[]) =>
-      moved === 'every' ? t.length > 0 : t.some((tag) => moved.has(tag));
-    this.l1?.deleteWhere((_, value) => {
-      // An absence has no tags: whichever tag moved, the key may hold a row now (see readL2).
-      if (value === ABSENT) return true;
-      const t = tags.of(value as Row);
-      return t === undefined || hit(t);
-    });
-  }
-
-  /**
-   * Another instance wrote these keys (at these versions, when known): drop what L1 holds older.
-   * `deleted`: the message said they were deletes.
-   */
-  applyRemote(keys: readonly string[], versions: readonly number[] | undefined, deleted = false): void {
-    this.writeEpoch += 1;
-    keys.forEach((key, i) => {
-      // Asked before this drop fences the key itself: a write of this instance is out on it.
-      const writing = this.fence.writing(key);
-      this.fence.beginWrite(key);
-      this.inflight.delete(key);
-      const held = this.l1?.peek(key);
-      const version = versions?.[i];
-      // Told, not flushed: the version is kept to adopt its pending row after a reset (`adoptReplaced`).
-      if (version !== undefined) this.ownPending?.replaced(key, version, deleted);
-      if (this.l1 && (version !== undefined || writing))
-        this.#announce(key, version ?? Number.POSITIVE_INFINITY);
-      if (held && (version === undefined || held.version <= version)) this.l1!.delete(key);
-      this.fence.endWrite(key);
-    });
-  }
-
-  #announce(key: string, version: number): void {
-    const known = this.#announced.get(key);
-    if (known !== undefined && known >= version) return;
-    this.#announced.delete(key);
-    this.#announced.set(key, version);
-    if (this.#announced.size > MAX_ANNOUNCED) this.#announced.delete(this.#announced.keys().next().value!);
-  }
-
-  /**
-   * Redis (bucket `b`'s shard) restarted or went back: nothing cached before can be trusted, and
-   * counters may repeat. Only that bucket's generation moves; L1 forgets every row.
-   */
-  reset(replace: string, b = 0): void {
-    this.forgetAll();
-    this.buckets[b]!.generation?.afterReset(replace);
-    this.suspectCounters.add(b);
-    this.through?.forget();
-  }
-}
-
-type PutEntry = readonly [version: number, ttlMs: number, value: string];
-
-/**
- * The positions of `keys` in each round of MARK requests: MARK_CHUNK of them in order over one
- * bucket (`router` undefined); over several, each bucket's next MARK_CHUNK, so that a round sends
- * one full request per bucket rather than a thin one per bucket for every MARK_CHUNK keys.
- */
-function markRounds(keys: readonly string[], router: KeyRouter | undefined): number[][] {
-  const byBucket = new Map<number, number[]>();
-  keys.forEach((key, i) => {
-    const b = router ? router.bucket(key) : 0;
-    byBucket.get(b)?.push(i) ?? byBucket.set(b, [i]);
-  });
-  const rounds: number[][] = [];
-  for (const at of byBucket.values()) {
-    for (let r = 0; r * MARK_CHUNK < at.length; r++) {
-      const part = at.slice(r * MARK_CHUNK, (r + 1) * MARK_CHUNK);
-      const round = rounds[r];
-      if (round) round.push(...part);
-      else rounds[r] = part;
-    }
-  }
-  return rounds;
-}
-
-/** The items at positions `at` (all of them when undefined: see `byBucket`). */
-function pick<T>(items: readonly T[], at: readonly number[] | undefined): readonly T[] {
-  return at ? at.map((i) => items[i]!) : items;
-}
-
-/**
- * What `sendRowRead` read: the tick, then a value per key; the generation every value must be
- * of, or, over several buckets, `generations[i]` for key i.
- */
-export type L2Rows = { values: readonly (string | null)[]; generation: number; generations?: number[] };
-
-/**
- * An L2 read of rows sent by `sendRowRead`: the tier's promise of the values (the tick first), and
- * what `tookRows` reads its reply against: the request (sent again after a reset), its bucket, the
- * generation the values must be of, and the watch's tick floor and reset count when it was sent.
- */
-export interface SentRowRead {
-  readonly values: Promise<(string | null)[]>;
-  readonly request: string[];
-  readonly bucket: Bucket;
-  readonly generation: number;
-  readonly floor: number;
-  readonly resets: number;
-}
-
-/** PUT's ARGV for its entries. */
-function putArgs(entries: readonly PutEntry[]): string[] {
-  const args = [String(entries.length)];
-  for (const [version, ttl, value] of entries) args.push(String(version), String(Math.ceil(ttl)), value);
-  return args;
 }
 
 function invalid(schema: string, field: string, why: string): never {

@@ -1,4 +1,5 @@
 import type { Bucket } from './buckets.js';
+import { readWatched } from './l2-row-reads.js';
 import type { SchemaCache } from './schema-cache.js';
 
 /** What `readVector` read for a cached search of a bucketed schema. */
@@ -33,7 +34,8 @@ export async function readVector(
   const home = buckets[Number.parseInt(queryHash.slice(0, 8), 16) % buckets.length]!;
   const reads = await Promise.all(
     buckets.map((bucket, b) =>
-      cache.readWatched(
+      readWatched(
+        cache,
         [
           bucket.keys.searchGenerationKey,
           ...(bucket === home ? [bucket.keys.list(queryHash)] : []),

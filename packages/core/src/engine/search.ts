@@ -6,8 +6,12 @@ import { compileQuery } from '../query/compile.js';
 import { canonicalQuery, fingerprintOf, knownFingerprint } from '../query/fingerprint.js';
 import { checkTags } from '../query/tags.js';
 import type { Query } from '../query/types.js';
+import { fillCaches } from './cache-fill.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
+import { l1Value, refusesL1 } from './l1-copies.js';
+import { readWatched } from './l2-row-reads.js';
+import { stampedOwner, stampOf } from './l2-values.js';
 import { pendingWrites } from './pending-index.js';
 import type { ReadStatus } from './read-status.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
@@ -51,7 +55,7 @@ export async function searchRows(ctx: EngineContext, cache: SchemaCache, query: 
       const l1 = query.forceL2 ? false : behind ? 'afterL2' : !!cache.tags;
       await deferFill(ctx, cache, () =>
         // A write that began here since the read wins: its values, not these, belong in L2.
-        cache.writeEpoch === epoch ? cache.fill(ctx, forL2, { l1, direct: true, stamp }) : undefined,
+        cache.writeEpoch === epoch ? fillCaches(cache, ctx, forL2, { l1, direct: true, stamp }) : undefined,
       );
     }
   }
@@ -91,7 +95,7 @@ function offerToL1(ctx: EngineContext, cache: SchemaCache, read: Read, l1: boole
     const { row: stored, version } = read.found[i]!;
     const plain = read.plain[i]!;
     const key = idKey(stored[pk] as Id);
-    // One peek per row decides both tiers (`SchemaCache.offerL1`'s rule, without peeking again).
+    // One peek per row decides both tiers (`offerL1`'s rule, without peeking again).
     const held = cache.l1?.peek(key)?.version;
     const toL2 = cache.l2 !== undefined && !(held !== undefined && held >= version);
     if (held !== undefined && held > version) {
@@ -100,8 +104,8 @@ function offerToL1(ctx: EngineContext, cache: SchemaCache, read: Read, l1: boole
     } else if (l1 && held !== version) {
       // A newer version announced (a bus message, a change applied here) and a replica that has
       // not replayed it: L1 does not take the older row, as `offerL1` would not.
-      if (cache.refusesL1(key, version)) ctx.counters.fencedFills += 1;
-      else cache.l1?.set(key, cache.l1Value(plain, true), cache.holdMs(cache.l1TtlMs), version);
+      if (refusesL1(cache, key, version)) ctx.counters.fencedFills += 1;
+      else cache.l1?.set(key, l1Value(cache, plain, true), cache.holdMs(cache.l1TtlMs), version);
     }
     // The caller gets these objects: L2 encodes them later only when L1 froze them, else a copy.
     if (toL2)
@@ -151,7 +155,7 @@ export async function searchCachedRows(
       listKey = home.keys.list(queryHash);
     } else {
       listKey = cache.keys.list(queryHash);
-      const read = await cache.readWatched([
+      const read = await readWatched(cache, [
         cache.keys.searchGenerationKey,
         listKey,
         ...tags.map((t) => cache.keys.tag(t)),
@@ -194,7 +198,7 @@ export async function searchCachedRows(
         generation: generationOfList,
         expiresAt,
         freshUntil: 0,
-        owner: cache.stampedOwner(stamp),
+        owner: stampedOwner(cache, stamp),
         payload: encodeSearchList(hash, encoded),
       });
       // A list read under an older generation is not written into a newer one.
@@ -312,7 +316,7 @@ function readList(
 ): { rows: Row[]; stamp: number; expiresAt: number } | undefined {
   const e = decodeEnvelope(value);
   if (e?.kind !== 'l' || e.version !== tag || e.generation < generation) return undefined;
-  const stamp = cache.stampOf(e.owner);
+  const stamp = stampOf(cache, e.owner);
   if (stamp < 0) return undefined;
   const rows = decodeSearchList(e.payload, hash)?.map((item) => cache.rows.fromL2(item));
   return rows && { rows, stamp, expiresAt: e.expiresAt };

@@ -1,113 +1,54 @@
-import type { InferInsertModel, InferSelectModel } from 'drizzle-orm';
-import type { PgTable } from 'drizzle-orm/pg-core';
 import type { PollOutcome } from '../capture/relay.js';
 import { type ResolvedConfig, resolveConfig, type StrataConfig } from '../config.js';
 import { createAesGcmEncryptor } from '../crypto/aes-gcm-encryptor.js';
 import type { Encryptor } from '../crypto/types.js';
-import { type Duration, toMs } from '../duration.js';
-import { StrataError, schemaError } from '../errors.js';
+import { StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
-import type { MigrationRecord, MigrationResult, Row } from '../l3/types.js';
-import { LatencyWindow, measuredTier } from '../observability/latency.js';
-import { noopMetrics, type Tier } from '../observability/metrics.js';
-import { type CallSite, noopTracing } from '../observability/tracing.js';
+import type { MigrationRecord, MigrationResult } from '../l3/types.js';
+import { LatencyWindow } from '../observability/latency.js';
 import { Q } from '../query/builder.js';
 import type { Query } from '../query/types.js';
 import type { Delivery, WriteQueue } from '../queue/types.js';
-import { CircuitBreaker } from '../resilience/circuit-breaker.js';
-import { guardedL2 } from '../resilience/guard-l2.js';
-import type { Schema } from '../schema/define-schema.js';
+import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { ADMIN, type AdminAccess } from './admin-access.js';
-import { laterSetOver } from './batch-collapse.js';
-import { entriesOf, idsOf, withMapKey } from './batch-input.js';
 import { bucketRoot, checkBuckets } from './buckets.js';
 import { existsOne, invalidateOne, invalidateSchema } from './cache-control.js';
+import { tagsMoved } from './cache-forget.js';
+import type { CallParts } from './call-parts.js';
+import type { AnySchema, FullRowOf, GetOptions, InsertOf, RowOf } from './call-types.js';
 import { type CaptureAdmin, captureAdmin } from './capture-admin.js';
 import { EngineCapture } from './change-capture.js';
 import { Coherence } from './coherence.js';
-import { commitTx } from './commit-tx.js';
-import { EngineContext } from './context.js';
+import type { EngineContext } from './context.js';
 import type { FlushLoop } from './flush-loop.js';
 import { type FlushOutcome, flushDeliveries, type Publish } from './flusher.js';
-import { runHook } from './hooks.js';
-import { type Id, idKey, normalizeId } from './ids.js';
-import { type After, namedKeys, rowId, type Turn } from './key-order.js';
+import { ASK, findRow, fromL1, getRows, type L1Answer, MISS, notFound } from './get-calls.js';
+import { type Id, normalizeId } from './ids.js';
 import { schemaReset } from './l2-reset.js';
 import { L2Watch } from './l2-watch.js';
 import { L3Claim } from './l3-claim.js';
-import { mergeSkipped } from './merge-refused.js';
-import { type PreparedRow, prepareRow } from './prepare.js';
-import {
-  l1ReadStatus,
-  loadRowWithStatus,
-  readL1Now,
-  readRow,
-  readRows,
-  readRowsWithStatus,
-} from './read-cascade.js';
+import { checkQueueNamespace, pullLoopOf } from './queue-checks.js';
+import { l1ReadStatus } from './read-cascade.js';
 import type { ReadStatus } from './read-status.js';
 import { Registry, type SchemaRef } from './registry.js';
 import type { ReplicaRouter } from './replica-reads.js';
 import { SchemaCache } from './schema-cache.js';
 import { countRows, searchCachedRows, searchRows } from './search.js';
 import { lastUser, shareTier } from './shared-tiers.js';
-import { maxStaleOf } from './staleness.js';
-import { Counters, type StrataStats } from './stats.js';
-import { steadyClock } from './steady-clock.js';
+import { findResets, mendStaleGenerations } from './stale-generations.js';
+import type { StrataStats } from './stats.js';
 import { TagClock } from './tag-clock.js';
 import { invalidateTagged } from './tags.js';
-import { timedL3 } from './timed-l3.js';
-import { timedQueue } from './timed-queue.js';
 import { Tx } from './tx.js';
+import { commitTxCall } from './tx-call.js';
 import { warmCache } from './warm-cache.js';
+import { wireTiers } from './wired-tiers.js';
+import { deleteRow, deleteRows, setRow, setRows } from './write-calls.js';
 import { Writer } from './writer.js';
 
 /** How often a host with timers retries moving on the generations whose L2 missed a committed write. */
 const STALE_GENERATION_RETRY_MS = 1_000;
-/**
- * Every column of a schema's row (what `get(…, { complete: true })` returns).
- * @example const user: FullRowOf<typeof userSchema> = await strata.get(userSchema, 'u1', { complete: true });
- */
-export type FullRowOf<S> = S extends Schema<infer T, string> ? InferSelectModel<T> : Record<string, unknown>;
-/**
- * A cached read: typed from the table, without the omitCache columns (caches never hold them).
- * @example const player: RowOf<typeof playerSchema> = await strata.get(playerSchema, 'p1');
- */
-export type RowOf<S> =
-  S extends Schema<infer T, infer O> ? Omit<InferSelectModel<T>, O> : Record<string, unknown>;
-/**
- * What `set` accepts: columns with defaults may be left out.
- * @example const row: InsertOf<typeof playerSchema> = { id: 'p1', level: 1 }; await strata.set(playerSchema, row);
- */
-export type InsertOf<S> = S extends Schema<infer T, string> ? InferInsertModel<T> : Record<string, unknown>;
-/** A schema as the operations take it: the defined schema, or its name. */
-export type AnySchema = Schema<PgTable, string> | string;
-
-/** L1 was read and missed (counted: the full path must not count it again). */
-const MISS: unique symbol = Symbol('l1 miss');
-/** L1 may not answer this read alone: the full path decides. */
-const ASK: unique symbol = Symbol('ask below l1');
-/** What L1 alone says about a get: the row, null (cached absent), MISS or ASK. */
-type L1Answer = Row | null | typeof MISS | typeof ASK;
-
-/**
- * Options of `get` and `find`.
- * @example await strata.get(userSchema, 'u1', { complete: true }); // omitCache columns too, from L3
- */
-export interface GetOptions {
-  /** Also return `omitCache` columns, reading them from L3 (caches never hold them). */
-  complete?: boolean;
-  /**
-   * How stale an answer this call takes, for a schema with a `stale` window (which otherwise answers
-   * a row past its TTL at once and refreshes it in the background): `false` only a fresh row, a
-   * Duration a row stale for at most that long (HTTP's max-stale); older ones are read through (grace
-   * still answers if the source fails). Default: true (the schema's window). Never widens it.
-   * @example await strata.get(priceSchema, 'sku-1', { stale: false });
-   * @example await strata.get(priceSchema, 'sku-1', { stale: '10s' });
-   */
-  stale?: boolean | Duration;
-}
 
 /**
  * The three-tier data store (DataStore in the Go library Strata): L1 memory -> L2 Redis -> L3 Postgres.
@@ -131,6 +72,8 @@ export class Strata {
   readonly #coherence: Coherence;
   readonly #flushLoop: FlushLoop | undefined;
   readonly #writer: Writer;
+  /** What the calls in get-calls.ts, write-calls.ts and tx-call.ts work on. */
+  readonly #parts: CallParts;
   readonly #changes: EngineCapture;
   readonly #latency = { l2: new LatencyWindow(), l3: new LatencyWindow() };
   #closed = false;
@@ -142,69 +85,15 @@ export class Strata {
   constructor(config: StrataConfig = {}) {
     const resolved = resolveConfig(config);
     checkBuckets(resolved);
-    const onCall = (tier: Tier, op: string, ms: number) => {
-      this.#latency[tier as 'l2' | 'l3'].record(ms);
-      // No label object per remote call when nobody records (as ctx.hit).
-      if (resolved.metrics !== noopMetrics) resolved.metrics.observe('latency', ms, { tier, op });
-    };
-    // Every remote call is timed (inside its deadline, so a breaker's fast failures don't count) and
-    // has a deadline: L3 and queue calls here, L2 calls in guardedL2 below (which times them too).
-    const rawQueue = resolved.writeBehind.queue;
-    // Spans around every remote call, outermost (what the engine waited for); nothing when off.
+    const wired = wireTiers(resolved, this.#latency);
+    this.#config = wired.config;
+    this.#ctx = wired.ctx;
+    this.#l2 = wired.l2;
+    this.#breaker = wired.breaker;
+    this.#replicas = wired.replicas;
     const { tracing } = resolved;
-    const instruments = tracing === noopTracing ? undefined : tracing.instruments;
-    if (tracing !== noopTracing && !instruments) {
-      throw new StrataError('INVALID_CONFIG', 'config.tracing: use withSpans(tracer)', {
-        details: { field: 'tracing' },
-      });
-    }
-    const traceCalls = <T extends object>(target: T, site: CallSite): T =>
-      instruments ? instruments.tier(target, site, tracing) : target;
-    const { bus } = resolved.coherence;
-    const l3 =
-      resolved.l3 &&
-      traceCalls(
-        timedL3(
-          measuredTier(resolved.l3, 'l3', onCall),
-          resolved.timeouts.l3,
-          resolved.keyPrefix,
-          // Counted and logged as it is sent (the context is made below, before any call).
-          (op, schema, err) => this.#ctx.retriedRead(op, schema.name, err),
-        ),
-        'l3',
-      );
-    // Read-your-writes on read replicas (`replicas`): writes note the primary's WAL position.
-    this.#replicas = l3 && resolved.replicas?.(l3, resolved);
-    this.#config = {
-      ...resolved,
-      // Timed on a clock that never goes back (a step back would stretch every TTL and interval).
-      clock: steadyClock(resolved.clock),
-      l3: this.#replicas?.tracking() ?? l3,
-      writeBehind: {
-        ...resolved.writeBehind,
-        queue:
-          rawQueue &&
-          traceCalls(
-            timedQueue(rawQueue, resolved.timeouts.queue, () => this.#ctx.counters.error('queue')),
-            'queue',
-          ),
-      },
-      coherence: { ...resolved.coherence, bus: bus && traceCalls(bus, 'bus') },
-    };
-    this.#ctx = new EngineContext(this.#config, new Counters());
-    const { breaker, clock, timeouts } = this.#config;
-    const l2 = this.#config.l2;
-    if (l2) {
-      this.#breaker = new CircuitBreaker({
-        failureThreshold: breaker.failureThreshold,
-        coolDownMs: breaker.cooldown,
-        clock,
-      });
-      this.#l2 = traceCalls(
-        guardedL2(l2, { timeoutMs: timeouts.l2, breaker: this.#breaker }, (op, ms) => onCall('l2', op, ms)),
-        'l2',
-      );
-    }
+    const { instruments } = wired;
+    const rawQueue = resolved.writeBehind.queue;
     if (this.#config.encryptionKey !== undefined) {
       this.#encryptor = createAesGcmEncryptor(
         this.#config.encryptionKey,
@@ -242,6 +131,12 @@ export class Strata {
         this.#publish,
       );
     this.#writer = new Writer(this.#ctx, this.#coherence, queue, this.#flushLoop, this.#l2);
+    this.#parts = {
+      ctx: this.#ctx,
+      coherence: this.#coherence,
+      writer: this.#writer,
+      runtime: (schema) => this.#runtime(schema),
+    };
     for (const schema of config.schemas ?? []) this.register(schema);
     const all = () => this.#registry.all();
     this.#changes = new EngineCapture(this.#ctx, this.#coherence, lookup, all, this.#l2, resolved.l3, () =>
@@ -264,7 +159,8 @@ export class Strata {
     if (scheduler && this.#l2)
       this.#stopTimers.push(
         scheduler.every(STALE_GENERATION_RETRY_MS, () => {
-          if (this.#breaker?.stats().state !== 'open') void this.#mendStaleGenerations();
+          if (this.#breaker?.stats().state !== 'open')
+            void mendStaleGenerations(this.#ctx, this.#registry.all());
         }),
       );
     const loop = this.#flushLoop;
@@ -299,7 +195,7 @@ export class Strata {
         root: this.#tagRoot,
         time: this.#config.clock,
         onMove: (moved) => {
-          for (const rt of this.#registry.all()) rt.tagsMoved(moved);
+          for (const rt of this.#registry.all()) tagsMoved(rt, moved);
         },
         onError: (err) => {
           this.#ctx.counters.error('tags');
@@ -327,7 +223,7 @@ export class Strata {
   get<S extends AnySchema>(schema: S, id: Id, options?: GetOptions): Promise<RowOf<S>> {
     let l1: L1Answer;
     try {
-      l1 = this.#fromL1(schema, id, options);
+      l1 = fromL1(this.#parts, schema, id, options);
       // A hit allocates nothing but the promise: no closure, no wrapper object.
       if (l1 !== ASK && l1 !== MISS && l1 !== null) return Promise.resolve(l1 as RowOf<S>);
       if (l1 === null) return Promise.reject(notFound(schema, id));
@@ -335,7 +231,7 @@ export class Strata {
       return Promise.reject(err);
     }
     // NOT_FOUND thrown inside #find: no `.then` (a promise and a microtask turn) on every read.
-    return this.#find(schema, id, options, l1 === MISS, undefined, true) as Promise<RowOf<S>>;
+    return findRow(this.#parts, schema, id, options, l1 === MISS, undefined, true) as Promise<RowOf<S>>;
   }
 
   /** The row with this id, or `null` when no tier has it. */
@@ -344,12 +240,12 @@ export class Strata {
   find<S extends AnySchema>(schema: S, id: Id, options: GetOptions = {}): Promise<RowOf<S> | null> {
     let l1: L1Answer;
     try {
-      l1 = this.#fromL1(schema, id, options);
+      l1 = fromL1(this.#parts, schema, id, options);
       if (l1 !== ASK && l1 !== MISS) return Promise.resolve(l1 as RowOf<S> | null);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#find(schema, id, options, l1 === MISS);
+    return findRow(this.#parts, schema, id, options, l1 === MISS);
   }
 
   /**
@@ -360,74 +256,8 @@ export class Strata {
    * @example const flags = strata.peek(flagSchema, 'global') ?? (await strata.get(flagSchema, 'global'));
    */
   peek<S extends AnySchema>(schema: S, id: Id): RowOf<S> | null | undefined {
-    const answer = this.#fromL1(schema, id, undefined);
+    const answer = fromL1(this.#parts, schema, id, undefined);
     return answer === ASK || answer === MISS ? undefined : (answer as RowOf<S> | null);
-  }
-
-  /**
-   * The L1 hit path without a single await (the common case on a hot key): L1's answer when no hook
-   * runs around gets, no invalidation poll is due and the whole row is not asked for. MISS: L1 was
-   * read and missed (counted: the full path must not count it again); ASK: L1 may not answer this
-   * read alone. A hit counts the get and the L1 hit exactly as the full path would. Returns the row
-   * itself (no wrapper): this runs on every hit.
-   */
-  #fromL1(
-    schema: AnySchema,
-    id: Id,
-    options: GetOptions | undefined,
-    seen?: { stale: boolean; grace: boolean },
-  ): L1Answer {
-    const rt = this.#runtime(schema);
-    const { hooks } = rt.schema;
-    if (options?.complete || hooks.beforeGet || hooks.afterGet) return ASK;
-    if (!rt.l1 || !rt.l1AnswersGets || this.#coherence.mustWait()) return ASK;
-    // A schema with stale/grace windows reads L1 by age (a stale row answers, its refresh starts).
-    const row = rt.aging
-      ? readL1Now(this.#ctx, rt, normalizeId(rt.schema, id), maxStaleOf(options?.stale), seen)
-      : rt.readL1Id(this.#ctx, id);
-    if (row === undefined) return MISS;
-    this.#ctx.counters.gets += 1;
-    return row && rt.rows.toCachedView(row);
-  }
-
-  async #find<S extends AnySchema>(
-    schema: S,
-    id: Id,
-    options: GetOptions = {},
-    l1Missed = false,
-    status?: { status?: ReadStatus },
-    required = false,
-  ): Promise<RowOf<S> | null> {
-    const rt = this.#runtime(schema);
-    const normalized = normalizeId(rt.schema, id);
-    const key = idKey(normalized);
-    this.#ctx.counters.gets += 1;
-    // Awaited only when there is a hook: each await is a turn of the microtask queue on every read.
-    const { beforeGet, afterGet } = rt.schema.hooks;
-    if (beforeGet) await runHook(rt.schema.name, 'beforeGet', beforeGet, key);
-    const pending = this.#coherence.beforeRead();
-    if (pending) await pending;
-    let row: Row | null | undefined;
-    if (options.complete && rt.schema.l2Keys.length < rt.schema.columns.length) {
-      row = await this.#readComplete(rt, normalized);
-    } else {
-      const maxStale = maxStaleOf(options.stale);
-      if (status) {
-        const seen = { stale: false, grace: false };
-        const hit = l1Missed ? undefined : readL1Now(this.#ctx, rt, normalized, maxStale, seen);
-        if (hit === undefined)
-          ({ row, status: status.status } = await loadRowWithStatus(this.#ctx, rt, normalized, maxStale));
-        else [row, status.status] = [hit, l1ReadStatus(rt, normalized, seen)];
-      } else {
-        const found = readRow(this.#ctx, rt, normalized, key, l1Missed, maxStale);
-        row = found instanceof Promise ? ((await found).get(key) ?? null) : found;
-      }
-      if (row) row = rt.rows.toCachedView(row);
-    }
-    if (row && afterGet) await runHook(rt.schema.name, 'afterGet', afterGet, row);
-    // `get`: no row is an error (see `get`).
-    if (row === null && required) throw notFound(schema, id);
-    return row as RowOf<S> | null;
   }
 
   /**
@@ -446,13 +276,13 @@ export class Strata {
     options: Pick<GetOptions, 'stale'> = {},
   ): Promise<{ row: RowOf<S> | null; status: ReadStatus }> {
     const seen = { stale: false, grace: false };
-    const l1 = this.#fromL1(schema, id, options, seen);
+    const l1 = fromL1(this.#parts, schema, id, options, seen);
     if (l1 !== ASK && l1 !== MISS) {
       const rt = this.#runtime(schema);
       return { row: l1 as RowOf<S> | null, status: l1ReadStatus(rt, normalizeId(rt.schema, id), seen) };
     }
     const out: { status?: ReadStatus } = {};
-    const row = await this.#find(schema, id, { stale: options.stale }, l1 === MISS, out);
+    const row = await findRow(this.#parts, schema, id, { stale: options.stale }, l1 === MISS, out);
     return { row, status: out.status! };
   }
 
@@ -462,7 +292,7 @@ export class Strata {
     ids: readonly Id[],
     options: Pick<GetOptions, 'stale'> = {},
   ): Promise<(RowOf<S> | null)[]> {
-    return (await this.#getMany(schema, ids, options)).rows as (RowOf<S> | null)[];
+    return (await getRows(this.#parts, schema, ids, options)).rows as (RowOf<S> | null)[];
   }
 
   /**
@@ -477,48 +307,13 @@ export class Strata {
     ids: readonly Id[],
     options: Pick<GetOptions, 'stale'> = {},
   ): Promise<{ rows: (RowOf<S> | null)[]; status: ReadStatus[] }> {
-    const out = await this.#getMany(schema, ids, options, true);
+    const out = await getRows(this.#parts, schema, ids, options, true);
     return out as { rows: (RowOf<S> | null)[]; status: ReadStatus[] };
   }
 
-  async #getMany(
-    schema: AnySchema,
-    ids: readonly Id[],
-    options: Pick<GetOptions, 'stale'>,
-    withStatus = false,
-  ): Promise<{ rows: (Row | null)[]; status?: ReadStatus[] }> {
-    const rt = this.#runtime(schema);
-    const normalized = idsOf(ids).map((id) => normalizeId(rt.schema, id));
-    this.#ctx.counters.gets += ids.length;
-    const { hooks, name } = rt.schema;
-    if (hooks.beforeGet)
-      for (const id of normalized) await runHook(name, 'beforeGet', hooks.beforeGet, idKey(id));
-    const pending = this.#coherence.beforeRead();
-    if (pending) await pending;
-    const maxStale = maxStaleOf(options.stale);
-    const read: { rows: (Row | null)[]; status?: ReadStatus[] } = withStatus
-      ? await readRowsWithStatus(this.#ctx, rt, normalized, maxStale)
-      : { rows: await readRows(this.#ctx, rt, normalized, false, maxStale) };
-    const rows = read.rows.map((row) => (row ? rt.rows.toCachedView(row) : null));
-    if (hooks.afterGet) for (const row of rows) if (row) await runHook(name, 'afterGet', hooks.afterGet, row);
-    return { rows, status: read.status };
-  }
-
   /** Writes a row by the schema's write mode; resolves the row as stored (with Postgres defaults). */
-  async set<S extends AnySchema>(schema: S, value: InsertOf<S>): Promise<RowOf<S>> {
-    const rt = this.#runtime(schema);
-    const turn = rt.order.claim(namedKeys(rt.schema, [rowId(rt.schema, value)]), afterOf(rt));
-    let stored: Row;
-    try {
-      const prepared = await prepareRow(this.#ctx, rt, value);
-      const waiting = turn.wait();
-      if (waiting) await waiting;
-      [stored] = (await this.#writer.set(rt, [prepared], turn)) as [Row];
-    } finally {
-      turn.release();
-    }
-    if (rt.schema.hooks.afterSet) await this.#afterSet(rt, stored);
-    return rt.rows.toCachedView(stored) as RowOf<S>;
+  set<S extends AnySchema>(schema: S, value: InsertOf<S>): Promise<RowOf<S>> {
+    return setRow(this.#parts, schema, value) as Promise<RowOf<S>>;
   }
 
   /**
@@ -527,51 +322,16 @@ export class Strata {
    * later one over the ones before it, as sets one after the other (the columns it leaves out keep
    * their values); the key takes the last one's place in the batch.
    */
-  async setMany<S extends AnySchema>(
+  setMany<S extends AnySchema>(
     schema: S,
     values: readonly InsertOf<S>[] | ReadonlyMap<Id, InsertOf<S>> | Readonly<Record<string, InsertOf<S>>>,
   ): Promise<RowOf<S>[]> {
-    const rt = this.#runtime(schema);
-    const entries = entriesOf(values);
-    const turn = rt.order.claim(
-      namedKeys(
-        rt.schema,
-        entries.map(([mapKey, value]) => mapKey ?? rowId(rt.schema, value)),
-      ),
-      afterOf(rt),
-    );
-    let stored: Row[];
-    try {
-      const byKey = new Map<string, PreparedRow>();
-      for (const [mapKey, value] of entries) {
-        const prepared = await prepareRow(this.#ctx, rt, withMapKey(rt, mapKey, value));
-        const earlier = byKey.get(prepared.key)?.row;
-        byKey.delete(prepared.key);
-        byKey.set(prepared.key, { ...prepared, row: laterSetOver(rt.schema, earlier, prepared.row) });
-      }
-      if (byKey.size === 0) return [];
-      const waiting = turn.wait();
-      if (waiting) await waiting;
-      stored = await this.#writer.set(rt, [...byKey.values()], turn);
-    } finally {
-      turn.release();
-    }
-    for (const row of stored) await this.#afterSet(rt, row);
-    return stored.map((row) => rt.rows.toCachedView(row)) as RowOf<S>[];
+    return setRows(this.#parts, schema, values) as Promise<RowOf<S>[]>;
   }
 
   /** Deletes many ids from every tier in one batch; resolves how many rows existed. */
-  async deleteMany(schema: AnySchema, ids: readonly Id[]): Promise<number> {
-    const rt = this.#runtime(schema);
-    const unique = new Map(
-      idsOf(ids)
-        .map((id) => normalizeId(rt.schema, id))
-        .map((id) => [idKey(id), id]),
-    );
-    if (unique.size === 0) return 0;
-    return this.#inTurn(rt.order.claim(unique.keys(), afterOf(rt)), (turn) =>
-      this.#writer.delete(rt, [...unique.values()], turn),
-    );
+  deleteMany(schema: AnySchema, ids: readonly Id[]): Promise<number> {
+    return deleteRows(this.#parts, schema, ids);
   }
 
   /**
@@ -617,60 +377,12 @@ export class Strata {
    * @example await strata.tx().set(players, p).delete(sessions, 'old').commit();
    */
   tx(): Tx {
-    return new Tx(async (ops, options) => {
-      const timeoutMs =
-        options.timeout === undefined ? this.#config.timeouts.l3 : toMs(options.timeout, 'timeout');
-      // Its keys' turns, taken when commit() is called: after the writes called before it.
-      const named = new Map<SchemaCache, unknown[]>();
-      for (const op of ops) {
-        const rt = this.#runtime(op.schema);
-        const ids = named.get(rt) ?? [];
-        ids.push(op.kind === 'set' ? rowId(rt.schema, op.value) : op.id);
-        named.set(rt, ids);
-      }
-      const turns = [...named].map(([rt, ids]) => rt.order.claim(namedKeys(rt.schema, ids), 'settled'));
-      let written: Awaited<ReturnType<typeof commitTx>>;
-      try {
-        await Promise.all(turns.map((turn) => turn.wait()));
-        written = await commitTx(
-          this.#ctx,
-          (op) => this.#runtime(op.schema),
-          ops,
-          timeoutMs,
-          (dropped, work) => this.#writer.afterLateWrite(dropped, work),
-        );
-      } finally {
-        for (const turn of turns) turn.release();
-      }
-      // Counted as the same calls outside a transaction are, once committed (stats().sets, deletes).
-      for (const op of ops) this.#ctx.counters[op.kind === 'set' ? 'sets' : 'deletes'] += 1;
-      // Sets and deletes told apart: a receiver's own write a told delete replaced needs no row put
-      // back after a Redis reset, nor a read that waits for one (reliability/test/regression-tx-delete-told).
-      for (const { cache, keys, versions, deleted } of written)
-        for (const op of ['set', 'delete'] as const) {
-          const at = keys.flatMap((_, i) => (deleted[i] === (op === 'delete') ? [i] : []));
-          if (at.length > 0)
-            await this.#coherence.publish(
-              cache,
-              at.map((i) => keys[i]!),
-              at.map((i) => versions[i]!),
-              op,
-            );
-        }
-      // A set Postgres skipped as older (a later partial write of its key landed first, e.g. a
-      // write-behind flush between this reservation and the commit): its columns no later write set.
-      for (const { cache, refused } of written)
-        if (refused) await mergeSkipped(this.#ctx, cache, refused, this.#publish, "a transaction's");
-      for (const { cache, rows } of written) for (const row of rows) await this.#afterSet(cache, row);
-    });
+    return new Tx((ops, options) => commitTxCall(this.#parts, this.#publish, ops, options));
   }
 
   /** Removes a row from every tier; resolves whether it existed. */
-  async delete(schema: AnySchema, id: Id): Promise<boolean> {
-    const rt = this.#runtime(schema);
-    const normalized = normalizeId(rt.schema, id);
-    const turn = rt.order.claim([idKey(normalized)], afterOf(rt));
-    return (await this.#inTurn(turn, () => this.#writer.delete(rt, [normalized], turn))) > 0;
+  delete(schema: AnySchema, id: Id): Promise<boolean> {
+    return deleteRow(this.#parts, schema, id);
   }
 
   /** Whether a row exists, asking the tiers in order and loading no columns from L3. */
@@ -806,32 +518,8 @@ export class Strata {
    * @example await strata.flushDirty(); // every write-behind write acknowledged before is in Postgres
    */
   async flushDirty(): Promise<void> {
-    if (this.#flushLoop) await this.#findResets();
+    if (this.#flushLoop) await findResets(this.#ctx, this.#registry.all());
     await this.#flushLoop?.drain({ held: true });
-  }
-
-  /**
-   * Before `flushDirty` drains: each schema holding unflushed writes of this instance reads its
-   * generation from L2 afresh (not the one known), so that a Redis that lost its data, queue
-   * included, is found now and those writes are put back and queued again (`restoreOwnPending`)
-   * before the drain; else the drain finds an empty queue and returns with acknowledged writes in
-   * no queue and not in L3. One L2 request per such schema; none when nothing is unflushed.
-   */
-  async #findResets(): Promise<void> {
-    const mine = this.#registry.all().filter((rt) => rt.ownPending?.size);
-    if (mine.length === 0) return;
-    await Promise.all(
-      mine.flatMap((rt) =>
-        rt.buckets.map(({ generation }) => {
-          if (!generation) return undefined;
-          generation.forget();
-          return generation
-            .current()
-            .catch((err: unknown) => this.#ctx.tolerate(rt.schema.name, 'l2', 'generation', err));
-        }),
-      ),
-    );
-    await Promise.all(mine.map((rt) => rt.restore.running));
   }
 
   /**
@@ -895,31 +583,12 @@ export class Strata {
       this.#closed = true;
       // Background fills and publishes still need the bus and L2 that are released below.
       await this.#ctx.settled();
-      await this.#mendStaleGenerations();
+      await mendStaleGenerations(this.#ctx, this.#registry.all());
       await this.#coherence.close();
       // Closed by the last instance using them: another may share them (shared-tiers.ts).
       if (lastUser(this.#givenQueue)) await this.#config.writeBehind.queue?.close();
       if (lastUser(this.#config.l2)) await this.#l2?.close();
     }
-  }
-
-  /**
-   * Schemas whose L2 missed a committed write (L2 was down) send it again now, or move their
-   * generation on, if L2 answers: a process leaving must not let other instances serve the older
-   * rows until their TTL.
-   */
-  async #mendStaleGenerations(): Promise<void> {
-    await Promise.all(
-      this.#registry
-        .all()
-        .flatMap((rt) => rt.buckets.map((b) => [rt, b.generation] as const))
-        .filter(([, generation]) => generation?.l2MayBeStale)
-        .map(([rt, generation]) =>
-          generation!
-            .current()
-            .catch((err: unknown) => this.#ctx.tolerate(rt.schema.name, 'l2', 'generation', err)),
-        ),
-    );
   }
 
   /** Tells the other instances which keys a flush or a dead letter changed. */
@@ -939,37 +608,6 @@ export class Strata {
     this.#tagClock?.forget(true);
     const bus = Boolean(this.#config.coherence.bus);
     for (const rt of this.#registry.all()) schemaReset(this.#ctx, rt, replace, b, bus, this.#coherence);
-  }
-
-  async #readComplete(rt: SchemaCache, id: Id): Promise<Row | null> {
-    if (!rt.l3) return null;
-    try {
-      const [stored] = await rt.l3.findMany(rt.schema, [id]);
-      return stored ? await rt.rows.decryptRow(stored.row, idKey(id)) : null;
-    } catch (err) {
-      throw this.#ctx.l3Error(rt.schema.name, 'get', err);
-    }
-  }
-
-  /** Runs a write once its turn comes (see `KeyOrder`), and lets the next one go however it ends. */
-  async #inTurn<T>(turn: Turn, write: (turn: Turn) => Promise<T>): Promise<T> {
-    try {
-      const waiting = turn.wait();
-      if (waiting) await waiting;
-      return await write(turn);
-    } finally {
-      turn.release();
-    }
-  }
-
-  async #afterSet(rt: SchemaCache, row: Row): Promise<void> {
-    try {
-      await runHook(rt.schema.name, 'afterSet', rt.schema.hooks.afterSet, row);
-    } catch (err) {
-      // The write is committed: report the hook's failure rather than fail the acknowledged write.
-      this.#ctx.counters.error('hook');
-      this.#config.logger.error('afterSet hook threw', { schema: rt.schema.name, error: String(err) });
-    }
   }
 
   /**
@@ -1020,44 +658,6 @@ export class Strata {
   }
 }
 
-/**
- * A queue that says which app it serves (the Redis Stream queue's `namespace`, its key prefix) must
- * serve this one: two apps on one stream and consumer group would take each other's writes.
- */
-function checkQueueNamespace(queue: WriteQueue | undefined, keyPrefix: string): void {
-  const namespace = (queue as { namespace?: unknown } | undefined)?.namespace;
-  if (typeof namespace !== 'string' || namespace === keyPrefix) return;
-  throw new StrataError(
-    'INVALID_CONFIG',
-    `config.writeBehind.queue's keyPrefix ${JSON.stringify(namespace)} is not config.keyPrefix ${JSON.stringify(keyPrefix)}`,
-    { details: { field: 'writeBehind.queue' } },
-  );
-}
-
-/**
- * The loop a pull queue (one with `take`) brings (`WriteQueue.flushLoop`): nothing else would ever
- * flush its writes, so one without it is refused (INVALID_CONFIG, nothing opened).
- */
-function pullLoopOf(queue: WriteQueue): typeof FlushLoop {
-  if (queue.flushLoop) return queue.flushLoop;
-  throw new StrataError(
-    'INVALID_CONFIG',
-    `config.writeBehind.queue ${queue.name} has take (a pull queue) but no flushLoop: set it to FlushLoop (@strata/core/driver)`,
-    { details: { field: 'writeBehind.queue' } },
-  );
-}
-
-/** How far the earlier writes of a key must be before a set or delete of this schema goes (see `KeyOrder`). */
-function afterOf(rt: SchemaCache): After {
-  return rt.writeMode === 'write-behind' ? 'admitted' : 'settled';
-}
-
 function closedError(): StrataError {
   return new StrataError('UNAVAILABLE', 'this Strata instance is closed');
-}
-
-/** NOT_FOUND for a get of `id` that no tier has. */
-function notFound(schema: AnySchema, id: Id): StrataError {
-  const name = typeof schema === 'string' ? schema : schema.name;
-  return schemaError('NOT_FOUND', name, `no row with id ${String(id)}`, { details: { id: String(id) } });
 }

@@ -1,5 +1,6 @@
 import { invalidQuery, preview } from '../query/invalid.js';
 import { MAX_LIMIT } from '../query/limits.js';
+import { fillCaches } from './cache-fill.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
 import type { SchemaCache } from './schema-cache.js';
@@ -48,7 +49,7 @@ export async function warmCache(
       }),
     );
     // Awaited (and its failure thrown): warming is what the caller asked for, not deferred work.
-    await cache.fill(ctx, found, { direct: true, ...(stamp !== undefined && { stamp }) });
+    await fillCaches(cache, ctx, found, { direct: true, ...(stamp !== undefined && { stamp }) });
     loaded += page.length;
     after = page[page.length - 1]!.row[pk];
   }

@@ -212,6 +212,8 @@ import {
 // transaction keeps the earlier row's columns (+~100); a NUL in a text column refused before any
 // tier (+~47); a dead-lettered undecodable write logged and counted (+~71); the capture trigger's
 // mode read at run time (+4: SQL text). The byte-returning L2 seam (+391) was measured and not kept.
+// Stop 49, within it: 100,172 bytes: a dead letter held until L2 withdraws its cached copy (+~123);
+// schema-cache.ts and strata.ts split into concept files (+~32: exported functions for methods).
 const BUDGET_GZIP = 98 * 1024;
 /** What the app brings whether or not it uses Strata. */
 const APP_PACKAGES = ['drizzle-orm', '@neondatabase/serverless', '@upstash/redis', 'hono'];

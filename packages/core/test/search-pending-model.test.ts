@@ -41,6 +41,8 @@ import { type EngineStack, engineStack } from './support/stack.js';
  */
 const INSTANCES = 3;
 const RUNS = Number(process.env.SEARCH_MODEL_RUNS ?? 30);
+/** SEARCH_MODEL_SEED=<the seed a failure printed> runs that sequence again. */
+const SEED = process.env.SEARCH_MODEL_SEED ? Number(process.env.SEARCH_MODEL_SEED) : undefined;
 let stack: EngineStack;
 let items: ReturnType<typeof itemsTable>;
 let schema: ReturnType<typeof behind>;
@@ -263,7 +265,7 @@ describe('searches over acknowledged write-behind writes, model-based', () => {
           }
         },
       ),
-      { numRuns: RUNS },
+      { numRuns: RUNS, ...(SEED !== undefined && { seed: SEED }) },
     );
     expect(tally.reads).toBeGreaterThan(RUNS);
     expect(tally.overPending).toBeGreaterThan(RUNS / 2);

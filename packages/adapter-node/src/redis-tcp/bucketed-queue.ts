@@ -170,7 +170,7 @@ export class BucketedStreamQueue implements RedisStreamQueue {
     return parts.flat().slice(0, count);
   }
 
-  /** Every stream's master is asked (each its own `INFO persistence`); then the layout claim. */
+  /** Every stream's master is asked (each its own `INFO`); then the layout claim. */
   async checkDurability(): Promise<QueueDurability> {
     this.#checkOpen();
     const answers = await Promise.all(this.shards.map((s) => s.checkDurability()));

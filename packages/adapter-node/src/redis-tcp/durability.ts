@@ -28,7 +28,8 @@ const NEEDED =
 const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/;
 
 /**
- * Asks Redis once (`INFO persistence`) whether acknowledged writes survive its restart. The answer
+ * Asks Redis once (one `INFO`: its persistence and memory sections) whether acknowledged writes
+ * survive its restart, and whether it evicts keys. The answer
  * is kept, a refusal included; a call that failed (connection down, timeout, LOADING) is not, so
  * the next one asks again. On a Cluster it asks the master that serves the stream's slot (INFO has
  * no key: the Cluster client would send it to any node).
@@ -81,8 +82,20 @@ export class DurabilityCheck {
   async #ask(): Promise<QueueDurability> {
     const redis = this.#redis;
     const node = isCluster(redis) ? await masterFor(redis, this.#stream) : redis;
-    const durability = await this.#askPersistence(node);
-    await this.#askEviction(node);
+    let info: string;
+    try {
+      // The default sections hold both persistence and memory: one request for the two checks.
+      info = await node.info();
+    } catch (err) {
+      if (!isRefusal(err)) throw err;
+      return this.#settle(
+        node,
+        'unchecked',
+        `refused INFO (${err.message}), so its durability could not be checked`,
+      );
+    }
+    const durability = this.#persistence(node, info);
+    this.#evicting(node, info);
     return durability;
   }
 
@@ -93,15 +106,7 @@ export class DurabilityCheck {
    * which all carry a TTL (reads then answer Postgres' older row until the flush:
    * reliability/test/probe-evict.test.ts). Only a Redis that never evicts keeps them.
    */
-  async #askEviction(node: Redis): Promise<void> {
-    let info: string;
-    try {
-      info = await node.info('memory');
-    } catch (err) {
-      // Refused: the persistence check was refused too, and allowVolatile accepted an unchecked Redis.
-      if (!isRefusal(err)) throw err;
-      return;
-    }
+  #evicting(node: Redis, info: string): void {
     const maxmemory = /^maxmemory:(\d+)/m.exec(info)?.[1];
     const policy = /^maxmemory_policy:([\w-]+)/m.exec(info)?.[1];
     if (maxmemory === undefined || policy === undefined) return;
@@ -119,18 +124,7 @@ export class DurabilityCheck {
     );
   }
 
-  async #askPersistence(node: Redis): Promise<QueueDurability> {
-    let info: string;
-    try {
-      info = await node.info('persistence');
-    } catch (err) {
-      if (!isRefusal(err)) throw err;
-      return this.#settle(
-        node,
-        'unchecked',
-        `refused INFO (${err.message}), so its durability could not be checked`,
-      );
-    }
+  #persistence(node: Redis, info: string): QueueDurability {
     const aof = /^aof_enabled:(\d+)/m.exec(info)?.[1];
     if (aof === '1') return this.#settle(node, 'aof', '');
     if (aof === undefined) {

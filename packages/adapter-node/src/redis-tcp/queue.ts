@@ -59,7 +59,7 @@ export interface RedisStreamQueueOptions {
    * Take writes even though the Redis evicts keys (`maxmemory` with a `maxmemory-policy` other than
    * `noeviction`): an evicted stream loses the acknowledged writes it holds, evicted pending rows and
    * tombstones make reads answer older rows until the flush. Default false: `enqueue` and
-   * `checkDurability()` then reject with INVALID_CONFIG (asked once, `INFO memory`).
+   * `checkDurability()` then reject with INVALID_CONFIG (asked once, in the same `INFO` as the durability).
    */
   allowEvicting?: boolean;
   /**
@@ -85,9 +85,9 @@ export interface RedisStreamQueueStats {
   vanished: number;
   /** Whether `close()` removed this consumer from the group (it does when it holds no entry). */
   consumerRemoved?: boolean;
-  /** What `INFO persistence` said: 'unchecked' until the first `enqueue` or `checkDurability()`. */
+  /** What `INFO` said of persistence: 'unchecked' until the first `enqueue` or `checkDurability()`. */
   durability: QueueDurability;
-  /** What `INFO memory` said: 'none' (never evicts), the evicting policy, or 'unchecked'. */
+  /** What `INFO` said of eviction (memory): 'none' (never evicts), the evicting policy, or 'unchecked'. */
   eviction: QueueEviction;
 }
 
@@ -101,8 +101,8 @@ export interface RedisStreamQueue extends PullWriteQueue {
   /** The oldest `count` dead letters (default 100), from the dead-letter stream. */
   deadLetters(count?: number): Promise<(DeadLetter | UnreadableDeadLetter)[]>;
   /**
-   * Asks Redis once whether acknowledged writes survive its restart (`INFO persistence`:
-   * `aof_enabled:1`) and whether it evicts keys (`INFO memory`); the first `enqueue` does the same.
+   * Asks Redis once whether acknowledged writes survive its restart (`INFO`:
+   * `aof_enabled:1`) and whether it evicts keys (`maxmemory_policy`), in one request; the first `enqueue` does the same.
    * Rejects INVALID_CONFIG when writes would not survive and `allowVolatile` is not set, or when it
    * evicts and `allowEvicting` is not set; a failed INFO call is asked again next time.
    * @example await queue.checkDurability(); // 'aof' — or call it at start-up to fail at boot

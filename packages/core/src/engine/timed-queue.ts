@@ -1,4 +1,4 @@
-import { isStrataError, StrataError } from '../errors.js';
+import { isStrataError, messageOf, StrataError } from '../errors.js';
 import type { ColocatedQueue, WriteQueue } from '../queue/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 
@@ -22,10 +22,16 @@ export function timedQueue(
       const failure =
         isStrataError(err) && err.code !== 'TIMEOUT'
           ? err
-          : new StrataError('QUEUE_UNAVAILABLE', `write queue ${queue.name}: ${op} failed`, {
-              cause: err,
-              details: { queue: queue.name, op },
-            });
+          : // The cause's words too ("connect ECONNREFUSED …", "timed out after 5000 ms"): "position
+            // failed" alone told the reader nothing to act on.
+            new StrataError(
+              'QUEUE_UNAVAILABLE',
+              `write queue ${queue.name}: ${op} failed: ${causeText(err)}`,
+              {
+                cause: err,
+                details: { queue: queue.name, op },
+              },
+            );
       if (failure.code === 'QUEUE_UNAVAILABLE') onFailure(failure);
       throw failure;
     }
@@ -82,3 +88,6 @@ function timedColocated(
     ...(colocated.replicas !== undefined && { replicas: colocated.replicas }),
   };
 }
+
+/** The cause's message without the `strata: ` its own StrataError starts with (a timeout's). */
+const causeText = (err: unknown): string => messageOf(err).replace(/^strata: /, '');

@@ -161,8 +161,7 @@ export class EngineContext {
           : 'write';
     const rule = pgErrorRule(err, kind);
     const sqlstate = sqlStateOf(err);
-    const names = inputErrorNames(err);
-    const details = { schema, ...(sqlstate !== undefined && { sqlstate }), ...names };
+    const details = { schema, ...(sqlstate !== undefined && { sqlstate }) };
     if (rule.code === 'L3_UNAVAILABLE') {
       this.config.logger.error(`l3 ${op} failed`, {
         schema,
@@ -171,13 +170,14 @@ export class EngineContext {
       });
       return new StrataError('L3_UNAVAILABLE', `schema ${schema}: L3 ${op} failed`, { cause: err, details });
     }
+    const names = inputErrorNames(err);
     const sqlMessage =
       pgSqlMessage(err) ??
       (names.constraint ? `constraint ${names.constraint}` : names.column && `column ${names.column}`);
     const message = `schema ${schema}: Postgres refused the ${op} (${sqlstate}): ${rule.why}`;
     return new StrataError(rule.code, sqlMessage ? `${message}: ${sqlMessage}` : message, {
       cause: err,
-      details,
+      details: { ...details, ...names },
     });
   }
 }

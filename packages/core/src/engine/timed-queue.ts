@@ -26,7 +26,7 @@ export function timedQueue(
             // failed" alone told the reader nothing to act on.
             new StrataError(
               'QUEUE_UNAVAILABLE',
-              `write queue ${queue.name}: ${op} failed: ${causeText(err)}`,
+              `write queue ${queue.name}: ${op} failed: ${messageOf(err).replace('strata: ', '')}`,
               {
                 cause: err,
                 details: { queue: queue.name, op },
@@ -88,6 +88,3 @@ function timedColocated(
     ...(colocated.replicas !== undefined && { replicas: colocated.replicas }),
   };
 }
-
-/** The cause's message without the `strata: ` its own StrataError starts with (a timeout's). */
-const causeText = (err: unknown): string => messageOf(err).replace(/^strata: /, '');

@@ -131,17 +131,17 @@ export function isInputPgError(err: unknown): boolean {
 }
 
 /**
- * The constraint or column an input error (22, 23, 54) names: names, never the values (Postgres'
- * `detail` holds those), so they are safe in an error and tell which rule the row broke.
+ * The constraint or column a refused row's error names: names, never the values (Postgres'
+ * `detail` holds those), so they are safe in an error and tell which rule the row broke. Asked only
+ * of errors that refuse the caller's input (context.ts): others carry neither.
  * @example inputErrorNames(uniqueViolation); // { constraint: 'players_username_unique' }
  */
 export function inputErrorNames(err: unknown): { constraint?: string; column?: string } {
-  const pg = pgErrorOf(err) as { code: string; constraint?: unknown; column?: unknown } | undefined;
-  const names: { constraint?: string; column?: string } = {};
-  if (!pg || !INPUT_CLASSES.includes(pg.code.slice(0, 2))) return names;
-  if (typeof pg.constraint === 'string') names.constraint = pg.constraint;
-  if (typeof pg.column === 'string') names.column = pg.column;
-  return names;
+  const pg = pgErrorOf(err) as { constraint?: unknown; column?: unknown } | undefined;
+  return {
+    ...(typeof pg?.constraint === 'string' && { constraint: pg.constraint }),
+    ...(typeof pg?.column === 'string' && { column: pg.column }),
+  };
 }
 
 /** Postgres' own message when it names SQL (class 42), not data: safe to show in an error. */

@@ -22,7 +22,7 @@ export function timedQueue(
       const failure =
         isStrataError(err) && err.code !== 'TIMEOUT'
           ? err
-          : // The cause's words too ("connect ECONNREFUSED …", "timed out after 5000 ms"): "position
+          : // The cause's words too (ioredis' "Reached the max retries…", "timed out after 5000 ms"): "position
             // failed" alone told the reader nothing to act on.
             new StrataError(
               'QUEUE_UNAVAILABLE',

@@ -130,6 +130,9 @@ it('refuses contradictory or incomplete wiring with INVALID_CONFIG', async () =>
       /writeBehind.queue 'redis-stream' needs redisUrl/,
     ],
     [{ databaseUrl: 'mysql://x' }, /give `driver` explicitly/],
+    // `databaseUrl: process.env.DATABASE_URL!` with the variable unset: not "give `driver`", which cannot help.
+    [{ databaseUrl: undefined as unknown as string }, /^strata: databaseUrl is missing/],
+    [{ databaseUrl: '', driver: 'neon-http' }, /^strata: databaseUrl is missing/],
     // Core's own validation, with the tiers already opened: they are closed again.
     [{ instanceId: '' }, /instanceId/],
   ];

@@ -161,6 +161,8 @@ describe('hooks and validation run before any tier is touched', () => {
     const err = await strata.set(schema, { id: 'h1', username: 'reject' }).catch((e: unknown) => e);
     expect(isStrataError(err, 'HOOK_PANIC')).toBe(true);
     expect((err as Error).cause).toBe(boom);
+    // The hook's own words, not only "hook beforeSet threw": a Go BeforeSet error was the error itself.
+    expect((err as Error).message).toBe('strata: schema players: hook beforeSet threw: no');
     expect(stack.statements).toHaveLength(0);
     expect(stack.l2Requests).toHaveLength(0);
     expect(await rowInPostgres('h1')).toBeUndefined();

@@ -110,6 +110,20 @@ describe('a row Postgres refuses is VALIDATION_FAILED, and changes nothing', () 
       sqlstate: '23505',
     });
   });
+
+  it('a constraint violation names the constraint (never the value): details.constraint and the message', async () => {
+    const err = await strata(players)
+      .set(players, { id: 'e4', username: 'bob' })
+      .catch((e: unknown) => e);
+    expect(isStrataError(err, 'VALIDATION_FAILED')).toBe(true);
+    expect((err as { details: unknown }).details).toEqual({
+      schema: 'players',
+      sqlstate: '23505',
+      constraint: 'players_username_unique',
+    });
+    expect((err as Error).message).toMatch(/constraint players_username_unique$/);
+    expect((err as Error).message).not.toMatch(/bob/);
+  });
 });
 
 describe('a table that does not match its schema is INVALID_MODEL', () => {

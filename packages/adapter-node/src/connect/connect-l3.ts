@@ -35,6 +35,16 @@ export function defaultDriver(databaseUrl: string): Driver {
  * asked for: `@neondatabase/serverless` is an optional peer dependency.
  */
 export async function connectL3(options: ConnectL3Options): Promise<L3Connection> {
+  // `databaseUrl: process.env.DATABASE_URL!` with the variable unset is the usual first mistake.
+  if (typeof options.databaseUrl !== 'string' || options.databaseUrl === '') {
+    throw new StrataError(
+      'INVALID_CONFIG',
+      'databaseUrl is missing: give a postgres:// URL (is DATABASE_URL set?)',
+      {
+        details: { field: 'databaseUrl' },
+      },
+    );
+  }
   const driver = options.driver ?? defaultDriver(options.databaseUrl);
   const max = options.maxConnections ?? 10;
   if (driver === 'pg') {

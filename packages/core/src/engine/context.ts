@@ -1,6 +1,13 @@
 import type { ResolvedConfig } from '../config.js';
 import { isStrataError, messageOf, StrataError } from '../errors.js';
-import { isInputPgError, type PgOp, pgErrorRule, pgSqlMessage, sqlStateOf } from '../l3/pg-errors.js';
+import {
+  inputErrorNames,
+  isInputPgError,
+  type PgOp,
+  pgErrorRule,
+  pgSqlMessage,
+  sqlStateOf,
+} from '../l3/pg-errors.js';
 import { noopMetrics, type Tier } from '../observability/metrics.js';
 import { noopTracing } from '../observability/tracing.js';
 import type { Counters } from './stats.js';
@@ -163,11 +170,14 @@ export class EngineContext {
       });
       return new StrataError('L3_UNAVAILABLE', `schema ${schema}: L3 ${op} failed`, { cause: err, details });
     }
-    const sqlMessage = pgSqlMessage(err);
+    const names = inputErrorNames(err);
+    const sqlMessage =
+      pgSqlMessage(err) ??
+      (names.constraint ? `constraint ${names.constraint}` : names.column && `column ${names.column}`);
     const message = `schema ${schema}: Postgres refused the ${op} (${sqlstate}): ${rule.why}`;
     return new StrataError(rule.code, sqlMessage ? `${message}: ${sqlMessage}` : message, {
       cause: err,
-      details,
+      details: { ...details, ...names },
     });
   }
 }

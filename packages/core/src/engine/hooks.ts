@@ -1,4 +1,4 @@
-import { type StrataError, schemaError } from '../errors.js';
+import { messageOf, type StrataError, schemaError } from '../errors.js';
 import type { CompiledSchema } from '../schema/types.js';
 import type { EngineContext } from './context.js';
 
@@ -17,7 +17,11 @@ export async function runHook<A extends unknown[]>(
   try {
     await hook(...args);
   } catch (cause) {
-    throw schemaError('HOOK_PANIC', schema, `hook ${name} threw`, { cause, details: { hook: name } });
+    // The hook's own words in the message: a beforeSet that refuses a row says why (as Go's error did).
+    throw schemaError('HOOK_PANIC', schema, `hook ${name} threw: ${messageOf(cause)}`, {
+      cause,
+      details: { hook: name },
+    });
   }
 }
 

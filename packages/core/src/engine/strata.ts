@@ -505,6 +505,7 @@ export class Strata {
    * @example const depth = await strata.queueDepth(); // 0 once the flusher has caught up
    */
   async queueDepth(): Promise<number | null> {
+    if (this.#closed) throw closedError(); // not the queue's QUEUE_UNAVAILABLE: the instance is closed
     const { queue } = this.#config.writeBehind;
     return queue ? queue.pending() : null;
   }
@@ -518,6 +519,7 @@ export class Strata {
    * @example await strata.flushDirty(); // every write-behind write acknowledged before is in Postgres
    */
   async flushDirty(): Promise<void> {
+    if (this.#closed) throw closedError();
     if (this.#flushLoop) await findResets(this.#ctx, this.#registry.all());
     await this.#flushLoop?.drain({ held: true });
   }

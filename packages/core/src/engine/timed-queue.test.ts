@@ -38,8 +38,9 @@ describe('timedQueue', () => {
     const input = await timed.retry(['x']).catch((e: unknown) => e);
     expect(isStrataError(input, 'VALIDATION_FAILED')).toBe(true);
     expect(failures).toEqual([
-      expect.stringMatching(/write queue odd: enqueue failed$/),
-      expect.stringMatching(/write queue odd: ack failed$/),
+      // The cause's words too: "position failed" alone hid a refused connection from the reader.
+      expect.stringMatching(/write queue odd: enqueue failed: socket closed$/),
+      expect.stringMatching(/write queue odd: ack failed: .*queue ack \(odd\).*50 ?ms/),
     ]);
   });
 });

@@ -1,4 +1,4 @@
-import { isStrataError, StrataError } from '../errors.js';
+import { isStrataError, messageOf, StrataError } from '../errors.js';
 import type { ColocatedQueue, WriteQueue } from '../queue/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 
@@ -22,10 +22,16 @@ export function timedQueue(
       const failure =
         isStrataError(err) && err.code !== 'TIMEOUT'
           ? err
-          : new StrataError('QUEUE_UNAVAILABLE', `write queue ${queue.name}: ${op} failed`, {
-              cause: err,
-              details: { queue: queue.name, op },
-            });
+          : // The cause's words too (ioredis' "Reached the max retries…", "timed out after 5000 ms"): "position
+            // failed" alone told the reader nothing to act on.
+            new StrataError(
+              'QUEUE_UNAVAILABLE',
+              `write queue ${queue.name}: ${op} failed: ${messageOf(err).replace('strata: ', '')}`,
+              {
+                cause: err,
+                details: { queue: queue.name, op },
+              },
+            );
       if (failure.code === 'QUEUE_UNAVAILABLE') onFailure(failure);
       throw failure;
     }

@@ -130,6 +130,20 @@ export function isInputPgError(err: unknown): boolean {
   return state !== undefined && INPUT_CLASSES.includes(state.slice(0, 2));
 }
 
+/**
+ * The constraint or column a refused row's error names: names, never the values (Postgres'
+ * `detail` holds those), so they are safe in an error and tell which rule the row broke. Asked only
+ * of errors that refuse the caller's input (context.ts): others carry neither.
+ * @example inputErrorNames(uniqueViolation); // { constraint: 'players_username_unique' }
+ */
+export function inputErrorNames(err: unknown): { constraint?: string; column?: string } {
+  const pg = pgErrorOf(err) as { constraint?: unknown; column?: unknown } | undefined;
+  return {
+    ...(typeof pg?.constraint === 'string' && { constraint: pg.constraint }),
+    ...(typeof pg?.column === 'string' && { column: pg.column }),
+  };
+}
+
 /** Postgres' own message when it names SQL (class 42), not data: safe to show in an error. */
 export function pgSqlMessage(err: unknown): string | undefined {
   const pg = pgErrorOf(err);

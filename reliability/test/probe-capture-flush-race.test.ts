@@ -36,7 +36,10 @@ describe('a write-behind flush whose reply lands after an outside UPDATE and its
   const pair = () => {
     run += 1;
     const channel = `${app.name}:bus${run}`;
-    const held = heldL3(createDrizzleL3(app.db, { capture: changeCapture, migrationsSchema: app.pgName }), 'reply');
+    const held = heldL3(
+      createDrizzleL3(app.db, { capture: changeCapture, migrationsSchema: app.pgName }),
+      'reply',
+    );
     const one = (l3: ReturnType<typeof createDrizzleL3>, relay: boolean) =>
       app.strata({
         l3,
@@ -49,8 +52,14 @@ describe('a write-behind flush whose reply lands after an outside UPDATE and its
     return { a, b, held, id: (k: string) => `r${run}-${k}` };
   };
 
-  for (const count of [1, 8])
-    it(`${count} key(s): every tier ends at the outside value Postgres holds`, async () => {
+  // `read`: B reads every key between the relay pass and the reply (L2 holds the marker: B fills
+  // L1 and L2 from Postgres at the version the flush gave the key), which the settle must not replace.
+  for (const [count, between] of [
+    [1, 'nothing'],
+    [8, 'nothing'],
+    [8, 'read'],
+  ] as const)
+    it(`${count} key(s), ${between} before the reply: every tier ends at the outside value Postgres holds`, async () => {
       const { a, b, held, id } = pair();
       for (const x of [a, b]) await x.find(schema, 'warm-up');
       const keys = Array.from({ length: count }, (_, i) => id(`k${i}`));
@@ -71,14 +80,18 @@ describe('a write-behind flush whose reply lands after an outside UPDATE and its
       expect(await app.n(keys[0]!)).toBe(2);
       await app.admin.query(`update "${app.pgName}".items set n = 3 where id = any($1)`, [keys]);
       expect(await a.relayChanges()).toMatchObject({ status: 'applied' });
+      if (between === 'read') for (const k of keys) expect(await b.find(schema, k)).toMatchObject({ n: 3 });
       held.open();
       await flushing;
       for (const k of keys) expect(await app.n(k), `Postgres ${k}`).toBe(3);
       const fresh = app.strata({ schemas: [schema] });
       await expect
-        .poll(async () => Promise.all([a, b, fresh].map((x) => Promise.all(keys.map((k) => x.find(schema, k))))), {
-          timeout: BOUND_MS + 500,
-        })
+        .poll(
+          async () => Promise.all([a, b, fresh].map((x) => Promise.all(keys.map((k) => x.find(schema, k))))),
+          {
+            timeout: BOUND_MS + 500,
+          },
+        )
         .toEqual([a, b, fresh].map(() => keys.map(() => expect.objectContaining({ n: 3 }))));
     });
 });

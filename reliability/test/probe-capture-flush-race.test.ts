@@ -94,4 +94,39 @@ describe('a write-behind flush whose reply lands after an outside UPDATE and its
         )
         .toEqual([a, b, fresh].map(() => keys.map(() => expect.objectContaining({ n: 3 }))));
     });
+
+  // The same race with a queued delete: the flush deletes the rows, an outside INSERT brings them
+  // back (logged at the version the delete left), the relay applies it; the delete's late settle
+  // must not put its tombstone over it.
+  it('8 keys, a queued delete, an outside INSERT after its flush: every tier serves the inserted row', async () => {
+    const { a, b, held, id } = pair();
+    for (const x of [a, b]) await x.find(schema, 'warm-up');
+    const keys = Array.from({ length: 8 }, (_, i) => id(`d${i}`));
+    await a.setMany(
+      schema,
+      keys.map((k) => ({ id: k, n: 1 })),
+    );
+    await a.flushDirty();
+    await a.relayChanges();
+    for (const k of keys) await a.delete(schema, k); // acknowledged, queued
+    for (const k of keys) expect(await b.find(schema, k)).toBeNull();
+    held.holdNext();
+    const flushing = a.flushDirty();
+    await expect.poll(held.reached, { timeout: 5_000 }).toBe(true);
+    expect(await app.n(keys[0]!)).toBeUndefined();
+    await app.admin.query(`insert into "${app.pgName}".items (id, n) select unnest($1::text[]), 4`, [keys]);
+    expect(await a.relayChanges()).toMatchObject({ status: 'applied' });
+    held.open();
+    await flushing;
+    for (const k of keys) expect(await app.n(k), `Postgres ${k}`).toBe(4);
+    const fresh = app.strata({ schemas: [schema] });
+    await expect
+      .poll(
+        async () => Promise.all([a, b, fresh].map((x) => Promise.all(keys.map((k) => x.find(schema, k))))),
+        {
+          timeout: BOUND_MS + 500,
+        },
+      )
+      .toEqual([a, b, fresh].map(() => keys.map(() => expect.objectContaining({ n: 4 }))));
+  });
 });

@@ -141,5 +141,10 @@ export function describeMarkScripts(suite: L2Suite): void {
     expect(await take('a', 1_300, 0)).toEqual([1, 1000, 'c1']);
     const ttl = await suite.raw.pttl(key('relay:lease'));
     expect(ttl).toBeGreaterThan(50_000);
+    expect(await suite.l2.run(RELAY_RELEASE, keys, ['a'])).toBe(1);
+    // A move within an interval ahead of this clock is a recent one; further ahead, a clock that
+    // ran ahead of this one stored it: due.
+    expect(await take('b', 600, 500)).toEqual([-1, 1000]);
+    expect(await take('b', 500, 500)).toEqual([1, 1000, 'c1']);
   });
 }

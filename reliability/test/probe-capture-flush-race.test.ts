@@ -129,4 +129,38 @@ describe('a write-behind flush whose reply lands after an outside UPDATE and its
       )
       .toEqual([a, b, fresh].map(() => keys.map(() => expect.objectContaining({ n: 4 }))));
   });
+
+  // A transaction writing the write-behind schema commits to Postgres itself (its versions from the
+  // same Redis counter), then puts its rows in the caches: the same race with its reply.
+  it('8 keys, a transaction: an outside UPDATE relayed before its reply stays in every tier', async () => {
+    const { a, b, held, id } = pair();
+    for (const x of [a, b]) await x.find(schema, 'warm-up');
+    const keys = Array.from({ length: 8 }, (_, i) => id(`t${i}`));
+    await a.setMany(
+      schema,
+      keys.map((k) => ({ id: k, n: 1 })),
+    );
+    await a.flushDirty();
+    await a.relayChanges();
+    held.holdNext();
+    let tx = a.tx();
+    for (const k of keys) tx = tx.set(schema, { id: k, n: 2 });
+    const committing = tx.commit();
+    await expect.poll(held.reached, { timeout: 5_000 }).toBe(true);
+    expect(await app.n(keys[0]!)).toBe(2);
+    await app.admin.query(`update "${app.pgName}".items set n = 3 where id = any($1)`, [keys]);
+    expect(await a.relayChanges()).toMatchObject({ status: 'applied' });
+    held.open();
+    await committing;
+    for (const k of keys) expect(await app.n(k), `Postgres ${k}`).toBe(3);
+    const fresh = app.strata({ schemas: [schema] });
+    await expect
+      .poll(
+        async () => Promise.all([a, b, fresh].map((x) => Promise.all(keys.map((k) => x.find(schema, k))))),
+        {
+          timeout: BOUND_MS + 500,
+        },
+      )
+      .toEqual([a, b, fresh].map(() => keys.map(() => expect.objectContaining({ n: 3 }))));
+  });
 });

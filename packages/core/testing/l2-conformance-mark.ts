@@ -1,7 +1,8 @@
 import { expect, it } from 'vitest';
 import { RELAY_RELEASE, RELAY_STORE, RELAY_TAKE } from '../src/l2/relay-scripts.js';
+import { PUT } from '../src/l2/scripts.js';
 import type { L2Suite } from './l2-conformance.js';
-import { envelope, generationKey, runMark, runPut } from './l2-helpers.js';
+import { envelope, generationKey, runMark, runPut, tickKey } from './l2-helpers.js';
 
 /** MARK (superseded markers of changes made outside Strata) and the change relay's lease and cursor. */
 export function describeMarkScripts(suite: L2Suite): void {
@@ -85,7 +86,25 @@ export function describeMarkScripts(suite: L2Suite): void {
       marker(4),
       envelope(4, 'read from Postgres after an outside write'),
     ]);
-    // Outside a settle an equal version lands, as before (a fill at the marker's version replaces it).
+    // A writer's commit ('commit': write-through, a transaction) keeps the marker of its version too.
+    const [pendingCopy, markedToo] = [key('mark:commit:pending'), key('mark:commit:marked')];
+    await runPut(suite.l2, [
+      { key: pendingCopy, version: 4, value: envelope(4, 'as sent', { pending: true }) },
+      { key: markedToo, version: 4, value: marker(4) },
+    ]);
+    const commit = [pendingCopy, markedToo].map((k) => ({
+      key: k,
+      version: 4,
+      value: envelope(4, 'committed'),
+    }));
+    const reply = (await suite.l2.run(
+      PUT,
+      [tickKey(pendingCopy), generationKey(pendingCopy), pendingCopy, markedToo],
+      ['0', '2', ...commit.flatMap((e) => [String(e.version), '0', e.value]), 'commit'],
+    )) as unknown[];
+    expect(reply.slice(2)).toEqual([1, 0]);
+    expect(await suite.l2.getMany([pendingCopy, markedToo])).toEqual([envelope(4, 'committed'), marker(4)]);
+    // A fill (no last ARGV) at the marker's version lands: it read Postgres after the change.
     expect(await runPut(suite.l2, [{ key: marked, version: 4, value: envelope(4, 'a read') }])).toEqual([1]);
   });
 

@@ -83,11 +83,13 @@ if current ~= ARGV[1] then return {tick, -4, tonumber(current)} end`;
  * newer one is there), bumps}, or {tick, -4, current generation}. With a last ARGV 'settle' (a
  * flush's commit), the key after the entry keys is a pending index (see PENDING), out of
  * which each entry's key goes (with its marks, names and writes beneath, as PENDING 'done' takes them) while it names that
- * version or an older one; its reply slot is 0. A settle replaces an entry of its own version only
+ * version or an older one; its reply slot is 0. A last ARGV 'commit' (a writer's commit after
+ * Postgres: write-through, a transaction) or 'settle' replaces an entry of its own version only
  * while that is the pending copy: one that is not (a MARK of an outside write logged at this version
- * after the flush committed, or a fill that read Postgres after it) is newer than the flush's reply,
- * since a write-behind table's outside writes take no version of their own
- * (reliability/test/probe-capture-flush-race.test.ts).
+ * after the commit, or a fill that read Postgres after it) is newer than the writer's reply, since a
+ * write-behind table's outside writes take no version of their own
+ * (reliability/test/probe-capture-flush-race.test.ts). A fill (no last ARGV) at a marker's version
+ * lands: it read Postgres after the change.
  */
 export const PUT: L2Script = {
   name: 'put',
@@ -98,7 +100,9 @@ local tick = redis.call('INCR', KEYS[1])
 ${SAME_GENERATION}
 local n = tonumber(ARGV[2])
 local out = {tick, 0}
-local index = ARGV[3 + n * 3] == 'settle' and KEYS[n + 3]
+local tail = ARGV[3 + n * 3]
+local index = tail == 'settle' and KEYS[n + 3]
+local commit = index or tail == 'commit'
 for i = 1, n do
   local a = 2 + (i - 1) * 3
   if index then
@@ -106,7 +110,7 @@ for i = 1, n do
     if held and tonumber(string.match(held, '^(%d+);')) <= tonumber(ARGV[a + 1]) then redis.call('HDEL', index, KEYS[2 + i], '#' .. KEYS[2 + i], '!' .. KEYS[2 + i], '?' .. KEYS[2 + i], '+' .. KEYS[2 + i], '<' .. KEYS[2 + i]) end
   end
   local _, pending, stored = header(KEYS[2 + i])
-  if stored and (tonumber(stored) > tonumber(ARGV[a + 1]) or (index and pending ~= '1' and tonumber(stored) == tonumber(ARGV[a + 1]))) then
+  if stored and (tonumber(stored) > tonumber(ARGV[a + 1]) or (commit and pending ~= '1' and tonumber(stored) == tonumber(ARGV[a + 1]))) then
     out[2 + i] = 0
   else
     local ttl = tonumber(ARGV[a + 2])

@@ -11,7 +11,9 @@ import { scratchApp } from '../support/scratch-app.js';
 // (docs/change-capture.md). An instance whose clock runs ahead makes a pass and goes away (a
 // Worker isolate no request reaches, a process stopped); the instances left poll every interval.
 // An outside write after that pass must reach them within an interval and the bus's bound, not
-// within the skew.
+// within the skew. Before the fix (RELAY_TAKE counted any move less than an interval before the
+// poller's clock as recent, a move in its future included) the 60 s case failed:
+// `expected { id: 'k60000', n: 1 } to match object { n: 2 }` (B found the cursor not due).
 
 const INTERVAL_MS = 1_000;
 /** How long another instance may still serve what a write replaced (bus delivery). */

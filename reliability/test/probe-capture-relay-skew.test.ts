@@ -53,6 +53,7 @@ describe('the change relay after a pass by an instance whose clock runs ahead', 
       expect(await b.find(schema, k)).toMatchObject({ n: 1 }); // in B's L1
       const a = one({ clock: manualClock(Date.now() + skew) });
       await a.find(schema, 'warm-up');
+      await b.settled(); // B's own poll (its calls start one) is not holding the lease
       expect(await a.relayChanges()).toMatchObject({ status: 'applied' });
       await a.close(); // gone: no request reaches it any more
       await app.admin.query(`update "${app.pgName}".items set n = 2 where id = $1`, [k]);

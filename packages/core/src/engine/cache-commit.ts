@@ -60,7 +60,7 @@ export async function commitRows(
                 keys: [...keys, bucket.keys.pendingIndex],
                 args: [...putArgs(entries(g, part, bucket, late)), 'settle'],
               })
-            : (g: number) => ({ keys, args: putArgs(entries(g, part, bucket, late)) });
+            : (g: number) => ({ keys, args: [...putArgs(entries(g, part, bucket, late)), 'commit'] });
         const options = { bumps: true, redoAfterReset: true, writes: pick(writes, at) };
         return cache.runWatched(PUT, call(false), options, bucket).catch((err: unknown) => {
           repairs.set(bucket, {

@@ -11,13 +11,17 @@ import type { L2Script } from './types.js';
  * ARGV[4] ms before ARGV[3] (now, ms since the epoch; 0 = however recently). Reply {status, when
  * the cursor last moved (0 = never), the cursor}: status 1 when taken (the cursor left out when
  * none is stored yet), 0 when another instance holds the lease, -1 when the cursor moved too
- * recently for a read to be due.
+ * recently for a read to be due. When the cursor moved by the storer's clock, so a moment more than
+ * ARGV[4] ms after ARGV[3] is a clock running ahead of this one, not a recent move: the read is due.
+ * Before, one pass by an instance whose clock ran a minute ahead held every other instance's polls
+ * back for that minute (reliability/test/probe-capture-relay-skew.test.ts).
  */
 export const RELAY_TAKE: L2Script = {
   name: 'relay-take',
   source: `local at = tonumber(redis.call('GET', KEYS[3]) or '') or 0
 if redis.call('EXISTS', KEYS[1]) == 1 then return {0, at} end
-if tonumber(ARGV[4]) > 0 and tonumber(ARGV[3]) - at < tonumber(ARGV[4]) then return {-1, at} end
+local since, interval = tonumber(ARGV[3]) - at, tonumber(ARGV[4])
+if interval > 0 and since < interval and since > -interval then return {-1, at} end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
 local cursor = redis.call('GET', KEYS[2])
 if cursor then return {1, at, cursor} end

@@ -83,7 +83,13 @@ if current ~= ARGV[1] then return {tick, -4, tonumber(current)} end`;
  * newer one is there), bumps}, or {tick, -4, current generation}. With a last ARGV 'settle' (a
  * flush's commit), the key after the entry keys is a pending index (see PENDING), out of
  * which each entry's key goes (with its marks, names and writes beneath, as PENDING 'done' takes them) while it names that
- * version or an older one; its reply slot is 0.
+ * version or an older one; its reply slot is 0. A last ARGV 'commit' (a writer's commit after
+ * Postgres: write-through, a transaction) or 'settle' replaces an entry of its own version only
+ * while that is the pending copy: one that is not (a MARK of an outside write logged at this version
+ * after the commit, or a fill that read Postgres after it) is newer than the writer's reply, since a
+ * write-behind table's outside writes take no version of their own
+ * (reliability/test/probe-capture-flush-race.test.ts). A fill (no last ARGV) at a marker's version
+ * lands: it read Postgres after the change.
  */
 export const PUT: L2Script = {
   name: 'put',
@@ -94,15 +100,17 @@ local tick = redis.call('INCR', KEYS[1])
 ${SAME_GENERATION}
 local n = tonumber(ARGV[2])
 local out = {tick, 0}
-local index = ARGV[3 + n * 3] == 'settle' and KEYS[n + 3]
+local tail = ARGV[3 + n * 3]
+local index = tail == 'settle' and KEYS[n + 3]
+local commit = index or tail == 'commit'
 for i = 1, n do
   local a = 2 + (i - 1) * 3
   if index then
     local held = redis.call('HGET', index, KEYS[2 + i])
     if held and tonumber(string.match(held, '^(%d+);')) <= tonumber(ARGV[a + 1]) then redis.call('HDEL', index, KEYS[2 + i], '#' .. KEYS[2 + i], '!' .. KEYS[2 + i], '?' .. KEYS[2 + i], '+' .. KEYS[2 + i], '<' .. KEYS[2 + i]) end
   end
-  local _, _, stored = header(KEYS[2 + i])
-  if stored and tonumber(stored) > tonumber(ARGV[a + 1]) then
+  local _, pending, stored = header(KEYS[2 + i])
+  if stored and (tonumber(stored) > tonumber(ARGV[a + 1]) or (commit and pending ~= '1' and tonumber(stored) == tonumber(ARGV[a + 1]))) then
     out[2 + i] = 0
   else
     local ttl = tonumber(ARGV[a + 2])
@@ -403,8 +411,13 @@ return out`,
  * cached copies do not have. Each key is set to ARGV's marker (an `x` envelope, see envelope.ts)
  * unless it holds a version at or above ARGV's bound (the change's version: the refreshed read
  * already landed; one past it for a write-behind table, whose outside writes take no version of
- * their own, so a copy at the same version is the old row) or a pending
- * write-behind row (Postgres does not have it yet: it must never be lost). A marker, unlike a
+ * their own, so a copy at the same version is the old row), a pending write-behind row included:
+ * one at or above the bound is not in Postgres yet (its flush wins over the change), one below it
+ * is (Postgres held its version when the change was logged: a flush committed it, its settle still
+ * on its way) or lost to a newer write, so the change came after it. Its pending index entry stays
+ * for the settle. Before, a pending row was never marked, and the settle of a flush whose reply
+ * came after the relay put the row the outside write replaced back in every tier
+ * (reliability/test/probe-capture-flush-race.test.ts). A marker, unlike a
  * delete, stays to refuse the fills of reads that began before the change (PUT refuses an older
  * version whatever the kind), while the read at the new version replaces it. KEYS = tick,
  * generation, keys, bump keys. ARGV = generation, count, ttlMs (0 = none), then per key: bound,
@@ -422,8 +435,8 @@ local ttl = tonumber(ARGV[3])
 local out = {tick, 0, 0}
 for i = 1, n do
   local a = 2 + i * 2
-  local _, pending, stored = header(KEYS[2 + i])
-  if pending ~= '1' and not (stored and tonumber(stored) >= tonumber(ARGV[a])) then
+  local _, _, stored = header(KEYS[2 + i])
+  if not (stored and tonumber(stored) >= tonumber(ARGV[a])) then
     if ttl > 0 then redis.call('SET', KEYS[2 + i], ARGV[a + 1], 'PX', ttl) else redis.call('SET', KEYS[2 + i], ARGV[a + 1]) end
     out[3] = out[3] + 1
   end

@@ -537,10 +537,14 @@ export class Strata {
   /**
    * Applies a batch a push queue delivered (Cloudflare Queues' `queue()` handler) and says what to
    * do with each message: ack, retry, or dead-letter. Adapters call this; see `@strata/adapter-workers`.
+   * Resolves once the flush's deferred work (its bus publishes) has settled too.
    */
   async flushBatch(deliveries: readonly Delivery[]): Promise<FlushOutcome> {
     const lookup = (identity: string) => this.#registry.byIdentity(identity);
     const outcome = await flushDeliveries(this.#ctx, lookup, deliveries, this.#publish);
+    // A queue() invocation may be stopped once its handler returns, and a publish stopped midway is
+    // never sent again (it did not fail): other isolates would keep a dead letter's row in L1.
+    await this.#ctx.settled();
     const c = this.#ctx.counters;
     c.flushed += outcome.acked.length;
     c.retried += outcome.retried.length;

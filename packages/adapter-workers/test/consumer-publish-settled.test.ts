@@ -23,7 +23,9 @@ const realFetch = globalThis.fetch;
 
 beforeAll(async () => {
   t = await wbTestTable('wb_publish_settled');
-  await neon(env.DATABASE_URL).query(`alter table "${t.table}" add constraint level_small check (level < 100)`);
+  await neon(env.DATABASE_URL).query(
+    `alter table "${t.table}" add constraint level_small check (level < 100)`,
+  );
 });
 afterEach(() => {
   globalThis.fetch = realFetch;

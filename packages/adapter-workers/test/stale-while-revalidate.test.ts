@@ -75,6 +75,12 @@ it('answers the stale row, and its refresh lands through waitUntil', async () =>
   await Promise.all(handed);
   const l3Reads = instance.stats().l3Reads;
   expect(l3Reads).toBe(1);
+  // The refresh's L2 fill landed too, before waitUntil let go: deployed, the isolate may stop work
+  // still running after it. Another isolate (its own Strata: another env object) reads L2's copy.
+  const other = createStrata({ ...env }, options);
+  expect(await other.get(players, 's1')).toMatchObject({ username: 'after' });
+  expect(other.stats()).toMatchObject({ l3Reads: 0 });
+  await other.close();
 
   const next = createExecutionContext();
   const fresh = await app.request('/players/s1', {}, env, next);

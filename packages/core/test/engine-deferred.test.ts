@@ -5,6 +5,7 @@
  * before the fill landed" is observed, not inferred from timing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { manualClock } from '../src/driver.js';
 import { defineSchema, isStrataError, Strata } from '../src/index.js';
 import type { L2Tier } from '../src/l2/types.js';
 import { type EngineStack, engineStack } from './support/stack.js';
@@ -114,7 +115,7 @@ describe("background: 'track'", () => {
     expect(await readByAnother('bg-1')).toMatchObject({ row: { id: 'bg-1' }, hitsL2: 1, l3Reads: 0 });
   });
 
-  it('settled() waits only for work in flight when it was called', async () => {
+  it('settled() with nothing in flight resolves at once, not waiting for work deferred after it', async () => {
     const strata = newStrata({ background: 'track' });
     await strata.settled(); // nothing in flight
     await rowInL3Only('bg-2');
@@ -123,6 +124,55 @@ describe("background: 'track'", () => {
     await settledEarly; // does not wait for the later fill (nor hang on it)
     await strata.settled();
     expect(await readByAnother('bg-2')).toMatchObject({ hitsL2: 1, l3Reads: 0 });
+  });
+
+  // A Worker hands settled() to waitUntil once, at the end of the request; what the request's work
+  // defers in turn (here a stale read's refresh, whose L2 fill comes after its Postgres read) must
+  // be inside it, or the isolate may stop it: L2 keeps the stale row for every other isolate.
+  it('settled() also waits for what its work defers in turn (a stale refresh: its L2 fill)', async () => {
+    const clock = manualClock();
+    const aging = defineSchema({
+      table: stack.tables.players,
+      l1: { ttl: '10s' },
+      l2: { ttl: '10s' },
+      stale: '1m',
+    });
+    let held: Promise<void> | undefined;
+    let open = () => {};
+    let atGate = 0;
+    const l2: L2Tier = {
+      name: 'gated',
+      getMany: (keys) => stack.l2.getMany(keys),
+      run: async (script, keys, args) => {
+        if (script.name === 'put' && held) {
+          atGate += 1;
+          await held;
+        }
+        return stack.l2.run(script, keys, args);
+      },
+      close: async () => {},
+    };
+    const strata = newStrata({
+      l2,
+      clock,
+      schemas: [aging],
+      keyPrefix: `${stack.keyPrefix}c`,
+      background: 'track',
+    });
+    await strata.set(aging, { id: 'ch-1', username: 'before' });
+    await newStrata({ l2: undefined, schemas: [aging] }).set(aging, { id: 'ch-1', username: 'after' });
+    clock.advance(11_000);
+    held = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    expect(await strata.get(aging, 'ch-1')).toMatchObject({ username: 'before' }); // stale, refreshing
+    const settled = strata.settled();
+    const early = await settlesSoon(settled);
+    expect(atGate).toBe(1); // the refresh's L2 fill, held
+    expect(early).toBe(false);
+    open();
+    await settled;
+    expect(strata.stats()).toMatchObject({ refreshes: 1, l3Reads: 1 });
   });
 
   it('counts and logs a failed background fill; settled() still resolves', async () => {

@@ -45,6 +45,9 @@ const TAGS_SCHEMA = '*tags';
 /** Asks about a reset heard within this long share one answer (see `Coherence#answerAgain`). */
 const ASK_REPLY_MS = 25;
 
+/** Deadlines a poll past its own may hold polling off (see `#stuck`): a hanging bus costs one read a deadline per this many. */
+const STUCK_DEADLINES = 4;
+
 /**
  * Keeps this instance's L1 coherent with the others through the invalidation bus: publishes one
  * message per write batch, drops what other instances wrote, clears everything on a gap, and pulls
@@ -58,6 +61,8 @@ export class Coherence {
   readonly #unsent = new UnsentInvalidations();
   /** A poll past its deadline and not settled yet. */
   #stuckPoll: Promise<void> | undefined;
+  /** When polling starts again whatever became of `#stuckPoll` (see `#stuck`). */
+  #stuckUntil = 0;
   /** Schemas whose answer to asks goes out again shortly (see `#answerAgain`). */
   readonly #answering = new Set<SchemaCache>();
   #closed = false;
@@ -94,7 +99,7 @@ export class Coherence {
   /** Whether `beforeRead` would hand out work now (a subscription to wait for, a poll due or running). */
   mustWait(): boolean {
     if (this.#subscribed || this.#polling) return true;
-    if (!this.#bus?.poll || this.#stuckPoll) return false;
+    if (!this.#bus?.poll || this.#stuck()) return false;
     return this.ctx.config.clock.now() - this.#lastPoll >= this.ctx.config.coherence.pollInterval;
   }
 
@@ -109,7 +114,7 @@ export class Coherence {
     if (!bus?.poll) return undefined;
     if (this.#polling) return this.#polling;
     // A poll that outlived its deadline is still out: reads do not queue behind it again.
-    if (this.#stuckPoll) return undefined;
+    if (this.#stuck()) return undefined;
     const now = this.ctx.config.clock.now();
     if (now - this.#lastPoll < this.ctx.config.coherence.pollInterval) return undefined;
     this.#lastPoll = now;
@@ -119,6 +124,7 @@ export class Coherence {
       .catch((err: unknown) => {
         if (isStrataError(err, 'TIMEOUT')) {
           this.#stuckPoll = poll;
+          this.#stuckUntil = this.ctx.config.clock.now() + STUCK_DEADLINES * this.#deadlineMs;
           const clear = () => {
             if (this.#stuckPoll === poll) this.#stuckPoll = undefined;
           };
@@ -130,6 +136,16 @@ export class Coherence {
         this.#polling = undefined;
       });
     return this.#polling;
+  }
+
+  /**
+   * Whether a poll past its deadline still holds polling off: until it settles, or for at most
+   * STUCK_DEADLINES deadlines. In a Worker, I/O a request started is cancelled when that request
+   * ends, and a cancelled fetch never settles: waiting for it would end polling in the isolate.
+   */
+  #stuck(): boolean {
+    if (this.#stuckPoll && this.ctx.config.clock.now() >= this.#stuckUntil) this.#stuckPoll = undefined;
+    return this.#stuckPoll !== undefined;
   }
 
   /**

@@ -13,6 +13,9 @@ import { noopTracing } from '../observability/tracing.js';
 import type { Counters } from './stats.js';
 import { WriterClaims } from './writer-claim.js';
 
+/** Rounds of `settled()`: deeper than core's longest chain of deferred work (work, its defer, that one's). */
+const SETTLE_ROUNDS = 4;
+
 /** What the read and write paths share: config, counters and the error policy. */
 export class EngineContext {
   /** Work not awaited by its caller (background 'track' or the host's waitUntil), until it settles. */
@@ -118,9 +121,15 @@ export class EngineContext {
     if (typeof background === 'function') background(work);
   }
 
-  /** Resolves once the deferred work in flight now has settled (work deferred later is not waited for). */
+  /**
+   * Resolves once the deferred work in flight now has settled, and what that work deferred in turn
+   * (a stale refresh's L2 fill, a late write's publish): a host hands this to `waitUntil` once per
+   * request, and work left out of it may be stopped with the isolate. Work other calls deferred
+   * meanwhile cannot be told apart and is waited for too, for at most SETTLE_ROUNDS rounds.
+   */
   async settled(): Promise<void> {
-    await Promise.all([...this.#inFlight]);
+    for (let round = 0; round < SETTLE_ROUNDS && this.#inFlight.size > 0; round++)
+      await Promise.all([...this.#inFlight]);
   }
 
   /**

@@ -539,10 +539,14 @@ export class Strata {
   /**
    * Applies a batch a push queue delivered (Cloudflare Queues' `queue()` handler) and says what to
    * do with each message: ack, retry, or dead-letter. Adapters call this; see `@strata/adapter-workers`.
+   * Resolves once the flush's deferred work (its bus publishes) has settled too.
    */
   async flushBatch(deliveries: readonly Delivery[]): Promise<FlushOutcome> {
     const lookup = (identity: string) => this.#registry.byIdentity(identity);
     const outcome = await flushDeliveries(this.#ctx, lookup, deliveries, this.#publish);
+    // A queue() invocation may be stopped once its handler returns, and a publish stopped midway is
+    // never sent again (it did not fail): other isolates would keep a dead letter's row in L1.
+    await this.#ctx.settled();
     const c = this.#ctx.counters;
     c.flushed += outcome.acked.length;
     c.retried += outcome.retried.length;
@@ -552,7 +556,8 @@ export class Strata {
 
   /**
    * Resolves when the deferred work (L2 fills, bus publishes) in flight at call time has settled,
-   * its failures counted and logged as always; it never rejects. Needed with `background: 'track'`,
+   * and what that work deferred in turn (a stale refresh's L2 fill), its failures counted and
+   * logged as always; it never rejects. Needed with `background: 'track'`,
    * where calls return before that work lands: hand it to the request's `waitUntil`.
    * @example
    * const strata = new Strata({ l2, l3, schemas, background: 'track' }); // one per isolate

@@ -31,6 +31,9 @@ export type UpstashLogBusOptions = UpstashBusSource & {
  * const bus = createUpstashLogBus({ url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN });
  * const strata = new Strata({ l2, l3, coherence: { bus, pollInterval: '1s' } });
  */
+/** How long a read in flight is shared with later polls (see `#shared`). */
+const SHARE_MS = 1_000;
+
 export function createUpstashLogBus(options: UpstashLogBusOptions): InvalidationBus {
   const maxLen = options.maxLen ?? 10_000;
   const batchSize = options.batchSize ?? 1_000;
@@ -61,8 +64,9 @@ class UpstashLogBus implements InvalidationBus {
   readonly #batchSize: number;
   /** Undefined until subscribe has read where the log ends (or after it failed to). */
   #cursor: LogCursor | undefined;
-  /** The read in flight, shared by concurrent polls (and by a poll during subscribe). */
+  /** The read in flight, shared by concurrent polls (and by a poll during subscribe), and when it began. */
   #polling: Promise<void> | undefined;
+  #pollingAt = 0;
 
   constructor(redis: Redis, stream: string, maxLen: number, batchSize: number) {
     this.#redis = redis;
@@ -101,11 +105,20 @@ class UpstashLogBus implements InvalidationBus {
     return this.#delivery.closeOnce();
   }
 
+  /**
+   * A read out longer than SHARE_MS is not shared: in a Worker, a request's fetch is cancelled when
+   * the request ends and never settles, and sharing it would end this isolate's polling. Reads from
+   * one cursor are idempotent (a message delivered twice drops an entry twice).
+   */
   #shared(work: () => Promise<void>): Promise<void> {
-    this.#polling ??= work().finally(() => {
-      this.#polling = undefined;
+    const now = Date.now();
+    if (this.#polling && now - this.#pollingAt < SHARE_MS) return this.#polling;
+    const read = work().finally(() => {
+      if (this.#polling === read) this.#polling = undefined;
     });
-    return this.#polling;
+    this.#polling = read;
+    this.#pollingAt = now;
+    return read;
   }
 
   /** Moves the cursor to the end of the log without delivering what is before it. */

@@ -1,3 +1,4 @@
+import { countedSearch, seedSearch } from '../l2/search-generation.js';
 import type { Bucket } from './buckets.js';
 import { readWatched } from './l2-row-reads.js';
 import type { SchemaCache } from './schema-cache.js';
@@ -10,7 +11,7 @@ export interface VectorRead {
   readonly list: string | null;
   /** The home bucket's generation: the list's. */
   readonly generation: number;
-  /** The sum of the search generations: the list's version (it only grows, as each does). */
+  /** The highest search generation: the list's version (it only grows, as each does). */
   readonly tag: number;
   /** Every bucket's generation and search generation: a list built under another vector is a miss. */
   readonly vector: string;
@@ -47,15 +48,19 @@ export async function readVector(
   );
   const at = buckets.indexOf(home);
   const zero = reads[0]!.values;
+  const counted = reads.map(({ values }) => countedSearch(values[0]));
+  const sgens = await Promise.all(counted.map((n, b) => n ?? seedSearch(cache.l2!, buckets[b]!.keys.searchGenerationKey)));
   let tag = 0;
-  const vector = reads.map(({ values, generation }) => {
-    const sgen = Number(values[0] ?? 0);
-    tag += sgen;
+  const vector = reads.map(({ generation }, b) => {
+    const sgen = sgens[b]!;
+    // The highest, not the sum (2^52 and up each): it stays exact, and grows as each does.
+    if (sgen > tag) tag = sgen;
     return `${generation}.${sgen}`;
   });
   return {
     home,
-    list: reads[at]!.values[1] ?? null,
+    // A list under a generation not counted (just seeded) is none this read may serve.
+    list: counted.includes(undefined) ? null : (reads[at]!.values[1] ?? null),
     generation: reads[at]!.generation,
     tag,
     vector: vector.join('.'),

@@ -1,6 +1,7 @@
 import { StrataError } from '../errors.js';
 import { decodeEnvelope, encodeEnvelope } from '../l2/envelope.js';
 import { PUT } from '../l2/scripts.js';
+import { countedSearch, seedSearch } from '../l2/search-generation.js';
 import type { L3Tier, PendingWrites, Row, SearchQuery, StoredRow } from '../l3/types.js';
 import { compileQuery } from '../query/compile.js';
 import { canonicalQuery, fingerprintOf, knownFingerprint } from '../query/fingerprint.js';
@@ -160,11 +161,13 @@ export async function searchCachedRows(
         listKey,
         ...tags.map((t) => cache.keys.tag(t)),
       ]);
-      const [searchGeneration] = read.values;
-      list = read.values[1];
+      // A generation that does not count (missing, or counted up from nothing: see SEARCH_BUMP)
+      // serves no list; seeded, it names the one this read stores.
+      const counted = countedSearch(read.values[0]);
+      list = counted === undefined ? null : read.values[1];
       hash = listHash(queryHash, read.values.slice(2));
       listGeneration = read.generation;
-      tag = searchGeneration ? Number(searchGeneration) : 0;
+      tag = counted ?? (await seedSearch(cache.l2, cache.keys.searchGenerationKey));
     }
     const cached = list ? readList(cache, list, tag, hash, listGeneration) : undefined;
     const plain = cached && (await decryptAll(cache, cached.rows));

@@ -1,5 +1,6 @@
 import { EXPIRED_AT, GENERATION_ERA } from './envelope.js';
 import { LIFE } from './life-script.js';
+import { SEARCH_BUMP, SEED_SEARCH } from './search-generation.js';
 import { RELAY_RELEASE, RELAY_STORE, RELAY_TAKE } from './relay-scripts.js';
 import { REGISTER, SHAPE_TAIL } from './shape-scripts.js';
 import type { L2Script } from './types.js';
@@ -88,6 +89,7 @@ if current ~= ARGV[1] then return {tick, -4, tonumber(current)} end`;
 export const PUT: L2Script = {
   name: 'put',
   source: `${LIFE}
+${SEARCH_BUMP}
 ${HEADER}
 ${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
@@ -116,7 +118,7 @@ if index then
   out[n + 3] = 0
   bumps = n + 4
 end
-for j = bumps, #KEYS do out[j] = redis.call('INCR', KEYS[j]) end
+for j = bumps, #KEYS do out[j] = sbump(KEYS[j], sseed) end
 return out`,
 };
 
@@ -147,6 +149,7 @@ export function orderedPut(
   const p = enqueue ? 6 : 5;
   const base = p + extra;
   return `${LIFE}
+${SEARCH_BUMP}
 ${HEADER}
 ${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
@@ -181,7 +184,7 @@ end
 `
     : ''
 }redis.call('INCRBY', KEYS[3], n)
-local out = {tick, 0, first, redis.call('INCR', KEYS[4])}
+local out = {tick, 0, first, sbump(KEYS[4], sseed)}
 for i = 1, n do
   local a = ${base} + (i - 1) * ${per}
   local version = versions[i]
@@ -364,6 +367,7 @@ end`,
 export const DROP: L2Script = {
   name: 'drop',
   source: `${LIFE}
+${SEARCH_BUMP}
 ${HEADER}
 ${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
@@ -394,7 +398,7 @@ for i = 1, n do
   elseif drop then out[3] = out[3] + redis.call('DEL', key) end
   twin_put(i, rule, '')
 end
-for j = n + 3, #KEYS do out[#out + 1] = redis.call('INCR', KEYS[j]) end
+for j = n + 3, #KEYS do out[#out + 1] = sbump(KEYS[j], sseed) end
 return out`,
 };
 
@@ -413,6 +417,7 @@ return out`,
 export const MARK: L2Script = {
   name: 'mark',
   source: `${LIFE}
+${SEARCH_BUMP}
 ${HEADER}
 ${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
@@ -429,7 +434,7 @@ for i = 1, n do
   end
   twin_put(i, ARGV[a], ARGV[a + 1])
 end
-for j = n + 3, #KEYS do out[#out + 1] = redis.call('INCR', KEYS[j]) end
+for j = n + 3, #KEYS do out[#out + 1] = sbump(KEYS[j], sseed) end
 return out`,
 };
 
@@ -472,13 +477,14 @@ local function marked(m) return sid and (m .. '@' .. sid) or m end`;
 export const GENERATION: L2Script = {
   name: 'generation',
   source: `${REGISTER}
+${SEARCH_BUMP}
 local live = {}
 if KEYS[5] and ARGV[4] then
   local back
   live, back = register(KEYS[5], ARGV[4], true)
   if back then
     redis.call('SET', KEYS[1], string.format('%.0f', tonumber(redis.call('GET', KEYS[1]) or '0') + 1))
-    redis.call('INCR', KEYS[6])
+    sbump(KEYS[6], ARGV[6])
     if KEYS[9] then
       local all = redis.call('HGETALL', KEYS[9])
       for i = 1, #all, 2 do
@@ -525,12 +531,13 @@ return {redis.call('GET', KEYS[1]) or '0', boot, tick, other, tonumber(now[1]) *
  */
 export const NEXT_GENERATION: L2Script = {
   name: 'next-generation',
-  source: `local g = tonumber(redis.call('GET', KEYS[1]) or '0')
+  source: `${SEARCH_BUMP}
+local g = tonumber(redis.call('GET', KEYS[1]) or '0')
 local floor = tonumber(ARGV[1])
 if floor > g then g = floor end
 if ARGV[2] == '1' then g = (math.floor(g / ${GENERATION_ERA}) + 1) * ${GENERATION_ERA} else g = g + 1 end
 redis.call('SET', KEYS[1], string.format('%.0f', g))
-redis.call('INCR', KEYS[2])
+sbump(KEYS[2], ARGV[3])
 return g`,
 };
 
@@ -546,6 +553,7 @@ return g`,
 export const RESET_GENERATION: L2Script = {
   name: 'reset-generation',
   source: `${SERVER_ID}
+${SEARCH_BUMP}
 local boot = redis.call('GET', KEYS[4])
 if (not boot) or (ARGV[2] ~= '' and (ARGV[2] == '*' or boot == ARGV[2])) then
   boot = marked(ARGV[3])
@@ -557,7 +565,7 @@ local floor = tonumber(ARGV[1])
 if floor > g then g = floor end
 g = (math.floor(g / ${GENERATION_ERA}) + 1) * ${GENERATION_ERA}
 redis.call('SET', KEYS[1], string.format('%.0f', g))
-redis.call('INCR', KEYS[2])
+sbump(KEYS[2], ARGV[5])
 redis.call('SET', KEYS[3], boot)
 return {string.format('%.0f', g), boot}`,
 };
@@ -717,4 +725,5 @@ export const L2_SCRIPTS: readonly L2Script[] = [
   TAKE_LEASES,
   BUMP_TAGS,
   PENDING,
+  SEED_SEARCH,
 ];

@@ -157,7 +157,7 @@ describe('a Redis that evicts one class of Strata keys', () => {
     expect((await second!.searchCached(schema, q)).map((r) => r.n)).toEqual([1]);
     // The bucket the write moved on: its search generation is the one counted back.
     const sgens = await l2.keys(`*${keyPrefix}*:sgen`);
-    expect(sgens.length).toBeGreaterThan(1);
+    expect(sgens.length).toBeGreaterThan(0);
     const values = await Promise.all(sgens.map(async (k) => Number(await l2.get(k))));
     const moved = sgens[values.indexOf(Math.max(...values))]!;
     const cachedAt = Math.max(...values);

@@ -168,12 +168,12 @@ export class SchemaGeneration {
     const floor = String(this.#highest);
     const moved =
       reset === undefined
-        ? this.l2.run(NEXT_GENERATION, keys, [floor, soft && !missedWrite ? '0' : '1', searchSeed()]).then(Number)
+        ? this.l2.run(NEXT_GENERATION, keys, [floor, soft && !missedWrite ? '0' : '1']).then(Number)
         : this.l2
             .run(
               RESET_GENERATION,
               [...keys, this.keys.movedKey, this.keys.bootKey],
-              [floor, reset, this.watch.newMarker(), missedWrite ? '1' : '0', searchSeed()],
+              [floor, reset, this.watch.newMarker(), missedWrite ? '1' : '0'],
             )
             .then((reply) => {
               const [generation, boot] = Array.isArray(reply) ? reply : [];

@@ -1,7 +1,6 @@
 import type { ScriptedPublish } from '../bus/types.js';
 import { NOTHING_WRITTEN, schemaError } from '../errors.js';
 import { LIFE_CHANGED, lifeTail } from '../l2/life-script.js';
-import { SEARCH_SENTINEL, searchSeed } from '../l2/search-generation.js';
 import { ORDERED_PUT, ORDERED_PUT_ENQUEUE, RESERVE, SEED_COUNTER } from '../l2/scripts.js';
 import { EPOCH_SPAN } from '../l3/epoch-span.js';
 import type { Row } from '../l3/types.js';
@@ -169,7 +168,6 @@ export async function writeOrderedIn(
         for (const key of tail.keys) keys.push(key);
         for (const arg of tail.args) args.push(arg);
       }
-      args.push(searchSeed(), SEARCH_SENTINEL);
       lifeTail(bucket.watch.life(), space.bootKey, keys, args);
       const script = publishing
         ? publishing.scripts[enqueue ? 1 : 0]

@@ -1,5 +1,4 @@
 import { LIFE_CHANGED, lifeTail } from '../l2/life-script.js';
-import { SEARCH_SENTINEL, searchSeed } from '../l2/search-generation.js';
 import { SHAPES_CHANGED } from '../l2/shape-scripts.js';
 import type { L2Script } from '../l2/types.js';
 import type { RunPerBucket } from './bucketing.js';
@@ -89,8 +88,6 @@ export async function sendWatched(
     keys.push(...tail.keys);
     args.push(...tail.args);
   }
-  // Seeds the search generation if it is missing (see SEARCH_BUMP): after the shape tail, before LIFE's.
-  if (bumps) args.push(searchSeed(), SEARCH_SENTINEL);
   lifeTail(watch.life(), space.bootKey, keys, args);
   const resets = watch.resets;
   const reply = (await cache.l2!.run(script, keys, args)) as unknown[];

@@ -1,6 +1,5 @@
 import { EXPIRED_AT, GENERATION_ERA } from './envelope.js';
 import { LIFE } from './life-script.js';
-import { SEARCH_BUMP, SEED_SEARCH } from './search-generation.js';
 import { RELAY_RELEASE, RELAY_STORE, RELAY_TAKE } from './relay-scripts.js';
 import { REGISTER, SHAPE_TAIL } from './shape-scripts.js';
 import type { L2Script } from './types.js';
@@ -89,7 +88,6 @@ if current ~= ARGV[1] then return {tick, -4, tonumber(current)} end`;
 export const PUT: L2Script = {
   name: 'put',
   source: `${LIFE}
-${SEARCH_BUMP}
 ${HEADER}
 ${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
@@ -118,7 +116,7 @@ if index then
   out[n + 3] = 0
   bumps = n + 4
 end
-for j = bumps, #KEYS do out[j] = sbump(KEYS[j], sseed) end
+for j = bumps, #KEYS do out[j] = redis.call('INCR', KEYS[j]) end
 return out`,
 };
 
@@ -149,7 +147,6 @@ export function orderedPut(
   const p = enqueue ? 6 : 5;
   const base = p + extra;
   return `${LIFE}
-${SEARCH_BUMP}
 ${HEADER}
 ${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
@@ -184,7 +181,7 @@ end
 `
     : ''
 }redis.call('INCRBY', KEYS[3], n)
-local out = {tick, 0, first, sbump(KEYS[4], sseed)}
+local out = {tick, 0, first, redis.call('INCR', KEYS[4])}
 for i = 1, n do
   local a = ${base} + (i - 1) * ${per}
   local version = versions[i]
@@ -367,7 +364,6 @@ end`,
 export const DROP: L2Script = {
   name: 'drop',
   source: `${LIFE}
-${SEARCH_BUMP}
 ${HEADER}
 ${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
@@ -398,7 +394,7 @@ for i = 1, n do
   elseif drop then out[3] = out[3] + redis.call('DEL', key) end
   twin_put(i, rule, '')
 end
-for j = n + 3, #KEYS do out[#out + 1] = sbump(KEYS[j], sseed) end
+for j = n + 3, #KEYS do out[#out + 1] = redis.call('INCR', KEYS[j]) end
 return out`,
 };
 
@@ -417,7 +413,6 @@ return out`,
 export const MARK: L2Script = {
   name: 'mark',
   source: `${LIFE}
-${SEARCH_BUMP}
 ${HEADER}
 ${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
@@ -434,7 +429,7 @@ for i = 1, n do
   end
   twin_put(i, ARGV[a], ARGV[a + 1])
 end
-for j = n + 3, #KEYS do out[#out + 1] = sbump(KEYS[j], sseed) end
+for j = n + 3, #KEYS do out[#out + 1] = redis.call('INCR', KEYS[j]) end
 return out`,
 };
 
@@ -466,6 +461,9 @@ local function marked(m) return sid and (m .. '@' .. sid) or m end`;
  * Before, it carried them over the other shape's write, and its flush wrote their older values over
  * the ones that write set (reliability/test/probe-marks-shapes.test.ts). KEYS[7] is the app's shared writer claim of
  * the table (see `SharedClaims`), read only: its value ('' when none) and PTTL are replied.
+ * With ARGV[6] (a seed), the search generation KEYS[6] is set to it unless its value counts
+ * (2^52 and up: see l2/search-generation.ts), so that a value counted up again from nothing after
+ * a loss never names a list.
  * KEYS[8] is the schema's write-behind counter: whether it exists is replied (a write-through
  * write reserves its version from it, see `ThroughOrder`). KEYS[10] and ARGV[5] (the schema's base, and
  * the L3 identity with its table) are a second L3 claim, checked as KEYS[4], and taken only when
@@ -477,14 +475,13 @@ local function marked(m) return sid and (m .. '@' .. sid) or m end`;
 export const GENERATION: L2Script = {
   name: 'generation',
   source: `${REGISTER}
-${SEARCH_BUMP}
 local live = {}
 if KEYS[5] and ARGV[4] then
   local back
   live, back = register(KEYS[5], ARGV[4], true)
   if back then
     redis.call('SET', KEYS[1], string.format('%.0f', tonumber(redis.call('GET', KEYS[1]) or '0') + 1))
-    sbump(KEYS[6], ARGV[6])
+    redis.call('INCR', KEYS[6])
     if KEYS[9] then
       local all = redis.call('HGETALL', KEYS[9])
       for i = 1, #all, 2 do
@@ -518,6 +515,7 @@ if other == '' then claim(KEYS[10], ARGV[5]) end
 local writer, writerMs = '', -2
 if KEYS[7] then writer, writerMs = redis.call('GET', KEYS[7]) or '', redis.call('PTTL', KEYS[7]) end
 local counter = KEYS[8] and redis.call('EXISTS', KEYS[8]) or 0
+if ARGV[6] and tonumber(redis.call('GET', KEYS[6]) or '0') < 2^52 then redis.call('SET', KEYS[6], ARGV[6]) end
 local now = redis.call('TIME')
 return {redis.call('GET', KEYS[1]) or '0', boot, tick, other, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000), live, writer, writerMs, counter, renewed}`,
 };
@@ -531,13 +529,12 @@ return {redis.call('GET', KEYS[1]) or '0', boot, tick, other, tonumber(now[1]) *
  */
 export const NEXT_GENERATION: L2Script = {
   name: 'next-generation',
-  source: `${SEARCH_BUMP}
-local g = tonumber(redis.call('GET', KEYS[1]) or '0')
+  source: `local g = tonumber(redis.call('GET', KEYS[1]) or '0')
 local floor = tonumber(ARGV[1])
 if floor > g then g = floor end
 if ARGV[2] == '1' then g = (math.floor(g / ${GENERATION_ERA}) + 1) * ${GENERATION_ERA} else g = g + 1 end
 redis.call('SET', KEYS[1], string.format('%.0f', g))
-sbump(KEYS[2], ARGV[3])
+redis.call('INCR', KEYS[2])
 return g`,
 };
 
@@ -553,7 +550,6 @@ return g`,
 export const RESET_GENERATION: L2Script = {
   name: 'reset-generation',
   source: `${SERVER_ID}
-${SEARCH_BUMP}
 local boot = redis.call('GET', KEYS[4])
 if (not boot) or (ARGV[2] ~= '' and (ARGV[2] == '*' or boot == ARGV[2])) then
   boot = marked(ARGV[3])
@@ -565,7 +561,7 @@ local floor = tonumber(ARGV[1])
 if floor > g then g = floor end
 g = (math.floor(g / ${GENERATION_ERA}) + 1) * ${GENERATION_ERA}
 redis.call('SET', KEYS[1], string.format('%.0f', g))
-sbump(KEYS[2], ARGV[5])
+redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[3], boot)
 return {string.format('%.0f', g), boot}`,
 };
@@ -725,5 +721,4 @@ export const L2_SCRIPTS: readonly L2Script[] = [
   TAKE_LEASES,
   BUMP_TAGS,
   PENDING,
-  SEED_SEARCH,
 ];

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import { GENERATION, NEXT_GENERATION, RESET_GENERATION } from '../l2/scripts.js';
+import { searchSeed } from '../l2/search-generation.js';
 import type { L2Tier } from '../l2/types.js';
 import type { KeySpace } from './keys.js';
 import type { L2Watch } from './l2-watch.js';
@@ -371,7 +372,7 @@ export class SchemaGeneration {
     ];
     const args = [this.watch.newMarker(), identity, String(L3_CLAIM_TTL_MS), this.keys.shape];
     keys.push(this.keys.baseClaimKey);
-    args.push(identity && identity + this.keys.claimTag);
+    args.push(identity && identity + this.keys.claimTag, searchSeed());
     const sentAt = this.clock.now();
     const reply = (await this.l2.run(GENERATION, keys, args)) as unknown[];
     const [generation, boot, tick, other, redisNow, live, writer, writerMs, counter, renewed] = Array.isArray(

@@ -1,3 +1,4 @@
+import { countedSearch } from '../l2/search-generation.js';
 import type { Bucket } from './buckets.js';
 import { readWatched } from './l2-row-reads.js';
 import type { SchemaCache } from './schema-cache.js';
@@ -10,7 +11,7 @@ export interface VectorRead {
   readonly list: string | null;
   /** The home bucket's generation: the list's. */
   readonly generation: number;
-  /** The sum of the search generations: the list's version (it only grows, as each does). */
+  /** The highest search generation, 0 when one does not count: the list's version. */
   readonly tag: number;
   /** Every bucket's generation and search generation: a list built under another vector is a miss. */
   readonly vector: string;
@@ -48,16 +49,20 @@ export async function readVector(
   const at = buckets.indexOf(home);
   const zero = reads[0]!.values;
   let tag = 0;
+  let counted = true;
   const vector = reads.map(({ values, generation }) => {
-    const sgen = Number(values[0] ?? 0);
-    tag += sgen;
+    const sgen = countedSearch(values[0]);
+    // The highest, not the sum (2^52 and up each): exact, and it grows as each does.
+    if (sgen > tag) tag = sgen;
+    counted &&= sgen > 0;
     return `${generation}.${sgen}`;
   });
   return {
     home,
     list: reads[at]!.values[1] ?? null,
     generation: reads[at]!.generation,
-    tag,
+    // One bucket's not counted (see l2/search-generation.ts): 0, no list served or stored.
+    tag: counted ? tag : 0,
     vector: vector.join('.'),
     tags: zero.slice(zero.length - tags.length),
   };

@@ -1,6 +1,7 @@
 import { StrataError } from '../errors.js';
 import { decodeEnvelope, encodeEnvelope } from '../l2/envelope.js';
 import { PUT } from '../l2/scripts.js';
+import { countedSearch } from '../l2/search-generation.js';
 import type { L3Tier, PendingWrites, Row, SearchQuery, StoredRow } from '../l3/types.js';
 import { compileQuery } from '../query/compile.js';
 import { canonicalQuery, fingerprintOf, knownFingerprint } from '../query/fingerprint.js';
@@ -160,11 +161,17 @@ export async function searchCachedRows(
         listKey,
         ...tags.map((t) => cache.keys.tag(t)),
       ]);
-      const [searchGeneration] = read.values;
       list = read.values[1];
       hash = listHash(queryHash, read.values.slice(2));
       listGeneration = read.generation;
-      tag = searchGeneration ? Number(searchGeneration) : 0;
+      tag = countedSearch(read.values[0]);
+    }
+    if (!tag) {
+      // A search generation that does not count (lost, counted up from nothing since: see
+      // l2/search-generation.ts) names no list: none served, none stored, until a generation
+      // read seeds it (this instance's next, now due).
+      for (const bucket of cache.buckets) bucket.generation?.forget();
+      listKey = list = undefined;
     }
     const cached = list ? readList(cache, list, tag, hash, listGeneration) : undefined;
     const plain = cached && (await decryptAll(cache, cached.rows));

@@ -474,6 +474,9 @@ local function marked(m) return sid and (m .. '@' .. sid) or m end`;
  * Before, it carried them over the other shape's write, and its flush wrote their older values over
  * the ones that write set (reliability/test/probe-marks-shapes.test.ts). KEYS[7] is the app's shared writer claim of
  * the table (see `SharedClaims`), read only: its value ('' when none) and PTTL are replied.
+ * With ARGV[6] (a seed), the search generation KEYS[6] is set to it unless its value counts
+ * (2^52 and up: see l2/search-generation.ts), so that a value counted up again from nothing after
+ * a loss never names a list.
  * KEYS[8] is the schema's write-behind counter: whether it exists is replied (a write-through
  * write reserves its version from it, see `ThroughOrder`). KEYS[10] and ARGV[5] (the schema's base, and
  * the L3 identity with its table) are a second L3 claim, checked as KEYS[4], and taken only when
@@ -525,6 +528,7 @@ if other == '' then claim(KEYS[10], ARGV[5]) end
 local writer, writerMs = '', -2
 if KEYS[7] then writer, writerMs = redis.call('GET', KEYS[7]) or '', redis.call('PTTL', KEYS[7]) end
 local counter = KEYS[8] and redis.call('EXISTS', KEYS[8]) or 0
+if ARGV[6] and tonumber(redis.call('GET', KEYS[6]) or '0') < 2^52 then redis.call('SET', KEYS[6], ARGV[6]) end
 local now = redis.call('TIME')
 return {redis.call('GET', KEYS[1]) or '0', boot, tick, other, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000), live, writer, writerMs, counter, renewed}`,
 };

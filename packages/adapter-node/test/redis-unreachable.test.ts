@@ -1,5 +1,5 @@
 import { defineSchema, isStrataError } from '@strata/core';
-import { sampleInvalidation } from '@strata/core/testing';
+import { busProbe, sampleInvalidation } from '@strata/core/testing';
 import { freePort } from '@strata/devstack';
 import { serviceUrls, uniqueName } from '@strata/devstack/testing';
 import { sql } from 'drizzle-orm';
@@ -69,8 +69,7 @@ describe('a Redis that refuses connections', { timeout: 10_000 }, () => {
     const port = await freePort();
     const bus = createRedisPubSubBus({ url: `redis://127.0.0.1:${port}`, channel: `${name}:c` });
     try {
-      const handlers = { invalidate() {}, gap() {} };
-      expectUnreachable(await rejection(bus.subscribe(handlers)), port);
+      expectUnreachable(await rejection(bus.subscribe(busProbe())), port);
       expectUnreachable(await rejection(bus.publish(sampleInvalidation('1'))), port);
     } finally {
       await bus.close();

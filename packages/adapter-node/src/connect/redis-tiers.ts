@@ -15,6 +15,7 @@ import { createIoredisL2 } from '../redis-tcp/l2.js';
 import { createRedisStreamQueue } from '../redis-tcp/queue.js';
 import { withStrataRetry } from '../redis-tcp/reconnect-delay.js';
 import { StreamQueue } from '../redis-tcp/stream-queue.js';
+import { ConnectionErrors } from '../redis-tcp/unreachable.js';
 import { connectClusterTiers, type RedisClusterConfig, refuseNamedStream } from './cluster-tiers.js';
 
 export type WriteBehindQueue = 'redis-stream' | 'memory';
@@ -101,8 +102,8 @@ export async function connectRedisTiers(options: RedisTiersOptions): Promise<Red
         false,
       );
       const redis = new Redis(redisUrl, withStrataRetry({ maxRetriesPerRequest: 0, protocol: 2 }));
-      redis.on('error', () => {}); // failures reach callers as rejected commands
-      tiers.queue = new BucketedStreamQueue(redis, 'owned', plans);
+      // Failures reach callers as rejected commands, told with the connection's own error.
+      tiers.queue = new BucketedStreamQueue(redis, 'owned', plans, new ConnectionErrors(redis));
     } else if (mode === 'redis-stream') {
       tiers.queue = createRedisStreamQueue({
         url: redisUrl,

@@ -21,6 +21,7 @@ import {
 import { quitConnection } from './quit-connection.js';
 import { WRITE_FIELD } from './stream-entry.js';
 import type { StreamQueue } from './stream-queue.js';
+import { type ConnectionErrors, told } from './unreachable.js';
 
 /**
  * The Redis Stream queue of an app over several buckets (`config.buckets` > 1, docs/redis-cluster.md):
@@ -43,6 +44,7 @@ export class BucketedStreamQueue implements RedisStreamQueue {
   readonly shards: readonly StreamQueue[];
   readonly #redis: RedisClient;
   readonly #owned: boolean;
+  readonly #errors: ConnectionErrors | undefined;
   /** The layout claim (see `claimBucketLayout`): kept once it passed; asked again after a failure. */
   #layout: Promise<void> | undefined;
   #layoutPassed = false;
@@ -52,11 +54,18 @@ export class BucketedStreamQueue implements RedisStreamQueue {
   /** Streams the last take did not read (failed, or no share of it): what they hold is unknown (see `after`). */
   readonly #unread = new Set<number>();
 
-  constructor(redis: RedisClient, connection: 'owned' | 'borrowed', plans: readonly StreamQueuePlan[]) {
+  /** `errors`: the owned client's, to tell a failure while it is down (see ConnectionErrors). */
+  constructor(
+    redis: RedisClient,
+    connection: 'owned' | 'borrowed',
+    plans: readonly StreamQueuePlan[],
+    errors?: ConnectionErrors,
+  ) {
     this.#redis = redis;
     this.#owned = connection === 'owned';
+    this.#errors = errors;
     // Each stream's queue borrows the one client: this queue quits it.
-    this.shards = plans.map((plan) => openStreamQueue(redis, 'borrowed', plan));
+    this.shards = plans.map((plan) => openStreamQueue(redis, 'borrowed', plan, errors));
     const first = this.shards[0]!;
     this.namespace = first.namespace;
     this.stream = first.stream;
@@ -209,7 +218,10 @@ export class BucketedStreamQueue implements RedisStreamQueue {
 
   #claim(): Promise<void> {
     this.#checkOpen();
-    this.#layout ??= claimBucketLayout(this.#redis, this.namespace, this.shards.length).then(
+    this.#layout ??= told(
+      claimBucketLayout(this.#redis, this.namespace, this.shards.length),
+      this.#errors,
+    ).then(
       () => {
         this.#layoutPassed = true;
       },

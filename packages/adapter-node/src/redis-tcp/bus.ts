@@ -13,6 +13,7 @@ import { quitConnection } from './quit-connection.js';
 import { withStrataRetry } from './reconnect-delay.js';
 import { scriptedBus } from './scripted-bus.js';
 import { ShardSubscription } from './shard-subscription.js';
+import { ConnectionErrors, told } from './unreachable.js';
 
 const DEFAULT_CHANNEL = 'strata:invalidate';
 
@@ -75,13 +76,13 @@ export function createRedisPubSubBus(options: RedisPubSubBusOptions): Invalidati
     borrowed !== undefined
       ? borrowed.duplicate(subscriberOptions)
       : new Redis(options.url, withStrataRetry(subscriberOptions));
-  // Failures reach callers as rejected commands; without a listener ioredis would also print
-  // every failed reconnect as an "Unhandled error event".
-  if (borrowed === undefined) publisher.on('error', () => {});
-  subscriber.on('error', () => {});
+  // Failures reach callers as rejected commands, told with the connection's own error (a borrowed
+  // publisher's errors are its owner's; the subscriber is always the bus's own).
+  const published = borrowed === undefined ? new ConnectionErrors(publisher) : undefined;
+  const subscribed = new ConnectionErrors(subscriber);
   const bus = new RedisPubSubBus(
-    (channel, payload) => publisher.publish(channel, payload),
-    new ConnectionSubscription(subscriber, options.channel ?? DEFAULT_CHANNEL),
+    (channel, payload) => told(publisher.publish(channel, payload), published),
+    new ConnectionSubscription(subscriber, options.channel ?? DEFAULT_CHANNEL, subscribed),
     borrowed === undefined ? () => quitConnection(publisher) : undefined,
     options.channel,
   );

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { quitConnection } from './quit-connection.js';
+import { type ConnectionErrors, told } from './unreachable.js';
 
 /**
  * The bus's receiving side: one channel on a connection of its own, which the bus subscribes again
@@ -19,15 +20,20 @@ export interface ChannelSubscription {
 export class ConnectionSubscription implements ChannelSubscription {
   readonly #redis: Redis;
   readonly #channel: string;
+  readonly #errors: ConnectionErrors | undefined;
 
-  /** `redis`: a dedicated connection with `autoResubscribe: false` (the bus subscribes again). */
-  constructor(redis: Redis, channel: string) {
+  /**
+   * `redis`: a dedicated connection with `autoResubscribe: false` (the bus subscribes again);
+   * `errors`: its own, to tell a failed subscribe while it is down.
+   */
+  constructor(redis: Redis, channel: string, errors?: ConnectionErrors) {
     this.#redis = redis;
     this.#channel = channel;
+    this.#errors = errors;
   }
 
   async subscribe(): Promise<void> {
-    await this.#redis.subscribe(this.#channel);
+    await told(this.#redis.subscribe(this.#channel), this.#errors);
   }
 
   onMessage(listener: (payload: string) => void): void {

@@ -1,6 +1,7 @@
 import { isStrataError, StrataError } from '@strata/core';
 import type { Redis } from 'ioredis';
 import { isCluster, masterFor, type RedisClient } from './cluster-slots.js';
+import { redisAddress as where } from './unreachable.js';
 
 /**
  * What the queue knows of its Redis's persistence: 'aof' (append-only file on: acknowledged writes
@@ -158,12 +159,4 @@ export class DurabilityCheck {
 
 function isRefusal(err: unknown): err is Error {
   return err instanceof Error && err.name === 'ReplyError' && !TRANSIENT_REPLY.test(err.message);
-}
-
-/** host:port (or the socket path, or the Sentinel group) of a connection: never its credentials. */
-function where(redis: Redis): string {
-  const { host = 'localhost', port = 6379, path, sentinels, name } = redis.options;
-  if (path) return path;
-  if (sentinels && sentinels.length > 0) return `Sentinel master ${name ?? 'mymaster'}`;
-  return `${host}:${port}`;
 }

@@ -7,6 +7,7 @@ import { hashSlot, isCluster, type RedisClient, requireHashTag } from './cluster
 import { DurabilityCheck, type QueueDurability, type QueueEviction } from './durability.js';
 import { withStrataRetry } from './reconnect-delay.js';
 import { StreamQueue } from './stream-queue.js';
+import { ConnectionErrors } from './unreachable.js';
 import { CLUSTER_REPLICA_ACK, type ReplicaAck, replicaAck } from './wait-replicas.js';
 
 /**
@@ -158,10 +159,8 @@ export function createRedisStreamQueue(options: RedisStreamQueueOptions): RedisS
     options.url!,
     withStrataRetry({ maxRetriesPerRequest: 0, ...options.redisOptions, protocol: 2 }),
   );
-  // Failures reach callers as rejected commands; without a listener ioredis would also print every
-  // failed reconnect as an "Unhandled error event".
-  redis.on('error', () => {});
-  return openStreamQueue(redis, 'owned', plan);
+  // Failures reach callers as rejected commands, told with the connection's own error.
+  return openStreamQueue(redis, 'owned', plan, new ConnectionErrors(redis));
 }
 
 /** The queue's names and settings, validated before any connection is opened. */
@@ -214,13 +213,15 @@ export function planStreamQueue(
 }
 
 /**
- * The queue over a client, from a plan (`owned`: close() quits the client).
+ * The queue over a client, from a plan (`owned`: close() quits the client). `errors`: the client's
+ * (one Strata opened), to tell a failure while it is down.
  * @internal
  */
 export function openStreamQueue(
   redis: RedisClient,
   connection: 'owned' | 'borrowed',
   { names, allowVolatile, allowEvicting, ack }: StreamQueuePlan,
+  errors?: ConnectionErrors,
 ): StreamQueue {
   return new StreamQueue(
     redis,
@@ -228,6 +229,7 @@ export function openStreamQueue(
     names,
     new DurabilityCheck(redis, names.stream, allowVolatile, allowEvicting),
     ack,
+    errors,
   );
 }
 

@@ -23,6 +23,7 @@ import { quitConnection } from './quit-connection.js';
 import { readDeadLetter, WRITE_FIELD } from './stream-entry.js';
 import { entriesOf, isNoGroup, results } from './stream-replies.js';
 import { type TakenEntry, type TakeTarget, takeBatch } from './take-batch.js';
+import { type ConnectionErrors, told } from './unreachable.js';
 import type { ReplicaAck } from './wait-replicas.js';
 
 interface StreamNames extends TakeTarget {
@@ -55,6 +56,8 @@ export class StreamQueue implements RedisStreamQueue {
     vanished: 0,
   };
   readonly #durability: DurabilityCheck;
+  /** An owned connection's errors: a call failed while it is down says which Redis and why. */
+  readonly #errors: ConnectionErrors | undefined;
   #groupReady: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   /** Handed out by `take` and not yet acked, retried or dead-lettered: not handed out again. */
@@ -68,8 +71,10 @@ export class StreamQueue implements RedisStreamQueue {
     target: StreamNames,
     durability: DurabilityCheck,
     ack: ReplicaAck,
+    errors?: ConnectionErrors,
   ) {
     this.#redis = redis;
+    this.#errors = errors;
     this.#ack = ack;
     this.#owned = connection === 'owned';
     this.#target = target;
@@ -88,11 +93,11 @@ export class StreamQueue implements RedisStreamQueue {
           ? undefined
           : (async () => {
               this.#checkOpen();
-              await this.#durability.check();
+              await this.#told(this.#durability.check());
             })(),
       mark: () => {
         this.#checkOpen();
-        return markRedis(this.#redis, this.stream);
+        return this.#told(markRedis(this.#redis, this.stream));
       },
       replicas: ack.replicas,
     };
@@ -103,12 +108,14 @@ export class StreamQueue implements RedisStreamQueue {
     const valid = parseQueuedWrites(writes);
     if (valid.length === 0) return;
     // Before the first XADD: a Redis that would lose the writes gets none of them.
-    await this.#durability.check();
-    await enqueueEntries(
-      this.#redis,
-      this.stream,
-      valid.map((write) => JSON.stringify(write)),
-      this.#ack,
+    await this.#told(this.#durability.check());
+    await this.#told(
+      enqueueEntries(
+        this.#redis,
+        this.stream,
+        valid.map((write) => JSON.stringify(write)),
+        this.#ack,
+      ),
     );
   }
 
@@ -116,7 +123,7 @@ export class StreamQueue implements RedisStreamQueue {
     this.#checkOpen();
     checkTakeMax(max);
     if (max === 0) return [];
-    const turn = this.#takes.then(() => this.#take(max));
+    const turn = this.#takes.then(() => this.#told(this.#take(max)));
     this.#takes = turn.catch(() => undefined);
     return turn;
   }
@@ -144,11 +151,13 @@ export class StreamQueue implements RedisStreamQueue {
     const ids = handles.filter((handle) => ENTRY_ID.test(handle));
     if (ids.length === 0) return;
     results(
-      await this.#redis
-        .multi()
-        .xack(this.stream, this.group, ...ids)
-        .xdel(this.stream, ...ids)
-        .exec(),
+      await this.#told(
+        this.#redis
+          .multi()
+          .xack(this.stream, this.group, ...ids)
+          .xdel(this.stream, ...ids)
+          .exec(),
+      ),
       'ack',
     );
   }
@@ -161,8 +170,10 @@ export class StreamQueue implements RedisStreamQueue {
     const idle = this.#target.claimIdleMs;
     // Redis and Cluster share this command's typing, but TS cannot pick an overload of a union.
     const redis = this.#redis as Redis;
-    await this.#withGroup(() =>
-      redis.xclaim(this.stream, this.group, this.consumer, 0, ...ids, 'IDLE', idle, 'JUSTID'),
+    await this.#told(
+      this.#withGroup(() =>
+        redis.xclaim(this.stream, this.group, this.consumer, 0, ...ids, 'IDLE', idle, 'JUSTID'),
+      ),
     );
   }
 
@@ -172,23 +183,23 @@ export class StreamQueue implements RedisStreamQueue {
     const burials = deliveries
       .filter((d) => ENTRY_ID.test(d.handle))
       .map((d) => ({ id: d.handle, value: JSON.stringify(d.write), reason, attempts: triesMade(d) }));
-    await this.#bury(burials);
+    await this.#told(this.#bury(burials));
   }
 
   async pending(): Promise<number> {
     this.#checkOpen();
-    return this.#redis.xlen(this.stream);
+    return this.#told(this.#redis.xlen(this.stream));
   }
 
   async position(): Promise<string> {
     this.#checkOpen();
-    return streamPosition(this.#redis, this.stream);
+    return this.#told(streamPosition(this.#redis, this.stream));
   }
 
   async heldUpTo(position: string, max: number): Promise<QueuedWrite[]> {
     this.#checkOpen();
     checkTakeMax(max);
-    return this.#withGroup(() => heldByOthers(this.#redis, this.#target, position, max));
+    return this.#told(this.#withGroup(() => heldByOthers(this.#redis, this.#target, position, max)));
   }
 
   /**
@@ -201,13 +212,13 @@ export class StreamQueue implements RedisStreamQueue {
 
   async deadLetters(count = 100): Promise<(DeadLetter | UnreadableDeadLetter)[]> {
     this.#checkOpen();
-    const reply = await this.#redis.xrange(this.deadLetterStream, '-', '+', 'COUNT', count);
+    const reply = await this.#told(this.#redis.xrange(this.deadLetterStream, '-', '+', 'COUNT', count));
     return entriesOf(reply, 'XRANGE').map(readDeadLetter);
   }
 
   async checkDurability(): Promise<QueueDurability> {
     this.#checkOpen();
-    return this.#durability.check();
+    return this.#told(this.#durability.check());
   }
 
   stats(): RedisStreamQueueStats {
@@ -284,6 +295,11 @@ export class StreamQueue implements RedisStreamQueue {
       },
     );
     return this.#groupReady;
+  }
+
+  /** `work`'s failure told with the connection's own error where this queue owns it (see ConnectionErrors). */
+  #told<T>(work: Promise<T>): Promise<T> {
+    return told(work, this.#errors);
   }
 
   #checkOpen(): void {

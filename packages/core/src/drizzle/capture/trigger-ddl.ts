@@ -192,6 +192,27 @@ function writeModeNow(tables: CaptureTables, identity: string, bumpUnclaimed: bo
 }
 
 /**
+ * A statement whose entry the log did not take is a gap: it raises the meta row's mark to this
+ * transaction, as a prune of its entry would (the relay's next read after the commit finds its
+ * cursor at or below the mark, and drops every cached row). Before, the loss was a WARNING only and
+ * every instance served the row the statement replaced until its TTL
+ * (reliability/test/probe-capture-log-failure.test.ts). Committed with the statement, so a rolled
+ * back one marks nothing; the row lock it takes is held to the commit, so statements whose entries
+ * fail at once queue on it (never the ones the log takes). A mark that fails too is a warning: the
+ * user's write still commits.
+ */
+function markLost(tables: CaptureTables, identity: string): string {
+  return `BEGIN
+      UPDATE ${tables.meta} SET "pruned_xid" = greatest("pruned_xid", pg_current_xact_id());
+    EXCEPTION WHEN OTHERS THEN
+      IF SQLSTATE LIKE '40%' OR SQLSTATE = '55P03' THEN
+        RAISE;
+      END IF;
+      RAISE WARNING 'strata change capture of % could not mark the gap (%): %', ${identity}, SQLSTATE, SQLERRM;
+    END;`;
+}
+
+/**
  * The function's body: static SQL only (plpgsql caches its plans per table), one statement per
  * event, then a NOTIFY only when something was logged.
  */
@@ -315,6 +336,7 @@ BEGIN
     END IF;
     RAISE WARNING 'strata change capture of % failed (%): %; this statement is not in the change log',
       ${identity}, SQLSTATE, SQLERRM;
+    ${markLost(tables, identity)}
   END;
   RETURN NULL;
 END;

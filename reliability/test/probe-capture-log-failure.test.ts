@@ -2,6 +2,7 @@ import { createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
 import { changeRelay, defineSchema, Strata } from '@strata/core';
 import { changeCapture, createDrizzleL3 } from '@strata/core/drizzle';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
+import type pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { scratchApp } from '../support/scratch-app.js';
 
@@ -9,7 +10,10 @@ import { scratchApp } from '../support/scratch-app.js';
 // trigger does"): the user's statement must still commit, and the entry it could not log must not
 // be lost silently: the relay must see a gap and drop every cached row. Before the fix the trigger
 // only raised a WARNING, nothing told the relay, and every instance kept serving the row the
-// outside write replaced until its TTL: `expected { id: 'renamed', n: 1 } to match object { n: 2 }`.
+// outside write replaced until its TTL: `expected { id: 'renamed', n: 1 } to match object { n: 2 }`
+// (and 'refused' alike). A log locked by another session held the user's write for as long as the
+// lock lasted: `error: canceling statement due to statement timeout` (3 s); now the trigger waits at
+// most a second for Strata's tables, then commits the write with the gap marked.
 
 const INTERVAL_MS = 1_000;
 /** How long another instance may still serve what a write replaced (bus delivery). */
@@ -32,14 +36,28 @@ describe('an outside write whose change-log entry fails', () => {
     }).migrate({ capture: true });
   });
 
+  let holder: pg.PoolClient | undefined;
   const breakages = {
+    // Another session holds the log locked (LOCK TABLE, a VACUUM FULL, DDL) across the write.
+    locked: {
+      on: async () => {
+        holder = await app.admin.connect();
+        await holder.query('begin');
+        await holder.query(`lock table ${log} in access exclusive mode`);
+      },
+      off: async () => {
+        await holder?.query('rollback');
+        holder?.release();
+      },
+    },
     renamed: {
-      on: `alter table ${log} rename to "_strata_changes_off"`,
-      off: `alter table "${app.pgName}"."_strata_changes_off" rename to "_strata_changes"`,
+      on: () => app.admin.query(`alter table ${log} rename to "_strata_changes_off"`),
+      off: () =>
+        app.admin.query(`alter table "${app.pgName}"."_strata_changes_off" rename to "_strata_changes"`),
     },
     refused: {
-      on: `alter table ${log} add constraint "probe_refuse" check (false) not valid`,
-      off: `alter table ${log} drop constraint "probe_refuse"`,
+      on: () => app.admin.query(`alter table ${log} add constraint "probe_refuse" check (false) not valid`),
+      off: () => app.admin.query(`alter table ${log} drop constraint "probe_refuse"`),
     },
   };
   for (const [k, breakage] of Object.entries(breakages))
@@ -56,12 +74,17 @@ describe('an outside write whose change-log entry fails', () => {
       await a.set(schema, { id: k, n: 1 });
       for (const s of [a, b]) expect(await s.find(schema, k)).toMatchObject({ n: 1 });
       await Promise.all([a.settled(), b.settled()]);
-      await app.admin.query(breakage.on);
+      await breakage.on();
+      const writer = await app.admin.connect();
       try {
-        const outside = await app.admin.query(`update "${app.pgName}".items set n = 2 where id = $1`, [k]);
-        expect(outside.rowCount).toBe(1); // the log never fails the user's write
+        // The log never fails the user's write, nor holds it (a bound well under the timeout).
+        await writer.query("set statement_timeout = '3s'");
+        const outside = await writer.query(`update "${app.pgName}".items set n = 2 where id = $1`, [k]);
+        expect(outside.rowCount).toBe(1);
       } finally {
-        await app.admin.query(breakage.off);
+        await writer.query('reset statement_timeout').catch(() => {});
+        writer.release();
+        await breakage.off();
       }
       expect(await app.n(k)).toBe(2);
       for (const s of [a, b])

@@ -13,6 +13,8 @@ export const CAPTURE_EVENTS = ['insert', 'update', 'delete', 'truncate'] as cons
 type CaptureEvent = (typeof CAPTURE_EVENTS)[number];
 
 const QUOTE_TAG = '$strata_capture$';
+/** The longest a trigger waits for a lock on Strata's tables when the user's lock_timeout sets none. */
+const LOG_LOCK_WAIT = '1s';
 /** Install's and remove's DO blocks quote the function's DDL with this, and write in `tell` for the apps registered. */
 const DDL_TAG = '$strata_capture_ddl$';
 const APPS_TOKEN = '__strata_registered_apps__';
@@ -192,6 +194,28 @@ function writeModeNow(tables: CaptureTables, identity: string, bumpUnclaimed: bo
 }
 
 /**
+ * A statement whose entry the log did not take is a gap: it raises the meta row's mark to this
+ * transaction, as a prune of its entry would (the relay's next read after the commit finds its
+ * cursor at or below the mark, and drops every cached row). Before, the loss was a WARNING only and
+ * every instance served the row the statement replaced until its TTL
+ * (reliability/test/probe-capture-log-failure.test.ts). Committed with the statement, so a rolled
+ * back one marks nothing; the row lock it takes is held to the commit, so statements whose entries
+ * fail at once queue on it (never the ones the log takes). A mark that fails too is a warning (the
+ * write still commits), unless it is a deadlock or a lock wait run out: that fails the statement
+ * rather than leave it unlogged and unmarked.
+ */
+function markLost(tables: CaptureTables, identity: string): string {
+  return `BEGIN
+      UPDATE ${tables.meta} SET "pruned_xid" = greatest("pruned_xid", pg_current_xact_id());
+    EXCEPTION WHEN OTHERS THEN
+      IF SQLSTATE LIKE '40%' OR SQLSTATE = '55P03' THEN
+        RAISE;
+      END IF;
+      RAISE WARNING 'strata change capture of % could not mark the gap (%): %', ${identity}, SQLSTATE, SQLERRM;
+    END;`;
+}
+
+/**
  * The function's body: static SQL only (plpgsql caches its plans per table), one statement per
  * event, then a NOTIFY only when something was logged.
  */
@@ -241,6 +265,7 @@ DECLARE
   -- Nothing in this transaction marked: its writer's own keys are those whose version row it wrote.
   by_xmin boolean := coalesce(mark, '') = '';
   saved_lock_timeout text;
+  user_lock_timeout text;
   -- Whether the table is written write-behind now: outside keys are logged unbumped (see writeModeNow).
   behind boolean;
 BEGIN
@@ -276,9 +301,15 @@ BEGIN
       IF NOT EXISTS (SELECT 1 FROM _strata_old) THEN RETURN NULL; END IF;
     END IF;
   END IF;
-  -- A block of its own, so a failure to log becomes a warning rather than failing the user's
-  -- statement. Its cost: a subtransaction per statement that has something to log.
+  -- A block of its own, so a failure to log becomes a warning and a gap (markLost) rather than
+  -- failing the user's statement. Its cost: a subtransaction per statement that has something to log.
   BEGIN
+    -- Never held by Strata's tables for long (a log locked by DDL, LOCK TABLE, VACUUM FULL): a
+    -- second at most unless the user's lock_timeout is shorter; then the entry is lost and marked.
+    user_lock_timeout := current_setting('lock_timeout');
+    IF user_lock_timeout = '0' THEN
+      PERFORM set_config('lock_timeout', '${LOG_LOCK_WAIT}', true);
+    END IF;
     me := pg_current_xact_id()::xid;
     IF TG_OP = 'TRUNCATE' THEN
       INSERT INTO ${tables.changes} ("schema", "op") VALUES (${identity}, 'truncate');
@@ -307,14 +338,16 @@ BEGIN
     IF entries > 0 THEN
       PERFORM pg_notify(${quoteLiteral(CHANGES_CHANNEL)}, ${identity});
     END IF;
+    PERFORM set_config('lock_timeout', user_lock_timeout, true);
   EXCEPTION WHEN OTHERS THEN
-    -- A deadlock, serialization failure or lock timeout fails the statement as it would without
-    -- capture: swallowed, the row change would commit with no entry in the log.
-    IF SQLSTATE LIKE '40%' OR SQLSTATE = '55P03' THEN
+    -- A deadlock or serialization failure fails the statement as it would without capture (its
+    -- transaction is retried). Anything else, a lock wait run out included, commits unlogged, marked.
+    IF SQLSTATE LIKE '40%' THEN
       RAISE;
     END IF;
     RAISE WARNING 'strata change capture of % failed (%): %; this statement is not in the change log',
       ${identity}, SQLSTATE, SQLERRM;
+    ${markLost(tables, identity)}
   END;
   RETURN NULL;
 END;

@@ -14,20 +14,15 @@ import { type TierStack, testKey, tierStack } from '../support/stack-tiers.js';
 // eviction would, and then asks a fresh instance and the writer what L2 holds.
 
 //
-// DEFECT (open; the no-bus cases are `it.fails`): PUT (packages/core/src/l2/scripts.ts, the `if
-// stored and ...` compare) fills an ABSENT key whatever version it carries, and nothing else stops
-// it: SAME_GENERATION checks the schema's generation (a write does not move it), the tick floor
-// only finds Redis going back, and the write fence (engine/fence.ts, read-cascade.ts `fenced`) is
-// per instance, set on B only by a bus message that reaches B before its fill (`applyRemote`,
-// engine/cache-forget.ts: the last case). The expiry of the same key was closed by keeping a write's
-// version at least `timeouts.l3` + 2 x `timeouts.l2` (regression-late-fill.test.ts); an eviction
-// takes it before. Found: the fresh instance reads v1 (or the deleted row, or "not found") until the
-// L2 TTL (the negative TTL). Candidate fix: every row-writing script (PUT commit/settle, MARK, DROP,
-// ORDERED_PUT*, the shape tails) records its tick in a per-bucket hash without TTL, field
-// hash(row key) mod N, and a fill carries the tick its L2 read saw (values[0] of the MGET, read
-// before Postgres): it lands on an absent key only if that slot's tick is not above it (a missing
-// hash: recreated with a floor at the current tick, fill refused). One HGET more per fill, no round
-// trip; under `allkeys-*` the hash itself may go (hence the floor).
+// Was a DEFECT (every case without a bus failed, e.g. "expected { fresh: 1, writer: 2 } to deeply
+// equal { fresh: 2, writer: 2 }"): PUT filled a key that held nothing whatever version it carried,
+// and nothing else stopped it: SAME_GENERATION checks the schema's generation (a write does not move
+// it), the tick floor only finds Redis going back, and the write fence (engine/fence.ts) is per
+// instance, set on B only by a bus message that reaches B before its fill (`applyRemote`,
+// engine/cache-forget.ts: the last case). Keeping a write's version 12 s (regression-late-fill)
+// does not hold against an eviction. Now every row write records its tick per slot of row keys in
+// a hash without TTL (`WROTE`, l2/scripts.ts), and a read's fill carries the tick its L2 read saw
+// before it read Postgres: PUT refuses it on an empty key when a write of that slot came after.
 
 const CASES = [
   { label: 'write-through set: the row is evicted', mode: 'write-through', op: 'set', bus: false },
@@ -70,7 +65,7 @@ describe.each(CASES)('an evicted write before a late fill of the key: $label', (
     await stack?.cleanup();
   });
 
-  (bus ? it : it.fails)('no instance serves the row the write replaced', async () => {
+  it('no instance serves the row the write replaced', async () => {
     const schema = stack.schemaOf({
       name: 'ev',
       writeMode: mode,

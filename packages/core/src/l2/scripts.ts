@@ -78,15 +78,16 @@ if current ~= ARGV[1] then return {tick, -4, tonumber(current)} end`;
 /**
  * The ticks of the last writes (`wrote`) in a hash beside the generation key (`{generation key}:w`,
  * no TTL, so `volatile-*` never evicts it): field `*`, the tick it was created at, and per slot of
- * row keys (the first 3 hex digits of the key's SHA-1: 4,096 at most) the tick of the last write
+ * row keys (the first 2 hex digits of the key's SHA-1: 256 at most) the tick of the last write
  * of a key of that slot. A fill (`late`) of a key that holds nothing lands only if no write of its
  * slot came after the tick its read saw before it read Postgres, nor the hash's creation (a write
  * after the hash itself was lost, `allkeys-*`): what a write leaves at its version (row, tombstone,
  * marker) may be evicted before a late fill comes (reliability/test/probe-evict-late-fill.test.ts).
- * No hash (no write since it was lost, or ever): the fill lands, as before. Needs `tick`.
+ * No hash (no write since it was lost, or ever): the fill lands, as before. Needs `tick`. Named
+ * from KEYS[2], not passed in KEYS: the same hash tag (cluster slot), and no caller's KEYS change.
  */
 const WROTE = `local wk = KEYS[2] .. ':w'
-local function slot(k) return string.sub(redis.sha1hex(k), 1, 3) end
+local function slot(k) return string.sub(redis.sha1hex(k), 1, 2) end
 local function wrote(k)
   redis.call('HSETNX', wk, '*', tick)
   redis.call('HSET', wk, slot(k), tick)

@@ -67,6 +67,7 @@ describe('config.buckets', () => {
         `${p}:tagclock`,
         `${p}:tag:level:3`,
         `${base}:gen`,
+        `${base}:gen:w`, // the ticks of its last writes (see WROTE, l2/scripts.ts): no TTL
         `${base}:l3`, // the base's claim (which table and database hold it): one per schema
         `${base}:sgen`,
         `${base}:shapes`,

@@ -12,7 +12,7 @@ export async function fillCaches(
   cache: SchemaCache,
   ctx: EngineContext,
   read: readonly Versioned[],
-  options: { l1?: boolean | 'afterL2'; l2?: boolean; direct?: boolean; stamp?: number } = {},
+  options: { l1?: boolean | 'afterL2'; l2?: boolean; direct?: boolean; stamp?: number; tick?: number } = {},
 ): Promise<void> {
   // A tagged schema's rows carry the tick they were read at: a row whose tag moved since is
   // cached nowhere, and one whose tag values are not known here goes to L2 only.
@@ -65,7 +65,12 @@ export async function fillCaches(
               stamp,
             );
           });
-        return cache.runWatched(PUT, (g) => ({ keys, args: putArgs(args(g)) }), {}, bucket);
+        // The tick the read saw before it read the source: PUT refuses the fill of a key that holds
+        // nothing if a write of it (or its slot) came after (what that write left may be evicted).
+        const tick = options.tick;
+        const call = (g: number) =>
+          tick === undefined ? putArgs(args(g)) : [...putArgs(args(g)), 'fill', String(tick)];
+        return cache.runWatched(PUT, (g) => ({ keys, args: call(g) }), {}, bucket);
       },
     );
     // `afterL2`: L1 takes only what L2 took (L2 may hold a newer row than the source read).

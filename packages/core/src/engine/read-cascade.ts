@@ -341,6 +341,8 @@ async function loadBelowL1(
     // to take the fill (one failure, one call). The request is awaited here, not in a function of
     // its own: what it answered is taken without another await for most schemas (see `fromL2`).
     let missing: number[] | null;
+    // The app's tick L2 answered before the source is read (one bucket): the fill carries it (see PUT).
+    let tick: number | undefined;
     if (cache.l2 && mode !== 'refreshL3') {
       let reply: L2Rows | undefined;
       try {
@@ -356,13 +358,14 @@ async function loadBelowL1(
       } catch (err) {
         l2ReadFailed(ctx, cache, err);
       }
+      if (reply && !reply.generations) tick = Number(reply.values[0] ?? 0);
       const taken = reply ? fromL2(ctx, cache, loaded, reply, fenced, mode) : null;
       missing = taken instanceof Promise ? await taken : taken;
     } else missing = everything(loaded);
     if (refresh && missing) missing = await leased(ctx, cache, loaded.keys, missing);
     unanswered = missing ?? everything(loaded);
     if (missing === null) await fromL3(ctx, cache, loaded, ids, unanswered, fenced, false, stamp);
-    else if (missing.length > 0) await fromL3(ctx, cache, loaded, ids, missing, fenced, true, stamp);
+    else if (missing.length > 0) await fromL3(ctx, cache, loaded, ids, missing, fenced, true, stamp, tick);
   } catch (err) {
     // Grace answers only for the source failing (down, or timed out: l3Error makes both
     // L3_UNAVAILABLE; L2_UNAVAILABLE for a schema whose source is L2), never for the caller's own error.
@@ -590,6 +593,7 @@ async function fromL3(
   fenced: (key: string) => boolean,
   fillL2: boolean,
   stamp: number,
+  tick?: number,
 ): Promise<void> {
   const name = cache.schema.name;
   const { keys, rows } = loaded;
@@ -650,7 +654,7 @@ async function fromL3(
     ctx.counters.fencedFills += 1;
     return false;
   });
-  await fillCaches(cache, ctx, fills, { l2: fillL2, stamp });
+  await fillCaches(cache, ctx, fills, { l2: fillL2, stamp, tick });
 }
 
 /**

@@ -76,6 +76,28 @@ const SAME_GENERATION = `local current = redis.call('GET', KEYS[2]) or '0'
 if current ~= ARGV[1] then return {tick, -4, tonumber(current)} end`;
 
 /**
+ * The ticks of the last writes (`wrote`) in a hash beside the generation key (`{generation key}:w`,
+ * no TTL, so `volatile-*` never evicts it): field `*`, the tick it was created at, and per slot of
+ * row keys (the first 2 hex digits of the key's SHA-1: 256 at most) the tick of the last write
+ * of a key of that slot. A fill (`late`) of a key that holds nothing lands only if no write of its
+ * slot came after the tick its read saw before it read Postgres, nor the hash's creation (a write
+ * after the hash itself was lost, `allkeys-*`): what a write leaves at its version (row, tombstone,
+ * marker) may be evicted before a late fill comes (reliability/test/probe-evict-late-fill.test.ts).
+ * No hash (no write since it was lost, or ever): the fill lands, as before. Needs `tick`. Named
+ * from KEYS[2], not passed in KEYS: the same hash tag (cluster slot), and no caller's KEYS change.
+ */
+const WROTE = `local wk = KEYS[2] .. ':w'
+local function slot(k) return string.sub(redis.sha1hex(k), 1, 2) end
+local function wrote(k)
+  redis.call('HSETNX', wk, '*', tick)
+  redis.call('HSET', wk, slot(k), tick)
+end
+local function late(k, rt)
+  local w = redis.call('HMGET', wk, '*', slot(k))
+  return w[1] and (tonumber(w[1]) > rt or tonumber(w[2] or '0') > rt)
+end`;
+
+/**
  * Conditional writes: each entry lands unless the key holds a NEWER version (an equal version is
  * the same write, e.g. the row as the flush applied it replacing the row as it was sent), then the
  * bump keys are INCR'd. KEYS = tick, generation, entry keys, bump keys. ARGV = generation, count,
@@ -98,11 +120,13 @@ ${HEADER}
 ${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
 ${SAME_GENERATION}
+${WROTE}
 local n = tonumber(ARGV[2])
 local out = {tick, 0}
 local tail = ARGV[3 + n * 3]
 local index = tail == 'settle' and KEYS[n + 3]
 local commit = index or tail == 'commit'
+local rt = tail == 'fill' and tonumber(ARGV[4 + n * 3])
 for i = 1, n do
   local a = 2 + (i - 1) * 3
   if index then
@@ -110,13 +134,14 @@ for i = 1, n do
     if held and tonumber(string.match(held, '^(%d+);')) <= tonumber(ARGV[a + 1]) then redis.call('HDEL', index, KEYS[2 + i], '#' .. KEYS[2 + i], '!' .. KEYS[2 + i], '?' .. KEYS[2 + i], '+' .. KEYS[2 + i], '<' .. KEYS[2 + i]) end
   end
   local _, pending, stored = header(KEYS[2 + i])
-  if stored and (tonumber(stored) > tonumber(ARGV[a + 1]) or (commit and pending ~= '1' and tonumber(stored) == tonumber(ARGV[a + 1]))) then
+  if (rt and not stored and late(KEYS[2 + i], rt)) or stored and (tonumber(stored) > tonumber(ARGV[a + 1]) or (commit and pending ~= '1' and tonumber(stored) == tonumber(ARGV[a + 1]))) then
     out[2 + i] = 0
   else
     local ttl = tonumber(ARGV[a + 2])
     if ttl > 0 then redis.call('SET', KEYS[2 + i], ARGV[a + 3], 'PX', ttl) else redis.call('SET', KEYS[2 + i], ARGV[a + 3]) end
     out[2 + i] = 1
   end
+  if commit then wrote(KEYS[2 + i]) end
   twin_mark(i, ARGV[a + 1])
 end
 local bumps = n + 3
@@ -159,6 +184,7 @@ ${HEADER}
 ${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
 ${SAME_GENERATION}
+${WROTE}
 if tick <= tonumber(ARGV[2]) then return {tick, -3} end
 local counter = redis.call('GET', KEYS[3])
 if not counter then return {tick, -1} end
@@ -206,6 +232,7 @@ for i = 1, n do
     if ttl > 0 then redis.call('PEXPIRE', KEYS[5], ttl) end
   end
   out[4 + i] = held[i]
+  wrote(KEYS[${rows} + i])
   twin_mark(i, version)
 end
 ${tail(p, base, per)}return out`;
@@ -376,6 +403,7 @@ ${HEADER}
 ${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
 ${SAME_GENERATION}
+${WROTE}
 local n = tonumber(ARGV[2])
 local fttl, fowner = tonumber(ARGV[3 + n]) or 0, ARGV[4 + n] or ''
 local out = {tick, 0, 0}
@@ -400,6 +428,7 @@ for i = 1, n do
     if fttl > 0 then redis.call('SET', key, floor, 'PX', fttl) else redis.call('SET', key, floor) end
     out[3] = out[3] + 1
   elseif drop then out[3] = out[3] + redis.call('DEL', key) end
+  wrote(key)
   twin_put(i, rule, '')
 end
 for j = n + 3, #KEYS do out[#out + 1] = redis.call('INCR', KEYS[j]) end
@@ -430,6 +459,7 @@ ${HEADER}
 ${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
 ${SAME_GENERATION}
+${WROTE}
 local n = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
 local out = {tick, 0, 0}
@@ -440,6 +470,7 @@ for i = 1, n do
     if ttl > 0 then redis.call('SET', KEYS[2 + i], ARGV[a + 1], 'PX', ttl) else redis.call('SET', KEYS[2 + i], ARGV[a + 1]) end
     out[3] = out[3] + 1
   end
+  wrote(KEYS[2 + i])
   twin_put(i, ARGV[a], ARGV[a + 1])
 end
 for j = n + 3, #KEYS do out[#out + 1] = redis.call('INCR', KEYS[j]) end

@@ -34,7 +34,7 @@ const upstash = { url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST
 const realFetch = globalThis.fetch;
 const built: Strata[] = [];
 /** The Strata the requests share, as a Worker's module scope holds it. */
-let strata: Strata;
+let strata: Strata | undefined;
 /** A fetch whose body has this text is held forever (cancelled with its request); then cleared. */
 let holdBody: string | undefined;
 let onHeld: (() => void) | undefined;
@@ -54,14 +54,14 @@ function isolate(): Strata {
   return s;
 }
 
-const answer = async (id: string) => Response.json({ name: (await strata.find(items, id))?.name ?? null });
+const answer = async (id: string) => Response.json({ name: (await strata!.find(items, id))?.name ?? null });
 /** `/lead?id=`: starts a find of `id`, answers once its fetch is held, without waiting for it. */
 async function lead(id: string, text: string): Promise<Response> {
   const held = new Promise<void>((resolve) => {
     onHeld = resolve;
   });
   holdBody = text;
-  void strata.find(items, id).catch(() => {});
+  void strata!.find(items, id).catch(() => {});
   await held;
   return Response.json('left running');
 }
@@ -72,7 +72,7 @@ async function write(id: string, name: string): Promise<Response> {
     onHeld = resolve;
   });
   holdBody = '["XADD"';
-  await strata.set(items, { id, name });
+  await strata!.set(items, { id, name });
   await held;
   return Response.json('written');
 }
@@ -92,9 +92,10 @@ beforeAll(async () => {
   uninstall = installRequestApp(async (request) => {
     const url = new URL(request.url);
     const id = url.searchParams.get('id') ?? '';
+    strata ??= isolate(); // built by the first request, as `??=` at a Worker's module scope does
     if (url.pathname === '/lead') return lead(id, url.searchParams.get('hold') ?? id);
     if (url.pathname === '/write') return write(id, url.searchParams.get('name') ?? '');
-    if (url.pathname === '/settled') return Response.json(await strata.settled().then(() => 'settled'));
+    if (url.pathname === '/settled') return Response.json(await strata!.settled().then(() => 'settled'));
     return answer(id);
   });
 });
@@ -138,4 +139,12 @@ it("work a request left running when it ended does not hold a later request's se
   expect(await request('/settled')).toBe('settled');
   expect(await request('/find?id=w1')).toEqual({ name: 'w-v1' });
   expect(await sql.query(`select name from "${tableName}" where id = 'w1'`)).toEqual([{ name: 'w-v1' }]);
+});
+
+it("the bus subscription and first log read begun by a request that ended: the next request's read answers", async () => {
+  strata = undefined; // the first request builds it, subscribes and reads the log, held
+  await sql.query(`insert into "${tableName}" (id, name) values ('b1', 'bus-v1')`);
+  expect(await request('/lead?id=b1&hold=XINFO')).toBe('left running');
+  expect(await request('/find?id=b1')).toEqual({ name: 'bus-v1' });
+  expect(await request('/find?id=b1')).toEqual({ name: 'bus-v1' });
 });

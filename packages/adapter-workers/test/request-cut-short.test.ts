@@ -66,14 +66,14 @@ async function lead(id: string, text: string): Promise<Response> {
   return Response.json('left running');
 }
 
-/** `/write?id=&name=`: a set whose publish (the log bus's XADD, deferred) is cut short with the request. */
-async function write(id: string, name: string): Promise<Response> {
+/** `/write?id=&name=`: a set whose publish (the log bus's XADD, deferred; `hold=none`: nothing held) is cut short with the request. */
+async function write(id: string, name: string, hold: string): Promise<Response> {
   const held = new Promise<void>((resolve) => {
     onHeld = resolve;
   });
-  holdBody = '["XADD"';
+  if (hold !== 'none') holdBody = hold;
   await strata!.set(items, { id, name });
-  await held;
+  if (hold !== 'none') await held;
   return Response.json('written');
 }
 
@@ -94,7 +94,8 @@ beforeAll(async () => {
     const id = url.searchParams.get('id') ?? '';
     strata ??= isolate(); // built by the first request, as `??=` at a Worker's module scope does
     if (url.pathname === '/lead') return lead(id, url.searchParams.get('hold') ?? id);
-    if (url.pathname === '/write') return write(id, url.searchParams.get('name') ?? '');
+    if (url.pathname === '/write')
+      return write(id, url.searchParams.get('name') ?? '', url.searchParams.get('hold') ?? '["XADD"');
     if (url.pathname === '/settled') return Response.json(await strata!.settled().then(() => 'settled'));
     return answer(id);
   });
@@ -102,7 +103,8 @@ beforeAll(async () => {
 afterAll(async () => {
   uninstall?.();
   globalThis.fetch = realFetch;
-  for (const s of built) await s.close();
+  // Bounded: the DEFECT test's instance does not close (its work stuck as described there).
+  for (const s of built) await Promise.race([s.close(), new Promise((r) => setTimeout(r, 2_000))]);
   await sql.query(`drop table if exists "${tableName}"`);
   const keys = (await upstashCommand(upstash, ['KEYS', `${keyPrefix}:*`])) as string[];
   if (keys.length > 0) await upstashCommand(upstash, ['DEL', ...keys]);
@@ -147,4 +149,28 @@ it("the bus subscription and first log read begun by a request that ended: the n
   expect(await request('/lead?id=b1&hold=XINFO')).toBe('left running');
   expect(await request('/find?id=b1')).toEqual({ name: 'bus-v1' });
   expect(await request('/find?id=b1')).toEqual({ name: 'bus-v1' });
+});
+
+it("L3's identity question begun by a request that ended: the next request's read answers", async () => {
+  strata = undefined; // the first request builds it and asks L3 which database it is, held
+  await sql.query(`insert into "${tableName}" (id, name) values ('i1', 'id-v1')`);
+  expect(await request('/lead?id=i1&hold=system_identifier')).toBe('left running');
+  expect(await request('/find?id=i1')).toEqual({ name: 'id-v1' });
+});
+
+// DEFECT (cause not found): after the identity question was cut short and the next request read
+// (it answers: test above), the request after that hangs, a find or a write alike. Seen by wrapping
+// fetch: L3 is asked again and answers, then that request's generation read sends its EVALSHA (the
+// first to carry the identity) and no answer ever comes back. A write straight after the cut-short
+// question answers. Candidate cause: a continuation of the second request's work (its recheck read
+// or fill, not waited for) issuing the fetch in that request's ended context; find it before
+// changing core (e.g. the second request's tracked work handed to waitUntil in the app).
+it.fails('the request after that answers too (DEFECT above)', async () => {
+  strata = undefined;
+  await sql.query(`insert into "${tableName}" (id, name) values ('j1', 'id-v1')`);
+  expect(await request('/lead?id=j1&hold=system_identifier')).toBe('left running');
+  expect(await request('/find?id=j1')).toEqual({ name: 'id-v1' });
+  expect(await request('/write?id=j2&name=id-v2&hold=none')).toBe('written');
+  expect(await request('/find?id=j2')).toEqual({ name: 'id-v2' });
+  expect(await sql.query(`select name from "${tableName}" where id = 'j2'`)).toEqual([{ name: 'id-v2' }]);
 });

@@ -118,6 +118,7 @@ export class Strata {
       this.#config.keyPrefix,
       this.#config.logger,
       this.#config.clock,
+      this.#config.timeouts.l3,
     );
     const { scheduler, l1 } = this.#config;
     const { queue, flushInterval } = this.#config.writeBehind;

@@ -110,15 +110,18 @@ afterAll(async () => {
   if (keys.length > 0) await upstashCommand(upstash, ['DEL', ...keys]);
 });
 
+/** This Worker's own entrypoint (the test Worker's `exports` are not typed with it). */
+const self = (exports as unknown as { default: Fetcher }).default;
+
 /** One request to this Worker: its JSON, or why it did not answer within `ms`. */
 async function request(path: string, ms = 4_000): Promise<unknown> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<string>((resolve) => {
     timer = setTimeout(() => resolve(`no answer within ${ms} ms`), ms);
   });
-  const res = exports.default
+  const res = self
     .fetch(`http://worker${path}`)
-    .then(async (r) => (r.ok ? r.json() : `status ${r.status}: ${await r.text()}`));
+    .then(async (r: Response) => (r.ok ? r.json() : `status ${r.status}: ${await r.text()}`));
   try {
     return await Promise.race([res, late]);
   } finally {

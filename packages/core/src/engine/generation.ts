@@ -2,10 +2,10 @@ import type { Clock } from '../clock.js';
 import { GENERATION, NEXT_GENERATION, RESET_GENERATION } from '../l2/scripts.js';
 import { searchSeed } from '../l2/search-generation.js';
 import type { L2Tier } from '../l2/types.js';
+import { orAfter } from '../resilience/with-timeout.js';
 import type { KeySpace } from './keys.js';
 import type { L2Watch } from './l2-watch.js';
 import { IDENTITY_WAIT_MS, L3_CLAIM_TTL_MS, type L3Claim } from './l3-claim.js';
-import { orAfter } from '../resilience/with-timeout.js';
 import { LiveShapes } from './live-shapes.js';
 
 /** How long a generation read serves before the next one: invalidateAll elsewhere reaches us within it. */

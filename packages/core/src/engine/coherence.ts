@@ -1,7 +1,7 @@
 import { encodeInvalidation, MAX_INVALIDATION_IDS } from '../bus/message.js';
 import type { Invalidation, InvalidationBus } from '../bus/types.js';
-import { isStrataError, messageOf } from '../errors.js';
-import { withTimeout } from '../resilience/with-timeout.js';
+import { isStrataError, messageOf, StrataError } from '../errors.js';
+import { orAfter, withTimeout } from '../resilience/with-timeout.js';
 import { applyRemote, forgetAll, tagsMoved } from './cache-forget.js';
 import type { EngineContext } from './context.js';
 import { hearReset } from './reset-told.js';
@@ -56,8 +56,12 @@ const STUCK_DEADLINES = 4;
 export class Coherence {
   readonly #bus: InvalidationBus | undefined;
   #subscribed: Promise<void> | undefined;
+  /** When `#subscribed` began (see `#waitFor`). */
+  #subscribedAt = 0;
   #lastPoll = Number.NEGATIVE_INFINITY;
   #polling: Promise<void> | undefined;
+  /** When `#polling` began. */
+  #pollingAt = 0;
   readonly #unsent = new UnsentInvalidations();
   /** A poll past its deadline and not settled yet. */
   #stuckPoll: Promise<void> | undefined;
@@ -84,6 +88,7 @@ export class Coherence {
         origin: ctx.config.instanceId,
       });
       // Reads wait for the subscription at most the deadline; it may still complete later.
+      this.#subscribedAt = Date.now();
       this.#subscribed = withTimeout(subscribing, this.#deadlineMs, `${this.#bus.name} subscribe`).then(
         () => {
           this.#subscribed = undefined;
@@ -109,17 +114,26 @@ export class Coherence {
    * has the L2 deadline: a bus that hangs makes reads stale (counted), never stuck.
    */
   beforeRead(): Promise<void> | undefined {
-    if (this.#subscribed) return this.#subscribed.then(() => this.beforeRead());
+    if (this.#subscribed) {
+      const waiting = this.#waitFor(this.#subscribed, this.#subscribedAt, 'subscribe');
+      if (waiting) return waiting.then(() => this.beforeRead());
+      this.#subscribed = undefined;
+    }
     const bus = this.#bus;
     if (!bus?.poll) return undefined;
-    if (this.#polling) return this.#polling;
+    if (this.#polling) {
+      const waiting = this.#waitFor(this.#polling, this.#pollingAt, 'poll');
+      if (waiting) return waiting;
+      this.#polling = undefined;
+    }
     // A poll that outlived its deadline is still out: reads do not queue behind it again.
     if (this.#stuck()) return undefined;
     const now = this.ctx.config.clock.now();
     if (now - this.#lastPoll < this.ctx.config.coherence.pollInterval) return undefined;
     this.#lastPoll = now;
     const poll = bus.poll();
-    this.#polling = withTimeout(poll, this.#deadlineMs, `${bus.name} poll`)
+    this.#pollingAt = Date.now();
+    const polling = withTimeout(poll, this.#deadlineMs, `${bus.name} poll`)
       .then(() => this.#resendUnsent(bus))
       .catch((err: unknown) => {
         if (isStrataError(err, 'TIMEOUT')) {
@@ -133,9 +147,24 @@ export class Coherence {
         this.#failed('poll', err);
       })
       .finally(() => {
-        this.#polling = undefined;
+        if (this.#polling === polling) this.#polling = undefined;
       });
-    return this.#polling;
+    this.#polling = polling;
+    return polling;
+  }
+
+  /**
+   * A subscription or poll another read began, waited for at most what is left of its deadline
+   * (this read's own timer); undefined once past it, the wait counted as failed. Its own deadline
+   * may never fire: in a Worker, a request's timers are dropped and its fetches cancelled (never
+   * settling) when it ends, and waiting for it would hold every later read in the isolate.
+   */
+  #waitFor(shared: Promise<void>, since: number, what: string): Promise<void> | undefined {
+    const left = since + this.#deadlineMs - Date.now();
+    if (left > 0) return orAfter(shared, left, undefined);
+    const ms = this.#deadlineMs;
+    this.#failed(what, new StrataError('TIMEOUT', `${this.#bus?.name} ${what} timed out after ${ms} ms`));
+    return undefined;
   }
 
   /**

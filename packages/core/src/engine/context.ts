@@ -10,6 +10,7 @@ import {
 } from '../l3/pg-errors.js';
 import { noopMetrics, type Tier } from '../observability/metrics.js';
 import { noopTracing } from '../observability/tracing.js';
+import { orAfter } from '../resilience/with-timeout.js';
 import type { Counters } from './stats.js';
 import { WriterClaims } from './writer-claim.js';
 
@@ -18,8 +19,8 @@ const SETTLE_ROUNDS = 4;
 
 /** What the read and write paths share: config, counters and the error policy. */
 export class EngineContext {
-  /** Work not awaited by its caller (background 'track' or the host's waitUntil), until it settles. */
-  readonly #inFlight = new Set<Promise<unknown>>();
+  /** Work not awaited by its caller (background 'track' or the host's waitUntil), until it settles: when it began. */
+  readonly #inFlight = new Map<Promise<unknown>, number>();
   /** Which app writes each table (see `WriterClaims`): claimed before a write, renewed by flushes. */
   readonly claims = new WriterClaims(this);
 
@@ -115,7 +116,7 @@ export class EngineContext {
    * `waitUntil` given as `background` is handed it, so the runtime keeps the request alive for it.
    */
   track(work: Promise<unknown>): void {
-    this.#inFlight.add(work);
+    this.#inFlight.set(work, Date.now());
     void work.finally(() => this.#inFlight.delete(work));
     const { background } = this.config;
     if (typeof background === 'function') background(work);
@@ -126,10 +127,24 @@ export class EngineContext {
    * (a stale refresh's L2 fill, a late write's publish): a host hands this to `waitUntil` once per
    * request, and work left out of it may be stopped with the isolate. Work other calls deferred
    * meanwhile cannot be told apart and is waited for too, for at most SETTLE_ROUNDS rounds.
+   *
+   * Each piece at most until it is past the longest deferred work takes (two L2 calls and an L3
+   * call, each within its deadline), then no more: in a Worker, work a request left running when it
+   * ended was cut short with it (a cancelled fetch never settles, its deadline timer never fires),
+   * and waiting for it would hold every later request's `settled()` (a queue() batch's flush too).
    */
   async settled(): Promise<void> {
-    for (let round = 0; round < SETTLE_ROUNDS && this.#inFlight.size > 0; round++)
-      await Promise.all([...this.#inFlight]);
+    const { l2, l3 } = this.config.timeouts;
+    for (let round = 0; round < SETTLE_ROUNDS && this.#inFlight.size > 0; round++) {
+      const now = Date.now();
+      let until = now;
+      for (const [work, at] of this.#inFlight) {
+        if (now - at >= l3 + 2 * l2) this.#inFlight.delete(work);
+        else until = Math.max(until, at + l3 + 2 * l2);
+      }
+      if (this.#inFlight.size === 0) return;
+      await orAfter<unknown>(Promise.all(this.#inFlight.keys()), until - now, undefined);
+    }
   }
 
   /**

@@ -2,9 +2,10 @@ import type { Clock } from '../clock.js';
 import { GENERATION, NEXT_GENERATION, RESET_GENERATION } from '../l2/scripts.js';
 import { searchSeed } from '../l2/search-generation.js';
 import type { L2Tier } from '../l2/types.js';
+import { orAfter } from '../resilience/with-timeout.js';
 import type { KeySpace } from './keys.js';
 import type { L2Watch } from './l2-watch.js';
-import { L3_CLAIM_TTL_MS, type L3Claim } from './l3-claim.js';
+import { IDENTITY_WAIT_MS, L3_CLAIM_TTL_MS, type L3Claim } from './l3-claim.js';
 import { LiveShapes } from './live-shapes.js';
 
 /** How long a generation read serves before the next one: invalidateAll elsewhere reaches us within it. */
@@ -31,6 +32,8 @@ export class SchemaGeneration {
   /** What `#value` resolved to, once it has (undefined while it is out or after it was dropped). */
   #settled: number | undefined;
   #at = 0;
+  /** When `#value` was sent (Date.now: waits on it are real timers; see `#shared`). */
+  #sentAt = 0;
   /** The highest generation seen: after a restore the stored one may be older. */
   #highest = 0;
   /** L2 missed a committed write (it was unreachable) that is not sent again: a hard move is due. */
@@ -67,6 +70,8 @@ export class SchemaGeneration {
     readonly claim?: L3Claim,
     /** The claim turned out another database's after reads took L2 unchecked: their loads still out go. */
     readonly onForeign?: () => void,
+    /** An L2 call's deadline (`timeouts.l2`): a read out longer is not shared (see `#shared`). */
+    readonly l2TimeoutMs = 1_000,
   ) {
     this.shapes = new LiveShapes(keys);
     this.#check = claim?.checkable ? 'due' : 'done';
@@ -107,8 +112,10 @@ export class SchemaGeneration {
     // claim checked this time (one read for every caller meanwhile).
     const recheck = unchecked && this.claim?.known !== undefined;
     if (recheck && this.#rechecking) return this.#rechecking;
-    if (this.#value !== undefined && now - this.#at <= GENERATION_REFRESH_MS && !recheck) return this.#value;
+    if (this.#value !== undefined && now - this.#at <= GENERATION_REFRESH_MS && !recheck)
+      return this.#settled === undefined ? this.#shared(this.#value) : this.#value;
     this.#at = now;
+    this.#sentAt = Date.now();
     const read = this.#adopt(
       this.#read().catch((err: unknown) => {
         this.#value = undefined;
@@ -123,6 +130,22 @@ export class SchemaGeneration {
       read.then(done, done);
     }
     return read;
+  }
+
+  /**
+   * A generation read another call sent and still out, waited for at most as long as it may take
+   * (the identity wait and an L2 call) on this call's own timer; past it, a read of its own. In a
+   * Worker the call that sent it may belong to a request that has ended: its fetch cancelled never
+   * settles and its deadline timers are dropped, and sharing it would hold every later read.
+   */
+  #shared(value: Promise<number>): Promise<number> {
+    const again = (): Promise<number> => {
+      if (this.#value === value) this.#value = undefined;
+      return this.current();
+    };
+    const left = this.#sentAt + IDENTITY_WAIT_MS + this.l2TimeoutMs - Date.now();
+    if (left <= 0) return again();
+    return orAfter<number | undefined>(value, left, undefined).then((g) => g ?? again());
   }
 
   /** The read `current()` sent to check the claim once L3 named its database (see `recheck`). */

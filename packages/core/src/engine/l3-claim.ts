@@ -12,7 +12,7 @@ export const L3_CLAIM_TTL_MS = 60 * 60 * 1000;
  * wait, shared by every read made meanwhile). Past it they read L2 unchecked, L1 keeping none of it
  * (see `SchemaGeneration`): a slow or cold Postgres holds L2 hits for this long at most.
  */
-const IDENTITY_WAIT_MS = 200;
+export const IDENTITY_WAIT_MS = 200;
 
 /** After a failed identity question, the next is asked no sooner than this; doubled per failure, to 5 s. */
 const RETRY_MS = 250;
@@ -38,8 +38,11 @@ const MAX_RETRY_MS = 5_000;
 export class L3Claim {
   #known: string | undefined;
   #asking: Promise<string> | undefined;
-  /** The first question's wait, shared by the generation reads made while it is out. */
-  #waited: Promise<string> | undefined;
+  /** When `#asking` was sent (Date.now: the waits on it are real timers). */
+  #askedAt = 0;
+  /** When the generation reads stop waiting for the first question (see `identity`). */
+  #waitUntil: number | undefined;
+  #warned = false;
   /** Why the last question failed (undefined while none has). */
   #failure: unknown;
   #retryAt = 0;
@@ -53,6 +56,8 @@ export class L3Claim {
     private readonly keyPrefix: string,
     private readonly logger: Logger,
     private readonly clock: Clock,
+    /** How long a question may take (`timeouts.l3`): past it, it is not waited for, and asked again. */
+    private readonly deadlineMs = 10_000,
   ) {
     this.checkable = l3?.identity !== undefined;
   }
@@ -67,7 +72,14 @@ export class L3Claim {
    * for the answer, at most `timeouts.l3` (the L3's deadline). A failure is logged, not thrown: see `known`.
    */
   async learn(): Promise<void> {
-    if (this.known === undefined) await this.#ask();
+    const start = Date.now();
+    while (this.known === undefined) {
+      const asking = this.#ask();
+      if (!asking) return;
+      // This call's own timer: the question's own deadline may never fire (see `#ask`).
+      await orAfter(asking, Math.max(0, this.#askedAt + this.deadlineMs - Date.now()), '');
+      if (this.#askedAt >= start) return; // its own question had its whole deadline
+    }
   }
 
   /**
@@ -90,18 +102,31 @@ export class L3Claim {
     if (this.known !== undefined) return Promise.resolve(this.known);
     const asking = this.#ask();
     if (!asking || this.#failure !== undefined) return Promise.resolve('');
-    this.#waited ??= orAfter(asking, IDENTITY_WAIT_MS, '').then((identity) => {
-      if (identity === '' && this.#failure === undefined)
-        this.logger.warn(
-          `L3 did not name its database within ${IDENTITY_WAIT_MS} ms: keyPrefix '${this.keyPrefix}' is not checked yet (reads take L2 unchecked, writes wait)`,
-        );
-      return identity;
-    });
-    return this.#waited;
+    // Each read waits on its own timer, what is left of the first question's IDENTITY_WAIT_MS: a timer
+    // shared with the read that asked would never fire once that read's Worker request ended.
+    this.#waitUntil ??= Date.now() + IDENTITY_WAIT_MS;
+    const left = this.#waitUntil - Date.now();
+    if (left <= 0) return Promise.resolve(this.#unnamed());
+    return orAfter(asking, left, '').then((identity) => identity || this.#unnamed());
   }
 
+  /** '' for a generation read past the first question's wait; said once. */
+  #unnamed(): string {
+    if (!this.#warned && this.#failure === undefined) {
+      this.#warned = true;
+      this.logger.warn(
+        `L3 did not name its database within ${IDENTITY_WAIT_MS} ms: keyPrefix '${this.keyPrefix}' is not checked yet (reads take L2 unchecked, writes wait)`,
+      );
+    }
+    return '';
+  }
+
+  /**
+   * The question out, or a new one. One out past its deadline is asked again: in a Worker, the
+   * request that asked may have ended, its fetch cancelled (never settling) and its timers dropped.
+   */
   #ask(): Promise<string> | undefined {
-    if (this.#asking) return this.#asking;
+    if (this.#asking && Date.now() - this.#askedAt < this.deadlineMs) return this.#asking;
     if (this.clock.now() < this.#retryAt) return undefined;
     const asking = this.l3!.identity!().then(
       (identity) => {
@@ -109,6 +134,7 @@ export class L3Claim {
         return identity;
       },
       (err: unknown) => {
+        if (this.#asking !== asking) return ''; // given up on, and asked again since
         this.#failure = err;
         this.#asking = undefined;
         this.#retryAt = this.clock.now() + this.#retryMs;
@@ -123,6 +149,7 @@ export class L3Claim {
       },
     );
     this.#asking = asking;
+    this.#askedAt = Date.now();
     return asking;
   }
 

@@ -3,6 +3,7 @@ import type { L3Tier, PendingWrite, Row } from '../l3/types.js';
 import { fillCaches } from './cache-fill.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
+import { joinLoad } from './joined-load.js';
 import { l1Value, offerL1, readL1, readL1Id } from './l1-copies.js';
 import { type L2Rows, sendRowRead, tookRows } from './l2-row-reads.js';
 import { floorOf, type L2Hit, readL2 } from './l2-values.js';
@@ -114,7 +115,15 @@ export async function readRows(
   }
   if (joins) {
     for (const [load, positions] of joins) {
-      const found = await load;
+      const found = await joinLoad(ctx, load, () =>
+        startLoad(
+          ctx,
+          cache,
+          positions.map((i) => keys[i]!),
+          positions.map((i) => ids[i]!),
+          maxStale,
+        ),
+      );
       for (const i of positions) out[i] = found.get(keys[i]!) ?? null;
     }
   }
@@ -161,7 +170,9 @@ export function readRow(
     if (hit !== undefined) return hit;
   }
   // A read that takes less than the schema's window does not join a load that may answer more.
-  return (maxStale === Infinity && cache.inflight.get(key)) || startLoad(ctx, cache, [key], [id], maxStale);
+  const running = maxStale === Infinity ? cache.inflight.get(key) : undefined;
+  if (running) return joinLoad(ctx, running, () => startLoad(ctx, cache, [key], [id], maxStale));
+  return startLoad(ctx, cache, [key], [id], maxStale);
 }
 
 /**

@@ -191,13 +191,21 @@ export class SchemaCache {
       watch: watches[b]!,
       generation:
         this.l2 &&
-        new SchemaGeneration(this.l2, keys, config.clock, watches[b]!, claim, () => {
-          // Loads still out would fill L1 (`offerL1` no longer declines) and be joined (l3-claim.test.ts);
-          // L1 goes too: a bucket turned out another app's, nothing held of the schema is kept.
-          this.clears += 1;
-          this.inflight.clear();
-          this.l1?.clear();
-        }),
+        new SchemaGeneration(
+          this.l2,
+          keys,
+          config.clock,
+          watches[b]!,
+          claim,
+          () => {
+            // Loads still out would fill L1 (`offerL1` no longer declines) and be joined (l3-claim.test.ts);
+            // L1 goes too: a bucket turned out another app's, nothing held of the schema is kept.
+            this.clears += 1;
+            this.inflight.clear();
+            this.l1?.clear();
+          },
+          config.timeouts.l2,
+        ),
     }));
     this.generation = this.buckets[0]!.generation;
     this.watch = watches[0]!;

@@ -118,6 +118,7 @@ export class Strata {
       this.#config.keyPrefix,
       this.#config.logger,
       this.#config.clock,
+      this.#config.timeouts.l3,
     );
     const { scheduler, l1 } = this.#config;
     const { queue, flushInterval } = this.#config.writeBehind;
@@ -557,7 +558,8 @@ export class Strata {
   /**
    * Resolves when the deferred work (L2 fills, bus publishes) in flight at call time has settled,
    * and what that work deferred in turn (a stale refresh's L2 fill), its failures counted and
-   * logged as always; it never rejects. Needed with `background: 'track'`,
+   * logged as always; it never rejects. Each piece is waited for at most `2 × timeouts.l2 +
+   * timeouts.l3` after it began (work cut short with a Worker request never settles). Needed with `background: 'track'`,
    * where calls return before that work lands: hand it to the request's `waitUntil`.
    * @example
    * const strata = new Strata({ l2, l3, schemas, background: 'track' }); // one per isolate

@@ -1,0 +1,179 @@
+/**
+ * Work one Worker request starts and leaves running (it answers without waiting) is cut short by
+ * workerd when that request ends: its fetches never settle, its timers never fire. A later request
+ * in the same isolate, sharing the module-scope Strata, must still answer within its deadline and
+ * correctly. Each request here is a real Worker request (`exports.default.fetch`, see
+ * fixtures/request-app.ts); the cut-short fetch is held forever (global fetch wrapped), as a
+ * cancelled one is.
+ */
+import { env, exports } from 'cloudflare:workers';
+import { neon, neonConfig } from '@neondatabase/serverless';
+import { defineSchema, type Strata } from '@strata/core';
+import { drizzleMigrate } from '@strata/core/drizzle';
+import { uniqueName } from '@strata/devstack/testing';
+import { integer, pgTable, text } from 'drizzle-orm/pg-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createStrata } from '../src/index.js';
+import { installRequestApp } from './fixtures/request-app.js';
+import { upstashCommand } from './support/upstash-rest.js';
+
+neonConfig.fetchEndpoint = env.NEON_FETCH_ENDPOINT;
+const sql = neon(env.DATABASE_URL);
+const tableName = uniqueName('cut_items');
+const keyPrefix = uniqueName('cut');
+const items = defineSchema({
+  table: pgTable(tableName, {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    level: integer('level').notNull().default(1),
+  }),
+  l1: { ttl: '10m' },
+  l2: { ttl: '10m' },
+});
+const upstash = { url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN };
+const realFetch = globalThis.fetch;
+const built: Strata[] = [];
+/** The Strata the requests share, as a Worker's module scope holds it. */
+let strata: Strata | undefined;
+/** A fetch whose body has this text is held forever (cancelled with its request); then cleared. */
+let holdBody: string | undefined;
+let onHeld: (() => void) | undefined;
+
+function isolate(): Strata {
+  const s = createStrata(
+    { ...env },
+    {
+      schemas: [items],
+      keyPrefix,
+      drizzleMigrate,
+      coherence: { pollInterval: 50 },
+      timeouts: { l2: 300, l3: 1_000 },
+    },
+  );
+  built.push(s);
+  return s;
+}
+
+const answer = async (id: string) => Response.json({ name: (await strata!.find(items, id))?.name ?? null });
+/** `/lead?id=`: starts a find of `id`, answers once its fetch is held, without waiting for it. */
+async function lead(id: string, text: string): Promise<Response> {
+  const held = new Promise<void>((resolve) => {
+    onHeld = resolve;
+  });
+  holdBody = text;
+  void strata!.find(items, id).catch(() => {});
+  await held;
+  return Response.json('left running');
+}
+
+/** `/write?id=&name=`: a set whose publish (the log bus's XADD, deferred; `hold=none`: nothing held) is cut short with the request. */
+async function write(id: string, name: string, hold: string): Promise<Response> {
+  const held = new Promise<void>((resolve) => {
+    onHeld = resolve;
+  });
+  if (hold !== 'none') holdBody = hold;
+  await strata!.set(items, { id, name });
+  if (hold !== 'none') await held;
+  return Response.json('written');
+}
+
+let uninstall: () => void;
+beforeAll(async () => {
+  await isolate().migrate();
+  globalThis.fetch = async (input, init) => {
+    const body = typeof init?.body === 'string' ? init.body : '';
+    if (holdBody !== undefined && body.includes(holdBody)) {
+      holdBody = undefined;
+      onHeld?.();
+      return new Promise<Response>(() => {}); // a cancelled fetch: never settles
+    }
+    return realFetch(input, init);
+  };
+  uninstall = installRequestApp(async (request) => {
+    const url = new URL(request.url);
+    const id = url.searchParams.get('id') ?? '';
+    strata ??= isolate(); // built by the first request, as `??=` at a Worker's module scope does
+    if (url.pathname === '/lead') return lead(id, url.searchParams.get('hold') ?? id);
+    if (url.pathname === '/write')
+      return write(id, url.searchParams.get('name') ?? '', url.searchParams.get('hold') ?? '["XADD"');
+    if (url.pathname === '/settled') return Response.json(await strata!.settled().then(() => 'settled'));
+    return answer(id);
+  });
+});
+afterAll(async () => {
+  uninstall?.();
+  globalThis.fetch = realFetch;
+  // Bounded: the DEFECT test's instance does not close (its work stuck as described there).
+  for (const s of built) await Promise.race([s.close(), new Promise((r) => setTimeout(r, 2_000))]);
+  await sql.query(`drop table if exists "${tableName}"`);
+  const keys = (await upstashCommand(upstash, ['KEYS', `${keyPrefix}:*`])) as string[];
+  if (keys.length > 0) await upstashCommand(upstash, ['DEL', ...keys]);
+});
+
+/** This Worker's own entrypoint (the test Worker's `exports` are not typed with it). */
+const self = (exports as unknown as { default: Fetcher }).default;
+
+/** One request to this Worker: its JSON, or why it did not answer within `ms`. */
+async function request(path: string, ms = 4_000): Promise<unknown> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`no answer within ${ms} ms`), ms);
+  });
+  const res = self
+    .fetch(`http://worker${path}`)
+    .then(async (r: Response) => (r.ok ? r.json() : `status ${r.status}: ${await r.text()}`));
+  try {
+    return await Promise.race([res, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+it('a cold key whose load the first request left running: the next request loads it itself', async () => {
+  strata = isolate();
+  await sql.query(`insert into "${tableName}" (id, name) values ('c1', 'cold-v1')`);
+  expect(await request('/find?id=warm')).toEqual({ name: null }); // subscribed, polled
+  expect(await request('/lead?id=c1')).toBe('left running'); // its L2 read held, then cut short
+  expect(await request('/find?id=c1')).toEqual({ name: 'cold-v1' });
+  expect(await request('/find?id=c1')).toEqual({ name: 'cold-v1' });
+});
+
+it("work a request left running when it ended does not hold a later request's settled()", async () => {
+  strata = isolate();
+  expect(await request('/write?id=w1&name=w-v1')).toBe('written'); // its publish held, then cut short
+  expect(await request('/settled')).toBe('settled');
+  expect(await request('/find?id=w1')).toEqual({ name: 'w-v1' });
+  expect(await sql.query(`select name from "${tableName}" where id = 'w1'`)).toEqual([{ name: 'w-v1' }]);
+});
+
+it("the bus subscription and first log read begun by a request that ended: the next request's read answers", async () => {
+  strata = undefined; // the first request builds it, subscribes and reads the log, held
+  await sql.query(`insert into "${tableName}" (id, name) values ('b1', 'bus-v1')`);
+  expect(await request('/lead?id=b1&hold=XINFO')).toBe('left running');
+  expect(await request('/find?id=b1')).toEqual({ name: 'bus-v1' });
+  expect(await request('/find?id=b1')).toEqual({ name: 'bus-v1' });
+});
+
+it("L3's identity question begun by a request that ended: the next request's read answers", async () => {
+  strata = undefined; // the first request builds it and asks L3 which database it is, held
+  await sql.query(`insert into "${tableName}" (id, name) values ('i1', 'id-v1')`);
+  expect(await request('/lead?id=i1&hold=system_identifier')).toBe('left running');
+  expect(await request('/find?id=i1')).toEqual({ name: 'id-v1' });
+});
+
+// DEFECT (cause not found): after the identity question was cut short and the next request read
+// (it answers: test above), the request after that hangs, a find or a write alike. Seen by wrapping
+// fetch: L3 is asked again and answers, then that request's generation read sends its EVALSHA (the
+// first to carry the identity) and no answer ever comes back. A write straight after the cut-short
+// question answers. Candidate cause: a continuation of the second request's work (its recheck read
+// or fill, not waited for) issuing the fetch in that request's ended context; find it before
+// changing core (e.g. the second request's tracked work handed to waitUntil in the app).
+it.fails('the request after that answers too (DEFECT above)', async () => {
+  strata = undefined;
+  await sql.query(`insert into "${tableName}" (id, name) values ('j1', 'id-v1')`);
+  expect(await request('/lead?id=j1&hold=system_identifier')).toBe('left running');
+  expect(await request('/find?id=j1')).toEqual({ name: 'id-v1' });
+  expect(await request('/write?id=j2&name=id-v2&hold=none')).toBe('written');
+  expect(await request('/find?id=j2')).toEqual({ name: 'id-v2' });
+  expect(await sql.query(`select name from "${tableName}" where id = 'j2'`)).toEqual([{ name: 'id-v2' }]);
+});

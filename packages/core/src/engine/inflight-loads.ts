@@ -20,41 +20,19 @@ import type { Loaded } from './loaded.js';
 export class InflightLoads {
   #map = new Map<string, Promise<Loaded>>();
 
-  /**
-   * Batches listed by `listAll` and not put in the Map yet: a batch read alone (nothing else asks
-   * or changes the Map while it is out, the common case) never lists its keys one by one. Any other
-   * use puts them in first (`#settle`), so the Map is then what listing them at once would have made.
-   */
-  #pending: { keys: readonly string[]; load: Promise<Loaded> }[] | undefined;
-
   get size(): number {
-    this.#settle();
     return this.#map.size;
   }
 
   get(key: string): Promise<Loaded> | undefined {
-    this.#settle();
     return this.#map.get(key);
   }
 
   set(key: string, load: Promise<Loaded>): void {
-    this.#settle();
     this.#map.set(key, load);
   }
 
-  /** `set(key, load)` for each of `keys` (distinct), put in the Map only when something else asks. */
-  listAll(keys: readonly string[], load: Promise<Loaded>): void {
-    if (keys.length === 1) this.set(keys[0]!, load);
-    else if (this.#pending) this.#pending.push({ keys, load });
-    else this.#pending = [{ keys, load }];
-  }
-
   delete(key: string): void {
-    this.#settle();
-    this.#drop(key);
-  }
-
-  #drop(key: string): void {
     const map = this.#map;
     if (map.size !== 1) map.delete(key);
     else if (map.has(key)) this.#map = new Map();
@@ -62,23 +40,12 @@ export class InflightLoads {
 
   /**
    * Takes `keys` out where they are still listed under `load` (a write may have detached one, and a
-   * later load listed it again). The only batch pending, `load`, was never put in: nothing has
-   * asked since, so each key would still be its own and goes (another load's entry it would have
-   * replaced too, as listing it would have); with others pending, all are put in first. When every entry left is `load`'s and there are as many as its
+   * later load listed it again). When every entry left is `load`'s and there are as many as its
    * keys, they are all its own and the Map is replaced whole: a batch of 1,000 keys read alone (the
    * common case) costs one pass over the Map's values instead of 1,000 lookups and 1,000 deletes
    * (each shrinking the table as it empties). `keys` distinct, as a load's are.
    */
   unlist(keys: readonly string[], load: Promise<Loaded>): void {
-    const pending = this.#pending;
-    if (pending) {
-      if (pending.length === 1 && pending[0]!.load === load) {
-        this.#pending = undefined;
-        if (this.#map.size > 0) for (const key of keys) this.#drop(key);
-        return;
-      }
-      this.#settle();
-    }
     const map = this.#map;
     if (keys.length > 1 && map.size === keys.length) {
       let others = false;
@@ -93,19 +60,10 @@ export class InflightLoads {
         return;
       }
     }
-    for (const key of keys) if (map.get(key) === load) this.#drop(key);
+    for (const key of keys) if (map.get(key) === load) this.delete(key);
   }
 
   clear(): void {
-    this.#pending = undefined;
     if (this.#map.size > 0) this.#map = new Map();
-  }
-
-  #settle(): void {
-    const pending = this.#pending;
-    if (pending === undefined) return;
-    this.#pending = undefined;
-    const map = this.#map;
-    for (const { keys, load } of pending) for (const key of keys) map.set(key, load);
   }
 }

@@ -305,7 +305,7 @@ function startLoad(
   const batch = loadBelowL1(ctx, cache, loaded, ids, maxStale > 0 ? 'read' : 'fresh');
   // Unlisted by the load itself as it ends (see `unlist`): no closure and no `.then` per load.
   loaded.listed = batch;
-  cache.inflight.listAll(keys, batch);
+  for (const key of keys) cache.inflight.set(key, batch);
   return batch;
 }
 

@@ -7,7 +7,7 @@ import type { EngineContext } from './context.js';
 import { hearReset } from './reset-told.js';
 import type { SchemaCache } from './schema-cache.js';
 import type { TagClock } from './tag-clock.js';
-import { UnsentInvalidations } from './unsent-invalidations.js';
+import { type Sending, UnsentInvalidations } from './unsent-invalidations.js';
 
 /**
  * The largest message this instance sends (its JSON): a write batch whose ids would not fit drops
@@ -252,9 +252,22 @@ export class Coherence {
    * successful bus call (a publish, a poll, close). One request per message: none kept, one request.
    */
   async #send(bus: InvalidationBus, message?: Invalidation): Promise<void> {
+    this.#unsent.reclaim(Date.now(), this.#deadlineMs);
     const batch = [...this.#unsent.take(), ...(message ? [message] : [])];
+    const sending = this.#unsent.sending(batch, Date.now());
+    try {
+      await this.#publishEach(bus, batch, sending);
+    } finally {
+      this.#unsent.sent(sending);
+    }
+  }
+
+  /** `#send`'s messages in order; what is left at the first failure is kept (unless reclaimed meanwhile). */
+  async #publishEach(bus: InvalidationBus, batch: Invalidation[], sending: Sending): Promise<void> {
     for (let i = 0; i < batch.length; i++) {
       const m = batch[i]!;
+      sending.next = i;
+      sending.at = Date.now();
       try {
         await withTimeout(bus.publish(m), this.#deadlineMs, `${bus.name} publish`);
       } catch (err) {
@@ -271,7 +284,7 @@ export class Coherence {
           });
           continue;
         }
-        for (const left of batch.slice(i)) this.#unsent.keep(left);
+        if (this.#unsent.sent(sending)) for (const left of batch.slice(i)) this.#unsent.keep(left);
         throw err;
       }
     }
@@ -282,8 +295,20 @@ export class Coherence {
     if (this.#bus) this.#resendUnsent(this.#bus);
   }
 
+  /**
+   * For `settled()`: publishes out past their deadline (a Worker request that began them ended: see
+   * `UnsentInvalidations.reclaim`) go out again now, in the background; true when there were any.
+   */
+  resendCutShort(): boolean {
+    const bus = this.#bus;
+    if (!bus || !this.#unsent.reclaim(Date.now(), this.#deadlineMs)) return false;
+    this.#resendUnsent(bus);
+    return true;
+  }
+
   /** After a bus call that worked: the kept messages go out now, in the background. */
   #resendUnsent(bus: InvalidationBus): void {
+    this.#unsent.reclaim(Date.now(), this.#deadlineMs);
     const schema = this.#unsent.firstSchema();
     if (schema === undefined) return;
     void this.ctx.defer(schema, 'l2', 'republish', () => this.#send(bus));
@@ -292,6 +317,7 @@ export class Coherence {
   async close(): Promise<void> {
     const bus = this.#bus;
     this.#closed = true;
+    this.#unsent.reclaim(Date.now(), this.#deadlineMs);
     if (bus && this.#unsent.size > 0)
       await this.#send(bus).catch((err: unknown) => this.#failed('republish', err));
     await bus?.close();

@@ -30,6 +30,8 @@ const CHECK_WAIT_MS = 1_000;
 interface Lease {
   at: number;
   out: Promise<void> | undefined;
+  /** When `out` was sent (Date.now: the waits on it are real timers; see `#wait`). */
+  outAt: number;
   refused: boolean;
 }
 
@@ -66,21 +68,39 @@ export class WriterClaims {
     if (!cache.l3?.claimWriter) return undefined;
     let lease = this.#leases.get(cache);
     if (!lease) {
-      lease = { at: Number.NEGATIVE_INFINITY, out: undefined, refused: false };
+      lease = { at: Number.NEGATIVE_INFINITY, out: undefined, outAt: 0, refused: false };
       this.#leases.set(cache, lease);
     }
     const age = this.ctx.config.clock.now() - lease.at;
     if (age < RENEW_MS) return undefined;
     if (!lease.out) {
       const out = this.#claim(cache, lease).finally(() => {
-        lease.out = undefined;
+        if (lease.out === out) lease.out = undefined;
       });
       lease.out = out;
+      lease.outAt = Date.now();
       // Handed to the host's waitUntil too: a renewal outlives the request that started it. (A
       // waiting write gets the error itself.)
       this.ctx.track(out.catch((err: unknown) => this.#failed(cache, lease, err)));
     }
-    return age < TRUST_MS ? undefined : lease.out;
+    return age < TRUST_MS ? undefined : this.#wait(cache, lease, lease.out);
+  }
+
+  /**
+   * The claim out, waited for at most the longest a live one takes (its generation read, then its
+   * Postgres claim: an L2 and an L3 deadline each) on this write's own timer; past it, a claim of its
+   * own. In a Worker the write that sent it may belong to a request that has ended: its fetch
+   * cancelled never settles, and waiting for it would hold every later write of the schema.
+   */
+  #wait(cache: SchemaCache, lease: Lease, out: Promise<void>): Promise<void> {
+    const { l2, l3 } = this.ctx.config.timeouts;
+    const again = (): Promise<void> | undefined => {
+      if (lease.out === out) lease.out = undefined;
+      return this.before(cache);
+    };
+    const left = lease.outAt + 2 * (l2 + l3) - Date.now();
+    if (left <= 0) return again() ?? Promise.resolve();
+    return orAfter(out.then(() => true), left, false).then((done) => (done ? undefined : again()));
   }
 
   /**

@@ -1,7 +1,8 @@
 import { encodeInvalidation, MAX_INVALIDATION_IDS } from '../bus/message.js';
 import type { Invalidation, InvalidationBus } from '../bus/types.js';
 import { isStrataError, messageOf, StrataError } from '../errors.js';
-import { orAfter, withTimeout } from '../resilience/with-timeout.js';
+import { waitShared } from '../resilience/bounded-share.js';
+import { withTimeout } from '../resilience/with-timeout.js';
 import { applyRemote, forgetAll, tagsMoved } from './cache-forget.js';
 import type { EngineContext } from './context.js';
 import { hearReset } from './reset-told.js';
@@ -160,9 +161,9 @@ export class Coherence {
    * settling) when it ends, and waiting for it would hold every later read in the isolate.
    */
   #waitFor(shared: Promise<void>, since: number, what: string): Promise<void> | undefined {
-    const left = since + this.#deadlineMs - Date.now();
-    if (left > 0) return orAfter(shared, left, undefined);
     const ms = this.#deadlineMs;
+    // Past it, undefined at once (the caller goes on in this turn); the timer's expiry counts on the next read.
+    if (Date.now() - since < ms) return waitShared(shared, since, ms, async () => {});
     this.#failed(what, new StrataError('TIMEOUT', `${this.#bus?.name} ${what} timed out after ${ms} ms`));
     return undefined;
   }

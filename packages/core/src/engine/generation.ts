@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import { GENERATION, NEXT_GENERATION, RESET_GENERATION } from '../l2/scripts.js';
 import { searchSeed } from '../l2/search-generation.js';
 import type { L2Tier } from '../l2/types.js';
-import { orAfter } from '../resilience/with-timeout.js';
+import { waitShared } from '../resilience/bounded-share.js';
 import type { KeySpace } from './keys.js';
 import type { L2Watch } from './l2-watch.js';
 import { IDENTITY_WAIT_MS, L3_CLAIM_TTL_MS, type L3Claim } from './l3-claim.js';
@@ -147,9 +147,7 @@ export class SchemaGeneration {
       if (this.#rechecking?.read === value) this.#rechecking = undefined;
       return this.current();
     };
-    const left = sentAt + IDENTITY_WAIT_MS + this.l2TimeoutMs - Date.now();
-    if (left <= 0) return again();
-    return orAfter<number | undefined>(value, left, undefined).then((g) => g ?? again());
+    return waitShared(value, sentAt, IDENTITY_WAIT_MS + this.l2TimeoutMs, again);
   }
 
   /** The read `current()` sent to check the claim once L3 named its database (see `recheck`), and when. */

@@ -1,5 +1,6 @@
 import { isStrataError, StrataError } from '../errors.js';
 import type { WriterClaim } from '../l3/types.js';
+import { waitShared } from '../resilience/bounded-share.js';
 import { orAfter } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import { checkCountersTolerated } from './counter-marks.js';
@@ -65,14 +66,20 @@ export class WriterClaims {
    * L3_UNAVAILABLE / L2_UNAVAILABLE when the claim or the new epoch could not be made.
    */
   before(cache: SchemaCache): Promise<void> | undefined {
+    const lease = this.#renew(cache);
+    if (!lease?.out || this.ctx.config.clock.now() - lease.at < TRUST_MS) return undefined;
+    return this.#wait(cache, lease, lease.out);
+  }
+
+  /** The schema's lease, its claim sent when it is due for renewal and none is out (nothing waits here). */
+  #renew(cache: SchemaCache): Lease | undefined {
     if (!cache.l3?.claimWriter) return undefined;
     let lease = this.#leases.get(cache);
     if (!lease) {
       lease = { at: Number.NEGATIVE_INFINITY, out: undefined, outAt: 0, refused: false };
       this.#leases.set(cache, lease);
     }
-    const age = this.ctx.config.clock.now() - lease.at;
-    if (age < RENEW_MS) return undefined;
+    if (this.ctx.config.clock.now() - lease.at < RENEW_MS) return lease;
     if (!lease.out) {
       const out = this.#claim(cache, lease).finally(() => {
         if (lease.out === out) lease.out = undefined;
@@ -83,7 +90,7 @@ export class WriterClaims {
       // waiting write gets the error itself.)
       this.ctx.track(out.catch((err: unknown) => this.#failed(cache, lease, err)));
     }
-    return age < TRUST_MS ? undefined : this.#wait(cache, lease, lease.out);
+    return lease;
   }
 
   /**
@@ -94,13 +101,10 @@ export class WriterClaims {
    */
   #wait(cache: SchemaCache, lease: Lease, out: Promise<void>): Promise<void> {
     const { l2, l3 } = this.ctx.config.timeouts;
-    const again = (): Promise<void> | undefined => {
+    return waitShared(out, lease.outAt, 2 * (l2 + l3), async () => {
       if (lease.out === out) lease.out = undefined;
-      return this.before(cache);
-    };
-    const left = lease.outAt + 2 * (l2 + l3) - Date.now();
-    if (left <= 0) return again() ?? Promise.resolve();
-    return orAfter(out.then(() => true), left, false).then((done) => (done ? undefined : again()));
+      await this.before(cache);
+    });
   }
 
   /**
@@ -111,7 +115,7 @@ export class WriterClaims {
     const held = [...this.#leases].flatMap(([cache, lease]) =>
       lease.at > Number.NEGATIVE_INFINITY ? [cache] : [],
     );
-    for (const cache of caches ?? held) if (cache.writeMode === 'write-behind') void this.before(cache);
+    for (const cache of caches ?? held) if (cache.writeMode === 'write-behind') this.#renew(cache);
   }
 
   /**

@@ -217,5 +217,7 @@ it("a publish cut short with the request that wrote: a later request sends it ag
   expect(await request('/write?id=p1&name=pub-v2')).toBe('written'); // its XADD held, then cut short
   expect(await request('/settled')).toBe('settled'); // a later request: what was cut short goes out again
   // The other isolate polls the log before a read (every 50 ms): bounded, no sleep as a sync.
-  await expect.poll(async () => (await other.find(items, 'p1'))?.name, { timeout: 3_000, interval: 100 }).toBe('pub-v2');
+  await expect
+    .poll(async () => (await other.find(items, 'p1'))?.name, { timeout: 3_000, interval: 100 })
+    .toBe('pub-v2');
 });

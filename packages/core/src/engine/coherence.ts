@@ -1,13 +1,14 @@
 import { encodeInvalidation, MAX_INVALIDATION_IDS } from '../bus/message.js';
 import type { Invalidation, InvalidationBus } from '../bus/types.js';
 import { isStrataError, messageOf, StrataError } from '../errors.js';
-import { orAfter, withTimeout } from '../resilience/with-timeout.js';
+import { waitShared } from '../resilience/bounded-share.js';
+import { withTimeout } from '../resilience/with-timeout.js';
 import { applyRemote, forgetAll, tagsMoved } from './cache-forget.js';
 import type { EngineContext } from './context.js';
 import { hearReset } from './reset-told.js';
 import type { SchemaCache } from './schema-cache.js';
 import type { TagClock } from './tag-clock.js';
-import { UnsentInvalidations } from './unsent-invalidations.js';
+import { type Sending, UnsentInvalidations } from './unsent-invalidations.js';
 
 /**
  * The largest message this instance sends (its JSON): a write batch whose ids would not fit drops
@@ -160,9 +161,9 @@ export class Coherence {
    * settling) when it ends, and waiting for it would hold every later read in the isolate.
    */
   #waitFor(shared: Promise<void>, since: number, what: string): Promise<void> | undefined {
-    const left = since + this.#deadlineMs - Date.now();
-    if (left > 0) return orAfter(shared, left, undefined);
     const ms = this.#deadlineMs;
+    // Past it, undefined at once (the caller goes on in this turn); the timer's expiry counts on the next read.
+    if (Date.now() - since < ms) return waitShared(shared, since, ms, async () => {});
     this.#failed(what, new StrataError('TIMEOUT', `${this.#bus?.name} ${what} timed out after ${ms} ms`));
     return undefined;
   }
@@ -252,9 +253,22 @@ export class Coherence {
    * successful bus call (a publish, a poll, close). One request per message: none kept, one request.
    */
   async #send(bus: InvalidationBus, message?: Invalidation): Promise<void> {
+    this.#unsent.reclaim(Date.now(), this.#deadlineMs);
     const batch = [...this.#unsent.take(), ...(message ? [message] : [])];
+    const sending = this.#unsent.sending(batch, Date.now());
+    try {
+      await this.#publishEach(bus, batch, sending);
+    } finally {
+      this.#unsent.sent(sending);
+    }
+  }
+
+  /** `#send`'s messages in order; what is left at the first failure is kept (unless reclaimed meanwhile). */
+  async #publishEach(bus: InvalidationBus, batch: Invalidation[], sending: Sending): Promise<void> {
     for (let i = 0; i < batch.length; i++) {
       const m = batch[i]!;
+      sending.next = i;
+      sending.at = Date.now();
       try {
         await withTimeout(bus.publish(m), this.#deadlineMs, `${bus.name} publish`);
       } catch (err) {
@@ -271,7 +285,7 @@ export class Coherence {
           });
           continue;
         }
-        for (const left of batch.slice(i)) this.#unsent.keep(left);
+        if (this.#unsent.sent(sending)) for (const left of batch.slice(i)) this.#unsent.keep(left);
         throw err;
       }
     }
@@ -282,8 +296,20 @@ export class Coherence {
     if (this.#bus) this.#resendUnsent(this.#bus);
   }
 
+  /**
+   * For `settled()`: publishes out past their deadline (a Worker request that began them ended: see
+   * `UnsentInvalidations.reclaim`) go out again now, in the background; true when there were any.
+   */
+  resendCutShort(): boolean {
+    const bus = this.#bus;
+    if (!bus || !this.#unsent.reclaim(Date.now(), this.#deadlineMs)) return false;
+    this.#resendUnsent(bus);
+    return true;
+  }
+
   /** After a bus call that worked: the kept messages go out now, in the background. */
   #resendUnsent(bus: InvalidationBus): void {
+    this.#unsent.reclaim(Date.now(), this.#deadlineMs);
     const schema = this.#unsent.firstSchema();
     if (schema === undefined) return;
     void this.ctx.defer(schema, 'l2', 'republish', () => this.#send(bus));
@@ -292,6 +318,7 @@ export class Coherence {
   async close(): Promise<void> {
     const bus = this.#bus;
     this.#closed = true;
+    this.#unsent.reclaim(Date.now(), this.#deadlineMs);
     if (bus && this.#unsent.size > 0)
       await this.#send(bus).catch((err: unknown) => this.#failed('republish', err));
     await bus?.close();

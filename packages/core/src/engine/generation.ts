@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import { GENERATION, NEXT_GENERATION, RESET_GENERATION } from '../l2/scripts.js';
 import { searchSeed } from '../l2/search-generation.js';
 import type { L2Tier } from '../l2/types.js';
-import { orAfter } from '../resilience/with-timeout.js';
+import { waitShared } from '../resilience/bounded-share.js';
 import type { KeySpace } from './keys.js';
 import type { L2Watch } from './l2-watch.js';
 import { IDENTITY_WAIT_MS, L3_CLAIM_TTL_MS, type L3Claim } from './l3-claim.js';
@@ -111,11 +111,14 @@ export class SchemaGeneration {
     // Not checked yet (or read unchecked), and L3 has named its database since: read again, the
     // claim checked this time (one read for every caller meanwhile).
     const recheck = unchecked && this.claim?.known !== undefined;
-    if (recheck && this.#rechecking) return this.#rechecking;
+    // Shared on this call's own timer, as any read out (see `#shared`): the request whose fill sent
+    // it may have ended since, its EVALSHA cancelled (request-cut-short.test.ts).
+    if (recheck && this.#rechecking) return this.#shared(this.#rechecking.read, this.#rechecking.sentAt);
     if (this.#value !== undefined && now - this.#at <= GENERATION_REFRESH_MS && !recheck)
-      return this.#settled === undefined ? this.#shared(this.#value) : this.#value;
+      return this.#settled === undefined ? this.#shared(this.#value, this.#sentAt) : this.#value;
     this.#at = now;
-    this.#sentAt = Date.now();
+    const sentAt = Date.now();
+    this.#sentAt = sentAt;
     const read = this.#adopt(
       this.#read().catch((err: unknown) => {
         this.#value = undefined;
@@ -123,9 +126,9 @@ export class SchemaGeneration {
       }),
     );
     if (recheck) {
-      this.#rechecking = read;
+      this.#rechecking = { read, sentAt };
       const done = () => {
-        if (this.#rechecking === read) this.#rechecking = undefined;
+        if (this.#rechecking?.read === read) this.#rechecking = undefined;
       };
       read.then(done, done);
     }
@@ -138,18 +141,17 @@ export class SchemaGeneration {
    * Worker the call that sent it may belong to a request that has ended: its fetch cancelled never
    * settles and its deadline timers are dropped, and sharing it would hold every later read.
    */
-  #shared(value: Promise<number>): Promise<number> {
+  #shared(value: Promise<number>, sentAt: number): Promise<number> {
     const again = (): Promise<number> => {
       if (this.#value === value) this.#value = undefined;
+      if (this.#rechecking?.read === value) this.#rechecking = undefined;
       return this.current();
     };
-    const left = this.#sentAt + IDENTITY_WAIT_MS + this.l2TimeoutMs - Date.now();
-    if (left <= 0) return again();
-    return orAfter<number | undefined>(value, left, undefined).then((g) => g ?? again());
+    return waitShared(value, sentAt, IDENTITY_WAIT_MS + this.l2TimeoutMs, again);
   }
 
-  /** The read `current()` sent to check the claim once L3 named its database (see `recheck`). */
-  #rechecking: Promise<number> | undefined;
+  /** The read `current()` sent to check the claim once L3 named its database (see `recheck`), and when. */
+  #rechecking: { read: Promise<number>; sentAt: number } | undefined;
 
   /**
    * The generation `current()` would resolve right now without asking L2 (known, fresh, no move

@@ -1,4 +1,4 @@
-import { orAfter } from '../resilience/with-timeout.js';
+import { waitShared } from '../resilience/bounded-share.js';
 import type { EngineContext } from './context.js';
 import type { Loaded } from './loaded.js';
 
@@ -15,11 +15,11 @@ import type { Loaded } from './loaded.js';
  * @example
  * const found = await joinLoad(ctx, running, () => startLoad(ctx, cache, [key], [id]));
  */
-export async function joinLoad(
+export function joinLoad(
   ctx: EngineContext,
   running: Promise<Loaded>,
   own: () => Promise<Loaded>,
 ): Promise<Loaded> {
   const { l2, l3 } = ctx.config.timeouts;
-  return (await orAfter<Loaded | undefined>(running, l2 + l3, undefined)) ?? own();
+  return waitShared(running, Date.now(), l2 + l3, own);
 }

@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import { StrataError } from '../errors.js';
 import type { L3Tier } from '../l3/types.js';
 import type { Logger } from '../observability/logger.js';
-import { orAfter } from '../resilience/with-timeout.js';
+import { waitShared } from '../resilience/bounded-share.js';
 
 /** How long a claim outlives the last generation read of any instance that made it. */
 export const L3_CLAIM_TTL_MS = 60 * 60 * 1000;
@@ -40,8 +40,8 @@ export class L3Claim {
   #asking: Promise<string> | undefined;
   /** When `#asking` was sent (Date.now: the waits on it are real timers). */
   #askedAt = 0;
-  /** When the generation reads stop waiting for the first question (see `identity`). */
-  #waitUntil: number | undefined;
+  /** When the generation reads began waiting for the first question (see `identity`). */
+  #waitFrom: number | undefined;
   #warned = false;
   /** Why the last question failed (undefined while none has). */
   #failure: unknown;
@@ -77,7 +77,7 @@ export class L3Claim {
       const asking = this.#ask();
       if (!asking) return;
       // This call's own timer: the question's own deadline may never fire (see `#ask`).
-      await orAfter(asking, Math.max(0, this.#askedAt + this.deadlineMs - Date.now()), '');
+      await waitShared(asking, this.#askedAt, this.deadlineMs, async () => '');
       if (this.#askedAt >= start) return; // its own question had its whole deadline
     }
   }
@@ -104,10 +104,10 @@ export class L3Claim {
     if (!asking || this.#failure !== undefined) return Promise.resolve('');
     // Each read waits on its own timer, what is left of the first question's IDENTITY_WAIT_MS: a timer
     // shared with the read that asked would never fire once that read's Worker request ended.
-    this.#waitUntil ??= Date.now() + IDENTITY_WAIT_MS;
-    const left = this.#waitUntil - Date.now();
-    if (left <= 0) return Promise.resolve(this.#unnamed());
-    return orAfter(asking, left, '').then((identity) => identity || this.#unnamed());
+    this.#waitFrom ??= Date.now();
+    return waitShared(asking, this.#waitFrom, IDENTITY_WAIT_MS, async () => '').then(
+      (identity) => identity || this.#unnamed(),
+    );
   }
 
   /** '' for a generation read past the first question's wait; said once. */

@@ -547,7 +547,7 @@ export class Strata {
     const outcome = await flushDeliveries(this.#ctx, lookup, deliveries, this.#publish);
     // A queue() invocation may be stopped once its handler returns, and a publish stopped midway is
     // never sent again (it did not fail): other isolates would keep a dead letter's row in L1.
-    await this.#ctx.settled();
+    await this.#settled();
     const c = this.#ctx.counters;
     c.flushed += outcome.acked.length;
     c.retried += outcome.retried.length;
@@ -559,14 +559,25 @@ export class Strata {
    * Resolves when the deferred work (L2 fills, bus publishes) in flight at call time has settled,
    * and what that work deferred in turn (a stale refresh's L2 fill), its failures counted and
    * logged as always; it never rejects. Each piece is waited for at most `2 × timeouts.l2 +
-   * timeouts.l3` after it began (work cut short with a Worker request never settles). Needed with `background: 'track'`,
+   * timeouts.l3` after it began (work cut short with a Worker request never settles); bus publishes
+   * found cut short so are then sent again, and waited for the same way. Needed with `background: 'track'`,
    * where calls return before that work lands: hand it to the request's `waitUntil`.
    * @example
    * const strata = new Strata({ l2, l3, schemas, background: 'track' }); // one per isolate
    * export default { async fetch(req, env, ctx) { const r = await handle(req, strata); ctx.waitUntil(strata.settled()); return r; } };
    */
   settled(): Promise<void> {
-    return this.#ctx.settled();
+    return this.#settled();
+  }
+
+  /**
+   * The deferred work settled; then publishes found cut short (begun by a Worker request that ended,
+   * never settling) are sent again, and waited for in turn: else the other instances would keep
+   * the old rows in L1 until its TTL (request-cut-short.test.ts).
+   */
+  async #settled(): Promise<void> {
+    await this.#ctx.settled();
+    if (this.#coherence.resendCutShort()) await this.#ctx.settled();
   }
 
   /**

@@ -17,4 +17,18 @@ describe('UnsentInvalidations', () => {
       { schema: 'a', ids: null, op: 'invalidateAll', origin: 'o' },
     ]);
   });
+
+  it('a send out past the deadline is reclaimed: what it had not published is kept once, even when it fails later', () => {
+    const unsent = new UnsentInvalidations();
+    const batch = ['1', '2', '3'].map((id) => ({ schema: 'a', ids: [id], op: 'set' as const, origin: 'o' }));
+    const send = unsent.sending(batch, 1_000);
+    send.next = 1; // the first published, the second out since 1_000
+    expect(unsent.reclaim(1_299, 300)).toBe(false);
+    expect(unsent.reclaim(1_300, 300)).toBe(true);
+    expect(unsent.sent(send)).toBe(false); // its own failure path keeps nothing more
+    expect(unsent.take().map((m) => m.ids)).toEqual([['2'], ['3']]);
+    const done = unsent.sending(batch, 2_000);
+    expect(unsent.sent(done)).toBe(true);
+    expect(unsent.reclaim(9_000, 300)).toBe(false);
+  });
 });

@@ -12,6 +12,8 @@ const MAX_UNSENT = 100;
  */
 export class UnsentInvalidations {
   #messages: Invalidation[] = [];
+  /** Sends under way (see `sending`). */
+  readonly #sending = new Set<Sending>();
 
   get size(): number {
     return this.#messages.length;
@@ -40,4 +42,41 @@ export class UnsentInvalidations {
     this.#messages = [];
     return taken;
   }
+
+  /** `messages` go out one by one from now (`now`: Date.now); the send moves `next` and `at` on as it does. */
+  sending(messages: Invalidation[], now: number): Sending {
+    const send: Sending = { messages, next: 0, at: now };
+    this.#sending.add(send);
+    return send;
+  }
+
+  /** The send is over; false when `reclaim` took its messages already (then it keeps none itself). */
+  sent(send: Sending): boolean {
+    return this.#sending.delete(send);
+  }
+
+  /**
+   * Sends whose current publish is out longer than `ms`: what they had not published yet is kept,
+   * to go with the next bus call; true when there was any. In a Worker a publish begun by a request
+   * that ended is cancelled with it and never settles, nor does its deadline fire: it would never
+   * be kept, and the other instances would keep the old rows in L1 until its TTL. What of it went
+   * through after all is sent twice (dropping an L1 entry twice drops nothing more).
+   */
+  reclaim(now: number, ms: number): boolean {
+    let any = false;
+    for (const send of this.#sending) {
+      if (now - send.at < ms) continue;
+      this.#sending.delete(send);
+      for (const m of send.messages.slice(send.next)) this.keep(m);
+      any = true;
+    }
+    return any;
+  }
+}
+
+/** A send under way: `messages[next]` sent at `at` (Date.now), those after it not yet. */
+export interface Sending {
+  readonly messages: Invalidation[];
+  next: number;
+  at: number;
 }

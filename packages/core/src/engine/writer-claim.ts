@@ -1,5 +1,6 @@
 import { isStrataError, StrataError } from '../errors.js';
 import type { WriterClaim } from '../l3/types.js';
+import { waitShared } from '../resilience/bounded-share.js';
 import { orAfter } from '../resilience/with-timeout.js';
 import type { EngineContext } from './context.js';
 import { checkCountersTolerated } from './counter-marks.js';
@@ -30,6 +31,8 @@ const CHECK_WAIT_MS = 1_000;
 interface Lease {
   at: number;
   out: Promise<void> | undefined;
+  /** When `out` was sent (Date.now: the waits on it are real timers; see `#wait`). */
+  outAt: number;
   refused: boolean;
 }
 
@@ -63,24 +66,45 @@ export class WriterClaims {
    * L3_UNAVAILABLE / L2_UNAVAILABLE when the claim or the new epoch could not be made.
    */
   before(cache: SchemaCache): Promise<void> | undefined {
+    const lease = this.#renew(cache);
+    if (!lease?.out || this.ctx.config.clock.now() - lease.at < TRUST_MS) return undefined;
+    return this.#wait(cache, lease, lease.out);
+  }
+
+  /** The schema's lease, its claim sent when it is due for renewal and none is out (nothing waits here). */
+  #renew(cache: SchemaCache): Lease | undefined {
     if (!cache.l3?.claimWriter) return undefined;
     let lease = this.#leases.get(cache);
     if (!lease) {
-      lease = { at: Number.NEGATIVE_INFINITY, out: undefined, refused: false };
+      lease = { at: Number.NEGATIVE_INFINITY, out: undefined, outAt: 0, refused: false };
       this.#leases.set(cache, lease);
     }
-    const age = this.ctx.config.clock.now() - lease.at;
-    if (age < RENEW_MS) return undefined;
+    if (this.ctx.config.clock.now() - lease.at < RENEW_MS) return lease;
     if (!lease.out) {
       const out = this.#claim(cache, lease).finally(() => {
-        lease.out = undefined;
+        if (lease.out === out) lease.out = undefined;
       });
       lease.out = out;
+      lease.outAt = Date.now();
       // Handed to the host's waitUntil too: a renewal outlives the request that started it. (A
       // waiting write gets the error itself.)
       this.ctx.track(out.catch((err: unknown) => this.#failed(cache, lease, err)));
     }
-    return age < TRUST_MS ? undefined : lease.out;
+    return lease;
+  }
+
+  /**
+   * The claim out, waited for at most the longest a live one takes (its generation read, then its
+   * Postgres claim: an L2 and an L3 deadline each) on this write's own timer; past it, a claim of its
+   * own. In a Worker the write that sent it may belong to a request that has ended: its fetch
+   * cancelled never settles, and waiting for it would hold every later write of the schema.
+   */
+  #wait(cache: SchemaCache, lease: Lease, out: Promise<void>): Promise<void> {
+    const { l2, l3 } = this.ctx.config.timeouts;
+    return waitShared(out, lease.outAt, 2 * (l2 + l3), async () => {
+      if (lease.out === out) lease.out = undefined;
+      await this.before(cache);
+    });
   }
 
   /**
@@ -91,7 +115,7 @@ export class WriterClaims {
     const held = [...this.#leases].flatMap(([cache, lease]) =>
       lease.at > Number.NEGATIVE_INFINITY ? [cache] : [],
     );
-    for (const cache of caches ?? held) if (cache.writeMode === 'write-behind') void this.before(cache);
+    for (const cache of caches ?? held) if (cache.writeMode === 'write-behind') this.#renew(cache);
   }
 
   /**

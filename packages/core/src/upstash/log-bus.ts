@@ -2,6 +2,7 @@ import type { Redis } from '@upstash/redis';
 import { BusDelivery } from '../bus/delivery.js';
 import type { BusHandlers, BusStats, Invalidation, InvalidationBus } from '../bus/types.js';
 import { StrataError } from '../errors.js';
+import { waitShared } from '../resilience/bounded-share.js';
 import { type UpstashBusSource, upstashClient } from './client.js';
 import { endOf, type LogCursor, nextLogStep } from './log-cursor.js';
 import { LOG_READ_SCRIPT, type LogSnapshot, parseLogReply } from './log-script.js';
@@ -106,18 +107,23 @@ class UpstashLogBus implements InvalidationBus {
   }
 
   /**
-   * A read out longer than SHARE_MS is not shared: in a Worker, a request's fetch is cancelled when
-   * the request ends and never settles, and sharing it would end this isolate's polling. Reads from
-   * one cursor are idempotent (a message delivered twice drops an entry twice).
+   * The read in flight is shared until SHARE_MS after it began, on the caller's own timer; past it,
+   * a read of the caller's own: in a Worker, a request's fetch is cancelled when the request ends
+   * and never settles, and sharing it would end this isolate's polling. Reads from one cursor are
+   * idempotent (a message delivered twice drops an entry twice).
    */
   #shared(work: () => Promise<void>): Promise<void> {
-    const now = Date.now();
-    if (this.#polling && now - this.#pollingAt < SHARE_MS) return this.#polling;
+    const polling = this.#polling;
+    if (polling)
+      return waitShared(polling, this.#pollingAt, SHARE_MS, () => {
+        if (this.#polling === polling) this.#polling = undefined;
+        return this.#shared(work);
+      });
     const read = work().finally(() => {
       if (this.#polling === read) this.#polling = undefined;
     });
     this.#polling = read;
-    this.#pollingAt = now;
+    this.#pollingAt = Date.now();
     return read;
   }
 

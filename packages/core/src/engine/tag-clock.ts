@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
-import type { L2Tier } from '../l2/types.js';
 import { tagEpoch } from '../l2/tag-epoch.js';
+import type { L2Tier } from '../l2/types.js';
 import { bumpTags } from './tag-keys.js';
 
 /** What the app's tag clock is built from (see `RowTagging.clock`). */

@@ -25,6 +25,7 @@ export async function commitRows(
   if (cache.ownPending) for (const item of items) cache.ownPending.passed(item.key, item.version);
   let taken: boolean[] = items.map(() => true);
   if (cache.l2) {
+    if (cache.tags) await cache.tags.clock.known(); // stamps of no epoch would be refused
     try {
       const entries = (g: number, items: readonly Versioned[], bucket: Bucket, late = false) => {
         // A late PUT (sent again after L2 missed it, or Redis reset since the write took its

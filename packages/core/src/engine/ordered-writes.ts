@@ -135,6 +135,7 @@ export async function writeOrderedIn(
     perKey.push(pendingFlush && w.stored && w.under ? beneathValue(w.under) : '');
   }
   let l1Values: (Row | typeof ABSENT)[] | undefined;
+  if (cache.tags) await cache.tags.clock.known(); // stamps of no epoch would be refused
   const reply = await withSeededCounter(
     cache,
     bucket,

@@ -346,7 +346,7 @@ async function loadBelowL1(
   let unanswered: readonly number[] | undefined;
   try {
     // A tagged schema's rows read now take the tick this instance knows now (see RowTags).
-    if (cache.tags) await cache.tags.clock.ready()?.catch((err: unknown) => cache.tags!.clock.onError(err));
+    if (cache.tags) await cache.tags.clock.known();
     const stamp = cache.tags?.clock.stamp() ?? 0;
     // What L2 did not answer, by position; null when L2 failed this read: it is not asked again
     // to take the fill (one failure, one call). The request is awaited here, not in a function of

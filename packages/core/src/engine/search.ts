@@ -38,6 +38,7 @@ export async function searchRows(ctx: EngineContext, cache: SchemaCache, query: 
   const epoch = cache.writeEpoch;
   const quiet = cache.writesInFlight === 0;
   // A tagged schema's rows take the tick known before they were read (see RowTags).
+  if (cache.tags) await cache.tags.clock.known();
   const stamp = cache.tags?.clock.stamp() ?? 0;
   const pending = await pendingWrites(ctx, cache);
   const read = await readL3(ctx, cache, compiled, pending);
@@ -185,6 +186,7 @@ export async function searchCachedRows(
     ctx.tolerate(name, 'l2', 'searchCached', err);
     listKey = undefined;
   }
+  if (cache.tags) await cache.tags.clock.known();
   const stamp = cache.tags?.clock.stamp() ?? 0;
   // Read after the search generation: a write acknowledged before it moved is in the index or in
   // Postgres, so the list cached under it has every write it stands for.

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
+import { tagEpoch } from '../l2/tag-epoch.js';
 import type { L2Tier } from '../l2/types.js';
-import { bumpTags, tagClockKey, tagKey } from './tag-keys.js';
+import { bumpTags } from './tag-keys.js';
 
 /** What the app's tag clock is built from (see `RowTagging.clock`). */
 export interface TagClockDeps {
@@ -31,8 +32,10 @@ interface Known {
  * when the row was read. A row is valid while none of its tags moved after its stamp (see
  * `RowTags`). Versions, not clocks: no instance's time decides it.
  *
- * What this instance knows only grows: a bus message or a read of the tags raises a value, and a
- * value that rose is a move (its rows leave L1 through `onMove`).
+ * What this instance knows only grows within an epoch of the clock (see tag-epoch.ts: a lost clock
+ * starts a new one, and a row stamped in another epoch is refused): a bus message or
+ * a read of the tags raises a value, and a value that rose is a move (its rows leave L1 through
+ * `onMove`).
  */
 export class TagClock {
   #clock = 0;
@@ -72,6 +75,14 @@ export class TagClock {
     return this.#clock;
   }
 
+  /**
+   * Resolves once the counter was read (at once after that): a stamp taken before would be of no
+   * epoch, refused everywhere. A failed read is counted; the stamps then stay refused.
+   */
+  async known(): Promise<void> {
+    await this.ready()?.catch((err: unknown) => this.onError(err));
+  }
+
   /** Until the first read of the counter: a fresh instance's stamps would all be too low. */
   ready(): Promise<void> | undefined {
     if (this.#clockReadAt !== Number.NEGATIVE_INFINITY) return undefined;
@@ -84,6 +95,8 @@ export class TagClock {
    * the stamp, undefined when a tag's value is not known now (`read` it), else true.
    */
   check(tags: readonly string[], stamp: number): boolean | undefined {
+    // Stamped in another epoch than the one this instance knows: its ticks say nothing of the tags'.
+    if (tagEpoch(stamp) !== tagEpoch(this.#clock)) return false;
     const now = this.time.now();
     let known = true;
     for (const tag of tags) {
@@ -104,7 +117,7 @@ export class TagClock {
   absenceHolds(stamp: number): boolean {
     const trusted = this.time.now() - this.#clockReadAt < TRUST_MS;
     if (!trusted) this.stamp();
-    return trusted && this.#clock <= stamp;
+    return trusted && this.#clock <= stamp && tagEpoch(stamp) === tagEpoch(this.#clock);
   }
 
   /** Whether this instance knows the tag's value now (read or told within the trust window). */
@@ -113,13 +126,15 @@ export class TagClock {
     return k !== undefined && this.time.now() - k.readAt < TRUST_MS;
   }
 
-  /** Reads the counter and these tags' values in one request (tags never moved read as 0). */
+  /**
+   * Reads the counter and these tags' values in one request (a tag missing or of another epoch is
+   * put at the counter's value, see `READ_TAGS`).
+   */
   async read(tags: readonly string[]): Promise<void> {
     if (!this.l2) return;
-    const { root } = this.#deps;
-    const values = await this.l2.getMany([tagClockKey(root), ...tags.map((t) => tagKey(root, t))]);
+    const values = await bumpTags(this.l2, this.#deps.root, tags, true);
     const at = this.time.now();
-    this.#raise(Number(values[0] ?? 0), at);
+    this.#raise(values[0] ?? 0, at);
     this.learn(
       tags,
       tags.map((_, i) => Number(values[i + 1] ?? 0)),
@@ -137,13 +152,15 @@ export class TagClock {
     const readAt = at ?? this.time.now();
     tags.forEach((tag, i) => {
       const value = values[i] ?? 0;
+      this.#adopt(value);
       const k = this.#known.get(tag);
-      if (at === undefined || (k !== undefined && value > k.value)) moved.add(tag);
-      if (k === undefined || value >= k.value) {
+      const same = k !== undefined && tagEpoch(k.value) === tagEpoch(value);
+      if (at === undefined || (same && value > k.value)) moved.add(tag);
+      // An older Strata's scale (its message) says nothing of the epoch: only the move counts.
+      if (tagEpoch(value) >= 0 && (!same || value >= k.value)) {
         this.#known.delete(tag);
         this.#known.set(tag, { value, readAt });
       }
-      if (value > this.#clock) this.#clock = value;
     });
     while (this.#known.size > MAX_KNOWN) this.#known.delete(this.#known.keys().next().value!);
     if (moved.size > 0) this.#deps.onMove(moved);
@@ -167,7 +184,23 @@ export class TagClock {
   }
 
   #raise(clock: number, at: number): void {
-    if (clock > this.#clock) this.#clock = clock;
+    this.#adopt(clock);
     this.#clockReadAt = at;
+  }
+
+  /**
+   * A value of the counter's (read, or a tag's moved to it): higher in the epoch known, it raises
+   * the counter; of another epoch, the counter was lost and started again there (what
+   * Redis holds is read again; values known of the old epoch go, they no longer compare).
+   */
+  #adopt(value: number): void {
+    if (tagEpoch(value) === tagEpoch(this.#clock)) {
+      if (value > this.#clock) this.#clock = value;
+      return;
+    }
+    if (tagEpoch(value) < 0) return; // an older Strata's scale: it counts for nothing here
+    this.#clock = value;
+    this.#clockReadAt = Number.NEGATIVE_INFINITY; // read again before the next stamp is trusted
+    for (const [tag, k] of this.#known) if (tagEpoch(k.value) !== tagEpoch(value)) this.#known.delete(tag);
   }
 }

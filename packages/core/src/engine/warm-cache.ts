@@ -35,6 +35,7 @@ export async function warmCache(
   let after: unknown;
   while (limit === 0 || loaded < limit) {
     // A tagged schema's rows take the tick known before they were read (see RowTags).
+    if (cache.tags) await cache.tags.clock.known();
     const stamp = cache.tags?.clock.stamp();
     const page = await l3
       .scan(cache.schema, { limit: limit === 0 ? pageSize : Math.min(pageSize, limit - loaded), after })

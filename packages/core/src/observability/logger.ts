@@ -19,6 +19,30 @@ export interface Logger {
 
 export const noopLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
+/** How many distinct events the default logger prints before it says the rest are not shown. */
+const DISTINCT_EVENTS = 50;
+
+/**
+ * The default logger (no `logger` option): `warn` and `error` to `console`, each distinct event
+ * (level, message, `fields.code`) once per instance, so that a degraded Strata (L2 refused or down,
+ * a schema refused) is seen without flooding a test run or a bench. `logger: false` silences it.
+ * @example new Strata({ l3, logger: defaultLogger() }) // what Strata does when `logger` is omitted
+ */
+export function defaultLogger(): Logger {
+  const seen = new Set<string>();
+  const once =
+    (level: 'warn' | 'error') =>
+    (message: string, fields?: Record<string, unknown>): void => {
+      const key = `${level} ${message} ${fields?.code ?? ''}`;
+      if (seen.has(key) || seen.size > DISTINCT_EVENTS) return;
+      seen.add(key);
+      if (seen.size > DISTINCT_EVENTS) message = 'more events not shown: pass a `logger` to see every one';
+      else if (seen.size === 1) message += ' (each event said once: pass a `logger` to see all, `logger: false` for none)';
+      console[level](`strata ${level}: ${message}`, fields ?? {});
+    };
+  return { debug() {}, info() {}, warn: once('warn'), error: once('error') };
+}
+
 /**
  * Logs through `console` (present in every runtime), one JSON-ish line per event.
  * @example new Strata({ logger: consoleLogger('warn'), … })

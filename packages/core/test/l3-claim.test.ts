@@ -147,13 +147,15 @@ it('with no logger given, the refusal is said on the console, once however many 
     await a.strata.set(players, row('from-a'));
     await b.strata.set(players, row('from-b'));
     for (let i = 0; i < 3; i++) expect((await b.strata.get(players, 'p1')).username).toBe('from-b');
+    await b.strata.close();
     const refusals = said.mock.calls.filter((call) => /belongs to an app on another database/.test(JSON.stringify(call)));
     expect(refusals).toHaveLength(1);
-    expect(String(refusals[0]![0])).toMatch(/^strata warn: /);
+    expect(String(refusals[0]![0])).toMatch(/^strata warn: l2 \w+ failed; continuing without it$/);
+    expect(refusals[0]![1]).toMatchObject({ code: 'INVALID_CONFIG' });
   } finally {
-    said.mockRestore();
     await a.strata.close();
     await b.strata.close();
+    said.mockRestore();
   }
 });
 

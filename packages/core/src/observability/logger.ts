@@ -19,13 +19,11 @@ export interface Logger {
 
 export const noopLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
-/** How many distinct events the default logger prints before it says the rest are not shown. */
-const DISTINCT_EVENTS = 50;
-
 /**
  * The default logger (no `logger` option): `warn` and `error` to `console`, each distinct event
- * (level, message, `fields.code`) once per instance, so that a degraded Strata (L2 refused or down,
- * a schema refused) is seen without flooding a test run or a bench. `logger: false` silences it.
+ * (its level and error, or message when it has no error) once per instance, at most 100 of them, so that a degraded
+ * Strata (L2 refused or down, a schema refused) is seen without flooding a test run or a bench.
+ * `logger: false` silences it; a logger of yours replaces it.
  * @example new Strata({ l3, logger: defaultLogger() }) // what Strata does when `logger` is omitted
  */
 export function defaultLogger(): Logger {
@@ -33,14 +31,14 @@ export function defaultLogger(): Logger {
   const once =
     (level: 'warn' | 'error') =>
     (message: string, fields?: Record<string, unknown>): void => {
-      const key = `${level} ${message} ${fields?.code ?? ''}`;
-      if (seen.has(key) || seen.size > DISTINCT_EVENTS) return;
-      seen.add(key);
-      if (seen.size > DISTINCT_EVENTS) message = 'more events not shown: pass a `logger` to see every one';
-      else if (seen.size === 1) message += ' (each event said once: pass a `logger` to see all, `logger: false` for none)';
-      console[level](`strata ${level}: ${message}`, fields ?? {});
+      // The failure, not the call that met it: a refused L2 fails get, set and the rest alike.
+      const key = level + String(fields?.error ?? message);
+      if (seen.size < 100 && !seen.has(key)) {
+        seen.add(key);
+        console[level](`strata ${level}: ${message}`, fields ?? {});
+      }
     };
-  return { debug() {}, info() {}, warn: once('warn'), error: once('error') };
+  return { ...noopLogger, warn: once('warn'), error: once('error') };
 }
 
 /**

@@ -2,7 +2,6 @@ import {
   type CompiledSchema,
   clusterBuckets,
   type Duration,
-  defaultLogger,
   type L3Tier,
   Strata,
   type StrataConfig,
@@ -10,6 +9,7 @@ import {
 } from '@strata/core';
 import {
   CHANGES_CHANNEL,
+  defaultLogger,
   invalidationChannel as defaultChannel,
   toMs,
   withTimeout,

@@ -204,7 +204,9 @@ const configShape = {
    * instance (`defaultLogger`); `false`: nowhere; `consoleLogger('debug')`: everything.
    */
   logger: option.computed(
-    ((value, path) => (value === false ? undefined : loggerCheck(value, path))) as check.Check<Logger | false>,
+    ((value, path) => (value === false ? undefined : loggerCheck(value, path))) as check.Check<
+      Logger | false
+    >,
     (value): Logger => (value === false ? noopLogger : (value ?? defaultLogger())),
   ),
   /** Counters and latencies. Default: none recorded. */

@@ -24,7 +24,7 @@ export { type CommitOptions, Tx } from './engine/tx.js';
 export { isStrataError, StrataError, type StrataErrorCode } from './errors.js';
 export type { L2Tier } from './l2/types.js';
 export type { L3Tier, MigrationRecord, MigrationResult } from './l3/types.js';
-export { consoleLogger, defaultLogger, type Logger } from './observability/logger.js';
+export { consoleLogger, type Logger } from './observability/logger.js';
 export type { MetricsRecorder } from './observability/metrics.js';
 export type { Tracer } from './observability/tracing.js';
 export { Q } from './query/builder.js';

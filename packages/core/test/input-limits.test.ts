@@ -93,9 +93,9 @@ describe('ids (issue 12, items 14 and 18)', () => {
       expect(await codeOf(() => s.delete(players, id))).toBe('MISSING_PRIMARY_KEY');
       expect(await codeOf(() => s.getMany(players, ['nul-ok', id]))).toBe('MISSING_PRIMARY_KEY');
       expect(await codeOf(() => s.deleteMany(players, ['nul-ok', id]))).toBe('MISSING_PRIMARY_KEY');
-      expect(
-        await codeOf(() => s.setMany(players, [{ id: 'nul-ok', username: 'changed' }, row])),
-      ).toBe('MISSING_PRIMARY_KEY');
+      expect(await codeOf(() => s.setMany(players, [{ id: 'nul-ok', username: 'changed' }, row]))).toBe(
+        'MISSING_PRIMARY_KEY',
+      );
     }
     // Nothing changed: no row, no key, no tier read (stats as they were), the good row as it was.
     expect(await count('players', `id like 'nul%' and id <> 'nul-ok'`)).toBe(0);

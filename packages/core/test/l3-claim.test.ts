@@ -79,7 +79,9 @@ function app(
     schemas: [options.schema ?? schemaOf(options.writeMode)],
     writeBehind: { queue: createMemoryQueue() },
     ...(options.buckets && { buckets: options.buckets, bucketing: clusterBuckets }),
-    ...(options.logger !== 'default' && { logger: { debug: () => {}, info: () => {}, warn: keep, error: keep } }),
+    ...(options.logger !== 'default' && {
+      logger: { debug: () => {}, info: () => {}, warn: keep, error: keep },
+    }),
   });
   return { strata, warnings };
 }
@@ -148,7 +150,9 @@ it('with no logger given, the refusal is said on the console, once however many 
     await b.strata.set(players, row('from-b'));
     for (let i = 0; i < 3; i++) expect((await b.strata.get(players, 'p1')).username).toBe('from-b');
     await b.strata.close();
-    const refusals = said.mock.calls.filter((call) => /belongs to an app on another database/.test(JSON.stringify(call)));
+    const refusals = said.mock.calls.filter((call) =>
+      /belongs to an app on another database/.test(JSON.stringify(call)),
+    );
     expect(refusals).toHaveLength(1);
     expect(String(refusals[0]![0])).toMatch(/^strata warn: l2 \w+ failed; continuing without it$/);
     expect(refusals[0]![1]).toMatchObject({ code: 'INVALID_CONFIG' });

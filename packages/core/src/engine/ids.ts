@@ -85,7 +85,8 @@ function stringId(schema: CompiledSchema, id: unknown): Id {
     throw badId(schema, id, 'is not well-formed Unicode (a lone surrogate): UTF-8 cannot store it');
   }
   // Postgres text cannot hold it (22021): refused here, before any tier, like the row's text columns.
-  if (id.includes('\u0000')) throw badId(schema, id, 'has a NUL character (U+0000), which Postgres text cannot store');
+  if (id.includes('\u0000'))
+    throw badId(schema, id, 'has a NUL character (U+0000), which Postgres text cannot store');
   if (!fitsUtf8(id, MAX_ID_BYTES)) throw badId(schema, id, `is longer than ${MAX_ID_BYTES} bytes of UTF-8`);
   return id;
 }

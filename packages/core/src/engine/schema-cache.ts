@@ -143,7 +143,11 @@ export class SchemaCache {
     this.rowReader = policy?.replicaReads === 'all' ? this.reader : this.l3;
     if (!this.l2 && !this.l3) invalid(name, 'l2', 'has neither L2 nor L3: nothing would persist it');
     if (schema.encryptedKeys.length > 0 && !encryptor)
-      invalid(name, 'encryptionKey', "has encrypted fields: pass the app's key as the `encryptionKey` option");
+      invalid(
+        name,
+        'encryptionKey',
+        "has encrypted fields: pass the app's key as the `encryptionKey` option",
+      );
     const l1Policy = schema.l1 === false ? undefined : (schema.l1 ?? {});
     const l2Policy = schema.l2 === false ? {} : (schema.l2 ?? {});
     this.l1TtlMs = toMs(l1Policy?.ttl ?? config.ttl.l1, `${name}.l1.ttl`);

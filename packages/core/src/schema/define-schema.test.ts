@@ -127,7 +127,12 @@ describe('defineSchema refuses what cannot hold, with INVALID_MODEL', () => {
       expect(refused.message).toMatch(message);
       expect(refused.message).toMatch(/^strata: schema pol: /);
     }
-    const fine = defineSchema({ table, l1: { ttl: '5m', maxEntries: 0, eviction: 'lru' }, l2: false, stale: 0 });
+    const fine = defineSchema({
+      table,
+      l1: { ttl: '5m', maxEntries: 0, eviction: 'lru' },
+      l2: false,
+      stale: 0,
+    });
     expect(fine.l1).toEqual({ ttl: '5m', maxEntries: 0, eviction: 'lru' });
   });
 

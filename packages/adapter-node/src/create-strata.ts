@@ -9,8 +9,8 @@ import {
 } from '@strata/core';
 import {
   CHANGES_CHANNEL,
-  defaultLogger,
   invalidationChannel as defaultChannel,
+  defaultLogger,
   toMs,
   withTimeout,
 } from '@strata/core/driver';

@@ -11,7 +11,8 @@
 //   4. `npx wrangler dev` of the root wrangler.toml on a free port, the devstack's URLs as --var bindings,
 //      in a process group of its own so that stopping it stops its wrangler and workerd children too.
 //   5. Seeds a few players and scores through the running demo's HTTP API; prints what to open.
-// SIGINT/SIGTERM: stops the wrangler process group (by its pid), then the devstack, and exits 0.
+// SIGINT/SIGTERM to this script (its pid is printed first): stops the wrangler process group (by its
+// pid), then the devstack, and exits 0.
 //
 // Needs the workspace packages built (`npm start` builds them first): wrangler bundles their dist.
 // Env: STRATA_REDIS_URL / STRATA_DATABASE_URL, read by the devstack; STRATA_KEY_PREFIX, the Redis
@@ -242,6 +243,8 @@ async function seed(base, postgresUrl) {
 }
 
 try {
+  // The pid that stops it all (wrangler's group, the capture and keys of this run, the devstack).
+  log(`pid ${process.pid}: Ctrl-C or \`kill ${process.pid}\` stops the demo`);
   devstack = await startDevstack({ embedded: 'auto', log: (message) => log(`devstack: ${message}`) });
   if (!devstack.upstash) throw new Error(`no Redis for the Upstash endpoint: ${devstack.redis.reason}`);
   log(
@@ -297,7 +300,8 @@ try {
     cwd: root,
     env: { CLOUDFLARE_CF_FETCH_ENABLED: 'false', ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1' },
   });
-  log(`pid ${wrangler.pid}: npx wrangler dev (process group ${wrangler.pid})`);
+  // Not a pid to kill: wrangler alone stopped leaves this run's keys, capture and devstack behind.
+  log(`npx wrangler dev: process group ${wrangler.pid} (stopped with this script)`);
   for (const stream of [wrangler.stdout, wrangler.stderr]) {
     let rest = '';
     stream.on('data', (chunk) => {
@@ -329,7 +333,7 @@ try {
       'A write made outside the demo reaches its caches (change capture, docs/change-capture.md):',
       `  psql '${devstack.postgres.url}' -c "update strata_demo.players set level = level + 1 where id = 'seed-ada'"`,
       `  curl ${base}/players/seed-ada   # the new level within about a second: the relay rides on requests`,
-      'Ctrl-C stops the demo and the devstack.',
+      `Ctrl-C (or \`kill ${process.pid}\`) stops the demo and the devstack.`,
       '',
     ].join('\n'),
   );

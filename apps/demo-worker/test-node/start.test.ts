@@ -119,9 +119,13 @@ describe('npm start (scripts/start.mjs)', () => {
     base = url;
     keyPrefix = /^start: Redis keys of this run: (demo_dev_\w+):\* \(removed at stop\)$/m.exec(output)?.[1];
     expect(keyPrefix, output).toBeDefined();
-    const pid = /^start: pid (\d+): npx wrangler dev/m.exec(output);
-    expect(pid, output).not.toBeNull();
-    wranglerGroup = Number(pid![1]);
+    // The pid it prints is its own, the one to stop it by (wrangler's alone would leave the rest).
+    expect(/^start: pid (\d+): Ctrl-C or `kill \d+` stops the demo$/m.exec(output)?.[1], output).toBe(
+      String(child.pid),
+    );
+    const group = /^start: npx wrangler dev: process group (\d+) /m.exec(output);
+    expect(group, output).not.toBeNull();
+    wranglerGroup = Number(group![1]);
     expect(processGroupAlive(wranglerGroup)).toBe(true);
 
     const health = await fetch(`${base}/health`);

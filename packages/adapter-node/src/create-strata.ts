@@ -10,6 +10,7 @@ import {
 import {
   CHANGES_CHANNEL,
   invalidationChannel as defaultChannel,
+  defaultLogger,
   toMs,
   withTimeout,
 } from '@strata/core/driver';
@@ -190,6 +191,8 @@ export async function wireStrata(
   const capture = { ...captureRest, ...(relay && { relay }) };
   const config: StrataConfig = { ...rest, capture };
   const prefix = config.keyPrefix ?? strataDefaults.keyPrefix;
+  // One logger for the adapter's warnings and the instance's (the default's "once" is per logger).
+  const logger = config.logger === false ? undefined : (config.logger ?? defaultLogger());
   const l3TimeoutMs = toMs(config.timeouts?.l3 ?? strataDefaults.timeouts.l3, 'timeouts.l3');
   const connection = await connectL3({
     databaseUrl,
@@ -199,7 +202,7 @@ export async function wireStrata(
       idleInTransactionTimeout ?? Math.min(l3TimeoutMs, 5_000),
       'idleInTransactionTimeout',
     ),
-    onError: (error) => config.logger?.warn('idle L3 connection failed', { error: String(error) }),
+    onError: (error) => logger?.warn('idle L3 connection failed', { error: String(error) }),
   });
   let strata: Strata;
   try {
@@ -207,7 +210,7 @@ export async function wireStrata(
       redisUrl,
       redisReplicaUrl,
       onReplicaError: (error) =>
-        config.logger?.warn('L2 replica read failed: read from the primary', { error: String(error) }),
+        logger?.warn('L2 replica read failed: read from the primary', { error: String(error) }),
       redisCluster,
       upstash,
       writeBehind: writeBehindQueue,
@@ -224,7 +227,7 @@ export async function wireStrata(
       await checkQueueDurability(
         tiers.queue,
         toMs(config.timeouts?.queue ?? strataDefaults.timeouts.queue, 'timeouts.queue'),
-        (m, e) => config.logger?.warn(m, { error: String(e) }),
+        (m, e) => logger?.warn(m, { error: String(e) }),
       );
       const { l2, bus, queue } = tiers;
       strata = new Strata({
@@ -235,6 +238,7 @@ export async function wireStrata(
         ...config,
         // A clock read once per millisecond: the L1 hit path reads it on every get.
         clock: config.clock ?? nodeClock(),
+        logger: logger ?? false,
         l2,
         l3,
         coherence: { bus },
@@ -256,7 +260,7 @@ export async function wireStrata(
         databaseUrl,
         wake: () => strata.relayChanges(),
         relevant: (payload) => !payload || identities.has(payload),
-        ...(config.logger ? { logger: config.logger } : {}),
+        ...(logger ? { logger } : {}),
         applicationName: `strata changes ${prefix}`.slice(0, 63),
         channel: CHANGES_CHANNEL,
       })
@@ -276,7 +280,7 @@ export async function wireStrata(
           // Bounded: a client still waiting for a reply the network holds would keep pool.end()
           // pending for as long as the network does; the process may exit meanwhile anyway.
           await withTimeout(connection.end(), POOL_END_TIMEOUT_MS, 'L3 pool end').catch((error: unknown) =>
-            config.logger?.warn('L3 pool did not end in time', { error: String(error) }),
+            logger?.warn('L3 pool did not end in time', { error: String(error) }),
           );
           removeListeners();
         }
@@ -285,10 +289,10 @@ export async function wireStrata(
     return closing;
   };
   if (handleSignals !== false) {
-    const { logger } = config;
+    const given = config.logger;
     // The app's logger, when it gave one, hears why a shutdown failed; else stderr does.
     const report =
-      logger && ((message: string, error: unknown) => logger.error(message, { error: String(error) }));
+      given && ((message: string, error: unknown) => given.error(message, { error: String(error) }));
     removeListeners = onShutdownSignals(shutdown, {
       ...(report ? { report } : {}),
       ...(handleSignals === true ? {} : handleSignals),

@@ -134,6 +134,14 @@ function build(env: StrataBindings, options: CreateStrataOptions): Strata {
     config.writeBehind?.queue ?? (producer && createCloudflareQueue(producer, { name: queueBinding }));
   const keyPrefix = config.keyPrefix ?? strataDefaults.keyPrefix;
   const encryptionKey = config.encryptionKey ?? env.STRATA_ENCRYPTION_KEY;
+  // Here the key is a binding: say so (core's refusal names only the option).
+  const encrypted = encryptionKey === undefined && schemas.find((schema) => schema.encryptedKeys.length > 0);
+  if (encrypted)
+    throw new StrataError(
+      'INVALID_CONFIG',
+      `schema ${encrypted.name} has encrypted fields: set the STRATA_ENCRYPTION_KEY binding (or the encryptionKey option)`,
+      { details: { schema: encrypted.name, field: 'encryptionKey' } },
+    );
   return new Strata({
     ...config,
     l2: createUpstashL2(upstash),

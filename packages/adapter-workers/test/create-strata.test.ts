@@ -115,7 +115,7 @@ describe('createStrata', () => {
     }
     expect(isStrataError(caught, 'INVALID_CONFIG')).toBe(true);
     // A Worker's key is a binding: the message names it, not only config.encryptionKey.
-    expect((caught as Error).message).toContain('STRATA_ENCRYPTION_KEY');
+    expect((caught as Error).message).toContain('the STRATA_ENCRYPTION_KEY binding');
   });
 
   it.each([

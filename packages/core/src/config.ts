@@ -20,7 +20,7 @@ import { StrataError } from './errors.js';
 import type { EvictionPolicy } from './l1/types.js';
 import type { L2Tier } from './l2/types.js';
 import type { L3Tier } from './l3/types.js';
-import { type Logger, noopLogger } from './observability/logger.js';
+import { defaultLogger, type Logger, noopLogger } from './observability/logger.js';
 import { type MetricsRecorder, noopMetrics } from './observability/metrics.js';
 import { noopTracing, type Tracer } from './observability/tracing.js';
 import type { WriteQueue } from './queue/types.js';
@@ -37,6 +37,7 @@ export type Background = 'await' | 'track' | ((work: Promise<unknown>) => void);
 
 const positiveInt = check.number(check.int, check.gt(0));
 const isFunction = (v: unknown) => typeof v === 'function';
+const loggerCheck = seamCheck<Logger>(SEAM_METHODS.logger);
 
 const configShape = {
   /** L2 implementation, e.g. `createUpstashL2({ url, token })`. Omitted: no L2. */
@@ -198,8 +199,16 @@ const configShape = {
    * may pass `timerClock` (read at most once per ms): adapter-node's `createStrata` passes `nodeClock()`.
    */
   clock: option.defaulted(seamCheck<Clock>(SEAM_METHODS.clock), systemClock),
-  /** Where Strata logs. Default: nowhere (`consoleLogger` logs to the console). */
-  logger: option.defaulted(seamCheck<Logger>(SEAM_METHODS.logger), noopLogger),
+  /**
+   * Where Strata logs. Default: `warn` and `error` to `console`, each distinct event once per
+   * instance (`defaultLogger`); `false`: nowhere; `consoleLogger('debug')`: everything.
+   */
+  logger: option.computed(
+    ((value, path) => (value === false ? undefined : loggerCheck(value, path))) as check.Check<
+      Logger | false
+    >,
+    (value): Logger => (value === false ? noopLogger : (value ?? defaultLogger())),
+  ),
   /** Counters and latencies. Default: none recorded. */
   metrics: option.defaulted(seamCheck<MetricsRecorder>(SEAM_METHODS.metrics), noopMetrics),
   /**

@@ -70,6 +70,7 @@ export type {
   WriteOutcome,
   WriterClaim,
 } from './l3/types.js';
+export { defaultLogger } from './observability/logger.js';
 export { redactUrl } from './observability/redact-url.js';
 export type {
   CallSite,

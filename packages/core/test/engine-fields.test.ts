@@ -30,6 +30,19 @@ beforeAll(async () => {
 afterAll(() => stack?.cleanup());
 
 describe('omitCache, omitL1 and encrypted fields', () => {
+  it('refuses encrypted fields without a key, naming the option to pass (no environment variable is read here)', () => {
+    let caught: unknown;
+    try {
+      new Strata({ l2: stack.l2, l3: stack.l3, keyPrefix: stack.keyPrefix, schemas: [schemaWithOptions()] });
+    } catch (err) {
+      caught = err;
+    }
+    expect(isStrataError(caught, 'INVALID_CONFIG')).toBe(true);
+    expect((caught as StrataError).details).toMatchObject({ field: 'encryptionKey' });
+    expect((caught as Error).message).toContain('`encryptionKey` option');
+    expect((caught as Error).message).not.toContain('STRATA_ENCRYPTION_KEY');
+  });
+
   it('keeps ciphertext in Postgres and L2, plaintext only in the caller and L1', async () => {
     const schema = schemaWithOptions();
     const strata = strataFor(schema);

@@ -80,6 +80,30 @@ describe('ids (issue 12, items 14 and 18)', () => {
     expect(await count('players', `id = 'sur Zoë 🎉 日本'`)).toBe(1);
   });
 
+  it('an id with a NUL (U+0000) is MISSING_PRIMARY_KEY for every call taking ids; no tier sees it', async () => {
+    const s = strata(players);
+    await s.set(players, { id: 'nul-ok', username: 'nul-ok' });
+    const keysBefore = (await stack.rawL2Keys()).sort();
+    const statsBefore = JSON.stringify(s.stats());
+    for (const id of ['nul\u0000', '\u0000', `nul-${'x'.repeat(200)}\u0000`]) {
+      const row = { id, username: 'nul-row' };
+      expect(await codeOf(() => s.get(players, id))).toBe('MISSING_PRIMARY_KEY');
+      expect(await codeOf(() => s.exists(players, id))).toBe('MISSING_PRIMARY_KEY');
+      expect(await codeOf(() => s.set(players, row))).toBe('MISSING_PRIMARY_KEY');
+      expect(await codeOf(() => s.delete(players, id))).toBe('MISSING_PRIMARY_KEY');
+      expect(await codeOf(() => s.getMany(players, ['nul-ok', id]))).toBe('MISSING_PRIMARY_KEY');
+      expect(await codeOf(() => s.deleteMany(players, ['nul-ok', id]))).toBe('MISSING_PRIMARY_KEY');
+      expect(await codeOf(() => s.setMany(players, [{ id: 'nul-ok', username: 'changed' }, row]))).toBe(
+        'MISSING_PRIMARY_KEY',
+      );
+    }
+    // Nothing changed: no row, no key, no tier read (stats as they were), the good row as it was.
+    expect(await count('players', `id like 'nul%' and id <> 'nul-ok'`)).toBe(0);
+    expect((await stack.rawL2Keys()).sort()).toEqual(keysBefore);
+    expect(JSON.stringify(s.stats())).toBe(statsBefore);
+    expect((await strata(players).get(players, 'nul-ok')).username).toBe('nul-ok');
+  });
+
   it('item 18: 1.5 and "1.5" as an integer key are MISSING_PRIMARY_KEY, not a Postgres error', async () => {
     const s = strata(counters);
     await s.set(counters, { id: 1, n: 10 });

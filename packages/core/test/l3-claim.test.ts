@@ -2,7 +2,7 @@ import { lapseWriterClaims, serviceUrls } from '@strata/devstack/testing';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { createDrizzleL3 } from '../src/drizzle/index.js';
 import {
   clusterBuckets,
@@ -65,6 +65,8 @@ function app(
     schema?: ReturnType<typeof defineSchema>;
     /** L2 split into this many buckets (`clusterBuckets`; on one Redis here). */
     buckets?: number;
+    /** 'default': no `logger` option (Strata's own default logs; `warnings` stays empty). */
+    logger?: 'default';
   } = {},
 ) {
   const warnings: string[] = [];
@@ -77,7 +79,9 @@ function app(
     schemas: [options.schema ?? schemaOf(options.writeMode)],
     writeBehind: { queue: createMemoryQueue() },
     ...(options.buckets && { buckets: options.buckets, bucketing: clusterBuckets }),
-    logger: { debug: () => {}, info: () => {}, warn: keep, error: keep },
+    ...(options.logger !== 'default' && {
+      logger: { debug: () => {}, info: () => {}, warn: keep, error: keep },
+    }),
   });
   return { strata, warnings };
 }
@@ -132,6 +136,31 @@ it("an app on another database is refused L2 under the same keyPrefix: it never 
   expect(claim).toMatch(/^pg:\d+\/test$/);
   await a.strata.close();
   await b.strata.close();
+});
+
+it('with no logger given, the refusal is said on the console, once however many reads meet it', async () => {
+  const said = vi.spyOn(console, 'warn').mockImplementation(() => {});
+  const a = app('a');
+  const b = app('b', { logger: 'default' });
+  try {
+    await a.strata.migrate();
+    await b.strata.migrate();
+    const players = schemaOf();
+    await a.strata.set(players, row('from-a'));
+    await b.strata.set(players, row('from-b'));
+    for (let i = 0; i < 3; i++) expect((await b.strata.get(players, 'p1')).username).toBe('from-b');
+    await b.strata.close();
+    const refusals = said.mock.calls.filter((call) =>
+      /belongs to an app on another database/.test(JSON.stringify(call)),
+    );
+    expect(refusals).toHaveLength(1);
+    expect(String(refusals[0]![0])).toMatch(/^strata warn: l2 \w+ failed; continuing without it$/);
+    expect(refusals[0]![1]).toMatchObject({ code: 'INVALID_CONFIG' });
+  } finally {
+    await a.strata.close();
+    await b.strata.close();
+    said.mockRestore();
+  }
 });
 
 it('on its own keyPrefix the same app uses L2 as usual; the claim names its database', async () => {

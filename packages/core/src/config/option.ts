@@ -89,10 +89,11 @@ export const durationCheck: check.Check<Duration> = (value, path) => {
   const type = numberOrString(value, path);
   if (type) return type;
   try {
-    toMs(value as Duration);
+    toMs(value as Duration, path.join('.'));
     return undefined;
   } catch (err) {
-    return { path, message: err instanceof Error ? err.message : 'invalid duration' };
+    // Whoever reports the issue says `strata: ` and the option's name (`config.ttl.l1: …`).
+    return { path, message: (err as Error).message.replace('strata: ', '') };
   }
 };
 

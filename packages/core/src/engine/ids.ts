@@ -37,7 +37,7 @@ export function mayBeKey(id: unknown): id is string {
 /**
  * Turns a caller's id into the primary key's JS type, strictly, so that its cache key is exactly
  * the key's text in Postgres: ids arrive from URLs as strings, so `'42'` is accepted for an integer
- * key, but `'4x'`, `'1.5'`, `''`, `NaN`, an object, a lone surrogate or a 513-byte string never reach
+ * key, but `'4x'`, `'1.5'`, `''`, `NaN`, an object, a lone surrogate, a NUL or a 513-byte string never reach
  * a tier; a uuid is lowercased. Runs on every get: the common cases return before any regex.
  * @example normalizeId(players, 'p1'); // 'p1'
  * @example normalizeId(counters, '42'); // 42
@@ -46,7 +46,14 @@ export function normalizeId(schema: CompiledSchema, id: unknown): Id {
   const rule = schema.idRule;
   switch (rule.kind) {
     case 'string':
-      if (typeof id === 'string' && id.length !== 0 && id.length <= FAST_CHARS && isWellFormed(id)) return id;
+      if (
+        typeof id === 'string' &&
+        id.length !== 0 &&
+        id.length <= FAST_CHARS &&
+        !id.includes('\u0000') &&
+        isWellFormed(id)
+      )
+        return id;
       return stringId(schema, id);
     case 'integer':
       if (typeof id === 'number' && Number.isInteger(id) && id >= rule.min && id <= rule.max) return id;
@@ -77,6 +84,9 @@ function stringId(schema: CompiledSchema, id: unknown): Id {
   if (!isWellFormed(id)) {
     throw badId(schema, id, 'is not well-formed Unicode (a lone surrogate): UTF-8 cannot store it');
   }
+  // Postgres text cannot hold it (22021): refused here, before any tier, like the row's text columns.
+  if (id.includes('\u0000'))
+    throw badId(schema, id, 'has a NUL character (U+0000), which Postgres text cannot store');
   if (!fitsUtf8(id, MAX_ID_BYTES)) throw badId(schema, id, `is longer than ${MAX_ID_BYTES} bytes of UTF-8`);
   return id;
 }

@@ -146,7 +146,7 @@ export class SchemaCache {
       invalid(
         name,
         'encryptionKey',
-        'has encrypted fields: set config.encryptionKey (or STRATA_ENCRYPTION_KEY)',
+        "has encrypted fields: pass the app's key as the `encryptionKey` option",
       );
     const l1Policy = schema.l1 === false ? undefined : (schema.l1 ?? {});
     const l2Policy = schema.l2 === false ? {} : (schema.l2 ?? {});

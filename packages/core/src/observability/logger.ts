@@ -20,6 +20,28 @@ export interface Logger {
 export const noopLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /**
+ * The default logger (no `logger` option): `warn` and `error` to `console`, each distinct event
+ * (its level and error, or message when it has no error) once per instance, at most 100 of them, so that a degraded
+ * Strata (L2 refused or down, a schema refused) is seen without flooding a test run or a bench.
+ * `logger: false` silences it; a logger of yours replaces it.
+ * @example new Strata({ l3, logger: defaultLogger() }) // what Strata does when `logger` is omitted
+ */
+export function defaultLogger(): Logger {
+  const seen = new Set<string>();
+  const once =
+    (level: 'warn' | 'error') =>
+    (message: string, fields?: Record<string, unknown>): void => {
+      // The failure, not the call that met it: a refused L2 fails get, set and the rest alike.
+      const key = level + String(fields?.error ?? message);
+      if (seen.size < 100 && !seen.has(key)) {
+        seen.add(key);
+        console[level](`strata ${level}: ${message}`, fields ?? {});
+      }
+    };
+  return { ...noopLogger, warn: once('warn'), error: once('error') };
+}
+
+/**
  * Logs through `console` (present in every runtime), one JSON-ish line per event.
  * @example new Strata({ logger: consoleLogger('warn'), … })
  */

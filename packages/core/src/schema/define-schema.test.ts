@@ -107,6 +107,35 @@ describe('defineSchema refuses what cannot hold, with INVALID_MODEL', () => {
     });
   });
 
+  it('a policy value register would refuse (a bad duration, an unknown mode), naming the option', () => {
+    const table = pgTable('pol', { id: text('id').primaryKey() });
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [{ l1: { ttl: 'five minutes' } }, 'l1.ttl', /invalid duration for l1\.ttl: "five minutes"/],
+      [{ l2: { ttl: -1 } }, 'l2.ttl', /must not be negative/],
+      [{ negativeTtl: '5x' }, 'negativeTtl', /negativeTtl/],
+      [{ stale: Number.NaN }, 'stale', /stale: /],
+      [{ grace: '1 h' }, 'grace', /grace/],
+      [{ writeMode: 'write_behind' }, 'writeMode', /writeMode: .*"write-through-l1-async"/],
+      [{ l1: { eviction: 'LRU' } }, 'l1.eviction', /l1\.eviction: .*"sieve"/],
+      [{ l3: { replicaReads: 'every' } }, 'l3.replicaReads', /l3\.replicaReads: .*"search"/],
+      [{ l1: { maxEntries: 1.5 } }, 'l1.maxEntries', /l1\.maxEntries: /],
+      [{ l2: { ttl: '1m' }, l1: { ttl: true } }, 'l1.ttl', /l1\.ttl: /],
+    ];
+    for (const [options, field, message] of cases) {
+      const refused = refusal(() => defineSchema({ table, ...(options as object) }));
+      expect(refused).toMatchObject({ code: 'INVALID_MODEL', field });
+      expect(refused.message).toMatch(message);
+      expect(refused.message).toMatch(/^strata: schema pol: /);
+    }
+    const fine = defineSchema({
+      table,
+      l1: { ttl: '5m', maxEntries: 0, eviction: 'lru' },
+      l2: false,
+      stale: 0,
+    });
+    expect(fine.l1).toEqual({ ttl: '5m', maxEntries: 0, eviction: 'lru' });
+  });
+
   // The Go library took a DSN: untyped, a string here used to pass and fail the first `search` with a
   // bare TypeError ("found.map is not a function", no code).
   it('an l3.readReplica that is not an L3 (a DSN string, as the Go library took)', () => {

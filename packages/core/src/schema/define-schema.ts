@@ -9,6 +9,7 @@ import { compileColumns } from './columns.js';
 import { columnsFingerprint } from './fingerprint.js';
 import { tableIdentity } from './identity.js';
 import { checkKnownOptions } from './known-options.js';
+import { checkPolicies } from './policy-checks.js';
 import { idRuleOf } from './primary-key.js';
 import type {
   CompiledSchema,
@@ -124,6 +125,7 @@ export function defineSchema<
     );
   }
   checkKnownOptions(name, definition as unknown as Record<string, unknown>);
+  checkPolicies(name, definition as unknown as Record<string, unknown>);
   if (config.primaryKeys.length > 0) {
     throw new StrataError('INVALID_MODEL', `schema ${name}: composite primary keys are not supported yet`, {
       details: { schema: name },

@@ -27,6 +27,9 @@ export async function run(argv: readonly string[]): Promise<ExitCode> {
     }
     const { command } = invocation;
     const { options, source } = await loadOptions(invocation.config, process.env, process.cwd());
+    // Each command reports its outcome in one line of its own: Strata's warnings (its default
+    // logger's) only with --verbose, unless the config file gives a logger.
+    if (options.logger === undefined && !verbose) options.logger = false;
     if (NEEDS[command].schemas && options.schemas.length === 0) throw noSchemas(command, source);
     if (NEEDS[command].redis) await assertRedisReachable(command, options);
     const scans: CommandContext['scans'] = { onPage: () => {} };

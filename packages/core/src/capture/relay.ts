@@ -212,10 +212,16 @@ export class ChangeRelay {
     if (page.gap) gap = true;
     if (gap) {
       this.stats.gaps += 1;
-      logger.warn('change relay: changes before the cursor are unknown; dropping every cached row', {
-        source: source.name,
-        reason: stored === undefined ? 'no cursor stored yet' : 'the change log was pruned past the cursor',
-      });
+      // A first start (no cursor yet) is the normal case, said at info; a log pruned past the
+      // cursor means the relay fell behind: a warning (the default logger prints those).
+      (stored === undefined ? logger.info : logger.warn).call(
+        logger,
+        'change relay: changes before the cursor are unknown; dropping every cached row',
+        {
+          source: source.name,
+          reason: stored === undefined ? 'no cursor stored yet' : 'the change log was pruned past the cursor',
+        },
+      );
       await this.options.dropAll();
     }
     // This app's own writes, logged for the other apps on the table: its caches and bus followed them.

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { L2Tier } from '../l2/types.js';
+import { waitShared } from '../resilience/bounded-share.js';
 import { bumpTags, tagClockKey, tagKey } from './tag-keys.js';
 
 /** What the app's tag clock is built from (see `RowTagging.clock`). */
@@ -12,6 +13,8 @@ export interface TagClockDeps {
   readonly onMove: (tags: ReadonlySet<string>) => void;
   /** A read of tag values failed (counted and logged). */
   readonly onError: (err: unknown) => void;
+  /** An L2 call's deadline (`timeouts.l2`): a counter read out longer is not shared (see `ready`). Default 1,000. */
+  readonly l2TimeoutMs?: number;
 }
 
 /** How long a tag's value read from Redis is trusted without a bus message (as a generation is). */
@@ -38,6 +41,8 @@ export class TagClock {
   #clock = 0;
   #clockReadAt = Number.NEGATIVE_INFINITY;
   #reading: Promise<void> | undefined;
+  /** When `#reading` was sent (Date.now: waits on it are real timers; see `ready`). */
+  #readingAt = 0;
   readonly #known = new Map<string, Known>();
 
   readonly l2: L2Tier | undefined;
@@ -58,25 +63,47 @@ export class TagClock {
    * when it is older than the trust window.
    */
   stamp(): number {
-    if (this.time.now() - this.#clockReadAt >= TRUST_MS && !this.#reading) {
-      this.#reading = this.read([]).then(
+    if (this.time.now() - this.#clockReadAt >= TRUST_MS && !this.#out()) {
+      const reading: Promise<void> = this.read([]).then(
         () => {
-          this.#reading = undefined;
+          if (this.#reading === reading) this.#reading = undefined;
         },
         (err: unknown) => {
-          this.#reading = undefined;
+          if (this.#reading === reading) this.#reading = undefined;
           this.onError(err);
         },
       );
+      this.#reading = reading;
+      this.#readingAt = Date.now();
     }
     return this.#clock;
   }
 
-  /** Until the first read of the counter: a fresh instance's stamps would all be too low. */
+  /** Whether a counter read is out, sent within an L2 call's deadline (older: see `ready`). */
+  #out(): boolean {
+    return this.#reading !== undefined && Date.now() - this.#readingAt <= this.#l2TimeoutMs;
+  }
+
+  get #l2TimeoutMs(): number {
+    return this.#deps.l2TimeoutMs ?? 1_000;
+  }
+
+  /**
+   * Until the first read of the counter: a fresh instance's stamps would all be too low. The read
+   * out is shared on this call's own timer, for an L2 call's deadline; past it, a read of its own.
+   * In a Worker the read may belong to a request that has ended, its fetch cancelled (never
+   * settles) and its deadline timer dropped: shared without a bound it held every later read of a
+   * tagged schema (request-cut-short.test.ts).
+   */
   ready(): Promise<void> | undefined {
     if (this.#clockReadAt !== Number.NEGATIVE_INFINITY) return undefined;
     this.stamp();
-    return this.#reading;
+    const reading = this.#reading;
+    if (reading === undefined) return undefined;
+    return waitShared(reading, this.#readingAt, this.#l2TimeoutMs, () => {
+      if (this.#reading === reading) this.#reading = undefined;
+      return this.ready() ?? Promise.resolve();
+    });
   }
 
   /**

@@ -13,8 +13,8 @@ export interface TagClockDeps {
   readonly onMove: (tags: ReadonlySet<string>) => void;
   /** A read of tag values failed (counted and logged). */
   readonly onError: (err: unknown) => void;
-  /** An L2 call's deadline (`timeouts.l2`): a counter read out longer is not shared (see `ready`). Default 1,000. */
-  readonly l2TimeoutMs?: number;
+  /** An L2 call's deadline (`timeouts.l2`): a counter read out longer is not shared (see `ready`). */
+  readonly l2TimeoutMs: number;
 }
 
 /** How long a tag's value read from Redis is trusted without a bus message (as a generation is). */
@@ -63,29 +63,21 @@ export class TagClock {
    * when it is older than the trust window.
    */
   stamp(): number {
-    if (this.time.now() - this.#clockReadAt >= TRUST_MS && !this.#out()) {
-      const reading: Promise<void> = this.read([]).then(
+    // A read out past an L2 call's deadline may be cut short (see `ready`): not waited for.
+    const out = this.#reading && Date.now() - this.#readingAt < this.#deps.l2TimeoutMs;
+    if (this.time.now() - this.#clockReadAt >= TRUST_MS && !out) {
+      this.#readingAt = Date.now();
+      this.#reading = this.read([]).then(
         () => {
-          if (this.#reading === reading) this.#reading = undefined;
+          this.#reading = undefined;
         },
         (err: unknown) => {
-          if (this.#reading === reading) this.#reading = undefined;
+          this.#reading = undefined;
           this.onError(err);
         },
       );
-      this.#reading = reading;
-      this.#readingAt = Date.now();
     }
     return this.#clock;
-  }
-
-  /** Whether a counter read is out, sent within an L2 call's deadline (older: see `ready`). */
-  #out(): boolean {
-    return this.#reading !== undefined && Date.now() - this.#readingAt <= this.#l2TimeoutMs;
-  }
-
-  get #l2TimeoutMs(): number {
-    return this.#deps.l2TimeoutMs ?? 1_000;
   }
 
   /**
@@ -98,12 +90,13 @@ export class TagClock {
   ready(): Promise<void> | undefined {
     if (this.#clockReadAt !== Number.NEGATIVE_INFINITY) return undefined;
     this.stamp();
-    const reading = this.#reading;
-    if (reading === undefined) return undefined;
-    return waitShared(reading, this.#readingAt, this.#l2TimeoutMs, () => {
-      if (this.#reading === reading) this.#reading = undefined;
-      return this.ready() ?? Promise.resolve();
-    });
+    // Past the deadline `stamp` sends another read (the same test of time as waitShared's).
+    return waitShared(
+      this.#reading!,
+      this.#readingAt,
+      this.#deps.l2TimeoutMs,
+      () => this.ready() ?? Promise.resolve(),
+    );
   }
 
   /**

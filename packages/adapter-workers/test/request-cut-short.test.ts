@@ -40,6 +40,17 @@ const claimed = defineSchema({
   l1: { ttl: '10m' },
   l2: { ttl: '10m' },
 });
+/** Tags its rows: the instance's tag clock is read before the first read of it. */
+const taggedTable = uniqueName('cut_tagged');
+const tagged = defineSchema({
+  table: pgTable(taggedTable, {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+  }),
+  tags: (row) => [`name:${row.name}`],
+  l1: { ttl: '10m' },
+  l2: { ttl: '10m' },
+});
 const upstash = { url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN };
 const realFetch = globalThis.fetch;
 const built: Strata[] = [];
@@ -48,12 +59,14 @@ let strata: Strata | undefined;
 /** A fetch whose body has this text is held forever (cancelled with its request); then cleared. */
 let holdBody: string | undefined;
 let onHeld: (() => void) | undefined;
+/** Every fetch whose body has this text fails (the Upstash client's one retry too), as L2 unreachable. */
+let failBody: string | undefined;
 
 function isolate(): Strata {
   const s = createStrata(
     { ...env },
     {
-      schemas: [items, claimed],
+      schemas: [items, claimed, tagged],
       keyPrefix,
       drizzleMigrate,
       coherence: { pollInterval: 50 },
@@ -64,14 +77,17 @@ function isolate(): Strata {
   return s;
 }
 
-const answer = async (id: string) => Response.json({ name: (await strata!.find(items, id))?.name ?? null });
+/** The schema a request names (`table=tagged`), else `items`. */
+const readOf = (table: string | null) => (table === 'tagged' ? tagged : items);
+const answer = async (id: string, table: string | null) =>
+  Response.json({ name: (await strata!.find(readOf(table), id))?.name ?? null });
 /** `/lead?id=`: starts a find of `id`, answers once its fetch is held, without waiting for it. */
-async function lead(id: string, text: string): Promise<Response> {
+async function lead(id: string, text: string, table: string | null): Promise<Response> {
   const held = new Promise<void>((resolve) => {
     onHeld = resolve;
   });
   holdBody = text;
-  void strata!.find(items, id).catch(() => {});
+  void strata!.find(readOf(table), id).catch(() => {});
   await held;
   return Response.json('left running');
 }
@@ -87,13 +103,24 @@ async function leadWrite(id: string, name: string, text: string): Promise<Respon
   return Response.json('left running');
 }
 
-/** `/write?id=&name=`: a set whose publish (the log bus's XADD, deferred; `hold=none`: nothing held) is cut short with the request. */
-async function write(id: string, name: string, hold: string, table: string | null): Promise<Response> {
+/**
+ * `/write?id=&name=`: a set whose publish (the log bus's XADD, deferred; `hold=none`: nothing held)
+ * is cut short with the request; `fail=`: its L2 requests with that text fail (L2 missed the write).
+ */
+async function write(
+  id: string,
+  name: string,
+  hold: string,
+  table: string | null,
+  fail: string | null,
+): Promise<Response> {
   const held = new Promise<void>((resolve) => {
     onHeld = resolve;
   });
   if (hold !== 'none') holdBody = hold;
+  failBody = fail ?? undefined;
   await strata!.set(table === 'claimed' ? claimed : items, { id, name });
+  failBody = undefined;
   if (hold !== 'none') await held;
   return Response.json('written');
 }
@@ -108,19 +135,29 @@ beforeAll(async () => {
       onHeld?.();
       return new Promise<Response>(() => {}); // a cancelled fetch: never settles
     }
+    if (failBody !== undefined && body.includes(failBody)) {
+      throw new TypeError('Network connection lost (test: L2 missed this write)');
+    }
     return realFetch(input, init);
   };
   uninstall = installRequestApp(async (request) => {
     const url = new URL(request.url);
     const id = url.searchParams.get('id') ?? '';
     strata ??= isolate(); // built by the first request, as `??=` at a Worker's module scope does
-    if (url.pathname === '/lead') return lead(id, url.searchParams.get('hold') ?? id);
+    if (url.pathname === '/lead')
+      return lead(id, url.searchParams.get('hold') ?? id, url.searchParams.get('table'));
     const name = url.searchParams.get('name') ?? '';
     if (url.pathname === '/lead-write') return leadWrite(id, name, url.searchParams.get('hold') ?? id);
     if (url.pathname === '/write')
-      return write(id, name, url.searchParams.get('hold') ?? '["XADD"', url.searchParams.get('table'));
+      return write(
+        id,
+        name,
+        url.searchParams.get('hold') ?? '["XADD"',
+        url.searchParams.get('table'),
+        url.searchParams.get('fail'),
+      );
     if (url.pathname === '/settled') return Response.json(await strata!.settled().then(() => 'settled'));
-    return answer(id);
+    return answer(id, url.searchParams.get('table'));
   });
 });
 afterAll(async () => {
@@ -130,6 +167,7 @@ afterAll(async () => {
   for (const s of built) await Promise.race([s.close(), new Promise((r) => setTimeout(r, 2_000))]);
   await sql.query(`drop table if exists "${tableName}"`);
   await sql.query(`drop table if exists "${claimedTable}"`);
+  await sql.query(`drop table if exists "${taggedTable}"`);
   const keys = (await upstashCommand(upstash, ['KEYS', `${keyPrefix}:*`])) as string[];
   if (keys.length > 0) await upstashCommand(upstash, ['DEL', ...keys]);
 });
@@ -220,4 +258,39 @@ it("a publish cut short with the request that wrote: a later request sends it ag
   await expect
     .poll(async () => (await other.find(items, 'p1'))?.name, { timeout: 3_000, interval: 100 })
     .toBe('pub-v2');
+});
+
+// A write whose PUT L2 missed is sent again before the bucket's next use (generation.ts `#repair`),
+// and every use waited for it, unbounded. The request that sends it here ends with its MARK held:
+// the next request's read of a key L1 does not hold waited for it forever ("expected 'no answer
+// within 4000 ms' to deeply equal { name: 'rp-v2' }"). Now waited for on the caller's own timer,
+// then a hard move: L2's older row of the missed write is never served (another isolate reads it).
+it('a missed write sent again by a request that ended: the next request answers, and L2 serves no older row', async () => {
+  strata = isolate();
+  await sql.query(`insert into "${tableName}" (id, name) values ('rp1', 'rp-v0'), ('rp2', 'rp-v2')`);
+  expect(await request('/find?id=rp1')).toEqual({ name: 'rp-v0' }); // L2 holds it
+  // Its PUT fails (missed): L2 still holds rp-v0, the write is kept to be sent again.
+  expect(await request('/write?id=rp1&name=rp-v1&hold=none&fail="commit"')).toBe('written');
+  expect(await request('/settled')).toBe('settled');
+  // Its find sends it again (a MARK of rp1's key), held, then cut short.
+  expect(await request('/lead?id=other&hold=:r:rp1"')).toBe('left running');
+  // A key L1 does not hold: its read needs the generation, which waited for the MARK held.
+  expect(await request('/find?id=rp2')).toEqual({ name: 'rp-v2' });
+  expect(await request('/find?id=rp1')).toEqual({ name: 'rp-v1' });
+  const other = isolate(); // another isolate: L1 empty, it reads what L2 holds
+  expect((await other.find(items, 'rp1'))?.name).toBe('rp-v1');
+  expect(await sql.query(`select name from "${tableName}" where id = 'rp1'`)).toEqual([{ name: 'rp-v1' }]);
+});
+
+// A tagged schema's reads wait for the instance's first read of its tag clock (tag-clock.ts
+// `ready`), which the first read sends and every read meanwhile shares, unbounded. Here the request
+// that sent it ends with it held, and the next request's read waited for it forever ("expected 'no
+// answer within 4000 ms' to deeply equal { name: 'tag-v2' }"). Now shared for an L2 call's deadline
+// on the caller's own timer, then read again.
+it("the tag clock's first read begun by a request that ended: the next request's read answers", async () => {
+  strata = isolate();
+  await sql.query(`insert into "${taggedTable}" (id, name) values ('t1', 'tag-v1'), ('t2', 'tag-v2')`);
+  expect(await request('/lead?id=t1&table=tagged&hold=:tagclock"')).toBe('left running');
+  expect(await request('/find?id=t2&table=tagged')).toEqual({ name: 'tag-v2' });
+  expect(await request('/find?id=t1&table=tagged')).toEqual({ name: 'tag-v1' });
 });

@@ -42,8 +42,11 @@ export class SchemaGeneration {
   #repairs: MissedWriteRepair[] = [];
   /** How many rows `#repairs` hold. */
   #repairRows = 0;
-  /** Those being sent again: every use waits for them. */
-  #repairing: Promise<number> | undefined;
+  /**
+   * Those being sent again: every use waits for them, on its own timer (see `#waitRepair`), at most
+   * `ms` after `sentAt` (Date.now): the identity wait and an L2 call for the read, each repair and a move.
+   */
+  #repairing: { done: Promise<number>; sentAt: number; ms: number } | undefined;
   /** Redis was reset since the last move: the boot marker to replace (see `RESET_GENERATION`). */
   #reset: string | undefined;
   /** The keyPrefix is claimed by an app on another database (see `L3Claim`): L2 is refused until a read finds it free. */
@@ -94,10 +97,11 @@ export class SchemaGeneration {
     const now = this.clock.now();
     if (this.#conflict && now - this.#at <= GENERATION_REFRESH_MS) return Promise.reject(this.#conflict);
     if (this.#repairing) {
+      const repairing = this.#waitRepair(this.#repairing);
       // Anything missed since those were sent is seen to once they are done.
-      if (!this.#mustMove && this.#repairs.length === 0) return this.#repairing;
+      if (!this.#mustMove && this.#repairs.length === 0) return repairing;
       const next = () => this.current();
-      return this.#repairing.then(next, next);
+      return repairing.then(next, next);
     }
     // A move writes L2, not before the claim is checked: unchecked, with the identity known, the
     // read below checks it and moves (see `#read`); without the identity, reads go to L3 meanwhile
@@ -276,12 +280,29 @@ export class SchemaGeneration {
       return generation;
     };
     const repairing = run();
-    this.#repairing = repairing;
+    const ms = IDENTITY_WAIT_MS + this.l2TimeoutMs * (repairs.length + 3);
+    this.#repairing = { done: repairing, sentAt: Date.now(), ms };
     const done = () => {
-      if (this.#repairing === repairing) this.#repairing = undefined;
+      if (this.#repairing?.done === repairing) this.#repairing = undefined;
     };
     repairing.then(done, done);
     return this.#adopt(repairing);
+  }
+
+  /**
+   * Missed writes another call is sending again, waited for on this call's own timer. In a Worker
+   * that call may belong to a request that has ended, its fetch cancelled (never settles): shared
+   * without a bound it held every later use of the bucket (request-cut-short.test.ts). Not done in
+   * time, they are not known to have landed and no longer wait to be sent: a hard move instead.
+   */
+  #waitRepair({ done, sentAt, ms }: { done: Promise<number>; sentAt: number; ms: number }): Promise<number> {
+    return waitShared(done, sentAt, ms, () => {
+      if (this.#repairing?.done === done) {
+        this.#repairing = undefined;
+        this.#missedWrite = true;
+      }
+      return this.current();
+    });
   }
 
   /** Redis was reset (see `L2Watch`): move on before the next use, once for this Redis life. */

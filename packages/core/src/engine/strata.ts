@@ -202,6 +202,7 @@ export class Strata {
           this.#ctx.counters.error('tags');
           this.#config.logger.warn('reading tag values failed', { error: String(err) });
         },
+        l2TimeoutMs: this.#config.timeouts.l2,
       });
     this.#registry.add(
       new SchemaCache(

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import { tagEpoch } from '../l2/tag-epoch.js';
 import type { L2Tier } from '../l2/types.js';
+import { waitShared } from '../resilience/bounded-share.js';
 import { bumpTags } from './tag-keys.js';
 
 /** What the app's tag clock is built from (see `RowTagging.clock`). */
@@ -13,6 +14,8 @@ export interface TagClockDeps {
   readonly onMove: (tags: ReadonlySet<string>) => void;
   /** A read of tag values failed (counted and logged). */
   readonly onError: (err: unknown) => void;
+  /** An L2 call's deadline (`timeouts.l2`): a counter read out longer is not shared (see `ready`). */
+  readonly l2TimeoutMs: number;
 }
 
 /** How long a tag's value read from Redis is trusted without a bus message (as a generation is). */
@@ -41,6 +44,8 @@ export class TagClock {
   #clock = 0;
   #clockReadAt = Number.NEGATIVE_INFINITY;
   #reading: Promise<void> | undefined;
+  /** When `#reading` was sent (Date.now: waits on it are real timers; see `ready`). */
+  #readingAt = 0;
   readonly #known = new Map<string, Known>();
 
   readonly l2: L2Tier | undefined;
@@ -61,7 +66,10 @@ export class TagClock {
    * when it is older than the trust window.
    */
   stamp(): number {
-    if (this.time.now() - this.#clockReadAt >= TRUST_MS && !this.#reading) {
+    // A read out past an L2 call's deadline may be cut short (see `ready`): not waited for.
+    const out = this.#reading && Date.now() - this.#readingAt < this.#deps.l2TimeoutMs;
+    if (this.time.now() - this.#clockReadAt >= TRUST_MS && !out) {
+      this.#readingAt = Date.now();
       this.#reading = this.read([]).then(
         () => {
           this.#reading = undefined;
@@ -83,11 +91,23 @@ export class TagClock {
     await this.ready()?.catch((err: unknown) => this.onError(err));
   }
 
-  /** Until the first read of the counter: a fresh instance's stamps would all be too low. */
+  /**
+   * Until the first read of the counter: a fresh instance's stamps would all be too low. The read
+   * out is shared on this call's own timer, for an L2 call's deadline; past it, a read of its own.
+   * In a Worker the read may belong to a request that has ended, its fetch cancelled (never
+   * settles) and its deadline timer dropped: shared without a bound it held every later read of a
+   * tagged schema (request-cut-short.test.ts).
+   */
   ready(): Promise<void> | undefined {
     if (this.#clockReadAt !== Number.NEGATIVE_INFINITY) return undefined;
     this.stamp();
-    return this.#reading;
+    // Past the deadline `stamp` sends another read (the same test of time as waitShared's).
+    return waitShared(
+      this.#reading!,
+      this.#readingAt,
+      this.#deps.l2TimeoutMs,
+      () => this.ready() ?? Promise.resolve(),
+    );
   }
 
   /**

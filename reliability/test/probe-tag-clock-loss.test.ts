@@ -158,10 +158,15 @@ describe('the tag clock and the tags lost or put back', () => {
     expect((await instance().get(schema, id('z'))).n, 'a new instance after the second invalidation').toBe(2);
   });
 
-  // Not fixed (left, docs/redis-eviction.md): a list's query tags (`Q().tags`) are compared by
-  // value, and an evicted tag reads as missing, the value it had before its first move. A list
-  // stored before that move and not read since is named again. Pinned as the risk it is.
-  it('allkeys risk: a query tag evicted alone names again a list stored before its move', async () => {
+  // A list's query tags (`Q().tags`) are compared by value, and an evicted tag read missing, the
+  // value it had before its first move: a list stored before that move and not read since was
+  // named again (`expected [ 1 ] to deeply equal [ 2 ]` once this asserted the fix). A tag read
+  // missing is now put at the tag clock's value first (engine/list-tags.ts), above every value a
+  // list read before the last move carries.
+  it.each([
+    ['the tag evicted alone', ['tag:team:blue']],
+    ['the tag and the tag clock evicted', ['tag:team:blue', 'tagclock']],
+  ])('a query tag lost after its move (%s): the list stored before it is not served', async (_, lost) => {
     const { instance, id, sql, evict } = app([plain]);
     const a = instance();
     await a.set(plain, { id: id('y'), n: 1, team: 'blue' });
@@ -169,10 +174,25 @@ describe('the tag clock and the tags lost or put back', () => {
     expect((await instance().searchCached(plain, blue)).map((r) => r.n)).toEqual([1]); // stored
     await sql('y', 2);
     await a.invalidateTags(['team:blue']);
-    expect(await evict('tag:team:blue')).toHaveLength(1);
+    for (const key of lost) expect(await evict(key)).toHaveLength(1);
     expect(
       (await instance().searchCached(plain, blue)).map((r) => r.n),
-      'the list from before the move',
-    ).toEqual([1]);
+      'a new instance after the invalidation',
+    ).toEqual([2]);
+  });
+
+  it('a query tag evicted without a move: put back at the unmoved clock, its list is still served', async () => {
+    const { instance, id, keys, evict } = app([plain]);
+    const a = instance();
+    await a.set(plain, { id: id('w'), n: 1, team: 'blue' });
+    const green = Q().where('id = $1', id('w')).tags('team:green').build();
+    const b = instance();
+    expect((await b.searchCached(plain, green)).map((r) => r.n)).toEqual([1]); // stored
+    await b.settled();
+    expect(await evict('tag:team:green')).toHaveLength(1);
+    const hits = b.stats().hits.l2;
+    expect((await b.searchCached(plain, green)).map((r) => r.n)).toEqual([1]);
+    expect(b.stats().hits.l2, 'served from L2').toBe(hits + 1);
+    expect(await keys('tag:team:green')).toHaveLength(1);
   });
 });

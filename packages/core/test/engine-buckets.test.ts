@@ -66,6 +66,7 @@ describe('config.buckets', () => {
         `${p}:l3`,
         `${p}:tagclock`,
         `${p}:tag:level:3`,
+        `${p}:tag:level:4`, // the query's tag, put at the clock when the list read it missing
         `${base}:gen`,
         `${base}:gen:w`, // the ticks of its last writes (see WROTE, l2/scripts.ts): no TTL
         `${base}:l3`, // the base's claim (which table and database hold it): one per schema

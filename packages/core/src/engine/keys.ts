@@ -101,6 +101,11 @@ export class KeySpace {
     return tagKey(this.#root, name);
   }
 
+  /** Where the app's tags and tag clock live (see tag-keys.ts): this KeySpace's root. */
+  get tagRoot(): string {
+    return this.#root;
+  }
+
   /** The lease of a stale row's refresh: one instance refreshes a key at a time (see refresh.ts). */
   refreshLease(id: string): string {
     return `${this.#shape}:lease:${id}`;

@@ -13,6 +13,7 @@ import { type Id, idKey } from './ids.js';
 import { l1Value, refusesL1 } from './l1-copies.js';
 import { readWatched } from './l2-row-reads.js';
 import { stampedOwner, stampOf } from './l2-values.js';
+import { countedTags, uncountedTags } from './list-tags.js';
 import { pendingWrites } from './pending-index.js';
 import type { ReadStatus } from './read-status.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
@@ -153,7 +154,8 @@ export async function searchCachedRows(
       // Over several buckets: the vector of every bucket's search generation (see search-vector.ts).
       const read = await ctx.config.bucketing!.readVector(cache, queryHash, tags);
       ({ home, list, generation: listGeneration, tag } = read);
-      hash = listHash(`${queryHash}@${read.vector}`, read.tags);
+      const values = uncountedTags(read.tags) ? await countedTags(cache, tags, read.tags) : read.tags;
+      hash = listHash(`${queryHash}@${read.vector}`, values);
       listKey = home.keys.list(queryHash);
     } else {
       listKey = cache.keys.list(queryHash);
@@ -163,7 +165,8 @@ export async function searchCachedRows(
         ...tags.map((t) => cache.keys.tag(t)),
       ]);
       list = read.values[1];
-      hash = listHash(queryHash, read.values.slice(2));
+      const values = read.values.slice(2);
+      hash = listHash(queryHash, uncountedTags(values) ? await countedTags(cache, tags, values) : values);
       listGeneration = read.generation;
       tag = countedSearch(read.values[0]);
     }
@@ -345,10 +348,11 @@ function tagged(canonical: string, tags: readonly string[]): string {
 }
 
 /**
- * What a tagged list's payload starts with: the query's hash and the generation of each tag when
- * the list was read (`#3.0.12`). `invalidateTags` moves a generation on, so a list read before it
- * no longer matches and is a miss: one INCR per tag drops every list with it, with no index of
- * lists to keep or SCAN. A tag never invalidated reads as 0.
+ * What a tagged list's payload starts with: the query's hash and the value of each tag when the
+ * list was read (`#3.0.12`). `invalidateTags` moves a tag on, so a list read before it no longer
+ * matches and is a miss: one request drops every list with it, with no index of lists to keep or
+ * SCAN. A tag read missing (never moved, or evicted) is first put at the tag clock's value (see
+ * list-tags.ts): a list is never stored under, nor named by, a missing tag.
  */
 function listHash(queryHash: string, generations: readonly (string | null)[]): string {
   return generations.length === 0 ? queryHash : `${queryHash}#${generations.map((g) => g ?? '0').join('.')}`;

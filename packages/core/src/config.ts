@@ -17,7 +17,6 @@ import type { KeyMaterial, KeyringOptions } from './crypto/types.js';
 import type { Bucketing } from './engine/bucketing.js';
 import type { ReplicaRouting } from './engine/replica-reads.js';
 import { StrataError } from './errors.js';
-import type { EvictionPolicy } from './l1/types.js';
 import type { L2Tier } from './l2/types.js';
 import type { L3Tier } from './l3/types.js';
 import { defaultLogger, type Logger, noopLogger } from './observability/logger.js';
@@ -26,7 +25,7 @@ import { noopTracing, type Tracer } from './observability/tracing.js';
 import type { WriteQueue } from './queue/types.js';
 import { randomHex } from './random-id.js';
 import type { Scheduler } from './scheduler.js';
-import type { CompiledSchema, WriteMode } from './schema/types.js';
+import type { CompiledSchema } from './schema/types.js';
 
 /**
  * Where deferred work (L2 fills, bus publishes) goes: the `background` option.
@@ -58,16 +57,13 @@ const configShape = {
     l2: option.duration('30m'),
   }),
   /** A schema's write mode when it sets none. Default 'write-through'. */
-  defaultWriteMode: option.defaulted(
-    check.oneOf<WriteMode>(['write-through', 'write-through-l1-async', 'write-behind']),
-    'write-through',
-  ),
+  defaultWriteMode: option.defaulted(option.writeModeCheck, 'write-through'),
   /** L1 defaults per schema (the Go library's L1Pool options). */
   l1: option.group({
     /** Max entries, total per schema (not per shard). Default 10 000; 0 = no limit. */
     maxEntries: option.defaulted(check.number(check.int, check.gte(0)), 10_000),
     /** Which entry goes when full. Default 'sieve' (more hits than 'lru' on skewed traffic, cheaper hits). */
-    eviction: option.defaulted(check.oneOf<EvictionPolicy>(['sieve', 'lru', 'lfu', 'fifo']), 'sieve'),
+    eviction: option.defaulted(option.evictionCheck, 'sieve'),
     /** How rows handed out of L1 are kept from changing it: 'freeze' (default) or 'copy'. */
     protect: option.defaulted(check.oneOf(['freeze', 'copy']), 'freeze'),
     /** With a `scheduler`: drop expired entries this often. Default '30s'. */

@@ -4,6 +4,17 @@
 // the Workers bundle budget has no room for a schema library.
 import * as check from '../check/checks.js';
 import { type Duration, toMs } from '../duration.js';
+import type { EvictionPolicy } from '../l1/types.js';
+import type { WriteMode } from '../schema/types.js';
+
+/** The write modes a config's default or a schema may name. */
+export const writeModeCheck = check.oneOf<WriteMode>([
+  'write-through',
+  'write-through-l1-async',
+  'write-behind',
+]);
+/** The L1 eviction policies a config's default or a schema may name. */
+export const evictionCheck = check.oneOf<EvictionPolicy>(['sieve', 'lru', 'lfu', 'fifo']);
 
 declare const types: unique symbol;
 

@@ -1,6 +1,6 @@
-import { TAG_LOW } from '../l2/tag-epoch.js';
+import { tagEpoch } from '../l2/tag-epoch.js';
 import type { SchemaCache } from './schema-cache.js';
-import { bumpTags } from './tag-keys.js';
+import { readTags } from './tag-keys.js';
 
 /*
  * A cached list carries the values its query's tags (`Q().tags`) had when it was read, and is
@@ -15,10 +15,12 @@ import { bumpTags } from './tag-keys.js';
  * found so (its first use, or once after its eviction).
  */
 
+/** A tag value read with a list: missing (null: 0) or below the tag clock's scale (-1). */
+const uncounted = (value: string | null): boolean => tagEpoch(Number(value)) < 0;
+
 /** Whether some of a list's tag values (from the list's read) are missing or do not count. */
 export function uncountedTags(values: readonly (string | null)[]): boolean {
-  for (const value of values) if (!(Number(value) >= TAG_LOW)) return true;
-  return false;
+  return values.some(uncounted);
 }
 
 /**
@@ -32,13 +34,12 @@ export async function countedTags(
 ): Promise<(string | null)[]> {
   const at: number[] = [];
   values.forEach((value, i) => {
-    if (!(Number(value) >= TAG_LOW)) at.push(i);
+    if (uncounted(value)) at.push(i);
   });
-  const read = await bumpTags(
+  const read = await readTags(
     cache.l2!,
     cache.buckets[0]!.keys.tagRoot,
     at.map((i) => tags[i]!),
-    true,
   );
   const out = [...values];
   at.forEach((i, j) => {

@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import { tagEpoch } from '../l2/tag-epoch.js';
 import type { L2Tier } from '../l2/types.js';
 import { waitShared } from '../resilience/bounded-share.js';
-import { bumpTags } from './tag-keys.js';
+import { bumpTags, readTags } from './tag-keys.js';
 
 /** What the app's tag clock is built from (see `RowTagging.clock`). */
 export interface TagClockDeps {
@@ -152,7 +152,7 @@ export class TagClock {
    */
   async read(tags: readonly string[]): Promise<void> {
     if (!this.l2) return;
-    const values = await bumpTags(this.l2, this.#deps.root, tags, true);
+    const values = await readTags(this.l2, this.#deps.root, tags);
     const at = this.time.now();
     this.#raise(values[0] ?? 0, at);
     this.learn(

@@ -1,9 +1,8 @@
 import * as check from '../check/checks.js';
-import { durationCheck } from '../config/option.js';
+import { durationCheck, evictionCheck, writeModeCheck } from '../config/option.js';
 import { schemaError } from '../errors.js';
 
 const duration = check.optional(durationCheck);
-const oneOf = (values: string) => check.optional(check.oneOf(values.split(' ')));
 /** A policy part (`l1`, `l2`, `l3`): absent, `false`, or an object whose options are checked. */
 const part = (shape: Record<string, check.Check>): check.Check => {
   const accepts = check.optional(check.object(shape));
@@ -16,11 +15,11 @@ const policies = check.object({
   l1: part({
     ttl: duration,
     maxEntries: check.optional(check.number(check.int, check.gte(0))),
-    eviction: oneOf('sieve lru lfu fifo'),
+    eviction: check.optional(evictionCheck),
   }),
   l2: part({ ttl: duration }),
-  l3: part({ replicaReads: oneOf('search all') }),
-  writeMode: oneOf('write-through write-through-l1-async write-behind'),
+  l3: part({ replicaReads: check.optional(check.oneOf(['search', 'all'])) }),
+  writeMode: check.optional(writeModeCheck),
   negativeTtl: duration,
   stale: duration,
   grace: duration,

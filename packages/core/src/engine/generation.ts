@@ -193,6 +193,10 @@ export class SchemaGeneration {
     this.#repairRows = 0;
     this.#reset = undefined;
     this.#at = this.clock.now();
+    // A read meanwhile shares the move on its send time. With an older one it read the generation
+    // beside it, could be answered first, and kept the generation the move left behind for up to
+    // 5 s after the move was done (generation-move-race.test.ts).
+    this.#sentAt = Date.now();
     const keys = [this.keys.generationKey, this.keys.searchGenerationKey];
     const floor = String(this.#highest);
     const moved =

@@ -1,4 +1,5 @@
-import { type LostReplyProxy, startLostReplyProxy, testDevstack, uniqueName } from '@strata/devstack/testing';
+import { type LostReplyProxy, startLostReplyProxy } from '@strata/devstack';
+import { testDevstack, uniqueName } from '@strata/devstack/testing';
 import { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Env } from '../src/env.js';

@@ -1,10 +1,5 @@
-import {
-  type LostReplyProxy,
-  serviceUrls,
-  startLostReplyProxy,
-  testDevstack,
-  uniqueName,
-} from '@strata/devstack/testing';
+import { type LostReplyProxy, startLostReplyProxy } from '@strata/devstack';
+import { serviceUrls, testDevstack, uniqueName } from '@strata/devstack/testing';
 import { Redis } from '@upstash/redis';
 import { eq } from 'drizzle-orm';
 import { Redis as IORedis } from 'ioredis';

@@ -3,7 +3,6 @@ import type { DevstackInfo } from '../types.js';
 
 export { serviceUrls, uniqueName } from '../defaults.js';
 export { type DropScratchSchemaOptions, dropScratchSchema, type Queryable } from '../scratch-schema.js';
-export { type LostReplyProxy, startLostReplyProxy } from './lost-reply-proxy.js';
 export { type KeyedRedis, lapseWriterClaims } from './writer-claims.js';
 
 declare module 'vitest' {

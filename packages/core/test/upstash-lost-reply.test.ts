@@ -25,12 +25,18 @@ const prefix = uniqueName('lost_reply');
 
 beforeAll(async () => {
   stack = await engineStack('lost_reply');
-  await new Strata({ l3: stack.l3, schemas: [defineSchema({ table: stack.tables.players })] }).migrate();
+  const migrator = new Strata({ l3: stack.l3, schemas: [defineSchema({ table: stack.tables.players })] });
+  await migrator.migrate();
+  await migrator.close();
   upstash = testDevstack().upstash!;
   proxy = await startLostReplyProxy(upstash.url);
   admin = new IORedis(serviceUrls().redisUrl, { protocol: 2 });
 });
+/** Closed before the stack is dropped, also when a test failed before closing its own. */
+const instances: Strata[] = [];
+
 afterAll(async () => {
+  await Promise.all(instances.map((s) => s.close()));
   await proxy?.close();
   const keys = await admin.keys(`${prefix}*`);
   if (keys.length > 0) await admin.del(...keys);
@@ -91,6 +97,7 @@ describe('what a resent command did to Strata', () => {
       keyPrefix: `${prefix}a`,
       schemas: [schema],
     });
+    instances.push(strata);
     const players = stack.tables.players;
     await strata.set(schema, { id: 'swr-1', username: 'before' });
     await stack.db.update(players).set({ username: 'after' }).where(eq(players.id, 'swr-1'));
@@ -105,7 +112,6 @@ describe('what a resent command did to Strata', () => {
       refreshesLeased: 0,
       now: 'after',
     });
-    await strata.close();
   });
 });
 
@@ -113,7 +119,9 @@ describe('a client handed in', () => {
   const warnings = (l2: ReturnType<typeof createUpstashL2>) => {
     const seen: string[] = [];
     const log = () => {};
-    new Strata({ l2, logger: { debug: log, info: log, error: log, warn: (m) => void seen.push(m) } });
+    instances.push(
+      new Strata({ l2, logger: { debug: log, info: log, error: log, warn: (m) => void seen.push(m) } }),
+    );
     return seen;
   };
 

@@ -103,8 +103,9 @@ export async function openStack({ name = uniqueName(process.env.BENCH_LABEL ?? '
   const neonDb = drizzleNeonHttp(neon(devstack.neon.connectionString), { logger });
 
   const upstash = { url: devstack.upstash.url, token: devstack.upstash.token };
-  // The raw client as a user would make it: JSON (automatic deserialization) and no retries, one request per call.
-  const rawUpstash = new UpstashRedis({ ...upstash, retry: false, enableAutoPipelining: false });
+  // The raw client as a user would make it: JSON (automatic deserialization), one fetch per command
+  // (`retry: false` would still retry once), one request per call.
+  const rawUpstash = new UpstashRedis({ ...upstash, retry: { retries: 0 }, enableAutoPipelining: false });
   const ioredis = new IORedis(urls.redisUrl, { protocol: 2, lazyConnect: true });
   ioredis.on('error', () => {});
   await ioredis.connect();

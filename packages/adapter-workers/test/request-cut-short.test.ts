@@ -59,7 +59,7 @@ let strata: Strata | undefined;
 /** A fetch whose body has this text is held forever (cancelled with its request); then cleared. */
 let holdBody: string | undefined;
 let onHeld: (() => void) | undefined;
-/** Every fetch whose body has this text fails (the Upstash client's one retry too), as L2 unreachable. */
+/** Every fetch whose body has this text fails, as L2 unreachable. */
 let failBody: string | undefined;
 
 function isolate(): Strata {

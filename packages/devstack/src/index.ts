@@ -6,6 +6,7 @@ export {
   startEmbeddedPostgres,
 } from './embedded/pglite.js';
 export { RedisBinaryMissingError, type SpawnedRedis, spawnRedisServer } from './embedded/redis-server.js';
+export { type LostReplyProxy, startLostReplyProxy } from './lost-reply-proxy.js';
 export { neonLocalConfig } from './neon/client-config.js';
 export { type NeonServerOptions, startNeonServer } from './neon/server.js';
 export { canConnect, freePort } from './net.js';

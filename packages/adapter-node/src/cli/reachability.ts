@@ -57,7 +57,8 @@ export async function assertRedisReachable(
   } else if (upstash !== undefined) {
     try {
       const { Redis: Upstash } = await import('@upstash/redis');
-      const client = new Upstash({ ...upstash, retry: false });
+      // One fetch: `retry: false` is one retry in @upstash/redis, and its backoff is not this check's.
+      const client = new Upstash({ ...upstash, retry: { retries: 0 } });
       await withTimeout(client.ping(), TIMEOUT_MS, 'Upstash PING');
     } catch (error) {
       throw failure('Redis (Upstash REST)', upstash.url, error);

@@ -91,6 +91,7 @@ export class Strata {
     this.#l2 = wired.l2;
     this.#breaker = wired.breaker;
     this.#replicas = wired.replicas;
+    if (resolved.l2?.warning) this.#config.logger.warn(resolved.l2.warning, { tier: resolved.l2.name });
     const { tracing } = resolved;
     const { instruments } = wired;
     const rawQueue = resolved.writeBehind.queue;

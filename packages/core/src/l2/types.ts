@@ -44,6 +44,12 @@ export interface L2Tier {
    * tier's scripts, which would acknowledge its writes without them.
    */
   readonly replicas?: number;
+  /**
+   * A setting of a client handed to the tier that the tier uses as it is and that can do harm (e.g.
+   * @upstash/redis retries, which may run a write twice): logged once, as a warning, by each Strata
+   * built on the tier.
+   */
+  readonly warning?: string;
   /** Releases connections the tier opened itself (not ones handed to it). */
   close(): Promise<void>;
 }

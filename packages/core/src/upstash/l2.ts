@@ -3,6 +3,8 @@ import { StrataError } from '../errors.js';
 import { getManyByMget } from '../l2/get-many.js';
 import { checkSendBy } from '../l2/send-by.js';
 import type { L2Script, L2Tier } from '../l2/types.js';
+import { ONE_FETCH } from './client.js';
+import { clientHazards } from './client-hazards.js';
 
 /**
  * Options for the client `createUpstashL2` builds: the `@upstash/redis` config without the two
@@ -18,14 +20,20 @@ type UpstashScript = ReturnType<Redis['createScript']>;
  * `EVALSHA` (the script's text is sent again only when the server answers NOSCRIPT).
  *
  * Given `{ url, token, … }` it builds the client with `automaticDeserialization: false`,
- * `enableAutoPipelining: false` and, unless you pass them, `retry: false` (the client's default
- * retries back off for seconds; the engine's timeout and breaker handle failures instead) and
+ * `enableAutoPipelining: false`, one fetch per command (`retry: { retries: 0 }`, also for a `retry:
+ * false` you pass, which the client takes as one retry: a fetch that throws after the server ran a
+ * script would run it again; the engine's timeout and breaker handle failures instead; a `retry`
+ * with retries you pass is kept, and said once through the logger) and, unless you pass it,
  * `responseEncoding: false`: replies come as JSON text rather than base64 that the client decodes
  * in JavaScript string by string (the larger part of a getMany's CPU). Every value Strata writes is
  * valid UTF-8 text (JSON escapes lone surrogates; binary codecs are base64), so nothing is lost;
  * a value mangled in Redis fails its envelope or codec check and is read as a miss. Given a
  * `Redis` you made, it works whatever that client's settings: every value Strata stores starts with
- * `~`, which is never JSON, so a client that JSON-parses replies hands it over unchanged.
+ * `~`, which is never JSON, so a client that JSON-parses replies hands it over unchanged. Its
+ * retries are its own: when they would send a command again, the Strata built on the tier says so
+ * once through its logger (build it with `retry: { retries: 0 }`). A `signal` it was built with
+ * (an AbortSignal, not a function) makes each call fail once aborted, where the client would answer
+ * "Aborted" as the command's reply.
  *
  * @example
  * import { createUpstashL2 } from '@strata/core/upstash';
@@ -42,9 +50,9 @@ export function createUpstashL2(source: Redis | UpstashL2Config): L2Tier {
   const redis = isClient(source)
     ? source
     : new Redis({
-        retry: false,
         responseEncoding: false,
         ...source,
+        retry: source.retry || ONE_FETCH,
         automaticDeserialization: false,
         enableAutoPipelining: false,
       });
@@ -58,16 +66,19 @@ function isClient(source: Redis | UpstashL2Config): source is Redis {
 
 class UpstashL2 implements L2Tier {
   readonly name = 'upstash';
+  readonly warning: string | undefined;
   readonly #redis: Redis;
   readonly #scripts = new Map<L2Script, UpstashScript>();
+  readonly #signal: AbortSignal | undefined;
 
   constructor(redis: Redis) {
     this.#redis = redis;
+    ({ warning: this.warning, signal: this.#signal } = clientHazards(redis));
   }
 
   getMany(keys: readonly string[]): Promise<(string | null)[]> {
     // The array form: the client spreads it itself, once.
-    return getManyByMget(this.name, keys, (k) => this.#redis.mget(k));
+    return getManyByMget(this.name, keys, (k) => this.#replied(this.#redis.mget(k)));
   }
 
   run(script: L2Script, keys: readonly string[], args: readonly string[], sendBy?: number): Promise<unknown> {
@@ -81,7 +92,17 @@ class UpstashL2 implements L2Tier {
       loaded = this.#redis.createScript(script.source);
       this.#scripts.set(script, loaded);
     }
-    return loaded.exec([...keys], [...args]);
+    return this.#replied(loaded.exec([...keys], [...args]));
+  }
+
+  /** The reply, unless the client's own signal aborted: then it is the client's "Aborted", no reply. */
+  async #replied<T>(sent: Promise<T>): Promise<T> {
+    const reply = await sent;
+    if (this.#signal?.aborted)
+      throw new StrataError('L2_UNAVAILABLE', "upstash: the client's signal aborted", {
+        cause: this.#signal.reason,
+      });
+    return reply;
   }
 
   /** Nothing to release: each call is a stateless HTTP request, and a client handed in stays the caller's. */

@@ -6,7 +6,7 @@
  * fixtures/request-app.ts); the cut-short fetch is held forever (global fetch wrapped), as a
  * cancelled one is.
  */
-import { env, exports } from 'cloudflare:workers';
+import { env } from 'cloudflare:workers';
 import { neon, neonConfig } from '@neondatabase/serverless';
 import { defineSchema, type Strata } from '@strata/core';
 import { drizzleMigrate } from '@strata/core/drizzle';
@@ -15,6 +15,7 @@ import { integer, pgTable, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createStrata } from '../src/index.js';
 import { installRequestApp } from './fixtures/request-app.js';
+import { failWith, holdNext, request, wrapFetch } from './support/cut-short.js';
 import { upstashCommand } from './support/upstash-rest.js';
 
 neonConfig.fetchEndpoint = env.NEON_FETCH_ENDPOINT;
@@ -52,15 +53,9 @@ const tagged = defineSchema({
   l2: { ttl: '10m' },
 });
 const upstash = { url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN };
-const realFetch = globalThis.fetch;
 const built: Strata[] = [];
 /** The Strata the requests share, as a Worker's module scope holds it. */
 let strata: Strata | undefined;
-/** A fetch whose body has this text is held forever (cancelled with its request); then cleared. */
-let holdBody: string | undefined;
-let onHeld: (() => void) | undefined;
-/** Every fetch whose body has this text fails, as L2 unreachable. */
-let failBody: string | undefined;
 
 function isolate(): Strata {
   const s = createStrata(
@@ -83,10 +78,7 @@ const answer = async (id: string, table: string | null) =>
   Response.json({ name: (await strata!.find(readOf(table), id))?.name ?? null });
 /** `/lead?id=`: starts a find of `id`, answers once its fetch is held, without waiting for it. */
 async function lead(id: string, text: string, table: string | null): Promise<Response> {
-  const held = new Promise<void>((resolve) => {
-    onHeld = resolve;
-  });
-  holdBody = text;
+  const held = holdNext(text);
   void strata!.find(readOf(table), id).catch(() => {});
   await held;
   return Response.json('left running');
@@ -94,10 +86,7 @@ async function lead(id: string, text: string, table: string | null): Promise<Res
 
 /** `/lead-write?id=&name=&hold=`: starts a set of `claimed`, answers once its fetch is held, without waiting for it. */
 async function leadWrite(id: string, name: string, text: string): Promise<Response> {
-  const held = new Promise<void>((resolve) => {
-    onHeld = resolve;
-  });
-  holdBody = text;
+  const held = holdNext(text);
   void strata!.set(claimed, { id, name }).catch(() => {});
   await held;
   return Response.json('left running');
@@ -114,32 +103,19 @@ async function write(
   table: string | null,
   fail: string | null,
 ): Promise<Response> {
-  const held = new Promise<void>((resolve) => {
-    onHeld = resolve;
-  });
-  if (hold !== 'none') holdBody = hold;
-  failBody = fail ?? undefined;
+  const held = hold === 'none' ? undefined : holdNext(hold);
+  failWith(fail ?? undefined);
   await strata!.set(table === 'claimed' ? claimed : items, { id, name });
-  failBody = undefined;
-  if (hold !== 'none') await held;
+  failWith(undefined);
+  await held;
   return Response.json('written');
 }
 
 let uninstall: () => void;
+let unwrap: () => void;
 beforeAll(async () => {
   await isolate().migrate();
-  globalThis.fetch = async (input, init) => {
-    const body = typeof init?.body === 'string' ? init.body : '';
-    if (holdBody !== undefined && body.includes(holdBody)) {
-      holdBody = undefined;
-      onHeld?.();
-      return new Promise<Response>(() => {}); // a cancelled fetch: never settles
-    }
-    if (failBody !== undefined && body.includes(failBody)) {
-      throw new TypeError('Network connection lost (test: L2 missed this write)');
-    }
-    return realFetch(input, init);
-  };
+  unwrap = wrapFetch();
   uninstall = installRequestApp(async (request) => {
     const url = new URL(request.url);
     const id = url.searchParams.get('id') ?? '';
@@ -162,7 +138,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   uninstall?.();
-  globalThis.fetch = realFetch;
+  unwrap?.();
   // Bounded: an instance may never close, its work held by a fetch that never settles (as cancelled ones).
   for (const s of built) await Promise.race([s.close(), new Promise((r) => setTimeout(r, 2_000))]);
   await sql.query(`drop table if exists "${tableName}"`);
@@ -171,25 +147,6 @@ afterAll(async () => {
   const keys = (await upstashCommand(upstash, ['KEYS', `${keyPrefix}:*`])) as string[];
   if (keys.length > 0) await upstashCommand(upstash, ['DEL', ...keys]);
 });
-
-/** This Worker's own entrypoint (the test Worker's `exports` are not typed with it). */
-const self = (exports as unknown as { default: Fetcher }).default;
-
-/** One request to this Worker: its JSON, or why it did not answer within `ms`. */
-async function request(path: string, ms = 4_000): Promise<unknown> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<string>((resolve) => {
-    timer = setTimeout(() => resolve(`no answer within ${ms} ms`), ms);
-  });
-  const res = self
-    .fetch(`http://worker${path}`)
-    .then(async (r: Response) => (r.ok ? r.json() : `status ${r.status}: ${await r.text()}`));
-  try {
-    return await Promise.race([res, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 it('a cold key whose load the first request left running: the next request loads it itself', async () => {
   strata = isolate();

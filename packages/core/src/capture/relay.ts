@@ -7,6 +7,7 @@ import type { L2Tier } from '../l2/types.js';
 import type { CaptureCheck } from '../l3/capture.js';
 import type { Logger } from '../observability/logger.js';
 import { randomHex } from '../random-id.js';
+import { waitShared } from '../resilience/bounded-share.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import { InstallCheck } from './install-check.js';
 import { type RelayKeys, relayKeys } from './relay-keys.js';
@@ -99,7 +100,8 @@ export class ChangeRelay {
   /** Whether the triggers it reads from are installed; undefined when the source is not the L3's own log. */
   readonly install: InstallCheck | undefined;
   readonly #keys: RelayKeys;
-  #running: Promise<PollOutcome> | undefined;
+  /** The poll under way, and when it began (Date.now). */
+  #running: { readonly outcome: Promise<PollOutcome>; readonly at: number } | undefined;
   /** When this instance last pruned the log (it prunes at once when it first holds the lease). */
   #prunedAt = Number.NEGATIVE_INFINITY;
 
@@ -117,14 +119,31 @@ export class ChangeRelay {
    * One poll: takes the lease unless another instance holds it or the cursor moved within the
    * interval (`force` skips that check, never the lease), reads, applies, stores the cursor.
    * Concurrent calls in this instance share one poll; a forced one waits for it and polls again.
+   *
+   * Shared for its lease at most, on this caller's own timer; past it, dropped and a poll of this
+   * caller's own made (the lease lapsed: another instance may poll by then too). In a Worker the
+   * call that began it may belong to a request that has ended, its fetches cancelled (they never
+   * settle): shared unbounded, no poll of the isolate answered or ran again (cut-short-capture.test.ts).
    */
   poll(force = false): Promise<PollOutcome> {
     const running = this.#running;
-    if (running) return force ? running.then(() => this.poll(true)) : running;
-    this.#running = this.#poll(force).finally(() => {
-      this.#running = undefined;
+    if (!running) {
+      const run = {
+        at: Date.now(),
+        outcome: this.#poll(force).finally(() => {
+          if (this.#running === run) this.#running = undefined;
+        }),
+      };
+      this.#running = run;
+      return run.outcome;
+    }
+    let own = false;
+    const shared = waitShared(running.outcome, running.at, this.options.leaseMs, () => {
+      if (this.#running === running) this.#running = undefined;
+      own = true;
+      return this.poll(force);
     });
-    return this.#running;
+    return force ? shared.then((outcome) => (own ? outcome : this.poll(true))) : shared;
   }
 
   async #poll(force: boolean): Promise<PollOutcome> {

@@ -1,3 +1,4 @@
+import { waitShared } from '../resilience/bounded-share.js';
 import { forgetAfterReset } from './cache-forget.js';
 import type { Coherence } from './coherence.js';
 import type { EngineContext } from './context.js';
@@ -16,39 +17,81 @@ import type { SchemaCache } from './schema-cache.js';
  * asks for one more once it ends; several such resets, one more in all.
  */
 export class RestoreChain {
-  #running: Promise<void> | undefined;
+  #running: Run | undefined;
   #again = false;
 
-  /** The restores under way, the ones asked for meanwhile included (reads of L2 wait for them). */
+  /** `ms`: the longest a live restore pass takes (see {@link restoreMs}). */
+  constructor(readonly ms: number) {}
+
+  /** The restores under way, the ones asked for meanwhile included (raw: wait with {@link wait}). */
   get running(): Promise<void> | undefined {
-    return this.#running;
+    return this.#running?.done;
+  }
+
+  /**
+   * The restores under way, waited for on this caller's own timer for as long as a live pass takes;
+   * past that, the chain is dropped and its restore run again, here (undefined: none under way).
+   * Why: in a Worker the pass may belong to a request that has ended, its fetches cancelled (they
+   * never settle): shared unbounded it held every later read of L2 (cut-short-restore.test.ts),
+   * and no restore ran again. A pass run twice puts the same rows back at the same versions.
+   */
+  wait(): Promise<void> | undefined {
+    const run = this.#running;
+    if (!run) return undefined;
+    return waitShared(run.done, run.at, this.ms, () => {
+      if (this.#running === run) {
+        this.#running = undefined;
+        this.request(run.restore, run.track);
+      }
+      return this.#running?.done ?? Promise.resolve();
+    });
   }
 
   /**
    * Runs `restore` now, or once more after the one running (however many ask meanwhile). Resolves
    * the chain it joined: undefined when it joined a running one (tracked already). `restore` must
-   * not reject: it counts and logs its own failure.
+   * not reject: it counts and logs its own failure. `track` is given each chain begun (`ctx.track`).
    */
-  request(restore: () => Promise<void>): Promise<void> | undefined {
+  request(restore: () => Promise<void>, track?: (work: Promise<void>) => void): Promise<void> | undefined {
     if (this.#running) {
       this.#again = true;
       return undefined;
     }
-    const running = this.#run(restore);
-    this.#running = running;
-    return running;
+    const run: Run = { done: Promise.resolve(), at: Date.now(), restore, track };
+    this.#running = run;
+    run.done = this.#run(run);
+    track?.(run.done);
+    return run.done;
   }
 
-  async #run(restore: () => Promise<void>): Promise<void> {
+  async #run(run: Run): Promise<void> {
     try {
       do {
         this.#again = false;
-        await restore();
-      } while (this.#again);
+        run.at = Date.now();
+        await run.restore();
+      } while (this.#again && this.#running === run);
     } finally {
-      this.#running = undefined;
+      if (this.#running === run) this.#running = undefined;
     }
   }
+}
+
+/** A chain of restores under way: since when its pass runs (Date.now), and what to run again. */
+interface Run {
+  done: Promise<void>;
+  at: number;
+  readonly restore: () => Promise<void>;
+  readonly track: ((work: Promise<void>) => void) | undefined;
+}
+
+/**
+ * The longest a live restore pass takes: its calls in turn, each within its deadline (its Postgres
+ * read; the L2 calls: adopting replaced rows, the PUT with its generation read, each again after a
+ * reset its reply found, adopting refused rows, the pending index; the queue's send).
+ */
+export function restoreMs({ l2, l3, queue }: { l2: number; l3: number; queue: number }): number {
+  return l3 + 7 * l2 + queue;
 }
 
 /** What the restores tell the other instances through (see `Coherence`). */
@@ -88,18 +131,20 @@ export function schemaReset(
  * own failure).
  */
 export function restoreAfterReset(ctx: EngineContext, cache: SchemaCache, tell: ResetTell): void {
-  const chain = cache.restore.request(async () => {
-    const resets = cache.buckets.map((bucket) => bucket.watch.resets);
-    try {
-      const checked = await restoreOwnPending(ctx, cache);
-      ctx.track(
-        tellRestored((...a) => tell.publish(...a), cache, checked).then(() =>
-          answerReset(ctx, cache, resets, () => tell.publishRestored(cache)),
-        ),
-      );
-    } catch (err) {
-      ctx.tolerate(cache.schema.name, 'l2', 'restore-pending', err);
-    }
-  });
-  if (chain) ctx.track(chain);
+  cache.restore.request(
+    async () => {
+      const resets = cache.buckets.map((bucket) => bucket.watch.resets);
+      try {
+        const checked = await restoreOwnPending(ctx, cache);
+        ctx.track(
+          tellRestored((...a) => tell.publish(...a), cache, checked).then(() =>
+            answerReset(ctx, cache, resets, () => tell.publishRestored(cache)),
+          ),
+        );
+      } catch (err) {
+        ctx.tolerate(cache.schema.name, 'l2', 'restore-pending', err);
+      }
+    },
+    (work) => ctx.track(work),
+  );
 }

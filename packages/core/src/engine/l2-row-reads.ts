@@ -125,7 +125,7 @@ async function readTicked(
     const generation = gen!.known() ?? (await (cache.l3 ? gen!.current() : gen!.checked()));
     // A reset found (by that generation read, or the last attempt's reply): cache instance's own
     // unflushed writes are put back first (see `restoreOwnPending`).
-    if (cache.restore.running) await cache.restore.running;
+    if (cache.restore.running) await cache.restore.wait();
     const floor = watch.readFloor();
     const resets = watch.resets;
     const values = await cache.l2!.getMany(request);

@@ -39,7 +39,7 @@ export async function pendingWrites(
     // A Redis reset took the index: this instance's entries come back first (see
     // `restoreOwnPending`), and other writers' (see `ReplacedWaits`) before the deadline, or the
     // search reads Postgres without writes acknowledged before it began.
-    if (cache.restore.running) await cache.restore.running;
+    if (cache.restore.running) await cache.restore.wait();
     if (cache.ownPending?.waits.size) await cache.ownPending.waits.wait();
     // And, after a reset this instance found, for the other writers' restores (see `ResetSettle`).
     if (cache.ownPending?.settle.active) await cache.ownPending.settle.wait();

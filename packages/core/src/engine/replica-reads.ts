@@ -1,5 +1,6 @@
 import type { ResolvedConfig } from '../config.js';
 import type { L3Tier } from '../l3/types.js';
+import { waitShared } from '../resilience/bounded-share.js';
 import { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { CompiledSchema } from '../schema/types.js';
@@ -12,8 +13,8 @@ interface Replica {
   readonly raw: L3Tier;
   readonly tier: L3Tier;
   replayed: number;
-  /** The position read in flight, shared by the reads that need a newer one meanwhile. */
-  check?: Promise<number> | undefined;
+  /** The position read in flight (sent `at`, Date.now), shared by the reads that need a newer one meanwhile. */
+  check?: { readonly read: Promise<number>; readonly at: number } | undefined;
   readonly breaker: CircuitBreaker;
 }
 
@@ -141,11 +142,29 @@ class ReplicaReads implements ReplicaRouter {
     }
     const written = this.#written;
     if (r.replayed >= written) return true;
-    r.check ??= this.#position(r.raw).finally(() => {
-      r.check = undefined;
+    // Shared for its deadline on this read's own timer, then read again: in a Worker the read that
+    // sent it may belong to a request that has ended, its fetch cancelled (never settles), and
+    // shared unbounded it held every later read routed to the replica (cut-short-replica.test.ts).
+    const check = this.#check(r);
+    const replayed = await waitShared(check.read, check.at, this.config.timeouts.l3, () => {
+      if (r.check === check) r.check = undefined;
+      return this.#check(r).read;
     });
-    r.replayed = Math.max(r.replayed, await r.check);
+    r.replayed = Math.max(r.replayed, replayed);
     return r.replayed >= written;
+  }
+
+  /** The replica's position read in flight, or one sent now (`r.check` until it settles). */
+  #check(r: Replica): NonNullable<Replica['check']> {
+    if (r.check) return r.check;
+    const check = {
+      at: Date.now(),
+      read: this.#position(r.raw).finally(() => {
+        if (r.check === check) r.check = undefined;
+      }),
+    };
+    r.check = check;
+    return check;
   }
 }
 

@@ -19,7 +19,7 @@ import { SchemaGeneration } from './generation.js';
 import { InflightLoads } from './inflight-loads.js';
 import { KeyOrder } from './key-order.js';
 import type { KeySpace } from './keys.js';
-import { RestoreChain } from './l2-reset.js';
+import { RestoreChain, restoreMs } from './l2-reset.js';
 import type { L2Watch } from './l2-watch.js';
 import type { L3Claim } from './l3-claim.js';
 import { OwnPending } from './own-pending.js';
@@ -101,7 +101,7 @@ export class SchemaCache {
   /** Versions other instances announced that L1 has not taken yet (see `Announced`). */
   readonly announced = new Announced();
   /** Own pending rows put back after Redis resets, one restore at a time: reads of L2 wait for them (see `readTicked`). */
-  readonly restore = new RestoreChain();
+  readonly restore: RestoreChain;
   /** Loads below L1 in flight, by key: concurrent misses share one (request coalescing). */
   readonly inflight = new InflightLoads();
   /** Writes that began in this instance, and those running: a search fills only when none ran meanwhile. */
@@ -135,6 +135,7 @@ export class SchemaCache {
     replicas?: (replica: L3Tier) => L3Tier,
   ) {
     const { name } = schema;
+    this.restore = new RestoreChain(restoreMs(config.timeouts));
     this.l2 = schema.l2 === false ? undefined : l2;
     this.l3 = schema.l3 === false ? undefined : config.l3;
     const policy = schema.l3 || undefined;

@@ -27,7 +27,7 @@ export async function findResets(ctx: EngineContext, caches: readonly SchemaCach
       }),
     ),
   );
-  await Promise.all(mine.map((rt) => rt.restore.running));
+  await Promise.all(mine.map((rt) => rt.restore.wait()));
 }
 
 /**

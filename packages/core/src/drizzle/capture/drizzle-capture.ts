@@ -81,17 +81,16 @@ function build(
   migrationsSchema: string | undefined,
   schemaCheckMs: number,
 ): DrizzleL3Capture {
-  let resolved: Promise<CaptureTables> | undefined;
-  const tables = () => {
-    resolved ??= (async () => {
-      if (migrationsSchema !== undefined) return captureTables(migrationsSchema);
-      const [row] = rowsOf(await db.execute(sql`select current_schema() as "schema"`));
-      return captureTables(String(row?.schema ?? 'public'));
-    })();
-    resolved.catch(() => {
-      resolved = undefined;
-    });
-    return resolved;
+  let known = migrationsSchema === undefined ? undefined : captureTables(migrationsSchema);
+  // Asked by each use until one answers, not shared while out: in a Worker the use that asked may
+  // belong to a request that has ended, its fetch cancelled (never settles), and shared, it held
+  // every later use (capture.check(), each read of the change log: cut-short-capture.test.ts).
+  // One small query per use meanwhile, each waited for within its caller's request.
+  const tables = async (): Promise<CaptureTables> => {
+    if (known) return known;
+    const [row] = rowsOf(await db.execute(sql`select current_schema() as "schema"`));
+    known ??= captureTables(String(row?.schema ?? 'public'));
+    return known;
   };
   const ctx = { db, transactions, versions, tables };
   let source: DrizzleChangeSource | undefined;

@@ -17,7 +17,8 @@ interface Waiter<I, O> {
  *
  * A batch that fails with an error `isolated` says belongs to one caller's items (not the tier's
  * health) runs again call by call, in order, so that no caller fails for another's items. `run`
- * must then leave nothing behind when it fails.
+ * must then leave nothing behind when it fails, and resolve an array of its own each time (a batch
+ * of one caller hands it over as it is).
  *
  * @example
  * const commits = new GroupCommit((rows: Row[]) => writeAll(rows), 256, () => false);
@@ -52,7 +53,8 @@ export class GroupCommit<I, O> {
   readonly #send = async (): Promise<void> => {
     const batch = this.#take();
     try {
-      if (batch.length === 1 || !(await this.#all(batch))) for (const w of batch) await this.#one(w);
+      if (batch.length === 1) await this.#one(batch[0]!);
+      else if (!(await this.#all(batch))) for (const w of batch) await this.#one(w);
     } finally {
       const next = this.#waiting[0];
       if (next) next.lead();
@@ -78,12 +80,20 @@ export class GroupCommit<I, O> {
     return true;
   }
 
-  async #one(w: Waiter<I, O>): Promise<void> {
+  /**
+   * One caller's items alone, settling it with their outputs or error. No async frame of its own
+   * (one call at a time, the usual case, runs every batch through here): the run's promise settles
+   * the caller directly, as `run` hands back an array of its own each time.
+   */
+  #one(w: Waiter<I, O>): Promise<void> {
+    let running: Promise<readonly O[]>;
     try {
-      w.resolve([...(await this.run(w.items))]);
+      running = this.run(w.items);
     } catch (err) {
       w.reject(err);
+      return Promise.resolve();
     }
+    return running.then(w.resolve as (out: readonly O[]) => void, w.reject);
   }
 
   /** The calls of the next batch: the first waiting, then the next ones while they fit `maxItems`. */

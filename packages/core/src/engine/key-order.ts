@@ -20,17 +20,19 @@ const ADMITTED: Stage = 0;
 const SETTLED: Stage = 1;
 
 /**
- * One claim. Per stage (admitted, settled): whether it reached it itself, how many earlier claims
- * of its keys have not reached it fully (themselves and all before them), and the later claims to
- * tell when it does. Told synchronously: a write whose predecessor was just batched joins the same
- * batch, with no promise turn in between.
+ * One claim, and the turn its write holds. Per stage (admitted, settled): whether it reached it
+ * itself, how many earlier claims of its keys have not reached it fully (themselves and all before
+ * them), and the later claims to tell when it does. Told synchronously: a write whose predecessor
+ * was just batched joins the same batch, with no promise turn in between. Its own `Turn` (no
+ * closures per claim: one write at a time makes one claim per call).
  */
-class Claim {
+class Claim implements Turn {
   readonly own: [boolean, boolean] = [false, false];
   readonly full: [boolean, boolean] = [false, false];
   readonly waiting: [number, number] = [0, 0];
-  readonly next: [Claim[], Claim[]] = [[], []];
-  readonly wake: [(() => void) | undefined, (() => void) | undefined] = [undefined, undefined];
+  /** Made when a later claim first waits on this one (most claims are never waited on). */
+  next: [Claim[], Claim[]] | undefined;
+  wake: [(() => void) | undefined, (() => void) | undefined] | undefined;
 
   constructor(
     readonly keys: readonly string[],
@@ -38,19 +40,56 @@ class Claim {
     readonly onSettled: (claim: Claim) => void,
   ) {}
 
+  /** Waits on `earlier` (a claim of one of its keys) at each stage `earlier` has not fully reached. */
+  follow(earlier: Claim): void {
+    for (let stage: Stage = ADMITTED; stage <= SETTLED; stage++)
+      if (!earlier.full[stage]) {
+        this.waiting[stage] += 1;
+        earlier.next ??= [[], []];
+        earlier.next[stage].push(this);
+      }
+  }
+
+  wait(): Promise<void> | undefined {
+    const stage = this.after;
+    if (this.waiting[stage] === 0) return undefined;
+    this.wake ??= [undefined, undefined];
+    const wake = this.wake;
+    return new Promise<void>((resolve) => {
+      wake[stage] = resolve;
+    });
+  }
+
+  admit(): void {
+    this.reach(ADMITTED);
+  }
+
+  release(): void {
+    this.reach(ADMITTED);
+    this.reach(SETTLED);
+  }
+
   reach(stage: Stage): void {
     this.own[stage] = true;
+    // Nothing before it out and nothing after it waiting (one write of a key at a time): no worklist.
+    if (this.full[stage] || this.waiting[stage] > 0) return;
+    if (!this.next) {
+      this.full[stage] = true;
+      if (stage === SETTLED) this.onSettled(this);
+      return;
+    }
     // A worklist, not recursion: a chain of thousands of writes of one key must not overflow the stack.
     const work: Claim[] = [this];
     for (let c = work.pop(); c; c = work.pop()) {
       if (c.full[stage] || !c.own[stage] || c.waiting[stage] > 0) continue;
       c.full[stage] = true;
       if (stage === SETTLED) c.onSettled(c);
-      for (const n of c.next[stage]) {
-        n.waiting[stage] -= 1;
-        if (n.waiting[stage] === 0) n.wake[stage]?.();
-        work.push(n);
-      }
+      if (c.next)
+        for (const n of c.next[stage]) {
+          n.waiting[stage] -= 1;
+          if (n.waiting[stage] === 0) n.wake?.[stage]?.();
+          work.push(n);
+        }
     }
   }
 }
@@ -81,35 +120,24 @@ export class KeyOrder {
   };
 
   claim(keys: Iterable<string>, after: After): Turn {
-    const unique = [...new Set(keys)];
+    // One key (a set or delete of one row): no set to make it unique.
+    const unique = Array.isArray(keys) && keys.length === 1 ? (keys as string[]) : [...new Set(keys)];
     if (unique.length === 0) return NO_TURN;
     const claim = new Claim(unique, after === 'admitted' ? ADMITTED : SETTLED, this.#forget);
+    if (unique.length === 1) {
+      const tail = this.#tails.get(unique[0]!);
+      if (tail) claim.follow(tail);
+      this.#tails.set(unique[0]!, claim);
+      return claim;
+    }
     const before = new Set<Claim>();
     for (const key of unique) {
       const tail = this.#tails.get(key);
       if (tail) before.add(tail);
       this.#tails.set(key, claim);
     }
-    for (const b of before)
-      for (const stage of [ADMITTED, SETTLED] as const)
-        if (!b.full[stage]) {
-          claim.waiting[stage] += 1;
-          b.next[stage].push(claim);
-        }
-    return {
-      wait: () => {
-        const stage = claim.after;
-        if (claim.waiting[stage] === 0) return undefined;
-        return new Promise<void>((resolve) => {
-          claim.wake[stage] = resolve;
-        });
-      },
-      admit: () => claim.reach(ADMITTED),
-      release: () => {
-        claim.reach(ADMITTED);
-        claim.reach(SETTLED);
-      },
-    };
+    for (const b of before) claim.follow(b);
+    return claim;
   }
 
   /** Keys with a write out (or waiting): 0 when the instance is idle. */

@@ -27,6 +27,14 @@ interface Written {
   readonly row?: Row;
 }
 
+/** A write-behind batch as written: by `writeBehind`, or through Postgres (`#writeThroughInstead`). */
+interface BehindOrThrough {
+  readonly rows: Row[];
+  readonly versions: number[];
+  readonly refused?: readonly RefusedWrite[];
+  readonly told?: boolean;
+}
+
 /** Writes per write-behind batch at most (one L2 script, its arguments and queue entries). */
 const BATCH_WRITES = 256;
 
@@ -53,7 +61,10 @@ const SHARED_FAILURES = new Set([
  * in call order (two writes of one key in a batch take increasing versions: the later wins).
  */
 export class Writer {
-  readonly #inFlight = new Set<Promise<unknown>>();
+  /** Writes running (see `#track`), and what `close` waits on once they are all done. */
+  #running = 0;
+  #idle: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
   readonly #colocation: QueueColocation | undefined;
   readonly #batches = new Map<SchemaCache, GroupCommit<KeyedWrite, Written>>();
   readonly #late = new LateWatch();
@@ -71,20 +82,15 @@ export class Writer {
 
   /** `turn`: the call's place in its keys' order, let go once the write's own order is fixed. */
   async set(cache: SchemaCache, prepared: readonly PreparedRow[], turn?: Turn): Promise<Row[]> {
-    const result = await this.#track(() =>
-      this.#write(
-        cache,
-        prepared.map((p) => ({ key: p.key, id: p.id, row: p.row })),
-        'set',
-        turn,
-      ),
-    );
-    return result.rows;
+    if (this.#closing) throw closing();
+    const writes = prepared.map((p) => ({ key: p.key, id: p.id, row: p.row }));
+    return (await this.#track(this.#write(cache, writes, 'set', turn))).rows;
   }
 
   async delete(cache: SchemaCache, ids: readonly Id[], turn?: Turn): Promise<number> {
+    if (this.#closing) throw closing();
     const writes = ids.map((id) => ({ key: idKey(id), id }));
-    return (await this.#track(() => this.#write(cache, writes, 'delete', turn))).existed;
+    return (await this.#track(this.#write(cache, writes, 'delete', turn))).existed;
   }
 
   /**
@@ -93,23 +99,31 @@ export class Writer {
    */
   async close(): Promise<void> {
     this.#closing = true;
-    await Promise.allSettled([...this.#inFlight]);
+    // One promise for every `close` call: each waits for the same last write.
+    if (this.#running > 0) {
+      this.#idle ??= new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+      await this.#idle;
+    }
     // Timed-out statements still unsettled are not waited for: their keys go (and are told) now.
     this.#late.release();
   }
 
-  #track<T>(write: () => Promise<T>): Promise<T> {
-    if (this.#closing) {
-      return Promise.reject(
-        new StrataError('UNAVAILABLE', 'this Strata instance is closing: it takes no more writes'),
-      );
-    }
-    const running = write();
-    this.#inFlight.add(running);
-    const done = () => void this.#inFlight.delete(running);
-    running.then(done, done);
+  /**
+   * Counts `running` (a write started once `#closing` was checked) until it settles: a count and
+   * one shared callback rather than a set of promises and a closure per write.
+   */
+  #track<T>(running: Promise<T>): Promise<T> {
+    this.#running += 1;
+    running.then(this.#settled, this.#settled);
     return running;
   }
+
+  readonly #settled = (): void => {
+    this.#running -= 1;
+    if (this.#running === 0) this.#wake?.();
+  };
 
   async #write(
     cache: SchemaCache,
@@ -221,7 +235,16 @@ export class Writer {
    * already queued (see `commitWrites`).
    */
   async #writeBehind(cache: SchemaCache, writes: readonly KeyedWrite[]): Promise<Written[]> {
-    const { rows, versions, refused, told } = await this.#writeBehindOrThrough(cache, writes);
+    // No other shape live (the usual case): `writeBehind` awaited here, no async frame between.
+    let result: BehindOrThrough | undefined;
+    if (!cache.generation?.shapes.others.length) {
+      try {
+        result = await writeBehind(this.ctx, cache, this.queue!, this.#colocation!, writes);
+      } catch (err) {
+        if (!(err instanceof OtherShapesLive)) throw err;
+      }
+    }
+    const { rows, versions, refused, told } = result ?? (await this.#writeThroughInstead(cache, writes));
     // One message per op (a batch of sets only, the usual one, sends one; an empty list sends none).
     // No bus, nothing to tell: no call (and no turn of the microtask queue) per op. Told by the
     // script itself (a bus on the L2's Redis): only what earlier publishes could not send goes now.
@@ -246,17 +269,8 @@ export class Writer {
     );
   }
 
-  async #writeBehindOrThrough(
-    cache: SchemaCache,
-    writes: readonly KeyedWrite[],
-  ): Promise<{ rows: Row[]; versions: number[]; refused?: readonly RefusedWrite[]; told?: boolean }> {
-    if (!cache.generation?.shapes.others.length) {
-      try {
-        return await writeBehind(this.ctx, cache, this.queue!, this.#colocation!, writes);
-      } catch (err) {
-        if (!(err instanceof OtherShapesLive)) throw err;
-      }
-    }
+  /** A write-behind batch committed to Postgres as a transaction (another shape of its table is live). */
+  async #writeThroughInstead(cache: SchemaCache, writes: readonly KeyedWrite[]): Promise<BehindOrThrough> {
     const written = await commitWrites(this.ctx, cache, writes, this.ctx.config.timeouts.l3);
     const at = new Map(written.keys.map((key, i) => [key, i]));
     return {
@@ -288,4 +302,9 @@ export class Writer {
     });
     this.ctx.track(round);
   }
+}
+
+/** Why a write is refused once `close` began: a final flush could miss anything acknowledged now. */
+function closing(): StrataError {
+  return new StrataError('UNAVAILABLE', 'this Strata instance is closing: it takes no more writes');
 }

@@ -315,8 +315,31 @@ export class SchemaGeneration {
     this.#reset ??= replace;
   }
 
-  /** A write script found the generation at `value` (another instance moved it on). */
-  set(value: number): void {
+  /**
+   * Counts `forget()`s: a write script's reply is taken (`set`) only if none came since it was
+   * sent (see `set`).
+   */
+  #forgets = 0;
+
+  /** What a write script passes to `set`: taken before it is sent. */
+  get forgets(): number {
+    return this.#forgets;
+  }
+
+  /**
+   * A write script sent when `forgets` was `since` found the generation at `value` (another instance
+   * moved it on). Its reply may come back after a newer one, over HTTP: after a move this instance
+   * made (`invalidateAll`), told of (a bus message: `forget`) or heard of from a request sent later.
+   * It is then not taken (the write is built again in the generation known, or read now): taken, it
+   * put the instance back into the generation `invalidateAll` left, whose rows it served and put in
+   * L1 (reliability/test/reorder-generation-set.test.ts).
+   */
+  set(value: number, since: number): void {
+    // Told since, below the one known, or a read or move out (sent later, or shared by the next try).
+    const overtaken =
+      since !== this.#forgets ||
+      (this.#value !== undefined && (this.#settled === undefined || value < this.#settled));
+    if (overtaken) return;
     const generation = this.#seen(value);
     this.#at = this.clock.now();
     this.#value = Promise.resolve(generation);
@@ -325,6 +348,7 @@ export class SchemaGeneration {
 
   /** Another instance ran invalidateAll: the next use reads the generation again. */
   forget(): void {
+    this.#forgets += 1;
     this.#value = undefined;
     this.#settled = undefined;
   }

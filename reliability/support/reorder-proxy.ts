@@ -19,6 +19,8 @@ export interface Gate {
   held(): number;
   /** How many this gate has caught since it was made. */
   caught(): number;
+  /** The replies (bodies) to the requests this gate caught, once Redis answered them. */
+  replies(): readonly string[];
   /** Lets every held one go (and every later one pass, unless `keep`). */
   open(keep?: boolean): void;
 }
@@ -71,6 +73,7 @@ interface GateState {
   limit: number;
   waiting: (() => void)[];
   caught: number;
+  replies: string[];
   open: boolean;
 }
 
@@ -108,8 +111,9 @@ export async function startReorderProxy(target: string): Promise<ReorderProxy> {
       if (g.open || g.at !== at || g.caught >= g.limit || !g.match(commands, path, reply)) continue;
       g.caught++;
       await new Promise<void>((resolve) => g.waiting.push(resolve));
-      return; // held once: a later gate does not hold it again
+      return g; // held once: a later gate does not hold it again
     }
+    return undefined;
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -125,7 +129,7 @@ export async function startReorderProxy(target: string): Promise<ReorderProxy> {
     seen[label] = (seen[label] ?? 0) + 1;
     const streaming = path.includes('/subscribe');
     const delays = streaming ? {} : (plan?.(commands, path) ?? {});
-    if (!streaming) await pass('request', commands, path, delays.request);
+    const heldBy = streaming ? undefined : await pass('request', commands, path, delays.request);
     const out = request({
       host: upstream.hostname,
       port: upstream.port,
@@ -145,7 +149,9 @@ export async function startReorderProxy(target: string): Promise<ReorderProxy> {
       return;
     }
     const replyBody = await readBody(reply);
-    await pass('reply', commands, path, delays.reply, replyBody.toString('utf8'));
+    heldBy?.replies.push(replyBody.toString('utf8'));
+    const replyHeldBy = await pass('reply', commands, path, delays.reply, replyBody.toString('utf8'));
+    replyHeldBy?.replies.push(replyBody.toString('utf8'));
     const headers = { ...reply.headers };
     delete headers['transfer-encoding'];
     headers['content-length'] = String(replyBody.length);
@@ -172,11 +178,12 @@ export async function startReorderProxy(target: string): Promise<ReorderProxy> {
       plan = next;
     },
     gate(at, match, limit = Number.POSITIVE_INFINITY) {
-      const g: GateState = { at, match, limit, waiting: [], caught: 0, open: false };
+      const g: GateState = { at, match, limit, waiting: [], caught: 0, replies: [], open: false };
       gates.push(g);
       return {
         held: () => g.waiting.length,
         caught: () => g.caught,
+        replies: () => [...g.replies],
         open(keep = false) {
           if (!keep) g.open = true;
           for (const resolve of g.waiting.splice(0)) resolve();

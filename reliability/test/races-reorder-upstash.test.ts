@@ -22,7 +22,7 @@ import { type TierStack, tierStack } from '../support/stack-tiers.js';
 const BOUND_MS = 500;
 const INSTANCES = 3;
 const KEYS = 3;
-const RUNS = Number(process.env.REORDER_NUM_RUNS ?? 30);
+const RUNS = Number(process.env.REORDER_NUM_RUNS ?? 20);
 const MAX_DELAY_MS = Number(process.env.REORDER_MAX_DELAY_MS ?? 25);
 
 type Cmd = fc.AsyncCommand<CoherenceModel, CoherenceReal>;

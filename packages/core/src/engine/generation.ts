@@ -94,6 +94,20 @@ export class SchemaGeneration {
   }
 
   current(): Promise<number> {
+    const forgot = this.#forgotDuring;
+    if (forgot) {
+      const next = (): Promise<number> => {
+        if (this.#forgotDuring === forgot) this.#forgotDuring = undefined;
+        return this.current();
+      };
+      // Settled or not (its caller gets its error), waited for on this call's own timer (see `#shared`).
+      const settled = forgot.move.then(
+        () => undefined,
+        () => undefined,
+      );
+      const ms = IDENTITY_WAIT_MS + this.l2TimeoutMs;
+      return waitShared(settled, forgot.sentAt, ms, () => Promise.resolve()).then(next);
+    }
     const now = this.clock.now();
     if (this.#conflict && now - this.#at <= GENERATION_REFRESH_MS) return Promise.reject(this.#conflict);
     if (this.#repairing) {
@@ -219,7 +233,7 @@ export class SchemaGeneration {
               // in for good (reliability/test/regression-late-reply-shapes.test.ts).
               return this.#read();
             });
-    return this.#adopt(
+    const move = this.#adopt(
       moved.then(
         (generation) => this.#seen(generation),
         (err: unknown) => {
@@ -230,7 +244,18 @@ export class SchemaGeneration {
         },
       ),
     );
+    this.#moving = { move, sentAt: this.#sentAt };
+    const done = () => {
+      if (this.#moving?.move === move) this.#moving = undefined;
+    };
+    move.then(done, done);
+    return move;
   }
+
+  /** This instance's move out (see `moveOn`), and when it was sent. */
+  #moving: { move: Promise<number>; sentAt: number } | undefined;
+  /** A move that was out when a bus message made the generation forgotten: reads wait for it (see `forget`). */
+  #forgotDuring: { move: Promise<number>; sentAt: number } | undefined;
 
   /** The last generation read found the keyPrefix claimed by an app on another database (see `L3Claim`). */
   get conflicted(): boolean {
@@ -315,8 +340,31 @@ export class SchemaGeneration {
     this.#reset ??= replace;
   }
 
-  /** A write script found the generation at `value` (another instance moved it on). */
-  set(value: number): void {
+  /**
+   * Counts `forget()`s: a write script's reply is taken (`set`) only if none came since it was
+   * sent (see `set`).
+   */
+  #forgets = 0;
+
+  /** What a write script passes to `set`: taken before it is sent. */
+  get forgets(): number {
+    return this.#forgets;
+  }
+
+  /**
+   * A write script sent when `forgets` was `since` found the generation at `value` (another instance
+   * moved it on). Its reply may come back after a newer one, over HTTP: after a move this instance
+   * made (`invalidateAll`), told of (a bus message: `forget`) or heard of from a request sent later.
+   * It is then not taken (the write is built again in the generation known, or read now): taken, it
+   * put the instance back into the generation `invalidateAll` left, whose rows it served and put in
+   * L1 (reliability/test/reorder-generation-set.test.ts).
+   */
+  set(value: number, since: number): void {
+    // Told since, below the one known, or a read or move out (sent later, or shared by the next try).
+    const overtaken =
+      since !== this.#forgets ||
+      (this.#value !== undefined && (this.#settled === undefined || value < this.#settled));
+    if (overtaken) return;
     const generation = this.#seen(value);
     this.#at = this.clock.now();
     this.#value = Promise.resolve(generation);
@@ -325,8 +373,14 @@ export class SchemaGeneration {
 
   /** Another instance ran invalidateAll: the next use reads the generation again. */
   forget(): void {
+    this.#forgets += 1;
     this.#value = undefined;
     this.#settled = undefined;
+    // This instance's own move is out: the generation is read again once it is done, not beside
+    // it. Read beside it, Redis could answer first with the generation the other instance's move
+    // made before this one, and the instance kept it once its invalidateAll returned, serving the
+    // rows that invalidateAll orphaned (reliability/test/reorder-move-told.test.ts).
+    if (this.#moving) this.#forgotDuring = this.#moving;
   }
 
   /**

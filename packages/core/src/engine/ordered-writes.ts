@@ -301,6 +301,7 @@ export async function withSeededCounter(
     if (alone && gen.shapes.others.length > 0) throw new OtherShapesLive();
     const floor = watch.floor();
     const resets = watch.resets;
+    const forgets = gen.forgets;
     const reply = (await attempt(generation, floor, wrote)) as unknown[];
     // Another Redis life than this instance found (see `LIFE`): nothing written; again once it moved on.
     if (Number(reply[1]) === LIFE_CHANGED) {
@@ -323,7 +324,7 @@ export async function withSeededCounter(
     if (status === 0 || status === MOVED) return reply;
     // Missing, or Redis went back (the watch heard of it): as it is, for the caller to decide.
     if (!seedMissing && (status === -1 || status === -3)) return reply;
-    if (status === -4) gen.set(Number(reply[2]));
+    if (status === -4) gen.set(Number(reply[2]), forgets);
     else await seedCounter(cache, bucket, status === -2 ? Number(reply[2]) : undefined);
   }
   throw schemaError('L2_UNAVAILABLE', cache.schema.name, `${COUNTER} could not be used`);

@@ -152,8 +152,11 @@ export class TagClock {
    */
   async read(tags: readonly string[]): Promise<void> {
     if (!this.l2) return;
-    const values = await readTags(this.l2, this.#deps.root, tags);
+    // Trusted from when the read was sent, as a generation is: Redis read them then or later, and
+    // its reply may come back late. From the reply, a value 5 s old was still trusted for as long
+    // as the reply was late (reliability/test/reorder-tag-read.test.ts).
     const at = this.time.now();
+    const values = await readTags(this.l2, this.#deps.root, tags);
     this.#raise(values[0] ?? 0, at);
     this.learn(
       tags,

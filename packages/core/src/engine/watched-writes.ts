@@ -90,6 +90,7 @@ export async function sendWatched(
   }
   lifeTail(watch.life(), space.bootKey, keys, args);
   const resets = watch.resets;
+  const forgets = generation!.forgets;
   const reply = (await cache.l2!.run(script, keys, args)) as unknown[];
   // Another Redis life than cache instance found: nothing written, sent again once it moved on.
   if (Number(reply[1]) === LIFE_CHANGED) {
@@ -100,7 +101,7 @@ export async function sendWatched(
   if (watch.resets !== resets) return { again: 'reset' };
   if (shapesChanged(cache, reply, generation)) return { again: 'shapes' };
   if (Number(reply[1]) !== -4) return { reply: reply.slice(2) };
-  generation!.set(Number(reply[2]));
+  generation!.set(Number(reply[2]), forgets);
   return { again: 'moved' };
 }
 

@@ -11,7 +11,7 @@ import {
   Strata,
   type StrataConfig,
 } from '../../src/index.js';
-import { createUpstashLogBus } from '../../src/upstash/index.js';
+import { createUpstashL2, createUpstashLogBus } from '../../src/upstash/index.js';
 import { type EngineStack, engineStack } from './stack.js';
 
 // Apps that write one table (`items`, or the file's own) in both write modes at once (see
@@ -41,9 +41,10 @@ export function modesFixture<T extends KeyedTable = ItemsTable>(
 
     /**
      * An app of its own (keyPrefix, bus, queue) with a write-behind and a write-through schema of
-     * `items`. The claims of the earlier tests' apps (closed) are lapsed, as 60 s would.
+     * `items`. The claims of the earlier tests' apps (closed) are lapsed, as 60 s would. `via`: an
+     * Upstash REST URL in front of the devstack's (a proxy) for the instances' L2 and bus.
      */
-    async app(tag: string, extra: Partial<StrataConfig> = {}) {
+    async app(tag: string, extra: Partial<StrataConfig> = {}, via?: string) {
       const { stack, items } = fixture;
       await stack.lapseClaims();
       const keyPrefix = `${stack.keyPrefix}${tag}`;
@@ -56,10 +57,11 @@ export function modesFixture<T extends KeyedTable = ItemsTable>(
       const opened: Strata[] = [];
       // Any schema of the table (another shape of it: a rolling deploy).
       const instance = (schema: Schema) => {
-        const bus = createUpstashLogBus({ ...testDevstack().upstash!, stream: channel });
+        const upstash = { ...testDevstack().upstash!, ...(via && { url: via }) };
+        const bus = createUpstashLogBus({ ...upstash, stream: channel });
         buses.push(bus);
         const strata = new Strata({
-          l2: stack.l2,
+          l2: via ? createUpstashL2(upstash) : stack.l2,
           l3: stack.l3,
           keyPrefix,
           coherence: { bus, pollInterval: 0 },

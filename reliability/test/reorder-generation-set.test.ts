@@ -1,10 +1,10 @@
-import { defineSchema, type Strata } from '@strata/core';
+import { defineSchema } from '@strata/core';
 import { createUpstashL2 } from '@strata/core/upstash';
 import { testDevstack } from '@strata/devstack/testing';
 import { eq } from 'drizzle-orm';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Command, type ReorderProxy, startReorderProxy } from '../support/reorder-proxy.js';
-import { type TierStack, tierStack } from '../support/stack-tiers.js';
+import { describe, expect, it } from 'vitest';
+import type { Command } from '../support/reorder-proxy.js';
+import { reorderSuite } from '../support/reorder-suite.js';
 
 /**
  * A write script sent in a generation that moved meanwhile is refused with the generation it found
@@ -23,57 +23,43 @@ const movedReply = (_: readonly Command[], __: string, reply?: string) => {
 };
 
 describe('a write refused by a generation move, its reply overtaken', () => {
-  let stack: TierStack;
-  let proxy: ReorderProxy;
-  const opened: Strata[] = [];
-
-  beforeAll(async () => {
-    stack = await tierStack('reorder_gen', 'upstash');
-    proxy = await startReorderProxy(testDevstack().upstash!.url);
-  });
-  afterEach(async () => {
-    await Promise.allSettled(opened.splice(0).map((s) => s.close()));
-  });
-  afterAll(async () => {
-    await proxy?.close();
-    await stack?.cleanup();
-  });
+  const suite = reorderSuite('reorder_gen');
 
   const make = (url: string, bus = false) => {
-    const schema = defineSchema({ table: stack.tables.accounts, name: 'gen' });
-    const strata = stack.strata({
+    const schema = defineSchema({ table: suite.stack.tables.accounts, name: 'gen' });
+    const strata = suite.stack.strata({
       l2: createUpstashL2({ url, token: testDevstack().upstash!.token }),
       schemas: [schema],
-      ...(bus && { coherence: { bus: stack.bus() } }),
+      ...(bus && { coherence: { bus: suite.stack.bus() } }),
       ttl: { l1: '10m' },
       timeouts: { l2: '5s' },
     });
-    opened.push(strata);
+    suite.opened.push(strata);
     return { strata, schema };
   };
 
   it('once invalidateAll returned, a refusal sent before it does not take the instance back to the older generation', async () => {
-    const a = make(proxy.url); // the instance under test, its L2 requests through the proxy
+    const a = make(suite.proxy.url); // the instance under test, its L2 requests through the proxy
     const c = make(testDevstack().upstash!.url); // another instance (no bus: A does not hear it)
     await a.strata.set(a.schema, { id: 'g1', name: 'v0', level: 0 }); // A knows the generation G0
     await c.strata.invalidateAll(c.schema); // G1: A does not know it yet (within its 5 s)
     expect((await c.strata.get(c.schema, 'g1')).name).toBe('v0'); // cached in G1
 
     // A writes another key in G0: Redis refuses it with G1, and that reply is held.
-    const late = proxy.gate('reply', movedReply, 1);
+    const late = suite.proxy.gate('reply', movedReply, 1);
     let settled = false;
     const write = a.strata.set(a.schema, { id: 'w1', name: 'x', level: 1 }).finally(() => {
       settled = true;
     });
     await expect.poll(() => late.held()).toBe(1);
     // Postgres changes behind the cache, and A invalidates everything: G2.
-    await stack.db
-      .update(stack.tables.accounts)
+    await suite.stack.db
+      .update(suite.stack.tables.accounts)
       .set({ name: 'after' })
-      .where(eq(stack.tables.accounts.id, 'g1'));
+      .where(eq(suite.stack.tables.accounts.id, 'g1'));
     await a.strata.invalidateAll(a.schema);
     // The refusal (G1) comes back now; the write's next try, held too, leaves a read in between.
-    const again = proxy.gate('reply', movedReply, 1);
+    const again = suite.proxy.gate('reply', movedReply, 1);
     late.open();
     // Either the next try is held (refused again: the instance took G1) or the write is done.
     await expect.poll(() => again.held() === 1 || settled).toBe(true);
@@ -88,7 +74,7 @@ describe('a write refused by a generation move, its reply overtaken', () => {
   });
 
   it("once another instance's invalidateAll is told on the bus, a refusal sent before it does not take the instance back", async () => {
-    const b = make(proxy.url, true); // the instance under test, its L2 requests through the proxy
+    const b = make(suite.proxy.url, true); // the instance under test, its L2 requests through the proxy
     const a = make(testDevstack().upstash!.url, true); // tells B on the bus
     const c = make(testDevstack().upstash!.url); // moves the generation without telling anyone
     await b.strata.set(b.schema, { id: 'h1', name: 'v0', level: 0 }); // B knows G0, subscribed
@@ -96,20 +82,20 @@ describe('a write refused by a generation move, its reply overtaken', () => {
     await c.strata.invalidateAll(c.schema); // G1, unheard
     expect((await c.strata.get(c.schema, 'h1')).name).toBe('v0'); // cached in G1
 
-    const late = proxy.gate('reply', movedReply, 1);
+    const late = suite.proxy.gate('reply', movedReply, 1);
     let settled = false;
     const write = b.strata.set(b.schema, { id: 'w2', name: 'x', level: 1 }).finally(() => {
       settled = true;
     });
     await expect.poll(() => late.held()).toBe(1);
-    await stack.db
-      .update(stack.tables.accounts)
+    await suite.stack.db
+      .update(suite.stack.tables.accounts)
       .set({ name: 'after' })
-      .where(eq(stack.tables.accounts.id, 'h1'));
+      .where(eq(suite.stack.tables.accounts.id, 'h1'));
     const applied = b.strata.stats().invalidationsApplied;
     await a.strata.invalidateAll(a.schema); // G2, told to B
     await expect.poll(() => b.strata.stats().invalidationsApplied).toBe(applied + 1);
-    const again = proxy.gate('reply', movedReply, 1);
+    const again = suite.proxy.gate('reply', movedReply, 1);
     late.open();
     await expect.poll(() => again.held() === 1 || settled).toBe(true);
     const during = await b.strata.get(b.schema, 'h1');

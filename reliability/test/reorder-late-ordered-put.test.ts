@@ -1,11 +1,9 @@
-import { createHash } from 'node:crypto';
-import { createMemoryQueue, defineSchema, isStrataError, type Strata } from '@strata/core';
+import { createMemoryQueue, defineSchema, isStrataError } from '@strata/core';
 import { createUpstashL2 } from '@strata/core/upstash';
 import { testDevstack } from '@strata/devstack/testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ORDERED_PUT, ORDERED_PUT_ENQUEUE } from '../../packages/core/src/l2/scripts.js';
-import { type Command, type ReorderProxy, startReorderProxy } from '../support/reorder-proxy.js';
-import { type TierStack, tierStack } from '../support/stack-tiers.js';
+import { reorderSuite, runsScript } from '../support/reorder-suite.js';
 
 /**
  * The HTTP form of regression-late-script.test.ts: a write-behind set whose script is sent in time
@@ -13,51 +11,34 @@ import { type TierStack, tierStack } from '../support/stack-tiers.js';
  * L2_UNAVAILABLE (nothing written); another instance then writes the key and is acknowledged. When
  * the held script reaches Redis it must not take a version above that acknowledged write.
  */
-const shas = new Set(
-  [ORDERED_PUT, ORDERED_PUT_ENQUEUE].map((s) => createHash('sha1').update(s.source).digest('hex')),
-);
-const sources = new Set([ORDERED_PUT.source, ORDERED_PUT_ENQUEUE.source]);
-const orderedPut = (commands: readonly Command[]) =>
-  commands.some(
-    (c) => (c[0] === 'EVALSHA' && shas.has(String(c[1]))) || (c[0] === 'EVAL' && sources.has(String(c[1]))),
-  );
+const orderedPut = runsScript([ORDERED_PUT, ORDERED_PUT_ENQUEUE]);
 
 describe('a write-behind script that reaches Redis after its caller gave up', () => {
-  let stack: TierStack;
-  let proxy: ReorderProxy;
-  const opened: Strata[] = [];
-
-  beforeAll(async () => {
-    stack = await tierStack('reorder_wb', 'upstash');
-    proxy = await startReorderProxy(testDevstack().upstash!.url);
-  });
-  afterEach(async () => {
-    await Promise.allSettled(opened.splice(0).map((s) => s.close()));
-  });
-  afterAll(async () => {
-    await proxy?.close();
-    await stack?.cleanup();
-  });
+  const suite = reorderSuite('reorder_wb');
 
   it('does not put its row over a write acknowledged meanwhile', async () => {
-    const schema = defineSchema({ table: stack.tables.accounts, name: 'wb', writeMode: 'write-behind' });
+    const schema = defineSchema({
+      table: suite.stack.tables.accounts,
+      name: 'wb',
+      writeMode: 'write-behind',
+    });
     const queue = createMemoryQueue();
     const make = (url: string) => {
-      const strata = stack.strata({
+      const strata = suite.stack.strata({
         l2: createUpstashL2({ url, token: testDevstack().upstash!.token }),
         schemas: [schema],
         timeouts: { l2: '300ms' },
         writeBehind: { queue, threshold: 1_000_000 },
       });
-      opened.push(strata);
+      suite.opened.push(strata);
       return strata;
     };
-    const a = make(proxy.url);
+    const a = make(suite.proxy.url);
     const b = make(testDevstack().upstash!.url);
     await a.set(schema, { id: 'k', name: 'warm', level: 0 });
     await a.flushDirty();
 
-    const held = proxy.gate('request', orderedPut, 1);
+    const held = suite.proxy.gate('request', orderedPut, 1);
     const refused = await a.set(schema, { id: 'k', name: 'refused', level: 1 }).then(
       () => 'OK',
       (err: unknown) => (isStrataError(err) ? err.code : String(err)),
@@ -76,7 +57,7 @@ describe('a write-behind script that reaches Redis after its caller gave up', ()
       a: (await a.find(schema, 'k'))?.name,
       b: (await b.find(schema, 'k'))?.name,
       fresh: (await fresh.find(schema, 'k'))?.name,
-      postgres: (await stack.l3Snapshot()).find((r) => r.id === 'k')?.name,
+      postgres: (await suite.stack.l3Snapshot()).find((r) => r.id === 'k')?.name,
     };
     expect(rows).toEqual({ a: 'acked', b: 'acked', fresh: 'acked', postgres: 'acked' });
   });
@@ -95,24 +76,28 @@ describe('a write-behind script that reaches Redis after its caller gave up', ()
    * equal { a: 'warm', b: 'warm', fresh: 'warm', postgres: 'warm' }.
    */
   it.fails('alone (no other write of the key): the write it was told failed is not read afterwards', async () => {
-    const schema = defineSchema({ table: stack.tables.accounts, name: 'wb', writeMode: 'write-behind' });
+    const schema = defineSchema({
+      table: suite.stack.tables.accounts,
+      name: 'wb',
+      writeMode: 'write-behind',
+    });
     const queue = createMemoryQueue();
     const make = (url: string) => {
-      const strata = stack.strata({
+      const strata = suite.stack.strata({
         l2: createUpstashL2({ url, token: testDevstack().upstash!.token }),
         schemas: [schema],
         timeouts: { l2: '300ms' },
         writeBehind: { queue, threshold: 1_000_000 },
       });
-      opened.push(strata);
+      suite.opened.push(strata);
       return strata;
     };
-    const a = make(proxy.url);
+    const a = make(suite.proxy.url);
     const b = make(testDevstack().upstash!.url);
     await a.set(schema, { id: 'k2', name: 'warm', level: 0 });
     await a.flushDirty();
 
-    const held = proxy.gate('request', orderedPut, 1);
+    const held = suite.proxy.gate('request', orderedPut, 1);
     const refused = await a.set(schema, { id: 'k2', name: 'refused', level: 1 }).then(
       () => 'OK',
       (err: unknown) => (isStrataError(err) ? err.code : String(err)),
@@ -130,7 +115,7 @@ describe('a write-behind script that reaches Redis after its caller gave up', ()
       a: (await a.find(schema, 'k2'))?.name,
       b: (await b.find(schema, 'k2'))?.name,
       fresh: (await fresh.find(schema, 'k2'))?.name,
-      postgres: (await stack.l3Snapshot()).find((r) => r.id === 'k2')?.name,
+      postgres: (await suite.stack.l3Snapshot()).find((r) => r.id === 'k2')?.name,
     };
     expect(rows).toEqual({ a: 'warm', b: 'warm', fresh: 'warm', postgres: 'warm' });
   });

@@ -1,13 +1,11 @@
-import { createHash } from 'node:crypto';
-import { defineSchema, type Strata } from '@strata/core';
+import { defineSchema } from '@strata/core';
 import { createUpstashL2, createUpstashLogBus } from '@strata/core/upstash';
 import { testDevstack, uniqueName } from '@strata/devstack/testing';
 import { Redis } from '@upstash/redis';
 import { eq } from 'drizzle-orm';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { NEXT_GENERATION } from '../../packages/core/src/l2/scripts.js';
-import { type Command, type ReorderProxy, startReorderProxy } from '../support/reorder-proxy.js';
-import { type TierStack, tierStack } from '../support/stack-tiers.js';
+import { reorderSuite, runsScript } from '../support/reorder-suite.js';
 
 /**
  * An instance's own generation move (`invalidateAll`) is out when a bus message of another
@@ -16,61 +14,47 @@ import { type TierStack, tierStack } from '../support/stack-tiers.js';
  * read first, with the generation the earlier `invalidateAll` made (before the instance's own), and
  * the instance kept it after its `invalidateAll` returned, serving rows cached before it.
  */
-const moveSha = createHash('sha1').update(NEXT_GENERATION.source).digest('hex');
-const isMove = (commands: readonly Command[]) =>
-  commands.some(
-    (c) => (c[0] === 'EVALSHA' && c[1] === moveSha) || (c[0] === 'EVAL' && c[1] === NEXT_GENERATION.source),
-  );
+const isMove = runsScript([NEXT_GENERATION]);
 
 describe('a bus message heard while this instance moves the generation', () => {
-  let stack: TierStack;
-  let proxy: ReorderProxy;
-  const opened: Strata[] = [];
+  const suite = reorderSuite('reorder_told');
   const stream = uniqueName('reorder_told_log');
-
-  beforeAll(async () => {
-    stack = await tierStack('reorder_told', 'upstash');
-    proxy = await startReorderProxy(testDevstack().upstash!.url);
-  });
-  afterEach(async () => {
-    await Promise.allSettled(opened.splice(0).map((s) => s.close()));
-  });
   afterAll(async () => {
-    await proxy?.close();
     await new Redis(testDevstack().upstash!).del(stream);
-    await stack?.cleanup();
   });
 
   it('does not make a read take a generation from before the move once invalidateAll returned', async () => {
-    const schema = defineSchema({ table: stack.tables.accounts, name: 'told' });
+    const schema = defineSchema({ table: suite.stack.tables.accounts, name: 'told' });
     const { url, token } = testDevstack().upstash!;
     const make = (via: string, bus: boolean) => {
-      const strata = stack.strata({
+      const strata = suite.stack.strata({
         l2: createUpstashL2({ url: via, token }),
         schemas: [schema],
         ...(bus && { coherence: { bus: createUpstashLogBus({ url: via, token, stream }), pollInterval: 0 } }),
         ttl: { l1: '10m' },
         timeouts: { l2: '5s' },
       });
-      opened.push(strata);
+      suite.opened.push(strata);
       return strata;
     };
-    const a = make(proxy.url, true); // under test: L2 and log bus through the proxy
+    const a = make(suite.proxy.url, true); // under test: L2 and log bus through the proxy
     const b = make(url, true);
     const c = make(url, false);
     await a.set(schema, { id: 'm1', name: 'v0', level: 0 });
     await b.find(schema, 'm0');
 
     // B invalidates everything (G1); A does not poll the log meanwhile. C caches m1 in G1.
-    const polls = proxy.gate('request', (cmds) => cmds.some((x) => x.includes(stream) && x[0] !== 'XADD'));
+    const polls = suite.proxy.gate('request', (cmds) =>
+      cmds.some((x) => x.includes(stream) && x[0] !== 'XADD'),
+    );
     await b.invalidateAll(schema);
     expect((await c.get(schema, 'm1')).name).toBe('v0');
     // Postgres changes behind the cache; A invalidates everything, its move held on the wire.
-    await stack.db
-      .update(stack.tables.accounts)
+    await suite.stack.db
+      .update(suite.stack.tables.accounts)
       .set({ name: 'after' })
-      .where(eq(stack.tables.accounts.id, 'm1'));
-    const moves = proxy.gate('request', isMove, 1);
+      .where(eq(suite.stack.tables.accounts.id, 'm1'));
+    const moves = suite.proxy.gate('request', isMove, 1);
     const invalidated = a.invalidateAll(schema);
     await expect.poll(() => moves.held()).toBe(1);
     // A read on A hears B's message now (concurrent with A's invalidateAll: either row would do).

@@ -1,13 +1,11 @@
-import { createHash } from 'node:crypto';
-import { defineSchema, type Strata } from '@strata/core';
+import { defineSchema } from '@strata/core';
 import { manualClock } from '@strata/core/driver';
 import { createUpstashL2 } from '@strata/core/upstash';
 import { testDevstack } from '@strata/devstack/testing';
 import { eq } from 'drizzle-orm';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { READ_TAGS } from '../../packages/core/src/l2/scripts.js';
-import { type Command, type ReorderProxy, startReorderProxy } from '../support/reorder-proxy.js';
-import { type TierStack, tierStack } from '../support/stack-tiers.js';
+import { reorderSuite, runsScript } from '../support/reorder-suite.js';
 
 /**
  * A tag's value read from Redis is trusted for 5 s without a bus message, as a generation is. Over
@@ -15,67 +13,47 @@ import { type TierStack, tierStack } from '../support/stack-tiers.js';
  * (Redis read the value then, or later), not from when its reply came back, else an instance trusts a
  * value older than 5 s, and serves rows of a tag `invalidateTags` moved, for as long as the reply was late.
  */
-const sha = createHash('sha1').update(READ_TAGS.source).digest('hex');
 /** A READ_TAGS of at least one tag (the clock's key and a tag's: not the stamp's read of the clock alone). */
-const tagRead = (commands: readonly Command[]) =>
-  commands.some(
-    (c) =>
-      ((c[0] === 'EVALSHA' && c[1] === sha) || (c[0] === 'EVAL' && c[1] === READ_TAGS.source)) &&
-      Number(c[2]) >= 2,
-  );
+const tagRead = runsScript([READ_TAGS], (c) => Number(c[2]) >= 2);
 
 describe('a tag read whose reply comes back late', () => {
-  let stack: TierStack;
-  let proxy: ReorderProxy;
-  const opened: Strata[] = [];
-
-  beforeAll(async () => {
-    stack = await tierStack('reorder_tag', 'upstash');
-    proxy = await startReorderProxy(testDevstack().upstash!.url);
-  });
-  afterEach(async () => {
-    await Promise.allSettled(opened.splice(0).map((s) => s.close()));
-  });
-  afterAll(async () => {
-    await proxy?.close();
-    await stack?.cleanup();
-  });
+  const suite = reorderSuite('reorder_tag');
 
   it('is trusted 5 s from when it was sent: then a move of the tag is read', async () => {
     const schema = defineSchema({
-      table: stack.tables.accounts,
+      table: suite.stack.tables.accounts,
       name: 'tagged',
       l1: false,
       tags: (row) => [`lvl:${String(row.level)}`],
     });
     const clock = manualClock();
     const make = (url: string, time?: typeof clock) => {
-      const strata = stack.strata({
+      const strata = suite.stack.strata({
         l2: createUpstashL2({ url, token: testDevstack().upstash!.token }),
         schemas: [schema],
         timeouts: { l2: '5s' },
         ...(time && { clock: time }),
       });
-      opened.push(strata);
+      suite.opened.push(strata);
       return strata;
     };
     const a = make(testDevstack().upstash!.url);
-    const b = make(proxy.url, clock); // the instance under test: no bus, a manual clock
+    const b = make(suite.proxy.url, clock); // the instance under test: no bus, a manual clock
     await a.set(schema, { id: 't1', name: 'v0', level: 3 });
     await a.invalidateTags(['lvl:3']); // the tag has a value (moved once)
     expect((await a.get(schema, 't1')).name).toBe('v0'); // cached in L2, stamped after the move
 
     // B reads the row: its tag's value is not known there, so B reads it, and the reply is held
     // while B's clock moves on 4 s.
-    const late = proxy.gate('reply', tagRead, 1);
+    const late = suite.proxy.gate('reply', tagRead, 1);
     const first = b.get(schema, 't1');
     await expect.poll(() => late.held()).toBe(1);
     clock.advance(4_000);
     // Meanwhile Postgres changes behind the cache and A moves the tag: its rows go.
-    await stack.db
-      .update(stack.tables.accounts)
+    await suite.stack.db
+      .update(suite.stack.tables.accounts)
       .set({ name: 'after' })
-      .where(eq(stack.tables.accounts.id, 't1'));
+      .where(eq(suite.stack.tables.accounts.id, 't1'));
     await a.invalidateTags(['lvl:3']);
     late.open();
     expect((await first).name).toBe('v0'); // concurrent with the move: either would do

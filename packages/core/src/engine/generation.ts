@@ -105,8 +105,7 @@ export class SchemaGeneration {
         () => undefined,
         () => undefined,
       );
-      const ms = IDENTITY_WAIT_MS + this.l2TimeoutMs;
-      return waitShared(settled, forgot.sentAt, ms, () => Promise.resolve()).then(next);
+      return waitShared(settled, forgot.sentAt, this.#shareMs, () => Promise.resolve()).then(next);
     }
     const now = this.clock.now();
     if (this.#conflict && now - this.#at <= GENERATION_REFRESH_MS) return Promise.reject(this.#conflict);
@@ -165,7 +164,12 @@ export class SchemaGeneration {
       if (this.#rechecking?.read === value) this.#rechecking = undefined;
       return this.current();
     };
-    return waitShared(value, sentAt, IDENTITY_WAIT_MS + this.l2TimeoutMs, again);
+    return waitShared(value, sentAt, this.#shareMs, again);
+  }
+
+  /** How long a generation read or move out is shared: the identity wait and an L2 call. */
+  get #shareMs(): number {
+    return IDENTITY_WAIT_MS + this.l2TimeoutMs;
   }
 
   /** The read `current()` sent to check the claim once L3 named its database (see `recheck`), and when. */

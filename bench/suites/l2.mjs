@@ -83,11 +83,18 @@ export async function l2Suite(stack, { quick = false } = {}) {
   }));
   const ratio = stats.get(contestants[1].name).median / stats.get(contestants[0].name).median;
   const tcpRatio = stats.get(contestants[3].name).median / stats.get(contestants[2].name).median;
+  // Issue 15's two targets, each judged: over Upstash REST ≤ 1.05×, over Redis TCP ≤ 1.10×. (Until
+  // 2026-12-07 one row judged Upstash against 1.10× and only showed the TCP ratio.)
   const targets = [
     {
-      target: 'L2 hit: Strata ≤ 1.10× raw @upstash/redis get',
-      value: `${ratio.toFixed(2)}× (TCP: ${tcpRatio.toFixed(2)}× raw ioredis)`,
-      met: ratio <= 1.1,
+      target: 'L2 hit over Upstash REST: Strata ≤ 1.05× raw @upstash/redis get',
+      value: `${ratio.toFixed(2)}×`,
+      met: ratio <= 1.05,
+    },
+    {
+      target: 'L2 hit over Redis TCP: Strata ≤ 1.10× raw ioredis GET',
+      value: `${tcpRatio.toFixed(2)}×`,
+      met: tcpRatio <= 1.1,
     },
   ];
   return { rows: rowsOut, targets };

@@ -3,7 +3,7 @@ import {
   createRedisPubSubBus,
   createRedisStreamQueue,
 } from '@strata/adapter-node/redis-tcp';
-import { clusterBuckets, type InvalidationBus, Strata } from '@strata/core';
+import { clusterBuckets, type InvalidationBus, type L2Tier, Strata } from '@strata/core';
 import { type ManualClock, REPLACED_WAIT_MS } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { lapseWriterClaims, uniqueName } from '@strata/devstack/testing';
@@ -53,6 +53,8 @@ export interface RestartSuite {
       buckets?: number;
       /** L2 through this proxy (in front of our redis-server) instead of directly. */
       l2Via?: TcpProxy;
+      /** Wraps the L2 tier (faults at the seam: the tier under it is the real one). */
+      wrapL2?: (tier: L2Tier) => L2Tier;
     },
   ): Strata;
   /**
@@ -156,7 +158,9 @@ export function restartSuite(label: string): RestartSuite {
       db = drizzle(pool);
     }
     const strata = new Strata({
-      l2: createIoredisL2(client(options.l2Via?.url(suite.redis.url))),
+      l2: (options.wrapL2 ?? ((tier: L2Tier) => tier))(
+        createIoredisL2(client(options.l2Via?.url(suite.redis.url))),
+      ),
       l3: createDrizzleL3(db, { migrationsSchema: store.name }),
       clock,
       keyPrefix,

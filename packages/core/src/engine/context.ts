@@ -23,6 +23,8 @@ export class EngineContext {
   readonly #inFlight = new Map<Promise<unknown>, number>();
   /** Which app writes each table (see `WriterClaims`): claimed before a write, renewed by flushes. */
   readonly claims = new WriterClaims(this);
+  /** Set as `close()` begins: work that would try again later (a failed restore) does not. */
+  closing = false;
 
   constructor(
     readonly config: ResolvedConfig,

@@ -19,7 +19,31 @@ describe('HeardVersions', () => {
     heard.heard('k', 7, true);
     heard.heard('k', 7, false);
     expect([heard.has('k', 7), heard.has('k', 8), heard.has('other', 0)]).toEqual([true, false, false]);
-    expect(taken(heard.take())).toEqual([['k', 7, true]]);
+    const took = heard.take();
+    expect(taken(took)).toEqual([['k', 7, true]]);
+    expect([heard.has('k', 7), heard.size]).toEqual([false, 1]); // taken: absent, until its pass completes
+    heard.drop(took);
+    expect(heard.size).toBe(0);
+  });
+
+  it('keeps what a pass took until it completes: a failed pass leaves it to the next, unless something newer came', () => {
+    const { heard } = heardAt();
+    heard.heard('a', 5, false);
+    heard.heard('b', 5, false);
+    heard.heard('c', 5, false);
+    const failed = heard.take(); // this pass fails: nothing dropped
+    heard.heard('b', 5, false); // told again at the same version (its writer's restore): live again
+    heard.heard('c', 6, false); // a newer write
+    expect([heard.has('a', 5), heard.has('b', 5), heard.has('c', 6)]).toEqual([false, true, true]);
+    const again = heard.take();
+    expect(taken(again)).toEqual([
+      ['a', 5, false],
+      ['b', 5, false],
+      ['c', 6, false],
+    ]);
+    heard.drop(failed); // a late end of the failed pass drops only what is still as it took it: 'a'
+    expect(heard.size).toBe(2);
+    heard.drop(again);
     expect(heard.size).toBe(0);
   });
 
@@ -55,7 +79,11 @@ describe('OwnPending: what it hears', () => {
     own.replaced('mine', 4);
     own.replaced('other', 9, true);
     own.replaced('stale', 2);
-    expect(taken(own.takeReplaced())).toEqual([['mine', 4, false]]);
+    const replaced = own.takeReplaced();
+    expect(taken(replaced)).toEqual([['mine', 4, false]]);
+    expect(taken(own.takeReplaced()), 'kept until its pass completes').toEqual([['mine', 4, false]]);
+    own.dropReplaced(replaced);
+    expect(own.takeReplaced()).toEqual([]);
     expect(taken(own.heard.take())).toEqual([
       ['other', 9, true],
       ['stale', 2, false],

@@ -1,4 +1,5 @@
 import type { Told } from './own-pending.js';
+import { TakenMap } from './taken-map.js';
 
 /** Keys heard of per schema at most: the oldest goes first past it (as `OwnPending`'s own writes). */
 export const MAX_HEARD = 10_000;
@@ -33,7 +34,7 @@ interface Heard extends Told {
  * (all of them) by a reset.
  */
 export class HeardVersions {
-  readonly #keys = new Map<string, Heard>();
+  readonly #keys = new TakenMap<Heard>();
 
   constructor(
     readonly now: () => number = () => performance.now(),
@@ -46,7 +47,6 @@ export class HeardVersions {
     // The same version again (a flush's message, a restore's) keeps when it was first told.
     if (known !== undefined && known.version >= version) return;
     const at = this.now();
-    this.#keys.delete(key);
     this.#keys.set(key, { version, deleted, at });
     // Oldest first (told in that order): past the count, or older than the hold.
     for (const [first, h] of this.#keys) {
@@ -60,7 +60,7 @@ export class HeardVersions {
    * replaced write of this instance instead): no longer waited on.
    */
   passed(key: string, version: number): void {
-    if ((this.#keys.get(key)?.version ?? Infinity) <= version) this.#keys.delete(key);
+    if ((this.#keys.any(key)?.version ?? Infinity) <= version) this.#keys.delete(key);
   }
 
   /** Whether `key` was told at `version` or newer (and kept since). */
@@ -69,13 +69,17 @@ export class HeardVersions {
   }
 
   /**
-   * All of them, taken: a reset waits for each once. One past the hold still here (nothing was
-   * heard since) costs a key in the reset's Postgres read, and waits only if Postgres lacks it.
+   * All of them, taken (see `TakenMap`): a reset waits for each once, and they go when its pass
+   * completes ({@link drop}). One past the hold still here (nothing was heard since) costs a key in
+   * the reset's Postgres read, and waits only if Postgres lacks it.
    */
   take(): [string, Told][] {
-    const out = [...this.#keys];
-    this.#keys.clear();
-    return out;
+    return this.#keys.take();
+  }
+
+  /** The pass that took `taken` completed. */
+  drop(taken: readonly (readonly [string, Told])[]): void {
+    this.#keys.drop(taken as readonly (readonly [string, Heard])[]);
   }
 
   get size(): number {

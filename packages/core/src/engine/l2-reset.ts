@@ -123,14 +123,36 @@ export function schemaReset(
 }
 
 /**
+ * A restore whose L2 call failed (Redis restarted and still loading, a timeout, a dropped link) is
+ * asked for again after this long, doubled at each failure up to {@link RESTORE_RETRY_MAX_MS}, for
+ * {@link RESTORE_FOR_MS} after the reset was found. Without it this instance's acknowledged
+ * writes stayed out of L2 until the flush, it never answered the reset, and the other instances
+ * read Postgres below them (reliability/test/regression-restore-failed.test.ts). The chain ends at
+ * a failure: reads do not wait out the delay (they read what L2 and Postgres have meanwhile).
+ */
+export const RESTORE_RETRY_MS = 100;
+const RESTORE_RETRY_MAX_MS = 2_000;
+/** Long enough for a Redis to load its data or a replica to be promoted; past it the flush serves. */
+export const RESTORE_FOR_MS = 30_000;
+
+/**
  * Puts this instance's unflushed write-behind writes of `cache` back into L2 (`restoreOwnPending`),
- * one restore at a time (see {@link RestoreChain}); then tells the other instances their keys
+ * one restore at a time (see {@link RestoreChain}), tried again while it fails (see
+ * {@link RESTORE_RETRY_MS}); then tells the other instances their keys
  * (`tellRestored`: reads there waiting for them go on) and that this one is done (`answerReset`),
  * for the resets found before that restore began and no later one (a later one gets the answer of
  * the restore it asked for). Neither is waited for by the restore (a publish counts and logs its
  * own failure).
  */
-export function restoreAfterReset(ctx: EngineContext, cache: SchemaCache, tell: ResetTell): void {
+export function restoreAfterReset(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  tell: ResetTell,
+  retry: { until: number; delay: number } = {
+    until: performance.now() + RESTORE_FOR_MS,
+    delay: RESTORE_RETRY_MS,
+  },
+): void {
   cache.restore.request(
     async () => {
       const resets = cache.buckets.map((bucket) => bucket.watch.resets);
@@ -143,6 +165,13 @@ export function restoreAfterReset(ctx: EngineContext, cache: SchemaCache, tell: 
         );
       } catch (err) {
         ctx.tolerate(cache.schema.name, 'l2', 'restore-pending', err);
+        if (ctx.closing || performance.now() + retry.delay >= retry.until) return;
+        const next = { until: retry.until, delay: Math.min(retry.delay * 2, RESTORE_RETRY_MAX_MS) };
+        ctx.track(
+          new Promise((resolve) => setTimeout(resolve, retry.delay)).then(() => {
+            if (!ctx.closing) restoreAfterReset(ctx, cache, tell, next);
+          }),
+        );
       }
     },
     (work) => ctx.track(work),

@@ -11,6 +11,7 @@ import { restorePendingIndex } from './pending-index.js';
 import { ReplacedWaits } from './replaced-wait.js';
 import { ResetSettle } from './reset-settle.js';
 import type { SchemaCache } from './schema-cache.js';
+import { TakenMap } from './taken-map.js';
 
 /** Unflushed writes remembered per schema at most: the oldest goes first past it. */
 const MAX_REMEMBERED = 10_000;
@@ -56,7 +57,7 @@ export class OwnPending {
    * version may find it late (at its next generation read), and until then this instance, which
    * forgot its own write for it, would read what Postgres had, older than its own write.
    */
-  readonly #replaced = new Map<string, Told>();
+  readonly #replaced = new TakenMap<Told>();
   /** Versions told of other instances' writes of keys this instance holds no write of. */
   readonly heard = new HeardVersions();
   /** Keys a reset left waiting for the writer of a told version (see `ReplacedWaits`). */
@@ -99,17 +100,22 @@ export class OwnPending {
     const told = this.#replaced.get(key);
     if ((held && held.version < version) || (told !== undefined && told.version < version)) {
       this.heard.passed(key, Infinity);
-      this.#replaced.delete(key);
       this.#replaced.set(key, { version, deleted });
-      if (this.#replaced.size > MAX_REMEMBERED) this.#replaced.delete(this.#replaced.keys().next().value!);
+      if (this.#replaced.size > MAX_REMEMBERED) this.#replaced.delete(this.#replaced.oldestKey()!);
     } else if (!held && told === undefined) this.heard.heard(key, version, deleted);
   }
 
-  /** The versions told of replaced writes (see `replaced`), taken: each is adopted once. */
+  /**
+   * The versions told of replaced writes (see `replaced`), taken (see `TakenMap`): each is adopted
+   * once, by the pass that completes ({@link dropReplaced}).
+   */
   takeReplaced(): [string, Told][] {
-    const out = [...this.#replaced];
-    this.#replaced.clear();
-    return out;
+    return this.#replaced.take();
+  }
+
+  /** The pass that took `taken` completed. */
+  dropReplaced(taken: readonly (readonly [string, Told])[]): void {
+    this.#replaced.drop(taken);
   }
 
   /** `key` is at `version` now somewhere: what this instance wrote before it is no longer pending. */
@@ -175,8 +181,16 @@ export async function restoreOwnPending(
   if (!own?.afterReset || !cache.l2) return [];
   const checked = own.entries();
   let entries = checked;
-  let told = own.takeReplaced();
-  let heard = own.heard.take();
+  const takenTold = own.takeReplaced();
+  const takenHeard = own.heard.take();
+  let told = takenTold;
+  let heard = takenHeard;
+  // Only a pass that completes drops what it took: a failed one leaves it to the pass tried again.
+  const done = () => {
+    own.dropReplaced(takenTold);
+    own.heard.drop(takenHeard);
+    return checked;
+  };
   if (cache.l3) {
     // One read for all: this instance's writes, those that replaced its writes (`adoptReplaced`),
     // and the other writes it was told of (`HeardVersions`).
@@ -215,7 +229,7 @@ export async function restoreOwnPending(
       ([key, version]) => !own.heard.has(key, version),
     ),
   );
-  if (entries.length === 0) return checked;
+  if (entries.length === 0) return done();
   const list = entries;
   // Per bucket touched: each bucket's rows are written against its own generation and tick.
   const reply = await cache.byBucket(
@@ -261,7 +275,7 @@ export async function restoreOwnPending(
     schema: cache.schema.name,
     restored: back.length,
   });
-  return checked;
+  return done();
 }
 
 /** The restored writes, queued again at their versions (see `restoreOwnPending`). */

@@ -593,6 +593,7 @@ export class Strata {
   }
 
   async #close(): Promise<void> {
+    this.#ctx.closing = true;
     for (const stop of this.#stopTimers) stop();
     try {
       // First no write may still be acknowledged, then the flush: nothing acknowledged is left behind.

@@ -8,7 +8,8 @@
 // the floor parses recorded strings, and "decode only" decodes the branch's recorded values by hand
 // (no engine): CPU without I/O (note: replayed strings sit in old space, so whatever touches a value
 // first pays its cache misses, which moves cost from JSON.parse to the header read).
-// `node bench/l2-ab.mjs --base <dir> [--runs 3] [--many-only|--get-only] [--cpu] [--replay]`, where <dir> holds
+// `--between idle|walk|http`: other work shuffled in between the timed calls (see `between` below).
+// `node bench/l2-ab.mjs --base <dir> [--runs 3] [--many-only|--get-only] [--cpu] [--replay] [--between …]`, where <dir> holds
 // node_modules/@strata/{core,adapter-node} (package.json + dist of the baseline build) and symlinks
 // to this repo's other node_modules. Prints each run's medians and the median of the runs' ratios.
 import { fileURLToPath } from 'node:url';
@@ -142,6 +143,27 @@ const partContestants = parts
       { name: 'MGET raw keys', op: () => r.mget(rawBatch) },
     ]
   : [];
+// --between idle|walk|http: other work between the timed calls, as a contestant of its own (shuffled
+// in with the others, not timed against anything): a 1 ms sleep (the process idle, as between a
+// server's requests), a 2 MiB memory walk, or a raw @upstash/redis get over the devstack's REST
+// endpoint (what the l2 suite has between its TCP samples). Each leaves the next call's caches
+// colder; the l2 suite's TCP get ratio reads above this bench's without it for that reason.
+const betweenKind = arg('--between', 'none');
+const walked = betweenKind === 'walk' ? new Float64Array(2 * 131_072) : undefined;
+const betweenOps = {
+  none: undefined,
+  idle: () => new Promise((resolve) => setTimeout(resolve, 1)),
+  walk: async () => {
+    let sum = 0;
+    for (let j = 0; j < walked.length; j += 8) sum += walked[j] += 1;
+    return sum;
+  },
+  http: (i) => stack.rawUpstash.get(rawKey(ids[(i + 1_000) % 2_000])),
+};
+if (!(betweenKind in betweenOps)) throw new Error(`--between: none, idle, walk or http, not ${betweenKind}`);
+const between = betweenOps[betweenKind]
+  ? [{ name: `between: ${betweenKind}`, op: betweenOps[betweenKind] }]
+  : [];
 const tick = `${stack.name}-ab-branch:tick`;
 const ownKey = (i) => strataKeys[1 + (i % 1_000)];
 const ownTier = parts ? branchTcp.createIoredisL2(stack.urls.redisUrl) : undefined;
@@ -171,6 +193,7 @@ if (only !== 'many')
       { name: 'raw GET + JSON.parse', op: async (i) => JSON.parse(await rawGet(i)) },
       ...sides.map((s) => ({ name: s.label, op: (i) => s.strata.get(s.schema, ids[i % 2_000]) })),
       ...getParts,
+      ...between,
     ],
   });
 if (only !== 'get')
@@ -191,6 +214,7 @@ if (only !== 'get')
       // --replay: the branch side's own values decoded by hand (header, payload, codec), no engine.
       ...(replay ? [{ name: 'decode only', op: async () => decodeOnly(await ownValues()) }] : []),
       ...partContestants,
+      ...between,
     ],
   });
 

@@ -4,6 +4,8 @@
 // of `block` back-to-back calls, so the clock's own cost (~30-50 ns per hrtime read) does not swamp
 // them; median and p99 are then taken across blocks. Network operations are timed one call per sample.
 
+import { seededRandom } from '@strata/devstack/seeded-random';
+
 const now = () => process.hrtime.bigint();
 
 /** The q-quantile (0..1) of numbers, nearest rank on a sorted copy. */
@@ -27,17 +29,8 @@ export function consume(value) {
 }
 export const sinkValue = () => sink;
 
-/** A seeded PRNG (mulberry32): the bench's shuffles are random but reproducible. */
-export function seededRandom(seed = 0x5eed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+// The bench's shuffles are random but reproducible: the one seeded PRNG of the repo's tests.
+export { seededRandom };
 
 /** A shuffled copy of `items` (Fisher-Yates) drawing from `random`. */
 export function shuffled(items, random = Math.random) {

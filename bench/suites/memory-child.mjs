@@ -7,6 +7,7 @@
 import { createMemoryL1, freezeRow } from '@strata/core/driver';
 import { LRUCache } from 'lru-cache';
 import { playerRow } from '../lib/stack.mjs';
+import { seededRandom } from '../lib/stats.mjs';
 
 const ENTRIES = 100_000;
 const gc = globalThis.gc;
@@ -47,7 +48,7 @@ for (const eviction of ['sieve', 'lru', 'lfu', 'fifo']) {
   });
 }
 
-// Zipf(s = 1.0) over KEYS ranks by inverse CDF with binary search; mulberry32 PRNG (seed fixed).
+// Zipf(s = 1.0) over KEYS ranks by inverse CDF with binary search; seeded PRNG (seed fixed).
 const KEYS = 100_000;
 const SIZE = 10_000;
 const WARM = 200_000;
@@ -56,16 +57,7 @@ const cdf = new Float64Array(KEYS);
 let total = 0;
 for (let k = 0; k < KEYS; k++) cdf[k] = total += 1 / (k + 1);
 for (let k = 0; k < KEYS; k++) cdf[k] /= total;
-function mulberry32(seed) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = mulberry32(20260101);
+const random = seededRandom(20260101);
 const trace = new Uint32Array(WARM + ACCESSES);
 for (let i = 0; i < trace.length; i++) {
   const u = random();

@@ -8,6 +8,7 @@ export default defineConfig({
     'src/redis-cluster/index.ts',
     'src/postgres-replica/index.ts',
     'src/redis-replica/index.ts',
+    'src/seeded-random.ts',
   ],
   format: ['esm'],
   dts: true,

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import { seededRandom } from '@strata/devstack/seeded-random';
 
 /** Where a request is held: before it is forwarded (Redis runs it later), or its reply (it ran; the client hears later). */
 export type HoldAt = 'request' | 'reply';
@@ -52,16 +53,18 @@ export function commandsOf(body: string): Command[] {
   }
 }
 
-/** A seeded PRNG (mulberry32): a failing run is replayed with its seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/**
+ * Holds every request and reply through `proxy`, each one time in two, a random 0 to `maxMs`
+ * milliseconds, drawn from a seeded PRNG; returns the seed (`REORDER_SEED` replays a failed run's).
+ */
+export function randomDelays(proxy: ReorderProxy, maxMs: number): number {
+  const seed = Number(process.env.REORDER_SEED ?? Date.now() % 100_000);
+  const random = seededRandom(seed);
+  proxy.delays(() => ({
+    request: random() < 0.5 ? random() * maxMs : 0,
+    reply: random() < 0.5 ? random() * maxMs : 0,
+  }));
+  return seed;
 }
 
 /** What a gate holds: by the request's commands and path (and, at a reply gate, the reply body). */

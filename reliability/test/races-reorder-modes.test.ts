@@ -1,9 +1,17 @@
 import { testDevstack } from '@strata/devstack/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Strata } from '../../packages/core/src/index.js';
-import { type ItemsSchema, modesFixture } from '../../packages/core/test/support/modes-app.js';
-import { type ReorderProxy, seededRandom, startReorderProxy } from '../support/reorder-proxy.js';
+import { modesFixture } from '../../packages/core/test/support/modes-app.js';
+import {
+  Delete,
+  Flush,
+  type ModesModel,
+  type ModesReal,
+  modelled,
+  Read,
+  SetRow,
+} from '../../packages/core/test/support/modes-commands.js';
+import { type ReorderProxy, randomDelays, startReorderProxy } from '../support/reorder-proxy.js';
 
 /**
  * The write-modes model (packages/core/test/model-write-modes.test.ts: one app writing one table in
@@ -18,78 +26,8 @@ const MAX_DELAY_MS = Number(process.env.REORDER_MAX_DELAY_MS ?? 25);
 
 const modes = modesFixture('reorder_modes');
 
-type Mode = 'behind' | 'through';
-interface Real {
-  readonly behind: { strata: Strata; schema: ItemsSchema };
-  readonly through: { strata: Strata; schema: ItemsSchema };
-  readonly key: (id: number) => string;
-}
-type Model = ({ n: number; note: string | null } | undefined)[];
-
-let seq = 0;
-const row = (key: string, n: number, partial = false) =>
-  partial ? { id: key, n } : { id: key, n, note: `note-${n}` };
-const after = (before: Model[number], n: number, partial: boolean) => ({
-  n,
-  note: partial ? (before?.note ?? null) : `note-${n}`,
-});
-const modelled = (found: Record<string, unknown> | null | undefined) =>
-  found ? { n: found.n as number, note: found.note as string | null } : undefined;
-
-type Cmd = fc.AsyncCommand<Model, Real>;
-
-class SetRow implements Cmd {
-  constructor(
-    readonly mode: Mode,
-    readonly id: number,
-    readonly partial: boolean,
-  ) {}
-  check = () => true;
-  async run(model: Model, real: Real) {
-    const n = ++seq;
-    const { strata, schema } = real[this.mode];
-    await strata.set(schema, row(real.key(this.id), n, this.partial));
-    model[this.id] = after(model[this.id], n, this.partial);
-  }
-  toString = () => `set(${this.mode}, ${this.id}${this.partial ? ', partial' : ''})`;
-}
-
-class Delete implements Cmd {
-  constructor(
-    readonly mode: Mode,
-    readonly id: number,
-  ) {}
-  check = () => true;
-  async run(model: Model, real: Real) {
-    const { strata, schema } = real[this.mode];
-    await strata.delete(schema, real.key(this.id));
-    model[this.id] = undefined;
-  }
-  toString = () => `delete(${this.mode}, ${this.id})`;
-}
-
-class Flush implements Cmd {
-  check = () => true;
-  async run(_model: Model, real: Real) {
-    await real.behind.strata.flushDirty();
-  }
-  toString = () => 'flush';
-}
-
-/** Reads the key on one instance: it must answer the last acknowledged write (the bus is polled on every read). */
-class Read implements Cmd {
-  constructor(
-    readonly mode: Mode,
-    readonly id: number,
-  ) {}
-  check = () => true;
-  async run(model: Model, real: Real) {
-    const { strata, schema } = real[this.mode];
-    const got = modelled((await strata.find(schema, real.key(this.id))) as Record<string, unknown> | null);
-    expect(got, `${real.key(this.id)} read by the ${this.mode} instance`).toEqual(model[this.id]);
-  }
-  toString = () => `read(${this.mode}, ${this.id})`;
-}
+type Real = ModesReal;
+type Model = ModesModel;
 
 const id = fc.integer({ min: 0, max: IDS - 1 });
 const mode = fc.constantFrom('behind' as const, 'through' as const);
@@ -117,12 +55,7 @@ describe('both write modes over Upstash REST with requests and replies overtakin
       behind: { strata: instance(behind), schema: behind },
       through: { strata: instance(through), schema: through },
     };
-    const seed = Number(process.env.REORDER_SEED ?? Date.now() % 100_000);
-    const random = seededRandom(seed);
-    proxy.delays(() => ({
-      request: random() < 0.5 ? random() * MAX_DELAY_MS : 0,
-      reply: random() < 0.5 ? random() * MAX_DELAY_MS : 0,
-    }));
+    const seed = randomDelays(proxy, MAX_DELAY_MS);
     let run = 0;
     await fc.assert(
       fc.asyncProperty(fc.commands(commands, { maxCommands: 16, size: 'max' }), async (cmds) => {

@@ -9,7 +9,7 @@ import {
   type CoherenceReal,
   coherenceCommands,
 } from '../support/model-coherence.js';
-import { type ReorderProxy, seededRandom, startReorderProxy } from '../support/reorder-proxy.js';
+import { type ReorderProxy, randomDelays, startReorderProxy } from '../support/reorder-proxy.js';
 import { type TierStack, tierStack } from '../support/stack-tiers.js';
 
 /**
@@ -88,12 +88,7 @@ describe('races over Upstash REST with requests and replies overtaking each othe
       }),
     );
     for (const s of instances) await s.find(schema, 'warm-up');
-    const seed = Number(process.env.REORDER_SEED ?? Date.now() % 100_000);
-    const random = seededRandom(seed);
-    proxy.delays(() => ({
-      request: random() < 0.5 ? random() * MAX_DELAY_MS : 0,
-      reply: random() < 0.5 ? random() * MAX_DELAY_MS : 0,
-    }));
+    const seed = randomDelays(proxy, MAX_DELAY_MS);
     const inst = fc.nat({ max: INSTANCES - 1 });
     const key = fc.nat({ max: KEYS - 1 });
     const external = [

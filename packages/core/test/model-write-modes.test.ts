@@ -2,6 +2,18 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { clusterBuckets, type Strata, type StrataConfig } from '../src/index.js';
 import { type ItemsSchema, modesFixture } from './support/modes-app.js';
+import {
+  after,
+  Delete,
+  Flush,
+  type Mode,
+  type ModesModel,
+  type ModesReal,
+  modelled,
+  nextN,
+  row,
+  SetRow,
+} from './support/modes-commands.js';
 
 // Model-based run of one app (one keyPrefix) writing one table in both modes at once: a
 // write-behind instance and a write-through one (a rolling deploy switching `writeMode`), any
@@ -18,53 +30,23 @@ const RUNS = Number(process.env.WRITE_MODES_MODEL_RUNS ?? 12);
 
 const modes = modesFixture('modeswitch_model');
 
-type Schema = ItemsSchema;
-interface Real {
-  readonly behind: { strata: Strata; schema: Schema };
+interface Real extends ModesReal {
   /** Replaced by a new instance now and then (an isolate that restarts: it knows no counter yet). */
-  through: { strata: Strata; schema: Schema };
-  readonly key: (id: number) => string;
+  through: { strata: Strata; schema: ItemsSchema };
   readonly newThrough: () => Strata;
 }
-/** The row each id's acknowledged writes leave (undefined: deleted or never written). */
-type Model = ({ n: number; note: string | null } | undefined)[];
-
-let seq = 0;
-/** A set of `key`: a whole row, or (`partial`) one leaving `note` out. */
-const row = (key: string, n: number, partial = false) =>
-  partial ? { id: key, n } : { id: key, n, note: `note-${n}` };
-/** What a set leaves: a partial one keeps the note the key had (none: null). */
-const after = (before: Model[number], n: number, partial: boolean) => ({
-  n,
-  note: partial ? (before?.note ?? null) : `note-${n}`,
-});
-
-class SetRow implements fc.AsyncCommand<Model, Real> {
-  constructor(
-    readonly mode: 'behind' | 'through',
-    readonly id: number,
-    readonly partial: boolean,
-  ) {}
-  check = () => true;
-  async run(model: Model, real: Real) {
-    const n = ++seq;
-    const { strata, schema } = real[this.mode];
-    await strata.set(schema, row(real.key(this.id), n, this.partial));
-    model[this.id] = after(model[this.id], n, this.partial);
-  }
-  toString = () => `set(${this.mode}, ${this.id}${this.partial ? ', partial' : ''})`;
-}
+type Model = ModesModel;
 
 /** Whole rows of several ids in one call: one write over the buckets they fall in. */
 class SetMany implements fc.AsyncCommand<Model, Real> {
   constructor(
-    readonly mode: 'behind' | 'through',
+    readonly mode: Mode,
     readonly ids: readonly number[],
   ) {}
   check = () => true;
   async run(model: Model, real: Real) {
     const { strata, schema } = real[this.mode];
-    const ns = this.ids.map(() => ++seq);
+    const ns = this.ids.map(() => nextN());
     await strata.setMany(
       schema,
       this.ids.map((id, i) => row(real.key(id), ns[i]!)),
@@ -86,20 +68,6 @@ class NewThrough implements fc.AsyncCommand<Model, Real> {
   toString = () => 'new write-through instance';
 }
 
-class Delete implements fc.AsyncCommand<Model, Real> {
-  constructor(
-    readonly mode: 'behind' | 'through',
-    readonly id: number,
-  ) {}
-  check = () => true;
-  async run(model: Model, real: Real) {
-    const { strata, schema } = real[this.mode];
-    await strata.delete(schema, real.key(this.id));
-    model[this.id] = undefined;
-  }
-  toString = () => `delete(${this.mode}, ${this.id})`;
-}
-
 /** A write-through transaction: a set of one id (whole, or leaving `note` out), a delete of another. */
 class Tx implements fc.AsyncCommand<Model, Real> {
   constructor(
@@ -109,7 +77,7 @@ class Tx implements fc.AsyncCommand<Model, Real> {
   ) {}
   check = () => this.set !== this.del;
   async run(model: Model, real: Real) {
-    const n = ++seq;
+    const n = nextN();
     const { strata, schema } = real.through;
     await strata
       .tx()
@@ -120,14 +88,6 @@ class Tx implements fc.AsyncCommand<Model, Real> {
     model[this.del] = undefined;
   }
   toString = () => `tx(set ${this.set}${this.partial ? ' partial' : ''}, delete ${this.del})`;
-}
-
-class Flush implements fc.AsyncCommand<Model, Real> {
-  check = () => true;
-  async run(_model: Model, real: Real) {
-    await real.behind.strata.flushDirty();
-  }
-  toString = () => 'flush';
 }
 
 const id = fc.integer({ min: 0, max: IDS - 1 });
@@ -145,10 +105,6 @@ const commands = [
   fc.constant(new NewThrough()),
   fc.constant(new Flush()),
 ];
-
-/** A row as the model holds it (undefined: none). */
-const modelled = (found: Record<string, unknown> | null | undefined) =>
-  found ? { n: found.n as number, note: found.note as string | null } : undefined;
 
 describe('one app, both write modes, model-based', () => {
   for (const buckets of [1, 2]) {

@@ -23,6 +23,23 @@ export type MissedWriteRepair = (generation: number) => Promise<boolean>;
 const MAX_REPAIR_ROWS = 1_000;
 
 /**
+ * Work on the generation that reads join while it is out: a move, missed writes sent again, the
+ * read that checks the keyPrefix claim. Shared on each caller's own timer, at most `ms` after
+ * `sentAt` (Date.now; see `SchemaGeneration.#shared`).
+ */
+interface Out {
+  readonly done: Promise<number>;
+  readonly sentAt: number;
+  readonly ms: number;
+  /**
+   * `SchemaGeneration.forgets` when it was sent. Another since (a bus message: see `forget`) and
+   * what it read or made may be from before the message: reads wait for it and read again rather
+   * than join it (see `#afterTold`).
+   */
+  forgets: number;
+}
+
+/**
  * A schema's L2 generation (part of every row key), read at most every 5 s so that another
  * instance's invalidateAll reaches this one even without a bus; each read also feeds the
  * {@link L2Watch}. Moving it on is how stale L2 rows are dropped everywhere at once.
@@ -46,7 +63,7 @@ export class SchemaGeneration {
    * Those being sent again: every use waits for them, on its own timer (see `#waitRepair`), at most
    * `ms` after `sentAt` (Date.now): the identity wait and an L2 call for the read, each repair and a move.
    */
-  #repairing: { done: Promise<number>; sentAt: number; ms: number } | undefined;
+  #repairing: Out | undefined;
   /** Redis was reset since the last move: the boot marker to replace (see `RESET_GENERATION`). */
   #reset: string | undefined;
   /** The keyPrefix is claimed by an app on another database (see `L3Claim`): L2 is refused until a read finds it free. */
@@ -94,19 +111,8 @@ export class SchemaGeneration {
   }
 
   current(): Promise<number> {
-    const forgot = this.#forgotDuring;
-    if (forgot) {
-      const next = (): Promise<number> => {
-        if (this.#forgotDuring === forgot) this.#forgotDuring = undefined;
-        return this.current();
-      };
-      // Settled or not (its caller gets its error), waited for on this call's own timer (see `#shared`).
-      const settled = forgot.move.then(
-        () => undefined,
-        () => undefined,
-      );
-      return waitShared(settled, forgot.sentAt, this.#shareMs, () => Promise.resolve()).then(next);
-    }
+    const told = this.#told();
+    if (told) return this.#afterTold(told);
     const now = this.clock.now();
     if (this.#conflict && now - this.#at <= GENERATION_REFRESH_MS) return Promise.reject(this.#conflict);
     if (this.#repairing) {
@@ -130,7 +136,7 @@ export class SchemaGeneration {
     const recheck = unchecked && this.claim?.known !== undefined;
     // Shared on this call's own timer, as any read out (see `#shared`): the request whose fill sent
     // it may have ended since, its EVALSHA cancelled (request-cut-short.test.ts).
-    if (recheck && this.#rechecking) return this.#shared(this.#rechecking.read, this.#rechecking.sentAt);
+    if (recheck && this.#rechecking) return this.#shared(this.#rechecking.done, this.#rechecking.sentAt);
     if (this.#value !== undefined && now - this.#at <= GENERATION_REFRESH_MS && !recheck)
       return this.#settled === undefined ? this.#shared(this.#value, this.#sentAt) : this.#value;
     this.#at = now;
@@ -143,9 +149,9 @@ export class SchemaGeneration {
       }),
     );
     if (recheck) {
-      this.#rechecking = { read, sentAt };
+      this.#rechecking = { done: read, sentAt, ms: this.#shareMs, forgets: this.#forgets };
       const done = () => {
-        if (this.#rechecking?.read === read) this.#rechecking = undefined;
+        if (this.#rechecking?.done === read) this.#rechecking = undefined;
       };
       read.then(done, done);
     }
@@ -161,7 +167,7 @@ export class SchemaGeneration {
   #shared(value: Promise<number>, sentAt: number): Promise<number> {
     const again = (): Promise<number> => {
       if (this.#value === value) this.#value = undefined;
-      if (this.#rechecking?.read === value) this.#rechecking = undefined;
+      if (this.#rechecking?.done === value) this.#rechecking = undefined;
       return this.current();
     };
     return waitShared(value, sentAt, this.#shareMs, again);
@@ -172,8 +178,36 @@ export class SchemaGeneration {
     return IDENTITY_WAIT_MS + this.l2TimeoutMs;
   }
 
-  /** The read `current()` sent to check the claim once L3 named its database (see `recheck`), and when. */
-  #rechecking: { read: Promise<number>; sentAt: number } | undefined;
+  /** The read `current()` sent to check the claim once L3 named its database (see `recheck`). */
+  #rechecking: Out | undefined;
+
+  /** Work out that a `forget()` came during (see `Out.forgets`), if any. */
+  #told(): Out | undefined {
+    const forgets = this.#forgets;
+    if (this.#moving && this.#moving.forgets !== forgets) return this.#moving;
+    if (this.#repairing && this.#repairing.forgets !== forgets) return this.#repairing;
+    return this.#rechecking && this.#rechecking.forgets !== forgets ? this.#rechecking : undefined;
+  }
+
+  /**
+   * `out`, out when a bus message came, waited for (settled or not: its own caller gets its error) on
+   * this call's own timer, then the generation read again: never beside it, nor its result taken.
+   * Read beside this instance's own move, Redis could answer first with the generation the other
+   * instance's move made before it, kept once the move returned (reorder-move-told.test.ts); joined,
+   * missed writes sent again or the claim's read handed out the generation the message orphaned
+   * (reorder-share-told.test.ts).
+   */
+  #afterTold(out: Out): Promise<number> {
+    const settled = out.done.then(
+      () => undefined,
+      () => undefined,
+    );
+    return waitShared(settled, out.sentAt, out.ms, () => Promise.resolve()).then(() => {
+      // Settled, it is no longer out; past its bound, it holds reads no longer.
+      out.forgets = this.#forgets;
+      return this.current();
+    });
+  }
 
   /**
    * The generation `current()` would resolve right now without asking L2 (known, fresh, no move
@@ -248,18 +282,16 @@ export class SchemaGeneration {
         },
       ),
     );
-    this.#moving = { move, sentAt: this.#sentAt };
+    this.#moving = { done: move, sentAt: this.#sentAt, ms: this.#shareMs, forgets: this.#forgets };
     const done = () => {
-      if (this.#moving?.move === move) this.#moving = undefined;
+      if (this.#moving?.done === move) this.#moving = undefined;
     };
     move.then(done, done);
     return move;
   }
 
-  /** This instance's move out (see `moveOn`), and when it was sent. */
-  #moving: { move: Promise<number>; sentAt: number } | undefined;
-  /** A move that was out when a bus message made the generation forgotten: reads wait for it (see `forget`). */
-  #forgotDuring: { move: Promise<number>; sentAt: number } | undefined;
+  /** This instance's move out (see `moveOn`). */
+  #moving: Out | undefined;
 
   /** The last generation read found the keyPrefix claimed by an app on another database (see `L3Claim`). */
   get conflicted(): boolean {
@@ -314,7 +346,7 @@ export class SchemaGeneration {
     };
     const repairing = run();
     const ms = IDENTITY_WAIT_MS + this.l2TimeoutMs * (repairs.length + 3);
-    this.#repairing = { done: repairing, sentAt: Date.now(), ms };
+    this.#repairing = { done: repairing, sentAt: Date.now(), ms, forgets: this.#forgets };
     const done = () => {
       if (this.#repairing?.done === repairing) this.#repairing = undefined;
     };
@@ -328,7 +360,7 @@ export class SchemaGeneration {
    * without a bound it held every later use of the bucket (request-cut-short.test.ts). Not done in
    * time, they are not known to have landed and no longer wait to be sent: a hard move instead.
    */
-  #waitRepair({ done, sentAt, ms }: { done: Promise<number>; sentAt: number; ms: number }): Promise<number> {
+  #waitRepair({ done, sentAt, ms }: Out): Promise<number> {
     return waitShared(done, sentAt, ms, () => {
       if (this.#repairing?.done === done) {
         this.#repairing = undefined;
@@ -375,16 +407,14 @@ export class SchemaGeneration {
     this.#settled = generation;
   }
 
-  /** Another instance ran invalidateAll: the next use reads the generation again. */
+  /**
+   * Another instance ran invalidateAll: the next use reads the generation again, once the work
+   * out on it now (a move, a repair, the claim's read) is done (see `#afterTold`).
+   */
   forget(): void {
     this.#forgets += 1;
     this.#value = undefined;
     this.#settled = undefined;
-    // This instance's own move is out: the generation is read again once it is done, not beside
-    // it. Read beside it, Redis could answer first with the generation the other instance's move
-    // made before this one, and the instance kept it once its invalidateAll returned, serving the
-    // rows that invalidateAll orphaned (reliability/test/reorder-move-told.test.ts).
-    if (this.#moving) this.#forgotDuring = this.#moving;
   }
 
   /**

@@ -1,3 +1,4 @@
+import { seededRandom } from '@strata/devstack/seeded-random';
 import { describe, expect, it } from 'vitest';
 import { createMemoryL1 } from './memory-l1.js';
 import type { EvictionPolicy } from './types.js';
@@ -7,23 +8,12 @@ const SIZE = 2_000;
 const WARM = 40_000;
 const ACCESSES = 200_000;
 
-/** mulberry32: a small seeded PRNG, so the trace (and every rate below) is the same on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 /** Key ranks drawn from Zipf(1.0) over KEYS keys (inverse CDF, binary search), as the memory bench does. */
 function zipfTrace(length: number, seed: number): string[] {
   const cdf = new Float64Array(KEYS);
   let total = 0;
   for (let k = 0; k < KEYS; k++) cdf[k] = total += 1 / (k + 1);
-  const random = mulberry32(seed);
+  const random = seededRandom(seed); // the same trace (and every rate below) on every run
   return Array.from({ length }, () => {
     const u = random() * total;
     let lo = 0;

@@ -1,18 +1,13 @@
+import { seededRandom } from '@strata/devstack/seeded-random';
 import { describe, expect, it } from 'vitest';
 import { type Clock, manualClock } from '../clock.js';
 import { createMemoryL1 } from './memory-l1.js';
 import type { EvictionPolicy, EvictReason } from './types.js';
 
-/** mulberry32: a tiny seeded PRNG, so a failing sequence can be replayed from its seed. */
+/** A whole number in [0, n) from a seeded PRNG: a failing sequence is replayed from its seed. */
 function prng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
+  const random = seededRandom(seed);
+  return (n) => Math.floor(random() * n);
 }
 
 interface ModelEntry {

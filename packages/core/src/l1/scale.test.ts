@@ -1,3 +1,4 @@
+import { seededRandom } from '@strata/devstack/seeded-random';
 import { describe, expect, it } from 'vitest';
 import { createMemoryL1 } from './memory-l1.js';
 import type { EvictionPolicy } from './types.js';
@@ -42,11 +43,8 @@ describe('MemoryL1 at scale', () => {
     (eviction) => {
       const l1 = createMemoryL1<number>({ eviction, maxEntries: ENTRIES });
       for (let i = 0; i < ENTRIES; i++) l1.set(`k${i}`, i);
-      let seed = 7;
-      const random = (n: number) => {
-        seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
-        return seed % n;
-      };
+      const uniform = seededRandom(7);
+      const random = (n: number) => Math.floor(uniform() * n);
       let nextKey = ENTRIES;
       let found = 0;
       const steps = countIteratorSteps(() => {

@@ -1,4 +1,5 @@
 import * as check from '../check/checks.js';
+import { outOfBounds } from '../check/messages.js';
 import { StrataError } from '../errors.js';
 import type { QueuedWrite } from './types.js';
 
@@ -6,8 +7,10 @@ const common = {
   schema: check.string(check.minLength(1)),
   id: check.string(check.minLength(1)),
   keyPrefix: check.optional(check.string(check.minLength(1))),
-  // A version comes from an L2 INCR: a safe integer, so it survives JSON and compares exactly.
-  version: check.number(check.int, check.gte(0)),
+  // A version comes from an L2 INCR: a safe integer, so it survives JSON and compares exactly. -1
+  // only with `conditional` (its version unknown yet, see `QueuedWrite.conditional`).
+  version: check.number(check.int, check.gte(-1)),
+  conditional: check.optional(check.object({ until: check.number(check.int, check.gte(0)) })),
 };
 /**
  * What a {@link QueuedWrite} must look like wherever it crosses a boundary (into a queue, out of a
@@ -65,7 +68,7 @@ export function decodeQueuedWrite(json: string): QueuedWrite {
 }
 
 function validWrite(value: unknown, label: string, index?: number): QueuedWrite {
-  const issue = queuedWrite(value, []);
+  const issue = queuedWrite(value, []) ?? unknownVersion(value);
   if (issue) {
     const field = issue.path.join('.') || 'write';
     throw new StrataError('VALIDATION_FAILED', `${label}: ${field}: ${issue.message}`, {
@@ -73,6 +76,16 @@ function validWrite(value: unknown, label: string, index?: number): QueuedWrite 
     });
   }
   return known(value as QueuedWrite);
+}
+
+/** A version of -1 goes with `conditional`, and only with it (checked once the shape is). */
+function unknownVersion(value: unknown): { path: string[]; message: string } | undefined {
+  const { version, conditional } = value as QueuedWrite;
+  if ((version === -1) === (conditional !== undefined)) return undefined;
+  return {
+    path: ['version'],
+    message: conditional ? 'a conditional write has version -1' : outOfBounds('small', 'number', 0, '>='),
+  };
 }
 
 /** A frozen copy with only a write's own fields (`restored` only when true); no `row: undefined` on deletes, so a write read back equals the one enqueued. */
@@ -86,6 +99,7 @@ function known({
   restored,
   under,
   defaults,
+  conditional,
 }: QueuedWrite): QueuedWrite {
   const write: QueuedWrite =
     row === undefined ? { schema, id, version, op } : { schema, id, version, op, row };
@@ -103,5 +117,6 @@ function known({
   if (row !== undefined && defaults?.length) write.defaults = [...defaults];
   // A flag, not a field to check: anything but `true` is left out, never a reason to refuse the write.
   if (restored === true) write.restored = true;
+  if (conditional !== undefined) write.conditional = Object.freeze({ until: conditional.until });
   return Object.freeze(write);
 }

@@ -21,10 +21,16 @@ import type { SchemaCache } from './schema-cache.js';
  * only sets how long the answer takes to be final.
  */
 
-/** A write's deadline (see above): `afterMs` from the script's send; `at`, the latest one sent (Redis' ms). */
+/**
+ * A write-behind batch's script, as sent: `afterMs`, its deadline after its send (none when the queue
+ * is in the script: its rows and entries land together or not at all); `at`, the latest deadline
+ * sent (Redis' ms); `sent`, whether a script left at all (a timeout before it, such as a generation
+ * read's, is a write known not to have landed).
+ */
 export interface Due {
-  readonly afterMs: number;
+  readonly afterMs?: number;
   at?: number;
+  sent?: boolean;
 }
 
 /**
@@ -35,8 +41,8 @@ export interface Due {
 const DUE_SLACK_MS = 1_000;
 
 /** The deadline of a write-behind script of `cache` (only its timed-out attempt's is ever used). */
-export function dueOf(cache: SchemaCache): Due {
-  return { afterMs: cache.config.timeouts.l2 + DUE_SLACK_MS };
+export function dueOf(cache: SchemaCache, scripted: boolean): Due {
+  return scripted ? {} : { afterMs: cache.config.timeouts.l2 + DUE_SLACK_MS };
 }
 
 /**
@@ -45,6 +51,8 @@ export function dueOf(cache: SchemaCache): Due {
  * it) this host's own.
  */
 export function dueArg(cache: SchemaCache, floor: number, due: Due): string {
+  due.sent = true;
+  if (due.afterMs === undefined) return String(floor);
   const now = cache.config.clock.manual ? Date.now() : cache.l2Now();
   const at = Math.ceil(now + due.afterMs);
   due.at = Math.max(due.at ?? 0, at);

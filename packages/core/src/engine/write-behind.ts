@@ -127,7 +127,7 @@ export async function writeBehind(
         }
       : undefined;
     // A queue outside the script: the script gets a deadline on Redis' clock (see conditional-writes.ts).
-    const due = enqueue ? undefined : dueOf(cache);
+    const due = dueOf(cache, enqueue !== undefined);
     try {
       const done = await writeOrdered(
         cache,
@@ -154,7 +154,8 @@ export async function writeBehind(
         ctx.refuse(name, 'l3', 'write-behind', err);
         throw err;
       }
-      if (scriptOutcomeUnknown(err)) throw await unknownOutcome(ctx, cache, queue, keys, rows, due?.at, err);
+      if (due.sent && scriptOutcomeUnknown(err))
+        throw await unknownOutcome(ctx, cache, queue, keys, rows, due.at, err);
       throw l2Failed(ctx, name, err);
     }
     if (written && !enqueue) await enqueueOrWithdraw(ctx, cache, queue, keys, written.versions, written.rows);
@@ -179,10 +180,9 @@ function orderOptions(
   enqueue: ScriptedEnqueue | undefined,
   expected: string[] | undefined,
   publish: ScriptedPublish | undefined,
-  due: Due | undefined,
+  due: Due,
 ): OrderOptions {
-  const options: OrderOptions = { pendingFlush: true, alone: true };
-  if (due) options.due = due;
+  const options: OrderOptions = { pendingFlush: true, alone: true, due };
   if (enqueue) options.enqueue = enqueue;
   if (publish) options.publish = publish;
   if (expected) options.expected = expected;

@@ -1,6 +1,14 @@
-import { createMemoryQueue, defineSchema, isStrataError, type StrataError } from '@strata/core';
+import { createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
+import {
+  createMemoryQueue,
+  defineSchema,
+  isStrataError,
+  type StrataError,
+  type WriteQueue,
+} from '@strata/core';
 import { createUpstashL2 } from '@strata/core/upstash';
-import { testDevstack } from '@strata/devstack/testing';
+import { serviceUrls, testDevstack } from '@strata/devstack/testing';
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { ORDERED_PUT, ORDERED_PUT_ENQUEUE } from '../../packages/core/src/l2/scripts.js';
 import { reorderSuite, runsScript } from '../support/reorder-suite.js';
@@ -71,13 +79,17 @@ describe('a write-behind script that reaches Redis after its caller gave up', ()
    * postgres: 'warm' }. Now the script carries a deadline on Redis' clock, and the timed-out write
    * is queued on condition (engine/conditional-writes.ts): every tier agrees, whichever happened.
    */
-  const alone = async (id: string, at: 'request' | 'reply', expected: string) => {
+  const alone = async (
+    id: string,
+    at: 'request' | 'reply',
+    expected: string,
+    queue: WriteQueue = createMemoryQueue(),
+  ) => {
     const schema = defineSchema({
       table: suite.stack.tables.accounts,
       name: 'wb',
       writeMode: 'write-behind',
     });
-    const queue = createMemoryQueue();
     const make = (url: string) => {
       const strata = suite.stack.strata({
         l2: createUpstashL2({ url, token: testDevstack().upstash!.token }),
@@ -140,5 +152,27 @@ describe('a write-behind script that reaches Redis after its caller gave up', ()
     const { a, queue } = await alone('k3', 'reply', 'refused');
     expect(a.stats().conditionalDropped).toBe(0);
     expect(await queue.pending()).toBe(0);
+  });
+
+  it('alone, with a Redis Stream queue on another database (not in the script): as with the memory queue', async () => {
+    // Database 1 of the same Redis: not the L2's (the colocation check reads the queue's marker through L2).
+    const url = new URL(serviceUrls().redisUrl);
+    url.pathname = '/1';
+    const keyPrefix = suite.stack.name;
+    const queue = createRedisStreamQueue({ url: url.toString(), keyPrefix, allowVolatile: true });
+    try {
+      for (const [id, at, expected] of [
+        ['k4', 'request', 'warm'],
+        ['k5', 'reply', 'refused'],
+      ] as const)
+        await alone(id, at, expected, queue);
+      expect(await queue.pending()).toBe(0);
+    } finally {
+      await Promise.allSettled(suite.opened.splice(0).map((s) => s.close()));
+      const raw = new Redis(url.toString(), { protocol: 2 });
+      const keys = await raw.keys(`${keyPrefix}:*`);
+      if (keys.length > 0) await raw.del(...keys);
+      raw.disconnect();
+    }
   });
 });

@@ -336,14 +336,7 @@ export async function withSeededCounter(
     if (status === 0 || status === MOVED) return reply;
     // Reached Redis after its deadline (its caller gave up, or this instance misjudged Redis' clock).
     if (status === PAST_DUE_STATUS)
-      throw schemaError(
-        'L2_UNAVAILABLE',
-        cache.schema.name,
-        `the write reached Redis after its deadline; ${NOTHING_WRITTEN}`,
-        {
-          details: { reason: 'past-due' },
-        },
-      );
+      throw schemaError('L2_UNAVAILABLE', cache.schema.name, `past its deadline; ${NOTHING_WRITTEN}`);
     // Missing, or Redis went back (the watch heard of it): as it is, for the caller to decide.
     if (!seedMissing && (status === -1 || status === -3)) return reply;
     if (status === -4) gen.set(Number(reply[2]), forgets);

@@ -1,6 +1,5 @@
 import { messageOf, type StrataError, schemaError } from '../errors.js';
 import type { QueuedWrite, WriteQueue } from '../queue/types.js';
-import { conditional } from './conditional-writes.js';
 import type { EngineContext } from './context.js';
 import type { SchemaCache } from './schema-cache.js';
 
@@ -19,6 +18,7 @@ export function queuedWrites(
   keys: readonly string[],
   versions: readonly number[],
   rows: QueuedRows,
+  extra?: Pick<QueuedWrite, 'conditional'>,
 ): QueuedWrite[] {
   return versions.map(
     (version, i): QueuedWrite => ({
@@ -30,6 +30,7 @@ export function queuedWrites(
       ...(rows.under?.[i] && { under: rows.under[i] }),
       ...(rows.defaults?.[i] && { defaults: rows.defaults[i] }),
       version,
+      ...extra,
     }),
   );
 }
@@ -58,40 +59,33 @@ export async function unknownOutcome(
   ctx.refuse(name, 'l2', 'write-behind', err);
   let queued: boolean | undefined;
   if (until !== undefined) {
-    const writes = conditional(
-      queuedWrites(
-        ctx,
-        cache,
-        keys,
-        keys.map(() => -1),
-        rows,
-      ),
-      until,
+    // Version -1: an older consumer refuses the message rather than apply a write that may not have landed.
+    const writes = queuedWrites(
+      ctx,
+      cache,
+      keys,
+      keys.map(() => -1),
+      rows,
+      { conditional: { until } },
     );
-    try {
-      await queue.enqueue(writes);
-      ctx.counters.enqueued += writes.length;
-      queued = true;
-    } catch (failed) {
-      queued = false;
-      ctx.counters.error('queue');
-      ctx.config.logger.error('write-behind: a write of unknown outcome was not queued', {
-        schema: name,
-        ids: keys,
-        error: messageOf(failed),
-      });
-    }
+    queued = await queue.enqueue(writes).then(
+      () => true,
+      (failed: unknown) => {
+        // The caller's error says so (`details.queued`); the queue's own failure is counted and logged.
+        ctx.counters.error('queue');
+        ctx.config.logger.warn('write-behind: conditional enqueue failed', {
+          schema: name,
+          error: messageOf(failed),
+        });
+        return false;
+      },
+    );
+    if (queued) ctx.counters.enqueued += writes.length;
   }
-  const what =
-    queued === undefined
-      ? 'its rows and queue entries landed together or not at all'
-      : queued
-        ? 'queued on condition: flushed if it landed, dropped if not, once Redis passes its deadline'
-        : 'not queued: if it landed, its row is read as pending until it expires';
   return schemaError(
     'L2_UNAVAILABLE',
     name,
-    `write-behind: L2 did not answer in time; the write's outcome is unknown (${what})`,
+    "write-behind: L2 did not answer in time: the write's outcome is unknown",
     {
       cause: err,
       details: { outcome: 'unknown', ...(until !== undefined && { until, queued }) },

@@ -68,7 +68,18 @@ export function decodeQueuedWrite(json: string): QueuedWrite {
 }
 
 function validWrite(value: unknown, label: string, index?: number): QueuedWrite {
-  const issue = queuedWrite(value, []) ?? unknownVersion(value);
+  const write = value as QueuedWrite;
+  // A version of -1 goes with `conditional`, and only with it (read once the shape is checked).
+  const issue =
+    queuedWrite(value, []) ??
+    ((write.version === -1) === (write.conditional !== undefined)
+      ? undefined
+      : {
+          path: ['version'],
+          message: write.conditional
+            ? 'a conditional write has version -1'
+            : outOfBounds('small', 'number', 0, '>='),
+        });
   if (issue) {
     const field = issue.path.join('.') || 'write';
     throw new StrataError('VALIDATION_FAILED', `${label}: ${field}: ${issue.message}`, {
@@ -76,16 +87,6 @@ function validWrite(value: unknown, label: string, index?: number): QueuedWrite 
     });
   }
   return known(value as QueuedWrite);
-}
-
-/** A version of -1 goes with `conditional`, and only with it (checked once the shape is). */
-function unknownVersion(value: unknown): { path: string[]; message: string } | undefined {
-  const { version, conditional } = value as QueuedWrite;
-  if ((version === -1) === (conditional !== undefined)) return undefined;
-  return {
-    path: ['version'],
-    message: conditional ? 'a conditional write has version -1' : outOfBounds('small', 'number', 0, '>='),
-  };
 }
 
 /** A frozen copy with only a write's own fields (`restored` only when true); no `row: undefined` on deletes, so a write read back equals the one enqueued. */

@@ -11,7 +11,7 @@ import { runOrderedPut, runOrderedPutEnqueue, runSeedCounter } from './l2-helper
 export function describeDueScripts(suite: L2Suite): void {
   const { key } = suite;
   const redisNow = async () =>
-    Number(((await suite.l2.run(DUE_PEEK, [key('due:none')], [])) as unknown[])[0]);
+    Number(((await suite.l2.run(DUE_PEEK, [key('due:none'), key('due:none:row')], [])) as unknown[])[0]);
 
   it('ORDERED_PUT past its deadline writes nothing and replies {-6}; before it, writes as ever', async () => {
     const keys = { counter: key('due:counter'), search: key('due:search') };

@@ -141,8 +141,9 @@ export class TenantModel {
   }
 
   /**
-   * A write of `key` by `inst` that was refused (L2_UNAVAILABLE: "nothing was written"), so not
-   * acknowledged: it may or may not have landed before the call returned. One entry accepting the
+   * A write of `key` by `inst` that failed with L2_UNAVAILABLE (refused: "nothing was written", or
+   * timed out: "the write's outcome is unknown", then flushed if it landed), so not acknowledged: it
+   * may or may not have landed before the call returned. One entry accepting the
    * previous entry's values or this one (like the late commit's overlap), not in Postgres yet;
    * the writer's floor is not raised (it was told nothing was written). What came after it must win.
    */

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe } from 'vitest';
 import type { L2Tier } from '../src/l2/types.js';
+import { describeDueScripts } from './l2-conformance-due.js';
 import { describeEnqueueScript } from './l2-conformance-enqueue.js';
 import { describeLifeScripts } from './l2-conformance-life.js';
 import { describeMarkScripts } from './l2-conformance-mark.js';
@@ -115,5 +116,7 @@ export function describeL2Conformance(
       describePendingIndexScripts(suite));
     describe('every tick script with the boot marker its caller knows (LIFE)', () =>
       describeLifeScripts(suite));
+    describe("a write-behind script's deadline on Redis' clock (PAST_DUE, DUE_PEEK)", () =>
+      describeDueScripts(suite));
   });
 }

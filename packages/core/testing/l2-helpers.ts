@@ -176,6 +176,12 @@ export interface OrderedPutKeys {
   pending?: string;
 }
 
+/** ORDERED_PUT's ARGV[2]: the tick floor, with the write's deadline when given (`{floor}:{due}`). */
+function floorArg(options: { floor?: number; due?: number }): string {
+  const floor = String(options.floor ?? 0);
+  return options.due === undefined ? floor : `${floor}:${options.due}`;
+}
+
 /** The pending index ORDERED_PUT keeps beside `keys.counter`. */
 export function pendingIndexKey(keys: OrderedPutKeys): string {
   return keys.pending ?? `${keys.counter}:pending`;
@@ -193,6 +199,8 @@ export async function runOrderedPut(
     generation?: number;
     /** Per entry, the version its key must hold ('' any, '0' none): a partial write's compare-and-set. */
     expected?: readonly string[];
+    /** The write's deadline on Redis' clock (ms), sent with the floor (see PAST_DUE). */
+    due?: number;
   } = {},
 ): Promise<unknown> {
   const reply = await l2.run(
@@ -207,7 +215,7 @@ export async function runOrderedPut(
     ],
     [
       String(options.generation ?? 0),
-      String(options.floor ?? 0),
+      floorArg(options),
       options.pending ? '1' : '0',
       options.owner ?? CONFORMANCE_OWNER,
       ...entries.flatMap((e) => [
@@ -233,7 +241,7 @@ export async function runOrderedPutEnqueue(
   l2: L2Tier,
   keys: OrderedPutKeys & { stream: string; field: string },
   entries: readonly (OrderedEntry & { head: string })[],
-  options: { generation?: number; floor?: number; expected?: readonly string[] } = {},
+  options: { generation?: number; floor?: number; expected?: readonly string[]; due?: number } = {},
 ): Promise<unknown> {
   const reply = await l2.run(
     ORDERED_PUT_ENQUEUE,
@@ -248,7 +256,7 @@ export async function runOrderedPutEnqueue(
     ],
     [
       String(options.generation ?? 0),
-      String(options.floor ?? 0),
+      floorArg(options),
       '1',
       CONFORMANCE_OWNER,
       keys.field,

@@ -4,6 +4,7 @@ import type { Row, WriteOutcome } from '../l3/types.js';
 import { triesMade } from '../queue/dead-letter.js';
 import type { Delivery, QueuedWrite } from '../queue/types.js';
 import { withTimeout } from '../resilience/with-timeout.js';
+import { settleConditional } from './conditional-writes.js';
 import type { EngineContext } from './context.js';
 import { checkCountersTolerated, markCounters, marksOf } from './counter-marks.js';
 import { folded, groupBySchema, type Item, refusedRow } from './flush-fold.js';
@@ -68,10 +69,12 @@ export type Publish = (
 export async function flushDeliveries(
   ctx: EngineContext,
   lookup: (identity: string) => SchemaCache | undefined,
-  deliveries: readonly Delivery[],
+  batch: readonly Delivery[],
   publish: Publish,
 ): Promise<FlushOutcome> {
   const outcome: FlushOutcome = { acked: [], retried: [], held: [], withdrawing: [], foreign: [], dead: [] };
+  // Writes of unknown outcome: each flushed at the version it landed at, or dropped (see conditional-writes.ts).
+  const deliveries = await settleConditional(ctx, (write) => ownCache(ctx, lookup, write), batch, outcome);
   const items: Item[] = [];
   const claimed = await claimedElsewhere(deliveries.map((d) => ownCache(ctx, lookup, d.write)));
   for (const delivery of deliveries) {

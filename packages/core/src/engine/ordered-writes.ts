@@ -1,11 +1,13 @@
 import type { ScriptedPublish } from '../bus/types.js';
 import { NOTHING_WRITTEN, schemaError } from '../errors.js';
+import { PAST_DUE_STATUS } from '../l2/due-script.js';
 import { LIFE_CHANGED, lifeTail } from '../l2/life-script.js';
 import { ORDERED_PUT, ORDERED_PUT_ENQUEUE, RESERVE, SEED_COUNTER } from '../l2/scripts.js';
 import { EPOCH_SPAN } from '../l3/epoch-span.js';
 import type { Row } from '../l3/types.js';
 import type { QueuedWrite } from '../queue/types.js';
 import type { Bucket } from './buckets.js';
+import { type Due, dueArg } from './conditional-writes.js';
 import { markCounters } from './counter-marks.js';
 import { l1Value, l1ValueFromL2, offerL1 } from './l1-copies.js';
 import { stampedOwner } from './l2-values.js';
@@ -97,6 +99,11 @@ export interface OrderOptions {
   publish?: ScriptedPublish;
   expected?: readonly string[];
   alone?: boolean;
+  /**
+   * The write's deadline on Redis' clock (a write-behind write whose queue is not in its script, see
+   * `Due`): a script reaching Redis after it writes nothing. Each attempt records its own in `due.at`.
+   */
+  due?: Due;
 }
 
 /** `writeOrdered` within one bucket: one script on its slot. */
@@ -104,7 +111,7 @@ export async function writeOrderedIn(
   cache: SchemaCache,
   bucket: Bucket,
   writes: readonly OrderedWrite[],
-  { pendingFlush, enqueue, publish, expected, alone = false }: OrderOptions,
+  { pendingFlush, enqueue, publish, expected, alone = false, due }: OrderOptions,
 ): Promise<WrittenInOrder | undefined> {
   const l2 = cache.l2!;
   const space = bucket.keys;
@@ -154,7 +161,12 @@ export async function writeOrderedIn(
       if (enqueue) keys.push(enqueue.stream);
       for (const id of ids) keys.push(space.row(id));
       const owner = stampedOwner(cache, cache.tags?.clock.stamp() ?? 0);
-      const args = [String(generation), String(floor), pendingFlush ? '1' : '0', owner];
+      const args = [
+        String(generation),
+        due ? dueArg(cache, floor, due) : String(floor),
+        pendingFlush ? '1' : '0',
+        owner,
+      ];
       if (enqueue) args.push(enqueue.field);
       if (publishing) {
         for (const arg of publishing.args) args.push(arg);
@@ -322,6 +334,9 @@ export async function withSeededCounter(
     }
     const status = Number(reply[1]);
     if (status === 0 || status === MOVED) return reply;
+    // Reached Redis after its deadline (its caller gave up, or this instance misjudged Redis' clock).
+    if (status === PAST_DUE_STATUS)
+      throw schemaError('L2_UNAVAILABLE', cache.schema.name, `past its deadline; ${NOTHING_WRITTEN}`);
     // Missing, or Redis went back (the watch heard of it): as it is, for the caller to decide.
     if (!seedMissing && (status === -1 || status === -3)) return reply;
     if (status === -4) gen.set(Number(reply[2]), forgets);

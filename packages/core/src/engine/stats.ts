@@ -48,6 +48,11 @@ export interface StrataStats {
   flushed: number;
   retried: number;
   deadLettered: number;
+  /**
+   * Write-behind writes of unknown outcome (their L2 script timed out) queued conditionally and
+   * dropped at their flush: their script never wrote, or a newer write replaced it (see `QueuedWrite.conditional`).
+   */
+  conditionalDropped: number;
   /** Invalidations applied from other instances, and gaps (whole-L1 clears). */
   invalidationsApplied: number;
   busGaps: number;
@@ -73,6 +78,7 @@ export class Counters {
   flushed = 0;
   retried = 0;
   deadLettered = 0;
+  conditionalDropped = 0;
   l3Reads = 0;
   l3ReadRetries = 0;
   fencedFills = 0;

@@ -482,6 +482,7 @@ export class Strata {
       flushed: c.flushed,
       retried: c.retried,
       deadLettered: c.deadLettered,
+      conditionalDropped: c.conditionalDropped,
       invalidationsApplied: this.#coherence.applied,
       busGaps: this.#coherence.gaps,
       hits: { ...c.hits },

@@ -4,6 +4,7 @@ import type { Row } from '../l3/types.js';
 import { queuedWriteHead } from '../queue/queued-write-head.js';
 import type { QueuedWrite, WriteQueue } from '../queue/types.js';
 import { applyClientDefaults, insertDefaults } from './client-defaults.js';
+import { DUE_SLACK_MS, type Due } from './conditional-writes.js';
 import type { EngineContext } from './context.js';
 import { OtherShapesLive } from './live-shapes.js';
 import { type OrderOptions, type ScriptedEnqueue, writeOrdered } from './ordered-writes.js';
@@ -21,6 +22,7 @@ import { peekPending, settlePending } from './pending-index.js';
 import type { QueueColocation } from './queue-colocation.js';
 import type { SchemaCache } from './schema-cache.js';
 import { wallClock } from './steady-clock.js';
+import { queuedWrites, unknownOutcome } from './write-behind-unknown.js';
 import type { KeyedWrite, WriteResult } from './write-through.js';
 
 /**
@@ -124,6 +126,8 @@ export async function writeBehind(
           ),
         }
       : undefined;
+    // A queue outside the script: the script gets a deadline on Redis' clock (see conditional-writes.ts).
+    const due: Due = enqueue ? {} : { afterMs: ctx.config.timeouts.l2 + DUE_SLACK_MS };
     try {
       const done = await writeOrdered(
         cache,
@@ -140,7 +144,7 @@ export async function writeBehind(
               }
             : { key: w.key },
         ),
-        orderOptions(enqueue, bases && rows.expected, publish),
+        orderOptions(enqueue, bases && rows.expected, publish, due),
       );
       // Undefined: a key moved since its base was read (another write landed): merged again.
       if (done) written = { versions: done.versions, rows };
@@ -150,6 +154,9 @@ export async function writeBehind(
         ctx.refuse(name, 'l3', 'write-behind', err);
         throw err;
       }
+      // Timed out once a script left: it may have run all the same (see write-behind-unknown.ts).
+      if (due.sent && isStrataError(err, 'L2_UNAVAILABLE') && err.details?.reason === 'timeout')
+        throw await unknownOutcome(ctx, cache, queue, keys, rows, due.at, err);
       throw l2Failed(ctx, name, err);
     }
     if (written && !enqueue) await enqueueOrWithdraw(ctx, cache, queue, keys, written.versions, written.rows);
@@ -174,8 +181,9 @@ function orderOptions(
   enqueue: ScriptedEnqueue | undefined,
   expected: string[] | undefined,
   publish: ScriptedPublish | undefined,
+  due: Due,
 ): OrderOptions {
-  const options: OrderOptions = { pendingFlush: true, alone: true };
+  const options: OrderOptions = { pendingFlush: true, alone: true, due };
   if (enqueue) options.enqueue = enqueue;
   if (publish) options.publish = publish;
   if (expected) options.expected = expected;
@@ -364,20 +372,7 @@ async function enqueueOrWithdraw(
 ): Promise<void> {
   const name = cache.schema.name;
   try {
-    await queue.enqueue(
-      versions.map(
-        (version, i): QueuedWrite => ({
-          schema: cache.schema.identity,
-          keyPrefix: ctx.config.keyPrefix,
-          id: keys[i]!,
-          op: rows.plain[i] ? 'set' : 'delete',
-          ...(rows.queued[i] !== undefined && { row: rows.queued[i] }),
-          ...(rows.under?.[i] && { under: rows.under[i] }),
-          ...(rows.defaults?.[i] && { defaults: rows.defaults[i] }),
-          version,
-        }),
-      ),
-    );
+    await queue.enqueue(queuedWrites(ctx, cache, keys, versions, rows));
   } catch (err) {
     await cache.drop(ctx, keys, versions);
     await settlePending(ctx, cache, keys, versions);

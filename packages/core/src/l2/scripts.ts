@@ -1,3 +1,4 @@
+import { DUE_PEEK, PAST_DUE } from './due-script.js';
 import { EXPIRED_AT, GENERATION_ERA } from './envelope.js';
 import { LIFE } from './life-script.js';
 import { RELAY_RELEASE, RELAY_STORE, RELAY_TAKE } from './relay-scripts.js';
@@ -169,7 +170,8 @@ return out`,
  * deleted when '': the flush still applies them beneath a later write's fold). Each
  * version is formatted once (`versions`): the queue entry and the envelope carry the same text.
  * `extra` ARGV (from `ARGV[p]`, after the field) come before the entries' and `tail` (Lua given
- * `p`, `base` and `per`) runs once every row is written: see `l2/publish-scripts.ts`.
+ * `p`, `base` and `per`) runs once every row is written: see `l2/publish-scripts.ts`. ARGV[2], the
+ * tick floor, may carry the write's deadline on Redis' clock (`{floor}:{due}`, see `PAST_DUE`).
  */
 export function orderedPut(
   enqueue: boolean,
@@ -186,7 +188,9 @@ ${SHAPE_TAIL}
 local tick = redis.call('INCR', KEYS[1])
 ${SAME_GENERATION}
 ${WROTE}
-if tick <= tonumber(ARGV[2]) then return {tick, -3} end
+local floor, due = string.match(ARGV[2], '^(%d+):?(%d*)$')
+if tick <= tonumber(floor) then return {tick, -3} end
+${PAST_DUE}
 local counter = redis.call('GET', KEYS[3])
 if not counter then return {tick, -1} end
 local n = #KEYS - ${rows}
@@ -247,6 +251,9 @@ ${tail(p, base, per)}return out`;
  * row the pending index keeps ('' for the payload; only with the pending flag '1', see PENDING),
  * the JSON array of the keys of its columns that are defaults for a new row ('' for none), and the
  * writes it goes beneath ('' for none, see engine/pending-beneath.ts).
+ * The tick floor may be followed by `:{due}`, a deadline in ms on Redis' clock (a write-behind
+ * write's, see engine/conditional-writes.ts): a script that runs after it writes nothing and replies
+ * {tick, -6}.
  * Reply {tick, status, …}: {tick, 0, first version, search generation, then per key 1 if it held a
  * row before, else 0}; {tick, -4, generation} when the generation moved on; {tick, -3} when the
  * tick is not above the floor (Redis went back: the counter may hand out versions already given;
@@ -795,6 +802,7 @@ export const L2_SCRIPTS: readonly L2Script[] = [
   SEED_COUNTER,
   COUNTER_VALUE,
   SHARE_WRITER_CLAIM,
+  DUE_PEEK,
   RELAY_TAKE,
   RELAY_STORE,
   RELAY_RELEASE,

@@ -82,6 +82,21 @@ describe('queued write validation', () => {
     expect((bad as Error).message).toMatch(/^strata: queued write: defaults\.1: /);
   });
 
+  it('keeps a conditional write (version -1 with `until`), and refuses -1 without it or it with a version', () => {
+    const set = { schema: 's', id: '1', op: 'set', row: '{}', version: -1, conditional: { until: 5 } };
+    expect(parseQueuedWrite(set)).toEqual(set);
+    expect(decodeQueuedWrite(JSON.stringify(set))).toEqual(set);
+    const bad = (value: object) => {
+      const err = thrown(() => parseQueuedWrite(value));
+      expect(isStrataError(err, 'VALIDATION_FAILED')).toBe(true);
+      return (err as Error).message;
+    };
+    // An older consumer (version >= 0 only) refuses a conditional write too: never applies it as -1.
+    expect(bad({ ...set, conditional: undefined })).toMatch(/version: Too small/);
+    expect(bad({ ...set, version: 3 })).toMatch(/version: a conditional write has version -1/);
+    expect(bad({ ...set, conditional: { until: -1 } })).toMatch(/conditional\.until/);
+  });
+
   it('names the bad field', () => {
     const error = thrown(() => parseQueuedWrite({ schema: 's', id: '1', op: 'set', version: 2 }));
     expect(isStrataError(error, 'VALIDATION_FAILED')).toBe(true);

@@ -1,4 +1,5 @@
 import * as check from '../check/checks.js';
+import { outOfBounds } from '../check/messages.js';
 import { StrataError } from '../errors.js';
 import type { QueuedWrite } from './types.js';
 
@@ -6,8 +7,10 @@ const common = {
   schema: check.string(check.minLength(1)),
   id: check.string(check.minLength(1)),
   keyPrefix: check.optional(check.string(check.minLength(1))),
-  // A version comes from an L2 INCR: a safe integer, so it survives JSON and compares exactly.
-  version: check.number(check.int, check.gte(0)),
+  // A version comes from an L2 INCR: a safe integer, so it survives JSON and compares exactly. -1
+  // only with `conditional` (its version unknown yet, see `QueuedWrite.conditional`).
+  version: check.number(check.int, check.gte(-1)),
+  conditional: check.optional(check.object({ until: check.number(check.int, check.gte(0)) })),
 };
 /**
  * What a {@link QueuedWrite} must look like wherever it crosses a boundary (into a queue, out of a
@@ -65,7 +68,18 @@ export function decodeQueuedWrite(json: string): QueuedWrite {
 }
 
 function validWrite(value: unknown, label: string, index?: number): QueuedWrite {
-  const issue = queuedWrite(value, []);
+  const write = value as QueuedWrite;
+  // A version of -1 goes with `conditional`, and only with it (read once the shape is checked).
+  const issue =
+    queuedWrite(value, []) ??
+    ((write.version === -1) === (write.conditional !== undefined)
+      ? undefined
+      : {
+          path: ['version'],
+          message: write.conditional
+            ? 'a conditional write has version -1'
+            : outOfBounds('small', 'number', 0, '>='),
+        });
   if (issue) {
     const field = issue.path.join('.') || 'write';
     throw new StrataError('VALIDATION_FAILED', `${label}: ${field}: ${issue.message}`, {
@@ -86,6 +100,7 @@ function known({
   restored,
   under,
   defaults,
+  conditional,
 }: QueuedWrite): QueuedWrite {
   const write: QueuedWrite =
     row === undefined ? { schema, id, version, op } : { schema, id, version, op, row };
@@ -103,5 +118,6 @@ function known({
   if (row !== undefined && defaults?.length) write.defaults = [...defaults];
   // A flag, not a field to check: anything but `true` is left out, never a reason to refuse the write.
   if (restored === true) write.restored = true;
+  if (conditional !== undefined) write.conditional = Object.freeze({ until: conditional.until });
   return Object.freeze(write);
 }

@@ -306,8 +306,9 @@ function startLoad(
 
 /**
  * Takes a listed load's keys out of `inflight` (those still its own: a write may have detached
- * one, and a later load listed it again). Runs in the load's `finally`, after its first await,
- * so `startLoad` has listed it by then; nothing runs between that and the load settling.
+ * one, and a later load listed it again). Runs as the load ends, in `tookFromL2` (the `.then` of
+ * the tier's promise) or in `loadBelow`'s `finally` after its first await, so `startLoad` has
+ * listed it by then; nothing runs between that and the load settling.
  */
 function unlist(cache: SchemaCache, loaded: Loaded): void {
   const batch = loaded.listed;

@@ -1,11 +1,11 @@
 import { type L2Tier, StrataError } from '@strata/core';
-import { checkSendBy, type L2Script, mgetValues } from '@strata/core/driver';
+import { checkSendBy, type L2Script } from '@strata/core/driver';
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { ClusterL2 } from './cluster-l2.js';
 import { isCluster } from './cluster-slots.js';
 import { WriteCoalescer } from './coalesce-writes.js';
 import { sendEvalsha } from './evalsha-command.js';
-import { sendMget } from './mget-command.js';
+import { readMget } from './mget-command.js';
 import { quitConnection } from './quit-connection.js';
 import { readyBy } from './ready-by.js';
 import { withStrataRetry } from './reconnect-delay.js';
@@ -104,15 +104,10 @@ class IoredisL2 implements L2Tier {
   getMany(keys: readonly string[]): Promise<(string | null)[]> {
     if (keys.length === 0) return Promise.resolve([]);
     this.#coalesce.hold();
-    // The command built here: no spread, and no copy by ioredis' `flat()` (see mget-command.ts).
-    // One `.then` for the reply and the failure: no async wrapper or `.catch` promise per read.
-    return sendMget(this.#redis, keys).then((reply) => mgetValues(this.name, keys, reply), this.#failed);
+    // The command built here: no spread, and no copy by ioredis' `flat()`; its own promise settles
+    // with the checked values or the explained failure: no `.then` per read (see mget-command.ts).
+    return readMget(this.#redis, keys, this.name, this.#errors);
   }
-
-  /** A failed read, told with the connection's own error where this instance owns it. */
-  readonly #failed = (err: unknown): never => {
-    throw this.#errors ? this.#errors.explain(err) : err;
-  };
 
   async run(
     script: L2Script,

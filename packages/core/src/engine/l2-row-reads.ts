@@ -53,9 +53,9 @@ export async function readWatched(
  *
  * In the usual case (one bucket, the generation known, no restore under way) the MGET is sent at
  * once and what its reply is read against comes back with it ({@link SentRowRead}): the caller
- * awaits the tier's own promise and hands the values to {@link tookRows}, rather than awaiting an
- * async layer of ours around it (one promise and one turn of the microtask queue fewer per L2
- * read). Otherwise, and with several buckets, the promise of the whole read.
+ * takes the values in a `.then` of the tier's own promise and hands them to {@link tookRows},
+ * rather than awaiting an async layer of ours around it (one promise and one turn of the microtask
+ * queue fewer per L2 read). Otherwise, and with several buckets, the promise of the whole read.
  */
 export function sendRowRead(cache: SchemaCache, keys: readonly string[]): SentRowRead | Promise<L2Rows> {
   if (cache.buckets.length > 1) return readBucketedRows(cache, keys);

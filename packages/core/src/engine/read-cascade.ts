@@ -2,23 +2,18 @@ import { isStrataError } from '../errors.js';
 import type { L3Tier, PendingWrite, Row } from '../l3/types.js';
 import { fillCaches } from './cache-fill.js';
 import type { EngineContext } from './context.js';
+import type { ReadToken } from './fence.js';
 import { type Id, idKey } from './ids.js';
 import { joinLoad } from './joined-load.js';
-import { l1Value, offerL1, readL1, readL1Id } from './l1-copies.js';
-import { type L2Rows, sendRowRead, tookRows } from './l2-row-reads.js';
-import { floorOf, type L2Hit, readL2 } from './l2-values.js';
+import { readL1, readL1Id } from './l1-copies.js';
+import { fromL2, type LoadMode } from './l2-answers.js';
+import { type L2Rows, type SentRowRead, sendRowRead, tookRows } from './l2-row-reads.js';
 import { Loaded } from './loaded.js';
 import { overlayPending, pendingElsewhere } from './pending-elsewhere.js';
 import { agedL1, answerFromGrace, leased, refreshLater } from './read-aged.js';
 import { fullStatus, l1Status, type PositionStatus, positionStatus, type ReadStatus } from './read-status.js';
 import { readPastReplaced } from './replaced-wait.js';
-import { ABSENT, type SchemaCache, type Versioned } from './schema-cache.js';
-
-/** The remaining-TTL rule: an upper tier never keeps a value longer than the tier it came from. */
-function fillTtl(policyMs: number, remainingMs: number): number {
-  if (remainingMs <= 0) return policyMs;
-  return policyMs === 0 ? remainingMs : Math.min(policyMs, remainingMs);
-}
+import type { SchemaCache, Versioned } from './schema-cache.js';
 
 /**
  * THE read path, for one id or many: L1, then ONE L2 request for L1's misses, then ONE L3 query
@@ -311,8 +306,9 @@ function startLoad(
 
 /**
  * Takes a listed load's keys out of `inflight` (those still its own: a write may have detached
- * one, and a later load listed it again). Runs in the load's `finally`, after its first await,
- * so `startLoad` has listed it by then; nothing runs between that and the load settling.
+ * one, and a later load listed it again). Runs as the load ends, in `tookFromL2` (the `.then` of
+ * the tier's promise) or in `loadBelow`'s `finally` after its first await, so `startLoad` has
+ * listed it by then; nothing runs between that and the load settling.
  */
 function unlist(cache: SchemaCache, loaded: Loaded): void {
   const batch = loaded.listed;
@@ -321,15 +317,12 @@ function unlist(cache: SchemaCache, loaded: Loaded): void {
 }
 
 /**
- * How a load treats rows past their fresh time (schemas with `stale`/`grace` only): `read` answers
- * a stale L2 row and refreshes it in the background; `fresh` (a call's `stale: false`) reads
- * Postgres for it; `refresh` is that background refresh: L2 (another instance may have refreshed
- * it), then Postgres under a lease; `refreshL3`, the refresh of rows this read found stale in L2
- * itself: straight to the lease (L2 was just read).
+ * Loads `loaded`'s keys below L1. The usual L2 hit (L2 before the source, no tags: `read` and
+ * `fresh` loads) has no async frame: the fence token is taken, the MGET sent, and its values taken
+ * in the `.then` of the tier's promise (`tookFromL2`); what that does not finish (a miss, a
+ * decrypt, a Redis reset, a failure) goes on in `loadBelow`, with the same token.
  */
-type LoadMode = 'read' | 'fresh' | 'refresh' | 'refreshL3';
-
-async function loadBelowL1(
+function loadBelowL1(
   ctx: EngineContext,
   cache: SchemaCache,
   loaded: Loaded,
@@ -341,6 +334,75 @@ async function loadBelowL1(
   // A whole-L1 clear (invalidateAll, a bus gap, a Redis reset) while this read is out fences every key.
   const clears = cache.clears;
   const fenced = (key: string) => cache.clears !== clears || cache.fence.stale(key, token);
+  if (!cache.l2 || cache.tags || (mode !== 'read' && mode !== 'fresh'))
+    return loadBelow(ctx, cache, loaded, ids, mode, token, fenced);
+  let read: SentRowRead | Promise<L2Rows>;
+  try {
+    read = sendRowRead(cache, loaded.keys);
+  } catch (err) {
+    read = Promise.reject(err);
+  }
+  if (read instanceof Promise) return loadBelow(ctx, cache, loaded, ids, mode, token, fenced, read);
+  const sent = read;
+  return sent.values.then(
+    (values) => tookFromL2(ctx, cache, loaded, ids, mode, token, fenced, sent, values),
+    (err: unknown) => loadBelow(ctx, cache, loaded, ids, mode, token, fenced, Promise.reject(err)),
+  );
+}
+
+/**
+ * The reply of `loadBelowL1`'s MGET (`values`), taken without an await: when L2 answered every
+ * key, the load ends here; else `loadBelow` goes on from where this stopped.
+ */
+function tookFromL2(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  loaded: Loaded,
+  ids: readonly Id[],
+  mode: LoadMode,
+  token: ReadToken,
+  fenced: (key: string) => boolean,
+  sent: SentRowRead,
+  values: (string | null)[],
+): Loaded | Promise<Loaded> {
+  let reply: L2Rows | Promise<L2Rows>;
+  try {
+    reply = tookRows(cache, sent, values);
+  } catch (err) {
+    reply = Promise.reject(err);
+  }
+  // A reset found, or keys it left waiting for another instance's write: read on in `loadBelow`.
+  if (reply instanceof Promise || cache.ownPending?.waiting)
+    return loadBelow(ctx, cache, loaded, ids, mode, token, fenced, reply);
+  const tick = Number(reply.values[0] ?? 0);
+  let missing: number[] | Promise<number[]>;
+  try {
+    missing = fromL2(ctx, cache, loaded, reply, fenced, mode);
+  } catch (err) {
+    missing = Promise.reject(err);
+  }
+  if (missing instanceof Promise || missing.length > 0)
+    return loadBelow(ctx, cache, loaded, ids, mode, token, fenced, undefined, { missing, tick });
+  cache.fence.endRead(token);
+  unlist(cache, loaded);
+  return loadEnded(ctx, cache, loaded, ids);
+}
+
+/**
+ * The load below L1 from where `loadBelowL1` left it: from the start (`sent` and `taken` absent),
+ * from L2's reply (`sent`: the read, sent already), or from what L2 did not answer (`taken`).
+ */
+async function loadBelow(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  loaded: Loaded,
+  ids: readonly Id[],
+  mode: LoadMode,
+  token: ReadToken,
+  fenced: (key: string) => boolean,
+  sent?: L2Rows | Promise<L2Rows>,
+  taken?: { missing: number[] | Promise<number[]>; tick: number },
+): Promise<Loaded> {
   const refresh = mode === 'refresh' || mode === 'refreshL3';
   // What is left for the source, by position: a grace answer covers these if it fails.
   let unanswered: readonly number[] | undefined;
@@ -354,15 +416,21 @@ async function loadBelowL1(
     let missing: number[] | null;
     // The app's tick L2 answered before the source is read (one bucket): the fill carries it (see PUT).
     let tick: number | undefined;
-    if (cache.l2 && mode !== 'refreshL3') {
+    if (taken) {
+      tick = taken.tick;
+      missing = await taken.missing;
+    } else if (cache.l2 && mode !== 'refreshL3') {
       let reply: L2Rows | undefined;
       try {
-        // The tier's promise awaited here, not through a layer of ours (see `sendRowRead`).
-        const read = sendRowRead(cache, loaded.keys);
-        if (read instanceof Promise) reply = await read;
+        if (sent) reply = await sent;
         else {
-          const took = tookRows(cache, read, await read.values);
-          reply = took instanceof Promise ? await took : took;
+          // The tier's promise awaited here, not through a layer of ours (see `sendRowRead`).
+          const read = sendRowRead(cache, loaded.keys);
+          if (read instanceof Promise) reply = await read;
+          else {
+            const took = tookRows(cache, read, await read.values);
+            reply = took instanceof Promise ? await took : took;
+          }
         }
         // Keys a Redis reset left waiting for another instance's write (rare, and briefly).
         if (cache.ownPending?.waiting) reply = await readPastReplaced(cache, loaded.keys, reply);
@@ -370,8 +438,8 @@ async function loadBelowL1(
         l2ReadFailed(ctx, cache, err);
       }
       if (reply && !reply.generations) tick = Number(reply.values[0] ?? 0);
-      const taken = reply ? fromL2(ctx, cache, loaded, reply, fenced, mode) : null;
-      missing = taken instanceof Promise ? await taken : taken;
+      const fromTier = reply ? fromL2(ctx, cache, loaded, reply, fenced, mode) : null;
+      missing = fromTier instanceof Promise ? await fromTier : fromTier;
     } else missing = everything(loaded);
     if (refresh && missing) missing = await leased(ctx, cache, loaded.keys, missing);
     unanswered = missing ?? everything(loaded);
@@ -390,6 +458,11 @@ async function loadBelowL1(
     cache.fence.endRead(token);
     unlist(cache, loaded);
   }
+  return loadEnded(ctx, cache, loaded, ids);
+}
+
+/** A load's end: the rows it answered stale are refreshed from the source, in the background. */
+function loadEnded(ctx: EngineContext, cache: SchemaCache, loaded: Loaded, ids: readonly Id[]): Loaded {
   const stale = loaded.stale;
   if (stale)
     refreshLater(
@@ -433,166 +506,6 @@ function l2ReadFailed(ctx: EngineContext, cache: SchemaCache, err: unknown): voi
     throw err;
   }
   ctx.tolerate(cache.schema.name, 'l2', 'get', err);
-}
-
-/**
- * Takes what L2 answered for the keys of `loaded` (`reply`: the tick, then a value per key): the
- * positions it did not answer. Reads the clock once for the batch (an entry's remaining time is its
- * expiry minus that). No await, so no promise, for a schema without encrypted fields whose rows'
- * tags are known here (every schema without tags): its rows are answered as they are decoded.
- * Else a promise: the rows to decrypt are decrypted in order after the pass, then the rows whose
- * tags' values were not known are decided.
- */
-function fromL2(
-  ctx: EngineContext,
-  cache: SchemaCache,
-  loaded: Loaded,
-  { values, generation, generations }: L2Rows,
-  fenced: (key: string) => boolean,
-  mode: LoadMode,
-): number[] | Promise<number[]> {
-  const name = cache.schema.name;
-  const { keys } = loaded;
-  const missing: number[] = [];
-  const decrypts = cache.rows.encrypts;
-  const now = cache.l2Now();
-  // Key reads that may go to a replica keep, per miss, the version L2 held there (see fromL3).
-  if (cache.rowReader !== cache.l3) loaded.floors = new Array<number>(keys.length).fill(0);
-  // Rows whose plaintext needs an await (a decrypt), by position, in order.
-  let encrypted: { i: number; hit: RowHit }[] | undefined;
-  // A tagged schema's rows whose tags' values this instance does not know now: read, then decided.
-  let unsure: Unsure[] | undefined;
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i]!;
-    try {
-      // values[0] is the app's tick (see sendRowRead): key i's value is at i + 1.
-      const value = values[i + 1] ?? null;
-      if (loaded.floors && value !== null) loaded.floors[i] = floorOf(cache, value);
-      const hit = readL2(cache, ctx, key, value, generations ? generations[i]! : generation, now);
-      if (!hit) {
-        ctx.miss('l2', name);
-        missing.push(i);
-        continue;
-      }
-      if ('absent' in hit) {
-        ctx.counters.negativeHits += 1;
-        if (loaded.status) loaded.status[i] = positionStatus('l2', hit.version, hit.remainingMs || null);
-        const ttl = fillTtl(cache.negativeTtlMs || cache.l1TtlMs, hit.remainingMs);
-        if (fenced(key) || !offerL1(cache, key, ABSENT, ttl, hit.version)) ctx.counters.fencedFills += 1;
-        continue;
-      }
-      if (decrypts) {
-        encrypted ??= [];
-        encrypted.push({ i, hit });
-        continue;
-      }
-      // No encrypted field: the row as decoded is its plaintext.
-      unsure = takeRow(ctx, cache, loaded, i, hit, hit.row, mode, fenced, missing, unsure);
-    } catch (err) {
-      // An entry this instance cannot read (tampered, another key, another codec): L3 answers for it.
-      ctx.tolerate(name, 'l2', 'decode', err);
-      if (loaded.rows[i] === null) missing.push(i);
-    }
-  }
-  if (encrypted || unsure) return fromL2Later(ctx, cache, loaded, encrypted, unsure, mode, fenced, missing);
-  return missing;
-}
-
-type Unsure = { i: number; hit: RowHit; plain: Row };
-
-/**
- * A row L2 answered at position `i`, as plaintext: answered when its tags allow (see `answerRow`),
- * kept in `unsure` when its tags' values are not known here yet; else its position is `missing`.
- * Returns `unsure` (made when the first such row comes).
- */
-function takeRow(
-  ctx: EngineContext,
-  cache: SchemaCache,
-  loaded: Loaded,
-  i: number,
-  hit: RowHit,
-  plain: Row,
-  mode: LoadMode,
-  fenced: (key: string) => boolean,
-  missing: number[],
-  unsure: Unsure[] | undefined,
-): Unsure[] | undefined {
-  const valid = hit.stamp === undefined || cache.tags!.check(plain, hit.stamp);
-  if (valid === undefined) {
-    unsure ??= [];
-    unsure.push({ i, hit, plain });
-  } else if (!valid || !answerRow(ctx, cache, loaded, i, hit, plain, mode, fenced)) {
-    if (!valid) ctx.miss('l2', cache.schema.name);
-    missing.push(i);
-  }
-  return unsure;
-}
-
-/** The part of `fromL2` that awaits: decrypts (one row after another), then the tag checks. */
-async function fromL2Later(
-  ctx: EngineContext,
-  cache: SchemaCache,
-  loaded: Loaded,
-  encrypted: { i: number; hit: RowHit }[] | undefined,
-  unsure: Unsure[] | undefined,
-  mode: LoadMode,
-  fenced: (key: string) => boolean,
-  missing: number[],
-): Promise<number[]> {
-  const name = cache.schema.name;
-  for (const { i, hit } of encrypted ?? []) {
-    try {
-      const plain = await cache.rows.decryptRow(hit.row, loaded.keys[i]!);
-      unsure = takeRow(ctx, cache, loaded, i, hit, plain, mode, fenced, missing, unsure);
-    } catch (err) {
-      ctx.tolerate(name, 'l2', 'decode', err);
-      if (loaded.rows[i] === null) missing.push(i);
-    }
-  }
-  if (unsure) {
-    await cache.tags!.know(unsure.map((u) => u.plain));
-    for (const { i, hit, plain } of unsure) {
-      if (
-        cache.tags!.check(plain, hit.stamp!) === true &&
-        answerRow(ctx, cache, loaded, i, hit, plain, mode, fenced)
-      )
-        continue;
-      ctx.miss('l2', name);
-      missing.push(i);
-    }
-  }
-  return missing;
-}
-
-type RowHit = Extract<L2Hit, { row: Row }>;
-
-/**
- * A row L2 answered at position `i`: fresh, it is the answer (and L1 takes it unless a drop fenced
- * it); past its fresh time, see {@link agedFromL2}. False when the source must answer instead.
- */
-function answerRow(
-  ctx: EngineContext,
-  cache: SchemaCache,
-  loaded: Loaded,
-  i: number,
-  hit: RowHit,
-  plain: Row,
-  mode: LoadMode,
-  fenced: (key: string) => boolean,
-): boolean {
-  if (hit.age) return agedFromL2(ctx, cache, loaded, i, plain, hit.version, hit.remainingMs, mode, fenced);
-  const key = loaded.keys[i]!;
-  ctx.hit('l2', cache.schema.name);
-  loaded.rows[i] = plain;
-  if (loaded.status) loaded.status[i] = positionStatus('l2', hit.version, hit.remainingMs || null);
-  // Asked after the decrypt's await: a drop (a write here, a bus message) may land meanwhile.
-  if (fenced(key)) ctx.counters.fencedFills += 1;
-  // Without an L1 the row is not frozen or copied for it: that work would be thrown away.
-  else if (cache.l1) {
-    const ttl = fillTtl(cache.l1TtlMs, hit.remainingMs);
-    if (!offerL1(cache, key, l1Value(cache, plain, true), ttl, hit.version)) ctx.counters.fencedFills += 1;
-  }
-  return true;
 }
 
 async function fromL3(
@@ -724,54 +637,4 @@ async function aboveFloors(
   );
   const redone = new Set(behind.map((i) => loaded.keys[i]!));
   return [...found.filter(({ row }) => !redone.has(idKey(row[pk] as Id))), ...again];
-}
-
-/**
- * A row L2 held past its fresh time, at position `i`: answered stale (true; its refresh follows the
- * load) when the read takes stale rows, none of this instance's writes is newer, and it is inside
- * the stale window; else kept as the position's grace copy (false: the source is asked).
- */
-function agedFromL2(
-  ctx: EngineContext,
-  cache: SchemaCache,
-  loaded: Loaded,
-  i: number,
-  plain: Row,
-  version: number,
-  remainingMs: number,
-  mode: LoadMode,
-  fenced: (key: string) => boolean,
-): boolean {
-  const aging = cache.aging!;
-  const key = loaded.keys[i]!;
-  const name = cache.schema.name;
-  if (!aging.mayServe(key, version)) {
-    ctx.miss('l2', name);
-    return false;
-  }
-  const past = -remainingMs;
-  if (mode !== 'read' || past >= aging.staleMs || past >= loaded.maxStale) {
-    ctx.miss('l2', name);
-    if (past < aging.graceMs) {
-      loaded.grace ??= [];
-      loaded.grace[i] = { tier: 'l2', row: plain, version, until: aging.clock.now() + aging.graceMs - past };
-    }
-    return false;
-  }
-  ctx.hit('l2', name);
-  ctx.servedStale();
-  loaded.rows[i] = plain;
-  loaded.stale ??= [];
-  loaded.stale.push(i);
-  if (loaded.status) loaded.status[i] = positionStatus('l2', version, remainingMs, true);
-  // L1 keeps it for what is left of its windows, stale already: its reads refresh it too.
-  const hold = Math.ceil(aging.tailMs - past);
-  if (
-    cache.l1 &&
-    hold > 0 &&
-    !fenced(key) &&
-    !offerL1(cache, key, l1Value(cache, plain, true), hold, version, true)
-  )
-    ctx.counters.fencedFills += 1;
-  return true;
 }

@@ -23,7 +23,7 @@ export async function getManyByMget(
 
 /**
  * The values of an MGET `reply` to `keys`, checked as {@link getManyByMget} does, for a tier that
- * sends the MGET itself (and handles its rejection in the same `.then`: one promise per read).
+ * sends the MGET itself (the ioredis L2 calls it as its command converts the reply: no `.then`).
  */
 export function mgetValues(tier: string, keys: readonly string[], reply: unknown): (string | null)[] {
   if (!Array.isArray(reply) || reply.length !== keys.length) {

@@ -106,26 +106,39 @@ export function guardedL2(
     return entry;
   };
 
-  function call<T>(op: string, run: (sendBy: number) => Promise<T>): Promise<T> {
+  /**
+   * `run(arg, sendBy)` through the breaker, under the deadline and timed. `arg` is handed on, not
+   * captured: a read passes its keys and a function made once (no closure per L2 read).
+   */
+  function call<A, T>(
+    op: string,
+    run: (arg: A, sendBy: number) => Promise<T>,
+    arg: A,
+    entry = hooksOf(op),
+  ): Promise<T> {
     if (!breaker.tryAcquire()) return Promise.reject(fail(op, 'breaker-open'));
     const start = now();
     let work: Promise<T>;
     try {
-      work = run(start + timeoutMs);
+      work = run(arg, start + timeoutMs);
     } catch (error) {
       // A tier that throws synchronously is handled like one that rejects.
       work = Promise.reject(error);
     }
-    const { label, hooks } = hooksOf(op);
-    return deadlines.race(work, label, hooks as RaceHooks<T>, start, start);
+    return deadlines.race(work, entry.label, entry.hooks as RaceHooks<T>, start, start);
   }
+  const readMany = (keys: readonly string[]) => tier.getMany(keys);
+  // Every read's hooks, looked up once.
+  const getManyHooks = hooksOf('getMany');
 
   return {
     name: tier.name,
     // Empty batches need no round trip, so they need no breaker permit either.
-    getMany: (keys) => (keys.length === 0 ? Promise.resolve([]) : call('getMany', () => tier.getMany(keys))),
+    getMany: (keys) =>
+      keys.length === 0 ? Promise.resolve([]) : call('getMany', readMany, keys, getManyHooks),
     // The call's deadline goes along: a tier must not send the script once the caller gave up.
-    run: (script, keys, args) => call(script.name, (sendBy) => tier.run(script, keys, args, sendBy)),
+    run: (script, keys, args) =>
+      call(script.name, (_: undefined, sendBy) => tier.run(script, keys, args, sendBy), undefined),
     // Closing must work with the breaker open; it still gets the timeout, so it cannot hang.
     close: async () => {
       // The deadlines' idle timer goes with the tier (calls after a close arm a new one).

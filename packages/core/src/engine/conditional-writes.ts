@@ -1,4 +1,5 @@
 import { DUE_PEEK } from '../l2/due-script.js';
+import { notRun } from '../l2/not-run.js';
 import type { Delivery, QueuedWrite } from '../queue/types.js';
 import type { EngineContext } from './context.js';
 import type { FlushOutcome } from './flusher.js';
@@ -23,13 +24,32 @@ import type { SchemaCache } from './schema-cache.js';
 /**
  * A write-behind batch's script, as sent: `afterMs`, its deadline after its send (none when the queue
  * is in the script: its rows and entries land together or not at all); `at`, the latest deadline
- * sent (Redis' ms); `sent`, whether a script left at all (a timeout before it, such as a generation
- * read's, is a write known not to have landed).
+ * sent (Redis' ms); `out`, how many of its scripts may have written (see `watchReply`): while none
+ * may have, a failure is a write known not to have landed (a generation read's before any left, a
+ * refusal to send, a reply saying nothing was written); else its outcome is unknown.
  */
 export interface Due {
   readonly afterMs?: number;
   at?: number;
-  sent?: boolean;
+  out?: number;
+}
+
+/**
+ * Counts a script just sent in `due.out` until its reply says it wrote nothing (any status but 0) or
+ * its failure says it never ran (`notRun`). A timeout, a connection cut after the request was
+ * written, a lost HTTP reply: it stays counted, as does a script that wrote (a later failure of the
+ * same call, such as a second attempt's, leaves its rows).
+ */
+export function watchReply(due: Due, sent: Promise<unknown>): void {
+  due.out = (due.out ?? 0) + 1;
+  sent.then(
+    (reply) => {
+      if (Number((reply as unknown[])[1]) !== 0) due.out! -= 1;
+    },
+    (err: unknown) => {
+      if (notRun(err)) due.out! -= 1;
+    },
+  );
 }
 
 /**
@@ -45,7 +65,6 @@ export const DUE_SLACK_MS = 1_000;
  * it) this host's own.
  */
 export function dueArg(cache: SchemaCache, floor: number, due: Due): string {
-  due.sent = true;
   if (due.afterMs === undefined) return String(floor);
   const now = cache.config.clock.manual ? Date.now() : cache.l2Now();
   const at = Math.ceil(now + due.afterMs);

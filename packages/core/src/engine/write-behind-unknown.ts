@@ -36,8 +36,9 @@ export function queuedWrites(
 }
 
 /**
- * A write-behind script timed out: it may have written (its reply held or lost) or may still (its
- * request held), and only that reply would have said which. With the queue outside the script
+ * A write-behind script failed after it may have reached Redis (it timed out, its reply was lost, the
+ * link was cut after the request was written: anything `notRun` does not rule out): it may have
+ * written or may still (its request held), and only that reply would have said which. With the queue outside the script
  * (`until`: the script's deadline on Redis' clock) the writes are queued conditionally (see
  * conditional-writes.ts): flushed if the script wrote, dropped if not, so every tier ends up
  * agreeing either way. With the stream in the script, its rows and entries landed together or not
@@ -85,7 +86,7 @@ export async function unknownOutcome(
   return schemaError(
     'L2_UNAVAILABLE',
     name,
-    "write-behind: L2 did not answer in time: the write's outcome is unknown",
+    "write-behind: L2's reply did not come: the write's outcome is unknown",
     {
       cause: err,
       details: { outcome: 'unknown', ...(until !== undefined && { until, queued }) },

@@ -26,23 +26,50 @@ export function settleUnqueued(
   queue: WriteQueue,
   writes: readonly QueuedWrite[],
 ): void {
+  const name = cache.schema.name;
   const waitMs = ctx.config.timeouts.l2 + DUE_SLACK_MS;
   const until = performance.now() + waitMs + RESTORE_FOR_MS;
   const work = (async () => {
-    let landedAt: QueuedWrite[] | undefined;
+    // The writes that landed, at their versions, once decided.
+    let done: QueuedWrite[] | undefined;
     for (let delay = RESTORE_RETRY_MS; ; delay = Math.min(delay * 2, 2_000)) {
       try {
-        landedAt ??= await decide(ctx, cache, writes, waitMs);
-        if (landedAt && (await queueOrWithdraw(ctx, cache, queue, landedAt))) return;
+        if (!done) {
+          const found: QueuedWrite[] = [];
+          for (const w of writes) {
+            const version = await landed(cache, w, waitMs);
+            if (version === null) throw new Error('its deadline is still ahead');
+            const { conditional: _, ...write } = w;
+            if (version !== undefined) found.push({ ...write, version });
+          }
+          ctx.counters.conditionalDropped += writes.length - found.length;
+          done = found;
+        }
+        if (done.length === 0) return;
+        const refused = await queue.enqueue(done).then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+        if (!refused) {
+          ctx.counters.enqueued += done.length;
+          return;
+        }
+        // Still refused: withdrawn (see above).
+        ctx.counters.error('queue');
+        ctx.config.logger.warn('write-behind: queue refused a landed write: withdrawn', {
+          schema: name,
+          error: messageOf(refused),
+        });
+        const keys = done.map((w) => w.id);
+        const versions = done.map((w) => w.version);
+        if ((await cache.drop(ctx, keys, versions)) && (await settlePending(ctx, cache, keys, versions)))
+          return;
       } catch (err) {
-        ctx.tolerate(cache.schema.name, 'l2', 'settle unqueued write', err);
+        ctx.tolerate(name, 'l2', 'settle unqueued write', err);
       }
       if (ctx.closing || performance.now() + delay >= until) {
-        ctx.counters.error('queue');
-        ctx.config.logger.warn('write-behind: a write of unknown outcome stays pending, unqueued', {
-          schema: cache.schema.name,
-          keys: writes.map((w) => w.id),
-        });
+        // Its row stays pending until it expires: said once more, as such.
+        ctx.config.logger.warn('write-behind: unsettled write left pending', { schema: name });
         return;
       }
       await new Promise((resolve) => setTimeout(resolve, delay));
@@ -51,46 +78,4 @@ export function settleUnqueued(
   ctx.unqueued.add(work);
   void work.finally(() => ctx.unqueued.delete(work));
   ctx.track(work);
-}
-
-/** The writes among `writes` that landed, at their versions; undefined while a deadline is ahead. */
-async function decide(
-  ctx: EngineContext,
-  cache: SchemaCache,
-  writes: readonly QueuedWrite[],
-  waitMs: number,
-): Promise<QueuedWrite[] | undefined> {
-  const done: QueuedWrite[] = [];
-  for (const w of writes) {
-    const version = await landed(cache, w, waitMs);
-    if (version === null) return undefined;
-    const { conditional: _, ...write } = w;
-    if (version !== undefined) done.push({ ...write, version });
-  }
-  ctx.counters.conditionalDropped += writes.length - done.length;
-  return done;
-}
-
-/** Queues `done` (landed writes), or withdraws them if the queue refuses: true once either took. */
-async function queueOrWithdraw(
-  ctx: EngineContext,
-  cache: SchemaCache,
-  queue: WriteQueue,
-  done: readonly QueuedWrite[],
-): Promise<boolean> {
-  if (done.length === 0) return true;
-  try {
-    await queue.enqueue(done);
-    ctx.counters.enqueued += done.length;
-    return true;
-  } catch (err) {
-    ctx.counters.error('queue');
-    ctx.config.logger.warn('write-behind: the queue refused a landed write again: withdrawn', {
-      schema: cache.schema.name,
-      error: messageOf(err),
-    });
-  }
-  const keys = done.map((w) => w.id);
-  const versions = done.map((w) => w.version);
-  return (await cache.drop(ctx, keys, versions)) && settlePending(ctx, cache, keys, versions);
 }

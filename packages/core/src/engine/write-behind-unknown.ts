@@ -37,10 +37,10 @@ export function queuedWrites(
 }
 
 /**
- * A write-behind script failed after it may have reached Redis (it timed out, its reply was lost, the
- * link was cut after the request was written: anything `notRun` does not rule out): it may have
- * written or may still (its request held), and only that reply would have said which. With the queue outside the script
- * (`until`: the script's deadline on Redis' clock) the writes are queued conditionally (see
+ * A write-behind script failed after it may have reached Redis (it timed out, its reply was lost,
+ * the link was cut after the request was written: anything `notRun` does not rule out): it may
+ * have written or may still (its request held), and only that reply would have said which. With
+ * the queue outside the script (`until`: the script's deadline on Redis' clock) the writes are queued conditionally (see
  * conditional-writes.ts): flushed if the script wrote, dropped if not, so every tier ends up
  * agreeing either way. With the stream in the script, its rows and entries landed together or not
  * at all. Either way the caller gets L2_UNAVAILABLE saying the outcome is unknown

@@ -32,7 +32,7 @@ export function readyBy(
           new StrataError(
             'L2_UNAVAILABLE',
             `L2 ${tier} ${script.name}: not sent, the connection was not back (${client.status}) by its caller's deadline (nothing was run)`,
-            { details: { tier, op: script.name, status: client.status } },
+            { details: { tier, op: script.name, status: client.status, sent: false } },
           ),
         );
       },

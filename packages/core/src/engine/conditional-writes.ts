@@ -1,4 +1,5 @@
 import { DUE_PEEK } from '../l2/due-script.js';
+import { notRun } from '../l2/not-run.js';
 import type { Delivery, QueuedWrite } from '../queue/types.js';
 import type { EngineContext } from './context.js';
 import type { FlushOutcome } from './flusher.js';
@@ -23,13 +24,32 @@ import type { SchemaCache } from './schema-cache.js';
 /**
  * A write-behind batch's script, as sent: `afterMs`, its deadline after its send (none when the queue
  * is in the script: its rows and entries land together or not at all); `at`, the latest deadline
- * sent (Redis' ms); `sent`, whether a script left at all (a timeout before it, such as a generation
- * read's, is a write known not to have landed).
+ * sent (Redis' ms); `out`, how many of its scripts may have written (see `watchReply`): while none
+ * may have, a failure is a write known not to have landed (a generation read's before any left, a
+ * refusal to send, a reply saying nothing was written); else its outcome is unknown.
  */
 export interface Due {
   readonly afterMs?: number;
   at?: number;
-  sent?: boolean;
+  out?: number;
+}
+
+/**
+ * Counts a script just sent in `due.out` until its reply says it wrote nothing (any status but 0) or
+ * its failure says it never ran (`notRun`). A timeout, a connection cut after the request was
+ * written, a lost HTTP reply: it stays counted, as does a script that wrote (a later failure of the
+ * same call, such as a second attempt's, leaves its rows).
+ */
+export function watchReply(due: Due, sent: Promise<unknown>): void {
+  due.out = (due.out ?? 0) + 1;
+  sent.then(
+    (reply) => {
+      if (Number((reply as unknown[])[1]) !== 0) due.out! -= 1;
+    },
+    (err: unknown) => {
+      if (notRun(err)) due.out! -= 1;
+    },
+  );
 }
 
 /**
@@ -45,7 +65,6 @@ export const DUE_SLACK_MS = 1_000;
  * it) this host's own.
  */
 export function dueArg(cache: SchemaCache, floor: number, due: Due): string {
-  due.sent = true;
   if (due.afterMs === undefined) return String(floor);
   const now = cache.config.clock.manual ? Date.now() : cache.l2Now();
   const at = Math.ceil(now + due.afterMs);
@@ -53,15 +72,21 @@ export function dueArg(cache: SchemaCache, floor: number, due: Due): string {
   return `${floor}:${at}`;
 }
 
-/** The longest a flush waits for a conditional write's deadline before it lets the write come back. */
+/**
+ * The longest a flush waits for a conditional write's deadline before it asks again: at least this,
+ * and as long as a deadline this instance sets can be away (`timeouts.l2` + `DUE_SLACK_MS`), so that
+ * a write queued at once (its reply lost) is settled after one wait. A deadline farther off (a
+ * producer with a longer L2 timeout, or a skewed estimate of Redis' clock) is waited for in steps
+ * this long, each round asking once more: never asked for back to back.
+ */
 const MAX_WAIT_MS = 10_000;
 
 /**
  * Settles the conditional writes among `deliveries` (see above): returns the deliveries to flush, a
  * conditional one that landed as its write at its version; one that did not is acked (counted in
  * `conditionalDropped`). One L2 request per such write (they are rare: a timeout each), and where
- * Redis' clock is not past a deadline yet, a wait until it is (at most `MAX_WAIT_MS`), then asked
- * again once. Undecided (a deadline still ahead): retried; L2 unreachable: retried, `held` and
+ * Redis' clock is not past a deadline yet, a wait until it is (at most `MAX_WAIT_MS` or the
+ * deadline this instance's `timeouts.l2` gives, whichever is longer), then asked again once. Undecided (a deadline still ahead): retried; L2 unreachable: retried, `held` and
  * `withdrawing` (the flush cannot judge them: `flushDirty` says L2_UNAVAILABLE rather than loop).
  */
 export async function settleConditional(
@@ -79,7 +104,11 @@ export async function settleConditional(
         if (!cache?.l2) return [d];
         let version: number | undefined | null;
         try {
-          version = await landed(cache, d.write);
+          version = await landed(
+            cache,
+            d.write,
+            Math.max(MAX_WAIT_MS, ctx.config.timeouts.l2 + DUE_SLACK_MS),
+          );
         } catch (err) {
           ctx.tolerate(cache.schema.name, 'l2', 'settle conditional write', err);
           outcome.held.push(d.handle);
@@ -102,9 +131,13 @@ export async function settleConditional(
 
 /**
  * The version `write` (conditional) landed at, undefined when it did not (or a newer write
- * replaced it), null while Redis' clock is not past its deadline (after one wait).
+ * replaced it), null while Redis' clock is not past its deadline (after one wait of at most `waitMs`).
  */
-async function landed(cache: SchemaCache, write: QueuedWrite): Promise<number | undefined | null> {
+export async function landed(
+  cache: SchemaCache,
+  write: QueuedWrite,
+  waitMs: number,
+): Promise<number | undefined | null> {
   const space = cache.router.of(write.id);
   for (let tries = 0; ; tries++) {
     const [now, entry] = (await cache.l2!.run(DUE_PEEK, [space.pendingIndex, space.row(write.id)], [])) as [
@@ -120,7 +153,7 @@ async function landed(cache: SchemaCache, write: QueuedWrite): Promise<number | 
         match && (write.op === 'set' ? match[2] === 'r' && row === write.row : match[2] === 'a' && !row);
       return mine ? Number(match[1]) : undefined;
     }
-    if (tries > 0 || ahead > MAX_WAIT_MS) return null;
-    await new Promise((resolve) => setTimeout(resolve, ahead));
+    if (tries > 0) return null;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(ahead, waitMs)));
   }
 }

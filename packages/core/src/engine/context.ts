@@ -25,6 +25,8 @@ export class EngineContext {
   readonly claims = new WriterClaims(this);
   /** Set as `close()` begins: work that would try again later (a failed restore) does not. */
   closing = false;
+  /** Write-behind writes of unknown outcome the queue did not take, being settled (see `settleUnqueued`). */
+  readonly unqueued = new Set<Promise<void>>();
 
   constructor(
     readonly config: ResolvedConfig,

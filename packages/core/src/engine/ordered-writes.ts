@@ -7,7 +7,7 @@ import { EPOCH_SPAN } from '../l3/epoch-span.js';
 import type { Row } from '../l3/types.js';
 import type { QueuedWrite } from '../queue/types.js';
 import type { Bucket } from './buckets.js';
-import { type Due, dueArg } from './conditional-writes.js';
+import { type Due, dueArg, watchReply } from './conditional-writes.js';
 import { markCounters } from './counter-marks.js';
 import { l1Value, l1ValueFromL2, offerL1 } from './l1-copies.js';
 import { stampedOwner } from './l2-values.js';
@@ -188,6 +188,7 @@ export async function writeOrderedIn(
           ? ORDERED_PUT_ENQUEUE
           : ORDERED_PUT;
       const sent = l2.run(script, keys, args);
+      if (due) watchReply(due, sent);
       // L1's copies need no version: made while the script is out rather than after its reply (one
       // call at a time, that work no longer adds to each call's latency). A failure still waits for it.
       try {

@@ -49,8 +49,9 @@ export interface StrataStats {
   retried: number;
   deadLettered: number;
   /**
-   * Write-behind writes of unknown outcome (their L2 script timed out) queued conditionally and
-   * dropped at their flush: their script never wrote, or a newer write replaced it (see `QueuedWrite.conditional`).
+   * Write-behind writes of unknown outcome (their L2 script's reply did not come) queued conditionally
+   * and dropped at their flush (or by their instance, the queue refusing them): their script never
+   * wrote, or a newer write replaced it (see `QueuedWrite.conditional`).
    */
   conditionalDropped: number;
   /** Invalidations applied from other instances, and gaps (whole-L1 clears). */

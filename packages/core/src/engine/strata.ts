@@ -525,6 +525,8 @@ export class Strata {
   async flushDirty(): Promise<void> {
     if (this.#closed) throw closedError();
     if (this.#flushLoop) await findResets(this.#ctx, this.#registry.all());
+    // Writes of unknown outcome the queue refused, queued again (or withdrawn) once decided.
+    await Promise.all(this.#ctx.unqueued);
     await this.#flushLoop?.drain({ held: true });
   }
 
@@ -599,6 +601,7 @@ export class Strata {
     try {
       // First no write may still be acknowledged, then the flush: nothing acknowledged is left behind.
       await this.#writer.close();
+      await Promise.all(this.#ctx.unqueued);
       // What other instances hold they apply (or take over once past the claim timeout): not waited
       // for, here or by a flushDirty still waiting for it.
       await this.#flushLoop?.drain();

@@ -2,6 +2,7 @@ import { messageOf, type StrataError, schemaError } from '../errors.js';
 import type { QueuedWrite, WriteQueue } from '../queue/types.js';
 import type { EngineContext } from './context.js';
 import type { SchemaCache } from './schema-cache.js';
+import { settleUnqueued } from './unqueued-writes.js';
 
 /** What a write-behind batch's rows give its queued writes (see `Encoded` in write-behind.ts). */
 export interface QueuedRows {
@@ -36,15 +37,16 @@ export function queuedWrites(
 }
 
 /**
- * A write-behind script timed out: it may have written (its reply held or lost) or may still (its
- * request held), and only that reply would have said which. With the queue outside the script
- * (`until`: the script's deadline on Redis' clock) the writes are queued conditionally (see
+ * A write-behind script failed after it may have reached Redis (it timed out, its reply was lost,
+ * the link was cut after the request was written: anything `notRun` does not rule out): it may
+ * have written or may still (its request held), and only that reply would have said which. With
+ * the queue outside the script (`until`: the script's deadline on Redis' clock) the writes are queued conditionally (see
  * conditional-writes.ts): flushed if the script wrote, dropped if not, so every tier ends up
  * agreeing either way. With the stream in the script, its rows and entries landed together or not
  * at all. Either way the caller gets L2_UNAVAILABLE saying the outcome is unknown
  * (`details.outcome`), as a write-through write of unknown outcome is not known to have failed.
- * A conditional enqueue that fails leaves what it left before: if the script ran, its row is read
- * as pending until it expires (a week), logged here.
+ * A conditional enqueue that fails is settled here once the deadline passes (see unqueued-writes.ts):
+ * queued again if it landed, withdrawn if the queue still refuses.
  */
 export async function unknownOutcome(
   ctx: EngineContext,
@@ -71,12 +73,14 @@ export async function unknownOutcome(
     queued = await queue.enqueue(writes).then(
       () => true,
       (failed: unknown) => {
-        // The caller's error says so (`details.queued`); the queue's own failure is counted and logged.
+        // The caller's error says so (`details.queued`); the queue's own failure is counted and
+        // logged, and this instance settles the writes itself (see unqueued-writes.ts).
         ctx.counters.error('queue');
         ctx.config.logger.warn('write-behind: conditional enqueue failed', {
           schema: name,
           error: messageOf(failed),
         });
+        settleUnqueued(ctx, cache, queue, writes);
         return false;
       },
     );
@@ -85,7 +89,7 @@ export async function unknownOutcome(
   return schemaError(
     'L2_UNAVAILABLE',
     name,
-    "write-behind: L2 did not answer in time: the write's outcome is unknown",
+    "write-behind: L2's reply did not come: the write's outcome is unknown",
     {
       cause: err,
       details: { outcome: 'unknown', ...(until !== undefined && { until, queued }) },

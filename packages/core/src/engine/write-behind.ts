@@ -154,9 +154,9 @@ export async function writeBehind(
         ctx.refuse(name, 'l3', 'write-behind', err);
         throw err;
       }
-      // Timed out once a script left: it may have run all the same (see write-behind-unknown.ts).
-      if (due.sent && isStrataError(err, 'L2_UNAVAILABLE') && err.details?.reason === 'timeout')
-        throw await unknownOutcome(ctx, cache, queue, keys, rows, due.at, err);
+      // A script that may have run (timed out, its reply lost, a cut link: see `watchReply`) or
+      // that wrote: its outcome is unknown (see write-behind-unknown.ts).
+      if (due.out) throw await unknownOutcome(ctx, cache, queue, keys, rows, due.at, err);
       throw l2Failed(ctx, name, err);
     }
     if (written && !enqueue) await enqueueOrWithdraw(ctx, cache, queue, keys, written.versions, written.rows);

@@ -5,6 +5,7 @@ import type { L2Script } from './types.js';
  * The L2 seam's `sendBy` rule (see `L2Tier.run`), for every Redis L2 whatever its client: call it
  * right before the script leaves. Throws L2_UNAVAILABLE once `performance.now()` is past `sendBy`:
  * the caller has given up and reported that nothing was written, so the script is not sent at all.
+ * `details.sent: false` says so to the caller (see `notRun`), as any tier's refusal to send should.
  *
  * @example
  * async run(script, keys, args, sendBy) {
@@ -18,6 +19,6 @@ export function checkSendBy(tier: string, script: L2Script, sendBy: number | und
   throw new StrataError(
     'L2_UNAVAILABLE',
     `L2 ${tier} ${script.name}: not sent, its caller's deadline had passed (nothing was run)`,
-    { details: { tier, op: script.name } },
+    { details: { tier, op: script.name, sent: false } },
   );
 }

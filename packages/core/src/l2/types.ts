@@ -36,6 +36,8 @@ export interface L2Tier {
    * An implementation whose client holds commands while disconnected (ioredis' offline queue)
    * refuses instead of sending it late: a script sent then would take a version newer than writes
    * acknowledged meanwhile. What was sent before it may still finish after it (an unknown outcome).
+   * A refusal to send says so with `details.sent: false` (see `checkSendBy`): the engine then knows
+   * the script never ran; any other failure of a write-behind script is taken as one that may have.
    */
   run(script: L2Script, keys: readonly string[], args: readonly string[], sendBy?: number): Promise<unknown>;
   /**

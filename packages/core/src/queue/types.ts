@@ -49,8 +49,8 @@ export interface QueuedWrite {
    */
   restored?: true;
   /**
-   * Queued by a writer that does not know whether the write landed: its L2 script timed out (see
-   * engine/conditional-writes.ts). Its `version` is then -1 (an older consumer refuses the message
+   * Queued by a writer that does not know whether the write landed: its L2 script's reply did not
+   * come (see engine/conditional-writes.ts). Its `version` is then -1 (an older consumer refuses the message
    * as malformed rather than apply a write that may not have landed); the flush applies it only
    * once Redis' clock is past `until` (ms; the script's deadline on that clock, past which it
    * writes nothing) and only if the key's pending index entry in L2 holds this write, at that

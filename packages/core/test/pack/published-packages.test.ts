@@ -30,6 +30,7 @@ const KEY_EXPORT: Record<string, string> = {
   '@strata/devstack/redis-cluster': 'startRedisCluster',
   '@strata/devstack/postgres-replica': 'startPostgresReplica',
   '@strata/devstack/redis-replica': 'startRedisReplica',
+  '@strata/devstack/seeded-random': 'seededRandom',
 };
 const consumerScripts = new URL('./consumer/', import.meta.url);
 

@@ -170,6 +170,8 @@ export async function openStack({ name = uniqueName(process.env.BENCH_LABEL ?? '
     },
     l2: () => createUpstashL2(upstash),
     async cleanup() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       for (const s of extraClients) await s.close().catch(() => {});
       globalThis.fetch = realFetch;
       try {
@@ -181,6 +183,19 @@ export async function openStack({ name = uniqueName(process.env.BENCH_LABEL ?? '
       }
     },
   };
+  // A script stopped by a signal (Ctrl-C, `timeout`) still removes what it made: helpers' A/B runs
+  // cut short left their `t_bench_*` schemas behind. Its loop still runs meanwhile, and fails once
+  // the schema is gone: those failures are ignored (the process is ending), and the sweep runs twice
+  // in case the loop wrote Redis keys during the first.
+  const onSignal = (signal) => {
+    process.on('unhandledRejection', () => {});
+    process.on('uncaughtException', () => {});
+    void sweep([name])
+      .then(() => sweep([name]))
+      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   return stack;
 }
 

@@ -2,7 +2,9 @@
  * Repeating timers, lent by a host that has them (a long-lived Node process). With one, Strata
  * sweeps expired L1 entries every `l1.sweepEvery` and flushes write-behind writes every
  * `writeBehind.flushInterval`; without one (Workers, functions) expiry is lazy and flushes are
- * driven by calls. Core never starts a timer on its own.
+ * driven by calls. Core never starts a repeating timer on its own; the waits of work it tries again
+ * (a reset's generation read, a failed restore, a conditional write's deadline) are one-shot
+ * `setTimeout`s, each tracked (`settled()`, a host's `waitUntil`) and bounded.
  *
  * @example
  * import { nodeScheduler } from '@strata/adapter-node'; // unref'd Node timers

@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { type AofRedis, startAofRedis } from './deployment-redis.js';
+import { evidence, type LogLine, recordingLogger } from './probe-evidence.js';
 
 /** How long another instance may still serve what a write replaced (bus delivery). */
 export const BOUND_MS = 1_000;
@@ -54,6 +55,9 @@ export function taggedWriteBehindSuite(
   const clients: Redis[] = [];
   const pools: pg.Pool[] = [];
   let run = 0;
+  /** Each instance's log lines, printed only when `converge` fails (see probe-evidence.ts). */
+  const logs = new Map<Strata, LogLine[]>();
+  let current = { keyPrefix: '', since: 0 };
 
   beforeAll(async () => {
     redis = await startAofRedis();
@@ -67,6 +71,7 @@ export function taggedWriteBehindSuite(
     await Promise.allSettled(opened.splice(0).map((s) => s.close()));
     for (const c of clients.splice(0)) c.disconnect();
     await Promise.allSettled(pools.splice(0).map((p) => p.end()));
+    logs.clear();
     // (A write-through app may not have made the claims table yet.)
     if ((await admin.query(`select to_regclass('"${name}"._strata_writers') as t`)).rows[0]?.t)
       await admin.query(`update "${name}"._strata_writers set expires_at = now() - interval '1 second'`);
@@ -91,7 +96,9 @@ export function taggedWriteBehindSuite(
     pool.on('connect', (c) => c.on('error', () => {}));
     pools.push(pool);
     const l3 = createDrizzleL3(drizzle({ client: pool }), { migrationsSchema: name });
+    const { logger, lines } = recordingLogger();
     const strata = new Strata({
+      logger,
       l2: createIoredisL2(client()),
       l3: options.wrap ? options.wrap(l3) : l3,
       keyPrefix,
@@ -102,6 +109,7 @@ export function taggedWriteBehindSuite(
       schemas: [schema],
     });
     opened.push(strata);
+    logs.set(strata, lines);
     return strata;
   };
 
@@ -117,6 +125,7 @@ export function taggedWriteBehindSuite(
     async three(wrap: readonly (WrapL3 | undefined)[] = [], offsets: readonly number[] = OFFSETS) {
       run += 1;
       const keyPrefix = `${name}_${run}`;
+      current = { keyPrefix, since: Date.now() };
       const all = offsets.map((o, i) => instance(keyPrefix, o, { ...(wrap[i] && { wrap: wrap[i] }) }));
       for (const x of all) await x.find(schema, 'warm-up'); // subscribed, generation and tags known
       const [a, b, c] = all as [Strata, Strata, Strata];
@@ -173,7 +182,13 @@ export function taggedWriteBehindSuite(
             if (got !== v) seen.push(`${label} ${id}=${got} (want ${v})`);
           }
         if (seen.length === 0) return { ms: Date.now() - started, before, slowest };
-        if (Date.now() - started > ms) return seen.join(', ');
+        if (Date.now() - started > ms) {
+          // The evidence a failure seen once in CI would have needed: quiet unless it fails.
+          const ids = [...new Set(seen.map((s) => s.split(' ')[1]!.split('=')[0]!))].slice(0, 3);
+          const text = await evidence(who, logs, current.since, client(), `*${current.keyPrefix}*`, ids);
+          console.log(`converge failed after ${ms} ms; evidence:\n${text}`);
+          return seen.join(', ');
+        }
         before = seen.join(', ');
         await new Promise((r) => setTimeout(r, 25));
       }

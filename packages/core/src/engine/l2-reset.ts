@@ -1,5 +1,5 @@
 import { waitShared } from '../resilience/bounded-share.js';
-import { Retry } from '../resilience/retry-for.js';
+import { type RetryAt, retryAfter, retryAt } from '../resilience/retry-for.js';
 import { forgetAfterReset } from './cache-forget.js';
 import type { Coherence } from './coherence.js';
 import type { EngineContext } from './context.js';
@@ -125,11 +125,12 @@ export function schemaReset(
 
 /**
  * A restore whose L2 call failed (Redis restarted and still loading, a timeout, a dropped link) is
- * asked for again after 100 ms, doubled at each failure up to 2 s, for {@link RESTORE_FOR_MS} after
- * the reset was found (see `retryFor`). Without it this instance's acknowledged writes stayed out of
- * L2 until the flush, it never answered the reset, and the other instances read Postgres below them
- * (reliability/test/regression-restore-failed.test.ts). The chain ends at a failure: reads do not
- * wait out the delay (they read what L2 and Postgres have meanwhile).
+ * asked for again after this long, doubled at each failure up to {@link RESTORE_RETRY_MAX_MS}, for
+ * {@link RESTORE_FOR_MS} after the reset was found (`retryAfter`). Without it this instance's
+ * acknowledged writes stayed out of L2 until the flush, it never answered the reset, and the other
+ * instances read Postgres below them (reliability/test/regression-restore-failed.test.ts). The
+ * chain ends at a failure: reads do not wait out the delay (they read what L2 and Postgres have
+ * meanwhile).
  */
 export const RESTORE_RETRY_MS = 100;
 export const RESTORE_RETRY_MAX_MS = 2_000;
@@ -149,12 +150,7 @@ export function restoreAfterReset(
   ctx: EngineContext,
   cache: SchemaCache,
   tell: ResetTell,
-  retry = new Retry(ctx, {
-    delay: RESTORE_RETRY_MS,
-    maxDelay: RESTORE_RETRY_MAX_MS,
-    forMs: RESTORE_FOR_MS,
-    label: { schema: cache.schema.name, tier: 'l2', op: 'restore-pending' },
-  }),
+  at: RetryAt = retryAt(RESTORE_RETRY_MS, RESTORE_FOR_MS),
 ): void {
   cache.restore.request(
     async () => {
@@ -168,7 +164,11 @@ export function restoreAfterReset(
         );
       } catch (err) {
         // A pass the chain runs again (a reset found meanwhile) goes on from this same point.
-        retry.later(err, (next) => restoreAfterReset(ctx, cache, tell, next));
+        void retryAfter(ctx, err, at, RESTORE_RETRY_MAX_MS, [
+          cache.schema.name,
+          'l2',
+          'restore-pending',
+        ]).then((next) => next && restoreAfterReset(ctx, cache, tell, next));
       }
     },
     (work) => ctx.track(work),

@@ -1,4 +1,4 @@
-import { type RetryOptions, retryFor } from '../resilience/retry-for.js';
+import { retryAt, retryFor } from '../resilience/retry-for.js';
 import type { EngineContext } from './context.js';
 import type { Remembered } from './own-pending.js';
 import { sameLife } from './reset-settle.js';
@@ -33,28 +33,37 @@ import type { SchemaCache } from './schema-cache.js';
  * one has found too): a reset's finder tells a new boot marker, or none (a Redis gone back keeps its
  * marker, which it then no longer tells). With unflushed writes, so that they go back at once; with
  * none, so that it answers the reset (`answerReset`) and readers settling after it go on at once
- * rather than at their bound. A read that fails is tried again for a while (see {@link findReset}).
+ * rather than at their bound. A read that fails is tried again for a while (see {@link FIND_RETRY_MS}).
  */
 export function hearReset(ctx: EngineContext, cache: SchemaCache, ticks?: readonly string[]): void {
   if (!cache.ownPending) return;
   if (ticks && cache.buckets.every((b, i) => sameLife(ticks[i], b.watch.life()))) return;
   for (const { generation } of cache.buckets) {
-    if (generation) void retryFor(ctx, () => generation.current().then(() => true), findReset(cache));
+    if (generation)
+      void retryFor(
+        ctx,
+        () => generation.current().then(() => true),
+        retryAt(FIND_RETRY_MS, FIND_FOR_MS),
+        FIND_RETRY_MS,
+        [cache.schema.name, 'l2', 'generation'],
+      );
   }
 }
 
 /**
- * Each generation read until it answers (a reset it finds puts this instance's writes back and
- * answers it), tried again every 100 ms for 5 s (the generation's own refresh, past which this
- * instance's next read would have found the reset anyway): a bus gap is heard as the subscription
- * comes back, often before the L2 connection is, and that read failed (timed out after the L2
- * deadline); left to this instance's next read, its writes came back after the readers' settle
+ * Each generation read is tried until it answers (a reset it finds puts this instance's writes back
+ * and answers it), again every this long for {@link FIND_FOR_MS} (`retryFor`): a bus gap is heard as
+ * the subscription comes back, often before the L2 connection is, and that read failed (timed out
+ * after the L2 deadline); left to this instance's next read, its writes came back after the readers' settle
  * (`REPLACED_WAIT_MS`) had ended, and they read Postgres below them (model-deployments
  * write-behind, seed 7306). Each failure is counted and logged.
  */
-function findReset(cache: SchemaCache): RetryOptions {
-  return { delay: 100, forMs: 5_000, label: { schema: cache.schema.name, tier: 'l2', op: 'generation' } };
-}
+const FIND_RETRY_MS = 100;
+/**
+ * How long such reads are tried again after a reset was heard: the generation's own refresh
+ * (5 s), past which this instance's next read would have found the reset anyway.
+ */
+const FIND_FOR_MS = 5_000;
 
 /**
  * After this instance found a reset and put back its unflushed writes of `cache` (and told their

@@ -1,6 +1,6 @@
 import { messageOf } from '../errors.js';
 import type { QueuedWrite, WriteQueue } from '../queue/types.js';
-import { retryFor } from '../resilience/retry-for.js';
+import { retryAt, retryFor } from '../resilience/retry-for.js';
 import { DUE_SLACK_MS, landed } from './conditional-writes.js';
 import type { EngineContext } from './context.js';
 import type { Publish } from './flusher.js';
@@ -67,15 +67,13 @@ export function settleUnqueued(
       (await dropWithdrawn(ctx, cache, keys, versions, publish)) && settlePending(ctx, cache, keys, versions)
     );
   };
-  const work = retryFor(ctx, step, {
-    delay: RESTORE_RETRY_MS,
-    maxDelay: RESTORE_RETRY_MAX_MS,
-    forMs: waitMs + RESTORE_FOR_MS,
-    label: { schema: name, tier: 'l2', op: 'settle unqueued write' },
-  }).then((settled) => {
-    // Its row stays pending until it expires: said once more, as such.
-    if (!settled) ctx.config.logger.warn('write-behind: unsettled write left pending', { schema: name });
-  });
+  const at = retryAt(RESTORE_RETRY_MS, waitMs + RESTORE_FOR_MS);
+  const work = retryFor(ctx, step, at, RESTORE_RETRY_MAX_MS, [name, 'l2', 'settle unqueued write']).then(
+    (settled) => {
+      // Its row stays pending until it expires: said once more, as such.
+      if (!settled) ctx.config.logger.warn('write-behind: unsettled write left pending', { schema: name });
+    },
+  );
   ctx.unqueued.add(work);
   void work.finally(() => ctx.unqueued.delete(work));
 }

@@ -4,7 +4,7 @@ import { EngineContext } from '../engine/context.js';
 import { Counters } from '../engine/stats.js';
 import type { Logger } from '../observability/logger.js';
 import type { Scheduler } from '../scheduler.js';
-import { Retry, type RetryOptions, retryFor } from './retry-for.js';
+import { type RetryAt, type RetryLabel, retryAfter, retryAt, retryFor } from './retry-for.js';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -63,40 +63,37 @@ function setup() {
   };
 }
 
-const options = (over: Partial<RetryOptions> = {}): RetryOptions => ({
-  delay: 100,
-  maxDelay: 2_000,
-  forMs: 30_000,
-  label: { schema: 'players', tier: 'l2', op: 'restore-pending' },
-  ...over,
-});
+const LABEL: RetryLabel = ['players', 'l2', 'restore-pending'];
 
 describe('retryFor', () => {
-  it('waits 100 ms doubling to 2 s on the scheduler, counting and logging each failure, until the step succeeds', async () => {
+  it('waits 100 ms doubling to 2 s on the scheduler until the step succeeds', async () => {
     const { ctx, waits, warnings, fire } = setup();
     let calls = 0;
-    const work = retryFor(ctx, async () => ++calls > 7, options());
+    const work = retryFor(ctx, async () => ++calls > 7, retryAt(100, 30_000), 2_000, LABEL);
     const delays: number[] = [];
     for (let i = 0; i < 7; i++) delays.push(await fire());
     expect(await work).toBe(true);
     expect(delays).toEqual([100, 200, 400, 800, 1_600, 2_000, 2_000]);
     expect(calls).toBe(8);
     expect(waits).toEqual([]);
-    // Each failure: a false step counted its own (none here) — a thrown one is counted below.
+    // A step that resolves false counted its own failure: nothing more here.
     expect(ctx.counters.errorsBy.l2).toBeUndefined();
     expect(warnings).toEqual([]);
   });
 
-  it('counts and logs each thrown failure under its label', async () => {
+  it('counts and logs each thrown failure under its label, a rejection without a reason too', async () => {
     const { ctx, warnings, fire } = setup();
     let calls = 0;
     const work = retryFor(
       ctx,
-      async () => {
-        if (++calls < 3) throw new Error(`down ${calls}`);
-        return true;
+      () => {
+        calls += 1;
+        if (calls === 1) return Promise.reject(new Error('down'));
+        return calls === 2 ? Promise.reject() : Promise.resolve(true);
       },
-      options(),
+      retryAt(100, 30_000),
+      2_000,
+      LABEL,
     );
     await fire();
     await fire();
@@ -108,18 +105,18 @@ describe('retryFor', () => {
     ]);
   });
 
-  it('without maxDelay every wait is the same', async () => {
+  it('with maxDelay equal to the first wait, every wait is the same', async () => {
     const { ctx, fire } = setup();
     let calls = 0;
-    const work = retryFor(ctx, async () => ++calls > 3, options({ maxDelay: undefined }));
+    const work = retryFor(ctx, async () => ++calls > 3, retryAt(100, 5_000), 100, LABEL);
     expect([await fire(), await fire(), await fire()]).toEqual([100, 100, 100]);
     expect(await work).toBe(true);
   });
 
-  it('begins no wait that would end past the bound (time the attempts took included)', async () => {
+  it('begins no wait that would end past the bound (the time attempts took included)', async () => {
     const { ctx, waits, fire, turn } = setup();
-    const work = retryFor(ctx, async () => false, options({ delay: 100, maxDelay: 100, forMs: 1_000 }));
-    // Failures at 0, then after 100 + 350 spent, 100 + 350: at 900 a wait of 100 would end at the bound.
+    const work = retryFor(ctx, async () => false, retryAt(100, 1_000), 100, LABEL);
+    // Failures at 0 and, 350 ms spent in each attempt, at 450 and 900: a wait of 100 would end at the bound.
     await fire(350);
     await fire(350);
     await turn();
@@ -127,77 +124,61 @@ describe('retryFor', () => {
     expect(await work).toBe(false);
   });
 
-  it('makes no attempt once close began: neither a new wait nor the one a wait was for', async () => {
+  it('makes no attempt once close began: neither after a wait under way nor a new wait', async () => {
     const { ctx, waits, fire, turn } = setup();
     let calls = 0;
-    const work = retryFor(
-      ctx,
-      async () => {
-        calls += 1;
-        return false;
-      },
-      options(),
-    );
+    const step = async () => {
+      calls += 1;
+      return false;
+    };
+    const work = retryFor(ctx, step, retryAt(100, 30_000), 2_000, LABEL);
     await turn();
     ctx.closing = true;
     await fire();
     expect(await work).toBe(false);
     expect(calls).toBe(1);
+    expect(await retryFor(ctx, step, retryAt(100, 30_000), 2_000, LABEL)).toBe(false);
+    expect(calls).toBe(2);
     expect(waits).toEqual([]);
   });
 
-  it('is tracked: settled() waits for it', async () => {
+  it('is tracked, its waits too: settled() waits for them', async () => {
     const { ctx, tracked, fire } = setup();
     let calls = 0;
-    const work = retryFor(ctx, async () => ++calls > 1, options());
+    const work = retryFor(ctx, async () => ++calls > 1, retryAt(100, 30_000), 2_000, LABEL);
     expect(tracked).toContain(work);
     await fire();
+    expect(tracked).toHaveLength(2);
     await ctx.settled();
     expect(calls).toBe(2);
   });
-
-  it('a rejection without a reason is still counted', async () => {
-    const { ctx, fire } = setup();
-    let calls = 0;
-    const work = retryFor(
-      ctx,
-      () => (++calls === 1 ? Promise.reject(undefined) : Promise.resolve(true)),
-      options(),
-    );
-    await fire();
-    expect(await work).toBe(true);
-    expect(ctx.counters.errorsBy.l2).toBe(1);
-  });
 });
 
-describe('Retry.later', () => {
-  it('calls again with the next point after a tracked wait, each failure counted, the delays doubling', async () => {
+describe('retryAfter', () => {
+  it('resolves the next point after a tracked wait, the failure counted, the bound kept', async () => {
     const { ctx, tracked, fire } = setup();
-    const points: Retry[] = [];
-    const first = new Retry(ctx, options());
-    expect(first.later(new Error('down'), (next) => points.push(next))).toBe(true);
-    expect(tracked).toHaveLength(1);
+    const first = retryAt(100, 30_000);
+    const next = retryAfter(ctx, new Error('down'), first, 2_000, LABEL);
+    expect(tracked).toContain(next);
     expect(await fire()).toBe(100);
-    expect(points.map((p) => p.delay)).toEqual([200]);
-    expect(points[0]!.later(new Error('down'), (next) => points.push(next))).toBe(true);
+    const second = (await next)!;
+    expect(second).toEqual<RetryAt>({ delay: 200, until: first.until });
+    const third = retryAfter(ctx, new Error('down'), second, 2_000, LABEL);
     expect(await fire()).toBe(200);
-    expect(points.map((p) => p.delay)).toEqual([200, 400]);
-    expect(points[1]!.until).toBe(first.until);
+    expect((await third)?.delay).toBe(400);
     expect(ctx.counters.errorsBy.l2).toBe(2);
   });
 
-  it('gives up past the bound or once closing, and does not call again when close began during the wait', async () => {
+  it('resolves undefined past the bound, once closing, and after a wait during which close began', async () => {
     const { ctx, waits, fire, advance } = setup();
-    const again = vi.fn();
-    const retry = new Retry(ctx, options({ forMs: 1_000 }));
+    const near = retryAt(100, 1_000);
     advance(900);
-    expect(retry.later(new Error('down'), again)).toBe(false);
-    const fresh = new Retry(ctx, options());
-    expect(fresh.later(new Error('down'), again)).toBe(true);
+    expect(await retryAfter(ctx, new Error('down'), near, 2_000, LABEL)).toBeUndefined();
+    const waiting = retryAfter(ctx, new Error('down'), retryAt(100, 30_000), 2_000, LABEL);
     ctx.closing = true;
     await fire();
-    expect(again).not.toHaveBeenCalled();
-    expect(fresh.later(new Error('down'), again)).toBe(false);
+    expect(await waiting).toBeUndefined();
+    expect(await retryAfter(ctx, new Error('down'), retryAt(100, 30_000), 2_000, LABEL)).toBeUndefined();
     expect(waits).toEqual([]);
     expect(ctx.counters.errorsBy.l2).toBe(3);
   });
@@ -209,7 +190,7 @@ describe('without scheduler.after', () => {
     try {
       const ctx = new EngineContext(resolveConfig({ logger: silent }), new Counters());
       let calls = 0;
-      const work = retryFor(ctx, async () => ++calls > 1, options());
+      const work = retryFor(ctx, async () => ++calls > 1, retryAt(100, 30_000), 2_000, LABEL);
       await vi.advanceTimersByTimeAsync(99);
       expect(calls).toBe(1);
       await vi.advanceTimersByTimeAsync(1);

@@ -8,7 +8,7 @@ import type { SchemaCache } from './schema-cache.js';
  * copies dropped from L2 and L1 unless a newer write replaced them (`cache.drop` at their versions),
  * then the other instances told, as a dead letter is (an invalidation at those versions): one that
  * read a pending row drops it from L1 and reads the row before it, one holding a newer keeps it.
- * Untold, they kept the withdrawn row until their L1 TTL (regression-withdrawn-told.test.ts). Told
+ * Untold, they kept the withdrawn row until their L1 TTL (regression-unqueued-unknown-write.test.ts). Told
  * only once L2 took the drop: before, a read there would take the same pending row back. Resolves
  * whether L2 took it (a failure is counted and logged by the drop, the publish's by the publish).
  */

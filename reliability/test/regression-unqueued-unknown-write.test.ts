@@ -31,6 +31,7 @@ beforeAll(async () => {
   tcp = await startTcpProxy(Number(queueUrl.port || 6379));
 });
 afterEach(async () => {
+  tcp.resume();
   tcp.refuse(false);
   for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
 });
@@ -44,8 +45,11 @@ afterAll(async () => {
   await stack?.cleanup();
 });
 
-/** Instance A (its L2 losing the reply to the write of `marker` to `id`, its queue about to go down), B and a later C. */
-async function lostWithQueueDown(id: string, marker: string) {
+/**
+ * Instance A (its L2 through the lost-reply proxy, its queue through the TCP proxy) and `open` for
+ * more instances of the app; with `bus`, all on one bus. `id` is flushed as 'warm'.
+ */
+async function instances(id: string, bus = false) {
   const wb = defineSchema({ table: stack.tables.accounts, name: 'wb', writeMode: 'write-behind' });
   const queue = createRedisStreamQueue({
     url: tcp.url(queueUrl.toString()),
@@ -58,6 +62,7 @@ async function lostWithQueueDown(id: string, marker: string) {
       schemas: [wb],
       timeouts: { l2: '1s', queue: '1s' },
       writeBehind: { queue, threshold: 1_000_000 },
+      ...(bus && { coherence: { bus: stack.bus() } }),
     });
     closers.push(() => strata.close());
     return strata;
@@ -65,7 +70,12 @@ async function lostWithQueueDown(id: string, marker: string) {
   const a = open(createUpstashL2({ url: http.url, token: testDevstack().upstash!.token }));
   await a.set(wb, { id, name: 'warm', level: 0 });
   await a.flushDirty();
+  return { a, wb, open };
+}
 
+/** {@link instances}, then A's write of `marker` to `id`: its L2 loses the reply, its queue is down. */
+async function lostWithQueueDown(id: string, marker: string, bus = false) {
+  const { a, wb, open } = await instances(id, bus);
   tcp.refuse(true);
   tcp.cutAll();
   http.loseRepliesTo(marker);
@@ -99,4 +109,46 @@ describe('a write of unknown outcome whose conditional enqueue failed', () => {
     expect((await open().find(wb, 'k-back'))?.name).toBe('lost-back');
     expect(a.stats().conditionalDropped).toBe(0);
   }, 30_000);
+});
+
+/**
+ * A write-behind write withdrawn after its pending row was read: instance B (on the same Redis and
+ * bus) read the pending row while it stood, then A withdrew it (its queue refused the write). Nothing
+ * was published: B kept the withdrawn value in L1 until its TTL, where Postgres and L2 both had the
+ * row before it. Failed with: expected 'refused' to be 'warm' (the refused enqueue, withdrawn at
+ * once) and expected 'lost-told' to be 'warm' (a write of unknown outcome whose conditional enqueue
+ * failed, withdrawn once decided: engine/unqueued-writes.ts), each polled for BOUND_MS. Now a withdrawal is told as a dead letter is: an invalidation at the withdrawn versions.
+ */
+/** The staleness bound of the coherence model (races-coherence.test.ts). */
+const BOUND_MS = 500;
+
+describe('a withdrawn write-behind write is told to the other instances', () => {
+  it('the queue refused the enqueue: B, which read the pending row, reads the row before it', async () => {
+    const { a, wb, open } = await instances('k-refused', true);
+    const b = open();
+    expect((await b.find(wb, 'k-refused'))?.name).toBe('warm');
+    // The queue's replies held: the script writes the pending row, the enqueue times out.
+    tcp.pause();
+    const writing = a.set(wb, { id: 'k-refused', name: 'refused', level: 1 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await expect.poll(async () => (await b.find(wb, 'k-refused'))?.name, { timeout: 5_000 }).toBe('refused');
+    expect(isStrataError(await writing, 'QUEUE_UNAVAILABLE')).toBe(true);
+    await a.settled();
+    // Withdrawn from L2: an instance that never read it reads the row before it.
+    expect((await open().find(wb, 'k-refused'))?.name).toBe('warm');
+    await expect.poll(async () => (await b.find(wb, 'k-refused'))?.name, { timeout: BOUND_MS }).toBe('warm');
+  }, 30_000);
+
+  it('a conditional write withdrawn once decided: B, which read the pending row, reads the row before it', async () => {
+    const { a, wb, open } = await lostWithQueueDown('k-lost', 'lost-told', true);
+    const b = open();
+    await expect.poll(async () => (await b.find(wb, 'k-lost'))?.name, { timeout: 5_000 }).toBe('lost-told');
+    // flushDirty waits for the write to be settled (withdrawn: the queue still refuses), then fails to drain.
+    await a.flushDirty().catch(() => undefined);
+    await a.settled();
+    expect((await open().find(wb, 'k-lost'))?.name).toBe('warm');
+    await expect.poll(async () => (await b.find(wb, 'k-lost'))?.name, { timeout: BOUND_MS }).toBe('warm');
+  }, 60_000);
 });

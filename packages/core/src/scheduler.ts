@@ -1,10 +1,12 @@
 /**
- * Repeating timers, lent by a host that has them (a long-lived Node process). With one, Strata
- * sweeps expired L1 entries every `l1.sweepEvery` and flushes write-behind writes every
+ * Timers lent by a host that has them (a long-lived Node process). With one, Strata sweeps expired
+ * L1 entries every `l1.sweepEvery` and flushes write-behind writes every
  * `writeBehind.flushInterval`; without one (Workers, functions) expiry is lazy and flushes are
- * driven by calls. Core never starts a repeating timer on its own; the waits of work it tries again
- * (a reset's generation read, a failed restore, a conditional write's deadline) are one-shot
- * `setTimeout`s, each tracked (`settled()`, a host's `waitUntil`) and bounded.
+ * driven by calls. Core never starts a repeating timer on its own. The waits of work it tries again
+ * (a reset's generation read, a failed restore, a write the queue did not take: `retryFor`) are
+ * one-shot, each tracked (`settled()`, a host's `waitUntil`) and bounded: on `after` when the host
+ * lends it (a test drives them so), else on the runtime's `setTimeout` (as is the one-shot wait for
+ * a conditional write's deadline).
  *
  * @example
  * import { nodeScheduler } from '@strata/adapter-node'; // unref'd Node timers
@@ -14,4 +16,9 @@
 export interface Scheduler {
   /** Runs `task` every `ms` until the returned function is called. */
   every(ms: number, task: () => void): () => void;
+  /**
+   * Runs `task` once after `ms`. Work waits for it (`close()` does): a host must not drop it
+   * (Node: a plain `setTimeout`, not unref'd). Optional: without it, `setTimeout`.
+   */
+  after?(ms: number, task: () => void): void;
 }

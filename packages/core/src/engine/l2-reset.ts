@@ -1,4 +1,5 @@
 import { waitShared } from '../resilience/bounded-share.js';
+import { type RetryAt, retryAfter, retryAt } from '../resilience/retry-for.js';
 import { forgetAfterReset } from './cache-forget.js';
 import type { Coherence } from './coherence.js';
 import type { EngineContext } from './context.js';
@@ -125,13 +126,14 @@ export function schemaReset(
 /**
  * A restore whose L2 call failed (Redis restarted and still loading, a timeout, a dropped link) is
  * asked for again after this long, doubled at each failure up to {@link RESTORE_RETRY_MAX_MS}, for
- * {@link RESTORE_FOR_MS} after the reset was found. Without it this instance's acknowledged
- * writes stayed out of L2 until the flush, it never answered the reset, and the other instances
- * read Postgres below them (reliability/test/regression-restore-failed.test.ts). The chain ends at
- * a failure: reads do not wait out the delay (they read what L2 and Postgres have meanwhile).
+ * {@link RESTORE_FOR_MS} after the reset was found (`retryAfter`). Without it this instance's
+ * acknowledged writes stayed out of L2 until the flush, it never answered the reset, and the other
+ * instances read Postgres below them (reliability/test/regression-restore-failed.test.ts). The
+ * chain ends at a failure: reads do not wait out the delay (they read what L2 and Postgres have
+ * meanwhile).
  */
 export const RESTORE_RETRY_MS = 100;
-const RESTORE_RETRY_MAX_MS = 2_000;
+export const RESTORE_RETRY_MAX_MS = 2_000;
 /** Long enough for a Redis to load its data or a replica to be promoted; past it the flush serves. */
 export const RESTORE_FOR_MS = 30_000;
 
@@ -148,10 +150,7 @@ export function restoreAfterReset(
   ctx: EngineContext,
   cache: SchemaCache,
   tell: ResetTell,
-  retry: { until: number; delay: number } = {
-    until: performance.now() + RESTORE_FOR_MS,
-    delay: RESTORE_RETRY_MS,
-  },
+  at: RetryAt = retryAt(RESTORE_RETRY_MS, RESTORE_FOR_MS),
 ): void {
   cache.restore.request(
     async () => {
@@ -164,14 +163,12 @@ export function restoreAfterReset(
           ),
         );
       } catch (err) {
-        ctx.tolerate(cache.schema.name, 'l2', 'restore-pending', err);
-        if (ctx.closing || performance.now() + retry.delay >= retry.until) return;
-        const next = { until: retry.until, delay: Math.min(retry.delay * 2, RESTORE_RETRY_MAX_MS) };
-        ctx.track(
-          new Promise((resolve) => setTimeout(resolve, retry.delay)).then(() => {
-            if (!ctx.closing) restoreAfterReset(ctx, cache, tell, next);
-          }),
-        );
+        // A pass the chain runs again (a reset found meanwhile) goes on from this same point.
+        void retryAfter(ctx, err, at, RESTORE_RETRY_MAX_MS, [
+          cache.schema.name,
+          'l2',
+          'restore-pending',
+        ]).then((next) => next && restoreAfterReset(ctx, cache, tell, next));
       }
     },
     (work) => ctx.track(work),

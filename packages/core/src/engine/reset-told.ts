@@ -1,5 +1,5 @@
+import { retryAt, retryFor } from '../resilience/retry-for.js';
 import type { EngineContext } from './context.js';
-import type { SchemaGeneration } from './generation.js';
 import type { Remembered } from './own-pending.js';
 import { sameLife } from './reset-settle.js';
 import type { SchemaCache } from './schema-cache.js';
@@ -33,50 +33,37 @@ import type { SchemaCache } from './schema-cache.js';
  * one has found too): a reset's finder tells a new boot marker, or none (a Redis gone back keeps its
  * marker, which it then no longer tells). With unflushed writes, so that they go back at once; with
  * none, so that it answers the reset (`answerReset`) and readers settling after it go on at once
- * rather than at their bound. A read that fails is tried again for a while (see {@link findReset}).
+ * rather than at their bound. A read that fails is tried again for a while (see {@link FIND_RETRY_MS}).
  */
 export function hearReset(ctx: EngineContext, cache: SchemaCache, ticks?: readonly string[]): void {
   if (!cache.ownPending) return;
   if (ticks && cache.buckets.every((b, i) => sameLife(ticks[i], b.watch.life()))) return;
-  const until = performance.now() + FIND_FOR_MS;
   for (const { generation } of cache.buckets) {
-    if (generation) ctx.track(findReset(ctx, cache, generation, until));
+    if (generation)
+      void retryFor(
+        ctx,
+        () => generation.current().then(() => true),
+        retryAt(FIND_RETRY_MS, FIND_FOR_MS),
+        FIND_RETRY_MS,
+        [cache.schema.name, 'l2', 'generation'],
+      );
   }
 }
 
-/** Between the tries of a generation read that failed (see {@link findReset}). */
+/**
+ * Each generation read is tried until it answers (a reset it finds puts this instance's writes back
+ * and answers it), again every this long for {@link FIND_FOR_MS} (`retryFor`): a bus gap is heard as
+ * the subscription comes back, often before the L2 connection is, and that read failed (timed out
+ * after the L2 deadline); left to this instance's next read, its writes came back after the readers' settle
+ * (`REPLACED_WAIT_MS`) had ended, and they read Postgres below them (model-deployments
+ * write-behind, seed 7306). Each failure is counted and logged.
+ */
 const FIND_RETRY_MS = 100;
 /**
  * How long such reads are tried again after a reset was heard: the generation's own refresh
  * (5 s), past which this instance's next read would have found the reset anyway.
  */
 const FIND_FOR_MS = 5_000;
-
-/**
- * `generation` read until it answers (a reset it finds puts this instance's writes back and
- * answers it), tried again every {@link FIND_RETRY_MS} until `until` (monotonic): a bus gap is heard
- * as the subscription comes back, often before the L2 connection is, and that read failed
- * (timed out after the L2 deadline); left to this instance's next read, its writes came back
- * after the readers' settle (`REPLACED_WAIT_MS`) had ended, and they read Postgres below them (model-deployments
- * write-behind, seed 7306). Each failure is counted and logged.
- */
-async function findReset(
-  ctx: EngineContext,
-  cache: SchemaCache,
-  generation: SchemaGeneration,
-  until: number,
-): Promise<void> {
-  for (;;) {
-    try {
-      await generation.current();
-      return;
-    } catch (err) {
-      ctx.tolerate(cache.schema.name, 'l2', 'generation', err);
-      if (performance.now() + FIND_RETRY_MS >= until) return;
-      await new Promise((resolve) => setTimeout(resolve, FIND_RETRY_MS));
-    }
-  }
-}
 
 /**
  * After this instance found a reset and put back its unflushed writes of `cache` (and told their

@@ -1,6 +1,7 @@
 import { messageOf, type StrataError, schemaError } from '../errors.js';
 import type { QueuedWrite, WriteQueue } from '../queue/types.js';
 import type { EngineContext } from './context.js';
+import type { Publish } from './flusher.js';
 import type { SchemaCache } from './schema-cache.js';
 import { settleUnqueued } from './unqueued-writes.js';
 
@@ -52,6 +53,7 @@ export async function unknownOutcome(
   ctx: EngineContext,
   cache: SchemaCache,
   queue: WriteQueue,
+  publish: Publish,
   keys: readonly string[],
   rows: QueuedRows,
   until: number | undefined,
@@ -80,7 +82,7 @@ export async function unknownOutcome(
           schema: name,
           error: messageOf(failed),
         });
-        settleUnqueued(ctx, cache, queue, writes);
+        settleUnqueued(ctx, cache, queue, publish, writes);
         return false;
       },
     );

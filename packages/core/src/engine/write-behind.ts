@@ -6,6 +6,7 @@ import type { QueuedWrite, WriteQueue } from '../queue/types.js';
 import { applyClientDefaults, insertDefaults } from './client-defaults.js';
 import { DUE_SLACK_MS, type Due } from './conditional-writes.js';
 import type { EngineContext } from './context.js';
+import type { Publish } from './flusher.js';
 import { OtherShapesLive } from './live-shapes.js';
 import { type OrderOptions, type ScriptedEnqueue, writeOrdered } from './ordered-writes.js';
 import {
@@ -22,6 +23,7 @@ import { peekPending, settlePending } from './pending-index.js';
 import type { QueueColocation } from './queue-colocation.js';
 import type { SchemaCache } from './schema-cache.js';
 import { wallClock } from './steady-clock.js';
+import { dropWithdrawn } from './withdraw.js';
 import { queuedWrites, unknownOutcome } from './write-behind-unknown.js';
 import type { KeyedWrite, WriteResult } from './write-through.js';
 
@@ -38,10 +40,11 @@ import type { KeyedWrite, WriteResult } from './write-through.js';
  * Without L2 nothing can order the write against those already queued: it is refused with
  * L2_UNAVAILABLE and nothing is acknowledged (L3_UNAVAILABLE when L2 has no counter yet and Postgres,
  * which starts it, does not answer). On the two-request path, if the queue refuses, the pending
- * copies are withdrawn (unless a newer write replaced them) and QUEUE_UNAVAILABLE is thrown (or the
- * queue's own error about its configuration, such as a Redis without persistence). On the one-request
- * path the queue is asked first whether it takes writes (that error comes before anything is
- * written), and a failed script wrote neither rows nor entries.
+ * copies are withdrawn (unless a newer write replaced them), the other instances told through
+ * `tell`, and QUEUE_UNAVAILABLE is thrown (or the queue's own error about its configuration, such as
+ * a Redis without persistence). On the one-request path the queue is asked first whether it takes
+ * writes (that error comes before anything is written), and a failed script wrote neither rows nor
+ * entries.
  *
  * A set that leaves columns out is written to L2 as the whole row the flush will leave, and queued
  * as the columns Strata writes sent (see `partial-rows.ts`): one more L2 request for all of a
@@ -54,6 +57,7 @@ export async function writeBehind(
   queue: WriteQueue,
   colocation: QueueColocation,
   writes: readonly KeyedWrite[],
+  tell: Publish,
 ): Promise<WriteResult> {
   const name = cache.schema.name;
   const keys = writes.map((w) => w.key);
@@ -156,10 +160,11 @@ export async function writeBehind(
       }
       // A script that may have run (timed out, its reply lost, a cut link: see `watchReply`) or
       // that wrote: its outcome is unknown (see write-behind-unknown.ts).
-      if (due.out) throw await unknownOutcome(ctx, cache, queue, keys, rows, due.at, err);
+      if (due.out) throw await unknownOutcome(ctx, cache, queue, tell, keys, rows, due.at, err);
       throw l2Failed(ctx, name, err);
     }
-    if (written && !enqueue) await enqueueOrWithdraw(ctx, cache, queue, keys, written.versions, written.rows);
+    if (written && !enqueue)
+      await enqueueOrWithdraw(ctx, cache, queue, tell, keys, written.versions, written.rows);
   }
   const { versions, rows } = written;
   ctx.counters.enqueued += writes.length;
@@ -359,13 +364,14 @@ function encodeWhole(cache: SchemaCache, writes: readonly KeyedWrite[], now: Dat
 
 /**
  * The two-request path: the queue takes the writes, or their pending copies are withdrawn (unless a
- * newer write replaced them) and QUEUE_UNAVAILABLE is thrown (or the queue's own error about its
- * configuration).
+ * newer write replaced them; the other instances told: `dropWithdrawn`) and QUEUE_UNAVAILABLE is
+ * thrown (or the queue's own error about its configuration).
  */
 async function enqueueOrWithdraw(
   ctx: EngineContext,
   cache: SchemaCache,
   queue: WriteQueue,
+  publish: Publish,
   keys: readonly string[],
   versions: readonly number[],
   rows: Encoded,
@@ -374,7 +380,7 @@ async function enqueueOrWithdraw(
   try {
     await queue.enqueue(queuedWrites(ctx, cache, keys, versions, rows));
   } catch (err) {
-    await cache.drop(ctx, keys, versions);
+    await dropWithdrawn(ctx, cache, keys, versions, publish);
     await settlePending(ctx, cache, keys, versions);
     if (isStrataError(err) && err.code !== 'QUEUE_UNAVAILABLE') throw err;
     throw schemaError('QUEUE_UNAVAILABLE', name, 'the write queue did not take the write', { cause: err });

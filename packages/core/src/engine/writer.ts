@@ -239,7 +239,7 @@ export class Writer {
     let result: BehindOrThrough | undefined;
     if (!cache.generation?.shapes.others.length) {
       try {
-        result = await writeBehind(this.ctx, cache, this.queue!, this.#colocation!, writes);
+        result = await writeBehind(this.ctx, cache, this.queue!, this.#colocation!, writes, this.#publish);
       } catch (err) {
         if (!(err instanceof OtherShapesLive)) throw err;
       }

@@ -75,6 +75,11 @@ describe('a script queued while the connection is down', () => {
     await reconnecting;
     const refused = await t.run(a.set(schema, { id: k, n: 1, label: 'refused' }), DEADLINE);
     expect(codeOf(refused)).toBe('L2_UNAVAILABLE');
+    // Known not sent (the connection was not back by the deadline), not an unknown outcome: no
+    // conditional write queued for a script that never left (it was, when the caller's deadline
+    // came before the tier's refusal).
+    const details = 'error' in refused ? (refused.error as { details?: { outcome?: unknown } }).details : {};
+    expect(details?.outcome, 'outcome').toBeUndefined();
 
     // B writes the key and is acknowledged; then A's connection comes back.
     expect(codeOf(await t.run(b.set(schema, { id: k, n: 2, label: 'acked' }), DEADLINE))).toBe('OK');

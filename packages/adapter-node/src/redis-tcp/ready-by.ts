@@ -3,9 +3,18 @@ import { checkSendBy, type L2Script } from '@strata/core/driver';
 import type { Cluster, Redis } from 'ioredis';
 
 /**
+ * A connection not back this long (ms) before the caller's deadline is refused then, not at it: the
+ * refusal must reach the caller before its own deadline does (both are timers, each early by the
+ * event loop's lag), else the caller sees a timeout and must treat a script that never left as
+ * one that may have run (a write-behind set queued conditionally: regression-late-script.test.ts).
+ * A script sent this close to the deadline would rarely have answered in time anyway.
+ */
+const REFUSE_BEFORE_MS = 10;
+
+/**
  * Undefined when `client` sends at once (connected: the usual case, no promise made; throws when
  * `sendBy` has passed already); else a promise
- * that resolves once it is, or rejects with L2_UNAVAILABLE at `sendBy` (see `L2Tier.run`): a script
+ * that resolves once it is, or rejects with L2_UNAVAILABLE just before `sendBy` (see `L2Tier.run`): a script
  * left in ioredis' offline queue would be sent whenever the connection came back, after its caller
  * had reported it refused. Without `sendBy` (a tier called directly), ioredis queues as it does.
  */
@@ -36,7 +45,7 @@ export function readyBy(
           ),
         );
       },
-      Math.max(0, sendBy - performance.now()) + 1,
+      Math.max(0, sendBy - performance.now() - REFUSE_BEFORE_MS),
     );
     client.once('ready', onReady);
     // A lazy client connects on its first command; this one waits instead, so it asks.

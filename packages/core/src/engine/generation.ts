@@ -301,7 +301,8 @@ export class SchemaGeneration {
   /**
    * L2 missed a committed write: before the next use it is sent again (`repair`), and only if that
    * fails too (or with no `repair`) does the generation move on, hard: every cached row of the
-   * bucket orphaned, other instances' pending write-behind rows hidden until they flush them.
+   * bucket orphaned, pending write-behind rows included: reads then answer those newer than what
+   * Postgres holds, from Postgres's side (see orphaned-pending.ts).
    */
   recordMissedWrite(repair?: MissedWriteRepair, rows = 0): void {
     this.#repairRows += rows;

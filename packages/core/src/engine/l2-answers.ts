@@ -4,6 +4,7 @@ import { l1Value, offerL1 } from './l1-copies.js';
 import type { L2Rows } from './l2-row-reads.js';
 import { floorOf, type L2Hit, readL2 } from './l2-values.js';
 import type { Loaded } from './loaded.js';
+import { keepOrphan, orphanedPending } from './orphaned-pending.js';
 import { positionStatus } from './read-status.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
 
@@ -61,10 +62,13 @@ export function fromL2(
       // values[0] is the app's tick (see sendRowRead): key i's value is at i + 1.
       const value = values[i + 1] ?? null;
       if (loaded.floors && value !== null) loaded.floors[i] = floorOf(cache, value);
-      const hit = readL2(cache, ctx, key, value, generations ? generations[i]! : generation, now);
+      const at = generations ? generations[i]! : generation;
+      const hit = readL2(cache, ctx, key, value, at, now);
       if (!hit) {
         ctx.miss('l2', name);
         missing.push(i);
+        // A pending row a hard move orphaned: Postgres decides whether it still answers.
+        if (value !== null) keepOrphan(loaded, orphanedPending(cache, key, value, at));
         continue;
       }
       if ('absent' in hit) {

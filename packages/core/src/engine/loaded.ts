@@ -1,4 +1,4 @@
-import type { Row } from '../l3/types.js';
+import type { PendingWrite, Row } from '../l3/types.js';
 import type { GraceCopy } from './read-aged.js';
 import type { PositionStatus } from './read-status.js';
 
@@ -26,6 +26,11 @@ export class Loaded {
    * a replica's row older than that is older than a write L2 already saw (see `fromL3`).
    */
   floors: number[] | undefined;
+  /**
+   * Pending write-behind rows L2 held for keys it did not answer, orphaned by a move into a later
+   * era (see orphaned-pending.ts), by key: answered where newer than what Postgres holds.
+   */
+  orphaned: Map<string, PendingWrite> | undefined;
   /** The longest a row may be stale to answer this load (a call's `stale`: see `maxStaleOf`). */
   maxStale: number;
   /** The promise this load is listed under in `inflight` (read-cascade.ts `startLoad`), if it is. */
@@ -38,6 +43,7 @@ export class Loaded {
     this.grace = undefined;
     this.status = undefined;
     this.floors = undefined;
+    this.orphaned = undefined;
     this.maxStale = Number.POSITIVE_INFINITY;
     this.listed = undefined;
   }

@@ -9,6 +9,7 @@ import { readL1, readL1Id } from './l1-copies.js';
 import { fromL2, type LoadMode } from './l2-answers.js';
 import { type L2Rows, type SentRowRead, sendRowRead, tookRows } from './l2-row-reads.js';
 import { Loaded } from './loaded.js';
+import { newerThanStored } from './orphaned-pending.js';
 import { overlayPending, pendingElsewhere } from './pending-elsewhere.js';
 import { agedL1, answerFromGrace, leased, refreshLater } from './read-aged.js';
 import { fullStatus, l1Status, type PositionStatus, positionStatus, type ReadStatus } from './read-status.js';
@@ -525,13 +526,16 @@ async function fromL3(
   if (!cache.l3) return;
   ctx.counters.l3Reads += 1;
   // Another version's queued writes (a rolling deploy): asked before Postgres, see pendingElsewhere.
-  const queued = fillL2
+  const elsewhere = fillL2
     ? await pendingElsewhere(
         ctx,
         cache,
         missing.map((i) => keys[i]!),
       )
     : undefined;
+  // This shape's own pending rows a hard move orphaned (see orphaned-pending.ts); another live
+  // shape's newer queued write of a key wins.
+  const queued = withOrphans(loaded.orphaned, elsewhere);
   let found: Awaited<ReturnType<typeof cache.l3.findMany>>;
   try {
     found = await cache.rowReader!.findMany(
@@ -561,8 +565,12 @@ async function fromL3(
       loaded.status[i] = positionStatus('l3', version, (cache.l1 ? cache.l1TtlMs : cache.l2TtlMs) || null);
     read.push({ key, version, stored, plain });
   }
+  // Orphaned pending sets of keys Postgres has no row for: only those newer than a delete it keeps.
+  const inserts = loaded.orphaned && (await orphanInserts(ctx, cache, loaded.orphaned, [...open.keys()]));
   for (const [key, i] of open) {
-    if (queued?.has(key) && (await answerQueued(ctx, cache, loaded, i, key, null, 0, queued))) continue;
+    const stillQueued = !loaded.orphaned?.has(key) || inserts?.has(key) || elsewhere?.has(key);
+    if (stillQueued && queued?.has(key) && (await answerQueued(ctx, cache, loaded, i, key, null, 0, queued)))
+      continue;
     ctx.miss('l3', name);
     rows[i] = null;
     if (loaded.status) loaded.status[i] = positionStatus('l3', 0, null);
@@ -579,6 +587,32 @@ async function fromL3(
     return false;
   });
   await fillCaches(cache, ctx, fills, { l2: fillL2, stamp, tick });
+}
+
+/** `orphaned` (this shape's) and `elsewhere` (other live shapes') by key, the newer where both hold one. */
+function withOrphans(
+  orphaned: ReadonlyMap<string, PendingWrite> | undefined,
+  elsewhere: Map<string, PendingWrite> | undefined,
+): ReadonlyMap<string, PendingWrite> | undefined {
+  if (!orphaned) return elsewhere;
+  const all = new Map(orphaned);
+  for (const [key, w] of elsewhere ?? []) if (w.version > (all.get(key)?.version ?? 0)) all.set(key, w);
+  return all;
+}
+
+/** `newerThanStored` of those keys; a failure is counted and logged, and Postgres's answer stands. */
+async function orphanInserts(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  orphaned: ReadonlyMap<string, PendingWrite>,
+  keys: readonly string[],
+): Promise<ReadonlySet<string> | undefined> {
+  try {
+    return await newerThanStored(cache, orphaned, keys);
+  } catch (err) {
+    ctx.tolerate(cache.schema.name, 'l3', 'pending', err);
+    return undefined;
+  }
 }
 
 /**

@@ -168,7 +168,8 @@ export function ownerTag(identity: string): string {
  * Generations per era. A hard move of a schema's generation (L2 missed a committed write, Redis was
  * reset) starts the next era and orphans every value; `invalidateAll` moves it by one within the
  * era and orphans every value but pending write-behind rows: Postgres does not have those yet, so
- * dropping them would hide acknowledged writes until their flush.
+ * dropping them would hide acknowledged writes until their flush. A pending row a hard move orphaned
+ * is still answered where it is newer than the version Postgres holds (engine/orphaned-pending.ts).
  */
 export const GENERATION_ERA = 2 ** 24;
 

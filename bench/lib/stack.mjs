@@ -192,10 +192,16 @@ export async function openStack({ name = uniqueName(process.env.BENCH_LABEL ?? '
     process.on('uncaughtException', () => {});
     void sweep([name])
       .then(() => sweep([name]))
-      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+      .finally(() => process.exit(signal === 'SIGINT' ? 130 : signal === 'crash' ? 1 : 143));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // So does a script that fails (a top-level await that rejects lands here too): a crashed A/B
+  // replay left its schema and 109 keys per build.
+  process.once('uncaughtException', (err) => {
+    console.error(err);
+    onSignal('crash');
+  });
   return stack;
 }
 

@@ -251,7 +251,8 @@ import {
 // newer than what Postgres holds (+~487; every instance read the older row until the flush); a
 // withdrawn write told to the other instances (+~51); one retryFor for the three background retry
 // loops, waiting on the host's scheduler when lent (+~137). Not merged for size and no measured
-// gain: the write-behind set's micro-cuts (+520, 0.97–0.99× against an A/A of 1.00–1.01×).
+// gain: the write-behind set's micro-cuts (+520, 0.97–0.99× against an A/A of 1.00–1.01×). Then
+// 106,554 (-48): the four copies of a withdrawal (drop, settle, tell) made one (`withdrawWrites`).
 const BUDGET_GZIP = 105 * 1024;
 /** What the app brings whether or not it uses Strata. */
 const APP_PACKAGES = ['drizzle-orm', '@neondatabase/serverless', '@upstash/redis', 'hono'];

@@ -12,9 +12,9 @@ import { reportWriteError } from './hooks.js';
 import { type Id, idKey } from './ids.js';
 import { mergeRefusedSets, type RefusedWrite } from './merge-refused.js';
 import { otherShapes, unmapped } from './pending-elsewhere.js';
-import { settlePending } from './pending-index.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
 import { reportSupersededAcrossEpoch } from './superseded-epoch.js';
+import { withdrawWrites } from './withdraw.js';
 
 export interface FlushOutcome {
   /** Applied, superseded by a newer write, or already applied (redelivered): done. */
@@ -307,9 +307,7 @@ async function applyOrSplit(
       const sets = refusedSets.flatMap((r) => (r.row ? [{ ...r, row: r.row }] : []));
       await reportSupersededAcrossEpoch(ctx, cache, sets, merged.has(cache));
       const [keys, versions] = [superseded.map((s) => s.key), superseded.map((s) => s.version)];
-      await cache.drop(ctx, keys, versions);
-      await settlePending(ctx, cache, keys, versions);
-      await publish(cache, keys, versions, 'invalidate');
+      await withdrawWrites(ctx, cache, keys, versions, publish);
     }
     if (applied.length === 0) continue;
     const withPlain = await Promise.all(
@@ -418,10 +416,7 @@ async function failed(
     const { cache, delivery } = item;
     const { handle, write } = delivery;
     // A phantom no more: the copy the write put in L1 and L2 goes, unless a newer write replaced it.
-    const dropped = await cache.drop(ctx, [item.key], [write.version]);
-    const settled = await settlePending(ctx, cache, [item.key], [write.version]);
-    await publish(cache, [item.key], [write.version], 'invalidate');
-    if (!dropped || !settled) {
+    if (!(await withdrawWrites(ctx, cache, [item.key], [write.version], publish))) {
       // What L2 missed, only this instance remembers (a consumer isolate may never run again): if the
       // message went, every instance would read the row Postgres refused (pending: kept a week, never
       // stale) and every search lay it. Delivered again, refused again, withdrawn then (the L2

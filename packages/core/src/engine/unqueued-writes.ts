@@ -5,9 +5,8 @@ import { DUE_SLACK_MS, landed } from './conditional-writes.js';
 import type { EngineContext } from './context.js';
 import type { Publish } from './flusher.js';
 import { RESTORE_FOR_MS, RESTORE_RETRY_MAX_MS, RESTORE_RETRY_MS } from './l2-reset.js';
-import { settlePending } from './pending-index.js';
 import type { SchemaCache } from './schema-cache.js';
-import { dropWithdrawn } from './withdraw.js';
+import { withdrawWrites } from './withdraw.js';
 
 /**
  * Conditional writes (see conditional-writes.ts) whose enqueue failed too, the queue down as well as
@@ -17,7 +16,7 @@ import { dropWithdrawn } from './withdraw.js';
  * (`conditionalDropped`); those that landed are queued again at their versions (the queue may be
  * back by then) and, if the queue still refuses, withdrawn as the two-request path withdraws a
  * refused enqueue (their copies dropped unless a newer write replaced them, the other instances
- * told: `dropWithdrawn`; their index entries settled): every tier then keeps what it held before, which the caller's error allowed
+ * told: `withdrawWrites`; their index entries settled): every tier then keeps what it held before, which the caller's error allowed
  * (`queued: false`). Every step can be run again, so a failed one (L2 unreachable) runs the whole
  * again as a failed restore after a Redis reset is (`retryFor`: 100 ms doubling to 2 s), for 30 s
  * past the deadline, and not once `close()` began. Tracked: `settled()` (a host's `waitUntil`),
@@ -61,10 +60,12 @@ export function settleUnqueued(
       schema: name,
       error: messageOf(refused),
     });
-    const keys = done.map((w) => w.id);
-    const versions = done.map((w) => w.version);
-    return (
-      (await dropWithdrawn(ctx, cache, keys, versions, publish)) && settlePending(ctx, cache, keys, versions)
+    return withdrawWrites(
+      ctx,
+      cache,
+      done.map((w) => w.id),
+      done.map((w) => w.version),
+      publish,
     );
   };
   const at = retryAt(RESTORE_RETRY_MS, waitMs + RESTORE_FOR_MS);

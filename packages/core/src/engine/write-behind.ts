@@ -19,11 +19,11 @@ import {
   sentOnly,
   withoutFilledNulls,
 } from './partial-rows.js';
-import { peekPending, settlePending } from './pending-index.js';
+import { peekPending } from './pending-index.js';
 import type { QueueColocation } from './queue-colocation.js';
 import type { SchemaCache } from './schema-cache.js';
 import { wallClock } from './steady-clock.js';
-import { dropWithdrawn } from './withdraw.js';
+import { withdrawWrites } from './withdraw.js';
 import { queuedWrites, unknownOutcome } from './write-behind-unknown.js';
 import type { KeyedWrite, WriteResult } from './write-through.js';
 
@@ -364,7 +364,7 @@ function encodeWhole(cache: SchemaCache, writes: readonly KeyedWrite[], now: Dat
 
 /**
  * The two-request path: the queue takes the writes, or their pending copies are withdrawn (unless a
- * newer write replaced them; the other instances told: `dropWithdrawn`) and QUEUE_UNAVAILABLE is
+ * newer write replaced them; the other instances told: `withdrawWrites`) and QUEUE_UNAVAILABLE is
  * thrown (or the queue's own error about its configuration).
  */
 async function enqueueOrWithdraw(
@@ -380,8 +380,7 @@ async function enqueueOrWithdraw(
   try {
     await queue.enqueue(queuedWrites(ctx, cache, keys, versions, rows));
   } catch (err) {
-    await dropWithdrawn(ctx, cache, keys, versions, publish);
-    await settlePending(ctx, cache, keys, versions);
+    await withdrawWrites(ctx, cache, keys, versions, publish);
     if (isStrataError(err) && err.code !== 'QUEUE_UNAVAILABLE') throw err;
     throw schemaError('QUEUE_UNAVAILABLE', name, 'the write queue did not take the write', { cause: err });
   }

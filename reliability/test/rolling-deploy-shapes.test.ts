@@ -383,16 +383,14 @@ describe('rolling deploy, write-behind', () => {
   // once both are live (through Postgres: `_strata_versions` keeps the delete's newer version). v2's
   // read of a key Postgres holds no row for answered v1's queued row at stored version 0: the newer
   // delete was not checked, and the row the read answered is one its flush is refused.
-  it("a queued set another version deleted since, of a key Postgres holds no row for: the delete wins on read", async () => {
+  it('a queued set another version deleted since, of a key Postgres holds no row for: the delete wins on read', async () => {
     const prefix = `${name}qd`;
     const old = app(prefix, behind.v1);
     await old.set(behind.v1, { id: 'qd1', n: 1 }); // alone: pending in Redis, queued
     expect(await n('qd1')).toBeUndefined();
     const neu = app(prefix, behind.v2);
     await neu.delete(behind.v2, 'qd1'); // through Postgres, a later version
-    const { rows } = await admin.query(
-      `select version from "${pgName}"._strata_versions where id = 'qd1'`,
-    );
+    const { rows } = await admin.query(`select version from "${pgName}"._strata_versions where id = 'qd1'`);
     expect(rows).toHaveLength(1);
     // A v2 instance that holds nothing of it (the absence v2 cached at the delete gone: TTL, eviction).
     await raw.del(...(await raw.keys(`${prefix}:*${behind.v2.fingerprint}*:r:qd1`)));

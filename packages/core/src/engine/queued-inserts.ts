@@ -70,6 +70,7 @@ export async function answerInserts(
     }
     open.delete(key);
     // Laid over: the set's version (the overlay gives Postgres's); a row stored since: its own.
-    if (loaded.status) loaded.status[i] = positionStatus('l3', Math.max(version, queued.get(key)!.version), null);
+    if (loaded.status)
+      loaded.status[i] = positionStatus('l3', Math.max(version, queued.get(key)!.version), null);
   }
 }

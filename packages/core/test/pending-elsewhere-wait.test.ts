@@ -14,22 +14,23 @@ const modes = modesFixture('pending_wait');
 const narrow = (pg: string) =>
   pgSchema(pg).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
 
+/**
+ * An app whose older shape queued a write of `id` with a column the narrower shape lacks, and the
+ * narrower shape's set of `id` under way, its waits on a driven scheduler.
+ */
+async function setWhileQueued(tag: string, id: string, timeouts?: { queue: number }) {
+  const driven = drivenScheduler();
+  const app = await modes.app(tag, { scheduler: driven.scheduler, ...(timeouts && { timeouts }) });
+  const older = app.instance(app.behind);
+  await older.set(app.behind, { id, n: 1, note: 'queued' });
+  const schema = defineSchema({ name: 'items', table: narrow(modes.stack.name), writeMode: 'write-behind' });
+  const writing = app.instance(schema).set(schema, { id, n: 2 });
+  return { driven, older, writing, close: app.close };
+}
+
 describe("a write waiting for another shape's queued writes of its keys", () => {
   it('polls on the scheduler every 50 ms, then QUEUE_UNAVAILABLE once timeouts.queue is spent', async () => {
-    const driven = drivenScheduler();
-    const { behind, instance, close } = await modes.app('bound', {
-      scheduler: driven.scheduler,
-      timeouts: { queue: 150 },
-    });
-    const older = instance(behind);
-    await older.set(behind, { id: 'w1', n: 1, note: 'queued' }); // queued, with a column `narrow` lacks
-    const schema = defineSchema({
-      name: 'items',
-      table: narrow(modes.stack.name),
-      writeMode: 'write-behind',
-    });
-    const newer = instance(schema);
-    const writing = newer.set(schema, { id: 'w1', n: 2 });
+    const { driven, writing, close } = await setWhileQueued('bound', 'w1', { queue: 150 });
     const refused = writing.catch((err: unknown) => err);
     const waits: number[] = [];
     for (let i = 0; i < 3; i++) {
@@ -45,17 +46,7 @@ describe("a write waiting for another shape's queued writes of its keys", () => 
   });
 
   it('goes on once the older shape flushed them', async () => {
-    const driven = drivenScheduler();
-    const { behind, instance, close } = await modes.app('flushed', { scheduler: driven.scheduler });
-    const older = instance(behind);
-    await older.set(behind, { id: 'w2', n: 1, note: 'queued' });
-    const schema = defineSchema({
-      name: 'items',
-      table: narrow(modes.stack.name),
-      writeMode: 'write-behind',
-    });
-    const newer = instance(schema);
-    const writing = newer.set(schema, { id: 'w2', n: 2 });
+    const { driven, older, writing, close } = await setWhileQueued('flushed', 'w2');
     const first = await driven.next();
     expect(first.ms).toBe(50);
     await older.flushDirty();

@@ -1,8 +1,10 @@
 import type { Scheduler } from '@strata/core';
 
 /**
- * Repeating timers for a long-lived Node process, in the shape core's `config.scheduler` takes.
- * Timers are unref'd: a periodic L1 sweep never keeps the process alive on its own.
+ * Timers for a long-lived Node process, in the shape core's `config.scheduler` takes. Repeating
+ * timers are unref'd: a periodic L1 sweep never keeps the process alive on its own. One-shot waits
+ * (`after`: a retry's, a flush waiting on another consumer) are not: they belong to work `close()`
+ * and `settled()` wait for (a write being settled), which an exiting process would lose.
  * @example new Strata({ scheduler: nodeScheduler(), l1: { sweepEvery: '30s' }, … })
  */
 export function nodeScheduler(): Scheduler {
@@ -11,6 +13,9 @@ export function nodeScheduler(): Scheduler {
       const timer = setInterval(task, ms);
       timer.unref();
       return () => clearInterval(timer);
+    },
+    after(ms, task) {
+      setTimeout(task, ms);
     },
   };
 }

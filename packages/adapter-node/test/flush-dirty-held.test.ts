@@ -1,6 +1,6 @@
-import { defineSchema, Strata, type WriteQueue } from '@strata/core';
+import { defineSchema, type Scheduler, Strata, type WriteQueue } from '@strata/core';
 import { createDrizzleL3 } from '@strata/core/drizzle';
-import { steadyWriter, takesAfterEachWrite } from '@strata/core/testing';
+import { drivenScheduler, steadyWriter, takesAfterEachWrite } from '@strata/core/testing';
 import { inArray } from 'drizzle-orm';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
@@ -23,7 +23,11 @@ const queueOf = (consumer: string, claimIdleMs = 30_000): RedisStreamQueue =>
   createRedisStreamQueue({ url: redisUrl, keyPrefix, stream, consumer, claimIdleMs, allowVolatile: true });
 const queues: RedisStreamQueue[] = [];
 const opened: Strata[] = [];
-const open = (claimIdleMs?: number, wrap = (queue: WriteQueue): WriteQueue => queue) => {
+const open = (
+  claimIdleMs?: number,
+  wrap = (queue: WriteQueue): WriteQueue => queue,
+  scheduler?: Scheduler,
+) => {
   const queue = queueOf(`a-${opened.length}`, claimIdleMs);
   // Spied before Strata wraps its methods (with the queue's deadline).
   const asked = vi.spyOn(queue, 'heldUpTo');
@@ -33,6 +37,7 @@ const open = (claimIdleMs?: number, wrap = (queue: WriteQueue): WriteQueue => qu
     writeBehind: { queue: wrap(queue), threshold: 1_000_000 },
     keyPrefix,
     schemas: [items],
+    scheduler,
   });
   opened.push(strata);
   return { strata, queue, asked };
@@ -73,6 +78,28 @@ it('waits for writes another consumer took before the call, and flushes them onc
   await flushing;
   expect(await inPostgres()).toEqual(ids);
   expect(await strata.queueDepth()).toBe(0);
+});
+
+it("polls another consumer's writes on the host's scheduler: a 25 ms wait between two asks", async () => {
+  const driven = drivenScheduler();
+  const { strata, asked } = open(undefined, undefined, driven.scheduler);
+  await strata.set(items, { id: 'p1', n: 1 });
+  const peer = other();
+  const taken = await peer.take(10);
+  expect(taken.map((d) => d.write.id)).toEqual(['p1']);
+  const flushing = strata.flushDirty();
+  const first = await driven.next();
+  expect(first.ms).toBe(25);
+  // Asked once, then waiting on the scheduler: no second ask until the wait is over.
+  expect(asked).toHaveBeenCalledTimes(1);
+  first.task();
+  const second = await driven.next();
+  expect(asked).toHaveBeenCalledTimes(2);
+  await peer.retry(taken.map((d) => d.handle)); // the peer lets go: the next round takes p1
+  second.task();
+  await flushing;
+  expect(await inPostgres()).toContain('p1');
+  expect(driven.waits).toEqual([]);
 });
 
 it('takes over writes a dead consumer held once they are idle past the claim timeout', async () => {

@@ -105,3 +105,50 @@ describe('Strata-made ioredis connections after a Redis outage', () => {
     expect(names).not.toContain('user-slow');
   }, 20_000);
 });
+
+describe("the bus's own subscriber connection over a borrowed client", () => {
+  it("comes back within the reconnect cap when the client has ioredis' default delay; a client's own delay is kept", async () => {
+    const port = await freePort();
+    const url = `redis://127.0.0.1:${port}`;
+    let server = await startOwnRedis(dir, port, PERSISTENCE);
+    const channel = `${uniqueName('reconnect')}:borrowed`;
+    // As an app (and the reliability suites) opens its client: ioredis' own reconnect delay, which
+    // grows to 5 s while Redis is down.
+    const plain = new Redis(url, { maxRetriesPerRequest: 0, connectionName: 'plain' });
+    const slow = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => USER_DELAY_MS });
+    for (const client of [plain, slow]) {
+      client.on('error', () => {});
+      closers.push(async () => client.disconnect());
+    }
+    const gaps = { plain: 0, slow: 0 };
+    let plainBack: () => void = () => {};
+    const resubscribed = new Promise<void>((resolve) => {
+      plainBack = resolve;
+    });
+    for (const [name, redis] of [
+      ['plain', plain],
+      ['slow', slow],
+    ] as const) {
+      const bus = createRedisPubSubBus({ redis, channel });
+      closers.push(() => bus.close());
+      const gap = () => {
+        gaps[name] += 1;
+        if (name === 'plain') plainBack();
+      };
+      await bus.subscribe({ message: () => {}, gap });
+    }
+    await server.kill();
+    await new Promise((resolve) => setTimeout(resolve, OUTAGE_MS));
+    server = await startOwnRedis(dir, port, PERSISTENCE);
+    const up = Date.now();
+    // Bounded: ioredis' default delay would be back within 5.2 s.
+    await Promise.race([resubscribed, new Promise((resolve) => setTimeout(resolve, 6_000))]);
+    const backAfter = Date.now() - up;
+    expect(gaps.plain).toBe(1);
+    expect(backAfter, `the bus subscribed again ${backAfter} ms after Redis`).toBeLessThanOrEqual(
+      CAP_MS + SLACK_MS,
+    );
+    // Its client's own 1.5 s delay, not Strata's: not back yet.
+    expect(gaps.slow).toBe(0);
+  }, 20_000);
+});

@@ -42,3 +42,22 @@ it('drives the periodic L1 sweep, and close() stops it', async () => {
   if (keys.length > 0) await redis.del(...keys);
   redis.disconnect();
 });
+
+it('runs a one-shot wait once after its delay, on a timer that keeps the process alive (close() waits for that work)', () => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  const made = vi.spyOn(globalThis, 'setTimeout');
+  const { after } = nodeScheduler();
+  let runs = 0;
+  after?.(100, () => {
+    runs += 1;
+  });
+  expect(made).toHaveBeenCalledTimes(1);
+  expect((made.mock.results[0]!.value as NodeJS.Timeout).hasRef()).toBe(true);
+  vi.advanceTimersByTime(99);
+  expect(runs).toBe(0);
+  vi.advanceTimersByTime(1);
+  expect(runs).toBe(1);
+  vi.advanceTimersByTime(1_000);
+  expect(runs).toBe(1);
+  expect(vi.getTimerCount()).toBe(0);
+});

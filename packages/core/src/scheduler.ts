@@ -2,11 +2,11 @@
  * Timers lent by a host that has them (a long-lived Node process). With one, Strata sweeps expired
  * L1 entries every `l1.sweepEvery` and flushes write-behind writes every
  * `writeBehind.flushInterval`; without one (Workers, functions) expiry is lazy and flushes are
- * driven by calls. Core never starts a repeating timer on its own. The waits of work it tries again
- * (a reset's generation read, a failed restore, a write the queue did not take: `retryFor`) are
- * one-shot, each tracked (`settled()`, a host's `waitUntil`) and bounded: on `after` when the host
- * lends it (a test drives them so), else on the runtime's `setTimeout` (as is the one-shot wait for
- * a conditional write's deadline).
+ * driven by calls. Core never starts a repeating timer on its own. Its one-shot waits (work tried
+ * again: a reset's generation read, a failed restore, a write the queue did not take; a flush
+ * waiting on another consumer; a conditional write's deadline; a poll for another version's queued
+ * writes; a bus answer held back) are bounded and go through one helper: on `after` when the host
+ * lends it (a test drives them so), else on the runtime's `setTimeout`.
  *
  * @example
  * import { nodeScheduler } from '@strata/adapter-node'; // unref'd Node timers

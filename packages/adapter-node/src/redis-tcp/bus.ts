@@ -10,7 +10,7 @@ import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { type ChannelSubscription, ConnectionSubscription } from './channel-subscription.js';
 import { isCluster } from './cluster-slots.js';
 import { quitConnection } from './quit-connection.js';
-import { withStrataRetry } from './reconnect-delay.js';
+import { duplicateWithStrataRetry, withStrataRetry } from './reconnect-delay.js';
 import { scriptedBus } from './scripted-bus.js';
 import { ShardSubscription } from './shard-subscription.js';
 import { ConnectionErrors, told } from './unreachable.js';
@@ -25,7 +25,8 @@ export type RedisPubSubBusOptions = (
     }
   | {
       /**
-       * Publishes through this client (borrowed: never closed); the subscriber is its `duplicate()`.
+       * Publishes through this client (borrowed: never closed); the subscriber is its `duplicate()`,
+       * with Strata's short reconnect delay unless the client sets a `retryStrategy` of its own.
        * A Redis Cluster client: sharded pub/sub (SPUBLISH / SSUBSCRIBE, Redis 7), which keeps one
        * channel's order; the subscriber is a connection of its own to the channel's master.
        */
@@ -68,13 +69,13 @@ export function createRedisPubSubBus(options: RedisPubSubBusOptions): Invalidati
     autoResubscribe: false,
     protocol: 2,
   };
-  // A borrowed client's duplicate keeps that client's reconnect delay; the ones opened here get
-  // Strata's short one (reconnect-delay.ts) unless redisOptions sets its own.
+  // The connections opened here get Strata's short reconnect delay (reconnect-delay.ts) unless
+  // redisOptions sets its own; a borrowed client's duplicate too, unless that client sets its own.
   const publisher =
     borrowed ?? new Redis(options.url, withStrataRetry({ maxRetriesPerRequest: 0, ...extra, protocol: 2 }));
   const subscriber =
     borrowed !== undefined
-      ? borrowed.duplicate(subscriberOptions)
+      ? borrowed.duplicate(duplicateWithStrataRetry(borrowed, subscriberOptions))
       : new Redis(options.url, withStrataRetry(subscriberOptions));
   // Failures reach callers as rejected commands, told with the connection's own error (a borrowed
   // publisher's errors are its owner's; the subscriber is always the bus's own).

@@ -1,4 +1,4 @@
-import type { RedisOptions } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 
 /** The first reconnect waits this long (ms), each next one this much longer... */
 const STEP_MS = 50;
@@ -29,4 +29,17 @@ export function strataRetryStrategy(times: number): number {
 /** The options Strata opens a connection with: its reconnect delay, unless `options` sets one. */
 export function withStrataRetry(options: RedisOptions): RedisOptions {
   return { retryStrategy: strataRetryStrategy, ...options };
+}
+
+/** ioredis' own reconnect delay (`Redis.defaultOptions`, there at run time, private in its types). */
+const ioredisDefault = (Redis as unknown as { defaultOptions: RedisOptions }).defaultOptions.retryStrategy;
+
+/**
+ * The options of a connection opened as `client.duplicate(options)` (the bus's subscriber over a
+ * borrowed client): Strata's reconnect delay where the client has ioredis' default one, which
+ * grows to 5 s while Redis is down (the bus then subscribed again up to 5 s after Redis was back, and
+ * its instance heard no invalidation meanwhile); a delay the client or `options` sets is kept.
+ */
+export function duplicateWithStrataRetry(client: Redis, options: RedisOptions): RedisOptions {
+  return client.options.retryStrategy === ioredisDefault ? withStrataRetry(options) : options;
 }

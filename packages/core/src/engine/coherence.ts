@@ -2,6 +2,7 @@ import { encodeInvalidation, MAX_INVALIDATION_IDS } from '../bus/message.js';
 import type { Invalidation, InvalidationBus } from '../bus/types.js';
 import { isStrataError, messageOf, StrataError } from '../errors.js';
 import { waitShared } from '../resilience/bounded-share.js';
+import { wait } from '../resilience/wait.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import { applyRemote, forgetAll, tagsMoved } from './cache-forget.js';
 import type { EngineContext } from './context.js';
@@ -372,7 +373,7 @@ export class Coherence {
     this.#answering.add(cache);
     // Tracked: a host's waitUntil keeps the request alive for it, and `settled()` waits for it.
     this.ctx.track(
-      new Promise((resolve) => setTimeout(resolve, ASK_REPLY_MS)).then(() => {
+      wait(this.ctx, ASK_REPLY_MS).then(() => {
         this.#answering.delete(cache);
         // Asked again when the delay ends: this instance may have found the next reset meanwhile (a
         // second restart brings the ask and the reset together), and an answer now would name that

@@ -1,6 +1,7 @@
 import { DUE_PEEK } from '../l2/due-script.js';
 import { notRun } from '../l2/not-run.js';
 import type { Delivery, QueuedWrite } from '../queue/types.js';
+import { wait } from '../resilience/wait.js';
 import type { EngineContext } from './context.js';
 import type { FlushOutcome } from './flusher.js';
 import type { SchemaCache } from './schema-cache.js';
@@ -105,6 +106,7 @@ export async function settleConditional(
         let version: number | undefined | null;
         try {
           version = await landed(
+            ctx,
             cache,
             d.write,
             Math.max(MAX_WAIT_MS, ctx.config.timeouts.l2 + DUE_SLACK_MS),
@@ -134,6 +136,7 @@ export async function settleConditional(
  * replaced it), null while Redis' clock is not past its deadline (after one wait of at most `waitMs`).
  */
 export async function landed(
+  ctx: EngineContext,
   cache: SchemaCache,
   write: QueuedWrite,
   waitMs: number,
@@ -154,6 +157,6 @@ export async function landed(
       return mine ? Number(match[1]) : undefined;
     }
     if (tries > 0) return null;
-    await new Promise((resolve) => setTimeout(resolve, Math.min(ahead, waitMs)));
+    await wait(ctx, Math.min(ahead, waitMs));
   }
 }

@@ -1,5 +1,6 @@
 import { StrataError } from '../errors.js';
 import type { WriteQueue } from '../queue/types.js';
+import { wait } from '../resilience/wait.js';
 import type { EngineContext } from './context.js';
 import { type FlushOutcome, flushDeliveries, ownCache, type Publish } from './flusher.js';
 import type { SchemaCache } from './schema-cache.js';
@@ -74,7 +75,7 @@ export class FlushLoop {
     if (at === undefined || !waitHeld) return;
     try {
       while (!this.#stopped && (await this.#heldElsewhere(at))) {
-        await new Promise((resolve) => setTimeout(resolve, HELD_POLL_MS));
+        await wait(this.ctx, HELD_POLL_MS);
         if (!this.#stopped) await this.#rounds(at);
       }
     } catch (err) {

@@ -1,5 +1,6 @@
 import { schemaError } from '../errors.js';
 import type { PendingWrite, Row } from '../l3/types.js';
+import { wait } from '../resilience/wait.js';
 import type { CompiledSchema } from '../schema/types.js';
 import type { EngineContext } from './context.js';
 import { isPartial, mergeOver } from './partial-rows.js';
@@ -94,7 +95,7 @@ export async function awaitOlderElsewhere(
           details: { keys: [...held.keys()] },
         },
       );
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await wait(ctx, 50);
   }
 }
 

@@ -37,7 +37,7 @@ export function settleUnqueued(
     if (!done) {
       const found: QueuedWrite[] = [];
       for (const w of writes) {
-        const version = await landed(cache, w, waitMs);
+        const version = await landed(ctx, cache, w, waitMs);
         if (version === null) throw new Error('its deadline is still ahead');
         const { conditional: _, ...write } = w;
         if (version !== undefined) found.push({ ...write, version });

@@ -1,5 +1,6 @@
 import type { EngineContext } from '../engine/context.js';
 import type { Tier } from '../observability/metrics.js';
+import { wait } from './wait.js';
 
 /*
  * Background work tried again later (a reset's generation read, a restore after a Redis reset, a
@@ -7,8 +8,8 @@ import type { Tier } from '../observability/metrics.js';
  *
  * - each failed attempt is counted and logged (`ctx.tolerate`: `stats().errorsBy[tier]`, metric
  *   `error`), never dropped silently;
- * - the waits come from the host's `scheduler.after` (tests drive them), else the runtime's
- *   `setTimeout`, and are tracked (`settled()`, a host's `waitUntil`);
+ * - the waits are core's one wait (`wait`: the host's `scheduler.after`, tests drive it, else the
+ *   runtime's `setTimeout`), and are tracked (`settled()`, a host's `waitUntil`);
  * - no attempt begins once `close()` began (`ctx.closing`), nor past the bound: no wait is begun
  *   that would end past it (monotonic time, the attempts' own included).
  */
@@ -41,14 +42,10 @@ export function retryAfter(
   label: RetryLabel,
 ): Promise<RetryAt | undefined> {
   if (err !== undefined) ctx.tolerate(...label, err);
-  const waited = new Promise<RetryAt | undefined>((resolve) => {
-    if (ctx.closing || performance.now() + at.delay >= at.until) return resolve(undefined);
-    const next = () =>
-      resolve(ctx.closing ? undefined : { delay: Math.min(at.delay * 2, maxDelay), until: at.until });
-    const { scheduler } = ctx.config;
-    if (scheduler?.after) scheduler.after(at.delay, next);
-    else setTimeout(next, at.delay);
-  });
+  if (ctx.closing || performance.now() + at.delay >= at.until) return Promise.resolve(undefined);
+  const waited = wait(ctx, at.delay).then(() =>
+    ctx.closing ? undefined : { delay: Math.min(at.delay * 2, maxDelay), until: at.until },
+  );
   ctx.track(waited);
   return waited;
 }

@@ -1,0 +1,52 @@
+import type { Scheduler } from '../src/scheduler.js';
+
+/** A one-shot wait core asked the scheduler for: its length, and what runs when it is over. */
+export interface DrivenWait {
+  readonly ms: number;
+  readonly task: () => void;
+}
+
+/**
+ * A scheduler whose one-shot waits (`after`) run only when the test says: core's waits then need no
+ * sleep in a test, and a test sees each one's length. Repeating work (`every`) never runs.
+ *
+ * @example
+ * const driven = drivenScheduler();
+ * const strata = new Strata({ scheduler: driven.scheduler, … });
+ * const wait = await driven.next(); // the next wait core began
+ * expect(wait.ms).toBe(25);
+ * wait.task();
+ */
+export function drivenScheduler() {
+  const waits: DrivenWait[] = [];
+  let woken: (() => void) | undefined;
+  const scheduler: Scheduler = {
+    every: () => () => {},
+    after(ms, task) {
+      waits.push({ ms, task });
+      woken?.();
+    },
+  };
+  return {
+    scheduler,
+    /** The waits begun and not taken by `next` yet, oldest first. */
+    waits,
+    /** The oldest wait not taken yet, once core begins one; rejects if none began within `withinMs`. */
+    async next(withinMs = 5_000): Promise<DrivenWait> {
+      const deadline = Date.now() + withinMs;
+      while (waits.length === 0) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no wait began on the scheduler within ${withinMs} ms`);
+        // Woken by the next `after`, or by the bound.
+        let bound: ReturnType<typeof setTimeout> | undefined;
+        await new Promise<void>((resolve) => {
+          woken = resolve;
+          bound = setTimeout(resolve, left);
+        });
+        clearTimeout(bound);
+        woken = undefined;
+      }
+      return waits.shift()!;
+    },
+  };
+}

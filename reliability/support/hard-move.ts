@@ -1,12 +1,10 @@
 import { createIoredisL2, createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
-import type { L3Tier, Strata, Tx } from '@strata/core';
+import type { CompiledSchema, L3Tier, Strata, Tx } from '@strata/core';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { expect } from 'vitest';
 import { startRedisLink } from './deployment-link.js';
 import type { scratchApp } from './scratch-app.js';
 import { wrapL3 } from './wrap-l3.js';
-
-type AnySchema = Parameters<Strata['invalidate']>[0];
 
 /** Generations per era (`GENERATION_ERA`, packages/core/src/l2/envelope.ts): a hard move starts the next. */
 export const GENERATION_ERA = 2 ** 24;
@@ -20,7 +18,7 @@ export const GENERATION_ERA = 2 ** 24;
  */
 export async function hardMoveRig(
   scratch: ReturnType<typeof scratchApp>,
-  schema: AnySchema,
+  schema: CompiledSchema,
   keyPrefix: string,
   closers: (() => Promise<unknown>)[],
 ) {
@@ -83,7 +81,7 @@ export async function hardMoveRig(
         await tx.commit();
       } else {
         await cut();
-        await b.invalidate(schema, how.invalidate);
+        await b.invalidate(schema.name, how.invalidate);
       }
       expect(b.stats().errorsBy.l2, "B's L2 missed the write").toBeGreaterThan(errors);
       link.heal();

@@ -31,15 +31,19 @@ describe('a hard generation move, then partial reads and partial write-behind se
       )
     ).rows[0];
 
-  it.each([
+  const cases = [
     ['a transaction of 1,001 other rows', 'none', { a: 1, b: 2 }],
     ['a transaction that also sets each key, newer than A’s write', 'set', { a: 3, b: 2 }],
     ['a transaction that also deletes each key, newer than A’s write', 'delete', { a: null, b: 2 }],
+  ] as const;
+  it.each([
+    ...cases.map(([what, ofK, expected]) => [what, 'set', ofK, expected] as const),
+    ...cases.map(([what, ofK, expected]) => [what, 'tx', ofK, expected] as const),
   ] as const)(
-    'B misses %s: searches of some fields and partial sets see the key as the flush will leave it',
-    async (_what, ofK, expected) => {
+    'B misses %s; a search of some fields and a partial %s see the key as the flush will leave it',
+    async (_what, via, ofK, expected) => {
       const schema = defineSchema({ name: 'items', table, writeMode: 'write-behind', l1: false });
-      const keyPrefix = `${scratch.name}_${ofK}`;
+      const keyPrefix = `${scratch.name}_${ofK}_${via}`;
       const rig = await hardMoveRig(scratch, schema, keyPrefix, closers);
       const { a, b } = rig;
       const keys = ['b', 'fresh', 'a'].map((who) => `k-${who}-${ofK}`);
@@ -68,22 +72,26 @@ describe('a hard generation move, then partial reads and partial write-behind se
           searchCached: (await s.searchCached(schema, query)).map((r) => r.a),
         };
         // (c) a partial set of b alone, merged over the key's current row.
-        await s.set(schema, { id, b: 2 });
+        if (via === 'set') await s.set(schema, { id, b: 2 });
+        else await s.tx().set(schema, { id, b: 2 }).commit();
         const after = (await s.find(schema, id)) ?? null;
         return { i, reads, after: after && { a: after.a, b: after.b } };
       };
       const seen = [];
       for (const [i, s] of [b, fresh, a].entries()) seen.push(await heldBy(s, keys[i]!, i));
-      const a1 = { none: [1], set: [3], delete: [] }[ofK];
-      expect(
-        seen,
-        "each reads A's write of a (unless the transaction's is newer), and the partial set keeps it",
-      ).toEqual(keys.map((_, i) => ({ i, reads: { search: a1, searchCached: a1 }, after: expected })));
-      expect(ofPostgres).toBe((await stored(keys[0]!))?.a);
-
+      // A transaction commits to Postgres at once; a write-behind set waits for the flush.
+      const before = via === 'set' ? (await stored(keys[0]!))?.a : ofPostgres;
       await a.flushDirty();
       const flushed = await Promise.all(keys.map(stored));
-      expect(flushed, 'the flush leaves each key so').toEqual(keys.map(() => expected));
+      const a1 = { none: [1], set: [3], delete: [] }[ofK];
+      expect(
+        { seen, before, flushed },
+        "each reads A's write of a (unless the transaction's is newer), the partial set keeps it, and so does the flush",
+      ).toEqual({
+        seen: keys.map((_, i) => ({ i, reads: { search: a1, searchCached: a1 }, after: expected })),
+        before: ofPostgres,
+        flushed: keys.map(() => expected),
+      });
     },
   );
 });

@@ -117,9 +117,12 @@ const decodeOnly = (values) =>
   values.map((v) => branchDriver.jsonCodec.decode(branchDriver.decodeEnvelope(v).payload, kinds));
 const payloadOf = (v) => JSON.parse(v.slice(v.indexOf('{')));
 // --parts: where the branch's getMany time goes, by hand: MGET of its own keys (the tick first,
-// as the engine sends it) alone and + header and codec decode, and MGET of the raw keys alone.
+// as the engine sends it) alone and + header and codec decode, and MGET of the raw keys alone; then
+// both key lists made per call (as an app makes them) + parse or codec decode.
 const parts = flag('--parts');
 const [, found] = parts ? await r.scan(0, 'MATCH', `*ab-branch*:r:${ids[0]}`, 'COUNT', 1_000_000) : [0, []];
+const ownPrefix = parts ? found[0].slice(0, -ids[0].length) : '';
+const tick = `${stack.name}-ab-branch:tick`;
 const strataKeys = parts
   ? [`${stack.name}-ab-branch:tick`, ...batch.map((id) => found[0].slice(0, -ids[0].length) + id)]
   : [];
@@ -141,6 +144,18 @@ const partContestants = parts
             .map((v) => branchDriver.jsonCodec.decode(v.slice(v.indexOf('{')), kinds)),
       },
       { name: 'MGET raw keys', op: () => r.mget(rawBatch) },
+      // The keys made per call, as an app (and Strata) makes them, not a list kept across calls.
+      {
+        name: 'MGET raw keys made + parse',
+        op: async () => (await r.mget(batch.map(rawKey))).map((v) => JSON.parse(v)),
+      },
+      {
+        name: 'MGET own keys made + codec payload',
+        op: async () =>
+          (await r.mget([tick, ...batch.map((id) => ownPrefix + id)]))
+            .slice(1)
+            .map((v) => branchDriver.jsonCodec.decode(v.slice(v.indexOf('{')), kinds)),
+      },
     ]
   : [];
 // --between idle|walk|http: other work between the timed calls, as a contestant of its own (shuffled
@@ -164,7 +179,6 @@ if (!(betweenKind in betweenOps)) throw new Error(`--between: none, idle, walk o
 const between = betweenOps[betweenKind]
   ? [{ name: `between: ${betweenKind}`, op: betweenOps[betweenKind] }]
   : [];
-const tick = `${stack.name}-ab-branch:tick`;
 const ownKey = (i) => strataKeys[1 + (i % 1_000)];
 const ownTier = parts ? branchTcp.createIoredisL2(stack.urls.redisUrl) : undefined;
 const guardedTier = parts ? branchDriver.guardL2(branchTcp.createIoredisL2(stack.urls.redisUrl)) : undefined;

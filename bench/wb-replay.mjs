@@ -3,7 +3,7 @@
 // process's CPU. Each side's L2 answers the write script (ORDERED_PUT_ENQUEUE) itself, as Redis
 // would (the tick, the versions and the search generation moving on; every key held a row), so
 // only Strata's own work and the adapter's are measured; every other script goes to Redis, the real
-// tick first set to the last one answered (no reply reads as a Redis gone back in time). Nothing is
+// tick first raised to the last one answered (no reply reads as a Redis gone back in time). Nothing is
 // queued for real: the flush finds nothing. Run after a build:
 // `--bus`: each side with the Redis pub/sub bus on the L2's Redis (its write script, answered here,
 // publishes nothing: no echo comes back).
@@ -28,21 +28,37 @@ function answering(live) {
   let version = 0;
   let searchGeneration = 0;
   let tickKey;
+  /** Redis' tick raised to the last one answered here, never lowered (requests in flight INCR it). */
+  const raiseTick = () =>
+    tickKey &&
+    stack.ioredis.eval(
+      "if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end",
+      1,
+      tickKey,
+      String(tick),
+    );
   return {
     name: live.name,
-    getMany: (keys) => live.getMany(keys),
+    // The tick first, as for a script: a read of it (the generation's check) must not find Redis
+    // behind the ticks answered here (that reads as a reset, and a long run gave up on the write).
+    async getMany(keys) {
+      await raiseTick();
+      return live.getMany(keys);
+    },
     async run(script, keys, args, sendBy) {
       const writeScript =
         script.name === 'ordered-put-enqueue' || script.name === 'ordered-put-enqueue-publish';
       if (writeScript && tick > 0) {
         // KEYS: tick, generation, counter, search generation, pending index, stream, rows…, registry.
         const n = keys.length - 7;
-        const out = [++tick, 0, version + 1, ++searchGeneration];
+        // Two ahead: a request sent to Redis meanwhile INCRs from `tick` and answers one above it.
+        tick += 2;
+        const out = [tick, 0, version + 1, ++searchGeneration];
         for (let i = 0; i < n; i++) out.push(1);
         version += n;
         return out;
       }
-      if (tickKey) await stack.ioredis.set(tickKey, String(tick));
+      await raiseTick();
       const reply = await live.run(script, keys, args, sendBy);
       if (writeScript && Array.isArray(reply) && reply[1] === 0) {
         tickKey = keys[0];

@@ -379,6 +379,54 @@ describe('rolling deploy, write-behind', () => {
     expect(rows[0]).toEqual({ n: 2, extra: null });
   });
 
+  // A set queued by v1 alone (pending in v1's keys and index; no row in Postgres), then deleted by v2
+  // once both are live (through Postgres: `_strata_versions` keeps the delete's newer version). v2's
+  // read of a key Postgres holds no row for answered v1's queued row at stored version 0: the newer
+  // delete was not checked, and the row the read answered is one its flush is refused.
+  it('a queued set another version deleted since, of a key Postgres holds no row for: the delete wins on read', async () => {
+    const prefix = `${name}qd`;
+    const old = app(prefix, behind.v1);
+    await old.set(behind.v1, { id: 'qd1', n: 1 }); // alone: pending in Redis, queued
+    expect(await n('qd1')).toBeUndefined();
+    const neu = app(prefix, behind.v2);
+    await neu.delete(behind.v2, 'qd1'); // through Postgres, a later version
+    const { rows } = await admin.query(`select version from "${pgName}"._strata_versions where id = 'qd1'`);
+    expect(rows).toHaveLength(1);
+    // A v2 instance that holds nothing of it (the absence v2 cached at the delete gone: TTL, eviction).
+    await raw.del(...(await raw.keys(`${prefix}:*${behind.v2.fingerprint}*:r:qd1`)));
+    expect(await app(prefix, behind.v2).find(behind.v2, 'qd1')).toBeNull();
+    expect(await app(prefix, behind.v2).getMany(behind.v2, ['qd1'])).toEqual([null]);
+    await old.flushDirty();
+    expect(await n('qd1')).toBeUndefined();
+    expect(await app(prefix, behind.v2).find(behind.v2, 'qd1')).toBeNull();
+  });
+
+  // The check of a queued set against `_strata_versions` runs after the read of Postgres: a flush
+  // landing in between is the table's row then, never a miss (the key had the row all along).
+  it('a queued set flushed between the read of Postgres and its check is read as flushed', async () => {
+    const prefix = `${name}qf`;
+    const old = app(prefix, behind.v1);
+    await old.set(behind.v1, { id: 'qf1', n: 1 }); // alone: pending in Redis, queued
+    const l3 = createDrizzleL3(db, { migrationsSchema: pgName });
+    let flushes = 0;
+    // The real L3; its key read returns only after v1's flush has landed (once).
+    const flushing = new Proxy(l3, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target);
+        if (prop !== 'findMany') return typeof value === 'function' ? value.bind(target) : value;
+        return async (...args: Parameters<typeof l3.findMany>) => {
+          const found = await target.findMany(...args);
+          if (flushes++ === 0) await old.flushDirty();
+          return found;
+        };
+      },
+    });
+    const neu = app(prefix, behind.v2, { l3: flushing });
+    expect(await neu.get(behind.v2, 'qf1')).toEqual({ id: 'qf1', n: 1, extra: null });
+    expect(flushes).toBe(1);
+    expect(await n('qf1')).toBe(1);
+  });
+
   it('a write queued by one version before the other registered: an older flush changes nothing after', async () => {
     const prefix = `${name}q`;
     const old = app(prefix, behind.v1);

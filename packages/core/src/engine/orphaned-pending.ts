@@ -1,4 +1,3 @@
-import { inArray } from 'drizzle-orm';
 import { isCurrent } from '../l2/envelope.js';
 import type { PendingWrite } from '../l3/types.js';
 import { sliceFrom } from '../strings.js';
@@ -19,8 +18,8 @@ import type { SchemaCache } from './schema-cache.js';
  * rule, and what a search lays over the table. That is exactly why it was orphaned, checked key by
  * key: every committed write, the ones L2 missed included, is in Postgres with its version, so a
  * pending row older than one of them is never answered over it, and one newer is what its flush
- * will make of the key. Nothing of it is cached (its flush settles it); once flushed, Postgres is
- * at its version and answers.
+ * will make of the key (a key Postgres holds no row for: queued-inserts.ts). Nothing of it is
+ * cached (its flush settles it); once flushed, Postgres is at its version and answers.
  */
 
 /**
@@ -51,40 +50,4 @@ export function keepOrphan(loaded: Loaded, pending: PendingWrite | undefined): v
   if (!pending) return;
   loaded.orphaned ??= new Map();
   loaded.orphaned.set(pending.id, pending);
-}
-
-/**
- * Of the orphaned pending sets of `keys` (keys Postgres holds no row for), those newer than the
- * version Postgres keeps for their key (a delete's too: `_strata_versions`): their flush would
- * insert them. One statement (the search overlay, the flush's rule), for these keys only.
- */
-export async function newerThanStored(
-  cache: SchemaCache,
-  orphaned: ReadonlyMap<string, PendingWrite>,
-  keys: readonly string[],
-): Promise<Set<string>> {
-  const pk = cache.schema.primaryKey;
-  // Only whether each counts is asked: its key alone is laid over (no column of the row to encode).
-  const writes = keys.flatMap((key) => {
-    const w = orphaned.get(key);
-    return w?.row ? [{ id: w.id, version: w.version, row: { [pk.key]: w.row[pk.key] } }] : [];
-  });
-  if (writes.length === 0 || !cache.l3) return new Set();
-  const found = await cache.l3.search(cache.schema, {
-    where: inArray(
-      pk.column,
-      writes.map((w) => w.row![pk.key]),
-    ),
-    fields: [pk.key],
-    limit: writes.length,
-    offset: 0,
-    pending: writes,
-  });
-  // Each row found is laid over at the version Postgres keeps: the write counts only above it.
-  return new Set(
-    found.flatMap(({ row, version }) => {
-      const key = idKey(row[pk.key] as Id);
-      return (orphaned.get(key)?.version ?? 0) > version ? [key] : [];
-    }),
-  );
 }

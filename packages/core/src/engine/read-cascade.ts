@@ -9,8 +9,8 @@ import { readL1, readL1Id } from './l1-copies.js';
 import { fromL2, type LoadMode } from './l2-answers.js';
 import { type L2Rows, type SentRowRead, sendRowRead, tookRows } from './l2-row-reads.js';
 import { Loaded } from './loaded.js';
-import { newerThanStored } from './orphaned-pending.js';
 import { overlayPending, pendingElsewhere } from './pending-elsewhere.js';
+import { answerInserts } from './queued-inserts.js';
 import { agedL1, answerFromGrace, leased, refreshLater } from './read-aged.js';
 import { fullStatus, l1Status, type PositionStatus, positionStatus, type ReadStatus } from './read-status.js';
 import { readPastReplaced } from './replaced-wait.js';
@@ -565,12 +565,12 @@ async function fromL3(
       loaded.status[i] = positionStatus('l3', version, (cache.l1 ? cache.l1TtlMs : cache.l2TtlMs) || null);
     read.push({ key, version, stored, plain });
   }
-  // Orphaned pending sets of keys Postgres has no row for: only those newer than a delete it keeps.
-  const inserts = loaded.orphaned && (await orphanInserts(ctx, cache, loaded.orphaned, [...open.keys()]));
+  // Queued sets of keys Postgres has no row for: as their flush leaves them (a newer delete wins).
+  if (queued) await answerInserts(ctx, cache, loaded, open, queued);
   for (const [key, i] of open) {
-    const stillQueued = !loaded.orphaned?.has(key) || inserts?.has(key) || elsewhere?.has(key);
-    if (stillQueued && queued?.has(key) && (await answerQueued(ctx, cache, loaded, i, key, null, 0, queued)))
-      continue;
+    // Another shape's queued delete: absent, not cached (an orphaned one reads as Postgres has it).
+    const deleted = elsewhere?.has(key) && !queued!.get(key)!.row;
+    if (deleted && (await answerQueued(ctx, cache, loaded, i, key, null, 0, queued!))) continue;
     ctx.miss('l3', name);
     rows[i] = null;
     if (loaded.status) loaded.status[i] = positionStatus('l3', 0, null);
@@ -598,21 +598,6 @@ function withOrphans(
   const all = new Map(orphaned);
   for (const [key, w] of elsewhere ?? []) if (w.version > (all.get(key)?.version ?? 0)) all.set(key, w);
   return all;
-}
-
-/** `newerThanStored` of those keys; a failure is counted and logged, and Postgres's answer stands. */
-async function orphanInserts(
-  ctx: EngineContext,
-  cache: SchemaCache,
-  orphaned: ReadonlyMap<string, PendingWrite>,
-  keys: readonly string[],
-): Promise<ReadonlySet<string> | undefined> {
-  try {
-    return await newerThanStored(cache, orphaned, keys);
-  } catch (err) {
-    ctx.tolerate(cache.schema.name, 'l3', 'pending', err);
-    return undefined;
-  }
 }
 
 /**

@@ -1,9 +1,10 @@
 import type { PendingWrite, StoredRow } from '../l3/types.js';
 import type { EngineContext } from './context.js';
 import { type Id, idKey } from './ids.js';
-import { newerThanStored, orphanedPending } from './orphaned-pending.js';
+import { orphanedPending } from './orphaned-pending.js';
 import { type Base, pendingBase } from './partial-rows.js';
 import { overlayPending } from './pending-elsewhere.js';
+import { overlaidInserts } from './queued-inserts.js';
 import type { SchemaCache } from './schema-cache.js';
 
 /**
@@ -15,7 +16,7 @@ import type { SchemaCache } from './schema-cache.js';
  *
  * A pending row a hard move orphaned (see orphaned-pending.ts) is the base only where a full read
  * would answer it: newer than the version Postgres holds for its key, by the same rule and the same
- * query (`overlayPending` over the row Postgres gives, `newerThanStored` where it gives none). Else
+ * query (`overlayPending` over the row Postgres gives, `overlaidInserts` where it gives none). Else
  * a committed write L2 missed is newer, and the partial set merges over Postgres's row: merged over
  * the orphaned one, it carried that older write's columns over the newer write's at its flush
  * (reliability/test/probe-hard-move-partial.test.ts).
@@ -62,11 +63,15 @@ export async function basesOf(
     const rows = new Map(found.map((f) => [idKey(f.row[pk] as Id), f]));
     const inserts =
       orphans &&
-      (await newerThanStored(
-        cache,
-        orphans,
-        [...orphans.keys()].filter((key) => !rows.has(key)),
-      ));
+      new Set(
+        (
+          await overlaidInserts(
+            cache,
+            [...orphans.keys()].filter((key) => !rows.has(key)),
+            orphans,
+          )
+        ).map((f) => idKey(f.row[pk] as Id)),
+      );
     keys.forEach((key, i) => {
       const version = expected.get(key);
       if (version === undefined) return;

@@ -3,8 +3,6 @@ import { decodeEnvelope, isCurrent } from '../l2/envelope.js';
 import type { Row } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { applyCameBack } from './come-back.js';
-import type { EngineContext } from './context.js';
-import { type Id, idKey } from './ids.js';
 import { stampOf } from './l2-values.js';
 import { entryTail, peekPending } from './pending-index.js';
 import type { SchemaCache } from './schema-cache.js';
@@ -20,9 +18,10 @@ import type { KeyedWrite } from './write-through.js';
  * writer outside Strata may have changed since: the flush then upserts only columns a Strata write
  * sent, as a write-through set would, and a search lays the entry over Postgres's stored row. The
  * current row is read in one L2 request for every partial key of a batch (`peekPending`): a queued
- * write's L2 row and index entry, else a fresh L2 copy, else Postgres (`basesOf`, one query). The
- * write goes only if no other write of the key landed meanwhile (the key's L2 version is still the
- * one read: ORDERED_PUT's expected versions), else it is merged again: that protects the pending L2
+ * write's L2 row and index entry (one a hard move orphaned only where newer than Postgres's),
+ * else a fresh L2 copy, else Postgres (`basesOf` in partial-bases.ts, one query). The write goes
+ * only if no other write of the key landed meanwhile (the key's L2 version is still the one read:
+ * ORDERED_PUT's expected versions), else it is merged again: that protects the pending L2
  * row and the sent fold. A newer write carrying its older still-queued writes' columns is what lets
  * two instances' partial writes of a key both survive a flush out of order (the older is refused).
  */
@@ -97,57 +96,6 @@ export function mergeOver(schema: CompiledSchema, base: Row | undefined, sent: R
     }
   }
   return out;
-}
-
-/**
- * The base of each of `writes` from `peeked` (see `peekPending`, same keys in the same order): for a
- * pending key, its L2 row and queued sent fold (see `pendingBase`); for a key with nothing queued,
- * its fresh L2 copy, else Postgres (one query for them all). A base without omitCache columns (an
- * L2 copy) leaves them out of the merged row too. Postgres failing is tolerated (logged, counted):
- * those writes go as sent, and a get reads only their columns until the flush, as before.
- */
-export async function basesOf(
-  ctx: EngineContext,
-  cache: SchemaCache,
-  writes: readonly { key: string; id: Id }[],
-  keys: readonly string[],
-  peeked: readonly unknown[],
-): Promise<Map<string, Base>> {
-  const bases = new Map<string, Base>();
-  const ids = new Map(writes.map((w) => [w.key, w.id]));
-  const unread: Id[] = [];
-  const expected = new Map<string, string>();
-  // A fresh copy in L2 (a get would answer it) stands for Postgres's row: no query. Not for a
-  // tagged schema, whose copies a tag move refuses (checked on reads only).
-  const generations = cache.tags
-    ? undefined
-    : cache.buckets.length === 1
-      ? [await cache.generation!.current()]
-      : await Promise.all(cache.buckets.map((b) => b.generation!.current()));
-  keys.forEach((key, i) => {
-    const generation = generations?.[generations.length === 1 ? 0 : cache.router.bucket(key)];
-    const base = pendingBase(cache, peeked[2 * i], peeked[2 * i + 1], generation);
-    if (!base.unread) bases.set(key, base);
-    else {
-      expected.set(key, base.expected);
-      unread.push(ids.get(key)!);
-    }
-  });
-  if (unread.length === 0) return bases;
-  try {
-    const found = await cache.l3!.findMany(cache.schema, unread);
-    const pk = cache.schema.primaryKey.key;
-    const rows = new Map(found.map((f) => [idKey(f.row[pk] as Id), f.row]));
-    for (const [key, version] of expected) {
-      const row = rows.get(key);
-      bases.set(key, { expected: version, pending: false, ...(row && { stored: row }) });
-    }
-  } catch (err) {
-    ctx.tolerate(cache.schema.name, 'l3', 'partial-set', err);
-    for (const [key, version] of expected)
-      bases.set(key, { expected: version, pending: false, unknown: true });
-  }
-  return bases;
 }
 
 /**

@@ -36,24 +36,9 @@ export async function answerInserts(
   queued: ReadonlyMap<string, PendingWrite>,
 ): Promise<void> {
   const pk = cache.schema.primaryKey;
-  // Only what counts for a key read: its set's version and row (no carried writes, no defaults).
-  const writes: PendingWrite[] = [];
-  for (const key of open.keys()) {
-    const w = queued.get(key);
-    if (w?.row) writes.push({ id: w.id, version: w.version, row: w.row });
-  }
-  if (writes.length === 0 || !cache.l3) return;
   let found: StoredRow[];
   try {
-    found = await cache.l3.search(cache.schema, {
-      where: inArray(
-        pk.column,
-        writes.map((w) => w.row![pk.key]),
-      ),
-      limit: writes.length,
-      offset: 0,
-      pending: writes,
-    });
+    found = await overlaidInserts(cache, open.keys(), queued);
   } catch (err) {
     ctx.tolerate(cache.schema.name, 'l3', 'pending', err);
     return;
@@ -73,4 +58,33 @@ export async function answerInserts(
     if (loaded.status)
       loaded.status[i] = positionStatus('l3', Math.max(version, queued.get(key)!.version), null);
   }
+}
+
+/**
+ * The rows the `queued` sets of `keys` (keys Postgres held no row for) leave once flushed, as the
+ * search overlay has them (see above): a key found counts, one not found does not (a delete
+ * Postgres records is newer). One statement; none without a set among them. Rejects as L3 does.
+ */
+export async function overlaidInserts(
+  cache: SchemaCache,
+  keys: Iterable<string>,
+  queued: ReadonlyMap<string, PendingWrite>,
+): Promise<StoredRow[]> {
+  const pk = cache.schema.primaryKey;
+  // Only what counts for a key read: its set's version and row (no carried writes, no defaults).
+  const writes: PendingWrite[] = [];
+  for (const key of keys) {
+    const w = queued.get(key);
+    if (w?.row) writes.push({ id: w.id, version: w.version, row: w.row });
+  }
+  if (writes.length === 0 || !cache.l3) return [];
+  return cache.l3.search(cache.schema, {
+    where: inArray(
+      pk.column,
+      writes.map((w) => w.row![pk.key]),
+    ),
+    limit: writes.length,
+    offset: 0,
+    pending: writes,
+  });
 }

@@ -9,9 +9,9 @@ import type { EngineContext } from './context.js';
 import type { Publish } from './flusher.js';
 import { OtherShapesLive } from './live-shapes.js';
 import { type OrderOptions, type ScriptedEnqueue, writeOrdered } from './ordered-writes.js';
+import { basesOf } from './partial-bases.js';
 import {
   type Base,
-  basesOf,
   isPartial,
   MERGE_TRIES,
   mergeOver,

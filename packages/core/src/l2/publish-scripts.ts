@@ -1,4 +1,4 @@
-import { orderedPut } from './scripts.js';
+import { orderedPut } from './ordered-put-scripts.js';
 import type { L2Script } from './types.js';
 
 /**

@@ -1,5 +1,5 @@
 import { createIoredisL2, createRedisStreamQueue } from '@strata/adapter-node/redis-tcp';
-import { defineSchema, Strata, type StrataError } from '@strata/core';
+import { defineSchema, Q, Strata, type StrataError } from '@strata/core';
 import { manualClock } from '@strata/core/driver';
 import { createDrizzleL3 } from '@strata/core/drizzle';
 import { describe, expect, it } from 'vitest';
@@ -11,11 +11,13 @@ import { REFRESH_PASSED, restartSuite } from '../support/restart-suite.js';
 // the write is gone. The reset moves the generation into a new era, which orphans the row; since
 // orphaned-pending.ts a read answers an orphaned pending row when it is newer than the version
 // Postgres holds, and a dead-lettered write is exactly one Postgres never got: answered until its
-// TTL (a week), while the writer, which withdrew it, reads Postgres's row. Before it, the row read
-// as a miss. Open (`it.fails`): fails today with "expected 500 to be 1" on the fresh instance's read.
-// A fix needs a reader to tell a withdrawn version (the reset's era recorded beside the generation, so
-// a row from before the latest reset is left to the writers' restore, `restoreOwnPending`; or the
-// dead letter recorded durably in Postgres), not a local patch: see the helper's report.
+// TTL (a week), while the writer, which withdrew it, reads Postgres's row. Before it, a get read it
+// as a miss; a search answered it then too (the snapshot brings back its pending-index entry, which
+// a search lays over Postgres by the flush's rule). Open (`it.fails`): fails today with
+// a diff of `get: 1` -> `500` and `search: [1]` -> `[500]` (the writer reads 1).
+// A fix needs a reader to tell a withdrawn version, for gets and searches both: the withdrawal
+// recorded where a rollback of Redis cannot undo it (Postgres, beside `_strata_versions`), not a
+// local patch. Leaving every row from before a reset to the writers' restore fixes only the get.
 
 const s = restartSuite('dl_restore');
 
@@ -64,8 +66,15 @@ describe('Redis restored from an older snapshot, a write dead-lettered since', (
       expect((await writer.get(wb, 'dl1')).n, 'withdrawn').toBe(1);
       await s.restart(); // back to the snapshot: the pending row of n 500 again
       clock.advance(REFRESH_PASSED);
-      expect((await make().get(wb, 'dl1')).n).toBe(1);
-      expect((await writer.get(wb, 'dl1')).n).toBe(1);
+      // A search lays the pending index over Postgres, and the snapshot brought its entry back too:
+      // it answers the dead-lettered write as well (and did before orphaned-pending.ts).
+      const fresh = make();
+      const query = Q().where('id = $1', 'dl1').build();
+      expect({
+        get: (await fresh.get(wb, 'dl1')).n,
+        search: (await fresh.search(wb, query)).map((r) => r.n),
+        writer: (await writer.get(wb, 'dl1')).n,
+      }).toEqual({ get: 1, search: [1], writer: 1 });
     } finally {
       await Promise.allSettled(opened.map((x) => x.close()));
       await store.pool.query(`alter table ${check} drop constraint if exists dl_small`);

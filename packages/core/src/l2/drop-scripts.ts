@@ -1,7 +1,5 @@
 import { EXPIRED_AT } from './envelope.js';
-import { LIFE } from './life-script.js';
-import { HEADER, SAME_GENERATION, WROTE } from './script-parts.js';
-import { SHAPE_TAIL } from './shape-scripts.js';
+import { ROW_WRITE_HEAD } from './row-write-head.js';
 import type { L2Script } from './types.js';
 
 /**
@@ -23,12 +21,7 @@ import type { L2Script } from './types.js';
  */
 export const DROP: L2Script = {
   name: 'drop',
-  source: `${LIFE}
-${HEADER}
-${SHAPE_TAIL}
-local tick = redis.call('INCR', KEYS[1])
-${SAME_GENERATION}
-${WROTE}
+  source: `${ROW_WRITE_HEAD}
 local n = tonumber(ARGV[2])
 local fttl, fowner = tonumber(ARGV[3 + n]) or 0, ARGV[4 + n] or ''
 local out = {tick, 0, 0}
@@ -79,12 +72,7 @@ return out`,
  */
 export const MARK: L2Script = {
   name: 'mark',
-  source: `${LIFE}
-${HEADER}
-${SHAPE_TAIL}
-local tick = redis.call('INCR', KEYS[1])
-${SAME_GENERATION}
-${WROTE}
+  source: `${ROW_WRITE_HEAD}
 local n = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
 local out = {tick, 0, 0}

@@ -1,7 +1,5 @@
 import { PAST_DUE } from './due-script.js';
-import { LIFE } from './life-script.js';
-import { HEADER, SAME_GENERATION, WROTE } from './script-parts.js';
-import { SHAPE_TAIL } from './shape-scripts.js';
+import { ROW_WRITE_HEAD } from './row-write-head.js';
 import type { L2Script } from './types.js';
 
 /**
@@ -31,12 +29,7 @@ export function orderedPut(
   const per = enqueue ? 8 : 7;
   const p = enqueue ? 6 : 5;
   const base = p + extra;
-  return `${LIFE}
-${HEADER}
-${SHAPE_TAIL}
-local tick = redis.call('INCR', KEYS[1])
-${SAME_GENERATION}
-${WROTE}
+  return `${ROW_WRITE_HEAD}
 local floor, due = string.match(ARGV[2], '^(%d+):?(%d*)$')
 if tick <= tonumber(floor) then return {tick, -3} end
 ${PAST_DUE}

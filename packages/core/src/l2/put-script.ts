@@ -1,6 +1,4 @@
-import { LIFE } from './life-script.js';
-import { HEADER, SAME_GENERATION, WROTE } from './script-parts.js';
-import { SHAPE_TAIL } from './shape-scripts.js';
+import { ROW_WRITE_HEAD } from './row-write-head.js';
 import type { L2Script } from './types.js';
 
 /**
@@ -21,12 +19,7 @@ import type { L2Script } from './types.js';
  */
 export const PUT: L2Script = {
   name: 'put',
-  source: `${LIFE}
-${HEADER}
-${SHAPE_TAIL}
-local tick = redis.call('INCR', KEYS[1])
-${SAME_GENERATION}
-${WROTE}
+  source: `${ROW_WRITE_HEAD}
 local n = tonumber(ARGV[2])
 local out = {tick, 0}
 local tail = ARGV[3 + n * 3]

@@ -37,19 +37,23 @@ describe('a hard generation move, then a partial write-through set of the app', 
       )
     ).rows[0] ?? null;
 
-  it.each([
+  const cases = [
     ['a transaction of 1,001 other rows', 'none', { a: 1, b: 2 }],
     ['a transaction that also sets k, newer than A’s write', 'set', { a: 3, b: 2 }],
     ['a transaction that also deletes k, newer than A’s write', 'delete', { a: null, b: 2 }],
+  ] as const;
+  it.each([
+    ...cases.map(([what, ofK, expected]) => [what, 'set', ofK, expected] as const),
+    ...cases.map(([what, ofK, expected]) => [what, 'tx', ofK, expected] as const),
   ] as const)(
-    'B misses %s; a write-through instance sets b alone: every tier and the flush keep the newest a',
-    async (_what, ofK, expected) => {
+    'B misses %s; a write-through instance sets b alone (%s): every tier and the flush keep the newest a',
+    async (_what, via, ofK, expected) => {
       const schema = defineSchema({ name: 'items', table, writeMode: 'write-behind', l1: false });
       const through = defineSchema({ name: 'items', table, writeMode: 'write-through', l1: false });
-      const keyPrefix = `${scratch.name}_${ofK}`;
+      const keyPrefix = `${scratch.name}_${ofK}_${via}`;
       const rig = await hardMoveRig(scratch, schema, keyPrefix, closers);
       const { a, b } = rig;
-      const k = `k-${ofK}`;
+      const k = `k-${ofK}-${via}`;
       // Postgres: {a: 0, b: 0}; A's acknowledged write {a: 1, b: 1} is pending.
       await a.set(schema, { id: k, a: 0, b: 0 });
       await a.flushDirty();
@@ -57,12 +61,12 @@ describe('a hard generation move, then a partial write-through set of the app', 
 
       await rig.missed({
         tx: (tx) => {
-          for (let i = 0; i <= 1_000; i++) tx.set(schema, { id: `x${i}-${ofK}`, a: i, b: i });
+          for (let i = 0; i <= 1_000; i++) tx.set(schema, { id: `x${i}-${ofK}-${via}`, a: i, b: i });
           if (ofK === 'set') tx.set(schema, { id: k, a: 3, b: 3 });
           if (ofK === 'delete') tx.delete(schema, k);
         },
       });
-      expect((await b.find(schema, `x0-${ofK}`))?.a).toBe(0);
+      expect((await b.find(schema, `x0-${ofK}-${via}`))?.a).toBe(0);
       expect(await rig.generation(), 'the move was hard').toBeGreaterThanOrEqual(GENERATION_ERA);
 
       // Why: A's queued write is marked superseded (above its own version) exactly where a newer
@@ -79,7 +83,8 @@ describe('a hard generation move, then a partial write-through set of the app', 
 
       // The write-through instance (a new one of the app) sets b alone, then every instance reads k.
       const t = scratch.strata({ keyPrefix, schemas: [through] });
-      await t.set(through, { id: k, b: 2 });
+      if (via === 'set') await t.set(through, { id: k, b: 2 });
+      else await t.tx().set(through, { id: k, b: 2 }).commit();
       const committed = await stored(k);
       rig.clock.ahead = 6_000;
       const fresh = rig.fresh();

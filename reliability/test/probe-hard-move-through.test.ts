@@ -89,7 +89,12 @@ describe('a hard generation move, then a partial write-through set of the app', 
       rig.clock.ahead = 6_000;
       const fresh = rig.fresh();
       const seen = [];
-      for (const [s, as] of [[t, through], [b, schema], [fresh, schema], [a, schema]] as const) {
+      for (const [s, as] of [
+        [t, through],
+        [b, schema],
+        [fresh, schema],
+        [a, schema],
+      ] as const) {
         const row = await s.find(as, k);
         seen.push(row && { a: row.a, b: row.b });
       }

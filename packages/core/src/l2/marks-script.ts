@@ -8,7 +8,8 @@
  * (field `!{row key}`, space-separated): UNMARK of one Postgres refused then falls back to the
  * highest other, where deleting the mark unmarked a reservation still in flight. With `back`, a
  * come-back mark (field `?{row key}`, see GENERATION) above the entry reads `{version};b;{mark};{entry}`
- * (PENDING `peek` reads those; RESERVE_THROUGH, for a write-through partial set, does not).
+ * (PENDING `peek` and RESERVE_THROUGH read those: before, a write-through partial set merged over a
+ * queued write another shape had superseded unmarked, reliability/test/probe-through-come-back.test.ts).
  * `named(index, key, entry)`: a row entry (`{version};r;{row}`) whose default columns are named (field
  * `+{row key}`, `{version}:{JSON array of column keys}`, of the same version) reads
  * `{version};d;{names};{row}`: a partial set carrying its columns carries those as defaults, an

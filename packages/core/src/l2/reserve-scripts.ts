@@ -47,9 +47,10 @@ return {tick, 0, first}`,
  * optionally k, per row key '1' where it is peeked, else '0', and how many groups (the first) are
  * peeked (the others, shapes of another codec, are only marked). Reply: {tick, 0, first version}
  * (first is the counter + 1 when count is 0), then per peeked group and row key its value and its
- * entry in the group's pending index (as PENDING `peek` with marks): the queued writes of the keys
- * of a set that leaves columns out, read with the reservation, so every one acknowledged before it
- * is seen (see `overPending`); {tick, -1} (no counter: marked), or {tick, -3} as ORDERED_PUT.
+ * entry in the group's pending index (as PENDING `peek` with marks, come-back ones too): the queued
+ * writes of the keys of a set that leaves columns out, read with the reservation, so every one
+ * acknowledged before it is seen (see `overPending`); {tick, -1} (no counter: marked), or {tick, -3}
+ * as ORDERED_PUT.
  * Every row key with an entry is then marked with its reserved version (field `#{row key}`, kept
  * at the highest): this write supersedes the queued writes (their flush is refused as older), so a
  * write-behind set leaving columns out made before it commits must not carry their columns over
@@ -74,7 +75,7 @@ if k > 0 then
     for i = g + 1, g + k do
       if ARGV[4 + i - g] == '1' then
         out[#out + 1] = redis.call('GET', KEYS[i])
-        out[#out + 1] = me(KEYS[g], KEYS[i])
+        out[#out + 1] = me(KEYS[g], KEYS[i], 1)
       end
     end
   end

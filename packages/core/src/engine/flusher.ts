@@ -14,7 +14,7 @@ import { mergeRefusedSets, type RefusedWrite } from './merge-refused.js';
 import { otherShapes, unmapped } from './pending-elsewhere.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
 import { reportSupersededAcrossEpoch } from './superseded-epoch.js';
-import { withdrawWrites } from './withdraw.js';
+import { recordWithdrawal, withdrawWrites } from './withdraw.js';
 
 export interface FlushOutcome {
   /** Applied, superseded by a newer write, or already applied (redelivered): done. */
@@ -415,8 +415,18 @@ async function failed(
     }
     const { cache, delivery } = item;
     const { handle, write } = delivery;
+    // Recorded in Postgres first, where a Redis rollback cannot undo it (see `recordWithdrawal`).
+    const recorded = await recordWithdrawal(ctx, cache, item.key, write.version);
     // A phantom no more: the copy the write put in L1 and L2 goes, unless a newer write replaced it.
-    if (!(await withdrawWrites(ctx, cache, [item.key], [write.version], publish))) {
+    const withdrawn = await withdrawWrites(ctx, cache, [item.key], [write.version], publish);
+    if (!recorded && withdrawn) {
+      // Postgres did not take the withdrawal (counted, logged): delivered again, refused again,
+      // recorded then; the message is the only record of it meanwhile.
+      outcome.retried.push(handle);
+      outcome.held.push(handle);
+      continue;
+    }
+    if (!withdrawn) {
       // What L2 missed, only this instance remembers (a consumer isolate may never run again): if the
       // message went, every instance would read the row Postgres refused (pending: kept a week, never
       // stale) and every search lay it. Delivered again, refused again, withdrawn then (the L2

@@ -22,8 +22,9 @@ export interface FlushOutcome {
   /** Failed this time: deliver again. */
   retried: string[];
   /**
-   * The part of `retried` that L3 could not judge (down, or not ready: a missing table), and the
-   * `withdrawing` ones: flushing again at once would fail the same way. The rest are poison
+   * The part of `retried` that L3 could not judge (down, or not ready: a missing table), the
+   * `withdrawing` ones, and dead letters whose withdrawal Postgres did not record (see
+   * `recordWithdrawal`): flushing again at once would fail the same way. The rest are poison
    * suspects on their way to the dead-letter store, and `foreign` ones.
    */
   held: string[];
@@ -62,9 +63,10 @@ export type Publish = (
  * grant: `holdsFlush`) is retried whole: nothing is dead-lettered for it. Any other
  * refusal splits the batch in halves until the writes that fail are alone: those are poison by
  * evidence, whatever their SQLSTATE, and the rest land. A write that failed alone
- * `writeBehind.maxRetry` times has its cached copies withdrawn (unless a newer write replaced them),
- * then is dead-lettered and `onWriteError` gets WRITE_BEHIND_MAX_RETRY with the cause; while L2
- * does not take the withdrawal, it is held (`withdrawing`) instead.
+ * `writeBehind.maxRetry` times has its withdrawal recorded in Postgres and its cached copies
+ * withdrawn (unless a newer write replaced them), then is dead-lettered and `onWriteError` gets
+ * WRITE_BEHIND_MAX_RETRY with the cause; while Postgres or L2 does not take the withdrawal, it is
+ * held instead (`withdrawing`: L2).
  */
 export async function flushDeliveries(
   ctx: EngineContext,
@@ -424,6 +426,11 @@ async function failed(
       // recorded then; the message is the only record of it meanwhile.
       outcome.retried.push(handle);
       outcome.held.push(handle);
+      ctx.config.logger.warn('write-behind: dead letter waits for Postgres to record its withdrawal', {
+        schema: cache.schema.name,
+        id: write.id,
+        attempts: triesMade(delivery),
+      });
       continue;
     }
     if (!withdrawn) {

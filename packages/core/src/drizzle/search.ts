@@ -8,6 +8,7 @@ import type { VersionedSelect } from './mapped-select.js';
 import type { Statement } from './transactions.js';
 import { type VersionsTable, versionOfRow } from './versions-table.js';
 import { withdrawnAt } from './withdrawn-table.js';
+import { bool } from './write.js';
 
 function columnOf(schema: CompiledSchema, key: string): CompiledColumn {
   const column = schema.columnsByKey.get(key);
@@ -68,7 +69,7 @@ export function findStatement(
             ...select,
             withdrawn:
               sql<boolean>`${withdrawnAt(versions, schema.identity, key, sql`(${at}::jsonb ->> ${key})::bigint`)}`.mapWith(
-                (v: unknown) => v === true || v === 't',
+                bool,
               ),
           }
         : select,

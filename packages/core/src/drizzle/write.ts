@@ -45,7 +45,8 @@ export interface WriteContext {
 type Raw = Record<string, unknown>;
 
 const at = (identity: string, key: string) => `${identity}\u0000${key}`;
-const bool = (value: unknown) => value === true || value === 't' || value === 'true';
+/** A boolean as the drivers hand it over (neon-http: text). */
+export const bool = (value: unknown) => value === true || value === 't' || value === 'true';
 
 /** Fills the outcome of each write of a group from its statement's reply. */
 function recordGroupOutcomes(

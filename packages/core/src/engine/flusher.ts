@@ -421,27 +421,17 @@ async function failed(
     const recorded = await recordWithdrawal(ctx, cache, item.key, write.version);
     // A phantom no more: the copy the write put in L1 and L2 goes, unless a newer write replaced it.
     const withdrawn = await withdrawWrites(ctx, cache, [item.key], [write.version], publish);
-    if (!recorded && withdrawn) {
-      // Postgres did not take the withdrawal (counted, logged): delivered again, refused again,
-      // recorded then; the message is the only record of it meanwhile.
-      outcome.retried.push(handle);
-      outcome.held.push(handle);
-      ctx.config.logger.warn('write-behind: dead letter waits for Postgres to record its withdrawal', {
-        schema: cache.schema.name,
-        id: write.id,
-        attempts: triesMade(delivery),
-      });
-      continue;
-    }
-    if (!withdrawn) {
+    if (!recorded || !withdrawn) {
       // What L2 missed, only this instance remembers (a consumer isolate may never run again): if the
       // message went, every instance would read the row Postgres refused (pending: kept a week, never
-      // stale) and every search lay it. Delivered again, refused again, withdrawn then (the L2
-      // failure is counted and logged by the drop or the settle).
+      // stale) and every search lay it. What Postgres missed, a Redis rollback would undo (see
+      // `recordWithdrawal`). Delivered again, refused again, withdrawn then (the failure is counted
+      // and logged by the step that failed); the message is the only record of it meanwhile.
       outcome.retried.push(handle);
       outcome.held.push(handle);
-      outcome.withdrawing.push(handle);
-      ctx.config.logger.warn('write-behind: dead letter waits for L2 to withdraw its cached copy', {
+      if (!withdrawn) outcome.withdrawing.push(handle);
+      const waitsFor = withdrawn ? 'Postgres to record its withdrawal' : 'L2 to withdraw its cached copy';
+      ctx.config.logger.warn(`write-behind: dead letter waits for ${waitsFor}`, {
         schema: cache.schema.name,
         id: write.id,
         attempts: triesMade(delivery),

@@ -301,10 +301,9 @@ export interface L3Tier {
    * letter): `write` refuses them from then on (as older: not applied), and so does every read that
    * lays pending writes over the table (`search` and `count` with `pending`, `findMany`'s
    * `withdrawn`). Where Redis cannot undo it: a Redis gone back to an older snapshot brings back
-   * their pending rows and queue messages. A write Postgres holds its key at or past is not
-   * recorded (nothing would apply it), and those recorded before that Postgres' versions have since
-   * reached are deleted. One statement. Optional: without it such a write is answered, or applied,
-   * again after such a rollback (docs/semantics.md, "Redis restarted or restored").
+   * their pending rows and queue messages. Withdrawals of the schema that Postgres' versions have
+   * reached (nothing would apply them) are deleted in the same statement. Optional: without it
+   * such a write is answered, or applied, again after such a rollback (docs/semantics.md, Faults).
    */
   withdraw?(schema: CompiledSchema, writes: readonly WithdrawnWrite[]): Promise<void>;
   /** The marks of the counters of table `schema` (identity) named, one statement; unmarked ones left out. */

@@ -417,10 +417,12 @@ async function failed(
     }
     const { cache, delivery } = item;
     const { handle, write } = delivery;
-    // Recorded in Postgres first, where a Redis rollback cannot undo it (see `recordWithdrawal`).
-    const recorded = await recordWithdrawal(ctx, cache, item.key, write.version);
     // A phantom no more: the copy the write put in L1 and L2 goes, unless a newer write replaced it.
     const withdrawn = await withdrawWrites(ctx, cache, [item.key], [write.version], publish);
+    // Then recorded in Postgres, where a Redis rollback cannot undo it (see `recordWithdrawal`). Not
+    // before: a write recorded withdrawn is refused when delivered again, so one held for L2 would
+    // be acked as refused at its next delivery, never dead-lettered nor reported.
+    const recorded = withdrawn && (await recordWithdrawal(ctx, cache, item.key, write.version));
     if (!recorded || !withdrawn) {
       // What L2 missed, only this instance remembers (a consumer isolate may never run again): if the
       // message went, every instance would read the row Postgres refused (pending: kept a week, never

@@ -33,7 +33,8 @@ export async function withdrawWrites(
  * entry and (the Redis Stream queue on it) its message, and the reads that lay pending writes over
  * Postgres, and the flush, then refuse it (reliability/test/probe-restore-dead-letter.test.ts).
  * Resolves whether Postgres took it (true for an L3 without `withdraw`); a failure is counted and
- * logged, and the dead letter waits for it (held: see `failed` in flusher.ts), as it waits for L2.
+ * logged, and the dead letter waits for it (held: see `failed` in flusher.ts), as it waits for L2
+ * (and after L2: a write recorded withdrawn is refused, not dead-lettered, when delivered again).
  *
  * Only dead letters: a refused enqueue, or a landed write of unknown outcome the queue refused again
  * (unqueued-writes.ts), may have reached the queue all the same (the reply lost), and is applied then

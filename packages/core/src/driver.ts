@@ -65,6 +65,7 @@ export type {
   SearchQuery,
   StoredRow,
   ValueReplacement,
+  WithdrawnWrite,
   Write,
   WriteOp,
   WriteOutcome,

@@ -62,6 +62,7 @@ it('migrates unqualified tables into current_schema(), once', async () => {
     '_strata_counters',
     '_strata_migrations',
     '_strata_versions',
+    '_strata_withdrawn',
     'notes',
   ]);
   expect(await l3.migrationStatus()).toEqual(first.records);

@@ -22,6 +22,7 @@ import { registerTypeTests } from './l3-conformance-types.js';
 import { registerVersionTests } from './l3-conformance-versions.js';
 import { versionsModel } from './l3-conformance-versions-model.js';
 import { registerWalPositionTests } from './l3-conformance-wal.js';
+import { registerWithdrawnTests } from './l3-conformance-withdrawn.js';
 import { registerWriterClaimTests } from './l3-conformance-writers.js';
 
 /** What the suite hands the factory. */
@@ -107,6 +108,7 @@ export function describeL3Conformance(
     registerRedisOrderedTests(suite, v);
     registerMixedOrderTests(suite, v);
     registerFoldedWriteTests(suite, v);
+    registerWithdrawnTests(suite, v);
     registerConcurrencyTests(suite, v);
     registerReplaceTests(suite);
     registerMergeRefusedTests(suite);

@@ -11,6 +11,7 @@ import type {
   SearchQuery,
   StoredRow,
   ValueReplacement,
+  WithdrawnWrite,
   WriteOp,
   WriteOutcome,
   WriterClaim,
@@ -41,6 +42,7 @@ import { type TransactionMode, Transactions } from './transactions.js';
 import { chunk, MAX_PARAMETERS } from './upsert.js';
 import { nextEpochStatement, strataVersionsTable } from './versions-table.js';
 import { walPosition } from './wal-position.js';
+import { recordWithdrawn } from './withdraw.js';
 import { runWrite, type WriteContext, withVersionsTable } from './write.js';
 import { claimWriter } from './writers-table.js';
 
@@ -55,7 +57,7 @@ export interface DrizzleL3Options {
    */
   transactions?: TransactionMode;
   /**
-   * Postgres schema of `_strata_migrations`, `_strata_versions`, `_strata_writers` and `_strata_counters`. Default:
+   * Postgres schema of `_strata_migrations`, `_strata_versions`, `_strata_writers`, `_strata_counters` and `_strata_withdrawn`. Default:
    * unqualified (the search path's first schema).
    */
   migrationsSchema?: string;
@@ -137,9 +139,15 @@ class DrizzleL3 implements L3Tier {
     return runDriver(() => withVersionsTable(this.#write, work));
   }
 
-  findMany(schema: CompiledSchema, ids: readonly unknown[]): Promise<StoredRow[]> {
+  findMany(schema: CompiledSchema, ids: readonly unknown[], pending?: PendingWrites): Promise<StoredRow[]> {
     if (ids.length === 0) return Promise.resolve([]);
     return this.#versioned(async () => {
+      if (pending) {
+        const parts = chunk(ids, this.#maxParameters - 4).map((part) =>
+          findStatement(this.#db, this.#versions, schema, part, pending),
+        );
+        return (await Promise.all(parts)).flat();
+      }
       if (ids.length === 1) {
         const find = () => findStatement(this.#db, this.#versions, schema, ids);
         return this.#oneRowReads.find(
@@ -198,6 +206,10 @@ class DrizzleL3 implements L3Tier {
 
   markCounters(marks: readonly CounterMark[]): Promise<void> {
     return runDriver(() => markCounters(this.#write, marks));
+  }
+
+  withdraw(schema: CompiledSchema, writes: readonly WithdrawnWrite[]): Promise<void> {
+    return runDriver(() => recordWithdrawn(this.#write, schema, writes));
   }
 
   counterMarks(schema: string, counters: readonly string[]): Promise<CounterMark[]> {

@@ -9,6 +9,7 @@ import { rowsOf } from './rows.js';
 import { columnsMoved, defaultsMoved, moved } from './table-columns.js';
 import { cannotBeSet } from './upsert.js';
 import { valuesSource } from './values.js';
+import { withdrawnAt } from './withdrawn-table.js';
 import { type WriteContext, withVersionsTable } from './write.js';
 import { keyText } from './write-plan.js';
 
@@ -139,7 +140,7 @@ function mergeStatement(
   const names = sql`jsonb_array_elements_text(${JSON.stringify(named)}::jsonb) as ${K}`;
   // The version that last set column `_strata_k` (see `VersionsTable`'s `cols`).
   const older = sql`coalesce((${VT}."cols" ->> ${K})::bigint, (${VT}."cols" ->> '')::bigint, ${VT}."version") < ${ver}`;
-  const versions = sql`update ${ctx.versions} as ${VT} set "cols" = coalesce(${VT}."cols", jsonb_build_object('', ${VT}."version")) || (select jsonb_object_agg(${K}, ${ver}) from ${names} where ${older}) from ${SRC} where ${VT}."schema" = ${schema.identity} and ${VT}."id" = ${key} and ${VT}."version" > ${ver} and not ${VT}."deleted" and exists (select 1 from ${names} where ${older}) returning ${VT}."id", ${VT}."cols", ${VT}."version"`;
+  const versions = sql`update ${ctx.versions} as ${VT} set "cols" = coalesce(${VT}."cols", jsonb_build_object('', ${VT}."version")) || (select jsonb_object_agg(${K}, ${ver}) from ${names} where ${older}) from ${SRC} where ${VT}."schema" = ${schema.identity} and ${VT}."id" = ${key} and ${VT}."version" > ${ver} and not ${VT}."deleted" and not ${withdrawnAt(ctx.versions, schema.identity, key, ver)} and exists (select 1 from ${names} where ${older}) returning ${VT}."id", ${VT}."cols", ${VT}."version"`;
   // A column takes the write's value where its version row now says the write set it (a column this
   // write set before, redelivered, is set to the same value again: nothing else wrote it since).
   const set = columns.map(

@@ -17,6 +17,7 @@ import { migrationsTableStatements } from './migrations-table-ddl.js';
 import { planMigration, type SchemaPlan } from './plan.js';
 import type { Statement, Transactions } from './transactions.js';
 import { type VersionsTable, versionsColumnsStatements, versionsTableStatements } from './versions-table.js';
+import { withdrawnTableStatements } from './withdrawn-table.js';
 
 async function newRecords(plans: readonly SchemaPlan[]): Promise<NewRecord[]> {
   return Promise.all(
@@ -95,6 +96,7 @@ async function migrateOnce(
       ...versionsTableStatements(versions),
       ...versionsColumnsStatements(versions),
       ...countersTableStatements(versions),
+      ...withdrawnTableStatements(versions),
     ]),
   ];
   if (transactions.mode === 'batch') {

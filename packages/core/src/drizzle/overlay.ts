@@ -9,6 +9,7 @@ import { recordValue } from './recordset.js';
 import { ordering, selectedColumns } from './search.js';
 import { castType } from './values.js';
 import { type VersionsTable, versionOfRow } from './versions-table.js';
+import { withdrawnAt } from './withdrawn-table.js';
 
 /** Renders our statements as the builder would (one-row.ts does the same). */
 const dialect = new PgDialect();
@@ -23,7 +24,7 @@ const O = sql.identifier('_strata_o');
  * for a new row; a new row's client default, `PendingWrite.defaults`, only where none is stored).
  * A pending write counts only where it is newer than the version Postgres holds for its key — the
  * flush's own rule — so a write already flushed, or superseded by a transaction, is not laid over
- * again. So do the writes a set carries beneath it (`PendingWrite.under`), at their own version, laid
+ * again; nor is a withdrawn one (`L3Tier.withdraw`). So do the writes a set carries beneath it (`PendingWrite.under`), at their own version, laid
  * first as `applyBeneath` applies them: their row (its defaults only over no stored row), or their
  * delete (the set then lays its row over none). The writes travel as one JSON parameter.
  */
@@ -46,11 +47,13 @@ function overlaySource(versions: VersionsTable, schema: CompiledSchema, pending:
   const type = sql.raw(castType(pk.column));
   const stored = sql`coalesce((select ${versions.version} from ${versions} where ${versions.schema} = ${schema.identity} and ${versions.id} = (p.k::${type})::text), 0)`;
   const key = sql`${B}.${sql.identifier(pk.name)}`;
+  // A withdrawn write (a dead letter a Redis rollback brought back: see `L3Tier.withdraw`) is never flushed.
+  const withdrawn = withdrawnAt(versions, schema.identity, sql`(p.k::${type})::text`, sql`p.v`);
   // The writes beneath count where they are newer than the stored version too (`b`): their row
   // (`u`; `us` less its defaults, over a stored row), or their delete (the stored row not joined).
   const beneathRow = sql`jsonb_populate_record(${B}, case when not ${P}.b or ${P}.u is null then '{}' when ${key} is null then ${P}.u else coalesce(${P}.us, ${P}.u) end)`;
   const over = sql`case when ${key} is null and not (${P}.b and ${P}.u is not null) then ${P}.r else coalesce(${P}.s, ${P}.r) end`;
-  return sql`(with ${P} as (select p.k::${type} as k, p.r, p.s, p.u, p.us, coalesce(p.uv > q.sv, false) as b from jsonb_to_recordset(${json}::jsonb) as p(k text, v bigint, r jsonb, s jsonb, uv bigint, u jsonb, us jsonb) cross join lateral (select ${stored} as sv) as q where p.v > q.sv)
+  return sql`(with ${P} as (select p.k::${type} as k, p.r, p.s, p.u, p.us, coalesce(p.uv > q.sv, false) as b from jsonb_to_recordset(${json}::jsonb) as p(k text, v bigint, r jsonb, s jsonb, uv bigint, u jsonb, us jsonb) cross join lateral (select ${stored} as sv) as q where p.v > q.sv and not ${withdrawn})
 select ${B}.* from ${schema.table} as ${B} where ${key} not in (select k from ${P})
 union all
 select ${O}.* from ${P} left join ${schema.table} as ${B} on ${key} = ${P}.k and not (${P}.b and ${P}.u is null)

@@ -1,12 +1,14 @@
 import { asc, count, desc, eq, gt, inArray, type SQL, sql } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { StrataError } from '../errors.js';
-import type { ScanOptions, SearchQuery, StoredRow } from '../l3/types.js';
+import type { PendingWrites, ScanOptions, SearchQuery, StoredRow } from '../l3/types.js';
 import type { CompiledColumn, CompiledSchema } from '../schema/types.js';
 import type { Database } from './database.js';
 import type { VersionedSelect } from './mapped-select.js';
 import type { Statement } from './transactions.js';
 import { type VersionsTable, versionOfRow } from './versions-table.js';
+import { withdrawnAt } from './withdrawn-table.js';
+import { bool } from './write.js';
 
 function columnOf(schema: CompiledSchema, key: string): CompiledColumn {
   const column = schema.columnsByKey.get(key);
@@ -46,15 +48,32 @@ export function ordering(schema: CompiledSchema, orderBy: SearchQuery['orderBy']
   return terms;
 }
 
-/** Rows by primary key, with versions. */
+/**
+ * Rows by primary key, with versions; with `pending`, whether the write given for each row's key was
+ * withdrawn (`StoredRow.withdrawn`), in the same statement.
+ */
 export function findStatement(
   db: Database,
   versions: VersionsTable,
   schema: CompiledSchema,
   ids: readonly unknown[],
+  pending?: PendingWrites,
 ): Statement<StoredRow[]> {
+  const select = selection(versions, schema);
+  const key = sql`${schema.table}.${sql.identifier(schema.primaryKey.name)}::text`;
+  const at = JSON.stringify(Object.fromEntries((pending ?? []).map((w) => [w.id, w.version])));
   return db
-    .select(selection(versions, schema))
+    .select(
+      pending
+        ? {
+            ...select,
+            withdrawn:
+              sql<boolean>`${withdrawnAt(versions, schema.identity, key, sql`(${at}::jsonb ->> ${key})::bigint`)}`.mapWith(
+                bool,
+              ),
+          }
+        : select,
+    )
     .from(schema.table)
     .where(inArray(schema.primaryKey.column, [...ids])) as unknown as Statement<StoredRow[]>;
 }

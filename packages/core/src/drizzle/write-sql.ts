@@ -8,6 +8,7 @@ import type { Statement } from './transactions.js';
 import { cannotBeSet, conflictSet } from './upsert.js';
 import { valuesSource } from './values.js';
 import type { VersionsTable } from './versions-table.js';
+import { withdrawnAt } from './withdrawn-table.js';
 import type { PlannedWrite, WriteGroup } from './write-plan.js';
 
 // Names of the statements' own scope: `_strata_` is reserved, so they never meet a user's names.
@@ -97,6 +98,15 @@ function epochGuard(versions: VersionsTable, identity: SQLWrapper, epoch: unknow
 }
 
 /**
+ * A Redis-ordered write's guard: no version it stands for (from the first write a fold holds to its
+ * own) was withdrawn (`L3Tier.withdraw`: a dead letter a Redis rollback brought back, or a
+ * redelivery of one). Not recorded, it is refused as older is: nothing applied; a fold so refused
+ * is applied one write at a time (as one a transaction interrupted), the withdrawn one refused alone.
+ */
+const unwithdrawn = (versions: VersionsTable, identity: SQL, key: SQL, since: SQL, version: SQL) =>
+  sql`not ${withdrawnAt(versions, identity, key, since, version)}`;
+
+/**
  * Records the versions of the source's keys, in key order ("C" collation: the same order every
  * Strata writer locks them in, so two never deadlock): the version after the stored one, or for
  * Redis-ordered writes the write's own where it is newer. Returns the keys it recorded.
@@ -127,9 +137,11 @@ function recordVersions(versions: VersionsTable, group: WriteGroup, deleted: boo
   ];
   const where = conditions.length > 0 ? sql` where ${sql.join(conditions, sql` and `)}` : sql``;
   const guard =
-    group.epoch === undefined
-      ? sql``
-      : sql` where ${epochGuard(versions, sql`${group.schema.identity}::text`, group.epoch)}`;
+    group.epoch !== undefined
+      ? sql` where ${epochGuard(versions, sql`${group.schema.identity}::text`, group.epoch)}`
+      : group.given
+        ? sql` where ${unwithdrawn(versions, sql`${group.schema.identity}::text`, key, sql`${SRC}.${id(group.folded ? SOURCE_SINCE : SOURCE_VERSION)}`, version)}`
+        : sql``;
   // Every write of a group has one shape: the first one's columns are all of theirs.
   const sent = group.writes[0]?.sent;
   const proposed = sent
@@ -375,7 +387,11 @@ function versionsOf(
     : floored
       ? sql`greatest(${VT}."version" + 1, excluded."version")`
       : sql`${VT}."version" + 1`;
-  const guard = guarded ? sql` where ${epochGuard(versions, sql`${SRC}."s"`, sql`${SRC}."g"`)}` : sql``;
+  const guard = guarded
+    ? sql` where ${epochGuard(versions, sql`${SRC}."s"`, sql`${SRC}."g"`)}`
+    : given
+      ? sql` where ${unwithdrawn(versions, sql`${SRC}."s"`, sql`${SRC}."k"`, folded ? sql`${SRC}."n"` : version, version)}`
+      : sql``;
   const since = sql`(select ${SRC}."n" from ${SRC} where ${SRC}."s" = ${VT}."schema" and ${SRC}."k" = ${VT}."id")`;
   const floor = sql`(select ${SRC}."f" from ${SRC} where ${SRC}."s" = ${VT}."schema" and ${SRC}."k" = ${VT}."id")`;
   const onlyNewer = given

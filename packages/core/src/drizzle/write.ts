@@ -13,6 +13,7 @@ import { columnsMoved, type TableColumns } from './table-columns.js';
 import type { Statement, Transactions } from './transactions.js';
 import { rowsPerStatement } from './upsert.js';
 import { type VersionsTable, versionsColumnsStatements, versionsTableStatements } from './versions-table.js';
+import { withdrawnTableStatements } from './withdrawn-table.js';
 import { type PlannedWrite, planWrite, type WriteGroup, type WritePlan } from './write-plan.js';
 import {
   DELETED_PK,
@@ -44,7 +45,8 @@ export interface WriteContext {
 type Raw = Record<string, unknown>;
 
 const at = (identity: string, key: string) => `${identity}\u0000${key}`;
-const bool = (value: unknown) => value === true || value === 't' || value === 'true';
+/** A boolean as the drivers hand it over (neon-http: text). */
+export const bool = (value: unknown) => value === true || value === 't' || value === 'true';
 
 /** Fills the outcome of each write of a group from its statement's reply. */
 function recordGroupOutcomes(
@@ -244,11 +246,21 @@ export async function withTable<T>(
   }
 }
 
-/** `withTable` for `_strata_versions`; a table made before its `cols` existed gains it. */
+/**
+ * `withTable` for `_strata_versions` and `_strata_withdrawn` beside it (their statements reference
+ * both: a database made before the second existed gains it then); a table made before its `cols`
+ * existed gains it.
+ */
 export function withVersionsTable<T>(ctx: WriteContext, work: () => Promise<T>): Promise<T> {
   return withTable(
     ctx,
-    (versions) => [...versionsTableStatements(versions), ...versionsColumnsStatements(versions)],
+    (versions) => [
+      ...new Set([
+        ...versionsTableStatements(versions),
+        ...versionsColumnsStatements(versions),
+        ...withdrawnTableStatements(versions),
+      ]),
+    ],
     work,
     (error) => {
       const cause = driverError(error);

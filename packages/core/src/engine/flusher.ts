@@ -14,7 +14,7 @@ import { mergeRefusedSets, type RefusedWrite } from './merge-refused.js';
 import { otherShapes, unmapped } from './pending-elsewhere.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
 import { reportSupersededAcrossEpoch } from './superseded-epoch.js';
-import { withdrawWrites } from './withdraw.js';
+import { recordWithdrawal, withdrawWrites } from './withdraw.js';
 
 export interface FlushOutcome {
   /** Applied, superseded by a newer write, or already applied (redelivered): done. */
@@ -22,8 +22,9 @@ export interface FlushOutcome {
   /** Failed this time: deliver again. */
   retried: string[];
   /**
-   * The part of `retried` that L3 could not judge (down, or not ready: a missing table), and the
-   * `withdrawing` ones: flushing again at once would fail the same way. The rest are poison
+   * The part of `retried` that L3 could not judge (down, or not ready: a missing table), the
+   * `withdrawing` ones, and dead letters whose withdrawal Postgres did not record (see
+   * `recordWithdrawal`): flushing again at once would fail the same way. The rest are poison
    * suspects on their way to the dead-letter store, and `foreign` ones.
    */
   held: string[];
@@ -62,9 +63,10 @@ export type Publish = (
  * grant: `holdsFlush`) is retried whole: nothing is dead-lettered for it. Any other
  * refusal splits the batch in halves until the writes that fail are alone: those are poison by
  * evidence, whatever their SQLSTATE, and the rest land. A write that failed alone
- * `writeBehind.maxRetry` times has its cached copies withdrawn (unless a newer write replaced them),
- * then is dead-lettered and `onWriteError` gets WRITE_BEHIND_MAX_RETRY with the cause; while L2
- * does not take the withdrawal, it is held (`withdrawing`) instead.
+ * `writeBehind.maxRetry` times has its withdrawal recorded in Postgres and its cached copies
+ * withdrawn (unless a newer write replaced them), then is dead-lettered and `onWriteError` gets
+ * WRITE_BEHIND_MAX_RETRY with the cause; while Postgres or L2 does not take the withdrawal, it is
+ * held instead (`withdrawing`: L2).
  */
 export async function flushDeliveries(
   ctx: EngineContext,
@@ -416,15 +418,22 @@ async function failed(
     const { cache, delivery } = item;
     const { handle, write } = delivery;
     // A phantom no more: the copy the write put in L1 and L2 goes, unless a newer write replaced it.
-    if (!(await withdrawWrites(ctx, cache, [item.key], [write.version], publish))) {
+    const withdrawn = await withdrawWrites(ctx, cache, [item.key], [write.version], publish);
+    // Then recorded in Postgres, where a Redis rollback cannot undo it (see `recordWithdrawal`). Not
+    // before: a write recorded withdrawn is refused when delivered again, so one held for L2 would
+    // be acked as refused at its next delivery, never dead-lettered nor reported.
+    const recorded = withdrawn && (await recordWithdrawal(ctx, cache, item.key, write.version));
+    if (!recorded || !withdrawn) {
       // What L2 missed, only this instance remembers (a consumer isolate may never run again): if the
       // message went, every instance would read the row Postgres refused (pending: kept a week, never
-      // stale) and every search lay it. Delivered again, refused again, withdrawn then (the L2
-      // failure is counted and logged by the drop or the settle).
+      // stale) and every search lay it. What Postgres missed, a Redis rollback would undo (see
+      // `recordWithdrawal`). Delivered again, refused again, withdrawn then (the failure is counted
+      // and logged by the step that failed); the message is the only record of it meanwhile.
       outcome.retried.push(handle);
       outcome.held.push(handle);
-      outcome.withdrawing.push(handle);
-      ctx.config.logger.warn('write-behind: dead letter waits for L2 to withdraw its cached copy', {
+      if (!withdrawn) outcome.withdrawing.push(handle);
+      const waitsFor = withdrawn ? 'Postgres to record its withdrawal' : 'L2 to withdraw its cached copy';
+      ctx.config.logger.warn(`write-behind: dead letter waits for ${waitsFor}`, {
         schema: cache.schema.name,
         id: write.id,
         attempts: triesMade(delivery),

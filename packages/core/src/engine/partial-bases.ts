@@ -19,7 +19,8 @@ import type { SchemaCache } from './schema-cache.js';
  * query (`overlayPending` over the row Postgres gives, `overlaidInserts` where it gives none). Else
  * a committed write L2 missed is newer, and the partial set merges over Postgres's row: merged over
  * the orphaned one, it carried that older write's columns over the newer write's at its flush
- * (reliability/test/probe-hard-move-partial.test.ts).
+ * (reliability/test/probe-hard-move-partial.test.ts). A withdrawn one (a dead letter a Redis rollback
+ * brought back: `L3Tier.withdraw`) never is: the same query says so.
  */
 export async function basesOf(
   ctx: EngineContext,
@@ -58,6 +59,7 @@ export async function basesOf(
     const found = await cache.l3!.findMany(
       cache.schema,
       [...expected.keys()].map((key) => ids.get(key)!),
+      orphans && [...orphans.values()],
     );
     const pk = cache.schema.primaryKey.key;
     const rows = new Map(found.map((f) => [idKey(f.row[pk] as Id), f]));
@@ -91,7 +93,7 @@ export async function basesOf(
 
 /**
  * Whether an orphaned pending write still counts (its flush will apply it), as a full read decides
- * (read-cascade.ts `fromL3`): over Postgres's row, newer than its version; over none, a delete
+ * (read-cascade.ts `fromL3`): over Postgres's row, newer than its version and not withdrawn; over none, a delete
  * leaves none either way, and a set counts where newer than a delete Postgres keeps (`inserts`).
  */
 function counts(
@@ -100,6 +102,9 @@ function counts(
   stored: StoredRow | undefined,
   inserts: ReadonlySet<string>,
 ): boolean {
-  if (stored) return overlayPending(cache.schema, stored.row, stored.version, orphan) !== undefined;
+  if (stored)
+    return (
+      !stored.withdrawn && overlayPending(cache.schema, stored.row, stored.version, orphan) !== undefined
+    );
   return !orphan.row || inserts.has(orphan.id);
 }

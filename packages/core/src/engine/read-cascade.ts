@@ -1,5 +1,5 @@
 import { isStrataError } from '../errors.js';
-import type { L3Tier, PendingWrite, Row } from '../l3/types.js';
+import type { L3Tier, PendingWrite, PendingWrites, Row } from '../l3/types.js';
 import { fillCaches } from './cache-fill.js';
 import type { EngineContext } from './context.js';
 import type { ReadToken } from './fence.js';
@@ -538,11 +538,14 @@ async function fromL3(
   const queued = withOrphans(loaded.orphaned, elsewhere);
   let found: Awaited<ReturnType<typeof cache.l3.findMany>>;
   try {
+    // With the queued writes it may lay over them: each row says whether its key's was withdrawn.
+    const pending = queued && [...queued.values()];
     found = await cache.rowReader!.findMany(
       cache.schema,
       missing.map((i) => ids[i]!),
+      pending,
     );
-    if (loaded.floors) found = await aboveFloors(cache, loaded, ids, missing, found);
+    if (loaded.floors) found = await aboveFloors(cache, loaded, ids, missing, found, pending);
   } catch (err) {
     throw ctx.l3Error(name, 'get', err);
   }
@@ -551,13 +554,18 @@ async function fromL3(
   for (const i of missing) open.set(keys[i]!, i);
   const pk = cache.schema.primaryKey.key;
   const read: Versioned[] = [];
-  for (const { row: stored, version } of found) {
+  for (const { row: stored, version, withdrawn } of found) {
     const key = idKey(stored[pk] as Id);
     const i = open.get(key);
     if (i === undefined) continue;
     open.delete(key);
     ctx.hit('l3', name);
-    if (queued?.has(key) && (await answerQueued(ctx, cache, loaded, i, key, stored, version, queued)))
+    // A withdrawn write (a dead letter a Redis rollback brought back): never flushed, never answered.
+    if (
+      queued?.has(key) &&
+      !withdrawn &&
+      (await answerQueued(ctx, cache, loaded, i, key, stored, version, queued))
+    )
       continue;
     const plain = cache.rows.encrypts ? await cache.rows.decryptRow(stored, key) : stored;
     rows[i] = plain;
@@ -643,6 +651,7 @@ async function aboveFloors(
   ids: readonly Id[],
   missing: readonly number[],
   found: Awaited<ReturnType<L3Tier['findMany']>>,
+  pending: PendingWrites | undefined,
 ): Promise<Awaited<ReturnType<L3Tier['findMany']>>> {
   const floors = loaded.floors!;
   const pk = cache.schema.primaryKey.key;
@@ -653,6 +662,7 @@ async function aboveFloors(
   const again = await cache.l3!.findMany(
     cache.schema,
     behind.map((i) => ids[i]!),
+    pending,
   );
   const redone = new Set(behind.map((i) => loaded.keys[i]!));
   return [...found.filter(({ row }) => !redone.has(idKey(row[pk] as Id))), ...again];

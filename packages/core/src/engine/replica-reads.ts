@@ -119,7 +119,7 @@ class ReplicaReads implements ReplicaRouter {
       ...this.primary,
       search: (schema, query) => read(schema, 'search', (l3) => l3.search(schema, query)),
       count: (schema, where, pending) => read(schema, 'count', (l3) => l3.count(schema, where, pending)),
-      findMany: (schema, ids) => read(schema, 'findMany', (l3) => l3.findMany(schema, ids)),
+      findMany: (schema, ids, pending) => read(schema, 'findMany', (l3) => l3.findMany(schema, ids, pending)),
     };
   }
 

@@ -1,6 +1,6 @@
 import { StrataError } from '../errors.js';
 import { EPOCH_SPAN } from '../l3/epoch-span.js';
-import type { Row } from '../l3/types.js';
+import type { Row, StoredRow } from '../l3/types.js';
 import type { EngineContext } from './context.js';
 import { wentBackBelow } from './counter-marks.js';
 import { reportWriteError } from './hooks.js';
@@ -64,11 +64,13 @@ export async function reportSupersededAcrossEpoch(
 ): Promise<void> {
   if (refused.length === 0 || !cache.l3) return;
   const { schema } = cache;
-  let stored: Map<string, { row: Row; version: number }>;
+  let stored: Map<string, StoredRow>;
   try {
+    // With their versions: a withdrawn one (a dead letter a Redis rollback brought back) lost nothing.
     const found = await cache.l3.findMany(
       schema,
       refused.map((r) => r.id),
+      refused.map((r) => ({ id: r.key, version: r.version })),
     );
     stored = new Map(found.map((f) => [idKey(f.row[schema.primaryKey.key] as Id), f]));
   } catch (err) {
@@ -79,7 +81,7 @@ export async function reportSupersededAcrossEpoch(
     const now = stored.get(r.key);
     // Deleted since (a delete supersedes every column), or superseded within its own epoch: carried,
     // unless its counter was found below a mark at or above it (in its epoch): perhaps lost instead.
-    if (!now) continue;
+    if (!now || now.withdrawn) continue;
     const later = epochOf(now.version) > epochOf(r.version);
     const below = wentBackBelow(cache, cache.router.bucket(r.key));
     const wentBack = !later && below > 0 && epochOf(below) === epochOf(r.version) && r.version <= below;

@@ -9,6 +9,7 @@ const TIMED = [
   'claimWriter',
   'markCounters',
   'counterMarks',
+  'withdraw',
   ...RETRIED_READS,
   'nextEpoch',
   'replaceValues',

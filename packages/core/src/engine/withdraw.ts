@@ -26,3 +26,32 @@ export async function withdrawWrites(
   await publish(cache, keys, versions, 'invalidate');
   return dropped && settled;
 }
+
+/**
+ * Records a dead letter's withdrawal in Postgres (`L3Tier.withdraw`), where a Redis gone back to an
+ * older snapshot cannot undo it: such a Redis brings back the write's pending row, its pending-index
+ * entry and (the Redis Stream queue on it) its message, and the reads that lay pending writes over
+ * Postgres, and the flush, then refuse it (reliability/test/probe-restore-dead-letter.test.ts).
+ * Resolves whether Postgres took it (true for an L3 without `withdraw`); a failure is counted and
+ * logged, and the dead letter waits for it (held: see `failed` in flusher.ts), as it waits for L2
+ * (and after L2: a write recorded withdrawn is refused, not dead-lettered, when delivered again).
+ *
+ * Only dead letters: a refused enqueue, or a landed write of unknown outcome the queue refused again
+ * (unqueued-writes.ts), may have reached the queue all the same (the reply lost), and is applied then
+ * as ever; its pending row lived only until its withdrawal. A write refused as older is below the
+ * version Postgres keeps: nothing lays or applies it.
+ */
+export async function recordWithdrawal(
+  ctx: EngineContext,
+  cache: SchemaCache,
+  key: string,
+  version: number,
+): Promise<boolean> {
+  try {
+    await cache.l3?.withdraw?.(cache.schema, [{ id: key, version }]);
+    return true;
+  } catch (err) {
+    ctx.tolerate(cache.schema.name, 'l3', 'withdraw', err);
+    return false;
+  }
+}

@@ -82,6 +82,14 @@ export interface PendingWrite {
 export interface StoredRow {
   row: Row;
   version: number;
+  /** `findMany` with `pending` only: the pending write given for this key was withdrawn (see `L3Tier.withdraw`). */
+  withdrawn?: boolean;
+}
+
+/** A Redis-ordered write of a key (`id`: as Postgres prints the primary key) that will never be applied. */
+export interface WithdrawnWrite {
+  id: string;
+  version: number;
 }
 
 /**
@@ -226,8 +234,12 @@ export interface ValueReplacement {
  */
 export interface L3Tier {
   readonly name: string;
-  /** Rows whose primary key is in `ids`, with their versions, in no particular order. One statement. */
-  findMany(schema: CompiledSchema, ids: readonly unknown[]): Promise<StoredRow[]>;
+  /**
+   * Rows whose primary key is in `ids`, with their versions, in no particular order. One statement.
+   * `pending`: queued writes of some of these keys the caller lays over the rows; each row says
+   * whether its key's write among them was withdrawn (`StoredRow.withdrawn`, see `withdraw`).
+   */
+  findMany(schema: CompiledSchema, ids: readonly unknown[], pending?: PendingWrites): Promise<StoredRow[]>;
   /** Whether a row with this primary key exists, reading no other column. */
   exists(schema: CompiledSchema, id: unknown): Promise<boolean>;
   /** Rows in primary-key order, with their versions, for warming caches page by page. */
@@ -284,6 +296,16 @@ export interface L3Tier {
    * instances that remember a newer tick (docs/semantics.md, "Redis restarted or restored").
    */
   markCounters?(marks: readonly CounterMark[]): Promise<void>;
+  /**
+   * Records, in Postgres, that these Redis-ordered writes of `schema` will never be applied (a dead
+   * letter): `write` refuses them from then on (as older: not applied), and so does every read that
+   * lays pending writes over the table (`search` and `count` with `pending`, `findMany`'s
+   * `withdrawn`). Where Redis cannot undo it: a Redis gone back to an older snapshot brings back
+   * their pending rows and queue messages. Withdrawals of the schema that Postgres' versions have
+   * reached (nothing would apply them) are deleted in the same statement. Optional: without it
+   * such a write is answered, or applied, again after such a rollback (docs/semantics.md, Faults).
+   */
+  withdraw?(schema: CompiledSchema, writes: readonly WithdrawnWrite[]): Promise<void>;
   /** The marks of the counters of table `schema` (identity) named, one statement; unmarked ones left out. */
   counterMarks?(schema: string, counters: readonly string[]): Promise<CounterMark[]>;
   /**

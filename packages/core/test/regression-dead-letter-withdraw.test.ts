@@ -1,0 +1,101 @@
+import { sql } from 'drizzle-orm';
+import { pgSchema, text } from 'drizzle-orm/pg-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rowsOf } from '../src/drizzle/rows.js';
+import { defineSchema, isStrataError, type Logger, Strata } from '../src/index.js';
+import { createMemoryQueue } from '../src/queue/memory-queue.js';
+import { type EngineStack, engineStack } from './support/stack.js';
+import { wrapL3 } from './support/wrap.js';
+
+// A dead letter records its withdrawal in Postgres (`_strata_withdrawn`), where a Redis gone back to
+// an older snapshot cannot undo it (reliability/test/probe-restore-dead-letter.test.ts). When
+// Postgres does not take that record, the withdrawal must not be lost silently: the dead letter
+// waits for it (held, counted and logged, delivered again), as it waits for L2 to drop its copy.
+
+let stack: EngineStack;
+const handlesTable = (schema: string) =>
+  pgSchema(schema).table('handles', {
+    id: text('id').primaryKey(),
+    handle: text('handle').notNull().unique(),
+  });
+let handles: ReturnType<typeof handlesTable>;
+
+beforeAll(async () => {
+  stack = await engineStack('reg_dl_withdraw');
+  handles = handlesTable(stack.name);
+  await new Strata({ l3: stack.l3, schemas: [defineSchema({ table: handles })] }).migrate();
+});
+afterAll(() => stack?.cleanup());
+
+describe('a dead letter whose withdrawal Postgres does not take', () => {
+  it('is held (flushDirty: L3_UNAVAILABLE), then dead-lettered once Postgres records it', async () => {
+    const errors: unknown[] = [];
+    const warned: string[] = [];
+    const schema = defineSchema({
+      table: handles,
+      writeMode: 'write-behind',
+      hooks: { onWriteError: (_id, err) => void errors.push(err) },
+    });
+    let refuse = true;
+    const l3 = wrapL3(stack.l3, {
+      withdraw: (s, writes) =>
+        refuse ? Promise.reject(new Error('Postgres went away')) : stack.l3.withdraw!(s, writes),
+    });
+    const logger: Logger = {
+      debug: () => {},
+      info: () => {},
+      warn: (message) => void warned.push(message),
+      error: () => {},
+    };
+    const queue = createMemoryQueue();
+    const strata = new Strata({
+      l2: stack.l2,
+      l3,
+      keyPrefix: stack.keyPrefix,
+      writeBehind: { queue, maxRetry: 1 },
+      schemas: [schema],
+      logger,
+    });
+    try {
+      await strata.set(schema, { id: 'first', handle: 'taken' });
+      await strata.flushDirty();
+      // The unique handle refuses it for good: dead-lettered at its first failure.
+      await strata.set(schema, { id: 'second', handle: 'taken' });
+      const held = await strata.flushDirty().then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect({
+        held: isStrataError(held, 'L3_UNAVAILABLE'),
+        deadLetters: queue.deadLetters().length,
+        queued: await queue.pending(),
+        errors: errors.length,
+      }).toEqual({ held: true, deadLetters: 0, queued: 1, errors: 0 });
+      // Counted and logged, not swallowed.
+      expect(strata.stats().errorsBy.l3).toBeGreaterThan(0);
+      expect(warned.filter((m) => m.includes('withdraw')).length).toBeGreaterThan(0);
+      refuse = false;
+      await strata.flushDirty();
+      const withdrawn = rowsOf(
+        await stack.db.execute(
+          sql`select id from ${sql.identifier(stack.name)}."_strata_withdrawn" where schema = ${schema.identity}`,
+        ),
+      );
+      expect({
+        deadLetters: queue.deadLetters().map((d) => d.write.id),
+        queued: await queue.pending(),
+        errors: errors.map((e) => isStrataError(e, 'WRITE_BEHIND_MAX_RETRY')),
+        withdrawn,
+        read: (await strata.get(schema, 'second').catch((e: unknown) => e)) as unknown,
+      }).toEqual({
+        deadLetters: ['second'],
+        queued: 0,
+        errors: [true],
+        withdrawn: [{ id: 'second' }],
+        read: expect.objectContaining({ code: 'NOT_FOUND' }),
+      });
+    } finally {
+      await strata.close();
+    }
+  });
+});

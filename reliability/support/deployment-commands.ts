@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { batchCommands } from './deployment-batch-commands.js';
 import { type Faults, holdNextCommitReply, within } from './deployment-faults.js';
 import { LinkCutCmd, LinkCutFlushCmd } from './deployment-link-commands.js';
 import { type DeploymentModel, ModelViolation, type TenantModel } from './deployment-model.js';
@@ -439,6 +440,7 @@ export function deploymentCommands(faults: Faults): fc.Arbitrary<Cmd>[] {
     );
     arbs.push(fc.constant(new LinkCutFlushCmd()));
   }
+  if (on('batch')) arbs.push(...batchCommands(on));
   return arbs;
 }
 

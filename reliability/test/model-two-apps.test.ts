@@ -46,6 +46,8 @@ const RUNS = env('STRATA_TWOAPPS_RUNS', 8);
 const runsOf = (names: TwoAppsNames) =>
   process.env.STRATA_TWOAPPS_RUNS || (names.transport ?? 'tcp') === 'tcp' ? RUNS : 4;
 const COMMANDS = env('STRATA_TWOAPPS_COMMANDS', 30);
+/** STRATA_TWOAPPS_BATCH=1: setMany / deleteMany / getMany too (twoapps-batch.ts). */
+const BATCH = process.env.STRATA_TWOAPPS_BATCH === '1';
 
 let redis: AofRedis;
 let stack: TwoApps;
@@ -145,7 +147,7 @@ async function runModel(extras: boolean, runs: number): Promise<void> {
     ? fc.constant(JSON.parse(replay) as Op[])
     : withOne(
         withOne(
-          fc.array(opsOf(extras), { minLength: 1, maxLength: COMMANDS, size: 'max' }),
+          fc.array(opsOf(extras, BATCH), { minLength: 1, maxLength: COMMANDS, size: 'max' }),
           faultOp,
           isFault,
         ),
@@ -156,7 +158,7 @@ async function runModel(extras: boolean, runs: number): Promise<void> {
     fc.asyncProperty(commands, async (ops) => {
       run += 1;
       const ids = Array.from({ length: KEYS }, (_, j) => `r${run}k${j}`);
-      const m = new Model();
+      const m = new Model(BATCH);
       // At most one Redis restart or data loss per run: each costs a reconnect.
       let faults = 0;
       for (const o of ops) {

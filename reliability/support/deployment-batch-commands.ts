@@ -1,7 +1,7 @@
-import { StrataError } from '@strata/core';
 import fc from 'fast-check';
-import { type DeploymentReal, LATE_REPLY_MS } from './deployment-commands.js';
-import { holdNextCommitReply, within } from './deployment-faults.js';
+import { type DeploymentReal, heldReplyWhile } from './deployment-commands.js';
+import { within } from './deployment-faults.js';
+import { refusedThenSet } from './deployment-link-commands.js';
 import type { DeploymentModel, WriteFact } from './deployment-model.js';
 import { INSTANCES, type InstanceName, tenantOf, view } from './deployment-stack.js';
 
@@ -96,27 +96,16 @@ class LateSetManyCmd implements Cmd {
       await within(a1.strata.flushDirty(), CALL_MS, `${this}: flush`);
       t.flushed(now());
     }
-    const hold = holdNextCommitReply(r.dep.proxy);
     const values = [rowValue(shared, 'a', late[0], true), rowValue(own, 'a', late[1], true)];
-    const write: Promise<unknown> = m.queues('A2')
-      ? a2.strata.tx().set(a2.schema, values[0]!).set(a2.schema, values[1]!).commit()
-      : a2.strata.setMany(a2.schema, values as never);
-    write.catch(() => {});
-    let meanwhileWrite: Promise<unknown> | undefined;
-    try {
-      await within(hold.fired, 5_000, `${this}: A2's committed reply`);
-      const heldAt = now();
-      meanwhileWrite = a1.strata.set(a1.schema, rowValue(shared, 'a', meanwhile, true) as never);
-      meanwhileWrite.catch(() => {});
-      await Promise.race([meanwhileWrite, new Promise((resolve) => setTimeout(resolve, LATE_REPLY_MS))]);
-      const left = LATE_REPLY_MS - (now() - heldAt);
-      // The fault itself: the reply stays held this long (not a wait for something to happen).
-      if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
-    } finally {
-      hold.release();
-    }
-    await within(write, CALL_MS, `${this}: A2's write`);
-    const meanwhileStored = meanwhileWrite && (await within(meanwhileWrite, CALL_MS, `${this}: A1's set`));
+    const [, meanwhileStored] = await heldReplyWhile(
+      r,
+      `${this}`,
+      () =>
+        m.queues('A2')
+          ? a2.strata.tx().set(a2.schema, values[0]!).set(a2.schema, values[1]!).commit()
+          : a2.strata.setMany(a2.schema, values as never),
+      () => a1.strata.set(a1.schema, rowValue(shared, 'a', meanwhile, true) as never),
+    );
     const at = now();
     const inL3 = !m.queuesAny('a');
     t.wrote(
@@ -139,70 +128,14 @@ class LateSetManyCmd implements Cmd {
   toString = () => `lateSetMany(A2 [k${this.keys[0]},k${this.keys[1]}] reply held, A1 sets k${this.keys[0]})`;
 }
 
-/**
- * A2's link to Redis is cut; A2's deleteMany of two keys is refused (L2_UNAVAILABLE: it may or may
- * not land); A1 sets the first key (acknowledged); the link comes back. A2's deletes must not land
- * over A1's set.
- */
+/** `linkCut` with A2's deleteMany of two keys (refused while cut), then A1's set of the first. */
 class LinkCutDeleteManyCmd implements Cmd {
   constructor(readonly keys: readonly [number, number]) {}
   check = (m: Readonly<DeploymentModel>) => this.keys[0] !== this.keys[1] && m.linkCuts < 1;
   async run(m: DeploymentModel, r: DeploymentReal) {
-    const link = r.dep.link;
-    if (!link) throw new Error('needs redis-link');
-    const a1 = r.dep.instances.A1;
     const a2 = r.dep.instances.A2;
-    const t = m.tenants.a;
-    const ids = this.keys.map((k) => t.keys[k]!);
-    const gapsBefore = a2.strata.stats().busGaps;
-    const seen = link.reconnecting();
-    link.cut();
-    try {
-      await within(seen, 5_000, `${this}: A2's clients seeing the cut`);
-      const outcome = await within(
-        a2.strata.deleteMany(a2.schema, ids).then(
-          () => ({ ok: true as const }),
-          (err: unknown) => ({ ok: false as const, err }),
-        ),
-        CALL_MS,
-        `${this}: A2's deleteMany`,
-      );
-      if (outcome.ok) {
-        for (const id of ids) t.wrote('A2', id, [{ level: null }], now(), !m.queues('A2'), `${this}: A2`);
-        m.writesAcknowledged += ids.length;
-      } else {
-        const code = outcome.err instanceof StrataError ? outcome.err.code : String(outcome.err);
-        if (code !== 'L2_UNAVAILABLE') throw outcome.err;
-        for (const id of ids) t.maybeWrote(id, null, null, now(), `${this}: A2 refused`);
-      }
-      const n = m.nextLevel++;
-      const stored = await within(
-        a1.strata.set(a1.schema, rowValue(ids[0]!, 'a', n, true) as never),
-        CALL_MS,
-        `${this}: A1's set`,
-      );
-      t.wrote(
-        'A1',
-        ids[0]!,
-        [{ level: n, note: `note-${n}`, createdAt: createdAtOf(stored) }],
-        now(),
-        !m.queues('A1'),
-        `${this}: A1`,
-      );
-      m.writesAcknowledged += 1;
-    } finally {
-      link.heal();
-    }
-    await link.ready(10_000);
-    const deadline = now() + 10_000;
-    // No event tells when the bus resubscribed: bounded polling of its gap counter.
-    while (a2.strata.stats().busGaps <= gapsBefore) {
-      if (now() > deadline) throw new Error("after the link cut, A2's bus never subscribed again");
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    m.linkCuts += 1;
-    m.operations += 2;
-    m.faultsInjected += 1;
+    const ids = this.keys.map((k) => m.tenants.a.keys[k]!);
+    await refusedThenSet(m, r, `${this}`, ids, () => a2.strata.deleteMany(a2.schema, ids));
   }
   toString = () =>
     `linkCutDeleteMany(A2 cut, A2 deleteMany [k${this.keys[0]},k${this.keys[1]}] refused, A1 sets k${this.keys[0]})`;

@@ -265,29 +265,16 @@ class LateCommitCmd implements Cmd {
     // (README, write-behind: columns it leaves out, such as the first autoNowAdd, keep what Postgres
     // has): flushing first keeps this command about the late reply alone.
     if (m.queuesAny('a')) await flushApp(m, r, 'a');
-    const hold = holdNextCommitReply(r.dep.proxy);
     const lateValue = rowValue(key, 'a', late, true);
-    const write: Promise<unknown> = m.queues('A2')
-      ? a2.strata.tx().set(a2.schema, lateValue).commit()
-      : a2.strata.set(a2.schema, lateValue as never);
-    write.catch(() => {});
-    let meanwhileWrite: Promise<unknown> | undefined;
-    try {
-      await within(hold.fired, 5_000, `${this}: A2's committed reply`);
-      const heldAt = now();
-      meanwhileWrite = a1.strata.set(a1.schema, rowValue(key, 'a', meanwhile, true) as never);
-      meanwhileWrite.catch(() => {});
-      // A1's write goes on while A2's reply is held (today it is acknowledged well within the hold;
-      // a protocol that made it wait for A2 would still not deadlock: the reply is released anyway).
-      await Promise.race([meanwhileWrite, new Promise((resolve) => setTimeout(resolve, LATE_REPLY_MS))]);
-      const left = LATE_REPLY_MS - (now() - heldAt);
-      // The fault itself: the reply stays held this long (not a wait for something to happen).
-      if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
-    } finally {
-      hold.release();
-    }
-    const lateStored = await call(write, `${this}: A2's write`);
-    const meanwhileStored = meanwhileWrite && (await call(meanwhileWrite, `${this}: A1's set`));
+    const [lateStored, meanwhileStored] = await heldReplyWhile(
+      r,
+      `${this}`,
+      () =>
+        m.queues('A2')
+          ? a2.strata.tx().set(a2.schema, lateValue).commit()
+          : a2.strata.set(a2.schema, lateValue as never),
+      () => a1.strata.set(a1.schema, rowValue(key, 'a', meanwhile, true) as never),
+    );
     const t = m.tenants.a;
     const facts = [
       { level: late, note: `note-${late}`, createdAt: createdAtOf(lateStored) },
@@ -300,6 +287,38 @@ class LateCommitCmd implements Cmd {
     m.faultsInjected += 1;
   }
   toString = () => `lateCommit(A2 reply held ${LATE_REPLY_MS} ms, A1 meanwhile, k${this.key})`;
+}
+
+/**
+ * A2's `write` whose Postgres reply is held after its commit (A2's proxy) while A1's `meanwhile`
+ * write runs, LATE_REPLY_MS in all; then the reply goes on. Resolves what both resolved.
+ */
+export async function heldReplyWhile(
+  r: DeploymentReal,
+  what: string,
+  write: () => Promise<unknown>,
+  meanwhile: () => Promise<unknown>,
+): Promise<[unknown, unknown]> {
+  const hold = holdNextCommitReply(r.dep.proxy);
+  const late = write();
+  late.catch(() => {});
+  let meanwhileWrite: Promise<unknown> | undefined;
+  try {
+    await within(hold.fired, 5_000, `${what}: A2's committed reply`);
+    const heldAt = now();
+    meanwhileWrite = meanwhile();
+    meanwhileWrite.catch(() => {});
+    // A1's write goes on while A2's reply is held (today it is acknowledged well within the hold;
+    // a protocol that made it wait for A2 would still not deadlock: the reply is released anyway).
+    await Promise.race([meanwhileWrite, new Promise((resolve) => setTimeout(resolve, LATE_REPLY_MS))]);
+    const left = LATE_REPLY_MS - (now() - heldAt);
+    // The fault itself: the reply stays held this long (not a wait for something to happen).
+    if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
+  } finally {
+    hold.release();
+  }
+  const lateStored = await call(late, `${what}: A2's write`);
+  return [lateStored, meanwhileWrite && (await call(meanwhileWrite, `${what}: A1's set`))];
 }
 
 /**

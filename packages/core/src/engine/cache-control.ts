@@ -32,7 +32,8 @@ export async function existsOne(ctx: EngineContext, cache: SchemaCache, id: Id):
       // true of a queued delete (reliability/test/probe-exists-pending.test.ts).
       queued =
         orphanedPending(cache, key, values[0] ?? null, generation) !== undefined ||
-        otherShapes(cache).length > 0;
+        // The load reads other shapes' queued writes for a write-behind schema only (pendingElsewhere).
+        (cache.writeMode === 'write-behind' && otherShapes(cache).length > 0);
     } catch (err) {
       ctx.tolerate(cache.schema.name, 'l2', 'exists', err);
     }

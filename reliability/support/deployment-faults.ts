@@ -35,6 +35,10 @@ import type { TcpProxy } from './tcp-proxy.js';
  *   take (XREADGROUP `>`) is lost with its connection, A2 flushes again once reconnected (nothing
  *   lost, nothing applied twice). Among other classes a link cut is diluted (deployment-commands.ts
  *   LINK_DILUTION) to keep the default run's time; alone it is not.
+ * - `batch`: setMany (ids may repeat, rows with or without their note) and deleteMany by any
+ *   instance; with `late-commit` a setMany of A2 whose commit reply is held while A1 sets one of its
+ *   keys, with `redis-link` A2's deleteMany refused while its link is cut, then A1's set of one of
+ *   its keys (deployment-batch-commands.ts). Added by helper "breaker"; nothing found yet.
  *
  * What each class found on the code before issue 12's fix (seed 20260512 unless said; `none`,
  * `shared-prefix`, `search`, `redis-restart` and `redis-data-loss` alone passed):
@@ -130,6 +134,7 @@ export const FAULT_CLASSES = [
   'redis-restart',
   'redis-data-loss',
   'redis-link',
+  'batch',
 ] as const;
 export type FaultClass = (typeof FAULT_CLASSES)[number];
 export type Faults = ReadonlySet<FaultClass>;

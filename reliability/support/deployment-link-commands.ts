@@ -45,59 +45,76 @@ export class LinkCutCmd implements Cmd {
   constructor(readonly key: number) {}
   check = (m: Readonly<DeploymentModel>) => m.linkCuts < 1;
   async run(m: DeploymentModel, r: DeploymentReal) {
-    const link = linkOf(r);
-    const a1 = r.dep.instances.A1;
-    const a2 = r.dep.instances.A2;
     const key = m.keys.a[this.key]!;
-    const t = m.tenants.a;
-    const gapsBefore = a2.strata.stats().busGaps;
-    const seen = link.reconnecting();
-    link.cut();
-    try {
-      await within(seen, 5_000, `${this}: A2's clients seeing the cut`);
-      // A delete: a set first reads the key's pending row (autoNowAdd), and that read, not the
-      // script, is what would wait out the L2 timeout; a delete sends its script at once.
-      const outcome = await within(
-        a2.strata.delete(a2.schema, key).then(
-          () => ({ ok: true as const }),
-          (err: unknown) => ({ ok: false as const, err }),
-        ),
-        CALL_MS,
-        `${this}: A2's delete`,
-      );
-      if (outcome.ok) {
-        // Acknowledged without Redis (a mode that tolerates it): an ordinary write.
-        t.wrote('A2', key, [{ level: null }], now(), !m.queues('A2'), `${this}: A2`);
-        m.writesAcknowledged += 1;
-      } else {
-        const code = outcome.err instanceof StrataError ? outcome.err.code : String(outcome.err);
-        if (code !== 'L2_UNAVAILABLE') throw outcome.err;
-        t.maybeWrote(key, null, null, now(), `${this}: A2 refused`);
-      }
-      const n = m.nextLevel++;
-      const stored = await within(
-        a1.strata.set(a1.schema, { id: key, n, tenant: 'a', note: `note-${n}` } as never),
-        CALL_MS,
-        `${this}: A1's set`,
-      );
-      t.wrote(
-        'A1',
-        key,
-        [{ level: n, note: `note-${n}`, createdAt: createdAtOf(stored) }],
-        now(),
-        !m.queues('A1'),
-        `${this}: A1`,
-      );
-      m.writesAcknowledged += 1;
-    } finally {
-      link.heal();
-    }
-    await linkBack(r, link, gapsBefore);
-    m.linkCuts += 1;
-    m.operations += 2;
-    m.faultsInjected += 1;
+    const a2 = r.dep.instances.A2;
+    // A delete: a set first reads the key's pending row (autoNowAdd), and that read, not the
+    // script, is what would wait out the L2 timeout; a delete sends its script at once.
+    await refusedThenSet(m, r, `${this}`, [key], () => a2.strata.delete(a2.schema, key));
   }
   toString = () => `linkCut(A2 cut, A2 delete refused, A1 set, k${this.key})`;
+}
+
+/**
+ * A2's link to Redis is cut and reconnects refused; A2 deletes `keys` (`a2Delete`: refused with
+ * L2_UNAVAILABLE, the script may sit in ioredis' offline queue); A1 sets the first key
+ * (acknowledged); the link comes back and A2's connections are ready. A2's deletes must not land
+ * over A1's set (commit 4e60111).
+ */
+export async function refusedThenSet(
+  m: DeploymentModel,
+  r: DeploymentReal,
+  what: string,
+  keys: readonly string[],
+  a2Delete: () => Promise<unknown>,
+): Promise<void> {
+  const link = linkOf(r);
+  const a1 = r.dep.instances.A1;
+  const a2 = r.dep.instances.A2;
+  const t = m.tenants.a;
+  const gapsBefore = a2.strata.stats().busGaps;
+  const seen = link.reconnecting();
+  link.cut();
+  try {
+    await within(seen, 5_000, `${what}: A2's clients seeing the cut`);
+    const outcome = await within(
+      a2Delete().then(
+        () => ({ ok: true as const }),
+        (err: unknown) => ({ ok: false as const, err }),
+      ),
+      CALL_MS,
+      `${what}: A2's delete`,
+    );
+    if (outcome.ok) {
+      // Acknowledged without Redis (a mode that tolerates it): an ordinary write.
+      for (const key of keys) t.wrote('A2', key, [{ level: null }], now(), !m.queues('A2'), `${what}: A2`);
+      m.writesAcknowledged += keys.length;
+    } else {
+      const code = outcome.err instanceof StrataError ? outcome.err.code : String(outcome.err);
+      if (code !== 'L2_UNAVAILABLE') throw outcome.err;
+      for (const key of keys) t.maybeWrote(key, null, null, now(), `${what}: A2 refused`);
+    }
+    const n = m.nextLevel++;
+    const stored = await within(
+      a1.strata.set(a1.schema, { id: keys[0]!, n, tenant: 'a', note: `note-${n}` } as never),
+      CALL_MS,
+      `${what}: A1's set`,
+    );
+    t.wrote(
+      'A1',
+      keys[0]!,
+      [{ level: n, note: `note-${n}`, createdAt: createdAtOf(stored) }],
+      now(),
+      !m.queues('A1'),
+      `${what}: A1`,
+    );
+    m.writesAcknowledged += 1;
+  } finally {
+    link.heal();
+  }
+  await linkBack(r, link, gapsBefore);
+  m.linkCuts += 1;
+  m.operations += 2;
+  m.faultsInjected += 1;
 }
 
 /** XREADGROUP of new entries (`>`): the take that hands out what no consumer had yet. */

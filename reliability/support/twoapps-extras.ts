@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { expect } from 'vitest';
-import { inst, key, type Model, type Op, op, runQuery, table, type World } from './twoapps-model.js';
+import { batchOp } from './twoapps-batch.js';
+import { inst, KEYS, key, type Model, type Op, op, runQuery, table, type World } from './twoapps-model.js';
 import { rowOf, tagOf } from './twoapps-stack.js';
 
 // The `extras` commands of reliability/test/model-two-apps.test.ts (its tags / TTL / late-reply
@@ -82,7 +83,7 @@ export async function stepExtra(w: World, m: Model, o: ExtraOp, ids: readonly st
   await expect
     .poll(() => gate.reached(), { timeout: 5_000, message: `${i.name} late set reached` })
     .toBe(true);
-  m.wrote(i, 'wt', id, n, false);
+  m.wrote(i, 'wt', id, n, false, true);
   // The command in between must not wait for the held reply (a deadlock detector, not a sleep).
   // A Redis restart or data loss in between: the reply then lands on a Redis that moved on.
   const between = step(
@@ -180,13 +181,15 @@ export const lateOp: fc.Arbitrary<Op> = fc.record({
 });
 
 /** `extras` (see model-two-apps.test.ts): expire, writes behind Strata's back then invalidateTags, late replies. */
-export const opsOf = (extras: boolean): fc.Arbitrary<Op> =>
-  extras
+export const opsOf = (extras: boolean, batch = false): fc.Arbitrary<Op> => {
+  const plain = batch ? fc.oneof({ weight: 3, arbitrary: op }, { weight: 1, arbitrary: batchOp(KEYS) }) : op;
+  return extras
     ? fc.oneof(
-        { weight: 12, arbitrary: op },
+        { weight: 12, arbitrary: plain },
         { weight: 1, arbitrary: fc.record({ k: fc.constant('expire' as const), inst, table, key }) },
         { weight: 1, arbitrary: fc.record({ k: fc.constant('ext' as const), inst, key }) },
         { weight: 1, arbitrary: fc.record({ k: fc.constant('lateFlush' as const), inst, key }) },
         { weight: 2, arbitrary: lateOp },
       )
-    : op;
+    : plain;
+};

@@ -2,13 +2,16 @@ import { Q } from '@strata/core';
 import fc from 'fast-check';
 import { expect } from 'vitest';
 import type { AofRedis } from './deployment-redis.js';
+import { type BatchOp, checkListed, isBatch, stepBatch } from './twoapps-batch.js';
 import { type ExtraOp, stepExtra } from './twoapps-extras.js';
 import {
   APPS,
   type App,
   type Instance,
+  type Row,
   rowOf,
   TABLES,
+  TAG_DEFAULT,
   type TableName,
   type TwoApps,
 } from './twoapps-stack.js';
@@ -40,6 +43,7 @@ export type Op =
   | { k: 'search'; inst: number; table: TableName; cached: boolean }
   | { k: 'inv'; inst: number; table: TableName; key: number | 'all' }
   | ExtraOp
+  | BatchOp
   | { k: 'flush'; app: App }
   | { k: 'restart' }
   | { k: 'wipe' }
@@ -88,10 +92,31 @@ export class Model {
   /** Write-behind keys with unflushed writes an invalidate dropped: reads may see Postgres until the flush. */
   readonly unsure = new Set<string>();
   readonly unflushed = new Set<string>();
+  /**
+   * The whole row each key's acknowledged writes leave (a partial set keeps `note` and `tag`, or
+   * takes null and the default on a new row; an SQL update of `n` keeps them too).
+   */
+  readonly rows = new Map<string, Row | null>();
+  /**
+   * Apps whose unflushed writes a Redis data loss (`lose`) took: each instance puts its own back
+   * when it finds the reset, so until the app's flush another instance's search may miss them.
+   */
+  readonly lost = new Set<App>();
+  /** STRATA_TWOAPPS_BATCH=1: searches, counts and exists must answer every acknowledged write. */
+  constructor(readonly strict = false) {}
   next = 1;
-  wrote(i: Instance, t: TableName, id: string, n: number | null, queued: boolean) {
+  wrote(i: Instance, t: TableName, id: string, n: number | null, queued: boolean, full = false) {
     const k = `${i.app}|${t}|${id}`;
     this.latest.set(k, n);
+    const before = this.rows.get(k) ?? null;
+    this.rows.set(
+      k,
+      n === null
+        ? null
+        : full
+          ? { id, n, app: i.app, note: `note-${n}`, tag: `tag-${n}` }
+          : { id, n, app: i.app, note: before?.note ?? null, tag: before?.tag ?? TAG_DEFAULT },
+    );
     if (n !== null) this.written.set(k, (this.written.get(k) ?? new Set()).add(n));
     this.writer.set(k, i.name);
     if (queued) this.unflushed.add(k);
@@ -115,12 +140,15 @@ export async function step(w: World, m: Model, o: Op, ids: readonly string[]): P
     for (const i of stack.instances.filter((x) => x.app === o.app)) await i.strata.flushDirty();
     for (const k of [...m.unflushed]) if (k.startsWith(`${o.app}|`)) m.unflushed.delete(k);
     for (const k of [...m.unsure]) if (k.startsWith(`${o.app}|`)) m.unsure.delete(k);
+    m.lost.delete(o.app);
     return;
   }
   if (isFault(o)) {
     // `lose`: Redis loses its data, the queues too, before any flush: each instance puts its own
     // unflushed writes back (and queues them again) when it finds the reset.
     if (o.k === 'wipe') for (const app of APPS) await step(w, m, { k: 'flush', app }, ids);
+    if (o.k === 'lose')
+      for (const app of APPS) if ([...m.unflushed].some((k) => k.startsWith(`${app}|`))) m.lost.add(app);
     const before = stack.gaps();
     try {
       await redis.kill();
@@ -133,6 +161,7 @@ export async function step(w: World, m: Model, o: Op, ids: readonly string[]): P
   }
   if (o.k === 'expire' || o.k === 'ext' || o.k === 'late' || o.k === 'lateFlush')
     return stepExtra(w, m, o, ids, (o2) => step(w, m, o2, ids));
+  if (isBatch(o)) return stepBatch(w, m, o, ids);
   const i = stack.instances[o.inst]!;
   const schema = i.schemas[o.table];
   if (o.k === 'search') {
@@ -149,6 +178,8 @@ export async function step(w: World, m: Model, o: Op, ids: readonly string[]): P
         `${what}: not an n app ${i.app} wrote`,
       ).toBe(true);
     }
+    if (m.strict)
+      checkListed(m, i, o.table, rows, ids, `${i.name} search${o.cached ? 'Cached' : ''} ${o.table}`);
     return;
   }
   const id = ids[o.key as number]!;
@@ -157,7 +188,7 @@ export async function step(w: World, m: Model, o: Op, ids: readonly string[]): P
   if (o.k === 'set') {
     const n = m.next++;
     await i.strata.set(schema, rowFor(i.app, id, n, o.full));
-    m.wrote(i, o.table, id, n, queued);
+    m.wrote(i, o.table, id, n, queued, o.full);
   } else if (o.k === 'del') {
     await i.strata.delete(schema, id);
     m.wrote(i, o.table, id, null, queued);
@@ -167,7 +198,7 @@ export async function step(w: World, m: Model, o: Op, ids: readonly string[]): P
     const tx = i.strata.tx().set(schema, rowFor(i.app, id, n, true));
     await (other === id ? tx : tx.delete(schema, other)).commit();
     if (other !== id) m.wrote(i, o.table, other, null, false);
-    m.wrote(i, o.table, id, n, false);
+    m.wrote(i, o.table, id, n, false, true);
   } else if (o.k === 'inv') {
     const keys = o.key === 'all' ? ids : [ids[o.key]!];
     if (o.key === 'all') await i.strata.invalidateAll(schema);
@@ -185,7 +216,9 @@ export async function step(w: World, m: Model, o: Op, ids: readonly string[]): P
       expect(m.written.get(k)?.has(row.n), `${what}: not an n app ${i.app} wrote for it`).toBe(true);
     }
     if (m.writer.get(k) === i.name && !m.unsure.has(k))
-      expect(row?.n ?? null, `${what}: its own last write was ${m.latest.get(k)}`).toBe(m.latest.get(k));
+      expect(row, `${what}: its own last write left ${JSON.stringify(m.rows.get(k))}`).toEqual(
+        m.rows.get(k) ?? null,
+      );
   }
 }
 
@@ -203,6 +236,10 @@ export async function settleAndCheck(w: World, m: Model, ids: readonly string[])
           const want = pgRows.get(id) ?? null;
           expect(want?.n ?? null, `Postgres of ${app} ${t}/${id}`).toBe(
             m.latest.get(`${app}|${t}|${id}`) ?? null,
+          );
+          // The columns the writes left (a partial set keeps note and tag): none lost, none invented.
+          expect(want, `Postgres of ${app} ${t}/${id}: the row the acknowledged writes leave`).toEqual(
+            m.rows.get(`${app}|${t}|${id}`) ?? null,
           );
           for (const i of [...stack.instances.filter((x) => x.app === app), fresh]) {
             const read = async () =>

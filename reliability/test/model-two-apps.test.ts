@@ -46,6 +46,12 @@ const RUNS = env('STRATA_TWOAPPS_RUNS', 8);
 const runsOf = (names: TwoAppsNames) =>
   process.env.STRATA_TWOAPPS_RUNS || (names.transport ?? 'tcp') === 'tcp' ? RUNS : 4;
 const COMMANDS = env('STRATA_TWOAPPS_COMMANDS', 30);
+/**
+ * STRATA_TWOAPPS_BATCH=1: setMany / deleteMany / getMany / count / exists too, and searches, counts
+ * and exists checked against every acknowledged write (twoapps-batch.ts), on every layout; the
+ * `batches` layout has them always.
+ */
+const BATCH = process.env.STRATA_TWOAPPS_BATCH === '1';
 
 let redis: AofRedis;
 let stack: TwoApps;
@@ -58,7 +64,7 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-const ALL_LAYOUTS: { layout: string; names: TwoAppsNames }[] = [
+const ALL_LAYOUTS: { layout: string; names: TwoAppsNames; batch?: boolean }[] = [
   {
     layout: 'qualified tables (pgSchema)',
     names: {
@@ -77,6 +83,16 @@ const ALL_LAYOUTS: { layout: string; names: TwoAppsNames }[] = [
       channel: `${stem}_n:shared-bus`,
       searchPath: true,
     },
+  },
+  {
+    layout: 'batches and strict searches (qualified tables)',
+    names: {
+      keyPrefix: { a: `${stem}_s`, b: `${stem}_s2` },
+      pgSchema: { a: `${stem}_sa`, b: `${stem}_sb` },
+      ops: `${stem}_sops`,
+      channel: `${stem}_s:shared-bus`,
+    },
+    batch: true,
   },
   {
     layout: 'tags, TTLs, expire, late commit replies, 4 buckets',
@@ -118,7 +134,7 @@ const LAYOUTS = ALL_LAYOUTS.filter((l) => l.layout.includes(process.env.STRATA_T
   (l) => (process.env.STRATA_TWOAPPS_EXTRAS ? { ...l, names: { ...l.names, extras: true } } : l),
 );
 
-describe.each(LAYOUTS)('$layout', ({ names }) => {
+describe.each(LAYOUTS)('$layout', ({ names, batch }) => {
   beforeAll(async () => {
     stack = await twoApps(redis, names, 2);
   }, 60_000);
@@ -129,12 +145,12 @@ describe.each(LAYOUTS)('$layout', ({ names }) => {
 
   it(
     'two apps on one Redis and one bus: no row of one app in the other, every tier agrees with its own Postgres',
-    () => runModel(names.extras ?? false, runsOf(names)),
+    () => runModel(names.extras ?? false, runsOf(names), batch || BATCH),
     900_000,
   );
 });
 
-async function runModel(extras: boolean, runs: number): Promise<void> {
+async function runModel(extras: boolean, runs: number, batch: boolean): Promise<void> {
   // What the runs did, asserted at the end (the property did run its commands) and printed.
   const tally = { runs: 0, ops: 0, reads: 0, faults: 0, late: 0, lateFlush: 0 };
   const world: World = { stack, redis, tally };
@@ -145,7 +161,7 @@ async function runModel(extras: boolean, runs: number): Promise<void> {
     ? fc.constant(JSON.parse(replay) as Op[])
     : withOne(
         withOne(
-          fc.array(opsOf(extras), { minLength: 1, maxLength: COMMANDS, size: 'max' }),
+          fc.array(opsOf(extras, batch), { minLength: 1, maxLength: COMMANDS, size: 'max' }),
           faultOp,
           isFault,
         ),
@@ -156,7 +172,7 @@ async function runModel(extras: boolean, runs: number): Promise<void> {
     fc.asyncProperty(commands, async (ops) => {
       run += 1;
       const ids = Array.from({ length: KEYS }, (_, j) => `r${run}k${j}`);
-      const m = new Model();
+      const m = new Model(batch);
       // At most one Redis restart or data loss per run: each costs a reconnect.
       let faults = 0;
       for (const o of ops) {

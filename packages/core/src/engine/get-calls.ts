@@ -3,6 +3,7 @@ import type { Row } from '../l3/types.js';
 import { idsOf } from './batch-input.js';
 import type { CallParts } from './call-parts.js';
 import type { AnySchema, GetOptions, RowOf } from './call-types.js';
+import { readCompleteRow } from './complete-read.js';
 import type { EngineContext } from './context.js';
 import { runHook } from './hooks.js';
 import { type Id, idKey, normalizeId } from './ids.js';
@@ -125,6 +126,8 @@ export async function getRows(
 
 export async function readComplete(ctx: EngineContext, rt: SchemaCache, id: Id): Promise<Row | null> {
   if (!rt.l3) return null;
+  // Write-behind: the key's queued writes laid over Postgres (complete-read.ts).
+  if (rt.writeMode === 'write-behind' && rt.l2) return readCompleteRow(ctx, rt, id);
   try {
     const [stored] = await rt.l3.findMany(rt.schema, [id]);
     return stored ? await rt.rows.decryptRow(stored.row, idKey(id)) : null;

@@ -36,11 +36,11 @@ export function withdrawMoved(strata: Strata, writes: readonly QueuedWrite[]): P
     const { ctx, coherence, lookup } = engine;
     const result = { withdrawn: [] as number[], failed: [] as number[], skipped: [] as number[] };
     const bySchema = new Map<SchemaCache, number[]>();
-    writes.forEach((write, i) => {
+    for (const [i, write] of writes.entries()) {
       const cache = ownCache(ctx, lookup, write);
-      if (!cache?.l2 || !cache.l3 || write.version < 0) return void result.skipped.push(i);
-      bySchema.set(cache, [...(bySchema.get(cache) ?? []), i]);
-    });
+      if (!cache?.l2 || !cache.l3 || write.version < 0) result.skipped.push(i);
+      else bySchema.set(cache, [...(bySchema.get(cache) ?? []), i]);
+    }
     for (const [cache, indexes] of bySchema) {
       const keys = indexes.map((i) => writes[i]!.id);
       const versions = indexes.map((i) => writes[i]!.version);

@@ -5,3 +5,4 @@
 
 export { applyChanges } from './engine/apply-changes.js';
 export { type ReencryptOptions, type ReencryptResult, reencrypt } from './engine/reencrypt.js';
+export { type WithdrawMovedResult, withdrawMoved } from './engine/withdraw-moved.js';

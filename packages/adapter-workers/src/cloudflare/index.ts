@@ -11,6 +11,7 @@ export {
   type WriteBatchResult,
   type WriteDeadLetter,
 } from './consumer.js';
+export { type DeadLetterBatchResult, withdrawDeadLetters } from './dead-letters.js';
 export { type CloudflareQueueOptions, createCloudflareQueue } from './queue.js';
 export { defaultRetryDelay, MAX_RETRY_DELAY_SECONDS } from './retry-delay.js';
 export { QUEUE_LIMITS } from './send-batches.js';

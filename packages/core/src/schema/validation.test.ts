@@ -56,8 +56,18 @@ describe('row validation beyond drizzle-zod', () => {
       });
     }
     expect((await refusal({ title: 'a\u0000' }))?.message).toMatch(/NUL character .*22021/);
-    // `json` stores an escaped NUL as it is (jsonb refuses it: 22P05, left to Postgres).
-    expect(await refusal({ plain: { s: 'a\u0000b' } })).toBeUndefined();
+    // `json` stores an escaped NUL as it is.
+    expect(await refusal({ plain: { s: 'a\u0000b', 'k\u0000': 1 } })).toBeUndefined();
+  });
+
+  it('refuses a NUL in a jsonb string or key (22P05): a write-behind set was acknowledged, then dead-lettered', async () => {
+    for (const doc of [{ s: 'a\u0000b' }, ['x', ['\u0000']], { 'k\u0000': 1 }, '\u0000']) {
+      const refused = await refusal({ doc });
+      expect(refused).toMatchObject({ code: 'VALIDATION_FAILED', field: 'doc' });
+      expect(refused?.message).toMatch(/jsonb cannot store a NUL .*22P05/);
+    }
+    // A backslash before `u0000` is text, not an escape: jsonb stores it.
+    expect(await refusal({ doc: { s: '\\u0000', t: 'a\\\\u0000' } })).toBeUndefined();
   });
 
   it(`json: at most ${MAX_JSON_DEPTH} levels deep (issue 12, item 15), 5,000 levels without a RangeError`, async () => {

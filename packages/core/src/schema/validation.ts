@@ -3,6 +3,7 @@ import type { PgTable } from 'drizzle-orm/pg-core';
 import { whyNotJsonData } from '../codec/json-data.js';
 import { messageOf, StrataError } from '../errors.js';
 import { insertSchema } from './insert-schema.js';
+import { type NumericType, whyNotNumeric } from './numeric-input.js';
 import { fitsUtf8, isWellFormed } from './text-limits.js';
 
 /**
@@ -51,7 +52,9 @@ export function createRowValidator<Row>(
   const columns = Object.entries(getTableColumns(table)).map(([key, column]) => ({
     key,
     json: column.dataType === 'json',
+    jsonb: column.columnType === 'PgJsonb',
     array: column.dataType === 'array',
+    numeric: NUMERIC_COLUMNS.has(column.columnType) ? (column as NumericType) : undefined,
   }));
   return async (row) => {
     const issue = fromTable(row, []);
@@ -61,7 +64,7 @@ export function createRowValidator<Row>(
     }
     const value = row as Row;
     for (const column of columns) {
-      const why = whyNotStorable((value as Record<string, unknown>)[column.key], column.json, column.array);
+      const why = whyNotStorable((value as Record<string, unknown>)[column.key], column);
       if (why !== undefined) throw validationFailed(schemaName, column.key, why);
     }
     if (extra === undefined) return value;
@@ -85,21 +88,36 @@ export function createRowValidator<Row>(
   };
 }
 
+/** Drizzle's numeric columns (string, number and bigint modes): Postgres' numeric input decides. */
+const NUMERIC_COLUMNS = new Set(['PgNumeric', 'PgNumericNumber', 'PgNumericBigInt']);
+
+/** A NUL escape in JSON text: `\u0000` after an even number of backslashes (else it is text). */
+const JSON_NUL = /(?<!\\)(?:\\\\)*\\u0000/;
+
 /** Why Postgres or a cache would hold something else than `value`; undefined when it is fine. */
-function whyNotStorable(value: unknown, json: boolean, array: boolean): string | undefined {
+function whyNotStorable(
+  value: unknown,
+  column: { json: boolean; jsonb: boolean; array: boolean; numeric: NumericType | undefined },
+): string | undefined {
   if (value === null || value === undefined) return undefined;
-  if (json) {
+  if (column.json) {
     const why = whyNotJsonData(value, JSON_RULES);
     if (why !== undefined) return why;
     // Only json columns pay for the text; checked after the walk, which bounds depth and cycles.
-    return fitsUtf8(JSON.stringify(value), MAX_JSON_BYTES)
-      ? undefined
-      : `JSON text longer than ${MAX_JSON_BYTES} bytes`;
+    const text = JSON.stringify(value);
+    if (!fitsUtf8(text, MAX_JSON_BYTES)) return `JSON text longer than ${MAX_JSON_BYTES} bytes`;
+    // json keeps an escaped NUL; jsonb refuses it, in a key or a string: a write-behind set was
+    // acknowledged, then served until its flush dead-lettered it.
+    return column.jsonb && JSON_NUL.test(text) ? JSONB_NUL : undefined;
   }
+  if (column.numeric && (typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint'))
+    return whyNotNumeric(String(value), column.numeric);
   if (typeof value === 'string') return whyNotStorableText(value);
-  if (array && Array.isArray(value)) return whyNotStorableArray(value);
+  if (column.array && Array.isArray(value)) return whyNotStorableArray(value);
   return undefined;
 }
+
+const JSONB_NUL = 'jsonb cannot store a NUL character (U+0000) in a string or key (22P05)';
 
 const LONE_SURROGATE = 'string has a lone surrogate, which UTF-8 (Postgres, Redis) cannot store';
 const NUL = 'string has a NUL character (U+0000), which Postgres text cannot store (22021)';

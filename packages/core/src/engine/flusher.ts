@@ -422,7 +422,7 @@ async function failed(
     // Then recorded in Postgres, where a Redis rollback cannot undo it (see `recordWithdrawal`). Not
     // before: a write recorded withdrawn is refused when delivered again, so one held for L2 would
     // be acked as refused at its next delivery, never dead-lettered nor reported.
-    const recorded = withdrawn && (await recordWithdrawal(ctx, cache, item.key, write.version));
+    const recorded = withdrawn && (await recordWithdrawal(ctx, cache, [item.key], [write.version]));
     if (!recorded || !withdrawn) {
       // What L2 missed, only this instance remembers (a consumer isolate may never run again): if the
       // message went, every instance would read the row Postgres refused (pending: kept a week, never

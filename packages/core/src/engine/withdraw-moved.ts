@@ -3,13 +3,13 @@ import { adminOperation } from './admin-op.js';
 import { ownCache } from './flusher.js';
 import type { SchemaCache } from './schema-cache.js';
 import type { Strata } from './strata.js';
-import { withdrawWrites } from './withdraw.js';
+import { recordWithdrawal, withdrawWrites } from './withdraw.js';
 
 /** What {@link withdrawMoved} did with each write, by its index in the call's list. */
 export interface WithdrawMovedResult {
   /** Their copies are gone from L2 (unless a newer write had replaced them) and the other instances told. */
   readonly withdrawn: number[];
-  /** L2 did not take the withdrawal: call again with these later. */
+  /** L2 or Postgres did not take the withdrawal: call again with these later. */
   readonly failed: number[];
   /**
    * Not this instance's: another keyPrefix's write, a table it does not register (with an L3), or a
@@ -23,7 +23,9 @@ export interface WithdrawMovedResult {
  * Cloudflare Queue past the consumer's `max_retries` moves a message to its `dead_letter_queue`
  * as sent: Strata never saw it dead-lettered). Each write's pending row goes from L2 and its
  * pending-index entry is settled, at its own version only (a newer write's copy stays), then the
- * other instances are told (an invalidation at that version), as for a dead letter of the flush.
+ * other instances are told (an invalidation at that version), and the withdrawal is recorded in
+ * Postgres (`recordWithdrawal`), as for a dead letter of the flush: the same write delivered again is
+ * refused.
  * A write Postgres did apply loses only its copy: the next read fills from Postgres. Resolves once
  * the invalidations have gone. An admin operation, in `@strata/core/admin`, so that a Worker that
  * never calls it does not bundle it.
@@ -47,7 +49,11 @@ export function withdrawMoved(strata: Strata, writes: readonly QueuedWrite[]): P
       const took = await withdrawWrites(ctx, cache, keys, versions, (c, k, v, op) =>
         coherence.publish(c, k, v, op),
       );
-      (took ? result.withdrawn : result.failed).push(...indexes);
+      // Recorded in Postgres too, as a dead letter of the flush is (see `recordWithdrawal`): a Redis
+      // gone back to an older snapshot would bring the pending row back. Harmless where Postgres
+      // applied the write: a withdrawal at or below the key's stored version changes nothing.
+      const recorded = took && (await recordWithdrawal(ctx, cache, keys, versions));
+      (recorded ? result.withdrawn : result.failed).push(...indexes);
     }
     await ctx.settled();
     return result;

@@ -44,11 +44,14 @@ export async function withdrawWrites(
 export async function recordWithdrawal(
   ctx: EngineContext,
   cache: SchemaCache,
-  key: string,
-  version: number,
+  keys: readonly string[],
+  versions: readonly number[],
 ): Promise<boolean> {
   try {
-    await cache.l3?.withdraw?.(cache.schema, [{ id: key, version }]);
+    await cache.l3?.withdraw?.(
+      cache.schema,
+      keys.map((id, i) => ({ id, version: versions[i]! })),
+    );
     return true;
   } catch (err) {
     ctx.tolerate(cache.schema.name, 'l3', 'withdraw', err);

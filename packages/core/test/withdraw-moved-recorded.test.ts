@@ -44,7 +44,11 @@ describe('a write the queue platform dead-lettered, withdrawn with withdrawMoved
       // The platform moves the message to its dead-letter queue: gone from the write queue.
       const [moved] = await queue.take(1);
       await queue.ack([moved!.handle]);
-      expect(await withdrawMoved(strata, [moved!.write])).toEqual({ withdrawn: [0], failed: [], skipped: [] });
+      expect(await withdrawMoved(strata, [moved!.write])).toEqual({
+        withdrawn: [0],
+        failed: [],
+        skipped: [],
+      });
       const recorded = rowsOf(
         await stack.db.execute(
           sql`select id, version from ${sql.identifier(stack.name)}."_strata_withdrawn" where schema = ${schema.identity}`,

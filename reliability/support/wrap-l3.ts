@@ -13,3 +13,19 @@ export function wrapL3(target: L3Tier, over: Partial<L3Tier>): L3Tier {
     },
   });
 }
+
+/**
+ * `target` whose next write, once `loseNext()` is called, fails as a dropped connection would
+ * (no SQLSTATE: its outcome unknown to the writer), without reaching Postgres.
+ */
+export function losingL3(target: L3Tier): { l3: L3Tier; loseNext: () => void } {
+  let lose = false;
+  const l3 = wrapL3(target, {
+    write: (ops) => {
+      if (!lose) return target.write(ops);
+      lose = false;
+      return Promise.reject(new Error('Connection terminated unexpectedly'));
+    },
+  });
+  return { l3, loseNext: () => (lose = true) };
+}

@@ -4,24 +4,18 @@ import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { describe, expect, it } from 'vitest';
 import { scratchApp } from '../support/scratch-app.js';
 
-// Probe (helper "breaker"), OPEN: one app running a schema in both modes (a write-through API
-// beside a write-behind worker on one keyPrefix: semantics.md, "One version order per app"). The
-// worker queues writes (an update, a delete, an insert); before their flush, the API instance's
-// `search`, `searchCached`, `count` and `find(…, { complete: true })` read Postgres alone: it lists
-// the deleted row and the older one, misses the insert; `find` answers the queued writes (L2). Its
+// Probe (helper "breaker"): one app running a schema in both modes (a write-through API beside a
+// write-behind worker on one keyPrefix: semantics.md, "One version order per app"). The worker
+// queues writes (an update, a delete, an insert); before their flush, the API instance's `search`,
+// `searchCached`, `count` and `find(…, { complete: true })` read Postgres alone: it listed the
+// deleted row and the older one, missed the insert; `find` answered the queued writes (L2). Its
 // `searchCached` list is stored under the schema's search generation, which both modes share, so
-// the WORKER's own `searchCached` then answers that list too, without its own acknowledged writes,
-// until the next write of the schema moves the generation. semantics.md says of a write-behind
-// write: "every instance's search, searchCached and count read it as applied".
-// Fails today at the API's searchCached with
+// the WORKER's own `searchCached` then answered that list too, without its own acknowledged writes,
+// until the next write of the schema moved the generation. Failed before the fix with
 //   AssertionError: expected [ { id: 'gone', n: 1 }, …(1) ] to deeply equal [ { id: 'added', n: 7 }, …(1) ]
-// (it lists [gone n 1, k n 1]; the worker's own searchCached of that query then answers the same).
-// Cause: `pendingWrites` (engine/pending-index.ts, owned by another helper) lays the pending index
-// only for a schema this instance runs write-behind (`cache.writeMode !== 'write-behind'` returns
-// undefined), and `readCompleteRow` (engine/complete-read.ts) asks only for such schemas too.
-// Proposed fix: read the index also for a write-through schema whose app has a write-behind counter
-// (`ThroughOrder` knows per bucket, engine/through-order.ts: no request more for an app that never
-// wrote the schema write-behind), in `pendingWrites` and in `readComplete`'s condition.
+// Fix (helper "mixed"): `pendingWrites` (engine/pending-index.ts) and the complete read
+// (engine/complete-read.ts) read the pending index also for a write-through schema whose app has a
+// write-behind counter (`readsPending`: `ThroughOrder.mayQueue`, no request for an app with none).
 
 const cols = { id: text('id').primaryKey(), n: integer('n').notNull(), hidden: text('hidden') };
 
@@ -34,7 +28,7 @@ describe('a write-through instance of an app that also runs the schema write-beh
   const through = defineSchema({ name: 'items', table, fields });
   scratch.migrate(table);
 
-  it.fails("searches the worker's queued writes as applied, and caches no list without them", async () => {
+  it("searches the worker's queued writes as applied, and caches no list without them", async () => {
     const bus = () => ({
       coherence: { bus: createRedisPubSubBus({ url: redisUrl, channel: `${name}:bus` }) },
     });

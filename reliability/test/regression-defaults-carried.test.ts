@@ -3,7 +3,7 @@ import { createDrizzleL3 } from '@strata/core/drizzle';
 import { describe, expect, it } from 'vitest';
 import { defaultsApp } from '../support/defaults-app.js';
 import { heldL3 } from '../support/held-l3.js';
-import { wrapL3 } from '../support/wrap-l3.js';
+import { losingL3 } from '../support/wrap-l3.js';
 
 // Follows regression-defaults-over-held-tx.test.ts: a queued write-behind new row's client defaults
 // ($defaultFn, a literal default, defaultNow()) are an insert's alone, and so they stay in every
@@ -78,18 +78,10 @@ describe("a write carrying a queued new row's columns carries its defaults as de
     "a %s over the queued new row a lost transaction marked keeps the transaction's columns",
     async (_, how) => {
       const id = `beneath-${how}`;
-      const l3 = createDrizzleL3(db, { migrationsSchema: pgName });
-      let lose = false;
-      const losing = wrapL3(l3, {
-        write: (ops) => {
-          if (!lose) return l3.write(ops);
-          lose = false;
-          return Promise.reject(new Error('Connection terminated unexpectedly'));
-        },
-      });
-      const b = scratch.strata({ schemas: [behind], l3: losing, coherence: bus() });
+      const losing = losingL3(createDrizzleL3(db, { migrationsSchema: pgName }));
+      const b = scratch.strata({ schemas: [behind], l3: losing.l3, coherence: bus() });
       const a = await queuedOverHeld(id, b, async () => {
-        lose = true;
+        losing.loseNext();
         await expect(b.tx().set(behind, { id, a: 9 }).commit()).rejects.toThrow();
       });
       if (how === 'tx') await b.tx().set(behind, { id, c: 3 }).commit();

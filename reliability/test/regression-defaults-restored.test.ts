@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { defaultsApp, onOwnRedis } from '../support/defaults-app.js';
 import { heldL3 } from '../support/held-l3.js';
 import { REFRESH_PASSED } from '../support/restart-suite.js';
-import { wrapL3 } from '../support/wrap-l3.js';
+import { losingL3 } from '../support/wrap-l3.js';
 
 // Follows regression-defaults-carried.test.ts: a queued write-behind new row's client defaults
 // ($defaultFn, a literal default, defaultNow()) are an insert's alone, so that a flush finding the
@@ -41,22 +41,14 @@ describe("a queued new row's defaults stay an insert's when L2 is reset or down"
   async function queuedOverHeld(id: string, clock: ManualClock, lost = false) {
     const held = heldL3(createDrizzleL3(db, { migrationsSchema: pgName }));
     const a = open(clock, { l3: held.l3 });
-    const l3 = createDrizzleL3(db, { migrationsSchema: pgName });
-    let lose = false;
-    const losing = wrapL3(l3, {
-      write: (ops) => {
-        if (!lose) return l3.write(ops);
-        lose = false;
-        return Promise.reject(new Error('Connection terminated unexpectedly'));
-      },
-    });
-    const b = open(clock, { l3: losing });
+    const losing = losingL3(createDrizzleL3(db, { migrationsSchema: pgName }));
+    const b = open(clock, { l3: losing.l3 });
     held.holdNext();
     const tx = a.tx().set(behind, txRow(id)).commit();
     await expect.poll(() => held.reached(), { timeout: 5_000 }).toBe(true);
     await b.set(behind, { id, b: 'set' });
     if (lost) {
-      lose = true;
+      losing.loseNext();
       await expect(b.tx().set(behind, { id, a: 9 }).commit()).rejects.toThrow();
     }
     held.open();

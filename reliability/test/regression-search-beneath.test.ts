@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { defaultsApp, onOwnRedis } from '../support/defaults-app.js';
 import { heldL3 } from '../support/held-l3.js';
 import { REFRESH_PASSED } from '../support/restart-suite.js';
-import { wrapL3 } from '../support/wrap-l3.js';
+import { losingL3 } from '../support/wrap-l3.js';
 
 // A partial write-behind set over queued writes a mark covers (a transaction whose outcome is
 // unknown) carries them beneath its own columns (`QueuedWrite.under`): the flush applies them first,
@@ -35,16 +35,8 @@ describe('a search before the flush lays the queued writes beneath a partial set
   async function beneath(id: string, clock: ManualClock, kind: Case) {
     const held = heldL3(createDrizzleL3(db, { migrationsSchema: pgName }));
     const a = open(clock, { l3: held.l3 });
-    const l3 = createDrizzleL3(db, { migrationsSchema: pgName });
-    let lose = false;
-    const losing = wrapL3(l3, {
-      write: (ops) => {
-        if (!lose) return l3.write(ops);
-        lose = false;
-        return Promise.reject(new Error('Connection terminated unexpectedly'));
-      },
-    });
-    const b = open(clock, { l3: losing });
+    const losing = losingL3(createDrizzleL3(db, { migrationsSchema: pgName }));
+    const b = open(clock, { l3: losing.l3 });
     if (kind === 'stored') {
       await b.set(behind, { ...txRow(id), b: 'old' });
       await b.flushDirty();
@@ -56,7 +48,7 @@ describe('a search before the flush lays the queued writes beneath a partial set
       await expect.poll(() => held.reached(), { timeout: 5_000 }).toBe(true);
     }
     await b.set(behind, { id, b: 'set' });
-    lose = true;
+    losing.loseNext();
     await expect(b.tx().set(behind, { id, a: 9 }).commit()).rejects.toThrow();
     held.open();
     await tx;

@@ -8,6 +8,7 @@ import type { EngineContext } from './context.js';
 import { runHook } from './hooks.js';
 import { type Id, idKey, normalizeId } from './ids.js';
 import { readL1Id } from './l1-copies.js';
+import { readsPending } from './pending-index.js';
 import {
   l1ReadStatus,
   loadRowWithStatus,
@@ -126,8 +127,8 @@ export async function getRows(
 
 export async function readComplete(ctx: EngineContext, rt: SchemaCache, id: Id): Promise<Row | null> {
   if (!rt.l3) return null;
-  // Write-behind: the key's queued writes laid over Postgres (complete-read.ts).
-  if (rt.writeMode === 'write-behind' && rt.l2) return readCompleteRow(ctx, rt, id);
+  // Where the app queues writes of the schema: the key's queued write laid over Postgres (complete-read.ts).
+  if (readsPending(rt) !== false) return readCompleteRow(ctx, rt, id);
   try {
     const [stored] = await rt.l3.findMany(rt.schema, [id]);
     return stored ? await rt.rows.decryptRow(stored.row, idKey(id)) : null;

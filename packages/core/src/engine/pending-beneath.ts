@@ -29,16 +29,22 @@ export function beneathOf(reply: readonly unknown[], prefix: string): Map<string
   for (let i = 0; i + 1 < reply.length; i += 2) {
     const name = String(reply[i]);
     const value = reply[i + 1];
-    if (!name.startsWith(field) || typeof value !== 'string' || value[0] !== 'u') continue;
-    try {
-      // Only `beneathValue` writes it: `below` tells it apart from anything else.
-      const under = JSON.parse(value.slice(1)) as Under;
-      if (Number.isSafeInteger(under?.below)) out.set(name.slice(field.length), under);
-    } catch {
-      // Not one: the entry reads without it.
-    }
+    const under = name.startsWith(field) ? parseBeneath(value) : undefined;
+    if (under) out.set(name.slice(field.length), under);
   }
   return out;
+}
+
+/** A `<` field's value as `beneathValue` wrote it; undefined for anything else (the entry reads without it). */
+export function parseBeneath(value: unknown): Under | undefined {
+  if (typeof value !== 'string' || value[0] !== 'u') return undefined;
+  try {
+    // Only `beneathValue` writes it: `below` tells it apart from anything else.
+    const under = JSON.parse(value.slice(1)) as Under;
+    return Number.isSafeInteger(under?.below) ? under : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
 import { type StrataError, schemaError } from '../errors.js';
 import { PENDING } from '../l2/scripts.js';
-import type { PendingWrite, PendingWrites } from '../l3/types.js';
+import type { PendingWrite, PendingWrites, Row } from '../l3/types.js';
 import type { EngineContext } from './context.js';
 import type { KeySpace } from './keys.js';
 import type { Remembered } from './own-pending.js';
@@ -15,18 +15,46 @@ import type { SchemaCache } from './schema-cache.js';
 export const MAX_SEARCH_PENDING = 1_000;
 
 /**
+ * Whether this instance lays the pending index over Postgres for `cache`'s schema: it runs it
+ * write-behind, or write-through in an app that also runs it write-behind (a bucket has a counter,
+ * as `ThroughOrder.mayQueue` knows it, without a request but the instance's first:
+ * reliability/test/probe-mixed-search-pending.test.ts). A promise only then (see `mayQueue`).
+ */
+export function readsPending(cache: SchemaCache): boolean | Promise<boolean> {
+  if (!cache.l2) return false;
+  return cache.writeMode === 'write-behind' || (cache.through?.mayQueue() ?? false);
+}
+
+/**
+ * Waits until the pending index can be read as holding every write acknowledged before: the claim
+ * checked (a keyPrefix another app or table holds is refused, see `L3Claim`: its index is not
+ * ours), and after a Redis reset, the entries put back.
+ */
+export async function pendingReady(cache: SchemaCache): Promise<void> {
+  await cache.generation?.current();
+  // A Redis reset took the index: this instance's entries come back first (see
+  // `restoreOwnPending`), and other writers' (see `ReplacedWaits`) before the deadline, or the
+  // read misses writes acknowledged before it began.
+  if (cache.restore.running) await cache.restore.wait();
+  if (cache.ownPending?.waits.size) await cache.ownPending.waits.wait();
+  // And, after a reset this instance found, for the other writers' restores (see `ResetSettle`).
+  if (cache.ownPending?.settle.active) await cache.ownPending.settle.wait();
+}
+
+/**
  * The write-behind writes of `cache`'s schema that are acknowledged but not flushed yet, for a
  * search or count to read as applied (see `PendingWrites`): the schema's pending index in L2, which
  * every instance's writes keep (ORDERED_PUT) and every flush empties (`settlePending`). One L2
- * request; none, and undefined, for any other schema. If L2 cannot be asked, this instance's own
- * unflushed writes stand in (another instance's are then missed until their flush, as a get misses
- * them); more than MAX_SEARCH_PENDING throws QUEUE_UNAVAILABLE.
+ * request; none, and undefined, where the app queues none (see `readsPending`). If L2 cannot be
+ * asked, this instance's own unflushed writes stand in (another instance's are then missed until
+ * their flush, as a get misses them); more than MAX_SEARCH_PENDING throws QUEUE_UNAVAILABLE.
  */
 export async function pendingWrites(
   ctx: EngineContext,
   cache: SchemaCache,
 ): Promise<PendingWrites | undefined> {
-  if (cache.writeMode !== 'write-behind' || !cache.l2) return undefined;
+  const asked = readsPending(cache);
+  if (asked === false) return undefined;
   // This shape's index, then (a rolling deploy) each other live shape's of this codec: writes that
   // version queued before this one registered (see pendingElsewhere).
   const shapes = [cache.keys.shape, ...otherShapes(cache)];
@@ -34,15 +62,8 @@ export async function pendingWrites(
   const reads = shapes.flatMap((shape, s) => cache.buckets.map(({ keys }) => ({ s, shape, keys })));
   let replies: unknown[];
   try {
-    // A keyPrefix another app or table holds (see `L3Claim`) is refused: its index is not ours.
-    await cache.generation?.current();
-    // A Redis reset took the index: this instance's entries come back first (see
-    // `restoreOwnPending`), and other writers' (see `ReplacedWaits`) before the deadline, or the
-    // search reads Postgres without writes acknowledged before it began.
-    if (cache.restore.running) await cache.restore.wait();
-    if (cache.ownPending?.waits.size) await cache.ownPending.waits.wait();
-    // And, after a reset this instance found, for the other writers' restores (see `ResetSettle`).
-    if (cache.ownPending?.settle.active) await cache.ownPending.settle.wait();
+    if (asked !== true && !(await asked)) return undefined;
+    await pendingReady(cache);
     // An index holds its entries, the marks on them (`#{row key}`, `!{row key}`, `?{row key}`),
     // their defaults' names (`+{row key}`, see MARKS in l2/scripts.ts) and the writes beneath them
     // (`<{row key}`, see pending-beneath.ts), at most five fields per entry: read up to six times
@@ -73,27 +94,39 @@ export async function pendingWrites(
       if (!field.startsWith(prefix) || !entry) continue;
       const id = field.slice(prefix.length);
       if (entry.version <= (byId.get(id)?.version ?? -1)) continue;
-      const { version, row: text } = entry;
-      const row = text === undefined ? undefined : decode(text);
-      // Its defaults' names, of its version (see `named` in MARKS): a search lays them over no stored row.
+      // Its defaults' names, of its version (see `named` in MARKS), as PENDING `peek` reads them.
       const named = names.get(id);
-      const defaults =
-        row && named?.version === version ? named.keys.filter((k) => row[k] !== undefined) : undefined;
-      // The writes its set carries beneath it, older than it (a leftover of a flushed set is older
-      // than what Postgres holds: the overlay does not lay it).
-      const held = row && beneath.get(id);
-      const under = held && held.below <= version ? pendingUnder(held, decode) : undefined;
-      byId.set(id, {
-        id,
-        version,
-        ...(row && { row }),
-        ...(defaults?.length && { defaults }),
-        ...(under && { under }),
-      });
+      const defaults = named?.version === entry.version ? named.keys : undefined;
+      byId.set(id, pendingOf(id, { ...entry, ...(defaults && { defaults }) }, beneath.get(id), decode));
     }
   });
   if (byId.size > MAX_SEARCH_PENDING) throw backlog(cache, byId.size);
   return [...byId.values()];
+}
+
+/**
+ * The pending write of `id` its index entry stands for, its row decoded by `decode`: its defaults
+ * those of the columns the row holds (a search lays them over no stored row), and the writes its set
+ * carries beneath it (`held`), older than it (a leftover of a flushed set is older than what
+ * Postgres holds: the overlay does not lay it).
+ */
+export function pendingOf(
+  id: string,
+  entry: IndexEntry,
+  held: Parameters<typeof pendingUnder>[0] | undefined,
+  decode: (text: string) => Row,
+): PendingWrite {
+  const { version } = entry;
+  const row = entry.row === undefined ? undefined : decode(entry.row);
+  const defaults = row && entry.defaults?.filter((k) => row[k] !== undefined);
+  const under = row && held && held.below <= version ? pendingUnder(held, decode) : undefined;
+  return {
+    id,
+    version,
+    ...(row && { row }),
+    ...(defaults?.length && { defaults }),
+    ...(under && { under }),
+  };
 }
 
 /**
@@ -136,19 +169,20 @@ export function peekPending(
  * `peekPending` of keys all in one bucket (whose keys are `space`). With `marks`, an entry a
  * write-through write or a transaction reserved a version above reads `{version};c;{mark};{entry}`
  * (`b` for a come-back mark, see PENDING): for a write leaving columns out, which must then not
- * carry the queued columns over its own.
+ * carry the queued columns over its own. With `'under'`, per key a third value: the writes its
+ * entry's set carries beneath it (a complete read lays them, see complete-read.ts).
  */
 export function peekIn(
   cache: SchemaCache,
   space: KeySpace,
   keys: readonly string[],
   shape: string,
-  marks = false,
+  marks: boolean | 'under' = false,
 ): Promise<unknown[]> {
   return cache.l2!.run(
     PENDING,
     [space.pendingIndexOf(shape), ...keys.map((key) => space.rowOf(shape, key))],
-    marks ? ['peek', 'marks'] : ['peek'],
+    marks === 'under' ? ['peek', 'under'] : marks ? ['peek', 'marks'] : ['peek'],
   ) as Promise<unknown[]>;
 }
 
@@ -208,13 +242,13 @@ function parseNames(text: string): string[] | undefined {
 }
 
 /**
- * This instance's unflushed writes (see `OwnPending`) as the index holds them: a set's row as it was
+ * This instance's unflushed writes (see `OwnPending`), of `key` alone if given, as the index holds them: a set's row as it was
  * queued (its sent fold: a partial set's whole L2 row would lay the columns it merged over, read
  * before another write's, as if sent), with its defaults named, which the overlay lays over no
  * stored row (regression-defaults-restored.test.ts).
  */
-function ownWrites(cache: SchemaCache): PendingWrites {
-  const own = cache.ownPending?.entries() ?? [];
+export function ownWrites(cache: SchemaCache, key?: string): PendingWrites {
+  const own = (cache.ownPending?.entries() ?? []).filter(([id]) => key === undefined || id === key);
   if (own.length > MAX_SEARCH_PENDING) throw backlog(cache, own.length);
   return own.map(([id, e]): PendingWrite => {
     if (e.payload === undefined) return { id, version: e.version };

@@ -57,6 +57,8 @@ export class ThroughOrder {
   #epoch: number | undefined;
   /** Per bucket: whether the app's counter was there when last asked. */
   #counters: boolean[];
+  /** `mayQueue`'s first read of the generations: out, or done (see there). */
+  #looked: Promise<boolean> | true | undefined;
 
   constructor(private readonly cache: SchemaCache) {
     this.#counters = cache.buckets.map(() => false);
@@ -82,6 +84,28 @@ export class ThroughOrder {
     if (plan.epoch !== 0 || this.#epoch !== undefined) return;
     this.#counters = this.cache.buckets.map((_, b) => this.#has(b));
     this.#epoch = 0;
+  }
+
+  /**
+   * Whether the app may have write-behind writes of the schema queued: a bucket has a counter, as
+   * this instance knows it (its writes', or its generation reads', at most 5 s old while it uses L2):
+   * a search or a complete read then lays the pending index over Postgres. No request, but once:
+   * nothing is known before the buckets' generations were first read (any first L2 request reads
+   * them), so the first call reads them (rejects if L2 cannot be asked).
+   */
+  mayQueue(): boolean | Promise<boolean> {
+    const known = () =>
+      this.cache.buckets.some((bucket, b) => this.#has(b) || bucket.generation?.counterSeen === true);
+    if (known()) return true;
+    if (this.#looked === true) return false;
+    // Read once: a failure is the caller's (tolerated there), and later L2 requests read them.
+    const looked = () => {
+      this.#looked = true;
+    };
+    this.#looked ??= Promise.all(this.cache.buckets.map(({ generation }) => generation?.current()))
+      .finally(looked)
+      .then(known);
+    return this.#looked;
   }
 
   /** Whether bucket `b` has a counter to reserve from, as known (before anything is, as its generation read saw). */

@@ -13,7 +13,8 @@ import type { L2Script } from './types.js';
  *   an entry a write-through write or a transaction reserved a version above (its mark `#{row key}`,
  *   see RESERVE_THROUGH) reads `{version};c;{mark};{entry}` (carried: that write supersedes it and
  *   carries it, if it commits), or `{version};b;{mark};{entry}` under a come-back mark (`?{row key}`,
- *   see GENERATION: writes that did not see the entry's shape may have superseded it);
+ *   see GENERATION: writes that did not see the entry's shape may have superseded it); with ARGV[2]
+ *   `under`, per key a third value: the writes its entry's set carries beneath it (`<{row key}`);
  * - `read`, ARGV[2] = the most fields wanted: the flat list field, value, … (entries, marks and
  *   names as stored), or the number of fields when there are more (nothing else is read);
  * - `done`, then per entry field, version: takes each out (and its marks, names and writes beneath) while it names that version
@@ -33,6 +34,7 @@ if ARGV[1] == 'peek' then
   for i = 2, #KEYS do
     out[#out + 1] = redis.call('GET', KEYS[i])
     out[#out + 1] = ARGV[2] == 'marks' and me(KEYS[1], KEYS[i], true) or named(KEYS[1], KEYS[i], redis.call('HGET', KEYS[1], KEYS[i]))
+    if ARGV[2] == 'under' then out[#out + 1] = redis.call('HGET', KEYS[1], '<' .. KEYS[i]) end
   end
   return out
 end

@@ -421,7 +421,7 @@ describe('npm start (scripts/start.mjs)', () => {
       );
       // Strata's change log and the apps registered on its tables (capture install) sit there too,
       // beside its versions, the app that writes each table (claimed by the first write) and the
-      // marks of its write-behind counters (scores are write-behind).
+      // marks of its write-behind counters (scores are write-behind), and the dead letters' withdrawals.
       expect(demo.rows.map((r) => r.table_name)).toEqual([
         '_strata_capture_apps',
         '_strata_capture_tables',
@@ -429,6 +429,7 @@ describe('npm start (scripts/start.mjs)', () => {
         '_strata_changes_meta',
         '_strata_counters',
         '_strata_versions',
+        '_strata_withdrawn',
         '_strata_writers',
         'players',
         'scores',

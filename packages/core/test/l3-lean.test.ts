@@ -82,6 +82,9 @@ it('reads and writes tables made elsewhere, creating _strata_versions itself', a
     schemaName,
     `${schemaName}._strata_versions`,
     `${schemaName}._strata_versions_pkey`,
+    // Made with `_strata_versions`: its statements check a withdrawn write (drizzle/withdrawn-table.ts).
+    `${schemaName}._strata_withdrawn`,
+    `${schemaName}._strata_withdrawn_pkey`,
     `${schemaName}.items`,
     `${schemaName}.items_pkey`,
   ]);

@@ -91,6 +91,25 @@ function vitestRun() {
   return run(process.execPath, [vitest, 'run'], env, 150_000);
 }
 
+/** The app's `vitest run` ends, with its one test passed. */
+async function expectOnePassingTest() {
+  const outcome = await vitestRun();
+  expect(outcome.timedOut, outcome.output).toBe(false);
+  expect(outcome.code, outcome.output).toBe(0);
+  expect(outcome.output).toMatch(/Tests\s+1 passed/);
+}
+
+/** What `sql` reads in this test's database. */
+async function rowsOf(sql: string): Promise<unknown[]> {
+  const client = new pg.Client({ connectionString: scratch!.url });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
 beforeAll(async () => {
   for (const file of needed) expect(existsSync(file), `${file}: build first (npm test does)`).toBe(true);
   dir = mkdtempSync(join(tmpdir(), 'strata-workerd-doc-'));
@@ -148,20 +167,12 @@ afterAll(async () => {
 }, 60_000);
 
 it("docs/workers.md's workerd test set-up runs its test inside workerd against the devstack", async () => {
-  const outcome = await vitestRun();
-  expect(outcome.timedOut, outcome.output).toBe(false);
-  expect(outcome.code, outcome.output).toBe(0);
-  expect(outcome.output).toMatch(/Tests\s+1 passed/);
+  await expectOnePassingTest();
 
   // The test's write went through the devstack to this test's Postgres and Redis.
-  const client = new pg.Client({ connectionString: scratch!.url });
-  await client.connect();
-  try {
-    const { rows } = await client.query(`select id, username, level from "${table}"`);
-    expect(rows).toEqual([{ id: 'p1', username: 'ada', level: 7 }]);
-  } finally {
-    await client.end();
-  }
+  expect(await rowsOf(`select id, username, level from "${table}"`)).toEqual([
+    { id: 'p1', username: 'ada', level: 7 },
+  ]);
   const upstash = await startUpstashServer({ redisUrl: redis!.url, token: 'check' });
   try {
     const keys = await new Redis({ url: upstash.url, token: 'check' }).keys(`strata:${table}:*`);
@@ -179,18 +190,10 @@ it("docs/workers.md's write-behind test sends a real Queue batch to the Worker's
   writeFileSync(join(dir!, 'src/index.ts'), workersDocBlock('ts worker-queue'));
   rmSync(join(dir!, 'src/index.test.ts'));
   writeFileSync(join(dir!, 'src/queue.test.ts'), workersDocBlock('ts worker-queue-test'));
-  const outcome = await vitestRun();
-  expect(outcome.timedOut, outcome.output).toBe(false);
-  expect(outcome.code, outcome.output).toBe(0);
-  expect(outcome.output).toMatch(/Tests\s+1 passed/);
+  await expectOnePassingTest();
 
   // Flushed by queue(), not only laid over Postgres: the row is there, and no write is pending.
-  const client = new pg.Client({ connectionString: scratch!.url });
-  await client.connect();
-  try {
-    const { rows } = await client.query('select id, player_id, points from scores');
-    expect(rows).toEqual([{ id: 's1', player_id: 'p1', points: 42 }]);
-  } finally {
-    await client.end();
-  }
+  expect(await rowsOf('select id, player_id, points from scores')).toEqual([
+    { id: 's1', player_id: 'p1', points: 42 },
+  ]);
 }, 180_000);

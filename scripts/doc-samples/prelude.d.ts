@@ -20,24 +20,29 @@ declare const changes: Parameters<typeof import('@strata/core/admin').applyChang
 declare const databaseUrl: string;
 declare const password: string;
 
-/** A Worker's bindings, as `wrangler types` would write them for the demo's wrangler.toml. */
-interface Env {
-  UPSTASH_REDIS_REST_URL: string;
-  UPSTASH_REDIS_REST_TOKEN: string;
-  DATABASE_URL: string;
-  NEON_FETCH_ENDPOINT?: string;
-  STRATA_ENCRYPTION_KEY: string;
-  STRATA_KEY_PREFIX?: string;
-  WRITES: Queue;
-  WRITES_DLQ: Queue;
-}
-declare const env: Env;
-/** What `wrangler types` declares for a test's `exports` of 'cloudflare:workers': the Worker's main module. */
+/**
+ * A Worker's bindings, as `wrangler types` writes them for the demo's wrangler.toml: on
+ * `Cloudflare.Env`, which `env` of 'cloudflare:workers' (a workerd test's) is typed with, and the
+ * global `Env` extending it, which a Worker's handlers take.
+ */
 declare namespace Cloudflare {
+  interface Env {
+    UPSTASH_REDIS_REST_URL: string;
+    UPSTASH_REDIS_REST_TOKEN: string;
+    DATABASE_URL: string;
+    NEON_FETCH_ENDPOINT?: string;
+    STRATA_ENCRYPTION_KEY: string;
+    STRATA_KEY_PREFIX?: string;
+    WRITES: Queue;
+    WRITES_DLQ: Queue;
+  }
+  /** What `wrangler types` declares for a test's `exports` of 'cloudflare:workers': the Worker's main module. */
   interface GlobalProps {
     mainModule: { default: ExportedHandler<Env> };
   }
 }
+interface Env extends Cloudflare.Env {}
+declare const env: Env;
 
 // docs/api.md's OpenTelemetry SDK setup: packages Strata does not depend on.
 declare module '@opentelemetry/exporter-prometheus';

@@ -5,6 +5,9 @@
  * newcomer would. Its test must pass inside workerd and leave its row in Postgres (through the
  * devstack's Neon HTTP endpoint) and in Redis (through its Upstash endpoint).
  *
+ * Then its "Write-behind: a real Queue batch in the test": the Queue added to wrangler.toml, the
+ * Worker with its `queue()`, and that test, whose score must reach Postgres through Miniflare's Queue.
+ *
  * Apart from the page: the devstack's Postgres is a database of this test alone
  * (STRATA_DATABASE_URL, which the page names) and its Redis a throwaway redis-server of this test
  * (STRATA_REDIS_URL): the page's Worker uses the default keyPrefix, which other tests use too.
@@ -72,6 +75,41 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs:
   });
 }
 
+/** `npx vitest run` in the app's folder, from a newcomer's shell: no variable of this run leaks into it. */
+function vitestRun() {
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    ...(process.env.TMPDIR && { TMPDIR: process.env.TMPDIR }),
+    STRATA_DATABASE_URL: scratch!.url,
+    STRATA_REDIS_URL: redis!.url,
+    WRANGLER_SEND_METRICS: 'false',
+    CI: '1',
+    NO_COLOR: '1',
+  };
+  const vitest = join(root, 'node_modules/vitest/vitest.mjs');
+  return run(process.execPath, [vitest, 'run'], env, 150_000);
+}
+
+/** The app's `vitest run` ends, with its one test passed. */
+async function expectOnePassingTest() {
+  const outcome = await vitestRun();
+  expect(outcome.timedOut, outcome.output).toBe(false);
+  expect(outcome.code, outcome.output).toBe(0);
+  expect(outcome.output).toMatch(/Tests\s+1 passed/);
+}
+
+/** What `sql` reads in this test's database. */
+async function rowsOf(sql: string): Promise<unknown[]> {
+  const client = new pg.Client({ connectionString: scratch!.url });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
 beforeAll(async () => {
   for (const file of needed) expect(existsSync(file), `${file}: build first (npm test does)`).toBe(true);
   dir = mkdtempSync(join(tmpdir(), 'strata-workerd-doc-'));
@@ -91,6 +129,12 @@ export const players = pgTable('${table}', {
   level: integer('level').notNull().default(1),
 });
 export const playerSchema = defineSchema({ table: players, l1: { ttl: '60s' }, l2: { ttl: '5m' } });
+export const scores = pgTable('scores', {
+  id: text('id').primaryKey(),
+  playerId: text('player_id').notNull(),
+  points: integer('points').notNull(),
+});
+export const scoreSchema = defineSchema({ table: scores, writeMode: 'write-behind' });
 `,
   );
   writeFileSync(join(dir, 'wrangler.toml'), workersDocBlock('toml worker-wrangler'));
@@ -107,6 +151,9 @@ export const playerSchema = defineSchema({ table: players, l1: { ttl: '60s' }, l
     await client.query(
       `create table "${table}" (id text primary key, username text not null, level integer not null default 1)`,
     );
+    await client.query(
+      'create table scores (id text primary key, player_id text not null, points integer not null)',
+    );
   } finally {
     await client.end();
   }
@@ -120,32 +167,12 @@ afterAll(async () => {
 }, 60_000);
 
 it("docs/workers.md's workerd test set-up runs its test inside workerd against the devstack", async () => {
-  // A newcomer's shell: no variable of this vitest run leaks into the child vitest.
-  const env = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    ...(process.env.TMPDIR && { TMPDIR: process.env.TMPDIR }),
-    STRATA_DATABASE_URL: scratch!.url,
-    STRATA_REDIS_URL: redis!.url,
-    WRANGLER_SEND_METRICS: 'false',
-    CI: '1',
-    NO_COLOR: '1',
-  };
-  const vitest = join(root, 'node_modules/vitest/vitest.mjs');
-  const outcome = await run(process.execPath, [vitest, 'run'], env, 150_000);
-  expect(outcome.timedOut, outcome.output).toBe(false);
-  expect(outcome.code, outcome.output).toBe(0);
-  expect(outcome.output).toMatch(/Tests\s+1 passed/);
+  await expectOnePassingTest();
 
   // The test's write went through the devstack to this test's Postgres and Redis.
-  const client = new pg.Client({ connectionString: scratch!.url });
-  await client.connect();
-  try {
-    const { rows } = await client.query(`select id, username, level from "${table}"`);
-    expect(rows).toEqual([{ id: 'p1', username: 'ada', level: 7 }]);
-  } finally {
-    await client.end();
-  }
+  expect(await rowsOf(`select id, username, level from "${table}"`)).toEqual([
+    { id: 'p1', username: 'ada', level: 7 },
+  ]);
   const upstash = await startUpstashServer({ redisUrl: redis!.url, token: 'check' });
   try {
     const keys = await new Redis({ url: upstash.url, token: 'check' }).keys(`strata:${table}:*`);
@@ -153,4 +180,20 @@ it("docs/workers.md's workerd test set-up runs its test inside workerd against t
   } finally {
     await upstash.stop();
   }
+}, 180_000);
+
+it("docs/workers.md's write-behind test sends a real Queue batch to the Worker's queue(), which flushes it", async () => {
+  writeFileSync(
+    join(dir!, 'wrangler.toml'),
+    `${workersDocBlock('toml worker-wrangler')}\n${workersDocBlock('toml worker-queue-wrangler')}`,
+  );
+  writeFileSync(join(dir!, 'src/index.ts'), workersDocBlock('ts worker-queue'));
+  rmSync(join(dir!, 'src/index.test.ts'));
+  writeFileSync(join(dir!, 'src/queue.test.ts'), workersDocBlock('ts worker-queue-test'));
+  await expectOnePassingTest();
+
+  // Flushed by queue(), not only laid over Postgres: the row is there, and no write is pending.
+  expect(await rowsOf('select id, player_id, points from scores')).toEqual([
+    { id: 's1', player_id: 'p1', points: 42 },
+  ]);
 }, 180_000);

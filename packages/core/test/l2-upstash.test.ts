@@ -260,6 +260,23 @@ describe('upstash L2 behind guardL2, against real endpoints', () => {
   });
 });
 
+describe('createUpstashL2 given no URL', () => {
+  it('says the variable is not set, rather than that undefined is not a REST URL', () => {
+    // `env.UPSTASH_REDIS_REST_URL!` with no .env loaded (the devstack not started, no --env-file).
+    let err: unknown;
+    try {
+      createUpstashL2({ url: undefined as unknown as string, token: 't' });
+    } catch (caught) {
+      err = caught;
+    }
+    expect(isStrataError(err, 'INVALID_CONFIG'), String(err)).toBe(true);
+    expect((err as StrataError).message).toBe(
+      'strata: UPSTASH_REDIS_REST_URL is not set: pass the REST URL, https://… (locally, the one the devstack prints)',
+    );
+    expect((err as StrataError).details).toEqual({ field: 'url' });
+  });
+});
+
 describe('createUpstashL2 given a URL that is not a REST URL', () => {
   it.each([
     'rediss://default:secret@eu1-example.upstash.io:6379',

@@ -114,6 +114,24 @@ describe('readKeyring', () => {
     expect(isStrataError(configError(options), 'INVALID_CONFIG')).toBe(true);
   });
 
+  it('names a lone key by its option, encryptionKey, not its internal id, and says how to make one', () => {
+    // A newcomer passes `encryptionKey: 'abc'` (or an env var holding a password): "k0" names nothing they wrote.
+    const hint = '32 random bytes as hex or base64, e.g. `openssl rand -base64 32`';
+    expect((configError('abc') as Error).message).toBe(
+      `strata: encryption keys: encryptionKey must decode to 32 bytes, got 2 (${hint})`,
+    );
+    expect((configError('not a key!') as Error).message).toBe(
+      `strata: encryption keys: encryptionKey is not hex (64 characters) or base64/base64url (43-44 characters) (${hint})`,
+    );
+    expect((configError(new Uint8Array(16)) as Error).message).toBe(
+      `strata: encryption keys: encryptionKey must be 32 bytes, got 16 (${hint})`,
+    );
+    // A keyring's keys keep their ids: those are the names the caller wrote.
+    expect((configError({ keys: { k1: KEY, k2: 'abc' }, current: 'k1' }) as Error).message).toBe(
+      `strata: encryption keys: key "k2" must decode to 32 bytes, got 2 (${hint})`,
+    );
+  });
+
   it('never puts key material in an INVALID_CONFIG error, whatever the mistake', () => {
     const b64 = toBase64(KEY);
     const cases: [KeyringOptions | KeyMaterial, Uint8Array | string][] = [

@@ -9,6 +9,10 @@ const DEFAULT_KEY_ID = 'k0';
 const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;
 const FORMATS = 'hex (64 characters) or base64/base64url (43-44 characters)';
+/** Appended to a key's size or format error: what a key is, and one way to make one. */
+const MAKE_ONE = '(32 random bytes as hex or base64, e.g. `openssl rand -base64 32`)';
+/** A bare key is named by the option it came in, not by the id it gets inside ciphertexts. */
+const LONE_KEY = 'encryptionKey';
 
 /** Keys by id, raw, plus the one to encrypt under. The caller imports and then zeroes them. */
 interface Keyring {
@@ -29,7 +33,8 @@ export function isKeyId(id: unknown): id is string {
  */
 export function readKeyring(options: KeyringOptions | KeyMaterial): Keyring {
   if (typeof options === 'string' || options instanceof Uint8Array) {
-    return { current: DEFAULT_KEY_ID, keys: new Map([[DEFAULT_KEY_ID, keyBytes(options, DEFAULT_KEY_ID)]]) };
+    const bytes = keyBytes(options, DEFAULT_KEY_ID, LONE_KEY);
+    return { current: DEFAULT_KEY_ID, keys: new Map([[DEFAULT_KEY_ID, bytes]]) };
   }
   if (typeof options !== 'object' || options === null || !('keys' in options)) {
     throw invalidKeyConfig('expected key material or { keys, current }');
@@ -60,10 +65,10 @@ export function readKeyring(options: KeyringOptions | KeyMaterial): Keyring {
  * The 32 bytes of one key, as a fresh copy the caller may zero. Strings are trimmed first, so a
  * trailing newline from an env file or secret store does not matter.
  */
-function keyBytes(material: unknown, id: string): Uint8Array<ArrayBuffer> {
+function keyBytes(material: unknown, id: string, name = `key "${id}"`): Uint8Array<ArrayBuffer> {
   if (material instanceof Uint8Array) {
     if (material.length !== KEY_BYTES) {
-      throw invalidKeyConfig(`key "${id}" must be ${KEY_BYTES} bytes, got ${material.length}`, {
+      throw invalidKeyConfig(`${name} must be ${KEY_BYTES} bytes, got ${material.length} ${MAKE_ONE}`, {
         keyId: id,
         byteLength: material.length,
       });
@@ -72,14 +77,14 @@ function keyBytes(material: unknown, id: string): Uint8Array<ArrayBuffer> {
   }
   if (typeof material !== 'string') {
     const type = material === null ? 'null' : typeof material;
-    throw invalidKeyConfig(`key "${id}" must be a Uint8Array or a string, got ${type}`, { keyId: id });
+    throw invalidKeyConfig(`${name} must be a Uint8Array or a string, got ${type}`, { keyId: id });
   }
   const bytes = decodeKeyText(material.trim());
-  if (bytes === undefined) throw invalidKeyConfig(`key "${id}" is not ${FORMATS}`, { keyId: id });
+  if (bytes === undefined) throw invalidKeyConfig(`${name} is not ${FORMATS} ${MAKE_ONE}`, { keyId: id });
   if (bytes.length !== KEY_BYTES) {
     const byteLength = bytes.length;
     bytes.fill(0);
-    throw invalidKeyConfig(`key "${id}" must decode to ${KEY_BYTES} bytes, got ${byteLength}`, {
+    throw invalidKeyConfig(`${name} must decode to ${KEY_BYTES} bytes, got ${byteLength} ${MAKE_ONE}`, {
       keyId: id,
       byteLength,
     });

@@ -44,9 +44,14 @@ export function createUpstashL2(source: Redis | UpstashL2Config): L2Tier {
   // Upstash's console shows a rediss:// URL beside the REST one; the client's own refusal of it is no
   // StrataError and quotes the URL, password and all.
   if (!isClient(source) && !/^https?:\/\//i.test(source.url ?? ''))
-    throw new StrataError('INVALID_CONFIG', 'UPSTASH_REDIS_REST_URL must be the REST URL, https://…', {
-      details: { field: 'url' },
-    });
+    throw new StrataError(
+      'INVALID_CONFIG',
+      // No URL at all is an unset variable (no .env loaded, the devstack not started), not a wrong one.
+      source.url === undefined || source.url === null
+        ? 'UPSTASH_REDIS_REST_URL is not set: pass the REST URL, https://… (locally, the one the devstack prints)'
+        : 'UPSTASH_REDIS_REST_URL must be the REST URL, https://…',
+      { details: { field: 'url' } },
+    );
   const redis = isClient(source)
     ? source
     : new Redis({

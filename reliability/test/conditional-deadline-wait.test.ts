@@ -12,7 +12,7 @@ import { drivenScheduler } from '@strata/core/testing';
 import { serviceUrls } from '@strata/devstack/testing';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DUE_PEEK } from '../../packages/core/src/l2/due-script.js';
+import { countingPeeks } from '../support/counting-peeks.js';
 import { bounded, type TierStack, tierStack } from '../support/stack-tiers.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
@@ -48,22 +48,12 @@ function proxiedL2(): L2Tier & { peeks: number; ready: () => Promise<void> } {
   const redis = new Redis(tcp.url(serviceUrls().redisUrl), { protocol: 2, maxRetriesPerRequest: 0 });
   redis.on('error', () => {});
   closers.push(async () => redis.disconnect());
-  const tier = createIoredisL2(redis);
-  const counted = {
-    name: tier.name,
-    peeks: 0,
-    getMany: (keys: readonly string[]) => tier.getMany(keys),
-    run: (...call: Parameters<L2Tier['run']>) => {
-      if (call[0].name === DUE_PEEK.name) counted.peeks += 1;
-      return tier.run(...call);
-    },
-    close: () => tier.close(),
+  return Object.assign(countingPeeks(createIoredisL2(redis)), {
     /** Once the client is connected again (after a cut, before asking for a peek that must reach Redis). */
     ready: async () => {
       if (redis.status !== 'ready') await once(redis, 'ready');
     },
-  };
-  return counted;
+  });
 }
 
 /** An instance on `queue` whose L2 goes through the proxy and whose one-shot waits the test drives. */

@@ -27,7 +27,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 // answered when L2 missed, even when L2 still held a newer version for the key (the marker above,
 // a row of an older generation after invalidateAll). The writer's read-your-writes covers only its
 // own commits (their WAL position): a write-behind write that another instance's flusher committed
-// was read back older. Such a read now goes to the primary (`aboveFloors` in read-cascade.ts).
+// was read back older. Such a read now goes to the primary (`aboveFloors` in engine/l3-answers.ts).
 //
 // And: in a rolling deploy (two live shapes), the drop deleted the row's key under the other
 // shape, so the older row came back there (`twin_put` in shape-scripts.ts); and a wall clock that

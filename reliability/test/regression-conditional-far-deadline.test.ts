@@ -1,9 +1,9 @@
 import { createIoredisL2 } from '@strata/adapter-node/redis-tcp';
-import { createMemoryQueue, defineSchema, isStrataError, type L2Tier, type StrataError } from '@strata/core';
+import { createMemoryQueue, defineSchema, isStrataError, type StrataError } from '@strata/core';
 import { serviceUrls } from '@strata/devstack/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DUE_PEEK } from '../../packages/core/src/l2/due-script.js';
+import { countingPeeks } from '../support/counting-peeks.js';
 import { type TierStack, tierStack } from '../support/stack-tiers.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
@@ -25,21 +25,6 @@ afterAll(async () => {
   await tcp?.close();
   await stack?.cleanup();
 });
-
-/** `tier`, counting the DUE_PEEK requests (what settles a conditional write) it sends. */
-function countingPeeks(tier: L2Tier): L2Tier & { peeks: number } {
-  const counted = {
-    name: tier.name,
-    peeks: 0,
-    getMany: (keys: readonly string[]) => tier.getMany(keys),
-    run: (...call: Parameters<L2Tier['run']>) => {
-      if (call[0].name === DUE_PEEK.name) counted.peeks += 1;
-      return tier.run(...call);
-    },
-    close: () => tier.close(),
-  };
-  return counted;
-}
 
 describe('a conditional write whose deadline is more than 10 s away', () => {
   it('is settled after one wait, not asked for back to back', async () => {

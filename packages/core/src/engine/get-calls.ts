@@ -9,15 +9,9 @@ import { runHook } from './hooks.js';
 import { type Id, idKey, normalizeId } from './ids.js';
 import { readL1Id } from './l1-copies.js';
 import { readsPending } from './pending-index.js';
-import {
-  l1ReadStatus,
-  loadRowWithStatus,
-  readL1Now,
-  readRow,
-  readRows,
-  readRowsWithStatus,
-} from './read-cascade.js';
+import { readRow, readRows } from './read-cascade.js';
 import type { ReadStatus } from './read-status.js';
+import { l1ReadStatus, loadRowWithStatus, readL1Now, readRowsWithStatus } from './read-with-status.js';
 import type { SchemaCache } from './schema-cache.js';
 import { maxStaleOf } from './staleness.js';
 

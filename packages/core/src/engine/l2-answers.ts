@@ -9,7 +9,7 @@ import { positionStatus } from './read-status.js';
 import { ABSENT, type SchemaCache } from './schema-cache.js';
 
 /*
- * What a load below L1 takes from L2's reply (read-cascade.ts `loadBelowL1`): each key's value
+ * What a load below L1 takes from L2's reply (load-below-l1.ts `loadBelowL1`): each key's value
  * decoded and checked (version, generation, tags, age), answered and offered to L1, or left for
  * the source.
  */

@@ -33,7 +33,7 @@ export class Loaded {
   orphaned: Map<string, PendingWrite> | undefined;
   /** The longest a row may be stale to answer this load (a call's `stale`: see `maxStaleOf`). */
   maxStale: number;
-  /** The promise this load is listed under in `inflight` (read-cascade.ts `startLoad`), if it is. */
+  /** The promise this load is listed under in `inflight` (load-below-l1.ts `startLoad`), if it is. */
   listed: Promise<Loaded> | undefined;
   #index: Map<string, number> | undefined;
 

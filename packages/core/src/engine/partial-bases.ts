@@ -93,7 +93,7 @@ export async function basesOf(
 
 /**
  * Whether an orphaned pending write still counts (its flush will apply it), as a full read decides
- * (read-cascade.ts `fromL3`): over Postgres's row, newer than its version and not withdrawn; over none, a delete
+ * (l3-answers.ts `fromL3`): over Postgres's row, newer than its version and not withdrawn; over none, a delete
  * leaves none either way, and a set counts where newer than a delete Postgres keeps (`inserts`).
  */
 function counts(

@@ -13,7 +13,7 @@ import { ABSENT, type SchemaCache } from './schema-cache.js';
  * source fails. Schemas without windows never come here.
  */
 
-/** Loads rows below L1 in refresh mode (read-cascade's `loadBelowL1`): passed in, not imported back. */
+/** Loads rows below L1 in refresh mode (load-below-l1.ts `loadBelowL1`): passed in, not imported back. */
 export type RefreshLoad = (
   ctx: EngineContext,
   cache: SchemaCache,

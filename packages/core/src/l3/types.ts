@@ -306,6 +306,14 @@ export interface L3Tier {
    * such a write is answered, or applied, again after such a rollback (docs/semantics.md, Faults).
    */
   withdraw?(schema: CompiledSchema, writes: readonly WithdrawnWrite[]): Promise<void>;
+  /**
+   * Which of these writes of `schema` `withdraw` recorded (and no later withdrawal cleanup
+   * deleted), in any order. One statement. The flush asks it of the writes `write` refused, so a
+   * dead letter delivered again (its dead-letter send failed, or a Redis rollback brought its
+   * message back) goes to the dead-letter store again rather than being acked as older. Optional,
+   * with `withdraw`: without it such a delivery is acked (docs/write-behind.md, Failures).
+   */
+  withdrawnAmong?(schema: CompiledSchema, writes: readonly WithdrawnWrite[]): Promise<WithdrawnWrite[]>;
   /** The marks of the counters of table `schema` (identity) named, one statement; unmarked ones left out. */
   counterMarks?(schema: string, counters: readonly string[]): Promise<CounterMark[]>;
   /**

@@ -34,7 +34,13 @@ beforeAll(async () => {
     l2: createIoredisL2(redisUrl),
     l3: createDrizzleL3(db, { migrationsSchema: name }),
     writeBehind: {
-      queue: createRedisStreamQueue({ url: redisUrl, keyPrefix: name, stream, consumer: 'a', allowVolatile: true }),
+      queue: createRedisStreamQueue({
+        url: redisUrl,
+        keyPrefix: name,
+        stream,
+        consumer: 'a',
+        allowVolatile: true,
+      }),
       maxRetry: 1,
       threshold: 1_000_000,
     },

@@ -287,7 +287,11 @@ async function applyOrSplit(
         outcome.held.push(delivery.handle);
       }
     }
-    refusedSets.splice(0, refusedSets.length, ...refusedSets.filter((r) => !again.has(r.item.delivery.handle)));
+    refusedSets.splice(
+      0,
+      refusedSets.length,
+      ...refusedSets.filter((r) => !again.has(r.item.delivery.handle)),
+    );
   }
   const merged = new Set<SchemaCache>();
   for (const [cache, , superseded, refusedSets] of appliedBySchema) {

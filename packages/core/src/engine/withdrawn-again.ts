@@ -40,7 +40,9 @@ export async function withdrawnAgain(
       refused.map(({ key, delivery }) => ({ id: key, version: delivery.write.version })),
     );
     const named = new Set(found.map((w) => `${w.version}\u0000${w.id}`));
-    const withdrawn = refused.filter(({ key, delivery }) => named.has(`${delivery.write.version}\u0000${key}`));
+    const withdrawn = refused.filter(({ key, delivery }) =>
+      named.has(`${delivery.write.version}\u0000${key}`),
+    );
     return { withdrawn: new Set(withdrawn.map(({ delivery }) => delivery.handle)), unknown: false };
   } catch (err) {
     ctx.tolerate(cache.schema.name, 'l3', 'read withdrawals', err);

@@ -302,7 +302,7 @@ export interface L3Tier {
    * lays pending writes over the table (`search` and `count` with `pending`, `findMany`'s
    * `withdrawn`). Where Redis cannot undo it: a Redis gone back to an older snapshot brings back
    * their pending rows and queue messages. Withdrawals of the schema that Postgres' versions have
-   * reached (nothing would apply them) are deleted in the same statement. Optional: without it
+   * reached (nothing would apply them) may be deleted in the same statement (a bounded number). Optional: without it
    * such a write is answered, or applied, again after such a rollback (docs/semantics.md, Faults).
    */
   withdraw?(schema: CompiledSchema, writes: readonly WithdrawnWrite[]): Promise<void>;

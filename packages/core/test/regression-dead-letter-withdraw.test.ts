@@ -3,7 +3,7 @@ import { pgSchema, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../src/drizzle/rows.js';
 import { defineSchema, isStrataError, type Logger, Strata } from '../src/index.js';
-import { createMemoryQueue } from '../src/queue/memory-queue.js';
+import { createMemoryQueue, type MemoryQueue } from '../src/queue/memory-queue.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 import { wrapL3 } from './support/wrap.js';
 
@@ -11,6 +11,9 @@ import { wrapL3 } from './support/wrap.js';
 // an older snapshot cannot undo it (reliability/test/probe-restore-dead-letter.test.ts). When
 // Postgres does not take that record, the withdrawal must not be lost silently: the dead letter
 // waits for it (held, counted and logged, delivered again), as it waits for L2 to drop its copy.
+// Recorded before the dead letter is sent, it must not be lost when the send then fails: delivered
+// again, refused as withdrawn, it was acked as older (`onWriteError` told, no dead-letter store got
+// it); it is dead-lettered at that delivery (once; onWriteError told once).
 
 let stack: EngineStack;
 const handlesTable = (schema: string) =>
@@ -94,6 +97,77 @@ describe('a dead letter whose withdrawal Postgres does not take', () => {
         withdrawn: [{ id: 'second' }],
         read: expect.objectContaining({ code: 'NOT_FOUND' }),
       });
+    } finally {
+      await strata.close();
+    }
+  });
+});
+
+/** The memory queue, whose `deadLetter` fails `failures` times (a dead-letter store down). */
+function failingDeadLetter(queue: MemoryQueue, failures: number): MemoryQueue {
+  let left = failures;
+  return new Proxy(queue, {
+    get(target, prop, receiver) {
+      if (prop === 'deadLetter' && left > 0)
+        return () => {
+          left--;
+          return Promise.reject(new Error('dead-letter store unavailable'));
+        };
+      const value: unknown = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+describe('a dead letter whose dead-letter send fails once', () => {
+  it('is dead-lettered at its next delivery, not acked as withdrawn', async () => {
+    const errors: unknown[] = [];
+    const schema = defineSchema({
+      table: handles,
+      writeMode: 'write-behind',
+      hooks: { onWriteError: (_id, err) => void errors.push(err) },
+    });
+    const queue = createMemoryQueue();
+    const strata = new Strata({
+      l2: stack.l2,
+      l3: stack.l3,
+      keyPrefix: stack.keyPrefix,
+      writeBehind: { queue: failingDeadLetter(queue, 1), maxRetry: 1 },
+      schemas: [schema],
+    });
+    try {
+      await strata.set(schema, { id: 'first', handle: 'taken' });
+      await strata.flushDirty();
+      // The unique handle refuses it for good: given up on at its first failure.
+      await strata.set(schema, { id: 'second', handle: 'taken' });
+      const failed = await strata.flushDirty().then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(String(failed)).toContain('dead-letter store unavailable');
+      expect({ deadLetters: queue.deadLetters().length, queued: await queue.pending() }).toEqual({
+        deadLetters: 0,
+        queued: 1,
+      });
+      await strata.flushDirty();
+      expect({
+        deadLetters: queue.deadLetters().map((d) => [d.write.id, d.reason]),
+        queued: await queue.pending(),
+        errors: errors.map((e) => isStrataError(e, 'WRITE_BEHIND_MAX_RETRY')),
+        read: (await strata.get(schema, 'second').catch((e: unknown) => e)) as unknown,
+        deadLettered: strata.stats().deadLettered,
+      }).toEqual({
+        deadLetters: [['second', expect.stringContaining('withdrawn')]],
+        queued: 0,
+        errors: [true],
+        read: expect.objectContaining({ code: 'NOT_FOUND' }),
+        deadLettered: 1,
+      });
+      // Delivered once more (a replay): dead-lettered again, never applied.
+      await queue.enqueue([queue.deadLetters()[0]!.write]);
+      await strata.flushDirty();
+      expect(queue.deadLetters().map((d) => d.write.id)).toEqual(['second', 'second']);
+      expect(errors).toHaveLength(1);
     } finally {
       await strata.close();
     }

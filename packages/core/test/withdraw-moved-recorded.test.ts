@@ -56,11 +56,15 @@ describe('a write the queue platform dead-lettered, withdrawn with withdrawMoved
       );
       expect(recorded).toEqual([{ id: 'm1', version: String(moved!.write.version) }]);
       expect((await strata.get(schema, 'm1')).n).toBe(1);
-      // Replayed into the write queue: refused, Postgres keeps n 1.
+      // Replayed into the write queue: refused, Postgres keeps n 1; dead-lettered (not acked as older).
       await queue.enqueue([moved!.write]);
       await strata.flushDirty();
       const stored = rowsOf(await stack.db.execute(sql`select n from ${items} where id = 'm1'`));
-      expect({ stored, read: (await strata.get(schema, 'm1')).n }).toEqual({ stored: [{ n: 1 }], read: 1 });
+      expect({
+        stored,
+        read: (await strata.get(schema, 'm1')).n,
+        deadLetters: queue.deadLetters().map((d) => d.write.id),
+      }).toEqual({ stored: [{ n: 1 }], read: 1, deadLetters: ['m1'] });
     } finally {
       await strata.close();
     }

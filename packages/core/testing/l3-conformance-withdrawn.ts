@@ -87,6 +87,20 @@ export function registerWithdrawnTests(suite: L3Suite, v: VersionsModel): void {
       ).toBe('newer');
     });
 
+    it('withdrawnAmong names the writes recorded withdrawn, at their own version only', async () => {
+      const among = l3().withdrawnAmong;
+      if (!l3().withdraw || !among) return;
+      await withdraw('w7', 440);
+      const asked = [
+        { id: 'w7', version: 440 },
+        { id: 'w7', version: 441 },
+        { id: 'w8', version: 440 },
+      ];
+      expect(await among.call(l3(), v.items, asked)).toEqual([{ id: 'w7', version: 440 }]);
+      expect(await among.call(l3(), v.counts, asked)).toEqual([]);
+      expect(await among.call(l3(), v.items, [])).toEqual([]);
+    });
+
     it('keeps only withdrawals above the version Postgres keeps for their key', async () => {
       const db = suite.db();
       if (!l3().withdraw || !db) return;

@@ -15,6 +15,7 @@ import { otherShapes, unmapped } from './pending-elsewhere.js';
 import type { SchemaCache, Versioned } from './schema-cache.js';
 import { reportSupersededAcrossEpoch } from './superseded-epoch.js';
 import { recordWithdrawal, withdrawWrites } from './withdraw.js';
+import { WITHDRAWN_AGAIN, withdrawnAgain } from './withdrawn-again.js';
 
 export interface FlushOutcome {
   /** Applied, superseded by a newer write, or already applied (redelivered): done. */
@@ -272,6 +273,26 @@ async function applyOrSplit(
     return [cache, applied, superseded, refusedSets] as const;
   });
   const again = new Set(interrupted.flat().map((item) => item.delivery.handle));
+  for (const [cache, , superseded, refusedSets] of appliedBySchema) {
+    if (superseded.length === 0) continue;
+    // A dead letter delivered again (its send failed): to the dead-letter store, not acked as older.
+    const refused = refusedSets.map((r) => ({ key: r.key, delivery: r.item.delivery }));
+    const { withdrawn, unknown } = await withdrawnAgain(ctx, cache, refused);
+    for (const { delivery } of refused) {
+      if (!unknown && !withdrawn.has(delivery.handle)) continue;
+      again.add(delivery.handle);
+      if (!unknown) deadLetter(ctx, cache, delivery, WITHDRAWN_AGAIN, outcome);
+      else {
+        outcome.retried.push(delivery.handle);
+        outcome.held.push(delivery.handle);
+      }
+    }
+    refusedSets.splice(
+      0,
+      refusedSets.length,
+      ...refusedSets.filter((r) => !again.has(r.item.delivery.handle)),
+    );
+  }
   const merged = new Set<SchemaCache>();
   for (const [cache, , superseded, refusedSets] of appliedBySchema) {
     if (refusedSets.length === 0) continue;

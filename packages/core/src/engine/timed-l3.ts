@@ -10,6 +10,7 @@ const TIMED = [
   'markCounters',
   'counterMarks',
   'withdraw',
+  'withdrawnAmong',
   ...RETRIED_READS,
   'nextEpoch',
   'replaceValues',

@@ -302,10 +302,18 @@ export interface L3Tier {
    * lays pending writes over the table (`search` and `count` with `pending`, `findMany`'s
    * `withdrawn`). Where Redis cannot undo it: a Redis gone back to an older snapshot brings back
    * their pending rows and queue messages. Withdrawals of the schema that Postgres' versions have
-   * reached (nothing would apply them) are deleted in the same statement. Optional: without it
+   * reached (nothing would apply them) may be deleted in the same statement (a bounded number). Optional: without it
    * such a write is answered, or applied, again after such a rollback (docs/semantics.md, Faults).
    */
   withdraw?(schema: CompiledSchema, writes: readonly WithdrawnWrite[]): Promise<void>;
+  /**
+   * Which of these writes of `schema` `withdraw` recorded (and no later withdrawal cleanup
+   * deleted), in any order. One statement. The flush asks it of the writes `write` refused, so a
+   * dead letter delivered again (its dead-letter send failed, or a Redis rollback brought its
+   * message back) goes to the dead-letter store again rather than being acked as older. Optional,
+   * with `withdraw`: without it such a delivery is acked (docs/write-behind.md, Failures).
+   */
+  withdrawnAmong?(schema: CompiledSchema, writes: readonly WithdrawnWrite[]): Promise<WithdrawnWrite[]>;
   /** The marks of the counters of table `schema` (identity) named, one statement; unmarked ones left out. */
   counterMarks?(schema: string, counters: readonly string[]): Promise<CounterMark[]>;
   /**

@@ -15,7 +15,7 @@ const DIGITS = /^\d+$/;
  */
 export function whyNotInet(text: string, cidr: boolean): string | undefined {
   const bytes: number[] = [];
-  const bits = text.includes(':') ? ipv6(text, bytes) : cidr ? cidr4(text, bytes) : inet4(text, bytes);
+  const bits = text.includes(':') ? ipv6(text, bytes) : ipv4(text, bytes, cidr);
   if (!(bits >= 0 && bits <= bytes.length * 8)) {
     return `not an ${cidr ? 'cidr' : 'inet'} value Postgres takes (22P02)`;
   }
@@ -32,41 +32,39 @@ function int(digits: string): number {
   return n;
 }
 
-/** inet_net_pton_ipv4: decimal octets, then `/bits` or all four octets. -1 when refused. */
-function inet4(text: string, bytes: number[]): number {
+/**
+ * inet_net_pton_ipv4 (inet) and inet_cidr_pton_ipv4 (cidr): decimal octets (inet: one trailing dot
+ * ends them; cidr: or hex, `0x0a0b`), then `/bits`, else inet needs all four octets and cidr takes
+ * its address class's width, widened to the octets written (224 alone is 224/4). -1 when refused.
+ */
+function ipv4(text: string, bytes: number[], cidr: boolean): number {
   const [address = '', width, extra] = text.split('/');
-  const octets = address.split('.');
-  // One trailing dot is read as the end of the octets ('1.2.3.4.' is 1.2.3.4).
-  if (octets.length > 1 && octets.at(-1) === '') octets.pop();
-  if (extra !== undefined || octets.length > 4 || !octets.every((o) => DIGITS.test(o) && Number(o) < 256))
+  const hex = cidr ? /^0x([\da-f]+)$/i.exec(address) : null;
+  const octets = hex
+    ? hex[1]!.match(/..?/g)!.map((pair) => Number.parseInt(pair.padEnd(2, '0'), 16))
+    : (cidr ? address : address.replace(/(\d)\.$/, '$1'))
+        .split('.')
+        .map((o) => (DIGITS.test(o) ? Number(o) : 256));
+  const n = octets.length;
+  const first = octets[0]!;
+  if (
+    extra !== undefined ||
+    n > 4 ||
+    octets.some((o) => o > 255) ||
+    (width !== undefined && !DIGITS.test(width))
+  )
     return -1;
-  if (width !== undefined && !DIGITS.test(width)) return -1;
-  const bits = width === undefined ? (octets.length === 4 ? 32 : -1) : int(width);
-  if (bits > 32 || bits >> 3 > octets.length) return -1;
-  bytes.push(...octets.map(Number), 0, 0, 0);
-  bytes.length = 4;
-  return bits;
-}
-
-/** inet_cidr_pton_ipv4: hex (`0x0a0b`) or decimal octets, then `/bits` or a classful width. */
-function cidr4(text: string, bytes: number[]): number {
-  const [address = '', width, extra] = text.split('/');
-  const hex = /^0x([\da-f]+)$/i.exec(address);
-  if (hex) {
-    for (let i = 0; i < hex[1]!.length; i += 2)
-      bytes.push(Number.parseInt(hex[1]!.slice(i, i + 2).padEnd(2, '0'), 16));
-  } else {
-    const octets = address.split('.');
-    if (!octets.every((o) => DIGITS.test(o) && Number(o) < 256)) return -1;
-    bytes.push(...octets.map(Number));
-  }
-  if (extra !== undefined || bytes.length > 4 || (width !== undefined && !DIGITS.test(width))) return -1;
-  const first = bytes[0]!;
-  // Without a width: the address class's, widened to the octets written (224 alone is 224/4).
-  const classful = first >= 240 ? 32 : first >= 224 ? 8 : first >= 192 ? 24 : first >= 128 ? 16 : 8;
-  let bits = width === undefined ? Math.max(classful, bytes.length * 8) : int(width);
-  if (width === undefined && bits === 8 && first === 224) bits = 4;
-  bytes.push(0, 0, 0, 0);
+  let bits =
+    width !== undefined
+      ? int(width)
+      : cidr
+        ? Math.max(first >= 240 ? 32 : first >= 224 ? 8 : first >= 192 ? 24 : first >= 128 ? 16 : 8, n * 8)
+        : n === 4
+          ? 32
+          : -1;
+  if (cidr && width === undefined && bits === 8 && first === 224) bits = 4;
+  if (bits > 32 || (!cidr && bits >> 3 > n)) return -1;
+  bytes.push(...octets, 0, 0, 0);
   bytes.length = 4;
   return bits;
 }

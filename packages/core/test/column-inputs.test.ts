@@ -37,6 +37,7 @@ const table = schema.table('cols', {
   iaa: c.integer('iaa').array().array(),
   tsa: c.timestamp('tsa', { mode: 'string' }).array(),
   ina: c.inet('ina').array(),
+  ja: c.jsonb('ja').array(),
 });
 const rows = defineSchema({ table });
 
@@ -44,7 +45,7 @@ beforeAll(async () => {
   await pool.query(`create schema "${scratch}"; create type "${scratch}".mood as enum ('sad', 'ok');
     create table "${scratch}".cols (id text primary key, u uuid, vc varchar(3), ch char(3), si smallint,
       bb bigint, r real, d double precision, m "${scratch}".mood, jb jsonb, p point, l line, la line,
-      ts timestamp, tstz timestamptz, dt date, ra real[], iaa integer[][], tsa timestamp[], ina inet[])`);
+      ts timestamp, tstz timestamptz, dt date, ra real[], iaa integer[][], tsa timestamp[], ina inet[], ja jsonb[])`);
 });
 afterAll(async () => {
   await dropScratchSchema(pool, scratch);
@@ -83,6 +84,8 @@ const taken: [string, unknown][] = [
   ['iaa', []],
   ['tsa', ['epoch', 'January 8, 1999']],
   ['ina', ['10.1/16', '::1']],
+  // Items of a jsonb[] are JSON values: arrays among them are no sub-arrays.
+  ['ja', [[1, 2], [3], []]],
 ];
 /** Values Postgres refuses although their TypeScript type fits: both must refuse them. */
 const refused: [string, unknown][] = [

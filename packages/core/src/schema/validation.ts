@@ -57,8 +57,10 @@ export function createRowValidator<Row>(
     array: column.dataType === 'array',
     numeric: NUMERIC_COLUMNS.has(column.columnType) ? (column as NumericType) : undefined,
     items: column.columnType === 'PgArray',
+    // Nested JS arrays are sub-arrays only when the base is an array too (json[] items are JSON).
+    nested: baseOf(column)?.columnType === 'PgArray',
     // An array column's items are checked as its base column's values.
-    input: COLUMN_INPUTS[(column as { baseColumn?: PgColumn }).baseColumn?.columnType ?? column.columnType],
+    input: COLUMN_INPUTS[(baseOf(column) ?? column).columnType],
   }));
   return async (row) => {
     const issue = fromTable(row, []);
@@ -92,6 +94,10 @@ export function createRowValidator<Row>(
   };
 }
 
+function baseOf(column: PgColumn): PgColumn | undefined {
+  return (column as { baseColumn?: PgColumn }).baseColumn;
+}
+
 /** Drizzle's numeric columns (string, number and bigint modes): Postgres' numeric input decides. */
 const NUMERIC_COLUMNS = new Set(['PgNumeric', 'PgNumericNumber', 'PgNumericBigInt']);
 
@@ -107,6 +113,7 @@ function whyNotStorable(
     array: boolean;
     numeric: NumericType | undefined;
     items: boolean;
+    nested: boolean;
     input: ColumnInput | undefined;
   },
 ): string | undefined {
@@ -126,7 +133,7 @@ function whyNotStorable(
     return whyNotNumeric(String(value), column.numeric);
   if (typeof value === 'string') return whyNotStorableText(value) ?? column.input?.(value as never);
   if (column.items && Array.isArray(value))
-    return whyNotRectangular(value) ?? whyNotStorableArray(value, column.input);
+    return (column.nested ? whyNotRectangular(value) : undefined) ?? whyNotStorableArray(value, column.input);
   if (column.array && Array.isArray(value))
     return whyNotStorableArray(value, undefined) ?? column.input?.(value as never);
   return column.input?.(value as never);

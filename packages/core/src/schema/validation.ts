@@ -1,7 +1,8 @@
 import { getTableColumns } from 'drizzle-orm';
-import type { PgTable } from 'drizzle-orm/pg-core';
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import { whyNotJsonData } from '../codec/json-data.js';
 import { messageOf, StrataError } from '../errors.js';
+import { COLUMN_INPUTS, type ColumnInput, whyNotRectangular } from './column-inputs.js';
 import { insertSchema } from './insert-schema.js';
 import { type NumericType, whyNotNumeric } from './numeric-input.js';
 import { fitsUtf8, isWellFormed } from './text-limits.js';
@@ -55,6 +56,11 @@ export function createRowValidator<Row>(
     jsonb: column.columnType === 'PgJsonb',
     array: column.dataType === 'array',
     numeric: NUMERIC_COLUMNS.has(column.columnType) ? (column as NumericType) : undefined,
+    items: column.columnType === 'PgArray',
+    // Nested JS arrays are sub-arrays only when the base is an array too (json[] items are JSON).
+    nested: baseOf(column)?.columnType === 'PgArray',
+    // An array column's items are checked as its base column's values.
+    input: COLUMN_INPUTS[(baseOf(column) ?? column).columnType],
   }));
   return async (row) => {
     const issue = fromTable(row, []);
@@ -88,6 +94,10 @@ export function createRowValidator<Row>(
   };
 }
 
+function baseOf(column: PgColumn): PgColumn | undefined {
+  return (column as { baseColumn?: PgColumn }).baseColumn;
+}
+
 /** Drizzle's numeric columns (string, number and bigint modes): Postgres' numeric input decides. */
 const NUMERIC_COLUMNS = new Set(['PgNumeric', 'PgNumericNumber', 'PgNumericBigInt']);
 
@@ -97,7 +107,15 @@ const JSON_NUL = /(?<!\\)(?:\\\\)*\\u0000/;
 /** Why Postgres or a cache would hold something else than `value`; undefined when it is fine. */
 function whyNotStorable(
   value: unknown,
-  column: { json: boolean; jsonb: boolean; array: boolean; numeric: NumericType | undefined },
+  column: {
+    json: boolean;
+    jsonb: boolean;
+    array: boolean;
+    numeric: NumericType | undefined;
+    items: boolean;
+    nested: boolean;
+    input: ColumnInput | undefined;
+  },
 ): string | undefined {
   if (value === null || value === undefined) return undefined;
   if (column.json) {
@@ -108,13 +126,17 @@ function whyNotStorable(
     if (!fitsUtf8(text, MAX_JSON_BYTES)) return `JSON text longer than ${MAX_JSON_BYTES} bytes`;
     // json keeps an escaped NUL; jsonb refuses it, in a key or a string: a write-behind set was
     // acknowledged, then served until its flush dead-lettered it.
-    return column.jsonb && JSON_NUL.test(text) ? JSONB_NUL : undefined;
+    // Drizzle's json-like columns (line in abc mode) have their own input check too.
+    return column.jsonb && JSON_NUL.test(text) ? JSONB_NUL : column.input?.(value as never);
   }
   if (column.numeric && (typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint'))
     return whyNotNumeric(String(value), column.numeric);
-  if (typeof value === 'string') return whyNotStorableText(value);
-  if (column.array && Array.isArray(value)) return whyNotStorableArray(value);
-  return undefined;
+  if (typeof value === 'string') return whyNotStorableText(value) ?? column.input?.(value as never);
+  if (column.items && Array.isArray(value))
+    return (column.nested ? whyNotRectangular(value) : undefined) ?? whyNotStorableArray(value, column.input);
+  if (column.array && Array.isArray(value))
+    return whyNotStorableArray(value, undefined) ?? column.input?.(value as never);
+  return column.input?.(value as never);
 }
 
 const JSONB_NUL = 'jsonb cannot store a NUL character (U+0000) in a string or key (22P05)';
@@ -132,14 +154,13 @@ function whyNotStorableText(text: string): string | undefined {
   return text.includes('\u0000') ? NUL : undefined;
 }
 
-function whyNotStorableArray(items: readonly unknown[]): string | undefined {
+/** Each string of `items` (nested arrays too); with `input`, each item that is not null or an array. */
+function whyNotStorableArray(items: readonly unknown[], input: ColumnInput | undefined): string | undefined {
   for (const item of items) {
-    const why =
-      typeof item === 'string'
-        ? whyNotStorableText(item)
-        : Array.isArray(item)
-          ? whyNotStorableArray(item)
-          : undefined;
+    const why = Array.isArray(item)
+      ? whyNotStorableArray(item, input)
+      : ((typeof item === 'string' ? whyNotStorableText(item) : undefined) ??
+        (item === null || item === undefined ? undefined : input?.(item as never)));
     if (why !== undefined) return why;
   }
   return undefined;

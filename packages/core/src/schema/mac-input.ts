@@ -47,25 +47,12 @@ function scan(text: string, format: string): boolean | undefined {
   return SPACES.test(text.slice(at)) ? fits : undefined;
 }
 
-/** macaddr8_in: pairs of hex digits, one separator kind (`:`, `-`, `.`) at most, 6 or 8 bytes. */
+/**
+ * macaddr8_in: pairs of hex digits, each maybe followed by a separator (one kind: `:`, `-` or `.`),
+ * 6 or 8 pairs, then spaces only, or one last character: its loop stops when fewer than two are left.
+ * The regex takes the same path as the loop (a separator after a pair is always read).
+ */
 function readMacaddr8(text: string): true | undefined {
-  let at = /^[\t-\r ]*/.exec(text)![0].length;
-  let count = 0;
-  let spacer = '';
-  // Its loop stops when fewer than two characters are left: one stray last character is not read.
-  while (at + 1 < text.length) {
-    if (++count > 8 || !/^[\da-f]{2}$/i.test(text.slice(at, at + 2))) return undefined;
-    at += 2;
-    const c = text[at] ?? '';
-    if (':-.'.includes(c) && c !== '') {
-      if (spacer !== '' && spacer !== c) return undefined;
-      spacer = c;
-      at++;
-    }
-    if ((count === 6 || count === 8) && /[\t-\r ]/.test(text[at] ?? '')) {
-      if (!SPACES.test(text.slice(at))) return undefined;
-      at = text.length;
-    }
-  }
-  return count === 6 || count === 8 ? true : undefined;
+  const read = /^[\t-\r ]*((?:[\da-f]{2}[:.-]?){6}(?:(?:[\da-f]{2}[:.-]?){2})?)(?:[\t-\r ]*|.)$/is.exec(text);
+  return read && new Set(read[1]!.match(/[:.-]/g)).size < 2 ? true : undefined;
 }

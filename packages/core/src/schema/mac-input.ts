@@ -13,15 +13,15 @@ const FIELD = /^([\t-\r ]*)([+-]?(?:0[xX]?)?[\da-fA-F]*)/;
 const SPACES = /^[\t-\r ]*$/;
 
 /**
- * Why Postgres would refuse `text` as a `macaddr` (or, with `eight`, a `macaddr8`), or undefined.
- * @example whyNotMacaddr('08:00:2b:01:02', false); // 'not a macaddr value Postgres takes (22P02)'
+ * The SQLSTATE Postgres would refuse `text` with as a `macaddr` (or, with `eight`, a `macaddr8`), or
+ * undefined.
+ * @example whyNotMacaddr('08:00:2b:01:02', false); // '22P02'
  */
 export function whyNotMacaddr(text: string, eight: boolean): string | undefined {
   const read = eight
     ? readMacaddr8(text)
     : FORMATS.map((format) => scan(text, format)).find((r) => r !== undefined);
-  if (read === undefined) return `not a macaddr${eight ? '8' : ''} value Postgres takes (22P02)`;
-  return read ? undefined : 'invalid octet value in macaddr value (22003)';
+  return read === undefined ? '22P02' : read ? undefined : '22003'; // 22003: an octet past 255
 }
 
 /**

@@ -12,19 +12,19 @@ const DIGITS = /^\d+$/;
 const DECIMAL = /^(?:0|[1-9]\d*)?$/;
 
 /**
- * Why Postgres would refuse `text` as an `inet` (or, with `cidr`, a `cidr`) value, or undefined.
- * @example whyNotInet('10.1.2.3/8', true); // 'cidr value has bits set right of its prefix (22P02)'
+ * The SQLSTATE Postgres would refuse `text` with as an `inet` (or, with `cidr`, a `cidr`) value
+ * (22P02: not one, or a cidr with bits set right of its prefix), or undefined.
+ * @example whyNotInet('10.1.2.3/8', true); // '22P02'
  */
 export function whyNotInet(text: string, cidr: boolean): string | undefined {
   const bytes: number[] = [];
   const bits = text.includes(':') ? ipv6(text, bytes) : ipv4(text, bytes, cidr);
-  if (!(bits >= 0 && bits <= bytes.length * 8)) {
-    return `not an ${cidr ? 'cidr' : 'inet'} value Postgres takes (22P02)`;
-  }
-  // addressOK: every bit past the prefix is zero.
-  return cidr && bytes.some((byte, i) => byte & (255 >> Math.min(8, Math.max(0, bits - i * 8))))
-    ? 'cidr value has bits set right of its prefix (22P02)'
-    : undefined;
+  // addressOK: every bit past a cidr's prefix is zero.
+  return bits >= 0 &&
+    bits <= bytes.length * 8 &&
+    !(cidr && bytes.some((byte, i) => byte & (255 >> Math.min(8, Math.max(0, bits - i * 8)))))
+    ? undefined
+    : '22P02';
 }
 
 /** C's `bits = bits * 10 + n` in an int, wrapping as the server does on absurd lengths. */

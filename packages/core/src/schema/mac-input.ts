@@ -9,7 +9,7 @@
 // macaddr_in's sscanf formats, in its order: `x` is `%x`, `2` is `%2x`, anything else itself.
 const FORMATS = ['x:x:x:x:x:x', 'x-x-x-x-x-x', '222:222', '222-222', '22.22.22', '22-22-22', '222222'];
 // What one `%x` reads: C spaces, then (at most its width of) a sign, a `0x` and hex digits.
-const FIELD = /^([\t-\r ]*)([+-]?(?:0[xX]?)?[\da-fA-F]*)/;
+const FIELD = /^([\t-\r ]*)([+-]?(?:0x?)?[\da-f]*)/i;
 const SPACES = /^[\t-\r ]*$/;
 
 /**

@@ -27,13 +27,6 @@ export function whyNotInet(text: string, cidr: boolean): string | undefined {
     : '22P02';
 }
 
-/** C's `bits = bits * 10 + n` in an int, wrapping as the server does on absurd lengths. */
-function int(digits: string): number {
-  let n = 0;
-  for (const c of digits) n = (n * 10 + Number(c)) | 0;
-  return n;
-}
-
 /**
  * inet_net_pton_ipv4 (inet) and inet_cidr_pton_ipv4 (cidr): decimal octets (inet: one trailing dot
  * ends them; cidr: or hex, `0x0a0b`), then `/bits`, else inet needs all four octets and cidr takes
@@ -58,7 +51,7 @@ function ipv4(text: string, bytes: number[], cidr: boolean): number {
     return -1;
   let bits =
     width !== undefined
-      ? int(width)
+      ? Number(BigInt.asIntN(32, BigInt(width))) // C's `bits = bits * 10 + n` in an int wraps
       : cidr
         ? Math.max(first >= 240 ? 32 : first >= 224 ? 8 : first >= 192 ? 24 : first >= 128 ? 16 : 8, n * 8)
         : n === 4
@@ -89,7 +82,7 @@ function ipv6(text: string, bytes: number[]): number {
     .split('::')
     .map((side) => (side ? side.split(':') : []));
   const words = sides.map((side) =>
-    side.flatMap((g) => [Number.parseInt(g, 16) >> 8, Number.parseInt(g, 16) & 255]),
+    side.map((g) => Number.parseInt(g, 16)).flatMap((n) => [n >> 8, n & 255]),
   );
   if (v4) words.at(-1)!.push(...[...octets.map(Number), 0, 0, 0].slice(0, 4));
   const fill = 16 - words.flat().length;

@@ -77,8 +77,8 @@ function ipv6(text: string, bytes: number[]): number {
   const octets = address.slice(at).split('.');
   const v4 = octets.length > 1;
   const head = v4 ? address.slice(0, at) : address;
-  const sides = head
-    .replace(/([^:]):$/, '$1')
+  // Nothing follows a last `:` that ends a group: a text that ends so is refused, as an empty group.
+  const sides = (v4 || width ? head.replace(/([^:]):$/, '$1') : head)
     .split('::')
     .map((side) => (side ? side.split(':') : []));
   const words = sides.map((side) =>
@@ -90,11 +90,10 @@ function ipv6(text: string, bytes: number[]): number {
     extra !== undefined ||
     sides.length > 2 ||
     (sides.length > 1 ? fill < 1 : fill !== 0) ||
-    (!v4 && width === undefined && /[^:]:$/.test(head)) ||
     !sides.flat().every((g) => /^[\da-f]{1,4}$/i.test(g)) ||
     (v4 &&
-      (sides.flat().length > 6 ||
-        octets.length > 4 ||
+      // At most six groups before the tail (bytes.length <= 12): the fill checks above hold it.
+      (octets.length > 4 ||
         (width === undefined && octets.at(-1) === '') ||
         !octets.every((o) => DECIMAL.test(o) && Number(o) < 256)))
   )

@@ -3,7 +3,6 @@ import { decodeFailed, typeName } from './failures.js';
 import { assertFits, type KindRevivers, type KindRules, kindOf, reviveKinds } from './field-rules.js';
 import { isPlainObject } from './json-data.js';
 import { jsonDate } from './json-dates.js';
-import { isLayoutOrder, type JsonLayout, layoutOf } from './json-layout.js';
 import type { Codec, ColumnKind, ColumnKinds } from './types.js';
 
 /**
@@ -43,13 +42,8 @@ export const jsonCodec: Codec = Object.freeze({
 function encodeRow(row: Readonly<Record<string, unknown>>, kinds: ColumnKinds): string {
   // A plain object, which JSON.stringify walks about a third faster than a prototype-less (dictionary)
   // one; but a row with a field named `__proto__` gets one without a prototype, where it stays a key.
-  const keys = Object.keys(row);
-  if (isLayoutOrder(keys, layoutOf(kinds))) {
-    const values = layoutValues(row, layoutOf(kinds));
-    if (values !== undefined) return JSON.stringify(values);
-  }
   const out: Record<string, unknown> = Object.hasOwn(row, '__proto__') ? Object.create(null) : {};
-  for (const field of keys) encodeField(out, field, row[field], kinds);
+  for (const field of Object.keys(row)) encodeField(out, field, row[field], kinds);
   return wrapped(out);
 }
 
@@ -64,11 +58,6 @@ export function encodeJsonFields(
   keys: readonly string[],
   kinds: ColumnKinds,
 ): string {
-  const layout = layoutOf(kinds);
-  if (isLayoutOrder(keys, layout)) {
-    const values = layoutValues(row, layout);
-    if (values !== undefined) return JSON.stringify(values);
-  }
   const out: Record<string, unknown> = {};
   for (let i = 0; i < keys.length; i++) {
     const field = keys[i]!;
@@ -89,19 +78,6 @@ function wrapped(out: Record<string, unknown>): string {
   return `[${JSON.stringify(out)}]`;
 }
 
-/** The row's values in the layout's order, or undefined when a field is missing or undefined. */
-function layoutValues(row: Readonly<Record<string, unknown>>, layout: JsonLayout): unknown[] | undefined {
-  const { fields, kinds } = layout;
-  const values = new Array<unknown>(fields.length);
-  for (let i = 0; i < fields.length; i++) {
-    const field = fields[i]!;
-    const value = row[field];
-    if (value === undefined) return undefined;
-    values[i] = jsonValue(field, value, kinds[i]);
-  }
-  return values;
-}
-
 /** Sets `out[field]` to `value` as JSON carries it (nothing for undefined), or throws ENCODE_FAILED. */
 function encodeField(out: Record<string, unknown>, field: string, value: unknown, kinds: ColumnKinds): void {
   if (value !== undefined) out[field] = jsonValue(field, value, kindOf(kinds, field));
@@ -120,26 +96,11 @@ function jsonValue(field: string, value: unknown, kind: ColumnKind | undefined):
 function decodeRow(data: string | Uint8Array, kinds: ColumnKinds): Record<string, unknown> {
   const parsed = parse(data);
   if (!Array.isArray(parsed)) return reviveKinds(parsed, kinds, REVIVERS);
-  const layout = layoutOf(kinds);
-  if (parsed.length === layout.fields.length && layout.array) return fromLayout(parsed, layout);
   const row: unknown = parsed[0];
   if (parsed.length !== 1 || !isPlainObject(row)) {
     throw decodeFailed(NAME, `expected an array of one JSON object, got ${parsed.length} values`);
   }
   return reviveKinds(row, kinds, REVIVERS);
-}
-
-/** The row of an array-layout value, its typed columns revived as the values are placed. */
-function fromLayout(values: unknown[], layout: JsonLayout): Record<string, unknown> {
-  const { fields, revive } = layout;
-  const row: Record<string, unknown> = {};
-  for (let i = 0; i < fields.length; i++) {
-    const field = fields[i]!;
-    const value = values[i];
-    const kind = revive[i];
-    row[field] = kind === undefined || value === null ? value : REVIVERS[kind](value, field);
-  }
-  return row;
 }
 
 /** One object for every decode (this runs on every L2 hit), not one per row. */

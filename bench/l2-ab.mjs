@@ -19,7 +19,6 @@ import * as branchDriver from '@strata/core/driver';
 import * as branchDrizzle from '@strata/core/drizzle';
 import { arg, baseBuild, flag } from './lib/args.mjs';
 import { copyBuild } from './lib/isolated-build.mjs';
-import { payloadOf } from './lib/payload.mjs';
 import { openStack, playerRow } from './lib/stack.mjs';
 import { interleave, seededRandom, shuffled, summarize } from './lib/stats.mjs';
 
@@ -116,7 +115,7 @@ const ownValues = async () => {
 };
 const decodeOnly = (values) =>
   values.map((v) => branchDriver.jsonCodec.decode(branchDriver.decodeEnvelope(v).payload, kinds));
-const parsedPayload = (v) => JSON.parse(payloadOf(v));
+const payloadOf = (v) => JSON.parse(v.slice(v.indexOf('{')));
 // --parts: where the branch's getMany time goes, by hand: MGET of its own keys (the tick first,
 // as the engine sends it) alone and + header and codec decode, and MGET of the raw keys alone; then
 // both key lists made per call (as an app makes them) + parse or codec decode.
@@ -135,12 +134,14 @@ const partContestants = parts
       // its codec decode (parse + Date revival). What this format's bytes cost before any check.
       {
         name: 'MGET own keys + parse payload',
-        op: async () => (await r.mget(strataKeys)).slice(1).map(parsedPayload),
+        op: async () => (await r.mget(strataKeys)).slice(1).map(payloadOf),
       },
       {
         name: 'MGET own keys + codec payload',
         op: async () =>
-          (await r.mget(strataKeys)).slice(1).map((v) => branchDriver.jsonCodec.decode(payloadOf(v), kinds)),
+          (await r.mget(strataKeys))
+            .slice(1)
+            .map((v) => branchDriver.jsonCodec.decode(v.slice(v.indexOf('{')), kinds)),
       },
       { name: 'MGET raw keys', op: () => r.mget(rawBatch) },
       // The keys made per call, as an app (and Strata) makes them, not a list kept across calls.
@@ -153,7 +154,7 @@ const partContestants = parts
         op: async () =>
           (await r.mget([tick, ...batch.map((id) => ownPrefix + id)]))
             .slice(1)
-            .map((v) => branchDriver.jsonCodec.decode(payloadOf(v), kinds)),
+            .map((v) => branchDriver.jsonCodec.decode(v.slice(v.indexOf('{')), kinds)),
       },
     ]
   : [];
@@ -183,15 +184,15 @@ const ownTier = parts ? branchTcp.createIoredisL2(stack.urls.redisUrl) : undefin
 const guardedTier = parts ? branchDriver.guardL2(branchTcp.createIoredisL2(stack.urls.redisUrl)) : undefined;
 const getParts = parts
   ? [
-      { name: 'MGET tick+own + parse', op: async (i) => parsedPayload((await r.mget([tick, ownKey(i)]))[1]) },
-      { name: 'GET own + parse', op: async (i) => parsedPayload(await r.get(ownKey(i))) },
+      { name: 'MGET tick+own + parse', op: async (i) => payloadOf((await r.mget([tick, ownKey(i)]))[1]) },
+      { name: 'GET own + parse', op: async (i) => payloadOf(await r.get(ownKey(i))) },
       {
         name: 'tier getMany2 + parse',
-        op: async (i) => parsedPayload((await ownTier.getMany([tick, ownKey(i)]))[1]),
+        op: async (i) => payloadOf((await ownTier.getMany([tick, ownKey(i)]))[1]),
       },
       {
         name: 'guarded getMany2 + parse',
-        op: async (i) => parsedPayload((await guardedTier.getMany([tick, ownKey(i)]))[1]),
+        op: async (i) => payloadOf((await guardedTier.getMany([tick, ownKey(i)]))[1]),
       },
     ]
   : [];

@@ -48,7 +48,7 @@ describe('a reservation of one shape and a queued write of another (rolling depl
   const lapse = async (app: string, schema: typeof wide.behind, ago = 60_000) => {
     const [seconds] = await raw.time();
     const registry = `${name}${app}:${pgName}.items:shapes`;
-    await raw.hset(registry, `${schema.fingerprint}-json2`, String(Number(seconds) * 1000 - ago));
+    await raw.hset(registry, `${schema.fingerprint}-json`, String(Number(seconds) * 1000 - ago));
   };
 
   // The old version queues P1 (note 'queued') alone; the new version registers and writes the key

@@ -40,7 +40,7 @@ describe('a write-through partial set over a queued write another shape supersed
   const lapse = async (app: string) => {
     const [seconds] = await raw.time();
     const registry = `${name}${app}:${pgName}.items:shapes`;
-    await raw.hset(registry, `${narrow.fingerprint}-json2`, String(Number(seconds) * 1000 - 60_000));
+    await raw.hset(registry, `${narrow.fingerprint}-json`, String(Number(seconds) * 1000 - 60_000));
   };
 
   it.each([

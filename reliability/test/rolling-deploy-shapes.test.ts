@@ -130,7 +130,7 @@ describe('rolling deploy, write-through', () => {
     await neu.get(through.v2, 'g1');
     const registry = await raw.hgetall(`${prefix}:${pgName}.items:shapes`);
     expect(Object.keys(registry).sort()).toEqual(
-      [`${through.v1.fingerprint}-json2`, `${through.v2.fingerprint}-json2`].sort(),
+      [`${through.v1.fingerprint}-json`, `${through.v2.fingerprint}-json`].sort(),
     );
     const [seconds] = await raw.time();
     for (const at of Object.values(registry))
@@ -143,7 +143,7 @@ describe('rolling deploy, write-through', () => {
     const old = app(prefix, through.v1);
     await old.set(through.v1, { id: 'f1', n: 1 });
     const registry = `${prefix}:${pgName}.items:shapes`;
-    const v1Shape = `${through.v1.fingerprint}-json2`;
+    const v1Shape = `${through.v1.fingerprint}-json`;
     const redisNow = async () => {
       const [seconds, micros] = await raw.time();
       return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
@@ -202,7 +202,7 @@ describe('rolling deploy, write-through', () => {
     const neu = app(prefix, through.v2);
     await neu.set(through.v2, { id: 'b1', n: 1, extra: 'e' });
     const registry = `${prefix}:${pgName}.items:shapes`;
-    const v2Shape = `${through.v2.fingerprint}-json2`;
+    const v2Shape = `${through.v2.fingerprint}-json`;
     expect(await raw.hget(registry, v2Shape)).not.toBeNull();
     await neu.close();
     // v2 rolled back: its field not confirmed for a minute (on Redis' clock), so v1 writes alone.
@@ -238,7 +238,7 @@ describe('rolling deploy, write-through', () => {
     await applyChanges(old, [
       { schema: through.v1.identity, ids: ['x1'], versions: [version], op: 'update' },
     ]);
-    const twin = await raw.get(`${prefix}:${pgName}.items:${through.v2.fingerprint}-json2:r:x1`);
+    const twin = await raw.get(`${prefix}:${pgName}.items:${through.v2.fingerprint}-json:r:x1`);
     expect(twin).toMatch(new RegExp(`^~1;x;0;${version};`));
     expect(await app(prefix, through.v2).get(through.v2, 'x1')).toEqual({ id: 'x1', n: 5, extra: 'e' });
   });
@@ -267,7 +267,7 @@ describe('rolling deploy, write-through', () => {
     expect(await trips(() => s.delete(v2, 'o3'))).toBe(1);
     expect(await trips(() => s.invalidate(v2, 'o2'))).toBe(1);
     expect(Object.keys(await raw.hgetall(`${prefix}:${pgName}.items:shapes`))).toEqual([
-      `${v2.fingerprint}-json2`,
+      `${v2.fingerprint}-json`,
     ]);
   });
 });
@@ -368,7 +368,7 @@ describe('rolling deploy, write-behind', () => {
     const [seconds] = await raw.time();
     await raw.hset(
       `${prefix}:${pgName}.items:shapes`,
-      `${behind.v2.fingerprint}-json2`,
+      `${behind.v2.fingerprint}-json`,
       String(Number(seconds) * 1000 - 60_000),
     );
     const old = app(prefix, behind.v1);

@@ -57,7 +57,7 @@ it('16 buckets: two instances write; each bucket stream holds its bucket’s wri
     masters.add((await masterFor(admin, stream(p, k))).options.port!);
     const entries = await admin.xrange(stream(p, k), '-', '+');
     const queued = entries.map(([, fields]) => JSON.parse(fields[1]!).id as string).sort();
-    const index = `{${p}#${k}}:${items.identity}:${items.fingerprint}-json2:pending`;
+    const index = `{${p}#${k}}:${items.identity}:${items.fingerprint}-json:pending`;
     const pending = (await admin.hkeys(index)).map((field) => field.slice(field.lastIndexOf(':') + 1)).sort();
     expect(queued.length, `bucket ${k}`).toBeGreaterThan(0);
     expect(queued, `bucket ${k}'s stream against its pending index`).toStrictEqual(pending);

@@ -37,7 +37,7 @@ const strata = new Strata({
   schemas: [items],
 });
 const base = `${keyPrefix}:${name}.items`;
-const other = '0zzzzzz-json2';
+const other = '0zzzzzz-json';
 
 const n = async (id: string) => (await db.select().from(table)).find((row) => row.id === id)?.n;
 

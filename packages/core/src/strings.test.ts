@@ -28,7 +28,7 @@ describe('string builtins called through strings.ts', () => {
     };
     const hot = [
       between(source('./l2/envelope.ts'), 'export class EnvelopeHeader', '\n}\n'),
-      between(source('./codec/json-dates.ts'), 'export function isoUtcMillis', '\n}\n'),
+      between(source('./codec/json-codec.ts'), 'export function isoUtcMillis', '\n}\n'),
       between(source('./bytes.ts'), 'function sextet', '\n}\n'),
     ];
     for (const code of hot) expect(code).not.toMatch(/\.(charCodeAt|indexOf|startsWith)\(/);

@@ -54,7 +54,7 @@ function app(prefix: string, extra: Partial<StrataConfig> = {}): Strata {
   });
 }
 
-const space = (prefix: string) => new KeySpace(`${stack.keyPrefix}${prefix}`, behind(), 'json2');
+const space = (prefix: string) => new KeySpace(`${stack.keyPrefix}${prefix}`, behind(), 'json');
 const counterOf = async (prefix: string) => Number(await stack.redis.get(space(prefix).versionKey));
 const resets = (s: Strata) => s.stats().errorsBy['l2-reset'] ?? 0;
 const level = async (id: string) =>

@@ -257,7 +257,7 @@ describe('config.buckets: 4, a flush L2 misses in one bucket', () => {
       // The flushed rows are settled in L2: out of the pending index of every bucket.
       if (fails === 'once')
         for (let k = 0; k < 4; k++) {
-          const index = `{${p}#${k}}:${s.identity}:${s.fingerprint}-json2:pending`;
+          const index = `{${p}#${k}}:${s.identity}:${s.fingerprint}-json:pending`;
           const fields = await stack.redis.hkeys(index);
           expect(fields.filter((f) => mine.some((id) => f.endsWith(`:r:${id}`)))).toStrictEqual([]);
         }

@@ -49,7 +49,7 @@ describe('config.buckets: 4', () => {
     // Each bucket's pending index, in its own slot, holds its bucket's writes (and, beside each new
     // row's entry, the names of its client defaults: `+{row key}`, not counted here).
     for (let k = 0; k < 4; k++) {
-      const index = `{${p}#${k}}:${s.identity}:${s.fingerprint}-json2:pending`;
+      const index = `{${p}#${k}}:${s.identity}:${s.fingerprint}-json:pending`;
       const entries = (await stack.redis.hkeys(index)).filter((field) => !field.startsWith('+'));
       expect(entries.length, `bucket ${k}'s pending index`).toBe(
         ids.filter((id) => router.bucket(id) === k).length,
@@ -78,7 +78,7 @@ describe('config.buckets: 4', () => {
       ids.map((id) => [id, name(id), level(id), `n-${id}`]).sort(),
     );
     for (let k = 0; k < 4; k++) {
-      const index = `{${p}#${k}}:${s.identity}:${s.fingerprint}-json2:pending`;
+      const index = `{${p}#${k}}:${s.identity}:${s.fingerprint}-json:pending`;
       expect(await stack.redis.hlen(index), `bucket ${k}'s pending index after the flush`).toBe(0);
     }
     // After the flush: the rows L2 holds are Postgres's, read by a fresh instance.

@@ -57,7 +57,7 @@ describe('config.buckets', () => {
     await strata.close();
 
     const base = `${p}:${s.identity}`;
-    const shape = `${base}:${s.fingerprint}-json2`;
+    const shape = `${base}:${s.fingerprint}-json`;
     const keys = (await stack.redis.keys(`${p}:*`)).map((k) => k.replace(/:q2:[0-9a-f]{64}$/, ':q2:<hash>'));
     expect(keys.sort()).toStrictEqual(
       [
@@ -101,7 +101,7 @@ describe('config.buckets', () => {
     );
     const buckets = ids.map((id) => router.bucket(id));
     expect(new Set(buckets).size).toBe(4);
-    const shape = (b: number) => `{${p}#${b}}:${s.identity}:${s.fingerprint}-json2`;
+    const shape = (b: number) => `{${p}#${b}}:${s.identity}:${s.fingerprint}-json`;
     for (const [i, id] of ids.entries())
       expect(await stack.redis.exists(`${shape(buckets[i]!)}:r:${id}`), id).toBe(1);
     // Every key the app wrote carries its bucket's hash tag; none is outside the four.

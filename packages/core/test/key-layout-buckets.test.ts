@@ -36,14 +36,14 @@ describe('bucketed L2 key layout (a format: see the header)', () => {
       tick: 'app:tick',
       l3Claim: 'app:l3',
       shapes: 'app:shop.players:shapes',
-      shape: '1j607dp-json2',
-      row: 'app:shop.players:1j607dp-json2:r:p1',
+      shape: '1j607dp-json',
+      row: 'app:shop.players:1j607dp-json:r:p1',
       rowOfOtherShape: 'app:shop.players:0abc123-json:r:p1',
       tag: 'app:tag:region:eu',
-      refreshLease: 'app:shop.players:1j607dp-json2:lease:p1',
-      pendingIndex: 'app:shop.players:1j607dp-json2:pending',
+      refreshLease: 'app:shop.players:1j607dp-json:lease:p1',
+      pendingIndex: 'app:shop.players:1j607dp-json:pending',
       pendingIndexOfOtherShape: 'app:shop.players:0abc123-json:pending',
-      list: 'app:shop.players:1j607dp-json2:q2:ab12',
+      list: 'app:shop.players:1j607dp-json:q2:ab12',
     });
   });
 
@@ -65,14 +65,14 @@ describe('bucketed L2 key layout (a format: see the header)', () => {
       tick: '{app#2}:tick',
       l3Claim: '{app#2}:l3',
       shapes: '{app#2}:shop.players:shapes',
-      shape: '1j607dp-json2',
-      row: '{app#2}:shop.players:1j607dp-json2:r:p1',
+      shape: '1j607dp-json',
+      row: '{app#2}:shop.players:1j607dp-json:r:p1',
       rowOfOtherShape: '{app#2}:shop.players:0abc123-json:r:p1',
       tag: '{app#2}:tag:region:eu', // not used: the app's tags live in bucket 0 (below)
-      refreshLease: '{app#2}:shop.players:1j607dp-json2:lease:p1',
-      pendingIndex: '{app#2}:shop.players:1j607dp-json2:pending',
+      refreshLease: '{app#2}:shop.players:1j607dp-json:lease:p1',
+      pendingIndex: '{app#2}:shop.players:1j607dp-json:pending',
       pendingIndexOfOtherShape: '{app#2}:shop.players:0abc123-json:pending',
-      list: '{app#2}:shop.players:1j607dp-json2:q2:ab12',
+      list: '{app#2}:shop.players:1j607dp-json:q2:ab12',
     });
     // The app's tags and tag clock: in bucket 0 (one slot, BUMP_TAGS stays one atomic script).
     expect([
@@ -92,7 +92,7 @@ describe('bucketed L2 key layout (a format: see the header)', () => {
     expect(ids.map((id) => four.bucket(id))).toStrictEqual([1, 0, 2, 3, 3, 3, 3, 1]);
     expect(ids.map((id) => sixteen.bucket(id))).toStrictEqual([1, 4, 2, 15, 3, 7, 11, 13]);
     // The row's keys are those of its bucket.
-    expect(four.of('p1').row('p1')).toBe('{app#1}:shop.players:1j607dp-json2:r:p1');
+    expect(four.of('p1').row('p1')).toBe('{app#1}:shop.players:1j607dp-json:r:p1');
     // The app's keyPrefix is not an input: the same row is in the same bucket under another app.
     expect(ids.map((id) => new KeyRouter('other', schema, jsonCodec.name, 4).bucket(id))).toStrictEqual(
       ids.map((id) => four.bucket(id)),

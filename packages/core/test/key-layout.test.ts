@@ -48,13 +48,13 @@ describe('L2 key layout (a format: see the header)', () => {
       tick: 'app:tick',
       l3Claim: 'app:l3',
       shapes: 'app:shop.players:shapes',
-      shape: '0tyt30pt-json2',
-      row: 'app:shop.players:0tyt30pt-json2:r:p1',
+      shape: '0tyt30pt-json',
+      row: 'app:shop.players:0tyt30pt-json:r:p1',
       rowOfOtherShape: 'app:shop.players:0abc123-json:r:p1',
       tag: 'app:tag:region:eu',
-      refreshLease: 'app:shop.players:0tyt30pt-json2:lease:p1',
-      pendingIndex: 'app:shop.players:0tyt30pt-json2:pending',
-      list: 'app:shop.players:0tyt30pt-json2:q2:ab12',
+      refreshLease: 'app:shop.players:0tyt30pt-json:lease:p1',
+      pendingIndex: 'app:shop.players:0tyt30pt-json:pending',
+      list: 'app:shop.players:0tyt30pt-json:q2:ab12',
     });
   });
 
@@ -82,7 +82,7 @@ describe('L2 key layout (a format: see the header)', () => {
 
   it('an explicit l2.keyPrefix replaces the table identity', () => {
     const renamed = defineSchema({ table, l2: { keyPrefix: 'p' } });
-    expect(new KeySpace('app', renamed, jsonCodec.name).row('7')).toBe('app:p:0wdc6v1-json2:r:7');
+    expect(new KeySpace('app', renamed, jsonCodec.name).row('7')).toBe('app:p:0wdc6v1-json:r:7');
   });
 
   it('tag, change-relay and invalidation-bus names', () => {

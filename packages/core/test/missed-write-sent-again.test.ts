@@ -53,7 +53,7 @@ describe('a committed write L2 missed', () => {
     // Still down: the read answers from Postgres; the write waits to be sent again.
     expect((await writer.get(s, 'm0')).level).toBe(2);
     expect(await generation(p, s)).toBe(before);
-    const stale = await stack.redis.get(`${p}:${s.identity}:${s.fingerprint}-json2:r:m0`);
+    const stale = await stack.redis.get(`${p}:${s.identity}:${s.fingerprint}-json:r:m0`);
     expect(stale).toContain(';1;'); // version 1 (level 1) still in L2
 
     down.current = false;

@@ -64,7 +64,7 @@ function app(keyPrefix: string, l3: L3Tier, extra: Partial<StrataConfig> = {}): 
 
 /** The L2 key where app `keyPrefix` shares its claim of the sessions table. */
 const writerKey = (keyPrefix: string) =>
-  new KeySpace(`${stack.keyPrefix}${keyPrefix}`, behind(), 'json2').writerKey;
+  new KeySpace(`${stack.keyPrefix}${keyPrefix}`, behind(), 'json').writerKey;
 
 async function storedN(id: string): Promise<number | undefined> {
   const { rows } = await stack.pool.query<{ data: { n: number } }>(

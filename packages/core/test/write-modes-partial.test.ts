@@ -57,7 +57,7 @@ describe('a write-through set leaving columns out, over queued write-behind writ
       const wb = instance(behind);
       const wt = instance(through);
       // Four keys in each bucket: two to keep, two to delete.
-      const router = new KeyRouter(keyPrefix, behind, 'json2', buckets);
+      const router = new KeyRouter(keyPrefix, behind, 'json', buckets);
       const perBucket = Array.from({ length: buckets }, () => [] as string[]);
       for (let i = 0; perBucket.some((l) => l.length < 4); i++) {
         const list = perBucket[buckets > 1 ? router.bucket(`k${i}`) : 0]!;

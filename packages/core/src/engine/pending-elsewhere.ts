@@ -1,4 +1,3 @@
-import { jsonCodec, LEGACY_JSON } from '../codec/json-codec.js';
 import { schemaError } from '../errors.js';
 import type { PendingWrite, Row } from '../l3/types.js';
 import { wait } from '../resilience/wait.js';
@@ -56,19 +55,12 @@ export async function pendingElsewhere(
   return found.size > 0 ? found : undefined;
 }
 
-/**
- * The table's other live shapes whose rows this version can decode (the same codec, or the JSON
- * codec's format before `json2`, which `jsonCodec` still reads), or, `foreign`, cannot.
- */
+/** The table's other live shapes whose rows this version can decode (the same codec), or, `foreign`, cannot. */
 export function otherShapes(cache: SchemaCache, foreign = false): readonly string[] {
   const others = cache.generation?.shapes.others;
   if (!others || others.length === 0) return [];
-  const { codec } = cache.rows;
-  return others.filter((shape) => {
-    // `{fingerprint}-{codec}`: a fingerprint holds no '-' (base 36), a codec name may.
-    const name = shape.slice(shape.indexOf('-') + 1);
-    return (name === codec.name || (codec === jsonCodec && name === LEGACY_JSON)) !== foreign;
-  });
+  const codec = `-${cache.rows.codec.name}`;
+  return others.filter((shape) => shape.endsWith(codec) !== foreign);
 }
 
 /**

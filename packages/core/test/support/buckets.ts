@@ -27,7 +27,7 @@ export function fourBuckets(
 
 /** Which of the four buckets each id of `s` falls in, under `keyPrefix`. */
 export function fourRouter(keyPrefix: string, s: Schema): KeyRouter {
-  return new KeyRouter(keyPrefix, s, 'json2', 4);
+  return new KeyRouter(keyPrefix, s, 'json', 4);
 }
 
 /** At least `count` ids named `${tag}${i}`, and at least `least` in every one of the four buckets. */

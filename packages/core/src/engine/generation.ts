@@ -1,43 +1,18 @@
 import type { Clock } from '../clock.js';
-import { GENERATION, NEXT_GENERATION, RESET_GENERATION } from '../l2/scripts.js';
-import { searchSeed } from '../l2/search-generation.js';
+import { NEXT_GENERATION, RESET_GENERATION } from '../l2/scripts.js';
 import type { L2Tier } from '../l2/types.js';
 import { waitShared } from '../resilience/bounded-share.js';
+import { sendGenerationRead } from './generation-read.js';
+import { type GenerationWork, MAX_REPAIR_ROWS, type MissedWriteRepair } from './generation-work.js';
 import type { KeySpace } from './keys.js';
 import type { L2Watch } from './l2-watch.js';
-import { IDENTITY_WAIT_MS, L3_CLAIM_TTL_MS, type L3Claim } from './l3-claim.js';
+import { IDENTITY_WAIT_MS, type L3Claim } from './l3-claim.js';
 import { LiveShapes } from './live-shapes.js';
 
 /** How long a generation read serves before the next one: invalidateAll elsewhere reaches us within it. */
 const GENERATION_REFRESH_MS = 5_000;
 
-/**
- * A committed write L2 missed, sent again in generation `generation`: true once L2 took it (or
- * holds newer), false when it must not be trusted (the generation moved, Redis was reset). Sent
- * late, it marks its keys superseded at its versions (reads go to Postgres), never its rows: newer
- * writes of its keys may have come and gone meanwhile (a tombstone expired, a row evicted, a reset).
- */
-export type MissedWriteRepair = (generation: number) => Promise<boolean>;
-
-/** Rows of missed writes kept to be sent again, per bucket: past it the generation moves on instead. */
-const MAX_REPAIR_ROWS = 1_000;
-
-/**
- * Work on the generation that reads join while it is out: a move, missed writes sent again, the
- * read that checks the keyPrefix claim. Shared on each caller's own timer, at most `ms` after
- * `sentAt` (Date.now; see `SchemaGeneration.#shared`).
- */
-interface Out {
-  readonly done: Promise<number>;
-  readonly sentAt: number;
-  readonly ms: number;
-  /**
-   * `SchemaGeneration.forgets` when it was sent. Another since (a bus message: see `forget`) and
-   * what it read or made may be from before the message: reads wait for it and read again rather
-   * than join it (see `#afterTold`).
-   */
-  forgets: number;
-}
+export type { MissedWriteRepair } from './generation-work.js';
 
 /**
  * A schema's L2 generation (part of every row key), read at most every 5 s so that another
@@ -63,7 +38,7 @@ export class SchemaGeneration {
    * Those being sent again: every use waits for them, on its own timer (see `#waitRepair`), at most
    * `ms` after `sentAt` (Date.now): the identity wait and an L2 call for the read, each repair and a move.
    */
-  #repairing: Out | undefined;
+  #repairing: GenerationWork | undefined;
   /** Redis was reset since the last move: the boot marker to replace (see `RESET_GENERATION`). */
   #reset: string | undefined;
   /** The keyPrefix is claimed by an app on another database (see `L3Claim`): L2 is refused until a read finds it free. */
@@ -179,10 +154,10 @@ export class SchemaGeneration {
   }
 
   /** The read `current()` sent to check the claim once L3 named its database (see `recheck`). */
-  #rechecking: Out | undefined;
+  #rechecking: GenerationWork | undefined;
 
-  /** Work out that a `forget()` came during (see `Out.forgets`), if any. */
-  #told(): Out | undefined {
+  /** Work out that a `forget()` came during (see `GenerationWork.forgets`), if any. */
+  #told(): GenerationWork | undefined {
     const forgets = this.#forgets;
     if (this.#moving && this.#moving.forgets !== forgets) return this.#moving;
     if (this.#repairing && this.#repairing.forgets !== forgets) return this.#repairing;
@@ -197,7 +172,7 @@ export class SchemaGeneration {
    * missed writes sent again or the claim's read handed out the generation the message orphaned
    * (reorder-share-told.test.ts).
    */
-  #afterTold(out: Out): Promise<number> {
+  #afterTold(out: GenerationWork): Promise<number> {
     const settled = out.done.then(
       () => undefined,
       () => undefined,
@@ -291,7 +266,7 @@ export class SchemaGeneration {
   }
 
   /** This instance's move out (see `moveOn`). */
-  #moving: Out | undefined;
+  #moving: GenerationWork | undefined;
 
   /** The last generation read found the keyPrefix claimed by an app on another database (see `L3Claim`). */
   get conflicted(): boolean {
@@ -361,7 +336,7 @@ export class SchemaGeneration {
    * without a bound it held every later use of the bucket (request-cut-short.test.ts). Not done in
    * time, they are not known to have landed and no longer wait to be sent: a hard move instead.
    */
-  #waitRepair({ done, sentAt, ms }: Out): Promise<number> {
+  #waitRepair({ done, sentAt, ms }: GenerationWork): Promise<number> {
     return waitShared(done, sentAt, ms, () => {
       if (this.#repairing?.done === done) {
         this.#repairing = undefined;
@@ -498,22 +473,9 @@ export class SchemaGeneration {
     // cached reads answer through a slow or hanging Postgres (engine-faults.test.ts,
     // faults-neon-http.test.ts). Writes never do: they wait for the check (`checked`) or are refused.
     const floor = this.watch.floor();
-    const keys = [
-      this.keys.generationKey,
-      this.keys.bootKey,
-      this.keys.tickKey,
-      this.keys.l3ClaimKey,
-      this.keys.shapesKey,
-      this.keys.searchGenerationKey,
-      this.keys.writerKey,
-      this.keys.versionKey,
-      this.keys.pendingIndex,
-    ];
-    const args = [this.watch.newMarker(), identity, String(L3_CLAIM_TTL_MS), this.keys.shape];
-    keys.push(this.keys.baseClaimKey);
-    args.push(identity && identity + this.keys.claimTag, searchSeed());
+    const marker = this.watch.newMarker();
     const sentAt = this.clock.now();
-    const reply = (await this.l2.run(GENERATION, keys, args)) as unknown[];
+    const reply = (await sendGenerationRead(this.l2, this.keys, marker, identity)) as unknown[];
     const [generation, boot, tick, other, redisNow, live, writer, writerMs, counter, renewed] = Array.isArray(
       reply,
     )

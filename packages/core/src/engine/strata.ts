@@ -1,6 +1,5 @@
 import type { PollOutcome } from '../capture/relay.js';
 import { type ResolvedConfig, resolveConfig, type StrataConfig } from '../config.js';
-import { createAesGcmEncryptor } from '../crypto/aes-gcm-encryptor.js';
 import type { Encryptor } from '../crypto/types.js';
 import { StrataError } from '../errors.js';
 import type { L2Tier } from '../l2/types.js';
@@ -12,14 +11,15 @@ import type { Delivery, WriteQueue } from '../queue/types.js';
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { ADMIN, type AdminAccess } from './admin-access.js';
+import { appTagClock } from './app-tag-clock.js';
 import { bucketRoot, checkBuckets } from './buckets.js';
 import { existsOne, invalidateOne, invalidateSchema } from './cache-control.js';
-import { tagsMoved } from './cache-forget.js';
 import type { CallParts } from './call-parts.js';
 import type { AnySchema, FullRowOf, GetOptions, InsertOf, RowOf } from './call-types.js';
 import { type CaptureAdmin, captureAdmin } from './capture-admin.js';
 import { EngineCapture } from './change-capture.js';
 import { Coherence } from './coherence.js';
+import { configEncryptor } from './config-encryptor.js';
 import type { EngineContext } from './context.js';
 import type { FlushLoop } from './flush-loop.js';
 import { type FlushOutcome, flushDeliveries, type Publish } from './flusher.js';
@@ -38,7 +38,9 @@ import { countRows, searchCachedRows, searchRows } from './search.js';
 import { lastUser, shareTier } from './shared-tiers.js';
 import { findResets, mendStaleGenerations } from './stale-generations.js';
 import type { StrataStats } from './stats.js';
-import { TagClock } from './tag-clock.js';
+import { statsSnapshot } from './stats-snapshot.js';
+import { startTimers } from './strata-timers.js';
+import type { TagClock } from './tag-clock.js';
 import { invalidateTagged } from './tags.js';
 import { Tx } from './tx.js';
 import { commitTxCall } from './tx-call.js';
@@ -46,9 +48,6 @@ import { warmCache } from './warm-cache.js';
 import { wireTiers } from './wired-tiers.js';
 import { deleteRow, deleteRows, setRow, setRows } from './write-calls.js';
 import { Writer } from './writer.js';
-
-/** How often a host with timers retries moving on the generations whose L2 missed a committed write. */
-const STALE_GENERATION_RETRY_MS = 1_000;
 
 /**
  * The three-tier data store (DataStore in the Go library Strata): L1 memory -> L2 Redis -> L3 Postgres.
@@ -78,7 +77,7 @@ export class Strata {
   readonly #latency = { l2: new LatencyWindow(), l3: new LatencyWindow() };
   #closed = false;
   #closing: Promise<void> | undefined;
-  #stopTimers: (() => void)[] = [];
+  #stopTimers: (() => void)[];
   /** The queue as given (not wrapped): what other instances may share, see shared-tiers.ts. */
   readonly #givenQueue: WriteQueue | undefined;
 
@@ -95,14 +94,7 @@ export class Strata {
     const { tracing } = resolved;
     const { instruments } = wired;
     const rawQueue = resolved.writeBehind.queue;
-    if (this.#config.encryptionKey !== undefined) {
-      this.#encryptor = createAesGcmEncryptor(
-        this.#config.encryptionKey,
-        this.#config.encryption.legacy === 'write' ? 'v1' : 'v2',
-      );
-      // Surfaced on first use by the row codec; this only keeps an early rejection from going unhandled.
-      this.#encryptor.catch(() => {});
-    }
+    this.#encryptor = configEncryptor(this.#config);
     const lookup = (identity: string) => this.#registry.byIdentity(identity);
     this.#coherence = new Coherence(
       this.#ctx,
@@ -121,8 +113,7 @@ export class Strata {
       this.#config.clock,
       this.#config.timeouts.l3,
     );
-    const { scheduler, l1 } = this.#config;
-    const { queue, flushInterval } = this.#config.writeBehind;
+    const { queue } = this.#config.writeBehind;
     checkQueueNamespace(rawQueue, this.#config.keyPrefix);
     // A pull queue brings the loop that drives it (a Worker's push queue does not: not bundled there).
     if (queue?.take)
@@ -145,38 +136,15 @@ export class Strata {
       this.capture.check(),
     );
     instruments?.operations(this, tracing);
-    const relay = this.#changes.relay;
-    if (scheduler && relay)
-      this.#stopTimers.push(scheduler.every(relay.options.intervalMs, () => this.#changes.tick()));
-    if (scheduler && l1.sweepEvery > 0) {
-      this.#stopTimers.push(
-        scheduler.every(l1.sweepEvery, () => {
-          for (const rt of this.#registry.all()) rt.l1?.sweep();
-        }),
-      );
-    }
-    // A missed L2 write is made good (sent again, or its generation moved on) as soon as L2 answers
-    // again, not at this instance's next call, which may never come: until then others may read
-    // the older row.
-    if (scheduler && this.#l2)
-      this.#stopTimers.push(
-        scheduler.every(STALE_GENERATION_RETRY_MS, () => {
-          if (this.#breaker?.stats().state !== 'open')
-            void mendStaleGenerations(this.#ctx, this.#registry.all());
-        }),
-      );
-    const loop = this.#flushLoop;
-    if (scheduler && loop) {
-      this.#stopTimers.push(
-        scheduler.every(flushInterval, () => {
-          loop
-            .round()
-            .catch((err: unknown) =>
-              this.#config.logger.warn('write-behind flush failed', { error: String(err) }),
-            );
-        }),
-      );
-    }
+    this.#stopTimers = startTimers(
+      this.#ctx,
+      this.#config,
+      this.#changes,
+      all,
+      this.#l2,
+      this.#breaker,
+      this.#flushLoop,
+    );
     // Last, once nothing above threw: an instance that was never made holds no share.
     this.#givenQueue = rawQueue;
     shareTier(resolved.l2);
@@ -192,19 +160,9 @@ export class Strata {
   register(schema: CompiledSchema): this {
     // The app's tag clock, once a schema tags its rows (search lists' tags need none).
     if (schema.tags)
-      this.#tagClock ??= new TagClock({
-        l2: this.#l2,
-        root: this.#tagRoot,
-        time: this.#config.clock,
-        onMove: (moved) => {
-          for (const rt of this.#registry.all()) tagsMoved(rt, moved);
-        },
-        onError: (err) => {
-          this.#ctx.counters.error('tags');
-          this.#config.logger.warn('reading tag values failed', { error: String(err) });
-        },
-        l2TimeoutMs: this.#config.timeouts.l2,
-      });
+      this.#tagClock ??= appTagClock(this.#config, this.#ctx, this.#l2, this.#tagRoot, () =>
+        this.#registry.all(),
+      );
     this.#registry.add(
       new SchemaCache(
         schema,
@@ -470,37 +428,15 @@ export class Strata {
   }
 
   stats(): StrataStats {
-    const c = this.#ctx.counters;
-    return {
-      gets: c.gets,
-      sets: c.sets,
-      deletes: c.deletes,
-      errors: c.errors,
-      rejected: c.rejected,
-      l1Entries: this.#registry.all().reduce((n, rt) => n + (rt.l1?.size ?? 0), 0),
-      dirtyCount: this.#writer.dirty,
-      flushed: c.flushed,
-      retried: c.retried,
-      deadLettered: c.deadLettered,
-      conditionalDropped: c.conditionalDropped,
-      invalidationsApplied: this.#coherence.applied,
-      busGaps: this.#coherence.gaps,
-      hits: { ...c.hits },
-      misses: { ...c.misses },
-      negativeHits: c.negativeHits,
-      l3Reads: c.l3Reads,
-      l3ReadRetries: c.l3ReadRetries,
-      fencedFills: c.fencedFills,
-      staleHits: c.staleHits,
-      graceHits: c.graceHits,
-      refreshes: c.refreshes,
-      refreshesLeased: c.refreshesLeased,
-      tagInvalidations: c.tagInvalidations,
-      errorsBy: { ...c.errorsBy },
-      l2Breaker: this.#breaker ? this.#breaker.stats() : null,
-      latency: { l2: this.#latency.l2.summary(), l3: this.#latency.l3.summary() },
-      capture: this.#changes.stats(),
-    };
+    return statsSnapshot(
+      this.#ctx,
+      this.#registry.all(),
+      this.#writer,
+      this.#coherence,
+      this.#breaker,
+      this.#latency,
+      this.#changes,
+    );
   }
 
   /**

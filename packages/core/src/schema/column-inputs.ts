@@ -10,7 +10,8 @@ import { whyNotInet } from './network-input.js';
  */
 export type ColumnInput = (value: never) => string | undefined;
 
-export const COLUMN_INPUTS: Readonly<Record<string, ColumnInput>> = {
+/** The SQLSTATE Postgres refuses a value of each Drizzle column type with; undefined when it takes it. */
+const REFUSALS: Record<string, ColumnInput> = {
   PgTimestampString: (text: string) => whyNotDateTime(text, false),
   PgDateString: (text: string) => whyNotDateTime(text, false),
   PgTime: (text: string) => whyNotDateTime(text, false),
@@ -24,23 +25,41 @@ export const COLUMN_INPUTS: Readonly<Record<string, ColumnInput>> = {
   PgTimestamp: whyNotIsoYear,
   PgDate: whyNotIsoYear,
   // float4in refuses what rounds to zero without being zero (below half the least subnormal).
-  PgReal: (n: number) =>
-    n !== 0 && Math.abs(n) < 2 ** -150 ? 'real cannot hold a value this close to zero (22003)' : undefined,
+  PgReal: (n: number) => (n !== 0 && Math.abs(n) < 2 ** -150 ? '22003' : undefined),
   // An item of a line[] column is a whole line here only in abc mode: a tuple's items are numbers.
   PgLine: (line: number[]) => (Array.isArray(line) ? whyNotLine(line[0]!, line[1]!) : undefined),
   PgLineABC: ({ a, b }: { a: number; b: number }) => whyNotLine(a, b),
 };
 
+/**
+ * The check of a Drizzle column type's values, or undefined; one message for them all: the SQL type
+ * (`PgMacaddr8`: macaddr8, `PgDateString`: date) and the SQLSTATE.
+ */
+export function columnInput(type: string): ColumnInput | undefined {
+  const refusal = REFUSALS[type];
+  return (
+    refusal &&
+    ((value) => {
+      const code = refusal(value);
+      return (
+        code &&
+        `Postgres refuses this ${type
+          .slice(2)
+          .replace(/String|ABC/, '')
+          .toLowerCase()} value (${code})`
+      );
+    })
+  );
+}
+
 function whyNotIsoYear(date: Date): string | undefined {
   const year = date.getUTCFullYear();
-  return year < 1 || year > 9999 ? `a date's year must be 1 to 9999 here, not ${year} (22008)` : undefined;
+  return year < 1 || year > 9999 ? `22008: year ${year}, not 1 to 9999` : undefined;
 }
 
 /** line_in: A and B both zero (within its 1e-6 epsilon) is no line. */
 function whyNotLine(a: number, b: number): string | undefined {
-  return Math.abs(a) <= 1e-6 && Math.abs(b) <= 1e-6
-    ? 'invalid line specification: A and B cannot both be zero (22P02)'
-    : undefined;
+  return Math.abs(a) <= 1e-6 && Math.abs(b) <= 1e-6 ? '22P02: A and B both zero' : undefined;
 }
 
 /**

@@ -22,13 +22,13 @@ const INTERVAL_VALUE = /[\d.p]/i;
 const ISO_DATE = /^[\t-\r ]*(\d{4})-(\d\d?)-(\d\d?)(?![\d.-])/;
 
 /**
- * Why Postgres would refuse `text` as a value of a date/time type (`interval` when `interval`),
- * or undefined when it may take it.
- * @example whyNotDateTime('not a date', false); // 'not a date/time value Postgres takes (22007)'
+ * The SQLSTATE Postgres would refuse `text` with as a value of a date/time type (`interval` when
+ * `interval`), or undefined when it may take it.
+ * @example whyNotDateTime('not a date', false); // '22007'
  */
 export function whyNotDateTime(text: string, interval: boolean): string | undefined {
   if (FOREIGN.test(text) || !((interval ? INTERVAL_VALUE : /\d/).test(text) || SPECIAL.test(text))) {
-    return `not a${interval ? 'n interval' : ' date/time'} value Postgres takes (22007)`;
+    return '22007';
   }
   const iso = interval ? null : ISO_DATE.exec(text);
   if (iso === null) return undefined;
@@ -37,7 +37,5 @@ export function whyNotDateTime(text: string, interval: boolean): string | undefi
   // February 29th is left to Postgres when the text says BC.
   const february = (y % 4 === 0 && (y % 100 > 0 || y % 400 === 0)) || /bc/i.test(text) ? 29 : 28;
   const days = m === 2 ? february : 31 - (((m - 1) % 7) % 2);
-  return y < 1 || m < 1 || m > 12 || d < 1 || d > days
-    ? 'date/time field value out of range (22008)'
-    : undefined;
+  return y < 1 || m < 1 || m > 12 || d < 1 || d > days ? '22008' : undefined;
 }

@@ -8,28 +8,23 @@
  */
 
 const DIGITS = /^\d+$/;
+// getv4's octets (an empty one is 0) and getbits' prefix: no leading zero.
+const DECIMAL = /^(?:0|[1-9]\d*)?$/;
 
 /**
- * Why Postgres would refuse `text` as an `inet` (or, with `cidr`, a `cidr`) value, or undefined.
- * @example whyNotInet('10.1.2.3/8', true); // 'cidr value has bits set right of its prefix (22P02)'
+ * The SQLSTATE Postgres would refuse `text` with as an `inet` (or, with `cidr`, a `cidr`) value
+ * (22P02: not one, or a cidr with bits set right of its prefix), or undefined.
+ * @example whyNotInet('10.1.2.3/8', true); // '22P02'
  */
 export function whyNotInet(text: string, cidr: boolean): string | undefined {
   const bytes: number[] = [];
   const bits = text.includes(':') ? ipv6(text, bytes) : ipv4(text, bytes, cidr);
-  if (!(bits >= 0 && bits <= bytes.length * 8)) {
-    return `not an ${cidr ? 'cidr' : 'inet'} value Postgres takes (22P02)`;
-  }
-  // addressOK: every bit past the prefix is zero.
-  return cidr && bytes.some((byte, i) => byte & (255 >> Math.min(8, Math.max(0, bits - i * 8))))
-    ? 'cidr value has bits set right of its prefix (22P02)'
-    : undefined;
-}
-
-/** C's `bits = bits * 10 + n` in an int, wrapping as the server does on absurd lengths. */
-function int(digits: string): number {
-  let n = 0;
-  for (const c of digits) n = (n * 10 + Number(c)) | 0;
-  return n;
+  // addressOK: every bit past a cidr's prefix is zero.
+  return bits >= 0 &&
+    bits <= bytes.length * 8 &&
+    !(cidr && bytes.some((byte, i) => byte & (255 >> Math.min(8, Math.max(0, bits - i * 8)))))
+    ? undefined
+    : '22P02';
 }
 
 /**
@@ -56,7 +51,7 @@ function ipv4(text: string, bytes: number[], cidr: boolean): number {
     return -1;
   let bits =
     width !== undefined
-      ? int(width)
+      ? Number(BigInt.asIntN(32, BigInt(width))) // C's `bits = bits * 10 + n` in an int wraps
       : cidr
         ? Math.max(first >= 240 ? 32 : first >= 224 ? 8 : first >= 192 ? 24 : first >= 128 ? 16 : 8, n * 8)
         : n === 4
@@ -69,66 +64,40 @@ function ipv4(text: string, bytes: number[], cidr: boolean): number {
   return bits;
 }
 
-/** inet_cidr_pton_ipv6 (inet and cidr alike), as its loop reads: groups, one `::`, an IPv4 tail, `/bits`. */
+/**
+ * inet_cidr_pton_ipv6 (inet and cidr alike), read as its loop reads: 1-4 hex digit groups, one `::`,
+ * a `:` first only in `::`, an IPv4 tail after the last `:` (getv4: up to four decimal octets
+ * without leading zeros, an empty one is 0, a last empty one only before `/bits`) after at most six
+ * groups, `/bits` (getbits: no leading zero, at most 128). A `:` ending a group may end the
+ * address, but not the text: `1:…:8:/64` is taken, `1::2:` refused.
+ */
 function ipv6(text: string, bytes: number[]): number {
-  let i = 0;
-  let group = 0;
-  let digits = 0;
-  let gap = -1; // where `::` stands, in bytes
-  let bits = -1;
-  if (text[0] === ':' && text[++i] !== ':') return -1;
-  let token = i;
-  while (i < text.length) {
-    const c = text[i++]!;
-    if (/[\da-f]/i.test(c)) {
-      group = (group << 4) | Number.parseInt(c, 16);
-      if (++digits > 4) return -1;
-    } else if (c === ':') {
-      token = i;
-      if (digits === 0) {
-        if (gap >= 0) return -1;
-        gap = bytes.length;
-      } else {
-        if (i === text.length || bytes.length > 14) return -1;
-        bytes.push(group >> 8, group & 255);
-        group = digits = 0;
-      }
-    } else if (c === '.' && bytes.length <= 12) {
-      // getv4 reads the whole token again, in decimal, to the end (its `/bits` too).
-      bits = ipv4Tail(text.slice(token), bytes);
-      if (bits < -1) return -1;
-      digits = 0;
-      break;
-    } else if (c === '/') {
-      bits = prefix(text.slice(i));
-      if (bits < 0) return -1;
-      break;
-    } else return -1;
-  }
-  if (digits > 0) {
-    if (bytes.length > 14) return -1;
-    bytes.push(group >> 8, group & 255);
-  }
-  if (gap >= 0) {
-    if (bytes.length === 16) return -1;
-    bytes.splice(gap, 0, ...new Array<number>(16 - bytes.length).fill(0));
-  }
-  return bytes.length === 16 ? (bits < 0 ? 128 : bits) : -1;
-}
-
-/** getbits: digits without a leading zero, at most 128; -2 when refused. */
-function prefix(text: string): number {
-  return /^(?:0|[1-9]\d*)$/.test(text) && Number(text) <= 128 ? Number(text) : -2;
-}
-
-/** getv4: up to four decimal octets (no leading zero; an empty one is 0), then maybe `/bits`. */
-function ipv4Tail(text: string, bytes: number[]): number {
   const [address = '', width, extra] = text.split('/');
-  const octets = address.split('.');
-  if (extra !== undefined || octets.length > 4 || (width === undefined && octets.at(-1) === '')) return -2;
-  if (!octets.every((o) => /^(?:0|[1-9]\d*)?$/.test(o) && Number(o) < 256)) return -2;
-  const at = bytes.length;
-  bytes.push(...octets.map(Number), 0, 0, 0);
-  bytes.length = at + 4;
-  return width === undefined ? -1 : prefix(width);
+  const at = address.lastIndexOf(':') + 1;
+  const octets = address.slice(at).split('.');
+  const v4 = octets.length > 1;
+  const head = v4 ? address.slice(0, at) : address;
+  // Nothing follows a last `:` that ends a group: a text that ends so is refused, as an empty group.
+  const sides = (v4 || width ? head.replace(/([^:]):$/, '$1') : head)
+    .split('::')
+    .map((side) => (side ? side.split(':') : []));
+  const words = sides.map((side) =>
+    side.map((g) => Number.parseInt(g, 16)).flatMap((n) => [n >> 8, n & 255]),
+  );
+  if (v4) words.at(-1)!.push(...[...octets.map(Number), 0, 0, 0].slice(0, 4));
+  const fill = 16 - words.flat().length;
+  if (
+    extra !== undefined ||
+    sides.length > 2 ||
+    (sides.length > 1 ? fill < 1 : fill !== 0) ||
+    !sides.flat().every((g) => /^[\da-f]{1,4}$/i.test(g)) ||
+    (v4 &&
+      // At most six groups before the tail (bytes.length <= 12): the fill checks above hold it.
+      (octets.length > 4 ||
+        (width === undefined && octets.at(-1) === '') ||
+        !octets.every((o) => DECIMAL.test(o) && Number(o) < 256)))
+  )
+    return -1;
+  bytes.push(...words[0]!, ...new Array<number>(fill).fill(0), ...(words[1] ?? []));
+  return width === undefined ? 128 : DECIMAL.test(width) && width !== '' ? Number(width) : -1;
 }

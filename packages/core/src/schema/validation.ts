@@ -2,7 +2,7 @@ import { getTableColumns } from 'drizzle-orm';
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import { whyNotJsonData } from '../codec/json-data.js';
 import { messageOf, StrataError } from '../errors.js';
-import { COLUMN_INPUTS, type ColumnInput, whyNotRectangular } from './column-inputs.js';
+import { type ColumnInput, columnInput, whyNotRectangular } from './column-inputs.js';
 import { insertSchema } from './insert-schema.js';
 import { type NumericType, whyNotNumeric } from './numeric-input.js';
 import { fitsUtf8, isWellFormed } from './text-limits.js';
@@ -60,7 +60,7 @@ export function createRowValidator<Row>(
     // Nested JS arrays are sub-arrays only when the base is an array too (json[] items are JSON).
     nested: baseOf(column)?.columnType === 'PgArray',
     // An array column's items are checked as its base column's values.
-    input: COLUMN_INPUTS[(baseOf(column) ?? column).columnType],
+    input: columnInput((baseOf(column) ?? column).columnType),
   }));
   return async (row) => {
     const issue = fromTable(row, []);

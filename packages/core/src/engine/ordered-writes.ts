@@ -351,11 +351,16 @@ export async function withSeededCounter(
  * too): every version it hands out next is above every version written before (see `WriterClaims`).
  * An epoch a write-through writer of the app marked (it found no counter after that epoch started,
  * see `RESERVE_THROUGH`) is refused, and a new one taken: the writer's epoch guard then finds it.
+ * With `cameBack` (the app takes the table from another app, see `WriterClaims`), the bucket's
+ * queued writes get come-back marks in the same step (SEED_COUNTER): that app's writes may have
+ * superseded them, unmarked. With `present`, a missing counter stays missing (a write-through
+ * instance's claim: an app that has none reserves nothing).
  */
 export async function seedCounter(
   cache: SchemaCache,
   bucket: Bucket,
   storedVersion: number | undefined,
+  { cameBack = false, present = false }: { cameBack?: boolean; present?: boolean } = {},
 ): Promise<void> {
   for (let tries = 0; tries < 4; tries++) {
     let epoch = 1;
@@ -375,8 +380,11 @@ export async function seedCounter(
     const floor = Math.max(epoch * EPOCH_SPAN, past);
     // Without L3 there is no write-through writer to mark anything (nor epochs to take).
     const keys = cache.l3 ? [bucket.keys.versionKey, bucket.keys.versionMarkKey] : [bucket.keys.versionKey];
-    const seeded = Number(await cache.l2!.run(SEED_COUNTER, keys, [String(floor), String(epoch)]));
+    if (cameBack && cache.l3) keys.push(bucket.keys.pendingIndex);
+    const args = [String(floor), String(epoch), ...(present ? ['1'] : [])];
+    const seeded = Number(await cache.l2!.run(SEED_COUNTER, keys, args));
     if (seeded === -1) continue;
+    if (seeded === -2) return; // missing, and left so (`present`)
     cache.suspectCounters.delete(cache.buckets.indexOf(bucket));
     // The new epoch in Postgres' mark of the counter: a Redis restored to before this seed has the
     // counter in an older epoch, below the mark (see `checkCounters`).

@@ -1,8 +1,10 @@
 import { defineSchema, Q, type Strata } from '@strata/core';
+import { createDrizzleL3 } from '@strata/core/drizzle';
 import { lapseWriterClaims } from '@strata/devstack/testing';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { describe, expect, it } from 'vitest';
 import { scratchApp } from '../support/scratch-app.js';
+import { wrapL3 } from '../support/wrap-l3.js';
 
 // A DOUBLE takeover (docs/semantics.md, "Takeover"): app A owns the table and has write-behind
 // writes queued (epoch E1) when its claim lapses (its instances cut off from Postgres: here, A
@@ -21,7 +23,7 @@ type Write = Partial<Row> & { id: string };
 
 describe('a double takeover: A, then B, then A again with its old writes still queued', () => {
   const scratch = scratchApp('double_takeover');
-  const { name, pgName, admin, raw } = scratch;
+  const { name, pgName, admin, raw, db } = scratch;
   const table = pgSchema(pgName).table('items', {
     id: text('id').primaryKey(),
     n: integer('n'),
@@ -61,15 +63,35 @@ describe('a double takeover: A, then B, then A again with its old writes still q
     for (const [i, [s, schema]] of instances.entries())
       expect(await tiers(s, schema, ids), `instance ${i} (${schema.writeMode}) ${what}`).toEqual(want);
   };
-  /** An app's write-behind instance whose clock `ahead` moves past its lease. */
+  /**
+   * An app's write-behind instance whose clock `ahead` moves past its lease, and whose next L3 write
+   * is held, once `hold` is called, until the function it returns is called.
+   */
   const app = (keyPrefix: string) => {
     const clock = { ahead: 0 };
+    const l3 = createDrizzleL3(db, { migrationsSchema: pgName });
+    let held: Promise<void> | undefined;
     const s = scratch.strata({
       keyPrefix,
       schemas: [behind],
       clock: { now: () => Date.now() + clock.ahead },
+      l3: wrapL3(l3, {
+        write: async (ops) => {
+          const wait = held;
+          held = undefined;
+          if (wait) await wait;
+          return l3.write(ops);
+        },
+      }),
     });
-    return { s, clock };
+    const hold = () => {
+      let release = () => {};
+      held = new Promise<void>((r) => {
+        release = r;
+      });
+      return release;
+    };
+    return { s, clock, hold };
   };
   const ids = ['k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7', 'k8'];
   const seed = async (s: Strata) => {
@@ -112,30 +134,41 @@ describe('a double takeover: A, then B, then A again with its old writes still q
     await write(t, through, { id: 'k7', n: 3 });
   };
 
-  it('A takes the table back with a write-behind write: every tier in version order after the flush', async () => {
-    const { s: a, clock } = app(`${name}a`);
-    await seed(a);
-    await aThenB(a, `${name}b`, '1');
-    clock.ahead = 61_000; // past A's lease on its own clock: its next write claims in Postgres
-    const t = scratch.strata({ keyPrefix: `${name}a`, schemas: [through] });
-    await aAgain(a, t, '3');
-    // Before the flush, A's search reads every key whose row needs no merge of a refused write.
-    const early = (await a.search(behind, Q().orderBy('id').limit(100).build())).filter(
-      (r) => r.id !== 'k4' && r.id !== 'k6',
-    );
-    expect(early, 'A before its flush').toEqual(expected().filter((r) => r.id !== 'k4' && r.id !== 'k6'));
-    await a.flushDirty();
-    const fresh = scratch.strata({ keyPrefix: `${name}a`, schemas: [behind] });
-    await checkAll(
-      [
-        [a, behind],
-        [t, through],
-        [fresh, behind],
-      ],
-      ids,
-      'after A’s flush',
-    );
-  });
+  // A's clock skewed by an hour either way from the start: its lease is trusted for a time measured
+  // on its own clock (elapsed since it sent the claim), Postgres' lease on Postgres' clock.
+  it.each([
+    ['on time', 0],
+    ['an hour behind', -3_600_000],
+    ['an hour ahead', 3_600_000],
+  ] as const)(
+    'A (its clock %s) takes the table back with a write-behind write: every tier in version order after the flush',
+    async (_, skew) => {
+      const prefix = `${name}a${skew < 0 ? 'm' : skew > 0 ? 'p' : ''}`;
+      const { s: a, clock } = app(prefix);
+      clock.ahead = skew;
+      await seed(a);
+      await aThenB(a, `${name}b`, '1');
+      clock.ahead = skew + 61_000; // past A's lease on its own clock: its next write claims in Postgres
+      const t = scratch.strata({ keyPrefix: prefix, schemas: [through] });
+      await aAgain(a, t, '3');
+      // Before the flush, A's search reads every key whose row needs no merge of a refused write.
+      const early = (await a.search(behind, Q().orderBy('id').limit(100).build())).filter(
+        (r) => r.id !== 'k4' && r.id !== 'k6',
+      );
+      expect(early, 'A before its flush').toEqual(expected().filter((r) => r.id !== 'k4' && r.id !== 'k6'));
+      await a.flushDirty();
+      const fresh = scratch.strata({ keyPrefix: prefix, schemas: [behind] });
+      await checkAll(
+        [
+          [a, behind],
+          [t, through],
+          [fresh, behind],
+        ],
+        ids,
+        'after A’s flush',
+      );
+    },
+  );
 
   it('A takes the table back with a write-through write first', async () => {
     const { s: a, clock } = app(`${name}c`);
@@ -178,6 +211,44 @@ describe('a double takeover: A, then B, then A again with its old writes still q
       ],
       ids,
       'after A’s flush',
+    );
+  });
+
+  it('B takes the table over while A’s flush is under way (its statement late): it lands after B’s and A’s new writes', async () => {
+    const { s: a, clock, hold } = app(`${name}g`);
+    await seed(a);
+    const t = scratch.strata({ keyPrefix: `${name}g`, schemas: [through] });
+    await write(a, behind, { id: 'k1', n: 1, note: 'a1' });
+    await write(a, behind, 'k2');
+    await write(a, behind, { id: 'k4', note: 'a1' });
+    await write(a, behind, { id: 'k6', note: 'a1' });
+    const release = hold();
+    let flushed = false;
+    const flushing = a.flushDirty().then(() => {
+      flushed = true;
+    }); // its statement held: it reaches Postgres last
+    await lapse();
+    const b = scratch.strata({ keyPrefix: `${name}h`, schemas: [behind] });
+    await write(b, behind, { id: 'k1', note: 'b' });
+    await write(b, behind, { id: 'k2', n: 2, note: 'b', extra: 'b' });
+    await write(b, behind, { id: 'k4', extra: 'b' });
+    await write(b, behind, { id: 'k6', extra: 'b' });
+    await b.flushDirty();
+    await b.close();
+    await lapse();
+    clock.ahead = 61_000;
+    await aAgain(a, t, '3');
+    expect(flushed, 'A’s first flush still held').toBe(false);
+    release();
+    await flushing;
+    await a.flushDirty();
+    await checkAll(
+      [
+        [a, behind],
+        [t, through],
+      ],
+      ids,
+      'after A’s flushes',
     );
   });
 });

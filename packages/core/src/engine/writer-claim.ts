@@ -162,12 +162,14 @@ export class WriterClaims {
         cache.buckets.map((bucket) => seedCounter(cache, bucket, undefined, { cameBack: true })),
       );
       await this.#ask(cache, lease, true);
-    } else if (reseed && cache.l2) {
+    } else if (reseed && cache.l2 && trusted <= 0) {
       // A write-through instance of an app that writes the table write-behind too reserves its
-      // versions from the app's counters (ThroughOrder): taking the table from another app, it moves
-      // the counters the app has into a new epoch as well. Before, it reserved in the old epoch,
-      // below the other app's writes, and its write was skipped as older: lost
-      // (reliability/test/probe-double-takeover.test.ts). Once: the claim then says `seeded`.
+      // versions from the app's counters (ThroughOrder): claiming with no live lease of its own
+      // (another app may have taken the table meanwhile), it moves the counters the app has into a
+      // new epoch as well. Before, it reserved in the old epoch, below the other app's writes, and
+      // its write was skipped as older: lost (reliability/test/probe-double-takeover.test.ts). Not
+      // while its lease lives (no other app can have taken the table write-behind then): a renewal
+      // after the app's write-behind instance renewed (the row's mode flips) takes no epoch.
       await Promise.all(
         cache.buckets.map((bucket) =>
           seedCounter(cache, bucket, undefined, { cameBack: true, present: true }),

@@ -94,6 +94,15 @@ describe('a double takeover: A, then B, then A again with its old writes still q
     return { s, clock, hold };
   };
   const ids = ['k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7', 'k8'];
+  /** A's flush, then every tier of A's write-behind (`a`) and write-through (`t`) instances checked. */
+  const flushedAndChecked = async (a: Strata, t: Strata) => {
+    await a.flushDirty();
+    const both: [Strata, Schema][] = [
+      [a, behind],
+      [t, through],
+    ];
+    await checkAll(both, ids, 'after A’s flush');
+  };
   const seed = async (s: Strata) => {
     model.clear();
     for (const id of ids) await write(s, behind, { id, n: 0, note: '0', extra: '0' });
@@ -180,15 +189,7 @@ describe('a double takeover: A, then B, then A again with its old writes still q
     await write(t, through, { id: 'k7', n: 4 });
     await write(t, through, { id: 'k2', note: 'at' });
     await aAgain(a, t, '3');
-    await a.flushDirty();
-    await checkAll(
-      [
-        [a, behind],
-        [t, through],
-      ],
-      ids,
-      'after A’s flush',
-    );
+    await flushedAndChecked(a, t);
   });
 
   it('a triple handover: A, B, A, B, A, with A’s writes of both of its terms queued', async () => {
@@ -203,15 +204,7 @@ describe('a double takeover: A, then B, then A again with its old writes still q
     await aThenB(a, `${name}f`, '5');
     clock.ahead = 183_000;
     await aAgain(a, t, '7');
-    await a.flushDirty();
-    await checkAll(
-      [
-        [a, behind],
-        [t, through],
-      ],
-      ids,
-      'after A’s flush',
-    );
+    await flushedAndChecked(a, t);
   });
 
   it('B takes the table over while A’s flush is under way (its statement late): it lands after B’s and A’s new writes', async () => {
@@ -241,14 +234,6 @@ describe('a double takeover: A, then B, then A again with its old writes still q
     expect(flushed, 'A’s first flush still held').toBe(false);
     release();
     await flushing;
-    await a.flushDirty();
-    await checkAll(
-      [
-        [a, behind],
-        [t, through],
-      ],
-      ids,
-      'after A’s flushes',
-    );
+    await flushedAndChecked(a, t);
   });
 });

@@ -196,6 +196,13 @@ export interface WriterClaim {
    */
   reseed: boolean;
   /**
+   * The row named another app before this claim (lapsed or sharing it write-through), or the table
+   * had none: its versions may be above the caller's counters. False when the row was the caller's
+   * own (a renewal, or its other mode's claim: its instances in both modes order their versions by
+   * one counter, see `ThroughOrder`). Undefined (an L3 that does not say): taken as `reseed`.
+   */
+  taken?: boolean;
+  /**
    * Set when the claim was refused because the holder's table is another table of the same identity
    * (an unqualified table another session resolved in another Postgres schema, e.g. search_path
    * tenants sharing `migrationsSchema`): that table, qualified. A write-behind claim of it refuses

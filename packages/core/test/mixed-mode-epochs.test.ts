@@ -106,3 +106,22 @@ describe.each([1, 4])('one app, both modes, %i bucket(s): the epochs its claims 
     await t.strata.close();
   });
 });
+
+describe('write-through apps with no counter', () => {
+  it('two write-through apps sharing the table: their cold claims take each other’s table and no epoch', async () => {
+    const before = await lastEpoch();
+    let epochs = 0;
+    for (let k = 0; k < 4; k++) {
+      for (const prefix of ['ta', 'tb']) {
+        // A new instance each time (a cold start): no lease of its own, the row names the other app.
+        const fresh = instance(prefix, { schemas: [through()], buckets: 4, bucketing: clusterBuckets });
+        await fresh.strata.set(through(), { id: `w${k}${prefix}`, username: `w${k}${prefix}`, level: k });
+        await fresh.strata.settled();
+        epochs += fresh.taken.epochs;
+        await fresh.strata.close();
+      }
+    }
+    // Neither app has a counter to move (it never wrote the table write-behind): nothing to take.
+    expect({ epochs, started: (await lastEpoch()) - before }).toEqual({ epochs: 0, started: 0 });
+  });
+});

@@ -9,6 +9,7 @@ import type { QueuedWrite } from '../queue/types.js';
 import type { Bucket } from './buckets.js';
 import { type Due, dueArg, watchReply } from './conditional-writes.js';
 import { markCounters } from './counter-marks.js';
+import { checkEpochFloor } from './epoch-limit.js';
 import { l1Value, l1ValueFromL2, offerL1 } from './l1-copies.js';
 import { stampedOwner } from './l2-values.js';
 import { OtherShapesLive } from './live-shapes.js';
@@ -384,6 +385,8 @@ export async function seedCounter(
     }
     const past = storedVersion === undefined ? 0 : (Math.floor(storedVersion / EPOCH_SPAN) + 1) * EPOCH_SPAN;
     const floor = Math.max(epoch * EPOCH_SPAN, past);
+    // Past the last epoch the versions lose precision: refused (thrown) before anything is seeded.
+    checkEpochFloor(cache, floor);
     // Without L3 there is no write-through writer to mark anything (nor epochs to take).
     const keys = cache.l3 ? [bucket.keys.versionKey, bucket.keys.versionMarkKey] : [bucket.keys.versionKey];
     if (cameBack && cache.l3) keys.push(bucket.keys.pendingIndex);

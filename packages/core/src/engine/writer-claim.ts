@@ -222,7 +222,11 @@ export class WriterClaims {
     const owner = cache.keys.base;
     let held: WriterClaim;
     try {
-      held = await cache.l3!.claimWriter!(schema, owner, cache.writeMode === 'write-behind', seeded);
+      // A write-through instance with L2 and L3 orders its writes by the app's counters (`through`,
+      // ThroughOrder): its claim leaves the app's live write-behind claim as it is, so the worker
+      // does not reseed (packages/core/test/mixed-mode-epochs.test.ts).
+      const ordered = cache.through !== undefined;
+      held = await cache.l3!.claimWriter!(schema, owner, cache.writeMode === 'write-behind', seeded, ordered);
     } catch (err) {
       throw this.ctx.l3Error(schema.name, 'claim', err);
     }

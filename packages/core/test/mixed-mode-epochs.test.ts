@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { manualClock } from '../src/driver.js';
-import { clusterBuckets, createMemoryQueue, defineSchema, Strata, type StrataConfig } from '../src/index.js';
+import {
+  clusterBuckets,
+  createMemoryQueue,
+  defineSchema,
+  isStrataError,
+  Strata,
+  type StrataConfig,
+} from '../src/index.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 import { wrapL3 } from './support/wrap.js';
 
@@ -172,5 +179,38 @@ describe('write-through apps with no counter', () => {
     }
     // Neither app has a counter to move (it never wrote the table write-behind): nothing to take.
     expect({ epochs, started: (await lastEpoch()) - before }).toEqual({ epochs: 0, started: 0 });
+  });
+});
+
+describe('the cost: the app keeps the row write-behind while its write-through instances write', () => {
+  it('the worker stopped, the API’s claim extends its lease, still write-behind: another app’s write-through claim is refused until it lapses', async () => {
+    const w = instance('c', { schemas: [behind()] });
+    await w.strata.set(behind(), { id: 'c1', username: 'c1', level: 1 });
+    await w.strata.flushDirty();
+    await w.strata.close(); // stopped for good
+    const writers = `"${stack.name}"._strata_writers`;
+    // The worker's lease about to end: the API's claim (a cold instance: Postgres) extends it.
+    await stack.pool.query(
+      `update ${writers} set expires_at = now() + interval '1 second' where schema = $1`,
+      [behind().identity],
+    );
+    const t = instance('c', { schemas: [through()] });
+    await t.strata.set(through(), { id: 'c2', username: 'c2', level: 1 });
+    await t.strata.settled();
+    const { rows } = await stack.pool.query<{ mode: string; seeded: boolean; left: number }>(
+      `select mode, seeded, extract(epoch from expires_at - now())::float8 as left from ${writers} where schema = $1`,
+      [behind().identity],
+    );
+    expect(rows[0]).toMatchObject({ mode: 'write-behind', seeded: true });
+    expect(rows[0]!.left).toBeGreaterThan(30);
+    const o = instance('o', { schemas: [through()] });
+    const refused = await o.strata
+      .set(through(), { id: 'o1', username: 'o1', level: 1 })
+      .catch((e: unknown) => e);
+    expect(isStrataError(refused, 'INVALID_CONFIG')).toBe(true);
+    await stack.lapseClaims(); // the API stopped writing for 60 s
+    await o.strata.set(through(), { id: 'o2', username: 'o2', level: 1 });
+    await o.strata.close();
+    await t.strata.close();
   });
 });

@@ -200,9 +200,8 @@ class DrizzleL3 implements L3Tier {
     owner: string,
     exclusive: boolean,
     seeded: boolean,
-    ordered?: boolean,
   ): Promise<WriterClaim> {
-    return runDriver(() => claimWriter(this.#write, schema, owner, exclusive, seeded, ordered));
+    return runDriver(() => claimWriter(this.#write, schema, owner, exclusive, seeded));
   }
 
   markCounters(marks: readonly CounterMark[]): Promise<void> {

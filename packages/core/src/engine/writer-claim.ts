@@ -36,6 +36,9 @@ interface Lease {
   refused: boolean;
 }
 
+/** What a claim says the claiming instance must do (see `WriterClaim`). */
+type Asked = Pick<WriterClaim, 'reseed' | 'taken'>;
+
 /**
  * One app writes a table at a time where its versions come from its own Redis counter (see
  * `L3Tier.claimWriter`): write-behind versions of two apps (two key namespaces, each its counter and
@@ -144,17 +147,40 @@ export class WriterClaims {
     // Beside the claim, Postgres' marks of the counters (and the counters) are read: a counter
     // that went back is found at every claim in Postgres, renewals included (every 20 s or so).
     const checked = this.#check(cache, 'check counters');
-    let reseed: boolean;
+    let held: Asked;
     try {
-      reseed = await this.#ask(cache, lease, false);
+      held = await this.#ask(cache, lease, false);
     } finally {
       await checked;
     }
+    const { reseed, taken = reseed } = held;
     if (reseed && cache.writeMode === 'write-behind') {
       // Versions before this claim were another app's (or this one's in another mode): above them
       // all first. Fails as the L2 or L3 call does (guarded: a StrataError), the claim not yet seeded.
+      // This app's writes still queued (its instances cut off past the lease, then back: a double
+      // takeover) get come-back marks: the other app's writes superseded them unmarked, and a
+      // partial set of the new epoch carried their columns over those writes' (and replaced the row
+      // over a queued delete), reliability/test/probe-double-takeover.test.ts.
       for (let b = 0; b < cache.buckets.length; b++) cache.suspectCounters.add(b);
-      await Promise.all(cache.buckets.map((bucket) => seedCounter(cache, bucket, undefined)));
+      await Promise.all(
+        cache.buckets.map((bucket) => seedCounter(cache, bucket, undefined, { cameBack: true })),
+      );
+      await this.#ask(cache, lease, true);
+    } else if (reseed && taken && cache.l2 && trusted <= 0) {
+      // A write-through instance of an app that writes the table write-behind too reserves its
+      // versions from the app's counters (ThroughOrder): taking the table from another app (the
+      // row named it: `taken`) with no live lease of its own, it moves the counters the app has
+      // into a new epoch as well. Before, it reserved in the old epoch, below the other app's
+      // writes, and its write was skipped as older: lost (reliability/test/probe-double-takeover.test.ts).
+      // Not on a claim the row's mode alone makes unseeded (the app's write-behind instance claimed
+      // last: its counters order both modes' writes), nor while its lease lives (no other app can
+      // have taken the table write-behind then): before, every cold start of the app's API after
+      // its worker's renewal took an epoch per bucket (packages/core/test/mixed-mode-epochs.test.ts).
+      await Promise.all(
+        cache.buckets.map((bucket) =>
+          seedCounter(cache, bucket, undefined, { cameBack: true, present: true }),
+        ),
+      );
       await this.#ask(cache, lease, true);
     }
     lease.at = sent;
@@ -187,13 +213,20 @@ export class WriterClaims {
     logger.warn('writer claim refused (logged once until one holds)', fields);
   }
 
-  /** One claim: whether the counter must move into a new epoch; throws when another app holds the table. */
-  async #ask(cache: SchemaCache, lease: Lease, seeded: boolean): Promise<boolean> {
+  /**
+   * One claim: whether the counter must move into a new epoch, and whether the table was another
+   * app's (see `WriterClaim`); throws when another app holds the table.
+   */
+  async #ask(cache: SchemaCache, lease: Lease, seeded: boolean): Promise<Asked> {
     const { schema } = cache;
     const owner = cache.keys.base;
     let held: WriterClaim;
     try {
-      held = await cache.l3!.claimWriter!(schema, owner, cache.writeMode === 'write-behind', seeded);
+      // A write-through instance with L2 and L3 orders its writes by the app's counters (`through`,
+      // ThroughOrder): its claim leaves the app's live write-behind claim as it is, so the worker
+      // does not reseed (packages/core/test/mixed-mode-epochs.test.ts).
+      const ordered = cache.through !== undefined;
+      held = await cache.l3!.claimWriter!(schema, owner, cache.writeMode === 'write-behind', seeded, ordered);
     } catch (err) {
       throw this.ctx.l3Error(schema.name, 'claim', err);
     }
@@ -205,7 +238,7 @@ export class WriterClaims {
         { details: { schema: schema.name, owner: held.owner, mode: held.mode, table: held.table } },
       );
     }
-    if (held.owner === owner) return held.reseed;
+    if (held.owner === owner) return held;
     lease.at = Number.NEGATIVE_INFINITY;
     throw new StrataError(
       'INVALID_CONFIG',

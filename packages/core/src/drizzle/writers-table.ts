@@ -39,7 +39,7 @@ export function writersTableStatements(versions: VersionsTable): string[] {
  * 60 s from Postgres' now, never the app's clock) where the row lapsed, is already `owner`'s (a
  * write-behind claim: and no other app's write-through claim lives beside it), or both claims are
  * write-through (the app the row named becomes `other`). A claim that changes the row's owner or
- * mode starts unseeded; `taken` says the row named another app (or there was none) before it, read
+ * mode starts unseeded; `taken` says the row named another app before it (no row: false, nothing was written yet), read
  * in the same statement (a CTE: the snapshot the statement started with; a claim of another app
  * committed since and shared beside this write-through one is not seen, which changes nothing, see
  * `WriterClaim.taken`). `ordered`: the claimant is a write-through instance that orders its writes
@@ -97,7 +97,7 @@ seeded = case when ${keep} then w.seeded else excluded.seeded or (w.seeded and $
 other = case when not ${live} then null when ${same} then w.other else w.owner end,
 other_until = case when not ${live} then null when ${same} then w.other_until else greatest(w.expires_at, w.other_until) end
 where ${samePlace} and (not ${live} or (${same} and (excluded.mode <> 'write-behind' or not ${others})) or (w.mode <> 'write-behind' and excluded.mode <> 'write-behind'))
-returning (not seeded)::int as reseed, coalesce((select was.owner <> ${owner} from was), true)::int as taken`),
+returning (not seeded)::int as reseed, coalesce((select was.owner <> ${owner} from was), false)::int as taken`),
       );
       if (claimed) {
         return { owner, mode, reseed: Number(claimed.reseed) === 1, taken: Number(claimed.taken) === 1 };

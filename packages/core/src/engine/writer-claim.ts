@@ -34,6 +34,11 @@ interface Lease {
   /** When `out` was sent (Date.now: the waits on it are real timers; see `#wait`). */
   outAt: number;
   refused: boolean;
+  /**
+   * A write-through claim took the table from another app and could not move the app's counters
+   * (L2 or L3 failed): the next write claims again, whatever the lease's age, and moves them.
+   */
+  owed: boolean;
 }
 
 /** What a claim says the claiming instance must do (see `WriterClaim`). */
@@ -70,7 +75,9 @@ export class WriterClaims {
    */
   before(cache: SchemaCache): Promise<void> | undefined {
     const lease = this.#renew(cache);
-    if (!lease?.out || this.ctx.config.clock.now() - lease.at < TRUST_MS) return undefined;
+    if (!lease?.out) return undefined;
+    // A counter move owed (see `#moveCounters`): the write waits for the claim that makes it.
+    if (this.ctx.config.clock.now() - lease.at < TRUST_MS && !lease.owed) return undefined;
     return this.#wait(cache, lease, lease.out);
   }
 
@@ -79,10 +86,10 @@ export class WriterClaims {
     if (!cache.l3?.claimWriter) return undefined;
     let lease = this.#leases.get(cache);
     if (!lease) {
-      lease = { at: Number.NEGATIVE_INFINITY, out: undefined, outAt: 0, refused: false };
+      lease = { at: Number.NEGATIVE_INFINITY, out: undefined, outAt: 0, refused: false, owed: false };
       this.#leases.set(cache, lease);
     }
-    if (this.ctx.config.clock.now() - lease.at < RENEW_MS) return lease;
+    if (this.ctx.config.clock.now() - lease.at < RENEW_MS && !lease.owed) return lease;
     if (!lease.out) {
       const out = this.#claim(cache, lease).finally(() => {
         if (lease.out === out) lease.out = undefined;
@@ -166,7 +173,7 @@ export class WriterClaims {
         cache.buckets.map((bucket) => seedCounter(cache, bucket, undefined, { cameBack: true })),
       );
       await this.#ask(cache, lease, true);
-    } else if (reseed && taken && cache.l2 && trusted <= 0) {
+    } else if (reseed && cache.l2 && ((taken && trusted <= 0) || lease.owed)) {
       // A write-through instance of an app that writes the table write-behind too reserves its
       // versions from the app's counters (ThroughOrder): taking the table from another app (the
       // row named it: `taken`) with no live lease of its own, it moves the counters the app has
@@ -176,16 +183,44 @@ export class WriterClaims {
       // last: its counters order both modes' writes), nor while its lease lives (no other app can
       // have taken the table write-behind then): before, every cold start of the app's API after
       // its worker's renewal took an epoch per bucket (packages/core/test/mixed-mode-epochs.test.ts).
+      await this.#moveCounters(cache, lease);
+    } else lease.owed = false;
+    lease.at = sent;
+    lease.refused = false;
+    this.#shared.share(cache, sent);
+  }
+
+  /**
+   * A write-through claim's move of the app's counters (see `#claim`). When it fails it is owed: the
+   * next write claims again and moves them. The write waiting for the claim is refused (nothing
+   * written) when this instance knows a counter its writes reserve from: reserved in the old epoch,
+   * below the other app's versions, it would be skipped as older, acknowledged and lost. Else it goes
+   * on (counted, logged): its versions come from Postgres, and a write-through write must commit with
+   * L2 down (packages/core/test/through-takeover-l2-down.test.ts).
+   */
+  async #moveCounters(cache: SchemaCache, lease: Lease): Promise<void> {
+    try {
       await Promise.all(
         cache.buckets.map((bucket) =>
           seedCounter(cache, bucket, undefined, { cameBack: true, present: true }),
         ),
       );
       await this.#ask(cache, lease, true);
+      lease.owed = false;
+    } catch (err) {
+      lease.owed = true;
+      const name = cache.schema.name;
+      if (!cache.through?.reserves()) return this.ctx.tolerate(name, 'l2', 'counter move', err);
+      this.ctx.refuse(name, 'l2', 'counter move', err);
+      lease.at = Number.NEGATIVE_INFINITY; // the next write claims again, and waits for it
+      throw isStrataError(err)
+        ? err
+        : new StrataError(
+            'L2_UNAVAILABLE',
+            `schema ${name}: the app's counters could not be moved into a new epoch. Nothing was written`,
+            { cause: err },
+          );
     }
-    lease.at = sent;
-    lease.refused = false;
-    this.#shared.share(cache, sent);
   }
 
   /** `checkCounters` for a write-behind schema, its failure counted and logged: the claim goes on. */

@@ -196,10 +196,12 @@ export interface WriterClaim {
    */
   reseed: boolean;
   /**
-   * The row named another app before this claim (lapsed or sharing it write-through), or the table
-   * had none: its versions may be above the caller's counters. False when the row was the caller's
-   * own (a renewal, or its other mode's claim: its instances in both modes order their versions by
-   * one counter, see `ThroughOrder`). Undefined (an L3 that does not say): taken as `reseed`.
+   * The row named another app before this claim (lapsed or sharing it write-through): its versions
+   * may be above the caller's counters. False when the row was the caller's own (a renewal, or its
+   * other mode's claim: its instances in both modes order their versions by one counter, see
+   * `ThroughOrder`), and when there was no row (no app has claimed the table: nothing to be above;
+   * a write-through instance's first write of a new table moves no counter). Undefined (an L3 that
+   * does not say): taken as `reseed`.
    */
   taken?: boolean;
   /**

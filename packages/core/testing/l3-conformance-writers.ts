@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
+import type { WriterClaim } from '../src/l3/types.js';
 import type { CompiledSchema } from '../src/schema/types.js';
 import type { L3Suite } from './l3-conformance-suite.js';
 import type { QueryModel } from './l3-conformance-tables.js';
@@ -13,26 +14,35 @@ export function registerWriterClaimTests(suite: L3Suite, q: QueryModel): void {
   describe('claimWriter', () => {
     const behind = (owner: string, reseed = false) => ({ owner, mode: 'write-behind', reseed });
     const through = (owner: string) => ({ owner, mode: 'write-through', reseed: true });
+    /**
+     * The claim's answer without `taken` (optional: an L3 that does not say it), which is checked
+     * where the L3 says it: whether the row named another app before this claim (no row: false).
+     */
+    const claim = async (got: Promise<WriterClaim>, taken?: boolean) => {
+      const { taken: said, ...answer } = await got;
+      if (said !== undefined && taken !== undefined) expect(said, 'taken').toBe(taken);
+      return answer;
+    };
 
     it('an exclusive claim keeps every other app out while it is live, and is renewed by its owner', async (t) => {
       const l3 = suite.l3();
       if (!l3.claimWriter) return t.skip();
       const s = q.people;
-      expect(await l3.claimWriter(s, 'app-a', true, false)).toEqual(behind('app-a', true)); // new: unseeded
-      expect(await l3.claimWriter(s, 'app-a', true, true)).toEqual(behind('app-a'));
-      expect(await l3.claimWriter(s, 'app-a', true, false)).toEqual(behind('app-a')); // renewed, still seeded
+      expect(await claim(l3.claimWriter(s, 'app-a', true, false), false)).toEqual(behind('app-a', true)); // new: unseeded
+      expect(await claim(l3.claimWriter(s, 'app-a', true, true), false)).toEqual(behind('app-a'));
+      expect(await claim(l3.claimWriter(s, 'app-a', true, false), false)).toEqual(behind('app-a')); // renewed, still seeded
       // Refused: the holder is named, exclusive and write-through claims alike.
-      expect(await l3.claimWriter(s, 'app-b', true, false)).toEqual(behind('app-a'));
-      expect(await l3.claimWriter(s, 'app-b', false, false)).toEqual(behind('app-a'));
+      expect(await claim(l3.claimWriter(s, 'app-b', true, false))).toEqual(behind('app-a'));
+      expect(await claim(l3.claimWriter(s, 'app-b', false, false))).toEqual(behind('app-a'));
     });
 
     it('write-through claims share a table and keep exclusive ones out', async (t) => {
       const l3 = suite.l3();
       if (!l3.claimWriter) return t.skip();
       const s = q.texts;
-      expect(await l3.claimWriter(s, 'wt-1', false, false)).toEqual(through('wt-1'));
-      expect(await l3.claimWriter(s, 'wt-2', false, false)).toEqual(through('wt-2'));
-      expect(await l3.claimWriter(s, 'wt-1', false, false)).toEqual(through('wt-1'));
+      expect(await claim(l3.claimWriter(s, 'wt-1', false, false), false)).toEqual(through('wt-1'));
+      expect(await claim(l3.claimWriter(s, 'wt-2', false, false), true)).toEqual(through('wt-2'));
+      expect(await claim(l3.claimWriter(s, 'wt-1', false, false), true)).toEqual(through('wt-1'));
       expect(await l3.claimWriter(s, 'wb', true, false)).toMatchObject({
         owner: 'wt-1',
         mode: 'write-through',
@@ -51,13 +61,13 @@ export function registerWriterClaimTests(suite: L3Suite, q: QueryModel): void {
       await l3.claimWriter(s, 'app-a', true, false);
       await l3.claimWriter(s, 'app-a', true, true);
       await lapse(s);
-      expect(await l3.claimWriter(s, 'app-a', true, false)).toEqual(behind('app-a'));
+      expect(await claim(l3.claimWriter(s, 'app-a', true, false), false)).toEqual(behind('app-a'));
       await lapse(s);
-      expect(await l3.claimWriter(s, 'app-b', true, false)).toEqual(behind('app-b', true));
-      expect(await l3.claimWriter(s, 'app-a', true, false)).toEqual(behind('app-b'));
+      expect(await claim(l3.claimWriter(s, 'app-b', true, false), true)).toEqual(behind('app-b', true));
+      expect(await claim(l3.claimWriter(s, 'app-a', true, false))).toEqual(behind('app-b'));
       // The same app in the other mode is another claim: unseeded when it comes back to write-behind.
-      expect(await l3.claimWriter(s, 'app-b', false, false)).toEqual(through('app-b'));
-      expect(await l3.claimWriter(s, 'app-b', true, false)).toEqual(behind('app-b', true));
+      expect(await claim(l3.claimWriter(s, 'app-b', false, false), false)).toEqual(through('app-b'));
+      expect(await claim(l3.claimWriter(s, 'app-b', true, false), false)).toEqual(behind('app-b', true));
     });
   });
 }

@@ -200,8 +200,9 @@ class DrizzleL3 implements L3Tier {
     owner: string,
     exclusive: boolean,
     seeded: boolean,
+    ordered?: boolean,
   ): Promise<WriterClaim> {
-    return runDriver(() => claimWriter(this.#write, schema, owner, exclusive, seeded));
+    return runDriver(() => claimWriter(this.#write, schema, owner, exclusive, seeded, ordered));
   }
 
   markCounters(marks: readonly CounterMark[]): Promise<void> {

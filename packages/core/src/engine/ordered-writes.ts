@@ -2,13 +2,14 @@ import type { ScriptedPublish } from '../bus/types.js';
 import { NOTHING_WRITTEN, schemaError } from '../errors.js';
 import { PAST_DUE_STATUS } from '../l2/due-script.js';
 import { LIFE_CHANGED, lifeTail } from '../l2/life-script.js';
-import { ORDERED_PUT, ORDERED_PUT_ENQUEUE, RESERVE, SEED_COUNTER } from '../l2/scripts.js';
+import { COUNTER_VALUE, ORDERED_PUT, ORDERED_PUT_ENQUEUE, RESERVE, SEED_COUNTER } from '../l2/scripts.js';
 import { EPOCH_SPAN } from '../l3/epoch-span.js';
 import type { Row } from '../l3/types.js';
 import type { QueuedWrite } from '../queue/types.js';
 import type { Bucket } from './buckets.js';
 import { type Due, dueArg, watchReply } from './conditional-writes.js';
 import { markCounters } from './counter-marks.js';
+import { checkEpochFloor } from './epoch-limit.js';
 import { l1Value, l1ValueFromL2, offerL1 } from './l1-copies.js';
 import { stampedOwner } from './l2-values.js';
 import { OtherShapesLive } from './live-shapes.js';
@@ -351,12 +352,23 @@ export async function withSeededCounter(
  * too): every version it hands out next is above every version written before (see `WriterClaims`).
  * An epoch a write-through writer of the app marked (it found no counter after that epoch started,
  * see `RESERVE_THROUGH`) is refused, and a new one taken: the writer's epoch guard then finds it.
+ * With `cameBack` (the app takes the table from another app, see `WriterClaims`), the bucket's
+ * queued writes get come-back marks in the same step (SEED_COUNTER): that app's writes may have
+ * superseded them, unmarked. With `present`, a missing counter stays missing (a write-through
+ * instance's claim: an app that has none reserves nothing).
  */
 export async function seedCounter(
   cache: SchemaCache,
   bucket: Bucket,
   storedVersion: number | undefined,
+  { cameBack = false, present = false }: { cameBack?: boolean; present?: boolean } = {},
 ): Promise<void> {
+  // Looked for before an epoch is taken (epochs are finite): a write-through app with no counter
+  // took one per bucket at every claim that took the table from another write-through app
+  // (packages/core/test/mixed-mode-epochs.test.ts). A counter seeded after this look is seeded from
+  // a later epoch, above every version written before: left as it is.
+  if (present && String((await cache.l2!.run(COUNTER_VALUE, [bucket.keys.versionKey], [])) ?? '') === '')
+    return;
   for (let tries = 0; tries < 4; tries++) {
     let epoch = 1;
     if (cache.l3) {
@@ -373,10 +385,15 @@ export async function seedCounter(
     }
     const past = storedVersion === undefined ? 0 : (Math.floor(storedVersion / EPOCH_SPAN) + 1) * EPOCH_SPAN;
     const floor = Math.max(epoch * EPOCH_SPAN, past);
+    // Past the last epoch the versions lose precision: refused (thrown) before anything is seeded.
+    checkEpochFloor(cache, floor);
     // Without L3 there is no write-through writer to mark anything (nor epochs to take).
     const keys = cache.l3 ? [bucket.keys.versionKey, bucket.keys.versionMarkKey] : [bucket.keys.versionKey];
-    const seeded = Number(await cache.l2!.run(SEED_COUNTER, keys, [String(floor), String(epoch)]));
+    if (cameBack && cache.l3) keys.push(bucket.keys.pendingIndex);
+    const args = [String(floor), String(epoch), ...(present ? ['1'] : [])];
+    const seeded = Number(await cache.l2!.run(SEED_COUNTER, keys, args));
     if (seeded === -1) continue;
+    if (seeded === -2) return; // missing, and left so (`present`)
     cache.suspectCounters.delete(cache.buckets.indexOf(bucket));
     // The new epoch in Postgres' mark of the counter: a Redis restored to before this seed has the
     // counter in an older epoch, below the mark (see `checkCounters`).

@@ -108,6 +108,11 @@ export class ThroughOrder {
     return this.#looked;
   }
 
+  /** Whether some bucket has a counter this instance's writes would reserve from (as `plan` sees it). */
+  reserves(): boolean {
+    return this.cache.buckets.some((_, b) => this.#has(b));
+  }
+
   /** Whether bucket `b` has a counter to reserve from, as known (before anything is, as its generation read saw). */
   #has(b: number): boolean {
     if (this.#epoch !== undefined) return this.#counters[b]!;

@@ -34,7 +34,15 @@ interface Lease {
   /** When `out` was sent (Date.now: the waits on it are real timers; see `#wait`). */
   outAt: number;
   refused: boolean;
+  /**
+   * A write-through claim took the table from another app and could not move the app's counters
+   * (L2 or L3 failed): the next write claims again, whatever the lease's age, and moves them.
+   */
+  owed: boolean;
 }
+
+/** What a claim says the claiming instance must do (see `WriterClaim`). */
+type Asked = Pick<WriterClaim, 'reseed' | 'taken'>;
 
 /**
  * One app writes a table at a time where its versions come from its own Redis counter (see
@@ -67,7 +75,9 @@ export class WriterClaims {
    */
   before(cache: SchemaCache): Promise<void> | undefined {
     const lease = this.#renew(cache);
-    if (!lease?.out || this.ctx.config.clock.now() - lease.at < TRUST_MS) return undefined;
+    if (!lease?.out) return undefined;
+    // A counter move owed (see `#moveCounters`): the write waits for the claim that makes it.
+    if (this.ctx.config.clock.now() - lease.at < TRUST_MS && !lease.owed) return undefined;
     return this.#wait(cache, lease, lease.out);
   }
 
@@ -76,10 +86,10 @@ export class WriterClaims {
     if (!cache.l3?.claimWriter) return undefined;
     let lease = this.#leases.get(cache);
     if (!lease) {
-      lease = { at: Number.NEGATIVE_INFINITY, out: undefined, outAt: 0, refused: false };
+      lease = { at: Number.NEGATIVE_INFINITY, out: undefined, outAt: 0, refused: false, owed: false };
       this.#leases.set(cache, lease);
     }
-    if (this.ctx.config.clock.now() - lease.at < RENEW_MS) return lease;
+    if (this.ctx.config.clock.now() - lease.at < RENEW_MS && !lease.owed) return lease;
     if (!lease.out) {
       const out = this.#claim(cache, lease).finally(() => {
         if (lease.out === out) lease.out = undefined;
@@ -144,22 +154,73 @@ export class WriterClaims {
     // Beside the claim, Postgres' marks of the counters (and the counters) are read: a counter
     // that went back is found at every claim in Postgres, renewals included (every 20 s or so).
     const checked = this.#check(cache, 'check counters');
-    let reseed: boolean;
+    let held: Asked;
     try {
-      reseed = await this.#ask(cache, lease, false);
+      held = await this.#ask(cache, lease, false);
     } finally {
       await checked;
     }
+    const { reseed, taken = reseed } = held;
     if (reseed && cache.writeMode === 'write-behind') {
       // Versions before this claim were another app's (or this one's in another mode): above them
       // all first. Fails as the L2 or L3 call does (guarded: a StrataError), the claim not yet seeded.
+      // This app's writes still queued (its instances cut off past the lease, then back: a double
+      // takeover) get come-back marks: the other app's writes superseded them unmarked, and a
+      // partial set of the new epoch carried their columns over those writes' (and replaced the row
+      // over a queued delete), reliability/test/probe-double-takeover.test.ts.
       for (let b = 0; b < cache.buckets.length; b++) cache.suspectCounters.add(b);
-      await Promise.all(cache.buckets.map((bucket) => seedCounter(cache, bucket, undefined)));
+      await Promise.all(
+        cache.buckets.map((bucket) => seedCounter(cache, bucket, undefined, { cameBack: true })),
+      );
       await this.#ask(cache, lease, true);
-    }
+    } else if (reseed && cache.l2 && ((taken && trusted <= 0) || lease.owed)) {
+      // A write-through instance of an app that writes the table write-behind too reserves its
+      // versions from the app's counters (ThroughOrder): taking the table from another app (the
+      // row named it: `taken`) with no live lease of its own, it moves the counters the app has
+      // into a new epoch as well. Before, it reserved in the old epoch, below the other app's
+      // writes, and its write was skipped as older: lost (reliability/test/probe-double-takeover.test.ts).
+      // Not on a claim the row's mode alone makes unseeded (the app's write-behind instance claimed
+      // last: its counters order both modes' writes), nor while its lease lives (no other app can
+      // have taken the table write-behind then): before, every cold start of the app's API after
+      // its worker's renewal took an epoch per bucket (packages/core/test/mixed-mode-epochs.test.ts).
+      await this.#moveCounters(cache, lease);
+    } else lease.owed = false;
     lease.at = sent;
     lease.refused = false;
     this.#shared.share(cache, sent);
+  }
+
+  /**
+   * A write-through claim's move of the app's counters (see `#claim`). When it fails it is owed: the
+   * next write claims again and moves them. The write waiting for the claim is refused (nothing
+   * written) when this instance knows a counter its writes reserve from: reserved in the old epoch,
+   * below the other app's versions, it would be skipped as older, acknowledged and lost. Else it goes
+   * on (counted, logged): its versions come from Postgres, and a write-through write must commit with
+   * L2 down (packages/core/test/through-takeover-l2-down.test.ts).
+   */
+  async #moveCounters(cache: SchemaCache, lease: Lease): Promise<void> {
+    try {
+      await Promise.all(
+        cache.buckets.map((bucket) =>
+          seedCounter(cache, bucket, undefined, { cameBack: true, present: true }),
+        ),
+      );
+      await this.#ask(cache, lease, true);
+      lease.owed = false;
+    } catch (err) {
+      lease.owed = true;
+      const name = cache.schema.name;
+      if (!cache.through?.reserves()) return this.ctx.tolerate(name, 'l2', 'counter move', err);
+      this.ctx.refuse(name, 'l2', 'counter move', err);
+      lease.at = Number.NEGATIVE_INFINITY; // the next write claims again, and waits for it
+      throw isStrataError(err)
+        ? err
+        : new StrataError(
+            'L2_UNAVAILABLE',
+            `schema ${name}: the app's counters could not be moved into a new epoch. Nothing was written`,
+            { cause: err },
+          );
+    }
   }
 
   /** `checkCounters` for a write-behind schema, its failure counted and logged: the claim goes on. */
@@ -187,13 +248,20 @@ export class WriterClaims {
     logger.warn('writer claim refused (logged once until one holds)', fields);
   }
 
-  /** One claim: whether the counter must move into a new epoch; throws when another app holds the table. */
-  async #ask(cache: SchemaCache, lease: Lease, seeded: boolean): Promise<boolean> {
+  /**
+   * One claim: whether the counter must move into a new epoch, and whether the table was another
+   * app's (see `WriterClaim`); throws when another app holds the table.
+   */
+  async #ask(cache: SchemaCache, lease: Lease, seeded: boolean): Promise<Asked> {
     const { schema } = cache;
     const owner = cache.keys.base;
     let held: WriterClaim;
     try {
-      held = await cache.l3!.claimWriter!(schema, owner, cache.writeMode === 'write-behind', seeded);
+      // A write-through instance with L2 and L3 orders its writes by the app's counters (`through`,
+      // ThroughOrder): its claim leaves the app's live write-behind claim as it is, so the worker
+      // does not reseed (packages/core/test/mixed-mode-epochs.test.ts).
+      const ordered = cache.through !== undefined;
+      held = await cache.l3!.claimWriter!(schema, owner, cache.writeMode === 'write-behind', seeded, ordered);
     } catch (err) {
       throw this.ctx.l3Error(schema.name, 'claim', err);
     }
@@ -205,7 +273,7 @@ export class WriterClaims {
         { details: { schema: schema.name, owner: held.owner, mode: held.mode, table: held.table } },
       );
     }
-    if (held.owner === owner) return held.reseed;
+    if (held.owner === owner) return held;
     lease.at = Number.NEGATIVE_INFINITY;
     throw new StrataError(
       'INVALID_CONFIG',

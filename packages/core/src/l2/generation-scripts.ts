@@ -1,4 +1,5 @@
 import { GENERATION_ERA } from './envelope.js';
+import { CAME_BACK } from './marks-script.js';
 import { REGISTER } from './shape-scripts.js';
 import type { L2Script } from './types.js';
 
@@ -44,6 +45,7 @@ local function marked(m) return sid and (m .. '@' .. sid) or m end`;
 export const GENERATION: L2Script = {
   name: 'generation',
   source: `${REGISTER}
+${CAME_BACK}
 local live = {}
 if KEYS[5] and ARGV[4] then
   local back
@@ -51,15 +53,7 @@ if KEYS[5] and ARGV[4] then
   if back then
     redis.call('SET', KEYS[1], string.format('%.0f', tonumber(redis.call('GET', KEYS[1]) or '0') + 1))
     redis.call('INCR', KEYS[6])
-    if KEYS[9] then
-      local all = redis.call('HGETALL', KEYS[9])
-      for i = 1, #all, 2 do
-        local v = string.match(all[i + 1], '^(%d+);')
-        if v and string.find('#!?+<', string.sub(all[i], 1, 1), 1, true) == nil then
-          redis.call('HSET', KEYS[9], '?' .. all[i], string.format('%.0f', tonumber(v) + 1))
-        end
-      end
-    end
+    if KEYS[9] then came_back(KEYS[9]) end
   end
 end
 ${SERVER_ID}

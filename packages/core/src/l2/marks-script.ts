@@ -39,3 +39,20 @@ local function mark(x, k, v)
   if m and m ~= t then redis.call('HSET', x, '!' .. k, (redis.call('HGET', x, '!' .. k) or m) .. ' ' .. t) end
   if tonumber(m or '0') < v then redis.call('HSET', x, '#' .. k, t) end
 end`;
+
+/**
+ * Lua `came_back(x)`: gives every entry of pending index `x` a come-back mark (field `?{row key}`,
+ * its version + 1, see `me`): a write that did not see the entries (another shape's while this one
+ * was not live, see GENERATION; another app's while it held the table, see SEED_COUNTER) may have
+ * superseded them without marking them, so a later partial set carries them only beneath its own
+ * columns (`QueuedWrite.under`), applied at their version where Postgres holds the key older.
+ */
+export const CAME_BACK = `local function came_back(x)
+  local all = redis.call('HGETALL', x)
+  for i = 1, #all, 2 do
+    local v = string.match(all[i + 1], '^(%d+);')
+    if v and string.find('#!?+<', string.sub(all[i], 1, 1), 1, true) == nil then
+      redis.call('HSET', x, '?' .. all[i], string.format('%.0f', tonumber(v) + 1))
+    end
+  end
+end`;

@@ -7,3 +7,9 @@
  * its data twice in a row must not hand out the same versions twice).
  */
 export const EPOCH_SPAN = 2 ** 36;
+
+/**
+ * The last epoch whose versions all stay below 2^53 (131,071): past it a version loses precision and
+ * two writes' order breaks silently, so a seed past it is refused (engine/epoch-limit.ts).
+ */
+export const LAST_EPOCH = 2 ** 53 / EPOCH_SPAN - 1;

@@ -1,0 +1,156 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createMemoryQueue, defineSchema, isStrataError, Strata } from '../src/index.js';
+import type { L2Script } from '../src/l2/types.js';
+import { type EngineStack, engineStack } from './support/stack.js';
+import { wrapL3 } from './support/wrap.js';
+
+// A write-through instance of an app that writes the table write-behind too (its counters order both
+// modes' writes) moves the app's counters into a new epoch when its claim takes the table from another
+// app (writer-claim.ts, `#moveCounters`). That move needs L2; a write-through write must commit to
+// Postgres without it. So a move that fails is counted, logged and owed: the write commits, and the
+// next write claims again and moves the counters.
+
+let stack: EngineStack;
+const players = () => stack.tables.players;
+const behind = () => defineSchema({ table: players(), writeMode: 'write-behind' });
+const through = () => defineSchema({ table: players(), writeMode: 'write-through' });
+
+beforeAll(async () => {
+  stack = await engineStack('through_l2_down');
+  await new Strata({ l3: stack.l3, schemas: [defineSchema({ table: players() })] }).migrate();
+});
+afterAll(() => stack?.cleanup());
+beforeEach(() => stack.lapseClaims());
+
+/** The real L2, its counter reads counted, and failing while `cut.on` (the move's first request). */
+function counterCut() {
+  const cut = { on: false, failed: 0, calls: 0 };
+  const l2 = new Proxy(stack.l2, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (prop !== 'run') return typeof value === 'function' ? value.bind(target) : value;
+      return (script: L2Script, keys: readonly string[], args: readonly string[], sendBy?: number) => {
+        if (script.name === 'counter-value') cut.calls += 1;
+        if (cut.on && script.name === 'counter-value') {
+          cut.failed += 1;
+          return Promise.reject(new Error('L2 cut off (test)'));
+        }
+        return target.run(script, keys, args, sendBy);
+      };
+    },
+  });
+  return { l2, cut };
+}
+
+describe('a write-through claim that takes the table while L2 fails its counter move', () => {
+  it('an app with a counter: the write is refused, nothing written; the move is made at the next write', async () => {
+    const appA = `${stack.keyPrefix}a`;
+    // App A's worker seeds its counter; then app B takes the table write-through after A's lapse.
+    const worker = new Strata({
+      l2: stack.l2,
+      l3: stack.l3,
+      keyPrefix: appA,
+      schemas: [behind()],
+      writeBehind: { queue: createMemoryQueue() },
+    });
+    await worker.set(behind(), { id: 'k1', username: 'a0', level: 1 });
+    await worker.flushDirty();
+    await worker.close();
+    await stack.lapseClaims();
+    const b = new Strata({
+      l2: stack.l2,
+      l3: stack.l3,
+      keyPrefix: `${stack.keyPrefix}b`,
+      schemas: [through()],
+    });
+    await b.set(through(), { id: 'k1', username: 'b1', level: 2 });
+    await b.close();
+    await stack.lapseClaims();
+
+    // App A's API takes the table back, its counter move cut off.
+    const { l2, cut } = counterCut();
+    const epochs = { taken: 0 };
+    const l3 = wrapL3(stack.l3, {
+      nextEpoch: (schema) => {
+        epochs.taken += 1;
+        return stack.l3.nextEpoch(schema);
+      },
+    });
+    const warnings: string[] = [];
+    const logger = { ...console, debug() {}, info() {}, warn: (msg: string) => void warnings.push(msg) };
+    const api = new Strata({ l2, l3, keyPrefix: appA, schemas: [through()], logger });
+    cut.on = true;
+    // The app's counter orders its writes (its API knows it from its generation read): reserved in the
+    // old epoch, below B's version, the write would be skipped as older, acknowledged and lost
+    // (failing first, the move tolerated: `expected [ { username: 'b1' } ] to deeply equal [ {
+    // username: 'a1' } ]`). Refused instead, nothing written.
+    const err = await api.set(through(), { id: 'k1', username: 'a1', level: 3 }).catch((e: unknown) => e);
+    expect(isStrataError(err, 'L2_UNAVAILABLE'), String(err)).toBe(true);
+    await api.settled();
+    const stored = await stack.pool.query(`select username from "${stack.name}".players where id = 'k1'`);
+    expect(stored.rows).toEqual([{ username: 'b1' }]);
+    expect(cut.failed).toBeGreaterThanOrEqual(1);
+    expect(epochs.taken).toBe(0);
+    expect(api.stats().errorsBy.l2).toBeGreaterThanOrEqual(1);
+    expect(warnings.filter((w) => w.includes('counter move'))).toHaveLength(1);
+
+    // L2 answers again: the next write claims again (the lease is fresh) and moves the counter.
+    cut.on = false;
+    await api.set(through(), { id: 'k1', username: 'a2', level: 4 });
+    await api.settled();
+    expect(epochs.taken).toBe(1);
+    const after = await stack.pool.query(`select username from "${stack.name}".players where id = 'k1'`);
+    expect(after.rows).toEqual([{ username: 'a2' }]);
+    // Owed no more: a third write makes no move.
+    await api.set(through(), { id: 'k1', username: 'a3', level: 5 });
+    await api.settled();
+    expect(epochs.taken).toBe(1);
+    await api.close();
+  });
+
+  it('an app with no counter: the write commits to Postgres; the move owed looks again at the next write', async () => {
+    const c = new Strata({
+      l2: stack.l2,
+      l3: stack.l3,
+      keyPrefix: `${stack.keyPrefix}c`,
+      schemas: [through()],
+    });
+    await c.set(through(), { id: 'k2', username: 'c1', level: 1 });
+    await c.close();
+    await stack.lapseClaims();
+
+    const { l2, cut } = counterCut();
+    const epochs = { taken: 0 };
+    const l3 = wrapL3(stack.l3, {
+      nextEpoch: (schema) => {
+        epochs.taken += 1;
+        return stack.l3.nextEpoch(schema);
+      },
+    });
+    const warnings: string[] = [];
+    const logger = { ...console, debug() {}, info() {}, warn: (msg: string) => void warnings.push(msg) };
+    const d = new Strata({ l2, l3, keyPrefix: `${stack.keyPrefix}d`, schemas: [through()], logger });
+    cut.on = true;
+    // Failing first (the move not guarded): `L2 … counter-value failed: L2 cut off (test)`.
+    await d.set(through(), { id: 'k2', username: 'd1', level: 2 });
+    await d.settled();
+    const stored = await stack.pool.query(`select username from "${stack.name}".players where id = 'k2'`);
+    expect(stored.rows).toEqual([{ username: 'd1' }]);
+    expect(cut.failed).toBe(1);
+    expect(warnings.filter((w) => w.includes('counter move'))).toHaveLength(1);
+
+    // The next write's claim (owed) looks again, finds no counter and takes no epoch; then no more looks.
+    cut.on = false;
+    const looked = cut.calls;
+    await d.set(through(), { id: 'k2', username: 'd2', level: 3 });
+    await d.settled();
+    expect(cut.calls - looked).toBe(1);
+    await d.set(through(), { id: 'k2', username: 'd3', level: 4 });
+    await d.settled();
+    expect(cut.calls - looked).toBe(1);
+    expect(epochs.taken).toBe(0);
+    const after = await stack.pool.query(`select username from "${stack.name}".players where id = 'k2'`);
+    expect(after.rows).toEqual([{ username: 'd3' }]);
+    await d.close();
+  });
+});

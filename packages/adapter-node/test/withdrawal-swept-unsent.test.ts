@@ -35,7 +35,13 @@ const instance = (stream: string, consumer: string) =>
     l2: createIoredisL2(redisUrl),
     l3: createDrizzleL3(db, { migrationsSchema: name }),
     writeBehind: {
-      queue: createRedisStreamQueue({ url: redisUrl, keyPrefix: name, stream, consumer, allowVolatile: true }),
+      queue: createRedisStreamQueue({
+        url: redisUrl,
+        keyPrefix: name,
+        stream,
+        consumer,
+        allowVolatile: true,
+      }),
       maxRetry: 1,
       threshold: 1_000_000,
     },

@@ -1,9 +1,9 @@
 import { sql } from 'drizzle-orm';
-import { pgSchema, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../src/drizzle/rows.js';
 import { defineSchema, isStrataError, Strata } from '../src/index.js';
-import { createMemoryQueue, type MemoryQueue } from '../src/queue/memory-queue.js';
+import { createMemoryQueue } from '../src/queue/memory-queue.js';
+import { failingDeadLetter, handlesTable } from './support/dead-letter-handles.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
 // A write given up on is recorded withdrawn before its dead letter is sent; when the send fails, its
@@ -15,11 +15,6 @@ import { type EngineStack, engineStack } from './support/stack.js';
 // known sent.
 
 let stack: EngineStack;
-const handlesTable = (schema: string) =>
-  pgSchema(schema).table('handles', {
-    id: text('id').primaryKey(),
-    handle: text('handle').notNull().unique(),
-  });
 let handles: ReturnType<typeof handlesTable>;
 
 beforeAll(async () => {
@@ -28,22 +23,6 @@ beforeAll(async () => {
   await new Strata({ l3: stack.l3, schemas: [defineSchema({ table: handles })] }).migrate();
 });
 afterAll(() => stack?.cleanup());
-
-/** The memory queue, whose `deadLetter` fails `failures` times (a dead-letter store down). */
-function failingDeadLetter(queue: MemoryQueue, failures: number): MemoryQueue {
-  let left = failures;
-  return new Proxy(queue, {
-    get(target, prop, receiver) {
-      if (prop === 'deadLetter' && left > 0)
-        return () => {
-          left--;
-          return Promise.reject(new Error('dead-letter store unavailable'));
-        };
-      const value: unknown = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-}
 
 const withdrawals = async (identity: string) =>
   rowsOf(

@@ -57,9 +57,13 @@ it('a dead letter whose send failed once reaches the dead-letter queue at the ne
   // Its last try (maxRetry 2): given up on, withdrawn, recorded; the dead letter's send fails.
   expect(await deliverBatch(isolate(), [bodies[0]], 2, { deadLetter })).toEqual({ acked: 0, retried: 1 });
   expect(dead.bodies).toEqual([]);
+  // Its withdrawal is kept by every cleanup until its dead letter is sent (withdrawals-sent.ts).
+  const sent = () => pg.query('select sent from _strata_withdrawn where schema = $1', [table]);
+  expect(await sent()).toEqual([{ sent: false }]);
   // Delivered again (the platform's retry): refused as withdrawn, and dead-lettered now.
   expect(await deliverBatch(isolate(), [bodies[0]], 3, { deadLetter })).toEqual({ acked: 1, retried: 0 });
   expect(dead.bodies).toHaveLength(1);
+  expect(await sent()).toEqual([{ sent: true }]);
   expect(dead.bodies[0]).toMatchObject({ write: { id: 'p1' }, reason: expect.stringContaining('withdrawn') });
   expect(await pg.query(`select id from "${table}"`)).toEqual([]);
   expect(await isolate().find(schema, 'p1')).toBeNull();

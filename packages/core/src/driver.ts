@@ -33,6 +33,7 @@ export { toMs } from './duration.js';
 export type { CaptureStats } from './engine/change-capture.js';
 export { FlushLoop } from './engine/flush-loop.js';
 export {
+  deadLettersSentRouted,
   type FlushTarget,
   flushRouted,
   type RoutedFlushOutcome,

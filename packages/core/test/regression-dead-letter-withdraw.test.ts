@@ -1,9 +1,9 @@
 import { sql } from 'drizzle-orm';
-import { pgSchema, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../src/drizzle/rows.js';
 import { defineSchema, isStrataError, type Logger, Strata } from '../src/index.js';
-import { createMemoryQueue, type MemoryQueue } from '../src/queue/memory-queue.js';
+import { createMemoryQueue } from '../src/queue/memory-queue.js';
+import { failingDeadLetter, handlesTable } from './support/dead-letter-handles.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 import { wrapL3 } from './support/wrap.js';
 
@@ -16,11 +16,6 @@ import { wrapL3 } from './support/wrap.js';
 // it); it is dead-lettered at that delivery (once; onWriteError told once).
 
 let stack: EngineStack;
-const handlesTable = (schema: string) =>
-  pgSchema(schema).table('handles', {
-    id: text('id').primaryKey(),
-    handle: text('handle').notNull().unique(),
-  });
 let handles: ReturnType<typeof handlesTable>;
 
 beforeAll(async () => {
@@ -102,22 +97,6 @@ describe('a dead letter whose withdrawal Postgres does not take', () => {
     }
   });
 });
-
-/** The memory queue, whose `deadLetter` fails `failures` times (a dead-letter store down). */
-function failingDeadLetter(queue: MemoryQueue, failures: number): MemoryQueue {
-  let left = failures;
-  return new Proxy(queue, {
-    get(target, prop, receiver) {
-      if (prop === 'deadLetter' && left > 0)
-        return () => {
-          left--;
-          return Promise.reject(new Error('dead-letter store unavailable'));
-        };
-      const value: unknown = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-}
 
 describe('a dead letter whose dead-letter send fails once', () => {
   it('is dead-lettered at its next delivery, not acked as withdrawn', async () => {

@@ -101,21 +101,31 @@ export function registerWithdrawnTests(suite: L3Suite, v: VersionsModel): void {
       expect(await among.call(l3(), v.items, [])).toEqual([]);
     });
 
-    it('keeps only withdrawals above the version Postgres keeps for their key', async () => {
+    it('keeps withdrawals above the version Postgres keeps for their key, and those not known sent', async () => {
       const db = suite.db();
-      if (!l3().withdraw || !db) return;
+      const sentOf = l3().withdrawalsSent;
+      if (!l3().withdraw || !sentOf || !db) return;
       const held = async (id: string) =>
         rowsOf(
           await db.execute(
-            sql`select version from ${sql.identifier(suite.schemaName)}."_strata_withdrawn" where schema = ${v.items.identity} and id = ${id}`,
+            sql`select version from ${sql.identifier(suite.schemaName)}."_strata_withdrawn" where schema = ${v.items.identity} and id = ${id} order by version`,
           ),
         ).map((r) => Number(r.version));
+      const sent = (id: string, version: number) => sentOf.call(l3(), v.items, [{ id, version }]);
       await writeOne(l3(), v.items, set(row('w5', 'stored'), 430));
-      await withdraw('w5', 429); // at or below what Postgres keeps: nothing to refuse, not recorded
+      await withdraw('w5', 429); // at or below what Postgres keeps: nothing to refuse
       await withdraw('w5', 432);
+      // Its dead letter not known sent: kept, reached or not (its message may be delivered again).
+      expect(await held('w5')).toEqual([429, 432]);
+      await sent('w5', 429);
+      await withdraw('w6', 1); // any withdrawal sweeps the schema's reached and sent ones nearby
       expect(await held('w5')).toEqual([432]);
       await writeOne(l3(), v.items, set(row('w5', 'later'), 433));
-      await withdraw('w6', 1); // any withdrawal sweeps the schema's reached ones
+      await withdraw('w6', 2);
+      expect(await held('w5')).toEqual([432]);
+      await sent('w5', 432);
+      await sent('w5', 432); // again: changes nothing
+      await withdraw('w6', 3);
       expect(await held('w5')).toEqual([]);
     });
   });

@@ -2,6 +2,7 @@ import { consoleLogger, type Logger, type StrataError } from '@strata/core';
 import {
   type DeadLetter,
   type Delivery,
+  deadLettersSentRouted,
   decodeQueuedWrite,
   type FlushTarget,
   flushRouted,
@@ -138,9 +139,12 @@ export async function handleWriteBatch(
   }
   const logger = options.logger ?? consoleLogger('warn');
   const outcome = deliveries.length > 0 ? await flushRouted(target, deliveries, logger) : undefined;
-  for (const { delivery, reason } of outcome?.dead ?? []) {
+  // Recorded withdrawn in Postgres: once their dead letter is sent, the withdrawal may be cleaned up.
+  const withdrawn = new Set<string>();
+  for (const { delivery, reason, withdrawn: recorded } of outcome?.dead ?? []) {
     // The tries made, this one counted: the message's own `attempts` (and the dead letter's in core).
     letters.push({ handle: delivery.handle, write: delivery.write, reason, attempts: triesMade(delivery) });
+    if (recorded) withdrawn.add(delivery.handle);
   }
 
   const settled = new Set<string>();
@@ -184,6 +188,10 @@ export async function handleWriteBatch(
     else retry(msg);
     result.dead.push({ id: msg.id, write: letter.write, reason: letter.reason, sent: delivered });
   }
+  const stored = letters.flatMap((l) =>
+    l.write && withdrawn.has(l.handle) && sent.has(l.handle) ? [l.write] : [],
+  );
+  if (stored.length > 0) await deadLettersSentRouted(target, stored);
   // The platform acks a message left unsettled when the handler returns: never let that drop a write.
   for (const msg of batch.messages) if (!settled.has(msg.id)) retry(msg);
   return result;

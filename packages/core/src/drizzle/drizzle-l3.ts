@@ -42,7 +42,7 @@ import { type TransactionMode, Transactions } from './transactions.js';
 import { chunk, MAX_PARAMETERS } from './upsert.js';
 import { nextEpochStatement, strataVersionsTable } from './versions-table.js';
 import { walPosition } from './wal-position.js';
-import { recordWithdrawn, withdrawnAmong } from './withdraw.js';
+import { markWithdrawalsSent, recordWithdrawn, withdrawnAmong } from './withdraw.js';
 import { runWrite, type WriteContext, withVersionsTable } from './write.js';
 import { claimWriter } from './writers-table.js';
 
@@ -215,6 +215,10 @@ class DrizzleL3 implements L3Tier {
 
   withdrawnAmong(schema: CompiledSchema, writes: readonly WithdrawnWrite[]): Promise<WithdrawnWrite[]> {
     return runDriver(() => withdrawnAmong(this.#write, schema, writes));
+  }
+
+  withdrawalsSent(schema: CompiledSchema, writes: readonly WithdrawnWrite[]): Promise<void> {
+    return runDriver(() => markWithdrawalsSent(this.#write, schema, writes));
   }
 
   counterMarks(schema: string, counters: readonly string[]): Promise<CounterMark[]> {

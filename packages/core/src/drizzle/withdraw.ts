@@ -10,13 +10,16 @@ const SWEEP = 32;
 
 /**
  * `L3Tier.withdraw`: one statement recording `writes` of `schema` and deleting withdrawals of the
- * schema Postgres' versions have reached (a withdrawal at or below the version Postgres keeps for
- * its key changes nothing: every rule that reads one applies a write only over an older stored
- * version). Bounded: it looks only at the `SWEEP` withdrawals either side of the first write's key
- * (two index range scans, a primary-key probe of `_strata_versions` each, deleted by ctid). Sweeping
- * the whole schema's scanned its every withdrawal and version row: 92 ms per dead letter with 10,000
- * withdrawals over 50,000 version rows of the table, 0.5 ms so. A reached withdrawal outside every
- * later window stays (harmless: nothing it refuses would apply).
+ * schema Postgres' versions have reached whose dead letter is known sent (`sent`, see
+ * `markWithdrawalsSent`). Reached: at or below the version Postgres keeps for its key, it refuses
+ * nothing an older write would not be refused for. Sent: until then its message may be delivered
+ * again (the send failed), and refused as older without it, that delivery was acked: its dead letter
+ * in no store (regression-withdrawal-swept-unsent.test.ts). Bounded: it looks only at the `SWEEP`
+ * withdrawals either side of the first write's key (two index range scans, a primary-key probe of
+ * `_strata_versions` each, deleted by ctid). Sweeping the whole schema's scanned its every withdrawal
+ * and version row: 92 ms per dead letter with 10,000 withdrawals over 50,000 version rows of the
+ * table, 0.5 ms so. A reached withdrawal outside every later window stays (harmless: nothing it
+ * refuses would apply).
  */
 export function recordWithdrawn(
   ctx: WriteContext,
@@ -29,10 +32,10 @@ export function recordWithdrawn(
   const json = JSON.stringify(writes.map((x) => ({ k: x.id, v: x.version })));
   const at = writes[0]!.id;
   const near = (side: SQL, order: SQL) =>
-    sql`(select d.ctid as t, d.id, d.version from ${w} as d where d.schema = ${schema.identity} and d.id ${side} ${at} order by d.id ${order} limit ${SWEEP})`;
+    sql`(select d.ctid as t, d.id, d.version, d.sent from ${w} as d where d.schema = ${schema.identity} and d.id ${side} ${at} order by d.id ${order} limit ${SWEEP})`;
   return withVersionsTable(ctx, async () => {
     await ctx.db.execute(sql`with c as (${near(sql`>=`, sql`asc`)} union all ${near(sql`<`, sql`desc`)}),
-g as (delete from ${w} as d where d.ctid = any (array(select c.t from c join ${v} on ${v.schema} = ${schema.identity} and ${v.id} = c.id where ${v.version} >= c.version)))
+g as (delete from ${w} as d where d.ctid = any (array(select c.t from c join ${v} on ${v.schema} = ${schema.identity} and ${v.id} = c.id where c.sent and ${v.version} >= c.version)))
 insert into ${w} (schema, id, version) select ${schema.identity}, p.k, p.v from jsonb_to_recordset(${json}::jsonb) as p(k text, v bigint) on conflict do nothing`);
   });
 }
@@ -55,5 +58,25 @@ export async function withdrawnAmong(
       sql`select p.k as id, p.v as version from jsonb_to_recordset(${json}::jsonb) as p(k text, v bigint) where exists (select 1 from ${w} as d where d.schema = ${schema.identity} and d.id = p.k and d.version = p.v)`,
     );
     return rowsOf(result).map((r) => ({ id: String(r.id), version: Number(r.version) }));
+  });
+}
+
+/**
+ * `L3Tier.withdrawalsSent`: marks these withdrawals of `schema` as having their dead letter sent
+ * (one statement): from then on a cleanup may remove them once Postgres' versions reach them (see
+ * `recordWithdrawn`). Unsent, a withdrawal is kept, whatever reached it.
+ */
+export async function markWithdrawalsSent(
+  ctx: WriteContext,
+  schema: CompiledSchema,
+  writes: readonly WithdrawnWrite[],
+): Promise<void> {
+  if (writes.length === 0) return;
+  const w = sql.raw(withdrawnName(ctx.versions).name);
+  const json = JSON.stringify(writes.map((x) => ({ k: x.id, v: x.version })));
+  await withVersionsTable(ctx, async () => {
+    await ctx.db.execute(
+      sql`update ${w} as d set sent = true from jsonb_to_recordset(${json}::jsonb) as p(k text, v bigint) where d.schema = ${schema.identity} and d.id = p.k and d.version = p.v and not d.sent`,
+    );
   });
 }

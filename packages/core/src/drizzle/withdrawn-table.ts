@@ -11,12 +11,14 @@ export const withdrawnName = (versions: VersionsTable) => besideVersions(version
  * see `L3Tier.withdraw`). In Postgres because Redis cannot keep it: a Redis gone back to an older
  * snapshot brings back such a write's pending row, its pending-index entry and, with the Redis
  * Stream queue on it, its message. Made with `_strata_versions` (its statements reference both)
- * and by migrate().
+ * and by migrate(). `sent`: its dead letter is known sent (see `markWithdrawalsSent`); until then no
+ * cleanup removes it, since its message may be delivered again (added to a table made before it).
  */
 export function withdrawnTableStatements(versions: VersionsTable): string[] {
   const { schema, name } = withdrawnName(versions);
   return withSchemaCreated(schema, [
-    `CREATE TABLE IF NOT EXISTS ${name} (schema text NOT NULL, id text NOT NULL, version bigint NOT NULL, PRIMARY KEY (schema, id, version))`,
+    `CREATE TABLE IF NOT EXISTS ${name} (schema text NOT NULL, id text NOT NULL, version bigint NOT NULL, sent boolean NOT NULL DEFAULT false, PRIMARY KEY (schema, id, version))`,
+    `ALTER TABLE ${name} ADD COLUMN IF NOT EXISTS sent boolean NOT NULL DEFAULT false`,
   ]);
 }
 

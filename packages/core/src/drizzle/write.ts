@@ -249,7 +249,7 @@ export async function withTable<T>(
 /**
  * `withTable` for `_strata_versions` and `_strata_withdrawn` beside it (their statements reference
  * both: a database made before the second existed gains it then); a table made before its `cols`
- * existed gains it.
+ * (`_strata_versions`) or `sent` (`_strata_withdrawn`) existed gains it.
  */
 export function withVersionsTable<T>(ctx: WriteContext, work: () => Promise<T>): Promise<T> {
   return withTable(
@@ -265,7 +265,8 @@ export function withVersionsTable<T>(ctx: WriteContext, work: () => Promise<T>):
     (error) => {
       const cause = driverError(error);
       return (
-        sqlStateOf(cause) === '42703' && /\bcols\b/.test(String((cause as { message?: unknown }).message))
+        sqlStateOf(cause) === '42703' &&
+        /\b(cols|sent)\b/.test(String((cause as { message?: unknown }).message))
       );
     },
   );

@@ -4,6 +4,7 @@ import { wait } from '../resilience/wait.js';
 import type { EngineContext } from './context.js';
 import { type FlushOutcome, flushDeliveries, ownCache, type Publish } from './flusher.js';
 import type { SchemaCache } from './schema-cache.js';
+import { withdrawalsSent } from './withdrawals-sent.js';
 
 const BATCH = 500;
 /** How often `drain({ held: true })` asks whether another consumer is done with this app's writes. */
@@ -129,7 +130,14 @@ export class FlushLoop {
     try {
       outcome = await flushDeliveries(this.ctx, this.lookup, deliveries, this.publish);
       // Deliveries neither acked nor dead-lettered are handed out again (at least once): the versioned apply makes that harmless.
-      await reportToQueue(this.queue, outcome);
+      // Dead letters the store took: their withdrawals may be cleaned up (see withdrawals-sent.ts).
+      await reportToQueue(this.queue, outcome, (dead) =>
+        withdrawalsSent(
+          this.ctx,
+          this.lookup,
+          dead.flatMap((d) => (d.withdrawn ? [d.delivery.write] : [])),
+        ),
+      );
     } catch (err) {
       // Let go of the batch, or the queue would keep it for a caller that no longer has it (the
       // Redis Stream queue until its claim timeout): the next round takes it again.
@@ -157,12 +165,24 @@ export class FlushLoop {
   }
 }
 
-/** Tells the queue what became of each delivery: ack, retry or dead-letter (by reason). */
-async function reportToQueue(queue: WriteQueue, outcome: FlushOutcome): Promise<void> {
+/**
+ * Tells the queue what became of each delivery: ack, retry or dead-letter (by reason); `sent` gets
+ * each reason's dead letters once the queue took them.
+ */
+async function reportToQueue(
+  queue: WriteQueue,
+  outcome: FlushOutcome,
+  sent: (dead: FlushOutcome['dead']) => Promise<void>,
+): Promise<void> {
   if (outcome.acked.length > 0) await queue.ack(outcome.acked);
   if (outcome.retried.length > 0) await queue.retry(outcome.retried);
-  const byReason = new Map<string, FlushOutcome['dead'][number]['delivery'][]>();
-  for (const { delivery, reason } of outcome.dead)
-    byReason.set(reason, [...(byReason.get(reason) ?? []), delivery]);
-  for (const [reason, dead] of byReason) await queue.deadLetter(dead, reason);
+  const byReason = new Map<string, FlushOutcome['dead']>();
+  for (const dead of outcome.dead) byReason.set(dead.reason, [...(byReason.get(dead.reason) ?? []), dead]);
+  for (const [reason, dead] of byReason) {
+    await queue.deadLetter(
+      dead.map((d) => d.delivery),
+      reason,
+    );
+    await sent(dead);
+  }
 }

@@ -1,7 +1,7 @@
 import { messageOf, StrataError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { triesMade } from '../queue/dead-letter.js';
-import type { Delivery, WriteRoute } from '../queue/types.js';
+import type { Delivery, QueuedWrite, WriteRoute } from '../queue/types.js';
 import type { FlushOutcome } from './flusher.js';
 import type { Strata } from './strata.js';
 
@@ -112,6 +112,24 @@ export async function flushRouted(
     outcome.dead.push(...part.dead);
   }
   return outcome;
+}
+
+/**
+ * {@link Strata.deadLettersSent} for a push queue's consumer: each write (a dead letter of
+ * {@link flushRouted} marked `withdrawn`, sent to the dead-letter store) goes to the Strata that
+ * flushes it. One with none is left (its withdrawal stays: nothing else changes). Never rejects.
+ */
+export async function deadLettersSentRouted(
+  target: FlushTarget,
+  writes: readonly QueuedWrite[],
+): Promise<void> {
+  const shares = new Map<Strata, QueuedWrite[]>();
+  for (const write of writes) {
+    const found = await routeOf(target, { schema: write.schema, keyPrefix: write.keyPrefix });
+    if (found instanceof StrataError) continue;
+    shares.set(found, [...(shares.get(found) ?? []), write]);
+  }
+  await Promise.all([...shares].map(([strata, share]) => strata.deadLettersSent(share)));
 }
 
 /** The Strata of a route, or the SCHEMA_NOT_FOUND saying why there is none. */

@@ -41,8 +41,12 @@ export interface FlushOutcome {
    * applied here and never dead-lettered here.
    */
   foreign: string[];
-  /** Poison (cannot decode, names another id, or failed alone `writeBehind.maxRetry` times). */
-  dead: { delivery: Delivery; reason: string }[];
+  /**
+   * Poison (cannot decode, names another id, or failed alone `writeBehind.maxRetry` times).
+   * `withdrawn`: recorded withdrawn in Postgres; once its dead letter is sent, say so
+   * (`Strata.deadLettersSent`; the pull queues' flush loop does), or its withdrawal is never cleaned up.
+   */
+  dead: { delivery: Delivery; reason: string; withdrawn?: true }[];
 }
 
 /** Tells the other instances which keys changed (at which versions). */
@@ -152,8 +156,9 @@ function deadLetter(
   delivery: Delivery,
   reason: string,
   outcome: FlushOutcome,
+  withdrawn = false,
 ): void {
-  outcome.dead.push({ delivery, reason });
+  outcome.dead.push({ delivery, reason, ...(withdrawn && { withdrawn: true as const }) });
   ctx.config.logger.error('write-behind: dead-lettered', {
     schema: cache.schema.name,
     id: delivery.write.id,
@@ -281,7 +286,7 @@ async function applyOrSplit(
     for (const { delivery } of refused) {
       if (!unknown && !withdrawn.has(delivery.handle)) continue;
       again.add(delivery.handle);
-      if (!unknown) deadLetter(ctx, cache, delivery, WITHDRAWN_AGAIN, outcome);
+      if (!unknown) deadLetter(ctx, cache, delivery, WITHDRAWN_AGAIN, outcome, true);
       else {
         outcome.retried.push(delivery.handle);
         outcome.held.push(delivery.handle);
@@ -461,7 +466,8 @@ async function failed(
       });
       continue;
     }
-    deadLetter(ctx, cache, delivery, `rejected by Postgres (${sqlStateOf(err) ?? 'error'})`, outcome);
+    const reason = `rejected by Postgres (${sqlStateOf(err) ?? 'error'})`;
+    deadLetter(ctx, cache, delivery, reason, outcome, cache.l3?.withdraw !== undefined);
     reportGaveUp(ctx, cache, item.key, err, triesMade(delivery));
   }
 }

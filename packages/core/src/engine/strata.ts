@@ -7,7 +7,7 @@ import type { MigrationRecord, MigrationResult } from '../l3/types.js';
 import { LatencyWindow } from '../observability/latency.js';
 import { Q } from '../query/builder.js';
 import type { Query } from '../query/types.js';
-import type { Delivery, WriteQueue } from '../queue/types.js';
+import type { Delivery, QueuedWrite, WriteQueue } from '../queue/types.js';
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { ADMIN, type AdminAccess } from './admin-access.js';
@@ -46,6 +46,7 @@ import { Tx } from './tx.js';
 import { commitTxCall } from './tx-call.js';
 import { warmCache } from './warm-cache.js';
 import { wireTiers } from './wired-tiers.js';
+import { withdrawalsSent } from './withdrawals-sent.js';
 import { deleteRow, deleteRows, setRow, setRows } from './write-calls.js';
 import { Writer } from './writer.js';
 
@@ -494,6 +495,18 @@ export class Strata {
     c.retried += outcome.retried.length;
     c.deadLettered += outcome.dead.length;
     return outcome;
+  }
+
+  /**
+   * Tells Postgres that the dead letters of a {@link flushBatch} marked `withdrawn` are in the
+   * dead-letter store now (a push queue's adapter calls it once its dead-letter send succeeded):
+   * only then may a withdrawal be cleaned up. Unsent, its message may be delivered again, and is
+   * told from an older write only by its withdrawal. Never rejects: a failure is counted and logged
+   * (those withdrawals stay).
+   * @example await strata.deadLettersSent(outcome.dead.flatMap((d) => (d.withdrawn ? [d.delivery.write] : [])));
+   */
+  deadLettersSent(writes: readonly QueuedWrite[]): Promise<void> {
+    return withdrawalsSent(this.#ctx, (identity) => this.#registry.byIdentity(identity), writes);
   }
 
   /**

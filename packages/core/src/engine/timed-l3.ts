@@ -11,6 +11,7 @@ const TIMED = [
   'counterMarks',
   'withdraw',
   'withdrawnAmong',
+  'withdrawalsSent',
   ...RETRIED_READS,
   'nextEpoch',
   'replaceValues',

@@ -4,6 +4,7 @@ import { ownCache } from './flusher.js';
 import type { SchemaCache } from './schema-cache.js';
 import type { Strata } from './strata.js';
 import { recordWithdrawal, withdrawWrites } from './withdraw.js';
+import { withdrawalsSent } from './withdrawals-sent.js';
 
 /** What {@link withdrawMoved} did with each write, by its index in the call's list. */
 export interface WithdrawMovedResult {
@@ -53,6 +54,13 @@ export function withdrawMoved(strata: Strata, writes: readonly QueuedWrite[]): P
       // gone back to an older snapshot would bring the pending row back. Harmless where Postgres
       // applied the write: a withdrawal at or below the key's stored version changes nothing.
       const recorded = took && (await recordWithdrawal(ctx, cache, keys, versions));
+      // In a dead-letter store already (the platform's): its withdrawal may be cleaned up once reached.
+      if (recorded)
+        await withdrawalsSent(
+          ctx,
+          lookup,
+          indexes.map((i) => writes[i]!),
+        );
       (recorded ? result.withdrawn : result.failed).push(...indexes);
     }
     await ctx.settled();

@@ -316,7 +316,9 @@ export interface L3Tier {
    * lays pending writes over the table (`search` and `count` with `pending`, `findMany`'s
    * `withdrawn`). Where Redis cannot undo it: a Redis gone back to an older snapshot brings back
    * their pending rows and queue messages. Withdrawals of the schema that Postgres' versions have
-   * reached (nothing would apply them) may be deleted in the same statement (a bounded number). Optional: without it
+   * reached (nothing would apply them) and whose dead letter is known sent (`withdrawalsSent`: until
+   * then its message may be delivered again) may be deleted in the same statement (a bounded
+   * number). Optional: without it
    * such a write is answered, or applied, again after such a rollback (docs/semantics.md, Faults).
    */
   withdraw?(schema: CompiledSchema, writes: readonly WithdrawnWrite[]): Promise<void>;
@@ -328,6 +330,14 @@ export interface L3Tier {
    * with `withdraw`: without it such a delivery is acked (docs/write-behind.md, Failures).
    */
   withdrawnAmong?(schema: CompiledSchema, writes: readonly WithdrawnWrite[]): Promise<WithdrawnWrite[]>;
+  /**
+   * Marks these withdrawals of `schema` as having their dead letter sent (the dead-letter store took
+   * it: its message will not be delivered again unless replayed or brought back by a Redis rollback).
+   * Until then `withdraw`'s cleanup keeps them, whatever Postgres' versions reached: a dead letter
+   * whose send failed is delivered again, and told from an older write only by its withdrawal.
+   * Optional, with `withdraw`: an L3 without it keeps every withdrawal its cleanup would look at.
+   */
+  withdrawalsSent?(schema: CompiledSchema, writes: readonly WithdrawnWrite[]): Promise<void>;
   /** The marks of the counters of table `schema` (identity) named, one statement; unmarked ones left out. */
   counterMarks?(schema: string, counters: readonly string[]): Promise<CounterMark[]>;
   /**

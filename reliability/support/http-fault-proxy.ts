@@ -32,6 +32,17 @@ export interface HttpFaultProxy {
   /** Requests held right now. */
   readonly hanging: number;
   /**
+   * Resolves once `n` requests are held at once (at once if they are): a request reaches the proxy
+   * on its own time, after its caller timed out when the process is busy, so tests wait for this,
+   * never for a length of time.
+   */
+  held(n: number): Promise<void>;
+  /**
+   * Resolves once every request forwarded so far (passed through, or released with `forward`) has
+   * its whole reply from upstream: a Neon HTTP statement has committed (or failed) by then.
+   */
+  forwarded(): Promise<void>;
+  /**
    * Lets go of every held request: `reset` destroys its connection (the upstream never sees it),
    * `forward` sends it on late (a delayed delivery: what a slow network does). Returns how many.
    */
@@ -60,8 +71,22 @@ export async function startHttpFaultProxy(target: string): Promise<HttpFaultProx
   let rule: HttpFaultRule = { fault: { kind: 'pass' } };
   const held = new Map<ServerResponse, { req: IncomingMessage; body: Buffer }>();
   const stats: HttpFaultProxyStats = { requests: 0, passed: 0, failed: 0, hung: 0 };
+  /** `held(n)` calls not answered yet. */
+  const waiting = new Set<{ n: number; resolve: () => void }>();
+  const wake = () => {
+    for (const w of waiting)
+      if (held.size >= w.n) {
+        waiting.delete(w);
+        w.resolve();
+      }
+  };
+  /** Forwarded requests whose reply has not ended yet. */
+  const inFlight = new Set<Promise<void>>();
 
   const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
+    const ended = new Promise<void>((resolve) => res.on('close', () => resolve()));
+    inFlight.add(ended);
+    ended.then(() => inFlight.delete(ended));
     const out = request(
       {
         host: upstream.hostname,
@@ -100,6 +125,7 @@ export async function startHttpFaultProxy(target: string): Promise<HttpFaultProx
           stats.hung++;
           held.set(res, { req, body });
           res.on('close', () => held.delete(res));
+          wake();
         }
       },
       () => res.destroy(),
@@ -123,6 +149,15 @@ export async function startHttpFaultProxy(target: string): Promise<HttpFaultProx
     stats: () => ({ ...stats }),
     get hanging() {
       return held.size;
+    },
+    held(n) {
+      return new Promise<void>((resolve) => {
+        waiting.add({ n, resolve });
+        wake();
+      });
+    },
+    async forwarded() {
+      while (inFlight.size > 0) await Promise.all(inFlight);
     },
     release(how) {
       const all = [...held];

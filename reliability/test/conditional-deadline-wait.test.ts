@@ -20,9 +20,10 @@ import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
  * The flush of a conditional write-behind write (its script's reply never came: engine/conditional-
  * writes.ts) reads Redis' clock and the key's pending entry (DUE_PEEK); while Redis' clock is not past
  * the write's deadline it waits (on the host's scheduler: driven here, each wait's length seen), then
- * asks once more; still ahead: retried; L2 unreachable: retried and held. Real Redis through a TCP
- * proxy that loses replies or cuts the link; Redis' clock is not ours to move, so where a wait must
- * end past the deadline the test reads Redis' clock until it is (`redisPast`) before ending the wait.
+ * asks once more if the wait reached the deadline; still ahead: retried (one ask per wait); L2
+ * unreachable: retried and held. Real Redis through a TCP proxy that loses replies or cuts the link;
+ * Redis' clock is not ours to move, so where a wait must end past the deadline the test reads Redis'
+ * clock until it is (`redisPast`) before ending the wait.
  */
 let stack: TierStack;
 let tcp: TcpProxy;
@@ -159,7 +160,7 @@ describe("a conditional write's flush waits for its deadline on Redis' clock", (
     expect((await strata.find(schema(), 'never'))?.name).toBe('warm');
   }, 20_000);
 
-  it('a deadline farther off than the wait: waited for in steps, asked once after each, retried; L2 down at a peek: held', async () => {
+  it('a deadline farther off than the wait: waited for in steps, asked once per step (never twice back to back), retried; L2 down at a peek: held', async () => {
     const queue = createMemoryQueue();
     // The producer's L2 timeout (20 s) puts its deadline 21 s out; the flusher waits 10 s at most.
     const producer = instance(queue, '20s');
@@ -169,26 +170,29 @@ describe("a conditional write's flush waits for its deadline on Redis' clock", (
       () => undefined,
       (e: unknown) => e,
     );
-    const first = await flusher.driven.next();
-    expect(first.ms).toBe(10_000);
-    expect(flusher.l2.peeks).toBe(1);
-    first.task();
-    // Asked once after the step (still ahead: retried), and the next round's first ask waits again.
-    const second = await flusher.driven.next();
-    expect(second.ms).toBe(10_000);
-    expect(flusher.l2.peeks).toBe(3);
-    expect(await postgresName('far')).toBe('warm');
-    // L2 down for the next ask: the write is retried and held, so the flush says L2_UNAVAILABLE.
-    tcp.refuse(true);
-    tcp.cutAll();
-    second.task();
+    // Each round asks once, waits a whole step (the deadline is farther off: Redis' clock is real,
+    // the steps are driven), and leaves the write retried without asking again: the next round's
+    // ask is the one after the step. So the asks are as many as the steps begun.
+    const STEPS = 3;
+    for (let step = 1; step <= STEPS; step++) {
+      const wait = await flusher.driven.next();
+      expect(wait.ms).toBe(10_000);
+      expect(flusher.l2.peeks).toBe(step);
+      expect(await postgresName('far')).toBe('warm');
+      if (step === STEPS) {
+        // L2 down for the next ask: the write is retried and held, so the flush says L2_UNAVAILABLE.
+        tcp.refuse(true);
+        tcp.cutAll();
+      }
+      wait.task();
+    }
     const err = await flushing;
     expect(err).toMatchObject({ code: 'L2_UNAVAILABLE' });
-    expect(flusher.l2.peeks).toBe(4);
+    expect(flusher.l2.peeks).toBe(STEPS + 1);
     expect(flusher.driven.waits).toEqual([]);
     expect(await queue.pending()).toBe(1);
-    // Undecided after the step, then unjudged with L2 down: retried twice, never dropped.
-    expect(flusher.strata.stats()).toMatchObject({ conditionalDropped: 0, retried: 2 });
+    // Undecided after each step, then unjudged with L2 down: retried each time, never dropped.
+    expect(flusher.strata.stats()).toMatchObject({ conditionalDropped: 0, retried: STEPS + 1 });
     expect(await postgresName('far')).toBe('warm');
     // The test's own leftover (its deadline is 21 s away): taken off the queue so that closing does not wait for it.
     tcp.refuse(false);

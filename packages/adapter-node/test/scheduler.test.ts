@@ -61,3 +61,18 @@ it('runs a one-shot wait once after its delay, on a timer that keeps the process
   expect(runs).toBe(1);
   expect(vi.getTimerCount()).toBe(0);
 });
+
+it('cancels a one-shot wait when asked (a poll that answered before its deadline): it never runs, no timer is left', () => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  const { after } = nodeScheduler();
+  let runs = 0;
+  const cancel = after?.(100, () => {
+    runs += 1;
+  });
+  expect(vi.getTimerCount()).toBe(1);
+  expect(typeof cancel).toBe('function');
+  (cancel as () => void)();
+  expect(vi.getTimerCount()).toBe(0);
+  vi.advanceTimersByTime(1_000);
+  expect(runs).toBe(0);
+});

@@ -5,8 +5,8 @@
  * driven by calls. Core never starts a repeating timer on its own. Its one-shot waits (work tried
  * again: a reset's generation read, a failed restore, a write the queue did not take; a flush
  * waiting on another consumer; a conditional write's deadline; a poll for another version's queued
- * writes; a bus answer held back) are bounded and go through one helper: on `after` when the host
- * lends it (a test drives them so), else on the runtime's `setTimeout`.
+ * writes; a bus answer held back) and a log bus poll's deadline are bounded and go through one
+ * helper: on `after` when the host lends it (a test drives them so), else on the runtime's `setTimeout`.
  *
  * @example
  * import { nodeScheduler } from '@strata/adapter-node'; // unref'd Node timers
@@ -18,7 +18,10 @@ export interface Scheduler {
   every(ms: number, task: () => void): () => void;
   /**
    * Runs `task` once after `ms`. Work waits for it (`close()` does): a host must not drop it
-   * (Node: a plain `setTimeout`, not unref'd). Optional: without it, `setTimeout`.
+   * (Node: a plain `setTimeout`, not unref'd). Optional: without it, `setTimeout`. May return a
+   * function that cancels the task: core calls it when what the task bounded ended first (a poll
+   * that answered in time), so no timer outlives its call; without one the task runs, as a no-op.
    */
-  after?(ms: number, task: () => void): void;
+  // biome-ignore lint/suspicious/noConfusingVoidType: a host's `after` that returns nothing stays valid.
+  after?(ms: number, task: () => void): (() => void) | void;
 }

@@ -2,8 +2,9 @@ import { testDevstack, uniqueName } from '@strata/devstack/testing';
 import { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manualClock } from '../src/driver.js';
-import { defineSchema, type InvalidationBus, Strata } from '../src/index.js';
+import { defineSchema, type InvalidationBus, type Scheduler, Strata } from '../src/index.js';
 import { createUpstashLogBus } from '../src/upstash/index.js';
+import { drivenScheduler } from '../testing/driven-scheduler.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
 // A log bus poll past its deadline (a Worker's cancelled fetch never settles) holds polling off
@@ -11,7 +12,8 @@ import { type EngineStack, engineStack } from './support/stack.js';
 // queue behind it, a hanging bus costs one read per that many deadlines, and invalidations are
 // never off for good. The real log bus over the devstack's Upstash endpoint (real Redis); the reader's
 // polls go through a wrapper that can hold a call before it reaches the bus. The bound is on the
-// instance's clock (manual here); a poll's own deadline is a real timer of `timeouts.l2`.
+// instance's clock (manual here); a poll's own deadline (`timeouts.l2`) is on the timers the host
+// lends (`scheduler.after`), driven here: the test ends it, no test waits for it in real time.
 
 const DEADLINE_MS = 100;
 const POLL_MS = 50;
@@ -71,8 +73,9 @@ function holdingBus() {
 async function twoInstances(id: string) {
   const schema = defineSchema({ table: stack.tables.players });
   const clock = manualClock(Date.now());
-  const open = (bus: InvalidationBus) =>
+  const open = (bus: InvalidationBus, scheduler?: Scheduler) =>
     new Strata({
+      ...(scheduler && { scheduler }),
       l2: stack.l2,
       l3: stack.l3,
       keyPrefix: stack.keyPrefix,
@@ -84,8 +87,9 @@ async function twoInstances(id: string) {
       schemas: [schema],
     });
   const reading = holdingBus();
+  const driven = drivenScheduler();
   const a = open(logBus());
-  const b = open(reading.bus);
+  const b = open(reading.bus, driven.scheduler);
   await a.set(schema, { id, username: id, level: 1 });
   /** B's level of `id` once a poll is due (`advance`, default the poll interval). */
   const read = async (advance = POLL_MS + 1) => {
@@ -93,23 +97,33 @@ async function twoInstances(id: string) {
     return (await b.get(schema, id)).level;
   };
   expect(await read()).toBe(1);
+  // That poll answered: its deadline was cancelled, not left to run.
+  expect(driven.waits).toEqual([]);
+  /** A read whose poll hangs: it waits for the poll's deadline, which the test ends, then answers. */
+  const readPastDeadline = async (advance?: number) => {
+    const answer = read(advance);
+    const deadline = await driven.next();
+    expect(deadline.ms).toBe(DEADLINE_MS);
+    deadline.task();
+    return answer;
+  };
   const set = (level: number) => a.set(schema, { id, username: id, level });
   const close = async () => {
     reading.release();
     await a.close();
     await b.close();
   };
-  return { reading, read, set, b, close };
+  return { reading, read, readPastDeadline, set, b, driven, close };
 }
 
 describe('a poll past its deadline', () => {
   it('holds polling off for a bounded number of deadlines: a hanging bus costs one read per that many, and an invalidation sent meanwhile is applied after it', async () => {
-    const { reading, read, set, b, close } = await twoInstances('bounded');
+    const { reading, read, readPastDeadline, set, b, driven, close } = await twoInstances('bounded');
     const polls = reading.polls;
     reading.hold = true;
     await set(2);
     // The due poll hangs: this read waits for it up to its deadline, then answers from L1 (stale, counted).
-    expect(await read()).toBe(1);
+    expect(await readPastDeadline()).toBe(1);
     expect(reading.polls - polls).toBe(1);
     expect(b.stats().errorsBy.bus).toBeGreaterThanOrEqual(1);
     // Within the bound (STUCK_DEADLINES deadlines from when it timed out), reads poll no more.
@@ -120,8 +134,9 @@ describe('a poll past its deadline', () => {
     )
       expect(await read()).toBe(1);
     expect(reading.polls - polls).toBe(1);
+    expect(driven.waits).toEqual([]);
     // Past it, the next read polls again: still hanging, one more poll for the next bound.
-    expect(await read(STUCK_DEADLINES * DEADLINE_MS)).toBe(1);
+    expect(await readPastDeadline(STUCK_DEADLINES * DEADLINE_MS)).toBe(1);
     expect(reading.polls - polls).toBe(2);
     expect(await read()).toBe(1);
     expect(reading.polls - polls).toBe(2);
@@ -129,14 +144,15 @@ describe('a poll past its deadline', () => {
     reading.hold = false;
     expect(await read(STUCK_DEADLINES * DEADLINE_MS)).toBe(2);
     expect(reading.polls - polls).toBe(3);
+    expect(driven.waits).toEqual([]);
     await close();
   });
 
   it('that settles (failed) lets polling resume at once, within the bound', async () => {
-    const { reading, read, set, close } = await twoInstances('settled');
+    const { reading, read, readPastDeadline, set, driven, close } = await twoInstances('settled');
     const polls = reading.polls;
     reading.hold = true;
-    expect(await read()).toBe(1);
+    expect(await readPastDeadline()).toBe(1);
     expect(await read()).toBe(1);
     expect(reading.polls - polls).toBe(1);
     reading.hold = false;
@@ -145,6 +161,7 @@ describe('a poll past its deadline', () => {
     // Well within the bound: only the settled poll could have let this read poll.
     expect(await read()).toBe(2);
     expect(reading.polls - polls).toBe(2);
+    expect(driven.waits).toEqual([]);
     await close();
   });
 });

@@ -7,8 +7,9 @@ export interface DrivenWait {
 }
 
 /**
- * A scheduler whose one-shot waits (`after`) run only when the test says: core's waits then need no
- * sleep in a test, and a test sees each one's length. Repeating work (`every`) never runs.
+ * A scheduler whose one-shot waits (`after`) run only when the test says: core's waits (and a bus
+ * poll's deadline) then need no sleep in a test, and a test sees each one's length; one core
+ * cancels leaves `waits`. Repeating work (`every`) never runs.
  *
  * @example
  * const driven = drivenScheduler();
@@ -23,8 +24,14 @@ export function drivenScheduler() {
   const scheduler: Scheduler = {
     every: () => () => {},
     after(ms, task) {
-      waits.push({ ms, task });
+      const wait = { ms, task };
+      waits.push(wait);
       woken?.();
+      // Cancelled (a deadline whose call ended first): out of `waits`, unless `next` took it already.
+      return () => {
+        const at = waits.indexOf(wait);
+        if (at >= 0) waits.splice(at, 1);
+      };
     },
   };
   return {

@@ -2,7 +2,7 @@ import { encodeInvalidation, MAX_INVALIDATION_IDS } from '../bus/message.js';
 import type { Invalidation, InvalidationBus } from '../bus/types.js';
 import { isStrataError, messageOf, StrataError } from '../errors.js';
 import { waitShared } from '../resilience/bounded-share.js';
-import { wait } from '../resilience/wait.js';
+import { hostTimer, wait } from '../resilience/wait.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import { applyRemote, forgetAll, tagsMoved } from './cache-forget.js';
 import type { EngineContext } from './context.js';
@@ -135,7 +135,8 @@ export class Coherence {
     this.#lastPoll = now;
     const poll = bus.poll();
     this.#pollingAt = Date.now();
-    const polling = withTimeout(poll, this.#deadlineMs, `${bus.name} poll`)
+    // On the host's timers when it lends them (a test drives the deadline), as core's waits are.
+    const polling = withTimeout(poll, this.#deadlineMs, `${bus.name} poll`, hostTimer(this.ctx))
       .then(() => this.#resendUnsent(bus))
       .catch((err: unknown) => {
         if (isStrataError(err, 'TIMEOUT')) {

@@ -78,7 +78,9 @@ export function dueArg(cache: SchemaCache, floor: number, due: Due): string {
  * and as long as a deadline this instance sets can be away (`timeouts.l2` + `DUE_SLACK_MS`), so that
  * a write queued at once (its reply lost) is settled after one wait. A deadline farther off (a
  * producer with a longer L2 timeout, or a skewed estimate of Redis' clock) is waited for in steps
- * this long, each round asking once more: never asked for back to back.
+ * this long, one ask per step: a round asks, waits a step short of the deadline and leaves the write
+ * retried without asking again (the answer would be the one it had, a step less ahead), so the next
+ * round's ask is the one after the step; never two back to back.
  */
 const MAX_WAIT_MS = 10_000;
 
@@ -87,7 +89,8 @@ const MAX_WAIT_MS = 10_000;
  * conditional one that landed as its write at its version; one that did not is acked (counted in
  * `conditionalDropped`). One L2 request per such write (they are rare: a timeout each), and where
  * Redis' clock is not past a deadline yet, a wait until it is (at most `MAX_WAIT_MS` or the
- * deadline this instance's `timeouts.l2` gives, whichever is longer), then asked again once. Undecided (a deadline still ahead): retried; L2 unreachable: retried, `held` and
+ * deadline this instance's `timeouts.l2` gives, whichever is longer), then asked again once if the
+ * wait reached it. Undecided (a deadline still ahead): retried; L2 unreachable: retried, `held` and
  * `withdrawing` (the flush cannot judge them: `flushDirty` says L2_UNAVAILABLE rather than loop).
  */
 export async function settleConditional(
@@ -133,7 +136,8 @@ export async function settleConditional(
 
 /**
  * The version `write` (conditional) landed at, undefined when it did not (or a newer write
- * replaced it), null while Redis' clock is not past its deadline (after one wait of at most `waitMs`).
+ * replaced it), null while Redis' clock is not past its deadline: after one wait of at most
+ * `waitMs`, asked again only when that wait reached the deadline (one ask per wait).
  */
 export async function landed(
   ctx: EngineContext,
@@ -142,7 +146,7 @@ export async function landed(
   waitMs: number,
 ): Promise<number | undefined | null> {
   const space = cache.router.of(write.id);
-  for (let tries = 0; ; tries++) {
+  for (let waited = false; ; waited = true) {
     const [now, entry] = (await cache.l2!.run(DUE_PEEK, [space.pendingIndex, space.row(write.id)], [])) as [
       number,
       unknown,
@@ -156,7 +160,13 @@ export async function landed(
         match && (write.op === 'set' ? match[2] === 'r' && row === write.row : match[2] === 'a' && !row);
       return mine ? Number(match[1]) : undefined;
     }
-    if (tries > 0) return null;
-    await wait(ctx, Math.min(ahead, waitMs));
+    // Still ahead after a wait that reached it (Redis' clock behind this host's): the next round's.
+    if (waited) return null;
+    // A step short of the deadline: not asked again after it (see MAX_WAIT_MS).
+    if (ahead > waitMs) {
+      await wait(ctx, waitMs);
+      return null;
+    }
+    await wait(ctx, ahead);
   }
 }

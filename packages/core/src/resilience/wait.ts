@@ -1,18 +1,43 @@
-import type { EngineContext } from '../engine/context.js';
+import type { Scheduler } from '../scheduler.js';
+
+/** What picks the timer: an engine context, or anything holding its `config.scheduler`. */
+export interface TimerHost {
+  readonly config: { readonly scheduler?: Scheduler | undefined };
+}
+
+/** Runs a task once after `ms`; returns what cancels it (see `Scheduler.after`). */
+export type OneShot = (ms: number, task: () => void) => () => void;
+
+/** The runtime's own one-shot timer, cleared by its cancel. */
+export const runtimeTimer: OneShot = (ms, task) => {
+  const timer = setTimeout(task, ms);
+  return () => clearTimeout(timer);
+};
 
 /**
- * Resolves after `ms`: on the host's `scheduler.after` when it lends one (a test drives it, so no
- * test sleeps for core's waits), else the runtime's `setTimeout`. Core's one-shot waits all go
- * through here (a retry's, a flush waiting on another consumer, a conditional write's deadline, a
- * poll for another version's writes, a bus answer held back): one place that touches a timer. Not
- * tracked: work its caller does not await tracks it itself (`ctx.track`), as `retryAfter` does.
+ * The one-shot timer core's waits and deadlines run on: the host's `scheduler.after` when it lends
+ * one (a test drives it, so no test sleeps for core's waits), else the runtime's `setTimeout`. One
+ * place that picks a timer. A host's `after` without a cancel leaves the task to run (a no-op then).
+ */
+export function hostTimer(ctx: TimerHost): OneShot {
+  const { scheduler } = ctx.config;
+  if (!scheduler?.after) return runtimeTimer;
+  return (ms, task) => {
+    const cancel = scheduler.after!(ms, task);
+    return typeof cancel === 'function' ? cancel : () => {};
+  };
+}
+
+/**
+ * Resolves after `ms`, on `hostTimer`. Core's one-shot waits all go through here (a retry's, a flush
+ * waiting on another consumer, a conditional write's deadline, a poll for another version's writes,
+ * a bus answer held back). Not tracked: work its caller does not await tracks it itself
+ * (`ctx.track`), as `retryAfter` does.
  *
  * @example await wait(ctx, 25); // then poll again
  */
-export function wait(ctx: Pick<EngineContext, 'config'>, ms: number): Promise<void> {
+export function wait(ctx: TimerHost, ms: number): Promise<void> {
   return new Promise((resolve) => {
-    const { scheduler } = ctx.config;
-    if (scheduler?.after) scheduler.after(ms, resolve);
-    else setTimeout(resolve, ms);
+    hostTimer(ctx)(ms, resolve);
   });
 }

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { deferred } from '../../test/support/deferred.js';
 import { isStrataError } from '../errors.js';
+import { hostTimer } from './wait.js';
 import { withTimeout } from './with-timeout.js';
 
 beforeEach(() => {
@@ -60,4 +61,35 @@ describe('withTimeout', () => {
       expect(vi.getTimerCount()).toBe(0);
     },
   );
+
+  it("runs on the host's timer when given one: cancelled when the work settles first, TIMEOUT when it runs", async () => {
+    const tasks: { ms: number; task: () => void; cancelled: boolean }[] = [];
+    const timer = hostTimer({
+      config: {
+        scheduler: {
+          every: () => () => {},
+          after(ms, task) {
+            const t = { ms, task, cancelled: false };
+            tasks.push(t);
+            return () => {
+              t.cancelled = true;
+            };
+          },
+        },
+      },
+    });
+    const answered = deferred<string>();
+    const first = withTimeout(answered.promise, 100, 'bus poll', timer);
+    answered.resolve('ok');
+    await expect(first).resolves.toBe('ok');
+    expect(tasks.map((t) => [t.ms, t.cancelled])).toEqual([[100, true]]);
+    const hanging = deferred<string>();
+    const second = withTimeout(hanging.promise, 100, 'bus poll', timer).catch((e: unknown) => e);
+    tasks[1]!.task();
+    expect(isStrataError(await second, 'TIMEOUT')).toBe(true);
+    expect(tasks[1]!.cancelled).toBe(false);
+    // No runtime timer was used.
+    expect(vi.getTimerCount()).toBe(0);
+    hanging.resolve('late');
+  });
 });

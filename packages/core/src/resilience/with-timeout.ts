@@ -1,8 +1,10 @@
 import { StrataError } from '../errors.js';
+import { type OneShot, runtimeTimer } from './wait.js';
 
 /**
- * Settles like `promise`, or rejects with `StrataError('TIMEOUT')` once `ms` have passed. The timer
- * is cleared as soon as either happens, so nothing outlives the call (a Worker's request, a test).
+ * Settles like `promise`, or rejects with `StrataError('TIMEOUT')` once `ms` have passed (on `timer`:
+ * the runtime's `setTimeout` unless the caller passes the host's, `hostTimer`). The timer is
+ * cancelled as soon as either happens, so nothing outlives the call (a Worker's request, a test).
  *
  * The work itself is not cancelled (a promise cannot be); its late outcome is still observed, so a
  * rejection after the timeout never surfaces as an unhandled rejection.
@@ -11,7 +13,12 @@ import { StrataError } from '../errors.js';
  * const entries = await withTimeout(l2.getMany(keys), 500, 'L2 getMany');
  * // after 500 ms: StrataError { code: 'TIMEOUT', message: 'strata: L2 getMany timed out after 500 ms' }
  */
-export function withTimeout<T>(promise: PromiseLike<T>, ms: number, what: string): Promise<T> {
+export function withTimeout<T>(
+  promise: PromiseLike<T>,
+  ms: number,
+  what: string,
+  timer: OneShot = runtimeTimer,
+): Promise<T> {
   if (!(Number.isFinite(ms) && ms > 0)) {
     return Promise.reject(
       new StrataError('INVALID_CONFIG', `timeout for ${what} must be a positive number of ms, got ${ms}`, {
@@ -20,18 +27,25 @@ export function withTimeout<T>(promise: PromiseLike<T>, ms: number, what: string
     );
   }
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
+    let settled = false;
+    const cancel = timer(ms, () => {
+      if (settled) return;
+      settled = true;
       reject(
         new StrataError('TIMEOUT', `${what} timed out after ${ms} ms`, { details: { what, timeoutMs: ms } }),
       );
-    }, ms);
+    });
     Promise.resolve(promise).then(
       (value) => {
-        clearTimeout(timer);
+        if (settled) return;
+        settled = true;
+        cancel();
         resolve(value);
       },
       (error: unknown) => {
-        clearTimeout(timer);
+        if (settled) return;
+        settled = true;
+        cancel();
         reject(error);
       },
     );

@@ -9,10 +9,11 @@
 // (no engine): CPU without I/O (note: replayed strings sit in old space, so whatever touches a value
 // first pays its cache misses, which moves cost from JSON.parse to the header read).
 // `--between idle|walk|http`: other work shuffled in between the timed calls (see `between` below).
-// `node bench/l2-ab.mjs --base <dir> [--runs 3] [--many-only|--get-only] [--cpu] [--replay] [--between …]`, where <dir> holds
+// `node bench/l2-ab.mjs --base <dir> [--runs 3] [--many-only|--get-only] [--cpu] [--replay] [--between …] [--node-clock]`, where <dir> holds
 // node_modules/@strata/{core,adapter-node} (package.json + dist of the baseline build) and symlinks
 // to this repo's other node_modules. Prints each run's medians and the median of the runs' ratios.
 import { fileURLToPath } from 'node:url';
+import { nodeClock } from '@strata/adapter-node';
 import * as branchTcp from '@strata/adapter-node/redis-tcp';
 import * as branchCore from '@strata/core';
 import * as branchDriver from '@strata/core/driver';
@@ -40,6 +41,10 @@ const branch = isolated
   : { core: branchCore, drizzle: branchDrizzle, tcp: branchTcp };
 
 const stack = await openStack();
+// --node-clock: the branch side on the clock `createStrata` gives a Node process (read at most once
+// per ms), the base side on core's default (the system clock, read once per synchronous run), as
+// `new Strata` without `clock` has: with a copy of this build as the base, what that costs an L2 read.
+const branchClock = flag('--node-clock') ? { clock: nodeClock() } : {};
 const make = (label, { core, drizzle, tcp }) => {
   const live = tcp.createIoredisL2(stack.urls.redisUrl);
   const l2 = replay ? replaying(live) : live;
@@ -49,6 +54,7 @@ const make = (label, { core, drizzle, tcp }) => {
     l3: drizzle.createDrizzleL3(stack.db, { migrationsSchema: stack.name }),
     keyPrefix: `${stack.name}-ab-${label}`,
     schemas: [schema],
+    ...(label === 'branch' && branchClock),
   });
   return { label, strata, schema, l2 };
 };

@@ -1,7 +1,7 @@
 // L1 hit `get`: every cache holds the same 10,000 frozen player rows (objects, no serialization on
 // any side: bentocache's memory driver with `serialize: false`), keys made before timing, each
 // contestant cycling through the same keys. Blocks of 1,000 calls per sample. Strata runs with the
-// clock `createStrata` gives a Node process (`nodeClock`: read at most once per ms, like lru-cache's).
+// clock `createStrata` gives a Node process (`nodeClock`: read at most once per macrotask).
 
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { nodeClock } from '@strata/adapter-node';
@@ -40,8 +40,8 @@ export async function l1Suite(stack, { quick = false } = {}) {
   });
   for (const r of rows) await unkey.players.set(r.id, r);
 
-  // With the clock createStrata gives a Node process (Date.now() read at most once per ms, as
-  // lru-cache reads its own): core alone reads it on every await.
+  // With the clock createStrata gives a Node process (Date.now() read at most once per macrotask:
+  // a loop of awaited hits is one): core alone reads it on every await.
   const { strata, schema } = stack.strata({
     prefix: 'l1',
     schema: { l1: { ttl: '5m', maxEntries: 20_000 } },

@@ -28,6 +28,48 @@ export function whyNotInet(text: string, cidr: boolean): string | undefined {
 }
 
 /**
+ * The text Postgres answers for an `inet` (or, with `cidr`, a `cidr`) it takes (network_out): all
+ * four IPv4 octets, IPv6 in lowercase with the longest run of two or more zero groups as `::` and
+ * an IPv4 tail where inet_net_ntop writes one, then `/bits` unless a whole inet address (a cidr
+ * always has it). A pure function of the text, so a write-behind row is cached as its flush will store it.
+ * @example inetText('10.1/16', false); // '10.1.0.0/16'
+ */
+export function inetText(text: string, cidr: boolean): string {
+  if (whyNotInet(text, cidr) !== undefined) return text;
+  const bytes: number[] = [];
+  const bits = text.includes(':') ? ipv6(text, bytes) : ipv4(text, bytes, cidr);
+  const address = bytes.length === 4 ? bytes.join('.') : ipv6Text(bytes);
+  return cidr || bits !== bytes.length * 8 ? `${address}/${bits}` : address;
+}
+
+/** inet_net_ntop_ipv6 of Postgres (src/port/inet_net_ntop.c), for 16 bytes. */
+function ipv6Text(bytes: readonly number[]): string {
+  const words = Array.from({ length: 8 }, (_, i) => (bytes[2 * i]! << 8) | bytes[2 * i + 1]!);
+  let best = { base: -1, len: 0 };
+  let cur = { base: -1, len: 0 };
+  for (const [i, word] of [...words, 1].entries()) {
+    if (word === 0 && i < 8) cur = cur.base === -1 ? { base: i, len: 1 } : { base: cur.base, len: cur.len + 1 };
+    else if (cur.base !== -1) {
+      if (best.base === -1 || cur.len > best.len) best = cur;
+      cur = { base: -1, len: 0 };
+    }
+  }
+  if (best.len < 2) best = { base: -1, len: 0 };
+  let out = '';
+  for (let i = 0; i < 8; i++) {
+    if (best.base !== -1 && i >= best.base && i < best.base + best.len) {
+      if (i === best.base) out += ':';
+      continue;
+    }
+    if (i !== 0) out += ':';
+    const v4 = best.len === 6 || (best.len === 7 && words[7] !== 1) || (best.len === 5 && words[5] === 0xffff);
+    if (i === 6 && best.base === 0 && v4) return out + bytes.slice(12).join('.');
+    out += words[i]!.toString(16);
+  }
+  return best.base !== -1 && best.base + best.len === 8 ? `${out}:` : out;
+}
+
+/**
  * inet_net_pton_ipv4 (inet) and inet_cidr_pton_ipv4 (cidr): decimal octets (inet: one trailing dot
  * ends them; cidr: or hex, `0x0a0b`), then `/bits`, else inet needs all four octets and cidr takes
  * its address class's width, widened to the octets written (224 alone is 224/4). -1 when refused.

@@ -14,7 +14,8 @@ export type DateTimeForm = (text: string) => string | undefined;
 
 type Column = PgColumn & { precision?: number; withTimezone?: boolean; fields?: string };
 
-const DATE = '(\\d{4,})-(\\d\\d)-(\\d\\d)';
+// The year as EncodeDateOnly writes it: %04d, so 4 digits, or more without a leading zero.
+const DATE = '(\\d{4}|[1-9]\\d{4,})-(\\d\\d)-(\\d\\d)';
 const TIME = '(\\d\\d):([0-5]\\d):([0-5]\\d)(?:\\.(\\d*[1-9]))?';
 const BC = '( BC)?';
 // timetz as EncodeTimezone writes an offset: minutes only when not zero, seconds likewise; +00, not -00.

@@ -76,17 +76,54 @@ function blankPadded(t: string, n: number): string {
 }
 
 /**
- * What float4out answers, read back by the driver: the shortest decimal that rounds to the same
- * single-precision float (1.23456789 is stored as 1.2345679).
+ * What float4out answers, read back by the driver: Ryu's shortest decimal strictly inside the
+ * interval that rounds to the same single-precision float, the closest of those, a tie to an even
+ * last digit (1.23456789 is stored as 1.2345679, -2723334.34 as -2723334.2, not -2723334.3).
  */
 export function float4(n: number): number {
   const f = Math.fround(n);
   if (f === 0 || !Number.isFinite(f)) return f;
-  for (let digits = 1; digits < 9; digits++) {
-    const shortest = Number(f.toPrecision(digits));
-    if (Math.fround(shortest) === f) return shortest;
+  // Half-way to the neighbouring floats: exact in a double.
+  const low = (f + nextFloat(f, -1)) / 2;
+  const high = (f + nextFloat(f, 1)) / 2;
+  for (let digits = 1; digits <= 9; digits++) {
+    const near = f.toPrecision(digits);
+    const inside = [near, ...lastDigitAround(near)]
+      .map(Number)
+      .filter((c) => c > low && c < high)
+      .sort((a, b) => Math.abs(a - f) - Math.abs(b - f) || evenLast(a, digits) - evenLast(b, digits));
+    if (inside.length > 0) return inside[0]!;
   }
-  return Number(f.toPrecision(9));
+  return f;
+}
+
+const bits = new Float32Array(1);
+const word = new Uint32Array(bits.buffer);
+
+/** The float after `f` (a float, not zero) towards +∞ (`way` 1) or -∞ (-1). */
+function nextFloat(f: number, way: 1 | -1): number {
+  bits[0] = f;
+  word[0] += (f > 0) === (way > 0) ? 1 : -1;
+  return bits[0];
+}
+
+/** `text` (toPrecision's) with its last significant digit one less and one more. */
+function lastDigitAround(text: string): string[] {
+  const [mantissa = '', exponent] = text.split('e');
+  const digits = mantissa.replace(/[-.]/g, '');
+  const point = mantissa.indexOf('.');
+  const scale = point < 0 ? 0 : mantissa.length - point - 1;
+  const sign = mantissa.startsWith('-') ? '-' : '';
+  return [-1n, 1n].map((step) => {
+    const value = BigInt(digits) + (sign ? -step : step);
+    return `${sign}${value < 0n ? -value : value}e${Number(exponent ?? 0) - scale}`;
+  });
+}
+
+/** 0 when `c` written with `digits` significant digits ends in an even digit, else 1. */
+function evenLast(c: number, digits: number): number {
+  const last = c.toPrecision(digits).replace(/e.*$/, '').slice(-1);
+  return Number(last) % 2;
 }
 
 /** `ms` rounded to a multiple of `unit` ms from Postgres' epoch, half away from it. */

@@ -87,3 +87,11 @@ describe('write-behind, string-mode date/time in another form than Postgres answ
     });
   }
 });
+
+it('a timestamp(0) that rounds past year 9999 is refused (Drizzle cannot send year 10000): VALIDATION_FAILED', async () => {
+  const { schema, writer } = app('write-behind');
+  const err = await writer.set(schema, { id: 'y10000', ts0: new Date('9999-12-31T23:59:59.500Z') }).catch((e: unknown) => e);
+  expect(isStrataError(err, 'VALIDATION_FAILED'), String(err)).toBe(true);
+  expect((err as Error).message).toContain('field ts0: rounds to year 10000');
+  expect(await writer.find(schema, 'y10000')).toBeNull();
+});

@@ -42,31 +42,19 @@ export function inetText(text: string, cidr: boolean): string {
   return cidr || bits !== bytes.length * 8 ? `${address}/${bits}` : address;
 }
 
-/** inet_net_ntop_ipv6 of Postgres (src/port/inet_net_ntop.c), for 16 bytes. */
+/**
+ * inet_net_ntop_ipv6 of Postgres (src/port/inet_net_ntop.c), for 16 bytes: the first longest run of
+ * two or more zero groups is `::`; `::a.b.c.d` and `::ffff:a.b.c.d` keep their IPv4 tail.
+ */
 function ipv6Text(bytes: readonly number[]): string {
-  const words = Array.from({ length: 8 }, (_, i) => (bytes[2 * i]! << 8) | bytes[2 * i + 1]!);
-  let best = { base: -1, len: 0 };
-  let cur = { base: -1, len: 0 };
-  for (const [i, word] of [...words, 1].entries()) {
-    if (word === 0 && i < 8) cur = cur.base === -1 ? { base: i, len: 1 } : { base: cur.base, len: cur.len + 1 };
-    else if (cur.base !== -1) {
-      if (best.base === -1 || cur.len > best.len) best = cur;
-      cur = { base: -1, len: 0 };
-    }
-  }
-  if (best.len < 2) best = { base: -1, len: 0 };
-  let out = '';
-  for (let i = 0; i < 8; i++) {
-    if (best.base !== -1 && i >= best.base && i < best.base + best.len) {
-      if (i === best.base) out += ':';
-      continue;
-    }
-    if (i !== 0) out += ':';
-    const v4 = best.len === 6 || (best.len === 7 && words[7] !== 1) || (best.len === 5 && words[5] === 0xffff);
-    if (i === 6 && best.base === 0 && v4) return out + bytes.slice(12).join('.');
-    out += words[i]!.toString(16);
-  }
-  return best.base !== -1 && best.base + best.len === 8 ? `${out}:` : out;
+  const words = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => (bytes[2 * i]! << 8) | bytes[2 * i + 1]!);
+  let [base, len] = [-1, 0];
+  for (const run of words.map((w) => (w ? 'n' : 'z')).join('').matchAll(/z{2,}/g))
+    if (run[0].length > len) [base, len] = [run.index, run[0].length];
+  if (base === 0 && (len === 6 || (len === 5 && words[5] === 0xffff)))
+    return `::${len === 5 ? 'ffff:' : ''}${bytes.slice(12).join('.')}`;
+  const hex = (ws: number[]) => ws.map((w) => w.toString(16)).join(':');
+  return base < 0 ? hex(words) : `${hex(words.slice(0, base))}::${hex(words.slice(base + len))}`;
 }
 
 /**

@@ -87,12 +87,16 @@ export function float4(n: number): number {
   const low = (f + nextFloat(f, -1)) / 2;
   const high = (f + nextFloat(f, 1)) / 2;
   for (let digits = 1; digits <= 9; digits++) {
-    const near = f.toPrecision(digits);
-    const inside = [near, ...lastDigitAround(near)]
-      .map(Number)
-      .filter((c) => c > low && c < high)
-      .sort((a, b) => Math.abs(a - f) - Math.abs(b - f) || evenLast(a, digits) - evenLast(b, digits));
-    if (inside.length > 0) return inside[0]!;
+    // f ≈ k × 10^-x with `digits` digits in k: k and its neighbours (the product may round across).
+    const x = digits - 1 - Math.floor(Math.log10(Math.abs(f)));
+    const k = Math.round(f * 10 ** x);
+    let best: number | undefined;
+    for (const c of [k, k - 1, k + 1]) {
+      const v = Number(`${c}e${-x}`);
+      const [d, bestD] = [Math.abs(v - f), Math.abs((best ?? Number.POSITIVE_INFINITY) - f)];
+      if (v > low && v < high && (d < bestD || (d === bestD && c % 2 === 0))) best = v;
+    }
+    if (best !== undefined) return best;
   }
   return f;
 }
@@ -105,25 +109,6 @@ function nextFloat(f: number, way: 1 | -1): number {
   bits[0] = f;
   word[0] += (f > 0) === (way > 0) ? 1 : -1;
   return bits[0];
-}
-
-/** `text` (toPrecision's) with its last significant digit one less and one more. */
-function lastDigitAround(text: string): string[] {
-  const [mantissa = '', exponent] = text.split('e');
-  const digits = mantissa.replace(/[-.]/g, '');
-  const point = mantissa.indexOf('.');
-  const scale = point < 0 ? 0 : mantissa.length - point - 1;
-  const sign = mantissa.startsWith('-') ? '-' : '';
-  return [-1n, 1n].map((step) => {
-    const value = BigInt(digits) + (sign ? -step : step);
-    return `${sign}${value < 0n ? -value : value}e${Number(exponent ?? 0) - scale}`;
-  });
-}
-
-/** 0 when `c` written with `digits` significant digits ends in an even digit, else 1. */
-function evenLast(c: number, digits: number): number {
-  const last = c.toPrecision(digits).replace(/e.*$/, '').slice(-1);
-  return Number(last) % 2;
 }
 
 /** `ms` rounded to a multiple of `unit` ms from Postgres' epoch, half away from it. */

@@ -14,7 +14,11 @@ const d = (iso: string) => new Date(iso);
 /** [column, value written, value Postgres answers]. */
 const CASES: [Column, unknown, unknown][] = [
   ['u', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'],
-  ['uArr', ['A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1F'], ['a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1f']],
+  [
+    'uArr',
+    ['A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1F'],
+    ['a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1f'],
+  ],
   ['tsd', d('0050-06-01T10:00:00.000Z'), d('0050-06-01T10:00:00.000Z')],
   ['tstzd', d('0001-01-01T00:00:00.000Z'), d('0001-01-01T00:00:00.000Z')],
   ['ts0', d('2024-06-01T10:00:00.600Z'), d('2024-06-01T10:00:01.000Z')],
@@ -52,7 +56,10 @@ const DATE_TIMES: [Column, string, string][] = [
 let n = 0;
 for (const mode of ['write-through', 'write-behind'] as const) {
   describe(mode, () => {
-    const cases = mode === 'write-through' ? [...CASES, ...DATE_TIMES] : [...CASES, ...DATE_TIMES.map(([c, , s]) => [c, s, s] as const)];
+    const cases =
+      mode === 'write-through'
+        ? [...CASES, ...DATE_TIMES]
+        : [...CASES, ...DATE_TIMES.map(([c, , s]) => [c, s, s] as const)];
     for (const [column, written, stored] of cases) {
       it(`${column} ${JSON.stringify(written)}: every tier answers ${JSON.stringify(stored)}`, async () => {
         const { schema, writer, cached, stored: inPostgres } = app(mode);
@@ -81,7 +88,9 @@ describe('write-behind, string-mode date/time in another form than Postgres answ
       const id = `refused-${column}-${++n}`;
       const err = await writer.set(schema, { id, [column]: written }).catch((e: unknown) => e);
       expect(isStrataError(err, 'VALIDATION_FAILED'), String(err)).toBe(true);
-      expect((err as Error).message).toContain(`field ${column}: a write-behind row is cached before Postgres stores it`);
+      expect((err as Error).message).toContain(
+        `field ${column}: a write-behind row is cached before Postgres stores it`,
+      );
       expect(await writer.find(schema, id)).toBeNull();
       expect(writer.stats().dirtyCount).toBe(0);
     });
@@ -90,7 +99,9 @@ describe('write-behind, string-mode date/time in another form than Postgres answ
 
 it('a timestamp(0) that rounds past year 9999 is refused (Drizzle cannot send year 10000): VALIDATION_FAILED', async () => {
   const { schema, writer } = app('write-behind');
-  const err = await writer.set(schema, { id: 'y10000', ts0: new Date('9999-12-31T23:59:59.500Z') }).catch((e: unknown) => e);
+  const err = await writer
+    .set(schema, { id: 'y10000', ts0: new Date('9999-12-31T23:59:59.500Z') })
+    .catch((e: unknown) => e);
   expect(isStrataError(err, 'VALIDATION_FAILED'), String(err)).toBe(true);
   expect((err as Error).message).toContain('field ts0: rounds to year 10000');
   expect(await writer.find(schema, 'y10000')).toBeNull();

@@ -20,7 +20,9 @@ export function decoderOf(c: CompiledColumn): Decoder {
   return {
     mapFromDriverValue(value) {
       const m = typeof value === 'string' && ISO_TIMESTAMP.exec(value);
-      return m ? new Date(`${m[1]}T${m[2]}${m[3] ? `${m[3]}${m[4] ?? ':00'}` : 'Z'}`) : column.mapFromDriverValue(value);
+      return m
+        ? new Date(`${m[1]}T${m[2]}${m[3] ? `${m[3]}${m[4] ?? ':00'}` : 'Z'}`)
+        : column.mapFromDriverValue(value);
     },
   };
 }

@@ -26,7 +26,10 @@ function columnOf(schema: CompiledSchema, key: string): CompiledColumn {
 function selection(versions: VersionsTable, schema: CompiledSchema, fields?: readonly string[]) {
   const columns = selectedColumns(schema, fields);
   const row: Record<string, PgColumn | SQL> = Object.fromEntries(
-    columns.map((c) => [c.key, c.column.columnType === 'PgTimestamp' ? sql`${c.column}`.mapWith(decoderOf(c)) : c.column]),
+    columns.map((c) => [
+      c.key,
+      c.column.columnType === 'PgTimestamp' ? sql`${c.column}`.mapWith(decoderOf(c)) : c.column,
+    ]),
   );
   return { row, version: versionOfRow(versions, schema) };
 }

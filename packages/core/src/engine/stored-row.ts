@@ -47,16 +47,23 @@ export function toStoredRow(schema: CompiledSchema, writeMode: WriteMode, row: R
     // timestamp(0) rounds 9999-12-31 23:59:59.5 up to year 10000, which Drizzle sends as
     // '+010000-…' and Postgres refuses (22009): refused here, as whyNotIsoYear refuses it written so.
     if (after instanceof Date && after.getUTCFullYear() > 9999)
-      throw schemaError('VALIDATION_FAILED', schema.name, `field ${key}: rounds to year 10000, not 1 to 9999`, {
-        details: { field: key },
-      });
+      throw schemaError(
+        'VALIDATION_FAILED',
+        schema.name,
+        `field ${key}: rounds to year 10000, not 1 to 9999`,
+        {
+          details: { field: key },
+        },
+      );
     row[key] = after;
   }
   if (writeMode !== 'write-behind') return;
   for (const [key, check] of dateTimes) {
     const why = firstRefusal(row[key], check);
     if (why !== undefined)
-      throw schemaError('VALIDATION_FAILED', schema.name, `field ${key}: ${why}`, { details: { field: key } });
+      throw schemaError('VALIDATION_FAILED', schema.name, `field ${key}: ${why}`, {
+        details: { field: key },
+      });
   }
 }
 

@@ -33,12 +33,17 @@ export function dateTimeFormOf(column: PgColumn): DateTimeForm | undefined {
   const tz = c.withTimezone;
   const [shape, example] =
     {
-      PgTimestampString: [`${DATE} (?:[01]\\d|2[0-3]):${time}${tz ? '\\+00' : ''}(?: BC)?|-?infinity`, `2024-01-31 10:00:00${tz ? '+00' : ''}`],
+      PgTimestampString: [
+        `${DATE} (?:[01]\\d|2[0-3]):${time}${tz ? '\\+00' : ''}(?: BC)?|-?infinity`,
+        `2024-01-31 10:00:00${tz ? '+00' : ''}`,
+      ],
       PgDateString: [`${DATE}(?: BC)?|-?infinity`, '2024-01-31'],
       PgTime: [`(?:(?:[01]\\d|2[0-3]):${time}|24:00:00)${tz ? OFFSET : ''}`, `10:00:00${tz ? '+05:30' : ''}`],
       // A field restriction (`day to second`…) truncates: not taken (the shape matches nothing).
       PgInterval: [
-        c.fields ? '(?!)' : `00:00:00|(?=.)${INTERVAL}(?:(?!00:00:00$)(?:\\d\\d|[1-9]\\d{2,}):${time})?(?<! )`,
+        c.fields
+          ? '(?!)'
+          : `00:00:00|(?=.)${INTERVAL}(?:(?!00:00:00$)(?:\\d\\d|[1-9]\\d{2,}):${time})?(?<! )`,
         '1 year 2 mons 3 days 04:05:06',
       ],
     }[c.columnType] ?? [];

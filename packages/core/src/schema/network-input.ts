@@ -49,7 +49,10 @@ export function inetText(text: string, cidr: boolean): string {
 function ipv6Text(bytes: readonly number[]): string {
   const words = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => (bytes[2 * i]! << 8) | bytes[2 * i + 1]!);
   let [base, len] = [-1, 0];
-  for (const run of words.map((w) => (w ? 'n' : 'z')).join('').matchAll(/z{2,}/g))
+  for (const run of words
+    .map((w) => (w ? 'n' : 'z'))
+    .join('')
+    .matchAll(/z{2,}/g))
     if (run[0].length > len) [base, len] = [run.index, run[0].length];
   if (base === 0 && (len === 6 || (len === 5 && words[5] === 0xffff)))
     return `::${len === 5 ? 'ffff:' : ''}${bytes.slice(12).join('.')}`;

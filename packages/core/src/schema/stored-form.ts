@@ -62,7 +62,9 @@ function date(form: (ms: number) => number): StoredForm {
 
 /** Items of an array column (nested arrays too), nulls kept. */
 function eachItem(items: readonly unknown[], form: StoredForm): unknown[] {
-  return items.map((v) => (Array.isArray(v) ? eachItem(v, form) : v === null || v === undefined ? v : form(v)));
+  return items.map((v) =>
+    Array.isArray(v) ? eachItem(v, form) : v === null || v === undefined ? v : form(v),
+  );
 }
 
 /**
@@ -107,7 +109,7 @@ const word = new Uint32Array(bits.buffer);
 /** The float after `f` (a float, not zero) towards +∞ (`way` 1) or -∞ (-1). */
 function nextFloat(f: number, way: 1 | -1): number {
   bits[0] = f;
-  word[0] += (f > 0) === (way > 0) ? 1 : -1;
+  word[0] += f > 0 === way > 0 ? 1 : -1;
   return bits[0];
 }
 

@@ -88,11 +88,23 @@ export function storedFormsFixture(label: string) {
     const queue = createMemoryQueue();
     const schema = defineSchema({ table, writeMode: mode });
     const writer = open(
-      new Strata({ l2: stack.l2, l3: stack.l3, keyPrefix, schemas: [schema], writeBehind: { queue, threshold: 1e6 } }),
+      new Strata({
+        l2: stack.l2,
+        l3: stack.l3,
+        keyPrefix,
+        schemas: [schema],
+        writeBehind: { queue, threshold: 1e6 },
+      }),
     );
     const l2Schema = defineSchema({ table, writeMode: mode, l1: false });
     const l2 = open(
-      new Strata({ l2: stack.l2, l3: stack.l3, keyPrefix, schemas: [l2Schema], writeBehind: { queue, threshold: 1e6 } }),
+      new Strata({
+        l2: stack.l2,
+        l3: stack.l3,
+        keyPrefix,
+        schemas: [l2Schema],
+        writeBehind: { queue, threshold: 1e6 },
+      }),
     );
     const l3Schema = defineSchema({ table, l1: false });
     const l3 = open(new Strata({ l3: stack.l3, keyPrefix: `${keyPrefix}l3`, schemas: [l3Schema] }));

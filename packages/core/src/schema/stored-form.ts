@@ -109,8 +109,8 @@ const word = new Uint32Array(bits.buffer);
 /** The float after `f` (a float, not zero) towards +∞ (`way` 1) or -∞ (-1). */
 function nextFloat(f: number, way: 1 | -1): number {
   bits[0] = f;
-  word[0] += f > 0 === way > 0 ? 1 : -1;
-  return bits[0];
+  word[0] = word[0]! + (f > 0 === way > 0 ? 1 : -1);
+  return bits[0]!;
 }
 
 /** `ms` rounded to a multiple of `unit` ms from Postgres' epoch, half away from it. */

@@ -1,5 +1,6 @@
+import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { isStrataError } from '../src/index.js';
+import { isStrataError, Q } from '../src/index.js';
 import { type Column, storedFormsFixture } from './support/stored-forms.js';
 
 // A value Postgres stores in a form of its own is answered in that form by every tier, from the
@@ -105,4 +106,12 @@ it('a timestamp(0) that rounds past year 9999 is refused (Drizzle cannot send ye
   expect(isStrataError(err, 'VALIDATION_FAILED'), String(err)).toBe(true);
   expect((err as Error).message).toContain('field ts0: rounds to year 10000');
   expect(await writer.find(schema, 'y10000')).toBeNull();
+});
+
+it('a search answers a date-mode timestamp of years 1-99 as written, as a read by key does', async () => {
+  const { schema, writer } = app('write-through');
+  const at = new Date('0042-03-04T05:06:07.089Z');
+  await writer.set(schema, { id: 'search-0042', tsd: at, tstzd: at });
+  const [found] = await writer.search(schema, Q().where(eq(schema.table.id, 'search-0042')).build());
+  expect(found).toMatchObject({ tsd: at, tstzd: at });
 });

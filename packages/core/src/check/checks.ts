@@ -97,6 +97,19 @@ export const length =
       ? undefined
       : at(path, outOfBounds(value.length > exact ? 'big' : 'small', sizeOrigin(value), exact, 'exactly '));
 
+/**
+ * At most `max` characters as Postgres counts them (code points: '😀' is one, not two UTF-16
+ * units), for varchar(n) and char(n): zod's max(n) refused text those columns store.
+ */
+export const maxCharacters =
+  (max: number): Rule<string> =>
+  (value, path) => {
+    if (value.length <= max) return undefined;
+    let points = 0;
+    for (const _ of value) if (++points > max) return at(path, outOfBounds('big', 'string', max, '<='));
+    return undefined;
+  };
+
 export const pattern =
   (re: RegExp): Rule<string> =>
   (value, path) => {

@@ -1,5 +1,6 @@
 import type { StoredRow } from '../l3/types.js';
 import type { CompiledColumn } from '../schema/types.js';
+import { decoderOf } from './column-decoder.js';
 import type { Statement } from './transactions.js';
 
 /** What the drivers' sessions share (`PgSession.prepareQuery`): a statement with a result mapper of ours. */
@@ -59,7 +60,7 @@ export function runMapped<T>(
 export function mapRows(rows: readonly unknown[][], columns: readonly CompiledColumn[]): StoredRow[] {
   const n = columns.length;
   const keys = columns.map((c) => c.key);
-  const decoders = columns.map((c) => c.column);
+  const decoders = columns.map(decoderOf);
   const out: StoredRow[] = new Array(rows.length);
   for (let r = 0; r < rows.length; r++) {
     const values = rows[r]!;

@@ -2,6 +2,7 @@ import { type SQL, sql } from 'drizzle-orm';
 import { toHex } from '../bytes.js';
 import type { Row } from '../l3/types.js';
 import type { CompiledColumn, CompiledSchema } from '../schema/types.js';
+import { decoderOf } from './column-decoder.js';
 import { castType } from './values.js';
 
 /** Column types whose values travel through JSON and back unchanged (enums too). */
@@ -66,7 +67,7 @@ export function decodeRawRow(schema: CompiledSchema, raw: Record<string, unknown
   const row: Row = {};
   for (const c of schema.columns) {
     const value = raw[c.name];
-    row[c.key] = value === null || value === undefined ? null : c.column.mapFromDriverValue(value);
+    row[c.key] = value === null || value === undefined ? null : decoderOf(c).mapFromDriverValue(value);
   }
   return row;
 }

@@ -3,6 +3,7 @@ import type { PgColumn } from 'drizzle-orm/pg-core';
 import { StrataError } from '../errors.js';
 import type { PendingWrites, ScanOptions, SearchQuery, StoredRow } from '../l3/types.js';
 import type { CompiledColumn, CompiledSchema } from '../schema/types.js';
+import { decoderOf } from './column-decoder.js';
 import type { Database } from './database.js';
 import type { VersionedSelect } from './mapped-select.js';
 import type { Statement } from './transactions.js';
@@ -19,11 +20,17 @@ function columnOf(schema: CompiledSchema, key: string): CompiledColumn {
 
 /**
  * The selection: the row keyed by JS key (Drizzle decodes each value with its column: Date, bigint,
- * bytes, also where the driver returns text, as neon-http does) and the row's version.
+ * bytes, also where the driver returns text, as neon-http does; a date-mode timestamp with ours,
+ * see `decoderOf`) and the row's version.
  */
 function selection(versions: VersionsTable, schema: CompiledSchema, fields?: readonly string[]) {
   const columns = selectedColumns(schema, fields);
-  const row: Record<string, PgColumn> = Object.fromEntries(columns.map((c) => [c.key, c.column]));
+  const row: Record<string, PgColumn | SQL> = Object.fromEntries(
+    columns.map((c) => [
+      c.key,
+      c.column.columnType === 'PgTimestamp' ? sql`${c.column}`.mapWith(decoderOf(c)) : c.column,
+    ]),
+  );
   return { row, version: versionOfRow(versions, schema) };
 }
 

@@ -5,6 +5,7 @@ import { runHook } from './hooks.js';
 import { type Id, idKey, normalizeId } from './ids.js';
 import type { SchemaCache } from './schema-cache.js';
 import { wallClock } from './steady-clock.js';
+import { toStoredRow } from './stored-row.js';
 
 /** A row ready to write: checked, stamped, its primary key normalized; and its key. */
 export interface PreparedRow {
@@ -16,8 +17,8 @@ export interface PreparedRow {
 /**
  * Everything before a write touches a tier: beforeSet (may change the row or reject it), autoNow /
  * autoNowAdd, the primary key normalized (a uuid lowercased, '42' for an integer key made 42: the
- * row written names the same key as the caches), then validation. Any failure here leaves every
- * tier untouched.
+ * row written names the same key as the caches), then validation, then each value in the form
+ * Postgres stores it (see stored-row.ts). Any failure here leaves every tier untouched.
  */
 export async function prepareRow(
   ctx: EngineContext,
@@ -39,6 +40,7 @@ export async function prepareRow(
   const id = normalizeId(schema, row[schema.primaryKey.key]);
   row[schema.primaryKey.key] = id;
   await schema.validate(row);
+  toStoredRow(schema, cache.writeMode, row);
   cache.tags?.ofWrite(row);
   return { row, id, key: idKey(id) };
 }

@@ -85,7 +85,7 @@ const values: Record<string, unknown[]> = {
   dateStr: ['2024-01-01', 5],
   text: ['', 5, null],
   textEnum: ['a', 'c', null],
-  vc: ['abc', 'abcd', 5],
+  vc: ['abc', 'abcd', 5, 'é😀x', '😀😀'],
   vcFree: ['x'.repeat(10_000)],
   ch: ['ab', 'a', 'abc'],
   ch1: ['abc'],
@@ -159,6 +159,20 @@ const wholeRows: unknown[] = [
   Object.assign(Object.create({ inherited: 1 }), base),
 ];
 
+/**
+ * Where Strata departs from drizzle-zod on purpose: char(n) and varchar(n) take up to n characters
+ * as Postgres counts them (code points, not UTF-16 units), and char(n) pads a shorter value (see
+ * stored-form.ts); zod refused text Postgres stores, and took for `char` (char(1)) what it refuses.
+ */
+const COUNTED_AS_POSTGRES = new Map<string, Issue | undefined>([
+  ['vc value 3', undefined],
+  ['vc value 4', undefined],
+  ['ch value 1', undefined],
+  ['ch value 2', { path: ['ch'], message: 'Too big: expected string to have <=2 characters' }],
+  // `char` without a length is char(1) in Postgres (22001 for more): drizzle-zod takes any string.
+  ['ch1 value 0', { path: ['ch1'], message: 'Too big: expected string to have <=1 characters' }],
+]);
+
 /** drizzle-zod's first issue, as Strata reads it. */
 function drizzleZodIssue(value: unknown): Issue | undefined {
   const schema = (
@@ -183,7 +197,7 @@ it("checks a row as drizzle-zod's strict insert schema does, with its messages, 
   ];
   let refused = 0;
   for (const [label, row] of cases) {
-    const expected = drizzleZodIssue(row);
+    const expected = COUNTED_AS_POSTGRES.has(label) ? COUNTED_AS_POSTGRES.get(label) : drizzleZodIssue(row);
     if (expected) refused++;
     expect(check(row, []), label).toEqual(expected);
   }

@@ -112,9 +112,10 @@ function stringSchema(column: ColumnShape): check.Check {
     case 'PgUUID':
       return check.string(check.uuid);
     case 'PgVarchar':
-      return column.length ? check.string(check.maxLength(column.length)) : check.string();
+      return column.length ? check.string(check.maxCharacters(column.length)) : check.string();
     case 'PgChar':
-      return column.length ? check.string(check.length(column.length)) : check.string();
+      // char without a length is char(1); shorter text is padded (see stored-form.ts).
+      return check.string(check.maxCharacters(column.length ?? 1));
     case 'PgBinaryVector': {
       const bits = check.pattern(/^[01]+$/);
       return column.dimensions ? check.string(bits, check.maxLength(column.dimensions)) : check.string(bits);

@@ -28,6 +28,39 @@ export function whyNotInet(text: string, cidr: boolean): string | undefined {
 }
 
 /**
+ * The text Postgres answers for an `inet` (or, with `cidr`, a `cidr`) it takes (network_out): all
+ * four IPv4 octets, IPv6 in lowercase with the longest run of two or more zero groups as `::` and
+ * an IPv4 tail where inet_net_ntop writes one, then `/bits` unless a whole inet address (a cidr
+ * always has it). A pure function of the text, so a write-behind row is cached as its flush will store it.
+ * @example inetText('10.1/16', false); // '10.1.0.0/16'
+ */
+export function inetText(text: string, cidr: boolean): string {
+  if (whyNotInet(text, cidr) !== undefined) return text;
+  const bytes: number[] = [];
+  const bits = text.includes(':') ? ipv6(text, bytes) : ipv4(text, bytes, cidr);
+  const address = bytes.length === 4 ? bytes.join('.') : ipv6Text(bytes);
+  return cidr || bits !== bytes.length * 8 ? `${address}/${bits}` : address;
+}
+
+/**
+ * inet_net_ntop_ipv6 of Postgres (src/port/inet_net_ntop.c), for 16 bytes: the first longest run of
+ * two or more zero groups is `::`; `::a.b.c.d` and `::ffff:a.b.c.d` keep their IPv4 tail.
+ */
+function ipv6Text(bytes: readonly number[]): string {
+  const words = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => (bytes[2 * i]! << 8) | bytes[2 * i + 1]!);
+  let [base, len] = [-1, 0];
+  for (const run of words
+    .map((w) => (w ? 'n' : 'z'))
+    .join('')
+    .matchAll(/z{2,}/g))
+    if (run[0].length > len) [base, len] = [run.index, run[0].length];
+  if (base === 0 && (len === 6 || (len === 5 && words[5] === 0xffff)))
+    return `::${len === 5 ? 'ffff:' : ''}${bytes.slice(12).join('.')}`;
+  const hex = (ws: number[]) => ws.map((w) => w.toString(16)).join(':');
+  return base < 0 ? hex(words) : `${hex(words.slice(0, base))}::${hex(words.slice(base + len))}`;
+}
+
+/**
  * inet_net_pton_ipv4 (inet) and inet_cidr_pton_ipv4 (cidr): decimal octets (inet: one trailing dot
  * ends them; cidr: or hex, `0x0a0b`), then `/bits`, else inet needs all four octets and cidr takes
  * its address class's width, widened to the octets written (224 alone is 224/4). -1 when refused.

@@ -8,7 +8,7 @@
 
 const SPACE = '[ \\t\\n\\r\\v\\f]*';
 // 1 sign, 2 integer digits, 3 their fraction, 4 a fraction alone, 5 exponent, 6 infinity, 7 NaN.
-const NUMERIC = new RegExp(
+export const NUMERIC = new RegExp(
   `^${SPACE}(?:([+-]?)(?:(\\d+)(?:\\.(\\d*))?|\\.(\\d+))(?:[eE]([+-]?\\d+))?|([+-]?(?:infinity|inf))|(nan))${SPACE}$`,
   'i',
 );

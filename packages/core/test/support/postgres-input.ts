@@ -10,6 +10,8 @@ export interface InputOracle {
     inputs: readonly string[],
     dateStyles?: readonly string[],
   ): Promise<(string | null)[]>;
+  /** Per input: the text Postgres answers for it stored as `type` (its output function), null when refused. */
+  outputs(type: string, inputs: readonly string[]): Promise<(string | null)[]>;
   end(): Promise<void>;
 }
 
@@ -20,6 +22,10 @@ export async function inputOracle(): Promise<InputOracle> {
   await client.query(`create function pg_temp.refusal(t text, ty text) returns text language plpgsql as $$
     begin execute format('select %L::%s', t, ty); return null;
     exception when others then return sqlstate; end $$`);
+  await client.query(`create function pg_temp.output(t text, ty text) returns text language plpgsql as $$
+    declare out text;
+    begin execute format('select format(''%%s'', %L::%s)', t, ty) into out; return out;
+    exception when others then return null; end $$`);
   return {
     async refusals(type, inputs, dateStyles = ['ISO, MDY']) {
       const out: (string | null)[] = inputs.map(() => 'unread');
@@ -34,6 +40,13 @@ export async function inputOracle(): Promise<InputOracle> {
         });
       }
       return out;
+    },
+    async outputs(type, inputs) {
+      const { rows } = await client.query<{ out: string | null }>(
+        'select pg_temp.output(t, $2) as out from unnest($1::text[]) with ordinality u(t, n) order by n',
+        [inputs, type],
+      );
+      return rows.map((row) => row.out);
     },
     end: () => client.end(),
   };

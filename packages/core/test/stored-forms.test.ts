@@ -109,9 +109,9 @@ it('a timestamp(0) that rounds past year 9999 is refused (Drizzle cannot send ye
 });
 
 it('a search answers a date-mode timestamp of years 1-99 as written, as a read by key does', async () => {
-  const { schema, writer } = app('write-through');
+  const { schema, table, writer } = app('write-through');
   const at = new Date('0042-03-04T05:06:07.089Z');
   await writer.set(schema, { id: 'search-0042', tsd: at, tstzd: at });
-  const [found] = await writer.search(schema, Q().where(eq(schema.table.id, 'search-0042')).build());
+  const [found] = await writer.search(schema, Q().where(eq(table.id, 'search-0042')).build());
   expect(found).toMatchObject({ tsd: at, tstzd: at });
 });

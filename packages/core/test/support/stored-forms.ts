@@ -116,6 +116,7 @@ export function storedFormsFixture(label: string) {
     };
     return {
       schema,
+      table,
       writer,
       /** Row `id` as L1 (the writer) and L2 alone (an instance without L1) answer it. */
       cached: async (id: string) => ({

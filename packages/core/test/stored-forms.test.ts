@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { isStrataError, Q } from '../src/index.js';
-import { type Column, storedFormsFixture } from './support/stored-forms.js';
+import { type Column, type FormsTable, storedFormsFixture } from './support/stored-forms.js';
 
 // A value Postgres stores in a form of its own is answered in that form by every tier, from the
 // write on: L1, L2 alone, Postgres alone, before a write-behind flush and after it. Before, a
@@ -123,6 +123,11 @@ it('a search answers a date-mode timestamp of years 1-99 as written, as a read b
   const { schema, writer } = app('write-through');
   const at = new Date('0042-03-04T05:06:07.089Z');
   await writer.set(schema, { id: 'search-0042', tsd: at, tstzd: at });
-  const [found] = await writer.search(schema, Q().where(eq(schema.table.id, 'search-0042')).build());
+  const [found] = await writer.search(
+    schema,
+    Q()
+      .where(eq((schema.table as FormsTable).id, 'search-0042'))
+      .build(),
+  );
   expect(found).toMatchObject({ tsd: at, tstzd: at });
 });

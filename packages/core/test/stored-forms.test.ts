@@ -42,12 +42,23 @@ const CASES: [Column, unknown, unknown][] = [
   ['cd', '192.168', '192.168.0.0/24'],
   ['mac', '08-00-2B-01-02-03', '08:00:2b:01:02:03'],
   ['mac8', '08:00:2b:01:02:03', '08:00:2b:ff:fe:01:02:03'],
+  // String-mode date/time in ISO 8601 (what `toISOString()` writes) is turned into Postgres' own
+  // text: a write-behind set refused it before ('a write-behind row is cached before Postgres…').
+  ['tstz', '2024-01-31T10:00:00.000Z', '2024-01-31 10:00:00+00'],
+  ['tstz', '2024-01-31T10:00:00.1234565+05:30', '2024-01-31 04:30:00.123456+00'],
+  ['tstz', '2024-01-31 00:30-0100', '2024-01-31 01:30:00+00'],
+  // timestamp without time zone drops the offset; date drops the time and the offset.
+  ['ts', '2024-01-31T10:00:00.500+02:00', '2024-01-31 10:00:00.5'],
+  ['ts', '2024-01-31T10:00', '2024-01-31 10:00:00'],
+  ['d', '2024-01-31T23:30:00-05:00', '2024-01-31'],
 ];
 
 /** String-mode date/time: write-through takes any form Postgres reads; write-behind only Postgres' own. */
 const DATE_TIMES: [Column, string, string][] = [
-  ['ts', '2024-01-01T10:00:00Z', '2024-01-01 10:00:00'],
-  ['tstz', '2024-01-01T10:00:00Z', '2024-01-01 10:00:00+00'],
+  ['ts', 'Jan 1 2024 10:00', '2024-01-01 10:00:00'],
+  // No offset: the session's TimeZone decides (UTC here).
+  ['tstz', '2024-01-01T10:00:00', '2024-01-01 10:00:00+00'],
+  ['tstz', '2024-01-01 05:00:00 America/New_York', '2024-01-01 10:00:00+00'],
   ['d', 'January 8, 1999', '1999-01-08'],
   ['t', '10:00', '10:00:00'],
   ['ttz', '10:00+05:30', '10:00:00+05:30'],

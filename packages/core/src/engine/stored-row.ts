@@ -8,7 +8,7 @@ import type { CompiledSchema, WriteMode } from '../schema/types.js';
 /** Per schema: its columns' stored forms, and the checks of its session-dependent date/time text. */
 interface Forms {
   readonly stored: readonly (readonly [string, StoredForm])[];
-  readonly dateTimes: readonly (readonly [string, DateTimeForm])[];
+  readonly dateTimes: readonly (readonly [string, DateTimeForm, string])[];
 }
 
 const forms = new WeakMap<CompiledSchema, Forms>();
@@ -17,13 +17,13 @@ function formsOf(schema: CompiledSchema): Forms {
   let found = forms.get(schema);
   if (!found) {
     const stored: [string, StoredForm][] = [];
-    const dateTimes: [string, DateTimeForm][] = [];
+    const dateTimes: [string, DateTimeForm, string][] = [];
     for (const c of schema.columns) {
       const form = storedFormOf(c.column);
       if (form) stored.push([c.key, form]);
       const base = (c.column as { baseColumn?: PgColumn }).baseColumn;
-      const check = dateTimeFormOf(base ?? c.column);
-      if (check) dateTimes.push([c.key, check]);
+      const dateTime = dateTimeFormOf(base ?? c.column);
+      if (dateTime) dateTimes.push([c.key, ...dateTime]);
     }
     found = { stored, dateTimes };
     forms.set(schema, found);
@@ -34,9 +34,9 @@ function formsOf(schema: CompiledSchema): Forms {
 /**
  * `row` (a checked copy of the caller's) as Postgres will store it, before any tier takes it: each
  * value in the form Postgres answers (see stored-form.ts), so every tier, before a write-behind
- * flush as after it, answers what a read from Postgres does. A write-behind row's date/time text
- * Postgres would answer otherwise is refused with VALIDATION_FAILED (see datetime-form.ts);
- * write-through rows take Postgres' own text from the write's RETURNING.
+ * flush as after it, answers what a read from Postgres does. A write-behind row's date/time text is
+ * put in Postgres' own text, or refused with VALIDATION_FAILED where Strata cannot tell that text
+ * (see datetime-form.ts); write-through rows take Postgres' own text from the write's RETURNING.
  */
 export function toStoredRow(schema: CompiledSchema, writeMode: WriteMode, row: Row): void {
   const { stored, dateTimes } = formsOf(schema);
@@ -58,22 +58,22 @@ export function toStoredRow(schema: CompiledSchema, writeMode: WriteMode, row: R
     row[key] = after;
   }
   if (writeMode !== 'write-behind') return;
-  for (const [key, check] of dateTimes) {
-    const why = firstRefusal(row[key], check);
-    if (why !== undefined)
+  for (const [key, form, why] of dateTimes) {
+    const value = row[key];
+    if (value == null) continue;
+    const after = inForm(value, form);
+    if (after === undefined)
       throw schemaError('VALIDATION_FAILED', schema.name, `field ${key}: ${why}`, {
         details: { field: key },
       });
+    row[key] = after;
   }
 }
 
-/** The check's message for the value, or for the first item of an array value it refuses. */
-function firstRefusal(value: unknown, check: DateTimeForm): string | undefined {
-  if (typeof value === 'string') return check(value);
-  if (!Array.isArray(value)) return undefined;
-  for (const item of value) {
-    const why = firstRefusal(item, check);
-    if (why !== undefined) return why;
-  }
-  return undefined;
+/** The value, its text (an array's items' too) in Postgres' own form; undefined when one is refused. */
+function inForm(value: unknown, form: DateTimeForm): unknown {
+  if (typeof value === 'string') return form(value);
+  if (!Array.isArray(value)) return value;
+  const items = value.map((v) => (v == null ? v : inForm(v, form)));
+  return items.some((v, i) => v === undefined && value[i] != null) ? undefined : items;
 }

@@ -1,4 +1,5 @@
 import type { PgColumn } from 'drizzle-orm/pg-core';
+import { isoDay, isoTimestamp } from './iso-timestamp.js';
 
 /**
  * String-mode date/time columns (`timestamp`, `timestamptz`, `date`, `time`, `timetz`, `interval`)
@@ -7,10 +8,13 @@ import type { PgColumn } from 'drizzle-orm/pg-core';
  * Postgres returned; a write-behind row is cached before Postgres sees it, so a write-behind set
  * takes such a value only in the text Postgres answers it in (ISO DateStyle, the postgres
  * IntervalStyle, a timestamptz at +00: a session in UTC, the default of the servers Strata runs on),
- * and refuses any other with VALIDATION_FAILED: before, every tier answered '2024-01-01T10:00:00Z'
- * until the flush, then '2024-01-01 10:00:00+00'. The regexes accept only text Postgres answers
- * unchanged (stored-form-postgres.test.ts); a negative interval is refused, being rare.
+ * or, for timestamp, timestamptz and date, in ISO 8601 (what `toISOString()` writes), turned into
+ * that text (iso-timestamp.ts); it refuses any other with VALIDATION_FAILED: before, every tier
+ * answered 'January 8, 1999' until the flush, then '1999-01-08'. The regexes accept only text
+ * Postgres answers unchanged, the conversion only what it answers so (stored-form-postgres.test.ts);
+ * a negative interval is refused, being rare.
  */
+/** Postgres' own text of a write-behind value, or undefined when Strata cannot tell it. */
 export type DateTimeForm = (text: string) => string | undefined;
 
 type Column = PgColumn & { precision?: number; withTimezone?: boolean; fields?: string };
@@ -24,8 +28,8 @@ const OFFSET = '(?:\\+|-(?!00$))\\d\\d(?::(?!00$)[0-5]\\d|:[0-5]\\d:(?!00$)[0-5]
 const COUNT = (unit: string) => `(?:1 ${unit}|(?:[2-9]|[1-9]\\d+) ${unit}s)(?: |$)`;
 const INTERVAL = `(?:${COUNT('year')})?(?:(?:1 mon|(?:[2-9]|1[01]) mons)(?: |$))?(?:${COUNT('day')})?`;
 
-/** The check of a write-behind value of a Drizzle column, or undefined: its message when `text` is not Postgres' own. */
-export function dateTimeFormOf(column: PgColumn): DateTimeForm | undefined {
+/** The form of a Drizzle column's write-behind values and the message of a refusal, or undefined. */
+export function dateTimeFormOf(column: PgColumn): [DateTimeForm, string] | undefined {
   const c = column as Column;
   const p = c.precision ?? 6;
   // Seconds' fraction: at most the column's digits, no trailing zero.
@@ -49,8 +53,12 @@ export function dateTimeFormOf(column: PgColumn): DateTimeForm | undefined {
     }[c.columnType] ?? [];
   if (shape === undefined) return undefined;
   const re = new RegExp(`^(?:${shape})$`);
-  return (text) =>
-    re.test(text)
-      ? undefined
-      : `a write-behind row is cached before Postgres stores it: write this as Postgres answers it ('${example}'), or write it through`;
+  const iso: DateTimeForm | undefined = {
+    PgTimestampString: (t: string) => isoTimestamp(t, p, tz),
+    PgDateString: isoDay,
+  }[c.columnType];
+  return [
+    (text) => (re.test(text) ? text : iso?.(text)),
+    `a write-behind row is cached before Postgres stores it: write this as Postgres answers it ('${example}')${iso ? ' or as toISOString() writes it' : ''}, or write it through`,
+  ];
 }

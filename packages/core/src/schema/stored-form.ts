@@ -16,7 +16,7 @@ export type StoredForm = (value: unknown) => unknown;
 type Column = PgColumn & { length?: number; precision?: number; scale?: number; baseColumn?: PgColumn };
 
 // Postgres counts timestamps from 2000-01-01 and rounds half away from that zero (AdjustTimestampForTypmod).
-const PG_EPOCH_MS = 946_684_800_000;
+export const PG_EPOCH_MS = 946_684_800_000;
 const DAY_MS = 86_400_000;
 
 /** The stored form of a Drizzle column's values, or undefined where they are stored as they are. */

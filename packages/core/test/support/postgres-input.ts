@@ -18,6 +18,8 @@ export interface InputOracle {
 export async function inputOracle(): Promise<InputOracle> {
   const client = new pg.Client({ connectionString: serviceUrls().databaseUrl });
   await client.connect();
+  // The session Strata's stored forms are written for (datetime-form.ts): not left to the server's defaults.
+  await client.query(`set timezone = 'UTC'; set datestyle = 'ISO, MDY'; set intervalstyle = 'postgres'`);
   // pg_temp: the function lives and dies with this session, in no schema anyone else sees.
   await client.query(`create function pg_temp.refusal(t text, ty text) returns text language plpgsql as $$
     begin execute format('select %L::%s', t, ty); return null;

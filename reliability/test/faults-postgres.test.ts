@@ -5,6 +5,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import type pg from 'pg';
 import { describe, expect, it, vi } from 'vitest';
 import { codeOf, proxiedStore, quietPool, settleBy, storeStrata, Tally } from '../support/fault-harness.js';
+import { BUSY_TIMEOUT, pastLoad } from '../support/past-load.js';
 
 // The real Postgres behind a loopback TCP proxy: connections cut mid-transaction, frozen, refused,
 // while Strata works through a pg Pool on the proxy. L2 and the write queue are the real Redis.
@@ -21,15 +22,19 @@ const env = proxiedStore('faults_pg', {
   },
 });
 
-/** Strata whose L3 reaches Postgres only through the proxy. */
-function strataThroughProxy(options: { writeBehind?: boolean; stream?: string } = {}) {
+/**
+ * Strata whose L3 reaches Postgres only through the proxy; its L3 timeout `L3_TIMEOUT` where a case
+ * tests it (a frozen Postgres), else `BUSY_TIMEOUT`, which no call that goes through reaches on a
+ * busy machine (a cut or a refused connection fails at once).
+ */
+function strataThroughProxy(options: { writeBehind?: boolean; stream?: string; l3Timeout?: number } = {}) {
   const pool = quietPool(env.proxy.url(env.store.databaseUrl), 4);
   pools.push(pool);
   const strata = new Strata({
     l2: createIoredisL2(env.store.redisUrl),
     l3: createDrizzleL3(drizzle(pool), { migrationsSchema: env.store.name }),
     keyPrefix: env.store.name,
-    timeouts: { l2: '1s', l3: L3_TIMEOUT },
+    timeouts: { l2: '1s', l3: options.l3Timeout ?? BUSY_TIMEOUT },
     ...(options.writeBehind && {
       // allowVolatile: the test Redis has no AOF; this suite breaks Postgres, not Redis.
       writeBehind: {
@@ -47,6 +52,9 @@ function strataThroughProxy(options: { writeBehind?: boolean; stream?: string } 
   instances.push(strata);
   return Object.assign(strata, { pool });
 }
+
+/** A step outside the fault (a seed, a write after it) through a short-timeout instance (see `pastLoad`). */
+const outsideFault = <T>(t: Tally, call: () => Promise<T>) => pastLoad(call, (work) => t.run(work, DEADLINE));
 
 /** Until every connection of the pool is idle again (held statements landed). */
 async function drained(pool: pg.Pool): Promise<void> {
@@ -130,10 +138,10 @@ describe('Postgres frozen', () => {
   it('writes fail fast with typed errors by their timeout, cached reads still answer, nothing hangs', async () => {
     const t = new Tally('faults', 'postgres: frozen (bytes held), write-through');
     const schema = env.store.schema();
-    const strata = strataThroughProxy();
+    const strata = strataThroughProxy({ l3Timeout: L3_TIMEOUT });
     for (let i = 0; i < 5; i++) {
       for (const id of [`fr-${i}`, `fc-${i}`]) {
-        const r = await t.run(strata.set(schema, { id, n: 1 }), DEADLINE);
+        const r = await outsideFault(t, () => strata.set(schema, { id, n: 1 }));
         expect(codeOf(r)).toBe('OK');
         t.acked(id, 1);
       }
@@ -168,7 +176,7 @@ describe('Postgres frozen', () => {
     // unknown outcomes), then a new write is acknowledged and found.
     env.proxy.resume();
     await drained(strata.pool);
-    const w = await t.run(strata.set(schema, { id: 'fr-0', n: 4 }), DEADLINE);
+    const w = await outsideFault(t, () => strata.set(schema, { id: 'fr-0', n: 4 }));
     expect(codeOf(w)).toBe('OK');
     t.acked('fr-0', 4);
     const stored = await env.store.stored();
@@ -221,7 +229,7 @@ describe('a transaction abandoned with its COMMIT stuck in the network', () => {
       idleInTransactionTimeout: 500,
     });
     try {
-      const first = await t.run(strata.set(schema, { id: 'held-commit', n: 1 }), DEADLINE);
+      const first = await outsideFault(t, () => strata.set(schema, { id: 'held-commit', n: 1 }));
       expect(codeOf(first)).toBe('OK');
       t.acked('held-commit', 1);
       env.proxy.trap({ direction: 'up', match: (b) => /commit/i.test(b.toString('latin1')), action: 'hold' });

@@ -6,6 +6,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { codeOf, proxiedStore, quietPool, settleBy } from '../support/fault-harness.js';
+import { pastLoad } from '../support/past-load.js';
 
 // Stale-while-revalidate and grace with Postgres really unreachable: the real Postgres behind a
 // loopback TCP proxy that freezes (bytes held) or refuses connections; L2 is the real Redis over TCP.
@@ -51,11 +52,23 @@ function instance(s: ReturnType<typeof schema>): Strata {
   return strata;
 }
 
+/** A seed through a short-timeout instance (see `pastLoad`): acknowledged, and so cached by it. */
+async function seed(strata: Strata, s: ReturnType<typeof schema>, row: { id: string; n: number }) {
+  expect(
+    codeOf(
+      await pastLoad(
+        () => strata.set(s, row),
+        (work) => settleBy(work, 3_000),
+      ),
+    ),
+  ).toBe('OK');
+}
+
 describe('Postgres frozen', () => {
   it('a stale read answers without waiting; stale: false waits (then grace answers); the refresh lands after', async () => {
     const s = schema();
     const strata = instance(s);
-    await strata.set(s, { id: 'frozen', n: 1 });
+    await seed(strata, s, { id: 'frozen', n: 1 });
     await f.store.pool.query(`update "${f.store.name}".items set n = 2 where id = 'frozen'`);
     clock.advance(11_000);
     f.proxy.pause();
@@ -87,7 +100,7 @@ describe('Postgres down', () => {
   it('grace answers the last row from L1 (frozen) and from L2 (refused) until it ends', async () => {
     const s = schema();
     const writer = instance(s);
-    await writer.set(s, { id: 'down', n: 7 });
+    await seed(writer, s, { id: 'down', n: 7 });
     clock.advance(11_000 + 60_000 + 1_000); // past the stale window, inside grace
     f.proxy.pause();
     const fromL1 = await settleBy(writer.get(s, 'down'), L3_TIMEOUT * 3);

@@ -15,7 +15,8 @@ import { wrapL3 } from './support/wrap.js';
 // (a write-through API beside a write-behind worker on one keyPrefix: docs/semantics.md, "One
 // version order per app") flips `_strata_writers`' mode at every claim of the other mode. A
 // write-through instance's claim takes an epoch only when the table was taken from ANOTHER app
-// (writer-claim.ts: `taken`), never at a cold start of the app's own API. A write-through claim of
+// (writer-claim.ts: the row named another app, or the app's counters were not moved since: the
+// row says so), never at a cold start of the app's own API. A write-through claim of
 // an instance with L2 (`ordered`: its writes ordered by the app's counters) leaves the app's live
 // write-behind row as it is, so the worker takes only its first seed per bucket; a claim without
 // the flag (an older Strata, an instance without L2: it may have written Postgres-ordered versions)
@@ -35,25 +36,20 @@ afterAll(() => stack?.cleanup());
 beforeEach(() => stack.lapseClaims());
 
 /**
- * One instance of app `keyPrefix`, with the epochs it took (its `nextEpoch` calls). `unflagged`: its
- * claims go without `ordered`, as an older Strata's (or an instance without L2) do.
+ * One instance of app `keyPrefix`, with the epochs it took (its `nextEpoch` calls). `withoutL2`: its
+ * writes are ordered by Postgres (`version + 1`), not by the app's counters, and its claims go
+ * without `ordered`, as an older Strata's do.
  */
-function instance(keyPrefix: string, extra: Partial<StrataConfig>, unflagged = false) {
+function instance(keyPrefix: string, extra: Partial<StrataConfig>, withoutL2 = false) {
   const taken = { epochs: 0 };
   const l3 = wrapL3(stack.l3, {
     nextEpoch: (schema) => {
       taken.epochs += 1;
       return stack.l3.nextEpoch(schema);
     },
-    ...(unflagged
-      ? {
-          claimWriter: (schema, owner, exclusive, seeded) =>
-            stack.l3.claimWriter!(schema, owner, exclusive, seeded),
-        }
-      : {}),
   });
   const strata = new Strata({
-    l2: stack.l2,
+    ...(withoutL2 ? {} : { l2: stack.l2 }),
     l3,
     keyPrefix: `${stack.keyPrefix}${keyPrefix}`,
     writeBehind: { queue: createMemoryQueue() },
@@ -127,7 +123,7 @@ describe.each([1, 4])('one app, both modes, %i bucket(s): the epochs its claims 
 });
 
 describe.each([1, 4])(
-  'one app, both modes, %i bucket(s): write-through claims without `ordered`',
+  'one app, both modes, %i bucket(s): write-through claims without `ordered` (an instance without L2)',
   (buckets) => {
     it('an older Strata’s (or no-L2) write-through claim still flips the row: the worker reseeds after each', async () => {
       const N = 3;

@@ -42,30 +42,38 @@ function counterCut() {
   return { l2, cut };
 }
 
+/**
+ * App A's worker seeds its counter (writing `id`); then app B, after A's lapse, takes the table
+ * write-through and writes `id` (`${id}-b1`), and lapses too. Returns A's keyPrefix.
+ */
+async function bTookItFromA(id: string): Promise<string> {
+  const appA = `${stack.keyPrefix}a${id}`;
+  const worker = new Strata({
+    l2: stack.l2,
+    l3: stack.l3,
+    keyPrefix: appA,
+    schemas: [behind()],
+    writeBehind: { queue: createMemoryQueue() },
+  });
+  await worker.set(behind(), { id, username: `${id}-a0`, level: 1 });
+  await worker.flushDirty();
+  await worker.close();
+  await stack.lapseClaims();
+  const b = new Strata({
+    l2: stack.l2,
+    l3: stack.l3,
+    keyPrefix: `${stack.keyPrefix}b`,
+    schemas: [through()],
+  });
+  await b.set(through(), { id, username: `${id}-b1`, level: 2 });
+  await b.close();
+  await stack.lapseClaims();
+  return appA;
+}
+
 describe('a write-through claim that takes the table while L2 fails its counter move', () => {
   it('an app with a counter: the write is refused, nothing written; the move is made at the next write', async () => {
-    const appA = `${stack.keyPrefix}a`;
-    // App A's worker seeds its counter; then app B takes the table write-through after A's lapse.
-    const worker = new Strata({
-      l2: stack.l2,
-      l3: stack.l3,
-      keyPrefix: appA,
-      schemas: [behind()],
-      writeBehind: { queue: createMemoryQueue() },
-    });
-    await worker.set(behind(), { id: 'k1', username: 'a0', level: 1 });
-    await worker.flushDirty();
-    await worker.close();
-    await stack.lapseClaims();
-    const b = new Strata({
-      l2: stack.l2,
-      l3: stack.l3,
-      keyPrefix: `${stack.keyPrefix}b`,
-      schemas: [through()],
-    });
-    await b.set(through(), { id: 'k1', username: 'b1', level: 2 });
-    await b.close();
-    await stack.lapseClaims();
+    const appA = await bTookItFromA('k1');
 
     // App A's API takes the table back, its counter move cut off.
     const { l2, cut } = counterCut();
@@ -88,7 +96,7 @@ describe('a write-through claim that takes the table while L2 fails its counter 
     expect(isStrataError(err, 'L2_UNAVAILABLE'), String(err)).toBe(true);
     await api.settled();
     const stored = await stack.pool.query(`select username from "${stack.name}".players where id = 'k1'`);
-    expect(stored.rows).toEqual([{ username: 'b1' }]);
+    expect(stored.rows).toEqual([{ username: 'k1-b1' }]);
     expect(cut.failed).toBeGreaterThanOrEqual(1);
     expect(epochs.taken).toBe(0);
     expect(api.stats().errorsBy.l2).toBeGreaterThanOrEqual(1);
@@ -106,6 +114,42 @@ describe('a write-through claim that takes the table while L2 fails its counter 
     await api.settled();
     expect(epochs.taken).toBe(1);
     await api.close();
+  });
+
+  it('another instance of the app claiming while the move is owed moves the counters itself', async () => {
+    const appA = await bTookItFromA('k3');
+    const { l2, cut } = counterCut();
+    const epochs = { taken: 0 };
+    const l3 = wrapL3(stack.l3, {
+      nextEpoch: (schema) => {
+        epochs.taken += 1;
+        return stack.l3.nextEpoch(schema);
+      },
+    });
+    const logger = { ...console, debug() {}, info() {}, warn() {} };
+    // Instance 1 of A's API takes the table back, its counter move cut off: refused, owed.
+    const api1 = new Strata({ l2, l3, keyPrefix: appA, schemas: [through()], logger });
+    cut.on = true;
+    const err = await api1.set(through(), { id: 'k3', username: 'k3-a1', level: 3 }).catch((e: unknown) => e);
+    expect(isStrataError(err, 'L2_UNAVAILABLE'), String(err)).toBe(true);
+    await api1.settled();
+    // Instance 2 (a cold start, L2 answering) finds the row A's already, not moved yet: it moves the
+    // counters itself. Failing first (it reserved in the old epoch, below B's version): `expected [ {
+    // username: 'k3-b1' } ] to deeply equal [ { username: 'k3-a2' } ]`.
+    const api2 = new Strata({ l2: stack.l2, l3, keyPrefix: appA, schemas: [through()], logger });
+    await api2.set(through(), { id: 'k3', username: 'k3-a2', level: 4 });
+    await api2.settled();
+    const stored = await stack.pool.query(`select username from "${stack.name}".players where id = 'k3'`);
+    expect(stored.rows).toEqual([{ username: 'k3-a2' }]);
+    expect(epochs.taken).toBe(1);
+    // Instance 1's next write (still cut off from the move) finds the move made: none owed, none made.
+    await api1.set(through(), { id: 'k3', username: 'k3-a3', level: 5 });
+    await api1.settled();
+    const after = await stack.pool.query(`select username from "${stack.name}".players where id = 'k3'`);
+    expect(after.rows).toEqual([{ username: 'k3-a3' }]);
+    expect(epochs.taken).toBe(1);
+    await api1.close();
+    await api2.close();
   });
 
   it('an app with no counter: the write commits to Postgres; the move owed looks again at the next write', async () => {

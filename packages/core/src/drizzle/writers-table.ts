@@ -39,12 +39,12 @@ export function writersTableStatements(versions: VersionsTable): string[] {
  * 60 s from Postgres' now, never the app's clock) where the row lapsed, is already `owner`'s (a
  * write-behind claim: and no other app's write-through claim lives beside it), or both claims are
  * write-through (the app the row named becomes `other`). A claim that changes the row's owner or
- * mode starts unseeded; `taken` says the row named another app before it (no row: false, nothing was written yet), read
- * in the same statement (a CTE: the snapshot the statement started with; a claim of another app
- * committed since and shared beside this write-through one is not seen, which changes nothing, see
- * `WriterClaim.taken`). `ordered`: the claimant is a write-through instance that orders its writes
+ * mode starts unseeded, except a write-through claim of a table no app claimed yet (nothing is
+ * above its counters). `ordered`: the claimant is a write-through instance that orders its writes
  * by the app's counters (`ThroughOrder`: it has L2 and L3); over its own app's live write-behind row
- * it changes neither mode nor `seeded` (it extends the lease): the worker need not reseed. Without
+ * it changes neither mode nor `seeded` (it extends the lease): the worker need not reseed; over any
+ * other row of its own app it keeps `seeded` (or sets it, `seeded`): a row a takeover left unseeded
+ * (its counter move failed) stays so until an instance moves the counters. Without
  * it (an older Strata, an instance without L2: Postgres-ordered `version + 1` writes) the row flips
  * to write-through, unseeded, and the worker's next claim moves the counters into a new epoch. When
  * it is refused, the holder is read (a second statement, only then): the other app, where it is its
@@ -89,19 +89,23 @@ export function claimWriter(
       // both modes are ordered by its counters, so flipping the row made the worker's next claim
       // take an epoch per bucket for nothing (packages/core/test/mixed-mode-epochs.test.ts).
       const keep = sql`(${ordered}::boolean and excluded.mode <> 'write-behind' and w.mode = 'write-behind' and ${same} and ${live})`;
+      // Any other counter-ordered write-through claim over its own app's row keeps `seeded` (in
+      // either mode, live or lapsed: no other app claimed since): a row left unseeded by a move not
+      // made yet says so to every instance of the app (see `WriterClaims`).
+      const own = sql`(${ordered}::boolean and excluded.mode <> 'write-behind' and ${same})`;
+      // The caller's `seeded` (`excluded.seeded` is the new row's: true for a write-through claim of
+      // a table no app claimed yet, nothing being above its counters).
+      const moved = sql`${seeded}::boolean`;
       const [claimed] = rowsOf(
-        await ctx.db.execute(sql`with was as (select owner from ${w} where schema = ${id})
-insert into ${w} as w (schema, owner, mode, seeded, expires_at, place) values (${id}, ${owner}, ${mode}, ${seeded}, now() + interval '60 s', ${place})
+        await ctx.db.execute(sql`insert into ${w} as w (schema, owner, mode, seeded, expires_at, place) values (${id}, ${owner}, ${mode}, ${seeded || !exclusive}, now() + interval '60 s', ${place})
 on conflict (schema) do update set owner = excluded.owner, mode = case when ${keep} then w.mode else excluded.mode end, expires_at = case when ${keep} then greatest(w.expires_at, excluded.expires_at) else excluded.expires_at end, place = coalesce(excluded.place, w.place),
-seeded = case when ${keep} then w.seeded else excluded.seeded or (w.seeded and ${same} and w.mode = excluded.mode) end,
+seeded = case when ${keep} then w.seeded when ${own} then w.seeded or ${moved} else ${moved} or (w.seeded and ${same} and w.mode = excluded.mode) end,
 other = case when not ${live} then null when ${same} then w.other else w.owner end,
 other_until = case when not ${live} then null when ${same} then w.other_until else greatest(w.expires_at, w.other_until) end
 where ${samePlace} and (not ${live} or (${same} and (excluded.mode <> 'write-behind' or not ${others})) or (w.mode <> 'write-behind' and excluded.mode <> 'write-behind'))
-returning (not seeded)::int as reseed, coalesce((select was.owner <> ${owner} from was), false)::int as taken`),
+returning (not seeded)::int as reseed`),
       );
-      if (claimed) {
-        return { owner, mode, reseed: Number(claimed.reseed) === 1, taken: Number(claimed.taken) === 1 };
-      }
+      if (claimed) return { owner, mode, reseed: Number(claimed.reseed) === 1 };
       // Refused: who holds it (lapsed since, it is named all the same; the next claim takes it).
       const [holder] = rowsOf(
         await ctx.db.execute(

@@ -41,9 +41,6 @@ interface Lease {
   owed: boolean;
 }
 
-/** What a claim says the claiming instance must do (see `WriterClaim`). */
-type Asked = Pick<WriterClaim, 'reseed' | 'taken'>;
-
 /**
  * One app writes a table at a time where its versions come from its own Redis counter (see
  * `L3Tier.claimWriter`): write-behind versions of two apps (two key namespaces, each its counter and
@@ -154,13 +151,16 @@ export class WriterClaims {
     // Beside the claim, Postgres' marks of the counters (and the counters) are read: a counter
     // that went back is found at every claim in Postgres, renewals included (every 20 s or so).
     const checked = this.#check(cache, 'check counters');
-    let held: Asked;
+    // A write-through instance ordered by the app's counters whose own claim lives (none owed): no
+    // other app could take the table write-behind since, and its own claims moved the counters above
+    // every version written before (or found them moved): it says so (see `#moveCounters` below).
+    const fresh = cache.through !== undefined && trusted > 0 && !lease.owed;
+    let reseed: boolean;
     try {
-      held = await this.#ask(cache, lease, false);
+      ({ reseed } = await this.#ask(cache, lease, fresh));
     } finally {
       await checked;
     }
-    const { reseed, taken = reseed } = held;
     if (reseed && cache.writeMode === 'write-behind') {
       // Versions before this claim were another app's (or this one's in another mode): above them
       // all first. Fails as the L2 or L3 call does (guarded: a StrataError), the claim not yet seeded.
@@ -173,21 +173,23 @@ export class WriterClaims {
         cache.buckets.map((bucket) => seedCounter(cache, bucket, undefined, { cameBack: true })),
       );
       await this.#ask(cache, lease, true);
-    } else if (reseed && cache.l2 && ((taken && trusted <= 0) || lease.owed)) {
+    } else if (reseed && cache.through && !fresh) {
       // A write-through instance of an app that writes the table write-behind too reserves its
-      // versions from the app's counters (ThroughOrder): taking the table from another app (the
-      // row named it: `taken`) with no live lease of its own, it moves the counters the app has
-      // into a new epoch as well. Before, it reserved in the old epoch, below the other app's
-      // writes, and its write was skipped as older: lost (reliability/test/probe-double-takeover.test.ts).
-      // Not on a claim the row's mode alone makes unseeded (the app's write-behind instance claimed
-      // last: its counters order both modes' writes), nor while its lease lives (no other app can
-      // have taken the table write-behind then): before, every cold start of the app's API after
-      // its worker's renewal took an epoch per bucket (packages/core/test/mixed-mode-epochs.test.ts).
+      // versions from the app's counters (ThroughOrder): taking the table from another app with no
+      // live lease of its own, or finding its app's row not moved yet (another instance's move
+      // failed: the row says so to every instance), it moves the counters the app has into a new
+      // epoch. Before, it reserved in the old epoch, below the other app's writes, and its write was
+      // skipped as older: lost (reliability/test/probe-double-takeover.test.ts,
+      // packages/core/test/through-takeover-l2-down.test.ts). An ordered claim keeps its app's row's
+      // `seeded` (the row's mode alone unseeds it no more: the app's counters order both modes'
+      // writes), and a fresh one marks it: before, every cold start of the app's API after its
+      // worker's renewal took an epoch per bucket (packages/core/test/mixed-mode-epochs.test.ts).
       await this.#moveCounters(cache, lease);
     } else lease.owed = false;
     lease.at = sent;
     lease.refused = false;
-    this.#shared.share(cache, sent);
+    // A move owed is not shared: another instance trusting this claim would reserve in the old epoch.
+    if (!lease.owed) this.#shared.share(cache, sent);
   }
 
   /**
@@ -249,10 +251,10 @@ export class WriterClaims {
   }
 
   /**
-   * One claim: whether the counter must move into a new epoch, and whether the table was another
-   * app's (see `WriterClaim`); throws when another app holds the table.
+   * One claim: whether the counter must move into a new epoch (see `WriterClaim`); throws when
+   * another app holds the table.
    */
-  async #ask(cache: SchemaCache, lease: Lease, seeded: boolean): Promise<Asked> {
+  async #ask(cache: SchemaCache, lease: Lease, seeded: boolean): Promise<WriterClaim> {
     const { schema } = cache;
     const owner = cache.keys.base;
     let held: WriterClaim;

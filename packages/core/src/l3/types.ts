@@ -192,18 +192,11 @@ export interface WriterClaim {
   mode: string;
   /**
    * The caller's claim is not known to have moved its version counter into a new epoch since it took
-   * the table (it was another app's, of another mode, or new): it must, then say so (`seeded`).
+   * the table (it was another app's, of another mode, or an `ordered` claim's own app's row whose
+   * move was not made yet): it must, then say so (`seeded`). False for a write-through claim of a
+   * table no app has claimed yet (nothing is above its counters).
    */
   reseed: boolean;
-  /**
-   * The row named another app before this claim (lapsed or sharing it write-through): its versions
-   * may be above the caller's counters. False when the row was the caller's own (a renewal, or its
-   * other mode's claim: its instances in both modes order their versions by one counter, see
-   * `ThroughOrder`), and when there was no row (no app has claimed the table: nothing to be above;
-   * a write-through instance's first write of a new table moves no counter). Undefined (an L3 that
-   * does not say): taken as `reseed`.
-   */
-  taken?: boolean;
   /**
    * Set when the claim was refused because the holder's table is another table of the same identity
    * (an unqualified table another session resolved in another Postgres schema, e.g. search_path
@@ -288,11 +281,13 @@ export interface L3Tier {
    * `exclusive` claim (write-behind: its versions come from the app's own Redis counter, which no
    * other app's versions compare with) is taken only where no other app holds a live claim; a
    * write-through one only where no other app holds a live exclusive one. `seeded`: the caller's
-   * counter was moved into a new epoch since it took the table. `ordered` (a write-through claim
-   * only): the caller orders its writes by its app's counters (it has an L2), so over its own app's
-   * live write-behind claim the table stays write-behind and seeded (the lease extended): that
-   * app's counters need no new epoch. An L3 may ignore it (the claim then flips the mode, and the
-   * app's next write-behind claim takes a new epoch). Optional: without it, apps are not kept from
+   * counter was moved into a new epoch since it took the table (for an `ordered` claim: or its
+   * app's claim has held since one that was). `ordered` (a write-through claim only): the caller
+   * orders its writes by its app's counters (it has an L2), so over its own app's live write-behind
+   * claim the table stays write-behind and seeded (the lease extended): that app's counters need no
+   * new epoch; over any other row of its own app it keeps `seeded` (or sets it): a row left unseeded
+   * by a move not made yet says so to each of the app's instances. An L3 may ignore it (the claim
+   * then flips the mode, and the app's next write-behind claim takes a new epoch). Optional: without it, apps are not kept from
    * writing one table write-behind side by side (docs/semantics.md, "One writer per table").
    */
   claimWriter?(

@@ -1,12 +1,6 @@
-import { defineSchema, isStrataError, Strata } from '@strata/core';
-import { createDrizzleL3 } from '@strata/core/drizzle';
-import { sql } from 'drizzle-orm';
-import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
-import { Redis } from 'ioredis';
+import { isStrataError, type Strata } from '@strata/core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createIoredisL2 } from '../src/redis-tcp/l2.js';
-import { createRedisStreamQueue } from '../src/redis-tcp/queue.js';
-import { scratch } from './support/scratch.js';
+import { poisonItems } from './support/poison-items.js';
 
 // A write given up on is recorded withdrawn in Postgres, then moved to the dead-letter stream (one
 // script). When that script fails (here: the dead-letter stream's key holds a string, WRONGTYPE),
@@ -14,49 +8,20 @@ import { scratch } from './support/scratch.js';
 // acked as an older write: `onWriteError` told, the dead-letter stream empty, the entry gone. Now it
 // is dead-lettered at that delivery. Real Redis Stream, real Postgres.
 
-const store = scratch('dl_send');
-const { name, redisUrl, db } = store;
-const table = pgSchema(name).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+const store = poisonItems('dl_send');
+const { name, db, table, admin, errors, items } = store;
 const stream = `${name}:writes`;
 const dead = `${stream}:dead`;
-const admin = new Redis(redisUrl);
-admin.on('error', () => {});
-const errors: unknown[] = [];
-const items = defineSchema({
-  table,
-  writeMode: 'write-behind',
-  hooks: { onWriteError: (_id, err) => void errors.push(err) },
-});
 let strata: Strata;
 
 beforeAll(async () => {
-  strata = new Strata({
-    l2: createIoredisL2(redisUrl),
-    l3: createDrizzleL3(db, { migrationsSchema: name }),
-    writeBehind: {
-      queue: createRedisStreamQueue({
-        url: redisUrl,
-        keyPrefix: name,
-        stream,
-        consumer: 'a',
-        allowVolatile: true,
-      }),
-      maxRetry: 1,
-      threshold: 1_000_000,
-    },
-    keyPrefix: name,
-    schemas: [items],
-  });
-  await strata.migrate();
-  // Postgres refuses a negative n for good (23514): a poison write.
-  await db.execute(sql.raw(`alter table "${name}"."items" add constraint n_positive check (n >= 0)`));
+  strata = store.instance(stream, 'a');
+  await store.prepare(strata);
 });
 
 afterAll(async () => {
   await strata?.close();
-  await admin.del(dead);
-  admin.disconnect();
-  await store.cleanup();
+  await store.cleanup(dead);
 });
 
 it('a dead letter whose move to the dead-letter stream failed once is dead-lettered at its next delivery', async () => {

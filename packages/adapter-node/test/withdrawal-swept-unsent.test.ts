@@ -1,13 +1,7 @@
-import { defineSchema, isStrataError, Strata } from '@strata/core';
-import { createDrizzleL3 } from '@strata/core/drizzle';
-import { sql } from 'drizzle-orm';
-import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
-import { Redis } from 'ioredis';
+import { isStrataError, type Strata } from '@strata/core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createIoredisL2 } from '../src/redis-tcp/l2.js';
-import { createRedisStreamQueue } from '../src/redis-tcp/queue.js';
 import { WRITE_FIELD } from '../src/redis-tcp/stream-entry.js';
-import { scratch } from './support/scratch.js';
+import { poisonItems } from './support/poison-items.js';
 
 // A write given up on is recorded withdrawn, then moved to the dead-letter stream; when the move
 // fails, the entry is delivered again and dead-lettered then (dead-letter-send-failed.test.ts). But
@@ -17,54 +11,23 @@ import { scratch } from './support/scratch.js';
 // dead-letter stream empty, `onWriteError` told. Now a withdrawal is cleaned up only once its dead
 // letter is in the dead-letter stream. Real Redis Streams, real Postgres.
 
-const store = scratch('wd_unsent');
-const { name, redisUrl, db } = store;
-const table = pgSchema(name).table('items', { id: text('id').primaryKey(), n: integer('n').notNull() });
+const store = poisonItems('wd_unsent');
+const { name, db, table, admin, errors, items, instance } = store;
 const streamA = `${name}:writes-a`;
 const streamB = `${name}:writes-b`;
-const admin = new Redis(redisUrl);
-admin.on('error', () => {});
-const errors: unknown[] = [];
-const items = defineSchema({
-  table,
-  writeMode: 'write-behind',
-  hooks: { onWriteError: (_id, err) => void errors.push(err) },
-});
-const instance = (stream: string, consumer: string) =>
-  new Strata({
-    l2: createIoredisL2(redisUrl),
-    l3: createDrizzleL3(db, { migrationsSchema: name }),
-    writeBehind: {
-      queue: createRedisStreamQueue({
-        url: redisUrl,
-        keyPrefix: name,
-        stream,
-        consumer,
-        allowVolatile: true,
-      }),
-      maxRetry: 1,
-      threshold: 1_000_000,
-    },
-    keyPrefix: name,
-    schemas: [items],
-  });
 let a: Strata;
 let b: Strata;
 
 beforeAll(async () => {
   a = instance(streamA, 'a');
   b = instance(streamB, 'b');
-  await a.migrate();
-  // Postgres refuses a negative n for good (23514): a poison write.
-  await db.execute(sql.raw(`alter table "${name}"."items" add constraint n_positive check (n >= 0)`));
+  await store.prepare(a);
 });
 
 afterAll(async () => {
   await a?.close();
   await b?.close();
-  await admin.del(`${streamA}:dead`, `${streamB}:dead`);
-  admin.disconnect();
-  await store.cleanup();
+  await store.cleanup(`${streamA}:dead`, `${streamB}:dead`);
 });
 
 const reasons = async (stream: string) =>

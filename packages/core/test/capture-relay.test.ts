@@ -11,6 +11,7 @@ import {
 } from '../src/index.js';
 import { externalUpdate } from './support/external-update.js';
 import { type EngineStack, engineStack } from './support/stack.js';
+import { wrapL2Run } from './support/wrap.js';
 
 /**
  * The change log as an array: the cursor is the index of the next entry; entries below `pruned`
@@ -217,15 +218,14 @@ describe('the change relay', () => {
     const { make, keys } = app(source);
     // The real L2, but a lease take's reply is lost after Redis ran it (a timeout) when `lose`.
     let lose = false;
-    const l2 = Object.create(stack.l2) as typeof stack.l2;
-    l2.run = async (script, scriptKeys, args, sendBy) => {
-      const reply = await stack.l2.run(script, scriptKeys, args, sendBy);
+    const l2 = wrapL2Run(stack.l2, async (script, _keys, run) => {
+      const reply = await run();
       if (script.name === 'relay-take' && lose) {
         lose = false;
         throw new Error('the reply was lost');
       }
       return reply;
-    };
+    });
     const a = make({ l2 });
     await a.relayChanges();
     source.log.push(change('lost1', 1));

@@ -10,10 +10,11 @@ import {
   type StrataConfig,
 } from '../src/index.js';
 import { decodeEnvelope } from '../src/l2/envelope.js';
-import type { L2Script, L2Tier } from '../src/l2/types.js';
+import type { L2Tier } from '../src/l2/types.js';
 import type { Logger } from '../src/observability/logger.js';
 import { fourBuckets, fourRouter, idsOverBuckets } from './support/buckets.js';
 import { type EngineStack, engineStack } from './support/stack.js';
+import { wrapL2Run } from './support/wrap.js';
 
 // A write L2 misses in one bucket of four (config.buckets; one real Redis serves the buckets as a
 // Cluster would: buckets are key names) moves that bucket's generation alone: its rows are read
@@ -49,21 +50,14 @@ interface Fault {
  * rejects; `sent` gets `script@bucket` of each call. Never closed by an instance.
  */
 function faulty(p: string, fault: { current?: Fault }, sent: string[] = []): L2Tier {
-  return new Proxy(stack.l2, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target);
-      if (prop === 'close') return async () => {};
-      if (prop !== 'run') return typeof value === 'function' ? value.bind(target) : value;
-      return (script: L2Script, keys: readonly string[], args: readonly string[], sendBy?: number) => {
-        // This app's bucket of the call (its keys all in one bucket's hash tag `{p#b}`).
-        const b = keys[0]?.startsWith(`{${p}#`) ? /#(\d+)\}:/.exec(keys[0])?.[1] : undefined;
-        sent.push(`${script.name}@${b}`);
-        const f = fault.current;
-        if (f && b !== undefined && f.scripts.has(script.name) && f.down.has(Number(b)))
-          return Promise.reject(new Error(`bucket ${b}: shard down`));
-        return target.run(script, keys, args, sendBy);
-      };
-    },
+  return wrapL2Run(stack.l2, (script, keys, run) => {
+    // This app's bucket of the call (its keys all in one bucket's hash tag `{p#b}`).
+    const b = keys[0]?.startsWith(`{${p}#`) ? /#(\d+)\}:/.exec(keys[0])?.[1] : undefined;
+    sent.push(`${script.name}@${b}`);
+    const f = fault.current;
+    if (f && b !== undefined && f.scripts.has(script.name) && f.down.has(Number(b)))
+      return Promise.reject(new Error(`bucket ${b}: shard down`));
+    return run();
   });
 }
 

@@ -13,10 +13,10 @@ import {
   type StrataConfig,
 } from '../src/index.js';
 import { decodeEnvelope } from '../src/l2/envelope.js';
-import type { L2Script } from '../src/l2/types.js';
 import { noopLogger } from '../src/observability/logger.js';
 import { fourBuckets, fourRouter, idsOverBuckets } from './support/buckets.js';
 import { type EngineStack, engineStack } from './support/stack.js';
+import { wrapL2Run } from './support/wrap.js';
 
 // config.buckets over the real tiers (Upstash REST over real Redis; buckets are key names, so one
 // Redis serves them as a Cluster would): an app of one bucket (the default) writes exactly the keys
@@ -203,16 +203,9 @@ describe('config.buckets', () => {
     const p = `${stack.keyPrefix}big`;
     const s = plain();
     const marks: number[] = []; // the row keys of each MARK sent
-    const l2 = new Proxy(stack.l2, {
-      get(target, prop) {
-        const value = Reflect.get(target, prop, target);
-        if (prop === 'close') return async () => {};
-        if (prop !== 'run') return typeof value === 'function' ? value.bind(target) : value;
-        return (script: L2Script, keys: readonly string[], args: readonly string[], sendBy?: number) => {
-          if (script.name === 'mark') marks.push(keys.filter((key) => key.includes(':r:')).length);
-          return target.run(script, keys, args, sendBy);
-        };
-      },
+    const l2 = wrapL2Run(stack.l2, (script, keys, run) => {
+      if (script.name === 'mark') marks.push(keys.filter((key) => key.includes(':r:')).length);
+      return run();
     });
     const a = four(p, s, { l2 });
     const ids = Array.from({ length: 2_500 }, (_, i) => `b${i}`);
@@ -320,17 +313,11 @@ describe('config.buckets', () => {
     // The real L2, whose MARK of one bucket fails while `down` names it (that bucket's shard is
     // down); closing the instance leaves the stack's L2 open.
     let down: number | undefined;
-    const l2 = new Proxy(stack.l2, {
-      get(target, prop) {
-        const value = Reflect.get(target, prop, target);
-        if (prop === 'close') return async () => {};
-        if (prop !== 'run') return typeof value === 'function' ? value.bind(target) : value;
-        return (script: L2Script, keys: readonly string[], args: readonly string[], sendBy?: number) =>
-          script.name === 'mark' && down !== undefined && keys[0]!.startsWith(`{${p}#${down}}:`)
-            ? Promise.reject(new Error(`bucket ${down}: shard down`))
-            : target.run(script, keys, args, sendBy);
-      },
-    });
+    const l2 = wrapL2Run(stack.l2, (script, keys, run) =>
+      script.name === 'mark' && down !== undefined && keys[0]!.startsWith(`{${p}#${down}}:`)
+        ? Promise.reject(new Error(`bucket ${down}: shard down`))
+        : run(),
+    );
     const a = four(p, s, { l2, capture: { source, relay: changeRelay({ interval: '1h' }) } });
     expect(await a.relayChanges()).toEqual({ status: 'applied', changes: 0, gap: true });
     const state = relayKeys(p, 4);

@@ -1,9 +1,8 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineSchema, Strata } from '../src/index.js';
-import type { L2Script } from '../src/l2/types.js';
 import { type EngineStack, engineStack } from './support/stack.js';
-import { signal } from './support/wrap.js';
+import { signal, wrapL2Run } from './support/wrap.js';
 
 let stack: EngineStack;
 
@@ -20,20 +19,14 @@ function heldMoves() {
   const gate = signal();
   let held = 0;
   const reads: Promise<unknown>[] = [];
-  const l2 = new Proxy(stack.l2, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target);
-      if (prop !== 'run') return typeof value === 'function' ? value.bind(target) : value;
-      return async (script: L2Script, keys: readonly string[], args: readonly string[], sendBy?: number) => {
-        if (script.name === 'next-generation') {
-          held++;
-          await gate.promise;
-        }
-        const reply = target.run(script, keys, args, sendBy);
-        if (script.name === 'generation') reads.push(reply.catch(() => {}));
-        return reply;
-      };
-    },
+  const l2 = wrapL2Run(stack.l2, async (script, _keys, run) => {
+    if (script.name === 'next-generation') {
+      held++;
+      await gate.promise;
+    }
+    const reply = run();
+    if (script.name === 'generation') reads.push(reply.catch(() => {}));
+    return reply;
   });
   return { l2, open: gate.resolve, held: () => held, reads };
 }

@@ -9,7 +9,7 @@ import {
   type StrataConfig,
 } from '../src/index.js';
 import { type EngineStack, engineStack } from './support/stack.js';
-import { wrapL3 } from './support/wrap.js';
+import { epochCounting } from './support/wrap.js';
 
 // Epochs are finite (131,071 below 2^53, l3/epoch-span.ts). One app running a table in both modes
 // (a write-through API beside a write-behind worker on one keyPrefix: docs/semantics.md, "One
@@ -41,13 +41,7 @@ beforeEach(() => stack.lapseClaims());
  * without `ordered`, as an older Strata's do.
  */
 function instance(keyPrefix: string, extra: Partial<StrataConfig>, withoutL2 = false) {
-  const taken = { epochs: 0 };
-  const l3 = wrapL3(stack.l3, {
-    nextEpoch: (schema) => {
-      taken.epochs += 1;
-      return stack.l3.nextEpoch(schema);
-    },
-  });
+  const { l3, epochs } = epochCounting(stack.l3);
   const strata = new Strata({
     ...(withoutL2 ? {} : { l2: stack.l2 }),
     l3,
@@ -55,7 +49,7 @@ function instance(keyPrefix: string, extra: Partial<StrataConfig>, withoutL2 = f
     writeBehind: { queue: createMemoryQueue() },
     ...extra,
   });
-  return { strata, taken };
+  return { strata, epochs };
 }
 
 /** The table's last epoch started, from Postgres (`_strata_versions`' epoch row). */
@@ -100,11 +94,11 @@ describe.each([1, 4])('one app, both modes, %i bucket(s): the epochs its claims 
       await w.strata.settled();
       const fresh = instance(prefix, { schemas: [through()], clock, ...bucketing });
       await write(fresh.strata, 'through');
-      cold.epochs += fresh.taken.epochs;
+      cold.epochs += fresh.epochs.taken;
       await fresh.strata.close();
     }
     await w.strata.flushDirty();
-    const took = { behind: w.taken.epochs, through: t.taken.epochs, cold: cold.epochs };
+    const took = { behind: w.epochs.taken, through: t.epochs.taken, cold: cold.epochs };
     const started = (await lastEpoch()) - before;
     // The write-through instances never take an epoch: the table was never another app's (before:
     // { through: 1, cold: 5 } per bucket, one per cold start after a worker renewal).
@@ -151,8 +145,8 @@ describe.each([1, 4])(
       }
       await w.strata.flushDirty();
       // Its first seed, then one per bucket after each of the N flips (the first flip's included).
-      expect(w.taken.epochs).toBeGreaterThanOrEqual(buckets * (1 + N));
-      expect(t.taken.epochs).toBe(0);
+      expect(w.epochs.taken).toBeGreaterThanOrEqual(buckets * (1 + N));
+      expect(t.epochs.taken).toBe(0);
       await w.strata.close();
       await t.strata.close();
     });
@@ -169,7 +163,7 @@ describe('write-through apps with no counter', () => {
         const fresh = instance(prefix, { schemas: [through()], buckets: 4, bucketing: clusterBuckets });
         await fresh.strata.set(through(), { id: `w${k}${prefix}`, username: `w${k}${prefix}`, level: k });
         await fresh.strata.settled();
-        epochs += fresh.taken.epochs;
+        epochs += fresh.epochs.taken;
         await fresh.strata.close();
       }
     }

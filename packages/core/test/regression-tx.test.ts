@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineSchema, isStrataError, type L2Tier, Q, Strata, type StrataConfig } from '../src/index.js';
 import { createMemoryQueue } from '../src/queue/memory-queue.js';
 import { type EngineStack, engineStack } from './support/stack.js';
+import { wrapL2Run } from './support/wrap.js';
 
 let stack: EngineStack;
 let items: ReturnType<typeof itemsTable>;
@@ -33,18 +34,9 @@ async function itemInPostgres(id: string) {
 
 /** The real L2, except that once `refuse.on` is set its write-behind-style (ordered) writes fail. */
 function refusingOrderedPuts(refuse: { on: boolean }): L2Tier {
-  return new Proxy(stack.l2, {
-    get(target, prop) {
-      if (prop === 'run') {
-        return (script: { name: string }, keys: readonly string[], args: readonly string[]) =>
-          refuse.on && script.name === 'ordered-put'
-            ? Promise.reject(new Error('L2 refuses this write'))
-            : target.run(script as never, keys, args);
-      }
-      const value: unknown = Reflect.get(target, prop);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
+  return wrapL2Run(stack.l2, (script, _keys, run) =>
+    refuse.on && script.name === 'ordered-put' ? Promise.reject(new Error('L2 refuses this write')) : run(),
+  );
 }
 
 describe('transactions', () => {

@@ -2,10 +2,11 @@ import { eq, sql } from 'drizzle-orm';
 import { integer, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Clock } from '../src/driver.js';
-import { defineSchema, type L2Tier, Q, Strata, type WriteQueue } from '../src/index.js';
+import { defineSchema, Q, Strata, type WriteQueue } from '../src/index.js';
 import { decodeEnvelope, GENERATION_ERA } from '../src/l2/envelope.js';
 import { createMemoryQueue } from '../src/queue/memory-queue.js';
 import { type EngineStack, engineStack } from './support/stack.js';
+import { wrapL2Run } from './support/wrap.js';
 
 let stack: EngineStack;
 let notes: ReturnType<typeof tablesOf>['notes'];
@@ -182,15 +183,11 @@ describe('write-behind: a pending row outlives its TTL and hard generation moves
       // writes only, PUT and MARK: the missed write is sent again as markers): Postgres is now
       // ahead of the pending row, whose flush then applies nothing.
       let down = false;
-      const flaky: L2Tier = {
-        name: stack.l2.name,
-        getMany: (keys) => stack.l2.getMany(keys),
-        run: (script, keys, args) =>
-          down && (script.name === 'put' || script.name === 'mark')
-            ? Promise.reject(new Error('connection reset'))
-            : stack.l2.run(script, keys, args),
-        close: () => stack.l2.close(),
-      };
+      const flaky = wrapL2Run(stack.l2, (script, _keys, run) =>
+        down && (script.name === 'put' || script.name === 'mark')
+          ? Promise.reject(new Error('connection reset'))
+          : run(),
+      );
       const txer = new Strata({
         l2: flaky,
         l3: stack.l3,

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createMemoryQueue, defineSchema, isStrataError, Strata } from '../src/index.js';
-import type { L2Script } from '../src/l2/types.js';
+import { warningLogger } from './support/logs.js';
 import { type EngineStack, engineStack } from './support/stack.js';
-import { wrapL3 } from './support/wrap.js';
+import { epochCounting, wrapL2Run } from './support/wrap.js';
 
 // A write-through instance of an app that writes the table write-behind too (its counters order both
 // modes' writes) moves the app's counters into a new epoch when its claim takes the table from another
@@ -25,19 +25,13 @@ beforeEach(() => stack.lapseClaims());
 /** The real L2, its counter reads counted, and failing while `cut.on` (the move's first request). */
 function counterCut() {
   const cut = { on: false, failed: 0, calls: 0 };
-  const l2 = new Proxy(stack.l2, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target);
-      if (prop !== 'run') return typeof value === 'function' ? value.bind(target) : value;
-      return (script: L2Script, keys: readonly string[], args: readonly string[], sendBy?: number) => {
-        if (script.name === 'counter-value') cut.calls += 1;
-        if (cut.on && script.name === 'counter-value') {
-          cut.failed += 1;
-          return Promise.reject(new Error('L2 cut off (test)'));
-        }
-        return target.run(script, keys, args, sendBy);
-      };
-    },
+  const l2 = wrapL2Run(stack.l2, (script, _keys, run) => {
+    if (script.name === 'counter-value') cut.calls += 1;
+    if (cut.on && script.name === 'counter-value') {
+      cut.failed += 1;
+      return Promise.reject(new Error('L2 cut off (test)'));
+    }
+    return run();
   });
   return { l2, cut };
 }
@@ -74,18 +68,10 @@ async function bTookItFromA(id: string): Promise<string> {
 describe('a write-through claim that takes the table while L2 fails its counter move', () => {
   it('an app with a counter: the write is refused, nothing written; the move is made at the next write', async () => {
     const appA = await bTookItFromA('k1');
-
     // App A's API takes the table back, its counter move cut off.
     const { l2, cut } = counterCut();
-    const epochs = { taken: 0 };
-    const l3 = wrapL3(stack.l3, {
-      nextEpoch: (schema) => {
-        epochs.taken += 1;
-        return stack.l3.nextEpoch(schema);
-      },
-    });
-    const warnings: string[] = [];
-    const logger = { ...console, debug() {}, info() {}, warn: (msg: string) => void warnings.push(msg) };
+    const { l3, epochs } = epochCounting(stack.l3);
+    const { logger, warnings } = warningLogger();
     const api = new Strata({ l2, l3, keyPrefix: appA, schemas: [through()], logger });
     cut.on = true;
     // The app's counter orders its writes (its API knows it from its generation read): reserved in the
@@ -119,14 +105,8 @@ describe('a write-through claim that takes the table while L2 fails its counter 
   it('another instance of the app claiming while the move is owed moves the counters itself', async () => {
     const appA = await bTookItFromA('k3');
     const { l2, cut } = counterCut();
-    const epochs = { taken: 0 };
-    const l3 = wrapL3(stack.l3, {
-      nextEpoch: (schema) => {
-        epochs.taken += 1;
-        return stack.l3.nextEpoch(schema);
-      },
-    });
-    const logger = { ...console, debug() {}, info() {}, warn() {} };
+    const { l3, epochs } = epochCounting(stack.l3);
+    const { logger } = warningLogger();
     // Instance 1 of A's API takes the table back, its counter move cut off: refused, owed.
     const api1 = new Strata({ l2, l3, keyPrefix: appA, schemas: [through()], logger });
     cut.on = true;
@@ -164,15 +144,8 @@ describe('a write-through claim that takes the table while L2 fails its counter 
     await stack.lapseClaims();
 
     const { l2, cut } = counterCut();
-    const epochs = { taken: 0 };
-    const l3 = wrapL3(stack.l3, {
-      nextEpoch: (schema) => {
-        epochs.taken += 1;
-        return stack.l3.nextEpoch(schema);
-      },
-    });
-    const warnings: string[] = [];
-    const logger = { ...console, debug() {}, info() {}, warn: (msg: string) => void warnings.push(msg) };
+    const { l3, epochs } = epochCounting(stack.l3);
+    const { logger, warnings } = warningLogger();
     const d = new Strata({ l2, l3, keyPrefix: `${stack.keyPrefix}d`, schemas: [through()], logger });
     cut.on = true;
     // Failing first (the move not guarded): `L2 … counter-value failed: L2 cut off (test)`.

@@ -1,3 +1,4 @@
+import type { L2Script, L2Tier } from '../../src/l2/types.js';
 import type { L3Tier } from '../../src/l3/types.js';
 import { deferred } from './deferred.js';
 
@@ -31,6 +32,44 @@ export function aroundL3(
       );
     },
   });
+}
+
+/**
+ * The real L2 with each `run` passed through `around` (`run()` sends the call as it was made, its
+ * deadline included), e.g. to fail, hold or count chosen scripts. Every other member is the real
+ * tier's, called on it (its client's private fields); `close` does nothing, so an instance closed
+ * in a test leaves the stack's L2 open for the next.
+ */
+export function wrapL2Run(
+  base: L2Tier,
+  around: (script: L2Script, keys: readonly string[], run: () => Promise<unknown>) => Promise<unknown>,
+): L2Tier {
+  return new Proxy(base, {
+    get(target, prop) {
+      if (prop === 'close') return async () => {};
+      if (prop === 'run')
+        return (script: L2Script, keys: readonly string[], args: readonly string[], sendBy?: number) =>
+          around(script, keys, () => target.run(script, keys, args, sendBy));
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+/**
+ * The real L3 (`overrides` replacing some of its methods, as in `wrapL3`) with the epochs taken
+ * through it counted: its `nextEpoch` calls, one per bucket's counter seeded or moved.
+ */
+export function epochCounting(base: L3Tier, overrides: Partial<L3Tier> = {}) {
+  const epochs = { taken: 0 };
+  const l3 = wrapL3(base, {
+    nextEpoch: (schema) => {
+      epochs.taken += 1;
+      return base.nextEpoch(schema);
+    },
+    ...overrides,
+  });
+  return { l3, epochs };
 }
 
 /** A promise with its resolver, for gates and signals in tests. */

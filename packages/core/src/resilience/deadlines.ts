@@ -40,6 +40,7 @@ export interface RaceHooks<T> {
  * const values = await deadlines.race(l2.getMany(keys), 'L2 getMany');
  * // after 500 ms: StrataError { code: 'TIMEOUT', message: 'strata: L2 getMany timed out after 500 ms' }
  */
+const ABL_NOREF = Boolean((globalThis as any).process?.env?.ABL_NOREF);
 export class Deadlines {
   #queue: Pending[] = [];
   #head = 0;
@@ -91,7 +92,7 @@ export class Deadlines {
         if (this.#armedFor > pending.at) {
           clearTimeout(this.#timer);
           this.#arm(pending.at, this.ms);
-        } else refHandle(this.#timer)?.ref();
+        } else if (!ABL_NOREF) refHandle(this.#timer)?.ref();
       }
       work.then(
         (value) => {
@@ -132,7 +133,7 @@ export class Deadlines {
       if (this.#timer !== undefined) {
         const handle = refHandle(this.#timer);
         if (handle) {
-          handle.unref();
+          if (!ABL_NOREF) handle.unref();
           this.#idle = true;
         } else this.clear();
       }

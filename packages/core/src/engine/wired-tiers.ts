@@ -93,8 +93,6 @@ export function wireTiers(
     new CircuitBreaker({ failureThreshold: breaker.failureThreshold, coolDownMs: breaker.cooldown, clock });
   const l2 =
     circuit &&
-    ((globalThis as any).process?.env?.ABL_NOGUARD ? given : undefined) ||
-    circuit &&
     traceCalls(
       guardedL2(given, { timeoutMs: timeouts.l2, breaker: circuit }, (op, ms) => onCall('l2', op, ms)),
       'l2',

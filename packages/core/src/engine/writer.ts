@@ -209,7 +209,7 @@ export class Writer {
     const keys = writes.map((w) => w.key);
     cache.beginWrite(keys);
     try {
-      const submitted = (globalThis as any).process?.env?.ABL_NOGROUP ? this.#writeBehind(cache, writes) : batches.submit(writes);
+      const submitted = batches.submit(writes);
       // Its batch holds it now, in call order: the next batched write of its keys takes a later place.
       turn?.admit();
       const written = await submitted;

@@ -40,7 +40,6 @@ export interface RaceHooks<T> {
  * const values = await deadlines.race(l2.getMany(keys), 'L2 getMany');
  * // after 500 ms: StrataError { code: 'TIMEOUT', message: 'strata: L2 getMany timed out after 500 ms' }
  */
-const ABL_NOREF = Boolean((globalThis as any).process?.env?.ABL_NOREF);
 export class Deadlines {
   #queue: Pending[] = [];
   #head = 0;
@@ -92,7 +91,7 @@ export class Deadlines {
         if (this.#armedFor > pending.at) {
           clearTimeout(this.#timer);
           this.#arm(pending.at, this.ms);
-        } else if (!ABL_NOREF) refHandle(this.#timer)?.ref();
+        } else refHandle(this.#timer)?.ref();
       }
       work.then(
         (value) => {
@@ -133,7 +132,7 @@ export class Deadlines {
       if (this.#timer !== undefined) {
         const handle = refHandle(this.#timer);
         if (handle) {
-          if (!ABL_NOREF) handle.unref();
+          handle.unref();
           this.#idle = true;
         } else this.clear();
       }

@@ -98,7 +98,7 @@ export function guardedL2(
       const hooks: RaceHooks<unknown> = {
         resolved: () => breaker.recordSuccess(),
         rejection: (error) => failed(op, error),
-        ...(onCall && !(globalThis as any).process?.env?.ABL_NOTIME && { settled: (start: number) => onCall(op, now() - start) }),
+        ...(onCall && { settled: (start: number) => onCall(op, now() - start) }),
       };
       entry = { label: `L2 ${tier.name} ${op}`, hooks };
       hooksByOp.set(op, entry);
@@ -124,20 +124,6 @@ export function guardedL2(
     } catch (error) {
       // A tier that throws synchronously is handled like one that rejects.
       work = Promise.reject(error);
-    }
-    if ((globalThis as any).process?.env?.ABL_NORACE) {
-      const h = entry.hooks as RaceHooks<T>;
-      return work.then(
-        (v) => {
-          h.settled?.(start);
-          h.resolved?.(v);
-          return v;
-        },
-        (e) => {
-          h.settled?.(start);
-          throw h.rejection!(e);
-        },
-      );
     }
     return deadlines.race(work, entry.label, entry.hooks as RaceHooks<T>, start, start);
   }

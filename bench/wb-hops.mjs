@@ -10,8 +10,9 @@ import * as branchTcp from '@strata/adapter-node/redis-tcp';
 import * as branchCore from '@strata/core';
 import * as branchDrizzle from '@strata/core/drizzle';
 import { arg, baseBuild } from './lib/args.mjs';
-import { openStack, playerRow, playerTable } from './lib/stack.mjs';
+import { openStack, playerRow } from './lib/stack.mjs';
 import { rawWriteBehindSet } from './lib/write-behind-floor.mjs';
+import { writeBehindSide } from './lib/write-behind-side.mjs';
 
 const base = await baseBuild(arg('--base'));
 const stack = await openStack();
@@ -28,28 +29,7 @@ const hook = createHook({
     if (type === 'PROMISE') promises += 1;
   },
 });
-const make = (label, { core, drizzle, tcp }) => {
-  const keyPrefix = `${stack.name}-wbhops-${label}`;
-  const stream = `${stack.name}:wbhops-${label}:writes`;
-  const queue = tcp.createRedisStreamQueue({
-    url: stack.urls.redisUrl,
-    keyPrefix,
-    stream,
-    allowVolatile: true,
-  });
-  // A table per side: one app owns a table's write-behind versions (as bench/wb-ab.mjs).
-  const table = label === 'branch' ? stack.players : playerTable(stack.name, `players_${label}`);
-  const schema = core.defineSchema({ table, writeMode: 'write-behind' });
-  const strata = new core.Strata({
-    l2: tcp.createIoredisL2(stack.urls.redisUrl),
-    l3: drizzle.createDrizzleL3(stack.db, { migrationsSchema: stack.name }),
-    keyPrefix,
-    l1: { maxEntries: 200_000 },
-    schemas: [schema],
-    writeBehind: { queue, threshold: 1_000_000 },
-  });
-  return { label, strata, schema, stream };
-};
+const make = (label, build) => writeBehindSide(stack, 'wbhops', label, build);
 const sides = [make('branch', { core: branchCore, drizzle: branchDrizzle, tcp: branchTcp })];
 if (base) sides.push(make('base', base));
 for (const s of sides) await s.strata.migrate();

@@ -13,8 +13,9 @@ import * as branchTcp from '@strata/adapter-node/redis-tcp';
 import * as branchCore from '@strata/core';
 import * as branchDrizzle from '@strata/core/drizzle';
 import { arg, baseBuild, flag } from './lib/args.mjs';
-import { openStack, playerRow, playerTable } from './lib/stack.mjs';
+import { openStack, playerRow } from './lib/stack.mjs';
 import { seededRandom, shuffled, summarize } from './lib/stats.mjs';
+import { writeBehindSide } from './lib/write-behind-side.mjs';
 
 const runs = Number(arg('--runs', 5));
 const blocks = Number(arg('--blocks', 30));
@@ -74,36 +75,18 @@ function answering(live) {
   };
 }
 
-const make = (label, { core, drizzle, tcp }) => {
-  const keyPrefix = `${stack.name}-wbrp-${label}`;
-  const stream = `${stack.name}:wbrp-${label}:writes`;
-  const queue = tcp.createRedisStreamQueue({
-    url: stack.urls.redisUrl,
-    keyPrefix,
-    stream,
-    allowVolatile: true,
-  });
-  // A table per side: one app owns a table's write-behind versions.
-  const table = label === 'branch' ? stack.players : playerTable(stack.name, `players_${label}`);
-  const schema = core.defineSchema({ table, writeMode: 'write-behind' });
-  const strata = new core.Strata({
-    l2: answering(tcp.createIoredisL2(stack.urls.redisUrl)),
-    l3: drizzle.createDrizzleL3(stack.db, { migrationsSchema: stack.name }),
-    keyPrefix,
-    l1: { maxEntries: 200_000 },
-    schemas: [schema],
-    writeBehind: { queue, threshold: 1_000_000 },
-    ...(flag('--bus') && {
+const make = (label, build) =>
+  writeBehindSide(stack, 'wbrp', label, build, {
+    wrapL2: answering,
+    extra: flag('--bus') && {
       coherence: {
-        bus: tcp.createRedisPubSubBus({
+        bus: build.tcp.createRedisPubSubBus({
           url: stack.urls.redisUrl,
           channel: `${stack.name}:wbrp-${label}:bus`,
         }),
       },
-    }),
+    },
   });
-  return { label, strata, schema, stream };
-};
 const sides = [make('branch', { core: branchCore, drizzle: branchDrizzle, tcp: branchTcp })];
 if (base) sides.push(make('base', base));
 for (const s of sides) await s.strata.migrate();

@@ -58,10 +58,10 @@ async function poisonApp(id: string, queueUrl: string) {
     queued: await queue.pending(),
     stored: (await store.pool.query(`select n from ${check} where id = $1`, [id])).rows,
     withdrawals: (
-      await store.pool.query(`select sent from "${store.name}"._strata_withdrawn where schema = $1 and id = $2`, [
-        schema.identity,
-        id,
-      ])
+      await store.pool.query(
+        `select sent from "${store.name}"._strata_withdrawn where schema = $1 and id = $2`,
+        [schema.identity, id],
+      )
     ).rows,
     errors,
     restored,

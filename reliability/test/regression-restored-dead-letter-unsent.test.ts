@@ -66,8 +66,25 @@ async function poisonApp(id: string, queueUrl: string) {
     errors,
     restored,
   });
-  return { writer, queue, clock, seen, close: () => writer.close() };
+  /** Redis restarts empty; the writer finds the reset at its flush and queues its write again. */
+  const resetThenFlush = async () => {
+    await s.restart({ dropData: true });
+    clock.advance(REFRESH_PASSED);
+    await writer.flushDirty();
+    return seen();
+  };
+  return { writer, queue, resetThenFlush, close: () => writer.close() };
 }
+
+/** The write in one store: never in Postgres, one dead letter (`letter`), marked sent; told once. */
+const deadLetteredOnce = (letter: readonly unknown[]) => ({
+  deadLetters: [letter],
+  queued: 0,
+  stored: [{ n: 1 }],
+  withdrawals: [{ sent: true }],
+  errors: ['WRITE_BEHIND_MAX_RETRY'],
+  restored: 1,
+});
 
 it('a restored copy of a withdrawn write whose dead letter the reset took unsent is dead-lettered', async () => {
   // The queue on the Redis that resets: the reset takes the original message.
@@ -79,17 +96,10 @@ it('a restored copy of a withdrawn write whose dead letter the reset took unsent
       (err: unknown) => err,
     );
     expect(String(failed)).toMatch(/WRONGTYPE/);
-    await s.restart({ dropData: true }); // the message and the string go: the dead letter in no store
-    app.clock.advance(REFRESH_PASSED);
-    await app.writer.flushDirty(); // finds the reset: the write queued again, `restored`
-    expect(await app.seen()).toEqual({
-      deadLetters: [['ru1', true, expect.stringContaining('withdrawn')]],
-      queued: 0,
-      stored: [{ n: 1 }],
-      withdrawals: [{ sent: true }],
-      errors: ['WRITE_BEHIND_MAX_RETRY'],
-      restored: 1,
-    });
+    // The reset takes the message and the string: the dead letter in no store; the copy comes.
+    expect(await app.resetThenFlush()).toEqual(
+      deadLetteredOnce(['ru1', true, expect.stringContaining('withdrawn')]),
+    );
   } finally {
     await app.close();
   }
@@ -100,17 +110,9 @@ it('a restored copy of a withdrawn write whose dead letter was sent is acked: st
   const app = await poisonApp('ru2', s.store.redisUrl);
   try {
     await app.writer.flushDirty();
-    await s.restart({ dropData: true }); // L2 only
-    app.clock.advance(REFRESH_PASSED);
-    await app.writer.flushDirty();
-    expect(await app.seen()).toEqual({
-      deadLetters: [['ru2', false, expect.stringContaining('rejected by Postgres')]],
-      queued: 0,
-      stored: [{ n: 1 }],
-      withdrawals: [{ sent: true }],
-      errors: ['WRITE_BEHIND_MAX_RETRY'],
-      restored: 1,
-    });
+    expect(await app.resetThenFlush()).toEqual(
+      deadLetteredOnce(['ru2', false, expect.stringContaining('rejected by Postgres')]),
+    );
   } finally {
     await app.close();
   }

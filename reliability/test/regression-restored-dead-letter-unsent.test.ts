@@ -54,7 +54,7 @@ async function poisonApp(id: string, queueUrl: string) {
   await writer.flushDirty();
   await writer.set(schema, { id, n: 500, label: 'dead' });
   const seen = async () => ({
-    deadLetters: (await queue.deadLetters()).map((d) => [d.write.id, d.write.restored ?? false, d.reason]),
+    deadLetters: (await queue.deadLetters()).map((d) => [d.write?.id, d.write?.restored ?? false, d.reason]),
     queued: await queue.pending(),
     stored: (await store.pool.query(`select n from ${check} where id = $1`, [id])).rows,
     withdrawals: (

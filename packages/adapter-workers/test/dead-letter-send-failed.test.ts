@@ -68,3 +68,33 @@ it('a dead letter whose send failed once reaches the dead-letter queue at the ne
   expect(await pg.query(`select id from "${table}"`)).toEqual([]);
   expect(await isolate().find(schema, 'p1')).toBeNull();
 });
+
+it('a copy queued again after a Redis reset is dead-lettered while its dead letter is unsent, then acked', async () => {
+  const { bodies, producer } = keptQueue();
+  await isolate(producer).set(schema, { id: 'p2', name: 'poison', level: -1 });
+  const dead = keptQueue();
+  const failing: QueueProducer = {
+    sendBatch: () => Promise.reject(new Error('dead-letter queue unavailable')),
+  };
+  expect(await deliverBatch(isolate(), [bodies[0]], 2, { deadLetter: failing })).toEqual({
+    acked: 0,
+    retried: 1,
+  });
+  const sent = () =>
+    pg.query('select sent from _strata_withdrawn where schema = $1 and id = $2', [table, 'p2']);
+  expect(await sent()).toEqual([{ sent: false }]);
+  // The copy its writer queues after a Redis reset (own-pending.ts `queueAgain`): a Cloudflare Queue
+  // keeps the original, but the copy may come first; refused as withdrawn, it was acked as older.
+  const copy = { ...(bodies[0] as object), restored: true };
+  const deadLetter = dead.producer;
+  expect(await deliverBatch(isolate(), [copy], 1, { deadLetter })).toEqual({ acked: 1, retried: 0 });
+  expect(dead.bodies).toMatchObject([
+    { write: { id: 'p2', restored: true }, reason: expect.stringContaining('withdrawn') },
+  ]);
+  expect(await sent()).toEqual([{ sent: true }]);
+  // Known sent now: another copy is acked without a second dead letter (the original, not restored,
+  // is dead-lettered at every delivery: see the test above).
+  expect(await deliverBatch(isolate(), [copy], 1, { deadLetter })).toEqual({ acked: 1, retried: 0 });
+  expect(dead.bodies).toHaveLength(1);
+  expect(await pg.query(`select id from "${table}"`)).toEqual([]);
+});

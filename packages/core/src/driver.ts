@@ -66,6 +66,7 @@ export type {
   SearchQuery,
   StoredRow,
   ValueReplacement,
+  WithdrawalFound,
   WithdrawnWrite,
   Write,
   WriteOp,

@@ -26,7 +26,7 @@ const rows = async () =>
     version: Number(r.version),
   }));
 
-it('a table made before `sent` gains it at the first withdrawal or mark', async () => {
+it('a table made before `sent` gains it at the first withdrawal, mark or question', async () => {
   await stack.l3.withdraw!(schema, [{ id: 'a', version: 1 }]);
   await dropSent();
   await stack.l3.withdraw!(schema, [{ id: 'b', version: 2 }]);
@@ -40,7 +40,14 @@ it('a table made before `sent` gains it at the first withdrawal or mark', async 
     { id: 'a', version: 1, sent: true },
     { id: 'b', version: 2, sent: false },
   ]);
-  expect(await stack.l3.withdrawnAmong!(schema, [{ id: 'b', version: 2 }])).toEqual([
-    { id: 'b', version: 2 },
+  await dropSent();
+  expect(
+    await stack.l3.withdrawnAmong!(schema, [
+      { id: 'a', version: 1 },
+      { id: 'b', version: 2 },
+    ]),
+  ).toEqual([
+    { id: 'a', version: 1, sent: false },
+    { id: 'b', version: 2, sent: false },
   ]);
 });

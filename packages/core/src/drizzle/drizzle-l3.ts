@@ -11,6 +11,7 @@ import type {
   SearchQuery,
   StoredRow,
   ValueReplacement,
+  WithdrawalFound,
   WithdrawnWrite,
   WriteOp,
   WriteOutcome,
@@ -213,7 +214,7 @@ class DrizzleL3 implements L3Tier {
     return runDriver(() => recordWithdrawn(this.#write, schema, writes));
   }
 
-  withdrawnAmong(schema: CompiledSchema, writes: readonly WithdrawnWrite[]): Promise<WithdrawnWrite[]> {
+  withdrawnAmong(schema: CompiledSchema, writes: readonly WithdrawnWrite[]): Promise<WithdrawalFound[]> {
     return runDriver(() => withdrawnAmong(this.#write, schema, writes));
   }
 

@@ -1,9 +1,9 @@
 import { type SQL, sql } from 'drizzle-orm';
-import type { WithdrawnWrite } from '../l3/types.js';
+import type { WithdrawalFound, WithdrawnWrite } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { rowsOf } from './rows.js';
 import { withdrawnName } from './withdrawn-table.js';
-import { type WriteContext, withVersionsTable } from './write.js';
+import { bool, type WriteContext, withVersionsTable } from './write.js';
 
 /** How many withdrawals each side of a dead letter's key its statement looks at (see `recordWithdrawn`). */
 const SWEEP = 32;
@@ -41,23 +41,24 @@ insert into ${w} (schema, id, version) select ${schema.identity}, p.k, p.v from 
 }
 
 /**
- * `L3Tier.withdrawnAmong`: which of `writes` of `schema` `_strata_withdrawn` holds (one statement).
- * Asked only of writes `write` refused: a redelivered dead letter (see `withdrawnAgain` in
- * engine/withdrawn-again.ts) is told from a write refused as older by it.
+ * `L3Tier.withdrawnAmong`: which of `writes` of `schema` `_strata_withdrawn` holds, and whether each
+ * one's dead letter is known sent (one statement). Asked only of writes `write` refused: a
+ * redelivered dead letter (see `withdrawnAgain` in engine/withdrawn-again.ts) is told from a write
+ * refused as older by it, and a copy queued again after a Redis reset by `sent`.
  */
 export async function withdrawnAmong(
   ctx: WriteContext,
   schema: CompiledSchema,
   writes: readonly WithdrawnWrite[],
-): Promise<WithdrawnWrite[]> {
+): Promise<WithdrawalFound[]> {
   if (writes.length === 0) return [];
   const w = sql.raw(withdrawnName(ctx.versions).name);
   const json = JSON.stringify(writes.map((x) => ({ k: x.id, v: x.version })));
   return withVersionsTable(ctx, async () => {
     const result = await ctx.db.execute(
-      sql`select p.k as id, p.v as version from jsonb_to_recordset(${json}::jsonb) as p(k text, v bigint) where exists (select 1 from ${w} as d where d.schema = ${schema.identity} and d.id = p.k and d.version = p.v)`,
+      sql`select p.k as id, p.v as version, d.sent from jsonb_to_recordset(${json}::jsonb) as p(k text, v bigint) join ${w} as d on d.schema = ${schema.identity} and d.id = p.k and d.version = p.v`,
     );
-    return rowsOf(result).map((r) => ({ id: String(r.id), version: Number(r.version) }));
+    return rowsOf(result).map((r) => ({ id: String(r.id), version: Number(r.version), sent: bool(r.sent) }));
   });
 }
 

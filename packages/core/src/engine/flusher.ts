@@ -256,6 +256,8 @@ async function applyOrSplit(
     const superseded: Versioned[] = [];
     // Sets, and deletes (whose merge resets the columns no later write set: see `L3Tier.mergeRefused`).
     const refusedSets: (RefusedWrite & { item: Item })[] = [];
+    // Copies queued again after a reset (not merged), asked only whether they are withdrawn.
+    const refusedCopies: { key: string; delivery: Delivery }[] = [];
     (results[i++] ?? []).forEach((result, j) => {
       const item = group[j]!;
       if (!result.applied) {
@@ -263,7 +265,9 @@ async function applyOrSplit(
         if (item.folds) interrupted.push(item.folds);
         else superseded.push({ key: item.key, version });
         // A copy queued again after a reset is a redelivery: the app's newer writes merged over it.
-        if (!item.folds && !item.delivery.write.restored)
+        if (!item.folds && item.delivery.write.restored)
+          refusedCopies.push({ key: item.key, delivery: item.delivery });
+        else if (!item.folds)
           refusedSets.push({
             key: item.key,
             id: item.id,
@@ -275,13 +279,17 @@ async function applyOrSplit(
       }
       applied.push({ key: item.key, version: result.version, ...(result.row && { stored: result.row }) });
     });
-    return [cache, applied, superseded, refusedSets] as const;
+    return [cache, applied, superseded, refusedSets, refusedCopies] as const;
   });
   const again = new Set(interrupted.flat().map((item) => item.delivery.handle));
-  for (const [cache, , superseded, refusedSets] of appliedBySchema) {
+  for (const [cache, , superseded, refusedSets, refusedCopies] of appliedBySchema) {
     if (superseded.length === 0) continue;
-    // A dead letter delivered again (its send failed): to the dead-letter store, not acked as older.
-    const refused = refusedSets.map((r) => ({ key: r.key, delivery: r.item.delivery }));
+    // A dead letter delivered again (its send failed, or a reset took it unsent and its writer
+    // queued a copy): to the dead-letter store, not acked as older.
+    const refused = [
+      ...refusedSets.map((r) => ({ key: r.key, delivery: r.item.delivery })),
+      ...refusedCopies,
+    ];
     const { withdrawn, unknown } = await withdrawnAgain(ctx, cache, refused);
     for (const { delivery } of refused) {
       if (!unknown && !withdrawn.has(delivery.handle)) continue;

@@ -7,7 +7,7 @@ export const WITHDRAWN_AGAIN = 'withdrawn: given up on at an earlier delivery';
 
 /** What `withdrawnAgain` found among one schema's refused writes. */
 export interface WithdrawnAgain {
-  /** Recorded withdrawn: dead letters delivered again, to be dead-lettered (again). */
+  /** Recorded withdrawn (a restored copy: and not known sent): to be dead-lettered (again). */
   readonly withdrawn: ReadonlySet<string>;
   /** Postgres did not say (a failure, counted and logged): held and delivered again. */
   readonly unknown: boolean;
@@ -24,6 +24,14 @@ export interface WithdrawnAgain {
  * message whose send failed back (Cloudflare's retry). A message a Redis rollback brought back with
  * its stream brings its dead letter's loss with it (the dead-letter stream went back too).
  *
+ * A copy its writer queued again after a Redis reset (`QueuedWrite.restored`) is dead-lettered only
+ * while its dead letter is not known sent (`WithdrawalFound.sent`; not said: not known). Known sent,
+ * the store has it: acked, as the queue's original dead-lettered on its own is. Not known, the reset
+ * may have taken the original unsent (the Redis Stream queue on the Redis that reset, its move to
+ * the dead-letter stream failed); acked, the write was in no store
+ * (reliability/test/regression-restored-dead-letter-unsent.test.ts). Where the queue kept the
+ * original, both may be sent: twice at worst, never lost.
+ *
  * One statement, only when a batch had writes refused (redeliveries, writes a transaction passed).
  */
 export async function withdrawnAgain(
@@ -39,10 +47,11 @@ export async function withdrawnAgain(
       cache.schema,
       refused.map(({ key, delivery }) => ({ id: key, version: delivery.write.version })),
     );
-    const named = new Set(found.map((w) => `${w.version}\u0000${w.id}`));
-    const withdrawn = refused.filter(({ key, delivery }) =>
-      named.has(`${delivery.write.version}\u0000${key}`),
-    );
+    const sent = new Map(found.map((w) => [`${w.version}\u0000${w.id}`, w.sent === true]));
+    const withdrawn = refused.filter(({ key, delivery }) => {
+      const known = sent.get(`${delivery.write.version}\u0000${key}`);
+      return known !== undefined && !(delivery.write.restored && known);
+    });
     return { withdrawn: new Set(withdrawn.map(({ delivery }) => delivery.handle)), unknown: false };
   } catch (err) {
     ctx.tolerate(cache.schema.name, 'l3', 'read withdrawals', err);

@@ -92,6 +92,16 @@ export interface WithdrawnWrite {
   version: number;
 }
 
+/** A withdrawal `L3Tier.withdrawnAmong` found. */
+export interface WithdrawalFound extends WithdrawnWrite {
+  /**
+   * Its dead letter is known sent (`withdrawalsSent`). Left out: not known; the flush then treats
+   * it as unsent (a copy queued again after a Redis reset is dead-lettered: sent twice at worst,
+   * never lost).
+   */
+  sent?: boolean;
+}
+
 /**
  * One write of a key: a row to upsert, or (without `row`) a delete of `id`. `version` says who
  * orders it. Absent: Postgres does, giving it the version after the stored one (write-through, a
@@ -319,12 +329,15 @@ export interface L3Tier {
   withdraw?(schema: CompiledSchema, writes: readonly WithdrawnWrite[]): Promise<void>;
   /**
    * Which of these writes of `schema` `withdraw` recorded (and no later withdrawal cleanup
-   * deleted), in any order. One statement. The flush asks it of the writes `write` refused, so a
-   * dead letter delivered again (its dead-letter send failed, or a Redis rollback brought its
-   * message back) goes to the dead-letter store again rather than being acked as older. Optional,
-   * with `withdraw`: without it such a delivery is acked (docs/write-behind.md, Failures).
+   * deleted), in any order, each saying whether its dead letter is known sent (`withdrawalsSent`).
+   * One statement. The flush asks it of the writes `write` refused, so a dead letter delivered again
+   * (its dead-letter send failed, or a Redis rollback brought its message back) goes to the
+   * dead-letter store again rather than being acked as older, and so does a copy its writer queued
+   * again after a Redis reset (`QueuedWrite.restored`) unless its dead letter is known sent: the
+   * reset may have taken the original unsent. Optional, with `withdraw`: without it such a delivery
+   * is acked (docs/write-behind.md, Failures).
    */
-  withdrawnAmong?(schema: CompiledSchema, writes: readonly WithdrawnWrite[]): Promise<WithdrawnWrite[]>;
+  withdrawnAmong?(schema: CompiledSchema, writes: readonly WithdrawnWrite[]): Promise<WithdrawalFound[]>;
   /**
    * Marks these withdrawals of `schema` as having their dead letter sent (the dead-letter store took
    * it: its message will not be delivered again unless replayed or brought back by a Redis rollback).

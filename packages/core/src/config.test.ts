@@ -162,6 +162,38 @@ describe('renamed options', () => {
   });
 });
 
+describe("options of the adapters' createStrata, or of the Go library's Config, given to new Strata", () => {
+  it('says that new Strata takes built tiers, and which factory takes the option', () => {
+    expect(configError({ redisUrl: 'redis://127.0.0.1:6379' })).toEqual({
+      message:
+        'strata: config.redisUrl is an option of createStrata (@strata/adapter-node), not of new Strata: new Strata takes built tiers (l2, l3, coherence.bus, writeBehind.queue)',
+      field: 'redisUrl',
+    });
+    expect(configError({ databaseUrl: 'postgres://x' }).message).toContain(
+      'config.databaseUrl is an option of createStrata (@strata/adapter-node)',
+    );
+    expect(configError({ allowVolatileQueue: true }).message).toContain(
+      'createStrata (@strata/adapter-node)',
+    );
+    expect(configError({ migrationsSchema: 'app' }).message).toBe(
+      "strata: config.migrationsSchema is an option of the L3 (createDrizzleL3(db, { migrationsSchema }) from @strata/core/drizzle) or of the adapters' createStrata, not of new Strata",
+    );
+  });
+
+  it("names the place of the Go library's connection options, in its spelling too", () => {
+    expect(configError({ PostgresDSN: 'postgres://x' })).toEqual({
+      message: expect.stringContaining(
+        "config.PostgresDSN is the Go library's PostgresDSN: give databaseUrl to createStrata (@strata/adapter-node), or l3: createDrizzleL3(drizzle(pool))",
+      ),
+      field: 'PostgresDSN',
+    });
+    expect(configError({ redisAddr: '127.0.0.1:6379' }).message).toContain(
+      "config.redisAddr is the Go library's RedisAddr: give redisUrl ('redis://:password@host:6379/0', RedisPassword and RedisDB in it) to createStrata (@strata/adapter-node), or l2: createIoredisL2(redisUrl) from @strata/adapter-node/redis-tcp",
+    );
+    expect(configError({ redisDB: 2 }).field).toBe('redisDB');
+  });
+});
+
 // Real implementations of each seam in the config. The method lists (SEAM_METHODS) are complete by
 // the compiler (seamMethods rejects a list missing a method of the seam type); removing any one
 // method from an implementation must be refused at construction, naming the field.

@@ -166,7 +166,7 @@ describe("options of the adapters' createStrata, or of the Go library's Config, 
   it('says that new Strata takes built tiers, and which factory takes the option', () => {
     expect(configError({ redisUrl: 'redis://127.0.0.1:6379' })).toEqual({
       message:
-        'strata: config.redisUrl is an option of createStrata (@strata/adapter-node), not of new Strata: new Strata takes built tiers (l2, l3, coherence.bus, writeBehind.queue)',
+        'strata: config.redisUrl is an option of createStrata (@strata/adapter-node): new Strata takes built tiers (l2, l3)',
       field: 'redisUrl',
     });
     expect(configError({ databaseUrl: 'postgres://x' }).message).toContain(
@@ -176,21 +176,22 @@ describe("options of the adapters' createStrata, or of the Go library's Config, 
       'createStrata (@strata/adapter-node)',
     );
     expect(configError({ migrationsSchema: 'app' }).message).toBe(
-      "strata: config.migrationsSchema is an option of the L3 (createDrizzleL3(db, { migrationsSchema }) from @strata/core/drizzle) or of the adapters' createStrata, not of new Strata",
+      'strata: config.migrationsSchema is an option of createDrizzleL3(db, { migrationsSchema }) or createStrata',
     );
   });
 
   it("names the place of the Go library's connection options, in its spelling too", () => {
     expect(configError({ PostgresDSN: 'postgres://x' })).toEqual({
-      message: expect.stringContaining(
-        "config.PostgresDSN is the Go library's PostgresDSN: give databaseUrl to createStrata (@strata/adapter-node), or l3: createDrizzleL3(drizzle(pool))",
-      ),
+      message:
+        "strata: config.PostgresDSN is the Go library's: give databaseUrl to createStrata (@strata/adapter-node)",
       field: 'PostgresDSN',
     });
     expect(configError({ redisAddr: '127.0.0.1:6379' }).message).toContain(
-      "config.redisAddr is the Go library's RedisAddr: give redisUrl ('redis://:password@host:6379/0', RedisPassword and RedisDB in it) to createStrata (@strata/adapter-node), or l2: createIoredisL2(redisUrl) from @strata/adapter-node/redis-tcp",
+      "config.redisAddr is the Go library's: give redisUrl to createStrata",
     );
-    expect(configError({ redisDB: 2 }).field).toBe('redisDB');
+    expect(configError({ RedisDB: 2 }).field).toBe('RedisDB');
+    // An inherited name is no option: `constructor` is "Unrecognized key", as before.
+    expect(configError({ constructor: 1 }).message).toContain('Unrecognized key: "constructor"');
   });
 });
 

@@ -162,6 +162,39 @@ describe('renamed options', () => {
   });
 });
 
+describe("options of the adapters' createStrata, or of the Go library's Config, given to new Strata", () => {
+  it('says that new Strata takes built tiers, and which factory takes the option', () => {
+    expect(configError({ redisUrl: 'redis://127.0.0.1:6379' })).toEqual({
+      message:
+        'strata: config.redisUrl is an option of createStrata (@strata/adapter-node): new Strata takes built tiers (l2, l3)',
+      field: 'redisUrl',
+    });
+    expect(configError({ databaseUrl: 'postgres://x' }).message).toContain(
+      'config.databaseUrl is an option of createStrata (@strata/adapter-node)',
+    );
+    expect(configError({ allowVolatileQueue: true }).message).toContain(
+      'createStrata (@strata/adapter-node)',
+    );
+    expect(configError({ migrationsSchema: 'app' }).message).toBe(
+      'strata: config.migrationsSchema is an option of createDrizzleL3(db, { migrationsSchema }) or createStrata',
+    );
+  });
+
+  it("names the place of the Go library's connection options, in its spelling too", () => {
+    expect(configError({ PostgresDSN: 'postgres://x' })).toEqual({
+      message:
+        "strata: config.PostgresDSN is the Go library's: give databaseUrl to createStrata (@strata/adapter-node)",
+      field: 'PostgresDSN',
+    });
+    expect(configError({ redisAddr: '127.0.0.1:6379' }).message).toContain(
+      "config.redisAddr is the Go library's: give redisUrl to createStrata",
+    );
+    expect(configError({ RedisDB: 2 }).field).toBe('RedisDB');
+    // An inherited name is no option: `constructor` is "Unrecognized key", as before.
+    expect(configError({ constructor: 1 }).message).toContain('Unrecognized key: "constructor"');
+  });
+});
+
 // Real implementations of each seam in the config. The method lists (SEAM_METHODS) are complete by
 // the compiler (seamMethods rejects a list missing a method of the seam type); removing any one
 // method from an implementation must be refused at construction, naming the field.

@@ -10,6 +10,7 @@ import { type Clock, systemClock } from './clock.js';
 import { jsonCodec } from './codec/json-codec.js';
 import type { Codec } from './codec/types.js';
 import * as option from './config/option.js';
+import { refuseOptionsOfElsewhere } from './config/options-elsewhere.js';
 import { refuseRenamedOptions } from './config/renamed-options.js';
 import { SEAM_METHODS, seamCheck } from './config/seam-checks.js';
 import { readKeyring } from './crypto/keyring.js';
@@ -253,7 +254,10 @@ const configCheck = option.shapeCheck(configShape);
 
 /** Validates a config and fills defaults; a bad config throws INVALID_CONFIG naming the field. */
 export function resolveConfig(config: StrataConfig): ResolvedConfig {
-  if (typeof config === 'object' && config !== null) refuseRenamedOptions(config);
+  if (typeof config === 'object' && config !== null) {
+    refuseRenamedOptions(config);
+    refuseOptionsOfElsewhere(config);
+  }
   const issue = configCheck(config, []);
   if (issue) {
     const field = issue.keys?.[0] ?? (issue.path.join('.') || 'config');

@@ -27,7 +27,13 @@ export async function prepareRow(
 ): Promise<PreparedRow> {
   const { schema } = cache;
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw schemaError('VALIDATION_FAILED', schema.name, 'a row must be an object');
+    // Most often the Go library's Set(name, id, value) shape: the id came where the row goes.
+    const got = input == null ? String(input) : Array.isArray(input) ? 'an array' : `a ${typeof input}`;
+    throw schemaError(
+      'VALIDATION_FAILED',
+      schema.name,
+      `a row must be an object, not ${got}: set(schema, row) takes the row alone, its primary key (${schema.primaryKey.key}) names it`,
+    );
   }
   const row: Row = { ...(input as Row) };
   // No hook, no turn of the microtask queue.

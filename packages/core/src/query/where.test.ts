@@ -90,6 +90,23 @@ describe('whereToSql', () => {
     rejects('level > 10', [1], /\$1 is not used/);
   });
 
+  it('tells a caller who wrote ? placeholders (mysql2, SQLite, JDBC) to write $1', () => {
+    rejects(
+      'level > ?',
+      [10],
+      /\$1 is not used by any placeholder: write \$1, \$2, … for the arguments, not \?/,
+    );
+    rejects('region = ? AND level > ?', ['eu-west', 10], /write \$1, \$2, …/);
+    // A jsonb `?` operator next to real placeholders is SQL: the plain message, no hint.
+    let message = '';
+    try {
+      whereToSql("tags ? 'x' AND a = $1", [1, 2]);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toBe('strata: where: argument $2 is not used by any placeholder');
+  });
+
   it('refuses statement separators, comments and junk after a placeholder', () => {
     rejects('a = $1; DROP TABLE players', [1], /";"/);
     rejects('a = $1 -- x', [1], /comment/);

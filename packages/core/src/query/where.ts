@@ -41,9 +41,17 @@ export function whereToSql(text: string, args: readonly unknown[]): SQL {
     chunks.push(sql`${sql.param(args[part - 1])}`);
   }
   chunks.push(sql.raw(')'));
+  // `?` placeholders (mysql2, SQLite, JDBC) leave every argument unused: say what to write instead.
+  // A `?` beside real `$n` placeholders is jsonb's operator, not a mistake.
+  const hint =
+    used.size === 0 && parts.some((part) => typeof part === 'string' && part.includes('?'))
+      ? ': write $1, $2, … for the arguments, not ?'
+      : '';
   for (let n = 1; n <= args.length; n++) {
     if (!used.has(n)) {
-      throw invalidQuery('where', `where: argument $${n} is not used by any placeholder`, { argument: n });
+      throw invalidQuery('where', `where: argument $${n} is not used by any placeholder${hint}`, {
+        argument: n,
+      });
     }
   }
   return sql.join(chunks);

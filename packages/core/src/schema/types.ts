@@ -6,7 +6,7 @@ import type { L3Tier } from '../l3/types.js';
 
 /**
  * How writes flow through the tiers (WriteMode in the Go library Strata): `write-through` commits
- * to Postgres before it answers; `write-through-l1-async` too, filling L2 after the answer;
+ * to Postgres before it answers; `write-through-l1-async` too, and L2, but drops L1's copy for the next read to fill;
  * `write-behind` answers once the write is queued and flushes it to Postgres in batches.
  * @example defineSchema({ table: events, writeMode: 'write-behind' })
  */

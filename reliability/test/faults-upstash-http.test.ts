@@ -13,10 +13,11 @@ import { httpFaultSuite } from '../support/http-fault-suite.js';
 
 const L2_TIMEOUT = 250;
 /**
- * Longest any single call may take under an L2 fault: 8 L2 timeouts (its own, Postgres, what a busy
- * machine adds). A held request is never answered: a call that waited for it would reach this (a hang).
+ * Longest any single call may take, under an L2 fault or not: 20 L2 timeouts (its own, Postgres, and
+ * what a busy machine adds: at a load average of 58 on 2 cores a set after the fault took past 2 s).
+ * A held request is never answered: a call that waited for it would reach this (a hang).
  */
-const DEADLINE = 2_000;
+const DEADLINE = 20 * L2_TIMEOUT;
 const COOLDOWN = 5_000;
 const THRESHOLD = 3;
 

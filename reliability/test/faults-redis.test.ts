@@ -178,7 +178,10 @@ describe('Redis slow', () => {
   // adds to a call): a call that waited for Redis would reach it (a hang), however busy the machine.
   const SLOW_MS = 30_000;
   it('latency past the L2 timeout: every call finishes from Postgres by its deadline; the breaker opens and closes', async () => {
-    const t = new Tally('faults', `redis: ${SLOW_MS} ms latency (timeout ${L2_TIMEOUT} ms), write-through load`);
+    const t = new Tally(
+      'faults',
+      `redis: ${SLOW_MS} ms latency (timeout ${L2_TIMEOUT} ms), write-through load`,
+    );
     const schema = store.schema();
     const clock = manualClock(Date.now());
     const c = client();

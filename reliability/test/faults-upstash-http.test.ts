@@ -152,7 +152,9 @@ describe('Upstash hanging (requests held, never answered)', () => {
       await ackedSet(t, strata, id, v);
       // Each id read once: the reader's L1 (no invalidation bus here) would rightly keep its first copy.
       await readsStored(t, reader, `hang-${i}`, await suite.store.stored());
-      expect(suite.proxy.hanging, 'every request of the fault still held').toBe(suite.proxy.stats().hung - hungBefore);
+      expect(suite.proxy.hanging, 'every request of the fault still held').toBe(
+        suite.proxy.stats().hung - hungBefore,
+      );
     }
     // Each instance sent THRESHOLD calls before its breaker opened; all of them are still held: every
     // call settled with no answer from Upstash, by its own timeout (counted in errorsBy).

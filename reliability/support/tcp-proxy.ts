@@ -36,7 +36,10 @@ export interface TcpProxy {
   pause(): void;
   /** Forwards what was held, in order, and carries on. */
   resume(): void;
-  /** Delays every chunk by `ms` (order kept). 0 = none. */
+  /**
+   * Delays every chunk by `ms` after it arrived (order kept), the chunks waiting now too: a lower
+   * latency delivers what has waited that long at once. 0 = none.
+   */
   setLatency(ms: number): void;
   /** Resets every open connection. New ones are still accepted unless `refuse(true)`. */
   cutAll(): number;
@@ -57,7 +60,8 @@ export interface TcpProxy {
 
 interface Pending {
   chunk: Buffer;
-  due: number;
+  /** When it reached the proxy: due at this plus the latency in force when it is pumped. */
+  at: number;
 }
 
 class Pipe {
@@ -71,7 +75,7 @@ class Pipe {
   ) {}
 
   push(chunk: Buffer): void {
-    this.queue.push({ chunk, due: Date.now() + this.proxy.latencyMs });
+    this.queue.push({ chunk, at: Date.now() });
     this.pump();
   }
 
@@ -79,7 +83,7 @@ class Pipe {
     if (this.timer) return;
     while (this.queue.length > 0 && !this.held && !this.proxy.paused && !this.to.destroyed) {
       const head = this.queue[0]!;
-      const wait = head.due - Date.now();
+      const wait = head.at + this.proxy.latencyMs - Date.now();
       if (wait > 0) {
         this.timer = setTimeout(() => {
           this.timer = undefined;
@@ -90,6 +94,13 @@ class Pipe {
       this.queue.shift();
       this.to.write(head.chunk);
     }
+  }
+
+  /** Pumps again on the latency in force now (its timer was set for the one before). */
+  repump(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pump();
   }
 
   stop(): void {
@@ -235,6 +246,10 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     },
     setLatency(ms) {
       state.latencyMs = ms;
+      for (const p of pairs) {
+        p.up.repump();
+        p.down.repump();
+      }
     },
     cutAll() {
       const n = pairs.size;

@@ -149,11 +149,11 @@ describe('Postgres frozen', () => {
     env.proxy.pause();
     t.fault();
     for (let i = 0; i < 5; i++) {
-      const started = performance.now();
+      // Frozen bytes are held until the thaw: a write that waited for Postgres would reach DEADLINE
+      // (7.5 L3 timeouts: a hang), however busy the machine; it ends by its own timeout instead.
       const w = await t.run(strata.set(schema, { id: `fr-${i}`, n: 2 }), DEADLINE);
       expect(codeOf(w)).toBe('L3_UNAVAILABLE');
       if ('ok' in w && !w.ok) expect(isStrataError((w.error as Error).cause, 'TIMEOUT')).toBe(true);
-      expect(performance.now() - started).toBeLessThan(L3_TIMEOUT + 500);
       // Cached and not written since: answered, with the last acknowledged value.
       const r = await t.run(strata.get(schema, `fc-${i}`), DEADLINE);
       expect(codeOf(r)).toBe('OK');
@@ -171,6 +171,8 @@ describe('Postgres frozen', () => {
       DEADLINE,
     );
     expect(codeOf(tx)).toBe('TX_TIMEOUT');
+    // Every call above settled with Postgres' bytes still held: none was answered by Postgres.
+    expect(env.proxy.queued, 'chunks held by the frozen proxy').toBeGreaterThan(0);
 
     // Thawed: the held statements land (the timed-out writes may still commit: see the report on
     // unknown outcomes), then a new write is acknowledged and found.

@@ -13,7 +13,7 @@ import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 // L3 is the real Postgres, reached directly.
 
 const L2_TIMEOUT = 250;
-/** Longest any single call may take under a Redis fault: the L2 timeout plus a Postgres round trip, with slack. */
+/** Longest any single call may take under a Redis fault: 8 L2 timeouts (its own, a Postgres round trip, load). */
 const DEADLINE = 2_000;
 const COOLDOWN = 5_000;
 
@@ -174,31 +174,37 @@ describe('Redis stopped and restarted', () => {
 });
 
 describe('Redis slow', () => {
+  // Redis answers only after SLOW_MS, far past DEADLINE (8 L2 timeouts, beyond what a busy machine
+  // adds to a call): a call that waited for Redis would reach it (a hang), however busy the machine.
+  const SLOW_MS = 30_000;
   it('latency past the L2 timeout: every call finishes from Postgres by its deadline; the breaker opens and closes', async () => {
-    const t = new Tally('faults', 'redis: 800 ms latency (timeout 250 ms), write-through load');
+    const t = new Tally(
+      'faults',
+      `redis: ${SLOW_MS} ms latency (timeout ${L2_TIMEOUT} ms), write-through load`,
+    );
     const schema = store.schema();
     const clock = manualClock(Date.now());
     const c = client();
     await ready(c);
     const strata = strataOver(c, clock);
-    proxy.setLatency(800);
+    proxy.setLatency(SLOW_MS);
     t.fault();
     let n = 0;
     for (let i = 0; i < 20; i++) {
       const id = `slow-${i % 5}`;
       const v = ++n;
-      const started = performance.now();
       const w = await t.run(strata.set(schema, { id, n: v }), DEADLINE);
-      expect(codeOf(w)).toBe('OK');
+      expect(codeOf(w), `set ${id}=${v}`).toBe('OK');
       t.acked(id, v);
-      // Nothing waits for Redis longer than the L2 timeout (plus Postgres).
-      expect(performance.now() - started).toBeLessThan(L2_TIMEOUT + 600);
       const r = await t.run(strata.find(schema, `slow-absent-${i}`), DEADLINE);
-      expect(codeOf(r)).toBe('OK');
+      expect(codeOf(r), `find slow-absent-${i}`).toBe('OK');
     }
     const stats = strata.stats();
     expect(stats.l2Breaker!.state).toBe('open');
     expect(stats.errorsBy.l2).toBeGreaterThanOrEqual(3);
+    // Nothing waited for Redis: what was sent to it in the fault is still in the proxy (due in SLOW_MS),
+    // so every call above settled with no reply from Redis (its L2 calls ended by their timeout, counted).
+    expect(proxy.queued, 'chunks held on their way to Redis').toBeGreaterThan(0);
 
     // Latency gone, late replies delivered: after the cool-down the trial closes the breaker.
     proxy.setLatency(0);

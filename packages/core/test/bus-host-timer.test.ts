@@ -28,9 +28,13 @@ function handlers(driven: ReturnType<typeof drivenScheduler>): BusHandlers {
 }
 
 describe('upstash sse bus on the host timer', () => {
-  it("bounds the subscribe confirmation on it, cancelled once confirmed", async () => {
+  it('bounds the subscribe confirmation on it, cancelled once confirmed', async () => {
     const driven = drivenScheduler();
-    const bus = createUpstashSseBus({ ...upstash(), channel: uniqueName('sse_timer'), connectTimeoutMs: 2_000 });
+    const bus = createUpstashSseBus({
+      ...upstash(),
+      channel: uniqueName('sse_timer'),
+      connectTimeoutMs: 2_000,
+    });
     const subscribing = bus.subscribe(handlers(driven));
     // Begun with the request, before it answered.
     expect(driven.waits.map((w) => w.ms)).toEqual([2_000]);

@@ -74,7 +74,12 @@ type Warned = { message: string; error: unknown }[];
 function open(bus: InvalidationBus, scheduler: Scheduler, warned: Warned = []) {
   return new Strata({
     scheduler,
-    logger: { debug() {}, info() {}, warn: (message, f) => void warned.push({ message, error: f?.error }), error() {} },
+    logger: {
+      debug() {},
+      info() {},
+      warn: (message, f) => void warned.push({ message, error: f?.error }),
+      error() {},
+    },
     l2: stack.l2,
     l3: stack.l3,
     keyPrefix: stack.keyPrefix,

@@ -28,5 +28,7 @@ export function waitShared<T>(
 ): Promise<T> {
   const left = since + ms - Date.now();
   if (left <= 0) return again();
-  return orAfter<T | typeof LATE>(shared, left, LATE, timer).then((value) => (value === LATE ? again() : value));
+  return orAfter<T | typeof LATE>(shared, left, LATE, timer).then((value) =>
+    value === LATE ? again() : value,
+  );
 }

@@ -1,11 +1,13 @@
 import { freePort } from '@strata/devstack';
 import { testDevstack, uniqueName } from '@strata/devstack/testing';
 import { Redis } from '@upstash/redis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { encodeInvalidation } from '../src/bus/message.js';
 import type { BusHandlers } from '../src/bus/types.js';
 import { hostTimer } from '../src/resilience/wait.js';
 import { createUpstashLogBus, createUpstashSseBus } from '../src/upstash/index.js';
 import { drivenScheduler } from '../testing/driven-scheduler.js';
+import { busProbe, receivedIds, sampleInvalidation } from '../testing/index.js';
 
 // A bus's own deadlines and waits (the Upstash SSE bus's subscribe confirmation and reconnect
 // backoff, the log bus's bound on a shared poll) run on the timer the engine hands it with its
@@ -41,6 +43,26 @@ describe('upstash sse bus on the host timer', () => {
     await subscribing;
     expect(driven.waits).toEqual([]);
     expect(driven.cancelled.map((w) => w.ms)).toEqual([2_000]);
+    await bus.close();
+  });
+
+  it("keeps a confirmed subscription when a host's timer cannot cancel: its deadline runs late, as a no-op", async () => {
+    // A host `after` that returns no cancel (valid: see `Scheduler.after`) runs every task; the test runs them.
+    const tasks: (() => void)[] = [];
+    const timer = hostTimer({
+      config: { scheduler: { every: () => () => {}, after: (_, task) => void tasks.push(task) } },
+    });
+    const channel = uniqueName('sse_no_cancel');
+    const bus = createUpstashSseBus({ ...upstash(), channel });
+    const seen = busProbe();
+    await bus.subscribe({ ...seen, timer });
+    for (const task of tasks.splice(0)) task();
+    await admin.publish(channel, encodeInvalidation(sampleInvalidation('after-deadline')));
+    await vi.waitFor(() => expect(receivedIds(seen)).toEqual(['after-deadline']), {
+      timeout: 2_000,
+      interval: 10,
+    });
+    expect(seen.gaps).toBe(0);
     await bus.close();
   });
 

@@ -135,9 +135,15 @@ class UpstashSseBus implements InvalidationBus {
   async #listen(onConfirmed: () => void): Promise<void> {
     const attempt = new AbortController();
     this.#attempt = attempt;
-    const cancel = this.#delivery.timer(this.#connectTimeoutMs, () =>
-      attempt.abort(new StrataError('TIMEOUT', `no subscribe confirmation in ${this.#connectTimeoutMs} ms`)),
-    );
+    let confirmed = false;
+    // Checks `confirmed`: a host's timer may not cancel (`Scheduler.after`), and the task would then
+    // abort the live subscription once its deadline passed.
+    const cancel = this.#delivery.timer(this.#connectTimeoutMs, () => {
+      if (!confirmed)
+        attempt.abort(
+          new StrataError('TIMEOUT', `no subscribe confirmation in ${this.#connectTimeoutMs} ms`),
+        );
+    });
     try {
       const response = await fetch(this.#endpoint, {
         method: 'POST',
@@ -156,6 +162,7 @@ class UpstashSseBus implements InvalidationBus {
           // The payload is everything after the channel: it may contain commas (JSON does).
           if (data.startsWith(message)) this.#delivery.payload(data.slice(message.length));
           else if (data.startsWith(confirmation)) {
+            confirmed = true;
             cancel();
             onConfirmed();
           }

@@ -9,7 +9,8 @@ export interface DrivenWait {
 /**
  * A scheduler whose one-shot waits (`after`) run only when the test says: core's waits (and a bus
  * poll's deadline) then need no sleep in a test, and a test sees each one's length; one core
- * cancels leaves `waits`. Repeating work (`every`) never runs.
+ * cancels leaves `waits` and joins `cancelled` (a deadline whose call answered in time, even after
+ * `next` took it). Repeating work (`every`) never runs.
  *
  * @example
  * const driven = drivenScheduler();
@@ -20,6 +21,7 @@ export interface DrivenWait {
  */
 export function drivenScheduler() {
   const waits: DrivenWait[] = [];
+  const cancelled: DrivenWait[] = [];
   let woken: (() => void) | undefined;
   const scheduler: Scheduler = {
     every: () => () => {},
@@ -31,6 +33,7 @@ export function drivenScheduler() {
       return () => {
         const at = waits.indexOf(wait);
         if (at >= 0) waits.splice(at, 1);
+        if (!cancelled.includes(wait)) cancelled.push(wait);
       };
     },
   };
@@ -38,6 +41,8 @@ export function drivenScheduler() {
     scheduler,
     /** The waits begun and not taken by `next` yet, oldest first. */
     waits,
+    /** The waits core cancelled, in the order it did. */
+    cancelled,
     /** The oldest wait not taken yet, once core begins one; rejects if none began within `withinMs`. */
     async next(withinMs = 5_000): Promise<DrivenWait> {
       const deadline = Date.now() + withinMs;

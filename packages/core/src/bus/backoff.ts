@@ -1,3 +1,5 @@
+import { type OneShot, runtimeTimer } from '../resilience/wait.js';
+
 /**
  * The wait before reconnect attempt `failures` (1, 2, …): doubling from `minMs` up to `maxMs`, with
  * "equal jitter" (half fixed, half random) so instances cut off together do not return together.
@@ -12,21 +14,23 @@ export function backoffDelay(failures: number, minMs: number, maxMs: number): nu
 }
 
 /**
- * Resolves after `ms`, or at once when `signal` aborts — and then clears its timer, so nothing is
+ * Resolves after `ms` (on `timer`: the runtime's unless the bus has the host's, see
+ * `BusHandlers.timer`), or at once when `signal` aborts — and then cancels its timer, so nothing is
  * left running after the owner closed. Never rejects.
  *
  * @example
- * await sleep(backoffDelay(failures, 100, 5_000), lifetime.signal);
+ * await sleep(backoffDelay(failures, 100, 5_000), lifetime.signal, delivery.timer);
  */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+export function sleep(ms: number, signal: AbortSignal, timer: OneShot = runtimeTimer): Promise<void> {
   if (signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
+    let cancel: (() => void) | undefined;
     const done = () => {
-      clearTimeout(timer);
+      cancel?.();
       signal.removeEventListener('abort', done);
       resolve();
     };
-    const timer = setTimeout(done, ms);
+    cancel = timer(ms, done);
     signal.addEventListener('abort', done, { once: true });
   });
 }

@@ -1,4 +1,5 @@
 import { StrataError } from '../errors.js';
+import { type OneShot, runtimeTimer } from '../resilience/wait.js';
 import { decodeInvalidation, encodeInvalidation, ownPrefix } from './message.js';
 import type { BusHandlers, BusStats, Invalidation } from './types.js';
 
@@ -33,6 +34,11 @@ export class BusDelivery {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** The timer the bus's own deadlines and waits run on: the handlers' (see `BusHandlers.timer`), else the runtime's. */
+  get timer(): OneShot {
+    return this.#handlers?.timer ?? runtimeTimer;
   }
 
   /** True once handlers are attached and until close. */

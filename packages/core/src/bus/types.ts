@@ -64,6 +64,13 @@ export interface BusHandlers {
    * an older wire form (`origin` last) are still decoded, and `message` filters them.
    */
   readonly origin?: string;
+  /**
+   * The one-shot timer the bus's own deadlines and waits run on (a subscribe confirmation, a
+   * reconnect's backoff, a bound on a shared read): the engine passes the host's (`Scheduler.after`
+   * when it lends one, else `setTimeout`), so a test drives them and a host's rules for timers hold.
+   * Returns what cancels the task; the bus cancels it once what it bounded ended. Absent: `setTimeout`.
+   */
+  readonly timer?: (ms: number, task: () => void) => () => void;
 }
 
 export interface BusStats {

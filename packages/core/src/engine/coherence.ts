@@ -88,10 +88,17 @@ export class Coherence {
         gap: () => this.#gap(),
         // Its own echoes dropped by the bus unread (`#apply` still filters an older wire form's).
         origin: ctx.config.instanceId,
+        // The bus's own deadlines and waits on the host's timers too (a test drives them).
+        timer: hostTimer(ctx),
       });
       // Reads wait for the subscription at most the deadline; it may still complete later.
       this.#subscribedAt = Date.now();
-      this.#subscribed = withTimeout(subscribing, this.#deadlineMs, `${this.#bus.name} subscribe`).then(
+      this.#subscribed = withTimeout(
+        subscribing,
+        this.#deadlineMs,
+        `${this.#bus.name} subscribe`,
+        hostTimer(ctx),
+      ).then(
         () => {
           this.#subscribed = undefined;
         },
@@ -165,7 +172,7 @@ export class Coherence {
   #waitFor(shared: Promise<void>, since: number, what: string): Promise<void> | undefined {
     const ms = this.#deadlineMs;
     // Past it, undefined at once (the caller goes on in this turn); the timer's expiry counts on the next read.
-    if (Date.now() - since < ms) return waitShared(shared, since, ms, async () => {});
+    if (Date.now() - since < ms) return waitShared(shared, since, ms, async () => {}, hostTimer(this.ctx));
     this.#failed(what, new StrataError('TIMEOUT', `${this.#bus?.name} ${what} timed out after ${ms} ms`));
     return undefined;
   }
@@ -272,7 +279,7 @@ export class Coherence {
       sending.next = i;
       sending.at = Date.now();
       try {
-        await withTimeout(bus.publish(m), this.#deadlineMs, `${bus.name} publish`);
+        await withTimeout(bus.publish(m), this.#deadlineMs, `${bus.name} publish`, hostTimer(this.ctx));
       } catch (err) {
         if (isStrataError(err, 'ENCODE_FAILED') && m.ids !== null) {
           // Never keep what cannot be sent (resent first, it would hold back every later message):

@@ -1,3 +1,4 @@
+import type { OneShot } from './wait.js';
 import { orAfter } from './with-timeout.js';
 
 /** What `orAfter` resolves to when the shared work ran out its time (never a value of it). */
@@ -11,7 +12,8 @@ const LATE: unique symbol = Symbol('late');
  * Why: in a Worker the call that began it may belong to a request that has ended. workerd cancels
  * that request's fetches (a cancelled fetch never settles) and drops its timers (its own deadline
  * never fires): shared without a bound of the caller's, it would hold every later request of the
- * isolate. A share that is only slow costs one more call, no more.
+ * isolate. A share that is only slow costs one more call, no more. `timer` is the runtime's unless
+ * the caller passes the host's (`hostTimer`).
  *
  * @example
  * // a generation read out since `sentAt`: shared for an L2 call's deadline, then read again
@@ -22,8 +24,11 @@ export function waitShared<T>(
   since: number,
   ms: number,
   again: () => Promise<T>,
+  timer?: OneShot,
 ): Promise<T> {
   const left = since + ms - Date.now();
   if (left <= 0) return again();
-  return orAfter<T | typeof LATE>(shared, left, LATE).then((value) => (value === LATE ? again() : value));
+  return orAfter<T | typeof LATE>(shared, left, LATE, timer).then((value) =>
+    value === LATE ? again() : value,
+  );
 }

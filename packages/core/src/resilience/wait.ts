@@ -17,7 +17,7 @@ export const runtimeTimer: OneShot = (ms, task) => {
 /**
  * The one-shot timer core's waits and deadlines run on: the host's `scheduler.after` when it lends
  * one (a test drives it, so no test sleeps for core's waits), else the runtime's `setTimeout`. One
- * place that picks a timer. A host's `after` without a cancel leaves the task to run (a no-op then).
+ * place that picks a timer; a bus gets it with its handlers (`BusHandlers.timer`). A host's `after` without a cancel leaves the task to run (a no-op then).
  */
 export function hostTimer(ctx: TimerHost): OneShot {
   const { scheduler } = ctx.config;

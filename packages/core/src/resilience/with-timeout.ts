@@ -53,14 +53,20 @@ export function withTimeout<T>(
 }
 
 /**
- * Settles like `promise`, or resolves `fallback` once `ms` have passed: the work goes on, and whoever
- * holds `promise` still gets its outcome. The timer is cleared as soon as either happens.
+ * Settles like `promise`, or resolves `fallback` once `ms` have passed (on `timer`, as `withTimeout`'s):
+ * the work goes on, and whoever holds `promise` still gets its outcome. The timer is cancelled as
+ * soon as either happens.
  * @example const identity = await orAfter(l3.identity(), 200, ''); // '' when it takes longer
  */
-export function orAfter<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+export function orAfter<T>(
+  promise: Promise<T>,
+  ms: number,
+  fallback: T,
+  timer: OneShot = runtimeTimer,
+): Promise<T> {
+  let cancel: (() => void) | undefined;
   const late = new Promise<T>((resolve) => {
-    timer = setTimeout(() => resolve(fallback), ms);
+    cancel = timer(ms, () => resolve(fallback));
   });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, late]).finally(() => cancel?.());
 }

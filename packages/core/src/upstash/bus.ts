@@ -122,7 +122,11 @@ class UpstashSseBus implements InvalidationBus {
         failed(unavailable(failure));
       }
       failures += 1;
-      await sleep(backoffDelay(failures, this.#minDelayMs, this.#maxDelayMs), this.#lifetime.signal);
+      await sleep(
+        backoffDelay(failures, this.#minDelayMs, this.#maxDelayMs),
+        this.#lifetime.signal,
+        this.#delivery.timer,
+      );
     }
     if (!settled) failed(unavailable(new Error('closed before the subscription was confirmed')));
   }
@@ -131,13 +135,15 @@ class UpstashSseBus implements InvalidationBus {
   async #listen(onConfirmed: () => void): Promise<void> {
     const attempt = new AbortController();
     this.#attempt = attempt;
-    const timer = setTimeout(
-      () =>
+    let confirmed = false;
+    // Checks `confirmed`: a host's timer may not cancel (`Scheduler.after`), and the task would then
+    // abort the live subscription once its deadline passed.
+    const cancel = this.#delivery.timer(this.#connectTimeoutMs, () => {
+      if (!confirmed)
         attempt.abort(
           new StrataError('TIMEOUT', `no subscribe confirmation in ${this.#connectTimeoutMs} ms`),
-        ),
-      this.#connectTimeoutMs,
-    );
+        );
+    });
     try {
       const response = await fetch(this.#endpoint, {
         method: 'POST',
@@ -156,14 +162,15 @@ class UpstashSseBus implements InvalidationBus {
           // The payload is everything after the channel: it may contain commas (JSON does).
           if (data.startsWith(message)) this.#delivery.payload(data.slice(message.length));
           else if (data.startsWith(confirmation)) {
-            clearTimeout(timer);
+            confirmed = true;
+            cancel();
             onConfirmed();
           }
         },
         MAX_LINE_CHARS,
       );
     } finally {
-      clearTimeout(timer);
+      cancel();
       this.#attempt = undefined;
     }
   }

@@ -115,10 +115,16 @@ class UpstashLogBus implements InvalidationBus {
   #shared(work: () => Promise<void>): Promise<void> {
     const polling = this.#polling;
     if (polling)
-      return waitShared(polling, this.#pollingAt, SHARE_MS, () => {
-        if (this.#polling === polling) this.#polling = undefined;
-        return this.#shared(work);
-      });
+      return waitShared(
+        polling,
+        this.#pollingAt,
+        SHARE_MS,
+        () => {
+          if (this.#polling === polling) this.#polling = undefined;
+          return this.#shared(work);
+        },
+        this.#delivery.timer,
+      );
     const read = work().finally(() => {
       if (this.#polling === read) this.#polling = undefined;
     });

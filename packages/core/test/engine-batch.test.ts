@@ -43,7 +43,7 @@ describe.each(DRIVERS)('setMany, deleteMany and transactions over %s', (driver) 
     // The generation is read again every 5 s: a call slowed past that by a loaded machine reads it
     // again inside the call, which is not the batch's cost (seen at load 20: 4 requests).
     const ownRequests = stack.l2Commands.filter((c, i) => i === 0 || c !== 'evalsha generation');
-    expect(ownRequests.length, ownRequests.join(", ")).toBeLessThanOrEqual(3);
+    expect(ownRequests.length, ownRequests.join(', ')).toBeLessThanOrEqual(3);
     expect(ownRequests.filter((c) => c === 'evalsha put')).toHaveLength(1);
     const other = new Strata({ l2: stack.l2, l3: stack.l3, keyPrefix: stack.keyPrefix, schemas: [players] });
     stack.reset();

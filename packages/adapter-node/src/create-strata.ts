@@ -290,11 +290,14 @@ export async function wireStrata(
   };
   if (handleSignals !== false) {
     const given = config.logger;
-    // The app's logger, when it gave one, hears why a shutdown failed; else stderr does.
-    const report =
-      given && ((message: string, error: unknown) => given.error(message, { error: String(error) }));
+    // The app's logger, when it gave one, hears that a signal shut it down and why a shutdown
+    // failed; else stderr does.
+    const told = given && {
+      report: (message: string, error: unknown) => given.error(message, { error: String(error) }),
+      notice: (message: string) => given.warn(message),
+    };
     removeListeners = onShutdownSignals(shutdown, {
-      ...(report ? { report } : {}),
+      ...(told || {}),
       ...(handleSignals === true ? {} : handleSignals),
     });
   }

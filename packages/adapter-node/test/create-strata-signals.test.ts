@@ -56,19 +56,24 @@ it('installs one SIGTERM and one SIGINT listener by default, and shutdown() remo
   await quiet.shutdown();
 });
 
-it('a signal shuts down once, however many arrive, then exits 0', async () => {
+it('a signal shuts down once, however many arrive, says so, then exits 0', async () => {
   const exit = vi.fn();
   const beforeShutdown = vi.fn();
+  const notice = vi.fn();
   await createStrata({
     databaseUrl,
     schemas: [],
     beforeShutdown,
-    handleSignals: { signals: ['SIGUSR2'], exit },
+    handleSignals: { signals: ['SIGUSR2'], exit, notice },
   });
   process.emit('SIGUSR2', 'SIGUSR2');
   process.emit('SIGUSR2', 'SIGUSR2');
   await vi.waitFor(() => expect(exit).toHaveBeenCalled());
   expect(exit.mock.calls).toEqual([[0]]);
+  // Who closed the instance (its later calls fail UNAVAILABLE "closed"), once.
+  expect(notice.mock.calls).toEqual([
+    ['SIGUSR2 received: shutting down (queued writes flushed first), then exiting'],
+  ]);
   expect(beforeShutdown).toHaveBeenCalledTimes(1);
   expect(process.listenerCount('SIGUSR2')).toBe(0);
 });
@@ -77,6 +82,7 @@ it('exits 1 and says why when the shutdown flush fails', async () => {
   const name = fresh('signals_fail');
   const exit = vi.fn();
   const error = vi.fn();
+  const warn = vi.fn();
   // A first process started the schema's write-behind version counter (from Postgres) and flushed.
   const first = await createStrata({
     databaseUrl,
@@ -97,7 +103,7 @@ it('exits 1 and says why when the shutdown flush fails', async () => {
     schemas: [items],
     writeBehind: { queue: 'memory' },
     migrationsSchema: name,
-    logger: { debug() {}, info() {}, warn() {}, error },
+    logger: { debug() {}, info() {}, warn, error },
     handleSignals: { signals: ['SIGUSR2'], exit },
   });
   // Acknowledged (its first write claims the table in Postgres: docs/semantics.md, "One writer per
@@ -112,6 +118,9 @@ it('exits 1 and says why when the shutdown flush fails', async () => {
     await pool.query(`alter table "${names[0]}".items_away rename to items`);
   }
   expect(exit.mock.calls).toEqual([[1]]);
+  expect(warn).toHaveBeenCalledWith(
+    'SIGUSR2 received: shutting down (queued writes flushed first), then exiting',
+  );
   expect(error).toHaveBeenCalledWith('shutdown after SIGUSR2 failed', {
     error: expect.stringContaining('write-behind writes are waiting'),
   });

@@ -5,6 +5,11 @@ export interface SignalOptions {
   exit?: (code: number) => void;
   /** Where the reason for a failed shutdown goes. Default `console.error`. */
   report?: (message: string, error: unknown) => void;
+  /**
+   * Told when a signal starts the shutdown (a later call of the instance then fails `UNAVAILABLE`,
+   * "closed": this says who closed it). Default `console.warn`.
+   */
+  notice?: (message: string) => void;
 }
 
 /**
@@ -17,10 +22,12 @@ export function onShutdownSignals(shutdown: () => Promise<void>, options: Signal
   const exit = options.exit ?? ((code: number) => process.exit(code));
   const report =
     options.report ?? ((message: string, error: unknown) => console.error(`strata: ${message}:`, error));
+  const notice = options.notice ?? ((message: string) => console.warn(`strata: ${message}`));
   let started = false;
   const handler = (signal: NodeJS.Signals): void => {
     if (started) return;
     started = true;
+    notice(`${signal} received: shutting down (queued writes flushed first), then exiting`);
     shutdown().then(
       () => exit(0),
       (error: unknown) => {

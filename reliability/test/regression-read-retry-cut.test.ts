@@ -5,6 +5,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { codeOf, type FaultScratch, faultScratch, settleBy } from '../support/fault-harness.js';
+import { timedOut } from '../support/past-load.js';
 import { startTcpProxy, type TcpProxy, type Trap } from '../support/tcp-proxy.js';
 
 // Helper "retry": an L3 read whose Postgres connection is cut (a real TCP reset through the proxy,
@@ -140,11 +141,10 @@ describe('an L3 read whose connection is cut', () => {
   it('cut twice: L3_UNAVAILABLE within its deadline, after exactly one retry', async () => {
     await seed(['r-a', 1]);
     const armed = [proxy.trap(on('r-a')), proxy.trap(on('r-a')), proxy.trap(on('r-a'))];
-    const started = performance.now();
     const got = await settleBy(strata.get(store.schema(), 'r-a'), 3_000);
-    const ms = performance.now() - started;
     expect(codeOf(got)).toBe('L3_UNAVAILABLE');
-    expect(ms, 'within timeouts.l3').toBeLessThan(L3_TIMEOUT);
+    // Ended by the second cut, not by timeouts.l3 waited out (no wall bound: CI's load stretches it).
+    expect(timedOut(got), 'ended by the cut, not the deadline').toBe(false);
     // Two tries, no third: the third trap is still armed.
     expect(proxy.stats().trapsFired).toBe(2);
     expect(strata.stats().l3ReadRetries).toBe(1);
@@ -161,7 +161,9 @@ describe('an L3 read whose connection is cut', () => {
     expect(codeOf(got)).toBe('L3_UNAVAILABLE');
     expect('ok' in got && !got.ok && isStrataError((got.error as Error).cause, 'TIMEOUT')).toBe(true);
     expect(ms).toBeGreaterThanOrEqual(L3_TIMEOUT - 5);
-    expect(ms).toBeLessThan(L3_TIMEOUT + 300);
+    // The retry's SELECT was still held when the call settled: its own deadline ended it, not
+    // Postgres (a wall-clock upper bound here broke under CI's load).
+    expect(proxy.queued, 'the retry still held in the proxy').toBeGreaterThan(0);
     expect(strata.stats().l3ReadRetries).toBe(1);
     proxy.cutAll();
   });

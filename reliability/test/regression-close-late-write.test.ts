@@ -69,10 +69,11 @@ describe('close() while a timed-out write is held in the network', () => {
       // B reads the old row back from Postgres (the held statement has not reached it).
       expect((await b.get(schema, id)).n).toBe(1);
 
-      const started = performance.now();
       const closed = await settleBy(a.close(), 5_000);
       expect(codeOf(closed), 'close() returned').toBe('OK');
-      expect(performance.now() - started).toBeLessThan(2_000);
+      // Returned with the statement still held: close() waited for no answer from Postgres (a
+      // wall-clock bound here broke under CI's load; the 5 s settle above only catches a hang).
+      expect(proxy.queued, 'the statement still held in the proxy').toBeGreaterThan(0);
 
       // The held statement lands now (a set commits; a transaction whose session Postgres may have
       // ended meanwhile does not): whichever, B then reads what Postgres holds, from no stale copy.

@@ -57,17 +57,16 @@ export function wrapL2Run(
 }
 
 /**
- * The real L3 (`overrides` replacing some of its methods, as in `wrapL3`) with the epochs taken
- * through it counted: its `nextEpoch` calls, one per bucket's counter seeded or moved.
+ * The real L3 with the epochs taken through it counted: its `nextEpoch` calls, one per bucket's
+ * counter seeded or moved.
  */
-export function epochCounting(base: L3Tier, overrides: Partial<L3Tier> = {}) {
+export function epochCounting(base: L3Tier) {
   const epochs = { taken: 0 };
   const l3 = wrapL3(base, {
     nextEpoch: (schema) => {
       epochs.taken += 1;
       return base.nextEpoch(schema);
     },
-    ...overrides,
   });
   return { l3, epochs };
 }

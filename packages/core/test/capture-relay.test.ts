@@ -10,6 +10,7 @@ import {
   type StrataConfig,
 } from '../src/index.js';
 import { externalUpdate } from './support/external-update.js';
+import { warningLogger } from './support/logs.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 import { wrapL2Run } from './support/wrap.js';
 
@@ -159,8 +160,7 @@ describe('the change relay', () => {
   it('a failing source is counted and logged, never thrown; the lease is released and the next poll reads again', async () => {
     const source = new ArraySource();
     const { make, keys } = app(source);
-    const warnings: string[] = [];
-    const logger = { debug() {}, info() {}, warn: (m: string) => void warnings.push(m), error() {} };
+    const { logger, warnings } = warningLogger();
     const a = make({ logger });
     await a.relayChanges();
     source.log.push(change('f1', 1));

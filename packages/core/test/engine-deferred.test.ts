@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manualClock } from '../src/driver.js';
 import { defineSchema, isStrataError, Strata } from '../src/index.js';
 import type { L2Tier } from '../src/l2/types.js';
+import { warningLogger } from './support/logs.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
 let stack: EngineStack;
@@ -178,8 +179,7 @@ describe("background: 'track'", () => {
   it('counts and logs a failed background fill; settled() still resolves', async () => {
     await rowInL3Only('bg-3');
     const gated = gatedL2(true);
-    const warnings: string[] = [];
-    const logger = { debug() {}, info() {}, warn: (msg: string) => void warnings.push(msg), error() {} };
+    const { logger, warnings } = warningLogger();
     const strata = newStrata({ l2: gated.l2, background: 'track', logger });
 
     expect(await strata.get(players, 'bg-3')).toMatchObject({ id: 'bg-3' });

@@ -1,7 +1,8 @@
 import { freePort } from '@strata/devstack';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createMemoryQueue, defineSchema, type Logger, type MetricsRecorder, Strata } from '../src/index.js';
+import { createMemoryQueue, defineSchema, type MetricsRecorder, Strata } from '../src/index.js';
 import { createUpstashL2 } from '../src/upstash/index.js';
+import { warningLogger } from './support/logs.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 
 let stack: EngineStack;
@@ -21,8 +22,7 @@ it('reports hits and misses per tier to the MetricsRecorder, and L2 failures to 
     },
     observe: () => {},
   };
-  const warnings: string[] = [];
-  const logger: Logger = { debug() {}, info() {}, warn: (m) => void warnings.push(m), error() {} };
+  const { logger, warnings } = warningLogger();
   const schema = defineSchema({ table: stack.tables.players });
   const strata = new Strata({
     l2: stack.l2,

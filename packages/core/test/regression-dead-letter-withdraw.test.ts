@@ -1,9 +1,10 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../src/drizzle/rows.js';
-import { defineSchema, isStrataError, type Logger, Strata } from '../src/index.js';
+import { defineSchema, isStrataError, Strata } from '../src/index.js';
 import { createMemoryQueue } from '../src/queue/memory-queue.js';
 import { failingDeadLetter, handlesTable } from './support/dead-letter-handles.js';
+import { warningLogger } from './support/logs.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 import { wrapL3 } from './support/wrap.js';
 
@@ -28,7 +29,7 @@ afterAll(() => stack?.cleanup());
 describe('a dead letter whose withdrawal Postgres does not take', () => {
   it('is held (flushDirty: L3_UNAVAILABLE), then dead-lettered once Postgres records it', async () => {
     const errors: unknown[] = [];
-    const warned: string[] = [];
+    const { logger, warnings: warned } = warningLogger();
     const schema = defineSchema({
       table: handles,
       writeMode: 'write-behind',
@@ -39,12 +40,6 @@ describe('a dead letter whose withdrawal Postgres does not take', () => {
       withdraw: (s, writes) =>
         refuse ? Promise.reject(new Error('Postgres went away')) : stack.l3.withdraw!(s, writes),
     });
-    const logger: Logger = {
-      debug: () => {},
-      info: () => {},
-      warn: (message) => void warned.push(message),
-      error: () => {},
-    };
     const queue = createMemoryQueue();
     const strata = new Strata({
       l2: stack.l2,

@@ -4,15 +4,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import { manualClock } from '../src/driver.js';
 import { createDrizzleL3 } from '../src/drizzle/index.js';
 import { KeySpace } from '../src/engine/keys.js';
-import {
-  createMemoryQueue,
-  defineSchema,
-  isStrataError,
-  type Logger,
-  Strata,
-  type StrataConfig,
-} from '../src/index.js';
+import { createMemoryQueue, defineSchema, isStrataError, Strata, type StrataConfig } from '../src/index.js';
 import type { L3Tier } from '../src/l3/types.js';
+import { warningLogger } from './support/logs.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 import { aroundL3, signal } from './support/wrap.js';
 
@@ -74,13 +68,6 @@ async function storedN(id: string): Promise<number | undefined> {
   return rows[0]?.data.n;
 }
 
-/** A logger keeping its warnings. */
-function warnings(): { logger: Logger; warned: string[] } {
-  const warned: string[] = [];
-  const logger: Logger = { debug() {}, info() {}, warn: (message) => void warned.push(message), error() {} };
-  return { logger, warned };
-}
-
 describe('one claim per app, shared by its instances', () => {
   it('a new instance writes write-behind without a claim in Postgres while another holds the claim; with Postgres unreachable it is refused; the first flushes', async () => {
     const schema = behind();
@@ -128,7 +115,7 @@ describe('one claim per app, shared by its instances', () => {
     const owner = app('own', stack.l3, { schemas: [schema] });
     await owner.set(schema, row('o1', 1));
     await owner.settled();
-    const { logger, warned } = warnings();
+    const { logger, warnings: warned } = warningLogger();
     const other = app('other', stack.l3, { schemas: [schema], logger });
     for (let i = 0; i < 3; i++) {
       const err = await other.set(schema, row('o1', 2)).catch((e: unknown) => e);
@@ -149,7 +136,7 @@ describe('one claim per app, shared by its instances', () => {
     const first = app('modes', stack.l3, { schemas: [schema] });
     await first.set(schema, row('m1', 1));
     await first.settled(); // its write-behind claim shared
-    const { logger, warned } = warnings();
+    const { logger, warnings: warned } = warningLogger();
     const through = defineSchema({ table: sessions() });
     const reachable = counted(stack.l3);
     const next = app('modes', reachable.l3, { schemas: [through], logger });

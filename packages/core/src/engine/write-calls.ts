@@ -20,7 +20,8 @@ export async function setRow(parts: CallParts, schema: AnySchema, value: Row): P
   const turn = rt.order.claim(namedKeys(rt.schema, [rowId(rt.schema, value)]), afterOf(rt));
   let stored: Row;
   try {
-    const prepared = await prepareRow(parts.ctx, rt, value);
+    const preparing = prepareRow(parts.ctx, rt, value);
+    const prepared = preparing instanceof Promise ? await preparing : preparing;
     const waiting = turn.wait();
     if (waiting) await waiting;
     [stored] = (await parts.writer.set(rt, [prepared], turn)) as [Row];

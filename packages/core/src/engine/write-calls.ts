@@ -20,8 +20,7 @@ export async function setRow(parts: CallParts, schema: AnySchema, value: Row): P
   const turn = rt.order.claim(namedKeys(rt.schema, [rowId(rt.schema, value)]), afterOf(rt));
   let stored: Row;
   try {
-    const preparing = prepareRow(parts.ctx, rt, value);
-    const prepared = preparing instanceof Promise ? await preparing : preparing;
+    const prepared = await prepareRow(parts.ctx, rt, value);
     const waiting = turn.wait();
     if (waiting) await waiting;
     [stored] = (await parts.writer.set(rt, [prepared], turn)) as [Row];

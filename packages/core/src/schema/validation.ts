@@ -62,9 +62,7 @@ export function createRowValidator<Row>(
     // An array column's items are checked as its base column's values.
     input: columnInput((baseOf(column) ?? column).columnType),
   }));
-  // Synchronous up to a Standard Schema validator, the one part that may need an await: a write
-  // checks its row in its own synchronous run (`checkRow`) instead of a promise per row.
-  const check = (row: unknown): Row | Promise<Row> => {
+  return async (row) => {
     const issue = fromTable(row, []);
     if (issue) {
       const field = issue.keys?.[0] ?? (issue.path.join('.') || undefined);
@@ -86,33 +84,14 @@ export function createRowValidator<Row>(
       if (typeof message === 'string') throw validationFailed(schemaName, undefined, message);
       return value;
     }
-    return standardCheck(schemaName, extra, value);
+    const result = await extra['~standard'].validate(value);
+    if (result.issues) {
+      const issue = result.issues[0]!;
+      const field = issue.path?.map((p) => String(typeof p === 'object' ? p.key : p)).join('.');
+      throw validationFailed(schemaName, field || undefined, issue.message, result.issues);
+    }
+    return value;
   };
-  const validate = async (row: unknown) => check(row);
-  checks.set(validate, check as (row: unknown) => unknown);
-  return validate;
-}
-
-/** Each `createRowValidator` function's synchronous form (see `checkRow`). */
-const checks = new WeakMap<(row: unknown) => Promise<unknown>, (row: unknown) => unknown>();
-
-/**
- * `validate(row)`, without its promise when nothing in it awaits (no Standard Schema validator): the
- * row, or a promise of it; a failure is thrown at once rather than rejected.
- */
-export function checkRow(validate: (row: unknown) => Promise<unknown>, row: unknown): unknown {
-  const check = checks.get(validate);
-  return check ? check(row) : validate(row);
-}
-
-async function standardCheck<Row>(schemaName: string, extra: StandardSchemaV1, value: Row): Promise<Row> {
-  const result = await extra['~standard'].validate(value);
-  if (result.issues) {
-    const issue = result.issues[0]!;
-    const field = issue.path?.map((p) => String(typeof p === 'object' ? p.key : p)).join('.');
-    throw validationFailed(schemaName, field || undefined, issue.message, result.issues);
-  }
-  return value;
 }
 
 function baseOf(column: PgColumn): PgColumn | undefined {

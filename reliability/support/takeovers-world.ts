@@ -1,5 +1,5 @@
 import { createIoredisL2, createRedisPubSubBus } from '@strata/adapter-node/redis-tcp';
-import { type AnySchema, defineSchema, type L2Tier, type Strata } from '@strata/core';
+import { defineSchema, type L2Tier, type Strata } from '@strata/core';
 import { lapseWriterClaims } from '@strata/devstack/testing';
 import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import type { scratchApp } from './scratch-app.js';
@@ -21,12 +21,15 @@ export function takeoverTable(pgName: string, dead: unknown[]) {
   const hooks = {
     onWriteError: (id: unknown, error: unknown) => void dead.push({ id, error: String(error) }),
   };
-  const schemas: Record<Mode, AnySchema> = {
+  const schemas = {
     'write-behind': defineSchema({ name: 'items', table, writeMode: 'write-behind', hooks }),
     'write-through': defineSchema({ name: 'items', table, writeMode: 'write-through', hooks }),
   };
   return { table, schemas };
 }
+
+type Schemas = ReturnType<typeof takeoverTable>['schemas'];
+type ItemsSchema = Schemas[Mode];
 
 /** One instance of an app: its mode, clock skew, and a switch that cuts its next L2 script. */
 export interface Instance {
@@ -35,7 +38,7 @@ export interface Instance {
   prefix: string;
   mode: Mode;
   s: Strata;
-  schema: AnySchema;
+  schema: ItemsSchema;
   /** Scripts still to fail (without being sent) on this instance: a cut of its link to Redis. */
   cut: { left: number; hit: string[] };
   base: L2Tier;
@@ -68,7 +71,7 @@ function cutting(base: L2Tier, cut: Instance['cut']): L2Tier {
  */
 export function takeoverWorld(
   scratch: ReturnType<typeof scratchApp>,
-  schemas: Record<Mode, AnySchema>,
+  schemas: Schemas,
   bModes: [Mode, Mode],
   tag: string,
 ) {

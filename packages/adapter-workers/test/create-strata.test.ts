@@ -43,7 +43,7 @@ afterAll(async () => {
   const sql = neon(env.DATABASE_URL);
   await sql.query(`drop table if exists "${tableName}"`);
   await sql.query(`drop table if exists "${otherName}"`);
-  const keys = (await upstashCommand(upstash, ['KEYS', `${keyPrefix}:*`])) as string[];
+  const keys = (await upstashCommand(upstash, ['KEYS', `${keyPrefix}*`])) as string[]; // _env's too
   if (keys.length > 0) await upstashCommand(upstash, ['DEL', ...keys]);
 });
 
@@ -85,6 +85,24 @@ describe('createStrata', () => {
     expect(seen).toEqual({ id: 'p1', username: 'grace', level: 1 });
     expect(b.stats().invalidationsApplied).toBeGreaterThanOrEqual(1);
     expect(await upstashCommand(upstash, ['XLEN', `${keyPrefix}:invalidate:log`])).toBeGreaterThanOrEqual(2);
+  });
+
+  it('takes the keyPrefix from the STRATA_KEY_PREFIX binding when the options name none', async () => {
+    // The Hono middleware's options are fixed at module scope: a test or staging database needs
+    // its own prefix from the bindings, as the encryption key comes from STRATA_ENCRYPTION_KEY.
+    const fromBinding = `${keyPrefix}_env`;
+    const bindings = { ...env, STRATA_KEY_PREFIX: fromBinding };
+    const strata = createStrata(bindings, { schemas: [players] });
+    built.add(strata);
+    await strata.set(players, { id: 'p-env', username: 'env' });
+    await strata.settled();
+    const keys = (await upstashCommand(upstash, ['KEYS', `*:${tableName}:*:r:p-env`])) as string[];
+    expect(keys.map((key) => key.split(':')[0])).toEqual([fromBinding]);
+    // An explicit option still wins over the binding; an empty binding is no prefix (the default).
+    const explicit = createStrata(bindings, { schemas: [players], keyPrefix });
+    built.add(explicit);
+    expect(explicit).not.toBe(strata);
+    expect(createStrata(bindings, { schemas: [players], keyPrefix: fromBinding })).toBe(strata);
   });
 
   it('refuses missing settings with INVALID_CONFIG naming the binding', () => {

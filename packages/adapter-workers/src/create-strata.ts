@@ -218,7 +218,7 @@ function requireLocalEndpoint(databaseUrl: string): void {
   } catch {
     return; // connectionString refused it already
   }
-  const loopback = /^127\.\d+\.\d+\.\d+$/.test(host) || host === '[::1]';
+  const loopback = /^127\.\d+\.\d+\.\d+$/.test(host) || host === '[::1]' || host === 'localhost';
   if (loopback && typeof neonConfig.fetchEndpoint === 'function') {
     throw new StrataError(
       'INVALID_CONFIG',

@@ -153,25 +153,30 @@ describe('createStrata', () => {
     expect((caught as Error).message).not.toContain('secret');
   });
 
-  it('refuses a local DATABASE_URL without NEON_FETCH_ENDPOINT instead of failing every query', () => {
-    const { NEON_FETCH_ENDPOINT: _endpoint, ...withoutEndpoint } = env;
-    expect(new URL(env.DATABASE_URL).hostname).toBe('127.0.0.1');
-    // As in a fresh isolate: the driver's default endpoint function, not one an earlier call set.
-    const saved = neonConfig.fetchEndpoint;
-    neonConfig.fetchEndpoint = (host) => `https://api.${host}/sql`;
-    let caught: unknown;
-    try {
-      createStrata(withoutEndpoint, { schemas: [players] });
-    } catch (err) {
-      caught = err;
-    } finally {
-      neonConfig.fetchEndpoint = saved;
-    }
-    expect(isStrataError(caught, 'INVALID_CONFIG')).toBe(true);
-    expect((caught as Error).message).toMatch(
-      /DATABASE_URL points at 127\.0\.0\.1.*NEON_FETCH_ENDPOINT is not set/,
-    );
-  });
+  it.each(['127.0.0.1', 'localhost', '[::1]'])(
+    'refuses a local DATABASE_URL (%s) without NEON_FETCH_ENDPOINT instead of failing every query',
+    (host) => {
+      const { NEON_FETCH_ENDPOINT: _endpoint, ...rest } = env;
+      const url = new URL(env.DATABASE_URL);
+      url.hostname = host;
+      const withoutEndpoint = { ...rest, DATABASE_URL: url.href };
+      // As in a fresh isolate: the driver's default endpoint function, not one an earlier call set.
+      const saved = neonConfig.fetchEndpoint;
+      neonConfig.fetchEndpoint = (dbHost) => `https://api.${dbHost}/sql`;
+      let caught: unknown;
+      try {
+        createStrata(withoutEndpoint, { schemas: [players] });
+      } catch (err) {
+        caught = err;
+      } finally {
+        neonConfig.fetchEndpoint = saved;
+      }
+      expect(isStrataError(caught, 'INVALID_CONFIG')).toBe(true);
+      expect((caught as Error).message).toContain(
+        `DATABASE_URL points at ${host} (local) but NEON_FETCH_ENDPOINT is not set`,
+      );
+    },
+  );
 
   it('leaves migrate() out unless drizzleMigrate is passed: it then rejects, naming the option', async () => {
     const lean = createStrata({ ...env }, { schemas: [players], keyPrefix });

@@ -23,6 +23,11 @@ export interface StrataBindings {
   NEON_FETCH_ENDPOINT?: string;
   /** 32 bytes, base64 or hex: enables `encrypted` fields. */
   STRATA_ENCRYPTION_KEY?: string;
+  /**
+   * The keyPrefix when the options name none (empty: the default `strata`): a test or staging
+   * database gets its own prefix from its bindings, with the same code and middleware options.
+   */
+  STRATA_KEY_PREFIX?: string;
 }
 
 /**
@@ -70,7 +75,8 @@ const instances = new WeakMap<object, Map<string, Strata>>();
  *
  * Deferred work (L2 fills, bus publishes) runs in the background (`background: 'track'`): hand
  * `strata.settled()` to the request's `ctx.waitUntil` — the Hono middleware (`@strata/adapter-workers/hono`)
- * does. Missing Upstash or database settings throw INVALID_CONFIG naming them.
+ * does. Missing Upstash or database settings throw INVALID_CONFIG naming them. `options.keyPrefix`
+ * defaults to the STRATA_KEY_PREFIX binding, then to `strata`.
  *
  * Vercel (and other fetch-style functions): pass `process.env`. Cloudflare Queues do not exist
  * there, so for write-behind pass the durable Redis Stream queue from `@strata/adapter-node`
@@ -103,10 +109,11 @@ export function createStrata(env: StrataBindings, options: CreateStrataOptions):
   // instances, and two tenants' `players` (tenant_a.players, tenant_b.players) are two apps, not one.
   // The keyPrefix too: it is the app whose queued writes the instance flushes (handleWriteBatch).
   const tables = options.schemas.map((schema) => `${schema.name}=${schema.identity}`);
-  const key = [options.keyPrefix ?? '', ...tables].join('\u0000');
+  const keyPrefix = options.keyPrefix ?? (env.STRATA_KEY_PREFIX || undefined);
+  const key = [keyPrefix ?? '', ...tables].join('\u0000');
   let strata = byKey.get(key);
   if (!strata) {
-    strata = build(env, options);
+    strata = build(env, keyPrefix === undefined ? options : { ...options, keyPrefix });
     byKey.set(key, strata);
   }
   return strata;
@@ -211,7 +218,7 @@ function requireLocalEndpoint(databaseUrl: string): void {
   } catch {
     return; // connectionString refused it already
   }
-  const loopback = /^127\.\d+\.\d+\.\d+$/.test(host) || host === '[::1]';
+  const loopback = /^127\.\d+\.\d+\.\d+$/.test(host) || host === '[::1]' || host === 'localhost';
   if (loopback && typeof neonConfig.fetchEndpoint === 'function') {
     throw new StrataError(
       'INVALID_CONFIG',

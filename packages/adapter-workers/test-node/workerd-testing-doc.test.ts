@@ -10,7 +10,7 @@
  *
  * Apart from the page: the devstack's Postgres is a database of this test alone
  * (STRATA_DATABASE_URL, which the page names) and its Redis a throwaway redis-server of this test
- * (STRATA_REDIS_URL): the page's Worker uses the default keyPrefix, which other tests use too.
+ * (STRATA_REDIS_URL): the page's keyPrefix (the setup's STRATA_KEY_PREFIX) is the same on every run.
  */
 import type { ChildProcess } from 'node:child_process';
 import {
@@ -175,7 +175,8 @@ it("docs/workers.md's workerd test set-up runs its test inside workerd against t
   ]);
   const upstash = await startUpstashServer({ redisUrl: redis!.url, token: 'check' });
   try {
-    const keys = await new Redis({ url: upstash.url, token: 'check' }).keys(`strata:${table}:*`);
+    // Under the setup's STRATA_KEY_PREFIX binding, which createStrata reads in the Worker and the test.
+    const keys = await new Redis({ url: upstash.url, token: 'check' }).keys(`my_app_test:${table}:*`);
     expect(keys.filter((key) => key.endsWith(':r:p1'))).toHaveLength(1);
   } finally {
     await upstash.stop();

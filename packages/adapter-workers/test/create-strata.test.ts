@@ -43,7 +43,7 @@ afterAll(async () => {
   const sql = neon(env.DATABASE_URL);
   await sql.query(`drop table if exists "${tableName}"`);
   await sql.query(`drop table if exists "${otherName}"`);
-  const keys = (await upstashCommand(upstash, ['KEYS', `${keyPrefix}:*`])) as string[];
+  const keys = (await upstashCommand(upstash, ['KEYS', `${keyPrefix}*`])) as string[]; // _env's too
   if (keys.length > 0) await upstashCommand(upstash, ['DEL', ...keys]);
 });
 
@@ -85,6 +85,24 @@ describe('createStrata', () => {
     expect(seen).toEqual({ id: 'p1', username: 'grace', level: 1 });
     expect(b.stats().invalidationsApplied).toBeGreaterThanOrEqual(1);
     expect(await upstashCommand(upstash, ['XLEN', `${keyPrefix}:invalidate:log`])).toBeGreaterThanOrEqual(2);
+  });
+
+  it('takes the keyPrefix from the STRATA_KEY_PREFIX binding when the options name none', async () => {
+    // The Hono middleware's options are fixed at module scope: a test or staging database needs
+    // its own prefix from the bindings, as the encryption key comes from STRATA_ENCRYPTION_KEY.
+    const fromBinding = `${keyPrefix}_env`;
+    const bindings = { ...env, STRATA_KEY_PREFIX: fromBinding };
+    const strata = createStrata(bindings, { schemas: [players] });
+    built.add(strata);
+    await strata.set(players, { id: 'p-env', username: 'env' });
+    await strata.settled();
+    const keys = (await upstashCommand(upstash, ['KEYS', `*:${tableName}:*:r:p-env`])) as string[];
+    expect(keys.map((key) => key.split(':')[0])).toEqual([fromBinding]);
+    // An explicit option still wins over the binding; an empty binding is no prefix (the default).
+    const explicit = createStrata(bindings, { schemas: [players], keyPrefix });
+    built.add(explicit);
+    expect(explicit).not.toBe(strata);
+    expect(createStrata(bindings, { schemas: [players], keyPrefix: fromBinding })).toBe(strata);
   });
 
   it('refuses missing settings with INVALID_CONFIG naming the binding', () => {
@@ -135,25 +153,30 @@ describe('createStrata', () => {
     expect((caught as Error).message).not.toContain('secret');
   });
 
-  it('refuses a local DATABASE_URL without NEON_FETCH_ENDPOINT instead of failing every query', () => {
-    const { NEON_FETCH_ENDPOINT: _endpoint, ...withoutEndpoint } = env;
-    expect(new URL(env.DATABASE_URL).hostname).toBe('127.0.0.1');
-    // As in a fresh isolate: the driver's default endpoint function, not one an earlier call set.
-    const saved = neonConfig.fetchEndpoint;
-    neonConfig.fetchEndpoint = (host) => `https://api.${host}/sql`;
-    let caught: unknown;
-    try {
-      createStrata(withoutEndpoint, { schemas: [players] });
-    } catch (err) {
-      caught = err;
-    } finally {
-      neonConfig.fetchEndpoint = saved;
-    }
-    expect(isStrataError(caught, 'INVALID_CONFIG')).toBe(true);
-    expect((caught as Error).message).toMatch(
-      /DATABASE_URL points at 127\.0\.0\.1.*NEON_FETCH_ENDPOINT is not set/,
-    );
-  });
+  it.each(['127.0.0.1', 'localhost', '[::1]'])(
+    'refuses a local DATABASE_URL (%s) without NEON_FETCH_ENDPOINT instead of failing every query',
+    (host) => {
+      const { NEON_FETCH_ENDPOINT: _endpoint, ...rest } = env;
+      const url = new URL(env.DATABASE_URL);
+      url.hostname = host;
+      const withoutEndpoint = { ...rest, DATABASE_URL: url.href };
+      // As in a fresh isolate: the driver's default endpoint function, not one an earlier call set.
+      const saved = neonConfig.fetchEndpoint;
+      neonConfig.fetchEndpoint = (dbHost) => `https://api.${dbHost}/sql`;
+      let caught: unknown;
+      try {
+        createStrata(withoutEndpoint, { schemas: [players] });
+      } catch (err) {
+        caught = err;
+      } finally {
+        neonConfig.fetchEndpoint = saved;
+      }
+      expect(isStrataError(caught, 'INVALID_CONFIG')).toBe(true);
+      expect((caught as Error).message).toContain(
+        `DATABASE_URL points at ${host} (local) but NEON_FETCH_ENDPOINT is not set`,
+      );
+    },
+  );
 
   it('leaves migrate() out unless drizzleMigrate is passed: it then rejects, naming the option', async () => {
     const lean = createStrata({ ...env }, { schemas: [players], keyPrefix });

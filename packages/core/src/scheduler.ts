@@ -5,9 +5,10 @@
  * driven by calls. Core never starts a repeating timer on its own. Its one-shot waits (work tried
  * again: a reset's generation read, a failed restore, a write the queue did not take; a flush
  * waiting on another consumer; a conditional write's deadline; a poll for another version's queued
- * writes; a bus answer held back) and every bus call's deadline (subscribe, publish, poll; a bus's
- * own, through `BusHandlers.timer`) are bounded and go through one helper: on `after` when the host
- * lends it (a test drives them so), else on the runtime's `setTimeout`.
+ * writes; a bus answer held back), its bounded waits for work another call began (`waitShared`), and
+ * every bus call's deadline (subscribe, publish, poll; a bus's own, through `BusHandlers.timer`) are
+ * bounded and go through one helper: on `after` when the host lends it (a test drives them so), else
+ * on the runtime's `setTimeout`.
  *
  * @example
  * import { nodeScheduler } from '@strata/adapter-node'; // unref'd Node timers

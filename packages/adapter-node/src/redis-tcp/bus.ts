@@ -143,6 +143,7 @@ class RedisPubSubBus implements InvalidationBus {
     this.#channel = channel;
     subscription.onMessage((message) => this.#delivery.payload(message));
     subscription.onReady(() => this.#resubscribe());
+    subscription.useTimer?.(() => this.#delivery.timer);
   }
 
   publish(invalidation: Invalidation): Promise<void> {

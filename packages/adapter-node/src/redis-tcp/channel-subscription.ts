@@ -1,3 +1,4 @@
+import type { BusDelivery } from '@strata/core/driver';
 import type { Redis } from 'ioredis';
 import { quitConnection } from './quit-connection.js';
 import { type ConnectionErrors, told } from './unreachable.js';
@@ -13,6 +14,8 @@ export interface ChannelSubscription {
   onMessage(listener: (payload: string) => void): void;
   /** A connection became ready (the first one too): the bus subscribes again after a drop. */
   onReady(listener: () => void): void;
+  /** The timer its own waits run on: the bus's (`BusDelivery.timer`, the host's when it lends one). */
+  useTimer?(timer: () => BusDelivery['timer']): void;
   close(): Promise<void>;
 }
 

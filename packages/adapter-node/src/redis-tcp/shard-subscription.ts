@@ -1,3 +1,4 @@
+import type { BusDelivery } from '@strata/core/driver';
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { ChannelSubscription } from './channel-subscription.js';
 import { masterFor } from './cluster-slots.js';
@@ -27,7 +28,13 @@ export class ShardSubscription implements ChannelSubscription {
   #connection: Redis | undefined;
   #opening: Promise<Redis> | undefined;
   #retryMs = RETRY_MIN_MS;
-  #retryTimer: NodeJS.Timeout | undefined;
+  /** Cancels the retry waiting (see `#retryLater`). */
+  #cancelRetry: (() => void) | undefined;
+  /** The bus's timer (the host's when it lends one: a test drives the backoff); else `setTimeout`. */
+  #timer: () => BusDelivery['timer'] = () => (ms, task) => {
+    const timer = setTimeout(task, ms);
+    return () => clearTimeout(timer);
+  };
   #closed = false;
   #onMessage: (payload: string) => void = () => {};
   #onReady: () => void = () => {};
@@ -52,9 +59,13 @@ export class ShardSubscription implements ChannelSubscription {
     this.#onReady = listener;
   }
 
+  useTimer(timer: () => BusDelivery['timer']): void {
+    this.#timer = timer;
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#retryTimer);
+    this.#cancelRetry?.();
     const connection = this.#connection;
     this.#connection = undefined;
     if (connection !== undefined) await quitConnection(connection);
@@ -102,12 +113,12 @@ export class ShardSubscription implements ChannelSubscription {
     if (this.#closed) return;
     const delay = this.#retryMs;
     this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
-    this.#retryTimer = setTimeout(() => {
+    this.#cancelRetry = this.#timer()(delay, () => {
       this.#cluster.refreshSlotsCache(() => {
         if (this.#closed) return;
         // No master known for the slot yet (a failed open ends its connection: `#lost` retries).
         this.#connect().catch(() => this.#retryLater());
       });
-    }, delay);
+    });
   }
 }

@@ -8,6 +8,7 @@ import type { CaptureCheck } from '../l3/capture.js';
 import type { Logger } from '../observability/logger.js';
 import { randomHex } from '../random-id.js';
 import { waitShared } from '../resilience/bounded-share.js';
+import type { Waits } from '../resilience/wait.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import { InstallCheck } from './install-check.js';
 import { type RelayKeys, relayKeys } from './relay-keys.js';
@@ -44,6 +45,8 @@ export interface ChangeRelayOptions {
   /** The deadline of each call to the source (Postgres). */
   readonly readTimeoutMs: number;
   readonly clock: Clock;
+  /** The engine's waits (`ctx.waits`): a poll shared with another call is waited for on them. */
+  readonly waits: Waits;
   readonly logger: Logger;
   /**
    * The instance the changes read are applied to. The relay brings the applier itself (as
@@ -91,7 +94,7 @@ export type PollOutcome =
  * again at the next poll (applying a change twice is harmless).
  *
  * @example
- * const relay = new ChangeRelay({ source, l2, root: 'app', instanceId, intervalMs: 1000, leaseMs: 15_000, readTimeoutMs: 10_000, clock, logger, target, dropAll, countError, track });
+ * const relay = new ChangeRelay({ source, l2, root: 'app', instanceId, intervalMs: 1000, leaseMs: 15_000, readTimeoutMs: 10_000, clock, waits, logger, target, dropAll, countError, track });
  * await relay.poll(); // { status: 'applied', changes: 3, gap: false }, or 'busy' / 'not-due'
  */
 export class ChangeRelay {
@@ -100,7 +103,7 @@ export class ChangeRelay {
   /** Whether the triggers it reads from are installed; undefined when the source is not the L3's own log. */
   readonly install: InstallCheck | undefined;
   readonly #keys: RelayKeys;
-  /** The poll under way, and when it began (Date.now). */
+  /** The poll under way, and when it began (on `options.waits`). */
   #running: { readonly outcome: Promise<PollOutcome>; readonly at: number } | undefined;
   /** When this instance last pruned the log (it prunes at once when it first holds the lease). */
   #prunedAt = Number.NEGATIVE_INFINITY;
@@ -129,7 +132,7 @@ export class ChangeRelay {
     const running = this.#running;
     if (!running) {
       const run = {
-        at: Date.now(),
+        at: this.options.waits.now(),
         outcome: this.#poll(force).finally(() => {
           if (this.#running === run) this.#running = undefined;
         }),
@@ -138,11 +141,17 @@ export class ChangeRelay {
       return run.outcome;
     }
     let own = false;
-    const shared = waitShared(running.outcome, running.at, this.options.leaseMs, () => {
-      if (this.#running === running) this.#running = undefined;
-      own = true;
-      return this.poll(force);
-    });
+    const shared = waitShared(
+      running.outcome,
+      running.at,
+      this.options.leaseMs,
+      () => {
+        if (this.#running === running) this.#running = undefined;
+        own = true;
+        return this.poll(force);
+      },
+      this.options.waits,
+    );
     return force ? shared.then((outcome) => (own ? outcome : this.poll(true))) : shared;
   }
 

@@ -28,5 +28,6 @@ export function appTagClock(
       config.logger.warn('reading tag values failed', { error: String(err) });
     },
     l2TimeoutMs: config.timeouts.l2,
+    waits: ctx.waits,
   });
 }

@@ -65,6 +65,7 @@ export class EngineCapture implements ChangeTarget {
       leaseMs: timeouts.l3 + 3 * timeouts.l2,
       readTimeoutMs: timeouts.l3,
       clock,
+      waits: ctx.waits,
       logger,
       target: this,
       dropAll: () => this.#dropAll(),

@@ -2,7 +2,7 @@ import { encodeInvalidation, MAX_INVALIDATION_IDS } from '../bus/message.js';
 import type { Invalidation, InvalidationBus } from '../bus/types.js';
 import { isStrataError, messageOf, StrataError } from '../errors.js';
 import { waitShared } from '../resilience/bounded-share.js';
-import { hostTimer, wait } from '../resilience/wait.js';
+import { wait } from '../resilience/wait.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import { applyRemote, forgetAll, tagsMoved } from './cache-forget.js';
 import type { EngineContext } from './context.js';
@@ -89,15 +89,15 @@ export class Coherence {
         // Its own echoes dropped by the bus unread (`#apply` still filters an older wire form's).
         origin: ctx.config.instanceId,
         // The bus's own deadlines and waits on the host's timers too (a test drives them).
-        timer: hostTimer(ctx),
+        timer: ctx.waits.timer,
       });
       // Reads wait for the subscription at most the deadline; it may still complete later.
-      this.#subscribedAt = Date.now();
+      this.#subscribedAt = ctx.waits.now();
       this.#subscribed = withTimeout(
         subscribing,
         this.#deadlineMs,
         `${this.#bus.name} subscribe`,
-        hostTimer(ctx),
+        ctx.waits.timer,
       ).then(
         () => {
           this.#subscribed = undefined;
@@ -141,9 +141,9 @@ export class Coherence {
     if (now - this.#lastPoll < this.ctx.config.coherence.pollInterval) return undefined;
     this.#lastPoll = now;
     const poll = bus.poll();
-    this.#pollingAt = Date.now();
+    this.#pollingAt = this.ctx.waits.now();
     // On the host's timers when it lends them (a test drives the deadline), as core's waits are.
-    const polling = withTimeout(poll, this.#deadlineMs, `${bus.name} poll`, hostTimer(this.ctx))
+    const polling = withTimeout(poll, this.#deadlineMs, `${bus.name} poll`, this.ctx.waits.timer)
       .then(() => this.#resendUnsent(bus))
       .catch((err: unknown) => {
         if (isStrataError(err, 'TIMEOUT')) {
@@ -172,7 +172,8 @@ export class Coherence {
   #waitFor(shared: Promise<void>, since: number, what: string): Promise<void> | undefined {
     const ms = this.#deadlineMs;
     // Past it, undefined at once (the caller goes on in this turn); the timer's expiry counts on the next read.
-    if (Date.now() - since < ms) return waitShared(shared, since, ms, async () => {}, hostTimer(this.ctx));
+    const { waits } = this.ctx;
+    if (waits.now() - since < ms) return waitShared(shared, since, ms, async () => {}, waits);
     this.#failed(what, new StrataError('TIMEOUT', `${this.#bus?.name} ${what} timed out after ${ms} ms`));
     return undefined;
   }
@@ -262,9 +263,9 @@ export class Coherence {
    * successful bus call (a publish, a poll, close). One request per message: none kept, one request.
    */
   async #send(bus: InvalidationBus, message?: Invalidation): Promise<void> {
-    this.#unsent.reclaim(Date.now(), this.#deadlineMs);
+    this.#unsent.reclaim(this.ctx.waits.now(), this.#deadlineMs);
     const batch = [...this.#unsent.take(), ...(message ? [message] : [])];
-    const sending = this.#unsent.sending(batch, Date.now());
+    const sending = this.#unsent.sending(batch, this.ctx.waits.now());
     try {
       await this.#publishEach(bus, batch, sending);
     } finally {
@@ -277,9 +278,9 @@ export class Coherence {
     for (let i = 0; i < batch.length; i++) {
       const m = batch[i]!;
       sending.next = i;
-      sending.at = Date.now();
+      sending.at = this.ctx.waits.now();
       try {
-        await withTimeout(bus.publish(m), this.#deadlineMs, `${bus.name} publish`, hostTimer(this.ctx));
+        await withTimeout(bus.publish(m), this.#deadlineMs, `${bus.name} publish`, this.ctx.waits.timer);
       } catch (err) {
         if (isStrataError(err, 'ENCODE_FAILED') && m.ids !== null) {
           // Never keep what cannot be sent (resent first, it would hold back every later message):
@@ -311,14 +312,14 @@ export class Coherence {
    */
   resendCutShort(): boolean {
     const bus = this.#bus;
-    if (!bus || !this.#unsent.reclaim(Date.now(), this.#deadlineMs)) return false;
+    if (!bus || !this.#unsent.reclaim(this.ctx.waits.now(), this.#deadlineMs)) return false;
     this.#resendUnsent(bus);
     return true;
   }
 
   /** After a bus call that worked: the kept messages go out now, in the background. */
   #resendUnsent(bus: InvalidationBus): void {
-    this.#unsent.reclaim(Date.now(), this.#deadlineMs);
+    this.#unsent.reclaim(this.ctx.waits.now(), this.#deadlineMs);
     const schema = this.#unsent.firstSchema();
     if (schema === undefined) return;
     void this.ctx.defer(schema, 'l2', 'republish', () => this.#send(bus));
@@ -327,7 +328,7 @@ export class Coherence {
   async close(): Promise<void> {
     const bus = this.#bus;
     this.#closed = true;
-    this.#unsent.reclaim(Date.now(), this.#deadlineMs);
+    this.#unsent.reclaim(this.ctx.waits.now(), this.#deadlineMs);
     if (bus && this.#unsent.size > 0)
       await this.#send(bus).catch((err: unknown) => this.#failed('republish', err));
     await bus?.close();

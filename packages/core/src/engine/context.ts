@@ -10,6 +10,7 @@ import {
 } from '../l3/pg-errors.js';
 import { noopMetrics, type Tier } from '../observability/metrics.js';
 import { noopTracing } from '../observability/tracing.js';
+import { hostWaits, type Waits } from '../resilience/wait.js';
 import { orAfter } from '../resilience/with-timeout.js';
 import type { Counters } from './stats.js';
 import { WriterClaims } from './writer-claim.js';
@@ -28,10 +29,15 @@ export class EngineContext {
   /** Write-behind writes of unknown outcome the queue did not take, being settled (see `settleUnqueued`). */
   readonly unqueued = new Set<Promise<void>>();
 
+  /** Core's waits: on the host's timer, counted on the engine's clock (see `hostWaits`). */
+  readonly waits: Waits;
+
   constructor(
     readonly config: ResolvedConfig,
     readonly counters: Counters,
-  ) {}
+  ) {
+    this.waits = hostWaits(config);
+  }
 
   // The label object is skipped when nobody records: an L1 hit is ~100 ns, and this was GC pressure.
   hit(tier: Tier, schema: string): void {
@@ -120,7 +126,7 @@ export class EngineContext {
    * `waitUntil` given as `background` is handed it, so the runtime keeps the request alive for it.
    */
   track(work: Promise<unknown>): void {
-    this.#inFlight.set(work, Date.now());
+    this.#inFlight.set(work, this.waits.now());
     void work.finally(() => this.#inFlight.delete(work));
     const { background } = this.config;
     if (typeof background === 'function') background(work);
@@ -140,14 +146,14 @@ export class EngineContext {
   async settled(): Promise<void> {
     const { l2, l3 } = this.config.timeouts;
     for (let round = 0; round < SETTLE_ROUNDS && this.#inFlight.size > 0; round++) {
-      const now = Date.now();
+      const now = this.waits.now();
       let until = now;
       for (const [work, at] of this.#inFlight) {
         if (now - at >= l3 + 2 * l2) this.#inFlight.delete(work);
         else until = Math.max(until, at + l3 + 2 * l2);
       }
       if (this.#inFlight.size === 0) return;
-      await orAfter<unknown>(Promise.all(this.#inFlight.keys()), until - now, undefined);
+      await orAfter<unknown>(Promise.all(this.#inFlight.keys()), until - now, undefined, this.waits.timer);
     }
   }
 

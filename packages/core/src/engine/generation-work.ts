@@ -17,7 +17,7 @@ export const MAX_REPAIR_ROWS = 1_000;
 /**
  * Work on the generation that reads join while it is out: a move, missed writes sent again, the
  * read that checks the keyPrefix claim. Shared on each caller's own timer, at most `ms` after
- * `sentAt` (Date.now; see `SchemaGeneration.#shared`).
+ * `sentAt` (on `SchemaGeneration.waits`; see `SchemaGeneration.#shared`).
  */
 export interface GenerationWork {
   readonly done: Promise<number>;

@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js';
 import { NEXT_GENERATION, RESET_GENERATION } from '../l2/scripts.js';
 import type { L2Tier } from '../l2/types.js';
 import { waitShared } from '../resilience/bounded-share.js';
+import type { Waits } from '../resilience/wait.js';
 import { sendGenerationRead } from './generation-read.js';
 import { type GenerationWork, MAX_REPAIR_ROWS, type MissedWriteRepair } from './generation-work.js';
 import type { KeySpace } from './keys.js';
@@ -24,7 +25,7 @@ export class SchemaGeneration {
   /** What `#value` resolved to, once it has (undefined while it is out or after it was dropped). */
   #settled: number | undefined;
   #at = 0;
-  /** When `#value` was sent (Date.now: waits on it are real timers; see `#shared`). */
+  /** When `#value` was sent (on `waits`: see `#shared`). */
   #sentAt = 0;
   /** The highest generation seen: after a restore the stored one may be older. */
   #highest = 0;
@@ -36,7 +37,7 @@ export class SchemaGeneration {
   #repairRows = 0;
   /**
    * Those being sent again: every use waits for them, on its own timer (see `#waitRepair`), at most
-   * `ms` after `sentAt` (Date.now): the identity wait and an L2 call for the read, each repair and a move.
+   * `ms` after `sentAt` (on `waits`): the identity wait and an L2 call for the read, each repair and a move.
    */
   #repairing: GenerationWork | undefined;
   /** Redis was reset since the last move: the boot marker to replace (see `RESET_GENERATION`). */
@@ -61,6 +62,8 @@ export class SchemaGeneration {
     readonly l2: L2Tier,
     readonly keys: KeySpace,
     readonly clock: Clock,
+    /** Shares of work another call sent run on these (the host's timer: see `hostWaits`). */
+    readonly waits: Waits,
     readonly watch: L2Watch,
     readonly claim?: L3Claim,
     /** The claim turned out another database's after reads took L2 unchecked: their loads still out go. */
@@ -115,7 +118,7 @@ export class SchemaGeneration {
     if (this.#value !== undefined && now - this.#at <= GENERATION_REFRESH_MS && !recheck)
       return this.#settled === undefined ? this.#shared(this.#value, this.#sentAt) : this.#value;
     this.#at = now;
-    const sentAt = Date.now();
+    const sentAt = this.waits.now();
     this.#sentAt = sentAt;
     const read = this.#adopt(
       this.#read().catch((err: unknown) => {
@@ -145,7 +148,7 @@ export class SchemaGeneration {
       if (this.#rechecking?.done === value) this.#rechecking = undefined;
       return this.current();
     };
-    return waitShared(value, sentAt, this.#shareMs, again);
+    return waitShared(value, sentAt, this.#shareMs, again, this.waits);
   }
 
   /** How long a generation read or move out is shared: the identity wait and an L2 call. */
@@ -177,7 +180,7 @@ export class SchemaGeneration {
       () => undefined,
       () => undefined,
     );
-    return waitShared(settled, out.sentAt, out.ms, () => Promise.resolve()).then(() => {
+    return waitShared(settled, out.sentAt, out.ms, () => Promise.resolve(), this.waits).then(() => {
       // Settled, it is no longer out; past its bound, it holds reads no longer.
       out.forgets = this.#forgets;
       return this.current();
@@ -223,7 +226,7 @@ export class SchemaGeneration {
     // A read meanwhile shares the move on its send time. With an older one it read the generation
     // beside it, could be answered first, and kept the generation the move left behind for up to
     // 5 s after the move was done (generation-move-race.test.ts).
-    this.#sentAt = Date.now();
+    this.#sentAt = this.waits.now();
     const keys = [this.keys.generationKey, this.keys.searchGenerationKey];
     const floor = String(this.#highest);
     const moved =
@@ -322,7 +325,7 @@ export class SchemaGeneration {
     };
     const repairing = run();
     const ms = IDENTITY_WAIT_MS + this.l2TimeoutMs * (repairs.length + 3);
-    this.#repairing = { done: repairing, sentAt: Date.now(), ms, forgets: this.#forgets };
+    this.#repairing = { done: repairing, sentAt: this.waits.now(), ms, forgets: this.#forgets };
     const done = () => {
       if (this.#repairing?.done === repairing) this.#repairing = undefined;
     };
@@ -337,13 +340,19 @@ export class SchemaGeneration {
    * time, they are not known to have landed and no longer wait to be sent: a hard move instead.
    */
   #waitRepair({ done, sentAt, ms }: GenerationWork): Promise<number> {
-    return waitShared(done, sentAt, ms, () => {
-      if (this.#repairing?.done === done) {
-        this.#repairing = undefined;
-        this.#missedWrite = true;
-      }
-      return this.current();
-    });
+    return waitShared(
+      done,
+      sentAt,
+      ms,
+      () => {
+        if (this.#repairing?.done === done) {
+          this.#repairing = undefined;
+          this.#missedWrite = true;
+        }
+        return this.current();
+      },
+      this.waits,
+    );
   }
 
   /** Redis was reset (see `L2Watch`): move on before the next use, once for this Redis life. */

@@ -21,5 +21,5 @@ export function joinLoad(
   own: () => Promise<Loaded>,
 ): Promise<Loaded> {
   const { l2, l3 } = ctx.config.timeouts;
-  return waitShared(running, Date.now(), l2 + l3, own);
+  return waitShared(running, ctx.waits.now(), l2 + l3, own, ctx.waits);
 }

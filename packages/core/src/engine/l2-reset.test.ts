@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { runtimeTimer } from '../resilience/wait.js';
 import { RestoreChain } from './l2-reset.js';
+
+const real = { timer: runtimeTimer, now: () => Date.now() };
 
 /** A restore that runs until `end()`; `runs` counts how many began. */
 function gatedRestores() {
@@ -19,7 +22,7 @@ function gatedRestores() {
 
 describe('RestoreChain', () => {
   it('runs a restore at once; one asked for while it runs runs once after it, however many asked', async () => {
-    const chain = new RestoreChain(60_000);
+    const chain = new RestoreChain(60_000, real);
     const r = gatedRestores();
     const running = chain.request(r.restore);
     expect(running).toBeDefined();
@@ -44,7 +47,7 @@ describe('RestoreChain', () => {
   });
 
   it('a reset asked for during the chained restore makes one more', async () => {
-    const chain = new RestoreChain(60_000);
+    const chain = new RestoreChain(60_000, real);
     const r = gatedRestores();
     const running = chain.request(r.restore);
     chain.request(r.restore);
@@ -60,7 +63,7 @@ describe('RestoreChain', () => {
 
   // In a Worker a pass may belong to a request that ended: its fetches never settle.
   it('a pass out past its bound: wait() drops it and runs the restore again; its late end clears nothing', async () => {
-    const chain = new RestoreChain(50);
+    const chain = new RestoreChain(50, real);
     const r = gatedRestores();
     const tracked: Promise<void>[] = [];
     const first = chain.request(r.restore, (work) => tracked.push(work));

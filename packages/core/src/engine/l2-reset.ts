@@ -1,5 +1,6 @@
 import { waitShared } from '../resilience/bounded-share.js';
 import { type RetryAt, retryAfter, retryAt } from '../resilience/retry-for.js';
+import type { Waits } from '../resilience/wait.js';
 import { forgetAfterReset } from './cache-forget.js';
 import type { Coherence } from './coherence.js';
 import type { EngineContext } from './context.js';
@@ -21,8 +22,11 @@ export class RestoreChain {
   #running: Run | undefined;
   #again = false;
 
-  /** `ms`: the longest a live restore pass takes (see {@link restoreMs}). */
-  constructor(readonly ms: number) {}
+  /** `ms`: the longest a live restore pass takes (see {@link restoreMs}); `waits`: the engine's. */
+  constructor(
+    readonly ms: number,
+    readonly waits: Waits,
+  ) {}
 
   /** The restores under way, the ones asked for meanwhile included (raw: wait with {@link wait}). */
   get running(): Promise<void> | undefined {
@@ -39,13 +43,19 @@ export class RestoreChain {
   wait(): Promise<void> | undefined {
     const run = this.#running;
     if (!run) return undefined;
-    return waitShared(run.done, run.at, this.ms, () => {
-      if (this.#running === run) {
-        this.#running = undefined;
-        this.request(run.restore, run.track);
-      }
-      return this.#running?.done ?? Promise.resolve();
-    });
+    return waitShared(
+      run.done,
+      run.at,
+      this.ms,
+      () => {
+        if (this.#running === run) {
+          this.#running = undefined;
+          this.request(run.restore, run.track);
+        }
+        return this.#running?.done ?? Promise.resolve();
+      },
+      this.waits,
+    );
   }
 
   /**
@@ -58,7 +68,7 @@ export class RestoreChain {
       this.#again = true;
       return undefined;
     }
-    const run: Run = { done: Promise.resolve(), at: Date.now(), restore, track };
+    const run: Run = { done: Promise.resolve(), at: this.waits.now(), restore, track };
     this.#running = run;
     run.done = this.#run(run);
     track?.(run.done);
@@ -69,7 +79,7 @@ export class RestoreChain {
     try {
       do {
         this.#again = false;
-        run.at = Date.now();
+        run.at = this.waits.now();
         await run.restore();
       } while (this.#again && this.#running === run);
     } finally {
@@ -78,7 +88,7 @@ export class RestoreChain {
   }
 }
 
-/** A chain of restores under way: since when its pass runs (Date.now), and what to run again. */
+/** A chain of restores under way: since when its pass runs (on `waits`), and what to run again. */
 interface Run {
   done: Promise<void>;
   at: number;

@@ -3,6 +3,7 @@ import { StrataError } from '../errors.js';
 import type { L3Tier } from '../l3/types.js';
 import type { Logger } from '../observability/logger.js';
 import { waitShared } from '../resilience/bounded-share.js';
+import type { Waits } from '../resilience/wait.js';
 
 /** How long a claim outlives the last generation read of any instance that made it. */
 export const L3_CLAIM_TTL_MS = 60 * 60 * 1000;
@@ -38,7 +39,7 @@ const MAX_RETRY_MS = 5_000;
 export class L3Claim {
   #known: string | undefined;
   #asking: Promise<string> | undefined;
-  /** When `#asking` was sent (Date.now: the waits on it are real timers). */
+  /** When `#asking` was sent (on `waits`, which the waits on it run on). */
   #askedAt = 0;
   /** When the generation reads began waiting for the first question (see `identity`). */
   #waitFrom: number | undefined;
@@ -56,6 +57,8 @@ export class L3Claim {
     private readonly keyPrefix: string,
     private readonly logger: Logger,
     private readonly clock: Clock,
+    /** The engine's waits (`ctx.waits`): the waits for a question run on them. */
+    private readonly waits: Waits,
     /** How long a question may take (`timeouts.l3`): past it, it is not waited for, and asked again. */
     private readonly deadlineMs = 10_000,
   ) {
@@ -72,12 +75,12 @@ export class L3Claim {
    * for the answer, at most `timeouts.l3` (the L3's deadline). A failure is logged, not thrown: see `known`.
    */
   async learn(): Promise<void> {
-    const start = Date.now();
+    const start = this.waits.now();
     while (this.known === undefined) {
       const asking = this.#ask();
       if (!asking) return;
       // This call's own timer: the question's own deadline may never fire (see `#ask`).
-      await waitShared(asking, this.#askedAt, this.deadlineMs, async () => '');
+      await waitShared(asking, this.#askedAt, this.deadlineMs, async () => '', this.waits);
       if (this.#askedAt >= start) return; // its own question had its whole deadline
     }
   }
@@ -104,8 +107,8 @@ export class L3Claim {
     if (!asking || this.#failure !== undefined) return Promise.resolve('');
     // Each read waits on its own timer, what is left of the first question's IDENTITY_WAIT_MS: a timer
     // shared with the read that asked would never fire once that read's Worker request ended.
-    this.#waitFrom ??= Date.now();
-    return waitShared(asking, this.#waitFrom, IDENTITY_WAIT_MS, async () => '').then(
+    this.#waitFrom ??= this.waits.now();
+    return waitShared(asking, this.#waitFrom, IDENTITY_WAIT_MS, async () => '', this.waits).then(
       (identity) => identity || this.#unnamed(),
     );
   }
@@ -126,7 +129,7 @@ export class L3Claim {
    * request that asked may have ended, its fetch cancelled (never settling) and its timers dropped.
    */
   #ask(): Promise<string> | undefined {
-    if (this.#asking && Date.now() - this.#askedAt < this.deadlineMs) return this.#asking;
+    if (this.#asking && this.waits.now() - this.#askedAt < this.deadlineMs) return this.#asking;
     if (this.clock.now() < this.#retryAt) return undefined;
     const asking = this.l3!.identity!().then(
       (identity) => {
@@ -149,7 +152,7 @@ export class L3Claim {
       },
     );
     this.#asking = asking;
-    this.#askedAt = Date.now();
+    this.#askedAt = this.waits.now();
     return asking;
   }
 

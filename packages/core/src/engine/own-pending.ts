@@ -1,6 +1,7 @@
 import { encodeEnvelope } from '../l2/envelope.js';
 import { PUT } from '../l2/scripts.js';
 import type { QueuedWrite } from '../queue/types.js';
+import type { Waits } from '../resilience/wait.js';
 import { adoptReplaced } from './adopt-replaced.js';
 import type { EngineContext } from './context.js';
 import { HeardVersions } from './heard-versions.js';
@@ -61,13 +62,17 @@ export class OwnPending {
   /** Versions told of other instances' writes of keys this instance holds no write of. */
   readonly heard = new HeardVersions();
   /** Keys a reset left waiting for the writer of a told version (see `ReplacedWaits`). */
-  readonly waits = new ReplacedWaits();
+  readonly waits: ReplacedWaits;
   /** After a reset this instance found: reads that miss L2 wait for the other writers' restores. */
   readonly settle: ResetSettle;
 
-  /** `lives`: the schema's Redis life per bucket (see `ResetSettle`). */
-  constructor(lives: () => readonly (string | undefined)[] = () => []) {
-    this.settle = new ResetSettle(lives);
+  /**
+   * `waits`: the engine's (`ctx.waits`), which both waits run on; `lives`: the schema's Redis life
+   * per bucket (see `ResetSettle`).
+   */
+  constructor(waits?: Waits, lives: () => readonly (string | undefined)[] = () => []) {
+    this.waits = new ReplacedWaits(waits?.now, waits?.timer);
+    this.settle = new ResetSettle(lives, waits?.now, waits?.timer);
   }
 
   record(

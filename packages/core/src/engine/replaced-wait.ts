@@ -1,3 +1,4 @@
+import type { OneShot } from '../resilience/wait.js';
 import { orAfter } from '../resilience/with-timeout.js';
 import { type L2Rows, sendRowRead, tookRows } from './l2-row-reads.js';
 import { heldIn } from './l2-values.js';
@@ -34,13 +35,17 @@ interface Waiting {
  * writer says the key is back (its publish after the restore, a flush's, a later write's) or
  * {@link REPLACED_WAIT_MS} after the reset, then reads L2 once more, then reads as ever (a writer
  * that crashed, or one from before this existed, is waited for that long once: Postgres answers
- * after it). Each key waits once. Timed on the monotonic clock: this is time spent, not a TTL.
+ * after it). Each key waits once. Timed on the engine's waits (`ctx.waits`): time spent, not a TTL.
  */
 export class ReplacedWaits {
   readonly #keys = new Map<string, Waiting>();
   #until = 0;
 
-  constructor(readonly now: () => number = () => performance.now()) {}
+  /** `now` and `timer`: the engine's waits (`ctx.waits`); by default the monotonic clock, `setTimeout`. */
+  constructor(
+    readonly now: () => number = () => performance.now(),
+    readonly timer?: OneShot,
+  ) {}
 
   /** How many keys still wait; 0 (and none kept) once the deadline has passed. */
   get size(): number {
@@ -99,6 +104,7 @@ export class ReplacedWaits {
         Promise.all(all).then(() => true),
         left,
         false,
+        this.timer,
       );
   }
 

@@ -2,6 +2,7 @@ import type { ResolvedConfig } from '../config.js';
 import type { L3Tier } from '../l3/types.js';
 import { waitShared } from '../resilience/bounded-share.js';
 import { CircuitBreaker } from '../resilience/circuit-breaker.js';
+import type { Waits } from '../resilience/wait.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { CompiledSchema } from '../schema/types.js';
 import type { EngineContext } from './context.js';
@@ -13,7 +14,7 @@ interface Replica {
   readonly raw: L3Tier;
   readonly tier: L3Tier;
   replayed: number;
-  /** The position read in flight (sent `at`, Date.now), shared by the reads that need a newer one meanwhile. */
+  /** The position read in flight (sent `at`, on `ctx.waits`), shared by the reads that need a newer one meanwhile. */
   check?: { readonly read: Promise<number>; readonly at: number } | undefined;
   readonly breaker: CircuitBreaker;
 }
@@ -101,7 +102,7 @@ class ReplicaReads implements ReplicaRouter {
       if (!r.breaker.tryAcquire()) return run(this.primary);
       let result: T;
       try {
-        if (!(await this.#caughtUp(r))) {
+        if (!(await this.#caughtUp(r, ctx.waits))) {
           r.breaker.release();
           return run(this.primary);
         }
@@ -127,7 +128,7 @@ class ReplicaReads implements ReplicaRouter {
    * Whether the replica has replayed this instance's last write; false when the primary's position
    * cannot be read. Throws when the replica's cannot (a replica failure).
    */
-  async #caughtUp(r: Replica): Promise<boolean> {
+  async #caughtUp(r: Replica, waits: Waits): Promise<boolean> {
     const primary = this.#source;
     if (!primary.walPosition || !r.raw.walPosition) return true;
     if (this.#lost > 0) {
@@ -145,20 +146,26 @@ class ReplicaReads implements ReplicaRouter {
     // Shared for its deadline on this read's own timer, then read again: in a Worker the read that
     // sent it may belong to a request that has ended, its fetch cancelled (never settles), and
     // shared unbounded it held every later read routed to the replica (cut-short-replica.test.ts).
-    const check = this.#check(r);
-    const replayed = await waitShared(check.read, check.at, this.config.timeouts.l3, () => {
-      if (r.check === check) r.check = undefined;
-      return this.#check(r).read;
-    });
+    const check = this.#check(r, waits);
+    const replayed = await waitShared(
+      check.read,
+      check.at,
+      this.config.timeouts.l3,
+      () => {
+        if (r.check === check) r.check = undefined;
+        return this.#check(r, waits).read;
+      },
+      waits,
+    );
     r.replayed = Math.max(r.replayed, replayed);
     return r.replayed >= written;
   }
 
   /** The replica's position read in flight, or one sent now (`r.check` until it settles). */
-  #check(r: Replica): NonNullable<Replica['check']> {
+  #check(r: Replica, waits: Waits): NonNullable<Replica['check']> {
     if (r.check) return r.check;
     const check = {
-      at: Date.now(),
+      at: waits.now(),
       read: this.#position(r.raw).finally(() => {
         if (r.check === check) r.check = undefined;
       }),

@@ -1,3 +1,4 @@
+import type { OneShot } from '../resilience/wait.js';
 import { orAfter } from '../resilience/with-timeout.js';
 import { REPLACED_WAIT_MS } from './replaced-wait.js';
 
@@ -37,7 +38,7 @@ export const MAX_PEERS = 1_024;
 export class ResetSettle {
   /** Known peers: the lives their last answer named (per bucket, `{boot}:{tick}`; none yet: `[]`). */
   readonly #peers = new Map<string, readonly string[]>();
-  /** When the running settle ends at the latest (monotonic); 0 when none runs. */
+  /** When the running settle ends at the latest (on `now`); 0 when none runs. */
   #until = 0;
   #ended: Promise<void> | undefined;
   /** What this instance's last answer named (`{boot}:{tick}` per bucket); none before its first. */
@@ -45,11 +46,13 @@ export class ResetSettle {
   #end: (() => void) | undefined;
 
   /**
-   * `lives`: this instance's Redis life per bucket (`L2Watch.life`), what a peer's answer must name.
+   * `lives`: this instance's Redis life per bucket (`L2Watch.life`), what a peer's answer must name;
+   * `now` and `timer`: the engine's waits (`ctx.waits`), by default the monotonic clock, `setTimeout`.
    */
   constructor(
     readonly lives: () => readonly (string | undefined)[],
     readonly now: () => number = () => performance.now(),
+    readonly timer?: OneShot,
   ) {}
 
   /** This instance found a reset: reads that miss L2 wait (see the class), `ms` at most. */
@@ -103,7 +106,7 @@ export class ResetSettle {
     this.#ended ??= new Promise<void>((resolve) => {
       this.#end = resolve;
     });
-    await orAfter(this.#ended, this.#until - this.now(), undefined);
+    await orAfter(this.#ended, this.#until - this.now(), undefined, this.timer);
     // Past the bound: ended (and the peers that did not answer forgotten) by `active`.
     void this.active;
   }

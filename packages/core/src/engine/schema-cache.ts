@@ -8,6 +8,7 @@ import { type Envelope, EnvelopeHeader, ownerTag } from '../l2/envelope.js';
 import { DROP } from '../l2/scripts.js';
 import type { L2Script, L2Tier } from '../l2/types.js';
 import type { L3Tier, Row } from '../l3/types.js';
+import type { Waits } from '../resilience/wait.js';
 import type { CompiledSchema, WriteMode } from '../schema/types.js';
 import { Announced } from './announced.js';
 import type { RunPerBucket } from './bucketing.js';
@@ -129,13 +130,15 @@ export class SchemaCache {
     encryptor: Promise<Encryptor> | undefined,
     /** A watch per bucket (its tick and boot marker). */
     watches: readonly L2Watch[],
+    /** The engine's waits (`ctx.waits`). */
+    waits: Waits,
     claim?: L3Claim,
     tagClock?: TagClock,
     /** A reader over the primary and a replica (`ReplicaReads.reader`). */
     replicas?: (replica: L3Tier) => L3Tier,
   ) {
     const { name } = schema;
-    this.restore = new RestoreChain(restoreMs(config.timeouts));
+    this.restore = new RestoreChain(restoreMs(config.timeouts), waits);
     this.l2 = schema.l2 === false ? undefined : l2;
     this.l3 = schema.l3 === false ? undefined : config.l3;
     const policy = schema.l3 || undefined;
@@ -159,7 +162,7 @@ export class SchemaCache {
     this.writeMode = schema.writeMode ?? config.defaultWriteMode;
     this.ownPending =
       this.writeMode === 'write-behind'
-        ? new OwnPending(() => this.buckets.map((b) => b.watch.life()))
+        ? new OwnPending(waits, () => this.buckets.map((b) => b.watch.life()))
         : undefined;
     this.aging =
       schema.stale === undefined && schema.grace === undefined
@@ -196,6 +199,7 @@ export class SchemaCache {
           this.l2,
           keys,
           config.clock,
+          waits,
           watches[b]!,
           claim,
           () => {

@@ -112,6 +112,7 @@ export class Strata {
       this.#config.keyPrefix,
       this.#config.logger,
       this.#config.clock,
+      this.#ctx.waits,
       this.#config.timeouts.l3,
     );
     const { queue } = this.#config.writeBehind;
@@ -171,6 +172,7 @@ export class Strata {
         this.#l2,
         this.#encryptor,
         this.#watches,
+        this.#ctx.waits,
         this.#l3Claim,
         this.#tagClock,
         this.#replicas && ((replica) => this.#replicas!.reader(this.#ctx, replica)),

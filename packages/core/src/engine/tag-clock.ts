@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js';
 import { tagEpoch } from '../l2/tag-epoch.js';
 import type { L2Tier } from '../l2/types.js';
 import { waitShared } from '../resilience/bounded-share.js';
+import type { Waits } from '../resilience/wait.js';
 import { bumpTags, readTags } from './tag-keys.js';
 
 /** What the app's tag clock is built from (see `RowTagging.clock`). */
@@ -16,6 +17,8 @@ export interface TagClockDeps {
   readonly onError: (err: unknown) => void;
   /** An L2 call's deadline (`timeouts.l2`): a counter read out longer is not shared (see `ready`). */
   readonly l2TimeoutMs: number;
+  /** The engine's waits (`ctx.waits`): a share of the counter read runs on them (see `ready`). */
+  readonly waits: Waits;
 }
 
 /** How long a tag's value read from Redis is trusted without a bus message (as a generation is). */
@@ -44,7 +47,7 @@ export class TagClock {
   #clock = 0;
   #clockReadAt = Number.NEGATIVE_INFINITY;
   #reading: Promise<void> | undefined;
-  /** When `#reading` was sent (Date.now: waits on it are real timers; see `ready`). */
+  /** When `#reading` was sent (on `waits`: see `ready`). */
   #readingAt = 0;
   readonly #known = new Map<string, Known>();
 
@@ -67,9 +70,10 @@ export class TagClock {
    */
   stamp(): number {
     // A read out past an L2 call's deadline may be cut short (see `ready`): not waited for.
-    const out = this.#reading && Date.now() - this.#readingAt < this.#deps.l2TimeoutMs;
+    const { waits } = this.#deps;
+    const out = this.#reading && waits.now() - this.#readingAt < this.#deps.l2TimeoutMs;
     if (this.time.now() - this.#clockReadAt >= TRUST_MS && !out) {
-      this.#readingAt = Date.now();
+      this.#readingAt = waits.now();
       this.#reading = this.read([]).then(
         () => {
           this.#reading = undefined;
@@ -107,6 +111,7 @@ export class TagClock {
       this.#readingAt,
       this.#deps.l2TimeoutMs,
       () => this.ready() ?? Promise.resolve(),
+      this.#deps.waits,
     );
   }
 

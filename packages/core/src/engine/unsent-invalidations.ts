@@ -43,7 +43,7 @@ export class UnsentInvalidations {
     return taken;
   }
 
-  /** `messages` go out one by one from now (`now`: Date.now); the send moves `next` and `at` on as it does. */
+  /** `messages` go out one by one from now (`now`: on `ctx.waits`); the send moves `next` and `at` on as it does. */
   sending(messages: Invalidation[], now: number): Sending {
     const send: Sending = { messages, next: 0, at: now };
     this.#sending.add(send);
@@ -74,7 +74,7 @@ export class UnsentInvalidations {
   }
 }
 
-/** A send under way: `messages[next]` sent at `at` (Date.now), those after it not yet. */
+/** A send under way: `messages[next]` sent at `at` (on `ctx.waits`), those after it not yet. */
 export interface Sending {
   readonly messages: Invalidation[];
   next: number;

@@ -31,7 +31,7 @@ const CHECK_WAIT_MS = 1_000;
 interface Lease {
   at: number;
   out: Promise<void> | undefined;
-  /** When `out` was sent (Date.now: the waits on it are real timers; see `#wait`). */
+  /** When `out` was sent (on `ctx.waits`: see `#wait`). */
   outAt: number;
   refused: boolean;
   /**
@@ -92,7 +92,7 @@ export class WriterClaims {
         if (lease.out === out) lease.out = undefined;
       });
       lease.out = out;
-      lease.outAt = Date.now();
+      lease.outAt = this.ctx.waits.now();
       // Handed to the host's waitUntil too: a renewal outlives the request that started it. (A
       // waiting write gets the error itself.)
       this.ctx.track(out.catch((err: unknown) => this.#failed(cache, lease, err)));
@@ -108,10 +108,16 @@ export class WriterClaims {
    */
   #wait(cache: SchemaCache, lease: Lease, out: Promise<void>): Promise<void> {
     const { l2, l3 } = this.ctx.config.timeouts;
-    return waitShared(out, lease.outAt, 2 * (l2 + l3), async () => {
-      if (lease.out === out) lease.out = undefined;
-      await this.before(cache);
-    });
+    return waitShared(
+      out,
+      lease.outAt,
+      2 * (l2 + l3),
+      async () => {
+        if (lease.out === out) lease.out = undefined;
+        await this.before(cache);
+      },
+      this.ctx.waits,
+    );
   }
 
   /**
@@ -141,7 +147,7 @@ export class WriterClaims {
       if (lease.at === Number.NEGATIVE_INFINITY) {
         const check = this.#check(cache, 'check counters');
         this.ctx.track(check);
-        await orAfter(check, CHECK_WAIT_MS, undefined);
+        await orAfter(check, CHECK_WAIT_MS, undefined, this.ctx.waits.timer);
       }
       lease.at = clock.now() + shared - TRUST_MS;
       lease.refused = false;

@@ -1,6 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { deferred } from '../../test/support/deferred.js';
 import { waitShared } from './bounded-share.js';
+import { runtimeTimer, type Waits } from './wait.js';
+
+/** The runtime's timer and clock, both faked here. */
+const real: Waits = { timer: runtimeTimer, now: () => Date.now() };
 
 beforeEach(() => {
   vi.useFakeTimers(); // fakes Date.now too: `since` and the caller's timer on one clock
@@ -13,11 +17,11 @@ describe('waitShared', () => {
   it('settles like the shared work when it settles in time, rejection included, and leaves no timer', async () => {
     const work = deferred<string>();
     const again = vi.fn(async () => 'again');
-    const shared = waitShared(work.promise, Date.now(), 1_000, again);
+    const shared = waitShared(work.promise, Date.now(), 1_000, again, real);
     work.resolve('theirs');
     await expect(shared).resolves.toBe('theirs');
     const failing = deferred<string>();
-    const failed = waitShared(failing.promise, Date.now(), 1_000, again);
+    const failed = waitShared(failing.promise, Date.now(), 1_000, again, real);
     failing.reject(new Error('boom'));
     await expect(failed).rejects.toThrow('boom');
     expect(again).not.toHaveBeenCalled();
@@ -29,7 +33,7 @@ describe('waitShared', () => {
     const began = Date.now();
     await vi.advanceTimersByTimeAsync(600);
     const again = vi.fn(async () => 'mine');
-    const shared = waitShared(never, began, 1_000, again);
+    const shared = waitShared(never, began, 1_000, again, real);
     await vi.advanceTimersByTimeAsync(399);
     expect(again).not.toHaveBeenCalled();
     await vi.advanceTimersByTimeAsync(1);
@@ -40,7 +44,7 @@ describe('waitShared', () => {
 
   it('already past its time: again() at once, no timer set', async () => {
     const again = vi.fn(async () => 'mine');
-    const shared = waitShared(new Promise<string>(() => {}), Date.now() - 1_000, 1_000, again);
+    const shared = waitShared(new Promise<string>(() => {}), Date.now() - 1_000, 1_000, again, real);
     expect(again).toHaveBeenCalledTimes(1);
     expect(vi.getTimerCount()).toBe(0);
     await expect(shared).resolves.toBe('mine');

@@ -1,3 +1,4 @@
+import type { Clock } from '../clock.js';
 import type { Scheduler } from '../scheduler.js';
 
 /** What picks the timer: an engine context, or anything holding its `config.scheduler`. */
@@ -25,6 +26,28 @@ export function hostTimer(ctx: TimerHost): OneShot {
   return (ms, task) => {
     const cancel = scheduler.after!(ms, task);
     return typeof cancel === 'function' ? cancel : () => {};
+  };
+}
+
+/** The timer a wait runs on, and the clock the time it began and what passed since are read on. */
+export interface Waits {
+  readonly timer: OneShot;
+  readonly now: () => number;
+}
+
+/**
+ * An engine's waits (`ctx.waits`): on `hostTimer`, counted on the engine's clock, which a test moves
+ * with the timer it drives. A manual clock under the runtime's own timer does not move with it: those
+ * waits take real time, counted on `Date.now()` (as a conditional write's deadline is).
+ */
+export function hostWaits(config: {
+  readonly scheduler?: Scheduler | undefined;
+  readonly clock: Clock;
+}): Waits {
+  const { clock } = config;
+  return {
+    timer: hostTimer({ config }),
+    now: clock.manual && !config.scheduler?.after ? Date.now : () => clock.now(),
   };
 }
 

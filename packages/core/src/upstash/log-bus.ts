@@ -123,7 +123,8 @@ class UpstashLogBus implements InvalidationBus {
           if (this.#polling === polling) this.#polling = undefined;
           return this.#shared(work);
         },
-        this.#delivery.timer,
+        // The bus has no engine clock: the host's timer, real time (a test fires the timer).
+        { timer: this.#delivery.timer, now: Date.now },
       );
     const read = work().finally(() => {
       if (this.#polling === read) this.#polling = undefined;

@@ -65,9 +65,14 @@ export class OwnPending {
   /** After a reset this instance found: reads that miss L2 wait for the other writers' restores. */
   readonly settle: ResetSettle;
 
-  /** `lives`: the schema's Redis life per bucket (see `ResetSettle`). */
-  constructor(lives: () => readonly (string | undefined)[] = () => []) {
+  /**
+   * `lives`: the schema's Redis life per bucket (see `ResetSettle`). `ranOut`: a read's wait after a
+   * reset ran its bound out (`replaced`, `settle`), not ended by a writer's message.
+   */
+  constructor(lives: () => readonly (string | undefined)[] = () => [], ranOut?: (op: string) => void) {
     this.settle = new ResetSettle(lives);
+    this.waits.ranOut = () => ranOut?.('replaced');
+    this.settle.ranOut = () => ranOut?.('settle');
   }
 
   record(

@@ -4,6 +4,7 @@ import { createDrizzleL3 } from '@strata/core/drizzle';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { describe, expect, it, vi } from 'vitest';
 import { codeOf, proxiedStore, quietPool, settleBy, storeStrata } from '../support/fault-harness.js';
+import { recordingLogger } from '../support/probe-evidence.js';
 
 // Helper "huntpg": a connection cut as a transaction's BEGIN goes out. Drizzle's node-postgres (and
 // neon-serverless) `db.transaction` checks a client out of the pool, sends BEGIN, and releases the
@@ -25,7 +26,9 @@ describe('connections cut at BEGIN', () => {
   for (const mode of ['write-through', 'write-behind'] as const)
     it(`${mode}: the pool gets its clients back; later writes commit, flushes land, shutdown is prompt`, async () => {
       const schema = env.store.schema(mode);
+      const { logger, lines } = recordingLogger();
       const { strata, shutdown } = await storeStrata(env.store, env.proxy.url(env.store.databaseUrl), {
+        logger,
         schemas: [schema],
         maxConnections: MAX,
         timeouts: { l3: L3_TIMEOUT },
@@ -76,12 +79,13 @@ describe('connections cut at BEGIN', () => {
         await shutdown();
         throw err;
       }
-      const started = performance.now();
       await shutdown();
+      // A client checked out for good keeps pool.end() pending until shutdown's bound (5 s) ends it
+      // with this warning; told by it, not by a wall-clock bound CI's load stretches.
       expect(
-        performance.now() - started,
+        lines.filter((l) => l.message === 'L3 pool did not end in time'),
         'shutdown() did not wait for a checked-out dead client',
-      ).toBeLessThan(2_000);
+      ).toEqual([]);
     });
 });
 

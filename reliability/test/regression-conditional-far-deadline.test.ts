@@ -51,10 +51,10 @@ describe('a conditional write whose deadline is more than 10 s away', () => {
       expect(isStrataError(err, 'L2_UNAVAILABLE')).toBe(true);
       expect((err as StrataError).details).toMatchObject({ outcome: 'unknown', queued: true });
       const peeks = l2.peeks;
-      const started = performance.now();
       await strata.flushDirty();
+      // One wait for the deadline (~10.5 s), told by the requests: no wall-clock bound (13 s, under
+      // 2x the wait, was no hang catcher and CI's load can reach it); the test's 30 s catches a hang.
       expect(l2.peeks - peeks).toBeLessThanOrEqual(3);
-      expect(performance.now() - started).toBeLessThan(13_000);
       expect((await stack.l3Snapshot()).find((r) => r.id === 'far')?.name).toBe('far-lost');
       expect(await queue.pending()).toBe(0);
     } finally {

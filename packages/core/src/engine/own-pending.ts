@@ -68,11 +68,18 @@ export class OwnPending {
 
   /**
    * `waits`: the engine's (`ctx.waits`), which both waits run on; `lives`: the schema's Redis life
-   * per bucket (see `ResetSettle`).
+   * per bucket (see `ResetSettle`). `ranOut`: a read's wait after a reset ran its bound out
+   * (`replaced`, `settle`), not ended by a writer's message.
    */
-  constructor(waits?: Waits, lives: () => readonly (string | undefined)[] = () => []) {
+  constructor(
+    waits?: Waits,
+    lives: () => readonly (string | undefined)[] = () => [],
+    ranOut?: (op: string) => void,
+  ) {
     this.waits = new ReplacedWaits(waits?.now, waits?.timer);
     this.settle = new ResetSettle(lives, waits?.now, waits?.timer);
+    this.waits.ranOut = () => ranOut?.('replaced');
+    this.settle.ranOut = () => ranOut?.('settle');
   }
 
   record(

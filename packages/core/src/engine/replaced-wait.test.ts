@@ -10,6 +10,8 @@ function waitsAt(start = 1_000) {
 describe('ReplacedWaits', () => {
   it('a wait ends when its key is told at the version it waits for, or newer; not older', async () => {
     const { waits } = waitsAt();
+    let ranOut = 0;
+    waits.ranOut = () => ranOut++;
     waits.expect([['k', 5]], 60_000);
     let ended = false;
     const waiting = waits.wait(['k']).then(() => {
@@ -24,10 +26,13 @@ describe('ReplacedWaits', () => {
     expect(ended).toBe(true);
     expect(waits.wasReached('k')).toBe(true);
     expect(waits.version('k')).toBe(5);
+    expect(ranOut, 'ended by the message').toBe(0);
   });
 
   it('a wait ends at the deadline (one for every key of a reset), and then nothing waits', async () => {
     const { at, waits } = waitsAt();
+    let ranOut = 0;
+    waits.ranOut = () => ranOut++;
     waits.expect(
       [
         ['a', 1],
@@ -39,6 +44,7 @@ describe('ReplacedWaits', () => {
     const started = performance.now();
     await waits.wait(['a', 'b']);
     expect(performance.now() - started).toBeGreaterThanOrEqual(20);
+    expect(ranOut, 'the deadline ended it').toBe(1);
     at.now += 30;
     expect(waits.size).toBe(0);
     expect(waits.version('a')).toBeUndefined();
@@ -46,6 +52,7 @@ describe('ReplacedWaits', () => {
     waits.expect([['c', 3]], 0);
     await waits.wait(['c']);
     expect(waits.size).toBe(0);
+    expect(ranOut, 'a wait past its deadline waited for nothing').toBe(1);
   });
 
   it('done ends the key: waits on it end, and it waits no more', async () => {

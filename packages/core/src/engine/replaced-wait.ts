@@ -17,8 +17,9 @@ interface Waiting {
   readonly version: number;
   /** Told (a bus message, a flush, a write of this instance) at that version or later. */
   reached: boolean;
-  settled?: Promise<void>;
-  settle?: () => void;
+  /** Resolves with whether it was told back (not dropped at the deadline). */
+  settled?: Promise<boolean>;
+  settle?: (told: boolean) => void;
 }
 
 /**
@@ -40,6 +41,8 @@ interface Waiting {
 export class ReplacedWaits {
   readonly #keys = new Map<string, Waiting>();
   #until = 0;
+  /** A read's wait ran the deadline out (metric `resetWaitRanOut`): its writer told nothing back. */
+  ranOut?: () => void;
 
   /** `now` and `timer`: the engine's waits (`ctx.waits`); by default the monotonic clock, `setTimeout`. */
   constructor(
@@ -75,12 +78,12 @@ export class ReplacedWaits {
     const w = this.#keys.get(key);
     if (!w || w.reached || version < w.version) return;
     w.reached = true;
-    w.settle?.();
+    w.settle?.(true);
   }
 
   /** `key` was read past its wait: it never waits again (until a later reset). */
   done(key: string): void {
-    this.#keys.get(key)?.settle?.();
+    this.#keys.get(key)?.settle?.(true);
     this.#keys.delete(key);
   }
 
@@ -94,22 +97,24 @@ export class ReplacedWaits {
     const all = (keys ?? [...this.#keys.keys()]).flatMap((key) => {
       const w = this.#keys.get(key);
       if (!w || w.reached) return [];
-      w.settled ??= new Promise<void>((resolve) => {
+      w.settled ??= new Promise<boolean>((resolve) => {
         w.settle = resolve;
       });
       return [w.settled];
     });
-    if (all.length > 0)
-      await orAfter(
-        Promise.all(all).then(() => true),
+    const told =
+      all.length === 0 ||
+      (await orAfter(
+        Promise.all(all).then((t) => !t.includes(false)),
         left,
         false,
         this.timer,
-      );
+      ));
+    if (!told) this.ranOut?.();
   }
 
   #clear(): void {
-    for (const w of this.#keys.values()) w.settle?.();
+    for (const w of this.#keys.values()) w.settle?.(false);
     this.#keys.clear();
   }
 }

@@ -41,6 +41,30 @@ describe('ResetSettle', () => {
     expect(settle.active).toBe(false);
   });
 
+  it('says when a wait ran the bound out (metric resetWaitRanOut), not when answers ended it', async () => {
+    const { at, lives, settle } = settleAt(['b2']);
+    let ranOut = 0;
+    settle.ranOut = () => ranOut++;
+    settle.heard('peer');
+    settle.begin(60_000);
+    const answered = settle.wait();
+    settle.answered('peer', ['b2:1']);
+    await answered;
+    expect(ranOut, 'ended by the answer').toBe(0);
+    lives[0] = 'b3';
+    settle.begin(30); // a reset the peer does not answer
+    await settle.wait();
+    at.now += 30;
+    expect(settle.active).toBe(false);
+    expect(ranOut, 'ran its bound out').toBe(1);
+    lives[0] = 'b4';
+    settle.heard('peer');
+    settle.begin(30); // nobody waits for it: nothing ran out for a read
+    at.now += 30;
+    expect(settle.active).toBe(false);
+    expect(ranOut).toBe(1);
+  });
+
   it('ends at once when every known peer answered before it began (they found the reset first)', () => {
     const { settle } = settleAt(['b2']);
     settle.answered('a', ['b2:4']);

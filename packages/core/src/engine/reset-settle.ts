@@ -40,10 +40,13 @@ export class ResetSettle {
   readonly #peers = new Map<string, readonly string[]>();
   /** When the running settle ends at the latest (on `now`); 0 when none runs. */
   #until = 0;
-  #ended: Promise<void> | undefined;
+  /** Resolves with whether the bound ended the settle (not its answers). */
+  #ended: Promise<boolean> | undefined;
   /** What this instance's last answer named (`{boot}:{tick}` per bucket); none before its first. */
   #said: readonly string[] = [];
-  #end: (() => void) | undefined;
+  #end: ((timedOut: boolean) => void) | undefined;
+  /** A read's wait for the settle ran its bound out (metric `resetWaitRanOut`): a peer did not answer. */
+  ranOut?: () => void;
 
   /**
    * `lives`: this instance's Redis life per bucket (`L2Watch.life`), what a peer's answer must name;
@@ -103,10 +106,10 @@ export class ResetSettle {
   /** Resolves when the settle ends (every peer answered, or its bound); never rejects. */
   async wait(): Promise<void> {
     if (!this.active) return;
-    this.#ended ??= new Promise<void>((resolve) => {
+    this.#ended ??= new Promise<boolean>((resolve) => {
       this.#end = resolve;
     });
-    await orAfter(this.#ended, this.#until - this.now(), undefined, this.timer);
+    if (await orAfter(this.#ended, this.#until - this.now(), true, this.timer)) this.ranOut?.();
     // Past the bound: ended (and the peers that did not answer forgotten) by `active`.
     void this.active;
   }
@@ -131,7 +134,7 @@ export class ResetSettle {
         if (!lives.every((life, b) => sameLife(ticks[b], life))) this.#peers.delete(origin);
     }
     this.#until = 0;
-    this.#end?.();
+    this.#end?.(timedOut);
     this.#ended = undefined;
     this.#end = undefined;
   }

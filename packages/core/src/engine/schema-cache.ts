@@ -162,7 +162,11 @@ export class SchemaCache {
     this.writeMode = schema.writeMode ?? config.defaultWriteMode;
     this.ownPending =
       this.writeMode === 'write-behind'
-        ? new OwnPending(waits, () => this.buckets.map((b) => b.watch.life()))
+        ? new OwnPending(
+            waits,
+            () => this.buckets.map((b) => b.watch.life()),
+            (op) => config.metrics.count('resetWaitRanOut', { schema: name, op }),
+          )
         : undefined;
     this.aging =
       schema.stale === undefined && schema.grace === undefined

@@ -1,4 +1,4 @@
-import { strata } from '@strata/adapter-workers/hono';
+import { httpStatusOf, strata } from '@strata/adapter-workers/hono';
 import { isStrataError, Q, StrataError } from '@strata/core';
 import { cacheStatusHeader } from '@strata/core/driver';
 import { type Context, Hono } from 'hono';
@@ -7,7 +7,7 @@ import { dashboardAssets } from './dashboard/assets.js';
 import { dashboardCsp, dashboardPage } from './dashboard/page.js';
 import { playerSchema, scoreSchema } from './db/strata-schemas.js';
 import { type Env, strataOptions } from './env.js';
-import { conflictBody, errorBody, httpStatusOf } from './errors.js';
+import { conflictBody, errorBody } from './errors.js';
 import { claimId, releaseId } from './id-claim.js';
 import { countResponse, responseCounts } from './response-counts.js';
 import {

@@ -1,7 +1,6 @@
 import { isStrataError } from '@strata/core';
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { schemas } from './db/strata-schemas.js';
-import { takenKey, UNIQUE_VIOLATION } from './unique-violation.js';
+import { takenKey } from './unique-violation.js';
 
 /** The JSON body of every error response: a message, and what to fix when the client can fix it. */
 interface ErrorBody {
@@ -10,30 +9,6 @@ interface ErrorBody {
   code?: string;
   /** The request field at fault. */
   field?: string;
-}
-
-/** The HTTP status of an error a handler let through: StrataError codes by meaning, anything else 500. */
-export function httpStatusOf(err: unknown): ContentfulStatusCode {
-  if (!isStrataError(err)) return 500;
-  switch (err.code) {
-    case 'NOT_FOUND':
-      return 404;
-    case 'VALIDATION_FAILED':
-      return err.details?.sqlstate === UNIQUE_VIOLATION ? 409 : 400;
-    case 'INVALID_QUERY':
-    case 'MISSING_PRIMARY_KEY':
-      return 400;
-    case 'L2_UNAVAILABLE':
-    case 'L3_UNAVAILABLE':
-    case 'UNAVAILABLE':
-    case 'QUEUE_UNAVAILABLE':
-      return 503;
-    case 'TIMEOUT':
-    case 'TX_TIMEOUT':
-      return 504;
-    default:
-      return 500;
-  }
 }
 
 /** The JSON body of an error response: Strata's code and message for 4xx, nothing internal for 5xx. */

@@ -5,6 +5,13 @@ import { type Strata, StrataError } from '@strata/core';
 import type { Context, MiddlewareHandler } from 'hono';
 import { type CreateStrataOptions, createStrata, type StrataBindings } from './create-strata.js';
 
+export {
+  httpStatusOf,
+  type StrataErrorBody,
+  type StrataErrorsOptions,
+  strataErrors,
+} from './hono-errors.js';
+
 declare module 'hono' {
   interface ContextVariableMap {
     /** The isolate's Strata, set by the `strata()` middleware of `@strata/adapter-workers/hono`. */

@@ -7,13 +7,13 @@
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { neon } from '@neondatabase/serverless';
-import { type CompiledSchema, defineSchema, type Strata } from '@strata/core';
+import { type CompiledSchema, defineSchema, type Strata, StrataError } from '@strata/core';
 import { drizzleMigrate } from '@strata/core/drizzle';
 import { uniqueName } from '@strata/devstack/testing';
 import { integer, pgTable, text } from 'drizzle-orm/pg-core';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { strata } from '../src/hono.js';
+import { httpStatusOf, strata, strataErrors } from '../src/hono.js';
 import { createStrata } from '../src/index.js';
 import { WB_MAX_RETRY } from './fixtures/wb-app.js';
 import { upstashCommand } from './support/upstash-rest.js';
@@ -167,5 +167,52 @@ describe('strata() Hono middleware', () => {
       (await t.log()).find((entry) => entry.id === 'w1' && entry.outcome === 'acked'),
     );
     expect(acked).toMatchObject({ id: 'w1', attempts: 1 });
+  });
+});
+
+describe('strataErrors(): Strata errors answered by meaning', () => {
+  const logged: [string, number][] = [];
+  const api = new Hono<{ Bindings: Cloudflare.Env }>();
+  api.use(strata({ schemas: [players], keyPrefix }));
+  api.onError(strataErrors({ log: (err, status) => void logged.push([String(err), status]) }));
+  api.get('/players/:id', async (c) => c.json(await c.var.strata.get(players, c.req.param('id'))));
+  api.put('/players/:id', async (c) => {
+    // As a client sent it: Strata checks the row, not the handler.
+    const body = await c.req.json<{ username: string; level: number }>();
+    return c.json(await c.var.strata.set(players, { ...body, id: c.req.param('id') }));
+  });
+  api.get('/down', () => {
+    throw new StrataError('L3_UNAVAILABLE', 'Postgres at 10.0.0.7 refused the connection');
+  });
+  api.get('/bug', () => {
+    throw new TypeError('secret internals');
+  });
+  const call = async (path: string, init?: RequestInit) => {
+    const res = await api.request(path, init, env, createExecutionContext());
+    return { status: res.status, body: await res.json() };
+  };
+
+  it('a missing id is a 404, a bad row a 400 naming its field (nothing written), a tier down a 503 without its message, a bug a 500 with nothing internal', async () => {
+    expect(await call('/players/nobody')).toEqual({
+      status: 404,
+      body: { error: `schema ${players.name}: no row with id nobody`, code: 'NOT_FOUND' },
+    });
+    const bad = await call('/players/e1', {
+      method: 'PUT',
+      body: JSON.stringify({ username: 'ada', level: 'x' }),
+    });
+    expect(bad).toMatchObject({ status: 400, body: { code: 'VALIDATION_FAILED', field: 'level' } });
+    expect(await call('/players/e1')).toMatchObject({ status: 404 });
+    expect(await call('/down')).toEqual({
+      status: 503,
+      body: { error: 'unavailable, retry later', code: 'L3_UNAVAILABLE' },
+    });
+    expect(await call('/bug')).toEqual({ status: 500, body: { error: 'internal error' } });
+    expect(logged).toEqual([
+      ['StrataError: strata: Postgres at 10.0.0.7 refused the connection', 503],
+      ['TypeError: secret internals', 500],
+    ]);
+    expect(httpStatusOf(new StrataError('TX_TIMEOUT'))).toBe(504);
+    expect(httpStatusOf(new StrataError('INVALID_CONFIG'))).toBe(500);
   });
 });

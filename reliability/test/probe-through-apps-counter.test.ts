@@ -4,20 +4,20 @@ import { integer, pgSchema, text } from 'drizzle-orm/pg-core';
 import { describe, expect, it } from 'vitest';
 import { scratchApp } from '../support/scratch-app.js';
 
-// OPEN GAPS (found by reliability/test/model-takeovers.test.ts, STRATA_TAKEOVERS_B=through and
-// STRATA_TAKEOVERS_STRICT=1; `it.fails` until fixed): a write-through write ordered by Postgres
-// alone (`version + 1`, its app has no counter) and a write ordered by an app's Redis counter
-// (write-behind, or a write-through write that reserved from it) do not compare, and nothing keeps
-// the two from meeting on one key across apps:
-// 1. Two write-through apps share a table (docs/semantics.md, "One writer per table"), one of them
-//    (A) with a write-behind counter from earlier (its worker): A's API reserves its versions from
-//    that counter, B's API takes `version + 1` in Postgres. Once B's bump reaches A's next
-//    reservation, A's write is skipped as older (merged under B's): acknowledged and lost.
-// 2. A write-through app (B) takes a table whose lapsed write-behind owner (A, cut off) still has
-//    writes queued: B's `version + 1` is below those writes' versions (A's epoch, above Postgres'
-//    stored version while they are unflushed), so A's older write lands over B's newer one when
-//    A's flush reaches Postgres ("Takeover" says it changes nothing). The same with a mixed app's
-//    write-through API as the taker when its app has no counter (a Redis reset lost it).
+// Found by reliability/test/model-takeovers.test.ts: a write-through write ordered by Postgres
+// alone (its app has no counter) against a write ordered by another app's Redis counter (write-
+// behind, or a write-through write that reserved from it):
+// 1. OPEN (`it.fails` until fixed): two write-through apps share a table (docs/semantics.md, "One
+//    writer per table"), one of them (A) with a write-behind counter from earlier (its worker): A's
+//    API reserves its versions from that counter, B's API takes `version + 1` in Postgres. Once B's
+//    bump reaches A's next reservation, A's write is skipped as older (merged under B's):
+//    acknowledged and lost.
+// 2. Closed: a write-through app (B) takes a table whose lapsed write-behind owner (A, cut off) still
+//    has writes queued. B's `version + 1` was below those writes' versions (A's epoch), so A's older
+//    write landed over B's newer one at A's flush. Now B's claim starts a new epoch in the claim's
+//    statement and B's Postgres-ordered writes go no lower than its first version: A's flush is
+//    older (before: "expected { id: 'q', n: 2, note: 'w' } to deeply equal { id: 'q', n: 3, note:
+//    'b' }").
 
 describe('write-through apps against another app’s Redis-ordered versions', () => {
   const scratch = scratchApp('through_apps');
@@ -55,9 +55,8 @@ describe('write-through apps against another app’s Redis-ordered versions', ()
     }
   });
 
-  // Gap 2: fails with "expected { id: 'q', n: 2, note: 'w' } to deeply equal { id: 'q', n: 3,
-  // note: 'b' }".
-  it.fails('a write-through app takes the table while the old write-behind owner has writes queued: its write stands', async () => {
+  // Gap 2 (closed).
+  it('a write-through app takes the table while the old write-behind owner has writes queued: its write stands', async () => {
     const a = `${name}c`;
     const b = `${name}d`;
     const worker = scratch.strata({ keyPrefix: a, schemas: [behind] });

@@ -285,7 +285,10 @@ import {
 // identity, writer claim, replica, tag clock, restore chain, joined loads, relay, settled(), replaced
 // and settle waits; +~244); a reset wait that runs out counted (`resetWaitRanOut`, +~83); the
 // STRATA_KEY_PREFIX binding and a `localhost` DATABASE_URL refused in adapter-workers (+~41).
-const BUDGET_GZIP = 114 * 1024;
+// Then 114.5 KiB the same stop: 116,814 bytes (+266), failing before: a write-through app taking a
+// write-behind app's lapsed table starts the next epoch in its claim's statement, and Postgres-ordered
+// writes go no lower than the latest epoch (the old owner's queued writes landed over newer ones).
+const BUDGET_GZIP = 114.5 * 1024;
 /** What the app brings whether or not it uses Strata. */
 const APP_PACKAGES = ['drizzle-orm', '@neondatabase/serverless', '@upstash/redis', 'hono'];
 

@@ -1,6 +1,8 @@
 import { sql } from 'drizzle-orm';
 import { integer, pgSchema } from 'drizzle-orm/pg-core';
 import { describe, expect, it } from 'vitest';
+import { rowsOf } from '../src/drizzle/rows.js';
+import { EPOCH_SPAN } from '../src/l3/epoch-span.js';
 import { defineSchema } from '../src/schema/define-schema.js';
 import type { CompiledSchema } from '../src/schema/types.js';
 import type { L3Suite } from './l3-conformance-suite.js';
@@ -92,6 +94,57 @@ export function registerWriterClaimTests(suite: L3Suite, q: QueryModel): void {
       await lapse(s);
       // Its own lapsed write-behind row: write-through now, still seeded.
       expect(await ordered('app-a', false)).toEqual(through('app-a', false));
+    });
+
+    it("a write-through claim taking another app's lapsed write-behind row starts the table's next epoch, in the claim", async (t) => {
+      const l3 = suite.l3();
+      const db = suite.db();
+      if (!l3.claimWriter || !db) return t.skip();
+      const s = defineSchema({
+        table: pgSchema(suite.schemaName).table('claims_epoch', { id: integer('id').primaryKey() }),
+      });
+      const versions = sql.raw(`"${suite.schemaName}"._strata_versions`);
+      const epoch = async () =>
+        Number(
+          rowsOf(
+            await db.execute(
+              sql`select coalesce(max(version), 0) as e from ${versions} where schema = ${s.identity} and id = ''`,
+            ),
+          )[0]?.e ?? 0,
+        );
+      // Every claim lapsed, write-through ones beside the row's owner too.
+      const lapseAll = () =>
+        db.execute(
+          sql`update ${sql.raw(`"${suite.schemaName}"._strata_writers`)} set expires_at = now() - interval '1 second', other = null, other_until = null where schema = ${s.identity}`,
+        );
+      await l3.claimWriter(s, 'app-a', true, false);
+      expect(await l3.claimWriter(s, 'app-b', false, false)).toEqual(behind('app-a')); // live: refused
+      expect(await epoch()).toBe(0);
+      await lapseAll();
+      // Its queued writes may still flush: the taker's Postgres-ordered writes go above their epoch.
+      expect(await l3.claimWriter(s, 'app-b', false, false)).toEqual(through('app-b'));
+      expect(await epoch()).toBe(1);
+      // Beside or over a write-through row, renewed, or taking a lapsed one: no epoch.
+      expect(await l3.claimWriter(s, 'app-c', false, false)).toEqual(through('app-c'));
+      expect(await l3.claimWriter(s, 'app-b', false, false)).toEqual(through('app-b'));
+      await lapseAll();
+      expect(await l3.claimWriter(s, 'app-c', false, false)).toEqual(through('app-c'));
+      expect(await epoch()).toBe(1);
+      // A write-behind claim takes none here (its counter's seed does), nor its own app's
+      // write-through claim of its lapsed row (the app orders both modes by its counters).
+      await lapseAll();
+      expect(await l3.claimWriter(s, 'app-a', true, false)).toEqual(behind('app-a', true));
+      await lapseAll();
+      expect(await l3.claimWriter(s, 'app-a', false, false, true)).toEqual(through('app-a'));
+      expect(await epoch()).toBe(1);
+      // Past every version stored, as a seed's epoch: a version of epoch 3 makes the next one 4.
+      await l3.claimWriter(s, 'app-a', true, true);
+      await db.execute(
+        sql`insert into ${versions} (schema, id, version, deleted) values (${s.identity}, '7', ${3 * EPOCH_SPAN + 5}, false)`,
+      );
+      await lapseAll();
+      expect(await l3.claimWriter(s, 'app-d', false, false)).toEqual(through('app-d'));
+      expect(await epoch()).toBe(4);
     });
   });
 }

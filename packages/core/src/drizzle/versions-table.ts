@@ -115,6 +115,11 @@ export function versionOfRow(versions: VersionsTable, schema: CompiledSchema): S
   );
 }
 
+/** The epoch of the highest version stored for the schema (0 where none). */
+export function highestEpoch(versions: VersionsTable, schema: CompiledSchema): SQL {
+  return sql`(select coalesce(max(${versions.version}), 0) from ${versions} where ${versions.schema} = ${schema.identity} and ${versions.id} <> ${EPOCH_ID}) / ${EPOCH_SPAN}::bigint`;
+}
+
 /**
  * Starts the schema's next epoch of Redis-ordered versions: past the last one started and past every
  * version stored for the schema (a schema that was write-through before keeps small versions).
@@ -126,7 +131,7 @@ export function nextEpochStatement(
   schema: CompiledSchema,
   columns: SQL<unknown> = sql`null`,
 ): Statement<{ version: number; columns: unknown }[]> {
-  const highest = sql`(select coalesce(max(${versions.version}), 0) from ${versions} where ${versions.schema} = ${schema.identity} and ${versions.id} <> ${EPOCH_ID}) / ${EPOCH_SPAN}::bigint`;
+  const highest = highestEpoch(versions, schema);
   return db
     .insert(versions)
     .values({ schema: schema.identity, id: EPOCH_ID, version: sql`${highest} + 1`, deleted: false })

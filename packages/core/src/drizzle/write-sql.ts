@@ -1,4 +1,5 @@
 import { SQL, type SQLChunk, type SQLWrapper, StringChunk, sql } from 'drizzle-orm';
+import { EPOCH_SPAN } from '../l3/epoch-span.js';
 import type { CompiledSchema } from '../schema/types.js';
 import type { OwnWritesMark } from './capture/own-writes.js';
 import type { Database } from './database.js';
@@ -83,6 +84,17 @@ function sameAsSnapshot(versions: VersionsTable): SQL {
   return sql`case when ${VT}."version" is not distinct from ${snapshot} then true else cast(${STALE_SNAPSHOT}::text || ${VT}."id" as integer) = 0 end`;
 }
 
+/** The schema's latest epoch: its epoch row (`_strata_versions (identity, '')`); none reads 0. */
+function latestEpoch(versions: VersionsTable, identity: SQLWrapper): SQL {
+  const e = id('_strata_e');
+  return sql`coalesce((select ${e}."version" from ${versions} as ${e} where ${e}."schema" = ${identity} and ${e}."id" = ''), 0)`;
+}
+
+/** The first version of the schema's latest epoch (0 where none was started). */
+function epochBase(versions: VersionsTable, group: WriteGroup): SQL {
+  return sql`${latestEpoch(versions, sql`${group.schema.identity}::text`)} * ${EPOCH_SPAN}::bigint`;
+}
+
 /**
  * A write's epoch guard (see `WriteOp.epoch`): true while the schema's latest epoch (its epoch row,
  * `_strata_versions (identity, '')`; none reads 0) is at most `epoch`; else the statement fails with
@@ -91,8 +103,7 @@ function sameAsSnapshot(versions: VersionsTable): SQL {
  * epoch started before a write-behind write was acknowledged is seen by every write begun after it.
  */
 function epochGuard(versions: VersionsTable, identity: SQLWrapper, epoch: unknown): SQL {
-  const e = id('_strata_e');
-  const latest = sql`coalesce((select ${e}."version" from ${versions} as ${e} where ${e}."schema" = ${identity} and ${e}."id" = ''), 0)`;
+  const latest = latestEpoch(versions, identity);
   // A null epoch (a schema of a transaction's statement that sent none) asks nothing.
   return sql`case when ${epoch}::bigint is null or ${latest} <= ${epoch}::bigint then true else cast(${EPOCH_MOVED}::text || ${latest}::text as integer) = 0 end`;
 }
@@ -113,15 +124,19 @@ const unwithdrawn = (versions: VersionsTable, identity: SQL, key: SQL, since: SQ
  */
 function recordVersions(versions: VersionsTable, group: WriteGroup, deleted: boolean): SQL {
   // A floor (see `Write.floor`): the key takes it where the stored version is below it (`belowFloor`:
-  // greatest(stored + 1, floor) is the floor then); none (null) is stored + 1.
+  // greatest(stored + 1, floor) is the floor then); none (null) is stored + 1. A Postgres-ordered
+  // write (epoch-guarded, no floor) also goes no lower than its latest epoch's first version: a
+  // write-through app that took the table from a write-behind app started that epoch (`claimWriter`),
+  // so its writes are above the old owner's still queued (they flush as older); no epoch, stored + 1.
+  const base = group.epoch !== undefined ? sql`greatest(1, ${epochBase(versions, group)})` : sql`1`;
   const version = group.given
     ? sql`${SRC}.${id(SOURCE_VERSION)}`
     : group.floored
-      ? sql`coalesce(${SRC}.${id(SOURCE_FLOOR)}, 1)`
-      : sql`1`;
+      ? sql`coalesce(${SRC}.${id(SOURCE_FLOOR)}, ${base})`
+      : base;
   const next = group.given
     ? sql`excluded."version"`
-    : group.floored
+    : group.floored || group.epoch !== undefined
       ? sql`greatest(${VT}."version" + 1, excluded."version")`
       : sql`${VT}."version" + 1`;
   const key = sql`${sourceKey(group)}::text`;
@@ -363,7 +378,12 @@ function versionsOf(
       );
   });
   chunks.push(new StringChunk(')) '));
-  const version = given ? sql`${SRC}."v"` : floored ? sql`coalesce(${SRC}."f", 1)` : sql`1`;
+  // A Postgres-ordered row of a guarded schema: no lower than its latest epoch's first version (see
+  // `recordVersions`).
+  const base = guarded
+    ? sql`case when ${SRC}."g" is null then 1 else greatest(1, ${latestEpoch(versions, sql`${SRC}."s"`)} * ${EPOCH_SPAN}::bigint) end`
+    : sql`1`;
+  const version = given ? sql`${SRC}."v"` : floored ? sql`coalesce(${SRC}."f", ${base})` : base;
   // Per schema of the part's whole sets, their `cols` (see `wholeCols`).
   const wholes = [
     ...new Map(
@@ -384,7 +404,7 @@ function versionsOf(
   const proposed = folded ? sql`coalesce(${SRC}."a"::jsonb, ${named})` : named;
   const next = given
     ? sql`excluded."version"`
-    : floored
+    : floored || guarded
       ? sql`greatest(${VT}."version" + 1, excluded."version")`
       : sql`${VT}."version" + 1`;
   const guard = guarded

@@ -4,7 +4,13 @@ import type { WriterClaim } from '../l3/types.js';
 import type { CompiledSchema } from '../schema/types.js';
 import { quoteIdentifier } from './identifiers.js';
 import { rowsOf } from './rows.js';
-import { besideVersions, type VersionsTable, withSchemaCreated } from './versions-table.js';
+import {
+  besideVersions,
+  highestEpoch,
+  type VersionsTable,
+  versionsTableStatements,
+  withSchemaCreated,
+} from './versions-table.js';
 import { type WriteContext, withTable } from './write.js';
 
 /** Also read by the capture trigger (trigger-ddl.ts `writeModeNow`). */
@@ -50,6 +56,9 @@ export function writersTableStatements(versions: VersionsTable): string[] {
  * it is refused, the holder is read (a second statement, only then): the other app, where it is its
  * write-through claim that refuses the row's own owner.
  *
+ * A write-through claim that takes another app's lapsed write-behind row also starts the table's
+ * next epoch, in the same statement (`takeoverEpoch`).
+ *
  * Another place (an unqualified table resolved in another Postgres schema: search_path tenants
  * sharing `migrationsSchema`) never takes a write-behind row, lapsed or not: the two tables' writes
  * bump one `_strata_versions` row per key, so a tenant that wrote while the other was away
@@ -78,7 +87,9 @@ export function claimWriter(
   );
   return withTable(
     ctx,
-    writersTableStatements,
+    // `_strata_versions` too: the claim's statement names it (`takeoverEpoch`), and a first claim
+    // may come before any write made it.
+    (versions) => [...new Set([...versionsTableStatements(versions), ...writersTableStatements(versions)])],
     async () => {
       // In the table's column order.
       const live = sql.raw('w.expires_at > now()');
@@ -96,14 +107,21 @@ export function claimWriter(
       // The caller's `seeded` (`excluded.seeded` is the new row's: true for a write-through claim of
       // a table no app claimed yet, nothing being above its counters).
       const moved = sql`${seeded}::boolean`;
+      // A write-through claim taking another app's lapsed write-behind row starts a new epoch in the
+      // same statement (see `takeoverEpoch`); `behind` reads the row as the statement's snapshot saw
+      // it, before the claim (a stale snapshot errs towards one epoch more, or the claim is refused).
+      const behind = exclusive
+        ? sql`false`
+        : sql`coalesce((select o.mode = 'write-behind' and o.expires_at <= now() and o.owner <> ${owner} from ${w} as o where o.schema = ${id}), false)`;
       const [claimed] = rowsOf(
-        await ctx.db.execute(sql`insert into ${w} as w (schema, owner, mode, seeded, expires_at, place) values (${id}, ${owner}, ${mode}, ${seeded || !exclusive}, now() + interval '60 s', ${place})
+        await ctx.db.execute(sql`with claimed as (insert into ${w} as w (schema, owner, mode, seeded, expires_at, place) values (${id}, ${owner}, ${mode}, ${seeded || !exclusive}, now() + interval '60 s', ${place})
 on conflict (schema) do update set owner = excluded.owner, mode = case when ${keep} then w.mode else excluded.mode end, expires_at = case when ${keep} then greatest(w.expires_at, excluded.expires_at) else excluded.expires_at end, place = coalesce(excluded.place, w.place),
 seeded = case when ${keep} then w.seeded when ${own} then w.seeded or ${moved} else ${moved} or (w.seeded and ${same} and w.mode = excluded.mode) end,
 other = case when not ${live} then null when ${same} then w.other else w.owner end,
 other_until = case when not ${live} then null when ${same} then w.other_until else greatest(w.expires_at, w.other_until) end
 where ${samePlace} and (not ${live} or (${same} and (excluded.mode <> 'write-behind' or not ${others})) or (w.mode <> 'write-behind' and excluded.mode <> 'write-behind'))
-returning (not seeded)::int as reseed`),
+returning (not seeded)::int as reseed, ${behind} as behind), ${takeoverEpoch(ctx.versions, schema)}
+select reseed from claimed`),
       );
       if (claimed) return { owner, mode, reseed: Number(claimed.reseed) === 1 };
       // Refused: who holds it (lapsed since, it is named all the same; the next claim takes it).
@@ -120,6 +138,19 @@ returning (not seeded)::int as reseed`),
     },
     missingColumns,
   );
+}
+
+/**
+ * The CTE `claimWriter` runs after `claimed`: where a write-through claim took another app's lapsed
+ * write-behind row, the schema's next epoch (as `nextEpochStatement`: past the last one started and
+ * every version stored). That app may still have writes queued (cut off past its lease), at versions
+ * of its epoch above Postgres' stored ones; the taker's writes, ordered by Postgres, go no lower than
+ * the new epoch (`recordVersions`), so they stay above those writes, which flush as older (merged
+ * column-wise). In the claim's statement: a claim that held cannot leave the move owed.
+ */
+function takeoverEpoch(versions: VersionsTable, schema: CompiledSchema): SQL {
+  const highest = highestEpoch(versions, schema);
+  return sql`epoch as (insert into ${versions} as v ("schema", "id", "version", "deleted") select ${schema.identity}, '', ${highest} + 1, false from claimed where claimed.behind on conflict ("schema", "id") do update set "version" = greatest(v."version", ${highest}) + 1, "updated_at" = now() returning 1)`;
 }
 
 /**

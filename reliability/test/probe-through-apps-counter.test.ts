@@ -12,7 +12,7 @@ import { scratchApp } from '../support/scratch-app.js';
 //    API reserves its versions from that counter, B's API takes `version + 1` in Postgres. Once B's
 //    bump reaches A's next reservation, A's write is skipped as older (merged under B's):
 //    acknowledged and lost.
-// 2. Closed: a write-through app (B) takes a table whose lapsed write-behind owner (A, cut off) still
+// 2. Closed for a taker with L2 (open without: see its `it.fails`): a write-through app (B) takes a table whose lapsed write-behind owner (A, cut off) still
 //    has writes queued. B's `version + 1` was below those writes' versions (A's epoch), so A's older
 //    write landed over B's newer one at A's flush. Now B's claim starts a new epoch in the claim's
 //    statement and B's Postgres-ordered writes go no lower than its first version: A's flush is
@@ -69,5 +69,23 @@ describe('write-through apps against another app’s Redis-ordered versions', ()
     await apiB.set(through, { id: 'q', n: 3, note: 'b' });
     await worker.flushDirty(); // A reaches Postgres again: its old write is older than B's
     expect(await row('q')).toEqual({ id: 'q', n: 3, note: 'b' });
+  });
+
+  // OPEN (`it.fails`): a taker without L2 sends no epoch guard, and its Postgres-ordered writes stay
+  // `version + 1` (the claim's epoch does not raise them): "expected { id: 'r', n: 2, note: 'w' } to
+  // deeply equal { id: 'r', n: 3, note: 'b' }". Raising every Postgres-ordered write to the latest
+  // epoch changes the L3 contract (an epoch is no row's version; the bulk statement's parameters).
+  it.fails('the same with a taker without L2 (its writes send no epoch guard): its write stands', async () => {
+    const a = `${name}e`;
+    const worker = scratch.strata({ keyPrefix: a, schemas: [behind] });
+    await worker.set(behind, { id: 'r', n: 1, note: 'w' });
+    await worker.flushDirty();
+    for (let i = 0; i < 5; i++) await worker.set(behind, { id: `y${i}`, n: i, note: 'w' });
+    await worker.set(behind, { id: 'r', n: 2, note: 'w' }); // queued: A is cut off past its lease
+    await lapseWriterClaims(admin, pgName, { redis: raw, keyPrefix: a });
+    const plain = scratch.strata({ keyPrefix: `${name}f`, schemas: [through], l2: undefined });
+    await plain.set(through, { id: 'r', n: 3, note: 'b' });
+    await worker.flushDirty();
+    expect(await row('r')).toEqual({ id: 'r', n: 3, note: 'b' });
   });
 });

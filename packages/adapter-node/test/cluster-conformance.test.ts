@@ -24,6 +24,12 @@ import { createIoredisL2 } from '../src/redis-tcp/l2.js';
 import { createRedisStreamQueue } from '../src/redis-tcp/queue.js';
 import { ClusterClients, commandsDuring, deleteOnMasters } from './support/cluster-client.js';
 
+/**
+ * A version of changes made outside Strata above every write of these tests: a write ordered by
+ * Postgres goes no lower than its table's latest epoch (2^36 per epoch), which earlier writes started.
+ */
+const ABOVE_EVERY_WRITE = 2 ** 52;
+
 let cluster: RedisCluster;
 const clients = new ClusterClients(() => cluster);
 
@@ -416,7 +422,7 @@ describe('createStrata with redisCluster and buckets: 16 (key layout C)', () => 
     // Changes made outside Strata, on rows of many buckets: one MARK per bucket, each in its slot.
     const changed = ids.slice(100, 140);
     await applyChanges(a.strata, [
-      { schema: items.identity, ids: changed, versions: changed.map(() => 1_000_000), op: 'update' },
+      { schema: items.identity, ids: changed, versions: changed.map(() => ABOVE_EVERY_WRITE), op: 'update' },
     ]);
     const e = await open();
     expect((await e.strata.getMany(items, changed)).map((row) => row?.id)).toEqual(changed);

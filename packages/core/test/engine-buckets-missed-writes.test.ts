@@ -16,6 +16,12 @@ import { fourBuckets, fourRouter, idsOverBuckets } from './support/buckets.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 import { wrapL2Run } from './support/wrap.js';
 
+/**
+ * A version of changes made outside Strata above every write of these tests: a write ordered by
+ * Postgres goes no lower than its table's latest epoch (2^36 per epoch), which earlier writes started.
+ */
+const ABOVE_EVERY_WRITE = 2 ** 52;
+
 // A write L2 misses in one bucket of four (config.buckets; one real Redis serves the buckets as a
 // Cluster would: buckets are key names) moves that bucket's generation alone: its rows are read
 // from Postgres again, the other buckets' rows (which took the write, or were not in it) are still
@@ -291,7 +297,12 @@ describe('config.buckets: 4, markers L2 misses in some buckets', () => {
     );
     // Three changed rows in each of buckets 1, 2 and 3; bucket 0 unchanged.
     const changed = [1, 2, 3].flatMap((k) => ids.filter((id) => router.bucket(id) === k).slice(0, 3));
-    log.push({ schema: s.identity, ids: changed, versions: changed.map(() => 1_000_000), op: 'update' });
+    log.push({
+      schema: s.identity,
+      ids: changed,
+      versions: changed.map(() => ABOVE_EVERY_WRITE),
+      op: 'update',
+    });
     const before = await generations(p, s);
     const { errorsBy } = a.stats();
     logger.warned.length = 0;

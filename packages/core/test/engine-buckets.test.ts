@@ -18,6 +18,12 @@ import { fourBuckets, fourRouter, idsOverBuckets } from './support/buckets.js';
 import { type EngineStack, engineStack } from './support/stack.js';
 import { wrapL2Run } from './support/wrap.js';
 
+/**
+ * A version of changes made outside Strata above every write of these tests: a write ordered by
+ * Postgres goes no lower than its table's latest epoch (2^36 per epoch), which earlier writes started.
+ */
+const ABOVE_EVERY_WRITE = 2 ** 52;
+
 // config.buckets over the real tiers (Upstash REST over real Redis; buckets are key names, so one
 // Redis serves them as a Cluster would): an app of one bucket (the default) writes exactly the keys
 // it wrote before buckets existed; with four, rows, reads, invalidations, resets and the change
@@ -183,11 +189,11 @@ describe('config.buckets', () => {
     expect(new Set(changed.map((id) => router.bucket(id))).size).toBe(4);
     // Changes made outside Strata, at versions above every write: one MARK per bucket.
     await applyChanges(a, [
-      { schema: s.identity, ids: changed, versions: changed.map(() => 1_000_000), op: 'update' },
+      { schema: s.identity, ids: changed, versions: changed.map(() => ABOVE_EVERY_WRITE), op: 'update' },
     ]);
     for (const id of changed) {
       const value = await stack.redis.get(router.of(id).row(id));
-      expect(decodeEnvelope(value ?? '')).toMatchObject({ kind: 'x', version: 1_000_000 });
+      expect(decodeEnvelope(value ?? '')).toMatchObject({ kind: 'x', version: ABOVE_EVERY_WRITE });
     }
     // A fresh instance: the changed rows from Postgres, the others from L2.
     const b = four(p, s);
@@ -336,7 +342,7 @@ describe('config.buckets', () => {
       ids.map((id) => ({ id, username: `${p}-${id}`, level: 1 })),
     );
     expect(new Set(ids.map((id) => router.bucket(id))).size).toBe(4);
-    log.push({ schema: s.identity, ids, versions: ids.map(() => 1_000_000), op: 'update' });
+    log.push({ schema: s.identity, ids, versions: ids.map(() => ABOVE_EVERY_WRITE), op: 'update' });
     const marked = async () => {
       const values = await Promise.all(ids.map((id) => stack.redis.get(router.of(id).row(id))));
       return values.map((value) => decodeEnvelope(value ?? '')?.kind === 'x');
